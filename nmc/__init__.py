@@ -1,0 +1,1 @@
+"""nmc: near-memory MAC array for quantized MLP inference."""
