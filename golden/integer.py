@@ -38,6 +38,26 @@ def check_input(image: ModelImage, x_q) -> torch.Tensor:
     return x_q.to(torch.int64)
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _fits_int64(layer, a_bits: int) -> bool:
+    """Whether ``acc*m + 2**(s-1)`` provably stays inside int64 for this layer.
+
+    Wide configurations (``acc_bits + m_bits`` above ~62) can exceed it; those
+    layers are requantized with Python integers instead of wrapping silently.
+    """
+    max_abs_x = -contract.activation_range(a_bits)[0]
+    bound = contract.accumulator_bound(layer.in_features, layer.max_abs_weight, max_abs_x, layer.max_abs_bias)
+    return bound * max(layer.m) + 2 ** (max(layer.s) - 1) <= _INT64_MAX
+
+
+def _requantize_exact(acc: torch.Tensor, layer, lo: int, hi: int) -> torch.Tensor:
+    rows = [[contract.requantize(a, m, s, lo, hi) for a, m, s in zip(row, layer.m, layer.s)]
+            for row in acc.tolist()]
+    return torch.tensor(rows, dtype=torch.int64).reshape(acc.shape)
+
+
 def infer(image: ModelImage, x_q) -> list[torch.Tensor]:
     """Run every layer; return each layer's integer outputs ``[batch, out_features]``.
 
@@ -52,9 +72,12 @@ def infer(image: ModelImage, x_q) -> list[torch.Tensor]:
         acc = x @ w.T + b
         if layer.requantize:
             lo, hi = contract.output_range(image.a_bits, layer.relu)
-            m = torch.tensor(layer.m, dtype=torch.int64)
-            s = torch.tensor(layer.s, dtype=torch.int64)
-            x = contract.requantize(acc, m, s, lo, hi)
+            if _fits_int64(layer, image.a_bits):
+                m = torch.tensor(layer.m, dtype=torch.int64)
+                s = torch.tensor(layer.s, dtype=torch.int64)
+                x = contract.requantize(acc, m, s, lo, hi)
+            else:
+                x = _requantize_exact(acc, layer, lo, hi)
         else:
             x = acc
         outputs.append(x)
