@@ -1,0 +1,34 @@
+"""What the performance counters must read, from the ``pyhdl.sizing`` formulas only.
+
+Exact expectations only: a counter is checked when the formula is exact for the
+traffic of the run (e.g. busy cycles only for an isolated inference without stalls).
+"""
+
+from __future__ import annotations
+
+from pyhdl import sizing
+from pyhdl.config import ArrayConfig
+
+__all__ = ["counter_expectations", "max_cycles"]
+
+
+def counter_expectations(shapes, cfg: ArrayConfig, vectors: int, *, isolated: bool,
+                         stall_free: bool) -> dict[str, int]:
+    steps = sizing.ideal_cycles(shapes, cfg)
+    expected = {
+        "mac_ops": vectors * steps * cfg.pe * cfg.simd,
+        "bank_reads": vectors * steps * cfg.pe,
+        "inferences": vectors,
+    }
+    if cfg.mode == "near":
+        expected["bus_bytes"] = 0
+    if isolated and stall_free:
+        expected["busy"] = sizing.inference_cycles(shapes, cfg)
+        expected["stall_output"] = 0
+    return expected
+
+
+def max_cycles(shapes, cfg: ArrayConfig, vectors: int, load_words: int) -> int:
+    """A generous timeout for one run (stalls up to ~90 %): a hang ends as a clear failure."""
+    per_vector = sizing.ideal_cycles(shapes, cfg) + 64 * len(shapes) + 64
+    return 20 * (load_words + vectors * per_vector) + 10_000

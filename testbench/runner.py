@@ -1,0 +1,208 @@
+"""Build and run the co-simulation through ``cocotb_tools.runner``.
+
+One build directory per configuration and simulator, ``build/sim/<tag>/``, built
+once and reused (Verilator skips identical inputs; Icarus rebuilds only when a
+source is newer; never ``always=True``).  The array's Verilog is the committed
+``hdl/nmc_<cfg.name>.v`` when the configuration is one of those, otherwise it is
+generated into the build directory.  ``WAVES=1`` builds a separate traced
+binary and writes ``dump.vcd`` (Verilator) / ``.fst`` (Icarus) in that directory.
+
+Run directly for a quick self-check of the default configuration::
+
+    .venv/bin/python -m testbench.runner [--pe 2 --simd 4 ...] [--simulator icarus]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from nmc import toolenv
+from pyhdl import config as config_mod
+from pyhdl import sizing
+from pyhdl.config import ArrayConfig
+
+from . import harness as H
+from .job import Job, results_path
+
+__all__ = ["ROOT", "SIM_DIR", "SIMULATORS", "build_tag", "dut_source", "Simulation"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SIM_DIR = ROOT / "build" / "sim"
+SIMULATORS = ("verilator", "icarus")
+TEST_MODULE = "testbench.cocotb_nmc"
+
+
+def _waves() -> bool:
+    return os.environ.get("WAVES", "0") not in ("", "0")
+
+
+@contextlib.contextmanager
+def _waves_env(waves: bool):
+    """cocotb's runner lets ``WAVES`` override its argument: pin it for one call."""
+    old = os.environ.get("WAVES")
+    os.environ["WAVES"] = "1" if waves else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["WAVES"]
+        else:
+            os.environ["WAVES"] = old
+
+
+def _pythonpath() -> str:
+    """The repository first, then whatever the caller had (the simulator embeds its own Python)."""
+    return os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+
+
+def _committed(cfg: ArrayConfig) -> Path | None:
+    """The committed ``hdl/`` file when ``cfg`` is one of the configurations it was generated for."""
+    if cfg in (config_mod.DEFAULT, config_mod.SMALL):
+        path = ROOT / "hdl" / f"nmc_{cfg.name}.v"
+        if path.exists():
+            return path
+    return None
+
+
+def build_tag(cfg: ArrayConfig, simulator: str = "verilator", waves: bool = False) -> str:
+    """``<cfg.name>`` for the committed configurations, else ``<cfg.name>_<hash of all parameters>``."""
+    tag = cfg.name
+    if _committed(cfg) is None:
+        digest = hashlib.sha256(json.dumps(cfg.as_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        tag += f"_{digest}"
+    if simulator != "verilator":
+        tag += f"_{simulator}"
+    if waves:
+        tag += "_waves"
+    return tag
+
+
+def dut_source(cfg: ArrayConfig, directory: Path) -> Path:
+    """Path of the array's Verilog: committed, or generated into ``directory`` (only when it changed)."""
+    committed = _committed(cfg)
+    if committed is not None:
+        return committed
+    from pyhdl import verilog  # Amaranth only when a configuration must be generated
+    path = directory / f"nmc_{cfg.name}.v"
+    stamp = directory / "dut.stamp"
+    sources = sorted((ROOT / "pyhdl").glob("*.py"))
+    key = hashlib.sha256(json.dumps(cfg.as_dict(), sort_keys=True).encode()
+                         + b"".join(p.read_bytes() for p in sources)).hexdigest()
+    if not path.exists() or not stamp.exists() or stamp.read_text() != key:
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text(verilog.generate(cfg))
+        stamp.write_text(key)
+    return path
+
+
+class Simulation:
+    """One built harness + array for one configuration and simulator.
+
+    Parameters
+    ----------
+    cfg : ArrayConfig
+    simulator : str
+        ``"verilator"`` (default) or ``"icarus"``.
+    waves : bool or None
+        Record a waveform; ``None`` reads the ``WAVES`` environment variable.
+    """
+
+    def __init__(self, cfg: ArrayConfig, *, simulator: str = "verilator", waves: bool | None = None):
+        if simulator not in SIMULATORS:
+            raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+        self.cfg = cfg
+        self.simulator = simulator
+        self.waves = _waves() if waves is None else bool(waves)
+        self.build_dir = SIM_DIR / build_tag(cfg, simulator, self.waves)
+        self.layout = H.Layout(cfg, sizing.load_data_bits(cfg))
+        self.build_seconds = None
+        self._runner = None
+
+    def build(self):
+        """Build (or confirm the cached build); returns the cocotb runner."""
+        if self._runner is not None:
+            return self._runner
+        toolenv.setup()
+        from cocotb_tools.runner import get_runner
+        t0 = time.perf_counter()
+        src = self.build_dir / "src"
+        harness = H.write_harness(self.layout, src / "nmc_harness.v")
+        sources = [harness, dut_source(self.cfg, src)]
+        args = []
+        if self.simulator == "verilator":
+            from pyhdl.verilog import VERILATOR_WAIVERS
+            args = list(VERILATOR_WAIVERS)
+        runner = get_runner(self.simulator)
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with _waves_env(self.waves):
+                runner.build(sources=sources, hdl_toplevel=H.TOPLEVEL, build_dir=self.build_dir,
+                             build_args=args, timescale=("1ns", "1ps"), waves=self.waves,
+                             log_file=self.build_dir / "build.log")
+        except (RuntimeError, SystemExit) as e:
+            tail = (self.build_dir / "build.log").read_text().splitlines()[-15:]
+            raise RuntimeError(f"{self.simulator} build of {self.cfg.name} failed ({e}); "
+                               f"see {self.build_dir / 'build.log'}:\n" + "\n".join(tail)) from None
+        self.build_seconds = time.perf_counter() - t0
+        self._runner = runner
+        return runner
+
+    def run(self, job: Job, name: str = "job") -> dict:
+        """Run every scenario of ``job`` in one simulator process; return the results file's content."""
+        if job.cfg != self.cfg:
+            raise ValueError(f"job is for {job.cfg.name}, this simulation is {self.cfg.name}")
+        runner = self.build()
+        job_path = job.save(self.build_dir / f"{name}.json")
+        res_path = results_path(job_path)
+        res_path.unlink(missing_ok=True)
+        log = self.build_dir / f"{name}.log"
+        t0 = time.perf_counter()
+        try:
+            with _waves_env(self.waves):
+                runner.test(test_module=TEST_MODULE, hdl_toplevel=H.TOPLEVEL, test_dir=self.build_dir,
+                            extra_env={"NMC_JOB": str(job_path), "PYTHONPATH": _pythonpath(),
+                                       # cocotb rewrites asserts of every module imported (torch
+                                       # included: ~6 s per process); ours are enough
+                                       "COCOTB_REWRITE_ASSERTION_FILES": "cocotb_nmc.py"},
+                            waves=self.waves, timescale=("1ns", "1ps"), log_file=log,
+                            results_xml=f"{name}.results.xml")
+        except (RuntimeError, SystemExit):
+            pass  # the results file (or its absence) says what happened
+        wall = time.perf_counter() - t0
+        if not res_path.exists():
+            tail = log.read_text().splitlines()[-25:] if log.exists() else []
+            raise RuntimeError(f"the {self.simulator} co-simulation of {self.cfg.name} ended without results; "
+                               f"log {log}:\n" + "\n".join(tail))
+        results = json.loads(res_path.read_text())
+        results["process_s"] = wall
+        results["log"] = str(log)
+        return results
+
+
+def _main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Co-simulate a few random models on one array configuration.")
+    p.add_argument("--pe", type=int, default=config_mod.DEFAULT.pe)
+    p.add_argument("--simd", type=int, default=config_mod.DEFAULT.simd)
+    p.add_argument("--simulator", choices=SIMULATORS, default="verilator")
+    p.add_argument("--models", type=int, default=4)
+    args = p.parse_args(argv)
+    from .scenarios import random_job
+    cfg = config_mod.DEFAULT.replace(pe=args.pe, simd=args.simd)
+    sim = Simulation(cfg, simulator=args.simulator)
+    res = sim.run(random_job(cfg, args.models, seed=0), name="selfcheck")
+    print(f"{cfg.name} on {args.simulator}: {res['outputs_checked']} outputs checked, "
+          f"{len(res['failures'])} failures, build {sim.build_seconds:.1f} s, run {res['process_s']:.1f} s")
+    for f in res["failures"][:1]:
+        print(f)
+    return 1 if res["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
