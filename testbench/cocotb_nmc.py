@@ -68,7 +68,7 @@ class Testbench:
         await self.prepare(index, x, base, stalls)
         await self.harness.command(H.OP_RUN)
         status = self.harness.status()
-        _, stats = await self.monitor.collect(status["n_resp"])
+        beats, stats = await self.monitor.collect(status["n_resp"])
         errors = []
         if status["timeout"]:
             errors.append(f"TIMEOUT: model {model.name!r} inputs {base}..{base + len(x) - 1}: "
@@ -81,7 +81,7 @@ class Testbench:
                 errors.append(f"done pulsed {status['n_done']} times for {len(x)} inferences")
             if status["n_busy"] != stats[COUNTERS.index("busy")]:
                 errors.append(f"counter busy: RTL {stats[0]}, but busy was high {status['n_busy']} cycles")
-        return {"status": status, "stats": stats[:len(COUNTERS)], "errors": errors}
+        return {"status": status, "stats": stats[:len(COUNTERS)], "errors": errors, "data": beats.data}
 
     async def reset_mid_inference(self, index: int, x: np.ndarray, reset_at: int) -> bool:
         """Start a batch, assert reset ``reset_at`` cycles in; return whether busy was high then."""
@@ -109,8 +109,10 @@ class Testbench:
             batches = [(i, sc.inputs[i:i + 1]) for i in range(len(sc.inputs))]
         else:
             batches = list(self.chunks(model, sc.inputs))
+        outputs = []
         for base, x in batches:
             run = await self.run_batch(sc.model, x, base, sc.stalls, isolated=sc.kind == "isolated")
+            outputs.append(run.pop("data"))
             result["runs"].append(run)
             result["errors"] += [f"{sc.tag or model.name}: {e}" for e in run["errors"]]
             if len(self.scoreboard.errors) > errors0 or run["status"]["timeout"]:
@@ -120,6 +122,8 @@ class Testbench:
         result["outputs_checked"] = self.scoreboard.checked - checked0
         result["cycles"] = sum(r["status"]["cycles"] for r in result["runs"])
         result["busy_cycles"] = sum(r["stats"][0] for r in result["runs"])
+        if sc.keep_outputs:
+            result["outputs"] = np.concatenate(outputs).tolist() if outputs else []
         result["wall_s"] = time.perf_counter() - t0
         if result["errors"]:
             # a failed scenario may leave the array mid-inference: start the next one clean

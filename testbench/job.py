@@ -43,6 +43,7 @@ class Scenario:
     stalls: dict = dataclasses.field(default_factory=dict)
     reset_at: int = 0
     tag: str = ""
+    keep_outputs: bool = False  # return the RTL outputs in the results (for accuracy reports)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -57,6 +58,7 @@ class Scenario:
 
     def as_dict(self) -> dict:
         return {"model": self.model, "kind": self.kind, "tag": self.tag, "reset_at": self.reset_at,
+                "keep_outputs": self.keep_outputs,
                 "inputs": self.inputs.tolist(),
                 "stalls": {k: v.as_dict() for k, v in self.stalls.items()}}
 
@@ -64,7 +66,7 @@ class Scenario:
     def from_dict(cls, d: dict) -> "Scenario":
         return cls(model=d["model"], inputs=np.array(d["inputs"], dtype=np.int64).reshape(len(d["inputs"]), -1),
                    kind=d["kind"], stalls={k: StallSpec(**v) for k, v in d["stalls"].items()},
-                   reset_at=d["reset_at"], tag=d["tag"])
+                   reset_at=d["reset_at"], tag=d["tag"], keep_outputs=d["keep_outputs"])
 
 
 @dataclasses.dataclass
@@ -98,10 +100,11 @@ class Job:
         self.models.append(Model(name, image, list(program.load_words), list(program.shapes)))
         return len(self.models) - 1
 
-    def add(self, model: int, inputs, kind: str = "stream", *, stalls=None, reset_at: int = 0, tag: str = "") -> Scenario:
+    def add(self, model: int, inputs, kind: str = "stream", *, stalls=None, reset_at: int = 0, tag: str = "",
+            keep_outputs: bool = False) -> Scenario:
         if not 0 <= model < len(self.models):
             raise ValueError(f"scenario names model {model}, but the job has {len(self.models)}")
-        sc = Scenario(model, inputs, kind, dict(stalls or {}), reset_at, tag)
+        sc = Scenario(model, inputs, kind, dict(stalls or {}), reset_at, tag, keep_outputs)
         if sc.inputs.ndim != 2 or sc.inputs.shape[1] != self.models[model].image.in_features or not len(sc.inputs):
             raise ValueError(f"scenario inputs must have shape [n >= 1, {self.models[model].image.in_features}], "
                              f"not {list(sc.inputs.shape)}")
