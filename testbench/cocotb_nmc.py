@@ -68,20 +68,36 @@ class Testbench:
         await self.prepare(index, x, base, stalls)
         await self.harness.command(H.OP_RUN)
         status = self.harness.status()
+        errors_before = len(self.scoreboard.errors)
         beats, stats = await self.monitor.collect(status["n_resp"])
+        exact = len(self.scoreboard.errors) == errors_before
         errors = []
         if status["timeout"]:
             errors.append(f"TIMEOUT: model {model.name!r} inputs {base}..{base + len(x) - 1}: "
                           f"{status['n_resp']} of {len(x) * model.image.out_features} beats after {status['cycles']} cycles")
         stall_free = all(s.mode == "off" for s in stalls.values())
-        want = expect.counter_expectations(model.shapes, self.cfg, len(x), isolated=isolated, stall_free=stall_free)
+        output_free = stalls.get("output", H.NO_STALL).mode == "off"
+        want = expect.counter_expectations(model.shapes, self.cfg, len(x), isolated=isolated,
+                                           stall_free=stall_free, output_free=output_free)
         if not status["timeout"]:
             errors += check_counters(stats, want)
+            if stall_free and exact:
+                errors += self.check_timing(model, beats, status["first_in"], base)
             if status["n_done"] != len(x):
                 errors.append(f"done pulsed {status['n_done']} times for {len(x)} inferences")
             if status["n_busy"] != stats[COUNTERS.index("busy")]:
                 errors.append(f"counter busy: RTL {stats[0]}, but busy was high {status['n_busy']} cycles")
         return {"status": status, "stats": stats[:len(COUNTERS)], "errors": errors, "data": beats.data}
+
+    def check_timing(self, model, beats, first_in: int, base: int) -> list[str]:
+        """Without stalls, each vector's last result must come exactly when the schedule says."""
+        got = (beats.cycle[beats.last] - first_in).tolist()[:expect.TIMING_VECTORS]
+        want = expect.completion_cycles(model.shapes, self.cfg, len(got))
+        for v, (g, w) in enumerate(zip(got, want)):
+            if g != w:
+                return [f"TIMING: model {model.name!r} input {base + v}: last result accepted {g} cycles after "
+                        f"the first input beat, pyhdl.sizing.schedule says {w}"]
+        return []
 
     async def reset_mid_inference(self, index: int, x: np.ndarray, reset_at: int) -> bool:
         """Start a batch, assert reset ``reset_at`` cycles in; return whether busy was high then."""

@@ -82,6 +82,7 @@ class Harness:
         d = self.dut
         return {"n_resp": int(d.n_resp.value), "cycles": int(d.cycles.value),
                 "n_done": int(d.n_done.value), "n_busy": int(d.n_busy.value),
+                "first_in": int(d.first_in.value),
                 "timeout": bool(int(d.timeout.value))}
 
 

@@ -9,11 +9,20 @@ from __future__ import annotations
 from pyhdl import sizing
 from pyhdl.config import ArrayConfig
 
-__all__ = ["counter_expectations", "max_cycles"]
+__all__ = ["counter_expectations", "completion_cycles", "max_cycles", "TIMING_VECTORS"]
+
+#: Back-to-back batches are timed exactly for their first this-many vectors
+#: (steady state is reached after two; the schedule model is Python-slow).
+TIMING_VECTORS = 64
 
 
 def counter_expectations(shapes, cfg: ArrayConfig, vectors: int, *, isolated: bool,
-                         stall_free: bool) -> dict[str, int]:
+                         stall_free: bool, output_free: bool) -> dict[str, int]:
+    """Counters that the formulas fix exactly for this run.
+
+    ``stall_free``: no idle or backpressure on any stream; ``output_free``: none on
+    the output stream.
+    """
     steps = sizing.ideal_cycles(shapes, cfg)
     expected = {
         "mac_ops": vectors * steps * cfg.pe * cfg.simd,
@@ -22,10 +31,17 @@ def counter_expectations(shapes, cfg: ArrayConfig, vectors: int, *, isolated: bo
     }
     if cfg.mode == "near":
         expected["bus_bytes"] = 0
+    if output_free:
+        expected["stall_output"] = 0
     if isolated and stall_free:
         expected["busy"] = sizing.inference_cycles(shapes, cfg)
-        expected["stall_output"] = 0
     return expected
+
+
+def completion_cycles(shapes, cfg: ArrayConfig, vectors: int) -> list[int]:
+    """Cycle (after the first input beat is accepted) in which each vector's last result is
+    accepted, for full-rate input and no backpressure: ``pyhdl.sizing.schedule``."""
+    return list(sizing.schedule(shapes, cfg, vectors)["accept"])
 
 
 def max_cycles(shapes, cfg: ArrayConfig, vectors: int, load_words: int) -> int:

@@ -12,7 +12,8 @@ co-simulation at a few thousand inferences per second.  Instead the harness hold
 * an **idle / backpressure generator** on each of the three streams: off,
   random (xorshift32, stall when the low byte is below a threshold) or a
   periodic 32-bit mask,
-* a cycle counter, a ``done`` pulse counter, and a sweep that copies all
+* a cycle counter, the cycle of the first input transfer (``first_in``), a
+  ``done`` pulse counter, a ``busy`` cycle counter, and a sweep that copies all
   performance counters (``stat_addr`` 0..15) into a snapshot memory at the end.
 
 Python writes a handful of control inputs per batch, raises ``go`` and waits for
@@ -172,7 +173,8 @@ module {TOPLEVEL} (
   output reg  [31:0] n_resp,
   output reg  [31:0] cycles,
   output reg  [31:0] n_done,
-  output reg  [31:0] n_busy
+  output reg  [31:0] n_busy,
+  output reg  [31:0] first_in
 );
   localparam LW = {L.load_bits}, IW = {L.input_bits}, OW = {L.out_bits}, RW = {L.resp_bits};
   localparam LD = {L.load_depth}, ID = {L.input_depth}, RD = {L.resp_depth};
@@ -196,6 +198,7 @@ module {TOPLEVEL} (
   wire       start = (state == S_IDLE) && go && (op == 2'd{OP_RUN});
   reg [31:0] ld_ptr, in_ptr, drain_left;
   reg [4:0]  stat_idx;
+  reg        in_seen;
 
   reg          ld_valid;
   reg [LW-1:0] ld_payload;
@@ -232,6 +235,7 @@ module {TOPLEVEL} (
       ld_valid <= 1'b0; in_valid <= 1'b0;
       ld_ptr <= 32'd0; in_ptr <= 32'd0; n_resp <= 32'd0; cycles <= 32'd0;
       n_done <= 32'd0; n_busy <= 32'd0; stat_idx <= 5'd0; drain_left <= 32'd0;
+      first_in <= 32'd0; in_seen <= 1'b0;
     end else begin
       if (state == S_IDLE && go && op == 2'd{OP_READ_LOAD}) begin
         $readmemh("{LOAD_FILE}", load_mem);
@@ -251,6 +255,11 @@ module {TOPLEVEL} (
         state <= S_LOAD; timeout <= 1'b0; ld_valid <= 1'b0; in_valid <= 1'b0;
         ld_ptr <= 32'd0; in_ptr <= 32'd0; n_resp <= 32'd0; cycles <= 32'd0;
         n_done <= 32'd0; n_busy <= 32'd0; stat_idx <= 5'd0; drain_left <= drain;
+        first_in <= 32'd0; in_seen <= 1'b0;
+      end
+      if (in_fire && !in_seen) begin
+        first_in <= cycles;
+        in_seen <= 1'b1;
       end
       if (state == S_LOAD || state == S_RUN || state == S_DRAIN) begin
         cycles <= cycles + 32'd1;

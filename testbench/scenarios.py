@@ -69,13 +69,13 @@ def random_job(cfg: ArrayConfig, n_models: int, seed: int, *, vectors: int = 6, 
             raise RuntimeError(f"only {found} of {n_models} random models fit {cfg.name} after {draws} draws")
         model_seed = int(rng.integers(2**31))
         image = randmodel.random_image(model_seed, w_bits=cfg.w_bits, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits,
-                                       m_bits=cfg.m_bits, max_depth=max_depth,
-                                       max_width=min(max_width, cfg.max_features))
+                                       m_bits=cfg.m_bits, depth=(1, max_depth),
+                                       width=(1, min(max_width, cfg.max_features)))
         try:
             m = add_model(job, f"random{model_seed}", image)
         except ValueError:
             continue  # does not fit this array (bank depth, ...): draw another
-        x = randmodel.random_inputs(image, vectors, model_seed)
+        x = randmodel.random_inputs(image, vectors, model_seed).numpy()
         kind = TRAFFIC[found % len(TRAFFIC)]
         job.add(m, x, "stream", stalls=traffic(kind, rng), tag=f"random{model_seed}/{kind}")
         job.add(m, x[:1], "isolated", tag=f"random{model_seed}/isolated")
@@ -88,11 +88,15 @@ def corner_job(cfg: ArrayConfig, seed: int, *, job: Job | None = None) -> Job:
     vectors (all-maximum, all-minimum, ...), under random traffic."""
     job = job or Job(cfg)
     rng = np.random.default_rng(seed)
-    for n, image in enumerate(randmodel.corner_images(cfg)):
-        m = add_model(job, f"corner{n}:{image.name}", image)
-        x = randmodel.corner_inputs(image)
-        job.add(m, x, "stream", tag=f"corner{n}/back-to-back")
-        job.add(m, x, "stream", stalls=traffic("random", rng), tag=f"corner{n}/random")
+    corners = randmodel.corner_images(w_bits=cfg.w_bits, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits,
+                                      m_bits=cfg.m_bits, max_features=cfg.max_features,
+                                      out_features=2 * cfg.pe + 1, seed=seed)
+    for tag, image in corners:
+        m = add_model(job, f"corner:{tag}", image)
+        x = randmodel.corner_inputs(image).numpy()
+        job.add(m, x, "stream", tag=f"corner:{tag}/back-to-back")
+        job.add(m, x, "stream", stalls=traffic("random", rng), tag=f"corner:{tag}/random")
+        job.add(m, x[:1], "isolated", tag=f"corner:{tag}/isolated")
     return job
 
 
@@ -103,7 +107,7 @@ def add_resets(job: Job, count: int, seed: int, *, vectors: int = 4) -> Job:
     for k in range(count):
         index = int(rng.integers(len(job.models)))
         model = job.models[index]
-        x = randmodel.random_inputs(model.image, vectors, int(rng.integers(2**31)))
+        x = randmodel.random_inputs(model.image, vectors, int(rng.integers(2**31))).numpy()
         load_cycles = len(model.load_words) + 1  # program + counter clear, no load stalls
         span = vectors * sizing.ideal_cycles(model.shapes, job.cfg)
         reset_at = load_cycles + 2 + int(rng.integers(max(1, span // 2)))

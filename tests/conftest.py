@@ -1,0 +1,18 @@
+"""Shared pytest fixtures."""
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def random_models() -> int:
+    """Random MLPs per array configuration in the co-simulation suite: ``NMC_RANDOM_MODELS`` (default 50)."""
+    raw = os.environ.get("NMC_RANDOM_MODELS", "50")
+    try:
+        n = int(raw)
+    except ValueError:
+        raise pytest.UsageError(f"NMC_RANDOM_MODELS must be an integer, not {raw!r}") from None
+    if n < 1:
+        raise pytest.UsageError(f"NMC_RANDOM_MODELS must be >= 1, not {n}")
+    return n
