@@ -46,6 +46,12 @@ def _unsupported(index: int, what: str) -> ValueError:
     return ValueError(f"layer {index} ({what}) is not supported; supported layers: {', '.join(SUPPORTED)}")
 
 
+def _target_name(node) -> str:
+    if node.op == "call_module":
+        return type(node.graph.owning_module.get_submodule(node.target)).__name__
+    return getattr(node.target, "__name__", str(node.target))
+
+
 def chain_modules(model) -> list:
     """The model's layers in order: modules, or ``"relu"`` for a functional ReLU."""
     if not isinstance(model, nn.Module):
@@ -75,7 +81,7 @@ def chain_modules(model) -> list:
                 raise ValueError(f"{type(model).__name__}: forward does not return the end of its chain")
             break
         if list(node.all_input_nodes) != [previous]:
-            raise ValueError(f"{type(model).__name__}: layer {index} ({node.target}) does not take the "
+            raise ValueError(f"{type(model).__name__}: layer {index} ({_target_name(node)}) does not take the "
                              f"previous layer's output as its only input; only a plain chain is supported")
         if node.op == "call_module":
             layers.append(model.get_submodule(node.target))
@@ -84,7 +90,7 @@ def chain_modules(model) -> list:
         elif node.op == "call_method" and node.target in ("relu", "relu_"):
             layers.append("relu")
         else:
-            raise _unsupported(index, f"{node.op} {getattr(node.target, '__name__', node.target)}")
+            raise _unsupported(index, _target_name(node))
         previous = node
     return layers
 
