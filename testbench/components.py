@@ -125,6 +125,11 @@ class Beats:
     data: np.ndarray   # int64, sign-extended
     last: np.ndarray   # bool
     cycle: np.ndarray  # cycle stamp (harness cycle counter)
+    unknown: np.ndarray = None  # bool: the beat had X/Z bits (4-state simulators)
+
+    def __post_init__(self):
+        if self.unknown is None:
+            self.unknown = np.zeros(len(self.data), dtype=bool)
 
 
 class OutputMonitor:
@@ -198,11 +203,11 @@ class Scoreboard:
         flat = exp.reshape(-1)
         exp_last = np.tile(np.arange(out) == out - 1, n)
         k = min(len(flat), len(beats.data))
-        bad = np.nonzero((beats.data[:k] != flat[:k]) | (beats.last[:k] != exp_last[:k]))[0]
+        bad = np.nonzero((beats.data[:k] != flat[:k]) | (beats.last[:k] != exp_last[:k]) | beats.unknown[:k])[0]
         self.checked += int(k - bad.size) if bad.size == 0 else int(bad[0])
         if bad.size:
             i = int(bad[0])
-            self.errors.append(self._report(block, i, beats, "MISMATCH"))
+            self.errors.append(self._report(block, i, beats, "X/Z" if beats.unknown[i] else "MISMATCH"))
         elif count < len(flat):
             self.errors.append(self._report(block, count, None,
                                             f"LOST: only {count} of {len(flat)} output beats arrived; first missing"))

@@ -380,17 +380,29 @@ def write_load_file(path, words, data_bits: int) -> int:
     return len(lines)
 
 
-def _hex_words(path) -> list[int]:
-    """Words of a ``$writememh`` dump (Icarus adds ``// 0x...`` address comments)."""
-    return [int(line, 16) for line in Path(path).read_text().splitlines()
-            if line and not line.startswith("//")]
+def _hex_words(path) -> tuple[list[int], list[bool]]:
+    """Words of a ``$writememh`` dump (Icarus adds ``// 0x...`` address comments).
+
+    A 4-state simulator may dump ``x``/``z`` digits: they read as 0 and are flagged.
+    """
+    words, unknown = [], []
+    for line in Path(path).read_text().splitlines():
+        if not line or line.startswith("//"):
+            continue
+        clean = line.lower().translate(_XZ)
+        words.append(int(clean, 16))
+        unknown.append(clean != line.lower())
+    return words, unknown
 
 
-def read_responses(path, count: int, acc_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read ``count`` captured beats: ``(data int64 signed, last bool, cycle int64)``."""
+_XZ = str.maketrans({"x": "0", "z": "0"})
+
+
+def read_responses(path, count: int, acc_bits: int):
+    """Read ``count`` captured beats: ``(data int64 signed, last bool, cycle int64, unknown bool)``."""
     if count == 0:
-        return np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64)
-    words = _hex_words(path)
+        return np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0, bool)
+    words, unknown = _hex_words(path)
     if len(words) != count:
         raise RuntimeError(f"response dump {path} holds {len(words)} beats, expected {count}")
     raw = np.array([w & ((1 << acc_bits) - 1) for w in words], dtype=np.int64)
@@ -398,11 +410,11 @@ def read_responses(path, count: int, acc_bits: int) -> tuple[np.ndarray, np.ndar
     data = (raw ^ sign) - sign
     last = np.array([(w >> acc_bits) & 1 for w in words], dtype=bool)
     cycle = np.array([w >> (acc_bits + 1) for w in words], dtype=np.int64)
-    return data, last, cycle
+    return data, last, cycle, np.array(unknown, dtype=bool)
 
 
 def read_stats(path) -> list[int]:
-    words = _hex_words(path)
+    words, _ = _hex_words(path)
     if len(words) != STAT_SLOTS:
         raise RuntimeError(f"counter snapshot {path} holds {len(words)} words, expected {STAT_SLOTS}")
     return words

@@ -42,12 +42,16 @@ def test_load_file_and_response_roundtrip(tmp_path):
     beats = [(-5, 0, 7), (2**31 - 1, 1, 8), (-(2**31), 1, 2**32 - 1)]
     text = "// 0x00000000\n" + "\n".join(format((c << (acc + 1)) | (l << acc) | (d % 2**acc), "x") for d, l, c in beats)
     (tmp_path / "r.hex").write_text(text + "\n")
-    data, last, cycle = H.read_responses(tmp_path / "r.hex", 3, acc)
+    data, last, cycle, unknown = H.read_responses(tmp_path / "r.hex", 3, acc)
+    assert not unknown.any()
     assert data.tolist() == [b[0] for b in beats]
     assert last.tolist() == [bool(b[1]) for b in beats]
     assert cycle.tolist() == [b[2] for b in beats]
     with pytest.raises(RuntimeError, match=r"^response dump .* holds 3 beats, expected 4$"):
         H.read_responses(tmp_path / "r.hex", 4, acc)
+    (tmp_path / "x.hex").write_text("0000000010000000x\n00000000100000005\n")
+    data, last, cycle, unknown = H.read_responses(tmp_path / "x.hex", 2, acc)
+    assert unknown.tolist() == [True, False] and data.tolist() == [0, 5]
 
 
 def test_stall_spec_errors():
@@ -109,6 +113,17 @@ def test_scoreboard_accepts_exact_and_reports_first_mismatch():
         "  input 11: [2, 3]",
         "  golden layer 0: [5, 6, 7, 8, 9]",
         "  golden layer 1: [1, 2, 3, 4]"]
+
+
+def test_scoreboard_flags_x_even_when_the_value_matches():
+    exp = make_expected()
+    beats = beats_for(exp.final)
+    beats.unknown = np.zeros(12, dtype=bool)
+    beats.unknown[5] = True
+    sb = Scoreboard(pe=2)
+    sb.expect(exp)
+    sb.receive(beats, 12)
+    assert sb.errors[0].startswith("X/Z: model 'm' input 11 layer 1 neuron 1 PE 1 cycle 105:")
 
 
 def test_scoreboard_lost_duplicated_reordered_and_left_over():

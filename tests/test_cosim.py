@@ -1,0 +1,105 @@
+"""cocotb + Verilator co-simulation of the array, bit-exact against the golden model.
+
+One Verilator build per configuration (cached in ``build/sim/``) and one
+simulator process per configuration running every scenario: NMC_RANDOM_MODELS
+random MLPs (default 50) under back-to-back, random and patterned traffic, the
+corner models with corner vectors, and resets at random cycles mid-inference.
+"""
+
+import functools
+import time
+
+import pytest
+
+from pyhdl.config import DEFAULT, ArrayConfig
+from testbench.runner import Simulation
+from testbench.scenarios import add_resets, corner_job, random_job
+
+pytestmark = pytest.mark.slow
+
+#: Corners of the parameter space (not a cross-product), with memories kept small
+#: so the Verilator builds stay quick.  The 1x1 array takes widths up to 64 so a
+#: 4-layer model stays a few thousand cycles.
+CONFIGS = {
+    "1x1": ArrayConfig(pe=1, simd=1, bank_depth=16384, max_features=64, max_layers=4),
+    "2x4": ArrayConfig(pe=2, simd=4, bank_depth=8192, max_features=128, max_layers=4),
+    "8x8": DEFAULT,
+    "4x16": ArrayConfig(pe=4, simd=16, bank_depth=1024, max_features=128, max_layers=4),
+    "w4a4": ArrayConfig(pe=4, simd=4, w_bits=4, a_bits=4, acc_bits=20, m_bits=12, bank_depth=2048,
+                        max_features=64, max_layers=4),
+}
+RESETS = 3
+
+
+@functools.cache
+def cosim(key: str, n_random: int) -> dict:
+    cfg = CONFIGS[key]
+    job = random_job(cfg, n_random, seed=1)
+    corner_job(cfg, seed=2, job=job)
+    add_resets(job, RESETS, seed=3)
+    sim = Simulation(cfg)
+    t0 = time.perf_counter()
+    sim.build()
+    build_s = time.perf_counter() - t0
+    res = sim.run(job, name="pytest")
+    res["build_s"] = build_s
+    res["job"] = job
+    print(f"\n{key} ({cfg.name}): build {build_s:.1f} s, simulator process {res['process_s']:.1f} s, "
+          f"{res['outputs_checked']} outputs checked")
+    return res
+
+
+def scenarios(res, prefix):
+    found = [sc for sc in res["scenarios"] if sc["tag"].startswith(prefix)]
+    assert found, f"no scenario tagged {prefix}*"
+    return found
+
+
+def first_error(found):
+    return next((e for sc in found for e in sc["errors"]), None)
+
+
+def expected_outputs(res, found):
+    job = res["job"]
+    by_tag = {sc.tag: sc for sc in job.scenarios}
+    return sum(len(by_tag[sc["tag"]].inputs) * job.models[by_tag[sc["tag"]].model].image.out_features
+               for sc in found)
+
+
+@pytest.mark.parametrize("key", CONFIGS)
+def test_random_models_bit_exact(key, random_models):
+    res = cosim(key, random_models)
+    found = scenarios(res, "random")
+    assert first_error(found) is None, first_error(found)
+    assert len({sc["model"] for sc in found}) == random_models
+    assert sum(sc["outputs_checked"] for sc in found) == expected_outputs(res, found)
+    kinds = {sc["tag"].rsplit("/", 1)[1] for sc in found}
+    assert kinds >= {"none", "random", "pattern", "mixed", "isolated"} or random_models < 4
+
+
+@pytest.mark.parametrize("key", CONFIGS)
+def test_corner_models_bit_exact(key, random_models):
+    res = cosim(key, random_models)
+    found = scenarios(res, "corner:")
+    assert first_error(found) is None, first_error(found)
+    assert sum(sc["outputs_checked"] for sc in found) == expected_outputs(res, found)
+
+
+@pytest.mark.parametrize("key", CONFIGS)
+def test_reset_mid_inference_then_bit_exact(key, random_models):
+    res = cosim(key, random_models)
+    found = scenarios(res, "reset")
+    assert first_error(found) is None, first_error(found)
+    assert len(found) == RESETS
+    assert all(sc["busy_at_reset"] for sc in found)
+    assert sum(sc["outputs_checked"] for sc in found) == expected_outputs(res, found)
+
+
+@pytest.mark.parametrize("key", CONFIGS)
+def test_nothing_left_over(key, random_models):
+    """No scenario leaves an expected batch unreceived or a beat unexpected, and every run ends."""
+    res = cosim(key, random_models)
+    assert res["failures"] == [], res["failures"][0]
+    for sc in res["scenarios"]:
+        for run in sc["runs"]:
+            assert not run["status"]["timeout"], sc["tag"]
