@@ -132,7 +132,7 @@ class ModelImage:
             a_bits = contract.check_bits("a_bits", data.get("a_bits"), *contract.BITS_RANGE)
             acc_bits = contract.check_bits("acc_bits", data.get("acc_bits"), *contract.ACC_BITS_RANGE)
             m_bits = contract.check_bits("m_bits", data.get("m_bits"), *contract.M_BITS_RANGE)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise ValueError(f"{source}: {e}") from None
         input_scale = _scale(f"{source}: input_scale", data.get("input_scale"))
         raw_layers = data.get("layers")
@@ -173,7 +173,10 @@ class ModelImage:
                 raise ValueError(f"{where}: weight_scale must have {fout} entries")
             wscale = tuple(_scale(f"{where}: weight_scale[{j}]", v) for j, v in enumerate(wscale))
             layer = LayerImage(fin, fout, rows, bias, m, s, relu, requant, wscale, out_scale)
-            contract.check_accumulator(n, fin, layer.max_abs_weight, layer.max_abs_bias, a_bits, acc_bits)
+            try:
+                contract.check_accumulator(n, fin, layer.max_abs_weight, layer.max_abs_bias, a_bits, acc_bits)
+            except ValueError as e:
+                raise ValueError(f"{source}: {e}") from None
             layers.append(layer)
         for n, l in enumerate(layers[:-1]):
             if not l.requantize:
