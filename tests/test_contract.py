@@ -170,3 +170,24 @@ def test_corner_images_match_reference(w_bits, a_bits, acc_bits, m_bits):
                                               m_bits=m_bits, max_features=32):
         x = torch.cat([randmodel.corner_inputs(image), randmodel.random_inputs(image, 4, 1)])
         assert integer.infer(image, x)[-1].tolist() == ref_infer(image, x.tolist()), tag
+
+
+@pytest.mark.parametrize("w_bits", range(2, 9))
+@pytest.mark.parametrize("a_bits", range(2, 9))
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_every_width_pair_matches_reference(w_bits, a_bits, seed):
+    image = randmodel.random_image(seed, w_bits=w_bits, a_bits=a_bits, depth=(1, 2), width=(1, 6))
+    x = torch.cat([randmodel.random_inputs(image, 2, seed), randmodel.corner_inputs(image)])
+    assert integer.infer(image, x)[-1].tolist() == ref_infer(image, x.tolist())
+
+
+@given(a_bits=bits, data=st.data())
+def test_quantize_input_matches_reference(a_bits, data):
+    image = randmodel.random_image(0, a_bits=a_bits, depth=1, width=(3, 3))
+    values = data.draw(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=3, max_size=3))
+    half = data.draw(st.integers(-(2**a_bits), 2**a_bits))  # exact .5 multiples of the scale
+    values[0] = (half + 0.5) * image.input_scale
+    lo, hi = -(2 ** (a_bits - 1)), 2 ** (a_bits - 1) - 1
+    want = [max(lo, min(hi, round(v / image.input_scale))) for v in values]  # Python round: half to even
+    assert integer.quantize_input(image, torch.tensor([values], dtype=torch.float64)).tolist() == [want]
