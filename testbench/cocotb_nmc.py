@@ -99,7 +99,7 @@ class Testbench:
                         f"the first input beat, pyhdl.sizing.schedule says {w}"]
         return []
 
-    async def reset_mid_inference(self, index: int, x: np.ndarray, reset_at: int) -> bool:
+    async def reset_mid_inference(self, index: int, x: np.ndarray, reset_at: int, reload: bool) -> bool:
         """Start a batch, assert reset ``reset_at`` cycles in; return whether busy was high then."""
         await self.prepare(index, x, 0, {})
         self.harness.start(H.OP_RUN)
@@ -107,7 +107,8 @@ class Testbench:
         busy = bool(int(self.harness.dut.dut.busy.value))
         await self.harness.reset()
         self.scoreboard.discard()
-        self.loaded = None  # reload the program after a reset
+        if reload:
+            self.loaded = None
         return busy
 
     async def run_scenario(self, sc) -> dict:
@@ -118,7 +119,7 @@ class Testbench:
         result = {"tag": sc.tag, "model": model.name, "kind": sc.kind, "vectors": len(sc.inputs),
                   "runs": [], "errors": []}
         if sc.kind == "reset":
-            result["busy_at_reset"] = await self.reset_mid_inference(sc.model, sc.inputs, sc.reset_at)
+            result["busy_at_reset"] = await self.reset_mid_inference(sc.model, sc.inputs, sc.reset_at, sc.reload)
             if not result["busy_at_reset"]:
                 result["errors"].append(f"reset at cycle {sc.reset_at} did not hit an inference in flight")
         if sc.kind == "isolated":

@@ -13,7 +13,9 @@ Scenario kinds
 ``isolated``  one run per input vector, no stalls: the busy counter must equal the
               single-inference cycle formula exactly;
 ``reset``     a batch is started, reset is asserted ``reset_at`` cycles later (mid
-              inference), the program is reloaded and ``inputs`` run again: bit-exact.
+              inference), then ``inputs`` run bit-exact, with the program reloaded
+              (``reload``) or relying on it surviving the reset (weights, requant
+              tables, descriptors and ``n_layers`` are not reset).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Scenario:
     reset_at: int = 0
     tag: str = ""
     keep_outputs: bool = False  # return the RTL outputs in the results (for accuracy reports)
+    reload: bool = True  # reset scenarios: reload the program after the reset (else it must survive)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -58,7 +61,7 @@ class Scenario:
 
     def as_dict(self) -> dict:
         return {"model": self.model, "kind": self.kind, "tag": self.tag, "reset_at": self.reset_at,
-                "keep_outputs": self.keep_outputs,
+                "keep_outputs": self.keep_outputs, "reload": self.reload,
                 "inputs": self.inputs.tolist(),
                 "stalls": {k: v.as_dict() for k, v in self.stalls.items()}}
 
@@ -66,7 +69,7 @@ class Scenario:
     def from_dict(cls, d: dict) -> "Scenario":
         return cls(model=d["model"], inputs=np.array(d["inputs"], dtype=np.int64).reshape(len(d["inputs"]), -1),
                    kind=d["kind"], stalls={k: StallSpec(**v) for k, v in d["stalls"].items()},
-                   reset_at=d["reset_at"], tag=d["tag"], keep_outputs=d["keep_outputs"])
+                   reset_at=d["reset_at"], tag=d["tag"], keep_outputs=d["keep_outputs"], reload=d["reload"])
 
 
 @dataclasses.dataclass
@@ -101,10 +104,10 @@ class Job:
         return len(self.models) - 1
 
     def add(self, model: int, inputs, kind: str = "stream", *, stalls=None, reset_at: int = 0, tag: str = "",
-            keep_outputs: bool = False) -> Scenario:
+            keep_outputs: bool = False, reload: bool = True) -> Scenario:
         if not 0 <= model < len(self.models):
             raise ValueError(f"scenario names model {model}, but the job has {len(self.models)}")
-        sc = Scenario(model, inputs, kind, dict(stalls or {}), reset_at, tag, keep_outputs)
+        sc = Scenario(model, inputs, kind, dict(stalls or {}), reset_at, tag, keep_outputs, reload)
         if sc.inputs.ndim != 2 or sc.inputs.shape[1] != self.models[model].image.in_features or not len(sc.inputs):
             raise ValueError(f"scenario inputs must have shape [n >= 1, {self.models[model].image.in_features}], "
                              f"not {list(sc.inputs.shape)}")

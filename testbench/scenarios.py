@@ -102,14 +102,19 @@ def corner_job(cfg: ArrayConfig, seed: int, *, job: Job | None = None) -> Job:
 
 def add_resets(job: Job, count: int, seed: int, *, vectors: int = 4) -> Job:
     """``count`` mid-inference resets on the job's models: reset at a random cycle while a
-    batch is in flight, then reload and run fresh vectors bit-exact."""
+    batch is in flight, then run fresh vectors bit-exact, alternately after reloading the
+    program and relying on it surviving the reset."""
     rng = np.random.default_rng(seed)
     for k in range(count):
         index = int(rng.integers(len(job.models)))
         model = job.models[index]
         x = randmodel.random_inputs(model.image, vectors, int(rng.integers(2**31))).numpy()
         load_cycles = len(model.load_words) + 1  # program + counter clear, no load stalls
-        span = vectors * sizing.ideal_cycles(model.shapes, job.cfg)
-        reset_at = load_cycles + 2 + int(rng.integers(max(1, span // 2)))
-        job.add(index, x, "reset", reset_at=reset_at, tag=f"reset{k}/{model.name}@{reset_at}")
+        # busy is high from the cycle after the first input beat (about load_cycles + 2)
+        # until the last result; stay well inside that window
+        window = sizing.inference_cycles(model.shapes, job.cfg) + (vectors - 1) * sizing.ideal_cycles(model.shapes, job.cfg)
+        reset_at = load_cycles + 4 + int(rng.integers(max(1, window - 6)))
+        reload = k % 2 == 0
+        job.add(index, x, "reset", reset_at=reset_at, reload=reload,
+                tag=f"reset{k}/{model.name}@{reset_at}/{'reload' if reload else 'kept'}")
     return job
