@@ -90,7 +90,10 @@ def quantize_model(model, calibration_inputs, *, w_bits: int = 8, a_bits: int = 
         last = n == len(specs) - 1
         s_w = _weight_scales(spec.weight, w_bits)
         w_q = torch.round(spec.weight / s_w[:, None]).to(torch.int64)
-        b_q = torch.round(spec.bias / (s_in * s_w)).to(torch.int64)
+        b_real = spec.bias / (s_in * s_w)
+        # prove the accumulator bound before any float -> int64 conversion can wrap
+        _check_layer(n, spec, int(w_q.abs().max()), _max_abs_int(n, b_real), a_bits, acc_bits)
+        b_q = torch.round(b_real).to(torch.int64)
         x = x @ spec.weight.T + spec.bias
         if spec.relu:
             x = x.clamp_min(0.0)
@@ -100,7 +103,6 @@ def quantize_model(model, calibration_inputs, *, w_bits: int = 8, a_bits: int = 
             "weight": w_q.tolist(), "bias": b_q.tolist(), "relu": spec.relu, "requantize": requant,
             "weight_scale": s_w.tolist(), "m": [], "s": [], "output_scale": None,
         }
-        _check_layer(n, spec, w_q, b_q, a_bits, acc_bits)
         if requant:
             s_out = calibrate_scale(x, a_bits)
             ms = [_multiplier(n, j, s_in * float(s_w[j]) / s_out, m_bits) for j in range(spec.out_features)]
@@ -112,11 +114,19 @@ def quantize_model(model, calibration_inputs, *, w_bits: int = 8, a_bits: int = 
     return ModelImage.from_dict(data, source=f"model {name!r}")
 
 
-def _check_layer(n, spec, w_q, b_q, a_bits, acc_bits) -> None:
+def _max_abs_int(n: int, values: torch.Tensor) -> int:
+    """``max|round(values)|`` as an exact Python int (no int64 wrap for huge values)."""
+    peak = float(values.abs().max())
+    if not math.isfinite(peak):
+        raise ValueError(f"layer {n}: the bias cannot be represented at scale s_in*s_w "
+                         f"(the scale underflows to 0 or the bias is too large)")
+    return int(round(peak))
+
+
+def _check_layer(n, spec, max_abs_w: int, max_abs_b: int, a_bits, acc_bits) -> None:
     """The accumulator proof, reported with the torch layer's index as well."""
     try:
-        contract.check_accumulator(n, spec.in_features, int(w_q.abs().max()), int(b_q.abs().max()),
-                                   a_bits, acc_bits)
+        contract.check_accumulator(n, spec.in_features, max_abs_w, max_abs_b, a_bits, acc_bits)
     except ValueError as e:
         raise ValueError(f"{e} (torch layer {spec.index})") from None
 

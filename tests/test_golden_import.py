@@ -196,3 +196,18 @@ class Sigmoidal(nn.Module):
 def test_unsupported_function_in_forward():
     with pytest.raises(ValueError, match=rf"^layer 1 \(sigmoid\) is not supported; supported layers: {SUPPORTED}$"):
         import_chain(Sigmoidal())
+
+
+def test_huge_bias_is_rejected_not_wrapped():
+    model = nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(1e-30)
+        model.bias.fill_(1.0)
+    x = torch.ones(4, 2)
+    # s_in = 1/127, s_w = 1e-30/127: the bias needs 127*127*1e30 LSBs
+    w = model.weight[0, 0].item()  # 1e-30 as float32
+    want = round(model.bias[0].item() / ((1.0 / 127) * (w / 127)))
+    with pytest.raises(ValueError, match=rf"^layer 0: accumulator may overflow acc_bits=32: "
+                                         rf"in_features\*max\|w\|\*max\|x\| \+ max\|b\| = 2\*127\*128 \+ {want} "
+                                         rf"= {want + 2 * 127 * 128} > 2147483647 \(torch layer 0\)$"):
+        quantize_model(model, x)
