@@ -154,7 +154,8 @@ def corner_images(*, w_bits: int = 8, a_bits: int = 8, acc_bits: int = 32, m_bit
       bound; raw output (the accumulator itself is checked).
     * ``longest_accumulation``: ``in = max_features``, random ``±max`` weights
       (magnitude shrunk only if the accumulator proof needs it), raw output.
-    * ``rounding_ties``: ``in = 4``, weights ``1, 1, -1, -1``, odd biases, and per
+    * ``rounding_ties``: ``in = 4`` (all-ones weights over ``max_features`` inputs
+      when ``max_features < 4``), weights ``1, 1, -1, -1``, odd biases, and per
       neuron ``m = 2**(s-1)`` (or ``m = 3, s = 1``) so that every odd accumulator
       gives ``acc*m + 2**(s-1)`` an exact ``.5`` before the shift — including the
       corner inputs (whose accumulator is just the odd bias) and negative ties.
