@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -102,6 +103,58 @@ def dut_source(cfg: ArrayConfig, directory: Path) -> Path:
     return path
 
 
+#: Verilator's runtime objects: the same for every design (they include no design header),
+#: yet 10-20 s of C++ per build on two cores.  Compiled once, shared by all build directories.
+VERILATED_OBJECTS = ("verilated.o", "verilated_vpi.o", "verilated_dpi.o", "verilated_threads.o")
+
+
+def _verilated_cache(waves: bool) -> Path:
+    root = toolenv.verilator_root()
+    key = hashlib.sha256(f"{root}|{sorted(os.listdir(root / 'include'))}".encode()).hexdigest()[:12]
+    return SIM_DIR / "_verilated" / f"{key}_trace{int(waves)}"
+
+
+def _cached_verilator(waves: bool):
+    """cocotb's Verilator runner, reusing the shared runtime objects when they exist.
+
+    The objects depend on the generated ``Vtop.mk`` in make's eyes, so they are copied in
+    and touched after Verilator has written it (between the two build commands).
+    """
+    from cocotb_tools.runner import Verilator
+
+    cache = _verilated_cache(waves)
+
+    class CachedVerilator(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design big enough
+            # to be split into several C++ files fails to compile ("Vtop__pch.h.fast: linker
+            # input file not found"): give make the flag that includes the precompiled header.
+            cmds[-1] = cmds[-1] + ["CFG_CXXFLAGS_PCH_I=-include"]
+            cached = [cache / o for o in VERILATED_OBJECTS]
+            local = [self.build_dir / o for o in VERILATED_OBJECTS]
+            if all(p.exists() for p in cached) and not all(p.exists() for p in local):
+                cmds[1:1] = [["cp", *map(str, cached), str(self.build_dir)], ["touch", *map(str, local)]]
+            return cmds
+
+    return CachedVerilator()
+
+
+def _remember_verilated(build_dir: Path, waves: bool) -> None:
+    cache = _verilated_cache(waves)
+    if all((cache / o).exists() for o in VERILATED_OBJECTS):
+        return
+    if all((build_dir / o).exists() for o in VERILATED_OBJECTS):
+        tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for o in VERILATED_OBJECTS:
+            shutil.copy2(build_dir / o, tmp / o)
+        try:
+            tmp.rename(cache)
+        except OSError:  # another process got there first
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class Simulation:
     """One built harness + array for one configuration and simulator.
 
@@ -139,7 +192,7 @@ class Simulation:
         if self.simulator == "verilator":
             from pyhdl.verilog import VERILATOR_WAIVERS
             args = list(VERILATOR_WAIVERS)
-        runner = get_runner(self.simulator)
+        runner = _cached_verilator(self.waves) if self.simulator == "verilator" else get_runner(self.simulator)
         self.build_dir.mkdir(parents=True, exist_ok=True)
         try:
             with _waves_env(self.waves):
@@ -150,6 +203,8 @@ class Simulation:
             tail = (self.build_dir / "build.log").read_text().splitlines()[-15:]
             raise RuntimeError(f"{self.simulator} build of {self.cfg.name} failed ({e}); "
                                f"see {self.build_dir / 'build.log'}:\n" + "\n".join(tail)) from None
+        if self.simulator == "verilator":
+            _remember_verilated(self.build_dir, self.waves)
         self.build_seconds = time.perf_counter() - t0
         self._runner = runner
         return runner
