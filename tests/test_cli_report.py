@@ -41,4 +41,5 @@ def test_unparsable_argument_exits_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["report", "--seed", "x"])
     assert e.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == "nmc report: error: argument --seed: invalid int value: 'x'"
+    assert capsys.readouterr().err.splitlines() == [
+        "nmc report: error: argument --seed: invalid int value: 'x' (see 'nmc report --help')"]
