@@ -1,0 +1,69 @@
+"""``nmc synth``: synthesis, place and route of the array with YoWASP Yosys + nextpnr."""
+
+from __future__ import annotations
+
+import sys
+
+HELP = "synthesize, place and route the array (ECP5-85F default 8x8, iCE40 UP5K small 2x4) and report resources and Fmax"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--target", choices=("all", "ecp5", "ice40"), default="all",
+                        help="device: ecp5 (LFE5U-85F CABGA381), ice40 (UP5K SG48) or all (default)")
+    parser.add_argument("--config", choices=("default", "small"),
+                        help="array config (default: 'default' on ecp5, 'small' on ice40)")
+    parser.add_argument("--speed", type=int, action="append",
+                        help="ECP5 speed grade 6, 7 or 8 (default 6); repeat to run several")
+    parser.add_argument("--verilog", metavar="FILE",
+                        help="synthesize this Verilog (module nmc_<config name>) instead of hdl/")
+    parser.add_argument("--build-dir", metavar="DIR", default="build/synth",
+                        help="where each target's files and report.json go (default build/synth)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--require-goals", action="store_true",
+                        help="exit 1 when a target misses its Fmax goal (mapping fall-backs always do)")
+
+
+def _jobs(args):
+    from pyhdl.fpga import synth, targets
+    speeds = args.speed or [6]
+    for s in speeds:
+        if s not in targets.SPEEDS:
+            raise ValueError(f"--speed must be one of {', '.join(map(str, targets.SPEEDS))}, not {s}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, not {args.seed}")
+    families = ("ecp5", "ice40") if args.target == "all" else (args.target,)
+    jobs = []
+    for family in families:
+        for target in ([targets.ecp5(s) for s in speeds] if family == "ecp5" else [targets.ice40()]):
+            name = args.config or synth.default_config(target)
+            jobs.append((synth.CONFIGS[name], name, target))
+    return jobs
+
+
+def run(args) -> int:
+    from pyhdl.fpga import flow, report, synth
+    jobs = _jobs(args)
+    if args.verilog is not None and len({name for _, name, _ in jobs}) > 1:
+        raise ValueError("--verilog holds one config: pick it with --config")
+    reports, status = [], 0
+    for cfg, name, target in jobs:
+        print(f"nmc synth: {name} ({cfg.name}) on {target.device} ...", flush=True)
+        try:
+            rep = synth.run(cfg, target, args.build_dir, config_name=name, verilog=args.verilog, seed=args.seed)
+        except flow.FlowError as e:
+            print(f"nmc synth: error: {e}", file=sys.stderr)
+            return 1
+        reports.append(rep)
+        for problem in rep["mapping_problems"]:
+            print(f"nmc synth: {problem}", file=sys.stderr)
+            status = 1
+        if args.require_goals and not rep["meets_goal"]:
+            status = 1
+    print(report.format_table(reports))
+    for rep in reports:
+        cp = rep["critical_path"]
+        if cp:
+            parts = ", ".join(f"{k} {v:.2f}" for k, v in cp["by_type"].items())
+            print(f"{rep['target']}: critical path {cp['ns']:.2f} ns ({parts}): {cp['from']} -> {cp['to']}")
+    print(f"reports: {args.build_dir}/<target>/report.json")
+    return status

