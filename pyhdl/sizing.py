@@ -46,3 +46,275 @@ def bank_words(in_features: int, out_features: int, cfg: ArrayConfig) -> int:
 def ideal_cycles(shapes, cfg: ArrayConfig) -> int:
     """``sum ceil(out/PE)*ceil(in/SIMD)`` over ``shapes = [(in, out), ...]``: no fill, no stall."""
     return sum(layer_steps(i, o, cfg) for i, o in shapes)
+
+
+# -- widths and table sizes ---------------------------------------------------
+#
+# Everything below is shared by the hardware (pyhdl/), the compiler, the
+# testbench and the tests.  The cycle model at the end is the exact timing of
+# ``pyhdl.top.NmcArray``: the performance counters must agree with it.
+
+__all__ += [
+    "index_bits", "lanes", "lane_ratio", "act_words", "out_words", "rq_depth", "rq_bits",
+    "descriptor_fields", "descriptor_bits", "load_data_bits", "pack_descriptor",
+    "unpack_descriptor", "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes",
+    "tree_levels", "pe_stages", "requant_stages", "drain_latency", "producer_group",
+    "schedule", "inference_cycles", "steady_cycles", "layer_fill",
+    "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
+    "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
+]
+
+#: Load-address regions (``addr[31:28]``), see docs/hardware.md.
+REGION_BANK, REGION_REQUANT, REGION_DESCRIPTOR, REGION_CONTROL = 0, 1, 2, 3
+#: Control registers (region 3).
+CONTROL_N_LAYERS, CONTROL_CLEAR = 0, 1
+#: Performance counters in ``stat_addr`` order.
+COUNTERS = ("busy", "stall_input", "stall_output", "mac_ops", "bank_reads",
+            "act_reads", "act_writes", "inferences", "bus_bytes")
+
+
+def index_bits(count: int) -> int:
+    """Bits of an index ``0 .. count-1`` (at least 1)."""
+    return max(1, (count - 1).bit_length())
+
+
+def lanes(cfg: ArrayConfig) -> int:
+    """Lane memories of an activation buffer: ``B = max(pe, simd)``.
+
+    Element ``i`` lives in lane ``i % B``, word ``i // B``: the ``pe`` results of
+    one group land in distinct lanes of one word and the ``simd`` inputs of one
+    fold are distinct lanes of one word.
+    """
+    return max(cfg.pe, cfg.simd)
+
+
+def lane_ratio(cfg: ArrayConfig) -> int:
+    """Folds per activation word, ``B // simd`` (the read mux is that wide)."""
+    return lanes(cfg) // cfg.simd
+
+
+def act_words(cfg: ArrayConfig) -> int:
+    """Words of one activation buffer (one of the ping-pong pair, or one input slot)."""
+    return cfg.max_features // lanes(cfg)
+
+
+def out_words(cfg: ArrayConfig) -> int:
+    """Words per PE lane of one output-buffer slot (``max_features // pe``)."""
+    return cfg.max_features // cfg.pe
+
+
+def rq_depth(cfg: ArrayConfig) -> int:
+    """Requant-table entries per PE: enough for ``max_layers`` layers of ``max_features``."""
+    return cfg.max_layers * (cfg.max_features // cfg.pe)
+
+
+def rq_bits(cfg: ArrayConfig) -> int:
+    """Bits of one requant entry: ``bias | m | s``."""
+    from golden import contract
+    return cfg.acc_bits + cfg.m_bits + contract.SHIFT_BITS
+
+
+def descriptor_fields(cfg: ArrayConfig) -> list[tuple[str, int]]:
+    """``[(name, width), ...]`` of a descriptor word, from bit 0 upward."""
+    feat = cfg.max_features.bit_length()
+    return [("in_features", feat), ("out_features", feat),
+            ("bank_base", index_bits(cfg.bank_depth)), ("rq_base", index_bits(rq_depth(cfg))),
+            ("relu", 1), ("requantize", 1)]
+
+
+def descriptor_bits(cfg: ArrayConfig) -> int:
+    return sum(w for _, w in descriptor_fields(cfg))
+
+
+def load_data_bits(cfg: ArrayConfig) -> int:
+    """Width ``D`` of ``load__payload.data``: the widest word any region takes."""
+    return max(cfg.simd * cfg.w_bits, rq_bits(cfg), descriptor_bits(cfg))
+
+
+def load_address(region: int, index: int, word: int) -> int:
+    """``addr`` of a load word: ``region << 28 | index << 20 | word``."""
+    if not 0 <= region < 16 or not 0 <= index < 256 or not 0 <= word < 2**20:
+        raise ValueError(f"load address out of range: region {region}, index {index}, word {word}")
+    return region << 28 | index << 20 | word
+
+
+def _pack(fields, values: dict, what: str) -> int:
+    word, shift = 0, 0
+    for name, width in fields:
+        v = int(values[name])
+        if not 0 <= v < 2**width:
+            raise ValueError(f"{what} field {name} = {v} does not fit {width} bits")
+        word |= v << shift
+        shift += width
+    return word
+
+
+def _unpack(fields, word: int) -> dict:
+    out, shift = {}, 0
+    for name, width in fields:
+        out[name] = word >> shift & (2**width - 1)
+        shift += width
+    return out
+
+
+def pack_descriptor(cfg: ArrayConfig, **values) -> int:
+    """Descriptor word from ``in_features, out_features, bank_base, rq_base, relu, requantize``."""
+    return _pack(descriptor_fields(cfg), values, "descriptor")
+
+
+def unpack_descriptor(cfg: ArrayConfig, word: int) -> dict:
+    return _unpack(descriptor_fields(cfg), word)
+
+
+def _requant_fields(cfg: ArrayConfig):
+    from golden import contract
+    return [("bias", cfg.acc_bits), ("m", cfg.m_bits), ("s", contract.SHIFT_BITS)]
+
+
+def pack_requant(cfg: ArrayConfig, bias: int, m: int, s: int) -> int:
+    """Requant word: two's-complement ``bias`` (acc_bits), ``m``, ``s``."""
+    lo, hi = -(2 ** (cfg.acc_bits - 1)), 2 ** (cfg.acc_bits - 1) - 1
+    if not lo <= bias <= hi:
+        raise ValueError(f"bias {bias} does not fit acc_bits={cfg.acc_bits}")
+    return _pack(_requant_fields(cfg), {"bias": bias % 2**cfg.acc_bits, "m": m, "s": s}, "requant")
+
+
+def unpack_requant(cfg: ArrayConfig, word: int) -> dict:
+    d = _unpack(_requant_fields(cfg), word)
+    if d["bias"] >= 2 ** (cfg.acc_bits - 1):
+        d["bias"] -= 2**cfg.acc_bits
+    return d
+
+
+def pack_lanes(values, bits: int) -> int:
+    """Signed ``values`` into lanes of ``bits`` (lane ``s`` at ``[s*bits +: bits]``)."""
+    word = 0
+    for s, v in enumerate(values):
+        if not -(2 ** (bits - 1)) <= v < 2 ** (bits - 1):
+            raise ValueError(f"lane {s} value {v} does not fit {bits} signed bits")
+        word |= (int(v) % 2**bits) << (s * bits)
+    return word
+
+
+def unpack_lanes(word: int, bits: int, count: int) -> list[int]:
+    out = []
+    for s in range(count):
+        v = word >> (s * bits) & (2**bits - 1)
+        out.append(v - 2**bits if v >= 2 ** (bits - 1) else v)
+    return out
+
+
+# -- pipeline -------------------------------------------------------------------
+
+def tree_levels(cfg: ArrayConfig) -> int:
+    """Registered adder-tree levels, ``log2(simd)``."""
+    return (cfg.simd - 1).bit_length()
+
+
+def requant_stages() -> int:
+    """Requantization: multiply, rounding shift, clamp (one register each)."""
+    return 3
+
+
+def pe_stages(cfg: ArrayConfig) -> int:
+    """Cycles from issuing a step (bank address presented) to its result being written.
+
+    bank read 1 + bank output register 1 + product 1 + adder tree ``log2(simd)`` +
+    accumulator 1 + requantization 3.  A read issued ``pe_stages + 1`` cycles after
+    the step that completed a group sees that group's results.
+    """
+    return 3 + tree_levels(cfg) + 1 + requant_stages()
+
+
+def drain_latency() -> int:
+    """Cycles from an output-buffer read to its beat on ``o_stream`` (read 1 + FIFO 1)."""
+    return 2
+
+
+def producer_group(fold: int, prev_out: int, cfg: ArrayConfig) -> int:
+    """Group of the previous layer that fold ``fold`` of the next one needs last."""
+    last_elem = min((fold + 1) * cfg.simd, prev_out) - 1
+    return last_elem // cfg.pe
+
+
+def layer_fill(cfg: ArrayConfig) -> int:
+    """Pipeline fill a dependent layer may wait for: ``pe_stages + 1``."""
+    return pe_stages(cfg) + 1
+
+
+def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
+    """Cycle-exact model of the array for ``vectors`` inferences streamed back to back.
+
+    Input beats arrive at full rate from cycle 0 (the first beat of vector 0 is
+    accepted in cycle 0, a later vector's beats as soon as its input slot is free),
+    the output is never back-pressured.  Returns ``{"issue": [...], "accept": [...]}``:
+    the cycle of every issued step, and the cycle the last result of each vector
+    is accepted.  This is the same algorithm as the sequencer, in Python.
+    """
+    shapes = [(int(i), int(o)) for i, o in shapes]
+    W = pe_stages(cfg)
+    P, S = cfg.pe, cfg.simd
+    f0 = folds(shapes[0][0], cfg)
+    fifo_depth = 3
+    # input: slot writer, beats at full rate
+    beat_time = {}          # (vector, beat) -> cycle accepted
+    slot_free = [0, 0]      # cycle from which the writer may write the slot
+    t = 0
+    issue_times = []
+    accept = []
+    drain_ready = 0         # output reads are issued in order; next free cycle
+    out_slot_free = [0, 0]  # cycle from which the last layer may claim the slot
+    cyc = 0                 # next cycle the sequencer may issue
+    writer_t = 0
+    for v in range(vectors):
+        slot = v % 2
+        # the writer fills vector v's slot once it is free
+        writer_t = max(writer_t, slot_free[slot])
+        for b in range(f0):
+            beat_time[(v, b)] = writer_t
+            writer_t += 1
+        done_group = {}     # group -> cycle its result becomes readable
+        for n, (fin, fout) in enumerate(shapes):
+            F, G = folds(fin, cfg), groups(fout, cfg)
+            last = n == len(shapes) - 1
+            for g in range(G):
+                for f in range(F):
+                    ready = cyc
+                    if n == 0:
+                        ready = max(ready, beat_time[(v, f)] + 1)
+                    elif g == 0:
+                        ready = max(ready, prev_done[producer_group(f, shapes[n - 1][1], cfg)])
+                    if last and g == 0 and f == 0:
+                        ready = max(ready, out_slot_free[slot])
+                    issue_times.append(ready)
+                    cyc = ready + 1
+                    if n == 0 and g == G - 1 and f == F - 1:
+                        slot_free[slot] = cyc  # the slot is released after its last read
+                done_group[g] = cyc - 1 + W + 1
+            prev_done = done_group
+        # drain: element e readable when its group is written
+        fout = shapes[-1][1]
+        t_read = []
+        for e in range(fout):
+            c = max(drain_ready, prev_done[e // P])
+            # FIFO room: at most fifo_depth reads in flight or buffered; never limiting
+            # without backpressure (one read and one accept per cycle)
+            t_read.append(c)
+            drain_ready = c + 1
+        last_accept = t_read[-1] + drain_latency()
+        accept.append(last_accept)
+        out_slot_free[slot] = last_accept + 1
+    return {"issue": issue_times, "accept": accept}
+
+
+def inference_cycles(shapes, cfg: ArrayConfig) -> int:
+    """Busy cycles of one isolated inference (counter 0): first input beat accepted
+    in cycle 0, full-rate input, no backpressure; ``busy`` is high from cycle 1 to the
+    cycle the last result is accepted."""
+    return schedule(shapes, cfg, 1)["accept"][0]
+
+
+def steady_cycles(shapes, cfg: ArrayConfig, vectors: int = 8) -> int:
+    """Cycles between consecutive inferences' last results in back-to-back steady state."""
+    acc = schedule(shapes, cfg, vectors)["accept"]
+    return acc[-1] - acc[-2]

@@ -1,0 +1,140 @@
+"""Run ``NmcArray`` in the Amaranth simulator: load a program, stream vectors, collect results.
+
+For the array's own unit tests (small configs); the cocotb/Verilator testbench
+in testbench/ is the production checker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+from amaranth.sim import Simulator
+
+from . import sizing
+from .top import NmcArray
+
+__all__ = ["RunResult", "run_array", "random_image_dict"]
+
+
+@dataclasses.dataclass
+class RunResult:
+    outputs: list            # per vector: list of ints
+    lasts: list              # per vector: list of last flags
+    counters: dict           # name -> value after the run
+    first_beat: int          # cycle the first input beat was accepted
+    last_accept: list        # per vector: cycle its last result was accepted
+    done_cycles: list        # cycles `done` was high
+
+
+def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0, seed: int = 0,
+              reset_at: int | None = None, timeout: int = 200_000, dut=None) -> RunResult:
+    """Load ``program``, stream ``vectors`` (lists of ints), return every output integer.
+
+    ``in_stall``/``out_stall``: probability of holding ``valid``/``ready`` low in a cycle.
+    """
+    cfg = program.cfg
+    dut = dut or NmcArray(cfg)
+    rng = random.Random(seed)
+    S, A = cfg.simd, cfg.a_bits
+    beats = []
+    for v in vectors:
+        F = sizing.folds(len(v), cfg)
+        padded = list(v) + [0] * (F * S - len(v))
+        beats.append([sizing.pack_lanes(padded[f * S:(f + 1) * S], A) for f in range(F)])
+    n_out = program.shapes[-1][1]
+    res = RunResult([[] for _ in vectors], [[] for _ in vectors], {}, -1, [], [])
+    state = {"cycle": 0, "loaded": False, "sent_done": False}
+
+    async def clock(ctx):
+        async for _ in ctx.tick():
+            state["cycle"] += 1
+
+    async def driver(ctx):
+        for addr, data in program.load_words:
+            ctx.set(dut.load.valid, 1)
+            ctx.set(dut.load.payload.addr, addr)
+            ctx.set(dut.load.payload.data, data)
+            await ctx.tick().until(dut.load.ready)
+        ctx.set(dut.load.valid, 0)
+        await ctx.tick()
+        ctx.set(dut.stat_addr, 0)
+        state["loaded"] = True
+        state["start"] = state["cycle"]
+        for vec in beats:
+            for word in vec:
+                while in_stall and rng.random() < in_stall:
+                    ctx.set(dut.i_stream.valid, 0)
+                    await ctx.tick()
+                ctx.set(dut.i_stream.valid, 1)
+                ctx.set(dut.i_stream.payload, word)
+                while True:
+                    await ctx.delay(0)
+                    ready = ctx.get(dut.i_stream.ready)
+                    cyc = state["cycle"]
+                    await ctx.tick()
+                    if ready:
+                        if res.first_beat < 0:
+                            res.first_beat = cyc
+                        break
+        ctx.set(dut.i_stream.valid, 0)
+
+    async def monitor(ctx):
+        v = 0
+        while v < len(vectors):
+            ready = not (out_stall and rng.random() < out_stall)
+            ctx.set(dut.o_stream.ready, ready)
+            await ctx.delay(0)
+            cyc = state["cycle"]
+            valid = ctx.get(dut.o_stream.valid)
+            if ctx.get(dut.done):
+                res.done_cycles.append(cyc)
+            if valid and ready:
+                res.outputs[v].append(ctx.get(dut.o_stream.payload.data))
+                last = ctx.get(dut.o_stream.payload.last)
+                res.lasts[v].append(last)
+                if last or len(res.outputs[v]) > n_out:
+                    res.last_accept.append(cyc)
+                    v += 1
+            await ctx.tick()
+            if cyc > timeout:
+                raise TimeoutError(f"array produced {v} of {len(vectors)} results in {timeout} cycles")
+        ctx.set(dut.o_stream.ready, 0)
+        for _ in range(4):
+            await ctx.tick()
+        for i, name in enumerate(sizing.COUNTERS):
+            ctx.set(dut.stat_addr, i)
+            await ctx.delay(0)
+            res.counters[name] = ctx.get(dut.stat_data)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_process(clock)
+    sim.add_testbench(driver, background=True)
+    sim.add_testbench(monitor)
+    sim.run()
+    return res
+
+
+def random_image_dict(rng: random.Random, sizes, *, w_bits=8, a_bits=8, acc_bits=32, m_bits=16,
+                      raw_last=False, relu=True, name="random") -> dict:
+    """A ModelImage dict of random integers for layer widths ``sizes = [in, h1, ..., out]``."""
+    from golden import contract
+    wlo, whi = contract.weight_range(w_bits)
+    layers = []
+    for n, (fin, fout) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = n == len(sizes) - 2
+        requant = not (last and raw_last)
+        bmax = 2 ** (w_bits + a_bits - 1)
+        layers.append({
+            "in_features": fin, "out_features": fout,
+            "weight": [[rng.randint(wlo, whi) for _ in range(fin)] for _ in range(fout)],
+            "bias": [rng.randint(-bmax, bmax) for _ in range(fout)],
+            "m": [rng.randint(0, 2**m_bits - 1) for _ in range(fout)] if requant else [],
+            "s": [rng.randint(m_bits, m_bits + 8) for _ in range(fout)] if requant else [],
+            "relu": bool(relu and requant and rng.random() < 0.7), "requantize": requant,
+            "weight_scale": [1.0] * fout, "output_scale": 1.0 if requant else None,
+        })
+    return {"format": "nmc-model-image", "version": 1, "name": name, "w_bits": w_bits,
+            "a_bits": a_bits, "acc_bits": acc_bits, "m_bits": m_bits, "input_scale": 1.0,
+            "layers": layers}

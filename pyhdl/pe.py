@@ -1,0 +1,194 @@
+"""One processing element: a weight bank beside ``simd`` MAC lanes.
+
+Folding (FINN MVU style): neuron ``j = g*pe + p`` of a layer lives on PE ``p``;
+each issued step the PE reads one bank word (``simd`` weights of its neuron for
+input fold ``f``), multiplies it lane by lane with the broadcast ``simd``
+activations, sums the lanes in a registered adder tree and accumulates.  The
+first fold of a group starts the accumulator from the neuron's bias, the last
+one hands it to the requantization unit.
+
+Pipeline (cycle ``k`` after the step is issued; see ``pyhdl.sizing.pe_stages``)::
+
+    k=0  bank address        k=1  bank read data       k=2  weight/activation registers
+    k=3  products            k=3+log2(simd)  lane sum  k=4+log2(simd)  accumulator
+    +3   requantization (multiply, rounding shift, clamp) -> result
+
+The requant table (bias/m/s per neuron group) is read two cycles before the
+accumulator needs the bias.  In ``vonneumann`` mode the PE has no bank; its
+weight word arrives over the shared bus with the same timing as bank read data.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden import contract
+
+from . import sizing, tech
+from .config import ArrayConfig
+from .requant import RequantUnit
+
+__all__ = ["ProcessingElement"]
+
+
+class ProcessingElement(wiring.Component):
+    """A PE with its own weight bank (``near`` mode) or a weight input (``vonneumann``).
+
+    Parameters
+    ----------
+    cfg : ArrayConfig
+        Array parameters (``simd``, widths, ``bank_depth``, ``mode``).
+    index : int
+        PE number ``0 .. pe-1`` (names only).
+    bank_init, rq_init : sequence of int
+        Initial bank words and requant words (e.g. from ``pyhdl.compiler.Program``).
+
+    Members
+    -------
+    bank_we, bank_waddr, bank_wdata : In
+        Bank write port (program load).  Absent in ``vonneumann`` mode.
+    rq_we, rq_waddr, rq_wdata : In
+        Requant-table write port (program load).
+    step_valid, step_addr, step_first, step_last, step_rq, step_relu, step_requantize : In
+        One issued step (stage 0): bank word, first/last fold of the group, requant entry.
+    weights : In(simd*w_bits)
+        ``vonneumann`` mode only: the step's weight word, one cycle after ``step_valid``.
+    act : In(simd*a_bits)
+        The step's activations, one cycle after ``step_valid`` (registered here).
+    result_valid, result : Out
+        The neuron's requantized value (sign-extended) or raw accumulator, ``stages``
+        cycles after the step that was the group's last fold.
+    """
+
+    def __init__(self, *, cfg: ArrayConfig, index: int = 0, bank_init=(), rq_init=()):
+        if not isinstance(cfg, ArrayConfig):
+            raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
+        self._cfg = cfg
+        self._index = contract.check_bits("index", index, 0, cfg.pe - 1)
+        self._bank_init = list(bank_init)
+        self._rq_init = list(rq_init)
+        if len(self._bank_init) > cfg.bank_depth:
+            raise ValueError(f"bank_init has {len(self._bank_init)} words, bank_depth is {cfg.bank_depth}")
+        if len(self._rq_init) > sizing.rq_depth(cfg):
+            raise ValueError(f"rq_init has {len(self._rq_init)} words, rq_depth is {sizing.rq_depth(cfg)}")
+        wbits = cfg.simd * cfg.w_bits
+        members = {
+            "rq_we": In(1), "rq_waddr": In(sizing.index_bits(sizing.rq_depth(cfg))),
+            "rq_wdata": In(sizing.rq_bits(cfg)),
+            "step_valid": In(1), "step_addr": In(sizing.index_bits(cfg.bank_depth)),
+            "step_first": In(1), "step_last": In(1),
+            "step_rq": In(sizing.index_bits(sizing.rq_depth(cfg))),
+            "step_relu": In(1), "step_requantize": In(1),
+            "act": In(cfg.simd * cfg.a_bits),
+            "result_valid": Out(1), "result": Out(signed(cfg.acc_bits)),
+        }
+        if self.has_bank:
+            members.update({"bank_we": In(1), "bank_waddr": In(sizing.index_bits(cfg.bank_depth)),
+                            "bank_wdata": In(wbits)})
+        else:
+            members["weights"] = In(wbits)
+        super().__init__(members)
+
+    @property
+    def cfg(self) -> ArrayConfig:
+        return self._cfg
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @property
+    def has_bank(self) -> bool:
+        return self._cfg.mode == "near"
+
+    @property
+    def stages(self) -> int:
+        """Issue-to-result latency (``pyhdl.sizing.pe_stages``)."""
+        return sizing.pe_stages(self._cfg)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, p = self._cfg, self._index
+        S, levels = cfg.simd, sizing.tree_levels(cfg)
+
+        # control travels beside the data; index k = valid during issue cycle + k
+        fields = {"valid": 1, "first": 1, "last": 1, "rq": len(self.step_rq), "relu": 1, "requantize": 1}
+        src = {"valid": self.step_valid, "first": self.step_first, "last": self.step_last,
+               "rq": self.step_rq, "relu": self.step_relu, "requantize": self.step_requantize}
+        ctl = [src]
+        for k in range(1, 4 + levels):
+            stage = {}
+            for name, width in fields.items():
+                sig = Signal(width, name=f"pe{p}_{name}{k}", reset_less=name != "valid")
+                m.d.sync += sig.eq(ctl[-1][name])
+                stage[name] = sig
+            ctl.append(stage)
+
+        # k=1: weight word (bank read data or bus)
+        if self.has_bank:
+            bank = tech.ram(shape=unsigned(S * cfg.w_bits), depth=cfg.bank_depth,
+                            init=self._bank_init, name=f"bank{p}")
+            m.submodules[f"bank{p}"] = bank
+            wp = bank.write_port()
+            m.d.comb += [wp.en.eq(self.bank_we), wp.addr.eq(self.bank_waddr), wp.data.eq(self.bank_wdata)]
+            rp = bank.read_port(transparent_for=())
+            m.d.comb += [rp.addr.eq(self.step_addr), rp.en.eq(self.step_valid)]
+            word = rp.data
+        else:
+            word = self.weights
+
+        # k=2: registered weights and activations (short fan-out into the multipliers)
+        w_r = Signal(S * cfg.w_bits, name=f"pe{p}_w", reset_less=True)
+        a_r = Signal(S * cfg.a_bits, name=f"pe{p}_a", reset_less=True)
+        m.d.sync += [w_r.eq(word), a_r.eq(self.act)]
+
+        # k=3: products
+        terms = []
+        for s in range(S):
+            w = w_r[s * cfg.w_bits:(s + 1) * cfg.w_bits].as_signed()
+            a = a_r[s * cfg.a_bits:(s + 1) * cfg.a_bits].as_signed()
+            terms.append(tech.registered_product(m, w, a, name=f"pe{p}_prod{s}"))
+
+        # k=3+levels: registered adder tree
+        for level in range(levels):
+            nxt = []
+            for i in range(0, len(terms), 2):
+                t = Signal(signed(len(terms[i]) + 1), name=f"pe{p}_sum{level}_{i // 2}", reset_less=True)
+                m.d.sync += t.eq(terms[i] + terms[i + 1])
+                nxt.append(t)
+            terms = nxt
+        lane_sum = terms[0]
+
+        # requant entry for the group, read so that it arrives with the lane sum
+        rq = tech.ram(shape=unsigned(sizing.rq_bits(cfg)), depth=sizing.rq_depth(cfg),
+                      init=self._rq_init, name=f"rq{p}")
+        m.submodules[f"rq{p}"] = rq
+        rwp = rq.write_port()
+        m.d.comb += [rwp.en.eq(self.rq_we), rwp.addr.eq(self.rq_waddr), rwp.data.eq(self.rq_wdata)]
+        rrp = rq.read_port(transparent_for=())
+        m.d.comb += rrp.addr.eq(ctl[2 + levels]["rq"])
+        bias = rrp.data[:cfg.acc_bits].as_signed()
+        mult = rrp.data[cfg.acc_bits:cfg.acc_bits + cfg.m_bits]
+        shift = rrp.data[cfg.acc_bits + cfg.m_bits:]
+
+        # k=4+levels: accumulator, starting from the bias on the group's first fold
+        c = ctl[3 + levels]
+        acc = Signal(signed(cfg.acc_bits), name=f"pe{p}_acc", reset_less=True)
+        with m.If(c["valid"]):
+            m.d.sync += acc.eq(Mux(c["first"], bias, acc) + lane_sum)
+        done = Signal(name=f"pe{p}_done")
+        m_r = Signal(cfg.m_bits, name=f"pe{p}_m", reset_less=True)
+        s_r = Signal(contract.SHIFT_BITS, name=f"pe{p}_s", reset_less=True)
+        flags = Signal(2, name=f"pe{p}_flags", reset_less=True)
+        m.d.sync += [done.eq(c["valid"] & c["last"]), m_r.eq(mult), s_r.eq(shift),
+                     flags.eq(c["relu"] | c["requantize"] << 1)]
+
+        # +3: requantization
+        m.submodules[f"requant{p}"] = unit = RequantUnit(
+            acc_bits=cfg.acc_bits, m_bits=cfg.m_bits, a_bits=cfg.a_bits)
+        m.d.comb += [unit.i_valid.eq(done), unit.i_acc.eq(acc), unit.i_m.eq(m_r), unit.i_s.eq(s_r),
+                     unit.i_relu.eq(flags[0]), unit.i_requantize.eq(flags[1]),
+                     self.result_valid.eq(unit.o_valid), self.result.eq(unit.o_data)]
+        return m

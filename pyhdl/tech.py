@@ -1,0 +1,35 @@
+"""Technology factories: every memory and multiplier of the array is made here.
+
+The array asks for "a synchronous-read RAM" or "a registered product"; this
+module decides how they are built.  Today both are inferred (Yosys maps them to
+block RAM and DSPs); an FPGA flow can swap in vendor primitives (ECP5 DP16KD
+with its output register, MULT18X18D with its pipeline registers) behind an
+option here without touching the array.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Signal
+from amaranth.lib.memory import Memory
+
+__all__ = ["ram", "registered_product"]
+
+
+def ram(*, shape, depth: int, init=(), name: str | None = None) -> Memory:
+    """A RAM of ``depth`` words of ``shape``; ``init`` (ints) preloads it.
+
+    Callers add it as a submodule and take a synchronous read port with
+    ``transparent_for=()`` (block-RAM style, read-before-write).
+    """
+    init = list(init)
+    if len(init) > depth:
+        raise ValueError(f"memory {name or ''} init has {len(init)} words, depth is {depth}")
+    return Memory(shape=shape, depth=depth, init=init)
+
+
+def registered_product(m, a, b, *, name: str) -> Signal:
+    """``a * b`` into a reset-less register (the DSP's output register)."""
+    product = a * b
+    p = Signal(product.shape(), name=name, reset_less=True)
+    m.d.sync += p.eq(product)
+    return p

@@ -1,0 +1,420 @@
+"""``NmcArray``: the near-memory MAC array top level (ports: docs/hardware.md).
+
+Folding: a layer of ``N`` inputs and ``M`` outputs runs as ``G = ceil(M/pe)``
+neuron groups of ``F = ceil(N/simd)`` input folds; one step per cycle issues
+fold ``f`` of group ``g`` to every PE at once (PE ``p`` computes neuron
+``g*pe + p`` from its own bank word ``bank_base + g*F + f``).  A layer costs
+``G*F`` issue cycles; the sequencer moves to the next layer (or the next
+inference) without a bubble and only waits where data is really missing:
+
+* layer 0 fold ``f`` waits for input beat ``f`` (input and compute overlap);
+* the first group of a later layer waits, per fold, for the group of the
+  previous layer that produces those activations (``pyhdl.sizing.producer_group``);
+* the last layer's first step waits for a free output-buffer slot.
+
+Activation storage uses ``B = max(pe, simd)`` lane memories: element ``i`` is in
+lane ``i % B``, word ``i // B``.  The input buffer has two slots (the next vector
+streams in while the current one is used), the hidden activations ping-pong
+between two buffers, and the output buffer has two slots drained to
+``o_stream`` one result per beat while the next inference computes.
+
+The exact cycle behaviour is ``pyhdl.sizing.schedule``; the counters agree with it.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from . import sizing, tech
+from .config import ArrayConfig
+from .pe import ProcessingElement
+
+__all__ = ["NmcArray"]
+
+
+def _log2(n: int) -> int:
+    return (n - 1).bit_length()
+
+
+class NmcArray(wiring.Component):
+    """The array: ``pe`` processing elements of ``simd`` MAC lanes each.
+
+    Parameters
+    ----------
+    cfg : ArrayConfig
+        Array parameters.
+    program : pyhdl.compiler.Program or None
+        When given, the weight banks, requant tables, descriptor table and
+        ``n_layers`` start out holding this program (memory init), so no load is
+        needed, e.g. for a bitstream with the model baked in.
+
+    Members
+    -------
+    load : In(stream.Signature(StructLayout({"addr": 32, "data": load_data_bits})))
+        Program load (docs/hardware.md, memory map).
+    i_stream : In(stream.Signature(simd*a_bits))
+        Input activations, ``simd`` lanes per beat.
+    o_stream : Out(stream.Signature(StructLayout({"data": signed(acc_bits), "last": 1})))
+        Results, one per beat.
+    stat_addr : In(4)
+    stat_data : Out(32)
+        Performance counter ``stat_addr``.
+    busy, done : Out(1)
+    """
+
+    def __init__(self, cfg: ArrayConfig, *, program=None):
+        if not isinstance(cfg, ArrayConfig):
+            raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
+        if program is not None and getattr(program, "cfg", None) != cfg:
+            raise ValueError("program was compiled for a different ArrayConfig")
+        self._cfg = cfg
+        self._program = program
+        super().__init__({
+            "load": In(stream.Signature(data.StructLayout({
+                "addr": 32, "data": sizing.load_data_bits(cfg)}))),
+            "i_stream": In(stream.Signature(cfg.simd * cfg.a_bits)),
+            "o_stream": Out(stream.Signature(data.StructLayout({
+                "data": signed(cfg.acc_bits), "last": 1}))),
+            "stat_addr": In(4),
+            "stat_data": Out(32),
+            "busy": Out(1),
+            "done": Out(1),
+        })
+
+    @property
+    def cfg(self) -> ArrayConfig:
+        return self._cfg
+
+    @property
+    def program(self):
+        return self._program
+
+    @property
+    def stages(self) -> int:
+        """Issue-to-writeback latency of a step (``pyhdl.sizing.pe_stages``)."""
+        return sizing.pe_stages(self._cfg)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        P, S = cfg.pe, cfg.simd
+        B, R, Q = sizing.lanes(cfg), sizing.lane_ratio(cfg), sizing.lanes(cfg) // cfg.pe
+        AW, OW = sizing.act_words(cfg), sizing.out_words(cfg)
+        W = sizing.pe_stages(cfg)
+        prog = self._program
+        feat_bits = cfg.max_features.bit_length()
+        bank_bits = sizing.index_bits(cfg.bank_depth)
+        rq_bits = sizing.index_bits(sizing.rq_depth(cfg))
+        layer_bits = max(1, cfg.max_layers.bit_length())
+        group_bits = feat_bits  # groups and folds are <= max_features
+
+        # ---- program memories -------------------------------------------------------
+        pes = []
+        for p in range(P):
+            pe = ProcessingElement(cfg=cfg, index=p,
+                                   bank_init=prog.banks[p] if prog else (),
+                                   rq_init=prog.requant[p] if prog else ())
+            m.submodules[f"pe{p}"] = pe
+            pes.append(pe)
+        desc_mem = tech.ram(shape=unsigned(sizing.descriptor_bits(cfg)), depth=cfg.max_layers,
+                            init=prog.descriptors if prog else (), name="descriptors")
+        m.submodules.descriptors = desc_mem
+        n_layers = Signal(range(cfg.max_layers + 1), name="n_layers", reset_less=True,
+                          init=len(prog.descriptors) if prog else 0)
+
+        def fields(word):
+            out, at = {}, 0
+            for name, width in sizing.descriptor_fields(cfg):
+                out[name] = word[at:at + width]
+                at += width
+            return out
+
+        # ---- load port ------------------------------------------------------------
+        busy = Signal(name="busy_r")
+        ld = self.load.payload
+        ld_fire = Signal(name="ld_fire")
+        region, index, word = ld.addr[28:32], ld.addr[20:28], ld.addr[0:20]
+        clear = Signal(name="clear_counters")
+        m.d.comb += [self.load.ready.eq(~busy), ld_fire.eq(self.load.valid & self.load.ready)]
+        for p, pe in enumerate(pes):
+            hit = ld_fire & (index == p)
+            if pe.has_bank:
+                m.d.comb += [pe.bank_we.eq(hit & (region == sizing.REGION_BANK)),
+                             pe.bank_waddr.eq(word), pe.bank_wdata.eq(ld.data)]
+            m.d.comb += [pe.rq_we.eq(hit & (region == sizing.REGION_REQUANT)),
+                         pe.rq_waddr.eq(word), pe.rq_wdata.eq(ld.data)]
+        dwp = desc_mem.write_port()
+        m.d.comb += [dwp.en.eq(ld_fire & (region == sizing.REGION_DESCRIPTOR) & (word < cfg.max_layers)),
+                     dwp.addr.eq(word), dwp.data.eq(ld.data)]
+        with m.If(ld_fire & (region == sizing.REGION_CONTROL)):
+            with m.If(word == sizing.CONTROL_N_LAYERS):
+                m.d.sync += n_layers.eq(Mux(ld.data > cfg.max_layers, cfg.max_layers, ld.data))
+            with m.If(word == sizing.CONTROL_CLEAR):
+                m.d.comb += clear.eq(1)
+
+        # descriptor views that do not depend on the sequencer position
+        d0_rp = desc_mem.read_port(domain="comb")
+        dl_rp = desc_mem.read_port(domain="comb")
+        m.d.comb += [d0_rp.addr.eq(0), dl_rp.addr.eq(n_layers - 1)]
+        f0 = Signal(feat_bits, name="in_folds")  # input beats per vector
+        m.d.sync += f0.eq((fields(d0_rp.data)["in_features"] + (S - 1)) >> _log2(S))
+        out_n = Signal(feat_bits, name="out_n")  # results per inference
+        m.d.sync += out_n.eq(fields(dl_rp.data)["out_features"])
+
+        # ---- input buffer: two slots, written by i_stream -----------------------------
+        full = [Signal(name=f"in_full{s}") for s in range(2)]
+        beats = [Signal(feat_bits, name=f"in_beats{s}") for s in range(2)]
+        ws = Signal(name="in_wslot")
+        rs = Signal(name="in_rslot")
+        in_mems, in_wps, in_rps = [], [], []
+        for l in range(B):
+            mem = tech.ram(shape=unsigned(cfg.a_bits), depth=2 * AW, name=f"inbuf{l}")
+            m.submodules[f"inbuf{l}"] = mem
+            in_wps.append(mem.write_port())
+            in_rps.append(mem.read_port(transparent_for=()))
+        wbeats = Mux(ws, beats[1], beats[0])
+        wfull = Mux(ws, full[1], full[0])
+        in_fire = Signal(name="in_fire")
+        m.d.comb += [self.i_stream.ready.eq(~wfull & (n_layers != 0)),
+                     in_fire.eq(self.i_stream.valid & self.i_stream.ready)]
+        in_word = (wbeats >> _log2(R)) + Mux(ws, AW, 0)
+        in_blk = wbeats[:_log2(R)] if R > 1 else Const(0)
+        for l in range(B):
+            s = l % S
+            m.d.comb += [in_wps[l].en.eq(in_fire & (in_blk == l // S)), in_wps[l].addr.eq(in_word),
+                         in_wps[l].data.eq(self.i_stream.payload[s * cfg.a_bits:(s + 1) * cfg.a_bits])]
+        vector_start = Signal(name="vector_start")
+        m.d.comb += vector_start.eq(in_fire & (wbeats == 0))
+        release_in = Signal(name="release_in")  # sequencer finished layer 0 of slot rs
+        for s in range(2):
+            with m.If(in_fire & (ws == s)):
+                m.d.sync += beats[s].eq(beats[s] + 1)
+                with m.If(beats[s] + 1 == f0):
+                    m.d.sync += full[s].eq(1)
+            with m.If(release_in & (rs == s)):
+                m.d.sync += [full[s].eq(0), beats[s].eq(0)]
+        with m.If(in_fire & (wbeats + 1 == f0)):
+            m.d.sync += ws.eq(~ws)
+        with m.If(release_in):
+            m.d.sync += rs.eq(~rs)
+
+        # ---- hidden activation buffers: ping-pong -----------------------------------
+        act_wps, act_rps = [], []
+        for l in range(B):
+            mem = tech.ram(shape=unsigned(cfg.a_bits), depth=2 * AW, name=f"actbuf{l}")
+            m.submodules[f"actbuf{l}"] = mem
+            act_wps.append(mem.write_port())
+            act_rps.append(mem.read_port(transparent_for=()))
+
+        # ---- output buffer: two slots of pe lanes -------------------------------------
+        out_wps, out_rps = [], []
+        for p in range(P):
+            mem = tech.ram(shape=signed(cfg.acc_bits), depth=2 * OW, name=f"outbuf{p}")
+            m.submodules[f"outbuf{p}"] = mem
+            out_wps.append(mem.write_port())
+            out_rps.append(mem.read_port(transparent_for=()))
+        out_full = [Signal(name=f"out_full{s}") for s in range(2)]
+        out_wr = [Signal(group_bits, name=f"out_groups{s}") for s in range(2)]
+
+        # ---- sequencer ---------------------------------------------------------------
+        loaded = Signal(name="loaded")       # cur_* hold descriptor `layer`
+        layer = Signal(layer_bits, name="layer")
+        g = Signal(group_bits, name="group")
+        f = Signal(group_bits, name="fold")
+        bank_addr = Signal(bank_bits, name="bank_addr")
+        rq_addr = Signal(rq_bits, name="rq_addr")
+        tag = Signal(2, name="tag")          # layer serial number, for write-back tracking
+        wr_buf = Signal(name="wr_buf")       # act buffer this layer writes (reads the other)
+        os_ = Signal(name="out_slot")        # output slot of the inference being issued
+        cur_F = Signal(group_bits, name="cur_folds")
+        cur_G = Signal(group_bits, name="cur_groups")
+        cur_out = Signal(feat_bits, name="cur_out")
+        prev_out = Signal(feat_bits, name="prev_out")
+        cur_last = Signal(name="cur_is_last")
+        cur_relu = Signal(name="cur_relu")
+        cur_req = Signal(name="cur_requantize")
+
+        # descriptor of the layer that comes next (layer 0 when reloading or wrapping)
+        nxt_rp = desc_mem.read_port(domain="comb")
+        nxt_idx = Signal(layer_bits, name="next_layer")
+        m.d.comb += [nxt_idx.eq(Mux(~loaded | cur_last, 0, layer + 1)), nxt_rp.addr.eq(nxt_idx)]
+        nd = fields(nxt_rp.data)
+
+        wb_tag = Signal(2, name="wb_tag")
+        wb_count = Signal(group_bits, name="wb_groups")
+
+        # readiness of the step at (layer, g, f)
+        last_elem = Signal(feat_bits + 1, name="need_elem")
+        m.d.comb += last_elem.eq(Mux((f + 1) * S < prev_out, (f + 1) * S, prev_out) - 1)
+        need_group = last_elem >> _log2(P)
+        rbeats = Mux(rs, beats[1], beats[0])
+        in_ok = rbeats > f
+        raw_ok = (wb_tag == (tag - 1)[:2]) & (wb_count > need_group)
+        first_step = (g == 0) & (f == 0)
+        out_ok = ~(cur_last & first_step & Mux(os_, out_full[1], out_full[0]))
+        data_ok = Mux(layer == 0, in_ok, (g != 0) | raw_ok)
+        issue = Signal(name="issue")
+        m.d.comb += issue.eq(loaded & (n_layers != 0) & data_ok & out_ok)
+        stall_in = Signal(name="stall_input")
+        stall_out = Signal(name="stall_output")
+        m.d.comb += [stall_in.eq(loaded & (n_layers != 0) & (layer == 0) & ~in_ok & (rbeats != 0)),
+                     stall_out.eq(loaded & (n_layers != 0) & data_ok & ~out_ok)]
+
+        def load_cur():
+            return [cur_F.eq((nd["in_features"] + (S - 1)) >> _log2(S)),
+                    cur_G.eq((nd["out_features"] + (P - 1)) >> _log2(P)),
+                    cur_out.eq(nd["out_features"]),
+                    cur_last.eq(nxt_idx == n_layers - 1),
+                    cur_relu.eq(nd["relu"]), cur_req.eq(nd["requantize"]),
+                    bank_addr.eq(nd["bank_base"]), rq_addr.eq(nd["rq_base"]),
+                    layer.eq(nxt_idx), g.eq(0), f.eq(0)]
+
+        last_fold = f == cur_F - 1
+        last_group = g == cur_G - 1
+        with m.If(~loaded):
+            m.d.sync += load_cur() + [loaded.eq(1), wr_buf.eq(0)]
+        with m.Elif(issue):
+            with m.If(last_fold):
+                m.d.sync += [f.eq(0), g.eq(g + 1), rq_addr.eq(rq_addr + 1)]
+                with m.If(last_group):
+                    m.d.sync += load_cur() + [prev_out.eq(cur_out), tag.eq(tag + 1),
+                                              wr_buf.eq(Mux(cur_last, 0, ~wr_buf))]
+                    with m.If(cur_last):
+                        m.d.sync += os_.eq(~os_)
+            with m.Else():
+                m.d.sync += f.eq(f + 1)
+            with m.If(~(last_fold & last_group)):
+                m.d.sync += bank_addr.eq(bank_addr + 1)
+        m.d.comb += release_in.eq(issue & (layer == 0) & last_fold & last_group)
+        with m.If(ld_fire):
+            m.d.sync += loaded.eq(0)
+        claim = Signal(name="claim_out")
+        m.d.comb += claim.eq(issue & cur_last & first_step)
+
+        # step to the PEs and activation reads
+        for pe in pes:
+            m.d.comb += [pe.step_valid.eq(issue), pe.step_addr.eq(bank_addr),
+                         pe.step_first.eq(f == 0), pe.step_last.eq(last_fold),
+                         pe.step_rq.eq(rq_addr), pe.step_relu.eq(cur_relu),
+                         pe.step_requantize.eq(cur_req)]
+        rd_word = f >> _log2(R)
+        for l in range(B):
+            m.d.comb += [in_rps[l].addr.eq(rd_word + Mux(rs, AW, 0)),
+                         act_rps[l].addr.eq(rd_word + Mux(wr_buf, 0, AW)),
+                         in_rps[l].en.eq(issue), act_rps[l].en.eq(issue)]
+        from_input = Signal(name="rd_from_input", reset_less=True)
+        rd_blk = Signal(max(1, _log2(R)), name="rd_block", reset_less=True)
+        with m.If(issue):
+            m.d.sync += [from_input.eq(layer == 0), rd_blk.eq(f[:_log2(R)] if R > 1 else 0)]
+        act_word = Signal(S * cfg.a_bits, name="act_word")
+        with m.Switch(rd_blk):
+            for blk in range(R):
+                with m.Case(blk):
+                    lanes_ = [Mux(from_input, in_rps[blk * S + s].data, act_rps[blk * S + s].data)
+                              for s in range(S)]
+                    m.d.comb += act_word.eq(Cat(*lanes_))
+        for pe in pes:
+            m.d.comb += pe.act.eq(act_word)
+
+        # ---- write-back: control delayed by the PE latency -----------------------------
+        wb_fields = {"valid": 1, "group": group_bits, "buf": 1, "out": 1, "tag": 2, "slot": 1}
+        stage = {"valid": issue & last_fold, "group": g, "buf": wr_buf, "out": cur_last,
+                 "tag": tag, "slot": os_}
+        for k in range(1, W + 1):
+            nxt = {}
+            for name, width in wb_fields.items():
+                sig = Signal(width, name=f"wb_{name}{k}", reset_less=name != "valid")
+                m.d.sync += sig.eq(stage[name])
+                nxt[name] = sig
+            stage = nxt
+        wb = stage
+        act_write = Signal(name="act_write")
+        out_write = Signal(name="out_write")
+        m.d.comb += [act_write.eq(wb["valid"] & ~wb["out"]), out_write.eq(wb["valid"] & wb["out"])]
+        wb_word = (wb["group"] >> _log2(Q)) + Mux(wb["buf"], AW, 0)
+        wb_blk = wb["group"][:_log2(Q)] if Q > 1 else Const(0)
+        for l in range(B):
+            res = pes[l % P].result
+            m.d.comb += [act_wps[l].en.eq(act_write & (wb_blk == l // P)), act_wps[l].addr.eq(wb_word),
+                         act_wps[l].data.eq(res[:cfg.a_bits])]
+        with m.If(act_write):
+            m.d.sync += [wb_tag.eq(wb["tag"]),
+                         wb_count.eq(Mux(wb_tag == wb["tag"], wb_count + 1, 1))]
+        for p in range(P):
+            m.d.comb += [out_wps[p].en.eq(out_write), out_wps[p].addr.eq(wb["group"] + Mux(wb["slot"], OW, 0)),
+                         out_wps[p].data.eq(pes[p].result)]
+        for s in range(2):
+            with m.If(claim & (os_ == s)):
+                m.d.sync += [out_full[s].eq(1), out_wr[s].eq(0)]
+            with m.Elif(out_write & (wb["slot"] == s)):
+                m.d.sync += out_wr[s].eq(out_wr[s] + 1)
+
+        # ---- drain: output buffer -> FIFO -> o_stream ----------------------------------
+        m.submodules.ofifo = ofifo = fifo.SyncFIFO(width=cfg.acc_bits + 1, depth=3)
+        ds = Signal(name="drain_slot")
+        de = Signal(feat_bits, name="drain_elem")
+        inflight = Signal(name="drain_inflight")
+        d_lane = Signal(max(1, _log2(P)), name="drain_lane", reset_less=True)
+        d_last = Signal(name="drain_last", reset_less=True)
+        d_groups = Mux(ds, out_wr[1], out_wr[0])
+        d_full = Mux(ds, out_full[1], out_full[0])
+        drain = Signal(name="drain_read")
+        m.d.comb += drain.eq(d_full & (d_groups > (de >> _log2(P))) & (ofifo.w_level + inflight < 3))
+        for p in range(P):
+            m.d.comb += [out_rps[p].addr.eq((de >> _log2(P)) + Mux(ds, OW, 0)), out_rps[p].en.eq(drain)]
+        m.d.sync += inflight.eq(drain)
+        with m.If(drain):
+            m.d.sync += [d_lane.eq(de[:_log2(P)] if P > 1 else 0), d_last.eq(de == out_n - 1)]
+            with m.If(de == out_n - 1):
+                m.d.sync += [de.eq(0), ds.eq(~ds)]
+            with m.Else():
+                m.d.sync += de.eq(de + 1)
+        rd_data = Signal(signed(cfg.acc_bits), name="drain_data")
+        with m.Switch(d_lane):
+            for p in range(P):
+                with m.Case(p):
+                    m.d.comb += rd_data.eq(out_rps[p].data)
+        m.d.comb += [ofifo.w_stream.valid.eq(inflight), ofifo.w_stream.payload.eq(Cat(rd_data, d_last))]
+        m.d.comb += [self.o_stream.valid.eq(ofifo.r_stream.valid),
+                     self.o_stream.payload.eq(ofifo.r_stream.payload),
+                     ofifo.r_stream.ready.eq(self.o_stream.ready)]
+        out_fire = Signal(name="out_fire")
+        m.d.comb += out_fire.eq(self.o_stream.valid & self.o_stream.ready)
+        finished = Signal(name="finished")
+        m.d.comb += [finished.eq(out_fire & self.o_stream.payload.last), self.done.eq(finished)]
+        rel = Signal(name="release_slot")
+        with m.If(finished):
+            m.d.sync += rel.eq(~rel)
+            for s in range(2):
+                with m.If(rel == s):
+                    m.d.sync += out_full[s].eq(0)
+
+        # ---- busy: inferences in flight ------------------------------------------------
+        inflight_n = Signal(3, name="in_flight")
+        m.d.sync += inflight_n.eq(inflight_n + vector_start - finished)
+        m.d.comb += [busy.eq(inflight_n != 0), self.busy.eq(busy)]
+
+        # ---- performance counters --------------------------------------------------------
+        incs = {
+            "busy": busy, "stall_input": stall_in, "stall_output": stall_out,
+            "mac_ops": Mux(issue, P * S, 0), "bank_reads": Mux(issue, P, 0) if cfg.mode == "near" else 0,
+            "act_reads": issue, "act_writes": in_fire + act_write,
+            "inferences": finished, "bus_bytes": 0,
+        }
+        counters = []
+        for name in sizing.COUNTERS:
+            c = Signal(32, name=f"count_{name}")
+            inc = incs[name]
+            if not (isinstance(inc, int) and inc == 0):
+                with m.If(clear):
+                    m.d.sync += c.eq(0)
+                with m.Else():
+                    m.d.sync += c.eq(c + inc)
+            counters.append(c)
+        with m.Switch(self.stat_addr):
+            for i, c in enumerate(counters):
+                with m.Case(i):
+                    m.d.comb += self.stat_data.eq(c)
+        return m
