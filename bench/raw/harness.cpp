@@ -6,7 +6,7 @@
 //   L <count>        then <count> lines "<addr hex> <data hex>"   (load words)
 //   I <count>        then <count> lines "<beat hex>"                (input beats)
 //   O <count>                                                       (results expected)
-// Results are written one per line as "<data hex> <last>" to argv[2]; the last
+// Results are written one per line as the o_stream payload in hex ({last, data}) to argv[2]; the last
 // line is "cycles <n> seconds <t>" for the streaming phase only.
 #include <chrono>
 #include <cstdint>
@@ -20,6 +20,8 @@
 
 #include "Vtop.h"
 #include "verilated.h"
+
+// Verilator escapes the "__" of Amaranth's flattened port names (load__valid) as "___05F".
 
 using Words = std::vector<uint32_t>;  // little-endian 32-bit words
 
@@ -100,26 +102,26 @@ int main(int argc, char** argv) {
         cycle++;
     };
     top->rst = 1;
-    top->load__valid = 0;
-    top->i_stream__valid = 0;
-    top->o_stream__ready = 0;
+    top->load___05Fvalid = 0;
+    top->i_stream___05Fvalid = 0;
+    top->o_stream___05Fready = 0;
     tick();
     tick();
     top->rst = 0;
 
     // Program load: a transfer happens on an edge where valid & ready.
     for (size_t i = 0; i < load.size();) {
-        top->load__valid = 1;
-        assign(top->load__payload, load[i]);
+        top->load___05Fvalid = 1;
+        assign(top->load___05Fpayload, load[i]);
         top->clk = 0;
         top->eval();
-        bool fire = top->load__ready;
+        bool fire = top->load___05Fready;
         top->clk = 1;
         top->eval();
         cycle++;
         if (fire) i++;
     }
-    top->load__valid = 0;
+    top->load___05Fvalid = 0;
     tick();
 
     std::ofstream out(argv[2]);
@@ -128,15 +130,15 @@ int main(int argc, char** argv) {
     size_t next_beat = 0;
     uint64_t start_cycle = cycle;
     auto t0 = std::chrono::steady_clock::now();
-    top->o_stream__ready = 1;
+    top->o_stream___05Fready = 1;
     while (results.size() < expected) {
         top->clk = 0;
-        top->i_stream__valid = next_beat < beats.size();
-        if (next_beat < beats.size()) assign(top->i_stream__payload, beats[next_beat]);
+        top->i_stream___05Fvalid = next_beat < beats.size();
+        if (next_beat < beats.size()) assign(top->i_stream___05Fpayload, beats[next_beat]);
         top->eval();
-        bool in_fire = top->i_stream__valid && top->i_stream__ready;
-        bool out_fire = top->o_stream__valid;
-        if (out_fire) results.push_back(to_hex(top->o_stream__payload));
+        bool in_fire = top->i_stream___05Fvalid && top->i_stream___05Fready;
+        bool out_fire = top->o_stream___05Fvalid;
+        if (out_fire) results.push_back(to_hex(top->o_stream___05Fpayload));
         top->clk = 1;
         top->eval();
         cycle++;

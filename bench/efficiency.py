@@ -1,0 +1,125 @@
+"""Array efficiency: cycles per inference and utilisation against the ideal.
+
+The ideal is ``sum ceil(out/PE) * ceil(in/SIMD)`` (``pyhdl.sizing.ideal_cycles``): every
+PE busy with a full SIMD step on every cycle.  Measured, from the RTL counters of the
+co-simulation (every output checked against the golden model):
+
+* one inference: counter ``busy`` of an isolated inference (first input beat to last
+  result accepted, full-rate input, no backpressure);
+* back to back: ``(busy(N) - busy(1)) / (N - 1)`` over a batch of N inferences streamed
+  with no gap, so the one-off pipeline fill and drain cancel.
+
+The per-layer split (where the non-ideal cycles go) comes from ``pyhdl.sizing.schedule``,
+the cycle-exact model of the sequencer that the co-simulation checks against the RTL's
+result timing; the totals are cross-checked against the RTL here too.
+
+Goals (issue 6, digits MLP at 8x8): one inference <= 1.05x the ideal, back to back
+>= 97 % of the ideal throughput.
+"""
+
+from __future__ import annotations
+
+from pyhdl import sizing
+
+from .common import bench_models, format_table, rtl_run, write_json
+
+__all__ = ["GOAL_SINGLE", "GOAL_STEADY", "layer_breakdown", "configs", "run"]
+
+GOAL_SINGLE = 1.05   # cycles of one inference / ideal, at most
+GOAL_STEADY = 0.97   # ideal / back-to-back cycles per inference, at least
+STEADY_VECTOR = 4    # the vector of the schedule that represents steady state
+
+
+def layer_breakdown(shapes, cfg, *, steady: bool = False) -> dict:
+    """Where the cycles of one inference go, per layer, from the exact schedule.
+
+    A layer is charged its issue span (first to last step) plus the cycles the sequencer
+    waited before its first step (pipeline fill of the previous layer, or input arrival).
+    ``steady=True`` takes a vector in back-to-back steady state, where these per-layer
+    charges add up to the cycles between consecutive inferences.  Returns
+    ``{"layers": [{in, out, ideal, wait, span, cycles, utilisation}], "tail", "total"}``.
+    """
+    shapes = [(int(i), int(o)) for i, o in shapes]
+    vectors = STEADY_VECTOR + 1 if steady else 1
+    sched = sizing.schedule(shapes, cfg, vectors)
+    issue, accept = sched["issue"], sched["accept"]
+    per_vector = sizing.ideal_cycles(shapes, cfg)
+    v = vectors - 1
+    pos = v * per_vector
+    prev = issue[pos - 1] if v else 0  # busy starts in cycle 1: nothing lost before issue 1
+    layers = []
+    for fin, fout in shapes:
+        steps = sizing.layer_steps(fin, fout, cfg)
+        first, last = issue[pos], issue[pos + steps - 1]
+        wait = first - prev - 1
+        span = last - first + 1
+        layers.append({"in": fin, "out": fout, "ideal": steps, "wait": wait, "span": span,
+                       "cycles": wait + span, "utilisation": steps / (wait + span)})
+        prev = last
+        pos += steps
+    if steady:
+        total = accept[v] - accept[v - 1]
+        tail = 0  # the drain overlaps the next inference
+    else:
+        total = accept[0]
+        tail = accept[0] - prev
+    return {"layers": layers, "tail": tail, "total": total}
+
+
+def configs(quick: bool = False):
+    from pyhdl.config import DEFAULT, SMALL
+    if quick:
+        return [DEFAULT]
+    return [DEFAULT, SMALL, DEFAULT.replace(pe=4, simd=16)]
+
+
+def run(*, quick: bool = False, log=print, out_dir=None) -> dict:
+    rows, layer_rows, records = [], [], []
+    for cfg in configs(quick):
+        rtl = rtl_run(cfg, bench_models(cfg, quick=quick), log=log)
+        for name, why in rtl.skipped.items():
+            log(f"  [{cfg.name}] {name} skipped: {why}")
+        for name, m in rtl.models.items():
+            ideal = sizing.ideal_cycles(m.shapes, cfg)
+            f_single = sizing.inference_cycles(m.shapes, cfg)
+            f_steady = sizing.steady_cycles(m.shapes, cfg, STEADY_VECTOR + 1)
+            single, steady = m.single_cycles, m.steady_cycles
+            rec = {"config": cfg.name, "pe": cfg.pe, "simd": cfg.simd, "model": name, "shapes": m.shapes,
+                   "vectors": m.vectors, "bit_exact": m.bit_exact, "errors": m.errors, "ideal": ideal,
+                   "single_rtl": single, "single_formula": f_single, "single_over_ideal": single / ideal,
+                   "steady_rtl": steady, "steady_formula": f_steady, "steady_utilisation": ideal / steady,
+                   "batch_vectors": m.batch_vectors, "batch_busy": m.batch["busy"],
+                   "batch_utilisation": ideal * m.batch_vectors / m.batch["busy"],
+                   "rtl_matches_formula": single == f_single and steady == f_steady,
+                   "single_breakdown": layer_breakdown(m.shapes, cfg),
+                   "steady_breakdown": layer_breakdown(m.shapes, cfg, steady=True)}
+            records.append(rec)
+            rows.append([cfg.name, name, m.vectors, m.bit_exact, ideal, single, f"{single / ideal:.2f}x",
+                         steady, f"{100 * ideal / steady:.1f} %", rec["rtl_matches_formula"]])
+            if cfg.pe == cfg.simd == 8 and name == "digits":
+                for kind in ("single", "steady"):
+                    b = rec[f"{kind}_breakdown"]
+                    for n, layer in enumerate(b["layers"]):
+                        layer_rows.append([kind, n, f"{layer['in']}->{layer['out']}", layer["ideal"], layer["wait"],
+                                           layer["span"], f"{100 * layer['utilisation']:.1f} %"])
+                    layer_rows.append([kind, "drain", "", 0, b["tail"], 0, ""])
+    table = format_table(["config", "model", "vectors", "bit-exact", "ideal", "1 inf", "1 inf/ideal",
+                          "b2b", "b2b util", "RTL = formula"], rows,
+                         "Cycles per inference (RTL counters): one isolated inference and back to back")
+    log(table)
+    if layer_rows:
+        log(format_table(["case", "layer", "shape", "ideal", "wait", "span", "util"], layer_rows,
+                         "\ndigits at 8x8, per layer (pyhdl.sizing.schedule, checked against the RTL totals)"))
+    goals = {}
+    digits = next((r for r in records if r["pe"] == r["simd"] == 8 and r["model"] == "digits"), None)
+    if digits:
+        goals = {"single_over_ideal": digits["single_over_ideal"], "single_goal": GOAL_SINGLE,
+                 "single_met": digits["single_over_ideal"] <= GOAL_SINGLE,
+                 "steady_utilisation": digits["steady_utilisation"], "steady_goal": GOAL_STEADY,
+                 "steady_met": digits["steady_utilisation"] >= GOAL_STEADY}
+        log(f"\ngoals (digits, 8x8): one inference {goals['single_over_ideal']:.2f}x ideal (goal <= {GOAL_SINGLE}x: "
+            f"{'met' if goals['single_met'] else 'NOT met'}); back to back {100 * goals['steady_utilisation']:.1f} % "
+            f"of ideal (goal >= {100 * GOAL_STEADY:.0f} %: {'met' if goals['steady_met'] else 'NOT met'})")
+    path = write_json("efficiency", {"results": records, "goals": goals}, out_dir)
+    log(f"wrote {path}")
+    return {"results": records, "goals": goals, "ok": all(r["bit_exact"] for r in records)}

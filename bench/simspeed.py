@@ -1,0 +1,113 @@
+"""Simulation speed: verified inferences per second, cocotb + Verilator against a raw C++ harness.
+
+Measured in the same run on the same Verilog (the default 8x8 configuration) with the
+digits MLP on all 1797 images:
+
+* **cocotb**: the real co-simulation (``testbench``), every output integer compared with
+  the golden model; the time is the wall time of the back-to-back scenario inside the
+  simulator process (program load, input upload, simulation, result dump, golden model
+  and scoreboard).  The whole simulator process (start-up, torch import) is reported too.
+* **raw**: ``bench/raw/harness.cpp`` drives the array from C++ with no Python at all;
+  the time is the streaming phase measured inside the harness.  Its outputs are checked
+  against the golden model here as well.
+* **golden**: ``golden.integer.infer`` on the whole batch at once (PyTorch, int64).
+
+Goals (issue 6): >= 10 000 verified inferences/s and >= 20 % of the raw harness.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .common import bench_models, bench_simulation, format_table, rtl_run, write_json
+
+__all__ = ["GOAL_RATE", "GOAL_FRACTION", "golden_rate", "raw_run", "run"]
+
+GOAL_RATE = 10_000
+GOAL_FRACTION = 0.20
+
+
+def golden_rate(image, x_q, *, min_seconds: float = 1.0) -> dict:
+    """Batched golden inferences per second (repeats the batch for at least ``min_seconds``)."""
+    import torch
+
+    from golden import integer
+    x = torch.as_tensor(np.asarray(x_q, dtype=np.int64))
+    integer.infer(image, x)  # warm-up
+    reps, t0 = 0, time.perf_counter()
+    while True:
+        integer.infer(image, x)
+        reps += 1
+        dt = time.perf_counter() - t0
+        if dt >= min_seconds:
+            break
+    return {"inferences": reps * len(x), "seconds": dt, "rate": reps * len(x) / dt, "batch": len(x)}
+
+
+def raw_run(cfg, model, *, log=print) -> dict:
+    """Run ``model`` through the raw Verilator harness and check it against the golden."""
+    from bench import rawsim
+    from golden import integer
+    from pyhdl import compiler
+    from pyhdl.verilog import VERILATOR_WAIVERS
+    from testbench import harness as H
+    from testbench import runner
+    sim = bench_simulation(cfg)
+    verilog = runner.dut_source(cfg, sim.build_dir / "src")
+    program = compiler.compile_model(model.image, cfg)
+    beats = [int(h, 16) for h in H.pack_inputs(model.x_q, cfg)]
+    out = model.image.out_features
+    t0 = time.perf_counter()
+    raw = rawsim.run_raw(verilog, f"nmc_{cfg.name}", cfg, program, beats, len(model.x_q) * out,
+                         list(VERILATOR_WAIVERS))
+    wall = time.perf_counter() - t0
+    golden = integer.infer(model.image, model.x_q)[-1].numpy().reshape(-1)
+    got = np.array(raw.outputs, dtype=np.int64)
+    mism = np.flatnonzero(got != golden)
+    lasts_ok = raw.lasts == [int((k + 1) % out == 0) for k in range(len(raw.lasts))]
+    exact = not len(mism) and lasts_ok
+    first = None
+    if len(mism):
+        k = int(mism[0])
+        first = f"input {k // out} neuron {k % out}: raw {int(got[k])}, golden {int(golden[k])}"
+        log(f"  raw harness MISMATCH at {first}")
+    return {"inferences": len(model.x_q), "seconds": raw.seconds, "rate": len(model.x_q) / raw.seconds,
+            "cycles": raw.cycles, "cycles_per_s": raw.cycles / raw.seconds, "bit_exact": exact,
+            "first_mismatch": first, "build_seconds": raw.build_seconds, "process_wall_s": wall}
+
+
+def run(*, quick: bool = False, log=print, out_dir=None) -> dict:
+    from pyhdl.config import DEFAULT
+    cfg = DEFAULT
+    models = bench_models(cfg, quick=quick)
+    digits = next(m for m in models if m.name == "digits")
+    rtl = rtl_run(cfg, models, log=log)
+    m = rtl.models["digits"]
+    cocotb_rate = m.vectors / m.wall_s
+    cocotb = {"inferences": m.vectors, "seconds": m.wall_s, "rate": cocotb_rate, "bit_exact": m.bit_exact,
+              "cycles": m.batch["busy"], "cycles_per_s": m.batch["busy"] / m.wall_s,
+              "process_s": rtl.process_s, "process_rate": m.vectors / rtl.process_s}
+    raw = raw_run(cfg, digits, log=log)
+    gold = golden_rate(digits.image, digits.x_q)
+    fraction = cocotb_rate / raw["rate"]
+    rows = [["cocotb + Verilator (verified)", m.vectors, m.bit_exact, m.wall_s, cocotb_rate, cocotb["cycles_per_s"],
+             "1.00x"],
+            ["  same, whole simulator process", m.vectors, m.bit_exact, rtl.process_s, cocotb["process_rate"],
+             float("nan"), ""],
+            ["raw Verilator C++ harness", raw["inferences"], raw["bit_exact"], raw["seconds"], raw["rate"],
+             raw["cycles_per_s"], f"{raw['rate'] / cocotb_rate:.2f}x"],
+            ["golden.integer.infer (batched)", gold["inferences"], True, gold["seconds"], gold["rate"], float("nan"),
+             f"{gold['rate'] / cocotb_rate:.2f}x"]]
+    log(format_table(["simulator", "inferences", "checked", "seconds", "inferences/s", "cycles/s", "vs cocotb"],
+                     rows, f"Simulation speed, digits MLP on {cfg.name} (same run; 2 shared cores: noisy)"))
+    goals = {"rate": cocotb_rate, "rate_goal": GOAL_RATE, "rate_met": cocotb_rate >= GOAL_RATE,
+             "fraction_of_raw": fraction, "fraction_goal": GOAL_FRACTION, "fraction_met": fraction >= GOAL_FRACTION}
+    log(f"\ngoals: {cocotb_rate:,.0f} verified inferences/s (goal >= {GOAL_RATE:,}: "
+        f"{'met' if goals['rate_met'] else 'NOT met'}); {100 * fraction:.1f} % of the raw harness "
+        f"(goal >= {100 * GOAL_FRACTION:.0f} %: {'met' if goals['fraction_met'] else 'NOT met'})")
+    path = write_json("sim_speed", {"config": cfg.as_dict(), "cocotb": cocotb, "raw": raw, "golden": gold,
+                                    "goals": goals}, out_dir)
+    log(f"wrote {path}")
+    return {"goals": goals, "ok": m.bit_exact and raw["bit_exact"]}
