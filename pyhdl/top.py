@@ -23,7 +23,7 @@ The exact cycle behaviour is ``pyhdl.sizing.schedule``; the counters agree with 
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -309,12 +309,9 @@ class NmcArray(wiring.Component):
         with m.If(issue):
             m.d.sync += [from_input.eq(layer == 0), rd_blk.eq(f[:_log2(R)] if R > 1 else 0)]
         act_word = Signal(S * cfg.a_bits, name="act_word")
-        with m.Switch(rd_blk):
-            for blk in range(R):
-                with m.Case(blk):
-                    lanes_ = [Mux(from_input, in_rps[blk * S + s].data, act_rps[blk * S + s].data)
-                              for s in range(S)]
-                    m.d.comb += act_word.eq(Cat(*lanes_))
+        blocks = [Cat(*[Mux(from_input, in_rps[blk * S + s].data, act_rps[blk * S + s].data)
+                        for s in range(S)]) for blk in range(R)]
+        m.d.comb += act_word.eq(Array(blocks)[rd_blk] if R > 1 else blocks[0])
         for pe in pes:
             m.d.comb += pe.act.eq(act_word)
 
@@ -372,10 +369,7 @@ class NmcArray(wiring.Component):
             with m.Else():
                 m.d.sync += de.eq(de + 1)
         rd_data = Signal(signed(cfg.acc_bits), name="drain_data")
-        with m.Switch(d_lane):
-            for p in range(P):
-                with m.Case(p):
-                    m.d.comb += rd_data.eq(out_rps[p].data)
+        m.d.comb += rd_data.eq(Array([rp.data for rp in out_rps])[d_lane] if P > 1 else out_rps[0].data)
         m.d.comb += [ofifo.w_stream.valid.eq(inflight), ofifo.w_stream.payload.eq(Cat(rd_data, d_last))]
         m.d.comb += [self.o_stream.valid.eq(ofifo.r_stream.valid),
                      self.o_stream.payload.eq(ofifo.r_stream.payload),
@@ -417,4 +411,6 @@ class NmcArray(wiring.Component):
             for i, c in enumerate(counters):
                 with m.Case(i):
                     m.d.comb += self.stat_data.eq(c)
+            with m.Default():
+                m.d.comb += self.stat_data.eq(0)
         return m

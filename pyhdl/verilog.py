@@ -1,0 +1,61 @@
+"""Verilog generation and the Verilator lint policy of the generated code.
+
+``generate(cfg)`` is deterministic (``emit_src=False``: no machine paths), so
+hdl/ can be committed and checked by regenerating it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from amaranth.back import verilog as amaranth_verilog
+
+from .config import DEFAULT, SMALL, ArrayConfig
+from .top import NmcArray
+
+__all__ = ["VERILATOR_WAIVERS", "CONFIGS", "module_name", "generate", "write", "write_all",
+           "HDL_DIR"]
+
+#: Warning classes Verilator ``-Wall`` raises on Yosys-written Verilog, waived
+#: everywhere Verilator reads it (lint, cocotb builds).  Nothing else is waived.
+VERILATOR_WAIVERS = (
+    # Yosys pads and truncates operands implicitly (e.g. `a + 1'h1` assigned to a
+    # wider or narrower wire); Amaranth has already fixed every width.
+    "-Wno-WIDTHEXPAND",
+    "-Wno-WIDTHTRUNC",
+    # Yosys declares whole vectors of which only some bits are read (struct
+    # payloads, descriptor fields, product bits above the accumulator).
+    "-Wno-UNUSEDSIGNAL",
+    # Yosys gives every register an initial value in its declaration and then
+    # assigns it in an always block (Amaranth's reset/init semantics).
+    "-Wno-PROCASSINIT",
+    # Yosys writes submodules into the same file as `\top.sub` modules.
+    "-Wno-DECLFILENAME",
+)
+
+#: The configurations committed in hdl/ (``make verilog``).
+CONFIGS = (DEFAULT, SMALL)
+
+HDL_DIR = Path(__file__).resolve().parent.parent / "hdl"
+
+
+def module_name(cfg: ArrayConfig) -> str:
+    return f"nmc_{cfg.name}"
+
+
+def generate(cfg: ArrayConfig, *, program=None) -> str:
+    """Verilog text of ``NmcArray(cfg)`` (module ``nmc_<cfg.name>``)."""
+    top = NmcArray(cfg, program=program)
+    return amaranth_verilog.convert(top, name=module_name(cfg), emit_src=False)
+
+
+def write(cfg: ArrayConfig, directory=HDL_DIR) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{module_name(cfg)}.v"
+    path.write_text(generate(cfg))
+    return path
+
+
+def write_all(directory=HDL_DIR) -> list[Path]:
+    return [write(cfg, directory) for cfg in CONFIGS]
