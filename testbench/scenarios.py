@@ -113,7 +113,7 @@ def add_resets(job: Job, count: int, seed: int, *, vectors: int = 4) -> Job:
         # busy is high from the cycle after the first input beat (about load_cycles + 2)
         # until the last result; stay well inside that window
         window = sizing.inference_cycles(model.shapes, job.cfg) + (vectors - 1) * sizing.ideal_cycles(model.shapes, job.cfg)
-        reset_at = load_cycles + 4 + int(rng.integers(max(1, window - 6)))
+        reset_at = load_cycles + 8 + int(rng.integers(max(1, window - 12)))
         reload = k % 2 == 0
         job.add(index, x, "reset", reset_at=reset_at, reload=reload,
                 tag=f"reset{k}/{model.name}@{reset_at}/{'reload' if reload else 'kept'}")

@@ -11,8 +11,6 @@ import time
 
 import pytest
 
-pytest.importorskip("pyhdl.compiler", reason="TEMPORARY until the compiler lands")
-
 from pyhdl.config import DEFAULT, ArrayConfig
 from testbench.runner import Simulation
 from testbench.scenarios import add_resets, corner_job, random_job

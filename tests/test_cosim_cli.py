@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("pyhdl.compiler", reason="TEMPORARY until the compiler lands")
 import torch
 from torch import nn
 

@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("pyhdl.compiler", reason="TEMPORARY until the compiler lands")
-
 from pyhdl.config import ArrayConfig
 from testbench import harness as H
 from testbench.components import Beats, Expected, Scoreboard, check_counters

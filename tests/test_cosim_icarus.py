@@ -9,8 +9,6 @@ import shutil
 
 import pytest
 
-pytest.importorskip("pyhdl.compiler", reason="TEMPORARY until the compiler lands")
-
 from pyhdl.config import SMALL
 from testbench.runner import Simulation
 from testbench.scenarios import add_resets, corner_job, random_job

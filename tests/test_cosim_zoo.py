@@ -4,14 +4,12 @@ plus the `make sim` accuracy chain: RTL outputs give the golden's accuracy exact
 import numpy as np
 import pytest
 
-pytest.importorskip("pyhdl.compiler", reason="TEMPORARY until the compiler lands")
-
-from golden import integer, zoo  # noqa: E402
-from golden.quantize import predict_classes  # noqa: E402
-from pyhdl.config import DEFAULT  # noqa: E402
-from testbench.job import Job  # noqa: E402
-from testbench.runner import Simulation  # noqa: E402
-from testbench.scenarios import add_model, traffic  # noqa: E402
+from golden import integer, zoo
+from golden.quantize import predict_classes
+from pyhdl.config import DEFAULT
+from testbench.job import Job
+from testbench.runner import Simulation
+from testbench.scenarios import add_model, traffic
 
 pytestmark = pytest.mark.slow
 
