@@ -1,0 +1,93 @@
+"""Build times: Verilator per configuration (cold), and ``make sim`` with a warm and a cold cache.
+
+* **Verilator build, cold**: the configuration's directory in the bench build root
+  (``build/bench/sim/<tag>``) is removed first, then ``Simulation.build()`` is timed:
+  Verilog generation (when the configuration is not committed in ``hdl/``), the cocotb
+  harness, Verilator and the C++ compile.  Verilator's design-independent runtime objects
+  stay cached (``build/sim/_verilated``: built once per machine).  A second, warm
+  ``build()`` of the same directory is timed too.
+* **``make sim``**: wall time of the whole command (venv check, training the zoo models,
+  build, co-simulation of all three models).  Cold: the default configuration's directory
+  of the test suite's build root is moved aside first and the fresh build replaces it;
+  warm: run again straight after.
+
+Everything here shares two cores with other work: expect +-30 % between runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+from .common import ROOT, SIM_ROOT, bench_simulation, format_table, write_json
+
+__all__ = ["configs", "verilator_build", "make_sim", "run"]
+
+
+def configs(quick: bool = False):
+    from pyhdl.config import DEFAULT, SMALL
+    if quick:
+        return [SMALL]
+    return [SMALL, DEFAULT, DEFAULT.replace(pe=4, simd=16), DEFAULT.replace(mode="vonneumann", bus_bits=64)]
+
+
+def verilator_build(cfg) -> dict:
+    sim = bench_simulation(cfg)
+    shutil.rmtree(sim.build_dir, ignore_errors=True)
+    t0 = time.perf_counter()
+    sim.build()
+    cold = time.perf_counter() - t0
+    warm_sim = bench_simulation(cfg)
+    t0 = time.perf_counter()
+    warm_sim.build()
+    warm = time.perf_counter() - t0
+    return {"config": cfg.name, "cold_s": cold, "warm_s": warm, "build_dir": str(sim.build_dir)}
+
+
+def _make_sim() -> tuple[float, int]:
+    from nmc import toolenv
+    t0 = time.perf_counter()
+    proc = subprocess.run(["make", "sim"], cwd=ROOT, env=toolenv.environment(), capture_output=True, text=True)
+    return time.perf_counter() - t0, proc.returncode
+
+
+def make_sim(log=print) -> dict:
+    from pyhdl.config import DEFAULT
+    from testbench import runner
+    build_dir = runner.SIM_DIR / runner.build_tag(DEFAULT)
+    aside = build_dir.with_name(build_dir.name + ".bench-aside")
+    shutil.rmtree(aside, ignore_errors=True)
+    if build_dir.exists():
+        build_dir.rename(aside)
+    try:
+        cold, rc_cold = _make_sim()
+    except BaseException:
+        if aside.exists() and not build_dir.exists():
+            aside.rename(build_dir)  # leave the test suite's cache as it was
+        raise
+    if rc_cold and aside.exists():
+        shutil.rmtree(build_dir, ignore_errors=True)
+        aside.rename(build_dir)
+    shutil.rmtree(aside, ignore_errors=True)
+    warm, rc_warm = _make_sim()
+    log(f"  make sim: cold {cold:.1f} s (exit {rc_cold}), warm {warm:.1f} s (exit {rc_warm})")
+    return {"cold_s": cold, "cold_exit": rc_cold, "warm_s": warm, "warm_exit": rc_warm}
+
+
+def run(*, quick: bool = False, log=print, out_dir=None, with_make_sim: bool = True) -> dict:
+    builds = []
+    for cfg in configs(quick):
+        b = verilator_build(cfg)
+        log(f"  [{cfg.name}] Verilator build cold {b['cold_s']:.1f} s, warm {b['warm_s']:.2f} s")
+        builds.append(b)
+    rows = [[b["config"], b["cold_s"], b["warm_s"]] for b in builds]
+    make = make_sim(log) if with_make_sim and not quick else None
+    if make:
+        rows.append(["make sim (whole command)", make["cold_s"], make["warm_s"]])
+    log(format_table(["what", "cold s", "warm s"], rows,
+                     f"Build times (cocotb harness + array; bench build root {SIM_ROOT.relative_to(ROOT)})"))
+    path = write_json("build_time", {"verilator": builds, "make_sim": make}, out_dir)
+    log(f"wrote {path}")
+    return {"verilator": builds, "make_sim": make,
+            "ok": make is None or (make["cold_exit"] == 0 and make["warm_exit"] == 0)}
