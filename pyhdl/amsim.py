@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 
+from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from . import sizing
@@ -28,14 +29,22 @@ class RunResult:
 
 
 def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0, seed: int = 0,
-              reset_at: int | None = None, timeout: int = 200_000, dut=None) -> RunResult:
+              abort_beats: int | None = None, load: bool = True, timeout: int = 200_000,
+              dut=None) -> RunResult:
     """Load ``program``, stream ``vectors`` (lists of ints), return every output integer.
 
     ``in_stall``/``out_stall``: probability of holding ``valid``/``ready`` low in a cycle.
+    ``abort_beats``: before the vectors, send that many beats of an extra vector, let
+    the array run a few cycles, and assert reset (the program must survive it).
+    ``load=False`` skips the load stream (for a ``NmcArray(cfg, program=...)``).
     """
     cfg = program.cfg
     dut = dut or NmcArray(cfg)
+    wrapper = Module()
+    wrapper.domains.sync = cd = ClockDomain("sync")
+    wrapper.submodules.dut = dut
     rng = random.Random(seed)
+    out_rng = random.Random(seed + 1)
     S, A = cfg.simd, cfg.a_bits
     beats = []
     for v in vectors:
@@ -51,13 +60,24 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
             state["cycle"] += 1
 
     async def driver(ctx):
-        for addr, data in program.load_words:
+        for addr, data in (program.load_words if load else ()):
             ctx.set(dut.load.valid, 1)
             ctx.set(dut.load.payload.addr, addr)
             ctx.set(dut.load.payload.data, data)
             await ctx.tick().until(dut.load.ready)
         ctx.set(dut.load.valid, 0)
         await ctx.tick()
+        if abort_beats is not None:
+            for word in beats[0][:abort_beats]:
+                ctx.set(dut.i_stream.valid, 1)
+                ctx.set(dut.i_stream.payload, word)
+                await ctx.tick().until(dut.i_stream.ready)
+            ctx.set(dut.i_stream.valid, 0)
+            for _ in range(rng.randint(0, 3 * sizing.pe_stages(cfg))):
+                await ctx.tick()
+            ctx.set(cd.rst, 1)
+            await ctx.tick()
+            ctx.set(cd.rst, 0)
         ctx.set(dut.stat_addr, 0)
         state["loaded"] = True
         state["start"] = state["cycle"]
@@ -82,7 +102,7 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     async def monitor(ctx):
         v = 0
         while v < len(vectors):
-            ready = not (out_stall and rng.random() < out_stall)
+            ready = state["loaded"] and not (out_stall and out_rng.random() < out_stall)
             ctx.set(dut.o_stream.ready, ready)
             await ctx.delay(0)
             cyc = state["cycle"]
@@ -107,7 +127,7 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
             await ctx.delay(0)
             res.counters[name] = ctx.get(dut.stat_data)
 
-    sim = Simulator(dut)
+    sim = Simulator(wrapper)
     sim.add_clock(1e-8)
     sim.add_process(clock)
     sim.add_testbench(driver, background=True)

@@ -63,6 +63,7 @@ class ProcessingElement(wiring.Component):
     """
 
     def __init__(self, *, cfg: ArrayConfig, index: int = 0, bank_init=(), rq_init=()):
+        self._MustUse__silence = True  # a rejected instance is not an unused design
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
         self._cfg = cfg
@@ -73,6 +74,7 @@ class ProcessingElement(wiring.Component):
             raise ValueError(f"bank_init has {len(self._bank_init)} words, bank_depth is {cfg.bank_depth}")
         if len(self._rq_init) > sizing.rq_depth(cfg):
             raise ValueError(f"rq_init has {len(self._rq_init)} words, rq_depth is {sizing.rq_depth(cfg)}")
+        self._MustUse__silence = False
         wbits = cfg.simd * cfg.w_bits
         members = {
             "rq_we": In(1), "rq_waddr": In(sizing.index_bits(sizing.rq_depth(cfg))),

@@ -47,9 +47,11 @@ class RequantUnit(wiring.Component):
     """
 
     def __init__(self, *, acc_bits: int, m_bits: int, a_bits: int):
+        self._MustUse__silence = True  # a rejected instance is not an unused design
         self._acc_bits = contract.check_bits("acc_bits", acc_bits, *contract.ACC_BITS_RANGE)
         self._m_bits = contract.check_bits("m_bits", m_bits, *contract.M_BITS_RANGE)
         self._a_bits = contract.check_bits("a_bits", a_bits, *contract.BITS_RANGE)
+        self._MustUse__silence = False
         super().__init__({
             "i_valid": In(1), "i_acc": In(signed(acc_bits)), "i_m": In(unsigned(m_bits)),
             "i_s": In(unsigned(contract.SHIFT_BITS)), "i_relu": In(1), "i_requantize": In(1),

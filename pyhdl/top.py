@@ -65,10 +65,12 @@ class NmcArray(wiring.Component):
     """
 
     def __init__(self, cfg: ArrayConfig, *, program=None):
+        self._MustUse__silence = True  # a rejected instance is not an unused design
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
         if program is not None and getattr(program, "cfg", None) != cfg:
             raise ValueError("program was compiled for a different ArrayConfig")
+        self._MustUse__silence = False
         self._cfg = cfg
         self._program = program
         super().__init__({

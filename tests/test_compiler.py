@@ -1,0 +1,101 @@
+"""The compiler's memory images against the model image, and every fit check's message."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from golden.image import ModelImage
+from pyhdl import amsim, sizing
+from pyhdl.compiler import compile_model
+from pyhdl.config import ArrayConfig
+
+CFG = ArrayConfig(pe=2, simd=4, bank_depth=64, max_features=32, max_layers=3)
+
+
+def _image(sizes, seed=0, **kw):
+    return ModelImage.from_dict(amsim.random_image_dict(random.Random(seed), sizes, **kw))
+
+
+@pytest.mark.parametrize("cfg", [CFG, CFG.replace(pe=4, simd=2), CFG.replace(pe=1, simd=1, bank_depth=128)],
+                         ids=lambda c: c.name)
+def test_images_reproduce_the_model(cfg):
+    image = _image([10, 7, 5], raw_last=True)
+    prog = compile_model(image, cfg)
+    assert prog.shapes == [(10, 7), (7, 5)]
+    assert len(prog.descriptors) == 2
+    for n, layer in enumerate(image.layers):
+        d = sizing.unpack_descriptor(cfg, prog.descriptors[n])
+        assert (d["in_features"], d["out_features"]) == (layer.in_features, layer.out_features)
+        assert (d["relu"], d["requantize"]) == (int(layer.relu), int(layer.requantize))
+        F, G = sizing.folds(layer.in_features, cfg), sizing.groups(layer.out_features, cfg)
+        # every weight read back from the banks, padding zero
+        for j in range(G * cfg.pe):
+            g, p = divmod(j, cfg.pe)
+            row = []
+            for f in range(F):
+                row += sizing.unpack_lanes(prog.banks[p][d["bank_base"] + g * F + f], cfg.w_bits, cfg.simd)
+            want = list(layer.weight[j]) if j < layer.out_features else []
+            assert row == want + [0] * (F * cfg.simd - len(want))
+            entry = sizing.unpack_requant(cfg, prog.requant[p][d["rq_base"] + g])
+            if j < layer.out_features:
+                assert entry["bias"] == layer.bias[j]
+                if layer.requantize:
+                    assert (entry["m"], entry["s"]) == (layer.m[j], layer.s[j])
+            else:
+                assert entry == {"bias": 0, "m": 0, "s": 0}
+    # the load stream writes exactly the images, n_layers last
+    expect = {}
+    for p in range(cfg.pe):
+        for i, w in enumerate(prog.banks[p]):
+            expect[sizing.load_address(sizing.REGION_BANK, p, i)] = w
+        for i, w in enumerate(prog.requant[p]):
+            expect[sizing.load_address(sizing.REGION_REQUANT, p, i)] = w
+    for i, w in enumerate(prog.descriptors):
+        expect[sizing.load_address(sizing.REGION_DESCRIPTOR, 0, i)] = w
+    assert dict(prog.load_words[:-1]) == expect
+    assert prog.load_words[-1] == (sizing.load_address(sizing.REGION_CONTROL, 0, sizing.CONTROL_N_LAYERS), 2)
+    assert all(d < 2 ** sizing.load_data_bits(cfg) for _, d in prog.load_words)
+
+
+def test_write_hex(tmp_path):
+    prog = compile_model(_image([10, 7, 5]), CFG)
+    files = prog.write_hex(tmp_path)
+    assert sorted(f.name for f in files) == sorted(
+        [f"bank{p}.hex" for p in range(2)] + [f"requant{p}.hex" for p in range(2)] + ["descriptors.hex"])
+    for p in range(CFG.pe):
+        assert [int(x, 16) for x in (tmp_path / f"bank{p}.hex").read_text().split()] == prog.banks[p]
+        assert [int(x, 16) for x in (tmp_path / f"requant{p}.hex").read_text().split()] == prog.requant[p]
+    assert [int(x, 16) for x in (tmp_path / "descriptors.hex").read_text().split()] == prog.descriptors
+
+
+@pytest.mark.parametrize("sizes,kw,cfg,msg", [
+    ([10, 5], {"w_bits": 4}, CFG,
+     r"^model image 'random' has w_bits=4, the array has w_bits=8$"),
+    ([10, 5], {"a_bits": 6}, CFG, r"^model image 'random' has a_bits=6, the array has a_bits=8$"),
+    ([10, 5], {"acc_bits": 24}, CFG, r"^model image 'random' has acc_bits=24, the array has acc_bits=32$"),
+    ([10, 5], {"m_bits": 8}, CFG, r"^model image 'random' has m_bits=8, the array has m_bits=16$"),
+    ([4, 4, 4, 4, 4], {}, CFG, r"^model image 'random' has 4 layers, the array holds max_layers=3$"),
+    ([10, 33], {}, CFG, r"^layer 0: out_features=33 exceeds max_features=32$"),
+    ([8, 4, 40, 2], {}, CFG, r"^layer 1: out_features=40 exceeds max_features=32$"),
+    ([32, 32, 32], {}, CFG.replace(bank_depth=128),
+     r"^layer 1: weights need 256 words per PE bank up to this layer, bank_depth=128$"),
+])
+def test_misfits_name_layer_and_limit(sizes, kw, cfg, msg):
+    with pytest.raises(ValueError, match=msg):
+        compile_model(_image(sizes, **kw), cfg)
+
+
+def test_accumulator_bound_is_checked_against_the_array():
+    image = _image([8, 3], acc_bits=32)
+    cfg = CFG.replace(acc_bits=16)
+    with pytest.raises(ValueError, match=r"^model image 'random' has acc_bits=32, the array has acc_bits=16$"):
+        compile_model(image, cfg)
+
+
+def test_compile_rejects_wrong_types():
+    with pytest.raises(TypeError, match=r"^image must be a golden\.image\.ModelImage, not dict$"):
+        compile_model({}, CFG)
+    with pytest.raises(TypeError, match=r"^cfg must be an ArrayConfig, not str$"):
+        compile_model(_image([4, 2]), "8x8")

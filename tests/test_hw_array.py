@@ -1,0 +1,132 @@
+"""NmcArray end to end in the Amaranth simulator, against golden.integer.infer.
+
+Small configs and models; every output integer is compared, and the counters
+against the cycle model of pyhdl.sizing.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from golden import contract, integer
+from golden.image import ModelImage
+from pyhdl import amsim, sizing
+from pyhdl.compiler import compile_model
+from pyhdl.config import ArrayConfig
+from pyhdl.top import NmcArray
+
+
+def _model(cfg, sizes, seed, **kw):
+    rng = random.Random(seed)
+    image = ModelImage.from_dict(amsim.random_image_dict(
+        rng, sizes, w_bits=cfg.w_bits, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits, m_bits=cfg.m_bits, **kw))
+    lo, hi = contract.activation_range(cfg.a_bits)
+    return image, rng, lambda n: [[rng.randint(lo, hi) for _ in range(sizes[0])] for _ in range(n)]
+
+
+def _check(image, vectors, result, cfg):
+    golden = integer.infer(image, torch.tensor(vectors))[-1].tolist()
+    for v, (want, got) in enumerate(zip(golden, result.outputs)):
+        assert len(got) == len(want), f"vector {v}: {len(got)} results, expected {len(want)}"
+        for j, (w, g) in enumerate(zip(want, got)):
+            assert g == w, f"vector {v} neuron {j} (PE {j % cfg.pe}): got {g}, golden {w}"
+        assert result.lasts[v] == [0] * (len(want) - 1) + [1], f"vector {v}: last flags {result.lasts[v]}"
+
+
+CORNERS = [
+    (ArrayConfig(pe=2, simd=4, bank_depth=64, max_features=32, max_layers=4), [10, 7, 5], True),
+    (ArrayConfig(pe=1, simd=1, bank_depth=64, max_features=8, max_layers=4), [5, 3, 2], False),
+    (ArrayConfig(pe=4, simd=2, bank_depth=64, max_features=32, max_layers=4,
+                 w_bits=4, a_bits=4, acc_bits=16, m_bits=8), [13, 9, 6, 3], True),
+    (ArrayConfig(pe=2, simd=8, bank_depth=32, max_features=16, max_layers=2), [16, 3], False),
+]
+
+
+@pytest.mark.parametrize("cfg,sizes,raw", CORNERS, ids=[c[0].name for c in CORNERS])
+def test_back_to_back_bit_exact_and_cycle_exact(cfg, sizes, raw):
+    image, rng, draw = _model(cfg, sizes, seed=len(sizes) + cfg.pe, raw_last=raw)
+    program = compile_model(image, cfg)
+    vectors = draw(4)
+    result = amsim.run_array(program, vectors)
+    _check(image, vectors, result, cfg)
+    model = sizing.schedule(program.shapes, cfg, len(vectors))
+    assert [t - result.first_beat for t in result.last_accept] == model["accept"]
+    steps = sizing.ideal_cycles(program.shapes, cfg)
+    c = result.counters
+    assert c["busy"] == model["accept"][-1]
+    assert c["mac_ops"] == len(vectors) * steps * cfg.pe * cfg.simd
+    assert c["bank_reads"] == len(vectors) * steps * cfg.pe
+    assert c["act_reads"] == len(vectors) * steps
+    hidden = sum(sizing.groups(o, cfg) for _, o in program.shapes[:-1])
+    assert c["act_writes"] == len(vectors) * (sizing.folds(sizes[0], cfg) + hidden)
+    assert c["inferences"] == len(vectors)
+    assert c["stall_input"] == 0 and c["bus_bytes"] == 0
+    assert result.done_cycles == result.last_accept
+
+
+def test_isolated_inference_cycles():
+    cfg, sizes, _ = CORNERS[0]
+    image, rng, draw = _model(cfg, sizes, seed=5)
+    program = compile_model(image, cfg)
+    vectors = draw(1)
+    result = amsim.run_array(program, vectors)
+    _check(image, vectors, result, cfg)
+    assert result.counters["busy"] == sizing.inference_cycles(program.shapes, cfg)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_stalls_on_both_streams(seed):
+    cfg, sizes, _ = CORNERS[0]
+    image, rng, draw = _model(cfg, sizes, seed=seed, raw_last=seed == 2)
+    program = compile_model(image, cfg)
+    vectors = draw(5)
+    result = amsim.run_array(program, vectors, in_stall=0.4, out_stall=0.5, seed=seed)
+    _check(image, vectors, result, cfg)
+    c = result.counters
+    assert c["mac_ops"] == len(vectors) * sizing.ideal_cycles(program.shapes, cfg) * cfg.pe * cfg.simd
+    assert c["inferences"] == len(vectors)
+    assert c["stall_input"] > 0
+
+
+def test_output_backpressure_is_counted():
+    cfg, sizes, _ = CORNERS[0]
+    image, rng, draw = _model(cfg, sizes, seed=4)
+    program = compile_model(image, cfg)
+    vectors = draw(4)
+    result = amsim.run_array(program, vectors, out_stall=0.9, seed=4)
+    _check(image, vectors, result, cfg)
+    assert result.counters["stall_output"] > 0
+    assert result.counters["stall_input"] == 0
+
+
+@pytest.mark.parametrize("abort_beats", [1, 3])
+def test_reset_mid_inference_keeps_program(abort_beats):
+    cfg, sizes, _ = CORNERS[0]
+    image, rng, draw = _model(cfg, sizes, seed=7)
+    program = compile_model(image, cfg)
+    vectors = draw(3)
+    result = amsim.run_array(program, vectors, abort_beats=abort_beats, seed=abort_beats)
+    _check(image, vectors, result, cfg)
+    assert result.counters["inferences"] == len(vectors)
+
+
+def test_program_as_memory_init():
+    cfg, sizes, _ = CORNERS[0]
+    image, rng, draw = _model(cfg, sizes, seed=9, raw_last=True)
+    program = compile_model(image, cfg)
+    vectors = draw(2)
+    result = amsim.run_array(program, vectors, load=False, dut=NmcArray(cfg, program=program))
+    _check(image, vectors, result, cfg)
+
+
+def test_array_rejects_bad_arguments():
+    cfg = CORNERS[0][0]
+    with pytest.raises(TypeError, match=r"^cfg must be an ArrayConfig, not 3$"):
+        NmcArray(3)
+    image, _, _ = _model(cfg, [4, 2], seed=1)
+    other = compile_model(image, cfg.replace(bank_depth=128))
+    with pytest.raises(ValueError, match=r"^program was compiled for a different ArrayConfig$"):
+        NmcArray(cfg, program=other)
