@@ -134,10 +134,13 @@ def plot_cycles(out_dir, dm) -> dict:
     line = []
     for w in widths:
         shapes = [(w, w), (w, w)]
-        line.append((2 * w * w, sizing.steady_cycles(shapes, DEFAULT, 5), sizing.ideal_cycles(shapes, DEFAULT)))
-    ax.plot([x for x, _, _ in line], [c for _, c, _ in line], "-", color="tab:blue",
-            label="near memory 8x8, model (two square layers)")
-    ax.plot([x for x, _, _ in line], [i for _, _, i in line], ":", color="grey", label="ideal 8x8")
+        line.append((2 * w * w, sizing.steady_cycles(shapes, DEFAULT, 5), sizing.ideal_cycles(shapes, DEFAULT),
+                     sizing.inference_cycles(shapes, DEFAULT)))
+    xs = [p[0] for p in line]
+    ax.plot(xs, [p[3] for p in line], "--", color="tab:blue", alpha=0.6,
+            label="near memory 8x8, one inference (cycle model, two square layers)")
+    ax.plot(xs, [p[1] for p in line], "-", color="tab:blue", label="near memory 8x8, back to back (cycle model)")
+    ax.plot(xs, [p[2] for p in line], ":", color="grey", label="ideal 8x8")
     points = {}
     if dm:
         for r in dm["results"]:
