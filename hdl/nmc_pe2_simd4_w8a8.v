@@ -18,20 +18,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [8:0] \$111 ;
+  wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire [8:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
+  wire [8:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [8:0] \$120 ;
-  wire [8:0] \$121 ;
-  wire [7:0] \$122 ;
-  wire [5:0] \$123 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire [8:0] \$123 ;
   wire [8:0] \$124 ;
   wire [7:0] \$125 ;
   wire [5:0] \$126 ;
@@ -57,188 +57,188 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$144 ;
   wire [8:0] \$145 ;
   wire [7:0] \$146 ;
-  wire [7:0] \$147 ;
-  wire [7:0] \$148 ;
+  wire [5:0] \$147 ;
+  wire [8:0] \$148 ;
   wire [7:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
+  wire [7:0] \$150 ;
+  wire [7:0] \$151 ;
   wire [7:0] \$152 ;
-  wire [5:0] \$153 ;
-  wire [8:0] \$154 ;
-  wire \$155 ;
-  wire [7:0] \$156 ;
-  wire [5:0] \$157 ;
-  wire [8:0] \$158 ;
-  wire \$159 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire [7:0] \$155 ;
+  wire [5:0] \$156 ;
+  wire [8:0] \$157 ;
+  wire \$158 ;
+  wire [7:0] \$159 ;
   wire \$16 ;
-  wire [7:0] \$160 ;
-  wire [5:0] \$161 ;
-  wire [8:0] \$162 ;
-  wire \$163 ;
-  wire [7:0] \$164 ;
-  wire [5:0] \$165 ;
-  wire [8:0] \$166 ;
-  wire [6:0] \$167 ;
-  wire [8:0] \$168 ;
-  wire [6:0] \$169 ;
+  wire [5:0] \$160 ;
+  wire [8:0] \$161 ;
+  wire \$162 ;
+  wire [7:0] \$163 ;
+  wire [5:0] \$164 ;
+  wire [8:0] \$165 ;
+  wire \$166 ;
+  wire [7:0] \$167 ;
+  wire [5:0] \$168 ;
+  wire [8:0] \$169 ;
   wire \$17 ;
-  wire [8:0] \$170 ;
-  wire \$171 ;
-  wire [7:0] \$172 ;
-  wire [7:0] \$173 ;
+  wire [6:0] \$170 ;
+  wire [8:0] \$171 ;
+  wire [6:0] \$172 ;
+  wire [8:0] \$173 ;
   wire \$174 ;
-  wire \$175 ;
-  wire [2:0] \$176 ;
+  wire [7:0] \$175 ;
+  wire [7:0] \$176 ;
   wire \$177 ;
-  wire [7:0] \$178 ;
-  wire [6:0] \$179 ;
+  wire \$178 ;
+  wire [2:0] \$179 ;
   wire \$18 ;
-  wire [8:0] \$180 ;
+  wire \$180 ;
   wire [7:0] \$181 ;
   wire [6:0] \$182 ;
   wire [8:0] \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
+  wire [7:0] \$184 ;
+  wire [6:0] \$185 ;
+  wire [8:0] \$186 ;
   wire \$187 ;
-  wire [53:0] \$188 ;
-  wire [8:0] \$189 ;
-  wire [3:0] \$19 ;
-  wire [8:0] \$190 ;
-  wire \$191 ;
-  wire \$192 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire [53:0] \$191 ;
+  wire [8:0] \$192 ;
   wire [8:0] \$193 ;
-  wire [8:0] \$194 ;
+  wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
+  wire [8:0] \$196 ;
+  wire [8:0] \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [8:0] \$200 ;
-  wire [8:0] \$201 ;
+  wire \$200 ;
+  wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire [7:0] \$205 ;
-  wire [8:0] \$206 ;
+  wire [8:0] \$203 ;
+  wire [8:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
   wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire \$21 ;
+  wire [7:0] \$208 ;
+  wire [8:0] \$209 ;
+  wire [3:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire [8:0] \$212 ;
-  wire [8:0] \$213 ;
-  wire [8:0] \$214 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
   wire [8:0] \$215 ;
-  wire [3:0] \$216 ;
-  wire \$217 ;
+  wire [8:0] \$216 ;
+  wire [8:0] \$217 ;
   wire [8:0] \$218 ;
-  wire \$219 ;
+  wire [3:0] \$219 ;
   wire \$22 ;
-  wire [8:0] \$220 ;
+  wire \$220 ;
   wire [8:0] \$221 ;
-  wire [8:0] \$222 ;
-  wire \$223 ;
+  wire \$222 ;
+  wire [8:0] \$223 ;
   wire [8:0] \$224 ;
   wire [8:0] \$225 ;
-  wire [8:0] \$226 ;
+  wire \$226 ;
   wire [8:0] \$227 ;
-  wire [3:0] \$228 ;
-  wire \$229 ;
+  wire [8:0] \$228 ;
+  wire [8:0] \$229 ;
   wire \$23 ;
-  wire [2:0] \$230 ;
-  wire \$231 ;
+  wire [8:0] \$230 ;
+  wire [3:0] \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire [8:0] \$234 ;
-  wire [8:0] \$235 ;
+  wire [2:0] \$233 ;
+  wire \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire [8:0] \$237 ;
-  wire \$238 ;
+  wire [8:0] \$238 ;
   wire \$239 ;
-  wire [7:0] \$24 ;
-  wire \$240 ;
-  wire [9:0] \$241 ;
+  wire \$24 ;
+  wire [8:0] \$240 ;
+  wire \$241 ;
   wire \$242 ;
-  wire [8:0] \$243 ;
-  wire \$244 ;
+  wire \$243 ;
+  wire [9:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire [8:0] \$247 ;
+  wire \$247 ;
   wire [8:0] \$248 ;
   wire \$249 ;
-  wire [7:0] \$25 ;
+  wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire \$252 ;
+  wire [8:0] \$252 ;
   wire [8:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire [8:0] \$258 ;
-  wire [8:0] \$259 ;
-  wire [5:0] \$26 ;
+  wire \$259 ;
+  wire [7:0] \$26 ;
   wire \$260 ;
-  wire [8:0] \$261 ;
+  wire \$261 ;
   wire \$262 ;
-  wire \$263 ;
+  wire [8:0] \$263 ;
   wire [8:0] \$264 ;
   wire \$265 ;
-  wire \$266 ;
+  wire [8:0] \$266 ;
   wire \$267 ;
-  wire [3:0] \$268 ;
-  wire [4:0] \$269 ;
-  wire [8:0] \$27 ;
-  wire [32:0] \$270 ;
-  wire [32:0] \$271 ;
-  wire [32:0] \$272 ;
+  wire \$268 ;
+  wire [8:0] \$269 ;
+  wire [7:0] \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
   wire [3:0] \$273 ;
-  wire [32:0] \$274 ;
-  wire [1:0] \$275 ;
+  wire [4:0] \$274 ;
+  wire [32:0] \$275 ;
   wire [32:0] \$276 ;
   wire [32:0] \$277 ;
-  wire [1:0] \$278 ;
+  wire [3:0] \$278 ;
   wire [32:0] \$279 ;
-  wire \$28 ;
-  wire [32:0] \$280 ;
-  reg [2:0] \$281 ;
-  reg [7:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg \$285 ;
-  reg [7:0] \$286 ;
-  reg \$287 ;
-  reg \$288 ;
-  reg \$289 ;
-  wire [7:0] \$29 ;
-  reg [7:0] \$290 ;
+  wire [5:0] \$28 ;
+  wire [1:0] \$280 ;
+  wire [32:0] \$281 ;
+  wire [32:0] \$282 ;
+  wire [1:0] \$283 ;
+  wire [32:0] \$284 ;
+  wire [32:0] \$285 ;
+  reg [2:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [7:0] \$289 ;
+  wire [8:0] \$29 ;
+  reg \$290 ;
   reg [7:0] \$291 ;
-  reg [7:0] \$292 ;
+  reg \$292 ;
   reg \$293 ;
   reg \$294 ;
-  reg \$295 ;
-  reg [8:0] \$296 ;
+  reg [7:0] \$295 ;
+  reg [7:0] \$296 ;
   reg [7:0] \$297 ;
-  reg [2:0] \$298 ;
-  reg [7:0] \$299 ;
+  reg \$298 ;
+  reg \$299 ;
   wire \$3 ;
-  wire [7:0] \$30 ;
-  reg [7:0] \$300 ;
-  reg \$301 ;
-  reg \$302 ;
-  reg [7:0] \$303 ;
-  reg [1:0] \$304 ;
-  reg \$305 ;
+  wire \$30 ;
+  reg \$300 ;
+  reg [8:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [2:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [7:0] \$305 ;
   reg \$306 ;
   reg \$307 ;
-  reg \$308 ;
-  reg \$309 ;
-  wire [5:0] \$31 ;
+  reg [7:0] \$308 ;
+  reg [1:0] \$309 ;
+  wire [7:0] \$31 ;
   reg \$310 ;
   reg \$311 ;
   reg \$312 ;
@@ -246,65 +246,70 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$314 ;
   reg \$315 ;
   reg \$316 ;
-  reg [1:0] \$317 ;
-  reg [7:0] \$318 ;
+  reg \$317 ;
+  reg \$318 ;
   reg \$319 ;
-  wire [8:0] \$32 ;
-  reg [7:0] \$320 ;
+  wire [7:0] \$32 ;
+  reg \$320 ;
   reg \$321 ;
-  reg [7:0] \$322 ;
-  reg \$323 ;
+  reg [1:0] \$322 ;
+  reg [7:0] \$323 ;
   reg \$324 ;
-  reg \$325 ;
-  reg [7:0] \$326 ;
-  reg \$327 ;
+  reg [7:0] \$325 ;
+  reg \$326 ;
+  reg [7:0] \$327 ;
   reg \$328 ;
-  reg [2:0] \$329 ;
-  wire \$33 ;
-  reg [31:0] \$330 ;
-  reg [31:0] \$331 ;
-  reg [31:0] \$332 ;
-  reg [31:0] \$333 ;
-  reg [31:0] \$334 ;
+  reg \$329 ;
+  wire [5:0] \$33 ;
+  reg \$330 ;
+  reg [7:0] \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg [2:0] \$334 ;
   reg [31:0] \$335 ;
   reg [31:0] \$336 ;
   reg [31:0] \$337 ;
-  wire [7:0] \$34 ;
-  wire [7:0] \$35 ;
-  wire [5:0] \$36 ;
-  wire [8:0] \$37 ;
-  wire \$38 ;
-  wire [7:0] \$39 ;
+  reg [31:0] \$338 ;
+  reg [31:0] \$339 ;
+  wire [8:0] \$34 ;
+  reg [31:0] \$340 ;
+  reg [31:0] \$341 ;
+  reg [31:0] \$342 ;
+  wire \$35 ;
+  wire [7:0] \$36 ;
+  wire [7:0] \$37 ;
+  wire [5:0] \$38 ;
+  wire [8:0] \$39 ;
   wire \$4 ;
-  wire [7:0] \$40 ;
-  wire [5:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [7:0] \$43 ;
-  wire \$44 ;
-  wire \$45 ;
+  wire \$40 ;
+  wire [7:0] \$41 ;
+  wire [7:0] \$42 ;
+  wire [5:0] \$43 ;
+  wire [8:0] \$44 ;
+  wire [7:0] \$45 ;
   wire \$46 ;
-  wire [3:0] \$47 ;
-  wire [3:0] \$48 ;
-  wire [8:0] \$49 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [3:0] \$49 ;
   wire \$5 ;
-  wire [11:0] \$50 ;
-  wire \$51 ;
-  wire [8:0] \$52 ;
-  wire [11:0] \$53 ;
-  wire [11:0] \$54 ;
-  wire [12:0] \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire [3:0] \$50 ;
+  wire [8:0] \$51 ;
+  wire [11:0] \$52 ;
+  wire \$53 ;
+  wire [8:0] \$54 ;
+  wire [11:0] \$55 ;
+  wire [11:0] \$56 ;
+  wire [12:0] \$57 ;
   wire \$58 ;
-  wire [7:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire [2:0] \$62 ;
+  wire [7:0] \$61 ;
+  wire \$62 ;
   wire \$63 ;
-  wire [8:0] \$64 ;
+  wire [2:0] \$64 ;
   wire \$65 ;
-  wire \$66 ;
+  wire [8:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
@@ -321,48 +326,47 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire [7:0] \$85 ;
+  wire [7:0] \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  wire [7:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [7:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [2:0] \$93 ;
+  wire [7:0] \$93 ;
   wire \$94 ;
-  wire [8:0] \$95 ;
-  wire \$96 ;
+  wire \$95 ;
+  wire [2:0] \$96 ;
   wire \$97 ;
-  wire \$98 ;
+  wire [8:0] \$98 ;
   wire \$99 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$101 ;
   wire [5:0] \$signature__addr$102 ;
-  wire [5:0] \$signature__addr$105 ;
+  wire [5:0] \$signature__addr$103 ;
   wire [5:0] \$signature__addr$106 ;
-  wire [5:0] \$signature__addr$109 ;
+  wire [5:0] \$signature__addr$107 ;
   wire [5:0] \$signature__addr$110 ;
-  wire [5:0] \$signature__addr$131 ;
-  wire [5:0] \$signature__addr$136 ;
-  wire [5:0] \$signature__addr$140 ;
-  wire [5:0] \$signature__addr$143 ;
-  wire [6:0] \$signature__addr$146 ;
-  wire [6:0] \$signature__addr$150 ;
-  wire [6:0] \$signature__addr$159 ;
-  wire [6:0] \$signature__addr$161 ;
-  wire [5:0] \$signature__addr$46 ;
-  wire [5:0] \$signature__addr$49 ;
-  wire [5:0] \$signature__addr$52 ;
-  wire [5:0] \$signature__addr$96 ;
+  wire [5:0] \$signature__addr$111 ;
+  wire [5:0] \$signature__addr$132 ;
+  wire [5:0] \$signature__addr$137 ;
+  wire [5:0] \$signature__addr$141 ;
+  wire [5:0] \$signature__addr$144 ;
+  wire [6:0] \$signature__addr$147 ;
+  wire [6:0] \$signature__addr$151 ;
+  wire [6:0] \$signature__addr$160 ;
+  wire [6:0] \$signature__addr$162 ;
+  wire [5:0] \$signature__addr$47 ;
+  wire [5:0] \$signature__addr$50 ;
+  wire [5:0] \$signature__addr$53 ;
   wire [5:0] \$signature__addr$97 ;
+  wire [5:0] \$signature__addr$98 ;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$115 ;
   wire [7:0] \$signature__data$116 ;
   wire [7:0] \$signature__data$117 ;
   wire [7:0] \$signature__data$118 ;
@@ -370,49 +374,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$signature__data$120 ;
   wire [7:0] \$signature__data$121 ;
   wire [7:0] \$signature__data$122 ;
-  wire [7:0] \$signature__data$133 ;
-  wire [7:0] \$signature__data$137 ;
-  wire [7:0] \$signature__data$141 ;
-  wire [7:0] \$signature__data$144 ;
-  wire [31:0] \$signature__data$148 ;
-  wire [31:0] \$signature__data$151 ;
-  wire [31:0] \$signature__data$165 ;
+  wire [7:0] \$signature__data$123 ;
+  wire [7:0] \$signature__data$134 ;
+  wire [7:0] \$signature__data$138 ;
+  wire [7:0] \$signature__data$142 ;
+  wire [7:0] \$signature__data$145 ;
+  wire [31:0] \$signature__data$149 ;
+  wire [31:0] \$signature__data$152 ;
   wire [31:0] \$signature__data$166 ;
-  wire [7:0] \$signature__data$47 ;
-  wire [7:0] \$signature__data$50 ;
-  wire [7:0] \$signature__data$53 ;
+  wire [31:0] \$signature__data$167 ;
+  wire [7:0] \$signature__data$48 ;
+  wire [7:0] \$signature__data$51 ;
+  wire [7:0] \$signature__data$54 ;
   wire \$signature__en ;
   wire \$signature__en$100 ;
-  wire \$signature__en$103 ;
+  wire \$signature__en$101 ;
   wire \$signature__en$104 ;
-  wire \$signature__en$107 ;
+  wire \$signature__en$105 ;
   wire \$signature__en$108 ;
-  wire \$signature__en$111 ;
+  wire \$signature__en$109 ;
   wire \$signature__en$112 ;
-  wire \$signature__en$129 ;
-  wire \$signature__en$135 ;
-  wire \$signature__en$139 ;
-  wire \$signature__en$142 ;
-  wire \$signature__en$145 ;
-  wire \$signature__en$149 ;
-  wire \$signature__en$160 ;
-  wire \$signature__en$162 ;
-  wire \$signature__en$45 ;
-  wire \$signature__en$48 ;
-  wire \$signature__en$51 ;
-  wire \$signature__en$99 ;
+  wire \$signature__en$113 ;
+  wire \$signature__en$130 ;
+  wire \$signature__en$136 ;
+  wire \$signature__en$140 ;
+  wire \$signature__en$143 ;
+  wire \$signature__en$146 ;
+  wire \$signature__en$150 ;
+  wire \$signature__en$161 ;
+  wire \$signature__en$163 ;
+  wire \$signature__en$46 ;
+  wire \$signature__en$49 ;
+  wire \$signature__en$52 ;
   wire [31:0] act;
-  wire [31:0] \act$124 ;
+  wire [31:0] \act$125 ;
   wire [31:0] act_word;
   wire act_write;
   (* init = 9'h000 *)
   wire [8:0] bank_addr;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$24 ;
+  wire [8:0] \bank_waddr$25 ;
   wire [31:0] bank_wdata;
-  wire [31:0] \bank_wdata$25 ;
+  wire [31:0] \bank_wdata$26 ;
   wire bank_we;
-  wire \bank_we$23 ;
+  wire \bank_we$24 ;
   output busy;
   wire busy;
   wire busy_r;
@@ -482,6 +487,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load__ready;
   input load__valid;
   wire load__valid;
+  wire load_hold;
   reg loaded = 1'h0;
   reg [2:0] n_layers = 3'h0;
   wire [8:0] need_elem;
@@ -513,15 +519,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire release_in;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$138 ;
+  wire [31:0] \result$139 ;
   (* init = 8'h00 *)
   wire [7:0] rq_addr;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$27 ;
+  wire [7:0] \rq_waddr$28 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$28 ;
+  wire [53:0] \rq_wdata$29 ;
   wire rq_we;
-  wire \rq_we$26 ;
+  wire \rq_we$27 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -532,22 +538,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] stat_data;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$90 ;
+  wire [8:0] \step_addr$91 ;
   wire step_first;
-  wire \step_first$91 ;
+  wire \step_first$92 ;
   wire step_last;
-  wire \step_last$92 ;
+  wire \step_last$93 ;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$94 ;
+  wire \step_relu$95 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$95 ;
+  wire \step_requantize$96 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$93 ;
+  wire [7:0] \step_rq$94 ;
   wire step_valid;
-  wire \step_valid$89 ;
+  wire \step_valid$90 ;
   reg [1:0] tag = 2'h0;
   wire vector_start;
   wire [32:0] w_data;
@@ -679,16 +685,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf0[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$129 )
-      actbuf0[\$154 [5:0]] <= result[7:0];
+    if (\$signature__en$130 )
+      actbuf0[\$157 [5:0]] <= result[7:0];
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (issue) begin
-      _0_ <= actbuf0[\$127 [5:0]];
+      _0_ <= actbuf0[\$130 [5:0]];
     end
   end
-  assign \$signature__data$115  = _0_;
+  assign \$signature__data$116  = _0_;
   reg [7:0] actbuf1 [63:0];
   initial begin
     actbuf1[0] = 8'h00;
@@ -757,16 +763,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf1[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$135 )
-      actbuf1[\$158 [5:0]] <= \result$138 [7:0];
+    if (\$signature__en$136 )
+      actbuf1[\$161 [5:0]] <= \result$139 [7:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
     if (issue) begin
-      _1_ <= actbuf1[\$133 [5:0]];
+      _1_ <= actbuf1[\$136 [5:0]];
     end
   end
-  assign \$signature__data$117  = _1_;
+  assign \$signature__data$118  = _1_;
   reg [7:0] actbuf2 [63:0];
   initial begin
     actbuf2[0] = 8'h00;
@@ -835,16 +841,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf2[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$139 )
-      actbuf2[\$162 [5:0]] <= result[7:0];
+    if (\$signature__en$140 )
+      actbuf2[\$165 [5:0]] <= result[7:0];
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
     if (issue) begin
-      _2_ <= actbuf2[\$139 [5:0]];
+      _2_ <= actbuf2[\$142 [5:0]];
     end
   end
-  assign \$signature__data$119  = _2_;
+  assign \$signature__data$120  = _2_;
   reg [7:0] actbuf3 [63:0];
   initial begin
     actbuf3[0] = 8'h00;
@@ -913,16 +919,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf3[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$142 )
-      actbuf3[\$166 [5:0]] <= \result$138 [7:0];
+    if (\$signature__en$143 )
+      actbuf3[\$169 [5:0]] <= \result$139 [7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
     if (issue) begin
-      _3_ <= actbuf3[\$145 [5:0]];
+      _3_ <= actbuf3[\$148 [5:0]];
     end
   end
-  assign \$signature__data$121  = _3_;
+  assign \$signature__data$122  = _3_;
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -934,8 +940,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (dwp__en)
       descriptors[load__payload[1:0]] <= load__payload[66:32];
   end
-  assign nxt_rp__data = descriptors[\$48 [1:0]];
-  assign dl_rp__data = descriptors[\$19 [1:0]];
+  assign nxt_rp__data = descriptors[\$50 [1:0]];
+  assign dl_rp__data = descriptors[\$21 [1:0]];
   assign d0_rp__data = descriptors[2'h0];
   reg [7:0] inbuf0 [63:0];
   initial begin
@@ -1006,15 +1012,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf0[\$27 [5:0]] <= i_stream__payload[7:0];
+      inbuf0[\$29 [5:0]] <= i_stream__payload[7:0];
   end
   reg [7:0] _4_;
   always @(posedge clk) begin
     if (issue) begin
-      _4_ <= inbuf0[\$124 [5:0]];
+      _4_ <= inbuf0[\$127 [5:0]];
     end
   end
-  assign \$signature__data$116  = _4_;
+  assign \$signature__data$117  = _4_;
   reg [7:0] inbuf1 [63:0];
   initial begin
     inbuf1[0] = 8'h00;
@@ -1083,16 +1089,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf1[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$45 )
-      inbuf1[\$32 [5:0]] <= i_stream__payload[15:8];
+    if (\$signature__en$46 )
+      inbuf1[\$34 [5:0]] <= i_stream__payload[15:8];
   end
   reg [7:0] _5_;
   always @(posedge clk) begin
     if (issue) begin
-      _5_ <= inbuf1[\$130 [5:0]];
+      _5_ <= inbuf1[\$133 [5:0]];
     end
   end
-  assign \$signature__data$118  = _5_;
+  assign \$signature__data$119  = _5_;
   reg [7:0] inbuf2 [63:0];
   initial begin
     inbuf2[0] = 8'h00;
@@ -1161,16 +1167,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf2[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$48 )
-      inbuf2[\$37 [5:0]] <= i_stream__payload[23:16];
+    if (\$signature__en$49 )
+      inbuf2[\$39 [5:0]] <= i_stream__payload[23:16];
   end
   reg [7:0] _6_;
   always @(posedge clk) begin
     if (issue) begin
-      _6_ <= inbuf2[\$136 [5:0]];
+      _6_ <= inbuf2[\$139 [5:0]];
     end
   end
-  assign \$signature__data$120  = _6_;
+  assign \$signature__data$121  = _6_;
   reg [7:0] inbuf3 [63:0];
   initial begin
     inbuf3[0] = 8'h00;
@@ -1239,16 +1245,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf3[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$51 )
-      inbuf3[\$42 [5:0]] <= i_stream__payload[31:24];
+    if (\$signature__en$52 )
+      inbuf3[\$44 [5:0]] <= i_stream__payload[31:24];
   end
   reg [7:0] _7_;
   always @(posedge clk) begin
     if (issue) begin
-      _7_ <= inbuf3[\$142 [5:0]];
+      _7_ <= inbuf3[\$145 [5:0]];
     end
   end
-  assign \$signature__data$122  = _7_;
+  assign \$signature__data$123  = _7_;
   reg [31:0] outbuf0 [127:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -1382,15 +1388,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$168 [6:0]] <= result;
+      outbuf0[\$171 [6:0]] <= result;
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _8_ <= outbuf0[\$180 [6:0]];
+      _8_ <= outbuf0[\$183 [6:0]];
     end
   end
-  assign \$signature__data$165  = _8_;
+  assign \$signature__data$166  = _8_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1524,342 +1530,344 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$170 [6:0]] <= \result$138 ;
+      outbuf1[\$173 [6:0]] <= \result$139 ;
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _9_ <= outbuf1[\$183 [6:0]];
+      _9_ <= outbuf1[\$186 [6:0]];
     end
   end
-  assign \$signature__data$166  = _9_;
-  assign load__ready = ~ busy;
+  assign \$signature__data$167  = _9_;
+  assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
-  assign \$1  = ! load__payload[27:20];
-  assign \$2  = ld_fire & \$1 ;
-  assign \$3  = ! load__payload[31:28];
-  assign bank_we = \$2  & \$3 ;
-  assign \$4  = ! load__payload[27:20];
-  assign \$5  = ld_fire & \$4 ;
-  assign \$6  = load__payload[31:28] == 1'h1;
-  assign rq_we = \$5  & \$6 ;
-  assign \$7  = load__payload[27:20] == 1'h1;
-  assign \$8  = ld_fire & \$7 ;
-  assign \$9  = ! load__payload[31:28];
-  assign \bank_we$23  = \$8  & \$9 ;
-  assign \$10  = load__payload[27:20] == 1'h1;
-  assign \$11  = ld_fire & \$10 ;
-  assign \$12  = load__payload[31:28] == 1'h1;
-  assign \rq_we$26  = \$11  & \$12 ;
-  assign \$13  = load__payload[31:28] == 2'h2;
-  assign \$14  = ld_fire & \$13 ;
-  assign \$15  = load__payload[19:0] < 3'h4;
-  assign dwp__en = \$14  & \$15 ;
-  assign \$16  = load__payload[31:28] == 2'h3;
-  assign \$17  = ld_fire & \$16 ;
-  assign \$18  = load__payload[19:0] == 1'h1;
-  assign \$19  = n_layers - 1'h1;
-  assign \$20  = in_wslot ? in_full1 : in_full0;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = | n_layers;
-  assign i_stream__ready = \$21  & \$22 ;
+  assign \$3  = ! load__payload[27:20];
+  assign \$4  = ld_fire & \$3 ;
+  assign \$5  = ! load__payload[31:28];
+  assign bank_we = \$4  & \$5 ;
+  assign \$6  = ! load__payload[27:20];
+  assign \$7  = ld_fire & \$6 ;
+  assign \$8  = load__payload[31:28] == 1'h1;
+  assign rq_we = \$7  & \$8 ;
+  assign \$9  = load__payload[27:20] == 1'h1;
+  assign \$10  = ld_fire & \$9 ;
+  assign \$11  = ! load__payload[31:28];
+  assign \bank_we$24  = \$10  & \$11 ;
+  assign \$12  = load__payload[27:20] == 1'h1;
+  assign \$13  = ld_fire & \$12 ;
+  assign \$14  = load__payload[31:28] == 1'h1;
+  assign \rq_we$27  = \$13  & \$14 ;
+  assign \$15  = load__payload[31:28] == 2'h2;
+  assign \$16  = ld_fire & \$15 ;
+  assign \$17  = load__payload[19:0] < 3'h4;
+  assign dwp__en = \$16  & \$17 ;
+  assign \$18  = load__payload[31:28] == 2'h3;
+  assign \$19  = ld_fire & \$18 ;
+  assign \$20  = load__payload[19:0] == 1'h1;
+  assign \$21  = n_layers - 1'h1;
+  assign \$22  = in_wslot ? in_full1 : in_full0;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = | n_layers;
+  assign i_stream__ready = \$23  & \$24 ;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$24  = in_wslot ? in_beats1 : in_beats0;
-  assign \$26  = in_wslot ? 6'h20 : 6'h00;
-  assign \$27  = \$25  + \$26 ;
-  assign \$29  = in_wslot ? in_beats1 : in_beats0;
-  assign \$31  = in_wslot ? 6'h20 : 6'h00;
-  assign \$32  = \$30  + \$31 ;
-  assign \$34  = in_wslot ? in_beats1 : in_beats0;
-  assign \$36  = in_wslot ? 6'h20 : 6'h00;
-  assign \$37  = \$35  + \$36 ;
-  assign \$39  = in_wslot ? in_beats1 : in_beats0;
-  assign \$41  = in_wslot ? 6'h20 : 6'h00;
-  assign \$42  = \$40  + \$41 ;
-  assign \$43  = in_wslot ? in_beats1 : in_beats0;
-  assign \$44  = ! \$43 ;
-  assign vector_start = in_fire & \$44 ;
-  assign \$45  = ~ loaded;
-  assign \$46  = \$45  | cur_is_last;
-  assign \$47  = layer + 1'h1;
-  assign \$48  = \$46  ? 4'h0 : \$47 ;
-  assign \$49  = fold + 1'h1;
-  assign \$50  = \$49  * 3'h4;
-  assign \$51  = \$50  < prev_out;
-  assign \$52  = fold + 1'h1;
-  assign \$53  = \$52  * 3'h4;
-  assign \$54  = \$51  ? \$53  : { 4'h0, prev_out };
-  assign \$55  = \$54  - 1'h1;
-  assign \$56  = | n_layers;
-  assign \$57  = loaded & \$56 ;
-  assign \$58  = ! layer;
-  assign \$59  = in_rslot ? in_beats1 : in_beats0;
-  assign \$60  = \$59  > fold;
-  assign \$61  = | group;
-  assign \$62  = tag - 1'h1;
-  assign \$63  = wb_tag == \$62 [1:0];
-  assign \$65  = wb_groups > \$64 ;
-  assign \$66  = \$63  & \$65 ;
-  assign \$67  = \$61  | \$66 ;
-  assign \$68  = \$58  ? \$60  : \$67 ;
-  assign \$69  = \$57  & \$68 ;
-  assign \$70  = ! group;
-  assign \$71  = ! fold;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = cur_is_last & \$72 ;
-  assign \$74  = out_slot ? out_full1 : out_full0;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = ~ \$75 ;
-  assign issue = \$69  & \$76 ;
-  assign \$77  = | n_layers;
-  assign \$78  = loaded & \$77 ;
-  assign \$79  = ! layer;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = in_rslot ? in_beats1 : in_beats0;
-  assign \$82  = \$81  > fold;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = \$80  & \$83 ;
-  assign \$85  = in_rslot ? in_beats1 : in_beats0;
-  assign \$86  = | \$85 ;
-  assign stall_input = \$84  & \$86 ;
-  assign \$87  = | n_layers;
-  assign \$88  = loaded & \$87 ;
-  assign \$89  = ! layer;
-  assign \$90  = in_rslot ? in_beats1 : in_beats0;
-  assign \$91  = \$90  > fold;
-  assign \$92  = | group;
-  assign \$93  = tag - 1'h1;
-  assign \$94  = wb_tag == \$93 [1:0];
-  assign \$96  = wb_groups > \$95 ;
-  assign \$97  = \$94  & \$96 ;
-  assign \$98  = \$92  | \$97 ;
-  assign \$99  = \$89  ? \$91  : \$98 ;
-  assign \$100  = \$88  & \$99 ;
-  assign \$101  = ! group;
-  assign \$102  = ! fold;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = cur_is_last & \$103 ;
-  assign \$105  = out_slot ? out_full1 : out_full0;
+  assign \$26  = in_wslot ? in_beats1 : in_beats0;
+  assign \$28  = in_wslot ? 6'h20 : 6'h00;
+  assign \$29  = \$27  + \$28 ;
+  assign \$31  = in_wslot ? in_beats1 : in_beats0;
+  assign \$33  = in_wslot ? 6'h20 : 6'h00;
+  assign \$34  = \$32  + \$33 ;
+  assign \$36  = in_wslot ? in_beats1 : in_beats0;
+  assign \$38  = in_wslot ? 6'h20 : 6'h00;
+  assign \$39  = \$37  + \$38 ;
+  assign \$41  = in_wslot ? in_beats1 : in_beats0;
+  assign \$43  = in_wslot ? 6'h20 : 6'h00;
+  assign \$44  = \$42  + \$43 ;
+  assign \$45  = in_wslot ? in_beats1 : in_beats0;
+  assign \$46  = ! \$45 ;
+  assign vector_start = in_fire & \$46 ;
+  assign \$47  = ~ loaded;
+  assign \$48  = \$47  | cur_is_last;
+  assign \$49  = layer + 1'h1;
+  assign \$50  = \$48  ? 4'h0 : \$49 ;
+  assign \$51  = fold + 1'h1;
+  assign \$52  = \$51  * 3'h4;
+  assign \$53  = \$52  < prev_out;
+  assign \$54  = fold + 1'h1;
+  assign \$55  = \$54  * 3'h4;
+  assign \$56  = \$53  ? \$55  : { 4'h0, prev_out };
+  assign \$57  = \$56  - 1'h1;
+  assign \$58  = | n_layers;
+  assign \$59  = loaded & \$58 ;
+  assign \$60  = ! layer;
+  assign \$61  = in_rslot ? in_beats1 : in_beats0;
+  assign \$62  = \$61  > fold;
+  assign \$63  = | group;
+  assign \$64  = tag - 1'h1;
+  assign \$65  = wb_tag == \$64 [1:0];
+  assign \$67  = wb_groups > \$66 ;
+  assign \$68  = \$65  & \$67 ;
+  assign \$69  = \$63  | \$68 ;
+  assign \$70  = \$60  ? \$62  : \$69 ;
+  assign \$71  = \$59  & \$70 ;
+  assign \$72  = ! group;
+  assign \$73  = ! fold;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = cur_is_last & \$74 ;
+  assign \$76  = out_slot ? out_full1 : out_full0;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$71  & \$78 ;
+  assign \$80  = | n_layers;
+  assign \$81  = loaded & \$80 ;
+  assign \$82  = ! layer;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = in_rslot ? in_beats1 : in_beats0;
+  assign \$85  = \$84  > fold;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$83  & \$86 ;
+  assign \$88  = in_rslot ? in_beats1 : in_beats0;
+  assign \$89  = | \$88 ;
+  assign stall_input = \$87  & \$89 ;
+  assign \$90  = | n_layers;
+  assign \$91  = loaded & \$90 ;
+  assign \$92  = ! layer;
+  assign \$93  = in_rslot ? in_beats1 : in_beats0;
+  assign \$94  = \$93  > fold;
+  assign \$95  = | group;
+  assign \$96  = tag - 1'h1;
+  assign \$97  = wb_tag == \$96 [1:0];
+  assign \$99  = wb_groups > \$98 ;
+  assign \$100  = \$97  & \$99 ;
+  assign \$101  = \$95  | \$100 ;
+  assign \$102  = \$92  ? \$94  : \$101 ;
+  assign \$103  = \$91  & \$102 ;
+  assign \$104  = ! group;
+  assign \$105  = ! fold;
   assign \$106  = \$104  & \$105 ;
-  assign \$107  = ~ \$106 ;
-  assign stall_output = \$100  & \$108 ;
-  assign \$109  = ! layer;
-  assign \$110  = issue & \$109 ;
-  assign \$111  = cur_folds - 1'h1;
-  assign \$112  = fold == \$111 ;
-  assign \$113  = \$110  & \$112 ;
-  assign \$114  = cur_groups - 1'h1;
-  assign \$115  = group == \$114 ;
-  assign release_in = \$113  & \$115 ;
-  assign \$116  = issue & cur_is_last;
-  assign \$117  = ! group;
-  assign \$118  = ! fold;
-  assign \$119  = \$117  & \$118 ;
-  assign claim_out = \$116  & \$119 ;
+  assign \$107  = cur_is_last & \$106 ;
+  assign \$108  = out_slot ? out_full1 : out_full0;
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = ~ \$109 ;
+  assign stall_output = \$103  & \$111 ;
+  assign \$112  = ! layer;
+  assign \$113  = issue & \$112 ;
+  assign \$114  = cur_folds - 1'h1;
+  assign \$115  = fold == \$114 ;
+  assign \$116  = \$113  & \$115 ;
+  assign \$117  = cur_groups - 1'h1;
+  assign \$118  = group == \$117 ;
+  assign release_in = \$116  & \$118 ;
+  assign \$119  = issue & cur_is_last;
+  assign \$120  = ! group;
+  assign \$121  = ! fold;
+  assign \$122  = \$120  & \$121 ;
+  assign claim_out = \$119  & \$122 ;
   assign step_first = ! fold;
-  assign \$120  = cur_folds - 1'h1;
-  assign step_last = fold == \$120 ;
-  assign \step_first$91  = ! fold;
-  assign \$121  = cur_folds - 1'h1;
-  assign \step_last$92  = fold == \$121 ;
-  assign \$123  = in_rslot ? 6'h20 : 6'h00;
-  assign \$124  = \$122  + \$123 ;
-  assign \$126  = wr_buf ? 6'h00 : 6'h20;
+  assign \$123  = cur_folds - 1'h1;
+  assign step_last = fold == \$123 ;
+  assign \step_first$92  = ! fold;
+  assign \$124  = cur_folds - 1'h1;
+  assign \step_last$93  = fold == \$124 ;
+  assign \$126  = in_rslot ? 6'h20 : 6'h00;
   assign \$127  = \$125  + \$126 ;
-  assign \$129  = in_rslot ? 6'h20 : 6'h00;
+  assign \$129  = wr_buf ? 6'h00 : 6'h20;
   assign \$130  = \$128  + \$129 ;
-  assign \$132  = wr_buf ? 6'h00 : 6'h20;
+  assign \$132  = in_rslot ? 6'h20 : 6'h00;
   assign \$133  = \$131  + \$132 ;
-  assign \$135  = in_rslot ? 6'h20 : 6'h00;
+  assign \$135  = wr_buf ? 6'h00 : 6'h20;
   assign \$136  = \$134  + \$135 ;
-  assign \$138  = wr_buf ? 6'h00 : 6'h20;
+  assign \$138  = in_rslot ? 6'h20 : 6'h00;
   assign \$139  = \$137  + \$138 ;
-  assign \$141  = in_rslot ? 6'h20 : 6'h00;
+  assign \$141  = wr_buf ? 6'h00 : 6'h20;
   assign \$142  = \$140  + \$141 ;
-  assign \$144  = wr_buf ? 6'h00 : 6'h20;
+  assign \$144  = in_rslot ? 6'h20 : 6'h00;
   assign \$145  = \$143  + \$144 ;
-  assign \$146  = rd_from_input ? \$signature__data$116  : \$signature__data$115 ;
-  assign \$147  = rd_from_input ? \$signature__data$118  : \$signature__data$117 ;
-  assign \$148  = rd_from_input ? \$signature__data$120  : \$signature__data$119 ;
-  assign \$149  = rd_from_input ? \$signature__data$122  : \$signature__data$121 ;
-  assign \$150  = ~ wb_out9;
-  assign act_write = wb_valid9 & \$150 ;
+  assign \$147  = wr_buf ? 6'h00 : 6'h20;
+  assign \$148  = \$146  + \$147 ;
+  assign \$149  = rd_from_input ? \$signature__data$117  : \$signature__data$116 ;
+  assign \$150  = rd_from_input ? \$signature__data$119  : \$signature__data$118 ;
+  assign \$151  = rd_from_input ? \$signature__data$121  : \$signature__data$120 ;
+  assign \$152  = rd_from_input ? \$signature__data$123  : \$signature__data$122 ;
+  assign \$153  = ~ wb_out9;
+  assign act_write = wb_valid9 & \$153 ;
   assign out_write = wb_valid9 & wb_out9;
-  assign \$151  = ! wb_group9[0];
-  assign \$signature__en$129  = act_write & \$151 ;
-  assign \$153  = wb_buf9 ? 6'h20 : 6'h00;
-  assign \$154  = \$152  + \$153 ;
-  assign \$155  = ! wb_group9[0];
-  assign \$signature__en$135  = act_write & \$155 ;
-  assign \$157  = wb_buf9 ? 6'h20 : 6'h00;
-  assign \$158  = \$156  + \$157 ;
-  assign \$signature__en$139  = act_write & \$159 ;
-  assign \$161  = wb_buf9 ? 6'h20 : 6'h00;
-  assign \$162  = \$160  + \$161 ;
-  assign \$signature__en$142  = act_write & \$163 ;
-  assign \$165  = wb_buf9 ? 6'h20 : 6'h00;
-  assign \$166  = \$164  + \$165 ;
-  assign \$167  = wb_slot9 ? 7'h40 : 7'h00;
-  assign \$168  = wb_group9 + \$167 ;
-  assign \$169  = wb_slot9 ? 7'h40 : 7'h00;
-  assign \$170  = wb_group9 + \$169 ;
-  assign \$171  = drain_slot ? out_full1 : out_full0;
-  assign \$172  = drain_slot ? out_groups1 : out_groups0;
-  assign \$174  = \$172  > \$173 ;
-  assign \$175  = \$171  & \$174 ;
-  assign \$176  = w_level + drain_inflight;
-  assign \$177  = \$176  < 2'h3;
-  assign drain_read = \$175  & \$177 ;
-  assign \$179  = drain_slot ? 7'h40 : 7'h00;
-  assign \$180  = \$178  + \$179 ;
+  assign \$154  = ! wb_group9[0];
+  assign \$signature__en$130  = act_write & \$154 ;
+  assign \$156  = wb_buf9 ? 6'h20 : 6'h00;
+  assign \$157  = \$155  + \$156 ;
+  assign \$158  = ! wb_group9[0];
+  assign \$signature__en$136  = act_write & \$158 ;
+  assign \$160  = wb_buf9 ? 6'h20 : 6'h00;
+  assign \$161  = \$159  + \$160 ;
+  assign \$signature__en$140  = act_write & \$162 ;
+  assign \$164  = wb_buf9 ? 6'h20 : 6'h00;
+  assign \$165  = \$163  + \$164 ;
+  assign \$signature__en$143  = act_write & \$166 ;
+  assign \$168  = wb_buf9 ? 6'h20 : 6'h00;
+  assign \$169  = \$167  + \$168 ;
+  assign \$170  = wb_slot9 ? 7'h40 : 7'h00;
+  assign \$171  = wb_group9 + \$170 ;
+  assign \$172  = wb_slot9 ? 7'h40 : 7'h00;
+  assign \$173  = wb_group9 + \$172 ;
+  assign \$174  = drain_slot ? out_full1 : out_full0;
+  assign \$175  = drain_slot ? out_groups1 : out_groups0;
+  assign \$177  = \$175  > \$176 ;
+  assign \$178  = \$174  & \$177 ;
+  assign \$179  = w_level + drain_inflight;
+  assign \$180  = \$179  < 2'h3;
+  assign drain_read = \$178  & \$180 ;
   assign \$182  = drain_slot ? 7'h40 : 7'h00;
   assign \$183  = \$181  + \$182 ;
+  assign \$185  = drain_slot ? 7'h40 : 7'h00;
+  assign \$186  = \$184  + \$185 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$184  = load__payload[31:28] == 2'h3;
-  assign \$185  = ld_fire & \$184 ;
-  assign \$186  = ! load__payload[19:0];
-  assign \$187  = load__payload[85:32] > 3'h4;
-  assign \$188  = \$187  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$189  = d0_rp__data[7:0] + 2'h3;
-  assign \$191  = ! in_wslot;
-  assign \$192  = in_fire & \$191 ;
-  assign \$193  = in_beats0 + 1'h1;
-  assign \$194  = in_beats0 + 1'h1;
-  assign \$195  = \$194  == in_folds;
-  assign \$196  = ! in_rslot;
-  assign \$197  = release_in & \$196 ;
-  assign \$199  = in_fire & \$198 ;
-  assign \$200  = in_beats1 + 1'h1;
-  assign \$201  = in_beats1 + 1'h1;
-  assign \$202  = \$201  == in_folds;
-  assign \$204  = release_in & \$203 ;
-  assign \$205  = in_wslot ? in_beats1 : in_beats0;
-  assign \$206  = \$205  + 1'h1;
-  assign \$207  = \$206  == in_folds;
-  assign \$208  = in_fire & \$207 ;
-  assign \$209  = ~ in_wslot;
-  assign \$210  = ~ in_rslot;
-  assign \$211  = ~ loaded;
-  assign \$212  = nxt_rp__data[7:0] + 2'h3;
-  assign \$214  = nxt_rp__data[15:8] + 1'h1;
-  assign \$216  = n_layers - 1'h1;
-  assign \$217  = \$48 [2:0] == \$216 ;
-  assign \$218  = cur_folds - 1'h1;
-  assign \$219  = fold == \$218 ;
-  assign \$220  = group + 1'h1;
-  assign \$221  = step_rq + 1'h1;
-  assign \$222  = cur_groups - 1'h1;
-  assign \$223  = group == \$222 ;
-  assign \$224  = nxt_rp__data[7:0] + 2'h3;
-  assign \$226  = nxt_rp__data[15:8] + 1'h1;
-  assign \$228  = n_layers - 1'h1;
-  assign \$229  = \$48 [2:0] == \$228 ;
-  assign \$230  = tag + 1'h1;
-  assign \$231  = ~ wr_buf;
-  assign \$232  = cur_is_last ? 1'h0 : \$231 ;
-  assign \$233  = ~ out_slot;
-  assign \$234  = fold + 1'h1;
-  assign \$235  = cur_folds - 1'h1;
-  assign \$236  = fold == \$235 ;
-  assign \$237  = cur_groups - 1'h1;
-  assign \$238  = group == \$237 ;
-  assign \$239  = \$236  & \$238 ;
-  assign \$240  = ~ \$239 ;
-  assign \$241  = step_addr + 1'h1;
-  assign \$242  = ! layer;
-  assign \$243  = cur_folds - 1'h1;
-  assign \$244  = fold == \$243 ;
-  assign \$245  = issue & \$244 ;
-  assign \$246  = wb_tag == wb_tag9;
-  assign \$247  = wb_groups + 1'h1;
-  assign \$248  = \$246  ? \$247  : 9'h001;
-  assign \$249  = ! out_slot;
-  assign \$250  = claim_out & \$249 ;
-  assign \$251  = ! wb_slot9;
-  assign \$252  = out_write & \$251 ;
-  assign \$253  = out_groups0 + 1'h1;
+  assign \$187  = load__payload[31:28] == 2'h3;
+  assign \$188  = ld_fire & \$187 ;
+  assign \$189  = ! load__payload[19:0];
+  assign \$190  = load__payload[85:32] > 3'h4;
+  assign \$191  = \$190  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$192  = d0_rp__data[7:0] + 2'h3;
+  assign \$194  = ! in_wslot;
+  assign \$195  = in_fire & \$194 ;
+  assign \$196  = in_beats0 + 1'h1;
+  assign \$197  = in_beats0 + 1'h1;
+  assign \$198  = \$197  == in_folds;
+  assign \$199  = ! in_rslot;
+  assign \$200  = release_in & \$199 ;
+  assign \$202  = in_fire & \$201 ;
+  assign \$203  = in_beats1 + 1'h1;
+  assign \$204  = in_beats1 + 1'h1;
+  assign \$205  = \$204  == in_folds;
+  assign \$207  = release_in & \$206 ;
+  assign \$208  = in_wslot ? in_beats1 : in_beats0;
+  assign \$209  = \$208  + 1'h1;
+  assign \$210  = \$209  == in_folds;
+  assign \$211  = in_fire & \$210 ;
+  assign \$212  = ~ in_wslot;
+  assign \$213  = ~ in_rslot;
+  assign \$214  = ~ loaded;
+  assign \$215  = nxt_rp__data[7:0] + 2'h3;
+  assign \$217  = nxt_rp__data[15:8] + 1'h1;
+  assign \$219  = n_layers - 1'h1;
+  assign \$220  = \$50 [2:0] == \$219 ;
+  assign \$221  = cur_folds - 1'h1;
+  assign \$222  = fold == \$221 ;
+  assign \$223  = group + 1'h1;
+  assign \$224  = step_rq + 1'h1;
+  assign \$225  = cur_groups - 1'h1;
+  assign \$226  = group == \$225 ;
+  assign \$227  = nxt_rp__data[7:0] + 2'h3;
+  assign \$229  = nxt_rp__data[15:8] + 1'h1;
+  assign \$231  = n_layers - 1'h1;
+  assign \$232  = \$50 [2:0] == \$231 ;
+  assign \$233  = tag + 1'h1;
+  assign \$234  = ~ wr_buf;
+  assign \$235  = cur_is_last ? 1'h0 : \$234 ;
+  assign \$236  = ~ out_slot;
+  assign \$237  = fold + 1'h1;
+  assign \$238  = cur_folds - 1'h1;
+  assign \$239  = fold == \$238 ;
+  assign \$240  = cur_groups - 1'h1;
+  assign \$241  = group == \$240 ;
+  assign \$242  = \$239  & \$241 ;
+  assign \$243  = ~ \$242 ;
+  assign \$244  = step_addr + 1'h1;
+  assign \$245  = ~ clear_counters;
+  assign \$246  = ld_fire & \$245 ;
+  assign \$247  = ! layer;
+  assign \$248  = cur_folds - 1'h1;
+  assign \$249  = fold == \$248 ;
+  assign \$250  = issue & \$249 ;
+  assign \$251  = wb_tag == wb_tag9;
+  assign \$252  = wb_groups + 1'h1;
+  assign \$253  = \$251  ? \$252  : 9'h001;
+  assign \$254  = ! out_slot;
   assign \$255  = claim_out & \$254 ;
+  assign \$256  = ! wb_slot9;
   assign \$257  = out_write & \$256 ;
-  assign \$258  = out_groups1 + 1'h1;
-  assign \$259  = out_n - 1'h1;
-  assign \$260  = drain_elem == \$259 ;
-  assign \$261  = out_n - 1'h1;
-  assign \$262  = drain_elem == \$261 ;
-  assign \$263  = ~ drain_slot;
-  assign \$264  = drain_elem + 1'h1;
-  assign \$265  = ~ release_slot;
-  assign \$266  = ! release_slot;
-  assign \$268  = in_flight + vector_start;
-  assign \$269  = \$268  - done;
-  assign \$270  = count_busy + busy;
-  assign \$271  = count_stall_input + stall_input;
-  assign \$272  = count_stall_output + stall_output;
-  assign \$273  = issue ? 4'h8 : 4'h0;
-  assign \$274  = count_mac_ops + \$273 ;
-  assign \$275  = issue ? 2'h2 : 2'h0;
-  assign \$276  = count_bank_reads + \$275 ;
-  assign \$277  = count_act_reads + issue;
-  assign \$278  = in_fire + act_write;
-  assign \$279  = count_act_writes + \$278 ;
-  assign \$280  = count_inferences + done;
+  assign \$258  = out_groups0 + 1'h1;
+  assign \$260  = claim_out & \$259 ;
+  assign \$262  = out_write & \$261 ;
+  assign \$263  = out_groups1 + 1'h1;
+  assign \$264  = out_n - 1'h1;
+  assign \$265  = drain_elem == \$264 ;
+  assign \$266  = out_n - 1'h1;
+  assign \$267  = drain_elem == \$266 ;
+  assign \$268  = ~ drain_slot;
+  assign \$269  = drain_elem + 1'h1;
+  assign \$270  = ~ release_slot;
+  assign \$271  = ! release_slot;
+  assign \$273  = in_flight + vector_start;
+  assign \$274  = \$273  - done;
+  assign \$275  = count_busy + busy;
+  assign \$276  = count_stall_input + stall_input;
+  assign \$277  = count_stall_output + stall_output;
+  assign \$278  = issue ? 4'h8 : 4'h0;
+  assign \$279  = count_mac_ops + \$278 ;
+  assign \$280  = issue ? 2'h2 : 2'h0;
+  assign \$281  = count_bank_reads + \$280 ;
+  assign \$282  = count_act_reads + issue;
+  assign \$283  = in_fire + act_write;
+  assign \$284  = count_act_writes + \$283 ;
+  assign \$285  = count_inferences + done;
   always @(posedge clk)
-    n_layers <= \$281 ;
+    n_layers <= \$286 ;
   always @(posedge clk)
-    in_folds <= \$282 ;
+    in_folds <= \$287 ;
   always @(posedge clk)
-    out_n <= \$283 ;
+    out_n <= \$288 ;
   always @(posedge clk)
-    in_beats0 <= \$284 ;
+    in_beats0 <= \$289 ;
   always @(posedge clk)
-    in_full0 <= \$285 ;
+    in_full0 <= \$290 ;
   always @(posedge clk)
-    in_beats1 <= \$286 ;
+    in_beats1 <= \$291 ;
   always @(posedge clk)
-    in_full1 <= \$287 ;
+    in_full1 <= \$292 ;
   always @(posedge clk)
-    in_wslot <= \$288 ;
+    in_wslot <= \$293 ;
   always @(posedge clk)
-    in_rslot <= \$289 ;
+    in_rslot <= \$294 ;
   always @(posedge clk)
-    cur_folds <= \$290 ;
+    cur_folds <= \$295 ;
   always @(posedge clk)
-    cur_groups <= \$291 ;
+    cur_groups <= \$296 ;
   always @(posedge clk)
-    cur_out <= \$292 ;
+    cur_out <= \$297 ;
   always @(posedge clk)
-    cur_is_last <= \$293 ;
+    cur_is_last <= \$298 ;
   always @(posedge clk)
-    step_relu <= \$294 ;
+    step_relu <= \$299 ;
   always @(posedge clk)
-    step_requantize <= \$295 ;
+    step_requantize <= \$300 ;
   always @(posedge clk)
-    step_addr <= \$296 ;
+    step_addr <= \$301 ;
   always @(posedge clk)
-    step_rq <= \$297 ;
+    step_rq <= \$302 ;
   always @(posedge clk)
-    layer <= \$298 ;
+    layer <= \$303 ;
   always @(posedge clk)
-    group <= \$299 ;
+    group <= \$304 ;
   always @(posedge clk)
-    fold <= \$300 ;
+    fold <= \$305 ;
   always @(posedge clk)
-    loaded <= \$301 ;
+    loaded <= \$306 ;
   always @(posedge clk)
-    wr_buf <= \$302 ;
+    wr_buf <= \$307 ;
   always @(posedge clk)
-    prev_out <= \$303 ;
+    prev_out <= \$308 ;
   always @(posedge clk)
-    tag <= \$304 ;
+    tag <= \$309 ;
   always @(posedge clk)
-    out_slot <= \$305 ;
+    out_slot <= \$310 ;
   always @(posedge clk)
-    rd_from_input <= \$306 ;
+    rd_from_input <= \$311 ;
   always @(posedge clk)
-    rd_block <= \$307 ;
+    rd_block <= \$312 ;
   always @(posedge clk)
-    wb_valid1 <= \$308 ;
+    wb_valid1 <= \$313 ;
   always @(posedge clk)
     wb_group1 <= group;
   always @(posedge clk)
@@ -1871,7 +1879,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot1 <= out_slot;
   always @(posedge clk)
-    wb_valid2 <= \$309 ;
+    wb_valid2 <= \$314 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -1883,7 +1891,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot2 <= wb_slot1;
   always @(posedge clk)
-    wb_valid3 <= \$310 ;
+    wb_valid3 <= \$315 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -1895,7 +1903,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot3 <= wb_slot2;
   always @(posedge clk)
-    wb_valid4 <= \$311 ;
+    wb_valid4 <= \$316 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -1907,7 +1915,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot4 <= wb_slot3;
   always @(posedge clk)
-    wb_valid5 <= \$312 ;
+    wb_valid5 <= \$317 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -1919,7 +1927,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot5 <= wb_slot4;
   always @(posedge clk)
-    wb_valid6 <= \$313 ;
+    wb_valid6 <= \$318 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -1931,7 +1939,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot6 <= wb_slot5;
   always @(posedge clk)
-    wb_valid7 <= \$314 ;
+    wb_valid7 <= \$319 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -1943,7 +1951,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot7 <= wb_slot6;
   always @(posedge clk)
-    wb_valid8 <= \$315 ;
+    wb_valid8 <= \$320 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -1955,7 +1963,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot8 <= wb_slot7;
   always @(posedge clk)
-    wb_valid9 <= \$316 ;
+    wb_valid9 <= \$321 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -1967,52 +1975,52 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot9 <= wb_slot8;
   always @(posedge clk)
-    wb_tag <= \$317 ;
+    wb_tag <= \$322 ;
   always @(posedge clk)
-    wb_groups <= \$318 ;
+    wb_groups <= \$323 ;
   always @(posedge clk)
-    out_full0 <= \$319 ;
+    out_full0 <= \$324 ;
   always @(posedge clk)
-    out_groups0 <= \$320 ;
+    out_groups0 <= \$325 ;
   always @(posedge clk)
-    out_full1 <= \$321 ;
+    out_full1 <= \$326 ;
   always @(posedge clk)
-    out_groups1 <= \$322 ;
+    out_groups1 <= \$327 ;
   always @(posedge clk)
-    drain_inflight <= \$323 ;
+    drain_inflight <= \$328 ;
   always @(posedge clk)
-    drain_lane <= \$324 ;
+    drain_lane <= \$329 ;
   always @(posedge clk)
-    drain_last <= \$325 ;
+    drain_last <= \$330 ;
   always @(posedge clk)
-    drain_elem <= \$326 ;
+    drain_elem <= \$331 ;
   always @(posedge clk)
-    drain_slot <= \$327 ;
+    drain_slot <= \$332 ;
   always @(posedge clk)
-    release_slot <= \$328 ;
+    release_slot <= \$333 ;
   always @(posedge clk)
-    in_flight <= \$329 ;
+    in_flight <= \$334 ;
   always @(posedge clk)
-    count_busy <= \$330 ;
+    count_busy <= \$335 ;
   always @(posedge clk)
-    count_stall_input <= \$331 ;
+    count_stall_input <= \$336 ;
   always @(posedge clk)
-    count_stall_output <= \$332 ;
+    count_stall_output <= \$337 ;
   always @(posedge clk)
-    count_mac_ops <= \$333 ;
+    count_mac_ops <= \$338 ;
   always @(posedge clk)
-    count_bank_reads <= \$334 ;
+    count_bank_reads <= \$339 ;
   always @(posedge clk)
-    count_act_reads <= \$335 ;
+    count_act_reads <= \$340 ;
   always @(posedge clk)
-    count_act_writes <= \$336 ;
+    count_act_writes <= \$341 ;
   always @(posedge clk)
-    count_inferences <= \$337 ;
+    count_inferences <= \$342 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$221$0 (drain_data),
-    .\port$660$0 (drain_last),
+    .\port$224$0 (drain_data),
+    .\port$665$0 (drain_last),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2021,10 +2029,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .clk(clk),
-    .\port$173$0 (\$146 ),
-    .\port$174$0 (\$147 ),
-    .\port$175$0 (\$148 ),
     .\port$176$0 (\$149 ),
+    .\port$177$0 (\$150 ),
+    .\port$178$0 (\$151 ),
+    .\port$179$0 (\$152 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -2041,39 +2049,39 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .clk(clk),
-    .\port$173$0 (\$146 ),
-    .\port$174$0 (\$147 ),
-    .\port$175$0 (\$148 ),
     .\port$176$0 (\$149 ),
-    .result(\result$138 ),
+    .\port$177$0 (\$150 ),
+    .\port$178$0 (\$151 ),
+    .\port$179$0 (\$152 ),
+    .result(\result$139 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
-    .rwp__en(\rq_we$26 ),
-    .step_first(\step_first$91 ),
-    .step_last(\step_last$92 ),
+    .rwp__en(\rq_we$27 ),
+    .step_first(\step_first$92 ),
+    .step_last(\step_last$93 ),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
-    .wp__en(\bank_we$23 )
+    .wp__en(\bank_we$24 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (drain_lane)
       1'h0:
-          drain_data = \$signature__data$165 ;
-      1'h1:
           drain_data = \$signature__data$166 ;
+      1'h1:
+          drain_data = \$signature__data$167 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$17 ) begin
-      if (\$18 ) begin
+    if (\$19 ) begin
+      if (\$20 ) begin
         clear_counters = 1'h1;
       end
     end
@@ -2106,130 +2114,63 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = n_layers;
-    if (\$185 ) begin
-      if (\$186 ) begin
-        \$281  = \$188 [2:0];
+    \$286  = n_layers;
+    if (\$188 ) begin
+      if (\$189 ) begin
+        \$286  = \$191 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \$190 [7:0];
+    \$287  = \$193 [7:0];
     if (rst) begin
-      \$282  = 8'h00;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = dl_rp__data[15:8];
+    \$288  = dl_rp__data[15:8];
     if (rst) begin
-      \$283  = 8'h00;
+      \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = in_beats0;
-    if (\$192 ) begin
-      \$284  = \$193 [7:0];
+    \$289  = in_beats0;
+    if (\$195 ) begin
+      \$289  = \$196 [7:0];
     end
-    if (\$197 ) begin
-      \$284  = 8'h00;
+    if (\$200 ) begin
+      \$289  = 8'h00;
     end
     if (rst) begin
-      \$284  = 8'h00;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = in_full0;
-    if (\$192 ) begin
-      if (\$195 ) begin
-        \$285  = 1'h1;
+    \$290  = in_full0;
+    if (\$195 ) begin
+      if (\$198 ) begin
+        \$290  = 1'h1;
       end
     end
-    if (\$197 ) begin
-      \$285  = 1'h0;
+    if (\$200 ) begin
+      \$290  = 1'h0;
     end
     if (rst) begin
-      \$285  = 1'h0;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = in_beats1;
-    if (\$199 ) begin
-      \$286  = \$200 [7:0];
+    \$291  = in_beats1;
+    if (\$202 ) begin
+      \$291  = \$203 [7:0];
     end
-    if (\$204 ) begin
-      \$286  = 8'h00;
-    end
-    if (rst) begin
-      \$286  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = in_full1;
-    if (\$199 ) begin
-      if (\$202 ) begin
-        \$287  = 1'h1;
-      end
-    end
-    if (\$204 ) begin
-      \$287  = 1'h0;
-    end
-    if (rst) begin
-      \$287  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = in_wslot;
-    if (\$208 ) begin
-      \$288  = \$209 ;
-    end
-    if (rst) begin
-      \$288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = in_rslot;
-    if (release_in) begin
-      \$289  = \$210 ;
-    end
-    if (rst) begin
-      \$289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = cur_folds;
-    if (\$211 ) begin
-      \$290  = \$213 [7:0];
-    end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$290  = \$225 [7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$290  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = cur_groups;
-    if (\$211 ) begin
-      \$291  = \$215 [7:0];
-    end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$291  = \$227 [7:0];
-        end
-      end
+    if (\$207 ) begin
+      \$291  = 8'h00;
     end
     if (rst) begin
       \$291  = 8'h00;
@@ -2237,31 +2178,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = cur_out;
-    if (\$211 ) begin
-      \$292  = nxt_rp__data[15:8];
-    end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$292  = nxt_rp__data[15:8];
-        end
+    \$292  = in_full1;
+    if (\$202 ) begin
+      if (\$205 ) begin
+        \$292  = 1'h1;
       end
     end
+    if (\$207 ) begin
+      \$292  = 1'h0;
+    end
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = cur_is_last;
+    \$293  = in_wslot;
     if (\$211 ) begin
-      \$293  = \$217 ;
-    end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$293  = \$229 ;
-        end
-      end
+      \$293  = \$212 ;
     end
     if (rst) begin
       \$293  = 1'h0;
@@ -2269,15 +2203,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = step_relu;
-    if (\$211 ) begin
-      \$294  = nxt_rp__data[33];
-    end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$294  = nxt_rp__data[33];
-        end
-      end
+    \$294  = in_rslot;
+    if (release_in) begin
+      \$294  = \$213 ;
     end
     if (rst) begin
       \$294  = 1'h0;
@@ -2285,49 +2213,45 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = step_requantize;
-    if (\$211 ) begin
-      \$295  = nxt_rp__data[34];
+    \$295  = cur_folds;
+    if (\$214 ) begin
+      \$295  = \$216 [7:0];
     end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$295  = nxt_rp__data[34];
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$295  = \$228 [7:0];
         end
       end
     end
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = step_addr;
-    if (\$211 ) begin
-      \$296  = nxt_rp__data[24:16];
+    \$296  = cur_groups;
+    if (\$214 ) begin
+      \$296  = \$218 [7:0];
     end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$296  = nxt_rp__data[24:16];
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$296  = \$230 [7:0];
         end
-      end
-      if (\$240 ) begin
-        \$296  = \$241 [8:0];
       end
     end
     if (rst) begin
-      \$296  = 9'h000;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = step_rq;
-    if (\$211 ) begin
-      \$297  = nxt_rp__data[32:25];
+    \$297  = cur_out;
+    if (\$214 ) begin
+      \$297  = nxt_rp__data[15:8];
     end else if (issue) begin
-      if (\$219 ) begin
-        \$297  = \$221 [7:0];
-        if (\$223 ) begin
-          \$297  = nxt_rp__data[32:25];
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$297  = nxt_rp__data[15:8];
         end
       end
     end
@@ -2337,407 +2261,431 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = layer;
-    if (\$211 ) begin
-      \$298  = \$48 [2:0];
+    \$298  = cur_is_last;
+    if (\$214 ) begin
+      \$298  = \$220 ;
     end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$298  = \$48 [2:0];
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$298  = \$232 ;
         end
       end
     end
     if (rst) begin
-      \$298  = 3'h0;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = group;
-    if (\$211 ) begin
-      \$299  = 8'h00;
+    \$299  = step_relu;
+    if (\$214 ) begin
+      \$299  = nxt_rp__data[33];
     end else if (issue) begin
-      if (\$219 ) begin
-        \$299  = \$220 [7:0];
-        if (\$223 ) begin
-          \$299  = 8'h00;
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$299  = nxt_rp__data[33];
         end
       end
     end
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = fold;
-    if (\$211 ) begin
-      \$300  = 8'h00;
+    \$300  = step_requantize;
+    if (\$214 ) begin
+      \$300  = nxt_rp__data[34];
+    end else if (issue) begin
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$300  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = step_addr;
+    if (\$214 ) begin
+      \$301  = nxt_rp__data[24:16];
+    end else if (issue) begin
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$301  = nxt_rp__data[24:16];
+        end
+      end
+      if (\$243 ) begin
+        \$301  = \$244 [8:0];
+      end
+    end
+    if (rst) begin
+      \$301  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = step_rq;
+    if (\$214 ) begin
+      \$302  = nxt_rp__data[32:25];
+    end else if (issue) begin
+      if (\$222 ) begin
+        \$302  = \$224 [7:0];
+        if (\$226 ) begin
+          \$302  = nxt_rp__data[32:25];
+        end
+      end
+    end
+    if (rst) begin
+      \$302  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = layer;
+    if (\$214 ) begin
+      \$303  = \$50 [2:0];
+    end else if (issue) begin
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$303  = \$50 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$303  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = group;
+    if (\$214 ) begin
+      \$304  = 8'h00;
+    end else if (issue) begin
+      if (\$222 ) begin
+        \$304  = \$223 [7:0];
+        if (\$226 ) begin
+          \$304  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$304  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = fold;
+    if (\$214 ) begin
+      \$305  = 8'h00;
     end else if (issue) begin
       (* full_case = 32'd1 *)
-      if (\$219 ) begin
-        \$300  = 8'h00;
-        if (\$223 ) begin
-          \$300  = 8'h00;
+      if (\$222 ) begin
+        \$305  = 8'h00;
+        if (\$226 ) begin
+          \$305  = 8'h00;
         end
       end else begin
-        \$300  = \$234 [7:0];
+        \$305  = \$237 [7:0];
       end
     end
     if (rst) begin
-      \$300  = 8'h00;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = loaded;
-    if (\$211 ) begin
-      \$301  = 1'h1;
+    \$306  = loaded;
+    if (\$214 ) begin
+      \$306  = 1'h1;
     end
-    if (ld_fire) begin
-      \$301  = 1'h0;
+    if (\$246 ) begin
+      \$306  = 1'h0;
     end
     if (rst) begin
-      \$301  = 1'h0;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = wr_buf;
-    if (\$211 ) begin
-      \$302  = 1'h0;
+    \$307  = wr_buf;
+    if (\$214 ) begin
+      \$307  = 1'h0;
     end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$302  = \$232 ;
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$307  = \$235 ;
         end
       end
     end
     if (rst) begin
-      \$302  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = prev_out;
-    if (\$211 ) begin
-    end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$303  = cur_out;
-        end
-      end
-    end
-    if (rst) begin
-      \$303  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = tag;
-    if (\$211 ) begin
-    end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          \$304  = \$230 [1:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$304  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = out_slot;
-    if (\$211 ) begin
-    end else if (issue) begin
-      if (\$219 ) begin
-        if (\$223 ) begin
-          if (cur_is_last) begin
-            \$305  = \$233 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = rd_from_input;
-    if (issue) begin
-      \$306  = \$242 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = rd_block;
-    if (issue) begin
       \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \$245 ;
+    \$308  = prev_out;
+    if (\$214 ) begin
+    end else if (issue) begin
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$308  = cur_out;
+        end
+      end
+    end
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = wb_valid1;
+    \$309  = tag;
+    if (\$214 ) begin
+    end else if (issue) begin
+      if (\$222 ) begin
+        if (\$226 ) begin
+          \$309  = \$233 [1:0];
+        end
+      end
+    end
     if (rst) begin
-      \$309  = 1'h0;
+      \$309  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = wb_valid2;
+    \$310  = out_slot;
+    if (\$214 ) begin
+    end else if (issue) begin
+      if (\$222 ) begin
+        if (\$226 ) begin
+          if (cur_is_last) begin
+            \$310  = \$236 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = wb_valid3;
-    if (rst) begin
-      \$311  = 1'h0;
+    \$311  = rd_from_input;
+    if (issue) begin
+      \$311  = \$247 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = wb_valid4;
-    if (rst) begin
+    \$312  = rd_block;
+    if (issue) begin
       \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = wb_valid5;
+    \$313  = \$250 ;
     if (rst) begin
       \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = wb_valid6;
+    \$314  = wb_valid1;
     if (rst) begin
       \$314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = wb_valid7;
+    \$315  = wb_valid2;
     if (rst) begin
       \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = wb_valid8;
+    \$316  = wb_valid3;
     if (rst) begin
       \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = wb_tag;
-    if (act_write) begin
-      \$317  = wb_tag9;
-    end
+    \$317  = wb_valid4;
     if (rst) begin
-      \$317  = 2'h0;
+      \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = wb_groups;
-    if (act_write) begin
-      \$318  = \$248 [7:0];
-    end
+    \$318  = wb_valid5;
     if (rst) begin
-      \$318  = 8'h00;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = out_full0;
-    if (\$250 ) begin
-      \$319  = 1'h1;
-    end
-    if (done) begin
-      if (\$266 ) begin
-        \$319  = 1'h0;
-      end
-    end
+    \$319  = wb_valid6;
     if (rst) begin
       \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = out_groups0;
-    if (\$250 ) begin
-      \$320  = 8'h00;
-    end else if (\$252 ) begin
-      \$320  = \$253 [7:0];
-    end
+    \$320  = wb_valid7;
     if (rst) begin
-      \$320  = 8'h00;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = out_full1;
-    if (\$255 ) begin
-      \$321  = 1'h1;
-    end
-    if (done) begin
-      if (\$267 ) begin
-        \$321  = 1'h0;
-      end
-    end
+    \$321  = wb_valid8;
     if (rst) begin
       \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = out_groups1;
+    \$322  = wb_tag;
+    if (act_write) begin
+      \$322  = wb_tag9;
+    end
+    if (rst) begin
+      \$322  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = wb_groups;
+    if (act_write) begin
+      \$323  = \$253 [7:0];
+    end
+    if (rst) begin
+      \$323  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = out_full0;
     if (\$255 ) begin
-      \$322  = 8'h00;
-    end else if (\$257 ) begin
-      \$322  = \$258 [7:0];
+      \$324  = 1'h1;
     end
-    if (rst) begin
-      \$322  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = drain_read;
-    if (rst) begin
-      \$323  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = drain_lane;
-    if (drain_read) begin
-      \$324  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = drain_last;
-    if (drain_read) begin
-      \$325  = \$260 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$262 ) begin
-        \$326  = 8'h00;
-      end else begin
-        \$326  = \$264 [7:0];
-      end
-    end
-    if (rst) begin
-      \$326  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = drain_slot;
-    if (drain_read) begin
-      if (\$262 ) begin
-        \$327  = \$263 ;
-      end
-    end
-    if (rst) begin
-      \$327  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = release_slot;
     if (done) begin
-      \$328  = \$265 ;
+      if (\$271 ) begin
+        \$324  = 1'h0;
+      end
     end
+    if (rst) begin
+      \$324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = out_groups0;
+    if (\$255 ) begin
+      \$325  = 8'h00;
+    end else if (\$257 ) begin
+      \$325  = \$258 [7:0];
+    end
+    if (rst) begin
+      \$325  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$326  = out_full1;
+    if (\$260 ) begin
+      \$326  = 1'h1;
+    end
+    if (done) begin
+      if (\$272 ) begin
+        \$326  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$327  = out_groups1;
+    if (\$260 ) begin
+      \$327  = 8'h00;
+    end else if (\$262 ) begin
+      \$327  = \$263 [7:0];
+    end
+    if (rst) begin
+      \$327  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$328  = drain_read;
     if (rst) begin
       \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = \$269 [2:0];
-    if (rst) begin
-      \$329  = 3'h0;
+    \$329  = drain_lane;
+    if (drain_read) begin
+      \$329  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$330  = 32'd0;
-    end else begin
-      \$330  = \$270 [31:0];
-    end
-    if (rst) begin
-      \$330  = 32'd0;
+    \$330  = drain_last;
+    if (drain_read) begin
+      \$330  = \$265 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$331  = 32'd0;
-    end else begin
-      \$331  = \$271 [31:0];
+    \$331  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$267 ) begin
+        \$331  = 8'h00;
+      end else begin
+        \$331  = \$269 [7:0];
+      end
     end
     if (rst) begin
-      \$331  = 32'd0;
+      \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$332  = 32'd0;
-    end else begin
-      \$332  = \$272 [31:0];
+    \$332  = drain_slot;
+    if (drain_read) begin
+      if (\$267 ) begin
+        \$332  = \$268 ;
+      end
     end
     if (rst) begin
-      \$332  = 32'd0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$333  = 32'd0;
-    end else begin
-      \$333  = \$274 [31:0];
+    \$333  = release_slot;
+    if (done) begin
+      \$333  = \$270 ;
     end
     if (rst) begin
-      \$333  = 32'd0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$334  = 32'd0;
-    end else begin
-      \$334  = \$276 [31:0];
-    end
+    \$334  = \$274 [2:0];
     if (rst) begin
-      \$334  = 32'd0;
+      \$334  = 3'h0;
     end
   end
   always @* begin
@@ -2746,7 +2694,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$335  = 32'd0;
     end else begin
-      \$335  = \$277 [31:0];
+      \$335  = \$275 [31:0];
     end
     if (rst) begin
       \$335  = 32'd0;
@@ -2758,7 +2706,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$336  = 32'd0;
     end else begin
-      \$336  = \$279 [31:0];
+      \$336  = \$276 [31:0];
     end
     if (rst) begin
       \$336  = 32'd0;
@@ -2770,83 +2718,144 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$337  = 32'd0;
     end else begin
-      \$337  = \$280 [31:0];
+      \$337  = \$277 [31:0];
     end
     if (rst) begin
       \$337  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$338  = 32'd0;
+    end else begin
+      \$338  = \$279 [31:0];
+    end
+    if (rst) begin
+      \$338  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$339  = 32'd0;
+    end else begin
+      \$339  = \$281 [31:0];
+    end
+    if (rst) begin
+      \$339  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$340  = 32'd0;
+    end else begin
+      \$340  = \$282 [31:0];
+    end
+    if (rst) begin
+      \$340  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$341  = 32'd0;
+    end else begin
+      \$341  = \$284 [31:0];
+    end
+    if (rst) begin
+      \$341  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$342  = 32'd0;
+    end else begin
+      \$342  = \$285 [31:0];
+    end
+    if (rst) begin
+      \$342  = 32'd0;
     end
   end
   assign busy_r = busy;
+  assign load_hold = 1'h0;
   assign bank_waddr = load__payload[8:0];
   assign bank_wdata = load__payload[63:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$24  = load__payload[8:0];
-  assign \bank_wdata$25  = load__payload[63:32];
-  assign \rq_waddr$27  = load__payload[7:0];
-  assign \rq_wdata$28  = load__payload[85:32];
+  assign \bank_waddr$25  = load__payload[8:0];
+  assign \bank_wdata$26  = load__payload[63:32];
+  assign \rq_waddr$28  = load__payload[7:0];
+  assign \rq_wdata$29  = load__payload[85:32];
   assign dwp__addr = load__payload[1:0];
   assign dwp__data = load__payload[66:32];
   assign d0_rp__addr = 2'h0;
-  assign dl_rp__addr = \$19 [1:0];
-  assign \$signature__addr  = \$27 [5:0];
+  assign dl_rp__addr = \$21 [1:0];
+  assign \$signature__addr  = \$29 [5:0];
   assign \$signature__data  = i_stream__payload[7:0];
-  assign \$signature__addr$46  = \$32 [5:0];
-  assign \$signature__data$47  = i_stream__payload[15:8];
-  assign \$signature__addr$49  = \$37 [5:0];
-  assign \$signature__data$50  = i_stream__payload[23:16];
-  assign \$signature__addr$52  = \$42 [5:0];
-  assign \$signature__data$53  = i_stream__payload[31:24];
-  assign next_layer = \$48 [2:0];
-  assign nxt_rp__addr = \$48 [1:0];
-  assign need_elem = \$55 [8:0];
+  assign \$signature__addr$47  = \$34 [5:0];
+  assign \$signature__data$48  = i_stream__payload[15:8];
+  assign \$signature__addr$50  = \$39 [5:0];
+  assign \$signature__data$51  = i_stream__payload[23:16];
+  assign \$signature__addr$53  = \$44 [5:0];
+  assign \$signature__data$54  = i_stream__payload[31:24];
+  assign next_layer = \$50 [2:0];
+  assign nxt_rp__addr = \$50 [1:0];
+  assign need_elem = \$57 [8:0];
   assign step_valid = issue;
   assign bank_addr = step_addr;
   assign rq_addr = step_rq;
   assign cur_relu = step_relu;
   assign cur_requantize = step_requantize;
-  assign \step_valid$89  = issue;
-  assign \step_addr$90  = step_addr;
-  assign \step_rq$93  = step_rq;
-  assign \step_relu$94  = step_relu;
-  assign \step_requantize$95  = step_requantize;
-  assign \$signature__addr$96  = \$124 [5:0];
+  assign \step_valid$90  = issue;
+  assign \step_addr$91  = step_addr;
+  assign \step_rq$94  = step_rq;
+  assign \step_relu$95  = step_relu;
+  assign \step_requantize$96  = step_requantize;
   assign \$signature__addr$97  = \$127 [5:0];
-  assign \$signature__en$99  = issue;
+  assign \$signature__addr$98  = \$130 [5:0];
   assign \$signature__en$100  = issue;
-  assign \$signature__addr$101  = \$130 [5:0];
+  assign \$signature__en$101  = issue;
   assign \$signature__addr$102  = \$133 [5:0];
-  assign \$signature__en$103  = issue;
+  assign \$signature__addr$103  = \$136 [5:0];
   assign \$signature__en$104  = issue;
-  assign \$signature__addr$105  = \$136 [5:0];
+  assign \$signature__en$105  = issue;
   assign \$signature__addr$106  = \$139 [5:0];
-  assign \$signature__en$107  = issue;
+  assign \$signature__addr$107  = \$142 [5:0];
   assign \$signature__en$108  = issue;
-  assign \$signature__addr$109  = \$142 [5:0];
+  assign \$signature__en$109  = issue;
   assign \$signature__addr$110  = \$145 [5:0];
-  assign \$signature__en$111  = issue;
+  assign \$signature__addr$111  = \$148 [5:0];
   assign \$signature__en$112  = issue;
-  assign act_word = { \$149 , \$148 , \$147 , \$146  };
-  assign act = { \$149 , \$148 , \$147 , \$146  };
-  assign \act$124  = { \$149 , \$148 , \$147 , \$146  };
-  assign \$signature__addr$131  = \$154 [5:0];
-  assign \$signature__data$133  = result[7:0];
-  assign \$signature__addr$136  = \$158 [5:0];
-  assign \$signature__data$137  = \result$138 [7:0];
-  assign \$signature__addr$140  = \$162 [5:0];
-  assign \$signature__data$141  = result[7:0];
-  assign \$signature__addr$143  = \$166 [5:0];
-  assign \$signature__data$144  = \result$138 [7:0];
-  assign \$signature__en$145  = out_write;
-  assign \$signature__addr$146  = \$168 [6:0];
-  assign \$signature__data$148  = result;
-  assign \$signature__en$149  = out_write;
-  assign \$signature__addr$150  = \$170 [6:0];
-  assign \$signature__data$151  = \result$138 ;
-  assign \$signature__addr$159  = \$180 [6:0];
-  assign \$signature__en$160  = drain_read;
-  assign \$signature__addr$161  = \$183 [6:0];
-  assign \$signature__en$162  = drain_read;
+  assign \$signature__en$113  = issue;
+  assign act_word = { \$152 , \$151 , \$150 , \$149  };
+  assign act = { \$152 , \$151 , \$150 , \$149  };
+  assign \act$125  = { \$152 , \$151 , \$150 , \$149  };
+  assign \$signature__addr$132  = \$157 [5:0];
+  assign \$signature__data$134  = result[7:0];
+  assign \$signature__addr$137  = \$161 [5:0];
+  assign \$signature__data$138  = \result$139 [7:0];
+  assign \$signature__addr$141  = \$165 [5:0];
+  assign \$signature__data$142  = result[7:0];
+  assign \$signature__addr$144  = \$169 [5:0];
+  assign \$signature__data$145  = \result$139 [7:0];
+  assign \$signature__en$146  = out_write;
+  assign \$signature__addr$147  = \$171 [6:0];
+  assign \$signature__data$149  = result;
+  assign \$signature__en$150  = out_write;
+  assign \$signature__addr$151  = \$173 [6:0];
+  assign \$signature__data$152  = \result$139 ;
+  assign \$signature__addr$160  = \$183 [6:0];
+  assign \$signature__en$161  = drain_read;
+  assign \$signature__addr$162  = \$186 [6:0];
+  assign \$signature__en$163  = drain_read;
   assign w_en = drain_inflight;
   assign w_data = { drain_last, drain_data };
   assign r_rdy = o_stream__valid;
@@ -2858,22 +2867,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \load__payload.data  = load__payload[85:32];
   assign \o_stream__payload.data  = o_stream__payload[31:0];
   assign \o_stream__payload.last  = o_stream__payload[32];
-  assign \$23  = 1'h1;
+  assign \$2  = 1'h1;
+  assign load__ready = \$1 ;
+  assign \$25  = 1'h1;
   assign \$signature__en  = in_fire;
-  assign \$25  = \$24 ;
-  assign \$28  = 1'h1;
-  assign \$signature__en$45  = in_fire;
-  assign \$30  = \$29 ;
-  assign \$33  = 1'h1;
-  assign \$signature__en$48  = in_fire;
-  assign \$35  = \$34 ;
-  assign \$38  = 1'h1;
-  assign \$signature__en$51  = in_fire;
-  assign \$40  = \$39 ;
-  assign \$64  = { 1'h0, \$55 [8:1] };
-  assign \$95  = { 1'h0, \$55 [8:1] };
-  assign \$108  = \$106 ;
-  assign \$122  = fold;
+  assign \$27  = \$26 ;
+  assign \$30  = 1'h1;
+  assign \$signature__en$46  = in_fire;
+  assign \$32  = \$31 ;
+  assign \$35  = 1'h1;
+  assign \$signature__en$49  = in_fire;
+  assign \$37  = \$36 ;
+  assign \$40  = 1'h1;
+  assign \$signature__en$52  = in_fire;
+  assign \$42  = \$41 ;
+  assign \$66  = { 1'h0, \$57 [8:1] };
+  assign issue = \$79 ;
+  assign \$98  = { 1'h0, \$57 [8:1] };
+  assign \$111  = \$109 ;
   assign \$125  = fold;
   assign \$128  = fold;
   assign \$131  = fold;
@@ -2881,29 +2892,30 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$137  = fold;
   assign \$140  = fold;
   assign \$143  = fold;
-  assign \$152  = { 1'h0, wb_group9[7:1] };
-  assign \$156  = { 1'h0, wb_group9[7:1] };
-  assign \$159  = wb_group9[0];
-  assign \$160  = { 1'h0, wb_group9[7:1] };
-  assign \$163  = wb_group9[0];
-  assign \$164  = { 1'h0, wb_group9[7:1] };
-  assign \$173  = { 1'h0, drain_elem[7:1] };
-  assign \$178  = { 1'h0, drain_elem[7:1] };
+  assign \$146  = fold;
+  assign \$155  = { 1'h0, wb_group9[7:1] };
+  assign \$159  = { 1'h0, wb_group9[7:1] };
+  assign \$162  = wb_group9[0];
+  assign \$163  = { 1'h0, wb_group9[7:1] };
+  assign \$166  = wb_group9[0];
+  assign \$167  = { 1'h0, wb_group9[7:1] };
+  assign \$176  = { 1'h0, drain_elem[7:1] };
   assign \$181  = { 1'h0, drain_elem[7:1] };
-  assign \$190  = { 2'h0, \$189 [8:2] };
-  assign \$198  = in_wslot;
-  assign \$203  = in_rslot;
-  assign \$213  = { 2'h0, \$212 [8:2] };
-  assign \$215  = { 1'h0, \$214 [8:1] };
-  assign \$225  = { 2'h0, \$224 [8:2] };
-  assign \$227  = { 1'h0, \$226 [8:1] };
-  assign \$254  = out_slot;
-  assign \$256  = wb_slot9;
-  assign \$267  = release_slot;
+  assign \$184  = { 1'h0, drain_elem[7:1] };
+  assign \$193  = { 2'h0, \$192 [8:2] };
+  assign \$201  = in_wslot;
+  assign \$206  = in_rslot;
+  assign \$216  = { 2'h0, \$215 [8:2] };
+  assign \$218  = { 1'h0, \$217 [8:1] };
+  assign \$228  = { 2'h0, \$227 [8:2] };
+  assign \$230  = { 1'h0, \$229 [8:1] };
+  assign \$259  = out_slot;
+  assign \$261  = wb_slot9;
+  assign \$272  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$221$0 , r_rdy, r_data, w_en, \port$660$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$224$0 , r_rdy, r_data, w_en, \port$665$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2932,10 +2944,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$221$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [1:0] level;
   reg [1:0] level = 2'h0;
-  input [31:0] \port$221$0 ;
-  wire [31:0] \port$221$0 ;
-  input \port$660$0 ;
-  wire \port$660$0 ;
+  input [31:0] \port$224$0 ;
+  wire [31:0] \port$224$0 ;
+  input \port$665$0 ;
+  wire \port$665$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -2967,7 +2979,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$221$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$660$0 , \port$221$0  };
+      storage[w_port__addr] <= { \port$665$0 , \port$224$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 2'h3;
@@ -3033,14 +3045,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$221$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$660$0 , \port$221$0  };
-  assign w_data = { \port$660$0 , \port$221$0  };
+  assign w_port__data = { \port$665$0 , \port$224$0  };
+  assign w_data = { \port$665$0 , \port$224$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$173$0 , \port$174$0 , \port$175$0 , \port$176$0 , step_relu, step_requantize, rp__addr, step_rq, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$176$0 , \port$177$0 , \port$178$0 , \port$179$0 , step_relu, step_requantize, rp__addr, step_rq, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3123,14 +3135,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   reg pe0_valid4 = 1'h0;
   reg pe0_valid5 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  input [7:0] \port$173$0 ;
-  wire [7:0] \port$173$0 ;
-  input [7:0] \port$174$0 ;
-  wire [7:0] \port$174$0 ;
-  input [7:0] \port$175$0 ;
-  wire [7:0] \port$175$0 ;
   input [7:0] \port$176$0 ;
   wire [7:0] \port$176$0 ;
+  input [7:0] \port$177$0 ;
+  wire [7:0] \port$177$0 ;
+  input [7:0] \port$178$0 ;
+  wire [7:0] \port$178$0 ;
+  input [7:0] \port$179$0 ;
+  wire [7:0] \port$179$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -4037,7 +4049,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   always @(posedge clk)
     pe0_w <= rp__data;
   always @(posedge clk)
-    pe0_a <= { \port$176$0 , \port$175$0 , \port$174$0 , \port$173$0  };
+    pe0_a <= { \port$179$0 , \port$178$0 , \port$177$0 , \port$176$0  };
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   always @(posedge clk)
@@ -4070,7 +4082,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$737$0 (pe0_flags),
+    .\port$742$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -4122,7 +4134,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
       \$19  = 1'h0;
     end
   end
-  assign act = { \port$176$0 , \port$175$0 , \port$174$0 , \port$173$0  };
+  assign act = { \port$179$0 , \port$178$0 , \port$177$0 , \port$176$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -4146,7 +4158,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$737$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$742$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -4181,8 +4193,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$73
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$737$0 ;
-  wire [1:0] \port$737$0 ;
+  input [1:0] \port$742$0 ;
+  wire [1:0] \port$742$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -4197,7 +4209,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$73
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$737$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$742$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -4258,15 +4270,15 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$73
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$737$0 [0];
-  assign i_requantize = \port$737$0 [1];
+  assign i_relu = \port$742$0 [0];
+  assign i_requantize = \port$742$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$737$0 [1], 1'h0 };
+  assign \$2  = { \port$742$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$173$0 , \port$174$0 , \port$175$0 , \port$176$0 , step_relu, step_requantize, rp__addr, step_rq, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$176$0 , \port$177$0 , \port$178$0 , \port$179$0 , step_relu, step_requantize, rp__addr, step_rq, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4349,14 +4361,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   reg pe1_valid4 = 1'h0;
   reg pe1_valid5 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  input [7:0] \port$173$0 ;
-  wire [7:0] \port$173$0 ;
-  input [7:0] \port$174$0 ;
-  wire [7:0] \port$174$0 ;
-  input [7:0] \port$175$0 ;
-  wire [7:0] \port$175$0 ;
   input [7:0] \port$176$0 ;
   wire [7:0] \port$176$0 ;
+  input [7:0] \port$177$0 ;
+  wire [7:0] \port$177$0 ;
+  input [7:0] \port$178$0 ;
+  wire [7:0] \port$178$0 ;
+  input [7:0] \port$179$0 ;
+  wire [7:0] \port$179$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -5263,7 +5275,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   always @(posedge clk)
     pe1_w <= rp__data;
   always @(posedge clk)
-    pe1_a <= { \port$176$0 , \port$175$0 , \port$174$0 , \port$173$0  };
+    pe1_a <= { \port$179$0 , \port$178$0 , \port$177$0 , \port$176$0  };
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   always @(posedge clk)
@@ -5296,7 +5308,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$807$0 (pe1_flags),
+    .\port$812$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -5348,7 +5360,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
       \$19  = 1'h0;
     end
   end
-  assign act = { \port$176$0 , \port$175$0 , \port$174$0 , \port$173$0  };
+  assign act = { \port$179$0 , \port$178$0 , \port$177$0 , \port$176$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -5372,7 +5384,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$807$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$812$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -5407,8 +5419,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$80
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$807$0 ;
-  wire [1:0] \port$807$0 ;
+  input [1:0] \port$812$0 ;
+  wire [1:0] \port$812$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -5423,7 +5435,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$80
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$807$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$812$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -5484,9 +5496,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$80
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$807$0 [0];
-  assign i_requantize = \port$807$0 [1];
+  assign i_relu = \port$812$0 [0];
+  assign i_requantize = \port$812$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$807$0 [1], 1'h0 };
+  assign \$2  = { \port$812$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule

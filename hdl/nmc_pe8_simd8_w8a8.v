@@ -6,31 +6,31 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
+  wire [9:0] \$100 ;
+  wire [8:0] \$101 ;
   wire \$102 ;
-  wire [4:0] \$103 ;
-  wire [4:0] \$104 ;
-  wire [9:0] \$105 ;
-  wire [13:0] \$106 ;
-  wire \$107 ;
-  wire [9:0] \$108 ;
-  wire [13:0] \$109 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire [4:0] \$105 ;
+  wire [4:0] \$106 ;
+  wire [9:0] \$107 ;
+  wire [13:0] \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [13:0] \$110 ;
-  wire [14:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [9:0] \$110 ;
+  wire [13:0] \$111 ;
+  wire [13:0] \$112 ;
+  wire [14:0] \$113 ;
   wire \$114 ;
-  wire [8:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
-  wire [2:0] \$118 ;
+  wire [8:0] \$117 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [9:0] \$120 ;
+  wire [2:0] \$120 ;
   wire \$121 ;
-  wire \$122 ;
+  wire [9:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
@@ -46,26 +46,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [8:0] \$137 ;
+  wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire [8:0] \$141 ;
+  wire [8:0] \$140 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  wire [8:0] \$144 ;
   wire \$145 ;
-  wire [8:0] \$146 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [2:0] \$149 ;
+  wire [8:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [9:0] \$151 ;
-  wire \$152 ;
+  wire \$151 ;
+  wire [2:0] \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [9:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
@@ -79,27 +79,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [9:0] \$167 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire [9:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [9:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [9:0] \$176 ;
-  wire [9:0] \$177 ;
-  wire [9:0] \$178 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
   wire [9:0] \$179 ;
   wire \$18 ;
   wire [9:0] \$180 ;
   wire [9:0] \$181 ;
   wire [9:0] \$182 ;
   wire [9:0] \$183 ;
-  wire [8:0] \$184 ;
-  wire [5:0] \$185 ;
+  wire [9:0] \$184 ;
+  wire [9:0] \$185 ;
   wire [9:0] \$186 ;
   wire [8:0] \$187 ;
   wire [5:0] \$188 ;
@@ -152,79 +152,79 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$23 ;
   wire [5:0] \$230 ;
   wire [9:0] \$231 ;
-  wire [7:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire [7:0] \$234 ;
+  wire [8:0] \$232 ;
+  wire [5:0] \$233 ;
+  wire [9:0] \$234 ;
   wire [7:0] \$235 ;
   wire [7:0] \$236 ;
   wire [7:0] \$237 ;
   wire [7:0] \$238 ;
   wire [7:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [8:0] \$242 ;
-  wire [5:0] \$243 ;
-  wire [9:0] \$244 ;
-  wire \$245 ;
-  wire [8:0] \$246 ;
-  wire [5:0] \$247 ;
-  wire [9:0] \$248 ;
-  wire \$249 ;
+  wire [7:0] \$240 ;
+  wire [7:0] \$241 ;
+  wire [7:0] \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire [8:0] \$245 ;
+  wire [5:0] \$246 ;
+  wire [9:0] \$247 ;
+  wire \$248 ;
+  wire [8:0] \$249 ;
   wire \$25 ;
-  wire [8:0] \$250 ;
-  wire [5:0] \$251 ;
-  wire [9:0] \$252 ;
-  wire \$253 ;
-  wire [8:0] \$254 ;
-  wire [5:0] \$255 ;
-  wire [9:0] \$256 ;
-  wire \$257 ;
-  wire [8:0] \$258 ;
-  wire [5:0] \$259 ;
+  wire [5:0] \$250 ;
+  wire [9:0] \$251 ;
+  wire \$252 ;
+  wire [8:0] \$253 ;
+  wire [5:0] \$254 ;
+  wire [9:0] \$255 ;
+  wire \$256 ;
+  wire [8:0] \$257 ;
+  wire [5:0] \$258 ;
+  wire [9:0] \$259 ;
   wire \$26 ;
-  wire [9:0] \$260 ;
-  wire \$261 ;
-  wire [8:0] \$262 ;
-  wire [5:0] \$263 ;
-  wire [9:0] \$264 ;
-  wire \$265 ;
-  wire [8:0] \$266 ;
-  wire [5:0] \$267 ;
-  wire [9:0] \$268 ;
-  wire \$269 ;
+  wire \$260 ;
+  wire [8:0] \$261 ;
+  wire [5:0] \$262 ;
+  wire [9:0] \$263 ;
+  wire \$264 ;
+  wire [8:0] \$265 ;
+  wire [5:0] \$266 ;
+  wire [9:0] \$267 ;
+  wire \$268 ;
+  wire [8:0] \$269 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [9:0] \$272 ;
-  wire [5:0] \$273 ;
-  wire [9:0] \$274 ;
-  wire [5:0] \$275 ;
-  wire [9:0] \$276 ;
-  wire [5:0] \$277 ;
-  wire [9:0] \$278 ;
-  wire [5:0] \$279 ;
+  wire [5:0] \$270 ;
+  wire [9:0] \$271 ;
+  wire \$272 ;
+  wire [8:0] \$273 ;
+  wire [5:0] \$274 ;
+  wire [9:0] \$275 ;
+  wire [5:0] \$276 ;
+  wire [9:0] \$277 ;
+  wire [5:0] \$278 ;
+  wire [9:0] \$279 ;
   wire \$28 ;
-  wire [9:0] \$280 ;
-  wire [5:0] \$281 ;
-  wire [9:0] \$282 ;
-  wire [5:0] \$283 ;
-  wire [9:0] \$284 ;
-  wire [5:0] \$285 ;
-  wire [9:0] \$286 ;
-  wire [5:0] \$287 ;
-  wire [9:0] \$288 ;
-  wire \$289 ;
+  wire [5:0] \$280 ;
+  wire [9:0] \$281 ;
+  wire [5:0] \$282 ;
+  wire [9:0] \$283 ;
+  wire [5:0] \$284 ;
+  wire [9:0] \$285 ;
+  wire [5:0] \$286 ;
+  wire [9:0] \$287 ;
+  wire [5:0] \$288 ;
+  wire [9:0] \$289 ;
   wire \$29 ;
-  wire [8:0] \$290 ;
-  wire [8:0] \$291 ;
+  wire [5:0] \$290 ;
+  wire [9:0] \$291 ;
   wire \$292 ;
-  wire \$293 ;
-  wire [2:0] \$294 ;
+  wire [8:0] \$293 ;
+  wire [8:0] \$294 ;
   wire \$295 ;
-  wire [8:0] \$296 ;
-  wire [5:0] \$297 ;
-  wire [9:0] \$298 ;
+  wire \$296 ;
+  wire [2:0] \$297 ;
+  wire \$298 ;
   wire [8:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
@@ -250,81 +250,81 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$318 ;
   wire [9:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
+  wire [8:0] \$320 ;
+  wire [5:0] \$321 ;
+  wire [9:0] \$322 ;
   wire \$323 ;
-  wire [63:0] \$324 ;
-  wire [9:0] \$325 ;
-  wire [9:0] \$326 ;
-  wire \$327 ;
-  wire \$328 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire [63:0] \$327 ;
+  wire [9:0] \$328 ;
   wire [9:0] \$329 ;
   wire \$33 ;
-  wire [9:0] \$330 ;
+  wire \$330 ;
   wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
+  wire [9:0] \$332 ;
+  wire [9:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [9:0] \$336 ;
-  wire [9:0] \$337 ;
+  wire \$336 ;
+  wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
+  wire [9:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire [8:0] \$341 ;
-  wire [9:0] \$342 ;
+  wire [9:0] \$340 ;
+  wire \$341 ;
+  wire \$342 ;
   wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
+  wire [8:0] \$344 ;
+  wire [9:0] \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [9:0] \$348 ;
-  wire [9:0] \$349 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [9:0] \$350 ;
+  wire \$350 ;
   wire [9:0] \$351 ;
-  wire [4:0] \$352 ;
-  wire \$353 ;
+  wire [9:0] \$352 ;
+  wire [9:0] \$353 ;
   wire [9:0] \$354 ;
-  wire \$355 ;
-  wire [9:0] \$356 ;
-  wire [8:0] \$357 ;
-  wire [9:0] \$358 ;
-  wire \$359 ;
+  wire [4:0] \$355 ;
+  wire \$356 ;
+  wire [9:0] \$357 ;
+  wire \$358 ;
+  wire [9:0] \$359 ;
   wire \$36 ;
-  wire [9:0] \$360 ;
+  wire [8:0] \$360 ;
   wire [9:0] \$361 ;
-  wire [9:0] \$362 ;
+  wire \$362 ;
   wire [9:0] \$363 ;
-  wire [4:0] \$364 ;
-  wire \$365 ;
-  wire [2:0] \$366 ;
-  wire \$367 ;
+  wire [9:0] \$364 ;
+  wire [9:0] \$365 ;
+  wire [9:0] \$366 ;
+  wire [4:0] \$367 ;
   wire \$368 ;
-  wire \$369 ;
+  wire [2:0] \$369 ;
   wire \$37 ;
-  wire [9:0] \$370 ;
-  wire [9:0] \$371 ;
+  wire \$370 ;
+  wire \$371 ;
   wire \$372 ;
   wire [9:0] \$373 ;
-  wire \$374 ;
+  wire [9:0] \$374 ;
   wire \$375 ;
-  wire \$376 ;
-  wire [9:0] \$377 ;
+  wire [9:0] \$376 ;
+  wire \$377 ;
   wire \$378 ;
-  wire [9:0] \$379 ;
+  wire \$379 ;
   wire \$38 ;
-  wire \$380 ;
+  wire [9:0] \$380 ;
   wire \$381 ;
   wire \$382 ;
-  wire [9:0] \$383 ;
+  wire \$383 ;
   wire [9:0] \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire \$388 ;
+  wire [9:0] \$388 ;
   wire [9:0] \$389 ;
   wire \$39 ;
   wire \$390 ;
@@ -332,63 +332,63 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$392 ;
   wire \$393 ;
   wire [9:0] \$394 ;
-  wire [9:0] \$395 ;
+  wire \$395 ;
   wire \$396 ;
-  wire [9:0] \$397 ;
+  wire \$397 ;
   wire \$398 ;
-  wire \$399 ;
+  wire [9:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire [9:0] \$400 ;
   wire \$401 ;
-  wire \$402 ;
+  wire [9:0] \$402 ;
   wire \$403 ;
-  wire [3:0] \$404 ;
-  wire [4:0] \$405 ;
-  wire [32:0] \$406 ;
-  wire [32:0] \$407 ;
-  wire [32:0] \$408 ;
-  wire [6:0] \$409 ;
+  wire \$404 ;
+  wire [9:0] \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire [3:0] \$409 ;
   wire \$41 ;
-  wire [32:0] \$410 ;
-  wire [3:0] \$411 ;
+  wire [4:0] \$410 ;
+  wire [32:0] \$411 ;
   wire [32:0] \$412 ;
   wire [32:0] \$413 ;
-  wire [1:0] \$414 ;
+  wire [6:0] \$414 ;
   wire [32:0] \$415 ;
-  wire [32:0] \$416 ;
-  reg [3:0] \$417 ;
-  reg [8:0] \$418 ;
-  reg [8:0] \$419 ;
+  wire [3:0] \$416 ;
+  wire [32:0] \$417 ;
+  wire [32:0] \$418 ;
+  wire [1:0] \$419 ;
   wire \$42 ;
-  reg [8:0] \$420 ;
-  reg \$421 ;
-  reg [8:0] \$422 ;
-  reg \$423 ;
-  reg \$424 ;
-  reg \$425 ;
-  reg [8:0] \$426 ;
+  wire [32:0] \$420 ;
+  wire [32:0] \$421 ;
+  reg [3:0] \$422 ;
+  reg [8:0] \$423 ;
+  reg [8:0] \$424 ;
+  reg [8:0] \$425 ;
+  reg \$426 ;
   reg [8:0] \$427 ;
-  reg [8:0] \$428 ;
+  reg \$428 ;
   reg \$429 ;
   wire \$43 ;
   reg \$430 ;
-  reg \$431 ;
+  reg [8:0] \$431 ;
   reg [8:0] \$432 ;
-  reg [7:0] \$433 ;
-  reg [3:0] \$434 ;
-  reg [8:0] \$435 ;
-  reg [8:0] \$436 ;
-  reg \$437 ;
-  reg \$438 ;
-  reg [8:0] \$439 ;
+  reg [8:0] \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg [8:0] \$437 ;
+  reg [7:0] \$438 ;
+  reg [3:0] \$439 ;
   wire \$44 ;
-  reg [1:0] \$440 ;
-  reg \$441 ;
+  reg [8:0] \$440 ;
+  reg [8:0] \$441 ;
   reg \$442 ;
   reg \$443 ;
-  reg \$444 ;
-  reg \$445 ;
+  reg [8:0] \$444 ;
+  reg [1:0] \$445 ;
   reg \$446 ;
   reg \$447 ;
   reg \$448 ;
@@ -398,29 +398,34 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$451 ;
   reg \$452 ;
   reg \$453 ;
-  reg [1:0] \$454 ;
-  reg [8:0] \$455 ;
+  reg \$454 ;
+  reg \$455 ;
   reg \$456 ;
-  reg [8:0] \$457 ;
+  reg \$457 ;
   reg \$458 ;
-  reg [8:0] \$459 ;
+  reg [1:0] \$459 ;
   wire \$46 ;
-  reg \$460 ;
-  reg [2:0] \$461 ;
-  reg \$462 ;
-  reg [8:0] \$463 ;
-  reg \$464 ;
+  reg [8:0] \$460 ;
+  reg \$461 ;
+  reg [8:0] \$462 ;
+  reg \$463 ;
+  reg [8:0] \$464 ;
   reg \$465 ;
   reg [2:0] \$466 ;
-  reg [31:0] \$467 ;
-  reg [31:0] \$468 ;
-  reg [31:0] \$469 ;
+  reg \$467 ;
+  reg [8:0] \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  reg [31:0] \$470 ;
-  reg [31:0] \$471 ;
+  reg \$470 ;
+  reg [2:0] \$471 ;
   reg [31:0] \$472 ;
   reg [31:0] \$473 ;
   reg [31:0] \$474 ;
+  reg [31:0] \$475 ;
+  reg [31:0] \$476 ;
+  reg [31:0] \$477 ;
+  reg [31:0] \$478 ;
+  reg [31:0] \$479 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
@@ -429,106 +434,105 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [4:0] \$55 ;
+  wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [4:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [8:0] \$60 ;
-  wire [8:0] \$61 ;
-  wire [5:0] \$62 ;
-  wire [9:0] \$63 ;
-  wire \$64 ;
-  wire [8:0] \$65 ;
-  wire [8:0] \$66 ;
-  wire [5:0] \$67 ;
-  wire [9:0] \$68 ;
-  wire \$69 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire [8:0] \$62 ;
+  wire [8:0] \$63 ;
+  wire [5:0] \$64 ;
+  wire [9:0] \$65 ;
+  wire \$66 ;
+  wire [8:0] \$67 ;
+  wire [8:0] \$68 ;
+  wire [5:0] \$69 ;
   wire \$7 ;
-  wire [8:0] \$70 ;
-  wire [8:0] \$71 ;
-  wire [5:0] \$72 ;
-  wire [9:0] \$73 ;
-  wire \$74 ;
-  wire [8:0] \$75 ;
-  wire [8:0] \$76 ;
-  wire [5:0] \$77 ;
-  wire [9:0] \$78 ;
-  wire \$79 ;
+  wire [9:0] \$70 ;
+  wire \$71 ;
+  wire [8:0] \$72 ;
+  wire [8:0] \$73 ;
+  wire [5:0] \$74 ;
+  wire [9:0] \$75 ;
+  wire \$76 ;
+  wire [8:0] \$77 ;
+  wire [8:0] \$78 ;
+  wire [5:0] \$79 ;
   wire \$8 ;
-  wire [8:0] \$80 ;
-  wire [8:0] \$81 ;
-  wire [5:0] \$82 ;
-  wire [9:0] \$83 ;
-  wire \$84 ;
-  wire [8:0] \$85 ;
-  wire [8:0] \$86 ;
-  wire [5:0] \$87 ;
-  wire [9:0] \$88 ;
-  wire \$89 ;
+  wire [9:0] \$80 ;
+  wire \$81 ;
+  wire [8:0] \$82 ;
+  wire [8:0] \$83 ;
+  wire [5:0] \$84 ;
+  wire [9:0] \$85 ;
+  wire \$86 ;
+  wire [8:0] \$87 ;
+  wire [8:0] \$88 ;
+  wire [5:0] \$89 ;
   wire \$9 ;
-  wire [8:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [5:0] \$92 ;
-  wire [9:0] \$93 ;
-  wire \$94 ;
-  wire [8:0] \$95 ;
-  wire [8:0] \$96 ;
-  wire [5:0] \$97 ;
-  wire [9:0] \$98 ;
-  wire [8:0] \$99 ;
+  wire [9:0] \$90 ;
+  wire \$91 ;
+  wire [8:0] \$92 ;
+  wire [8:0] \$93 ;
+  wire [5:0] \$94 ;
+  wire [9:0] \$95 ;
+  wire \$96 ;
+  wire [8:0] \$97 ;
+  wire [8:0] \$98 ;
+  wire [5:0] \$99 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$100 ;
-  wire [5:0] \$signature__addr$186 ;
+  wire [5:0] \$signature__addr$101 ;
   wire [5:0] \$signature__addr$187 ;
-  wire [5:0] \$signature__addr$191 ;
+  wire [5:0] \$signature__addr$188 ;
   wire [5:0] \$signature__addr$192 ;
-  wire [5:0] \$signature__addr$195 ;
+  wire [5:0] \$signature__addr$193 ;
   wire [5:0] \$signature__addr$196 ;
-  wire [5:0] \$signature__addr$199 ;
+  wire [5:0] \$signature__addr$197 ;
   wire [5:0] \$signature__addr$200 ;
-  wire [5:0] \$signature__addr$203 ;
+  wire [5:0] \$signature__addr$201 ;
   wire [5:0] \$signature__addr$204 ;
-  wire [5:0] \$signature__addr$207 ;
+  wire [5:0] \$signature__addr$205 ;
   wire [5:0] \$signature__addr$208 ;
-  wire [5:0] \$signature__addr$211 ;
+  wire [5:0] \$signature__addr$209 ;
   wire [5:0] \$signature__addr$212 ;
-  wire [5:0] \$signature__addr$215 ;
+  wire [5:0] \$signature__addr$213 ;
   wire [5:0] \$signature__addr$216 ;
-  wire [5:0] \$signature__addr$250 ;
-  wire [5:0] \$signature__addr$256 ;
-  wire [5:0] \$signature__addr$260 ;
-  wire [5:0] \$signature__addr$264 ;
-  wire [5:0] \$signature__addr$268 ;
-  wire [5:0] \$signature__addr$272 ;
-  wire [5:0] \$signature__addr$276 ;
-  wire [5:0] \$signature__addr$280 ;
-  wire [5:0] \$signature__addr$284 ;
-  wire [5:0] \$signature__addr$288 ;
-  wire [5:0] \$signature__addr$291 ;
-  wire [5:0] \$signature__addr$294 ;
-  wire [5:0] \$signature__addr$297 ;
-  wire [5:0] \$signature__addr$300 ;
-  wire [5:0] \$signature__addr$303 ;
-  wire [5:0] \$signature__addr$306 ;
-  wire [5:0] \$signature__addr$315 ;
-  wire [5:0] \$signature__addr$317 ;
-  wire [5:0] \$signature__addr$319 ;
-  wire [5:0] \$signature__addr$321 ;
-  wire [5:0] \$signature__addr$323 ;
-  wire [5:0] \$signature__addr$325 ;
-  wire [5:0] \$signature__addr$327 ;
-  wire [5:0] \$signature__addr$329 ;
-  wire [5:0] \$signature__addr$82 ;
-  wire [5:0] \$signature__addr$85 ;
-  wire [5:0] \$signature__addr$88 ;
-  wire [5:0] \$signature__addr$91 ;
-  wire [5:0] \$signature__addr$94 ;
-  wire [5:0] \$signature__addr$97 ;
+  wire [5:0] \$signature__addr$217 ;
+  wire [5:0] \$signature__addr$251 ;
+  wire [5:0] \$signature__addr$257 ;
+  wire [5:0] \$signature__addr$261 ;
+  wire [5:0] \$signature__addr$265 ;
+  wire [5:0] \$signature__addr$269 ;
+  wire [5:0] \$signature__addr$273 ;
+  wire [5:0] \$signature__addr$277 ;
+  wire [5:0] \$signature__addr$281 ;
+  wire [5:0] \$signature__addr$285 ;
+  wire [5:0] \$signature__addr$289 ;
+  wire [5:0] \$signature__addr$292 ;
+  wire [5:0] \$signature__addr$295 ;
+  wire [5:0] \$signature__addr$298 ;
+  wire [5:0] \$signature__addr$301 ;
+  wire [5:0] \$signature__addr$304 ;
+  wire [5:0] \$signature__addr$307 ;
+  wire [5:0] \$signature__addr$316 ;
+  wire [5:0] \$signature__addr$318 ;
+  wire [5:0] \$signature__addr$320 ;
+  wire [5:0] \$signature__addr$322 ;
+  wire [5:0] \$signature__addr$324 ;
+  wire [5:0] \$signature__addr$326 ;
+  wire [5:0] \$signature__addr$328 ;
+  wire [5:0] \$signature__addr$330 ;
+  wire [5:0] \$signature__addr$83 ;
+  wire [5:0] \$signature__addr$86 ;
+  wire [5:0] \$signature__addr$89 ;
+  wire [5:0] \$signature__addr$92 ;
+  wire [5:0] \$signature__addr$95 ;
+  wire [5:0] \$signature__addr$98 ;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$101 ;
-  wire [7:0] \$signature__data$221 ;
+  wire [7:0] \$signature__data$102 ;
   wire [7:0] \$signature__data$222 ;
   wire [7:0] \$signature__data$223 ;
   wire [7:0] \$signature__data$224 ;
@@ -544,23 +548,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$signature__data$234 ;
   wire [7:0] \$signature__data$235 ;
   wire [7:0] \$signature__data$236 ;
-  wire [7:0] \$signature__data$253 ;
-  wire [7:0] \$signature__data$257 ;
-  wire [7:0] \$signature__data$261 ;
-  wire [7:0] \$signature__data$265 ;
-  wire [7:0] \$signature__data$269 ;
-  wire [7:0] \$signature__data$273 ;
-  wire [7:0] \$signature__data$277 ;
-  wire [7:0] \$signature__data$281 ;
-  wire [31:0] \$signature__data$286 ;
-  wire [31:0] \$signature__data$289 ;
-  wire [31:0] \$signature__data$292 ;
-  wire [31:0] \$signature__data$295 ;
-  wire [31:0] \$signature__data$298 ;
-  wire [31:0] \$signature__data$301 ;
-  wire [31:0] \$signature__data$304 ;
-  wire [31:0] \$signature__data$307 ;
-  wire [31:0] \$signature__data$333 ;
+  wire [7:0] \$signature__data$237 ;
+  wire [7:0] \$signature__data$254 ;
+  wire [7:0] \$signature__data$258 ;
+  wire [7:0] \$signature__data$262 ;
+  wire [7:0] \$signature__data$266 ;
+  wire [7:0] \$signature__data$270 ;
+  wire [7:0] \$signature__data$274 ;
+  wire [7:0] \$signature__data$278 ;
+  wire [7:0] \$signature__data$282 ;
+  wire [31:0] \$signature__data$287 ;
+  wire [31:0] \$signature__data$290 ;
+  wire [31:0] \$signature__data$293 ;
+  wire [31:0] \$signature__data$296 ;
+  wire [31:0] \$signature__data$299 ;
+  wire [31:0] \$signature__data$302 ;
+  wire [31:0] \$signature__data$305 ;
+  wire [31:0] \$signature__data$308 ;
   wire [31:0] \$signature__data$334 ;
   wire [31:0] \$signature__data$335 ;
   wire [31:0] \$signature__data$336 ;
@@ -568,96 +572,97 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$338 ;
   wire [31:0] \$signature__data$339 ;
   wire [31:0] \$signature__data$340 ;
-  wire [7:0] \$signature__data$83 ;
-  wire [7:0] \$signature__data$86 ;
-  wire [7:0] \$signature__data$89 ;
-  wire [7:0] \$signature__data$92 ;
-  wire [7:0] \$signature__data$95 ;
-  wire [7:0] \$signature__data$98 ;
+  wire [31:0] \$signature__data$341 ;
+  wire [7:0] \$signature__data$84 ;
+  wire [7:0] \$signature__data$87 ;
+  wire [7:0] \$signature__data$90 ;
+  wire [7:0] \$signature__data$93 ;
+  wire [7:0] \$signature__data$96 ;
+  wire [7:0] \$signature__data$99 ;
   wire \$signature__en ;
-  wire \$signature__en$189 ;
+  wire \$signature__en$100 ;
   wire \$signature__en$190 ;
-  wire \$signature__en$193 ;
+  wire \$signature__en$191 ;
   wire \$signature__en$194 ;
-  wire \$signature__en$197 ;
+  wire \$signature__en$195 ;
   wire \$signature__en$198 ;
-  wire \$signature__en$201 ;
+  wire \$signature__en$199 ;
   wire \$signature__en$202 ;
-  wire \$signature__en$205 ;
+  wire \$signature__en$203 ;
   wire \$signature__en$206 ;
-  wire \$signature__en$209 ;
+  wire \$signature__en$207 ;
   wire \$signature__en$210 ;
-  wire \$signature__en$213 ;
+  wire \$signature__en$211 ;
   wire \$signature__en$214 ;
-  wire \$signature__en$217 ;
+  wire \$signature__en$215 ;
   wire \$signature__en$218 ;
-  wire \$signature__en$249 ;
-  wire \$signature__en$255 ;
-  wire \$signature__en$259 ;
-  wire \$signature__en$263 ;
-  wire \$signature__en$267 ;
-  wire \$signature__en$271 ;
-  wire \$signature__en$275 ;
-  wire \$signature__en$279 ;
-  wire \$signature__en$283 ;
-  wire \$signature__en$287 ;
-  wire \$signature__en$290 ;
-  wire \$signature__en$293 ;
-  wire \$signature__en$296 ;
-  wire \$signature__en$299 ;
-  wire \$signature__en$302 ;
-  wire \$signature__en$305 ;
-  wire \$signature__en$316 ;
-  wire \$signature__en$318 ;
-  wire \$signature__en$320 ;
-  wire \$signature__en$322 ;
-  wire \$signature__en$324 ;
-  wire \$signature__en$326 ;
-  wire \$signature__en$328 ;
-  wire \$signature__en$330 ;
-  wire \$signature__en$81 ;
-  wire \$signature__en$84 ;
-  wire \$signature__en$87 ;
-  wire \$signature__en$90 ;
-  wire \$signature__en$93 ;
-  wire \$signature__en$96 ;
-  wire \$signature__en$99 ;
+  wire \$signature__en$219 ;
+  wire \$signature__en$250 ;
+  wire \$signature__en$256 ;
+  wire \$signature__en$260 ;
+  wire \$signature__en$264 ;
+  wire \$signature__en$268 ;
+  wire \$signature__en$272 ;
+  wire \$signature__en$276 ;
+  wire \$signature__en$280 ;
+  wire \$signature__en$284 ;
+  wire \$signature__en$288 ;
+  wire \$signature__en$291 ;
+  wire \$signature__en$294 ;
+  wire \$signature__en$297 ;
+  wire \$signature__en$300 ;
+  wire \$signature__en$303 ;
+  wire \$signature__en$306 ;
+  wire \$signature__en$317 ;
+  wire \$signature__en$319 ;
+  wire \$signature__en$321 ;
+  wire \$signature__en$323 ;
+  wire \$signature__en$325 ;
+  wire \$signature__en$327 ;
+  wire \$signature__en$329 ;
+  wire \$signature__en$331 ;
+  wire \$signature__en$82 ;
+  wire \$signature__en$85 ;
+  wire \$signature__en$88 ;
+  wire \$signature__en$91 ;
+  wire \$signature__en$94 ;
+  wire \$signature__en$97 ;
   wire [63:0] act;
-  wire [63:0] \act$238 ;
   wire [63:0] \act$239 ;
   wire [63:0] \act$240 ;
   wire [63:0] \act$241 ;
   wire [63:0] \act$242 ;
   wire [63:0] \act$243 ;
   wire [63:0] \act$244 ;
+  wire [63:0] \act$245 ;
   wire [63:0] act_word;
   wire act_write;
   (* init = 9'h000 *)
   wire [8:0] bank_addr;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$24 ;
-  wire [8:0] \bank_waddr$30 ;
-  wire [8:0] \bank_waddr$36 ;
-  wire [8:0] \bank_waddr$42 ;
-  wire [8:0] \bank_waddr$48 ;
-  wire [8:0] \bank_waddr$54 ;
-  wire [8:0] \bank_waddr$60 ;
+  wire [8:0] \bank_waddr$25 ;
+  wire [8:0] \bank_waddr$31 ;
+  wire [8:0] \bank_waddr$37 ;
+  wire [8:0] \bank_waddr$43 ;
+  wire [8:0] \bank_waddr$49 ;
+  wire [8:0] \bank_waddr$55 ;
+  wire [8:0] \bank_waddr$61 ;
   wire [63:0] bank_wdata;
-  wire [63:0] \bank_wdata$25 ;
-  wire [63:0] \bank_wdata$31 ;
-  wire [63:0] \bank_wdata$37 ;
-  wire [63:0] \bank_wdata$43 ;
-  wire [63:0] \bank_wdata$49 ;
-  wire [63:0] \bank_wdata$55 ;
-  wire [63:0] \bank_wdata$61 ;
+  wire [63:0] \bank_wdata$26 ;
+  wire [63:0] \bank_wdata$32 ;
+  wire [63:0] \bank_wdata$38 ;
+  wire [63:0] \bank_wdata$44 ;
+  wire [63:0] \bank_wdata$50 ;
+  wire [63:0] \bank_wdata$56 ;
+  wire [63:0] \bank_wdata$62 ;
   wire bank_we;
-  wire \bank_we$23 ;
-  wire \bank_we$29 ;
-  wire \bank_we$35 ;
-  wire \bank_we$41 ;
-  wire \bank_we$47 ;
-  wire \bank_we$53 ;
-  wire \bank_we$59 ;
+  wire \bank_we$24 ;
+  wire \bank_we$30 ;
+  wire \bank_we$36 ;
+  wire \bank_we$42 ;
+  wire \bank_we$48 ;
+  wire \bank_we$54 ;
+  wire \bank_we$60 ;
   output busy;
   wire busy;
   wire busy_r;
@@ -727,6 +732,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load__ready;
   input load__valid;
   wire load__valid;
+  wire load_hold;
   reg loaded = 1'h0;
   reg [3:0] n_layers = 4'h0;
   wire [9:0] need_elem;
@@ -758,39 +764,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire release_in;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$258 ;
-  wire [31:0] \result$262 ;
-  wire [31:0] \result$266 ;
-  wire [31:0] \result$270 ;
-  wire [31:0] \result$274 ;
-  wire [31:0] \result$278 ;
-  wire [31:0] \result$282 ;
+  wire [31:0] \result$259 ;
+  wire [31:0] \result$263 ;
+  wire [31:0] \result$267 ;
+  wire [31:0] \result$271 ;
+  wire [31:0] \result$275 ;
+  wire [31:0] \result$279 ;
+  wire [31:0] \result$283 ;
   (* init = 8'h00 *)
   wire [7:0] rq_addr;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$27 ;
-  wire [7:0] \rq_waddr$33 ;
-  wire [7:0] \rq_waddr$39 ;
-  wire [7:0] \rq_waddr$45 ;
-  wire [7:0] \rq_waddr$51 ;
-  wire [7:0] \rq_waddr$57 ;
-  wire [7:0] \rq_waddr$63 ;
+  wire [7:0] \rq_waddr$28 ;
+  wire [7:0] \rq_waddr$34 ;
+  wire [7:0] \rq_waddr$40 ;
+  wire [7:0] \rq_waddr$46 ;
+  wire [7:0] \rq_waddr$52 ;
+  wire [7:0] \rq_waddr$58 ;
+  wire [7:0] \rq_waddr$64 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$28 ;
-  wire [53:0] \rq_wdata$34 ;
-  wire [53:0] \rq_wdata$40 ;
-  wire [53:0] \rq_wdata$46 ;
-  wire [53:0] \rq_wdata$52 ;
-  wire [53:0] \rq_wdata$58 ;
-  wire [53:0] \rq_wdata$64 ;
+  wire [53:0] \rq_wdata$29 ;
+  wire [53:0] \rq_wdata$35 ;
+  wire [53:0] \rq_wdata$41 ;
+  wire [53:0] \rq_wdata$47 ;
+  wire [53:0] \rq_wdata$53 ;
+  wire [53:0] \rq_wdata$59 ;
+  wire [53:0] \rq_wdata$65 ;
   wire rq_we;
-  wire \rq_we$26 ;
-  wire \rq_we$32 ;
-  wire \rq_we$38 ;
-  wire \rq_we$44 ;
-  wire \rq_we$50 ;
-  wire \rq_we$56 ;
-  wire \rq_we$62 ;
+  wire \rq_we$27 ;
+  wire \rq_we$33 ;
+  wire \rq_we$39 ;
+  wire \rq_we$45 ;
+  wire \rq_we$51 ;
+  wire \rq_we$57 ;
+  wire \rq_we$63 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -801,88 +807,88 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] stat_data;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$138 ;
+  wire [8:0] \step_addr$139 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$145 ;
+  wire [8:0] \step_addr$146 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$152 ;
+  wire [8:0] \step_addr$153 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$159 ;
+  wire [8:0] \step_addr$160 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$166 ;
+  wire [8:0] \step_addr$167 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$173 ;
+  wire [8:0] \step_addr$174 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$180 ;
+  wire [8:0] \step_addr$181 ;
   wire step_first;
-  wire \step_first$139 ;
-  wire \step_first$146 ;
-  wire \step_first$153 ;
-  wire \step_first$160 ;
-  wire \step_first$167 ;
-  wire \step_first$174 ;
-  wire \step_first$181 ;
+  wire \step_first$140 ;
+  wire \step_first$147 ;
+  wire \step_first$154 ;
+  wire \step_first$161 ;
+  wire \step_first$168 ;
+  wire \step_first$175 ;
+  wire \step_first$182 ;
   wire step_last;
-  wire \step_last$140 ;
-  wire \step_last$147 ;
-  wire \step_last$154 ;
-  wire \step_last$161 ;
-  wire \step_last$168 ;
-  wire \step_last$175 ;
-  wire \step_last$182 ;
+  wire \step_last$141 ;
+  wire \step_last$148 ;
+  wire \step_last$155 ;
+  wire \step_last$162 ;
+  wire \step_last$169 ;
+  wire \step_last$176 ;
+  wire \step_last$183 ;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$142 ;
+  wire \step_relu$143 ;
   (* init = 1'h0 *)
-  wire \step_relu$149 ;
+  wire \step_relu$150 ;
   (* init = 1'h0 *)
-  wire \step_relu$156 ;
+  wire \step_relu$157 ;
   (* init = 1'h0 *)
-  wire \step_relu$163 ;
+  wire \step_relu$164 ;
   (* init = 1'h0 *)
-  wire \step_relu$170 ;
+  wire \step_relu$171 ;
   (* init = 1'h0 *)
-  wire \step_relu$177 ;
+  wire \step_relu$178 ;
   (* init = 1'h0 *)
-  wire \step_relu$184 ;
+  wire \step_relu$185 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$143 ;
+  wire \step_requantize$144 ;
   (* init = 1'h0 *)
-  wire \step_requantize$150 ;
+  wire \step_requantize$151 ;
   (* init = 1'h0 *)
-  wire \step_requantize$157 ;
+  wire \step_requantize$158 ;
   (* init = 1'h0 *)
-  wire \step_requantize$164 ;
+  wire \step_requantize$165 ;
   (* init = 1'h0 *)
-  wire \step_requantize$171 ;
+  wire \step_requantize$172 ;
   (* init = 1'h0 *)
-  wire \step_requantize$178 ;
+  wire \step_requantize$179 ;
   (* init = 1'h0 *)
-  wire \step_requantize$185 ;
+  wire \step_requantize$186 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$141 ;
+  wire [7:0] \step_rq$142 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$148 ;
+  wire [7:0] \step_rq$149 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$155 ;
+  wire [7:0] \step_rq$156 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$162 ;
+  wire [7:0] \step_rq$163 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$169 ;
+  wire [7:0] \step_rq$170 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$176 ;
+  wire [7:0] \step_rq$177 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$183 ;
+  wire [7:0] \step_rq$184 ;
   wire step_valid;
-  wire \step_valid$137 ;
-  wire \step_valid$144 ;
-  wire \step_valid$151 ;
-  wire \step_valid$158 ;
-  wire \step_valid$165 ;
-  wire \step_valid$172 ;
-  wire \step_valid$179 ;
+  wire \step_valid$138 ;
+  wire \step_valid$145 ;
+  wire \step_valid$152 ;
+  wire \step_valid$159 ;
+  wire \step_valid$166 ;
+  wire \step_valid$173 ;
+  wire \step_valid$180 ;
   reg [1:0] tag = 2'h0;
   wire vector_start;
   wire [32:0] w_data;
@@ -1020,16 +1026,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf0[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$249 )
-      actbuf0[\$244 [5:0]] <= result[7:0];
+    if (\$signature__en$250 )
+      actbuf0[\$247 [5:0]] <= result[7:0];
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (issue) begin
-      _0_ <= actbuf0[\$189 [5:0]];
+      _0_ <= actbuf0[\$192 [5:0]];
     end
   end
-  assign \$signature__data$221  = _0_;
+  assign \$signature__data$222  = _0_;
   reg [7:0] actbuf1 [63:0];
   initial begin
     actbuf1[0] = 8'h00;
@@ -1098,16 +1104,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf1[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$255 )
-      actbuf1[\$248 [5:0]] <= \result$258 [7:0];
+    if (\$signature__en$256 )
+      actbuf1[\$251 [5:0]] <= \result$259 [7:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
     if (issue) begin
-      _1_ <= actbuf1[\$195 [5:0]];
+      _1_ <= actbuf1[\$198 [5:0]];
     end
   end
-  assign \$signature__data$223  = _1_;
+  assign \$signature__data$224  = _1_;
   reg [7:0] actbuf2 [63:0];
   initial begin
     actbuf2[0] = 8'h00;
@@ -1176,16 +1182,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf2[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$259 )
-      actbuf2[\$252 [5:0]] <= \result$262 [7:0];
+    if (\$signature__en$260 )
+      actbuf2[\$255 [5:0]] <= \result$263 [7:0];
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
     if (issue) begin
-      _2_ <= actbuf2[\$201 [5:0]];
+      _2_ <= actbuf2[\$204 [5:0]];
     end
   end
-  assign \$signature__data$225  = _2_;
+  assign \$signature__data$226  = _2_;
   reg [7:0] actbuf3 [63:0];
   initial begin
     actbuf3[0] = 8'h00;
@@ -1254,16 +1260,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf3[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$263 )
-      actbuf3[\$256 [5:0]] <= \result$266 [7:0];
+    if (\$signature__en$264 )
+      actbuf3[\$259 [5:0]] <= \result$267 [7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
     if (issue) begin
-      _3_ <= actbuf3[\$207 [5:0]];
+      _3_ <= actbuf3[\$210 [5:0]];
     end
   end
-  assign \$signature__data$227  = _3_;
+  assign \$signature__data$228  = _3_;
   reg [7:0] actbuf4 [63:0];
   initial begin
     actbuf4[0] = 8'h00;
@@ -1332,16 +1338,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf4[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$267 )
-      actbuf4[\$260 [5:0]] <= \result$270 [7:0];
+    if (\$signature__en$268 )
+      actbuf4[\$263 [5:0]] <= \result$271 [7:0];
   end
   reg [7:0] _4_;
   always @(posedge clk) begin
     if (issue) begin
-      _4_ <= actbuf4[\$213 [5:0]];
+      _4_ <= actbuf4[\$216 [5:0]];
     end
   end
-  assign \$signature__data$229  = _4_;
+  assign \$signature__data$230  = _4_;
   reg [7:0] actbuf5 [63:0];
   initial begin
     actbuf5[0] = 8'h00;
@@ -1410,16 +1416,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf5[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$271 )
-      actbuf5[\$264 [5:0]] <= \result$274 [7:0];
+    if (\$signature__en$272 )
+      actbuf5[\$267 [5:0]] <= \result$275 [7:0];
   end
   reg [7:0] _5_;
   always @(posedge clk) begin
     if (issue) begin
-      _5_ <= actbuf5[\$219 [5:0]];
+      _5_ <= actbuf5[\$222 [5:0]];
     end
   end
-  assign \$signature__data$231  = _5_;
+  assign \$signature__data$232  = _5_;
   reg [7:0] actbuf6 [63:0];
   initial begin
     actbuf6[0] = 8'h00;
@@ -1488,16 +1494,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf6[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$275 )
-      actbuf6[\$268 [5:0]] <= \result$278 [7:0];
+    if (\$signature__en$276 )
+      actbuf6[\$271 [5:0]] <= \result$279 [7:0];
   end
   reg [7:0] _6_;
   always @(posedge clk) begin
     if (issue) begin
-      _6_ <= actbuf6[\$225 [5:0]];
+      _6_ <= actbuf6[\$228 [5:0]];
     end
   end
-  assign \$signature__data$233  = _6_;
+  assign \$signature__data$234  = _6_;
   reg [7:0] actbuf7 [63:0];
   initial begin
     actbuf7[0] = 8'h00;
@@ -1566,16 +1572,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf7[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$279 )
-      actbuf7[\$272 [5:0]] <= \result$282 [7:0];
+    if (\$signature__en$280 )
+      actbuf7[\$275 [5:0]] <= \result$283 [7:0];
   end
   reg [7:0] _7_;
   always @(posedge clk) begin
     if (issue) begin
-      _7_ <= actbuf7[\$231 [5:0]];
+      _7_ <= actbuf7[\$234 [5:0]];
     end
   end
-  assign \$signature__data$235  = _7_;
+  assign \$signature__data$236  = _7_;
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -1591,8 +1597,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (dwp__en)
       descriptors[load__payload[2:0]] <= load__payload[68:32];
   end
-  assign nxt_rp__data = descriptors[\$104 [2:0]];
-  assign dl_rp__data = descriptors[\$55 [2:0]];
+  assign nxt_rp__data = descriptors[\$106 [2:0]];
+  assign dl_rp__data = descriptors[\$57 [2:0]];
   assign d0_rp__data = descriptors[3'h0];
   reg [7:0] inbuf0 [63:0];
   initial begin
@@ -1663,15 +1669,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf0[\$63 [5:0]] <= i_stream__payload[7:0];
+      inbuf0[\$65 [5:0]] <= i_stream__payload[7:0];
   end
   reg [7:0] _8_;
   always @(posedge clk) begin
     if (issue) begin
-      _8_ <= inbuf0[\$186 [5:0]];
+      _8_ <= inbuf0[\$189 [5:0]];
     end
   end
-  assign \$signature__data$222  = _8_;
+  assign \$signature__data$223  = _8_;
   reg [7:0] inbuf1 [63:0];
   initial begin
     inbuf1[0] = 8'h00;
@@ -1740,16 +1746,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf1[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$81 )
-      inbuf1[\$68 [5:0]] <= i_stream__payload[15:8];
+    if (\$signature__en$82 )
+      inbuf1[\$70 [5:0]] <= i_stream__payload[15:8];
   end
   reg [7:0] _9_;
   always @(posedge clk) begin
     if (issue) begin
-      _9_ <= inbuf1[\$192 [5:0]];
+      _9_ <= inbuf1[\$195 [5:0]];
     end
   end
-  assign \$signature__data$224  = _9_;
+  assign \$signature__data$225  = _9_;
   reg [7:0] inbuf2 [63:0];
   initial begin
     inbuf2[0] = 8'h00;
@@ -1818,16 +1824,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf2[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$84 )
-      inbuf2[\$73 [5:0]] <= i_stream__payload[23:16];
+    if (\$signature__en$85 )
+      inbuf2[\$75 [5:0]] <= i_stream__payload[23:16];
   end
   reg [7:0] _10_;
   always @(posedge clk) begin
     if (issue) begin
-      _10_ <= inbuf2[\$198 [5:0]];
+      _10_ <= inbuf2[\$201 [5:0]];
     end
   end
-  assign \$signature__data$226  = _10_;
+  assign \$signature__data$227  = _10_;
   reg [7:0] inbuf3 [63:0];
   initial begin
     inbuf3[0] = 8'h00;
@@ -1896,16 +1902,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf3[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$87 )
-      inbuf3[\$78 [5:0]] <= i_stream__payload[31:24];
+    if (\$signature__en$88 )
+      inbuf3[\$80 [5:0]] <= i_stream__payload[31:24];
   end
   reg [7:0] _11_;
   always @(posedge clk) begin
     if (issue) begin
-      _11_ <= inbuf3[\$204 [5:0]];
+      _11_ <= inbuf3[\$207 [5:0]];
     end
   end
-  assign \$signature__data$228  = _11_;
+  assign \$signature__data$229  = _11_;
   reg [7:0] inbuf4 [63:0];
   initial begin
     inbuf4[0] = 8'h00;
@@ -1974,16 +1980,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf4[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$90 )
-      inbuf4[\$83 [5:0]] <= i_stream__payload[39:32];
+    if (\$signature__en$91 )
+      inbuf4[\$85 [5:0]] <= i_stream__payload[39:32];
   end
   reg [7:0] _12_;
   always @(posedge clk) begin
     if (issue) begin
-      _12_ <= inbuf4[\$210 [5:0]];
+      _12_ <= inbuf4[\$213 [5:0]];
     end
   end
-  assign \$signature__data$230  = _12_;
+  assign \$signature__data$231  = _12_;
   reg [7:0] inbuf5 [63:0];
   initial begin
     inbuf5[0] = 8'h00;
@@ -2052,16 +2058,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf5[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$93 )
-      inbuf5[\$88 [5:0]] <= i_stream__payload[47:40];
+    if (\$signature__en$94 )
+      inbuf5[\$90 [5:0]] <= i_stream__payload[47:40];
   end
   reg [7:0] _13_;
   always @(posedge clk) begin
     if (issue) begin
-      _13_ <= inbuf5[\$216 [5:0]];
+      _13_ <= inbuf5[\$219 [5:0]];
     end
   end
-  assign \$signature__data$232  = _13_;
+  assign \$signature__data$233  = _13_;
   reg [7:0] inbuf6 [63:0];
   initial begin
     inbuf6[0] = 8'h00;
@@ -2130,16 +2136,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf6[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$96 )
-      inbuf6[\$93 [5:0]] <= i_stream__payload[55:48];
+    if (\$signature__en$97 )
+      inbuf6[\$95 [5:0]] <= i_stream__payload[55:48];
   end
   reg [7:0] _14_;
   always @(posedge clk) begin
     if (issue) begin
-      _14_ <= inbuf6[\$222 [5:0]];
+      _14_ <= inbuf6[\$225 [5:0]];
     end
   end
-  assign \$signature__data$234  = _14_;
+  assign \$signature__data$235  = _14_;
   reg [7:0] inbuf7 [63:0];
   initial begin
     inbuf7[0] = 8'h00;
@@ -2208,16 +2214,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf7[63] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$99 )
-      inbuf7[\$98 [5:0]] <= i_stream__payload[63:56];
+    if (\$signature__en$100 )
+      inbuf7[\$100 [5:0]] <= i_stream__payload[63:56];
   end
   reg [7:0] _15_;
   always @(posedge clk) begin
     if (issue) begin
-      _15_ <= inbuf7[\$228 [5:0]];
+      _15_ <= inbuf7[\$231 [5:0]];
     end
   end
-  assign \$signature__data$236  = _15_;
+  assign \$signature__data$237  = _15_;
   reg [31:0] outbuf0 [63:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -2287,15 +2293,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$274 [5:0]] <= result;
+      outbuf0[\$277 [5:0]] <= result;
   end
   reg [31:0] _16_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _16_ <= outbuf0[\$298 [5:0]];
+      _16_ <= outbuf0[\$301 [5:0]];
     end
   end
-  assign \$signature__data$333  = _16_;
+  assign \$signature__data$334  = _16_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2365,15 +2371,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$276 [5:0]] <= \result$258 ;
+      outbuf1[\$279 [5:0]] <= \result$259 ;
   end
   reg [31:0] _17_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _17_ <= outbuf1[\$301 [5:0]];
+      _17_ <= outbuf1[\$304 [5:0]];
     end
   end
-  assign \$signature__data$334  = _17_;
+  assign \$signature__data$335  = _17_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2443,15 +2449,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$278 [5:0]] <= \result$262 ;
+      outbuf2[\$281 [5:0]] <= \result$263 ;
   end
   reg [31:0] _18_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _18_ <= outbuf2[\$304 [5:0]];
+      _18_ <= outbuf2[\$307 [5:0]];
     end
   end
-  assign \$signature__data$335  = _18_;
+  assign \$signature__data$336  = _18_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2521,15 +2527,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$280 [5:0]] <= \result$266 ;
+      outbuf3[\$283 [5:0]] <= \result$267 ;
   end
   reg [31:0] _19_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _19_ <= outbuf3[\$307 [5:0]];
+      _19_ <= outbuf3[\$310 [5:0]];
     end
   end
-  assign \$signature__data$336  = _19_;
+  assign \$signature__data$337  = _19_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2599,15 +2605,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$282 [5:0]] <= \result$270 ;
+      outbuf4[\$285 [5:0]] <= \result$271 ;
   end
   reg [31:0] _20_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _20_ <= outbuf4[\$310 [5:0]];
+      _20_ <= outbuf4[\$313 [5:0]];
     end
   end
-  assign \$signature__data$337  = _20_;
+  assign \$signature__data$338  = _20_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2677,15 +2683,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$284 [5:0]] <= \result$274 ;
+      outbuf5[\$287 [5:0]] <= \result$275 ;
   end
   reg [31:0] _21_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _21_ <= outbuf5[\$313 [5:0]];
+      _21_ <= outbuf5[\$316 [5:0]];
     end
   end
-  assign \$signature__data$338  = _21_;
+  assign \$signature__data$339  = _21_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2755,15 +2761,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$286 [5:0]] <= \result$278 ;
+      outbuf6[\$289 [5:0]] <= \result$279 ;
   end
   reg [31:0] _22_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _22_ <= outbuf6[\$316 [5:0]];
+      _22_ <= outbuf6[\$319 [5:0]];
     end
   end
-  assign \$signature__data$339  = _22_;
+  assign \$signature__data$340  = _22_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2833,71 +2839,71 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$288 [5:0]] <= \result$282 ;
+      outbuf7[\$291 [5:0]] <= \result$283 ;
   end
   reg [31:0] _23_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _23_ <= outbuf7[\$319 [5:0]];
+      _23_ <= outbuf7[\$322 [5:0]];
     end
   end
-  assign \$signature__data$340  = _23_;
+  assign \$signature__data$341  = _23_;
   always @(posedge clk)
-    n_layers <= \$417 ;
+    n_layers <= \$422 ;
   always @(posedge clk)
-    in_folds <= \$418 ;
+    in_folds <= \$423 ;
   always @(posedge clk)
-    out_n <= \$419 ;
+    out_n <= \$424 ;
   always @(posedge clk)
-    in_beats0 <= \$420 ;
+    in_beats0 <= \$425 ;
   always @(posedge clk)
-    in_full0 <= \$421 ;
+    in_full0 <= \$426 ;
   always @(posedge clk)
-    in_beats1 <= \$422 ;
+    in_beats1 <= \$427 ;
   always @(posedge clk)
-    in_full1 <= \$423 ;
+    in_full1 <= \$428 ;
   always @(posedge clk)
-    in_wslot <= \$424 ;
+    in_wslot <= \$429 ;
   always @(posedge clk)
-    in_rslot <= \$425 ;
+    in_rslot <= \$430 ;
   always @(posedge clk)
-    cur_folds <= \$426 ;
+    cur_folds <= \$431 ;
   always @(posedge clk)
-    cur_groups <= \$427 ;
+    cur_groups <= \$432 ;
   always @(posedge clk)
-    cur_out <= \$428 ;
+    cur_out <= \$433 ;
   always @(posedge clk)
-    cur_is_last <= \$429 ;
+    cur_is_last <= \$434 ;
   always @(posedge clk)
-    step_relu <= \$430 ;
+    step_relu <= \$435 ;
   always @(posedge clk)
-    step_requantize <= \$431 ;
+    step_requantize <= \$436 ;
   always @(posedge clk)
-    step_addr <= \$432 ;
+    step_addr <= \$437 ;
   always @(posedge clk)
-    step_rq <= \$433 ;
+    step_rq <= \$438 ;
   always @(posedge clk)
-    layer <= \$434 ;
+    layer <= \$439 ;
   always @(posedge clk)
-    group <= \$435 ;
+    group <= \$440 ;
   always @(posedge clk)
-    fold <= \$436 ;
+    fold <= \$441 ;
   always @(posedge clk)
-    loaded <= \$437 ;
+    loaded <= \$442 ;
   always @(posedge clk)
-    wr_buf <= \$438 ;
+    wr_buf <= \$443 ;
   always @(posedge clk)
-    prev_out <= \$439 ;
+    prev_out <= \$444 ;
   always @(posedge clk)
-    tag <= \$440 ;
+    tag <= \$445 ;
   always @(posedge clk)
-    out_slot <= \$441 ;
+    out_slot <= \$446 ;
   always @(posedge clk)
-    rd_from_input <= \$442 ;
+    rd_from_input <= \$447 ;
   always @(posedge clk)
-    rd_block <= \$443 ;
+    rd_block <= \$448 ;
   always @(posedge clk)
-    wb_valid1 <= \$444 ;
+    wb_valid1 <= \$449 ;
   always @(posedge clk)
     wb_group1 <= group;
   always @(posedge clk)
@@ -2909,7 +2915,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot1 <= out_slot;
   always @(posedge clk)
-    wb_valid2 <= \$445 ;
+    wb_valid2 <= \$450 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2921,7 +2927,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot2 <= wb_slot1;
   always @(posedge clk)
-    wb_valid3 <= \$446 ;
+    wb_valid3 <= \$451 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2933,7 +2939,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot3 <= wb_slot2;
   always @(posedge clk)
-    wb_valid4 <= \$447 ;
+    wb_valid4 <= \$452 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2945,7 +2951,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot4 <= wb_slot3;
   always @(posedge clk)
-    wb_valid5 <= \$448 ;
+    wb_valid5 <= \$453 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2957,7 +2963,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot5 <= wb_slot4;
   always @(posedge clk)
-    wb_valid6 <= \$449 ;
+    wb_valid6 <= \$454 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2969,7 +2975,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot6 <= wb_slot5;
   always @(posedge clk)
-    wb_valid7 <= \$450 ;
+    wb_valid7 <= \$455 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2981,7 +2987,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot7 <= wb_slot6;
   always @(posedge clk)
-    wb_valid8 <= \$451 ;
+    wb_valid8 <= \$456 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2993,7 +2999,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot8 <= wb_slot7;
   always @(posedge clk)
-    wb_valid9 <= \$452 ;
+    wb_valid9 <= \$457 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3005,7 +3011,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot9 <= wb_slot8;
   always @(posedge clk)
-    wb_valid10 <= \$453 ;
+    wb_valid10 <= \$458 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3017,338 +3023,336 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_slot10 <= wb_slot9;
   always @(posedge clk)
-    wb_tag <= \$454 ;
+    wb_tag <= \$459 ;
   always @(posedge clk)
-    wb_groups <= \$455 ;
+    wb_groups <= \$460 ;
   always @(posedge clk)
-    out_full0 <= \$456 ;
+    out_full0 <= \$461 ;
   always @(posedge clk)
-    out_groups0 <= \$457 ;
+    out_groups0 <= \$462 ;
   always @(posedge clk)
-    out_full1 <= \$458 ;
+    out_full1 <= \$463 ;
   always @(posedge clk)
-    out_groups1 <= \$459 ;
+    out_groups1 <= \$464 ;
   always @(posedge clk)
-    drain_inflight <= \$460 ;
+    drain_inflight <= \$465 ;
   always @(posedge clk)
-    drain_lane <= \$461 ;
+    drain_lane <= \$466 ;
   always @(posedge clk)
-    drain_last <= \$462 ;
+    drain_last <= \$467 ;
   always @(posedge clk)
-    drain_elem <= \$463 ;
+    drain_elem <= \$468 ;
   always @(posedge clk)
-    drain_slot <= \$464 ;
+    drain_slot <= \$469 ;
   always @(posedge clk)
-    release_slot <= \$465 ;
+    release_slot <= \$470 ;
   always @(posedge clk)
-    in_flight <= \$466 ;
+    in_flight <= \$471 ;
   always @(posedge clk)
-    count_busy <= \$467 ;
+    count_busy <= \$472 ;
   always @(posedge clk)
-    count_stall_input <= \$468 ;
+    count_stall_input <= \$473 ;
   always @(posedge clk)
-    count_stall_output <= \$469 ;
+    count_stall_output <= \$474 ;
   always @(posedge clk)
-    count_mac_ops <= \$470 ;
+    count_mac_ops <= \$475 ;
   always @(posedge clk)
-    count_bank_reads <= \$471 ;
+    count_bank_reads <= \$476 ;
   always @(posedge clk)
-    count_act_reads <= \$472 ;
+    count_act_reads <= \$477 ;
   always @(posedge clk)
-    count_act_writes <= \$473 ;
+    count_act_writes <= \$478 ;
   always @(posedge clk)
-    count_inferences <= \$474 ;
-  assign load__ready = ~ busy;
+    count_inferences <= \$479 ;
+  assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
-  assign \$1  = ! load__payload[27:20];
-  assign \$2  = ld_fire & \$1 ;
-  assign \$3  = ! load__payload[31:28];
-  assign bank_we = \$2  & \$3 ;
-  assign \$4  = ! load__payload[27:20];
-  assign \$5  = ld_fire & \$4 ;
-  assign \$6  = load__payload[31:28] == 1'h1;
-  assign rq_we = \$5  & \$6 ;
-  assign \$7  = load__payload[27:20] == 1'h1;
-  assign \$8  = ld_fire & \$7 ;
-  assign \$9  = ! load__payload[31:28];
-  assign \bank_we$23  = \$8  & \$9 ;
-  assign \$10  = load__payload[27:20] == 1'h1;
-  assign \$11  = ld_fire & \$10 ;
-  assign \$12  = load__payload[31:28] == 1'h1;
-  assign \rq_we$26  = \$11  & \$12 ;
-  assign \$13  = load__payload[27:20] == 2'h2;
-  assign \$14  = ld_fire & \$13 ;
-  assign \$15  = ! load__payload[31:28];
-  assign \bank_we$29  = \$14  & \$15 ;
-  assign \$16  = load__payload[27:20] == 2'h2;
-  assign \$17  = ld_fire & \$16 ;
-  assign \$18  = load__payload[31:28] == 1'h1;
-  assign \rq_we$32  = \$17  & \$18 ;
-  assign \$19  = load__payload[27:20] == 2'h3;
-  assign \$20  = ld_fire & \$19 ;
-  assign \$21  = ! load__payload[31:28];
-  assign \bank_we$35  = \$20  & \$21 ;
-  assign \$22  = load__payload[27:20] == 2'h3;
-  assign \$23  = ld_fire & \$22 ;
-  assign \$24  = load__payload[31:28] == 1'h1;
-  assign \rq_we$38  = \$23  & \$24 ;
-  assign \$25  = load__payload[27:20] == 3'h4;
-  assign \$26  = ld_fire & \$25 ;
-  assign \$27  = ! load__payload[31:28];
-  assign \bank_we$41  = \$26  & \$27 ;
-  assign \$28  = load__payload[27:20] == 3'h4;
-  assign \$29  = ld_fire & \$28 ;
-  assign \$30  = load__payload[31:28] == 1'h1;
-  assign \rq_we$44  = \$29  & \$30 ;
-  assign \$31  = load__payload[27:20] == 3'h5;
-  assign \$32  = ld_fire & \$31 ;
-  assign \$33  = ! load__payload[31:28];
-  assign \bank_we$47  = \$32  & \$33 ;
-  assign \$34  = load__payload[27:20] == 3'h5;
-  assign \$35  = ld_fire & \$34 ;
-  assign \$36  = load__payload[31:28] == 1'h1;
-  assign \rq_we$50  = \$35  & \$36 ;
-  assign \$37  = load__payload[27:20] == 3'h6;
-  assign \$38  = ld_fire & \$37 ;
-  assign \$39  = ! load__payload[31:28];
-  assign \bank_we$53  = \$38  & \$39 ;
-  assign \$40  = load__payload[27:20] == 3'h6;
-  assign \$41  = ld_fire & \$40 ;
-  assign \$42  = load__payload[31:28] == 1'h1;
-  assign \rq_we$56  = \$41  & \$42 ;
-  assign \$43  = load__payload[27:20] == 3'h7;
-  assign \$44  = ld_fire & \$43 ;
-  assign \$45  = ! load__payload[31:28];
-  assign \bank_we$59  = \$44  & \$45 ;
-  assign \$46  = load__payload[27:20] == 3'h7;
-  assign \$47  = ld_fire & \$46 ;
-  assign \$48  = load__payload[31:28] == 1'h1;
-  assign \rq_we$62  = \$47  & \$48 ;
-  assign \$49  = load__payload[31:28] == 2'h2;
-  assign \$50  = ld_fire & \$49 ;
-  assign \$51  = load__payload[19:0] < 4'h8;
-  assign dwp__en = \$50  & \$51 ;
-  assign \$52  = load__payload[31:28] == 2'h3;
-  assign \$53  = ld_fire & \$52 ;
-  assign \$54  = load__payload[19:0] == 1'h1;
-  assign \$55  = n_layers - 1'h1;
-  assign \$56  = in_wslot ? in_full1 : in_full0;
-  assign \$57  = ~ \$56 ;
-  assign \$58  = | n_layers;
-  assign i_stream__ready = \$57  & \$58 ;
+  assign \$3  = ! load__payload[27:20];
+  assign \$4  = ld_fire & \$3 ;
+  assign \$5  = ! load__payload[31:28];
+  assign bank_we = \$4  & \$5 ;
+  assign \$6  = ! load__payload[27:20];
+  assign \$7  = ld_fire & \$6 ;
+  assign \$8  = load__payload[31:28] == 1'h1;
+  assign rq_we = \$7  & \$8 ;
+  assign \$9  = load__payload[27:20] == 1'h1;
+  assign \$10  = ld_fire & \$9 ;
+  assign \$11  = ! load__payload[31:28];
+  assign \bank_we$24  = \$10  & \$11 ;
+  assign \$12  = load__payload[27:20] == 1'h1;
+  assign \$13  = ld_fire & \$12 ;
+  assign \$14  = load__payload[31:28] == 1'h1;
+  assign \rq_we$27  = \$13  & \$14 ;
+  assign \$15  = load__payload[27:20] == 2'h2;
+  assign \$16  = ld_fire & \$15 ;
+  assign \$17  = ! load__payload[31:28];
+  assign \bank_we$30  = \$16  & \$17 ;
+  assign \$18  = load__payload[27:20] == 2'h2;
+  assign \$19  = ld_fire & \$18 ;
+  assign \$20  = load__payload[31:28] == 1'h1;
+  assign \rq_we$33  = \$19  & \$20 ;
+  assign \$21  = load__payload[27:20] == 2'h3;
+  assign \$22  = ld_fire & \$21 ;
+  assign \$23  = ! load__payload[31:28];
+  assign \bank_we$36  = \$22  & \$23 ;
+  assign \$24  = load__payload[27:20] == 2'h3;
+  assign \$25  = ld_fire & \$24 ;
+  assign \$26  = load__payload[31:28] == 1'h1;
+  assign \rq_we$39  = \$25  & \$26 ;
+  assign \$27  = load__payload[27:20] == 3'h4;
+  assign \$28  = ld_fire & \$27 ;
+  assign \$29  = ! load__payload[31:28];
+  assign \bank_we$42  = \$28  & \$29 ;
+  assign \$30  = load__payload[27:20] == 3'h4;
+  assign \$31  = ld_fire & \$30 ;
+  assign \$32  = load__payload[31:28] == 1'h1;
+  assign \rq_we$45  = \$31  & \$32 ;
+  assign \$33  = load__payload[27:20] == 3'h5;
+  assign \$34  = ld_fire & \$33 ;
+  assign \$35  = ! load__payload[31:28];
+  assign \bank_we$48  = \$34  & \$35 ;
+  assign \$36  = load__payload[27:20] == 3'h5;
+  assign \$37  = ld_fire & \$36 ;
+  assign \$38  = load__payload[31:28] == 1'h1;
+  assign \rq_we$51  = \$37  & \$38 ;
+  assign \$39  = load__payload[27:20] == 3'h6;
+  assign \$40  = ld_fire & \$39 ;
+  assign \$41  = ! load__payload[31:28];
+  assign \bank_we$54  = \$40  & \$41 ;
+  assign \$42  = load__payload[27:20] == 3'h6;
+  assign \$43  = ld_fire & \$42 ;
+  assign \$44  = load__payload[31:28] == 1'h1;
+  assign \rq_we$57  = \$43  & \$44 ;
+  assign \$45  = load__payload[27:20] == 3'h7;
+  assign \$46  = ld_fire & \$45 ;
+  assign \$47  = ! load__payload[31:28];
+  assign \bank_we$60  = \$46  & \$47 ;
+  assign \$48  = load__payload[27:20] == 3'h7;
+  assign \$49  = ld_fire & \$48 ;
+  assign \$50  = load__payload[31:28] == 1'h1;
+  assign \rq_we$63  = \$49  & \$50 ;
+  assign \$51  = load__payload[31:28] == 2'h2;
+  assign \$52  = ld_fire & \$51 ;
+  assign \$53  = load__payload[19:0] < 4'h8;
+  assign dwp__en = \$52  & \$53 ;
+  assign \$54  = load__payload[31:28] == 2'h3;
+  assign \$55  = ld_fire & \$54 ;
+  assign \$56  = load__payload[19:0] == 1'h1;
+  assign \$57  = n_layers - 1'h1;
+  assign \$58  = in_wslot ? in_full1 : in_full0;
+  assign \$59  = ~ \$58 ;
+  assign \$60  = | n_layers;
+  assign i_stream__ready = \$59  & \$60 ;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$60  = in_wslot ? in_beats1 : in_beats0;
-  assign \$62  = in_wslot ? 6'h20 : 6'h00;
-  assign \$63  = \$61  + \$62 ;
-  assign \$65  = in_wslot ? in_beats1 : in_beats0;
-  assign \$67  = in_wslot ? 6'h20 : 6'h00;
-  assign \$68  = \$66  + \$67 ;
-  assign \$70  = in_wslot ? in_beats1 : in_beats0;
-  assign \$72  = in_wslot ? 6'h20 : 6'h00;
-  assign \$73  = \$71  + \$72 ;
-  assign \$75  = in_wslot ? in_beats1 : in_beats0;
-  assign \$77  = in_wslot ? 6'h20 : 6'h00;
-  assign \$78  = \$76  + \$77 ;
-  assign \$80  = in_wslot ? in_beats1 : in_beats0;
-  assign \$82  = in_wslot ? 6'h20 : 6'h00;
-  assign \$83  = \$81  + \$82 ;
-  assign \$85  = in_wslot ? in_beats1 : in_beats0;
-  assign \$87  = in_wslot ? 6'h20 : 6'h00;
-  assign \$88  = \$86  + \$87 ;
-  assign \$90  = in_wslot ? in_beats1 : in_beats0;
-  assign \$92  = in_wslot ? 6'h20 : 6'h00;
-  assign \$93  = \$91  + \$92 ;
-  assign \$95  = in_wslot ? in_beats1 : in_beats0;
-  assign \$97  = in_wslot ? 6'h20 : 6'h00;
-  assign \$98  = \$96  + \$97 ;
-  assign \$99  = in_wslot ? in_beats1 : in_beats0;
-  assign \$100  = ! \$99 ;
-  assign vector_start = in_fire & \$100 ;
-  assign \$101  = ~ loaded;
-  assign \$102  = \$101  | cur_is_last;
-  assign \$103  = layer + 1'h1;
-  assign \$104  = \$102  ? 5'h00 : \$103 ;
-  assign \$105  = fold + 1'h1;
-  assign \$106  = \$105  * 4'h8;
-  assign \$107  = \$106  < prev_out;
-  assign \$108  = fold + 1'h1;
-  assign \$109  = \$108  * 4'h8;
-  assign \$110  = \$107  ? \$109  : { 5'h00, prev_out };
-  assign \$111  = \$110  - 1'h1;
-  assign \$112  = | n_layers;
-  assign \$113  = loaded & \$112 ;
-  assign \$114  = ! layer;
-  assign \$115  = in_rslot ? in_beats1 : in_beats0;
-  assign \$116  = \$115  > fold;
-  assign \$117  = | group;
-  assign \$118  = tag - 1'h1;
-  assign \$119  = wb_tag == \$118 [1:0];
-  assign \$121  = wb_groups > \$120 ;
-  assign \$122  = \$119  & \$121 ;
-  assign \$123  = \$117  | \$122 ;
-  assign \$124  = \$114  ? \$116  : \$123 ;
-  assign \$125  = \$113  & \$124 ;
-  assign \$126  = ! group;
-  assign \$127  = ! fold;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = cur_is_last & \$128 ;
-  assign \$130  = out_slot ? out_full1 : out_full0;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = ~ \$131 ;
-  assign issue = \$125  & \$132 ;
-  assign \$133  = | n_layers;
-  assign \$134  = loaded & \$133 ;
-  assign \$135  = ! layer;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = in_rslot ? in_beats1 : in_beats0;
-  assign \$138  = \$137  > fold;
-  assign \$139  = ~ \$138 ;
-  assign \$140  = \$136  & \$139 ;
-  assign \$141  = in_rslot ? in_beats1 : in_beats0;
-  assign \$142  = | \$141 ;
-  assign stall_input = \$140  & \$142 ;
-  assign \$143  = | n_layers;
-  assign \$144  = loaded & \$143 ;
-  assign \$145  = ! layer;
-  assign \$146  = in_rslot ? in_beats1 : in_beats0;
-  assign \$147  = \$146  > fold;
-  assign \$148  = | group;
-  assign \$149  = tag - 1'h1;
-  assign \$150  = wb_tag == \$149 [1:0];
-  assign \$152  = wb_groups > \$151 ;
-  assign \$153  = \$150  & \$152 ;
-  assign \$154  = \$148  | \$153 ;
-  assign \$155  = \$145  ? \$147  : \$154 ;
-  assign \$156  = \$144  & \$155 ;
-  assign \$157  = ! group;
-  assign \$158  = ! fold;
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = cur_is_last & \$159 ;
-  assign \$161  = out_slot ? out_full1 : out_full0;
+  assign \$62  = in_wslot ? in_beats1 : in_beats0;
+  assign \$64  = in_wslot ? 6'h20 : 6'h00;
+  assign \$65  = \$63  + \$64 ;
+  assign \$67  = in_wslot ? in_beats1 : in_beats0;
+  assign \$69  = in_wslot ? 6'h20 : 6'h00;
+  assign \$70  = \$68  + \$69 ;
+  assign \$72  = in_wslot ? in_beats1 : in_beats0;
+  assign \$74  = in_wslot ? 6'h20 : 6'h00;
+  assign \$75  = \$73  + \$74 ;
+  assign \$77  = in_wslot ? in_beats1 : in_beats0;
+  assign \$79  = in_wslot ? 6'h20 : 6'h00;
+  assign \$80  = \$78  + \$79 ;
+  assign \$82  = in_wslot ? in_beats1 : in_beats0;
+  assign \$84  = in_wslot ? 6'h20 : 6'h00;
+  assign \$85  = \$83  + \$84 ;
+  assign \$87  = in_wslot ? in_beats1 : in_beats0;
+  assign \$89  = in_wslot ? 6'h20 : 6'h00;
+  assign \$90  = \$88  + \$89 ;
+  assign \$92  = in_wslot ? in_beats1 : in_beats0;
+  assign \$94  = in_wslot ? 6'h20 : 6'h00;
+  assign \$95  = \$93  + \$94 ;
+  assign \$97  = in_wslot ? in_beats1 : in_beats0;
+  assign \$99  = in_wslot ? 6'h20 : 6'h00;
+  assign \$100  = \$98  + \$99 ;
+  assign \$101  = in_wslot ? in_beats1 : in_beats0;
+  assign \$102  = ! \$101 ;
+  assign vector_start = in_fire & \$102 ;
+  assign \$103  = ~ loaded;
+  assign \$104  = \$103  | cur_is_last;
+  assign \$105  = layer + 1'h1;
+  assign \$106  = \$104  ? 5'h00 : \$105 ;
+  assign \$107  = fold + 1'h1;
+  assign \$108  = \$107  * 4'h8;
+  assign \$109  = \$108  < prev_out;
+  assign \$110  = fold + 1'h1;
+  assign \$111  = \$110  * 4'h8;
+  assign \$112  = \$109  ? \$111  : { 5'h00, prev_out };
+  assign \$113  = \$112  - 1'h1;
+  assign \$114  = | n_layers;
+  assign \$115  = loaded & \$114 ;
+  assign \$116  = ! layer;
+  assign \$117  = in_rslot ? in_beats1 : in_beats0;
+  assign \$118  = \$117  > fold;
+  assign \$119  = | group;
+  assign \$120  = tag - 1'h1;
+  assign \$121  = wb_tag == \$120 [1:0];
+  assign \$123  = wb_groups > \$122 ;
+  assign \$124  = \$121  & \$123 ;
+  assign \$125  = \$119  | \$124 ;
+  assign \$126  = \$116  ? \$118  : \$125 ;
+  assign \$127  = \$115  & \$126 ;
+  assign \$128  = ! group;
+  assign \$129  = ! fold;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = cur_is_last & \$130 ;
+  assign \$132  = out_slot ? out_full1 : out_full0;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = \$127  & \$134 ;
+  assign \$136  = | n_layers;
+  assign \$137  = loaded & \$136 ;
+  assign \$138  = ! layer;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = in_rslot ? in_beats1 : in_beats0;
+  assign \$141  = \$140  > fold;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = \$139  & \$142 ;
+  assign \$144  = in_rslot ? in_beats1 : in_beats0;
+  assign \$145  = | \$144 ;
+  assign stall_input = \$143  & \$145 ;
+  assign \$146  = | n_layers;
+  assign \$147  = loaded & \$146 ;
+  assign \$148  = ! layer;
+  assign \$149  = in_rslot ? in_beats1 : in_beats0;
+  assign \$150  = \$149  > fold;
+  assign \$151  = | group;
+  assign \$152  = tag - 1'h1;
+  assign \$153  = wb_tag == \$152 [1:0];
+  assign \$155  = wb_groups > \$154 ;
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = \$151  | \$156 ;
+  assign \$158  = \$148  ? \$150  : \$157 ;
+  assign \$159  = \$147  & \$158 ;
+  assign \$160  = ! group;
+  assign \$161  = ! fold;
   assign \$162  = \$160  & \$161 ;
-  assign \$163  = ~ \$162 ;
-  assign stall_output = \$156  & \$164 ;
-  assign \$165  = ! layer;
-  assign \$166  = issue & \$165 ;
-  assign \$167  = cur_folds - 1'h1;
-  assign \$168  = fold == \$167 ;
-  assign \$169  = \$166  & \$168 ;
-  assign \$170  = cur_groups - 1'h1;
-  assign \$171  = group == \$170 ;
-  assign release_in = \$169  & \$171 ;
-  assign \$172  = issue & cur_is_last;
-  assign \$173  = ! group;
-  assign \$174  = ! fold;
-  assign \$175  = \$173  & \$174 ;
-  assign claim_out = \$172  & \$175 ;
+  assign \$163  = cur_is_last & \$162 ;
+  assign \$164  = out_slot ? out_full1 : out_full0;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign stall_output = \$159  & \$167 ;
+  assign \$168  = ! layer;
+  assign \$169  = issue & \$168 ;
+  assign \$170  = cur_folds - 1'h1;
+  assign \$171  = fold == \$170 ;
+  assign \$172  = \$169  & \$171 ;
+  assign \$173  = cur_groups - 1'h1;
+  assign \$174  = group == \$173 ;
+  assign release_in = \$172  & \$174 ;
+  assign \$175  = issue & cur_is_last;
+  assign \$176  = ! group;
+  assign \$177  = ! fold;
+  assign \$178  = \$176  & \$177 ;
+  assign claim_out = \$175  & \$178 ;
   assign step_first = ! fold;
-  assign \$176  = cur_folds - 1'h1;
-  assign step_last = fold == \$176 ;
-  assign \step_first$139  = ! fold;
-  assign \$177  = cur_folds - 1'h1;
-  assign \step_last$140  = fold == \$177 ;
-  assign \step_first$146  = ! fold;
-  assign \$178  = cur_folds - 1'h1;
-  assign \step_last$147  = fold == \$178 ;
-  assign \step_first$153  = ! fold;
   assign \$179  = cur_folds - 1'h1;
-  assign \step_last$154  = fold == \$179 ;
-  assign \step_first$160  = ! fold;
+  assign step_last = fold == \$179 ;
+  assign \step_first$140  = ! fold;
   assign \$180  = cur_folds - 1'h1;
-  assign \step_last$161  = fold == \$180 ;
-  assign \step_first$167  = ! fold;
+  assign \step_last$141  = fold == \$180 ;
+  assign \step_first$147  = ! fold;
   assign \$181  = cur_folds - 1'h1;
-  assign \step_last$168  = fold == \$181 ;
-  assign \step_first$174  = ! fold;
+  assign \step_last$148  = fold == \$181 ;
+  assign \step_first$154  = ! fold;
   assign \$182  = cur_folds - 1'h1;
-  assign \step_last$175  = fold == \$182 ;
-  assign \step_first$181  = ! fold;
+  assign \step_last$155  = fold == \$182 ;
+  assign \step_first$161  = ! fold;
   assign \$183  = cur_folds - 1'h1;
-  assign \step_last$182  = fold == \$183 ;
-  assign \$185  = in_rslot ? 6'h20 : 6'h00;
-  assign \$186  = \$184  + \$185 ;
-  assign \$188  = wr_buf ? 6'h00 : 6'h20;
+  assign \step_last$162  = fold == \$183 ;
+  assign \step_first$168  = ! fold;
+  assign \$184  = cur_folds - 1'h1;
+  assign \step_last$169  = fold == \$184 ;
+  assign \step_first$175  = ! fold;
+  assign \$185  = cur_folds - 1'h1;
+  assign \step_last$176  = fold == \$185 ;
+  assign \step_first$182  = ! fold;
+  assign \$186  = cur_folds - 1'h1;
+  assign \step_last$183  = fold == \$186 ;
+  assign \$188  = in_rslot ? 6'h20 : 6'h00;
   assign \$189  = \$187  + \$188 ;
-  assign \$191  = in_rslot ? 6'h20 : 6'h00;
+  assign \$191  = wr_buf ? 6'h00 : 6'h20;
   assign \$192  = \$190  + \$191 ;
-  assign \$194  = wr_buf ? 6'h00 : 6'h20;
+  assign \$194  = in_rslot ? 6'h20 : 6'h00;
   assign \$195  = \$193  + \$194 ;
-  assign \$197  = in_rslot ? 6'h20 : 6'h00;
+  assign \$197  = wr_buf ? 6'h00 : 6'h20;
   assign \$198  = \$196  + \$197 ;
-  assign \$200  = wr_buf ? 6'h00 : 6'h20;
+  assign \$200  = in_rslot ? 6'h20 : 6'h00;
   assign \$201  = \$199  + \$200 ;
-  assign \$203  = in_rslot ? 6'h20 : 6'h00;
+  assign \$203  = wr_buf ? 6'h00 : 6'h20;
   assign \$204  = \$202  + \$203 ;
-  assign \$206  = wr_buf ? 6'h00 : 6'h20;
+  assign \$206  = in_rslot ? 6'h20 : 6'h00;
   assign \$207  = \$205  + \$206 ;
-  assign \$209  = in_rslot ? 6'h20 : 6'h00;
+  assign \$209  = wr_buf ? 6'h00 : 6'h20;
   assign \$210  = \$208  + \$209 ;
-  assign \$212  = wr_buf ? 6'h00 : 6'h20;
+  assign \$212  = in_rslot ? 6'h20 : 6'h00;
   assign \$213  = \$211  + \$212 ;
-  assign \$215  = in_rslot ? 6'h20 : 6'h00;
+  assign \$215  = wr_buf ? 6'h00 : 6'h20;
   assign \$216  = \$214  + \$215 ;
-  assign \$218  = wr_buf ? 6'h00 : 6'h20;
+  assign \$218  = in_rslot ? 6'h20 : 6'h00;
   assign \$219  = \$217  + \$218 ;
-  assign \$221  = in_rslot ? 6'h20 : 6'h00;
+  assign \$221  = wr_buf ? 6'h00 : 6'h20;
   assign \$222  = \$220  + \$221 ;
-  assign \$224  = wr_buf ? 6'h00 : 6'h20;
+  assign \$224  = in_rslot ? 6'h20 : 6'h00;
   assign \$225  = \$223  + \$224 ;
-  assign \$227  = in_rslot ? 6'h20 : 6'h00;
+  assign \$227  = wr_buf ? 6'h00 : 6'h20;
   assign \$228  = \$226  + \$227 ;
-  assign \$230  = wr_buf ? 6'h00 : 6'h20;
+  assign \$230  = in_rslot ? 6'h20 : 6'h00;
   assign \$231  = \$229  + \$230 ;
-  assign \$232  = rd_from_input ? \$signature__data$222  : \$signature__data$221 ;
-  assign \$233  = rd_from_input ? \$signature__data$224  : \$signature__data$223 ;
-  assign \$234  = rd_from_input ? \$signature__data$226  : \$signature__data$225 ;
-  assign \$235  = rd_from_input ? \$signature__data$228  : \$signature__data$227 ;
-  assign \$236  = rd_from_input ? \$signature__data$230  : \$signature__data$229 ;
-  assign \$237  = rd_from_input ? \$signature__data$232  : \$signature__data$231 ;
-  assign \$238  = rd_from_input ? \$signature__data$234  : \$signature__data$233 ;
-  assign \$239  = rd_from_input ? \$signature__data$236  : \$signature__data$235 ;
-  assign \$240  = ~ wb_out10;
-  assign act_write = wb_valid10 & \$240 ;
+  assign \$233  = wr_buf ? 6'h00 : 6'h20;
+  assign \$234  = \$232  + \$233 ;
+  assign \$235  = rd_from_input ? \$signature__data$223  : \$signature__data$222 ;
+  assign \$236  = rd_from_input ? \$signature__data$225  : \$signature__data$224 ;
+  assign \$237  = rd_from_input ? \$signature__data$227  : \$signature__data$226 ;
+  assign \$238  = rd_from_input ? \$signature__data$229  : \$signature__data$228 ;
+  assign \$239  = rd_from_input ? \$signature__data$231  : \$signature__data$230 ;
+  assign \$240  = rd_from_input ? \$signature__data$233  : \$signature__data$232 ;
+  assign \$241  = rd_from_input ? \$signature__data$235  : \$signature__data$234 ;
+  assign \$242  = rd_from_input ? \$signature__data$237  : \$signature__data$236 ;
+  assign \$243  = ~ wb_out10;
+  assign act_write = wb_valid10 & \$243 ;
   assign out_write = wb_valid10 & wb_out10;
-  assign \$243  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$244  = \$242  + \$243 ;
-  assign \$247  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$248  = \$246  + \$247 ;
-  assign \$251  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$252  = \$250  + \$251 ;
-  assign \$255  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$256  = \$254  + \$255 ;
-  assign \$259  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$260  = \$258  + \$259 ;
-  assign \$263  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$264  = \$262  + \$263 ;
-  assign \$267  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$268  = \$266  + \$267 ;
-  assign \$271  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$272  = \$270  + \$271 ;
-  assign \$273  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$274  = wb_group10 + \$273 ;
-  assign \$275  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$276  = wb_group10 + \$275 ;
-  assign \$277  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$278  = wb_group10 + \$277 ;
-  assign \$279  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$280  = wb_group10 + \$279 ;
-  assign \$281  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$282  = wb_group10 + \$281 ;
-  assign \$283  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$284  = wb_group10 + \$283 ;
-  assign \$285  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$286  = wb_group10 + \$285 ;
-  assign \$287  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$288  = wb_group10 + \$287 ;
-  assign \$289  = drain_slot ? out_full1 : out_full0;
-  assign \$290  = drain_slot ? out_groups1 : out_groups0;
-  assign \$292  = \$290  > \$291 ;
-  assign \$293  = \$289  & \$292 ;
-  assign \$294  = w_level + drain_inflight;
-  assign \$295  = \$294  < 2'h3;
-  assign drain_read = \$293  & \$295 ;
-  assign \$297  = drain_slot ? 6'h20 : 6'h00;
-  assign \$298  = \$296  + \$297 ;
+  assign \$246  = wb_buf10 ? 6'h20 : 6'h00;
+  assign \$247  = \$245  + \$246 ;
+  assign \$250  = wb_buf10 ? 6'h20 : 6'h00;
+  assign \$251  = \$249  + \$250 ;
+  assign \$254  = wb_buf10 ? 6'h20 : 6'h00;
+  assign \$255  = \$253  + \$254 ;
+  assign \$258  = wb_buf10 ? 6'h20 : 6'h00;
+  assign \$259  = \$257  + \$258 ;
+  assign \$262  = wb_buf10 ? 6'h20 : 6'h00;
+  assign \$263  = \$261  + \$262 ;
+  assign \$266  = wb_buf10 ? 6'h20 : 6'h00;
+  assign \$267  = \$265  + \$266 ;
+  assign \$270  = wb_buf10 ? 6'h20 : 6'h00;
+  assign \$271  = \$269  + \$270 ;
+  assign \$274  = wb_buf10 ? 6'h20 : 6'h00;
+  assign \$275  = \$273  + \$274 ;
+  assign \$276  = wb_slot10 ? 6'h20 : 6'h00;
+  assign \$277  = wb_group10 + \$276 ;
+  assign \$278  = wb_slot10 ? 6'h20 : 6'h00;
+  assign \$279  = wb_group10 + \$278 ;
+  assign \$280  = wb_slot10 ? 6'h20 : 6'h00;
+  assign \$281  = wb_group10 + \$280 ;
+  assign \$282  = wb_slot10 ? 6'h20 : 6'h00;
+  assign \$283  = wb_group10 + \$282 ;
+  assign \$284  = wb_slot10 ? 6'h20 : 6'h00;
+  assign \$285  = wb_group10 + \$284 ;
+  assign \$286  = wb_slot10 ? 6'h20 : 6'h00;
+  assign \$287  = wb_group10 + \$286 ;
+  assign \$288  = wb_slot10 ? 6'h20 : 6'h00;
+  assign \$289  = wb_group10 + \$288 ;
+  assign \$290  = wb_slot10 ? 6'h20 : 6'h00;
+  assign \$291  = wb_group10 + \$290 ;
+  assign \$292  = drain_slot ? out_full1 : out_full0;
+  assign \$293  = drain_slot ? out_groups1 : out_groups0;
+  assign \$295  = \$293  > \$294 ;
+  assign \$296  = \$292  & \$295 ;
+  assign \$297  = w_level + drain_inflight;
+  assign \$298  = \$297  < 2'h3;
+  assign drain_read = \$296  & \$298 ;
   assign \$300  = drain_slot ? 6'h20 : 6'h00;
   assign \$301  = \$299  + \$300 ;
   assign \$303  = drain_slot ? 6'h20 : 6'h00;
@@ -3363,101 +3367,105 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$316  = \$314  + \$315 ;
   assign \$318  = drain_slot ? 6'h20 : 6'h00;
   assign \$319  = \$317  + \$318 ;
+  assign \$321  = drain_slot ? 6'h20 : 6'h00;
+  assign \$322  = \$320  + \$321 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$320  = load__payload[31:28] == 2'h3;
-  assign \$321  = ld_fire & \$320 ;
-  assign \$322  = ! load__payload[19:0];
-  assign \$323  = load__payload[95:32] > 4'h8;
-  assign \$324  = \$323  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$325  = d0_rp__data[8:0] + 3'h7;
-  assign \$327  = ! in_wslot;
-  assign \$328  = in_fire & \$327 ;
-  assign \$329  = in_beats0 + 1'h1;
-  assign \$330  = in_beats0 + 1'h1;
-  assign \$331  = \$330  == in_folds;
-  assign \$332  = ! in_rslot;
-  assign \$333  = release_in & \$332 ;
-  assign \$335  = in_fire & \$334 ;
-  assign \$336  = in_beats1 + 1'h1;
-  assign \$337  = in_beats1 + 1'h1;
-  assign \$338  = \$337  == in_folds;
-  assign \$340  = release_in & \$339 ;
-  assign \$341  = in_wslot ? in_beats1 : in_beats0;
-  assign \$342  = \$341  + 1'h1;
-  assign \$343  = \$342  == in_folds;
-  assign \$344  = in_fire & \$343 ;
-  assign \$345  = ~ in_wslot;
-  assign \$346  = ~ in_rslot;
-  assign \$347  = ~ loaded;
-  assign \$348  = nxt_rp__data[8:0] + 3'h7;
-  assign \$350  = nxt_rp__data[17:9] + 3'h7;
-  assign \$352  = n_layers - 1'h1;
-  assign \$353  = \$104 [3:0] == \$352 ;
-  assign \$354  = cur_folds - 1'h1;
-  assign \$355  = fold == \$354 ;
-  assign \$356  = group + 1'h1;
-  assign \$357  = step_rq + 1'h1;
-  assign \$358  = cur_groups - 1'h1;
-  assign \$359  = group == \$358 ;
-  assign \$360  = nxt_rp__data[8:0] + 3'h7;
-  assign \$362  = nxt_rp__data[17:9] + 3'h7;
-  assign \$364  = n_layers - 1'h1;
-  assign \$365  = \$104 [3:0] == \$364 ;
-  assign \$366  = tag + 1'h1;
-  assign \$367  = ~ wr_buf;
-  assign \$368  = cur_is_last ? 1'h0 : \$367 ;
-  assign \$369  = ~ out_slot;
-  assign \$370  = fold + 1'h1;
-  assign \$371  = cur_folds - 1'h1;
-  assign \$372  = fold == \$371 ;
-  assign \$373  = cur_groups - 1'h1;
-  assign \$374  = group == \$373 ;
-  assign \$375  = \$372  & \$374 ;
-  assign \$376  = ~ \$375 ;
-  assign \$377  = step_addr + 1'h1;
-  assign \$378  = ! layer;
-  assign \$379  = cur_folds - 1'h1;
-  assign \$380  = fold == \$379 ;
-  assign \$381  = issue & \$380 ;
-  assign \$382  = wb_tag == wb_tag10;
-  assign \$383  = wb_groups + 1'h1;
-  assign \$384  = \$382  ? \$383  : 10'h001;
-  assign \$385  = ! out_slot;
-  assign \$386  = claim_out & \$385 ;
-  assign \$387  = ! wb_slot10;
-  assign \$388  = out_write & \$387 ;
-  assign \$389  = out_groups0 + 1'h1;
+  assign \$323  = load__payload[31:28] == 2'h3;
+  assign \$324  = ld_fire & \$323 ;
+  assign \$325  = ! load__payload[19:0];
+  assign \$326  = load__payload[95:32] > 4'h8;
+  assign \$327  = \$326  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$328  = d0_rp__data[8:0] + 3'h7;
+  assign \$330  = ! in_wslot;
+  assign \$331  = in_fire & \$330 ;
+  assign \$332  = in_beats0 + 1'h1;
+  assign \$333  = in_beats0 + 1'h1;
+  assign \$334  = \$333  == in_folds;
+  assign \$335  = ! in_rslot;
+  assign \$336  = release_in & \$335 ;
+  assign \$338  = in_fire & \$337 ;
+  assign \$339  = in_beats1 + 1'h1;
+  assign \$340  = in_beats1 + 1'h1;
+  assign \$341  = \$340  == in_folds;
+  assign \$343  = release_in & \$342 ;
+  assign \$344  = in_wslot ? in_beats1 : in_beats0;
+  assign \$345  = \$344  + 1'h1;
+  assign \$346  = \$345  == in_folds;
+  assign \$347  = in_fire & \$346 ;
+  assign \$348  = ~ in_wslot;
+  assign \$349  = ~ in_rslot;
+  assign \$350  = ~ loaded;
+  assign \$351  = nxt_rp__data[8:0] + 3'h7;
+  assign \$353  = nxt_rp__data[17:9] + 3'h7;
+  assign \$355  = n_layers - 1'h1;
+  assign \$356  = \$106 [3:0] == \$355 ;
+  assign \$357  = cur_folds - 1'h1;
+  assign \$358  = fold == \$357 ;
+  assign \$359  = group + 1'h1;
+  assign \$360  = step_rq + 1'h1;
+  assign \$361  = cur_groups - 1'h1;
+  assign \$362  = group == \$361 ;
+  assign \$363  = nxt_rp__data[8:0] + 3'h7;
+  assign \$365  = nxt_rp__data[17:9] + 3'h7;
+  assign \$367  = n_layers - 1'h1;
+  assign \$368  = \$106 [3:0] == \$367 ;
+  assign \$369  = tag + 1'h1;
+  assign \$370  = ~ wr_buf;
+  assign \$371  = cur_is_last ? 1'h0 : \$370 ;
+  assign \$372  = ~ out_slot;
+  assign \$373  = fold + 1'h1;
+  assign \$374  = cur_folds - 1'h1;
+  assign \$375  = fold == \$374 ;
+  assign \$376  = cur_groups - 1'h1;
+  assign \$377  = group == \$376 ;
+  assign \$378  = \$375  & \$377 ;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = step_addr + 1'h1;
+  assign \$381  = ~ clear_counters;
+  assign \$382  = ld_fire & \$381 ;
+  assign \$383  = ! layer;
+  assign \$384  = cur_folds - 1'h1;
+  assign \$385  = fold == \$384 ;
+  assign \$386  = issue & \$385 ;
+  assign \$387  = wb_tag == wb_tag10;
+  assign \$388  = wb_groups + 1'h1;
+  assign \$389  = \$387  ? \$388  : 10'h001;
+  assign \$390  = ! out_slot;
   assign \$391  = claim_out & \$390 ;
+  assign \$392  = ! wb_slot10;
   assign \$393  = out_write & \$392 ;
-  assign \$394  = out_groups1 + 1'h1;
-  assign \$395  = out_n - 1'h1;
-  assign \$396  = drain_elem == \$395 ;
-  assign \$397  = out_n - 1'h1;
-  assign \$398  = drain_elem == \$397 ;
-  assign \$399  = ~ drain_slot;
-  assign \$400  = drain_elem + 1'h1;
-  assign \$401  = ~ release_slot;
-  assign \$402  = ! release_slot;
-  assign \$404  = in_flight + vector_start;
-  assign \$405  = \$404  - done;
-  assign \$406  = count_busy + busy;
-  assign \$407  = count_stall_input + stall_input;
-  assign \$408  = count_stall_output + stall_output;
-  assign \$409  = issue ? 7'h40 : 7'h00;
-  assign \$410  = count_mac_ops + \$409 ;
-  assign \$411  = issue ? 4'h8 : 4'h0;
-  assign \$412  = count_bank_reads + \$411 ;
-  assign \$413  = count_act_reads + issue;
-  assign \$414  = in_fire + act_write;
-  assign \$415  = count_act_writes + \$414 ;
-  assign \$416  = count_inferences + done;
+  assign \$394  = out_groups0 + 1'h1;
+  assign \$396  = claim_out & \$395 ;
+  assign \$398  = out_write & \$397 ;
+  assign \$399  = out_groups1 + 1'h1;
+  assign \$400  = out_n - 1'h1;
+  assign \$401  = drain_elem == \$400 ;
+  assign \$402  = out_n - 1'h1;
+  assign \$403  = drain_elem == \$402 ;
+  assign \$404  = ~ drain_slot;
+  assign \$405  = drain_elem + 1'h1;
+  assign \$406  = ~ release_slot;
+  assign \$407  = ! release_slot;
+  assign \$409  = in_flight + vector_start;
+  assign \$410  = \$409  - done;
+  assign \$411  = count_busy + busy;
+  assign \$412  = count_stall_input + stall_input;
+  assign \$413  = count_stall_output + stall_output;
+  assign \$414  = issue ? 7'h40 : 7'h00;
+  assign \$415  = count_mac_ops + \$414 ;
+  assign \$416  = issue ? 4'h8 : 4'h0;
+  assign \$417  = count_bank_reads + \$416 ;
+  assign \$418  = count_act_reads + issue;
+  assign \$419  = in_fire + act_write;
+  assign \$420  = count_act_writes + \$419 ;
+  assign \$421  = count_inferences + done;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1151$0 (drain_last),
-    .\port$395$0 (drain_data),
+    .\port$1156$0 (drain_last),
+    .\port$398$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3466,14 +3474,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .clk(clk),
-    .\port$287$0 (\$232 ),
-    .\port$288$0 (\$233 ),
-    .\port$289$0 (\$234 ),
     .\port$290$0 (\$235 ),
     .\port$291$0 (\$236 ),
     .\port$292$0 (\$237 ),
     .\port$293$0 (\$238 ),
     .\port$294$0 (\$239 ),
+    .\port$295$0 (\$240 ),
+    .\port$296$0 (\$241 ),
+    .\port$297$0 (\$242 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -3490,177 +3498,177 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .clk(clk),
-    .\port$287$0 (\$232 ),
-    .\port$288$0 (\$233 ),
-    .\port$289$0 (\$234 ),
     .\port$290$0 (\$235 ),
     .\port$291$0 (\$236 ),
     .\port$292$0 (\$237 ),
     .\port$293$0 (\$238 ),
     .\port$294$0 (\$239 ),
-    .result(\result$258 ),
+    .\port$295$0 (\$240 ),
+    .\port$296$0 (\$241 ),
+    .\port$297$0 (\$242 ),
+    .result(\result$259 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$26 ),
-    .step_first(\step_first$139 ),
-    .step_last(\step_last$140 ),
+    .rwp__en(\rq_we$27 ),
+    .step_first(\step_first$140 ),
+    .step_last(\step_last$141 ),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$23 )
+    .wp__en(\bank_we$24 )
   );
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .clk(clk),
-    .\port$287$0 (\$232 ),
-    .\port$288$0 (\$233 ),
-    .\port$289$0 (\$234 ),
     .\port$290$0 (\$235 ),
     .\port$291$0 (\$236 ),
     .\port$292$0 (\$237 ),
     .\port$293$0 (\$238 ),
     .\port$294$0 (\$239 ),
-    .result(\result$262 ),
+    .\port$295$0 (\$240 ),
+    .\port$296$0 (\$241 ),
+    .\port$297$0 (\$242 ),
+    .result(\result$263 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$32 ),
-    .step_first(\step_first$146 ),
-    .step_last(\step_last$147 ),
+    .rwp__en(\rq_we$33 ),
+    .step_first(\step_first$147 ),
+    .step_last(\step_last$148 ),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$29 )
+    .wp__en(\bank_we$30 )
   );
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .clk(clk),
-    .\port$287$0 (\$232 ),
-    .\port$288$0 (\$233 ),
-    .\port$289$0 (\$234 ),
     .\port$290$0 (\$235 ),
     .\port$291$0 (\$236 ),
     .\port$292$0 (\$237 ),
     .\port$293$0 (\$238 ),
     .\port$294$0 (\$239 ),
-    .result(\result$266 ),
+    .\port$295$0 (\$240 ),
+    .\port$296$0 (\$241 ),
+    .\port$297$0 (\$242 ),
+    .result(\result$267 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$38 ),
-    .step_first(\step_first$153 ),
-    .step_last(\step_last$154 ),
+    .rwp__en(\rq_we$39 ),
+    .step_first(\step_first$154 ),
+    .step_last(\step_last$155 ),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$35 )
+    .wp__en(\bank_we$36 )
   );
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .clk(clk),
-    .\port$287$0 (\$232 ),
-    .\port$288$0 (\$233 ),
-    .\port$289$0 (\$234 ),
     .\port$290$0 (\$235 ),
     .\port$291$0 (\$236 ),
     .\port$292$0 (\$237 ),
     .\port$293$0 (\$238 ),
     .\port$294$0 (\$239 ),
-    .result(\result$270 ),
+    .\port$295$0 (\$240 ),
+    .\port$296$0 (\$241 ),
+    .\port$297$0 (\$242 ),
+    .result(\result$271 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$44 ),
-    .step_first(\step_first$160 ),
-    .step_last(\step_last$161 ),
+    .rwp__en(\rq_we$45 ),
+    .step_first(\step_first$161 ),
+    .step_last(\step_last$162 ),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$41 )
+    .wp__en(\bank_we$42 )
   );
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .clk(clk),
-    .\port$287$0 (\$232 ),
-    .\port$288$0 (\$233 ),
-    .\port$289$0 (\$234 ),
     .\port$290$0 (\$235 ),
     .\port$291$0 (\$236 ),
     .\port$292$0 (\$237 ),
     .\port$293$0 (\$238 ),
     .\port$294$0 (\$239 ),
-    .result(\result$274 ),
+    .\port$295$0 (\$240 ),
+    .\port$296$0 (\$241 ),
+    .\port$297$0 (\$242 ),
+    .result(\result$275 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$50 ),
-    .step_first(\step_first$167 ),
-    .step_last(\step_last$168 ),
+    .rwp__en(\rq_we$51 ),
+    .step_first(\step_first$168 ),
+    .step_last(\step_last$169 ),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$47 )
+    .wp__en(\bank_we$48 )
   );
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .clk(clk),
-    .\port$287$0 (\$232 ),
-    .\port$288$0 (\$233 ),
-    .\port$289$0 (\$234 ),
     .\port$290$0 (\$235 ),
     .\port$291$0 (\$236 ),
     .\port$292$0 (\$237 ),
     .\port$293$0 (\$238 ),
     .\port$294$0 (\$239 ),
-    .result(\result$278 ),
+    .\port$295$0 (\$240 ),
+    .\port$296$0 (\$241 ),
+    .\port$297$0 (\$242 ),
+    .result(\result$279 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$56 ),
-    .step_first(\step_first$174 ),
-    .step_last(\step_last$175 ),
+    .rwp__en(\rq_we$57 ),
+    .step_first(\step_first$175 ),
+    .step_last(\step_last$176 ),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$53 )
+    .wp__en(\bank_we$54 )
   );
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .clk(clk),
-    .\port$287$0 (\$232 ),
-    .\port$288$0 (\$233 ),
-    .\port$289$0 (\$234 ),
     .\port$290$0 (\$235 ),
     .\port$291$0 (\$236 ),
     .\port$292$0 (\$237 ),
     .\port$293$0 (\$238 ),
     .\port$294$0 (\$239 ),
-    .result(\result$282 ),
+    .\port$295$0 (\$240 ),
+    .\port$296$0 (\$241 ),
+    .\port$297$0 (\$242 ),
+    .result(\result$283 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$62 ),
-    .step_first(\step_first$181 ),
-    .step_last(\step_last$182 ),
+    .rwp__en(\rq_we$63 ),
+    .step_first(\step_first$182 ),
+    .step_last(\step_last$183 ),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$59 )
+    .wp__en(\bank_we$60 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$53 ) begin
-      if (\$54 ) begin
+    if (\$55 ) begin
+      if (\$56 ) begin
         clear_counters = 1'h1;
       end
     end
@@ -3693,130 +3701,63 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = n_layers;
-    if (\$321 ) begin
-      if (\$322 ) begin
-        \$417  = \$324 [3:0];
+    \$422  = n_layers;
+    if (\$324 ) begin
+      if (\$325 ) begin
+        \$422  = \$327 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = \$326 [8:0];
+    \$423  = \$329 [8:0];
     if (rst) begin
-      \$418  = 9'h000;
+      \$423  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = dl_rp__data[17:9];
+    \$424  = dl_rp__data[17:9];
     if (rst) begin
-      \$419  = 9'h000;
+      \$424  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = in_beats0;
-    if (\$328 ) begin
-      \$420  = \$329 [8:0];
+    \$425  = in_beats0;
+    if (\$331 ) begin
+      \$425  = \$332 [8:0];
     end
-    if (\$333 ) begin
-      \$420  = 9'h000;
+    if (\$336 ) begin
+      \$425  = 9'h000;
     end
     if (rst) begin
-      \$420  = 9'h000;
+      \$425  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = in_full0;
-    if (\$328 ) begin
-      if (\$331 ) begin
-        \$421  = 1'h1;
+    \$426  = in_full0;
+    if (\$331 ) begin
+      if (\$334 ) begin
+        \$426  = 1'h1;
       end
     end
-    if (\$333 ) begin
-      \$421  = 1'h0;
+    if (\$336 ) begin
+      \$426  = 1'h0;
     end
     if (rst) begin
-      \$421  = 1'h0;
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = in_beats1;
-    if (\$335 ) begin
-      \$422  = \$336 [8:0];
+    \$427  = in_beats1;
+    if (\$338 ) begin
+      \$427  = \$339 [8:0];
     end
-    if (\$340 ) begin
-      \$422  = 9'h000;
-    end
-    if (rst) begin
-      \$422  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = in_full1;
-    if (\$335 ) begin
-      if (\$338 ) begin
-        \$423  = 1'h1;
-      end
-    end
-    if (\$340 ) begin
-      \$423  = 1'h0;
-    end
-    if (rst) begin
-      \$423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = in_wslot;
-    if (\$344 ) begin
-      \$424  = \$345 ;
-    end
-    if (rst) begin
-      \$424  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = in_rslot;
-    if (release_in) begin
-      \$425  = \$346 ;
-    end
-    if (rst) begin
-      \$425  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = cur_folds;
-    if (\$347 ) begin
-      \$426  = \$349 [8:0];
-    end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$426  = \$361 [8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$426  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = cur_groups;
-    if (\$347 ) begin
-      \$427  = \$351 [8:0];
-    end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$427  = \$363 [8:0];
-        end
-      end
+    if (\$343 ) begin
+      \$427  = 9'h000;
     end
     if (rst) begin
       \$427  = 9'h000;
@@ -3824,31 +3765,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = cur_out;
-    if (\$347 ) begin
-      \$428  = nxt_rp__data[17:9];
-    end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$428  = nxt_rp__data[17:9];
-        end
+    \$428  = in_full1;
+    if (\$338 ) begin
+      if (\$341 ) begin
+        \$428  = 1'h1;
       end
     end
+    if (\$343 ) begin
+      \$428  = 1'h0;
+    end
     if (rst) begin
-      \$428  = 9'h000;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = cur_is_last;
+    \$429  = in_wslot;
     if (\$347 ) begin
-      \$429  = \$353 ;
-    end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$429  = \$365 ;
-        end
-      end
+      \$429  = \$348 ;
     end
     if (rst) begin
       \$429  = 1'h0;
@@ -3856,15 +3790,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = step_relu;
-    if (\$347 ) begin
-      \$430  = nxt_rp__data[35];
-    end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$430  = nxt_rp__data[35];
-        end
-      end
+    \$430  = in_rslot;
+    if (release_in) begin
+      \$430  = \$349 ;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -3872,33 +3800,30 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = step_requantize;
-    if (\$347 ) begin
-      \$431  = nxt_rp__data[36];
+    \$431  = cur_folds;
+    if (\$350 ) begin
+      \$431  = \$352 [8:0];
     end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$431  = nxt_rp__data[36];
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$431  = \$364 [8:0];
         end
       end
     end
     if (rst) begin
-      \$431  = 1'h0;
+      \$431  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = step_addr;
-    if (\$347 ) begin
-      \$432  = nxt_rp__data[26:18];
+    \$432  = cur_groups;
+    if (\$350 ) begin
+      \$432  = \$354 [8:0];
     end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$432  = nxt_rp__data[26:18];
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$432  = \$366 [8:0];
         end
-      end
-      if (\$376 ) begin
-        \$432  = \$377 [8:0];
       end
     end
     if (rst) begin
@@ -3907,431 +3832,454 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = step_rq;
-    if (\$347 ) begin
-      \$433  = nxt_rp__data[34:27];
+    \$433  = cur_out;
+    if (\$350 ) begin
+      \$433  = nxt_rp__data[17:9];
     end else if (issue) begin
-      if (\$355 ) begin
-        \$433  = \$357 [7:0];
-        if (\$359 ) begin
-          \$433  = nxt_rp__data[34:27];
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$433  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$433  = 8'h00;
+      \$433  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = layer;
-    if (\$347 ) begin
-      \$434  = \$104 [3:0];
+    \$434  = cur_is_last;
+    if (\$350 ) begin
+      \$434  = \$356 ;
     end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$434  = \$104 [3:0];
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$434  = \$368 ;
         end
       end
     end
     if (rst) begin
-      \$434  = 4'h0;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = group;
-    if (\$347 ) begin
-      \$435  = 9'h000;
+    \$435  = step_relu;
+    if (\$350 ) begin
+      \$435  = nxt_rp__data[35];
     end else if (issue) begin
-      if (\$355 ) begin
-        \$435  = \$356 [8:0];
-        if (\$359 ) begin
-          \$435  = 9'h000;
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$435  = nxt_rp__data[35];
         end
       end
     end
     if (rst) begin
-      \$435  = 9'h000;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = fold;
-    if (\$347 ) begin
-      \$436  = 9'h000;
+    \$436  = step_requantize;
+    if (\$350 ) begin
+      \$436  = nxt_rp__data[36];
+    end else if (issue) begin
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$436  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = step_addr;
+    if (\$350 ) begin
+      \$437  = nxt_rp__data[26:18];
+    end else if (issue) begin
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$437  = nxt_rp__data[26:18];
+        end
+      end
+      if (\$379 ) begin
+        \$437  = \$380 [8:0];
+      end
+    end
+    if (rst) begin
+      \$437  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = step_rq;
+    if (\$350 ) begin
+      \$438  = nxt_rp__data[34:27];
+    end else if (issue) begin
+      if (\$358 ) begin
+        \$438  = \$360 [7:0];
+        if (\$362 ) begin
+          \$438  = nxt_rp__data[34:27];
+        end
+      end
+    end
+    if (rst) begin
+      \$438  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = layer;
+    if (\$350 ) begin
+      \$439  = \$106 [3:0];
+    end else if (issue) begin
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$439  = \$106 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$439  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = group;
+    if (\$350 ) begin
+      \$440  = 9'h000;
+    end else if (issue) begin
+      if (\$358 ) begin
+        \$440  = \$359 [8:0];
+        if (\$362 ) begin
+          \$440  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$440  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = fold;
+    if (\$350 ) begin
+      \$441  = 9'h000;
     end else if (issue) begin
       (* full_case = 32'd1 *)
-      if (\$355 ) begin
-        \$436  = 9'h000;
-        if (\$359 ) begin
-          \$436  = 9'h000;
+      if (\$358 ) begin
+        \$441  = 9'h000;
+        if (\$362 ) begin
+          \$441  = 9'h000;
         end
       end else begin
-        \$436  = \$370 [8:0];
+        \$441  = \$373 [8:0];
       end
     end
     if (rst) begin
-      \$436  = 9'h000;
+      \$441  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = loaded;
-    if (\$347 ) begin
-      \$437  = 1'h1;
+    \$442  = loaded;
+    if (\$350 ) begin
+      \$442  = 1'h1;
     end
-    if (ld_fire) begin
-      \$437  = 1'h0;
+    if (\$382 ) begin
+      \$442  = 1'h0;
     end
     if (rst) begin
-      \$437  = 1'h0;
+      \$442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = wr_buf;
-    if (\$347 ) begin
-      \$438  = 1'h0;
+    \$443  = wr_buf;
+    if (\$350 ) begin
+      \$443  = 1'h0;
     end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$438  = \$368 ;
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$443  = \$371 ;
         end
       end
     end
     if (rst) begin
-      \$438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = prev_out;
-    if (\$347 ) begin
-    end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$439  = cur_out;
-        end
-      end
-    end
-    if (rst) begin
-      \$439  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = tag;
-    if (\$347 ) begin
-    end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          \$440  = \$366 [1:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$440  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = out_slot;
-    if (\$347 ) begin
-    end else if (issue) begin
-      if (\$355 ) begin
-        if (\$359 ) begin
-          if (cur_is_last) begin
-            \$441  = \$369 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = rd_from_input;
-    if (issue) begin
-      \$442  = \$378 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = rd_block;
-    if (issue) begin
       \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = \$381 ;
+    \$444  = prev_out;
+    if (\$350 ) begin
+    end else if (issue) begin
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$444  = cur_out;
+        end
+      end
+    end
     if (rst) begin
-      \$444  = 1'h0;
+      \$444  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = wb_valid1;
+    \$445  = tag;
+    if (\$350 ) begin
+    end else if (issue) begin
+      if (\$358 ) begin
+        if (\$362 ) begin
+          \$445  = \$369 [1:0];
+        end
+      end
+    end
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = wb_valid2;
+    \$446  = out_slot;
+    if (\$350 ) begin
+    end else if (issue) begin
+      if (\$358 ) begin
+        if (\$362 ) begin
+          if (cur_is_last) begin
+            \$446  = \$372 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = wb_valid3;
-    if (rst) begin
-      \$447  = 1'h0;
+    \$447  = rd_from_input;
+    if (issue) begin
+      \$447  = \$383 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = wb_valid4;
-    if (rst) begin
+    \$448  = rd_block;
+    if (issue) begin
       \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = wb_valid5;
+    \$449  = \$386 ;
     if (rst) begin
       \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = wb_valid6;
+    \$450  = wb_valid1;
     if (rst) begin
       \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = wb_valid7;
+    \$451  = wb_valid2;
     if (rst) begin
       \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = wb_valid8;
+    \$452  = wb_valid3;
     if (rst) begin
       \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = wb_valid9;
+    \$453  = wb_valid4;
     if (rst) begin
       \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = wb_tag;
-    if (act_write) begin
-      \$454  = wb_tag10;
-    end
+    \$454  = wb_valid5;
     if (rst) begin
-      \$454  = 2'h0;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = wb_groups;
-    if (act_write) begin
-      \$455  = \$384 [8:0];
-    end
+    \$455  = wb_valid6;
     if (rst) begin
-      \$455  = 9'h000;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = out_full0;
-    if (\$386 ) begin
-      \$456  = 1'h1;
-    end
-    if (done) begin
-      if (\$402 ) begin
-        \$456  = 1'h0;
-      end
-    end
+    \$456  = wb_valid7;
     if (rst) begin
       \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = out_groups0;
-    if (\$386 ) begin
-      \$457  = 9'h000;
-    end else if (\$388 ) begin
-      \$457  = \$389 [8:0];
-    end
+    \$457  = wb_valid8;
     if (rst) begin
-      \$457  = 9'h000;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = out_full1;
-    if (\$391 ) begin
-      \$458  = 1'h1;
-    end
-    if (done) begin
-      if (\$403 ) begin
-        \$458  = 1'h0;
-      end
-    end
+    \$458  = wb_valid9;
     if (rst) begin
       \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = out_groups1;
+    \$459  = wb_tag;
+    if (act_write) begin
+      \$459  = wb_tag10;
+    end
+    if (rst) begin
+      \$459  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = wb_groups;
+    if (act_write) begin
+      \$460  = \$389 [8:0];
+    end
+    if (rst) begin
+      \$460  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = out_full0;
     if (\$391 ) begin
-      \$459  = 9'h000;
-    end else if (\$393 ) begin
-      \$459  = \$394 [8:0];
+      \$461  = 1'h1;
     end
-    if (rst) begin
-      \$459  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = drain_read;
-    if (rst) begin
-      \$460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = drain_lane;
-    if (drain_read) begin
-      \$461  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = drain_last;
-    if (drain_read) begin
-      \$462  = \$396 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$398 ) begin
-        \$463  = 9'h000;
-      end else begin
-        \$463  = \$400 [8:0];
-      end
-    end
-    if (rst) begin
-      \$463  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = drain_slot;
-    if (drain_read) begin
-      if (\$398 ) begin
-        \$464  = \$399 ;
-      end
-    end
-    if (rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = release_slot;
     if (done) begin
-      \$465  = \$401 ;
+      if (\$407 ) begin
+        \$461  = 1'h0;
+      end
     end
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = out_groups0;
+    if (\$391 ) begin
+      \$462  = 9'h000;
+    end else if (\$393 ) begin
+      \$462  = \$394 [8:0];
+    end
+    if (rst) begin
+      \$462  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = out_full1;
+    if (\$396 ) begin
+      \$463  = 1'h1;
+    end
+    if (done) begin
+      if (\$408 ) begin
+        \$463  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = out_groups1;
+    if (\$396 ) begin
+      \$464  = 9'h000;
+    end else if (\$398 ) begin
+      \$464  = \$399 [8:0];
+    end
+    if (rst) begin
+      \$464  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = drain_read;
     if (rst) begin
       \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = \$405 [2:0];
-    if (rst) begin
-      \$466  = 3'h0;
+    \$466  = drain_lane;
+    if (drain_read) begin
+      \$466  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$467  = 32'd0;
-    end else begin
-      \$467  = \$406 [31:0];
-    end
-    if (rst) begin
-      \$467  = 32'd0;
+    \$467  = drain_last;
+    if (drain_read) begin
+      \$467  = \$401 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$468  = 32'd0;
-    end else begin
-      \$468  = \$407 [31:0];
+    \$468  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$403 ) begin
+        \$468  = 9'h000;
+      end else begin
+        \$468  = \$405 [8:0];
+      end
     end
     if (rst) begin
-      \$468  = 32'd0;
+      \$468  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$469  = 32'd0;
-    end else begin
-      \$469  = \$408 [31:0];
+    \$469  = drain_slot;
+    if (drain_read) begin
+      if (\$403 ) begin
+        \$469  = \$404 ;
+      end
     end
     if (rst) begin
-      \$469  = 32'd0;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$470  = 32'd0;
-    end else begin
-      \$470  = \$410 [31:0];
+    \$470  = release_slot;
+    if (done) begin
+      \$470  = \$406 ;
     end
     if (rst) begin
-      \$470  = 32'd0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$471  = 32'd0;
-    end else begin
-      \$471  = \$412 [31:0];
-    end
+    \$471  = \$410 [2:0];
     if (rst) begin
-      \$471  = 32'd0;
+      \$471  = 3'h0;
     end
   end
   always @* begin
@@ -4340,7 +4288,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$472  = 32'd0;
     end else begin
-      \$472  = \$413 [31:0];
+      \$472  = \$411 [31:0];
     end
     if (rst) begin
       \$472  = 32'd0;
@@ -4352,7 +4300,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$473  = 32'd0;
     end else begin
-      \$473  = \$415 [31:0];
+      \$473  = \$412 [31:0];
     end
     if (rst) begin
       \$473  = 32'd0;
@@ -4364,10 +4312,70 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$474  = 32'd0;
     end else begin
-      \$474  = \$416 [31:0];
+      \$474  = \$413 [31:0];
     end
     if (rst) begin
       \$474  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$475  = 32'd0;
+    end else begin
+      \$475  = \$415 [31:0];
+    end
+    if (rst) begin
+      \$475  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$476  = 32'd0;
+    end else begin
+      \$476  = \$417 [31:0];
+    end
+    if (rst) begin
+      \$476  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$477  = 32'd0;
+    end else begin
+      \$477  = \$418 [31:0];
+    end
+    if (rst) begin
+      \$477  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$478  = 32'd0;
+    end else begin
+      \$478  = \$420 [31:0];
+    end
+    if (rst) begin
+      \$478  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$479  = 32'd0;
+    end else begin
+      \$479  = \$421 [31:0];
+    end
+    if (rst) begin
+      \$479  = 32'd0;
     end
   end
   always @* begin
@@ -4375,216 +4383,217 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (drain_lane)
       3'h0:
-          drain_data = \$signature__data$333 ;
-      3'h1:
           drain_data = \$signature__data$334 ;
-      3'h2:
+      3'h1:
           drain_data = \$signature__data$335 ;
-      3'h3:
+      3'h2:
           drain_data = \$signature__data$336 ;
-      3'h4:
+      3'h3:
           drain_data = \$signature__data$337 ;
-      3'h5:
+      3'h4:
           drain_data = \$signature__data$338 ;
-      3'h6:
+      3'h5:
           drain_data = \$signature__data$339 ;
-      3'h7:
+      3'h6:
           drain_data = \$signature__data$340 ;
+      3'h7:
+          drain_data = \$signature__data$341 ;
     endcase
   end
   assign busy_r = busy;
+  assign load_hold = 1'h0;
   assign bank_waddr = load__payload[8:0];
   assign bank_wdata = load__payload[95:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$24  = load__payload[8:0];
-  assign \bank_wdata$25  = load__payload[95:32];
-  assign \rq_waddr$27  = load__payload[7:0];
-  assign \rq_wdata$28  = load__payload[85:32];
-  assign \bank_waddr$30  = load__payload[8:0];
-  assign \bank_wdata$31  = load__payload[95:32];
-  assign \rq_waddr$33  = load__payload[7:0];
-  assign \rq_wdata$34  = load__payload[85:32];
-  assign \bank_waddr$36  = load__payload[8:0];
-  assign \bank_wdata$37  = load__payload[95:32];
-  assign \rq_waddr$39  = load__payload[7:0];
-  assign \rq_wdata$40  = load__payload[85:32];
-  assign \bank_waddr$42  = load__payload[8:0];
-  assign \bank_wdata$43  = load__payload[95:32];
-  assign \rq_waddr$45  = load__payload[7:0];
-  assign \rq_wdata$46  = load__payload[85:32];
-  assign \bank_waddr$48  = load__payload[8:0];
-  assign \bank_wdata$49  = load__payload[95:32];
-  assign \rq_waddr$51  = load__payload[7:0];
-  assign \rq_wdata$52  = load__payload[85:32];
-  assign \bank_waddr$54  = load__payload[8:0];
-  assign \bank_wdata$55  = load__payload[95:32];
-  assign \rq_waddr$57  = load__payload[7:0];
-  assign \rq_wdata$58  = load__payload[85:32];
-  assign \bank_waddr$60  = load__payload[8:0];
-  assign \bank_wdata$61  = load__payload[95:32];
-  assign \rq_waddr$63  = load__payload[7:0];
-  assign \rq_wdata$64  = load__payload[85:32];
+  assign \bank_waddr$25  = load__payload[8:0];
+  assign \bank_wdata$26  = load__payload[95:32];
+  assign \rq_waddr$28  = load__payload[7:0];
+  assign \rq_wdata$29  = load__payload[85:32];
+  assign \bank_waddr$31  = load__payload[8:0];
+  assign \bank_wdata$32  = load__payload[95:32];
+  assign \rq_waddr$34  = load__payload[7:0];
+  assign \rq_wdata$35  = load__payload[85:32];
+  assign \bank_waddr$37  = load__payload[8:0];
+  assign \bank_wdata$38  = load__payload[95:32];
+  assign \rq_waddr$40  = load__payload[7:0];
+  assign \rq_wdata$41  = load__payload[85:32];
+  assign \bank_waddr$43  = load__payload[8:0];
+  assign \bank_wdata$44  = load__payload[95:32];
+  assign \rq_waddr$46  = load__payload[7:0];
+  assign \rq_wdata$47  = load__payload[85:32];
+  assign \bank_waddr$49  = load__payload[8:0];
+  assign \bank_wdata$50  = load__payload[95:32];
+  assign \rq_waddr$52  = load__payload[7:0];
+  assign \rq_wdata$53  = load__payload[85:32];
+  assign \bank_waddr$55  = load__payload[8:0];
+  assign \bank_wdata$56  = load__payload[95:32];
+  assign \rq_waddr$58  = load__payload[7:0];
+  assign \rq_wdata$59  = load__payload[85:32];
+  assign \bank_waddr$61  = load__payload[8:0];
+  assign \bank_wdata$62  = load__payload[95:32];
+  assign \rq_waddr$64  = load__payload[7:0];
+  assign \rq_wdata$65  = load__payload[85:32];
   assign dwp__addr = load__payload[2:0];
   assign dwp__data = load__payload[68:32];
   assign d0_rp__addr = 3'h0;
-  assign dl_rp__addr = \$55 [2:0];
-  assign \$signature__addr  = \$63 [5:0];
+  assign dl_rp__addr = \$57 [2:0];
+  assign \$signature__addr  = \$65 [5:0];
   assign \$signature__data  = i_stream__payload[7:0];
-  assign \$signature__addr$82  = \$68 [5:0];
-  assign \$signature__data$83  = i_stream__payload[15:8];
-  assign \$signature__addr$85  = \$73 [5:0];
-  assign \$signature__data$86  = i_stream__payload[23:16];
-  assign \$signature__addr$88  = \$78 [5:0];
-  assign \$signature__data$89  = i_stream__payload[31:24];
-  assign \$signature__addr$91  = \$83 [5:0];
-  assign \$signature__data$92  = i_stream__payload[39:32];
-  assign \$signature__addr$94  = \$88 [5:0];
-  assign \$signature__data$95  = i_stream__payload[47:40];
-  assign \$signature__addr$97  = \$93 [5:0];
-  assign \$signature__data$98  = i_stream__payload[55:48];
-  assign \$signature__addr$100  = \$98 [5:0];
-  assign \$signature__data$101  = i_stream__payload[63:56];
-  assign next_layer = \$104 [3:0];
-  assign nxt_rp__addr = \$104 [2:0];
-  assign need_elem = \$111 [9:0];
+  assign \$signature__addr$83  = \$70 [5:0];
+  assign \$signature__data$84  = i_stream__payload[15:8];
+  assign \$signature__addr$86  = \$75 [5:0];
+  assign \$signature__data$87  = i_stream__payload[23:16];
+  assign \$signature__addr$89  = \$80 [5:0];
+  assign \$signature__data$90  = i_stream__payload[31:24];
+  assign \$signature__addr$92  = \$85 [5:0];
+  assign \$signature__data$93  = i_stream__payload[39:32];
+  assign \$signature__addr$95  = \$90 [5:0];
+  assign \$signature__data$96  = i_stream__payload[47:40];
+  assign \$signature__addr$98  = \$95 [5:0];
+  assign \$signature__data$99  = i_stream__payload[55:48];
+  assign \$signature__addr$101  = \$100 [5:0];
+  assign \$signature__data$102  = i_stream__payload[63:56];
+  assign next_layer = \$106 [3:0];
+  assign nxt_rp__addr = \$106 [2:0];
+  assign need_elem = \$113 [9:0];
   assign step_valid = issue;
   assign bank_addr = step_addr;
   assign rq_addr = step_rq;
   assign cur_relu = step_relu;
   assign cur_requantize = step_requantize;
-  assign \step_valid$137  = issue;
-  assign \step_addr$138  = step_addr;
-  assign \step_rq$141  = step_rq;
-  assign \step_relu$142  = step_relu;
-  assign \step_requantize$143  = step_requantize;
-  assign \step_valid$144  = issue;
-  assign \step_addr$145  = step_addr;
-  assign \step_rq$148  = step_rq;
-  assign \step_relu$149  = step_relu;
-  assign \step_requantize$150  = step_requantize;
-  assign \step_valid$151  = issue;
-  assign \step_addr$152  = step_addr;
-  assign \step_rq$155  = step_rq;
-  assign \step_relu$156  = step_relu;
-  assign \step_requantize$157  = step_requantize;
-  assign \step_valid$158  = issue;
-  assign \step_addr$159  = step_addr;
-  assign \step_rq$162  = step_rq;
-  assign \step_relu$163  = step_relu;
-  assign \step_requantize$164  = step_requantize;
-  assign \step_valid$165  = issue;
-  assign \step_addr$166  = step_addr;
-  assign \step_rq$169  = step_rq;
-  assign \step_relu$170  = step_relu;
-  assign \step_requantize$171  = step_requantize;
-  assign \step_valid$172  = issue;
-  assign \step_addr$173  = step_addr;
-  assign \step_rq$176  = step_rq;
-  assign \step_relu$177  = step_relu;
-  assign \step_requantize$178  = step_requantize;
-  assign \step_valid$179  = issue;
-  assign \step_addr$180  = step_addr;
-  assign \step_rq$183  = step_rq;
-  assign \step_relu$184  = step_relu;
-  assign \step_requantize$185  = step_requantize;
-  assign \$signature__addr$186  = \$186 [5:0];
+  assign \step_valid$138  = issue;
+  assign \step_addr$139  = step_addr;
+  assign \step_rq$142  = step_rq;
+  assign \step_relu$143  = step_relu;
+  assign \step_requantize$144  = step_requantize;
+  assign \step_valid$145  = issue;
+  assign \step_addr$146  = step_addr;
+  assign \step_rq$149  = step_rq;
+  assign \step_relu$150  = step_relu;
+  assign \step_requantize$151  = step_requantize;
+  assign \step_valid$152  = issue;
+  assign \step_addr$153  = step_addr;
+  assign \step_rq$156  = step_rq;
+  assign \step_relu$157  = step_relu;
+  assign \step_requantize$158  = step_requantize;
+  assign \step_valid$159  = issue;
+  assign \step_addr$160  = step_addr;
+  assign \step_rq$163  = step_rq;
+  assign \step_relu$164  = step_relu;
+  assign \step_requantize$165  = step_requantize;
+  assign \step_valid$166  = issue;
+  assign \step_addr$167  = step_addr;
+  assign \step_rq$170  = step_rq;
+  assign \step_relu$171  = step_relu;
+  assign \step_requantize$172  = step_requantize;
+  assign \step_valid$173  = issue;
+  assign \step_addr$174  = step_addr;
+  assign \step_rq$177  = step_rq;
+  assign \step_relu$178  = step_relu;
+  assign \step_requantize$179  = step_requantize;
+  assign \step_valid$180  = issue;
+  assign \step_addr$181  = step_addr;
+  assign \step_rq$184  = step_rq;
+  assign \step_relu$185  = step_relu;
+  assign \step_requantize$186  = step_requantize;
   assign \$signature__addr$187  = \$189 [5:0];
-  assign \$signature__en$189  = issue;
+  assign \$signature__addr$188  = \$192 [5:0];
   assign \$signature__en$190  = issue;
-  assign \$signature__addr$191  = \$192 [5:0];
+  assign \$signature__en$191  = issue;
   assign \$signature__addr$192  = \$195 [5:0];
-  assign \$signature__en$193  = issue;
+  assign \$signature__addr$193  = \$198 [5:0];
   assign \$signature__en$194  = issue;
-  assign \$signature__addr$195  = \$198 [5:0];
+  assign \$signature__en$195  = issue;
   assign \$signature__addr$196  = \$201 [5:0];
-  assign \$signature__en$197  = issue;
+  assign \$signature__addr$197  = \$204 [5:0];
   assign \$signature__en$198  = issue;
-  assign \$signature__addr$199  = \$204 [5:0];
+  assign \$signature__en$199  = issue;
   assign \$signature__addr$200  = \$207 [5:0];
-  assign \$signature__en$201  = issue;
+  assign \$signature__addr$201  = \$210 [5:0];
   assign \$signature__en$202  = issue;
-  assign \$signature__addr$203  = \$210 [5:0];
+  assign \$signature__en$203  = issue;
   assign \$signature__addr$204  = \$213 [5:0];
-  assign \$signature__en$205  = issue;
+  assign \$signature__addr$205  = \$216 [5:0];
   assign \$signature__en$206  = issue;
-  assign \$signature__addr$207  = \$216 [5:0];
+  assign \$signature__en$207  = issue;
   assign \$signature__addr$208  = \$219 [5:0];
-  assign \$signature__en$209  = issue;
+  assign \$signature__addr$209  = \$222 [5:0];
   assign \$signature__en$210  = issue;
-  assign \$signature__addr$211  = \$222 [5:0];
+  assign \$signature__en$211  = issue;
   assign \$signature__addr$212  = \$225 [5:0];
-  assign \$signature__en$213  = issue;
+  assign \$signature__addr$213  = \$228 [5:0];
   assign \$signature__en$214  = issue;
-  assign \$signature__addr$215  = \$228 [5:0];
+  assign \$signature__en$215  = issue;
   assign \$signature__addr$216  = \$231 [5:0];
-  assign \$signature__en$217  = issue;
+  assign \$signature__addr$217  = \$234 [5:0];
   assign \$signature__en$218  = issue;
-  assign act_word = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
-  assign act = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
-  assign \act$238  = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
-  assign \act$239  = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
-  assign \act$240  = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
-  assign \act$241  = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
-  assign \act$242  = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
-  assign \act$243  = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
-  assign \act$244  = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
-  assign \$signature__addr$250  = \$244 [5:0];
-  assign \$signature__data$253  = result[7:0];
-  assign \$signature__addr$256  = \$248 [5:0];
-  assign \$signature__data$257  = \result$258 [7:0];
-  assign \$signature__addr$260  = \$252 [5:0];
-  assign \$signature__data$261  = \result$262 [7:0];
-  assign \$signature__addr$264  = \$256 [5:0];
-  assign \$signature__data$265  = \result$266 [7:0];
-  assign \$signature__addr$268  = \$260 [5:0];
-  assign \$signature__data$269  = \result$270 [7:0];
-  assign \$signature__addr$272  = \$264 [5:0];
-  assign \$signature__data$273  = \result$274 [7:0];
-  assign \$signature__addr$276  = \$268 [5:0];
-  assign \$signature__data$277  = \result$278 [7:0];
-  assign \$signature__addr$280  = \$272 [5:0];
-  assign \$signature__data$281  = \result$282 [7:0];
-  assign \$signature__en$283  = out_write;
-  assign \$signature__addr$284  = \$274 [5:0];
-  assign \$signature__data$286  = result;
-  assign \$signature__en$287  = out_write;
-  assign \$signature__addr$288  = \$276 [5:0];
-  assign \$signature__data$289  = \result$258 ;
-  assign \$signature__en$290  = out_write;
-  assign \$signature__addr$291  = \$278 [5:0];
-  assign \$signature__data$292  = \result$262 ;
-  assign \$signature__en$293  = out_write;
-  assign \$signature__addr$294  = \$280 [5:0];
-  assign \$signature__data$295  = \result$266 ;
-  assign \$signature__en$296  = out_write;
-  assign \$signature__addr$297  = \$282 [5:0];
-  assign \$signature__data$298  = \result$270 ;
-  assign \$signature__en$299  = out_write;
-  assign \$signature__addr$300  = \$284 [5:0];
-  assign \$signature__data$301  = \result$274 ;
-  assign \$signature__en$302  = out_write;
-  assign \$signature__addr$303  = \$286 [5:0];
-  assign \$signature__data$304  = \result$278 ;
-  assign \$signature__en$305  = out_write;
-  assign \$signature__addr$306  = \$288 [5:0];
-  assign \$signature__data$307  = \result$282 ;
-  assign \$signature__addr$315  = \$298 [5:0];
-  assign \$signature__en$316  = drain_read;
-  assign \$signature__addr$317  = \$301 [5:0];
-  assign \$signature__en$318  = drain_read;
-  assign \$signature__addr$319  = \$304 [5:0];
-  assign \$signature__en$320  = drain_read;
-  assign \$signature__addr$321  = \$307 [5:0];
-  assign \$signature__en$322  = drain_read;
-  assign \$signature__addr$323  = \$310 [5:0];
-  assign \$signature__en$324  = drain_read;
-  assign \$signature__addr$325  = \$313 [5:0];
-  assign \$signature__en$326  = drain_read;
-  assign \$signature__addr$327  = \$316 [5:0];
-  assign \$signature__en$328  = drain_read;
-  assign \$signature__addr$329  = \$319 [5:0];
-  assign \$signature__en$330  = drain_read;
+  assign \$signature__en$219  = issue;
+  assign act_word = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign act = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign \act$239  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign \act$240  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign \act$241  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign \act$242  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign \act$243  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign \act$244  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign \act$245  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
+  assign \$signature__addr$251  = \$247 [5:0];
+  assign \$signature__data$254  = result[7:0];
+  assign \$signature__addr$257  = \$251 [5:0];
+  assign \$signature__data$258  = \result$259 [7:0];
+  assign \$signature__addr$261  = \$255 [5:0];
+  assign \$signature__data$262  = \result$263 [7:0];
+  assign \$signature__addr$265  = \$259 [5:0];
+  assign \$signature__data$266  = \result$267 [7:0];
+  assign \$signature__addr$269  = \$263 [5:0];
+  assign \$signature__data$270  = \result$271 [7:0];
+  assign \$signature__addr$273  = \$267 [5:0];
+  assign \$signature__data$274  = \result$275 [7:0];
+  assign \$signature__addr$277  = \$271 [5:0];
+  assign \$signature__data$278  = \result$279 [7:0];
+  assign \$signature__addr$281  = \$275 [5:0];
+  assign \$signature__data$282  = \result$283 [7:0];
+  assign \$signature__en$284  = out_write;
+  assign \$signature__addr$285  = \$277 [5:0];
+  assign \$signature__data$287  = result;
+  assign \$signature__en$288  = out_write;
+  assign \$signature__addr$289  = \$279 [5:0];
+  assign \$signature__data$290  = \result$259 ;
+  assign \$signature__en$291  = out_write;
+  assign \$signature__addr$292  = \$281 [5:0];
+  assign \$signature__data$293  = \result$263 ;
+  assign \$signature__en$294  = out_write;
+  assign \$signature__addr$295  = \$283 [5:0];
+  assign \$signature__data$296  = \result$267 ;
+  assign \$signature__en$297  = out_write;
+  assign \$signature__addr$298  = \$285 [5:0];
+  assign \$signature__data$299  = \result$271 ;
+  assign \$signature__en$300  = out_write;
+  assign \$signature__addr$301  = \$287 [5:0];
+  assign \$signature__data$302  = \result$275 ;
+  assign \$signature__en$303  = out_write;
+  assign \$signature__addr$304  = \$289 [5:0];
+  assign \$signature__data$305  = \result$279 ;
+  assign \$signature__en$306  = out_write;
+  assign \$signature__addr$307  = \$291 [5:0];
+  assign \$signature__data$308  = \result$283 ;
+  assign \$signature__addr$316  = \$301 [5:0];
+  assign \$signature__en$317  = drain_read;
+  assign \$signature__addr$318  = \$304 [5:0];
+  assign \$signature__en$319  = drain_read;
+  assign \$signature__addr$320  = \$307 [5:0];
+  assign \$signature__en$321  = drain_read;
+  assign \$signature__addr$322  = \$310 [5:0];
+  assign \$signature__en$323  = drain_read;
+  assign \$signature__addr$324  = \$313 [5:0];
+  assign \$signature__en$325  = drain_read;
+  assign \$signature__addr$326  = \$316 [5:0];
+  assign \$signature__en$327  = drain_read;
+  assign \$signature__addr$328  = \$319 [5:0];
+  assign \$signature__en$329  = drain_read;
+  assign \$signature__addr$330  = \$322 [5:0];
+  assign \$signature__en$331  = drain_read;
   assign w_en = drain_inflight;
   assign w_data = { drain_last, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4596,34 +4605,36 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \load__payload.data  = load__payload[95:32];
   assign \o_stream__payload.data  = o_stream__payload[31:0];
   assign \o_stream__payload.last  = o_stream__payload[32];
-  assign \$59  = 1'h1;
+  assign \$2  = 1'h1;
+  assign load__ready = \$1 ;
+  assign \$61  = 1'h1;
   assign \$signature__en  = in_fire;
-  assign \$61  = \$60 ;
-  assign \$64  = 1'h1;
-  assign \$signature__en$81  = in_fire;
-  assign \$66  = \$65 ;
-  assign \$69  = 1'h1;
-  assign \$signature__en$84  = in_fire;
-  assign \$71  = \$70 ;
-  assign \$74  = 1'h1;
-  assign \$signature__en$87  = in_fire;
-  assign \$76  = \$75 ;
-  assign \$79  = 1'h1;
-  assign \$signature__en$90  = in_fire;
-  assign \$81  = \$80 ;
-  assign \$84  = 1'h1;
-  assign \$signature__en$93  = in_fire;
-  assign \$86  = \$85 ;
-  assign \$89  = 1'h1;
-  assign \$signature__en$96  = in_fire;
-  assign \$91  = \$90 ;
-  assign \$94  = 1'h1;
-  assign \$signature__en$99  = in_fire;
-  assign \$96  = \$95 ;
-  assign \$120  = { 3'h0, \$111 [9:3] };
-  assign \$151  = { 3'h0, \$111 [9:3] };
-  assign \$164  = \$162 ;
-  assign \$184  = fold;
+  assign \$63  = \$62 ;
+  assign \$66  = 1'h1;
+  assign \$signature__en$82  = in_fire;
+  assign \$68  = \$67 ;
+  assign \$71  = 1'h1;
+  assign \$signature__en$85  = in_fire;
+  assign \$73  = \$72 ;
+  assign \$76  = 1'h1;
+  assign \$signature__en$88  = in_fire;
+  assign \$78  = \$77 ;
+  assign \$81  = 1'h1;
+  assign \$signature__en$91  = in_fire;
+  assign \$83  = \$82 ;
+  assign \$86  = 1'h1;
+  assign \$signature__en$94  = in_fire;
+  assign \$88  = \$87 ;
+  assign \$91  = 1'h1;
+  assign \$signature__en$97  = in_fire;
+  assign \$93  = \$92 ;
+  assign \$96  = 1'h1;
+  assign \$signature__en$100  = in_fire;
+  assign \$98  = \$97 ;
+  assign \$122  = { 3'h0, \$113 [9:3] };
+  assign issue = \$135 ;
+  assign \$154  = { 3'h0, \$113 [9:3] };
+  assign \$167  = \$165 ;
   assign \$187  = fold;
   assign \$190  = fold;
   assign \$193  = fold;
@@ -4639,32 +4650,32 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$223  = fold;
   assign \$226  = fold;
   assign \$229  = fold;
-  assign \$241  = 1'h1;
-  assign \$signature__en$249  = act_write;
-  assign \$242  = wb_group10;
-  assign \$245  = 1'h1;
-  assign \$signature__en$255  = act_write;
-  assign \$246  = wb_group10;
-  assign \$249  = 1'h1;
-  assign \$signature__en$259  = act_write;
-  assign \$250  = wb_group10;
-  assign \$253  = 1'h1;
-  assign \$signature__en$263  = act_write;
-  assign \$254  = wb_group10;
-  assign \$257  = 1'h1;
-  assign \$signature__en$267  = act_write;
-  assign \$258  = wb_group10;
-  assign \$261  = 1'h1;
-  assign \$signature__en$271  = act_write;
-  assign \$262  = wb_group10;
-  assign \$265  = 1'h1;
-  assign \$signature__en$275  = act_write;
-  assign \$266  = wb_group10;
-  assign \$269  = 1'h1;
-  assign \$signature__en$279  = act_write;
-  assign \$270  = wb_group10;
-  assign \$291  = { 3'h0, drain_elem[8:3] };
-  assign \$296  = { 3'h0, drain_elem[8:3] };
+  assign \$232  = fold;
+  assign \$244  = 1'h1;
+  assign \$signature__en$250  = act_write;
+  assign \$245  = wb_group10;
+  assign \$248  = 1'h1;
+  assign \$signature__en$256  = act_write;
+  assign \$249  = wb_group10;
+  assign \$252  = 1'h1;
+  assign \$signature__en$260  = act_write;
+  assign \$253  = wb_group10;
+  assign \$256  = 1'h1;
+  assign \$signature__en$264  = act_write;
+  assign \$257  = wb_group10;
+  assign \$260  = 1'h1;
+  assign \$signature__en$268  = act_write;
+  assign \$261  = wb_group10;
+  assign \$264  = 1'h1;
+  assign \$signature__en$272  = act_write;
+  assign \$265  = wb_group10;
+  assign \$268  = 1'h1;
+  assign \$signature__en$276  = act_write;
+  assign \$269  = wb_group10;
+  assign \$272  = 1'h1;
+  assign \$signature__en$280  = act_write;
+  assign \$273  = wb_group10;
+  assign \$294  = { 3'h0, drain_elem[8:3] };
   assign \$299  = { 3'h0, drain_elem[8:3] };
   assign \$302  = { 3'h0, drain_elem[8:3] };
   assign \$305  = { 3'h0, drain_elem[8:3] };
@@ -4672,20 +4683,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$311  = { 3'h0, drain_elem[8:3] };
   assign \$314  = { 3'h0, drain_elem[8:3] };
   assign \$317  = { 3'h0, drain_elem[8:3] };
-  assign \$326  = { 3'h0, \$325 [9:3] };
-  assign \$334  = in_wslot;
-  assign \$339  = in_rslot;
-  assign \$349  = { 3'h0, \$348 [9:3] };
-  assign \$351  = { 3'h0, \$350 [9:3] };
-  assign \$361  = { 3'h0, \$360 [9:3] };
-  assign \$363  = { 3'h0, \$362 [9:3] };
-  assign \$390  = out_slot;
-  assign \$392  = wb_slot10;
-  assign \$403  = release_slot;
+  assign \$320  = { 3'h0, drain_elem[8:3] };
+  assign \$329  = { 3'h0, \$328 [9:3] };
+  assign \$337  = in_wslot;
+  assign \$342  = in_rslot;
+  assign \$352  = { 3'h0, \$351 [9:3] };
+  assign \$354  = { 3'h0, \$353 [9:3] };
+  assign \$364  = { 3'h0, \$363 [9:3] };
+  assign \$366  = { 3'h0, \$365 [9:3] };
+  assign \$395  = out_slot;
+  assign \$397  = wb_slot10;
+  assign \$408  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$395$0 , r_rdy, r_data, w_en, \port$1151$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$398$0 , r_rdy, r_data, w_en, \port$1156$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4714,10 +4726,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$395$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [1:0] level;
   reg [1:0] level = 2'h0;
-  input \port$1151$0 ;
-  wire \port$1151$0 ;
-  input [31:0] \port$395$0 ;
-  wire [31:0] \port$395$0 ;
+  input \port$1156$0 ;
+  wire \port$1156$0 ;
+  input [31:0] \port$398$0 ;
+  wire [31:0] \port$398$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4749,7 +4761,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$395$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1151$0 , \port$395$0  };
+      storage[w_port__addr] <= { \port$1156$0 , \port$398$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 2'h3;
@@ -4815,14 +4827,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$395$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1151$0 , \port$395$0  };
-  assign w_data = { \port$1151$0 , \port$395$0  };
+  assign w_port__data = { \port$1156$0 , \port$398$0  };
+  assign w_data = { \port$1156$0 , \port$398$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$287$0 , \port$288$0 , \port$289$0 , \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
@@ -4929,12 +4941,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  input [7:0] \port$287$0 ;
-  wire [7:0] \port$287$0 ;
-  input [7:0] \port$288$0 ;
-  wire [7:0] \port$288$0 ;
-  input [7:0] \port$289$0 ;
-  wire [7:0] \port$289$0 ;
   input [7:0] \port$290$0 ;
   wire [7:0] \port$290$0 ;
   input [7:0] \port$291$0 ;
@@ -4945,6 +4951,12 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   wire [7:0] \port$293$0 ;
   input [7:0] \port$294$0 ;
   wire [7:0] \port$294$0 ;
+  input [7:0] \port$295$0 ;
+  wire [7:0] \port$295$0 ;
+  input [7:0] \port$296$0 ;
+  wire [7:0] \port$296$0 ;
+  input [7:0] \port$297$0 ;
+  wire [7:0] \port$297$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -5909,7 +5921,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe0_w <= rp__data;
   always @(posedge clk)
-    pe0_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+    pe0_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
@@ -5920,7 +5932,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1243$0 (pe0_flags),
+    .\port$1248$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -5979,7 +5991,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -6003,7 +6015,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1243$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1248$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -6038,8 +6050,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$12
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1243$0 ;
-  wire [1:0] \port$1243$0 ;
+  input [1:0] \port$1248$0 ;
+  wire [1:0] \port$1248$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -6054,7 +6066,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$12
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1243$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1248$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -6115,15 +6127,15 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$12
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1243$0 [0];
-  assign i_requantize = \port$1243$0 [1];
+  assign i_relu = \port$1248$0 [0];
+  assign i_requantize = \port$1248$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1243$0 [1], 1'h0 };
+  assign \$2  = { \port$1248$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$287$0 , \port$288$0 , \port$289$0 , \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
@@ -6230,12 +6242,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  input [7:0] \port$287$0 ;
-  wire [7:0] \port$287$0 ;
-  input [7:0] \port$288$0 ;
-  wire [7:0] \port$288$0 ;
-  input [7:0] \port$289$0 ;
-  wire [7:0] \port$289$0 ;
   input [7:0] \port$290$0 ;
   wire [7:0] \port$290$0 ;
   input [7:0] \port$291$0 ;
@@ -6246,6 +6252,12 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   wire [7:0] \port$293$0 ;
   input [7:0] \port$294$0 ;
   wire [7:0] \port$294$0 ;
+  input [7:0] \port$295$0 ;
+  wire [7:0] \port$295$0 ;
+  input [7:0] \port$296$0 ;
+  wire [7:0] \port$296$0 ;
+  input [7:0] \port$297$0 ;
+  wire [7:0] \port$297$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -7210,7 +7222,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe1_w <= rp__data;
   always @(posedge clk)
-    pe1_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+    pe1_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
@@ -7221,7 +7233,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1328$0 (pe1_flags),
+    .\port$1333$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -7280,7 +7292,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -7304,7 +7316,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1328$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1333$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -7339,8 +7351,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$13
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1328$0 ;
-  wire [1:0] \port$1328$0 ;
+  input [1:0] \port$1333$0 ;
+  wire [1:0] \port$1333$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -7355,7 +7367,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$13
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1328$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1333$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -7416,15 +7428,15 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$13
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1328$0 [0];
-  assign i_requantize = \port$1328$0 [1];
+  assign i_relu = \port$1333$0 [0];
+  assign i_requantize = \port$1333$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1328$0 [1], 1'h0 };
+  assign \$2  = { \port$1333$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$287$0 , \port$288$0 , \port$289$0 , \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
@@ -7531,12 +7543,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe2_valid5 = 1'h0;
   reg pe2_valid6 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  input [7:0] \port$287$0 ;
-  wire [7:0] \port$287$0 ;
-  input [7:0] \port$288$0 ;
-  wire [7:0] \port$288$0 ;
-  input [7:0] \port$289$0 ;
-  wire [7:0] \port$289$0 ;
   input [7:0] \port$290$0 ;
   wire [7:0] \port$290$0 ;
   input [7:0] \port$291$0 ;
@@ -7547,6 +7553,12 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   wire [7:0] \port$293$0 ;
   input [7:0] \port$294$0 ;
   wire [7:0] \port$294$0 ;
+  input [7:0] \port$295$0 ;
+  wire [7:0] \port$295$0 ;
+  input [7:0] \port$296$0 ;
+  wire [7:0] \port$296$0 ;
+  input [7:0] \port$297$0 ;
+  wire [7:0] \port$297$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -8511,7 +8523,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe2_w <= rp__data;
   always @(posedge clk)
-    pe2_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+    pe2_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   always @(posedge clk)
     pe2_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
@@ -8522,7 +8534,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe2_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1413$0 (pe2_flags),
+    .\port$1418$0 (pe2_flags),
     .rst(rst)
   );
   always @* begin
@@ -8581,7 +8593,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -8605,7 +8617,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1413$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1418$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -8640,8 +8652,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$14
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1413$0 ;
-  wire [1:0] \port$1413$0 ;
+  input [1:0] \port$1418$0 ;
+  wire [1:0] \port$1418$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -8656,7 +8668,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$14
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1413$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1418$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -8717,15 +8729,15 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$14
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1413$0 [0];
-  assign i_requantize = \port$1413$0 [1];
+  assign i_relu = \port$1418$0 [0];
+  assign i_requantize = \port$1418$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1413$0 [1], 1'h0 };
+  assign \$2  = { \port$1418$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$287$0 , \port$288$0 , \port$289$0 , \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
@@ -8832,12 +8844,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe3_valid5 = 1'h0;
   reg pe3_valid6 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  input [7:0] \port$287$0 ;
-  wire [7:0] \port$287$0 ;
-  input [7:0] \port$288$0 ;
-  wire [7:0] \port$288$0 ;
-  input [7:0] \port$289$0 ;
-  wire [7:0] \port$289$0 ;
   input [7:0] \port$290$0 ;
   wire [7:0] \port$290$0 ;
   input [7:0] \port$291$0 ;
@@ -8848,6 +8854,12 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   wire [7:0] \port$293$0 ;
   input [7:0] \port$294$0 ;
   wire [7:0] \port$294$0 ;
+  input [7:0] \port$295$0 ;
+  wire [7:0] \port$295$0 ;
+  input [7:0] \port$296$0 ;
+  wire [7:0] \port$296$0 ;
+  input [7:0] \port$297$0 ;
+  wire [7:0] \port$297$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -9812,7 +9824,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe3_w <= rp__data;
   always @(posedge clk)
-    pe3_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+    pe3_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   always @(posedge clk)
     pe3_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
@@ -9823,7 +9835,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe3_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1498$0 (pe3_flags),
+    .\port$1503$0 (pe3_flags),
     .rst(rst)
   );
   always @* begin
@@ -9882,7 +9894,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -9906,7 +9918,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1498$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1503$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -9941,8 +9953,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$14
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1498$0 ;
-  wire [1:0] \port$1498$0 ;
+  input [1:0] \port$1503$0 ;
+  wire [1:0] \port$1503$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -9957,7 +9969,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$14
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1498$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1503$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -10018,15 +10030,15 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$14
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1498$0 [0];
-  assign i_requantize = \port$1498$0 [1];
+  assign i_relu = \port$1503$0 [0];
+  assign i_requantize = \port$1503$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1498$0 [1], 1'h0 };
+  assign \$2  = { \port$1503$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$287$0 , \port$288$0 , \port$289$0 , \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
@@ -10133,12 +10145,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe4_valid5 = 1'h0;
   reg pe4_valid6 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  input [7:0] \port$287$0 ;
-  wire [7:0] \port$287$0 ;
-  input [7:0] \port$288$0 ;
-  wire [7:0] \port$288$0 ;
-  input [7:0] \port$289$0 ;
-  wire [7:0] \port$289$0 ;
   input [7:0] \port$290$0 ;
   wire [7:0] \port$290$0 ;
   input [7:0] \port$291$0 ;
@@ -10149,6 +10155,12 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   wire [7:0] \port$293$0 ;
   input [7:0] \port$294$0 ;
   wire [7:0] \port$294$0 ;
+  input [7:0] \port$295$0 ;
+  wire [7:0] \port$295$0 ;
+  input [7:0] \port$296$0 ;
+  wire [7:0] \port$296$0 ;
+  input [7:0] \port$297$0 ;
+  wire [7:0] \port$297$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -11113,7 +11125,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe4_w <= rp__data;
   always @(posedge clk)
-    pe4_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+    pe4_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   always @(posedge clk)
     pe4_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
@@ -11124,7 +11136,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe4_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1583$0 (pe4_flags),
+    .\port$1588$0 (pe4_flags),
     .rst(rst)
   );
   always @* begin
@@ -11183,7 +11195,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -11207,7 +11219,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1583$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1588$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -11242,8 +11254,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$15
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1583$0 ;
-  wire [1:0] \port$1583$0 ;
+  input [1:0] \port$1588$0 ;
+  wire [1:0] \port$1588$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -11258,7 +11270,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$15
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1583$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1588$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -11319,15 +11331,15 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$15
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1583$0 [0];
-  assign i_requantize = \port$1583$0 [1];
+  assign i_relu = \port$1588$0 [0];
+  assign i_requantize = \port$1588$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1583$0 [1], 1'h0 };
+  assign \$2  = { \port$1588$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$287$0 , \port$288$0 , \port$289$0 , \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
@@ -11434,12 +11446,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe5_valid5 = 1'h0;
   reg pe5_valid6 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  input [7:0] \port$287$0 ;
-  wire [7:0] \port$287$0 ;
-  input [7:0] \port$288$0 ;
-  wire [7:0] \port$288$0 ;
-  input [7:0] \port$289$0 ;
-  wire [7:0] \port$289$0 ;
   input [7:0] \port$290$0 ;
   wire [7:0] \port$290$0 ;
   input [7:0] \port$291$0 ;
@@ -11450,6 +11456,12 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   wire [7:0] \port$293$0 ;
   input [7:0] \port$294$0 ;
   wire [7:0] \port$294$0 ;
+  input [7:0] \port$295$0 ;
+  wire [7:0] \port$295$0 ;
+  input [7:0] \port$296$0 ;
+  wire [7:0] \port$296$0 ;
+  input [7:0] \port$297$0 ;
+  wire [7:0] \port$297$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -12414,7 +12426,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe5_w <= rp__data;
   always @(posedge clk)
-    pe5_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+    pe5_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   always @(posedge clk)
     pe5_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
@@ -12425,7 +12437,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe5_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1668$0 (pe5_flags),
+    .\port$1673$0 (pe5_flags),
     .rst(rst)
   );
   always @* begin
@@ -12484,7 +12496,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -12508,7 +12520,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$1668$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$1673$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -12543,8 +12555,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$16
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1668$0 ;
-  wire [1:0] \port$1668$0 ;
+  input [1:0] \port$1673$0 ;
+  wire [1:0] \port$1673$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -12559,7 +12571,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$16
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1668$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1673$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -12620,15 +12632,15 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$16
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1668$0 [0];
-  assign i_requantize = \port$1668$0 [1];
+  assign i_relu = \port$1673$0 [0];
+  assign i_requantize = \port$1673$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1668$0 [1], 1'h0 };
+  assign \$2  = { \port$1673$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$287$0 , \port$288$0 , \port$289$0 , \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
@@ -12735,12 +12747,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe6_valid5 = 1'h0;
   reg pe6_valid6 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  input [7:0] \port$287$0 ;
-  wire [7:0] \port$287$0 ;
-  input [7:0] \port$288$0 ;
-  wire [7:0] \port$288$0 ;
-  input [7:0] \port$289$0 ;
-  wire [7:0] \port$289$0 ;
   input [7:0] \port$290$0 ;
   wire [7:0] \port$290$0 ;
   input [7:0] \port$291$0 ;
@@ -12751,6 +12757,12 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   wire [7:0] \port$293$0 ;
   input [7:0] \port$294$0 ;
   wire [7:0] \port$294$0 ;
+  input [7:0] \port$295$0 ;
+  wire [7:0] \port$295$0 ;
+  input [7:0] \port$296$0 ;
+  wire [7:0] \port$296$0 ;
+  input [7:0] \port$297$0 ;
+  wire [7:0] \port$297$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -13715,7 +13727,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe6_w <= rp__data;
   always @(posedge clk)
-    pe6_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+    pe6_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   always @(posedge clk)
     pe6_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
@@ -13726,7 +13738,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe6_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1753$0 (pe6_flags),
+    .\port$1758$0 (pe6_flags),
     .rst(rst)
   );
   always @* begin
@@ -13785,7 +13797,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -13809,7 +13821,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$1753$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$1758$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -13844,8 +13856,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$17
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1753$0 ;
-  wire [1:0] \port$1753$0 ;
+  input [1:0] \port$1758$0 ;
+  wire [1:0] \port$1758$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -13860,7 +13872,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$17
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1753$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1758$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -13921,15 +13933,15 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$17
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1753$0 [0];
-  assign i_requantize = \port$1753$0 [1];
+  assign i_relu = \port$1758$0 [0];
+  assign i_requantize = \port$1758$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1753$0 [1], 1'h0 };
+  assign \$2  = { \port$1758$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$287$0 , \port$288$0 , \port$289$0 , \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
@@ -14036,12 +14048,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe7_valid5 = 1'h0;
   reg pe7_valid6 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  input [7:0] \port$287$0 ;
-  wire [7:0] \port$287$0 ;
-  input [7:0] \port$288$0 ;
-  wire [7:0] \port$288$0 ;
-  input [7:0] \port$289$0 ;
-  wire [7:0] \port$289$0 ;
   input [7:0] \port$290$0 ;
   wire [7:0] \port$290$0 ;
   input [7:0] \port$291$0 ;
@@ -14052,6 +14058,12 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   wire [7:0] \port$293$0 ;
   input [7:0] \port$294$0 ;
   wire [7:0] \port$294$0 ;
+  input [7:0] \port$295$0 ;
+  wire [7:0] \port$295$0 ;
+  input [7:0] \port$296$0 ;
+  wire [7:0] \port$296$0 ;
+  input [7:0] \port$297$0 ;
+  wire [7:0] \port$297$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -15016,7 +15028,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe7_w <= rp__data;
   always @(posedge clk)
-    pe7_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+    pe7_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   always @(posedge clk)
     pe7_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
@@ -15027,7 +15039,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe7_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1838$0 (pe7_flags),
+    .\port$1843$0 (pe7_flags),
     .rst(rst)
   );
   always @* begin
@@ -15086,7 +15098,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0 , \port$289$0 , \port$288$0 , \port$287$0  };
+  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -15110,7 +15122,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$1838$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$1843$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -15145,8 +15157,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$18
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1838$0 ;
-  wire [1:0] \port$1838$0 ;
+  input [1:0] \port$1843$0 ;
+  wire [1:0] \port$1843$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -15161,7 +15173,7 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$18
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1838$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1843$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -15222,9 +15234,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$18
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1838$0 [0];
-  assign i_requantize = \port$1838$0 [1];
+  assign i_relu = \port$1843$0 [0];
+  assign i_requantize = \port$1843$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1838$0 [1], 1'h0 };
+  assign \$2  = { \port$1843$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule

@@ -66,7 +66,8 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
             ctx.set(dut.load.payload.data, data)
             await ctx.tick().until(dut.load.ready)
         ctx.set(dut.load.valid, 0)
-        await ctx.tick()
+        for _ in range(sizing.bus_words_per_step(cfg) + 1):  # weights prefetched (sizing.schedule)
+            await ctx.tick()
         if abort_beats is not None:
             for word in beats[0][:abort_beats]:
                 ctx.set(dut.i_stream.valid, 1)

@@ -62,6 +62,7 @@ __all__ += [
     "schedule", "inference_cycles", "steady_cycles", "layer_fill",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
     "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
+    "vn_layout", "bus_words_per_step", "bus_bytes_per_step",
 ]
 
 #: Load-address regions (``addr[31:28]``), see docs/hardware.md.
@@ -237,6 +238,39 @@ def producer_group(fold: int, prev_out: int, cfg: ArrayConfig) -> int:
     return last_elem // cfg.pe
 
 
+def vn_layout(cfg: ArrayConfig) -> tuple[int, int, int]:
+    """Shared weight memory of ``vonneumann`` mode: ``(width, pe_per_word, words_per_pe)``.
+
+    One PE word (``simd*w_bits`` bits) never straddles a bus word: when it fits,
+    ``pe_per_word`` of them share one bus word (``width = pe_per_word*simd*w_bits``
+    <= ``bus_bits``); otherwise each takes ``words_per_pe`` whole bus words.
+    """
+    sw = cfg.simd * cfg.w_bits
+    if sw <= cfg.bus_bits:
+        per = min(cfg.bus_bits // sw, cfg.pe)
+        return per * sw, per, 1
+    return cfg.bus_bits, 1, ceil_div(sw, cfg.bus_bits)
+
+
+def bus_words_per_step(cfg: ArrayConfig) -> int:
+    """Bus cycles that deliver one step's ``pe*simd*w_bits`` weight bits (1 in ``near`` mode).
+
+    Equals ``ceil(pe*simd*w_bits / bus_bits)`` whenever ``simd*w_bits`` and
+    ``bus_bits`` divide one another (every power-of-two configuration).
+    """
+    if cfg.mode == "near":
+        return 1
+    _, per, words = vn_layout(cfg)
+    return ceil_div(cfg.pe, per) * words
+
+
+def bus_bytes_per_step(cfg: ArrayConfig) -> int:
+    """Weight bytes moved over the shared bus per step (counter 8); 0 in ``near`` mode."""
+    if cfg.mode == "near":
+        return 0
+    return bus_words_per_step(cfg) * cfg.bus_bits // 8
+
+
 def layer_fill(cfg: ArrayConfig) -> int:
     """Pipeline fill a dependent layer may wait for: ``pe_stages + 1``."""
     return pe_stages(cfg) + 1
@@ -247,13 +281,16 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
 
     Input beats arrive at full rate from cycle 0 (the first beat of vector 0 is
     accepted in cycle 0, a later vector's beats as soon as its input slot is free),
-    the output is never back-pressured.  Returns ``{"issue": [...], "accept": [...]}``:
+    the output is never back-pressured, and (``vonneumann`` mode) the array has been
+    idle for ``bus_words_per_step`` cycles since the last program write, so the first
+    step's weights are already fetched.  Returns ``{"issue": [...], "accept": [...]}``:
     the cycle of every issued step, and the cycle the last result of each vector
     is accepted.  This is the same algorithm as the sequencer, in Python.
     """
     shapes = [(int(i), int(o)) for i, o in shapes]
     W = pe_stages(cfg)
     P, S = cfg.pe, cfg.simd
+    k = bus_words_per_step(cfg)  # issue spacing: one step per k bus cycles
     f0 = folds(shapes[0][0], cfg)
     fifo_depth = 3
     # input: slot writer, beats at full rate
@@ -287,10 +324,10 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
                     if last and g == 0 and f == 0:
                         ready = max(ready, out_slot_free[slot])
                     issue_times.append(ready)
-                    cyc = ready + 1
+                    cyc = ready + k
                     if n == 0 and g == G - 1 and f == F - 1:
-                        slot_free[slot] = cyc  # the slot is released after its last read
-                done_group[g] = cyc - 1 + W + 1
+                        slot_free[slot] = ready + 1  # the slot is released after its last read
+                done_group[g] = ready + W + 1
             prev_done = done_group
         # drain: element e readable when its group is written
         fout = shapes[-1][1]

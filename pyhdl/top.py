@@ -98,6 +98,21 @@ class NmcArray(wiring.Component):
         """Issue-to-writeback latency of a step (``pyhdl.sizing.pe_stages``)."""
         return sizing.pe_stages(self._cfg)
 
+    def _vn_init(self, width, per, words):
+        """Shared weight memory contents of ``vonneumann`` mode from the program's banks."""
+        cfg, banks = self._cfg, self._program.banks
+        K, SW = sizing.bus_words_per_step(cfg), cfg.simd * cfg.w_bits
+        depth = max(len(b) for b in banks)
+        init = [0] * (depth * K)
+        for p, bank in enumerate(banks):
+            for i, w in enumerate(bank):
+                if words == 1:
+                    init[i * K + p // per] |= w << ((p % per) * SW)
+                else:
+                    for j in range(words):
+                        init[i * K + p * words + j] = w >> (j * width) & (2**width - 1)
+        return init
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
@@ -139,7 +154,40 @@ class NmcArray(wiring.Component):
         ld_fire = Signal(name="ld_fire")
         region, index, word = ld.addr[28:32], ld.addr[20:28], ld.addr[0:20]
         clear = Signal(name="clear_counters")
-        m.d.comb += [self.load.ready.eq(~busy), ld_fire.eq(self.load.valid & self.load.ready)]
+        load_hold = Signal(name="load_hold")  # a multi-cycle weight write in progress
+        m.d.comb += [self.load.ready.eq(~busy & ~load_hold), ld_fire.eq(self.load.valid & self.load.ready)]
+        vn = cfg.mode == "vonneumann"
+        K = sizing.bus_words_per_step(cfg)
+        if vn:
+            vn_width, vn_per, vn_words = sizing.vn_layout(cfg)
+            SW = S * cfg.w_bits
+            wmem = tech.ram(shape=unsigned(vn_width), depth=cfg.bank_depth * K,
+                            init=self._vn_init(vn_width, vn_per, vn_words) if prog else (),
+                            name="weights")
+            m.submodules.weights = wmem
+            # region 0 writes: one PE word into its slot of the shared memory; a PE word
+            # wider than the bus is written one bus word per cycle (load.ready low meanwhile)
+            wwp = wmem.write_port(granularity=SW if vn_words == 1 else vn_width)
+            part = Signal(range(max(2, vn_words)), name="vn_load_part")
+            part_data = Signal(SW, name="vn_load_data", reset_less=True)
+            part_base = Signal(len(wwp.addr), name="vn_load_addr", reset_less=True)
+            bank_hit = ld_fire & (region == sizing.REGION_BANK) & (index < P)
+            if vn_words == 1:
+                m.d.comb += [wwp.addr.eq(word * K + index // vn_per),
+                             wwp.data.eq(ld.data[:SW].replicate(vn_per)),
+                             wwp.en.eq(Mux(bank_hit, 1 << (index % vn_per), 0))]
+            else:
+                with m.If(part != 0):
+                    m.d.comb += [wwp.addr.eq(part_base + part), wwp.en.eq(1),
+                                 wwp.data.eq(part_data.word_select(part, vn_width))]
+                    m.d.sync += part.eq(Mux(part == vn_words - 1, 0, part + 1))
+                with m.Elif(bank_hit):
+                    m.d.comb += [wwp.addr.eq(word * K + index * vn_words), wwp.en.eq(1),
+                                 wwp.data.eq(ld.data[:vn_width])]
+                    m.d.sync += [part.eq(1), part_data.eq(ld.data[:SW]),
+                                 part_base.eq(word * K + index * vn_words)]
+            if vn_words > 1:
+                m.d.comb += load_hold.eq(part != 0)
         for p, pe in enumerate(pes):
             hit = ld_fire & (index == p)
             if pe.has_bank:
@@ -258,7 +306,12 @@ class NmcArray(wiring.Component):
         out_ok = ~(cur_last & first_step & Mux(os_, out_full[1], out_full[0]))
         data_ok = Mux(layer == 0, in_ok, (g != 0) | raw_ok)
         issue = Signal(name="issue")
-        m.d.comb += issue.eq(loaded & (n_layers != 0) & data_ok & out_ok)
+        weights_ok = Const(1)
+        if vn:
+            # the next step's K bus words are fetched one per cycle; it issues with the last
+            phase = Signal(range(max(2, K)), name="bus_phase")
+            weights_ok = phase == K - 1
+        m.d.comb += issue.eq(loaded & (n_layers != 0) & data_ok & out_ok & weights_ok)
         stall_in = Signal(name="stall_input")
         stall_out = Signal(name="stall_output")
         m.d.comb += [stall_in.eq(loaded & (n_layers != 0) & (layer == 0) & ~in_ok & (rbeats != 0)),
@@ -290,10 +343,36 @@ class NmcArray(wiring.Component):
             with m.If(~(last_fold & last_group)):
                 m.d.sync += bank_addr.eq(bank_addr + 1)
         m.d.comb += release_in.eq(issue & (layer == 0) & last_fold & last_group)
-        with m.If(ld_fire):
+        # any program write may change the current descriptor or (vonneumann) the
+        # prefetched weights: start over from layer 0; clearing counters changes neither
+        with m.If(ld_fire & ~(clear)):
             m.d.sync += loaded.eq(0)
         claim = Signal(name="claim_out")
         m.d.comb += claim.eq(issue & cur_last & first_step)
+
+        if vn:
+            wrp = wmem.read_port(transparent_for=())
+            m.d.comb += wrp.addr.eq(bank_addr * K + phase)
+            with m.If(~loaded | issue):
+                m.d.sync += phase.eq(0)
+            with m.Elif(phase != K - 1):
+                m.d.sync += phase.eq(phase + 1)
+            staged = [wrp.data]
+            if K > 1:
+                phase_d = Signal.like(phase, name="bus_phase_d", reset_less=True)
+                m.d.sync += phase_d.eq(phase)
+                staging = [Signal(vn_width, name=f"bus_word{j}", reset_less=True) for j in range(K - 1)]
+                for j, reg in enumerate(staging):
+                    with m.If(phase_d == j):
+                        m.d.sync += reg.eq(wrp.data)
+                staged = staging + [wrp.data]
+            step_bits = Cat(*staged)
+            for p, pe in enumerate(pes):
+                if vn_words == 1:
+                    at = (p // vn_per) * vn_width + (p % vn_per) * SW
+                else:
+                    at = p * vn_words * vn_width
+                m.d.comb += pe.weights.eq(step_bits[at:at + SW])
 
         # step to the PEs and activation reads
         for pe in pes:
@@ -395,9 +474,9 @@ class NmcArray(wiring.Component):
         # ---- performance counters --------------------------------------------------------
         incs = {
             "busy": busy, "stall_input": stall_in, "stall_output": stall_out,
-            "mac_ops": Mux(issue, P * S, 0), "bank_reads": Mux(issue, P, 0) if cfg.mode == "near" else 0,
+            "mac_ops": Mux(issue, P * S, 0), "bank_reads": Mux(issue, P, 0),
             "act_reads": issue, "act_writes": in_fire + act_write,
-            "inferences": finished, "bus_bytes": 0,
+            "inferences": finished, "bus_bytes": Mux(issue, sizing.bus_bytes_per_step(cfg), 0) if vn else 0,
         }
         counters = []
         for name in sizing.COUNTERS:

@@ -42,6 +42,11 @@ CORNERS = [
     (ArrayConfig(pe=4, simd=2, bank_depth=64, max_features=32, max_layers=4,
                  w_bits=4, a_bits=4, acc_bits=16, m_bits=8), [13, 9, 6, 3], True),
     (ArrayConfig(pe=2, simd=8, bank_depth=32, max_features=16, max_layers=2), [16, 3], False),
+    # von-Neumann baseline: one shared weight memory, 4 and 8 bus words per step
+    (ArrayConfig(pe=2, simd=4, bank_depth=64, max_features=32, max_layers=4,
+                 mode="vonneumann", bus_bits=16), [10, 7, 5], True),
+    (ArrayConfig(pe=4, simd=2, bank_depth=64, max_features=32, max_layers=4,
+                 mode="vonneumann", bus_bits=8), [9, 6, 3], False),
 ]
 
 
@@ -63,7 +68,8 @@ def test_back_to_back_bit_exact_and_cycle_exact(cfg, sizes, raw):
     hidden = sum(sizing.groups(o, cfg) for _, o in program.shapes[:-1])
     assert c["act_writes"] == len(vectors) * (sizing.folds(sizes[0], cfg) + hidden)
     assert c["inferences"] == len(vectors)
-    assert c["stall_input"] == 0 and c["bus_bytes"] == 0
+    assert c["stall_input"] == 0
+    assert c["bus_bytes"] == len(vectors) * steps * sizing.bus_bytes_per_step(cfg)
     assert result.done_cycles == result.last_accept
 
 
@@ -113,8 +119,9 @@ def test_reset_mid_inference_keeps_program(abort_beats):
     assert result.counters["inferences"] == len(vectors)
 
 
-def test_program_as_memory_init():
-    cfg, sizes, _ = CORNERS[0]
+@pytest.mark.parametrize("corner", [0, 4])
+def test_program_as_memory_init(corner):
+    cfg, sizes, _ = CORNERS[corner]
     image, rng, draw = _model(cfg, sizes, seed=9, raw_last=True)
     program = compile_model(image, cfg)
     vectors = draw(2)
