@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -105,9 +106,11 @@ def dut_source(cfg: ArrayConfig, directory: Path) -> Path:
 
 #: cocotb builds with ``--public-flat-rw``, which keeps every signal of the array
 #: observable and un-optimised (2.5x slower on the 8x8 array).  The testbench only
-#: touches the harness's own ports and wires, so only depth 1 is public; and the C++
-#: is compiled with -O2 instead of -Os (another 1.4x).
-SPEED_ARGS = ["--public-depth", "1", "-CFLAGS", "-O2"]
+#: touches the harness's own ports and wires, so only depth 1 is public.
+#: Not -CFLAGS -O2 (another 1.4x): together with --public-depth it produced a wrong
+#: result on one deterministic model sequence that passes with -Os, with
+#: --public-flat-rw, on Icarus and in the Amaranth simulator (see docs/verification.md).
+SPEED_ARGS = ["--public-depth", "1"]
 
 #: Verilator's runtime objects: the same for every design (they include no design header),
 #: yet 10-20 s of C++ per build on two cores.  Compiled once, shared by all build directories.
@@ -234,7 +237,7 @@ class Simulation:
                                        # included: ~6 s per process); ours are enough
                                        "COCOTB_REWRITE_ASSERTION_FILES": "cocotb_nmc.py"},
                             waves=self.waves, timescale=("1ns", "1ps"), log_file=log,
-                            results_xml=f"{name}.results.xml")
+                            results_xml=str(self.build_dir / f"{name}.results.xml"))
         except (RuntimeError, SystemExit):
             pass  # the results file (or its absence) says what happened
         wall = time.perf_counter() - t0
@@ -248,17 +251,41 @@ class Simulation:
         return results
 
 
+def replay(job: Job, names: list[str]) -> Job:
+    """The part of ``job`` that concerns the models ``names``, in that order (to bisect a failure)."""
+    out = Job(job.cfg)
+    for name in names:
+        matches = [i for i, m in enumerate(job.models) if m.name == name]
+        if not matches:
+            raise ValueError(f"the job has no model {name!r}")
+        out.models.append(job.models[matches[0]])
+        for sc in job.scenarios:
+            if sc.model == matches[0]:
+                out.scenarios.append(dataclasses.replace(sc, model=len(out.models) - 1))
+    return out
+
+
 def _main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Co-simulate a few random models on one array configuration.")
+    p = argparse.ArgumentParser(description="Co-simulate a few random models on one array configuration, "
+                                            "or replay (part of) a job file.")
     p.add_argument("--pe", type=int, default=config_mod.DEFAULT.pe)
     p.add_argument("--simd", type=int, default=config_mod.DEFAULT.simd)
     p.add_argument("--simulator", choices=SIMULATORS, default="verilator")
-    p.add_argument("--models", type=int, default=4)
+    p.add_argument("--models", type=int, default=4, help="random models (without --replay)")
+    p.add_argument("--replay", metavar="JOB", help="a job file from build/sim/*/ to run again")
+    p.add_argument("--only", metavar="NAMES", help="with --replay: comma-separated model names, in order")
     args = p.parse_args(argv)
     from .scenarios import random_job
-    cfg = config_mod.DEFAULT.replace(pe=args.pe, simd=args.simd)
+    if args.replay:
+        job = Job.load(args.replay)
+        if args.only:
+            job = replay(job, args.only.split(","))
+        cfg = job.cfg
+    else:
+        cfg = config_mod.DEFAULT.replace(pe=args.pe, simd=args.simd)
+        job = random_job(cfg, args.models, seed=0)
     sim = Simulation(cfg, simulator=args.simulator)
-    res = sim.run(random_job(cfg, args.models, seed=0), name="selfcheck")
+    res = sim.run(job, name="replay" if args.replay else "selfcheck")
     print(f"{cfg.name} on {args.simulator}: {res['outputs_checked']} outputs checked, "
           f"{len(res['failures'])} failures, build {sim.build_seconds:.1f} s, run {res['process_s']:.1f} s")
     for f in res["failures"][:1]:
