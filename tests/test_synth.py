@@ -1,0 +1,183 @@
+"""The FPGA flow: harness, log checks, report parsing, resource mapping on real tools (tiny design), CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyhdl.fpga import flow, harness, report, targets
+
+# A sync-read weight memory feeding a registered 8x8 signed multiply and an accumulator:
+# what one MAC lane of the array asks of the FPGA (block RAM + DSP).
+TINY = """
+module tiny(input clk, input rst, input we, input [8:0] waddr, input [15:0] wdata,
+            input [8:0] raddr, input signed [7:0] act, output reg signed [23:0] acc);
+  {ram_style}reg [15:0] mem [0:{depth}];
+  reg [15:0] word;
+  reg signed [7:0] w, a;
+  reg signed [15:0] p;
+  always @(posedge clk) begin
+    if (we) mem[waddr] <= wdata;
+    word <= mem[raddr];
+    w <= word[7:0] ^ word[15:8];
+    a <= act;
+    p <= w * a;
+    if (rst) acc <= 0; else acc <= acc + p;
+  end
+endmodule
+"""
+
+
+def _tiny(tmp_path: Path, ram_style: str = "", depth: int = 512) -> Path:
+    path = tmp_path / "tiny.v"
+    path.write_text(TINY.format(ram_style=ram_style, depth=depth - 1))
+    return path
+
+
+# -- harness ---------------------------------------------------------------------
+
+def test_harness_requires_the_clock_port():
+    with pytest.raises(ValueError, match=r"^module dut has no clock port 'clk'$"):
+        harness.verilog("dut", [("a", "input", 1), ("y", "output", 1)])
+
+
+# -- logs and tools --------------------------------------------------------------
+
+def test_yosys_log_without_end_of_script_is_a_failure(tmp_path):
+    log = tmp_path / "yosys.log"
+    log.write_text("3.50. Executing ABC pass.\nABC: + &st\n")
+    with pytest.raises(flow.FlowError, match=r"^yosys stopped before the end of its script \(no 'End of script' in .*yosys\.log\)$"):
+        flow.check_yosys_log(log)
+    log.write_text(log.read_text() + "End of script. Logfile hash: 0123456789, time: 1.00s\n")
+    flow.check_yosys_log(log)
+
+
+def test_yosys_stopping_silently_with_exit_0_fails_loudly(tmp_path, monkeypatch):
+    # YoWASP/yosys #29: synth_ice40 ended after ABC with status 0 and no error
+    fake = tmp_path / "fake-yosys"
+    fake.write_text('#!/bin/sh\n# args: -q -l LOG -s SCRIPT\necho "ABC: + &st" > "$3"\nexit 0\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(flow, "YOSYS", str(fake))
+    with pytest.raises(flow.FlowError, match=r"^yosys stopped before the end of its script \(no 'End of script' in .*ports\.log\)$"):
+        flow.implement(_tiny(tmp_path), "tiny", targets.ice40(), tmp_path / "build")
+
+
+def test_missing_tool_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(flow, "YOSYS", "no-such-yosys-tool")
+    with pytest.raises(flow.FlowError, match=r"^no-such-yosys-tool is not installed; run 'make synth' to set up \.venv$"):
+        flow.implement(_tiny(tmp_path), "tiny", targets.ice40(), tmp_path / "build")
+
+
+def test_missing_verilog_and_module_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"^Verilog file .*nope\.v does not exist$"):
+        flow.implement(tmp_path / "nope.v", "tiny", targets.ice40(), tmp_path / "build")
+    with pytest.raises(flow.FlowError, match=r"^module other not found in design\.v \(it has: tiny\)$"):
+        flow.implement(_tiny(tmp_path), "other", targets.ice40(), tmp_path / "build")
+
+
+def test_bad_speed_grade():
+    with pytest.raises(ValueError, match=r"^ECP5 speed grade must be one of 6, 7, 8, not 5$"):
+        targets.ecp5(5)
+
+
+# -- report parsing (documents built here, numbers chosen by the test) --------------
+
+def _stat(design: dict, wrapper: dict) -> dict:
+    return {"modules": {"\\dut": {"num_cells_by_type": design},
+                        "\\" + harness.TOP: {"num_cells_by_type": {**wrapper, "dut": 1}}}}
+
+
+def _pnr(paths, fmax) -> dict:
+    return {"fmax": fmax, "utilization": {"TRELLIS_COMB": {"used": 1, "available": 2}}, "critical_paths": paths}
+
+
+def _path(src, dst, delays):
+    return {"from": src, "to": dst, "path": [
+        {"type": kind, "delay": d, "from": {"cell": f"c{i}", "port": "A"}, "to": {"cell": f"c{i + 1}", "port": "Z"}}
+        for i, (kind, d) in enumerate(delays)]}
+
+
+def test_summary_counts_the_design_apart_from_the_harness():
+    design = {"LUT4": 100, "CCU2C": 10, "TRELLIS_DPR16X4": 3, "TRELLIS_FF": 70, "MULT18X18D": 4, "DP16KD": 2}
+    wrapper = {"LUT4": 7, "TRELLIS_FF": 9}
+    slow = _path("posedge clk", "posedge clk", [("clk-to-q", 0.5), ("routing", 2.0), ("logic", 1.0), ("setup", 0.25)])
+    fast = _path("posedge clk", "posedge clk", [("clk-to-q", 0.5), ("setup", 0.25)])
+    io = _path("<async>", "posedge clk", [("routing", 50.0)])
+    raw = {"stat": _stat(design, wrapper), "top": "dut", "harness": harness.TOP,
+           "pnr": _pnr([fast, io, slow], {"a": {"achieved": 150.0, "constraint": 145}, "b": {"achieved": 120.0, "constraint": 145}})}
+    r = report.summarize(raw, targets.ecp5(6), pe=2, simd=2)
+    assert r["design"] == {"lut4": 100 + 2 * 10 + 4 * 3, "ff": 70, "dsp": 4, "bram": 2}
+    assert r["total"] == {"lut4": 107 + 2 * 10 + 4 * 3, "ff": 79, "dsp": 4, "bram": 2}
+    assert r["fmax_mhz"] == 120.0 and r["meets_goal"] is False
+    assert r["gmacs"] == pytest.approx(4 * 120.0 / 1000)
+    assert r["lut4_per_mac"] == pytest.approx((100 + 20 + 12) / 4)
+    cp = r["critical_path"]
+    assert cp["ns"] == pytest.approx(3.75) and cp["by_type"] == {"clk-to-q": 0.5, "routing": 2.0, "logic": 1.0, "setup": 0.25}
+    assert (cp["from"], cp["to"]) == ("c0", "c4")
+    table = report.format_table([r])
+    assert "145 MISSED" in table and "120.0" in table
+
+
+def test_mapping_check_flags_logic_fallbacks():
+    r = {"target": "ice40-up5k", "design": {"lut4": 9, "ff": 9, "dsp": 0, "bram": 3}}
+    assert report.check_mapping(r, min_dsp=8, min_bram=3) == [
+        "ice40-up5k: 0 DSP cells, expected at least 8 (multipliers fell back to logic)"]
+    r["design"]["dsp"] = 8
+    assert report.check_mapping(r, min_dsp=8, min_bram=4) == [
+        "ice40-up5k: 3 block RAM cells, expected at least 4 (weight banks fell back to logic)"]
+    assert report.check_mapping(r, min_dsp=8, min_bram=3) == []
+
+
+def test_unknown_module_and_clockless_report():
+    with pytest.raises(ValueError, match=r"^Yosys stat JSON has no module top \(it has: \\a, \\b\)$"):
+        report.module_cells({"modules": {"\\a": {}, "\\b": {}}}, "top")
+    raw = {"stat": _stat({}, {}), "top": "dut", "harness": harness.TOP, "pnr": _pnr([], {})}
+    with pytest.raises(ValueError, match=r"^nextpnr report has no clock in 'fmax'; is the design clocked\?$"):
+        report.summarize(raw, targets.ice40(), pe=1, simd=1)
+
+
+# -- the real tools on a one-lane design --------------------------------------------
+
+@pytest.mark.slow
+def test_one_mac_lane_maps_to_dsp_and_block_ram_and_fallback_is_caught(tmp_path):
+    target = targets.ice40()
+    raw = flow.implement(_tiny(tmp_path), "tiny", target, tmp_path / "mapped")
+    r = report.summarize(raw, target, pe=1, simd=1)
+    assert report.check_mapping(r, min_dsp=1, min_bram=1) == []
+    assert r["fmax_mhz"] > 0 and r["critical_path"] is not None
+    assert "End of script" in Path(raw["logs"]["yosys"]).read_text()
+    assert raw["pnr"]["utilization"]["ICESTORM_DSP"]["used"] >= 1
+
+    # the same lane with the memory forced into logic and no DSP inference: both flagged
+    no_dsp = dataclasses.replace(target, synth="synth_ice40")
+    raw = flow.implement(_tiny(tmp_path, '(* ram_style = "logic" *) ', depth=32), "tiny", no_dsp, tmp_path / "logic")
+    r = report.summarize(raw, no_dsp, pe=1, simd=1)
+    assert report.check_mapping(r, min_dsp=1, min_bram=1) == [
+        "ice40-up5k: 0 DSP cells, expected at least 1 (multipliers fell back to logic)",
+        "ice40-up5k: 0 block RAM cells, expected at least 1 (weight banks fell back to logic)"]
+
+
+# -- CLI -------------------------------------------------------------------------------
+
+def _nmc(*args):
+    return subprocess.run([sys.executable, "-m", "nmc.cli", "synth", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--speed", "9"], r"--speed must be one of 6, 7, 8, not 9"),
+    (["--seed", "-1"], r"--seed must be >= 0, not -1"),
+    (["--verilog", "x.v"], r"--verilog holds one config: pick it with --config"),
+    (["--target", "ice40", "--verilog", "does/not/exist.v"], r"Verilog file .*does/not/exist\.v does not exist"),
+])
+def test_cli_bad_input_is_one_line(args, message):
+    proc = _nmc(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert __import__("re").match(rf"^nmc synth: error: {message}$", lines[0]), lines[0]
