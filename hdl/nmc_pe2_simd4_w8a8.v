@@ -6,7 +6,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
+  wire [7:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
@@ -17,13 +17,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [7:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [8:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
+  wire [7:0] \$116 ;
   wire [8:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
@@ -31,387 +31,591 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire [8:0] \$123 ;
-  wire [8:0] \$124 ;
-  wire [7:0] \$125 ;
-  wire [5:0] \$126 ;
-  wire [8:0] \$127 ;
-  wire [7:0] \$128 ;
-  wire [5:0] \$129 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [8:0] \$130 ;
-  wire [7:0] \$131 ;
-  wire [5:0] \$132 ;
-  wire [8:0] \$133 ;
-  wire [7:0] \$134 ;
-  wire [5:0] \$135 ;
-  wire [8:0] \$136 ;
-  wire [7:0] \$137 ;
-  wire [5:0] \$138 ;
-  wire [8:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [7:0] \$140 ;
-  wire [5:0] \$141 ;
-  wire [8:0] \$142 ;
-  wire [7:0] \$143 ;
-  wire [5:0] \$144 ;
-  wire [8:0] \$145 ;
-  wire [7:0] \$146 ;
-  wire [5:0] \$147 ;
-  wire [8:0] \$148 ;
-  wire [7:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [7:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$150 ;
-  wire [7:0] \$151 ;
-  wire [7:0] \$152 ;
-  wire \$153 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire [7:0] \$153 ;
   wire \$154 ;
-  wire [7:0] \$155 ;
-  wire [5:0] \$156 ;
-  wire [8:0] \$157 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire [7:0] \$157 ;
   wire \$158 ;
-  wire [7:0] \$159 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [5:0] \$160 ;
-  wire [8:0] \$161 ;
+  wire \$160 ;
+  wire \$161 ;
   wire \$162 ;
-  wire [7:0] \$163 ;
-  wire [5:0] \$164 ;
-  wire [8:0] \$165 ;
-  wire \$166 ;
-  wire [7:0] \$167 ;
-  wire [5:0] \$168 ;
-  wire [8:0] \$169 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire [7:0] \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [6:0] \$170 ;
-  wire [8:0] \$171 ;
-  wire [6:0] \$172 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire [7:0] \$172 ;
   wire [8:0] \$173 ;
   wire \$174 ;
-  wire [7:0] \$175 ;
-  wire [7:0] \$176 ;
+  wire \$175 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [2:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [7:0] \$181 ;
-  wire [6:0] \$182 ;
-  wire [8:0] \$183 ;
-  wire [7:0] \$184 ;
-  wire [6:0] \$185 ;
-  wire [8:0] \$186 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [53:0] \$191 ;
-  wire [8:0] \$192 ;
-  wire [8:0] \$193 ;
-  wire \$194 ;
+  wire [8:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire [8:0] \$194 ;
   wire \$195 ;
-  wire [8:0] \$196 ;
-  wire [8:0] \$197 ;
+  wire \$196 ;
+  wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [8:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire [8:0] \$203 ;
-  wire [8:0] \$204 ;
+  wire [8:0] \$202 ;
+  wire \$203 ;
+  wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire [7:0] \$208 ;
-  wire [8:0] \$209 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [3:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [8:0] \$215 ;
-  wire [8:0] \$216 ;
-  wire [8:0] \$217 ;
-  wire [8:0] \$218 ;
-  wire [3:0] \$219 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire [8:0] \$221 ;
+  wire \$221 ;
   wire \$222 ;
   wire [8:0] \$223 ;
-  wire [8:0] \$224 ;
-  wire [8:0] \$225 ;
-  wire \$226 ;
-  wire [8:0] \$227 ;
-  wire [8:0] \$228 ;
-  wire [8:0] \$229 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire [8:0] \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [8:0] \$230 ;
-  wire [3:0] \$231 ;
+  wire \$230 ;
+  wire [8:0] \$231 ;
   wire \$232 ;
-  wire [2:0] \$233 ;
-  wire \$234 ;
+  wire \$233 ;
+  wire [8:0] \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire [8:0] \$237 ;
-  wire [8:0] \$238 ;
+  wire \$237 ;
+  wire \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire [8:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [9:0] \$244 ;
+  wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire [8:0] \$248 ;
+  wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire [8:0] \$252 ;
-  wire [8:0] \$253 ;
+  wire \$252 ;
+  wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
-  wire [8:0] \$258 ;
-  wire \$259 ;
+  wire [8:0] \$257 ;
+  wire \$258 ;
+  wire [8:0] \$259 ;
   wire [7:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire [8:0] \$263 ;
-  wire [8:0] \$264 ;
-  wire \$265 ;
-  wire [8:0] \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire [8:0] \$269 ;
+  wire \$264 ;
+  wire [8:0] \$265 ;
+  wire \$266 ;
+  wire [7:0] \$267 ;
+  wire [7:0] \$268 ;
+  wire \$269 ;
   wire [7:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire [3:0] \$273 ;
-  wire [4:0] \$274 ;
-  wire [32:0] \$275 ;
-  wire [32:0] \$276 ;
-  wire [32:0] \$277 ;
-  wire [3:0] \$278 ;
-  wire [32:0] \$279 ;
+  wire [5:0] \$270 ;
+  wire [8:0] \$271 ;
+  wire [7:0] \$272 ;
+  wire [7:0] \$273 ;
+  wire [6:0] \$274 ;
+  wire [8:0] \$275 ;
+  wire [5:0] \$276 ;
+  wire [9:0] \$277 ;
+  wire [7:0] \$278 ;
+  wire [7:0] \$279 ;
   wire [5:0] \$28 ;
-  wire [1:0] \$280 ;
-  wire [32:0] \$281 ;
-  wire [32:0] \$282 ;
-  wire [1:0] \$283 ;
-  wire [32:0] \$284 ;
-  wire [32:0] \$285 ;
-  reg [2:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg [7:0] \$289 ;
+  wire \$280 ;
+  wire [5:0] \$281 ;
+  wire [8:0] \$282 ;
+  wire [7:0] \$283 ;
+  wire [7:0] \$284 ;
+  wire [6:0] \$285 ;
+  wire [8:0] \$286 ;
+  wire [5:0] \$287 ;
+  wire [9:0] \$288 ;
+  wire [7:0] \$289 ;
   wire [8:0] \$29 ;
-  reg \$290 ;
-  reg [7:0] \$291 ;
-  reg \$292 ;
-  reg \$293 ;
-  reg \$294 ;
-  reg [7:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg \$298 ;
-  reg \$299 ;
+  wire [7:0] \$290 ;
+  wire \$291 ;
+  wire [5:0] \$292 ;
+  wire [8:0] \$293 ;
+  wire [7:0] \$294 ;
+  wire [7:0] \$295 ;
+  wire [6:0] \$296 ;
+  wire [8:0] \$297 ;
+  wire [5:0] \$298 ;
+  wire [9:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  reg \$300 ;
-  reg [8:0] \$301 ;
-  reg [7:0] \$302 ;
-  reg [2:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg [7:0] \$308 ;
-  reg [1:0] \$309 ;
+  wire [7:0] \$300 ;
+  wire [7:0] \$301 ;
+  wire \$302 ;
+  wire [5:0] \$303 ;
+  wire [8:0] \$304 ;
+  wire [7:0] \$305 ;
+  wire [7:0] \$306 ;
+  wire [6:0] \$307 ;
+  wire [8:0] \$308 ;
+  wire [5:0] \$309 ;
   wire [7:0] \$31 ;
-  reg \$310 ;
-  reg \$311 ;
-  reg \$312 ;
-  reg \$313 ;
-  reg \$314 ;
-  reg \$315 ;
-  reg \$316 ;
-  reg \$317 ;
-  reg \$318 ;
-  reg \$319 ;
+  wire [9:0] \$310 ;
+  wire [7:0] \$311 ;
+  wire [7:0] \$312 ;
+  wire [7:0] \$313 ;
+  wire [7:0] \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire [7:0] \$317 ;
+  wire [6:0] \$318 ;
+  wire [8:0] \$319 ;
   wire [7:0] \$32 ;
-  reg \$320 ;
-  reg \$321 ;
-  reg [1:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg \$324 ;
-  reg [7:0] \$325 ;
-  reg \$326 ;
-  reg [7:0] \$327 ;
-  reg \$328 ;
-  reg \$329 ;
+  wire [5:0] \$320 ;
+  wire [9:0] \$321 ;
+  wire \$322 ;
+  wire [7:0] \$323 ;
+  wire [6:0] \$324 ;
+  wire [8:0] \$325 ;
+  wire [5:0] \$326 ;
+  wire [9:0] \$327 ;
+  wire \$328 ;
+  wire [7:0] \$329 ;
   wire [5:0] \$33 ;
-  reg \$330 ;
-  reg [7:0] \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg [2:0] \$334 ;
-  reg [31:0] \$335 ;
-  reg [31:0] \$336 ;
-  reg [31:0] \$337 ;
-  reg [31:0] \$338 ;
-  reg [31:0] \$339 ;
+  wire [6:0] \$330 ;
+  wire [8:0] \$331 ;
+  wire [5:0] \$332 ;
+  wire [9:0] \$333 ;
+  wire \$334 ;
+  wire [7:0] \$335 ;
+  wire [6:0] \$336 ;
+  wire [8:0] \$337 ;
+  wire [5:0] \$338 ;
+  wire [9:0] \$339 ;
   wire [8:0] \$34 ;
-  reg [31:0] \$340 ;
-  reg [31:0] \$341 ;
-  reg [31:0] \$342 ;
+  wire [6:0] \$340 ;
+  wire [8:0] \$341 ;
+  wire [6:0] \$342 ;
+  wire [8:0] \$343 ;
+  wire \$344 ;
+  wire [7:0] \$345 ;
+  wire [7:0] \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire [2:0] \$349 ;
   wire \$35 ;
+  wire \$350 ;
+  wire [7:0] \$351 ;
+  wire [6:0] \$352 ;
+  wire [8:0] \$353 ;
+  wire [7:0] \$354 ;
+  wire [6:0] \$355 ;
+  wire [8:0] \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire [7:0] \$36 ;
+  wire \$360 ;
+  wire [53:0] \$361 ;
+  wire [8:0] \$362 ;
+  wire [8:0] \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire [8:0] \$366 ;
+  wire [8:0] \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire [7:0] \$37 ;
+  wire \$370 ;
+  wire [8:0] \$371 ;
+  wire [8:0] \$372 ;
+  wire \$373 ;
+  wire [7:0] \$374 ;
+  wire [8:0] \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire [8:0] \$379 ;
   wire [5:0] \$38 ;
+  wire [8:0] \$380 ;
+  wire \$381 ;
+  wire [8:0] \$382 ;
+  wire [8:0] \$383 ;
+  wire [8:0] \$384 ;
+  wire [8:0] \$385 ;
+  wire [3:0] \$386 ;
+  wire \$387 ;
+  wire [8:0] \$388 ;
+  wire \$389 ;
   wire [8:0] \$39 ;
+  wire [8:0] \$390 ;
+  wire [8:0] \$391 ;
+  wire [8:0] \$392 ;
+  wire \$393 ;
+  wire [8:0] \$394 ;
+  wire [8:0] \$395 ;
+  wire [8:0] \$396 ;
+  wire [8:0] \$397 ;
+  wire [3:0] \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire [8:0] \$403 ;
+  wire [8:0] \$404 ;
+  wire \$405 ;
+  wire [8:0] \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire [7:0] \$41 ;
+  wire [9:0] \$410 ;
+  wire [9:0] \$411 ;
+  wire [8:0] \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire [8:0] \$415 ;
+  wire \$416 ;
+  wire [8:0] \$417 ;
+  wire [8:0] \$418 ;
+  wire [8:0] \$419 ;
   wire [7:0] \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire [8:0] \$424 ;
+  wire \$425 ;
+  wire [8:0] \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire [5:0] \$43 ;
+  wire [7:0] \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire [8:0] \$437 ;
+  wire [8:0] \$438 ;
+  wire \$439 ;
   wire [8:0] \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire [8:0] \$442 ;
+  wire [8:0] \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire [8:0] \$448 ;
+  wire \$449 ;
   wire [7:0] \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire [8:0] \$453 ;
+  wire [8:0] \$454 ;
+  wire \$455 ;
+  wire [8:0] \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire [8:0] \$459 ;
   wire \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire [3:0] \$463 ;
+  wire [4:0] \$464 ;
+  wire [32:0] \$465 ;
+  wire [32:0] \$466 ;
+  wire [32:0] \$467 ;
+  wire [3:0] \$468 ;
+  wire [32:0] \$469 ;
   wire \$47 ;
+  wire [1:0] \$470 ;
+  wire [32:0] \$471 ;
+  wire [32:0] \$472 ;
+  wire [1:0] \$473 ;
+  wire [32:0] \$474 ;
+  wire [32:0] \$475 ;
+  reg [2:0] \$476 ;
+  reg [7:0] \$477 ;
+  reg [7:0] \$478 ;
+  reg [7:0] \$479 ;
   wire \$48 ;
+  reg \$480 ;
+  reg [7:0] \$481 ;
+  reg \$482 ;
+  reg \$483 ;
+  reg [7:0] \$484 ;
+  reg [7:0] \$485 ;
+  reg [7:0] \$486 ;
+  reg [7:0] \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire [3:0] \$49 ;
+  reg \$490 ;
+  reg [8:0] \$491 ;
+  reg [7:0] \$492 ;
+  reg [2:0] \$493 ;
+  reg [7:0] \$494 ;
+  reg [7:0] \$495 ;
+  reg [7:0] \$496 ;
+  reg [7:0] \$497 ;
+  reg \$498 ;
+  reg [8:0] \$499 ;
   wire \$5 ;
   wire [3:0] \$50 ;
-  wire [8:0] \$51 ;
-  wire [11:0] \$52 ;
-  wire \$53 ;
-  wire [8:0] \$54 ;
-  wire [11:0] \$55 ;
+  reg [7:0] \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg [7:0] \$503 ;
+  reg [7:0] \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg \$509 ;
+  wire [3:0] \$51 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg \$515 ;
+  reg \$516 ;
+  reg \$517 ;
+  reg [7:0] \$518 ;
+  reg \$519 ;
+  wire [8:0] \$52 ;
+  reg [7:0] \$520 ;
+  reg \$521 ;
+  reg [7:0] \$522 ;
+  reg \$523 ;
+  reg [7:0] \$524 ;
+  reg \$525 ;
+  reg \$526 ;
+  reg \$527 ;
+  reg [7:0] \$528 ;
+  reg \$529 ;
+  wire [11:0] \$53 ;
+  reg \$530 ;
+  reg [2:0] \$531 ;
+  reg [31:0] \$532 ;
+  reg [31:0] \$533 ;
+  reg [31:0] \$534 ;
+  reg [31:0] \$535 ;
+  reg [31:0] \$536 ;
+  reg [31:0] \$537 ;
+  reg [31:0] \$538 ;
+  reg [31:0] \$539 ;
+  wire \$54 ;
+  wire [8:0] \$55 ;
   wire [11:0] \$56 ;
-  wire [12:0] \$57 ;
-  wire \$58 ;
+  wire [11:0] \$57 ;
+  wire [12:0] \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [7:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [2:0] \$64 ;
+  wire [7:0] \$64 ;
   wire \$65 ;
-  wire [8:0] \$66 ;
+  wire [7:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [7:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [7:0] \$78 ;
+  wire [8:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [7:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire [7:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [7:0] \$93 ;
+  wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [2:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
-  wire [8:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$102 ;
-  wire [5:0] \$signature__addr$103 ;
-  wire [5:0] \$signature__addr$106 ;
-  wire [5:0] \$signature__addr$107 ;
-  wire [5:0] \$signature__addr$110 ;
-  wire [5:0] \$signature__addr$111 ;
-  wire [5:0] \$signature__addr$132 ;
-  wire [5:0] \$signature__addr$137 ;
-  wire [5:0] \$signature__addr$141 ;
-  wire [5:0] \$signature__addr$144 ;
-  wire [6:0] \$signature__addr$147 ;
-  wire [6:0] \$signature__addr$151 ;
-  wire [6:0] \$signature__addr$160 ;
+  wire [5:0] \$signature__addr$114 ;
+  wire [6:0] \$signature__addr$115 ;
+  wire [5:0] \$signature__addr$119 ;
+  wire [6:0] \$signature__addr$120 ;
+  wire [5:0] \$signature__addr$123 ;
+  wire [6:0] \$signature__addr$124 ;
+  wire [5:0] \$signature__addr$127 ;
+  wire [6:0] \$signature__addr$128 ;
+  wire [6:0] \$signature__addr$149 ;
+  wire [6:0] \$signature__addr$155 ;
+  wire [6:0] \$signature__addr$159 ;
   wire [6:0] \$signature__addr$162 ;
+  wire [6:0] \$signature__addr$165 ;
+  wire [6:0] \$signature__addr$168 ;
+  wire [6:0] \$signature__addr$177 ;
+  wire [6:0] \$signature__addr$179 ;
   wire [5:0] \$signature__addr$47 ;
   wire [5:0] \$signature__addr$50 ;
   wire [5:0] \$signature__addr$53 ;
-  wire [5:0] \$signature__addr$97 ;
-  wire [5:0] \$signature__addr$98 ;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$116 ;
-  wire [7:0] \$signature__data$117 ;
-  wire [7:0] \$signature__data$118 ;
-  wire [7:0] \$signature__data$119 ;
-  wire [7:0] \$signature__data$120 ;
-  wire [7:0] \$signature__data$121 ;
-  wire [7:0] \$signature__data$122 ;
-  wire [7:0] \$signature__data$123 ;
+  wire [7:0] \$signature__data$133 ;
   wire [7:0] \$signature__data$134 ;
+  wire [7:0] \$signature__data$135 ;
+  wire [7:0] \$signature__data$136 ;
+  wire [7:0] \$signature__data$137 ;
   wire [7:0] \$signature__data$138 ;
-  wire [7:0] \$signature__data$142 ;
-  wire [7:0] \$signature__data$145 ;
-  wire [31:0] \$signature__data$149 ;
-  wire [31:0] \$signature__data$152 ;
+  wire [7:0] \$signature__data$139 ;
+  wire [7:0] \$signature__data$140 ;
+  wire [7:0] \$signature__data$152 ;
+  wire [7:0] \$signature__data$156 ;
+  wire [7:0] \$signature__data$160 ;
+  wire [7:0] \$signature__data$163 ;
   wire [31:0] \$signature__data$166 ;
-  wire [31:0] \$signature__data$167 ;
+  wire [31:0] \$signature__data$169 ;
+  wire [31:0] \$signature__data$183 ;
+  wire [31:0] \$signature__data$184 ;
   wire [7:0] \$signature__data$48 ;
   wire [7:0] \$signature__data$51 ;
   wire [7:0] \$signature__data$54 ;
   wire \$signature__en ;
-  wire \$signature__en$100 ;
-  wire \$signature__en$101 ;
-  wire \$signature__en$104 ;
-  wire \$signature__en$105 ;
-  wire \$signature__en$108 ;
-  wire \$signature__en$109 ;
-  wire \$signature__en$112 ;
-  wire \$signature__en$113 ;
+  wire \$signature__en$117 ;
+  wire \$signature__en$118 ;
+  wire \$signature__en$121 ;
+  wire \$signature__en$122 ;
+  wire \$signature__en$125 ;
+  wire \$signature__en$126 ;
+  wire \$signature__en$129 ;
   wire \$signature__en$130 ;
-  wire \$signature__en$136 ;
-  wire \$signature__en$140 ;
-  wire \$signature__en$143 ;
-  wire \$signature__en$146 ;
-  wire \$signature__en$150 ;
+  wire \$signature__en$147 ;
+  wire \$signature__en$154 ;
+  wire \$signature__en$158 ;
   wire \$signature__en$161 ;
-  wire \$signature__en$163 ;
+  wire \$signature__en$164 ;
+  wire \$signature__en$167 ;
+  wire \$signature__en$178 ;
+  wire \$signature__en$180 ;
   wire \$signature__en$46 ;
   wire \$signature__en$49 ;
   wire \$signature__en$52 ;
   wire [31:0] act;
-  wire [31:0] \act$125 ;
+  wire [31:0] \act$142 ;
   wire [31:0] act_word;
   wire act_write;
-  (* init = 9'h000 *)
-  wire [8:0] bank_addr;
+  wire active;
+  wire b_available;
+  reg [8:0] b_bank_addr = 9'h000;
+  wire b_done;
+  reg [7:0] b_fold = 8'h00;
+  reg [7:0] b_group = 8'h00;
+  reg b_in_group = 1'h0;
+  reg [7:0] b_rq_addr = 8'h00;
+  reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
   wire [8:0] \bank_waddr$25 ;
   wire [31:0] bank_wdata;
@@ -434,14 +638,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] count_mac_ops = 32'd0;
   reg [31:0] count_stall_input = 32'd0;
   reg [31:0] count_stall_output = 32'd0;
+  reg ctx = 1'h0;
   reg [7:0] cur_folds = 8'h00;
   reg [7:0] cur_groups = 8'h00;
   reg cur_is_last = 1'h0;
   reg [7:0] cur_out = 8'h00;
-  (* init = 1'h0 *)
-  wire cur_relu;
-  (* init = 1'h0 *)
-  wire cur_requantize;
+  reg cur_relu = 1'h0;
+  reg cur_requantize = 1'h0;
   wire [1:0] d0_rp__addr;
   wire [34:0] d0_rp__data;
   wire [1:0] dl_rp__addr;
@@ -474,9 +677,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] in_folds = 8'h00;
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
-  reg in_rslot = 1'h0;
+  reg [7:0] in_groups = 8'h00;
+  wire in_release0;
+  wire in_release1;
   reg in_wslot = 1'h0;
   wire issue;
+  wire issue_a;
+  wire issue_b;
   reg [2:0] layer = 3'h0;
   wire ld_fire;
   input [85:0] load__payload;
@@ -508,20 +715,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] out_groups0 = 8'h00;
   reg [7:0] out_groups1 = 8'h00;
   reg [7:0] out_n = 8'h00;
-  reg out_slot = 1'h0;
   wire out_write;
+  reg [7:0] prev_groups = 8'h00;
   reg [7:0] prev_out = 8'h00;
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
   reg rd_block = 1'h0;
   reg rd_from_input = 1'h0;
-  wire release_in;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$139 ;
-  (* init = 8'h00 *)
-  wire [7:0] rq_addr;
+  wire [31:0] \result$157 ;
+  reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
   wire [53:0] rq_wdata;
@@ -536,39 +741,36 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [3:0] stat_addr;
   output [31:0] stat_data;
   reg [31:0] stat_data;
-  reg [8:0] step_addr = 9'h000;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$91 ;
+  wire [8:0] step_addr;
+  wire [8:0] \step_addr$108 ;
   wire step_first;
-  wire \step_first$92 ;
+  wire \step_first$109 ;
   wire step_last;
-  wire \step_last$93 ;
-  reg step_relu = 1'h0;
-  (* init = 1'h0 *)
-  wire \step_relu$95 ;
-  reg step_requantize = 1'h0;
-  (* init = 1'h0 *)
-  wire \step_requantize$96 ;
-  reg [7:0] step_rq = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$94 ;
+  wire \step_last$110 ;
+  wire step_relu;
+  wire \step_relu$112 ;
+  wire step_requantize;
+  wire \step_requantize$113 ;
+  wire [7:0] step_rq;
+  wire [7:0] \step_rq$111 ;
   wire step_valid;
-  wire \step_valid$90 ;
-  reg [1:0] tag = 2'h0;
+  wire \step_valid$107 ;
+  wire track_reset0;
+  wire track_reset1;
   wire vector_start;
   wire [32:0] w_data;
   (* init = 1'h0 *)
   wire w_en;
   wire [1:0] w_level;
-  reg wb_buf1 = 1'h0;
-  reg wb_buf2 = 1'h0;
-  reg wb_buf3 = 1'h0;
-  reg wb_buf4 = 1'h0;
-  reg wb_buf5 = 1'h0;
-  reg wb_buf6 = 1'h0;
-  reg wb_buf7 = 1'h0;
-  reg wb_buf8 = 1'h0;
-  reg wb_buf9 = 1'h0;
+  reg wb_ctx1 = 1'h0;
+  reg wb_ctx2 = 1'h0;
+  reg wb_ctx3 = 1'h0;
+  reg wb_ctx4 = 1'h0;
+  reg wb_ctx5 = 1'h0;
+  reg wb_ctx6 = 1'h0;
+  reg wb_ctx7 = 1'h0;
+  reg wb_ctx8 = 1'h0;
+  reg wb_ctx9 = 1'h0;
   reg [7:0] wb_group1 = 8'h00;
   reg [7:0] wb_group2 = 8'h00;
   reg [7:0] wb_group3 = 8'h00;
@@ -578,7 +780,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_group7 = 8'h00;
   reg [7:0] wb_group8 = 8'h00;
   reg [7:0] wb_group9 = 8'h00;
-  reg [7:0] wb_groups = 8'h00;
+  reg [7:0] wb_groups0 = 8'h00;
+  reg [7:0] wb_groups1 = 8'h00;
   reg wb_out1 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
@@ -588,25 +791,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out7 = 1'h0;
   reg wb_out8 = 1'h0;
   reg wb_out9 = 1'h0;
-  reg wb_slot1 = 1'h0;
-  reg wb_slot2 = 1'h0;
-  reg wb_slot3 = 1'h0;
-  reg wb_slot4 = 1'h0;
-  reg wb_slot5 = 1'h0;
-  reg wb_slot6 = 1'h0;
-  reg wb_slot7 = 1'h0;
-  reg wb_slot8 = 1'h0;
-  reg wb_slot9 = 1'h0;
-  reg [1:0] wb_tag = 2'h0;
-  reg [1:0] wb_tag1 = 2'h0;
-  reg [1:0] wb_tag2 = 2'h0;
-  reg [1:0] wb_tag3 = 2'h0;
-  reg [1:0] wb_tag4 = 2'h0;
-  reg [1:0] wb_tag5 = 2'h0;
-  reg [1:0] wb_tag6 = 2'h0;
-  reg [1:0] wb_tag7 = 2'h0;
-  reg [1:0] wb_tag8 = 2'h0;
-  reg [1:0] wb_tag9 = 2'h0;
+  reg wb_par1 = 1'h0;
+  reg wb_par2 = 1'h0;
+  reg wb_par3 = 1'h0;
+  reg wb_par4 = 1'h0;
+  reg wb_par5 = 1'h0;
+  reg wb_par6 = 1'h0;
+  reg wb_par7 = 1'h0;
+  reg wb_par8 = 1'h0;
+  reg wb_par9 = 1'h0;
+  reg wb_parity0 = 1'h0;
+  reg wb_parity1 = 1'h0;
   reg wb_valid1 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
@@ -617,7 +812,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid8 = 1'h0;
   reg wb_valid9 = 1'h0;
   reg wr_buf = 1'h0;
-  reg [7:0] actbuf0 [63:0];
+  reg [7:0] actbuf0 [127:0];
   initial begin
     actbuf0[0] = 8'h00;
     actbuf0[1] = 8'h00;
@@ -683,19 +878,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf0[61] = 8'h00;
     actbuf0[62] = 8'h00;
     actbuf0[63] = 8'h00;
+    actbuf0[64] = 8'h00;
+    actbuf0[65] = 8'h00;
+    actbuf0[66] = 8'h00;
+    actbuf0[67] = 8'h00;
+    actbuf0[68] = 8'h00;
+    actbuf0[69] = 8'h00;
+    actbuf0[70] = 8'h00;
+    actbuf0[71] = 8'h00;
+    actbuf0[72] = 8'h00;
+    actbuf0[73] = 8'h00;
+    actbuf0[74] = 8'h00;
+    actbuf0[75] = 8'h00;
+    actbuf0[76] = 8'h00;
+    actbuf0[77] = 8'h00;
+    actbuf0[78] = 8'h00;
+    actbuf0[79] = 8'h00;
+    actbuf0[80] = 8'h00;
+    actbuf0[81] = 8'h00;
+    actbuf0[82] = 8'h00;
+    actbuf0[83] = 8'h00;
+    actbuf0[84] = 8'h00;
+    actbuf0[85] = 8'h00;
+    actbuf0[86] = 8'h00;
+    actbuf0[87] = 8'h00;
+    actbuf0[88] = 8'h00;
+    actbuf0[89] = 8'h00;
+    actbuf0[90] = 8'h00;
+    actbuf0[91] = 8'h00;
+    actbuf0[92] = 8'h00;
+    actbuf0[93] = 8'h00;
+    actbuf0[94] = 8'h00;
+    actbuf0[95] = 8'h00;
+    actbuf0[96] = 8'h00;
+    actbuf0[97] = 8'h00;
+    actbuf0[98] = 8'h00;
+    actbuf0[99] = 8'h00;
+    actbuf0[100] = 8'h00;
+    actbuf0[101] = 8'h00;
+    actbuf0[102] = 8'h00;
+    actbuf0[103] = 8'h00;
+    actbuf0[104] = 8'h00;
+    actbuf0[105] = 8'h00;
+    actbuf0[106] = 8'h00;
+    actbuf0[107] = 8'h00;
+    actbuf0[108] = 8'h00;
+    actbuf0[109] = 8'h00;
+    actbuf0[110] = 8'h00;
+    actbuf0[111] = 8'h00;
+    actbuf0[112] = 8'h00;
+    actbuf0[113] = 8'h00;
+    actbuf0[114] = 8'h00;
+    actbuf0[115] = 8'h00;
+    actbuf0[116] = 8'h00;
+    actbuf0[117] = 8'h00;
+    actbuf0[118] = 8'h00;
+    actbuf0[119] = 8'h00;
+    actbuf0[120] = 8'h00;
+    actbuf0[121] = 8'h00;
+    actbuf0[122] = 8'h00;
+    actbuf0[123] = 8'h00;
+    actbuf0[124] = 8'h00;
+    actbuf0[125] = 8'h00;
+    actbuf0[126] = 8'h00;
+    actbuf0[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$130 )
-      actbuf0[\$157 [5:0]] <= result[7:0];
+    if (\$signature__en$147 )
+      actbuf0[\$321 [6:0]] <= result[7:0];
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (issue) begin
-      _0_ <= actbuf0[\$130 [5:0]];
+      _0_ <= actbuf0[\$277 [6:0]];
     end
   end
-  assign \$signature__data$116  = _0_;
-  reg [7:0] actbuf1 [63:0];
+  assign \$signature__data$133  = _0_;
+  reg [7:0] actbuf1 [127:0];
   initial begin
     actbuf1[0] = 8'h00;
     actbuf1[1] = 8'h00;
@@ -761,19 +1020,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf1[61] = 8'h00;
     actbuf1[62] = 8'h00;
     actbuf1[63] = 8'h00;
+    actbuf1[64] = 8'h00;
+    actbuf1[65] = 8'h00;
+    actbuf1[66] = 8'h00;
+    actbuf1[67] = 8'h00;
+    actbuf1[68] = 8'h00;
+    actbuf1[69] = 8'h00;
+    actbuf1[70] = 8'h00;
+    actbuf1[71] = 8'h00;
+    actbuf1[72] = 8'h00;
+    actbuf1[73] = 8'h00;
+    actbuf1[74] = 8'h00;
+    actbuf1[75] = 8'h00;
+    actbuf1[76] = 8'h00;
+    actbuf1[77] = 8'h00;
+    actbuf1[78] = 8'h00;
+    actbuf1[79] = 8'h00;
+    actbuf1[80] = 8'h00;
+    actbuf1[81] = 8'h00;
+    actbuf1[82] = 8'h00;
+    actbuf1[83] = 8'h00;
+    actbuf1[84] = 8'h00;
+    actbuf1[85] = 8'h00;
+    actbuf1[86] = 8'h00;
+    actbuf1[87] = 8'h00;
+    actbuf1[88] = 8'h00;
+    actbuf1[89] = 8'h00;
+    actbuf1[90] = 8'h00;
+    actbuf1[91] = 8'h00;
+    actbuf1[92] = 8'h00;
+    actbuf1[93] = 8'h00;
+    actbuf1[94] = 8'h00;
+    actbuf1[95] = 8'h00;
+    actbuf1[96] = 8'h00;
+    actbuf1[97] = 8'h00;
+    actbuf1[98] = 8'h00;
+    actbuf1[99] = 8'h00;
+    actbuf1[100] = 8'h00;
+    actbuf1[101] = 8'h00;
+    actbuf1[102] = 8'h00;
+    actbuf1[103] = 8'h00;
+    actbuf1[104] = 8'h00;
+    actbuf1[105] = 8'h00;
+    actbuf1[106] = 8'h00;
+    actbuf1[107] = 8'h00;
+    actbuf1[108] = 8'h00;
+    actbuf1[109] = 8'h00;
+    actbuf1[110] = 8'h00;
+    actbuf1[111] = 8'h00;
+    actbuf1[112] = 8'h00;
+    actbuf1[113] = 8'h00;
+    actbuf1[114] = 8'h00;
+    actbuf1[115] = 8'h00;
+    actbuf1[116] = 8'h00;
+    actbuf1[117] = 8'h00;
+    actbuf1[118] = 8'h00;
+    actbuf1[119] = 8'h00;
+    actbuf1[120] = 8'h00;
+    actbuf1[121] = 8'h00;
+    actbuf1[122] = 8'h00;
+    actbuf1[123] = 8'h00;
+    actbuf1[124] = 8'h00;
+    actbuf1[125] = 8'h00;
+    actbuf1[126] = 8'h00;
+    actbuf1[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$136 )
-      actbuf1[\$161 [5:0]] <= \result$139 [7:0];
+    if (\$signature__en$154 )
+      actbuf1[\$327 [6:0]] <= \result$157 [7:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
     if (issue) begin
-      _1_ <= actbuf1[\$136 [5:0]];
+      _1_ <= actbuf1[\$288 [6:0]];
     end
   end
-  assign \$signature__data$118  = _1_;
-  reg [7:0] actbuf2 [63:0];
+  assign \$signature__data$135  = _1_;
+  reg [7:0] actbuf2 [127:0];
   initial begin
     actbuf2[0] = 8'h00;
     actbuf2[1] = 8'h00;
@@ -839,19 +1162,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf2[61] = 8'h00;
     actbuf2[62] = 8'h00;
     actbuf2[63] = 8'h00;
+    actbuf2[64] = 8'h00;
+    actbuf2[65] = 8'h00;
+    actbuf2[66] = 8'h00;
+    actbuf2[67] = 8'h00;
+    actbuf2[68] = 8'h00;
+    actbuf2[69] = 8'h00;
+    actbuf2[70] = 8'h00;
+    actbuf2[71] = 8'h00;
+    actbuf2[72] = 8'h00;
+    actbuf2[73] = 8'h00;
+    actbuf2[74] = 8'h00;
+    actbuf2[75] = 8'h00;
+    actbuf2[76] = 8'h00;
+    actbuf2[77] = 8'h00;
+    actbuf2[78] = 8'h00;
+    actbuf2[79] = 8'h00;
+    actbuf2[80] = 8'h00;
+    actbuf2[81] = 8'h00;
+    actbuf2[82] = 8'h00;
+    actbuf2[83] = 8'h00;
+    actbuf2[84] = 8'h00;
+    actbuf2[85] = 8'h00;
+    actbuf2[86] = 8'h00;
+    actbuf2[87] = 8'h00;
+    actbuf2[88] = 8'h00;
+    actbuf2[89] = 8'h00;
+    actbuf2[90] = 8'h00;
+    actbuf2[91] = 8'h00;
+    actbuf2[92] = 8'h00;
+    actbuf2[93] = 8'h00;
+    actbuf2[94] = 8'h00;
+    actbuf2[95] = 8'h00;
+    actbuf2[96] = 8'h00;
+    actbuf2[97] = 8'h00;
+    actbuf2[98] = 8'h00;
+    actbuf2[99] = 8'h00;
+    actbuf2[100] = 8'h00;
+    actbuf2[101] = 8'h00;
+    actbuf2[102] = 8'h00;
+    actbuf2[103] = 8'h00;
+    actbuf2[104] = 8'h00;
+    actbuf2[105] = 8'h00;
+    actbuf2[106] = 8'h00;
+    actbuf2[107] = 8'h00;
+    actbuf2[108] = 8'h00;
+    actbuf2[109] = 8'h00;
+    actbuf2[110] = 8'h00;
+    actbuf2[111] = 8'h00;
+    actbuf2[112] = 8'h00;
+    actbuf2[113] = 8'h00;
+    actbuf2[114] = 8'h00;
+    actbuf2[115] = 8'h00;
+    actbuf2[116] = 8'h00;
+    actbuf2[117] = 8'h00;
+    actbuf2[118] = 8'h00;
+    actbuf2[119] = 8'h00;
+    actbuf2[120] = 8'h00;
+    actbuf2[121] = 8'h00;
+    actbuf2[122] = 8'h00;
+    actbuf2[123] = 8'h00;
+    actbuf2[124] = 8'h00;
+    actbuf2[125] = 8'h00;
+    actbuf2[126] = 8'h00;
+    actbuf2[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$140 )
-      actbuf2[\$165 [5:0]] <= result[7:0];
+    if (\$signature__en$158 )
+      actbuf2[\$333 [6:0]] <= result[7:0];
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
     if (issue) begin
-      _2_ <= actbuf2[\$142 [5:0]];
+      _2_ <= actbuf2[\$299 [6:0]];
     end
   end
-  assign \$signature__data$120  = _2_;
-  reg [7:0] actbuf3 [63:0];
+  assign \$signature__data$137  = _2_;
+  reg [7:0] actbuf3 [127:0];
   initial begin
     actbuf3[0] = 8'h00;
     actbuf3[1] = 8'h00;
@@ -917,18 +1304,82 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf3[61] = 8'h00;
     actbuf3[62] = 8'h00;
     actbuf3[63] = 8'h00;
+    actbuf3[64] = 8'h00;
+    actbuf3[65] = 8'h00;
+    actbuf3[66] = 8'h00;
+    actbuf3[67] = 8'h00;
+    actbuf3[68] = 8'h00;
+    actbuf3[69] = 8'h00;
+    actbuf3[70] = 8'h00;
+    actbuf3[71] = 8'h00;
+    actbuf3[72] = 8'h00;
+    actbuf3[73] = 8'h00;
+    actbuf3[74] = 8'h00;
+    actbuf3[75] = 8'h00;
+    actbuf3[76] = 8'h00;
+    actbuf3[77] = 8'h00;
+    actbuf3[78] = 8'h00;
+    actbuf3[79] = 8'h00;
+    actbuf3[80] = 8'h00;
+    actbuf3[81] = 8'h00;
+    actbuf3[82] = 8'h00;
+    actbuf3[83] = 8'h00;
+    actbuf3[84] = 8'h00;
+    actbuf3[85] = 8'h00;
+    actbuf3[86] = 8'h00;
+    actbuf3[87] = 8'h00;
+    actbuf3[88] = 8'h00;
+    actbuf3[89] = 8'h00;
+    actbuf3[90] = 8'h00;
+    actbuf3[91] = 8'h00;
+    actbuf3[92] = 8'h00;
+    actbuf3[93] = 8'h00;
+    actbuf3[94] = 8'h00;
+    actbuf3[95] = 8'h00;
+    actbuf3[96] = 8'h00;
+    actbuf3[97] = 8'h00;
+    actbuf3[98] = 8'h00;
+    actbuf3[99] = 8'h00;
+    actbuf3[100] = 8'h00;
+    actbuf3[101] = 8'h00;
+    actbuf3[102] = 8'h00;
+    actbuf3[103] = 8'h00;
+    actbuf3[104] = 8'h00;
+    actbuf3[105] = 8'h00;
+    actbuf3[106] = 8'h00;
+    actbuf3[107] = 8'h00;
+    actbuf3[108] = 8'h00;
+    actbuf3[109] = 8'h00;
+    actbuf3[110] = 8'h00;
+    actbuf3[111] = 8'h00;
+    actbuf3[112] = 8'h00;
+    actbuf3[113] = 8'h00;
+    actbuf3[114] = 8'h00;
+    actbuf3[115] = 8'h00;
+    actbuf3[116] = 8'h00;
+    actbuf3[117] = 8'h00;
+    actbuf3[118] = 8'h00;
+    actbuf3[119] = 8'h00;
+    actbuf3[120] = 8'h00;
+    actbuf3[121] = 8'h00;
+    actbuf3[122] = 8'h00;
+    actbuf3[123] = 8'h00;
+    actbuf3[124] = 8'h00;
+    actbuf3[125] = 8'h00;
+    actbuf3[126] = 8'h00;
+    actbuf3[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$143 )
-      actbuf3[\$169 [5:0]] <= \result$139 [7:0];
+    if (\$signature__en$161 )
+      actbuf3[\$339 [6:0]] <= \result$157 [7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
     if (issue) begin
-      _3_ <= actbuf3[\$148 [5:0]];
+      _3_ <= actbuf3[\$310 [6:0]];
     end
   end
-  assign \$signature__data$122  = _3_;
+  assign \$signature__data$139  = _3_;
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -940,7 +1391,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (dwp__en)
       descriptors[load__payload[1:0]] <= load__payload[66:32];
   end
-  assign nxt_rp__data = descriptors[\$50 [1:0]];
+  assign nxt_rp__data = descriptors[\$51 [1:0]];
   assign dl_rp__data = descriptors[\$21 [1:0]];
   assign d0_rp__data = descriptors[2'h0];
   reg [7:0] inbuf0 [63:0];
@@ -1017,10 +1468,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _4_;
   always @(posedge clk) begin
     if (issue) begin
-      _4_ <= inbuf0[\$127 [5:0]];
+      _4_ <= inbuf0[\$271 [5:0]];
     end
   end
-  assign \$signature__data$117  = _4_;
+  assign \$signature__data$134  = _4_;
   reg [7:0] inbuf1 [63:0];
   initial begin
     inbuf1[0] = 8'h00;
@@ -1095,10 +1546,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _5_;
   always @(posedge clk) begin
     if (issue) begin
-      _5_ <= inbuf1[\$133 [5:0]];
+      _5_ <= inbuf1[\$282 [5:0]];
     end
   end
-  assign \$signature__data$119  = _5_;
+  assign \$signature__data$136  = _5_;
   reg [7:0] inbuf2 [63:0];
   initial begin
     inbuf2[0] = 8'h00;
@@ -1173,10 +1624,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _6_;
   always @(posedge clk) begin
     if (issue) begin
-      _6_ <= inbuf2[\$139 [5:0]];
+      _6_ <= inbuf2[\$293 [5:0]];
     end
   end
-  assign \$signature__data$121  = _6_;
+  assign \$signature__data$138  = _6_;
   reg [7:0] inbuf3 [63:0];
   initial begin
     inbuf3[0] = 8'h00;
@@ -1251,10 +1702,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _7_;
   always @(posedge clk) begin
     if (issue) begin
-      _7_ <= inbuf3[\$145 [5:0]];
+      _7_ <= inbuf3[\$304 [5:0]];
     end
   end
-  assign \$signature__data$123  = _7_;
+  assign \$signature__data$140  = _7_;
   reg [31:0] outbuf0 [127:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -1388,15 +1839,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$171 [6:0]] <= result;
+      outbuf0[\$341 [6:0]] <= result;
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _8_ <= outbuf0[\$183 [6:0]];
+      _8_ <= outbuf0[\$353 [6:0]];
     end
   end
-  assign \$signature__data$166  = _8_;
+  assign \$signature__data$183  = _8_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1530,15 +1981,276 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$173 [6:0]] <= \result$139 ;
+      outbuf1[\$343 [6:0]] <= \result$157 ;
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _9_ <= outbuf1[\$186 [6:0]];
+      _9_ <= outbuf1[\$356 [6:0]];
     end
   end
-  assign \$signature__data$167  = _9_;
+  assign \$signature__data$184  = _9_;
+  assign \$411  = b_bank_addr + 1'h1;
+  assign \$412  = in_folds - 1'h1;
+  assign \$413  = b_fold == \$412 ;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = in_folds - 1'h1;
+  assign \$416  = b_fold == \$415 ;
+  assign \$417  = b_group + 1'h1;
+  assign \$418  = b_rq_addr + 1'h1;
+  assign \$419  = b_fold + 1'h1;
+  assign \$420  = ~ clear_counters;
+  assign \$421  = ld_fire & \$420 ;
+  assign \$422  = ! layer;
+  assign \$423  = issue_b | \$422 ;
+  assign \$424  = in_folds - 1'h1;
+  assign \$425  = b_fold == \$424 ;
+  assign \$426  = cur_folds - 1'h1;
+  assign \$427  = fold == \$426 ;
+  assign \$428  = issue_b ? \$425  : \$427 ;
+  assign \$429  = issue & \$428 ;
+  assign \$430  = issue_b ? b_group : group;
+  assign \$431  = issue_b ? 1'h0 : wr_buf;
+  assign \$432  = ctx ^ issue_b;
+  assign \$433  = issue_a & cur_is_last;
+  assign \$434  = ! wb_ctx9;
+  assign \$435  = act_write & \$434 ;
+  assign \$436  = wb_parity0 == wb_par9;
+  assign \$437  = wb_groups0 + 1'h1;
+  assign \$438  = \$436  ? \$437  : 9'h001;
+  assign \$440  = act_write & \$439 ;
+  assign \$441  = wb_parity1 == wb_par9;
+  assign \$442  = wb_groups1 + 1'h1;
+  assign \$443  = \$441  ? \$442  : 9'h001;
+  assign \$444  = ! ctx;
+  assign \$445  = claim_out & \$444 ;
+  assign \$446  = ! wb_ctx9;
+  assign \$447  = out_write & \$446 ;
+  assign \$448  = out_groups0 + 1'h1;
+  assign \$450  = claim_out & \$449 ;
+  assign \$452  = out_write & \$451 ;
+  assign \$453  = out_groups1 + 1'h1;
+  assign \$454  = out_n - 1'h1;
+  assign \$455  = drain_elem == \$454 ;
+  assign \$456  = out_n - 1'h1;
+  assign \$457  = drain_elem == \$456 ;
+  assign \$458  = ~ drain_slot;
+  assign \$459  = drain_elem + 1'h1;
+  assign \$460  = ~ release_slot;
+  assign \$461  = ! release_slot;
+  assign \$463  = in_flight + vector_start;
+  assign \$464  = \$463  - done;
+  assign \$465  = count_busy + busy;
+  assign \$466  = count_stall_input + stall_input;
+  assign \$467  = count_stall_output + stall_output;
+  assign \$468  = issue ? 4'h8 : 4'h0;
+  assign \$469  = count_mac_ops + \$468 ;
+  assign \$470  = issue ? 2'h2 : 2'h0;
+  assign \$471  = count_bank_reads + \$470 ;
+  assign \$472  = count_act_reads + issue;
+  assign \$473  = in_fire + act_write;
+  assign \$474  = count_act_writes + \$473 ;
+  assign \$475  = count_inferences + done;
+  always @(posedge clk)
+    n_layers <= \$476 ;
+  always @(posedge clk)
+    in_folds <= \$477 ;
+  always @(posedge clk)
+    out_n <= \$478 ;
+  always @(posedge clk)
+    in_beats0 <= \$479 ;
+  always @(posedge clk)
+    in_full0 <= \$480 ;
+  always @(posedge clk)
+    in_beats1 <= \$481 ;
+  always @(posedge clk)
+    in_full1 <= \$482 ;
+  always @(posedge clk)
+    in_wslot <= \$483 ;
+  always @(posedge clk)
+    in_groups <= \$484 ;
+  always @(posedge clk)
+    cur_folds <= \$485 ;
+  always @(posedge clk)
+    cur_groups <= \$486 ;
+  always @(posedge clk)
+    cur_out <= \$487 ;
+  always @(posedge clk)
+    cur_is_last <= \$488 ;
+  always @(posedge clk)
+    cur_relu <= \$489 ;
+  always @(posedge clk)
+    cur_requantize <= \$490 ;
+  always @(posedge clk)
+    bank_addr <= \$491 ;
+  always @(posedge clk)
+    rq_addr <= \$492 ;
+  always @(posedge clk)
+    layer <= \$493 ;
+  always @(posedge clk)
+    group <= \$494 ;
+  always @(posedge clk)
+    fold <= \$495 ;
+  always @(posedge clk)
+    b_group <= \$496 ;
+  always @(posedge clk)
+    b_fold <= \$497 ;
+  always @(posedge clk)
+    b_in_group <= \$498 ;
+  always @(posedge clk)
+    b_bank_addr <= \$499 ;
+  always @(posedge clk)
+    b_rq_addr <= \$500 ;
+  always @(posedge clk)
+    loaded <= \$501 ;
+  always @(posedge clk)
+    wr_buf <= \$502 ;
+  always @(posedge clk)
+    prev_out <= \$503 ;
+  always @(posedge clk)
+    prev_groups <= \$504 ;
+  always @(posedge clk)
+    ctx <= \$505 ;
+  always @(posedge clk)
+    rd_from_input <= \$506 ;
+  always @(posedge clk)
+    rd_block <= \$507 ;
+  always @(posedge clk)
+    wb_valid1 <= \$508 ;
+  always @(posedge clk)
+    wb_group1 <= \$430 ;
+  always @(posedge clk)
+    wb_par1 <= \$431 ;
+  always @(posedge clk)
+    wb_ctx1 <= \$432 ;
+  always @(posedge clk)
+    wb_out1 <= \$433 ;
+  always @(posedge clk)
+    wb_valid2 <= \$509 ;
+  always @(posedge clk)
+    wb_group2 <= wb_group1;
+  always @(posedge clk)
+    wb_par2 <= wb_par1;
+  always @(posedge clk)
+    wb_ctx2 <= wb_ctx1;
+  always @(posedge clk)
+    wb_out2 <= wb_out1;
+  always @(posedge clk)
+    wb_valid3 <= \$510 ;
+  always @(posedge clk)
+    wb_group3 <= wb_group2;
+  always @(posedge clk)
+    wb_par3 <= wb_par2;
+  always @(posedge clk)
+    wb_ctx3 <= wb_ctx2;
+  always @(posedge clk)
+    wb_out3 <= wb_out2;
+  always @(posedge clk)
+    wb_valid4 <= \$511 ;
+  always @(posedge clk)
+    wb_group4 <= wb_group3;
+  always @(posedge clk)
+    wb_par4 <= wb_par3;
+  always @(posedge clk)
+    wb_ctx4 <= wb_ctx3;
+  always @(posedge clk)
+    wb_out4 <= wb_out3;
+  always @(posedge clk)
+    wb_valid5 <= \$512 ;
+  always @(posedge clk)
+    wb_group5 <= wb_group4;
+  always @(posedge clk)
+    wb_par5 <= wb_par4;
+  always @(posedge clk)
+    wb_ctx5 <= wb_ctx4;
+  always @(posedge clk)
+    wb_out5 <= wb_out4;
+  always @(posedge clk)
+    wb_valid6 <= \$513 ;
+  always @(posedge clk)
+    wb_group6 <= wb_group5;
+  always @(posedge clk)
+    wb_par6 <= wb_par5;
+  always @(posedge clk)
+    wb_ctx6 <= wb_ctx5;
+  always @(posedge clk)
+    wb_out6 <= wb_out5;
+  always @(posedge clk)
+    wb_valid7 <= \$514 ;
+  always @(posedge clk)
+    wb_group7 <= wb_group6;
+  always @(posedge clk)
+    wb_par7 <= wb_par6;
+  always @(posedge clk)
+    wb_ctx7 <= wb_ctx6;
+  always @(posedge clk)
+    wb_out7 <= wb_out6;
+  always @(posedge clk)
+    wb_valid8 <= \$515 ;
+  always @(posedge clk)
+    wb_group8 <= wb_group7;
+  always @(posedge clk)
+    wb_par8 <= wb_par7;
+  always @(posedge clk)
+    wb_ctx8 <= wb_ctx7;
+  always @(posedge clk)
+    wb_out8 <= wb_out7;
+  always @(posedge clk)
+    wb_valid9 <= \$516 ;
+  always @(posedge clk)
+    wb_group9 <= wb_group8;
+  always @(posedge clk)
+    wb_par9 <= wb_par8;
+  always @(posedge clk)
+    wb_ctx9 <= wb_ctx8;
+  always @(posedge clk)
+    wb_out9 <= wb_out8;
+  always @(posedge clk)
+    wb_parity0 <= \$517 ;
+  always @(posedge clk)
+    wb_groups0 <= \$518 ;
+  always @(posedge clk)
+    wb_parity1 <= \$519 ;
+  always @(posedge clk)
+    wb_groups1 <= \$520 ;
+  always @(posedge clk)
+    out_full0 <= \$521 ;
+  always @(posedge clk)
+    out_groups0 <= \$522 ;
+  always @(posedge clk)
+    out_full1 <= \$523 ;
+  always @(posedge clk)
+    out_groups1 <= \$524 ;
+  always @(posedge clk)
+    drain_inflight <= \$525 ;
+  always @(posedge clk)
+    drain_lane <= \$526 ;
+  always @(posedge clk)
+    drain_last <= \$527 ;
+  always @(posedge clk)
+    drain_elem <= \$528 ;
+  always @(posedge clk)
+    drain_slot <= \$529 ;
+  always @(posedge clk)
+    release_slot <= \$530 ;
+  always @(posedge clk)
+    in_flight <= \$531 ;
+  always @(posedge clk)
+    count_busy <= \$532 ;
+  always @(posedge clk)
+    count_stall_input <= \$533 ;
+  always @(posedge clk)
+    count_stall_output <= \$534 ;
+  always @(posedge clk)
+    count_mac_ops <= \$535 ;
+  always @(posedge clk)
+    count_bank_reads <= \$536 ;
+  always @(posedge clk)
+    count_act_reads <= \$537 ;
+  always @(posedge clk)
+    count_act_writes <= \$538 ;
+  always @(posedge clk)
+    count_inferences <= \$539 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -1585,442 +2297,376 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$45  = in_wslot ? in_beats1 : in_beats0;
   assign \$46  = ! \$45 ;
   assign vector_start = in_fire & \$46 ;
+  assign b_done = b_group == in_groups;
   assign \$47  = ~ loaded;
-  assign \$48  = \$47  | cur_is_last;
+  assign \$48  = b_done ? 1'h1 : 1'h0;
   assign \$49  = layer + 1'h1;
-  assign \$50  = \$48  ? 4'h0 : \$49 ;
-  assign \$51  = fold + 1'h1;
-  assign \$52  = \$51  * 3'h4;
-  assign \$53  = \$52  < prev_out;
-  assign \$54  = fold + 1'h1;
-  assign \$55  = \$54  * 3'h4;
-  assign \$56  = \$53  ? \$55  : { 4'h0, prev_out };
-  assign \$57  = \$56  - 1'h1;
-  assign \$58  = | n_layers;
-  assign \$59  = loaded & \$58 ;
-  assign \$60  = ! layer;
-  assign \$61  = in_rslot ? in_beats1 : in_beats0;
-  assign \$62  = \$61  > fold;
-  assign \$63  = | group;
-  assign \$64  = tag - 1'h1;
-  assign \$65  = wb_tag == \$64 [1:0];
-  assign \$67  = wb_groups > \$66 ;
-  assign \$68  = \$65  & \$67 ;
-  assign \$69  = \$63  | \$68 ;
-  assign \$70  = \$60  ? \$62  : \$69 ;
-  assign \$71  = \$59  & \$70 ;
-  assign \$72  = ! group;
-  assign \$73  = ! fold;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = cur_is_last & \$74 ;
-  assign \$76  = out_slot ? out_full1 : out_full0;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$71  & \$78 ;
-  assign \$80  = | n_layers;
-  assign \$81  = loaded & \$80 ;
-  assign \$82  = ! layer;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = in_rslot ? in_beats1 : in_beats0;
-  assign \$85  = \$84  > fold;
-  assign \$86  = ~ \$85 ;
-  assign \$87  = \$83  & \$86 ;
-  assign \$88  = in_rslot ? in_beats1 : in_beats0;
-  assign \$89  = | \$88 ;
-  assign stall_input = \$87  & \$89 ;
-  assign \$90  = | n_layers;
-  assign \$91  = loaded & \$90 ;
-  assign \$92  = ! layer;
-  assign \$93  = in_rslot ? in_beats1 : in_beats0;
-  assign \$94  = \$93  > fold;
-  assign \$95  = | group;
-  assign \$96  = tag - 1'h1;
-  assign \$97  = wb_tag == \$96 [1:0];
-  assign \$99  = wb_groups > \$98 ;
-  assign \$100  = \$97  & \$99 ;
-  assign \$101  = \$95  | \$100 ;
-  assign \$102  = \$92  ? \$94  : \$101 ;
-  assign \$103  = \$91  & \$102 ;
-  assign \$104  = ! group;
-  assign \$105  = ! fold;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = cur_is_last & \$106 ;
-  assign \$108  = out_slot ? out_full1 : out_full0;
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = ~ \$109 ;
-  assign stall_output = \$103  & \$111 ;
-  assign \$112  = ! layer;
-  assign \$113  = issue & \$112 ;
-  assign \$114  = cur_folds - 1'h1;
-  assign \$115  = fold == \$114 ;
-  assign \$116  = \$113  & \$115 ;
-  assign \$117  = cur_groups - 1'h1;
-  assign \$118  = group == \$117 ;
-  assign release_in = \$116  & \$118 ;
-  assign \$119  = issue & cur_is_last;
-  assign \$120  = ! group;
-  assign \$121  = ! fold;
-  assign \$122  = \$120  & \$121 ;
-  assign claim_out = \$119  & \$122 ;
-  assign step_first = ! fold;
-  assign \$123  = cur_folds - 1'h1;
-  assign step_last = fold == \$123 ;
-  assign \step_first$92  = ! fold;
-  assign \$124  = cur_folds - 1'h1;
-  assign \step_last$93  = fold == \$124 ;
-  assign \$126  = in_rslot ? 6'h20 : 6'h00;
-  assign \$127  = \$125  + \$126 ;
-  assign \$129  = wr_buf ? 6'h00 : 6'h20;
-  assign \$130  = \$128  + \$129 ;
-  assign \$132  = in_rslot ? 6'h20 : 6'h00;
-  assign \$133  = \$131  + \$132 ;
-  assign \$135  = wr_buf ? 6'h00 : 6'h20;
-  assign \$136  = \$134  + \$135 ;
-  assign \$138  = in_rslot ? 6'h20 : 6'h00;
-  assign \$139  = \$137  + \$138 ;
-  assign \$141  = wr_buf ? 6'h00 : 6'h20;
-  assign \$142  = \$140  + \$141 ;
-  assign \$144  = in_rslot ? 6'h20 : 6'h00;
-  assign \$145  = \$143  + \$144 ;
-  assign \$147  = wr_buf ? 6'h00 : 6'h20;
-  assign \$148  = \$146  + \$147 ;
-  assign \$149  = rd_from_input ? \$signature__data$117  : \$signature__data$116 ;
-  assign \$150  = rd_from_input ? \$signature__data$119  : \$signature__data$118 ;
-  assign \$151  = rd_from_input ? \$signature__data$121  : \$signature__data$120 ;
-  assign \$152  = rd_from_input ? \$signature__data$123  : \$signature__data$122 ;
-  assign \$153  = ~ wb_out9;
-  assign act_write = wb_valid9 & \$153 ;
+  assign \$50  = cur_is_last ? { 3'h0, \$48  } : \$49 ;
+  assign \$51  = loaded ? \$50  : 4'h0;
+  assign \$52  = fold + 1'h1;
+  assign \$53  = \$52  * 3'h4;
+  assign \$54  = \$53  < prev_out;
+  assign \$55  = fold + 1'h1;
+  assign \$56  = \$55  * 3'h4;
+  assign \$57  = \$54  ? \$56  : { 4'h0, prev_out };
+  assign \$58  = \$57  - 1'h1;
+  assign \$59  = | n_layers;
+  assign active = loaded & \$59 ;
+  assign \$60  = | layer;
+  assign \$61  = active & \$60 ;
+  assign \$62  = ~ b_done;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = ctx ? in_beats0 : in_beats1;
+  assign \$65  = | \$64 ;
+  assign b_available = \$63  & \$65 ;
+  assign \$66  = ctx ? in_beats0 : in_beats1;
+  assign \$67  = \$66  > b_fold;
+  assign \$68  = ~ b_in_group;
+  assign \$69  = ! fold;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = ! layer;
+  assign \$72  = ctx ? in_beats1 : in_beats0;
+  assign \$73  = \$72  > fold;
+  assign \$74  = | group;
+  assign \$75  = ctx ? wb_parity1 : wb_parity0;
+  assign \$76  = ~ layer[0];
+  assign \$77  = \$75  == \$76 ;
+  assign \$78  = ctx ? wb_groups1 : wb_groups0;
+  assign \$80  = \$78  > \$79 ;
+  assign \$81  = \$77  & \$80 ;
+  assign \$82  = \$74  | \$81 ;
+  assign \$83  = \$71  ? \$73  : \$82 ;
+  assign \$84  = active & \$83 ;
+  assign \$85  = ! group;
+  assign \$86  = ! fold;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = cur_is_last & \$87 ;
+  assign \$89  = ctx ? out_full1 : out_full0;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$84  & \$91 ;
+  assign \$94  = | layer;
+  assign \$95  = ! group;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = ctx ? wb_parity1 : wb_parity0;
+  assign \$98  = ~ layer[0];
+  assign \$99  = \$97  == \$98 ;
+  assign \$100  = ctx ? wb_groups1 : wb_groups0;
+  assign \$101  = \$100  == prev_groups;
+  assign \$102  = \$99  & \$101 ;
+  assign \$103  = \$96  ? \$102  : 1'h1;
+  assign \$104  = \$93  & \$103 ;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = \$70  & \$105 ;
+  assign \$107  = \$106  & b_available;
+  assign issue_b = b_in_group ? \$67  : \$107 ;
+  assign \$108  = ~ b_in_group;
+  assign \$109  = ! layer;
+  assign \$110  = ctx ? in_beats1 : in_beats0;
+  assign \$111  = \$110  > fold;
+  assign \$112  = | group;
+  assign \$113  = ctx ? wb_parity1 : wb_parity0;
+  assign \$114  = ~ layer[0];
+  assign \$115  = \$113  == \$114 ;
+  assign \$116  = ctx ? wb_groups1 : wb_groups0;
+  assign \$118  = \$116  > \$117 ;
+  assign \$119  = \$115  & \$118 ;
+  assign \$120  = \$112  | \$119 ;
+  assign \$121  = \$109  ? \$111  : \$120 ;
+  assign \$122  = active & \$121 ;
+  assign \$123  = ! group;
+  assign \$124  = ! fold;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = cur_is_last & \$125 ;
+  assign \$127  = ctx ? out_full1 : out_full0;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = ~ \$128 ;
+  assign \$130  = \$122  & \$129 ;
+  assign \$132  = \$108  & \$131 ;
+  assign \$133  = ~ b_in_group;
+  assign \$134  = ! fold;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = | layer;
+  assign \$137  = ! group;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = ctx ? wb_parity1 : wb_parity0;
+  assign \$140  = ~ layer[0];
+  assign \$141  = \$139  == \$140 ;
+  assign \$142  = ctx ? wb_groups1 : wb_groups0;
+  assign \$143  = \$142  == prev_groups;
+  assign \$144  = \$141  & \$143 ;
+  assign \$145  = \$138  ? \$144  : 1'h1;
+  assign \$146  = ~ \$145 ;
+  assign \$147  = \$135  & \$146 ;
+  assign \$148  = \$147  & b_available;
+  assign \$149  = ~ \$148 ;
+  assign issue_a = \$132  & \$149 ;
+  assign issue = issue_a | issue_b;
+  assign \$150  = ~ issue;
+  assign \$151  = \$150  & active;
+  assign \$152  = ! layer;
+  assign \$153  = ctx ? in_beats1 : in_beats0;
+  assign \$154  = \$153  > fold;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$152  & \$155 ;
+  assign \$157  = ctx ? in_beats1 : in_beats0;
+  assign \$158  = | \$157 ;
+  assign \$159  = \$156  & \$158 ;
+  assign \$160  = b_in_group ? 1'h1 : \$159 ;
+  assign stall_input = \$151  & \$160 ;
+  assign \$161  = ~ issue;
+  assign \$162  = ~ b_in_group;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = \$163  & active;
+  assign \$165  = ! layer;
+  assign \$166  = ctx ? in_beats1 : in_beats0;
+  assign \$167  = \$166  > fold;
+  assign \$168  = | group;
+  assign \$169  = ctx ? wb_parity1 : wb_parity0;
+  assign \$170  = ~ layer[0];
+  assign \$171  = \$169  == \$170 ;
+  assign \$172  = ctx ? wb_groups1 : wb_groups0;
+  assign \$174  = \$172  > \$173 ;
+  assign \$175  = \$171  & \$174 ;
+  assign \$176  = \$168  | \$175 ;
+  assign \$177  = \$165  ? \$167  : \$176 ;
+  assign \$178  = \$164  & \$177 ;
+  assign \$179  = ! group;
+  assign \$180  = ! fold;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = cur_is_last & \$181 ;
+  assign \$183  = ctx ? out_full1 : out_full0;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = ~ \$184 ;
+  assign stall_output = \$178  & \$186 ;
+  assign \$187  = ! ctx;
+  assign \$188  = issue_a & \$187 ;
+  assign \$189  = ! layer;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = cur_folds - 1'h1;
+  assign \$192  = fold == \$191 ;
+  assign \$193  = \$190  & \$192 ;
+  assign \$194  = cur_groups - 1'h1;
+  assign \$195  = group == \$194 ;
+  assign \$196  = \$193  & \$195 ;
+  assign \$198  = issue_b & \$197 ;
+  assign \$199  = in_folds - 1'h1;
+  assign \$200  = b_fold == \$199 ;
+  assign \$201  = \$198  & \$200 ;
+  assign \$202  = in_groups - 1'h1;
+  assign \$203  = b_group == \$202 ;
+  assign \$204  = \$201  & \$203 ;
+  assign in_release0 = \$196  | \$204 ;
+  assign \$205  = ! ctx;
+  assign \$206  = issue_a & \$205 ;
+  assign \$207  = ! layer;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = ! group;
+  assign \$210  = ! fold;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = \$208  & \$211 ;
+  assign \$214  = issue_b & \$213 ;
+  assign \$215  = ! b_group;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = ! b_fold;
+  assign \$218  = \$216  & \$217 ;
+  assign track_reset0 = \$212  | \$218 ;
+  assign \$220  = issue_a & \$219 ;
+  assign \$221  = ! layer;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = cur_folds - 1'h1;
+  assign \$224  = fold == \$223 ;
+  assign \$225  = \$222  & \$224 ;
+  assign \$226  = cur_groups - 1'h1;
+  assign \$227  = group == \$226 ;
+  assign \$228  = \$225  & \$227 ;
+  assign \$229  = ~ ctx;
+  assign \$230  = issue_b & \$229 ;
+  assign \$231  = in_folds - 1'h1;
+  assign \$232  = b_fold == \$231 ;
+  assign \$233  = \$230  & \$232 ;
+  assign \$234  = in_groups - 1'h1;
+  assign \$235  = b_group == \$234 ;
+  assign \$236  = \$233  & \$235 ;
+  assign in_release1 = \$228  | \$236 ;
+  assign \$238  = issue_a & \$237 ;
+  assign \$239  = ! layer;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ! group;
+  assign \$242  = ! fold;
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = \$240  & \$243 ;
+  assign \$245  = ~ ctx;
+  assign \$246  = issue_b & \$245 ;
+  assign \$247  = ! b_group;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = ! b_fold;
+  assign \$250  = \$248  & \$249 ;
+  assign track_reset1 = \$244  | \$250 ;
+  assign \$251  = issue_a & cur_is_last;
+  assign \$252  = ! group;
+  assign \$253  = ! fold;
+  assign \$254  = \$252  & \$253 ;
+  assign claim_out = \$251  & \$254 ;
+  assign step_addr = issue_b ? b_bank_addr : bank_addr;
+  assign \$255  = ! b_fold;
+  assign \$256  = ! fold;
+  assign step_first = issue_b ? \$255  : \$256 ;
+  assign \$257  = in_folds - 1'h1;
+  assign \$258  = b_fold == \$257 ;
+  assign \$259  = cur_folds - 1'h1;
+  assign \$260  = fold == \$259 ;
+  assign step_last = issue_b ? \$258  : \$260 ;
+  assign step_rq = issue_b ? b_rq_addr : rq_addr;
+  assign step_relu = issue_b ? d0_rp__data[33] : cur_relu;
+  assign step_requantize = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \step_addr$108  = issue_b ? b_bank_addr : bank_addr;
+  assign \$261  = ! b_fold;
+  assign \$262  = ! fold;
+  assign \step_first$109  = issue_b ? \$261  : \$262 ;
+  assign \$263  = in_folds - 1'h1;
+  assign \$264  = b_fold == \$263 ;
+  assign \$265  = cur_folds - 1'h1;
+  assign \$266  = fold == \$265 ;
+  assign \step_last$110  = issue_b ? \$264  : \$266 ;
+  assign \step_rq$111  = issue_b ? b_rq_addr : rq_addr;
+  assign \step_relu$112  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \step_requantize$113  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$267  = issue_b ? b_fold : fold;
+  assign \$269  = ctx ^ issue_b;
+  assign \$270  = \$269  ? 6'h20 : 6'h00;
+  assign \$271  = \$268  + \$270 ;
+  assign \$272  = issue_b ? b_fold : fold;
+  assign \$274  = ctx ? 7'h40 : 7'h00;
+  assign \$275  = \$273  + \$274 ;
+  assign \$276  = wr_buf ? 6'h00 : 6'h20;
+  assign \$277  = \$275  + \$276 ;
+  assign \$278  = issue_b ? b_fold : fold;
+  assign \$280  = ctx ^ issue_b;
+  assign \$281  = \$280  ? 6'h20 : 6'h00;
+  assign \$282  = \$279  + \$281 ;
+  assign \$283  = issue_b ? b_fold : fold;
+  assign \$285  = ctx ? 7'h40 : 7'h00;
+  assign \$286  = \$284  + \$285 ;
+  assign \$287  = wr_buf ? 6'h00 : 6'h20;
+  assign \$288  = \$286  + \$287 ;
+  assign \$289  = issue_b ? b_fold : fold;
+  assign \$291  = ctx ^ issue_b;
+  assign \$292  = \$291  ? 6'h20 : 6'h00;
+  assign \$293  = \$290  + \$292 ;
+  assign \$294  = issue_b ? b_fold : fold;
+  assign \$296  = ctx ? 7'h40 : 7'h00;
+  assign \$297  = \$295  + \$296 ;
+  assign \$298  = wr_buf ? 6'h00 : 6'h20;
+  assign \$299  = \$297  + \$298 ;
+  assign \$300  = issue_b ? b_fold : fold;
+  assign \$302  = ctx ^ issue_b;
+  assign \$303  = \$302  ? 6'h20 : 6'h00;
+  assign \$304  = \$301  + \$303 ;
+  assign \$305  = issue_b ? b_fold : fold;
+  assign \$307  = ctx ? 7'h40 : 7'h00;
+  assign \$308  = \$306  + \$307 ;
+  assign \$309  = wr_buf ? 6'h00 : 6'h20;
+  assign \$310  = \$308  + \$309 ;
+  assign \$311  = rd_from_input ? \$signature__data$134  : \$signature__data$133 ;
+  assign \$312  = rd_from_input ? \$signature__data$136  : \$signature__data$135 ;
+  assign \$313  = rd_from_input ? \$signature__data$138  : \$signature__data$137 ;
+  assign \$314  = rd_from_input ? \$signature__data$140  : \$signature__data$139 ;
+  assign \$315  = ~ wb_out9;
+  assign act_write = wb_valid9 & \$315 ;
   assign out_write = wb_valid9 & wb_out9;
-  assign \$154  = ! wb_group9[0];
-  assign \$signature__en$130  = act_write & \$154 ;
-  assign \$156  = wb_buf9 ? 6'h20 : 6'h00;
-  assign \$157  = \$155  + \$156 ;
-  assign \$158  = ! wb_group9[0];
-  assign \$signature__en$136  = act_write & \$158 ;
-  assign \$160  = wb_buf9 ? 6'h20 : 6'h00;
-  assign \$161  = \$159  + \$160 ;
-  assign \$signature__en$140  = act_write & \$162 ;
-  assign \$164  = wb_buf9 ? 6'h20 : 6'h00;
-  assign \$165  = \$163  + \$164 ;
-  assign \$signature__en$143  = act_write & \$166 ;
-  assign \$168  = wb_buf9 ? 6'h20 : 6'h00;
-  assign \$169  = \$167  + \$168 ;
-  assign \$170  = wb_slot9 ? 7'h40 : 7'h00;
-  assign \$171  = wb_group9 + \$170 ;
-  assign \$172  = wb_slot9 ? 7'h40 : 7'h00;
-  assign \$173  = wb_group9 + \$172 ;
-  assign \$174  = drain_slot ? out_full1 : out_full0;
-  assign \$175  = drain_slot ? out_groups1 : out_groups0;
-  assign \$177  = \$175  > \$176 ;
-  assign \$178  = \$174  & \$177 ;
-  assign \$179  = w_level + drain_inflight;
-  assign \$180  = \$179  < 2'h3;
-  assign drain_read = \$178  & \$180 ;
-  assign \$182  = drain_slot ? 7'h40 : 7'h00;
-  assign \$183  = \$181  + \$182 ;
-  assign \$185  = drain_slot ? 7'h40 : 7'h00;
-  assign \$186  = \$184  + \$185 ;
+  assign \$316  = ! wb_group9[0];
+  assign \$signature__en$147  = act_write & \$316 ;
+  assign \$318  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$319  = \$317  + \$318 ;
+  assign \$320  = wb_par9 ? 6'h20 : 6'h00;
+  assign \$321  = \$319  + \$320 ;
+  assign \$322  = ! wb_group9[0];
+  assign \$signature__en$154  = act_write & \$322 ;
+  assign \$324  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$325  = \$323  + \$324 ;
+  assign \$326  = wb_par9 ? 6'h20 : 6'h00;
+  assign \$327  = \$325  + \$326 ;
+  assign \$signature__en$158  = act_write & \$328 ;
+  assign \$330  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$331  = \$329  + \$330 ;
+  assign \$332  = wb_par9 ? 6'h20 : 6'h00;
+  assign \$333  = \$331  + \$332 ;
+  assign \$signature__en$161  = act_write & \$334 ;
+  assign \$336  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$337  = \$335  + \$336 ;
+  assign \$338  = wb_par9 ? 6'h20 : 6'h00;
+  assign \$339  = \$337  + \$338 ;
+  assign \$340  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$341  = wb_group9 + \$340 ;
+  assign \$342  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$343  = wb_group9 + \$342 ;
+  assign \$344  = drain_slot ? out_full1 : out_full0;
+  assign \$345  = drain_slot ? out_groups1 : out_groups0;
+  assign \$347  = \$345  > \$346 ;
+  assign \$348  = \$344  & \$347 ;
+  assign \$349  = w_level + drain_inflight;
+  assign \$350  = \$349  < 2'h3;
+  assign drain_read = \$348  & \$350 ;
+  assign \$352  = drain_slot ? 7'h40 : 7'h00;
+  assign \$353  = \$351  + \$352 ;
+  assign \$355  = drain_slot ? 7'h40 : 7'h00;
+  assign \$356  = \$354  + \$355 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$187  = load__payload[31:28] == 2'h3;
-  assign \$188  = ld_fire & \$187 ;
-  assign \$189  = ! load__payload[19:0];
-  assign \$190  = load__payload[85:32] > 3'h4;
-  assign \$191  = \$190  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$192  = d0_rp__data[7:0] + 2'h3;
-  assign \$194  = ! in_wslot;
-  assign \$195  = in_fire & \$194 ;
-  assign \$196  = in_beats0 + 1'h1;
-  assign \$197  = in_beats0 + 1'h1;
-  assign \$198  = \$197  == in_folds;
-  assign \$199  = ! in_rslot;
-  assign \$200  = release_in & \$199 ;
-  assign \$202  = in_fire & \$201 ;
-  assign \$203  = in_beats1 + 1'h1;
-  assign \$204  = in_beats1 + 1'h1;
-  assign \$205  = \$204  == in_folds;
-  assign \$207  = release_in & \$206 ;
-  assign \$208  = in_wslot ? in_beats1 : in_beats0;
-  assign \$209  = \$208  + 1'h1;
-  assign \$210  = \$209  == in_folds;
-  assign \$211  = in_fire & \$210 ;
-  assign \$212  = ~ in_wslot;
-  assign \$213  = ~ in_rslot;
-  assign \$214  = ~ loaded;
-  assign \$215  = nxt_rp__data[7:0] + 2'h3;
-  assign \$217  = nxt_rp__data[15:8] + 1'h1;
-  assign \$219  = n_layers - 1'h1;
-  assign \$220  = \$50 [2:0] == \$219 ;
-  assign \$221  = cur_folds - 1'h1;
-  assign \$222  = fold == \$221 ;
-  assign \$223  = group + 1'h1;
-  assign \$224  = step_rq + 1'h1;
-  assign \$225  = cur_groups - 1'h1;
-  assign \$226  = group == \$225 ;
-  assign \$227  = nxt_rp__data[7:0] + 2'h3;
-  assign \$229  = nxt_rp__data[15:8] + 1'h1;
-  assign \$231  = n_layers - 1'h1;
-  assign \$232  = \$50 [2:0] == \$231 ;
-  assign \$233  = tag + 1'h1;
-  assign \$234  = ~ wr_buf;
-  assign \$235  = cur_is_last ? 1'h0 : \$234 ;
-  assign \$236  = ~ out_slot;
-  assign \$237  = fold + 1'h1;
-  assign \$238  = cur_folds - 1'h1;
-  assign \$239  = fold == \$238 ;
-  assign \$240  = cur_groups - 1'h1;
-  assign \$241  = group == \$240 ;
-  assign \$242  = \$239  & \$241 ;
-  assign \$243  = ~ \$242 ;
-  assign \$244  = step_addr + 1'h1;
-  assign \$245  = ~ clear_counters;
-  assign \$246  = ld_fire & \$245 ;
-  assign \$247  = ! layer;
-  assign \$248  = cur_folds - 1'h1;
-  assign \$249  = fold == \$248 ;
-  assign \$250  = issue & \$249 ;
-  assign \$251  = wb_tag == wb_tag9;
-  assign \$252  = wb_groups + 1'h1;
-  assign \$253  = \$251  ? \$252  : 9'h001;
-  assign \$254  = ! out_slot;
-  assign \$255  = claim_out & \$254 ;
-  assign \$256  = ! wb_slot9;
-  assign \$257  = out_write & \$256 ;
-  assign \$258  = out_groups0 + 1'h1;
-  assign \$260  = claim_out & \$259 ;
-  assign \$262  = out_write & \$261 ;
-  assign \$263  = out_groups1 + 1'h1;
-  assign \$264  = out_n - 1'h1;
-  assign \$265  = drain_elem == \$264 ;
-  assign \$266  = out_n - 1'h1;
-  assign \$267  = drain_elem == \$266 ;
-  assign \$268  = ~ drain_slot;
-  assign \$269  = drain_elem + 1'h1;
-  assign \$270  = ~ release_slot;
-  assign \$271  = ! release_slot;
-  assign \$273  = in_flight + vector_start;
-  assign \$274  = \$273  - done;
-  assign \$275  = count_busy + busy;
-  assign \$276  = count_stall_input + stall_input;
-  assign \$277  = count_stall_output + stall_output;
-  assign \$278  = issue ? 4'h8 : 4'h0;
-  assign \$279  = count_mac_ops + \$278 ;
-  assign \$280  = issue ? 2'h2 : 2'h0;
-  assign \$281  = count_bank_reads + \$280 ;
-  assign \$282  = count_act_reads + issue;
-  assign \$283  = in_fire + act_write;
-  assign \$284  = count_act_writes + \$283 ;
-  assign \$285  = count_inferences + done;
-  always @(posedge clk)
-    n_layers <= \$286 ;
-  always @(posedge clk)
-    in_folds <= \$287 ;
-  always @(posedge clk)
-    out_n <= \$288 ;
-  always @(posedge clk)
-    in_beats0 <= \$289 ;
-  always @(posedge clk)
-    in_full0 <= \$290 ;
-  always @(posedge clk)
-    in_beats1 <= \$291 ;
-  always @(posedge clk)
-    in_full1 <= \$292 ;
-  always @(posedge clk)
-    in_wslot <= \$293 ;
-  always @(posedge clk)
-    in_rslot <= \$294 ;
-  always @(posedge clk)
-    cur_folds <= \$295 ;
-  always @(posedge clk)
-    cur_groups <= \$296 ;
-  always @(posedge clk)
-    cur_out <= \$297 ;
-  always @(posedge clk)
-    cur_is_last <= \$298 ;
-  always @(posedge clk)
-    step_relu <= \$299 ;
-  always @(posedge clk)
-    step_requantize <= \$300 ;
-  always @(posedge clk)
-    step_addr <= \$301 ;
-  always @(posedge clk)
-    step_rq <= \$302 ;
-  always @(posedge clk)
-    layer <= \$303 ;
-  always @(posedge clk)
-    group <= \$304 ;
-  always @(posedge clk)
-    fold <= \$305 ;
-  always @(posedge clk)
-    loaded <= \$306 ;
-  always @(posedge clk)
-    wr_buf <= \$307 ;
-  always @(posedge clk)
-    prev_out <= \$308 ;
-  always @(posedge clk)
-    tag <= \$309 ;
-  always @(posedge clk)
-    out_slot <= \$310 ;
-  always @(posedge clk)
-    rd_from_input <= \$311 ;
-  always @(posedge clk)
-    rd_block <= \$312 ;
-  always @(posedge clk)
-    wb_valid1 <= \$313 ;
-  always @(posedge clk)
-    wb_group1 <= group;
-  always @(posedge clk)
-    wb_buf1 <= wr_buf;
-  always @(posedge clk)
-    wb_out1 <= cur_is_last;
-  always @(posedge clk)
-    wb_tag1 <= tag;
-  always @(posedge clk)
-    wb_slot1 <= out_slot;
-  always @(posedge clk)
-    wb_valid2 <= \$314 ;
-  always @(posedge clk)
-    wb_group2 <= wb_group1;
-  always @(posedge clk)
-    wb_buf2 <= wb_buf1;
-  always @(posedge clk)
-    wb_out2 <= wb_out1;
-  always @(posedge clk)
-    wb_tag2 <= wb_tag1;
-  always @(posedge clk)
-    wb_slot2 <= wb_slot1;
-  always @(posedge clk)
-    wb_valid3 <= \$315 ;
-  always @(posedge clk)
-    wb_group3 <= wb_group2;
-  always @(posedge clk)
-    wb_buf3 <= wb_buf2;
-  always @(posedge clk)
-    wb_out3 <= wb_out2;
-  always @(posedge clk)
-    wb_tag3 <= wb_tag2;
-  always @(posedge clk)
-    wb_slot3 <= wb_slot2;
-  always @(posedge clk)
-    wb_valid4 <= \$316 ;
-  always @(posedge clk)
-    wb_group4 <= wb_group3;
-  always @(posedge clk)
-    wb_buf4 <= wb_buf3;
-  always @(posedge clk)
-    wb_out4 <= wb_out3;
-  always @(posedge clk)
-    wb_tag4 <= wb_tag3;
-  always @(posedge clk)
-    wb_slot4 <= wb_slot3;
-  always @(posedge clk)
-    wb_valid5 <= \$317 ;
-  always @(posedge clk)
-    wb_group5 <= wb_group4;
-  always @(posedge clk)
-    wb_buf5 <= wb_buf4;
-  always @(posedge clk)
-    wb_out5 <= wb_out4;
-  always @(posedge clk)
-    wb_tag5 <= wb_tag4;
-  always @(posedge clk)
-    wb_slot5 <= wb_slot4;
-  always @(posedge clk)
-    wb_valid6 <= \$318 ;
-  always @(posedge clk)
-    wb_group6 <= wb_group5;
-  always @(posedge clk)
-    wb_buf6 <= wb_buf5;
-  always @(posedge clk)
-    wb_out6 <= wb_out5;
-  always @(posedge clk)
-    wb_tag6 <= wb_tag5;
-  always @(posedge clk)
-    wb_slot6 <= wb_slot5;
-  always @(posedge clk)
-    wb_valid7 <= \$319 ;
-  always @(posedge clk)
-    wb_group7 <= wb_group6;
-  always @(posedge clk)
-    wb_buf7 <= wb_buf6;
-  always @(posedge clk)
-    wb_out7 <= wb_out6;
-  always @(posedge clk)
-    wb_tag7 <= wb_tag6;
-  always @(posedge clk)
-    wb_slot7 <= wb_slot6;
-  always @(posedge clk)
-    wb_valid8 <= \$320 ;
-  always @(posedge clk)
-    wb_group8 <= wb_group7;
-  always @(posedge clk)
-    wb_buf8 <= wb_buf7;
-  always @(posedge clk)
-    wb_out8 <= wb_out7;
-  always @(posedge clk)
-    wb_tag8 <= wb_tag7;
-  always @(posedge clk)
-    wb_slot8 <= wb_slot7;
-  always @(posedge clk)
-    wb_valid9 <= \$321 ;
-  always @(posedge clk)
-    wb_group9 <= wb_group8;
-  always @(posedge clk)
-    wb_buf9 <= wb_buf8;
-  always @(posedge clk)
-    wb_out9 <= wb_out8;
-  always @(posedge clk)
-    wb_tag9 <= wb_tag8;
-  always @(posedge clk)
-    wb_slot9 <= wb_slot8;
-  always @(posedge clk)
-    wb_tag <= \$322 ;
-  always @(posedge clk)
-    wb_groups <= \$323 ;
-  always @(posedge clk)
-    out_full0 <= \$324 ;
-  always @(posedge clk)
-    out_groups0 <= \$325 ;
-  always @(posedge clk)
-    out_full1 <= \$326 ;
-  always @(posedge clk)
-    out_groups1 <= \$327 ;
-  always @(posedge clk)
-    drain_inflight <= \$328 ;
-  always @(posedge clk)
-    drain_lane <= \$329 ;
-  always @(posedge clk)
-    drain_last <= \$330 ;
-  always @(posedge clk)
-    drain_elem <= \$331 ;
-  always @(posedge clk)
-    drain_slot <= \$332 ;
-  always @(posedge clk)
-    release_slot <= \$333 ;
-  always @(posedge clk)
-    in_flight <= \$334 ;
-  always @(posedge clk)
-    count_busy <= \$335 ;
-  always @(posedge clk)
-    count_stall_input <= \$336 ;
-  always @(posedge clk)
-    count_stall_output <= \$337 ;
-  always @(posedge clk)
-    count_mac_ops <= \$338 ;
-  always @(posedge clk)
-    count_bank_reads <= \$339 ;
-  always @(posedge clk)
-    count_act_reads <= \$340 ;
-  always @(posedge clk)
-    count_act_writes <= \$341 ;
-  always @(posedge clk)
-    count_inferences <= \$342 ;
+  assign \$357  = load__payload[31:28] == 2'h3;
+  assign \$358  = ld_fire & \$357 ;
+  assign \$359  = ! load__payload[19:0];
+  assign \$360  = load__payload[85:32] > 3'h4;
+  assign \$361  = \$360  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$362  = d0_rp__data[7:0] + 2'h3;
+  assign \$364  = ! in_wslot;
+  assign \$365  = in_fire & \$364 ;
+  assign \$366  = in_beats0 + 1'h1;
+  assign \$367  = in_beats0 + 1'h1;
+  assign \$368  = \$367  == in_folds;
+  assign \$370  = in_fire & \$369 ;
+  assign \$371  = in_beats1 + 1'h1;
+  assign \$372  = in_beats1 + 1'h1;
+  assign \$373  = \$372  == in_folds;
+  assign \$374  = in_wslot ? in_beats1 : in_beats0;
+  assign \$375  = \$374  + 1'h1;
+  assign \$376  = \$375  == in_folds;
+  assign \$377  = in_fire & \$376 ;
+  assign \$378  = ~ in_wslot;
+  assign \$379  = d0_rp__data[15:8] + 1'h1;
+  assign \$381  = ~ loaded;
+  assign \$382  = nxt_rp__data[7:0] + 2'h3;
+  assign \$384  = nxt_rp__data[15:8] + 1'h1;
+  assign \$386  = n_layers - 1'h1;
+  assign \$387  = \$51 [2:0] == \$386 ;
+  assign \$388  = cur_folds - 1'h1;
+  assign \$389  = fold == \$388 ;
+  assign \$390  = group + 1'h1;
+  assign \$391  = rq_addr + 1'h1;
+  assign \$392  = cur_groups - 1'h1;
+  assign \$393  = group == \$392 ;
+  assign \$394  = nxt_rp__data[7:0] + 2'h3;
+  assign \$396  = nxt_rp__data[15:8] + 1'h1;
+  assign \$398  = n_layers - 1'h1;
+  assign \$399  = \$51 [2:0] == \$398 ;
+  assign \$400  = ~ wr_buf;
+  assign \$401  = ~ ctx;
+  assign \$402  = | b_group;
+  assign \$403  = fold + 1'h1;
+  assign \$404  = cur_folds - 1'h1;
+  assign \$405  = fold == \$404 ;
+  assign \$406  = cur_groups - 1'h1;
+  assign \$407  = group == \$406 ;
+  assign \$408  = \$405  & \$407 ;
+  assign \$409  = ~ \$408 ;
+  assign \$410  = bank_addr + 1'h1;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$224$0 (drain_data),
-    .\port$665$0 (drain_last),
+    .\port$410$0 (drain_data),
+    .\port$884$0 (drain_last),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2029,10 +2675,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .clk(clk),
-    .\port$176$0 (\$149 ),
-    .\port$177$0 (\$150 ),
-    .\port$178$0 (\$151 ),
-    .\port$179$0 (\$152 ),
+    .\port$354$0 (\$311 ),
+    .\port$355$0 (\$312 ),
+    .\port$356$0 (\$313 ),
+    .\port$357$0 (\$314 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -2049,34 +2695,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .clk(clk),
-    .\port$176$0 (\$149 ),
-    .\port$177$0 (\$150 ),
-    .\port$178$0 (\$151 ),
-    .\port$179$0 (\$152 ),
-    .result(\result$139 ),
-    .rp__addr(step_addr),
+    .\port$354$0 (\$311 ),
+    .\port$355$0 (\$312 ),
+    .\port$356$0 (\$313 ),
+    .\port$357$0 (\$314 ),
+    .result(\result$157 ),
+    .rp__addr(\step_addr$108 ),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
     .rwp__en(\rq_we$27 ),
-    .step_first(\step_first$92 ),
-    .step_last(\step_last$93 ),
-    .step_relu(step_relu),
-    .step_requantize(step_requantize),
-    .step_rq(step_rq),
+    .step_first(\step_first$109 ),
+    .step_last(\step_last$110 ),
+    .step_relu(\step_relu$112 ),
+    .step_requantize(\step_requantize$113 ),
+    .step_rq(\step_rq$111 ),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__en(\bank_we$24 )
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (drain_lane)
-      1'h0:
-          drain_data = \$signature__data$166 ;
-      1'h1:
-          drain_data = \$signature__data$167 ;
-    endcase
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
@@ -2114,675 +2750,853 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = n_layers;
-    if (\$188 ) begin
-      if (\$189 ) begin
-        \$286  = \$191 [2:0];
+    \$476  = n_layers;
+    if (\$358 ) begin
+      if (\$359 ) begin
+        \$476  = \$361 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \$193 [7:0];
+    \$477  = \$363 [7:0];
     if (rst) begin
-      \$287  = 8'h00;
+      \$477  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = dl_rp__data[15:8];
+    \$478  = dl_rp__data[15:8];
     if (rst) begin
-      \$288  = 8'h00;
+      \$478  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = in_beats0;
-    if (\$195 ) begin
-      \$289  = \$196 [7:0];
+    \$479  = in_beats0;
+    if (\$365 ) begin
+      \$479  = \$366 [7:0];
     end
-    if (\$200 ) begin
-      \$289  = 8'h00;
+    if (in_release0) begin
+      \$479  = 8'h00;
     end
     if (rst) begin
-      \$289  = 8'h00;
+      \$479  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = in_full0;
-    if (\$195 ) begin
-      if (\$198 ) begin
-        \$290  = 1'h1;
+    \$480  = in_full0;
+    if (\$365 ) begin
+      if (\$368 ) begin
+        \$480  = 1'h1;
       end
     end
-    if (\$200 ) begin
-      \$290  = 1'h0;
+    if (in_release0) begin
+      \$480  = 1'h0;
     end
     if (rst) begin
-      \$290  = 1'h0;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = in_beats1;
-    if (\$202 ) begin
-      \$291  = \$203 [7:0];
+    \$481  = in_beats1;
+    if (\$370 ) begin
+      \$481  = \$371 [7:0];
     end
-    if (\$207 ) begin
-      \$291  = 8'h00;
+    if (in_release1) begin
+      \$481  = 8'h00;
     end
     if (rst) begin
-      \$291  = 8'h00;
+      \$481  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = in_full1;
-    if (\$202 ) begin
-      if (\$205 ) begin
-        \$292  = 1'h1;
+    \$482  = in_full1;
+    if (\$370 ) begin
+      if (\$373 ) begin
+        \$482  = 1'h1;
       end
     end
-    if (\$207 ) begin
-      \$292  = 1'h0;
+    if (in_release1) begin
+      \$482  = 1'h0;
     end
     if (rst) begin
-      \$292  = 1'h0;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = in_wslot;
-    if (\$211 ) begin
-      \$293  = \$212 ;
+    \$483  = in_wslot;
+    if (\$377 ) begin
+      \$483  = \$378 ;
     end
     if (rst) begin
-      \$293  = 1'h0;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = in_rslot;
-    if (release_in) begin
-      \$294  = \$213 ;
-    end
+    \$484  = \$380 [7:0];
     if (rst) begin
-      \$294  = 1'h0;
+      \$484  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = cur_folds;
-    if (\$214 ) begin
-      \$295  = \$216 [7:0];
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$295  = \$228 [7:0];
+    \$485  = cur_folds;
+    if (\$381 ) begin
+      \$485  = \$383 [7:0];
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$485  = \$395 [7:0];
         end
       end
     end
     if (rst) begin
-      \$295  = 8'h00;
+      \$485  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = cur_groups;
-    if (\$214 ) begin
-      \$296  = \$218 [7:0];
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$296  = \$230 [7:0];
+    \$486  = cur_groups;
+    if (\$381 ) begin
+      \$486  = \$385 [7:0];
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$486  = \$397 [7:0];
         end
       end
     end
     if (rst) begin
-      \$296  = 8'h00;
+      \$486  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = cur_out;
-    if (\$214 ) begin
-      \$297  = nxt_rp__data[15:8];
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$297  = nxt_rp__data[15:8];
+    \$487  = cur_out;
+    if (\$381 ) begin
+      \$487  = nxt_rp__data[15:8];
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$487  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$297  = 8'h00;
+      \$487  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = cur_is_last;
-    if (\$214 ) begin
-      \$298  = \$220 ;
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$298  = \$232 ;
+    \$488  = cur_is_last;
+    if (\$381 ) begin
+      \$488  = \$387 ;
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$488  = \$399 ;
         end
       end
     end
     if (rst) begin
-      \$298  = 1'h0;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = step_relu;
-    if (\$214 ) begin
-      \$299  = nxt_rp__data[33];
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$299  = nxt_rp__data[33];
+    \$489  = cur_relu;
+    if (\$381 ) begin
+      \$489  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$489  = nxt_rp__data[33];
         end
       end
     end
     if (rst) begin
-      \$299  = 1'h0;
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = step_requantize;
-    if (\$214 ) begin
-      \$300  = nxt_rp__data[34];
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$300  = nxt_rp__data[34];
+    \$490  = cur_requantize;
+    if (\$381 ) begin
+      \$490  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$490  = nxt_rp__data[34];
         end
       end
     end
     if (rst) begin
-      \$300  = 1'h0;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = step_addr;
-    if (\$214 ) begin
-      \$301  = nxt_rp__data[24:16];
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$301  = nxt_rp__data[24:16];
-        end
-      end
-      if (\$243 ) begin
-        \$301  = \$244 [8:0];
-      end
-    end
-    if (rst) begin
-      \$301  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = step_rq;
-    if (\$214 ) begin
-      \$302  = nxt_rp__data[32:25];
-    end else if (issue) begin
-      if (\$222 ) begin
-        \$302  = \$224 [7:0];
-        if (\$226 ) begin
-          \$302  = nxt_rp__data[32:25];
-        end
-      end
-    end
-    if (rst) begin
-      \$302  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = layer;
-    if (\$214 ) begin
-      \$303  = \$50 [2:0];
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$303  = \$50 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$303  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = group;
-    if (\$214 ) begin
-      \$304  = 8'h00;
-    end else if (issue) begin
-      if (\$222 ) begin
-        \$304  = \$223 [7:0];
-        if (\$226 ) begin
-          \$304  = 8'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$304  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = fold;
-    if (\$214 ) begin
-      \$305  = 8'h00;
-    end else if (issue) begin
-      (* full_case = 32'd1 *)
-      if (\$222 ) begin
-        \$305  = 8'h00;
-        if (\$226 ) begin
-          \$305  = 8'h00;
-        end
-      end else begin
-        \$305  = \$237 [7:0];
-      end
-    end
-    if (rst) begin
-      \$305  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = loaded;
-    if (\$214 ) begin
-      \$306  = 1'h1;
-    end
-    if (\$246 ) begin
-      \$306  = 1'h0;
-    end
-    if (rst) begin
-      \$306  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = wr_buf;
-    if (\$214 ) begin
-      \$307  = 1'h0;
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$307  = \$235 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$307  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = prev_out;
-    if (\$214 ) begin
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$308  = cur_out;
-        end
-      end
-    end
-    if (rst) begin
-      \$308  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = tag;
-    if (\$214 ) begin
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
-          \$309  = \$233 [1:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$309  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = out_slot;
-    if (\$214 ) begin
-    end else if (issue) begin
-      if (\$222 ) begin
-        if (\$226 ) begin
+    \$491  = bank_addr;
+    if (\$381 ) begin
+      \$491  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$491  = nxt_rp__data[24:16];
           if (cur_is_last) begin
-            \$310  = \$236 ;
+            if (b_done) begin
+            end else if (\$402 ) begin
+              \$491  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$409 ) begin
+        \$491  = \$410 [8:0];
+      end
+    end
+    if (rst) begin
+      \$491  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$492  = rq_addr;
+    if (\$381 ) begin
+      \$492  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        \$492  = \$391 [7:0];
+        if (\$393 ) begin
+          \$492  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$402 ) begin
+              \$492  = b_rq_addr;
+            end
           end
         end
       end
     end
     if (rst) begin
-      \$310  = 1'h0;
+      \$492  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = rd_from_input;
-    if (issue) begin
-      \$311  = \$247 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = rd_block;
-    if (issue) begin
-      \$312  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \$250 ;
-    if (rst) begin
-      \$313  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = wb_valid1;
-    if (rst) begin
-      \$314  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = wb_valid2;
-    if (rst) begin
-      \$315  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = wb_valid3;
-    if (rst) begin
-      \$316  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = wb_valid4;
-    if (rst) begin
-      \$317  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = wb_valid5;
-    if (rst) begin
-      \$318  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = wb_valid6;
-    if (rst) begin
-      \$319  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = wb_valid7;
-    if (rst) begin
-      \$320  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = wb_valid8;
-    if (rst) begin
-      \$321  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = wb_tag;
-    if (act_write) begin
-      \$322  = wb_tag9;
-    end
-    if (rst) begin
-      \$322  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = wb_groups;
-    if (act_write) begin
-      \$323  = \$253 [7:0];
-    end
-    if (rst) begin
-      \$323  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = out_full0;
-    if (\$255 ) begin
-      \$324  = 1'h1;
-    end
-    if (done) begin
-      if (\$271 ) begin
-        \$324  = 1'h0;
+    \$493  = layer;
+    if (\$381 ) begin
+      \$493  = \$51 [2:0];
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$493  = \$51 [2:0];
+        end
       end
     end
     if (rst) begin
-      \$324  = 1'h0;
+      \$493  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = out_groups0;
-    if (\$255 ) begin
-      \$325  = 8'h00;
-    end else if (\$257 ) begin
-      \$325  = \$258 [7:0];
-    end
-    if (rst) begin
-      \$325  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = out_full1;
-    if (\$260 ) begin
-      \$326  = 1'h1;
-    end
-    if (done) begin
-      if (\$272 ) begin
-        \$326  = 1'h0;
+    \$494  = group;
+    if (\$381 ) begin
+      \$494  = 8'h00;
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        \$494  = \$390 [7:0];
+        if (\$393 ) begin
+          \$494  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$402 ) begin
+              \$494  = b_group;
+            end
+          end
+        end
       end
     end
     if (rst) begin
-      \$326  = 1'h0;
+      \$494  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = out_groups1;
-    if (\$260 ) begin
-      \$327  = 8'h00;
-    end else if (\$262 ) begin
-      \$327  = \$263 [7:0];
+    \$495  = fold;
+    if (\$381 ) begin
+      \$495  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$389 ) begin
+        \$495  = 8'h00;
+        if (\$393 ) begin
+          \$495  = 8'h00;
+        end
+      end else begin
+        \$495  = \$403 [7:0];
+      end
     end
     if (rst) begin
-      \$327  = 8'h00;
+      \$495  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = drain_read;
+    \$496  = b_group;
+    if (\$381 ) begin
+      \$496  = 8'h00;
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          if (cur_is_last) begin
+            \$496  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$416 ) begin
+        \$496  = \$417 [7:0];
+      end
+    end
     if (rst) begin
-      \$328  = 1'h0;
+      \$496  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = drain_lane;
+    \$497  = b_fold;
+    if (\$381 ) begin
+      \$497  = 8'h00;
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          if (cur_is_last) begin
+            \$497  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$416 ) begin
+        \$497  = 8'h00;
+      end else begin
+        \$497  = \$419 [7:0];
+      end
+    end
+    if (rst) begin
+      \$497  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = b_in_group;
+    if (\$381 ) begin
+      \$498  = 1'h0;
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          if (cur_is_last) begin
+            \$498  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$498  = \$414 ;
+    end
+    if (rst) begin
+      \$498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = b_bank_addr;
+    if (\$381 ) begin
+      \$499  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          if (cur_is_last) begin
+            \$499  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$499  = \$411 [8:0];
+    end
+    if (rst) begin
+      \$499  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = b_rq_addr;
+    if (\$381 ) begin
+      \$500  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          if (cur_is_last) begin
+            \$500  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$416 ) begin
+        \$500  = \$418 [7:0];
+      end
+    end
+    if (rst) begin
+      \$500  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = loaded;
+    if (\$381 ) begin
+      \$501  = 1'h1;
+    end
+    if (\$421 ) begin
+      \$501  = 1'h0;
+    end
+    if (rst) begin
+      \$501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$502  = wr_buf;
+    if (\$381 ) begin
+      \$502  = 1'h0;
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$502  = \$400 ;
+          if (cur_is_last) begin
+            \$502  = 1'h0;
+            if (b_done) begin
+              \$502  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$503  = prev_out;
+    if (\$381 ) begin
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$503  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$503  = d0_rp__data[15:8];
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$503  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$504  = prev_groups;
+    if (\$381 ) begin
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          \$504  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$504  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$504  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$505  = ctx;
+    if (\$381 ) begin
+    end else if (issue_a) begin
+      if (\$389 ) begin
+        if (\$393 ) begin
+          if (cur_is_last) begin
+            \$505  = \$401 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$506  = rd_from_input;
+    if (issue) begin
+      \$506  = \$423 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = rd_block;
+    if (issue) begin
+      \$507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$508  = \$429 ;
+    if (rst) begin
+      \$508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = wb_valid1;
+    if (rst) begin
+      \$509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$510  = wb_valid2;
+    if (rst) begin
+      \$510  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$511  = wb_valid3;
+    if (rst) begin
+      \$511  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$512  = wb_valid4;
+    if (rst) begin
+      \$512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = wb_valid5;
+    if (rst) begin
+      \$513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$514  = wb_valid6;
+    if (rst) begin
+      \$514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$515  = wb_valid7;
+    if (rst) begin
+      \$515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$516  = wb_valid8;
+    if (rst) begin
+      \$516  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$517  = wb_parity0;
+    if (track_reset0) begin
+      \$517  = 1'h1;
+    end else if (\$435 ) begin
+      \$517  = wb_par9;
+    end
+    if (rst) begin
+      \$517  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$518  = wb_groups0;
+    if (track_reset0) begin
+      \$518  = 8'h00;
+    end else if (\$435 ) begin
+      \$518  = \$438 [7:0];
+    end
+    if (rst) begin
+      \$518  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$519  = wb_parity1;
+    if (track_reset1) begin
+      \$519  = 1'h1;
+    end else if (\$440 ) begin
+      \$519  = wb_par9;
+    end
+    if (rst) begin
+      \$519  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$520  = wb_groups1;
+    if (track_reset1) begin
+      \$520  = 8'h00;
+    end else if (\$440 ) begin
+      \$520  = \$443 [7:0];
+    end
+    if (rst) begin
+      \$520  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$521  = out_full0;
+    if (\$445 ) begin
+      \$521  = 1'h1;
+    end
+    if (done) begin
+      if (\$461 ) begin
+        \$521  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$522  = out_groups0;
+    if (\$445 ) begin
+      \$522  = 8'h00;
+    end else if (\$447 ) begin
+      \$522  = \$448 [7:0];
+    end
+    if (rst) begin
+      \$522  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$523  = out_full1;
+    if (\$450 ) begin
+      \$523  = 1'h1;
+    end
+    if (done) begin
+      if (\$462 ) begin
+        \$523  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$523  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$524  = out_groups1;
+    if (\$450 ) begin
+      \$524  = 8'h00;
+    end else if (\$452 ) begin
+      \$524  = \$453 [7:0];
+    end
+    if (rst) begin
+      \$524  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$525  = drain_read;
+    if (rst) begin
+      \$525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$526  = drain_lane;
     if (drain_read) begin
-      \$329  = drain_elem[0];
+      \$526  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = drain_last;
+    \$527  = drain_last;
     if (drain_read) begin
-      \$330  = \$265 ;
+      \$527  = \$455 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = drain_elem;
+    \$528  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$267 ) begin
-        \$331  = 8'h00;
+      if (\$457 ) begin
+        \$528  = 8'h00;
       end else begin
-        \$331  = \$269 [7:0];
+        \$528  = \$459 [7:0];
       end
     end
     if (rst) begin
-      \$331  = 8'h00;
+      \$528  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = drain_slot;
+    \$529  = drain_slot;
     if (drain_read) begin
-      if (\$267 ) begin
-        \$332  = \$268 ;
+      if (\$457 ) begin
+        \$529  = \$458 ;
       end
     end
     if (rst) begin
-      \$332  = 1'h0;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = release_slot;
+    \$530  = release_slot;
     if (done) begin
-      \$333  = \$270 ;
+      \$530  = \$460 ;
     end
     if (rst) begin
-      \$333  = 1'h0;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \$274 [2:0];
+    \$531  = \$464 [2:0];
     if (rst) begin
-      \$334  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$335  = 32'd0;
-    end else begin
-      \$335  = \$275 [31:0];
-    end
-    if (rst) begin
-      \$335  = 32'd0;
+      \$531  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$336  = 32'd0;
+      \$532  = 32'd0;
     end else begin
-      \$336  = \$276 [31:0];
+      \$532  = \$465 [31:0];
     end
     if (rst) begin
-      \$336  = 32'd0;
+      \$532  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$337  = 32'd0;
+      \$533  = 32'd0;
     end else begin
-      \$337  = \$277 [31:0];
+      \$533  = \$466 [31:0];
     end
     if (rst) begin
-      \$337  = 32'd0;
+      \$533  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$338  = 32'd0;
+      \$534  = 32'd0;
     end else begin
-      \$338  = \$279 [31:0];
+      \$534  = \$467 [31:0];
     end
     if (rst) begin
-      \$338  = 32'd0;
+      \$534  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$339  = 32'd0;
+      \$535  = 32'd0;
     end else begin
-      \$339  = \$281 [31:0];
+      \$535  = \$469 [31:0];
     end
     if (rst) begin
-      \$339  = 32'd0;
+      \$535  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$340  = 32'd0;
+      \$536  = 32'd0;
     end else begin
-      \$340  = \$282 [31:0];
+      \$536  = \$471 [31:0];
     end
     if (rst) begin
-      \$340  = 32'd0;
+      \$536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$341  = 32'd0;
+      \$537  = 32'd0;
     end else begin
-      \$341  = \$284 [31:0];
+      \$537  = \$472 [31:0];
     end
     if (rst) begin
-      \$341  = 32'd0;
+      \$537  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$342  = 32'd0;
+      \$538  = 32'd0;
     end else begin
-      \$342  = \$285 [31:0];
+      \$538  = \$474 [31:0];
     end
     if (rst) begin
-      \$342  = 32'd0;
+      \$538  = 32'd0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$539  = 32'd0;
+    end else begin
+      \$539  = \$475 [31:0];
+    end
+    if (rst) begin
+      \$539  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (drain_lane)
+      1'h0:
+          drain_data = \$signature__data$183 ;
+      1'h1:
+          drain_data = \$signature__data$184 ;
+    endcase
   end
   assign busy_r = busy;
   assign load_hold = 1'h0;
@@ -2806,56 +3620,48 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__data$51  = i_stream__payload[23:16];
   assign \$signature__addr$53  = \$44 [5:0];
   assign \$signature__data$54  = i_stream__payload[31:24];
-  assign next_layer = \$50 [2:0];
-  assign nxt_rp__addr = \$50 [1:0];
-  assign need_elem = \$57 [8:0];
+  assign next_layer = \$51 [2:0];
+  assign nxt_rp__addr = \$51 [1:0];
+  assign need_elem = \$58 [8:0];
   assign step_valid = issue;
-  assign bank_addr = step_addr;
-  assign rq_addr = step_rq;
-  assign cur_relu = step_relu;
-  assign cur_requantize = step_requantize;
-  assign \step_valid$90  = issue;
-  assign \step_addr$91  = step_addr;
-  assign \step_rq$94  = step_rq;
-  assign \step_relu$95  = step_relu;
-  assign \step_requantize$96  = step_requantize;
-  assign \$signature__addr$97  = \$127 [5:0];
-  assign \$signature__addr$98  = \$130 [5:0];
-  assign \$signature__en$100  = issue;
-  assign \$signature__en$101  = issue;
-  assign \$signature__addr$102  = \$133 [5:0];
-  assign \$signature__addr$103  = \$136 [5:0];
-  assign \$signature__en$104  = issue;
-  assign \$signature__en$105  = issue;
-  assign \$signature__addr$106  = \$139 [5:0];
-  assign \$signature__addr$107  = \$142 [5:0];
-  assign \$signature__en$108  = issue;
-  assign \$signature__en$109  = issue;
-  assign \$signature__addr$110  = \$145 [5:0];
-  assign \$signature__addr$111  = \$148 [5:0];
-  assign \$signature__en$112  = issue;
-  assign \$signature__en$113  = issue;
-  assign act_word = { \$152 , \$151 , \$150 , \$149  };
-  assign act = { \$152 , \$151 , \$150 , \$149  };
-  assign \act$125  = { \$152 , \$151 , \$150 , \$149  };
-  assign \$signature__addr$132  = \$157 [5:0];
-  assign \$signature__data$134  = result[7:0];
-  assign \$signature__addr$137  = \$161 [5:0];
-  assign \$signature__data$138  = \result$139 [7:0];
-  assign \$signature__addr$141  = \$165 [5:0];
-  assign \$signature__data$142  = result[7:0];
-  assign \$signature__addr$144  = \$169 [5:0];
-  assign \$signature__data$145  = \result$139 [7:0];
-  assign \$signature__en$146  = out_write;
-  assign \$signature__addr$147  = \$171 [6:0];
-  assign \$signature__data$149  = result;
-  assign \$signature__en$150  = out_write;
-  assign \$signature__addr$151  = \$173 [6:0];
-  assign \$signature__data$152  = \result$139 ;
-  assign \$signature__addr$160  = \$183 [6:0];
-  assign \$signature__en$161  = drain_read;
-  assign \$signature__addr$162  = \$186 [6:0];
-  assign \$signature__en$163  = drain_read;
+  assign \step_valid$107  = issue;
+  assign \$signature__addr$114  = \$271 [5:0];
+  assign \$signature__addr$115  = \$277 [6:0];
+  assign \$signature__en$117  = issue;
+  assign \$signature__en$118  = issue;
+  assign \$signature__addr$119  = \$282 [5:0];
+  assign \$signature__addr$120  = \$288 [6:0];
+  assign \$signature__en$121  = issue;
+  assign \$signature__en$122  = issue;
+  assign \$signature__addr$123  = \$293 [5:0];
+  assign \$signature__addr$124  = \$299 [6:0];
+  assign \$signature__en$125  = issue;
+  assign \$signature__en$126  = issue;
+  assign \$signature__addr$127  = \$304 [5:0];
+  assign \$signature__addr$128  = \$310 [6:0];
+  assign \$signature__en$129  = issue;
+  assign \$signature__en$130  = issue;
+  assign act_word = { \$314 , \$313 , \$312 , \$311  };
+  assign act = { \$314 , \$313 , \$312 , \$311  };
+  assign \act$142  = { \$314 , \$313 , \$312 , \$311  };
+  assign \$signature__addr$149  = \$321 [6:0];
+  assign \$signature__data$152  = result[7:0];
+  assign \$signature__addr$155  = \$327 [6:0];
+  assign \$signature__data$156  = \result$157 [7:0];
+  assign \$signature__addr$159  = \$333 [6:0];
+  assign \$signature__data$160  = result[7:0];
+  assign \$signature__addr$162  = \$339 [6:0];
+  assign \$signature__data$163  = \result$157 [7:0];
+  assign \$signature__en$164  = out_write;
+  assign \$signature__addr$165  = \$341 [6:0];
+  assign \$signature__data$166  = result;
+  assign \$signature__en$167  = out_write;
+  assign \$signature__addr$168  = \$343 [6:0];
+  assign \$signature__data$169  = \result$157 ;
+  assign \$signature__addr$177  = \$353 [6:0];
+  assign \$signature__en$178  = drain_read;
+  assign \$signature__addr$179  = \$356 [6:0];
+  assign \$signature__en$180  = drain_read;
   assign w_en = drain_inflight;
   assign w_data = { drain_last, drain_data };
   assign r_rdy = o_stream__valid;
@@ -2881,41 +3687,48 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$40  = 1'h1;
   assign \$signature__en$52  = in_fire;
   assign \$42  = \$41 ;
-  assign \$66  = { 1'h0, \$57 [8:1] };
-  assign issue = \$79 ;
-  assign \$98  = { 1'h0, \$57 [8:1] };
-  assign \$111  = \$109 ;
-  assign \$125  = fold;
-  assign \$128  = fold;
-  assign \$131  = fold;
-  assign \$134  = fold;
-  assign \$137  = fold;
-  assign \$140  = fold;
-  assign \$143  = fold;
-  assign \$146  = fold;
-  assign \$155  = { 1'h0, wb_group9[7:1] };
-  assign \$159  = { 1'h0, wb_group9[7:1] };
-  assign \$162  = wb_group9[0];
-  assign \$163  = { 1'h0, wb_group9[7:1] };
-  assign \$166  = wb_group9[0];
-  assign \$167  = { 1'h0, wb_group9[7:1] };
-  assign \$176  = { 1'h0, drain_elem[7:1] };
-  assign \$181  = { 1'h0, drain_elem[7:1] };
-  assign \$184  = { 1'h0, drain_elem[7:1] };
-  assign \$193  = { 2'h0, \$192 [8:2] };
-  assign \$201  = in_wslot;
-  assign \$206  = in_rslot;
-  assign \$216  = { 2'h0, \$215 [8:2] };
-  assign \$218  = { 1'h0, \$217 [8:1] };
-  assign \$228  = { 2'h0, \$227 [8:2] };
-  assign \$230  = { 1'h0, \$229 [8:1] };
-  assign \$259  = out_slot;
-  assign \$261  = wb_slot9;
-  assign \$272  = release_slot;
+  assign \$79  = { 1'h0, \$58 [8:1] };
+  assign \$93  = \$92 ;
+  assign \$117  = { 1'h0, \$58 [8:1] };
+  assign \$131  = \$130 ;
+  assign \$173  = { 1'h0, \$58 [8:1] };
+  assign \$186  = \$184 ;
+  assign \$219  = ctx;
+  assign \$237  = ctx;
+  assign \$268  = \$267 ;
+  assign \$273  = \$272 ;
+  assign \$279  = \$278 ;
+  assign \$284  = \$283 ;
+  assign \$290  = \$289 ;
+  assign \$295  = \$294 ;
+  assign \$301  = \$300 ;
+  assign \$306  = \$305 ;
+  assign \$317  = { 1'h0, wb_group9[7:1] };
+  assign \$323  = { 1'h0, wb_group9[7:1] };
+  assign \$328  = wb_group9[0];
+  assign \$329  = { 1'h0, wb_group9[7:1] };
+  assign \$334  = wb_group9[0];
+  assign \$335  = { 1'h0, wb_group9[7:1] };
+  assign \$346  = { 1'h0, drain_elem[7:1] };
+  assign \$351  = { 1'h0, drain_elem[7:1] };
+  assign \$354  = { 1'h0, drain_elem[7:1] };
+  assign \$363  = { 2'h0, \$362 [8:2] };
+  assign \$369  = in_wslot;
+  assign \$380  = { 1'h0, \$379 [8:1] };
+  assign \$383  = { 2'h0, \$382 [8:2] };
+  assign \$385  = { 1'h0, \$384 [8:1] };
+  assign \$395  = { 2'h0, \$394 [8:2] };
+  assign \$397  = { 1'h0, \$396 [8:1] };
+  assign \$439  = wb_ctx9;
+  assign \$449  = ctx;
+  assign \$451  = wb_ctx9;
+  assign \$462  = release_slot;
+  assign \$197  = ctx;
+  assign \$213  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$224$0 , r_rdy, r_data, w_en, \port$665$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$410$0 , r_rdy, r_data, w_en, \port$884$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2944,10 +3757,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$224$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [1:0] level;
   reg [1:0] level = 2'h0;
-  input [31:0] \port$224$0 ;
-  wire [31:0] \port$224$0 ;
-  input \port$665$0 ;
-  wire \port$665$0 ;
+  input [31:0] \port$410$0 ;
+  wire [31:0] \port$410$0 ;
+  input \port$884$0 ;
+  wire \port$884$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -2979,7 +3792,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$224$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$665$0 , \port$224$0  };
+      storage[w_port__addr] <= { \port$884$0 , \port$410$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 2'h3;
@@ -3045,14 +3858,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$224$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$665$0 , \port$224$0  };
-  assign w_data = { \port$665$0 , \port$224$0  };
+  assign w_port__data = { \port$884$0 , \port$410$0  };
+  assign w_data = { \port$884$0 , \port$410$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$176$0 , \port$177$0 , \port$178$0 , \port$179$0 , step_relu, step_requantize, rp__addr, step_rq, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$354$0 , \port$355$0 , \port$356$0 , \port$357$0 , result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3135,14 +3948,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   reg pe0_valid4 = 1'h0;
   reg pe0_valid5 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  input [7:0] \port$176$0 ;
-  wire [7:0] \port$176$0 ;
-  input [7:0] \port$177$0 ;
-  wire [7:0] \port$177$0 ;
-  input [7:0] \port$178$0 ;
-  wire [7:0] \port$178$0 ;
-  input [7:0] \port$179$0 ;
-  wire [7:0] \port$179$0 ;
+  input [7:0] \port$354$0 ;
+  wire [7:0] \port$354$0 ;
+  input [7:0] \port$355$0 ;
+  wire [7:0] \port$355$0 ;
+  input [7:0] \port$356$0 ;
+  wire [7:0] \port$356$0 ;
+  input [7:0] \port$357$0 ;
+  wire [7:0] \port$357$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -4049,7 +4862,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   always @(posedge clk)
     pe0_w <= rp__data;
   always @(posedge clk)
-    pe0_a <= { \port$179$0 , \port$178$0 , \port$177$0 , \port$176$0  };
+    pe0_a <= { \port$357$0 , \port$356$0 , \port$355$0 , \port$354$0  };
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   always @(posedge clk)
@@ -4082,7 +4895,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$742$0 (pe0_flags),
+    .\port$961$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -4134,7 +4947,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
       \$19  = 1'h0;
     end
   end
-  assign act = { \port$179$0 , \port$178$0 , \port$177$0 , \port$176$0  };
+  assign act = { \port$357$0 , \port$356$0 , \port$355$0 , \port$354$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -4158,7 +4971,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$742$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$961$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -4193,8 +5006,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$74
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$742$0 ;
-  wire [1:0] \port$742$0 ;
+  input [1:0] \port$961$0 ;
+  wire [1:0] \port$961$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -4209,7 +5022,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$74
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$742$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$961$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -4270,15 +5083,15 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$74
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$742$0 [0];
-  assign i_requantize = \port$742$0 [1];
+  assign i_relu = \port$961$0 [0];
+  assign i_requantize = \port$961$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$742$0 [1], 1'h0 };
+  assign \$2  = { \port$961$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$176$0 , \port$177$0 , \port$178$0 , \port$179$0 , step_relu, step_requantize, rp__addr, step_rq, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$354$0 , \port$355$0 , \port$356$0 , \port$357$0 , result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4361,14 +5174,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   reg pe1_valid4 = 1'h0;
   reg pe1_valid5 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  input [7:0] \port$176$0 ;
-  wire [7:0] \port$176$0 ;
-  input [7:0] \port$177$0 ;
-  wire [7:0] \port$177$0 ;
-  input [7:0] \port$178$0 ;
-  wire [7:0] \port$178$0 ;
-  input [7:0] \port$179$0 ;
-  wire [7:0] \port$179$0 ;
+  input [7:0] \port$354$0 ;
+  wire [7:0] \port$354$0 ;
+  input [7:0] \port$355$0 ;
+  wire [7:0] \port$355$0 ;
+  input [7:0] \port$356$0 ;
+  wire [7:0] \port$356$0 ;
+  input [7:0] \port$357$0 ;
+  wire [7:0] \port$357$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -5275,7 +6088,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   always @(posedge clk)
     pe1_w <= rp__data;
   always @(posedge clk)
-    pe1_a <= { \port$179$0 , \port$178$0 , \port$177$0 , \port$176$0  };
+    pe1_a <= { \port$357$0 , \port$356$0 , \port$355$0 , \port$354$0  };
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   always @(posedge clk)
@@ -5308,7 +6121,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$812$0 (pe1_flags),
+    .\port$1031$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -5360,7 +6173,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
       \$19  = 1'h0;
     end
   end
-  assign act = { \port$179$0 , \port$178$0 , \port$177$0 , \port$176$0  };
+  assign act = { \port$357$0 , \port$356$0 , \port$355$0 , \port$354$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -5384,7 +6197,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$812$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1031$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -5419,8 +6232,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$81
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$812$0 ;
-  wire [1:0] \port$812$0 ;
+  input [1:0] \port$1031$0 ;
+  wire [1:0] \port$1031$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -5435,7 +6248,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$81
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$812$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1031$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -5496,9 +6309,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$81
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$812$0 [0];
-  assign i_requantize = \port$812$0 [1];
+  assign i_relu = \port$1031$0 [0];
+  assign i_requantize = \port$1031$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$812$0 [1], 1'h0 };
+  assign \$2  = { \port$1031$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule

@@ -13,61 +13,61 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$104 ;
   wire [4:0] \$105 ;
   wire [4:0] \$106 ;
-  wire [9:0] \$107 ;
-  wire [13:0] \$108 ;
-  wire \$109 ;
+  wire [4:0] \$107 ;
+  wire [9:0] \$108 ;
+  wire [13:0] \$109 ;
   wire \$11 ;
-  wire [9:0] \$110 ;
-  wire [13:0] \$111 ;
+  wire \$110 ;
+  wire [9:0] \$111 ;
   wire [13:0] \$112 ;
-  wire [14:0] \$113 ;
-  wire \$114 ;
+  wire [13:0] \$113 ;
+  wire [14:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [8:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [2:0] \$120 ;
+  wire [8:0] \$120 ;
   wire \$121 ;
-  wire [9:0] \$122 ;
+  wire [8:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [8:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
+  wire [8:0] \$134 ;
+  wire [9:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [8:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [8:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [8:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [2:0] \$152 ;
+  wire \$152 ;
   wire \$153 ;
-  wire [9:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
+  wire [8:0] \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
@@ -78,383 +78,638 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
+  wire [8:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [9:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
-  wire \$172 ;
+  wire [8:0] \$172 ;
   wire [9:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [9:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [9:0] \$180 ;
-  wire [9:0] \$181 ;
-  wire [9:0] \$182 ;
-  wire [9:0] \$183 ;
-  wire [9:0] \$184 ;
-  wire [9:0] \$185 ;
-  wire [9:0] \$186 ;
-  wire [8:0] \$187 ;
-  wire [5:0] \$188 ;
-  wire [9:0] \$189 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  wire [8:0] \$190 ;
-  wire [5:0] \$191 ;
-  wire [9:0] \$192 ;
-  wire [8:0] \$193 ;
-  wire [5:0] \$194 ;
-  wire [9:0] \$195 ;
-  wire [8:0] \$196 ;
-  wire [5:0] \$197 ;
-  wire [9:0] \$198 ;
-  wire [8:0] \$199 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire [8:0] \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [5:0] \$200 ;
-  wire [9:0] \$201 ;
-  wire [8:0] \$202 ;
-  wire [5:0] \$203 ;
-  wire [9:0] \$204 ;
-  wire [8:0] \$205 ;
-  wire [5:0] \$206 ;
-  wire [9:0] \$207 ;
-  wire [8:0] \$208 ;
-  wire [5:0] \$209 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [8:0] \$209 ;
   wire \$21 ;
-  wire [9:0] \$210 ;
-  wire [8:0] \$211 ;
-  wire [5:0] \$212 ;
-  wire [9:0] \$213 ;
-  wire [8:0] \$214 ;
-  wire [5:0] \$215 ;
-  wire [9:0] \$216 ;
-  wire [8:0] \$217 ;
-  wire [5:0] \$218 ;
-  wire [9:0] \$219 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire [8:0] \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [8:0] \$220 ;
-  wire [5:0] \$221 ;
-  wire [9:0] \$222 ;
-  wire [8:0] \$223 ;
-  wire [5:0] \$224 ;
-  wire [9:0] \$225 ;
-  wire [8:0] \$226 ;
-  wire [5:0] \$227 ;
-  wire [9:0] \$228 ;
-  wire [8:0] \$229 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire [8:0] \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire [8:0] \$228 ;
+  wire [9:0] \$229 ;
   wire \$23 ;
-  wire [5:0] \$230 ;
-  wire [9:0] \$231 ;
-  wire [8:0] \$232 ;
-  wire [5:0] \$233 ;
-  wire [9:0] \$234 ;
-  wire [7:0] \$235 ;
-  wire [7:0] \$236 ;
-  wire [7:0] \$237 ;
-  wire [7:0] \$238 ;
-  wire [7:0] \$239 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [7:0] \$240 ;
-  wire [7:0] \$241 ;
-  wire [7:0] \$242 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire [8:0] \$245 ;
-  wire [5:0] \$246 ;
+  wire \$245 ;
+  wire \$246 ;
   wire [9:0] \$247 ;
   wire \$248 ;
-  wire [8:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [5:0] \$250 ;
-  wire [9:0] \$251 ;
+  wire [9:0] \$250 ;
+  wire \$251 ;
   wire \$252 ;
-  wire [8:0] \$253 ;
-  wire [5:0] \$254 ;
+  wire \$253 ;
+  wire \$254 ;
   wire [9:0] \$255 ;
   wire \$256 ;
-  wire [8:0] \$257 ;
-  wire [5:0] \$258 ;
-  wire [9:0] \$259 ;
+  wire \$257 ;
+  wire [9:0] \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire [8:0] \$261 ;
-  wire [5:0] \$262 ;
-  wire [9:0] \$263 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
   wire \$264 ;
-  wire [8:0] \$265 ;
-  wire [5:0] \$266 ;
-  wire [9:0] \$267 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
   wire \$268 ;
-  wire [8:0] \$269 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [5:0] \$270 ;
-  wire [9:0] \$271 ;
+  wire \$270 ;
+  wire \$271 ;
   wire \$272 ;
-  wire [8:0] \$273 ;
-  wire [5:0] \$274 ;
-  wire [9:0] \$275 ;
-  wire [5:0] \$276 ;
-  wire [9:0] \$277 ;
-  wire [5:0] \$278 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
   wire [9:0] \$279 ;
   wire \$28 ;
-  wire [5:0] \$280 ;
-  wire [9:0] \$281 ;
-  wire [5:0] \$282 ;
-  wire [9:0] \$283 ;
-  wire [5:0] \$284 ;
-  wire [9:0] \$285 ;
-  wire [5:0] \$286 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire [9:0] \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
   wire [9:0] \$287 ;
-  wire [5:0] \$288 ;
-  wire [9:0] \$289 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [5:0] \$290 ;
-  wire [9:0] \$291 ;
+  wire [9:0] \$290 ;
+  wire \$291 ;
   wire \$292 ;
-  wire [8:0] \$293 ;
-  wire [8:0] \$294 ;
+  wire \$293 ;
+  wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire [2:0] \$297 ;
+  wire \$297 ;
   wire \$298 ;
-  wire [8:0] \$299 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [5:0] \$300 ;
-  wire [9:0] \$301 ;
-  wire [8:0] \$302 ;
-  wire [5:0] \$303 ;
-  wire [9:0] \$304 ;
-  wire [8:0] \$305 ;
-  wire [5:0] \$306 ;
-  wire [9:0] \$307 ;
-  wire [8:0] \$308 ;
-  wire [5:0] \$309 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [9:0] \$310 ;
-  wire [8:0] \$311 ;
-  wire [5:0] \$312 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
   wire [9:0] \$313 ;
-  wire [8:0] \$314 ;
-  wire [5:0] \$315 ;
-  wire [9:0] \$316 ;
-  wire [8:0] \$317 ;
-  wire [5:0] \$318 ;
+  wire \$314 ;
+  wire [9:0] \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
   wire [9:0] \$319 ;
   wire \$32 ;
-  wire [8:0] \$320 ;
-  wire [5:0] \$321 ;
-  wire [9:0] \$322 ;
+  wire \$320 ;
+  wire [9:0] \$321 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire \$325 ;
+  wire [9:0] \$325 ;
   wire \$326 ;
-  wire [63:0] \$327 ;
-  wire [9:0] \$328 ;
-  wire [9:0] \$329 ;
+  wire [9:0] \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire \$331 ;
-  wire [9:0] \$332 ;
+  wire [9:0] \$331 ;
+  wire \$332 ;
   wire [9:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  wire [9:0] \$337 ;
   wire \$338 ;
   wire [9:0] \$339 ;
   wire \$34 ;
-  wire [9:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
-  wire [8:0] \$344 ;
+  wire [9:0] \$343 ;
+  wire \$344 ;
   wire [9:0] \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire \$349 ;
+  wire [9:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire [9:0] \$351 ;
-  wire [9:0] \$352 ;
-  wire [9:0] \$353 ;
-  wire [9:0] \$354 ;
-  wire [4:0] \$355 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire [9:0] \$355 ;
   wire \$356 ;
   wire [9:0] \$357 ;
   wire \$358 ;
-  wire [9:0] \$359 ;
+  wire [8:0] \$359 ;
   wire \$36 ;
   wire [8:0] \$360 ;
-  wire [9:0] \$361 ;
-  wire \$362 ;
+  wire \$361 ;
+  wire [5:0] \$362 ;
   wire [9:0] \$363 ;
-  wire [9:0] \$364 ;
-  wire [9:0] \$365 ;
-  wire [9:0] \$366 ;
-  wire [4:0] \$367 ;
-  wire \$368 ;
-  wire [2:0] \$369 ;
+  wire [8:0] \$364 ;
+  wire [8:0] \$365 ;
+  wire [6:0] \$366 ;
+  wire [9:0] \$367 ;
+  wire [5:0] \$368 ;
+  wire [10:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
+  wire [8:0] \$370 ;
+  wire [8:0] \$371 ;
   wire \$372 ;
-  wire [9:0] \$373 ;
+  wire [5:0] \$373 ;
   wire [9:0] \$374 ;
-  wire \$375 ;
-  wire [9:0] \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [8:0] \$375 ;
+  wire [8:0] \$376 ;
+  wire [6:0] \$377 ;
+  wire [9:0] \$378 ;
+  wire [5:0] \$379 ;
   wire \$38 ;
-  wire [9:0] \$380 ;
-  wire \$381 ;
-  wire \$382 ;
+  wire [10:0] \$380 ;
+  wire [8:0] \$381 ;
+  wire [8:0] \$382 ;
   wire \$383 ;
-  wire [9:0] \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire [9:0] \$388 ;
+  wire [5:0] \$384 ;
+  wire [9:0] \$385 ;
+  wire [8:0] \$386 ;
+  wire [8:0] \$387 ;
+  wire [6:0] \$388 ;
   wire [9:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire [9:0] \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire [9:0] \$399 ;
+  wire [5:0] \$390 ;
+  wire [10:0] \$391 ;
+  wire [8:0] \$392 ;
+  wire [8:0] \$393 ;
+  wire \$394 ;
+  wire [5:0] \$395 ;
+  wire [9:0] \$396 ;
+  wire [8:0] \$397 ;
+  wire [8:0] \$398 ;
+  wire [6:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire [9:0] \$400 ;
-  wire \$401 ;
-  wire [9:0] \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire [9:0] \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire [3:0] \$409 ;
+  wire [5:0] \$401 ;
+  wire [10:0] \$402 ;
+  wire [8:0] \$403 ;
+  wire [8:0] \$404 ;
+  wire \$405 ;
+  wire [5:0] \$406 ;
+  wire [9:0] \$407 ;
+  wire [8:0] \$408 ;
+  wire [8:0] \$409 ;
   wire \$41 ;
-  wire [4:0] \$410 ;
-  wire [32:0] \$411 ;
-  wire [32:0] \$412 ;
-  wire [32:0] \$413 ;
-  wire [6:0] \$414 ;
-  wire [32:0] \$415 ;
-  wire [3:0] \$416 ;
-  wire [32:0] \$417 ;
-  wire [32:0] \$418 ;
-  wire [1:0] \$419 ;
+  wire [6:0] \$410 ;
+  wire [9:0] \$411 ;
+  wire [5:0] \$412 ;
+  wire [10:0] \$413 ;
+  wire [8:0] \$414 ;
+  wire [8:0] \$415 ;
+  wire \$416 ;
+  wire [5:0] \$417 ;
+  wire [9:0] \$418 ;
+  wire [8:0] \$419 ;
   wire \$42 ;
-  wire [32:0] \$420 ;
-  wire [32:0] \$421 ;
-  reg [3:0] \$422 ;
-  reg [8:0] \$423 ;
-  reg [8:0] \$424 ;
-  reg [8:0] \$425 ;
-  reg \$426 ;
-  reg [8:0] \$427 ;
-  reg \$428 ;
-  reg \$429 ;
+  wire [8:0] \$420 ;
+  wire [6:0] \$421 ;
+  wire [9:0] \$422 ;
+  wire [5:0] \$423 ;
+  wire [10:0] \$424 ;
+  wire [8:0] \$425 ;
+  wire [8:0] \$426 ;
+  wire \$427 ;
+  wire [5:0] \$428 ;
+  wire [9:0] \$429 ;
   wire \$43 ;
-  reg \$430 ;
-  reg [8:0] \$431 ;
-  reg [8:0] \$432 ;
-  reg [8:0] \$433 ;
-  reg \$434 ;
-  reg \$435 ;
-  reg \$436 ;
-  reg [8:0] \$437 ;
-  reg [7:0] \$438 ;
-  reg [3:0] \$439 ;
+  wire [8:0] \$430 ;
+  wire [8:0] \$431 ;
+  wire [6:0] \$432 ;
+  wire [9:0] \$433 ;
+  wire [5:0] \$434 ;
+  wire [10:0] \$435 ;
+  wire [8:0] \$436 ;
+  wire [8:0] \$437 ;
+  wire \$438 ;
+  wire [5:0] \$439 ;
   wire \$44 ;
-  reg [8:0] \$440 ;
-  reg [8:0] \$441 ;
-  reg \$442 ;
-  reg \$443 ;
-  reg [8:0] \$444 ;
-  reg [1:0] \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg \$448 ;
-  reg \$449 ;
+  wire [9:0] \$440 ;
+  wire [8:0] \$441 ;
+  wire [8:0] \$442 ;
+  wire [6:0] \$443 ;
+  wire [9:0] \$444 ;
+  wire [5:0] \$445 ;
+  wire [10:0] \$446 ;
+  wire [7:0] \$447 ;
+  wire [7:0] \$448 ;
+  wire [7:0] \$449 ;
   wire \$45 ;
-  reg \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg \$454 ;
-  reg \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg [1:0] \$459 ;
+  wire [7:0] \$450 ;
+  wire [7:0] \$451 ;
+  wire [7:0] \$452 ;
+  wire [7:0] \$453 ;
+  wire [7:0] \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire [8:0] \$457 ;
+  wire [6:0] \$458 ;
+  wire [9:0] \$459 ;
   wire \$46 ;
-  reg [8:0] \$460 ;
-  reg \$461 ;
-  reg [8:0] \$462 ;
-  reg \$463 ;
-  reg [8:0] \$464 ;
-  reg \$465 ;
-  reg [2:0] \$466 ;
-  reg \$467 ;
-  reg [8:0] \$468 ;
-  reg \$469 ;
+  wire [5:0] \$460 ;
+  wire [10:0] \$461 ;
+  wire \$462 ;
+  wire [8:0] \$463 ;
+  wire [6:0] \$464 ;
+  wire [9:0] \$465 ;
+  wire [5:0] \$466 ;
+  wire [10:0] \$467 ;
+  wire \$468 ;
+  wire [8:0] \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg [2:0] \$471 ;
-  reg [31:0] \$472 ;
-  reg [31:0] \$473 ;
-  reg [31:0] \$474 ;
-  reg [31:0] \$475 ;
-  reg [31:0] \$476 ;
-  reg [31:0] \$477 ;
-  reg [31:0] \$478 ;
-  reg [31:0] \$479 ;
+  wire [6:0] \$470 ;
+  wire [9:0] \$471 ;
+  wire [5:0] \$472 ;
+  wire [10:0] \$473 ;
+  wire \$474 ;
+  wire [8:0] \$475 ;
+  wire [6:0] \$476 ;
+  wire [9:0] \$477 ;
+  wire [5:0] \$478 ;
+  wire [10:0] \$479 ;
   wire \$48 ;
+  wire \$480 ;
+  wire [8:0] \$481 ;
+  wire [6:0] \$482 ;
+  wire [9:0] \$483 ;
+  wire [5:0] \$484 ;
+  wire [10:0] \$485 ;
+  wire \$486 ;
+  wire [8:0] \$487 ;
+  wire [6:0] \$488 ;
+  wire [9:0] \$489 ;
   wire \$49 ;
+  wire [5:0] \$490 ;
+  wire [10:0] \$491 ;
+  wire \$492 ;
+  wire [8:0] \$493 ;
+  wire [6:0] \$494 ;
+  wire [9:0] \$495 ;
+  wire [5:0] \$496 ;
+  wire [10:0] \$497 ;
+  wire \$498 ;
+  wire [8:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
+  wire [6:0] \$500 ;
+  wire [9:0] \$501 ;
+  wire [5:0] \$502 ;
+  wire [10:0] \$503 ;
+  wire [5:0] \$504 ;
+  wire [9:0] \$505 ;
+  wire [5:0] \$506 ;
+  wire [9:0] \$507 ;
+  wire [5:0] \$508 ;
+  wire [9:0] \$509 ;
   wire \$51 ;
+  wire [5:0] \$510 ;
+  wire [9:0] \$511 ;
+  wire [5:0] \$512 ;
+  wire [9:0] \$513 ;
+  wire [5:0] \$514 ;
+  wire [9:0] \$515 ;
+  wire [5:0] \$516 ;
+  wire [9:0] \$517 ;
+  wire [5:0] \$518 ;
+  wire [9:0] \$519 ;
   wire \$52 ;
+  wire \$520 ;
+  wire [8:0] \$521 ;
+  wire [8:0] \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire [2:0] \$525 ;
+  wire \$526 ;
+  wire [8:0] \$527 ;
+  wire [5:0] \$528 ;
+  wire [9:0] \$529 ;
   wire \$53 ;
+  wire [8:0] \$530 ;
+  wire [5:0] \$531 ;
+  wire [9:0] \$532 ;
+  wire [8:0] \$533 ;
+  wire [5:0] \$534 ;
+  wire [9:0] \$535 ;
+  wire [8:0] \$536 ;
+  wire [5:0] \$537 ;
+  wire [9:0] \$538 ;
+  wire [8:0] \$539 ;
   wire \$54 ;
+  wire [5:0] \$540 ;
+  wire [9:0] \$541 ;
+  wire [8:0] \$542 ;
+  wire [5:0] \$543 ;
+  wire [9:0] \$544 ;
+  wire [8:0] \$545 ;
+  wire [5:0] \$546 ;
+  wire [9:0] \$547 ;
+  wire [8:0] \$548 ;
+  wire [5:0] \$549 ;
   wire \$55 ;
+  wire [9:0] \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire [63:0] \$555 ;
+  wire [9:0] \$556 ;
+  wire [9:0] \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
+  wire [9:0] \$560 ;
+  wire [9:0] \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire [9:0] \$565 ;
+  wire [9:0] \$566 ;
+  wire \$567 ;
+  wire [8:0] \$568 ;
+  wire [9:0] \$569 ;
   wire [4:0] \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire [9:0] \$573 ;
+  wire [9:0] \$574 ;
+  wire \$575 ;
+  wire [9:0] \$576 ;
+  wire [9:0] \$577 ;
+  wire [9:0] \$578 ;
+  wire [9:0] \$579 ;
   wire \$58 ;
+  wire [4:0] \$580 ;
+  wire \$581 ;
+  wire [9:0] \$582 ;
+  wire \$583 ;
+  wire [9:0] \$584 ;
+  wire [8:0] \$585 ;
+  wire [9:0] \$586 ;
+  wire \$587 ;
+  wire [9:0] \$588 ;
+  wire [9:0] \$589 ;
   wire \$59 ;
+  wire [9:0] \$590 ;
+  wire [9:0] \$591 ;
+  wire [4:0] \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire [9:0] \$597 ;
+  wire [9:0] \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
+  wire [9:0] \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire [9:0] \$604 ;
+  wire [9:0] \$605 ;
+  wire [9:0] \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire [9:0] \$609 ;
   wire \$61 ;
+  wire \$610 ;
+  wire [9:0] \$611 ;
+  wire [8:0] \$612 ;
+  wire [9:0] \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire [9:0] \$618 ;
+  wire \$619 ;
   wire [8:0] \$62 ;
+  wire [9:0] \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire [8:0] \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire [8:0] \$63 ;
+  wire \$630 ;
+  wire [9:0] \$631 ;
+  wire [9:0] \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire [9:0] \$636 ;
+  wire [9:0] \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire [5:0] \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire [9:0] \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire [9:0] \$647 ;
+  wire [9:0] \$648 ;
+  wire \$649 ;
   wire [9:0] \$65 ;
+  wire [9:0] \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire [9:0] \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire [3:0] \$657 ;
+  wire [4:0] \$658 ;
+  wire [32:0] \$659 ;
   wire \$66 ;
+  wire [32:0] \$660 ;
+  wire [32:0] \$661 ;
+  wire [6:0] \$662 ;
+  wire [32:0] \$663 ;
+  wire [3:0] \$664 ;
+  wire [32:0] \$665 ;
+  wire [32:0] \$666 ;
+  wire [1:0] \$667 ;
+  wire [32:0] \$668 ;
+  wire [32:0] \$669 ;
   wire [8:0] \$67 ;
+  reg [3:0] \$670 ;
+  reg [8:0] \$671 ;
+  reg [8:0] \$672 ;
+  reg [8:0] \$673 ;
+  reg \$674 ;
+  reg [8:0] \$675 ;
+  reg \$676 ;
+  reg \$677 ;
+  reg [8:0] \$678 ;
+  reg [8:0] \$679 ;
   wire [8:0] \$68 ;
+  reg [8:0] \$680 ;
+  reg [8:0] \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg [8:0] \$685 ;
+  reg [7:0] \$686 ;
+  reg [3:0] \$687 ;
+  reg [8:0] \$688 ;
+  reg [8:0] \$689 ;
   wire [5:0] \$69 ;
+  reg [8:0] \$690 ;
+  reg [8:0] \$691 ;
+  reg \$692 ;
+  reg [8:0] \$693 ;
+  reg [7:0] \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg [8:0] \$697 ;
+  reg [8:0] \$698 ;
+  reg \$699 ;
   wire \$7 ;
   wire [9:0] \$70 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg \$706 ;
+  reg \$707 ;
+  reg \$708 ;
+  reg \$709 ;
   wire \$71 ;
+  reg \$710 ;
+  reg \$711 ;
+  reg \$712 ;
+  reg [8:0] \$713 ;
+  reg \$714 ;
+  reg [8:0] \$715 ;
+  reg \$716 ;
+  reg [8:0] \$717 ;
+  reg \$718 ;
+  reg [8:0] \$719 ;
   wire [8:0] \$72 ;
+  reg \$720 ;
+  reg [2:0] \$721 ;
+  reg \$722 ;
+  reg [8:0] \$723 ;
+  reg \$724 ;
+  reg \$725 ;
+  reg [2:0] \$726 ;
+  reg [31:0] \$727 ;
+  reg [31:0] \$728 ;
+  reg [31:0] \$729 ;
   wire [8:0] \$73 ;
+  reg [31:0] \$730 ;
+  reg [31:0] \$731 ;
+  reg [31:0] \$732 ;
+  reg [31:0] \$733 ;
+  reg [31:0] \$734 ;
   wire [5:0] \$74 ;
   wire [9:0] \$75 ;
   wire \$76 ;
@@ -485,46 +740,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$99 ;
   wire [5:0] \$signature__addr ;
   wire [5:0] \$signature__addr$101 ;
-  wire [5:0] \$signature__addr$187 ;
-  wire [5:0] \$signature__addr$188 ;
-  wire [5:0] \$signature__addr$192 ;
-  wire [5:0] \$signature__addr$193 ;
-  wire [5:0] \$signature__addr$196 ;
-  wire [5:0] \$signature__addr$197 ;
-  wire [5:0] \$signature__addr$200 ;
-  wire [5:0] \$signature__addr$201 ;
   wire [5:0] \$signature__addr$204 ;
-  wire [5:0] \$signature__addr$205 ;
-  wire [5:0] \$signature__addr$208 ;
+  wire [6:0] \$signature__addr$205 ;
   wire [5:0] \$signature__addr$209 ;
-  wire [5:0] \$signature__addr$212 ;
+  wire [6:0] \$signature__addr$210 ;
   wire [5:0] \$signature__addr$213 ;
-  wire [5:0] \$signature__addr$216 ;
+  wire [6:0] \$signature__addr$214 ;
   wire [5:0] \$signature__addr$217 ;
-  wire [5:0] \$signature__addr$251 ;
-  wire [5:0] \$signature__addr$257 ;
-  wire [5:0] \$signature__addr$261 ;
-  wire [5:0] \$signature__addr$265 ;
-  wire [5:0] \$signature__addr$269 ;
-  wire [5:0] \$signature__addr$273 ;
-  wire [5:0] \$signature__addr$277 ;
-  wire [5:0] \$signature__addr$281 ;
-  wire [5:0] \$signature__addr$285 ;
-  wire [5:0] \$signature__addr$289 ;
-  wire [5:0] \$signature__addr$292 ;
-  wire [5:0] \$signature__addr$295 ;
-  wire [5:0] \$signature__addr$298 ;
-  wire [5:0] \$signature__addr$301 ;
-  wire [5:0] \$signature__addr$304 ;
-  wire [5:0] \$signature__addr$307 ;
-  wire [5:0] \$signature__addr$316 ;
+  wire [6:0] \$signature__addr$218 ;
+  wire [5:0] \$signature__addr$221 ;
+  wire [6:0] \$signature__addr$222 ;
+  wire [5:0] \$signature__addr$225 ;
+  wire [6:0] \$signature__addr$226 ;
+  wire [5:0] \$signature__addr$229 ;
+  wire [6:0] \$signature__addr$230 ;
+  wire [5:0] \$signature__addr$233 ;
+  wire [6:0] \$signature__addr$234 ;
+  wire [6:0] \$signature__addr$268 ;
+  wire [6:0] \$signature__addr$275 ;
+  wire [6:0] \$signature__addr$279 ;
+  wire [6:0] \$signature__addr$283 ;
+  wire [6:0] \$signature__addr$287 ;
+  wire [6:0] \$signature__addr$291 ;
+  wire [6:0] \$signature__addr$295 ;
+  wire [6:0] \$signature__addr$299 ;
+  wire [5:0] \$signature__addr$303 ;
+  wire [5:0] \$signature__addr$306 ;
+  wire [5:0] \$signature__addr$309 ;
+  wire [5:0] \$signature__addr$312 ;
+  wire [5:0] \$signature__addr$315 ;
   wire [5:0] \$signature__addr$318 ;
-  wire [5:0] \$signature__addr$320 ;
-  wire [5:0] \$signature__addr$322 ;
+  wire [5:0] \$signature__addr$321 ;
   wire [5:0] \$signature__addr$324 ;
-  wire [5:0] \$signature__addr$326 ;
-  wire [5:0] \$signature__addr$328 ;
-  wire [5:0] \$signature__addr$330 ;
+  wire [5:0] \$signature__addr$333 ;
+  wire [5:0] \$signature__addr$335 ;
+  wire [5:0] \$signature__addr$337 ;
+  wire [5:0] \$signature__addr$339 ;
+  wire [5:0] \$signature__addr$341 ;
+  wire [5:0] \$signature__addr$343 ;
+  wire [5:0] \$signature__addr$345 ;
+  wire [5:0] \$signature__addr$347 ;
   wire [5:0] \$signature__addr$83 ;
   wire [5:0] \$signature__addr$86 ;
   wire [5:0] \$signature__addr$89 ;
@@ -533,46 +788,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$98 ;
   wire [7:0] \$signature__data ;
   wire [7:0] \$signature__data$102 ;
-  wire [7:0] \$signature__data$222 ;
-  wire [7:0] \$signature__data$223 ;
-  wire [7:0] \$signature__data$224 ;
-  wire [7:0] \$signature__data$225 ;
-  wire [7:0] \$signature__data$226 ;
-  wire [7:0] \$signature__data$227 ;
-  wire [7:0] \$signature__data$228 ;
-  wire [7:0] \$signature__data$229 ;
-  wire [7:0] \$signature__data$230 ;
-  wire [7:0] \$signature__data$231 ;
-  wire [7:0] \$signature__data$232 ;
-  wire [7:0] \$signature__data$233 ;
-  wire [7:0] \$signature__data$234 ;
-  wire [7:0] \$signature__data$235 ;
-  wire [7:0] \$signature__data$236 ;
-  wire [7:0] \$signature__data$237 ;
+  wire [7:0] \$signature__data$239 ;
+  wire [7:0] \$signature__data$240 ;
+  wire [7:0] \$signature__data$241 ;
+  wire [7:0] \$signature__data$242 ;
+  wire [7:0] \$signature__data$243 ;
+  wire [7:0] \$signature__data$244 ;
+  wire [7:0] \$signature__data$245 ;
+  wire [7:0] \$signature__data$246 ;
+  wire [7:0] \$signature__data$247 ;
+  wire [7:0] \$signature__data$248 ;
+  wire [7:0] \$signature__data$249 ;
+  wire [7:0] \$signature__data$250 ;
+  wire [7:0] \$signature__data$251 ;
+  wire [7:0] \$signature__data$252 ;
+  wire [7:0] \$signature__data$253 ;
   wire [7:0] \$signature__data$254 ;
-  wire [7:0] \$signature__data$258 ;
-  wire [7:0] \$signature__data$262 ;
-  wire [7:0] \$signature__data$266 ;
-  wire [7:0] \$signature__data$270 ;
-  wire [7:0] \$signature__data$274 ;
-  wire [7:0] \$signature__data$278 ;
-  wire [7:0] \$signature__data$282 ;
-  wire [31:0] \$signature__data$287 ;
-  wire [31:0] \$signature__data$290 ;
-  wire [31:0] \$signature__data$293 ;
-  wire [31:0] \$signature__data$296 ;
-  wire [31:0] \$signature__data$299 ;
-  wire [31:0] \$signature__data$302 ;
-  wire [31:0] \$signature__data$305 ;
-  wire [31:0] \$signature__data$308 ;
-  wire [31:0] \$signature__data$334 ;
-  wire [31:0] \$signature__data$335 ;
-  wire [31:0] \$signature__data$336 ;
-  wire [31:0] \$signature__data$337 ;
-  wire [31:0] \$signature__data$338 ;
-  wire [31:0] \$signature__data$339 ;
-  wire [31:0] \$signature__data$340 ;
-  wire [31:0] \$signature__data$341 ;
+  wire [7:0] \$signature__data$272 ;
+  wire [7:0] \$signature__data$276 ;
+  wire [7:0] \$signature__data$280 ;
+  wire [7:0] \$signature__data$284 ;
+  wire [7:0] \$signature__data$288 ;
+  wire [7:0] \$signature__data$292 ;
+  wire [7:0] \$signature__data$296 ;
+  wire [7:0] \$signature__data$300 ;
+  wire [31:0] \$signature__data$304 ;
+  wire [31:0] \$signature__data$307 ;
+  wire [31:0] \$signature__data$310 ;
+  wire [31:0] \$signature__data$313 ;
+  wire [31:0] \$signature__data$316 ;
+  wire [31:0] \$signature__data$319 ;
+  wire [31:0] \$signature__data$322 ;
+  wire [31:0] \$signature__data$325 ;
+  wire [31:0] \$signature__data$351 ;
+  wire [31:0] \$signature__data$352 ;
+  wire [31:0] \$signature__data$353 ;
+  wire [31:0] \$signature__data$354 ;
+  wire [31:0] \$signature__data$355 ;
+  wire [31:0] \$signature__data$356 ;
+  wire [31:0] \$signature__data$357 ;
+  wire [31:0] \$signature__data$358 ;
   wire [7:0] \$signature__data$84 ;
   wire [7:0] \$signature__data$87 ;
   wire [7:0] \$signature__data$90 ;
@@ -581,46 +836,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$signature__data$99 ;
   wire \$signature__en ;
   wire \$signature__en$100 ;
-  wire \$signature__en$190 ;
-  wire \$signature__en$191 ;
-  wire \$signature__en$194 ;
-  wire \$signature__en$195 ;
-  wire \$signature__en$198 ;
-  wire \$signature__en$199 ;
-  wire \$signature__en$202 ;
-  wire \$signature__en$203 ;
-  wire \$signature__en$206 ;
   wire \$signature__en$207 ;
-  wire \$signature__en$210 ;
+  wire \$signature__en$208 ;
   wire \$signature__en$211 ;
-  wire \$signature__en$214 ;
+  wire \$signature__en$212 ;
   wire \$signature__en$215 ;
-  wire \$signature__en$218 ;
+  wire \$signature__en$216 ;
   wire \$signature__en$219 ;
-  wire \$signature__en$250 ;
-  wire \$signature__en$256 ;
-  wire \$signature__en$260 ;
-  wire \$signature__en$264 ;
-  wire \$signature__en$268 ;
-  wire \$signature__en$272 ;
-  wire \$signature__en$276 ;
-  wire \$signature__en$280 ;
-  wire \$signature__en$284 ;
-  wire \$signature__en$288 ;
-  wire \$signature__en$291 ;
+  wire \$signature__en$220 ;
+  wire \$signature__en$223 ;
+  wire \$signature__en$224 ;
+  wire \$signature__en$227 ;
+  wire \$signature__en$228 ;
+  wire \$signature__en$231 ;
+  wire \$signature__en$232 ;
+  wire \$signature__en$235 ;
+  wire \$signature__en$236 ;
+  wire \$signature__en$267 ;
+  wire \$signature__en$274 ;
+  wire \$signature__en$278 ;
+  wire \$signature__en$282 ;
+  wire \$signature__en$286 ;
+  wire \$signature__en$290 ;
   wire \$signature__en$294 ;
-  wire \$signature__en$297 ;
-  wire \$signature__en$300 ;
-  wire \$signature__en$303 ;
-  wire \$signature__en$306 ;
+  wire \$signature__en$298 ;
+  wire \$signature__en$302 ;
+  wire \$signature__en$305 ;
+  wire \$signature__en$308 ;
+  wire \$signature__en$311 ;
+  wire \$signature__en$314 ;
   wire \$signature__en$317 ;
-  wire \$signature__en$319 ;
-  wire \$signature__en$321 ;
+  wire \$signature__en$320 ;
   wire \$signature__en$323 ;
-  wire \$signature__en$325 ;
-  wire \$signature__en$327 ;
-  wire \$signature__en$329 ;
-  wire \$signature__en$331 ;
+  wire \$signature__en$334 ;
+  wire \$signature__en$336 ;
+  wire \$signature__en$338 ;
+  wire \$signature__en$340 ;
+  wire \$signature__en$342 ;
+  wire \$signature__en$344 ;
+  wire \$signature__en$346 ;
+  wire \$signature__en$348 ;
   wire \$signature__en$82 ;
   wire \$signature__en$85 ;
   wire \$signature__en$88 ;
@@ -628,17 +883,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en$94 ;
   wire \$signature__en$97 ;
   wire [63:0] act;
-  wire [63:0] \act$239 ;
-  wire [63:0] \act$240 ;
-  wire [63:0] \act$241 ;
-  wire [63:0] \act$242 ;
-  wire [63:0] \act$243 ;
-  wire [63:0] \act$244 ;
-  wire [63:0] \act$245 ;
+  wire [63:0] \act$256 ;
+  wire [63:0] \act$257 ;
+  wire [63:0] \act$258 ;
+  wire [63:0] \act$259 ;
+  wire [63:0] \act$260 ;
+  wire [63:0] \act$261 ;
+  wire [63:0] \act$262 ;
   wire [63:0] act_word;
   wire act_write;
-  (* init = 9'h000 *)
-  wire [8:0] bank_addr;
+  wire active;
+  wire b_available;
+  reg [8:0] b_bank_addr = 9'h000;
+  wire b_done;
+  reg [8:0] b_fold = 9'h000;
+  reg [8:0] b_group = 9'h000;
+  reg b_in_group = 1'h0;
+  reg [7:0] b_rq_addr = 8'h00;
+  reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
   wire [8:0] \bank_waddr$25 ;
   wire [8:0] \bank_waddr$31 ;
@@ -679,14 +941,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] count_mac_ops = 32'd0;
   reg [31:0] count_stall_input = 32'd0;
   reg [31:0] count_stall_output = 32'd0;
+  reg ctx = 1'h0;
   reg [8:0] cur_folds = 9'h000;
   reg [8:0] cur_groups = 9'h000;
   reg cur_is_last = 1'h0;
   reg [8:0] cur_out = 9'h000;
-  (* init = 1'h0 *)
-  wire cur_relu;
-  (* init = 1'h0 *)
-  wire cur_requantize;
+  reg cur_relu = 1'h0;
+  reg cur_requantize = 1'h0;
   wire [2:0] d0_rp__addr;
   wire [36:0] d0_rp__data;
   wire [2:0] dl_rp__addr;
@@ -719,9 +980,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] in_folds = 9'h000;
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
-  reg in_rslot = 1'h0;
+  reg [8:0] in_groups = 9'h000;
+  wire in_release0;
+  wire in_release1;
   reg in_wslot = 1'h0;
   wire issue;
+  wire issue_a;
+  wire issue_b;
   reg [3:0] layer = 4'h0;
   wire ld_fire;
   input [95:0] load__payload;
@@ -753,26 +1018,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] out_groups0 = 9'h000;
   reg [8:0] out_groups1 = 9'h000;
   reg [8:0] out_n = 9'h000;
-  reg out_slot = 1'h0;
   wire out_write;
+  reg [8:0] prev_groups = 9'h000;
   reg [8:0] prev_out = 9'h000;
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
   reg rd_block = 1'h0;
   reg rd_from_input = 1'h0;
-  wire release_in;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$259 ;
-  wire [31:0] \result$263 ;
-  wire [31:0] \result$267 ;
-  wire [31:0] \result$271 ;
-  wire [31:0] \result$275 ;
-  wire [31:0] \result$279 ;
-  wire [31:0] \result$283 ;
-  (* init = 8'h00 *)
-  wire [7:0] rq_addr;
+  wire [31:0] \result$277 ;
+  wire [31:0] \result$281 ;
+  wire [31:0] \result$285 ;
+  wire [31:0] \result$289 ;
+  wire [31:0] \result$293 ;
+  wire [31:0] \result$297 ;
+  wire [31:0] \result$301 ;
+  reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
   wire [7:0] \rq_waddr$34 ;
@@ -805,106 +1068,79 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [3:0] stat_addr;
   output [31:0] stat_data;
   reg [31:0] stat_data;
-  reg [8:0] step_addr = 9'h000;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$139 ;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$146 ;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$153 ;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$160 ;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$167 ;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$174 ;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$181 ;
+  wire [8:0] step_addr;
+  wire [8:0] \step_addr$156 ;
+  wire [8:0] \step_addr$163 ;
+  wire [8:0] \step_addr$170 ;
+  wire [8:0] \step_addr$177 ;
+  wire [8:0] \step_addr$184 ;
+  wire [8:0] \step_addr$191 ;
+  wire [8:0] \step_addr$198 ;
   wire step_first;
-  wire \step_first$140 ;
-  wire \step_first$147 ;
-  wire \step_first$154 ;
-  wire \step_first$161 ;
-  wire \step_first$168 ;
-  wire \step_first$175 ;
-  wire \step_first$182 ;
+  wire \step_first$157 ;
+  wire \step_first$164 ;
+  wire \step_first$171 ;
+  wire \step_first$178 ;
+  wire \step_first$185 ;
+  wire \step_first$192 ;
+  wire \step_first$199 ;
   wire step_last;
-  wire \step_last$141 ;
-  wire \step_last$148 ;
-  wire \step_last$155 ;
-  wire \step_last$162 ;
-  wire \step_last$169 ;
-  wire \step_last$176 ;
-  wire \step_last$183 ;
-  reg step_relu = 1'h0;
-  (* init = 1'h0 *)
-  wire \step_relu$143 ;
-  (* init = 1'h0 *)
-  wire \step_relu$150 ;
-  (* init = 1'h0 *)
-  wire \step_relu$157 ;
-  (* init = 1'h0 *)
-  wire \step_relu$164 ;
-  (* init = 1'h0 *)
-  wire \step_relu$171 ;
-  (* init = 1'h0 *)
-  wire \step_relu$178 ;
-  (* init = 1'h0 *)
-  wire \step_relu$185 ;
-  reg step_requantize = 1'h0;
-  (* init = 1'h0 *)
-  wire \step_requantize$144 ;
-  (* init = 1'h0 *)
-  wire \step_requantize$151 ;
-  (* init = 1'h0 *)
-  wire \step_requantize$158 ;
-  (* init = 1'h0 *)
-  wire \step_requantize$165 ;
-  (* init = 1'h0 *)
-  wire \step_requantize$172 ;
-  (* init = 1'h0 *)
-  wire \step_requantize$179 ;
-  (* init = 1'h0 *)
-  wire \step_requantize$186 ;
-  reg [7:0] step_rq = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$142 ;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$149 ;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$156 ;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$163 ;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$170 ;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$177 ;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$184 ;
+  wire \step_last$158 ;
+  wire \step_last$165 ;
+  wire \step_last$172 ;
+  wire \step_last$179 ;
+  wire \step_last$186 ;
+  wire \step_last$193 ;
+  wire \step_last$200 ;
+  wire step_relu;
+  wire \step_relu$160 ;
+  wire \step_relu$167 ;
+  wire \step_relu$174 ;
+  wire \step_relu$181 ;
+  wire \step_relu$188 ;
+  wire \step_relu$195 ;
+  wire \step_relu$202 ;
+  wire step_requantize;
+  wire \step_requantize$161 ;
+  wire \step_requantize$168 ;
+  wire \step_requantize$175 ;
+  wire \step_requantize$182 ;
+  wire \step_requantize$189 ;
+  wire \step_requantize$196 ;
+  wire \step_requantize$203 ;
+  wire [7:0] step_rq;
+  wire [7:0] \step_rq$159 ;
+  wire [7:0] \step_rq$166 ;
+  wire [7:0] \step_rq$173 ;
+  wire [7:0] \step_rq$180 ;
+  wire [7:0] \step_rq$187 ;
+  wire [7:0] \step_rq$194 ;
+  wire [7:0] \step_rq$201 ;
   wire step_valid;
-  wire \step_valid$138 ;
-  wire \step_valid$145 ;
-  wire \step_valid$152 ;
-  wire \step_valid$159 ;
-  wire \step_valid$166 ;
-  wire \step_valid$173 ;
-  wire \step_valid$180 ;
-  reg [1:0] tag = 2'h0;
+  wire \step_valid$155 ;
+  wire \step_valid$162 ;
+  wire \step_valid$169 ;
+  wire \step_valid$176 ;
+  wire \step_valid$183 ;
+  wire \step_valid$190 ;
+  wire \step_valid$197 ;
+  wire track_reset0;
+  wire track_reset1;
   wire vector_start;
   wire [32:0] w_data;
   (* init = 1'h0 *)
   wire w_en;
   wire [1:0] w_level;
-  reg wb_buf1 = 1'h0;
-  reg wb_buf10 = 1'h0;
-  reg wb_buf2 = 1'h0;
-  reg wb_buf3 = 1'h0;
-  reg wb_buf4 = 1'h0;
-  reg wb_buf5 = 1'h0;
-  reg wb_buf6 = 1'h0;
-  reg wb_buf7 = 1'h0;
-  reg wb_buf8 = 1'h0;
-  reg wb_buf9 = 1'h0;
+  reg wb_ctx1 = 1'h0;
+  reg wb_ctx10 = 1'h0;
+  reg wb_ctx2 = 1'h0;
+  reg wb_ctx3 = 1'h0;
+  reg wb_ctx4 = 1'h0;
+  reg wb_ctx5 = 1'h0;
+  reg wb_ctx6 = 1'h0;
+  reg wb_ctx7 = 1'h0;
+  reg wb_ctx8 = 1'h0;
+  reg wb_ctx9 = 1'h0;
   reg [8:0] wb_group1 = 9'h000;
   reg [8:0] wb_group10 = 9'h000;
   reg [8:0] wb_group2 = 9'h000;
@@ -915,7 +1151,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_group7 = 9'h000;
   reg [8:0] wb_group8 = 9'h000;
   reg [8:0] wb_group9 = 9'h000;
-  reg [8:0] wb_groups = 9'h000;
+  reg [8:0] wb_groups0 = 9'h000;
+  reg [8:0] wb_groups1 = 9'h000;
   reg wb_out1 = 1'h0;
   reg wb_out10 = 1'h0;
   reg wb_out2 = 1'h0;
@@ -926,27 +1163,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out7 = 1'h0;
   reg wb_out8 = 1'h0;
   reg wb_out9 = 1'h0;
-  reg wb_slot1 = 1'h0;
-  reg wb_slot10 = 1'h0;
-  reg wb_slot2 = 1'h0;
-  reg wb_slot3 = 1'h0;
-  reg wb_slot4 = 1'h0;
-  reg wb_slot5 = 1'h0;
-  reg wb_slot6 = 1'h0;
-  reg wb_slot7 = 1'h0;
-  reg wb_slot8 = 1'h0;
-  reg wb_slot9 = 1'h0;
-  reg [1:0] wb_tag = 2'h0;
-  reg [1:0] wb_tag1 = 2'h0;
-  reg [1:0] wb_tag10 = 2'h0;
-  reg [1:0] wb_tag2 = 2'h0;
-  reg [1:0] wb_tag3 = 2'h0;
-  reg [1:0] wb_tag4 = 2'h0;
-  reg [1:0] wb_tag5 = 2'h0;
-  reg [1:0] wb_tag6 = 2'h0;
-  reg [1:0] wb_tag7 = 2'h0;
-  reg [1:0] wb_tag8 = 2'h0;
-  reg [1:0] wb_tag9 = 2'h0;
+  reg wb_par1 = 1'h0;
+  reg wb_par10 = 1'h0;
+  reg wb_par2 = 1'h0;
+  reg wb_par3 = 1'h0;
+  reg wb_par4 = 1'h0;
+  reg wb_par5 = 1'h0;
+  reg wb_par6 = 1'h0;
+  reg wb_par7 = 1'h0;
+  reg wb_par8 = 1'h0;
+  reg wb_par9 = 1'h0;
+  reg wb_parity0 = 1'h0;
+  reg wb_parity1 = 1'h0;
   reg wb_valid1 = 1'h0;
   reg wb_valid10 = 1'h0;
   reg wb_valid2 = 1'h0;
@@ -958,7 +1186,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid8 = 1'h0;
   reg wb_valid9 = 1'h0;
   reg wr_buf = 1'h0;
-  reg [7:0] actbuf0 [63:0];
+  reg [7:0] actbuf0 [127:0];
   initial begin
     actbuf0[0] = 8'h00;
     actbuf0[1] = 8'h00;
@@ -1024,19 +1252,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf0[61] = 8'h00;
     actbuf0[62] = 8'h00;
     actbuf0[63] = 8'h00;
+    actbuf0[64] = 8'h00;
+    actbuf0[65] = 8'h00;
+    actbuf0[66] = 8'h00;
+    actbuf0[67] = 8'h00;
+    actbuf0[68] = 8'h00;
+    actbuf0[69] = 8'h00;
+    actbuf0[70] = 8'h00;
+    actbuf0[71] = 8'h00;
+    actbuf0[72] = 8'h00;
+    actbuf0[73] = 8'h00;
+    actbuf0[74] = 8'h00;
+    actbuf0[75] = 8'h00;
+    actbuf0[76] = 8'h00;
+    actbuf0[77] = 8'h00;
+    actbuf0[78] = 8'h00;
+    actbuf0[79] = 8'h00;
+    actbuf0[80] = 8'h00;
+    actbuf0[81] = 8'h00;
+    actbuf0[82] = 8'h00;
+    actbuf0[83] = 8'h00;
+    actbuf0[84] = 8'h00;
+    actbuf0[85] = 8'h00;
+    actbuf0[86] = 8'h00;
+    actbuf0[87] = 8'h00;
+    actbuf0[88] = 8'h00;
+    actbuf0[89] = 8'h00;
+    actbuf0[90] = 8'h00;
+    actbuf0[91] = 8'h00;
+    actbuf0[92] = 8'h00;
+    actbuf0[93] = 8'h00;
+    actbuf0[94] = 8'h00;
+    actbuf0[95] = 8'h00;
+    actbuf0[96] = 8'h00;
+    actbuf0[97] = 8'h00;
+    actbuf0[98] = 8'h00;
+    actbuf0[99] = 8'h00;
+    actbuf0[100] = 8'h00;
+    actbuf0[101] = 8'h00;
+    actbuf0[102] = 8'h00;
+    actbuf0[103] = 8'h00;
+    actbuf0[104] = 8'h00;
+    actbuf0[105] = 8'h00;
+    actbuf0[106] = 8'h00;
+    actbuf0[107] = 8'h00;
+    actbuf0[108] = 8'h00;
+    actbuf0[109] = 8'h00;
+    actbuf0[110] = 8'h00;
+    actbuf0[111] = 8'h00;
+    actbuf0[112] = 8'h00;
+    actbuf0[113] = 8'h00;
+    actbuf0[114] = 8'h00;
+    actbuf0[115] = 8'h00;
+    actbuf0[116] = 8'h00;
+    actbuf0[117] = 8'h00;
+    actbuf0[118] = 8'h00;
+    actbuf0[119] = 8'h00;
+    actbuf0[120] = 8'h00;
+    actbuf0[121] = 8'h00;
+    actbuf0[122] = 8'h00;
+    actbuf0[123] = 8'h00;
+    actbuf0[124] = 8'h00;
+    actbuf0[125] = 8'h00;
+    actbuf0[126] = 8'h00;
+    actbuf0[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$250 )
-      actbuf0[\$247 [5:0]] <= result[7:0];
+    if (\$signature__en$267 )
+      actbuf0[\$461 [6:0]] <= result[7:0];
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
     if (issue) begin
-      _0_ <= actbuf0[\$192 [5:0]];
+      _0_ <= actbuf0[\$369 [6:0]];
     end
   end
-  assign \$signature__data$222  = _0_;
-  reg [7:0] actbuf1 [63:0];
+  assign \$signature__data$239  = _0_;
+  reg [7:0] actbuf1 [127:0];
   initial begin
     actbuf1[0] = 8'h00;
     actbuf1[1] = 8'h00;
@@ -1102,19 +1394,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf1[61] = 8'h00;
     actbuf1[62] = 8'h00;
     actbuf1[63] = 8'h00;
+    actbuf1[64] = 8'h00;
+    actbuf1[65] = 8'h00;
+    actbuf1[66] = 8'h00;
+    actbuf1[67] = 8'h00;
+    actbuf1[68] = 8'h00;
+    actbuf1[69] = 8'h00;
+    actbuf1[70] = 8'h00;
+    actbuf1[71] = 8'h00;
+    actbuf1[72] = 8'h00;
+    actbuf1[73] = 8'h00;
+    actbuf1[74] = 8'h00;
+    actbuf1[75] = 8'h00;
+    actbuf1[76] = 8'h00;
+    actbuf1[77] = 8'h00;
+    actbuf1[78] = 8'h00;
+    actbuf1[79] = 8'h00;
+    actbuf1[80] = 8'h00;
+    actbuf1[81] = 8'h00;
+    actbuf1[82] = 8'h00;
+    actbuf1[83] = 8'h00;
+    actbuf1[84] = 8'h00;
+    actbuf1[85] = 8'h00;
+    actbuf1[86] = 8'h00;
+    actbuf1[87] = 8'h00;
+    actbuf1[88] = 8'h00;
+    actbuf1[89] = 8'h00;
+    actbuf1[90] = 8'h00;
+    actbuf1[91] = 8'h00;
+    actbuf1[92] = 8'h00;
+    actbuf1[93] = 8'h00;
+    actbuf1[94] = 8'h00;
+    actbuf1[95] = 8'h00;
+    actbuf1[96] = 8'h00;
+    actbuf1[97] = 8'h00;
+    actbuf1[98] = 8'h00;
+    actbuf1[99] = 8'h00;
+    actbuf1[100] = 8'h00;
+    actbuf1[101] = 8'h00;
+    actbuf1[102] = 8'h00;
+    actbuf1[103] = 8'h00;
+    actbuf1[104] = 8'h00;
+    actbuf1[105] = 8'h00;
+    actbuf1[106] = 8'h00;
+    actbuf1[107] = 8'h00;
+    actbuf1[108] = 8'h00;
+    actbuf1[109] = 8'h00;
+    actbuf1[110] = 8'h00;
+    actbuf1[111] = 8'h00;
+    actbuf1[112] = 8'h00;
+    actbuf1[113] = 8'h00;
+    actbuf1[114] = 8'h00;
+    actbuf1[115] = 8'h00;
+    actbuf1[116] = 8'h00;
+    actbuf1[117] = 8'h00;
+    actbuf1[118] = 8'h00;
+    actbuf1[119] = 8'h00;
+    actbuf1[120] = 8'h00;
+    actbuf1[121] = 8'h00;
+    actbuf1[122] = 8'h00;
+    actbuf1[123] = 8'h00;
+    actbuf1[124] = 8'h00;
+    actbuf1[125] = 8'h00;
+    actbuf1[126] = 8'h00;
+    actbuf1[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$256 )
-      actbuf1[\$251 [5:0]] <= \result$259 [7:0];
+    if (\$signature__en$274 )
+      actbuf1[\$467 [6:0]] <= \result$277 [7:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
     if (issue) begin
-      _1_ <= actbuf1[\$198 [5:0]];
+      _1_ <= actbuf1[\$380 [6:0]];
     end
   end
-  assign \$signature__data$224  = _1_;
-  reg [7:0] actbuf2 [63:0];
+  assign \$signature__data$241  = _1_;
+  reg [7:0] actbuf2 [127:0];
   initial begin
     actbuf2[0] = 8'h00;
     actbuf2[1] = 8'h00;
@@ -1180,19 +1536,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf2[61] = 8'h00;
     actbuf2[62] = 8'h00;
     actbuf2[63] = 8'h00;
+    actbuf2[64] = 8'h00;
+    actbuf2[65] = 8'h00;
+    actbuf2[66] = 8'h00;
+    actbuf2[67] = 8'h00;
+    actbuf2[68] = 8'h00;
+    actbuf2[69] = 8'h00;
+    actbuf2[70] = 8'h00;
+    actbuf2[71] = 8'h00;
+    actbuf2[72] = 8'h00;
+    actbuf2[73] = 8'h00;
+    actbuf2[74] = 8'h00;
+    actbuf2[75] = 8'h00;
+    actbuf2[76] = 8'h00;
+    actbuf2[77] = 8'h00;
+    actbuf2[78] = 8'h00;
+    actbuf2[79] = 8'h00;
+    actbuf2[80] = 8'h00;
+    actbuf2[81] = 8'h00;
+    actbuf2[82] = 8'h00;
+    actbuf2[83] = 8'h00;
+    actbuf2[84] = 8'h00;
+    actbuf2[85] = 8'h00;
+    actbuf2[86] = 8'h00;
+    actbuf2[87] = 8'h00;
+    actbuf2[88] = 8'h00;
+    actbuf2[89] = 8'h00;
+    actbuf2[90] = 8'h00;
+    actbuf2[91] = 8'h00;
+    actbuf2[92] = 8'h00;
+    actbuf2[93] = 8'h00;
+    actbuf2[94] = 8'h00;
+    actbuf2[95] = 8'h00;
+    actbuf2[96] = 8'h00;
+    actbuf2[97] = 8'h00;
+    actbuf2[98] = 8'h00;
+    actbuf2[99] = 8'h00;
+    actbuf2[100] = 8'h00;
+    actbuf2[101] = 8'h00;
+    actbuf2[102] = 8'h00;
+    actbuf2[103] = 8'h00;
+    actbuf2[104] = 8'h00;
+    actbuf2[105] = 8'h00;
+    actbuf2[106] = 8'h00;
+    actbuf2[107] = 8'h00;
+    actbuf2[108] = 8'h00;
+    actbuf2[109] = 8'h00;
+    actbuf2[110] = 8'h00;
+    actbuf2[111] = 8'h00;
+    actbuf2[112] = 8'h00;
+    actbuf2[113] = 8'h00;
+    actbuf2[114] = 8'h00;
+    actbuf2[115] = 8'h00;
+    actbuf2[116] = 8'h00;
+    actbuf2[117] = 8'h00;
+    actbuf2[118] = 8'h00;
+    actbuf2[119] = 8'h00;
+    actbuf2[120] = 8'h00;
+    actbuf2[121] = 8'h00;
+    actbuf2[122] = 8'h00;
+    actbuf2[123] = 8'h00;
+    actbuf2[124] = 8'h00;
+    actbuf2[125] = 8'h00;
+    actbuf2[126] = 8'h00;
+    actbuf2[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$260 )
-      actbuf2[\$255 [5:0]] <= \result$263 [7:0];
+    if (\$signature__en$278 )
+      actbuf2[\$473 [6:0]] <= \result$281 [7:0];
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
     if (issue) begin
-      _2_ <= actbuf2[\$204 [5:0]];
+      _2_ <= actbuf2[\$391 [6:0]];
     end
   end
-  assign \$signature__data$226  = _2_;
-  reg [7:0] actbuf3 [63:0];
+  assign \$signature__data$243  = _2_;
+  reg [7:0] actbuf3 [127:0];
   initial begin
     actbuf3[0] = 8'h00;
     actbuf3[1] = 8'h00;
@@ -1258,19 +1678,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf3[61] = 8'h00;
     actbuf3[62] = 8'h00;
     actbuf3[63] = 8'h00;
+    actbuf3[64] = 8'h00;
+    actbuf3[65] = 8'h00;
+    actbuf3[66] = 8'h00;
+    actbuf3[67] = 8'h00;
+    actbuf3[68] = 8'h00;
+    actbuf3[69] = 8'h00;
+    actbuf3[70] = 8'h00;
+    actbuf3[71] = 8'h00;
+    actbuf3[72] = 8'h00;
+    actbuf3[73] = 8'h00;
+    actbuf3[74] = 8'h00;
+    actbuf3[75] = 8'h00;
+    actbuf3[76] = 8'h00;
+    actbuf3[77] = 8'h00;
+    actbuf3[78] = 8'h00;
+    actbuf3[79] = 8'h00;
+    actbuf3[80] = 8'h00;
+    actbuf3[81] = 8'h00;
+    actbuf3[82] = 8'h00;
+    actbuf3[83] = 8'h00;
+    actbuf3[84] = 8'h00;
+    actbuf3[85] = 8'h00;
+    actbuf3[86] = 8'h00;
+    actbuf3[87] = 8'h00;
+    actbuf3[88] = 8'h00;
+    actbuf3[89] = 8'h00;
+    actbuf3[90] = 8'h00;
+    actbuf3[91] = 8'h00;
+    actbuf3[92] = 8'h00;
+    actbuf3[93] = 8'h00;
+    actbuf3[94] = 8'h00;
+    actbuf3[95] = 8'h00;
+    actbuf3[96] = 8'h00;
+    actbuf3[97] = 8'h00;
+    actbuf3[98] = 8'h00;
+    actbuf3[99] = 8'h00;
+    actbuf3[100] = 8'h00;
+    actbuf3[101] = 8'h00;
+    actbuf3[102] = 8'h00;
+    actbuf3[103] = 8'h00;
+    actbuf3[104] = 8'h00;
+    actbuf3[105] = 8'h00;
+    actbuf3[106] = 8'h00;
+    actbuf3[107] = 8'h00;
+    actbuf3[108] = 8'h00;
+    actbuf3[109] = 8'h00;
+    actbuf3[110] = 8'h00;
+    actbuf3[111] = 8'h00;
+    actbuf3[112] = 8'h00;
+    actbuf3[113] = 8'h00;
+    actbuf3[114] = 8'h00;
+    actbuf3[115] = 8'h00;
+    actbuf3[116] = 8'h00;
+    actbuf3[117] = 8'h00;
+    actbuf3[118] = 8'h00;
+    actbuf3[119] = 8'h00;
+    actbuf3[120] = 8'h00;
+    actbuf3[121] = 8'h00;
+    actbuf3[122] = 8'h00;
+    actbuf3[123] = 8'h00;
+    actbuf3[124] = 8'h00;
+    actbuf3[125] = 8'h00;
+    actbuf3[126] = 8'h00;
+    actbuf3[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$264 )
-      actbuf3[\$259 [5:0]] <= \result$267 [7:0];
+    if (\$signature__en$282 )
+      actbuf3[\$479 [6:0]] <= \result$285 [7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
     if (issue) begin
-      _3_ <= actbuf3[\$210 [5:0]];
+      _3_ <= actbuf3[\$402 [6:0]];
     end
   end
-  assign \$signature__data$228  = _3_;
-  reg [7:0] actbuf4 [63:0];
+  assign \$signature__data$245  = _3_;
+  reg [7:0] actbuf4 [127:0];
   initial begin
     actbuf4[0] = 8'h00;
     actbuf4[1] = 8'h00;
@@ -1336,19 +1820,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf4[61] = 8'h00;
     actbuf4[62] = 8'h00;
     actbuf4[63] = 8'h00;
+    actbuf4[64] = 8'h00;
+    actbuf4[65] = 8'h00;
+    actbuf4[66] = 8'h00;
+    actbuf4[67] = 8'h00;
+    actbuf4[68] = 8'h00;
+    actbuf4[69] = 8'h00;
+    actbuf4[70] = 8'h00;
+    actbuf4[71] = 8'h00;
+    actbuf4[72] = 8'h00;
+    actbuf4[73] = 8'h00;
+    actbuf4[74] = 8'h00;
+    actbuf4[75] = 8'h00;
+    actbuf4[76] = 8'h00;
+    actbuf4[77] = 8'h00;
+    actbuf4[78] = 8'h00;
+    actbuf4[79] = 8'h00;
+    actbuf4[80] = 8'h00;
+    actbuf4[81] = 8'h00;
+    actbuf4[82] = 8'h00;
+    actbuf4[83] = 8'h00;
+    actbuf4[84] = 8'h00;
+    actbuf4[85] = 8'h00;
+    actbuf4[86] = 8'h00;
+    actbuf4[87] = 8'h00;
+    actbuf4[88] = 8'h00;
+    actbuf4[89] = 8'h00;
+    actbuf4[90] = 8'h00;
+    actbuf4[91] = 8'h00;
+    actbuf4[92] = 8'h00;
+    actbuf4[93] = 8'h00;
+    actbuf4[94] = 8'h00;
+    actbuf4[95] = 8'h00;
+    actbuf4[96] = 8'h00;
+    actbuf4[97] = 8'h00;
+    actbuf4[98] = 8'h00;
+    actbuf4[99] = 8'h00;
+    actbuf4[100] = 8'h00;
+    actbuf4[101] = 8'h00;
+    actbuf4[102] = 8'h00;
+    actbuf4[103] = 8'h00;
+    actbuf4[104] = 8'h00;
+    actbuf4[105] = 8'h00;
+    actbuf4[106] = 8'h00;
+    actbuf4[107] = 8'h00;
+    actbuf4[108] = 8'h00;
+    actbuf4[109] = 8'h00;
+    actbuf4[110] = 8'h00;
+    actbuf4[111] = 8'h00;
+    actbuf4[112] = 8'h00;
+    actbuf4[113] = 8'h00;
+    actbuf4[114] = 8'h00;
+    actbuf4[115] = 8'h00;
+    actbuf4[116] = 8'h00;
+    actbuf4[117] = 8'h00;
+    actbuf4[118] = 8'h00;
+    actbuf4[119] = 8'h00;
+    actbuf4[120] = 8'h00;
+    actbuf4[121] = 8'h00;
+    actbuf4[122] = 8'h00;
+    actbuf4[123] = 8'h00;
+    actbuf4[124] = 8'h00;
+    actbuf4[125] = 8'h00;
+    actbuf4[126] = 8'h00;
+    actbuf4[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$268 )
-      actbuf4[\$263 [5:0]] <= \result$271 [7:0];
+    if (\$signature__en$286 )
+      actbuf4[\$485 [6:0]] <= \result$289 [7:0];
   end
   reg [7:0] _4_;
   always @(posedge clk) begin
     if (issue) begin
-      _4_ <= actbuf4[\$216 [5:0]];
+      _4_ <= actbuf4[\$413 [6:0]];
     end
   end
-  assign \$signature__data$230  = _4_;
-  reg [7:0] actbuf5 [63:0];
+  assign \$signature__data$247  = _4_;
+  reg [7:0] actbuf5 [127:0];
   initial begin
     actbuf5[0] = 8'h00;
     actbuf5[1] = 8'h00;
@@ -1414,19 +1962,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf5[61] = 8'h00;
     actbuf5[62] = 8'h00;
     actbuf5[63] = 8'h00;
+    actbuf5[64] = 8'h00;
+    actbuf5[65] = 8'h00;
+    actbuf5[66] = 8'h00;
+    actbuf5[67] = 8'h00;
+    actbuf5[68] = 8'h00;
+    actbuf5[69] = 8'h00;
+    actbuf5[70] = 8'h00;
+    actbuf5[71] = 8'h00;
+    actbuf5[72] = 8'h00;
+    actbuf5[73] = 8'h00;
+    actbuf5[74] = 8'h00;
+    actbuf5[75] = 8'h00;
+    actbuf5[76] = 8'h00;
+    actbuf5[77] = 8'h00;
+    actbuf5[78] = 8'h00;
+    actbuf5[79] = 8'h00;
+    actbuf5[80] = 8'h00;
+    actbuf5[81] = 8'h00;
+    actbuf5[82] = 8'h00;
+    actbuf5[83] = 8'h00;
+    actbuf5[84] = 8'h00;
+    actbuf5[85] = 8'h00;
+    actbuf5[86] = 8'h00;
+    actbuf5[87] = 8'h00;
+    actbuf5[88] = 8'h00;
+    actbuf5[89] = 8'h00;
+    actbuf5[90] = 8'h00;
+    actbuf5[91] = 8'h00;
+    actbuf5[92] = 8'h00;
+    actbuf5[93] = 8'h00;
+    actbuf5[94] = 8'h00;
+    actbuf5[95] = 8'h00;
+    actbuf5[96] = 8'h00;
+    actbuf5[97] = 8'h00;
+    actbuf5[98] = 8'h00;
+    actbuf5[99] = 8'h00;
+    actbuf5[100] = 8'h00;
+    actbuf5[101] = 8'h00;
+    actbuf5[102] = 8'h00;
+    actbuf5[103] = 8'h00;
+    actbuf5[104] = 8'h00;
+    actbuf5[105] = 8'h00;
+    actbuf5[106] = 8'h00;
+    actbuf5[107] = 8'h00;
+    actbuf5[108] = 8'h00;
+    actbuf5[109] = 8'h00;
+    actbuf5[110] = 8'h00;
+    actbuf5[111] = 8'h00;
+    actbuf5[112] = 8'h00;
+    actbuf5[113] = 8'h00;
+    actbuf5[114] = 8'h00;
+    actbuf5[115] = 8'h00;
+    actbuf5[116] = 8'h00;
+    actbuf5[117] = 8'h00;
+    actbuf5[118] = 8'h00;
+    actbuf5[119] = 8'h00;
+    actbuf5[120] = 8'h00;
+    actbuf5[121] = 8'h00;
+    actbuf5[122] = 8'h00;
+    actbuf5[123] = 8'h00;
+    actbuf5[124] = 8'h00;
+    actbuf5[125] = 8'h00;
+    actbuf5[126] = 8'h00;
+    actbuf5[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$272 )
-      actbuf5[\$267 [5:0]] <= \result$275 [7:0];
+    if (\$signature__en$290 )
+      actbuf5[\$491 [6:0]] <= \result$293 [7:0];
   end
   reg [7:0] _5_;
   always @(posedge clk) begin
     if (issue) begin
-      _5_ <= actbuf5[\$222 [5:0]];
+      _5_ <= actbuf5[\$424 [6:0]];
     end
   end
-  assign \$signature__data$232  = _5_;
-  reg [7:0] actbuf6 [63:0];
+  assign \$signature__data$249  = _5_;
+  reg [7:0] actbuf6 [127:0];
   initial begin
     actbuf6[0] = 8'h00;
     actbuf6[1] = 8'h00;
@@ -1492,19 +2104,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf6[61] = 8'h00;
     actbuf6[62] = 8'h00;
     actbuf6[63] = 8'h00;
+    actbuf6[64] = 8'h00;
+    actbuf6[65] = 8'h00;
+    actbuf6[66] = 8'h00;
+    actbuf6[67] = 8'h00;
+    actbuf6[68] = 8'h00;
+    actbuf6[69] = 8'h00;
+    actbuf6[70] = 8'h00;
+    actbuf6[71] = 8'h00;
+    actbuf6[72] = 8'h00;
+    actbuf6[73] = 8'h00;
+    actbuf6[74] = 8'h00;
+    actbuf6[75] = 8'h00;
+    actbuf6[76] = 8'h00;
+    actbuf6[77] = 8'h00;
+    actbuf6[78] = 8'h00;
+    actbuf6[79] = 8'h00;
+    actbuf6[80] = 8'h00;
+    actbuf6[81] = 8'h00;
+    actbuf6[82] = 8'h00;
+    actbuf6[83] = 8'h00;
+    actbuf6[84] = 8'h00;
+    actbuf6[85] = 8'h00;
+    actbuf6[86] = 8'h00;
+    actbuf6[87] = 8'h00;
+    actbuf6[88] = 8'h00;
+    actbuf6[89] = 8'h00;
+    actbuf6[90] = 8'h00;
+    actbuf6[91] = 8'h00;
+    actbuf6[92] = 8'h00;
+    actbuf6[93] = 8'h00;
+    actbuf6[94] = 8'h00;
+    actbuf6[95] = 8'h00;
+    actbuf6[96] = 8'h00;
+    actbuf6[97] = 8'h00;
+    actbuf6[98] = 8'h00;
+    actbuf6[99] = 8'h00;
+    actbuf6[100] = 8'h00;
+    actbuf6[101] = 8'h00;
+    actbuf6[102] = 8'h00;
+    actbuf6[103] = 8'h00;
+    actbuf6[104] = 8'h00;
+    actbuf6[105] = 8'h00;
+    actbuf6[106] = 8'h00;
+    actbuf6[107] = 8'h00;
+    actbuf6[108] = 8'h00;
+    actbuf6[109] = 8'h00;
+    actbuf6[110] = 8'h00;
+    actbuf6[111] = 8'h00;
+    actbuf6[112] = 8'h00;
+    actbuf6[113] = 8'h00;
+    actbuf6[114] = 8'h00;
+    actbuf6[115] = 8'h00;
+    actbuf6[116] = 8'h00;
+    actbuf6[117] = 8'h00;
+    actbuf6[118] = 8'h00;
+    actbuf6[119] = 8'h00;
+    actbuf6[120] = 8'h00;
+    actbuf6[121] = 8'h00;
+    actbuf6[122] = 8'h00;
+    actbuf6[123] = 8'h00;
+    actbuf6[124] = 8'h00;
+    actbuf6[125] = 8'h00;
+    actbuf6[126] = 8'h00;
+    actbuf6[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$276 )
-      actbuf6[\$271 [5:0]] <= \result$279 [7:0];
+    if (\$signature__en$294 )
+      actbuf6[\$497 [6:0]] <= \result$297 [7:0];
   end
   reg [7:0] _6_;
   always @(posedge clk) begin
     if (issue) begin
-      _6_ <= actbuf6[\$228 [5:0]];
+      _6_ <= actbuf6[\$435 [6:0]];
     end
   end
-  assign \$signature__data$234  = _6_;
-  reg [7:0] actbuf7 [63:0];
+  assign \$signature__data$251  = _6_;
+  reg [7:0] actbuf7 [127:0];
   initial begin
     actbuf7[0] = 8'h00;
     actbuf7[1] = 8'h00;
@@ -1570,18 +2246,82 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf7[61] = 8'h00;
     actbuf7[62] = 8'h00;
     actbuf7[63] = 8'h00;
+    actbuf7[64] = 8'h00;
+    actbuf7[65] = 8'h00;
+    actbuf7[66] = 8'h00;
+    actbuf7[67] = 8'h00;
+    actbuf7[68] = 8'h00;
+    actbuf7[69] = 8'h00;
+    actbuf7[70] = 8'h00;
+    actbuf7[71] = 8'h00;
+    actbuf7[72] = 8'h00;
+    actbuf7[73] = 8'h00;
+    actbuf7[74] = 8'h00;
+    actbuf7[75] = 8'h00;
+    actbuf7[76] = 8'h00;
+    actbuf7[77] = 8'h00;
+    actbuf7[78] = 8'h00;
+    actbuf7[79] = 8'h00;
+    actbuf7[80] = 8'h00;
+    actbuf7[81] = 8'h00;
+    actbuf7[82] = 8'h00;
+    actbuf7[83] = 8'h00;
+    actbuf7[84] = 8'h00;
+    actbuf7[85] = 8'h00;
+    actbuf7[86] = 8'h00;
+    actbuf7[87] = 8'h00;
+    actbuf7[88] = 8'h00;
+    actbuf7[89] = 8'h00;
+    actbuf7[90] = 8'h00;
+    actbuf7[91] = 8'h00;
+    actbuf7[92] = 8'h00;
+    actbuf7[93] = 8'h00;
+    actbuf7[94] = 8'h00;
+    actbuf7[95] = 8'h00;
+    actbuf7[96] = 8'h00;
+    actbuf7[97] = 8'h00;
+    actbuf7[98] = 8'h00;
+    actbuf7[99] = 8'h00;
+    actbuf7[100] = 8'h00;
+    actbuf7[101] = 8'h00;
+    actbuf7[102] = 8'h00;
+    actbuf7[103] = 8'h00;
+    actbuf7[104] = 8'h00;
+    actbuf7[105] = 8'h00;
+    actbuf7[106] = 8'h00;
+    actbuf7[107] = 8'h00;
+    actbuf7[108] = 8'h00;
+    actbuf7[109] = 8'h00;
+    actbuf7[110] = 8'h00;
+    actbuf7[111] = 8'h00;
+    actbuf7[112] = 8'h00;
+    actbuf7[113] = 8'h00;
+    actbuf7[114] = 8'h00;
+    actbuf7[115] = 8'h00;
+    actbuf7[116] = 8'h00;
+    actbuf7[117] = 8'h00;
+    actbuf7[118] = 8'h00;
+    actbuf7[119] = 8'h00;
+    actbuf7[120] = 8'h00;
+    actbuf7[121] = 8'h00;
+    actbuf7[122] = 8'h00;
+    actbuf7[123] = 8'h00;
+    actbuf7[124] = 8'h00;
+    actbuf7[125] = 8'h00;
+    actbuf7[126] = 8'h00;
+    actbuf7[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$280 )
-      actbuf7[\$275 [5:0]] <= \result$283 [7:0];
+    if (\$signature__en$298 )
+      actbuf7[\$503 [6:0]] <= \result$301 [7:0];
   end
   reg [7:0] _7_;
   always @(posedge clk) begin
     if (issue) begin
-      _7_ <= actbuf7[\$234 [5:0]];
+      _7_ <= actbuf7[\$446 [6:0]];
     end
   end
-  assign \$signature__data$236  = _7_;
+  assign \$signature__data$253  = _7_;
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -1597,7 +2337,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (dwp__en)
       descriptors[load__payload[2:0]] <= load__payload[68:32];
   end
-  assign nxt_rp__data = descriptors[\$106 [2:0]];
+  assign nxt_rp__data = descriptors[\$107 [2:0]];
   assign dl_rp__data = descriptors[\$57 [2:0]];
   assign d0_rp__data = descriptors[3'h0];
   reg [7:0] inbuf0 [63:0];
@@ -1674,10 +2414,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _8_;
   always @(posedge clk) begin
     if (issue) begin
-      _8_ <= inbuf0[\$189 [5:0]];
+      _8_ <= inbuf0[\$363 [5:0]];
     end
   end
-  assign \$signature__data$223  = _8_;
+  assign \$signature__data$240  = _8_;
   reg [7:0] inbuf1 [63:0];
   initial begin
     inbuf1[0] = 8'h00;
@@ -1752,10 +2492,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _9_;
   always @(posedge clk) begin
     if (issue) begin
-      _9_ <= inbuf1[\$195 [5:0]];
+      _9_ <= inbuf1[\$374 [5:0]];
     end
   end
-  assign \$signature__data$225  = _9_;
+  assign \$signature__data$242  = _9_;
   reg [7:0] inbuf2 [63:0];
   initial begin
     inbuf2[0] = 8'h00;
@@ -1830,10 +2570,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _10_;
   always @(posedge clk) begin
     if (issue) begin
-      _10_ <= inbuf2[\$201 [5:0]];
+      _10_ <= inbuf2[\$385 [5:0]];
     end
   end
-  assign \$signature__data$227  = _10_;
+  assign \$signature__data$244  = _10_;
   reg [7:0] inbuf3 [63:0];
   initial begin
     inbuf3[0] = 8'h00;
@@ -1908,10 +2648,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _11_;
   always @(posedge clk) begin
     if (issue) begin
-      _11_ <= inbuf3[\$207 [5:0]];
+      _11_ <= inbuf3[\$396 [5:0]];
     end
   end
-  assign \$signature__data$229  = _11_;
+  assign \$signature__data$246  = _11_;
   reg [7:0] inbuf4 [63:0];
   initial begin
     inbuf4[0] = 8'h00;
@@ -1986,10 +2726,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _12_;
   always @(posedge clk) begin
     if (issue) begin
-      _12_ <= inbuf4[\$213 [5:0]];
+      _12_ <= inbuf4[\$407 [5:0]];
     end
   end
-  assign \$signature__data$231  = _12_;
+  assign \$signature__data$248  = _12_;
   reg [7:0] inbuf5 [63:0];
   initial begin
     inbuf5[0] = 8'h00;
@@ -2064,10 +2804,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _13_;
   always @(posedge clk) begin
     if (issue) begin
-      _13_ <= inbuf5[\$219 [5:0]];
+      _13_ <= inbuf5[\$418 [5:0]];
     end
   end
-  assign \$signature__data$233  = _13_;
+  assign \$signature__data$250  = _13_;
   reg [7:0] inbuf6 [63:0];
   initial begin
     inbuf6[0] = 8'h00;
@@ -2142,10 +2882,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _14_;
   always @(posedge clk) begin
     if (issue) begin
-      _14_ <= inbuf6[\$225 [5:0]];
+      _14_ <= inbuf6[\$429 [5:0]];
     end
   end
-  assign \$signature__data$235  = _14_;
+  assign \$signature__data$252  = _14_;
   reg [7:0] inbuf7 [63:0];
   initial begin
     inbuf7[0] = 8'h00;
@@ -2220,10 +2960,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] _15_;
   always @(posedge clk) begin
     if (issue) begin
-      _15_ <= inbuf7[\$231 [5:0]];
+      _15_ <= inbuf7[\$440 [5:0]];
     end
   end
-  assign \$signature__data$237  = _15_;
+  assign \$signature__data$254  = _15_;
   reg [31:0] outbuf0 [63:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -2293,15 +3033,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$277 [5:0]] <= result;
+      outbuf0[\$505 [5:0]] <= result;
   end
   reg [31:0] _16_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _16_ <= outbuf0[\$301 [5:0]];
+      _16_ <= outbuf0[\$529 [5:0]];
     end
   end
-  assign \$signature__data$334  = _16_;
+  assign \$signature__data$351  = _16_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2371,15 +3111,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$279 [5:0]] <= \result$259 ;
+      outbuf1[\$507 [5:0]] <= \result$277 ;
   end
   reg [31:0] _17_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _17_ <= outbuf1[\$304 [5:0]];
+      _17_ <= outbuf1[\$532 [5:0]];
     end
   end
-  assign \$signature__data$335  = _17_;
+  assign \$signature__data$352  = _17_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2449,15 +3189,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$281 [5:0]] <= \result$263 ;
+      outbuf2[\$509 [5:0]] <= \result$281 ;
   end
   reg [31:0] _18_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _18_ <= outbuf2[\$307 [5:0]];
+      _18_ <= outbuf2[\$535 [5:0]];
     end
   end
-  assign \$signature__data$336  = _18_;
+  assign \$signature__data$353  = _18_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2527,15 +3267,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$283 [5:0]] <= \result$267 ;
+      outbuf3[\$511 [5:0]] <= \result$285 ;
   end
   reg [31:0] _19_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _19_ <= outbuf3[\$310 [5:0]];
+      _19_ <= outbuf3[\$538 [5:0]];
     end
   end
-  assign \$signature__data$337  = _19_;
+  assign \$signature__data$354  = _19_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2605,15 +3345,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$285 [5:0]] <= \result$271 ;
+      outbuf4[\$513 [5:0]] <= \result$289 ;
   end
   reg [31:0] _20_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _20_ <= outbuf4[\$313 [5:0]];
+      _20_ <= outbuf4[\$541 [5:0]];
     end
   end
-  assign \$signature__data$338  = _20_;
+  assign \$signature__data$355  = _20_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2683,15 +3423,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$287 [5:0]] <= \result$275 ;
+      outbuf5[\$515 [5:0]] <= \result$293 ;
   end
   reg [31:0] _21_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _21_ <= outbuf5[\$316 [5:0]];
+      _21_ <= outbuf5[\$544 [5:0]];
     end
   end
-  assign \$signature__data$339  = _21_;
+  assign \$signature__data$356  = _21_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2761,15 +3501,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$289 [5:0]] <= \result$279 ;
+      outbuf6[\$517 [5:0]] <= \result$297 ;
   end
   reg [31:0] _22_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _22_ <= outbuf6[\$319 [5:0]];
+      _22_ <= outbuf6[\$547 [5:0]];
     end
   end
-  assign \$signature__data$340  = _22_;
+  assign \$signature__data$357  = _22_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2839,231 +3579,668 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$291 [5:0]] <= \result$283 ;
+      outbuf7[\$519 [5:0]] <= \result$301 ;
   end
   reg [31:0] _23_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _23_ <= outbuf7[\$322 [5:0]];
+      _23_ <= outbuf7[\$550 [5:0]];
     end
   end
-  assign \$signature__data$341  = _23_;
+  assign \$signature__data$358  = _23_;
+  assign \$230  = \$228  > \$229 ;
+  assign \$231  = \$227  & \$230 ;
+  assign \$232  = \$224  | \$231 ;
+  assign \$233  = \$221  ? \$223  : \$232 ;
+  assign \$234  = \$220  & \$233 ;
+  assign \$235  = ! group;
+  assign \$236  = ! fold;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = cur_is_last & \$237 ;
+  assign \$239  = ctx ? out_full1 : out_full0;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign stall_output = \$234  & \$242 ;
+  assign \$243  = ! ctx;
+  assign \$244  = issue_a & \$243 ;
+  assign \$245  = ! layer;
+  assign \$246  = \$244  & \$245 ;
+  assign \$247  = cur_folds - 1'h1;
+  assign \$248  = fold == \$247 ;
+  assign \$249  = \$246  & \$248 ;
+  assign \$250  = cur_groups - 1'h1;
+  assign \$251  = group == \$250 ;
+  assign \$252  = \$249  & \$251 ;
+  assign \$254  = issue_b & \$253 ;
+  assign \$255  = in_folds - 1'h1;
+  assign \$256  = b_fold == \$255 ;
+  assign \$257  = \$254  & \$256 ;
+  assign \$258  = in_groups - 1'h1;
+  assign \$259  = b_group == \$258 ;
+  assign \$260  = \$257  & \$259 ;
+  assign in_release0 = \$252  | \$260 ;
+  assign \$261  = ! ctx;
+  assign \$262  = issue_a & \$261 ;
+  assign \$263  = ! layer;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = ! group;
+  assign \$266  = ! fold;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = \$264  & \$267 ;
+  assign \$270  = issue_b & \$269 ;
+  assign \$271  = ! b_group;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = ! b_fold;
+  assign \$274  = \$272  & \$273 ;
+  assign track_reset0 = \$268  | \$274 ;
+  assign \$276  = issue_a & \$275 ;
+  assign \$277  = ! layer;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = cur_folds - 1'h1;
+  assign \$280  = fold == \$279 ;
+  assign \$281  = \$278  & \$280 ;
+  assign \$282  = cur_groups - 1'h1;
+  assign \$283  = group == \$282 ;
+  assign \$284  = \$281  & \$283 ;
+  assign \$285  = ~ ctx;
+  assign \$286  = issue_b & \$285 ;
+  assign \$287  = in_folds - 1'h1;
+  assign \$288  = b_fold == \$287 ;
+  assign \$289  = \$286  & \$288 ;
+  assign \$290  = in_groups - 1'h1;
+  assign \$291  = b_group == \$290 ;
+  assign \$292  = \$289  & \$291 ;
+  assign in_release1 = \$284  | \$292 ;
+  assign \$294  = issue_a & \$293 ;
+  assign \$295  = ! layer;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = ! group;
+  assign \$298  = ! fold;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = \$296  & \$299 ;
+  assign \$301  = ~ ctx;
+  assign \$302  = issue_b & \$301 ;
+  assign \$303  = ! b_group;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = ! b_fold;
+  assign \$306  = \$304  & \$305 ;
+  assign track_reset1 = \$300  | \$306 ;
+  assign \$307  = issue_a & cur_is_last;
+  assign \$308  = ! group;
+  assign \$309  = ! fold;
+  assign \$310  = \$308  & \$309 ;
+  assign claim_out = \$307  & \$310 ;
+  assign step_addr = issue_b ? b_bank_addr : bank_addr;
+  assign \$311  = ! b_fold;
+  assign \$312  = ! fold;
+  assign step_first = issue_b ? \$311  : \$312 ;
+  assign \$313  = in_folds - 1'h1;
+  assign \$314  = b_fold == \$313 ;
+  assign \$315  = cur_folds - 1'h1;
+  assign \$316  = fold == \$315 ;
+  assign step_last = issue_b ? \$314  : \$316 ;
+  assign step_rq = issue_b ? b_rq_addr : rq_addr;
+  assign step_relu = issue_b ? d0_rp__data[35] : cur_relu;
+  assign step_requantize = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \step_addr$156  = issue_b ? b_bank_addr : bank_addr;
+  assign \$317  = ! b_fold;
+  assign \$318  = ! fold;
+  assign \step_first$157  = issue_b ? \$317  : \$318 ;
+  assign \$319  = in_folds - 1'h1;
+  assign \$320  = b_fold == \$319 ;
+  assign \$321  = cur_folds - 1'h1;
+  assign \$322  = fold == \$321 ;
+  assign \step_last$158  = issue_b ? \$320  : \$322 ;
+  assign \step_rq$159  = issue_b ? b_rq_addr : rq_addr;
+  assign \step_relu$160  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \step_requantize$161  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \step_addr$163  = issue_b ? b_bank_addr : bank_addr;
+  assign \$323  = ! b_fold;
+  assign \$324  = ! fold;
+  assign \step_first$164  = issue_b ? \$323  : \$324 ;
+  assign \$325  = in_folds - 1'h1;
+  assign \$326  = b_fold == \$325 ;
+  assign \$327  = cur_folds - 1'h1;
+  assign \$328  = fold == \$327 ;
+  assign \step_last$165  = issue_b ? \$326  : \$328 ;
+  assign \step_rq$166  = issue_b ? b_rq_addr : rq_addr;
+  assign \step_relu$167  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \step_requantize$168  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \step_addr$170  = issue_b ? b_bank_addr : bank_addr;
+  assign \$329  = ! b_fold;
+  assign \$330  = ! fold;
+  assign \step_first$171  = issue_b ? \$329  : \$330 ;
+  assign \$331  = in_folds - 1'h1;
+  assign \$332  = b_fold == \$331 ;
+  assign \$333  = cur_folds - 1'h1;
+  assign \$334  = fold == \$333 ;
+  assign \step_last$172  = issue_b ? \$332  : \$334 ;
+  assign \step_rq$173  = issue_b ? b_rq_addr : rq_addr;
+  assign \step_relu$174  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \step_requantize$175  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \step_addr$177  = issue_b ? b_bank_addr : bank_addr;
+  assign \$335  = ! b_fold;
+  assign \$336  = ! fold;
+  assign \step_first$178  = issue_b ? \$335  : \$336 ;
+  assign \$337  = in_folds - 1'h1;
+  assign \$338  = b_fold == \$337 ;
+  assign \$339  = cur_folds - 1'h1;
+  assign \$340  = fold == \$339 ;
+  assign \step_last$179  = issue_b ? \$338  : \$340 ;
+  assign \step_rq$180  = issue_b ? b_rq_addr : rq_addr;
+  assign \step_relu$181  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \step_requantize$182  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \step_addr$184  = issue_b ? b_bank_addr : bank_addr;
+  assign \$341  = ! b_fold;
+  assign \$342  = ! fold;
+  assign \step_first$185  = issue_b ? \$341  : \$342 ;
+  assign \$343  = in_folds - 1'h1;
+  assign \$344  = b_fold == \$343 ;
+  assign \$345  = cur_folds - 1'h1;
+  assign \$346  = fold == \$345 ;
+  assign \step_last$186  = issue_b ? \$344  : \$346 ;
+  assign \step_rq$187  = issue_b ? b_rq_addr : rq_addr;
+  assign \step_relu$188  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \step_requantize$189  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \step_addr$191  = issue_b ? b_bank_addr : bank_addr;
+  assign \$347  = ! b_fold;
+  assign \$348  = ! fold;
+  assign \step_first$192  = issue_b ? \$347  : \$348 ;
+  assign \$349  = in_folds - 1'h1;
+  assign \$350  = b_fold == \$349 ;
+  assign \$351  = cur_folds - 1'h1;
+  assign \$352  = fold == \$351 ;
+  assign \step_last$193  = issue_b ? \$350  : \$352 ;
+  assign \step_rq$194  = issue_b ? b_rq_addr : rq_addr;
+  assign \step_relu$195  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \step_requantize$196  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \step_addr$198  = issue_b ? b_bank_addr : bank_addr;
+  assign \$353  = ! b_fold;
+  assign \$354  = ! fold;
+  assign \step_first$199  = issue_b ? \$353  : \$354 ;
+  assign \$355  = in_folds - 1'h1;
+  assign \$356  = b_fold == \$355 ;
+  assign \$357  = cur_folds - 1'h1;
+  assign \$358  = fold == \$357 ;
+  assign \step_last$200  = issue_b ? \$356  : \$358 ;
+  assign \step_rq$201  = issue_b ? b_rq_addr : rq_addr;
+  assign \step_relu$202  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \step_requantize$203  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$359  = issue_b ? b_fold : fold;
+  assign \$361  = ctx ^ issue_b;
+  assign \$362  = \$361  ? 6'h20 : 6'h00;
+  assign \$363  = \$360  + \$362 ;
+  assign \$364  = issue_b ? b_fold : fold;
+  assign \$366  = ctx ? 7'h40 : 7'h00;
+  assign \$367  = \$365  + \$366 ;
+  assign \$368  = wr_buf ? 6'h00 : 6'h20;
+  assign \$369  = \$367  + \$368 ;
+  assign \$370  = issue_b ? b_fold : fold;
+  assign \$372  = ctx ^ issue_b;
+  assign \$373  = \$372  ? 6'h20 : 6'h00;
+  assign \$374  = \$371  + \$373 ;
+  assign \$375  = issue_b ? b_fold : fold;
+  assign \$377  = ctx ? 7'h40 : 7'h00;
+  assign \$378  = \$376  + \$377 ;
+  assign \$379  = wr_buf ? 6'h00 : 6'h20;
+  assign \$380  = \$378  + \$379 ;
+  assign \$381  = issue_b ? b_fold : fold;
+  assign \$383  = ctx ^ issue_b;
+  assign \$384  = \$383  ? 6'h20 : 6'h00;
+  assign \$385  = \$382  + \$384 ;
+  assign \$386  = issue_b ? b_fold : fold;
+  assign \$388  = ctx ? 7'h40 : 7'h00;
+  assign \$389  = \$387  + \$388 ;
+  assign \$390  = wr_buf ? 6'h00 : 6'h20;
+  assign \$391  = \$389  + \$390 ;
+  assign \$392  = issue_b ? b_fold : fold;
+  assign \$394  = ctx ^ issue_b;
+  assign \$395  = \$394  ? 6'h20 : 6'h00;
+  assign \$396  = \$393  + \$395 ;
+  assign \$397  = issue_b ? b_fold : fold;
+  assign \$399  = ctx ? 7'h40 : 7'h00;
+  assign \$400  = \$398  + \$399 ;
+  assign \$401  = wr_buf ? 6'h00 : 6'h20;
+  assign \$402  = \$400  + \$401 ;
+  assign \$403  = issue_b ? b_fold : fold;
+  assign \$405  = ctx ^ issue_b;
+  assign \$406  = \$405  ? 6'h20 : 6'h00;
+  assign \$407  = \$404  + \$406 ;
+  assign \$408  = issue_b ? b_fold : fold;
+  assign \$410  = ctx ? 7'h40 : 7'h00;
+  assign \$411  = \$409  + \$410 ;
+  assign \$412  = wr_buf ? 6'h00 : 6'h20;
+  assign \$413  = \$411  + \$412 ;
+  assign \$414  = issue_b ? b_fold : fold;
+  assign \$416  = ctx ^ issue_b;
+  assign \$417  = \$416  ? 6'h20 : 6'h00;
+  assign \$418  = \$415  + \$417 ;
+  assign \$419  = issue_b ? b_fold : fold;
+  assign \$421  = ctx ? 7'h40 : 7'h00;
+  assign \$422  = \$420  + \$421 ;
+  assign \$423  = wr_buf ? 6'h00 : 6'h20;
+  assign \$424  = \$422  + \$423 ;
+  assign \$425  = issue_b ? b_fold : fold;
+  assign \$427  = ctx ^ issue_b;
+  assign \$428  = \$427  ? 6'h20 : 6'h00;
+  assign \$429  = \$426  + \$428 ;
+  assign \$430  = issue_b ? b_fold : fold;
+  assign \$432  = ctx ? 7'h40 : 7'h00;
+  assign \$433  = \$431  + \$432 ;
+  assign \$434  = wr_buf ? 6'h00 : 6'h20;
+  assign \$435  = \$433  + \$434 ;
+  assign \$436  = issue_b ? b_fold : fold;
+  assign \$438  = ctx ^ issue_b;
+  assign \$439  = \$438  ? 6'h20 : 6'h00;
+  assign \$440  = \$437  + \$439 ;
+  assign \$441  = issue_b ? b_fold : fold;
+  assign \$443  = ctx ? 7'h40 : 7'h00;
+  assign \$444  = \$442  + \$443 ;
+  assign \$445  = wr_buf ? 6'h00 : 6'h20;
+  assign \$446  = \$444  + \$445 ;
+  assign \$447  = rd_from_input ? \$signature__data$240  : \$signature__data$239 ;
+  assign \$448  = rd_from_input ? \$signature__data$242  : \$signature__data$241 ;
+  assign \$449  = rd_from_input ? \$signature__data$244  : \$signature__data$243 ;
+  assign \$450  = rd_from_input ? \$signature__data$246  : \$signature__data$245 ;
+  assign \$451  = rd_from_input ? \$signature__data$248  : \$signature__data$247 ;
+  assign \$452  = rd_from_input ? \$signature__data$250  : \$signature__data$249 ;
+  assign \$453  = rd_from_input ? \$signature__data$252  : \$signature__data$251 ;
+  assign \$454  = rd_from_input ? \$signature__data$254  : \$signature__data$253 ;
+  assign \$455  = ~ wb_out10;
+  assign act_write = wb_valid10 & \$455 ;
+  assign out_write = wb_valid10 & wb_out10;
+  assign \$458  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$459  = \$457  + \$458 ;
+  assign \$460  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$461  = \$459  + \$460 ;
+  assign \$464  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$465  = \$463  + \$464 ;
+  assign \$466  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$467  = \$465  + \$466 ;
+  assign \$470  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$471  = \$469  + \$470 ;
+  assign \$472  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$473  = \$471  + \$472 ;
+  assign \$476  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$477  = \$475  + \$476 ;
+  assign \$478  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$479  = \$477  + \$478 ;
+  assign \$482  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$483  = \$481  + \$482 ;
+  assign \$484  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$485  = \$483  + \$484 ;
+  assign \$488  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$489  = \$487  + \$488 ;
+  assign \$490  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$491  = \$489  + \$490 ;
+  assign \$494  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$495  = \$493  + \$494 ;
+  assign \$496  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$497  = \$495  + \$496 ;
+  assign \$500  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$501  = \$499  + \$500 ;
+  assign \$502  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$503  = \$501  + \$502 ;
+  assign \$504  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$505  = wb_group10 + \$504 ;
+  assign \$506  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$507  = wb_group10 + \$506 ;
+  assign \$508  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$509  = wb_group10 + \$508 ;
+  assign \$510  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$511  = wb_group10 + \$510 ;
+  assign \$512  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$513  = wb_group10 + \$512 ;
+  assign \$514  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$515  = wb_group10 + \$514 ;
+  assign \$516  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$517  = wb_group10 + \$516 ;
+  assign \$518  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$519  = wb_group10 + \$518 ;
+  assign \$520  = drain_slot ? out_full1 : out_full0;
+  assign \$521  = drain_slot ? out_groups1 : out_groups0;
+  assign \$523  = \$521  > \$522 ;
+  assign \$524  = \$520  & \$523 ;
+  assign \$525  = w_level + drain_inflight;
+  assign \$526  = \$525  < 2'h3;
+  assign drain_read = \$524  & \$526 ;
+  assign \$528  = drain_slot ? 6'h20 : 6'h00;
+  assign \$529  = \$527  + \$528 ;
+  assign \$531  = drain_slot ? 6'h20 : 6'h00;
+  assign \$532  = \$530  + \$531 ;
+  assign \$534  = drain_slot ? 6'h20 : 6'h00;
+  assign \$535  = \$533  + \$534 ;
+  assign \$537  = drain_slot ? 6'h20 : 6'h00;
+  assign \$538  = \$536  + \$537 ;
+  assign \$540  = drain_slot ? 6'h20 : 6'h00;
+  assign \$541  = \$539  + \$540 ;
+  assign \$543  = drain_slot ? 6'h20 : 6'h00;
+  assign \$544  = \$542  + \$543 ;
+  assign \$546  = drain_slot ? 6'h20 : 6'h00;
+  assign \$547  = \$545  + \$546 ;
+  assign \$549  = drain_slot ? 6'h20 : 6'h00;
+  assign \$550  = \$548  + \$549 ;
+  assign out_fire = o_stream__valid & o_stream__ready;
+  assign done = out_fire & o_stream__payload[32];
+  assign busy = | in_flight;
+  assign \$551  = load__payload[31:28] == 2'h3;
+  assign \$552  = ld_fire & \$551 ;
+  assign \$553  = ! load__payload[19:0];
+  assign \$554  = load__payload[95:32] > 4'h8;
+  assign \$555  = \$554  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$556  = d0_rp__data[8:0] + 3'h7;
+  assign \$558  = ! in_wslot;
+  assign \$559  = in_fire & \$558 ;
+  assign \$560  = in_beats0 + 1'h1;
+  assign \$561  = in_beats0 + 1'h1;
+  assign \$562  = \$561  == in_folds;
+  assign \$564  = in_fire & \$563 ;
+  assign \$565  = in_beats1 + 1'h1;
+  assign \$566  = in_beats1 + 1'h1;
+  assign \$567  = \$566  == in_folds;
+  assign \$568  = in_wslot ? in_beats1 : in_beats0;
+  assign \$569  = \$568  + 1'h1;
+  assign \$570  = \$569  == in_folds;
+  assign \$571  = in_fire & \$570 ;
+  assign \$572  = ~ in_wslot;
+  assign \$573  = d0_rp__data[17:9] + 3'h7;
+  assign \$575  = ~ loaded;
+  assign \$576  = nxt_rp__data[8:0] + 3'h7;
+  assign \$578  = nxt_rp__data[17:9] + 3'h7;
+  assign \$580  = n_layers - 1'h1;
+  assign \$581  = \$107 [3:0] == \$580 ;
+  assign \$582  = cur_folds - 1'h1;
+  assign \$583  = fold == \$582 ;
+  assign \$584  = group + 1'h1;
+  assign \$585  = rq_addr + 1'h1;
+  assign \$586  = cur_groups - 1'h1;
+  assign \$587  = group == \$586 ;
+  assign \$588  = nxt_rp__data[8:0] + 3'h7;
+  assign \$590  = nxt_rp__data[17:9] + 3'h7;
+  assign \$592  = n_layers - 1'h1;
+  assign \$593  = \$107 [3:0] == \$592 ;
+  assign \$594  = ~ wr_buf;
+  assign \$595  = ~ ctx;
+  assign \$596  = | b_group;
+  assign \$597  = fold + 1'h1;
+  assign \$598  = cur_folds - 1'h1;
+  assign \$599  = fold == \$598 ;
+  assign \$600  = cur_groups - 1'h1;
+  assign \$601  = group == \$600 ;
+  assign \$602  = \$599  & \$601 ;
+  assign \$603  = ~ \$602 ;
+  assign \$604  = bank_addr + 1'h1;
+  assign \$605  = b_bank_addr + 1'h1;
+  assign \$606  = in_folds - 1'h1;
+  assign \$607  = b_fold == \$606 ;
+  assign \$608  = ~ \$607 ;
+  assign \$609  = in_folds - 1'h1;
+  assign \$610  = b_fold == \$609 ;
+  assign \$611  = b_group + 1'h1;
+  assign \$612  = b_rq_addr + 1'h1;
+  assign \$613  = b_fold + 1'h1;
+  assign \$614  = ~ clear_counters;
+  assign \$615  = ld_fire & \$614 ;
+  assign \$616  = ! layer;
+  assign \$617  = issue_b | \$616 ;
+  assign \$618  = in_folds - 1'h1;
+  assign \$619  = b_fold == \$618 ;
+  assign \$620  = cur_folds - 1'h1;
+  assign \$621  = fold == \$620 ;
+  assign \$622  = issue_b ? \$619  : \$621 ;
+  assign \$623  = issue & \$622 ;
+  assign \$624  = issue_b ? b_group : group;
+  assign \$625  = issue_b ? 1'h0 : wr_buf;
+  assign \$626  = ctx ^ issue_b;
+  assign \$627  = issue_a & cur_is_last;
+  assign \$628  = ! wb_ctx10;
+  assign \$629  = act_write & \$628 ;
+  assign \$630  = wb_parity0 == wb_par10;
+  assign \$631  = wb_groups0 + 1'h1;
+  assign \$632  = \$630  ? \$631  : 10'h001;
+  assign \$634  = act_write & \$633 ;
+  assign \$635  = wb_parity1 == wb_par10;
+  assign \$636  = wb_groups1 + 1'h1;
+  assign \$637  = \$635  ? \$636  : 10'h001;
+  assign \$638  = ! ctx;
+  assign \$639  = claim_out & \$638 ;
+  assign \$640  = ! wb_ctx10;
+  assign \$641  = out_write & \$640 ;
+  assign \$642  = out_groups0 + 1'h1;
+  assign \$644  = claim_out & \$643 ;
+  assign \$646  = out_write & \$645 ;
+  assign \$647  = out_groups1 + 1'h1;
+  assign \$648  = out_n - 1'h1;
+  assign \$649  = drain_elem == \$648 ;
+  assign \$650  = out_n - 1'h1;
+  assign \$651  = drain_elem == \$650 ;
+  assign \$652  = ~ drain_slot;
+  assign \$653  = drain_elem + 1'h1;
+  assign \$654  = ~ release_slot;
+  assign \$655  = ! release_slot;
+  assign \$657  = in_flight + vector_start;
+  assign \$658  = \$657  - done;
+  assign \$659  = count_busy + busy;
+  assign \$660  = count_stall_input + stall_input;
+  assign \$661  = count_stall_output + stall_output;
+  assign \$662  = issue ? 7'h40 : 7'h00;
+  assign \$663  = count_mac_ops + \$662 ;
+  assign \$664  = issue ? 4'h8 : 4'h0;
+  assign \$665  = count_bank_reads + \$664 ;
+  assign \$666  = count_act_reads + issue;
+  assign \$667  = in_fire + act_write;
+  assign \$668  = count_act_writes + \$667 ;
+  assign \$669  = count_inferences + done;
   always @(posedge clk)
-    n_layers <= \$422 ;
+    n_layers <= \$670 ;
   always @(posedge clk)
-    in_folds <= \$423 ;
+    in_folds <= \$671 ;
   always @(posedge clk)
-    out_n <= \$424 ;
+    out_n <= \$672 ;
   always @(posedge clk)
-    in_beats0 <= \$425 ;
+    in_beats0 <= \$673 ;
   always @(posedge clk)
-    in_full0 <= \$426 ;
+    in_full0 <= \$674 ;
   always @(posedge clk)
-    in_beats1 <= \$427 ;
+    in_beats1 <= \$675 ;
   always @(posedge clk)
-    in_full1 <= \$428 ;
+    in_full1 <= \$676 ;
   always @(posedge clk)
-    in_wslot <= \$429 ;
+    in_wslot <= \$677 ;
   always @(posedge clk)
-    in_rslot <= \$430 ;
+    in_groups <= \$678 ;
   always @(posedge clk)
-    cur_folds <= \$431 ;
+    cur_folds <= \$679 ;
   always @(posedge clk)
-    cur_groups <= \$432 ;
+    cur_groups <= \$680 ;
   always @(posedge clk)
-    cur_out <= \$433 ;
+    cur_out <= \$681 ;
   always @(posedge clk)
-    cur_is_last <= \$434 ;
+    cur_is_last <= \$682 ;
   always @(posedge clk)
-    step_relu <= \$435 ;
+    cur_relu <= \$683 ;
   always @(posedge clk)
-    step_requantize <= \$436 ;
+    cur_requantize <= \$684 ;
   always @(posedge clk)
-    step_addr <= \$437 ;
+    bank_addr <= \$685 ;
   always @(posedge clk)
-    step_rq <= \$438 ;
+    rq_addr <= \$686 ;
   always @(posedge clk)
-    layer <= \$439 ;
+    layer <= \$687 ;
   always @(posedge clk)
-    group <= \$440 ;
+    group <= \$688 ;
   always @(posedge clk)
-    fold <= \$441 ;
+    fold <= \$689 ;
   always @(posedge clk)
-    loaded <= \$442 ;
+    b_group <= \$690 ;
   always @(posedge clk)
-    wr_buf <= \$443 ;
+    b_fold <= \$691 ;
   always @(posedge clk)
-    prev_out <= \$444 ;
+    b_in_group <= \$692 ;
   always @(posedge clk)
-    tag <= \$445 ;
+    b_bank_addr <= \$693 ;
   always @(posedge clk)
-    out_slot <= \$446 ;
+    b_rq_addr <= \$694 ;
   always @(posedge clk)
-    rd_from_input <= \$447 ;
+    loaded <= \$695 ;
   always @(posedge clk)
-    rd_block <= \$448 ;
+    wr_buf <= \$696 ;
   always @(posedge clk)
-    wb_valid1 <= \$449 ;
+    prev_out <= \$697 ;
   always @(posedge clk)
-    wb_group1 <= group;
+    prev_groups <= \$698 ;
   always @(posedge clk)
-    wb_buf1 <= wr_buf;
+    ctx <= \$699 ;
   always @(posedge clk)
-    wb_out1 <= cur_is_last;
+    rd_from_input <= \$700 ;
   always @(posedge clk)
-    wb_tag1 <= tag;
+    rd_block <= \$701 ;
   always @(posedge clk)
-    wb_slot1 <= out_slot;
+    wb_valid1 <= \$702 ;
   always @(posedge clk)
-    wb_valid2 <= \$450 ;
+    wb_group1 <= \$624 ;
+  always @(posedge clk)
+    wb_par1 <= \$625 ;
+  always @(posedge clk)
+    wb_ctx1 <= \$626 ;
+  always @(posedge clk)
+    wb_out1 <= \$627 ;
+  always @(posedge clk)
+    wb_valid2 <= \$703 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
-    wb_buf2 <= wb_buf1;
+    wb_par2 <= wb_par1;
+  always @(posedge clk)
+    wb_ctx2 <= wb_ctx1;
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_tag2 <= wb_tag1;
-  always @(posedge clk)
-    wb_slot2 <= wb_slot1;
-  always @(posedge clk)
-    wb_valid3 <= \$451 ;
+    wb_valid3 <= \$704 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
-    wb_buf3 <= wb_buf2;
+    wb_par3 <= wb_par2;
+  always @(posedge clk)
+    wb_ctx3 <= wb_ctx2;
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_tag3 <= wb_tag2;
-  always @(posedge clk)
-    wb_slot3 <= wb_slot2;
-  always @(posedge clk)
-    wb_valid4 <= \$452 ;
+    wb_valid4 <= \$705 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
-    wb_buf4 <= wb_buf3;
+    wb_par4 <= wb_par3;
+  always @(posedge clk)
+    wb_ctx4 <= wb_ctx3;
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_tag4 <= wb_tag3;
-  always @(posedge clk)
-    wb_slot4 <= wb_slot3;
-  always @(posedge clk)
-    wb_valid5 <= \$453 ;
+    wb_valid5 <= \$706 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
-    wb_buf5 <= wb_buf4;
+    wb_par5 <= wb_par4;
+  always @(posedge clk)
+    wb_ctx5 <= wb_ctx4;
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_tag5 <= wb_tag4;
-  always @(posedge clk)
-    wb_slot5 <= wb_slot4;
-  always @(posedge clk)
-    wb_valid6 <= \$454 ;
+    wb_valid6 <= \$707 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
-    wb_buf6 <= wb_buf5;
+    wb_par6 <= wb_par5;
+  always @(posedge clk)
+    wb_ctx6 <= wb_ctx5;
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_tag6 <= wb_tag5;
-  always @(posedge clk)
-    wb_slot6 <= wb_slot5;
-  always @(posedge clk)
-    wb_valid7 <= \$455 ;
+    wb_valid7 <= \$708 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
-    wb_buf7 <= wb_buf6;
+    wb_par7 <= wb_par6;
+  always @(posedge clk)
+    wb_ctx7 <= wb_ctx6;
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_tag7 <= wb_tag6;
-  always @(posedge clk)
-    wb_slot7 <= wb_slot6;
-  always @(posedge clk)
-    wb_valid8 <= \$456 ;
+    wb_valid8 <= \$709 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
-    wb_buf8 <= wb_buf7;
+    wb_par8 <= wb_par7;
+  always @(posedge clk)
+    wb_ctx8 <= wb_ctx7;
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_tag8 <= wb_tag7;
-  always @(posedge clk)
-    wb_slot8 <= wb_slot7;
-  always @(posedge clk)
-    wb_valid9 <= \$457 ;
+    wb_valid9 <= \$710 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
-    wb_buf9 <= wb_buf8;
+    wb_par9 <= wb_par8;
+  always @(posedge clk)
+    wb_ctx9 <= wb_ctx8;
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_tag9 <= wb_tag8;
-  always @(posedge clk)
-    wb_slot9 <= wb_slot8;
-  always @(posedge clk)
-    wb_valid10 <= \$458 ;
+    wb_valid10 <= \$711 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
-    wb_buf10 <= wb_buf9;
+    wb_par10 <= wb_par9;
+  always @(posedge clk)
+    wb_ctx10 <= wb_ctx9;
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_tag10 <= wb_tag9;
+    wb_parity0 <= \$712 ;
   always @(posedge clk)
-    wb_slot10 <= wb_slot9;
+    wb_groups0 <= \$713 ;
   always @(posedge clk)
-    wb_tag <= \$459 ;
+    wb_parity1 <= \$714 ;
   always @(posedge clk)
-    wb_groups <= \$460 ;
+    wb_groups1 <= \$715 ;
   always @(posedge clk)
-    out_full0 <= \$461 ;
+    out_full0 <= \$716 ;
   always @(posedge clk)
-    out_groups0 <= \$462 ;
+    out_groups0 <= \$717 ;
   always @(posedge clk)
-    out_full1 <= \$463 ;
+    out_full1 <= \$718 ;
   always @(posedge clk)
-    out_groups1 <= \$464 ;
+    out_groups1 <= \$719 ;
   always @(posedge clk)
-    drain_inflight <= \$465 ;
+    drain_inflight <= \$720 ;
   always @(posedge clk)
-    drain_lane <= \$466 ;
+    drain_lane <= \$721 ;
   always @(posedge clk)
-    drain_last <= \$467 ;
+    drain_last <= \$722 ;
   always @(posedge clk)
-    drain_elem <= \$468 ;
+    drain_elem <= \$723 ;
   always @(posedge clk)
-    drain_slot <= \$469 ;
+    drain_slot <= \$724 ;
   always @(posedge clk)
-    release_slot <= \$470 ;
+    release_slot <= \$725 ;
   always @(posedge clk)
-    in_flight <= \$471 ;
+    in_flight <= \$726 ;
   always @(posedge clk)
-    count_busy <= \$472 ;
+    count_busy <= \$727 ;
   always @(posedge clk)
-    count_stall_input <= \$473 ;
+    count_stall_input <= \$728 ;
   always @(posedge clk)
-    count_stall_output <= \$474 ;
+    count_stall_output <= \$729 ;
   always @(posedge clk)
-    count_mac_ops <= \$475 ;
+    count_mac_ops <= \$730 ;
   always @(posedge clk)
-    count_bank_reads <= \$476 ;
+    count_bank_reads <= \$731 ;
   always @(posedge clk)
-    count_act_reads <= \$477 ;
+    count_act_reads <= \$732 ;
   always @(posedge clk)
-    count_act_writes <= \$478 ;
+    count_act_writes <= \$733 ;
   always @(posedge clk)
-    count_inferences <= \$479 ;
+    count_inferences <= \$734 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -3170,302 +4347,140 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$101  = in_wslot ? in_beats1 : in_beats0;
   assign \$102  = ! \$101 ;
   assign vector_start = in_fire & \$102 ;
+  assign b_done = b_group == in_groups;
   assign \$103  = ~ loaded;
-  assign \$104  = \$103  | cur_is_last;
+  assign \$104  = b_done ? 1'h1 : 1'h0;
   assign \$105  = layer + 1'h1;
-  assign \$106  = \$104  ? 5'h00 : \$105 ;
-  assign \$107  = fold + 1'h1;
-  assign \$108  = \$107  * 4'h8;
-  assign \$109  = \$108  < prev_out;
-  assign \$110  = fold + 1'h1;
-  assign \$111  = \$110  * 4'h8;
-  assign \$112  = \$109  ? \$111  : { 5'h00, prev_out };
-  assign \$113  = \$112  - 1'h1;
-  assign \$114  = | n_layers;
-  assign \$115  = loaded & \$114 ;
-  assign \$116  = ! layer;
-  assign \$117  = in_rslot ? in_beats1 : in_beats0;
-  assign \$118  = \$117  > fold;
-  assign \$119  = | group;
-  assign \$120  = tag - 1'h1;
-  assign \$121  = wb_tag == \$120 [1:0];
-  assign \$123  = wb_groups > \$122 ;
-  assign \$124  = \$121  & \$123 ;
-  assign \$125  = \$119  | \$124 ;
-  assign \$126  = \$116  ? \$118  : \$125 ;
-  assign \$127  = \$115  & \$126 ;
-  assign \$128  = ! group;
-  assign \$129  = ! fold;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = cur_is_last & \$130 ;
-  assign \$132  = out_slot ? out_full1 : out_full0;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = \$127  & \$134 ;
-  assign \$136  = | n_layers;
-  assign \$137  = loaded & \$136 ;
-  assign \$138  = ! layer;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = in_rslot ? in_beats1 : in_beats0;
-  assign \$141  = \$140  > fold;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$139  & \$142 ;
-  assign \$144  = in_rslot ? in_beats1 : in_beats0;
-  assign \$145  = | \$144 ;
-  assign stall_input = \$143  & \$145 ;
-  assign \$146  = | n_layers;
-  assign \$147  = loaded & \$146 ;
-  assign \$148  = ! layer;
-  assign \$149  = in_rslot ? in_beats1 : in_beats0;
-  assign \$150  = \$149  > fold;
-  assign \$151  = | group;
-  assign \$152  = tag - 1'h1;
-  assign \$153  = wb_tag == \$152 [1:0];
-  assign \$155  = wb_groups > \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = \$151  | \$156 ;
-  assign \$158  = \$148  ? \$150  : \$157 ;
-  assign \$159  = \$147  & \$158 ;
-  assign \$160  = ! group;
-  assign \$161  = ! fold;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = cur_is_last & \$162 ;
-  assign \$164  = out_slot ? out_full1 : out_full0;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = ~ \$165 ;
-  assign stall_output = \$159  & \$167 ;
-  assign \$168  = ! layer;
-  assign \$169  = issue & \$168 ;
-  assign \$170  = cur_folds - 1'h1;
-  assign \$171  = fold == \$170 ;
-  assign \$172  = \$169  & \$171 ;
-  assign \$173  = cur_groups - 1'h1;
-  assign \$174  = group == \$173 ;
-  assign release_in = \$172  & \$174 ;
-  assign \$175  = issue & cur_is_last;
-  assign \$176  = ! group;
-  assign \$177  = ! fold;
-  assign \$178  = \$176  & \$177 ;
-  assign claim_out = \$175  & \$178 ;
-  assign step_first = ! fold;
-  assign \$179  = cur_folds - 1'h1;
-  assign step_last = fold == \$179 ;
-  assign \step_first$140  = ! fold;
-  assign \$180  = cur_folds - 1'h1;
-  assign \step_last$141  = fold == \$180 ;
-  assign \step_first$147  = ! fold;
-  assign \$181  = cur_folds - 1'h1;
-  assign \step_last$148  = fold == \$181 ;
-  assign \step_first$154  = ! fold;
-  assign \$182  = cur_folds - 1'h1;
-  assign \step_last$155  = fold == \$182 ;
-  assign \step_first$161  = ! fold;
-  assign \$183  = cur_folds - 1'h1;
-  assign \step_last$162  = fold == \$183 ;
-  assign \step_first$168  = ! fold;
-  assign \$184  = cur_folds - 1'h1;
-  assign \step_last$169  = fold == \$184 ;
-  assign \step_first$175  = ! fold;
-  assign \$185  = cur_folds - 1'h1;
-  assign \step_last$176  = fold == \$185 ;
-  assign \step_first$182  = ! fold;
-  assign \$186  = cur_folds - 1'h1;
-  assign \step_last$183  = fold == \$186 ;
-  assign \$188  = in_rslot ? 6'h20 : 6'h00;
-  assign \$189  = \$187  + \$188 ;
-  assign \$191  = wr_buf ? 6'h00 : 6'h20;
-  assign \$192  = \$190  + \$191 ;
-  assign \$194  = in_rslot ? 6'h20 : 6'h00;
-  assign \$195  = \$193  + \$194 ;
-  assign \$197  = wr_buf ? 6'h00 : 6'h20;
-  assign \$198  = \$196  + \$197 ;
-  assign \$200  = in_rslot ? 6'h20 : 6'h00;
-  assign \$201  = \$199  + \$200 ;
-  assign \$203  = wr_buf ? 6'h00 : 6'h20;
-  assign \$204  = \$202  + \$203 ;
-  assign \$206  = in_rslot ? 6'h20 : 6'h00;
-  assign \$207  = \$205  + \$206 ;
-  assign \$209  = wr_buf ? 6'h00 : 6'h20;
-  assign \$210  = \$208  + \$209 ;
-  assign \$212  = in_rslot ? 6'h20 : 6'h00;
-  assign \$213  = \$211  + \$212 ;
-  assign \$215  = wr_buf ? 6'h00 : 6'h20;
-  assign \$216  = \$214  + \$215 ;
-  assign \$218  = in_rslot ? 6'h20 : 6'h00;
-  assign \$219  = \$217  + \$218 ;
-  assign \$221  = wr_buf ? 6'h00 : 6'h20;
-  assign \$222  = \$220  + \$221 ;
-  assign \$224  = in_rslot ? 6'h20 : 6'h00;
-  assign \$225  = \$223  + \$224 ;
-  assign \$227  = wr_buf ? 6'h00 : 6'h20;
-  assign \$228  = \$226  + \$227 ;
-  assign \$230  = in_rslot ? 6'h20 : 6'h00;
-  assign \$231  = \$229  + \$230 ;
-  assign \$233  = wr_buf ? 6'h00 : 6'h20;
-  assign \$234  = \$232  + \$233 ;
-  assign \$235  = rd_from_input ? \$signature__data$223  : \$signature__data$222 ;
-  assign \$236  = rd_from_input ? \$signature__data$225  : \$signature__data$224 ;
-  assign \$237  = rd_from_input ? \$signature__data$227  : \$signature__data$226 ;
-  assign \$238  = rd_from_input ? \$signature__data$229  : \$signature__data$228 ;
-  assign \$239  = rd_from_input ? \$signature__data$231  : \$signature__data$230 ;
-  assign \$240  = rd_from_input ? \$signature__data$233  : \$signature__data$232 ;
-  assign \$241  = rd_from_input ? \$signature__data$235  : \$signature__data$234 ;
-  assign \$242  = rd_from_input ? \$signature__data$237  : \$signature__data$236 ;
-  assign \$243  = ~ wb_out10;
-  assign act_write = wb_valid10 & \$243 ;
-  assign out_write = wb_valid10 & wb_out10;
-  assign \$246  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$247  = \$245  + \$246 ;
-  assign \$250  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$251  = \$249  + \$250 ;
-  assign \$254  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$255  = \$253  + \$254 ;
-  assign \$258  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$259  = \$257  + \$258 ;
-  assign \$262  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$263  = \$261  + \$262 ;
-  assign \$266  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$267  = \$265  + \$266 ;
-  assign \$270  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$271  = \$269  + \$270 ;
-  assign \$274  = wb_buf10 ? 6'h20 : 6'h00;
-  assign \$275  = \$273  + \$274 ;
-  assign \$276  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$277  = wb_group10 + \$276 ;
-  assign \$278  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$279  = wb_group10 + \$278 ;
-  assign \$280  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$281  = wb_group10 + \$280 ;
-  assign \$282  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$283  = wb_group10 + \$282 ;
-  assign \$284  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$285  = wb_group10 + \$284 ;
-  assign \$286  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$287  = wb_group10 + \$286 ;
-  assign \$288  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$289  = wb_group10 + \$288 ;
-  assign \$290  = wb_slot10 ? 6'h20 : 6'h00;
-  assign \$291  = wb_group10 + \$290 ;
-  assign \$292  = drain_slot ? out_full1 : out_full0;
-  assign \$293  = drain_slot ? out_groups1 : out_groups0;
-  assign \$295  = \$293  > \$294 ;
-  assign \$296  = \$292  & \$295 ;
-  assign \$297  = w_level + drain_inflight;
-  assign \$298  = \$297  < 2'h3;
-  assign drain_read = \$296  & \$298 ;
-  assign \$300  = drain_slot ? 6'h20 : 6'h00;
-  assign \$301  = \$299  + \$300 ;
-  assign \$303  = drain_slot ? 6'h20 : 6'h00;
-  assign \$304  = \$302  + \$303 ;
-  assign \$306  = drain_slot ? 6'h20 : 6'h00;
-  assign \$307  = \$305  + \$306 ;
-  assign \$309  = drain_slot ? 6'h20 : 6'h00;
-  assign \$310  = \$308  + \$309 ;
-  assign \$312  = drain_slot ? 6'h20 : 6'h00;
-  assign \$313  = \$311  + \$312 ;
-  assign \$315  = drain_slot ? 6'h20 : 6'h00;
-  assign \$316  = \$314  + \$315 ;
-  assign \$318  = drain_slot ? 6'h20 : 6'h00;
-  assign \$319  = \$317  + \$318 ;
-  assign \$321  = drain_slot ? 6'h20 : 6'h00;
-  assign \$322  = \$320  + \$321 ;
-  assign out_fire = o_stream__valid & o_stream__ready;
-  assign done = out_fire & o_stream__payload[32];
-  assign busy = | in_flight;
-  assign \$323  = load__payload[31:28] == 2'h3;
-  assign \$324  = ld_fire & \$323 ;
-  assign \$325  = ! load__payload[19:0];
-  assign \$326  = load__payload[95:32] > 4'h8;
-  assign \$327  = \$326  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$328  = d0_rp__data[8:0] + 3'h7;
-  assign \$330  = ! in_wslot;
-  assign \$331  = in_fire & \$330 ;
-  assign \$332  = in_beats0 + 1'h1;
-  assign \$333  = in_beats0 + 1'h1;
-  assign \$334  = \$333  == in_folds;
-  assign \$335  = ! in_rslot;
-  assign \$336  = release_in & \$335 ;
-  assign \$338  = in_fire & \$337 ;
-  assign \$339  = in_beats1 + 1'h1;
-  assign \$340  = in_beats1 + 1'h1;
-  assign \$341  = \$340  == in_folds;
-  assign \$343  = release_in & \$342 ;
-  assign \$344  = in_wslot ? in_beats1 : in_beats0;
-  assign \$345  = \$344  + 1'h1;
-  assign \$346  = \$345  == in_folds;
-  assign \$347  = in_fire & \$346 ;
-  assign \$348  = ~ in_wslot;
-  assign \$349  = ~ in_rslot;
-  assign \$350  = ~ loaded;
-  assign \$351  = nxt_rp__data[8:0] + 3'h7;
-  assign \$353  = nxt_rp__data[17:9] + 3'h7;
-  assign \$355  = n_layers - 1'h1;
-  assign \$356  = \$106 [3:0] == \$355 ;
-  assign \$357  = cur_folds - 1'h1;
-  assign \$358  = fold == \$357 ;
-  assign \$359  = group + 1'h1;
-  assign \$360  = step_rq + 1'h1;
-  assign \$361  = cur_groups - 1'h1;
-  assign \$362  = group == \$361 ;
-  assign \$363  = nxt_rp__data[8:0] + 3'h7;
-  assign \$365  = nxt_rp__data[17:9] + 3'h7;
-  assign \$367  = n_layers - 1'h1;
-  assign \$368  = \$106 [3:0] == \$367 ;
-  assign \$369  = tag + 1'h1;
-  assign \$370  = ~ wr_buf;
-  assign \$371  = cur_is_last ? 1'h0 : \$370 ;
-  assign \$372  = ~ out_slot;
-  assign \$373  = fold + 1'h1;
-  assign \$374  = cur_folds - 1'h1;
-  assign \$375  = fold == \$374 ;
-  assign \$376  = cur_groups - 1'h1;
-  assign \$377  = group == \$376 ;
-  assign \$378  = \$375  & \$377 ;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = step_addr + 1'h1;
-  assign \$381  = ~ clear_counters;
-  assign \$382  = ld_fire & \$381 ;
-  assign \$383  = ! layer;
-  assign \$384  = cur_folds - 1'h1;
-  assign \$385  = fold == \$384 ;
-  assign \$386  = issue & \$385 ;
-  assign \$387  = wb_tag == wb_tag10;
-  assign \$388  = wb_groups + 1'h1;
-  assign \$389  = \$387  ? \$388  : 10'h001;
-  assign \$390  = ! out_slot;
-  assign \$391  = claim_out & \$390 ;
-  assign \$392  = ! wb_slot10;
-  assign \$393  = out_write & \$392 ;
-  assign \$394  = out_groups0 + 1'h1;
-  assign \$396  = claim_out & \$395 ;
-  assign \$398  = out_write & \$397 ;
-  assign \$399  = out_groups1 + 1'h1;
-  assign \$400  = out_n - 1'h1;
-  assign \$401  = drain_elem == \$400 ;
-  assign \$402  = out_n - 1'h1;
-  assign \$403  = drain_elem == \$402 ;
-  assign \$404  = ~ drain_slot;
-  assign \$405  = drain_elem + 1'h1;
-  assign \$406  = ~ release_slot;
-  assign \$407  = ! release_slot;
-  assign \$409  = in_flight + vector_start;
-  assign \$410  = \$409  - done;
-  assign \$411  = count_busy + busy;
-  assign \$412  = count_stall_input + stall_input;
-  assign \$413  = count_stall_output + stall_output;
-  assign \$414  = issue ? 7'h40 : 7'h00;
-  assign \$415  = count_mac_ops + \$414 ;
-  assign \$416  = issue ? 4'h8 : 4'h0;
-  assign \$417  = count_bank_reads + \$416 ;
-  assign \$418  = count_act_reads + issue;
-  assign \$419  = in_fire + act_write;
-  assign \$420  = count_act_writes + \$419 ;
-  assign \$421  = count_inferences + done;
+  assign \$106  = cur_is_last ? { 4'h0, \$104  } : \$105 ;
+  assign \$107  = loaded ? \$106  : 5'h00;
+  assign \$108  = fold + 1'h1;
+  assign \$109  = \$108  * 4'h8;
+  assign \$110  = \$109  < prev_out;
+  assign \$111  = fold + 1'h1;
+  assign \$112  = \$111  * 4'h8;
+  assign \$113  = \$110  ? \$112  : { 5'h00, prev_out };
+  assign \$114  = \$113  - 1'h1;
+  assign \$115  = | n_layers;
+  assign active = loaded & \$115 ;
+  assign \$116  = | layer;
+  assign \$117  = active & \$116 ;
+  assign \$118  = ~ b_done;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = ctx ? in_beats0 : in_beats1;
+  assign \$121  = | \$120 ;
+  assign b_available = \$119  & \$121 ;
+  assign \$122  = ctx ? in_beats0 : in_beats1;
+  assign \$123  = \$122  > b_fold;
+  assign \$124  = ~ b_in_group;
+  assign \$125  = ! fold;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = ! layer;
+  assign \$128  = ctx ? in_beats1 : in_beats0;
+  assign \$129  = \$128  > fold;
+  assign \$130  = | group;
+  assign \$131  = ctx ? wb_parity1 : wb_parity0;
+  assign \$132  = ~ layer[0];
+  assign \$133  = \$131  == \$132 ;
+  assign \$134  = ctx ? wb_groups1 : wb_groups0;
+  assign \$136  = \$134  > \$135 ;
+  assign \$137  = \$133  & \$136 ;
+  assign \$138  = \$130  | \$137 ;
+  assign \$139  = \$127  ? \$129  : \$138 ;
+  assign \$140  = active & \$139 ;
+  assign \$141  = ! group;
+  assign \$142  = ! fold;
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = cur_is_last & \$143 ;
+  assign \$145  = ctx ? out_full1 : out_full0;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$140  & \$147 ;
+  assign \$150  = | layer;
+  assign \$151  = ! group;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = ctx ? wb_parity1 : wb_parity0;
+  assign \$154  = ~ layer[0];
+  assign \$155  = \$153  == \$154 ;
+  assign \$156  = ctx ? wb_groups1 : wb_groups0;
+  assign \$157  = \$156  == prev_groups;
+  assign \$158  = \$155  & \$157 ;
+  assign \$159  = \$152  ? \$158  : 1'h1;
+  assign \$160  = \$149  & \$159 ;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = \$126  & \$161 ;
+  assign \$163  = \$162  & b_available;
+  assign issue_b = b_in_group ? \$123  : \$163 ;
+  assign \$164  = ~ b_in_group;
+  assign \$165  = ! layer;
+  assign \$166  = ctx ? in_beats1 : in_beats0;
+  assign \$167  = \$166  > fold;
+  assign \$168  = | group;
+  assign \$169  = ctx ? wb_parity1 : wb_parity0;
+  assign \$170  = ~ layer[0];
+  assign \$171  = \$169  == \$170 ;
+  assign \$172  = ctx ? wb_groups1 : wb_groups0;
+  assign \$174  = \$172  > \$173 ;
+  assign \$175  = \$171  & \$174 ;
+  assign \$176  = \$168  | \$175 ;
+  assign \$177  = \$165  ? \$167  : \$176 ;
+  assign \$178  = active & \$177 ;
+  assign \$179  = ! group;
+  assign \$180  = ! fold;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = cur_is_last & \$181 ;
+  assign \$183  = ctx ? out_full1 : out_full0;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = \$178  & \$185 ;
+  assign \$188  = \$164  & \$187 ;
+  assign \$189  = ~ b_in_group;
+  assign \$190  = ! fold;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = | layer;
+  assign \$193  = ! group;
+  assign \$194  = \$192  & \$193 ;
+  assign \$195  = ctx ? wb_parity1 : wb_parity0;
+  assign \$196  = ~ layer[0];
+  assign \$197  = \$195  == \$196 ;
+  assign \$198  = ctx ? wb_groups1 : wb_groups0;
+  assign \$199  = \$198  == prev_groups;
+  assign \$200  = \$197  & \$199 ;
+  assign \$201  = \$194  ? \$200  : 1'h1;
+  assign \$202  = ~ \$201 ;
+  assign \$203  = \$191  & \$202 ;
+  assign \$204  = \$203  & b_available;
+  assign \$205  = ~ \$204 ;
+  assign issue_a = \$188  & \$205 ;
+  assign issue = issue_a | issue_b;
+  assign \$206  = ~ issue;
+  assign \$207  = \$206  & active;
+  assign \$208  = ! layer;
+  assign \$209  = ctx ? in_beats1 : in_beats0;
+  assign \$210  = \$209  > fold;
+  assign \$211  = ~ \$210 ;
+  assign \$212  = \$208  & \$211 ;
+  assign \$213  = ctx ? in_beats1 : in_beats0;
+  assign \$214  = | \$213 ;
+  assign \$215  = \$212  & \$214 ;
+  assign \$216  = b_in_group ? 1'h1 : \$215 ;
+  assign stall_input = \$207  & \$216 ;
+  assign \$217  = ~ issue;
+  assign \$218  = ~ b_in_group;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = \$219  & active;
+  assign \$221  = ! layer;
+  assign \$222  = ctx ? in_beats1 : in_beats0;
+  assign \$223  = \$222  > fold;
+  assign \$224  = | group;
+  assign \$225  = ctx ? wb_parity1 : wb_parity0;
+  assign \$226  = ~ layer[0];
+  assign \$227  = \$225  == \$226 ;
+  assign \$228  = ctx ? wb_groups1 : wb_groups0;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1156$0 (drain_last),
-    .\port$398$0 (drain_data),
+    .\port$1456$0 (drain_last),
+    .\port$666$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3474,14 +4489,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .clk(clk),
-    .\port$290$0 (\$235 ),
-    .\port$291$0 (\$236 ),
-    .\port$292$0 (\$237 ),
-    .\port$293$0 (\$238 ),
-    .\port$294$0 (\$239 ),
-    .\port$295$0 (\$240 ),
-    .\port$296$0 (\$241 ),
-    .\port$297$0 (\$242 ),
+    .\port$542$0 (\$447 ),
+    .\port$543$0 (\$448 ),
+    .\port$544$0 (\$449 ),
+    .\port$545$0 (\$450 ),
+    .\port$546$0 (\$451 ),
+    .\port$547$0 (\$452 ),
+    .\port$548$0 (\$453 ),
+    .\port$549$0 (\$454 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -3498,23 +4513,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .clk(clk),
-    .\port$290$0 (\$235 ),
-    .\port$291$0 (\$236 ),
-    .\port$292$0 (\$237 ),
-    .\port$293$0 (\$238 ),
-    .\port$294$0 (\$239 ),
-    .\port$295$0 (\$240 ),
-    .\port$296$0 (\$241 ),
-    .\port$297$0 (\$242 ),
-    .result(\result$259 ),
-    .rp__addr(step_addr),
+    .\port$542$0 (\$447 ),
+    .\port$543$0 (\$448 ),
+    .\port$544$0 (\$449 ),
+    .\port$545$0 (\$450 ),
+    .\port$546$0 (\$451 ),
+    .\port$547$0 (\$452 ),
+    .\port$548$0 (\$453 ),
+    .\port$549$0 (\$454 ),
+    .result(\result$277 ),
+    .rp__addr(\step_addr$156 ),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
-    .step_first(\step_first$140 ),
-    .step_last(\step_last$141 ),
-    .step_relu(step_relu),
-    .step_requantize(step_requantize),
-    .step_rq(step_rq),
+    .step_first(\step_first$157 ),
+    .step_last(\step_last$158 ),
+    .step_relu(\step_relu$160 ),
+    .step_requantize(\step_requantize$161 ),
+    .step_rq(\step_rq$159 ),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
@@ -3522,23 +4537,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .clk(clk),
-    .\port$290$0 (\$235 ),
-    .\port$291$0 (\$236 ),
-    .\port$292$0 (\$237 ),
-    .\port$293$0 (\$238 ),
-    .\port$294$0 (\$239 ),
-    .\port$295$0 (\$240 ),
-    .\port$296$0 (\$241 ),
-    .\port$297$0 (\$242 ),
-    .result(\result$263 ),
-    .rp__addr(step_addr),
+    .\port$542$0 (\$447 ),
+    .\port$543$0 (\$448 ),
+    .\port$544$0 (\$449 ),
+    .\port$545$0 (\$450 ),
+    .\port$546$0 (\$451 ),
+    .\port$547$0 (\$452 ),
+    .\port$548$0 (\$453 ),
+    .\port$549$0 (\$454 ),
+    .result(\result$281 ),
+    .rp__addr(\step_addr$163 ),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
-    .step_first(\step_first$147 ),
-    .step_last(\step_last$148 ),
-    .step_relu(step_relu),
-    .step_requantize(step_requantize),
-    .step_rq(step_rq),
+    .step_first(\step_first$164 ),
+    .step_last(\step_last$165 ),
+    .step_relu(\step_relu$167 ),
+    .step_requantize(\step_requantize$168 ),
+    .step_rq(\step_rq$166 ),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
@@ -3546,23 +4561,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .clk(clk),
-    .\port$290$0 (\$235 ),
-    .\port$291$0 (\$236 ),
-    .\port$292$0 (\$237 ),
-    .\port$293$0 (\$238 ),
-    .\port$294$0 (\$239 ),
-    .\port$295$0 (\$240 ),
-    .\port$296$0 (\$241 ),
-    .\port$297$0 (\$242 ),
-    .result(\result$267 ),
-    .rp__addr(step_addr),
+    .\port$542$0 (\$447 ),
+    .\port$543$0 (\$448 ),
+    .\port$544$0 (\$449 ),
+    .\port$545$0 (\$450 ),
+    .\port$546$0 (\$451 ),
+    .\port$547$0 (\$452 ),
+    .\port$548$0 (\$453 ),
+    .\port$549$0 (\$454 ),
+    .result(\result$285 ),
+    .rp__addr(\step_addr$170 ),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
-    .step_first(\step_first$154 ),
-    .step_last(\step_last$155 ),
-    .step_relu(step_relu),
-    .step_requantize(step_requantize),
-    .step_rq(step_rq),
+    .step_first(\step_first$171 ),
+    .step_last(\step_last$172 ),
+    .step_relu(\step_relu$174 ),
+    .step_requantize(\step_requantize$175 ),
+    .step_rq(\step_rq$173 ),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
@@ -3570,23 +4585,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .clk(clk),
-    .\port$290$0 (\$235 ),
-    .\port$291$0 (\$236 ),
-    .\port$292$0 (\$237 ),
-    .\port$293$0 (\$238 ),
-    .\port$294$0 (\$239 ),
-    .\port$295$0 (\$240 ),
-    .\port$296$0 (\$241 ),
-    .\port$297$0 (\$242 ),
-    .result(\result$271 ),
-    .rp__addr(step_addr),
+    .\port$542$0 (\$447 ),
+    .\port$543$0 (\$448 ),
+    .\port$544$0 (\$449 ),
+    .\port$545$0 (\$450 ),
+    .\port$546$0 (\$451 ),
+    .\port$547$0 (\$452 ),
+    .\port$548$0 (\$453 ),
+    .\port$549$0 (\$454 ),
+    .result(\result$289 ),
+    .rp__addr(\step_addr$177 ),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
-    .step_first(\step_first$161 ),
-    .step_last(\step_last$162 ),
-    .step_relu(step_relu),
-    .step_requantize(step_requantize),
-    .step_rq(step_rq),
+    .step_first(\step_first$178 ),
+    .step_last(\step_last$179 ),
+    .step_relu(\step_relu$181 ),
+    .step_requantize(\step_requantize$182 ),
+    .step_rq(\step_rq$180 ),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
@@ -3594,23 +4609,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .clk(clk),
-    .\port$290$0 (\$235 ),
-    .\port$291$0 (\$236 ),
-    .\port$292$0 (\$237 ),
-    .\port$293$0 (\$238 ),
-    .\port$294$0 (\$239 ),
-    .\port$295$0 (\$240 ),
-    .\port$296$0 (\$241 ),
-    .\port$297$0 (\$242 ),
-    .result(\result$275 ),
-    .rp__addr(step_addr),
+    .\port$542$0 (\$447 ),
+    .\port$543$0 (\$448 ),
+    .\port$544$0 (\$449 ),
+    .\port$545$0 (\$450 ),
+    .\port$546$0 (\$451 ),
+    .\port$547$0 (\$452 ),
+    .\port$548$0 (\$453 ),
+    .\port$549$0 (\$454 ),
+    .result(\result$293 ),
+    .rp__addr(\step_addr$184 ),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
-    .step_first(\step_first$168 ),
-    .step_last(\step_last$169 ),
-    .step_relu(step_relu),
-    .step_requantize(step_requantize),
-    .step_rq(step_rq),
+    .step_first(\step_first$185 ),
+    .step_last(\step_last$186 ),
+    .step_relu(\step_relu$188 ),
+    .step_requantize(\step_requantize$189 ),
+    .step_rq(\step_rq$187 ),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
@@ -3618,23 +4633,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .clk(clk),
-    .\port$290$0 (\$235 ),
-    .\port$291$0 (\$236 ),
-    .\port$292$0 (\$237 ),
-    .\port$293$0 (\$238 ),
-    .\port$294$0 (\$239 ),
-    .\port$295$0 (\$240 ),
-    .\port$296$0 (\$241 ),
-    .\port$297$0 (\$242 ),
-    .result(\result$279 ),
-    .rp__addr(step_addr),
+    .\port$542$0 (\$447 ),
+    .\port$543$0 (\$448 ),
+    .\port$544$0 (\$449 ),
+    .\port$545$0 (\$450 ),
+    .\port$546$0 (\$451 ),
+    .\port$547$0 (\$452 ),
+    .\port$548$0 (\$453 ),
+    .\port$549$0 (\$454 ),
+    .result(\result$297 ),
+    .rp__addr(\step_addr$191 ),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
-    .step_first(\step_first$175 ),
-    .step_last(\step_last$176 ),
-    .step_relu(step_relu),
-    .step_requantize(step_requantize),
-    .step_rq(step_rq),
+    .step_first(\step_first$192 ),
+    .step_last(\step_last$193 ),
+    .step_relu(\step_relu$195 ),
+    .step_requantize(\step_requantize$196 ),
+    .step_rq(\step_rq$194 ),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
@@ -3642,28 +4657,50 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .clk(clk),
-    .\port$290$0 (\$235 ),
-    .\port$291$0 (\$236 ),
-    .\port$292$0 (\$237 ),
-    .\port$293$0 (\$238 ),
-    .\port$294$0 (\$239 ),
-    .\port$295$0 (\$240 ),
-    .\port$296$0 (\$241 ),
-    .\port$297$0 (\$242 ),
-    .result(\result$283 ),
-    .rp__addr(step_addr),
+    .\port$542$0 (\$447 ),
+    .\port$543$0 (\$448 ),
+    .\port$544$0 (\$449 ),
+    .\port$545$0 (\$450 ),
+    .\port$546$0 (\$451 ),
+    .\port$547$0 (\$452 ),
+    .\port$548$0 (\$453 ),
+    .\port$549$0 (\$454 ),
+    .result(\result$301 ),
+    .rp__addr(\step_addr$198 ),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
-    .step_first(\step_first$182 ),
-    .step_last(\step_last$183 ),
-    .step_relu(step_relu),
-    .step_requantize(step_requantize),
-    .step_rq(step_rq),
+    .step_first(\step_first$199 ),
+    .step_last(\step_last$200 ),
+    .step_relu(\step_relu$202 ),
+    .step_requantize(\step_requantize$203 ),
+    .step_rq(\step_rq$201 ),
     .step_valid(issue),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
     .wp__en(\bank_we$60 )
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (drain_lane)
+      3'h0:
+          drain_data = \$signature__data$351 ;
+      3'h1:
+          drain_data = \$signature__data$352 ;
+      3'h2:
+          drain_data = \$signature__data$353 ;
+      3'h3:
+          drain_data = \$signature__data$354 ;
+      3'h4:
+          drain_data = \$signature__data$355 ;
+      3'h5:
+          drain_data = \$signature__data$356 ;
+      3'h6:
+          drain_data = \$signature__data$357 ;
+      3'h7:
+          drain_data = \$signature__data$358 ;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
@@ -3701,704 +4738,850 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = n_layers;
-    if (\$324 ) begin
-      if (\$325 ) begin
-        \$422  = \$327 [3:0];
+    \$670  = n_layers;
+    if (\$552 ) begin
+      if (\$553 ) begin
+        \$670  = \$555 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = \$329 [8:0];
+    \$671  = \$557 [8:0];
     if (rst) begin
-      \$423  = 9'h000;
+      \$671  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = dl_rp__data[17:9];
+    \$672  = dl_rp__data[17:9];
     if (rst) begin
-      \$424  = 9'h000;
+      \$672  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = in_beats0;
-    if (\$331 ) begin
-      \$425  = \$332 [8:0];
+    \$673  = in_beats0;
+    if (\$559 ) begin
+      \$673  = \$560 [8:0];
     end
-    if (\$336 ) begin
-      \$425  = 9'h000;
+    if (in_release0) begin
+      \$673  = 9'h000;
     end
     if (rst) begin
-      \$425  = 9'h000;
+      \$673  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = in_full0;
-    if (\$331 ) begin
-      if (\$334 ) begin
-        \$426  = 1'h1;
+    \$674  = in_full0;
+    if (\$559 ) begin
+      if (\$562 ) begin
+        \$674  = 1'h1;
       end
     end
-    if (\$336 ) begin
-      \$426  = 1'h0;
+    if (in_release0) begin
+      \$674  = 1'h0;
     end
     if (rst) begin
-      \$426  = 1'h0;
+      \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = in_beats1;
-    if (\$338 ) begin
-      \$427  = \$339 [8:0];
+    \$675  = in_beats1;
+    if (\$564 ) begin
+      \$675  = \$565 [8:0];
     end
-    if (\$343 ) begin
-      \$427  = 9'h000;
+    if (in_release1) begin
+      \$675  = 9'h000;
     end
     if (rst) begin
-      \$427  = 9'h000;
+      \$675  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = in_full1;
-    if (\$338 ) begin
-      if (\$341 ) begin
-        \$428  = 1'h1;
+    \$676  = in_full1;
+    if (\$564 ) begin
+      if (\$567 ) begin
+        \$676  = 1'h1;
       end
     end
-    if (\$343 ) begin
-      \$428  = 1'h0;
+    if (in_release1) begin
+      \$676  = 1'h0;
     end
     if (rst) begin
-      \$428  = 1'h0;
+      \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = in_wslot;
-    if (\$347 ) begin
-      \$429  = \$348 ;
+    \$677  = in_wslot;
+    if (\$571 ) begin
+      \$677  = \$572 ;
     end
     if (rst) begin
-      \$429  = 1'h0;
+      \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = in_rslot;
-    if (release_in) begin
-      \$430  = \$349 ;
-    end
+    \$678  = \$574 [8:0];
     if (rst) begin
-      \$430  = 1'h0;
+      \$678  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = cur_folds;
-    if (\$350 ) begin
-      \$431  = \$352 [8:0];
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$431  = \$364 [8:0];
+    \$679  = cur_folds;
+    if (\$575 ) begin
+      \$679  = \$577 [8:0];
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$679  = \$589 [8:0];
         end
       end
     end
     if (rst) begin
-      \$431  = 9'h000;
+      \$679  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = cur_groups;
-    if (\$350 ) begin
-      \$432  = \$354 [8:0];
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$432  = \$366 [8:0];
+    \$680  = cur_groups;
+    if (\$575 ) begin
+      \$680  = \$579 [8:0];
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$680  = \$591 [8:0];
         end
       end
     end
     if (rst) begin
-      \$432  = 9'h000;
+      \$680  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = cur_out;
-    if (\$350 ) begin
-      \$433  = nxt_rp__data[17:9];
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$433  = nxt_rp__data[17:9];
+    \$681  = cur_out;
+    if (\$575 ) begin
+      \$681  = nxt_rp__data[17:9];
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$681  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$433  = 9'h000;
+      \$681  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = cur_is_last;
-    if (\$350 ) begin
-      \$434  = \$356 ;
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$434  = \$368 ;
+    \$682  = cur_is_last;
+    if (\$575 ) begin
+      \$682  = \$581 ;
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$682  = \$593 ;
         end
       end
     end
     if (rst) begin
-      \$434  = 1'h0;
+      \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = step_relu;
-    if (\$350 ) begin
-      \$435  = nxt_rp__data[35];
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$435  = nxt_rp__data[35];
+    \$683  = cur_relu;
+    if (\$575 ) begin
+      \$683  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$683  = nxt_rp__data[35];
         end
       end
     end
     if (rst) begin
-      \$435  = 1'h0;
+      \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = step_requantize;
-    if (\$350 ) begin
-      \$436  = nxt_rp__data[36];
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$436  = nxt_rp__data[36];
+    \$684  = cur_requantize;
+    if (\$575 ) begin
+      \$684  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$684  = nxt_rp__data[36];
         end
       end
     end
     if (rst) begin
-      \$436  = 1'h0;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = step_addr;
-    if (\$350 ) begin
-      \$437  = nxt_rp__data[26:18];
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$437  = nxt_rp__data[26:18];
-        end
-      end
-      if (\$379 ) begin
-        \$437  = \$380 [8:0];
-      end
-    end
-    if (rst) begin
-      \$437  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = step_rq;
-    if (\$350 ) begin
-      \$438  = nxt_rp__data[34:27];
-    end else if (issue) begin
-      if (\$358 ) begin
-        \$438  = \$360 [7:0];
-        if (\$362 ) begin
-          \$438  = nxt_rp__data[34:27];
-        end
-      end
-    end
-    if (rst) begin
-      \$438  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = layer;
-    if (\$350 ) begin
-      \$439  = \$106 [3:0];
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$439  = \$106 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$439  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = group;
-    if (\$350 ) begin
-      \$440  = 9'h000;
-    end else if (issue) begin
-      if (\$358 ) begin
-        \$440  = \$359 [8:0];
-        if (\$362 ) begin
-          \$440  = 9'h000;
-        end
-      end
-    end
-    if (rst) begin
-      \$440  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = fold;
-    if (\$350 ) begin
-      \$441  = 9'h000;
-    end else if (issue) begin
-      (* full_case = 32'd1 *)
-      if (\$358 ) begin
-        \$441  = 9'h000;
-        if (\$362 ) begin
-          \$441  = 9'h000;
-        end
-      end else begin
-        \$441  = \$373 [8:0];
-      end
-    end
-    if (rst) begin
-      \$441  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = loaded;
-    if (\$350 ) begin
-      \$442  = 1'h1;
-    end
-    if (\$382 ) begin
-      \$442  = 1'h0;
-    end
-    if (rst) begin
-      \$442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = wr_buf;
-    if (\$350 ) begin
-      \$443  = 1'h0;
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$443  = \$371 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = prev_out;
-    if (\$350 ) begin
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$444  = cur_out;
-        end
-      end
-    end
-    if (rst) begin
-      \$444  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = tag;
-    if (\$350 ) begin
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
-          \$445  = \$369 [1:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$445  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = out_slot;
-    if (\$350 ) begin
-    end else if (issue) begin
-      if (\$358 ) begin
-        if (\$362 ) begin
+    \$685  = bank_addr;
+    if (\$575 ) begin
+      \$685  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$685  = nxt_rp__data[26:18];
           if (cur_is_last) begin
-            \$446  = \$372 ;
+            if (b_done) begin
+            end else if (\$596 ) begin
+              \$685  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$603 ) begin
+        \$685  = \$604 [8:0];
+      end
+    end
+    if (rst) begin
+      \$685  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = rq_addr;
+    if (\$575 ) begin
+      \$686  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        \$686  = \$585 [7:0];
+        if (\$587 ) begin
+          \$686  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$596 ) begin
+              \$686  = b_rq_addr;
+            end
           end
         end
       end
     end
     if (rst) begin
-      \$446  = 1'h0;
+      \$686  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = rd_from_input;
-    if (issue) begin
-      \$447  = \$383 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = rd_block;
-    if (issue) begin
-      \$448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = \$386 ;
-    if (rst) begin
-      \$449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = wb_valid1;
-    if (rst) begin
-      \$450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = wb_valid2;
-    if (rst) begin
-      \$451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = wb_valid3;
-    if (rst) begin
-      \$452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = wb_valid4;
-    if (rst) begin
-      \$453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = wb_valid5;
-    if (rst) begin
-      \$454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = wb_valid6;
-    if (rst) begin
-      \$455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = wb_valid7;
-    if (rst) begin
-      \$456  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = wb_valid8;
-    if (rst) begin
-      \$457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = wb_valid9;
-    if (rst) begin
-      \$458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = wb_tag;
-    if (act_write) begin
-      \$459  = wb_tag10;
-    end
-    if (rst) begin
-      \$459  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = wb_groups;
-    if (act_write) begin
-      \$460  = \$389 [8:0];
-    end
-    if (rst) begin
-      \$460  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = out_full0;
-    if (\$391 ) begin
-      \$461  = 1'h1;
-    end
-    if (done) begin
-      if (\$407 ) begin
-        \$461  = 1'h0;
+    \$687  = layer;
+    if (\$575 ) begin
+      \$687  = \$107 [3:0];
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$687  = \$107 [3:0];
+        end
       end
     end
     if (rst) begin
-      \$461  = 1'h0;
+      \$687  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = out_groups0;
-    if (\$391 ) begin
-      \$462  = 9'h000;
-    end else if (\$393 ) begin
-      \$462  = \$394 [8:0];
-    end
-    if (rst) begin
-      \$462  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = out_full1;
-    if (\$396 ) begin
-      \$463  = 1'h1;
-    end
-    if (done) begin
-      if (\$408 ) begin
-        \$463  = 1'h0;
+    \$688  = group;
+    if (\$575 ) begin
+      \$688  = 9'h000;
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        \$688  = \$584 [8:0];
+        if (\$587 ) begin
+          \$688  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$596 ) begin
+              \$688  = b_group;
+            end
+          end
+        end
       end
     end
     if (rst) begin
-      \$463  = 1'h0;
+      \$688  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = out_groups1;
-    if (\$396 ) begin
-      \$464  = 9'h000;
-    end else if (\$398 ) begin
-      \$464  = \$399 [8:0];
+    \$689  = fold;
+    if (\$575 ) begin
+      \$689  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$583 ) begin
+        \$689  = 9'h000;
+        if (\$587 ) begin
+          \$689  = 9'h000;
+        end
+      end else begin
+        \$689  = \$597 [8:0];
+      end
     end
     if (rst) begin
-      \$464  = 9'h000;
+      \$689  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = drain_read;
+    \$690  = b_group;
+    if (\$575 ) begin
+      \$690  = 9'h000;
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          if (cur_is_last) begin
+            \$690  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$610 ) begin
+        \$690  = \$611 [8:0];
+      end
+    end
     if (rst) begin
-      \$465  = 1'h0;
+      \$690  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = drain_lane;
+    \$691  = b_fold;
+    if (\$575 ) begin
+      \$691  = 9'h000;
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          if (cur_is_last) begin
+            \$691  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$610 ) begin
+        \$691  = 9'h000;
+      end else begin
+        \$691  = \$613 [8:0];
+      end
+    end
+    if (rst) begin
+      \$691  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = b_in_group;
+    if (\$575 ) begin
+      \$692  = 1'h0;
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          if (cur_is_last) begin
+            \$692  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$692  = \$608 ;
+    end
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = b_bank_addr;
+    if (\$575 ) begin
+      \$693  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          if (cur_is_last) begin
+            \$693  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$693  = \$605 [8:0];
+    end
+    if (rst) begin
+      \$693  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = b_rq_addr;
+    if (\$575 ) begin
+      \$694  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          if (cur_is_last) begin
+            \$694  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$610 ) begin
+        \$694  = \$612 [7:0];
+      end
+    end
+    if (rst) begin
+      \$694  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = loaded;
+    if (\$575 ) begin
+      \$695  = 1'h1;
+    end
+    if (\$615 ) begin
+      \$695  = 1'h0;
+    end
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$696  = wr_buf;
+    if (\$575 ) begin
+      \$696  = 1'h0;
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$696  = \$594 ;
+          if (cur_is_last) begin
+            \$696  = 1'h0;
+            if (b_done) begin
+              \$696  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = prev_out;
+    if (\$575 ) begin
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$697  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$697  = d0_rp__data[17:9];
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$697  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = prev_groups;
+    if (\$575 ) begin
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          \$698  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$698  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$698  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = ctx;
+    if (\$575 ) begin
+    end else if (issue_a) begin
+      if (\$583 ) begin
+        if (\$587 ) begin
+          if (cur_is_last) begin
+            \$699  = \$595 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = rd_from_input;
+    if (issue) begin
+      \$700  = \$617 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$701  = rd_block;
+    if (issue) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = \$623 ;
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = wb_valid1;
+    if (rst) begin
+      \$703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = wb_valid2;
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = wb_valid3;
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$706  = wb_valid4;
+    if (rst) begin
+      \$706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$707  = wb_valid5;
+    if (rst) begin
+      \$707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$708  = wb_valid6;
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = wb_valid7;
+    if (rst) begin
+      \$709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$710  = wb_valid8;
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$711  = wb_valid9;
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$712  = wb_parity0;
+    if (track_reset0) begin
+      \$712  = 1'h1;
+    end else if (\$629 ) begin
+      \$712  = wb_par10;
+    end
+    if (rst) begin
+      \$712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$713  = wb_groups0;
+    if (track_reset0) begin
+      \$713  = 9'h000;
+    end else if (\$629 ) begin
+      \$713  = \$632 [8:0];
+    end
+    if (rst) begin
+      \$713  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$714  = wb_parity1;
+    if (track_reset1) begin
+      \$714  = 1'h1;
+    end else if (\$634 ) begin
+      \$714  = wb_par10;
+    end
+    if (rst) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$715  = wb_groups1;
+    if (track_reset1) begin
+      \$715  = 9'h000;
+    end else if (\$634 ) begin
+      \$715  = \$637 [8:0];
+    end
+    if (rst) begin
+      \$715  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = out_full0;
+    if (\$639 ) begin
+      \$716  = 1'h1;
+    end
+    if (done) begin
+      if (\$655 ) begin
+        \$716  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$717  = out_groups0;
+    if (\$639 ) begin
+      \$717  = 9'h000;
+    end else if (\$641 ) begin
+      \$717  = \$642 [8:0];
+    end
+    if (rst) begin
+      \$717  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = out_full1;
+    if (\$644 ) begin
+      \$718  = 1'h1;
+    end
+    if (done) begin
+      if (\$656 ) begin
+        \$718  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$719  = out_groups1;
+    if (\$644 ) begin
+      \$719  = 9'h000;
+    end else if (\$646 ) begin
+      \$719  = \$647 [8:0];
+    end
+    if (rst) begin
+      \$719  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$720  = drain_read;
+    if (rst) begin
+      \$720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$721  = drain_lane;
     if (drain_read) begin
-      \$466  = drain_elem[2:0];
+      \$721  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = drain_last;
+    \$722  = drain_last;
     if (drain_read) begin
-      \$467  = \$401 ;
+      \$722  = \$649 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = drain_elem;
+    \$723  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$403 ) begin
-        \$468  = 9'h000;
+      if (\$651 ) begin
+        \$723  = 9'h000;
       end else begin
-        \$468  = \$405 [8:0];
+        \$723  = \$653 [8:0];
       end
     end
     if (rst) begin
-      \$468  = 9'h000;
+      \$723  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = drain_slot;
+    \$724  = drain_slot;
     if (drain_read) begin
-      if (\$403 ) begin
-        \$469  = \$404 ;
+      if (\$651 ) begin
+        \$724  = \$652 ;
       end
     end
     if (rst) begin
-      \$469  = 1'h0;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = release_slot;
+    \$725  = release_slot;
     if (done) begin
-      \$470  = \$406 ;
+      \$725  = \$654 ;
     end
     if (rst) begin
-      \$470  = 1'h0;
+      \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = \$410 [2:0];
+    \$726  = \$658 [2:0];
     if (rst) begin
-      \$471  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$472  = 32'd0;
-    end else begin
-      \$472  = \$411 [31:0];
-    end
-    if (rst) begin
-      \$472  = 32'd0;
+      \$726  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$473  = 32'd0;
+      \$727  = 32'd0;
     end else begin
-      \$473  = \$412 [31:0];
+      \$727  = \$659 [31:0];
     end
     if (rst) begin
-      \$473  = 32'd0;
+      \$727  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$474  = 32'd0;
+      \$728  = 32'd0;
     end else begin
-      \$474  = \$413 [31:0];
+      \$728  = \$660 [31:0];
     end
     if (rst) begin
-      \$474  = 32'd0;
+      \$728  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$475  = 32'd0;
+      \$729  = 32'd0;
     end else begin
-      \$475  = \$415 [31:0];
+      \$729  = \$661 [31:0];
     end
     if (rst) begin
-      \$475  = 32'd0;
+      \$729  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$476  = 32'd0;
+      \$730  = 32'd0;
     end else begin
-      \$476  = \$417 [31:0];
+      \$730  = \$663 [31:0];
     end
     if (rst) begin
-      \$476  = 32'd0;
+      \$730  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$477  = 32'd0;
+      \$731  = 32'd0;
     end else begin
-      \$477  = \$418 [31:0];
+      \$731  = \$665 [31:0];
     end
     if (rst) begin
-      \$477  = 32'd0;
+      \$731  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$478  = 32'd0;
+      \$732  = 32'd0;
     end else begin
-      \$478  = \$420 [31:0];
+      \$732  = \$666 [31:0];
     end
     if (rst) begin
-      \$478  = 32'd0;
+      \$732  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$479  = 32'd0;
+      \$733  = 32'd0;
     end else begin
-      \$479  = \$421 [31:0];
+      \$733  = \$668 [31:0];
     end
     if (rst) begin
-      \$479  = 32'd0;
+      \$733  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (drain_lane)
-      3'h0:
-          drain_data = \$signature__data$334 ;
-      3'h1:
-          drain_data = \$signature__data$335 ;
-      3'h2:
-          drain_data = \$signature__data$336 ;
-      3'h3:
-          drain_data = \$signature__data$337 ;
-      3'h4:
-          drain_data = \$signature__data$338 ;
-      3'h5:
-          drain_data = \$signature__data$339 ;
-      3'h6:
-          drain_data = \$signature__data$340 ;
-      3'h7:
-          drain_data = \$signature__data$341 ;
-    endcase
+    if (clear_counters) begin
+      \$734  = 32'd0;
+    end else begin
+      \$734  = \$669 [31:0];
+    end
+    if (rst) begin
+      \$734  = 32'd0;
+    end
   end
   assign busy_r = busy;
   assign load_hold = 1'h0;
@@ -4454,146 +5637,114 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__data$99  = i_stream__payload[55:48];
   assign \$signature__addr$101  = \$100 [5:0];
   assign \$signature__data$102  = i_stream__payload[63:56];
-  assign next_layer = \$106 [3:0];
-  assign nxt_rp__addr = \$106 [2:0];
-  assign need_elem = \$113 [9:0];
+  assign next_layer = \$107 [3:0];
+  assign nxt_rp__addr = \$107 [2:0];
+  assign need_elem = \$114 [9:0];
   assign step_valid = issue;
-  assign bank_addr = step_addr;
-  assign rq_addr = step_rq;
-  assign cur_relu = step_relu;
-  assign cur_requantize = step_requantize;
-  assign \step_valid$138  = issue;
-  assign \step_addr$139  = step_addr;
-  assign \step_rq$142  = step_rq;
-  assign \step_relu$143  = step_relu;
-  assign \step_requantize$144  = step_requantize;
-  assign \step_valid$145  = issue;
-  assign \step_addr$146  = step_addr;
-  assign \step_rq$149  = step_rq;
-  assign \step_relu$150  = step_relu;
-  assign \step_requantize$151  = step_requantize;
-  assign \step_valid$152  = issue;
-  assign \step_addr$153  = step_addr;
-  assign \step_rq$156  = step_rq;
-  assign \step_relu$157  = step_relu;
-  assign \step_requantize$158  = step_requantize;
-  assign \step_valid$159  = issue;
-  assign \step_addr$160  = step_addr;
-  assign \step_rq$163  = step_rq;
-  assign \step_relu$164  = step_relu;
-  assign \step_requantize$165  = step_requantize;
-  assign \step_valid$166  = issue;
-  assign \step_addr$167  = step_addr;
-  assign \step_rq$170  = step_rq;
-  assign \step_relu$171  = step_relu;
-  assign \step_requantize$172  = step_requantize;
-  assign \step_valid$173  = issue;
-  assign \step_addr$174  = step_addr;
-  assign \step_rq$177  = step_rq;
-  assign \step_relu$178  = step_relu;
-  assign \step_requantize$179  = step_requantize;
-  assign \step_valid$180  = issue;
-  assign \step_addr$181  = step_addr;
-  assign \step_rq$184  = step_rq;
-  assign \step_relu$185  = step_relu;
-  assign \step_requantize$186  = step_requantize;
-  assign \$signature__addr$187  = \$189 [5:0];
-  assign \$signature__addr$188  = \$192 [5:0];
-  assign \$signature__en$190  = issue;
-  assign \$signature__en$191  = issue;
-  assign \$signature__addr$192  = \$195 [5:0];
-  assign \$signature__addr$193  = \$198 [5:0];
-  assign \$signature__en$194  = issue;
-  assign \$signature__en$195  = issue;
-  assign \$signature__addr$196  = \$201 [5:0];
-  assign \$signature__addr$197  = \$204 [5:0];
-  assign \$signature__en$198  = issue;
-  assign \$signature__en$199  = issue;
-  assign \$signature__addr$200  = \$207 [5:0];
-  assign \$signature__addr$201  = \$210 [5:0];
-  assign \$signature__en$202  = issue;
-  assign \$signature__en$203  = issue;
-  assign \$signature__addr$204  = \$213 [5:0];
-  assign \$signature__addr$205  = \$216 [5:0];
-  assign \$signature__en$206  = issue;
+  assign \step_valid$155  = issue;
+  assign \step_valid$162  = issue;
+  assign \step_valid$169  = issue;
+  assign \step_valid$176  = issue;
+  assign \step_valid$183  = issue;
+  assign \step_valid$190  = issue;
+  assign \step_valid$197  = issue;
+  assign \$signature__addr$204  = \$363 [5:0];
+  assign \$signature__addr$205  = \$369 [6:0];
   assign \$signature__en$207  = issue;
-  assign \$signature__addr$208  = \$219 [5:0];
-  assign \$signature__addr$209  = \$222 [5:0];
-  assign \$signature__en$210  = issue;
+  assign \$signature__en$208  = issue;
+  assign \$signature__addr$209  = \$374 [5:0];
+  assign \$signature__addr$210  = \$380 [6:0];
   assign \$signature__en$211  = issue;
-  assign \$signature__addr$212  = \$225 [5:0];
-  assign \$signature__addr$213  = \$228 [5:0];
-  assign \$signature__en$214  = issue;
+  assign \$signature__en$212  = issue;
+  assign \$signature__addr$213  = \$385 [5:0];
+  assign \$signature__addr$214  = \$391 [6:0];
   assign \$signature__en$215  = issue;
-  assign \$signature__addr$216  = \$231 [5:0];
-  assign \$signature__addr$217  = \$234 [5:0];
-  assign \$signature__en$218  = issue;
+  assign \$signature__en$216  = issue;
+  assign \$signature__addr$217  = \$396 [5:0];
+  assign \$signature__addr$218  = \$402 [6:0];
   assign \$signature__en$219  = issue;
-  assign act_word = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
-  assign act = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
-  assign \act$239  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
-  assign \act$240  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
-  assign \act$241  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
-  assign \act$242  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
-  assign \act$243  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
-  assign \act$244  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
-  assign \act$245  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
-  assign \$signature__addr$251  = \$247 [5:0];
-  assign \$signature__data$254  = result[7:0];
-  assign \$signature__addr$257  = \$251 [5:0];
-  assign \$signature__data$258  = \result$259 [7:0];
-  assign \$signature__addr$261  = \$255 [5:0];
-  assign \$signature__data$262  = \result$263 [7:0];
-  assign \$signature__addr$265  = \$259 [5:0];
-  assign \$signature__data$266  = \result$267 [7:0];
-  assign \$signature__addr$269  = \$263 [5:0];
-  assign \$signature__data$270  = \result$271 [7:0];
-  assign \$signature__addr$273  = \$267 [5:0];
-  assign \$signature__data$274  = \result$275 [7:0];
-  assign \$signature__addr$277  = \$271 [5:0];
-  assign \$signature__data$278  = \result$279 [7:0];
-  assign \$signature__addr$281  = \$275 [5:0];
-  assign \$signature__data$282  = \result$283 [7:0];
-  assign \$signature__en$284  = out_write;
-  assign \$signature__addr$285  = \$277 [5:0];
-  assign \$signature__data$287  = result;
-  assign \$signature__en$288  = out_write;
-  assign \$signature__addr$289  = \$279 [5:0];
-  assign \$signature__data$290  = \result$259 ;
-  assign \$signature__en$291  = out_write;
-  assign \$signature__addr$292  = \$281 [5:0];
-  assign \$signature__data$293  = \result$263 ;
-  assign \$signature__en$294  = out_write;
-  assign \$signature__addr$295  = \$283 [5:0];
-  assign \$signature__data$296  = \result$267 ;
-  assign \$signature__en$297  = out_write;
-  assign \$signature__addr$298  = \$285 [5:0];
-  assign \$signature__data$299  = \result$271 ;
-  assign \$signature__en$300  = out_write;
-  assign \$signature__addr$301  = \$287 [5:0];
-  assign \$signature__data$302  = \result$275 ;
-  assign \$signature__en$303  = out_write;
-  assign \$signature__addr$304  = \$289 [5:0];
-  assign \$signature__data$305  = \result$279 ;
-  assign \$signature__en$306  = out_write;
-  assign \$signature__addr$307  = \$291 [5:0];
-  assign \$signature__data$308  = \result$283 ;
-  assign \$signature__addr$316  = \$301 [5:0];
-  assign \$signature__en$317  = drain_read;
-  assign \$signature__addr$318  = \$304 [5:0];
-  assign \$signature__en$319  = drain_read;
-  assign \$signature__addr$320  = \$307 [5:0];
-  assign \$signature__en$321  = drain_read;
-  assign \$signature__addr$322  = \$310 [5:0];
-  assign \$signature__en$323  = drain_read;
-  assign \$signature__addr$324  = \$313 [5:0];
-  assign \$signature__en$325  = drain_read;
-  assign \$signature__addr$326  = \$316 [5:0];
-  assign \$signature__en$327  = drain_read;
-  assign \$signature__addr$328  = \$319 [5:0];
-  assign \$signature__en$329  = drain_read;
-  assign \$signature__addr$330  = \$322 [5:0];
-  assign \$signature__en$331  = drain_read;
+  assign \$signature__en$220  = issue;
+  assign \$signature__addr$221  = \$407 [5:0];
+  assign \$signature__addr$222  = \$413 [6:0];
+  assign \$signature__en$223  = issue;
+  assign \$signature__en$224  = issue;
+  assign \$signature__addr$225  = \$418 [5:0];
+  assign \$signature__addr$226  = \$424 [6:0];
+  assign \$signature__en$227  = issue;
+  assign \$signature__en$228  = issue;
+  assign \$signature__addr$229  = \$429 [5:0];
+  assign \$signature__addr$230  = \$435 [6:0];
+  assign \$signature__en$231  = issue;
+  assign \$signature__en$232  = issue;
+  assign \$signature__addr$233  = \$440 [5:0];
+  assign \$signature__addr$234  = \$446 [6:0];
+  assign \$signature__en$235  = issue;
+  assign \$signature__en$236  = issue;
+  assign act_word = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
+  assign act = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
+  assign \act$256  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
+  assign \act$257  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
+  assign \act$258  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
+  assign \act$259  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
+  assign \act$260  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
+  assign \act$261  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
+  assign \act$262  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
+  assign \$signature__addr$268  = \$461 [6:0];
+  assign \$signature__data$272  = result[7:0];
+  assign \$signature__addr$275  = \$467 [6:0];
+  assign \$signature__data$276  = \result$277 [7:0];
+  assign \$signature__addr$279  = \$473 [6:0];
+  assign \$signature__data$280  = \result$281 [7:0];
+  assign \$signature__addr$283  = \$479 [6:0];
+  assign \$signature__data$284  = \result$285 [7:0];
+  assign \$signature__addr$287  = \$485 [6:0];
+  assign \$signature__data$288  = \result$289 [7:0];
+  assign \$signature__addr$291  = \$491 [6:0];
+  assign \$signature__data$292  = \result$293 [7:0];
+  assign \$signature__addr$295  = \$497 [6:0];
+  assign \$signature__data$296  = \result$297 [7:0];
+  assign \$signature__addr$299  = \$503 [6:0];
+  assign \$signature__data$300  = \result$301 [7:0];
+  assign \$signature__en$302  = out_write;
+  assign \$signature__addr$303  = \$505 [5:0];
+  assign \$signature__data$304  = result;
+  assign \$signature__en$305  = out_write;
+  assign \$signature__addr$306  = \$507 [5:0];
+  assign \$signature__data$307  = \result$277 ;
+  assign \$signature__en$308  = out_write;
+  assign \$signature__addr$309  = \$509 [5:0];
+  assign \$signature__data$310  = \result$281 ;
+  assign \$signature__en$311  = out_write;
+  assign \$signature__addr$312  = \$511 [5:0];
+  assign \$signature__data$313  = \result$285 ;
+  assign \$signature__en$314  = out_write;
+  assign \$signature__addr$315  = \$513 [5:0];
+  assign \$signature__data$316  = \result$289 ;
+  assign \$signature__en$317  = out_write;
+  assign \$signature__addr$318  = \$515 [5:0];
+  assign \$signature__data$319  = \result$293 ;
+  assign \$signature__en$320  = out_write;
+  assign \$signature__addr$321  = \$517 [5:0];
+  assign \$signature__data$322  = \result$297 ;
+  assign \$signature__en$323  = out_write;
+  assign \$signature__addr$324  = \$519 [5:0];
+  assign \$signature__data$325  = \result$301 ;
+  assign \$signature__addr$333  = \$529 [5:0];
+  assign \$signature__en$334  = drain_read;
+  assign \$signature__addr$335  = \$532 [5:0];
+  assign \$signature__en$336  = drain_read;
+  assign \$signature__addr$337  = \$535 [5:0];
+  assign \$signature__en$338  = drain_read;
+  assign \$signature__addr$339  = \$538 [5:0];
+  assign \$signature__en$340  = drain_read;
+  assign \$signature__addr$341  = \$541 [5:0];
+  assign \$signature__en$342  = drain_read;
+  assign \$signature__addr$343  = \$544 [5:0];
+  assign \$signature__en$344  = drain_read;
+  assign \$signature__addr$345  = \$547 [5:0];
+  assign \$signature__en$346  = drain_read;
+  assign \$signature__addr$347  = \$550 [5:0];
+  assign \$signature__en$348  = drain_read;
   assign w_en = drain_inflight;
   assign w_data = { drain_last, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4631,73 +5782,80 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$96  = 1'h1;
   assign \$signature__en$100  = in_fire;
   assign \$98  = \$97 ;
-  assign \$122  = { 3'h0, \$113 [9:3] };
-  assign issue = \$135 ;
-  assign \$154  = { 3'h0, \$113 [9:3] };
-  assign \$167  = \$165 ;
-  assign \$187  = fold;
-  assign \$190  = fold;
-  assign \$193  = fold;
-  assign \$196  = fold;
-  assign \$199  = fold;
-  assign \$202  = fold;
-  assign \$205  = fold;
-  assign \$208  = fold;
-  assign \$211  = fold;
-  assign \$214  = fold;
-  assign \$217  = fold;
-  assign \$220  = fold;
-  assign \$223  = fold;
-  assign \$226  = fold;
-  assign \$229  = fold;
-  assign \$232  = fold;
-  assign \$244  = 1'h1;
-  assign \$signature__en$250  = act_write;
-  assign \$245  = wb_group10;
-  assign \$248  = 1'h1;
-  assign \$signature__en$256  = act_write;
-  assign \$249  = wb_group10;
-  assign \$252  = 1'h1;
-  assign \$signature__en$260  = act_write;
-  assign \$253  = wb_group10;
-  assign \$256  = 1'h1;
-  assign \$signature__en$264  = act_write;
-  assign \$257  = wb_group10;
-  assign \$260  = 1'h1;
-  assign \$signature__en$268  = act_write;
-  assign \$261  = wb_group10;
-  assign \$264  = 1'h1;
-  assign \$signature__en$272  = act_write;
-  assign \$265  = wb_group10;
-  assign \$268  = 1'h1;
-  assign \$signature__en$276  = act_write;
-  assign \$269  = wb_group10;
-  assign \$272  = 1'h1;
-  assign \$signature__en$280  = act_write;
-  assign \$273  = wb_group10;
-  assign \$294  = { 3'h0, drain_elem[8:3] };
-  assign \$299  = { 3'h0, drain_elem[8:3] };
-  assign \$302  = { 3'h0, drain_elem[8:3] };
-  assign \$305  = { 3'h0, drain_elem[8:3] };
-  assign \$308  = { 3'h0, drain_elem[8:3] };
-  assign \$311  = { 3'h0, drain_elem[8:3] };
-  assign \$314  = { 3'h0, drain_elem[8:3] };
-  assign \$317  = { 3'h0, drain_elem[8:3] };
-  assign \$320  = { 3'h0, drain_elem[8:3] };
-  assign \$329  = { 3'h0, \$328 [9:3] };
-  assign \$337  = in_wslot;
-  assign \$342  = in_rslot;
-  assign \$352  = { 3'h0, \$351 [9:3] };
-  assign \$354  = { 3'h0, \$353 [9:3] };
-  assign \$364  = { 3'h0, \$363 [9:3] };
-  assign \$366  = { 3'h0, \$365 [9:3] };
-  assign \$395  = out_slot;
-  assign \$397  = wb_slot10;
-  assign \$408  = release_slot;
+  assign \$135  = { 3'h0, \$114 [9:3] };
+  assign \$149  = \$148 ;
+  assign \$173  = { 3'h0, \$114 [9:3] };
+  assign \$187  = \$186 ;
+  assign \$229  = { 3'h0, \$114 [9:3] };
+  assign \$242  = \$240 ;
+  assign \$275  = ctx;
+  assign \$293  = ctx;
+  assign \$360  = \$359 ;
+  assign \$365  = \$364 ;
+  assign \$371  = \$370 ;
+  assign \$376  = \$375 ;
+  assign \$382  = \$381 ;
+  assign \$387  = \$386 ;
+  assign \$393  = \$392 ;
+  assign \$398  = \$397 ;
+  assign \$404  = \$403 ;
+  assign \$409  = \$408 ;
+  assign \$415  = \$414 ;
+  assign \$420  = \$419 ;
+  assign \$426  = \$425 ;
+  assign \$431  = \$430 ;
+  assign \$437  = \$436 ;
+  assign \$442  = \$441 ;
+  assign \$456  = 1'h1;
+  assign \$signature__en$267  = act_write;
+  assign \$457  = wb_group10;
+  assign \$462  = 1'h1;
+  assign \$signature__en$274  = act_write;
+  assign \$463  = wb_group10;
+  assign \$468  = 1'h1;
+  assign \$signature__en$278  = act_write;
+  assign \$469  = wb_group10;
+  assign \$474  = 1'h1;
+  assign \$signature__en$282  = act_write;
+  assign \$475  = wb_group10;
+  assign \$480  = 1'h1;
+  assign \$signature__en$286  = act_write;
+  assign \$481  = wb_group10;
+  assign \$486  = 1'h1;
+  assign \$signature__en$290  = act_write;
+  assign \$487  = wb_group10;
+  assign \$492  = 1'h1;
+  assign \$signature__en$294  = act_write;
+  assign \$493  = wb_group10;
+  assign \$498  = 1'h1;
+  assign \$signature__en$298  = act_write;
+  assign \$499  = wb_group10;
+  assign \$522  = { 3'h0, drain_elem[8:3] };
+  assign \$527  = { 3'h0, drain_elem[8:3] };
+  assign \$530  = { 3'h0, drain_elem[8:3] };
+  assign \$533  = { 3'h0, drain_elem[8:3] };
+  assign \$536  = { 3'h0, drain_elem[8:3] };
+  assign \$539  = { 3'h0, drain_elem[8:3] };
+  assign \$542  = { 3'h0, drain_elem[8:3] };
+  assign \$545  = { 3'h0, drain_elem[8:3] };
+  assign \$548  = { 3'h0, drain_elem[8:3] };
+  assign \$557  = { 3'h0, \$556 [9:3] };
+  assign \$563  = in_wslot;
+  assign \$574  = { 3'h0, \$573 [9:3] };
+  assign \$577  = { 3'h0, \$576 [9:3] };
+  assign \$579  = { 3'h0, \$578 [9:3] };
+  assign \$589  = { 3'h0, \$588 [9:3] };
+  assign \$591  = { 3'h0, \$590 [9:3] };
+  assign \$633  = wb_ctx10;
+  assign \$643  = ctx;
+  assign \$645  = wb_ctx10;
+  assign \$656  = release_slot;
+  assign \$253  = ctx;
+  assign \$269  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$398$0 , r_rdy, r_data, w_en, \port$1156$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$666$0 , r_rdy, r_data, w_en, \port$1456$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4726,10 +5884,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$398$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [1:0] level;
   reg [1:0] level = 2'h0;
-  input \port$1156$0 ;
-  wire \port$1156$0 ;
-  input [31:0] \port$398$0 ;
-  wire [31:0] \port$398$0 ;
+  input \port$1456$0 ;
+  wire \port$1456$0 ;
+  input [31:0] \port$666$0 ;
+  wire [31:0] \port$666$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4761,7 +5919,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$398$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1156$0 , \port$398$0  };
+      storage[w_port__addr] <= { \port$1456$0 , \port$666$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 2'h3;
@@ -4827,14 +5985,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$398$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1156$0 , \port$398$0  };
-  assign w_data = { \port$1156$0 , \port$398$0  };
+  assign w_port__data = { \port$1456$0 , \port$666$0  };
+  assign w_data = { \port$1456$0 , \port$666$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
@@ -4941,22 +6099,22 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  input [7:0] \port$290$0 ;
-  wire [7:0] \port$290$0 ;
-  input [7:0] \port$291$0 ;
-  wire [7:0] \port$291$0 ;
-  input [7:0] \port$292$0 ;
-  wire [7:0] \port$292$0 ;
-  input [7:0] \port$293$0 ;
-  wire [7:0] \port$293$0 ;
-  input [7:0] \port$294$0 ;
-  wire [7:0] \port$294$0 ;
-  input [7:0] \port$295$0 ;
-  wire [7:0] \port$295$0 ;
-  input [7:0] \port$296$0 ;
-  wire [7:0] \port$296$0 ;
-  input [7:0] \port$297$0 ;
-  wire [7:0] \port$297$0 ;
+  input [7:0] \port$542$0 ;
+  wire [7:0] \port$542$0 ;
+  input [7:0] \port$543$0 ;
+  wire [7:0] \port$543$0 ;
+  input [7:0] \port$544$0 ;
+  wire [7:0] \port$544$0 ;
+  input [7:0] \port$545$0 ;
+  wire [7:0] \port$545$0 ;
+  input [7:0] \port$546$0 ;
+  wire [7:0] \port$546$0 ;
+  input [7:0] \port$547$0 ;
+  wire [7:0] \port$547$0 ;
+  input [7:0] \port$548$0 ;
+  wire [7:0] \port$548$0 ;
+  input [7:0] \port$549$0 ;
+  wire [7:0] \port$549$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -5921,7 +7079,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe0_w <= rp__data;
   always @(posedge clk)
-    pe0_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+    pe0_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
@@ -5932,7 +7090,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1248$0 (pe0_flags),
+    .\port$1548$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -5991,7 +7149,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -6015,7 +7173,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1248$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1548$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -6050,8 +7208,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$12
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1248$0 ;
-  wire [1:0] \port$1248$0 ;
+  input [1:0] \port$1548$0 ;
+  wire [1:0] \port$1548$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -6066,7 +7224,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$12
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1248$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1548$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -6127,15 +7285,15 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$12
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1248$0 [0];
-  assign i_requantize = \port$1248$0 [1];
+  assign i_relu = \port$1548$0 [0];
+  assign i_requantize = \port$1548$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1248$0 [1], 1'h0 };
+  assign \$2  = { \port$1548$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
@@ -6242,22 +7400,22 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  input [7:0] \port$290$0 ;
-  wire [7:0] \port$290$0 ;
-  input [7:0] \port$291$0 ;
-  wire [7:0] \port$291$0 ;
-  input [7:0] \port$292$0 ;
-  wire [7:0] \port$292$0 ;
-  input [7:0] \port$293$0 ;
-  wire [7:0] \port$293$0 ;
-  input [7:0] \port$294$0 ;
-  wire [7:0] \port$294$0 ;
-  input [7:0] \port$295$0 ;
-  wire [7:0] \port$295$0 ;
-  input [7:0] \port$296$0 ;
-  wire [7:0] \port$296$0 ;
-  input [7:0] \port$297$0 ;
-  wire [7:0] \port$297$0 ;
+  input [7:0] \port$542$0 ;
+  wire [7:0] \port$542$0 ;
+  input [7:0] \port$543$0 ;
+  wire [7:0] \port$543$0 ;
+  input [7:0] \port$544$0 ;
+  wire [7:0] \port$544$0 ;
+  input [7:0] \port$545$0 ;
+  wire [7:0] \port$545$0 ;
+  input [7:0] \port$546$0 ;
+  wire [7:0] \port$546$0 ;
+  input [7:0] \port$547$0 ;
+  wire [7:0] \port$547$0 ;
+  input [7:0] \port$548$0 ;
+  wire [7:0] \port$548$0 ;
+  input [7:0] \port$549$0 ;
+  wire [7:0] \port$549$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -7222,7 +8380,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe1_w <= rp__data;
   always @(posedge clk)
-    pe1_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+    pe1_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
@@ -7233,7 +8391,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1333$0 (pe1_flags),
+    .\port$1633$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -7292,7 +8450,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -7316,7 +8474,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1333$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1633$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -7351,8 +8509,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$13
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1333$0 ;
-  wire [1:0] \port$1333$0 ;
+  input [1:0] \port$1633$0 ;
+  wire [1:0] \port$1633$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -7367,7 +8525,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$13
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1333$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1633$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -7428,15 +8586,15 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$13
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1333$0 [0];
-  assign i_requantize = \port$1333$0 [1];
+  assign i_relu = \port$1633$0 [0];
+  assign i_requantize = \port$1633$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1333$0 [1], 1'h0 };
+  assign \$2  = { \port$1633$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
@@ -7543,22 +8701,22 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe2_valid5 = 1'h0;
   reg pe2_valid6 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  input [7:0] \port$290$0 ;
-  wire [7:0] \port$290$0 ;
-  input [7:0] \port$291$0 ;
-  wire [7:0] \port$291$0 ;
-  input [7:0] \port$292$0 ;
-  wire [7:0] \port$292$0 ;
-  input [7:0] \port$293$0 ;
-  wire [7:0] \port$293$0 ;
-  input [7:0] \port$294$0 ;
-  wire [7:0] \port$294$0 ;
-  input [7:0] \port$295$0 ;
-  wire [7:0] \port$295$0 ;
-  input [7:0] \port$296$0 ;
-  wire [7:0] \port$296$0 ;
-  input [7:0] \port$297$0 ;
-  wire [7:0] \port$297$0 ;
+  input [7:0] \port$542$0 ;
+  wire [7:0] \port$542$0 ;
+  input [7:0] \port$543$0 ;
+  wire [7:0] \port$543$0 ;
+  input [7:0] \port$544$0 ;
+  wire [7:0] \port$544$0 ;
+  input [7:0] \port$545$0 ;
+  wire [7:0] \port$545$0 ;
+  input [7:0] \port$546$0 ;
+  wire [7:0] \port$546$0 ;
+  input [7:0] \port$547$0 ;
+  wire [7:0] \port$547$0 ;
+  input [7:0] \port$548$0 ;
+  wire [7:0] \port$548$0 ;
+  input [7:0] \port$549$0 ;
+  wire [7:0] \port$549$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -8523,7 +9681,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe2_w <= rp__data;
   always @(posedge clk)
-    pe2_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+    pe2_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   always @(posedge clk)
     pe2_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
@@ -8534,7 +9692,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe2_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1418$0 (pe2_flags),
+    .\port$1718$0 (pe2_flags),
     .rst(rst)
   );
   always @* begin
@@ -8593,7 +9751,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -8617,7 +9775,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1418$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1718$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -8652,8 +9810,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$14
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1418$0 ;
-  wire [1:0] \port$1418$0 ;
+  input [1:0] \port$1718$0 ;
+  wire [1:0] \port$1718$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -8668,7 +9826,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$14
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1418$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1718$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -8729,15 +9887,15 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$14
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1418$0 [0];
-  assign i_requantize = \port$1418$0 [1];
+  assign i_relu = \port$1718$0 [0];
+  assign i_requantize = \port$1718$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1418$0 [1], 1'h0 };
+  assign \$2  = { \port$1718$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
@@ -8844,22 +10002,22 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe3_valid5 = 1'h0;
   reg pe3_valid6 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  input [7:0] \port$290$0 ;
-  wire [7:0] \port$290$0 ;
-  input [7:0] \port$291$0 ;
-  wire [7:0] \port$291$0 ;
-  input [7:0] \port$292$0 ;
-  wire [7:0] \port$292$0 ;
-  input [7:0] \port$293$0 ;
-  wire [7:0] \port$293$0 ;
-  input [7:0] \port$294$0 ;
-  wire [7:0] \port$294$0 ;
-  input [7:0] \port$295$0 ;
-  wire [7:0] \port$295$0 ;
-  input [7:0] \port$296$0 ;
-  wire [7:0] \port$296$0 ;
-  input [7:0] \port$297$0 ;
-  wire [7:0] \port$297$0 ;
+  input [7:0] \port$542$0 ;
+  wire [7:0] \port$542$0 ;
+  input [7:0] \port$543$0 ;
+  wire [7:0] \port$543$0 ;
+  input [7:0] \port$544$0 ;
+  wire [7:0] \port$544$0 ;
+  input [7:0] \port$545$0 ;
+  wire [7:0] \port$545$0 ;
+  input [7:0] \port$546$0 ;
+  wire [7:0] \port$546$0 ;
+  input [7:0] \port$547$0 ;
+  wire [7:0] \port$547$0 ;
+  input [7:0] \port$548$0 ;
+  wire [7:0] \port$548$0 ;
+  input [7:0] \port$549$0 ;
+  wire [7:0] \port$549$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -9824,7 +10982,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe3_w <= rp__data;
   always @(posedge clk)
-    pe3_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+    pe3_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   always @(posedge clk)
     pe3_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
@@ -9835,7 +10993,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe3_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1503$0 (pe3_flags),
+    .\port$1803$0 (pe3_flags),
     .rst(rst)
   );
   always @* begin
@@ -9894,7 +11052,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -9918,7 +11076,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1503$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1803$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -9953,8 +11111,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$15
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1503$0 ;
-  wire [1:0] \port$1503$0 ;
+  input [1:0] \port$1803$0 ;
+  wire [1:0] \port$1803$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -9969,7 +11127,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$15
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1503$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1803$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -10030,15 +11188,15 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$15
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1503$0 [0];
-  assign i_requantize = \port$1503$0 [1];
+  assign i_relu = \port$1803$0 [0];
+  assign i_requantize = \port$1803$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1503$0 [1], 1'h0 };
+  assign \$2  = { \port$1803$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
@@ -10145,22 +11303,22 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe4_valid5 = 1'h0;
   reg pe4_valid6 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  input [7:0] \port$290$0 ;
-  wire [7:0] \port$290$0 ;
-  input [7:0] \port$291$0 ;
-  wire [7:0] \port$291$0 ;
-  input [7:0] \port$292$0 ;
-  wire [7:0] \port$292$0 ;
-  input [7:0] \port$293$0 ;
-  wire [7:0] \port$293$0 ;
-  input [7:0] \port$294$0 ;
-  wire [7:0] \port$294$0 ;
-  input [7:0] \port$295$0 ;
-  wire [7:0] \port$295$0 ;
-  input [7:0] \port$296$0 ;
-  wire [7:0] \port$296$0 ;
-  input [7:0] \port$297$0 ;
-  wire [7:0] \port$297$0 ;
+  input [7:0] \port$542$0 ;
+  wire [7:0] \port$542$0 ;
+  input [7:0] \port$543$0 ;
+  wire [7:0] \port$543$0 ;
+  input [7:0] \port$544$0 ;
+  wire [7:0] \port$544$0 ;
+  input [7:0] \port$545$0 ;
+  wire [7:0] \port$545$0 ;
+  input [7:0] \port$546$0 ;
+  wire [7:0] \port$546$0 ;
+  input [7:0] \port$547$0 ;
+  wire [7:0] \port$547$0 ;
+  input [7:0] \port$548$0 ;
+  wire [7:0] \port$548$0 ;
+  input [7:0] \port$549$0 ;
+  wire [7:0] \port$549$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -11125,7 +12283,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe4_w <= rp__data;
   always @(posedge clk)
-    pe4_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+    pe4_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   always @(posedge clk)
     pe4_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
@@ -11136,7 +12294,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe4_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1588$0 (pe4_flags),
+    .\port$1888$0 (pe4_flags),
     .rst(rst)
   );
   always @* begin
@@ -11195,7 +12353,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -11219,7 +12377,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1588$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1888$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -11254,8 +12412,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$15
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1588$0 ;
-  wire [1:0] \port$1588$0 ;
+  input [1:0] \port$1888$0 ;
+  wire [1:0] \port$1888$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -11270,7 +12428,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$15
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1588$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1888$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -11331,15 +12489,15 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$15
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1588$0 [0];
-  assign i_requantize = \port$1588$0 [1];
+  assign i_relu = \port$1888$0 [0];
+  assign i_requantize = \port$1888$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1588$0 [1], 1'h0 };
+  assign \$2  = { \port$1888$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
@@ -11446,22 +12604,22 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe5_valid5 = 1'h0;
   reg pe5_valid6 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  input [7:0] \port$290$0 ;
-  wire [7:0] \port$290$0 ;
-  input [7:0] \port$291$0 ;
-  wire [7:0] \port$291$0 ;
-  input [7:0] \port$292$0 ;
-  wire [7:0] \port$292$0 ;
-  input [7:0] \port$293$0 ;
-  wire [7:0] \port$293$0 ;
-  input [7:0] \port$294$0 ;
-  wire [7:0] \port$294$0 ;
-  input [7:0] \port$295$0 ;
-  wire [7:0] \port$295$0 ;
-  input [7:0] \port$296$0 ;
-  wire [7:0] \port$296$0 ;
-  input [7:0] \port$297$0 ;
-  wire [7:0] \port$297$0 ;
+  input [7:0] \port$542$0 ;
+  wire [7:0] \port$542$0 ;
+  input [7:0] \port$543$0 ;
+  wire [7:0] \port$543$0 ;
+  input [7:0] \port$544$0 ;
+  wire [7:0] \port$544$0 ;
+  input [7:0] \port$545$0 ;
+  wire [7:0] \port$545$0 ;
+  input [7:0] \port$546$0 ;
+  wire [7:0] \port$546$0 ;
+  input [7:0] \port$547$0 ;
+  wire [7:0] \port$547$0 ;
+  input [7:0] \port$548$0 ;
+  wire [7:0] \port$548$0 ;
+  input [7:0] \port$549$0 ;
+  wire [7:0] \port$549$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -12426,7 +13584,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe5_w <= rp__data;
   always @(posedge clk)
-    pe5_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+    pe5_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   always @(posedge clk)
     pe5_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
@@ -12437,7 +13595,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe5_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1673$0 (pe5_flags),
+    .\port$1973$0 (pe5_flags),
     .rst(rst)
   );
   always @* begin
@@ -12496,7 +13654,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -12520,7 +13678,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$1673$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$1973$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -12555,8 +13713,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$16
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1673$0 ;
-  wire [1:0] \port$1673$0 ;
+  input [1:0] \port$1973$0 ;
+  wire [1:0] \port$1973$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -12571,7 +13729,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$16
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1673$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1973$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -12632,15 +13790,15 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$16
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1673$0 [0];
-  assign i_requantize = \port$1673$0 [1];
+  assign i_relu = \port$1973$0 [0];
+  assign i_requantize = \port$1973$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1673$0 [1], 1'h0 };
+  assign \$2  = { \port$1973$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
@@ -12747,22 +13905,22 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe6_valid5 = 1'h0;
   reg pe6_valid6 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  input [7:0] \port$290$0 ;
-  wire [7:0] \port$290$0 ;
-  input [7:0] \port$291$0 ;
-  wire [7:0] \port$291$0 ;
-  input [7:0] \port$292$0 ;
-  wire [7:0] \port$292$0 ;
-  input [7:0] \port$293$0 ;
-  wire [7:0] \port$293$0 ;
-  input [7:0] \port$294$0 ;
-  wire [7:0] \port$294$0 ;
-  input [7:0] \port$295$0 ;
-  wire [7:0] \port$295$0 ;
-  input [7:0] \port$296$0 ;
-  wire [7:0] \port$296$0 ;
-  input [7:0] \port$297$0 ;
-  wire [7:0] \port$297$0 ;
+  input [7:0] \port$542$0 ;
+  wire [7:0] \port$542$0 ;
+  input [7:0] \port$543$0 ;
+  wire [7:0] \port$543$0 ;
+  input [7:0] \port$544$0 ;
+  wire [7:0] \port$544$0 ;
+  input [7:0] \port$545$0 ;
+  wire [7:0] \port$545$0 ;
+  input [7:0] \port$546$0 ;
+  wire [7:0] \port$546$0 ;
+  input [7:0] \port$547$0 ;
+  wire [7:0] \port$547$0 ;
+  input [7:0] \port$548$0 ;
+  wire [7:0] \port$548$0 ;
+  input [7:0] \port$549$0 ;
+  wire [7:0] \port$549$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -13727,7 +14885,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe6_w <= rp__data;
   always @(posedge clk)
-    pe6_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+    pe6_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   always @(posedge clk)
     pe6_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
@@ -13738,7 +14896,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe6_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1758$0 (pe6_flags),
+    .\port$2058$0 (pe6_flags),
     .rst(rst)
   );
   always @* begin
@@ -13797,7 +14955,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -13821,7 +14979,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$1758$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2058$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -13856,8 +15014,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$17
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1758$0 ;
-  wire [1:0] \port$1758$0 ;
+  input [1:0] \port$2058$0 ;
+  wire [1:0] \port$2058$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -13872,7 +15030,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$17
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1758$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$2058$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -13933,15 +15091,15 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$17
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1758$0 [0];
-  assign i_requantize = \port$1758$0 [1];
+  assign i_relu = \port$2058$0 [0];
+  assign i_requantize = \port$2058$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1758$0 [1], 1'h0 };
+  assign \$2  = { \port$2058$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid, step_first, step_last, \port$290$0 , \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , \port$295$0 , \port$296$0 , \port$297$0 , step_relu, step_requantize, rp__addr, step_rq, result
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
@@ -14048,22 +15206,22 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe7_valid5 = 1'h0;
   reg pe7_valid6 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  input [7:0] \port$290$0 ;
-  wire [7:0] \port$290$0 ;
-  input [7:0] \port$291$0 ;
-  wire [7:0] \port$291$0 ;
-  input [7:0] \port$292$0 ;
-  wire [7:0] \port$292$0 ;
-  input [7:0] \port$293$0 ;
-  wire [7:0] \port$293$0 ;
-  input [7:0] \port$294$0 ;
-  wire [7:0] \port$294$0 ;
-  input [7:0] \port$295$0 ;
-  wire [7:0] \port$295$0 ;
-  input [7:0] \port$296$0 ;
-  wire [7:0] \port$296$0 ;
-  input [7:0] \port$297$0 ;
-  wire [7:0] \port$297$0 ;
+  input [7:0] \port$542$0 ;
+  wire [7:0] \port$542$0 ;
+  input [7:0] \port$543$0 ;
+  wire [7:0] \port$543$0 ;
+  input [7:0] \port$544$0 ;
+  wire [7:0] \port$544$0 ;
+  input [7:0] \port$545$0 ;
+  wire [7:0] \port$545$0 ;
+  input [7:0] \port$546$0 ;
+  wire [7:0] \port$546$0 ;
+  input [7:0] \port$547$0 ;
+  wire [7:0] \port$547$0 ;
+  input [7:0] \port$548$0 ;
+  wire [7:0] \port$548$0 ;
+  input [7:0] \port$549$0 ;
+  wire [7:0] \port$549$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -15028,7 +16186,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe7_w <= rp__data;
   always @(posedge clk)
-    pe7_a <= { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+    pe7_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   always @(posedge clk)
     pe7_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
@@ -15039,7 +16197,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe7_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1843$0 (pe7_flags),
+    .\port$2143$0 (pe7_flags),
     .rst(rst)
   );
   always @* begin
@@ -15098,7 +16256,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$297$0 , \port$296$0 , \port$295$0 , \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0 , \port$290$0  };
+  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -15122,7 +16280,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$1843$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2143$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -15157,8 +16315,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$18
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1843$0 ;
-  wire [1:0] \port$1843$0 ;
+  input [1:0] \port$2143$0 ;
+  wire [1:0] \port$2143$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -15173,7 +16331,7 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$18
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1843$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$2143$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -15234,9 +16392,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$18
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1843$0 [0];
-  assign i_requantize = \port$1843$0 [1];
+  assign i_relu = \port$2143$0 [0];
+  assign i_requantize = \port$2143$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1843$0 [1], 1'h0 };
+  assign \$2  = { \port$2143$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule

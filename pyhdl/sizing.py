@@ -284,63 +284,147 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
     the output is never back-pressured, and (``vonneumann`` mode) the array has been
     idle for ``bus_words_per_step`` cycles since the last program write, so the first
     step's weights are already fetched.  Returns ``{"issue": [...], "accept": [...]}``:
-    the cycle of every issued step, and the cycle the last result of each vector
-    is accepted.  This is the same algorithm as the sequencer, in Python.
+    the cycle of every issued step, and the cycle the last result of each vector is
+    accepted.
+
+    This is the sequencer of ``pyhdl.top.NmcArray`` register for register: context A
+    (the oldest inference) walks the layers; at a group boundary where A's next group
+    would wait for the previous layer's write-back, context B (the next vector) runs
+    a whole layer-0 group instead (``near`` mode only).
     """
     shapes = [(int(i), int(o)) for i, o in shapes]
+    L = len(shapes)
     W = pe_stages(cfg)
     P, S = cfg.pe, cfg.simd
-    k = bus_words_per_step(cfg)  # issue spacing: one step per k bus cycles
-    f0 = folds(shapes[0][0], cfg)
-    fifo_depth = 3
-    # input: slot writer, beats at full rate
-    beat_time = {}          # (vector, beat) -> cycle accepted
-    slot_free = [0, 0]      # cycle from which the writer may write the slot
-    t = 0
-    issue_times = []
-    accept = []
-    drain_ready = 0         # output reads are issued in order; next free cycle
-    out_slot_free = [0, 0]  # cycle from which the last layer may claim the slot
-    cyc = 0                 # next cycle the sequencer may issue
-    writer_t = 0
-    for v in range(vectors):
-        slot = v % 2
-        # the writer fills vector v's slot once it is free
-        writer_t = max(writer_t, slot_free[slot])
-        for b in range(f0):
-            beat_time[(v, b)] = writer_t
-            writer_t += 1
-        done_group = {}     # group -> cycle its result becomes readable
-        for n, (fin, fout) in enumerate(shapes):
-            F, G = folds(fin, cfg), groups(fout, cfg)
-            last = n == len(shapes) - 1
-            for g in range(G):
-                for f in range(F):
-                    ready = cyc
-                    if n == 0:
-                        ready = max(ready, beat_time[(v, f)] + 1)
-                    elif g == 0:
-                        ready = max(ready, prev_done[producer_group(f, shapes[n - 1][1], cfg)])
-                    if last and g == 0 and f == 0:
-                        ready = max(ready, out_slot_free[slot])
-                    issue_times.append(ready)
-                    cyc = ready + k
-                    if n == 0 and g == G - 1 and f == F - 1:
-                        slot_free[slot] = ready + 1  # the slot is released after its last read
-                done_group[g] = ready + W + 1
-            prev_done = done_group
-        # drain: element e readable when its group is written
-        fout = shapes[-1][1]
-        t_read = []
-        for e in range(fout):
-            c = max(drain_ready, prev_done[e // P])
-            # FIFO room: at most fifo_depth reads in flight or buffered; never limiting
-            # without backpressure (one read and one accept per cycle)
-            t_read.append(c)
-            drain_ready = c + 1
-        last_accept = t_read[-1] + drain_latency()
-        accept.append(last_accept)
-        out_slot_free[slot] = last_accept + 1
+    K = bus_words_per_step(cfg)
+    interleave = cfg.mode == "near"
+    Fs = [folds(i, cfg) for i, _ in shapes]
+    Gs = [groups(o, cfg) for _, o in shapes]
+    F0, G0 = Fs[0], Gs[0]
+    # input writer
+    ws, full, beats = 0, [False, False], [0, 0]
+    sent = 0                      # beats sent in total
+    # sequencer (A) and B
+    layer = g = f = 0
+    wr_buf = actx = 0
+    prev_out = prev_G = 0
+    b_g = b_f = 0
+    b_own = False
+    wb_par, wb_count = [0, 0], [0, 0]
+    out_full, out_wr = [False, False], [0, 0]
+    phase = K - 1
+    # drain
+    ds = de = 0
+    out_n = shapes[-1][1]
+    pending = {}                  # cycle -> list of write-backs
+    accept_at = {}                # cycle -> True (a vector's last result accepted then)
+    issue_times, accept = [], []
+    c = 0
+    limit = 10_000 + vectors * (ideal_cycles(shapes, cfg) * K + (W + 8) * (L + 2) + F0 + out_n) * 4
+    while len(accept) < vectors:
+        if c > limit:
+            raise RuntimeError("sizing.schedule did not converge (model bug)")
+        # ---- combinational view of cycle c
+        last = layer == L - 1
+        abeats, bbeats = beats[actx], beats[1 - actx]
+        in_ok = abeats > f
+        if layer:
+            need = (min((f + 1) * S, prev_out) - 1) // P
+            par_ok = wb_par[actx] == 1 - layer % 2
+            raw_ok = par_ok and wb_count[actx] > need
+            raw_full = par_ok and wb_count[actx] == prev_G
+        first_step = g == 0 and f == 0
+        out_ok = not (last and first_step and out_full[actx])
+        data_ok = in_ok if layer == 0 else (g != 0 or raw_ok)
+        a_ok = data_ok and out_ok and phase == K - 1
+        a_calm = raw_full if (layer != 0 and g == 0) else True
+        b_avail = interleave and layer != 0 and b_g != G0 and bbeats != 0
+        boundary = not b_own and f == 0
+        if b_own:
+            pick_b = bbeats > b_f
+        else:
+            pick_b = boundary and not (a_ok and a_calm) and b_avail
+        pick_a = not b_own and a_ok and not (boundary and not a_calm and b_avail)
+        drain = out_full[ds] and out_wr[ds] > de // P
+        wfull = full[ws]
+        in_fire = sent < vectors * F0 and not wfull
+        # ---- register updates at the end of cycle c
+        track_reset = [False, False]
+        release = [False, False]
+        claim = None
+        if pick_a:
+            issue_times.append(c)
+            last_fold, last_group = f == Fs[layer] - 1, g == Gs[layer] - 1
+            if last_fold:
+                pending.setdefault(c + W, []).append((actx, wr_buf, last))
+            if last and first_step:
+                claim = actx
+            if layer == 0 and first_step:
+                track_reset[actx] = True
+            if layer == 0 and last_fold and last_group:
+                release[actx] = True
+            if last_fold:
+                f, g = 0, g + 1
+                if last_group:
+                    prev_out, prev_G, wr_buf = shapes[layer][1], Gs[layer], 1 - wr_buf
+                    if last:
+                        actx, wr_buf = 1 - actx, 0
+                        if b_g == G0:
+                            layer, g, prev_out, prev_G, wr_buf = 1, 0, shapes[0][1], G0, 1
+                        else:
+                            layer, g = 0, b_g
+                        b_g, b_f, b_own = 0, 0, False
+                    else:
+                        layer, g = layer + 1, 0
+            else:
+                f += 1
+        elif pick_b:
+            issue_times.append(c)
+            bctx = 1 - actx
+            if b_g == 0 and b_f == 0:
+                track_reset[bctx] = True
+            b_last = b_f == F0 - 1
+            if b_last:
+                pending.setdefault(c + W, []).append((bctx, 0, False))
+                if b_g == G0 - 1:
+                    release[bctx] = True
+                b_f, b_g = 0, b_g + 1
+            else:
+                b_f += 1
+            b_own = not b_last
+        if K > 1:
+            phase = 0 if (pick_a or pick_b) else min(phase + 1, K - 1)
+        for ctx, par, out in pending.pop(c, ()):
+            if out:
+                if claim != ctx:
+                    out_wr[ctx] += 1
+            elif not track_reset[ctx]:
+                wb_count[ctx] = wb_count[ctx] + 1 if wb_par[ctx] == par else 1
+                wb_par[ctx] = par
+        for ctx in range(2):
+            if track_reset[ctx]:
+                wb_par[ctx], wb_count[ctx] = 1, 0
+        if claim is not None:
+            out_full[claim], out_wr[claim] = True, 0
+        if drain:
+            if de == out_n - 1:
+                accept_at[c + drain_latency()] = ds
+                de, ds = 0, 1 - ds
+            else:
+                de += 1
+        if c in accept_at:
+            accept.append(c)
+            out_full[accept_at.pop(c)] = False
+        if in_fire:
+            beats[ws] += 1
+            sent += 1
+            if beats[ws] == F0:
+                full[ws] = True
+                ws = 1 - ws
+        for ctx in range(2):
+            if release[ctx]:
+                full[ctx], beats[ctx] = False, 0
+        c += 1
     return {"issue": issue_times, "accept": accept}
 
 

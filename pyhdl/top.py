@@ -217,7 +217,6 @@ class NmcArray(wiring.Component):
         full = [Signal(name=f"in_full{s}") for s in range(2)]
         beats = [Signal(feat_bits, name=f"in_beats{s}") for s in range(2)]
         ws = Signal(name="in_wslot")
-        rs = Signal(name="in_rslot")
         in_mems, in_wps, in_rps = [], [], []
         for l in range(B):
             mem = tech.ram(shape=unsigned(cfg.a_bits), depth=2 * AW, name=f"inbuf{l}")
@@ -237,23 +236,21 @@ class NmcArray(wiring.Component):
                          in_wps[l].data.eq(self.i_stream.payload[s * cfg.a_bits:(s + 1) * cfg.a_bits])]
         vector_start = Signal(name="vector_start")
         m.d.comb += vector_start.eq(in_fire & (wbeats == 0))
-        release_in = Signal(name="release_in")  # sequencer finished layer 0 of slot rs
-        for s in range(2):
-            with m.If(in_fire & (ws == s)):
-                m.d.sync += beats[s].eq(beats[s] + 1)
-                with m.If(beats[s] + 1 == f0):
-                    m.d.sync += full[s].eq(1)
-            with m.If(release_in & (rs == s)):
-                m.d.sync += [full[s].eq(0), beats[s].eq(0)]
+        in_release = [Signal(name=f"in_release{c}") for c in range(2)]  # layer 0 of slot issued
+        for c in range(2):
+            with m.If(in_fire & (ws == c)):
+                m.d.sync += beats[c].eq(beats[c] + 1)
+                with m.If(beats[c] + 1 == f0):
+                    m.d.sync += full[c].eq(1)
+            with m.If(in_release[c]):
+                m.d.sync += [full[c].eq(0), beats[c].eq(0)]
         with m.If(in_fire & (wbeats + 1 == f0)):
             m.d.sync += ws.eq(~ws)
-        with m.If(release_in):
-            m.d.sync += rs.eq(~rs)
 
-        # ---- hidden activation buffers: ping-pong -----------------------------------
+        # ---- hidden activation buffers: a ping-pong pair per inference context ----------
         act_wps, act_rps = [], []
         for l in range(B):
-            mem = tech.ram(shape=unsigned(cfg.a_bits), depth=2 * AW, name=f"actbuf{l}")
+            mem = tech.ram(shape=unsigned(cfg.a_bits), depth=4 * AW, name=f"actbuf{l}")
             m.submodules[f"actbuf{l}"] = mem
             act_wps.append(mem.write_port())
             act_rps.append(mem.read_port(transparent_for=()))
@@ -269,53 +266,88 @@ class NmcArray(wiring.Component):
         out_wr = [Signal(group_bits, name=f"out_groups{s}") for s in range(2)]
 
         # ---- sequencer ---------------------------------------------------------------
+        # Inference contexts are numbered by parity (input slot, output slot and act
+        # buffer pair).  Context A (`ctx`) is the oldest inference with steps left and
+        # walks every layer; context B (the next vector) may run whole layer-0 groups
+        # while A would otherwise wait for its previous layer's write-back.  When A
+        # finishes, B's progress becomes A's starting point.
+        interleave = not vn  # the bus prefetch of vonneumann mode follows A only
         loaded = Signal(name="loaded")       # cur_* hold descriptor `layer`
         layer = Signal(layer_bits, name="layer")
         g = Signal(group_bits, name="group")
         f = Signal(group_bits, name="fold")
         bank_addr = Signal(bank_bits, name="bank_addr")
         rq_addr = Signal(rq_bits, name="rq_addr")
-        tag = Signal(2, name="tag")          # layer serial number, for write-back tracking
-        wr_buf = Signal(name="wr_buf")       # act buffer this layer writes (reads the other)
-        os_ = Signal(name="out_slot")        # output slot of the inference being issued
+        wr_buf = Signal(name="wr_buf")       # act buffer of the pair this layer writes
+        actx = Signal(name="ctx")
         cur_F = Signal(group_bits, name="cur_folds")
         cur_G = Signal(group_bits, name="cur_groups")
         cur_out = Signal(feat_bits, name="cur_out")
         prev_out = Signal(feat_bits, name="prev_out")
+        prev_G = Signal(group_bits, name="prev_groups")
         cur_last = Signal(name="cur_is_last")
         cur_relu = Signal(name="cur_relu")
         cur_req = Signal(name="cur_requantize")
+        b_g = Signal(group_bits, name="b_group")
+        b_f = Signal(group_bits, name="b_fold")
+        b_bank = Signal(bank_bits, name="b_bank_addr")
+        b_rq = Signal(rq_bits, name="b_rq_addr")
+        b_own = Signal(name="b_in_group")    # B is in the middle of a group
+        g0 = Signal(group_bits, name="in_groups")
+        d0 = fields(d0_rp.data)
+        m.d.sync += g0.eq((d0["out_features"] + (P - 1)) >> _log2(P))
+        b_done = Signal(name="b_done")       # B has issued all of its layer 0
+        m.d.comb += b_done.eq(b_g == g0)
 
-        # descriptor of the layer that comes next (layer 0 when reloading or wrapping)
+        # descriptor of the layer A goes to next
         nxt_rp = desc_mem.read_port(domain="comb")
         nxt_idx = Signal(layer_bits, name="next_layer")
-        m.d.comb += [nxt_idx.eq(Mux(~loaded | cur_last, 0, layer + 1)), nxt_rp.addr.eq(nxt_idx)]
+        m.d.comb += [nxt_idx.eq(Mux(~loaded, 0, Mux(cur_last, Mux(b_done, 1, 0), layer + 1))),
+                     nxt_rp.addr.eq(nxt_idx)]
         nd = fields(nxt_rp.data)
 
-        wb_tag = Signal(2, name="wb_tag")
-        wb_count = Signal(group_bits, name="wb_groups")
+        # write-back tracking per context: parity of the layer last written, groups written
+        wb_par = [Signal(name=f"wb_parity{c}") for c in range(2)]
+        wb_count = [Signal(group_bits, name=f"wb_groups{c}") for c in range(2)]
 
-        # readiness of the step at (layer, g, f)
+        # readiness of A's step at (layer, g, f)
         last_elem = Signal(feat_bits + 1, name="need_elem")
         m.d.comb += last_elem.eq(Mux((f + 1) * S < prev_out, (f + 1) * S, prev_out) - 1)
         need_group = last_elem >> _log2(P)
-        rbeats = Mux(rs, beats[1], beats[0])
-        in_ok = rbeats > f
-        raw_ok = (wb_tag == (tag - 1)[:2]) & (wb_count > need_group)
+        abeats = Mux(actx, beats[1], beats[0])
+        bbeats = Mux(actx, beats[0], beats[1])
+        in_ok = abeats > f
+        a_par_ok = Mux(actx, wb_par[1], wb_par[0]) == ~layer[0]
+        a_count = Mux(actx, wb_count[1], wb_count[0])
+        raw_ok = a_par_ok & (a_count > need_group)
+        raw_full = a_par_ok & (a_count == prev_G)
         first_step = (g == 0) & (f == 0)
-        out_ok = ~(cur_last & first_step & Mux(os_, out_full[1], out_full[0]))
+        out_ok = ~(cur_last & first_step & Mux(actx, out_full[1], out_full[0]))
         data_ok = Mux(layer == 0, in_ok, (g != 0) | raw_ok)
-        issue = Signal(name="issue")
         weights_ok = Const(1)
         if vn:
             # the next step's K bus words are fetched one per cycle; it issues with the last
             phase = Signal(range(max(2, K)), name="bus_phase")
             weights_ok = phase == K - 1
-        m.d.comb += issue.eq(loaded & (n_layers != 0) & data_ok & out_ok & weights_ok)
+        active = Signal(name="active")
+        m.d.comb += active.eq(loaded & (n_layers != 0))
+        a_ok = active & data_ok & out_ok & weights_ok
+        a_calm = Mux((layer != 0) & (g == 0), raw_full, 1)  # A's group would not wait
+        b_avail = Signal(name="b_available")
+        m.d.comb += b_avail.eq(active & (layer != 0) & ~b_done & (bbeats != 0) if interleave else 0)
+        pick_a = Signal(name="issue_a")
+        pick_b = Signal(name="issue_b")
+        boundary = ~b_own & (f == 0)
+        m.d.comb += [
+            pick_b.eq(Mux(b_own, bbeats > b_f, boundary & ~(a_ok & a_calm) & b_avail)),
+            pick_a.eq(~b_own & a_ok & ~(boundary & ~a_calm & b_avail)),
+        ]
+        issue = Signal(name="issue")
+        m.d.comb += issue.eq(pick_a | pick_b)
         stall_in = Signal(name="stall_input")
         stall_out = Signal(name="stall_output")
-        m.d.comb += [stall_in.eq(loaded & (n_layers != 0) & (layer == 0) & ~in_ok & (rbeats != 0)),
-                     stall_out.eq(loaded & (n_layers != 0) & data_ok & ~out_ok)]
+        m.d.comb += [stall_in.eq(~issue & active & Mux(b_own, 1, (layer == 0) & ~in_ok & (abeats != 0))),
+                     stall_out.eq(~issue & ~b_own & active & data_ok & ~out_ok)]
 
         def load_cur():
             return [cur_F.eq((nd["in_features"] + (S - 1)) >> _log2(S)),
@@ -326,29 +358,51 @@ class NmcArray(wiring.Component):
                     bank_addr.eq(nd["bank_base"]), rq_addr.eq(nd["rq_base"]),
                     layer.eq(nxt_idx), g.eq(0), f.eq(0)]
 
+        def reset_b():
+            return [b_g.eq(0), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
+
         last_fold = f == cur_F - 1
         last_group = g == cur_G - 1
+        b_last_fold = b_f == f0 - 1
+        track_reset = [Signal(name=f"track_reset{c}") for c in range(2)]
         with m.If(~loaded):
-            m.d.sync += load_cur() + [loaded.eq(1), wr_buf.eq(0)]
-        with m.Elif(issue):
+            m.d.sync += load_cur() + reset_b() + [loaded.eq(1), wr_buf.eq(0)]
+        with m.Elif(pick_a):
             with m.If(last_fold):
                 m.d.sync += [f.eq(0), g.eq(g + 1), rq_addr.eq(rq_addr + 1)]
                 with m.If(last_group):
-                    m.d.sync += load_cur() + [prev_out.eq(cur_out), tag.eq(tag + 1),
-                                              wr_buf.eq(Mux(cur_last, 0, ~wr_buf))]
+                    m.d.sync += load_cur() + [prev_out.eq(cur_out), prev_G.eq(cur_G), wr_buf.eq(~wr_buf)]
                     with m.If(cur_last):
-                        m.d.sync += os_.eq(~os_)
+                        # hand over to the next inference, continuing where B stopped
+                        m.d.sync += reset_b() + [actx.eq(~actx), wr_buf.eq(0)]
+                        with m.If(b_done):
+                            m.d.sync += [prev_out.eq(d0["out_features"]), prev_G.eq(g0), wr_buf.eq(1)]
+                        with m.Elif(b_g != 0):
+                            m.d.sync += [g.eq(b_g), bank_addr.eq(b_bank), rq_addr.eq(b_rq)]
             with m.Else():
                 m.d.sync += f.eq(f + 1)
             with m.If(~(last_fold & last_group)):
                 m.d.sync += bank_addr.eq(bank_addr + 1)
-        m.d.comb += release_in.eq(issue & (layer == 0) & last_fold & last_group)
+        with m.Elif(pick_b):
+            m.d.sync += [b_bank.eq(b_bank + 1), b_own.eq(~b_last_fold)]
+            with m.If(b_last_fold):
+                m.d.sync += [b_f.eq(0), b_g.eq(b_g + 1), b_rq.eq(b_rq + 1)]
+            with m.Else():
+                m.d.sync += b_f.eq(b_f + 1)
+        for c in range(2):
+            a_here, b_here = actx == c, actx != c
+            m.d.comb += [
+                in_release[c].eq(pick_a & a_here & (layer == 0) & last_fold & last_group
+                              | pick_b & b_here & b_last_fold & (b_g == g0 - 1)),
+                track_reset[c].eq(pick_a & a_here & (layer == 0) & first_step
+                                  | pick_b & b_here & (b_g == 0) & (b_f == 0)),
+            ]
         # any program write may change the current descriptor or (vonneumann) the
         # prefetched weights: start over from layer 0; clearing counters changes neither
         with m.If(ld_fire & ~(clear)):
             m.d.sync += loaded.eq(0)
         claim = Signal(name="claim_out")
-        m.d.comb += claim.eq(issue & cur_last & first_step)
+        m.d.comb += claim.eq(pick_a & cur_last & first_step)
 
         if vn:
             wrp = wmem.read_port(transparent_for=())
@@ -375,20 +429,24 @@ class NmcArray(wiring.Component):
                 m.d.comb += pe.weights.eq(step_bits[at:at + SW])
 
         # step to the PEs and activation reads
+        s_last = Mux(pick_b, b_last_fold, last_fold)
         for pe in pes:
-            m.d.comb += [pe.step_valid.eq(issue), pe.step_addr.eq(bank_addr),
-                         pe.step_first.eq(f == 0), pe.step_last.eq(last_fold),
-                         pe.step_rq.eq(rq_addr), pe.step_relu.eq(cur_relu),
-                         pe.step_requantize.eq(cur_req)]
-        rd_word = f >> _log2(R)
+            m.d.comb += [pe.step_valid.eq(issue), pe.step_addr.eq(Mux(pick_b, b_bank, bank_addr)),
+                         pe.step_first.eq(Mux(pick_b, b_f == 0, f == 0)), pe.step_last.eq(s_last),
+                         pe.step_rq.eq(Mux(pick_b, b_rq, rq_addr)),
+                         pe.step_relu.eq(Mux(pick_b, d0["relu"], cur_relu)),
+                         pe.step_requantize.eq(Mux(pick_b, d0["requantize"], cur_req))]
+        rd_f = Mux(pick_b, b_f, f)
+        rd_word = rd_f >> _log2(R)
+        in_slot = actx ^ pick_b
         for l in range(B):
-            m.d.comb += [in_rps[l].addr.eq(rd_word + Mux(rs, AW, 0)),
-                         act_rps[l].addr.eq(rd_word + Mux(wr_buf, 0, AW)),
+            m.d.comb += [in_rps[l].addr.eq(rd_word + Mux(in_slot, AW, 0)),
+                         act_rps[l].addr.eq(rd_word + Mux(actx, 2 * AW, 0) + Mux(wr_buf, 0, AW)),
                          in_rps[l].en.eq(issue), act_rps[l].en.eq(issue)]
         from_input = Signal(name="rd_from_input", reset_less=True)
         rd_blk = Signal(max(1, _log2(R)), name="rd_block", reset_less=True)
         with m.If(issue):
-            m.d.sync += [from_input.eq(layer == 0), rd_blk.eq(f[:_log2(R)] if R > 1 else 0)]
+            m.d.sync += [from_input.eq(pick_b | (layer == 0)), rd_blk.eq(rd_f[:_log2(R)] if R > 1 else 0)]
         act_word = Signal(S * cfg.a_bits, name="act_word")
         blocks = [Cat(*[Mux(from_input, in_rps[blk * S + s].data, act_rps[blk * S + s].data)
                         for s in range(S)]) for blk in range(R)]
@@ -397,9 +455,9 @@ class NmcArray(wiring.Component):
             m.d.comb += pe.act.eq(act_word)
 
         # ---- write-back: control delayed by the PE latency -----------------------------
-        wb_fields = {"valid": 1, "group": group_bits, "buf": 1, "out": 1, "tag": 2, "slot": 1}
-        stage = {"valid": issue & last_fold, "group": g, "buf": wr_buf, "out": cur_last,
-                 "tag": tag, "slot": os_}
+        wb_fields = {"valid": 1, "group": group_bits, "par": 1, "ctx": 1, "out": 1}
+        stage = {"valid": issue & s_last, "group": Mux(pick_b, b_g, g),
+                 "par": Mux(pick_b, 0, wr_buf), "ctx": actx ^ pick_b, "out": pick_a & cur_last}
         for k in range(1, W + 1):
             nxt = {}
             for name, width in wb_fields.items():
@@ -411,23 +469,26 @@ class NmcArray(wiring.Component):
         act_write = Signal(name="act_write")
         out_write = Signal(name="out_write")
         m.d.comb += [act_write.eq(wb["valid"] & ~wb["out"]), out_write.eq(wb["valid"] & wb["out"])]
-        wb_word = (wb["group"] >> _log2(Q)) + Mux(wb["buf"], AW, 0)
+        wb_word = (wb["group"] >> _log2(Q)) + Mux(wb["ctx"], 2 * AW, 0) + Mux(wb["par"], AW, 0)
         wb_blk = wb["group"][:_log2(Q)] if Q > 1 else Const(0)
         for l in range(B):
             res = pes[l % P].result
             m.d.comb += [act_wps[l].en.eq(act_write & (wb_blk == l // P)), act_wps[l].addr.eq(wb_word),
                          act_wps[l].data.eq(res[:cfg.a_bits])]
-        with m.If(act_write):
-            m.d.sync += [wb_tag.eq(wb["tag"]),
-                         wb_count.eq(Mux(wb_tag == wb["tag"], wb_count + 1, 1))]
+        for c in range(2):
+            with m.If(track_reset[c]):
+                m.d.sync += [wb_par[c].eq(1), wb_count[c].eq(0)]
+            with m.Elif(act_write & (wb["ctx"] == c)):
+                m.d.sync += [wb_par[c].eq(wb["par"]),
+                             wb_count[c].eq(Mux(wb_par[c] == wb["par"], wb_count[c] + 1, 1))]
         for p in range(P):
-            m.d.comb += [out_wps[p].en.eq(out_write), out_wps[p].addr.eq(wb["group"] + Mux(wb["slot"], OW, 0)),
+            m.d.comb += [out_wps[p].en.eq(out_write), out_wps[p].addr.eq(wb["group"] + Mux(wb["ctx"], OW, 0)),
                          out_wps[p].data.eq(pes[p].result)]
-        for s in range(2):
-            with m.If(claim & (os_ == s)):
-                m.d.sync += [out_full[s].eq(1), out_wr[s].eq(0)]
-            with m.Elif(out_write & (wb["slot"] == s)):
-                m.d.sync += out_wr[s].eq(out_wr[s] + 1)
+        for c in range(2):
+            with m.If(claim & (actx == c)):
+                m.d.sync += [out_full[c].eq(1), out_wr[c].eq(0)]
+            with m.Elif(out_write & (wb["ctx"] == c)):
+                m.d.sync += out_wr[c].eq(out_wr[c] + 1)
 
         # ---- drain: output buffer -> FIFO -> o_stream ----------------------------------
         m.submodules.ofifo = ofifo = fifo.SyncFIFO(width=cfg.acc_bits + 1, depth=3)
