@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 
 from amaranth.hdl import Array, Cat, Const, Elaboratable, Module, Mux, Signal, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -193,13 +193,19 @@ class BoardTop(Elaboratable):
         board = self._board
         for res in board.extra_resources(platform):
             platform.add_resources(res)
-        leds = [platform.request(name, number) for name, number in board.class_leds]
-        for i, led in enumerate(leds):
-            m.d.comb += led.o.eq(demo.shown & demo.klass[i] if i < len(demo.klass) else 0)
-        m.d.comb += platform.request(*board.match_led).o.eq(demo.shown & demo.match)
-        m.d.comb += platform.request(*board.shown_led).o.eq(demo.shown)
 
-        button = platform.request(*board.button)
+        def buffer(direction, name, number):
+            buf = io.Buffer(direction, platform.request(name, number, dir="-"))
+            m.submodules[f"{name}{number}"] = buf
+            return buf
+
+        for i, (name, number) in enumerate(board.class_leds):
+            bit = demo.klass[i] if i < len(demo.klass) else 0
+            m.d.comb += buffer("o", name, number).o.eq(demo.shown & bit)
+        m.d.comb += buffer("o", *board.match_led).o.eq(demo.shown & demo.match)
+        m.d.comb += buffer("o", *board.shown_led).o.eq(demo.shown)
+        button = buffer("i", *board.button)
+
         tick = Signal(self._debounce_log2, name="debounce_tick")
         sampled = Signal(2, name="button_sampled")
         m.d.sync += tick.eq(tick + 1)

@@ -1,0 +1,103 @@
+"""Board tops: the digits demo classifies like the golden model (Amaranth simulator) and the
+iCEBreaker bitstream builds with weights in block RAM and multipliers in DSPs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from amaranth.sim import Simulator
+
+from pyhdl.config import DEFAULT, SMALL
+from pyhdl.fpga import boards, synth, targets
+
+N_IMAGES = 3
+
+
+@pytest.fixture(scope="module")
+def small_digits():
+    return boards.digits_program(SMALL, N_IMAGES)
+
+
+def _demo(d, **changes):
+    args = {"cfg": SMALL, "program": d["program"], "vectors": d["vectors"], "expected": d["expected"], **changes}
+    return boards.DigitsDemo(**args)
+
+
+def test_demo_classifies_each_rom_image_like_the_golden_model(small_digits):
+    d = small_digits
+    dut = _demo(d)
+    # enough cycles for one inference however the array schedules it: generous, not a timing claim
+    limit = 20 * sum(i * o for i, o in d["program"].shapes)
+    seen = []
+
+    async def bench(ctx):
+        for i in range(N_IMAGES + 1):           # the last request wraps around to image 0
+            if i:
+                ctx.set(dut.start, 1)
+                await ctx.tick()
+                ctx.set(dut.start, 0)
+                await ctx.tick()
+            for _ in range(limit):
+                await ctx.tick()
+                if ctx.get(dut.shown):
+                    seen.append((ctx.get(dut.image), ctx.get(dut.klass), ctx.get(dut.match)))
+                    break
+            else:
+                raise AssertionError(f"request {i}: no result within {limit} cycles")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    want = [(i % N_IMAGES, d["expected"][i % N_IMAGES], 1) for i in range(N_IMAGES + 1)]
+    assert seen == want
+
+
+def test_demo_flags_a_wrong_golden_class(small_digits):
+    d = small_digits
+    wrong = [(e + 1) % d["program"].shapes[-1][1] for e in d["expected"]]
+    dut = _demo(d, vectors=d["vectors"][:1], expected=wrong[:1])
+    result = []
+
+    async def bench(ctx):
+        for _ in range(20 * sum(i * o for i, o in d["program"].shapes)):
+            await ctx.tick()
+            if ctx.get(dut.shown):
+                result.append((ctx.get(dut.klass), ctx.get(dut.match)))
+                return
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert result == [(d["expected"][0], 0)]
+
+
+def test_demo_bad_arguments(small_digits):
+    d = small_digits
+    with pytest.raises(ValueError, match=r"^vectors is empty: the demo needs at least one input vector$"):
+        _demo(d, vectors=[], expected=[])
+    with pytest.raises(ValueError, match=r"^expected has 1 classes for 3 vectors$"):
+        _demo(d, expected=[0])
+    with pytest.raises(ValueError, match=r"^vector 1 has 63 elements, the model takes 64$"):
+        _demo(d, vectors=[d["vectors"][0], d["vectors"][1][:63], d["vectors"][2]])
+    with pytest.raises(ValueError, match=r"^program was compiled for a different ArrayConfig$"):
+        _demo(d, cfg=DEFAULT)
+    with pytest.raises(ValueError, match=r"^board must be one of icebreaker, ulx3s, not 'de10'$"):
+        boards.build("de10", "unused")
+
+
+@pytest.mark.slow
+def test_icebreaker_bitstream_has_weights_in_block_ram_and_macs_in_dsps(tmp_path, small_digits):
+    rep = boards.build("icebreaker", tmp_path, n_images=N_IMAGES)
+    bitstream = Path(rep["bitstream"])
+    assert bitstream.suffix == ".bin" and bitstream.stat().st_size == rep["bitstream_bytes"] > 0
+    assert "End of script" in Path(rep["logs"]["yosys"]).read_text()
+    want = synth.expected_mapping(SMALL, targets.ice40())
+    assert rep["design"]["dsp"] >= want["dsp"]
+    assert rep["design"]["bram"] >= want["bram"]
+    assert rep["utilization"]["ICESTORM_RAM"]["used"] == rep["design"]["bram"]
+    # the board's only clock is the 12 MHz oscillator: the placed design must run at it
+    assert rep["fmax_mhz"] >= 12.0
+    assert rep["expected"] == small_digits["expected"]
