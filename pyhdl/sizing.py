@@ -283,9 +283,10 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
     accepted in cycle 0, a later vector's beats as soon as its input slot is free),
     the output is never back-pressured, and (``vonneumann`` mode) the array has been
     idle for ``bus_words_per_step`` cycles since the last program write, so the first
-    step's weights are already fetched.  Returns ``{"issue": [...], "accept": [...]}``:
-    the cycle of every issued step, and the cycle the last result of each vector is
-    accepted.
+    step's weights are already fetched.  Returns a dict: ``"issue"``, the cycle of
+    every issued step in issue order; ``"steps"``, the same steps as
+    ``(cycle, vector, layer, group, fold)`` (steps of consecutive vectors interleave);
+    ``"accept"``, the cycle the last result of each vector is accepted.
 
     This is the sequencer of ``pyhdl.top.NmcArray`` register for register: context A
     (the oldest inference) walks the layers; at a group boundary where A's next group
@@ -318,7 +319,8 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
     out_n = shapes[-1][1]
     pending = {}                  # cycle -> list of write-backs
     accept_at = {}                # cycle -> True (a vector's last result accepted then)
-    issue_times, accept = [], []
+    issue_times, steps, accept = [], [], []
+    va = 0                        # vector of context A
     c = 0
     limit = 10_000 + vectors * (ideal_cycles(shapes, cfg) * K + (W + 8) * (L + 2) + F0 + out_n) * 4
     while len(accept) < vectors:
@@ -354,6 +356,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
         claim = None
         if pick_a:
             issue_times.append(c)
+            steps.append((c, va, layer, g, f))
             last_fold, last_group = f == Fs[layer] - 1, g == Gs[layer] - 1
             if last_fold:
                 pending.setdefault(c + W, []).append((actx, wr_buf, last))
@@ -368,7 +371,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
                 if last_group:
                     prev_out, prev_G, wr_buf = shapes[layer][1], Gs[layer], 1 - wr_buf
                     if last:
-                        actx, wr_buf = 1 - actx, 0
+                        actx, wr_buf, va = 1 - actx, 0, va + 1
                         if b_g == G0:
                             layer, g, prev_out, prev_G, wr_buf = 1, 0, shapes[0][1], G0, 1
                         else:
@@ -380,6 +383,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
                 f += 1
         elif pick_b:
             issue_times.append(c)
+            steps.append((c, va + 1, 0, b_g, b_f))
             bctx = 1 - actx
             if b_g == 0 and b_f == 0:
                 track_reset[bctx] = True
@@ -425,7 +429,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
             if release[ctx]:
                 full[ctx], beats[ctx] = False, 0
         c += 1
-    return {"issue": issue_times, "accept": accept}
+    return {"issue": issue_times, "steps": steps, "accept": accept}
 
 
 def inference_cycles(shapes, cfg: ArrayConfig) -> int:
