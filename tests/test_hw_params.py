@@ -1,0 +1,71 @@
+"""Every illegal array parameter raises its documented message (pyhdl.config.ArrayConfig)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyhdl import sizing
+from pyhdl.config import DEFAULT, SMALL, ArrayConfig
+
+
+@pytest.mark.parametrize("kw,exc,msg", [
+    ({"pe": 3}, ValueError, r"^pe must be a power of two between 1 and 64, not 3$"),
+    ({"pe": 128}, ValueError, r"^pe must be between 1 and 64, not 128$"),
+    ({"pe": 2.0}, TypeError, r"^pe must be an integer, not 2\.0$"),
+    ({"simd": 0}, ValueError, r"^simd must be between 1 and 64, not 0$"),
+    ({"simd": 6}, ValueError, r"^simd must be a power of two between 1 and 64, not 6$"),
+    ({"w_bits": 9}, ValueError, r"^w_bits must be between 2 and 8, not 9$"),
+    ({"a_bits": 1}, ValueError, r"^a_bits must be between 2 and 8, not 1$"),
+    ({"acc_bits": 49}, ValueError, r"^acc_bits must be between 8 and 48, not 49$"),
+    ({"acc_bits": 12}, ValueError, r"^acc_bits must be at least w_bits \+ a_bits = 16, not 12$"),
+    ({"m_bits": 1}, ValueError, r"^m_bits must be between 2 and 24, not 1$"),
+    ({"bank_depth": 100}, ValueError, r"^bank_depth must be a power of two between 2 and 1048576, not 100$"),
+    ({"max_layers": 0}, ValueError, r"^max_layers must be between 1 and 64, not 0$"),
+    ({"max_features": 20}, ValueError, r"^max_features must be a multiple of max\(pe, simd\) = 8, not 20$"),
+    ({"mode": "far"}, ValueError, r"^mode must be one of near, vonneumann, not 'far'$"),
+    ({"bus_bits": 12}, ValueError, r"^bus_bits must be a multiple of 8, not 12$"),
+    ({"bus_bits": True}, TypeError, r"^bus_bits must be an integer, not True$"),
+])
+def test_illegal_parameters(kw, exc, msg):
+    with pytest.raises(exc, match=msg):
+        ArrayConfig(**kw)
+
+
+def test_derived_sizes_of_the_committed_configs():
+    # independent arithmetic from docs/hardware.md, not the functions under test
+    for cfg in (DEFAULT, SMALL):
+        rq = cfg.acc_bits + cfg.m_bits + 6
+        desc = 2 * cfg.max_features.bit_length() + (cfg.bank_depth - 1).bit_length() \
+            + (sizing.rq_depth(cfg) - 1).bit_length() + 2
+        assert sizing.load_data_bits(cfg) == max(cfg.simd * cfg.w_bits, rq, desc)
+        assert sizing.rq_depth(cfg) == cfg.max_layers * cfg.max_features // cfg.pe
+        assert sum(w for _, w in sizing.descriptor_fields(cfg)) == desc
+        assert [n for n, _ in sizing.descriptor_fields(cfg)] == [
+            "in_features", "out_features", "bank_base", "rq_base", "relu", "requantize"]
+
+
+def test_pack_helpers_round_trip_and_reject():
+    cfg = SMALL
+    word = sizing.pack_descriptor(cfg, in_features=64, out_features=10, bank_base=3, rq_base=2,
+                                  relu=1, requantize=0)
+    assert sizing.unpack_descriptor(cfg, word) == {"in_features": 64, "out_features": 10, "bank_base": 3,
+                                                   "rq_base": 2, "relu": 1, "requantize": 0}
+    assert sizing.unpack_requant(cfg, sizing.pack_requant(cfg, -5, 77, 9)) == {"bias": -5, "m": 77, "s": 9}
+    assert sizing.unpack_lanes(sizing.pack_lanes([-128, 127, 0, -1], 8), 8, 4) == [-128, 127, 0, -1]
+    with pytest.raises(ValueError, match=r"^descriptor field bank_base = 512 does not fit 9 bits$"):
+        sizing.pack_descriptor(cfg, in_features=1, out_features=1, bank_base=512, rq_base=0,
+                               relu=0, requantize=0)
+    with pytest.raises(ValueError, match=r"^bias 2147483648 does not fit acc_bits=32$"):
+        sizing.pack_requant(cfg, 2**31, 0, 1)
+    with pytest.raises(ValueError, match=r"^lane 1 value 128 does not fit 8 signed bits$"):
+        sizing.pack_lanes([0, 128], 8)
+    with pytest.raises(ValueError, match=r"^load address out of range: region 16, index 0, word 0$"):
+        sizing.load_address(16, 0, 0)
+
+
+def test_bus_words_per_step():
+    for bus in (8, 16, 32, 64, 128, 512, 1024):
+        cfg = DEFAULT.replace(mode="vonneumann", bus_bits=bus)
+        assert sizing.bus_words_per_step(cfg) == -(-cfg.pe * cfg.simd * cfg.w_bits // bus)
+        assert sizing.bus_bytes_per_step(cfg) == sizing.bus_words_per_step(cfg) * bus // 8
+    assert sizing.bus_words_per_step(DEFAULT) == 1 and sizing.bus_bytes_per_step(DEFAULT) == 0
