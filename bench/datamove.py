@@ -13,7 +13,8 @@ output integer).  Per inference, from the RTL performance counters:
   baseline's shared memory is costed both as on-chip SRAM and as DRAM.
 
 The counted bytes are cross-checked against the weights the array needs per inference,
-``sum ceil(out/PE)*PE * ceil(in/SIMD)*SIMD * w_bits / 8`` (padding included).
+``sum ceil(out/PE)*PE * ceil(in/SIMD)*SIMD * w_bits / 8`` (padding included), and against
+``pyhdl.sizing.bus_bytes_per_step``; the cycles against ``pyhdl.sizing.schedule``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from pyhdl import sizing
 
 from . import energy
+from .efficiency import batch_busy
 from .common import bench_models, format_table, rtl_run, write_json
 
 __all__ = ["configs", "padded_weight_bytes", "run"]
@@ -56,6 +58,9 @@ def run(*, quick: bool = False, log=print, out_dir=None, energy_table=None) -> d
             moved = per["bus_bytes"]
             need = padded_weight_bytes(m.shapes, cfg)
             counted = moved if cfg.mode != "near" else local_bytes
+            formula_bus = sizing.ideal_cycles(m.shapes, cfg) * sizing.bus_bytes_per_step(cfg)
+            f_single = sizing.inference_cycles(m.shapes, cfg)
+            formula_cycles = (f_single, (batch_busy(m.shapes, cfg, m.batch_vectors) - f_single) / (m.batch_vectors - 1))
             ok &= m.bit_exact
             kinds = ("local",) if cfg.mode == "near" else ("sram", "dram")
             est = {k: energy.estimate(per, cfg, table, k) for k in kinds}
@@ -65,16 +70,20 @@ def run(*, quick: bool = False, log=print, out_dir=None, energy_table=None) -> d
                    "single_cycles": m.single_cycles, "steady_cycles": m.steady_cycles,
                    "steady_utilisation": ideal / m.steady_cycles, "counters_per_inference": per,
                    "local_weight_bytes": local_bytes, "bus_bytes": moved, "weight_bytes_needed": need,
-                   "counted_matches_needed": counted == need, "energy_pj": est}
+                   "counted_matches_needed": counted == need, "bus_bytes_formula": formula_bus,
+                   "bus_bytes_match_formula": moved == formula_bus,
+                   "cycles_match_formula": (m.single_cycles, m.steady_cycles) == formula_cycles,
+                   "energy_pj": est}
             records.append(rec)
             rows.append([_label(cfg), name, m.bit_exact, m.single_cycles, m.steady_cycles,
-                         f"{100 * ideal / m.steady_cycles:.1f} %", local_bytes, moved, need])
+                         f"{100 * ideal / m.steady_cycles:.1f} %", local_bytes, moved, need,
+                         rec["cycles_match_formula"] and rec["bus_bytes_match_formula"]])
             for k, e in est.items():
                 where = {"local": "near: local banks", "sram": "baseline: shared SRAM", "dram": "baseline: DRAM"}[k]
                 erows.append([_label(cfg), name, where, e["mac"] / 1e3, e["activations"] / 1e3, e["weights"] / 1e3,
                               e["total"] / 1e3])
     log(format_table(["mode", "model", "bit-exact", "1 inf cyc", "b2b cyc", "b2b util", "local weight B",
-                      "bus B", "weights B (formula)"], rows,
+                      "bus B", "weights B (formula)", "RTL = formula"], rows,
                      "Near-memory vs von-Neumann, per inference (RTL counters)"))
     log(format_table(["mode", "model", "weights from", "MAC nJ", "act nJ", "weights nJ", "total nJ"], erows,
                      "\nEnergy per inference (bench/energy_pj.json: Horowitz 2014 45 nm, DRAM Han 2015)"))

@@ -23,30 +23,26 @@ from pyhdl import sizing
 
 from .common import bench_models, format_table, rtl_run, write_json
 
-__all__ = ["GOAL_SINGLE", "GOAL_STEADY", "layer_breakdown", "configs", "run"]
+__all__ = ["GOAL_SINGLE", "GOAL_STEADY", "layer_breakdown", "batch_busy", "mean_period", "configs", "run"]
 
 GOAL_SINGLE = 1.05   # cycles of one inference / ideal, at most
 GOAL_STEADY = 0.97   # ideal / back-to-back cycles per inference, at least
-STEADY_VECTOR = 4    # the vector of the schedule that represents steady state
 
 
-def layer_breakdown(shapes, cfg, *, steady: bool = False) -> dict:
-    """Where the cycles of one inference go, per layer, from the exact schedule.
+def layer_breakdown(shapes, cfg) -> dict:
+    """Where the cycles of one isolated inference go, per layer, from the exact schedule.
 
-    A layer is charged its issue span (first to last step) plus the cycles the sequencer
-    waited before its first step (pipeline fill of the previous layer, or input arrival).
-    ``steady=True`` takes a vector in back-to-back steady state, where these per-layer
-    charges add up to the cycles between consecutive inferences.  Returns
-    ``{"layers": [{in, out, ideal, wait, span, cycles, utilisation}], "tail", "total"}``.
+    A layer is charged its issue span (first to last step, including waits for the
+    previous layer's results inside it) plus the cycles the sequencer waited before its
+    first step.  Returns ``{"layers": [{in, out, ideal, wait, span, cycles, utilisation}],
+    "tail", "total"}``; ``tail`` is the drain after the last step.  (Back to back the
+    sequencer interleaves the next inference into those waits, so only totals are
+    reported there.)
     """
     shapes = [(int(i), int(o)) for i, o in shapes]
-    vectors = STEADY_VECTOR + 1 if steady else 1
-    sched = sizing.schedule(shapes, cfg, vectors)
-    issue, accept = sched["issue"], sched["accept"]
-    per_vector = sizing.ideal_cycles(shapes, cfg)
-    v = vectors - 1
-    pos = v * per_vector
-    prev = issue[pos - 1] if v else 0  # busy starts in cycle 1: nothing lost before issue 1
+    sched = sizing.schedule(shapes, cfg, 1)
+    issue = sorted(sched["issue"])
+    pos, prev = 0, 0  # busy starts in cycle 1: nothing lost before issue 1
     layers = []
     for fin, fout in shapes:
         steps = sizing.layer_steps(fin, fout, cfg)
@@ -57,13 +53,22 @@ def layer_breakdown(shapes, cfg, *, steady: bool = False) -> dict:
                        "cycles": wait + span, "utilisation": steps / (wait + span)})
         prev = last
         pos += steps
-    if steady:
-        total = accept[v] - accept[v - 1]
-        tail = 0  # the drain overlaps the next inference
-    else:
-        total = accept[0]
-        tail = accept[0] - prev
-    return {"layers": layers, "tail": tail, "total": total}
+    total = sched["accept"][0]
+    return {"layers": layers, "tail": total - prev, "total": total}
+
+
+def batch_busy(shapes, cfg, vectors: int) -> int:
+    """Counter ``busy`` of ``vectors`` inferences back to back, from the cycle model."""
+    return sizing.schedule(shapes, cfg, vectors)["accept"][-1]
+
+
+def mean_period(shapes, cfg, vectors: int = 32) -> float:
+    """Steady-state cycles per inference from the cycle model: issue cycles consumed per
+    inference over the second half of ``vectors`` back-to-back inferences (the sequencer
+    issues one step per cycle at most, so this is never below the ideal)."""
+    issue = sorted(sizing.schedule(shapes, cfg, vectors)["issue"])
+    per, k = sizing.ideal_cycles(shapes, cfg), vectors // 2
+    return (issue[vectors * per - 1] - issue[k * per - 1]) / (vectors - k)
 
 
 def configs(quick: bool = False):
@@ -82,7 +87,8 @@ def run(*, quick: bool = False, log=print, out_dir=None) -> dict:
         for name, m in rtl.models.items():
             ideal = sizing.ideal_cycles(m.shapes, cfg)
             f_single = sizing.inference_cycles(m.shapes, cfg)
-            f_steady = sizing.steady_cycles(m.shapes, cfg, STEADY_VECTOR + 1)
+            # the same two readings as the RTL figure, from the cycle model
+            f_steady = (batch_busy(m.shapes, cfg, m.batch_vectors) - f_single) / (m.batch_vectors - 1)
             single, steady = m.single_cycles, m.steady_cycles
             rec = {"config": cfg.name, "pe": cfg.pe, "simd": cfg.simd, "model": name, "shapes": m.shapes,
                    "vectors": m.vectors, "bit_exact": m.bit_exact, "errors": m.errors, "ideal": ideal,
@@ -91,13 +97,12 @@ def run(*, quick: bool = False, log=print, out_dir=None) -> dict:
                    "batch_vectors": m.batch_vectors, "batch_busy": m.batch["busy"],
                    "batch_utilisation": ideal * m.batch_vectors / m.batch["busy"],
                    "rtl_matches_formula": single == f_single and steady == f_steady,
-                   "single_breakdown": layer_breakdown(m.shapes, cfg),
-                   "steady_breakdown": layer_breakdown(m.shapes, cfg, steady=True)}
+                   "single_breakdown": layer_breakdown(m.shapes, cfg)}
             records.append(rec)
             rows.append([cfg.name, name, m.vectors, m.bit_exact, ideal, single, f"{single / ideal:.2f}x",
                          steady, f"{100 * ideal / steady:.1f} %", rec["rtl_matches_formula"]])
             if cfg.pe == cfg.simd == 8 and name == "digits":
-                for kind in ("single", "steady"):
+                for kind in ("single",):
                     b = rec[f"{kind}_breakdown"]
                     for n, layer in enumerate(b["layers"]):
                         layer_rows.append([kind, n, f"{layer['in']}->{layer['out']}", layer["ideal"], layer["wait"],

@@ -7,7 +7,7 @@
 * ``energy_breakdown.png``: energy per digits inference by part, near memory against the
   von-Neumann baseline with its weights in shared SRAM and in DRAM (RTL counters).
 * ``cycles_vs_size.png``: cycles per inference (back to back) against the number of
-  weights, near memory and baseline: RTL points, near-memory model line.
+  weights, near memory and baseline: RTL points, cycle-model lines.
 
 Reads ``build/bench/efficiency.json`` and ``near_vs_vonneumann.json`` when they exist.
 """
@@ -19,6 +19,7 @@ import json
 from pyhdl import sizing
 
 from .common import DOC_DIR, OUT_DIR, write_json
+from .efficiency import mean_period
 
 __all__ = ["SWEEP", "sweep", "run"]
 
@@ -34,7 +35,7 @@ def sweep(shapes, corners=SWEEP) -> list[dict]:
         cfg = DEFAULT.replace(pe=pe, simd=simd)
         ideal = sizing.ideal_cycles(shapes, cfg)
         single = sizing.inference_cycles(shapes, cfg)
-        steady = sizing.steady_cycles(shapes, cfg, 5)
+        steady = mean_period(shapes, cfg)
         out.append({"pe": pe, "simd": simd, "ideal": ideal, "single": single, "steady": steady,
                     "single_util": ideal / single, "steady_util": ideal / steady})
     return out
@@ -134,13 +135,17 @@ def plot_cycles(out_dir, dm) -> dict:
     line = []
     for w in widths:
         shapes = [(w, w), (w, w)]
-        line.append((2 * w * w, sizing.steady_cycles(shapes, DEFAULT, 5), sizing.ideal_cycles(shapes, DEFAULT),
+        line.append((2 * w * w, mean_period(shapes, DEFAULT), sizing.ideal_cycles(shapes, DEFAULT),
                      sizing.inference_cycles(shapes, DEFAULT)))
     xs = [p[0] for p in line]
     ax.plot(xs, [p[3] for p in line], "--", color="tab:blue", alpha=0.6,
             label="near memory 8x8, one inference (cycle model, two square layers)")
     ax.plot(xs, [p[1] for p in line], "-", color="tab:blue", label="near memory 8x8, back to back (cycle model)")
     ax.plot(xs, [p[2] for p in line], ":", color="grey", label="ideal 8x8")
+    for bus, col in ((64, "tab:red"), (32, "tab:orange")):
+        vn = DEFAULT.replace(mode="vonneumann", bus_bits=bus)
+        ax.plot(xs, [mean_period([(w, w), (w, w)], vn) for w in widths], "-", color=col, alpha=0.7,
+                label=f"von Neumann {bus} b bus, back to back (cycle model)")
     points = {}
     if dm:
         for r in dm["results"]:
