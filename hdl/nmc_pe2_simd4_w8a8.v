@@ -177,322 +177,285 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire [8:0] \$257 ;
-  wire \$258 ;
-  wire [8:0] \$259 ;
+  wire [7:0] \$255 ;
+  wire [7:0] \$256 ;
+  wire [7:0] \$257 ;
+  wire [7:0] \$258 ;
+  wire \$259 ;
   wire [7:0] \$26 ;
   wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
+  wire [7:0] \$261 ;
+  wire [6:0] \$262 ;
   wire [8:0] \$263 ;
-  wire \$264 ;
-  wire [8:0] \$265 ;
+  wire [5:0] \$264 ;
+  wire [9:0] \$265 ;
   wire \$266 ;
   wire [7:0] \$267 ;
-  wire [7:0] \$268 ;
-  wire \$269 ;
+  wire [6:0] \$268 ;
+  wire [8:0] \$269 ;
   wire [7:0] \$27 ;
   wire [5:0] \$270 ;
-  wire [8:0] \$271 ;
-  wire [7:0] \$272 ;
+  wire [9:0] \$271 ;
+  wire \$272 ;
   wire [7:0] \$273 ;
   wire [6:0] \$274 ;
   wire [8:0] \$275 ;
   wire [5:0] \$276 ;
   wire [9:0] \$277 ;
-  wire [7:0] \$278 ;
+  wire \$278 ;
   wire [7:0] \$279 ;
   wire [5:0] \$28 ;
-  wire \$280 ;
-  wire [5:0] \$281 ;
-  wire [8:0] \$282 ;
-  wire [7:0] \$283 ;
-  wire [7:0] \$284 ;
-  wire [6:0] \$285 ;
-  wire [8:0] \$286 ;
-  wire [5:0] \$287 ;
-  wire [9:0] \$288 ;
+  wire [6:0] \$280 ;
+  wire [8:0] \$281 ;
+  wire [5:0] \$282 ;
+  wire [9:0] \$283 ;
+  wire [6:0] \$284 ;
+  wire [8:0] \$285 ;
+  wire [6:0] \$286 ;
+  wire [8:0] \$287 ;
+  wire \$288 ;
   wire [7:0] \$289 ;
   wire [8:0] \$29 ;
   wire [7:0] \$290 ;
   wire \$291 ;
-  wire [5:0] \$292 ;
-  wire [8:0] \$293 ;
-  wire [7:0] \$294 ;
+  wire \$292 ;
+  wire [2:0] \$293 ;
+  wire \$294 ;
   wire [7:0] \$295 ;
   wire [6:0] \$296 ;
   wire [8:0] \$297 ;
-  wire [5:0] \$298 ;
-  wire [9:0] \$299 ;
+  wire [7:0] \$298 ;
+  wire [6:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [7:0] \$300 ;
-  wire [7:0] \$301 ;
+  wire [8:0] \$300 ;
+  wire \$301 ;
   wire \$302 ;
-  wire [5:0] \$303 ;
-  wire [8:0] \$304 ;
-  wire [7:0] \$305 ;
-  wire [7:0] \$306 ;
-  wire [6:0] \$307 ;
-  wire [8:0] \$308 ;
-  wire [5:0] \$309 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire [53:0] \$305 ;
+  wire [8:0] \$306 ;
+  wire [8:0] \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire [7:0] \$31 ;
-  wire [9:0] \$310 ;
-  wire [7:0] \$311 ;
-  wire [7:0] \$312 ;
-  wire [7:0] \$313 ;
-  wire [7:0] \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire [7:0] \$317 ;
-  wire [6:0] \$318 ;
+  wire [8:0] \$310 ;
+  wire [8:0] \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire [8:0] \$315 ;
+  wire [8:0] \$316 ;
+  wire \$317 ;
+  wire [7:0] \$318 ;
   wire [8:0] \$319 ;
   wire [7:0] \$32 ;
-  wire [5:0] \$320 ;
-  wire [9:0] \$321 ;
+  wire \$320 ;
+  wire \$321 ;
   wire \$322 ;
-  wire [7:0] \$323 ;
-  wire [6:0] \$324 ;
-  wire [8:0] \$325 ;
-  wire [5:0] \$326 ;
-  wire [9:0] \$327 ;
-  wire \$328 ;
-  wire [7:0] \$329 ;
+  wire [8:0] \$323 ;
+  wire [8:0] \$324 ;
+  wire \$325 ;
+  wire [8:0] \$326 ;
+  wire [8:0] \$327 ;
+  wire [8:0] \$328 ;
+  wire [8:0] \$329 ;
   wire [5:0] \$33 ;
-  wire [6:0] \$330 ;
-  wire [8:0] \$331 ;
-  wire [5:0] \$332 ;
-  wire [9:0] \$333 ;
-  wire \$334 ;
-  wire [7:0] \$335 ;
-  wire [6:0] \$336 ;
-  wire [8:0] \$337 ;
-  wire [5:0] \$338 ;
-  wire [9:0] \$339 ;
+  wire [3:0] \$330 ;
+  wire \$331 ;
+  wire [8:0] \$332 ;
+  wire \$333 ;
+  wire [8:0] \$334 ;
+  wire [8:0] \$335 ;
+  wire [8:0] \$336 ;
+  wire \$337 ;
+  wire [8:0] \$338 ;
+  wire [8:0] \$339 ;
   wire [8:0] \$34 ;
-  wire [6:0] \$340 ;
+  wire [8:0] \$340 ;
   wire [8:0] \$341 ;
-  wire [6:0] \$342 ;
-  wire [8:0] \$343 ;
+  wire [3:0] \$342 ;
+  wire \$343 ;
   wire \$344 ;
-  wire [7:0] \$345 ;
-  wire [7:0] \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire [2:0] \$349 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire [8:0] \$347 ;
+  wire [8:0] \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire [7:0] \$351 ;
-  wire [6:0] \$352 ;
-  wire [8:0] \$353 ;
-  wire [7:0] \$354 ;
-  wire [6:0] \$355 ;
+  wire [8:0] \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire [9:0] \$354 ;
+  wire [9:0] \$355 ;
   wire [8:0] \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire \$359 ;
+  wire [8:0] \$359 ;
   wire [7:0] \$36 ;
   wire \$360 ;
-  wire [53:0] \$361 ;
+  wire [8:0] \$361 ;
   wire [8:0] \$362 ;
   wire [8:0] \$363 ;
   wire \$364 ;
   wire \$365 ;
   wire [8:0] \$366 ;
-  wire [8:0] \$367 ;
+  wire \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire [7:0] \$37 ;
-  wire \$370 ;
-  wire [8:0] \$371 ;
+  wire [8:0] \$370 ;
+  wire \$371 ;
   wire [8:0] \$372 ;
   wire \$373 ;
-  wire [7:0] \$374 ;
-  wire [8:0] \$375 ;
+  wire \$374 ;
+  wire [7:0] \$375 ;
   wire \$376 ;
   wire \$377 ;
-  wire \$378 ;
-  wire [8:0] \$379 ;
+  wire [7:0] \$378 ;
+  wire [7:0] \$379 ;
   wire [5:0] \$38 ;
-  wire [8:0] \$380 ;
-  wire \$381 ;
+  wire \$380 ;
+  wire [5:0] \$381 ;
   wire [8:0] \$382 ;
-  wire [8:0] \$383 ;
-  wire [8:0] \$384 ;
-  wire [8:0] \$385 ;
-  wire [3:0] \$386 ;
-  wire \$387 ;
-  wire [8:0] \$388 ;
+  wire [7:0] \$383 ;
+  wire [7:0] \$384 ;
+  wire [6:0] \$385 ;
+  wire [8:0] \$386 ;
+  wire [5:0] \$387 ;
+  wire [9:0] \$388 ;
   wire \$389 ;
   wire [8:0] \$39 ;
-  wire [8:0] \$390 ;
-  wire [8:0] \$391 ;
-  wire [8:0] \$392 ;
+  wire \$390 ;
+  wire [7:0] \$391 ;
+  wire \$392 ;
   wire \$393 ;
-  wire [8:0] \$394 ;
-  wire [8:0] \$395 ;
-  wire [8:0] \$396 ;
-  wire [8:0] \$397 ;
-  wire [3:0] \$398 ;
-  wire \$399 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire [8:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
+  wire [8:0] \$400 ;
   wire \$401 ;
   wire \$402 ;
-  wire [8:0] \$403 ;
+  wire \$403 ;
   wire [8:0] \$404 ;
-  wire \$405 ;
-  wire [8:0] \$406 ;
+  wire [8:0] \$405 ;
+  wire \$406 ;
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire [7:0] \$41 ;
-  wire [9:0] \$410 ;
-  wire [9:0] \$411 ;
-  wire [8:0] \$412 ;
+  wire [8:0] \$410 ;
+  wire \$411 ;
+  wire \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire [8:0] \$415 ;
-  wire \$416 ;
-  wire [8:0] \$417 ;
+  wire [8:0] \$416 ;
+  wire \$417 ;
   wire [8:0] \$418 ;
-  wire [8:0] \$419 ;
+  wire \$419 ;
   wire [7:0] \$42 ;
   wire \$420 ;
-  wire \$421 ;
+  wire [8:0] \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire [8:0] \$424 ;
-  wire \$425 ;
-  wire [8:0] \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire \$424 ;
+  wire [3:0] \$425 ;
+  wire [4:0] \$426 ;
+  wire [32:0] \$427 ;
+  wire [32:0] \$428 ;
+  wire [32:0] \$429 ;
   wire [5:0] \$43 ;
-  wire [7:0] \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire [8:0] \$437 ;
-  wire [8:0] \$438 ;
-  wire \$439 ;
+  wire [3:0] \$430 ;
+  wire [32:0] \$431 ;
+  wire [1:0] \$432 ;
+  wire [32:0] \$433 ;
+  wire [32:0] \$434 ;
+  wire [1:0] \$435 ;
+  wire [32:0] \$436 ;
+  wire [32:0] \$437 ;
+  reg [2:0] \$438 ;
+  reg [7:0] \$439 ;
   wire [8:0] \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire [8:0] \$442 ;
-  wire [8:0] \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire [8:0] \$448 ;
-  wire \$449 ;
+  reg [7:0] \$440 ;
+  reg [7:0] \$441 ;
+  reg \$442 ;
+  reg [7:0] \$443 ;
+  reg \$444 ;
+  reg \$445 ;
+  reg [7:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [7:0] \$449 ;
   wire [7:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire [8:0] \$453 ;
-  wire [8:0] \$454 ;
-  wire \$455 ;
-  wire [8:0] \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire [8:0] \$459 ;
+  reg \$450 ;
+  reg \$451 ;
+  reg \$452 ;
+  reg [8:0] \$453 ;
+  reg [7:0] \$454 ;
+  reg [2:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [7:0] \$457 ;
+  reg [7:0] \$458 ;
+  reg [7:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire [3:0] \$463 ;
-  wire [4:0] \$464 ;
-  wire [32:0] \$465 ;
-  wire [32:0] \$466 ;
-  wire [32:0] \$467 ;
-  wire [3:0] \$468 ;
-  wire [32:0] \$469 ;
+  reg \$460 ;
+  reg [8:0] \$461 ;
+  reg [7:0] \$462 ;
+  reg \$463 ;
+  reg \$464 ;
+  reg [7:0] \$465 ;
+  reg [7:0] \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  wire [1:0] \$470 ;
-  wire [32:0] \$471 ;
-  wire [32:0] \$472 ;
-  wire [1:0] \$473 ;
-  wire [32:0] \$474 ;
-  wire [32:0] \$475 ;
-  reg [2:0] \$476 ;
-  reg [7:0] \$477 ;
-  reg [7:0] \$478 ;
-  reg [7:0] \$479 ;
+  reg \$470 ;
+  reg \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg \$478 ;
+  reg \$479 ;
   wire \$48 ;
   reg \$480 ;
   reg [7:0] \$481 ;
   reg \$482 ;
-  reg \$483 ;
-  reg [7:0] \$484 ;
+  reg [7:0] \$483 ;
+  reg \$484 ;
   reg [7:0] \$485 ;
-  reg [7:0] \$486 ;
+  reg \$486 ;
   reg [7:0] \$487 ;
   reg \$488 ;
   reg \$489 ;
   wire [3:0] \$49 ;
   reg \$490 ;
-  reg [8:0] \$491 ;
-  reg [7:0] \$492 ;
-  reg [2:0] \$493 ;
-  reg [7:0] \$494 ;
-  reg [7:0] \$495 ;
-  reg [7:0] \$496 ;
-  reg [7:0] \$497 ;
-  reg \$498 ;
-  reg [8:0] \$499 ;
+  reg [7:0] \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg [2:0] \$494 ;
+  reg [31:0] \$495 ;
+  reg [31:0] \$496 ;
+  reg [31:0] \$497 ;
+  reg [31:0] \$498 ;
+  reg [31:0] \$499 ;
   wire \$5 ;
   wire [3:0] \$50 ;
-  reg [7:0] \$500 ;
-  reg \$501 ;
-  reg \$502 ;
-  reg [7:0] \$503 ;
-  reg [7:0] \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg \$509 ;
+  reg [31:0] \$500 ;
+  reg [31:0] \$501 ;
+  reg [31:0] \$502 ;
   wire [3:0] \$51 ;
-  reg \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg \$515 ;
-  reg \$516 ;
-  reg \$517 ;
-  reg [7:0] \$518 ;
-  reg \$519 ;
   wire [8:0] \$52 ;
-  reg [7:0] \$520 ;
-  reg \$521 ;
-  reg [7:0] \$522 ;
-  reg \$523 ;
-  reg [7:0] \$524 ;
-  reg \$525 ;
-  reg \$526 ;
-  reg \$527 ;
-  reg [7:0] \$528 ;
-  reg \$529 ;
   wire [11:0] \$53 ;
-  reg \$530 ;
-  reg [2:0] \$531 ;
-  reg [31:0] \$532 ;
-  reg [31:0] \$533 ;
-  reg [31:0] \$534 ;
-  reg [31:0] \$535 ;
-  reg [31:0] \$536 ;
-  reg [31:0] \$537 ;
-  reg [31:0] \$538 ;
-  reg [31:0] \$539 ;
   wire \$54 ;
   wire [8:0] \$55 ;
   wire [11:0] \$56 ;
@@ -545,26 +508,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$99 ;
   wire [5:0] \$signature__addr ;
   wire [5:0] \$signature__addr$114 ;
-  wire [6:0] \$signature__addr$115 ;
-  wire [5:0] \$signature__addr$119 ;
-  wire [6:0] \$signature__addr$120 ;
-  wire [5:0] \$signature__addr$123 ;
-  wire [6:0] \$signature__addr$124 ;
-  wire [5:0] \$signature__addr$127 ;
-  wire [6:0] \$signature__addr$128 ;
-  wire [6:0] \$signature__addr$149 ;
-  wire [6:0] \$signature__addr$155 ;
-  wire [6:0] \$signature__addr$159 ;
-  wire [6:0] \$signature__addr$162 ;
-  wire [6:0] \$signature__addr$165 ;
-  wire [6:0] \$signature__addr$168 ;
-  wire [6:0] \$signature__addr$177 ;
-  wire [6:0] \$signature__addr$179 ;
+  wire [6:0] \$signature__addr$116 ;
+  wire [5:0] \$signature__addr$120 ;
+  wire [6:0] \$signature__addr$121 ;
+  wire [5:0] \$signature__addr$124 ;
+  wire [6:0] \$signature__addr$125 ;
+  wire [5:0] \$signature__addr$128 ;
+  wire [6:0] \$signature__addr$129 ;
+  wire [6:0] \$signature__addr$150 ;
+  wire [6:0] \$signature__addr$156 ;
+  wire [6:0] \$signature__addr$160 ;
+  wire [6:0] \$signature__addr$163 ;
+  wire [6:0] \$signature__addr$166 ;
+  wire [6:0] \$signature__addr$169 ;
+  wire [6:0] \$signature__addr$178 ;
+  wire [6:0] \$signature__addr$180 ;
   wire [5:0] \$signature__addr$47 ;
   wire [5:0] \$signature__addr$50 ;
   wire [5:0] \$signature__addr$53 ;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$133 ;
   wire [7:0] \$signature__data$134 ;
   wire [7:0] \$signature__data$135 ;
   wire [7:0] \$signature__data$136 ;
@@ -572,39 +534,48 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$signature__data$138 ;
   wire [7:0] \$signature__data$139 ;
   wire [7:0] \$signature__data$140 ;
-  wire [7:0] \$signature__data$152 ;
-  wire [7:0] \$signature__data$156 ;
-  wire [7:0] \$signature__data$160 ;
-  wire [7:0] \$signature__data$163 ;
-  wire [31:0] \$signature__data$166 ;
-  wire [31:0] \$signature__data$169 ;
-  wire [31:0] \$signature__data$183 ;
+  wire [7:0] \$signature__data$141 ;
+  wire [7:0] \$signature__data$153 ;
+  wire [7:0] \$signature__data$157 ;
+  wire [7:0] \$signature__data$161 ;
+  wire [7:0] \$signature__data$164 ;
+  wire [31:0] \$signature__data$167 ;
+  wire [31:0] \$signature__data$170 ;
   wire [31:0] \$signature__data$184 ;
+  wire [31:0] \$signature__data$185 ;
   wire [7:0] \$signature__data$48 ;
   wire [7:0] \$signature__data$51 ;
   wire [7:0] \$signature__data$54 ;
   wire \$signature__en ;
-  wire \$signature__en$117 ;
+  (* init = 1'h0 *)
   wire \$signature__en$118 ;
-  wire \$signature__en$121 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$119 ;
+  (* init = 1'h0 *)
   wire \$signature__en$122 ;
-  wire \$signature__en$125 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$123 ;
+  (* init = 1'h0 *)
   wire \$signature__en$126 ;
-  wire \$signature__en$129 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$127 ;
+  (* init = 1'h0 *)
   wire \$signature__en$130 ;
-  wire \$signature__en$147 ;
-  wire \$signature__en$154 ;
-  wire \$signature__en$158 ;
-  wire \$signature__en$161 ;
-  wire \$signature__en$164 ;
-  wire \$signature__en$167 ;
-  wire \$signature__en$178 ;
-  wire \$signature__en$180 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$131 ;
+  wire \$signature__en$148 ;
+  wire \$signature__en$155 ;
+  wire \$signature__en$159 ;
+  wire \$signature__en$162 ;
+  wire \$signature__en$165 ;
+  wire \$signature__en$168 ;
+  wire \$signature__en$179 ;
+  wire \$signature__en$181 ;
   wire \$signature__en$46 ;
   wire \$signature__en$49 ;
   wire \$signature__en$52 ;
   wire [31:0] act;
-  wire [31:0] \act$142 ;
+  wire [31:0] \act$143 ;
   wire [31:0] act_word;
   wire act_write;
   wire active;
@@ -725,7 +696,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg rd_from_input = 1'h0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$157 ;
+  wire [31:0] \result$158 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -741,20 +712,49 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [3:0] stat_addr;
   output [31:0] stat_data;
   reg [31:0] stat_data;
-  wire [8:0] step_addr;
+  reg [9:0] step_act_addr = 10'h000;
+  reg [8:0] step_addr = 9'h000;
+  (* init = 9'h000 *)
   wire [8:0] \step_addr$108 ;
-  wire step_first;
+  (* init = 9'h000 *)
+  wire [8:0] \step_addr$96 ;
+  reg step_blk = 1'h0;
+  reg step_ctx = 1'h0;
+  reg step_first = 1'h0;
+  (* init = 1'h0 *)
   wire \step_first$109 ;
-  wire step_last;
+  (* init = 1'h0 *)
+  wire \step_first$98 ;
+  reg step_from_input = 1'h0;
+  reg [7:0] step_group = 8'h00;
+  reg [8:0] step_in_addr = 9'h000;
+  reg step_last = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_last$100 ;
+  (* init = 1'h0 *)
   wire \step_last$110 ;
-  wire step_relu;
+  reg step_out = 1'h0;
+  reg step_par = 1'h0;
+  reg step_relu = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_relu$104 ;
+  (* init = 1'h0 *)
   wire \step_relu$112 ;
-  wire step_requantize;
+  reg step_requantize = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_requantize$106 ;
+  (* init = 1'h0 *)
   wire \step_requantize$113 ;
-  wire [7:0] step_rq;
+  reg [7:0] step_rq = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] \step_rq$102 ;
+  (* init = 8'h00 *)
   wire [7:0] \step_rq$111 ;
-  wire step_valid;
+  reg step_valid = 1'h0;
+  (* init = 1'h0 *)
   wire \step_valid$107 ;
+  (* init = 1'h0 *)
+  wire \step_valid$94 ;
   wire track_reset0;
   wire track_reset1;
   wire vector_start;
@@ -944,16 +944,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf0[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$147 )
-      actbuf0[\$321 [6:0]] <= result[7:0];
+    if (\$signature__en$148 )
+      actbuf0[\$265 [6:0]] <= result[7:0];
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    if (issue) begin
-      _0_ <= actbuf0[\$277 [6:0]];
+    if (step_valid) begin
+      _0_ <= actbuf0[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$133  = _0_;
+  assign \$signature__data$134  = _0_;
   reg [7:0] actbuf1 [127:0];
   initial begin
     actbuf1[0] = 8'h00;
@@ -1086,16 +1086,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf1[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$154 )
-      actbuf1[\$327 [6:0]] <= \result$157 [7:0];
+    if (\$signature__en$155 )
+      actbuf1[\$271 [6:0]] <= \result$158 [7:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
-    if (issue) begin
-      _1_ <= actbuf1[\$288 [6:0]];
+    if (step_valid) begin
+      _1_ <= actbuf1[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$135  = _1_;
+  assign \$signature__data$136  = _1_;
   reg [7:0] actbuf2 [127:0];
   initial begin
     actbuf2[0] = 8'h00;
@@ -1228,16 +1228,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf2[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$158 )
-      actbuf2[\$333 [6:0]] <= result[7:0];
+    if (\$signature__en$159 )
+      actbuf2[\$277 [6:0]] <= result[7:0];
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
-    if (issue) begin
-      _2_ <= actbuf2[\$299 [6:0]];
+    if (step_valid) begin
+      _2_ <= actbuf2[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$137  = _2_;
+  assign \$signature__data$138  = _2_;
   reg [7:0] actbuf3 [127:0];
   initial begin
     actbuf3[0] = 8'h00;
@@ -1370,16 +1370,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf3[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$161 )
-      actbuf3[\$339 [6:0]] <= \result$157 [7:0];
+    if (\$signature__en$162 )
+      actbuf3[\$283 [6:0]] <= \result$158 [7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
-    if (issue) begin
-      _3_ <= actbuf3[\$310 [6:0]];
+    if (step_valid) begin
+      _3_ <= actbuf3[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$139  = _3_;
+  assign \$signature__data$140  = _3_;
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1467,11 +1467,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _4_;
   always @(posedge clk) begin
-    if (issue) begin
-      _4_ <= inbuf0[\$271 [5:0]];
+    if (step_valid) begin
+      _4_ <= inbuf0[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$134  = _4_;
+  assign \$signature__data$135  = _4_;
   reg [7:0] inbuf1 [63:0];
   initial begin
     inbuf1[0] = 8'h00;
@@ -1545,11 +1545,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _5_;
   always @(posedge clk) begin
-    if (issue) begin
-      _5_ <= inbuf1[\$282 [5:0]];
+    if (step_valid) begin
+      _5_ <= inbuf1[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$136  = _5_;
+  assign \$signature__data$137  = _5_;
   reg [7:0] inbuf2 [63:0];
   initial begin
     inbuf2[0] = 8'h00;
@@ -1623,11 +1623,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _6_;
   always @(posedge clk) begin
-    if (issue) begin
-      _6_ <= inbuf2[\$293 [5:0]];
+    if (step_valid) begin
+      _6_ <= inbuf2[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$138  = _6_;
+  assign \$signature__data$139  = _6_;
   reg [7:0] inbuf3 [63:0];
   initial begin
     inbuf3[0] = 8'h00;
@@ -1701,11 +1701,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _7_;
   always @(posedge clk) begin
-    if (issue) begin
-      _7_ <= inbuf3[\$304 [5:0]];
+    if (step_valid) begin
+      _7_ <= inbuf3[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$140  = _7_;
+  assign \$signature__data$141  = _7_;
   reg [31:0] outbuf0 [127:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -1839,15 +1839,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$341 [6:0]] <= result;
+      outbuf0[\$285 [6:0]] <= result;
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _8_ <= outbuf0[\$353 [6:0]];
+      _8_ <= outbuf0[\$297 [6:0]];
     end
   end
-  assign \$signature__data$183  = _8_;
+  assign \$signature__data$184  = _8_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1981,152 +1981,121 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$343 [6:0]] <= \result$157 ;
+      outbuf1[\$287 [6:0]] <= \result$158 ;
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _9_ <= outbuf1[\$356 [6:0]];
+      _9_ <= outbuf1[\$300 [6:0]];
     end
   end
-  assign \$signature__data$184  = _9_;
-  assign \$411  = b_bank_addr + 1'h1;
-  assign \$412  = in_folds - 1'h1;
-  assign \$413  = b_fold == \$412 ;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = in_folds - 1'h1;
-  assign \$416  = b_fold == \$415 ;
-  assign \$417  = b_group + 1'h1;
-  assign \$418  = b_rq_addr + 1'h1;
-  assign \$419  = b_fold + 1'h1;
-  assign \$420  = ~ clear_counters;
-  assign \$421  = ld_fire & \$420 ;
-  assign \$422  = ! layer;
-  assign \$423  = issue_b | \$422 ;
-  assign \$424  = in_folds - 1'h1;
-  assign \$425  = b_fold == \$424 ;
-  assign \$426  = cur_folds - 1'h1;
-  assign \$427  = fold == \$426 ;
-  assign \$428  = issue_b ? \$425  : \$427 ;
-  assign \$429  = issue & \$428 ;
-  assign \$430  = issue_b ? b_group : group;
-  assign \$431  = issue_b ? 1'h0 : wr_buf;
-  assign \$432  = ctx ^ issue_b;
-  assign \$433  = issue_a & cur_is_last;
-  assign \$434  = ! wb_ctx9;
-  assign \$435  = act_write & \$434 ;
-  assign \$436  = wb_parity0 == wb_par9;
-  assign \$437  = wb_groups0 + 1'h1;
-  assign \$438  = \$436  ? \$437  : 9'h001;
-  assign \$440  = act_write & \$439 ;
-  assign \$441  = wb_parity1 == wb_par9;
-  assign \$442  = wb_groups1 + 1'h1;
-  assign \$443  = \$441  ? \$442  : 9'h001;
-  assign \$444  = ! ctx;
-  assign \$445  = claim_out & \$444 ;
-  assign \$446  = ! wb_ctx9;
-  assign \$447  = out_write & \$446 ;
-  assign \$448  = out_groups0 + 1'h1;
-  assign \$450  = claim_out & \$449 ;
-  assign \$452  = out_write & \$451 ;
-  assign \$453  = out_groups1 + 1'h1;
-  assign \$454  = out_n - 1'h1;
-  assign \$455  = drain_elem == \$454 ;
-  assign \$456  = out_n - 1'h1;
-  assign \$457  = drain_elem == \$456 ;
-  assign \$458  = ~ drain_slot;
-  assign \$459  = drain_elem + 1'h1;
-  assign \$460  = ~ release_slot;
-  assign \$461  = ! release_slot;
-  assign \$463  = in_flight + vector_start;
-  assign \$464  = \$463  - done;
-  assign \$465  = count_busy + busy;
-  assign \$466  = count_stall_input + stall_input;
-  assign \$467  = count_stall_output + stall_output;
-  assign \$468  = issue ? 4'h8 : 4'h0;
-  assign \$469  = count_mac_ops + \$468 ;
-  assign \$470  = issue ? 2'h2 : 2'h0;
-  assign \$471  = count_bank_reads + \$470 ;
-  assign \$472  = count_act_reads + issue;
-  assign \$473  = in_fire + act_write;
-  assign \$474  = count_act_writes + \$473 ;
-  assign \$475  = count_inferences + done;
+  assign \$signature__data$185  = _9_;
   always @(posedge clk)
-    n_layers <= \$476 ;
+    n_layers <= \$438 ;
   always @(posedge clk)
-    in_folds <= \$477 ;
+    in_folds <= \$439 ;
   always @(posedge clk)
-    out_n <= \$478 ;
+    out_n <= \$440 ;
   always @(posedge clk)
-    in_beats0 <= \$479 ;
+    in_beats0 <= \$441 ;
   always @(posedge clk)
-    in_full0 <= \$480 ;
+    in_full0 <= \$442 ;
   always @(posedge clk)
-    in_beats1 <= \$481 ;
+    in_beats1 <= \$443 ;
   always @(posedge clk)
-    in_full1 <= \$482 ;
+    in_full1 <= \$444 ;
   always @(posedge clk)
-    in_wslot <= \$483 ;
+    in_wslot <= \$445 ;
   always @(posedge clk)
-    in_groups <= \$484 ;
+    in_groups <= \$446 ;
   always @(posedge clk)
-    cur_folds <= \$485 ;
+    cur_folds <= \$447 ;
   always @(posedge clk)
-    cur_groups <= \$486 ;
+    cur_groups <= \$448 ;
   always @(posedge clk)
-    cur_out <= \$487 ;
+    cur_out <= \$449 ;
   always @(posedge clk)
-    cur_is_last <= \$488 ;
+    cur_is_last <= \$450 ;
   always @(posedge clk)
-    cur_relu <= \$489 ;
+    cur_relu <= \$451 ;
   always @(posedge clk)
-    cur_requantize <= \$490 ;
+    cur_requantize <= \$452 ;
   always @(posedge clk)
-    bank_addr <= \$491 ;
+    bank_addr <= \$453 ;
   always @(posedge clk)
-    rq_addr <= \$492 ;
+    rq_addr <= \$454 ;
   always @(posedge clk)
-    layer <= \$493 ;
+    layer <= \$455 ;
   always @(posedge clk)
-    group <= \$494 ;
+    group <= \$456 ;
   always @(posedge clk)
-    fold <= \$495 ;
+    fold <= \$457 ;
   always @(posedge clk)
-    b_group <= \$496 ;
+    b_group <= \$458 ;
   always @(posedge clk)
-    b_fold <= \$497 ;
+    b_fold <= \$459 ;
   always @(posedge clk)
-    b_in_group <= \$498 ;
+    b_in_group <= \$460 ;
   always @(posedge clk)
-    b_bank_addr <= \$499 ;
+    b_bank_addr <= \$461 ;
   always @(posedge clk)
-    b_rq_addr <= \$500 ;
+    b_rq_addr <= \$462 ;
   always @(posedge clk)
-    loaded <= \$501 ;
+    loaded <= \$463 ;
   always @(posedge clk)
-    wr_buf <= \$502 ;
+    wr_buf <= \$464 ;
   always @(posedge clk)
-    prev_out <= \$503 ;
+    prev_out <= \$465 ;
   always @(posedge clk)
-    prev_groups <= \$504 ;
+    prev_groups <= \$466 ;
   always @(posedge clk)
-    ctx <= \$505 ;
+    ctx <= \$467 ;
   always @(posedge clk)
-    rd_from_input <= \$506 ;
+    step_addr <= \$366 ;
   always @(posedge clk)
-    rd_block <= \$507 ;
+    step_first <= \$369 ;
   always @(posedge clk)
-    wb_valid1 <= \$508 ;
+    step_last <= \$374 ;
   always @(posedge clk)
-    wb_group1 <= \$430 ;
+    step_rq <= \$375 ;
   always @(posedge clk)
-    wb_par1 <= \$431 ;
+    step_relu <= \$376 ;
   always @(posedge clk)
-    wb_ctx1 <= \$432 ;
+    step_requantize <= \$377 ;
   always @(posedge clk)
-    wb_out1 <= \$433 ;
+    step_in_addr <= \$382 ;
   always @(posedge clk)
-    wb_valid2 <= \$509 ;
+    step_act_addr <= \$388 ;
+  always @(posedge clk)
+    step_from_input <= \$390 ;
+  always @(posedge clk)
+    step_blk <= 1'h0;
+  always @(posedge clk)
+    step_group <= \$391 ;
+  always @(posedge clk)
+    step_par <= \$392 ;
+  always @(posedge clk)
+    step_ctx <= \$393 ;
+  always @(posedge clk)
+    step_out <= \$394 ;
+  always @(posedge clk)
+    step_valid <= \$468 ;
+  always @(posedge clk)
+    rd_from_input <= \$469 ;
+  always @(posedge clk)
+    rd_block <= \$470 ;
+  always @(posedge clk)
+    wb_valid1 <= \$471 ;
+  always @(posedge clk)
+    wb_group1 <= step_group;
+  always @(posedge clk)
+    wb_par1 <= step_par;
+  always @(posedge clk)
+    wb_ctx1 <= step_ctx;
+  always @(posedge clk)
+    wb_out1 <= step_out;
+  always @(posedge clk)
+    wb_valid2 <= \$472 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2136,7 +2105,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$510 ;
+    wb_valid3 <= \$473 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2146,7 +2115,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$511 ;
+    wb_valid4 <= \$474 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2156,7 +2125,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$512 ;
+    wb_valid5 <= \$475 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2166,7 +2135,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$513 ;
+    wb_valid6 <= \$476 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2176,7 +2145,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$514 ;
+    wb_valid7 <= \$477 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2186,7 +2155,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$515 ;
+    wb_valid8 <= \$478 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2196,7 +2165,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$516 ;
+    wb_valid9 <= \$479 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2206,51 +2175,51 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_parity0 <= \$517 ;
+    wb_parity0 <= \$480 ;
   always @(posedge clk)
-    wb_groups0 <= \$518 ;
+    wb_groups0 <= \$481 ;
   always @(posedge clk)
-    wb_parity1 <= \$519 ;
+    wb_parity1 <= \$482 ;
   always @(posedge clk)
-    wb_groups1 <= \$520 ;
+    wb_groups1 <= \$483 ;
   always @(posedge clk)
-    out_full0 <= \$521 ;
+    out_full0 <= \$484 ;
   always @(posedge clk)
-    out_groups0 <= \$522 ;
+    out_groups0 <= \$485 ;
   always @(posedge clk)
-    out_full1 <= \$523 ;
+    out_full1 <= \$486 ;
   always @(posedge clk)
-    out_groups1 <= \$524 ;
+    out_groups1 <= \$487 ;
   always @(posedge clk)
-    drain_inflight <= \$525 ;
+    drain_inflight <= \$488 ;
   always @(posedge clk)
-    drain_lane <= \$526 ;
+    drain_lane <= \$489 ;
   always @(posedge clk)
-    drain_last <= \$527 ;
+    drain_last <= \$490 ;
   always @(posedge clk)
-    drain_elem <= \$528 ;
+    drain_elem <= \$491 ;
   always @(posedge clk)
-    drain_slot <= \$529 ;
+    drain_slot <= \$492 ;
   always @(posedge clk)
-    release_slot <= \$530 ;
+    release_slot <= \$493 ;
   always @(posedge clk)
-    in_flight <= \$531 ;
+    in_flight <= \$494 ;
   always @(posedge clk)
-    count_busy <= \$532 ;
+    count_busy <= \$495 ;
   always @(posedge clk)
-    count_stall_input <= \$533 ;
+    count_stall_input <= \$496 ;
   always @(posedge clk)
-    count_stall_output <= \$534 ;
+    count_stall_output <= \$497 ;
   always @(posedge clk)
-    count_mac_ops <= \$535 ;
+    count_mac_ops <= \$498 ;
   always @(posedge clk)
-    count_bank_reads <= \$536 ;
+    count_bank_reads <= \$499 ;
   always @(posedge clk)
-    count_act_reads <= \$537 ;
+    count_act_reads <= \$500 ;
   always @(posedge clk)
-    count_act_writes <= \$538 ;
+    count_act_writes <= \$501 ;
   always @(posedge clk)
-    count_inferences <= \$539 ;
+    count_inferences <= \$502 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2508,165 +2477,182 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$253  = ! fold;
   assign \$254  = \$252  & \$253 ;
   assign claim_out = \$251  & \$254 ;
-  assign step_addr = issue_b ? b_bank_addr : bank_addr;
-  assign \$255  = ! b_fold;
-  assign \$256  = ! fold;
-  assign step_first = issue_b ? \$255  : \$256 ;
-  assign \$257  = in_folds - 1'h1;
-  assign \$258  = b_fold == \$257 ;
-  assign \$259  = cur_folds - 1'h1;
-  assign \$260  = fold == \$259 ;
-  assign step_last = issue_b ? \$258  : \$260 ;
-  assign step_rq = issue_b ? b_rq_addr : rq_addr;
-  assign step_relu = issue_b ? d0_rp__data[33] : cur_relu;
-  assign step_requantize = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \step_addr$108  = issue_b ? b_bank_addr : bank_addr;
-  assign \$261  = ! b_fold;
-  assign \$262  = ! fold;
-  assign \step_first$109  = issue_b ? \$261  : \$262 ;
-  assign \$263  = in_folds - 1'h1;
-  assign \$264  = b_fold == \$263 ;
-  assign \$265  = cur_folds - 1'h1;
-  assign \$266  = fold == \$265 ;
-  assign \step_last$110  = issue_b ? \$264  : \$266 ;
-  assign \step_rq$111  = issue_b ? b_rq_addr : rq_addr;
-  assign \step_relu$112  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \step_requantize$113  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$267  = issue_b ? b_fold : fold;
-  assign \$269  = ctx ^ issue_b;
-  assign \$270  = \$269  ? 6'h20 : 6'h00;
-  assign \$271  = \$268  + \$270 ;
-  assign \$272  = issue_b ? b_fold : fold;
-  assign \$274  = ctx ? 7'h40 : 7'h00;
-  assign \$275  = \$273  + \$274 ;
-  assign \$276  = wr_buf ? 6'h00 : 6'h20;
-  assign \$277  = \$275  + \$276 ;
-  assign \$278  = issue_b ? b_fold : fold;
-  assign \$280  = ctx ^ issue_b;
-  assign \$281  = \$280  ? 6'h20 : 6'h00;
-  assign \$282  = \$279  + \$281 ;
-  assign \$283  = issue_b ? b_fold : fold;
-  assign \$285  = ctx ? 7'h40 : 7'h00;
-  assign \$286  = \$284  + \$285 ;
-  assign \$287  = wr_buf ? 6'h00 : 6'h20;
-  assign \$288  = \$286  + \$287 ;
-  assign \$289  = issue_b ? b_fold : fold;
-  assign \$291  = ctx ^ issue_b;
-  assign \$292  = \$291  ? 6'h20 : 6'h00;
-  assign \$293  = \$290  + \$292 ;
-  assign \$294  = issue_b ? b_fold : fold;
-  assign \$296  = ctx ? 7'h40 : 7'h00;
-  assign \$297  = \$295  + \$296 ;
-  assign \$298  = wr_buf ? 6'h00 : 6'h20;
-  assign \$299  = \$297  + \$298 ;
-  assign \$300  = issue_b ? b_fold : fold;
-  assign \$302  = ctx ^ issue_b;
-  assign \$303  = \$302  ? 6'h20 : 6'h00;
-  assign \$304  = \$301  + \$303 ;
-  assign \$305  = issue_b ? b_fold : fold;
-  assign \$307  = ctx ? 7'h40 : 7'h00;
-  assign \$308  = \$306  + \$307 ;
-  assign \$309  = wr_buf ? 6'h00 : 6'h20;
-  assign \$310  = \$308  + \$309 ;
-  assign \$311  = rd_from_input ? \$signature__data$134  : \$signature__data$133 ;
-  assign \$312  = rd_from_input ? \$signature__data$136  : \$signature__data$135 ;
-  assign \$313  = rd_from_input ? \$signature__data$138  : \$signature__data$137 ;
-  assign \$314  = rd_from_input ? \$signature__data$140  : \$signature__data$139 ;
-  assign \$315  = ~ wb_out9;
-  assign act_write = wb_valid9 & \$315 ;
+  assign \$255  = rd_from_input ? \$signature__data$135  : \$signature__data$134 ;
+  assign \$256  = rd_from_input ? \$signature__data$137  : \$signature__data$136 ;
+  assign \$257  = rd_from_input ? \$signature__data$139  : \$signature__data$138 ;
+  assign \$258  = rd_from_input ? \$signature__data$141  : \$signature__data$140 ;
+  assign \$259  = ~ wb_out9;
+  assign act_write = wb_valid9 & \$259 ;
   assign out_write = wb_valid9 & wb_out9;
-  assign \$316  = ! wb_group9[0];
-  assign \$signature__en$147  = act_write & \$316 ;
-  assign \$318  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$319  = \$317  + \$318 ;
-  assign \$320  = wb_par9 ? 6'h20 : 6'h00;
-  assign \$321  = \$319  + \$320 ;
-  assign \$322  = ! wb_group9[0];
-  assign \$signature__en$154  = act_write & \$322 ;
-  assign \$324  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$325  = \$323  + \$324 ;
-  assign \$326  = wb_par9 ? 6'h20 : 6'h00;
-  assign \$327  = \$325  + \$326 ;
-  assign \$signature__en$158  = act_write & \$328 ;
-  assign \$330  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$331  = \$329  + \$330 ;
-  assign \$332  = wb_par9 ? 6'h20 : 6'h00;
-  assign \$333  = \$331  + \$332 ;
-  assign \$signature__en$161  = act_write & \$334 ;
-  assign \$336  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$337  = \$335  + \$336 ;
-  assign \$338  = wb_par9 ? 6'h20 : 6'h00;
-  assign \$339  = \$337  + \$338 ;
-  assign \$340  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$341  = wb_group9 + \$340 ;
-  assign \$342  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$343  = wb_group9 + \$342 ;
-  assign \$344  = drain_slot ? out_full1 : out_full0;
-  assign \$345  = drain_slot ? out_groups1 : out_groups0;
-  assign \$347  = \$345  > \$346 ;
-  assign \$348  = \$344  & \$347 ;
-  assign \$349  = w_level + drain_inflight;
-  assign \$350  = \$349  < 2'h3;
-  assign drain_read = \$348  & \$350 ;
-  assign \$352  = drain_slot ? 7'h40 : 7'h00;
-  assign \$353  = \$351  + \$352 ;
-  assign \$355  = drain_slot ? 7'h40 : 7'h00;
-  assign \$356  = \$354  + \$355 ;
+  assign \$260  = ! wb_group9[0];
+  assign \$signature__en$148  = act_write & \$260 ;
+  assign \$262  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$263  = \$261  + \$262 ;
+  assign \$264  = wb_par9 ? 6'h20 : 6'h00;
+  assign \$265  = \$263  + \$264 ;
+  assign \$266  = ! wb_group9[0];
+  assign \$signature__en$155  = act_write & \$266 ;
+  assign \$268  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$269  = \$267  + \$268 ;
+  assign \$270  = wb_par9 ? 6'h20 : 6'h00;
+  assign \$271  = \$269  + \$270 ;
+  assign \$signature__en$159  = act_write & \$272 ;
+  assign \$274  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$275  = \$273  + \$274 ;
+  assign \$276  = wb_par9 ? 6'h20 : 6'h00;
+  assign \$277  = \$275  + \$276 ;
+  assign \$signature__en$162  = act_write & \$278 ;
+  assign \$280  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$281  = \$279  + \$280 ;
+  assign \$282  = wb_par9 ? 6'h20 : 6'h00;
+  assign \$283  = \$281  + \$282 ;
+  assign \$284  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$285  = wb_group9 + \$284 ;
+  assign \$286  = wb_ctx9 ? 7'h40 : 7'h00;
+  assign \$287  = wb_group9 + \$286 ;
+  assign \$288  = drain_slot ? out_full1 : out_full0;
+  assign \$289  = drain_slot ? out_groups1 : out_groups0;
+  assign \$291  = \$289  > \$290 ;
+  assign \$292  = \$288  & \$291 ;
+  assign \$293  = w_level + drain_inflight;
+  assign \$294  = \$293  < 2'h3;
+  assign drain_read = \$292  & \$294 ;
+  assign \$296  = drain_slot ? 7'h40 : 7'h00;
+  assign \$297  = \$295  + \$296 ;
+  assign \$299  = drain_slot ? 7'h40 : 7'h00;
+  assign \$300  = \$298  + \$299 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$357  = load__payload[31:28] == 2'h3;
-  assign \$358  = ld_fire & \$357 ;
-  assign \$359  = ! load__payload[19:0];
-  assign \$360  = load__payload[85:32] > 3'h4;
-  assign \$361  = \$360  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$362  = d0_rp__data[7:0] + 2'h3;
-  assign \$364  = ! in_wslot;
-  assign \$365  = in_fire & \$364 ;
-  assign \$366  = in_beats0 + 1'h1;
-  assign \$367  = in_beats0 + 1'h1;
-  assign \$368  = \$367  == in_folds;
-  assign \$370  = in_fire & \$369 ;
-  assign \$371  = in_beats1 + 1'h1;
-  assign \$372  = in_beats1 + 1'h1;
-  assign \$373  = \$372  == in_folds;
-  assign \$374  = in_wslot ? in_beats1 : in_beats0;
-  assign \$375  = \$374  + 1'h1;
-  assign \$376  = \$375  == in_folds;
-  assign \$377  = in_fire & \$376 ;
-  assign \$378  = ~ in_wslot;
-  assign \$379  = d0_rp__data[15:8] + 1'h1;
-  assign \$381  = ~ loaded;
-  assign \$382  = nxt_rp__data[7:0] + 2'h3;
-  assign \$384  = nxt_rp__data[15:8] + 1'h1;
-  assign \$386  = n_layers - 1'h1;
-  assign \$387  = \$51 [2:0] == \$386 ;
-  assign \$388  = cur_folds - 1'h1;
-  assign \$389  = fold == \$388 ;
-  assign \$390  = group + 1'h1;
-  assign \$391  = rq_addr + 1'h1;
-  assign \$392  = cur_groups - 1'h1;
-  assign \$393  = group == \$392 ;
-  assign \$394  = nxt_rp__data[7:0] + 2'h3;
-  assign \$396  = nxt_rp__data[15:8] + 1'h1;
-  assign \$398  = n_layers - 1'h1;
-  assign \$399  = \$51 [2:0] == \$398 ;
-  assign \$400  = ~ wr_buf;
-  assign \$401  = ~ ctx;
-  assign \$402  = | b_group;
-  assign \$403  = fold + 1'h1;
-  assign \$404  = cur_folds - 1'h1;
-  assign \$405  = fold == \$404 ;
-  assign \$406  = cur_groups - 1'h1;
-  assign \$407  = group == \$406 ;
-  assign \$408  = \$405  & \$407 ;
-  assign \$409  = ~ \$408 ;
-  assign \$410  = bank_addr + 1'h1;
+  assign \$301  = load__payload[31:28] == 2'h3;
+  assign \$302  = ld_fire & \$301 ;
+  assign \$303  = ! load__payload[19:0];
+  assign \$304  = load__payload[85:32] > 3'h4;
+  assign \$305  = \$304  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$306  = d0_rp__data[7:0] + 2'h3;
+  assign \$308  = ! in_wslot;
+  assign \$309  = in_fire & \$308 ;
+  assign \$310  = in_beats0 + 1'h1;
+  assign \$311  = in_beats0 + 1'h1;
+  assign \$312  = \$311  == in_folds;
+  assign \$314  = in_fire & \$313 ;
+  assign \$315  = in_beats1 + 1'h1;
+  assign \$316  = in_beats1 + 1'h1;
+  assign \$317  = \$316  == in_folds;
+  assign \$318  = in_wslot ? in_beats1 : in_beats0;
+  assign \$319  = \$318  + 1'h1;
+  assign \$320  = \$319  == in_folds;
+  assign \$321  = in_fire & \$320 ;
+  assign \$322  = ~ in_wslot;
+  assign \$323  = d0_rp__data[15:8] + 1'h1;
+  assign \$325  = ~ loaded;
+  assign \$326  = nxt_rp__data[7:0] + 2'h3;
+  assign \$328  = nxt_rp__data[15:8] + 1'h1;
+  assign \$330  = n_layers - 1'h1;
+  assign \$331  = \$51 [2:0] == \$330 ;
+  assign \$332  = cur_folds - 1'h1;
+  assign \$333  = fold == \$332 ;
+  assign \$334  = group + 1'h1;
+  assign \$335  = rq_addr + 1'h1;
+  assign \$336  = cur_groups - 1'h1;
+  assign \$337  = group == \$336 ;
+  assign \$338  = nxt_rp__data[7:0] + 2'h3;
+  assign \$340  = nxt_rp__data[15:8] + 1'h1;
+  assign \$342  = n_layers - 1'h1;
+  assign \$343  = \$51 [2:0] == \$342 ;
+  assign \$344  = ~ wr_buf;
+  assign \$345  = ~ ctx;
+  assign \$346  = | b_group;
+  assign \$347  = fold + 1'h1;
+  assign \$348  = cur_folds - 1'h1;
+  assign \$349  = fold == \$348 ;
+  assign \$350  = cur_groups - 1'h1;
+  assign \$351  = group == \$350 ;
+  assign \$352  = \$349  & \$351 ;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = bank_addr + 1'h1;
+  assign \$355  = b_bank_addr + 1'h1;
+  assign \$356  = in_folds - 1'h1;
+  assign \$357  = b_fold == \$356 ;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = in_folds - 1'h1;
+  assign \$360  = b_fold == \$359 ;
+  assign \$361  = b_group + 1'h1;
+  assign \$362  = b_rq_addr + 1'h1;
+  assign \$363  = b_fold + 1'h1;
+  assign \$364  = ~ clear_counters;
+  assign \$365  = ld_fire & \$364 ;
+  assign \$366  = issue_b ? b_bank_addr : bank_addr;
+  assign \$367  = ! b_fold;
+  assign \$368  = ! fold;
+  assign \$369  = issue_b ? \$367  : \$368 ;
+  assign \$370  = in_folds - 1'h1;
+  assign \$371  = b_fold == \$370 ;
+  assign \$372  = cur_folds - 1'h1;
+  assign \$373  = fold == \$372 ;
+  assign \$374  = issue_b ? \$371  : \$373 ;
+  assign \$375  = issue_b ? b_rq_addr : rq_addr;
+  assign \$376  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$377  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$378  = issue_b ? b_fold : fold;
+  assign \$380  = ctx ^ issue_b;
+  assign \$381  = \$380  ? 6'h20 : 6'h00;
+  assign \$382  = \$379  + \$381 ;
+  assign \$383  = issue_b ? b_fold : fold;
+  assign \$385  = ctx ? 7'h40 : 7'h00;
+  assign \$386  = \$384  + \$385 ;
+  assign \$387  = wr_buf ? 6'h00 : 6'h20;
+  assign \$388  = \$386  + \$387 ;
+  assign \$389  = ! layer;
+  assign \$390  = issue_b | \$389 ;
+  assign \$391  = issue_b ? b_group : group;
+  assign \$392  = issue_b ? 1'h0 : wr_buf;
+  assign \$393  = ctx ^ issue_b;
+  assign \$394  = issue_a & cur_is_last;
+  assign \$395  = step_valid & step_last;
+  assign \$396  = ! wb_ctx9;
+  assign \$397  = act_write & \$396 ;
+  assign \$398  = wb_parity0 == wb_par9;
+  assign \$399  = wb_groups0 + 1'h1;
+  assign \$400  = \$398  ? \$399  : 9'h001;
+  assign \$402  = act_write & \$401 ;
+  assign \$403  = wb_parity1 == wb_par9;
+  assign \$404  = wb_groups1 + 1'h1;
+  assign \$405  = \$403  ? \$404  : 9'h001;
+  assign \$406  = ! ctx;
+  assign \$407  = claim_out & \$406 ;
+  assign \$408  = ! wb_ctx9;
+  assign \$409  = out_write & \$408 ;
+  assign \$410  = out_groups0 + 1'h1;
+  assign \$412  = claim_out & \$411 ;
+  assign \$414  = out_write & \$413 ;
+  assign \$415  = out_groups1 + 1'h1;
+  assign \$416  = out_n - 1'h1;
+  assign \$417  = drain_elem == \$416 ;
+  assign \$418  = out_n - 1'h1;
+  assign \$419  = drain_elem == \$418 ;
+  assign \$420  = ~ drain_slot;
+  assign \$421  = drain_elem + 1'h1;
+  assign \$422  = ~ release_slot;
+  assign \$423  = ! release_slot;
+  assign \$425  = in_flight + vector_start;
+  assign \$426  = \$425  - done;
+  assign \$427  = count_busy + busy;
+  assign \$428  = count_stall_input + stall_input;
+  assign \$429  = count_stall_output + stall_output;
+  assign \$430  = issue ? 4'h8 : 4'h0;
+  assign \$431  = count_mac_ops + \$430 ;
+  assign \$432  = issue ? 2'h2 : 2'h0;
+  assign \$433  = count_bank_reads + \$432 ;
+  assign \$434  = count_act_reads + issue;
+  assign \$435  = in_fire + act_write;
+  assign \$436  = count_act_writes + \$435 ;
+  assign \$437  = count_inferences + done;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$410$0 (drain_data),
-    .\port$884$0 (drain_last),
+    .\port$342$0 (drain_data),
+    .\port$850$0 (drain_last),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2675,10 +2661,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .clk(clk),
-    .\port$354$0 (\$311 ),
-    .\port$355$0 (\$312 ),
-    .\port$356$0 (\$313 ),
-    .\port$357$0 (\$314 ),
+    .\port$286$0 (\$255 ),
+    .\port$287$0 (\$256 ),
+    .\port$288$0 (\$257 ),
+    .\port$289$0 (\$258 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -2689,27 +2675,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(issue),
+    .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__en(bank_we)
   );
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .clk(clk),
-    .\port$354$0 (\$311 ),
-    .\port$355$0 (\$312 ),
-    .\port$356$0 (\$313 ),
-    .\port$357$0 (\$314 ),
-    .result(\result$157 ),
-    .rp__addr(\step_addr$108 ),
+    .\port$286$0 (\$255 ),
+    .\port$287$0 (\$256 ),
+    .\port$288$0 (\$257 ),
+    .\port$289$0 (\$258 ),
+    .result(\result$158 ),
+    .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
     .rwp__en(\rq_we$27 ),
-    .step_first(\step_first$109 ),
-    .step_last(\step_last$110 ),
-    .step_relu(\step_relu$112 ),
-    .step_requantize(\step_requantize$113 ),
-    .step_rq(\step_rq$111 ),
-    .step_valid(issue),
+    .step_first(step_first),
+    .step_last(step_last),
+    .step_relu(step_relu),
+    .step_requantize(step_requantize),
+    .step_rq(step_rq),
+    .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__en(\bank_we$24 )
   );
@@ -2750,111 +2736,658 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = n_layers;
-    if (\$358 ) begin
-      if (\$359 ) begin
-        \$476  = \$361 [2:0];
+    \$438  = n_layers;
+    if (\$302 ) begin
+      if (\$303 ) begin
+        \$438  = \$305 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = \$363 [7:0];
+    \$439  = \$307 [7:0];
     if (rst) begin
-      \$477  = 8'h00;
+      \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = dl_rp__data[15:8];
+    \$440  = dl_rp__data[15:8];
     if (rst) begin
-      \$478  = 8'h00;
+      \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = in_beats0;
-    if (\$365 ) begin
-      \$479  = \$366 [7:0];
+    \$441  = in_beats0;
+    if (\$309 ) begin
+      \$441  = \$310 [7:0];
     end
     if (in_release0) begin
-      \$479  = 8'h00;
+      \$441  = 8'h00;
     end
     if (rst) begin
-      \$479  = 8'h00;
+      \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = in_full0;
-    if (\$365 ) begin
-      if (\$368 ) begin
-        \$480  = 1'h1;
+    \$442  = in_full0;
+    if (\$309 ) begin
+      if (\$312 ) begin
+        \$442  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$480  = 1'h0;
+      \$442  = 1'h0;
     end
     if (rst) begin
-      \$480  = 1'h0;
+      \$442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = in_beats1;
-    if (\$370 ) begin
-      \$481  = \$371 [7:0];
+    \$443  = in_beats1;
+    if (\$314 ) begin
+      \$443  = \$315 [7:0];
     end
     if (in_release1) begin
-      \$481  = 8'h00;
+      \$443  = 8'h00;
     end
     if (rst) begin
-      \$481  = 8'h00;
+      \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = in_full1;
-    if (\$370 ) begin
-      if (\$373 ) begin
-        \$482  = 1'h1;
+    \$444  = in_full1;
+    if (\$314 ) begin
+      if (\$317 ) begin
+        \$444  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$482  = 1'h0;
+      \$444  = 1'h0;
     end
     if (rst) begin
-      \$482  = 1'h0;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = in_wslot;
-    if (\$377 ) begin
-      \$483  = \$378 ;
+    \$445  = in_wslot;
+    if (\$321 ) begin
+      \$445  = \$322 ;
     end
     if (rst) begin
-      \$483  = 1'h0;
+      \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = \$380 [7:0];
+    \$446  = \$324 [7:0];
     if (rst) begin
-      \$484  = 8'h00;
+      \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = cur_folds;
-    if (\$381 ) begin
-      \$485  = \$383 [7:0];
+    \$447  = cur_folds;
+    if (\$325 ) begin
+      \$447  = \$327 [7:0];
     end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$485  = \$395 [7:0];
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$447  = \$339 [7:0];
         end
       end
+    end
+    if (rst) begin
+      \$447  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = cur_groups;
+    if (\$325 ) begin
+      \$448  = \$329 [7:0];
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$448  = \$341 [7:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$448  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = cur_out;
+    if (\$325 ) begin
+      \$449  = nxt_rp__data[15:8];
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$449  = nxt_rp__data[15:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$449  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = cur_is_last;
+    if (\$325 ) begin
+      \$450  = \$331 ;
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$450  = \$343 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = cur_relu;
+    if (\$325 ) begin
+      \$451  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$451  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = cur_requantize;
+    if (\$325 ) begin
+      \$452  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$452  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = bank_addr;
+    if (\$325 ) begin
+      \$453  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$453  = nxt_rp__data[24:16];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$346 ) begin
+              \$453  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$353 ) begin
+        \$453  = \$354 [8:0];
+      end
+    end
+    if (rst) begin
+      \$453  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = rq_addr;
+    if (\$325 ) begin
+      \$454  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        \$454  = \$335 [7:0];
+        if (\$337 ) begin
+          \$454  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$346 ) begin
+              \$454  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$454  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = layer;
+    if (\$325 ) begin
+      \$455  = \$51 [2:0];
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$455  = \$51 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$455  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = group;
+    if (\$325 ) begin
+      \$456  = 8'h00;
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        \$456  = \$334 [7:0];
+        if (\$337 ) begin
+          \$456  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$346 ) begin
+              \$456  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$456  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = fold;
+    if (\$325 ) begin
+      \$457  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$333 ) begin
+        \$457  = 8'h00;
+        if (\$337 ) begin
+          \$457  = 8'h00;
+        end
+      end else begin
+        \$457  = \$347 [7:0];
+      end
+    end
+    if (rst) begin
+      \$457  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = b_group;
+    if (\$325 ) begin
+      \$458  = 8'h00;
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          if (cur_is_last) begin
+            \$458  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$360 ) begin
+        \$458  = \$361 [7:0];
+      end
+    end
+    if (rst) begin
+      \$458  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = b_fold;
+    if (\$325 ) begin
+      \$459  = 8'h00;
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          if (cur_is_last) begin
+            \$459  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$360 ) begin
+        \$459  = 8'h00;
+      end else begin
+        \$459  = \$363 [7:0];
+      end
+    end
+    if (rst) begin
+      \$459  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = b_in_group;
+    if (\$325 ) begin
+      \$460  = 1'h0;
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          if (cur_is_last) begin
+            \$460  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$460  = \$358 ;
+    end
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = b_bank_addr;
+    if (\$325 ) begin
+      \$461  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          if (cur_is_last) begin
+            \$461  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$461  = \$355 [8:0];
+    end
+    if (rst) begin
+      \$461  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = b_rq_addr;
+    if (\$325 ) begin
+      \$462  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          if (cur_is_last) begin
+            \$462  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$360 ) begin
+        \$462  = \$362 [7:0];
+      end
+    end
+    if (rst) begin
+      \$462  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = loaded;
+    if (\$325 ) begin
+      \$463  = 1'h1;
+    end
+    if (\$365 ) begin
+      \$463  = 1'h0;
+    end
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = wr_buf;
+    if (\$325 ) begin
+      \$464  = 1'h0;
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$464  = \$344 ;
+          if (cur_is_last) begin
+            \$464  = 1'h0;
+            if (b_done) begin
+              \$464  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = prev_out;
+    if (\$325 ) begin
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$465  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$465  = d0_rp__data[15:8];
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$465  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = prev_groups;
+    if (\$325 ) begin
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          \$466  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$466  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$466  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = ctx;
+    if (\$325 ) begin
+    end else if (issue_a) begin
+      if (\$333 ) begin
+        if (\$337 ) begin
+          if (cur_is_last) begin
+            \$467  = \$345 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = issue;
+    if (rst) begin
+      \$468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = rd_from_input;
+    if (step_valid) begin
+      \$469  = step_from_input;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = rd_block;
+    if (step_valid) begin
+      \$470  = step_blk;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = \$395 ;
+    if (rst) begin
+      \$471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = wb_valid1;
+    if (rst) begin
+      \$472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$473  = wb_valid2;
+    if (rst) begin
+      \$473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$474  = wb_valid3;
+    if (rst) begin
+      \$474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$475  = wb_valid4;
+    if (rst) begin
+      \$475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$476  = wb_valid5;
+    if (rst) begin
+      \$476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$477  = wb_valid6;
+    if (rst) begin
+      \$477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = wb_valid7;
+    if (rst) begin
+      \$478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$479  = wb_valid8;
+    if (rst) begin
+      \$479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = wb_parity0;
+    if (track_reset0) begin
+      \$480  = 1'h1;
+    end else if (\$397 ) begin
+      \$480  = wb_par9;
+    end
+    if (rst) begin
+      \$480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$481  = wb_groups0;
+    if (track_reset0) begin
+      \$481  = 8'h00;
+    end else if (\$397 ) begin
+      \$481  = \$400 [7:0];
+    end
+    if (rst) begin
+      \$481  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = wb_parity1;
+    if (track_reset1) begin
+      \$482  = 1'h1;
+    end else if (\$402 ) begin
+      \$482  = wb_par9;
+    end
+    if (rst) begin
+      \$482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = wb_groups1;
+    if (track_reset1) begin
+      \$483  = 8'h00;
+    end else if (\$402 ) begin
+      \$483  = \$405 [7:0];
+    end
+    if (rst) begin
+      \$483  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$484  = out_full0;
+    if (\$407 ) begin
+      \$484  = 1'h1;
+    end
+    if (done) begin
+      if (\$423 ) begin
+        \$484  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = out_groups0;
+    if (\$407 ) begin
+      \$485  = 8'h00;
+    end else if (\$409 ) begin
+      \$485  = \$410 [7:0];
     end
     if (rst) begin
       \$485  = 8'h00;
@@ -2862,31 +3395,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = cur_groups;
-    if (\$381 ) begin
-      \$486  = \$385 [7:0];
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$486  = \$397 [7:0];
-        end
+    \$486  = out_full1;
+    if (\$412 ) begin
+      \$486  = 1'h1;
+    end
+    if (done) begin
+      if (\$424 ) begin
+        \$486  = 1'h0;
       end
     end
     if (rst) begin
-      \$486  = 8'h00;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = cur_out;
-    if (\$381 ) begin
-      \$487  = nxt_rp__data[15:8];
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$487  = nxt_rp__data[15:8];
-        end
-      end
+    \$487  = out_groups1;
+    if (\$412 ) begin
+      \$487  = 8'h00;
+    end else if (\$414 ) begin
+      \$487  = \$415 [7:0];
     end
     if (rst) begin
       \$487  = 8'h00;
@@ -2894,698 +3422,163 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = cur_is_last;
-    if (\$381 ) begin
-      \$488  = \$387 ;
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$488  = \$399 ;
-        end
-      end
-    end
+    \$488  = drain_read;
     if (rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = cur_relu;
-    if (\$381 ) begin
-      \$489  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$489  = nxt_rp__data[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$489  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = cur_requantize;
-    if (\$381 ) begin
-      \$490  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$490  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = bank_addr;
-    if (\$381 ) begin
-      \$491  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$491  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$402 ) begin
-              \$491  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$409 ) begin
-        \$491  = \$410 [8:0];
-      end
-    end
-    if (rst) begin
-      \$491  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = rq_addr;
-    if (\$381 ) begin
-      \$492  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        \$492  = \$391 [7:0];
-        if (\$393 ) begin
-          \$492  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$402 ) begin
-              \$492  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$492  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = layer;
-    if (\$381 ) begin
-      \$493  = \$51 [2:0];
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$493  = \$51 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$493  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = group;
-    if (\$381 ) begin
-      \$494  = 8'h00;
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        \$494  = \$390 [7:0];
-        if (\$393 ) begin
-          \$494  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$402 ) begin
-              \$494  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$494  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = fold;
-    if (\$381 ) begin
-      \$495  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$389 ) begin
-        \$495  = 8'h00;
-        if (\$393 ) begin
-          \$495  = 8'h00;
-        end
-      end else begin
-        \$495  = \$403 [7:0];
-      end
-    end
-    if (rst) begin
-      \$495  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = b_group;
-    if (\$381 ) begin
-      \$496  = 8'h00;
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          if (cur_is_last) begin
-            \$496  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$416 ) begin
-        \$496  = \$417 [7:0];
-      end
-    end
-    if (rst) begin
-      \$496  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = b_fold;
-    if (\$381 ) begin
-      \$497  = 8'h00;
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          if (cur_is_last) begin
-            \$497  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$416 ) begin
-        \$497  = 8'h00;
-      end else begin
-        \$497  = \$419 [7:0];
-      end
-    end
-    if (rst) begin
-      \$497  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = b_in_group;
-    if (\$381 ) begin
-      \$498  = 1'h0;
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          if (cur_is_last) begin
-            \$498  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$498  = \$414 ;
-    end
-    if (rst) begin
-      \$498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = b_bank_addr;
-    if (\$381 ) begin
-      \$499  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          if (cur_is_last) begin
-            \$499  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$499  = \$411 [8:0];
-    end
-    if (rst) begin
-      \$499  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = b_rq_addr;
-    if (\$381 ) begin
-      \$500  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          if (cur_is_last) begin
-            \$500  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$416 ) begin
-        \$500  = \$418 [7:0];
-      end
-    end
-    if (rst) begin
-      \$500  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = loaded;
-    if (\$381 ) begin
-      \$501  = 1'h1;
-    end
-    if (\$421 ) begin
-      \$501  = 1'h0;
-    end
-    if (rst) begin
-      \$501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = wr_buf;
-    if (\$381 ) begin
-      \$502  = 1'h0;
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$502  = \$400 ;
-          if (cur_is_last) begin
-            \$502  = 1'h0;
-            if (b_done) begin
-              \$502  = 1'h1;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = prev_out;
-    if (\$381 ) begin
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$503  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$503  = d0_rp__data[15:8];
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$503  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = prev_groups;
-    if (\$381 ) begin
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          \$504  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$504  = in_groups;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$504  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = ctx;
-    if (\$381 ) begin
-    end else if (issue_a) begin
-      if (\$389 ) begin
-        if (\$393 ) begin
-          if (cur_is_last) begin
-            \$505  = \$401 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = rd_from_input;
-    if (issue) begin
-      \$506  = \$423 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = rd_block;
-    if (issue) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = \$429 ;
-    if (rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = wb_valid1;
-    if (rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = wb_valid2;
-    if (rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = wb_valid3;
-    if (rst) begin
-      \$511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = wb_valid4;
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = wb_valid5;
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = wb_valid6;
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = wb_valid7;
-    if (rst) begin
-      \$515  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = wb_valid8;
-    if (rst) begin
-      \$516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = wb_parity0;
-    if (track_reset0) begin
-      \$517  = 1'h1;
-    end else if (\$435 ) begin
-      \$517  = wb_par9;
-    end
-    if (rst) begin
-      \$517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = wb_groups0;
-    if (track_reset0) begin
-      \$518  = 8'h00;
-    end else if (\$435 ) begin
-      \$518  = \$438 [7:0];
-    end
-    if (rst) begin
-      \$518  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = wb_parity1;
-    if (track_reset1) begin
-      \$519  = 1'h1;
-    end else if (\$440 ) begin
-      \$519  = wb_par9;
-    end
-    if (rst) begin
-      \$519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = wb_groups1;
-    if (track_reset1) begin
-      \$520  = 8'h00;
-    end else if (\$440 ) begin
-      \$520  = \$443 [7:0];
-    end
-    if (rst) begin
-      \$520  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = out_full0;
-    if (\$445 ) begin
-      \$521  = 1'h1;
-    end
-    if (done) begin
-      if (\$461 ) begin
-        \$521  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = out_groups0;
-    if (\$445 ) begin
-      \$522  = 8'h00;
-    end else if (\$447 ) begin
-      \$522  = \$448 [7:0];
-    end
-    if (rst) begin
-      \$522  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = out_full1;
-    if (\$450 ) begin
-      \$523  = 1'h1;
-    end
-    if (done) begin
-      if (\$462 ) begin
-        \$523  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = out_groups1;
-    if (\$450 ) begin
-      \$524  = 8'h00;
-    end else if (\$452 ) begin
-      \$524  = \$453 [7:0];
-    end
-    if (rst) begin
-      \$524  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = drain_read;
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = drain_lane;
+    \$489  = drain_lane;
     if (drain_read) begin
-      \$526  = drain_elem[0];
+      \$489  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = drain_last;
+    \$490  = drain_last;
     if (drain_read) begin
-      \$527  = \$455 ;
+      \$490  = \$417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = drain_elem;
+    \$491  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$457 ) begin
-        \$528  = 8'h00;
+      if (\$419 ) begin
+        \$491  = 8'h00;
       end else begin
-        \$528  = \$459 [7:0];
+        \$491  = \$421 [7:0];
       end
     end
     if (rst) begin
-      \$528  = 8'h00;
+      \$491  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = drain_slot;
+    \$492  = drain_slot;
     if (drain_read) begin
-      if (\$457 ) begin
-        \$529  = \$458 ;
+      if (\$419 ) begin
+        \$492  = \$420 ;
       end
     end
     if (rst) begin
-      \$529  = 1'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = release_slot;
+    \$493  = release_slot;
     if (done) begin
-      \$530  = \$460 ;
+      \$493  = \$422 ;
     end
     if (rst) begin
-      \$530  = 1'h0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = \$464 [2:0];
+    \$494  = \$426 [2:0];
     if (rst) begin
-      \$531  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$532  = 32'd0;
-    end else begin
-      \$532  = \$465 [31:0];
-    end
-    if (rst) begin
-      \$532  = 32'd0;
+      \$494  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$533  = 32'd0;
+      \$495  = 32'd0;
     end else begin
-      \$533  = \$466 [31:0];
+      \$495  = \$427 [31:0];
     end
     if (rst) begin
-      \$533  = 32'd0;
+      \$495  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$534  = 32'd0;
+      \$496  = 32'd0;
     end else begin
-      \$534  = \$467 [31:0];
+      \$496  = \$428 [31:0];
     end
     if (rst) begin
-      \$534  = 32'd0;
+      \$496  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$535  = 32'd0;
+      \$497  = 32'd0;
     end else begin
-      \$535  = \$469 [31:0];
+      \$497  = \$429 [31:0];
     end
     if (rst) begin
-      \$535  = 32'd0;
+      \$497  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$536  = 32'd0;
+      \$498  = 32'd0;
     end else begin
-      \$536  = \$471 [31:0];
+      \$498  = \$431 [31:0];
     end
     if (rst) begin
-      \$536  = 32'd0;
+      \$498  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$537  = 32'd0;
+      \$499  = 32'd0;
     end else begin
-      \$537  = \$472 [31:0];
+      \$499  = \$433 [31:0];
     end
     if (rst) begin
-      \$537  = 32'd0;
+      \$499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$538  = 32'd0;
+      \$500  = 32'd0;
     end else begin
-      \$538  = \$474 [31:0];
+      \$500  = \$434 [31:0];
     end
     if (rst) begin
-      \$538  = 32'd0;
+      \$500  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$539  = 32'd0;
+      \$501  = 32'd0;
     end else begin
-      \$539  = \$475 [31:0];
+      \$501  = \$436 [31:0];
     end
     if (rst) begin
-      \$539  = 32'd0;
+      \$501  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$502  = 32'd0;
+    end else begin
+      \$502  = \$437 [31:0];
+    end
+    if (rst) begin
+      \$502  = 32'd0;
     end
   end
   always @* begin
@@ -3593,9 +3586,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (drain_lane)
       1'h0:
-          drain_data = \$signature__data$183 ;
-      1'h1:
           drain_data = \$signature__data$184 ;
+      1'h1:
+          drain_data = \$signature__data$185 ;
     endcase
   end
   assign busy_r = busy;
@@ -3623,45 +3616,57 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign next_layer = \$51 [2:0];
   assign nxt_rp__addr = \$51 [1:0];
   assign need_elem = \$58 [8:0];
-  assign step_valid = issue;
-  assign \step_valid$107  = issue;
-  assign \$signature__addr$114  = \$271 [5:0];
-  assign \$signature__addr$115  = \$277 [6:0];
-  assign \$signature__en$117  = issue;
-  assign \$signature__en$118  = issue;
-  assign \$signature__addr$119  = \$282 [5:0];
-  assign \$signature__addr$120  = \$288 [6:0];
-  assign \$signature__en$121  = issue;
-  assign \$signature__en$122  = issue;
-  assign \$signature__addr$123  = \$293 [5:0];
-  assign \$signature__addr$124  = \$299 [6:0];
-  assign \$signature__en$125  = issue;
-  assign \$signature__en$126  = issue;
-  assign \$signature__addr$127  = \$304 [5:0];
-  assign \$signature__addr$128  = \$310 [6:0];
-  assign \$signature__en$129  = issue;
-  assign \$signature__en$130  = issue;
-  assign act_word = { \$314 , \$313 , \$312 , \$311  };
-  assign act = { \$314 , \$313 , \$312 , \$311  };
-  assign \act$142  = { \$314 , \$313 , \$312 , \$311  };
-  assign \$signature__addr$149  = \$321 [6:0];
-  assign \$signature__data$152  = result[7:0];
-  assign \$signature__addr$155  = \$327 [6:0];
-  assign \$signature__data$156  = \result$157 [7:0];
-  assign \$signature__addr$159  = \$333 [6:0];
-  assign \$signature__data$160  = result[7:0];
-  assign \$signature__addr$162  = \$339 [6:0];
-  assign \$signature__data$163  = \result$157 [7:0];
-  assign \$signature__en$164  = out_write;
-  assign \$signature__addr$165  = \$341 [6:0];
-  assign \$signature__data$166  = result;
-  assign \$signature__en$167  = out_write;
-  assign \$signature__addr$168  = \$343 [6:0];
-  assign \$signature__data$169  = \result$157 ;
-  assign \$signature__addr$177  = \$353 [6:0];
-  assign \$signature__en$178  = drain_read;
-  assign \$signature__addr$179  = \$356 [6:0];
-  assign \$signature__en$180  = drain_read;
+  assign \step_valid$94  = step_valid;
+  assign \step_addr$96  = step_addr;
+  assign \step_first$98  = step_first;
+  assign \step_last$100  = step_last;
+  assign \step_rq$102  = step_rq;
+  assign \step_relu$104  = step_relu;
+  assign \step_requantize$106  = step_requantize;
+  assign \step_valid$107  = step_valid;
+  assign \step_addr$108  = step_addr;
+  assign \step_first$109  = step_first;
+  assign \step_last$110  = step_last;
+  assign \step_rq$111  = step_rq;
+  assign \step_relu$112  = step_relu;
+  assign \step_requantize$113  = step_requantize;
+  assign \$signature__addr$114  = step_in_addr[5:0];
+  assign \$signature__addr$116  = step_act_addr[6:0];
+  assign \$signature__en$118  = step_valid;
+  assign \$signature__en$119  = step_valid;
+  assign \$signature__addr$120  = step_in_addr[5:0];
+  assign \$signature__addr$121  = step_act_addr[6:0];
+  assign \$signature__en$122  = step_valid;
+  assign \$signature__en$123  = step_valid;
+  assign \$signature__addr$124  = step_in_addr[5:0];
+  assign \$signature__addr$125  = step_act_addr[6:0];
+  assign \$signature__en$126  = step_valid;
+  assign \$signature__en$127  = step_valid;
+  assign \$signature__addr$128  = step_in_addr[5:0];
+  assign \$signature__addr$129  = step_act_addr[6:0];
+  assign \$signature__en$130  = step_valid;
+  assign \$signature__en$131  = step_valid;
+  assign act_word = { \$258 , \$257 , \$256 , \$255  };
+  assign act = { \$258 , \$257 , \$256 , \$255  };
+  assign \act$143  = { \$258 , \$257 , \$256 , \$255  };
+  assign \$signature__addr$150  = \$265 [6:0];
+  assign \$signature__data$153  = result[7:0];
+  assign \$signature__addr$156  = \$271 [6:0];
+  assign \$signature__data$157  = \result$158 [7:0];
+  assign \$signature__addr$160  = \$277 [6:0];
+  assign \$signature__data$161  = result[7:0];
+  assign \$signature__addr$163  = \$283 [6:0];
+  assign \$signature__data$164  = \result$158 [7:0];
+  assign \$signature__en$165  = out_write;
+  assign \$signature__addr$166  = \$285 [6:0];
+  assign \$signature__data$167  = result;
+  assign \$signature__en$168  = out_write;
+  assign \$signature__addr$169  = \$287 [6:0];
+  assign \$signature__data$170  = \result$158 ;
+  assign \$signature__addr$178  = \$297 [6:0];
+  assign \$signature__en$179  = drain_read;
+  assign \$signature__addr$180  = \$300 [6:0];
+  assign \$signature__en$181  = drain_read;
   assign w_en = drain_inflight;
   assign w_data = { drain_last, drain_data };
   assign r_rdy = o_stream__valid;
@@ -3695,40 +3700,34 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$186  = \$184 ;
   assign \$219  = ctx;
   assign \$237  = ctx;
-  assign \$268  = \$267 ;
-  assign \$273  = \$272 ;
-  assign \$279  = \$278 ;
-  assign \$284  = \$283 ;
-  assign \$290  = \$289 ;
-  assign \$295  = \$294 ;
-  assign \$301  = \$300 ;
-  assign \$306  = \$305 ;
-  assign \$317  = { 1'h0, wb_group9[7:1] };
-  assign \$323  = { 1'h0, wb_group9[7:1] };
-  assign \$328  = wb_group9[0];
-  assign \$329  = { 1'h0, wb_group9[7:1] };
-  assign \$334  = wb_group9[0];
-  assign \$335  = { 1'h0, wb_group9[7:1] };
-  assign \$346  = { 1'h0, drain_elem[7:1] };
-  assign \$351  = { 1'h0, drain_elem[7:1] };
-  assign \$354  = { 1'h0, drain_elem[7:1] };
-  assign \$363  = { 2'h0, \$362 [8:2] };
-  assign \$369  = in_wslot;
-  assign \$380  = { 1'h0, \$379 [8:1] };
-  assign \$383  = { 2'h0, \$382 [8:2] };
-  assign \$385  = { 1'h0, \$384 [8:1] };
-  assign \$395  = { 2'h0, \$394 [8:2] };
-  assign \$397  = { 1'h0, \$396 [8:1] };
-  assign \$439  = wb_ctx9;
-  assign \$449  = ctx;
-  assign \$451  = wb_ctx9;
-  assign \$462  = release_slot;
+  assign \$261  = { 1'h0, wb_group9[7:1] };
+  assign \$267  = { 1'h0, wb_group9[7:1] };
+  assign \$272  = wb_group9[0];
+  assign \$273  = { 1'h0, wb_group9[7:1] };
+  assign \$278  = wb_group9[0];
+  assign \$279  = { 1'h0, wb_group9[7:1] };
+  assign \$290  = { 1'h0, drain_elem[7:1] };
+  assign \$295  = { 1'h0, drain_elem[7:1] };
+  assign \$298  = { 1'h0, drain_elem[7:1] };
+  assign \$307  = { 2'h0, \$306 [8:2] };
+  assign \$313  = in_wslot;
+  assign \$324  = { 1'h0, \$323 [8:1] };
+  assign \$327  = { 2'h0, \$326 [8:2] };
+  assign \$329  = { 1'h0, \$328 [8:1] };
+  assign \$339  = { 2'h0, \$338 [8:2] };
+  assign \$341  = { 1'h0, \$340 [8:1] };
+  assign \$379  = \$378 ;
+  assign \$384  = \$383 ;
+  assign \$401  = wb_ctx9;
+  assign \$411  = ctx;
+  assign \$413  = wb_ctx9;
+  assign \$424  = release_slot;
   assign \$197  = ctx;
   assign \$213  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$410$0 , r_rdy, r_data, w_en, \port$884$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$342$0 , r_rdy, r_data, w_en, \port$850$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3757,10 +3756,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$410$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [1:0] level;
   reg [1:0] level = 2'h0;
-  input [31:0] \port$410$0 ;
-  wire [31:0] \port$410$0 ;
-  input \port$884$0 ;
-  wire \port$884$0 ;
+  input [31:0] \port$342$0 ;
+  wire [31:0] \port$342$0 ;
+  input \port$850$0 ;
+  wire \port$850$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -3792,7 +3791,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$410$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$884$0 , \port$410$0  };
+      storage[w_port__addr] <= { \port$850$0 , \port$342$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 2'h3;
@@ -3858,14 +3857,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$410$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$884$0 , \port$410$0  };
-  assign w_data = { \port$884$0 , \port$410$0  };
+  assign w_port__data = { \port$850$0 , \port$342$0  };
+  assign w_data = { \port$850$0 , \port$342$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$354$0 , \port$355$0 , \port$356$0 , \port$357$0 , result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$0 , \port$287$0 , \port$288$0 , \port$289$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3948,14 +3947,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   reg pe0_valid4 = 1'h0;
   reg pe0_valid5 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  input [7:0] \port$354$0 ;
-  wire [7:0] \port$354$0 ;
-  input [7:0] \port$355$0 ;
-  wire [7:0] \port$355$0 ;
-  input [7:0] \port$356$0 ;
-  wire [7:0] \port$356$0 ;
-  input [7:0] \port$357$0 ;
-  wire [7:0] \port$357$0 ;
+  input [7:0] \port$286$0 ;
+  wire [7:0] \port$286$0 ;
+  input [7:0] \port$287$0 ;
+  wire [7:0] \port$287$0 ;
+  input [7:0] \port$288$0 ;
+  wire [7:0] \port$288$0 ;
+  input [7:0] \port$289$0 ;
+  wire [7:0] \port$289$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -4862,7 +4861,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   always @(posedge clk)
     pe0_w <= rp__data;
   always @(posedge clk)
-    pe0_a <= { \port$357$0 , \port$356$0 , \port$355$0 , \port$354$0  };
+    pe0_a <= { \port$289$0 , \port$288$0 , \port$287$0 , \port$286$0  };
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   always @(posedge clk)
@@ -4895,7 +4894,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$961$0 (pe0_flags),
+    .\port$927$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -4947,7 +4946,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
       \$19  = 1'h0;
     end
   end
-  assign act = { \port$357$0 , \port$356$0 , \port$355$0 , \port$354$0  };
+  assign act = { \port$289$0 , \port$288$0 , \port$287$0 , \port$286$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -4971,7 +4970,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$961$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$927$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -5006,8 +5005,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$96
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$961$0 ;
-  wire [1:0] \port$961$0 ;
+  input [1:0] \port$927$0 ;
+  wire [1:0] \port$927$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -5022,7 +5021,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$96
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$961$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$927$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -5083,15 +5082,15 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$96
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$961$0 [0];
-  assign i_requantize = \port$961$0 [1];
+  assign i_relu = \port$927$0 [0];
+  assign i_requantize = \port$927$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$961$0 [1], 1'h0 };
+  assign \$2  = { \port$927$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$354$0 , \port$355$0 , \port$356$0 , \port$357$0 , result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$0 , \port$287$0 , \port$288$0 , \port$289$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5174,14 +5173,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   reg pe1_valid4 = 1'h0;
   reg pe1_valid5 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  input [7:0] \port$354$0 ;
-  wire [7:0] \port$354$0 ;
-  input [7:0] \port$355$0 ;
-  wire [7:0] \port$355$0 ;
-  input [7:0] \port$356$0 ;
-  wire [7:0] \port$356$0 ;
-  input [7:0] \port$357$0 ;
-  wire [7:0] \port$357$0 ;
+  input [7:0] \port$286$0 ;
+  wire [7:0] \port$286$0 ;
+  input [7:0] \port$287$0 ;
+  wire [7:0] \port$287$0 ;
+  input [7:0] \port$288$0 ;
+  wire [7:0] \port$288$0 ;
+  input [7:0] \port$289$0 ;
+  wire [7:0] \port$289$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -6088,7 +6087,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
   always @(posedge clk)
     pe1_w <= rp__data;
   always @(posedge clk)
-    pe1_a <= { \port$357$0 , \port$356$0 , \port$355$0 , \port$354$0  };
+    pe1_a <= { \port$289$0 , \port$288$0 , \port$287$0 , \port$286$0  };
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   always @(posedge clk)
@@ -6121,7 +6120,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1031$0 (pe1_flags),
+    .\port$997$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -6173,7 +6172,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
       \$19  = 1'h0;
     end
   end
-  assign act = { \port$357$0 , \port$356$0 , \port$355$0 , \port$354$0  };
+  assign act = { \port$289$0 , \port$288$0 , \port$287$0 , \port$286$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -6197,7 +6196,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, step_valid
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1031$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$997$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -6232,8 +6231,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1031$0 ;
-  wire [1:0] \port$1031$0 ;
+  input [1:0] \port$997$0 ;
+  wire [1:0] \port$997$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -6248,7 +6247,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1031$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$997$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -6309,9 +6308,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1031$0 [0];
-  assign i_requantize = \port$1031$0 [1];
+  assign i_relu = \port$997$0 [0];
+  assign i_requantize = \port$997$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1031$0 [1], 1'h0 };
+  assign \$2  = { \port$997$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule

@@ -240,476 +240,359 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire [9:0] \$313 ;
-  wire \$314 ;
-  wire [9:0] \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire [9:0] \$319 ;
+  wire [7:0] \$311 ;
+  wire [7:0] \$312 ;
+  wire [7:0] \$313 ;
+  wire [7:0] \$314 ;
+  wire [7:0] \$315 ;
+  wire [7:0] \$316 ;
+  wire [7:0] \$317 ;
+  wire [7:0] \$318 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [9:0] \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire [9:0] \$325 ;
+  wire [8:0] \$321 ;
+  wire [6:0] \$322 ;
+  wire [9:0] \$323 ;
+  wire [5:0] \$324 ;
+  wire [10:0] \$325 ;
   wire \$326 ;
-  wire [9:0] \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [8:0] \$327 ;
+  wire [6:0] \$328 ;
+  wire [9:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire [9:0] \$331 ;
+  wire [5:0] \$330 ;
+  wire [10:0] \$331 ;
   wire \$332 ;
-  wire [9:0] \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire [9:0] \$337 ;
+  wire [8:0] \$333 ;
+  wire [6:0] \$334 ;
+  wire [9:0] \$335 ;
+  wire [5:0] \$336 ;
+  wire [10:0] \$337 ;
   wire \$338 ;
-  wire [9:0] \$339 ;
+  wire [8:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire [9:0] \$343 ;
+  wire [6:0] \$340 ;
+  wire [9:0] \$341 ;
+  wire [5:0] \$342 ;
+  wire [10:0] \$343 ;
   wire \$344 ;
-  wire [9:0] \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire [9:0] \$349 ;
+  wire [8:0] \$345 ;
+  wire [6:0] \$346 ;
+  wire [9:0] \$347 ;
+  wire [5:0] \$348 ;
+  wire [10:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire [9:0] \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire [9:0] \$355 ;
+  wire [8:0] \$351 ;
+  wire [6:0] \$352 ;
+  wire [9:0] \$353 ;
+  wire [5:0] \$354 ;
+  wire [10:0] \$355 ;
   wire \$356 ;
-  wire [9:0] \$357 ;
-  wire \$358 ;
-  wire [8:0] \$359 ;
+  wire [8:0] \$357 ;
+  wire [6:0] \$358 ;
+  wire [9:0] \$359 ;
   wire \$36 ;
-  wire [8:0] \$360 ;
-  wire \$361 ;
-  wire [5:0] \$362 ;
-  wire [9:0] \$363 ;
-  wire [8:0] \$364 ;
-  wire [8:0] \$365 ;
-  wire [6:0] \$366 ;
-  wire [9:0] \$367 ;
+  wire [5:0] \$360 ;
+  wire [10:0] \$361 ;
+  wire \$362 ;
+  wire [8:0] \$363 ;
+  wire [6:0] \$364 ;
+  wire [9:0] \$365 ;
+  wire [5:0] \$366 ;
+  wire [10:0] \$367 ;
   wire [5:0] \$368 ;
-  wire [10:0] \$369 ;
+  wire [9:0] \$369 ;
   wire \$37 ;
-  wire [8:0] \$370 ;
-  wire [8:0] \$371 ;
-  wire \$372 ;
-  wire [5:0] \$373 ;
-  wire [9:0] \$374 ;
-  wire [8:0] \$375 ;
-  wire [8:0] \$376 ;
-  wire [6:0] \$377 ;
-  wire [9:0] \$378 ;
-  wire [5:0] \$379 ;
+  wire [5:0] \$370 ;
+  wire [9:0] \$371 ;
+  wire [5:0] \$372 ;
+  wire [9:0] \$373 ;
+  wire [5:0] \$374 ;
+  wire [9:0] \$375 ;
+  wire [5:0] \$376 ;
+  wire [9:0] \$377 ;
+  wire [5:0] \$378 ;
+  wire [9:0] \$379 ;
   wire \$38 ;
-  wire [10:0] \$380 ;
-  wire [8:0] \$381 ;
-  wire [8:0] \$382 ;
-  wire \$383 ;
-  wire [5:0] \$384 ;
-  wire [9:0] \$385 ;
+  wire [5:0] \$380 ;
+  wire [9:0] \$381 ;
+  wire [5:0] \$382 ;
+  wire [9:0] \$383 ;
+  wire \$384 ;
+  wire [8:0] \$385 ;
   wire [8:0] \$386 ;
-  wire [8:0] \$387 ;
-  wire [6:0] \$388 ;
-  wire [9:0] \$389 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire [2:0] \$389 ;
   wire \$39 ;
-  wire [5:0] \$390 ;
-  wire [10:0] \$391 ;
-  wire [8:0] \$392 ;
-  wire [8:0] \$393 ;
-  wire \$394 ;
+  wire \$390 ;
+  wire [8:0] \$391 ;
+  wire [5:0] \$392 ;
+  wire [9:0] \$393 ;
+  wire [8:0] \$394 ;
   wire [5:0] \$395 ;
   wire [9:0] \$396 ;
   wire [8:0] \$397 ;
-  wire [8:0] \$398 ;
-  wire [6:0] \$399 ;
+  wire [5:0] \$398 ;
+  wire [9:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [9:0] \$400 ;
+  wire [8:0] \$400 ;
   wire [5:0] \$401 ;
-  wire [10:0] \$402 ;
+  wire [9:0] \$402 ;
   wire [8:0] \$403 ;
-  wire [8:0] \$404 ;
-  wire \$405 ;
-  wire [5:0] \$406 ;
-  wire [9:0] \$407 ;
-  wire [8:0] \$408 ;
+  wire [5:0] \$404 ;
+  wire [9:0] \$405 ;
+  wire [8:0] \$406 ;
+  wire [5:0] \$407 ;
+  wire [9:0] \$408 ;
   wire [8:0] \$409 ;
   wire \$41 ;
-  wire [6:0] \$410 ;
+  wire [5:0] \$410 ;
   wire [9:0] \$411 ;
-  wire [5:0] \$412 ;
-  wire [10:0] \$413 ;
-  wire [8:0] \$414 ;
-  wire [8:0] \$415 ;
+  wire [8:0] \$412 ;
+  wire [5:0] \$413 ;
+  wire [9:0] \$414 ;
+  wire \$415 ;
   wire \$416 ;
-  wire [5:0] \$417 ;
-  wire [9:0] \$418 ;
-  wire [8:0] \$419 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire [63:0] \$419 ;
   wire \$42 ;
-  wire [8:0] \$420 ;
-  wire [6:0] \$421 ;
-  wire [9:0] \$422 ;
-  wire [5:0] \$423 ;
-  wire [10:0] \$424 ;
-  wire [8:0] \$425 ;
-  wire [8:0] \$426 ;
+  wire [9:0] \$420 ;
+  wire [9:0] \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire [9:0] \$424 ;
+  wire [9:0] \$425 ;
+  wire \$426 ;
   wire \$427 ;
-  wire [5:0] \$428 ;
+  wire \$428 ;
   wire [9:0] \$429 ;
   wire \$43 ;
-  wire [8:0] \$430 ;
-  wire [8:0] \$431 ;
-  wire [6:0] \$432 ;
+  wire [9:0] \$430 ;
+  wire \$431 ;
+  wire [8:0] \$432 ;
   wire [9:0] \$433 ;
-  wire [5:0] \$434 ;
-  wire [10:0] \$435 ;
-  wire [8:0] \$436 ;
-  wire [8:0] \$437 ;
-  wire \$438 ;
-  wire [5:0] \$439 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire [9:0] \$437 ;
+  wire [9:0] \$438 ;
+  wire \$439 ;
   wire \$44 ;
   wire [9:0] \$440 ;
-  wire [8:0] \$441 ;
-  wire [8:0] \$442 ;
-  wire [6:0] \$443 ;
-  wire [9:0] \$444 ;
-  wire [5:0] \$445 ;
-  wire [10:0] \$446 ;
-  wire [7:0] \$447 ;
-  wire [7:0] \$448 ;
-  wire [7:0] \$449 ;
+  wire [9:0] \$441 ;
+  wire [9:0] \$442 ;
+  wire [9:0] \$443 ;
+  wire [4:0] \$444 ;
+  wire \$445 ;
+  wire [9:0] \$446 ;
+  wire \$447 ;
+  wire [9:0] \$448 ;
+  wire [8:0] \$449 ;
   wire \$45 ;
-  wire [7:0] \$450 ;
-  wire [7:0] \$451 ;
-  wire [7:0] \$452 ;
-  wire [7:0] \$453 ;
-  wire [7:0] \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire [8:0] \$457 ;
-  wire [6:0] \$458 ;
-  wire [9:0] \$459 ;
+  wire [9:0] \$450 ;
+  wire \$451 ;
+  wire [9:0] \$452 ;
+  wire [9:0] \$453 ;
+  wire [9:0] \$454 ;
+  wire [9:0] \$455 ;
+  wire [4:0] \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  wire [5:0] \$460 ;
-  wire [10:0] \$461 ;
-  wire \$462 ;
-  wire [8:0] \$463 ;
-  wire [6:0] \$464 ;
-  wire [9:0] \$465 ;
-  wire [5:0] \$466 ;
-  wire [10:0] \$467 ;
-  wire \$468 ;
-  wire [8:0] \$469 ;
+  wire \$460 ;
+  wire [9:0] \$461 ;
+  wire [9:0] \$462 ;
+  wire \$463 ;
+  wire [9:0] \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire [9:0] \$468 ;
+  wire [9:0] \$469 ;
   wire \$47 ;
-  wire [6:0] \$470 ;
-  wire [9:0] \$471 ;
-  wire [5:0] \$472 ;
-  wire [10:0] \$473 ;
+  wire [9:0] \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire [9:0] \$473 ;
   wire \$474 ;
-  wire [8:0] \$475 ;
-  wire [6:0] \$476 ;
+  wire [9:0] \$475 ;
+  wire [8:0] \$476 ;
   wire [9:0] \$477 ;
-  wire [5:0] \$478 ;
-  wire [10:0] \$479 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire [8:0] \$481 ;
-  wire [6:0] \$482 ;
-  wire [9:0] \$483 ;
-  wire [5:0] \$484 ;
-  wire [10:0] \$485 ;
-  wire \$486 ;
-  wire [8:0] \$487 ;
-  wire [6:0] \$488 ;
-  wire [9:0] \$489 ;
+  wire [8:0] \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire [9:0] \$484 ;
+  wire \$485 ;
+  wire [9:0] \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire [7:0] \$489 ;
   wire \$49 ;
-  wire [5:0] \$490 ;
-  wire [10:0] \$491 ;
-  wire \$492 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire [8:0] \$492 ;
   wire [8:0] \$493 ;
-  wire [6:0] \$494 ;
-  wire [9:0] \$495 ;
-  wire [5:0] \$496 ;
-  wire [10:0] \$497 ;
-  wire \$498 ;
-  wire [8:0] \$499 ;
+  wire \$494 ;
+  wire [5:0] \$495 ;
+  wire [9:0] \$496 ;
+  wire [8:0] \$497 ;
+  wire [8:0] \$498 ;
+  wire [6:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [6:0] \$500 ;
-  wire [9:0] \$501 ;
-  wire [5:0] \$502 ;
-  wire [10:0] \$503 ;
-  wire [5:0] \$504 ;
-  wire [9:0] \$505 ;
-  wire [5:0] \$506 ;
-  wire [9:0] \$507 ;
-  wire [5:0] \$508 ;
-  wire [9:0] \$509 ;
+  wire [9:0] \$500 ;
+  wire [5:0] \$501 ;
+  wire [10:0] \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire [8:0] \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  wire [5:0] \$510 ;
-  wire [9:0] \$511 ;
-  wire [5:0] \$512 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
   wire [9:0] \$513 ;
-  wire [5:0] \$514 ;
-  wire [9:0] \$515 ;
-  wire [5:0] \$516 ;
-  wire [9:0] \$517 ;
-  wire [5:0] \$518 ;
+  wire [9:0] \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire [9:0] \$518 ;
   wire [9:0] \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire [8:0] \$521 ;
-  wire [8:0] \$522 ;
+  wire \$521 ;
+  wire \$522 ;
   wire \$523 ;
-  wire \$524 ;
-  wire [2:0] \$525 ;
+  wire [9:0] \$524 ;
+  wire \$525 ;
   wire \$526 ;
-  wire [8:0] \$527 ;
-  wire [5:0] \$528 ;
+  wire \$527 ;
+  wire \$528 ;
   wire [9:0] \$529 ;
   wire \$53 ;
-  wire [8:0] \$530 ;
-  wire [5:0] \$531 ;
+  wire [9:0] \$530 ;
+  wire \$531 ;
   wire [9:0] \$532 ;
-  wire [8:0] \$533 ;
-  wire [5:0] \$534 ;
+  wire \$533 ;
+  wire \$534 ;
   wire [9:0] \$535 ;
-  wire [8:0] \$536 ;
-  wire [5:0] \$537 ;
-  wire [9:0] \$538 ;
-  wire [8:0] \$539 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire [3:0] \$539 ;
   wire \$54 ;
-  wire [5:0] \$540 ;
-  wire [9:0] \$541 ;
-  wire [8:0] \$542 ;
-  wire [5:0] \$543 ;
-  wire [9:0] \$544 ;
-  wire [8:0] \$545 ;
-  wire [5:0] \$546 ;
-  wire [9:0] \$547 ;
-  wire [8:0] \$548 ;
-  wire [5:0] \$549 ;
+  wire [4:0] \$540 ;
+  wire [32:0] \$541 ;
+  wire [32:0] \$542 ;
+  wire [32:0] \$543 ;
+  wire [6:0] \$544 ;
+  wire [32:0] \$545 ;
+  wire [3:0] \$546 ;
+  wire [32:0] \$547 ;
+  wire [32:0] \$548 ;
+  wire [1:0] \$549 ;
   wire \$55 ;
-  wire [9:0] \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire [63:0] \$555 ;
-  wire [9:0] \$556 ;
-  wire [9:0] \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire [32:0] \$550 ;
+  wire [32:0] \$551 ;
+  reg [3:0] \$552 ;
+  reg [8:0] \$553 ;
+  reg [8:0] \$554 ;
+  reg [8:0] \$555 ;
+  reg \$556 ;
+  reg [8:0] \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire \$56 ;
-  wire [9:0] \$560 ;
-  wire [9:0] \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire [9:0] \$565 ;
-  wire [9:0] \$566 ;
-  wire \$567 ;
-  wire [8:0] \$568 ;
-  wire [9:0] \$569 ;
+  reg [8:0] \$560 ;
+  reg [8:0] \$561 ;
+  reg [8:0] \$562 ;
+  reg [8:0] \$563 ;
+  reg \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg [8:0] \$567 ;
+  reg [7:0] \$568 ;
+  reg [3:0] \$569 ;
   wire [4:0] \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire [9:0] \$573 ;
-  wire [9:0] \$574 ;
-  wire \$575 ;
-  wire [9:0] \$576 ;
-  wire [9:0] \$577 ;
-  wire [9:0] \$578 ;
-  wire [9:0] \$579 ;
+  reg [8:0] \$570 ;
+  reg [8:0] \$571 ;
+  reg [8:0] \$572 ;
+  reg [8:0] \$573 ;
+  reg \$574 ;
+  reg [8:0] \$575 ;
+  reg [7:0] \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg [8:0] \$579 ;
   wire \$58 ;
-  wire [4:0] \$580 ;
-  wire \$581 ;
-  wire [9:0] \$582 ;
-  wire \$583 ;
-  wire [9:0] \$584 ;
-  wire [8:0] \$585 ;
-  wire [9:0] \$586 ;
-  wire \$587 ;
-  wire [9:0] \$588 ;
-  wire [9:0] \$589 ;
+  reg [8:0] \$580 ;
+  reg \$581 ;
+  reg \$582 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg \$589 ;
   wire \$59 ;
-  wire [9:0] \$590 ;
-  wire [9:0] \$591 ;
-  wire [4:0] \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire [9:0] \$597 ;
-  wire [9:0] \$598 ;
-  wire \$599 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg [8:0] \$596 ;
+  reg \$597 ;
+  reg [8:0] \$598 ;
+  reg \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [9:0] \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire [9:0] \$604 ;
-  wire [9:0] \$605 ;
-  wire [9:0] \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire [9:0] \$609 ;
+  reg [8:0] \$600 ;
+  reg \$601 ;
+  reg [8:0] \$602 ;
+  reg \$603 ;
+  reg [2:0] \$604 ;
+  reg \$605 ;
+  reg [8:0] \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg [2:0] \$609 ;
   wire \$61 ;
-  wire \$610 ;
-  wire [9:0] \$611 ;
-  wire [8:0] \$612 ;
-  wire [9:0] \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire [9:0] \$618 ;
-  wire \$619 ;
+  reg [31:0] \$610 ;
+  reg [31:0] \$611 ;
+  reg [31:0] \$612 ;
+  reg [31:0] \$613 ;
+  reg [31:0] \$614 ;
+  reg [31:0] \$615 ;
+  reg [31:0] \$616 ;
+  reg [31:0] \$617 ;
   wire [8:0] \$62 ;
-  wire [9:0] \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire [8:0] \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
   wire [8:0] \$63 ;
-  wire \$630 ;
-  wire [9:0] \$631 ;
-  wire [9:0] \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire [9:0] \$636 ;
-  wire [9:0] \$637 ;
-  wire \$638 ;
-  wire \$639 ;
   wire [5:0] \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire [9:0] \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire [9:0] \$647 ;
-  wire [9:0] \$648 ;
-  wire \$649 ;
   wire [9:0] \$65 ;
-  wire [9:0] \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire [9:0] \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire [3:0] \$657 ;
-  wire [4:0] \$658 ;
-  wire [32:0] \$659 ;
   wire \$66 ;
-  wire [32:0] \$660 ;
-  wire [32:0] \$661 ;
-  wire [6:0] \$662 ;
-  wire [32:0] \$663 ;
-  wire [3:0] \$664 ;
-  wire [32:0] \$665 ;
-  wire [32:0] \$666 ;
-  wire [1:0] \$667 ;
-  wire [32:0] \$668 ;
-  wire [32:0] \$669 ;
   wire [8:0] \$67 ;
-  reg [3:0] \$670 ;
-  reg [8:0] \$671 ;
-  reg [8:0] \$672 ;
-  reg [8:0] \$673 ;
-  reg \$674 ;
-  reg [8:0] \$675 ;
-  reg \$676 ;
-  reg \$677 ;
-  reg [8:0] \$678 ;
-  reg [8:0] \$679 ;
   wire [8:0] \$68 ;
-  reg [8:0] \$680 ;
-  reg [8:0] \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg [8:0] \$685 ;
-  reg [7:0] \$686 ;
-  reg [3:0] \$687 ;
-  reg [8:0] \$688 ;
-  reg [8:0] \$689 ;
   wire [5:0] \$69 ;
-  reg [8:0] \$690 ;
-  reg [8:0] \$691 ;
-  reg \$692 ;
-  reg [8:0] \$693 ;
-  reg [7:0] \$694 ;
-  reg \$695 ;
-  reg \$696 ;
-  reg [8:0] \$697 ;
-  reg [8:0] \$698 ;
-  reg \$699 ;
   wire \$7 ;
   wire [9:0] \$70 ;
-  reg \$700 ;
-  reg \$701 ;
-  reg \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg \$705 ;
-  reg \$706 ;
-  reg \$707 ;
-  reg \$708 ;
-  reg \$709 ;
   wire \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  reg \$712 ;
-  reg [8:0] \$713 ;
-  reg \$714 ;
-  reg [8:0] \$715 ;
-  reg \$716 ;
-  reg [8:0] \$717 ;
-  reg \$718 ;
-  reg [8:0] \$719 ;
   wire [8:0] \$72 ;
-  reg \$720 ;
-  reg [2:0] \$721 ;
-  reg \$722 ;
-  reg [8:0] \$723 ;
-  reg \$724 ;
-  reg \$725 ;
-  reg [2:0] \$726 ;
-  reg [31:0] \$727 ;
-  reg [31:0] \$728 ;
-  reg [31:0] \$729 ;
   wire [8:0] \$73 ;
-  reg [31:0] \$730 ;
-  reg [31:0] \$731 ;
-  reg [31:0] \$732 ;
-  reg [31:0] \$733 ;
-  reg [31:0] \$734 ;
   wire [5:0] \$74 ;
   wire [9:0] \$75 ;
   wire \$76 ;
@@ -741,45 +624,45 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr ;
   wire [5:0] \$signature__addr$101 ;
   wire [5:0] \$signature__addr$204 ;
-  wire [6:0] \$signature__addr$205 ;
-  wire [5:0] \$signature__addr$209 ;
-  wire [6:0] \$signature__addr$210 ;
-  wire [5:0] \$signature__addr$213 ;
-  wire [6:0] \$signature__addr$214 ;
-  wire [5:0] \$signature__addr$217 ;
-  wire [6:0] \$signature__addr$218 ;
-  wire [5:0] \$signature__addr$221 ;
-  wire [6:0] \$signature__addr$222 ;
-  wire [5:0] \$signature__addr$225 ;
-  wire [6:0] \$signature__addr$226 ;
-  wire [5:0] \$signature__addr$229 ;
-  wire [6:0] \$signature__addr$230 ;
-  wire [5:0] \$signature__addr$233 ;
-  wire [6:0] \$signature__addr$234 ;
-  wire [6:0] \$signature__addr$268 ;
-  wire [6:0] \$signature__addr$275 ;
-  wire [6:0] \$signature__addr$279 ;
-  wire [6:0] \$signature__addr$283 ;
-  wire [6:0] \$signature__addr$287 ;
-  wire [6:0] \$signature__addr$291 ;
-  wire [6:0] \$signature__addr$295 ;
-  wire [6:0] \$signature__addr$299 ;
-  wire [5:0] \$signature__addr$303 ;
-  wire [5:0] \$signature__addr$306 ;
-  wire [5:0] \$signature__addr$309 ;
-  wire [5:0] \$signature__addr$312 ;
-  wire [5:0] \$signature__addr$315 ;
-  wire [5:0] \$signature__addr$318 ;
-  wire [5:0] \$signature__addr$321 ;
-  wire [5:0] \$signature__addr$324 ;
-  wire [5:0] \$signature__addr$333 ;
-  wire [5:0] \$signature__addr$335 ;
-  wire [5:0] \$signature__addr$337 ;
-  wire [5:0] \$signature__addr$339 ;
-  wire [5:0] \$signature__addr$341 ;
-  wire [5:0] \$signature__addr$343 ;
-  wire [5:0] \$signature__addr$345 ;
-  wire [5:0] \$signature__addr$347 ;
+  wire [6:0] \$signature__addr$206 ;
+  wire [5:0] \$signature__addr$210 ;
+  wire [6:0] \$signature__addr$211 ;
+  wire [5:0] \$signature__addr$214 ;
+  wire [6:0] \$signature__addr$215 ;
+  wire [5:0] \$signature__addr$218 ;
+  wire [6:0] \$signature__addr$219 ;
+  wire [5:0] \$signature__addr$222 ;
+  wire [6:0] \$signature__addr$223 ;
+  wire [5:0] \$signature__addr$226 ;
+  wire [6:0] \$signature__addr$227 ;
+  wire [5:0] \$signature__addr$230 ;
+  wire [6:0] \$signature__addr$231 ;
+  wire [5:0] \$signature__addr$234 ;
+  wire [6:0] \$signature__addr$235 ;
+  wire [6:0] \$signature__addr$269 ;
+  wire [6:0] \$signature__addr$276 ;
+  wire [6:0] \$signature__addr$280 ;
+  wire [6:0] \$signature__addr$284 ;
+  wire [6:0] \$signature__addr$288 ;
+  wire [6:0] \$signature__addr$292 ;
+  wire [6:0] \$signature__addr$296 ;
+  wire [6:0] \$signature__addr$300 ;
+  wire [5:0] \$signature__addr$304 ;
+  wire [5:0] \$signature__addr$307 ;
+  wire [5:0] \$signature__addr$310 ;
+  wire [5:0] \$signature__addr$313 ;
+  wire [5:0] \$signature__addr$316 ;
+  wire [5:0] \$signature__addr$319 ;
+  wire [5:0] \$signature__addr$322 ;
+  wire [5:0] \$signature__addr$325 ;
+  wire [5:0] \$signature__addr$334 ;
+  wire [5:0] \$signature__addr$336 ;
+  wire [5:0] \$signature__addr$338 ;
+  wire [5:0] \$signature__addr$340 ;
+  wire [5:0] \$signature__addr$342 ;
+  wire [5:0] \$signature__addr$344 ;
+  wire [5:0] \$signature__addr$346 ;
+  wire [5:0] \$signature__addr$348 ;
   wire [5:0] \$signature__addr$83 ;
   wire [5:0] \$signature__addr$86 ;
   wire [5:0] \$signature__addr$89 ;
@@ -788,7 +671,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$98 ;
   wire [7:0] \$signature__data ;
   wire [7:0] \$signature__data$102 ;
-  wire [7:0] \$signature__data$239 ;
   wire [7:0] \$signature__data$240 ;
   wire [7:0] \$signature__data$241 ;
   wire [7:0] \$signature__data$242 ;
@@ -804,23 +686,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$signature__data$252 ;
   wire [7:0] \$signature__data$253 ;
   wire [7:0] \$signature__data$254 ;
-  wire [7:0] \$signature__data$272 ;
-  wire [7:0] \$signature__data$276 ;
-  wire [7:0] \$signature__data$280 ;
-  wire [7:0] \$signature__data$284 ;
-  wire [7:0] \$signature__data$288 ;
-  wire [7:0] \$signature__data$292 ;
-  wire [7:0] \$signature__data$296 ;
-  wire [7:0] \$signature__data$300 ;
-  wire [31:0] \$signature__data$304 ;
-  wire [31:0] \$signature__data$307 ;
-  wire [31:0] \$signature__data$310 ;
-  wire [31:0] \$signature__data$313 ;
-  wire [31:0] \$signature__data$316 ;
-  wire [31:0] \$signature__data$319 ;
-  wire [31:0] \$signature__data$322 ;
-  wire [31:0] \$signature__data$325 ;
-  wire [31:0] \$signature__data$351 ;
+  wire [7:0] \$signature__data$255 ;
+  wire [7:0] \$signature__data$273 ;
+  wire [7:0] \$signature__data$277 ;
+  wire [7:0] \$signature__data$281 ;
+  wire [7:0] \$signature__data$285 ;
+  wire [7:0] \$signature__data$289 ;
+  wire [7:0] \$signature__data$293 ;
+  wire [7:0] \$signature__data$297 ;
+  wire [7:0] \$signature__data$301 ;
+  wire [31:0] \$signature__data$305 ;
+  wire [31:0] \$signature__data$308 ;
+  wire [31:0] \$signature__data$311 ;
+  wire [31:0] \$signature__data$314 ;
+  wire [31:0] \$signature__data$317 ;
+  wire [31:0] \$signature__data$320 ;
+  wire [31:0] \$signature__data$323 ;
+  wire [31:0] \$signature__data$326 ;
   wire [31:0] \$signature__data$352 ;
   wire [31:0] \$signature__data$353 ;
   wire [31:0] \$signature__data$354 ;
@@ -828,6 +710,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$356 ;
   wire [31:0] \$signature__data$357 ;
   wire [31:0] \$signature__data$358 ;
+  wire [31:0] \$signature__data$359 ;
   wire [7:0] \$signature__data$84 ;
   wire [7:0] \$signature__data$87 ;
   wire [7:0] \$signature__data$90 ;
@@ -836,46 +719,62 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$signature__data$99 ;
   wire \$signature__en ;
   wire \$signature__en$100 ;
-  wire \$signature__en$207 ;
+  (* init = 1'h0 *)
   wire \$signature__en$208 ;
-  wire \$signature__en$211 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$209 ;
+  (* init = 1'h0 *)
   wire \$signature__en$212 ;
-  wire \$signature__en$215 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$213 ;
+  (* init = 1'h0 *)
   wire \$signature__en$216 ;
-  wire \$signature__en$219 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$217 ;
+  (* init = 1'h0 *)
   wire \$signature__en$220 ;
-  wire \$signature__en$223 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$221 ;
+  (* init = 1'h0 *)
   wire \$signature__en$224 ;
-  wire \$signature__en$227 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$225 ;
+  (* init = 1'h0 *)
   wire \$signature__en$228 ;
-  wire \$signature__en$231 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$229 ;
+  (* init = 1'h0 *)
   wire \$signature__en$232 ;
-  wire \$signature__en$235 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$233 ;
+  (* init = 1'h0 *)
   wire \$signature__en$236 ;
-  wire \$signature__en$267 ;
-  wire \$signature__en$274 ;
-  wire \$signature__en$278 ;
-  wire \$signature__en$282 ;
-  wire \$signature__en$286 ;
-  wire \$signature__en$290 ;
-  wire \$signature__en$294 ;
-  wire \$signature__en$298 ;
-  wire \$signature__en$302 ;
-  wire \$signature__en$305 ;
-  wire \$signature__en$308 ;
-  wire \$signature__en$311 ;
-  wire \$signature__en$314 ;
-  wire \$signature__en$317 ;
-  wire \$signature__en$320 ;
-  wire \$signature__en$323 ;
-  wire \$signature__en$334 ;
-  wire \$signature__en$336 ;
-  wire \$signature__en$338 ;
-  wire \$signature__en$340 ;
-  wire \$signature__en$342 ;
-  wire \$signature__en$344 ;
-  wire \$signature__en$346 ;
-  wire \$signature__en$348 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$237 ;
+  wire \$signature__en$268 ;
+  wire \$signature__en$275 ;
+  wire \$signature__en$279 ;
+  wire \$signature__en$283 ;
+  wire \$signature__en$287 ;
+  wire \$signature__en$291 ;
+  wire \$signature__en$295 ;
+  wire \$signature__en$299 ;
+  wire \$signature__en$303 ;
+  wire \$signature__en$306 ;
+  wire \$signature__en$309 ;
+  wire \$signature__en$312 ;
+  wire \$signature__en$315 ;
+  wire \$signature__en$318 ;
+  wire \$signature__en$321 ;
+  wire \$signature__en$324 ;
+  wire \$signature__en$335 ;
+  wire \$signature__en$337 ;
+  wire \$signature__en$339 ;
+  wire \$signature__en$341 ;
+  wire \$signature__en$343 ;
+  wire \$signature__en$345 ;
+  wire \$signature__en$347 ;
+  wire \$signature__en$349 ;
   wire \$signature__en$82 ;
   wire \$signature__en$85 ;
   wire \$signature__en$88 ;
@@ -883,13 +782,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en$94 ;
   wire \$signature__en$97 ;
   wire [63:0] act;
-  wire [63:0] \act$256 ;
   wire [63:0] \act$257 ;
   wire [63:0] \act$258 ;
   wire [63:0] \act$259 ;
   wire [63:0] \act$260 ;
   wire [63:0] \act$261 ;
   wire [63:0] \act$262 ;
+  wire [63:0] \act$263 ;
   wire [63:0] act_word;
   wire act_write;
   wire active;
@@ -1028,13 +927,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg rd_from_input = 1'h0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$277 ;
-  wire [31:0] \result$281 ;
-  wire [31:0] \result$285 ;
-  wire [31:0] \result$289 ;
-  wire [31:0] \result$293 ;
-  wire [31:0] \result$297 ;
-  wire [31:0] \result$301 ;
+  wire [31:0] \result$278 ;
+  wire [31:0] \result$282 ;
+  wire [31:0] \result$286 ;
+  wire [31:0] \result$290 ;
+  wire [31:0] \result$294 ;
+  wire [31:0] \result$298 ;
+  wire [31:0] \result$302 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1068,61 +967,132 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [3:0] stat_addr;
   output [31:0] stat_data;
   reg [31:0] stat_data;
-  wire [8:0] step_addr;
+  reg [10:0] step_act_addr = 11'h000;
+  reg [8:0] step_addr = 9'h000;
+  (* init = 9'h000 *)
+  wire [8:0] \step_addr$144 ;
+  (* init = 9'h000 *)
   wire [8:0] \step_addr$156 ;
+  (* init = 9'h000 *)
   wire [8:0] \step_addr$163 ;
+  (* init = 9'h000 *)
   wire [8:0] \step_addr$170 ;
+  (* init = 9'h000 *)
   wire [8:0] \step_addr$177 ;
+  (* init = 9'h000 *)
   wire [8:0] \step_addr$184 ;
+  (* init = 9'h000 *)
   wire [8:0] \step_addr$191 ;
+  (* init = 9'h000 *)
   wire [8:0] \step_addr$198 ;
-  wire step_first;
+  reg step_blk = 1'h0;
+  reg step_ctx = 1'h0;
+  reg step_first = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_first$146 ;
+  (* init = 1'h0 *)
   wire \step_first$157 ;
+  (* init = 1'h0 *)
   wire \step_first$164 ;
+  (* init = 1'h0 *)
   wire \step_first$171 ;
+  (* init = 1'h0 *)
   wire \step_first$178 ;
+  (* init = 1'h0 *)
   wire \step_first$185 ;
+  (* init = 1'h0 *)
   wire \step_first$192 ;
+  (* init = 1'h0 *)
   wire \step_first$199 ;
-  wire step_last;
+  reg step_from_input = 1'h0;
+  reg [8:0] step_group = 9'h000;
+  reg [9:0] step_in_addr = 10'h000;
+  reg step_last = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_last$148 ;
+  (* init = 1'h0 *)
   wire \step_last$158 ;
+  (* init = 1'h0 *)
   wire \step_last$165 ;
+  (* init = 1'h0 *)
   wire \step_last$172 ;
+  (* init = 1'h0 *)
   wire \step_last$179 ;
+  (* init = 1'h0 *)
   wire \step_last$186 ;
+  (* init = 1'h0 *)
   wire \step_last$193 ;
+  (* init = 1'h0 *)
   wire \step_last$200 ;
-  wire step_relu;
+  reg step_out = 1'h0;
+  reg step_par = 1'h0;
+  reg step_relu = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_relu$152 ;
+  (* init = 1'h0 *)
   wire \step_relu$160 ;
+  (* init = 1'h0 *)
   wire \step_relu$167 ;
+  (* init = 1'h0 *)
   wire \step_relu$174 ;
+  (* init = 1'h0 *)
   wire \step_relu$181 ;
+  (* init = 1'h0 *)
   wire \step_relu$188 ;
+  (* init = 1'h0 *)
   wire \step_relu$195 ;
+  (* init = 1'h0 *)
   wire \step_relu$202 ;
-  wire step_requantize;
+  reg step_requantize = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_requantize$154 ;
+  (* init = 1'h0 *)
   wire \step_requantize$161 ;
+  (* init = 1'h0 *)
   wire \step_requantize$168 ;
+  (* init = 1'h0 *)
   wire \step_requantize$175 ;
+  (* init = 1'h0 *)
   wire \step_requantize$182 ;
+  (* init = 1'h0 *)
   wire \step_requantize$189 ;
+  (* init = 1'h0 *)
   wire \step_requantize$196 ;
+  (* init = 1'h0 *)
   wire \step_requantize$203 ;
-  wire [7:0] step_rq;
+  reg [7:0] step_rq = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] \step_rq$150 ;
+  (* init = 8'h00 *)
   wire [7:0] \step_rq$159 ;
+  (* init = 8'h00 *)
   wire [7:0] \step_rq$166 ;
+  (* init = 8'h00 *)
   wire [7:0] \step_rq$173 ;
+  (* init = 8'h00 *)
   wire [7:0] \step_rq$180 ;
+  (* init = 8'h00 *)
   wire [7:0] \step_rq$187 ;
+  (* init = 8'h00 *)
   wire [7:0] \step_rq$194 ;
+  (* init = 8'h00 *)
   wire [7:0] \step_rq$201 ;
-  wire step_valid;
+  reg step_valid = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_valid$142 ;
+  (* init = 1'h0 *)
   wire \step_valid$155 ;
+  (* init = 1'h0 *)
   wire \step_valid$162 ;
+  (* init = 1'h0 *)
   wire \step_valid$169 ;
+  (* init = 1'h0 *)
   wire \step_valid$176 ;
+  (* init = 1'h0 *)
   wire \step_valid$183 ;
+  (* init = 1'h0 *)
   wire \step_valid$190 ;
+  (* init = 1'h0 *)
   wire \step_valid$197 ;
   wire track_reset0;
   wire track_reset1;
@@ -1318,16 +1288,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf0[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$267 )
-      actbuf0[\$461 [6:0]] <= result[7:0];
+    if (\$signature__en$268 )
+      actbuf0[\$325 [6:0]] <= result[7:0];
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    if (issue) begin
-      _0_ <= actbuf0[\$369 [6:0]];
+    if (step_valid) begin
+      _0_ <= actbuf0[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$239  = _0_;
+  assign \$signature__data$240  = _0_;
   reg [7:0] actbuf1 [127:0];
   initial begin
     actbuf1[0] = 8'h00;
@@ -1460,16 +1430,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf1[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$274 )
-      actbuf1[\$467 [6:0]] <= \result$277 [7:0];
+    if (\$signature__en$275 )
+      actbuf1[\$331 [6:0]] <= \result$278 [7:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
-    if (issue) begin
-      _1_ <= actbuf1[\$380 [6:0]];
+    if (step_valid) begin
+      _1_ <= actbuf1[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$241  = _1_;
+  assign \$signature__data$242  = _1_;
   reg [7:0] actbuf2 [127:0];
   initial begin
     actbuf2[0] = 8'h00;
@@ -1602,16 +1572,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf2[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$278 )
-      actbuf2[\$473 [6:0]] <= \result$281 [7:0];
+    if (\$signature__en$279 )
+      actbuf2[\$337 [6:0]] <= \result$282 [7:0];
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
-    if (issue) begin
-      _2_ <= actbuf2[\$391 [6:0]];
+    if (step_valid) begin
+      _2_ <= actbuf2[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$243  = _2_;
+  assign \$signature__data$244  = _2_;
   reg [7:0] actbuf3 [127:0];
   initial begin
     actbuf3[0] = 8'h00;
@@ -1744,16 +1714,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf3[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$282 )
-      actbuf3[\$479 [6:0]] <= \result$285 [7:0];
+    if (\$signature__en$283 )
+      actbuf3[\$343 [6:0]] <= \result$286 [7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
-    if (issue) begin
-      _3_ <= actbuf3[\$402 [6:0]];
+    if (step_valid) begin
+      _3_ <= actbuf3[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$245  = _3_;
+  assign \$signature__data$246  = _3_;
   reg [7:0] actbuf4 [127:0];
   initial begin
     actbuf4[0] = 8'h00;
@@ -1886,16 +1856,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf4[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$286 )
-      actbuf4[\$485 [6:0]] <= \result$289 [7:0];
+    if (\$signature__en$287 )
+      actbuf4[\$349 [6:0]] <= \result$290 [7:0];
   end
   reg [7:0] _4_;
   always @(posedge clk) begin
-    if (issue) begin
-      _4_ <= actbuf4[\$413 [6:0]];
+    if (step_valid) begin
+      _4_ <= actbuf4[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$247  = _4_;
+  assign \$signature__data$248  = _4_;
   reg [7:0] actbuf5 [127:0];
   initial begin
     actbuf5[0] = 8'h00;
@@ -2028,16 +1998,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf5[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$290 )
-      actbuf5[\$491 [6:0]] <= \result$293 [7:0];
+    if (\$signature__en$291 )
+      actbuf5[\$355 [6:0]] <= \result$294 [7:0];
   end
   reg [7:0] _5_;
   always @(posedge clk) begin
-    if (issue) begin
-      _5_ <= actbuf5[\$424 [6:0]];
+    if (step_valid) begin
+      _5_ <= actbuf5[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$249  = _5_;
+  assign \$signature__data$250  = _5_;
   reg [7:0] actbuf6 [127:0];
   initial begin
     actbuf6[0] = 8'h00;
@@ -2170,16 +2140,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf6[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$294 )
-      actbuf6[\$497 [6:0]] <= \result$297 [7:0];
+    if (\$signature__en$295 )
+      actbuf6[\$361 [6:0]] <= \result$298 [7:0];
   end
   reg [7:0] _6_;
   always @(posedge clk) begin
-    if (issue) begin
-      _6_ <= actbuf6[\$435 [6:0]];
+    if (step_valid) begin
+      _6_ <= actbuf6[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$251  = _6_;
+  assign \$signature__data$252  = _6_;
   reg [7:0] actbuf7 [127:0];
   initial begin
     actbuf7[0] = 8'h00;
@@ -2312,16 +2282,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf7[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$298 )
-      actbuf7[\$503 [6:0]] <= \result$301 [7:0];
+    if (\$signature__en$299 )
+      actbuf7[\$367 [6:0]] <= \result$302 [7:0];
   end
   reg [7:0] _7_;
   always @(posedge clk) begin
-    if (issue) begin
-      _7_ <= actbuf7[\$446 [6:0]];
+    if (step_valid) begin
+      _7_ <= actbuf7[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$253  = _7_;
+  assign \$signature__data$254  = _7_;
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -2413,11 +2383,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _8_;
   always @(posedge clk) begin
-    if (issue) begin
-      _8_ <= inbuf0[\$363 [5:0]];
+    if (step_valid) begin
+      _8_ <= inbuf0[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$240  = _8_;
+  assign \$signature__data$241  = _8_;
   reg [7:0] inbuf1 [63:0];
   initial begin
     inbuf1[0] = 8'h00;
@@ -2491,11 +2461,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _9_;
   always @(posedge clk) begin
-    if (issue) begin
-      _9_ <= inbuf1[\$374 [5:0]];
+    if (step_valid) begin
+      _9_ <= inbuf1[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$242  = _9_;
+  assign \$signature__data$243  = _9_;
   reg [7:0] inbuf2 [63:0];
   initial begin
     inbuf2[0] = 8'h00;
@@ -2569,11 +2539,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _10_;
   always @(posedge clk) begin
-    if (issue) begin
-      _10_ <= inbuf2[\$385 [5:0]];
+    if (step_valid) begin
+      _10_ <= inbuf2[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$244  = _10_;
+  assign \$signature__data$245  = _10_;
   reg [7:0] inbuf3 [63:0];
   initial begin
     inbuf3[0] = 8'h00;
@@ -2647,11 +2617,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _11_;
   always @(posedge clk) begin
-    if (issue) begin
-      _11_ <= inbuf3[\$396 [5:0]];
+    if (step_valid) begin
+      _11_ <= inbuf3[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$246  = _11_;
+  assign \$signature__data$247  = _11_;
   reg [7:0] inbuf4 [63:0];
   initial begin
     inbuf4[0] = 8'h00;
@@ -2725,11 +2695,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _12_;
   always @(posedge clk) begin
-    if (issue) begin
-      _12_ <= inbuf4[\$407 [5:0]];
+    if (step_valid) begin
+      _12_ <= inbuf4[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$248  = _12_;
+  assign \$signature__data$249  = _12_;
   reg [7:0] inbuf5 [63:0];
   initial begin
     inbuf5[0] = 8'h00;
@@ -2803,11 +2773,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _13_;
   always @(posedge clk) begin
-    if (issue) begin
-      _13_ <= inbuf5[\$418 [5:0]];
+    if (step_valid) begin
+      _13_ <= inbuf5[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$250  = _13_;
+  assign \$signature__data$251  = _13_;
   reg [7:0] inbuf6 [63:0];
   initial begin
     inbuf6[0] = 8'h00;
@@ -2881,11 +2851,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _14_;
   always @(posedge clk) begin
-    if (issue) begin
-      _14_ <= inbuf6[\$429 [5:0]];
+    if (step_valid) begin
+      _14_ <= inbuf6[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$252  = _14_;
+  assign \$signature__data$253  = _14_;
   reg [7:0] inbuf7 [63:0];
   initial begin
     inbuf7[0] = 8'h00;
@@ -2959,11 +2929,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   reg [7:0] _15_;
   always @(posedge clk) begin
-    if (issue) begin
-      _15_ <= inbuf7[\$440 [5:0]];
+    if (step_valid) begin
+      _15_ <= inbuf7[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$254  = _15_;
+  assign \$signature__data$255  = _15_;
   reg [31:0] outbuf0 [63:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -3033,15 +3003,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$505 [5:0]] <= result;
+      outbuf0[\$369 [5:0]] <= result;
   end
   reg [31:0] _16_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _16_ <= outbuf0[\$529 [5:0]];
+      _16_ <= outbuf0[\$393 [5:0]];
     end
   end
-  assign \$signature__data$351  = _16_;
+  assign \$signature__data$352  = _16_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -3111,15 +3081,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$507 [5:0]] <= \result$277 ;
+      outbuf1[\$371 [5:0]] <= \result$278 ;
   end
   reg [31:0] _17_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _17_ <= outbuf1[\$532 [5:0]];
+      _17_ <= outbuf1[\$396 [5:0]];
     end
   end
-  assign \$signature__data$352  = _17_;
+  assign \$signature__data$353  = _17_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -3189,15 +3159,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$509 [5:0]] <= \result$281 ;
+      outbuf2[\$373 [5:0]] <= \result$282 ;
   end
   reg [31:0] _18_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _18_ <= outbuf2[\$535 [5:0]];
+      _18_ <= outbuf2[\$399 [5:0]];
     end
   end
-  assign \$signature__data$353  = _18_;
+  assign \$signature__data$354  = _18_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -3267,15 +3237,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$511 [5:0]] <= \result$285 ;
+      outbuf3[\$375 [5:0]] <= \result$286 ;
   end
   reg [31:0] _19_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _19_ <= outbuf3[\$538 [5:0]];
+      _19_ <= outbuf3[\$402 [5:0]];
     end
   end
-  assign \$signature__data$354  = _19_;
+  assign \$signature__data$355  = _19_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -3345,15 +3315,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$513 [5:0]] <= \result$289 ;
+      outbuf4[\$377 [5:0]] <= \result$290 ;
   end
   reg [31:0] _20_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _20_ <= outbuf4[\$541 [5:0]];
+      _20_ <= outbuf4[\$405 [5:0]];
     end
   end
-  assign \$signature__data$355  = _20_;
+  assign \$signature__data$356  = _20_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -3423,15 +3393,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$515 [5:0]] <= \result$293 ;
+      outbuf5[\$379 [5:0]] <= \result$294 ;
   end
   reg [31:0] _21_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _21_ <= outbuf5[\$544 [5:0]];
+      _21_ <= outbuf5[\$408 [5:0]];
     end
   end
-  assign \$signature__data$356  = _21_;
+  assign \$signature__data$357  = _21_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -3501,15 +3471,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$517 [5:0]] <= \result$297 ;
+      outbuf6[\$381 [5:0]] <= \result$298 ;
   end
   reg [31:0] _22_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _22_ <= outbuf6[\$547 [5:0]];
+      _22_ <= outbuf6[\$411 [5:0]];
     end
   end
-  assign \$signature__data$357  = _22_;
+  assign \$signature__data$358  = _22_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -3579,534 +3549,310 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$519 [5:0]] <= \result$301 ;
+      outbuf7[\$383 [5:0]] <= \result$302 ;
   end
   reg [31:0] _23_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _23_ <= outbuf7[\$550 [5:0]];
+      _23_ <= outbuf7[\$414 [5:0]];
     end
   end
-  assign \$signature__data$358  = _23_;
-  assign \$230  = \$228  > \$229 ;
-  assign \$231  = \$227  & \$230 ;
-  assign \$232  = \$224  | \$231 ;
-  assign \$233  = \$221  ? \$223  : \$232 ;
-  assign \$234  = \$220  & \$233 ;
-  assign \$235  = ! group;
-  assign \$236  = ! fold;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = cur_is_last & \$237 ;
-  assign \$239  = ctx ? out_full1 : out_full0;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign stall_output = \$234  & \$242 ;
-  assign \$243  = ! ctx;
-  assign \$244  = issue_a & \$243 ;
-  assign \$245  = ! layer;
-  assign \$246  = \$244  & \$245 ;
-  assign \$247  = cur_folds - 1'h1;
-  assign \$248  = fold == \$247 ;
-  assign \$249  = \$246  & \$248 ;
-  assign \$250  = cur_groups - 1'h1;
-  assign \$251  = group == \$250 ;
-  assign \$252  = \$249  & \$251 ;
-  assign \$254  = issue_b & \$253 ;
-  assign \$255  = in_folds - 1'h1;
-  assign \$256  = b_fold == \$255 ;
-  assign \$257  = \$254  & \$256 ;
-  assign \$258  = in_groups - 1'h1;
-  assign \$259  = b_group == \$258 ;
-  assign \$260  = \$257  & \$259 ;
-  assign in_release0 = \$252  | \$260 ;
-  assign \$261  = ! ctx;
-  assign \$262  = issue_a & \$261 ;
-  assign \$263  = ! layer;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = ! group;
-  assign \$266  = ! fold;
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = \$264  & \$267 ;
-  assign \$270  = issue_b & \$269 ;
-  assign \$271  = ! b_group;
-  assign \$272  = \$270  & \$271 ;
-  assign \$273  = ! b_fold;
-  assign \$274  = \$272  & \$273 ;
-  assign track_reset0 = \$268  | \$274 ;
-  assign \$276  = issue_a & \$275 ;
-  assign \$277  = ! layer;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = cur_folds - 1'h1;
-  assign \$280  = fold == \$279 ;
-  assign \$281  = \$278  & \$280 ;
-  assign \$282  = cur_groups - 1'h1;
-  assign \$283  = group == \$282 ;
-  assign \$284  = \$281  & \$283 ;
-  assign \$285  = ~ ctx;
-  assign \$286  = issue_b & \$285 ;
-  assign \$287  = in_folds - 1'h1;
-  assign \$288  = b_fold == \$287 ;
-  assign \$289  = \$286  & \$288 ;
-  assign \$290  = in_groups - 1'h1;
-  assign \$291  = b_group == \$290 ;
-  assign \$292  = \$289  & \$291 ;
-  assign in_release1 = \$284  | \$292 ;
-  assign \$294  = issue_a & \$293 ;
-  assign \$295  = ! layer;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = ! group;
-  assign \$298  = ! fold;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = \$296  & \$299 ;
-  assign \$301  = ~ ctx;
-  assign \$302  = issue_b & \$301 ;
-  assign \$303  = ! b_group;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = ! b_fold;
-  assign \$306  = \$304  & \$305 ;
-  assign track_reset1 = \$300  | \$306 ;
-  assign \$307  = issue_a & cur_is_last;
-  assign \$308  = ! group;
-  assign \$309  = ! fold;
-  assign \$310  = \$308  & \$309 ;
-  assign claim_out = \$307  & \$310 ;
-  assign step_addr = issue_b ? b_bank_addr : bank_addr;
-  assign \$311  = ! b_fold;
-  assign \$312  = ! fold;
-  assign step_first = issue_b ? \$311  : \$312 ;
-  assign \$313  = in_folds - 1'h1;
-  assign \$314  = b_fold == \$313 ;
-  assign \$315  = cur_folds - 1'h1;
-  assign \$316  = fold == \$315 ;
-  assign step_last = issue_b ? \$314  : \$316 ;
-  assign step_rq = issue_b ? b_rq_addr : rq_addr;
-  assign step_relu = issue_b ? d0_rp__data[35] : cur_relu;
-  assign step_requantize = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \step_addr$156  = issue_b ? b_bank_addr : bank_addr;
-  assign \$317  = ! b_fold;
-  assign \$318  = ! fold;
-  assign \step_first$157  = issue_b ? \$317  : \$318 ;
-  assign \$319  = in_folds - 1'h1;
-  assign \$320  = b_fold == \$319 ;
-  assign \$321  = cur_folds - 1'h1;
-  assign \$322  = fold == \$321 ;
-  assign \step_last$158  = issue_b ? \$320  : \$322 ;
-  assign \step_rq$159  = issue_b ? b_rq_addr : rq_addr;
-  assign \step_relu$160  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \step_requantize$161  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \step_addr$163  = issue_b ? b_bank_addr : bank_addr;
-  assign \$323  = ! b_fold;
-  assign \$324  = ! fold;
-  assign \step_first$164  = issue_b ? \$323  : \$324 ;
-  assign \$325  = in_folds - 1'h1;
-  assign \$326  = b_fold == \$325 ;
-  assign \$327  = cur_folds - 1'h1;
-  assign \$328  = fold == \$327 ;
-  assign \step_last$165  = issue_b ? \$326  : \$328 ;
-  assign \step_rq$166  = issue_b ? b_rq_addr : rq_addr;
-  assign \step_relu$167  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \step_requantize$168  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \step_addr$170  = issue_b ? b_bank_addr : bank_addr;
-  assign \$329  = ! b_fold;
-  assign \$330  = ! fold;
-  assign \step_first$171  = issue_b ? \$329  : \$330 ;
-  assign \$331  = in_folds - 1'h1;
-  assign \$332  = b_fold == \$331 ;
-  assign \$333  = cur_folds - 1'h1;
-  assign \$334  = fold == \$333 ;
-  assign \step_last$172  = issue_b ? \$332  : \$334 ;
-  assign \step_rq$173  = issue_b ? b_rq_addr : rq_addr;
-  assign \step_relu$174  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \step_requantize$175  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \step_addr$177  = issue_b ? b_bank_addr : bank_addr;
-  assign \$335  = ! b_fold;
-  assign \$336  = ! fold;
-  assign \step_first$178  = issue_b ? \$335  : \$336 ;
-  assign \$337  = in_folds - 1'h1;
-  assign \$338  = b_fold == \$337 ;
-  assign \$339  = cur_folds - 1'h1;
-  assign \$340  = fold == \$339 ;
-  assign \step_last$179  = issue_b ? \$338  : \$340 ;
-  assign \step_rq$180  = issue_b ? b_rq_addr : rq_addr;
-  assign \step_relu$181  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \step_requantize$182  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \step_addr$184  = issue_b ? b_bank_addr : bank_addr;
-  assign \$341  = ! b_fold;
-  assign \$342  = ! fold;
-  assign \step_first$185  = issue_b ? \$341  : \$342 ;
-  assign \$343  = in_folds - 1'h1;
-  assign \$344  = b_fold == \$343 ;
-  assign \$345  = cur_folds - 1'h1;
-  assign \$346  = fold == \$345 ;
-  assign \step_last$186  = issue_b ? \$344  : \$346 ;
-  assign \step_rq$187  = issue_b ? b_rq_addr : rq_addr;
-  assign \step_relu$188  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \step_requantize$189  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \step_addr$191  = issue_b ? b_bank_addr : bank_addr;
-  assign \$347  = ! b_fold;
-  assign \$348  = ! fold;
-  assign \step_first$192  = issue_b ? \$347  : \$348 ;
-  assign \$349  = in_folds - 1'h1;
-  assign \$350  = b_fold == \$349 ;
-  assign \$351  = cur_folds - 1'h1;
-  assign \$352  = fold == \$351 ;
-  assign \step_last$193  = issue_b ? \$350  : \$352 ;
-  assign \step_rq$194  = issue_b ? b_rq_addr : rq_addr;
-  assign \step_relu$195  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \step_requantize$196  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \step_addr$198  = issue_b ? b_bank_addr : bank_addr;
-  assign \$353  = ! b_fold;
-  assign \$354  = ! fold;
-  assign \step_first$199  = issue_b ? \$353  : \$354 ;
-  assign \$355  = in_folds - 1'h1;
-  assign \$356  = b_fold == \$355 ;
-  assign \$357  = cur_folds - 1'h1;
-  assign \$358  = fold == \$357 ;
-  assign \step_last$200  = issue_b ? \$356  : \$358 ;
-  assign \step_rq$201  = issue_b ? b_rq_addr : rq_addr;
-  assign \step_relu$202  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \step_requantize$203  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$359  = issue_b ? b_fold : fold;
-  assign \$361  = ctx ^ issue_b;
-  assign \$362  = \$361  ? 6'h20 : 6'h00;
-  assign \$363  = \$360  + \$362 ;
-  assign \$364  = issue_b ? b_fold : fold;
-  assign \$366  = ctx ? 7'h40 : 7'h00;
+  assign \$signature__data$359  = _23_;
+  assign \$335  = \$333  + \$334 ;
+  assign \$336  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$337  = \$335  + \$336 ;
+  assign \$340  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$341  = \$339  + \$340 ;
+  assign \$342  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$343  = \$341  + \$342 ;
+  assign \$346  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$347  = \$345  + \$346 ;
+  assign \$348  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$349  = \$347  + \$348 ;
+  assign \$352  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$353  = \$351  + \$352 ;
+  assign \$354  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$355  = \$353  + \$354 ;
+  assign \$358  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$359  = \$357  + \$358 ;
+  assign \$360  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$361  = \$359  + \$360 ;
+  assign \$364  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$365  = \$363  + \$364 ;
+  assign \$366  = wb_par10 ? 6'h20 : 6'h00;
   assign \$367  = \$365  + \$366 ;
-  assign \$368  = wr_buf ? 6'h00 : 6'h20;
-  assign \$369  = \$367  + \$368 ;
-  assign \$370  = issue_b ? b_fold : fold;
-  assign \$372  = ctx ^ issue_b;
-  assign \$373  = \$372  ? 6'h20 : 6'h00;
-  assign \$374  = \$371  + \$373 ;
-  assign \$375  = issue_b ? b_fold : fold;
-  assign \$377  = ctx ? 7'h40 : 7'h00;
-  assign \$378  = \$376  + \$377 ;
-  assign \$379  = wr_buf ? 6'h00 : 6'h20;
-  assign \$380  = \$378  + \$379 ;
-  assign \$381  = issue_b ? b_fold : fold;
-  assign \$383  = ctx ^ issue_b;
-  assign \$384  = \$383  ? 6'h20 : 6'h00;
-  assign \$385  = \$382  + \$384 ;
-  assign \$386  = issue_b ? b_fold : fold;
-  assign \$388  = ctx ? 7'h40 : 7'h00;
-  assign \$389  = \$387  + \$388 ;
-  assign \$390  = wr_buf ? 6'h00 : 6'h20;
-  assign \$391  = \$389  + \$390 ;
-  assign \$392  = issue_b ? b_fold : fold;
-  assign \$394  = ctx ^ issue_b;
-  assign \$395  = \$394  ? 6'h20 : 6'h00;
-  assign \$396  = \$393  + \$395 ;
-  assign \$397  = issue_b ? b_fold : fold;
-  assign \$399  = ctx ? 7'h40 : 7'h00;
-  assign \$400  = \$398  + \$399 ;
-  assign \$401  = wr_buf ? 6'h00 : 6'h20;
+  assign \$368  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$369  = wb_group10 + \$368 ;
+  assign \$370  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$371  = wb_group10 + \$370 ;
+  assign \$372  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$373  = wb_group10 + \$372 ;
+  assign \$374  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$375  = wb_group10 + \$374 ;
+  assign \$376  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$377  = wb_group10 + \$376 ;
+  assign \$378  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$379  = wb_group10 + \$378 ;
+  assign \$380  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$381  = wb_group10 + \$380 ;
+  assign \$382  = wb_ctx10 ? 6'h20 : 6'h00;
+  assign \$383  = wb_group10 + \$382 ;
+  assign \$384  = drain_slot ? out_full1 : out_full0;
+  assign \$385  = drain_slot ? out_groups1 : out_groups0;
+  assign \$387  = \$385  > \$386 ;
+  assign \$388  = \$384  & \$387 ;
+  assign \$389  = w_level + drain_inflight;
+  assign \$390  = \$389  < 2'h3;
+  assign drain_read = \$388  & \$390 ;
+  assign \$392  = drain_slot ? 6'h20 : 6'h00;
+  assign \$393  = \$391  + \$392 ;
+  assign \$395  = drain_slot ? 6'h20 : 6'h00;
+  assign \$396  = \$394  + \$395 ;
+  assign \$398  = drain_slot ? 6'h20 : 6'h00;
+  assign \$399  = \$397  + \$398 ;
+  assign \$401  = drain_slot ? 6'h20 : 6'h00;
   assign \$402  = \$400  + \$401 ;
-  assign \$403  = issue_b ? b_fold : fold;
-  assign \$405  = ctx ^ issue_b;
-  assign \$406  = \$405  ? 6'h20 : 6'h00;
-  assign \$407  = \$404  + \$406 ;
-  assign \$408  = issue_b ? b_fold : fold;
-  assign \$410  = ctx ? 7'h40 : 7'h00;
+  assign \$404  = drain_slot ? 6'h20 : 6'h00;
+  assign \$405  = \$403  + \$404 ;
+  assign \$407  = drain_slot ? 6'h20 : 6'h00;
+  assign \$408  = \$406  + \$407 ;
+  assign \$410  = drain_slot ? 6'h20 : 6'h00;
   assign \$411  = \$409  + \$410 ;
-  assign \$412  = wr_buf ? 6'h00 : 6'h20;
-  assign \$413  = \$411  + \$412 ;
-  assign \$414  = issue_b ? b_fold : fold;
-  assign \$416  = ctx ^ issue_b;
-  assign \$417  = \$416  ? 6'h20 : 6'h00;
-  assign \$418  = \$415  + \$417 ;
-  assign \$419  = issue_b ? b_fold : fold;
-  assign \$421  = ctx ? 7'h40 : 7'h00;
-  assign \$422  = \$420  + \$421 ;
-  assign \$423  = wr_buf ? 6'h00 : 6'h20;
-  assign \$424  = \$422  + \$423 ;
-  assign \$425  = issue_b ? b_fold : fold;
-  assign \$427  = ctx ^ issue_b;
-  assign \$428  = \$427  ? 6'h20 : 6'h00;
-  assign \$429  = \$426  + \$428 ;
-  assign \$430  = issue_b ? b_fold : fold;
-  assign \$432  = ctx ? 7'h40 : 7'h00;
-  assign \$433  = \$431  + \$432 ;
-  assign \$434  = wr_buf ? 6'h00 : 6'h20;
-  assign \$435  = \$433  + \$434 ;
-  assign \$436  = issue_b ? b_fold : fold;
-  assign \$438  = ctx ^ issue_b;
-  assign \$439  = \$438  ? 6'h20 : 6'h00;
-  assign \$440  = \$437  + \$439 ;
-  assign \$441  = issue_b ? b_fold : fold;
-  assign \$443  = ctx ? 7'h40 : 7'h00;
-  assign \$444  = \$442  + \$443 ;
-  assign \$445  = wr_buf ? 6'h00 : 6'h20;
-  assign \$446  = \$444  + \$445 ;
-  assign \$447  = rd_from_input ? \$signature__data$240  : \$signature__data$239 ;
-  assign \$448  = rd_from_input ? \$signature__data$242  : \$signature__data$241 ;
-  assign \$449  = rd_from_input ? \$signature__data$244  : \$signature__data$243 ;
-  assign \$450  = rd_from_input ? \$signature__data$246  : \$signature__data$245 ;
-  assign \$451  = rd_from_input ? \$signature__data$248  : \$signature__data$247 ;
-  assign \$452  = rd_from_input ? \$signature__data$250  : \$signature__data$249 ;
-  assign \$453  = rd_from_input ? \$signature__data$252  : \$signature__data$251 ;
-  assign \$454  = rd_from_input ? \$signature__data$254  : \$signature__data$253 ;
-  assign \$455  = ~ wb_out10;
-  assign act_write = wb_valid10 & \$455 ;
-  assign out_write = wb_valid10 & wb_out10;
-  assign \$458  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$459  = \$457  + \$458 ;
-  assign \$460  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$461  = \$459  + \$460 ;
-  assign \$464  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$465  = \$463  + \$464 ;
-  assign \$466  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$467  = \$465  + \$466 ;
-  assign \$470  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$471  = \$469  + \$470 ;
-  assign \$472  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$473  = \$471  + \$472 ;
-  assign \$476  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$477  = \$475  + \$476 ;
-  assign \$478  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$479  = \$477  + \$478 ;
-  assign \$482  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$483  = \$481  + \$482 ;
-  assign \$484  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$485  = \$483  + \$484 ;
-  assign \$488  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$489  = \$487  + \$488 ;
-  assign \$490  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$491  = \$489  + \$490 ;
-  assign \$494  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$495  = \$493  + \$494 ;
-  assign \$496  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$497  = \$495  + \$496 ;
-  assign \$500  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$501  = \$499  + \$500 ;
-  assign \$502  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$503  = \$501  + \$502 ;
-  assign \$504  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$505  = wb_group10 + \$504 ;
-  assign \$506  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$507  = wb_group10 + \$506 ;
-  assign \$508  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$509  = wb_group10 + \$508 ;
-  assign \$510  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$511  = wb_group10 + \$510 ;
-  assign \$512  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$513  = wb_group10 + \$512 ;
-  assign \$514  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$515  = wb_group10 + \$514 ;
-  assign \$516  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$517  = wb_group10 + \$516 ;
-  assign \$518  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$519  = wb_group10 + \$518 ;
-  assign \$520  = drain_slot ? out_full1 : out_full0;
-  assign \$521  = drain_slot ? out_groups1 : out_groups0;
-  assign \$523  = \$521  > \$522 ;
-  assign \$524  = \$520  & \$523 ;
-  assign \$525  = w_level + drain_inflight;
-  assign \$526  = \$525  < 2'h3;
-  assign drain_read = \$524  & \$526 ;
-  assign \$528  = drain_slot ? 6'h20 : 6'h00;
-  assign \$529  = \$527  + \$528 ;
-  assign \$531  = drain_slot ? 6'h20 : 6'h00;
-  assign \$532  = \$530  + \$531 ;
-  assign \$534  = drain_slot ? 6'h20 : 6'h00;
-  assign \$535  = \$533  + \$534 ;
-  assign \$537  = drain_slot ? 6'h20 : 6'h00;
-  assign \$538  = \$536  + \$537 ;
-  assign \$540  = drain_slot ? 6'h20 : 6'h00;
-  assign \$541  = \$539  + \$540 ;
-  assign \$543  = drain_slot ? 6'h20 : 6'h00;
-  assign \$544  = \$542  + \$543 ;
-  assign \$546  = drain_slot ? 6'h20 : 6'h00;
-  assign \$547  = \$545  + \$546 ;
-  assign \$549  = drain_slot ? 6'h20 : 6'h00;
-  assign \$550  = \$548  + \$549 ;
+  assign \$413  = drain_slot ? 6'h20 : 6'h00;
+  assign \$414  = \$412  + \$413 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$551  = load__payload[31:28] == 2'h3;
-  assign \$552  = ld_fire & \$551 ;
-  assign \$553  = ! load__payload[19:0];
-  assign \$554  = load__payload[95:32] > 4'h8;
-  assign \$555  = \$554  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$556  = d0_rp__data[8:0] + 3'h7;
-  assign \$558  = ! in_wslot;
-  assign \$559  = in_fire & \$558 ;
-  assign \$560  = in_beats0 + 1'h1;
-  assign \$561  = in_beats0 + 1'h1;
-  assign \$562  = \$561  == in_folds;
-  assign \$564  = in_fire & \$563 ;
-  assign \$565  = in_beats1 + 1'h1;
-  assign \$566  = in_beats1 + 1'h1;
-  assign \$567  = \$566  == in_folds;
-  assign \$568  = in_wslot ? in_beats1 : in_beats0;
-  assign \$569  = \$568  + 1'h1;
-  assign \$570  = \$569  == in_folds;
-  assign \$571  = in_fire & \$570 ;
-  assign \$572  = ~ in_wslot;
-  assign \$573  = d0_rp__data[17:9] + 3'h7;
-  assign \$575  = ~ loaded;
-  assign \$576  = nxt_rp__data[8:0] + 3'h7;
-  assign \$578  = nxt_rp__data[17:9] + 3'h7;
-  assign \$580  = n_layers - 1'h1;
-  assign \$581  = \$107 [3:0] == \$580 ;
-  assign \$582  = cur_folds - 1'h1;
-  assign \$583  = fold == \$582 ;
-  assign \$584  = group + 1'h1;
-  assign \$585  = rq_addr + 1'h1;
-  assign \$586  = cur_groups - 1'h1;
-  assign \$587  = group == \$586 ;
-  assign \$588  = nxt_rp__data[8:0] + 3'h7;
-  assign \$590  = nxt_rp__data[17:9] + 3'h7;
-  assign \$592  = n_layers - 1'h1;
-  assign \$593  = \$107 [3:0] == \$592 ;
-  assign \$594  = ~ wr_buf;
-  assign \$595  = ~ ctx;
-  assign \$596  = | b_group;
-  assign \$597  = fold + 1'h1;
-  assign \$598  = cur_folds - 1'h1;
-  assign \$599  = fold == \$598 ;
-  assign \$600  = cur_groups - 1'h1;
-  assign \$601  = group == \$600 ;
-  assign \$602  = \$599  & \$601 ;
-  assign \$603  = ~ \$602 ;
-  assign \$604  = bank_addr + 1'h1;
-  assign \$605  = b_bank_addr + 1'h1;
-  assign \$606  = in_folds - 1'h1;
-  assign \$607  = b_fold == \$606 ;
-  assign \$608  = ~ \$607 ;
-  assign \$609  = in_folds - 1'h1;
-  assign \$610  = b_fold == \$609 ;
-  assign \$611  = b_group + 1'h1;
-  assign \$612  = b_rq_addr + 1'h1;
-  assign \$613  = b_fold + 1'h1;
-  assign \$614  = ~ clear_counters;
-  assign \$615  = ld_fire & \$614 ;
-  assign \$616  = ! layer;
-  assign \$617  = issue_b | \$616 ;
-  assign \$618  = in_folds - 1'h1;
-  assign \$619  = b_fold == \$618 ;
-  assign \$620  = cur_folds - 1'h1;
-  assign \$621  = fold == \$620 ;
-  assign \$622  = issue_b ? \$619  : \$621 ;
-  assign \$623  = issue & \$622 ;
-  assign \$624  = issue_b ? b_group : group;
-  assign \$625  = issue_b ? 1'h0 : wr_buf;
-  assign \$626  = ctx ^ issue_b;
-  assign \$627  = issue_a & cur_is_last;
-  assign \$628  = ! wb_ctx10;
-  assign \$629  = act_write & \$628 ;
-  assign \$630  = wb_parity0 == wb_par10;
-  assign \$631  = wb_groups0 + 1'h1;
-  assign \$632  = \$630  ? \$631  : 10'h001;
-  assign \$634  = act_write & \$633 ;
-  assign \$635  = wb_parity1 == wb_par10;
-  assign \$636  = wb_groups1 + 1'h1;
-  assign \$637  = \$635  ? \$636  : 10'h001;
-  assign \$638  = ! ctx;
-  assign \$639  = claim_out & \$638 ;
-  assign \$640  = ! wb_ctx10;
-  assign \$641  = out_write & \$640 ;
-  assign \$642  = out_groups0 + 1'h1;
-  assign \$644  = claim_out & \$643 ;
-  assign \$646  = out_write & \$645 ;
-  assign \$647  = out_groups1 + 1'h1;
-  assign \$648  = out_n - 1'h1;
-  assign \$649  = drain_elem == \$648 ;
-  assign \$650  = out_n - 1'h1;
-  assign \$651  = drain_elem == \$650 ;
-  assign \$652  = ~ drain_slot;
-  assign \$653  = drain_elem + 1'h1;
-  assign \$654  = ~ release_slot;
-  assign \$655  = ! release_slot;
-  assign \$657  = in_flight + vector_start;
-  assign \$658  = \$657  - done;
-  assign \$659  = count_busy + busy;
-  assign \$660  = count_stall_input + stall_input;
-  assign \$661  = count_stall_output + stall_output;
-  assign \$662  = issue ? 7'h40 : 7'h00;
-  assign \$663  = count_mac_ops + \$662 ;
-  assign \$664  = issue ? 4'h8 : 4'h0;
-  assign \$665  = count_bank_reads + \$664 ;
-  assign \$666  = count_act_reads + issue;
-  assign \$667  = in_fire + act_write;
-  assign \$668  = count_act_writes + \$667 ;
-  assign \$669  = count_inferences + done;
+  assign \$415  = load__payload[31:28] == 2'h3;
+  assign \$416  = ld_fire & \$415 ;
+  assign \$417  = ! load__payload[19:0];
+  assign \$418  = load__payload[95:32] > 4'h8;
+  assign \$419  = \$418  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$420  = d0_rp__data[8:0] + 3'h7;
+  assign \$422  = ! in_wslot;
+  assign \$423  = in_fire & \$422 ;
+  assign \$424  = in_beats0 + 1'h1;
+  assign \$425  = in_beats0 + 1'h1;
+  assign \$426  = \$425  == in_folds;
+  assign \$428  = in_fire & \$427 ;
+  assign \$429  = in_beats1 + 1'h1;
+  assign \$430  = in_beats1 + 1'h1;
+  assign \$431  = \$430  == in_folds;
+  assign \$432  = in_wslot ? in_beats1 : in_beats0;
+  assign \$433  = \$432  + 1'h1;
+  assign \$434  = \$433  == in_folds;
+  assign \$435  = in_fire & \$434 ;
+  assign \$436  = ~ in_wslot;
+  assign \$437  = d0_rp__data[17:9] + 3'h7;
+  assign \$439  = ~ loaded;
+  assign \$440  = nxt_rp__data[8:0] + 3'h7;
+  assign \$442  = nxt_rp__data[17:9] + 3'h7;
+  assign \$444  = n_layers - 1'h1;
+  assign \$445  = \$107 [3:0] == \$444 ;
+  assign \$446  = cur_folds - 1'h1;
+  assign \$447  = fold == \$446 ;
+  assign \$448  = group + 1'h1;
+  assign \$449  = rq_addr + 1'h1;
+  assign \$450  = cur_groups - 1'h1;
+  assign \$451  = group == \$450 ;
+  assign \$452  = nxt_rp__data[8:0] + 3'h7;
+  assign \$454  = nxt_rp__data[17:9] + 3'h7;
+  assign \$456  = n_layers - 1'h1;
+  assign \$457  = \$107 [3:0] == \$456 ;
+  assign \$458  = ~ wr_buf;
+  assign \$459  = ~ ctx;
+  assign \$460  = | b_group;
+  assign \$461  = fold + 1'h1;
+  assign \$462  = cur_folds - 1'h1;
+  assign \$463  = fold == \$462 ;
+  assign \$464  = cur_groups - 1'h1;
+  assign \$465  = group == \$464 ;
+  assign \$466  = \$463  & \$465 ;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = bank_addr + 1'h1;
+  assign \$469  = b_bank_addr + 1'h1;
+  assign \$470  = in_folds - 1'h1;
+  assign \$471  = b_fold == \$470 ;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = in_folds - 1'h1;
+  assign \$474  = b_fold == \$473 ;
+  assign \$475  = b_group + 1'h1;
+  assign \$476  = b_rq_addr + 1'h1;
+  assign \$477  = b_fold + 1'h1;
+  assign \$478  = ~ clear_counters;
+  assign \$479  = ld_fire & \$478 ;
+  assign \$480  = issue_b ? b_bank_addr : bank_addr;
+  assign \$481  = ! b_fold;
+  assign \$482  = ! fold;
+  assign \$483  = issue_b ? \$481  : \$482 ;
+  assign \$484  = in_folds - 1'h1;
+  assign \$485  = b_fold == \$484 ;
+  assign \$486  = cur_folds - 1'h1;
+  assign \$487  = fold == \$486 ;
+  assign \$488  = issue_b ? \$485  : \$487 ;
+  assign \$489  = issue_b ? b_rq_addr : rq_addr;
+  assign \$490  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$491  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$492  = issue_b ? b_fold : fold;
+  assign \$494  = ctx ^ issue_b;
+  assign \$495  = \$494  ? 6'h20 : 6'h00;
+  assign \$496  = \$493  + \$495 ;
+  assign \$497  = issue_b ? b_fold : fold;
+  assign \$499  = ctx ? 7'h40 : 7'h00;
+  assign \$500  = \$498  + \$499 ;
+  assign \$501  = wr_buf ? 6'h00 : 6'h20;
+  assign \$502  = \$500  + \$501 ;
+  assign \$503  = ! layer;
+  assign \$504  = issue_b | \$503 ;
+  assign \$505  = issue_b ? b_group : group;
+  assign \$506  = issue_b ? 1'h0 : wr_buf;
+  assign \$507  = ctx ^ issue_b;
+  assign \$508  = issue_a & cur_is_last;
+  assign \$509  = step_valid & step_last;
+  assign \$510  = ! wb_ctx10;
+  assign \$511  = act_write & \$510 ;
+  assign \$512  = wb_parity0 == wb_par10;
+  assign \$513  = wb_groups0 + 1'h1;
+  assign \$514  = \$512  ? \$513  : 10'h001;
+  assign \$516  = act_write & \$515 ;
+  assign \$517  = wb_parity1 == wb_par10;
+  assign \$518  = wb_groups1 + 1'h1;
+  assign \$519  = \$517  ? \$518  : 10'h001;
+  assign \$520  = ! ctx;
+  assign \$521  = claim_out & \$520 ;
+  assign \$522  = ! wb_ctx10;
+  assign \$523  = out_write & \$522 ;
+  assign \$524  = out_groups0 + 1'h1;
+  assign \$526  = claim_out & \$525 ;
+  assign \$528  = out_write & \$527 ;
+  assign \$529  = out_groups1 + 1'h1;
+  assign \$530  = out_n - 1'h1;
+  assign \$531  = drain_elem == \$530 ;
+  assign \$532  = out_n - 1'h1;
+  assign \$533  = drain_elem == \$532 ;
+  assign \$534  = ~ drain_slot;
+  assign \$535  = drain_elem + 1'h1;
+  assign \$536  = ~ release_slot;
+  assign \$537  = ! release_slot;
+  assign \$539  = in_flight + vector_start;
+  assign \$540  = \$539  - done;
+  assign \$541  = count_busy + busy;
+  assign \$542  = count_stall_input + stall_input;
+  assign \$543  = count_stall_output + stall_output;
+  assign \$544  = issue ? 7'h40 : 7'h00;
+  assign \$545  = count_mac_ops + \$544 ;
+  assign \$546  = issue ? 4'h8 : 4'h0;
+  assign \$547  = count_bank_reads + \$546 ;
+  assign \$548  = count_act_reads + issue;
+  assign \$549  = in_fire + act_write;
+  assign \$550  = count_act_writes + \$549 ;
+  assign \$551  = count_inferences + done;
   always @(posedge clk)
-    n_layers <= \$670 ;
+    n_layers <= \$552 ;
   always @(posedge clk)
-    in_folds <= \$671 ;
+    in_folds <= \$553 ;
   always @(posedge clk)
-    out_n <= \$672 ;
+    out_n <= \$554 ;
   always @(posedge clk)
-    in_beats0 <= \$673 ;
+    in_beats0 <= \$555 ;
   always @(posedge clk)
-    in_full0 <= \$674 ;
+    in_full0 <= \$556 ;
   always @(posedge clk)
-    in_beats1 <= \$675 ;
+    in_beats1 <= \$557 ;
   always @(posedge clk)
-    in_full1 <= \$676 ;
+    in_full1 <= \$558 ;
   always @(posedge clk)
-    in_wslot <= \$677 ;
+    in_wslot <= \$559 ;
   always @(posedge clk)
-    in_groups <= \$678 ;
+    in_groups <= \$560 ;
   always @(posedge clk)
-    cur_folds <= \$679 ;
+    cur_folds <= \$561 ;
   always @(posedge clk)
-    cur_groups <= \$680 ;
+    cur_groups <= \$562 ;
   always @(posedge clk)
-    cur_out <= \$681 ;
+    cur_out <= \$563 ;
   always @(posedge clk)
-    cur_is_last <= \$682 ;
+    cur_is_last <= \$564 ;
   always @(posedge clk)
-    cur_relu <= \$683 ;
+    cur_relu <= \$565 ;
   always @(posedge clk)
-    cur_requantize <= \$684 ;
+    cur_requantize <= \$566 ;
   always @(posedge clk)
-    bank_addr <= \$685 ;
+    bank_addr <= \$567 ;
   always @(posedge clk)
-    rq_addr <= \$686 ;
+    rq_addr <= \$568 ;
   always @(posedge clk)
-    layer <= \$687 ;
+    layer <= \$569 ;
   always @(posedge clk)
-    group <= \$688 ;
+    group <= \$570 ;
   always @(posedge clk)
-    fold <= \$689 ;
+    fold <= \$571 ;
   always @(posedge clk)
-    b_group <= \$690 ;
+    b_group <= \$572 ;
   always @(posedge clk)
-    b_fold <= \$691 ;
+    b_fold <= \$573 ;
   always @(posedge clk)
-    b_in_group <= \$692 ;
+    b_in_group <= \$574 ;
   always @(posedge clk)
-    b_bank_addr <= \$693 ;
+    b_bank_addr <= \$575 ;
   always @(posedge clk)
-    b_rq_addr <= \$694 ;
+    b_rq_addr <= \$576 ;
   always @(posedge clk)
-    loaded <= \$695 ;
+    loaded <= \$577 ;
   always @(posedge clk)
-    wr_buf <= \$696 ;
+    wr_buf <= \$578 ;
   always @(posedge clk)
-    prev_out <= \$697 ;
+    prev_out <= \$579 ;
   always @(posedge clk)
-    prev_groups <= \$698 ;
+    prev_groups <= \$580 ;
   always @(posedge clk)
-    ctx <= \$699 ;
+    ctx <= \$581 ;
   always @(posedge clk)
-    rd_from_input <= \$700 ;
+    step_addr <= \$480 ;
   always @(posedge clk)
-    rd_block <= \$701 ;
+    step_first <= \$483 ;
   always @(posedge clk)
-    wb_valid1 <= \$702 ;
+    step_last <= \$488 ;
   always @(posedge clk)
-    wb_group1 <= \$624 ;
+    step_rq <= \$489 ;
   always @(posedge clk)
-    wb_par1 <= \$625 ;
+    step_relu <= \$490 ;
   always @(posedge clk)
-    wb_ctx1 <= \$626 ;
+    step_requantize <= \$491 ;
   always @(posedge clk)
-    wb_out1 <= \$627 ;
+    step_in_addr <= \$496 ;
   always @(posedge clk)
-    wb_valid2 <= \$703 ;
+    step_act_addr <= \$502 ;
+  always @(posedge clk)
+    step_from_input <= \$504 ;
+  always @(posedge clk)
+    step_blk <= 1'h0;
+  always @(posedge clk)
+    step_group <= \$505 ;
+  always @(posedge clk)
+    step_par <= \$506 ;
+  always @(posedge clk)
+    step_ctx <= \$507 ;
+  always @(posedge clk)
+    step_out <= \$508 ;
+  always @(posedge clk)
+    step_valid <= \$582 ;
+  always @(posedge clk)
+    rd_from_input <= \$583 ;
+  always @(posedge clk)
+    rd_block <= \$584 ;
+  always @(posedge clk)
+    wb_valid1 <= \$585 ;
+  always @(posedge clk)
+    wb_group1 <= step_group;
+  always @(posedge clk)
+    wb_par1 <= step_par;
+  always @(posedge clk)
+    wb_ctx1 <= step_ctx;
+  always @(posedge clk)
+    wb_out1 <= step_out;
+  always @(posedge clk)
+    wb_valid2 <= \$586 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -4116,7 +3862,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$704 ;
+    wb_valid3 <= \$587 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -4126,7 +3872,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$705 ;
+    wb_valid4 <= \$588 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -4136,7 +3882,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$706 ;
+    wb_valid5 <= \$589 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -4146,7 +3892,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$707 ;
+    wb_valid6 <= \$590 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -4156,7 +3902,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$708 ;
+    wb_valid7 <= \$591 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -4166,7 +3912,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$709 ;
+    wb_valid8 <= \$592 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -4176,7 +3922,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$710 ;
+    wb_valid9 <= \$593 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4186,7 +3932,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$711 ;
+    wb_valid10 <= \$594 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4196,51 +3942,51 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_parity0 <= \$712 ;
+    wb_parity0 <= \$595 ;
   always @(posedge clk)
-    wb_groups0 <= \$713 ;
+    wb_groups0 <= \$596 ;
   always @(posedge clk)
-    wb_parity1 <= \$714 ;
+    wb_parity1 <= \$597 ;
   always @(posedge clk)
-    wb_groups1 <= \$715 ;
+    wb_groups1 <= \$598 ;
   always @(posedge clk)
-    out_full0 <= \$716 ;
+    out_full0 <= \$599 ;
   always @(posedge clk)
-    out_groups0 <= \$717 ;
+    out_groups0 <= \$600 ;
   always @(posedge clk)
-    out_full1 <= \$718 ;
+    out_full1 <= \$601 ;
   always @(posedge clk)
-    out_groups1 <= \$719 ;
+    out_groups1 <= \$602 ;
   always @(posedge clk)
-    drain_inflight <= \$720 ;
+    drain_inflight <= \$603 ;
   always @(posedge clk)
-    drain_lane <= \$721 ;
+    drain_lane <= \$604 ;
   always @(posedge clk)
-    drain_last <= \$722 ;
+    drain_last <= \$605 ;
   always @(posedge clk)
-    drain_elem <= \$723 ;
+    drain_elem <= \$606 ;
   always @(posedge clk)
-    drain_slot <= \$724 ;
+    drain_slot <= \$607 ;
   always @(posedge clk)
-    release_slot <= \$725 ;
+    release_slot <= \$608 ;
   always @(posedge clk)
-    in_flight <= \$726 ;
+    in_flight <= \$609 ;
   always @(posedge clk)
-    count_busy <= \$727 ;
+    count_busy <= \$610 ;
   always @(posedge clk)
-    count_stall_input <= \$728 ;
+    count_stall_input <= \$611 ;
   always @(posedge clk)
-    count_stall_output <= \$729 ;
+    count_stall_output <= \$612 ;
   always @(posedge clk)
-    count_mac_ops <= \$730 ;
+    count_mac_ops <= \$613 ;
   always @(posedge clk)
-    count_bank_reads <= \$731 ;
+    count_bank_reads <= \$614 ;
   always @(posedge clk)
-    count_act_reads <= \$732 ;
+    count_act_reads <= \$615 ;
   always @(posedge clk)
-    count_act_writes <= \$733 ;
+    count_act_writes <= \$616 ;
   always @(posedge clk)
-    count_inferences <= \$734 ;
+    count_inferences <= \$617 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -4476,11 +4222,113 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$226  = ~ layer[0];
   assign \$227  = \$225  == \$226 ;
   assign \$228  = ctx ? wb_groups1 : wb_groups0;
+  assign \$230  = \$228  > \$229 ;
+  assign \$231  = \$227  & \$230 ;
+  assign \$232  = \$224  | \$231 ;
+  assign \$233  = \$221  ? \$223  : \$232 ;
+  assign \$234  = \$220  & \$233 ;
+  assign \$235  = ! group;
+  assign \$236  = ! fold;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = cur_is_last & \$237 ;
+  assign \$239  = ctx ? out_full1 : out_full0;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign stall_output = \$234  & \$242 ;
+  assign \$243  = ! ctx;
+  assign \$244  = issue_a & \$243 ;
+  assign \$245  = ! layer;
+  assign \$246  = \$244  & \$245 ;
+  assign \$247  = cur_folds - 1'h1;
+  assign \$248  = fold == \$247 ;
+  assign \$249  = \$246  & \$248 ;
+  assign \$250  = cur_groups - 1'h1;
+  assign \$251  = group == \$250 ;
+  assign \$252  = \$249  & \$251 ;
+  assign \$254  = issue_b & \$253 ;
+  assign \$255  = in_folds - 1'h1;
+  assign \$256  = b_fold == \$255 ;
+  assign \$257  = \$254  & \$256 ;
+  assign \$258  = in_groups - 1'h1;
+  assign \$259  = b_group == \$258 ;
+  assign \$260  = \$257  & \$259 ;
+  assign in_release0 = \$252  | \$260 ;
+  assign \$261  = ! ctx;
+  assign \$262  = issue_a & \$261 ;
+  assign \$263  = ! layer;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = ! group;
+  assign \$266  = ! fold;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = \$264  & \$267 ;
+  assign \$270  = issue_b & \$269 ;
+  assign \$271  = ! b_group;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = ! b_fold;
+  assign \$274  = \$272  & \$273 ;
+  assign track_reset0 = \$268  | \$274 ;
+  assign \$276  = issue_a & \$275 ;
+  assign \$277  = ! layer;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = cur_folds - 1'h1;
+  assign \$280  = fold == \$279 ;
+  assign \$281  = \$278  & \$280 ;
+  assign \$282  = cur_groups - 1'h1;
+  assign \$283  = group == \$282 ;
+  assign \$284  = \$281  & \$283 ;
+  assign \$285  = ~ ctx;
+  assign \$286  = issue_b & \$285 ;
+  assign \$287  = in_folds - 1'h1;
+  assign \$288  = b_fold == \$287 ;
+  assign \$289  = \$286  & \$288 ;
+  assign \$290  = in_groups - 1'h1;
+  assign \$291  = b_group == \$290 ;
+  assign \$292  = \$289  & \$291 ;
+  assign in_release1 = \$284  | \$292 ;
+  assign \$294  = issue_a & \$293 ;
+  assign \$295  = ! layer;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = ! group;
+  assign \$298  = ! fold;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = \$296  & \$299 ;
+  assign \$301  = ~ ctx;
+  assign \$302  = issue_b & \$301 ;
+  assign \$303  = ! b_group;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = ! b_fold;
+  assign \$306  = \$304  & \$305 ;
+  assign track_reset1 = \$300  | \$306 ;
+  assign \$307  = issue_a & cur_is_last;
+  assign \$308  = ! group;
+  assign \$309  = ! fold;
+  assign \$310  = \$308  & \$309 ;
+  assign claim_out = \$307  & \$310 ;
+  assign \$311  = rd_from_input ? \$signature__data$241  : \$signature__data$240 ;
+  assign \$312  = rd_from_input ? \$signature__data$243  : \$signature__data$242 ;
+  assign \$313  = rd_from_input ? \$signature__data$245  : \$signature__data$244 ;
+  assign \$314  = rd_from_input ? \$signature__data$247  : \$signature__data$246 ;
+  assign \$315  = rd_from_input ? \$signature__data$249  : \$signature__data$248 ;
+  assign \$316  = rd_from_input ? \$signature__data$251  : \$signature__data$250 ;
+  assign \$317  = rd_from_input ? \$signature__data$253  : \$signature__data$252 ;
+  assign \$318  = rd_from_input ? \$signature__data$255  : \$signature__data$254 ;
+  assign \$319  = ~ wb_out10;
+  assign act_write = wb_valid10 & \$319 ;
+  assign out_write = wb_valid10 & wb_out10;
+  assign \$322  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$323  = \$321  + \$322 ;
+  assign \$324  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$325  = \$323  + \$324 ;
+  assign \$328  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$329  = \$327  + \$328 ;
+  assign \$330  = wb_par10 ? 6'h20 : 6'h00;
+  assign \$331  = \$329  + \$330 ;
+  assign \$334  = wb_ctx10 ? 7'h40 : 7'h00;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1456$0 (drain_last),
-    .\port$666$0 (drain_data),
+    .\port$1306$0 (drain_last),
+    .\port$482$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -4489,14 +4337,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .clk(clk),
-    .\port$542$0 (\$447 ),
-    .\port$543$0 (\$448 ),
-    .\port$544$0 (\$449 ),
-    .\port$545$0 (\$450 ),
-    .\port$546$0 (\$451 ),
-    .\port$547$0 (\$452 ),
-    .\port$548$0 (\$453 ),
-    .\port$549$0 (\$454 ),
+    .\port$358$0 (\$311 ),
+    .\port$359$0 (\$312 ),
+    .\port$360$0 (\$313 ),
+    .\port$361$0 (\$314 ),
+    .\port$362$0 (\$315 ),
+    .\port$363$0 (\$316 ),
+    .\port$364$0 (\$317 ),
+    .\port$365$0 (\$318 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4506,175 +4354,175 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(issue),
+    .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
     .wp__en(bank_we)
   );
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .clk(clk),
-    .\port$542$0 (\$447 ),
-    .\port$543$0 (\$448 ),
-    .\port$544$0 (\$449 ),
-    .\port$545$0 (\$450 ),
-    .\port$546$0 (\$451 ),
-    .\port$547$0 (\$452 ),
-    .\port$548$0 (\$453 ),
-    .\port$549$0 (\$454 ),
-    .result(\result$277 ),
-    .rp__addr(\step_addr$156 ),
+    .\port$358$0 (\$311 ),
+    .\port$359$0 (\$312 ),
+    .\port$360$0 (\$313 ),
+    .\port$361$0 (\$314 ),
+    .\port$362$0 (\$315 ),
+    .\port$363$0 (\$316 ),
+    .\port$364$0 (\$317 ),
+    .\port$365$0 (\$318 ),
+    .result(\result$278 ),
+    .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
-    .step_first(\step_first$157 ),
-    .step_last(\step_last$158 ),
-    .step_relu(\step_relu$160 ),
-    .step_requantize(\step_requantize$161 ),
-    .step_rq(\step_rq$159 ),
-    .step_valid(issue),
+    .step_first(step_first),
+    .step_last(step_last),
+    .step_relu(step_relu),
+    .step_requantize(step_requantize),
+    .step_rq(step_rq),
+    .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
     .wp__en(\bank_we$24 )
   );
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .clk(clk),
-    .\port$542$0 (\$447 ),
-    .\port$543$0 (\$448 ),
-    .\port$544$0 (\$449 ),
-    .\port$545$0 (\$450 ),
-    .\port$546$0 (\$451 ),
-    .\port$547$0 (\$452 ),
-    .\port$548$0 (\$453 ),
-    .\port$549$0 (\$454 ),
-    .result(\result$281 ),
-    .rp__addr(\step_addr$163 ),
+    .\port$358$0 (\$311 ),
+    .\port$359$0 (\$312 ),
+    .\port$360$0 (\$313 ),
+    .\port$361$0 (\$314 ),
+    .\port$362$0 (\$315 ),
+    .\port$363$0 (\$316 ),
+    .\port$364$0 (\$317 ),
+    .\port$365$0 (\$318 ),
+    .result(\result$282 ),
+    .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
-    .step_first(\step_first$164 ),
-    .step_last(\step_last$165 ),
-    .step_relu(\step_relu$167 ),
-    .step_requantize(\step_requantize$168 ),
-    .step_rq(\step_rq$166 ),
-    .step_valid(issue),
+    .step_first(step_first),
+    .step_last(step_last),
+    .step_relu(step_relu),
+    .step_requantize(step_requantize),
+    .step_rq(step_rq),
+    .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
     .wp__en(\bank_we$30 )
   );
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .clk(clk),
-    .\port$542$0 (\$447 ),
-    .\port$543$0 (\$448 ),
-    .\port$544$0 (\$449 ),
-    .\port$545$0 (\$450 ),
-    .\port$546$0 (\$451 ),
-    .\port$547$0 (\$452 ),
-    .\port$548$0 (\$453 ),
-    .\port$549$0 (\$454 ),
-    .result(\result$285 ),
-    .rp__addr(\step_addr$170 ),
+    .\port$358$0 (\$311 ),
+    .\port$359$0 (\$312 ),
+    .\port$360$0 (\$313 ),
+    .\port$361$0 (\$314 ),
+    .\port$362$0 (\$315 ),
+    .\port$363$0 (\$316 ),
+    .\port$364$0 (\$317 ),
+    .\port$365$0 (\$318 ),
+    .result(\result$286 ),
+    .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
-    .step_first(\step_first$171 ),
-    .step_last(\step_last$172 ),
-    .step_relu(\step_relu$174 ),
-    .step_requantize(\step_requantize$175 ),
-    .step_rq(\step_rq$173 ),
-    .step_valid(issue),
+    .step_first(step_first),
+    .step_last(step_last),
+    .step_relu(step_relu),
+    .step_requantize(step_requantize),
+    .step_rq(step_rq),
+    .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
     .wp__en(\bank_we$36 )
   );
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .clk(clk),
-    .\port$542$0 (\$447 ),
-    .\port$543$0 (\$448 ),
-    .\port$544$0 (\$449 ),
-    .\port$545$0 (\$450 ),
-    .\port$546$0 (\$451 ),
-    .\port$547$0 (\$452 ),
-    .\port$548$0 (\$453 ),
-    .\port$549$0 (\$454 ),
-    .result(\result$289 ),
-    .rp__addr(\step_addr$177 ),
+    .\port$358$0 (\$311 ),
+    .\port$359$0 (\$312 ),
+    .\port$360$0 (\$313 ),
+    .\port$361$0 (\$314 ),
+    .\port$362$0 (\$315 ),
+    .\port$363$0 (\$316 ),
+    .\port$364$0 (\$317 ),
+    .\port$365$0 (\$318 ),
+    .result(\result$290 ),
+    .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
-    .step_first(\step_first$178 ),
-    .step_last(\step_last$179 ),
-    .step_relu(\step_relu$181 ),
-    .step_requantize(\step_requantize$182 ),
-    .step_rq(\step_rq$180 ),
-    .step_valid(issue),
+    .step_first(step_first),
+    .step_last(step_last),
+    .step_relu(step_relu),
+    .step_requantize(step_requantize),
+    .step_rq(step_rq),
+    .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
     .wp__en(\bank_we$42 )
   );
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .clk(clk),
-    .\port$542$0 (\$447 ),
-    .\port$543$0 (\$448 ),
-    .\port$544$0 (\$449 ),
-    .\port$545$0 (\$450 ),
-    .\port$546$0 (\$451 ),
-    .\port$547$0 (\$452 ),
-    .\port$548$0 (\$453 ),
-    .\port$549$0 (\$454 ),
-    .result(\result$293 ),
-    .rp__addr(\step_addr$184 ),
+    .\port$358$0 (\$311 ),
+    .\port$359$0 (\$312 ),
+    .\port$360$0 (\$313 ),
+    .\port$361$0 (\$314 ),
+    .\port$362$0 (\$315 ),
+    .\port$363$0 (\$316 ),
+    .\port$364$0 (\$317 ),
+    .\port$365$0 (\$318 ),
+    .result(\result$294 ),
+    .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
-    .step_first(\step_first$185 ),
-    .step_last(\step_last$186 ),
-    .step_relu(\step_relu$188 ),
-    .step_requantize(\step_requantize$189 ),
-    .step_rq(\step_rq$187 ),
-    .step_valid(issue),
+    .step_first(step_first),
+    .step_last(step_last),
+    .step_relu(step_relu),
+    .step_requantize(step_requantize),
+    .step_rq(step_rq),
+    .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
     .wp__en(\bank_we$48 )
   );
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .clk(clk),
-    .\port$542$0 (\$447 ),
-    .\port$543$0 (\$448 ),
-    .\port$544$0 (\$449 ),
-    .\port$545$0 (\$450 ),
-    .\port$546$0 (\$451 ),
-    .\port$547$0 (\$452 ),
-    .\port$548$0 (\$453 ),
-    .\port$549$0 (\$454 ),
-    .result(\result$297 ),
-    .rp__addr(\step_addr$191 ),
+    .\port$358$0 (\$311 ),
+    .\port$359$0 (\$312 ),
+    .\port$360$0 (\$313 ),
+    .\port$361$0 (\$314 ),
+    .\port$362$0 (\$315 ),
+    .\port$363$0 (\$316 ),
+    .\port$364$0 (\$317 ),
+    .\port$365$0 (\$318 ),
+    .result(\result$298 ),
+    .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
-    .step_first(\step_first$192 ),
-    .step_last(\step_last$193 ),
-    .step_relu(\step_relu$195 ),
-    .step_requantize(\step_requantize$196 ),
-    .step_rq(\step_rq$194 ),
-    .step_valid(issue),
+    .step_first(step_first),
+    .step_last(step_last),
+    .step_relu(step_relu),
+    .step_requantize(step_requantize),
+    .step_rq(step_rq),
+    .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
     .wp__en(\bank_we$54 )
   );
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .clk(clk),
-    .\port$542$0 (\$447 ),
-    .\port$543$0 (\$448 ),
-    .\port$544$0 (\$449 ),
-    .\port$545$0 (\$450 ),
-    .\port$546$0 (\$451 ),
-    .\port$547$0 (\$452 ),
-    .\port$548$0 (\$453 ),
-    .\port$549$0 (\$454 ),
-    .result(\result$301 ),
-    .rp__addr(\step_addr$198 ),
+    .\port$358$0 (\$311 ),
+    .\port$359$0 (\$312 ),
+    .\port$360$0 (\$313 ),
+    .\port$361$0 (\$314 ),
+    .\port$362$0 (\$315 ),
+    .\port$363$0 (\$316 ),
+    .\port$364$0 (\$317 ),
+    .\port$365$0 (\$318 ),
+    .result(\result$302 ),
+    .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
-    .step_first(\step_first$199 ),
-    .step_last(\step_last$200 ),
-    .step_relu(\step_relu$202 ),
-    .step_requantize(\step_requantize$203 ),
-    .step_rq(\step_rq$201 ),
-    .step_valid(issue),
+    .step_first(step_first),
+    .step_last(step_last),
+    .step_relu(step_relu),
+    .step_requantize(step_requantize),
+    .step_rq(step_rq),
+    .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
     .wp__en(\bank_we$60 )
@@ -4684,21 +4532,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (drain_lane)
       3'h0:
-          drain_data = \$signature__data$351 ;
-      3'h1:
           drain_data = \$signature__data$352 ;
-      3'h2:
+      3'h1:
           drain_data = \$signature__data$353 ;
-      3'h3:
+      3'h2:
           drain_data = \$signature__data$354 ;
-      3'h4:
+      3'h3:
           drain_data = \$signature__data$355 ;
-      3'h5:
+      3'h4:
           drain_data = \$signature__data$356 ;
-      3'h6:
+      3'h5:
           drain_data = \$signature__data$357 ;
-      3'h7:
+      3'h6:
           drain_data = \$signature__data$358 ;
+      3'h7:
+          drain_data = \$signature__data$359 ;
     endcase
   end
   always @* begin
@@ -4738,849 +4586,856 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = n_layers;
-    if (\$552 ) begin
-      if (\$553 ) begin
-        \$670  = \$555 [3:0];
+    \$552  = n_layers;
+    if (\$416 ) begin
+      if (\$417 ) begin
+        \$552  = \$419 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = \$557 [8:0];
+    \$553  = \$421 [8:0];
     if (rst) begin
-      \$671  = 9'h000;
+      \$553  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = dl_rp__data[17:9];
+    \$554  = dl_rp__data[17:9];
     if (rst) begin
-      \$672  = 9'h000;
+      \$554  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = in_beats0;
-    if (\$559 ) begin
-      \$673  = \$560 [8:0];
+    \$555  = in_beats0;
+    if (\$423 ) begin
+      \$555  = \$424 [8:0];
     end
     if (in_release0) begin
-      \$673  = 9'h000;
+      \$555  = 9'h000;
     end
     if (rst) begin
-      \$673  = 9'h000;
+      \$555  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = in_full0;
-    if (\$559 ) begin
-      if (\$562 ) begin
-        \$674  = 1'h1;
+    \$556  = in_full0;
+    if (\$423 ) begin
+      if (\$426 ) begin
+        \$556  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$674  = 1'h0;
+      \$556  = 1'h0;
     end
     if (rst) begin
-      \$674  = 1'h0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = in_beats1;
-    if (\$564 ) begin
-      \$675  = \$565 [8:0];
+    \$557  = in_beats1;
+    if (\$428 ) begin
+      \$557  = \$429 [8:0];
     end
     if (in_release1) begin
-      \$675  = 9'h000;
+      \$557  = 9'h000;
     end
     if (rst) begin
-      \$675  = 9'h000;
+      \$557  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = in_full1;
-    if (\$564 ) begin
-      if (\$567 ) begin
-        \$676  = 1'h1;
+    \$558  = in_full1;
+    if (\$428 ) begin
+      if (\$431 ) begin
+        \$558  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$676  = 1'h0;
+      \$558  = 1'h0;
     end
     if (rst) begin
-      \$676  = 1'h0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = in_wslot;
-    if (\$571 ) begin
-      \$677  = \$572 ;
+    \$559  = in_wslot;
+    if (\$435 ) begin
+      \$559  = \$436 ;
     end
     if (rst) begin
-      \$677  = 1'h0;
+      \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \$574 [8:0];
+    \$560  = \$438 [8:0];
     if (rst) begin
-      \$678  = 9'h000;
+      \$560  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = cur_folds;
-    if (\$575 ) begin
-      \$679  = \$577 [8:0];
+    \$561  = cur_folds;
+    if (\$439 ) begin
+      \$561  = \$441 [8:0];
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$679  = \$589 [8:0];
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$561  = \$453 [8:0];
         end
       end
     end
     if (rst) begin
-      \$679  = 9'h000;
+      \$561  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = cur_groups;
-    if (\$575 ) begin
-      \$680  = \$579 [8:0];
+    \$562  = cur_groups;
+    if (\$439 ) begin
+      \$562  = \$443 [8:0];
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$680  = \$591 [8:0];
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$562  = \$455 [8:0];
         end
       end
     end
     if (rst) begin
-      \$680  = 9'h000;
+      \$562  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = cur_out;
-    if (\$575 ) begin
-      \$681  = nxt_rp__data[17:9];
+    \$563  = cur_out;
+    if (\$439 ) begin
+      \$563  = nxt_rp__data[17:9];
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$681  = nxt_rp__data[17:9];
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$563  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$681  = 9'h000;
+      \$563  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = cur_is_last;
-    if (\$575 ) begin
-      \$682  = \$581 ;
+    \$564  = cur_is_last;
+    if (\$439 ) begin
+      \$564  = \$445 ;
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$682  = \$593 ;
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$564  = \$457 ;
         end
       end
     end
     if (rst) begin
-      \$682  = 1'h0;
+      \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = cur_relu;
-    if (\$575 ) begin
-      \$683  = nxt_rp__data[35];
+    \$565  = cur_relu;
+    if (\$439 ) begin
+      \$565  = nxt_rp__data[35];
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$683  = nxt_rp__data[35];
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$565  = nxt_rp__data[35];
         end
       end
     end
     if (rst) begin
-      \$683  = 1'h0;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = cur_requantize;
-    if (\$575 ) begin
-      \$684  = nxt_rp__data[36];
+    \$566  = cur_requantize;
+    if (\$439 ) begin
+      \$566  = nxt_rp__data[36];
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$684  = nxt_rp__data[36];
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$566  = nxt_rp__data[36];
         end
       end
     end
     if (rst) begin
-      \$684  = 1'h0;
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = bank_addr;
-    if (\$575 ) begin
-      \$685  = nxt_rp__data[26:18];
+    \$567  = bank_addr;
+    if (\$439 ) begin
+      \$567  = nxt_rp__data[26:18];
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$685  = nxt_rp__data[26:18];
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$567  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$596 ) begin
-              \$685  = b_bank_addr;
+            end else if (\$460 ) begin
+              \$567  = b_bank_addr;
             end
           end
         end
       end
-      if (\$603 ) begin
-        \$685  = \$604 [8:0];
+      if (\$467 ) begin
+        \$567  = \$468 [8:0];
       end
     end
     if (rst) begin
-      \$685  = 9'h000;
+      \$567  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = rq_addr;
-    if (\$575 ) begin
-      \$686  = nxt_rp__data[34:27];
+    \$568  = rq_addr;
+    if (\$439 ) begin
+      \$568  = nxt_rp__data[34:27];
     end else if (issue_a) begin
-      if (\$583 ) begin
-        \$686  = \$585 [7:0];
-        if (\$587 ) begin
-          \$686  = nxt_rp__data[34:27];
+      if (\$447 ) begin
+        \$568  = \$449 [7:0];
+        if (\$451 ) begin
+          \$568  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$596 ) begin
-              \$686  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$686  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = layer;
-    if (\$575 ) begin
-      \$687  = \$107 [3:0];
-    end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$687  = \$107 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$687  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = group;
-    if (\$575 ) begin
-      \$688  = 9'h000;
-    end else if (issue_a) begin
-      if (\$583 ) begin
-        \$688  = \$584 [8:0];
-        if (\$587 ) begin
-          \$688  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$596 ) begin
-              \$688  = b_group;
+            end else if (\$460 ) begin
+              \$568  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$688  = 9'h000;
+      \$568  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = fold;
-    if (\$575 ) begin
-      \$689  = 9'h000;
+    \$569  = layer;
+    if (\$439 ) begin
+      \$569  = \$107 [3:0];
+    end else if (issue_a) begin
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$569  = \$107 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$569  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = group;
+    if (\$439 ) begin
+      \$570  = 9'h000;
+    end else if (issue_a) begin
+      if (\$447 ) begin
+        \$570  = \$448 [8:0];
+        if (\$451 ) begin
+          \$570  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$460 ) begin
+              \$570  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$570  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = fold;
+    if (\$439 ) begin
+      \$571  = 9'h000;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$583 ) begin
-        \$689  = 9'h000;
-        if (\$587 ) begin
-          \$689  = 9'h000;
+      if (\$447 ) begin
+        \$571  = 9'h000;
+        if (\$451 ) begin
+          \$571  = 9'h000;
         end
       end else begin
-        \$689  = \$597 [8:0];
+        \$571  = \$461 [8:0];
       end
     end
     if (rst) begin
-      \$689  = 9'h000;
+      \$571  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = b_group;
-    if (\$575 ) begin
-      \$690  = 9'h000;
+    \$572  = b_group;
+    if (\$439 ) begin
+      \$572  = 9'h000;
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
+      if (\$447 ) begin
+        if (\$451 ) begin
           if (cur_is_last) begin
-            \$690  = 9'h000;
+            \$572  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
-      if (\$610 ) begin
-        \$690  = \$611 [8:0];
+      if (\$474 ) begin
+        \$572  = \$475 [8:0];
       end
     end
     if (rst) begin
-      \$690  = 9'h000;
+      \$572  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = b_fold;
-    if (\$575 ) begin
-      \$691  = 9'h000;
+    \$573  = b_fold;
+    if (\$439 ) begin
+      \$573  = 9'h000;
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
+      if (\$447 ) begin
+        if (\$451 ) begin
           if (cur_is_last) begin
-            \$691  = 9'h000;
+            \$573  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
       (* full_case = 32'd1 *)
-      if (\$610 ) begin
-        \$691  = 9'h000;
+      if (\$474 ) begin
+        \$573  = 9'h000;
       end else begin
-        \$691  = \$613 [8:0];
+        \$573  = \$477 [8:0];
       end
     end
     if (rst) begin
-      \$691  = 9'h000;
+      \$573  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = b_in_group;
-    if (\$575 ) begin
-      \$692  = 1'h0;
+    \$574  = b_in_group;
+    if (\$439 ) begin
+      \$574  = 1'h0;
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
+      if (\$447 ) begin
+        if (\$451 ) begin
           if (cur_is_last) begin
-            \$692  = 1'h0;
+            \$574  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$692  = \$608 ;
+      \$574  = \$472 ;
     end
     if (rst) begin
-      \$692  = 1'h0;
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = b_bank_addr;
-    if (\$575 ) begin
-      \$693  = d0_rp__data[26:18];
+    \$575  = b_bank_addr;
+    if (\$439 ) begin
+      \$575  = d0_rp__data[26:18];
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
+      if (\$447 ) begin
+        if (\$451 ) begin
           if (cur_is_last) begin
-            \$693  = d0_rp__data[26:18];
+            \$575  = d0_rp__data[26:18];
           end
         end
       end
     end else if (issue_b) begin
-      \$693  = \$605 [8:0];
+      \$575  = \$469 [8:0];
     end
     if (rst) begin
-      \$693  = 9'h000;
+      \$575  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = b_rq_addr;
-    if (\$575 ) begin
-      \$694  = d0_rp__data[34:27];
+    \$576  = b_rq_addr;
+    if (\$439 ) begin
+      \$576  = d0_rp__data[34:27];
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
+      if (\$447 ) begin
+        if (\$451 ) begin
           if (cur_is_last) begin
-            \$694  = d0_rp__data[34:27];
+            \$576  = d0_rp__data[34:27];
           end
         end
       end
     end else if (issue_b) begin
-      if (\$610 ) begin
-        \$694  = \$612 [7:0];
+      if (\$474 ) begin
+        \$576  = \$476 [7:0];
       end
     end
     if (rst) begin
-      \$694  = 8'h00;
+      \$576  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = loaded;
-    if (\$575 ) begin
-      \$695  = 1'h1;
+    \$577  = loaded;
+    if (\$439 ) begin
+      \$577  = 1'h1;
     end
-    if (\$615 ) begin
-      \$695  = 1'h0;
+    if (\$479 ) begin
+      \$577  = 1'h0;
     end
     if (rst) begin
-      \$695  = 1'h0;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = wr_buf;
-    if (\$575 ) begin
-      \$696  = 1'h0;
+    \$578  = wr_buf;
+    if (\$439 ) begin
+      \$578  = 1'h0;
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$696  = \$594 ;
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$578  = \$458 ;
           if (cur_is_last) begin
-            \$696  = 1'h0;
+            \$578  = 1'h0;
             if (b_done) begin
-              \$696  = 1'h1;
+              \$578  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$696  = 1'h0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = prev_out;
-    if (\$575 ) begin
+    \$579  = prev_out;
+    if (\$439 ) begin
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$697  = cur_out;
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$579  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$697  = d0_rp__data[17:9];
+              \$579  = d0_rp__data[17:9];
             end
           end
         end
       end
     end
     if (rst) begin
-      \$697  = 9'h000;
+      \$579  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = prev_groups;
-    if (\$575 ) begin
+    \$580  = prev_groups;
+    if (\$439 ) begin
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
-          \$698  = cur_groups;
+      if (\$447 ) begin
+        if (\$451 ) begin
+          \$580  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$698  = in_groups;
+              \$580  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$698  = 9'h000;
+      \$580  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = ctx;
-    if (\$575 ) begin
+    \$581  = ctx;
+    if (\$439 ) begin
     end else if (issue_a) begin
-      if (\$583 ) begin
-        if (\$587 ) begin
+      if (\$447 ) begin
+        if (\$451 ) begin
           if (cur_is_last) begin
-            \$699  = \$595 ;
+            \$581  = \$459 ;
           end
         end
       end
     end
     if (rst) begin
-      \$699  = 1'h0;
+      \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = rd_from_input;
-    if (issue) begin
-      \$700  = \$617 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = rd_block;
-    if (issue) begin
-      \$701  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \$623 ;
+    \$582  = issue;
     if (rst) begin
-      \$702  = 1'h0;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = wb_valid1;
+    \$583  = rd_from_input;
+    if (step_valid) begin
+      \$583  = step_from_input;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = rd_block;
+    if (step_valid) begin
+      \$584  = step_blk;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = \$509 ;
     if (rst) begin
-      \$703  = 1'h0;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = wb_valid2;
+    \$586  = wb_valid1;
     if (rst) begin
-      \$704  = 1'h0;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = wb_valid3;
+    \$587  = wb_valid2;
     if (rst) begin
-      \$705  = 1'h0;
+      \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = wb_valid4;
+    \$588  = wb_valid3;
     if (rst) begin
-      \$706  = 1'h0;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = wb_valid5;
+    \$589  = wb_valid4;
     if (rst) begin
-      \$707  = 1'h0;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = wb_valid6;
+    \$590  = wb_valid5;
     if (rst) begin
-      \$708  = 1'h0;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = wb_valid7;
+    \$591  = wb_valid6;
     if (rst) begin
-      \$709  = 1'h0;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = wb_valid8;
+    \$592  = wb_valid7;
     if (rst) begin
-      \$710  = 1'h0;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = wb_valid9;
+    \$593  = wb_valid8;
     if (rst) begin
-      \$711  = 1'h0;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = wb_parity0;
+    \$594  = wb_valid9;
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$595  = wb_parity0;
     if (track_reset0) begin
-      \$712  = 1'h1;
-    end else if (\$629 ) begin
-      \$712  = wb_par10;
+      \$595  = 1'h1;
+    end else if (\$511 ) begin
+      \$595  = wb_par10;
     end
     if (rst) begin
-      \$712  = 1'h0;
+      \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = wb_groups0;
+    \$596  = wb_groups0;
     if (track_reset0) begin
-      \$713  = 9'h000;
-    end else if (\$629 ) begin
-      \$713  = \$632 [8:0];
+      \$596  = 9'h000;
+    end else if (\$511 ) begin
+      \$596  = \$514 [8:0];
     end
     if (rst) begin
-      \$713  = 9'h000;
+      \$596  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = wb_parity1;
+    \$597  = wb_parity1;
     if (track_reset1) begin
-      \$714  = 1'h1;
-    end else if (\$634 ) begin
-      \$714  = wb_par10;
+      \$597  = 1'h1;
+    end else if (\$516 ) begin
+      \$597  = wb_par10;
     end
     if (rst) begin
-      \$714  = 1'h0;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = wb_groups1;
+    \$598  = wb_groups1;
     if (track_reset1) begin
-      \$715  = 9'h000;
-    end else if (\$634 ) begin
-      \$715  = \$637 [8:0];
+      \$598  = 9'h000;
+    end else if (\$516 ) begin
+      \$598  = \$519 [8:0];
     end
     if (rst) begin
-      \$715  = 9'h000;
+      \$598  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = out_full0;
-    if (\$639 ) begin
-      \$716  = 1'h1;
+    \$599  = out_full0;
+    if (\$521 ) begin
+      \$599  = 1'h1;
     end
     if (done) begin
-      if (\$655 ) begin
-        \$716  = 1'h0;
+      if (\$537 ) begin
+        \$599  = 1'h0;
       end
     end
     if (rst) begin
-      \$716  = 1'h0;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = out_groups0;
-    if (\$639 ) begin
-      \$717  = 9'h000;
-    end else if (\$641 ) begin
-      \$717  = \$642 [8:0];
+    \$600  = out_groups0;
+    if (\$521 ) begin
+      \$600  = 9'h000;
+    end else if (\$523 ) begin
+      \$600  = \$524 [8:0];
     end
     if (rst) begin
-      \$717  = 9'h000;
+      \$600  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = out_full1;
-    if (\$644 ) begin
-      \$718  = 1'h1;
+    \$601  = out_full1;
+    if (\$526 ) begin
+      \$601  = 1'h1;
     end
     if (done) begin
-      if (\$656 ) begin
-        \$718  = 1'h0;
+      if (\$538 ) begin
+        \$601  = 1'h0;
       end
     end
     if (rst) begin
-      \$718  = 1'h0;
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = out_groups1;
-    if (\$644 ) begin
-      \$719  = 9'h000;
-    end else if (\$646 ) begin
-      \$719  = \$647 [8:0];
+    \$602  = out_groups1;
+    if (\$526 ) begin
+      \$602  = 9'h000;
+    end else if (\$528 ) begin
+      \$602  = \$529 [8:0];
     end
     if (rst) begin
-      \$719  = 9'h000;
+      \$602  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = drain_read;
+    \$603  = drain_read;
     if (rst) begin
-      \$720  = 1'h0;
+      \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = drain_lane;
+    \$604  = drain_lane;
     if (drain_read) begin
-      \$721  = drain_elem[2:0];
+      \$604  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = drain_last;
+    \$605  = drain_last;
     if (drain_read) begin
-      \$722  = \$649 ;
+      \$605  = \$531 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = drain_elem;
+    \$606  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$651 ) begin
-        \$723  = 9'h000;
+      if (\$533 ) begin
+        \$606  = 9'h000;
       end else begin
-        \$723  = \$653 [8:0];
+        \$606  = \$535 [8:0];
       end
     end
     if (rst) begin
-      \$723  = 9'h000;
+      \$606  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = drain_slot;
+    \$607  = drain_slot;
     if (drain_read) begin
-      if (\$651 ) begin
-        \$724  = \$652 ;
+      if (\$533 ) begin
+        \$607  = \$534 ;
       end
     end
     if (rst) begin
-      \$724  = 1'h0;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = release_slot;
+    \$608  = release_slot;
     if (done) begin
-      \$725  = \$654 ;
+      \$608  = \$536 ;
     end
     if (rst) begin
-      \$725  = 1'h0;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \$658 [2:0];
+    \$609  = \$540 [2:0];
     if (rst) begin
-      \$726  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$727  = 32'd0;
-    end else begin
-      \$727  = \$659 [31:0];
-    end
-    if (rst) begin
-      \$727  = 32'd0;
+      \$609  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$728  = 32'd0;
+      \$610  = 32'd0;
     end else begin
-      \$728  = \$660 [31:0];
+      \$610  = \$541 [31:0];
     end
     if (rst) begin
-      \$728  = 32'd0;
+      \$610  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$729  = 32'd0;
+      \$611  = 32'd0;
     end else begin
-      \$729  = \$661 [31:0];
+      \$611  = \$542 [31:0];
     end
     if (rst) begin
-      \$729  = 32'd0;
+      \$611  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$730  = 32'd0;
+      \$612  = 32'd0;
     end else begin
-      \$730  = \$663 [31:0];
+      \$612  = \$543 [31:0];
     end
     if (rst) begin
-      \$730  = 32'd0;
+      \$612  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$731  = 32'd0;
+      \$613  = 32'd0;
     end else begin
-      \$731  = \$665 [31:0];
+      \$613  = \$545 [31:0];
     end
     if (rst) begin
-      \$731  = 32'd0;
+      \$613  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$732  = 32'd0;
+      \$614  = 32'd0;
     end else begin
-      \$732  = \$666 [31:0];
+      \$614  = \$547 [31:0];
     end
     if (rst) begin
-      \$732  = 32'd0;
+      \$614  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$733  = 32'd0;
+      \$615  = 32'd0;
     end else begin
-      \$733  = \$668 [31:0];
+      \$615  = \$548 [31:0];
     end
     if (rst) begin
-      \$733  = 32'd0;
+      \$615  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$734  = 32'd0;
+      \$616  = 32'd0;
     end else begin
-      \$734  = \$669 [31:0];
+      \$616  = \$550 [31:0];
     end
     if (rst) begin
-      \$734  = 32'd0;
+      \$616  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$617  = 32'd0;
+    end else begin
+      \$617  = \$551 [31:0];
+    end
+    if (rst) begin
+      \$617  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5640,111 +5495,159 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign next_layer = \$107 [3:0];
   assign nxt_rp__addr = \$107 [2:0];
   assign need_elem = \$114 [9:0];
-  assign step_valid = issue;
-  assign \step_valid$155  = issue;
-  assign \step_valid$162  = issue;
-  assign \step_valid$169  = issue;
-  assign \step_valid$176  = issue;
-  assign \step_valid$183  = issue;
-  assign \step_valid$190  = issue;
-  assign \step_valid$197  = issue;
-  assign \$signature__addr$204  = \$363 [5:0];
-  assign \$signature__addr$205  = \$369 [6:0];
-  assign \$signature__en$207  = issue;
-  assign \$signature__en$208  = issue;
-  assign \$signature__addr$209  = \$374 [5:0];
-  assign \$signature__addr$210  = \$380 [6:0];
-  assign \$signature__en$211  = issue;
-  assign \$signature__en$212  = issue;
-  assign \$signature__addr$213  = \$385 [5:0];
-  assign \$signature__addr$214  = \$391 [6:0];
-  assign \$signature__en$215  = issue;
-  assign \$signature__en$216  = issue;
-  assign \$signature__addr$217  = \$396 [5:0];
-  assign \$signature__addr$218  = \$402 [6:0];
-  assign \$signature__en$219  = issue;
-  assign \$signature__en$220  = issue;
-  assign \$signature__addr$221  = \$407 [5:0];
-  assign \$signature__addr$222  = \$413 [6:0];
-  assign \$signature__en$223  = issue;
-  assign \$signature__en$224  = issue;
-  assign \$signature__addr$225  = \$418 [5:0];
-  assign \$signature__addr$226  = \$424 [6:0];
-  assign \$signature__en$227  = issue;
-  assign \$signature__en$228  = issue;
-  assign \$signature__addr$229  = \$429 [5:0];
-  assign \$signature__addr$230  = \$435 [6:0];
-  assign \$signature__en$231  = issue;
-  assign \$signature__en$232  = issue;
-  assign \$signature__addr$233  = \$440 [5:0];
-  assign \$signature__addr$234  = \$446 [6:0];
-  assign \$signature__en$235  = issue;
-  assign \$signature__en$236  = issue;
-  assign act_word = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
-  assign act = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
-  assign \act$256  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
-  assign \act$257  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
-  assign \act$258  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
-  assign \act$259  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
-  assign \act$260  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
-  assign \act$261  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
-  assign \act$262  = { \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447  };
-  assign \$signature__addr$268  = \$461 [6:0];
-  assign \$signature__data$272  = result[7:0];
-  assign \$signature__addr$275  = \$467 [6:0];
-  assign \$signature__data$276  = \result$277 [7:0];
-  assign \$signature__addr$279  = \$473 [6:0];
-  assign \$signature__data$280  = \result$281 [7:0];
-  assign \$signature__addr$283  = \$479 [6:0];
-  assign \$signature__data$284  = \result$285 [7:0];
-  assign \$signature__addr$287  = \$485 [6:0];
-  assign \$signature__data$288  = \result$289 [7:0];
-  assign \$signature__addr$291  = \$491 [6:0];
-  assign \$signature__data$292  = \result$293 [7:0];
-  assign \$signature__addr$295  = \$497 [6:0];
-  assign \$signature__data$296  = \result$297 [7:0];
-  assign \$signature__addr$299  = \$503 [6:0];
-  assign \$signature__data$300  = \result$301 [7:0];
-  assign \$signature__en$302  = out_write;
-  assign \$signature__addr$303  = \$505 [5:0];
-  assign \$signature__data$304  = result;
-  assign \$signature__en$305  = out_write;
-  assign \$signature__addr$306  = \$507 [5:0];
-  assign \$signature__data$307  = \result$277 ;
-  assign \$signature__en$308  = out_write;
-  assign \$signature__addr$309  = \$509 [5:0];
-  assign \$signature__data$310  = \result$281 ;
-  assign \$signature__en$311  = out_write;
-  assign \$signature__addr$312  = \$511 [5:0];
-  assign \$signature__data$313  = \result$285 ;
-  assign \$signature__en$314  = out_write;
-  assign \$signature__addr$315  = \$513 [5:0];
-  assign \$signature__data$316  = \result$289 ;
-  assign \$signature__en$317  = out_write;
-  assign \$signature__addr$318  = \$515 [5:0];
-  assign \$signature__data$319  = \result$293 ;
-  assign \$signature__en$320  = out_write;
-  assign \$signature__addr$321  = \$517 [5:0];
-  assign \$signature__data$322  = \result$297 ;
-  assign \$signature__en$323  = out_write;
-  assign \$signature__addr$324  = \$519 [5:0];
-  assign \$signature__data$325  = \result$301 ;
-  assign \$signature__addr$333  = \$529 [5:0];
-  assign \$signature__en$334  = drain_read;
-  assign \$signature__addr$335  = \$532 [5:0];
-  assign \$signature__en$336  = drain_read;
-  assign \$signature__addr$337  = \$535 [5:0];
-  assign \$signature__en$338  = drain_read;
-  assign \$signature__addr$339  = \$538 [5:0];
-  assign \$signature__en$340  = drain_read;
-  assign \$signature__addr$341  = \$541 [5:0];
-  assign \$signature__en$342  = drain_read;
-  assign \$signature__addr$343  = \$544 [5:0];
-  assign \$signature__en$344  = drain_read;
-  assign \$signature__addr$345  = \$547 [5:0];
-  assign \$signature__en$346  = drain_read;
-  assign \$signature__addr$347  = \$550 [5:0];
-  assign \$signature__en$348  = drain_read;
+  assign \step_valid$142  = step_valid;
+  assign \step_addr$144  = step_addr;
+  assign \step_first$146  = step_first;
+  assign \step_last$148  = step_last;
+  assign \step_rq$150  = step_rq;
+  assign \step_relu$152  = step_relu;
+  assign \step_requantize$154  = step_requantize;
+  assign \step_valid$155  = step_valid;
+  assign \step_addr$156  = step_addr;
+  assign \step_first$157  = step_first;
+  assign \step_last$158  = step_last;
+  assign \step_rq$159  = step_rq;
+  assign \step_relu$160  = step_relu;
+  assign \step_requantize$161  = step_requantize;
+  assign \step_valid$162  = step_valid;
+  assign \step_addr$163  = step_addr;
+  assign \step_first$164  = step_first;
+  assign \step_last$165  = step_last;
+  assign \step_rq$166  = step_rq;
+  assign \step_relu$167  = step_relu;
+  assign \step_requantize$168  = step_requantize;
+  assign \step_valid$169  = step_valid;
+  assign \step_addr$170  = step_addr;
+  assign \step_first$171  = step_first;
+  assign \step_last$172  = step_last;
+  assign \step_rq$173  = step_rq;
+  assign \step_relu$174  = step_relu;
+  assign \step_requantize$175  = step_requantize;
+  assign \step_valid$176  = step_valid;
+  assign \step_addr$177  = step_addr;
+  assign \step_first$178  = step_first;
+  assign \step_last$179  = step_last;
+  assign \step_rq$180  = step_rq;
+  assign \step_relu$181  = step_relu;
+  assign \step_requantize$182  = step_requantize;
+  assign \step_valid$183  = step_valid;
+  assign \step_addr$184  = step_addr;
+  assign \step_first$185  = step_first;
+  assign \step_last$186  = step_last;
+  assign \step_rq$187  = step_rq;
+  assign \step_relu$188  = step_relu;
+  assign \step_requantize$189  = step_requantize;
+  assign \step_valid$190  = step_valid;
+  assign \step_addr$191  = step_addr;
+  assign \step_first$192  = step_first;
+  assign \step_last$193  = step_last;
+  assign \step_rq$194  = step_rq;
+  assign \step_relu$195  = step_relu;
+  assign \step_requantize$196  = step_requantize;
+  assign \step_valid$197  = step_valid;
+  assign \step_addr$198  = step_addr;
+  assign \step_first$199  = step_first;
+  assign \step_last$200  = step_last;
+  assign \step_rq$201  = step_rq;
+  assign \step_relu$202  = step_relu;
+  assign \step_requantize$203  = step_requantize;
+  assign \$signature__addr$204  = step_in_addr[5:0];
+  assign \$signature__addr$206  = step_act_addr[6:0];
+  assign \$signature__en$208  = step_valid;
+  assign \$signature__en$209  = step_valid;
+  assign \$signature__addr$210  = step_in_addr[5:0];
+  assign \$signature__addr$211  = step_act_addr[6:0];
+  assign \$signature__en$212  = step_valid;
+  assign \$signature__en$213  = step_valid;
+  assign \$signature__addr$214  = step_in_addr[5:0];
+  assign \$signature__addr$215  = step_act_addr[6:0];
+  assign \$signature__en$216  = step_valid;
+  assign \$signature__en$217  = step_valid;
+  assign \$signature__addr$218  = step_in_addr[5:0];
+  assign \$signature__addr$219  = step_act_addr[6:0];
+  assign \$signature__en$220  = step_valid;
+  assign \$signature__en$221  = step_valid;
+  assign \$signature__addr$222  = step_in_addr[5:0];
+  assign \$signature__addr$223  = step_act_addr[6:0];
+  assign \$signature__en$224  = step_valid;
+  assign \$signature__en$225  = step_valid;
+  assign \$signature__addr$226  = step_in_addr[5:0];
+  assign \$signature__addr$227  = step_act_addr[6:0];
+  assign \$signature__en$228  = step_valid;
+  assign \$signature__en$229  = step_valid;
+  assign \$signature__addr$230  = step_in_addr[5:0];
+  assign \$signature__addr$231  = step_act_addr[6:0];
+  assign \$signature__en$232  = step_valid;
+  assign \$signature__en$233  = step_valid;
+  assign \$signature__addr$234  = step_in_addr[5:0];
+  assign \$signature__addr$235  = step_act_addr[6:0];
+  assign \$signature__en$236  = step_valid;
+  assign \$signature__en$237  = step_valid;
+  assign act_word = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
+  assign act = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
+  assign \act$257  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
+  assign \act$258  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
+  assign \act$259  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
+  assign \act$260  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
+  assign \act$261  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
+  assign \act$262  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
+  assign \act$263  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
+  assign \$signature__addr$269  = \$325 [6:0];
+  assign \$signature__data$273  = result[7:0];
+  assign \$signature__addr$276  = \$331 [6:0];
+  assign \$signature__data$277  = \result$278 [7:0];
+  assign \$signature__addr$280  = \$337 [6:0];
+  assign \$signature__data$281  = \result$282 [7:0];
+  assign \$signature__addr$284  = \$343 [6:0];
+  assign \$signature__data$285  = \result$286 [7:0];
+  assign \$signature__addr$288  = \$349 [6:0];
+  assign \$signature__data$289  = \result$290 [7:0];
+  assign \$signature__addr$292  = \$355 [6:0];
+  assign \$signature__data$293  = \result$294 [7:0];
+  assign \$signature__addr$296  = \$361 [6:0];
+  assign \$signature__data$297  = \result$298 [7:0];
+  assign \$signature__addr$300  = \$367 [6:0];
+  assign \$signature__data$301  = \result$302 [7:0];
+  assign \$signature__en$303  = out_write;
+  assign \$signature__addr$304  = \$369 [5:0];
+  assign \$signature__data$305  = result;
+  assign \$signature__en$306  = out_write;
+  assign \$signature__addr$307  = \$371 [5:0];
+  assign \$signature__data$308  = \result$278 ;
+  assign \$signature__en$309  = out_write;
+  assign \$signature__addr$310  = \$373 [5:0];
+  assign \$signature__data$311  = \result$282 ;
+  assign \$signature__en$312  = out_write;
+  assign \$signature__addr$313  = \$375 [5:0];
+  assign \$signature__data$314  = \result$286 ;
+  assign \$signature__en$315  = out_write;
+  assign \$signature__addr$316  = \$377 [5:0];
+  assign \$signature__data$317  = \result$290 ;
+  assign \$signature__en$318  = out_write;
+  assign \$signature__addr$319  = \$379 [5:0];
+  assign \$signature__data$320  = \result$294 ;
+  assign \$signature__en$321  = out_write;
+  assign \$signature__addr$322  = \$381 [5:0];
+  assign \$signature__data$323  = \result$298 ;
+  assign \$signature__en$324  = out_write;
+  assign \$signature__addr$325  = \$383 [5:0];
+  assign \$signature__data$326  = \result$302 ;
+  assign \$signature__addr$334  = \$393 [5:0];
+  assign \$signature__en$335  = drain_read;
+  assign \$signature__addr$336  = \$396 [5:0];
+  assign \$signature__en$337  = drain_read;
+  assign \$signature__addr$338  = \$399 [5:0];
+  assign \$signature__en$339  = drain_read;
+  assign \$signature__addr$340  = \$402 [5:0];
+  assign \$signature__en$341  = drain_read;
+  assign \$signature__addr$342  = \$405 [5:0];
+  assign \$signature__en$343  = drain_read;
+  assign \$signature__addr$344  = \$408 [5:0];
+  assign \$signature__en$345  = drain_read;
+  assign \$signature__addr$346  = \$411 [5:0];
+  assign \$signature__en$347  = drain_read;
+  assign \$signature__addr$348  = \$414 [5:0];
+  assign \$signature__en$349  = drain_read;
   assign w_en = drain_inflight;
   assign w_data = { drain_last, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5790,72 +5693,58 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$242  = \$240 ;
   assign \$275  = ctx;
   assign \$293  = ctx;
-  assign \$360  = \$359 ;
-  assign \$365  = \$364 ;
-  assign \$371  = \$370 ;
-  assign \$376  = \$375 ;
-  assign \$382  = \$381 ;
-  assign \$387  = \$386 ;
-  assign \$393  = \$392 ;
-  assign \$398  = \$397 ;
-  assign \$404  = \$403 ;
-  assign \$409  = \$408 ;
-  assign \$415  = \$414 ;
-  assign \$420  = \$419 ;
-  assign \$426  = \$425 ;
-  assign \$431  = \$430 ;
-  assign \$437  = \$436 ;
-  assign \$442  = \$441 ;
-  assign \$456  = 1'h1;
-  assign \$signature__en$267  = act_write;
-  assign \$457  = wb_group10;
-  assign \$462  = 1'h1;
-  assign \$signature__en$274  = act_write;
-  assign \$463  = wb_group10;
-  assign \$468  = 1'h1;
-  assign \$signature__en$278  = act_write;
-  assign \$469  = wb_group10;
-  assign \$474  = 1'h1;
-  assign \$signature__en$282  = act_write;
-  assign \$475  = wb_group10;
-  assign \$480  = 1'h1;
-  assign \$signature__en$286  = act_write;
-  assign \$481  = wb_group10;
-  assign \$486  = 1'h1;
-  assign \$signature__en$290  = act_write;
-  assign \$487  = wb_group10;
-  assign \$492  = 1'h1;
-  assign \$signature__en$294  = act_write;
-  assign \$493  = wb_group10;
-  assign \$498  = 1'h1;
-  assign \$signature__en$298  = act_write;
-  assign \$499  = wb_group10;
-  assign \$522  = { 3'h0, drain_elem[8:3] };
-  assign \$527  = { 3'h0, drain_elem[8:3] };
-  assign \$530  = { 3'h0, drain_elem[8:3] };
-  assign \$533  = { 3'h0, drain_elem[8:3] };
-  assign \$536  = { 3'h0, drain_elem[8:3] };
-  assign \$539  = { 3'h0, drain_elem[8:3] };
-  assign \$542  = { 3'h0, drain_elem[8:3] };
-  assign \$545  = { 3'h0, drain_elem[8:3] };
-  assign \$548  = { 3'h0, drain_elem[8:3] };
-  assign \$557  = { 3'h0, \$556 [9:3] };
-  assign \$563  = in_wslot;
-  assign \$574  = { 3'h0, \$573 [9:3] };
-  assign \$577  = { 3'h0, \$576 [9:3] };
-  assign \$579  = { 3'h0, \$578 [9:3] };
-  assign \$589  = { 3'h0, \$588 [9:3] };
-  assign \$591  = { 3'h0, \$590 [9:3] };
-  assign \$633  = wb_ctx10;
-  assign \$643  = ctx;
-  assign \$645  = wb_ctx10;
-  assign \$656  = release_slot;
+  assign \$320  = 1'h1;
+  assign \$signature__en$268  = act_write;
+  assign \$321  = wb_group10;
+  assign \$326  = 1'h1;
+  assign \$signature__en$275  = act_write;
+  assign \$327  = wb_group10;
+  assign \$332  = 1'h1;
+  assign \$signature__en$279  = act_write;
+  assign \$333  = wb_group10;
+  assign \$338  = 1'h1;
+  assign \$signature__en$283  = act_write;
+  assign \$339  = wb_group10;
+  assign \$344  = 1'h1;
+  assign \$signature__en$287  = act_write;
+  assign \$345  = wb_group10;
+  assign \$350  = 1'h1;
+  assign \$signature__en$291  = act_write;
+  assign \$351  = wb_group10;
+  assign \$356  = 1'h1;
+  assign \$signature__en$295  = act_write;
+  assign \$357  = wb_group10;
+  assign \$362  = 1'h1;
+  assign \$signature__en$299  = act_write;
+  assign \$363  = wb_group10;
+  assign \$386  = { 3'h0, drain_elem[8:3] };
+  assign \$391  = { 3'h0, drain_elem[8:3] };
+  assign \$394  = { 3'h0, drain_elem[8:3] };
+  assign \$397  = { 3'h0, drain_elem[8:3] };
+  assign \$400  = { 3'h0, drain_elem[8:3] };
+  assign \$403  = { 3'h0, drain_elem[8:3] };
+  assign \$406  = { 3'h0, drain_elem[8:3] };
+  assign \$409  = { 3'h0, drain_elem[8:3] };
+  assign \$412  = { 3'h0, drain_elem[8:3] };
+  assign \$421  = { 3'h0, \$420 [9:3] };
+  assign \$427  = in_wslot;
+  assign \$438  = { 3'h0, \$437 [9:3] };
+  assign \$441  = { 3'h0, \$440 [9:3] };
+  assign \$443  = { 3'h0, \$442 [9:3] };
+  assign \$453  = { 3'h0, \$452 [9:3] };
+  assign \$455  = { 3'h0, \$454 [9:3] };
+  assign \$493  = \$492 ;
+  assign \$498  = \$497 ;
+  assign \$515  = wb_ctx10;
+  assign \$525  = ctx;
+  assign \$527  = wb_ctx10;
+  assign \$538  = release_slot;
   assign \$253  = ctx;
   assign \$269  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$666$0 , r_rdy, r_data, w_en, \port$1456$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$482$0 , r_rdy, r_data, w_en, \port$1306$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5884,10 +5773,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$666$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [1:0] level;
   reg [1:0] level = 2'h0;
-  input \port$1456$0 ;
-  wire \port$1456$0 ;
-  input [31:0] \port$666$0 ;
-  wire [31:0] \port$666$0 ;
+  input \port$1306$0 ;
+  wire \port$1306$0 ;
+  input [31:0] \port$482$0 ;
+  wire [31:0] \port$482$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5919,7 +5808,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$666$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1456$0 , \port$666$0  };
+      storage[w_port__addr] <= { \port$1306$0 , \port$482$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 2'h3;
@@ -5985,14 +5874,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$666$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1456$0 , \port$666$0  };
-  assign w_data = { \port$1456$0 , \port$666$0  };
+  assign w_port__data = { \port$1306$0 , \port$482$0  };
+  assign w_data = { \port$1306$0 , \port$482$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
@@ -6099,22 +5988,22 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  input [7:0] \port$542$0 ;
-  wire [7:0] \port$542$0 ;
-  input [7:0] \port$543$0 ;
-  wire [7:0] \port$543$0 ;
-  input [7:0] \port$544$0 ;
-  wire [7:0] \port$544$0 ;
-  input [7:0] \port$545$0 ;
-  wire [7:0] \port$545$0 ;
-  input [7:0] \port$546$0 ;
-  wire [7:0] \port$546$0 ;
-  input [7:0] \port$547$0 ;
-  wire [7:0] \port$547$0 ;
-  input [7:0] \port$548$0 ;
-  wire [7:0] \port$548$0 ;
-  input [7:0] \port$549$0 ;
-  wire [7:0] \port$549$0 ;
+  input [7:0] \port$358$0 ;
+  wire [7:0] \port$358$0 ;
+  input [7:0] \port$359$0 ;
+  wire [7:0] \port$359$0 ;
+  input [7:0] \port$360$0 ;
+  wire [7:0] \port$360$0 ;
+  input [7:0] \port$361$0 ;
+  wire [7:0] \port$361$0 ;
+  input [7:0] \port$362$0 ;
+  wire [7:0] \port$362$0 ;
+  input [7:0] \port$363$0 ;
+  wire [7:0] \port$363$0 ;
+  input [7:0] \port$364$0 ;
+  wire [7:0] \port$364$0 ;
+  input [7:0] \port$365$0 ;
+  wire [7:0] \port$365$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -7079,7 +6968,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe0_w <= rp__data;
   always @(posedge clk)
-    pe0_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+    pe0_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
@@ -7090,7 +6979,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1548$0 (pe0_flags),
+    .\port$1398$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -7149,7 +7038,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -7173,7 +7062,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1548$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1398$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -7208,8 +7097,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1548$0 ;
-  wire [1:0] \port$1548$0 ;
+  input [1:0] \port$1398$0 ;
+  wire [1:0] \port$1398$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -7224,7 +7113,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1548$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1398$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -7285,15 +7174,15 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1548$0 [0];
-  assign i_requantize = \port$1548$0 [1];
+  assign i_relu = \port$1398$0 [0];
+  assign i_requantize = \port$1398$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1548$0 [1], 1'h0 };
+  assign \$2  = { \port$1398$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
@@ -7400,22 +7289,22 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  input [7:0] \port$542$0 ;
-  wire [7:0] \port$542$0 ;
-  input [7:0] \port$543$0 ;
-  wire [7:0] \port$543$0 ;
-  input [7:0] \port$544$0 ;
-  wire [7:0] \port$544$0 ;
-  input [7:0] \port$545$0 ;
-  wire [7:0] \port$545$0 ;
-  input [7:0] \port$546$0 ;
-  wire [7:0] \port$546$0 ;
-  input [7:0] \port$547$0 ;
-  wire [7:0] \port$547$0 ;
-  input [7:0] \port$548$0 ;
-  wire [7:0] \port$548$0 ;
-  input [7:0] \port$549$0 ;
-  wire [7:0] \port$549$0 ;
+  input [7:0] \port$358$0 ;
+  wire [7:0] \port$358$0 ;
+  input [7:0] \port$359$0 ;
+  wire [7:0] \port$359$0 ;
+  input [7:0] \port$360$0 ;
+  wire [7:0] \port$360$0 ;
+  input [7:0] \port$361$0 ;
+  wire [7:0] \port$361$0 ;
+  input [7:0] \port$362$0 ;
+  wire [7:0] \port$362$0 ;
+  input [7:0] \port$363$0 ;
+  wire [7:0] \port$363$0 ;
+  input [7:0] \port$364$0 ;
+  wire [7:0] \port$364$0 ;
+  input [7:0] \port$365$0 ;
+  wire [7:0] \port$365$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -8380,7 +8269,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe1_w <= rp__data;
   always @(posedge clk)
-    pe1_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+    pe1_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
@@ -8391,7 +8280,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1633$0 (pe1_flags),
+    .\port$1483$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -8450,7 +8339,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -8474,7 +8363,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1633$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1483$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -8509,8 +8398,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1633$0 ;
-  wire [1:0] \port$1633$0 ;
+  input [1:0] \port$1483$0 ;
+  wire [1:0] \port$1483$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -8525,7 +8414,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1633$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1483$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -8586,15 +8475,15 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1633$0 [0];
-  assign i_requantize = \port$1633$0 [1];
+  assign i_relu = \port$1483$0 [0];
+  assign i_requantize = \port$1483$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1633$0 [1], 1'h0 };
+  assign \$2  = { \port$1483$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
@@ -8701,22 +8590,22 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe2_valid5 = 1'h0;
   reg pe2_valid6 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  input [7:0] \port$542$0 ;
-  wire [7:0] \port$542$0 ;
-  input [7:0] \port$543$0 ;
-  wire [7:0] \port$543$0 ;
-  input [7:0] \port$544$0 ;
-  wire [7:0] \port$544$0 ;
-  input [7:0] \port$545$0 ;
-  wire [7:0] \port$545$0 ;
-  input [7:0] \port$546$0 ;
-  wire [7:0] \port$546$0 ;
-  input [7:0] \port$547$0 ;
-  wire [7:0] \port$547$0 ;
-  input [7:0] \port$548$0 ;
-  wire [7:0] \port$548$0 ;
-  input [7:0] \port$549$0 ;
-  wire [7:0] \port$549$0 ;
+  input [7:0] \port$358$0 ;
+  wire [7:0] \port$358$0 ;
+  input [7:0] \port$359$0 ;
+  wire [7:0] \port$359$0 ;
+  input [7:0] \port$360$0 ;
+  wire [7:0] \port$360$0 ;
+  input [7:0] \port$361$0 ;
+  wire [7:0] \port$361$0 ;
+  input [7:0] \port$362$0 ;
+  wire [7:0] \port$362$0 ;
+  input [7:0] \port$363$0 ;
+  wire [7:0] \port$363$0 ;
+  input [7:0] \port$364$0 ;
+  wire [7:0] \port$364$0 ;
+  input [7:0] \port$365$0 ;
+  wire [7:0] \port$365$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -9681,7 +9570,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe2_w <= rp__data;
   always @(posedge clk)
-    pe2_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+    pe2_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   always @(posedge clk)
     pe2_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
@@ -9692,7 +9581,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe2_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1718$0 (pe2_flags),
+    .\port$1568$0 (pe2_flags),
     .rst(rst)
   );
   always @* begin
@@ -9751,7 +9640,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -9775,7 +9664,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1718$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1568$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -9810,8 +9699,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1718$0 ;
-  wire [1:0] \port$1718$0 ;
+  input [1:0] \port$1568$0 ;
+  wire [1:0] \port$1568$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -9826,7 +9715,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1718$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1568$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -9887,15 +9776,15 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1718$0 [0];
-  assign i_requantize = \port$1718$0 [1];
+  assign i_relu = \port$1568$0 [0];
+  assign i_requantize = \port$1568$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1718$0 [1], 1'h0 };
+  assign \$2  = { \port$1568$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
@@ -10002,22 +9891,22 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe3_valid5 = 1'h0;
   reg pe3_valid6 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  input [7:0] \port$542$0 ;
-  wire [7:0] \port$542$0 ;
-  input [7:0] \port$543$0 ;
-  wire [7:0] \port$543$0 ;
-  input [7:0] \port$544$0 ;
-  wire [7:0] \port$544$0 ;
-  input [7:0] \port$545$0 ;
-  wire [7:0] \port$545$0 ;
-  input [7:0] \port$546$0 ;
-  wire [7:0] \port$546$0 ;
-  input [7:0] \port$547$0 ;
-  wire [7:0] \port$547$0 ;
-  input [7:0] \port$548$0 ;
-  wire [7:0] \port$548$0 ;
-  input [7:0] \port$549$0 ;
-  wire [7:0] \port$549$0 ;
+  input [7:0] \port$358$0 ;
+  wire [7:0] \port$358$0 ;
+  input [7:0] \port$359$0 ;
+  wire [7:0] \port$359$0 ;
+  input [7:0] \port$360$0 ;
+  wire [7:0] \port$360$0 ;
+  input [7:0] \port$361$0 ;
+  wire [7:0] \port$361$0 ;
+  input [7:0] \port$362$0 ;
+  wire [7:0] \port$362$0 ;
+  input [7:0] \port$363$0 ;
+  wire [7:0] \port$363$0 ;
+  input [7:0] \port$364$0 ;
+  wire [7:0] \port$364$0 ;
+  input [7:0] \port$365$0 ;
+  wire [7:0] \port$365$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -10982,7 +10871,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe3_w <= rp__data;
   always @(posedge clk)
-    pe3_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+    pe3_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   always @(posedge clk)
     pe3_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
@@ -10993,7 +10882,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe3_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1803$0 (pe3_flags),
+    .\port$1653$0 (pe3_flags),
     .rst(rst)
   );
   always @* begin
@@ -11052,7 +10941,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -11076,7 +10965,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1803$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1653$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -11111,8 +11000,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1803$0 ;
-  wire [1:0] \port$1803$0 ;
+  input [1:0] \port$1653$0 ;
+  wire [1:0] \port$1653$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -11127,7 +11016,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1803$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1653$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -11188,15 +11077,15 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1803$0 [0];
-  assign i_requantize = \port$1803$0 [1];
+  assign i_relu = \port$1653$0 [0];
+  assign i_requantize = \port$1653$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1803$0 [1], 1'h0 };
+  assign \$2  = { \port$1653$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
@@ -11303,22 +11192,22 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe4_valid5 = 1'h0;
   reg pe4_valid6 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  input [7:0] \port$542$0 ;
-  wire [7:0] \port$542$0 ;
-  input [7:0] \port$543$0 ;
-  wire [7:0] \port$543$0 ;
-  input [7:0] \port$544$0 ;
-  wire [7:0] \port$544$0 ;
-  input [7:0] \port$545$0 ;
-  wire [7:0] \port$545$0 ;
-  input [7:0] \port$546$0 ;
-  wire [7:0] \port$546$0 ;
-  input [7:0] \port$547$0 ;
-  wire [7:0] \port$547$0 ;
-  input [7:0] \port$548$0 ;
-  wire [7:0] \port$548$0 ;
-  input [7:0] \port$549$0 ;
-  wire [7:0] \port$549$0 ;
+  input [7:0] \port$358$0 ;
+  wire [7:0] \port$358$0 ;
+  input [7:0] \port$359$0 ;
+  wire [7:0] \port$359$0 ;
+  input [7:0] \port$360$0 ;
+  wire [7:0] \port$360$0 ;
+  input [7:0] \port$361$0 ;
+  wire [7:0] \port$361$0 ;
+  input [7:0] \port$362$0 ;
+  wire [7:0] \port$362$0 ;
+  input [7:0] \port$363$0 ;
+  wire [7:0] \port$363$0 ;
+  input [7:0] \port$364$0 ;
+  wire [7:0] \port$364$0 ;
+  input [7:0] \port$365$0 ;
+  wire [7:0] \port$365$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -12283,7 +12172,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe4_w <= rp__data;
   always @(posedge clk)
-    pe4_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+    pe4_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   always @(posedge clk)
     pe4_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
@@ -12294,7 +12183,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe4_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1888$0 (pe4_flags),
+    .\port$1738$0 (pe4_flags),
     .rst(rst)
   );
   always @* begin
@@ -12353,7 +12242,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -12377,7 +12266,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1888$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1738$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -12412,8 +12301,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$18
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1888$0 ;
-  wire [1:0] \port$1888$0 ;
+  input [1:0] \port$1738$0 ;
+  wire [1:0] \port$1738$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -12428,7 +12317,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$18
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1888$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1738$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -12489,15 +12378,15 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$18
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1888$0 [0];
-  assign i_requantize = \port$1888$0 [1];
+  assign i_relu = \port$1738$0 [0];
+  assign i_requantize = \port$1738$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1888$0 [1], 1'h0 };
+  assign \$2  = { \port$1738$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
@@ -12604,22 +12493,22 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe5_valid5 = 1'h0;
   reg pe5_valid6 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  input [7:0] \port$542$0 ;
-  wire [7:0] \port$542$0 ;
-  input [7:0] \port$543$0 ;
-  wire [7:0] \port$543$0 ;
-  input [7:0] \port$544$0 ;
-  wire [7:0] \port$544$0 ;
-  input [7:0] \port$545$0 ;
-  wire [7:0] \port$545$0 ;
-  input [7:0] \port$546$0 ;
-  wire [7:0] \port$546$0 ;
-  input [7:0] \port$547$0 ;
-  wire [7:0] \port$547$0 ;
-  input [7:0] \port$548$0 ;
-  wire [7:0] \port$548$0 ;
-  input [7:0] \port$549$0 ;
-  wire [7:0] \port$549$0 ;
+  input [7:0] \port$358$0 ;
+  wire [7:0] \port$358$0 ;
+  input [7:0] \port$359$0 ;
+  wire [7:0] \port$359$0 ;
+  input [7:0] \port$360$0 ;
+  wire [7:0] \port$360$0 ;
+  input [7:0] \port$361$0 ;
+  wire [7:0] \port$361$0 ;
+  input [7:0] \port$362$0 ;
+  wire [7:0] \port$362$0 ;
+  input [7:0] \port$363$0 ;
+  wire [7:0] \port$363$0 ;
+  input [7:0] \port$364$0 ;
+  wire [7:0] \port$364$0 ;
+  input [7:0] \port$365$0 ;
+  wire [7:0] \port$365$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -13584,7 +13473,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe5_w <= rp__data;
   always @(posedge clk)
-    pe5_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+    pe5_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   always @(posedge clk)
     pe5_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
@@ -13595,7 +13484,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe5_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1973$0 (pe5_flags),
+    .\port$1823$0 (pe5_flags),
     .rst(rst)
   );
   always @* begin
@@ -13654,7 +13543,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -13678,7 +13567,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$1973$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$1823$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -13713,8 +13602,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$19
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1973$0 ;
-  wire [1:0] \port$1973$0 ;
+  input [1:0] \port$1823$0 ;
+  wire [1:0] \port$1823$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -13729,7 +13618,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$19
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1973$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1823$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -13790,15 +13679,15 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$19
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$1973$0 [0];
-  assign i_requantize = \port$1973$0 [1];
+  assign i_relu = \port$1823$0 [0];
+  assign i_requantize = \port$1823$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1973$0 [1], 1'h0 };
+  assign \$2  = { \port$1823$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
@@ -13905,22 +13794,22 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe6_valid5 = 1'h0;
   reg pe6_valid6 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  input [7:0] \port$542$0 ;
-  wire [7:0] \port$542$0 ;
-  input [7:0] \port$543$0 ;
-  wire [7:0] \port$543$0 ;
-  input [7:0] \port$544$0 ;
-  wire [7:0] \port$544$0 ;
-  input [7:0] \port$545$0 ;
-  wire [7:0] \port$545$0 ;
-  input [7:0] \port$546$0 ;
-  wire [7:0] \port$546$0 ;
-  input [7:0] \port$547$0 ;
-  wire [7:0] \port$547$0 ;
-  input [7:0] \port$548$0 ;
-  wire [7:0] \port$548$0 ;
-  input [7:0] \port$549$0 ;
-  wire [7:0] \port$549$0 ;
+  input [7:0] \port$358$0 ;
+  wire [7:0] \port$358$0 ;
+  input [7:0] \port$359$0 ;
+  wire [7:0] \port$359$0 ;
+  input [7:0] \port$360$0 ;
+  wire [7:0] \port$360$0 ;
+  input [7:0] \port$361$0 ;
+  wire [7:0] \port$361$0 ;
+  input [7:0] \port$362$0 ;
+  wire [7:0] \port$362$0 ;
+  input [7:0] \port$363$0 ;
+  wire [7:0] \port$363$0 ;
+  input [7:0] \port$364$0 ;
+  wire [7:0] \port$364$0 ;
+  input [7:0] \port$365$0 ;
+  wire [7:0] \port$365$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -14885,7 +14774,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe6_w <= rp__data;
   always @(posedge clk)
-    pe6_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+    pe6_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   always @(posedge clk)
     pe6_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
@@ -14896,7 +14785,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe6_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2058$0 (pe6_flags),
+    .\port$1908$0 (pe6_flags),
     .rst(rst)
   );
   always @* begin
@@ -14955,7 +14844,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -14979,7 +14868,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2058$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$1908$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -15014,8 +14903,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$20
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2058$0 ;
-  wire [1:0] \port$2058$0 ;
+  input [1:0] \port$1908$0 ;
+  wire [1:0] \port$1908$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -15030,7 +14919,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$20
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$2058$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1908$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -15091,15 +14980,15 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$20
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$2058$0 [0];
-  assign i_requantize = \port$2058$0 [1];
+  assign i_relu = \port$1908$0 [0];
+  assign i_requantize = \port$1908$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$2058$0 [1], 1'h0 };
+  assign \$2  = { \port$1908$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, \port$542$0 , \port$543$0 , \port$544$0 , \port$545$0 , \port$546$0 , \port$547$0 , \port$548$0 , \port$549$0 , result
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
@@ -15206,22 +15095,22 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   reg pe7_valid5 = 1'h0;
   reg pe7_valid6 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  input [7:0] \port$542$0 ;
-  wire [7:0] \port$542$0 ;
-  input [7:0] \port$543$0 ;
-  wire [7:0] \port$543$0 ;
-  input [7:0] \port$544$0 ;
-  wire [7:0] \port$544$0 ;
-  input [7:0] \port$545$0 ;
-  wire [7:0] \port$545$0 ;
-  input [7:0] \port$546$0 ;
-  wire [7:0] \port$546$0 ;
-  input [7:0] \port$547$0 ;
-  wire [7:0] \port$547$0 ;
-  input [7:0] \port$548$0 ;
-  wire [7:0] \port$548$0 ;
-  input [7:0] \port$549$0 ;
-  wire [7:0] \port$549$0 ;
+  input [7:0] \port$358$0 ;
+  wire [7:0] \port$358$0 ;
+  input [7:0] \port$359$0 ;
+  wire [7:0] \port$359$0 ;
+  input [7:0] \port$360$0 ;
+  wire [7:0] \port$360$0 ;
+  input [7:0] \port$361$0 ;
+  wire [7:0] \port$361$0 ;
+  input [7:0] \port$362$0 ;
+  wire [7:0] \port$362$0 ;
+  input [7:0] \port$363$0 ;
+  wire [7:0] \port$363$0 ;
+  input [7:0] \port$364$0 ;
+  wire [7:0] \port$364$0 ;
+  input [7:0] \port$365$0 ;
+  wire [7:0] \port$365$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -16186,7 +16075,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
   always @(posedge clk)
     pe7_w <= rp__data;
   always @(posedge clk)
-    pe7_a <= { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+    pe7_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   always @(posedge clk)
     pe7_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
@@ -16197,7 +16086,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
     .i_valid(pe7_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2143$0 (pe7_flags),
+    .\port$1993$0 (pe7_flags),
     .rst(rst)
   );
   always @* begin
@@ -16256,7 +16145,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$549$0 , \port$548$0 , \port$547$0 , \port$546$0 , \port$545$0 , \port$544$0 , \port$543$0 , \port$542$0  };
+  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -16280,7 +16169,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, step_valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2143$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$1993$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [47:0] \$1 ;
   wire [47:0] \$10 ;
@@ -16315,8 +16204,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$21
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2143$0 ;
-  wire [1:0] \port$2143$0 ;
+  input [1:0] \port$1993$0 ;
+  wire [1:0] \port$1993$0 ;
   reg [1:0] rq_ctl1 = 2'h0;
   reg [1:0] rq_ctl2 = 2'h0;
   wire [47:0] rq_half;
@@ -16331,7 +16220,7 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$21
   input rst;
   wire rst;
   assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$2143$0 [0] } | \$2 ;
+  assign \$3  = { 1'h0, \port$1993$0 [0] } | \$2 ;
   assign \$4  = $signed(rq_half) + $signed(2'h1);
   assign \$6  = $signed(rq_q) > $signed(8'h7f);
   assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
@@ -16392,9 +16281,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$21
       \$17  = 32'd0;
     end
   end
-  assign i_relu = \port$2143$0 [0];
-  assign i_requantize = \port$2143$0 [1];
+  assign i_relu = \port$1993$0 [0];
+  assign i_requantize = \port$1993$0 [1];
   assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$2143$0 [1], 1'h0 };
+  assign \$2  = { \port$1993$0 [1], 1'h0 };
   assign \$5  = { \$4 [48], \$4 [48:1] };
 endmodule

@@ -59,6 +59,7 @@ __all__ += [
     "descriptor_fields", "descriptor_bits", "load_data_bits", "pack_descriptor",
     "unpack_descriptor", "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes",
     "tree_levels", "pe_stages", "requant_stages", "drain_latency", "producer_group",
+    "issue_stages", "writeback_latency",
     "schedule", "inference_cycles", "steady_cycles", "layer_fill",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
     "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
@@ -227,6 +228,16 @@ def pe_stages(cfg: ArrayConfig) -> int:
     return 3 + tree_levels(cfg) + 1 + requant_stages()
 
 
+def issue_stages() -> int:
+    """Register between the sequencer's decision and the memories/PEs (fan-out, Fmax)."""
+    return 1
+
+
+def writeback_latency(cfg: ArrayConfig) -> int:
+    """Cycles from the sequencer issuing a step to its result being written back."""
+    return issue_stages() + pe_stages(cfg)
+
+
 def drain_latency() -> int:
     """Cycles from an output-buffer read to its beat on ``o_stream`` (read 1 + FIFO 1)."""
     return 2
@@ -272,8 +283,8 @@ def bus_bytes_per_step(cfg: ArrayConfig) -> int:
 
 
 def layer_fill(cfg: ArrayConfig) -> int:
-    """Pipeline fill a dependent layer may wait for: ``pe_stages + 1``."""
-    return pe_stages(cfg) + 1
+    """Pipeline fill a dependent layer may wait for: ``writeback_latency + 1``."""
+    return writeback_latency(cfg) + 1
 
 
 def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
@@ -295,7 +306,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
     """
     shapes = [(int(i), int(o)) for i, o in shapes]
     L = len(shapes)
-    W = pe_stages(cfg)
+    W = writeback_latency(cfg)
     P, S = cfg.pe, cfg.simd
     K = bus_words_per_step(cfg)
     interleave = cfg.mode == "near"

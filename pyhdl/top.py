@@ -95,8 +95,8 @@ class NmcArray(wiring.Component):
 
     @property
     def stages(self) -> int:
-        """Issue-to-writeback latency of a step (``pyhdl.sizing.pe_stages``)."""
-        return sizing.pe_stages(self._cfg)
+        """Issue-decision-to-write-back latency of a step (``pyhdl.sizing.writeback_latency``)."""
+        return sizing.writeback_latency(self._cfg)
 
     def _vn_init(self, width, per, words):
         """Shared weight memory contents of ``vonneumann`` mode from the program's banks."""
@@ -421,32 +421,56 @@ class NmcArray(wiring.Component):
                         m.d.sync += reg.eq(wrp.data)
                 staged = staging + [wrp.data]
             step_bits = Cat(*staged)
+
+        # The decision is registered once before it reaches the memories and PEs: the
+        # issue logic (counter compares, arbitration) and the fan-out to every bank
+        # address and PE then sit in different clock cycles.
+        s_last = Mux(pick_b, b_last_fold, last_fold)
+        rd_f = Mux(pick_b, b_f, f)
+        rd_word = rd_f >> _log2(R)
+        in_slot = actx ^ pick_b
+        st = {
+            "addr": Mux(pick_b, b_bank, bank_addr), "first": Mux(pick_b, b_f == 0, f == 0),
+            "last": s_last, "rq": Mux(pick_b, b_rq, rq_addr),
+            "relu": Mux(pick_b, d0["relu"], cur_relu), "requantize": Mux(pick_b, d0["requantize"], cur_req),
+            "in_addr": rd_word + Mux(in_slot, AW, 0),
+            "act_addr": rd_word + Mux(actx, 2 * AW, 0) + Mux(wr_buf, 0, AW),
+            "from_input": pick_b | (layer == 0), "blk": rd_f[:_log2(R)] if R > 1 else Const(0),
+            "group": Mux(pick_b, b_g, g), "par": Mux(pick_b, 0, wr_buf), "ctx": actx ^ pick_b,
+            "out": pick_a & cur_last,
+        }
+        step = {}
+        for name, value in st.items():
+            width = max(1, len(value))
+            step[name] = Signal(width, name=f"step_{name}", reset_less=True)
+            m.d.sync += step[name].eq(value)
+        step_valid = Signal(name="step_valid")
+        m.d.sync += step_valid.eq(issue)
+
+        if vn:
+            # the step's last bus word arrives with the registered step; one more
+            # register brings all of them to the PEs at their stage 1
+            vn_step = Signal(len(step_bits), name="bus_step", reset_less=True)
+            m.d.sync += vn_step.eq(step_bits)
             for p, pe in enumerate(pes):
                 if vn_words == 1:
                     at = (p // vn_per) * vn_width + (p % vn_per) * SW
                 else:
                     at = p * vn_words * vn_width
-                m.d.comb += pe.weights.eq(step_bits[at:at + SW])
+                m.d.comb += pe.weights.eq(vn_step[at:at + SW])
 
-        # step to the PEs and activation reads
-        s_last = Mux(pick_b, b_last_fold, last_fold)
         for pe in pes:
-            m.d.comb += [pe.step_valid.eq(issue), pe.step_addr.eq(Mux(pick_b, b_bank, bank_addr)),
-                         pe.step_first.eq(Mux(pick_b, b_f == 0, f == 0)), pe.step_last.eq(s_last),
-                         pe.step_rq.eq(Mux(pick_b, b_rq, rq_addr)),
-                         pe.step_relu.eq(Mux(pick_b, d0["relu"], cur_relu)),
-                         pe.step_requantize.eq(Mux(pick_b, d0["requantize"], cur_req))]
-        rd_f = Mux(pick_b, b_f, f)
-        rd_word = rd_f >> _log2(R)
-        in_slot = actx ^ pick_b
+            m.d.comb += [pe.step_valid.eq(step_valid), pe.step_addr.eq(step["addr"]),
+                         pe.step_first.eq(step["first"]), pe.step_last.eq(step["last"]),
+                         pe.step_rq.eq(step["rq"]), pe.step_relu.eq(step["relu"]),
+                         pe.step_requantize.eq(step["requantize"])]
         for l in range(B):
-            m.d.comb += [in_rps[l].addr.eq(rd_word + Mux(in_slot, AW, 0)),
-                         act_rps[l].addr.eq(rd_word + Mux(actx, 2 * AW, 0) + Mux(wr_buf, 0, AW)),
-                         in_rps[l].en.eq(issue), act_rps[l].en.eq(issue)]
+            m.d.comb += [in_rps[l].addr.eq(step["in_addr"]), act_rps[l].addr.eq(step["act_addr"]),
+                         in_rps[l].en.eq(step_valid), act_rps[l].en.eq(step_valid)]
         from_input = Signal(name="rd_from_input", reset_less=True)
         rd_blk = Signal(max(1, _log2(R)), name="rd_block", reset_less=True)
-        with m.If(issue):
-            m.d.sync += [from_input.eq(pick_b | (layer == 0)), rd_blk.eq(rd_f[:_log2(R)] if R > 1 else 0)]
+        with m.If(step_valid):
+            m.d.sync += [from_input.eq(step["from_input"]), rd_blk.eq(step["blk"])]
         act_word = Signal(S * cfg.a_bits, name="act_word")
         blocks = [Cat(*[Mux(from_input, in_rps[blk * S + s].data, act_rps[blk * S + s].data)
                         for s in range(S)]) for blk in range(R)]
@@ -456,8 +480,8 @@ class NmcArray(wiring.Component):
 
         # ---- write-back: control delayed by the PE latency -----------------------------
         wb_fields = {"valid": 1, "group": group_bits, "par": 1, "ctx": 1, "out": 1}
-        stage = {"valid": issue & s_last, "group": Mux(pick_b, b_g, g),
-                 "par": Mux(pick_b, 0, wr_buf), "ctx": actx ^ pick_b, "out": pick_a & cur_last}
+        stage = {"valid": step_valid & step["last"], "group": step["group"], "par": step["par"],
+                 "ctx": step["ctx"], "out": step["out"]}
         for k in range(1, W + 1):
             nxt = {}
             for name, width in wb_fields.items():
