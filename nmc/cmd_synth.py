@@ -19,6 +19,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--build-dir", metavar="DIR", default="build/synth",
                         help="where each target's files and report.json go (default build/synth)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--board", choices=("icebreaker", "ulx3s"),
+                        help="instead: build the digits demo bitstream for this board (iCEBreaker: small config, "
+                             "ULX3S-85F: default config) into <build-dir>/board-<name>")
+    parser.add_argument("--images", type=int, default=4,
+                        help="digit images in the board demo's ROM (1..64, default 4)")
     parser.add_argument("--require-goals", action="store_true",
                         help="exit 1 when a target misses its Fmax goal (mapping fall-backs always do)")
 
@@ -40,8 +45,28 @@ def _jobs(args):
     return jobs
 
 
+def _board(args) -> int:
+    from pathlib import Path
+
+    from pyhdl.fpga import boards, flow, report
+    if args.verilog is not None or args.config is not None or args.target != "all":
+        raise ValueError("--board picks its own target and config; drop --target/--config/--verilog")
+    print(f"nmc synth: digits demo bitstream for {args.board} ...", flush=True)
+    try:
+        rep = boards.build(args.board, Path(args.build_dir) / f"board-{args.board}", n_images=args.images)
+    except flow.FlowError as e:
+        print(f"nmc synth: error: {e}", file=sys.stderr)
+        return 1
+    print(report.format_table([rep]))
+    print(f"bitstream: {rep['bitstream']} ({rep['bitstream_bytes']} bytes); ROM images' golden classes "
+          f"{rep['expected']} (labels {rep['labels']})")
+    return 0
+
+
 def run(args) -> int:
     from pyhdl.fpga import flow, report, synth
+    if args.board is not None:
+        return _board(args)
     jobs = _jobs(args)
     if args.verilog is not None and len({name for _, name, _ in jobs}) > 1:
         raise ValueError("--verilog holds one config: pick it with --config")

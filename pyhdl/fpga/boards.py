@@ -263,7 +263,7 @@ def digits_program(cfg: ArrayConfig, n_images: int = 4, seed: int = 0) -> dict:
     from golden import integer, zoo
     from ..compiler import compile_model
 
-    contract.check_bits("n_images", n_images, 1, 64)
+    contract.check_bits("images", n_images, 1, 64)
     entry = next(e for e in zoo.default_models(seed) if e.name == "digits")
     program = compile_model(entry.image, cfg)
     rows = entry.test_index[:n_images]
