@@ -12,10 +12,16 @@ inference) without a bubble and only waits where data is really missing:
   previous layer that produces those activations (``pyhdl.sizing.producer_group``);
 * the last layer's first step waits for a free output-buffer slot.
 
+Two inference contexts (by vector parity) share the pipeline: where the oldest
+inference (A) would wait for a previous layer's write-back at a group boundary,
+the next vector (B) runs a whole layer-0 group instead, so back to back the
+array issues a step every cycle.  Every decision is registered once before it
+drives the memories and PEs (``pyhdl.sizing.issue_stages``).
+
 Activation storage uses ``B = max(pe, simd)`` lane memories: element ``i`` is in
 lane ``i % B``, word ``i // B``.  The input buffer has two slots (the next vector
 streams in while the current one is used), the hidden activations ping-pong
-between two buffers, and the output buffer has two slots drained to
+between two buffers per context, and the output buffer has two slots drained to
 ``o_stream`` one result per beat while the next inference computes.
 
 The exact cycle behaviour is ``pyhdl.sizing.schedule``; the counters agree with it.
