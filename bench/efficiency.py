@@ -63,12 +63,12 @@ def batch_busy(shapes, cfg, vectors: int) -> int:
 
 
 def mean_period(shapes, cfg, vectors: int = 32) -> float:
-    """Steady-state cycles per inference from the cycle model: issue cycles consumed per
-    inference over the second half of ``vectors`` back-to-back inferences (the sequencer
-    issues one step per cycle at most, so this is never below the ideal)."""
-    issue = sorted(sizing.schedule(shapes, cfg, vectors)["issue"])
-    per, k = sizing.ideal_cycles(shapes, cfg), vectors // 2
-    return (issue[vectors * per - 1] - issue[k * per - 1]) / (vectors - k)
+    """Steady-state cycles per inference from the cycle model: mean spacing of the
+    completions in the middle of ``vectors`` back-to-back inferences (the first half is
+    warm-up; the last inference is left out, it has no successor to interleave with)."""
+    acc = sizing.schedule(shapes, cfg, vectors)["accept"]
+    k = vectors // 2
+    return (acc[-2] - acc[k]) / (vectors - 2 - k)
 
 
 def configs(quick: bool = False):

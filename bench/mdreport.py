@@ -75,10 +75,16 @@ def sections(directory: Path = OUT_DIR) -> dict[str, str]:
               c["rate"], c["cycles_per_s"], "1"],
              ["  same, whole simulator process", c["inferences"], c["bit_exact"], f"{c['process_s']:.2f}",
               c["process_rate"], "", ""],
+             *([[f"cocotb, {c['larger_batch']['inferences']} inferences", c["larger_batch"]["inferences"],
+                 c["larger_batch"]["bit_exact"], f"{c['larger_batch']['seconds']:.3f}", c["larger_batch"]["rate"], "",
+                 f"{c['larger_batch']['rate'] / c['rate']:.2f}"]] if "larger_batch" in c else []),
              ["raw Verilator C++ harness", r["inferences"], r["bit_exact"], f"{r['seconds']:.3f}", r["rate"],
               r["cycles_per_s"], f"{r['rate'] / c['rate']:.2f}"],
              ["golden.integer.infer, batched", g["inferences"], True, f"{g['seconds']:.2f}", g["rate"], "",
               f"{g['rate'] / c['rate']:.1f}"]])
+        if "marginal_rate" in c:
+            out["simspeed"] += (f"\n\ncocotb marginal rate (from the two batch sizes): {c['marginal_rate']:,.0f} "
+                                f"inferences/s; fixed cost per batch about {c['fixed_s']:.3f} s.")
     bt = _load(directory, "build_time")
     if bt:
         rows = [[b["config"], f"{b['cold_s']:.1f}", f"{b['warm_s']:.2f}"] for b in bt["verilator"]]
