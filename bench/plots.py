@@ -112,10 +112,15 @@ def plot_energy(out_dir, dm) -> bool:
     ax1.set_xticks(range(len(on_chip)), [lab for lab, _ in on_chip], fontsize=8)
     ax1.set_ylabel("energy per inference (nJ)")
     ax1.set_title("digits MLP, on-chip weights")
-    ax1.legend(fontsize=8)
+    ax1.set_ylim(0, max(bottom) * 1.35)
+    ax1.legend(fontsize=8, ncol=3, loc="upper center")
     ax1.grid(axis="y", alpha=0.3)
-    ax2.bar(range(len(bars)), [e["total"] / 1e3 for _, e in bars], color="tab:gray")
+    totals = [e["total"] / 1e3 for _, e in bars]
+    ax2.bar(range(len(bars)), totals, color=["tab:red" if "DRAM" in lab else "tab:blue" for lab, _ in bars])
     ax2.set_yscale("log")
+    ax2.set_ylim(min(totals) / 3, max(totals) * 4)
+    for x, t in enumerate(totals):
+        ax2.annotate(f"{t:.3g} nJ", (x, t), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
     ax2.set_xticks(range(len(bars)), [lab for lab, _ in bars], fontsize=7, rotation=30, ha="right")
     ax2.set_ylabel("total per inference (nJ, log)")
     ax2.set_title("incl. baseline weights in DRAM")
@@ -157,15 +162,18 @@ def plot_cycles(out_dir, dm) -> dict:
         mk, col = markers.get(key) or next(others)
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=mk, color=col, label=f"{key}, RTL", zorder=3)
         if key == "near":
-            for x, y, name in pts:
-                ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+            names = {}
+            for x, y, name in pts:  # simple and accelerated share a point
+                names.setdefault((x, y), []).append(name)
+            for (x, y), group in names.items():
+                ax.annotate(" / ".join(group), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("weights in the model")
-    ax.set_ylabel("cycles per inference, back to back")
+    ax.set_ylabel("cycles per inference")
     ax.set_title("Cycles against model size")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(out_dir / "cycles_vs_size.png", dpi=90)
     plt.close(fig)
