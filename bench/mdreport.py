@@ -1,6 +1,9 @@
 """Markdown tables of the latest benchmark JSON (``build/bench/``), for docs/bench.md.
 
-    .venv/bin/python -m bench.mdreport [DIR]
+    .venv/bin/python -m bench.mdreport [DIR]            # print them
+    .venv/bin/python -m bench.mdreport --write-doc      # refresh docs/bench.md in place
+
+``--write-doc`` replaces what lies between ``<!-- BEGIN name -->`` and ``<!-- END name -->``.
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ import json
 import sys
 from pathlib import Path
 
-from .common import OUT_DIR
+from .common import OUT_DIR, ROOT
 
-__all__ = ["markdown_table", "sections"]
+__all__ = ["markdown_table", "sections", "write_doc"]
+
+DOC = ROOT / "docs" / "bench.md"
 
 
 def markdown_table(headers, rows) -> str:
@@ -96,7 +101,26 @@ def sections(directory: Path = OUT_DIR) -> dict[str, str]:
     return out
 
 
+def write_doc(directory: Path = OUT_DIR, doc: Path = DOC) -> list[str]:
+    """Replace the marked result regions of ``doc``; return the names replaced."""
+    text = doc.read_text()
+    done = []
+    for name, body in sections(directory).items():
+        begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            _, tail = rest.split(end, 1)
+            text = f"{head}{begin}\n{body}\n{end}{tail}"
+            done.append(name)
+    doc.write_text(text)
+    return done
+
+
 if __name__ == "__main__":
-    d = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT_DIR
-    for name, text in sections(d).items():
-        print(f"<!-- {name} -->\n{text}\n")
+    args = [a for a in sys.argv[1:] if a != "--write-doc"]
+    d = Path(args[0]) if args else OUT_DIR
+    if "--write-doc" in sys.argv:
+        print("replaced:", ", ".join(write_doc(d)) or "nothing")
+    else:
+        for name, text in sections(d).items():
+            print(f"<!-- {name} -->\n{text}\n")
