@@ -65,11 +65,15 @@ class Testbench:
 
     async def run_batch(self, index: int, x: np.ndarray, base: int, stalls: dict, *, isolated: bool) -> dict:
         model = self.job.models[index]
+        t0 = time.perf_counter()
         await self.prepare(index, x, base, stalls)
+        t1 = time.perf_counter()
         await self.harness.command(H.OP_RUN)
+        t2 = time.perf_counter()
         status = self.harness.status()
         errors_before = len(self.scoreboard.errors)
         beats, stats = await self.monitor.collect(status["n_resp"])
+        t3 = time.perf_counter()
         exact = len(self.scoreboard.errors) == errors_before
         errors = []
         if status["timeout"]:
@@ -86,7 +90,10 @@ class Testbench:
                 errors.append(f"done pulsed {status['n_done']} times for {len(x)} inferences")
             if status["n_busy"] != stats[COUNTERS.index("busy")]:
                 errors.append(f"counter busy: RTL {stats[0]}, but busy was high {status['n_busy']} cycles")
-        return {"status": status, "stats": stats[:len(COUNTERS)], "errors": errors, "data": beats.data}
+        t4 = time.perf_counter()
+        return {"status": status, "stats": stats[:len(COUNTERS)], "errors": errors, "data": beats.data,
+                "seconds": {"stimulus_and_golden": t1 - t0, "simulation": t2 - t1, "collect_and_compare": t3 - t2,
+                            "counters_and_timing": t4 - t3}}
 
     def check_timing(self, model, beats, first_in: int, base: int) -> list[str]:
         """Without stalls, each vector's last result must come exactly when the schedule says."""
@@ -130,7 +137,7 @@ class Testbench:
             run = await self.run_batch(sc.model, x, base, sc.stalls, isolated=sc.kind == "isolated")
             outputs.append(run.pop("data"))
             result["runs"].append(run)
-            result["errors"] += [f"{sc.tag or model.name}: {e}" for e in run["errors"]]
+            result["errors"] += [f"{e} (scenario {sc.tag or model.name})" for e in run["errors"]]
             if len(self.scoreboard.errors) > errors0 or run["status"]["timeout"]:
                 break
         self.scoreboard.assert_empty()
