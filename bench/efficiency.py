@@ -23,7 +23,7 @@ from pyhdl import sizing
 
 from .common import bench_models, format_table, rtl_run, write_json
 
-__all__ = ["GOAL_SINGLE", "GOAL_STEADY", "layer_breakdown", "batch_busy", "mean_period", "configs", "run"]
+__all__ = ["GOAL_SINGLE", "GOAL_STEADY", "layer_breakdown", "steady_breakdown", "batch_busy", "mean_period", "configs", "run"]
 
 GOAL_SINGLE = 1.05   # cycles of one inference / ideal, at most
 GOAL_STEADY = 0.97   # ideal / back-to-back cycles per inference, at least
@@ -55,6 +55,35 @@ def layer_breakdown(shapes, cfg) -> dict:
         pos += steps
     total = sched["accept"][0]
     return {"layers": layers, "tail": total - prev, "total": total}
+
+
+def steady_breakdown(shapes, cfg, vectors: int = 16) -> dict:
+    """Per layer, back to back: issue cycles and idle cycles per inference in steady state.
+
+    Steps of consecutive inferences interleave, so a layer is charged its own steps plus
+    the idle cycles (no step issued) right before each of its steps, counted over the
+    inferences in the middle of ``vectors`` (``"steps"`` of ``pyhdl.sizing.schedule``).
+    Returns ``{"layers": [{in, out, ideal, idle, cycles, utilisation}], "total"}``
+    with ``total`` the mean cycles per inference of that window.
+    """
+    shapes = [(int(i), int(o)) for i, o in shapes]
+    steps = sorted(sizing.schedule(shapes, cfg, vectors)["steps"])
+    lo, hi = vectors // 2, vectors - 2  # warm-up excluded; the last has no successor
+    n = hi - lo + 1
+    idle = [0] * len(shapes)
+    count = [0] * len(shapes)
+    prev = None
+    for cycle, vector, layer, _group, _fold in steps:
+        if lo <= vector <= hi:
+            count[layer] += 1
+            if prev is not None:
+                idle[layer] += cycle - prev - 1
+        prev = cycle
+    layers = []
+    for (fin, fout), c, i in zip(shapes, count, idle):
+        layers.append({"in": fin, "out": fout, "ideal": c / n, "idle": i / n, "cycles": (c + i) / n,
+                       "utilisation": c / (c + i)})
+    return {"layers": layers, "total": sum(layer["cycles"] for layer in layers)}
 
 
 def batch_busy(shapes, cfg, vectors: int) -> int:
@@ -97,23 +126,27 @@ def run(*, quick: bool = False, log=print, out_dir=None) -> dict:
                    "batch_vectors": m.batch_vectors, "batch_busy": m.batch["busy"],
                    "batch_utilisation": ideal * m.batch_vectors / m.batch["busy"],
                    "rtl_matches_formula": single == f_single and steady == f_steady,
-                   "single_breakdown": layer_breakdown(m.shapes, cfg)}
+                   "single_breakdown": layer_breakdown(m.shapes, cfg),
+                   "steady_breakdown": steady_breakdown(m.shapes, cfg)}
             records.append(rec)
             rows.append([cfg.name, name, m.vectors, m.bit_exact, ideal, single, f"{single / ideal:.2f}x",
                          steady, f"{100 * ideal / steady:.1f} %", rec["rtl_matches_formula"]])
             if cfg.pe == cfg.simd == 8 and name == "digits":
-                for kind in ("single",):
-                    b = rec[f"{kind}_breakdown"]
-                    for n, layer in enumerate(b["layers"]):
-                        layer_rows.append([kind, n, f"{layer['in']}->{layer['out']}", layer["ideal"], layer["wait"],
-                                           layer["span"], f"{100 * layer['utilisation']:.1f} %"])
-                    layer_rows.append([kind, "drain", "", 0, b["tail"], 0, ""])
+                b = rec["single_breakdown"]
+                for n, layer in enumerate(b["layers"]):
+                    layer_rows.append(["one inference", n, f"{layer['in']}->{layer['out']}", layer["ideal"],
+                                       layer["wait"] + layer["span"] - layer["ideal"], layer["cycles"],
+                                       f"{100 * layer['utilisation']:.1f} %"])
+                layer_rows.append(["one inference", "drain", "", 0, b["tail"], b["tail"], ""])
+                for n, layer in enumerate(rec["steady_breakdown"]["layers"]):
+                    layer_rows.append(["back to back", n, f"{layer['in']}->{layer['out']}", layer["ideal"],
+                                       layer["idle"], layer["cycles"], f"{100 * layer['utilisation']:.1f} %"])
     table = format_table(["config", "model", "vectors", "bit-exact", "ideal", "1 inf", "1 inf/ideal",
                           "b2b", "b2b util", "RTL = formula"], rows,
                          "Cycles per inference (RTL counters): one isolated inference and back to back")
     log(table)
     if layer_rows:
-        log(format_table(["case", "layer", "shape", "ideal", "wait", "span", "util"], layer_rows,
+        log(format_table(["case", "layer", "shape", "ideal", "idle", "cycles", "util"], layer_rows,
                          "\ndigits at 8x8, per layer (pyhdl.sizing.schedule, checked against the RTL totals)"))
     goals = {}
     digits = next((r for r in records if r["pe"] == r["simd"] == 8 and r["model"] == "digits"), None)

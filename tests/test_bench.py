@@ -111,6 +111,9 @@ def test_layer_breakdown_adds_up(shapes):
     assert single["total"] == sizing.inference_cycles(shapes, TINY)
     assert sum(layer["cycles"] for layer in single["layers"]) + single["tail"] == single["total"]
     assert sizing.ideal_cycles(shapes, TINY) <= efficiency.mean_period(shapes, TINY) <= single["total"]
+    steady = efficiency.steady_breakdown(shapes, TINY)
+    assert [layer["ideal"] for layer in steady["layers"]] == [sizing.layer_steps(i, o, TINY) for i, o in shapes]
+    assert all(0 < layer["utilisation"] <= 1 for layer in steady["layers"])
     assert [layer["ideal"] for layer in single["layers"]] == [sizing.layer_steps(i, o, TINY) for i, o in shapes]
 
 
