@@ -6,22 +6,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [7:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
+  wire [7:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [7:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
+  wire [7:0] \$113 ;
+  wire [8:0] \$114 ;
   wire \$115 ;
   wire [7:0] \$116 ;
   wire [8:0] \$117 ;
@@ -52,8 +52,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [7:0] \$142 ;
-  wire \$143 ;
+  wire \$142 ;
+  wire [7:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
@@ -64,12 +64,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [7:0] \$153 ;
-  wire \$154 ;
+  wire \$153 ;
+  wire [7:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [7:0] \$157 ;
-  wire \$158 ;
+  wire \$157 ;
+  wire [7:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
@@ -78,19 +78,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [7:0] \$166 ;
-  wire \$167 ;
+  wire \$166 ;
+  wire [7:0] \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [7:0] \$172 ;
-  wire [8:0] \$173 ;
-  wire \$174 ;
+  wire \$172 ;
+  wire [7:0] \$173 ;
+  wire [8:0] \$174 ;
   wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
+  wire [7:0] \$176 ;
+  wire [8:0] \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
@@ -106,12 +106,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [8:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire [8:0] \$194 ;
+  wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
+  wire [8:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire [8:0] \$199 ;
@@ -119,12 +119,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [8:0] \$202 ;
+  wire \$202 ;
   wire \$203 ;
-  wire \$204 ;
+  wire [8:0] \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
+  wire [8:0] \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire [3:0] \$21 ;
@@ -142,24 +142,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [8:0] \$223 ;
+  wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [8:0] \$226 ;
+  wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
+  wire [8:0] \$228 ;
   wire \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire [8:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire [8:0] \$234 ;
+  wire \$234 ;
   wire \$235 ;
-  wire \$236 ;
+  wire [8:0] \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire \$239 ;
+  wire [8:0] \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
@@ -177,249 +177,249 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire [7:0] \$255 ;
-  wire [7:0] \$256 ;
-  wire [7:0] \$257 ;
-  wire [7:0] \$258 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
   wire \$259 ;
   wire [7:0] \$26 ;
-  wire \$260 ;
+  wire [7:0] \$260 ;
   wire [7:0] \$261 ;
-  wire [6:0] \$262 ;
-  wire [8:0] \$263 ;
-  wire [5:0] \$264 ;
-  wire [9:0] \$265 ;
-  wire \$266 ;
-  wire [7:0] \$267 ;
-  wire [6:0] \$268 ;
-  wire [8:0] \$269 ;
+  wire [7:0] \$262 ;
+  wire [7:0] \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire [7:0] \$266 ;
+  wire [6:0] \$267 ;
+  wire [8:0] \$268 ;
+  wire [5:0] \$269 ;
   wire [7:0] \$27 ;
-  wire [5:0] \$270 ;
-  wire [9:0] \$271 ;
-  wire \$272 ;
-  wire [7:0] \$273 ;
-  wire [6:0] \$274 ;
-  wire [8:0] \$275 ;
-  wire [5:0] \$276 ;
-  wire [9:0] \$277 ;
-  wire \$278 ;
-  wire [7:0] \$279 ;
+  wire [9:0] \$270 ;
+  wire \$271 ;
+  wire [7:0] \$272 ;
+  wire [6:0] \$273 ;
+  wire [8:0] \$274 ;
+  wire [5:0] \$275 ;
+  wire [9:0] \$276 ;
+  wire \$277 ;
+  wire [7:0] \$278 ;
+  wire [6:0] \$279 ;
   wire [5:0] \$28 ;
-  wire [6:0] \$280 ;
-  wire [8:0] \$281 ;
-  wire [5:0] \$282 ;
-  wire [9:0] \$283 ;
-  wire [6:0] \$284 ;
-  wire [8:0] \$285 ;
-  wire [6:0] \$286 ;
-  wire [8:0] \$287 ;
-  wire \$288 ;
-  wire [7:0] \$289 ;
+  wire [8:0] \$280 ;
+  wire [5:0] \$281 ;
+  wire [9:0] \$282 ;
+  wire \$283 ;
+  wire [7:0] \$284 ;
+  wire [6:0] \$285 ;
+  wire [8:0] \$286 ;
+  wire [5:0] \$287 ;
+  wire [9:0] \$288 ;
+  wire [6:0] \$289 ;
   wire [8:0] \$29 ;
-  wire [7:0] \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire [2:0] \$293 ;
-  wire \$294 ;
+  wire [8:0] \$290 ;
+  wire [6:0] \$291 ;
+  wire [8:0] \$292 ;
+  wire \$293 ;
+  wire [7:0] \$294 ;
   wire [7:0] \$295 ;
-  wire [6:0] \$296 ;
-  wire [8:0] \$297 ;
-  wire [7:0] \$298 ;
-  wire [6:0] \$299 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire [2:0] \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [8:0] \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire [53:0] \$305 ;
-  wire [8:0] \$306 ;
-  wire [8:0] \$307 ;
+  wire [7:0] \$300 ;
+  wire [6:0] \$301 ;
+  wire [8:0] \$302 ;
+  wire [7:0] \$303 ;
+  wire [6:0] \$304 ;
+  wire [8:0] \$305 ;
+  wire \$306 ;
+  wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire [7:0] \$31 ;
-  wire [8:0] \$310 ;
+  wire [53:0] \$310 ;
   wire [8:0] \$311 ;
-  wire \$312 ;
+  wire [8:0] \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire [8:0] \$315 ;
   wire [8:0] \$316 ;
   wire \$317 ;
-  wire [7:0] \$318 ;
-  wire [8:0] \$319 ;
+  wire \$318 ;
+  wire \$319 ;
   wire [7:0] \$32 ;
-  wire \$320 ;
-  wire \$321 ;
+  wire [8:0] \$320 ;
+  wire [8:0] \$321 ;
   wire \$322 ;
-  wire [8:0] \$323 ;
+  wire [7:0] \$323 ;
   wire [8:0] \$324 ;
   wire \$325 ;
-  wire [8:0] \$326 ;
-  wire [8:0] \$327 ;
+  wire \$326 ;
+  wire \$327 ;
   wire [8:0] \$328 ;
   wire [8:0] \$329 ;
   wire [5:0] \$33 ;
-  wire [3:0] \$330 ;
-  wire \$331 ;
+  wire \$330 ;
+  wire [8:0] \$331 ;
   wire [8:0] \$332 ;
-  wire \$333 ;
+  wire [8:0] \$333 ;
   wire [8:0] \$334 ;
-  wire [8:0] \$335 ;
-  wire [8:0] \$336 ;
-  wire \$337 ;
-  wire [8:0] \$338 ;
+  wire [3:0] \$335 ;
+  wire \$336 ;
+  wire [8:0] \$337 ;
+  wire \$338 ;
   wire [8:0] \$339 ;
   wire [8:0] \$34 ;
   wire [8:0] \$340 ;
   wire [8:0] \$341 ;
-  wire [3:0] \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire [8:0] \$347 ;
-  wire [8:0] \$348 ;
+  wire \$342 ;
+  wire [8:0] \$343 ;
+  wire [8:0] \$344 ;
+  wire [8:0] \$345 ;
+  wire [8:0] \$346 ;
+  wire [3:0] \$347 ;
+  wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire [8:0] \$350 ;
+  wire \$350 ;
   wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire [9:0] \$354 ;
-  wire [9:0] \$355 ;
+  wire [8:0] \$352 ;
+  wire [16:0] \$353 ;
+  wire [8:0] \$354 ;
+  wire \$355 ;
   wire [8:0] \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire [8:0] \$359 ;
+  wire \$359 ;
   wire [7:0] \$36 ;
-  wire \$360 ;
-  wire [8:0] \$361 ;
+  wire [9:0] \$360 ;
+  wire [9:0] \$361 ;
   wire [8:0] \$362 ;
-  wire [8:0] \$363 ;
+  wire \$363 ;
   wire \$364 ;
-  wire \$365 ;
-  wire [8:0] \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  wire [8:0] \$365 ;
+  wire \$366 ;
+  wire [8:0] \$367 ;
+  wire [8:0] \$368 ;
+  wire [8:0] \$369 ;
   wire [7:0] \$37 ;
-  wire [8:0] \$370 ;
+  wire \$370 ;
   wire \$371 ;
   wire [8:0] \$372 ;
   wire \$373 ;
   wire \$374 ;
-  wire [7:0] \$375 ;
-  wire \$376 ;
+  wire \$375 ;
+  wire [8:0] \$376 ;
   wire \$377 ;
-  wire [7:0] \$378 ;
-  wire [7:0] \$379 ;
+  wire [8:0] \$378 ;
+  wire \$379 ;
   wire [5:0] \$38 ;
   wire \$380 ;
-  wire [5:0] \$381 ;
-  wire [8:0] \$382 ;
-  wire [7:0] \$383 ;
+  wire [7:0] \$381 ;
+  wire \$382 ;
+  wire \$383 ;
   wire [7:0] \$384 ;
-  wire [6:0] \$385 ;
-  wire [8:0] \$386 ;
+  wire [7:0] \$385 ;
+  wire \$386 ;
   wire [5:0] \$387 ;
-  wire [9:0] \$388 ;
-  wire \$389 ;
+  wire [8:0] \$388 ;
+  wire [7:0] \$389 ;
   wire [8:0] \$39 ;
-  wire \$390 ;
-  wire [7:0] \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
+  wire [7:0] \$390 ;
+  wire [6:0] \$391 ;
+  wire [8:0] \$392 ;
+  wire [5:0] \$393 ;
+  wire [9:0] \$394 ;
   wire \$395 ;
   wire \$396 ;
-  wire \$397 ;
+  wire [7:0] \$397 ;
   wire \$398 ;
-  wire [8:0] \$399 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [8:0] \$400 ;
+  wire \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [8:0] \$404 ;
+  wire \$404 ;
   wire [8:0] \$405 ;
-  wire \$406 ;
+  wire [8:0] \$406 ;
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire [7:0] \$41 ;
   wire [8:0] \$410 ;
-  wire \$411 ;
+  wire [8:0] \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire [8:0] \$415 ;
+  wire \$415 ;
   wire [8:0] \$416 ;
   wire \$417 ;
-  wire [8:0] \$418 ;
+  wire \$418 ;
   wire \$419 ;
   wire [7:0] \$42 ;
   wire \$420 ;
   wire [8:0] \$421 ;
-  wire \$422 ;
+  wire [8:0] \$422 ;
   wire \$423 ;
-  wire \$424 ;
-  wire [3:0] \$425 ;
-  wire [4:0] \$426 ;
-  wire [32:0] \$427 ;
-  wire [32:0] \$428 ;
-  wire [32:0] \$429 ;
+  wire [8:0] \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire [8:0] \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire [5:0] \$43 ;
-  wire [3:0] \$430 ;
-  wire [32:0] \$431 ;
-  wire [1:0] \$432 ;
+  wire \$430 ;
+  wire [3:0] \$431 ;
+  wire [4:0] \$432 ;
   wire [32:0] \$433 ;
   wire [32:0] \$434 ;
-  wire [1:0] \$435 ;
-  wire [32:0] \$436 ;
+  wire [32:0] \$435 ;
+  wire [3:0] \$436 ;
   wire [32:0] \$437 ;
-  reg [2:0] \$438 ;
-  reg [7:0] \$439 ;
+  wire [1:0] \$438 ;
+  wire [32:0] \$439 ;
   wire [8:0] \$44 ;
-  reg [7:0] \$440 ;
-  reg [7:0] \$441 ;
-  reg \$442 ;
-  reg [7:0] \$443 ;
-  reg \$444 ;
-  reg \$445 ;
+  wire [32:0] \$440 ;
+  wire [1:0] \$441 ;
+  wire [32:0] \$442 ;
+  wire [32:0] \$443 ;
+  reg [2:0] \$444 ;
+  reg [7:0] \$445 ;
   reg [7:0] \$446 ;
   reg [7:0] \$447 ;
-  reg [7:0] \$448 ;
+  reg \$448 ;
   reg [7:0] \$449 ;
   wire [7:0] \$45 ;
   reg \$450 ;
   reg \$451 ;
-  reg \$452 ;
-  reg [8:0] \$453 ;
+  reg [7:0] \$452 ;
+  reg [7:0] \$453 ;
   reg [7:0] \$454 ;
-  reg [2:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [7:0] \$457 ;
-  reg [7:0] \$458 ;
-  reg [7:0] \$459 ;
+  reg [7:0] \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg [8:0] \$459 ;
   wire \$46 ;
-  reg \$460 ;
-  reg [8:0] \$461 ;
+  reg [7:0] \$460 ;
+  reg [2:0] \$461 ;
   reg [7:0] \$462 ;
-  reg \$463 ;
-  reg \$464 ;
+  reg [7:0] \$463 ;
+  reg [15:0] \$464 ;
   reg [7:0] \$465 ;
   reg [7:0] \$466 ;
   reg \$467 ;
-  reg \$468 ;
-  reg \$469 ;
+  reg [8:0] \$468 ;
+  reg [7:0] \$469 ;
   wire \$47 ;
   reg \$470 ;
   reg \$471 ;
-  reg \$472 ;
-  reg \$473 ;
+  reg [7:0] \$472 ;
+  reg [7:0] \$473 ;
   reg \$474 ;
   reg \$475 ;
   reg \$476 ;
@@ -428,62 +428,80 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$479 ;
   wire \$48 ;
   reg \$480 ;
-  reg [7:0] \$481 ;
+  reg \$481 ;
   reg \$482 ;
-  reg [7:0] \$483 ;
+  reg \$483 ;
   reg \$484 ;
-  reg [7:0] \$485 ;
+  reg \$485 ;
   reg \$486 ;
-  reg [7:0] \$487 ;
+  reg \$487 ;
   reg \$488 ;
   reg \$489 ;
   wire [3:0] \$49 ;
   reg \$490 ;
   reg [7:0] \$491 ;
   reg \$492 ;
-  reg \$493 ;
-  reg [2:0] \$494 ;
-  reg [31:0] \$495 ;
-  reg [31:0] \$496 ;
-  reg [31:0] \$497 ;
-  reg [31:0] \$498 ;
-  reg [31:0] \$499 ;
+  reg [7:0] \$493 ;
+  reg \$494 ;
+  reg [7:0] \$495 ;
+  reg \$496 ;
+  reg [7:0] \$497 ;
+  reg \$498 ;
+  reg \$499 ;
   wire \$5 ;
   wire [3:0] \$50 ;
-  reg [31:0] \$500 ;
-  reg [31:0] \$501 ;
-  reg [31:0] \$502 ;
+  reg \$500 ;
+  reg [7:0] \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg [2:0] \$504 ;
+  reg [3:0] \$505 ;
+  reg [31:0] \$506 ;
+  reg [3:0] \$507 ;
+  reg [31:0] \$508 ;
+  reg [3:0] \$509 ;
   wire [3:0] \$51 ;
-  wire [8:0] \$52 ;
-  wire [11:0] \$53 ;
+  reg [31:0] \$510 ;
+  reg [3:0] \$511 ;
+  reg [31:0] \$512 ;
+  reg [3:0] \$513 ;
+  reg [31:0] \$514 ;
+  reg [3:0] \$515 ;
+  reg [31:0] \$516 ;
+  reg [3:0] \$517 ;
+  reg [31:0] \$518 ;
+  reg [3:0] \$519 ;
+  wire \$52 ;
+  reg [31:0] \$520 ;
+  wire \$53 ;
   wire \$54 ;
-  wire [8:0] \$55 ;
-  wire [11:0] \$56 ;
-  wire [11:0] \$57 ;
-  wire [12:0] \$58 ;
-  wire \$59 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire [7:0] \$57 ;
+  wire \$58 ;
+  wire [7:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [7:0] \$64 ;
-  wire \$65 ;
-  wire [7:0] \$66 ;
+  wire \$64 ;
+  wire [7:0] \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire [7:0] \$72 ;
+  wire [7:0] \$71 ;
+  wire [8:0] \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [7:0] \$74 ;
+  wire [8:0] \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [7:0] \$78 ;
-  wire [8:0] \$79 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -503,7 +521,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
+  wire [7:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire [5:0] \$signature__addr ;
@@ -634,6 +652,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire dwp__en;
   wire finished;
   reg [7:0] fold = 8'h00;
+  reg [15:0] fold_end = 16'h0000;
   reg [7:0] group = 8'h00;
   input [31:0] i_stream__payload;
   wire [31:0] i_stream__payload;
@@ -652,6 +671,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire in_release0;
   wire in_release1;
   reg in_wslot = 1'h0;
+  reg [3:0] inc_act_reads = 4'h0;
+  reg [3:0] inc_act_writes = 4'h0;
+  reg [3:0] inc_bank_reads = 4'h0;
+  reg [3:0] inc_busy = 4'h0;
+  reg [3:0] inc_inferences = 4'h0;
+  reg [3:0] inc_mac_ops = 4'h0;
+  reg [3:0] inc_stall_input = 4'h0;
+  reg [3:0] inc_stall_output = 4'h0;
   wire issue;
   wire issue_a;
   wire issue_b;
@@ -668,7 +695,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load_hold;
   reg loaded = 1'h0;
   reg [2:0] n_layers = 3'h0;
-  wire [8:0] need_elem;
   wire [2:0] next_layer;
   wire [1:0] nxt_rp__addr;
   wire [34:0] nxt_rp__data;
@@ -763,6 +789,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire w_en;
   wire [1:0] w_level;
   reg wb_ctx1 = 1'h0;
+  reg wb_ctx10 = 1'h0;
+  reg wb_ctx11 = 1'h0;
+  reg wb_ctx12 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -772,6 +801,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx8 = 1'h0;
   reg wb_ctx9 = 1'h0;
   reg [7:0] wb_group1 = 8'h00;
+  reg [7:0] wb_group10 = 8'h00;
+  reg [7:0] wb_group11 = 8'h00;
+  reg [7:0] wb_group12 = 8'h00;
   reg [7:0] wb_group2 = 8'h00;
   reg [7:0] wb_group3 = 8'h00;
   reg [7:0] wb_group4 = 8'h00;
@@ -783,6 +815,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_groups0 = 8'h00;
   reg [7:0] wb_groups1 = 8'h00;
   reg wb_out1 = 1'h0;
+  reg wb_out10 = 1'h0;
+  reg wb_out11 = 1'h0;
+  reg wb_out12 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -792,6 +827,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out8 = 1'h0;
   reg wb_out9 = 1'h0;
   reg wb_par1 = 1'h0;
+  reg wb_par10 = 1'h0;
+  reg wb_par11 = 1'h0;
+  reg wb_par12 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -803,6 +841,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_parity0 = 1'h0;
   reg wb_parity1 = 1'h0;
   reg wb_valid1 = 1'h0;
+  reg wb_valid10 = 1'h0;
+  reg wb_valid11 = 1'h0;
+  reg wb_valid12 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -945,7 +986,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$148 )
-      actbuf0[\$265 [6:0]] <= result[7:0];
+      actbuf0[\$270 [6:0]] <= result[7:0];
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
@@ -1087,7 +1128,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$155 )
-      actbuf1[\$271 [6:0]] <= \result$158 [7:0];
+      actbuf1[\$276 [6:0]] <= \result$158 [7:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
@@ -1229,7 +1270,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$159 )
-      actbuf2[\$277 [6:0]] <= result[7:0];
+      actbuf2[\$282 [6:0]] <= result[7:0];
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
@@ -1371,7 +1412,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$162 )
-      actbuf3[\$283 [6:0]] <= \result$158 [7:0];
+      actbuf3[\$288 [6:0]] <= \result$158 [7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
@@ -1839,12 +1880,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$285 [6:0]] <= result;
+      outbuf0[\$290 [6:0]] <= result;
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _8_ <= outbuf0[\$297 [6:0]];
+      _8_ <= outbuf0[\$302 [6:0]];
     end
   end
   assign \$signature__data$184  = _8_;
@@ -1981,111 +2022,115 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$287 [6:0]] <= \result$158 ;
+      outbuf1[\$292 [6:0]] <= \result$158 ;
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _9_ <= outbuf1[\$300 [6:0]];
+      _9_ <= outbuf1[\$305 [6:0]];
     end
   end
   assign \$signature__data$185  = _9_;
+  assign \$442  = count_act_writes + inc_act_writes;
+  assign \$443  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$438 ;
+    n_layers <= \$444 ;
   always @(posedge clk)
-    in_folds <= \$439 ;
+    in_folds <= \$445 ;
   always @(posedge clk)
-    out_n <= \$440 ;
+    out_n <= \$446 ;
   always @(posedge clk)
-    in_beats0 <= \$441 ;
+    in_beats0 <= \$447 ;
   always @(posedge clk)
-    in_full0 <= \$442 ;
+    in_full0 <= \$448 ;
   always @(posedge clk)
-    in_beats1 <= \$443 ;
+    in_beats1 <= \$449 ;
   always @(posedge clk)
-    in_full1 <= \$444 ;
+    in_full1 <= \$450 ;
   always @(posedge clk)
-    in_wslot <= \$445 ;
+    in_wslot <= \$451 ;
   always @(posedge clk)
-    in_groups <= \$446 ;
+    in_groups <= \$452 ;
   always @(posedge clk)
-    cur_folds <= \$447 ;
+    cur_folds <= \$453 ;
   always @(posedge clk)
-    cur_groups <= \$448 ;
+    cur_groups <= \$454 ;
   always @(posedge clk)
-    cur_out <= \$449 ;
+    cur_out <= \$455 ;
   always @(posedge clk)
-    cur_is_last <= \$450 ;
+    cur_is_last <= \$456 ;
   always @(posedge clk)
-    cur_relu <= \$451 ;
+    cur_relu <= \$457 ;
   always @(posedge clk)
-    cur_requantize <= \$452 ;
+    cur_requantize <= \$458 ;
   always @(posedge clk)
-    bank_addr <= \$453 ;
+    bank_addr <= \$459 ;
   always @(posedge clk)
-    rq_addr <= \$454 ;
+    rq_addr <= \$460 ;
   always @(posedge clk)
-    layer <= \$455 ;
+    layer <= \$461 ;
   always @(posedge clk)
-    group <= \$456 ;
+    group <= \$462 ;
   always @(posedge clk)
-    fold <= \$457 ;
+    fold <= \$463 ;
   always @(posedge clk)
-    b_group <= \$458 ;
+    fold_end <= \$464 ;
   always @(posedge clk)
-    b_fold <= \$459 ;
+    b_group <= \$465 ;
   always @(posedge clk)
-    b_in_group <= \$460 ;
+    b_fold <= \$466 ;
   always @(posedge clk)
-    b_bank_addr <= \$461 ;
+    b_in_group <= \$467 ;
   always @(posedge clk)
-    b_rq_addr <= \$462 ;
+    b_bank_addr <= \$468 ;
   always @(posedge clk)
-    loaded <= \$463 ;
+    b_rq_addr <= \$469 ;
   always @(posedge clk)
-    wr_buf <= \$464 ;
+    loaded <= \$470 ;
   always @(posedge clk)
-    prev_out <= \$465 ;
+    wr_buf <= \$471 ;
   always @(posedge clk)
-    prev_groups <= \$466 ;
+    prev_out <= \$472 ;
   always @(posedge clk)
-    ctx <= \$467 ;
+    prev_groups <= \$473 ;
   always @(posedge clk)
-    step_addr <= \$366 ;
+    ctx <= \$474 ;
   always @(posedge clk)
-    step_first <= \$369 ;
+    step_addr <= \$372 ;
   always @(posedge clk)
-    step_last <= \$374 ;
+    step_first <= \$375 ;
   always @(posedge clk)
-    step_rq <= \$375 ;
+    step_last <= \$380 ;
   always @(posedge clk)
-    step_relu <= \$376 ;
+    step_rq <= \$381 ;
   always @(posedge clk)
-    step_requantize <= \$377 ;
+    step_relu <= \$382 ;
   always @(posedge clk)
-    step_in_addr <= \$382 ;
+    step_requantize <= \$383 ;
   always @(posedge clk)
-    step_act_addr <= \$388 ;
+    step_in_addr <= \$388 ;
   always @(posedge clk)
-    step_from_input <= \$390 ;
+    step_act_addr <= \$394 ;
+  always @(posedge clk)
+    step_from_input <= \$396 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$391 ;
+    step_group <= \$397 ;
   always @(posedge clk)
-    step_par <= \$392 ;
+    step_par <= \$398 ;
   always @(posedge clk)
-    step_ctx <= \$393 ;
+    step_ctx <= \$399 ;
   always @(posedge clk)
-    step_out <= \$394 ;
+    step_out <= \$400 ;
   always @(posedge clk)
-    step_valid <= \$468 ;
+    step_valid <= \$475 ;
   always @(posedge clk)
-    rd_from_input <= \$469 ;
+    rd_from_input <= \$476 ;
   always @(posedge clk)
-    rd_block <= \$470 ;
+    rd_block <= \$477 ;
   always @(posedge clk)
-    wb_valid1 <= \$471 ;
+    wb_valid1 <= \$478 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2095,7 +2140,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$472 ;
+    wb_valid2 <= \$479 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2105,7 +2150,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$473 ;
+    wb_valid3 <= \$480 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2115,7 +2160,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$474 ;
+    wb_valid4 <= \$481 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2125,7 +2170,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$475 ;
+    wb_valid5 <= \$482 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2135,7 +2180,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$476 ;
+    wb_valid6 <= \$483 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2145,7 +2190,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$477 ;
+    wb_valid7 <= \$484 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2155,7 +2200,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$478 ;
+    wb_valid8 <= \$485 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2165,7 +2210,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$479 ;
+    wb_valid9 <= \$486 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2175,51 +2220,97 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_parity0 <= \$480 ;
+    wb_valid10 <= \$487 ;
   always @(posedge clk)
-    wb_groups0 <= \$481 ;
+    wb_group10 <= wb_group9;
   always @(posedge clk)
-    wb_parity1 <= \$482 ;
+    wb_par10 <= wb_par9;
   always @(posedge clk)
-    wb_groups1 <= \$483 ;
+    wb_ctx10 <= wb_ctx9;
   always @(posedge clk)
-    out_full0 <= \$484 ;
+    wb_out10 <= wb_out9;
   always @(posedge clk)
-    out_groups0 <= \$485 ;
+    wb_valid11 <= \$488 ;
   always @(posedge clk)
-    out_full1 <= \$486 ;
+    wb_group11 <= wb_group10;
   always @(posedge clk)
-    out_groups1 <= \$487 ;
+    wb_par11 <= wb_par10;
   always @(posedge clk)
-    drain_inflight <= \$488 ;
+    wb_ctx11 <= wb_ctx10;
   always @(posedge clk)
-    drain_lane <= \$489 ;
+    wb_out11 <= wb_out10;
   always @(posedge clk)
-    drain_last <= \$490 ;
+    wb_valid12 <= \$489 ;
   always @(posedge clk)
-    drain_elem <= \$491 ;
+    wb_group12 <= wb_group11;
   always @(posedge clk)
-    drain_slot <= \$492 ;
+    wb_par12 <= wb_par11;
   always @(posedge clk)
-    release_slot <= \$493 ;
+    wb_ctx12 <= wb_ctx11;
   always @(posedge clk)
-    in_flight <= \$494 ;
+    wb_out12 <= wb_out11;
   always @(posedge clk)
-    count_busy <= \$495 ;
+    wb_parity0 <= \$490 ;
   always @(posedge clk)
-    count_stall_input <= \$496 ;
+    wb_groups0 <= \$491 ;
   always @(posedge clk)
-    count_stall_output <= \$497 ;
+    wb_parity1 <= \$492 ;
   always @(posedge clk)
-    count_mac_ops <= \$498 ;
+    wb_groups1 <= \$493 ;
   always @(posedge clk)
-    count_bank_reads <= \$499 ;
+    out_full0 <= \$494 ;
   always @(posedge clk)
-    count_act_reads <= \$500 ;
+    out_groups0 <= \$495 ;
   always @(posedge clk)
-    count_act_writes <= \$501 ;
+    out_full1 <= \$496 ;
   always @(posedge clk)
-    count_inferences <= \$502 ;
+    out_groups1 <= \$497 ;
+  always @(posedge clk)
+    drain_inflight <= \$498 ;
+  always @(posedge clk)
+    drain_lane <= \$499 ;
+  always @(posedge clk)
+    drain_last <= \$500 ;
+  always @(posedge clk)
+    drain_elem <= \$501 ;
+  always @(posedge clk)
+    drain_slot <= \$502 ;
+  always @(posedge clk)
+    release_slot <= \$503 ;
+  always @(posedge clk)
+    in_flight <= \$504 ;
+  always @(posedge clk)
+    inc_busy <= \$505 ;
+  always @(posedge clk)
+    count_busy <= \$506 ;
+  always @(posedge clk)
+    inc_stall_input <= \$507 ;
+  always @(posedge clk)
+    count_stall_input <= \$508 ;
+  always @(posedge clk)
+    inc_stall_output <= \$509 ;
+  always @(posedge clk)
+    count_stall_output <= \$510 ;
+  always @(posedge clk)
+    inc_mac_ops <= \$511 ;
+  always @(posedge clk)
+    count_mac_ops <= \$512 ;
+  always @(posedge clk)
+    inc_bank_reads <= \$513 ;
+  always @(posedge clk)
+    count_bank_reads <= \$514 ;
+  always @(posedge clk)
+    inc_act_reads <= \$515 ;
+  always @(posedge clk)
+    count_act_reads <= \$516 ;
+  always @(posedge clk)
+    inc_act_writes <= \$517 ;
+  always @(posedge clk)
+    count_act_writes <= \$518 ;
+  always @(posedge clk)
+    inc_inferences <= \$519 ;
+  always @(posedge clk)
+    count_inferences <= \$520 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2272,387 +2363,388 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$49  = layer + 1'h1;
   assign \$50  = cur_is_last ? { 3'h0, \$48  } : \$49 ;
   assign \$51  = loaded ? \$50  : 4'h0;
-  assign \$52  = fold + 1'h1;
-  assign \$53  = \$52  * 3'h4;
-  assign \$54  = \$53  < prev_out;
-  assign \$55  = fold + 1'h1;
-  assign \$56  = \$55  * 3'h4;
-  assign \$57  = \$54  ? \$56  : { 4'h0, prev_out };
-  assign \$58  = \$57  - 1'h1;
-  assign \$59  = | n_layers;
-  assign active = loaded & \$59 ;
-  assign \$60  = | layer;
-  assign \$61  = active & \$60 ;
-  assign \$62  = ~ b_done;
+  assign \$52  = | n_layers;
+  assign active = loaded & \$52 ;
+  assign \$53  = | layer;
+  assign \$54  = active & \$53 ;
+  assign \$55  = ~ b_done;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = ctx ? in_beats0 : in_beats1;
+  assign \$58  = | \$57 ;
+  assign b_available = \$56  & \$58 ;
+  assign \$59  = ctx ? in_beats0 : in_beats1;
+  assign \$60  = \$59  > b_fold;
+  assign \$61  = ~ b_in_group;
+  assign \$62  = ! fold;
   assign \$63  = \$61  & \$62 ;
-  assign \$64  = ctx ? in_beats0 : in_beats1;
-  assign \$65  = | \$64 ;
-  assign b_available = \$63  & \$65 ;
-  assign \$66  = ctx ? in_beats0 : in_beats1;
-  assign \$67  = \$66  > b_fold;
-  assign \$68  = ~ b_in_group;
-  assign \$69  = ! fold;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = ! layer;
-  assign \$72  = ctx ? in_beats1 : in_beats0;
-  assign \$73  = \$72  > fold;
-  assign \$74  = | group;
-  assign \$75  = ctx ? wb_parity1 : wb_parity0;
-  assign \$76  = ~ layer[0];
-  assign \$77  = \$75  == \$76 ;
-  assign \$78  = ctx ? wb_groups1 : wb_groups0;
-  assign \$80  = \$78  > \$79 ;
-  assign \$81  = \$77  & \$80 ;
-  assign \$82  = \$74  | \$81 ;
-  assign \$83  = \$71  ? \$73  : \$82 ;
-  assign \$84  = active & \$83 ;
-  assign \$85  = ! group;
-  assign \$86  = ! fold;
+  assign \$64  = ! layer;
+  assign \$65  = ctx ? in_beats1 : in_beats0;
+  assign \$66  = \$65  > fold;
+  assign \$67  = | group;
+  assign \$68  = ctx ? wb_parity1 : wb_parity0;
+  assign \$69  = ~ layer[0];
+  assign \$70  = \$68  == \$69 ;
+  assign \$71  = ctx ? wb_groups1 : wb_groups0;
+  assign \$73  = \$72  >= fold_end;
+  assign \$74  = ctx ? wb_groups1 : wb_groups0;
+  assign \$76  = \$75  >= prev_out;
+  assign \$77  = \$73  | \$76 ;
+  assign \$78  = \$70  & \$77 ;
+  assign \$79  = \$67  | \$78 ;
+  assign \$80  = \$64  ? \$66  : \$79 ;
+  assign \$81  = active & \$80 ;
+  assign \$82  = ! group;
+  assign \$83  = ! fold;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = cur_is_last & \$84 ;
+  assign \$86  = ctx ? out_full1 : out_full0;
   assign \$87  = \$85  & \$86 ;
-  assign \$88  = cur_is_last & \$87 ;
-  assign \$89  = ctx ? out_full1 : out_full0;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = \$84  & \$91 ;
-  assign \$94  = | layer;
-  assign \$95  = ! group;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = ctx ? wb_parity1 : wb_parity0;
-  assign \$98  = ~ layer[0];
-  assign \$99  = \$97  == \$98 ;
-  assign \$100  = ctx ? wb_groups1 : wb_groups0;
-  assign \$101  = \$100  == prev_groups;
-  assign \$102  = \$99  & \$101 ;
-  assign \$103  = \$96  ? \$102  : 1'h1;
-  assign \$104  = \$93  & \$103 ;
-  assign \$105  = ~ \$104 ;
-  assign \$106  = \$70  & \$105 ;
-  assign \$107  = \$106  & b_available;
-  assign issue_b = b_in_group ? \$67  : \$107 ;
-  assign \$108  = ~ b_in_group;
-  assign \$109  = ! layer;
-  assign \$110  = ctx ? in_beats1 : in_beats0;
-  assign \$111  = \$110  > fold;
-  assign \$112  = | group;
-  assign \$113  = ctx ? wb_parity1 : wb_parity0;
-  assign \$114  = ~ layer[0];
-  assign \$115  = \$113  == \$114 ;
+  assign \$88  = ~ \$87 ;
+  assign \$89  = \$81  & \$88 ;
+  assign \$91  = | layer;
+  assign \$92  = ! group;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = ctx ? wb_parity1 : wb_parity0;
+  assign \$95  = ~ layer[0];
+  assign \$96  = \$94  == \$95 ;
+  assign \$97  = ctx ? wb_groups1 : wb_groups0;
+  assign \$98  = \$97  == prev_groups;
+  assign \$99  = \$96  & \$98 ;
+  assign \$100  = \$93  ? \$99  : 1'h1;
+  assign \$101  = \$90  & \$100 ;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = \$63  & \$102 ;
+  assign \$104  = \$103  & b_available;
+  assign issue_b = b_in_group ? \$60  : \$104 ;
+  assign \$105  = ~ b_in_group;
+  assign \$106  = ! layer;
+  assign \$107  = ctx ? in_beats1 : in_beats0;
+  assign \$108  = \$107  > fold;
+  assign \$109  = | group;
+  assign \$110  = ctx ? wb_parity1 : wb_parity0;
+  assign \$111  = ~ layer[0];
+  assign \$112  = \$110  == \$111 ;
+  assign \$113  = ctx ? wb_groups1 : wb_groups0;
+  assign \$115  = \$114  >= fold_end;
   assign \$116  = ctx ? wb_groups1 : wb_groups0;
-  assign \$118  = \$116  > \$117 ;
-  assign \$119  = \$115  & \$118 ;
-  assign \$120  = \$112  | \$119 ;
-  assign \$121  = \$109  ? \$111  : \$120 ;
-  assign \$122  = active & \$121 ;
-  assign \$123  = ! group;
-  assign \$124  = ! fold;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = cur_is_last & \$125 ;
-  assign \$127  = ctx ? out_full1 : out_full0;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = \$122  & \$129 ;
-  assign \$132  = \$108  & \$131 ;
-  assign \$133  = ~ b_in_group;
-  assign \$134  = ! fold;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = | layer;
-  assign \$137  = ! group;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = ctx ? wb_parity1 : wb_parity0;
-  assign \$140  = ~ layer[0];
-  assign \$141  = \$139  == \$140 ;
-  assign \$142  = ctx ? wb_groups1 : wb_groups0;
-  assign \$143  = \$142  == prev_groups;
-  assign \$144  = \$141  & \$143 ;
-  assign \$145  = \$138  ? \$144  : 1'h1;
-  assign \$146  = ~ \$145 ;
-  assign \$147  = \$135  & \$146 ;
-  assign \$148  = \$147  & b_available;
-  assign \$149  = ~ \$148 ;
-  assign issue_a = \$132  & \$149 ;
+  assign \$118  = \$117  >= prev_out;
+  assign \$119  = \$115  | \$118 ;
+  assign \$120  = \$112  & \$119 ;
+  assign \$121  = \$109  | \$120 ;
+  assign \$122  = \$106  ? \$108  : \$121 ;
+  assign \$123  = active & \$122 ;
+  assign \$124  = ! group;
+  assign \$125  = ! fold;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = cur_is_last & \$126 ;
+  assign \$128  = ctx ? out_full1 : out_full0;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$123  & \$130 ;
+  assign \$133  = \$105  & \$132 ;
+  assign \$134  = ~ b_in_group;
+  assign \$135  = ! fold;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = | layer;
+  assign \$138  = ! group;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = ctx ? wb_parity1 : wb_parity0;
+  assign \$141  = ~ layer[0];
+  assign \$142  = \$140  == \$141 ;
+  assign \$143  = ctx ? wb_groups1 : wb_groups0;
+  assign \$144  = \$143  == prev_groups;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = \$139  ? \$145  : 1'h1;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$136  & \$147 ;
+  assign \$149  = \$148  & b_available;
+  assign \$150  = ~ \$149 ;
+  assign issue_a = \$133  & \$150 ;
   assign issue = issue_a | issue_b;
-  assign \$150  = ~ issue;
-  assign \$151  = \$150  & active;
-  assign \$152  = ! layer;
-  assign \$153  = ctx ? in_beats1 : in_beats0;
-  assign \$154  = \$153  > fold;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$152  & \$155 ;
-  assign \$157  = ctx ? in_beats1 : in_beats0;
-  assign \$158  = | \$157 ;
-  assign \$159  = \$156  & \$158 ;
-  assign \$160  = b_in_group ? 1'h1 : \$159 ;
-  assign stall_input = \$151  & \$160 ;
-  assign \$161  = ~ issue;
-  assign \$162  = ~ b_in_group;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = \$163  & active;
-  assign \$165  = ! layer;
-  assign \$166  = ctx ? in_beats1 : in_beats0;
-  assign \$167  = \$166  > fold;
-  assign \$168  = | group;
-  assign \$169  = ctx ? wb_parity1 : wb_parity0;
-  assign \$170  = ~ layer[0];
-  assign \$171  = \$169  == \$170 ;
-  assign \$172  = ctx ? wb_groups1 : wb_groups0;
-  assign \$174  = \$172  > \$173 ;
-  assign \$175  = \$171  & \$174 ;
-  assign \$176  = \$168  | \$175 ;
-  assign \$177  = \$165  ? \$167  : \$176 ;
-  assign \$178  = \$164  & \$177 ;
-  assign \$179  = ! group;
-  assign \$180  = ! fold;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = cur_is_last & \$181 ;
-  assign \$183  = ctx ? out_full1 : out_full0;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = ~ \$184 ;
-  assign stall_output = \$178  & \$186 ;
-  assign \$187  = ! ctx;
-  assign \$188  = issue_a & \$187 ;
-  assign \$189  = ! layer;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = cur_folds - 1'h1;
-  assign \$192  = fold == \$191 ;
-  assign \$193  = \$190  & \$192 ;
-  assign \$194  = cur_groups - 1'h1;
-  assign \$195  = group == \$194 ;
-  assign \$196  = \$193  & \$195 ;
-  assign \$198  = issue_b & \$197 ;
-  assign \$199  = in_folds - 1'h1;
-  assign \$200  = b_fold == \$199 ;
+  assign \$151  = ~ issue;
+  assign \$152  = \$151  & active;
+  assign \$153  = ! layer;
+  assign \$154  = ctx ? in_beats1 : in_beats0;
+  assign \$155  = \$154  > fold;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = \$153  & \$156 ;
+  assign \$158  = ctx ? in_beats1 : in_beats0;
+  assign \$159  = | \$158 ;
+  assign \$160  = \$157  & \$159 ;
+  assign \$161  = b_in_group ? 1'h1 : \$160 ;
+  assign stall_input = \$152  & \$161 ;
+  assign \$162  = ~ issue;
+  assign \$163  = ~ b_in_group;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = \$164  & active;
+  assign \$166  = ! layer;
+  assign \$167  = ctx ? in_beats1 : in_beats0;
+  assign \$168  = \$167  > fold;
+  assign \$169  = | group;
+  assign \$170  = ctx ? wb_parity1 : wb_parity0;
+  assign \$171  = ~ layer[0];
+  assign \$172  = \$170  == \$171 ;
+  assign \$173  = ctx ? wb_groups1 : wb_groups0;
+  assign \$175  = \$174  >= fold_end;
+  assign \$176  = ctx ? wb_groups1 : wb_groups0;
+  assign \$178  = \$177  >= prev_out;
+  assign \$179  = \$175  | \$178 ;
+  assign \$180  = \$172  & \$179 ;
+  assign \$181  = \$169  | \$180 ;
+  assign \$182  = \$166  ? \$168  : \$181 ;
+  assign \$183  = \$165  & \$182 ;
+  assign \$184  = ! group;
+  assign \$185  = ! fold;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = cur_is_last & \$186 ;
+  assign \$188  = ctx ? out_full1 : out_full0;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = ~ \$189 ;
+  assign stall_output = \$183  & \$191 ;
+  assign \$192  = ! ctx;
+  assign \$193  = issue_a & \$192 ;
+  assign \$194  = ! layer;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = cur_folds - 1'h1;
+  assign \$197  = fold == \$196 ;
+  assign \$198  = \$195  & \$197 ;
+  assign \$199  = cur_groups - 1'h1;
+  assign \$200  = group == \$199 ;
   assign \$201  = \$198  & \$200 ;
-  assign \$202  = in_groups - 1'h1;
-  assign \$203  = b_group == \$202 ;
-  assign \$204  = \$201  & \$203 ;
-  assign in_release0 = \$196  | \$204 ;
-  assign \$205  = ! ctx;
-  assign \$206  = issue_a & \$205 ;
-  assign \$207  = ! layer;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = ! group;
-  assign \$210  = ! fold;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = \$208  & \$211 ;
-  assign \$214  = issue_b & \$213 ;
-  assign \$215  = ! b_group;
+  assign \$203  = issue_b & \$202 ;
+  assign \$204  = in_folds - 1'h1;
+  assign \$205  = b_fold == \$204 ;
+  assign \$206  = \$203  & \$205 ;
+  assign \$207  = in_groups - 1'h1;
+  assign \$208  = b_group == \$207 ;
+  assign \$209  = \$206  & \$208 ;
+  assign in_release0 = \$201  | \$209 ;
+  assign \$210  = ! ctx;
+  assign \$211  = issue_a & \$210 ;
+  assign \$212  = ! layer;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = ! group;
+  assign \$215  = ! fold;
   assign \$216  = \$214  & \$215 ;
-  assign \$217  = ! b_fold;
-  assign \$218  = \$216  & \$217 ;
-  assign track_reset0 = \$212  | \$218 ;
-  assign \$220  = issue_a & \$219 ;
-  assign \$221  = ! layer;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = cur_folds - 1'h1;
-  assign \$224  = fold == \$223 ;
-  assign \$225  = \$222  & \$224 ;
-  assign \$226  = cur_groups - 1'h1;
-  assign \$227  = group == \$226 ;
-  assign \$228  = \$225  & \$227 ;
-  assign \$229  = ~ ctx;
-  assign \$230  = issue_b & \$229 ;
-  assign \$231  = in_folds - 1'h1;
-  assign \$232  = b_fold == \$231 ;
+  assign \$217  = \$213  & \$216 ;
+  assign \$219  = issue_b & \$218 ;
+  assign \$220  = ! b_group;
+  assign \$221  = \$219  & \$220 ;
+  assign \$222  = ! b_fold;
+  assign \$223  = \$221  & \$222 ;
+  assign track_reset0 = \$217  | \$223 ;
+  assign \$225  = issue_a & \$224 ;
+  assign \$226  = ! layer;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = cur_folds - 1'h1;
+  assign \$229  = fold == \$228 ;
+  assign \$230  = \$227  & \$229 ;
+  assign \$231  = cur_groups - 1'h1;
+  assign \$232  = group == \$231 ;
   assign \$233  = \$230  & \$232 ;
-  assign \$234  = in_groups - 1'h1;
-  assign \$235  = b_group == \$234 ;
-  assign \$236  = \$233  & \$235 ;
-  assign in_release1 = \$228  | \$236 ;
-  assign \$238  = issue_a & \$237 ;
-  assign \$239  = ! layer;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ! group;
-  assign \$242  = ! fold;
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = \$240  & \$243 ;
-  assign \$245  = ~ ctx;
-  assign \$246  = issue_b & \$245 ;
-  assign \$247  = ! b_group;
+  assign \$234  = ~ ctx;
+  assign \$235  = issue_b & \$234 ;
+  assign \$236  = in_folds - 1'h1;
+  assign \$237  = b_fold == \$236 ;
+  assign \$238  = \$235  & \$237 ;
+  assign \$239  = in_groups - 1'h1;
+  assign \$240  = b_group == \$239 ;
+  assign \$241  = \$238  & \$240 ;
+  assign in_release1 = \$233  | \$241 ;
+  assign \$243  = issue_a & \$242 ;
+  assign \$244  = ! layer;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = ! group;
+  assign \$247  = ! fold;
   assign \$248  = \$246  & \$247 ;
-  assign \$249  = ! b_fold;
-  assign \$250  = \$248  & \$249 ;
-  assign track_reset1 = \$244  | \$250 ;
-  assign \$251  = issue_a & cur_is_last;
-  assign \$252  = ! group;
-  assign \$253  = ! fold;
-  assign \$254  = \$252  & \$253 ;
-  assign claim_out = \$251  & \$254 ;
-  assign \$255  = rd_from_input ? \$signature__data$135  : \$signature__data$134 ;
-  assign \$256  = rd_from_input ? \$signature__data$137  : \$signature__data$136 ;
-  assign \$257  = rd_from_input ? \$signature__data$139  : \$signature__data$138 ;
-  assign \$258  = rd_from_input ? \$signature__data$141  : \$signature__data$140 ;
-  assign \$259  = ~ wb_out9;
-  assign act_write = wb_valid9 & \$259 ;
-  assign out_write = wb_valid9 & wb_out9;
-  assign \$260  = ! wb_group9[0];
-  assign \$signature__en$148  = act_write & \$260 ;
-  assign \$262  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$263  = \$261  + \$262 ;
-  assign \$264  = wb_par9 ? 6'h20 : 6'h00;
-  assign \$265  = \$263  + \$264 ;
-  assign \$266  = ! wb_group9[0];
-  assign \$signature__en$155  = act_write & \$266 ;
-  assign \$268  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$269  = \$267  + \$268 ;
-  assign \$270  = wb_par9 ? 6'h20 : 6'h00;
-  assign \$271  = \$269  + \$270 ;
-  assign \$signature__en$159  = act_write & \$272 ;
-  assign \$274  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$275  = \$273  + \$274 ;
-  assign \$276  = wb_par9 ? 6'h20 : 6'h00;
-  assign \$277  = \$275  + \$276 ;
-  assign \$signature__en$162  = act_write & \$278 ;
-  assign \$280  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$281  = \$279  + \$280 ;
-  assign \$282  = wb_par9 ? 6'h20 : 6'h00;
-  assign \$283  = \$281  + \$282 ;
-  assign \$284  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$285  = wb_group9 + \$284 ;
-  assign \$286  = wb_ctx9 ? 7'h40 : 7'h00;
-  assign \$287  = wb_group9 + \$286 ;
-  assign \$288  = drain_slot ? out_full1 : out_full0;
-  assign \$289  = drain_slot ? out_groups1 : out_groups0;
-  assign \$291  = \$289  > \$290 ;
-  assign \$292  = \$288  & \$291 ;
-  assign \$293  = w_level + drain_inflight;
-  assign \$294  = \$293  < 2'h3;
-  assign drain_read = \$292  & \$294 ;
-  assign \$296  = drain_slot ? 7'h40 : 7'h00;
-  assign \$297  = \$295  + \$296 ;
-  assign \$299  = drain_slot ? 7'h40 : 7'h00;
-  assign \$300  = \$298  + \$299 ;
+  assign \$249  = \$245  & \$248 ;
+  assign \$250  = ~ ctx;
+  assign \$251  = issue_b & \$250 ;
+  assign \$252  = ! b_group;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = ! b_fold;
+  assign \$255  = \$253  & \$254 ;
+  assign track_reset1 = \$249  | \$255 ;
+  assign \$256  = issue_a & cur_is_last;
+  assign \$257  = ! group;
+  assign \$258  = ! fold;
+  assign \$259  = \$257  & \$258 ;
+  assign claim_out = \$256  & \$259 ;
+  assign \$260  = rd_from_input ? \$signature__data$135  : \$signature__data$134 ;
+  assign \$261  = rd_from_input ? \$signature__data$137  : \$signature__data$136 ;
+  assign \$262  = rd_from_input ? \$signature__data$139  : \$signature__data$138 ;
+  assign \$263  = rd_from_input ? \$signature__data$141  : \$signature__data$140 ;
+  assign \$264  = ~ wb_out12;
+  assign act_write = wb_valid12 & \$264 ;
+  assign out_write = wb_valid12 & wb_out12;
+  assign \$265  = ! wb_group12[0];
+  assign \$signature__en$148  = act_write & \$265 ;
+  assign \$267  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$268  = \$266  + \$267 ;
+  assign \$269  = wb_par12 ? 6'h20 : 6'h00;
+  assign \$270  = \$268  + \$269 ;
+  assign \$271  = ! wb_group12[0];
+  assign \$signature__en$155  = act_write & \$271 ;
+  assign \$273  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$274  = \$272  + \$273 ;
+  assign \$275  = wb_par12 ? 6'h20 : 6'h00;
+  assign \$276  = \$274  + \$275 ;
+  assign \$signature__en$159  = act_write & \$277 ;
+  assign \$279  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$280  = \$278  + \$279 ;
+  assign \$281  = wb_par12 ? 6'h20 : 6'h00;
+  assign \$282  = \$280  + \$281 ;
+  assign \$signature__en$162  = act_write & \$283 ;
+  assign \$285  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$286  = \$284  + \$285 ;
+  assign \$287  = wb_par12 ? 6'h20 : 6'h00;
+  assign \$288  = \$286  + \$287 ;
+  assign \$289  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$290  = wb_group12 + \$289 ;
+  assign \$291  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$292  = wb_group12 + \$291 ;
+  assign \$293  = drain_slot ? out_full1 : out_full0;
+  assign \$294  = drain_slot ? out_groups1 : out_groups0;
+  assign \$296  = \$294  > \$295 ;
+  assign \$297  = \$293  & \$296 ;
+  assign \$298  = w_level + drain_inflight;
+  assign \$299  = \$298  < 2'h3;
+  assign drain_read = \$297  & \$299 ;
+  assign \$301  = drain_slot ? 7'h40 : 7'h00;
+  assign \$302  = \$300  + \$301 ;
+  assign \$304  = drain_slot ? 7'h40 : 7'h00;
+  assign \$305  = \$303  + \$304 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$301  = load__payload[31:28] == 2'h3;
-  assign \$302  = ld_fire & \$301 ;
-  assign \$303  = ! load__payload[19:0];
-  assign \$304  = load__payload[85:32] > 3'h4;
-  assign \$305  = \$304  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$306  = d0_rp__data[7:0] + 2'h3;
-  assign \$308  = ! in_wslot;
-  assign \$309  = in_fire & \$308 ;
-  assign \$310  = in_beats0 + 1'h1;
-  assign \$311  = in_beats0 + 1'h1;
-  assign \$312  = \$311  == in_folds;
+  assign \$306  = load__payload[31:28] == 2'h3;
+  assign \$307  = ld_fire & \$306 ;
+  assign \$308  = ! load__payload[19:0];
+  assign \$309  = load__payload[85:32] > 3'h4;
+  assign \$310  = \$309  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$311  = d0_rp__data[7:0] + 2'h3;
+  assign \$313  = ! in_wslot;
   assign \$314  = in_fire & \$313 ;
-  assign \$315  = in_beats1 + 1'h1;
-  assign \$316  = in_beats1 + 1'h1;
+  assign \$315  = in_beats0 + 1'h1;
+  assign \$316  = in_beats0 + 1'h1;
   assign \$317  = \$316  == in_folds;
-  assign \$318  = in_wslot ? in_beats1 : in_beats0;
-  assign \$319  = \$318  + 1'h1;
-  assign \$320  = \$319  == in_folds;
-  assign \$321  = in_fire & \$320 ;
-  assign \$322  = ~ in_wslot;
-  assign \$323  = d0_rp__data[15:8] + 1'h1;
-  assign \$325  = ~ loaded;
-  assign \$326  = nxt_rp__data[7:0] + 2'h3;
-  assign \$328  = nxt_rp__data[15:8] + 1'h1;
-  assign \$330  = n_layers - 1'h1;
-  assign \$331  = \$51 [2:0] == \$330 ;
-  assign \$332  = cur_folds - 1'h1;
-  assign \$333  = fold == \$332 ;
-  assign \$334  = group + 1'h1;
-  assign \$335  = rq_addr + 1'h1;
-  assign \$336  = cur_groups - 1'h1;
-  assign \$337  = group == \$336 ;
-  assign \$338  = nxt_rp__data[7:0] + 2'h3;
-  assign \$340  = nxt_rp__data[15:8] + 1'h1;
-  assign \$342  = n_layers - 1'h1;
-  assign \$343  = \$51 [2:0] == \$342 ;
-  assign \$344  = ~ wr_buf;
-  assign \$345  = ~ ctx;
-  assign \$346  = | b_group;
-  assign \$347  = fold + 1'h1;
-  assign \$348  = cur_folds - 1'h1;
-  assign \$349  = fold == \$348 ;
-  assign \$350  = cur_groups - 1'h1;
-  assign \$351  = group == \$350 ;
-  assign \$352  = \$349  & \$351 ;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = bank_addr + 1'h1;
-  assign \$355  = b_bank_addr + 1'h1;
-  assign \$356  = in_folds - 1'h1;
-  assign \$357  = b_fold == \$356 ;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = in_folds - 1'h1;
-  assign \$360  = b_fold == \$359 ;
-  assign \$361  = b_group + 1'h1;
-  assign \$362  = b_rq_addr + 1'h1;
-  assign \$363  = b_fold + 1'h1;
-  assign \$364  = ~ clear_counters;
-  assign \$365  = ld_fire & \$364 ;
-  assign \$366  = issue_b ? b_bank_addr : bank_addr;
-  assign \$367  = ! b_fold;
-  assign \$368  = ! fold;
-  assign \$369  = issue_b ? \$367  : \$368 ;
-  assign \$370  = in_folds - 1'h1;
-  assign \$371  = b_fold == \$370 ;
-  assign \$372  = cur_folds - 1'h1;
-  assign \$373  = fold == \$372 ;
-  assign \$374  = issue_b ? \$371  : \$373 ;
-  assign \$375  = issue_b ? b_rq_addr : rq_addr;
-  assign \$376  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$377  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$378  = issue_b ? b_fold : fold;
-  assign \$380  = ctx ^ issue_b;
-  assign \$381  = \$380  ? 6'h20 : 6'h00;
-  assign \$382  = \$379  + \$381 ;
-  assign \$383  = issue_b ? b_fold : fold;
-  assign \$385  = ctx ? 7'h40 : 7'h00;
-  assign \$386  = \$384  + \$385 ;
-  assign \$387  = wr_buf ? 6'h00 : 6'h20;
-  assign \$388  = \$386  + \$387 ;
-  assign \$389  = ! layer;
-  assign \$390  = issue_b | \$389 ;
-  assign \$391  = issue_b ? b_group : group;
-  assign \$392  = issue_b ? 1'h0 : wr_buf;
-  assign \$393  = ctx ^ issue_b;
-  assign \$394  = issue_a & cur_is_last;
-  assign \$395  = step_valid & step_last;
-  assign \$396  = ! wb_ctx9;
-  assign \$397  = act_write & \$396 ;
-  assign \$398  = wb_parity0 == wb_par9;
-  assign \$399  = wb_groups0 + 1'h1;
-  assign \$400  = \$398  ? \$399  : 9'h001;
-  assign \$402  = act_write & \$401 ;
-  assign \$403  = wb_parity1 == wb_par9;
-  assign \$404  = wb_groups1 + 1'h1;
-  assign \$405  = \$403  ? \$404  : 9'h001;
-  assign \$406  = ! ctx;
-  assign \$407  = claim_out & \$406 ;
-  assign \$408  = ! wb_ctx9;
-  assign \$409  = out_write & \$408 ;
-  assign \$410  = out_groups0 + 1'h1;
-  assign \$412  = claim_out & \$411 ;
-  assign \$414  = out_write & \$413 ;
-  assign \$415  = out_groups1 + 1'h1;
-  assign \$416  = out_n - 1'h1;
-  assign \$417  = drain_elem == \$416 ;
-  assign \$418  = out_n - 1'h1;
-  assign \$419  = drain_elem == \$418 ;
-  assign \$420  = ~ drain_slot;
-  assign \$421  = drain_elem + 1'h1;
-  assign \$422  = ~ release_slot;
-  assign \$423  = ! release_slot;
-  assign \$425  = in_flight + vector_start;
-  assign \$426  = \$425  - done;
-  assign \$427  = count_busy + busy;
-  assign \$428  = count_stall_input + stall_input;
-  assign \$429  = count_stall_output + stall_output;
-  assign \$430  = issue ? 4'h8 : 4'h0;
-  assign \$431  = count_mac_ops + \$430 ;
-  assign \$432  = issue ? 2'h2 : 2'h0;
-  assign \$433  = count_bank_reads + \$432 ;
-  assign \$434  = count_act_reads + issue;
-  assign \$435  = in_fire + act_write;
-  assign \$436  = count_act_writes + \$435 ;
-  assign \$437  = count_inferences + done;
+  assign \$319  = in_fire & \$318 ;
+  assign \$320  = in_beats1 + 1'h1;
+  assign \$321  = in_beats1 + 1'h1;
+  assign \$322  = \$321  == in_folds;
+  assign \$323  = in_wslot ? in_beats1 : in_beats0;
+  assign \$324  = \$323  + 1'h1;
+  assign \$325  = \$324  == in_folds;
+  assign \$326  = in_fire & \$325 ;
+  assign \$327  = ~ in_wslot;
+  assign \$328  = d0_rp__data[15:8] + 1'h1;
+  assign \$330  = ~ loaded;
+  assign \$331  = nxt_rp__data[7:0] + 2'h3;
+  assign \$333  = nxt_rp__data[15:8] + 1'h1;
+  assign \$335  = n_layers - 1'h1;
+  assign \$336  = \$51 [2:0] == \$335 ;
+  assign \$337  = cur_folds - 1'h1;
+  assign \$338  = fold == \$337 ;
+  assign \$339  = group + 1'h1;
+  assign \$340  = rq_addr + 1'h1;
+  assign \$341  = cur_groups - 1'h1;
+  assign \$342  = group == \$341 ;
+  assign \$343  = nxt_rp__data[7:0] + 2'h3;
+  assign \$345  = nxt_rp__data[15:8] + 1'h1;
+  assign \$347  = n_layers - 1'h1;
+  assign \$348  = \$51 [2:0] == \$347 ;
+  assign \$349  = ~ wr_buf;
+  assign \$350  = ~ ctx;
+  assign \$351  = | b_group;
+  assign \$352  = fold + 1'h1;
+  assign \$353  = fold_end + 3'h4;
+  assign \$354  = cur_folds - 1'h1;
+  assign \$355  = fold == \$354 ;
+  assign \$356  = cur_groups - 1'h1;
+  assign \$357  = group == \$356 ;
+  assign \$358  = \$355  & \$357 ;
+  assign \$359  = ~ \$358 ;
+  assign \$360  = bank_addr + 1'h1;
+  assign \$361  = b_bank_addr + 1'h1;
+  assign \$362  = in_folds - 1'h1;
+  assign \$363  = b_fold == \$362 ;
+  assign \$364  = ~ \$363 ;
+  assign \$365  = in_folds - 1'h1;
+  assign \$366  = b_fold == \$365 ;
+  assign \$367  = b_group + 1'h1;
+  assign \$368  = b_rq_addr + 1'h1;
+  assign \$369  = b_fold + 1'h1;
+  assign \$370  = ~ clear_counters;
+  assign \$371  = ld_fire & \$370 ;
+  assign \$372  = issue_b ? b_bank_addr : bank_addr;
+  assign \$373  = ! b_fold;
+  assign \$374  = ! fold;
+  assign \$375  = issue_b ? \$373  : \$374 ;
+  assign \$376  = in_folds - 1'h1;
+  assign \$377  = b_fold == \$376 ;
+  assign \$378  = cur_folds - 1'h1;
+  assign \$379  = fold == \$378 ;
+  assign \$380  = issue_b ? \$377  : \$379 ;
+  assign \$381  = issue_b ? b_rq_addr : rq_addr;
+  assign \$382  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$383  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$384  = issue_b ? b_fold : fold;
+  assign \$386  = ctx ^ issue_b;
+  assign \$387  = \$386  ? 6'h20 : 6'h00;
+  assign \$388  = \$385  + \$387 ;
+  assign \$389  = issue_b ? b_fold : fold;
+  assign \$391  = ctx ? 7'h40 : 7'h00;
+  assign \$392  = \$390  + \$391 ;
+  assign \$393  = wr_buf ? 6'h00 : 6'h20;
+  assign \$394  = \$392  + \$393 ;
+  assign \$395  = ! layer;
+  assign \$396  = issue_b | \$395 ;
+  assign \$397  = issue_b ? b_group : group;
+  assign \$398  = issue_b ? 1'h0 : wr_buf;
+  assign \$399  = ctx ^ issue_b;
+  assign \$400  = issue_a & cur_is_last;
+  assign \$401  = step_valid & step_last;
+  assign \$402  = ! wb_ctx12;
+  assign \$403  = act_write & \$402 ;
+  assign \$404  = wb_parity0 == wb_par12;
+  assign \$405  = wb_groups0 + 1'h1;
+  assign \$406  = \$404  ? \$405  : 9'h001;
+  assign \$408  = act_write & \$407 ;
+  assign \$409  = wb_parity1 == wb_par12;
+  assign \$410  = wb_groups1 + 1'h1;
+  assign \$411  = \$409  ? \$410  : 9'h001;
+  assign \$412  = ! ctx;
+  assign \$413  = claim_out & \$412 ;
+  assign \$414  = ! wb_ctx12;
+  assign \$415  = out_write & \$414 ;
+  assign \$416  = out_groups0 + 1'h1;
+  assign \$418  = claim_out & \$417 ;
+  assign \$420  = out_write & \$419 ;
+  assign \$421  = out_groups1 + 1'h1;
+  assign \$422  = out_n - 1'h1;
+  assign \$423  = drain_elem == \$422 ;
+  assign \$424  = out_n - 1'h1;
+  assign \$425  = drain_elem == \$424 ;
+  assign \$426  = ~ drain_slot;
+  assign \$427  = drain_elem + 1'h1;
+  assign \$428  = ~ release_slot;
+  assign \$429  = ! release_slot;
+  assign \$431  = in_flight + vector_start;
+  assign \$432  = \$431  - done;
+  assign \$433  = count_busy + inc_busy;
+  assign \$434  = count_stall_input + inc_stall_input;
+  assign \$435  = count_stall_output + inc_stall_output;
+  assign \$436  = issue ? 4'h8 : 4'h0;
+  assign \$437  = count_mac_ops + inc_mac_ops;
+  assign \$438  = issue ? 2'h2 : 2'h0;
+  assign \$439  = count_bank_reads + inc_bank_reads;
+  assign \$440  = count_act_reads + inc_act_reads;
+  assign \$441  = in_fire + act_write;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$342$0 (drain_data),
-    .\port$850$0 (drain_last),
+    .\port$347$0 (drain_data),
+    .\port$886$0 (drain_last),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2661,10 +2753,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .clk(clk),
-    .\port$286$0 (\$255 ),
-    .\port$287$0 (\$256 ),
-    .\port$288$0 (\$257 ),
-    .\port$289$0 (\$258 ),
+    .\port$291$0 (\$260 ),
+    .\port$292$0 (\$261 ),
+    .\port$293$0 (\$262 ),
+    .\port$294$0 (\$263 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -2681,10 +2773,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .clk(clk),
-    .\port$286$0 (\$255 ),
-    .\port$287$0 (\$256 ),
-    .\port$288$0 (\$257 ),
-    .\port$289$0 (\$258 ),
+    .\port$291$0 (\$260 ),
+    .\port$292$0 (\$261 ),
+    .\port$293$0 (\$262 ),
+    .\port$294$0 (\$263 ),
     .result(\result$158 ),
     .rp__addr(step_addr),
     .rst(rst),
@@ -2736,111 +2828,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = n_layers;
-    if (\$302 ) begin
-      if (\$303 ) begin
-        \$438  = \$305 [2:0];
+    \$444  = n_layers;
+    if (\$307 ) begin
+      if (\$308 ) begin
+        \$444  = \$310 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = \$307 [7:0];
+    \$445  = \$312 [7:0];
     if (rst) begin
-      \$439  = 8'h00;
+      \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = dl_rp__data[15:8];
-    if (rst) begin
-      \$440  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = in_beats0;
-    if (\$309 ) begin
-      \$441  = \$310 [7:0];
-    end
-    if (in_release0) begin
-      \$441  = 8'h00;
-    end
-    if (rst) begin
-      \$441  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = in_full0;
-    if (\$309 ) begin
-      if (\$312 ) begin
-        \$442  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$442  = 1'h0;
-    end
-    if (rst) begin
-      \$442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = in_beats1;
-    if (\$314 ) begin
-      \$443  = \$315 [7:0];
-    end
-    if (in_release1) begin
-      \$443  = 8'h00;
-    end
-    if (rst) begin
-      \$443  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = in_full1;
-    if (\$314 ) begin
-      if (\$317 ) begin
-        \$444  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$444  = 1'h0;
-    end
-    if (rst) begin
-      \$444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = in_wslot;
-    if (\$321 ) begin
-      \$445  = \$322 ;
-    end
-    if (rst) begin
-      \$445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = \$324 [7:0];
+    \$446  = dl_rp__data[15:8];
     if (rst) begin
       \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = cur_folds;
-    if (\$325 ) begin
-      \$447  = \$327 [7:0];
-    end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$447  = \$339 [7:0];
-        end
-      end
+    \$447  = in_beats0;
+    if (\$314 ) begin
+      \$447  = \$315 [7:0];
+    end
+    if (in_release0) begin
+      \$447  = 8'h00;
     end
     if (rst) begin
       \$447  = 8'h00;
@@ -2848,31 +2864,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = cur_groups;
-    if (\$325 ) begin
-      \$448  = \$329 [7:0];
-    end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$448  = \$341 [7:0];
-        end
+    \$448  = in_full0;
+    if (\$314 ) begin
+      if (\$317 ) begin
+        \$448  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$448  = 1'h0;
+    end
     if (rst) begin
-      \$448  = 8'h00;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = cur_out;
-    if (\$325 ) begin
-      \$449  = nxt_rp__data[15:8];
-    end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$449  = nxt_rp__data[15:8];
-        end
-      end
+    \$449  = in_beats1;
+    if (\$319 ) begin
+      \$449  = \$320 [7:0];
+    end
+    if (in_release1) begin
+      \$449  = 8'h00;
     end
     if (rst) begin
       \$449  = 8'h00;
@@ -2880,15 +2892,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = cur_is_last;
-    if (\$325 ) begin
-      \$450  = \$331 ;
-    end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$450  = \$343 ;
-        end
+    \$450  = in_full1;
+    if (\$319 ) begin
+      if (\$322 ) begin
+        \$450  = 1'h1;
       end
+    end
+    if (in_release1) begin
+      \$450  = 1'h0;
     end
     if (rst) begin
       \$450  = 1'h0;
@@ -2896,15 +2907,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = cur_relu;
-    if (\$325 ) begin
-      \$451  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$451  = nxt_rp__data[33];
-        end
-      end
+    \$451  = in_wslot;
+    if (\$326 ) begin
+      \$451  = \$327 ;
     end
     if (rst) begin
       \$451  = 1'h0;
@@ -2912,61 +2917,36 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = cur_requantize;
-    if (\$325 ) begin
-      \$452  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$452  = nxt_rp__data[34];
-        end
-      end
-    end
+    \$452  = \$329 [7:0];
     if (rst) begin
-      \$452  = 1'h0;
+      \$452  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = bank_addr;
-    if (\$325 ) begin
-      \$453  = nxt_rp__data[24:16];
+    \$453  = cur_folds;
+    if (\$330 ) begin
+      \$453  = \$332 [7:0];
     end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$453  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$346 ) begin
-              \$453  = b_bank_addr;
-            end
-          end
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$453  = \$344 [7:0];
         end
-      end
-      if (\$353 ) begin
-        \$453  = \$354 [8:0];
       end
     end
     if (rst) begin
-      \$453  = 9'h000;
+      \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = rq_addr;
-    if (\$325 ) begin
-      \$454  = nxt_rp__data[32:25];
+    \$454  = cur_groups;
+    if (\$330 ) begin
+      \$454  = \$334 [7:0];
     end else if (issue_a) begin
-      if (\$333 ) begin
-        \$454  = \$335 [7:0];
-        if (\$337 ) begin
-          \$454  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$346 ) begin
-              \$454  = b_rq_addr;
-            end
-          end
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$454  = \$346 [7:0];
         end
       end
     end
@@ -2976,166 +2956,149 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = layer;
-    if (\$325 ) begin
-      \$455  = \$51 [2:0];
+    \$455  = cur_out;
+    if (\$330 ) begin
+      \$455  = nxt_rp__data[15:8];
     end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$455  = \$51 [2:0];
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$455  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$455  = 3'h0;
+      \$455  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = group;
-    if (\$325 ) begin
-      \$456  = 8'h00;
+    \$456  = cur_is_last;
+    if (\$330 ) begin
+      \$456  = \$336 ;
     end else if (issue_a) begin
-      if (\$333 ) begin
-        \$456  = \$334 [7:0];
-        if (\$337 ) begin
-          \$456  = 8'h00;
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$456  = \$348 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = cur_relu;
+    if (\$330 ) begin
+      \$457  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$457  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = cur_requantize;
+    if (\$330 ) begin
+      \$458  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$458  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = bank_addr;
+    if (\$330 ) begin
+      \$459  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$459  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$346 ) begin
-              \$456  = b_group;
+            end else if (\$351 ) begin
+              \$459  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$359 ) begin
+        \$459  = \$360 [8:0];
+      end
+    end
+    if (rst) begin
+      \$459  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = rq_addr;
+    if (\$330 ) begin
+      \$460  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        \$460  = \$340 [7:0];
+        if (\$342 ) begin
+          \$460  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$351 ) begin
+              \$460  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$456  = 8'h00;
+      \$460  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = fold;
-    if (\$325 ) begin
-      \$457  = 8'h00;
+    \$461  = layer;
+    if (\$330 ) begin
+      \$461  = \$51 [2:0];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$333 ) begin
-        \$457  = 8'h00;
-        if (\$337 ) begin
-          \$457  = 8'h00;
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$461  = \$51 [2:0];
         end
-      end else begin
-        \$457  = \$347 [7:0];
       end
     end
     if (rst) begin
-      \$457  = 8'h00;
+      \$461  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = b_group;
-    if (\$325 ) begin
-      \$458  = 8'h00;
+    \$462  = group;
+    if (\$330 ) begin
+      \$462  = 8'h00;
     end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
+      if (\$338 ) begin
+        \$462  = \$339 [7:0];
+        if (\$342 ) begin
+          \$462  = 8'h00;
           if (cur_is_last) begin
-            \$458  = 8'h00;
+            if (b_done) begin
+            end else if (\$351 ) begin
+              \$462  = b_group;
+            end
           end
         end
-      end
-    end else if (issue_b) begin
-      if (\$360 ) begin
-        \$458  = \$361 [7:0];
-      end
-    end
-    if (rst) begin
-      \$458  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = b_fold;
-    if (\$325 ) begin
-      \$459  = 8'h00;
-    end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          if (cur_is_last) begin
-            \$459  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$360 ) begin
-        \$459  = 8'h00;
-      end else begin
-        \$459  = \$363 [7:0];
-      end
-    end
-    if (rst) begin
-      \$459  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = b_in_group;
-    if (\$325 ) begin
-      \$460  = 1'h0;
-    end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          if (cur_is_last) begin
-            \$460  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$460  = \$358 ;
-    end
-    if (rst) begin
-      \$460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = b_bank_addr;
-    if (\$325 ) begin
-      \$461  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          if (cur_is_last) begin
-            \$461  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$461  = \$355 [8:0];
-    end
-    if (rst) begin
-      \$461  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = b_rq_addr;
-    if (\$325 ) begin
-      \$462  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          if (cur_is_last) begin
-            \$462  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$360 ) begin
-        \$462  = \$362 [7:0];
       end
     end
     if (rst) begin
@@ -3144,53 +3107,60 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = loaded;
-    if (\$325 ) begin
-      \$463  = 1'h1;
-    end
-    if (\$365 ) begin
-      \$463  = 1'h0;
-    end
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = wr_buf;
-    if (\$325 ) begin
-      \$464  = 1'h0;
+    \$463  = fold;
+    if (\$330 ) begin
+      \$463  = 8'h00;
     end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$464  = \$344 ;
-          if (cur_is_last) begin
-            \$464  = 1'h0;
-            if (b_done) begin
-              \$464  = 1'h1;
-            end
-          end
+      (* full_case = 32'd1 *)
+      if (\$338 ) begin
+        \$463  = 8'h00;
+        if (\$342 ) begin
+          \$463  = 8'h00;
         end
+      end else begin
+        \$463  = \$352 [7:0];
       end
     end
     if (rst) begin
-      \$464  = 1'h0;
+      \$463  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = prev_out;
-    if (\$325 ) begin
+    \$464  = fold_end;
+    if (\$330 ) begin
+      \$464  = 16'h0004;
     end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$465  = cur_out;
+      (* full_case = 32'd1 *)
+      if (\$338 ) begin
+        \$464  = 16'h0004;
+        if (\$342 ) begin
+          \$464  = 16'h0004;
+        end
+      end else begin
+        \$464  = \$353 [15:0];
+      end
+    end
+    if (rst) begin
+      \$464  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = b_group;
+    if (\$330 ) begin
+      \$465  = 8'h00;
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
           if (cur_is_last) begin
-            if (b_done) begin
-              \$465  = d0_rp__data[15:8];
-            end
+            \$465  = 8'h00;
           end
         end
+      end
+    end else if (issue_b) begin
+      if (\$366 ) begin
+        \$465  = \$367 [7:0];
       end
     end
     if (rst) begin
@@ -3199,18 +3169,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = prev_groups;
-    if (\$325 ) begin
+    \$466  = b_fold;
+    if (\$330 ) begin
+      \$466  = 8'h00;
     end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
-          \$466  = cur_groups;
+      if (\$338 ) begin
+        if (\$342 ) begin
           if (cur_is_last) begin
-            if (b_done) begin
-              \$466  = in_groups;
-            end
+            \$466  = 8'h00;
           end
         end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$366 ) begin
+        \$466  = 8'h00;
+      end else begin
+        \$466  = \$369 [7:0];
       end
     end
     if (rst) begin
@@ -3219,16 +3194,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = ctx;
-    if (\$325 ) begin
+    \$467  = b_in_group;
+    if (\$330 ) begin
+      \$467  = 1'h0;
     end else if (issue_a) begin
-      if (\$333 ) begin
-        if (\$337 ) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
           if (cur_is_last) begin
-            \$467  = \$345 ;
+            \$467  = 1'h0;
           end
         end
       end
+    end else if (issue_b) begin
+      \$467  = \$364 ;
     end
     if (rst) begin
       \$467  = 1'h0;
@@ -3236,221 +3214,262 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = issue;
+    \$468  = b_bank_addr;
+    if (\$330 ) begin
+      \$468  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
+          if (cur_is_last) begin
+            \$468  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$468  = \$361 [8:0];
+    end
     if (rst) begin
-      \$468  = 1'h0;
+      \$468  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = rd_from_input;
-    if (step_valid) begin
-      \$469  = step_from_input;
+    \$469  = b_rq_addr;
+    if (\$330 ) begin
+      \$469  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
+          if (cur_is_last) begin
+            \$469  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$366 ) begin
+        \$469  = \$368 [7:0];
+      end
+    end
+    if (rst) begin
+      \$469  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = rd_block;
-    if (step_valid) begin
-      \$470  = step_blk;
+    \$470  = loaded;
+    if (\$330 ) begin
+      \$470  = 1'h1;
+    end
+    if (\$371 ) begin
+      \$470  = 1'h0;
+    end
+    if (rst) begin
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = \$395 ;
+    \$471  = wr_buf;
+    if (\$330 ) begin
+      \$471  = 1'h0;
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$471  = \$349 ;
+          if (cur_is_last) begin
+            \$471  = 1'h0;
+            if (b_done) begin
+              \$471  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = wb_valid1;
+    \$472  = prev_out;
+    if (\$330 ) begin
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$472  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$472  = d0_rp__data[15:8];
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$472  = 1'h0;
+      \$472  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = wb_valid2;
+    \$473  = prev_groups;
+    if (\$330 ) begin
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
+          \$473  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$473  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$473  = 1'h0;
+      \$473  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = wb_valid3;
+    \$474  = ctx;
+    if (\$330 ) begin
+    end else if (issue_a) begin
+      if (\$338 ) begin
+        if (\$342 ) begin
+          if (cur_is_last) begin
+            \$474  = \$350 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = wb_valid4;
+    \$475  = issue;
     if (rst) begin
       \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = wb_valid5;
-    if (rst) begin
-      \$476  = 1'h0;
+    \$476  = rd_from_input;
+    if (step_valid) begin
+      \$476  = step_from_input;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = wb_valid6;
-    if (rst) begin
-      \$477  = 1'h0;
+    \$477  = rd_block;
+    if (step_valid) begin
+      \$477  = step_blk;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = wb_valid7;
+    \$478  = \$401 ;
     if (rst) begin
       \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = wb_valid8;
+    \$479  = wb_valid1;
     if (rst) begin
       \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = wb_parity0;
-    if (track_reset0) begin
-      \$480  = 1'h1;
-    end else if (\$397 ) begin
-      \$480  = wb_par9;
-    end
+    \$480  = wb_valid2;
     if (rst) begin
       \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = wb_groups0;
-    if (track_reset0) begin
-      \$481  = 8'h00;
-    end else if (\$397 ) begin
-      \$481  = \$400 [7:0];
-    end
+    \$481  = wb_valid3;
     if (rst) begin
-      \$481  = 8'h00;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = wb_parity1;
-    if (track_reset1) begin
-      \$482  = 1'h1;
-    end else if (\$402 ) begin
-      \$482  = wb_par9;
-    end
+    \$482  = wb_valid4;
     if (rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = wb_groups1;
-    if (track_reset1) begin
-      \$483  = 8'h00;
-    end else if (\$402 ) begin
-      \$483  = \$405 [7:0];
-    end
+    \$483  = wb_valid5;
     if (rst) begin
-      \$483  = 8'h00;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = out_full0;
-    if (\$407 ) begin
-      \$484  = 1'h1;
-    end
-    if (done) begin
-      if (\$423 ) begin
-        \$484  = 1'h0;
-      end
-    end
+    \$484  = wb_valid6;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = out_groups0;
-    if (\$407 ) begin
-      \$485  = 8'h00;
-    end else if (\$409 ) begin
-      \$485  = \$410 [7:0];
-    end
+    \$485  = wb_valid7;
     if (rst) begin
-      \$485  = 8'h00;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = out_full1;
-    if (\$412 ) begin
-      \$486  = 1'h1;
-    end
-    if (done) begin
-      if (\$424 ) begin
-        \$486  = 1'h0;
-      end
-    end
+    \$486  = wb_valid8;
     if (rst) begin
       \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = out_groups1;
-    if (\$412 ) begin
-      \$487  = 8'h00;
-    end else if (\$414 ) begin
-      \$487  = \$415 [7:0];
-    end
+    \$487  = wb_valid9;
     if (rst) begin
-      \$487  = 8'h00;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = drain_read;
+    \$488  = wb_valid10;
     if (rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = drain_lane;
-    if (drain_read) begin
-      \$489  = drain_elem[0];
+    \$489  = wb_valid11;
+    if (rst) begin
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = drain_last;
-    if (drain_read) begin
-      \$490  = \$417 ;
+    \$490  = wb_parity0;
+    if (track_reset0) begin
+      \$490  = 1'h1;
+    end else if (\$403 ) begin
+      \$490  = wb_par12;
+    end
+    if (rst) begin
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$419 ) begin
-        \$491  = 8'h00;
-      end else begin
-        \$491  = \$421 [7:0];
-      end
+    \$491  = wb_groups0;
+    if (track_reset0) begin
+      \$491  = 8'h00;
+    end else if (\$403 ) begin
+      \$491  = \$406 [7:0];
     end
     if (rst) begin
       \$491  = 8'h00;
@@ -3458,11 +3477,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = drain_slot;
-    if (drain_read) begin
-      if (\$419 ) begin
-        \$492  = \$420 ;
-      end
+    \$492  = wb_parity1;
+    if (track_reset1) begin
+      \$492  = 1'h1;
+    end else if (\$408 ) begin
+      \$492  = wb_par12;
     end
     if (rst) begin
       \$492  = 1'h0;
@@ -3470,115 +3489,285 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = release_slot;
+    \$493  = wb_groups1;
+    if (track_reset1) begin
+      \$493  = 8'h00;
+    end else if (\$408 ) begin
+      \$493  = \$411 [7:0];
+    end
+    if (rst) begin
+      \$493  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$494  = out_full0;
+    if (\$413 ) begin
+      \$494  = 1'h1;
+    end
     if (done) begin
-      \$493  = \$422 ;
+      if (\$429 ) begin
+        \$494  = 1'h0;
+      end
     end
     if (rst) begin
-      \$493  = 1'h0;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = \$426 [2:0];
+    \$495  = out_groups0;
+    if (\$413 ) begin
+      \$495  = 8'h00;
+    end else if (\$415 ) begin
+      \$495  = \$416 [7:0];
+    end
     if (rst) begin
-      \$494  = 3'h0;
+      \$495  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$496  = out_full1;
+    if (\$418 ) begin
+      \$496  = 1'h1;
+    end
+    if (done) begin
+      if (\$430 ) begin
+        \$496  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$497  = out_groups1;
+    if (\$418 ) begin
+      \$497  = 8'h00;
+    end else if (\$420 ) begin
+      \$497  = \$421 [7:0];
+    end
+    if (rst) begin
+      \$497  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = drain_read;
+    if (rst) begin
+      \$498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = drain_lane;
+    if (drain_read) begin
+      \$499  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = drain_last;
+    if (drain_read) begin
+      \$500  = \$423 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$425 ) begin
+        \$501  = 8'h00;
+      end else begin
+        \$501  = \$427 [7:0];
+      end
+    end
+    if (rst) begin
+      \$501  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$502  = drain_slot;
+    if (drain_read) begin
+      if (\$425 ) begin
+        \$502  = \$426 ;
+      end
+    end
+    if (rst) begin
+      \$502  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$503  = release_slot;
+    if (done) begin
+      \$503  = \$428 ;
+    end
+    if (rst) begin
+      \$503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$504  = \$432 [2:0];
+    if (rst) begin
+      \$504  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$505  = { 3'h0, busy };
+    if (rst) begin
+      \$505  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$495  = 32'd0;
+      \$506  = 32'd0;
     end else begin
-      \$495  = \$427 [31:0];
+      \$506  = \$433 [31:0];
     end
     if (rst) begin
-      \$495  = 32'd0;
+      \$506  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = { 3'h0, stall_input };
+    if (rst) begin
+      \$507  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$496  = 32'd0;
+      \$508  = 32'd0;
     end else begin
-      \$496  = \$428 [31:0];
+      \$508  = \$434 [31:0];
     end
     if (rst) begin
-      \$496  = 32'd0;
+      \$508  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = { 3'h0, stall_output };
+    if (rst) begin
+      \$509  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$497  = 32'd0;
+      \$510  = 32'd0;
     end else begin
-      \$497  = \$429 [31:0];
+      \$510  = \$435 [31:0];
     end
     if (rst) begin
-      \$497  = 32'd0;
+      \$510  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$511  = \$436 ;
+    if (rst) begin
+      \$511  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$498  = 32'd0;
+      \$512  = 32'd0;
     end else begin
-      \$498  = \$431 [31:0];
+      \$512  = \$437 [31:0];
     end
     if (rst) begin
-      \$498  = 32'd0;
+      \$512  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = { 2'h0, \$438  };
+    if (rst) begin
+      \$513  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$499  = 32'd0;
+      \$514  = 32'd0;
     end else begin
-      \$499  = \$433 [31:0];
+      \$514  = \$439 [31:0];
     end
     if (rst) begin
-      \$499  = 32'd0;
+      \$514  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$515  = { 3'h0, issue };
+    if (rst) begin
+      \$515  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$500  = 32'd0;
+      \$516  = 32'd0;
     end else begin
-      \$500  = \$434 [31:0];
+      \$516  = \$440 [31:0];
     end
     if (rst) begin
-      \$500  = 32'd0;
+      \$516  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$517  = { 2'h0, \$441  };
+    if (rst) begin
+      \$517  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$501  = 32'd0;
+      \$518  = 32'd0;
     end else begin
-      \$501  = \$436 [31:0];
+      \$518  = \$442 [31:0];
     end
     if (rst) begin
-      \$501  = 32'd0;
+      \$518  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$519  = { 3'h0, done };
+    if (rst) begin
+      \$519  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$502  = 32'd0;
+      \$520  = 32'd0;
     end else begin
-      \$502  = \$437 [31:0];
+      \$520  = \$443 [31:0];
     end
     if (rst) begin
-      \$502  = 32'd0;
+      \$520  = 32'd0;
     end
   end
   always @* begin
@@ -3615,7 +3804,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__data$54  = i_stream__payload[31:24];
   assign next_layer = \$51 [2:0];
   assign nxt_rp__addr = \$51 [1:0];
-  assign need_elem = \$58 [8:0];
   assign \step_valid$94  = step_valid;
   assign \step_addr$96  = step_addr;
   assign \step_first$98  = step_first;
@@ -3646,26 +3834,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__addr$129  = step_act_addr[6:0];
   assign \$signature__en$130  = step_valid;
   assign \$signature__en$131  = step_valid;
-  assign act_word = { \$258 , \$257 , \$256 , \$255  };
-  assign act = { \$258 , \$257 , \$256 , \$255  };
-  assign \act$143  = { \$258 , \$257 , \$256 , \$255  };
-  assign \$signature__addr$150  = \$265 [6:0];
+  assign act_word = { \$263 , \$262 , \$261 , \$260  };
+  assign act = { \$263 , \$262 , \$261 , \$260  };
+  assign \act$143  = { \$263 , \$262 , \$261 , \$260  };
+  assign \$signature__addr$150  = \$270 [6:0];
   assign \$signature__data$153  = result[7:0];
-  assign \$signature__addr$156  = \$271 [6:0];
+  assign \$signature__addr$156  = \$276 [6:0];
   assign \$signature__data$157  = \result$158 [7:0];
-  assign \$signature__addr$160  = \$277 [6:0];
+  assign \$signature__addr$160  = \$282 [6:0];
   assign \$signature__data$161  = result[7:0];
-  assign \$signature__addr$163  = \$283 [6:0];
+  assign \$signature__addr$163  = \$288 [6:0];
   assign \$signature__data$164  = \result$158 [7:0];
   assign \$signature__en$165  = out_write;
-  assign \$signature__addr$166  = \$285 [6:0];
+  assign \$signature__addr$166  = \$290 [6:0];
   assign \$signature__data$167  = result;
   assign \$signature__en$168  = out_write;
-  assign \$signature__addr$169  = \$287 [6:0];
+  assign \$signature__addr$169  = \$292 [6:0];
   assign \$signature__data$170  = \result$158 ;
-  assign \$signature__addr$178  = \$297 [6:0];
+  assign \$signature__addr$178  = \$302 [6:0];
   assign \$signature__en$179  = drain_read;
-  assign \$signature__addr$180  = \$300 [6:0];
+  assign \$signature__addr$180  = \$305 [6:0];
   assign \$signature__en$181  = drain_read;
   assign w_en = drain_inflight;
   assign w_data = { drain_last, drain_data };
@@ -3692,42 +3880,45 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$40  = 1'h1;
   assign \$signature__en$52  = in_fire;
   assign \$42  = \$41 ;
-  assign \$79  = { 1'h0, \$58 [8:1] };
-  assign \$93  = \$92 ;
-  assign \$117  = { 1'h0, \$58 [8:1] };
-  assign \$131  = \$130 ;
-  assign \$173  = { 1'h0, \$58 [8:1] };
-  assign \$186  = \$184 ;
-  assign \$219  = ctx;
-  assign \$237  = ctx;
-  assign \$261  = { 1'h0, wb_group9[7:1] };
-  assign \$267  = { 1'h0, wb_group9[7:1] };
-  assign \$272  = wb_group9[0];
-  assign \$273  = { 1'h0, wb_group9[7:1] };
-  assign \$278  = wb_group9[0];
-  assign \$279  = { 1'h0, wb_group9[7:1] };
-  assign \$290  = { 1'h0, drain_elem[7:1] };
+  assign \$72  = { \$71 , 1'h0 };
+  assign \$75  = { \$74 , 1'h0 };
+  assign \$90  = \$89 ;
+  assign \$114  = { \$113 , 1'h0 };
+  assign \$117  = { \$116 , 1'h0 };
+  assign \$132  = \$131 ;
+  assign \$174  = { \$173 , 1'h0 };
+  assign \$177  = { \$176 , 1'h0 };
+  assign \$191  = \$189 ;
+  assign \$224  = ctx;
+  assign \$242  = ctx;
+  assign \$266  = { 1'h0, wb_group12[7:1] };
+  assign \$272  = { 1'h0, wb_group12[7:1] };
+  assign \$277  = wb_group12[0];
+  assign \$278  = { 1'h0, wb_group12[7:1] };
+  assign \$283  = wb_group12[0];
+  assign \$284  = { 1'h0, wb_group12[7:1] };
   assign \$295  = { 1'h0, drain_elem[7:1] };
-  assign \$298  = { 1'h0, drain_elem[7:1] };
-  assign \$307  = { 2'h0, \$306 [8:2] };
-  assign \$313  = in_wslot;
-  assign \$324  = { 1'h0, \$323 [8:1] };
-  assign \$327  = { 2'h0, \$326 [8:2] };
+  assign \$300  = { 1'h0, drain_elem[7:1] };
+  assign \$303  = { 1'h0, drain_elem[7:1] };
+  assign \$312  = { 2'h0, \$311 [8:2] };
+  assign \$318  = in_wslot;
   assign \$329  = { 1'h0, \$328 [8:1] };
-  assign \$339  = { 2'h0, \$338 [8:2] };
-  assign \$341  = { 1'h0, \$340 [8:1] };
-  assign \$379  = \$378 ;
-  assign \$384  = \$383 ;
-  assign \$401  = wb_ctx9;
-  assign \$411  = ctx;
-  assign \$413  = wb_ctx9;
-  assign \$424  = release_slot;
-  assign \$197  = ctx;
-  assign \$213  = ctx;
+  assign \$332  = { 2'h0, \$331 [8:2] };
+  assign \$334  = { 1'h0, \$333 [8:1] };
+  assign \$344  = { 2'h0, \$343 [8:2] };
+  assign \$346  = { 1'h0, \$345 [8:1] };
+  assign \$385  = \$384 ;
+  assign \$390  = \$389 ;
+  assign \$407  = wb_ctx12;
+  assign \$417  = ctx;
+  assign \$419  = wb_ctx12;
+  assign \$430  = release_slot;
+  assign \$202  = ctx;
+  assign \$218  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$342$0 , r_rdy, r_data, w_en, \port$850$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$347$0 , r_rdy, r_data, w_en, \port$886$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3756,10 +3947,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$342$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [1:0] level;
   reg [1:0] level = 2'h0;
-  input [31:0] \port$342$0 ;
-  wire [31:0] \port$342$0 ;
-  input \port$850$0 ;
-  wire \port$850$0 ;
+  input [31:0] \port$347$0 ;
+  wire [31:0] \port$347$0 ;
+  input \port$886$0 ;
+  wire \port$886$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -3791,7 +3982,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$342$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$850$0 , \port$342$0  };
+      storage[w_port__addr] <= { \port$886$0 , \port$347$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 2'h3;
@@ -3857,14 +4048,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$342$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$850$0 , \port$342$0  };
-  assign w_data = { \port$850$0 , \port$342$0  };
+  assign w_port__data = { \port$886$0 , \port$347$0  };
+  assign w_data = { \port$886$0 , \port$347$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$0 , \port$287$0 , \port$288$0 , \port$289$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3947,14 +4138,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$
   reg pe0_valid4 = 1'h0;
   reg pe0_valid5 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  input [7:0] \port$286$0 ;
-  wire [7:0] \port$286$0 ;
-  input [7:0] \port$287$0 ;
-  wire [7:0] \port$287$0 ;
-  input [7:0] \port$288$0 ;
-  wire [7:0] \port$288$0 ;
-  input [7:0] \port$289$0 ;
-  wire [7:0] \port$289$0 ;
+  input [7:0] \port$291$0 ;
+  wire [7:0] \port$291$0 ;
+  input [7:0] \port$292$0 ;
+  wire [7:0] \port$292$0 ;
+  input [7:0] \port$293$0 ;
+  wire [7:0] \port$293$0 ;
+  input [7:0] \port$294$0 ;
+  wire [7:0] \port$294$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -4861,7 +5052,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$
   always @(posedge clk)
     pe0_w <= rp__data;
   always @(posedge clk)
-    pe0_a <= { \port$289$0 , \port$288$0 , \port$287$0 , \port$286$0  };
+    pe0_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0  };
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   always @(posedge clk)
@@ -4894,7 +5085,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$927$0 (pe0_flags),
+    .\port$979$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -4946,7 +5137,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$
       \$19  = 1'h0;
     end
   end
-  assign act = { \port$289$0 , \port$288$0 , \port$287$0 , \port$286$0  };
+  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -4970,25 +5161,35 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$927$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$979$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [47:0] \$1 ;
-  wire [47:0] \$10 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$12 ;
-  wire [6:0] \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [31:0] \$17 ;
-  wire [1:0] \$2 ;
-  wire [1:0] \$3 ;
-  wire [48:0] \$4 ;
-  wire [48:0] \$5 ;
-  wire \$6 ;
-  wire [7:0] \$7 ;
-  wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$1 ;
+  wire [49:0] \$10 ;
+  wire [49:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [7:0] \$16 ;
+  wire [48:0] \$17 ;
+  wire [48:0] \$18 ;
+  wire [48:0] \$19 ;
+  wire [32:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [31:0] \$27 ;
+  wire [30:0] \$3 ;
+  wire [33:0] \$4 ;
+  wire [34:0] \$5 ;
+  wire [61:0] \$6 ;
+  wire [62:0] \$7 ;
+  wire [48:0] \$8 ;
+  wire [48:0] \$9 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -5005,92 +5206,205 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$92
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$927$0 ;
-  wire [1:0] \port$927$0 ;
-  reg [1:0] rq_ctl1 = 2'h0;
-  reg [1:0] rq_ctl2 = 2'h0;
-  wire [47:0] rq_half;
-  reg [47:0] rq_prod = 48'h000000000000;
-  reg [47:0] rq_q = 48'h000000000000;
+  input [1:0] \port$979$0 ;
+  wire [1:0] \port$979$0 ;
+  reg [48:0] rq_coarse = 49'h0000000000000;
+  reg [48:0] rq_half = 49'h0000000000000;
+  reg [32:0] rq_pp0 = 33'h000000000;
+  reg [30:0] rq_pp17 = 31'h00000000;
+  reg [48:0] rq_prod = 49'h0000000000000;
+  reg [48:0] rq_q = 49'h0000000000000;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
-  reg [5:0] rq_s1 = 6'h00;
-  wire [5:0] rq_sm1;
+  reg [31:0] rq_raw3 = 32'd0;
+  reg [31:0] rq_raw4 = 32'd0;
+  reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
+  reg rq_relu1 = 1'h0;
+  reg rq_relu2 = 1'h0;
+  reg rq_relu3 = 1'h0;
+  reg rq_relu4 = 1'h0;
+  reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
+  reg rq_req1 = 1'h0;
+  reg rq_req2 = 1'h0;
+  reg rq_req3 = 1'h0;
+  reg rq_req4 = 1'h0;
+  reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
+  reg [5:0] rq_sm11 = 6'h00;
+  reg [5:0] rq_sm12 = 6'h00;
+  reg [5:0] rq_sm13 = 6'h00;
+  reg [5:0] rq_sm14 = 6'h00;
+  reg [5:0] rq_sm15 = 6'h00;
+  reg [5:0] rq_sm16 = 6'h00;
+  wire [5:0] rq_sm1_0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
+  reg rq_v3 = 1'h0;
+  reg rq_v4 = 1'h0;
+  reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$927$0 [0] } | \$2 ;
-  assign \$4  = $signed(rq_half) + $signed(2'h1);
-  assign \$6  = $signed(rq_q) > $signed(8'h7f);
-  assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$8  = $signed(rq_q) < $signed(\$7 );
-  assign \$9  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$10  = \$8  ? { \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9  } : rq_q;
-  assign \$11  = \$6  ? 48'h00000000007f : \$10 ;
-  assign \$12  = rq_ctl2[1] ? \$11  : { rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2 };
-  assign \$13  = rq_s1 - 1'h1;
-  assign rq_half = $signed(rq_prod) >>> \$13 [5:0];
+  assign \$1  = i_s - 1'h1;
+  assign \$2  = i_acc[16:0] * i_m;
+  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
+  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
+  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
+  assign \$10  = $signed(rq_half) + $signed(2'h1);
+  assign \$12  = rq_q[48] & rq_relu5;
+  assign \$13  = ! rq_q[48:7];
+  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
+  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
+  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
+  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
   always @(posedge clk)
-    rq_prod <= \$1 ;
+    rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_v1 <= \$14 ;
+    rq_relu1 <= \port$979$0 [0];
   always @(posedge clk)
-    rq_s1 <= i_s;
+    rq_req1 <= \port$979$0 [1];
   always @(posedge clk)
-    rq_ctl1 <= \$3 ;
+    rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_q <= \$5 [47:0];
+    rq_v2 <= \$21 ;
   always @(posedge clk)
-    rq_v2 <= \$15 ;
+    rq_relu2 <= rq_relu1;
   always @(posedge clk)
-    rq_ctl2 <= rq_ctl1;
+    rq_req2 <= rq_req1;
+  always @(posedge clk)
+    rq_sm12 <= rq_sm11;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    o_valid <= \$16 ;
+    rq_v3 <= \$22 ;
   always @(posedge clk)
-    o_data <= \$17 ;
+    rq_relu3 <= rq_relu2;
+  always @(posedge clk)
+    rq_req3 <= rq_req2;
+  always @(posedge clk)
+    rq_sm13 <= rq_sm12;
+  always @(posedge clk)
+    rq_raw3 <= rq_raw2;
+  always @(posedge clk)
+    rq_v4 <= \$23 ;
+  always @(posedge clk)
+    rq_relu4 <= rq_relu3;
+  always @(posedge clk)
+    rq_req4 <= rq_req3;
+  always @(posedge clk)
+    rq_sm14 <= rq_sm13;
+  always @(posedge clk)
+    rq_raw4 <= rq_raw3;
+  always @(posedge clk)
+    rq_v5 <= \$24 ;
+  always @(posedge clk)
+    rq_relu5 <= rq_relu4;
+  always @(posedge clk)
+    rq_req5 <= rq_req4;
+  always @(posedge clk)
+    rq_sm15 <= rq_sm14;
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_v6 <= \$25 ;
+  always @(posedge clk)
+    rq_relu6 <= rq_relu5;
+  always @(posedge clk)
+    rq_req6 <= rq_req5;
+  always @(posedge clk)
+    rq_sm16 <= rq_sm15;
+  always @(posedge clk)
+    rq_raw6 <= rq_raw5;
+  always @(posedge clk)
+    rq_pp0 <= \$2 ;
+  always @(posedge clk)
+    rq_pp17 <= \$3 ;
+  always @(posedge clk)
+    rq_prod <= \$7 [48:0];
+  always @(posedge clk)
+    rq_coarse <= \$8 ;
+  always @(posedge clk)
+    rq_half <= \$9 ;
+  always @(posedge clk)
+    rq_q <= \$11 [48:0];
+  always @(posedge clk)
+    o_valid <= \$26 ;
+  always @(posedge clk)
+    o_data <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$14  = i_valid;
+    \$20  = i_valid;
     if (rst) begin
-      \$14  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$15  = rq_v1;
+    \$21  = rq_v1;
     if (rst) begin
-      \$15  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$16  = rq_v2;
+    \$22  = rq_v2;
     if (rst) begin
-      \$16  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = \$12 [31:0];
+    \$23  = rq_v3;
     if (rst) begin
-      \$17  = 32'd0;
+      \$23  = 1'h0;
     end
   end
-  assign i_relu = \port$927$0 [0];
-  assign i_requantize = \port$927$0 [1];
-  assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$927$0 [1], 1'h0 };
-  assign \$5  = { \$4 [48], \$4 [48:1] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$24  = rq_v4;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$25  = rq_v5;
+    if (rst) begin
+      \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$26  = rq_v5;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$27  = \$19 [31:0];
+    if (rst) begin
+      \$27  = 32'd0;
+    end
+  end
+  assign rq_sm1_0 = \$1 [5:0];
+  assign i_relu = \port$979$0 [0];
+  assign i_requantize = \port$979$0 [1];
+  assign \$4  = { 1'h0, rq_pp0 };
+  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$0 , \port$287$0 , \port$288$0 , \port$289$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5173,14 +5487,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$
   reg pe1_valid4 = 1'h0;
   reg pe1_valid5 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  input [7:0] \port$286$0 ;
-  wire [7:0] \port$286$0 ;
-  input [7:0] \port$287$0 ;
-  wire [7:0] \port$287$0 ;
-  input [7:0] \port$288$0 ;
-  wire [7:0] \port$288$0 ;
-  input [7:0] \port$289$0 ;
-  wire [7:0] \port$289$0 ;
+  input [7:0] \port$291$0 ;
+  wire [7:0] \port$291$0 ;
+  input [7:0] \port$292$0 ;
+  wire [7:0] \port$292$0 ;
+  input [7:0] \port$293$0 ;
+  wire [7:0] \port$293$0 ;
+  input [7:0] \port$294$0 ;
+  wire [7:0] \port$294$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -6087,7 +6401,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$
   always @(posedge clk)
     pe1_w <= rp__data;
   always @(posedge clk)
-    pe1_a <= { \port$289$0 , \port$288$0 , \port$287$0 , \port$286$0  };
+    pe1_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0  };
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   always @(posedge clk)
@@ -6120,7 +6434,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$997$0 (pe1_flags),
+    .\port$1080$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -6172,7 +6486,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$
       \$19  = 1'h0;
     end
   end
-  assign act = { \port$289$0 , \port$288$0 , \port$287$0 , \port$286$0  };
+  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -6196,25 +6510,35 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$286$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$997$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1080$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire [47:0] \$1 ;
-  wire [47:0] \$10 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$12 ;
-  wire [6:0] \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [31:0] \$17 ;
-  wire [1:0] \$2 ;
-  wire [1:0] \$3 ;
-  wire [48:0] \$4 ;
-  wire [48:0] \$5 ;
-  wire \$6 ;
-  wire [7:0] \$7 ;
-  wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$1 ;
+  wire [49:0] \$10 ;
+  wire [49:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [7:0] \$16 ;
+  wire [48:0] \$17 ;
+  wire [48:0] \$18 ;
+  wire [48:0] \$19 ;
+  wire [32:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [31:0] \$27 ;
+  wire [30:0] \$3 ;
+  wire [33:0] \$4 ;
+  wire [34:0] \$5 ;
+  wire [61:0] \$6 ;
+  wire [62:0] \$7 ;
+  wire [48:0] \$8 ;
+  wire [48:0] \$9 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -6231,86 +6555,199 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$99
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$997$0 ;
-  wire [1:0] \port$997$0 ;
-  reg [1:0] rq_ctl1 = 2'h0;
-  reg [1:0] rq_ctl2 = 2'h0;
-  wire [47:0] rq_half;
-  reg [47:0] rq_prod = 48'h000000000000;
-  reg [47:0] rq_q = 48'h000000000000;
+  input [1:0] \port$1080$0 ;
+  wire [1:0] \port$1080$0 ;
+  reg [48:0] rq_coarse = 49'h0000000000000;
+  reg [48:0] rq_half = 49'h0000000000000;
+  reg [32:0] rq_pp0 = 33'h000000000;
+  reg [30:0] rq_pp17 = 31'h00000000;
+  reg [48:0] rq_prod = 49'h0000000000000;
+  reg [48:0] rq_q = 49'h0000000000000;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
-  reg [5:0] rq_s1 = 6'h00;
-  wire [5:0] rq_sm1;
+  reg [31:0] rq_raw3 = 32'd0;
+  reg [31:0] rq_raw4 = 32'd0;
+  reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
+  reg rq_relu1 = 1'h0;
+  reg rq_relu2 = 1'h0;
+  reg rq_relu3 = 1'h0;
+  reg rq_relu4 = 1'h0;
+  reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
+  reg rq_req1 = 1'h0;
+  reg rq_req2 = 1'h0;
+  reg rq_req3 = 1'h0;
+  reg rq_req4 = 1'h0;
+  reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
+  reg [5:0] rq_sm11 = 6'h00;
+  reg [5:0] rq_sm12 = 6'h00;
+  reg [5:0] rq_sm13 = 6'h00;
+  reg [5:0] rq_sm14 = 6'h00;
+  reg [5:0] rq_sm15 = 6'h00;
+  reg [5:0] rq_sm16 = 6'h00;
+  wire [5:0] rq_sm1_0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
+  reg rq_v3 = 1'h0;
+  reg rq_v4 = 1'h0;
+  reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$997$0 [0] } | \$2 ;
-  assign \$4  = $signed(rq_half) + $signed(2'h1);
-  assign \$6  = $signed(rq_q) > $signed(8'h7f);
-  assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$8  = $signed(rq_q) < $signed(\$7 );
-  assign \$9  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$10  = \$8  ? { \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9  } : rq_q;
-  assign \$11  = \$6  ? 48'h00000000007f : \$10 ;
-  assign \$12  = rq_ctl2[1] ? \$11  : { rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2 };
-  assign \$13  = rq_s1 - 1'h1;
-  assign rq_half = $signed(rq_prod) >>> \$13 [5:0];
+  assign \$1  = i_s - 1'h1;
+  assign \$2  = i_acc[16:0] * i_m;
+  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
+  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
+  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
+  assign \$10  = $signed(rq_half) + $signed(2'h1);
+  assign \$12  = rq_q[48] & rq_relu5;
+  assign \$13  = ! rq_q[48:7];
+  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
+  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
+  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
+  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
   always @(posedge clk)
-    rq_prod <= \$1 ;
+    rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_v1 <= \$14 ;
+    rq_relu1 <= \port$1080$0 [0];
   always @(posedge clk)
-    rq_s1 <= i_s;
+    rq_req1 <= \port$1080$0 [1];
   always @(posedge clk)
-    rq_ctl1 <= \$3 ;
+    rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_q <= \$5 [47:0];
+    rq_v2 <= \$21 ;
   always @(posedge clk)
-    rq_v2 <= \$15 ;
+    rq_relu2 <= rq_relu1;
   always @(posedge clk)
-    rq_ctl2 <= rq_ctl1;
+    rq_req2 <= rq_req1;
+  always @(posedge clk)
+    rq_sm12 <= rq_sm11;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    o_valid <= \$16 ;
+    rq_v3 <= \$22 ;
   always @(posedge clk)
-    o_data <= \$17 ;
+    rq_relu3 <= rq_relu2;
+  always @(posedge clk)
+    rq_req3 <= rq_req2;
+  always @(posedge clk)
+    rq_sm13 <= rq_sm12;
+  always @(posedge clk)
+    rq_raw3 <= rq_raw2;
+  always @(posedge clk)
+    rq_v4 <= \$23 ;
+  always @(posedge clk)
+    rq_relu4 <= rq_relu3;
+  always @(posedge clk)
+    rq_req4 <= rq_req3;
+  always @(posedge clk)
+    rq_sm14 <= rq_sm13;
+  always @(posedge clk)
+    rq_raw4 <= rq_raw3;
+  always @(posedge clk)
+    rq_v5 <= \$24 ;
+  always @(posedge clk)
+    rq_relu5 <= rq_relu4;
+  always @(posedge clk)
+    rq_req5 <= rq_req4;
+  always @(posedge clk)
+    rq_sm15 <= rq_sm14;
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_v6 <= \$25 ;
+  always @(posedge clk)
+    rq_relu6 <= rq_relu5;
+  always @(posedge clk)
+    rq_req6 <= rq_req5;
+  always @(posedge clk)
+    rq_sm16 <= rq_sm15;
+  always @(posedge clk)
+    rq_raw6 <= rq_raw5;
+  always @(posedge clk)
+    rq_pp0 <= \$2 ;
+  always @(posedge clk)
+    rq_pp17 <= \$3 ;
+  always @(posedge clk)
+    rq_prod <= \$7 [48:0];
+  always @(posedge clk)
+    rq_coarse <= \$8 ;
+  always @(posedge clk)
+    rq_half <= \$9 ;
+  always @(posedge clk)
+    rq_q <= \$11 [48:0];
+  always @(posedge clk)
+    o_valid <= \$26 ;
+  always @(posedge clk)
+    o_data <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$14  = i_valid;
+    \$20  = i_valid;
     if (rst) begin
-      \$14  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$15  = rq_v1;
+    \$21  = rq_v1;
     if (rst) begin
-      \$15  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$16  = rq_v2;
+    \$22  = rq_v2;
     if (rst) begin
-      \$16  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$17  = \$12 [31:0];
+    \$23  = rq_v3;
     if (rst) begin
-      \$17  = 32'd0;
+      \$23  = 1'h0;
     end
   end
-  assign i_relu = \port$997$0 [0];
-  assign i_requantize = \port$997$0 [1];
-  assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$997$0 [1], 1'h0 };
-  assign \$5  = { \$4 [48], \$4 [48:1] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$24  = rq_v4;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$25  = rq_v5;
+    if (rst) begin
+      \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$26  = rq_v5;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$27  = \$19 [31:0];
+    if (rst) begin
+      \$27  = 32'd0;
+    end
+  end
+  assign rq_sm1_0 = \$1 [5:0];
+  assign i_relu = \port$1080$0 [0];
+  assign i_requantize = \port$1080$0 [1];
+  assign \$4  = { 1'h0, rq_pp0 };
+  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule

@@ -14,37 +14,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [4:0] \$105 ;
   wire [4:0] \$106 ;
   wire [4:0] \$107 ;
-  wire [9:0] \$108 ;
-  wire [13:0] \$109 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [9:0] \$111 ;
-  wire [13:0] \$112 ;
-  wire [13:0] \$113 ;
-  wire [14:0] \$114 ;
-  wire \$115 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [8:0] \$113 ;
+  wire \$114 ;
+  wire [8:0] \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [8:0] \$120 ;
-  wire \$121 ;
-  wire [8:0] \$122 ;
+  wire \$120 ;
+  wire [8:0] \$121 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
-  wire [8:0] \$128 ;
+  wire [8:0] \$127 ;
+  wire [11:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
+  wire [8:0] \$130 ;
+  wire [11:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire [8:0] \$134 ;
-  wire [9:0] \$135 ;
+  wire \$134 ;
+  wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
@@ -64,10 +64,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
+  wire [8:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [8:0] \$156 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
@@ -75,18 +75,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire \$163 ;
+  wire [8:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [8:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  wire [8:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [11:0] \$170 ;
   wire \$171 ;
   wire [8:0] \$172 ;
-  wire [9:0] \$173 ;
+  wire [11:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
@@ -113,8 +113,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [8:0] \$198 ;
-  wire \$199 ;
+  wire \$198 ;
+  wire [8:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
@@ -126,13 +126,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire [8:0] \$209 ;
+  wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
+  wire [8:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire [8:0] \$213 ;
-  wire \$214 ;
+  wire \$213 ;
+  wire [8:0] \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
@@ -141,19 +141,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [8:0] \$222 ;
-  wire \$223 ;
+  wire \$222 ;
+  wire [8:0] \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [8:0] \$228 ;
-  wire [9:0] \$229 ;
+  wire \$228 ;
+  wire [8:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [11:0] \$230 ;
   wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
+  wire [8:0] \$232 ;
+  wire [11:0] \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
@@ -168,25 +168,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire [9:0] \$247 ;
+  wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire [9:0] \$250 ;
+  wire \$250 ;
   wire \$251 ;
-  wire \$252 ;
+  wire [9:0] \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire [9:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire [9:0] \$258 ;
+  wire \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
+  wire [9:0] \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire \$263 ;
+  wire [9:0] \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
@@ -203,25 +203,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire [9:0] \$279 ;
+  wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire [9:0] \$282 ;
+  wire \$282 ;
   wire \$283 ;
-  wire \$284 ;
+  wire [9:0] \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire [9:0] \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire [9:0] \$290 ;
+  wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
+  wire [9:0] \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire \$295 ;
+  wire [9:0] \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -240,312 +240,312 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
-  wire [7:0] \$311 ;
-  wire [7:0] \$312 ;
-  wire [7:0] \$313 ;
-  wire [7:0] \$314 ;
-  wire [7:0] \$315 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
   wire [7:0] \$316 ;
   wire [7:0] \$317 ;
   wire [7:0] \$318 ;
-  wire \$319 ;
+  wire [7:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire [8:0] \$321 ;
-  wire [6:0] \$322 ;
-  wire [9:0] \$323 ;
-  wire [5:0] \$324 ;
-  wire [10:0] \$325 ;
-  wire \$326 ;
-  wire [8:0] \$327 ;
-  wire [6:0] \$328 ;
-  wire [9:0] \$329 ;
+  wire [7:0] \$320 ;
+  wire [7:0] \$321 ;
+  wire [7:0] \$322 ;
+  wire [7:0] \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire [8:0] \$326 ;
+  wire [6:0] \$327 ;
+  wire [9:0] \$328 ;
+  wire [5:0] \$329 ;
   wire \$33 ;
-  wire [5:0] \$330 ;
-  wire [10:0] \$331 ;
-  wire \$332 ;
-  wire [8:0] \$333 ;
-  wire [6:0] \$334 ;
-  wire [9:0] \$335 ;
-  wire [5:0] \$336 ;
-  wire [10:0] \$337 ;
-  wire \$338 ;
-  wire [8:0] \$339 ;
+  wire [10:0] \$330 ;
+  wire \$331 ;
+  wire [8:0] \$332 ;
+  wire [6:0] \$333 ;
+  wire [9:0] \$334 ;
+  wire [5:0] \$335 ;
+  wire [10:0] \$336 ;
+  wire \$337 ;
+  wire [8:0] \$338 ;
+  wire [6:0] \$339 ;
   wire \$34 ;
-  wire [6:0] \$340 ;
-  wire [9:0] \$341 ;
-  wire [5:0] \$342 ;
-  wire [10:0] \$343 ;
-  wire \$344 ;
-  wire [8:0] \$345 ;
-  wire [6:0] \$346 ;
-  wire [9:0] \$347 ;
-  wire [5:0] \$348 ;
-  wire [10:0] \$349 ;
+  wire [9:0] \$340 ;
+  wire [5:0] \$341 ;
+  wire [10:0] \$342 ;
+  wire \$343 ;
+  wire [8:0] \$344 ;
+  wire [6:0] \$345 ;
+  wire [9:0] \$346 ;
+  wire [5:0] \$347 ;
+  wire [10:0] \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire [8:0] \$351 ;
-  wire [6:0] \$352 ;
-  wire [9:0] \$353 ;
-  wire [5:0] \$354 ;
-  wire [10:0] \$355 ;
-  wire \$356 ;
-  wire [8:0] \$357 ;
-  wire [6:0] \$358 ;
-  wire [9:0] \$359 ;
+  wire [8:0] \$350 ;
+  wire [6:0] \$351 ;
+  wire [9:0] \$352 ;
+  wire [5:0] \$353 ;
+  wire [10:0] \$354 ;
+  wire \$355 ;
+  wire [8:0] \$356 ;
+  wire [6:0] \$357 ;
+  wire [9:0] \$358 ;
+  wire [5:0] \$359 ;
   wire \$36 ;
-  wire [5:0] \$360 ;
-  wire [10:0] \$361 ;
-  wire \$362 ;
-  wire [8:0] \$363 ;
-  wire [6:0] \$364 ;
-  wire [9:0] \$365 ;
-  wire [5:0] \$366 ;
-  wire [10:0] \$367 ;
-  wire [5:0] \$368 ;
-  wire [9:0] \$369 ;
+  wire [10:0] \$360 ;
+  wire \$361 ;
+  wire [8:0] \$362 ;
+  wire [6:0] \$363 ;
+  wire [9:0] \$364 ;
+  wire [5:0] \$365 ;
+  wire [10:0] \$366 ;
+  wire \$367 ;
+  wire [8:0] \$368 ;
+  wire [6:0] \$369 ;
   wire \$37 ;
-  wire [5:0] \$370 ;
-  wire [9:0] \$371 ;
-  wire [5:0] \$372 ;
-  wire [9:0] \$373 ;
-  wire [5:0] \$374 ;
-  wire [9:0] \$375 ;
-  wire [5:0] \$376 ;
-  wire [9:0] \$377 ;
-  wire [5:0] \$378 ;
-  wire [9:0] \$379 ;
+  wire [9:0] \$370 ;
+  wire [5:0] \$371 ;
+  wire [10:0] \$372 ;
+  wire [5:0] \$373 ;
+  wire [9:0] \$374 ;
+  wire [5:0] \$375 ;
+  wire [9:0] \$376 ;
+  wire [5:0] \$377 ;
+  wire [9:0] \$378 ;
+  wire [5:0] \$379 ;
   wire \$38 ;
-  wire [5:0] \$380 ;
-  wire [9:0] \$381 ;
-  wire [5:0] \$382 ;
-  wire [9:0] \$383 ;
-  wire \$384 ;
-  wire [8:0] \$385 ;
-  wire [8:0] \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire [2:0] \$389 ;
+  wire [9:0] \$380 ;
+  wire [5:0] \$381 ;
+  wire [9:0] \$382 ;
+  wire [5:0] \$383 ;
+  wire [9:0] \$384 ;
+  wire [5:0] \$385 ;
+  wire [9:0] \$386 ;
+  wire [5:0] \$387 ;
+  wire [9:0] \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire \$390 ;
+  wire [8:0] \$390 ;
   wire [8:0] \$391 ;
-  wire [5:0] \$392 ;
-  wire [9:0] \$393 ;
-  wire [8:0] \$394 ;
-  wire [5:0] \$395 ;
-  wire [9:0] \$396 ;
-  wire [8:0] \$397 ;
-  wire [5:0] \$398 ;
-  wire [9:0] \$399 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire [2:0] \$394 ;
+  wire \$395 ;
+  wire [8:0] \$396 ;
+  wire [5:0] \$397 ;
+  wire [9:0] \$398 ;
+  wire [8:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [8:0] \$400 ;
-  wire [5:0] \$401 ;
-  wire [9:0] \$402 ;
-  wire [8:0] \$403 ;
-  wire [5:0] \$404 ;
-  wire [9:0] \$405 ;
-  wire [8:0] \$406 ;
-  wire [5:0] \$407 ;
-  wire [9:0] \$408 ;
-  wire [8:0] \$409 ;
+  wire [5:0] \$400 ;
+  wire [9:0] \$401 ;
+  wire [8:0] \$402 ;
+  wire [5:0] \$403 ;
+  wire [9:0] \$404 ;
+  wire [8:0] \$405 ;
+  wire [5:0] \$406 ;
+  wire [9:0] \$407 ;
+  wire [8:0] \$408 ;
+  wire [5:0] \$409 ;
   wire \$41 ;
-  wire [5:0] \$410 ;
-  wire [9:0] \$411 ;
-  wire [8:0] \$412 ;
-  wire [5:0] \$413 ;
-  wire [9:0] \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire [63:0] \$419 ;
+  wire [9:0] \$410 ;
+  wire [8:0] \$411 ;
+  wire [5:0] \$412 ;
+  wire [9:0] \$413 ;
+  wire [8:0] \$414 ;
+  wire [5:0] \$415 ;
+  wire [9:0] \$416 ;
+  wire [8:0] \$417 ;
+  wire [5:0] \$418 ;
+  wire [9:0] \$419 ;
   wire \$42 ;
-  wire [9:0] \$420 ;
-  wire [9:0] \$421 ;
+  wire \$420 ;
+  wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire [9:0] \$424 ;
+  wire [63:0] \$424 ;
   wire [9:0] \$425 ;
-  wire \$426 ;
+  wire [9:0] \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire [9:0] \$429 ;
   wire \$43 ;
   wire [9:0] \$430 ;
   wire \$431 ;
-  wire [8:0] \$432 ;
-  wire [9:0] \$433 ;
-  wire \$434 ;
-  wire \$435 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire [9:0] \$434 ;
+  wire [9:0] \$435 ;
   wire \$436 ;
-  wire [9:0] \$437 ;
+  wire [8:0] \$437 ;
   wire [9:0] \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [9:0] \$440 ;
-  wire [9:0] \$441 ;
+  wire \$440 ;
+  wire \$441 ;
   wire [9:0] \$442 ;
   wire [9:0] \$443 ;
-  wire [4:0] \$444 ;
-  wire \$445 ;
+  wire \$444 ;
+  wire [9:0] \$445 ;
   wire [9:0] \$446 ;
-  wire \$447 ;
+  wire [9:0] \$447 ;
   wire [9:0] \$448 ;
-  wire [8:0] \$449 ;
+  wire [4:0] \$449 ;
   wire \$45 ;
-  wire [9:0] \$450 ;
-  wire \$451 ;
-  wire [9:0] \$452 ;
+  wire \$450 ;
+  wire [9:0] \$451 ;
+  wire \$452 ;
   wire [9:0] \$453 ;
-  wire [9:0] \$454 ;
+  wire [8:0] \$454 ;
   wire [9:0] \$455 ;
-  wire [4:0] \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire \$456 ;
+  wire [9:0] \$457 ;
+  wire [9:0] \$458 ;
+  wire [9:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire [9:0] \$461 ;
-  wire [9:0] \$462 ;
+  wire [9:0] \$460 ;
+  wire [4:0] \$461 ;
+  wire \$462 ;
   wire \$463 ;
-  wire [9:0] \$464 ;
+  wire \$464 ;
   wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
+  wire [9:0] \$466 ;
+  wire [18:0] \$467 ;
   wire [9:0] \$468 ;
-  wire [9:0] \$469 ;
+  wire \$469 ;
   wire \$47 ;
   wire [9:0] \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire [9:0] \$473 ;
-  wire \$474 ;
+  wire \$473 ;
+  wire [9:0] \$474 ;
   wire [9:0] \$475 ;
-  wire [8:0] \$476 ;
-  wire [9:0] \$477 ;
+  wire [9:0] \$476 ;
+  wire \$477 ;
   wire \$478 ;
-  wire \$479 ;
+  wire [9:0] \$479 ;
   wire \$48 ;
-  wire [8:0] \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire [9:0] \$484 ;
+  wire \$480 ;
+  wire [9:0] \$481 ;
+  wire [8:0] \$482 ;
+  wire [9:0] \$483 ;
+  wire \$484 ;
   wire \$485 ;
-  wire [9:0] \$486 ;
+  wire [8:0] \$486 ;
   wire \$487 ;
   wire \$488 ;
-  wire [7:0] \$489 ;
+  wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [9:0] \$490 ;
   wire \$491 ;
-  wire [8:0] \$492 ;
-  wire [8:0] \$493 ;
+  wire [9:0] \$492 ;
+  wire \$493 ;
   wire \$494 ;
-  wire [5:0] \$495 ;
-  wire [9:0] \$496 ;
-  wire [8:0] \$497 ;
+  wire [7:0] \$495 ;
+  wire \$496 ;
+  wire \$497 ;
   wire [8:0] \$498 ;
-  wire [6:0] \$499 ;
+  wire [8:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [9:0] \$500 ;
+  wire \$500 ;
   wire [5:0] \$501 ;
-  wire [10:0] \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire [8:0] \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
+  wire [9:0] \$502 ;
+  wire [8:0] \$503 ;
+  wire [8:0] \$504 ;
+  wire [6:0] \$505 ;
+  wire [9:0] \$506 ;
+  wire [5:0] \$507 ;
+  wire [10:0] \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire \$511 ;
+  wire [8:0] \$511 ;
   wire \$512 ;
-  wire [9:0] \$513 ;
-  wire [9:0] \$514 ;
+  wire \$513 ;
+  wire \$514 ;
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire [9:0] \$518 ;
+  wire \$518 ;
   wire [9:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
+  wire [9:0] \$520 ;
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire [9:0] \$524 ;
-  wire \$525 ;
+  wire [9:0] \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
-  wire [9:0] \$529 ;
+  wire \$529 ;
   wire \$53 ;
   wire [9:0] \$530 ;
   wire \$531 ;
-  wire [9:0] \$532 ;
+  wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire [9:0] \$535 ;
-  wire \$536 ;
+  wire [9:0] \$536 ;
   wire \$537 ;
-  wire \$538 ;
-  wire [3:0] \$539 ;
+  wire [9:0] \$538 ;
+  wire \$539 ;
   wire \$54 ;
-  wire [4:0] \$540 ;
-  wire [32:0] \$541 ;
-  wire [32:0] \$542 ;
-  wire [32:0] \$543 ;
-  wire [6:0] \$544 ;
-  wire [32:0] \$545 ;
-  wire [3:0] \$546 ;
+  wire \$540 ;
+  wire [9:0] \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire [3:0] \$545 ;
+  wire [4:0] \$546 ;
   wire [32:0] \$547 ;
   wire [32:0] \$548 ;
-  wire [1:0] \$549 ;
+  wire [32:0] \$549 ;
   wire \$55 ;
-  wire [32:0] \$550 ;
+  wire [6:0] \$550 ;
   wire [32:0] \$551 ;
-  reg [3:0] \$552 ;
-  reg [8:0] \$553 ;
-  reg [8:0] \$554 ;
-  reg [8:0] \$555 ;
-  reg \$556 ;
-  reg [8:0] \$557 ;
-  reg \$558 ;
-  reg \$559 ;
+  wire [3:0] \$552 ;
+  wire [32:0] \$553 ;
+  wire [32:0] \$554 ;
+  wire [1:0] \$555 ;
+  wire [32:0] \$556 ;
+  wire [32:0] \$557 ;
+  reg [3:0] \$558 ;
+  reg [8:0] \$559 ;
   wire \$56 ;
   reg [8:0] \$560 ;
   reg [8:0] \$561 ;
-  reg [8:0] \$562 ;
+  reg \$562 ;
   reg [8:0] \$563 ;
   reg \$564 ;
   reg \$565 ;
-  reg \$566 ;
+  reg [8:0] \$566 ;
   reg [8:0] \$567 ;
-  reg [7:0] \$568 ;
-  reg [3:0] \$569 ;
+  reg [8:0] \$568 ;
+  reg [8:0] \$569 ;
   wire [4:0] \$57 ;
-  reg [8:0] \$570 ;
-  reg [8:0] \$571 ;
-  reg [8:0] \$572 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg \$572 ;
   reg [8:0] \$573 ;
-  reg \$574 ;
-  reg [8:0] \$575 ;
-  reg [7:0] \$576 ;
-  reg \$577 ;
-  reg \$578 ;
+  reg [7:0] \$574 ;
+  reg [3:0] \$575 ;
+  reg [8:0] \$576 ;
+  reg [8:0] \$577 ;
+  reg [17:0] \$578 ;
   reg [8:0] \$579 ;
   wire \$58 ;
   reg [8:0] \$580 ;
   reg \$581 ;
-  reg \$582 ;
-  reg \$583 ;
+  reg [8:0] \$582 ;
+  reg [7:0] \$583 ;
   reg \$584 ;
   reg \$585 ;
-  reg \$586 ;
-  reg \$587 ;
+  reg [8:0] \$586 ;
+  reg [8:0] \$587 ;
   reg \$588 ;
   reg \$589 ;
   wire \$59 ;
@@ -555,33 +555,51 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$593 ;
   reg \$594 ;
   reg \$595 ;
-  reg [8:0] \$596 ;
+  reg \$596 ;
   reg \$597 ;
-  reg [8:0] \$598 ;
+  reg \$598 ;
   reg \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg [8:0] \$600 ;
+  reg \$600 ;
   reg \$601 ;
-  reg [8:0] \$602 ;
+  reg \$602 ;
   reg \$603 ;
-  reg [2:0] \$604 ;
+  reg \$604 ;
   reg \$605 ;
   reg [8:0] \$606 ;
   reg \$607 ;
-  reg \$608 ;
-  reg [2:0] \$609 ;
+  reg [8:0] \$608 ;
+  reg \$609 ;
   wire \$61 ;
-  reg [31:0] \$610 ;
-  reg [31:0] \$611 ;
-  reg [31:0] \$612 ;
-  reg [31:0] \$613 ;
-  reg [31:0] \$614 ;
-  reg [31:0] \$615 ;
-  reg [31:0] \$616 ;
-  reg [31:0] \$617 ;
+  reg [8:0] \$610 ;
+  reg \$611 ;
+  reg [8:0] \$612 ;
+  reg \$613 ;
+  reg [2:0] \$614 ;
+  reg \$615 ;
+  reg [8:0] \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg [2:0] \$619 ;
   wire [8:0] \$62 ;
+  reg [6:0] \$620 ;
+  reg [31:0] \$621 ;
+  reg [6:0] \$622 ;
+  reg [31:0] \$623 ;
+  reg [6:0] \$624 ;
+  reg [31:0] \$625 ;
+  reg [6:0] \$626 ;
+  reg [31:0] \$627 ;
+  reg [6:0] \$628 ;
+  reg [31:0] \$629 ;
   wire [8:0] \$63 ;
+  reg [6:0] \$630 ;
+  reg [31:0] \$631 ;
+  reg [6:0] \$632 ;
+  reg [31:0] \$633 ;
+  reg [6:0] \$634 ;
+  reg [31:0] \$635 ;
   wire [5:0] \$64 ;
   wire [9:0] \$65 ;
   wire \$66 ;
@@ -865,6 +883,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire dwp__en;
   wire finished;
   reg [8:0] fold = 9'h000;
+  reg [17:0] fold_end = 18'h00000;
   reg [8:0] group = 9'h000;
   input [63:0] i_stream__payload;
   wire [63:0] i_stream__payload;
@@ -883,6 +902,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire in_release0;
   wire in_release1;
   reg in_wslot = 1'h0;
+  reg [6:0] inc_act_reads = 7'h00;
+  reg [6:0] inc_act_writes = 7'h00;
+  reg [6:0] inc_bank_reads = 7'h00;
+  reg [6:0] inc_busy = 7'h00;
+  reg [6:0] inc_inferences = 7'h00;
+  reg [6:0] inc_mac_ops = 7'h00;
+  reg [6:0] inc_stall_input = 7'h00;
+  reg [6:0] inc_stall_output = 7'h00;
   wire issue;
   wire issue_a;
   wire issue_b;
@@ -899,7 +926,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load_hold;
   reg loaded = 1'h0;
   reg [3:0] n_layers = 4'h0;
-  wire [9:0] need_elem;
   wire [3:0] next_layer;
   wire [2:0] nxt_rp__addr;
   wire [36:0] nxt_rp__data;
@@ -1103,6 +1129,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [1:0] w_level;
   reg wb_ctx1 = 1'h0;
   reg wb_ctx10 = 1'h0;
+  reg wb_ctx11 = 1'h0;
+  reg wb_ctx12 = 1'h0;
+  reg wb_ctx13 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -1113,6 +1142,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx9 = 1'h0;
   reg [8:0] wb_group1 = 9'h000;
   reg [8:0] wb_group10 = 9'h000;
+  reg [8:0] wb_group11 = 9'h000;
+  reg [8:0] wb_group12 = 9'h000;
+  reg [8:0] wb_group13 = 9'h000;
   reg [8:0] wb_group2 = 9'h000;
   reg [8:0] wb_group3 = 9'h000;
   reg [8:0] wb_group4 = 9'h000;
@@ -1125,6 +1157,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_groups1 = 9'h000;
   reg wb_out1 = 1'h0;
   reg wb_out10 = 1'h0;
+  reg wb_out11 = 1'h0;
+  reg wb_out12 = 1'h0;
+  reg wb_out13 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -1135,6 +1170,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out9 = 1'h0;
   reg wb_par1 = 1'h0;
   reg wb_par10 = 1'h0;
+  reg wb_par11 = 1'h0;
+  reg wb_par12 = 1'h0;
+  reg wb_par13 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -1147,6 +1185,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_parity1 = 1'h0;
   reg wb_valid1 = 1'h0;
   reg wb_valid10 = 1'h0;
+  reg wb_valid11 = 1'h0;
+  reg wb_valid12 = 1'h0;
+  reg wb_valid13 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -1289,7 +1330,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$268 )
-      actbuf0[\$325 [6:0]] <= result[7:0];
+      actbuf0[\$330 [6:0]] <= result[7:0];
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
@@ -1431,7 +1472,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$275 )
-      actbuf1[\$331 [6:0]] <= \result$278 [7:0];
+      actbuf1[\$336 [6:0]] <= \result$278 [7:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
@@ -1573,7 +1614,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$279 )
-      actbuf2[\$337 [6:0]] <= \result$282 [7:0];
+      actbuf2[\$342 [6:0]] <= \result$282 [7:0];
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
@@ -1715,7 +1756,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$283 )
-      actbuf3[\$343 [6:0]] <= \result$286 [7:0];
+      actbuf3[\$348 [6:0]] <= \result$286 [7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
@@ -1857,7 +1898,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$287 )
-      actbuf4[\$349 [6:0]] <= \result$290 [7:0];
+      actbuf4[\$354 [6:0]] <= \result$290 [7:0];
   end
   reg [7:0] _4_;
   always @(posedge clk) begin
@@ -1999,7 +2040,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$291 )
-      actbuf5[\$355 [6:0]] <= \result$294 [7:0];
+      actbuf5[\$360 [6:0]] <= \result$294 [7:0];
   end
   reg [7:0] _5_;
   always @(posedge clk) begin
@@ -2141,7 +2182,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$295 )
-      actbuf6[\$361 [6:0]] <= \result$298 [7:0];
+      actbuf6[\$366 [6:0]] <= \result$298 [7:0];
   end
   reg [7:0] _6_;
   always @(posedge clk) begin
@@ -2283,7 +2324,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en$299 )
-      actbuf7[\$367 [6:0]] <= \result$302 [7:0];
+      actbuf7[\$372 [6:0]] <= \result$302 [7:0];
   end
   reg [7:0] _7_;
   always @(posedge clk) begin
@@ -3003,12 +3044,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$369 [5:0]] <= result;
+      outbuf0[\$374 [5:0]] <= result;
   end
   reg [31:0] _16_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _16_ <= outbuf0[\$393 [5:0]];
+      _16_ <= outbuf0[\$398 [5:0]];
     end
   end
   assign \$signature__data$352  = _16_;
@@ -3081,12 +3122,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$371 [5:0]] <= \result$278 ;
+      outbuf1[\$376 [5:0]] <= \result$278 ;
   end
   reg [31:0] _17_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _17_ <= outbuf1[\$396 [5:0]];
+      _17_ <= outbuf1[\$401 [5:0]];
     end
   end
   assign \$signature__data$353  = _17_;
@@ -3159,12 +3200,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$373 [5:0]] <= \result$282 ;
+      outbuf2[\$378 [5:0]] <= \result$282 ;
   end
   reg [31:0] _18_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _18_ <= outbuf2[\$399 [5:0]];
+      _18_ <= outbuf2[\$404 [5:0]];
     end
   end
   assign \$signature__data$354  = _18_;
@@ -3237,12 +3278,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$375 [5:0]] <= \result$286 ;
+      outbuf3[\$380 [5:0]] <= \result$286 ;
   end
   reg [31:0] _19_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _19_ <= outbuf3[\$402 [5:0]];
+      _19_ <= outbuf3[\$407 [5:0]];
     end
   end
   assign \$signature__data$355  = _19_;
@@ -3315,12 +3356,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$377 [5:0]] <= \result$290 ;
+      outbuf4[\$382 [5:0]] <= \result$290 ;
   end
   reg [31:0] _20_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _20_ <= outbuf4[\$405 [5:0]];
+      _20_ <= outbuf4[\$410 [5:0]];
     end
   end
   assign \$signature__data$356  = _20_;
@@ -3393,12 +3434,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$379 [5:0]] <= \result$294 ;
+      outbuf5[\$384 [5:0]] <= \result$294 ;
   end
   reg [31:0] _21_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _21_ <= outbuf5[\$408 [5:0]];
+      _21_ <= outbuf5[\$413 [5:0]];
     end
   end
   assign \$signature__data$357  = _21_;
@@ -3471,12 +3512,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$381 [5:0]] <= \result$298 ;
+      outbuf6[\$386 [5:0]] <= \result$298 ;
   end
   reg [31:0] _22_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _22_ <= outbuf6[\$411 [5:0]];
+      _22_ <= outbuf6[\$416 [5:0]];
     end
   end
   assign \$signature__data$358  = _22_;
@@ -3549,300 +3590,317 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$383 [5:0]] <= \result$302 ;
+      outbuf7[\$388 [5:0]] <= \result$302 ;
   end
   reg [31:0] _23_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _23_ <= outbuf7[\$414 [5:0]];
+      _23_ <= outbuf7[\$419 [5:0]];
     end
   end
   assign \$signature__data$359  = _23_;
-  assign \$335  = \$333  + \$334 ;
-  assign \$336  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$337  = \$335  + \$336 ;
-  assign \$340  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$341  = \$339  + \$340 ;
-  assign \$342  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$343  = \$341  + \$342 ;
-  assign \$346  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$347  = \$345  + \$346 ;
-  assign \$348  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$349  = \$347  + \$348 ;
-  assign \$352  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$353  = \$351  + \$352 ;
-  assign \$354  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$355  = \$353  + \$354 ;
-  assign \$358  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$359  = \$357  + \$358 ;
-  assign \$360  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$361  = \$359  + \$360 ;
-  assign \$364  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$365  = \$363  + \$364 ;
-  assign \$366  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$367  = \$365  + \$366 ;
-  assign \$368  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$369  = wb_group10 + \$368 ;
-  assign \$370  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$371  = wb_group10 + \$370 ;
-  assign \$372  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$373  = wb_group10 + \$372 ;
-  assign \$374  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$375  = wb_group10 + \$374 ;
-  assign \$376  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$377  = wb_group10 + \$376 ;
-  assign \$378  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$379  = wb_group10 + \$378 ;
-  assign \$380  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$381  = wb_group10 + \$380 ;
-  assign \$382  = wb_ctx10 ? 6'h20 : 6'h00;
-  assign \$383  = wb_group10 + \$382 ;
-  assign \$384  = drain_slot ? out_full1 : out_full0;
-  assign \$385  = drain_slot ? out_groups1 : out_groups0;
-  assign \$387  = \$385  > \$386 ;
-  assign \$388  = \$384  & \$387 ;
-  assign \$389  = w_level + drain_inflight;
-  assign \$390  = \$389  < 2'h3;
-  assign drain_read = \$388  & \$390 ;
-  assign \$392  = drain_slot ? 6'h20 : 6'h00;
-  assign \$393  = \$391  + \$392 ;
-  assign \$395  = drain_slot ? 6'h20 : 6'h00;
-  assign \$396  = \$394  + \$395 ;
-  assign \$398  = drain_slot ? 6'h20 : 6'h00;
-  assign \$399  = \$397  + \$398 ;
-  assign \$401  = drain_slot ? 6'h20 : 6'h00;
-  assign \$402  = \$400  + \$401 ;
-  assign \$404  = drain_slot ? 6'h20 : 6'h00;
-  assign \$405  = \$403  + \$404 ;
-  assign \$407  = drain_slot ? 6'h20 : 6'h00;
-  assign \$408  = \$406  + \$407 ;
-  assign \$410  = drain_slot ? 6'h20 : 6'h00;
-  assign \$411  = \$409  + \$410 ;
-  assign \$413  = drain_slot ? 6'h20 : 6'h00;
-  assign \$414  = \$412  + \$413 ;
+  assign \$322  = rd_from_input ? \$signature__data$253  : \$signature__data$252 ;
+  assign \$323  = rd_from_input ? \$signature__data$255  : \$signature__data$254 ;
+  assign \$324  = ~ wb_out13;
+  assign act_write = wb_valid13 & \$324 ;
+  assign out_write = wb_valid13 & wb_out13;
+  assign \$327  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$328  = \$326  + \$327 ;
+  assign \$329  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$330  = \$328  + \$329 ;
+  assign \$333  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$334  = \$332  + \$333 ;
+  assign \$335  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$336  = \$334  + \$335 ;
+  assign \$339  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$340  = \$338  + \$339 ;
+  assign \$341  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$342  = \$340  + \$341 ;
+  assign \$345  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$346  = \$344  + \$345 ;
+  assign \$347  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$348  = \$346  + \$347 ;
+  assign \$351  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$352  = \$350  + \$351 ;
+  assign \$353  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$354  = \$352  + \$353 ;
+  assign \$357  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$358  = \$356  + \$357 ;
+  assign \$359  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$360  = \$358  + \$359 ;
+  assign \$363  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$364  = \$362  + \$363 ;
+  assign \$365  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$366  = \$364  + \$365 ;
+  assign \$369  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$370  = \$368  + \$369 ;
+  assign \$371  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$372  = \$370  + \$371 ;
+  assign \$373  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$374  = wb_group13 + \$373 ;
+  assign \$375  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$376  = wb_group13 + \$375 ;
+  assign \$377  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$378  = wb_group13 + \$377 ;
+  assign \$379  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$380  = wb_group13 + \$379 ;
+  assign \$381  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$382  = wb_group13 + \$381 ;
+  assign \$383  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$384  = wb_group13 + \$383 ;
+  assign \$385  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$386  = wb_group13 + \$385 ;
+  assign \$387  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$388  = wb_group13 + \$387 ;
+  assign \$389  = drain_slot ? out_full1 : out_full0;
+  assign \$390  = drain_slot ? out_groups1 : out_groups0;
+  assign \$392  = \$390  > \$391 ;
+  assign \$393  = \$389  & \$392 ;
+  assign \$394  = w_level + drain_inflight;
+  assign \$395  = \$394  < 2'h3;
+  assign drain_read = \$393  & \$395 ;
+  assign \$397  = drain_slot ? 6'h20 : 6'h00;
+  assign \$398  = \$396  + \$397 ;
+  assign \$400  = drain_slot ? 6'h20 : 6'h00;
+  assign \$401  = \$399  + \$400 ;
+  assign \$403  = drain_slot ? 6'h20 : 6'h00;
+  assign \$404  = \$402  + \$403 ;
+  assign \$406  = drain_slot ? 6'h20 : 6'h00;
+  assign \$407  = \$405  + \$406 ;
+  assign \$409  = drain_slot ? 6'h20 : 6'h00;
+  assign \$410  = \$408  + \$409 ;
+  assign \$412  = drain_slot ? 6'h20 : 6'h00;
+  assign \$413  = \$411  + \$412 ;
+  assign \$415  = drain_slot ? 6'h20 : 6'h00;
+  assign \$416  = \$414  + \$415 ;
+  assign \$418  = drain_slot ? 6'h20 : 6'h00;
+  assign \$419  = \$417  + \$418 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$415  = load__payload[31:28] == 2'h3;
-  assign \$416  = ld_fire & \$415 ;
-  assign \$417  = ! load__payload[19:0];
-  assign \$418  = load__payload[95:32] > 4'h8;
-  assign \$419  = \$418  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$420  = d0_rp__data[8:0] + 3'h7;
-  assign \$422  = ! in_wslot;
-  assign \$423  = in_fire & \$422 ;
-  assign \$424  = in_beats0 + 1'h1;
-  assign \$425  = in_beats0 + 1'h1;
-  assign \$426  = \$425  == in_folds;
+  assign \$420  = load__payload[31:28] == 2'h3;
+  assign \$421  = ld_fire & \$420 ;
+  assign \$422  = ! load__payload[19:0];
+  assign \$423  = load__payload[95:32] > 4'h8;
+  assign \$424  = \$423  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$425  = d0_rp__data[8:0] + 3'h7;
+  assign \$427  = ! in_wslot;
   assign \$428  = in_fire & \$427 ;
-  assign \$429  = in_beats1 + 1'h1;
-  assign \$430  = in_beats1 + 1'h1;
+  assign \$429  = in_beats0 + 1'h1;
+  assign \$430  = in_beats0 + 1'h1;
   assign \$431  = \$430  == in_folds;
-  assign \$432  = in_wslot ? in_beats1 : in_beats0;
-  assign \$433  = \$432  + 1'h1;
-  assign \$434  = \$433  == in_folds;
-  assign \$435  = in_fire & \$434 ;
-  assign \$436  = ~ in_wslot;
-  assign \$437  = d0_rp__data[17:9] + 3'h7;
-  assign \$439  = ~ loaded;
-  assign \$440  = nxt_rp__data[8:0] + 3'h7;
-  assign \$442  = nxt_rp__data[17:9] + 3'h7;
-  assign \$444  = n_layers - 1'h1;
-  assign \$445  = \$107 [3:0] == \$444 ;
-  assign \$446  = cur_folds - 1'h1;
-  assign \$447  = fold == \$446 ;
-  assign \$448  = group + 1'h1;
-  assign \$449  = rq_addr + 1'h1;
-  assign \$450  = cur_groups - 1'h1;
-  assign \$451  = group == \$450 ;
-  assign \$452  = nxt_rp__data[8:0] + 3'h7;
-  assign \$454  = nxt_rp__data[17:9] + 3'h7;
-  assign \$456  = n_layers - 1'h1;
-  assign \$457  = \$107 [3:0] == \$456 ;
-  assign \$458  = ~ wr_buf;
-  assign \$459  = ~ ctx;
-  assign \$460  = | b_group;
-  assign \$461  = fold + 1'h1;
-  assign \$462  = cur_folds - 1'h1;
-  assign \$463  = fold == \$462 ;
-  assign \$464  = cur_groups - 1'h1;
-  assign \$465  = group == \$464 ;
-  assign \$466  = \$463  & \$465 ;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = bank_addr + 1'h1;
-  assign \$469  = b_bank_addr + 1'h1;
-  assign \$470  = in_folds - 1'h1;
-  assign \$471  = b_fold == \$470 ;
-  assign \$472  = ~ \$471 ;
-  assign \$473  = in_folds - 1'h1;
-  assign \$474  = b_fold == \$473 ;
-  assign \$475  = b_group + 1'h1;
-  assign \$476  = b_rq_addr + 1'h1;
-  assign \$477  = b_fold + 1'h1;
-  assign \$478  = ~ clear_counters;
-  assign \$479  = ld_fire & \$478 ;
-  assign \$480  = issue_b ? b_bank_addr : bank_addr;
-  assign \$481  = ! b_fold;
-  assign \$482  = ! fold;
-  assign \$483  = issue_b ? \$481  : \$482 ;
-  assign \$484  = in_folds - 1'h1;
-  assign \$485  = b_fold == \$484 ;
-  assign \$486  = cur_folds - 1'h1;
-  assign \$487  = fold == \$486 ;
-  assign \$488  = issue_b ? \$485  : \$487 ;
-  assign \$489  = issue_b ? b_rq_addr : rq_addr;
-  assign \$490  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$491  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$492  = issue_b ? b_fold : fold;
-  assign \$494  = ctx ^ issue_b;
-  assign \$495  = \$494  ? 6'h20 : 6'h00;
-  assign \$496  = \$493  + \$495 ;
-  assign \$497  = issue_b ? b_fold : fold;
-  assign \$499  = ctx ? 7'h40 : 7'h00;
-  assign \$500  = \$498  + \$499 ;
-  assign \$501  = wr_buf ? 6'h00 : 6'h20;
-  assign \$502  = \$500  + \$501 ;
-  assign \$503  = ! layer;
-  assign \$504  = issue_b | \$503 ;
-  assign \$505  = issue_b ? b_group : group;
-  assign \$506  = issue_b ? 1'h0 : wr_buf;
-  assign \$507  = ctx ^ issue_b;
-  assign \$508  = issue_a & cur_is_last;
-  assign \$509  = step_valid & step_last;
-  assign \$510  = ! wb_ctx10;
-  assign \$511  = act_write & \$510 ;
-  assign \$512  = wb_parity0 == wb_par10;
-  assign \$513  = wb_groups0 + 1'h1;
-  assign \$514  = \$512  ? \$513  : 10'h001;
-  assign \$516  = act_write & \$515 ;
-  assign \$517  = wb_parity1 == wb_par10;
-  assign \$518  = wb_groups1 + 1'h1;
-  assign \$519  = \$517  ? \$518  : 10'h001;
-  assign \$520  = ! ctx;
-  assign \$521  = claim_out & \$520 ;
-  assign \$522  = ! wb_ctx10;
-  assign \$523  = out_write & \$522 ;
-  assign \$524  = out_groups0 + 1'h1;
-  assign \$526  = claim_out & \$525 ;
-  assign \$528  = out_write & \$527 ;
-  assign \$529  = out_groups1 + 1'h1;
-  assign \$530  = out_n - 1'h1;
-  assign \$531  = drain_elem == \$530 ;
-  assign \$532  = out_n - 1'h1;
-  assign \$533  = drain_elem == \$532 ;
-  assign \$534  = ~ drain_slot;
-  assign \$535  = drain_elem + 1'h1;
-  assign \$536  = ~ release_slot;
-  assign \$537  = ! release_slot;
-  assign \$539  = in_flight + vector_start;
-  assign \$540  = \$539  - done;
-  assign \$541  = count_busy + busy;
-  assign \$542  = count_stall_input + stall_input;
-  assign \$543  = count_stall_output + stall_output;
-  assign \$544  = issue ? 7'h40 : 7'h00;
-  assign \$545  = count_mac_ops + \$544 ;
-  assign \$546  = issue ? 4'h8 : 4'h0;
-  assign \$547  = count_bank_reads + \$546 ;
-  assign \$548  = count_act_reads + issue;
-  assign \$549  = in_fire + act_write;
-  assign \$550  = count_act_writes + \$549 ;
-  assign \$551  = count_inferences + done;
+  assign \$433  = in_fire & \$432 ;
+  assign \$434  = in_beats1 + 1'h1;
+  assign \$435  = in_beats1 + 1'h1;
+  assign \$436  = \$435  == in_folds;
+  assign \$437  = in_wslot ? in_beats1 : in_beats0;
+  assign \$438  = \$437  + 1'h1;
+  assign \$439  = \$438  == in_folds;
+  assign \$440  = in_fire & \$439 ;
+  assign \$441  = ~ in_wslot;
+  assign \$442  = d0_rp__data[17:9] + 3'h7;
+  assign \$444  = ~ loaded;
+  assign \$445  = nxt_rp__data[8:0] + 3'h7;
+  assign \$447  = nxt_rp__data[17:9] + 3'h7;
+  assign \$449  = n_layers - 1'h1;
+  assign \$450  = \$107 [3:0] == \$449 ;
+  assign \$451  = cur_folds - 1'h1;
+  assign \$452  = fold == \$451 ;
+  assign \$453  = group + 1'h1;
+  assign \$454  = rq_addr + 1'h1;
+  assign \$455  = cur_groups - 1'h1;
+  assign \$456  = group == \$455 ;
+  assign \$457  = nxt_rp__data[8:0] + 3'h7;
+  assign \$459  = nxt_rp__data[17:9] + 3'h7;
+  assign \$461  = n_layers - 1'h1;
+  assign \$462  = \$107 [3:0] == \$461 ;
+  assign \$463  = ~ wr_buf;
+  assign \$464  = ~ ctx;
+  assign \$465  = | b_group;
+  assign \$466  = fold + 1'h1;
+  assign \$467  = fold_end + 4'h8;
+  assign \$468  = cur_folds - 1'h1;
+  assign \$469  = fold == \$468 ;
+  assign \$470  = cur_groups - 1'h1;
+  assign \$471  = group == \$470 ;
+  assign \$472  = \$469  & \$471 ;
+  assign \$473  = ~ \$472 ;
+  assign \$474  = bank_addr + 1'h1;
+  assign \$475  = b_bank_addr + 1'h1;
+  assign \$476  = in_folds - 1'h1;
+  assign \$477  = b_fold == \$476 ;
+  assign \$478  = ~ \$477 ;
+  assign \$479  = in_folds - 1'h1;
+  assign \$480  = b_fold == \$479 ;
+  assign \$481  = b_group + 1'h1;
+  assign \$482  = b_rq_addr + 1'h1;
+  assign \$483  = b_fold + 1'h1;
+  assign \$484  = ~ clear_counters;
+  assign \$485  = ld_fire & \$484 ;
+  assign \$486  = issue_b ? b_bank_addr : bank_addr;
+  assign \$487  = ! b_fold;
+  assign \$488  = ! fold;
+  assign \$489  = issue_b ? \$487  : \$488 ;
+  assign \$490  = in_folds - 1'h1;
+  assign \$491  = b_fold == \$490 ;
+  assign \$492  = cur_folds - 1'h1;
+  assign \$493  = fold == \$492 ;
+  assign \$494  = issue_b ? \$491  : \$493 ;
+  assign \$495  = issue_b ? b_rq_addr : rq_addr;
+  assign \$496  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$497  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$498  = issue_b ? b_fold : fold;
+  assign \$500  = ctx ^ issue_b;
+  assign \$501  = \$500  ? 6'h20 : 6'h00;
+  assign \$502  = \$499  + \$501 ;
+  assign \$503  = issue_b ? b_fold : fold;
+  assign \$505  = ctx ? 7'h40 : 7'h00;
+  assign \$506  = \$504  + \$505 ;
+  assign \$507  = wr_buf ? 6'h00 : 6'h20;
+  assign \$508  = \$506  + \$507 ;
+  assign \$509  = ! layer;
+  assign \$510  = issue_b | \$509 ;
+  assign \$511  = issue_b ? b_group : group;
+  assign \$512  = issue_b ? 1'h0 : wr_buf;
+  assign \$513  = ctx ^ issue_b;
+  assign \$514  = issue_a & cur_is_last;
+  assign \$515  = step_valid & step_last;
+  assign \$516  = ! wb_ctx13;
+  assign \$517  = act_write & \$516 ;
+  assign \$518  = wb_parity0 == wb_par13;
+  assign \$519  = wb_groups0 + 1'h1;
+  assign \$520  = \$518  ? \$519  : 10'h001;
+  assign \$522  = act_write & \$521 ;
+  assign \$523  = wb_parity1 == wb_par13;
+  assign \$524  = wb_groups1 + 1'h1;
+  assign \$525  = \$523  ? \$524  : 10'h001;
+  assign \$526  = ! ctx;
+  assign \$527  = claim_out & \$526 ;
+  assign \$528  = ! wb_ctx13;
+  assign \$529  = out_write & \$528 ;
+  assign \$530  = out_groups0 + 1'h1;
+  assign \$532  = claim_out & \$531 ;
+  assign \$534  = out_write & \$533 ;
+  assign \$535  = out_groups1 + 1'h1;
+  assign \$536  = out_n - 1'h1;
+  assign \$537  = drain_elem == \$536 ;
+  assign \$538  = out_n - 1'h1;
+  assign \$539  = drain_elem == \$538 ;
+  assign \$540  = ~ drain_slot;
+  assign \$541  = drain_elem + 1'h1;
+  assign \$542  = ~ release_slot;
+  assign \$543  = ! release_slot;
+  assign \$545  = in_flight + vector_start;
+  assign \$546  = \$545  - done;
+  assign \$547  = count_busy + inc_busy;
+  assign \$548  = count_stall_input + inc_stall_input;
+  assign \$549  = count_stall_output + inc_stall_output;
+  assign \$550  = issue ? 7'h40 : 7'h00;
+  assign \$551  = count_mac_ops + inc_mac_ops;
+  assign \$552  = issue ? 4'h8 : 4'h0;
+  assign \$553  = count_bank_reads + inc_bank_reads;
+  assign \$554  = count_act_reads + inc_act_reads;
+  assign \$555  = in_fire + act_write;
+  assign \$556  = count_act_writes + inc_act_writes;
+  assign \$557  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$552 ;
+    n_layers <= \$558 ;
   always @(posedge clk)
-    in_folds <= \$553 ;
+    in_folds <= \$559 ;
   always @(posedge clk)
-    out_n <= \$554 ;
+    out_n <= \$560 ;
   always @(posedge clk)
-    in_beats0 <= \$555 ;
+    in_beats0 <= \$561 ;
   always @(posedge clk)
-    in_full0 <= \$556 ;
+    in_full0 <= \$562 ;
   always @(posedge clk)
-    in_beats1 <= \$557 ;
+    in_beats1 <= \$563 ;
   always @(posedge clk)
-    in_full1 <= \$558 ;
+    in_full1 <= \$564 ;
   always @(posedge clk)
-    in_wslot <= \$559 ;
+    in_wslot <= \$565 ;
   always @(posedge clk)
-    in_groups <= \$560 ;
+    in_groups <= \$566 ;
   always @(posedge clk)
-    cur_folds <= \$561 ;
+    cur_folds <= \$567 ;
   always @(posedge clk)
-    cur_groups <= \$562 ;
+    cur_groups <= \$568 ;
   always @(posedge clk)
-    cur_out <= \$563 ;
+    cur_out <= \$569 ;
   always @(posedge clk)
-    cur_is_last <= \$564 ;
+    cur_is_last <= \$570 ;
   always @(posedge clk)
-    cur_relu <= \$565 ;
+    cur_relu <= \$571 ;
   always @(posedge clk)
-    cur_requantize <= \$566 ;
+    cur_requantize <= \$572 ;
   always @(posedge clk)
-    bank_addr <= \$567 ;
+    bank_addr <= \$573 ;
   always @(posedge clk)
-    rq_addr <= \$568 ;
+    rq_addr <= \$574 ;
   always @(posedge clk)
-    layer <= \$569 ;
+    layer <= \$575 ;
   always @(posedge clk)
-    group <= \$570 ;
+    group <= \$576 ;
   always @(posedge clk)
-    fold <= \$571 ;
+    fold <= \$577 ;
   always @(posedge clk)
-    b_group <= \$572 ;
+    fold_end <= \$578 ;
   always @(posedge clk)
-    b_fold <= \$573 ;
+    b_group <= \$579 ;
   always @(posedge clk)
-    b_in_group <= \$574 ;
+    b_fold <= \$580 ;
   always @(posedge clk)
-    b_bank_addr <= \$575 ;
+    b_in_group <= \$581 ;
   always @(posedge clk)
-    b_rq_addr <= \$576 ;
+    b_bank_addr <= \$582 ;
   always @(posedge clk)
-    loaded <= \$577 ;
+    b_rq_addr <= \$583 ;
   always @(posedge clk)
-    wr_buf <= \$578 ;
+    loaded <= \$584 ;
   always @(posedge clk)
-    prev_out <= \$579 ;
+    wr_buf <= \$585 ;
   always @(posedge clk)
-    prev_groups <= \$580 ;
+    prev_out <= \$586 ;
   always @(posedge clk)
-    ctx <= \$581 ;
+    prev_groups <= \$587 ;
   always @(posedge clk)
-    step_addr <= \$480 ;
+    ctx <= \$588 ;
   always @(posedge clk)
-    step_first <= \$483 ;
+    step_addr <= \$486 ;
   always @(posedge clk)
-    step_last <= \$488 ;
+    step_first <= \$489 ;
   always @(posedge clk)
-    step_rq <= \$489 ;
+    step_last <= \$494 ;
   always @(posedge clk)
-    step_relu <= \$490 ;
+    step_rq <= \$495 ;
   always @(posedge clk)
-    step_requantize <= \$491 ;
+    step_relu <= \$496 ;
   always @(posedge clk)
-    step_in_addr <= \$496 ;
+    step_requantize <= \$497 ;
   always @(posedge clk)
-    step_act_addr <= \$502 ;
+    step_in_addr <= \$502 ;
   always @(posedge clk)
-    step_from_input <= \$504 ;
+    step_act_addr <= \$508 ;
+  always @(posedge clk)
+    step_from_input <= \$510 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$505 ;
+    step_group <= \$511 ;
   always @(posedge clk)
-    step_par <= \$506 ;
+    step_par <= \$512 ;
   always @(posedge clk)
-    step_ctx <= \$507 ;
+    step_ctx <= \$513 ;
   always @(posedge clk)
-    step_out <= \$508 ;
+    step_out <= \$514 ;
   always @(posedge clk)
-    step_valid <= \$582 ;
+    step_valid <= \$589 ;
   always @(posedge clk)
-    rd_from_input <= \$583 ;
+    rd_from_input <= \$590 ;
   always @(posedge clk)
-    rd_block <= \$584 ;
+    rd_block <= \$591 ;
   always @(posedge clk)
-    wb_valid1 <= \$585 ;
+    wb_valid1 <= \$592 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3852,7 +3910,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$586 ;
+    wb_valid2 <= \$593 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3862,7 +3920,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$587 ;
+    wb_valid3 <= \$594 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3872,7 +3930,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$588 ;
+    wb_valid4 <= \$595 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3882,7 +3940,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$589 ;
+    wb_valid5 <= \$596 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3892,7 +3950,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$590 ;
+    wb_valid6 <= \$597 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3902,7 +3960,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$591 ;
+    wb_valid7 <= \$598 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3912,7 +3970,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$592 ;
+    wb_valid8 <= \$599 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3922,7 +3980,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$593 ;
+    wb_valid9 <= \$600 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3932,7 +3990,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$594 ;
+    wb_valid10 <= \$601 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3942,51 +4000,97 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_parity0 <= \$595 ;
+    wb_valid11 <= \$602 ;
   always @(posedge clk)
-    wb_groups0 <= \$596 ;
+    wb_group11 <= wb_group10;
   always @(posedge clk)
-    wb_parity1 <= \$597 ;
+    wb_par11 <= wb_par10;
   always @(posedge clk)
-    wb_groups1 <= \$598 ;
+    wb_ctx11 <= wb_ctx10;
   always @(posedge clk)
-    out_full0 <= \$599 ;
+    wb_out11 <= wb_out10;
   always @(posedge clk)
-    out_groups0 <= \$600 ;
+    wb_valid12 <= \$603 ;
   always @(posedge clk)
-    out_full1 <= \$601 ;
+    wb_group12 <= wb_group11;
   always @(posedge clk)
-    out_groups1 <= \$602 ;
+    wb_par12 <= wb_par11;
   always @(posedge clk)
-    drain_inflight <= \$603 ;
+    wb_ctx12 <= wb_ctx11;
   always @(posedge clk)
-    drain_lane <= \$604 ;
+    wb_out12 <= wb_out11;
   always @(posedge clk)
-    drain_last <= \$605 ;
+    wb_valid13 <= \$604 ;
   always @(posedge clk)
-    drain_elem <= \$606 ;
+    wb_group13 <= wb_group12;
   always @(posedge clk)
-    drain_slot <= \$607 ;
+    wb_par13 <= wb_par12;
   always @(posedge clk)
-    release_slot <= \$608 ;
+    wb_ctx13 <= wb_ctx12;
   always @(posedge clk)
-    in_flight <= \$609 ;
+    wb_out13 <= wb_out12;
   always @(posedge clk)
-    count_busy <= \$610 ;
+    wb_parity0 <= \$605 ;
   always @(posedge clk)
-    count_stall_input <= \$611 ;
+    wb_groups0 <= \$606 ;
   always @(posedge clk)
-    count_stall_output <= \$612 ;
+    wb_parity1 <= \$607 ;
   always @(posedge clk)
-    count_mac_ops <= \$613 ;
+    wb_groups1 <= \$608 ;
   always @(posedge clk)
-    count_bank_reads <= \$614 ;
+    out_full0 <= \$609 ;
   always @(posedge clk)
-    count_act_reads <= \$615 ;
+    out_groups0 <= \$610 ;
   always @(posedge clk)
-    count_act_writes <= \$616 ;
+    out_full1 <= \$611 ;
   always @(posedge clk)
-    count_inferences <= \$617 ;
+    out_groups1 <= \$612 ;
+  always @(posedge clk)
+    drain_inflight <= \$613 ;
+  always @(posedge clk)
+    drain_lane <= \$614 ;
+  always @(posedge clk)
+    drain_last <= \$615 ;
+  always @(posedge clk)
+    drain_elem <= \$616 ;
+  always @(posedge clk)
+    drain_slot <= \$617 ;
+  always @(posedge clk)
+    release_slot <= \$618 ;
+  always @(posedge clk)
+    in_flight <= \$619 ;
+  always @(posedge clk)
+    inc_busy <= \$620 ;
+  always @(posedge clk)
+    count_busy <= \$621 ;
+  always @(posedge clk)
+    inc_stall_input <= \$622 ;
+  always @(posedge clk)
+    count_stall_input <= \$623 ;
+  always @(posedge clk)
+    inc_stall_output <= \$624 ;
+  always @(posedge clk)
+    count_stall_output <= \$625 ;
+  always @(posedge clk)
+    inc_mac_ops <= \$626 ;
+  always @(posedge clk)
+    count_mac_ops <= \$627 ;
+  always @(posedge clk)
+    inc_bank_reads <= \$628 ;
+  always @(posedge clk)
+    count_bank_reads <= \$629 ;
+  always @(posedge clk)
+    inc_act_reads <= \$630 ;
+  always @(posedge clk)
+    count_act_reads <= \$631 ;
+  always @(posedge clk)
+    inc_act_writes <= \$632 ;
+  always @(posedge clk)
+    count_act_writes <= \$633 ;
+  always @(posedge clk)
+    inc_inferences <= \$634 ;
+  always @(posedge clk)
+    count_inferences <= \$635 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -4099,236 +4203,224 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$105  = layer + 1'h1;
   assign \$106  = cur_is_last ? { 4'h0, \$104  } : \$105 ;
   assign \$107  = loaded ? \$106  : 5'h00;
-  assign \$108  = fold + 1'h1;
-  assign \$109  = \$108  * 4'h8;
-  assign \$110  = \$109  < prev_out;
-  assign \$111  = fold + 1'h1;
-  assign \$112  = \$111  * 4'h8;
-  assign \$113  = \$110  ? \$112  : { 5'h00, prev_out };
-  assign \$114  = \$113  - 1'h1;
-  assign \$115  = | n_layers;
-  assign active = loaded & \$115 ;
-  assign \$116  = | layer;
-  assign \$117  = active & \$116 ;
-  assign \$118  = ~ b_done;
+  assign \$108  = | n_layers;
+  assign active = loaded & \$108 ;
+  assign \$109  = | layer;
+  assign \$110  = active & \$109 ;
+  assign \$111  = ~ b_done;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = ctx ? in_beats0 : in_beats1;
+  assign \$114  = | \$113 ;
+  assign b_available = \$112  & \$114 ;
+  assign \$115  = ctx ? in_beats0 : in_beats1;
+  assign \$116  = \$115  > b_fold;
+  assign \$117  = ~ b_in_group;
+  assign \$118  = ! fold;
   assign \$119  = \$117  & \$118 ;
-  assign \$120  = ctx ? in_beats0 : in_beats1;
-  assign \$121  = | \$120 ;
-  assign b_available = \$119  & \$121 ;
-  assign \$122  = ctx ? in_beats0 : in_beats1;
-  assign \$123  = \$122  > b_fold;
-  assign \$124  = ~ b_in_group;
-  assign \$125  = ! fold;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = ! layer;
-  assign \$128  = ctx ? in_beats1 : in_beats0;
-  assign \$129  = \$128  > fold;
-  assign \$130  = | group;
-  assign \$131  = ctx ? wb_parity1 : wb_parity0;
-  assign \$132  = ~ layer[0];
-  assign \$133  = \$131  == \$132 ;
-  assign \$134  = ctx ? wb_groups1 : wb_groups0;
-  assign \$136  = \$134  > \$135 ;
-  assign \$137  = \$133  & \$136 ;
-  assign \$138  = \$130  | \$137 ;
-  assign \$139  = \$127  ? \$129  : \$138 ;
-  assign \$140  = active & \$139 ;
-  assign \$141  = ! group;
-  assign \$142  = ! fold;
+  assign \$120  = ! layer;
+  assign \$121  = ctx ? in_beats1 : in_beats0;
+  assign \$122  = \$121  > fold;
+  assign \$123  = | group;
+  assign \$124  = ctx ? wb_parity1 : wb_parity0;
+  assign \$125  = ~ layer[0];
+  assign \$126  = \$124  == \$125 ;
+  assign \$127  = ctx ? wb_groups1 : wb_groups0;
+  assign \$129  = \$128  >= fold_end;
+  assign \$130  = ctx ? wb_groups1 : wb_groups0;
+  assign \$132  = \$131  >= prev_out;
+  assign \$133  = \$129  | \$132 ;
+  assign \$134  = \$126  & \$133 ;
+  assign \$135  = \$123  | \$134 ;
+  assign \$136  = \$120  ? \$122  : \$135 ;
+  assign \$137  = active & \$136 ;
+  assign \$138  = ! group;
+  assign \$139  = ! fold;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = cur_is_last & \$140 ;
+  assign \$142  = ctx ? out_full1 : out_full0;
   assign \$143  = \$141  & \$142 ;
-  assign \$144  = cur_is_last & \$143 ;
-  assign \$145  = ctx ? out_full1 : out_full0;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$140  & \$147 ;
-  assign \$150  = | layer;
-  assign \$151  = ! group;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = ctx ? wb_parity1 : wb_parity0;
-  assign \$154  = ~ layer[0];
-  assign \$155  = \$153  == \$154 ;
-  assign \$156  = ctx ? wb_groups1 : wb_groups0;
-  assign \$157  = \$156  == prev_groups;
-  assign \$158  = \$155  & \$157 ;
-  assign \$159  = \$152  ? \$158  : 1'h1;
-  assign \$160  = \$149  & \$159 ;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = \$126  & \$161 ;
-  assign \$163  = \$162  & b_available;
-  assign issue_b = b_in_group ? \$123  : \$163 ;
-  assign \$164  = ~ b_in_group;
-  assign \$165  = ! layer;
-  assign \$166  = ctx ? in_beats1 : in_beats0;
-  assign \$167  = \$166  > fold;
-  assign \$168  = | group;
-  assign \$169  = ctx ? wb_parity1 : wb_parity0;
-  assign \$170  = ~ layer[0];
-  assign \$171  = \$169  == \$170 ;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$137  & \$144 ;
+  assign \$147  = | layer;
+  assign \$148  = ! group;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = ctx ? wb_parity1 : wb_parity0;
+  assign \$151  = ~ layer[0];
+  assign \$152  = \$150  == \$151 ;
+  assign \$153  = ctx ? wb_groups1 : wb_groups0;
+  assign \$154  = \$153  == prev_groups;
+  assign \$155  = \$152  & \$154 ;
+  assign \$156  = \$149  ? \$155  : 1'h1;
+  assign \$157  = \$146  & \$156 ;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = \$119  & \$158 ;
+  assign \$160  = \$159  & b_available;
+  assign issue_b = b_in_group ? \$116  : \$160 ;
+  assign \$161  = ~ b_in_group;
+  assign \$162  = ! layer;
+  assign \$163  = ctx ? in_beats1 : in_beats0;
+  assign \$164  = \$163  > fold;
+  assign \$165  = | group;
+  assign \$166  = ctx ? wb_parity1 : wb_parity0;
+  assign \$167  = ~ layer[0];
+  assign \$168  = \$166  == \$167 ;
+  assign \$169  = ctx ? wb_groups1 : wb_groups0;
+  assign \$171  = \$170  >= fold_end;
   assign \$172  = ctx ? wb_groups1 : wb_groups0;
-  assign \$174  = \$172  > \$173 ;
-  assign \$175  = \$171  & \$174 ;
-  assign \$176  = \$168  | \$175 ;
-  assign \$177  = \$165  ? \$167  : \$176 ;
-  assign \$178  = active & \$177 ;
-  assign \$179  = ! group;
-  assign \$180  = ! fold;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = cur_is_last & \$181 ;
-  assign \$183  = ctx ? out_full1 : out_full0;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = ~ \$184 ;
-  assign \$186  = \$178  & \$185 ;
-  assign \$188  = \$164  & \$187 ;
-  assign \$189  = ~ b_in_group;
-  assign \$190  = ! fold;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = | layer;
-  assign \$193  = ! group;
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = ctx ? wb_parity1 : wb_parity0;
-  assign \$196  = ~ layer[0];
-  assign \$197  = \$195  == \$196 ;
-  assign \$198  = ctx ? wb_groups1 : wb_groups0;
-  assign \$199  = \$198  == prev_groups;
-  assign \$200  = \$197  & \$199 ;
-  assign \$201  = \$194  ? \$200  : 1'h1;
-  assign \$202  = ~ \$201 ;
-  assign \$203  = \$191  & \$202 ;
-  assign \$204  = \$203  & b_available;
-  assign \$205  = ~ \$204 ;
-  assign issue_a = \$188  & \$205 ;
+  assign \$174  = \$173  >= prev_out;
+  assign \$175  = \$171  | \$174 ;
+  assign \$176  = \$168  & \$175 ;
+  assign \$177  = \$165  | \$176 ;
+  assign \$178  = \$162  ? \$164  : \$177 ;
+  assign \$179  = active & \$178 ;
+  assign \$180  = ! group;
+  assign \$181  = ! fold;
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = cur_is_last & \$182 ;
+  assign \$184  = ctx ? out_full1 : out_full0;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = ~ \$185 ;
+  assign \$187  = \$179  & \$186 ;
+  assign \$189  = \$161  & \$188 ;
+  assign \$190  = ~ b_in_group;
+  assign \$191  = ! fold;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = | layer;
+  assign \$194  = ! group;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = ctx ? wb_parity1 : wb_parity0;
+  assign \$197  = ~ layer[0];
+  assign \$198  = \$196  == \$197 ;
+  assign \$199  = ctx ? wb_groups1 : wb_groups0;
+  assign \$200  = \$199  == prev_groups;
+  assign \$201  = \$198  & \$200 ;
+  assign \$202  = \$195  ? \$201  : 1'h1;
+  assign \$203  = ~ \$202 ;
+  assign \$204  = \$192  & \$203 ;
+  assign \$205  = \$204  & b_available;
+  assign \$206  = ~ \$205 ;
+  assign issue_a = \$189  & \$206 ;
   assign issue = issue_a | issue_b;
-  assign \$206  = ~ issue;
-  assign \$207  = \$206  & active;
-  assign \$208  = ! layer;
-  assign \$209  = ctx ? in_beats1 : in_beats0;
-  assign \$210  = \$209  > fold;
-  assign \$211  = ~ \$210 ;
-  assign \$212  = \$208  & \$211 ;
-  assign \$213  = ctx ? in_beats1 : in_beats0;
-  assign \$214  = | \$213 ;
-  assign \$215  = \$212  & \$214 ;
-  assign \$216  = b_in_group ? 1'h1 : \$215 ;
-  assign stall_input = \$207  & \$216 ;
-  assign \$217  = ~ issue;
-  assign \$218  = ~ b_in_group;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = \$219  & active;
-  assign \$221  = ! layer;
-  assign \$222  = ctx ? in_beats1 : in_beats0;
-  assign \$223  = \$222  > fold;
-  assign \$224  = | group;
-  assign \$225  = ctx ? wb_parity1 : wb_parity0;
-  assign \$226  = ~ layer[0];
-  assign \$227  = \$225  == \$226 ;
-  assign \$228  = ctx ? wb_groups1 : wb_groups0;
-  assign \$230  = \$228  > \$229 ;
-  assign \$231  = \$227  & \$230 ;
-  assign \$232  = \$224  | \$231 ;
-  assign \$233  = \$221  ? \$223  : \$232 ;
-  assign \$234  = \$220  & \$233 ;
-  assign \$235  = ! group;
-  assign \$236  = ! fold;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = cur_is_last & \$237 ;
-  assign \$239  = ctx ? out_full1 : out_full0;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign stall_output = \$234  & \$242 ;
-  assign \$243  = ! ctx;
-  assign \$244  = issue_a & \$243 ;
-  assign \$245  = ! layer;
-  assign \$246  = \$244  & \$245 ;
-  assign \$247  = cur_folds - 1'h1;
-  assign \$248  = fold == \$247 ;
-  assign \$249  = \$246  & \$248 ;
-  assign \$250  = cur_groups - 1'h1;
-  assign \$251  = group == \$250 ;
-  assign \$252  = \$249  & \$251 ;
-  assign \$254  = issue_b & \$253 ;
-  assign \$255  = in_folds - 1'h1;
-  assign \$256  = b_fold == \$255 ;
+  assign \$207  = ~ issue;
+  assign \$208  = \$207  & active;
+  assign \$209  = ! layer;
+  assign \$210  = ctx ? in_beats1 : in_beats0;
+  assign \$211  = \$210  > fold;
+  assign \$212  = ~ \$211 ;
+  assign \$213  = \$209  & \$212 ;
+  assign \$214  = ctx ? in_beats1 : in_beats0;
+  assign \$215  = | \$214 ;
+  assign \$216  = \$213  & \$215 ;
+  assign \$217  = b_in_group ? 1'h1 : \$216 ;
+  assign stall_input = \$208  & \$217 ;
+  assign \$218  = ~ issue;
+  assign \$219  = ~ b_in_group;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = \$220  & active;
+  assign \$222  = ! layer;
+  assign \$223  = ctx ? in_beats1 : in_beats0;
+  assign \$224  = \$223  > fold;
+  assign \$225  = | group;
+  assign \$226  = ctx ? wb_parity1 : wb_parity0;
+  assign \$227  = ~ layer[0];
+  assign \$228  = \$226  == \$227 ;
+  assign \$229  = ctx ? wb_groups1 : wb_groups0;
+  assign \$231  = \$230  >= fold_end;
+  assign \$232  = ctx ? wb_groups1 : wb_groups0;
+  assign \$234  = \$233  >= prev_out;
+  assign \$235  = \$231  | \$234 ;
+  assign \$236  = \$228  & \$235 ;
+  assign \$237  = \$225  | \$236 ;
+  assign \$238  = \$222  ? \$224  : \$237 ;
+  assign \$239  = \$221  & \$238 ;
+  assign \$240  = ! group;
+  assign \$241  = ! fold;
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = cur_is_last & \$242 ;
+  assign \$244  = ctx ? out_full1 : out_full0;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = ~ \$245 ;
+  assign stall_output = \$239  & \$247 ;
+  assign \$248  = ! ctx;
+  assign \$249  = issue_a & \$248 ;
+  assign \$250  = ! layer;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = cur_folds - 1'h1;
+  assign \$253  = fold == \$252 ;
+  assign \$254  = \$251  & \$253 ;
+  assign \$255  = cur_groups - 1'h1;
+  assign \$256  = group == \$255 ;
   assign \$257  = \$254  & \$256 ;
-  assign \$258  = in_groups - 1'h1;
-  assign \$259  = b_group == \$258 ;
-  assign \$260  = \$257  & \$259 ;
-  assign in_release0 = \$252  | \$260 ;
-  assign \$261  = ! ctx;
-  assign \$262  = issue_a & \$261 ;
-  assign \$263  = ! layer;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = ! group;
-  assign \$266  = ! fold;
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = \$264  & \$267 ;
-  assign \$270  = issue_b & \$269 ;
-  assign \$271  = ! b_group;
+  assign \$259  = issue_b & \$258 ;
+  assign \$260  = in_folds - 1'h1;
+  assign \$261  = b_fold == \$260 ;
+  assign \$262  = \$259  & \$261 ;
+  assign \$263  = in_groups - 1'h1;
+  assign \$264  = b_group == \$263 ;
+  assign \$265  = \$262  & \$264 ;
+  assign in_release0 = \$257  | \$265 ;
+  assign \$266  = ! ctx;
+  assign \$267  = issue_a & \$266 ;
+  assign \$268  = ! layer;
+  assign \$269  = \$267  & \$268 ;
+  assign \$270  = ! group;
+  assign \$271  = ! fold;
   assign \$272  = \$270  & \$271 ;
-  assign \$273  = ! b_fold;
-  assign \$274  = \$272  & \$273 ;
-  assign track_reset0 = \$268  | \$274 ;
-  assign \$276  = issue_a & \$275 ;
-  assign \$277  = ! layer;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = cur_folds - 1'h1;
-  assign \$280  = fold == \$279 ;
-  assign \$281  = \$278  & \$280 ;
-  assign \$282  = cur_groups - 1'h1;
-  assign \$283  = group == \$282 ;
-  assign \$284  = \$281  & \$283 ;
-  assign \$285  = ~ ctx;
-  assign \$286  = issue_b & \$285 ;
-  assign \$287  = in_folds - 1'h1;
-  assign \$288  = b_fold == \$287 ;
+  assign \$273  = \$269  & \$272 ;
+  assign \$275  = issue_b & \$274 ;
+  assign \$276  = ! b_group;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = ! b_fold;
+  assign \$279  = \$277  & \$278 ;
+  assign track_reset0 = \$273  | \$279 ;
+  assign \$281  = issue_a & \$280 ;
+  assign \$282  = ! layer;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = cur_folds - 1'h1;
+  assign \$285  = fold == \$284 ;
+  assign \$286  = \$283  & \$285 ;
+  assign \$287  = cur_groups - 1'h1;
+  assign \$288  = group == \$287 ;
   assign \$289  = \$286  & \$288 ;
-  assign \$290  = in_groups - 1'h1;
-  assign \$291  = b_group == \$290 ;
-  assign \$292  = \$289  & \$291 ;
-  assign in_release1 = \$284  | \$292 ;
-  assign \$294  = issue_a & \$293 ;
-  assign \$295  = ! layer;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = ! group;
-  assign \$298  = ! fold;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = \$296  & \$299 ;
-  assign \$301  = ~ ctx;
-  assign \$302  = issue_b & \$301 ;
-  assign \$303  = ! b_group;
+  assign \$290  = ~ ctx;
+  assign \$291  = issue_b & \$290 ;
+  assign \$292  = in_folds - 1'h1;
+  assign \$293  = b_fold == \$292 ;
+  assign \$294  = \$291  & \$293 ;
+  assign \$295  = in_groups - 1'h1;
+  assign \$296  = b_group == \$295 ;
+  assign \$297  = \$294  & \$296 ;
+  assign in_release1 = \$289  | \$297 ;
+  assign \$299  = issue_a & \$298 ;
+  assign \$300  = ! layer;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = ! group;
+  assign \$303  = ! fold;
   assign \$304  = \$302  & \$303 ;
-  assign \$305  = ! b_fold;
-  assign \$306  = \$304  & \$305 ;
-  assign track_reset1 = \$300  | \$306 ;
-  assign \$307  = issue_a & cur_is_last;
-  assign \$308  = ! group;
-  assign \$309  = ! fold;
-  assign \$310  = \$308  & \$309 ;
-  assign claim_out = \$307  & \$310 ;
-  assign \$311  = rd_from_input ? \$signature__data$241  : \$signature__data$240 ;
-  assign \$312  = rd_from_input ? \$signature__data$243  : \$signature__data$242 ;
-  assign \$313  = rd_from_input ? \$signature__data$245  : \$signature__data$244 ;
-  assign \$314  = rd_from_input ? \$signature__data$247  : \$signature__data$246 ;
-  assign \$315  = rd_from_input ? \$signature__data$249  : \$signature__data$248 ;
-  assign \$316  = rd_from_input ? \$signature__data$251  : \$signature__data$250 ;
-  assign \$317  = rd_from_input ? \$signature__data$253  : \$signature__data$252 ;
-  assign \$318  = rd_from_input ? \$signature__data$255  : \$signature__data$254 ;
-  assign \$319  = ~ wb_out10;
-  assign act_write = wb_valid10 & \$319 ;
-  assign out_write = wb_valid10 & wb_out10;
-  assign \$322  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$323  = \$321  + \$322 ;
-  assign \$324  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$325  = \$323  + \$324 ;
-  assign \$328  = wb_ctx10 ? 7'h40 : 7'h00;
-  assign \$329  = \$327  + \$328 ;
-  assign \$330  = wb_par10 ? 6'h20 : 6'h00;
-  assign \$331  = \$329  + \$330 ;
-  assign \$334  = wb_ctx10 ? 7'h40 : 7'h00;
+  assign \$305  = \$301  & \$304 ;
+  assign \$306  = ~ ctx;
+  assign \$307  = issue_b & \$306 ;
+  assign \$308  = ! b_group;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = ! b_fold;
+  assign \$311  = \$309  & \$310 ;
+  assign track_reset1 = \$305  | \$311 ;
+  assign \$312  = issue_a & cur_is_last;
+  assign \$313  = ! group;
+  assign \$314  = ! fold;
+  assign \$315  = \$313  & \$314 ;
+  assign claim_out = \$312  & \$315 ;
+  assign \$316  = rd_from_input ? \$signature__data$241  : \$signature__data$240 ;
+  assign \$317  = rd_from_input ? \$signature__data$243  : \$signature__data$242 ;
+  assign \$318  = rd_from_input ? \$signature__data$245  : \$signature__data$244 ;
+  assign \$319  = rd_from_input ? \$signature__data$247  : \$signature__data$246 ;
+  assign \$320  = rd_from_input ? \$signature__data$249  : \$signature__data$248 ;
+  assign \$321  = rd_from_input ? \$signature__data$251  : \$signature__data$250 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1306$0 (drain_last),
-    .\port$482$0 (drain_data),
+    .\port$1372$0 (drain_last),
+    .\port$487$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -4337,14 +4429,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .clk(clk),
-    .\port$358$0 (\$311 ),
-    .\port$359$0 (\$312 ),
-    .\port$360$0 (\$313 ),
-    .\port$361$0 (\$314 ),
-    .\port$362$0 (\$315 ),
     .\port$363$0 (\$316 ),
     .\port$364$0 (\$317 ),
     .\port$365$0 (\$318 ),
+    .\port$366$0 (\$319 ),
+    .\port$367$0 (\$320 ),
+    .\port$368$0 (\$321 ),
+    .\port$369$0 (\$322 ),
+    .\port$370$0 (\$323 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4361,14 +4453,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .clk(clk),
-    .\port$358$0 (\$311 ),
-    .\port$359$0 (\$312 ),
-    .\port$360$0 (\$313 ),
-    .\port$361$0 (\$314 ),
-    .\port$362$0 (\$315 ),
     .\port$363$0 (\$316 ),
     .\port$364$0 (\$317 ),
     .\port$365$0 (\$318 ),
+    .\port$366$0 (\$319 ),
+    .\port$367$0 (\$320 ),
+    .\port$368$0 (\$321 ),
+    .\port$369$0 (\$322 ),
+    .\port$370$0 (\$323 ),
     .result(\result$278 ),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4385,14 +4477,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .clk(clk),
-    .\port$358$0 (\$311 ),
-    .\port$359$0 (\$312 ),
-    .\port$360$0 (\$313 ),
-    .\port$361$0 (\$314 ),
-    .\port$362$0 (\$315 ),
     .\port$363$0 (\$316 ),
     .\port$364$0 (\$317 ),
     .\port$365$0 (\$318 ),
+    .\port$366$0 (\$319 ),
+    .\port$367$0 (\$320 ),
+    .\port$368$0 (\$321 ),
+    .\port$369$0 (\$322 ),
+    .\port$370$0 (\$323 ),
     .result(\result$282 ),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4409,14 +4501,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .clk(clk),
-    .\port$358$0 (\$311 ),
-    .\port$359$0 (\$312 ),
-    .\port$360$0 (\$313 ),
-    .\port$361$0 (\$314 ),
-    .\port$362$0 (\$315 ),
     .\port$363$0 (\$316 ),
     .\port$364$0 (\$317 ),
     .\port$365$0 (\$318 ),
+    .\port$366$0 (\$319 ),
+    .\port$367$0 (\$320 ),
+    .\port$368$0 (\$321 ),
+    .\port$369$0 (\$322 ),
+    .\port$370$0 (\$323 ),
     .result(\result$286 ),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4433,14 +4525,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .clk(clk),
-    .\port$358$0 (\$311 ),
-    .\port$359$0 (\$312 ),
-    .\port$360$0 (\$313 ),
-    .\port$361$0 (\$314 ),
-    .\port$362$0 (\$315 ),
     .\port$363$0 (\$316 ),
     .\port$364$0 (\$317 ),
     .\port$365$0 (\$318 ),
+    .\port$366$0 (\$319 ),
+    .\port$367$0 (\$320 ),
+    .\port$368$0 (\$321 ),
+    .\port$369$0 (\$322 ),
+    .\port$370$0 (\$323 ),
     .result(\result$290 ),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4457,14 +4549,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .clk(clk),
-    .\port$358$0 (\$311 ),
-    .\port$359$0 (\$312 ),
-    .\port$360$0 (\$313 ),
-    .\port$361$0 (\$314 ),
-    .\port$362$0 (\$315 ),
     .\port$363$0 (\$316 ),
     .\port$364$0 (\$317 ),
     .\port$365$0 (\$318 ),
+    .\port$366$0 (\$319 ),
+    .\port$367$0 (\$320 ),
+    .\port$368$0 (\$321 ),
+    .\port$369$0 (\$322 ),
+    .\port$370$0 (\$323 ),
     .result(\result$294 ),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4481,14 +4573,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .clk(clk),
-    .\port$358$0 (\$311 ),
-    .\port$359$0 (\$312 ),
-    .\port$360$0 (\$313 ),
-    .\port$361$0 (\$314 ),
-    .\port$362$0 (\$315 ),
     .\port$363$0 (\$316 ),
     .\port$364$0 (\$317 ),
     .\port$365$0 (\$318 ),
+    .\port$366$0 (\$319 ),
+    .\port$367$0 (\$320 ),
+    .\port$368$0 (\$321 ),
+    .\port$369$0 (\$322 ),
+    .\port$370$0 (\$323 ),
     .result(\result$298 ),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4505,14 +4597,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .clk(clk),
-    .\port$358$0 (\$311 ),
-    .\port$359$0 (\$312 ),
-    .\port$360$0 (\$313 ),
-    .\port$361$0 (\$314 ),
-    .\port$362$0 (\$315 ),
     .\port$363$0 (\$316 ),
     .\port$364$0 (\$317 ),
     .\port$365$0 (\$318 ),
+    .\port$366$0 (\$319 ),
+    .\port$367$0 (\$320 ),
+    .\port$368$0 (\$321 ),
+    .\port$369$0 (\$322 ),
+    .\port$370$0 (\$323 ),
     .result(\result$302 ),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4586,111 +4678,35 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = n_layers;
-    if (\$416 ) begin
-      if (\$417 ) begin
-        \$552  = \$419 [3:0];
+    \$558  = n_layers;
+    if (\$421 ) begin
+      if (\$422 ) begin
+        \$558  = \$424 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = \$421 [8:0];
+    \$559  = \$426 [8:0];
     if (rst) begin
-      \$553  = 9'h000;
+      \$559  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = dl_rp__data[17:9];
-    if (rst) begin
-      \$554  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = in_beats0;
-    if (\$423 ) begin
-      \$555  = \$424 [8:0];
-    end
-    if (in_release0) begin
-      \$555  = 9'h000;
-    end
-    if (rst) begin
-      \$555  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = in_full0;
-    if (\$423 ) begin
-      if (\$426 ) begin
-        \$556  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$556  = 1'h0;
-    end
-    if (rst) begin
-      \$556  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = in_beats1;
-    if (\$428 ) begin
-      \$557  = \$429 [8:0];
-    end
-    if (in_release1) begin
-      \$557  = 9'h000;
-    end
-    if (rst) begin
-      \$557  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = in_full1;
-    if (\$428 ) begin
-      if (\$431 ) begin
-        \$558  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$558  = 1'h0;
-    end
-    if (rst) begin
-      \$558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = in_wslot;
-    if (\$435 ) begin
-      \$559  = \$436 ;
-    end
-    if (rst) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = \$438 [8:0];
+    \$560  = dl_rp__data[17:9];
     if (rst) begin
       \$560  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = cur_folds;
-    if (\$439 ) begin
-      \$561  = \$441 [8:0];
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$561  = \$453 [8:0];
-        end
-      end
+    \$561  = in_beats0;
+    if (\$428 ) begin
+      \$561  = \$429 [8:0];
+    end
+    if (in_release0) begin
+      \$561  = 9'h000;
     end
     if (rst) begin
       \$561  = 9'h000;
@@ -4698,31 +4714,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = cur_groups;
-    if (\$439 ) begin
-      \$562  = \$443 [8:0];
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$562  = \$455 [8:0];
-        end
+    \$562  = in_full0;
+    if (\$428 ) begin
+      if (\$431 ) begin
+        \$562  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$562  = 1'h0;
+    end
     if (rst) begin
-      \$562  = 9'h000;
+      \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = cur_out;
-    if (\$439 ) begin
-      \$563  = nxt_rp__data[17:9];
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$563  = nxt_rp__data[17:9];
-        end
-      end
+    \$563  = in_beats1;
+    if (\$433 ) begin
+      \$563  = \$434 [8:0];
+    end
+    if (in_release1) begin
+      \$563  = 9'h000;
     end
     if (rst) begin
       \$563  = 9'h000;
@@ -4730,15 +4742,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = cur_is_last;
-    if (\$439 ) begin
-      \$564  = \$445 ;
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$564  = \$457 ;
-        end
+    \$564  = in_full1;
+    if (\$433 ) begin
+      if (\$436 ) begin
+        \$564  = 1'h1;
       end
+    end
+    if (in_release1) begin
+      \$564  = 1'h0;
     end
     if (rst) begin
       \$564  = 1'h0;
@@ -4746,15 +4757,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = cur_relu;
-    if (\$439 ) begin
-      \$565  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$565  = nxt_rp__data[35];
-        end
-      end
+    \$565  = in_wslot;
+    if (\$440 ) begin
+      \$565  = \$441 ;
     end
     if (rst) begin
       \$565  = 1'h0;
@@ -4762,39 +4767,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = cur_requantize;
-    if (\$439 ) begin
-      \$566  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$566  = nxt_rp__data[36];
-        end
-      end
-    end
+    \$566  = \$443 [8:0];
     if (rst) begin
-      \$566  = 1'h0;
+      \$566  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = bank_addr;
-    if (\$439 ) begin
-      \$567  = nxt_rp__data[26:18];
+    \$567  = cur_folds;
+    if (\$444 ) begin
+      \$567  = \$446 [8:0];
     end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$567  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$460 ) begin
-              \$567  = b_bank_addr;
-            end
-          end
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$567  = \$458 [8:0];
         end
-      end
-      if (\$467 ) begin
-        \$567  = \$468 [8:0];
       end
     end
     if (rst) begin
@@ -4803,127 +4790,103 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = rq_addr;
-    if (\$439 ) begin
-      \$568  = nxt_rp__data[34:27];
+    \$568  = cur_groups;
+    if (\$444 ) begin
+      \$568  = \$448 [8:0];
     end else if (issue_a) begin
-      if (\$447 ) begin
-        \$568  = \$449 [7:0];
-        if (\$451 ) begin
-          \$568  = nxt_rp__data[34:27];
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$568  = \$460 [8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$568  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = cur_out;
+    if (\$444 ) begin
+      \$569  = nxt_rp__data[17:9];
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$569  = nxt_rp__data[17:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$569  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = cur_is_last;
+    if (\$444 ) begin
+      \$570  = \$450 ;
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$570  = \$462 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = cur_relu;
+    if (\$444 ) begin
+      \$571  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$571  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = cur_requantize;
+    if (\$444 ) begin
+      \$572  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$572  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = bank_addr;
+    if (\$444 ) begin
+      \$573  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$573  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$460 ) begin
-              \$568  = b_rq_addr;
+            end else if (\$465 ) begin
+              \$573  = b_bank_addr;
             end
           end
         end
       end
-    end
-    if (rst) begin
-      \$568  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = layer;
-    if (\$439 ) begin
-      \$569  = \$107 [3:0];
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$569  = \$107 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$569  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = group;
-    if (\$439 ) begin
-      \$570  = 9'h000;
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        \$570  = \$448 [8:0];
-        if (\$451 ) begin
-          \$570  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$460 ) begin
-              \$570  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$570  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = fold;
-    if (\$439 ) begin
-      \$571  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$447 ) begin
-        \$571  = 9'h000;
-        if (\$451 ) begin
-          \$571  = 9'h000;
-        end
-      end else begin
-        \$571  = \$461 [8:0];
-      end
-    end
-    if (rst) begin
-      \$571  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = b_group;
-    if (\$439 ) begin
-      \$572  = 9'h000;
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          if (cur_is_last) begin
-            \$572  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$474 ) begin
-        \$572  = \$475 [8:0];
-      end
-    end
-    if (rst) begin
-      \$572  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = b_fold;
-    if (\$439 ) begin
-      \$573  = 9'h000;
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          if (cur_is_last) begin
-            \$573  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$474 ) begin
-        \$573  = 9'h000;
-      end else begin
-        \$573  = \$477 [8:0];
+      if (\$473 ) begin
+        \$573  = \$474 [8:0];
       end
     end
     if (rst) begin
@@ -4932,115 +4895,122 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = b_in_group;
-    if (\$439 ) begin
-      \$574  = 1'h0;
+    \$574  = rq_addr;
+    if (\$444 ) begin
+      \$574  = nxt_rp__data[34:27];
     end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
+      if (\$452 ) begin
+        \$574  = \$454 [7:0];
+        if (\$456 ) begin
+          \$574  = nxt_rp__data[34:27];
           if (cur_is_last) begin
-            \$574  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$574  = \$472 ;
-    end
-    if (rst) begin
-      \$574  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = b_bank_addr;
-    if (\$439 ) begin
-      \$575  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          if (cur_is_last) begin
-            \$575  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$575  = \$469 [8:0];
-    end
-    if (rst) begin
-      \$575  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = b_rq_addr;
-    if (\$439 ) begin
-      \$576  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          if (cur_is_last) begin
-            \$576  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$474 ) begin
-        \$576  = \$476 [7:0];
-      end
-    end
-    if (rst) begin
-      \$576  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = loaded;
-    if (\$439 ) begin
-      \$577  = 1'h1;
-    end
-    if (\$479 ) begin
-      \$577  = 1'h0;
-    end
-    if (rst) begin
-      \$577  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = wr_buf;
-    if (\$439 ) begin
-      \$578  = 1'h0;
-    end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$578  = \$458 ;
-          if (cur_is_last) begin
-            \$578  = 1'h0;
             if (b_done) begin
-              \$578  = 1'h1;
+            end else if (\$465 ) begin
+              \$574  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$578  = 1'h0;
+      \$574  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = prev_out;
-    if (\$439 ) begin
+    \$575  = layer;
+    if (\$444 ) begin
+      \$575  = \$107 [3:0];
     end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$579  = cur_out;
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$575  = \$107 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$575  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = group;
+    if (\$444 ) begin
+      \$576  = 9'h000;
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        \$576  = \$453 [8:0];
+        if (\$456 ) begin
+          \$576  = 9'h000;
           if (cur_is_last) begin
             if (b_done) begin
-              \$579  = d0_rp__data[17:9];
+            end else if (\$465 ) begin
+              \$576  = b_group;
             end
           end
         end
+      end
+    end
+    if (rst) begin
+      \$576  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = fold;
+    if (\$444 ) begin
+      \$577  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$452 ) begin
+        \$577  = 9'h000;
+        if (\$456 ) begin
+          \$577  = 9'h000;
+        end
+      end else begin
+        \$577  = \$466 [8:0];
+      end
+    end
+    if (rst) begin
+      \$577  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = fold_end;
+    if (\$444 ) begin
+      \$578  = 18'h00008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$452 ) begin
+        \$578  = 18'h00008;
+        if (\$456 ) begin
+          \$578  = 18'h00008;
+        end
+      end else begin
+        \$578  = \$467 [17:0];
+      end
+    end
+    if (rst) begin
+      \$578  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = b_group;
+    if (\$444 ) begin
+      \$579  = 9'h000;
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          if (cur_is_last) begin
+            \$579  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$480 ) begin
+        \$579  = \$481 [8:0];
       end
     end
     if (rst) begin
@@ -5049,18 +5019,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = prev_groups;
-    if (\$439 ) begin
+    \$580  = b_fold;
+    if (\$444 ) begin
+      \$580  = 9'h000;
     end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
-          \$580  = cur_groups;
+      if (\$452 ) begin
+        if (\$456 ) begin
           if (cur_is_last) begin
-            if (b_done) begin
-              \$580  = in_groups;
-            end
+            \$580  = 9'h000;
           end
         end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$480 ) begin
+        \$580  = 9'h000;
+      end else begin
+        \$580  = \$483 [8:0];
       end
     end
     if (rst) begin
@@ -5069,16 +5044,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = ctx;
-    if (\$439 ) begin
+    \$581  = b_in_group;
+    if (\$444 ) begin
+      \$581  = 1'h0;
     end else if (issue_a) begin
-      if (\$447 ) begin
-        if (\$451 ) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
           if (cur_is_last) begin
-            \$581  = \$459 ;
+            \$581  = 1'h0;
           end
         end
       end
+    end else if (issue_b) begin
+      \$581  = \$478 ;
     end
     if (rst) begin
       \$581  = 1'h0;
@@ -5086,228 +5064,269 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = issue;
+    \$582  = b_bank_addr;
+    if (\$444 ) begin
+      \$582  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          if (cur_is_last) begin
+            \$582  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$582  = \$475 [8:0];
+    end
     if (rst) begin
-      \$582  = 1'h0;
+      \$582  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = rd_from_input;
-    if (step_valid) begin
-      \$583  = step_from_input;
+    \$583  = b_rq_addr;
+    if (\$444 ) begin
+      \$583  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          if (cur_is_last) begin
+            \$583  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$480 ) begin
+        \$583  = \$482 [7:0];
+      end
+    end
+    if (rst) begin
+      \$583  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = rd_block;
-    if (step_valid) begin
-      \$584  = step_blk;
+    \$584  = loaded;
+    if (\$444 ) begin
+      \$584  = 1'h1;
+    end
+    if (\$485 ) begin
+      \$584  = 1'h0;
+    end
+    if (rst) begin
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = \$509 ;
+    \$585  = wr_buf;
+    if (\$444 ) begin
+      \$585  = 1'h0;
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$585  = \$463 ;
+          if (cur_is_last) begin
+            \$585  = 1'h0;
+            if (b_done) begin
+              \$585  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = wb_valid1;
+    \$586  = prev_out;
+    if (\$444 ) begin
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$586  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$586  = d0_rp__data[17:9];
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$586  = 1'h0;
+      \$586  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = wb_valid2;
+    \$587  = prev_groups;
+    if (\$444 ) begin
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          \$587  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$587  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$587  = 1'h0;
+      \$587  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = wb_valid3;
+    \$588  = ctx;
+    if (\$444 ) begin
+    end else if (issue_a) begin
+      if (\$452 ) begin
+        if (\$456 ) begin
+          if (cur_is_last) begin
+            \$588  = \$464 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = wb_valid4;
+    \$589  = issue;
     if (rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = wb_valid5;
-    if (rst) begin
-      \$590  = 1'h0;
+    \$590  = rd_from_input;
+    if (step_valid) begin
+      \$590  = step_from_input;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = wb_valid6;
-    if (rst) begin
-      \$591  = 1'h0;
+    \$591  = rd_block;
+    if (step_valid) begin
+      \$591  = step_blk;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = wb_valid7;
+    \$592  = \$515 ;
     if (rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = wb_valid8;
+    \$593  = wb_valid1;
     if (rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = wb_valid9;
+    \$594  = wb_valid2;
     if (rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = wb_parity0;
-    if (track_reset0) begin
-      \$595  = 1'h1;
-    end else if (\$511 ) begin
-      \$595  = wb_par10;
-    end
+    \$595  = wb_valid3;
     if (rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = wb_groups0;
-    if (track_reset0) begin
-      \$596  = 9'h000;
-    end else if (\$511 ) begin
-      \$596  = \$514 [8:0];
-    end
+    \$596  = wb_valid4;
     if (rst) begin
-      \$596  = 9'h000;
+      \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = wb_parity1;
-    if (track_reset1) begin
-      \$597  = 1'h1;
-    end else if (\$516 ) begin
-      \$597  = wb_par10;
-    end
+    \$597  = wb_valid5;
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = wb_groups1;
-    if (track_reset1) begin
-      \$598  = 9'h000;
-    end else if (\$516 ) begin
-      \$598  = \$519 [8:0];
-    end
+    \$598  = wb_valid6;
     if (rst) begin
-      \$598  = 9'h000;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = out_full0;
-    if (\$521 ) begin
-      \$599  = 1'h1;
-    end
-    if (done) begin
-      if (\$537 ) begin
-        \$599  = 1'h0;
-      end
-    end
+    \$599  = wb_valid7;
     if (rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = out_groups0;
-    if (\$521 ) begin
-      \$600  = 9'h000;
-    end else if (\$523 ) begin
-      \$600  = \$524 [8:0];
-    end
+    \$600  = wb_valid8;
     if (rst) begin
-      \$600  = 9'h000;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = out_full1;
-    if (\$526 ) begin
-      \$601  = 1'h1;
-    end
-    if (done) begin
-      if (\$538 ) begin
-        \$601  = 1'h0;
-      end
-    end
+    \$601  = wb_valid9;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = out_groups1;
-    if (\$526 ) begin
-      \$602  = 9'h000;
-    end else if (\$528 ) begin
-      \$602  = \$529 [8:0];
-    end
+    \$602  = wb_valid10;
     if (rst) begin
-      \$602  = 9'h000;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = drain_read;
+    \$603  = wb_valid11;
     if (rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = drain_lane;
-    if (drain_read) begin
-      \$604  = drain_elem[2:0];
+    \$604  = wb_valid12;
+    if (rst) begin
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = drain_last;
-    if (drain_read) begin
-      \$605  = \$531 ;
+    \$605  = wb_parity0;
+    if (track_reset0) begin
+      \$605  = 1'h1;
+    end else if (\$517 ) begin
+      \$605  = wb_par13;
+    end
+    if (rst) begin
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$533 ) begin
-        \$606  = 9'h000;
-      end else begin
-        \$606  = \$535 [8:0];
-      end
+    \$606  = wb_groups0;
+    if (track_reset0) begin
+      \$606  = 9'h000;
+    end else if (\$517 ) begin
+      \$606  = \$520 [8:0];
     end
     if (rst) begin
       \$606  = 9'h000;
@@ -5315,11 +5334,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = drain_slot;
-    if (drain_read) begin
-      if (\$533 ) begin
-        \$607  = \$534 ;
-      end
+    \$607  = wb_parity1;
+    if (track_reset1) begin
+      \$607  = 1'h1;
+    end else if (\$522 ) begin
+      \$607  = wb_par13;
     end
     if (rst) begin
       \$607  = 1'h0;
@@ -5327,115 +5346,285 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = release_slot;
+    \$608  = wb_groups1;
+    if (track_reset1) begin
+      \$608  = 9'h000;
+    end else if (\$522 ) begin
+      \$608  = \$525 [8:0];
+    end
+    if (rst) begin
+      \$608  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = out_full0;
+    if (\$527 ) begin
+      \$609  = 1'h1;
+    end
     if (done) begin
-      \$608  = \$536 ;
+      if (\$543 ) begin
+        \$609  = 1'h0;
+      end
     end
     if (rst) begin
-      \$608  = 1'h0;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = \$540 [2:0];
+    \$610  = out_groups0;
+    if (\$527 ) begin
+      \$610  = 9'h000;
+    end else if (\$529 ) begin
+      \$610  = \$530 [8:0];
+    end
     if (rst) begin
-      \$609  = 3'h0;
+      \$610  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = out_full1;
+    if (\$532 ) begin
+      \$611  = 1'h1;
+    end
+    if (done) begin
+      if (\$544 ) begin
+        \$611  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = out_groups1;
+    if (\$532 ) begin
+      \$612  = 9'h000;
+    end else if (\$534 ) begin
+      \$612  = \$535 [8:0];
+    end
+    if (rst) begin
+      \$612  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = drain_read;
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = drain_lane;
+    if (drain_read) begin
+      \$614  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = drain_last;
+    if (drain_read) begin
+      \$615  = \$537 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$539 ) begin
+        \$616  = 9'h000;
+      end else begin
+        \$616  = \$541 [8:0];
+      end
+    end
+    if (rst) begin
+      \$616  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$617  = drain_slot;
+    if (drain_read) begin
+      if (\$539 ) begin
+        \$617  = \$540 ;
+      end
+    end
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = release_slot;
+    if (done) begin
+      \$618  = \$542 ;
+    end
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = \$546 [2:0];
+    if (rst) begin
+      \$619  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$620  = { 6'h00, busy };
+    if (rst) begin
+      \$620  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$610  = 32'd0;
+      \$621  = 32'd0;
     end else begin
-      \$610  = \$541 [31:0];
+      \$621  = \$547 [31:0];
     end
     if (rst) begin
-      \$610  = 32'd0;
+      \$621  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = { 6'h00, stall_input };
+    if (rst) begin
+      \$622  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$611  = 32'd0;
+      \$623  = 32'd0;
     end else begin
-      \$611  = \$542 [31:0];
+      \$623  = \$548 [31:0];
     end
     if (rst) begin
-      \$611  = 32'd0;
+      \$623  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = { 6'h00, stall_output };
+    if (rst) begin
+      \$624  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$612  = 32'd0;
+      \$625  = 32'd0;
     end else begin
-      \$612  = \$543 [31:0];
+      \$625  = \$549 [31:0];
     end
     if (rst) begin
-      \$612  = 32'd0;
+      \$625  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$626  = \$550 ;
+    if (rst) begin
+      \$626  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$613  = 32'd0;
+      \$627  = 32'd0;
     end else begin
-      \$613  = \$545 [31:0];
+      \$627  = \$551 [31:0];
     end
     if (rst) begin
-      \$613  = 32'd0;
+      \$627  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = { 3'h0, \$552  };
+    if (rst) begin
+      \$628  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$614  = 32'd0;
+      \$629  = 32'd0;
     end else begin
-      \$614  = \$547 [31:0];
+      \$629  = \$553 [31:0];
     end
     if (rst) begin
-      \$614  = 32'd0;
+      \$629  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$630  = { 6'h00, issue };
+    if (rst) begin
+      \$630  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$615  = 32'd0;
+      \$631  = 32'd0;
     end else begin
-      \$615  = \$548 [31:0];
+      \$631  = \$554 [31:0];
     end
     if (rst) begin
-      \$615  = 32'd0;
+      \$631  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = { 5'h00, \$555  };
+    if (rst) begin
+      \$632  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$616  = 32'd0;
+      \$633  = 32'd0;
     end else begin
-      \$616  = \$550 [31:0];
+      \$633  = \$556 [31:0];
     end
     if (rst) begin
-      \$616  = 32'd0;
+      \$633  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = { 6'h00, done };
+    if (rst) begin
+      \$634  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$617  = 32'd0;
+      \$635  = 32'd0;
     end else begin
-      \$617  = \$551 [31:0];
+      \$635  = \$557 [31:0];
     end
     if (rst) begin
-      \$617  = 32'd0;
+      \$635  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5494,7 +5683,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__data$102  = i_stream__payload[63:56];
   assign next_layer = \$107 [3:0];
   assign nxt_rp__addr = \$107 [2:0];
-  assign need_elem = \$114 [9:0];
   assign \step_valid$142  = step_valid;
   assign \step_addr$144  = step_addr;
   assign \step_first$146  = step_first;
@@ -5583,70 +5771,70 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__addr$235  = step_act_addr[6:0];
   assign \$signature__en$236  = step_valid;
   assign \$signature__en$237  = step_valid;
-  assign act_word = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
-  assign act = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
-  assign \act$257  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
-  assign \act$258  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
-  assign \act$259  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
-  assign \act$260  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
-  assign \act$261  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
-  assign \act$262  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
-  assign \act$263  = { \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311  };
-  assign \$signature__addr$269  = \$325 [6:0];
+  assign act_word = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
+  assign act = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
+  assign \act$257  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
+  assign \act$258  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
+  assign \act$259  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
+  assign \act$260  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
+  assign \act$261  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
+  assign \act$262  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
+  assign \act$263  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
+  assign \$signature__addr$269  = \$330 [6:0];
   assign \$signature__data$273  = result[7:0];
-  assign \$signature__addr$276  = \$331 [6:0];
+  assign \$signature__addr$276  = \$336 [6:0];
   assign \$signature__data$277  = \result$278 [7:0];
-  assign \$signature__addr$280  = \$337 [6:0];
+  assign \$signature__addr$280  = \$342 [6:0];
   assign \$signature__data$281  = \result$282 [7:0];
-  assign \$signature__addr$284  = \$343 [6:0];
+  assign \$signature__addr$284  = \$348 [6:0];
   assign \$signature__data$285  = \result$286 [7:0];
-  assign \$signature__addr$288  = \$349 [6:0];
+  assign \$signature__addr$288  = \$354 [6:0];
   assign \$signature__data$289  = \result$290 [7:0];
-  assign \$signature__addr$292  = \$355 [6:0];
+  assign \$signature__addr$292  = \$360 [6:0];
   assign \$signature__data$293  = \result$294 [7:0];
-  assign \$signature__addr$296  = \$361 [6:0];
+  assign \$signature__addr$296  = \$366 [6:0];
   assign \$signature__data$297  = \result$298 [7:0];
-  assign \$signature__addr$300  = \$367 [6:0];
+  assign \$signature__addr$300  = \$372 [6:0];
   assign \$signature__data$301  = \result$302 [7:0];
   assign \$signature__en$303  = out_write;
-  assign \$signature__addr$304  = \$369 [5:0];
+  assign \$signature__addr$304  = \$374 [5:0];
   assign \$signature__data$305  = result;
   assign \$signature__en$306  = out_write;
-  assign \$signature__addr$307  = \$371 [5:0];
+  assign \$signature__addr$307  = \$376 [5:0];
   assign \$signature__data$308  = \result$278 ;
   assign \$signature__en$309  = out_write;
-  assign \$signature__addr$310  = \$373 [5:0];
+  assign \$signature__addr$310  = \$378 [5:0];
   assign \$signature__data$311  = \result$282 ;
   assign \$signature__en$312  = out_write;
-  assign \$signature__addr$313  = \$375 [5:0];
+  assign \$signature__addr$313  = \$380 [5:0];
   assign \$signature__data$314  = \result$286 ;
   assign \$signature__en$315  = out_write;
-  assign \$signature__addr$316  = \$377 [5:0];
+  assign \$signature__addr$316  = \$382 [5:0];
   assign \$signature__data$317  = \result$290 ;
   assign \$signature__en$318  = out_write;
-  assign \$signature__addr$319  = \$379 [5:0];
+  assign \$signature__addr$319  = \$384 [5:0];
   assign \$signature__data$320  = \result$294 ;
   assign \$signature__en$321  = out_write;
-  assign \$signature__addr$322  = \$381 [5:0];
+  assign \$signature__addr$322  = \$386 [5:0];
   assign \$signature__data$323  = \result$298 ;
   assign \$signature__en$324  = out_write;
-  assign \$signature__addr$325  = \$383 [5:0];
+  assign \$signature__addr$325  = \$388 [5:0];
   assign \$signature__data$326  = \result$302 ;
-  assign \$signature__addr$334  = \$393 [5:0];
+  assign \$signature__addr$334  = \$398 [5:0];
   assign \$signature__en$335  = drain_read;
-  assign \$signature__addr$336  = \$396 [5:0];
+  assign \$signature__addr$336  = \$401 [5:0];
   assign \$signature__en$337  = drain_read;
-  assign \$signature__addr$338  = \$399 [5:0];
+  assign \$signature__addr$338  = \$404 [5:0];
   assign \$signature__en$339  = drain_read;
-  assign \$signature__addr$340  = \$402 [5:0];
+  assign \$signature__addr$340  = \$407 [5:0];
   assign \$signature__en$341  = drain_read;
-  assign \$signature__addr$342  = \$405 [5:0];
+  assign \$signature__addr$342  = \$410 [5:0];
   assign \$signature__en$343  = drain_read;
-  assign \$signature__addr$344  = \$408 [5:0];
+  assign \$signature__addr$344  = \$413 [5:0];
   assign \$signature__en$345  = drain_read;
-  assign \$signature__addr$346  = \$411 [5:0];
+  assign \$signature__addr$346  = \$416 [5:0];
   assign \$signature__en$347  = drain_read;
-  assign \$signature__addr$348  = \$414 [5:0];
+  assign \$signature__addr$348  = \$419 [5:0];
   assign \$signature__en$349  = drain_read;
   assign w_en = drain_inflight;
   assign w_data = { drain_last, drain_data };
@@ -5685,66 +5873,69 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$96  = 1'h1;
   assign \$signature__en$100  = in_fire;
   assign \$98  = \$97 ;
-  assign \$135  = { 3'h0, \$114 [9:3] };
-  assign \$149  = \$148 ;
-  assign \$173  = { 3'h0, \$114 [9:3] };
-  assign \$187  = \$186 ;
-  assign \$229  = { 3'h0, \$114 [9:3] };
-  assign \$242  = \$240 ;
-  assign \$275  = ctx;
-  assign \$293  = ctx;
-  assign \$320  = 1'h1;
+  assign \$128  = { \$127 , 3'h0 };
+  assign \$131  = { \$130 , 3'h0 };
+  assign \$146  = \$145 ;
+  assign \$170  = { \$169 , 3'h0 };
+  assign \$173  = { \$172 , 3'h0 };
+  assign \$188  = \$187 ;
+  assign \$230  = { \$229 , 3'h0 };
+  assign \$233  = { \$232 , 3'h0 };
+  assign \$247  = \$245 ;
+  assign \$280  = ctx;
+  assign \$298  = ctx;
+  assign \$325  = 1'h1;
   assign \$signature__en$268  = act_write;
-  assign \$321  = wb_group10;
-  assign \$326  = 1'h1;
+  assign \$326  = wb_group13;
+  assign \$331  = 1'h1;
   assign \$signature__en$275  = act_write;
-  assign \$327  = wb_group10;
-  assign \$332  = 1'h1;
+  assign \$332  = wb_group13;
+  assign \$337  = 1'h1;
   assign \$signature__en$279  = act_write;
-  assign \$333  = wb_group10;
-  assign \$338  = 1'h1;
+  assign \$338  = wb_group13;
+  assign \$343  = 1'h1;
   assign \$signature__en$283  = act_write;
-  assign \$339  = wb_group10;
-  assign \$344  = 1'h1;
+  assign \$344  = wb_group13;
+  assign \$349  = 1'h1;
   assign \$signature__en$287  = act_write;
-  assign \$345  = wb_group10;
-  assign \$350  = 1'h1;
+  assign \$350  = wb_group13;
+  assign \$355  = 1'h1;
   assign \$signature__en$291  = act_write;
-  assign \$351  = wb_group10;
-  assign \$356  = 1'h1;
+  assign \$356  = wb_group13;
+  assign \$361  = 1'h1;
   assign \$signature__en$295  = act_write;
-  assign \$357  = wb_group10;
-  assign \$362  = 1'h1;
+  assign \$362  = wb_group13;
+  assign \$367  = 1'h1;
   assign \$signature__en$299  = act_write;
-  assign \$363  = wb_group10;
-  assign \$386  = { 3'h0, drain_elem[8:3] };
+  assign \$368  = wb_group13;
   assign \$391  = { 3'h0, drain_elem[8:3] };
-  assign \$394  = { 3'h0, drain_elem[8:3] };
-  assign \$397  = { 3'h0, drain_elem[8:3] };
-  assign \$400  = { 3'h0, drain_elem[8:3] };
-  assign \$403  = { 3'h0, drain_elem[8:3] };
-  assign \$406  = { 3'h0, drain_elem[8:3] };
-  assign \$409  = { 3'h0, drain_elem[8:3] };
-  assign \$412  = { 3'h0, drain_elem[8:3] };
-  assign \$421  = { 3'h0, \$420 [9:3] };
-  assign \$427  = in_wslot;
-  assign \$438  = { 3'h0, \$437 [9:3] };
-  assign \$441  = { 3'h0, \$440 [9:3] };
+  assign \$396  = { 3'h0, drain_elem[8:3] };
+  assign \$399  = { 3'h0, drain_elem[8:3] };
+  assign \$402  = { 3'h0, drain_elem[8:3] };
+  assign \$405  = { 3'h0, drain_elem[8:3] };
+  assign \$408  = { 3'h0, drain_elem[8:3] };
+  assign \$411  = { 3'h0, drain_elem[8:3] };
+  assign \$414  = { 3'h0, drain_elem[8:3] };
+  assign \$417  = { 3'h0, drain_elem[8:3] };
+  assign \$426  = { 3'h0, \$425 [9:3] };
+  assign \$432  = in_wslot;
   assign \$443  = { 3'h0, \$442 [9:3] };
-  assign \$453  = { 3'h0, \$452 [9:3] };
-  assign \$455  = { 3'h0, \$454 [9:3] };
-  assign \$493  = \$492 ;
-  assign \$498  = \$497 ;
-  assign \$515  = wb_ctx10;
-  assign \$525  = ctx;
-  assign \$527  = wb_ctx10;
-  assign \$538  = release_slot;
-  assign \$253  = ctx;
-  assign \$269  = ctx;
+  assign \$446  = { 3'h0, \$445 [9:3] };
+  assign \$448  = { 3'h0, \$447 [9:3] };
+  assign \$458  = { 3'h0, \$457 [9:3] };
+  assign \$460  = { 3'h0, \$459 [9:3] };
+  assign \$499  = \$498 ;
+  assign \$504  = \$503 ;
+  assign \$521  = wb_ctx13;
+  assign \$531  = ctx;
+  assign \$533  = wb_ctx13;
+  assign \$544  = release_slot;
+  assign \$258  = ctx;
+  assign \$274  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$482$0 , r_rdy, r_data, w_en, \port$1306$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$487$0 , r_rdy, r_data, w_en, \port$1372$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5773,10 +5964,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$482$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [1:0] level;
   reg [1:0] level = 2'h0;
-  input \port$1306$0 ;
-  wire \port$1306$0 ;
-  input [31:0] \port$482$0 ;
-  wire [31:0] \port$482$0 ;
+  input \port$1372$0 ;
+  wire \port$1372$0 ;
+  input [31:0] \port$487$0 ;
+  wire [31:0] \port$487$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5808,7 +5999,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$482$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1306$0 , \port$482$0  };
+      storage[w_port__addr] <= { \port$1372$0 , \port$487$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 2'h3;
@@ -5874,14 +6065,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$482$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1306$0 , \port$482$0  };
-  assign w_data = { \port$1306$0 , \port$482$0  };
+  assign w_port__data = { \port$1372$0 , \port$487$0  };
+  assign w_data = { \port$1372$0 , \port$487$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
@@ -5988,22 +6179,22 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  input [7:0] \port$358$0 ;
-  wire [7:0] \port$358$0 ;
-  input [7:0] \port$359$0 ;
-  wire [7:0] \port$359$0 ;
-  input [7:0] \port$360$0 ;
-  wire [7:0] \port$360$0 ;
-  input [7:0] \port$361$0 ;
-  wire [7:0] \port$361$0 ;
-  input [7:0] \port$362$0 ;
-  wire [7:0] \port$362$0 ;
   input [7:0] \port$363$0 ;
   wire [7:0] \port$363$0 ;
   input [7:0] \port$364$0 ;
   wire [7:0] \port$364$0 ;
   input [7:0] \port$365$0 ;
   wire [7:0] \port$365$0 ;
+  input [7:0] \port$366$0 ;
+  wire [7:0] \port$366$0 ;
+  input [7:0] \port$367$0 ;
+  wire [7:0] \port$367$0 ;
+  input [7:0] \port$368$0 ;
+  wire [7:0] \port$368$0 ;
+  input [7:0] \port$369$0 ;
+  wire [7:0] \port$369$0 ;
+  input [7:0] \port$370$0 ;
+  wire [7:0] \port$370$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -6968,7 +7159,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   always @(posedge clk)
     pe0_w <= rp__data;
   always @(posedge clk)
-    pe0_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+    pe0_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
@@ -6979,7 +7170,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1398$0 (pe0_flags),
+    .\port$1480$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -7038,7 +7229,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -7062,25 +7253,35 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1398$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1480$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [47:0] \$1 ;
-  wire [47:0] \$10 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$12 ;
-  wire [6:0] \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [31:0] \$17 ;
-  wire [1:0] \$2 ;
-  wire [1:0] \$3 ;
-  wire [48:0] \$4 ;
-  wire [48:0] \$5 ;
-  wire \$6 ;
-  wire [7:0] \$7 ;
-  wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$1 ;
+  wire [49:0] \$10 ;
+  wire [49:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [7:0] \$16 ;
+  wire [48:0] \$17 ;
+  wire [48:0] \$18 ;
+  wire [48:0] \$19 ;
+  wire [32:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [31:0] \$27 ;
+  wire [30:0] \$3 ;
+  wire [33:0] \$4 ;
+  wire [34:0] \$5 ;
+  wire [61:0] \$6 ;
+  wire [62:0] \$7 ;
+  wire [48:0] \$8 ;
+  wire [48:0] \$9 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -7097,92 +7298,205 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$13
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1398$0 ;
-  wire [1:0] \port$1398$0 ;
-  reg [1:0] rq_ctl1 = 2'h0;
-  reg [1:0] rq_ctl2 = 2'h0;
-  wire [47:0] rq_half;
-  reg [47:0] rq_prod = 48'h000000000000;
-  reg [47:0] rq_q = 48'h000000000000;
+  input [1:0] \port$1480$0 ;
+  wire [1:0] \port$1480$0 ;
+  reg [48:0] rq_coarse = 49'h0000000000000;
+  reg [48:0] rq_half = 49'h0000000000000;
+  reg [32:0] rq_pp0 = 33'h000000000;
+  reg [30:0] rq_pp17 = 31'h00000000;
+  reg [48:0] rq_prod = 49'h0000000000000;
+  reg [48:0] rq_q = 49'h0000000000000;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
-  reg [5:0] rq_s1 = 6'h00;
-  wire [5:0] rq_sm1;
+  reg [31:0] rq_raw3 = 32'd0;
+  reg [31:0] rq_raw4 = 32'd0;
+  reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
+  reg rq_relu1 = 1'h0;
+  reg rq_relu2 = 1'h0;
+  reg rq_relu3 = 1'h0;
+  reg rq_relu4 = 1'h0;
+  reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
+  reg rq_req1 = 1'h0;
+  reg rq_req2 = 1'h0;
+  reg rq_req3 = 1'h0;
+  reg rq_req4 = 1'h0;
+  reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
+  reg [5:0] rq_sm11 = 6'h00;
+  reg [5:0] rq_sm12 = 6'h00;
+  reg [5:0] rq_sm13 = 6'h00;
+  reg [5:0] rq_sm14 = 6'h00;
+  reg [5:0] rq_sm15 = 6'h00;
+  reg [5:0] rq_sm16 = 6'h00;
+  wire [5:0] rq_sm1_0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
+  reg rq_v3 = 1'h0;
+  reg rq_v4 = 1'h0;
+  reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1398$0 [0] } | \$2 ;
-  assign \$4  = $signed(rq_half) + $signed(2'h1);
-  assign \$6  = $signed(rq_q) > $signed(8'h7f);
-  assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$8  = $signed(rq_q) < $signed(\$7 );
-  assign \$9  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$10  = \$8  ? { \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9  } : rq_q;
-  assign \$11  = \$6  ? 48'h00000000007f : \$10 ;
-  assign \$12  = rq_ctl2[1] ? \$11  : { rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2 };
-  assign \$13  = rq_s1 - 1'h1;
-  assign rq_half = $signed(rq_prod) >>> \$13 [5:0];
+  assign \$1  = i_s - 1'h1;
+  assign \$2  = i_acc[16:0] * i_m;
+  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
+  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
+  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
+  assign \$10  = $signed(rq_half) + $signed(2'h1);
+  assign \$12  = rq_q[48] & rq_relu5;
+  assign \$13  = ! rq_q[48:7];
+  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
+  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
+  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
+  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
   always @(posedge clk)
-    rq_prod <= \$1 ;
+    rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_v1 <= \$14 ;
+    rq_relu1 <= \port$1480$0 [0];
   always @(posedge clk)
-    rq_s1 <= i_s;
+    rq_req1 <= \port$1480$0 [1];
   always @(posedge clk)
-    rq_ctl1 <= \$3 ;
+    rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_q <= \$5 [47:0];
+    rq_v2 <= \$21 ;
   always @(posedge clk)
-    rq_v2 <= \$15 ;
+    rq_relu2 <= rq_relu1;
   always @(posedge clk)
-    rq_ctl2 <= rq_ctl1;
+    rq_req2 <= rq_req1;
+  always @(posedge clk)
+    rq_sm12 <= rq_sm11;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    o_valid <= \$16 ;
+    rq_v3 <= \$22 ;
   always @(posedge clk)
-    o_data <= \$17 ;
+    rq_relu3 <= rq_relu2;
+  always @(posedge clk)
+    rq_req3 <= rq_req2;
+  always @(posedge clk)
+    rq_sm13 <= rq_sm12;
+  always @(posedge clk)
+    rq_raw3 <= rq_raw2;
+  always @(posedge clk)
+    rq_v4 <= \$23 ;
+  always @(posedge clk)
+    rq_relu4 <= rq_relu3;
+  always @(posedge clk)
+    rq_req4 <= rq_req3;
+  always @(posedge clk)
+    rq_sm14 <= rq_sm13;
+  always @(posedge clk)
+    rq_raw4 <= rq_raw3;
+  always @(posedge clk)
+    rq_v5 <= \$24 ;
+  always @(posedge clk)
+    rq_relu5 <= rq_relu4;
+  always @(posedge clk)
+    rq_req5 <= rq_req4;
+  always @(posedge clk)
+    rq_sm15 <= rq_sm14;
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_v6 <= \$25 ;
+  always @(posedge clk)
+    rq_relu6 <= rq_relu5;
+  always @(posedge clk)
+    rq_req6 <= rq_req5;
+  always @(posedge clk)
+    rq_sm16 <= rq_sm15;
+  always @(posedge clk)
+    rq_raw6 <= rq_raw5;
+  always @(posedge clk)
+    rq_pp0 <= \$2 ;
+  always @(posedge clk)
+    rq_pp17 <= \$3 ;
+  always @(posedge clk)
+    rq_prod <= \$7 [48:0];
+  always @(posedge clk)
+    rq_coarse <= \$8 ;
+  always @(posedge clk)
+    rq_half <= \$9 ;
+  always @(posedge clk)
+    rq_q <= \$11 [48:0];
+  always @(posedge clk)
+    o_valid <= \$26 ;
+  always @(posedge clk)
+    o_data <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$14  = i_valid;
+    \$20  = i_valid;
     if (rst) begin
-      \$14  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$15  = rq_v1;
+    \$21  = rq_v1;
     if (rst) begin
-      \$15  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$16  = rq_v2;
+    \$22  = rq_v2;
     if (rst) begin
-      \$16  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$17  = \$12 [31:0];
+    \$23  = rq_v3;
     if (rst) begin
-      \$17  = 32'd0;
+      \$23  = 1'h0;
     end
   end
-  assign i_relu = \port$1398$0 [0];
-  assign i_requantize = \port$1398$0 [1];
-  assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1398$0 [1], 1'h0 };
-  assign \$5  = { \$4 [48], \$4 [48:1] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$24  = rq_v4;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$25  = rq_v5;
+    if (rst) begin
+      \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$26  = rq_v5;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$27  = \$19 [31:0];
+    if (rst) begin
+      \$27  = 32'd0;
+    end
+  end
+  assign rq_sm1_0 = \$1 [5:0];
+  assign i_relu = \port$1480$0 [0];
+  assign i_requantize = \port$1480$0 [1];
+  assign \$4  = { 1'h0, rq_pp0 };
+  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
@@ -7289,22 +7603,22 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  input [7:0] \port$358$0 ;
-  wire [7:0] \port$358$0 ;
-  input [7:0] \port$359$0 ;
-  wire [7:0] \port$359$0 ;
-  input [7:0] \port$360$0 ;
-  wire [7:0] \port$360$0 ;
-  input [7:0] \port$361$0 ;
-  wire [7:0] \port$361$0 ;
-  input [7:0] \port$362$0 ;
-  wire [7:0] \port$362$0 ;
   input [7:0] \port$363$0 ;
   wire [7:0] \port$363$0 ;
   input [7:0] \port$364$0 ;
   wire [7:0] \port$364$0 ;
   input [7:0] \port$365$0 ;
   wire [7:0] \port$365$0 ;
+  input [7:0] \port$366$0 ;
+  wire [7:0] \port$366$0 ;
+  input [7:0] \port$367$0 ;
+  wire [7:0] \port$367$0 ;
+  input [7:0] \port$368$0 ;
+  wire [7:0] \port$368$0 ;
+  input [7:0] \port$369$0 ;
+  wire [7:0] \port$369$0 ;
+  input [7:0] \port$370$0 ;
+  wire [7:0] \port$370$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -8269,7 +8583,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   always @(posedge clk)
     pe1_w <= rp__data;
   always @(posedge clk)
-    pe1_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+    pe1_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
@@ -8280,7 +8594,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1483$0 (pe1_flags),
+    .\port$1596$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -8339,7 +8653,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -8363,25 +8677,35 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1483$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1596$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire [47:0] \$1 ;
-  wire [47:0] \$10 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$12 ;
-  wire [6:0] \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [31:0] \$17 ;
-  wire [1:0] \$2 ;
-  wire [1:0] \$3 ;
-  wire [48:0] \$4 ;
-  wire [48:0] \$5 ;
-  wire \$6 ;
-  wire [7:0] \$7 ;
-  wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$1 ;
+  wire [49:0] \$10 ;
+  wire [49:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [7:0] \$16 ;
+  wire [48:0] \$17 ;
+  wire [48:0] \$18 ;
+  wire [48:0] \$19 ;
+  wire [32:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [31:0] \$27 ;
+  wire [30:0] \$3 ;
+  wire [33:0] \$4 ;
+  wire [34:0] \$5 ;
+  wire [61:0] \$6 ;
+  wire [62:0] \$7 ;
+  wire [48:0] \$8 ;
+  wire [48:0] \$9 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -8398,92 +8722,205 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$14
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1483$0 ;
-  wire [1:0] \port$1483$0 ;
-  reg [1:0] rq_ctl1 = 2'h0;
-  reg [1:0] rq_ctl2 = 2'h0;
-  wire [47:0] rq_half;
-  reg [47:0] rq_prod = 48'h000000000000;
-  reg [47:0] rq_q = 48'h000000000000;
+  input [1:0] \port$1596$0 ;
+  wire [1:0] \port$1596$0 ;
+  reg [48:0] rq_coarse = 49'h0000000000000;
+  reg [48:0] rq_half = 49'h0000000000000;
+  reg [32:0] rq_pp0 = 33'h000000000;
+  reg [30:0] rq_pp17 = 31'h00000000;
+  reg [48:0] rq_prod = 49'h0000000000000;
+  reg [48:0] rq_q = 49'h0000000000000;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
-  reg [5:0] rq_s1 = 6'h00;
-  wire [5:0] rq_sm1;
+  reg [31:0] rq_raw3 = 32'd0;
+  reg [31:0] rq_raw4 = 32'd0;
+  reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
+  reg rq_relu1 = 1'h0;
+  reg rq_relu2 = 1'h0;
+  reg rq_relu3 = 1'h0;
+  reg rq_relu4 = 1'h0;
+  reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
+  reg rq_req1 = 1'h0;
+  reg rq_req2 = 1'h0;
+  reg rq_req3 = 1'h0;
+  reg rq_req4 = 1'h0;
+  reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
+  reg [5:0] rq_sm11 = 6'h00;
+  reg [5:0] rq_sm12 = 6'h00;
+  reg [5:0] rq_sm13 = 6'h00;
+  reg [5:0] rq_sm14 = 6'h00;
+  reg [5:0] rq_sm15 = 6'h00;
+  reg [5:0] rq_sm16 = 6'h00;
+  wire [5:0] rq_sm1_0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
+  reg rq_v3 = 1'h0;
+  reg rq_v4 = 1'h0;
+  reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1483$0 [0] } | \$2 ;
-  assign \$4  = $signed(rq_half) + $signed(2'h1);
-  assign \$6  = $signed(rq_q) > $signed(8'h7f);
-  assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$8  = $signed(rq_q) < $signed(\$7 );
-  assign \$9  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$10  = \$8  ? { \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9  } : rq_q;
-  assign \$11  = \$6  ? 48'h00000000007f : \$10 ;
-  assign \$12  = rq_ctl2[1] ? \$11  : { rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2 };
-  assign \$13  = rq_s1 - 1'h1;
-  assign rq_half = $signed(rq_prod) >>> \$13 [5:0];
+  assign \$1  = i_s - 1'h1;
+  assign \$2  = i_acc[16:0] * i_m;
+  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
+  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
+  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
+  assign \$10  = $signed(rq_half) + $signed(2'h1);
+  assign \$12  = rq_q[48] & rq_relu5;
+  assign \$13  = ! rq_q[48:7];
+  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
+  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
+  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
+  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
   always @(posedge clk)
-    rq_prod <= \$1 ;
+    rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_v1 <= \$14 ;
+    rq_relu1 <= \port$1596$0 [0];
   always @(posedge clk)
-    rq_s1 <= i_s;
+    rq_req1 <= \port$1596$0 [1];
   always @(posedge clk)
-    rq_ctl1 <= \$3 ;
+    rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_q <= \$5 [47:0];
+    rq_v2 <= \$21 ;
   always @(posedge clk)
-    rq_v2 <= \$15 ;
+    rq_relu2 <= rq_relu1;
   always @(posedge clk)
-    rq_ctl2 <= rq_ctl1;
+    rq_req2 <= rq_req1;
+  always @(posedge clk)
+    rq_sm12 <= rq_sm11;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    o_valid <= \$16 ;
+    rq_v3 <= \$22 ;
   always @(posedge clk)
-    o_data <= \$17 ;
+    rq_relu3 <= rq_relu2;
+  always @(posedge clk)
+    rq_req3 <= rq_req2;
+  always @(posedge clk)
+    rq_sm13 <= rq_sm12;
+  always @(posedge clk)
+    rq_raw3 <= rq_raw2;
+  always @(posedge clk)
+    rq_v4 <= \$23 ;
+  always @(posedge clk)
+    rq_relu4 <= rq_relu3;
+  always @(posedge clk)
+    rq_req4 <= rq_req3;
+  always @(posedge clk)
+    rq_sm14 <= rq_sm13;
+  always @(posedge clk)
+    rq_raw4 <= rq_raw3;
+  always @(posedge clk)
+    rq_v5 <= \$24 ;
+  always @(posedge clk)
+    rq_relu5 <= rq_relu4;
+  always @(posedge clk)
+    rq_req5 <= rq_req4;
+  always @(posedge clk)
+    rq_sm15 <= rq_sm14;
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_v6 <= \$25 ;
+  always @(posedge clk)
+    rq_relu6 <= rq_relu5;
+  always @(posedge clk)
+    rq_req6 <= rq_req5;
+  always @(posedge clk)
+    rq_sm16 <= rq_sm15;
+  always @(posedge clk)
+    rq_raw6 <= rq_raw5;
+  always @(posedge clk)
+    rq_pp0 <= \$2 ;
+  always @(posedge clk)
+    rq_pp17 <= \$3 ;
+  always @(posedge clk)
+    rq_prod <= \$7 [48:0];
+  always @(posedge clk)
+    rq_coarse <= \$8 ;
+  always @(posedge clk)
+    rq_half <= \$9 ;
+  always @(posedge clk)
+    rq_q <= \$11 [48:0];
+  always @(posedge clk)
+    o_valid <= \$26 ;
+  always @(posedge clk)
+    o_data <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$14  = i_valid;
+    \$20  = i_valid;
     if (rst) begin
-      \$14  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$15  = rq_v1;
+    \$21  = rq_v1;
     if (rst) begin
-      \$15  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$16  = rq_v2;
+    \$22  = rq_v2;
     if (rst) begin
-      \$16  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$17  = \$12 [31:0];
+    \$23  = rq_v3;
     if (rst) begin
-      \$17  = 32'd0;
+      \$23  = 1'h0;
     end
   end
-  assign i_relu = \port$1483$0 [0];
-  assign i_requantize = \port$1483$0 [1];
-  assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1483$0 [1], 1'h0 };
-  assign \$5  = { \$4 [48], \$4 [48:1] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$24  = rq_v4;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$25  = rq_v5;
+    if (rst) begin
+      \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$26  = rq_v5;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$27  = \$19 [31:0];
+    if (rst) begin
+      \$27  = 32'd0;
+    end
+  end
+  assign rq_sm1_0 = \$1 [5:0];
+  assign i_relu = \port$1596$0 [0];
+  assign i_requantize = \port$1596$0 [1];
+  assign \$4  = { 1'h0, rq_pp0 };
+  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
@@ -8590,22 +9027,22 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   reg pe2_valid5 = 1'h0;
   reg pe2_valid6 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  input [7:0] \port$358$0 ;
-  wire [7:0] \port$358$0 ;
-  input [7:0] \port$359$0 ;
-  wire [7:0] \port$359$0 ;
-  input [7:0] \port$360$0 ;
-  wire [7:0] \port$360$0 ;
-  input [7:0] \port$361$0 ;
-  wire [7:0] \port$361$0 ;
-  input [7:0] \port$362$0 ;
-  wire [7:0] \port$362$0 ;
   input [7:0] \port$363$0 ;
   wire [7:0] \port$363$0 ;
   input [7:0] \port$364$0 ;
   wire [7:0] \port$364$0 ;
   input [7:0] \port$365$0 ;
   wire [7:0] \port$365$0 ;
+  input [7:0] \port$366$0 ;
+  wire [7:0] \port$366$0 ;
+  input [7:0] \port$367$0 ;
+  wire [7:0] \port$367$0 ;
+  input [7:0] \port$368$0 ;
+  wire [7:0] \port$368$0 ;
+  input [7:0] \port$369$0 ;
+  wire [7:0] \port$369$0 ;
+  input [7:0] \port$370$0 ;
+  wire [7:0] \port$370$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -9570,7 +10007,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   always @(posedge clk)
     pe2_w <= rp__data;
   always @(posedge clk)
-    pe2_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+    pe2_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   always @(posedge clk)
     pe2_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
@@ -9581,7 +10018,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
     .i_valid(pe2_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1568$0 (pe2_flags),
+    .\port$1712$0 (pe2_flags),
     .rst(rst)
   );
   always @* begin
@@ -9640,7 +10077,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -9664,25 +10101,35 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1568$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1712$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
-  wire [47:0] \$1 ;
-  wire [47:0] \$10 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$12 ;
-  wire [6:0] \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [31:0] \$17 ;
-  wire [1:0] \$2 ;
-  wire [1:0] \$3 ;
-  wire [48:0] \$4 ;
-  wire [48:0] \$5 ;
-  wire \$6 ;
-  wire [7:0] \$7 ;
-  wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$1 ;
+  wire [49:0] \$10 ;
+  wire [49:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [7:0] \$16 ;
+  wire [48:0] \$17 ;
+  wire [48:0] \$18 ;
+  wire [48:0] \$19 ;
+  wire [32:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [31:0] \$27 ;
+  wire [30:0] \$3 ;
+  wire [33:0] \$4 ;
+  wire [34:0] \$5 ;
+  wire [61:0] \$6 ;
+  wire [62:0] \$7 ;
+  wire [48:0] \$8 ;
+  wire [48:0] \$9 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -9699,92 +10146,205 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$15
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1568$0 ;
-  wire [1:0] \port$1568$0 ;
-  reg [1:0] rq_ctl1 = 2'h0;
-  reg [1:0] rq_ctl2 = 2'h0;
-  wire [47:0] rq_half;
-  reg [47:0] rq_prod = 48'h000000000000;
-  reg [47:0] rq_q = 48'h000000000000;
+  input [1:0] \port$1712$0 ;
+  wire [1:0] \port$1712$0 ;
+  reg [48:0] rq_coarse = 49'h0000000000000;
+  reg [48:0] rq_half = 49'h0000000000000;
+  reg [32:0] rq_pp0 = 33'h000000000;
+  reg [30:0] rq_pp17 = 31'h00000000;
+  reg [48:0] rq_prod = 49'h0000000000000;
+  reg [48:0] rq_q = 49'h0000000000000;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
-  reg [5:0] rq_s1 = 6'h00;
-  wire [5:0] rq_sm1;
+  reg [31:0] rq_raw3 = 32'd0;
+  reg [31:0] rq_raw4 = 32'd0;
+  reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
+  reg rq_relu1 = 1'h0;
+  reg rq_relu2 = 1'h0;
+  reg rq_relu3 = 1'h0;
+  reg rq_relu4 = 1'h0;
+  reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
+  reg rq_req1 = 1'h0;
+  reg rq_req2 = 1'h0;
+  reg rq_req3 = 1'h0;
+  reg rq_req4 = 1'h0;
+  reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
+  reg [5:0] rq_sm11 = 6'h00;
+  reg [5:0] rq_sm12 = 6'h00;
+  reg [5:0] rq_sm13 = 6'h00;
+  reg [5:0] rq_sm14 = 6'h00;
+  reg [5:0] rq_sm15 = 6'h00;
+  reg [5:0] rq_sm16 = 6'h00;
+  wire [5:0] rq_sm1_0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
+  reg rq_v3 = 1'h0;
+  reg rq_v4 = 1'h0;
+  reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1568$0 [0] } | \$2 ;
-  assign \$4  = $signed(rq_half) + $signed(2'h1);
-  assign \$6  = $signed(rq_q) > $signed(8'h7f);
-  assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$8  = $signed(rq_q) < $signed(\$7 );
-  assign \$9  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$10  = \$8  ? { \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9  } : rq_q;
-  assign \$11  = \$6  ? 48'h00000000007f : \$10 ;
-  assign \$12  = rq_ctl2[1] ? \$11  : { rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2 };
-  assign \$13  = rq_s1 - 1'h1;
-  assign rq_half = $signed(rq_prod) >>> \$13 [5:0];
+  assign \$1  = i_s - 1'h1;
+  assign \$2  = i_acc[16:0] * i_m;
+  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
+  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
+  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
+  assign \$10  = $signed(rq_half) + $signed(2'h1);
+  assign \$12  = rq_q[48] & rq_relu5;
+  assign \$13  = ! rq_q[48:7];
+  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
+  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
+  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
+  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
   always @(posedge clk)
-    rq_prod <= \$1 ;
+    rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_v1 <= \$14 ;
+    rq_relu1 <= \port$1712$0 [0];
   always @(posedge clk)
-    rq_s1 <= i_s;
+    rq_req1 <= \port$1712$0 [1];
   always @(posedge clk)
-    rq_ctl1 <= \$3 ;
+    rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_q <= \$5 [47:0];
+    rq_v2 <= \$21 ;
   always @(posedge clk)
-    rq_v2 <= \$15 ;
+    rq_relu2 <= rq_relu1;
   always @(posedge clk)
-    rq_ctl2 <= rq_ctl1;
+    rq_req2 <= rq_req1;
+  always @(posedge clk)
+    rq_sm12 <= rq_sm11;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    o_valid <= \$16 ;
+    rq_v3 <= \$22 ;
   always @(posedge clk)
-    o_data <= \$17 ;
+    rq_relu3 <= rq_relu2;
+  always @(posedge clk)
+    rq_req3 <= rq_req2;
+  always @(posedge clk)
+    rq_sm13 <= rq_sm12;
+  always @(posedge clk)
+    rq_raw3 <= rq_raw2;
+  always @(posedge clk)
+    rq_v4 <= \$23 ;
+  always @(posedge clk)
+    rq_relu4 <= rq_relu3;
+  always @(posedge clk)
+    rq_req4 <= rq_req3;
+  always @(posedge clk)
+    rq_sm14 <= rq_sm13;
+  always @(posedge clk)
+    rq_raw4 <= rq_raw3;
+  always @(posedge clk)
+    rq_v5 <= \$24 ;
+  always @(posedge clk)
+    rq_relu5 <= rq_relu4;
+  always @(posedge clk)
+    rq_req5 <= rq_req4;
+  always @(posedge clk)
+    rq_sm15 <= rq_sm14;
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_v6 <= \$25 ;
+  always @(posedge clk)
+    rq_relu6 <= rq_relu5;
+  always @(posedge clk)
+    rq_req6 <= rq_req5;
+  always @(posedge clk)
+    rq_sm16 <= rq_sm15;
+  always @(posedge clk)
+    rq_raw6 <= rq_raw5;
+  always @(posedge clk)
+    rq_pp0 <= \$2 ;
+  always @(posedge clk)
+    rq_pp17 <= \$3 ;
+  always @(posedge clk)
+    rq_prod <= \$7 [48:0];
+  always @(posedge clk)
+    rq_coarse <= \$8 ;
+  always @(posedge clk)
+    rq_half <= \$9 ;
+  always @(posedge clk)
+    rq_q <= \$11 [48:0];
+  always @(posedge clk)
+    o_valid <= \$26 ;
+  always @(posedge clk)
+    o_data <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$14  = i_valid;
+    \$20  = i_valid;
     if (rst) begin
-      \$14  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$15  = rq_v1;
+    \$21  = rq_v1;
     if (rst) begin
-      \$15  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$16  = rq_v2;
+    \$22  = rq_v2;
     if (rst) begin
-      \$16  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$17  = \$12 [31:0];
+    \$23  = rq_v3;
     if (rst) begin
-      \$17  = 32'd0;
+      \$23  = 1'h0;
     end
   end
-  assign i_relu = \port$1568$0 [0];
-  assign i_requantize = \port$1568$0 [1];
-  assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1568$0 [1], 1'h0 };
-  assign \$5  = { \$4 [48], \$4 [48:1] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$24  = rq_v4;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$25  = rq_v5;
+    if (rst) begin
+      \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$26  = rq_v5;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$27  = \$19 [31:0];
+    if (rst) begin
+      \$27  = 32'd0;
+    end
+  end
+  assign rq_sm1_0 = \$1 [5:0];
+  assign i_relu = \port$1712$0 [0];
+  assign i_requantize = \port$1712$0 [1];
+  assign \$4  = { 1'h0, rq_pp0 };
+  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
@@ -9891,22 +10451,22 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   reg pe3_valid5 = 1'h0;
   reg pe3_valid6 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  input [7:0] \port$358$0 ;
-  wire [7:0] \port$358$0 ;
-  input [7:0] \port$359$0 ;
-  wire [7:0] \port$359$0 ;
-  input [7:0] \port$360$0 ;
-  wire [7:0] \port$360$0 ;
-  input [7:0] \port$361$0 ;
-  wire [7:0] \port$361$0 ;
-  input [7:0] \port$362$0 ;
-  wire [7:0] \port$362$0 ;
   input [7:0] \port$363$0 ;
   wire [7:0] \port$363$0 ;
   input [7:0] \port$364$0 ;
   wire [7:0] \port$364$0 ;
   input [7:0] \port$365$0 ;
   wire [7:0] \port$365$0 ;
+  input [7:0] \port$366$0 ;
+  wire [7:0] \port$366$0 ;
+  input [7:0] \port$367$0 ;
+  wire [7:0] \port$367$0 ;
+  input [7:0] \port$368$0 ;
+  wire [7:0] \port$368$0 ;
+  input [7:0] \port$369$0 ;
+  wire [7:0] \port$369$0 ;
+  input [7:0] \port$370$0 ;
+  wire [7:0] \port$370$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -10871,7 +11431,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   always @(posedge clk)
     pe3_w <= rp__data;
   always @(posedge clk)
-    pe3_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+    pe3_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   always @(posedge clk)
     pe3_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
@@ -10882,7 +11442,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
     .i_valid(pe3_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1653$0 (pe3_flags),
+    .\port$1828$0 (pe3_flags),
     .rst(rst)
   );
   always @* begin
@@ -10941,7 +11501,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -10965,25 +11525,35 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1653$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1828$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
-  wire [47:0] \$1 ;
-  wire [47:0] \$10 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$12 ;
-  wire [6:0] \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [31:0] \$17 ;
-  wire [1:0] \$2 ;
-  wire [1:0] \$3 ;
-  wire [48:0] \$4 ;
-  wire [48:0] \$5 ;
-  wire \$6 ;
-  wire [7:0] \$7 ;
-  wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$1 ;
+  wire [49:0] \$10 ;
+  wire [49:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [7:0] \$16 ;
+  wire [48:0] \$17 ;
+  wire [48:0] \$18 ;
+  wire [48:0] \$19 ;
+  wire [32:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [31:0] \$27 ;
+  wire [30:0] \$3 ;
+  wire [33:0] \$4 ;
+  wire [34:0] \$5 ;
+  wire [61:0] \$6 ;
+  wire [62:0] \$7 ;
+  wire [48:0] \$8 ;
+  wire [48:0] \$9 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -11000,92 +11570,205 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$16
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1653$0 ;
-  wire [1:0] \port$1653$0 ;
-  reg [1:0] rq_ctl1 = 2'h0;
-  reg [1:0] rq_ctl2 = 2'h0;
-  wire [47:0] rq_half;
-  reg [47:0] rq_prod = 48'h000000000000;
-  reg [47:0] rq_q = 48'h000000000000;
+  input [1:0] \port$1828$0 ;
+  wire [1:0] \port$1828$0 ;
+  reg [48:0] rq_coarse = 49'h0000000000000;
+  reg [48:0] rq_half = 49'h0000000000000;
+  reg [32:0] rq_pp0 = 33'h000000000;
+  reg [30:0] rq_pp17 = 31'h00000000;
+  reg [48:0] rq_prod = 49'h0000000000000;
+  reg [48:0] rq_q = 49'h0000000000000;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
-  reg [5:0] rq_s1 = 6'h00;
-  wire [5:0] rq_sm1;
+  reg [31:0] rq_raw3 = 32'd0;
+  reg [31:0] rq_raw4 = 32'd0;
+  reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
+  reg rq_relu1 = 1'h0;
+  reg rq_relu2 = 1'h0;
+  reg rq_relu3 = 1'h0;
+  reg rq_relu4 = 1'h0;
+  reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
+  reg rq_req1 = 1'h0;
+  reg rq_req2 = 1'h0;
+  reg rq_req3 = 1'h0;
+  reg rq_req4 = 1'h0;
+  reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
+  reg [5:0] rq_sm11 = 6'h00;
+  reg [5:0] rq_sm12 = 6'h00;
+  reg [5:0] rq_sm13 = 6'h00;
+  reg [5:0] rq_sm14 = 6'h00;
+  reg [5:0] rq_sm15 = 6'h00;
+  reg [5:0] rq_sm16 = 6'h00;
+  wire [5:0] rq_sm1_0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
+  reg rq_v3 = 1'h0;
+  reg rq_v4 = 1'h0;
+  reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1653$0 [0] } | \$2 ;
-  assign \$4  = $signed(rq_half) + $signed(2'h1);
-  assign \$6  = $signed(rq_q) > $signed(8'h7f);
-  assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$8  = $signed(rq_q) < $signed(\$7 );
-  assign \$9  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$10  = \$8  ? { \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9  } : rq_q;
-  assign \$11  = \$6  ? 48'h00000000007f : \$10 ;
-  assign \$12  = rq_ctl2[1] ? \$11  : { rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2 };
-  assign \$13  = rq_s1 - 1'h1;
-  assign rq_half = $signed(rq_prod) >>> \$13 [5:0];
+  assign \$1  = i_s - 1'h1;
+  assign \$2  = i_acc[16:0] * i_m;
+  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
+  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
+  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
+  assign \$10  = $signed(rq_half) + $signed(2'h1);
+  assign \$12  = rq_q[48] & rq_relu5;
+  assign \$13  = ! rq_q[48:7];
+  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
+  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
+  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
+  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
   always @(posedge clk)
-    rq_prod <= \$1 ;
+    rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_v1 <= \$14 ;
+    rq_relu1 <= \port$1828$0 [0];
   always @(posedge clk)
-    rq_s1 <= i_s;
+    rq_req1 <= \port$1828$0 [1];
   always @(posedge clk)
-    rq_ctl1 <= \$3 ;
+    rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_q <= \$5 [47:0];
+    rq_v2 <= \$21 ;
   always @(posedge clk)
-    rq_v2 <= \$15 ;
+    rq_relu2 <= rq_relu1;
   always @(posedge clk)
-    rq_ctl2 <= rq_ctl1;
+    rq_req2 <= rq_req1;
+  always @(posedge clk)
+    rq_sm12 <= rq_sm11;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    o_valid <= \$16 ;
+    rq_v3 <= \$22 ;
   always @(posedge clk)
-    o_data <= \$17 ;
+    rq_relu3 <= rq_relu2;
+  always @(posedge clk)
+    rq_req3 <= rq_req2;
+  always @(posedge clk)
+    rq_sm13 <= rq_sm12;
+  always @(posedge clk)
+    rq_raw3 <= rq_raw2;
+  always @(posedge clk)
+    rq_v4 <= \$23 ;
+  always @(posedge clk)
+    rq_relu4 <= rq_relu3;
+  always @(posedge clk)
+    rq_req4 <= rq_req3;
+  always @(posedge clk)
+    rq_sm14 <= rq_sm13;
+  always @(posedge clk)
+    rq_raw4 <= rq_raw3;
+  always @(posedge clk)
+    rq_v5 <= \$24 ;
+  always @(posedge clk)
+    rq_relu5 <= rq_relu4;
+  always @(posedge clk)
+    rq_req5 <= rq_req4;
+  always @(posedge clk)
+    rq_sm15 <= rq_sm14;
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_v6 <= \$25 ;
+  always @(posedge clk)
+    rq_relu6 <= rq_relu5;
+  always @(posedge clk)
+    rq_req6 <= rq_req5;
+  always @(posedge clk)
+    rq_sm16 <= rq_sm15;
+  always @(posedge clk)
+    rq_raw6 <= rq_raw5;
+  always @(posedge clk)
+    rq_pp0 <= \$2 ;
+  always @(posedge clk)
+    rq_pp17 <= \$3 ;
+  always @(posedge clk)
+    rq_prod <= \$7 [48:0];
+  always @(posedge clk)
+    rq_coarse <= \$8 ;
+  always @(posedge clk)
+    rq_half <= \$9 ;
+  always @(posedge clk)
+    rq_q <= \$11 [48:0];
+  always @(posedge clk)
+    o_valid <= \$26 ;
+  always @(posedge clk)
+    o_data <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$14  = i_valid;
+    \$20  = i_valid;
     if (rst) begin
-      \$14  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$15  = rq_v1;
+    \$21  = rq_v1;
     if (rst) begin
-      \$15  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$16  = rq_v2;
+    \$22  = rq_v2;
     if (rst) begin
-      \$16  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$17  = \$12 [31:0];
+    \$23  = rq_v3;
     if (rst) begin
-      \$17  = 32'd0;
+      \$23  = 1'h0;
     end
   end
-  assign i_relu = \port$1653$0 [0];
-  assign i_requantize = \port$1653$0 [1];
-  assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1653$0 [1], 1'h0 };
-  assign \$5  = { \$4 [48], \$4 [48:1] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$24  = rq_v4;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$25  = rq_v5;
+    if (rst) begin
+      \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$26  = rq_v5;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$27  = \$19 [31:0];
+    if (rst) begin
+      \$27  = 32'd0;
+    end
+  end
+  assign rq_sm1_0 = \$1 [5:0];
+  assign i_relu = \port$1828$0 [0];
+  assign i_requantize = \port$1828$0 [1];
+  assign \$4  = { 1'h0, rq_pp0 };
+  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
@@ -11192,22 +11875,22 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   reg pe4_valid5 = 1'h0;
   reg pe4_valid6 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  input [7:0] \port$358$0 ;
-  wire [7:0] \port$358$0 ;
-  input [7:0] \port$359$0 ;
-  wire [7:0] \port$359$0 ;
-  input [7:0] \port$360$0 ;
-  wire [7:0] \port$360$0 ;
-  input [7:0] \port$361$0 ;
-  wire [7:0] \port$361$0 ;
-  input [7:0] \port$362$0 ;
-  wire [7:0] \port$362$0 ;
   input [7:0] \port$363$0 ;
   wire [7:0] \port$363$0 ;
   input [7:0] \port$364$0 ;
   wire [7:0] \port$364$0 ;
   input [7:0] \port$365$0 ;
   wire [7:0] \port$365$0 ;
+  input [7:0] \port$366$0 ;
+  wire [7:0] \port$366$0 ;
+  input [7:0] \port$367$0 ;
+  wire [7:0] \port$367$0 ;
+  input [7:0] \port$368$0 ;
+  wire [7:0] \port$368$0 ;
+  input [7:0] \port$369$0 ;
+  wire [7:0] \port$369$0 ;
+  input [7:0] \port$370$0 ;
+  wire [7:0] \port$370$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -12172,7 +12855,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   always @(posedge clk)
     pe4_w <= rp__data;
   always @(posedge clk)
-    pe4_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+    pe4_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   always @(posedge clk)
     pe4_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
@@ -12183,7 +12866,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
     .i_valid(pe4_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1738$0 (pe4_flags),
+    .\port$1944$0 (pe4_flags),
     .rst(rst)
   );
   always @* begin
@@ -12242,7 +12925,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -12266,25 +12949,35 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1738$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1944$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
-  wire [47:0] \$1 ;
-  wire [47:0] \$10 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$12 ;
-  wire [6:0] \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [31:0] \$17 ;
-  wire [1:0] \$2 ;
-  wire [1:0] \$3 ;
-  wire [48:0] \$4 ;
-  wire [48:0] \$5 ;
-  wire \$6 ;
-  wire [7:0] \$7 ;
-  wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$1 ;
+  wire [49:0] \$10 ;
+  wire [49:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [7:0] \$16 ;
+  wire [48:0] \$17 ;
+  wire [48:0] \$18 ;
+  wire [48:0] \$19 ;
+  wire [32:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [31:0] \$27 ;
+  wire [30:0] \$3 ;
+  wire [33:0] \$4 ;
+  wire [34:0] \$5 ;
+  wire [61:0] \$6 ;
+  wire [62:0] \$7 ;
+  wire [48:0] \$8 ;
+  wire [48:0] \$9 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -12301,92 +12994,205 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$17
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1738$0 ;
-  wire [1:0] \port$1738$0 ;
-  reg [1:0] rq_ctl1 = 2'h0;
-  reg [1:0] rq_ctl2 = 2'h0;
-  wire [47:0] rq_half;
-  reg [47:0] rq_prod = 48'h000000000000;
-  reg [47:0] rq_q = 48'h000000000000;
+  input [1:0] \port$1944$0 ;
+  wire [1:0] \port$1944$0 ;
+  reg [48:0] rq_coarse = 49'h0000000000000;
+  reg [48:0] rq_half = 49'h0000000000000;
+  reg [32:0] rq_pp0 = 33'h000000000;
+  reg [30:0] rq_pp17 = 31'h00000000;
+  reg [48:0] rq_prod = 49'h0000000000000;
+  reg [48:0] rq_q = 49'h0000000000000;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
-  reg [5:0] rq_s1 = 6'h00;
-  wire [5:0] rq_sm1;
+  reg [31:0] rq_raw3 = 32'd0;
+  reg [31:0] rq_raw4 = 32'd0;
+  reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
+  reg rq_relu1 = 1'h0;
+  reg rq_relu2 = 1'h0;
+  reg rq_relu3 = 1'h0;
+  reg rq_relu4 = 1'h0;
+  reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
+  reg rq_req1 = 1'h0;
+  reg rq_req2 = 1'h0;
+  reg rq_req3 = 1'h0;
+  reg rq_req4 = 1'h0;
+  reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
+  reg [5:0] rq_sm11 = 6'h00;
+  reg [5:0] rq_sm12 = 6'h00;
+  reg [5:0] rq_sm13 = 6'h00;
+  reg [5:0] rq_sm14 = 6'h00;
+  reg [5:0] rq_sm15 = 6'h00;
+  reg [5:0] rq_sm16 = 6'h00;
+  wire [5:0] rq_sm1_0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
+  reg rq_v3 = 1'h0;
+  reg rq_v4 = 1'h0;
+  reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1738$0 [0] } | \$2 ;
-  assign \$4  = $signed(rq_half) + $signed(2'h1);
-  assign \$6  = $signed(rq_q) > $signed(8'h7f);
-  assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$8  = $signed(rq_q) < $signed(\$7 );
-  assign \$9  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$10  = \$8  ? { \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9  } : rq_q;
-  assign \$11  = \$6  ? 48'h00000000007f : \$10 ;
-  assign \$12  = rq_ctl2[1] ? \$11  : { rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2 };
-  assign \$13  = rq_s1 - 1'h1;
-  assign rq_half = $signed(rq_prod) >>> \$13 [5:0];
+  assign \$1  = i_s - 1'h1;
+  assign \$2  = i_acc[16:0] * i_m;
+  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
+  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
+  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
+  assign \$10  = $signed(rq_half) + $signed(2'h1);
+  assign \$12  = rq_q[48] & rq_relu5;
+  assign \$13  = ! rq_q[48:7];
+  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
+  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
+  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
+  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
   always @(posedge clk)
-    rq_prod <= \$1 ;
+    rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_v1 <= \$14 ;
+    rq_relu1 <= \port$1944$0 [0];
   always @(posedge clk)
-    rq_s1 <= i_s;
+    rq_req1 <= \port$1944$0 [1];
   always @(posedge clk)
-    rq_ctl1 <= \$3 ;
+    rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_q <= \$5 [47:0];
+    rq_v2 <= \$21 ;
   always @(posedge clk)
-    rq_v2 <= \$15 ;
+    rq_relu2 <= rq_relu1;
   always @(posedge clk)
-    rq_ctl2 <= rq_ctl1;
+    rq_req2 <= rq_req1;
+  always @(posedge clk)
+    rq_sm12 <= rq_sm11;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    o_valid <= \$16 ;
+    rq_v3 <= \$22 ;
   always @(posedge clk)
-    o_data <= \$17 ;
+    rq_relu3 <= rq_relu2;
+  always @(posedge clk)
+    rq_req3 <= rq_req2;
+  always @(posedge clk)
+    rq_sm13 <= rq_sm12;
+  always @(posedge clk)
+    rq_raw3 <= rq_raw2;
+  always @(posedge clk)
+    rq_v4 <= \$23 ;
+  always @(posedge clk)
+    rq_relu4 <= rq_relu3;
+  always @(posedge clk)
+    rq_req4 <= rq_req3;
+  always @(posedge clk)
+    rq_sm14 <= rq_sm13;
+  always @(posedge clk)
+    rq_raw4 <= rq_raw3;
+  always @(posedge clk)
+    rq_v5 <= \$24 ;
+  always @(posedge clk)
+    rq_relu5 <= rq_relu4;
+  always @(posedge clk)
+    rq_req5 <= rq_req4;
+  always @(posedge clk)
+    rq_sm15 <= rq_sm14;
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_v6 <= \$25 ;
+  always @(posedge clk)
+    rq_relu6 <= rq_relu5;
+  always @(posedge clk)
+    rq_req6 <= rq_req5;
+  always @(posedge clk)
+    rq_sm16 <= rq_sm15;
+  always @(posedge clk)
+    rq_raw6 <= rq_raw5;
+  always @(posedge clk)
+    rq_pp0 <= \$2 ;
+  always @(posedge clk)
+    rq_pp17 <= \$3 ;
+  always @(posedge clk)
+    rq_prod <= \$7 [48:0];
+  always @(posedge clk)
+    rq_coarse <= \$8 ;
+  always @(posedge clk)
+    rq_half <= \$9 ;
+  always @(posedge clk)
+    rq_q <= \$11 [48:0];
+  always @(posedge clk)
+    o_valid <= \$26 ;
+  always @(posedge clk)
+    o_data <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$14  = i_valid;
+    \$20  = i_valid;
     if (rst) begin
-      \$14  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$15  = rq_v1;
+    \$21  = rq_v1;
     if (rst) begin
-      \$15  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$16  = rq_v2;
+    \$22  = rq_v2;
     if (rst) begin
-      \$16  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$17  = \$12 [31:0];
+    \$23  = rq_v3;
     if (rst) begin
-      \$17  = 32'd0;
+      \$23  = 1'h0;
     end
   end
-  assign i_relu = \port$1738$0 [0];
-  assign i_requantize = \port$1738$0 [1];
-  assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1738$0 [1], 1'h0 };
-  assign \$5  = { \$4 [48], \$4 [48:1] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$24  = rq_v4;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$25  = rq_v5;
+    if (rst) begin
+      \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$26  = rq_v5;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$27  = \$19 [31:0];
+    if (rst) begin
+      \$27  = 32'd0;
+    end
+  end
+  assign rq_sm1_0 = \$1 [5:0];
+  assign i_relu = \port$1944$0 [0];
+  assign i_requantize = \port$1944$0 [1];
+  assign \$4  = { 1'h0, rq_pp0 };
+  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
@@ -12493,22 +13299,22 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   reg pe5_valid5 = 1'h0;
   reg pe5_valid6 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  input [7:0] \port$358$0 ;
-  wire [7:0] \port$358$0 ;
-  input [7:0] \port$359$0 ;
-  wire [7:0] \port$359$0 ;
-  input [7:0] \port$360$0 ;
-  wire [7:0] \port$360$0 ;
-  input [7:0] \port$361$0 ;
-  wire [7:0] \port$361$0 ;
-  input [7:0] \port$362$0 ;
-  wire [7:0] \port$362$0 ;
   input [7:0] \port$363$0 ;
   wire [7:0] \port$363$0 ;
   input [7:0] \port$364$0 ;
   wire [7:0] \port$364$0 ;
   input [7:0] \port$365$0 ;
   wire [7:0] \port$365$0 ;
+  input [7:0] \port$366$0 ;
+  wire [7:0] \port$366$0 ;
+  input [7:0] \port$367$0 ;
+  wire [7:0] \port$367$0 ;
+  input [7:0] \port$368$0 ;
+  wire [7:0] \port$368$0 ;
+  input [7:0] \port$369$0 ;
+  wire [7:0] \port$369$0 ;
+  input [7:0] \port$370$0 ;
+  wire [7:0] \port$370$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -13473,7 +14279,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   always @(posedge clk)
     pe5_w <= rp__data;
   always @(posedge clk)
-    pe5_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+    pe5_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   always @(posedge clk)
     pe5_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
@@ -13484,7 +14290,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
     .i_valid(pe5_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1823$0 (pe5_flags),
+    .\port$2060$0 (pe5_flags),
     .rst(rst)
   );
   always @* begin
@@ -13543,7 +14349,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -13567,25 +14373,35 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$1823$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2060$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
-  wire [47:0] \$1 ;
-  wire [47:0] \$10 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$12 ;
-  wire [6:0] \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [31:0] \$17 ;
-  wire [1:0] \$2 ;
-  wire [1:0] \$3 ;
-  wire [48:0] \$4 ;
-  wire [48:0] \$5 ;
-  wire \$6 ;
-  wire [7:0] \$7 ;
-  wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$1 ;
+  wire [49:0] \$10 ;
+  wire [49:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [7:0] \$16 ;
+  wire [48:0] \$17 ;
+  wire [48:0] \$18 ;
+  wire [48:0] \$19 ;
+  wire [32:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [31:0] \$27 ;
+  wire [30:0] \$3 ;
+  wire [33:0] \$4 ;
+  wire [34:0] \$5 ;
+  wire [61:0] \$6 ;
+  wire [62:0] \$7 ;
+  wire [48:0] \$8 ;
+  wire [48:0] \$9 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -13602,92 +14418,205 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$18
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1823$0 ;
-  wire [1:0] \port$1823$0 ;
-  reg [1:0] rq_ctl1 = 2'h0;
-  reg [1:0] rq_ctl2 = 2'h0;
-  wire [47:0] rq_half;
-  reg [47:0] rq_prod = 48'h000000000000;
-  reg [47:0] rq_q = 48'h000000000000;
+  input [1:0] \port$2060$0 ;
+  wire [1:0] \port$2060$0 ;
+  reg [48:0] rq_coarse = 49'h0000000000000;
+  reg [48:0] rq_half = 49'h0000000000000;
+  reg [32:0] rq_pp0 = 33'h000000000;
+  reg [30:0] rq_pp17 = 31'h00000000;
+  reg [48:0] rq_prod = 49'h0000000000000;
+  reg [48:0] rq_q = 49'h0000000000000;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
-  reg [5:0] rq_s1 = 6'h00;
-  wire [5:0] rq_sm1;
+  reg [31:0] rq_raw3 = 32'd0;
+  reg [31:0] rq_raw4 = 32'd0;
+  reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
+  reg rq_relu1 = 1'h0;
+  reg rq_relu2 = 1'h0;
+  reg rq_relu3 = 1'h0;
+  reg rq_relu4 = 1'h0;
+  reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
+  reg rq_req1 = 1'h0;
+  reg rq_req2 = 1'h0;
+  reg rq_req3 = 1'h0;
+  reg rq_req4 = 1'h0;
+  reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
+  reg [5:0] rq_sm11 = 6'h00;
+  reg [5:0] rq_sm12 = 6'h00;
+  reg [5:0] rq_sm13 = 6'h00;
+  reg [5:0] rq_sm14 = 6'h00;
+  reg [5:0] rq_sm15 = 6'h00;
+  reg [5:0] rq_sm16 = 6'h00;
+  wire [5:0] rq_sm1_0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
+  reg rq_v3 = 1'h0;
+  reg rq_v4 = 1'h0;
+  reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1823$0 [0] } | \$2 ;
-  assign \$4  = $signed(rq_half) + $signed(2'h1);
-  assign \$6  = $signed(rq_q) > $signed(8'h7f);
-  assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$8  = $signed(rq_q) < $signed(\$7 );
-  assign \$9  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$10  = \$8  ? { \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9  } : rq_q;
-  assign \$11  = \$6  ? 48'h00000000007f : \$10 ;
-  assign \$12  = rq_ctl2[1] ? \$11  : { rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2 };
-  assign \$13  = rq_s1 - 1'h1;
-  assign rq_half = $signed(rq_prod) >>> \$13 [5:0];
+  assign \$1  = i_s - 1'h1;
+  assign \$2  = i_acc[16:0] * i_m;
+  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
+  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
+  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
+  assign \$10  = $signed(rq_half) + $signed(2'h1);
+  assign \$12  = rq_q[48] & rq_relu5;
+  assign \$13  = ! rq_q[48:7];
+  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
+  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
+  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
+  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
   always @(posedge clk)
-    rq_prod <= \$1 ;
+    rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_v1 <= \$14 ;
+    rq_relu1 <= \port$2060$0 [0];
   always @(posedge clk)
-    rq_s1 <= i_s;
+    rq_req1 <= \port$2060$0 [1];
   always @(posedge clk)
-    rq_ctl1 <= \$3 ;
+    rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_q <= \$5 [47:0];
+    rq_v2 <= \$21 ;
   always @(posedge clk)
-    rq_v2 <= \$15 ;
+    rq_relu2 <= rq_relu1;
   always @(posedge clk)
-    rq_ctl2 <= rq_ctl1;
+    rq_req2 <= rq_req1;
+  always @(posedge clk)
+    rq_sm12 <= rq_sm11;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    o_valid <= \$16 ;
+    rq_v3 <= \$22 ;
   always @(posedge clk)
-    o_data <= \$17 ;
+    rq_relu3 <= rq_relu2;
+  always @(posedge clk)
+    rq_req3 <= rq_req2;
+  always @(posedge clk)
+    rq_sm13 <= rq_sm12;
+  always @(posedge clk)
+    rq_raw3 <= rq_raw2;
+  always @(posedge clk)
+    rq_v4 <= \$23 ;
+  always @(posedge clk)
+    rq_relu4 <= rq_relu3;
+  always @(posedge clk)
+    rq_req4 <= rq_req3;
+  always @(posedge clk)
+    rq_sm14 <= rq_sm13;
+  always @(posedge clk)
+    rq_raw4 <= rq_raw3;
+  always @(posedge clk)
+    rq_v5 <= \$24 ;
+  always @(posedge clk)
+    rq_relu5 <= rq_relu4;
+  always @(posedge clk)
+    rq_req5 <= rq_req4;
+  always @(posedge clk)
+    rq_sm15 <= rq_sm14;
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_v6 <= \$25 ;
+  always @(posedge clk)
+    rq_relu6 <= rq_relu5;
+  always @(posedge clk)
+    rq_req6 <= rq_req5;
+  always @(posedge clk)
+    rq_sm16 <= rq_sm15;
+  always @(posedge clk)
+    rq_raw6 <= rq_raw5;
+  always @(posedge clk)
+    rq_pp0 <= \$2 ;
+  always @(posedge clk)
+    rq_pp17 <= \$3 ;
+  always @(posedge clk)
+    rq_prod <= \$7 [48:0];
+  always @(posedge clk)
+    rq_coarse <= \$8 ;
+  always @(posedge clk)
+    rq_half <= \$9 ;
+  always @(posedge clk)
+    rq_q <= \$11 [48:0];
+  always @(posedge clk)
+    o_valid <= \$26 ;
+  always @(posedge clk)
+    o_data <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$14  = i_valid;
+    \$20  = i_valid;
     if (rst) begin
-      \$14  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$15  = rq_v1;
+    \$21  = rq_v1;
     if (rst) begin
-      \$15  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$16  = rq_v2;
+    \$22  = rq_v2;
     if (rst) begin
-      \$16  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$17  = \$12 [31:0];
+    \$23  = rq_v3;
     if (rst) begin
-      \$17  = 32'd0;
+      \$23  = 1'h0;
     end
   end
-  assign i_relu = \port$1823$0 [0];
-  assign i_requantize = \port$1823$0 [1];
-  assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1823$0 [1], 1'h0 };
-  assign \$5  = { \$4 [48], \$4 [48:1] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$24  = rq_v4;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$25  = rq_v5;
+    if (rst) begin
+      \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$26  = rq_v5;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$27  = \$19 [31:0];
+    if (rst) begin
+      \$27  = 32'd0;
+    end
+  end
+  assign rq_sm1_0 = \$1 [5:0];
+  assign i_relu = \port$2060$0 [0];
+  assign i_requantize = \port$2060$0 [1];
+  assign \$4  = { 1'h0, rq_pp0 };
+  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
@@ -13794,22 +14723,22 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   reg pe6_valid5 = 1'h0;
   reg pe6_valid6 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  input [7:0] \port$358$0 ;
-  wire [7:0] \port$358$0 ;
-  input [7:0] \port$359$0 ;
-  wire [7:0] \port$359$0 ;
-  input [7:0] \port$360$0 ;
-  wire [7:0] \port$360$0 ;
-  input [7:0] \port$361$0 ;
-  wire [7:0] \port$361$0 ;
-  input [7:0] \port$362$0 ;
-  wire [7:0] \port$362$0 ;
   input [7:0] \port$363$0 ;
   wire [7:0] \port$363$0 ;
   input [7:0] \port$364$0 ;
   wire [7:0] \port$364$0 ;
   input [7:0] \port$365$0 ;
   wire [7:0] \port$365$0 ;
+  input [7:0] \port$366$0 ;
+  wire [7:0] \port$366$0 ;
+  input [7:0] \port$367$0 ;
+  wire [7:0] \port$367$0 ;
+  input [7:0] \port$368$0 ;
+  wire [7:0] \port$368$0 ;
+  input [7:0] \port$369$0 ;
+  wire [7:0] \port$369$0 ;
+  input [7:0] \port$370$0 ;
+  wire [7:0] \port$370$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -14774,7 +15703,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   always @(posedge clk)
     pe6_w <= rp__data;
   always @(posedge clk)
-    pe6_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+    pe6_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   always @(posedge clk)
     pe6_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
@@ -14785,7 +15714,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
     .i_valid(pe6_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1908$0 (pe6_flags),
+    .\port$2176$0 (pe6_flags),
     .rst(rst)
   );
   always @* begin
@@ -14844,7 +15773,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -14868,25 +15797,35 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$1908$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2176$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
-  wire [47:0] \$1 ;
-  wire [47:0] \$10 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$12 ;
-  wire [6:0] \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [31:0] \$17 ;
-  wire [1:0] \$2 ;
-  wire [1:0] \$3 ;
-  wire [48:0] \$4 ;
-  wire [48:0] \$5 ;
-  wire \$6 ;
-  wire [7:0] \$7 ;
-  wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$1 ;
+  wire [49:0] \$10 ;
+  wire [49:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [7:0] \$16 ;
+  wire [48:0] \$17 ;
+  wire [48:0] \$18 ;
+  wire [48:0] \$19 ;
+  wire [32:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [31:0] \$27 ;
+  wire [30:0] \$3 ;
+  wire [33:0] \$4 ;
+  wire [34:0] \$5 ;
+  wire [61:0] \$6 ;
+  wire [62:0] \$7 ;
+  wire [48:0] \$8 ;
+  wire [48:0] \$9 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -14903,92 +15842,205 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$19
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1908$0 ;
-  wire [1:0] \port$1908$0 ;
-  reg [1:0] rq_ctl1 = 2'h0;
-  reg [1:0] rq_ctl2 = 2'h0;
-  wire [47:0] rq_half;
-  reg [47:0] rq_prod = 48'h000000000000;
-  reg [47:0] rq_q = 48'h000000000000;
+  input [1:0] \port$2176$0 ;
+  wire [1:0] \port$2176$0 ;
+  reg [48:0] rq_coarse = 49'h0000000000000;
+  reg [48:0] rq_half = 49'h0000000000000;
+  reg [32:0] rq_pp0 = 33'h000000000;
+  reg [30:0] rq_pp17 = 31'h00000000;
+  reg [48:0] rq_prod = 49'h0000000000000;
+  reg [48:0] rq_q = 49'h0000000000000;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
-  reg [5:0] rq_s1 = 6'h00;
-  wire [5:0] rq_sm1;
+  reg [31:0] rq_raw3 = 32'd0;
+  reg [31:0] rq_raw4 = 32'd0;
+  reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
+  reg rq_relu1 = 1'h0;
+  reg rq_relu2 = 1'h0;
+  reg rq_relu3 = 1'h0;
+  reg rq_relu4 = 1'h0;
+  reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
+  reg rq_req1 = 1'h0;
+  reg rq_req2 = 1'h0;
+  reg rq_req3 = 1'h0;
+  reg rq_req4 = 1'h0;
+  reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
+  reg [5:0] rq_sm11 = 6'h00;
+  reg [5:0] rq_sm12 = 6'h00;
+  reg [5:0] rq_sm13 = 6'h00;
+  reg [5:0] rq_sm14 = 6'h00;
+  reg [5:0] rq_sm15 = 6'h00;
+  reg [5:0] rq_sm16 = 6'h00;
+  wire [5:0] rq_sm1_0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
+  reg rq_v3 = 1'h0;
+  reg rq_v4 = 1'h0;
+  reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1908$0 [0] } | \$2 ;
-  assign \$4  = $signed(rq_half) + $signed(2'h1);
-  assign \$6  = $signed(rq_q) > $signed(8'h7f);
-  assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$8  = $signed(rq_q) < $signed(\$7 );
-  assign \$9  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$10  = \$8  ? { \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9  } : rq_q;
-  assign \$11  = \$6  ? 48'h00000000007f : \$10 ;
-  assign \$12  = rq_ctl2[1] ? \$11  : { rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2 };
-  assign \$13  = rq_s1 - 1'h1;
-  assign rq_half = $signed(rq_prod) >>> \$13 [5:0];
+  assign \$1  = i_s - 1'h1;
+  assign \$2  = i_acc[16:0] * i_m;
+  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
+  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
+  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
+  assign \$10  = $signed(rq_half) + $signed(2'h1);
+  assign \$12  = rq_q[48] & rq_relu5;
+  assign \$13  = ! rq_q[48:7];
+  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
+  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
+  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
+  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
   always @(posedge clk)
-    rq_prod <= \$1 ;
+    rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_v1 <= \$14 ;
+    rq_relu1 <= \port$2176$0 [0];
   always @(posedge clk)
-    rq_s1 <= i_s;
+    rq_req1 <= \port$2176$0 [1];
   always @(posedge clk)
-    rq_ctl1 <= \$3 ;
+    rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_q <= \$5 [47:0];
+    rq_v2 <= \$21 ;
   always @(posedge clk)
-    rq_v2 <= \$15 ;
+    rq_relu2 <= rq_relu1;
   always @(posedge clk)
-    rq_ctl2 <= rq_ctl1;
+    rq_req2 <= rq_req1;
+  always @(posedge clk)
+    rq_sm12 <= rq_sm11;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    o_valid <= \$16 ;
+    rq_v3 <= \$22 ;
   always @(posedge clk)
-    o_data <= \$17 ;
+    rq_relu3 <= rq_relu2;
+  always @(posedge clk)
+    rq_req3 <= rq_req2;
+  always @(posedge clk)
+    rq_sm13 <= rq_sm12;
+  always @(posedge clk)
+    rq_raw3 <= rq_raw2;
+  always @(posedge clk)
+    rq_v4 <= \$23 ;
+  always @(posedge clk)
+    rq_relu4 <= rq_relu3;
+  always @(posedge clk)
+    rq_req4 <= rq_req3;
+  always @(posedge clk)
+    rq_sm14 <= rq_sm13;
+  always @(posedge clk)
+    rq_raw4 <= rq_raw3;
+  always @(posedge clk)
+    rq_v5 <= \$24 ;
+  always @(posedge clk)
+    rq_relu5 <= rq_relu4;
+  always @(posedge clk)
+    rq_req5 <= rq_req4;
+  always @(posedge clk)
+    rq_sm15 <= rq_sm14;
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_v6 <= \$25 ;
+  always @(posedge clk)
+    rq_relu6 <= rq_relu5;
+  always @(posedge clk)
+    rq_req6 <= rq_req5;
+  always @(posedge clk)
+    rq_sm16 <= rq_sm15;
+  always @(posedge clk)
+    rq_raw6 <= rq_raw5;
+  always @(posedge clk)
+    rq_pp0 <= \$2 ;
+  always @(posedge clk)
+    rq_pp17 <= \$3 ;
+  always @(posedge clk)
+    rq_prod <= \$7 [48:0];
+  always @(posedge clk)
+    rq_coarse <= \$8 ;
+  always @(posedge clk)
+    rq_half <= \$9 ;
+  always @(posedge clk)
+    rq_q <= \$11 [48:0];
+  always @(posedge clk)
+    o_valid <= \$26 ;
+  always @(posedge clk)
+    o_data <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$14  = i_valid;
+    \$20  = i_valid;
     if (rst) begin
-      \$14  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$15  = rq_v1;
+    \$21  = rq_v1;
     if (rst) begin
-      \$15  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$16  = rq_v2;
+    \$22  = rq_v2;
     if (rst) begin
-      \$16  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$17  = \$12 [31:0];
+    \$23  = rq_v3;
     if (rst) begin
-      \$17  = 32'd0;
+      \$23  = 1'h0;
     end
   end
-  assign i_relu = \port$1908$0 [0];
-  assign i_requantize = \port$1908$0 [1];
-  assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1908$0 [1], 1'h0 };
-  assign \$5  = { \$4 [48], \$4 [48:1] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$24  = rq_v4;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$25  = rq_v5;
+    if (rst) begin
+      \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$26  = rq_v5;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$27  = \$19 [31:0];
+    if (rst) begin
+      \$27  = 32'd0;
+    end
+  end
+  assign rq_sm1_0 = \$1 [5:0];
+  assign i_relu = \port$2176$0 [0];
+  assign i_requantize = \port$2176$0 [1];
+  assign \$4  = { 1'h0, rq_pp0 };
+  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0 , \port$359$0 , \port$360$0 , \port$361$0 , \port$362$0 , \port$363$0 , \port$364$0 , \port$365$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
@@ -15095,22 +16147,22 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   reg pe7_valid5 = 1'h0;
   reg pe7_valid6 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  input [7:0] \port$358$0 ;
-  wire [7:0] \port$358$0 ;
-  input [7:0] \port$359$0 ;
-  wire [7:0] \port$359$0 ;
-  input [7:0] \port$360$0 ;
-  wire [7:0] \port$360$0 ;
-  input [7:0] \port$361$0 ;
-  wire [7:0] \port$361$0 ;
-  input [7:0] \port$362$0 ;
-  wire [7:0] \port$362$0 ;
   input [7:0] \port$363$0 ;
   wire [7:0] \port$363$0 ;
   input [7:0] \port$364$0 ;
   wire [7:0] \port$364$0 ;
   input [7:0] \port$365$0 ;
   wire [7:0] \port$365$0 ;
+  input [7:0] \port$366$0 ;
+  wire [7:0] \port$366$0 ;
+  input [7:0] \port$367$0 ;
+  wire [7:0] \port$367$0 ;
+  input [7:0] \port$368$0 ;
+  wire [7:0] \port$368$0 ;
+  input [7:0] \port$369$0 ;
+  wire [7:0] \port$369$0 ;
+  input [7:0] \port$370$0 ;
+  wire [7:0] \port$370$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -16075,7 +17127,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
   always @(posedge clk)
     pe7_w <= rp__data;
   always @(posedge clk)
-    pe7_a <= { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+    pe7_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   always @(posedge clk)
     pe7_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
@@ -16086,7 +17138,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
     .i_valid(pe7_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1993$0 (pe7_flags),
+    .\port$2292$0 (pe7_flags),
     .rst(rst)
   );
   always @* begin
@@ -16145,7 +17197,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$365$0 , \port$364$0 , \port$363$0 , \port$362$0 , \port$361$0 , \port$360$0 , \port$359$0 , \port$358$0  };
+  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -16169,25 +17221,35 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$358$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$1993$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2292$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
-  wire [47:0] \$1 ;
-  wire [47:0] \$10 ;
-  wire [47:0] \$11 ;
-  wire [47:0] \$12 ;
-  wire [6:0] \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [31:0] \$17 ;
-  wire [1:0] \$2 ;
-  wire [1:0] \$3 ;
-  wire [48:0] \$4 ;
-  wire [48:0] \$5 ;
-  wire \$6 ;
-  wire [7:0] \$7 ;
-  wire \$8 ;
-  wire [7:0] \$9 ;
+  wire [6:0] \$1 ;
+  wire [49:0] \$10 ;
+  wire [49:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [7:0] \$16 ;
+  wire [48:0] \$17 ;
+  wire [48:0] \$18 ;
+  wire [48:0] \$19 ;
+  wire [32:0] \$2 ;
+  reg \$20 ;
+  reg \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg \$24 ;
+  reg \$25 ;
+  reg \$26 ;
+  reg [31:0] \$27 ;
+  wire [30:0] \$3 ;
+  wire [33:0] \$4 ;
+  wire [34:0] \$5 ;
+  wire [61:0] \$6 ;
+  wire [62:0] \$7 ;
+  wire [48:0] \$8 ;
+  wire [48:0] \$9 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -16204,86 +17266,199 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$19
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1993$0 ;
-  wire [1:0] \port$1993$0 ;
-  reg [1:0] rq_ctl1 = 2'h0;
-  reg [1:0] rq_ctl2 = 2'h0;
-  wire [47:0] rq_half;
-  reg [47:0] rq_prod = 48'h000000000000;
-  reg [47:0] rq_q = 48'h000000000000;
+  input [1:0] \port$2292$0 ;
+  wire [1:0] \port$2292$0 ;
+  reg [48:0] rq_coarse = 49'h0000000000000;
+  reg [48:0] rq_half = 49'h0000000000000;
+  reg [32:0] rq_pp0 = 33'h000000000;
+  reg [30:0] rq_pp17 = 31'h00000000;
+  reg [48:0] rq_prod = 49'h0000000000000;
+  reg [48:0] rq_q = 49'h0000000000000;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
-  reg [5:0] rq_s1 = 6'h00;
-  wire [5:0] rq_sm1;
+  reg [31:0] rq_raw3 = 32'd0;
+  reg [31:0] rq_raw4 = 32'd0;
+  reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
+  reg rq_relu1 = 1'h0;
+  reg rq_relu2 = 1'h0;
+  reg rq_relu3 = 1'h0;
+  reg rq_relu4 = 1'h0;
+  reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
+  reg rq_req1 = 1'h0;
+  reg rq_req2 = 1'h0;
+  reg rq_req3 = 1'h0;
+  reg rq_req4 = 1'h0;
+  reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
+  reg [5:0] rq_sm11 = 6'h00;
+  reg [5:0] rq_sm12 = 6'h00;
+  reg [5:0] rq_sm13 = 6'h00;
+  reg [5:0] rq_sm14 = 6'h00;
+  reg [5:0] rq_sm15 = 6'h00;
+  reg [5:0] rq_sm16 = 6'h00;
+  wire [5:0] rq_sm1_0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
+  reg rq_v3 = 1'h0;
+  reg rq_v4 = 1'h0;
+  reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   input rst;
   wire rst;
-  assign \$1  = $signed(i_acc) * $signed({ 1'h0, i_m });
-  assign \$3  = { 1'h0, \port$1993$0 [0] } | \$2 ;
-  assign \$4  = $signed(rq_half) + $signed(2'h1);
-  assign \$6  = $signed(rq_q) > $signed(8'h7f);
-  assign \$7  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$8  = $signed(rq_q) < $signed(\$7 );
-  assign \$9  = rq_ctl2[0] ? 8'h00 : 8'h80;
-  assign \$10  = \$8  ? { \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9 [7], \$9  } : rq_q;
-  assign \$11  = \$6  ? 48'h00000000007f : \$10 ;
-  assign \$12  = rq_ctl2[1] ? \$11  : { rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2[31], rq_raw2 };
-  assign \$13  = rq_s1 - 1'h1;
-  assign rq_half = $signed(rq_prod) >>> \$13 [5:0];
+  assign \$1  = i_s - 1'h1;
+  assign \$2  = i_acc[16:0] * i_m;
+  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
+  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
+  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
+  assign \$10  = $signed(rq_half) + $signed(2'h1);
+  assign \$12  = rq_q[48] & rq_relu5;
+  assign \$13  = ! rq_q[48:7];
+  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
+  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
+  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
+  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
   always @(posedge clk)
-    rq_prod <= \$1 ;
+    rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_v1 <= \$14 ;
+    rq_relu1 <= \port$2292$0 [0];
   always @(posedge clk)
-    rq_s1 <= i_s;
+    rq_req1 <= \port$2292$0 [1];
   always @(posedge clk)
-    rq_ctl1 <= \$3 ;
+    rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_q <= \$5 [47:0];
+    rq_v2 <= \$21 ;
   always @(posedge clk)
-    rq_v2 <= \$15 ;
+    rq_relu2 <= rq_relu1;
   always @(posedge clk)
-    rq_ctl2 <= rq_ctl1;
+    rq_req2 <= rq_req1;
+  always @(posedge clk)
+    rq_sm12 <= rq_sm11;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    o_valid <= \$16 ;
+    rq_v3 <= \$22 ;
   always @(posedge clk)
-    o_data <= \$17 ;
+    rq_relu3 <= rq_relu2;
+  always @(posedge clk)
+    rq_req3 <= rq_req2;
+  always @(posedge clk)
+    rq_sm13 <= rq_sm12;
+  always @(posedge clk)
+    rq_raw3 <= rq_raw2;
+  always @(posedge clk)
+    rq_v4 <= \$23 ;
+  always @(posedge clk)
+    rq_relu4 <= rq_relu3;
+  always @(posedge clk)
+    rq_req4 <= rq_req3;
+  always @(posedge clk)
+    rq_sm14 <= rq_sm13;
+  always @(posedge clk)
+    rq_raw4 <= rq_raw3;
+  always @(posedge clk)
+    rq_v5 <= \$24 ;
+  always @(posedge clk)
+    rq_relu5 <= rq_relu4;
+  always @(posedge clk)
+    rq_req5 <= rq_req4;
+  always @(posedge clk)
+    rq_sm15 <= rq_sm14;
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_v6 <= \$25 ;
+  always @(posedge clk)
+    rq_relu6 <= rq_relu5;
+  always @(posedge clk)
+    rq_req6 <= rq_req5;
+  always @(posedge clk)
+    rq_sm16 <= rq_sm15;
+  always @(posedge clk)
+    rq_raw6 <= rq_raw5;
+  always @(posedge clk)
+    rq_pp0 <= \$2 ;
+  always @(posedge clk)
+    rq_pp17 <= \$3 ;
+  always @(posedge clk)
+    rq_prod <= \$7 [48:0];
+  always @(posedge clk)
+    rq_coarse <= \$8 ;
+  always @(posedge clk)
+    rq_half <= \$9 ;
+  always @(posedge clk)
+    rq_q <= \$11 [48:0];
+  always @(posedge clk)
+    o_valid <= \$26 ;
+  always @(posedge clk)
+    o_data <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$14  = i_valid;
+    \$20  = i_valid;
     if (rst) begin
-      \$14  = 1'h0;
+      \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$15  = rq_v1;
+    \$21  = rq_v1;
     if (rst) begin
-      \$15  = 1'h0;
+      \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$16  = rq_v2;
+    \$22  = rq_v2;
     if (rst) begin
-      \$16  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$17  = \$12 [31:0];
+    \$23  = rq_v3;
     if (rst) begin
-      \$17  = 32'd0;
+      \$23  = 1'h0;
     end
   end
-  assign i_relu = \port$1993$0 [0];
-  assign i_requantize = \port$1993$0 [1];
-  assign rq_sm1 = \$13 [5:0];
-  assign \$2  = { \port$1993$0 [1], 1'h0 };
-  assign \$5  = { \$4 [48], \$4 [48:1] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$24  = rq_v4;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$25  = rq_v5;
+    if (rst) begin
+      \$25  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$26  = rq_v5;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$27  = \$19 [31:0];
+    if (rst) begin
+      \$27  = 32'd0;
+    end
+  end
+  assign rq_sm1_0 = \$1 [5:0];
+  assign i_relu = \port$2292$0 [0];
+  assign i_requantize = \port$2292$0 [1];
+  assign \$4  = { 1'h0, rq_pp0 };
+  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule

@@ -1,18 +1,22 @@
 """Per-PE requantization: ``y = clamp((acc*m + 2**(s-1)) >> s, lo, hi)`` (golden/contract.py).
 
-Three registered stages, so a 32x16 multiply and a 6-bit barrel shift do not
-sit in one clock period:
+Six registered stages, so that no clock period holds more than one multiplier,
+one carry chain or a three-level mux tree (Fmax, issue 5):
 
-1. ``prod = acc * m`` (DSP);
-2. ``q = ((prod >> (s-1)) + 1) >> 1`` — equal to ``(prod + 2**(s-1)) >> s`` for
-   floor shifts, without a 64-bit rounding constant;
-3. clamp to ``lo .. hi`` (``lo = 0`` after a ReLU), or pass the raw accumulator
-   through for a layer that does not requantize.
+1. partial products ``acc`` chunk x ``m`` (chunks of 17 bits: one DSP each);
+2. ``prod = acc * m``: the partial products summed (one carry chain);
+3. coarse shift by ``8 * ((s-1) >> 3)``;
+4. fine shift by ``(s-1) & 7`` — together ``prod >> (s-1)``;
+5. ``q = (half + 1) >> 1``, equal to ``(prod + 2**(s-1)) >> s`` for floor shifts,
+   without a 64-bit variable rounding constant;
+6. clamp to ``lo .. hi`` (``lo = 0`` after a ReLU) by checking that the bits above
+   the result are copies of its sign (an AND/OR tree, no wide comparator), or pass
+   the raw accumulator through for a layer that does not requantize.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -77,32 +81,53 @@ class RequantUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        lo_relu, hi = contract.output_range(self._a_bits, True)
-        lo = contract.activation_range(self._a_bits)[0]
+        A, a = self._acc_bits, self._a_bits
+        stages = sizing.requant_stages()
 
-        # stage 1: product (signed acc x unsigned m)
-        prod = tech.registered_product(m, self.i_acc, self.i_m, name="rq_prod")
-        v1 = Signal(name="rq_v1")
-        s1 = Signal(contract.SHIFT_BITS, name="rq_s1", reset_less=True)
-        ctl1 = Signal(2, name="rq_ctl1", reset_less=True)
-        raw1 = Signal(signed(self._acc_bits), name="rq_raw1", reset_less=True)
-        m.d.sync += [v1.eq(self.i_valid), s1.eq(self.i_s),
-                     ctl1.eq(self.i_relu | self.i_requantize << 1), raw1.eq(self.i_acc)]
+        # control (valid, relu, requantize, s-1) and the raw accumulator ride along
+        valid = [self.i_valid]
+        relu = [self.i_relu]
+        req = [self.i_requantize]
+        sm1 = Signal(contract.SHIFT_BITS, name="rq_sm1_0")
+        m.d.comb += sm1.eq(self.i_s - 1)
+        shift = [sm1]
+        raw = [self.i_acc]
+        for k in range(1, stages + 1):
+            for lst, shape, nm, rl in ((valid, 1, "v", False), (relu, 1, "relu", True),
+                                       (req, 1, "req", True), (shift, contract.SHIFT_BITS, "sm1", True),
+                                       (raw, signed(A), "raw", True)):
+                sig = Signal(shape, name=f"rq_{nm}{k}", reset_less=rl)
+                m.d.sync += sig.eq(lst[-1])
+                lst.append(sig)
 
-        # stage 2: rounding shift
-        sm1 = Signal(contract.SHIFT_BITS, name="rq_sm1")
-        m.d.comb += sm1.eq(s1 - 1)
-        half = Signal(prod.shape(), name="rq_half")
-        m.d.comb += half.eq(prod >> sm1)
-        q = Signal(signed(len(prod)), name="rq_q", reset_less=True)
-        v2 = Signal(name="rq_v2")
-        ctl2 = Signal(2, name="rq_ctl2", reset_less=True)
-        raw2 = Signal(signed(self._acc_bits), name="rq_raw2", reset_less=True)
-        m.d.sync += [q.eq((half + 1) >> 1), v2.eq(v1), ctl2.eq(ctl1), raw2.eq(raw1)]
+        # 1-2: acc * m from 17-bit chunks of acc (one DSP each), summed one stage later
+        chunks = []
+        for at in range(0, A, tech.MUL_CHUNK):
+            top = at + tech.MUL_CHUNK >= A
+            part = self.i_acc[at:min(A, at + tech.MUL_CHUNK)]
+            part = part.as_signed() if top else part
+            chunks.append((at, tech.registered_product(m, part, self.i_m, name=f"rq_pp{at}")))
+        prod_width = A + self._m_bits + 1
+        prod = Signal(signed(prod_width), name="rq_prod", reset_less=True)
+        m.d.sync += prod.eq(sum(p << at for at, p in chunks))
 
-        # stage 3: clamp, or the raw accumulator
-        low = Mux(ctl2[0], lo_relu, lo)
-        clamped = Mux(q > hi, hi, Mux(q < low, low, q))
-        m.d.sync += [self.o_valid.eq(v2),
-                     self.o_data.eq(Mux(ctl2[1], clamped, raw2))]
+        # 3-4: prod >> (s-1), coarse then fine
+        coarse = Signal(signed(prod_width), name="rq_coarse", reset_less=True)
+        m.d.sync += coarse.eq(prod >> Cat(Const(0, 3), shift[2][3:]))
+        half = Signal(signed(prod_width), name="rq_half", reset_less=True)
+        m.d.sync += half.eq(coarse >> shift[3][:3])
+
+        # 5: rounding
+        q = Signal(signed(prod_width), name="rq_q", reset_less=True)
+        m.d.sync += q.eq((half + 1) >> 1)
+
+        # 6: clamp: q fits a_bits iff bits a-1 .. top all equal the sign
+        upper = q[a - 1:]
+        fits = (upper == 0) | (upper == (1 << len(upper)) - 1)
+        neg = q[-1]
+        lo, hi = contract.activation_range(a)
+        r5, q_req = relu[5], req[5]
+        clamped = Mux(neg & r5, 0, Mux(fits, q, Mux(neg, lo, hi)))
+        m.d.sync += [self.o_valid.eq(valid[5]),
+                     self.o_data.eq(Mux(q_req, clamped, raw[5]))]
         return m

@@ -214,15 +214,16 @@ def tree_levels(cfg: ArrayConfig) -> int:
 
 
 def requant_stages() -> int:
-    """Requantization: multiply, rounding shift, clamp (one register each)."""
-    return 3
+    """Requantization: partial products, product, coarse shift, fine shift, rounding,
+    clamp (one register each; see ``pyhdl.requant``)."""
+    return 6
 
 
 def pe_stages(cfg: ArrayConfig) -> int:
     """Cycles from issuing a step (bank address presented) to its result being written.
 
     bank read 1 + bank output register 1 + product 1 + adder tree ``log2(simd)`` +
-    accumulator 1 + requantization 3.  A read issued ``pe_stages + 1`` cycles after
+    accumulator 1 + requantization 6.  A read issued ``pe_stages + 1`` cycles after
     the step that completed a group sees that group's results.
     """
     return 3 + tree_levels(cfg) + 1 + requant_stages()

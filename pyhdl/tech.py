@@ -12,7 +12,11 @@ from __future__ import annotations
 from amaranth.hdl import Signal
 from amaranth.lib.memory import Memory
 
-__all__ = ["ram", "registered_product"]
+__all__ = ["ram", "registered_product", "MUL_CHUNK"]
+
+#: Widest operand slice one DSP multiplies: 17 unsigned bits fit an 18x18 signed
+#: multiplier (ECP5 MULT18X18D, iCE40 SB_MAC16 is 16x16: slices are still correct).
+MUL_CHUNK = 17
 
 
 def ram(*, shape, depth: int, init=(), name: str | None = None) -> Memory:

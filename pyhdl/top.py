@@ -317,15 +317,16 @@ class NmcArray(wiring.Component):
         wb_count = [Signal(group_bits, name=f"wb_groups{c}") for c in range(2)]
 
         # readiness of A's step at (layer, g, f)
-        last_elem = Signal(feat_bits + 1, name="need_elem")
-        m.d.comb += last_elem.eq(Mux((f + 1) * S < prev_out, (f + 1) * S, prev_out) - 1)
-        need_group = last_elem >> _log2(P)
+        # fold f needs elements < min((f+1)*simd, prev_out): `fold_end` = (f+1)*simd is
+        # kept as a register so the check is two parallel compares
+        fold_end = Signal(feat_bits + group_bits, name="fold_end")
         abeats = Mux(actx, beats[1], beats[0])
         bbeats = Mux(actx, beats[0], beats[1])
         in_ok = abeats > f
         a_par_ok = Mux(actx, wb_par[1], wb_par[0]) == ~layer[0]
         a_count = Mux(actx, wb_count[1], wb_count[0])
-        raw_ok = a_par_ok & (a_count > need_group)
+        written = a_count << _log2(P)  # producer elements written back
+        raw_ok = a_par_ok & ((written >= fold_end) | (written >= prev_out))
         raw_full = a_par_ok & (a_count == prev_G)
         first_step = (g == 0) & (f == 0)
         out_ok = ~(cur_last & first_step & Mux(actx, out_full[1], out_full[0]))
@@ -362,7 +363,7 @@ class NmcArray(wiring.Component):
                     cur_last.eq(nxt_idx == n_layers - 1),
                     cur_relu.eq(nd["relu"]), cur_req.eq(nd["requantize"]),
                     bank_addr.eq(nd["bank_base"]), rq_addr.eq(nd["rq_base"]),
-                    layer.eq(nxt_idx), g.eq(0), f.eq(0)]
+                    layer.eq(nxt_idx), g.eq(0), f.eq(0), fold_end.eq(S)]
 
         def reset_b():
             return [b_g.eq(0), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
@@ -375,7 +376,7 @@ class NmcArray(wiring.Component):
             m.d.sync += load_cur() + reset_b() + [loaded.eq(1), wr_buf.eq(0)]
         with m.Elif(pick_a):
             with m.If(last_fold):
-                m.d.sync += [f.eq(0), g.eq(g + 1), rq_addr.eq(rq_addr + 1)]
+                m.d.sync += [f.eq(0), fold_end.eq(S), g.eq(g + 1), rq_addr.eq(rq_addr + 1)]
                 with m.If(last_group):
                     m.d.sync += load_cur() + [prev_out.eq(cur_out), prev_G.eq(cur_G), wr_buf.eq(~wr_buf)]
                     with m.If(cur_last):
@@ -386,7 +387,7 @@ class NmcArray(wiring.Component):
                         with m.Elif(b_g != 0):
                             m.d.sync += [g.eq(b_g), bank_addr.eq(b_bank), rq_addr.eq(b_rq)]
             with m.Else():
-                m.d.sync += f.eq(f + 1)
+                m.d.sync += [f.eq(f + 1), fold_end.eq(fold_end + S)]
             with m.If(~(last_fold & last_group)):
                 m.d.sync += bank_addr.eq(bank_addr + 1)
         with m.Elif(pick_b):
@@ -569,15 +570,20 @@ class NmcArray(wiring.Component):
             "act_reads": issue, "act_writes": in_fire + act_write,
             "inferences": finished, "bus_bytes": Mux(issue, sizing.bus_bytes_per_step(cfg), 0) if vn else 0,
         }
+        # increments are registered first: the 32-bit adders stay off the issue path
+        # (a counter shows an event one cycle after it happened)
         counters = []
         for name in sizing.COUNTERS:
             c = Signal(32, name=f"count_{name}")
             inc = incs[name]
             if not (isinstance(inc, int) and inc == 0):
+                top = max(P * S, sizing.bus_bytes_per_step(cfg), 2)
+                inc_r = Signal(range(top + 1), name=f"inc_{name}")
+                m.d.sync += inc_r.eq(inc)
                 with m.If(clear):
                     m.d.sync += c.eq(0)
                 with m.Else():
-                    m.d.sync += c.eq(c + inc)
+                    m.d.sync += c.eq(c + inc_r)
             counters.append(c)
         with m.Switch(self.stat_addr):
             for i, c in enumerate(counters):
