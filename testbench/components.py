@@ -14,6 +14,7 @@ touches the design per cycle or per beat.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import os
 from pathlib import Path
@@ -155,22 +156,38 @@ class Expected:
     model: str
     base_index: int
     x_q: np.ndarray
-    layers: list  # per-layer golden outputs, numpy [n, out_l]
+    pending: object  # per-layer golden outputs (numpy [n, out_l]), or a Future of them
+
+    @property
+    def layers(self) -> list:
+        if isinstance(self.pending, concurrent.futures.Future):
+            self.pending = self.pending.result()
+        return self.pending
 
     @property
     def final(self) -> np.ndarray:
         return self.layers[-1]
 
 
+def _golden(image, x_q) -> list:
+    return [t.numpy() for t in integer.infer(image, x_q)]
+
+
 class GoldenModel:
-    """The Model: ``golden.integer.infer`` on every batch the input driver sends."""
+    """The Model: ``golden.integer.infer`` on every batch the input driver sends.
+
+    It runs in a worker thread while the simulator runs the batch (torch releases the
+    GIL, and cocotb holds it only inside Python callbacks); the scoreboard waits for
+    the result when the outputs arrive.
+    """
 
     def __init__(self, scoreboard: "Scoreboard"):
         self.scoreboard = scoreboard
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="golden")
 
     def __call__(self, model, x_q: np.ndarray, base_index: int) -> None:
-        layers = [t.numpy() for t in integer.infer(model.image, x_q)]
-        self.scoreboard.expect(Expected(model.name, base_index, x_q, layers))
+        future = self.pool.submit(_golden, model.image, x_q)
+        self.scoreboard.expect(Expected(model.name, base_index, x_q, future))
 
 
 class Scoreboard:

@@ -110,7 +110,7 @@ def dut_source(cfg: ArrayConfig, directory: Path) -> Path:
 #: Not -CFLAGS -O2 (another 1.4x): together with --public-depth it produced a wrong
 #: result on one deterministic model sequence that passes with -Os, with
 #: --public-flat-rw, on Icarus and in the Amaranth simulator (see docs/verification.md).
-SPEED_ARGS = ["--public-depth", "1"]
+SPEED_ARGS = ["--public-depth", "1", "-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O2"]
 
 #: Verilator's runtime objects: the same for every design (they include no design header),
 #: yet 10-20 s of C++ per build on two cores.  Compiled once, shared by all build directories.
