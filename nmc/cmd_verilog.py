@@ -30,7 +30,8 @@ def run(args) -> int:
     given = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
     if args.all:
         if given:
-            raise ValueError(f"--all writes the committed configurations; drop --{next(iter(given)).replace('_', '-')}")
+            first = next(iter(given)).replace("_", "-")
+            raise ValueError(f"--all writes the committed configurations; drop --{first}")
         paths = verilog.write_all(out)
     else:
         paths = [verilog.write(DEFAULT.replace(**given), out)]

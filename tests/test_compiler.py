@@ -90,7 +90,8 @@ def test_misfits_name_layer_and_limit(sizes, kw, cfg, msg):
 def test_accumulator_bound_is_checked_against_the_array():
     image = _image([8, 3], acc_bits=32)
     cfg = CFG.replace(acc_bits=16)
-    with pytest.raises(ValueError, match=r"^model image 'random' has acc_bits=32, the array has acc_bits=16$"):
+    msg = r"^model image 'random' has acc_bits=32, the array has acc_bits=16$"
+    with pytest.raises(ValueError, match=msg):
         compile_model(image, cfg)
 
 
