@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -87,12 +88,19 @@ def test_misfits_name_layer_and_limit(sizes, kw, cfg, msg):
         compile_model(_image(sizes, **kw), cfg)
 
 
-def test_accumulator_bound_is_checked_against_the_array():
+def test_widths_and_accumulator_bound_are_checked_against_the_array():
     image = _image([8, 3], acc_bits=32)
-    cfg = CFG.replace(acc_bits=16)
     msg = r"^model image 'random' has acc_bits=32, the array has acc_bits=16$"
     with pytest.raises(ValueError, match=msg):
-        compile_model(image, cfg)
+        compile_model(image, CFG.replace(acc_bits=16))
+    # an image built around from_dict's own check (e.g. by hand) is still caught
+    layer = dataclasses.replace(image.layers[0], bias=(2**31 - 1,) * 3)
+    bad = dataclasses.replace(image, layers=(layer,))
+    bound = 8 * layer.max_abs_weight * 128 + 2**31 - 1
+    msg = (rf"^layer 0: accumulator may overflow acc_bits=32: in_features\*max\|w\|\*max\|x\| \+ max\|b\| = "
+           rf"8\*{layer.max_abs_weight}\*128 \+ 2147483647 = {bound} > 2147483647$")
+    with pytest.raises(ValueError, match=msg):
+        compile_model(bad, CFG)
 
 
 def test_compile_rejects_wrong_types():
