@@ -31,6 +31,8 @@ def add_arguments(parser) -> None:
     for name in ("pe", "simd", "w_bits", "a_bits", "acc_bits", "m_bits", "bank_depth", "max_layers", "max_features"):
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=getattr(DEFAULT, name),
                             help=f"array parameter (default {getattr(DEFAULT, name)})")
+    parser.add_argument("--quick-build", action="store_true",
+                        help="compile the simulator for build time (C++ -Os) instead of speed (-O2)")
     parser.add_argument("--json", metavar="FILE", help="also write the per-model results as JSON")
 
 
@@ -137,7 +139,7 @@ def run(args) -> int:
         job.add(m, x_q.numpy(), "stream", tag=f"{entry.name}/all", keep_outputs=True)
         plan.append((entry, x_q, program))
 
-    sim = Simulation(cfg, simulator=args.simulator)
+    sim = Simulation(cfg, simulator=args.simulator, fast_sim=not args.quick_build)
     sim.build()
     print(f"nmc sim: array {cfg.name} ({cfg.pe} PE x {cfg.simd} SIMD, w{cfg.w_bits}/a{cfg.a_bits}, acc {cfg.acc_bits}) "
           f"on {args.simulator}; build {sim.build_seconds:.1f} s in {sim.build_dir}")

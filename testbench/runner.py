@@ -73,8 +73,9 @@ def _committed(cfg: ArrayConfig) -> Path | None:
     return None
 
 
-def build_tag(cfg: ArrayConfig, simulator: str = "verilator", waves: bool = False) -> str:
-    """``<cfg.name>`` for the committed configurations, else ``<cfg.name>_<hash of all parameters>``."""
+def build_tag(cfg: ArrayConfig, simulator: str = "verilator", waves: bool = False, fast_sim: bool = True) -> str:
+    """``<cfg.name>`` for the committed configurations, else ``<cfg.name>_<hash of all parameters>``;
+    ``_icarus``, ``_waves`` and ``_quickbuild`` (C++ -Os) suffixes."""
     tag = cfg.name
     if _committed(cfg) is None:
         digest = hashlib.sha256(json.dumps(cfg.as_dict(), sort_keys=True).encode()).hexdigest()[:8]
@@ -83,6 +84,8 @@ def build_tag(cfg: ArrayConfig, simulator: str = "verilator", waves: bool = Fals
         tag += f"_{simulator}"
     if waves:
         tag += "_waves"
+    if simulator == "verilator" and not fast_sim:
+        tag += "_quickbuild"
     return tag
 
 
@@ -110,7 +113,10 @@ def dut_source(cfg: ArrayConfig, directory: Path) -> Path:
 #: Not -CFLAGS -O2 (another 1.4x): together with --public-depth it produced a wrong
 #: result on one deterministic model sequence that passes with -Os, with
 #: --public-flat-rw, on Icarus and in the Amaranth simulator (see docs/verification.md).
-SPEED_ARGS = ["--public-depth", "1", "-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O2"]
+SPEED_ARGS = ["--public-depth", "1", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
+#: C++ optimisation: -O2 simulates 1.4-1.8x faster than cocotb's -Os but compiles up to 2x
+#: longer; the test suite (many configurations, short runs) builds with -Os.
+CXX_SPEED = {True: ["-CFLAGS", "-O2"], False: []}
 
 #: Verilator's runtime objects: the same for every design (they include no design header),
 #: yet 10-20 s of C++ per build on two cores.  Compiled once, shared by all build directories.
@@ -123,7 +129,7 @@ def _verilated_cache(waves: bool) -> Path:
     return SIM_DIR / "_verilated" / f"{key}_trace{int(waves)}"
 
 
-def _cached_verilator(waves: bool):
+def _cached_verilator(waves: bool, fast_sim: bool):
     """cocotb's Verilator runner, reusing the shared runtime objects when they exist.
 
     The objects depend on the generated ``Vtop.mk`` in make's eyes, so they are copied in
@@ -140,7 +146,7 @@ def _cached_verilator(waves: bool):
             # to be split into several C++ files fails to compile ("Vtop__pch.h.fast: linker
             # input file not found"): give make the flag that includes the precompiled header.
             cmds[-1] = cmds[-1] + ["CFG_CXXFLAGS_PCH_I=-include"]
-            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"] + SPEED_ARGS
+            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"] + SPEED_ARGS + CXX_SPEED[fast_sim]
             cached = [cache / o for o in VERILATED_OBJECTS]
             local = [self.build_dir / o for o in VERILATED_OBJECTS]
             if all(p.exists() for p in cached) and not all(p.exists() for p in local):
@@ -175,15 +181,20 @@ class Simulation:
         ``"verilator"`` (default) or ``"icarus"``.
     waves : bool or None
         Record a waveform; ``None`` reads the ``WAVES`` environment variable.
+    fast_sim : bool
+        Compile the simulator's C++ for speed (-O2, default) or for build time (-Os: the
+        test suite).  Each choice has its own build directory.
     """
 
-    def __init__(self, cfg: ArrayConfig, *, simulator: str = "verilator", waves: bool | None = None):
+    def __init__(self, cfg: ArrayConfig, *, simulator: str = "verilator", waves: bool | None = None,
+                 fast_sim: bool = True):
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
         self.cfg = cfg
         self.simulator = simulator
         self.waves = _waves() if waves is None else bool(waves)
-        self.build_dir = SIM_DIR / build_tag(cfg, simulator, self.waves)
+        self.fast_sim = bool(fast_sim)
+        self.build_dir = SIM_DIR / build_tag(cfg, simulator, self.waves, self.fast_sim)
         self.layout = H.Layout(cfg, sizing.load_data_bits(cfg))
         self.build_seconds = None
         self._runner = None
@@ -202,7 +213,8 @@ class Simulation:
         if self.simulator == "verilator":
             from pyhdl.verilog import VERILATOR_WAIVERS
             args = list(VERILATOR_WAIVERS)
-        runner = _cached_verilator(self.waves) if self.simulator == "verilator" else get_runner(self.simulator)
+        runner = (_cached_verilator(self.waves, self.fast_sim) if self.simulator == "verilator"
+                  else get_runner(self.simulator))
         self.build_dir.mkdir(parents=True, exist_ok=True)
         try:
             with _waves_env(self.waves):

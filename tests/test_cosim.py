@@ -37,7 +37,7 @@ def cosim(key: str, n_random: int) -> dict:
     job = random_job(cfg, n_random, seed=1)
     corner_job(cfg, seed=2, job=job)
     add_resets(job, RESETS, seed=3)
-    sim = Simulation(cfg)
+    sim = Simulation(cfg, fast_sim=False)
     t0 = time.perf_counter()
     sim.build()
     build_s = time.perf_counter() - t0

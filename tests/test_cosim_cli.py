@@ -13,7 +13,9 @@ from golden import image as image_mod
 from golden import randmodel
 from nmc import cli
 
-SMALL_ARGS = ["--pe", "2", "--simd", "4", "--bank-depth", "8192", "--max-features", "128", "--max-layers", "4"]
+# The 2x4 configuration of test_cosim.py, so its (quick) build is reused.
+SMALL_ARGS = ["--pe", "2", "--simd", "4", "--bank-depth", "8192", "--max-features", "128", "--max-layers", "4",
+              "--quick-build"]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def test_zoo_models_bit_exact_under_traffic():
         job.add(m, x[:100], "stream", stalls=traffic("random", rng), tag=f"{entry.name}/random")
         job.add(m, x[:100], "stream", stalls=traffic("pattern", rng), tag=f"{entry.name}/pattern")
         job.add(m, x[:2], "isolated", tag=f"{entry.name}/isolated")
-    res = Simulation(DEFAULT).run(job, name="pytest_zoo")
+    res = Simulation(DEFAULT, fast_sim=False).run(job, name="pytest_zoo")
     assert res["failures"] == [], res["failures"][0]
     by_tag = {sc["tag"]: sc for sc in res["scenarios"]}
     for entry in entries:
