@@ -46,14 +46,17 @@ def verilator_build(cfg) -> dict:
     return {"config": cfg.name, "cold_s": cold, "warm_s": warm, "build_dir": str(sim.build_dir)}
 
 
-def _make_sim() -> tuple[float, int, float | None]:
-    """Wall time, exit status, and the build time ``nmc sim`` printed ("build 12.3 s")."""
+def _make_sim() -> tuple[float, int, float | None, str]:
+    """Wall time, exit status, the build time ``nmc sim`` printed ("build 12.3 s") and,
+    on failure, the last line it printed."""
     from nmc import toolenv
     t0 = time.perf_counter()
     proc = subprocess.run(["make", "sim"], cwd=ROOT, env=toolenv.environment(), capture_output=True, text=True)
     wall = time.perf_counter() - t0
     found = re.search(r"; build ([0-9.]+) s", proc.stdout)
-    return wall, proc.returncode, float(found.group(1)) if found else None
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    why = lines[-1] if proc.returncode and lines else ""
+    return wall, proc.returncode, float(found.group(1)) if found else None, why
 
 
 def make_sim(log=print) -> dict:
@@ -65,7 +68,7 @@ def make_sim(log=print) -> dict:
     if build_dir.exists():
         build_dir.rename(aside)
     try:
-        cold, rc_cold, build_cold = _make_sim()
+        cold, rc_cold, build_cold, why_cold = _make_sim()
     except BaseException:
         if aside.exists() and not build_dir.exists():
             aside.rename(build_dir)  # leave the test suite's cache as it was
@@ -74,11 +77,14 @@ def make_sim(log=print) -> dict:
         shutil.rmtree(build_dir, ignore_errors=True)
         aside.rename(build_dir)
     shutil.rmtree(aside, ignore_errors=True)
-    warm, rc_warm, build_warm = _make_sim()
+    warm, rc_warm, build_warm, why_warm = _make_sim()
+    for why in {why_cold, why_warm} - {""}:
+        log(f"  make sim failed: {why}")
     log(f"  make sim: cold {cold:.1f} s (exit {rc_cold}, of which build {build_cold} s), "
         f"warm {warm:.1f} s (exit {rc_warm}, build {build_warm} s)")
     return {"cold_s": cold, "cold_exit": rc_cold, "cold_build_s": build_cold,
-            "warm_s": warm, "warm_exit": rc_warm, "warm_build_s": build_warm}
+            "warm_s": warm, "warm_exit": rc_warm, "warm_build_s": build_warm,
+            "failure": why_cold or why_warm}
 
 
 def run(*, quick: bool = False, log=print, out_dir=None, with_make_sim: bool = True) -> dict:
