@@ -41,7 +41,7 @@ def sections(directory: Path = OUT_DIR) -> dict[str, str]:
     eff = _load(directory, "efficiency")
     if eff:
         rows = [[r["config"], r["model"], r["vectors"], r["bit_exact"], r["ideal"], r["single_rtl"],
-                 f"{r['single_over_ideal']:.2f}×", f"{r['steady_rtl']:.0f}", f"{100 * r['steady_utilisation']:.1f} %",
+                 f"{r['single_over_ideal']:.2f}×", f"{r['steady_rtl']:.2f}".rstrip("0").rstrip("."), f"{100 * r['steady_utilisation']:.1f} %",
                  r["rtl_matches_formula"]] for r in eff["results"]]
         out["efficiency"] = markdown_table(["config", "model", "vectors", "bit-exact", "ideal", "1 inference",
                                             "÷ ideal", "back to back", "utilisation", "RTL = formula"], rows)
@@ -66,11 +66,15 @@ def sections(directory: Path = OUT_DIR) -> dict[str, str]:
         rows = []
         for r in dm["results"]:
             mode = "near" if r["mode"] == "near" else f"von Neumann {r['bus_bits']} b"
-            rows.append([mode, r["model"], r["bit_exact"], r["single_cycles"], f"{r['steady_cycles']:.0f}",
+            rows.append([mode, r["model"], r["bit_exact"], r["single_cycles"],
+                         f"{r['steady_cycles']:.2f}".rstrip("0").rstrip("."),
                          f"{100 * r['steady_utilisation']:.1f} %", f"{r['local_weight_bytes']:.0f}",
-                         f"{r['bus_bytes']:.0f}", r["weight_bytes_needed"]])
+                         f"{r['bus_bytes']:.0f}", r["weight_bytes_needed"],
+                         "yes" if r.get("cycles_match_formula") and r.get("bus_bytes_match_formula") else
+                         "bytes yes, cycles NO" if r.get("bus_bytes_match_formula") else "NO"])
         text = markdown_table(["mode", "model", "bit-exact", "1 inference cycles", "back-to-back cycles",
-                               "utilisation", "local weight bytes", "bus bytes", "weight bytes (formula)"], rows)
+                               "utilisation", "weight bytes into the PEs", "bus bytes", "weight bytes (formula)",
+                               "RTL = formula"], rows)
         erows = []
         for r in dm["results"]:
             mode = "near" if r["mode"] == "near" else f"von Neumann {r['bus_bits']} b"
