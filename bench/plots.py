@@ -10,6 +10,7 @@
   weights, near memory and baseline: RTL points, cycle-model lines.
 
 Reads ``build/bench/efficiency.json`` and ``near_vs_vonneumann.json`` when they exist.
+A ``--quick`` run or one with ``--out DIR`` writes its PNGs to ``<out>/plots/`` instead.
 """
 
 from __future__ import annotations
@@ -181,7 +182,9 @@ def plot_cycles(out_dir, dm) -> dict:
 
 
 def run(*, quick: bool = False, log=print, out_dir=None, doc_dir=None) -> dict:
-    doc_dir = doc_dir or DOC_DIR
+    if doc_dir is None:
+        # the committed PNGs come from full runs only; --quick / --out keep theirs aside
+        doc_dir = DOC_DIR if out_dir is None and not quick else (out_dir or OUT_DIR) / "plots"
     doc_dir.mkdir(parents=True, exist_ok=True)
     eff, dm = _load("efficiency", out_dir), _load("near_vs_vonneumann", out_dir)
     data = {"sweep": plot_sweep(doc_dir, eff), "energy": plot_energy(doc_dir, dm), "cycles": plot_cycles(doc_dir, dm)}
