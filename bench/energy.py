@@ -12,7 +12,8 @@ MAC                    ``mac_ops * (mul8 + add32)``: one 8-bit multiply and one 
 activations            SRAM bits touched / 64 * ``sram_64``: reads ``act_reads * simd *
                        a_bits``, writes ``act_writes * max(pe, simd) * a_bits``
 weights, near memory   ``bank_reads * simd * w_bits / 64 * sram_64`` (local 8 KB-class bank)
-weights, shared SRAM   ``bus_bytes * 8 / 64 * sram_64`` (baseline, on-chip shared memory)
+weights, shared SRAM   ``bus_bytes * 8 / 64 * shared_sram_64`` (baseline, on-chip shared
+                       memory; optional key, default ``sram_64``)
 weights, DRAM          ``bus_bytes * 8 / 32 * dram_32`` (baseline, off-chip memory)
 =====================  ==================================================================
 
@@ -28,12 +29,16 @@ import json
 import math
 from pathlib import Path
 
-__all__ = ["DEFAULT_TABLE", "KEYS", "load_table", "estimate", "WEIGHT_MEMORIES"]
+__all__ = ["DEFAULT_TABLE", "KEYS", "OPTIONAL_KEYS", "load_table", "estimate", "WEIGHT_MEMORIES"]
 
 DEFAULT_TABLE = Path(__file__).resolve().parent / "energy_pj.json"
 
 #: Keys the table must hold (each ``{"value": pJ, "source": ...}`` or a bare number).
 KEYS = ("add8_pj", "mul8_pj", "add32_pj", "sram_8kb_64bit_access_pj", "dram_32bit_access_pj")
+
+#: Optional keys: the baseline's shared weight SRAM per 64-bit access (default: the 8 KB
+#: figure, a lower bound for a memory that holds a whole model).
+OPTIONAL_KEYS = ("shared_sram_64bit_access_pj",)
 
 #: Where the weights come from: the near-memory banks, or over the bus from a shared
 #: on-chip SRAM or from DRAM.
@@ -52,8 +57,10 @@ def load_table(path=None) -> dict[str, float]:
     if not isinstance(data, dict):
         raise ValueError(f"energy table {path} must be a JSON object")
     table = {}
-    for key in KEYS:
+    for key in KEYS + OPTIONAL_KEYS:
         if key not in data:
+            if key in OPTIONAL_KEYS:
+                continue
             raise ValueError(f"energy table {path} has no {key!r}; it needs {', '.join(KEYS)}")
         entry = data[key]
         value = entry.get("value") if isinstance(entry, dict) else entry
@@ -84,7 +91,8 @@ def estimate(counters: dict[str, float], cfg, table: dict[str, float], weights: 
     if weights == "local":
         parts["weights"] = counters["bank_reads"] * cfg.simd * cfg.w_bits * sram_bit
     elif weights == "sram":
-        parts["weights"] = counters["bus_bytes"] * 8 * sram_bit
+        shared = table.get("shared_sram_64bit_access_pj", table["sram_8kb_64bit_access_pj"])
+        parts["weights"] = counters["bus_bytes"] * 8 * shared / 64
     else:
         parts["weights"] = counters["bus_bytes"] * 8 / 32 * table["dram_32bit_access_pj"]
     parts["total"] = sum(parts.values())

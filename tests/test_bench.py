@@ -81,6 +81,16 @@ def test_estimate_by_hand():
     assert dram["total"] == dram["mac"] + dram["activations"] + dram["weights"]
 
 
+def test_shared_sram_cost_is_optional(tmp_path):
+    body = json.loads(energy.DEFAULT_TABLE.read_text())
+    body["shared_sram_64bit_access_pj"] = {"value": 128.0}
+    table = energy.load_table(_write(tmp_path, body))
+    assert table["shared_sram_64bit_access_pj"] == 128.0
+    sram = energy.estimate(COUNTS, TINY, dict(UNIT, shared_sram_64bit_access_pj=128.0), "sram")
+    assert sram["weights"] == 16 * 8 * 2.0              # 2 pJ per bit now
+    assert energy.estimate(COUNTS, TINY, dict(UNIT, shared_sram_64bit_access_pj=128.0), "local")["weights"] == 64.0
+
+
 def test_estimate_refuses_unknown_memory_and_missing_counter():
     with pytest.raises(ValueError, match=r"^weights must be one of local, sram, dram, not 'hbm'$"):
         energy.estimate(COUNTS, TINY, UNIT, "hbm")
