@@ -6,6 +6,8 @@
   harness, Verilator and the C++ compile.  Verilator's design-independent runtime objects
   stay cached (``build/sim/_verilated``: built once per machine).  A second, warm
   ``build()`` of the same directory is timed too.
+* **raw harness, cold**: ``build/raw/<top>`` removed, then the raw C++ harness of the
+  default configuration is built (Verilator ``-O3``, C++ ``-O2``).
 * **``make sim``**: wall time of the whole command (venv check, training the zoo models,
   build, co-simulation of all three models).  Cold: the default configuration's directory
   of the test suite's build root is moved aside first and the fresh build replaces it;
@@ -44,6 +46,22 @@ def verilator_build(cfg) -> dict:
     warm_sim.build()
     warm = time.perf_counter() - t0
     return {"config": cfg.name, "cold_s": cold, "warm_s": warm, "build_dir": str(sim.build_dir)}
+
+
+def raw_build(cfg) -> dict:
+    """Cold build of the raw C++ harness (``bench/raw``) for ``cfg``."""
+    from bench import rawsim
+    from pyhdl.verilog import VERILATOR_WAIVERS
+    from testbench import runner
+    top = f"nmc_{cfg.name}"
+    shutil.rmtree(ROOT / "build" / "raw" / top, ignore_errors=True)
+    verilog = runner.dut_source(cfg, bench_simulation(cfg).build_dir / "src")
+    t0 = time.perf_counter()
+    rawsim.build(verilog, top, list(VERILATOR_WAIVERS))
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rawsim.build(verilog, top, list(VERILATOR_WAIVERS))  # cached: the stamp check only
+    return {"config": f"{cfg.name} (raw C++ harness)", "cold_s": cold, "warm_s": time.perf_counter() - t0}
 
 
 def _make_sim() -> tuple[float, int, float | None, str]:
@@ -93,6 +111,10 @@ def run(*, quick: bool = False, log=print, out_dir=None, with_make_sim: bool = T
         b = verilator_build(cfg)
         log(f"  [{cfg.name}] Verilator build cold {b['cold_s']:.1f} s, warm {b['warm_s']:.2f} s")
         builds.append(b)
+    from pyhdl.config import DEFAULT
+    raw = raw_build(DEFAULT)
+    log(f"  [{raw['config']}] cold {raw['cold_s']:.1f} s")
+    builds.append(raw)
     rows = [[b["config"], b["cold_s"], b["warm_s"]] for b in builds]
     make = make_sim(log) if with_make_sim and not quick else None
     if make:
