@@ -224,118 +224,118 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$295 ;
   wire \$296 ;
   wire \$297 ;
-  wire [2:0] \$298 ;
-  wire \$299 ;
+  wire [3:0] \$298 ;
+  wire [4:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [7:0] \$300 ;
-  wire [6:0] \$301 ;
-  wire [8:0] \$302 ;
-  wire [7:0] \$303 ;
-  wire [6:0] \$304 ;
-  wire [8:0] \$305 ;
-  wire \$306 ;
+  wire \$300 ;
+  wire [7:0] \$301 ;
+  wire [6:0] \$302 ;
+  wire [8:0] \$303 ;
+  wire [7:0] \$304 ;
+  wire [6:0] \$305 ;
+  wire [8:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire [7:0] \$31 ;
-  wire [53:0] \$310 ;
-  wire [8:0] \$311 ;
+  wire \$310 ;
+  wire [53:0] \$311 ;
   wire [8:0] \$312 ;
-  wire \$313 ;
+  wire [8:0] \$313 ;
   wire \$314 ;
-  wire [8:0] \$315 ;
+  wire \$315 ;
   wire [8:0] \$316 ;
-  wire \$317 ;
+  wire [8:0] \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire [7:0] \$32 ;
-  wire [8:0] \$320 ;
+  wire \$320 ;
   wire [8:0] \$321 ;
-  wire \$322 ;
-  wire [7:0] \$323 ;
-  wire [8:0] \$324 ;
-  wire \$325 ;
+  wire [8:0] \$322 ;
+  wire \$323 ;
+  wire [7:0] \$324 ;
+  wire [8:0] \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [8:0] \$328 ;
+  wire \$328 ;
   wire [8:0] \$329 ;
   wire [5:0] \$33 ;
-  wire \$330 ;
-  wire [8:0] \$331 ;
+  wire [8:0] \$330 ;
+  wire \$331 ;
   wire [8:0] \$332 ;
   wire [8:0] \$333 ;
   wire [8:0] \$334 ;
-  wire [3:0] \$335 ;
-  wire \$336 ;
-  wire [8:0] \$337 ;
-  wire \$338 ;
-  wire [8:0] \$339 ;
+  wire [8:0] \$335 ;
+  wire [3:0] \$336 ;
+  wire \$337 ;
+  wire [8:0] \$338 ;
+  wire \$339 ;
   wire [8:0] \$34 ;
   wire [8:0] \$340 ;
   wire [8:0] \$341 ;
-  wire \$342 ;
-  wire [8:0] \$343 ;
+  wire [8:0] \$342 ;
+  wire \$343 ;
   wire [8:0] \$344 ;
   wire [8:0] \$345 ;
   wire [8:0] \$346 ;
-  wire [3:0] \$347 ;
-  wire \$348 ;
+  wire [8:0] \$347 ;
+  wire [3:0] \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire [8:0] \$352 ;
-  wire [16:0] \$353 ;
-  wire [8:0] \$354 ;
-  wire \$355 ;
-  wire [8:0] \$356 ;
-  wire \$357 ;
+  wire \$352 ;
+  wire [8:0] \$353 ;
+  wire [16:0] \$354 ;
+  wire [8:0] \$355 ;
+  wire \$356 ;
+  wire [8:0] \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire [7:0] \$36 ;
-  wire [9:0] \$360 ;
+  wire \$360 ;
   wire [9:0] \$361 ;
-  wire [8:0] \$362 ;
-  wire \$363 ;
+  wire [9:0] \$362 ;
+  wire [8:0] \$363 ;
   wire \$364 ;
-  wire [8:0] \$365 ;
-  wire \$366 ;
-  wire [8:0] \$367 ;
+  wire \$365 ;
+  wire [8:0] \$366 ;
+  wire \$367 ;
   wire [8:0] \$368 ;
   wire [8:0] \$369 ;
   wire [7:0] \$37 ;
-  wire \$370 ;
+  wire [8:0] \$370 ;
   wire \$371 ;
-  wire [8:0] \$372 ;
-  wire \$373 ;
+  wire \$372 ;
+  wire [8:0] \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire [8:0] \$376 ;
-  wire \$377 ;
-  wire [8:0] \$378 ;
-  wire \$379 ;
+  wire \$376 ;
+  wire [8:0] \$377 ;
+  wire \$378 ;
+  wire [8:0] \$379 ;
   wire [5:0] \$38 ;
   wire \$380 ;
-  wire [7:0] \$381 ;
-  wire \$382 ;
+  wire \$381 ;
+  wire [7:0] \$382 ;
   wire \$383 ;
-  wire [7:0] \$384 ;
+  wire \$384 ;
   wire [7:0] \$385 ;
-  wire \$386 ;
-  wire [5:0] \$387 ;
-  wire [8:0] \$388 ;
-  wire [7:0] \$389 ;
+  wire [7:0] \$386 ;
+  wire \$387 ;
+  wire [5:0] \$388 ;
+  wire [8:0] \$389 ;
   wire [8:0] \$39 ;
   wire [7:0] \$390 ;
-  wire [6:0] \$391 ;
-  wire [8:0] \$392 ;
-  wire [5:0] \$393 ;
-  wire [9:0] \$394 ;
-  wire \$395 ;
+  wire [7:0] \$391 ;
+  wire [6:0] \$392 ;
+  wire [8:0] \$393 ;
+  wire [5:0] \$394 ;
+  wire [9:0] \$395 ;
   wire \$396 ;
-  wire [7:0] \$397 ;
-  wire \$398 ;
+  wire \$397 ;
+  wire [7:0] \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
@@ -344,83 +344,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire [8:0] \$405 ;
+  wire \$405 ;
   wire [8:0] \$406 ;
-  wire \$407 ;
+  wire [8:0] \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire [7:0] \$41 ;
-  wire [8:0] \$410 ;
+  wire \$410 ;
   wire [8:0] \$411 ;
-  wire \$412 ;
+  wire [8:0] \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire [8:0] \$416 ;
-  wire \$417 ;
+  wire \$416 ;
+  wire [8:0] \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire [7:0] \$42 ;
   wire \$420 ;
-  wire [8:0] \$421 ;
+  wire \$421 ;
   wire [8:0] \$422 ;
-  wire \$423 ;
-  wire [8:0] \$424 ;
-  wire \$425 ;
+  wire [8:0] \$423 ;
+  wire \$424 ;
+  wire [8:0] \$425 ;
   wire \$426 ;
-  wire [8:0] \$427 ;
-  wire \$428 ;
+  wire \$427 ;
+  wire [8:0] \$428 ;
   wire \$429 ;
   wire [5:0] \$43 ;
   wire \$430 ;
-  wire [3:0] \$431 ;
-  wire [4:0] \$432 ;
-  wire [32:0] \$433 ;
+  wire \$431 ;
+  wire [3:0] \$432 ;
+  wire [4:0] \$433 ;
   wire [32:0] \$434 ;
   wire [32:0] \$435 ;
-  wire [3:0] \$436 ;
-  wire [32:0] \$437 ;
-  wire [1:0] \$438 ;
-  wire [32:0] \$439 ;
+  wire [32:0] \$436 ;
+  wire [3:0] \$437 ;
+  wire [32:0] \$438 ;
+  wire [1:0] \$439 ;
   wire [8:0] \$44 ;
   wire [32:0] \$440 ;
-  wire [1:0] \$441 ;
-  wire [32:0] \$442 ;
+  wire [32:0] \$441 ;
+  wire [1:0] \$442 ;
   wire [32:0] \$443 ;
-  reg [2:0] \$444 ;
-  reg [7:0] \$445 ;
+  wire [32:0] \$444 ;
+  reg [2:0] \$445 ;
   reg [7:0] \$446 ;
   reg [7:0] \$447 ;
-  reg \$448 ;
-  reg [7:0] \$449 ;
+  reg [7:0] \$448 ;
+  reg \$449 ;
   wire [7:0] \$45 ;
-  reg \$450 ;
+  reg [7:0] \$450 ;
   reg \$451 ;
-  reg [7:0] \$452 ;
+  reg \$452 ;
   reg [7:0] \$453 ;
   reg [7:0] \$454 ;
   reg [7:0] \$455 ;
-  reg \$456 ;
+  reg [7:0] \$456 ;
   reg \$457 ;
   reg \$458 ;
-  reg [8:0] \$459 ;
+  reg \$459 ;
   wire \$46 ;
-  reg [7:0] \$460 ;
-  reg [2:0] \$461 ;
-  reg [7:0] \$462 ;
+  reg [8:0] \$460 ;
+  reg [7:0] \$461 ;
+  reg [2:0] \$462 ;
   reg [7:0] \$463 ;
-  reg [15:0] \$464 ;
-  reg [7:0] \$465 ;
+  reg [7:0] \$464 ;
+  reg [15:0] \$465 ;
   reg [7:0] \$466 ;
-  reg \$467 ;
-  reg [8:0] \$468 ;
-  reg [7:0] \$469 ;
+  reg [7:0] \$467 ;
+  reg \$468 ;
+  reg [8:0] \$469 ;
   wire \$47 ;
-  reg \$470 ;
+  reg [7:0] \$470 ;
   reg \$471 ;
-  reg [7:0] \$472 ;
+  reg \$472 ;
   reg [7:0] \$473 ;
-  reg \$474 ;
+  reg [7:0] \$474 ;
   reg \$475 ;
   reg \$476 ;
   reg \$477 ;
@@ -439,24 +439,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$489 ;
   wire [3:0] \$49 ;
   reg \$490 ;
-  reg [7:0] \$491 ;
-  reg \$492 ;
-  reg [7:0] \$493 ;
-  reg \$494 ;
-  reg [7:0] \$495 ;
-  reg \$496 ;
-  reg [7:0] \$497 ;
-  reg \$498 ;
+  reg \$491 ;
+  reg [7:0] \$492 ;
+  reg \$493 ;
+  reg [7:0] \$494 ;
+  reg \$495 ;
+  reg [7:0] \$496 ;
+  reg \$497 ;
+  reg [7:0] \$498 ;
   reg \$499 ;
   wire \$5 ;
   wire [3:0] \$50 ;
   reg \$500 ;
-  reg [7:0] \$501 ;
+  reg \$501 ;
   reg \$502 ;
-  reg \$503 ;
-  reg [2:0] \$504 ;
-  reg [3:0] \$505 ;
-  reg [31:0] \$506 ;
+  reg [7:0] \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg [2:0] \$506 ;
   reg [3:0] \$507 ;
   reg [31:0] \$508 ;
   reg [3:0] \$509 ;
@@ -473,6 +473,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [3:0] \$519 ;
   wire \$52 ;
   reg [31:0] \$520 ;
+  reg [3:0] \$521 ;
+  reg [31:0] \$522 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -539,8 +541,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [6:0] \$signature__addr$163 ;
   wire [6:0] \$signature__addr$166 ;
   wire [6:0] \$signature__addr$169 ;
-  wire [6:0] \$signature__addr$178 ;
-  wire [6:0] \$signature__addr$180 ;
+  wire [6:0] \$signature__addr$179 ;
+  wire [6:0] \$signature__addr$181 ;
   wire [5:0] \$signature__addr$47 ;
   wire [5:0] \$signature__addr$50 ;
   wire [5:0] \$signature__addr$53 ;
@@ -559,8 +561,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$signature__data$164 ;
   wire [31:0] \$signature__data$167 ;
   wire [31:0] \$signature__data$170 ;
-  wire [31:0] \$signature__data$184 ;
-  wire [31:0] \$signature__data$185 ;
+  wire [31:0] \$signature__data$281 ;
+  wire [31:0] \$signature__data$282 ;
   wire [7:0] \$signature__data$48 ;
   wire [7:0] \$signature__data$51 ;
   wire [7:0] \$signature__data$54 ;
@@ -587,8 +589,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en$162 ;
   wire \$signature__en$165 ;
   wire \$signature__en$168 ;
-  wire \$signature__en$179 ;
-  wire \$signature__en$181 ;
+  wire \$signature__en$180 ;
+  wire \$signature__en$182 ;
   wire \$signature__en$46 ;
   wire \$signature__en$49 ;
   wire \$signature__en$52 ;
@@ -643,8 +645,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] drain_data;
   reg [7:0] drain_elem = 8'h00;
   reg drain_inflight = 1'h0;
+  reg drain_inflight2 = 1'h0;
   reg drain_lane = 1'h0;
+  reg drain_lane2 = 1'h0;
+  reg [31:0] drain_lane_data0 = 32'd0;
+  reg [31:0] drain_lane_data1 = 32'd0;
   reg drain_last = 1'h0;
+  reg drain_last2 = 1'h0;
   wire drain_read;
   reg drain_slot = 1'h0;
   wire [1:0] dwp__addr;
@@ -787,7 +794,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] w_data;
   (* init = 1'h0 *)
   wire w_en;
-  wire [1:0] w_level;
+  wire [2:0] w_level;
   reg wb_ctx1 = 1'h0;
   reg wb_ctx10 = 1'h0;
   reg wb_ctx11 = 1'h0;
@@ -1885,10 +1892,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] _8_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _8_ <= outbuf0[\$302 [6:0]];
+      _8_ <= outbuf0[\$303 [6:0]];
     end
   end
-  assign \$signature__data$184  = _8_;
+  assign \$signature__data$281  = _8_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2027,110 +2034,113 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] _9_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _9_ <= outbuf1[\$305 [6:0]];
+      _9_ <= outbuf1[\$306 [6:0]];
     end
   end
-  assign \$signature__data$185  = _9_;
-  assign \$442  = count_act_writes + inc_act_writes;
-  assign \$443  = count_inferences + inc_inferences;
+  assign \$signature__data$282  = _9_;
+  assign \$440  = count_bank_reads + inc_bank_reads;
+  assign \$441  = count_act_reads + inc_act_reads;
+  assign \$442  = in_fire + act_write;
+  assign \$443  = count_act_writes + inc_act_writes;
+  assign \$444  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$444 ;
+    n_layers <= \$445 ;
   always @(posedge clk)
-    in_folds <= \$445 ;
+    in_folds <= \$446 ;
   always @(posedge clk)
-    out_n <= \$446 ;
+    out_n <= \$447 ;
   always @(posedge clk)
-    in_beats0 <= \$447 ;
+    in_beats0 <= \$448 ;
   always @(posedge clk)
-    in_full0 <= \$448 ;
+    in_full0 <= \$449 ;
   always @(posedge clk)
-    in_beats1 <= \$449 ;
+    in_beats1 <= \$450 ;
   always @(posedge clk)
-    in_full1 <= \$450 ;
+    in_full1 <= \$451 ;
   always @(posedge clk)
-    in_wslot <= \$451 ;
+    in_wslot <= \$452 ;
   always @(posedge clk)
-    in_groups <= \$452 ;
+    in_groups <= \$453 ;
   always @(posedge clk)
-    cur_folds <= \$453 ;
+    cur_folds <= \$454 ;
   always @(posedge clk)
-    cur_groups <= \$454 ;
+    cur_groups <= \$455 ;
   always @(posedge clk)
-    cur_out <= \$455 ;
+    cur_out <= \$456 ;
   always @(posedge clk)
-    cur_is_last <= \$456 ;
+    cur_is_last <= \$457 ;
   always @(posedge clk)
-    cur_relu <= \$457 ;
+    cur_relu <= \$458 ;
   always @(posedge clk)
-    cur_requantize <= \$458 ;
+    cur_requantize <= \$459 ;
   always @(posedge clk)
-    bank_addr <= \$459 ;
+    bank_addr <= \$460 ;
   always @(posedge clk)
-    rq_addr <= \$460 ;
+    rq_addr <= \$461 ;
   always @(posedge clk)
-    layer <= \$461 ;
+    layer <= \$462 ;
   always @(posedge clk)
-    group <= \$462 ;
+    group <= \$463 ;
   always @(posedge clk)
-    fold <= \$463 ;
+    fold <= \$464 ;
   always @(posedge clk)
-    fold_end <= \$464 ;
+    fold_end <= \$465 ;
   always @(posedge clk)
-    b_group <= \$465 ;
+    b_group <= \$466 ;
   always @(posedge clk)
-    b_fold <= \$466 ;
+    b_fold <= \$467 ;
   always @(posedge clk)
-    b_in_group <= \$467 ;
+    b_in_group <= \$468 ;
   always @(posedge clk)
-    b_bank_addr <= \$468 ;
+    b_bank_addr <= \$469 ;
   always @(posedge clk)
-    b_rq_addr <= \$469 ;
+    b_rq_addr <= \$470 ;
   always @(posedge clk)
-    loaded <= \$470 ;
+    loaded <= \$471 ;
   always @(posedge clk)
-    wr_buf <= \$471 ;
+    wr_buf <= \$472 ;
   always @(posedge clk)
-    prev_out <= \$472 ;
+    prev_out <= \$473 ;
   always @(posedge clk)
-    prev_groups <= \$473 ;
+    prev_groups <= \$474 ;
   always @(posedge clk)
-    ctx <= \$474 ;
+    ctx <= \$475 ;
   always @(posedge clk)
-    step_addr <= \$372 ;
+    step_addr <= \$373 ;
   always @(posedge clk)
-    step_first <= \$375 ;
+    step_first <= \$376 ;
   always @(posedge clk)
-    step_last <= \$380 ;
+    step_last <= \$381 ;
   always @(posedge clk)
-    step_rq <= \$381 ;
+    step_rq <= \$382 ;
   always @(posedge clk)
-    step_relu <= \$382 ;
+    step_relu <= \$383 ;
   always @(posedge clk)
-    step_requantize <= \$383 ;
+    step_requantize <= \$384 ;
   always @(posedge clk)
-    step_in_addr <= \$388 ;
+    step_in_addr <= \$389 ;
   always @(posedge clk)
-    step_act_addr <= \$394 ;
+    step_act_addr <= \$395 ;
   always @(posedge clk)
-    step_from_input <= \$396 ;
+    step_from_input <= \$397 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$397 ;
+    step_group <= \$398 ;
   always @(posedge clk)
-    step_par <= \$398 ;
+    step_par <= \$399 ;
   always @(posedge clk)
-    step_ctx <= \$399 ;
+    step_ctx <= \$400 ;
   always @(posedge clk)
-    step_out <= \$400 ;
+    step_out <= \$401 ;
   always @(posedge clk)
-    step_valid <= \$475 ;
+    step_valid <= \$476 ;
   always @(posedge clk)
-    rd_from_input <= \$476 ;
+    rd_from_input <= \$477 ;
   always @(posedge clk)
-    rd_block <= \$477 ;
+    rd_block <= \$478 ;
   always @(posedge clk)
-    wb_valid1 <= \$478 ;
+    wb_valid1 <= \$479 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2140,7 +2150,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$479 ;
+    wb_valid2 <= \$480 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2150,7 +2160,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$480 ;
+    wb_valid3 <= \$481 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2160,7 +2170,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$481 ;
+    wb_valid4 <= \$482 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2170,7 +2180,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$482 ;
+    wb_valid5 <= \$483 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2180,7 +2190,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$483 ;
+    wb_valid6 <= \$484 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2190,7 +2200,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$484 ;
+    wb_valid7 <= \$485 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2200,7 +2210,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$485 ;
+    wb_valid8 <= \$486 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2210,7 +2220,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$486 ;
+    wb_valid9 <= \$487 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2220,7 +2230,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$487 ;
+    wb_valid10 <= \$488 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2230,7 +2240,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$488 ;
+    wb_valid11 <= \$489 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2240,7 +2250,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$489 ;
+    wb_valid12 <= \$490 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2250,67 +2260,77 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_parity0 <= \$490 ;
+    wb_parity0 <= \$491 ;
   always @(posedge clk)
-    wb_groups0 <= \$491 ;
+    wb_groups0 <= \$492 ;
   always @(posedge clk)
-    wb_parity1 <= \$492 ;
+    wb_parity1 <= \$493 ;
   always @(posedge clk)
-    wb_groups1 <= \$493 ;
+    wb_groups1 <= \$494 ;
   always @(posedge clk)
-    out_full0 <= \$494 ;
+    out_full0 <= \$495 ;
   always @(posedge clk)
-    out_groups0 <= \$495 ;
+    out_groups0 <= \$496 ;
   always @(posedge clk)
-    out_full1 <= \$496 ;
+    out_full1 <= \$497 ;
   always @(posedge clk)
-    out_groups1 <= \$497 ;
+    out_groups1 <= \$498 ;
   always @(posedge clk)
-    drain_inflight <= \$498 ;
+    drain_inflight <= \$499 ;
   always @(posedge clk)
-    drain_lane <= \$499 ;
+    drain_inflight2 <= \$500 ;
   always @(posedge clk)
-    drain_last <= \$500 ;
+    drain_lane <= \$501 ;
   always @(posedge clk)
-    drain_elem <= \$501 ;
+    drain_last <= \$502 ;
   always @(posedge clk)
-    drain_slot <= \$502 ;
+    drain_elem <= \$503 ;
   always @(posedge clk)
-    release_slot <= \$503 ;
+    drain_slot <= \$504 ;
   always @(posedge clk)
-    in_flight <= \$504 ;
+    drain_lane2 <= drain_lane;
   always @(posedge clk)
-    inc_busy <= \$505 ;
+    drain_last2 <= drain_last;
   always @(posedge clk)
-    count_busy <= \$506 ;
+    drain_lane_data0 <= \$signature__data$281 ;
   always @(posedge clk)
-    inc_stall_input <= \$507 ;
+    drain_lane_data1 <= \$signature__data$282 ;
   always @(posedge clk)
-    count_stall_input <= \$508 ;
+    release_slot <= \$505 ;
   always @(posedge clk)
-    inc_stall_output <= \$509 ;
+    in_flight <= \$506 ;
   always @(posedge clk)
-    count_stall_output <= \$510 ;
+    inc_busy <= \$507 ;
   always @(posedge clk)
-    inc_mac_ops <= \$511 ;
+    count_busy <= \$508 ;
   always @(posedge clk)
-    count_mac_ops <= \$512 ;
+    inc_stall_input <= \$509 ;
   always @(posedge clk)
-    inc_bank_reads <= \$513 ;
+    count_stall_input <= \$510 ;
   always @(posedge clk)
-    count_bank_reads <= \$514 ;
+    inc_stall_output <= \$511 ;
   always @(posedge clk)
-    inc_act_reads <= \$515 ;
+    count_stall_output <= \$512 ;
   always @(posedge clk)
-    count_act_reads <= \$516 ;
+    inc_mac_ops <= \$513 ;
   always @(posedge clk)
-    inc_act_writes <= \$517 ;
+    count_mac_ops <= \$514 ;
   always @(posedge clk)
-    count_act_writes <= \$518 ;
+    inc_bank_reads <= \$515 ;
   always @(posedge clk)
-    inc_inferences <= \$519 ;
+    count_bank_reads <= \$516 ;
   always @(posedge clk)
-    count_inferences <= \$520 ;
+    inc_act_reads <= \$517 ;
+  always @(posedge clk)
+    count_act_reads <= \$518 ;
+  always @(posedge clk)
+    inc_act_writes <= \$519 ;
+  always @(posedge clk)
+    count_act_writes <= \$520 ;
+  always @(posedge clk)
+    inc_inferences <= \$521 ;
+  always @(posedge clk)
+    count_inferences <= \$522 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2608,148 +2628,146 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$296  = \$294  > \$295 ;
   assign \$297  = \$293  & \$296 ;
   assign \$298  = w_level + drain_inflight;
-  assign \$299  = \$298  < 2'h3;
-  assign drain_read = \$297  & \$299 ;
-  assign \$301  = drain_slot ? 7'h40 : 7'h00;
-  assign \$302  = \$300  + \$301 ;
-  assign \$304  = drain_slot ? 7'h40 : 7'h00;
-  assign \$305  = \$303  + \$304 ;
+  assign \$299  = \$298  + drain_inflight2;
+  assign \$300  = \$299  < 3'h4;
+  assign drain_read = \$297  & \$300 ;
+  assign \$302  = drain_slot ? 7'h40 : 7'h00;
+  assign \$303  = \$301  + \$302 ;
+  assign \$305  = drain_slot ? 7'h40 : 7'h00;
+  assign \$306  = \$304  + \$305 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$306  = load__payload[31:28] == 2'h3;
-  assign \$307  = ld_fire & \$306 ;
-  assign \$308  = ! load__payload[19:0];
-  assign \$309  = load__payload[85:32] > 3'h4;
-  assign \$310  = \$309  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$311  = d0_rp__data[7:0] + 2'h3;
-  assign \$313  = ! in_wslot;
-  assign \$314  = in_fire & \$313 ;
-  assign \$315  = in_beats0 + 1'h1;
+  assign \$307  = load__payload[31:28] == 2'h3;
+  assign \$308  = ld_fire & \$307 ;
+  assign \$309  = ! load__payload[19:0];
+  assign \$310  = load__payload[85:32] > 3'h4;
+  assign \$311  = \$310  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$312  = d0_rp__data[7:0] + 2'h3;
+  assign \$314  = ! in_wslot;
+  assign \$315  = in_fire & \$314 ;
   assign \$316  = in_beats0 + 1'h1;
-  assign \$317  = \$316  == in_folds;
-  assign \$319  = in_fire & \$318 ;
-  assign \$320  = in_beats1 + 1'h1;
+  assign \$317  = in_beats0 + 1'h1;
+  assign \$318  = \$317  == in_folds;
+  assign \$320  = in_fire & \$319 ;
   assign \$321  = in_beats1 + 1'h1;
-  assign \$322  = \$321  == in_folds;
-  assign \$323  = in_wslot ? in_beats1 : in_beats0;
-  assign \$324  = \$323  + 1'h1;
-  assign \$325  = \$324  == in_folds;
-  assign \$326  = in_fire & \$325 ;
-  assign \$327  = ~ in_wslot;
-  assign \$328  = d0_rp__data[15:8] + 1'h1;
-  assign \$330  = ~ loaded;
-  assign \$331  = nxt_rp__data[7:0] + 2'h3;
-  assign \$333  = nxt_rp__data[15:8] + 1'h1;
-  assign \$335  = n_layers - 1'h1;
-  assign \$336  = \$51 [2:0] == \$335 ;
-  assign \$337  = cur_folds - 1'h1;
-  assign \$338  = fold == \$337 ;
-  assign \$339  = group + 1'h1;
-  assign \$340  = rq_addr + 1'h1;
-  assign \$341  = cur_groups - 1'h1;
-  assign \$342  = group == \$341 ;
-  assign \$343  = nxt_rp__data[7:0] + 2'h3;
-  assign \$345  = nxt_rp__data[15:8] + 1'h1;
-  assign \$347  = n_layers - 1'h1;
-  assign \$348  = \$51 [2:0] == \$347 ;
-  assign \$349  = ~ wr_buf;
-  assign \$350  = ~ ctx;
-  assign \$351  = | b_group;
-  assign \$352  = fold + 1'h1;
-  assign \$353  = fold_end + 3'h4;
-  assign \$354  = cur_folds - 1'h1;
-  assign \$355  = fold == \$354 ;
-  assign \$356  = cur_groups - 1'h1;
-  assign \$357  = group == \$356 ;
-  assign \$358  = \$355  & \$357 ;
-  assign \$359  = ~ \$358 ;
-  assign \$360  = bank_addr + 1'h1;
-  assign \$361  = b_bank_addr + 1'h1;
-  assign \$362  = in_folds - 1'h1;
-  assign \$363  = b_fold == \$362 ;
-  assign \$364  = ~ \$363 ;
-  assign \$365  = in_folds - 1'h1;
-  assign \$366  = b_fold == \$365 ;
-  assign \$367  = b_group + 1'h1;
-  assign \$368  = b_rq_addr + 1'h1;
-  assign \$369  = b_fold + 1'h1;
-  assign \$370  = ~ clear_counters;
-  assign \$371  = ld_fire & \$370 ;
-  assign \$372  = issue_b ? b_bank_addr : bank_addr;
-  assign \$373  = ! b_fold;
-  assign \$374  = ! fold;
-  assign \$375  = issue_b ? \$373  : \$374 ;
-  assign \$376  = in_folds - 1'h1;
-  assign \$377  = b_fold == \$376 ;
-  assign \$378  = cur_folds - 1'h1;
-  assign \$379  = fold == \$378 ;
-  assign \$380  = issue_b ? \$377  : \$379 ;
-  assign \$381  = issue_b ? b_rq_addr : rq_addr;
-  assign \$382  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$383  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$384  = issue_b ? b_fold : fold;
-  assign \$386  = ctx ^ issue_b;
-  assign \$387  = \$386  ? 6'h20 : 6'h00;
-  assign \$388  = \$385  + \$387 ;
-  assign \$389  = issue_b ? b_fold : fold;
-  assign \$391  = ctx ? 7'h40 : 7'h00;
-  assign \$392  = \$390  + \$391 ;
-  assign \$393  = wr_buf ? 6'h00 : 6'h20;
-  assign \$394  = \$392  + \$393 ;
-  assign \$395  = ! layer;
-  assign \$396  = issue_b | \$395 ;
-  assign \$397  = issue_b ? b_group : group;
-  assign \$398  = issue_b ? 1'h0 : wr_buf;
-  assign \$399  = ctx ^ issue_b;
-  assign \$400  = issue_a & cur_is_last;
-  assign \$401  = step_valid & step_last;
-  assign \$402  = ! wb_ctx12;
-  assign \$403  = act_write & \$402 ;
-  assign \$404  = wb_parity0 == wb_par12;
-  assign \$405  = wb_groups0 + 1'h1;
-  assign \$406  = \$404  ? \$405  : 9'h001;
-  assign \$408  = act_write & \$407 ;
-  assign \$409  = wb_parity1 == wb_par12;
-  assign \$410  = wb_groups1 + 1'h1;
-  assign \$411  = \$409  ? \$410  : 9'h001;
-  assign \$412  = ! ctx;
-  assign \$413  = claim_out & \$412 ;
-  assign \$414  = ! wb_ctx12;
-  assign \$415  = out_write & \$414 ;
-  assign \$416  = out_groups0 + 1'h1;
-  assign \$418  = claim_out & \$417 ;
-  assign \$420  = out_write & \$419 ;
-  assign \$421  = out_groups1 + 1'h1;
-  assign \$422  = out_n - 1'h1;
-  assign \$423  = drain_elem == \$422 ;
-  assign \$424  = out_n - 1'h1;
-  assign \$425  = drain_elem == \$424 ;
-  assign \$426  = ~ drain_slot;
-  assign \$427  = drain_elem + 1'h1;
-  assign \$428  = ~ release_slot;
-  assign \$429  = ! release_slot;
-  assign \$431  = in_flight + vector_start;
-  assign \$432  = \$431  - done;
-  assign \$433  = count_busy + inc_busy;
-  assign \$434  = count_stall_input + inc_stall_input;
-  assign \$435  = count_stall_output + inc_stall_output;
-  assign \$436  = issue ? 4'h8 : 4'h0;
-  assign \$437  = count_mac_ops + inc_mac_ops;
-  assign \$438  = issue ? 2'h2 : 2'h0;
-  assign \$439  = count_bank_reads + inc_bank_reads;
-  assign \$440  = count_act_reads + inc_act_reads;
-  assign \$441  = in_fire + act_write;
+  assign \$322  = in_beats1 + 1'h1;
+  assign \$323  = \$322  == in_folds;
+  assign \$324  = in_wslot ? in_beats1 : in_beats0;
+  assign \$325  = \$324  + 1'h1;
+  assign \$326  = \$325  == in_folds;
+  assign \$327  = in_fire & \$326 ;
+  assign \$328  = ~ in_wslot;
+  assign \$329  = d0_rp__data[15:8] + 1'h1;
+  assign \$331  = ~ loaded;
+  assign \$332  = nxt_rp__data[7:0] + 2'h3;
+  assign \$334  = nxt_rp__data[15:8] + 1'h1;
+  assign \$336  = n_layers - 1'h1;
+  assign \$337  = \$51 [2:0] == \$336 ;
+  assign \$338  = cur_folds - 1'h1;
+  assign \$339  = fold == \$338 ;
+  assign \$340  = group + 1'h1;
+  assign \$341  = rq_addr + 1'h1;
+  assign \$342  = cur_groups - 1'h1;
+  assign \$343  = group == \$342 ;
+  assign \$344  = nxt_rp__data[7:0] + 2'h3;
+  assign \$346  = nxt_rp__data[15:8] + 1'h1;
+  assign \$348  = n_layers - 1'h1;
+  assign \$349  = \$51 [2:0] == \$348 ;
+  assign \$350  = ~ wr_buf;
+  assign \$351  = ~ ctx;
+  assign \$352  = | b_group;
+  assign \$353  = fold + 1'h1;
+  assign \$354  = fold_end + 3'h4;
+  assign \$355  = cur_folds - 1'h1;
+  assign \$356  = fold == \$355 ;
+  assign \$357  = cur_groups - 1'h1;
+  assign \$358  = group == \$357 ;
+  assign \$359  = \$356  & \$358 ;
+  assign \$360  = ~ \$359 ;
+  assign \$361  = bank_addr + 1'h1;
+  assign \$362  = b_bank_addr + 1'h1;
+  assign \$363  = in_folds - 1'h1;
+  assign \$364  = b_fold == \$363 ;
+  assign \$365  = ~ \$364 ;
+  assign \$366  = in_folds - 1'h1;
+  assign \$367  = b_fold == \$366 ;
+  assign \$368  = b_group + 1'h1;
+  assign \$369  = b_rq_addr + 1'h1;
+  assign \$370  = b_fold + 1'h1;
+  assign \$371  = ~ clear_counters;
+  assign \$372  = ld_fire & \$371 ;
+  assign \$373  = issue_b ? b_bank_addr : bank_addr;
+  assign \$374  = ! b_fold;
+  assign \$375  = ! fold;
+  assign \$376  = issue_b ? \$374  : \$375 ;
+  assign \$377  = in_folds - 1'h1;
+  assign \$378  = b_fold == \$377 ;
+  assign \$379  = cur_folds - 1'h1;
+  assign \$380  = fold == \$379 ;
+  assign \$381  = issue_b ? \$378  : \$380 ;
+  assign \$382  = issue_b ? b_rq_addr : rq_addr;
+  assign \$383  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$384  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$385  = issue_b ? b_fold : fold;
+  assign \$387  = ctx ^ issue_b;
+  assign \$388  = \$387  ? 6'h20 : 6'h00;
+  assign \$389  = \$386  + \$388 ;
+  assign \$390  = issue_b ? b_fold : fold;
+  assign \$392  = ctx ? 7'h40 : 7'h00;
+  assign \$393  = \$391  + \$392 ;
+  assign \$394  = wr_buf ? 6'h00 : 6'h20;
+  assign \$395  = \$393  + \$394 ;
+  assign \$396  = ! layer;
+  assign \$397  = issue_b | \$396 ;
+  assign \$398  = issue_b ? b_group : group;
+  assign \$399  = issue_b ? 1'h0 : wr_buf;
+  assign \$400  = ctx ^ issue_b;
+  assign \$401  = issue_a & cur_is_last;
+  assign \$402  = step_valid & step_last;
+  assign \$403  = ! wb_ctx12;
+  assign \$404  = act_write & \$403 ;
+  assign \$405  = wb_parity0 == wb_par12;
+  assign \$406  = wb_groups0 + 1'h1;
+  assign \$407  = \$405  ? \$406  : 9'h001;
+  assign \$409  = act_write & \$408 ;
+  assign \$410  = wb_parity1 == wb_par12;
+  assign \$411  = wb_groups1 + 1'h1;
+  assign \$412  = \$410  ? \$411  : 9'h001;
+  assign \$413  = ! ctx;
+  assign \$414  = claim_out & \$413 ;
+  assign \$415  = ! wb_ctx12;
+  assign \$416  = out_write & \$415 ;
+  assign \$417  = out_groups0 + 1'h1;
+  assign \$419  = claim_out & \$418 ;
+  assign \$421  = out_write & \$420 ;
+  assign \$422  = out_groups1 + 1'h1;
+  assign \$423  = out_n - 1'h1;
+  assign \$424  = drain_elem == \$423 ;
+  assign \$425  = out_n - 1'h1;
+  assign \$426  = drain_elem == \$425 ;
+  assign \$427  = ~ drain_slot;
+  assign \$428  = drain_elem + 1'h1;
+  assign \$429  = ~ release_slot;
+  assign \$430  = ! release_slot;
+  assign \$432  = in_flight + vector_start;
+  assign \$433  = \$432  - done;
+  assign \$434  = count_busy + inc_busy;
+  assign \$435  = count_stall_input + inc_stall_input;
+  assign \$436  = count_stall_output + inc_stall_output;
+  assign \$437  = issue ? 4'h8 : 4'h0;
+  assign \$438  = count_mac_ops + inc_mac_ops;
+  assign \$439  = issue ? 2'h2 : 2'h0;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$347$0 (drain_data),
-    .\port$886$0 (drain_last),
+    .\port$348$0 (drain_data),
+    .\port$891$0 (drain_last2),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
     .rst(rst),
-    .w_en(drain_inflight)
+    .w_en(drain_inflight2)
   );
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .clk(clk),
@@ -2828,88 +2846,78 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = n_layers;
-    if (\$307 ) begin
-      if (\$308 ) begin
-        \$444  = \$310 [2:0];
+    \$445  = n_layers;
+    if (\$308 ) begin
+      if (\$309 ) begin
+        \$445  = \$311 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = \$312 [7:0];
-    if (rst) begin
-      \$445  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = dl_rp__data[15:8];
+    \$446  = \$313 [7:0];
     if (rst) begin
       \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = in_beats0;
-    if (\$314 ) begin
-      \$447  = \$315 [7:0];
-    end
-    if (in_release0) begin
-      \$447  = 8'h00;
-    end
+    \$447  = dl_rp__data[15:8];
     if (rst) begin
       \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = in_full0;
-    if (\$314 ) begin
-      if (\$317 ) begin
-        \$448  = 1'h1;
+    \$448  = in_beats0;
+    if (\$315 ) begin
+      \$448  = \$316 [7:0];
+    end
+    if (in_release0) begin
+      \$448  = 8'h00;
+    end
+    if (rst) begin
+      \$448  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = in_full0;
+    if (\$315 ) begin
+      if (\$318 ) begin
+        \$449  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$448  = 1'h0;
+      \$449  = 1'h0;
     end
     if (rst) begin
-      \$448  = 1'h0;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = in_beats1;
-    if (\$319 ) begin
-      \$449  = \$320 [7:0];
+    \$450  = in_beats1;
+    if (\$320 ) begin
+      \$450  = \$321 [7:0];
     end
     if (in_release1) begin
-      \$449  = 8'h00;
+      \$450  = 8'h00;
     end
     if (rst) begin
-      \$449  = 8'h00;
+      \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = in_full1;
-    if (\$319 ) begin
-      if (\$322 ) begin
-        \$450  = 1'h1;
+    \$451  = in_full1;
+    if (\$320 ) begin
+      if (\$323 ) begin
+        \$451  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$450  = 1'h0;
-    end
-    if (rst) begin
-      \$450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = in_wslot;
-    if (\$326 ) begin
-      \$451  = \$327 ;
+      \$451  = 1'h0;
     end
     if (rst) begin
       \$451  = 1'h0;
@@ -2917,36 +2925,30 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = \$329 [7:0];
+    \$452  = in_wslot;
+    if (\$327 ) begin
+      \$452  = \$328 ;
+    end
     if (rst) begin
-      \$452  = 8'h00;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = cur_folds;
-    if (\$330 ) begin
-      \$453  = \$332 [7:0];
-    end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$453  = \$344 [7:0];
-        end
-      end
-    end
+    \$453  = \$330 [7:0];
     if (rst) begin
       \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = cur_groups;
-    if (\$330 ) begin
-      \$454  = \$334 [7:0];
+    \$454  = cur_folds;
+    if (\$331 ) begin
+      \$454  = \$333 [7:0];
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$454  = \$346 [7:0];
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$454  = \$345 [7:0];
         end
       end
     end
@@ -2956,13 +2958,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = cur_out;
-    if (\$330 ) begin
-      \$455  = nxt_rp__data[15:8];
+    \$455  = cur_groups;
+    if (\$331 ) begin
+      \$455  = \$335 [7:0];
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$455  = nxt_rp__data[15:8];
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$455  = \$347 [7:0];
         end
       end
     end
@@ -2972,29 +2974,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = cur_is_last;
-    if (\$330 ) begin
-      \$456  = \$336 ;
+    \$456  = cur_out;
+    if (\$331 ) begin
+      \$456  = nxt_rp__data[15:8];
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$456  = \$348 ;
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$456  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$456  = 1'h0;
+      \$456  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = cur_relu;
-    if (\$330 ) begin
-      \$457  = nxt_rp__data[33];
+    \$457  = cur_is_last;
+    if (\$331 ) begin
+      \$457  = \$337 ;
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$457  = nxt_rp__data[33];
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$457  = \$349 ;
         end
       end
     end
@@ -3004,13 +3006,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = cur_requantize;
-    if (\$330 ) begin
-      \$458  = nxt_rp__data[34];
+    \$458  = cur_relu;
+    if (\$331 ) begin
+      \$458  = nxt_rp__data[33];
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$458  = nxt_rp__data[34];
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$458  = nxt_rp__data[33];
         end
       end
     end
@@ -3020,105 +3022,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = bank_addr;
-    if (\$330 ) begin
-      \$459  = nxt_rp__data[24:16];
+    \$459  = cur_requantize;
+    if (\$331 ) begin
+      \$459  = nxt_rp__data[34];
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$459  = nxt_rp__data[24:16];
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$459  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = bank_addr;
+    if (\$331 ) begin
+      \$460  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$460  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$351 ) begin
-              \$459  = b_bank_addr;
+            end else if (\$352 ) begin
+              \$460  = b_bank_addr;
             end
           end
         end
       end
-      if (\$359 ) begin
-        \$459  = \$360 [8:0];
+      if (\$360 ) begin
+        \$460  = \$361 [8:0];
       end
     end
     if (rst) begin
-      \$459  = 9'h000;
+      \$460  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = rq_addr;
-    if (\$330 ) begin
-      \$460  = nxt_rp__data[32:25];
+    \$461  = rq_addr;
+    if (\$331 ) begin
+      \$461  = nxt_rp__data[32:25];
     end else if (issue_a) begin
-      if (\$338 ) begin
-        \$460  = \$340 [7:0];
-        if (\$342 ) begin
-          \$460  = nxt_rp__data[32:25];
+      if (\$339 ) begin
+        \$461  = \$341 [7:0];
+        if (\$343 ) begin
+          \$461  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$351 ) begin
-              \$460  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$460  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = layer;
-    if (\$330 ) begin
-      \$461  = \$51 [2:0];
-    end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$461  = \$51 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$461  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = group;
-    if (\$330 ) begin
-      \$462  = 8'h00;
-    end else if (issue_a) begin
-      if (\$338 ) begin
-        \$462  = \$339 [7:0];
-        if (\$342 ) begin
-          \$462  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$351 ) begin
-              \$462  = b_group;
+            end else if (\$352 ) begin
+              \$461  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$462  = 8'h00;
+      \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = fold;
-    if (\$330 ) begin
+    \$462  = layer;
+    if (\$331 ) begin
+      \$462  = \$51 [2:0];
+    end else if (issue_a) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$462  = \$51 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$462  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = group;
+    if (\$331 ) begin
       \$463  = 8'h00;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$338 ) begin
-        \$463  = 8'h00;
-        if (\$342 ) begin
+      if (\$339 ) begin
+        \$463  = \$340 [7:0];
+        if (\$343 ) begin
           \$463  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$352 ) begin
+              \$463  = b_group;
+            end
+          end
         end
-      end else begin
-        \$463  = \$352 [7:0];
       end
     end
     if (rst) begin
@@ -3127,65 +3125,60 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = fold_end;
-    if (\$330 ) begin
-      \$464  = 16'h0004;
+    \$464  = fold;
+    if (\$331 ) begin
+      \$464  = 8'h00;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$338 ) begin
-        \$464  = 16'h0004;
-        if (\$342 ) begin
-          \$464  = 16'h0004;
+      if (\$339 ) begin
+        \$464  = 8'h00;
+        if (\$343 ) begin
+          \$464  = 8'h00;
         end
       end else begin
-        \$464  = \$353 [15:0];
+        \$464  = \$353 [7:0];
       end
     end
     if (rst) begin
-      \$464  = 16'h0000;
+      \$464  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = b_group;
-    if (\$330 ) begin
-      \$465  = 8'h00;
+    \$465  = fold_end;
+    if (\$331 ) begin
+      \$465  = 16'h0004;
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          if (cur_is_last) begin
-            \$465  = 8'h00;
-          end
+      (* full_case = 32'd1 *)
+      if (\$339 ) begin
+        \$465  = 16'h0004;
+        if (\$343 ) begin
+          \$465  = 16'h0004;
         end
-      end
-    end else if (issue_b) begin
-      if (\$366 ) begin
-        \$465  = \$367 [7:0];
+      end else begin
+        \$465  = \$354 [15:0];
       end
     end
     if (rst) begin
-      \$465  = 8'h00;
+      \$465  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = b_fold;
-    if (\$330 ) begin
+    \$466  = b_group;
+    if (\$331 ) begin
       \$466  = 8'h00;
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
           if (cur_is_last) begin
             \$466  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$366 ) begin
-        \$466  = 8'h00;
-      end else begin
-        \$466  = \$369 [7:0];
+      if (\$367 ) begin
+        \$466  = \$368 [7:0];
       end
     end
     if (rst) begin
@@ -3194,132 +3187,137 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = b_in_group;
-    if (\$330 ) begin
-      \$467  = 1'h0;
+    \$467  = b_fold;
+    if (\$331 ) begin
+      \$467  = 8'h00;
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
           if (cur_is_last) begin
-            \$467  = 1'h0;
+            \$467  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
-      \$467  = \$364 ;
+      (* full_case = 32'd1 *)
+      if (\$367 ) begin
+        \$467  = 8'h00;
+      end else begin
+        \$467  = \$370 [7:0];
+      end
     end
     if (rst) begin
-      \$467  = 1'h0;
+      \$467  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = b_bank_addr;
-    if (\$330 ) begin
-      \$468  = d0_rp__data[24:16];
+    \$468  = b_in_group;
+    if (\$331 ) begin
+      \$468  = 1'h0;
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
           if (cur_is_last) begin
-            \$468  = d0_rp__data[24:16];
+            \$468  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$468  = \$361 [8:0];
+      \$468  = \$365 ;
     end
     if (rst) begin
-      \$468  = 9'h000;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = b_rq_addr;
-    if (\$330 ) begin
-      \$469  = d0_rp__data[32:25];
+    \$469  = b_bank_addr;
+    if (\$331 ) begin
+      \$469  = d0_rp__data[24:16];
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
           if (cur_is_last) begin
-            \$469  = d0_rp__data[32:25];
+            \$469  = d0_rp__data[24:16];
           end
         end
       end
     end else if (issue_b) begin
-      if (\$366 ) begin
-        \$469  = \$368 [7:0];
+      \$469  = \$362 [8:0];
+    end
+    if (rst) begin
+      \$469  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = b_rq_addr;
+    if (\$331 ) begin
+      \$470  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
+          if (cur_is_last) begin
+            \$470  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$367 ) begin
+        \$470  = \$369 [7:0];
       end
     end
     if (rst) begin
-      \$469  = 8'h00;
+      \$470  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = loaded;
-    if (\$330 ) begin
-      \$470  = 1'h1;
+    \$471  = loaded;
+    if (\$331 ) begin
+      \$471  = 1'h1;
     end
-    if (\$371 ) begin
-      \$470  = 1'h0;
-    end
-    if (rst) begin
-      \$470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = wr_buf;
-    if (\$330 ) begin
+    if (\$372 ) begin
       \$471  = 1'h0;
+    end
+    if (rst) begin
+      \$471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = wr_buf;
+    if (\$331 ) begin
+      \$472  = 1'h0;
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$471  = \$349 ;
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$472  = \$350 ;
           if (cur_is_last) begin
-            \$471  = 1'h0;
+            \$472  = 1'h0;
             if (b_done) begin
-              \$471  = 1'h1;
+              \$472  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$471  = 1'h0;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = prev_out;
-    if (\$330 ) begin
+    \$473  = prev_out;
+    if (\$331 ) begin
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$472  = cur_out;
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$473  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$472  = d0_rp__data[15:8];
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$472  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = prev_groups;
-    if (\$330 ) begin
-    end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
-          \$473  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$473  = in_groups;
+              \$473  = d0_rp__data[15:8];
             end
           end
         end
@@ -3331,315 +3329,323 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = ctx;
-    if (\$330 ) begin
+    \$474  = prev_groups;
+    if (\$331 ) begin
     end else if (issue_a) begin
-      if (\$338 ) begin
-        if (\$342 ) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$474  = cur_groups;
           if (cur_is_last) begin
-            \$474  = \$350 ;
+            if (b_done) begin
+              \$474  = in_groups;
+            end
           end
         end
       end
     end
     if (rst) begin
-      \$474  = 1'h0;
+      \$474  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = issue;
+    \$475  = ctx;
+    if (\$331 ) begin
+    end else if (issue_a) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
+          if (cur_is_last) begin
+            \$475  = \$351 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = rd_from_input;
-    if (step_valid) begin
-      \$476  = step_from_input;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = rd_block;
-    if (step_valid) begin
-      \$477  = step_blk;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = \$401 ;
+    \$476  = issue;
     if (rst) begin
-      \$478  = 1'h0;
+      \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = wb_valid1;
+    \$477  = rd_from_input;
+    if (step_valid) begin
+      \$477  = step_from_input;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = rd_block;
+    if (step_valid) begin
+      \$478  = step_blk;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$479  = \$402 ;
     if (rst) begin
       \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = wb_valid2;
+    \$480  = wb_valid1;
     if (rst) begin
       \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = wb_valid3;
+    \$481  = wb_valid2;
     if (rst) begin
       \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = wb_valid4;
+    \$482  = wb_valid3;
     if (rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = wb_valid5;
+    \$483  = wb_valid4;
     if (rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = wb_valid6;
+    \$484  = wb_valid5;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = wb_valid7;
+    \$485  = wb_valid6;
     if (rst) begin
       \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = wb_valid8;
+    \$486  = wb_valid7;
     if (rst) begin
       \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = wb_valid9;
+    \$487  = wb_valid8;
     if (rst) begin
       \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = wb_valid10;
+    \$488  = wb_valid9;
     if (rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = wb_valid11;
+    \$489  = wb_valid10;
     if (rst) begin
       \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = wb_parity0;
-    if (track_reset0) begin
-      \$490  = 1'h1;
-    end else if (\$403 ) begin
-      \$490  = wb_par12;
-    end
+    \$490  = wb_valid11;
     if (rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = wb_groups0;
+    \$491  = wb_parity0;
     if (track_reset0) begin
-      \$491  = 8'h00;
-    end else if (\$403 ) begin
-      \$491  = \$406 [7:0];
+      \$491  = 1'h1;
+    end else if (\$404 ) begin
+      \$491  = wb_par12;
     end
     if (rst) begin
-      \$491  = 8'h00;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = wb_parity1;
+    \$492  = wb_groups0;
+    if (track_reset0) begin
+      \$492  = 8'h00;
+    end else if (\$404 ) begin
+      \$492  = \$407 [7:0];
+    end
+    if (rst) begin
+      \$492  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$493  = wb_parity1;
     if (track_reset1) begin
-      \$492  = 1'h1;
-    end else if (\$408 ) begin
-      \$492  = wb_par12;
+      \$493  = 1'h1;
+    end else if (\$409 ) begin
+      \$493  = wb_par12;
     end
     if (rst) begin
-      \$492  = 1'h0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = wb_groups1;
+    \$494  = wb_groups1;
     if (track_reset1) begin
-      \$493  = 8'h00;
-    end else if (\$408 ) begin
-      \$493  = \$411 [7:0];
+      \$494  = 8'h00;
+    end else if (\$409 ) begin
+      \$494  = \$412 [7:0];
     end
     if (rst) begin
-      \$493  = 8'h00;
+      \$494  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = out_full0;
-    if (\$413 ) begin
-      \$494  = 1'h1;
-    end
-    if (done) begin
-      if (\$429 ) begin
-        \$494  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$494  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = out_groups0;
-    if (\$413 ) begin
-      \$495  = 8'h00;
-    end else if (\$415 ) begin
-      \$495  = \$416 [7:0];
-    end
-    if (rst) begin
-      \$495  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = out_full1;
-    if (\$418 ) begin
-      \$496  = 1'h1;
+    \$495  = out_full0;
+    if (\$414 ) begin
+      \$495  = 1'h1;
     end
     if (done) begin
       if (\$430 ) begin
-        \$496  = 1'h0;
+        \$495  = 1'h0;
       end
     end
     if (rst) begin
-      \$496  = 1'h0;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = out_groups1;
-    if (\$418 ) begin
-      \$497  = 8'h00;
-    end else if (\$420 ) begin
-      \$497  = \$421 [7:0];
+    \$496  = out_groups0;
+    if (\$414 ) begin
+      \$496  = 8'h00;
+    end else if (\$416 ) begin
+      \$496  = \$417 [7:0];
     end
     if (rst) begin
-      \$497  = 8'h00;
+      \$496  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = drain_read;
+    \$497  = out_full1;
+    if (\$419 ) begin
+      \$497  = 1'h1;
+    end
+    if (done) begin
+      if (\$431 ) begin
+        \$497  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$498  = 1'h0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = drain_lane;
+    \$498  = out_groups1;
+    if (\$419 ) begin
+      \$498  = 8'h00;
+    end else if (\$421 ) begin
+      \$498  = \$422 [7:0];
+    end
+    if (rst) begin
+      \$498  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = drain_read;
+    if (rst) begin
+      \$499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = drain_inflight;
+    if (rst) begin
+      \$500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = drain_lane;
     if (drain_read) begin
-      \$499  = drain_elem[0];
+      \$501  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = drain_last;
+    \$502  = drain_last;
     if (drain_read) begin
-      \$500  = \$423 ;
+      \$502  = \$424 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = drain_elem;
+    \$503  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$425 ) begin
-        \$501  = 8'h00;
+      if (\$426 ) begin
+        \$503  = 8'h00;
       end else begin
-        \$501  = \$427 [7:0];
+        \$503  = \$428 [7:0];
       end
     end
     if (rst) begin
-      \$501  = 8'h00;
+      \$503  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = drain_slot;
+    \$504  = drain_slot;
     if (drain_read) begin
-      if (\$425 ) begin
-        \$502  = \$426 ;
+      if (\$426 ) begin
+        \$504  = \$427 ;
       end
     end
     if (rst) begin
-      \$502  = 1'h0;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = release_slot;
+    \$505  = release_slot;
     if (done) begin
-      \$503  = \$428 ;
+      \$505  = \$429 ;
     end
     if (rst) begin
-      \$503  = 1'h0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = \$432 [2:0];
+    \$506  = \$433 [2:0];
     if (rst) begin
-      \$504  = 3'h0;
+      \$506  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = { 3'h0, busy };
-    if (rst) begin
-      \$505  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$506  = 32'd0;
-    end else begin
-      \$506  = \$433 [31:0];
-    end
-    if (rst) begin
-      \$506  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = { 3'h0, stall_input };
+    \$507  = { 3'h0, busy };
     if (rst) begin
       \$507  = 4'h0;
     end
@@ -3658,7 +3664,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = { 3'h0, stall_output };
+    \$509  = { 3'h0, stall_input };
     if (rst) begin
       \$509  = 4'h0;
     end
@@ -3677,7 +3683,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = \$436 ;
+    \$511  = { 3'h0, stall_output };
     if (rst) begin
       \$511  = 4'h0;
     end
@@ -3688,7 +3694,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$512  = 32'd0;
     end else begin
-      \$512  = \$437 [31:0];
+      \$512  = \$436 [31:0];
     end
     if (rst) begin
       \$512  = 32'd0;
@@ -3696,7 +3702,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = { 2'h0, \$438  };
+    \$513  = \$437 ;
     if (rst) begin
       \$513  = 4'h0;
     end
@@ -3707,7 +3713,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$514  = 32'd0;
     end else begin
-      \$514  = \$439 [31:0];
+      \$514  = \$438 [31:0];
     end
     if (rst) begin
       \$514  = 32'd0;
@@ -3715,7 +3721,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = { 3'h0, issue };
+    \$515  = { 2'h0, \$439  };
     if (rst) begin
       \$515  = 4'h0;
     end
@@ -3734,7 +3740,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = { 2'h0, \$441  };
+    \$517  = { 3'h0, issue };
     if (rst) begin
       \$517  = 4'h0;
     end
@@ -3745,7 +3751,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$518  = 32'd0;
     end else begin
-      \$518  = \$442 [31:0];
+      \$518  = \$441 [31:0];
     end
     if (rst) begin
       \$518  = 32'd0;
@@ -3753,7 +3759,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = { 3'h0, done };
+    \$519  = { 2'h0, \$442  };
     if (rst) begin
       \$519  = 4'h0;
     end
@@ -3772,12 +3778,31 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$521  = { 3'h0, done };
+    if (rst) begin
+      \$521  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (drain_lane)
+    if (clear_counters) begin
+      \$522  = 32'd0;
+    end else begin
+      \$522  = \$444 [31:0];
+    end
+    if (rst) begin
+      \$522  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (drain_lane2)
       1'h0:
-          drain_data = \$signature__data$184 ;
+          drain_data = drain_lane_data0;
       1'h1:
-          drain_data = \$signature__data$185 ;
+          drain_data = drain_lane_data1;
     endcase
   end
   assign busy_r = busy;
@@ -3851,12 +3876,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__en$168  = out_write;
   assign \$signature__addr$169  = \$292 [6:0];
   assign \$signature__data$170  = \result$158 ;
-  assign \$signature__addr$178  = \$302 [6:0];
-  assign \$signature__en$179  = drain_read;
-  assign \$signature__addr$180  = \$305 [6:0];
-  assign \$signature__en$181  = drain_read;
-  assign w_en = drain_inflight;
-  assign w_data = { drain_last, drain_data };
+  assign \$signature__addr$179  = \$303 [6:0];
+  assign \$signature__en$180  = drain_read;
+  assign \$signature__addr$181  = \$306 [6:0];
+  assign \$signature__en$182  = drain_read;
+  assign w_en = drain_inflight2;
+  assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
   assign r_data = o_stream__payload;
   assign r_en = o_stream__ready;
@@ -3898,67 +3923,63 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$283  = wb_group12[0];
   assign \$284  = { 1'h0, wb_group12[7:1] };
   assign \$295  = { 1'h0, drain_elem[7:1] };
-  assign \$300  = { 1'h0, drain_elem[7:1] };
-  assign \$303  = { 1'h0, drain_elem[7:1] };
-  assign \$312  = { 2'h0, \$311 [8:2] };
-  assign \$318  = in_wslot;
-  assign \$329  = { 1'h0, \$328 [8:1] };
-  assign \$332  = { 2'h0, \$331 [8:2] };
-  assign \$334  = { 1'h0, \$333 [8:1] };
-  assign \$344  = { 2'h0, \$343 [8:2] };
-  assign \$346  = { 1'h0, \$345 [8:1] };
-  assign \$385  = \$384 ;
-  assign \$390  = \$389 ;
-  assign \$407  = wb_ctx12;
-  assign \$417  = ctx;
-  assign \$419  = wb_ctx12;
-  assign \$430  = release_slot;
+  assign \$301  = { 1'h0, drain_elem[7:1] };
+  assign \$304  = { 1'h0, drain_elem[7:1] };
+  assign \$313  = { 2'h0, \$312 [8:2] };
+  assign \$319  = in_wslot;
+  assign \$330  = { 1'h0, \$329 [8:1] };
+  assign \$333  = { 2'h0, \$332 [8:2] };
+  assign \$335  = { 1'h0, \$334 [8:1] };
+  assign \$345  = { 2'h0, \$344 [8:2] };
+  assign \$347  = { 1'h0, \$346 [8:1] };
+  assign \$386  = \$385 ;
+  assign \$391  = \$390 ;
+  assign \$408  = wb_ctx12;
+  assign \$418  = ctx;
+  assign \$420  = wb_ctx12;
+  assign \$431  = release_slot;
   assign \$202  = ctx;
   assign \$218  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$347$0 , r_rdy, r_data, w_en, \port$886$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$348$0 , r_rdy, r_data, w_en, \port$891$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire [2:0] \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire [2:0] \$18 ;
-  reg [1:0] \$19 ;
-  wire \$2 ;
-  reg [1:0] \$20 ;
-  reg [1:0] \$21 ;
-  wire [2:0] \$3 ;
+  wire \$13 ;
+  wire [3:0] \$14 ;
+  reg [1:0] \$15 ;
+  reg [1:0] \$16 ;
+  reg [2:0] \$17 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
   wire [2:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
-  wire [2:0] \$7 ;
-  wire [2:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
   input clk;
   wire clk;
   (* init = 2'h0 *)
   wire [1:0] consume;
-  output [1:0] level;
-  reg [1:0] level = 2'h0;
-  input [31:0] \port$347$0 ;
-  wire [31:0] \port$347$0 ;
-  input \port$886$0 ;
-  wire \port$886$0 ;
+  output [2:0] level;
+  reg [2:0] level = 3'h0;
+  input [31:0] \port$348$0 ;
+  wire [31:0] \port$348$0 ;
+  input \port$891$0 ;
+  wire \port$891$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
   wire [32:0] r_data;
   input r_en;
   wire r_en;
-  (* init = 2'h0 *)
-  wire [1:0] r_level;
+  (* init = 3'h0 *)
+  wire [2:0] r_level;
   reg [1:0] r_port__addr = 2'h0;
   wire [32:0] r_port__data;
   output r_rdy;
@@ -3968,88 +3989,85 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$347$0 , r_rdy, r_data, w_en, \
   wire [32:0] w_data;
   input w_en;
   wire w_en;
-  (* init = 2'h0 *)
-  wire [1:0] w_level;
+  (* init = 3'h0 *)
+  wire [2:0] w_level;
   reg [1:0] w_port__addr = 2'h0;
   wire [32:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [32:0] storage [2:0];
+  reg [32:0] storage [3:0];
   initial begin
     storage[0] = 33'h000000000;
     storage[1] = 33'h000000000;
     storage[2] = 33'h000000000;
+    storage[3] = 33'h000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$886$0 , \port$347$0  };
+      storage[w_port__addr] <= { \port$891$0 , \port$348$0  };
   end
   assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 2'h3;
+  assign w_rdy = level != 3'h4;
   assign r_rdy = | level;
   assign w_port__en = w_en & w_rdy;
   assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr == 2'h2;
-  assign \$3  = w_port__addr + 1'h1;
-  assign \$4  = \$2  ? 3'h0 : \$3 ;
-  assign \$5  = r_rdy & r_en;
-  assign \$6  = r_port__addr == 2'h2;
-  assign \$7  = r_port__addr + 1'h1;
-  assign \$8  = \$6  ? 3'h0 : \$7 ;
-  assign \$9  = w_rdy & w_en;
+  assign \$2  = w_port__addr + 1'h1;
+  assign \$3  = r_rdy & r_en;
+  assign \$4  = r_port__addr + 1'h1;
+  assign \$5  = w_rdy & w_en;
+  assign \$6  = r_rdy & r_en;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = \$5  & \$7 ;
+  assign \$9  = level + 1'h1;
   assign \$10  = r_rdy & r_en;
-  assign \$11  = ~ \$10 ;
-  assign \$12  = \$9  & \$11 ;
-  assign \$13  = level + 1'h1;
-  assign \$14  = r_rdy & r_en;
-  assign \$15  = w_rdy & w_en;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = level - 1'h1;
+  assign \$11  = w_rdy & w_en;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = level - 1'h1;
   always @(posedge clk)
-    w_port__addr <= \$19 ;
+    w_port__addr <= \$15 ;
   always @(posedge clk)
-    r_port__addr <= \$20 ;
+    r_port__addr <= \$16 ;
   always @(posedge clk)
-    level <= \$21 ;
+    level <= \$17 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$19  = w_port__addr;
+    \$15  = w_port__addr;
     if (\$1 ) begin
-      \$19  = \$4 [1:0];
+      \$15  = \$2 [1:0];
     end
     if (rst) begin
-      \$19  = 2'h0;
+      \$15  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = r_port__addr;
-    if (\$5 ) begin
-      \$20  = \$8 [1:0];
+    \$16  = r_port__addr;
+    if (\$3 ) begin
+      \$16  = \$4 [1:0];
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$16  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = level;
-    if (\$12 ) begin
-      \$21  = \$13 [1:0];
+    \$17  = level;
+    if (\$8 ) begin
+      \$17  = \$9 [2:0];
     end
-    if (\$17 ) begin
-      \$21  = \$18 [1:0];
+    if (\$13 ) begin
+      \$17  = \$14 [2:0];
     end
     if (rst) begin
-      \$21  = 2'h0;
+      \$17  = 3'h0;
     end
   end
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$886$0 , \port$347$0  };
-  assign w_data = { \port$886$0 , \port$347$0  };
+  assign w_port__data = { \port$891$0 , \port$348$0  };
+  assign w_data = { \port$891$0 , \port$348$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -4128,6 +4146,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   reg [7:0] pe0_rq3 = 8'h00;
   reg [7:0] pe0_rq4 = 8'h00;
   reg [7:0] pe0_rq5 = 8'h00;
+  reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
   reg [16:0] pe0_sum0_1 = 17'h00000;
@@ -4975,7 +4994,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq4];
+    _1_ <= rq0[pe0_rq3];
   end
   assign rrp__data = _1_;
   assign \$1  = $signed(pe0_w[7:0]) * $signed(pe0_a[7:0]);
@@ -4985,7 +5004,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   assign \$5  = $signed(pe0_prod0) + $signed(pe0_prod1);
   assign \$6  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$7  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
-  assign \$8  = pe0_first5 ? rrp__data[31:0] : pe0_acc;
+  assign \$8  = pe0_first5 ? pe0_rq_entry[31:0] : pe0_acc;
   assign \$9  = $signed(\$8 ) + $signed(pe0_sum1_0);
   assign \$10  = pe0_valid5 & pe0_last5;
   assign \$12  = { 1'h0, pe0_relu5 } | \$11 ;
@@ -5068,13 +5087,15 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   always @(posedge clk)
     pe0_sum1_0 <= \$7 ;
   always @(posedge clk)
+    pe0_rq_entry <= rrp__data;
+  always @(posedge clk)
     pe0_acc <= \$18 ;
   always @(posedge clk)
     pe0_done <= \$19 ;
   always @(posedge clk)
-    pe0_m <= rrp__data[47:32];
+    pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
-    pe0_s <= rrp__data[53:48];
+    pe0_s <= pe0_rq_entry[53:48];
   always @(posedge clk)
     pe0_flags <= \$12 ;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
@@ -5085,7 +5106,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$979$0 (pe0_flags),
+    .\port$983$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -5148,7 +5169,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   assign rwp__addr = wp__addr[7:0];
   assign rq_waddr = wp__addr[7:0];
   assign rq_wdata = rwp__data;
-  assign rrp__addr = pe0_rq4;
+  assign rrp__addr = pe0_rq3;
   assign i_valid = pe0_done;
   assign i_acc = pe0_acc;
   assign i_m = pe0_m;
@@ -5161,7 +5182,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$979$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$983$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -5206,8 +5227,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$97
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$979$0 ;
-  wire [1:0] \port$979$0 ;
+  input [1:0] \port$983$0 ;
+  wire [1:0] \port$983$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -5266,9 +5287,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$97
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$979$0 [0];
+    rq_relu1 <= \port$983$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$979$0 [1];
+    rq_req1 <= \port$983$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -5396,8 +5417,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$97
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$979$0 [0];
-  assign i_requantize = \port$979$0 [1];
+  assign i_relu = \port$983$0 [0];
+  assign i_requantize = \port$983$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -5477,6 +5498,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   reg [7:0] pe1_rq3 = 8'h00;
   reg [7:0] pe1_rq4 = 8'h00;
   reg [7:0] pe1_rq5 = 8'h00;
+  reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
   reg [16:0] pe1_sum0_1 = 17'h00000;
@@ -6324,7 +6346,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq4];
+    _1_ <= rq1[pe1_rq3];
   end
   assign rrp__data = _1_;
   assign \$1  = $signed(pe1_w[7:0]) * $signed(pe1_a[7:0]);
@@ -6334,7 +6356,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   assign \$5  = $signed(pe1_prod0) + $signed(pe1_prod1);
   assign \$6  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$7  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
-  assign \$8  = pe1_first5 ? rrp__data[31:0] : pe1_acc;
+  assign \$8  = pe1_first5 ? pe1_rq_entry[31:0] : pe1_acc;
   assign \$9  = $signed(\$8 ) + $signed(pe1_sum1_0);
   assign \$10  = pe1_valid5 & pe1_last5;
   assign \$12  = { 1'h0, pe1_relu5 } | \$11 ;
@@ -6417,13 +6439,15 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   always @(posedge clk)
     pe1_sum1_0 <= \$7 ;
   always @(posedge clk)
+    pe1_rq_entry <= rrp__data;
+  always @(posedge clk)
     pe1_acc <= \$18 ;
   always @(posedge clk)
     pe1_done <= \$19 ;
   always @(posedge clk)
-    pe1_m <= rrp__data[47:32];
+    pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
-    pe1_s <= rrp__data[53:48];
+    pe1_s <= pe1_rq_entry[53:48];
   always @(posedge clk)
     pe1_flags <= \$12 ;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
@@ -6434,7 +6458,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1080$0 (pe1_flags),
+    .\port$1085$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -6497,7 +6521,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   assign rwp__addr = wp__addr[7:0];
   assign rq_waddr = wp__addr[7:0];
   assign rq_wdata = rwp__data;
-  assign rrp__addr = pe1_rq4;
+  assign rrp__addr = pe1_rq3;
   assign i_valid = pe1_done;
   assign i_acc = pe1_acc;
   assign i_m = pe1_m;
@@ -6510,7 +6534,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1080$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1085$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -6555,8 +6579,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1080$0 ;
-  wire [1:0] \port$1080$0 ;
+  input [1:0] \port$1085$0 ;
+  wire [1:0] \port$1085$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -6615,9 +6639,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1080$0 [0];
+    rq_relu1 <= \port$1085$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1080$0 [1];
+    rq_req1 <= \port$1085$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -6745,8 +6769,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1080$0 [0];
-  assign i_requantize = \port$1080$0 [1];
+  assign i_relu = \port$1085$0 [0];
+  assign i_requantize = \port$1085$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };

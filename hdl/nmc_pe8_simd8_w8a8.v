@@ -331,222 +331,222 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire [2:0] \$394 ;
-  wire \$395 ;
-  wire [8:0] \$396 ;
-  wire [5:0] \$397 ;
-  wire [9:0] \$398 ;
-  wire [8:0] \$399 ;
+  wire [3:0] \$394 ;
+  wire [4:0] \$395 ;
+  wire \$396 ;
+  wire [8:0] \$397 ;
+  wire [5:0] \$398 ;
+  wire [9:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [5:0] \$400 ;
-  wire [9:0] \$401 ;
-  wire [8:0] \$402 ;
-  wire [5:0] \$403 ;
-  wire [9:0] \$404 ;
-  wire [8:0] \$405 ;
-  wire [5:0] \$406 ;
-  wire [9:0] \$407 ;
-  wire [8:0] \$408 ;
-  wire [5:0] \$409 ;
+  wire [8:0] \$400 ;
+  wire [5:0] \$401 ;
+  wire [9:0] \$402 ;
+  wire [8:0] \$403 ;
+  wire [5:0] \$404 ;
+  wire [9:0] \$405 ;
+  wire [8:0] \$406 ;
+  wire [5:0] \$407 ;
+  wire [9:0] \$408 ;
+  wire [8:0] \$409 ;
   wire \$41 ;
-  wire [9:0] \$410 ;
-  wire [8:0] \$411 ;
-  wire [5:0] \$412 ;
-  wire [9:0] \$413 ;
-  wire [8:0] \$414 ;
-  wire [5:0] \$415 ;
-  wire [9:0] \$416 ;
-  wire [8:0] \$417 ;
-  wire [5:0] \$418 ;
-  wire [9:0] \$419 ;
+  wire [5:0] \$410 ;
+  wire [9:0] \$411 ;
+  wire [8:0] \$412 ;
+  wire [5:0] \$413 ;
+  wire [9:0] \$414 ;
+  wire [8:0] \$415 ;
+  wire [5:0] \$416 ;
+  wire [9:0] \$417 ;
+  wire [8:0] \$418 ;
+  wire [5:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
+  wire [9:0] \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire [63:0] \$424 ;
-  wire [9:0] \$425 ;
+  wire \$424 ;
+  wire [63:0] \$425 ;
   wire [9:0] \$426 ;
-  wire \$427 ;
+  wire [9:0] \$427 ;
   wire \$428 ;
-  wire [9:0] \$429 ;
+  wire \$429 ;
   wire \$43 ;
   wire [9:0] \$430 ;
-  wire \$431 ;
+  wire [9:0] \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire [9:0] \$434 ;
+  wire \$434 ;
   wire [9:0] \$435 ;
-  wire \$436 ;
-  wire [8:0] \$437 ;
-  wire [9:0] \$438 ;
-  wire \$439 ;
+  wire [9:0] \$436 ;
+  wire \$437 ;
+  wire [8:0] \$438 ;
+  wire [9:0] \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
-  wire [9:0] \$442 ;
+  wire \$442 ;
   wire [9:0] \$443 ;
-  wire \$444 ;
-  wire [9:0] \$445 ;
+  wire [9:0] \$444 ;
+  wire \$445 ;
   wire [9:0] \$446 ;
   wire [9:0] \$447 ;
   wire [9:0] \$448 ;
-  wire [4:0] \$449 ;
+  wire [9:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire [9:0] \$451 ;
-  wire \$452 ;
-  wire [9:0] \$453 ;
-  wire [8:0] \$454 ;
-  wire [9:0] \$455 ;
-  wire \$456 ;
-  wire [9:0] \$457 ;
+  wire [4:0] \$450 ;
+  wire \$451 ;
+  wire [9:0] \$452 ;
+  wire \$453 ;
+  wire [9:0] \$454 ;
+  wire [8:0] \$455 ;
+  wire [9:0] \$456 ;
+  wire \$457 ;
   wire [9:0] \$458 ;
   wire [9:0] \$459 ;
   wire \$46 ;
   wire [9:0] \$460 ;
-  wire [4:0] \$461 ;
-  wire \$462 ;
+  wire [9:0] \$461 ;
+  wire [4:0] \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
-  wire [9:0] \$466 ;
-  wire [18:0] \$467 ;
-  wire [9:0] \$468 ;
-  wire \$469 ;
+  wire \$466 ;
+  wire [9:0] \$467 ;
+  wire [18:0] \$468 ;
+  wire [9:0] \$469 ;
   wire \$47 ;
-  wire [9:0] \$470 ;
-  wire \$471 ;
+  wire \$470 ;
+  wire [9:0] \$471 ;
   wire \$472 ;
   wire \$473 ;
-  wire [9:0] \$474 ;
+  wire \$474 ;
   wire [9:0] \$475 ;
   wire [9:0] \$476 ;
-  wire \$477 ;
+  wire [9:0] \$477 ;
   wire \$478 ;
-  wire [9:0] \$479 ;
+  wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire [9:0] \$481 ;
-  wire [8:0] \$482 ;
-  wire [9:0] \$483 ;
-  wire \$484 ;
+  wire [9:0] \$480 ;
+  wire \$481 ;
+  wire [9:0] \$482 ;
+  wire [8:0] \$483 ;
+  wire [9:0] \$484 ;
   wire \$485 ;
-  wire [8:0] \$486 ;
-  wire \$487 ;
+  wire \$486 ;
+  wire [8:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire [9:0] \$490 ;
-  wire \$491 ;
-  wire [9:0] \$492 ;
-  wire \$493 ;
+  wire \$490 ;
+  wire [9:0] \$491 ;
+  wire \$492 ;
+  wire [9:0] \$493 ;
   wire \$494 ;
-  wire [7:0] \$495 ;
-  wire \$496 ;
+  wire \$495 ;
+  wire [7:0] \$496 ;
   wire \$497 ;
-  wire [8:0] \$498 ;
+  wire \$498 ;
   wire [8:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire [5:0] \$501 ;
-  wire [9:0] \$502 ;
-  wire [8:0] \$503 ;
+  wire [8:0] \$500 ;
+  wire \$501 ;
+  wire [5:0] \$502 ;
+  wire [9:0] \$503 ;
   wire [8:0] \$504 ;
-  wire [6:0] \$505 ;
-  wire [9:0] \$506 ;
-  wire [5:0] \$507 ;
-  wire [10:0] \$508 ;
-  wire \$509 ;
+  wire [8:0] \$505 ;
+  wire [6:0] \$506 ;
+  wire [9:0] \$507 ;
+  wire [5:0] \$508 ;
+  wire [10:0] \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire [8:0] \$511 ;
-  wire \$512 ;
+  wire \$511 ;
+  wire [8:0] \$512 ;
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire [9:0] \$519 ;
+  wire \$519 ;
   wire \$52 ;
   wire [9:0] \$520 ;
-  wire \$521 ;
+  wire [9:0] \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire [9:0] \$524 ;
+  wire \$524 ;
   wire [9:0] \$525 ;
-  wire \$526 ;
+  wire [9:0] \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire \$53 ;
-  wire [9:0] \$530 ;
-  wire \$531 ;
+  wire \$530 ;
+  wire [9:0] \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
-  wire [9:0] \$535 ;
+  wire \$535 ;
   wire [9:0] \$536 ;
-  wire \$537 ;
-  wire [9:0] \$538 ;
-  wire \$539 ;
+  wire [9:0] \$537 ;
+  wire \$538 ;
+  wire [9:0] \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire [9:0] \$541 ;
-  wire \$542 ;
+  wire \$541 ;
+  wire [9:0] \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire [3:0] \$545 ;
-  wire [4:0] \$546 ;
-  wire [32:0] \$547 ;
+  wire \$545 ;
+  wire [3:0] \$546 ;
+  wire [4:0] \$547 ;
   wire [32:0] \$548 ;
   wire [32:0] \$549 ;
   wire \$55 ;
-  wire [6:0] \$550 ;
-  wire [32:0] \$551 ;
-  wire [3:0] \$552 ;
-  wire [32:0] \$553 ;
+  wire [32:0] \$550 ;
+  wire [6:0] \$551 ;
+  wire [32:0] \$552 ;
+  wire [3:0] \$553 ;
   wire [32:0] \$554 ;
-  wire [1:0] \$555 ;
-  wire [32:0] \$556 ;
+  wire [32:0] \$555 ;
+  wire [1:0] \$556 ;
   wire [32:0] \$557 ;
-  reg [3:0] \$558 ;
-  reg [8:0] \$559 ;
+  wire [32:0] \$558 ;
+  reg [3:0] \$559 ;
   wire \$56 ;
   reg [8:0] \$560 ;
   reg [8:0] \$561 ;
-  reg \$562 ;
-  reg [8:0] \$563 ;
-  reg \$564 ;
+  reg [8:0] \$562 ;
+  reg \$563 ;
+  reg [8:0] \$564 ;
   reg \$565 ;
-  reg [8:0] \$566 ;
+  reg \$566 ;
   reg [8:0] \$567 ;
   reg [8:0] \$568 ;
   reg [8:0] \$569 ;
   wire [4:0] \$57 ;
-  reg \$570 ;
+  reg [8:0] \$570 ;
   reg \$571 ;
   reg \$572 ;
-  reg [8:0] \$573 ;
-  reg [7:0] \$574 ;
-  reg [3:0] \$575 ;
-  reg [8:0] \$576 ;
+  reg \$573 ;
+  reg [8:0] \$574 ;
+  reg [7:0] \$575 ;
+  reg [3:0] \$576 ;
   reg [8:0] \$577 ;
-  reg [17:0] \$578 ;
-  reg [8:0] \$579 ;
+  reg [8:0] \$578 ;
+  reg [17:0] \$579 ;
   wire \$58 ;
   reg [8:0] \$580 ;
-  reg \$581 ;
-  reg [8:0] \$582 ;
-  reg [7:0] \$583 ;
-  reg \$584 ;
+  reg [8:0] \$581 ;
+  reg \$582 ;
+  reg [8:0] \$583 ;
+  reg [7:0] \$584 ;
   reg \$585 ;
-  reg [8:0] \$586 ;
+  reg \$586 ;
   reg [8:0] \$587 ;
-  reg \$588 ;
+  reg [8:0] \$588 ;
   reg \$589 ;
   wire \$59 ;
   reg \$590 ;
@@ -567,24 +567,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$603 ;
   reg \$604 ;
   reg \$605 ;
-  reg [8:0] \$606 ;
-  reg \$607 ;
-  reg [8:0] \$608 ;
-  reg \$609 ;
+  reg \$606 ;
+  reg [8:0] \$607 ;
+  reg \$608 ;
+  reg [8:0] \$609 ;
   wire \$61 ;
-  reg [8:0] \$610 ;
-  reg \$611 ;
-  reg [8:0] \$612 ;
-  reg \$613 ;
-  reg [2:0] \$614 ;
+  reg \$610 ;
+  reg [8:0] \$611 ;
+  reg \$612 ;
+  reg [8:0] \$613 ;
+  reg \$614 ;
   reg \$615 ;
-  reg [8:0] \$616 ;
+  reg [2:0] \$616 ;
   reg \$617 ;
-  reg \$618 ;
-  reg [2:0] \$619 ;
+  reg [8:0] \$618 ;
+  reg \$619 ;
   wire [8:0] \$62 ;
-  reg [6:0] \$620 ;
-  reg [31:0] \$621 ;
+  reg \$620 ;
+  reg [2:0] \$621 ;
   reg [6:0] \$622 ;
   reg [31:0] \$623 ;
   reg [6:0] \$624 ;
@@ -600,6 +600,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$633 ;
   reg [6:0] \$634 ;
   reg [31:0] \$635 ;
+  reg [6:0] \$636 ;
+  reg [31:0] \$637 ;
   wire [5:0] \$64 ;
   wire [9:0] \$65 ;
   wire \$66 ;
@@ -673,14 +675,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$319 ;
   wire [5:0] \$signature__addr$322 ;
   wire [5:0] \$signature__addr$325 ;
-  wire [5:0] \$signature__addr$334 ;
-  wire [5:0] \$signature__addr$336 ;
-  wire [5:0] \$signature__addr$338 ;
-  wire [5:0] \$signature__addr$340 ;
-  wire [5:0] \$signature__addr$342 ;
-  wire [5:0] \$signature__addr$344 ;
-  wire [5:0] \$signature__addr$346 ;
-  wire [5:0] \$signature__addr$348 ;
+  wire [5:0] \$signature__addr$335 ;
+  wire [5:0] \$signature__addr$337 ;
+  wire [5:0] \$signature__addr$339 ;
+  wire [5:0] \$signature__addr$341 ;
+  wire [5:0] \$signature__addr$343 ;
+  wire [5:0] \$signature__addr$345 ;
+  wire [5:0] \$signature__addr$347 ;
+  wire [5:0] \$signature__addr$349 ;
   wire [5:0] \$signature__addr$83 ;
   wire [5:0] \$signature__addr$86 ;
   wire [5:0] \$signature__addr$89 ;
@@ -721,14 +723,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$320 ;
   wire [31:0] \$signature__data$323 ;
   wire [31:0] \$signature__data$326 ;
-  wire [31:0] \$signature__data$352 ;
-  wire [31:0] \$signature__data$353 ;
-  wire [31:0] \$signature__data$354 ;
-  wire [31:0] \$signature__data$355 ;
-  wire [31:0] \$signature__data$356 ;
-  wire [31:0] \$signature__data$357 ;
-  wire [31:0] \$signature__data$358 ;
-  wire [31:0] \$signature__data$359 ;
+  wire [31:0] \$signature__data$460 ;
+  wire [31:0] \$signature__data$461 ;
+  wire [31:0] \$signature__data$462 ;
+  wire [31:0] \$signature__data$463 ;
+  wire [31:0] \$signature__data$464 ;
+  wire [31:0] \$signature__data$465 ;
+  wire [31:0] \$signature__data$466 ;
+  wire [31:0] \$signature__data$467 ;
   wire [7:0] \$signature__data$84 ;
   wire [7:0] \$signature__data$87 ;
   wire [7:0] \$signature__data$90 ;
@@ -785,14 +787,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en$318 ;
   wire \$signature__en$321 ;
   wire \$signature__en$324 ;
-  wire \$signature__en$335 ;
-  wire \$signature__en$337 ;
-  wire \$signature__en$339 ;
-  wire \$signature__en$341 ;
-  wire \$signature__en$343 ;
-  wire \$signature__en$345 ;
-  wire \$signature__en$347 ;
-  wire \$signature__en$349 ;
+  wire \$signature__en$336 ;
+  wire \$signature__en$338 ;
+  wire \$signature__en$340 ;
+  wire \$signature__en$342 ;
+  wire \$signature__en$344 ;
+  wire \$signature__en$346 ;
+  wire \$signature__en$348 ;
+  wire \$signature__en$350 ;
   wire \$signature__en$82 ;
   wire \$signature__en$85 ;
   wire \$signature__en$88 ;
@@ -874,8 +876,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] drain_data;
   reg [8:0] drain_elem = 9'h000;
   reg drain_inflight = 1'h0;
+  reg drain_inflight2 = 1'h0;
   reg [2:0] drain_lane = 3'h0;
+  reg [2:0] drain_lane2 = 3'h0;
+  reg [31:0] drain_lane_data0 = 32'd0;
+  reg [31:0] drain_lane_data1 = 32'd0;
+  reg [31:0] drain_lane_data2 = 32'd0;
+  reg [31:0] drain_lane_data3 = 32'd0;
+  reg [31:0] drain_lane_data4 = 32'd0;
+  reg [31:0] drain_lane_data5 = 32'd0;
+  reg [31:0] drain_lane_data6 = 32'd0;
+  reg [31:0] drain_lane_data7 = 32'd0;
   reg drain_last = 1'h0;
+  reg drain_last2 = 1'h0;
   wire drain_read;
   reg drain_slot = 1'h0;
   wire [2:0] dwp__addr;
@@ -1126,7 +1139,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] w_data;
   (* init = 1'h0 *)
   wire w_en;
-  wire [1:0] w_level;
+  wire [2:0] w_level;
   reg wb_ctx1 = 1'h0;
   reg wb_ctx10 = 1'h0;
   reg wb_ctx11 = 1'h0;
@@ -3049,10 +3062,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] _16_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _16_ <= outbuf0[\$398 [5:0]];
+      _16_ <= outbuf0[\$399 [5:0]];
     end
   end
-  assign \$signature__data$352  = _16_;
+  assign \$signature__data$460  = _16_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -3127,10 +3140,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] _17_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _17_ <= outbuf1[\$401 [5:0]];
+      _17_ <= outbuf1[\$402 [5:0]];
     end
   end
-  assign \$signature__data$353  = _17_;
+  assign \$signature__data$461  = _17_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -3205,10 +3218,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] _18_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _18_ <= outbuf2[\$404 [5:0]];
+      _18_ <= outbuf2[\$405 [5:0]];
     end
   end
-  assign \$signature__data$354  = _18_;
+  assign \$signature__data$462  = _18_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -3283,10 +3296,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] _19_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _19_ <= outbuf3[\$407 [5:0]];
+      _19_ <= outbuf3[\$408 [5:0]];
     end
   end
-  assign \$signature__data$355  = _19_;
+  assign \$signature__data$463  = _19_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -3361,10 +3374,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] _20_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _20_ <= outbuf4[\$410 [5:0]];
+      _20_ <= outbuf4[\$411 [5:0]];
     end
   end
-  assign \$signature__data$356  = _20_;
+  assign \$signature__data$464  = _20_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -3439,10 +3452,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] _21_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _21_ <= outbuf5[\$413 [5:0]];
+      _21_ <= outbuf5[\$414 [5:0]];
     end
   end
-  assign \$signature__data$357  = _21_;
+  assign \$signature__data$465  = _21_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -3517,10 +3530,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] _22_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _22_ <= outbuf6[\$416 [5:0]];
+      _22_ <= outbuf6[\$417 [5:0]];
     end
   end
-  assign \$signature__data$358  = _22_;
+  assign \$signature__data$466  = _22_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -3595,10 +3608,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] _23_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _23_ <= outbuf7[\$419 [5:0]];
+      _23_ <= outbuf7[\$420 [5:0]];
     end
   end
-  assign \$signature__data$359  = _23_;
+  assign \$signature__data$467  = _23_;
+  assign \$320  = rd_from_input ? \$signature__data$249  : \$signature__data$248 ;
+  assign \$321  = rd_from_input ? \$signature__data$251  : \$signature__data$250 ;
   assign \$322  = rd_from_input ? \$signature__data$253  : \$signature__data$252 ;
   assign \$323  = rd_from_input ? \$signature__data$255  : \$signature__data$254 ;
   assign \$324  = ~ wb_out13;
@@ -3657,250 +3672,251 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$392  = \$390  > \$391 ;
   assign \$393  = \$389  & \$392 ;
   assign \$394  = w_level + drain_inflight;
-  assign \$395  = \$394  < 2'h3;
-  assign drain_read = \$393  & \$395 ;
-  assign \$397  = drain_slot ? 6'h20 : 6'h00;
-  assign \$398  = \$396  + \$397 ;
-  assign \$400  = drain_slot ? 6'h20 : 6'h00;
-  assign \$401  = \$399  + \$400 ;
-  assign \$403  = drain_slot ? 6'h20 : 6'h00;
-  assign \$404  = \$402  + \$403 ;
-  assign \$406  = drain_slot ? 6'h20 : 6'h00;
-  assign \$407  = \$405  + \$406 ;
-  assign \$409  = drain_slot ? 6'h20 : 6'h00;
-  assign \$410  = \$408  + \$409 ;
-  assign \$412  = drain_slot ? 6'h20 : 6'h00;
-  assign \$413  = \$411  + \$412 ;
-  assign \$415  = drain_slot ? 6'h20 : 6'h00;
-  assign \$416  = \$414  + \$415 ;
-  assign \$418  = drain_slot ? 6'h20 : 6'h00;
-  assign \$419  = \$417  + \$418 ;
+  assign \$395  = \$394  + drain_inflight2;
+  assign \$396  = \$395  < 3'h4;
+  assign drain_read = \$393  & \$396 ;
+  assign \$398  = drain_slot ? 6'h20 : 6'h00;
+  assign \$399  = \$397  + \$398 ;
+  assign \$401  = drain_slot ? 6'h20 : 6'h00;
+  assign \$402  = \$400  + \$401 ;
+  assign \$404  = drain_slot ? 6'h20 : 6'h00;
+  assign \$405  = \$403  + \$404 ;
+  assign \$407  = drain_slot ? 6'h20 : 6'h00;
+  assign \$408  = \$406  + \$407 ;
+  assign \$410  = drain_slot ? 6'h20 : 6'h00;
+  assign \$411  = \$409  + \$410 ;
+  assign \$413  = drain_slot ? 6'h20 : 6'h00;
+  assign \$414  = \$412  + \$413 ;
+  assign \$416  = drain_slot ? 6'h20 : 6'h00;
+  assign \$417  = \$415  + \$416 ;
+  assign \$419  = drain_slot ? 6'h20 : 6'h00;
+  assign \$420  = \$418  + \$419 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$420  = load__payload[31:28] == 2'h3;
-  assign \$421  = ld_fire & \$420 ;
-  assign \$422  = ! load__payload[19:0];
-  assign \$423  = load__payload[95:32] > 4'h8;
-  assign \$424  = \$423  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$425  = d0_rp__data[8:0] + 3'h7;
-  assign \$427  = ! in_wslot;
-  assign \$428  = in_fire & \$427 ;
-  assign \$429  = in_beats0 + 1'h1;
+  assign \$421  = load__payload[31:28] == 2'h3;
+  assign \$422  = ld_fire & \$421 ;
+  assign \$423  = ! load__payload[19:0];
+  assign \$424  = load__payload[95:32] > 4'h8;
+  assign \$425  = \$424  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$426  = d0_rp__data[8:0] + 3'h7;
+  assign \$428  = ! in_wslot;
+  assign \$429  = in_fire & \$428 ;
   assign \$430  = in_beats0 + 1'h1;
-  assign \$431  = \$430  == in_folds;
-  assign \$433  = in_fire & \$432 ;
-  assign \$434  = in_beats1 + 1'h1;
+  assign \$431  = in_beats0 + 1'h1;
+  assign \$432  = \$431  == in_folds;
+  assign \$434  = in_fire & \$433 ;
   assign \$435  = in_beats1 + 1'h1;
-  assign \$436  = \$435  == in_folds;
-  assign \$437  = in_wslot ? in_beats1 : in_beats0;
-  assign \$438  = \$437  + 1'h1;
-  assign \$439  = \$438  == in_folds;
-  assign \$440  = in_fire & \$439 ;
-  assign \$441  = ~ in_wslot;
-  assign \$442  = d0_rp__data[17:9] + 3'h7;
-  assign \$444  = ~ loaded;
-  assign \$445  = nxt_rp__data[8:0] + 3'h7;
-  assign \$447  = nxt_rp__data[17:9] + 3'h7;
-  assign \$449  = n_layers - 1'h1;
-  assign \$450  = \$107 [3:0] == \$449 ;
-  assign \$451  = cur_folds - 1'h1;
-  assign \$452  = fold == \$451 ;
-  assign \$453  = group + 1'h1;
-  assign \$454  = rq_addr + 1'h1;
-  assign \$455  = cur_groups - 1'h1;
-  assign \$456  = group == \$455 ;
-  assign \$457  = nxt_rp__data[8:0] + 3'h7;
-  assign \$459  = nxt_rp__data[17:9] + 3'h7;
-  assign \$461  = n_layers - 1'h1;
-  assign \$462  = \$107 [3:0] == \$461 ;
-  assign \$463  = ~ wr_buf;
-  assign \$464  = ~ ctx;
-  assign \$465  = | b_group;
-  assign \$466  = fold + 1'h1;
-  assign \$467  = fold_end + 4'h8;
-  assign \$468  = cur_folds - 1'h1;
-  assign \$469  = fold == \$468 ;
-  assign \$470  = cur_groups - 1'h1;
-  assign \$471  = group == \$470 ;
-  assign \$472  = \$469  & \$471 ;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = bank_addr + 1'h1;
-  assign \$475  = b_bank_addr + 1'h1;
-  assign \$476  = in_folds - 1'h1;
-  assign \$477  = b_fold == \$476 ;
-  assign \$478  = ~ \$477 ;
-  assign \$479  = in_folds - 1'h1;
-  assign \$480  = b_fold == \$479 ;
-  assign \$481  = b_group + 1'h1;
-  assign \$482  = b_rq_addr + 1'h1;
-  assign \$483  = b_fold + 1'h1;
-  assign \$484  = ~ clear_counters;
-  assign \$485  = ld_fire & \$484 ;
-  assign \$486  = issue_b ? b_bank_addr : bank_addr;
-  assign \$487  = ! b_fold;
-  assign \$488  = ! fold;
-  assign \$489  = issue_b ? \$487  : \$488 ;
-  assign \$490  = in_folds - 1'h1;
-  assign \$491  = b_fold == \$490 ;
-  assign \$492  = cur_folds - 1'h1;
-  assign \$493  = fold == \$492 ;
-  assign \$494  = issue_b ? \$491  : \$493 ;
-  assign \$495  = issue_b ? b_rq_addr : rq_addr;
-  assign \$496  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$497  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$498  = issue_b ? b_fold : fold;
-  assign \$500  = ctx ^ issue_b;
-  assign \$501  = \$500  ? 6'h20 : 6'h00;
-  assign \$502  = \$499  + \$501 ;
-  assign \$503  = issue_b ? b_fold : fold;
-  assign \$505  = ctx ? 7'h40 : 7'h00;
-  assign \$506  = \$504  + \$505 ;
-  assign \$507  = wr_buf ? 6'h00 : 6'h20;
-  assign \$508  = \$506  + \$507 ;
-  assign \$509  = ! layer;
-  assign \$510  = issue_b | \$509 ;
-  assign \$511  = issue_b ? b_group : group;
-  assign \$512  = issue_b ? 1'h0 : wr_buf;
-  assign \$513  = ctx ^ issue_b;
-  assign \$514  = issue_a & cur_is_last;
-  assign \$515  = step_valid & step_last;
-  assign \$516  = ! wb_ctx13;
-  assign \$517  = act_write & \$516 ;
-  assign \$518  = wb_parity0 == wb_par13;
-  assign \$519  = wb_groups0 + 1'h1;
-  assign \$520  = \$518  ? \$519  : 10'h001;
-  assign \$522  = act_write & \$521 ;
-  assign \$523  = wb_parity1 == wb_par13;
-  assign \$524  = wb_groups1 + 1'h1;
-  assign \$525  = \$523  ? \$524  : 10'h001;
-  assign \$526  = ! ctx;
-  assign \$527  = claim_out & \$526 ;
-  assign \$528  = ! wb_ctx13;
-  assign \$529  = out_write & \$528 ;
-  assign \$530  = out_groups0 + 1'h1;
-  assign \$532  = claim_out & \$531 ;
-  assign \$534  = out_write & \$533 ;
-  assign \$535  = out_groups1 + 1'h1;
-  assign \$536  = out_n - 1'h1;
-  assign \$537  = drain_elem == \$536 ;
-  assign \$538  = out_n - 1'h1;
-  assign \$539  = drain_elem == \$538 ;
-  assign \$540  = ~ drain_slot;
-  assign \$541  = drain_elem + 1'h1;
-  assign \$542  = ~ release_slot;
-  assign \$543  = ! release_slot;
-  assign \$545  = in_flight + vector_start;
-  assign \$546  = \$545  - done;
-  assign \$547  = count_busy + inc_busy;
-  assign \$548  = count_stall_input + inc_stall_input;
-  assign \$549  = count_stall_output + inc_stall_output;
-  assign \$550  = issue ? 7'h40 : 7'h00;
-  assign \$551  = count_mac_ops + inc_mac_ops;
-  assign \$552  = issue ? 4'h8 : 4'h0;
-  assign \$553  = count_bank_reads + inc_bank_reads;
-  assign \$554  = count_act_reads + inc_act_reads;
-  assign \$555  = in_fire + act_write;
-  assign \$556  = count_act_writes + inc_act_writes;
-  assign \$557  = count_inferences + inc_inferences;
+  assign \$436  = in_beats1 + 1'h1;
+  assign \$437  = \$436  == in_folds;
+  assign \$438  = in_wslot ? in_beats1 : in_beats0;
+  assign \$439  = \$438  + 1'h1;
+  assign \$440  = \$439  == in_folds;
+  assign \$441  = in_fire & \$440 ;
+  assign \$442  = ~ in_wslot;
+  assign \$443  = d0_rp__data[17:9] + 3'h7;
+  assign \$445  = ~ loaded;
+  assign \$446  = nxt_rp__data[8:0] + 3'h7;
+  assign \$448  = nxt_rp__data[17:9] + 3'h7;
+  assign \$450  = n_layers - 1'h1;
+  assign \$451  = \$107 [3:0] == \$450 ;
+  assign \$452  = cur_folds - 1'h1;
+  assign \$453  = fold == \$452 ;
+  assign \$454  = group + 1'h1;
+  assign \$455  = rq_addr + 1'h1;
+  assign \$456  = cur_groups - 1'h1;
+  assign \$457  = group == \$456 ;
+  assign \$458  = nxt_rp__data[8:0] + 3'h7;
+  assign \$460  = nxt_rp__data[17:9] + 3'h7;
+  assign \$462  = n_layers - 1'h1;
+  assign \$463  = \$107 [3:0] == \$462 ;
+  assign \$464  = ~ wr_buf;
+  assign \$465  = ~ ctx;
+  assign \$466  = | b_group;
+  assign \$467  = fold + 1'h1;
+  assign \$468  = fold_end + 4'h8;
+  assign \$469  = cur_folds - 1'h1;
+  assign \$470  = fold == \$469 ;
+  assign \$471  = cur_groups - 1'h1;
+  assign \$472  = group == \$471 ;
+  assign \$473  = \$470  & \$472 ;
+  assign \$474  = ~ \$473 ;
+  assign \$475  = bank_addr + 1'h1;
+  assign \$476  = b_bank_addr + 1'h1;
+  assign \$477  = in_folds - 1'h1;
+  assign \$478  = b_fold == \$477 ;
+  assign \$479  = ~ \$478 ;
+  assign \$480  = in_folds - 1'h1;
+  assign \$481  = b_fold == \$480 ;
+  assign \$482  = b_group + 1'h1;
+  assign \$483  = b_rq_addr + 1'h1;
+  assign \$484  = b_fold + 1'h1;
+  assign \$485  = ~ clear_counters;
+  assign \$486  = ld_fire & \$485 ;
+  assign \$487  = issue_b ? b_bank_addr : bank_addr;
+  assign \$488  = ! b_fold;
+  assign \$489  = ! fold;
+  assign \$490  = issue_b ? \$488  : \$489 ;
+  assign \$491  = in_folds - 1'h1;
+  assign \$492  = b_fold == \$491 ;
+  assign \$493  = cur_folds - 1'h1;
+  assign \$494  = fold == \$493 ;
+  assign \$495  = issue_b ? \$492  : \$494 ;
+  assign \$496  = issue_b ? b_rq_addr : rq_addr;
+  assign \$497  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$498  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$499  = issue_b ? b_fold : fold;
+  assign \$501  = ctx ^ issue_b;
+  assign \$502  = \$501  ? 6'h20 : 6'h00;
+  assign \$503  = \$500  + \$502 ;
+  assign \$504  = issue_b ? b_fold : fold;
+  assign \$506  = ctx ? 7'h40 : 7'h00;
+  assign \$507  = \$505  + \$506 ;
+  assign \$508  = wr_buf ? 6'h00 : 6'h20;
+  assign \$509  = \$507  + \$508 ;
+  assign \$510  = ! layer;
+  assign \$511  = issue_b | \$510 ;
+  assign \$512  = issue_b ? b_group : group;
+  assign \$513  = issue_b ? 1'h0 : wr_buf;
+  assign \$514  = ctx ^ issue_b;
+  assign \$515  = issue_a & cur_is_last;
+  assign \$516  = step_valid & step_last;
+  assign \$517  = ! wb_ctx13;
+  assign \$518  = act_write & \$517 ;
+  assign \$519  = wb_parity0 == wb_par13;
+  assign \$520  = wb_groups0 + 1'h1;
+  assign \$521  = \$519  ? \$520  : 10'h001;
+  assign \$523  = act_write & \$522 ;
+  assign \$524  = wb_parity1 == wb_par13;
+  assign \$525  = wb_groups1 + 1'h1;
+  assign \$526  = \$524  ? \$525  : 10'h001;
+  assign \$527  = ! ctx;
+  assign \$528  = claim_out & \$527 ;
+  assign \$529  = ! wb_ctx13;
+  assign \$530  = out_write & \$529 ;
+  assign \$531  = out_groups0 + 1'h1;
+  assign \$533  = claim_out & \$532 ;
+  assign \$535  = out_write & \$534 ;
+  assign \$536  = out_groups1 + 1'h1;
+  assign \$537  = out_n - 1'h1;
+  assign \$538  = drain_elem == \$537 ;
+  assign \$539  = out_n - 1'h1;
+  assign \$540  = drain_elem == \$539 ;
+  assign \$541  = ~ drain_slot;
+  assign \$542  = drain_elem + 1'h1;
+  assign \$543  = ~ release_slot;
+  assign \$544  = ! release_slot;
+  assign \$546  = in_flight + vector_start;
+  assign \$547  = \$546  - done;
+  assign \$548  = count_busy + inc_busy;
+  assign \$549  = count_stall_input + inc_stall_input;
+  assign \$550  = count_stall_output + inc_stall_output;
+  assign \$551  = issue ? 7'h40 : 7'h00;
+  assign \$552  = count_mac_ops + inc_mac_ops;
+  assign \$553  = issue ? 4'h8 : 4'h0;
+  assign \$554  = count_bank_reads + inc_bank_reads;
+  assign \$555  = count_act_reads + inc_act_reads;
+  assign \$556  = in_fire + act_write;
+  assign \$557  = count_act_writes + inc_act_writes;
+  assign \$558  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$558 ;
+    n_layers <= \$559 ;
   always @(posedge clk)
-    in_folds <= \$559 ;
+    in_folds <= \$560 ;
   always @(posedge clk)
-    out_n <= \$560 ;
+    out_n <= \$561 ;
   always @(posedge clk)
-    in_beats0 <= \$561 ;
+    in_beats0 <= \$562 ;
   always @(posedge clk)
-    in_full0 <= \$562 ;
+    in_full0 <= \$563 ;
   always @(posedge clk)
-    in_beats1 <= \$563 ;
+    in_beats1 <= \$564 ;
   always @(posedge clk)
-    in_full1 <= \$564 ;
+    in_full1 <= \$565 ;
   always @(posedge clk)
-    in_wslot <= \$565 ;
+    in_wslot <= \$566 ;
   always @(posedge clk)
-    in_groups <= \$566 ;
+    in_groups <= \$567 ;
   always @(posedge clk)
-    cur_folds <= \$567 ;
+    cur_folds <= \$568 ;
   always @(posedge clk)
-    cur_groups <= \$568 ;
+    cur_groups <= \$569 ;
   always @(posedge clk)
-    cur_out <= \$569 ;
+    cur_out <= \$570 ;
   always @(posedge clk)
-    cur_is_last <= \$570 ;
+    cur_is_last <= \$571 ;
   always @(posedge clk)
-    cur_relu <= \$571 ;
+    cur_relu <= \$572 ;
   always @(posedge clk)
-    cur_requantize <= \$572 ;
+    cur_requantize <= \$573 ;
   always @(posedge clk)
-    bank_addr <= \$573 ;
+    bank_addr <= \$574 ;
   always @(posedge clk)
-    rq_addr <= \$574 ;
+    rq_addr <= \$575 ;
   always @(posedge clk)
-    layer <= \$575 ;
+    layer <= \$576 ;
   always @(posedge clk)
-    group <= \$576 ;
+    group <= \$577 ;
   always @(posedge clk)
-    fold <= \$577 ;
+    fold <= \$578 ;
   always @(posedge clk)
-    fold_end <= \$578 ;
+    fold_end <= \$579 ;
   always @(posedge clk)
-    b_group <= \$579 ;
+    b_group <= \$580 ;
   always @(posedge clk)
-    b_fold <= \$580 ;
+    b_fold <= \$581 ;
   always @(posedge clk)
-    b_in_group <= \$581 ;
+    b_in_group <= \$582 ;
   always @(posedge clk)
-    b_bank_addr <= \$582 ;
+    b_bank_addr <= \$583 ;
   always @(posedge clk)
-    b_rq_addr <= \$583 ;
+    b_rq_addr <= \$584 ;
   always @(posedge clk)
-    loaded <= \$584 ;
+    loaded <= \$585 ;
   always @(posedge clk)
-    wr_buf <= \$585 ;
+    wr_buf <= \$586 ;
   always @(posedge clk)
-    prev_out <= \$586 ;
+    prev_out <= \$587 ;
   always @(posedge clk)
-    prev_groups <= \$587 ;
+    prev_groups <= \$588 ;
   always @(posedge clk)
-    ctx <= \$588 ;
+    ctx <= \$589 ;
   always @(posedge clk)
-    step_addr <= \$486 ;
+    step_addr <= \$487 ;
   always @(posedge clk)
-    step_first <= \$489 ;
+    step_first <= \$490 ;
   always @(posedge clk)
-    step_last <= \$494 ;
+    step_last <= \$495 ;
   always @(posedge clk)
-    step_rq <= \$495 ;
+    step_rq <= \$496 ;
   always @(posedge clk)
-    step_relu <= \$496 ;
+    step_relu <= \$497 ;
   always @(posedge clk)
-    step_requantize <= \$497 ;
+    step_requantize <= \$498 ;
   always @(posedge clk)
-    step_in_addr <= \$502 ;
+    step_in_addr <= \$503 ;
   always @(posedge clk)
-    step_act_addr <= \$508 ;
+    step_act_addr <= \$509 ;
   always @(posedge clk)
-    step_from_input <= \$510 ;
+    step_from_input <= \$511 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$511 ;
+    step_group <= \$512 ;
   always @(posedge clk)
-    step_par <= \$512 ;
+    step_par <= \$513 ;
   always @(posedge clk)
-    step_ctx <= \$513 ;
+    step_ctx <= \$514 ;
   always @(posedge clk)
-    step_out <= \$514 ;
+    step_out <= \$515 ;
   always @(posedge clk)
-    step_valid <= \$589 ;
+    step_valid <= \$590 ;
   always @(posedge clk)
-    rd_from_input <= \$590 ;
+    rd_from_input <= \$591 ;
   always @(posedge clk)
-    rd_block <= \$591 ;
+    rd_block <= \$592 ;
   always @(posedge clk)
-    wb_valid1 <= \$592 ;
+    wb_valid1 <= \$593 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3910,7 +3926,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$593 ;
+    wb_valid2 <= \$594 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3920,7 +3936,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$594 ;
+    wb_valid3 <= \$595 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3930,7 +3946,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$595 ;
+    wb_valid4 <= \$596 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3940,7 +3956,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$596 ;
+    wb_valid5 <= \$597 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3950,7 +3966,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$597 ;
+    wb_valid6 <= \$598 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3960,7 +3976,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$598 ;
+    wb_valid7 <= \$599 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3970,7 +3986,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$599 ;
+    wb_valid8 <= \$600 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3980,7 +3996,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$600 ;
+    wb_valid9 <= \$601 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3990,7 +4006,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$601 ;
+    wb_valid10 <= \$602 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4000,7 +4016,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$602 ;
+    wb_valid11 <= \$603 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4010,7 +4026,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$603 ;
+    wb_valid12 <= \$604 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4020,7 +4036,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$604 ;
+    wb_valid13 <= \$605 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4030,67 +4046,89 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$605 ;
+    wb_parity0 <= \$606 ;
   always @(posedge clk)
-    wb_groups0 <= \$606 ;
+    wb_groups0 <= \$607 ;
   always @(posedge clk)
-    wb_parity1 <= \$607 ;
+    wb_parity1 <= \$608 ;
   always @(posedge clk)
-    wb_groups1 <= \$608 ;
+    wb_groups1 <= \$609 ;
   always @(posedge clk)
-    out_full0 <= \$609 ;
+    out_full0 <= \$610 ;
   always @(posedge clk)
-    out_groups0 <= \$610 ;
+    out_groups0 <= \$611 ;
   always @(posedge clk)
-    out_full1 <= \$611 ;
+    out_full1 <= \$612 ;
   always @(posedge clk)
-    out_groups1 <= \$612 ;
+    out_groups1 <= \$613 ;
   always @(posedge clk)
-    drain_inflight <= \$613 ;
+    drain_inflight <= \$614 ;
   always @(posedge clk)
-    drain_lane <= \$614 ;
+    drain_inflight2 <= \$615 ;
   always @(posedge clk)
-    drain_last <= \$615 ;
+    drain_lane <= \$616 ;
   always @(posedge clk)
-    drain_elem <= \$616 ;
+    drain_last <= \$617 ;
   always @(posedge clk)
-    drain_slot <= \$617 ;
+    drain_elem <= \$618 ;
   always @(posedge clk)
-    release_slot <= \$618 ;
+    drain_slot <= \$619 ;
   always @(posedge clk)
-    in_flight <= \$619 ;
+    drain_lane2 <= drain_lane;
   always @(posedge clk)
-    inc_busy <= \$620 ;
+    drain_last2 <= drain_last;
   always @(posedge clk)
-    count_busy <= \$621 ;
+    drain_lane_data0 <= \$signature__data$460 ;
   always @(posedge clk)
-    inc_stall_input <= \$622 ;
+    drain_lane_data1 <= \$signature__data$461 ;
   always @(posedge clk)
-    count_stall_input <= \$623 ;
+    drain_lane_data2 <= \$signature__data$462 ;
   always @(posedge clk)
-    inc_stall_output <= \$624 ;
+    drain_lane_data3 <= \$signature__data$463 ;
   always @(posedge clk)
-    count_stall_output <= \$625 ;
+    drain_lane_data4 <= \$signature__data$464 ;
   always @(posedge clk)
-    inc_mac_ops <= \$626 ;
+    drain_lane_data5 <= \$signature__data$465 ;
   always @(posedge clk)
-    count_mac_ops <= \$627 ;
+    drain_lane_data6 <= \$signature__data$466 ;
   always @(posedge clk)
-    inc_bank_reads <= \$628 ;
+    drain_lane_data7 <= \$signature__data$467 ;
   always @(posedge clk)
-    count_bank_reads <= \$629 ;
+    release_slot <= \$620 ;
   always @(posedge clk)
-    inc_act_reads <= \$630 ;
+    in_flight <= \$621 ;
   always @(posedge clk)
-    count_act_reads <= \$631 ;
+    inc_busy <= \$622 ;
   always @(posedge clk)
-    inc_act_writes <= \$632 ;
+    count_busy <= \$623 ;
   always @(posedge clk)
-    count_act_writes <= \$633 ;
+    inc_stall_input <= \$624 ;
   always @(posedge clk)
-    inc_inferences <= \$634 ;
+    count_stall_input <= \$625 ;
   always @(posedge clk)
-    count_inferences <= \$635 ;
+    inc_stall_output <= \$626 ;
+  always @(posedge clk)
+    count_stall_output <= \$627 ;
+  always @(posedge clk)
+    inc_mac_ops <= \$628 ;
+  always @(posedge clk)
+    count_mac_ops <= \$629 ;
+  always @(posedge clk)
+    inc_bank_reads <= \$630 ;
+  always @(posedge clk)
+    count_bank_reads <= \$631 ;
+  always @(posedge clk)
+    inc_act_reads <= \$632 ;
+  always @(posedge clk)
+    count_act_reads <= \$633 ;
+  always @(posedge clk)
+    inc_act_writes <= \$634 ;
+  always @(posedge clk)
+    count_act_writes <= \$635 ;
+  always @(posedge clk)
+    inc_inferences <= \$636 ;
+  always @(posedge clk)
+    count_inferences <= \$637 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -4414,18 +4452,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$317  = rd_from_input ? \$signature__data$243  : \$signature__data$242 ;
   assign \$318  = rd_from_input ? \$signature__data$245  : \$signature__data$244 ;
   assign \$319  = rd_from_input ? \$signature__data$247  : \$signature__data$246 ;
-  assign \$320  = rd_from_input ? \$signature__data$249  : \$signature__data$248 ;
-  assign \$321  = rd_from_input ? \$signature__data$251  : \$signature__data$250 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1372$0 (drain_last),
-    .\port$487$0 (drain_data),
+    .\port$1377$0 (drain_last2),
+    .\port$488$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
     .rst(rst),
-    .w_en(drain_inflight)
+    .w_en(drain_inflight2)
   );
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .clk(clk),
@@ -4622,23 +4658,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (drain_lane)
+    casez (drain_lane2)
       3'h0:
-          drain_data = \$signature__data$352 ;
+          drain_data = drain_lane_data0;
       3'h1:
-          drain_data = \$signature__data$353 ;
+          drain_data = drain_lane_data1;
       3'h2:
-          drain_data = \$signature__data$354 ;
+          drain_data = drain_lane_data2;
       3'h3:
-          drain_data = \$signature__data$355 ;
+          drain_data = drain_lane_data3;
       3'h4:
-          drain_data = \$signature__data$356 ;
+          drain_data = drain_lane_data4;
       3'h5:
-          drain_data = \$signature__data$357 ;
+          drain_data = drain_lane_data5;
       3'h6:
-          drain_data = \$signature__data$358 ;
+          drain_data = drain_lane_data6;
       3'h7:
-          drain_data = \$signature__data$359 ;
+          drain_data = drain_lane_data7;
     endcase
   end
   always @* begin
@@ -4678,88 +4714,78 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = n_layers;
-    if (\$421 ) begin
-      if (\$422 ) begin
-        \$558  = \$424 [3:0];
+    \$559  = n_layers;
+    if (\$422 ) begin
+      if (\$423 ) begin
+        \$559  = \$425 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = \$426 [8:0];
-    if (rst) begin
-      \$559  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = dl_rp__data[17:9];
+    \$560  = \$427 [8:0];
     if (rst) begin
       \$560  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = in_beats0;
-    if (\$428 ) begin
-      \$561  = \$429 [8:0];
-    end
-    if (in_release0) begin
-      \$561  = 9'h000;
-    end
+    \$561  = dl_rp__data[17:9];
     if (rst) begin
       \$561  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = in_full0;
-    if (\$428 ) begin
-      if (\$431 ) begin
-        \$562  = 1'h1;
+    \$562  = in_beats0;
+    if (\$429 ) begin
+      \$562  = \$430 [8:0];
+    end
+    if (in_release0) begin
+      \$562  = 9'h000;
+    end
+    if (rst) begin
+      \$562  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = in_full0;
+    if (\$429 ) begin
+      if (\$432 ) begin
+        \$563  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$562  = 1'h0;
+      \$563  = 1'h0;
     end
     if (rst) begin
-      \$562  = 1'h0;
+      \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = in_beats1;
-    if (\$433 ) begin
-      \$563  = \$434 [8:0];
+    \$564  = in_beats1;
+    if (\$434 ) begin
+      \$564  = \$435 [8:0];
     end
     if (in_release1) begin
-      \$563  = 9'h000;
+      \$564  = 9'h000;
     end
     if (rst) begin
-      \$563  = 9'h000;
+      \$564  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = in_full1;
-    if (\$433 ) begin
-      if (\$436 ) begin
-        \$564  = 1'h1;
+    \$565  = in_full1;
+    if (\$434 ) begin
+      if (\$437 ) begin
+        \$565  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$564  = 1'h0;
-    end
-    if (rst) begin
-      \$564  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = in_wslot;
-    if (\$440 ) begin
-      \$565  = \$441 ;
+      \$565  = 1'h0;
     end
     if (rst) begin
       \$565  = 1'h0;
@@ -4767,36 +4793,30 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = \$443 [8:0];
+    \$566  = in_wslot;
+    if (\$441 ) begin
+      \$566  = \$442 ;
+    end
     if (rst) begin
-      \$566  = 9'h000;
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = cur_folds;
-    if (\$444 ) begin
-      \$567  = \$446 [8:0];
-    end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$567  = \$458 [8:0];
-        end
-      end
-    end
+    \$567  = \$444 [8:0];
     if (rst) begin
       \$567  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = cur_groups;
-    if (\$444 ) begin
-      \$568  = \$448 [8:0];
+    \$568  = cur_folds;
+    if (\$445 ) begin
+      \$568  = \$447 [8:0];
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$568  = \$460 [8:0];
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$568  = \$459 [8:0];
         end
       end
     end
@@ -4806,13 +4826,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = cur_out;
-    if (\$444 ) begin
-      \$569  = nxt_rp__data[17:9];
+    \$569  = cur_groups;
+    if (\$445 ) begin
+      \$569  = \$449 [8:0];
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$569  = nxt_rp__data[17:9];
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$569  = \$461 [8:0];
         end
       end
     end
@@ -4822,29 +4842,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = cur_is_last;
-    if (\$444 ) begin
-      \$570  = \$450 ;
+    \$570  = cur_out;
+    if (\$445 ) begin
+      \$570  = nxt_rp__data[17:9];
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$570  = \$462 ;
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$570  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$570  = 1'h0;
+      \$570  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = cur_relu;
-    if (\$444 ) begin
-      \$571  = nxt_rp__data[35];
+    \$571  = cur_is_last;
+    if (\$445 ) begin
+      \$571  = \$451 ;
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$571  = nxt_rp__data[35];
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$571  = \$463 ;
         end
       end
     end
@@ -4854,13 +4874,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = cur_requantize;
-    if (\$444 ) begin
-      \$572  = nxt_rp__data[36];
+    \$572  = cur_relu;
+    if (\$445 ) begin
+      \$572  = nxt_rp__data[35];
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$572  = nxt_rp__data[36];
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$572  = nxt_rp__data[35];
         end
       end
     end
@@ -4870,105 +4890,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = bank_addr;
-    if (\$444 ) begin
-      \$573  = nxt_rp__data[26:18];
+    \$573  = cur_requantize;
+    if (\$445 ) begin
+      \$573  = nxt_rp__data[36];
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$573  = nxt_rp__data[26:18];
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$573  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = bank_addr;
+    if (\$445 ) begin
+      \$574  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$574  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$465 ) begin
-              \$573  = b_bank_addr;
+            end else if (\$466 ) begin
+              \$574  = b_bank_addr;
             end
           end
         end
       end
-      if (\$473 ) begin
-        \$573  = \$474 [8:0];
+      if (\$474 ) begin
+        \$574  = \$475 [8:0];
       end
     end
     if (rst) begin
-      \$573  = 9'h000;
+      \$574  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = rq_addr;
-    if (\$444 ) begin
-      \$574  = nxt_rp__data[34:27];
+    \$575  = rq_addr;
+    if (\$445 ) begin
+      \$575  = nxt_rp__data[34:27];
     end else if (issue_a) begin
-      if (\$452 ) begin
-        \$574  = \$454 [7:0];
-        if (\$456 ) begin
-          \$574  = nxt_rp__data[34:27];
+      if (\$453 ) begin
+        \$575  = \$455 [7:0];
+        if (\$457 ) begin
+          \$575  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$465 ) begin
-              \$574  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$574  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = layer;
-    if (\$444 ) begin
-      \$575  = \$107 [3:0];
-    end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$575  = \$107 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$575  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = group;
-    if (\$444 ) begin
-      \$576  = 9'h000;
-    end else if (issue_a) begin
-      if (\$452 ) begin
-        \$576  = \$453 [8:0];
-        if (\$456 ) begin
-          \$576  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$465 ) begin
-              \$576  = b_group;
+            end else if (\$466 ) begin
+              \$575  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$576  = 9'h000;
+      \$575  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = fold;
-    if (\$444 ) begin
+    \$576  = layer;
+    if (\$445 ) begin
+      \$576  = \$107 [3:0];
+    end else if (issue_a) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$576  = \$107 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$576  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = group;
+    if (\$445 ) begin
       \$577  = 9'h000;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$452 ) begin
-        \$577  = 9'h000;
-        if (\$456 ) begin
+      if (\$453 ) begin
+        \$577  = \$454 [8:0];
+        if (\$457 ) begin
           \$577  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$466 ) begin
+              \$577  = b_group;
+            end
+          end
         end
-      end else begin
-        \$577  = \$466 [8:0];
       end
     end
     if (rst) begin
@@ -4977,65 +4993,60 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = fold_end;
-    if (\$444 ) begin
-      \$578  = 18'h00008;
+    \$578  = fold;
+    if (\$445 ) begin
+      \$578  = 9'h000;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$452 ) begin
-        \$578  = 18'h00008;
-        if (\$456 ) begin
-          \$578  = 18'h00008;
+      if (\$453 ) begin
+        \$578  = 9'h000;
+        if (\$457 ) begin
+          \$578  = 9'h000;
         end
       end else begin
-        \$578  = \$467 [17:0];
+        \$578  = \$467 [8:0];
       end
     end
     if (rst) begin
-      \$578  = 18'h00000;
+      \$578  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = b_group;
-    if (\$444 ) begin
-      \$579  = 9'h000;
+    \$579  = fold_end;
+    if (\$445 ) begin
+      \$579  = 18'h00008;
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          if (cur_is_last) begin
-            \$579  = 9'h000;
-          end
+      (* full_case = 32'd1 *)
+      if (\$453 ) begin
+        \$579  = 18'h00008;
+        if (\$457 ) begin
+          \$579  = 18'h00008;
         end
-      end
-    end else if (issue_b) begin
-      if (\$480 ) begin
-        \$579  = \$481 [8:0];
+      end else begin
+        \$579  = \$468 [17:0];
       end
     end
     if (rst) begin
-      \$579  = 9'h000;
+      \$579  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = b_fold;
-    if (\$444 ) begin
+    \$580  = b_group;
+    if (\$445 ) begin
       \$580  = 9'h000;
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
           if (cur_is_last) begin
             \$580  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$480 ) begin
-        \$580  = 9'h000;
-      end else begin
-        \$580  = \$483 [8:0];
+      if (\$481 ) begin
+        \$580  = \$482 [8:0];
       end
     end
     if (rst) begin
@@ -5044,132 +5055,137 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = b_in_group;
-    if (\$444 ) begin
-      \$581  = 1'h0;
+    \$581  = b_fold;
+    if (\$445 ) begin
+      \$581  = 9'h000;
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
           if (cur_is_last) begin
-            \$581  = 1'h0;
+            \$581  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
-      \$581  = \$478 ;
+      (* full_case = 32'd1 *)
+      if (\$481 ) begin
+        \$581  = 9'h000;
+      end else begin
+        \$581  = \$484 [8:0];
+      end
     end
     if (rst) begin
-      \$581  = 1'h0;
+      \$581  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = b_bank_addr;
-    if (\$444 ) begin
-      \$582  = d0_rp__data[26:18];
+    \$582  = b_in_group;
+    if (\$445 ) begin
+      \$582  = 1'h0;
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
           if (cur_is_last) begin
-            \$582  = d0_rp__data[26:18];
+            \$582  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$582  = \$475 [8:0];
+      \$582  = \$479 ;
     end
     if (rst) begin
-      \$582  = 9'h000;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = b_rq_addr;
-    if (\$444 ) begin
-      \$583  = d0_rp__data[34:27];
+    \$583  = b_bank_addr;
+    if (\$445 ) begin
+      \$583  = d0_rp__data[26:18];
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
           if (cur_is_last) begin
-            \$583  = d0_rp__data[34:27];
+            \$583  = d0_rp__data[26:18];
           end
         end
       end
     end else if (issue_b) begin
-      if (\$480 ) begin
-        \$583  = \$482 [7:0];
+      \$583  = \$476 [8:0];
+    end
+    if (rst) begin
+      \$583  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = b_rq_addr;
+    if (\$445 ) begin
+      \$584  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
+          if (cur_is_last) begin
+            \$584  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$481 ) begin
+        \$584  = \$483 [7:0];
       end
     end
     if (rst) begin
-      \$583  = 8'h00;
+      \$584  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = loaded;
-    if (\$444 ) begin
-      \$584  = 1'h1;
+    \$585  = loaded;
+    if (\$445 ) begin
+      \$585  = 1'h1;
     end
-    if (\$485 ) begin
-      \$584  = 1'h0;
-    end
-    if (rst) begin
-      \$584  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = wr_buf;
-    if (\$444 ) begin
+    if (\$486 ) begin
       \$585  = 1'h0;
+    end
+    if (rst) begin
+      \$585  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = wr_buf;
+    if (\$445 ) begin
+      \$586  = 1'h0;
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$585  = \$463 ;
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$586  = \$464 ;
           if (cur_is_last) begin
-            \$585  = 1'h0;
+            \$586  = 1'h0;
             if (b_done) begin
-              \$585  = 1'h1;
+              \$586  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$585  = 1'h0;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = prev_out;
-    if (\$444 ) begin
+    \$587  = prev_out;
+    if (\$445 ) begin
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$586  = cur_out;
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$587  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$586  = d0_rp__data[17:9];
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$586  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = prev_groups;
-    if (\$444 ) begin
-    end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
-          \$587  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$587  = in_groups;
+              \$587  = d0_rp__data[17:9];
             end
           end
         end
@@ -5181,322 +5197,330 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = ctx;
-    if (\$444 ) begin
+    \$588  = prev_groups;
+    if (\$445 ) begin
     end else if (issue_a) begin
-      if (\$452 ) begin
-        if (\$456 ) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$588  = cur_groups;
           if (cur_is_last) begin
-            \$588  = \$464 ;
+            if (b_done) begin
+              \$588  = in_groups;
+            end
           end
         end
       end
     end
     if (rst) begin
-      \$588  = 1'h0;
+      \$588  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = issue;
+    \$589  = ctx;
+    if (\$445 ) begin
+    end else if (issue_a) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
+          if (cur_is_last) begin
+            \$589  = \$465 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = rd_from_input;
-    if (step_valid) begin
-      \$590  = step_from_input;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = rd_block;
-    if (step_valid) begin
-      \$591  = step_blk;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = \$515 ;
+    \$590  = issue;
     if (rst) begin
-      \$592  = 1'h0;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = wb_valid1;
+    \$591  = rd_from_input;
+    if (step_valid) begin
+      \$591  = step_from_input;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = rd_block;
+    if (step_valid) begin
+      \$592  = step_blk;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = \$516 ;
     if (rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = wb_valid2;
+    \$594  = wb_valid1;
     if (rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = wb_valid3;
+    \$595  = wb_valid2;
     if (rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = wb_valid4;
+    \$596  = wb_valid3;
     if (rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = wb_valid5;
+    \$597  = wb_valid4;
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = wb_valid6;
+    \$598  = wb_valid5;
     if (rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = wb_valid7;
+    \$599  = wb_valid6;
     if (rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = wb_valid8;
+    \$600  = wb_valid7;
     if (rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = wb_valid9;
+    \$601  = wb_valid8;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = wb_valid10;
+    \$602  = wb_valid9;
     if (rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = wb_valid11;
+    \$603  = wb_valid10;
     if (rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = wb_valid12;
+    \$604  = wb_valid11;
     if (rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = wb_parity0;
-    if (track_reset0) begin
-      \$605  = 1'h1;
-    end else if (\$517 ) begin
-      \$605  = wb_par13;
-    end
+    \$605  = wb_valid12;
     if (rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = wb_groups0;
+    \$606  = wb_parity0;
     if (track_reset0) begin
-      \$606  = 9'h000;
-    end else if (\$517 ) begin
-      \$606  = \$520 [8:0];
+      \$606  = 1'h1;
+    end else if (\$518 ) begin
+      \$606  = wb_par13;
     end
     if (rst) begin
-      \$606  = 9'h000;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = wb_parity1;
+    \$607  = wb_groups0;
+    if (track_reset0) begin
+      \$607  = 9'h000;
+    end else if (\$518 ) begin
+      \$607  = \$521 [8:0];
+    end
+    if (rst) begin
+      \$607  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$608  = wb_parity1;
     if (track_reset1) begin
-      \$607  = 1'h1;
-    end else if (\$522 ) begin
-      \$607  = wb_par13;
+      \$608  = 1'h1;
+    end else if (\$523 ) begin
+      \$608  = wb_par13;
     end
     if (rst) begin
-      \$607  = 1'h0;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = wb_groups1;
+    \$609  = wb_groups1;
     if (track_reset1) begin
-      \$608  = 9'h000;
-    end else if (\$522 ) begin
-      \$608  = \$525 [8:0];
+      \$609  = 9'h000;
+    end else if (\$523 ) begin
+      \$609  = \$526 [8:0];
     end
     if (rst) begin
-      \$608  = 9'h000;
+      \$609  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = out_full0;
-    if (\$527 ) begin
-      \$609  = 1'h1;
-    end
-    if (done) begin
-      if (\$543 ) begin
-        \$609  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = out_groups0;
-    if (\$527 ) begin
-      \$610  = 9'h000;
-    end else if (\$529 ) begin
-      \$610  = \$530 [8:0];
-    end
-    if (rst) begin
-      \$610  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = out_full1;
-    if (\$532 ) begin
-      \$611  = 1'h1;
+    \$610  = out_full0;
+    if (\$528 ) begin
+      \$610  = 1'h1;
     end
     if (done) begin
       if (\$544 ) begin
-        \$611  = 1'h0;
+        \$610  = 1'h0;
       end
     end
     if (rst) begin
-      \$611  = 1'h0;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = out_groups1;
-    if (\$532 ) begin
-      \$612  = 9'h000;
-    end else if (\$534 ) begin
-      \$612  = \$535 [8:0];
+    \$611  = out_groups0;
+    if (\$528 ) begin
+      \$611  = 9'h000;
+    end else if (\$530 ) begin
+      \$611  = \$531 [8:0];
     end
     if (rst) begin
-      \$612  = 9'h000;
+      \$611  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = drain_read;
+    \$612  = out_full1;
+    if (\$533 ) begin
+      \$612  = 1'h1;
+    end
+    if (done) begin
+      if (\$545 ) begin
+        \$612  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$613  = 1'h0;
+      \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = drain_lane;
+    \$613  = out_groups1;
+    if (\$533 ) begin
+      \$613  = 9'h000;
+    end else if (\$535 ) begin
+      \$613  = \$536 [8:0];
+    end
+    if (rst) begin
+      \$613  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = drain_read;
+    if (rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = drain_inflight;
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = drain_lane;
     if (drain_read) begin
-      \$614  = drain_elem[2:0];
+      \$616  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = drain_last;
+    \$617  = drain_last;
     if (drain_read) begin
-      \$615  = \$537 ;
+      \$617  = \$538 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = drain_elem;
+    \$618  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$539 ) begin
-        \$616  = 9'h000;
+      if (\$540 ) begin
+        \$618  = 9'h000;
       end else begin
-        \$616  = \$541 [8:0];
+        \$618  = \$542 [8:0];
       end
     end
     if (rst) begin
-      \$616  = 9'h000;
+      \$618  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = drain_slot;
+    \$619  = drain_slot;
     if (drain_read) begin
-      if (\$539 ) begin
-        \$617  = \$540 ;
+      if (\$540 ) begin
+        \$619  = \$541 ;
       end
     end
     if (rst) begin
-      \$617  = 1'h0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = release_slot;
+    \$620  = release_slot;
     if (done) begin
-      \$618  = \$542 ;
+      \$620  = \$543 ;
     end
     if (rst) begin
-      \$618  = 1'h0;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = \$546 [2:0];
+    \$621  = \$547 [2:0];
     if (rst) begin
-      \$619  = 3'h0;
+      \$621  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = { 6'h00, busy };
-    if (rst) begin
-      \$620  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$621  = 32'd0;
-    end else begin
-      \$621  = \$547 [31:0];
-    end
-    if (rst) begin
-      \$621  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = { 6'h00, stall_input };
+    \$622  = { 6'h00, busy };
     if (rst) begin
       \$622  = 7'h00;
     end
@@ -5515,7 +5539,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = { 6'h00, stall_output };
+    \$624  = { 6'h00, stall_input };
     if (rst) begin
       \$624  = 7'h00;
     end
@@ -5534,7 +5558,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = \$550 ;
+    \$626  = { 6'h00, stall_output };
     if (rst) begin
       \$626  = 7'h00;
     end
@@ -5545,7 +5569,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$627  = 32'd0;
     end else begin
-      \$627  = \$551 [31:0];
+      \$627  = \$550 [31:0];
     end
     if (rst) begin
       \$627  = 32'd0;
@@ -5553,7 +5577,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = { 3'h0, \$552  };
+    \$628  = \$551 ;
     if (rst) begin
       \$628  = 7'h00;
     end
@@ -5564,7 +5588,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$629  = 32'd0;
     end else begin
-      \$629  = \$553 [31:0];
+      \$629  = \$552 [31:0];
     end
     if (rst) begin
       \$629  = 32'd0;
@@ -5572,7 +5596,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = { 6'h00, issue };
+    \$630  = { 3'h0, \$553  };
     if (rst) begin
       \$630  = 7'h00;
     end
@@ -5591,7 +5615,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = { 5'h00, \$555  };
+    \$632  = { 6'h00, issue };
     if (rst) begin
       \$632  = 7'h00;
     end
@@ -5602,7 +5626,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$633  = 32'd0;
     end else begin
-      \$633  = \$556 [31:0];
+      \$633  = \$555 [31:0];
     end
     if (rst) begin
       \$633  = 32'd0;
@@ -5610,7 +5634,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = { 6'h00, done };
+    \$634  = { 5'h00, \$556  };
     if (rst) begin
       \$634  = 7'h00;
     end
@@ -5625,6 +5649,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
     if (rst) begin
       \$635  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636  = { 6'h00, done };
+    if (rst) begin
+      \$636  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$637  = 32'd0;
+    end else begin
+      \$637  = \$558 [31:0];
+    end
+    if (rst) begin
+      \$637  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5820,24 +5863,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__en$324  = out_write;
   assign \$signature__addr$325  = \$388 [5:0];
   assign \$signature__data$326  = \result$302 ;
-  assign \$signature__addr$334  = \$398 [5:0];
-  assign \$signature__en$335  = drain_read;
-  assign \$signature__addr$336  = \$401 [5:0];
-  assign \$signature__en$337  = drain_read;
-  assign \$signature__addr$338  = \$404 [5:0];
-  assign \$signature__en$339  = drain_read;
-  assign \$signature__addr$340  = \$407 [5:0];
-  assign \$signature__en$341  = drain_read;
-  assign \$signature__addr$342  = \$410 [5:0];
-  assign \$signature__en$343  = drain_read;
-  assign \$signature__addr$344  = \$413 [5:0];
-  assign \$signature__en$345  = drain_read;
-  assign \$signature__addr$346  = \$416 [5:0];
-  assign \$signature__en$347  = drain_read;
-  assign \$signature__addr$348  = \$419 [5:0];
-  assign \$signature__en$349  = drain_read;
-  assign w_en = drain_inflight;
-  assign w_data = { drain_last, drain_data };
+  assign \$signature__addr$335  = \$399 [5:0];
+  assign \$signature__en$336  = drain_read;
+  assign \$signature__addr$337  = \$402 [5:0];
+  assign \$signature__en$338  = drain_read;
+  assign \$signature__addr$339  = \$405 [5:0];
+  assign \$signature__en$340  = drain_read;
+  assign \$signature__addr$341  = \$408 [5:0];
+  assign \$signature__en$342  = drain_read;
+  assign \$signature__addr$343  = \$411 [5:0];
+  assign \$signature__en$344  = drain_read;
+  assign \$signature__addr$345  = \$414 [5:0];
+  assign \$signature__en$346  = drain_read;
+  assign \$signature__addr$347  = \$417 [5:0];
+  assign \$signature__en$348  = drain_read;
+  assign \$signature__addr$349  = \$420 [5:0];
+  assign \$signature__en$350  = drain_read;
+  assign w_en = drain_inflight2;
+  assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
   assign r_data = o_stream__payload;
   assign r_en = o_stream__ready;
@@ -5909,73 +5952,69 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__en$299  = act_write;
   assign \$368  = wb_group13;
   assign \$391  = { 3'h0, drain_elem[8:3] };
-  assign \$396  = { 3'h0, drain_elem[8:3] };
-  assign \$399  = { 3'h0, drain_elem[8:3] };
-  assign \$402  = { 3'h0, drain_elem[8:3] };
-  assign \$405  = { 3'h0, drain_elem[8:3] };
-  assign \$408  = { 3'h0, drain_elem[8:3] };
-  assign \$411  = { 3'h0, drain_elem[8:3] };
-  assign \$414  = { 3'h0, drain_elem[8:3] };
-  assign \$417  = { 3'h0, drain_elem[8:3] };
-  assign \$426  = { 3'h0, \$425 [9:3] };
-  assign \$432  = in_wslot;
-  assign \$443  = { 3'h0, \$442 [9:3] };
-  assign \$446  = { 3'h0, \$445 [9:3] };
-  assign \$448  = { 3'h0, \$447 [9:3] };
-  assign \$458  = { 3'h0, \$457 [9:3] };
-  assign \$460  = { 3'h0, \$459 [9:3] };
-  assign \$499  = \$498 ;
-  assign \$504  = \$503 ;
-  assign \$521  = wb_ctx13;
-  assign \$531  = ctx;
-  assign \$533  = wb_ctx13;
-  assign \$544  = release_slot;
+  assign \$397  = { 3'h0, drain_elem[8:3] };
+  assign \$400  = { 3'h0, drain_elem[8:3] };
+  assign \$403  = { 3'h0, drain_elem[8:3] };
+  assign \$406  = { 3'h0, drain_elem[8:3] };
+  assign \$409  = { 3'h0, drain_elem[8:3] };
+  assign \$412  = { 3'h0, drain_elem[8:3] };
+  assign \$415  = { 3'h0, drain_elem[8:3] };
+  assign \$418  = { 3'h0, drain_elem[8:3] };
+  assign \$427  = { 3'h0, \$426 [9:3] };
+  assign \$433  = in_wslot;
+  assign \$444  = { 3'h0, \$443 [9:3] };
+  assign \$447  = { 3'h0, \$446 [9:3] };
+  assign \$449  = { 3'h0, \$448 [9:3] };
+  assign \$459  = { 3'h0, \$458 [9:3] };
+  assign \$461  = { 3'h0, \$460 [9:3] };
+  assign \$500  = \$499 ;
+  assign \$505  = \$504 ;
+  assign \$522  = wb_ctx13;
+  assign \$532  = ctx;
+  assign \$534  = wb_ctx13;
+  assign \$545  = release_slot;
   assign \$258  = ctx;
   assign \$274  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$487$0 , r_rdy, r_data, w_en, \port$1372$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$488$0 , r_rdy, r_data, w_en, \port$1377$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire [2:0] \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire [2:0] \$18 ;
-  reg [1:0] \$19 ;
-  wire \$2 ;
-  reg [1:0] \$20 ;
-  reg [1:0] \$21 ;
-  wire [2:0] \$3 ;
+  wire \$13 ;
+  wire [3:0] \$14 ;
+  reg [1:0] \$15 ;
+  reg [1:0] \$16 ;
+  reg [2:0] \$17 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
   wire [2:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
-  wire [2:0] \$7 ;
-  wire [2:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
   input clk;
   wire clk;
   (* init = 2'h0 *)
   wire [1:0] consume;
-  output [1:0] level;
-  reg [1:0] level = 2'h0;
-  input \port$1372$0 ;
-  wire \port$1372$0 ;
-  input [31:0] \port$487$0 ;
-  wire [31:0] \port$487$0 ;
+  output [2:0] level;
+  reg [2:0] level = 3'h0;
+  input \port$1377$0 ;
+  wire \port$1377$0 ;
+  input [31:0] \port$488$0 ;
+  wire [31:0] \port$488$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
   wire [32:0] r_data;
   input r_en;
   wire r_en;
-  (* init = 2'h0 *)
-  wire [1:0] r_level;
+  (* init = 3'h0 *)
+  wire [2:0] r_level;
   reg [1:0] r_port__addr = 2'h0;
   wire [32:0] r_port__data;
   output r_rdy;
@@ -5985,88 +6024,85 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$487$0 , r_rdy, r_data, w_en, \
   wire [32:0] w_data;
   input w_en;
   wire w_en;
-  (* init = 2'h0 *)
-  wire [1:0] w_level;
+  (* init = 3'h0 *)
+  wire [2:0] w_level;
   reg [1:0] w_port__addr = 2'h0;
   wire [32:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [32:0] storage [2:0];
+  reg [32:0] storage [3:0];
   initial begin
     storage[0] = 33'h000000000;
     storage[1] = 33'h000000000;
     storage[2] = 33'h000000000;
+    storage[3] = 33'h000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1372$0 , \port$487$0  };
+      storage[w_port__addr] <= { \port$1377$0 , \port$488$0  };
   end
   assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 2'h3;
+  assign w_rdy = level != 3'h4;
   assign r_rdy = | level;
   assign w_port__en = w_en & w_rdy;
   assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr == 2'h2;
-  assign \$3  = w_port__addr + 1'h1;
-  assign \$4  = \$2  ? 3'h0 : \$3 ;
-  assign \$5  = r_rdy & r_en;
-  assign \$6  = r_port__addr == 2'h2;
-  assign \$7  = r_port__addr + 1'h1;
-  assign \$8  = \$6  ? 3'h0 : \$7 ;
-  assign \$9  = w_rdy & w_en;
+  assign \$2  = w_port__addr + 1'h1;
+  assign \$3  = r_rdy & r_en;
+  assign \$4  = r_port__addr + 1'h1;
+  assign \$5  = w_rdy & w_en;
+  assign \$6  = r_rdy & r_en;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = \$5  & \$7 ;
+  assign \$9  = level + 1'h1;
   assign \$10  = r_rdy & r_en;
-  assign \$11  = ~ \$10 ;
-  assign \$12  = \$9  & \$11 ;
-  assign \$13  = level + 1'h1;
-  assign \$14  = r_rdy & r_en;
-  assign \$15  = w_rdy & w_en;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = level - 1'h1;
+  assign \$11  = w_rdy & w_en;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = level - 1'h1;
   always @(posedge clk)
-    w_port__addr <= \$19 ;
+    w_port__addr <= \$15 ;
   always @(posedge clk)
-    r_port__addr <= \$20 ;
+    r_port__addr <= \$16 ;
   always @(posedge clk)
-    level <= \$21 ;
+    level <= \$17 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$19  = w_port__addr;
+    \$15  = w_port__addr;
     if (\$1 ) begin
-      \$19  = \$4 [1:0];
+      \$15  = \$2 [1:0];
     end
     if (rst) begin
-      \$19  = 2'h0;
+      \$15  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = r_port__addr;
-    if (\$5 ) begin
-      \$20  = \$8 [1:0];
+    \$16  = r_port__addr;
+    if (\$3 ) begin
+      \$16  = \$4 [1:0];
     end
     if (rst) begin
-      \$20  = 2'h0;
+      \$16  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = level;
-    if (\$12 ) begin
-      \$21  = \$13 [1:0];
+    \$17  = level;
+    if (\$8 ) begin
+      \$17  = \$9 [2:0];
     end
-    if (\$17 ) begin
-      \$21  = \$18 [1:0];
+    if (\$13 ) begin
+      \$17  = \$14 [2:0];
     end
     if (rst) begin
-      \$21  = 2'h0;
+      \$17  = 3'h0;
     end
   end
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1372$0 , \port$487$0  };
-  assign w_data = { \port$1372$0 , \port$487$0  };
+  assign w_port__data = { \port$1377$0 , \port$488$0  };
+  assign w_data = { \port$1377$0 , \port$488$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -6164,6 +6200,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg [7:0] pe0_rq4 = 8'h00;
   reg [7:0] pe0_rq5 = 8'h00;
   reg [7:0] pe0_rq6 = 8'h00;
+  reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
   reg [16:0] pe0_sum0_1 = 17'h00000;
@@ -7024,7 +7061,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq5];
+    _1_ <= rq0[pe0_rq4];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -7056,13 +7093,15 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe0_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe0_rq_entry <= rrp__data;
+  always @(posedge clk)
     pe0_acc <= \$27 ;
   always @(posedge clk)
     pe0_done <= \$28 ;
   always @(posedge clk)
-    pe0_m <= rrp__data[47:32];
+    pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
-    pe0_s <= rrp__data[53:48];
+    pe0_s <= pe0_rq_entry[53:48];
   always @(posedge clk)
     pe0_flags <= \$20 ;
   assign \$1  = $signed(pe0_w[7:0]) * $signed(pe0_a[7:0]);
@@ -7080,7 +7119,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign \$13  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
   assign \$14  = $signed(pe0_sum0_2) + $signed(pe0_sum0_3);
   assign \$15  = $signed(pe0_sum1_0) + $signed(pe0_sum1_1);
-  assign \$16  = pe0_first6 ? rrp__data[31:0] : pe0_acc;
+  assign \$16  = pe0_first6 ? pe0_rq_entry[31:0] : pe0_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe0_sum2_0);
   assign \$18  = pe0_valid6 & pe0_last6;
   assign \$20  = { 1'h0, pe0_relu6 } | \$19 ;
@@ -7170,7 +7209,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1480$0 (pe0_flags),
+    .\port$1490$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -7240,7 +7279,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe0_rq5;
+  assign rrp__addr = pe0_rq4;
   assign i_valid = pe0_done;
   assign i_acc = pe0_acc;
   assign i_m = pe0_m;
@@ -7253,7 +7292,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1480$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1490$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -7298,8 +7337,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1480$0 ;
-  wire [1:0] \port$1480$0 ;
+  input [1:0] \port$1490$0 ;
+  wire [1:0] \port$1490$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -7358,9 +7397,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1480$0 [0];
+    rq_relu1 <= \port$1490$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1480$0 [1];
+    rq_req1 <= \port$1490$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -7488,8 +7527,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1480$0 [0];
-  assign i_requantize = \port$1480$0 [1];
+  assign i_relu = \port$1490$0 [0];
+  assign i_requantize = \port$1490$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -7588,6 +7627,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg [7:0] pe1_rq4 = 8'h00;
   reg [7:0] pe1_rq5 = 8'h00;
   reg [7:0] pe1_rq6 = 8'h00;
+  reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
   reg [16:0] pe1_sum0_1 = 17'h00000;
@@ -8448,7 +8488,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq5];
+    _1_ <= rq1[pe1_rq4];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -8480,13 +8520,15 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe1_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe1_rq_entry <= rrp__data;
+  always @(posedge clk)
     pe1_acc <= \$27 ;
   always @(posedge clk)
     pe1_done <= \$28 ;
   always @(posedge clk)
-    pe1_m <= rrp__data[47:32];
+    pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
-    pe1_s <= rrp__data[53:48];
+    pe1_s <= pe1_rq_entry[53:48];
   always @(posedge clk)
     pe1_flags <= \$20 ;
   assign \$1  = $signed(pe1_w[7:0]) * $signed(pe1_a[7:0]);
@@ -8504,7 +8546,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign \$13  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
   assign \$14  = $signed(pe1_sum0_2) + $signed(pe1_sum0_3);
   assign \$15  = $signed(pe1_sum1_0) + $signed(pe1_sum1_1);
-  assign \$16  = pe1_first6 ? rrp__data[31:0] : pe1_acc;
+  assign \$16  = pe1_first6 ? pe1_rq_entry[31:0] : pe1_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe1_sum2_0);
   assign \$18  = pe1_valid6 & pe1_last6;
   assign \$20  = { 1'h0, pe1_relu6 } | \$19 ;
@@ -8594,7 +8636,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1596$0 (pe1_flags),
+    .\port$1607$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -8664,7 +8706,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe1_rq5;
+  assign rrp__addr = pe1_rq4;
   assign i_valid = pe1_done;
   assign i_acc = pe1_acc;
   assign i_m = pe1_m;
@@ -8677,7 +8719,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1596$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1607$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -8722,8 +8764,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$15
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1596$0 ;
-  wire [1:0] \port$1596$0 ;
+  input [1:0] \port$1607$0 ;
+  wire [1:0] \port$1607$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -8782,9 +8824,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$15
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1596$0 [0];
+    rq_relu1 <= \port$1607$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1596$0 [1];
+    rq_req1 <= \port$1607$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -8912,8 +8954,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$15
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1596$0 [0];
-  assign i_requantize = \port$1596$0 [1];
+  assign i_relu = \port$1607$0 [0];
+  assign i_requantize = \port$1607$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -9012,6 +9054,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg [7:0] pe2_rq4 = 8'h00;
   reg [7:0] pe2_rq5 = 8'h00;
   reg [7:0] pe2_rq6 = 8'h00;
+  reg [53:0] pe2_rq_entry = 54'h00000000000000;
   reg [5:0] pe2_s = 6'h00;
   reg [16:0] pe2_sum0_0 = 17'h00000;
   reg [16:0] pe2_sum0_1 = 17'h00000;
@@ -9872,7 +9915,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq2[pe2_rq5];
+    _1_ <= rq2[pe2_rq4];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -9904,13 +9947,15 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe2_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe2_rq_entry <= rrp__data;
+  always @(posedge clk)
     pe2_acc <= \$27 ;
   always @(posedge clk)
     pe2_done <= \$28 ;
   always @(posedge clk)
-    pe2_m <= rrp__data[47:32];
+    pe2_m <= pe2_rq_entry[47:32];
   always @(posedge clk)
-    pe2_s <= rrp__data[53:48];
+    pe2_s <= pe2_rq_entry[53:48];
   always @(posedge clk)
     pe2_flags <= \$20 ;
   assign \$1  = $signed(pe2_w[7:0]) * $signed(pe2_a[7:0]);
@@ -9928,7 +9973,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign \$13  = $signed(pe2_sum0_0) + $signed(pe2_sum0_1);
   assign \$14  = $signed(pe2_sum0_2) + $signed(pe2_sum0_3);
   assign \$15  = $signed(pe2_sum1_0) + $signed(pe2_sum1_1);
-  assign \$16  = pe2_first6 ? rrp__data[31:0] : pe2_acc;
+  assign \$16  = pe2_first6 ? pe2_rq_entry[31:0] : pe2_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe2_sum2_0);
   assign \$18  = pe2_valid6 & pe2_last6;
   assign \$20  = { 1'h0, pe2_relu6 } | \$19 ;
@@ -10018,7 +10063,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe2_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1712$0 (pe2_flags),
+    .\port$1724$0 (pe2_flags),
     .rst(rst)
   );
   always @* begin
@@ -10088,7 +10133,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe2_rq5;
+  assign rrp__addr = pe2_rq4;
   assign i_valid = pe2_done;
   assign i_acc = pe2_acc;
   assign i_m = pe2_m;
@@ -10101,7 +10146,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1712$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1724$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -10146,8 +10191,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1712$0 ;
-  wire [1:0] \port$1712$0 ;
+  input [1:0] \port$1724$0 ;
+  wire [1:0] \port$1724$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -10206,9 +10251,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1712$0 [0];
+    rq_relu1 <= \port$1724$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1712$0 [1];
+    rq_req1 <= \port$1724$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -10336,8 +10381,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1712$0 [0];
-  assign i_requantize = \port$1712$0 [1];
+  assign i_relu = \port$1724$0 [0];
+  assign i_requantize = \port$1724$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -10436,6 +10481,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg [7:0] pe3_rq4 = 8'h00;
   reg [7:0] pe3_rq5 = 8'h00;
   reg [7:0] pe3_rq6 = 8'h00;
+  reg [53:0] pe3_rq_entry = 54'h00000000000000;
   reg [5:0] pe3_s = 6'h00;
   reg [16:0] pe3_sum0_0 = 17'h00000;
   reg [16:0] pe3_sum0_1 = 17'h00000;
@@ -11296,7 +11342,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq3[pe3_rq5];
+    _1_ <= rq3[pe3_rq4];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -11328,13 +11374,15 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe3_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe3_rq_entry <= rrp__data;
+  always @(posedge clk)
     pe3_acc <= \$27 ;
   always @(posedge clk)
     pe3_done <= \$28 ;
   always @(posedge clk)
-    pe3_m <= rrp__data[47:32];
+    pe3_m <= pe3_rq_entry[47:32];
   always @(posedge clk)
-    pe3_s <= rrp__data[53:48];
+    pe3_s <= pe3_rq_entry[53:48];
   always @(posedge clk)
     pe3_flags <= \$20 ;
   assign \$1  = $signed(pe3_w[7:0]) * $signed(pe3_a[7:0]);
@@ -11352,7 +11400,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign \$13  = $signed(pe3_sum0_0) + $signed(pe3_sum0_1);
   assign \$14  = $signed(pe3_sum0_2) + $signed(pe3_sum0_3);
   assign \$15  = $signed(pe3_sum1_0) + $signed(pe3_sum1_1);
-  assign \$16  = pe3_first6 ? rrp__data[31:0] : pe3_acc;
+  assign \$16  = pe3_first6 ? pe3_rq_entry[31:0] : pe3_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe3_sum2_0);
   assign \$18  = pe3_valid6 & pe3_last6;
   assign \$20  = { 1'h0, pe3_relu6 } | \$19 ;
@@ -11442,7 +11490,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe3_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1828$0 (pe3_flags),
+    .\port$1841$0 (pe3_flags),
     .rst(rst)
   );
   always @* begin
@@ -11512,7 +11560,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe3_rq5;
+  assign rrp__addr = pe3_rq4;
   assign i_valid = pe3_done;
   assign i_acc = pe3_acc;
   assign i_m = pe3_m;
@@ -11525,7 +11573,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1828$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1841$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -11570,8 +11618,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1828$0 ;
-  wire [1:0] \port$1828$0 ;
+  input [1:0] \port$1841$0 ;
+  wire [1:0] \port$1841$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -11630,9 +11678,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1828$0 [0];
+    rq_relu1 <= \port$1841$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1828$0 [1];
+    rq_req1 <= \port$1841$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -11760,8 +11808,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1828$0 [0];
-  assign i_requantize = \port$1828$0 [1];
+  assign i_relu = \port$1841$0 [0];
+  assign i_requantize = \port$1841$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -11860,6 +11908,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg [7:0] pe4_rq4 = 8'h00;
   reg [7:0] pe4_rq5 = 8'h00;
   reg [7:0] pe4_rq6 = 8'h00;
+  reg [53:0] pe4_rq_entry = 54'h00000000000000;
   reg [5:0] pe4_s = 6'h00;
   reg [16:0] pe4_sum0_0 = 17'h00000;
   reg [16:0] pe4_sum0_1 = 17'h00000;
@@ -12720,7 +12769,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq4[pe4_rq5];
+    _1_ <= rq4[pe4_rq4];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -12752,13 +12801,15 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe4_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe4_rq_entry <= rrp__data;
+  always @(posedge clk)
     pe4_acc <= \$27 ;
   always @(posedge clk)
     pe4_done <= \$28 ;
   always @(posedge clk)
-    pe4_m <= rrp__data[47:32];
+    pe4_m <= pe4_rq_entry[47:32];
   always @(posedge clk)
-    pe4_s <= rrp__data[53:48];
+    pe4_s <= pe4_rq_entry[53:48];
   always @(posedge clk)
     pe4_flags <= \$20 ;
   assign \$1  = $signed(pe4_w[7:0]) * $signed(pe4_a[7:0]);
@@ -12776,7 +12827,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign \$13  = $signed(pe4_sum0_0) + $signed(pe4_sum0_1);
   assign \$14  = $signed(pe4_sum0_2) + $signed(pe4_sum0_3);
   assign \$15  = $signed(pe4_sum1_0) + $signed(pe4_sum1_1);
-  assign \$16  = pe4_first6 ? rrp__data[31:0] : pe4_acc;
+  assign \$16  = pe4_first6 ? pe4_rq_entry[31:0] : pe4_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe4_sum2_0);
   assign \$18  = pe4_valid6 & pe4_last6;
   assign \$20  = { 1'h0, pe4_relu6 } | \$19 ;
@@ -12866,7 +12917,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe4_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1944$0 (pe4_flags),
+    .\port$1958$0 (pe4_flags),
     .rst(rst)
   );
   always @* begin
@@ -12936,7 +12987,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe4_rq5;
+  assign rrp__addr = pe4_rq4;
   assign i_valid = pe4_done;
   assign i_acc = pe4_acc;
   assign i_m = pe4_m;
@@ -12949,7 +13000,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1944$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1958$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -12994,8 +13045,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1944$0 ;
-  wire [1:0] \port$1944$0 ;
+  input [1:0] \port$1958$0 ;
+  wire [1:0] \port$1958$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -13054,9 +13105,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1944$0 [0];
+    rq_relu1 <= \port$1958$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1944$0 [1];
+    rq_req1 <= \port$1958$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -13184,8 +13235,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1944$0 [0];
-  assign i_requantize = \port$1944$0 [1];
+  assign i_relu = \port$1958$0 [0];
+  assign i_requantize = \port$1958$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -13284,6 +13335,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg [7:0] pe5_rq4 = 8'h00;
   reg [7:0] pe5_rq5 = 8'h00;
   reg [7:0] pe5_rq6 = 8'h00;
+  reg [53:0] pe5_rq_entry = 54'h00000000000000;
   reg [5:0] pe5_s = 6'h00;
   reg [16:0] pe5_sum0_0 = 17'h00000;
   reg [16:0] pe5_sum0_1 = 17'h00000;
@@ -14144,7 +14196,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq5[pe5_rq5];
+    _1_ <= rq5[pe5_rq4];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -14176,13 +14228,15 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe5_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe5_rq_entry <= rrp__data;
+  always @(posedge clk)
     pe5_acc <= \$27 ;
   always @(posedge clk)
     pe5_done <= \$28 ;
   always @(posedge clk)
-    pe5_m <= rrp__data[47:32];
+    pe5_m <= pe5_rq_entry[47:32];
   always @(posedge clk)
-    pe5_s <= rrp__data[53:48];
+    pe5_s <= pe5_rq_entry[53:48];
   always @(posedge clk)
     pe5_flags <= \$20 ;
   assign \$1  = $signed(pe5_w[7:0]) * $signed(pe5_a[7:0]);
@@ -14200,7 +14254,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign \$13  = $signed(pe5_sum0_0) + $signed(pe5_sum0_1);
   assign \$14  = $signed(pe5_sum0_2) + $signed(pe5_sum0_3);
   assign \$15  = $signed(pe5_sum1_0) + $signed(pe5_sum1_1);
-  assign \$16  = pe5_first6 ? rrp__data[31:0] : pe5_acc;
+  assign \$16  = pe5_first6 ? pe5_rq_entry[31:0] : pe5_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe5_sum2_0);
   assign \$18  = pe5_valid6 & pe5_last6;
   assign \$20  = { 1'h0, pe5_relu6 } | \$19 ;
@@ -14290,7 +14344,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe5_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2060$0 (pe5_flags),
+    .\port$2075$0 (pe5_flags),
     .rst(rst)
   );
   always @* begin
@@ -14360,7 +14414,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe5_rq5;
+  assign rrp__addr = pe5_rq4;
   assign i_valid = pe5_done;
   assign i_acc = pe5_acc;
   assign i_m = pe5_m;
@@ -14373,7 +14427,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2060$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2075$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -14418,8 +14472,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$20
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2060$0 ;
-  wire [1:0] \port$2060$0 ;
+  input [1:0] \port$2075$0 ;
+  wire [1:0] \port$2075$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -14478,9 +14532,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$20
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2060$0 [0];
+    rq_relu1 <= \port$2075$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2060$0 [1];
+    rq_req1 <= \port$2075$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -14608,8 +14662,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$20
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2060$0 [0];
-  assign i_requantize = \port$2060$0 [1];
+  assign i_relu = \port$2075$0 [0];
+  assign i_requantize = \port$2075$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -14708,6 +14762,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg [7:0] pe6_rq4 = 8'h00;
   reg [7:0] pe6_rq5 = 8'h00;
   reg [7:0] pe6_rq6 = 8'h00;
+  reg [53:0] pe6_rq_entry = 54'h00000000000000;
   reg [5:0] pe6_s = 6'h00;
   reg [16:0] pe6_sum0_0 = 17'h00000;
   reg [16:0] pe6_sum0_1 = 17'h00000;
@@ -15568,7 +15623,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq6[pe6_rq5];
+    _1_ <= rq6[pe6_rq4];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -15600,13 +15655,15 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe6_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe6_rq_entry <= rrp__data;
+  always @(posedge clk)
     pe6_acc <= \$27 ;
   always @(posedge clk)
     pe6_done <= \$28 ;
   always @(posedge clk)
-    pe6_m <= rrp__data[47:32];
+    pe6_m <= pe6_rq_entry[47:32];
   always @(posedge clk)
-    pe6_s <= rrp__data[53:48];
+    pe6_s <= pe6_rq_entry[53:48];
   always @(posedge clk)
     pe6_flags <= \$20 ;
   assign \$1  = $signed(pe6_w[7:0]) * $signed(pe6_a[7:0]);
@@ -15624,7 +15681,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign \$13  = $signed(pe6_sum0_0) + $signed(pe6_sum0_1);
   assign \$14  = $signed(pe6_sum0_2) + $signed(pe6_sum0_3);
   assign \$15  = $signed(pe6_sum1_0) + $signed(pe6_sum1_1);
-  assign \$16  = pe6_first6 ? rrp__data[31:0] : pe6_acc;
+  assign \$16  = pe6_first6 ? pe6_rq_entry[31:0] : pe6_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe6_sum2_0);
   assign \$18  = pe6_valid6 & pe6_last6;
   assign \$20  = { 1'h0, pe6_relu6 } | \$19 ;
@@ -15714,7 +15771,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe6_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2176$0 (pe6_flags),
+    .\port$2192$0 (pe6_flags),
     .rst(rst)
   );
   always @* begin
@@ -15784,7 +15841,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe6_rq5;
+  assign rrp__addr = pe6_rq4;
   assign i_valid = pe6_done;
   assign i_acc = pe6_acc;
   assign i_m = pe6_m;
@@ -15797,7 +15854,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2176$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2192$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -15842,8 +15899,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$21
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2176$0 ;
-  wire [1:0] \port$2176$0 ;
+  input [1:0] \port$2192$0 ;
+  wire [1:0] \port$2192$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -15902,9 +15959,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$21
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2176$0 [0];
+    rq_relu1 <= \port$2192$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2176$0 [1];
+    rq_req1 <= \port$2192$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -16032,8 +16089,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$21
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2176$0 [0];
-  assign i_requantize = \port$2176$0 [1];
+  assign i_relu = \port$2192$0 [0];
+  assign i_requantize = \port$2192$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -16132,6 +16189,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg [7:0] pe7_rq4 = 8'h00;
   reg [7:0] pe7_rq5 = 8'h00;
   reg [7:0] pe7_rq6 = 8'h00;
+  reg [53:0] pe7_rq_entry = 54'h00000000000000;
   reg [5:0] pe7_s = 6'h00;
   reg [16:0] pe7_sum0_0 = 17'h00000;
   reg [16:0] pe7_sum0_1 = 17'h00000;
@@ -16992,7 +17050,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq7[pe7_rq5];
+    _1_ <= rq7[pe7_rq4];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -17024,13 +17082,15 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe7_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe7_rq_entry <= rrp__data;
+  always @(posedge clk)
     pe7_acc <= \$27 ;
   always @(posedge clk)
     pe7_done <= \$28 ;
   always @(posedge clk)
-    pe7_m <= rrp__data[47:32];
+    pe7_m <= pe7_rq_entry[47:32];
   always @(posedge clk)
-    pe7_s <= rrp__data[53:48];
+    pe7_s <= pe7_rq_entry[53:48];
   always @(posedge clk)
     pe7_flags <= \$20 ;
   assign \$1  = $signed(pe7_w[7:0]) * $signed(pe7_a[7:0]);
@@ -17048,7 +17108,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign \$13  = $signed(pe7_sum0_0) + $signed(pe7_sum0_1);
   assign \$14  = $signed(pe7_sum0_2) + $signed(pe7_sum0_3);
   assign \$15  = $signed(pe7_sum1_0) + $signed(pe7_sum1_1);
-  assign \$16  = pe7_first6 ? rrp__data[31:0] : pe7_acc;
+  assign \$16  = pe7_first6 ? pe7_rq_entry[31:0] : pe7_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe7_sum2_0);
   assign \$18  = pe7_valid6 & pe7_last6;
   assign \$20  = { 1'h0, pe7_relu6 } | \$19 ;
@@ -17138,7 +17198,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe7_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2292$0 (pe7_flags),
+    .\port$2309$0 (pe7_flags),
     .rst(rst)
   );
   always @* begin
@@ -17208,7 +17268,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe7_rq5;
+  assign rrp__addr = pe7_rq4;
   assign i_valid = pe7_done;
   assign i_acc = pe7_acc;
   assign i_m = pe7_m;
@@ -17221,7 +17281,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2292$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2309$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -17266,8 +17326,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$22
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2292$0 ;
-  wire [1:0] \port$2292$0 ;
+  input [1:0] \port$2309$0 ;
+  wire [1:0] \port$2309$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -17326,9 +17386,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$22
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2292$0 [0];
+    rq_relu1 <= \port$2309$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2292$0 [1];
+    rq_req1 <= \port$2309$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -17456,8 +17516,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$22
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2292$0 [0];
-  assign i_requantize = \port$2292$0 [1];
+  assign i_relu = \port$2309$0 [0];
+  assign i_requantize = \port$2309$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };

@@ -13,8 +13,8 @@ Pipeline (cycle ``k`` after the step is issued; see ``pyhdl.sizing.pe_stages``):
     k=3  products            k=3+log2(simd)  lane sum  k=4+log2(simd)  accumulator
     +3   requantization (multiply, rounding shift, clamp) -> result
 
-The requant table (bias/m/s per neuron group) is read two cycles before the
-accumulator needs the bias.  In ``vonneumann`` mode the PE has no bank; its
+The requant table (bias/m/s per neuron group) is read three cycles before the
+accumulator needs the bias and its output registered.  In ``vonneumann`` mode the PE has no bank; its
 weight word arrives over the shared bus with the same timing as bank read data.
 """
 
@@ -169,11 +169,15 @@ class ProcessingElement(wiring.Component):
         m.submodules[f"rq{p}"] = rq
         rwp = rq.write_port()
         m.d.comb += [rwp.en.eq(self.rq_we), rwp.addr.eq(self.rq_waddr), rwp.data.eq(self.rq_wdata)]
+        # read one cycle early and register: block-RAM clock-to-out must not feed the
+        # accumulator's adder directly
         rrp = rq.read_port(transparent_for=())
-        m.d.comb += rrp.addr.eq(ctl[2 + levels]["rq"])
-        bias = rrp.data[:cfg.acc_bits].as_signed()
-        mult = rrp.data[cfg.acc_bits:cfg.acc_bits + cfg.m_bits]
-        shift = rrp.data[cfg.acc_bits + cfg.m_bits:]
+        m.d.comb += rrp.addr.eq(ctl[1 + levels]["rq"])
+        entry = Signal(sizing.rq_bits(cfg), name=f"pe{p}_rq_entry", reset_less=True)
+        m.d.sync += entry.eq(rrp.data)
+        bias = entry[:cfg.acc_bits].as_signed()
+        mult = entry[cfg.acc_bits:cfg.acc_bits + cfg.m_bits]
+        shift = entry[cfg.acc_bits + cfg.m_bits:]
 
         # k=4+levels: accumulator, starting from the bias on the group's first fold
         c = ctl[3 + levels]

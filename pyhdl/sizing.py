@@ -240,8 +240,8 @@ def writeback_latency(cfg: ArrayConfig) -> int:
 
 
 def drain_latency() -> int:
-    """Cycles from an output-buffer read to its beat on ``o_stream`` (read 1 + FIFO 1)."""
-    return 2
+    """Cycles from an output-buffer read to its beat on ``o_stream`` (read 1 + register 1 + FIFO 1)."""
+    return 3
 
 
 def producer_group(fold: int, prev_out: int, cfg: ArrayConfig) -> int:

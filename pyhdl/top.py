@@ -522,7 +522,9 @@ class NmcArray(wiring.Component):
                 m.d.sync += out_wr[c].eq(out_wr[c] + 1)
 
         # ---- drain: output buffer -> FIFO -> o_stream ----------------------------------
-        m.submodules.ofifo = ofifo = fifo.SyncFIFO(width=cfg.acc_bits + 1, depth=3)
+        # the output-buffer RAM output is registered before the lane mux (block-RAM
+        # clock-to-out is the slowest path on ECP5): read, register, FIFO
+        m.submodules.ofifo = ofifo = fifo.SyncFIFO(width=cfg.acc_bits + 1, depth=4)
         ds = Signal(name="drain_slot")
         de = Signal(feat_bits, name="drain_elem")
         inflight = Signal(name="drain_inflight")
@@ -531,19 +533,26 @@ class NmcArray(wiring.Component):
         d_groups = Mux(ds, out_wr[1], out_wr[0])
         d_full = Mux(ds, out_full[1], out_full[0])
         drain = Signal(name="drain_read")
-        m.d.comb += drain.eq(d_full & (d_groups > (de >> _log2(P))) & (ofifo.w_level + inflight < 3))
+        inflight2 = Signal(name="drain_inflight2")
+        m.d.comb += drain.eq(d_full & (d_groups > (de >> _log2(P))) & (ofifo.w_level + inflight + inflight2 < 4))
         for p in range(P):
             m.d.comb += [out_rps[p].addr.eq((de >> _log2(P)) + Mux(ds, OW, 0)), out_rps[p].en.eq(drain)]
-        m.d.sync += inflight.eq(drain)
+        m.d.sync += [inflight.eq(drain), inflight2.eq(inflight)]
         with m.If(drain):
             m.d.sync += [d_lane.eq(de[:_log2(P)] if P > 1 else 0), d_last.eq(de == out_n - 1)]
             with m.If(de == out_n - 1):
                 m.d.sync += [de.eq(0), ds.eq(~ds)]
             with m.Else():
                 m.d.sync += de.eq(de + 1)
+        lane_r = [Signal(signed(cfg.acc_bits), name=f"drain_lane_data{p}", reset_less=True)
+                  for p in range(P)]
+        d_lane2 = Signal.like(d_lane, name="drain_lane2", reset_less=True)
+        d_last2 = Signal(name="drain_last2", reset_less=True)
+        m.d.sync += [d_lane2.eq(d_lane), d_last2.eq(d_last)]
+        m.d.sync += [reg.eq(rp.data) for reg, rp in zip(lane_r, out_rps)]
         rd_data = Signal(signed(cfg.acc_bits), name="drain_data")
-        m.d.comb += rd_data.eq(Array([rp.data for rp in out_rps])[d_lane] if P > 1 else out_rps[0].data)
-        m.d.comb += [ofifo.w_stream.valid.eq(inflight), ofifo.w_stream.payload.eq(Cat(rd_data, d_last))]
+        m.d.comb += rd_data.eq(Array(lane_r)[d_lane2] if P > 1 else lane_r[0])
+        m.d.comb += [ofifo.w_stream.valid.eq(inflight2), ofifo.w_stream.payload.eq(Cat(rd_data, d_last2))]
         m.d.comb += [self.o_stream.valid.eq(ofifo.r_stream.valid),
                      self.o_stream.payload.eq(ofifo.r_stream.payload),
                      ofifo.r_stream.ready.eq(self.o_stream.ready)]
