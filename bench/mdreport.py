@@ -108,8 +108,14 @@ def sections(directory: Path = OUT_DIR) -> dict[str, str]:
              ["golden.integer.infer, batched", g["inferences"], True, f"{g['seconds']:.2f}", g["rate"], "",
               f"{g['rate'] / c['rate']:.1f}"]])
         if "marginal_rate" in c:
+            fixed = (f"fixed cost per batch about {c['fixed_s']:.3f} s" if c["fixed_s"] >= 0 else
+                     "the fixed cost per batch is below this run's noise")
             out["simspeed"] += (f"\n\ncocotb marginal rate (from the two batch sizes): {c['marginal_rate']:,.0f} "
-                                f"inferences/s; fixed cost per batch about {c['fixed_s']:.3f} s.")
+                                f"inferences/s; {fixed}.  Best of {len(c.get('all_seconds', [])) or 1} batches; "
+                                f"spread {min(c.get('all_seconds', [c['seconds']])):.3f}–"
+                                f"{max(c.get('all_seconds', [c['seconds']])):.3f} s (cocotb), "
+                                f"{min(r.get('all_seconds', [r['seconds']])):.3f}–"
+                                f"{max(r.get('all_seconds', [r['seconds']])):.3f} s (raw).")
     bt = _load(directory, "build_time")
     if bt:
         rows = [[b["config"], f"{b['cold_s']:.1f}", f"{b['warm_s']:.2f}"] for b in bt["verilator"]]

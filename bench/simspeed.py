@@ -32,11 +32,22 @@ GOAL_FRACTION = 0.20
 
 
 def golden_rate(image, x_q, *, min_seconds: float = 1.0) -> dict:
-    """Batched golden inferences per second (repeats the batch for at least ``min_seconds``)."""
+    """Batched golden inferences per second on one thread (repeats the batch for at least
+    ``min_seconds``)."""
     import torch
 
     from golden import integer
     x = torch.as_tensor(np.asarray(x_q, dtype=np.int64))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # intra-op threads on a shared machine make the figure erratic
+    try:
+        return _golden_loop(image, x, min_seconds)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _golden_loop(image, x, min_seconds: float) -> dict:
+    from golden import integer
     integer.infer(image, x)  # warm-up
     reps, t0 = 0, time.perf_counter()
     while True:
@@ -157,8 +168,12 @@ def run(*, quick: bool = False, log=print, out_dir=None) -> dict:
                            f"(2 shared cores: noisy)"))
     goals = {"rate": cocotb_rate, "rate_goal": GOAL_RATE, "rate_met": cocotb_rate >= GOAL_RATE,
              "fraction_of_raw": fraction, "fraction_goal": GOAL_FRACTION, "fraction_met": fraction >= GOAL_FRACTION}
-    log(f"\ncocotb per-inference cost from the two batch sizes: {marginal:,.0f} inferences/s marginal, "
-        f"fixed cost per batch ~{fixed:.3f} s (program load, file transfer, process-side checks)")
+    if fixed >= 0:
+        log(f"\ncocotb per-inference cost from the two batch sizes: {marginal:,.0f} inferences/s marginal, "
+            f"fixed cost per batch ~{fixed:.3f} s (program load, file transfer, process-side checks)")
+    else:
+        log(f"\ncocotb: {marginal:,.0f} inferences/s marginal; the fixed cost per batch is below the noise "
+            f"of this run ({fixed:.3f} s)")
     log(f"spread over the repeats: cocotb {min(cocotb['all_seconds']):.3f}..{max(cocotb['all_seconds']):.3f} s, "
         f"raw {min(raw['all_seconds']):.3f}..{max(raw['all_seconds']):.3f} s")
     log(f"goals: {cocotb_rate:,.0f} verified inferences/s (goal >= {GOAL_RATE:,}: "
