@@ -369,60 +369,60 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire [8:0] \$428 ;
+  wire \$428 ;
   wire \$429 ;
   wire [5:0] \$43 ;
-  wire \$430 ;
+  wire [8:0] \$430 ;
   wire \$431 ;
-  wire [3:0] \$432 ;
-  wire [4:0] \$433 ;
-  wire [32:0] \$434 ;
-  wire [32:0] \$435 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire [3:0] \$434 ;
+  wire [4:0] \$435 ;
   wire [32:0] \$436 ;
-  wire [3:0] \$437 ;
+  wire [32:0] \$437 ;
   wire [32:0] \$438 ;
-  wire [1:0] \$439 ;
+  wire [3:0] \$439 ;
   wire [8:0] \$44 ;
   wire [32:0] \$440 ;
-  wire [32:0] \$441 ;
-  wire [1:0] \$442 ;
+  wire [1:0] \$441 ;
+  wire [32:0] \$442 ;
   wire [32:0] \$443 ;
-  wire [32:0] \$444 ;
-  reg [2:0] \$445 ;
-  reg [7:0] \$446 ;
-  reg [7:0] \$447 ;
+  wire [1:0] \$444 ;
+  wire [32:0] \$445 ;
+  wire [32:0] \$446 ;
+  reg [2:0] \$447 ;
   reg [7:0] \$448 ;
-  reg \$449 ;
+  reg [7:0] \$449 ;
   wire [7:0] \$45 ;
   reg [7:0] \$450 ;
   reg \$451 ;
-  reg \$452 ;
-  reg [7:0] \$453 ;
-  reg [7:0] \$454 ;
+  reg [7:0] \$452 ;
+  reg \$453 ;
+  reg \$454 ;
   reg [7:0] \$455 ;
   reg [7:0] \$456 ;
-  reg \$457 ;
-  reg \$458 ;
+  reg [7:0] \$457 ;
+  reg [7:0] \$458 ;
   reg \$459 ;
   wire \$46 ;
-  reg [8:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [2:0] \$462 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg [8:0] \$462 ;
   reg [7:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [15:0] \$465 ;
+  reg [2:0] \$464 ;
+  reg [7:0] \$465 ;
   reg [7:0] \$466 ;
-  reg [7:0] \$467 ;
-  reg \$468 ;
-  reg [8:0] \$469 ;
+  reg [15:0] \$467 ;
+  reg [7:0] \$468 ;
+  reg [7:0] \$469 ;
   wire \$47 ;
-  reg [7:0] \$470 ;
-  reg \$471 ;
-  reg \$472 ;
-  reg [7:0] \$473 ;
-  reg [7:0] \$474 ;
-  reg \$475 ;
-  reg \$476 ;
+  reg \$470 ;
+  reg [8:0] \$471 ;
+  reg [7:0] \$472 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg [7:0] \$475 ;
+  reg [7:0] \$476 ;
   reg \$477 ;
   reg \$478 ;
   reg \$479 ;
@@ -440,28 +440,28 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [3:0] \$49 ;
   reg \$490 ;
   reg \$491 ;
-  reg [7:0] \$492 ;
+  reg \$492 ;
   reg \$493 ;
   reg [7:0] \$494 ;
   reg \$495 ;
   reg [7:0] \$496 ;
   reg \$497 ;
-  reg [7:0] \$498 ;
-  reg \$499 ;
+  reg \$498 ;
+  reg [7:0] \$499 ;
   wire \$5 ;
   wire [3:0] \$50 ;
   reg \$500 ;
   reg \$501 ;
-  reg \$502 ;
-  reg [7:0] \$503 ;
+  reg [7:0] \$502 ;
+  reg \$503 ;
   reg \$504 ;
   reg \$505 ;
-  reg [2:0] \$506 ;
-  reg [3:0] \$507 ;
-  reg [31:0] \$508 ;
-  reg [3:0] \$509 ;
+  reg \$506 ;
+  reg [7:0] \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire [3:0] \$51 ;
-  reg [31:0] \$510 ;
+  reg [2:0] \$510 ;
   reg [3:0] \$511 ;
   reg [31:0] \$512 ;
   reg [3:0] \$513 ;
@@ -475,6 +475,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$520 ;
   reg [3:0] \$521 ;
   reg [31:0] \$522 ;
+  reg [3:0] \$523 ;
+  reg [31:0] \$524 ;
+  reg [3:0] \$525 ;
+  reg [31:0] \$526 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -541,8 +545,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [6:0] \$signature__addr$163 ;
   wire [6:0] \$signature__addr$166 ;
   wire [6:0] \$signature__addr$169 ;
-  wire [6:0] \$signature__addr$179 ;
   wire [6:0] \$signature__addr$181 ;
+  wire [6:0] \$signature__addr$183 ;
   wire [5:0] \$signature__addr$47 ;
   wire [5:0] \$signature__addr$50 ;
   wire [5:0] \$signature__addr$53 ;
@@ -561,8 +565,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$signature__data$164 ;
   wire [31:0] \$signature__data$167 ;
   wire [31:0] \$signature__data$170 ;
-  wire [31:0] \$signature__data$281 ;
-  wire [31:0] \$signature__data$282 ;
+  wire [31:0] \$signature__data$283 ;
+  wire [31:0] \$signature__data$284 ;
   wire [7:0] \$signature__data$48 ;
   wire [7:0] \$signature__data$51 ;
   wire [7:0] \$signature__data$54 ;
@@ -589,8 +593,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en$162 ;
   wire \$signature__en$165 ;
   wire \$signature__en$168 ;
-  wire \$signature__en$180 ;
   wire \$signature__en$182 ;
+  wire \$signature__en$184 ;
   wire \$signature__en$46 ;
   wire \$signature__en$49 ;
   wire \$signature__en$52 ;
@@ -719,6 +723,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] out_groups0 = 8'h00;
   reg [7:0] out_groups1 = 8'h00;
   reg [7:0] out_n = 8'h00;
+  reg out_pending0 = 1'h0;
+  reg out_pending1 = 1'h0;
   wire out_write;
   reg [7:0] prev_groups = 8'h00;
   reg [7:0] prev_out = 8'h00;
@@ -1895,7 +1901,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _8_ <= outbuf0[\$303 [6:0]];
     end
   end
-  assign \$signature__data$281  = _8_;
+  assign \$signature__data$283  = _8_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2037,74 +2043,80 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _9_ <= outbuf1[\$306 [6:0]];
     end
   end
-  assign \$signature__data$282  = _9_;
-  assign \$440  = count_bank_reads + inc_bank_reads;
-  assign \$441  = count_act_reads + inc_act_reads;
-  assign \$442  = in_fire + act_write;
-  assign \$443  = count_act_writes + inc_act_writes;
-  assign \$444  = count_inferences + inc_inferences;
+  assign \$signature__data$284  = _9_;
+  assign \$436  = count_busy + inc_busy;
+  assign \$437  = count_stall_input + inc_stall_input;
+  assign \$438  = count_stall_output + inc_stall_output;
+  assign \$439  = issue ? 4'h8 : 4'h0;
+  assign \$440  = count_mac_ops + inc_mac_ops;
+  assign \$441  = issue ? 2'h2 : 2'h0;
+  assign \$442  = count_bank_reads + inc_bank_reads;
+  assign \$443  = count_act_reads + inc_act_reads;
+  assign \$444  = in_fire + act_write;
+  assign \$445  = count_act_writes + inc_act_writes;
+  assign \$446  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$445 ;
+    n_layers <= \$447 ;
   always @(posedge clk)
-    in_folds <= \$446 ;
+    in_folds <= \$448 ;
   always @(posedge clk)
-    out_n <= \$447 ;
+    out_n <= \$449 ;
   always @(posedge clk)
-    in_beats0 <= \$448 ;
+    in_beats0 <= \$450 ;
   always @(posedge clk)
-    in_full0 <= \$449 ;
+    in_full0 <= \$451 ;
   always @(posedge clk)
-    in_beats1 <= \$450 ;
+    in_beats1 <= \$452 ;
   always @(posedge clk)
-    in_full1 <= \$451 ;
+    in_full1 <= \$453 ;
   always @(posedge clk)
-    in_wslot <= \$452 ;
+    in_wslot <= \$454 ;
   always @(posedge clk)
-    in_groups <= \$453 ;
+    in_groups <= \$455 ;
   always @(posedge clk)
-    cur_folds <= \$454 ;
+    cur_folds <= \$456 ;
   always @(posedge clk)
-    cur_groups <= \$455 ;
+    cur_groups <= \$457 ;
   always @(posedge clk)
-    cur_out <= \$456 ;
+    cur_out <= \$458 ;
   always @(posedge clk)
-    cur_is_last <= \$457 ;
+    cur_is_last <= \$459 ;
   always @(posedge clk)
-    cur_relu <= \$458 ;
+    cur_relu <= \$460 ;
   always @(posedge clk)
-    cur_requantize <= \$459 ;
+    cur_requantize <= \$461 ;
   always @(posedge clk)
-    bank_addr <= \$460 ;
+    bank_addr <= \$462 ;
   always @(posedge clk)
-    rq_addr <= \$461 ;
+    rq_addr <= \$463 ;
   always @(posedge clk)
-    layer <= \$462 ;
+    layer <= \$464 ;
   always @(posedge clk)
-    group <= \$463 ;
+    group <= \$465 ;
   always @(posedge clk)
-    fold <= \$464 ;
+    fold <= \$466 ;
   always @(posedge clk)
-    fold_end <= \$465 ;
+    fold_end <= \$467 ;
   always @(posedge clk)
-    b_group <= \$466 ;
+    b_group <= \$468 ;
   always @(posedge clk)
-    b_fold <= \$467 ;
+    b_fold <= \$469 ;
   always @(posedge clk)
-    b_in_group <= \$468 ;
+    b_in_group <= \$470 ;
   always @(posedge clk)
-    b_bank_addr <= \$469 ;
+    b_bank_addr <= \$471 ;
   always @(posedge clk)
-    b_rq_addr <= \$470 ;
+    b_rq_addr <= \$472 ;
   always @(posedge clk)
-    loaded <= \$471 ;
+    loaded <= \$473 ;
   always @(posedge clk)
-    wr_buf <= \$472 ;
+    wr_buf <= \$474 ;
   always @(posedge clk)
-    prev_out <= \$473 ;
+    prev_out <= \$475 ;
   always @(posedge clk)
-    prev_groups <= \$474 ;
+    prev_groups <= \$476 ;
   always @(posedge clk)
-    ctx <= \$475 ;
+    ctx <= \$477 ;
   always @(posedge clk)
     step_addr <= \$373 ;
   always @(posedge clk)
@@ -2134,13 +2146,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$401 ;
   always @(posedge clk)
-    step_valid <= \$476 ;
+    step_valid <= \$478 ;
   always @(posedge clk)
-    rd_from_input <= \$477 ;
+    rd_from_input <= \$479 ;
   always @(posedge clk)
-    rd_block <= \$478 ;
+    rd_block <= \$480 ;
   always @(posedge clk)
-    wb_valid1 <= \$479 ;
+    wb_valid1 <= \$481 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2150,7 +2162,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$480 ;
+    wb_valid2 <= \$482 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2160,7 +2172,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$481 ;
+    wb_valid3 <= \$483 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2170,7 +2182,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$482 ;
+    wb_valid4 <= \$484 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2180,7 +2192,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$483 ;
+    wb_valid5 <= \$485 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2190,7 +2202,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$484 ;
+    wb_valid6 <= \$486 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2200,7 +2212,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$485 ;
+    wb_valid7 <= \$487 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2210,7 +2222,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$486 ;
+    wb_valid8 <= \$488 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2220,7 +2232,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$487 ;
+    wb_valid9 <= \$489 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2230,7 +2242,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$488 ;
+    wb_valid10 <= \$490 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2240,7 +2252,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$489 ;
+    wb_valid11 <= \$491 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2250,7 +2262,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$490 ;
+    wb_valid12 <= \$492 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2260,77 +2272,81 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_parity0 <= \$491 ;
+    wb_parity0 <= \$493 ;
   always @(posedge clk)
-    wb_groups0 <= \$492 ;
+    wb_groups0 <= \$494 ;
   always @(posedge clk)
-    wb_parity1 <= \$493 ;
+    wb_parity1 <= \$495 ;
   always @(posedge clk)
-    wb_groups1 <= \$494 ;
+    wb_groups1 <= \$496 ;
   always @(posedge clk)
-    out_full0 <= \$495 ;
+    out_full0 <= \$497 ;
   always @(posedge clk)
-    out_groups0 <= \$496 ;
+    out_pending0 <= \$498 ;
   always @(posedge clk)
-    out_full1 <= \$497 ;
+    out_groups0 <= \$499 ;
   always @(posedge clk)
-    out_groups1 <= \$498 ;
+    out_full1 <= \$500 ;
   always @(posedge clk)
-    drain_inflight <= \$499 ;
+    out_pending1 <= \$501 ;
   always @(posedge clk)
-    drain_inflight2 <= \$500 ;
+    out_groups1 <= \$502 ;
   always @(posedge clk)
-    drain_lane <= \$501 ;
+    drain_inflight <= \$503 ;
   always @(posedge clk)
-    drain_last <= \$502 ;
+    drain_inflight2 <= \$504 ;
   always @(posedge clk)
-    drain_elem <= \$503 ;
+    drain_lane <= \$505 ;
   always @(posedge clk)
-    drain_slot <= \$504 ;
+    drain_last <= \$506 ;
+  always @(posedge clk)
+    drain_elem <= \$507 ;
+  always @(posedge clk)
+    drain_slot <= \$508 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$281 ;
+    drain_lane_data0 <= \$signature__data$283 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$282 ;
+    drain_lane_data1 <= \$signature__data$284 ;
   always @(posedge clk)
-    release_slot <= \$505 ;
+    release_slot <= \$509 ;
   always @(posedge clk)
-    in_flight <= \$506 ;
+    in_flight <= \$510 ;
   always @(posedge clk)
-    inc_busy <= \$507 ;
+    inc_busy <= \$511 ;
   always @(posedge clk)
-    count_busy <= \$508 ;
+    count_busy <= \$512 ;
   always @(posedge clk)
-    inc_stall_input <= \$509 ;
+    inc_stall_input <= \$513 ;
   always @(posedge clk)
-    count_stall_input <= \$510 ;
+    count_stall_input <= \$514 ;
   always @(posedge clk)
-    inc_stall_output <= \$511 ;
+    inc_stall_output <= \$515 ;
   always @(posedge clk)
-    count_stall_output <= \$512 ;
+    count_stall_output <= \$516 ;
   always @(posedge clk)
-    inc_mac_ops <= \$513 ;
+    inc_mac_ops <= \$517 ;
   always @(posedge clk)
-    count_mac_ops <= \$514 ;
+    count_mac_ops <= \$518 ;
   always @(posedge clk)
-    inc_bank_reads <= \$515 ;
+    inc_bank_reads <= \$519 ;
   always @(posedge clk)
-    count_bank_reads <= \$516 ;
+    count_bank_reads <= \$520 ;
   always @(posedge clk)
-    inc_act_reads <= \$517 ;
+    inc_act_reads <= \$521 ;
   always @(posedge clk)
-    count_act_reads <= \$518 ;
+    count_act_reads <= \$522 ;
   always @(posedge clk)
-    inc_act_writes <= \$519 ;
+    inc_act_writes <= \$523 ;
   always @(posedge clk)
-    count_act_writes <= \$520 ;
+    count_act_writes <= \$524 ;
   always @(posedge clk)
-    inc_inferences <= \$521 ;
+    inc_inferences <= \$525 ;
   always @(posedge clk)
-    count_inferences <= \$522 ;
+    count_inferences <= \$526 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2623,7 +2639,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$290  = wb_group12 + \$289 ;
   assign \$291  = wb_ctx12 ? 7'h40 : 7'h00;
   assign \$292  = wb_group12 + \$291 ;
-  assign \$293  = drain_slot ? out_full1 : out_full0;
+  assign \$293  = drain_slot ? out_pending1 : out_pending0;
   assign \$294  = drain_slot ? out_groups1 : out_groups0;
   assign \$296  = \$294  > \$295 ;
   assign \$297  = \$293  & \$296 ;
@@ -2747,22 +2763,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$425  = out_n - 1'h1;
   assign \$426  = drain_elem == \$425 ;
   assign \$427  = ~ drain_slot;
-  assign \$428  = drain_elem + 1'h1;
-  assign \$429  = ~ release_slot;
-  assign \$430  = ! release_slot;
-  assign \$432  = in_flight + vector_start;
-  assign \$433  = \$432  - done;
-  assign \$434  = count_busy + inc_busy;
-  assign \$435  = count_stall_input + inc_stall_input;
-  assign \$436  = count_stall_output + inc_stall_output;
-  assign \$437  = issue ? 4'h8 : 4'h0;
-  assign \$438  = count_mac_ops + inc_mac_ops;
-  assign \$439  = issue ? 2'h2 : 2'h0;
+  assign \$428  = ! drain_slot;
+  assign \$430  = drain_elem + 1'h1;
+  assign \$431  = ~ release_slot;
+  assign \$432  = ! release_slot;
+  assign \$434  = in_flight + vector_start;
+  assign \$435  = \$434  - done;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
     .\port$348$0 (drain_data),
-    .\port$891$0 (drain_last2),
+    .\port$901$0 (drain_last2),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2846,141 +2857,109 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = n_layers;
+    \$447  = n_layers;
     if (\$308 ) begin
       if (\$309 ) begin
-        \$445  = \$311 [2:0];
+        \$447  = \$311 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = \$313 [7:0];
+    \$448  = \$313 [7:0];
     if (rst) begin
-      \$446  = 8'h00;
+      \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = dl_rp__data[15:8];
+    \$449  = dl_rp__data[15:8];
     if (rst) begin
-      \$447  = 8'h00;
+      \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = in_beats0;
+    \$450  = in_beats0;
     if (\$315 ) begin
-      \$448  = \$316 [7:0];
+      \$450  = \$316 [7:0];
     end
     if (in_release0) begin
-      \$448  = 8'h00;
+      \$450  = 8'h00;
     end
     if (rst) begin
-      \$448  = 8'h00;
+      \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = in_full0;
+    \$451  = in_full0;
     if (\$315 ) begin
       if (\$318 ) begin
-        \$449  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$449  = 1'h0;
-    end
-    if (rst) begin
-      \$449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = in_beats1;
-    if (\$320 ) begin
-      \$450  = \$321 [7:0];
-    end
-    if (in_release1) begin
-      \$450  = 8'h00;
-    end
-    if (rst) begin
-      \$450  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = in_full1;
-    if (\$320 ) begin
-      if (\$323 ) begin
         \$451  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$451  = 1'h0;
+    end
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = in_beats1;
+    if (\$320 ) begin
+      \$452  = \$321 [7:0];
+    end
     if (in_release1) begin
-      \$451  = 1'h0;
+      \$452  = 8'h00;
     end
     if (rst) begin
-      \$451  = 1'h0;
+      \$452  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = in_wslot;
+    \$453  = in_full1;
+    if (\$320 ) begin
+      if (\$323 ) begin
+        \$453  = 1'h1;
+      end
+    end
+    if (in_release1) begin
+      \$453  = 1'h0;
+    end
+    if (rst) begin
+      \$453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = in_wslot;
     if (\$327 ) begin
-      \$452  = \$328 ;
+      \$454  = \$328 ;
     end
     if (rst) begin
-      \$452  = 1'h0;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = \$330 [7:0];
-    if (rst) begin
-      \$453  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = cur_folds;
-    if (\$331 ) begin
-      \$454  = \$333 [7:0];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$454  = \$345 [7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$454  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = cur_groups;
-    if (\$331 ) begin
-      \$455  = \$335 [7:0];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$455  = \$347 [7:0];
-        end
-      end
-    end
+    \$455  = \$330 [7:0];
     if (rst) begin
       \$455  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = cur_out;
+    \$456  = cur_folds;
     if (\$331 ) begin
-      \$456  = nxt_rp__data[15:8];
+      \$456  = \$333 [7:0];
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
-          \$456  = nxt_rp__data[15:8];
+          \$456  = \$345 [7:0];
         end
       end
     end
@@ -2990,45 +2969,45 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = cur_is_last;
+    \$457  = cur_groups;
     if (\$331 ) begin
-      \$457  = \$337 ;
+      \$457  = \$335 [7:0];
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
-          \$457  = \$349 ;
+          \$457  = \$347 [7:0];
         end
       end
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = cur_relu;
+    \$458  = cur_out;
     if (\$331 ) begin
-      \$458  = nxt_rp__data[33];
+      \$458  = nxt_rp__data[15:8];
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
-          \$458  = nxt_rp__data[33];
+          \$458  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$458  = 1'h0;
+      \$458  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = cur_requantize;
+    \$459  = cur_is_last;
     if (\$331 ) begin
-      \$459  = nxt_rp__data[34];
+      \$459  = \$337 ;
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
-          \$459  = nxt_rp__data[34];
+          \$459  = \$349 ;
         end
       end
     end
@@ -3038,82 +3017,75 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = bank_addr;
+    \$460  = cur_relu;
     if (\$331 ) begin
-      \$460  = nxt_rp__data[24:16];
+      \$460  = nxt_rp__data[33];
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
-          \$460  = nxt_rp__data[24:16];
+          \$460  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = cur_requantize;
+    if (\$331 ) begin
+      \$461  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$461  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = bank_addr;
+    if (\$331 ) begin
+      \$462  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
+          \$462  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$352 ) begin
-              \$460  = b_bank_addr;
+              \$462  = b_bank_addr;
             end
           end
         end
       end
       if (\$360 ) begin
-        \$460  = \$361 [8:0];
+        \$462  = \$361 [8:0];
       end
     end
     if (rst) begin
-      \$460  = 9'h000;
+      \$462  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = rq_addr;
+    \$463  = rq_addr;
     if (\$331 ) begin
-      \$461  = nxt_rp__data[32:25];
+      \$463  = nxt_rp__data[32:25];
     end else if (issue_a) begin
       if (\$339 ) begin
-        \$461  = \$341 [7:0];
+        \$463  = \$341 [7:0];
         if (\$343 ) begin
-          \$461  = nxt_rp__data[32:25];
+          \$463  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$352 ) begin
-              \$461  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$461  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = layer;
-    if (\$331 ) begin
-      \$462  = \$51 [2:0];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$462  = \$51 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$462  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = group;
-    if (\$331 ) begin
-      \$463  = 8'h00;
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        \$463  = \$340 [7:0];
-        if (\$343 ) begin
-          \$463  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$352 ) begin
-              \$463  = b_group;
+              \$463  = b_rq_addr;
             end
           end
         end
@@ -3125,60 +3097,57 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = fold;
+    \$464  = layer;
     if (\$331 ) begin
-      \$464  = 8'h00;
+      \$464  = \$51 [2:0];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (\$339 ) begin
-        \$464  = 8'h00;
         if (\$343 ) begin
-          \$464  = 8'h00;
+          \$464  = \$51 [2:0];
         end
-      end else begin
-        \$464  = \$353 [7:0];
       end
     end
     if (rst) begin
-      \$464  = 8'h00;
+      \$464  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = fold_end;
+    \$465  = group;
     if (\$331 ) begin
-      \$465  = 16'h0004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$339 ) begin
-        \$465  = 16'h0004;
-        if (\$343 ) begin
-          \$465  = 16'h0004;
-        end
-      end else begin
-        \$465  = \$354 [15:0];
-      end
-    end
-    if (rst) begin
-      \$465  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = b_group;
-    if (\$331 ) begin
-      \$466  = 8'h00;
+      \$465  = 8'h00;
     end else if (issue_a) begin
       if (\$339 ) begin
+        \$465  = \$340 [7:0];
         if (\$343 ) begin
+          \$465  = 8'h00;
           if (cur_is_last) begin
-            \$466  = 8'h00;
+            if (b_done) begin
+            end else if (\$352 ) begin
+              \$465  = b_group;
+            end
           end
         end
       end
-    end else if (issue_b) begin
-      if (\$367 ) begin
-        \$466  = \$368 [7:0];
+    end
+    if (rst) begin
+      \$465  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = fold;
+    if (\$331 ) begin
+      \$466  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$339 ) begin
+        \$466  = 8'h00;
+        if (\$343 ) begin
+          \$466  = 8'h00;
+        end
+      end else begin
+        \$466  = \$353 [7:0];
       end
     end
     if (rst) begin
@@ -3187,318 +3156,336 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = b_fold;
+    \$467  = fold_end;
     if (\$331 ) begin
-      \$467  = 8'h00;
+      \$467  = 16'h0004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$339 ) begin
+        \$467  = 16'h0004;
+        if (\$343 ) begin
+          \$467  = 16'h0004;
+        end
+      end else begin
+        \$467  = \$354 [15:0];
+      end
+    end
+    if (rst) begin
+      \$467  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = b_group;
+    if (\$331 ) begin
+      \$468  = 8'h00;
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
           if (cur_is_last) begin
-            \$467  = 8'h00;
+            \$468  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$367 ) begin
+        \$468  = \$368 [7:0];
+      end
+    end
+    if (rst) begin
+      \$468  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = b_fold;
+    if (\$331 ) begin
+      \$469  = 8'h00;
+    end else if (issue_a) begin
+      if (\$339 ) begin
+        if (\$343 ) begin
+          if (cur_is_last) begin
+            \$469  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
       (* full_case = 32'd1 *)
       if (\$367 ) begin
-        \$467  = 8'h00;
+        \$469  = 8'h00;
       end else begin
-        \$467  = \$370 [7:0];
+        \$469  = \$370 [7:0];
       end
     end
     if (rst) begin
-      \$467  = 8'h00;
+      \$469  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = b_in_group;
+    \$470  = b_in_group;
     if (\$331 ) begin
-      \$468  = 1'h0;
+      \$470  = 1'h0;
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
           if (cur_is_last) begin
-            \$468  = 1'h0;
+            \$470  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$468  = \$365 ;
+      \$470  = \$365 ;
     end
     if (rst) begin
-      \$468  = 1'h0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = b_bank_addr;
+    \$471  = b_bank_addr;
     if (\$331 ) begin
-      \$469  = d0_rp__data[24:16];
+      \$471  = d0_rp__data[24:16];
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
           if (cur_is_last) begin
-            \$469  = d0_rp__data[24:16];
+            \$471  = d0_rp__data[24:16];
           end
         end
       end
     end else if (issue_b) begin
-      \$469  = \$362 [8:0];
+      \$471  = \$362 [8:0];
     end
     if (rst) begin
-      \$469  = 9'h000;
+      \$471  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = b_rq_addr;
+    \$472  = b_rq_addr;
     if (\$331 ) begin
-      \$470  = d0_rp__data[32:25];
+      \$472  = d0_rp__data[32:25];
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
           if (cur_is_last) begin
-            \$470  = d0_rp__data[32:25];
+            \$472  = d0_rp__data[32:25];
           end
         end
       end
     end else if (issue_b) begin
       if (\$367 ) begin
-        \$470  = \$369 [7:0];
+        \$472  = \$369 [7:0];
       end
     end
     if (rst) begin
-      \$470  = 8'h00;
+      \$472  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = loaded;
+    \$473  = loaded;
     if (\$331 ) begin
-      \$471  = 1'h1;
+      \$473  = 1'h1;
     end
     if (\$372 ) begin
-      \$471  = 1'h0;
+      \$473  = 1'h0;
     end
     if (rst) begin
-      \$471  = 1'h0;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = wr_buf;
+    \$474  = wr_buf;
     if (\$331 ) begin
-      \$472  = 1'h0;
+      \$474  = 1'h0;
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
-          \$472  = \$350 ;
+          \$474  = \$350 ;
           if (cur_is_last) begin
-            \$472  = 1'h0;
+            \$474  = 1'h0;
             if (b_done) begin
-              \$472  = 1'h1;
+              \$474  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$472  = 1'h0;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = prev_out;
+    \$475  = prev_out;
     if (\$331 ) begin
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
-          \$473  = cur_out;
+          \$475  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$473  = d0_rp__data[15:8];
+              \$475  = d0_rp__data[15:8];
             end
           end
         end
       end
     end
     if (rst) begin
-      \$473  = 8'h00;
+      \$475  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = prev_groups;
+    \$476  = prev_groups;
     if (\$331 ) begin
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
-          \$474  = cur_groups;
+          \$476  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$474  = in_groups;
+              \$476  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$474  = 8'h00;
+      \$476  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = ctx;
+    \$477  = ctx;
     if (\$331 ) begin
     end else if (issue_a) begin
       if (\$339 ) begin
         if (\$343 ) begin
           if (cur_is_last) begin
-            \$475  = \$351 ;
+            \$477  = \$351 ;
           end
         end
       end
     end
     if (rst) begin
-      \$475  = 1'h0;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = issue;
+    \$478  = issue;
     if (rst) begin
-      \$476  = 1'h0;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = rd_from_input;
+    \$479  = rd_from_input;
     if (step_valid) begin
-      \$477  = step_from_input;
+      \$479  = step_from_input;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = rd_block;
+    \$480  = rd_block;
     if (step_valid) begin
-      \$478  = step_blk;
+      \$480  = step_blk;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = \$402 ;
-    if (rst) begin
-      \$479  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = wb_valid1;
-    if (rst) begin
-      \$480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = wb_valid2;
+    \$481  = \$402 ;
     if (rst) begin
       \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = wb_valid3;
+    \$482  = wb_valid1;
     if (rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = wb_valid4;
+    \$483  = wb_valid2;
     if (rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = wb_valid5;
+    \$484  = wb_valid3;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = wb_valid6;
+    \$485  = wb_valid4;
     if (rst) begin
       \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = wb_valid7;
+    \$486  = wb_valid5;
     if (rst) begin
       \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = wb_valid8;
+    \$487  = wb_valid6;
     if (rst) begin
       \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = wb_valid9;
+    \$488  = wb_valid7;
     if (rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = wb_valid10;
+    \$489  = wb_valid8;
     if (rst) begin
       \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = wb_valid11;
+    \$490  = wb_valid9;
     if (rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = wb_parity0;
-    if (track_reset0) begin
-      \$491  = 1'h1;
-    end else if (\$404 ) begin
-      \$491  = wb_par12;
-    end
+    \$491  = wb_valid10;
     if (rst) begin
       \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = wb_groups0;
-    if (track_reset0) begin
-      \$492  = 8'h00;
-    end else if (\$404 ) begin
-      \$492  = \$407 [7:0];
-    end
+    \$492  = wb_valid11;
     if (rst) begin
-      \$492  = 8'h00;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = wb_parity1;
-    if (track_reset1) begin
+    \$493  = wb_parity0;
+    if (track_reset0) begin
       \$493  = 1'h1;
-    end else if (\$409 ) begin
+    end else if (\$404 ) begin
       \$493  = wb_par12;
     end
     if (rst) begin
@@ -3507,11 +3494,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = wb_groups1;
-    if (track_reset1) begin
+    \$494  = wb_groups0;
+    if (track_reset0) begin
       \$494  = 8'h00;
-    end else if (\$409 ) begin
-      \$494  = \$412 [7:0];
+    end else if (\$404 ) begin
+      \$494  = \$407 [7:0];
     end
     if (rst) begin
       \$494  = 8'h00;
@@ -3519,14 +3506,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = out_full0;
-    if (\$414 ) begin
+    \$495  = wb_parity1;
+    if (track_reset1) begin
       \$495  = 1'h1;
-    end
-    if (done) begin
-      if (\$430 ) begin
-        \$495  = 1'h0;
-      end
+    end else if (\$409 ) begin
+      \$495  = wb_par12;
     end
     if (rst) begin
       \$495  = 1'h0;
@@ -3534,11 +3518,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = out_groups0;
-    if (\$414 ) begin
+    \$496  = wb_groups1;
+    if (track_reset1) begin
       \$496  = 8'h00;
-    end else if (\$416 ) begin
-      \$496  = \$417 [7:0];
+    end else if (\$409 ) begin
+      \$496  = \$412 [7:0];
     end
     if (rst) begin
       \$496  = 8'h00;
@@ -3546,12 +3530,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = out_full1;
-    if (\$419 ) begin
+    \$497  = out_full0;
+    if (\$414 ) begin
       \$497  = 1'h1;
     end
     if (done) begin
-      if (\$431 ) begin
+      if (\$432 ) begin
         \$497  = 1'h0;
       end
     end
@@ -3561,129 +3545,152 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = out_groups1;
+    \$498  = out_pending0;
+    if (\$414 ) begin
+      \$498  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$426 ) begin
+        if (\$428 ) begin
+          \$498  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = out_groups0;
+    if (\$414 ) begin
+      \$499  = 8'h00;
+    end else if (\$416 ) begin
+      \$499  = \$417 [7:0];
+    end
+    if (rst) begin
+      \$499  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = out_full1;
     if (\$419 ) begin
-      \$498  = 8'h00;
-    end else if (\$421 ) begin
-      \$498  = \$422 [7:0];
+      \$500  = 1'h1;
     end
-    if (rst) begin
-      \$498  = 8'h00;
+    if (done) begin
+      if (\$433 ) begin
+        \$500  = 1'h0;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = drain_read;
-    if (rst) begin
-      \$499  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = drain_inflight;
     if (rst) begin
       \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = drain_lane;
-    if (drain_read) begin
-      \$501  = drain_elem[0];
+    \$501  = out_pending1;
+    if (\$419 ) begin
+      \$501  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = drain_last;
     if (drain_read) begin
-      \$502  = \$424 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
       if (\$426 ) begin
-        \$503  = 8'h00;
-      end else begin
-        \$503  = \$428 [7:0];
+        if (\$429 ) begin
+          \$501  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$503  = 8'h00;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = drain_slot;
-    if (drain_read) begin
-      if (\$426 ) begin
-        \$504  = \$427 ;
-      end
+    \$502  = out_groups1;
+    if (\$419 ) begin
+      \$502  = 8'h00;
+    end else if (\$421 ) begin
+      \$502  = \$422 [7:0];
     end
+    if (rst) begin
+      \$502  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$503  = drain_read;
+    if (rst) begin
+      \$503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$504  = drain_inflight;
     if (rst) begin
       \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = release_slot;
+    \$505  = drain_lane;
+    if (drain_read) begin
+      \$505  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$506  = drain_last;
+    if (drain_read) begin
+      \$506  = \$424 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$426 ) begin
+        \$507  = 8'h00;
+      end else begin
+        \$507  = \$430 [7:0];
+      end
+    end
+    if (rst) begin
+      \$507  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$508  = drain_slot;
+    if (drain_read) begin
+      if (\$426 ) begin
+        \$508  = \$427 ;
+      end
+    end
+    if (rst) begin
+      \$508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = release_slot;
     if (done) begin
-      \$505  = \$429 ;
+      \$509  = \$431 ;
     end
     if (rst) begin
-      \$505  = 1'h0;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = \$433 [2:0];
+    \$510  = \$435 [2:0];
     if (rst) begin
-      \$506  = 3'h0;
+      \$510  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = { 3'h0, busy };
-    if (rst) begin
-      \$507  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$508  = 32'd0;
-    end else begin
-      \$508  = \$434 [31:0];
-    end
-    if (rst) begin
-      \$508  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = { 3'h0, stall_input };
-    if (rst) begin
-      \$509  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$510  = 32'd0;
-    end else begin
-      \$510  = \$435 [31:0];
-    end
-    if (rst) begin
-      \$510  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = { 3'h0, stall_output };
+    \$511  = { 3'h0, busy };
     if (rst) begin
       \$511  = 4'h0;
     end
@@ -3702,7 +3709,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = \$437 ;
+    \$513  = { 3'h0, stall_input };
     if (rst) begin
       \$513  = 4'h0;
     end
@@ -3713,7 +3720,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$514  = 32'd0;
     end else begin
-      \$514  = \$438 [31:0];
+      \$514  = \$437 [31:0];
     end
     if (rst) begin
       \$514  = 32'd0;
@@ -3721,7 +3728,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = { 2'h0, \$439  };
+    \$515  = { 3'h0, stall_output };
     if (rst) begin
       \$515  = 4'h0;
     end
@@ -3732,7 +3739,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$516  = 32'd0;
     end else begin
-      \$516  = \$440 [31:0];
+      \$516  = \$438 [31:0];
     end
     if (rst) begin
       \$516  = 32'd0;
@@ -3740,7 +3747,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = { 3'h0, issue };
+    \$517  = \$439 ;
     if (rst) begin
       \$517  = 4'h0;
     end
@@ -3751,7 +3758,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$518  = 32'd0;
     end else begin
-      \$518  = \$441 [31:0];
+      \$518  = \$440 [31:0];
     end
     if (rst) begin
       \$518  = 32'd0;
@@ -3759,7 +3766,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = { 2'h0, \$442  };
+    \$519  = { 2'h0, \$441  };
     if (rst) begin
       \$519  = 4'h0;
     end
@@ -3770,7 +3777,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$520  = 32'd0;
     end else begin
-      \$520  = \$443 [31:0];
+      \$520  = \$442 [31:0];
     end
     if (rst) begin
       \$520  = 32'd0;
@@ -3778,7 +3785,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = { 3'h0, done };
+    \$521  = { 3'h0, issue };
     if (rst) begin
       \$521  = 4'h0;
     end
@@ -3789,10 +3796,48 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$522  = 32'd0;
     end else begin
-      \$522  = \$444 [31:0];
+      \$522  = \$443 [31:0];
     end
     if (rst) begin
       \$522  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$523  = { 2'h0, \$444  };
+    if (rst) begin
+      \$523  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$524  = 32'd0;
+    end else begin
+      \$524  = \$445 [31:0];
+    end
+    if (rst) begin
+      \$524  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$525  = { 3'h0, done };
+    if (rst) begin
+      \$525  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$526  = 32'd0;
+    end else begin
+      \$526  = \$446 [31:0];
+    end
+    if (rst) begin
+      \$526  = 32'd0;
     end
   end
   always @* begin
@@ -3876,10 +3921,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__en$168  = out_write;
   assign \$signature__addr$169  = \$292 [6:0];
   assign \$signature__data$170  = \result$158 ;
-  assign \$signature__addr$179  = \$303 [6:0];
-  assign \$signature__en$180  = drain_read;
-  assign \$signature__addr$181  = \$306 [6:0];
+  assign \$signature__addr$181  = \$303 [6:0];
   assign \$signature__en$182  = drain_read;
+  assign \$signature__addr$183  = \$306 [6:0];
+  assign \$signature__en$184  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -3937,13 +3982,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$408  = wb_ctx12;
   assign \$418  = ctx;
   assign \$420  = wb_ctx12;
-  assign \$431  = release_slot;
+  assign \$429  = drain_slot;
+  assign \$433  = release_slot;
   assign \$202  = ctx;
   assign \$218  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$348$0 , r_rdy, r_data, w_en, \port$891$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$348$0 , r_rdy, r_data, w_en, \port$901$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3970,8 +4016,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$348$0 , r_rdy, r_data, w_en, \
   reg [2:0] level = 3'h0;
   input [31:0] \port$348$0 ;
   wire [31:0] \port$348$0 ;
-  input \port$891$0 ;
-  wire \port$891$0 ;
+  input \port$901$0 ;
+  wire \port$901$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4004,7 +4050,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$348$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$891$0 , \port$348$0  };
+      storage[w_port__addr] <= { \port$901$0 , \port$348$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4066,8 +4112,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$348$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$891$0 , \port$348$0  };
-  assign w_data = { \port$891$0 , \port$348$0  };
+  assign w_port__data = { \port$901$0 , \port$348$0  };
+  assign w_data = { \port$901$0 , \port$348$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -5106,7 +5152,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$983$0 (pe0_flags),
+    .\port$993$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -5182,7 +5228,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$983$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$993$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -5227,8 +5273,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$98
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$983$0 ;
-  wire [1:0] \port$983$0 ;
+  input [1:0] \port$993$0 ;
+  wire [1:0] \port$993$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -5287,9 +5333,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$98
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$983$0 [0];
+    rq_relu1 <= \port$993$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$983$0 [1];
+    rq_req1 <= \port$993$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -5417,8 +5463,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$98
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$983$0 [0];
-  assign i_requantize = \port$983$0 [1];
+  assign i_relu = \port$993$0 [0];
+  assign i_requantize = \port$993$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -6458,7 +6504,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1085$0 (pe1_flags),
+    .\port$1095$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -6534,7 +6580,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1085$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1095$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -6579,8 +6625,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1085$0 ;
-  wire [1:0] \port$1085$0 ;
+  input [1:0] \port$1095$0 ;
+  wire [1:0] \port$1095$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -6639,9 +6685,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1085$0 [0];
+    rq_relu1 <= \port$1095$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1085$0 [1];
+    rq_req1 <= \port$1095$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -6769,8 +6815,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1085$0 [0];
-  assign i_requantize = \port$1085$0 [1];
+  assign i_relu = \port$1095$0 [0];
+  assign i_requantize = \port$1095$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };

@@ -496,60 +496,60 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
-  wire [9:0] \$542 ;
+  wire \$542 ;
   wire \$543 ;
-  wire \$544 ;
+  wire [9:0] \$544 ;
   wire \$545 ;
-  wire [3:0] \$546 ;
-  wire [4:0] \$547 ;
-  wire [32:0] \$548 ;
-  wire [32:0] \$549 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire [3:0] \$548 ;
+  wire [4:0] \$549 ;
   wire \$55 ;
   wire [32:0] \$550 ;
-  wire [6:0] \$551 ;
+  wire [32:0] \$551 ;
   wire [32:0] \$552 ;
-  wire [3:0] \$553 ;
+  wire [6:0] \$553 ;
   wire [32:0] \$554 ;
-  wire [32:0] \$555 ;
-  wire [1:0] \$556 ;
+  wire [3:0] \$555 ;
+  wire [32:0] \$556 ;
   wire [32:0] \$557 ;
-  wire [32:0] \$558 ;
-  reg [3:0] \$559 ;
+  wire [1:0] \$558 ;
+  wire [32:0] \$559 ;
   wire \$56 ;
-  reg [8:0] \$560 ;
-  reg [8:0] \$561 ;
+  wire [32:0] \$560 ;
+  reg [3:0] \$561 ;
   reg [8:0] \$562 ;
-  reg \$563 ;
+  reg [8:0] \$563 ;
   reg [8:0] \$564 ;
   reg \$565 ;
-  reg \$566 ;
-  reg [8:0] \$567 ;
-  reg [8:0] \$568 ;
+  reg [8:0] \$566 ;
+  reg \$567 ;
+  reg \$568 ;
   reg [8:0] \$569 ;
   wire [4:0] \$57 ;
   reg [8:0] \$570 ;
-  reg \$571 ;
-  reg \$572 ;
+  reg [8:0] \$571 ;
+  reg [8:0] \$572 ;
   reg \$573 ;
-  reg [8:0] \$574 ;
-  reg [7:0] \$575 ;
-  reg [3:0] \$576 ;
-  reg [8:0] \$577 ;
-  reg [8:0] \$578 ;
-  reg [17:0] \$579 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg [8:0] \$576 ;
+  reg [7:0] \$577 ;
+  reg [3:0] \$578 ;
+  reg [8:0] \$579 ;
   wire \$58 ;
   reg [8:0] \$580 ;
-  reg [8:0] \$581 ;
-  reg \$582 ;
+  reg [17:0] \$581 ;
+  reg [8:0] \$582 ;
   reg [8:0] \$583 ;
-  reg [7:0] \$584 ;
-  reg \$585 ;
-  reg \$586 ;
-  reg [8:0] \$587 ;
-  reg [8:0] \$588 ;
-  reg \$589 ;
+  reg \$584 ;
+  reg [8:0] \$585 ;
+  reg [7:0] \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg [8:0] \$589 ;
   wire \$59 ;
-  reg \$590 ;
+  reg [8:0] \$590 ;
   reg \$591 ;
   reg \$592 ;
   reg \$593 ;
@@ -568,27 +568,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$604 ;
   reg \$605 ;
   reg \$606 ;
-  reg [8:0] \$607 ;
+  reg \$607 ;
   reg \$608 ;
   reg [8:0] \$609 ;
   wire \$61 ;
   reg \$610 ;
   reg [8:0] \$611 ;
   reg \$612 ;
-  reg [8:0] \$613 ;
-  reg \$614 ;
+  reg \$613 ;
+  reg [8:0] \$614 ;
   reg \$615 ;
-  reg [2:0] \$616 ;
-  reg \$617 ;
-  reg [8:0] \$618 ;
+  reg \$616 ;
+  reg [8:0] \$617 ;
+  reg \$618 ;
   reg \$619 ;
   wire [8:0] \$62 ;
-  reg \$620 ;
-  reg [2:0] \$621 ;
-  reg [6:0] \$622 ;
-  reg [31:0] \$623 ;
-  reg [6:0] \$624 ;
-  reg [31:0] \$625 ;
+  reg [2:0] \$620 ;
+  reg \$621 ;
+  reg [8:0] \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg [2:0] \$625 ;
   reg [6:0] \$626 ;
   reg [31:0] \$627 ;
   reg [6:0] \$628 ;
@@ -602,7 +602,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$635 ;
   reg [6:0] \$636 ;
   reg [31:0] \$637 ;
+  reg [6:0] \$638 ;
+  reg [31:0] \$639 ;
   wire [5:0] \$64 ;
+  reg [6:0] \$640 ;
+  reg [31:0] \$641 ;
   wire [9:0] \$65 ;
   wire \$66 ;
   wire [8:0] \$67 ;
@@ -675,7 +679,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$319 ;
   wire [5:0] \$signature__addr$322 ;
   wire [5:0] \$signature__addr$325 ;
-  wire [5:0] \$signature__addr$335 ;
   wire [5:0] \$signature__addr$337 ;
   wire [5:0] \$signature__addr$339 ;
   wire [5:0] \$signature__addr$341 ;
@@ -683,6 +686,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$345 ;
   wire [5:0] \$signature__addr$347 ;
   wire [5:0] \$signature__addr$349 ;
+  wire [5:0] \$signature__addr$351 ;
   wire [5:0] \$signature__addr$83 ;
   wire [5:0] \$signature__addr$86 ;
   wire [5:0] \$signature__addr$89 ;
@@ -723,14 +727,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$320 ;
   wire [31:0] \$signature__data$323 ;
   wire [31:0] \$signature__data$326 ;
-  wire [31:0] \$signature__data$460 ;
-  wire [31:0] \$signature__data$461 ;
   wire [31:0] \$signature__data$462 ;
   wire [31:0] \$signature__data$463 ;
   wire [31:0] \$signature__data$464 ;
   wire [31:0] \$signature__data$465 ;
   wire [31:0] \$signature__data$466 ;
   wire [31:0] \$signature__data$467 ;
+  wire [31:0] \$signature__data$468 ;
+  wire [31:0] \$signature__data$469 ;
   wire [7:0] \$signature__data$84 ;
   wire [7:0] \$signature__data$87 ;
   wire [7:0] \$signature__data$90 ;
@@ -787,7 +791,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en$318 ;
   wire \$signature__en$321 ;
   wire \$signature__en$324 ;
-  wire \$signature__en$336 ;
   wire \$signature__en$338 ;
   wire \$signature__en$340 ;
   wire \$signature__en$342 ;
@@ -795,6 +798,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en$346 ;
   wire \$signature__en$348 ;
   wire \$signature__en$350 ;
+  wire \$signature__en$352 ;
   wire \$signature__en$82 ;
   wire \$signature__en$85 ;
   wire \$signature__en$88 ;
@@ -956,6 +960,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] out_groups0 = 9'h000;
   reg [8:0] out_groups1 = 9'h000;
   reg [8:0] out_n = 9'h000;
+  reg out_pending0 = 1'h0;
+  reg out_pending1 = 1'h0;
   wire out_write;
   reg [8:0] prev_groups = 9'h000;
   reg [8:0] prev_out = 9'h000;
@@ -3065,7 +3071,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _16_ <= outbuf0[\$399 [5:0]];
     end
   end
-  assign \$signature__data$460  = _16_;
+  assign \$signature__data$462  = _16_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -3143,7 +3149,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _17_ <= outbuf1[\$402 [5:0]];
     end
   end
-  assign \$signature__data$461  = _17_;
+  assign \$signature__data$463  = _17_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -3221,7 +3227,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _18_ <= outbuf2[\$405 [5:0]];
     end
   end
-  assign \$signature__data$462  = _18_;
+  assign \$signature__data$464  = _18_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -3299,7 +3305,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _19_ <= outbuf3[\$408 [5:0]];
     end
   end
-  assign \$signature__data$463  = _19_;
+  assign \$signature__data$465  = _19_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -3377,7 +3383,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _20_ <= outbuf4[\$411 [5:0]];
     end
   end
-  assign \$signature__data$464  = _20_;
+  assign \$signature__data$466  = _20_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -3455,7 +3461,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _21_ <= outbuf5[\$414 [5:0]];
     end
   end
-  assign \$signature__data$465  = _21_;
+  assign \$signature__data$467  = _21_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -3533,7 +3539,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _22_ <= outbuf6[\$417 [5:0]];
     end
   end
-  assign \$signature__data$466  = _22_;
+  assign \$signature__data$468  = _22_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -3611,7 +3617,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _23_ <= outbuf7[\$420 [5:0]];
     end
   end
-  assign \$signature__data$467  = _23_;
+  assign \$signature__data$469  = _23_;
+  assign \$316  = rd_from_input ? \$signature__data$241  : \$signature__data$240 ;
+  assign \$317  = rd_from_input ? \$signature__data$243  : \$signature__data$242 ;
+  assign \$318  = rd_from_input ? \$signature__data$245  : \$signature__data$244 ;
+  assign \$319  = rd_from_input ? \$signature__data$247  : \$signature__data$246 ;
   assign \$320  = rd_from_input ? \$signature__data$249  : \$signature__data$248 ;
   assign \$321  = rd_from_input ? \$signature__data$251  : \$signature__data$250 ;
   assign \$322  = rd_from_input ? \$signature__data$253  : \$signature__data$252 ;
@@ -3667,7 +3677,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$386  = wb_group13 + \$385 ;
   assign \$387  = wb_ctx13 ? 6'h20 : 6'h00;
   assign \$388  = wb_group13 + \$387 ;
-  assign \$389  = drain_slot ? out_full1 : out_full0;
+  assign \$389  = drain_slot ? out_pending1 : out_pending0;
   assign \$390  = drain_slot ? out_groups1 : out_groups0;
   assign \$392  = \$390  > \$391 ;
   assign \$393  = \$389  & \$392 ;
@@ -3803,84 +3813,85 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$539  = out_n - 1'h1;
   assign \$540  = drain_elem == \$539 ;
   assign \$541  = ~ drain_slot;
-  assign \$542  = drain_elem + 1'h1;
-  assign \$543  = ~ release_slot;
-  assign \$544  = ! release_slot;
-  assign \$546  = in_flight + vector_start;
-  assign \$547  = \$546  - done;
-  assign \$548  = count_busy + inc_busy;
-  assign \$549  = count_stall_input + inc_stall_input;
-  assign \$550  = count_stall_output + inc_stall_output;
-  assign \$551  = issue ? 7'h40 : 7'h00;
-  assign \$552  = count_mac_ops + inc_mac_ops;
-  assign \$553  = issue ? 4'h8 : 4'h0;
-  assign \$554  = count_bank_reads + inc_bank_reads;
-  assign \$555  = count_act_reads + inc_act_reads;
-  assign \$556  = in_fire + act_write;
-  assign \$557  = count_act_writes + inc_act_writes;
-  assign \$558  = count_inferences + inc_inferences;
+  assign \$542  = ! drain_slot;
+  assign \$544  = drain_elem + 1'h1;
+  assign \$545  = ~ release_slot;
+  assign \$546  = ! release_slot;
+  assign \$548  = in_flight + vector_start;
+  assign \$549  = \$548  - done;
+  assign \$550  = count_busy + inc_busy;
+  assign \$551  = count_stall_input + inc_stall_input;
+  assign \$552  = count_stall_output + inc_stall_output;
+  assign \$553  = issue ? 7'h40 : 7'h00;
+  assign \$554  = count_mac_ops + inc_mac_ops;
+  assign \$555  = issue ? 4'h8 : 4'h0;
+  assign \$556  = count_bank_reads + inc_bank_reads;
+  assign \$557  = count_act_reads + inc_act_reads;
+  assign \$558  = in_fire + act_write;
+  assign \$559  = count_act_writes + inc_act_writes;
+  assign \$560  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$559 ;
+    n_layers <= \$561 ;
   always @(posedge clk)
-    in_folds <= \$560 ;
+    in_folds <= \$562 ;
   always @(posedge clk)
-    out_n <= \$561 ;
+    out_n <= \$563 ;
   always @(posedge clk)
-    in_beats0 <= \$562 ;
+    in_beats0 <= \$564 ;
   always @(posedge clk)
-    in_full0 <= \$563 ;
+    in_full0 <= \$565 ;
   always @(posedge clk)
-    in_beats1 <= \$564 ;
+    in_beats1 <= \$566 ;
   always @(posedge clk)
-    in_full1 <= \$565 ;
+    in_full1 <= \$567 ;
   always @(posedge clk)
-    in_wslot <= \$566 ;
+    in_wslot <= \$568 ;
   always @(posedge clk)
-    in_groups <= \$567 ;
+    in_groups <= \$569 ;
   always @(posedge clk)
-    cur_folds <= \$568 ;
+    cur_folds <= \$570 ;
   always @(posedge clk)
-    cur_groups <= \$569 ;
+    cur_groups <= \$571 ;
   always @(posedge clk)
-    cur_out <= \$570 ;
+    cur_out <= \$572 ;
   always @(posedge clk)
-    cur_is_last <= \$571 ;
+    cur_is_last <= \$573 ;
   always @(posedge clk)
-    cur_relu <= \$572 ;
+    cur_relu <= \$574 ;
   always @(posedge clk)
-    cur_requantize <= \$573 ;
+    cur_requantize <= \$575 ;
   always @(posedge clk)
-    bank_addr <= \$574 ;
+    bank_addr <= \$576 ;
   always @(posedge clk)
-    rq_addr <= \$575 ;
+    rq_addr <= \$577 ;
   always @(posedge clk)
-    layer <= \$576 ;
+    layer <= \$578 ;
   always @(posedge clk)
-    group <= \$577 ;
+    group <= \$579 ;
   always @(posedge clk)
-    fold <= \$578 ;
+    fold <= \$580 ;
   always @(posedge clk)
-    fold_end <= \$579 ;
+    fold_end <= \$581 ;
   always @(posedge clk)
-    b_group <= \$580 ;
+    b_group <= \$582 ;
   always @(posedge clk)
-    b_fold <= \$581 ;
+    b_fold <= \$583 ;
   always @(posedge clk)
-    b_in_group <= \$582 ;
+    b_in_group <= \$584 ;
   always @(posedge clk)
-    b_bank_addr <= \$583 ;
+    b_bank_addr <= \$585 ;
   always @(posedge clk)
-    b_rq_addr <= \$584 ;
+    b_rq_addr <= \$586 ;
   always @(posedge clk)
-    loaded <= \$585 ;
+    loaded <= \$587 ;
   always @(posedge clk)
-    wr_buf <= \$586 ;
+    wr_buf <= \$588 ;
   always @(posedge clk)
-    prev_out <= \$587 ;
+    prev_out <= \$589 ;
   always @(posedge clk)
-    prev_groups <= \$588 ;
+    prev_groups <= \$590 ;
   always @(posedge clk)
-    ctx <= \$589 ;
+    ctx <= \$591 ;
   always @(posedge clk)
     step_addr <= \$487 ;
   always @(posedge clk)
@@ -3910,13 +3921,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$515 ;
   always @(posedge clk)
-    step_valid <= \$590 ;
+    step_valid <= \$592 ;
   always @(posedge clk)
-    rd_from_input <= \$591 ;
+    rd_from_input <= \$593 ;
   always @(posedge clk)
-    rd_block <= \$592 ;
+    rd_block <= \$594 ;
   always @(posedge clk)
-    wb_valid1 <= \$593 ;
+    wb_valid1 <= \$595 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3926,7 +3937,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$594 ;
+    wb_valid2 <= \$596 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3936,7 +3947,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$595 ;
+    wb_valid3 <= \$597 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3946,7 +3957,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$596 ;
+    wb_valid4 <= \$598 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3956,7 +3967,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$597 ;
+    wb_valid5 <= \$599 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3966,7 +3977,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$598 ;
+    wb_valid6 <= \$600 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3976,7 +3987,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$599 ;
+    wb_valid7 <= \$601 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3986,7 +3997,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$600 ;
+    wb_valid8 <= \$602 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3996,7 +4007,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$601 ;
+    wb_valid9 <= \$603 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4006,7 +4017,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$602 ;
+    wb_valid10 <= \$604 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4016,7 +4027,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$603 ;
+    wb_valid11 <= \$605 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4026,7 +4037,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$604 ;
+    wb_valid12 <= \$606 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4036,7 +4047,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$605 ;
+    wb_valid13 <= \$607 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4046,89 +4057,93 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$606 ;
+    wb_parity0 <= \$608 ;
   always @(posedge clk)
-    wb_groups0 <= \$607 ;
+    wb_groups0 <= \$609 ;
   always @(posedge clk)
-    wb_parity1 <= \$608 ;
+    wb_parity1 <= \$610 ;
   always @(posedge clk)
-    wb_groups1 <= \$609 ;
+    wb_groups1 <= \$611 ;
   always @(posedge clk)
-    out_full0 <= \$610 ;
+    out_full0 <= \$612 ;
   always @(posedge clk)
-    out_groups0 <= \$611 ;
+    out_pending0 <= \$613 ;
   always @(posedge clk)
-    out_full1 <= \$612 ;
+    out_groups0 <= \$614 ;
   always @(posedge clk)
-    out_groups1 <= \$613 ;
+    out_full1 <= \$615 ;
   always @(posedge clk)
-    drain_inflight <= \$614 ;
+    out_pending1 <= \$616 ;
   always @(posedge clk)
-    drain_inflight2 <= \$615 ;
+    out_groups1 <= \$617 ;
   always @(posedge clk)
-    drain_lane <= \$616 ;
+    drain_inflight <= \$618 ;
   always @(posedge clk)
-    drain_last <= \$617 ;
+    drain_inflight2 <= \$619 ;
   always @(posedge clk)
-    drain_elem <= \$618 ;
+    drain_lane <= \$620 ;
   always @(posedge clk)
-    drain_slot <= \$619 ;
+    drain_last <= \$621 ;
+  always @(posedge clk)
+    drain_elem <= \$622 ;
+  always @(posedge clk)
+    drain_slot <= \$623 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$460 ;
+    drain_lane_data0 <= \$signature__data$462 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$461 ;
+    drain_lane_data1 <= \$signature__data$463 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$462 ;
+    drain_lane_data2 <= \$signature__data$464 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$463 ;
+    drain_lane_data3 <= \$signature__data$465 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$464 ;
+    drain_lane_data4 <= \$signature__data$466 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$465 ;
+    drain_lane_data5 <= \$signature__data$467 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$466 ;
+    drain_lane_data6 <= \$signature__data$468 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$467 ;
+    drain_lane_data7 <= \$signature__data$469 ;
   always @(posedge clk)
-    release_slot <= \$620 ;
+    release_slot <= \$624 ;
   always @(posedge clk)
-    in_flight <= \$621 ;
+    in_flight <= \$625 ;
   always @(posedge clk)
-    inc_busy <= \$622 ;
+    inc_busy <= \$626 ;
   always @(posedge clk)
-    count_busy <= \$623 ;
+    count_busy <= \$627 ;
   always @(posedge clk)
-    inc_stall_input <= \$624 ;
+    inc_stall_input <= \$628 ;
   always @(posedge clk)
-    count_stall_input <= \$625 ;
+    count_stall_input <= \$629 ;
   always @(posedge clk)
-    inc_stall_output <= \$626 ;
+    inc_stall_output <= \$630 ;
   always @(posedge clk)
-    count_stall_output <= \$627 ;
+    count_stall_output <= \$631 ;
   always @(posedge clk)
-    inc_mac_ops <= \$628 ;
+    inc_mac_ops <= \$632 ;
   always @(posedge clk)
-    count_mac_ops <= \$629 ;
+    count_mac_ops <= \$633 ;
   always @(posedge clk)
-    inc_bank_reads <= \$630 ;
+    inc_bank_reads <= \$634 ;
   always @(posedge clk)
-    count_bank_reads <= \$631 ;
+    count_bank_reads <= \$635 ;
   always @(posedge clk)
-    inc_act_reads <= \$632 ;
+    inc_act_reads <= \$636 ;
   always @(posedge clk)
-    count_act_reads <= \$633 ;
+    count_act_reads <= \$637 ;
   always @(posedge clk)
-    inc_act_writes <= \$634 ;
+    inc_act_writes <= \$638 ;
   always @(posedge clk)
-    count_act_writes <= \$635 ;
+    count_act_writes <= \$639 ;
   always @(posedge clk)
-    inc_inferences <= \$636 ;
+    inc_inferences <= \$640 ;
   always @(posedge clk)
-    count_inferences <= \$637 ;
+    count_inferences <= \$641 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -4448,14 +4463,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$314  = ! fold;
   assign \$315  = \$313  & \$314 ;
   assign claim_out = \$312  & \$315 ;
-  assign \$316  = rd_from_input ? \$signature__data$241  : \$signature__data$240 ;
-  assign \$317  = rd_from_input ? \$signature__data$243  : \$signature__data$242 ;
-  assign \$318  = rd_from_input ? \$signature__data$245  : \$signature__data$244 ;
-  assign \$319  = rd_from_input ? \$signature__data$247  : \$signature__data$246 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1377$0 (drain_last2),
+    .\port$1387$0 (drain_last2),
     .\port$488$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -4714,141 +4725,109 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = n_layers;
+    \$561  = n_layers;
     if (\$422 ) begin
       if (\$423 ) begin
-        \$559  = \$425 [3:0];
+        \$561  = \$425 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = \$427 [8:0];
+    \$562  = \$427 [8:0];
     if (rst) begin
-      \$560  = 9'h000;
+      \$562  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = dl_rp__data[17:9];
+    \$563  = dl_rp__data[17:9];
     if (rst) begin
-      \$561  = 9'h000;
+      \$563  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = in_beats0;
+    \$564  = in_beats0;
     if (\$429 ) begin
-      \$562  = \$430 [8:0];
+      \$564  = \$430 [8:0];
     end
     if (in_release0) begin
-      \$562  = 9'h000;
+      \$564  = 9'h000;
     end
     if (rst) begin
-      \$562  = 9'h000;
+      \$564  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = in_full0;
+    \$565  = in_full0;
     if (\$429 ) begin
       if (\$432 ) begin
-        \$563  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$563  = 1'h0;
-    end
-    if (rst) begin
-      \$563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = in_beats1;
-    if (\$434 ) begin
-      \$564  = \$435 [8:0];
-    end
-    if (in_release1) begin
-      \$564  = 9'h000;
-    end
-    if (rst) begin
-      \$564  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = in_full1;
-    if (\$434 ) begin
-      if (\$437 ) begin
         \$565  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$565  = 1'h0;
+    end
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$566  = in_beats1;
+    if (\$434 ) begin
+      \$566  = \$435 [8:0];
+    end
     if (in_release1) begin
-      \$565  = 1'h0;
+      \$566  = 9'h000;
     end
     if (rst) begin
-      \$565  = 1'h0;
+      \$566  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = in_wslot;
+    \$567  = in_full1;
+    if (\$434 ) begin
+      if (\$437 ) begin
+        \$567  = 1'h1;
+      end
+    end
+    if (in_release1) begin
+      \$567  = 1'h0;
+    end
+    if (rst) begin
+      \$567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = in_wslot;
     if (\$441 ) begin
-      \$566  = \$442 ;
+      \$568  = \$442 ;
     end
     if (rst) begin
-      \$566  = 1'h0;
+      \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = \$444 [8:0];
-    if (rst) begin
-      \$567  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = cur_folds;
-    if (\$445 ) begin
-      \$568  = \$447 [8:0];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$568  = \$459 [8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$568  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = cur_groups;
-    if (\$445 ) begin
-      \$569  = \$449 [8:0];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$569  = \$461 [8:0];
-        end
-      end
-    end
+    \$569  = \$444 [8:0];
     if (rst) begin
       \$569  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = cur_out;
+    \$570  = cur_folds;
     if (\$445 ) begin
-      \$570  = nxt_rp__data[17:9];
+      \$570  = \$447 [8:0];
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
-          \$570  = nxt_rp__data[17:9];
+          \$570  = \$459 [8:0];
         end
       end
     end
@@ -4858,45 +4837,45 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = cur_is_last;
+    \$571  = cur_groups;
     if (\$445 ) begin
-      \$571  = \$451 ;
+      \$571  = \$449 [8:0];
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
-          \$571  = \$463 ;
+          \$571  = \$461 [8:0];
         end
       end
     end
     if (rst) begin
-      \$571  = 1'h0;
+      \$571  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = cur_relu;
+    \$572  = cur_out;
     if (\$445 ) begin
-      \$572  = nxt_rp__data[35];
+      \$572  = nxt_rp__data[17:9];
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
-          \$572  = nxt_rp__data[35];
+          \$572  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$572  = 1'h0;
+      \$572  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = cur_requantize;
+    \$573  = cur_is_last;
     if (\$445 ) begin
-      \$573  = nxt_rp__data[36];
+      \$573  = \$451 ;
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
-          \$573  = nxt_rp__data[36];
+          \$573  = \$463 ;
         end
       end
     end
@@ -4906,147 +4885,137 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = bank_addr;
+    \$574  = cur_relu;
     if (\$445 ) begin
-      \$574  = nxt_rp__data[26:18];
+      \$574  = nxt_rp__data[35];
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
-          \$574  = nxt_rp__data[26:18];
+          \$574  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = cur_requantize;
+    if (\$445 ) begin
+      \$575  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$575  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = bank_addr;
+    if (\$445 ) begin
+      \$576  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
+          \$576  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$466 ) begin
-              \$574  = b_bank_addr;
+              \$576  = b_bank_addr;
             end
           end
         end
       end
       if (\$474 ) begin
-        \$574  = \$475 [8:0];
+        \$576  = \$475 [8:0];
       end
     end
     if (rst) begin
-      \$574  = 9'h000;
+      \$576  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = rq_addr;
+    \$577  = rq_addr;
     if (\$445 ) begin
-      \$575  = nxt_rp__data[34:27];
+      \$577  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (\$453 ) begin
-        \$575  = \$455 [7:0];
+        \$577  = \$455 [7:0];
         if (\$457 ) begin
-          \$575  = nxt_rp__data[34:27];
+          \$577  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$466 ) begin
-              \$575  = b_rq_addr;
+              \$577  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$575  = 8'h00;
+      \$577  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = layer;
+    \$578  = layer;
     if (\$445 ) begin
-      \$576  = \$107 [3:0];
+      \$578  = \$107 [3:0];
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
-          \$576  = \$107 [3:0];
+          \$578  = \$107 [3:0];
         end
       end
     end
     if (rst) begin
-      \$576  = 4'h0;
+      \$578  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = group;
+    \$579  = group;
     if (\$445 ) begin
-      \$577  = 9'h000;
+      \$579  = 9'h000;
     end else if (issue_a) begin
       if (\$453 ) begin
-        \$577  = \$454 [8:0];
+        \$579  = \$454 [8:0];
         if (\$457 ) begin
-          \$577  = 9'h000;
+          \$579  = 9'h000;
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$466 ) begin
-              \$577  = b_group;
+              \$579  = b_group;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$577  = 9'h000;
+      \$579  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = fold;
-    if (\$445 ) begin
-      \$578  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$453 ) begin
-        \$578  = 9'h000;
-        if (\$457 ) begin
-          \$578  = 9'h000;
-        end
-      end else begin
-        \$578  = \$467 [8:0];
-      end
-    end
-    if (rst) begin
-      \$578  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = fold_end;
-    if (\$445 ) begin
-      \$579  = 18'h00008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$453 ) begin
-        \$579  = 18'h00008;
-        if (\$457 ) begin
-          \$579  = 18'h00008;
-        end
-      end else begin
-        \$579  = \$468 [17:0];
-      end
-    end
-    if (rst) begin
-      \$579  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = b_group;
+    \$580  = fold;
     if (\$445 ) begin
       \$580  = 9'h000;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (\$453 ) begin
+        \$580  = 9'h000;
         if (\$457 ) begin
-          if (cur_is_last) begin
-            \$580  = 9'h000;
-          end
+          \$580  = 9'h000;
         end
-      end
-    end else if (issue_b) begin
-      if (\$481 ) begin
-        \$580  = \$482 [8:0];
+      end else begin
+        \$580  = \$467 [8:0];
       end
     end
     if (rst) begin
@@ -5055,64 +5024,66 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = b_fold;
+    \$581  = fold_end;
     if (\$445 ) begin
-      \$581  = 9'h000;
+      \$581  = 18'h00008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$453 ) begin
+        \$581  = 18'h00008;
+        if (\$457 ) begin
+          \$581  = 18'h00008;
+        end
+      end else begin
+        \$581  = \$468 [17:0];
+      end
+    end
+    if (rst) begin
+      \$581  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = b_group;
+    if (\$445 ) begin
+      \$582  = 9'h000;
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
           if (cur_is_last) begin
-            \$581  = 9'h000;
+            \$582  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$481 ) begin
+        \$582  = \$482 [8:0];
+      end
+    end
+    if (rst) begin
+      \$582  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = b_fold;
+    if (\$445 ) begin
+      \$583  = 9'h000;
+    end else if (issue_a) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
+          if (cur_is_last) begin
+            \$583  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
       (* full_case = 32'd1 *)
       if (\$481 ) begin
-        \$581  = 9'h000;
+        \$583  = 9'h000;
       end else begin
-        \$581  = \$484 [8:0];
+        \$583  = \$484 [8:0];
       end
-    end
-    if (rst) begin
-      \$581  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = b_in_group;
-    if (\$445 ) begin
-      \$582  = 1'h0;
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          if (cur_is_last) begin
-            \$582  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$582  = \$479 ;
-    end
-    if (rst) begin
-      \$582  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = b_bank_addr;
-    if (\$445 ) begin
-      \$583  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          if (cur_is_last) begin
-            \$583  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$583  = \$476 [8:0];
     end
     if (rst) begin
       \$583  = 9'h000;
@@ -5120,260 +5091,276 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = b_rq_addr;
+    \$584  = b_in_group;
     if (\$445 ) begin
-      \$584  = d0_rp__data[34:27];
+      \$584  = 1'h0;
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
           if (cur_is_last) begin
-            \$584  = d0_rp__data[34:27];
+            \$584  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$584  = \$479 ;
+    end
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = b_bank_addr;
+    if (\$445 ) begin
+      \$585  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
+          if (cur_is_last) begin
+            \$585  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$585  = \$476 [8:0];
+    end
+    if (rst) begin
+      \$585  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = b_rq_addr;
+    if (\$445 ) begin
+      \$586  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$453 ) begin
+        if (\$457 ) begin
+          if (cur_is_last) begin
+            \$586  = d0_rp__data[34:27];
           end
         end
       end
     end else if (issue_b) begin
       if (\$481 ) begin
-        \$584  = \$483 [7:0];
+        \$586  = \$483 [7:0];
       end
     end
     if (rst) begin
-      \$584  = 8'h00;
+      \$586  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = loaded;
+    \$587  = loaded;
     if (\$445 ) begin
-      \$585  = 1'h1;
+      \$587  = 1'h1;
     end
     if (\$486 ) begin
-      \$585  = 1'h0;
+      \$587  = 1'h0;
     end
     if (rst) begin
-      \$585  = 1'h0;
+      \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = wr_buf;
+    \$588  = wr_buf;
     if (\$445 ) begin
-      \$586  = 1'h0;
+      \$588  = 1'h0;
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
-          \$586  = \$464 ;
+          \$588  = \$464 ;
           if (cur_is_last) begin
-            \$586  = 1'h0;
+            \$588  = 1'h0;
             if (b_done) begin
-              \$586  = 1'h1;
+              \$588  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$586  = 1'h0;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = prev_out;
+    \$589  = prev_out;
     if (\$445 ) begin
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
-          \$587  = cur_out;
+          \$589  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$587  = d0_rp__data[17:9];
+              \$589  = d0_rp__data[17:9];
             end
           end
         end
       end
     end
     if (rst) begin
-      \$587  = 9'h000;
+      \$589  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = prev_groups;
+    \$590  = prev_groups;
     if (\$445 ) begin
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
-          \$588  = cur_groups;
+          \$590  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$588  = in_groups;
+              \$590  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$588  = 9'h000;
+      \$590  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = ctx;
+    \$591  = ctx;
     if (\$445 ) begin
     end else if (issue_a) begin
       if (\$453 ) begin
         if (\$457 ) begin
           if (cur_is_last) begin
-            \$589  = \$465 ;
+            \$591  = \$465 ;
           end
         end
       end
     end
     if (rst) begin
-      \$589  = 1'h0;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = issue;
+    \$592  = issue;
     if (rst) begin
-      \$590  = 1'h0;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = rd_from_input;
+    \$593  = rd_from_input;
     if (step_valid) begin
-      \$591  = step_from_input;
+      \$593  = step_from_input;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = rd_block;
+    \$594  = rd_block;
     if (step_valid) begin
-      \$592  = step_blk;
+      \$594  = step_blk;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = \$516 ;
-    if (rst) begin
-      \$593  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = wb_valid1;
-    if (rst) begin
-      \$594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = wb_valid2;
+    \$595  = \$516 ;
     if (rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = wb_valid3;
+    \$596  = wb_valid1;
     if (rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = wb_valid4;
+    \$597  = wb_valid2;
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = wb_valid5;
+    \$598  = wb_valid3;
     if (rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = wb_valid6;
+    \$599  = wb_valid4;
     if (rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = wb_valid7;
+    \$600  = wb_valid5;
     if (rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = wb_valid8;
+    \$601  = wb_valid6;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = wb_valid9;
+    \$602  = wb_valid7;
     if (rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = wb_valid10;
+    \$603  = wb_valid8;
     if (rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = wb_valid11;
+    \$604  = wb_valid9;
     if (rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = wb_valid12;
+    \$605  = wb_valid10;
     if (rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = wb_parity0;
-    if (track_reset0) begin
-      \$606  = 1'h1;
-    end else if (\$518 ) begin
-      \$606  = wb_par13;
-    end
+    \$606  = wb_valid11;
     if (rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = wb_groups0;
-    if (track_reset0) begin
-      \$607  = 9'h000;
-    end else if (\$518 ) begin
-      \$607  = \$521 [8:0];
-    end
+    \$607  = wb_valid12;
     if (rst) begin
-      \$607  = 9'h000;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = wb_parity1;
-    if (track_reset1) begin
+    \$608  = wb_parity0;
+    if (track_reset0) begin
       \$608  = 1'h1;
-    end else if (\$523 ) begin
+    end else if (\$518 ) begin
       \$608  = wb_par13;
     end
     if (rst) begin
@@ -5382,11 +5369,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = wb_groups1;
-    if (track_reset1) begin
+    \$609  = wb_groups0;
+    if (track_reset0) begin
       \$609  = 9'h000;
-    end else if (\$523 ) begin
-      \$609  = \$526 [8:0];
+    end else if (\$518 ) begin
+      \$609  = \$521 [8:0];
     end
     if (rst) begin
       \$609  = 9'h000;
@@ -5394,14 +5381,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = out_full0;
-    if (\$528 ) begin
+    \$610  = wb_parity1;
+    if (track_reset1) begin
       \$610  = 1'h1;
-    end
-    if (done) begin
-      if (\$544 ) begin
-        \$610  = 1'h0;
-      end
+    end else if (\$523 ) begin
+      \$610  = wb_par13;
     end
     if (rst) begin
       \$610  = 1'h0;
@@ -5409,11 +5393,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = out_groups0;
-    if (\$528 ) begin
+    \$611  = wb_groups1;
+    if (track_reset1) begin
       \$611  = 9'h000;
-    end else if (\$530 ) begin
-      \$611  = \$531 [8:0];
+    end else if (\$523 ) begin
+      \$611  = \$526 [8:0];
     end
     if (rst) begin
       \$611  = 9'h000;
@@ -5421,12 +5405,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = out_full1;
-    if (\$533 ) begin
+    \$612  = out_full0;
+    if (\$528 ) begin
       \$612  = 1'h1;
     end
     if (done) begin
-      if (\$545 ) begin
+      if (\$546 ) begin
         \$612  = 1'h0;
       end
     end
@@ -5436,129 +5420,152 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = out_groups1;
+    \$613  = out_pending0;
+    if (\$528 ) begin
+      \$613  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$540 ) begin
+        if (\$542 ) begin
+          \$613  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = out_groups0;
+    if (\$528 ) begin
+      \$614  = 9'h000;
+    end else if (\$530 ) begin
+      \$614  = \$531 [8:0];
+    end
+    if (rst) begin
+      \$614  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = out_full1;
     if (\$533 ) begin
-      \$613  = 9'h000;
-    end else if (\$535 ) begin
-      \$613  = \$536 [8:0];
+      \$615  = 1'h1;
     end
-    if (rst) begin
-      \$613  = 9'h000;
+    if (done) begin
+      if (\$547 ) begin
+        \$615  = 1'h0;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = drain_read;
-    if (rst) begin
-      \$614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = drain_inflight;
     if (rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = drain_lane;
-    if (drain_read) begin
-      \$616  = drain_elem[2:0];
+    \$616  = out_pending1;
+    if (\$533 ) begin
+      \$616  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = drain_last;
     if (drain_read) begin
-      \$617  = \$538 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
       if (\$540 ) begin
-        \$618  = 9'h000;
-      end else begin
-        \$618  = \$542 [8:0];
+        if (\$543 ) begin
+          \$616  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$618  = 9'h000;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = drain_slot;
-    if (drain_read) begin
-      if (\$540 ) begin
-        \$619  = \$541 ;
-      end
+    \$617  = out_groups1;
+    if (\$533 ) begin
+      \$617  = 9'h000;
+    end else if (\$535 ) begin
+      \$617  = \$536 [8:0];
     end
+    if (rst) begin
+      \$617  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = drain_read;
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = drain_inflight;
     if (rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = release_slot;
+    \$620  = drain_lane;
+    if (drain_read) begin
+      \$620  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$621  = drain_last;
+    if (drain_read) begin
+      \$621  = \$538 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$540 ) begin
+        \$622  = 9'h000;
+      end else begin
+        \$622  = \$544 [8:0];
+      end
+    end
+    if (rst) begin
+      \$622  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = drain_slot;
+    if (drain_read) begin
+      if (\$540 ) begin
+        \$623  = \$541 ;
+      end
+    end
+    if (rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = release_slot;
     if (done) begin
-      \$620  = \$543 ;
+      \$624  = \$545 ;
     end
     if (rst) begin
-      \$620  = 1'h0;
+      \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = \$547 [2:0];
+    \$625  = \$549 [2:0];
     if (rst) begin
-      \$621  = 3'h0;
+      \$625  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = { 6'h00, busy };
-    if (rst) begin
-      \$622  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$623  = 32'd0;
-    end else begin
-      \$623  = \$548 [31:0];
-    end
-    if (rst) begin
-      \$623  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = { 6'h00, stall_input };
-    if (rst) begin
-      \$624  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$625  = 32'd0;
-    end else begin
-      \$625  = \$549 [31:0];
-    end
-    if (rst) begin
-      \$625  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = { 6'h00, stall_output };
+    \$626  = { 6'h00, busy };
     if (rst) begin
       \$626  = 7'h00;
     end
@@ -5577,7 +5584,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = \$551 ;
+    \$628  = { 6'h00, stall_input };
     if (rst) begin
       \$628  = 7'h00;
     end
@@ -5588,7 +5595,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$629  = 32'd0;
     end else begin
-      \$629  = \$552 [31:0];
+      \$629  = \$551 [31:0];
     end
     if (rst) begin
       \$629  = 32'd0;
@@ -5596,7 +5603,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = { 3'h0, \$553  };
+    \$630  = { 6'h00, stall_output };
     if (rst) begin
       \$630  = 7'h00;
     end
@@ -5607,7 +5614,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$631  = 32'd0;
     end else begin
-      \$631  = \$554 [31:0];
+      \$631  = \$552 [31:0];
     end
     if (rst) begin
       \$631  = 32'd0;
@@ -5615,7 +5622,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = { 6'h00, issue };
+    \$632  = \$553 ;
     if (rst) begin
       \$632  = 7'h00;
     end
@@ -5626,7 +5633,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$633  = 32'd0;
     end else begin
-      \$633  = \$555 [31:0];
+      \$633  = \$554 [31:0];
     end
     if (rst) begin
       \$633  = 32'd0;
@@ -5634,7 +5641,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = { 5'h00, \$556  };
+    \$634  = { 3'h0, \$555  };
     if (rst) begin
       \$634  = 7'h00;
     end
@@ -5645,7 +5652,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$635  = 32'd0;
     end else begin
-      \$635  = \$557 [31:0];
+      \$635  = \$556 [31:0];
     end
     if (rst) begin
       \$635  = 32'd0;
@@ -5653,7 +5660,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = { 6'h00, done };
+    \$636  = { 6'h00, issue };
     if (rst) begin
       \$636  = 7'h00;
     end
@@ -5664,10 +5671,48 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$637  = 32'd0;
     end else begin
-      \$637  = \$558 [31:0];
+      \$637  = \$557 [31:0];
     end
     if (rst) begin
       \$637  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = { 5'h00, \$558  };
+    if (rst) begin
+      \$638  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$639  = 32'd0;
+    end else begin
+      \$639  = \$559 [31:0];
+    end
+    if (rst) begin
+      \$639  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = { 6'h00, done };
+    if (rst) begin
+      \$640  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$641  = 32'd0;
+    end else begin
+      \$641  = \$560 [31:0];
+    end
+    if (rst) begin
+      \$641  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5863,22 +5908,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__en$324  = out_write;
   assign \$signature__addr$325  = \$388 [5:0];
   assign \$signature__data$326  = \result$302 ;
-  assign \$signature__addr$335  = \$399 [5:0];
-  assign \$signature__en$336  = drain_read;
-  assign \$signature__addr$337  = \$402 [5:0];
+  assign \$signature__addr$337  = \$399 [5:0];
   assign \$signature__en$338  = drain_read;
-  assign \$signature__addr$339  = \$405 [5:0];
+  assign \$signature__addr$339  = \$402 [5:0];
   assign \$signature__en$340  = drain_read;
-  assign \$signature__addr$341  = \$408 [5:0];
+  assign \$signature__addr$341  = \$405 [5:0];
   assign \$signature__en$342  = drain_read;
-  assign \$signature__addr$343  = \$411 [5:0];
+  assign \$signature__addr$343  = \$408 [5:0];
   assign \$signature__en$344  = drain_read;
-  assign \$signature__addr$345  = \$414 [5:0];
+  assign \$signature__addr$345  = \$411 [5:0];
   assign \$signature__en$346  = drain_read;
-  assign \$signature__addr$347  = \$417 [5:0];
+  assign \$signature__addr$347  = \$414 [5:0];
   assign \$signature__en$348  = drain_read;
-  assign \$signature__addr$349  = \$420 [5:0];
+  assign \$signature__addr$349  = \$417 [5:0];
   assign \$signature__en$350  = drain_read;
+  assign \$signature__addr$351  = \$420 [5:0];
+  assign \$signature__en$352  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5972,13 +6017,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$522  = wb_ctx13;
   assign \$532  = ctx;
   assign \$534  = wb_ctx13;
-  assign \$545  = release_slot;
+  assign \$543  = drain_slot;
+  assign \$547  = release_slot;
   assign \$258  = ctx;
   assign \$274  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$488$0 , r_rdy, r_data, w_en, \port$1377$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$488$0 , r_rdy, r_data, w_en, \port$1387$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6003,8 +6049,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$488$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1377$0 ;
-  wire \port$1377$0 ;
+  input \port$1387$0 ;
+  wire \port$1387$0 ;
   input [31:0] \port$488$0 ;
   wire [31:0] \port$488$0 ;
   (* init = 2'h0 *)
@@ -6039,7 +6085,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$488$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1377$0 , \port$488$0  };
+      storage[w_port__addr] <= { \port$1387$0 , \port$488$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6101,8 +6147,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$488$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1377$0 , \port$488$0  };
-  assign w_data = { \port$1377$0 , \port$488$0  };
+  assign w_port__data = { \port$1387$0 , \port$488$0  };
+  assign w_data = { \port$1387$0 , \port$488$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -7209,7 +7255,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1490$0 (pe0_flags),
+    .\port$1500$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -7292,7 +7338,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1490$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1500$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -7337,8 +7383,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1490$0 ;
-  wire [1:0] \port$1490$0 ;
+  input [1:0] \port$1500$0 ;
+  wire [1:0] \port$1500$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -7397,9 +7443,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1490$0 [0];
+    rq_relu1 <= \port$1500$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1490$0 [1];
+    rq_req1 <= \port$1500$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -7527,8 +7573,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1490$0 [0];
-  assign i_requantize = \port$1490$0 [1];
+  assign i_relu = \port$1500$0 [0];
+  assign i_requantize = \port$1500$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -8636,7 +8682,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1607$0 (pe1_flags),
+    .\port$1617$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -8719,7 +8765,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1607$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1617$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -8764,8 +8810,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1607$0 ;
-  wire [1:0] \port$1607$0 ;
+  input [1:0] \port$1617$0 ;
+  wire [1:0] \port$1617$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -8824,9 +8870,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1607$0 [0];
+    rq_relu1 <= \port$1617$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1607$0 [1];
+    rq_req1 <= \port$1617$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -8954,8 +9000,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1607$0 [0];
-  assign i_requantize = \port$1607$0 [1];
+  assign i_relu = \port$1617$0 [0];
+  assign i_requantize = \port$1617$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -10063,7 +10109,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe2_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1724$0 (pe2_flags),
+    .\port$1734$0 (pe2_flags),
     .rst(rst)
   );
   always @* begin
@@ -10146,7 +10192,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1724$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1734$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -10191,8 +10237,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1724$0 ;
-  wire [1:0] \port$1724$0 ;
+  input [1:0] \port$1734$0 ;
+  wire [1:0] \port$1734$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -10251,9 +10297,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1724$0 [0];
+    rq_relu1 <= \port$1734$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1724$0 [1];
+    rq_req1 <= \port$1734$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -10381,8 +10427,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1724$0 [0];
-  assign i_requantize = \port$1724$0 [1];
+  assign i_relu = \port$1734$0 [0];
+  assign i_requantize = \port$1734$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -11490,7 +11536,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe3_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1841$0 (pe3_flags),
+    .\port$1851$0 (pe3_flags),
     .rst(rst)
   );
   always @* begin
@@ -11573,7 +11619,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1841$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1851$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -11618,8 +11664,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1841$0 ;
-  wire [1:0] \port$1841$0 ;
+  input [1:0] \port$1851$0 ;
+  wire [1:0] \port$1851$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -11678,9 +11724,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1841$0 [0];
+    rq_relu1 <= \port$1851$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1841$0 [1];
+    rq_req1 <= \port$1851$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -11808,8 +11854,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1841$0 [0];
-  assign i_requantize = \port$1841$0 [1];
+  assign i_relu = \port$1851$0 [0];
+  assign i_requantize = \port$1851$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -12917,7 +12963,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe4_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1958$0 (pe4_flags),
+    .\port$1968$0 (pe4_flags),
     .rst(rst)
   );
   always @* begin
@@ -13000,7 +13046,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1958$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1968$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -13045,8 +13091,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1958$0 ;
-  wire [1:0] \port$1958$0 ;
+  input [1:0] \port$1968$0 ;
+  wire [1:0] \port$1968$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -13105,9 +13151,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1958$0 [0];
+    rq_relu1 <= \port$1968$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1958$0 [1];
+    rq_req1 <= \port$1968$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -13235,8 +13281,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1958$0 [0];
-  assign i_requantize = \port$1958$0 [1];
+  assign i_relu = \port$1968$0 [0];
+  assign i_requantize = \port$1968$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -14344,7 +14390,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe5_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2075$0 (pe5_flags),
+    .\port$2085$0 (pe5_flags),
     .rst(rst)
   );
   always @* begin
@@ -14427,7 +14473,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2075$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2085$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -14472,8 +14518,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$20
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2075$0 ;
-  wire [1:0] \port$2075$0 ;
+  input [1:0] \port$2085$0 ;
+  wire [1:0] \port$2085$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -14532,9 +14578,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$20
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2075$0 [0];
+    rq_relu1 <= \port$2085$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2075$0 [1];
+    rq_req1 <= \port$2085$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -14662,8 +14708,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$20
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2075$0 [0];
-  assign i_requantize = \port$2075$0 [1];
+  assign i_relu = \port$2085$0 [0];
+  assign i_requantize = \port$2085$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -15771,7 +15817,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe6_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2192$0 (pe6_flags),
+    .\port$2202$0 (pe6_flags),
     .rst(rst)
   );
   always @* begin
@@ -15854,7 +15900,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2192$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2202$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -15899,8 +15945,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$21
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2192$0 ;
-  wire [1:0] \port$2192$0 ;
+  input [1:0] \port$2202$0 ;
+  wire [1:0] \port$2202$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -15959,9 +16005,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$21
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2192$0 [0];
+    rq_relu1 <= \port$2202$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2192$0 [1];
+    rq_req1 <= \port$2202$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -16089,8 +16135,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$21
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2192$0 [0];
-  assign i_requantize = \port$2192$0 [1];
+  assign i_relu = \port$2202$0 [0];
+  assign i_requantize = \port$2202$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -17198,7 +17244,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe7_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2309$0 (pe7_flags),
+    .\port$2319$0 (pe7_flags),
     .rst(rst)
   );
   always @* begin
@@ -17281,7 +17327,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2309$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2319$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -17326,8 +17372,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2309$0 ;
-  wire [1:0] \port$2309$0 ;
+  input [1:0] \port$2319$0 ;
+  wire [1:0] \port$2319$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -17386,9 +17432,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2309$0 [0];
+    rq_relu1 <= \port$2319$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2309$0 [1];
+    rq_req1 <= \port$2319$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -17516,8 +17562,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2309$0 [0];
-  assign i_requantize = \port$2309$0 [1];
+  assign i_relu = \port$2319$0 [0];
+  assign i_requantize = \port$2319$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };

@@ -268,7 +268,12 @@ class NmcArray(wiring.Component):
             m.submodules[f"outbuf{p}"] = mem
             out_wps.append(mem.write_port())
             out_rps.append(mem.read_port(transparent_for=()))
+        # out_full: the slot belongs to an inference until its last result is accepted;
+        # out_pend: the drain has not read all of it yet.  Under backpressure the drain
+        # finishes reading a slot long before its last beat leaves the FIFO, so it must
+        # not take a still-full slot for a new inference's results.
         out_full = [Signal(name=f"out_full{s}") for s in range(2)]
+        out_pend = [Signal(name=f"out_pending{s}") for s in range(2)]
         out_wr = [Signal(group_bits, name=f"out_groups{s}") for s in range(2)]
 
         # ---- sequencer ---------------------------------------------------------------
@@ -517,7 +522,7 @@ class NmcArray(wiring.Component):
                          out_wps[p].data.eq(pes[p].result)]
         for c in range(2):
             with m.If(claim & (actx == c)):
-                m.d.sync += [out_full[c].eq(1), out_wr[c].eq(0)]
+                m.d.sync += [out_full[c].eq(1), out_pend[c].eq(1), out_wr[c].eq(0)]
             with m.Elif(out_write & (wb["ctx"] == c)):
                 m.d.sync += out_wr[c].eq(out_wr[c] + 1)
 
@@ -531,7 +536,7 @@ class NmcArray(wiring.Component):
         d_lane = Signal(max(1, _log2(P)), name="drain_lane", reset_less=True)
         d_last = Signal(name="drain_last", reset_less=True)
         d_groups = Mux(ds, out_wr[1], out_wr[0])
-        d_full = Mux(ds, out_full[1], out_full[0])
+        d_full = Mux(ds, out_pend[1], out_pend[0])
         drain = Signal(name="drain_read")
         inflight2 = Signal(name="drain_inflight2")
         m.d.comb += drain.eq(d_full & (d_groups > (de >> _log2(P))) & (ofifo.w_level + inflight + inflight2 < 4))
@@ -542,6 +547,9 @@ class NmcArray(wiring.Component):
             m.d.sync += [d_lane.eq(de[:_log2(P)] if P > 1 else 0), d_last.eq(de == out_n - 1)]
             with m.If(de == out_n - 1):
                 m.d.sync += [de.eq(0), ds.eq(~ds)]
+                for c in range(2):
+                    with m.If(ds == c):
+                        m.d.sync += out_pend[c].eq(0)
             with m.Else():
                 m.d.sync += de.eq(de + 1)
         lane_r = [Signal(signed(cfg.acc_bits), name=f"drain_lane_data{p}", reset_less=True)
