@@ -9,11 +9,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
+  wire [7:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [7:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
@@ -21,20 +21,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$111 ;
   wire \$112 ;
   wire [7:0] \$113 ;
-  wire [8:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
-  wire [7:0] \$116 ;
-  wire [8:0] \$117 ;
+  wire \$116 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
+  wire [7:0] \$122 ;
+  wire [8:0] \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire [7:0] \$125 ;
+  wire [8:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
@@ -53,7 +53,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [7:0] \$143 ;
+  wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
@@ -65,11 +65,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [7:0] \$154 ;
-  wire \$155 ;
+  wire \$154 ;
+  wire [7:0] \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [7:0] \$158 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
@@ -78,21 +78,21 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
-  wire [7:0] \$167 ;
+  wire [7:0] \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [7:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [7:0] \$173 ;
-  wire [8:0] \$174 ;
+  wire \$173 ;
+  wire \$174 ;
   wire \$175 ;
-  wire [7:0] \$176 ;
-  wire [8:0] \$177 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [7:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
@@ -102,385 +102,402 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [7:0] \$188 ;
+  wire [8:0] \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
+  wire [7:0] \$191 ;
+  wire [8:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire [8:0] \$196 ;
+  wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire [8:0] \$199 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [8:0] \$204 ;
+  wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire [8:0] \$207 ;
+  wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire [3:0] \$21 ;
   wire \$210 ;
-  wire \$211 ;
+  wire [8:0] \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire \$214 ;
+  wire [8:0] \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire \$219 ;
+  wire [8:0] \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire \$222 ;
+  wire [8:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [8:0] \$228 ;
+  wire \$228 ;
   wire \$229 ;
   wire \$23 ;
   wire \$230 ;
-  wire [8:0] \$231 ;
+  wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire [8:0] \$236 ;
+  wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire [8:0] \$239 ;
+  wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
+  wire [8:0] \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire \$246 ;
+  wire [8:0] \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire \$251 ;
+  wire [8:0] \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
+  wire [8:0] \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire [7:0] \$26 ;
-  wire [7:0] \$260 ;
-  wire [7:0] \$261 ;
-  wire [7:0] \$262 ;
-  wire [7:0] \$263 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire [7:0] \$266 ;
-  wire [6:0] \$267 ;
-  wire [8:0] \$268 ;
-  wire [5:0] \$269 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [7:0] \$27 ;
-  wire [9:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
-  wire [7:0] \$272 ;
-  wire [6:0] \$273 ;
-  wire [8:0] \$274 ;
-  wire [5:0] \$275 ;
-  wire [9:0] \$276 ;
-  wire \$277 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire [7:0] \$275 ;
+  wire [7:0] \$276 ;
+  wire [7:0] \$277 ;
   wire [7:0] \$278 ;
-  wire [6:0] \$279 ;
+  wire \$279 ;
   wire [5:0] \$28 ;
-  wire [8:0] \$280 ;
-  wire [5:0] \$281 ;
-  wire [9:0] \$282 ;
-  wire \$283 ;
-  wire [7:0] \$284 ;
-  wire [6:0] \$285 ;
-  wire [8:0] \$286 ;
-  wire [5:0] \$287 ;
-  wire [9:0] \$288 ;
-  wire [6:0] \$289 ;
+  wire \$280 ;
+  wire [7:0] \$281 ;
+  wire [6:0] \$282 ;
+  wire [8:0] \$283 ;
+  wire [5:0] \$284 ;
+  wire [9:0] \$285 ;
+  wire \$286 ;
+  wire [7:0] \$287 ;
+  wire [6:0] \$288 ;
+  wire [8:0] \$289 ;
   wire [8:0] \$29 ;
-  wire [8:0] \$290 ;
-  wire [6:0] \$291 ;
-  wire [8:0] \$292 ;
-  wire \$293 ;
-  wire [7:0] \$294 ;
-  wire [7:0] \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire [3:0] \$298 ;
-  wire [4:0] \$299 ;
+  wire [5:0] \$290 ;
+  wire [9:0] \$291 ;
+  wire \$292 ;
+  wire [7:0] \$293 ;
+  wire [6:0] \$294 ;
+  wire [8:0] \$295 ;
+  wire [5:0] \$296 ;
+  wire [9:0] \$297 ;
+  wire \$298 ;
+  wire [7:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire [7:0] \$301 ;
-  wire [6:0] \$302 ;
-  wire [8:0] \$303 ;
-  wire [7:0] \$304 ;
-  wire [6:0] \$305 ;
-  wire [8:0] \$306 ;
-  wire \$307 ;
+  wire [6:0] \$300 ;
+  wire [8:0] \$301 ;
+  wire [5:0] \$302 ;
+  wire [9:0] \$303 ;
+  wire [6:0] \$304 ;
+  wire [8:0] \$305 ;
+  wire [6:0] \$306 ;
+  wire [8:0] \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [7:0] \$309 ;
   wire [7:0] \$31 ;
-  wire \$310 ;
-  wire [53:0] \$311 ;
-  wire [8:0] \$312 ;
-  wire [8:0] \$313 ;
-  wire \$314 ;
+  wire [7:0] \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire [3:0] \$313 ;
+  wire [4:0] \$314 ;
   wire \$315 ;
-  wire [8:0] \$316 ;
-  wire [8:0] \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [7:0] \$316 ;
+  wire [6:0] \$317 ;
+  wire [8:0] \$318 ;
+  wire [7:0] \$319 ;
   wire [7:0] \$32 ;
-  wire \$320 ;
+  wire [6:0] \$320 ;
   wire [8:0] \$321 ;
-  wire [8:0] \$322 ;
+  wire \$322 ;
   wire \$323 ;
-  wire [7:0] \$324 ;
-  wire [8:0] \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire [8:0] \$329 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire [53:0] \$326 ;
+  wire [8:0] \$327 ;
+  wire [8:0] \$328 ;
+  wire \$329 ;
   wire [5:0] \$33 ;
-  wire [8:0] \$330 ;
-  wire \$331 ;
+  wire \$330 ;
+  wire [8:0] \$331 ;
   wire [8:0] \$332 ;
-  wire [8:0] \$333 ;
-  wire [8:0] \$334 ;
-  wire [8:0] \$335 ;
-  wire [3:0] \$336 ;
-  wire \$337 ;
-  wire [8:0] \$338 ;
-  wire \$339 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire [8:0] \$336 ;
+  wire [8:0] \$337 ;
+  wire \$338 ;
+  wire [7:0] \$339 ;
   wire [8:0] \$34 ;
   wire [8:0] \$340 ;
-  wire [8:0] \$341 ;
-  wire [8:0] \$342 ;
+  wire \$341 ;
+  wire \$342 ;
   wire \$343 ;
   wire [8:0] \$344 ;
   wire [8:0] \$345 ;
-  wire [8:0] \$346 ;
+  wire \$346 ;
   wire [8:0] \$347 ;
-  wire [3:0] \$348 ;
-  wire \$349 ;
+  wire [8:0] \$348 ;
+  wire [8:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
+  wire [8:0] \$350 ;
+  wire [3:0] \$351 ;
   wire \$352 ;
   wire [8:0] \$353 ;
-  wire [16:0] \$354 ;
+  wire \$354 ;
   wire [8:0] \$355 ;
-  wire \$356 ;
+  wire [8:0] \$356 ;
   wire [8:0] \$357 ;
   wire \$358 ;
-  wire \$359 ;
+  wire [8:0] \$359 ;
   wire [7:0] \$36 ;
-  wire \$360 ;
-  wire [9:0] \$361 ;
-  wire [9:0] \$362 ;
-  wire [8:0] \$363 ;
+  wire [8:0] \$360 ;
+  wire [8:0] \$361 ;
+  wire [8:0] \$362 ;
+  wire [3:0] \$363 ;
   wire \$364 ;
   wire \$365 ;
-  wire [8:0] \$366 ;
+  wire \$366 ;
   wire \$367 ;
   wire [8:0] \$368 ;
-  wire [8:0] \$369 ;
+  wire [16:0] \$369 ;
   wire [7:0] \$37 ;
   wire [8:0] \$370 ;
   wire \$371 ;
-  wire \$372 ;
-  wire [8:0] \$373 ;
+  wire [8:0] \$372 ;
+  wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
-  wire [8:0] \$377 ;
-  wire \$378 ;
-  wire [8:0] \$379 ;
+  wire [9:0] \$376 ;
+  wire [9:0] \$377 ;
+  wire [8:0] \$378 ;
+  wire \$379 ;
   wire [5:0] \$38 ;
   wire \$380 ;
-  wire \$381 ;
-  wire [7:0] \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire [7:0] \$385 ;
-  wire [7:0] \$386 ;
+  wire [8:0] \$381 ;
+  wire \$382 ;
+  wire [8:0] \$383 ;
+  wire [8:0] \$384 ;
+  wire [8:0] \$385 ;
+  wire \$386 ;
   wire \$387 ;
-  wire [5:0] \$388 ;
-  wire [8:0] \$389 ;
+  wire [8:0] \$388 ;
+  wire \$389 ;
   wire [8:0] \$39 ;
-  wire [7:0] \$390 ;
-  wire [7:0] \$391 ;
-  wire [6:0] \$392 ;
-  wire [8:0] \$393 ;
-  wire [5:0] \$394 ;
-  wire [9:0] \$395 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire [8:0] \$392 ;
+  wire \$393 ;
+  wire [8:0] \$394 ;
+  wire \$395 ;
   wire \$396 ;
-  wire \$397 ;
-  wire [7:0] \$398 ;
+  wire [7:0] \$397 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
+  wire [7:0] \$400 ;
+  wire [7:0] \$401 ;
   wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire [8:0] \$406 ;
-  wire [8:0] \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [5:0] \$403 ;
+  wire [8:0] \$404 ;
+  wire [7:0] \$405 ;
+  wire [7:0] \$406 ;
+  wire [6:0] \$407 ;
+  wire [8:0] \$408 ;
+  wire [5:0] \$409 ;
   wire [7:0] \$41 ;
-  wire \$410 ;
-  wire [8:0] \$411 ;
-  wire [8:0] \$412 ;
-  wire \$413 ;
+  wire [9:0] \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire [7:0] \$413 ;
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire [8:0] \$417 ;
+  wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire [7:0] \$42 ;
   wire \$420 ;
-  wire \$421 ;
+  wire [8:0] \$421 ;
   wire [8:0] \$422 ;
-  wire [8:0] \$423 ;
+  wire \$423 ;
   wire \$424 ;
-  wire [8:0] \$425 ;
-  wire \$426 ;
-  wire \$427 ;
+  wire \$425 ;
+  wire [8:0] \$426 ;
+  wire [8:0] \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire [5:0] \$43 ;
-  wire [8:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
-  wire \$432 ;
+  wire [8:0] \$432 ;
   wire \$433 ;
-  wire [3:0] \$434 ;
-  wire [4:0] \$435 ;
-  wire [32:0] \$436 ;
-  wire [32:0] \$437 ;
-  wire [32:0] \$438 ;
-  wire [3:0] \$439 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire [8:0] \$437 ;
+  wire [8:0] \$438 ;
+  wire \$439 ;
   wire [8:0] \$44 ;
-  wire [32:0] \$440 ;
-  wire [1:0] \$441 ;
-  wire [32:0] \$442 ;
-  wire [32:0] \$443 ;
-  wire [1:0] \$444 ;
-  wire [32:0] \$445 ;
-  wire [32:0] \$446 ;
-  reg [2:0] \$447 ;
-  reg [7:0] \$448 ;
-  reg [7:0] \$449 ;
+  wire [8:0] \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire [8:0] \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire [3:0] \$449 ;
   wire [7:0] \$45 ;
-  reg [7:0] \$450 ;
-  reg \$451 ;
-  reg [7:0] \$452 ;
-  reg \$453 ;
-  reg \$454 ;
-  reg [7:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [7:0] \$457 ;
-  reg [7:0] \$458 ;
-  reg \$459 ;
+  wire [4:0] \$450 ;
+  wire [32:0] \$451 ;
+  wire [32:0] \$452 ;
+  wire [32:0] \$453 ;
+  wire [3:0] \$454 ;
+  wire [32:0] \$455 ;
+  wire [1:0] \$456 ;
+  wire [32:0] \$457 ;
+  wire [32:0] \$458 ;
+  wire [1:0] \$459 ;
   wire \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg [8:0] \$462 ;
+  wire [32:0] \$460 ;
+  wire [32:0] \$461 ;
+  reg [2:0] \$462 ;
   reg [7:0] \$463 ;
-  reg [2:0] \$464 ;
+  reg [7:0] \$464 ;
   reg [7:0] \$465 ;
-  reg [7:0] \$466 ;
-  reg [15:0] \$467 ;
-  reg [7:0] \$468 ;
-  reg [7:0] \$469 ;
+  reg \$466 ;
+  reg [7:0] \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg [8:0] \$471 ;
+  reg [7:0] \$470 ;
+  reg [7:0] \$471 ;
   reg [7:0] \$472 ;
-  reg \$473 ;
+  reg [7:0] \$473 ;
   reg \$474 ;
-  reg [7:0] \$475 ;
-  reg [7:0] \$476 ;
-  reg \$477 ;
-  reg \$478 ;
-  reg \$479 ;
+  reg \$475 ;
+  reg \$476 ;
+  reg [8:0] \$477 ;
+  reg [7:0] \$478 ;
+  reg [2:0] \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg \$481 ;
-  reg \$482 ;
-  reg \$483 ;
-  reg \$484 ;
+  reg [7:0] \$480 ;
+  reg [7:0] \$481 ;
+  reg [15:0] \$482 ;
+  reg [7:0] \$483 ;
+  reg [7:0] \$484 ;
   reg \$485 ;
-  reg \$486 ;
-  reg \$487 ;
+  reg [8:0] \$486 ;
+  reg [7:0] \$487 ;
   reg \$488 ;
   reg \$489 ;
   wire [3:0] \$49 ;
-  reg \$490 ;
-  reg \$491 ;
+  reg [7:0] \$490 ;
+  reg [7:0] \$491 ;
   reg \$492 ;
   reg \$493 ;
-  reg [7:0] \$494 ;
+  reg \$494 ;
   reg \$495 ;
-  reg [7:0] \$496 ;
+  reg \$496 ;
   reg \$497 ;
   reg \$498 ;
-  reg [7:0] \$499 ;
+  reg \$499 ;
   wire \$5 ;
   wire [3:0] \$50 ;
   reg \$500 ;
   reg \$501 ;
-  reg [7:0] \$502 ;
+  reg \$502 ;
   reg \$503 ;
   reg \$504 ;
   reg \$505 ;
   reg \$506 ;
-  reg [7:0] \$507 ;
+  reg \$507 ;
   reg \$508 ;
   reg \$509 ;
   wire [3:0] \$51 ;
-  reg [2:0] \$510 ;
-  reg [3:0] \$511 ;
-  reg [31:0] \$512 ;
-  reg [3:0] \$513 ;
-  reg [31:0] \$514 ;
-  reg [3:0] \$515 ;
-  reg [31:0] \$516 ;
-  reg [3:0] \$517 ;
-  reg [31:0] \$518 ;
-  reg [3:0] \$519 ;
+  reg \$510 ;
+  reg [7:0] \$511 ;
+  reg \$512 ;
+  reg [7:0] \$513 ;
+  reg \$514 ;
+  reg \$515 ;
+  reg [7:0] \$516 ;
+  reg \$517 ;
+  reg \$518 ;
+  reg [7:0] \$519 ;
   wire \$52 ;
-  reg [31:0] \$520 ;
-  reg [3:0] \$521 ;
-  reg [31:0] \$522 ;
-  reg [3:0] \$523 ;
-  reg [31:0] \$524 ;
-  reg [3:0] \$525 ;
-  reg [31:0] \$526 ;
+  reg \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg \$523 ;
+  reg [7:0] \$524 ;
+  reg \$525 ;
+  reg \$526 ;
+  reg [2:0] \$527 ;
+  reg [3:0] \$528 ;
+  reg [31:0] \$529 ;
   wire \$53 ;
+  reg [3:0] \$530 ;
+  reg [31:0] \$531 ;
+  reg [3:0] \$532 ;
+  reg [31:0] \$533 ;
+  reg [3:0] \$534 ;
+  reg [31:0] \$535 ;
+  reg [3:0] \$536 ;
+  reg [31:0] \$537 ;
+  reg [3:0] \$538 ;
+  reg [31:0] \$539 ;
   wire \$54 ;
+  reg [3:0] \$540 ;
+  reg [31:0] \$541 ;
+  reg [3:0] \$542 ;
+  reg [31:0] \$543 ;
   wire \$55 ;
   wire \$56 ;
   wire [7:0] \$57 ;
@@ -499,14 +516,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [7:0] \$71 ;
-  wire [8:0] \$72 ;
+  wire \$71 ;
+  wire \$72 ;
   wire \$73 ;
   wire [7:0] \$74 ;
   wire [8:0] \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
+  wire [7:0] \$77 ;
+  wire [8:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
@@ -527,79 +544,79 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [7:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$114 ;
-  wire [6:0] \$signature__addr$116 ;
-  wire [5:0] \$signature__addr$120 ;
-  wire [6:0] \$signature__addr$121 ;
-  wire [5:0] \$signature__addr$124 ;
-  wire [6:0] \$signature__addr$125 ;
-  wire [5:0] \$signature__addr$128 ;
-  wire [6:0] \$signature__addr$129 ;
-  wire [6:0] \$signature__addr$150 ;
-  wire [6:0] \$signature__addr$156 ;
-  wire [6:0] \$signature__addr$160 ;
-  wire [6:0] \$signature__addr$163 ;
-  wire [6:0] \$signature__addr$166 ;
-  wire [6:0] \$signature__addr$169 ;
-  wire [6:0] \$signature__addr$181 ;
+  wire [5:0] \$signature__addr$116 ;
+  wire [6:0] \$signature__addr$118 ;
+  wire [5:0] \$signature__addr$122 ;
+  wire [6:0] \$signature__addr$123 ;
+  wire [5:0] \$signature__addr$126 ;
+  wire [6:0] \$signature__addr$127 ;
+  wire [5:0] \$signature__addr$130 ;
+  wire [6:0] \$signature__addr$131 ;
+  wire [6:0] \$signature__addr$152 ;
+  wire [6:0] \$signature__addr$158 ;
+  wire [6:0] \$signature__addr$162 ;
+  wire [6:0] \$signature__addr$165 ;
+  wire [6:0] \$signature__addr$168 ;
+  wire [6:0] \$signature__addr$171 ;
   wire [6:0] \$signature__addr$183 ;
+  wire [6:0] \$signature__addr$185 ;
   wire [5:0] \$signature__addr$47 ;
   wire [5:0] \$signature__addr$50 ;
   wire [5:0] \$signature__addr$53 ;
   wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$134 ;
-  wire [7:0] \$signature__data$135 ;
   wire [7:0] \$signature__data$136 ;
   wire [7:0] \$signature__data$137 ;
   wire [7:0] \$signature__data$138 ;
   wire [7:0] \$signature__data$139 ;
   wire [7:0] \$signature__data$140 ;
   wire [7:0] \$signature__data$141 ;
-  wire [7:0] \$signature__data$153 ;
-  wire [7:0] \$signature__data$157 ;
-  wire [7:0] \$signature__data$161 ;
-  wire [7:0] \$signature__data$164 ;
-  wire [31:0] \$signature__data$167 ;
-  wire [31:0] \$signature__data$170 ;
-  wire [31:0] \$signature__data$283 ;
-  wire [31:0] \$signature__data$284 ;
+  wire [7:0] \$signature__data$142 ;
+  wire [7:0] \$signature__data$143 ;
+  wire [7:0] \$signature__data$155 ;
+  wire [7:0] \$signature__data$159 ;
+  wire [7:0] \$signature__data$163 ;
+  wire [7:0] \$signature__data$166 ;
+  wire [31:0] \$signature__data$169 ;
+  wire [31:0] \$signature__data$172 ;
+  wire [31:0] \$signature__data$285 ;
+  wire [31:0] \$signature__data$286 ;
   wire [7:0] \$signature__data$48 ;
   wire [7:0] \$signature__data$51 ;
   wire [7:0] \$signature__data$54 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$118 ;
+  wire \$signature__en$120 ;
   (* init = 1'h0 *)
-  wire \$signature__en$119 ;
+  wire \$signature__en$121 ;
   (* init = 1'h0 *)
-  wire \$signature__en$122 ;
+  wire \$signature__en$124 ;
   (* init = 1'h0 *)
-  wire \$signature__en$123 ;
+  wire \$signature__en$125 ;
   (* init = 1'h0 *)
-  wire \$signature__en$126 ;
+  wire \$signature__en$128 ;
   (* init = 1'h0 *)
-  wire \$signature__en$127 ;
+  wire \$signature__en$129 ;
   (* init = 1'h0 *)
-  wire \$signature__en$130 ;
+  wire \$signature__en$132 ;
   (* init = 1'h0 *)
-  wire \$signature__en$131 ;
-  wire \$signature__en$148 ;
-  wire \$signature__en$155 ;
-  wire \$signature__en$159 ;
-  wire \$signature__en$162 ;
-  wire \$signature__en$165 ;
-  wire \$signature__en$168 ;
-  wire \$signature__en$182 ;
+  wire \$signature__en$133 ;
+  wire \$signature__en$150 ;
+  wire \$signature__en$157 ;
+  wire \$signature__en$161 ;
+  wire \$signature__en$164 ;
+  wire \$signature__en$167 ;
+  wire \$signature__en$170 ;
   wire \$signature__en$184 ;
+  wire \$signature__en$186 ;
   wire \$signature__en$46 ;
   wire \$signature__en$49 ;
   wire \$signature__en$52 ;
   wire [31:0] act;
-  wire [31:0] \act$143 ;
+  wire [31:0] \act$145 ;
   wire [31:0] act_word;
   wire act_write;
   wire active;
@@ -735,7 +752,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg rd_from_input = 1'h0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$158 ;
+  wire [31:0] \result$160 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -754,48 +771,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$108 ;
+  wire [8:0] \step_addr$110 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$96 ;
+  wire [8:0] \step_addr$98 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$109 ;
+  wire \step_first$100 ;
   (* init = 1'h0 *)
-  wire \step_first$98 ;
+  wire \step_first$111 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$100 ;
+  wire \step_last$102 ;
   (* init = 1'h0 *)
-  wire \step_last$110 ;
+  wire \step_last$112 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$104 ;
+  wire \step_relu$106 ;
   (* init = 1'h0 *)
-  wire \step_relu$112 ;
+  wire \step_relu$114 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$106 ;
+  wire \step_requantize$108 ;
   (* init = 1'h0 *)
-  wire \step_requantize$113 ;
+  wire \step_requantize$115 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$102 ;
+  wire [7:0] \step_rq$104 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$111 ;
+  wire [7:0] \step_rq$113 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$107 ;
+  wire \step_valid$109 ;
   (* init = 1'h0 *)
-  wire \step_valid$94 ;
+  wire \step_valid$96 ;
   wire track_reset0;
   wire track_reset1;
+  reg track_reset_r0 = 1'h0;
+  reg track_reset_r1 = 1'h0;
   wire vector_start;
   wire [32:0] w_data;
   (* init = 1'h0 *)
@@ -998,8 +1017,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf0[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$148 )
-      actbuf0[\$270 [6:0]] <= result[7:0];
+    if (\$signature__en$150 )
+      actbuf0[\$285 [6:0]] <= result[7:0];
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
@@ -1007,7 +1026,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _0_ <= actbuf0[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$134  = _0_;
+  assign \$signature__data$136  = _0_;
   reg [7:0] actbuf1 [127:0];
   initial begin
     actbuf1[0] = 8'h00;
@@ -1140,8 +1159,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf1[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$155 )
-      actbuf1[\$276 [6:0]] <= \result$158 [7:0];
+    if (\$signature__en$157 )
+      actbuf1[\$291 [6:0]] <= \result$160 [7:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
@@ -1149,7 +1168,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _1_ <= actbuf1[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$136  = _1_;
+  assign \$signature__data$138  = _1_;
   reg [7:0] actbuf2 [127:0];
   initial begin
     actbuf2[0] = 8'h00;
@@ -1282,8 +1301,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf2[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$159 )
-      actbuf2[\$282 [6:0]] <= result[7:0];
+    if (\$signature__en$161 )
+      actbuf2[\$297 [6:0]] <= result[7:0];
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
@@ -1291,7 +1310,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _2_ <= actbuf2[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$138  = _2_;
+  assign \$signature__data$140  = _2_;
   reg [7:0] actbuf3 [127:0];
   initial begin
     actbuf3[0] = 8'h00;
@@ -1424,8 +1443,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf3[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$162 )
-      actbuf3[\$288 [6:0]] <= \result$158 [7:0];
+    if (\$signature__en$164 )
+      actbuf3[\$303 [6:0]] <= \result$160 [7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
@@ -1433,7 +1452,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _3_ <= actbuf3[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$140  = _3_;
+  assign \$signature__data$142  = _3_;
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1525,7 +1544,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _4_ <= inbuf0[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$135  = _4_;
+  assign \$signature__data$137  = _4_;
   reg [7:0] inbuf1 [63:0];
   initial begin
     inbuf1[0] = 8'h00;
@@ -1603,7 +1622,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _5_ <= inbuf1[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$137  = _5_;
+  assign \$signature__data$139  = _5_;
   reg [7:0] inbuf2 [63:0];
   initial begin
     inbuf2[0] = 8'h00;
@@ -1681,7 +1700,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _6_ <= inbuf2[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$139  = _6_;
+  assign \$signature__data$141  = _6_;
   reg [7:0] inbuf3 [63:0];
   initial begin
     inbuf3[0] = 8'h00;
@@ -1759,7 +1778,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _7_ <= inbuf3[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$141  = _7_;
+  assign \$signature__data$143  = _7_;
   reg [31:0] outbuf0 [127:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -1893,15 +1912,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$290 [6:0]] <= result;
+      outbuf0[\$305 [6:0]] <= result;
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _8_ <= outbuf0[\$303 [6:0]];
+      _8_ <= outbuf0[\$318 [6:0]];
     end
   end
-  assign \$signature__data$283  = _8_;
+  assign \$signature__data$285  = _8_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2035,124 +2054,155 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$292 [6:0]] <= \result$158 ;
+      outbuf1[\$307 [6:0]] <= \result$160 ;
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _9_ <= outbuf1[\$306 [6:0]];
+      _9_ <= outbuf1[\$321 [6:0]];
     end
   end
-  assign \$signature__data$284  = _9_;
-  assign \$436  = count_busy + inc_busy;
-  assign \$437  = count_stall_input + inc_stall_input;
-  assign \$438  = count_stall_output + inc_stall_output;
-  assign \$439  = issue ? 4'h8 : 4'h0;
-  assign \$440  = count_mac_ops + inc_mac_ops;
-  assign \$441  = issue ? 2'h2 : 2'h0;
-  assign \$442  = count_bank_reads + inc_bank_reads;
-  assign \$443  = count_act_reads + inc_act_reads;
-  assign \$444  = in_fire + act_write;
-  assign \$445  = count_act_writes + inc_act_writes;
-  assign \$446  = count_inferences + inc_inferences;
+  assign \$signature__data$286  = _9_;
+  assign \$419  = act_write & \$418 ;
+  assign \$420  = wb_parity0 == wb_par12;
+  assign \$421  = wb_groups0 + 1'h1;
+  assign \$422  = \$420  ? \$421  : 9'h001;
+  assign \$424  = act_write & \$423 ;
+  assign \$425  = wb_parity1 == wb_par12;
+  assign \$426  = wb_groups1 + 1'h1;
+  assign \$427  = \$425  ? \$426  : 9'h001;
+  assign \$428  = ! ctx;
+  assign \$429  = claim_out & \$428 ;
+  assign \$430  = ! wb_ctx12;
+  assign \$431  = out_write & \$430 ;
+  assign \$432  = out_groups0 + 1'h1;
+  assign \$434  = claim_out & \$433 ;
+  assign \$436  = out_write & \$435 ;
+  assign \$437  = out_groups1 + 1'h1;
+  assign \$438  = out_n - 1'h1;
+  assign \$439  = drain_elem == \$438 ;
+  assign \$440  = out_n - 1'h1;
+  assign \$441  = drain_elem == \$440 ;
+  assign \$442  = ~ drain_slot;
+  assign \$443  = ! drain_slot;
+  assign \$445  = drain_elem + 1'h1;
+  assign \$446  = ~ release_slot;
+  assign \$447  = ! release_slot;
+  assign \$449  = in_flight + vector_start;
+  assign \$450  = \$449  - done;
+  assign \$451  = count_busy + inc_busy;
+  assign \$452  = count_stall_input + inc_stall_input;
+  assign \$453  = count_stall_output + inc_stall_output;
+  assign \$454  = issue ? 4'h8 : 4'h0;
+  assign \$455  = count_mac_ops + inc_mac_ops;
+  assign \$456  = issue ? 2'h2 : 2'h0;
+  assign \$457  = count_bank_reads + inc_bank_reads;
+  assign \$458  = count_act_reads + inc_act_reads;
+  assign \$459  = in_fire + act_write;
+  assign \$460  = count_act_writes + inc_act_writes;
+  assign \$461  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$447 ;
+    n_layers <= \$462 ;
   always @(posedge clk)
-    in_folds <= \$448 ;
+    in_folds <= \$463 ;
   always @(posedge clk)
-    out_n <= \$449 ;
+    out_n <= \$464 ;
   always @(posedge clk)
-    in_beats0 <= \$450 ;
+    in_beats0 <= \$465 ;
   always @(posedge clk)
-    in_full0 <= \$451 ;
+    in_full0 <= \$466 ;
   always @(posedge clk)
-    in_beats1 <= \$452 ;
+    in_beats1 <= \$467 ;
   always @(posedge clk)
-    in_full1 <= \$453 ;
+    in_full1 <= \$468 ;
   always @(posedge clk)
-    in_wslot <= \$454 ;
+    in_wslot <= \$469 ;
   always @(posedge clk)
-    in_groups <= \$455 ;
+    in_groups <= \$470 ;
   always @(posedge clk)
-    cur_folds <= \$456 ;
+    cur_folds <= \$471 ;
   always @(posedge clk)
-    cur_groups <= \$457 ;
+    cur_groups <= \$472 ;
   always @(posedge clk)
-    cur_out <= \$458 ;
+    cur_out <= \$473 ;
   always @(posedge clk)
-    cur_is_last <= \$459 ;
+    cur_is_last <= \$474 ;
   always @(posedge clk)
-    cur_relu <= \$460 ;
+    cur_relu <= \$475 ;
   always @(posedge clk)
-    cur_requantize <= \$461 ;
+    cur_requantize <= \$476 ;
   always @(posedge clk)
-    bank_addr <= \$462 ;
+    bank_addr <= \$477 ;
   always @(posedge clk)
-    rq_addr <= \$463 ;
+    rq_addr <= \$478 ;
   always @(posedge clk)
-    layer <= \$464 ;
+    layer <= \$479 ;
   always @(posedge clk)
-    group <= \$465 ;
+    group <= \$480 ;
   always @(posedge clk)
-    fold <= \$466 ;
+    fold <= \$481 ;
   always @(posedge clk)
-    fold_end <= \$467 ;
+    fold_end <= \$482 ;
   always @(posedge clk)
-    b_group <= \$468 ;
+    b_group <= \$483 ;
   always @(posedge clk)
-    b_fold <= \$469 ;
+    b_fold <= \$484 ;
   always @(posedge clk)
-    b_in_group <= \$470 ;
+    b_in_group <= \$485 ;
   always @(posedge clk)
-    b_bank_addr <= \$471 ;
+    b_bank_addr <= \$486 ;
   always @(posedge clk)
-    b_rq_addr <= \$472 ;
+    b_rq_addr <= \$487 ;
   always @(posedge clk)
-    loaded <= \$473 ;
+    loaded <= \$488 ;
   always @(posedge clk)
-    wr_buf <= \$474 ;
+    wr_buf <= \$489 ;
   always @(posedge clk)
-    prev_out <= \$475 ;
+    prev_out <= \$490 ;
   always @(posedge clk)
-    prev_groups <= \$476 ;
+    prev_groups <= \$491 ;
   always @(posedge clk)
-    ctx <= \$477 ;
+    ctx <= \$492 ;
   always @(posedge clk)
-    step_addr <= \$373 ;
+    track_reset_r0 <= \$493 ;
   always @(posedge clk)
-    step_first <= \$376 ;
+    track_reset_r1 <= \$494 ;
   always @(posedge clk)
-    step_last <= \$381 ;
+    step_addr <= \$388 ;
   always @(posedge clk)
-    step_rq <= \$382 ;
+    step_first <= \$391 ;
   always @(posedge clk)
-    step_relu <= \$383 ;
+    step_last <= \$396 ;
   always @(posedge clk)
-    step_requantize <= \$384 ;
+    step_rq <= \$397 ;
   always @(posedge clk)
-    step_in_addr <= \$389 ;
+    step_relu <= \$398 ;
   always @(posedge clk)
-    step_act_addr <= \$395 ;
+    step_requantize <= \$399 ;
   always @(posedge clk)
-    step_from_input <= \$397 ;
+    step_in_addr <= \$404 ;
+  always @(posedge clk)
+    step_act_addr <= \$410 ;
+  always @(posedge clk)
+    step_from_input <= \$412 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$398 ;
+    step_group <= \$413 ;
   always @(posedge clk)
-    step_par <= \$399 ;
+    step_par <= \$414 ;
   always @(posedge clk)
-    step_ctx <= \$400 ;
+    step_ctx <= \$415 ;
   always @(posedge clk)
-    step_out <= \$401 ;
+    step_out <= \$416 ;
   always @(posedge clk)
-    step_valid <= \$478 ;
+    step_valid <= \$495 ;
   always @(posedge clk)
-    rd_from_input <= \$479 ;
+    rd_from_input <= \$496 ;
   always @(posedge clk)
-    rd_block <= \$480 ;
+    rd_block <= \$497 ;
   always @(posedge clk)
-    wb_valid1 <= \$481 ;
+    wb_valid1 <= \$498 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2162,7 +2212,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$482 ;
+    wb_valid2 <= \$499 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2172,7 +2222,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$483 ;
+    wb_valid3 <= \$500 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2182,7 +2232,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$484 ;
+    wb_valid4 <= \$501 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2192,7 +2242,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$485 ;
+    wb_valid5 <= \$502 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2202,7 +2252,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$486 ;
+    wb_valid6 <= \$503 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2212,7 +2262,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$487 ;
+    wb_valid7 <= \$504 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2222,7 +2272,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$488 ;
+    wb_valid8 <= \$505 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2232,7 +2282,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$489 ;
+    wb_valid9 <= \$506 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2242,7 +2292,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$490 ;
+    wb_valid10 <= \$507 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2252,7 +2302,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$491 ;
+    wb_valid11 <= \$508 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2262,7 +2312,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$492 ;
+    wb_valid12 <= \$509 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2272,81 +2322,81 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_parity0 <= \$493 ;
+    wb_parity0 <= \$510 ;
   always @(posedge clk)
-    wb_groups0 <= \$494 ;
+    wb_groups0 <= \$511 ;
   always @(posedge clk)
-    wb_parity1 <= \$495 ;
+    wb_parity1 <= \$512 ;
   always @(posedge clk)
-    wb_groups1 <= \$496 ;
+    wb_groups1 <= \$513 ;
   always @(posedge clk)
-    out_full0 <= \$497 ;
+    out_full0 <= \$514 ;
   always @(posedge clk)
-    out_pending0 <= \$498 ;
+    out_pending0 <= \$515 ;
   always @(posedge clk)
-    out_groups0 <= \$499 ;
+    out_groups0 <= \$516 ;
   always @(posedge clk)
-    out_full1 <= \$500 ;
+    out_full1 <= \$517 ;
   always @(posedge clk)
-    out_pending1 <= \$501 ;
+    out_pending1 <= \$518 ;
   always @(posedge clk)
-    out_groups1 <= \$502 ;
+    out_groups1 <= \$519 ;
   always @(posedge clk)
-    drain_inflight <= \$503 ;
+    drain_inflight <= \$520 ;
   always @(posedge clk)
-    drain_inflight2 <= \$504 ;
+    drain_inflight2 <= \$521 ;
   always @(posedge clk)
-    drain_lane <= \$505 ;
+    drain_lane <= \$522 ;
   always @(posedge clk)
-    drain_last <= \$506 ;
+    drain_last <= \$523 ;
   always @(posedge clk)
-    drain_elem <= \$507 ;
+    drain_elem <= \$524 ;
   always @(posedge clk)
-    drain_slot <= \$508 ;
+    drain_slot <= \$525 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$283 ;
+    drain_lane_data0 <= \$signature__data$285 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$284 ;
+    drain_lane_data1 <= \$signature__data$286 ;
   always @(posedge clk)
-    release_slot <= \$509 ;
+    release_slot <= \$526 ;
   always @(posedge clk)
-    in_flight <= \$510 ;
+    in_flight <= \$527 ;
   always @(posedge clk)
-    inc_busy <= \$511 ;
+    inc_busy <= \$528 ;
   always @(posedge clk)
-    count_busy <= \$512 ;
+    count_busy <= \$529 ;
   always @(posedge clk)
-    inc_stall_input <= \$513 ;
+    inc_stall_input <= \$530 ;
   always @(posedge clk)
-    count_stall_input <= \$514 ;
+    count_stall_input <= \$531 ;
   always @(posedge clk)
-    inc_stall_output <= \$515 ;
+    inc_stall_output <= \$532 ;
   always @(posedge clk)
-    count_stall_output <= \$516 ;
+    count_stall_output <= \$533 ;
   always @(posedge clk)
-    inc_mac_ops <= \$517 ;
+    inc_mac_ops <= \$534 ;
   always @(posedge clk)
-    count_mac_ops <= \$518 ;
+    count_mac_ops <= \$535 ;
   always @(posedge clk)
-    inc_bank_reads <= \$519 ;
+    inc_bank_reads <= \$536 ;
   always @(posedge clk)
-    count_bank_reads <= \$520 ;
+    count_bank_reads <= \$537 ;
   always @(posedge clk)
-    inc_act_reads <= \$521 ;
+    inc_act_reads <= \$538 ;
   always @(posedge clk)
-    count_act_reads <= \$522 ;
+    count_act_reads <= \$539 ;
   always @(posedge clk)
-    inc_act_writes <= \$523 ;
+    inc_act_writes <= \$540 ;
   always @(posedge clk)
-    count_act_writes <= \$524 ;
+    count_act_writes <= \$541 ;
   always @(posedge clk)
-    inc_inferences <= \$525 ;
+    inc_inferences <= \$542 ;
   always @(posedge clk)
-    count_inferences <= \$526 ;
+    count_inferences <= \$543 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2420,360 +2470,348 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$68  = ctx ? wb_parity1 : wb_parity0;
   assign \$69  = ~ layer[0];
   assign \$70  = \$68  == \$69 ;
-  assign \$71  = ctx ? wb_groups1 : wb_groups0;
-  assign \$73  = \$72  >= fold_end;
+  assign \$71  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$72  = ~ \$71 ;
+  assign \$73  = \$70  & \$72 ;
   assign \$74  = ctx ? wb_groups1 : wb_groups0;
-  assign \$76  = \$75  >= prev_out;
-  assign \$77  = \$73  | \$76 ;
-  assign \$78  = \$70  & \$77 ;
-  assign \$79  = \$67  | \$78 ;
-  assign \$80  = \$64  ? \$66  : \$79 ;
-  assign \$81  = active & \$80 ;
-  assign \$82  = ! group;
-  assign \$83  = ! fold;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = cur_is_last & \$84 ;
-  assign \$86  = ctx ? out_full1 : out_full0;
+  assign \$76  = \$75  >= fold_end;
+  assign \$77  = ctx ? wb_groups1 : wb_groups0;
+  assign \$79  = \$78  >= prev_out;
+  assign \$80  = \$76  | \$79 ;
+  assign \$81  = \$73  & \$80 ;
+  assign \$82  = \$67  | \$81 ;
+  assign \$83  = \$64  ? \$66  : \$82 ;
+  assign \$84  = active & \$83 ;
+  assign \$85  = ! group;
+  assign \$86  = ! fold;
   assign \$87  = \$85  & \$86 ;
-  assign \$88  = ~ \$87 ;
-  assign \$89  = \$81  & \$88 ;
-  assign \$91  = | layer;
-  assign \$92  = ! group;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = ctx ? wb_parity1 : wb_parity0;
-  assign \$95  = ~ layer[0];
-  assign \$96  = \$94  == \$95 ;
-  assign \$97  = ctx ? wb_groups1 : wb_groups0;
-  assign \$98  = \$97  == prev_groups;
-  assign \$99  = \$96  & \$98 ;
-  assign \$100  = \$93  ? \$99  : 1'h1;
-  assign \$101  = \$90  & \$100 ;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = \$63  & \$102 ;
-  assign \$104  = \$103  & b_available;
-  assign issue_b = b_in_group ? \$60  : \$104 ;
-  assign \$105  = ~ b_in_group;
-  assign \$106  = ! layer;
-  assign \$107  = ctx ? in_beats1 : in_beats0;
-  assign \$108  = \$107  > fold;
-  assign \$109  = | group;
-  assign \$110  = ctx ? wb_parity1 : wb_parity0;
-  assign \$111  = ~ layer[0];
-  assign \$112  = \$110  == \$111 ;
-  assign \$113  = ctx ? wb_groups1 : wb_groups0;
-  assign \$115  = \$114  >= fold_end;
-  assign \$116  = ctx ? wb_groups1 : wb_groups0;
-  assign \$118  = \$117  >= prev_out;
-  assign \$119  = \$115  | \$118 ;
-  assign \$120  = \$112  & \$119 ;
-  assign \$121  = \$109  | \$120 ;
-  assign \$122  = \$106  ? \$108  : \$121 ;
-  assign \$123  = active & \$122 ;
-  assign \$124  = ! group;
-  assign \$125  = ! fold;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = cur_is_last & \$126 ;
-  assign \$128  = ctx ? out_full1 : out_full0;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = \$123  & \$130 ;
-  assign \$133  = \$105  & \$132 ;
-  assign \$134  = ~ b_in_group;
-  assign \$135  = ! fold;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = | layer;
-  assign \$138  = ! group;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = ctx ? wb_parity1 : wb_parity0;
-  assign \$141  = ~ layer[0];
-  assign \$142  = \$140  == \$141 ;
-  assign \$143  = ctx ? wb_groups1 : wb_groups0;
-  assign \$144  = \$143  == prev_groups;
-  assign \$145  = \$142  & \$144 ;
-  assign \$146  = \$139  ? \$145  : 1'h1;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$136  & \$147 ;
-  assign \$149  = \$148  & b_available;
-  assign \$150  = ~ \$149 ;
-  assign issue_a = \$133  & \$150 ;
+  assign \$88  = cur_is_last & \$87 ;
+  assign \$89  = ctx ? out_full1 : out_full0;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$84  & \$91 ;
+  assign \$94  = | layer;
+  assign \$95  = ! group;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = ctx ? wb_parity1 : wb_parity0;
+  assign \$98  = ~ layer[0];
+  assign \$99  = \$97  == \$98 ;
+  assign \$100  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = \$99  & \$101 ;
+  assign \$103  = ctx ? wb_groups1 : wb_groups0;
+  assign \$104  = \$103  == prev_groups;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = \$96  ? \$105  : 1'h1;
+  assign \$107  = \$93  & \$106 ;
+  assign \$108  = ~ \$107 ;
+  assign \$109  = \$63  & \$108 ;
+  assign \$110  = \$109  & b_available;
+  assign issue_b = b_in_group ? \$60  : \$110 ;
+  assign \$111  = ~ b_in_group;
+  assign \$112  = ! layer;
+  assign \$113  = ctx ? in_beats1 : in_beats0;
+  assign \$114  = \$113  > fold;
+  assign \$115  = | group;
+  assign \$116  = ctx ? wb_parity1 : wb_parity0;
+  assign \$117  = ~ layer[0];
+  assign \$118  = \$116  == \$117 ;
+  assign \$119  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$120  = ~ \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = ctx ? wb_groups1 : wb_groups0;
+  assign \$124  = \$123  >= fold_end;
+  assign \$125  = ctx ? wb_groups1 : wb_groups0;
+  assign \$127  = \$126  >= prev_out;
+  assign \$128  = \$124  | \$127 ;
+  assign \$129  = \$121  & \$128 ;
+  assign \$130  = \$115  | \$129 ;
+  assign \$131  = \$112  ? \$114  : \$130 ;
+  assign \$132  = active & \$131 ;
+  assign \$133  = ! group;
+  assign \$134  = ! fold;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = cur_is_last & \$135 ;
+  assign \$137  = ctx ? out_full1 : out_full0;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = ~ \$138 ;
+  assign \$140  = \$132  & \$139 ;
+  assign \$142  = \$111  & \$141 ;
+  assign \$143  = ~ b_in_group;
+  assign \$144  = ! fold;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = | layer;
+  assign \$147  = ! group;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = ctx ? wb_parity1 : wb_parity0;
+  assign \$150  = ~ layer[0];
+  assign \$151  = \$149  == \$150 ;
+  assign \$152  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = ctx ? wb_groups1 : wb_groups0;
+  assign \$156  = \$155  == prev_groups;
+  assign \$157  = \$154  & \$156 ;
+  assign \$158  = \$148  ? \$157  : 1'h1;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$145  & \$159 ;
+  assign \$161  = \$160  & b_available;
+  assign \$162  = ~ \$161 ;
+  assign issue_a = \$142  & \$162 ;
   assign issue = issue_a | issue_b;
-  assign \$151  = ~ issue;
-  assign \$152  = \$151  & active;
-  assign \$153  = ! layer;
-  assign \$154  = ctx ? in_beats1 : in_beats0;
-  assign \$155  = \$154  > fold;
-  assign \$156  = ~ \$155 ;
-  assign \$157  = \$153  & \$156 ;
-  assign \$158  = ctx ? in_beats1 : in_beats0;
-  assign \$159  = | \$158 ;
-  assign \$160  = \$157  & \$159 ;
-  assign \$161  = b_in_group ? 1'h1 : \$160 ;
-  assign stall_input = \$152  & \$161 ;
-  assign \$162  = ~ issue;
-  assign \$163  = ~ b_in_group;
-  assign \$164  = \$162  & \$163 ;
-  assign \$165  = \$164  & active;
-  assign \$166  = ! layer;
-  assign \$167  = ctx ? in_beats1 : in_beats0;
-  assign \$168  = \$167  > fold;
-  assign \$169  = | group;
-  assign \$170  = ctx ? wb_parity1 : wb_parity0;
-  assign \$171  = ~ layer[0];
-  assign \$172  = \$170  == \$171 ;
-  assign \$173  = ctx ? wb_groups1 : wb_groups0;
-  assign \$175  = \$174  >= fold_end;
-  assign \$176  = ctx ? wb_groups1 : wb_groups0;
-  assign \$178  = \$177  >= prev_out;
-  assign \$179  = \$175  | \$178 ;
-  assign \$180  = \$172  & \$179 ;
-  assign \$181  = \$169  | \$180 ;
-  assign \$182  = \$166  ? \$168  : \$181 ;
-  assign \$183  = \$165  & \$182 ;
-  assign \$184  = ! group;
-  assign \$185  = ! fold;
-  assign \$186  = \$184  & \$185 ;
-  assign \$187  = cur_is_last & \$186 ;
-  assign \$188  = ctx ? out_full1 : out_full0;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = ~ \$189 ;
-  assign stall_output = \$183  & \$191 ;
-  assign \$192  = ! ctx;
-  assign \$193  = issue_a & \$192 ;
-  assign \$194  = ! layer;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = cur_folds - 1'h1;
-  assign \$197  = fold == \$196 ;
-  assign \$198  = \$195  & \$197 ;
-  assign \$199  = cur_groups - 1'h1;
-  assign \$200  = group == \$199 ;
-  assign \$201  = \$198  & \$200 ;
-  assign \$203  = issue_b & \$202 ;
-  assign \$204  = in_folds - 1'h1;
-  assign \$205  = b_fold == \$204 ;
-  assign \$206  = \$203  & \$205 ;
-  assign \$207  = in_groups - 1'h1;
-  assign \$208  = b_group == \$207 ;
-  assign \$209  = \$206  & \$208 ;
-  assign in_release0 = \$201  | \$209 ;
-  assign \$210  = ! ctx;
-  assign \$211  = issue_a & \$210 ;
-  assign \$212  = ! layer;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = ! group;
-  assign \$215  = ! fold;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = \$213  & \$216 ;
-  assign \$219  = issue_b & \$218 ;
-  assign \$220  = ! b_group;
-  assign \$221  = \$219  & \$220 ;
-  assign \$222  = ! b_fold;
-  assign \$223  = \$221  & \$222 ;
-  assign track_reset0 = \$217  | \$223 ;
-  assign \$225  = issue_a & \$224 ;
-  assign \$226  = ! layer;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = cur_folds - 1'h1;
-  assign \$229  = fold == \$228 ;
-  assign \$230  = \$227  & \$229 ;
-  assign \$231  = cur_groups - 1'h1;
-  assign \$232  = group == \$231 ;
-  assign \$233  = \$230  & \$232 ;
-  assign \$234  = ~ ctx;
-  assign \$235  = issue_b & \$234 ;
-  assign \$236  = in_folds - 1'h1;
-  assign \$237  = b_fold == \$236 ;
-  assign \$238  = \$235  & \$237 ;
-  assign \$239  = in_groups - 1'h1;
-  assign \$240  = b_group == \$239 ;
-  assign \$241  = \$238  & \$240 ;
-  assign in_release1 = \$233  | \$241 ;
-  assign \$243  = issue_a & \$242 ;
-  assign \$244  = ! layer;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = ! group;
-  assign \$247  = ! fold;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = \$245  & \$248 ;
-  assign \$250  = ~ ctx;
-  assign \$251  = issue_b & \$250 ;
-  assign \$252  = ! b_group;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = ! b_fold;
-  assign \$255  = \$253  & \$254 ;
-  assign track_reset1 = \$249  | \$255 ;
-  assign \$256  = issue_a & cur_is_last;
-  assign \$257  = ! group;
-  assign \$258  = ! fold;
-  assign \$259  = \$257  & \$258 ;
-  assign claim_out = \$256  & \$259 ;
-  assign \$260  = rd_from_input ? \$signature__data$135  : \$signature__data$134 ;
-  assign \$261  = rd_from_input ? \$signature__data$137  : \$signature__data$136 ;
-  assign \$262  = rd_from_input ? \$signature__data$139  : \$signature__data$138 ;
-  assign \$263  = rd_from_input ? \$signature__data$141  : \$signature__data$140 ;
-  assign \$264  = ~ wb_out12;
-  assign act_write = wb_valid12 & \$264 ;
+  assign \$163  = ~ issue;
+  assign \$164  = \$163  & active;
+  assign \$165  = ! layer;
+  assign \$166  = ctx ? in_beats1 : in_beats0;
+  assign \$167  = \$166  > fold;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$165  & \$168 ;
+  assign \$170  = ctx ? in_beats1 : in_beats0;
+  assign \$171  = | \$170 ;
+  assign \$172  = \$169  & \$171 ;
+  assign \$173  = b_in_group ? 1'h1 : \$172 ;
+  assign stall_input = \$164  & \$173 ;
+  assign \$174  = ~ issue;
+  assign \$175  = ~ b_in_group;
+  assign \$176  = \$174  & \$175 ;
+  assign \$177  = \$176  & active;
+  assign \$178  = ! layer;
+  assign \$179  = ctx ? in_beats1 : in_beats0;
+  assign \$180  = \$179  > fold;
+  assign \$181  = | group;
+  assign \$182  = ctx ? wb_parity1 : wb_parity0;
+  assign \$183  = ~ layer[0];
+  assign \$184  = \$182  == \$183 ;
+  assign \$185  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$186  = ~ \$185 ;
+  assign \$187  = \$184  & \$186 ;
+  assign \$188  = ctx ? wb_groups1 : wb_groups0;
+  assign \$190  = \$189  >= fold_end;
+  assign \$191  = ctx ? wb_groups1 : wb_groups0;
+  assign \$193  = \$192  >= prev_out;
+  assign \$194  = \$190  | \$193 ;
+  assign \$195  = \$187  & \$194 ;
+  assign \$196  = \$181  | \$195 ;
+  assign \$197  = \$178  ? \$180  : \$196 ;
+  assign \$198  = \$177  & \$197 ;
+  assign \$199  = ! group;
+  assign \$200  = ! fold;
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = cur_is_last & \$201 ;
+  assign \$203  = ctx ? out_full1 : out_full0;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = ~ \$204 ;
+  assign stall_output = \$198  & \$206 ;
+  assign \$207  = ! ctx;
+  assign \$208  = issue_a & \$207 ;
+  assign \$209  = ! layer;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = cur_folds - 1'h1;
+  assign \$212  = fold == \$211 ;
+  assign \$213  = \$210  & \$212 ;
+  assign \$214  = cur_groups - 1'h1;
+  assign \$215  = group == \$214 ;
+  assign \$216  = \$213  & \$215 ;
+  assign \$218  = issue_b & \$217 ;
+  assign \$219  = in_folds - 1'h1;
+  assign \$220  = b_fold == \$219 ;
+  assign \$221  = \$218  & \$220 ;
+  assign \$222  = in_groups - 1'h1;
+  assign \$223  = b_group == \$222 ;
+  assign \$224  = \$221  & \$223 ;
+  assign in_release0 = \$216  | \$224 ;
+  assign \$225  = ! ctx;
+  assign \$226  = issue_a & \$225 ;
+  assign \$227  = ! layer;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = ! group;
+  assign \$230  = ! fold;
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = \$228  & \$231 ;
+  assign \$234  = issue_b & \$233 ;
+  assign \$235  = ! b_group;
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = ! b_fold;
+  assign \$238  = \$236  & \$237 ;
+  assign track_reset0 = \$232  | \$238 ;
+  assign \$240  = issue_a & \$239 ;
+  assign \$241  = ! layer;
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = cur_folds - 1'h1;
+  assign \$244  = fold == \$243 ;
+  assign \$245  = \$242  & \$244 ;
+  assign \$246  = cur_groups - 1'h1;
+  assign \$247  = group == \$246 ;
+  assign \$248  = \$245  & \$247 ;
+  assign \$249  = ~ ctx;
+  assign \$250  = issue_b & \$249 ;
+  assign \$251  = in_folds - 1'h1;
+  assign \$252  = b_fold == \$251 ;
+  assign \$253  = \$250  & \$252 ;
+  assign \$254  = in_groups - 1'h1;
+  assign \$255  = b_group == \$254 ;
+  assign \$256  = \$253  & \$255 ;
+  assign in_release1 = \$248  | \$256 ;
+  assign \$258  = issue_a & \$257 ;
+  assign \$259  = ! layer;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = ! group;
+  assign \$262  = ! fold;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = \$260  & \$263 ;
+  assign \$265  = ~ ctx;
+  assign \$266  = issue_b & \$265 ;
+  assign \$267  = ! b_group;
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = ! b_fold;
+  assign \$270  = \$268  & \$269 ;
+  assign track_reset1 = \$264  | \$270 ;
+  assign \$271  = issue_a & cur_is_last;
+  assign \$272  = ! group;
+  assign \$273  = ! fold;
+  assign \$274  = \$272  & \$273 ;
+  assign claim_out = \$271  & \$274 ;
+  assign \$275  = rd_from_input ? \$signature__data$137  : \$signature__data$136 ;
+  assign \$276  = rd_from_input ? \$signature__data$139  : \$signature__data$138 ;
+  assign \$277  = rd_from_input ? \$signature__data$141  : \$signature__data$140 ;
+  assign \$278  = rd_from_input ? \$signature__data$143  : \$signature__data$142 ;
+  assign \$279  = ~ wb_out12;
+  assign act_write = wb_valid12 & \$279 ;
   assign out_write = wb_valid12 & wb_out12;
-  assign \$265  = ! wb_group12[0];
-  assign \$signature__en$148  = act_write & \$265 ;
-  assign \$267  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$268  = \$266  + \$267 ;
-  assign \$269  = wb_par12 ? 6'h20 : 6'h00;
-  assign \$270  = \$268  + \$269 ;
-  assign \$271  = ! wb_group12[0];
-  assign \$signature__en$155  = act_write & \$271 ;
-  assign \$273  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$274  = \$272  + \$273 ;
-  assign \$275  = wb_par12 ? 6'h20 : 6'h00;
-  assign \$276  = \$274  + \$275 ;
-  assign \$signature__en$159  = act_write & \$277 ;
-  assign \$279  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$280  = \$278  + \$279 ;
-  assign \$281  = wb_par12 ? 6'h20 : 6'h00;
-  assign \$282  = \$280  + \$281 ;
-  assign \$signature__en$162  = act_write & \$283 ;
-  assign \$285  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$286  = \$284  + \$285 ;
-  assign \$287  = wb_par12 ? 6'h20 : 6'h00;
-  assign \$288  = \$286  + \$287 ;
-  assign \$289  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$290  = wb_group12 + \$289 ;
-  assign \$291  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$292  = wb_group12 + \$291 ;
-  assign \$293  = drain_slot ? out_pending1 : out_pending0;
-  assign \$294  = drain_slot ? out_groups1 : out_groups0;
-  assign \$296  = \$294  > \$295 ;
-  assign \$297  = \$293  & \$296 ;
-  assign \$298  = w_level + drain_inflight;
-  assign \$299  = \$298  + drain_inflight2;
-  assign \$300  = \$299  < 3'h4;
-  assign drain_read = \$297  & \$300 ;
-  assign \$302  = drain_slot ? 7'h40 : 7'h00;
+  assign \$280  = ! wb_group12[0];
+  assign \$signature__en$150  = act_write & \$280 ;
+  assign \$282  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$283  = \$281  + \$282 ;
+  assign \$284  = wb_par12 ? 6'h20 : 6'h00;
+  assign \$285  = \$283  + \$284 ;
+  assign \$286  = ! wb_group12[0];
+  assign \$signature__en$157  = act_write & \$286 ;
+  assign \$288  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$289  = \$287  + \$288 ;
+  assign \$290  = wb_par12 ? 6'h20 : 6'h00;
+  assign \$291  = \$289  + \$290 ;
+  assign \$signature__en$161  = act_write & \$292 ;
+  assign \$294  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$295  = \$293  + \$294 ;
+  assign \$296  = wb_par12 ? 6'h20 : 6'h00;
+  assign \$297  = \$295  + \$296 ;
+  assign \$signature__en$164  = act_write & \$298 ;
+  assign \$300  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$301  = \$299  + \$300 ;
+  assign \$302  = wb_par12 ? 6'h20 : 6'h00;
   assign \$303  = \$301  + \$302 ;
-  assign \$305  = drain_slot ? 7'h40 : 7'h00;
-  assign \$306  = \$304  + \$305 ;
+  assign \$304  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$305  = wb_group12 + \$304 ;
+  assign \$306  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$307  = wb_group12 + \$306 ;
+  assign \$308  = drain_slot ? out_pending1 : out_pending0;
+  assign \$309  = drain_slot ? out_groups1 : out_groups0;
+  assign \$311  = \$309  > \$310 ;
+  assign \$312  = \$308  & \$311 ;
+  assign \$313  = w_level + drain_inflight;
+  assign \$314  = \$313  + drain_inflight2;
+  assign \$315  = \$314  < 3'h4;
+  assign drain_read = \$312  & \$315 ;
+  assign \$317  = drain_slot ? 7'h40 : 7'h00;
+  assign \$318  = \$316  + \$317 ;
+  assign \$320  = drain_slot ? 7'h40 : 7'h00;
+  assign \$321  = \$319  + \$320 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$307  = load__payload[31:28] == 2'h3;
-  assign \$308  = ld_fire & \$307 ;
-  assign \$309  = ! load__payload[19:0];
-  assign \$310  = load__payload[85:32] > 3'h4;
-  assign \$311  = \$310  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$312  = d0_rp__data[7:0] + 2'h3;
-  assign \$314  = ! in_wslot;
-  assign \$315  = in_fire & \$314 ;
-  assign \$316  = in_beats0 + 1'h1;
-  assign \$317  = in_beats0 + 1'h1;
-  assign \$318  = \$317  == in_folds;
-  assign \$320  = in_fire & \$319 ;
-  assign \$321  = in_beats1 + 1'h1;
-  assign \$322  = in_beats1 + 1'h1;
-  assign \$323  = \$322  == in_folds;
-  assign \$324  = in_wslot ? in_beats1 : in_beats0;
-  assign \$325  = \$324  + 1'h1;
-  assign \$326  = \$325  == in_folds;
-  assign \$327  = in_fire & \$326 ;
-  assign \$328  = ~ in_wslot;
-  assign \$329  = d0_rp__data[15:8] + 1'h1;
-  assign \$331  = ~ loaded;
-  assign \$332  = nxt_rp__data[7:0] + 2'h3;
-  assign \$334  = nxt_rp__data[15:8] + 1'h1;
-  assign \$336  = n_layers - 1'h1;
-  assign \$337  = \$51 [2:0] == \$336 ;
-  assign \$338  = cur_folds - 1'h1;
-  assign \$339  = fold == \$338 ;
-  assign \$340  = group + 1'h1;
-  assign \$341  = rq_addr + 1'h1;
-  assign \$342  = cur_groups - 1'h1;
-  assign \$343  = group == \$342 ;
-  assign \$344  = nxt_rp__data[7:0] + 2'h3;
-  assign \$346  = nxt_rp__data[15:8] + 1'h1;
-  assign \$348  = n_layers - 1'h1;
-  assign \$349  = \$51 [2:0] == \$348 ;
-  assign \$350  = ~ wr_buf;
-  assign \$351  = ~ ctx;
-  assign \$352  = | b_group;
-  assign \$353  = fold + 1'h1;
-  assign \$354  = fold_end + 3'h4;
-  assign \$355  = cur_folds - 1'h1;
-  assign \$356  = fold == \$355 ;
+  assign \$322  = load__payload[31:28] == 2'h3;
+  assign \$323  = ld_fire & \$322 ;
+  assign \$324  = ! load__payload[19:0];
+  assign \$325  = load__payload[85:32] > 3'h4;
+  assign \$326  = \$325  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$327  = d0_rp__data[7:0] + 2'h3;
+  assign \$329  = ! in_wslot;
+  assign \$330  = in_fire & \$329 ;
+  assign \$331  = in_beats0 + 1'h1;
+  assign \$332  = in_beats0 + 1'h1;
+  assign \$333  = \$332  == in_folds;
+  assign \$335  = in_fire & \$334 ;
+  assign \$336  = in_beats1 + 1'h1;
+  assign \$337  = in_beats1 + 1'h1;
+  assign \$338  = \$337  == in_folds;
+  assign \$339  = in_wslot ? in_beats1 : in_beats0;
+  assign \$340  = \$339  + 1'h1;
+  assign \$341  = \$340  == in_folds;
+  assign \$342  = in_fire & \$341 ;
+  assign \$343  = ~ in_wslot;
+  assign \$344  = d0_rp__data[15:8] + 1'h1;
+  assign \$346  = ~ loaded;
+  assign \$347  = nxt_rp__data[7:0] + 2'h3;
+  assign \$349  = nxt_rp__data[15:8] + 1'h1;
+  assign \$351  = n_layers - 1'h1;
+  assign \$352  = \$51 [2:0] == \$351 ;
+  assign \$353  = cur_folds - 1'h1;
+  assign \$354  = fold == \$353 ;
+  assign \$355  = group + 1'h1;
+  assign \$356  = rq_addr + 1'h1;
   assign \$357  = cur_groups - 1'h1;
   assign \$358  = group == \$357 ;
-  assign \$359  = \$356  & \$358 ;
-  assign \$360  = ~ \$359 ;
-  assign \$361  = bank_addr + 1'h1;
-  assign \$362  = b_bank_addr + 1'h1;
-  assign \$363  = in_folds - 1'h1;
-  assign \$364  = b_fold == \$363 ;
-  assign \$365  = ~ \$364 ;
-  assign \$366  = in_folds - 1'h1;
-  assign \$367  = b_fold == \$366 ;
-  assign \$368  = b_group + 1'h1;
-  assign \$369  = b_rq_addr + 1'h1;
-  assign \$370  = b_fold + 1'h1;
-  assign \$371  = ~ clear_counters;
-  assign \$372  = ld_fire & \$371 ;
-  assign \$373  = issue_b ? b_bank_addr : bank_addr;
-  assign \$374  = ! b_fold;
-  assign \$375  = ! fold;
-  assign \$376  = issue_b ? \$374  : \$375 ;
-  assign \$377  = in_folds - 1'h1;
-  assign \$378  = b_fold == \$377 ;
-  assign \$379  = cur_folds - 1'h1;
-  assign \$380  = fold == \$379 ;
-  assign \$381  = issue_b ? \$378  : \$380 ;
-  assign \$382  = issue_b ? b_rq_addr : rq_addr;
-  assign \$383  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$384  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$385  = issue_b ? b_fold : fold;
-  assign \$387  = ctx ^ issue_b;
-  assign \$388  = \$387  ? 6'h20 : 6'h00;
-  assign \$389  = \$386  + \$388 ;
-  assign \$390  = issue_b ? b_fold : fold;
-  assign \$392  = ctx ? 7'h40 : 7'h00;
-  assign \$393  = \$391  + \$392 ;
-  assign \$394  = wr_buf ? 6'h00 : 6'h20;
-  assign \$395  = \$393  + \$394 ;
-  assign \$396  = ! layer;
-  assign \$397  = issue_b | \$396 ;
-  assign \$398  = issue_b ? b_group : group;
-  assign \$399  = issue_b ? 1'h0 : wr_buf;
-  assign \$400  = ctx ^ issue_b;
-  assign \$401  = issue_a & cur_is_last;
-  assign \$402  = step_valid & step_last;
-  assign \$403  = ! wb_ctx12;
-  assign \$404  = act_write & \$403 ;
-  assign \$405  = wb_parity0 == wb_par12;
-  assign \$406  = wb_groups0 + 1'h1;
-  assign \$407  = \$405  ? \$406  : 9'h001;
-  assign \$409  = act_write & \$408 ;
-  assign \$410  = wb_parity1 == wb_par12;
-  assign \$411  = wb_groups1 + 1'h1;
-  assign \$412  = \$410  ? \$411  : 9'h001;
-  assign \$413  = ! ctx;
-  assign \$414  = claim_out & \$413 ;
-  assign \$415  = ! wb_ctx12;
-  assign \$416  = out_write & \$415 ;
-  assign \$417  = out_groups0 + 1'h1;
-  assign \$419  = claim_out & \$418 ;
-  assign \$421  = out_write & \$420 ;
-  assign \$422  = out_groups1 + 1'h1;
-  assign \$423  = out_n - 1'h1;
-  assign \$424  = drain_elem == \$423 ;
-  assign \$425  = out_n - 1'h1;
-  assign \$426  = drain_elem == \$425 ;
-  assign \$427  = ~ drain_slot;
-  assign \$428  = ! drain_slot;
-  assign \$430  = drain_elem + 1'h1;
-  assign \$431  = ~ release_slot;
-  assign \$432  = ! release_slot;
-  assign \$434  = in_flight + vector_start;
-  assign \$435  = \$434  - done;
+  assign \$359  = nxt_rp__data[7:0] + 2'h3;
+  assign \$361  = nxt_rp__data[15:8] + 1'h1;
+  assign \$363  = n_layers - 1'h1;
+  assign \$364  = \$51 [2:0] == \$363 ;
+  assign \$365  = ~ wr_buf;
+  assign \$366  = ~ ctx;
+  assign \$367  = | b_group;
+  assign \$368  = fold + 1'h1;
+  assign \$369  = fold_end + 3'h4;
+  assign \$370  = cur_folds - 1'h1;
+  assign \$371  = fold == \$370 ;
+  assign \$372  = cur_groups - 1'h1;
+  assign \$373  = group == \$372 ;
+  assign \$374  = \$371  & \$373 ;
+  assign \$375  = ~ \$374 ;
+  assign \$376  = bank_addr + 1'h1;
+  assign \$377  = b_bank_addr + 1'h1;
+  assign \$378  = in_folds - 1'h1;
+  assign \$379  = b_fold == \$378 ;
+  assign \$380  = ~ \$379 ;
+  assign \$381  = in_folds - 1'h1;
+  assign \$382  = b_fold == \$381 ;
+  assign \$383  = b_group + 1'h1;
+  assign \$384  = b_rq_addr + 1'h1;
+  assign \$385  = b_fold + 1'h1;
+  assign \$386  = ~ clear_counters;
+  assign \$387  = ld_fire & \$386 ;
+  assign \$388  = issue_b ? b_bank_addr : bank_addr;
+  assign \$389  = ! b_fold;
+  assign \$390  = ! fold;
+  assign \$391  = issue_b ? \$389  : \$390 ;
+  assign \$392  = in_folds - 1'h1;
+  assign \$393  = b_fold == \$392 ;
+  assign \$394  = cur_folds - 1'h1;
+  assign \$395  = fold == \$394 ;
+  assign \$396  = issue_b ? \$393  : \$395 ;
+  assign \$397  = issue_b ? b_rq_addr : rq_addr;
+  assign \$398  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$399  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$400  = issue_b ? b_fold : fold;
+  assign \$402  = ctx ^ issue_b;
+  assign \$403  = \$402  ? 6'h20 : 6'h00;
+  assign \$404  = \$401  + \$403 ;
+  assign \$405  = issue_b ? b_fold : fold;
+  assign \$407  = ctx ? 7'h40 : 7'h00;
+  assign \$408  = \$406  + \$407 ;
+  assign \$409  = wr_buf ? 6'h00 : 6'h20;
+  assign \$410  = \$408  + \$409 ;
+  assign \$411  = ! layer;
+  assign \$412  = issue_b | \$411 ;
+  assign \$413  = issue_b ? b_group : group;
+  assign \$414  = issue_b ? 1'h0 : wr_buf;
+  assign \$415  = ctx ^ issue_b;
+  assign \$416  = issue_a & cur_is_last;
+  assign \$417  = step_valid & step_last;
+  assign \$418  = ! wb_ctx12;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$348$0 (drain_data),
-    .\port$901$0 (drain_last2),
+    .\port$363$0 (drain_data),
+    .\port$920$0 (drain_last2),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2782,10 +2820,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .clk(clk),
-    .\port$291$0 (\$260 ),
-    .\port$292$0 (\$261 ),
-    .\port$293$0 (\$262 ),
-    .\port$294$0 (\$263 ),
+    .\port$306$0 (\$275 ),
+    .\port$307$0 (\$276 ),
+    .\port$308$0 (\$277 ),
+    .\port$309$0 (\$278 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -2802,11 +2840,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .clk(clk),
-    .\port$291$0 (\$260 ),
-    .\port$292$0 (\$261 ),
-    .\port$293$0 (\$262 ),
-    .\port$294$0 (\$263 ),
-    .result(\result$158 ),
+    .\port$306$0 (\$275 ),
+    .\port$307$0 (\$276 ),
+    .\port$308$0 (\$277 ),
+    .\port$309$0 (\$278 ),
+    .result(\result$160 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -2857,278 +2895,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = n_layers;
-    if (\$308 ) begin
-      if (\$309 ) begin
-        \$447  = \$311 [2:0];
+    \$462  = n_layers;
+    if (\$323 ) begin
+      if (\$324 ) begin
+        \$462  = \$326 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = \$313 [7:0];
-    if (rst) begin
-      \$448  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = dl_rp__data[15:8];
-    if (rst) begin
-      \$449  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = in_beats0;
-    if (\$315 ) begin
-      \$450  = \$316 [7:0];
-    end
-    if (in_release0) begin
-      \$450  = 8'h00;
-    end
-    if (rst) begin
-      \$450  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = in_full0;
-    if (\$315 ) begin
-      if (\$318 ) begin
-        \$451  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$451  = 1'h0;
-    end
-    if (rst) begin
-      \$451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = in_beats1;
-    if (\$320 ) begin
-      \$452  = \$321 [7:0];
-    end
-    if (in_release1) begin
-      \$452  = 8'h00;
-    end
-    if (rst) begin
-      \$452  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = in_full1;
-    if (\$320 ) begin
-      if (\$323 ) begin
-        \$453  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$453  = 1'h0;
-    end
-    if (rst) begin
-      \$453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = in_wslot;
-    if (\$327 ) begin
-      \$454  = \$328 ;
-    end
-    if (rst) begin
-      \$454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = \$330 [7:0];
-    if (rst) begin
-      \$455  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = cur_folds;
-    if (\$331 ) begin
-      \$456  = \$333 [7:0];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$456  = \$345 [7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$456  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = cur_groups;
-    if (\$331 ) begin
-      \$457  = \$335 [7:0];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$457  = \$347 [7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$457  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = cur_out;
-    if (\$331 ) begin
-      \$458  = nxt_rp__data[15:8];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$458  = nxt_rp__data[15:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$458  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = cur_is_last;
-    if (\$331 ) begin
-      \$459  = \$337 ;
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$459  = \$349 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = cur_relu;
-    if (\$331 ) begin
-      \$460  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$460  = nxt_rp__data[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = cur_requantize;
-    if (\$331 ) begin
-      \$461  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$461  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = bank_addr;
-    if (\$331 ) begin
-      \$462  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$462  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$352 ) begin
-              \$462  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$360 ) begin
-        \$462  = \$361 [8:0];
-      end
-    end
-    if (rst) begin
-      \$462  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = rq_addr;
-    if (\$331 ) begin
-      \$463  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        \$463  = \$341 [7:0];
-        if (\$343 ) begin
-          \$463  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$352 ) begin
-              \$463  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
+    \$463  = \$328 [7:0];
     if (rst) begin
       \$463  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = layer;
-    if (\$331 ) begin
-      \$464  = \$51 [2:0];
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$464  = \$51 [2:0];
-        end
-      end
-    end
+    \$464  = dl_rp__data[15:8];
     if (rst) begin
-      \$464  = 3'h0;
+      \$464  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = group;
-    if (\$331 ) begin
+    \$465  = in_beats0;
+    if (\$330 ) begin
+      \$465  = \$331 [7:0];
+    end
+    if (in_release0) begin
       \$465  = 8'h00;
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        \$465  = \$340 [7:0];
-        if (\$343 ) begin
-          \$465  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$352 ) begin
-              \$465  = b_group;
-            end
-          end
-        end
-      end
     end
     if (rst) begin
       \$465  = 8'h00;
@@ -3136,147 +2931,90 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = fold;
-    if (\$331 ) begin
-      \$466  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$339 ) begin
-        \$466  = 8'h00;
-        if (\$343 ) begin
-          \$466  = 8'h00;
-        end
-      end else begin
-        \$466  = \$353 [7:0];
+    \$466  = in_full0;
+    if (\$330 ) begin
+      if (\$333 ) begin
+        \$466  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$466  = 1'h0;
+    end
     if (rst) begin
-      \$466  = 8'h00;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = fold_end;
-    if (\$331 ) begin
-      \$467  = 16'h0004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$339 ) begin
-        \$467  = 16'h0004;
-        if (\$343 ) begin
-          \$467  = 16'h0004;
-        end
-      end else begin
-        \$467  = \$354 [15:0];
-      end
+    \$467  = in_beats1;
+    if (\$335 ) begin
+      \$467  = \$336 [7:0];
+    end
+    if (in_release1) begin
+      \$467  = 8'h00;
     end
     if (rst) begin
-      \$467  = 16'h0000;
+      \$467  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = b_group;
-    if (\$331 ) begin
-      \$468  = 8'h00;
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          if (cur_is_last) begin
-            \$468  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$367 ) begin
-        \$468  = \$368 [7:0];
+    \$468  = in_full1;
+    if (\$335 ) begin
+      if (\$338 ) begin
+        \$468  = 1'h1;
       end
     end
+    if (in_release1) begin
+      \$468  = 1'h0;
+    end
     if (rst) begin
-      \$468  = 8'h00;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = b_fold;
-    if (\$331 ) begin
-      \$469  = 8'h00;
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          if (cur_is_last) begin
-            \$469  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$367 ) begin
-        \$469  = 8'h00;
-      end else begin
-        \$469  = \$370 [7:0];
-      end
+    \$469  = in_wslot;
+    if (\$342 ) begin
+      \$469  = \$343 ;
     end
     if (rst) begin
-      \$469  = 8'h00;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = b_in_group;
-    if (\$331 ) begin
-      \$470  = 1'h0;
-    end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          if (cur_is_last) begin
-            \$470  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$470  = \$365 ;
-    end
+    \$470  = \$345 [7:0];
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = b_bank_addr;
-    if (\$331 ) begin
-      \$471  = d0_rp__data[24:16];
+    \$471  = cur_folds;
+    if (\$346 ) begin
+      \$471  = \$348 [7:0];
     end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          if (cur_is_last) begin
-            \$471  = d0_rp__data[24:16];
-          end
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$471  = \$360 [7:0];
         end
       end
-    end else if (issue_b) begin
-      \$471  = \$362 [8:0];
     end
     if (rst) begin
-      \$471  = 9'h000;
+      \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = b_rq_addr;
-    if (\$331 ) begin
-      \$472  = d0_rp__data[32:25];
+    \$472  = cur_groups;
+    if (\$346 ) begin
+      \$472  = \$350 [7:0];
     end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          if (cur_is_last) begin
-            \$472  = d0_rp__data[32:25];
-          end
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$472  = \$362 [7:0];
         end
-      end
-    end else if (issue_b) begin
-      if (\$367 ) begin
-        \$472  = \$369 [7:0];
       end
     end
     if (rst) begin
@@ -3285,32 +3023,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = loaded;
-    if (\$331 ) begin
-      \$473  = 1'h1;
-    end
-    if (\$372 ) begin
-      \$473  = 1'h0;
+    \$473  = cur_out;
+    if (\$346 ) begin
+      \$473  = nxt_rp__data[15:8];
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$473  = nxt_rp__data[15:8];
+        end
+      end
     end
     if (rst) begin
-      \$473  = 1'h0;
+      \$473  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = wr_buf;
-    if (\$331 ) begin
-      \$474  = 1'h0;
+    \$474  = cur_is_last;
+    if (\$346 ) begin
+      \$474  = \$352 ;
     end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$474  = \$350 ;
-          if (cur_is_last) begin
-            \$474  = 1'h0;
-            if (b_done) begin
-              \$474  = 1'h1;
-            end
-          end
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$474  = \$364 ;
         end
       end
     end
@@ -3320,524 +3055,841 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = prev_out;
-    if (\$331 ) begin
+    \$475  = cur_relu;
+    if (\$346 ) begin
+      \$475  = nxt_rp__data[33];
     end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$475  = cur_out;
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$475  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$476  = cur_requantize;
+    if (\$346 ) begin
+      \$476  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$476  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$477  = bank_addr;
+    if (\$346 ) begin
+      \$477  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$477  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-              \$475  = d0_rp__data[15:8];
+            end else if (\$367 ) begin
+              \$477  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$375 ) begin
+        \$477  = \$376 [8:0];
+      end
+    end
+    if (rst) begin
+      \$477  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = rq_addr;
+    if (\$346 ) begin
+      \$478  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        \$478  = \$356 [7:0];
+        if (\$358 ) begin
+          \$478  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$367 ) begin
+              \$478  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$475  = 8'h00;
+      \$478  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = prev_groups;
-    if (\$331 ) begin
+    \$479  = layer;
+    if (\$346 ) begin
+      \$479  = \$51 [2:0];
     end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          \$476  = cur_groups;
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$479  = \$51 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$479  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = group;
+    if (\$346 ) begin
+      \$480  = 8'h00;
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        \$480  = \$355 [7:0];
+        if (\$358 ) begin
+          \$480  = 8'h00;
           if (cur_is_last) begin
             if (b_done) begin
-              \$476  = in_groups;
+            end else if (\$367 ) begin
+              \$480  = b_group;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$476  = 8'h00;
+      \$480  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = ctx;
-    if (\$331 ) begin
+    \$481  = fold;
+    if (\$346 ) begin
+      \$481  = 8'h00;
     end else if (issue_a) begin
-      if (\$339 ) begin
-        if (\$343 ) begin
-          if (cur_is_last) begin
-            \$477  = \$351 ;
-          end
+      (* full_case = 32'd1 *)
+      if (\$354 ) begin
+        \$481  = 8'h00;
+        if (\$358 ) begin
+          \$481  = 8'h00;
         end
+      end else begin
+        \$481  = \$368 [7:0];
       end
     end
     if (rst) begin
-      \$477  = 1'h0;
+      \$481  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = issue;
+    \$482  = fold_end;
+    if (\$346 ) begin
+      \$482  = 16'h0004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$354 ) begin
+        \$482  = 16'h0004;
+        if (\$358 ) begin
+          \$482  = 16'h0004;
+        end
+      end else begin
+        \$482  = \$369 [15:0];
+      end
+    end
     if (rst) begin
-      \$478  = 1'h0;
+      \$482  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = rd_from_input;
-    if (step_valid) begin
-      \$479  = step_from_input;
+    \$483  = b_group;
+    if (\$346 ) begin
+      \$483  = 8'h00;
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          if (cur_is_last) begin
+            \$483  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$382 ) begin
+        \$483  = \$383 [7:0];
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = rd_block;
-    if (step_valid) begin
-      \$480  = step_blk;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = \$402 ;
     if (rst) begin
-      \$481  = 1'h0;
+      \$483  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = wb_valid1;
+    \$484  = b_fold;
+    if (\$346 ) begin
+      \$484  = 8'h00;
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          if (cur_is_last) begin
+            \$484  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$382 ) begin
+        \$484  = 8'h00;
+      end else begin
+        \$484  = \$385 [7:0];
+      end
+    end
     if (rst) begin
-      \$482  = 1'h0;
+      \$484  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = wb_valid2;
-    if (rst) begin
-      \$483  = 1'h0;
+    \$485  = b_in_group;
+    if (\$346 ) begin
+      \$485  = 1'h0;
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          if (cur_is_last) begin
+            \$485  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$485  = \$380 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = wb_valid3;
-    if (rst) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = wb_valid4;
     if (rst) begin
       \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = wb_valid5;
+    \$486  = b_bank_addr;
+    if (\$346 ) begin
+      \$486  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          if (cur_is_last) begin
+            \$486  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$486  = \$377 [8:0];
+    end
     if (rst) begin
-      \$486  = 1'h0;
+      \$486  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = wb_valid6;
+    \$487  = b_rq_addr;
+    if (\$346 ) begin
+      \$487  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          if (cur_is_last) begin
+            \$487  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$382 ) begin
+        \$487  = \$384 [7:0];
+      end
+    end
     if (rst) begin
-      \$487  = 1'h0;
+      \$487  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = wb_valid7;
+    \$488  = loaded;
+    if (\$346 ) begin
+      \$488  = 1'h1;
+    end
+    if (\$387 ) begin
+      \$488  = 1'h0;
+    end
     if (rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = wb_valid8;
+    \$489  = wr_buf;
+    if (\$346 ) begin
+      \$489  = 1'h0;
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$489  = \$365 ;
+          if (cur_is_last) begin
+            \$489  = 1'h0;
+            if (b_done) begin
+              \$489  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = wb_valid9;
+    \$490  = prev_out;
+    if (\$346 ) begin
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$490  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$490  = d0_rp__data[15:8];
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$490  = 1'h0;
+      \$490  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = wb_valid10;
+    \$491  = prev_groups;
+    if (\$346 ) begin
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$491  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$491  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$491  = 1'h0;
+      \$491  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = wb_valid11;
+    \$492  = ctx;
+    if (\$346 ) begin
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          if (cur_is_last) begin
+            \$492  = \$366 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = wb_parity0;
-    if (track_reset0) begin
-      \$493  = 1'h1;
-    end else if (\$404 ) begin
-      \$493  = wb_par12;
-    end
+    \$493  = track_reset0;
     if (rst) begin
       \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = wb_groups0;
-    if (track_reset0) begin
-      \$494  = 8'h00;
-    end else if (\$404 ) begin
-      \$494  = \$407 [7:0];
-    end
+    \$494  = track_reset1;
     if (rst) begin
-      \$494  = 8'h00;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = wb_parity1;
-    if (track_reset1) begin
-      \$495  = 1'h1;
-    end else if (\$409 ) begin
-      \$495  = wb_par12;
-    end
+    \$495  = issue;
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = wb_groups1;
-    if (track_reset1) begin
-      \$496  = 8'h00;
-    end else if (\$409 ) begin
-      \$496  = \$412 [7:0];
-    end
-    if (rst) begin
-      \$496  = 8'h00;
+    \$496  = rd_from_input;
+    if (step_valid) begin
+      \$496  = step_from_input;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = out_full0;
-    if (\$414 ) begin
-      \$497  = 1'h1;
-    end
-    if (done) begin
-      if (\$432 ) begin
-        \$497  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$497  = 1'h0;
+    \$497  = rd_block;
+    if (step_valid) begin
+      \$497  = step_blk;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = out_pending0;
-    if (\$414 ) begin
-      \$498  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$426 ) begin
-        if (\$428 ) begin
-          \$498  = 1'h0;
-        end
-      end
-    end
+    \$498  = \$417 ;
     if (rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = out_groups0;
-    if (\$414 ) begin
-      \$499  = 8'h00;
-    end else if (\$416 ) begin
-      \$499  = \$417 [7:0];
-    end
+    \$499  = wb_valid1;
     if (rst) begin
-      \$499  = 8'h00;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = out_full1;
-    if (\$419 ) begin
-      \$500  = 1'h1;
-    end
-    if (done) begin
-      if (\$433 ) begin
-        \$500  = 1'h0;
-      end
-    end
+    \$500  = wb_valid2;
     if (rst) begin
       \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = out_pending1;
-    if (\$419 ) begin
-      \$501  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$426 ) begin
-        if (\$429 ) begin
-          \$501  = 1'h0;
-        end
-      end
-    end
+    \$501  = wb_valid3;
     if (rst) begin
       \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = out_groups1;
-    if (\$419 ) begin
-      \$502  = 8'h00;
-    end else if (\$421 ) begin
-      \$502  = \$422 [7:0];
-    end
+    \$502  = wb_valid4;
     if (rst) begin
-      \$502  = 8'h00;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = drain_read;
+    \$503  = wb_valid5;
     if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = drain_inflight;
+    \$504  = wb_valid6;
     if (rst) begin
       \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = drain_lane;
-    if (drain_read) begin
-      \$505  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = drain_last;
-    if (drain_read) begin
-      \$506  = \$424 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$426 ) begin
-        \$507  = 8'h00;
-      end else begin
-        \$507  = \$430 [7:0];
-      end
-    end
+    \$505  = wb_valid7;
     if (rst) begin
-      \$507  = 8'h00;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = drain_slot;
-    if (drain_read) begin
-      if (\$426 ) begin
-        \$508  = \$427 ;
-      end
+    \$506  = wb_valid8;
+    if (rst) begin
+      \$506  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = wb_valid9;
+    if (rst) begin
+      \$507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$508  = wb_valid10;
     if (rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = release_slot;
-    if (done) begin
-      \$509  = \$431 ;
-    end
+    \$509  = wb_valid11;
     if (rst) begin
       \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = \$435 [2:0];
+    \$510  = wb_parity0;
+    if (track_reset_r0) begin
+      \$510  = 1'h1;
+    end else if (\$419 ) begin
+      \$510  = wb_par12;
+    end
     if (rst) begin
-      \$510  = 3'h0;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = { 3'h0, busy };
+    \$511  = wb_groups0;
+    if (track_reset_r0) begin
+      \$511  = 8'h00;
+    end else if (\$419 ) begin
+      \$511  = \$422 [7:0];
+    end
     if (rst) begin
-      \$511  = 4'h0;
+      \$511  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$512  = wb_parity1;
+    if (track_reset_r1) begin
+      \$512  = 1'h1;
+    end else if (\$424 ) begin
+      \$512  = wb_par12;
+    end
+    if (rst) begin
+      \$512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = wb_groups1;
+    if (track_reset_r1) begin
+      \$513  = 8'h00;
+    end else if (\$424 ) begin
+      \$513  = \$427 [7:0];
+    end
+    if (rst) begin
+      \$513  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$514  = out_full0;
+    if (\$429 ) begin
+      \$514  = 1'h1;
+    end
+    if (done) begin
+      if (\$447 ) begin
+        \$514  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$515  = out_pending0;
+    if (\$429 ) begin
+      \$515  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$441 ) begin
+        if (\$443 ) begin
+          \$515  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$516  = out_groups0;
+    if (\$429 ) begin
+      \$516  = 8'h00;
+    end else if (\$431 ) begin
+      \$516  = \$432 [7:0];
+    end
+    if (rst) begin
+      \$516  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$517  = out_full1;
+    if (\$434 ) begin
+      \$517  = 1'h1;
+    end
+    if (done) begin
+      if (\$448 ) begin
+        \$517  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$517  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$518  = out_pending1;
+    if (\$434 ) begin
+      \$518  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$441 ) begin
+        if (\$444 ) begin
+          \$518  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$519  = out_groups1;
+    if (\$434 ) begin
+      \$519  = 8'h00;
+    end else if (\$436 ) begin
+      \$519  = \$437 [7:0];
+    end
+    if (rst) begin
+      \$519  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$520  = drain_read;
+    if (rst) begin
+      \$520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$521  = drain_inflight;
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$522  = drain_lane;
+    if (drain_read) begin
+      \$522  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$523  = drain_last;
+    if (drain_read) begin
+      \$523  = \$439 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$524  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$441 ) begin
+        \$524  = 8'h00;
+      end else begin
+        \$524  = \$445 [7:0];
+      end
+    end
+    if (rst) begin
+      \$524  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$525  = drain_slot;
+    if (drain_read) begin
+      if (\$441 ) begin
+        \$525  = \$442 ;
+      end
+    end
+    if (rst) begin
+      \$525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$526  = release_slot;
+    if (done) begin
+      \$526  = \$446 ;
+    end
+    if (rst) begin
+      \$526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$527  = \$450 [2:0];
+    if (rst) begin
+      \$527  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$528  = { 3'h0, busy };
+    if (rst) begin
+      \$528  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$512  = 32'd0;
+      \$529  = 32'd0;
     end else begin
-      \$512  = \$436 [31:0];
+      \$529  = \$451 [31:0];
     end
     if (rst) begin
-      \$512  = 32'd0;
+      \$529  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = { 3'h0, stall_input };
+    \$530  = { 3'h0, stall_input };
     if (rst) begin
-      \$513  = 4'h0;
+      \$530  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$514  = 32'd0;
+      \$531  = 32'd0;
     end else begin
-      \$514  = \$437 [31:0];
+      \$531  = \$452 [31:0];
     end
     if (rst) begin
-      \$514  = 32'd0;
+      \$531  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = { 3'h0, stall_output };
+    \$532  = { 3'h0, stall_output };
     if (rst) begin
-      \$515  = 4'h0;
+      \$532  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$516  = 32'd0;
+      \$533  = 32'd0;
     end else begin
-      \$516  = \$438 [31:0];
+      \$533  = \$453 [31:0];
     end
     if (rst) begin
-      \$516  = 32'd0;
+      \$533  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = \$439 ;
+    \$534  = \$454 ;
     if (rst) begin
-      \$517  = 4'h0;
+      \$534  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$518  = 32'd0;
+      \$535  = 32'd0;
     end else begin
-      \$518  = \$440 [31:0];
+      \$535  = \$455 [31:0];
     end
     if (rst) begin
-      \$518  = 32'd0;
+      \$535  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = { 2'h0, \$441  };
+    \$536  = { 2'h0, \$456  };
     if (rst) begin
-      \$519  = 4'h0;
+      \$536  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$520  = 32'd0;
+      \$537  = 32'd0;
     end else begin
-      \$520  = \$442 [31:0];
+      \$537  = \$457 [31:0];
     end
     if (rst) begin
-      \$520  = 32'd0;
+      \$537  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = { 3'h0, issue };
+    \$538  = { 3'h0, issue };
     if (rst) begin
-      \$521  = 4'h0;
+      \$538  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$522  = 32'd0;
+      \$539  = 32'd0;
     end else begin
-      \$522  = \$443 [31:0];
+      \$539  = \$458 [31:0];
     end
     if (rst) begin
-      \$522  = 32'd0;
+      \$539  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = { 2'h0, \$444  };
+    \$540  = { 2'h0, \$459  };
     if (rst) begin
-      \$523  = 4'h0;
+      \$540  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$524  = 32'd0;
+      \$541  = 32'd0;
     end else begin
-      \$524  = \$445 [31:0];
+      \$541  = \$460 [31:0];
     end
     if (rst) begin
-      \$524  = 32'd0;
+      \$541  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = { 3'h0, done };
+    \$542  = { 3'h0, done };
     if (rst) begin
-      \$525  = 4'h0;
+      \$542  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$526  = 32'd0;
+      \$543  = 32'd0;
     end else begin
-      \$526  = \$446 [31:0];
+      \$543  = \$461 [31:0];
     end
     if (rst) begin
-      \$526  = 32'd0;
+      \$543  = 32'd0;
     end
   end
   always @* begin
@@ -3874,57 +3926,57 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__data$54  = i_stream__payload[31:24];
   assign next_layer = \$51 [2:0];
   assign nxt_rp__addr = \$51 [1:0];
-  assign \step_valid$94  = step_valid;
-  assign \step_addr$96  = step_addr;
-  assign \step_first$98  = step_first;
-  assign \step_last$100  = step_last;
-  assign \step_rq$102  = step_rq;
-  assign \step_relu$104  = step_relu;
-  assign \step_requantize$106  = step_requantize;
-  assign \step_valid$107  = step_valid;
-  assign \step_addr$108  = step_addr;
-  assign \step_first$109  = step_first;
-  assign \step_last$110  = step_last;
-  assign \step_rq$111  = step_rq;
-  assign \step_relu$112  = step_relu;
-  assign \step_requantize$113  = step_requantize;
-  assign \$signature__addr$114  = step_in_addr[5:0];
-  assign \$signature__addr$116  = step_act_addr[6:0];
-  assign \$signature__en$118  = step_valid;
-  assign \$signature__en$119  = step_valid;
-  assign \$signature__addr$120  = step_in_addr[5:0];
-  assign \$signature__addr$121  = step_act_addr[6:0];
-  assign \$signature__en$122  = step_valid;
-  assign \$signature__en$123  = step_valid;
-  assign \$signature__addr$124  = step_in_addr[5:0];
-  assign \$signature__addr$125  = step_act_addr[6:0];
-  assign \$signature__en$126  = step_valid;
-  assign \$signature__en$127  = step_valid;
-  assign \$signature__addr$128  = step_in_addr[5:0];
-  assign \$signature__addr$129  = step_act_addr[6:0];
-  assign \$signature__en$130  = step_valid;
-  assign \$signature__en$131  = step_valid;
-  assign act_word = { \$263 , \$262 , \$261 , \$260  };
-  assign act = { \$263 , \$262 , \$261 , \$260  };
-  assign \act$143  = { \$263 , \$262 , \$261 , \$260  };
-  assign \$signature__addr$150  = \$270 [6:0];
-  assign \$signature__data$153  = result[7:0];
-  assign \$signature__addr$156  = \$276 [6:0];
-  assign \$signature__data$157  = \result$158 [7:0];
-  assign \$signature__addr$160  = \$282 [6:0];
-  assign \$signature__data$161  = result[7:0];
-  assign \$signature__addr$163  = \$288 [6:0];
-  assign \$signature__data$164  = \result$158 [7:0];
-  assign \$signature__en$165  = out_write;
-  assign \$signature__addr$166  = \$290 [6:0];
-  assign \$signature__data$167  = result;
-  assign \$signature__en$168  = out_write;
-  assign \$signature__addr$169  = \$292 [6:0];
-  assign \$signature__data$170  = \result$158 ;
-  assign \$signature__addr$181  = \$303 [6:0];
-  assign \$signature__en$182  = drain_read;
-  assign \$signature__addr$183  = \$306 [6:0];
+  assign \step_valid$96  = step_valid;
+  assign \step_addr$98  = step_addr;
+  assign \step_first$100  = step_first;
+  assign \step_last$102  = step_last;
+  assign \step_rq$104  = step_rq;
+  assign \step_relu$106  = step_relu;
+  assign \step_requantize$108  = step_requantize;
+  assign \step_valid$109  = step_valid;
+  assign \step_addr$110  = step_addr;
+  assign \step_first$111  = step_first;
+  assign \step_last$112  = step_last;
+  assign \step_rq$113  = step_rq;
+  assign \step_relu$114  = step_relu;
+  assign \step_requantize$115  = step_requantize;
+  assign \$signature__addr$116  = step_in_addr[5:0];
+  assign \$signature__addr$118  = step_act_addr[6:0];
+  assign \$signature__en$120  = step_valid;
+  assign \$signature__en$121  = step_valid;
+  assign \$signature__addr$122  = step_in_addr[5:0];
+  assign \$signature__addr$123  = step_act_addr[6:0];
+  assign \$signature__en$124  = step_valid;
+  assign \$signature__en$125  = step_valid;
+  assign \$signature__addr$126  = step_in_addr[5:0];
+  assign \$signature__addr$127  = step_act_addr[6:0];
+  assign \$signature__en$128  = step_valid;
+  assign \$signature__en$129  = step_valid;
+  assign \$signature__addr$130  = step_in_addr[5:0];
+  assign \$signature__addr$131  = step_act_addr[6:0];
+  assign \$signature__en$132  = step_valid;
+  assign \$signature__en$133  = step_valid;
+  assign act_word = { \$278 , \$277 , \$276 , \$275  };
+  assign act = { \$278 , \$277 , \$276 , \$275  };
+  assign \act$145  = { \$278 , \$277 , \$276 , \$275  };
+  assign \$signature__addr$152  = \$285 [6:0];
+  assign \$signature__data$155  = result[7:0];
+  assign \$signature__addr$158  = \$291 [6:0];
+  assign \$signature__data$159  = \result$160 [7:0];
+  assign \$signature__addr$162  = \$297 [6:0];
+  assign \$signature__data$163  = result[7:0];
+  assign \$signature__addr$165  = \$303 [6:0];
+  assign \$signature__data$166  = \result$160 [7:0];
+  assign \$signature__en$167  = out_write;
+  assign \$signature__addr$168  = \$305 [6:0];
+  assign \$signature__data$169  = result;
+  assign \$signature__en$170  = out_write;
+  assign \$signature__addr$171  = \$307 [6:0];
+  assign \$signature__data$172  = \result$160 ;
+  assign \$signature__addr$183  = \$318 [6:0];
   assign \$signature__en$184  = drain_read;
+  assign \$signature__addr$185  = \$321 [6:0];
+  assign \$signature__en$186  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -3950,46 +4002,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$40  = 1'h1;
   assign \$signature__en$52  = in_fire;
   assign \$42  = \$41 ;
-  assign \$72  = { \$71 , 1'h0 };
   assign \$75  = { \$74 , 1'h0 };
-  assign \$90  = \$89 ;
-  assign \$114  = { \$113 , 1'h0 };
-  assign \$117  = { \$116 , 1'h0 };
-  assign \$132  = \$131 ;
-  assign \$174  = { \$173 , 1'h0 };
-  assign \$177  = { \$176 , 1'h0 };
-  assign \$191  = \$189 ;
-  assign \$224  = ctx;
-  assign \$242  = ctx;
-  assign \$266  = { 1'h0, wb_group12[7:1] };
-  assign \$272  = { 1'h0, wb_group12[7:1] };
-  assign \$277  = wb_group12[0];
-  assign \$278  = { 1'h0, wb_group12[7:1] };
-  assign \$283  = wb_group12[0];
-  assign \$284  = { 1'h0, wb_group12[7:1] };
-  assign \$295  = { 1'h0, drain_elem[7:1] };
-  assign \$301  = { 1'h0, drain_elem[7:1] };
-  assign \$304  = { 1'h0, drain_elem[7:1] };
-  assign \$313  = { 2'h0, \$312 [8:2] };
-  assign \$319  = in_wslot;
-  assign \$330  = { 1'h0, \$329 [8:1] };
-  assign \$333  = { 2'h0, \$332 [8:2] };
-  assign \$335  = { 1'h0, \$334 [8:1] };
-  assign \$345  = { 2'h0, \$344 [8:2] };
-  assign \$347  = { 1'h0, \$346 [8:1] };
-  assign \$386  = \$385 ;
-  assign \$391  = \$390 ;
-  assign \$408  = wb_ctx12;
-  assign \$418  = ctx;
-  assign \$420  = wb_ctx12;
-  assign \$429  = drain_slot;
-  assign \$433  = release_slot;
-  assign \$202  = ctx;
-  assign \$218  = ctx;
+  assign \$78  = { \$77 , 1'h0 };
+  assign \$93  = \$92 ;
+  assign \$123  = { \$122 , 1'h0 };
+  assign \$126  = { \$125 , 1'h0 };
+  assign \$141  = \$140 ;
+  assign \$189  = { \$188 , 1'h0 };
+  assign \$192  = { \$191 , 1'h0 };
+  assign \$206  = \$204 ;
+  assign \$239  = ctx;
+  assign \$257  = ctx;
+  assign \$281  = { 1'h0, wb_group12[7:1] };
+  assign \$287  = { 1'h0, wb_group12[7:1] };
+  assign \$292  = wb_group12[0];
+  assign \$293  = { 1'h0, wb_group12[7:1] };
+  assign \$298  = wb_group12[0];
+  assign \$299  = { 1'h0, wb_group12[7:1] };
+  assign \$310  = { 1'h0, drain_elem[7:1] };
+  assign \$316  = { 1'h0, drain_elem[7:1] };
+  assign \$319  = { 1'h0, drain_elem[7:1] };
+  assign \$328  = { 2'h0, \$327 [8:2] };
+  assign \$334  = in_wslot;
+  assign \$345  = { 1'h0, \$344 [8:1] };
+  assign \$348  = { 2'h0, \$347 [8:2] };
+  assign \$350  = { 1'h0, \$349 [8:1] };
+  assign \$360  = { 2'h0, \$359 [8:2] };
+  assign \$362  = { 1'h0, \$361 [8:1] };
+  assign \$401  = \$400 ;
+  assign \$406  = \$405 ;
+  assign \$423  = wb_ctx12;
+  assign \$433  = ctx;
+  assign \$435  = wb_ctx12;
+  assign \$444  = drain_slot;
+  assign \$448  = release_slot;
+  assign \$217  = ctx;
+  assign \$233  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$348$0 , r_rdy, r_data, w_en, \port$901$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \port$920$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4014,10 +4066,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$348$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [31:0] \port$348$0 ;
-  wire [31:0] \port$348$0 ;
-  input \port$901$0 ;
-  wire \port$901$0 ;
+  input [31:0] \port$363$0 ;
+  wire [31:0] \port$363$0 ;
+  input \port$920$0 ;
+  wire \port$920$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4050,7 +4102,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$348$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$901$0 , \port$348$0  };
+      storage[w_port__addr] <= { \port$920$0 , \port$363$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4112,14 +4164,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$348$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$901$0 , \port$348$0  };
-  assign w_data = { \port$901$0 , \port$348$0  };
+  assign w_port__data = { \port$920$0 , \port$363$0  };
+  assign w_data = { \port$920$0 , \port$363$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$0 , \port$307$0 , \port$308$0 , \port$309$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4203,14 +4255,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   reg pe0_valid4 = 1'h0;
   reg pe0_valid5 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  input [7:0] \port$291$0 ;
-  wire [7:0] \port$291$0 ;
-  input [7:0] \port$292$0 ;
-  wire [7:0] \port$292$0 ;
-  input [7:0] \port$293$0 ;
-  wire [7:0] \port$293$0 ;
-  input [7:0] \port$294$0 ;
-  wire [7:0] \port$294$0 ;
+  input [7:0] \port$306$0 ;
+  wire [7:0] \port$306$0 ;
+  input [7:0] \port$307$0 ;
+  wire [7:0] \port$307$0 ;
+  input [7:0] \port$308$0 ;
+  wire [7:0] \port$308$0 ;
+  input [7:0] \port$309$0 ;
+  wire [7:0] \port$309$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -5117,7 +5169,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   always @(posedge clk)
     pe0_w <= rp__data;
   always @(posedge clk)
-    pe0_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0  };
+    pe0_a <= { \port$309$0 , \port$308$0 , \port$307$0 , \port$306$0  };
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   always @(posedge clk)
@@ -5152,7 +5204,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$993$0 (pe0_flags),
+    .\port$1012$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -5204,7 +5256,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
       \$19  = 1'h0;
     end
   end
-  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0  };
+  assign act = { \port$309$0 , \port$308$0 , \port$307$0 , \port$306$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -5228,7 +5280,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$993$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1012$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -5273,8 +5325,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$99
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$993$0 ;
-  wire [1:0] \port$993$0 ;
+  input [1:0] \port$1012$0 ;
+  wire [1:0] \port$1012$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -5333,9 +5385,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$99
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$993$0 [0];
+    rq_relu1 <= \port$1012$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$993$0 [1];
+    rq_req1 <= \port$1012$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -5463,15 +5515,15 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$99
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$993$0 [0];
-  assign i_requantize = \port$993$0 [1];
+  assign i_relu = \port$1012$0 [0];
+  assign i_requantize = \port$1012$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$0 , \port$292$0 , \port$293$0 , \port$294$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$0 , \port$307$0 , \port$308$0 , \port$309$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5555,14 +5607,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   reg pe1_valid4 = 1'h0;
   reg pe1_valid5 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  input [7:0] \port$291$0 ;
-  wire [7:0] \port$291$0 ;
-  input [7:0] \port$292$0 ;
-  wire [7:0] \port$292$0 ;
-  input [7:0] \port$293$0 ;
-  wire [7:0] \port$293$0 ;
-  input [7:0] \port$294$0 ;
-  wire [7:0] \port$294$0 ;
+  input [7:0] \port$306$0 ;
+  wire [7:0] \port$306$0 ;
+  input [7:0] \port$307$0 ;
+  wire [7:0] \port$307$0 ;
+  input [7:0] \port$308$0 ;
+  wire [7:0] \port$308$0 ;
+  input [7:0] \port$309$0 ;
+  wire [7:0] \port$309$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -6469,7 +6521,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
   always @(posedge clk)
     pe1_w <= rp__data;
   always @(posedge clk)
-    pe1_a <= { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0  };
+    pe1_a <= { \port$309$0 , \port$308$0 , \port$307$0 , \port$306$0  };
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   always @(posedge clk)
@@ -6504,7 +6556,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1095$0 (pe1_flags),
+    .\port$1114$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -6556,7 +6608,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
       \$19  = 1'h0;
     end
   end
-  assign act = { \port$294$0 , \port$293$0 , \port$292$0 , \port$291$0  };
+  assign act = { \port$309$0 , \port$308$0 , \port$307$0 , \port$306$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -6580,7 +6632,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$291$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1095$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1114$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -6625,8 +6677,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1095$0 ;
-  wire [1:0] \port$1095$0 ;
+  input [1:0] \port$1114$0 ;
+  wire [1:0] \port$1114$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -6685,9 +6737,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1095$0 [0];
+    rq_relu1 <= \port$1114$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1095$0 [1];
+    rq_req1 <= \port$1114$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -6815,8 +6867,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1095$0 [0];
-  assign i_requantize = \port$1095$0 [1];
+  assign i_relu = \port$1114$0 [0];
+  assign i_requantize = \port$1114$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };

@@ -35,15 +35,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [8:0] \$127 ;
-  wire [11:0] \$128 ;
+  wire \$127 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire [8:0] \$130 ;
   wire [11:0] \$131 ;
   wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
+  wire [8:0] \$133 ;
+  wire [11:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
@@ -64,18 +64,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [8:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
+  wire [8:0] \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [8:0] \$163 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
@@ -83,20 +83,20 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$168 ;
   wire [8:0] \$169 ;
   wire \$17 ;
-  wire [11:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
-  wire [8:0] \$172 ;
-  wire [11:0] \$173 ;
+  wire \$172 ;
+  wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [8:0] \$178 ;
+  wire [11:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
+  wire [8:0] \$181 ;
+  wire [11:0] \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
@@ -114,7 +114,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire [8:0] \$199 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
@@ -128,11 +128,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [8:0] \$210 ;
-  wire \$211 ;
+  wire \$210 ;
+  wire [8:0] \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [8:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
@@ -141,21 +141,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire \$222 ;
-  wire [8:0] \$223 ;
+  wire [8:0] \$222 ;
+  wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
+  wire [8:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire [8:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [11:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
-  wire [8:0] \$232 ;
-  wire [11:0] \$233 ;
+  wire \$232 ;
+  wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [8:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
@@ -165,193 +165,193 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
+  wire [8:0] \$244 ;
+  wire [11:0] \$245 ;
   wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
+  wire [8:0] \$247 ;
+  wire [11:0] \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire [9:0] \$252 ;
+  wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire [9:0] \$255 ;
+  wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire [9:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire [9:0] \$263 ;
+  wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire \$267 ;
+  wire [9:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
+  wire [9:0] \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire \$275 ;
+  wire [9:0] \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire \$278 ;
+  wire [9:0] \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire [9:0] \$284 ;
+  wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire [9:0] \$287 ;
+  wire \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [9:0] \$292 ;
+  wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [9:0] \$295 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
-  wire \$299 ;
+  wire [9:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire \$302 ;
+  wire [9:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire \$307 ;
+  wire [9:0] \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
+  wire [9:0] \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire [7:0] \$316 ;
-  wire [7:0] \$317 ;
-  wire [7:0] \$318 ;
-  wire [7:0] \$319 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [7:0] \$320 ;
-  wire [7:0] \$321 ;
-  wire [7:0] \$322 ;
-  wire [7:0] \$323 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire [8:0] \$326 ;
-  wire [6:0] \$327 ;
-  wire [9:0] \$328 ;
-  wire [5:0] \$329 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [10:0] \$330 ;
-  wire \$331 ;
-  wire [8:0] \$332 ;
-  wire [6:0] \$333 ;
-  wire [9:0] \$334 ;
-  wire [5:0] \$335 ;
-  wire [10:0] \$336 ;
-  wire \$337 ;
-  wire [8:0] \$338 ;
-  wire [6:0] \$339 ;
+  wire \$330 ;
+  wire [7:0] \$331 ;
+  wire [7:0] \$332 ;
+  wire [7:0] \$333 ;
+  wire [7:0] \$334 ;
+  wire [7:0] \$335 ;
+  wire [7:0] \$336 ;
+  wire [7:0] \$337 ;
+  wire [7:0] \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  wire [9:0] \$340 ;
-  wire [5:0] \$341 ;
-  wire [10:0] \$342 ;
-  wire \$343 ;
-  wire [8:0] \$344 ;
-  wire [6:0] \$345 ;
-  wire [9:0] \$346 ;
-  wire [5:0] \$347 ;
-  wire [10:0] \$348 ;
-  wire \$349 ;
+  wire \$340 ;
+  wire [8:0] \$341 ;
+  wire [6:0] \$342 ;
+  wire [9:0] \$343 ;
+  wire [5:0] \$344 ;
+  wire [10:0] \$345 ;
+  wire \$346 ;
+  wire [8:0] \$347 ;
+  wire [6:0] \$348 ;
+  wire [9:0] \$349 ;
   wire \$35 ;
-  wire [8:0] \$350 ;
-  wire [6:0] \$351 ;
-  wire [9:0] \$352 ;
-  wire [5:0] \$353 ;
-  wire [10:0] \$354 ;
-  wire \$355 ;
-  wire [8:0] \$356 ;
-  wire [6:0] \$357 ;
-  wire [9:0] \$358 ;
-  wire [5:0] \$359 ;
+  wire [5:0] \$350 ;
+  wire [10:0] \$351 ;
+  wire \$352 ;
+  wire [8:0] \$353 ;
+  wire [6:0] \$354 ;
+  wire [9:0] \$355 ;
+  wire [5:0] \$356 ;
+  wire [10:0] \$357 ;
+  wire \$358 ;
+  wire [8:0] \$359 ;
   wire \$36 ;
-  wire [10:0] \$360 ;
-  wire \$361 ;
-  wire [8:0] \$362 ;
-  wire [6:0] \$363 ;
-  wire [9:0] \$364 ;
-  wire [5:0] \$365 ;
-  wire [10:0] \$366 ;
-  wire \$367 ;
-  wire [8:0] \$368 ;
-  wire [6:0] \$369 ;
+  wire [6:0] \$360 ;
+  wire [9:0] \$361 ;
+  wire [5:0] \$362 ;
+  wire [10:0] \$363 ;
+  wire \$364 ;
+  wire [8:0] \$365 ;
+  wire [6:0] \$366 ;
+  wire [9:0] \$367 ;
+  wire [5:0] \$368 ;
+  wire [10:0] \$369 ;
   wire \$37 ;
-  wire [9:0] \$370 ;
-  wire [5:0] \$371 ;
-  wire [10:0] \$372 ;
-  wire [5:0] \$373 ;
-  wire [9:0] \$374 ;
-  wire [5:0] \$375 ;
-  wire [9:0] \$376 ;
-  wire [5:0] \$377 ;
-  wire [9:0] \$378 ;
-  wire [5:0] \$379 ;
+  wire \$370 ;
+  wire [8:0] \$371 ;
+  wire [6:0] \$372 ;
+  wire [9:0] \$373 ;
+  wire [5:0] \$374 ;
+  wire [10:0] \$375 ;
+  wire \$376 ;
+  wire [8:0] \$377 ;
+  wire [6:0] \$378 ;
+  wire [9:0] \$379 ;
   wire \$38 ;
-  wire [9:0] \$380 ;
-  wire [5:0] \$381 ;
-  wire [9:0] \$382 ;
-  wire [5:0] \$383 ;
-  wire [9:0] \$384 ;
-  wire [5:0] \$385 ;
-  wire [9:0] \$386 ;
-  wire [5:0] \$387 ;
-  wire [9:0] \$388 ;
-  wire \$389 ;
+  wire [5:0] \$380 ;
+  wire [10:0] \$381 ;
+  wire \$382 ;
+  wire [8:0] \$383 ;
+  wire [6:0] \$384 ;
+  wire [9:0] \$385 ;
+  wire [5:0] \$386 ;
+  wire [10:0] \$387 ;
+  wire [5:0] \$388 ;
+  wire [9:0] \$389 ;
   wire \$39 ;
-  wire [8:0] \$390 ;
-  wire [8:0] \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire [3:0] \$394 ;
-  wire [4:0] \$395 ;
-  wire \$396 ;
-  wire [8:0] \$397 ;
+  wire [5:0] \$390 ;
+  wire [9:0] \$391 ;
+  wire [5:0] \$392 ;
+  wire [9:0] \$393 ;
+  wire [5:0] \$394 ;
+  wire [9:0] \$395 ;
+  wire [5:0] \$396 ;
+  wire [9:0] \$397 ;
   wire [5:0] \$398 ;
   wire [9:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [8:0] \$400 ;
-  wire [5:0] \$401 ;
-  wire [9:0] \$402 ;
-  wire [8:0] \$403 ;
-  wire [5:0] \$404 ;
-  wire [9:0] \$405 ;
+  wire [5:0] \$400 ;
+  wire [9:0] \$401 ;
+  wire [5:0] \$402 ;
+  wire [9:0] \$403 ;
+  wire \$404 ;
+  wire [8:0] \$405 ;
   wire [8:0] \$406 ;
-  wire [5:0] \$407 ;
-  wire [9:0] \$408 ;
-  wire [8:0] \$409 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire [3:0] \$409 ;
   wire \$41 ;
-  wire [5:0] \$410 ;
-  wire [9:0] \$411 ;
+  wire [4:0] \$410 ;
+  wire \$411 ;
   wire [8:0] \$412 ;
   wire [5:0] \$413 ;
   wire [9:0] \$414 ;
@@ -362,252 +362,269 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$419 ;
   wire \$42 ;
   wire [9:0] \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire [63:0] \$425 ;
+  wire [8:0] \$421 ;
+  wire [5:0] \$422 ;
+  wire [9:0] \$423 ;
+  wire [8:0] \$424 ;
+  wire [5:0] \$425 ;
   wire [9:0] \$426 ;
-  wire [9:0] \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [8:0] \$427 ;
+  wire [5:0] \$428 ;
+  wire [9:0] \$429 ;
   wire \$43 ;
-  wire [9:0] \$430 ;
-  wire [9:0] \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
+  wire [8:0] \$430 ;
+  wire [5:0] \$431 ;
+  wire [9:0] \$432 ;
+  wire [8:0] \$433 ;
+  wire [5:0] \$434 ;
   wire [9:0] \$435 ;
-  wire [9:0] \$436 ;
+  wire \$436 ;
   wire \$437 ;
-  wire [8:0] \$438 ;
-  wire [9:0] \$439 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire [9:0] \$443 ;
-  wire [9:0] \$444 ;
-  wire \$445 ;
+  wire [63:0] \$440 ;
+  wire [9:0] \$441 ;
+  wire [9:0] \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire [9:0] \$445 ;
   wire [9:0] \$446 ;
-  wire [9:0] \$447 ;
-  wire [9:0] \$448 ;
-  wire [9:0] \$449 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [4:0] \$450 ;
-  wire \$451 ;
-  wire [9:0] \$452 ;
-  wire \$453 ;
+  wire [9:0] \$450 ;
+  wire [9:0] \$451 ;
+  wire \$452 ;
+  wire [8:0] \$453 ;
   wire [9:0] \$454 ;
-  wire [8:0] \$455 ;
-  wire [9:0] \$456 ;
+  wire \$455 ;
+  wire \$456 ;
   wire \$457 ;
   wire [9:0] \$458 ;
   wire [9:0] \$459 ;
   wire \$46 ;
-  wire [9:0] \$460 ;
+  wire \$460 ;
   wire [9:0] \$461 ;
-  wire [4:0] \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
+  wire [9:0] \$462 ;
+  wire [9:0] \$463 ;
+  wire [9:0] \$464 ;
+  wire [4:0] \$465 ;
   wire \$466 ;
   wire [9:0] \$467 ;
-  wire [18:0] \$468 ;
+  wire \$468 ;
   wire [9:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
+  wire [8:0] \$470 ;
   wire [9:0] \$471 ;
   wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
+  wire [9:0] \$473 ;
+  wire [9:0] \$474 ;
   wire [9:0] \$475 ;
   wire [9:0] \$476 ;
-  wire [9:0] \$477 ;
+  wire [4:0] \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [9:0] \$480 ;
+  wire \$480 ;
   wire \$481 ;
   wire [9:0] \$482 ;
-  wire [8:0] \$483 ;
+  wire [18:0] \$483 ;
   wire [9:0] \$484 ;
   wire \$485 ;
-  wire \$486 ;
-  wire [8:0] \$487 ;
+  wire [9:0] \$486 ;
+  wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [9:0] \$490 ;
   wire [9:0] \$491 ;
-  wire \$492 ;
-  wire [9:0] \$493 ;
+  wire [9:0] \$492 ;
+  wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
-  wire [7:0] \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire [8:0] \$499 ;
+  wire [9:0] \$495 ;
+  wire \$496 ;
+  wire [9:0] \$497 ;
+  wire [8:0] \$498 ;
+  wire [9:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [8:0] \$500 ;
+  wire \$500 ;
   wire \$501 ;
-  wire [5:0] \$502 ;
-  wire [9:0] \$503 ;
-  wire [8:0] \$504 ;
-  wire [8:0] \$505 ;
-  wire [6:0] \$506 ;
-  wire [9:0] \$507 ;
-  wire [5:0] \$508 ;
-  wire [10:0] \$509 ;
+  wire [8:0] \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire [9:0] \$506 ;
+  wire \$507 ;
+  wire [9:0] \$508 ;
+  wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire \$511 ;
-  wire [8:0] \$512 ;
+  wire [7:0] \$511 ;
+  wire \$512 ;
   wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
+  wire [8:0] \$514 ;
+  wire [8:0] \$515 ;
   wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [5:0] \$517 ;
+  wire [9:0] \$518 ;
+  wire [8:0] \$519 ;
   wire \$52 ;
-  wire [9:0] \$520 ;
-  wire [9:0] \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire [9:0] \$525 ;
-  wire [9:0] \$526 ;
-  wire \$527 ;
+  wire [8:0] \$520 ;
+  wire [6:0] \$521 ;
+  wire [9:0] \$522 ;
+  wire [5:0] \$523 ;
+  wire [10:0] \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire [8:0] \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire [9:0] \$531 ;
+  wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
-  wire \$535 ;
+  wire [9:0] \$535 ;
   wire [9:0] \$536 ;
-  wire [9:0] \$537 ;
+  wire \$537 ;
   wire \$538 ;
-  wire [9:0] \$539 ;
+  wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
+  wire [9:0] \$540 ;
+  wire [9:0] \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [9:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
-  wire \$546 ;
+  wire [9:0] \$546 ;
   wire \$547 ;
-  wire [3:0] \$548 ;
-  wire [4:0] \$549 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  wire [32:0] \$550 ;
-  wire [32:0] \$551 ;
-  wire [32:0] \$552 ;
-  wire [6:0] \$553 ;
-  wire [32:0] \$554 ;
-  wire [3:0] \$555 ;
-  wire [32:0] \$556 ;
-  wire [32:0] \$557 ;
-  wire [1:0] \$558 ;
-  wire [32:0] \$559 ;
+  wire \$550 ;
+  wire [9:0] \$551 ;
+  wire [9:0] \$552 ;
+  wire \$553 ;
+  wire [9:0] \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire [9:0] \$559 ;
   wire \$56 ;
-  wire [32:0] \$560 ;
-  reg [3:0] \$561 ;
-  reg [8:0] \$562 ;
-  reg [8:0] \$563 ;
-  reg [8:0] \$564 ;
-  reg \$565 ;
-  reg [8:0] \$566 ;
-  reg \$567 ;
-  reg \$568 ;
-  reg [8:0] \$569 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire [3:0] \$563 ;
+  wire [4:0] \$564 ;
+  wire [32:0] \$565 ;
+  wire [32:0] \$566 ;
+  wire [32:0] \$567 ;
+  wire [6:0] \$568 ;
+  wire [32:0] \$569 ;
   wire [4:0] \$57 ;
-  reg [8:0] \$570 ;
-  reg [8:0] \$571 ;
-  reg [8:0] \$572 ;
-  reg \$573 ;
-  reg \$574 ;
-  reg \$575 ;
-  reg [8:0] \$576 ;
-  reg [7:0] \$577 ;
-  reg [3:0] \$578 ;
+  wire [3:0] \$570 ;
+  wire [32:0] \$571 ;
+  wire [32:0] \$572 ;
+  wire [1:0] \$573 ;
+  wire [32:0] \$574 ;
+  wire [32:0] \$575 ;
+  reg [3:0] \$576 ;
+  reg [8:0] \$577 ;
+  reg [8:0] \$578 ;
   reg [8:0] \$579 ;
   wire \$58 ;
-  reg [8:0] \$580 ;
-  reg [17:0] \$581 ;
-  reg [8:0] \$582 ;
-  reg [8:0] \$583 ;
-  reg \$584 ;
+  reg \$580 ;
+  reg [8:0] \$581 ;
+  reg \$582 ;
+  reg \$583 ;
+  reg [8:0] \$584 ;
   reg [8:0] \$585 ;
-  reg [7:0] \$586 ;
-  reg \$587 ;
+  reg [8:0] \$586 ;
+  reg [8:0] \$587 ;
   reg \$588 ;
-  reg [8:0] \$589 ;
+  reg \$589 ;
   wire \$59 ;
-  reg [8:0] \$590 ;
-  reg \$591 ;
-  reg \$592 ;
-  reg \$593 ;
-  reg \$594 ;
-  reg \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
+  reg \$590 ;
+  reg [8:0] \$591 ;
+  reg [7:0] \$592 ;
+  reg [3:0] \$593 ;
+  reg [8:0] \$594 ;
+  reg [8:0] \$595 ;
+  reg [17:0] \$596 ;
+  reg [8:0] \$597 ;
+  reg [8:0] \$598 ;
   reg \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg \$600 ;
-  reg \$601 ;
+  reg [8:0] \$600 ;
+  reg [7:0] \$601 ;
   reg \$602 ;
   reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
+  reg [8:0] \$604 ;
+  reg [8:0] \$605 ;
   reg \$606 ;
   reg \$607 ;
   reg \$608 ;
-  reg [8:0] \$609 ;
+  reg \$609 ;
   wire \$61 ;
   reg \$610 ;
-  reg [8:0] \$611 ;
+  reg \$611 ;
   reg \$612 ;
   reg \$613 ;
-  reg [8:0] \$614 ;
+  reg \$614 ;
   reg \$615 ;
   reg \$616 ;
-  reg [8:0] \$617 ;
+  reg \$617 ;
   reg \$618 ;
   reg \$619 ;
   wire [8:0] \$62 ;
-  reg [2:0] \$620 ;
+  reg \$620 ;
   reg \$621 ;
-  reg [8:0] \$622 ;
+  reg \$622 ;
   reg \$623 ;
   reg \$624 ;
-  reg [2:0] \$625 ;
-  reg [6:0] \$626 ;
-  reg [31:0] \$627 ;
-  reg [6:0] \$628 ;
-  reg [31:0] \$629 ;
+  reg \$625 ;
+  reg [8:0] \$626 ;
+  reg \$627 ;
+  reg [8:0] \$628 ;
+  reg \$629 ;
   wire [8:0] \$63 ;
-  reg [6:0] \$630 ;
-  reg [31:0] \$631 ;
-  reg [6:0] \$632 ;
-  reg [31:0] \$633 ;
-  reg [6:0] \$634 ;
-  reg [31:0] \$635 ;
-  reg [6:0] \$636 ;
-  reg [31:0] \$637 ;
-  reg [6:0] \$638 ;
-  reg [31:0] \$639 ;
+  reg \$630 ;
+  reg [8:0] \$631 ;
+  reg \$632 ;
+  reg \$633 ;
+  reg [8:0] \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg [2:0] \$637 ;
+  reg \$638 ;
+  reg [8:0] \$639 ;
   wire [5:0] \$64 ;
-  reg [6:0] \$640 ;
-  reg [31:0] \$641 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg [2:0] \$642 ;
+  reg [6:0] \$643 ;
+  reg [31:0] \$644 ;
+  reg [6:0] \$645 ;
+  reg [31:0] \$646 ;
+  reg [6:0] \$647 ;
+  reg [31:0] \$648 ;
+  reg [6:0] \$649 ;
   wire [9:0] \$65 ;
+  reg [31:0] \$650 ;
+  reg [6:0] \$651 ;
+  reg [31:0] \$652 ;
+  reg [6:0] \$653 ;
+  reg [31:0] \$654 ;
+  reg [6:0] \$655 ;
+  reg [31:0] \$656 ;
+  reg [6:0] \$657 ;
+  reg [31:0] \$658 ;
   wire \$66 ;
   wire [8:0] \$67 ;
   wire [8:0] \$68 ;
@@ -647,39 +664,38 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$99 ;
   wire [5:0] \$signature__addr ;
   wire [5:0] \$signature__addr$101 ;
-  wire [5:0] \$signature__addr$204 ;
-  wire [6:0] \$signature__addr$206 ;
-  wire [5:0] \$signature__addr$210 ;
-  wire [6:0] \$signature__addr$211 ;
-  wire [5:0] \$signature__addr$214 ;
-  wire [6:0] \$signature__addr$215 ;
-  wire [5:0] \$signature__addr$218 ;
-  wire [6:0] \$signature__addr$219 ;
-  wire [5:0] \$signature__addr$222 ;
-  wire [6:0] \$signature__addr$223 ;
-  wire [5:0] \$signature__addr$226 ;
-  wire [6:0] \$signature__addr$227 ;
-  wire [5:0] \$signature__addr$230 ;
-  wire [6:0] \$signature__addr$231 ;
-  wire [5:0] \$signature__addr$234 ;
-  wire [6:0] \$signature__addr$235 ;
-  wire [6:0] \$signature__addr$269 ;
-  wire [6:0] \$signature__addr$276 ;
-  wire [6:0] \$signature__addr$280 ;
-  wire [6:0] \$signature__addr$284 ;
-  wire [6:0] \$signature__addr$288 ;
-  wire [6:0] \$signature__addr$292 ;
-  wire [6:0] \$signature__addr$296 ;
-  wire [6:0] \$signature__addr$300 ;
-  wire [5:0] \$signature__addr$304 ;
-  wire [5:0] \$signature__addr$307 ;
-  wire [5:0] \$signature__addr$310 ;
-  wire [5:0] \$signature__addr$313 ;
-  wire [5:0] \$signature__addr$316 ;
-  wire [5:0] \$signature__addr$319 ;
-  wire [5:0] \$signature__addr$322 ;
-  wire [5:0] \$signature__addr$325 ;
-  wire [5:0] \$signature__addr$337 ;
+  wire [5:0] \$signature__addr$206 ;
+  wire [6:0] \$signature__addr$208 ;
+  wire [5:0] \$signature__addr$212 ;
+  wire [6:0] \$signature__addr$213 ;
+  wire [5:0] \$signature__addr$216 ;
+  wire [6:0] \$signature__addr$217 ;
+  wire [5:0] \$signature__addr$220 ;
+  wire [6:0] \$signature__addr$221 ;
+  wire [5:0] \$signature__addr$224 ;
+  wire [6:0] \$signature__addr$225 ;
+  wire [5:0] \$signature__addr$228 ;
+  wire [6:0] \$signature__addr$229 ;
+  wire [5:0] \$signature__addr$232 ;
+  wire [6:0] \$signature__addr$233 ;
+  wire [5:0] \$signature__addr$236 ;
+  wire [6:0] \$signature__addr$237 ;
+  wire [6:0] \$signature__addr$271 ;
+  wire [6:0] \$signature__addr$278 ;
+  wire [6:0] \$signature__addr$282 ;
+  wire [6:0] \$signature__addr$286 ;
+  wire [6:0] \$signature__addr$290 ;
+  wire [6:0] \$signature__addr$294 ;
+  wire [6:0] \$signature__addr$298 ;
+  wire [6:0] \$signature__addr$302 ;
+  wire [5:0] \$signature__addr$306 ;
+  wire [5:0] \$signature__addr$309 ;
+  wire [5:0] \$signature__addr$312 ;
+  wire [5:0] \$signature__addr$315 ;
+  wire [5:0] \$signature__addr$318 ;
+  wire [5:0] \$signature__addr$321 ;
+  wire [5:0] \$signature__addr$324 ;
+  wire [5:0] \$signature__addr$327 ;
   wire [5:0] \$signature__addr$339 ;
   wire [5:0] \$signature__addr$341 ;
   wire [5:0] \$signature__addr$343 ;
@@ -687,6 +703,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$347 ;
   wire [5:0] \$signature__addr$349 ;
   wire [5:0] \$signature__addr$351 ;
+  wire [5:0] \$signature__addr$353 ;
   wire [5:0] \$signature__addr$83 ;
   wire [5:0] \$signature__addr$86 ;
   wire [5:0] \$signature__addr$89 ;
@@ -695,8 +712,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$98 ;
   wire [7:0] \$signature__data ;
   wire [7:0] \$signature__data$102 ;
-  wire [7:0] \$signature__data$240 ;
-  wire [7:0] \$signature__data$241 ;
   wire [7:0] \$signature__data$242 ;
   wire [7:0] \$signature__data$243 ;
   wire [7:0] \$signature__data$244 ;
@@ -711,30 +726,32 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$signature__data$253 ;
   wire [7:0] \$signature__data$254 ;
   wire [7:0] \$signature__data$255 ;
-  wire [7:0] \$signature__data$273 ;
-  wire [7:0] \$signature__data$277 ;
-  wire [7:0] \$signature__data$281 ;
-  wire [7:0] \$signature__data$285 ;
-  wire [7:0] \$signature__data$289 ;
-  wire [7:0] \$signature__data$293 ;
-  wire [7:0] \$signature__data$297 ;
-  wire [7:0] \$signature__data$301 ;
-  wire [31:0] \$signature__data$305 ;
-  wire [31:0] \$signature__data$308 ;
-  wire [31:0] \$signature__data$311 ;
-  wire [31:0] \$signature__data$314 ;
-  wire [31:0] \$signature__data$317 ;
-  wire [31:0] \$signature__data$320 ;
-  wire [31:0] \$signature__data$323 ;
-  wire [31:0] \$signature__data$326 ;
-  wire [31:0] \$signature__data$462 ;
-  wire [31:0] \$signature__data$463 ;
+  wire [7:0] \$signature__data$256 ;
+  wire [7:0] \$signature__data$257 ;
+  wire [7:0] \$signature__data$275 ;
+  wire [7:0] \$signature__data$279 ;
+  wire [7:0] \$signature__data$283 ;
+  wire [7:0] \$signature__data$287 ;
+  wire [7:0] \$signature__data$291 ;
+  wire [7:0] \$signature__data$295 ;
+  wire [7:0] \$signature__data$299 ;
+  wire [7:0] \$signature__data$303 ;
+  wire [31:0] \$signature__data$307 ;
+  wire [31:0] \$signature__data$310 ;
+  wire [31:0] \$signature__data$313 ;
+  wire [31:0] \$signature__data$316 ;
+  wire [31:0] \$signature__data$319 ;
+  wire [31:0] \$signature__data$322 ;
+  wire [31:0] \$signature__data$325 ;
+  wire [31:0] \$signature__data$328 ;
   wire [31:0] \$signature__data$464 ;
   wire [31:0] \$signature__data$465 ;
   wire [31:0] \$signature__data$466 ;
   wire [31:0] \$signature__data$467 ;
   wire [31:0] \$signature__data$468 ;
   wire [31:0] \$signature__data$469 ;
+  wire [31:0] \$signature__data$470 ;
+  wire [31:0] \$signature__data$471 ;
   wire [7:0] \$signature__data$84 ;
   wire [7:0] \$signature__data$87 ;
   wire [7:0] \$signature__data$90 ;
@@ -744,54 +761,53 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en ;
   wire \$signature__en$100 ;
   (* init = 1'h0 *)
-  wire \$signature__en$208 ;
+  wire \$signature__en$210 ;
   (* init = 1'h0 *)
-  wire \$signature__en$209 ;
+  wire \$signature__en$211 ;
   (* init = 1'h0 *)
-  wire \$signature__en$212 ;
+  wire \$signature__en$214 ;
   (* init = 1'h0 *)
-  wire \$signature__en$213 ;
+  wire \$signature__en$215 ;
   (* init = 1'h0 *)
-  wire \$signature__en$216 ;
+  wire \$signature__en$218 ;
   (* init = 1'h0 *)
-  wire \$signature__en$217 ;
+  wire \$signature__en$219 ;
   (* init = 1'h0 *)
-  wire \$signature__en$220 ;
+  wire \$signature__en$222 ;
   (* init = 1'h0 *)
-  wire \$signature__en$221 ;
+  wire \$signature__en$223 ;
   (* init = 1'h0 *)
-  wire \$signature__en$224 ;
+  wire \$signature__en$226 ;
   (* init = 1'h0 *)
-  wire \$signature__en$225 ;
+  wire \$signature__en$227 ;
   (* init = 1'h0 *)
-  wire \$signature__en$228 ;
+  wire \$signature__en$230 ;
   (* init = 1'h0 *)
-  wire \$signature__en$229 ;
+  wire \$signature__en$231 ;
   (* init = 1'h0 *)
-  wire \$signature__en$232 ;
+  wire \$signature__en$234 ;
   (* init = 1'h0 *)
-  wire \$signature__en$233 ;
+  wire \$signature__en$235 ;
   (* init = 1'h0 *)
-  wire \$signature__en$236 ;
+  wire \$signature__en$238 ;
   (* init = 1'h0 *)
-  wire \$signature__en$237 ;
-  wire \$signature__en$268 ;
-  wire \$signature__en$275 ;
-  wire \$signature__en$279 ;
-  wire \$signature__en$283 ;
-  wire \$signature__en$287 ;
-  wire \$signature__en$291 ;
-  wire \$signature__en$295 ;
-  wire \$signature__en$299 ;
-  wire \$signature__en$303 ;
-  wire \$signature__en$306 ;
-  wire \$signature__en$309 ;
-  wire \$signature__en$312 ;
-  wire \$signature__en$315 ;
-  wire \$signature__en$318 ;
-  wire \$signature__en$321 ;
-  wire \$signature__en$324 ;
-  wire \$signature__en$338 ;
+  wire \$signature__en$239 ;
+  wire \$signature__en$270 ;
+  wire \$signature__en$277 ;
+  wire \$signature__en$281 ;
+  wire \$signature__en$285 ;
+  wire \$signature__en$289 ;
+  wire \$signature__en$293 ;
+  wire \$signature__en$297 ;
+  wire \$signature__en$301 ;
+  wire \$signature__en$305 ;
+  wire \$signature__en$308 ;
+  wire \$signature__en$311 ;
+  wire \$signature__en$314 ;
+  wire \$signature__en$317 ;
+  wire \$signature__en$320 ;
+  wire \$signature__en$323 ;
+  wire \$signature__en$326 ;
   wire \$signature__en$340 ;
   wire \$signature__en$342 ;
   wire \$signature__en$344 ;
@@ -799,6 +815,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en$348 ;
   wire \$signature__en$350 ;
   wire \$signature__en$352 ;
+  wire \$signature__en$354 ;
   wire \$signature__en$82 ;
   wire \$signature__en$85 ;
   wire \$signature__en$88 ;
@@ -806,13 +823,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en$94 ;
   wire \$signature__en$97 ;
   wire [63:0] act;
-  wire [63:0] \act$257 ;
-  wire [63:0] \act$258 ;
   wire [63:0] \act$259 ;
   wire [63:0] \act$260 ;
   wire [63:0] \act$261 ;
   wire [63:0] \act$262 ;
   wire [63:0] \act$263 ;
+  wire [63:0] \act$264 ;
+  wire [63:0] \act$265 ;
   wire [63:0] act_word;
   wire act_write;
   wire active;
@@ -972,13 +989,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg rd_from_input = 1'h0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$278 ;
-  wire [31:0] \result$282 ;
-  wire [31:0] \result$286 ;
-  wire [31:0] \result$290 ;
-  wire [31:0] \result$294 ;
-  wire [31:0] \result$298 ;
-  wire [31:0] \result$302 ;
+  wire [31:0] \result$280 ;
+  wire [31:0] \result$284 ;
+  wire [31:0] \result$288 ;
+  wire [31:0] \result$292 ;
+  wire [31:0] \result$296 ;
+  wire [31:0] \result$300 ;
+  wire [31:0] \result$304 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1015,132 +1032,134 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$144 ;
+  wire [8:0] \step_addr$146 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$156 ;
+  wire [8:0] \step_addr$158 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$163 ;
+  wire [8:0] \step_addr$165 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$170 ;
+  wire [8:0] \step_addr$172 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$177 ;
+  wire [8:0] \step_addr$179 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$184 ;
+  wire [8:0] \step_addr$186 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$191 ;
+  wire [8:0] \step_addr$193 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$198 ;
+  wire [8:0] \step_addr$200 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$146 ;
+  wire \step_first$148 ;
   (* init = 1'h0 *)
-  wire \step_first$157 ;
+  wire \step_first$159 ;
   (* init = 1'h0 *)
-  wire \step_first$164 ;
+  wire \step_first$166 ;
   (* init = 1'h0 *)
-  wire \step_first$171 ;
+  wire \step_first$173 ;
   (* init = 1'h0 *)
-  wire \step_first$178 ;
+  wire \step_first$180 ;
   (* init = 1'h0 *)
-  wire \step_first$185 ;
+  wire \step_first$187 ;
   (* init = 1'h0 *)
-  wire \step_first$192 ;
+  wire \step_first$194 ;
   (* init = 1'h0 *)
-  wire \step_first$199 ;
+  wire \step_first$201 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$148 ;
+  wire \step_last$150 ;
   (* init = 1'h0 *)
-  wire \step_last$158 ;
+  wire \step_last$160 ;
   (* init = 1'h0 *)
-  wire \step_last$165 ;
+  wire \step_last$167 ;
   (* init = 1'h0 *)
-  wire \step_last$172 ;
+  wire \step_last$174 ;
   (* init = 1'h0 *)
-  wire \step_last$179 ;
+  wire \step_last$181 ;
   (* init = 1'h0 *)
-  wire \step_last$186 ;
+  wire \step_last$188 ;
   (* init = 1'h0 *)
-  wire \step_last$193 ;
+  wire \step_last$195 ;
   (* init = 1'h0 *)
-  wire \step_last$200 ;
+  wire \step_last$202 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$152 ;
+  wire \step_relu$154 ;
   (* init = 1'h0 *)
-  wire \step_relu$160 ;
+  wire \step_relu$162 ;
   (* init = 1'h0 *)
-  wire \step_relu$167 ;
+  wire \step_relu$169 ;
   (* init = 1'h0 *)
-  wire \step_relu$174 ;
+  wire \step_relu$176 ;
   (* init = 1'h0 *)
-  wire \step_relu$181 ;
+  wire \step_relu$183 ;
   (* init = 1'h0 *)
-  wire \step_relu$188 ;
+  wire \step_relu$190 ;
   (* init = 1'h0 *)
-  wire \step_relu$195 ;
+  wire \step_relu$197 ;
   (* init = 1'h0 *)
-  wire \step_relu$202 ;
+  wire \step_relu$204 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$154 ;
+  wire \step_requantize$156 ;
   (* init = 1'h0 *)
-  wire \step_requantize$161 ;
+  wire \step_requantize$163 ;
   (* init = 1'h0 *)
-  wire \step_requantize$168 ;
+  wire \step_requantize$170 ;
   (* init = 1'h0 *)
-  wire \step_requantize$175 ;
+  wire \step_requantize$177 ;
   (* init = 1'h0 *)
-  wire \step_requantize$182 ;
+  wire \step_requantize$184 ;
   (* init = 1'h0 *)
-  wire \step_requantize$189 ;
+  wire \step_requantize$191 ;
   (* init = 1'h0 *)
-  wire \step_requantize$196 ;
+  wire \step_requantize$198 ;
   (* init = 1'h0 *)
-  wire \step_requantize$203 ;
+  wire \step_requantize$205 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$150 ;
+  wire [7:0] \step_rq$152 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$159 ;
+  wire [7:0] \step_rq$161 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$166 ;
+  wire [7:0] \step_rq$168 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$173 ;
+  wire [7:0] \step_rq$175 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$180 ;
+  wire [7:0] \step_rq$182 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$187 ;
+  wire [7:0] \step_rq$189 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$194 ;
+  wire [7:0] \step_rq$196 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$201 ;
+  wire [7:0] \step_rq$203 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$142 ;
+  wire \step_valid$144 ;
   (* init = 1'h0 *)
-  wire \step_valid$155 ;
+  wire \step_valid$157 ;
   (* init = 1'h0 *)
-  wire \step_valid$162 ;
+  wire \step_valid$164 ;
   (* init = 1'h0 *)
-  wire \step_valid$169 ;
+  wire \step_valid$171 ;
   (* init = 1'h0 *)
-  wire \step_valid$176 ;
+  wire \step_valid$178 ;
   (* init = 1'h0 *)
-  wire \step_valid$183 ;
+  wire \step_valid$185 ;
   (* init = 1'h0 *)
-  wire \step_valid$190 ;
+  wire \step_valid$192 ;
   (* init = 1'h0 *)
-  wire \step_valid$197 ;
+  wire \step_valid$199 ;
   wire track_reset0;
   wire track_reset1;
+  reg track_reset_r0 = 1'h0;
+  reg track_reset_r1 = 1'h0;
   wire vector_start;
   wire [32:0] w_data;
   (* init = 1'h0 *)
@@ -1348,8 +1367,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf0[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$268 )
-      actbuf0[\$330 [6:0]] <= result[7:0];
+    if (\$signature__en$270 )
+      actbuf0[\$345 [6:0]] <= result[7:0];
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
@@ -1357,7 +1376,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _0_ <= actbuf0[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$240  = _0_;
+  assign \$signature__data$242  = _0_;
   reg [7:0] actbuf1 [127:0];
   initial begin
     actbuf1[0] = 8'h00;
@@ -1490,8 +1509,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf1[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$275 )
-      actbuf1[\$336 [6:0]] <= \result$278 [7:0];
+    if (\$signature__en$277 )
+      actbuf1[\$351 [6:0]] <= \result$280 [7:0];
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
@@ -1499,7 +1518,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _1_ <= actbuf1[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$242  = _1_;
+  assign \$signature__data$244  = _1_;
   reg [7:0] actbuf2 [127:0];
   initial begin
     actbuf2[0] = 8'h00;
@@ -1632,8 +1651,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf2[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$279 )
-      actbuf2[\$342 [6:0]] <= \result$282 [7:0];
+    if (\$signature__en$281 )
+      actbuf2[\$357 [6:0]] <= \result$284 [7:0];
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
@@ -1641,7 +1660,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _2_ <= actbuf2[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$244  = _2_;
+  assign \$signature__data$246  = _2_;
   reg [7:0] actbuf3 [127:0];
   initial begin
     actbuf3[0] = 8'h00;
@@ -1774,8 +1793,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf3[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$283 )
-      actbuf3[\$348 [6:0]] <= \result$286 [7:0];
+    if (\$signature__en$285 )
+      actbuf3[\$363 [6:0]] <= \result$288 [7:0];
   end
   reg [7:0] _3_;
   always @(posedge clk) begin
@@ -1783,7 +1802,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _3_ <= actbuf3[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$246  = _3_;
+  assign \$signature__data$248  = _3_;
   reg [7:0] actbuf4 [127:0];
   initial begin
     actbuf4[0] = 8'h00;
@@ -1916,8 +1935,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf4[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$287 )
-      actbuf4[\$354 [6:0]] <= \result$290 [7:0];
+    if (\$signature__en$289 )
+      actbuf4[\$369 [6:0]] <= \result$292 [7:0];
   end
   reg [7:0] _4_;
   always @(posedge clk) begin
@@ -1925,7 +1944,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _4_ <= actbuf4[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$248  = _4_;
+  assign \$signature__data$250  = _4_;
   reg [7:0] actbuf5 [127:0];
   initial begin
     actbuf5[0] = 8'h00;
@@ -2058,8 +2077,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf5[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$291 )
-      actbuf5[\$360 [6:0]] <= \result$294 [7:0];
+    if (\$signature__en$293 )
+      actbuf5[\$375 [6:0]] <= \result$296 [7:0];
   end
   reg [7:0] _5_;
   always @(posedge clk) begin
@@ -2067,7 +2086,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _5_ <= actbuf5[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$250  = _5_;
+  assign \$signature__data$252  = _5_;
   reg [7:0] actbuf6 [127:0];
   initial begin
     actbuf6[0] = 8'h00;
@@ -2200,8 +2219,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf6[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$295 )
-      actbuf6[\$366 [6:0]] <= \result$298 [7:0];
+    if (\$signature__en$297 )
+      actbuf6[\$381 [6:0]] <= \result$300 [7:0];
   end
   reg [7:0] _6_;
   always @(posedge clk) begin
@@ -2209,7 +2228,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _6_ <= actbuf6[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$252  = _6_;
+  assign \$signature__data$254  = _6_;
   reg [7:0] actbuf7 [127:0];
   initial begin
     actbuf7[0] = 8'h00;
@@ -2342,8 +2361,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf7[127] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$299 )
-      actbuf7[\$372 [6:0]] <= \result$302 [7:0];
+    if (\$signature__en$301 )
+      actbuf7[\$387 [6:0]] <= \result$304 [7:0];
   end
   reg [7:0] _7_;
   always @(posedge clk) begin
@@ -2351,7 +2370,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _7_ <= actbuf7[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$254  = _7_;
+  assign \$signature__data$256  = _7_;
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -2447,7 +2466,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _8_ <= inbuf0[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$241  = _8_;
+  assign \$signature__data$243  = _8_;
   reg [7:0] inbuf1 [63:0];
   initial begin
     inbuf1[0] = 8'h00;
@@ -2525,7 +2544,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _9_ <= inbuf1[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$243  = _9_;
+  assign \$signature__data$245  = _9_;
   reg [7:0] inbuf2 [63:0];
   initial begin
     inbuf2[0] = 8'h00;
@@ -2603,7 +2622,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _10_ <= inbuf2[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$245  = _10_;
+  assign \$signature__data$247  = _10_;
   reg [7:0] inbuf3 [63:0];
   initial begin
     inbuf3[0] = 8'h00;
@@ -2681,7 +2700,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _11_ <= inbuf3[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$247  = _11_;
+  assign \$signature__data$249  = _11_;
   reg [7:0] inbuf4 [63:0];
   initial begin
     inbuf4[0] = 8'h00;
@@ -2759,7 +2778,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _12_ <= inbuf4[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$249  = _12_;
+  assign \$signature__data$251  = _12_;
   reg [7:0] inbuf5 [63:0];
   initial begin
     inbuf5[0] = 8'h00;
@@ -2837,7 +2856,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _13_ <= inbuf5[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$251  = _13_;
+  assign \$signature__data$253  = _13_;
   reg [7:0] inbuf6 [63:0];
   initial begin
     inbuf6[0] = 8'h00;
@@ -2915,7 +2934,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _14_ <= inbuf6[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$253  = _14_;
+  assign \$signature__data$255  = _14_;
   reg [7:0] inbuf7 [63:0];
   initial begin
     inbuf7[0] = 8'h00;
@@ -2993,7 +3012,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       _15_ <= inbuf7[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$255  = _15_;
+  assign \$signature__data$257  = _15_;
   reg [31:0] outbuf0 [63:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -3063,15 +3082,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$374 [5:0]] <= result;
+      outbuf0[\$389 [5:0]] <= result;
   end
   reg [31:0] _16_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _16_ <= outbuf0[\$399 [5:0]];
+      _16_ <= outbuf0[\$414 [5:0]];
     end
   end
-  assign \$signature__data$462  = _16_;
+  assign \$signature__data$464  = _16_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -3141,15 +3160,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$376 [5:0]] <= \result$278 ;
+      outbuf1[\$391 [5:0]] <= \result$280 ;
   end
   reg [31:0] _17_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _17_ <= outbuf1[\$402 [5:0]];
+      _17_ <= outbuf1[\$417 [5:0]];
     end
   end
-  assign \$signature__data$463  = _17_;
+  assign \$signature__data$465  = _17_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -3219,15 +3238,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$378 [5:0]] <= \result$282 ;
+      outbuf2[\$393 [5:0]] <= \result$284 ;
   end
   reg [31:0] _18_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _18_ <= outbuf2[\$405 [5:0]];
+      _18_ <= outbuf2[\$420 [5:0]];
     end
   end
-  assign \$signature__data$464  = _18_;
+  assign \$signature__data$466  = _18_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -3297,15 +3316,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$380 [5:0]] <= \result$286 ;
+      outbuf3[\$395 [5:0]] <= \result$288 ;
   end
   reg [31:0] _19_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _19_ <= outbuf3[\$408 [5:0]];
+      _19_ <= outbuf3[\$423 [5:0]];
     end
   end
-  assign \$signature__data$465  = _19_;
+  assign \$signature__data$467  = _19_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -3375,15 +3394,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$382 [5:0]] <= \result$290 ;
+      outbuf4[\$397 [5:0]] <= \result$292 ;
   end
   reg [31:0] _20_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _20_ <= outbuf4[\$411 [5:0]];
+      _20_ <= outbuf4[\$426 [5:0]];
     end
   end
-  assign \$signature__data$466  = _20_;
+  assign \$signature__data$468  = _20_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -3453,15 +3472,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$384 [5:0]] <= \result$294 ;
+      outbuf5[\$399 [5:0]] <= \result$296 ;
   end
   reg [31:0] _21_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _21_ <= outbuf5[\$414 [5:0]];
+      _21_ <= outbuf5[\$429 [5:0]];
     end
   end
-  assign \$signature__data$467  = _21_;
+  assign \$signature__data$469  = _21_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -3531,15 +3550,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$386 [5:0]] <= \result$298 ;
+      outbuf6[\$401 [5:0]] <= \result$300 ;
   end
   reg [31:0] _22_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _22_ <= outbuf6[\$417 [5:0]];
+      _22_ <= outbuf6[\$432 [5:0]];
     end
   end
-  assign \$signature__data$468  = _22_;
+  assign \$signature__data$470  = _22_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -3609,325 +3628,360 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$388 [5:0]] <= \result$302 ;
+      outbuf7[\$403 [5:0]] <= \result$304 ;
   end
   reg [31:0] _23_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _23_ <= outbuf7[\$420 [5:0]];
+      _23_ <= outbuf7[\$435 [5:0]];
     end
   end
-  assign \$signature__data$469  = _23_;
-  assign \$316  = rd_from_input ? \$signature__data$241  : \$signature__data$240 ;
-  assign \$317  = rd_from_input ? \$signature__data$243  : \$signature__data$242 ;
-  assign \$318  = rd_from_input ? \$signature__data$245  : \$signature__data$244 ;
-  assign \$319  = rd_from_input ? \$signature__data$247  : \$signature__data$246 ;
-  assign \$320  = rd_from_input ? \$signature__data$249  : \$signature__data$248 ;
-  assign \$321  = rd_from_input ? \$signature__data$251  : \$signature__data$250 ;
-  assign \$322  = rd_from_input ? \$signature__data$253  : \$signature__data$252 ;
-  assign \$323  = rd_from_input ? \$signature__data$255  : \$signature__data$254 ;
-  assign \$324  = ~ wb_out13;
-  assign act_write = wb_valid13 & \$324 ;
+  assign \$signature__data$471  = _23_;
+  assign \$302  = cur_groups - 1'h1;
+  assign \$303  = group == \$302 ;
+  assign \$304  = \$301  & \$303 ;
+  assign \$305  = ~ ctx;
+  assign \$306  = issue_b & \$305 ;
+  assign \$307  = in_folds - 1'h1;
+  assign \$308  = b_fold == \$307 ;
+  assign \$309  = \$306  & \$308 ;
+  assign \$310  = in_groups - 1'h1;
+  assign \$311  = b_group == \$310 ;
+  assign \$312  = \$309  & \$311 ;
+  assign in_release1 = \$304  | \$312 ;
+  assign \$314  = issue_a & \$313 ;
+  assign \$315  = ! layer;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = ! group;
+  assign \$318  = ! fold;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = \$316  & \$319 ;
+  assign \$321  = ~ ctx;
+  assign \$322  = issue_b & \$321 ;
+  assign \$323  = ! b_group;
+  assign \$324  = \$322  & \$323 ;
+  assign \$325  = ! b_fold;
+  assign \$326  = \$324  & \$325 ;
+  assign track_reset1 = \$320  | \$326 ;
+  assign \$327  = issue_a & cur_is_last;
+  assign \$328  = ! group;
+  assign \$329  = ! fold;
+  assign \$330  = \$328  & \$329 ;
+  assign claim_out = \$327  & \$330 ;
+  assign \$331  = rd_from_input ? \$signature__data$243  : \$signature__data$242 ;
+  assign \$332  = rd_from_input ? \$signature__data$245  : \$signature__data$244 ;
+  assign \$333  = rd_from_input ? \$signature__data$247  : \$signature__data$246 ;
+  assign \$334  = rd_from_input ? \$signature__data$249  : \$signature__data$248 ;
+  assign \$335  = rd_from_input ? \$signature__data$251  : \$signature__data$250 ;
+  assign \$336  = rd_from_input ? \$signature__data$253  : \$signature__data$252 ;
+  assign \$337  = rd_from_input ? \$signature__data$255  : \$signature__data$254 ;
+  assign \$338  = rd_from_input ? \$signature__data$257  : \$signature__data$256 ;
+  assign \$339  = ~ wb_out13;
+  assign act_write = wb_valid13 & \$339 ;
   assign out_write = wb_valid13 & wb_out13;
-  assign \$327  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$328  = \$326  + \$327 ;
-  assign \$329  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$330  = \$328  + \$329 ;
-  assign \$333  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$334  = \$332  + \$333 ;
-  assign \$335  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$336  = \$334  + \$335 ;
-  assign \$339  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$340  = \$338  + \$339 ;
-  assign \$341  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$342  = \$340  + \$341 ;
-  assign \$345  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$346  = \$344  + \$345 ;
-  assign \$347  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$348  = \$346  + \$347 ;
-  assign \$351  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$352  = \$350  + \$351 ;
-  assign \$353  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$354  = \$352  + \$353 ;
-  assign \$357  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$358  = \$356  + \$357 ;
-  assign \$359  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$360  = \$358  + \$359 ;
-  assign \$363  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$364  = \$362  + \$363 ;
-  assign \$365  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$366  = \$364  + \$365 ;
-  assign \$369  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$370  = \$368  + \$369 ;
-  assign \$371  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$372  = \$370  + \$371 ;
-  assign \$373  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$374  = wb_group13 + \$373 ;
-  assign \$375  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$376  = wb_group13 + \$375 ;
-  assign \$377  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$378  = wb_group13 + \$377 ;
-  assign \$379  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$380  = wb_group13 + \$379 ;
-  assign \$381  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$382  = wb_group13 + \$381 ;
-  assign \$383  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$384  = wb_group13 + \$383 ;
-  assign \$385  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$386  = wb_group13 + \$385 ;
-  assign \$387  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$388  = wb_group13 + \$387 ;
-  assign \$389  = drain_slot ? out_pending1 : out_pending0;
-  assign \$390  = drain_slot ? out_groups1 : out_groups0;
-  assign \$392  = \$390  > \$391 ;
-  assign \$393  = \$389  & \$392 ;
-  assign \$394  = w_level + drain_inflight;
-  assign \$395  = \$394  + drain_inflight2;
-  assign \$396  = \$395  < 3'h4;
-  assign drain_read = \$393  & \$396 ;
-  assign \$398  = drain_slot ? 6'h20 : 6'h00;
-  assign \$399  = \$397  + \$398 ;
-  assign \$401  = drain_slot ? 6'h20 : 6'h00;
-  assign \$402  = \$400  + \$401 ;
-  assign \$404  = drain_slot ? 6'h20 : 6'h00;
-  assign \$405  = \$403  + \$404 ;
-  assign \$407  = drain_slot ? 6'h20 : 6'h00;
-  assign \$408  = \$406  + \$407 ;
-  assign \$410  = drain_slot ? 6'h20 : 6'h00;
-  assign \$411  = \$409  + \$410 ;
+  assign \$342  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$343  = \$341  + \$342 ;
+  assign \$344  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$345  = \$343  + \$344 ;
+  assign \$348  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$349  = \$347  + \$348 ;
+  assign \$350  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$351  = \$349  + \$350 ;
+  assign \$354  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$355  = \$353  + \$354 ;
+  assign \$356  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$357  = \$355  + \$356 ;
+  assign \$360  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$361  = \$359  + \$360 ;
+  assign \$362  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$363  = \$361  + \$362 ;
+  assign \$366  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$367  = \$365  + \$366 ;
+  assign \$368  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$369  = \$367  + \$368 ;
+  assign \$372  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$373  = \$371  + \$372 ;
+  assign \$374  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$375  = \$373  + \$374 ;
+  assign \$378  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$379  = \$377  + \$378 ;
+  assign \$380  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$381  = \$379  + \$380 ;
+  assign \$384  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$385  = \$383  + \$384 ;
+  assign \$386  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$387  = \$385  + \$386 ;
+  assign \$388  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$389  = wb_group13 + \$388 ;
+  assign \$390  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$391  = wb_group13 + \$390 ;
+  assign \$392  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$393  = wb_group13 + \$392 ;
+  assign \$394  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$395  = wb_group13 + \$394 ;
+  assign \$396  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$397  = wb_group13 + \$396 ;
+  assign \$398  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$399  = wb_group13 + \$398 ;
+  assign \$400  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$401  = wb_group13 + \$400 ;
+  assign \$402  = wb_ctx13 ? 6'h20 : 6'h00;
+  assign \$403  = wb_group13 + \$402 ;
+  assign \$404  = drain_slot ? out_pending1 : out_pending0;
+  assign \$405  = drain_slot ? out_groups1 : out_groups0;
+  assign \$407  = \$405  > \$406 ;
+  assign \$408  = \$404  & \$407 ;
+  assign \$409  = w_level + drain_inflight;
+  assign \$410  = \$409  + drain_inflight2;
+  assign \$411  = \$410  < 3'h4;
+  assign drain_read = \$408  & \$411 ;
   assign \$413  = drain_slot ? 6'h20 : 6'h00;
   assign \$414  = \$412  + \$413 ;
   assign \$416  = drain_slot ? 6'h20 : 6'h00;
   assign \$417  = \$415  + \$416 ;
   assign \$419  = drain_slot ? 6'h20 : 6'h00;
   assign \$420  = \$418  + \$419 ;
+  assign \$422  = drain_slot ? 6'h20 : 6'h00;
+  assign \$423  = \$421  + \$422 ;
+  assign \$425  = drain_slot ? 6'h20 : 6'h00;
+  assign \$426  = \$424  + \$425 ;
+  assign \$428  = drain_slot ? 6'h20 : 6'h00;
+  assign \$429  = \$427  + \$428 ;
+  assign \$431  = drain_slot ? 6'h20 : 6'h00;
+  assign \$432  = \$430  + \$431 ;
+  assign \$434  = drain_slot ? 6'h20 : 6'h00;
+  assign \$435  = \$433  + \$434 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$421  = load__payload[31:28] == 2'h3;
-  assign \$422  = ld_fire & \$421 ;
-  assign \$423  = ! load__payload[19:0];
-  assign \$424  = load__payload[95:32] > 4'h8;
-  assign \$425  = \$424  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$426  = d0_rp__data[8:0] + 3'h7;
-  assign \$428  = ! in_wslot;
-  assign \$429  = in_fire & \$428 ;
-  assign \$430  = in_beats0 + 1'h1;
-  assign \$431  = in_beats0 + 1'h1;
-  assign \$432  = \$431  == in_folds;
-  assign \$434  = in_fire & \$433 ;
-  assign \$435  = in_beats1 + 1'h1;
-  assign \$436  = in_beats1 + 1'h1;
-  assign \$437  = \$436  == in_folds;
-  assign \$438  = in_wslot ? in_beats1 : in_beats0;
-  assign \$439  = \$438  + 1'h1;
-  assign \$440  = \$439  == in_folds;
-  assign \$441  = in_fire & \$440 ;
-  assign \$442  = ~ in_wslot;
-  assign \$443  = d0_rp__data[17:9] + 3'h7;
-  assign \$445  = ~ loaded;
-  assign \$446  = nxt_rp__data[8:0] + 3'h7;
-  assign \$448  = nxt_rp__data[17:9] + 3'h7;
-  assign \$450  = n_layers - 1'h1;
-  assign \$451  = \$107 [3:0] == \$450 ;
-  assign \$452  = cur_folds - 1'h1;
-  assign \$453  = fold == \$452 ;
-  assign \$454  = group + 1'h1;
-  assign \$455  = rq_addr + 1'h1;
-  assign \$456  = cur_groups - 1'h1;
-  assign \$457  = group == \$456 ;
-  assign \$458  = nxt_rp__data[8:0] + 3'h7;
-  assign \$460  = nxt_rp__data[17:9] + 3'h7;
-  assign \$462  = n_layers - 1'h1;
-  assign \$463  = \$107 [3:0] == \$462 ;
-  assign \$464  = ~ wr_buf;
-  assign \$465  = ~ ctx;
-  assign \$466  = | b_group;
-  assign \$467  = fold + 1'h1;
-  assign \$468  = fold_end + 4'h8;
-  assign \$469  = cur_folds - 1'h1;
-  assign \$470  = fold == \$469 ;
+  assign \$436  = load__payload[31:28] == 2'h3;
+  assign \$437  = ld_fire & \$436 ;
+  assign \$438  = ! load__payload[19:0];
+  assign \$439  = load__payload[95:32] > 4'h8;
+  assign \$440  = \$439  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$441  = d0_rp__data[8:0] + 3'h7;
+  assign \$443  = ! in_wslot;
+  assign \$444  = in_fire & \$443 ;
+  assign \$445  = in_beats0 + 1'h1;
+  assign \$446  = in_beats0 + 1'h1;
+  assign \$447  = \$446  == in_folds;
+  assign \$449  = in_fire & \$448 ;
+  assign \$450  = in_beats1 + 1'h1;
+  assign \$451  = in_beats1 + 1'h1;
+  assign \$452  = \$451  == in_folds;
+  assign \$453  = in_wslot ? in_beats1 : in_beats0;
+  assign \$454  = \$453  + 1'h1;
+  assign \$455  = \$454  == in_folds;
+  assign \$456  = in_fire & \$455 ;
+  assign \$457  = ~ in_wslot;
+  assign \$458  = d0_rp__data[17:9] + 3'h7;
+  assign \$460  = ~ loaded;
+  assign \$461  = nxt_rp__data[8:0] + 3'h7;
+  assign \$463  = nxt_rp__data[17:9] + 3'h7;
+  assign \$465  = n_layers - 1'h1;
+  assign \$466  = \$107 [3:0] == \$465 ;
+  assign \$467  = cur_folds - 1'h1;
+  assign \$468  = fold == \$467 ;
+  assign \$469  = group + 1'h1;
+  assign \$470  = rq_addr + 1'h1;
   assign \$471  = cur_groups - 1'h1;
   assign \$472  = group == \$471 ;
-  assign \$473  = \$470  & \$472 ;
-  assign \$474  = ~ \$473 ;
-  assign \$475  = bank_addr + 1'h1;
-  assign \$476  = b_bank_addr + 1'h1;
-  assign \$477  = in_folds - 1'h1;
-  assign \$478  = b_fold == \$477 ;
-  assign \$479  = ~ \$478 ;
-  assign \$480  = in_folds - 1'h1;
-  assign \$481  = b_fold == \$480 ;
-  assign \$482  = b_group + 1'h1;
-  assign \$483  = b_rq_addr + 1'h1;
-  assign \$484  = b_fold + 1'h1;
-  assign \$485  = ~ clear_counters;
-  assign \$486  = ld_fire & \$485 ;
-  assign \$487  = issue_b ? b_bank_addr : bank_addr;
-  assign \$488  = ! b_fold;
-  assign \$489  = ! fold;
-  assign \$490  = issue_b ? \$488  : \$489 ;
-  assign \$491  = in_folds - 1'h1;
-  assign \$492  = b_fold == \$491 ;
-  assign \$493  = cur_folds - 1'h1;
-  assign \$494  = fold == \$493 ;
-  assign \$495  = issue_b ? \$492  : \$494 ;
-  assign \$496  = issue_b ? b_rq_addr : rq_addr;
-  assign \$497  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$498  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$499  = issue_b ? b_fold : fold;
-  assign \$501  = ctx ^ issue_b;
-  assign \$502  = \$501  ? 6'h20 : 6'h00;
-  assign \$503  = \$500  + \$502 ;
-  assign \$504  = issue_b ? b_fold : fold;
-  assign \$506  = ctx ? 7'h40 : 7'h00;
-  assign \$507  = \$505  + \$506 ;
-  assign \$508  = wr_buf ? 6'h00 : 6'h20;
-  assign \$509  = \$507  + \$508 ;
-  assign \$510  = ! layer;
-  assign \$511  = issue_b | \$510 ;
-  assign \$512  = issue_b ? b_group : group;
-  assign \$513  = issue_b ? 1'h0 : wr_buf;
-  assign \$514  = ctx ^ issue_b;
-  assign \$515  = issue_a & cur_is_last;
-  assign \$516  = step_valid & step_last;
-  assign \$517  = ! wb_ctx13;
-  assign \$518  = act_write & \$517 ;
-  assign \$519  = wb_parity0 == wb_par13;
-  assign \$520  = wb_groups0 + 1'h1;
-  assign \$521  = \$519  ? \$520  : 10'h001;
-  assign \$523  = act_write & \$522 ;
-  assign \$524  = wb_parity1 == wb_par13;
-  assign \$525  = wb_groups1 + 1'h1;
-  assign \$526  = \$524  ? \$525  : 10'h001;
-  assign \$527  = ! ctx;
-  assign \$528  = claim_out & \$527 ;
-  assign \$529  = ! wb_ctx13;
-  assign \$530  = out_write & \$529 ;
-  assign \$531  = out_groups0 + 1'h1;
-  assign \$533  = claim_out & \$532 ;
-  assign \$535  = out_write & \$534 ;
-  assign \$536  = out_groups1 + 1'h1;
-  assign \$537  = out_n - 1'h1;
-  assign \$538  = drain_elem == \$537 ;
-  assign \$539  = out_n - 1'h1;
-  assign \$540  = drain_elem == \$539 ;
-  assign \$541  = ~ drain_slot;
-  assign \$542  = ! drain_slot;
-  assign \$544  = drain_elem + 1'h1;
-  assign \$545  = ~ release_slot;
-  assign \$546  = ! release_slot;
-  assign \$548  = in_flight + vector_start;
-  assign \$549  = \$548  - done;
-  assign \$550  = count_busy + inc_busy;
-  assign \$551  = count_stall_input + inc_stall_input;
-  assign \$552  = count_stall_output + inc_stall_output;
-  assign \$553  = issue ? 7'h40 : 7'h00;
-  assign \$554  = count_mac_ops + inc_mac_ops;
-  assign \$555  = issue ? 4'h8 : 4'h0;
-  assign \$556  = count_bank_reads + inc_bank_reads;
-  assign \$557  = count_act_reads + inc_act_reads;
-  assign \$558  = in_fire + act_write;
-  assign \$559  = count_act_writes + inc_act_writes;
-  assign \$560  = count_inferences + inc_inferences;
+  assign \$473  = nxt_rp__data[8:0] + 3'h7;
+  assign \$475  = nxt_rp__data[17:9] + 3'h7;
+  assign \$477  = n_layers - 1'h1;
+  assign \$478  = \$107 [3:0] == \$477 ;
+  assign \$479  = ~ wr_buf;
+  assign \$480  = ~ ctx;
+  assign \$481  = | b_group;
+  assign \$482  = fold + 1'h1;
+  assign \$483  = fold_end + 4'h8;
+  assign \$484  = cur_folds - 1'h1;
+  assign \$485  = fold == \$484 ;
+  assign \$486  = cur_groups - 1'h1;
+  assign \$487  = group == \$486 ;
+  assign \$488  = \$485  & \$487 ;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = bank_addr + 1'h1;
+  assign \$491  = b_bank_addr + 1'h1;
+  assign \$492  = in_folds - 1'h1;
+  assign \$493  = b_fold == \$492 ;
+  assign \$494  = ~ \$493 ;
+  assign \$495  = in_folds - 1'h1;
+  assign \$496  = b_fold == \$495 ;
+  assign \$497  = b_group + 1'h1;
+  assign \$498  = b_rq_addr + 1'h1;
+  assign \$499  = b_fold + 1'h1;
+  assign \$500  = ~ clear_counters;
+  assign \$501  = ld_fire & \$500 ;
+  assign \$502  = issue_b ? b_bank_addr : bank_addr;
+  assign \$503  = ! b_fold;
+  assign \$504  = ! fold;
+  assign \$505  = issue_b ? \$503  : \$504 ;
+  assign \$506  = in_folds - 1'h1;
+  assign \$507  = b_fold == \$506 ;
+  assign \$508  = cur_folds - 1'h1;
+  assign \$509  = fold == \$508 ;
+  assign \$510  = issue_b ? \$507  : \$509 ;
+  assign \$511  = issue_b ? b_rq_addr : rq_addr;
+  assign \$512  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$513  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$514  = issue_b ? b_fold : fold;
+  assign \$516  = ctx ^ issue_b;
+  assign \$517  = \$516  ? 6'h20 : 6'h00;
+  assign \$518  = \$515  + \$517 ;
+  assign \$519  = issue_b ? b_fold : fold;
+  assign \$521  = ctx ? 7'h40 : 7'h00;
+  assign \$522  = \$520  + \$521 ;
+  assign \$523  = wr_buf ? 6'h00 : 6'h20;
+  assign \$524  = \$522  + \$523 ;
+  assign \$525  = ! layer;
+  assign \$526  = issue_b | \$525 ;
+  assign \$527  = issue_b ? b_group : group;
+  assign \$528  = issue_b ? 1'h0 : wr_buf;
+  assign \$529  = ctx ^ issue_b;
+  assign \$530  = issue_a & cur_is_last;
+  assign \$531  = step_valid & step_last;
+  assign \$532  = ! wb_ctx13;
+  assign \$533  = act_write & \$532 ;
+  assign \$534  = wb_parity0 == wb_par13;
+  assign \$535  = wb_groups0 + 1'h1;
+  assign \$536  = \$534  ? \$535  : 10'h001;
+  assign \$538  = act_write & \$537 ;
+  assign \$539  = wb_parity1 == wb_par13;
+  assign \$540  = wb_groups1 + 1'h1;
+  assign \$541  = \$539  ? \$540  : 10'h001;
+  assign \$542  = ! ctx;
+  assign \$543  = claim_out & \$542 ;
+  assign \$544  = ! wb_ctx13;
+  assign \$545  = out_write & \$544 ;
+  assign \$546  = out_groups0 + 1'h1;
+  assign \$548  = claim_out & \$547 ;
+  assign \$550  = out_write & \$549 ;
+  assign \$551  = out_groups1 + 1'h1;
+  assign \$552  = out_n - 1'h1;
+  assign \$553  = drain_elem == \$552 ;
+  assign \$554  = out_n - 1'h1;
+  assign \$555  = drain_elem == \$554 ;
+  assign \$556  = ~ drain_slot;
+  assign \$557  = ! drain_slot;
+  assign \$559  = drain_elem + 1'h1;
+  assign \$560  = ~ release_slot;
+  assign \$561  = ! release_slot;
+  assign \$563  = in_flight + vector_start;
+  assign \$564  = \$563  - done;
+  assign \$565  = count_busy + inc_busy;
+  assign \$566  = count_stall_input + inc_stall_input;
+  assign \$567  = count_stall_output + inc_stall_output;
+  assign \$568  = issue ? 7'h40 : 7'h00;
+  assign \$569  = count_mac_ops + inc_mac_ops;
+  assign \$570  = issue ? 4'h8 : 4'h0;
+  assign \$571  = count_bank_reads + inc_bank_reads;
+  assign \$572  = count_act_reads + inc_act_reads;
+  assign \$573  = in_fire + act_write;
+  assign \$574  = count_act_writes + inc_act_writes;
+  assign \$575  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$561 ;
+    n_layers <= \$576 ;
   always @(posedge clk)
-    in_folds <= \$562 ;
+    in_folds <= \$577 ;
   always @(posedge clk)
-    out_n <= \$563 ;
+    out_n <= \$578 ;
   always @(posedge clk)
-    in_beats0 <= \$564 ;
+    in_beats0 <= \$579 ;
   always @(posedge clk)
-    in_full0 <= \$565 ;
+    in_full0 <= \$580 ;
   always @(posedge clk)
-    in_beats1 <= \$566 ;
+    in_beats1 <= \$581 ;
   always @(posedge clk)
-    in_full1 <= \$567 ;
+    in_full1 <= \$582 ;
   always @(posedge clk)
-    in_wslot <= \$568 ;
+    in_wslot <= \$583 ;
   always @(posedge clk)
-    in_groups <= \$569 ;
+    in_groups <= \$584 ;
   always @(posedge clk)
-    cur_folds <= \$570 ;
+    cur_folds <= \$585 ;
   always @(posedge clk)
-    cur_groups <= \$571 ;
+    cur_groups <= \$586 ;
   always @(posedge clk)
-    cur_out <= \$572 ;
+    cur_out <= \$587 ;
   always @(posedge clk)
-    cur_is_last <= \$573 ;
+    cur_is_last <= \$588 ;
   always @(posedge clk)
-    cur_relu <= \$574 ;
+    cur_relu <= \$589 ;
   always @(posedge clk)
-    cur_requantize <= \$575 ;
+    cur_requantize <= \$590 ;
   always @(posedge clk)
-    bank_addr <= \$576 ;
+    bank_addr <= \$591 ;
   always @(posedge clk)
-    rq_addr <= \$577 ;
+    rq_addr <= \$592 ;
   always @(posedge clk)
-    layer <= \$578 ;
+    layer <= \$593 ;
   always @(posedge clk)
-    group <= \$579 ;
+    group <= \$594 ;
   always @(posedge clk)
-    fold <= \$580 ;
+    fold <= \$595 ;
   always @(posedge clk)
-    fold_end <= \$581 ;
+    fold_end <= \$596 ;
   always @(posedge clk)
-    b_group <= \$582 ;
+    b_group <= \$597 ;
   always @(posedge clk)
-    b_fold <= \$583 ;
+    b_fold <= \$598 ;
   always @(posedge clk)
-    b_in_group <= \$584 ;
+    b_in_group <= \$599 ;
   always @(posedge clk)
-    b_bank_addr <= \$585 ;
+    b_bank_addr <= \$600 ;
   always @(posedge clk)
-    b_rq_addr <= \$586 ;
+    b_rq_addr <= \$601 ;
   always @(posedge clk)
-    loaded <= \$587 ;
+    loaded <= \$602 ;
   always @(posedge clk)
-    wr_buf <= \$588 ;
+    wr_buf <= \$603 ;
   always @(posedge clk)
-    prev_out <= \$589 ;
+    prev_out <= \$604 ;
   always @(posedge clk)
-    prev_groups <= \$590 ;
+    prev_groups <= \$605 ;
   always @(posedge clk)
-    ctx <= \$591 ;
+    ctx <= \$606 ;
   always @(posedge clk)
-    step_addr <= \$487 ;
+    track_reset_r0 <= \$607 ;
   always @(posedge clk)
-    step_first <= \$490 ;
+    track_reset_r1 <= \$608 ;
   always @(posedge clk)
-    step_last <= \$495 ;
+    step_addr <= \$502 ;
   always @(posedge clk)
-    step_rq <= \$496 ;
+    step_first <= \$505 ;
   always @(posedge clk)
-    step_relu <= \$497 ;
+    step_last <= \$510 ;
   always @(posedge clk)
-    step_requantize <= \$498 ;
+    step_rq <= \$511 ;
   always @(posedge clk)
-    step_in_addr <= \$503 ;
+    step_relu <= \$512 ;
   always @(posedge clk)
-    step_act_addr <= \$509 ;
+    step_requantize <= \$513 ;
   always @(posedge clk)
-    step_from_input <= \$511 ;
+    step_in_addr <= \$518 ;
+  always @(posedge clk)
+    step_act_addr <= \$524 ;
+  always @(posedge clk)
+    step_from_input <= \$526 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$512 ;
+    step_group <= \$527 ;
   always @(posedge clk)
-    step_par <= \$513 ;
+    step_par <= \$528 ;
   always @(posedge clk)
-    step_ctx <= \$514 ;
+    step_ctx <= \$529 ;
   always @(posedge clk)
-    step_out <= \$515 ;
+    step_out <= \$530 ;
   always @(posedge clk)
-    step_valid <= \$592 ;
+    step_valid <= \$609 ;
   always @(posedge clk)
-    rd_from_input <= \$593 ;
+    rd_from_input <= \$610 ;
   always @(posedge clk)
-    rd_block <= \$594 ;
+    rd_block <= \$611 ;
   always @(posedge clk)
-    wb_valid1 <= \$595 ;
+    wb_valid1 <= \$612 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3937,7 +3991,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$596 ;
+    wb_valid2 <= \$613 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3947,7 +4001,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$597 ;
+    wb_valid3 <= \$614 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3957,7 +4011,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$598 ;
+    wb_valid4 <= \$615 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3967,7 +4021,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$599 ;
+    wb_valid5 <= \$616 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3977,7 +4031,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$600 ;
+    wb_valid6 <= \$617 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3987,7 +4041,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$601 ;
+    wb_valid7 <= \$618 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3997,7 +4051,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$602 ;
+    wb_valid8 <= \$619 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -4007,7 +4061,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$603 ;
+    wb_valid9 <= \$620 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4017,7 +4071,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$604 ;
+    wb_valid10 <= \$621 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4027,7 +4081,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$605 ;
+    wb_valid11 <= \$622 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4037,7 +4091,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$606 ;
+    wb_valid12 <= \$623 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4047,7 +4101,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$607 ;
+    wb_valid13 <= \$624 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4057,93 +4111,93 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$608 ;
+    wb_parity0 <= \$625 ;
   always @(posedge clk)
-    wb_groups0 <= \$609 ;
+    wb_groups0 <= \$626 ;
   always @(posedge clk)
-    wb_parity1 <= \$610 ;
+    wb_parity1 <= \$627 ;
   always @(posedge clk)
-    wb_groups1 <= \$611 ;
+    wb_groups1 <= \$628 ;
   always @(posedge clk)
-    out_full0 <= \$612 ;
+    out_full0 <= \$629 ;
   always @(posedge clk)
-    out_pending0 <= \$613 ;
+    out_pending0 <= \$630 ;
   always @(posedge clk)
-    out_groups0 <= \$614 ;
+    out_groups0 <= \$631 ;
   always @(posedge clk)
-    out_full1 <= \$615 ;
+    out_full1 <= \$632 ;
   always @(posedge clk)
-    out_pending1 <= \$616 ;
+    out_pending1 <= \$633 ;
   always @(posedge clk)
-    out_groups1 <= \$617 ;
+    out_groups1 <= \$634 ;
   always @(posedge clk)
-    drain_inflight <= \$618 ;
+    drain_inflight <= \$635 ;
   always @(posedge clk)
-    drain_inflight2 <= \$619 ;
+    drain_inflight2 <= \$636 ;
   always @(posedge clk)
-    drain_lane <= \$620 ;
+    drain_lane <= \$637 ;
   always @(posedge clk)
-    drain_last <= \$621 ;
+    drain_last <= \$638 ;
   always @(posedge clk)
-    drain_elem <= \$622 ;
+    drain_elem <= \$639 ;
   always @(posedge clk)
-    drain_slot <= \$623 ;
+    drain_slot <= \$640 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$462 ;
+    drain_lane_data0 <= \$signature__data$464 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$463 ;
+    drain_lane_data1 <= \$signature__data$465 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$464 ;
+    drain_lane_data2 <= \$signature__data$466 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$465 ;
+    drain_lane_data3 <= \$signature__data$467 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$466 ;
+    drain_lane_data4 <= \$signature__data$468 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$467 ;
+    drain_lane_data5 <= \$signature__data$469 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$468 ;
+    drain_lane_data6 <= \$signature__data$470 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$469 ;
+    drain_lane_data7 <= \$signature__data$471 ;
   always @(posedge clk)
-    release_slot <= \$624 ;
+    release_slot <= \$641 ;
   always @(posedge clk)
-    in_flight <= \$625 ;
+    in_flight <= \$642 ;
   always @(posedge clk)
-    inc_busy <= \$626 ;
+    inc_busy <= \$643 ;
   always @(posedge clk)
-    count_busy <= \$627 ;
+    count_busy <= \$644 ;
   always @(posedge clk)
-    inc_stall_input <= \$628 ;
+    inc_stall_input <= \$645 ;
   always @(posedge clk)
-    count_stall_input <= \$629 ;
+    count_stall_input <= \$646 ;
   always @(posedge clk)
-    inc_stall_output <= \$630 ;
+    inc_stall_output <= \$647 ;
   always @(posedge clk)
-    count_stall_output <= \$631 ;
+    count_stall_output <= \$648 ;
   always @(posedge clk)
-    inc_mac_ops <= \$632 ;
+    inc_mac_ops <= \$649 ;
   always @(posedge clk)
-    count_mac_ops <= \$633 ;
+    count_mac_ops <= \$650 ;
   always @(posedge clk)
-    inc_bank_reads <= \$634 ;
+    inc_bank_reads <= \$651 ;
   always @(posedge clk)
-    count_bank_reads <= \$635 ;
+    count_bank_reads <= \$652 ;
   always @(posedge clk)
-    inc_act_reads <= \$636 ;
+    inc_act_reads <= \$653 ;
   always @(posedge clk)
-    count_act_reads <= \$637 ;
+    count_act_reads <= \$654 ;
   always @(posedge clk)
-    inc_act_writes <= \$638 ;
+    inc_act_writes <= \$655 ;
   always @(posedge clk)
-    count_act_writes <= \$639 ;
+    count_act_writes <= \$656 ;
   always @(posedge clk)
-    inc_inferences <= \$640 ;
+    inc_inferences <= \$657 ;
   always @(posedge clk)
-    count_inferences <= \$641 ;
+    count_inferences <= \$658 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -4277,197 +4331,181 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$124  = ctx ? wb_parity1 : wb_parity0;
   assign \$125  = ~ layer[0];
   assign \$126  = \$124  == \$125 ;
-  assign \$127  = ctx ? wb_groups1 : wb_groups0;
-  assign \$129  = \$128  >= fold_end;
+  assign \$127  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = \$126  & \$128 ;
   assign \$130  = ctx ? wb_groups1 : wb_groups0;
-  assign \$132  = \$131  >= prev_out;
-  assign \$133  = \$129  | \$132 ;
-  assign \$134  = \$126  & \$133 ;
-  assign \$135  = \$123  | \$134 ;
-  assign \$136  = \$120  ? \$122  : \$135 ;
-  assign \$137  = active & \$136 ;
-  assign \$138  = ! group;
-  assign \$139  = ! fold;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = cur_is_last & \$140 ;
-  assign \$142  = ctx ? out_full1 : out_full0;
+  assign \$132  = \$131  >= fold_end;
+  assign \$133  = ctx ? wb_groups1 : wb_groups0;
+  assign \$135  = \$134  >= prev_out;
+  assign \$136  = \$132  | \$135 ;
+  assign \$137  = \$129  & \$136 ;
+  assign \$138  = \$123  | \$137 ;
+  assign \$139  = \$120  ? \$122  : \$138 ;
+  assign \$140  = active & \$139 ;
+  assign \$141  = ! group;
+  assign \$142  = ! fold;
   assign \$143  = \$141  & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = \$137  & \$144 ;
-  assign \$147  = | layer;
-  assign \$148  = ! group;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = ctx ? wb_parity1 : wb_parity0;
-  assign \$151  = ~ layer[0];
-  assign \$152  = \$150  == \$151 ;
-  assign \$153  = ctx ? wb_groups1 : wb_groups0;
-  assign \$154  = \$153  == prev_groups;
-  assign \$155  = \$152  & \$154 ;
-  assign \$156  = \$149  ? \$155  : 1'h1;
-  assign \$157  = \$146  & \$156 ;
-  assign \$158  = ~ \$157 ;
-  assign \$159  = \$119  & \$158 ;
-  assign \$160  = \$159  & b_available;
-  assign issue_b = b_in_group ? \$116  : \$160 ;
-  assign \$161  = ~ b_in_group;
-  assign \$162  = ! layer;
-  assign \$163  = ctx ? in_beats1 : in_beats0;
-  assign \$164  = \$163  > fold;
-  assign \$165  = | group;
-  assign \$166  = ctx ? wb_parity1 : wb_parity0;
-  assign \$167  = ~ layer[0];
-  assign \$168  = \$166  == \$167 ;
-  assign \$169  = ctx ? wb_groups1 : wb_groups0;
-  assign \$171  = \$170  >= fold_end;
-  assign \$172  = ctx ? wb_groups1 : wb_groups0;
-  assign \$174  = \$173  >= prev_out;
-  assign \$175  = \$171  | \$174 ;
-  assign \$176  = \$168  & \$175 ;
-  assign \$177  = \$165  | \$176 ;
-  assign \$178  = \$162  ? \$164  : \$177 ;
-  assign \$179  = active & \$178 ;
-  assign \$180  = ! group;
-  assign \$181  = ! fold;
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = cur_is_last & \$182 ;
-  assign \$184  = ctx ? out_full1 : out_full0;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = \$179  & \$186 ;
-  assign \$189  = \$161  & \$188 ;
-  assign \$190  = ~ b_in_group;
-  assign \$191  = ! fold;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = | layer;
-  assign \$194  = ! group;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = ctx ? wb_parity1 : wb_parity0;
-  assign \$197  = ~ layer[0];
-  assign \$198  = \$196  == \$197 ;
-  assign \$199  = ctx ? wb_groups1 : wb_groups0;
-  assign \$200  = \$199  == prev_groups;
-  assign \$201  = \$198  & \$200 ;
-  assign \$202  = \$195  ? \$201  : 1'h1;
-  assign \$203  = ~ \$202 ;
-  assign \$204  = \$192  & \$203 ;
-  assign \$205  = \$204  & b_available;
-  assign \$206  = ~ \$205 ;
-  assign issue_a = \$189  & \$206 ;
+  assign \$144  = cur_is_last & \$143 ;
+  assign \$145  = ctx ? out_full1 : out_full0;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$140  & \$147 ;
+  assign \$150  = | layer;
+  assign \$151  = ! group;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = ctx ? wb_parity1 : wb_parity0;
+  assign \$154  = ~ layer[0];
+  assign \$155  = \$153  == \$154 ;
+  assign \$156  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$157  = ~ \$156 ;
+  assign \$158  = \$155  & \$157 ;
+  assign \$159  = ctx ? wb_groups1 : wb_groups0;
+  assign \$160  = \$159  == prev_groups;
+  assign \$161  = \$158  & \$160 ;
+  assign \$162  = \$152  ? \$161  : 1'h1;
+  assign \$163  = \$149  & \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$119  & \$164 ;
+  assign \$166  = \$165  & b_available;
+  assign issue_b = b_in_group ? \$116  : \$166 ;
+  assign \$167  = ~ b_in_group;
+  assign \$168  = ! layer;
+  assign \$169  = ctx ? in_beats1 : in_beats0;
+  assign \$170  = \$169  > fold;
+  assign \$171  = | group;
+  assign \$172  = ctx ? wb_parity1 : wb_parity0;
+  assign \$173  = ~ layer[0];
+  assign \$174  = \$172  == \$173 ;
+  assign \$175  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$176  = ~ \$175 ;
+  assign \$177  = \$174  & \$176 ;
+  assign \$178  = ctx ? wb_groups1 : wb_groups0;
+  assign \$180  = \$179  >= fold_end;
+  assign \$181  = ctx ? wb_groups1 : wb_groups0;
+  assign \$183  = \$182  >= prev_out;
+  assign \$184  = \$180  | \$183 ;
+  assign \$185  = \$177  & \$184 ;
+  assign \$186  = \$171  | \$185 ;
+  assign \$187  = \$168  ? \$170  : \$186 ;
+  assign \$188  = active & \$187 ;
+  assign \$189  = ! group;
+  assign \$190  = ! fold;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = cur_is_last & \$191 ;
+  assign \$193  = ctx ? out_full1 : out_full0;
+  assign \$194  = \$192  & \$193 ;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = \$188  & \$195 ;
+  assign \$198  = \$167  & \$197 ;
+  assign \$199  = ~ b_in_group;
+  assign \$200  = ! fold;
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = | layer;
+  assign \$203  = ! group;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = ctx ? wb_parity1 : wb_parity0;
+  assign \$206  = ~ layer[0];
+  assign \$207  = \$205  == \$206 ;
+  assign \$208  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$209  = ~ \$208 ;
+  assign \$210  = \$207  & \$209 ;
+  assign \$211  = ctx ? wb_groups1 : wb_groups0;
+  assign \$212  = \$211  == prev_groups;
+  assign \$213  = \$210  & \$212 ;
+  assign \$214  = \$204  ? \$213  : 1'h1;
+  assign \$215  = ~ \$214 ;
+  assign \$216  = \$201  & \$215 ;
+  assign \$217  = \$216  & b_available;
+  assign \$218  = ~ \$217 ;
+  assign issue_a = \$198  & \$218 ;
   assign issue = issue_a | issue_b;
-  assign \$207  = ~ issue;
-  assign \$208  = \$207  & active;
-  assign \$209  = ! layer;
-  assign \$210  = ctx ? in_beats1 : in_beats0;
-  assign \$211  = \$210  > fold;
-  assign \$212  = ~ \$211 ;
-  assign \$213  = \$209  & \$212 ;
-  assign \$214  = ctx ? in_beats1 : in_beats0;
-  assign \$215  = | \$214 ;
-  assign \$216  = \$213  & \$215 ;
-  assign \$217  = b_in_group ? 1'h1 : \$216 ;
-  assign stall_input = \$208  & \$217 ;
-  assign \$218  = ~ issue;
-  assign \$219  = ~ b_in_group;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = \$220  & active;
-  assign \$222  = ! layer;
-  assign \$223  = ctx ? in_beats1 : in_beats0;
-  assign \$224  = \$223  > fold;
-  assign \$225  = | group;
-  assign \$226  = ctx ? wb_parity1 : wb_parity0;
-  assign \$227  = ~ layer[0];
-  assign \$228  = \$226  == \$227 ;
-  assign \$229  = ctx ? wb_groups1 : wb_groups0;
-  assign \$231  = \$230  >= fold_end;
-  assign \$232  = ctx ? wb_groups1 : wb_groups0;
-  assign \$234  = \$233  >= prev_out;
-  assign \$235  = \$231  | \$234 ;
-  assign \$236  = \$228  & \$235 ;
-  assign \$237  = \$225  | \$236 ;
-  assign \$238  = \$222  ? \$224  : \$237 ;
-  assign \$239  = \$221  & \$238 ;
-  assign \$240  = ! group;
-  assign \$241  = ! fold;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = cur_is_last & \$242 ;
-  assign \$244  = ctx ? out_full1 : out_full0;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = ~ \$245 ;
-  assign stall_output = \$239  & \$247 ;
-  assign \$248  = ! ctx;
-  assign \$249  = issue_a & \$248 ;
-  assign \$250  = ! layer;
-  assign \$251  = \$249  & \$250 ;
-  assign \$252  = cur_folds - 1'h1;
-  assign \$253  = fold == \$252 ;
-  assign \$254  = \$251  & \$253 ;
-  assign \$255  = cur_groups - 1'h1;
-  assign \$256  = group == \$255 ;
-  assign \$257  = \$254  & \$256 ;
-  assign \$259  = issue_b & \$258 ;
-  assign \$260  = in_folds - 1'h1;
-  assign \$261  = b_fold == \$260 ;
-  assign \$262  = \$259  & \$261 ;
-  assign \$263  = in_groups - 1'h1;
-  assign \$264  = b_group == \$263 ;
-  assign \$265  = \$262  & \$264 ;
-  assign in_release0 = \$257  | \$265 ;
-  assign \$266  = ! ctx;
-  assign \$267  = issue_a & \$266 ;
-  assign \$268  = ! layer;
-  assign \$269  = \$267  & \$268 ;
-  assign \$270  = ! group;
-  assign \$271  = ! fold;
-  assign \$272  = \$270  & \$271 ;
-  assign \$273  = \$269  & \$272 ;
-  assign \$275  = issue_b & \$274 ;
-  assign \$276  = ! b_group;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = ! b_fold;
-  assign \$279  = \$277  & \$278 ;
-  assign track_reset0 = \$273  | \$279 ;
-  assign \$281  = issue_a & \$280 ;
-  assign \$282  = ! layer;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = cur_folds - 1'h1;
-  assign \$285  = fold == \$284 ;
-  assign \$286  = \$283  & \$285 ;
-  assign \$287  = cur_groups - 1'h1;
-  assign \$288  = group == \$287 ;
-  assign \$289  = \$286  & \$288 ;
-  assign \$290  = ~ ctx;
-  assign \$291  = issue_b & \$290 ;
-  assign \$292  = in_folds - 1'h1;
-  assign \$293  = b_fold == \$292 ;
-  assign \$294  = \$291  & \$293 ;
-  assign \$295  = in_groups - 1'h1;
-  assign \$296  = b_group == \$295 ;
-  assign \$297  = \$294  & \$296 ;
-  assign in_release1 = \$289  | \$297 ;
-  assign \$299  = issue_a & \$298 ;
-  assign \$300  = ! layer;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = ! group;
-  assign \$303  = ! fold;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \$301  & \$304 ;
-  assign \$306  = ~ ctx;
-  assign \$307  = issue_b & \$306 ;
-  assign \$308  = ! b_group;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = ! b_fold;
-  assign \$311  = \$309  & \$310 ;
-  assign track_reset1 = \$305  | \$311 ;
-  assign \$312  = issue_a & cur_is_last;
-  assign \$313  = ! group;
-  assign \$314  = ! fold;
-  assign \$315  = \$313  & \$314 ;
-  assign claim_out = \$312  & \$315 ;
+  assign \$219  = ~ issue;
+  assign \$220  = \$219  & active;
+  assign \$221  = ! layer;
+  assign \$222  = ctx ? in_beats1 : in_beats0;
+  assign \$223  = \$222  > fold;
+  assign \$224  = ~ \$223 ;
+  assign \$225  = \$221  & \$224 ;
+  assign \$226  = ctx ? in_beats1 : in_beats0;
+  assign \$227  = | \$226 ;
+  assign \$228  = \$225  & \$227 ;
+  assign \$229  = b_in_group ? 1'h1 : \$228 ;
+  assign stall_input = \$220  & \$229 ;
+  assign \$230  = ~ issue;
+  assign \$231  = ~ b_in_group;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = \$232  & active;
+  assign \$234  = ! layer;
+  assign \$235  = ctx ? in_beats1 : in_beats0;
+  assign \$236  = \$235  > fold;
+  assign \$237  = | group;
+  assign \$238  = ctx ? wb_parity1 : wb_parity0;
+  assign \$239  = ~ layer[0];
+  assign \$240  = \$238  == \$239 ;
+  assign \$241  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$242  = ~ \$241 ;
+  assign \$243  = \$240  & \$242 ;
+  assign \$244  = ctx ? wb_groups1 : wb_groups0;
+  assign \$246  = \$245  >= fold_end;
+  assign \$247  = ctx ? wb_groups1 : wb_groups0;
+  assign \$249  = \$248  >= prev_out;
+  assign \$250  = \$246  | \$249 ;
+  assign \$251  = \$243  & \$250 ;
+  assign \$252  = \$237  | \$251 ;
+  assign \$253  = \$234  ? \$236  : \$252 ;
+  assign \$254  = \$233  & \$253 ;
+  assign \$255  = ! group;
+  assign \$256  = ! fold;
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = cur_is_last & \$257 ;
+  assign \$259  = ctx ? out_full1 : out_full0;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = ~ \$260 ;
+  assign stall_output = \$254  & \$262 ;
+  assign \$263  = ! ctx;
+  assign \$264  = issue_a & \$263 ;
+  assign \$265  = ! layer;
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = cur_folds - 1'h1;
+  assign \$268  = fold == \$267 ;
+  assign \$269  = \$266  & \$268 ;
+  assign \$270  = cur_groups - 1'h1;
+  assign \$271  = group == \$270 ;
+  assign \$272  = \$269  & \$271 ;
+  assign \$274  = issue_b & \$273 ;
+  assign \$275  = in_folds - 1'h1;
+  assign \$276  = b_fold == \$275 ;
+  assign \$277  = \$274  & \$276 ;
+  assign \$278  = in_groups - 1'h1;
+  assign \$279  = b_group == \$278 ;
+  assign \$280  = \$277  & \$279 ;
+  assign in_release0 = \$272  | \$280 ;
+  assign \$281  = ! ctx;
+  assign \$282  = issue_a & \$281 ;
+  assign \$283  = ! layer;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = ! group;
+  assign \$286  = ! fold;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = \$284  & \$287 ;
+  assign \$290  = issue_b & \$289 ;
+  assign \$291  = ! b_group;
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = ! b_fold;
+  assign \$294  = \$292  & \$293 ;
+  assign track_reset0 = \$288  | \$294 ;
+  assign \$296  = issue_a & \$295 ;
+  assign \$297  = ! layer;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = cur_folds - 1'h1;
+  assign \$300  = fold == \$299 ;
+  assign \$301  = \$298  & \$300 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1387$0 (drain_last2),
-    .\port$488$0 (drain_data),
+    .\port$1406$0 (drain_last2),
+    .\port$503$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -4476,14 +4514,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .clk(clk),
-    .\port$363$0 (\$316 ),
-    .\port$364$0 (\$317 ),
-    .\port$365$0 (\$318 ),
-    .\port$366$0 (\$319 ),
-    .\port$367$0 (\$320 ),
-    .\port$368$0 (\$321 ),
-    .\port$369$0 (\$322 ),
-    .\port$370$0 (\$323 ),
+    .\port$378$0 (\$331 ),
+    .\port$379$0 (\$332 ),
+    .\port$380$0 (\$333 ),
+    .\port$381$0 (\$334 ),
+    .\port$382$0 (\$335 ),
+    .\port$383$0 (\$336 ),
+    .\port$384$0 (\$337 ),
+    .\port$385$0 (\$338 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4500,15 +4538,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .clk(clk),
-    .\port$363$0 (\$316 ),
-    .\port$364$0 (\$317 ),
-    .\port$365$0 (\$318 ),
-    .\port$366$0 (\$319 ),
-    .\port$367$0 (\$320 ),
-    .\port$368$0 (\$321 ),
-    .\port$369$0 (\$322 ),
-    .\port$370$0 (\$323 ),
-    .result(\result$278 ),
+    .\port$378$0 (\$331 ),
+    .\port$379$0 (\$332 ),
+    .\port$380$0 (\$333 ),
+    .\port$381$0 (\$334 ),
+    .\port$382$0 (\$335 ),
+    .\port$383$0 (\$336 ),
+    .\port$384$0 (\$337 ),
+    .\port$385$0 (\$338 ),
+    .result(\result$280 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -4524,15 +4562,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .clk(clk),
-    .\port$363$0 (\$316 ),
-    .\port$364$0 (\$317 ),
-    .\port$365$0 (\$318 ),
-    .\port$366$0 (\$319 ),
-    .\port$367$0 (\$320 ),
-    .\port$368$0 (\$321 ),
-    .\port$369$0 (\$322 ),
-    .\port$370$0 (\$323 ),
-    .result(\result$282 ),
+    .\port$378$0 (\$331 ),
+    .\port$379$0 (\$332 ),
+    .\port$380$0 (\$333 ),
+    .\port$381$0 (\$334 ),
+    .\port$382$0 (\$335 ),
+    .\port$383$0 (\$336 ),
+    .\port$384$0 (\$337 ),
+    .\port$385$0 (\$338 ),
+    .result(\result$284 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -4548,15 +4586,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .clk(clk),
-    .\port$363$0 (\$316 ),
-    .\port$364$0 (\$317 ),
-    .\port$365$0 (\$318 ),
-    .\port$366$0 (\$319 ),
-    .\port$367$0 (\$320 ),
-    .\port$368$0 (\$321 ),
-    .\port$369$0 (\$322 ),
-    .\port$370$0 (\$323 ),
-    .result(\result$286 ),
+    .\port$378$0 (\$331 ),
+    .\port$379$0 (\$332 ),
+    .\port$380$0 (\$333 ),
+    .\port$381$0 (\$334 ),
+    .\port$382$0 (\$335 ),
+    .\port$383$0 (\$336 ),
+    .\port$384$0 (\$337 ),
+    .\port$385$0 (\$338 ),
+    .result(\result$288 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -4572,15 +4610,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .clk(clk),
-    .\port$363$0 (\$316 ),
-    .\port$364$0 (\$317 ),
-    .\port$365$0 (\$318 ),
-    .\port$366$0 (\$319 ),
-    .\port$367$0 (\$320 ),
-    .\port$368$0 (\$321 ),
-    .\port$369$0 (\$322 ),
-    .\port$370$0 (\$323 ),
-    .result(\result$290 ),
+    .\port$378$0 (\$331 ),
+    .\port$379$0 (\$332 ),
+    .\port$380$0 (\$333 ),
+    .\port$381$0 (\$334 ),
+    .\port$382$0 (\$335 ),
+    .\port$383$0 (\$336 ),
+    .\port$384$0 (\$337 ),
+    .\port$385$0 (\$338 ),
+    .result(\result$292 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -4596,15 +4634,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .clk(clk),
-    .\port$363$0 (\$316 ),
-    .\port$364$0 (\$317 ),
-    .\port$365$0 (\$318 ),
-    .\port$366$0 (\$319 ),
-    .\port$367$0 (\$320 ),
-    .\port$368$0 (\$321 ),
-    .\port$369$0 (\$322 ),
-    .\port$370$0 (\$323 ),
-    .result(\result$294 ),
+    .\port$378$0 (\$331 ),
+    .\port$379$0 (\$332 ),
+    .\port$380$0 (\$333 ),
+    .\port$381$0 (\$334 ),
+    .\port$382$0 (\$335 ),
+    .\port$383$0 (\$336 ),
+    .\port$384$0 (\$337 ),
+    .\port$385$0 (\$338 ),
+    .result(\result$296 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -4620,15 +4658,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .clk(clk),
-    .\port$363$0 (\$316 ),
-    .\port$364$0 (\$317 ),
-    .\port$365$0 (\$318 ),
-    .\port$366$0 (\$319 ),
-    .\port$367$0 (\$320 ),
-    .\port$368$0 (\$321 ),
-    .\port$369$0 (\$322 ),
-    .\port$370$0 (\$323 ),
-    .result(\result$298 ),
+    .\port$378$0 (\$331 ),
+    .\port$379$0 (\$332 ),
+    .\port$380$0 (\$333 ),
+    .\port$381$0 (\$334 ),
+    .\port$382$0 (\$335 ),
+    .\port$383$0 (\$336 ),
+    .\port$384$0 (\$337 ),
+    .\port$385$0 (\$338 ),
+    .result(\result$300 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -4644,15 +4682,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .clk(clk),
-    .\port$363$0 (\$316 ),
-    .\port$364$0 (\$317 ),
-    .\port$365$0 (\$318 ),
-    .\port$366$0 (\$319 ),
-    .\port$367$0 (\$320 ),
-    .\port$368$0 (\$321 ),
-    .\port$369$0 (\$322 ),
-    .\port$370$0 (\$323 ),
-    .result(\result$302 ),
+    .\port$378$0 (\$331 ),
+    .\port$379$0 (\$332 ),
+    .\port$380$0 (\$333 ),
+    .\port$381$0 (\$334 ),
+    .\port$382$0 (\$335 ),
+    .\port$383$0 (\$336 ),
+    .\port$384$0 (\$337 ),
+    .\port$385$0 (\$338 ),
+    .result(\result$304 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4725,278 +4763,35 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = n_layers;
-    if (\$422 ) begin
-      if (\$423 ) begin
-        \$561  = \$425 [3:0];
+    \$576  = n_layers;
+    if (\$437 ) begin
+      if (\$438 ) begin
+        \$576  = \$440 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = \$427 [8:0];
+    \$577  = \$442 [8:0];
     if (rst) begin
-      \$562  = 9'h000;
+      \$577  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = dl_rp__data[17:9];
+    \$578  = dl_rp__data[17:9];
     if (rst) begin
-      \$563  = 9'h000;
+      \$578  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = in_beats0;
-    if (\$429 ) begin
-      \$564  = \$430 [8:0];
+    \$579  = in_beats0;
+    if (\$444 ) begin
+      \$579  = \$445 [8:0];
     end
     if (in_release0) begin
-      \$564  = 9'h000;
-    end
-    if (rst) begin
-      \$564  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = in_full0;
-    if (\$429 ) begin
-      if (\$432 ) begin
-        \$565  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$565  = 1'h0;
-    end
-    if (rst) begin
-      \$565  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = in_beats1;
-    if (\$434 ) begin
-      \$566  = \$435 [8:0];
-    end
-    if (in_release1) begin
-      \$566  = 9'h000;
-    end
-    if (rst) begin
-      \$566  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = in_full1;
-    if (\$434 ) begin
-      if (\$437 ) begin
-        \$567  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$567  = 1'h0;
-    end
-    if (rst) begin
-      \$567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = in_wslot;
-    if (\$441 ) begin
-      \$568  = \$442 ;
-    end
-    if (rst) begin
-      \$568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = \$444 [8:0];
-    if (rst) begin
-      \$569  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = cur_folds;
-    if (\$445 ) begin
-      \$570  = \$447 [8:0];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$570  = \$459 [8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$570  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = cur_groups;
-    if (\$445 ) begin
-      \$571  = \$449 [8:0];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$571  = \$461 [8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$571  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = cur_out;
-    if (\$445 ) begin
-      \$572  = nxt_rp__data[17:9];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$572  = nxt_rp__data[17:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$572  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = cur_is_last;
-    if (\$445 ) begin
-      \$573  = \$451 ;
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$573  = \$463 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$573  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = cur_relu;
-    if (\$445 ) begin
-      \$574  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$574  = nxt_rp__data[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$574  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = cur_requantize;
-    if (\$445 ) begin
-      \$575  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$575  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$575  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = bank_addr;
-    if (\$445 ) begin
-      \$576  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$576  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$466 ) begin
-              \$576  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$474 ) begin
-        \$576  = \$475 [8:0];
-      end
-    end
-    if (rst) begin
-      \$576  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = rq_addr;
-    if (\$445 ) begin
-      \$577  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        \$577  = \$455 [7:0];
-        if (\$457 ) begin
-          \$577  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$466 ) begin
-              \$577  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$577  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = layer;
-    if (\$445 ) begin
-      \$578  = \$107 [3:0];
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$578  = \$107 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$578  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = group;
-    if (\$445 ) begin
       \$579  = 9'h000;
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        \$579  = \$454 [8:0];
-        if (\$457 ) begin
-          \$579  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$466 ) begin
-              \$579  = b_group;
-            end
-          end
-        end
-      end
     end
     if (rst) begin
       \$579  = 9'h000;
@@ -5004,126 +4799,75 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = fold;
-    if (\$445 ) begin
-      \$580  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$453 ) begin
-        \$580  = 9'h000;
-        if (\$457 ) begin
-          \$580  = 9'h000;
-        end
-      end else begin
-        \$580  = \$467 [8:0];
+    \$580  = in_full0;
+    if (\$444 ) begin
+      if (\$447 ) begin
+        \$580  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$580  = 1'h0;
+    end
     if (rst) begin
-      \$580  = 9'h000;
+      \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = fold_end;
-    if (\$445 ) begin
-      \$581  = 18'h00008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$453 ) begin
-        \$581  = 18'h00008;
-        if (\$457 ) begin
-          \$581  = 18'h00008;
-        end
-      end else begin
-        \$581  = \$468 [17:0];
-      end
+    \$581  = in_beats1;
+    if (\$449 ) begin
+      \$581  = \$450 [8:0];
+    end
+    if (in_release1) begin
+      \$581  = 9'h000;
     end
     if (rst) begin
-      \$581  = 18'h00000;
+      \$581  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = b_group;
-    if (\$445 ) begin
-      \$582  = 9'h000;
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          if (cur_is_last) begin
-            \$582  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$481 ) begin
-        \$582  = \$482 [8:0];
+    \$582  = in_full1;
+    if (\$449 ) begin
+      if (\$452 ) begin
+        \$582  = 1'h1;
       end
     end
+    if (in_release1) begin
+      \$582  = 1'h0;
+    end
     if (rst) begin
-      \$582  = 9'h000;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = b_fold;
-    if (\$445 ) begin
-      \$583  = 9'h000;
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          if (cur_is_last) begin
-            \$583  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$481 ) begin
-        \$583  = 9'h000;
-      end else begin
-        \$583  = \$484 [8:0];
-      end
+    \$583  = in_wslot;
+    if (\$456 ) begin
+      \$583  = \$457 ;
     end
     if (rst) begin
-      \$583  = 9'h000;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = b_in_group;
-    if (\$445 ) begin
-      \$584  = 1'h0;
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          if (cur_is_last) begin
-            \$584  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$584  = \$479 ;
-    end
+    \$584  = \$459 [8:0];
     if (rst) begin
-      \$584  = 1'h0;
+      \$584  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = b_bank_addr;
-    if (\$445 ) begin
-      \$585  = d0_rp__data[26:18];
+    \$585  = cur_folds;
+    if (\$460 ) begin
+      \$585  = \$462 [8:0];
     end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          if (cur_is_last) begin
-            \$585  = d0_rp__data[26:18];
-          end
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$585  = \$474 [8:0];
         end
       end
-    end else if (issue_b) begin
-      \$585  = \$476 [8:0];
     end
     if (rst) begin
       \$585  = 9'h000;
@@ -5131,588 +4875,896 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = b_rq_addr;
-    if (\$445 ) begin
-      \$586  = d0_rp__data[34:27];
+    \$586  = cur_groups;
+    if (\$460 ) begin
+      \$586  = \$464 [8:0];
     end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$586  = \$476 [8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$586  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = cur_out;
+    if (\$460 ) begin
+      \$587  = nxt_rp__data[17:9];
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$587  = nxt_rp__data[17:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$587  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = cur_is_last;
+    if (\$460 ) begin
+      \$588  = \$466 ;
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$588  = \$478 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589  = cur_relu;
+    if (\$460 ) begin
+      \$589  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$589  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = cur_requantize;
+    if (\$460 ) begin
+      \$590  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$590  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$591  = bank_addr;
+    if (\$460 ) begin
+      \$591  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$591  = nxt_rp__data[26:18];
           if (cur_is_last) begin
-            \$586  = d0_rp__data[34:27];
+            if (b_done) begin
+            end else if (\$481 ) begin
+              \$591  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$489 ) begin
+        \$591  = \$490 [8:0];
+      end
+    end
+    if (rst) begin
+      \$591  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = rq_addr;
+    if (\$460 ) begin
+      \$592  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        \$592  = \$470 [7:0];
+        if (\$472 ) begin
+          \$592  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$481 ) begin
+              \$592  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$592  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = layer;
+    if (\$460 ) begin
+      \$593  = \$107 [3:0];
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$593  = \$107 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$593  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = group;
+    if (\$460 ) begin
+      \$594  = 9'h000;
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        \$594  = \$469 [8:0];
+        if (\$472 ) begin
+          \$594  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$481 ) begin
+              \$594  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$594  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$595  = fold;
+    if (\$460 ) begin
+      \$595  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$468 ) begin
+        \$595  = 9'h000;
+        if (\$472 ) begin
+          \$595  = 9'h000;
+        end
+      end else begin
+        \$595  = \$482 [8:0];
+      end
+    end
+    if (rst) begin
+      \$595  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$596  = fold_end;
+    if (\$460 ) begin
+      \$596  = 18'h00008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$468 ) begin
+        \$596  = 18'h00008;
+        if (\$472 ) begin
+          \$596  = 18'h00008;
+        end
+      end else begin
+        \$596  = \$483 [17:0];
+      end
+    end
+    if (rst) begin
+      \$596  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = b_group;
+    if (\$460 ) begin
+      \$597  = 9'h000;
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          if (cur_is_last) begin
+            \$597  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
-      if (\$481 ) begin
-        \$586  = \$483 [7:0];
+      if (\$496 ) begin
+        \$597  = \$497 [8:0];
       end
     end
     if (rst) begin
-      \$586  = 8'h00;
+      \$597  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = loaded;
-    if (\$445 ) begin
-      \$587  = 1'h1;
-    end
-    if (\$486 ) begin
-      \$587  = 1'h0;
-    end
-    if (rst) begin
-      \$587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = wr_buf;
-    if (\$445 ) begin
-      \$588  = 1'h0;
+    \$598  = b_fold;
+    if (\$460 ) begin
+      \$598  = 9'h000;
     end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$588  = \$464 ;
+      if (\$468 ) begin
+        if (\$472 ) begin
           if (cur_is_last) begin
-            \$588  = 1'h0;
-            if (b_done) begin
-              \$588  = 1'h1;
-            end
+            \$598  = 9'h000;
           end
         end
       end
-    end
-    if (rst) begin
-      \$588  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = prev_out;
-    if (\$445 ) begin
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$589  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$589  = d0_rp__data[17:9];
-            end
-          end
-        end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$496 ) begin
+        \$598  = 9'h000;
+      end else begin
+        \$598  = \$499 [8:0];
       end
     end
     if (rst) begin
-      \$589  = 9'h000;
+      \$598  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = prev_groups;
-    if (\$445 ) begin
+    \$599  = b_in_group;
+    if (\$460 ) begin
+      \$599  = 1'h0;
     end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          \$590  = cur_groups;
+      if (\$468 ) begin
+        if (\$472 ) begin
           if (cur_is_last) begin
-            if (b_done) begin
-              \$590  = in_groups;
-            end
+            \$599  = 1'h0;
           end
         end
       end
+    end else if (issue_b) begin
+      \$599  = \$494 ;
     end
-    if (rst) begin
-      \$590  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = ctx;
-    if (\$445 ) begin
-    end else if (issue_a) begin
-      if (\$453 ) begin
-        if (\$457 ) begin
-          if (cur_is_last) begin
-            \$591  = \$465 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$591  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = issue;
-    if (rst) begin
-      \$592  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = rd_from_input;
-    if (step_valid) begin
-      \$593  = step_from_input;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = rd_block;
-    if (step_valid) begin
-      \$594  = step_blk;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = \$516 ;
-    if (rst) begin
-      \$595  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = wb_valid1;
-    if (rst) begin
-      \$596  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = wb_valid2;
-    if (rst) begin
-      \$597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = wb_valid3;
-    if (rst) begin
-      \$598  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = wb_valid4;
     if (rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = wb_valid5;
+    \$600  = b_bank_addr;
+    if (\$460 ) begin
+      \$600  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          if (cur_is_last) begin
+            \$600  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$600  = \$491 [8:0];
+    end
     if (rst) begin
-      \$600  = 1'h0;
+      \$600  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = wb_valid6;
+    \$601  = b_rq_addr;
+    if (\$460 ) begin
+      \$601  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          if (cur_is_last) begin
+            \$601  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$496 ) begin
+        \$601  = \$498 [7:0];
+      end
+    end
     if (rst) begin
-      \$601  = 1'h0;
+      \$601  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = wb_valid7;
+    \$602  = loaded;
+    if (\$460 ) begin
+      \$602  = 1'h1;
+    end
+    if (\$501 ) begin
+      \$602  = 1'h0;
+    end
     if (rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = wb_valid8;
+    \$603  = wr_buf;
+    if (\$460 ) begin
+      \$603  = 1'h0;
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$603  = \$479 ;
+          if (cur_is_last) begin
+            \$603  = 1'h0;
+            if (b_done) begin
+              \$603  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = wb_valid9;
+    \$604  = prev_out;
+    if (\$460 ) begin
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$604  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$604  = d0_rp__data[17:9];
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$604  = 1'h0;
+      \$604  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = wb_valid10;
+    \$605  = prev_groups;
+    if (\$460 ) begin
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$605  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$605  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$605  = 1'h0;
+      \$605  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = wb_valid11;
+    \$606  = ctx;
+    if (\$460 ) begin
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          if (cur_is_last) begin
+            \$606  = \$480 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = wb_valid12;
+    \$607  = track_reset0;
     if (rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = wb_parity0;
-    if (track_reset0) begin
-      \$608  = 1'h1;
-    end else if (\$518 ) begin
-      \$608  = wb_par13;
-    end
+    \$608  = track_reset1;
     if (rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = wb_groups0;
-    if (track_reset0) begin
-      \$609  = 9'h000;
-    end else if (\$518 ) begin
-      \$609  = \$521 [8:0];
-    end
+    \$609  = issue;
     if (rst) begin
-      \$609  = 9'h000;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = wb_parity1;
-    if (track_reset1) begin
-      \$610  = 1'h1;
-    end else if (\$523 ) begin
-      \$610  = wb_par13;
-    end
-    if (rst) begin
-      \$610  = 1'h0;
+    \$610  = rd_from_input;
+    if (step_valid) begin
+      \$610  = step_from_input;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = wb_groups1;
-    if (track_reset1) begin
-      \$611  = 9'h000;
-    end else if (\$523 ) begin
-      \$611  = \$526 [8:0];
-    end
-    if (rst) begin
-      \$611  = 9'h000;
+    \$611  = rd_block;
+    if (step_valid) begin
+      \$611  = step_blk;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = out_full0;
-    if (\$528 ) begin
-      \$612  = 1'h1;
-    end
-    if (done) begin
-      if (\$546 ) begin
-        \$612  = 1'h0;
-      end
-    end
+    \$612  = \$531 ;
     if (rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = out_pending0;
-    if (\$528 ) begin
-      \$613  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$540 ) begin
-        if (\$542 ) begin
-          \$613  = 1'h0;
-        end
-      end
-    end
+    \$613  = wb_valid1;
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = out_groups0;
-    if (\$528 ) begin
-      \$614  = 9'h000;
-    end else if (\$530 ) begin
-      \$614  = \$531 [8:0];
-    end
+    \$614  = wb_valid2;
     if (rst) begin
-      \$614  = 9'h000;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = out_full1;
-    if (\$533 ) begin
-      \$615  = 1'h1;
-    end
-    if (done) begin
-      if (\$547 ) begin
-        \$615  = 1'h0;
-      end
-    end
+    \$615  = wb_valid3;
     if (rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = out_pending1;
-    if (\$533 ) begin
-      \$616  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$540 ) begin
-        if (\$543 ) begin
-          \$616  = 1'h0;
-        end
-      end
-    end
+    \$616  = wb_valid4;
     if (rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = out_groups1;
-    if (\$533 ) begin
-      \$617  = 9'h000;
-    end else if (\$535 ) begin
-      \$617  = \$536 [8:0];
-    end
+    \$617  = wb_valid5;
     if (rst) begin
-      \$617  = 9'h000;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = drain_read;
+    \$618  = wb_valid6;
     if (rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = drain_inflight;
+    \$619  = wb_valid7;
     if (rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = drain_lane;
-    if (drain_read) begin
-      \$620  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = drain_last;
-    if (drain_read) begin
-      \$621  = \$538 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$540 ) begin
-        \$622  = 9'h000;
-      end else begin
-        \$622  = \$544 [8:0];
-      end
-    end
+    \$620  = wb_valid8;
     if (rst) begin
-      \$622  = 9'h000;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = drain_slot;
-    if (drain_read) begin
-      if (\$540 ) begin
-        \$623  = \$541 ;
-      end
+    \$621  = wb_valid9;
+    if (rst) begin
+      \$621  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = wb_valid10;
+    if (rst) begin
+      \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = wb_valid11;
     if (rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = release_slot;
-    if (done) begin
-      \$624  = \$545 ;
-    end
+    \$624  = wb_valid12;
     if (rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = \$549 [2:0];
+    \$625  = wb_parity0;
+    if (track_reset_r0) begin
+      \$625  = 1'h1;
+    end else if (\$533 ) begin
+      \$625  = wb_par13;
+    end
     if (rst) begin
-      \$625  = 3'h0;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = { 6'h00, busy };
+    \$626  = wb_groups0;
+    if (track_reset_r0) begin
+      \$626  = 9'h000;
+    end else if (\$533 ) begin
+      \$626  = \$536 [8:0];
+    end
     if (rst) begin
-      \$626  = 7'h00;
+      \$626  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$627  = wb_parity1;
+    if (track_reset_r1) begin
+      \$627  = 1'h1;
+    end else if (\$538 ) begin
+      \$627  = wb_par13;
+    end
+    if (rst) begin
+      \$627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = wb_groups1;
+    if (track_reset_r1) begin
+      \$628  = 9'h000;
+    end else if (\$538 ) begin
+      \$628  = \$541 [8:0];
+    end
+    if (rst) begin
+      \$628  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$629  = out_full0;
+    if (\$543 ) begin
+      \$629  = 1'h1;
+    end
+    if (done) begin
+      if (\$561 ) begin
+        \$629  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$629  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$630  = out_pending0;
+    if (\$543 ) begin
+      \$630  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$555 ) begin
+        if (\$557 ) begin
+          \$630  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$631  = out_groups0;
+    if (\$543 ) begin
+      \$631  = 9'h000;
+    end else if (\$545 ) begin
+      \$631  = \$546 [8:0];
+    end
+    if (rst) begin
+      \$631  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = out_full1;
+    if (\$548 ) begin
+      \$632  = 1'h1;
+    end
+    if (done) begin
+      if (\$562 ) begin
+        \$632  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = out_pending1;
+    if (\$548 ) begin
+      \$633  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$555 ) begin
+        if (\$558 ) begin
+          \$633  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = out_groups1;
+    if (\$548 ) begin
+      \$634  = 9'h000;
+    end else if (\$550 ) begin
+      \$634  = \$551 [8:0];
+    end
+    if (rst) begin
+      \$634  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = drain_read;
+    if (rst) begin
+      \$635  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636  = drain_inflight;
+    if (rst) begin
+      \$636  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = drain_lane;
+    if (drain_read) begin
+      \$637  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = drain_last;
+    if (drain_read) begin
+      \$638  = \$553 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$555 ) begin
+        \$639  = 9'h000;
+      end else begin
+        \$639  = \$559 [8:0];
+      end
+    end
+    if (rst) begin
+      \$639  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = drain_slot;
+    if (drain_read) begin
+      if (\$555 ) begin
+        \$640  = \$556 ;
+      end
+    end
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = release_slot;
+    if (done) begin
+      \$641  = \$560 ;
+    end
+    if (rst) begin
+      \$641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = \$564 [2:0];
+    if (rst) begin
+      \$642  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = { 6'h00, busy };
+    if (rst) begin
+      \$643  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$627  = 32'd0;
+      \$644  = 32'd0;
     end else begin
-      \$627  = \$550 [31:0];
+      \$644  = \$565 [31:0];
     end
     if (rst) begin
-      \$627  = 32'd0;
+      \$644  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = { 6'h00, stall_input };
+    \$645  = { 6'h00, stall_input };
     if (rst) begin
-      \$628  = 7'h00;
+      \$645  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$629  = 32'd0;
+      \$646  = 32'd0;
     end else begin
-      \$629  = \$551 [31:0];
+      \$646  = \$566 [31:0];
     end
     if (rst) begin
-      \$629  = 32'd0;
+      \$646  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = { 6'h00, stall_output };
+    \$647  = { 6'h00, stall_output };
     if (rst) begin
-      \$630  = 7'h00;
+      \$647  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$631  = 32'd0;
+      \$648  = 32'd0;
     end else begin
-      \$631  = \$552 [31:0];
+      \$648  = \$567 [31:0];
     end
     if (rst) begin
-      \$631  = 32'd0;
+      \$648  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = \$553 ;
+    \$649  = \$568 ;
     if (rst) begin
-      \$632  = 7'h00;
+      \$649  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$633  = 32'd0;
+      \$650  = 32'd0;
     end else begin
-      \$633  = \$554 [31:0];
+      \$650  = \$569 [31:0];
     end
     if (rst) begin
-      \$633  = 32'd0;
+      \$650  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = { 3'h0, \$555  };
+    \$651  = { 3'h0, \$570  };
     if (rst) begin
-      \$634  = 7'h00;
+      \$651  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$635  = 32'd0;
+      \$652  = 32'd0;
     end else begin
-      \$635  = \$556 [31:0];
+      \$652  = \$571 [31:0];
     end
     if (rst) begin
-      \$635  = 32'd0;
+      \$652  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = { 6'h00, issue };
+    \$653  = { 6'h00, issue };
     if (rst) begin
-      \$636  = 7'h00;
+      \$653  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$637  = 32'd0;
+      \$654  = 32'd0;
     end else begin
-      \$637  = \$557 [31:0];
+      \$654  = \$572 [31:0];
     end
     if (rst) begin
-      \$637  = 32'd0;
+      \$654  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = { 5'h00, \$558  };
+    \$655  = { 5'h00, \$573  };
     if (rst) begin
-      \$638  = 7'h00;
+      \$655  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$639  = 32'd0;
+      \$656  = 32'd0;
     end else begin
-      \$639  = \$559 [31:0];
+      \$656  = \$574 [31:0];
     end
     if (rst) begin
-      \$639  = 32'd0;
+      \$656  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = { 6'h00, done };
+    \$657  = { 6'h00, done };
     if (rst) begin
-      \$640  = 7'h00;
+      \$657  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$641  = 32'd0;
+      \$658  = 32'd0;
     end else begin
-      \$641  = \$560 [31:0];
+      \$658  = \$575 [31:0];
     end
     if (rst) begin
-      \$641  = 32'd0;
+      \$658  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5771,159 +5823,159 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__data$102  = i_stream__payload[63:56];
   assign next_layer = \$107 [3:0];
   assign nxt_rp__addr = \$107 [2:0];
-  assign \step_valid$142  = step_valid;
-  assign \step_addr$144  = step_addr;
-  assign \step_first$146  = step_first;
-  assign \step_last$148  = step_last;
-  assign \step_rq$150  = step_rq;
-  assign \step_relu$152  = step_relu;
-  assign \step_requantize$154  = step_requantize;
-  assign \step_valid$155  = step_valid;
-  assign \step_addr$156  = step_addr;
-  assign \step_first$157  = step_first;
-  assign \step_last$158  = step_last;
-  assign \step_rq$159  = step_rq;
-  assign \step_relu$160  = step_relu;
-  assign \step_requantize$161  = step_requantize;
-  assign \step_valid$162  = step_valid;
-  assign \step_addr$163  = step_addr;
-  assign \step_first$164  = step_first;
-  assign \step_last$165  = step_last;
-  assign \step_rq$166  = step_rq;
-  assign \step_relu$167  = step_relu;
-  assign \step_requantize$168  = step_requantize;
-  assign \step_valid$169  = step_valid;
-  assign \step_addr$170  = step_addr;
-  assign \step_first$171  = step_first;
-  assign \step_last$172  = step_last;
-  assign \step_rq$173  = step_rq;
-  assign \step_relu$174  = step_relu;
-  assign \step_requantize$175  = step_requantize;
-  assign \step_valid$176  = step_valid;
-  assign \step_addr$177  = step_addr;
-  assign \step_first$178  = step_first;
-  assign \step_last$179  = step_last;
-  assign \step_rq$180  = step_rq;
-  assign \step_relu$181  = step_relu;
-  assign \step_requantize$182  = step_requantize;
-  assign \step_valid$183  = step_valid;
-  assign \step_addr$184  = step_addr;
-  assign \step_first$185  = step_first;
-  assign \step_last$186  = step_last;
-  assign \step_rq$187  = step_rq;
-  assign \step_relu$188  = step_relu;
-  assign \step_requantize$189  = step_requantize;
-  assign \step_valid$190  = step_valid;
-  assign \step_addr$191  = step_addr;
-  assign \step_first$192  = step_first;
-  assign \step_last$193  = step_last;
-  assign \step_rq$194  = step_rq;
-  assign \step_relu$195  = step_relu;
-  assign \step_requantize$196  = step_requantize;
-  assign \step_valid$197  = step_valid;
-  assign \step_addr$198  = step_addr;
-  assign \step_first$199  = step_first;
-  assign \step_last$200  = step_last;
-  assign \step_rq$201  = step_rq;
-  assign \step_relu$202  = step_relu;
-  assign \step_requantize$203  = step_requantize;
-  assign \$signature__addr$204  = step_in_addr[5:0];
-  assign \$signature__addr$206  = step_act_addr[6:0];
-  assign \$signature__en$208  = step_valid;
-  assign \$signature__en$209  = step_valid;
-  assign \$signature__addr$210  = step_in_addr[5:0];
-  assign \$signature__addr$211  = step_act_addr[6:0];
-  assign \$signature__en$212  = step_valid;
-  assign \$signature__en$213  = step_valid;
-  assign \$signature__addr$214  = step_in_addr[5:0];
-  assign \$signature__addr$215  = step_act_addr[6:0];
-  assign \$signature__en$216  = step_valid;
-  assign \$signature__en$217  = step_valid;
-  assign \$signature__addr$218  = step_in_addr[5:0];
-  assign \$signature__addr$219  = step_act_addr[6:0];
-  assign \$signature__en$220  = step_valid;
-  assign \$signature__en$221  = step_valid;
-  assign \$signature__addr$222  = step_in_addr[5:0];
-  assign \$signature__addr$223  = step_act_addr[6:0];
-  assign \$signature__en$224  = step_valid;
-  assign \$signature__en$225  = step_valid;
-  assign \$signature__addr$226  = step_in_addr[5:0];
-  assign \$signature__addr$227  = step_act_addr[6:0];
-  assign \$signature__en$228  = step_valid;
-  assign \$signature__en$229  = step_valid;
-  assign \$signature__addr$230  = step_in_addr[5:0];
-  assign \$signature__addr$231  = step_act_addr[6:0];
-  assign \$signature__en$232  = step_valid;
-  assign \$signature__en$233  = step_valid;
-  assign \$signature__addr$234  = step_in_addr[5:0];
-  assign \$signature__addr$235  = step_act_addr[6:0];
-  assign \$signature__en$236  = step_valid;
-  assign \$signature__en$237  = step_valid;
-  assign act_word = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
-  assign act = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
-  assign \act$257  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
-  assign \act$258  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
-  assign \act$259  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
-  assign \act$260  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
-  assign \act$261  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
-  assign \act$262  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
-  assign \act$263  = { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316  };
-  assign \$signature__addr$269  = \$330 [6:0];
-  assign \$signature__data$273  = result[7:0];
-  assign \$signature__addr$276  = \$336 [6:0];
-  assign \$signature__data$277  = \result$278 [7:0];
-  assign \$signature__addr$280  = \$342 [6:0];
-  assign \$signature__data$281  = \result$282 [7:0];
-  assign \$signature__addr$284  = \$348 [6:0];
-  assign \$signature__data$285  = \result$286 [7:0];
-  assign \$signature__addr$288  = \$354 [6:0];
-  assign \$signature__data$289  = \result$290 [7:0];
-  assign \$signature__addr$292  = \$360 [6:0];
-  assign \$signature__data$293  = \result$294 [7:0];
-  assign \$signature__addr$296  = \$366 [6:0];
-  assign \$signature__data$297  = \result$298 [7:0];
-  assign \$signature__addr$300  = \$372 [6:0];
-  assign \$signature__data$301  = \result$302 [7:0];
-  assign \$signature__en$303  = out_write;
-  assign \$signature__addr$304  = \$374 [5:0];
-  assign \$signature__data$305  = result;
-  assign \$signature__en$306  = out_write;
-  assign \$signature__addr$307  = \$376 [5:0];
-  assign \$signature__data$308  = \result$278 ;
-  assign \$signature__en$309  = out_write;
-  assign \$signature__addr$310  = \$378 [5:0];
-  assign \$signature__data$311  = \result$282 ;
-  assign \$signature__en$312  = out_write;
-  assign \$signature__addr$313  = \$380 [5:0];
-  assign \$signature__data$314  = \result$286 ;
-  assign \$signature__en$315  = out_write;
-  assign \$signature__addr$316  = \$382 [5:0];
-  assign \$signature__data$317  = \result$290 ;
-  assign \$signature__en$318  = out_write;
-  assign \$signature__addr$319  = \$384 [5:0];
-  assign \$signature__data$320  = \result$294 ;
-  assign \$signature__en$321  = out_write;
-  assign \$signature__addr$322  = \$386 [5:0];
-  assign \$signature__data$323  = \result$298 ;
-  assign \$signature__en$324  = out_write;
-  assign \$signature__addr$325  = \$388 [5:0];
-  assign \$signature__data$326  = \result$302 ;
-  assign \$signature__addr$337  = \$399 [5:0];
-  assign \$signature__en$338  = drain_read;
-  assign \$signature__addr$339  = \$402 [5:0];
+  assign \step_valid$144  = step_valid;
+  assign \step_addr$146  = step_addr;
+  assign \step_first$148  = step_first;
+  assign \step_last$150  = step_last;
+  assign \step_rq$152  = step_rq;
+  assign \step_relu$154  = step_relu;
+  assign \step_requantize$156  = step_requantize;
+  assign \step_valid$157  = step_valid;
+  assign \step_addr$158  = step_addr;
+  assign \step_first$159  = step_first;
+  assign \step_last$160  = step_last;
+  assign \step_rq$161  = step_rq;
+  assign \step_relu$162  = step_relu;
+  assign \step_requantize$163  = step_requantize;
+  assign \step_valid$164  = step_valid;
+  assign \step_addr$165  = step_addr;
+  assign \step_first$166  = step_first;
+  assign \step_last$167  = step_last;
+  assign \step_rq$168  = step_rq;
+  assign \step_relu$169  = step_relu;
+  assign \step_requantize$170  = step_requantize;
+  assign \step_valid$171  = step_valid;
+  assign \step_addr$172  = step_addr;
+  assign \step_first$173  = step_first;
+  assign \step_last$174  = step_last;
+  assign \step_rq$175  = step_rq;
+  assign \step_relu$176  = step_relu;
+  assign \step_requantize$177  = step_requantize;
+  assign \step_valid$178  = step_valid;
+  assign \step_addr$179  = step_addr;
+  assign \step_first$180  = step_first;
+  assign \step_last$181  = step_last;
+  assign \step_rq$182  = step_rq;
+  assign \step_relu$183  = step_relu;
+  assign \step_requantize$184  = step_requantize;
+  assign \step_valid$185  = step_valid;
+  assign \step_addr$186  = step_addr;
+  assign \step_first$187  = step_first;
+  assign \step_last$188  = step_last;
+  assign \step_rq$189  = step_rq;
+  assign \step_relu$190  = step_relu;
+  assign \step_requantize$191  = step_requantize;
+  assign \step_valid$192  = step_valid;
+  assign \step_addr$193  = step_addr;
+  assign \step_first$194  = step_first;
+  assign \step_last$195  = step_last;
+  assign \step_rq$196  = step_rq;
+  assign \step_relu$197  = step_relu;
+  assign \step_requantize$198  = step_requantize;
+  assign \step_valid$199  = step_valid;
+  assign \step_addr$200  = step_addr;
+  assign \step_first$201  = step_first;
+  assign \step_last$202  = step_last;
+  assign \step_rq$203  = step_rq;
+  assign \step_relu$204  = step_relu;
+  assign \step_requantize$205  = step_requantize;
+  assign \$signature__addr$206  = step_in_addr[5:0];
+  assign \$signature__addr$208  = step_act_addr[6:0];
+  assign \$signature__en$210  = step_valid;
+  assign \$signature__en$211  = step_valid;
+  assign \$signature__addr$212  = step_in_addr[5:0];
+  assign \$signature__addr$213  = step_act_addr[6:0];
+  assign \$signature__en$214  = step_valid;
+  assign \$signature__en$215  = step_valid;
+  assign \$signature__addr$216  = step_in_addr[5:0];
+  assign \$signature__addr$217  = step_act_addr[6:0];
+  assign \$signature__en$218  = step_valid;
+  assign \$signature__en$219  = step_valid;
+  assign \$signature__addr$220  = step_in_addr[5:0];
+  assign \$signature__addr$221  = step_act_addr[6:0];
+  assign \$signature__en$222  = step_valid;
+  assign \$signature__en$223  = step_valid;
+  assign \$signature__addr$224  = step_in_addr[5:0];
+  assign \$signature__addr$225  = step_act_addr[6:0];
+  assign \$signature__en$226  = step_valid;
+  assign \$signature__en$227  = step_valid;
+  assign \$signature__addr$228  = step_in_addr[5:0];
+  assign \$signature__addr$229  = step_act_addr[6:0];
+  assign \$signature__en$230  = step_valid;
+  assign \$signature__en$231  = step_valid;
+  assign \$signature__addr$232  = step_in_addr[5:0];
+  assign \$signature__addr$233  = step_act_addr[6:0];
+  assign \$signature__en$234  = step_valid;
+  assign \$signature__en$235  = step_valid;
+  assign \$signature__addr$236  = step_in_addr[5:0];
+  assign \$signature__addr$237  = step_act_addr[6:0];
+  assign \$signature__en$238  = step_valid;
+  assign \$signature__en$239  = step_valid;
+  assign act_word = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
+  assign act = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
+  assign \act$259  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
+  assign \act$260  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
+  assign \act$261  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
+  assign \act$262  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
+  assign \act$263  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
+  assign \act$264  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
+  assign \act$265  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
+  assign \$signature__addr$271  = \$345 [6:0];
+  assign \$signature__data$275  = result[7:0];
+  assign \$signature__addr$278  = \$351 [6:0];
+  assign \$signature__data$279  = \result$280 [7:0];
+  assign \$signature__addr$282  = \$357 [6:0];
+  assign \$signature__data$283  = \result$284 [7:0];
+  assign \$signature__addr$286  = \$363 [6:0];
+  assign \$signature__data$287  = \result$288 [7:0];
+  assign \$signature__addr$290  = \$369 [6:0];
+  assign \$signature__data$291  = \result$292 [7:0];
+  assign \$signature__addr$294  = \$375 [6:0];
+  assign \$signature__data$295  = \result$296 [7:0];
+  assign \$signature__addr$298  = \$381 [6:0];
+  assign \$signature__data$299  = \result$300 [7:0];
+  assign \$signature__addr$302  = \$387 [6:0];
+  assign \$signature__data$303  = \result$304 [7:0];
+  assign \$signature__en$305  = out_write;
+  assign \$signature__addr$306  = \$389 [5:0];
+  assign \$signature__data$307  = result;
+  assign \$signature__en$308  = out_write;
+  assign \$signature__addr$309  = \$391 [5:0];
+  assign \$signature__data$310  = \result$280 ;
+  assign \$signature__en$311  = out_write;
+  assign \$signature__addr$312  = \$393 [5:0];
+  assign \$signature__data$313  = \result$284 ;
+  assign \$signature__en$314  = out_write;
+  assign \$signature__addr$315  = \$395 [5:0];
+  assign \$signature__data$316  = \result$288 ;
+  assign \$signature__en$317  = out_write;
+  assign \$signature__addr$318  = \$397 [5:0];
+  assign \$signature__data$319  = \result$292 ;
+  assign \$signature__en$320  = out_write;
+  assign \$signature__addr$321  = \$399 [5:0];
+  assign \$signature__data$322  = \result$296 ;
+  assign \$signature__en$323  = out_write;
+  assign \$signature__addr$324  = \$401 [5:0];
+  assign \$signature__data$325  = \result$300 ;
+  assign \$signature__en$326  = out_write;
+  assign \$signature__addr$327  = \$403 [5:0];
+  assign \$signature__data$328  = \result$304 ;
+  assign \$signature__addr$339  = \$414 [5:0];
   assign \$signature__en$340  = drain_read;
-  assign \$signature__addr$341  = \$405 [5:0];
+  assign \$signature__addr$341  = \$417 [5:0];
   assign \$signature__en$342  = drain_read;
-  assign \$signature__addr$343  = \$408 [5:0];
+  assign \$signature__addr$343  = \$420 [5:0];
   assign \$signature__en$344  = drain_read;
-  assign \$signature__addr$345  = \$411 [5:0];
+  assign \$signature__addr$345  = \$423 [5:0];
   assign \$signature__en$346  = drain_read;
-  assign \$signature__addr$347  = \$414 [5:0];
+  assign \$signature__addr$347  = \$426 [5:0];
   assign \$signature__en$348  = drain_read;
-  assign \$signature__addr$349  = \$417 [5:0];
+  assign \$signature__addr$349  = \$429 [5:0];
   assign \$signature__en$350  = drain_read;
-  assign \$signature__addr$351  = \$420 [5:0];
+  assign \$signature__addr$351  = \$432 [5:0];
   assign \$signature__en$352  = drain_read;
+  assign \$signature__addr$353  = \$435 [5:0];
+  assign \$signature__en$354  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5961,70 +6013,70 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$96  = 1'h1;
   assign \$signature__en$100  = in_fire;
   assign \$98  = \$97 ;
-  assign \$128  = { \$127 , 3'h0 };
   assign \$131  = { \$130 , 3'h0 };
-  assign \$146  = \$145 ;
-  assign \$170  = { \$169 , 3'h0 };
-  assign \$173  = { \$172 , 3'h0 };
-  assign \$188  = \$187 ;
-  assign \$230  = { \$229 , 3'h0 };
-  assign \$233  = { \$232 , 3'h0 };
-  assign \$247  = \$245 ;
-  assign \$280  = ctx;
-  assign \$298  = ctx;
-  assign \$325  = 1'h1;
-  assign \$signature__en$268  = act_write;
-  assign \$326  = wb_group13;
-  assign \$331  = 1'h1;
-  assign \$signature__en$275  = act_write;
-  assign \$332  = wb_group13;
-  assign \$337  = 1'h1;
-  assign \$signature__en$279  = act_write;
-  assign \$338  = wb_group13;
-  assign \$343  = 1'h1;
-  assign \$signature__en$283  = act_write;
-  assign \$344  = wb_group13;
-  assign \$349  = 1'h1;
-  assign \$signature__en$287  = act_write;
-  assign \$350  = wb_group13;
-  assign \$355  = 1'h1;
-  assign \$signature__en$291  = act_write;
-  assign \$356  = wb_group13;
-  assign \$361  = 1'h1;
-  assign \$signature__en$295  = act_write;
-  assign \$362  = wb_group13;
-  assign \$367  = 1'h1;
-  assign \$signature__en$299  = act_write;
-  assign \$368  = wb_group13;
-  assign \$391  = { 3'h0, drain_elem[8:3] };
-  assign \$397  = { 3'h0, drain_elem[8:3] };
-  assign \$400  = { 3'h0, drain_elem[8:3] };
-  assign \$403  = { 3'h0, drain_elem[8:3] };
+  assign \$134  = { \$133 , 3'h0 };
+  assign \$149  = \$148 ;
+  assign \$179  = { \$178 , 3'h0 };
+  assign \$182  = { \$181 , 3'h0 };
+  assign \$197  = \$196 ;
+  assign \$245  = { \$244 , 3'h0 };
+  assign \$248  = { \$247 , 3'h0 };
+  assign \$262  = \$260 ;
+  assign \$295  = ctx;
+  assign \$313  = ctx;
+  assign \$340  = 1'h1;
+  assign \$signature__en$270  = act_write;
+  assign \$341  = wb_group13;
+  assign \$346  = 1'h1;
+  assign \$signature__en$277  = act_write;
+  assign \$347  = wb_group13;
+  assign \$352  = 1'h1;
+  assign \$signature__en$281  = act_write;
+  assign \$353  = wb_group13;
+  assign \$358  = 1'h1;
+  assign \$signature__en$285  = act_write;
+  assign \$359  = wb_group13;
+  assign \$364  = 1'h1;
+  assign \$signature__en$289  = act_write;
+  assign \$365  = wb_group13;
+  assign \$370  = 1'h1;
+  assign \$signature__en$293  = act_write;
+  assign \$371  = wb_group13;
+  assign \$376  = 1'h1;
+  assign \$signature__en$297  = act_write;
+  assign \$377  = wb_group13;
+  assign \$382  = 1'h1;
+  assign \$signature__en$301  = act_write;
+  assign \$383  = wb_group13;
   assign \$406  = { 3'h0, drain_elem[8:3] };
-  assign \$409  = { 3'h0, drain_elem[8:3] };
   assign \$412  = { 3'h0, drain_elem[8:3] };
   assign \$415  = { 3'h0, drain_elem[8:3] };
   assign \$418  = { 3'h0, drain_elem[8:3] };
-  assign \$427  = { 3'h0, \$426 [9:3] };
-  assign \$433  = in_wslot;
-  assign \$444  = { 3'h0, \$443 [9:3] };
-  assign \$447  = { 3'h0, \$446 [9:3] };
-  assign \$449  = { 3'h0, \$448 [9:3] };
+  assign \$421  = { 3'h0, drain_elem[8:3] };
+  assign \$424  = { 3'h0, drain_elem[8:3] };
+  assign \$427  = { 3'h0, drain_elem[8:3] };
+  assign \$430  = { 3'h0, drain_elem[8:3] };
+  assign \$433  = { 3'h0, drain_elem[8:3] };
+  assign \$442  = { 3'h0, \$441 [9:3] };
+  assign \$448  = in_wslot;
   assign \$459  = { 3'h0, \$458 [9:3] };
-  assign \$461  = { 3'h0, \$460 [9:3] };
-  assign \$500  = \$499 ;
-  assign \$505  = \$504 ;
-  assign \$522  = wb_ctx13;
-  assign \$532  = ctx;
-  assign \$534  = wb_ctx13;
-  assign \$543  = drain_slot;
-  assign \$547  = release_slot;
-  assign \$258  = ctx;
-  assign \$274  = ctx;
+  assign \$462  = { 3'h0, \$461 [9:3] };
+  assign \$464  = { 3'h0, \$463 [9:3] };
+  assign \$474  = { 3'h0, \$473 [9:3] };
+  assign \$476  = { 3'h0, \$475 [9:3] };
+  assign \$515  = \$514 ;
+  assign \$520  = \$519 ;
+  assign \$537  = wb_ctx13;
+  assign \$547  = ctx;
+  assign \$549  = wb_ctx13;
+  assign \$558  = drain_slot;
+  assign \$562  = release_slot;
+  assign \$273  = ctx;
+  assign \$289  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$488$0 , r_rdy, r_data, w_en, \port$1387$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$503$0 , r_rdy, r_data, w_en, \port$1406$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6049,10 +6101,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$488$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1387$0 ;
-  wire \port$1387$0 ;
-  input [31:0] \port$488$0 ;
-  wire [31:0] \port$488$0 ;
+  input \port$1406$0 ;
+  wire \port$1406$0 ;
+  input [31:0] \port$503$0 ;
+  wire [31:0] \port$503$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -6085,7 +6137,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$488$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1387$0 , \port$488$0  };
+      storage[w_port__addr] <= { \port$1406$0 , \port$503$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6147,14 +6199,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$488$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1387$0 , \port$488$0  };
-  assign w_data = { \port$1387$0 , \port$488$0  };
+  assign w_port__data = { \port$1406$0 , \port$503$0  };
+  assign w_data = { \port$1406$0 , \port$503$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
@@ -6262,22 +6314,22 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  input [7:0] \port$363$0 ;
-  wire [7:0] \port$363$0 ;
-  input [7:0] \port$364$0 ;
-  wire [7:0] \port$364$0 ;
-  input [7:0] \port$365$0 ;
-  wire [7:0] \port$365$0 ;
-  input [7:0] \port$366$0 ;
-  wire [7:0] \port$366$0 ;
-  input [7:0] \port$367$0 ;
-  wire [7:0] \port$367$0 ;
-  input [7:0] \port$368$0 ;
-  wire [7:0] \port$368$0 ;
-  input [7:0] \port$369$0 ;
-  wire [7:0] \port$369$0 ;
-  input [7:0] \port$370$0 ;
-  wire [7:0] \port$370$0 ;
+  input [7:0] \port$378$0 ;
+  wire [7:0] \port$378$0 ;
+  input [7:0] \port$379$0 ;
+  wire [7:0] \port$379$0 ;
+  input [7:0] \port$380$0 ;
+  wire [7:0] \port$380$0 ;
+  input [7:0] \port$381$0 ;
+  wire [7:0] \port$381$0 ;
+  input [7:0] \port$382$0 ;
+  wire [7:0] \port$382$0 ;
+  input [7:0] \port$383$0 ;
+  wire [7:0] \port$383$0 ;
+  input [7:0] \port$384$0 ;
+  wire [7:0] \port$384$0 ;
+  input [7:0] \port$385$0 ;
+  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -7244,7 +7296,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe0_w <= rp__data;
   always @(posedge clk)
-    pe0_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+    pe0_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
@@ -7255,7 +7307,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1500$0 (pe0_flags),
+    .\port$1519$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -7314,7 +7366,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -7338,7 +7390,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1500$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1519$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -7383,8 +7435,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1500$0 ;
-  wire [1:0] \port$1500$0 ;
+  input [1:0] \port$1519$0 ;
+  wire [1:0] \port$1519$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -7443,9 +7495,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1500$0 [0];
+    rq_relu1 <= \port$1519$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1500$0 [1];
+    rq_req1 <= \port$1519$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -7573,15 +7625,15 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1500$0 [0];
-  assign i_requantize = \port$1500$0 [1];
+  assign i_relu = \port$1519$0 [0];
+  assign i_requantize = \port$1519$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
@@ -7689,22 +7741,22 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  input [7:0] \port$363$0 ;
-  wire [7:0] \port$363$0 ;
-  input [7:0] \port$364$0 ;
-  wire [7:0] \port$364$0 ;
-  input [7:0] \port$365$0 ;
-  wire [7:0] \port$365$0 ;
-  input [7:0] \port$366$0 ;
-  wire [7:0] \port$366$0 ;
-  input [7:0] \port$367$0 ;
-  wire [7:0] \port$367$0 ;
-  input [7:0] \port$368$0 ;
-  wire [7:0] \port$368$0 ;
-  input [7:0] \port$369$0 ;
-  wire [7:0] \port$369$0 ;
-  input [7:0] \port$370$0 ;
-  wire [7:0] \port$370$0 ;
+  input [7:0] \port$378$0 ;
+  wire [7:0] \port$378$0 ;
+  input [7:0] \port$379$0 ;
+  wire [7:0] \port$379$0 ;
+  input [7:0] \port$380$0 ;
+  wire [7:0] \port$380$0 ;
+  input [7:0] \port$381$0 ;
+  wire [7:0] \port$381$0 ;
+  input [7:0] \port$382$0 ;
+  wire [7:0] \port$382$0 ;
+  input [7:0] \port$383$0 ;
+  wire [7:0] \port$383$0 ;
+  input [7:0] \port$384$0 ;
+  wire [7:0] \port$384$0 ;
+  input [7:0] \port$385$0 ;
+  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -8671,7 +8723,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe1_w <= rp__data;
   always @(posedge clk)
-    pe1_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+    pe1_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
@@ -8682,7 +8734,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1617$0 (pe1_flags),
+    .\port$1636$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -8741,7 +8793,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -8765,7 +8817,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1617$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1636$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -8810,8 +8862,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1617$0 ;
-  wire [1:0] \port$1617$0 ;
+  input [1:0] \port$1636$0 ;
+  wire [1:0] \port$1636$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -8870,9 +8922,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1617$0 [0];
+    rq_relu1 <= \port$1636$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1617$0 [1];
+    rq_req1 <= \port$1636$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -9000,15 +9052,15 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1617$0 [0];
-  assign i_requantize = \port$1617$0 [1];
+  assign i_relu = \port$1636$0 [0];
+  assign i_requantize = \port$1636$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
@@ -9116,22 +9168,22 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg pe2_valid5 = 1'h0;
   reg pe2_valid6 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  input [7:0] \port$363$0 ;
-  wire [7:0] \port$363$0 ;
-  input [7:0] \port$364$0 ;
-  wire [7:0] \port$364$0 ;
-  input [7:0] \port$365$0 ;
-  wire [7:0] \port$365$0 ;
-  input [7:0] \port$366$0 ;
-  wire [7:0] \port$366$0 ;
-  input [7:0] \port$367$0 ;
-  wire [7:0] \port$367$0 ;
-  input [7:0] \port$368$0 ;
-  wire [7:0] \port$368$0 ;
-  input [7:0] \port$369$0 ;
-  wire [7:0] \port$369$0 ;
-  input [7:0] \port$370$0 ;
-  wire [7:0] \port$370$0 ;
+  input [7:0] \port$378$0 ;
+  wire [7:0] \port$378$0 ;
+  input [7:0] \port$379$0 ;
+  wire [7:0] \port$379$0 ;
+  input [7:0] \port$380$0 ;
+  wire [7:0] \port$380$0 ;
+  input [7:0] \port$381$0 ;
+  wire [7:0] \port$381$0 ;
+  input [7:0] \port$382$0 ;
+  wire [7:0] \port$382$0 ;
+  input [7:0] \port$383$0 ;
+  wire [7:0] \port$383$0 ;
+  input [7:0] \port$384$0 ;
+  wire [7:0] \port$384$0 ;
+  input [7:0] \port$385$0 ;
+  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -10098,7 +10150,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe2_w <= rp__data;
   always @(posedge clk)
-    pe2_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+    pe2_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   always @(posedge clk)
     pe2_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
@@ -10109,7 +10161,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe2_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1734$0 (pe2_flags),
+    .\port$1753$0 (pe2_flags),
     .rst(rst)
   );
   always @* begin
@@ -10168,7 +10220,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -10192,7 +10244,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1734$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1753$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -10237,8 +10289,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1734$0 ;
-  wire [1:0] \port$1734$0 ;
+  input [1:0] \port$1753$0 ;
+  wire [1:0] \port$1753$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -10297,9 +10349,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1734$0 [0];
+    rq_relu1 <= \port$1753$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1734$0 [1];
+    rq_req1 <= \port$1753$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -10427,15 +10479,15 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1734$0 [0];
-  assign i_requantize = \port$1734$0 [1];
+  assign i_relu = \port$1753$0 [0];
+  assign i_requantize = \port$1753$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
@@ -10543,22 +10595,22 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg pe3_valid5 = 1'h0;
   reg pe3_valid6 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  input [7:0] \port$363$0 ;
-  wire [7:0] \port$363$0 ;
-  input [7:0] \port$364$0 ;
-  wire [7:0] \port$364$0 ;
-  input [7:0] \port$365$0 ;
-  wire [7:0] \port$365$0 ;
-  input [7:0] \port$366$0 ;
-  wire [7:0] \port$366$0 ;
-  input [7:0] \port$367$0 ;
-  wire [7:0] \port$367$0 ;
-  input [7:0] \port$368$0 ;
-  wire [7:0] \port$368$0 ;
-  input [7:0] \port$369$0 ;
-  wire [7:0] \port$369$0 ;
-  input [7:0] \port$370$0 ;
-  wire [7:0] \port$370$0 ;
+  input [7:0] \port$378$0 ;
+  wire [7:0] \port$378$0 ;
+  input [7:0] \port$379$0 ;
+  wire [7:0] \port$379$0 ;
+  input [7:0] \port$380$0 ;
+  wire [7:0] \port$380$0 ;
+  input [7:0] \port$381$0 ;
+  wire [7:0] \port$381$0 ;
+  input [7:0] \port$382$0 ;
+  wire [7:0] \port$382$0 ;
+  input [7:0] \port$383$0 ;
+  wire [7:0] \port$383$0 ;
+  input [7:0] \port$384$0 ;
+  wire [7:0] \port$384$0 ;
+  input [7:0] \port$385$0 ;
+  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -11525,7 +11577,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe3_w <= rp__data;
   always @(posedge clk)
-    pe3_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+    pe3_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   always @(posedge clk)
     pe3_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
@@ -11536,7 +11588,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe3_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1851$0 (pe3_flags),
+    .\port$1870$0 (pe3_flags),
     .rst(rst)
   );
   always @* begin
@@ -11595,7 +11647,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -11619,7 +11671,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1851$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1870$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -11664,8 +11716,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1851$0 ;
-  wire [1:0] \port$1851$0 ;
+  input [1:0] \port$1870$0 ;
+  wire [1:0] \port$1870$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -11724,9 +11776,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1851$0 [0];
+    rq_relu1 <= \port$1870$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1851$0 [1];
+    rq_req1 <= \port$1870$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -11854,15 +11906,15 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1851$0 [0];
-  assign i_requantize = \port$1851$0 [1];
+  assign i_relu = \port$1870$0 [0];
+  assign i_requantize = \port$1870$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
@@ -11970,22 +12022,22 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg pe4_valid5 = 1'h0;
   reg pe4_valid6 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  input [7:0] \port$363$0 ;
-  wire [7:0] \port$363$0 ;
-  input [7:0] \port$364$0 ;
-  wire [7:0] \port$364$0 ;
-  input [7:0] \port$365$0 ;
-  wire [7:0] \port$365$0 ;
-  input [7:0] \port$366$0 ;
-  wire [7:0] \port$366$0 ;
-  input [7:0] \port$367$0 ;
-  wire [7:0] \port$367$0 ;
-  input [7:0] \port$368$0 ;
-  wire [7:0] \port$368$0 ;
-  input [7:0] \port$369$0 ;
-  wire [7:0] \port$369$0 ;
-  input [7:0] \port$370$0 ;
-  wire [7:0] \port$370$0 ;
+  input [7:0] \port$378$0 ;
+  wire [7:0] \port$378$0 ;
+  input [7:0] \port$379$0 ;
+  wire [7:0] \port$379$0 ;
+  input [7:0] \port$380$0 ;
+  wire [7:0] \port$380$0 ;
+  input [7:0] \port$381$0 ;
+  wire [7:0] \port$381$0 ;
+  input [7:0] \port$382$0 ;
+  wire [7:0] \port$382$0 ;
+  input [7:0] \port$383$0 ;
+  wire [7:0] \port$383$0 ;
+  input [7:0] \port$384$0 ;
+  wire [7:0] \port$384$0 ;
+  input [7:0] \port$385$0 ;
+  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -12952,7 +13004,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe4_w <= rp__data;
   always @(posedge clk)
-    pe4_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+    pe4_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   always @(posedge clk)
     pe4_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
@@ -12963,7 +13015,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe4_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1968$0 (pe4_flags),
+    .\port$1987$0 (pe4_flags),
     .rst(rst)
   );
   always @* begin
@@ -13022,7 +13074,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -13046,7 +13098,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1968$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1987$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -13091,8 +13143,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1968$0 ;
-  wire [1:0] \port$1968$0 ;
+  input [1:0] \port$1987$0 ;
+  wire [1:0] \port$1987$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -13151,9 +13203,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1968$0 [0];
+    rq_relu1 <= \port$1987$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1968$0 [1];
+    rq_req1 <= \port$1987$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -13281,15 +13333,15 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1968$0 [0];
-  assign i_requantize = \port$1968$0 [1];
+  assign i_relu = \port$1987$0 [0];
+  assign i_requantize = \port$1987$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
@@ -13397,22 +13449,22 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg pe5_valid5 = 1'h0;
   reg pe5_valid6 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  input [7:0] \port$363$0 ;
-  wire [7:0] \port$363$0 ;
-  input [7:0] \port$364$0 ;
-  wire [7:0] \port$364$0 ;
-  input [7:0] \port$365$0 ;
-  wire [7:0] \port$365$0 ;
-  input [7:0] \port$366$0 ;
-  wire [7:0] \port$366$0 ;
-  input [7:0] \port$367$0 ;
-  wire [7:0] \port$367$0 ;
-  input [7:0] \port$368$0 ;
-  wire [7:0] \port$368$0 ;
-  input [7:0] \port$369$0 ;
-  wire [7:0] \port$369$0 ;
-  input [7:0] \port$370$0 ;
-  wire [7:0] \port$370$0 ;
+  input [7:0] \port$378$0 ;
+  wire [7:0] \port$378$0 ;
+  input [7:0] \port$379$0 ;
+  wire [7:0] \port$379$0 ;
+  input [7:0] \port$380$0 ;
+  wire [7:0] \port$380$0 ;
+  input [7:0] \port$381$0 ;
+  wire [7:0] \port$381$0 ;
+  input [7:0] \port$382$0 ;
+  wire [7:0] \port$382$0 ;
+  input [7:0] \port$383$0 ;
+  wire [7:0] \port$383$0 ;
+  input [7:0] \port$384$0 ;
+  wire [7:0] \port$384$0 ;
+  input [7:0] \port$385$0 ;
+  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -14379,7 +14431,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe5_w <= rp__data;
   always @(posedge clk)
-    pe5_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+    pe5_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   always @(posedge clk)
     pe5_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
@@ -14390,7 +14442,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe5_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2085$0 (pe5_flags),
+    .\port$2104$0 (pe5_flags),
     .rst(rst)
   );
   always @* begin
@@ -14449,7 +14501,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -14473,7 +14525,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2085$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2104$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -14518,8 +14570,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$20
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2085$0 ;
-  wire [1:0] \port$2085$0 ;
+  input [1:0] \port$2104$0 ;
+  wire [1:0] \port$2104$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -14578,9 +14630,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$20
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2085$0 [0];
+    rq_relu1 <= \port$2104$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2085$0 [1];
+    rq_req1 <= \port$2104$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -14708,15 +14760,15 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$20
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2085$0 [0];
-  assign i_requantize = \port$2085$0 [1];
+  assign i_relu = \port$2104$0 [0];
+  assign i_requantize = \port$2104$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
@@ -14824,22 +14876,22 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg pe6_valid5 = 1'h0;
   reg pe6_valid6 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  input [7:0] \port$363$0 ;
-  wire [7:0] \port$363$0 ;
-  input [7:0] \port$364$0 ;
-  wire [7:0] \port$364$0 ;
-  input [7:0] \port$365$0 ;
-  wire [7:0] \port$365$0 ;
-  input [7:0] \port$366$0 ;
-  wire [7:0] \port$366$0 ;
-  input [7:0] \port$367$0 ;
-  wire [7:0] \port$367$0 ;
-  input [7:0] \port$368$0 ;
-  wire [7:0] \port$368$0 ;
-  input [7:0] \port$369$0 ;
-  wire [7:0] \port$369$0 ;
-  input [7:0] \port$370$0 ;
-  wire [7:0] \port$370$0 ;
+  input [7:0] \port$378$0 ;
+  wire [7:0] \port$378$0 ;
+  input [7:0] \port$379$0 ;
+  wire [7:0] \port$379$0 ;
+  input [7:0] \port$380$0 ;
+  wire [7:0] \port$380$0 ;
+  input [7:0] \port$381$0 ;
+  wire [7:0] \port$381$0 ;
+  input [7:0] \port$382$0 ;
+  wire [7:0] \port$382$0 ;
+  input [7:0] \port$383$0 ;
+  wire [7:0] \port$383$0 ;
+  input [7:0] \port$384$0 ;
+  wire [7:0] \port$384$0 ;
+  input [7:0] \port$385$0 ;
+  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -15806,7 +15858,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe6_w <= rp__data;
   always @(posedge clk)
-    pe6_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+    pe6_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   always @(posedge clk)
     pe6_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
@@ -15817,7 +15869,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe6_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2202$0 (pe6_flags),
+    .\port$2221$0 (pe6_flags),
     .rst(rst)
   );
   always @* begin
@@ -15876,7 +15928,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -15900,7 +15952,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2202$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2221$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -15945,8 +15997,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$22
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2202$0 ;
-  wire [1:0] \port$2202$0 ;
+  input [1:0] \port$2221$0 ;
+  wire [1:0] \port$2221$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -16005,9 +16057,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$22
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2202$0 [0];
+    rq_relu1 <= \port$2221$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2202$0 [1];
+    rq_req1 <= \port$2221$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -16135,15 +16187,15 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$22
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2202$0 [0];
-  assign i_requantize = \port$2202$0 [1];
+  assign i_relu = \port$2221$0 [0];
+  assign i_requantize = \port$2221$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0 , \port$364$0 , \port$365$0 , \port$366$0 , \port$367$0 , \port$368$0 , \port$369$0 , \port$370$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
@@ -16251,22 +16303,22 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   reg pe7_valid5 = 1'h0;
   reg pe7_valid6 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  input [7:0] \port$363$0 ;
-  wire [7:0] \port$363$0 ;
-  input [7:0] \port$364$0 ;
-  wire [7:0] \port$364$0 ;
-  input [7:0] \port$365$0 ;
-  wire [7:0] \port$365$0 ;
-  input [7:0] \port$366$0 ;
-  wire [7:0] \port$366$0 ;
-  input [7:0] \port$367$0 ;
-  wire [7:0] \port$367$0 ;
-  input [7:0] \port$368$0 ;
-  wire [7:0] \port$368$0 ;
-  input [7:0] \port$369$0 ;
-  wire [7:0] \port$369$0 ;
-  input [7:0] \port$370$0 ;
-  wire [7:0] \port$370$0 ;
+  input [7:0] \port$378$0 ;
+  wire [7:0] \port$378$0 ;
+  input [7:0] \port$379$0 ;
+  wire [7:0] \port$379$0 ;
+  input [7:0] \port$380$0 ;
+  wire [7:0] \port$380$0 ;
+  input [7:0] \port$381$0 ;
+  wire [7:0] \port$381$0 ;
+  input [7:0] \port$382$0 ;
+  wire [7:0] \port$382$0 ;
+  input [7:0] \port$383$0 ;
+  wire [7:0] \port$383$0 ;
+  input [7:0] \port$384$0 ;
+  wire [7:0] \port$384$0 ;
+  input [7:0] \port$385$0 ;
+  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -17233,7 +17285,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
   always @(posedge clk)
     pe7_w <= rp__data;
   always @(posedge clk)
-    pe7_a <= { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+    pe7_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   always @(posedge clk)
     pe7_prod0 <= \$1 ;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
@@ -17244,7 +17296,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
     .i_valid(pe7_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2319$0 (pe7_flags),
+    .\port$2338$0 (pe7_flags),
     .rst(rst)
   );
   always @* begin
@@ -17303,7 +17355,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$370$0 , \port$369$0 , \port$368$0 , \port$367$0 , \port$366$0 , \port$365$0 , \port$364$0 , \port$363$0  };
+  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -17327,7 +17379,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$363$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2319$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2338$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -17372,8 +17424,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2319$0 ;
-  wire [1:0] \port$2319$0 ;
+  input [1:0] \port$2338$0 ;
+  wire [1:0] \port$2338$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -17432,9 +17484,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2319$0 [0];
+    rq_relu1 <= \port$2338$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2319$0 [1];
+    rq_req1 <= \port$2338$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -17562,8 +17614,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2319$0 [0];
-  assign i_requantize = \port$2319$0 [1];
+  assign i_relu = \port$2338$0 [0];
+  assign i_requantize = \port$2338$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };

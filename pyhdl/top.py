@@ -328,7 +328,11 @@ class NmcArray(wiring.Component):
         abeats = Mux(actx, beats[1], beats[0])
         bbeats = Mux(actx, beats[0], beats[1])
         in_ok = abeats > f
-        a_par_ok = Mux(actx, wb_par[1], wb_par[0]) == ~layer[0]
+        # a tracking reset requested last cycle is applied at the end of this one: until
+        # then the context's counters are stale and must not satisfy a check
+        track_reset_r = [Signal(name=f"track_reset_r{c}") for c in range(2)]
+        a_par_ok = (Mux(actx, wb_par[1], wb_par[0]) == ~layer[0]) \
+            & ~Mux(actx, track_reset_r[1], track_reset_r[0])
         a_count = Mux(actx, wb_count[1], wb_count[0])
         written = a_count << _log2(P)  # producer elements written back
         raw_ok = a_par_ok & ((written >= fold_end) | (written >= prev_out))
@@ -409,6 +413,7 @@ class NmcArray(wiring.Component):
                 track_reset[c].eq(pick_a & a_here & (layer == 0) & first_step
                                   | pick_b & b_here & (b_g == 0) & (b_f == 0)),
             ]
+        m.d.sync += [track_reset_r[c].eq(track_reset[c]) for c in range(2)]
         # any program write may change the current descriptor or (vonneumann) the
         # prefetched weights: start over from layer 0; clearing counters changes neither
         with m.If(ld_fire & ~(clear)):
@@ -512,7 +517,7 @@ class NmcArray(wiring.Component):
             m.d.comb += [act_wps[l].en.eq(act_write & (wb_blk == l // P)), act_wps[l].addr.eq(wb_word),
                          act_wps[l].data.eq(res[:cfg.a_bits])]
         for c in range(2):
-            with m.If(track_reset[c]):
+            with m.If(track_reset_r[c]):
                 m.d.sync += [wb_par[c].eq(1), wb_count[c].eq(0)]
             with m.Elif(act_write & (wb["ctx"] == c)):
                 m.d.sync += [wb_par[c].eq(wb["par"]),
