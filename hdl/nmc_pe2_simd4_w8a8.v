@@ -340,21 +340,21 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$4 ;
   wire \$40 ;
   wire [7:0] \$400 ;
-  wire [7:0] \$401 ;
-  wire \$402 ;
-  wire [5:0] \$403 ;
-  wire [8:0] \$404 ;
-  wire [7:0] \$405 ;
-  wire [7:0] \$406 ;
-  wire [6:0] \$407 ;
-  wire [8:0] \$408 ;
-  wire [5:0] \$409 ;
+  wire [5:0] \$401 ;
+  wire [8:0] \$402 ;
+  wire [7:0] \$403 ;
+  wire [5:0] \$404 ;
+  wire [8:0] \$405 ;
+  wire [8:0] \$406 ;
+  wire [7:0] \$407 ;
+  wire [6:0] \$408 ;
+  wire [8:0] \$409 ;
   wire [7:0] \$41 ;
-  wire [9:0] \$410 ;
-  wire \$411 ;
+  wire [5:0] \$410 ;
+  wire [9:0] \$411 ;
   wire \$412 ;
-  wire [7:0] \$413 ;
-  wire \$414 ;
+  wire \$413 ;
+  wire [7:0] \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
@@ -362,85 +362,85 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$419 ;
   wire [7:0] \$42 ;
   wire \$420 ;
-  wire [8:0] \$421 ;
+  wire \$421 ;
   wire [8:0] \$422 ;
-  wire \$423 ;
+  wire [8:0] \$423 ;
   wire \$424 ;
   wire \$425 ;
-  wire [8:0] \$426 ;
+  wire \$426 ;
   wire [8:0] \$427 ;
-  wire \$428 ;
+  wire [8:0] \$428 ;
   wire \$429 ;
   wire [5:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
-  wire [8:0] \$432 ;
-  wire \$433 ;
+  wire \$432 ;
+  wire [8:0] \$433 ;
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
-  wire [8:0] \$437 ;
+  wire \$437 ;
   wire [8:0] \$438 ;
-  wire \$439 ;
+  wire [8:0] \$439 ;
   wire [8:0] \$44 ;
-  wire [8:0] \$440 ;
-  wire \$441 ;
+  wire \$440 ;
+  wire [8:0] \$441 ;
   wire \$442 ;
   wire \$443 ;
   wire \$444 ;
-  wire [8:0] \$445 ;
-  wire \$446 ;
+  wire \$445 ;
+  wire [8:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire [3:0] \$449 ;
+  wire \$449 ;
   wire [7:0] \$45 ;
-  wire [4:0] \$450 ;
-  wire [32:0] \$451 ;
+  wire [3:0] \$450 ;
+  wire [4:0] \$451 ;
   wire [32:0] \$452 ;
   wire [32:0] \$453 ;
-  wire [3:0] \$454 ;
-  wire [32:0] \$455 ;
-  wire [1:0] \$456 ;
-  wire [32:0] \$457 ;
+  wire [32:0] \$454 ;
+  wire [3:0] \$455 ;
+  wire [32:0] \$456 ;
+  wire [1:0] \$457 ;
   wire [32:0] \$458 ;
-  wire [1:0] \$459 ;
+  wire [32:0] \$459 ;
   wire \$46 ;
-  wire [32:0] \$460 ;
+  wire [1:0] \$460 ;
   wire [32:0] \$461 ;
-  reg [2:0] \$462 ;
-  reg [7:0] \$463 ;
+  wire [32:0] \$462 ;
+  reg [2:0] \$463 ;
   reg [7:0] \$464 ;
   reg [7:0] \$465 ;
-  reg \$466 ;
-  reg [7:0] \$467 ;
-  reg \$468 ;
+  reg [7:0] \$466 ;
+  reg \$467 ;
+  reg [7:0] \$468 ;
   reg \$469 ;
   wire \$47 ;
-  reg [7:0] \$470 ;
+  reg \$470 ;
   reg [7:0] \$471 ;
   reg [7:0] \$472 ;
   reg [7:0] \$473 ;
-  reg \$474 ;
+  reg [7:0] \$474 ;
   reg \$475 ;
   reg \$476 ;
-  reg [8:0] \$477 ;
-  reg [7:0] \$478 ;
-  reg [2:0] \$479 ;
+  reg \$477 ;
+  reg [8:0] \$478 ;
+  reg [7:0] \$479 ;
   wire \$48 ;
-  reg [7:0] \$480 ;
+  reg [2:0] \$480 ;
   reg [7:0] \$481 ;
-  reg [15:0] \$482 ;
-  reg [7:0] \$483 ;
+  reg [7:0] \$482 ;
+  reg [15:0] \$483 ;
   reg [7:0] \$484 ;
-  reg \$485 ;
-  reg [8:0] \$486 ;
-  reg [7:0] \$487 ;
-  reg \$488 ;
+  reg [7:0] \$485 ;
+  reg \$486 ;
+  reg [8:0] \$487 ;
+  reg [7:0] \$488 ;
   reg \$489 ;
   wire [3:0] \$49 ;
-  reg [7:0] \$490 ;
+  reg \$490 ;
   reg [7:0] \$491 ;
-  reg \$492 ;
+  reg [7:0] \$492 ;
   reg \$493 ;
   reg \$494 ;
   reg \$495 ;
@@ -462,42 +462,43 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$509 ;
   wire [3:0] \$51 ;
   reg \$510 ;
-  reg [7:0] \$511 ;
-  reg \$512 ;
-  reg [7:0] \$513 ;
-  reg \$514 ;
+  reg \$511 ;
+  reg [7:0] \$512 ;
+  reg \$513 ;
+  reg [7:0] \$514 ;
   reg \$515 ;
-  reg [7:0] \$516 ;
-  reg \$517 ;
+  reg \$516 ;
+  reg [7:0] \$517 ;
   reg \$518 ;
-  reg [7:0] \$519 ;
+  reg \$519 ;
   wire \$52 ;
-  reg \$520 ;
+  reg [7:0] \$520 ;
   reg \$521 ;
   reg \$522 ;
   reg \$523 ;
-  reg [7:0] \$524 ;
-  reg \$525 ;
+  reg \$524 ;
+  reg [7:0] \$525 ;
   reg \$526 ;
-  reg [2:0] \$527 ;
-  reg [3:0] \$528 ;
-  reg [31:0] \$529 ;
+  reg \$527 ;
+  reg [2:0] \$528 ;
+  reg [3:0] \$529 ;
   wire \$53 ;
-  reg [3:0] \$530 ;
-  reg [31:0] \$531 ;
-  reg [3:0] \$532 ;
-  reg [31:0] \$533 ;
-  reg [3:0] \$534 ;
-  reg [31:0] \$535 ;
-  reg [3:0] \$536 ;
-  reg [31:0] \$537 ;
-  reg [3:0] \$538 ;
-  reg [31:0] \$539 ;
+  reg [31:0] \$530 ;
+  reg [3:0] \$531 ;
+  reg [31:0] \$532 ;
+  reg [3:0] \$533 ;
+  reg [31:0] \$534 ;
+  reg [3:0] \$535 ;
+  reg [31:0] \$536 ;
+  reg [3:0] \$537 ;
+  reg [31:0] \$538 ;
+  reg [3:0] \$539 ;
   wire \$54 ;
-  reg [3:0] \$540 ;
-  reg [31:0] \$541 ;
-  reg [3:0] \$542 ;
-  reg [31:0] \$543 ;
+  reg [31:0] \$540 ;
+  reg [3:0] \$541 ;
+  reg [31:0] \$542 ;
+  reg [3:0] \$543 ;
+  reg [31:0] \$544 ;
   wire \$55 ;
   wire \$56 ;
   wire [7:0] \$57 ;
@@ -2063,110 +2064,112 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
   end
   assign \$signature__data$286  = _9_;
-  assign \$419  = act_write & \$418 ;
-  assign \$420  = wb_parity0 == wb_par12;
-  assign \$421  = wb_groups0 + 1'h1;
-  assign \$422  = \$420  ? \$421  : 9'h001;
-  assign \$424  = act_write & \$423 ;
-  assign \$425  = wb_parity1 == wb_par12;
-  assign \$426  = wb_groups1 + 1'h1;
-  assign \$427  = \$425  ? \$426  : 9'h001;
-  assign \$428  = ! ctx;
-  assign \$429  = claim_out & \$428 ;
-  assign \$430  = ! wb_ctx12;
-  assign \$431  = out_write & \$430 ;
-  assign \$432  = out_groups0 + 1'h1;
-  assign \$434  = claim_out & \$433 ;
-  assign \$436  = out_write & \$435 ;
-  assign \$437  = out_groups1 + 1'h1;
-  assign \$438  = out_n - 1'h1;
-  assign \$439  = drain_elem == \$438 ;
-  assign \$440  = out_n - 1'h1;
-  assign \$441  = drain_elem == \$440 ;
-  assign \$442  = ~ drain_slot;
-  assign \$443  = ! drain_slot;
-  assign \$445  = drain_elem + 1'h1;
-  assign \$446  = ~ release_slot;
-  assign \$447  = ! release_slot;
-  assign \$449  = in_flight + vector_start;
-  assign \$450  = \$449  - done;
-  assign \$451  = count_busy + inc_busy;
-  assign \$452  = count_stall_input + inc_stall_input;
-  assign \$453  = count_stall_output + inc_stall_output;
-  assign \$454  = issue ? 4'h8 : 4'h0;
-  assign \$455  = count_mac_ops + inc_mac_ops;
-  assign \$456  = issue ? 2'h2 : 2'h0;
-  assign \$457  = count_bank_reads + inc_bank_reads;
-  assign \$458  = count_act_reads + inc_act_reads;
-  assign \$459  = in_fire + act_write;
-  assign \$460  = count_act_writes + inc_act_writes;
-  assign \$461  = count_inferences + inc_inferences;
+  assign \$418  = step_valid & step_last;
+  assign \$419  = ! wb_ctx12;
+  assign \$420  = act_write & \$419 ;
+  assign \$421  = wb_parity0 == wb_par12;
+  assign \$422  = wb_groups0 + 1'h1;
+  assign \$423  = \$421  ? \$422  : 9'h001;
+  assign \$425  = act_write & \$424 ;
+  assign \$426  = wb_parity1 == wb_par12;
+  assign \$427  = wb_groups1 + 1'h1;
+  assign \$428  = \$426  ? \$427  : 9'h001;
+  assign \$429  = ! ctx;
+  assign \$430  = claim_out & \$429 ;
+  assign \$431  = ! wb_ctx12;
+  assign \$432  = out_write & \$431 ;
+  assign \$433  = out_groups0 + 1'h1;
+  assign \$435  = claim_out & \$434 ;
+  assign \$437  = out_write & \$436 ;
+  assign \$438  = out_groups1 + 1'h1;
+  assign \$439  = out_n - 1'h1;
+  assign \$440  = drain_elem == \$439 ;
+  assign \$441  = out_n - 1'h1;
+  assign \$442  = drain_elem == \$441 ;
+  assign \$443  = ~ drain_slot;
+  assign \$444  = ! drain_slot;
+  assign \$446  = drain_elem + 1'h1;
+  assign \$447  = ~ release_slot;
+  assign \$448  = ! release_slot;
+  assign \$450  = in_flight + vector_start;
+  assign \$451  = \$450  - done;
+  assign \$452  = count_busy + inc_busy;
+  assign \$453  = count_stall_input + inc_stall_input;
+  assign \$454  = count_stall_output + inc_stall_output;
+  assign \$455  = issue ? 4'h8 : 4'h0;
+  assign \$456  = count_mac_ops + inc_mac_ops;
+  assign \$457  = issue ? 2'h2 : 2'h0;
+  assign \$458  = count_bank_reads + inc_bank_reads;
+  assign \$459  = count_act_reads + inc_act_reads;
+  assign \$460  = in_fire + act_write;
+  assign \$461  = count_act_writes + inc_act_writes;
+  assign \$462  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$462 ;
+    n_layers <= \$463 ;
   always @(posedge clk)
-    in_folds <= \$463 ;
+    in_folds <= \$464 ;
   always @(posedge clk)
-    out_n <= \$464 ;
+    out_n <= \$465 ;
   always @(posedge clk)
-    in_beats0 <= \$465 ;
+    in_beats0 <= \$466 ;
   always @(posedge clk)
-    in_full0 <= \$466 ;
+    in_full0 <= \$467 ;
   always @(posedge clk)
-    in_beats1 <= \$467 ;
+    in_beats1 <= \$468 ;
   always @(posedge clk)
-    in_full1 <= \$468 ;
+    in_full1 <= \$469 ;
   always @(posedge clk)
-    in_wslot <= \$469 ;
+    in_wslot <= \$470 ;
   always @(posedge clk)
-    in_groups <= \$470 ;
+    in_groups <= \$471 ;
   always @(posedge clk)
-    cur_folds <= \$471 ;
+    cur_folds <= \$472 ;
   always @(posedge clk)
-    cur_groups <= \$472 ;
+    cur_groups <= \$473 ;
   always @(posedge clk)
-    cur_out <= \$473 ;
+    cur_out <= \$474 ;
   always @(posedge clk)
-    cur_is_last <= \$474 ;
+    cur_is_last <= \$475 ;
   always @(posedge clk)
-    cur_relu <= \$475 ;
+    cur_relu <= \$476 ;
   always @(posedge clk)
-    cur_requantize <= \$476 ;
+    cur_requantize <= \$477 ;
   always @(posedge clk)
-    bank_addr <= \$477 ;
+    bank_addr <= \$478 ;
   always @(posedge clk)
-    rq_addr <= \$478 ;
+    rq_addr <= \$479 ;
   always @(posedge clk)
-    layer <= \$479 ;
+    layer <= \$480 ;
   always @(posedge clk)
-    group <= \$480 ;
+    group <= \$481 ;
   always @(posedge clk)
-    fold <= \$481 ;
+    fold <= \$482 ;
   always @(posedge clk)
-    fold_end <= \$482 ;
+    fold_end <= \$483 ;
   always @(posedge clk)
-    b_group <= \$483 ;
+    b_group <= \$484 ;
   always @(posedge clk)
-    b_fold <= \$484 ;
+    b_fold <= \$485 ;
   always @(posedge clk)
-    b_in_group <= \$485 ;
+    b_in_group <= \$486 ;
   always @(posedge clk)
-    b_bank_addr <= \$486 ;
+    b_bank_addr <= \$487 ;
   always @(posedge clk)
-    b_rq_addr <= \$487 ;
+    b_rq_addr <= \$488 ;
   always @(posedge clk)
-    loaded <= \$488 ;
+    loaded <= \$489 ;
   always @(posedge clk)
-    wr_buf <= \$489 ;
+    wr_buf <= \$490 ;
   always @(posedge clk)
-    prev_out <= \$490 ;
+    prev_out <= \$491 ;
   always @(posedge clk)
-    prev_groups <= \$491 ;
+    prev_groups <= \$492 ;
   always @(posedge clk)
-    ctx <= \$492 ;
+    ctx <= \$493 ;
   always @(posedge clk)
-    track_reset_r0 <= \$493 ;
+    track_reset_r0 <= \$494 ;
   always @(posedge clk)
-    track_reset_r1 <= \$494 ;
+    track_reset_r1 <= \$495 ;
   always @(posedge clk)
     step_addr <= \$388 ;
   always @(posedge clk)
@@ -2180,29 +2183,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_requantize <= \$399 ;
   always @(posedge clk)
-    step_in_addr <= \$404 ;
+    step_in_addr <= \$406 ;
   always @(posedge clk)
-    step_act_addr <= \$410 ;
+    step_act_addr <= \$411 ;
   always @(posedge clk)
-    step_from_input <= \$412 ;
+    step_from_input <= \$413 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$413 ;
+    step_group <= \$414 ;
   always @(posedge clk)
-    step_par <= \$414 ;
+    step_par <= \$415 ;
   always @(posedge clk)
-    step_ctx <= \$415 ;
+    step_ctx <= \$416 ;
   always @(posedge clk)
-    step_out <= \$416 ;
+    step_out <= \$417 ;
   always @(posedge clk)
-    step_valid <= \$495 ;
+    step_valid <= \$496 ;
   always @(posedge clk)
-    rd_from_input <= \$496 ;
+    rd_from_input <= \$497 ;
   always @(posedge clk)
-    rd_block <= \$497 ;
+    rd_block <= \$498 ;
   always @(posedge clk)
-    wb_valid1 <= \$498 ;
+    wb_valid1 <= \$499 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2212,7 +2215,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$499 ;
+    wb_valid2 <= \$500 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2222,7 +2225,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$500 ;
+    wb_valid3 <= \$501 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2232,7 +2235,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$501 ;
+    wb_valid4 <= \$502 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2242,7 +2245,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$502 ;
+    wb_valid5 <= \$503 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2252,7 +2255,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$503 ;
+    wb_valid6 <= \$504 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2262,7 +2265,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$504 ;
+    wb_valid7 <= \$505 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2272,7 +2275,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$505 ;
+    wb_valid8 <= \$506 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2282,7 +2285,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$506 ;
+    wb_valid9 <= \$507 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2292,7 +2295,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$507 ;
+    wb_valid10 <= \$508 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2302,7 +2305,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$508 ;
+    wb_valid11 <= \$509 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2312,7 +2315,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$509 ;
+    wb_valid12 <= \$510 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2322,37 +2325,37 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_parity0 <= \$510 ;
+    wb_parity0 <= \$511 ;
   always @(posedge clk)
-    wb_groups0 <= \$511 ;
+    wb_groups0 <= \$512 ;
   always @(posedge clk)
-    wb_parity1 <= \$512 ;
+    wb_parity1 <= \$513 ;
   always @(posedge clk)
-    wb_groups1 <= \$513 ;
+    wb_groups1 <= \$514 ;
   always @(posedge clk)
-    out_full0 <= \$514 ;
+    out_full0 <= \$515 ;
   always @(posedge clk)
-    out_pending0 <= \$515 ;
+    out_pending0 <= \$516 ;
   always @(posedge clk)
-    out_groups0 <= \$516 ;
+    out_groups0 <= \$517 ;
   always @(posedge clk)
-    out_full1 <= \$517 ;
+    out_full1 <= \$518 ;
   always @(posedge clk)
-    out_pending1 <= \$518 ;
+    out_pending1 <= \$519 ;
   always @(posedge clk)
-    out_groups1 <= \$519 ;
+    out_groups1 <= \$520 ;
   always @(posedge clk)
-    drain_inflight <= \$520 ;
+    drain_inflight <= \$521 ;
   always @(posedge clk)
-    drain_inflight2 <= \$521 ;
+    drain_inflight2 <= \$522 ;
   always @(posedge clk)
-    drain_lane <= \$522 ;
+    drain_lane <= \$523 ;
   always @(posedge clk)
-    drain_last <= \$523 ;
+    drain_last <= \$524 ;
   always @(posedge clk)
-    drain_elem <= \$524 ;
+    drain_elem <= \$525 ;
   always @(posedge clk)
-    drain_slot <= \$525 ;
+    drain_slot <= \$526 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -2362,41 +2365,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data1 <= \$signature__data$286 ;
   always @(posedge clk)
-    release_slot <= \$526 ;
+    release_slot <= \$527 ;
   always @(posedge clk)
-    in_flight <= \$527 ;
+    in_flight <= \$528 ;
   always @(posedge clk)
-    inc_busy <= \$528 ;
+    inc_busy <= \$529 ;
   always @(posedge clk)
-    count_busy <= \$529 ;
+    count_busy <= \$530 ;
   always @(posedge clk)
-    inc_stall_input <= \$530 ;
+    inc_stall_input <= \$531 ;
   always @(posedge clk)
-    count_stall_input <= \$531 ;
+    count_stall_input <= \$532 ;
   always @(posedge clk)
-    inc_stall_output <= \$532 ;
+    inc_stall_output <= \$533 ;
   always @(posedge clk)
-    count_stall_output <= \$533 ;
+    count_stall_output <= \$534 ;
   always @(posedge clk)
-    inc_mac_ops <= \$534 ;
+    inc_mac_ops <= \$535 ;
   always @(posedge clk)
-    count_mac_ops <= \$535 ;
+    count_mac_ops <= \$536 ;
   always @(posedge clk)
-    inc_bank_reads <= \$536 ;
+    inc_bank_reads <= \$537 ;
   always @(posedge clk)
-    count_bank_reads <= \$537 ;
+    count_bank_reads <= \$538 ;
   always @(posedge clk)
-    inc_act_reads <= \$538 ;
+    inc_act_reads <= \$539 ;
   always @(posedge clk)
-    count_act_reads <= \$539 ;
+    count_act_reads <= \$540 ;
   always @(posedge clk)
-    inc_act_writes <= \$540 ;
+    inc_act_writes <= \$541 ;
   always @(posedge clk)
-    count_act_writes <= \$541 ;
+    count_act_writes <= \$542 ;
   always @(posedge clk)
-    inc_inferences <= \$542 ;
+    inc_inferences <= \$543 ;
   always @(posedge clk)
-    count_inferences <= \$543 ;
+    count_inferences <= \$544 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2790,28 +2793,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$397  = issue_b ? b_rq_addr : rq_addr;
   assign \$398  = issue_b ? d0_rp__data[33] : cur_relu;
   assign \$399  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$400  = issue_b ? b_fold : fold;
-  assign \$402  = ctx ^ issue_b;
-  assign \$403  = \$402  ? 6'h20 : 6'h00;
-  assign \$404  = \$401  + \$403 ;
-  assign \$405  = issue_b ? b_fold : fold;
-  assign \$407  = ctx ? 7'h40 : 7'h00;
-  assign \$408  = \$406  + \$407 ;
-  assign \$409  = wr_buf ? 6'h00 : 6'h20;
-  assign \$410  = \$408  + \$409 ;
-  assign \$411  = ! layer;
-  assign \$412  = issue_b | \$411 ;
-  assign \$413  = issue_b ? b_group : group;
-  assign \$414  = issue_b ? 1'h0 : wr_buf;
-  assign \$415  = ctx ^ issue_b;
-  assign \$416  = issue_a & cur_is_last;
-  assign \$417  = step_valid & step_last;
-  assign \$418  = ! wb_ctx12;
+  assign \$401  = ctx ? 6'h00 : 6'h20;
+  assign \$402  = \$400  + \$401 ;
+  assign \$404  = ctx ? 6'h20 : 6'h00;
+  assign \$405  = \$403  + \$404 ;
+  assign \$406  = issue_b ? \$402  : \$405 ;
+  assign \$408  = ctx ? 7'h40 : 7'h00;
+  assign \$409  = \$407  + \$408 ;
+  assign \$410  = wr_buf ? 6'h00 : 6'h20;
+  assign \$411  = \$409  + \$410 ;
+  assign \$412  = ! layer;
+  assign \$413  = issue_b | \$412 ;
+  assign \$414  = issue_b ? b_group : group;
+  assign \$415  = issue_b ? 1'h0 : wr_buf;
+  assign \$416  = ctx ^ issue_b;
+  assign \$417  = issue_a & cur_is_last;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
     .\port$363$0 (drain_data),
-    .\port$920$0 (drain_last2),
+    .\port$921$0 (drain_last2),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2895,88 +2896,78 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = n_layers;
+    \$463  = n_layers;
     if (\$323 ) begin
       if (\$324 ) begin
-        \$462  = \$326 [2:0];
+        \$463  = \$326 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = \$328 [7:0];
-    if (rst) begin
-      \$463  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = dl_rp__data[15:8];
+    \$464  = \$328 [7:0];
     if (rst) begin
       \$464  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = in_beats0;
-    if (\$330 ) begin
-      \$465  = \$331 [7:0];
-    end
-    if (in_release0) begin
-      \$465  = 8'h00;
-    end
+    \$465  = dl_rp__data[15:8];
     if (rst) begin
       \$465  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = in_full0;
+    \$466  = in_beats0;
+    if (\$330 ) begin
+      \$466  = \$331 [7:0];
+    end
+    if (in_release0) begin
+      \$466  = 8'h00;
+    end
+    if (rst) begin
+      \$466  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = in_full0;
     if (\$330 ) begin
       if (\$333 ) begin
-        \$466  = 1'h1;
+        \$467  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$466  = 1'h0;
+      \$467  = 1'h0;
     end
     if (rst) begin
-      \$466  = 1'h0;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = in_beats1;
+    \$468  = in_beats1;
     if (\$335 ) begin
-      \$467  = \$336 [7:0];
+      \$468  = \$336 [7:0];
     end
     if (in_release1) begin
-      \$467  = 8'h00;
+      \$468  = 8'h00;
     end
     if (rst) begin
-      \$467  = 8'h00;
+      \$468  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = in_full1;
+    \$469  = in_full1;
     if (\$335 ) begin
       if (\$338 ) begin
-        \$468  = 1'h1;
+        \$469  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$468  = 1'h0;
-    end
-    if (rst) begin
-      \$468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = in_wslot;
-    if (\$342 ) begin
-      \$469  = \$343 ;
+      \$469  = 1'h0;
     end
     if (rst) begin
       \$469  = 1'h0;
@@ -2984,36 +2975,30 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = \$345 [7:0];
+    \$470  = in_wslot;
+    if (\$342 ) begin
+      \$470  = \$343 ;
+    end
     if (rst) begin
-      \$470  = 8'h00;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = cur_folds;
-    if (\$346 ) begin
-      \$471  = \$348 [7:0];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$471  = \$360 [7:0];
-        end
-      end
-    end
+    \$471  = \$345 [7:0];
     if (rst) begin
       \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = cur_groups;
+    \$472  = cur_folds;
     if (\$346 ) begin
-      \$472  = \$350 [7:0];
+      \$472  = \$348 [7:0];
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
-          \$472  = \$362 [7:0];
+          \$472  = \$360 [7:0];
         end
       end
     end
@@ -3023,13 +3008,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = cur_out;
+    \$473  = cur_groups;
     if (\$346 ) begin
-      \$473  = nxt_rp__data[15:8];
+      \$473  = \$350 [7:0];
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
-          \$473  = nxt_rp__data[15:8];
+          \$473  = \$362 [7:0];
         end
       end
     end
@@ -3039,29 +3024,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = cur_is_last;
+    \$474  = cur_out;
     if (\$346 ) begin
-      \$474  = \$352 ;
+      \$474  = nxt_rp__data[15:8];
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
-          \$474  = \$364 ;
+          \$474  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$474  = 1'h0;
+      \$474  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = cur_relu;
+    \$475  = cur_is_last;
     if (\$346 ) begin
-      \$475  = nxt_rp__data[33];
+      \$475  = \$352 ;
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
-          \$475  = nxt_rp__data[33];
+          \$475  = \$364 ;
         end
       end
     end
@@ -3071,13 +3056,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = cur_requantize;
+    \$476  = cur_relu;
     if (\$346 ) begin
-      \$476  = nxt_rp__data[34];
+      \$476  = nxt_rp__data[33];
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
-          \$476  = nxt_rp__data[34];
+          \$476  = nxt_rp__data[33];
         end
       end
     end
@@ -3087,105 +3072,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = bank_addr;
+    \$477  = cur_requantize;
     if (\$346 ) begin
-      \$477  = nxt_rp__data[24:16];
+      \$477  = nxt_rp__data[34];
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
-          \$477  = nxt_rp__data[24:16];
+          \$477  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = bank_addr;
+    if (\$346 ) begin
+      \$478  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          \$478  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$367 ) begin
-              \$477  = b_bank_addr;
+              \$478  = b_bank_addr;
             end
           end
         end
       end
       if (\$375 ) begin
-        \$477  = \$376 [8:0];
+        \$478  = \$376 [8:0];
       end
     end
     if (rst) begin
-      \$477  = 9'h000;
+      \$478  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = rq_addr;
+    \$479  = rq_addr;
     if (\$346 ) begin
-      \$478  = nxt_rp__data[32:25];
+      \$479  = nxt_rp__data[32:25];
     end else if (issue_a) begin
       if (\$354 ) begin
-        \$478  = \$356 [7:0];
+        \$479  = \$356 [7:0];
         if (\$358 ) begin
-          \$478  = nxt_rp__data[32:25];
+          \$479  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$367 ) begin
-              \$478  = b_rq_addr;
+              \$479  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$478  = 8'h00;
+      \$479  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = layer;
+    \$480  = layer;
     if (\$346 ) begin
-      \$479  = \$51 [2:0];
+      \$480  = \$51 [2:0];
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
-          \$479  = \$51 [2:0];
+          \$480  = \$51 [2:0];
         end
       end
     end
     if (rst) begin
-      \$479  = 3'h0;
+      \$480  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = group;
-    if (\$346 ) begin
-      \$480  = 8'h00;
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        \$480  = \$355 [7:0];
-        if (\$358 ) begin
-          \$480  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$367 ) begin
-              \$480  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$480  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = fold;
+    \$481  = group;
     if (\$346 ) begin
       \$481  = 8'h00;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (\$354 ) begin
-        \$481  = 8'h00;
+        \$481  = \$355 [7:0];
         if (\$358 ) begin
           \$481  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$367 ) begin
+              \$481  = b_group;
+            end
+          end
         end
-      end else begin
-        \$481  = \$368 [7:0];
       end
     end
     if (rst) begin
@@ -3194,49 +3175,47 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = fold_end;
+    \$482  = fold;
     if (\$346 ) begin
-      \$482  = 16'h0004;
+      \$482  = 8'h00;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$354 ) begin
-        \$482  = 16'h0004;
+        \$482  = 8'h00;
         if (\$358 ) begin
-          \$482  = 16'h0004;
+          \$482  = 8'h00;
         end
       end else begin
-        \$482  = \$369 [15:0];
+        \$482  = \$368 [7:0];
       end
     end
     if (rst) begin
-      \$482  = 16'h0000;
+      \$482  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = b_group;
+    \$483  = fold_end;
     if (\$346 ) begin
-      \$483  = 8'h00;
+      \$483  = 16'h0004;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (\$354 ) begin
+        \$483  = 16'h0004;
         if (\$358 ) begin
-          if (cur_is_last) begin
-            \$483  = 8'h00;
-          end
+          \$483  = 16'h0004;
         end
-      end
-    end else if (issue_b) begin
-      if (\$382 ) begin
-        \$483  = \$383 [7:0];
+      end else begin
+        \$483  = \$369 [15:0];
       end
     end
     if (rst) begin
-      \$483  = 8'h00;
+      \$483  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = b_fold;
+    \$484  = b_group;
     if (\$346 ) begin
       \$484  = 8'h00;
     end else if (issue_a) begin
@@ -3248,11 +3227,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
         end
       end
     end else if (issue_b) begin
-      (* full_case = 32'd1 *)
       if (\$382 ) begin
-        \$484  = 8'h00;
-      end else begin
-        \$484  = \$385 [7:0];
+        \$484  = \$383 [7:0];
       end
     end
     if (rst) begin
@@ -3261,96 +3237,99 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = b_in_group;
+    \$485  = b_fold;
     if (\$346 ) begin
-      \$485  = 1'h0;
+      \$485  = 8'h00;
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
           if (cur_is_last) begin
-            \$485  = 1'h0;
+            \$485  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
-      \$485  = \$380 ;
+      (* full_case = 32'd1 *)
+      if (\$382 ) begin
+        \$485  = 8'h00;
+      end else begin
+        \$485  = \$385 [7:0];
+      end
     end
     if (rst) begin
-      \$485  = 1'h0;
+      \$485  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = b_bank_addr;
+    \$486  = b_in_group;
     if (\$346 ) begin
-      \$486  = d0_rp__data[24:16];
+      \$486  = 1'h0;
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
           if (cur_is_last) begin
-            \$486  = d0_rp__data[24:16];
+            \$486  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$486  = \$377 [8:0];
+      \$486  = \$380 ;
     end
     if (rst) begin
-      \$486  = 9'h000;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = b_rq_addr;
+    \$487  = b_bank_addr;
     if (\$346 ) begin
-      \$487  = d0_rp__data[32:25];
+      \$487  = d0_rp__data[24:16];
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
           if (cur_is_last) begin
-            \$487  = d0_rp__data[32:25];
+            \$487  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$487  = \$377 [8:0];
+    end
+    if (rst) begin
+      \$487  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = b_rq_addr;
+    if (\$346 ) begin
+      \$488  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          if (cur_is_last) begin
+            \$488  = d0_rp__data[32:25];
           end
         end
       end
     end else if (issue_b) begin
       if (\$382 ) begin
-        \$487  = \$384 [7:0];
+        \$488  = \$384 [7:0];
       end
     end
     if (rst) begin
-      \$487  = 8'h00;
+      \$488  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = loaded;
+    \$489  = loaded;
     if (\$346 ) begin
-      \$488  = 1'h1;
+      \$489  = 1'h1;
     end
     if (\$387 ) begin
-      \$488  = 1'h0;
-    end
-    if (rst) begin
-      \$488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = wr_buf;
-    if (\$346 ) begin
       \$489  = 1'h0;
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$489  = \$365 ;
-          if (cur_is_last) begin
-            \$489  = 1'h0;
-            if (b_done) begin
-              \$489  = 1'h1;
-            end
-          end
-        end
-      end
     end
     if (rst) begin
       \$489  = 1'h0;
@@ -3358,35 +3337,37 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = prev_out;
+    \$490  = wr_buf;
     if (\$346 ) begin
+      \$490  = 1'h0;
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
-          \$490  = cur_out;
+          \$490  = \$365 ;
           if (cur_is_last) begin
+            \$490  = 1'h0;
             if (b_done) begin
-              \$490  = d0_rp__data[15:8];
+              \$490  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$490  = 8'h00;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = prev_groups;
+    \$491  = prev_out;
     if (\$346 ) begin
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
-          \$491  = cur_groups;
+          \$491  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$491  = in_groups;
+              \$491  = d0_rp__data[15:8];
             end
           end
         end
@@ -3398,214 +3379,217 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = ctx;
+    \$492  = prev_groups;
     if (\$346 ) begin
     end else if (issue_a) begin
       if (\$354 ) begin
         if (\$358 ) begin
+          \$492  = cur_groups;
           if (cur_is_last) begin
-            \$492  = \$366 ;
+            if (b_done) begin
+              \$492  = in_groups;
+            end
           end
         end
       end
     end
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = track_reset0;
+    \$493  = ctx;
+    if (\$346 ) begin
+    end else if (issue_a) begin
+      if (\$354 ) begin
+        if (\$358 ) begin
+          if (cur_is_last) begin
+            \$493  = \$366 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = track_reset1;
+    \$494  = track_reset0;
     if (rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = issue;
+    \$495  = track_reset1;
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = rd_from_input;
-    if (step_valid) begin
-      \$496  = step_from_input;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = rd_block;
-    if (step_valid) begin
-      \$497  = step_blk;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = \$417 ;
+    \$496  = issue;
     if (rst) begin
-      \$498  = 1'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = wb_valid1;
+    \$497  = rd_from_input;
+    if (step_valid) begin
+      \$497  = step_from_input;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = rd_block;
+    if (step_valid) begin
+      \$498  = step_blk;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = \$418 ;
     if (rst) begin
       \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = wb_valid2;
+    \$500  = wb_valid1;
     if (rst) begin
       \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = wb_valid3;
+    \$501  = wb_valid2;
     if (rst) begin
       \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = wb_valid4;
+    \$502  = wb_valid3;
     if (rst) begin
       \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = wb_valid5;
+    \$503  = wb_valid4;
     if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = wb_valid6;
+    \$504  = wb_valid5;
     if (rst) begin
       \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = wb_valid7;
+    \$505  = wb_valid6;
     if (rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = wb_valid8;
+    \$506  = wb_valid7;
     if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = wb_valid9;
+    \$507  = wb_valid8;
     if (rst) begin
       \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = wb_valid10;
+    \$508  = wb_valid9;
     if (rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = wb_valid11;
+    \$509  = wb_valid10;
     if (rst) begin
       \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = wb_parity0;
-    if (track_reset_r0) begin
-      \$510  = 1'h1;
-    end else if (\$419 ) begin
-      \$510  = wb_par12;
-    end
+    \$510  = wb_valid11;
     if (rst) begin
       \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = wb_groups0;
+    \$511  = wb_parity0;
     if (track_reset_r0) begin
-      \$511  = 8'h00;
-    end else if (\$419 ) begin
-      \$511  = \$422 [7:0];
+      \$511  = 1'h1;
+    end else if (\$420 ) begin
+      \$511  = wb_par12;
     end
     if (rst) begin
-      \$511  = 8'h00;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = wb_parity1;
+    \$512  = wb_groups0;
+    if (track_reset_r0) begin
+      \$512  = 8'h00;
+    end else if (\$420 ) begin
+      \$512  = \$423 [7:0];
+    end
+    if (rst) begin
+      \$512  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = wb_parity1;
     if (track_reset_r1) begin
-      \$512  = 1'h1;
-    end else if (\$424 ) begin
-      \$512  = wb_par12;
+      \$513  = 1'h1;
+    end else if (\$425 ) begin
+      \$513  = wb_par12;
     end
     if (rst) begin
-      \$512  = 1'h0;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = wb_groups1;
+    \$514  = wb_groups1;
     if (track_reset_r1) begin
-      \$513  = 8'h00;
-    end else if (\$424 ) begin
-      \$513  = \$427 [7:0];
+      \$514  = 8'h00;
+    end else if (\$425 ) begin
+      \$514  = \$428 [7:0];
     end
     if (rst) begin
-      \$513  = 8'h00;
+      \$514  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = out_full0;
-    if (\$429 ) begin
-      \$514  = 1'h1;
-    end
-    if (done) begin
-      if (\$447 ) begin
-        \$514  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = out_pending0;
-    if (\$429 ) begin
+    \$515  = out_full0;
+    if (\$430 ) begin
       \$515  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$441 ) begin
-        if (\$443 ) begin
-          \$515  = 1'h0;
-        end
+    if (done) begin
+      if (\$448 ) begin
+        \$515  = 1'h0;
       end
     end
     if (rst) begin
@@ -3614,42 +3598,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = out_groups0;
-    if (\$429 ) begin
-      \$516  = 8'h00;
-    end else if (\$431 ) begin
-      \$516  = \$432 [7:0];
+    \$516  = out_pending0;
+    if (\$430 ) begin
+      \$516  = 1'h1;
     end
-    if (rst) begin
-      \$516  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = out_full1;
-    if (\$434 ) begin
-      \$517  = 1'h1;
-    end
-    if (done) begin
-      if (\$448 ) begin
-        \$517  = 1'h0;
+    if (drain_read) begin
+      if (\$442 ) begin
+        if (\$444 ) begin
+          \$516  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$517  = 1'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = out_pending1;
-    if (\$434 ) begin
+    \$517  = out_groups0;
+    if (\$430 ) begin
+      \$517  = 8'h00;
+    end else if (\$432 ) begin
+      \$517  = \$433 [7:0];
+    end
+    if (rst) begin
+      \$517  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$518  = out_full1;
+    if (\$435 ) begin
       \$518  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$441 ) begin
-        if (\$444 ) begin
-          \$518  = 1'h0;
-        end
+    if (done) begin
+      if (\$449 ) begin
+        \$518  = 1'h0;
       end
     end
     if (rst) begin
@@ -3658,76 +3642,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = out_groups1;
-    if (\$434 ) begin
-      \$519  = 8'h00;
-    end else if (\$436 ) begin
-      \$519  = \$437 [7:0];
+    \$519  = out_pending1;
+    if (\$435 ) begin
+      \$519  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$442 ) begin
+        if (\$445 ) begin
+          \$519  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$519  = 8'h00;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = drain_read;
+    \$520  = out_groups1;
+    if (\$435 ) begin
+      \$520  = 8'h00;
+    end else if (\$437 ) begin
+      \$520  = \$438 [7:0];
+    end
     if (rst) begin
-      \$520  = 1'h0;
+      \$520  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = drain_inflight;
+    \$521  = drain_read;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = drain_lane;
-    if (drain_read) begin
-      \$522  = drain_elem[0];
+    \$522  = drain_inflight;
+    if (rst) begin
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = drain_last;
+    \$523  = drain_lane;
     if (drain_read) begin
-      \$523  = \$439 ;
+      \$523  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = drain_elem;
+    \$524  = drain_last;
+    if (drain_read) begin
+      \$524  = \$440 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$525  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$441 ) begin
-        \$524  = 8'h00;
+      if (\$442 ) begin
+        \$525  = 8'h00;
       end else begin
-        \$524  = \$445 [7:0];
+        \$525  = \$446 [7:0];
       end
     end
     if (rst) begin
-      \$524  = 8'h00;
+      \$525  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = drain_slot;
+    \$526  = drain_slot;
     if (drain_read) begin
-      if (\$441 ) begin
-        \$525  = \$442 ;
+      if (\$442 ) begin
+        \$526  = \$443 ;
       end
-    end
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = release_slot;
-    if (done) begin
-      \$526  = \$446 ;
     end
     if (rst) begin
       \$526  = 1'h0;
@@ -3735,161 +3726,171 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = \$450 [2:0];
+    \$527  = release_slot;
+    if (done) begin
+      \$527  = \$447 ;
+    end
     if (rst) begin
-      \$527  = 3'h0;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = { 3'h0, busy };
+    \$528  = \$451 [2:0];
     if (rst) begin
-      \$528  = 4'h0;
+      \$528  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$529  = 32'd0;
-    end else begin
-      \$529  = \$451 [31:0];
-    end
+    \$529  = { 3'h0, busy };
     if (rst) begin
-      \$529  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = { 3'h0, stall_input };
-    if (rst) begin
-      \$530  = 4'h0;
+      \$529  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$531  = 32'd0;
+      \$530  = 32'd0;
     end else begin
-      \$531  = \$452 [31:0];
+      \$530  = \$452 [31:0];
     end
     if (rst) begin
-      \$531  = 32'd0;
+      \$530  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = { 3'h0, stall_output };
+    \$531  = { 3'h0, stall_input };
     if (rst) begin
-      \$532  = 4'h0;
+      \$531  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$533  = 32'd0;
+      \$532  = 32'd0;
     end else begin
-      \$533  = \$453 [31:0];
+      \$532  = \$453 [31:0];
     end
     if (rst) begin
-      \$533  = 32'd0;
+      \$532  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = \$454 ;
+    \$533  = { 3'h0, stall_output };
     if (rst) begin
-      \$534  = 4'h0;
+      \$533  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$535  = 32'd0;
+      \$534  = 32'd0;
     end else begin
-      \$535  = \$455 [31:0];
+      \$534  = \$454 [31:0];
     end
     if (rst) begin
-      \$535  = 32'd0;
+      \$534  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = { 2'h0, \$456  };
+    \$535  = \$455 ;
     if (rst) begin
-      \$536  = 4'h0;
+      \$535  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$537  = 32'd0;
+      \$536  = 32'd0;
     end else begin
-      \$537  = \$457 [31:0];
+      \$536  = \$456 [31:0];
     end
     if (rst) begin
-      \$537  = 32'd0;
+      \$536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = { 3'h0, issue };
+    \$537  = { 2'h0, \$457  };
     if (rst) begin
-      \$538  = 4'h0;
+      \$537  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$539  = 32'd0;
+      \$538  = 32'd0;
     end else begin
-      \$539  = \$458 [31:0];
+      \$538  = \$458 [31:0];
     end
     if (rst) begin
-      \$539  = 32'd0;
+      \$538  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = { 2'h0, \$459  };
+    \$539  = { 3'h0, issue };
     if (rst) begin
-      \$540  = 4'h0;
+      \$539  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$541  = 32'd0;
+      \$540  = 32'd0;
     end else begin
-      \$541  = \$460 [31:0];
+      \$540  = \$459 [31:0];
     end
     if (rst) begin
-      \$541  = 32'd0;
+      \$540  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = { 3'h0, done };
+    \$541  = { 2'h0, \$460  };
     if (rst) begin
-      \$542  = 4'h0;
+      \$541  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$543  = 32'd0;
+      \$542  = 32'd0;
     end else begin
-      \$543  = \$461 [31:0];
+      \$542  = \$461 [31:0];
     end
     if (rst) begin
-      \$543  = 32'd0;
+      \$542  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$543  = { 3'h0, done };
+    if (rst) begin
+      \$543  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$544  = 32'd0;
+    end else begin
+      \$544  = \$462 [31:0];
+    end
+    if (rst) begin
+      \$544  = 32'd0;
     end
   end
   always @* begin
@@ -4029,19 +4030,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$350  = { 1'h0, \$349 [8:1] };
   assign \$360  = { 2'h0, \$359 [8:2] };
   assign \$362  = { 1'h0, \$361 [8:1] };
-  assign \$401  = \$400 ;
-  assign \$406  = \$405 ;
-  assign \$423  = wb_ctx12;
-  assign \$433  = ctx;
-  assign \$435  = wb_ctx12;
-  assign \$444  = drain_slot;
-  assign \$448  = release_slot;
+  assign \$400  = b_fold;
+  assign \$403  = fold;
+  assign \$407  = fold;
+  assign \$424  = wb_ctx12;
+  assign \$434  = ctx;
+  assign \$436  = wb_ctx12;
+  assign \$445  = drain_slot;
+  assign \$449  = release_slot;
   assign \$217  = ctx;
   assign \$233  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \port$920$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \port$921$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4068,8 +4070,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   reg [2:0] level = 3'h0;
   input [31:0] \port$363$0 ;
   wire [31:0] \port$363$0 ;
-  input \port$920$0 ;
-  wire \port$920$0 ;
+  input \port$921$0 ;
+  wire \port$921$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4102,7 +4104,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$920$0 , \port$363$0  };
+      storage[w_port__addr] <= { \port$921$0 , \port$363$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4164,8 +4166,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$920$0 , \port$363$0  };
-  assign w_data = { \port$920$0 , \port$363$0  };
+  assign w_port__data = { \port$921$0 , \port$363$0  };
+  assign w_data = { \port$921$0 , \port$363$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -5204,7 +5206,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1012$0 (pe0_flags),
+    .\port$1013$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -5280,7 +5282,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1012$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1013$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -5325,8 +5327,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$10
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1012$0 ;
-  wire [1:0] \port$1012$0 ;
+  input [1:0] \port$1013$0 ;
+  wire [1:0] \port$1013$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -5385,9 +5387,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$10
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1012$0 [0];
+    rq_relu1 <= \port$1013$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1012$0 [1];
+    rq_req1 <= \port$1013$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -5515,8 +5517,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$10
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1012$0 [0];
-  assign i_requantize = \port$1012$0 [1];
+  assign i_relu = \port$1013$0 [0];
+  assign i_requantize = \port$1013$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -6556,7 +6558,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1114$0 (pe1_flags),
+    .\port$1115$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -6632,7 +6634,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1114$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1115$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -6677,8 +6679,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$11
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1114$0 ;
-  wire [1:0] \port$1114$0 ;
+  input [1:0] \port$1115$0 ;
+  wire [1:0] \port$1115$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -6737,9 +6739,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$11
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1114$0 [0];
+    rq_relu1 <= \port$1115$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1114$0 [1];
+    rq_req1 <= \port$1115$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -6867,8 +6869,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$11
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1114$0 [0];
-  assign i_requantize = \port$1114$0 [1];
+  assign i_relu = \port$1115$0 [0];
+  assign i_requantize = \port$1115$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };

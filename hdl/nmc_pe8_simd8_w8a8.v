@@ -466,21 +466,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$512 ;
   wire \$513 ;
   wire [8:0] \$514 ;
-  wire [8:0] \$515 ;
-  wire \$516 ;
-  wire [5:0] \$517 ;
-  wire [9:0] \$518 ;
-  wire [8:0] \$519 ;
+  wire [5:0] \$515 ;
+  wire [9:0] \$516 ;
+  wire [8:0] \$517 ;
+  wire [5:0] \$518 ;
+  wire [9:0] \$519 ;
   wire \$52 ;
-  wire [8:0] \$520 ;
-  wire [6:0] \$521 ;
-  wire [9:0] \$522 ;
-  wire [5:0] \$523 ;
-  wire [10:0] \$524 ;
-  wire \$525 ;
+  wire [9:0] \$520 ;
+  wire [8:0] \$521 ;
+  wire [6:0] \$522 ;
+  wire [9:0] \$523 ;
+  wire [5:0] \$524 ;
+  wire [10:0] \$525 ;
   wire \$526 ;
-  wire [8:0] \$527 ;
-  wire \$528 ;
+  wire \$527 ;
+  wire [8:0] \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
@@ -488,86 +488,86 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
-  wire [9:0] \$535 ;
+  wire \$535 ;
   wire [9:0] \$536 ;
-  wire \$537 ;
+  wire [9:0] \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire [9:0] \$540 ;
+  wire \$540 ;
   wire [9:0] \$541 ;
-  wire \$542 ;
+  wire [9:0] \$542 ;
   wire \$543 ;
   wire \$544 ;
   wire \$545 ;
-  wire [9:0] \$546 ;
-  wire \$547 ;
+  wire \$546 ;
+  wire [9:0] \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire [9:0] \$551 ;
+  wire \$551 ;
   wire [9:0] \$552 ;
-  wire \$553 ;
-  wire [9:0] \$554 ;
-  wire \$555 ;
+  wire [9:0] \$553 ;
+  wire \$554 ;
+  wire [9:0] \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire [9:0] \$559 ;
+  wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
+  wire [9:0] \$560 ;
   wire \$561 ;
   wire \$562 ;
-  wire [3:0] \$563 ;
-  wire [4:0] \$564 ;
-  wire [32:0] \$565 ;
+  wire \$563 ;
+  wire [3:0] \$564 ;
+  wire [4:0] \$565 ;
   wire [32:0] \$566 ;
   wire [32:0] \$567 ;
-  wire [6:0] \$568 ;
-  wire [32:0] \$569 ;
+  wire [32:0] \$568 ;
+  wire [6:0] \$569 ;
   wire [4:0] \$57 ;
-  wire [3:0] \$570 ;
-  wire [32:0] \$571 ;
+  wire [32:0] \$570 ;
+  wire [3:0] \$571 ;
   wire [32:0] \$572 ;
-  wire [1:0] \$573 ;
-  wire [32:0] \$574 ;
+  wire [32:0] \$573 ;
+  wire [1:0] \$574 ;
   wire [32:0] \$575 ;
-  reg [3:0] \$576 ;
-  reg [8:0] \$577 ;
+  wire [32:0] \$576 ;
+  reg [3:0] \$577 ;
   reg [8:0] \$578 ;
   reg [8:0] \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg [8:0] \$581 ;
-  reg \$582 ;
+  reg [8:0] \$580 ;
+  reg \$581 ;
+  reg [8:0] \$582 ;
   reg \$583 ;
-  reg [8:0] \$584 ;
+  reg \$584 ;
   reg [8:0] \$585 ;
   reg [8:0] \$586 ;
   reg [8:0] \$587 ;
-  reg \$588 ;
+  reg [8:0] \$588 ;
   reg \$589 ;
   wire \$59 ;
   reg \$590 ;
-  reg [8:0] \$591 ;
-  reg [7:0] \$592 ;
-  reg [3:0] \$593 ;
-  reg [8:0] \$594 ;
+  reg \$591 ;
+  reg [8:0] \$592 ;
+  reg [7:0] \$593 ;
+  reg [3:0] \$594 ;
   reg [8:0] \$595 ;
-  reg [17:0] \$596 ;
-  reg [8:0] \$597 ;
+  reg [8:0] \$596 ;
+  reg [17:0] \$597 ;
   reg [8:0] \$598 ;
-  reg \$599 ;
+  reg [8:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg [8:0] \$600 ;
-  reg [7:0] \$601 ;
-  reg \$602 ;
+  reg \$600 ;
+  reg [8:0] \$601 ;
+  reg [7:0] \$602 ;
   reg \$603 ;
-  reg [8:0] \$604 ;
+  reg \$604 ;
   reg [8:0] \$605 ;
-  reg \$606 ;
+  reg [8:0] \$606 ;
   reg \$607 ;
   reg \$608 ;
   reg \$609 ;
@@ -589,42 +589,43 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$623 ;
   reg \$624 ;
   reg \$625 ;
-  reg [8:0] \$626 ;
-  reg \$627 ;
-  reg [8:0] \$628 ;
-  reg \$629 ;
+  reg \$626 ;
+  reg [8:0] \$627 ;
+  reg \$628 ;
+  reg [8:0] \$629 ;
   wire [8:0] \$63 ;
   reg \$630 ;
-  reg [8:0] \$631 ;
-  reg \$632 ;
+  reg \$631 ;
+  reg [8:0] \$632 ;
   reg \$633 ;
-  reg [8:0] \$634 ;
-  reg \$635 ;
+  reg \$634 ;
+  reg [8:0] \$635 ;
   reg \$636 ;
-  reg [2:0] \$637 ;
-  reg \$638 ;
-  reg [8:0] \$639 ;
+  reg \$637 ;
+  reg [2:0] \$638 ;
+  reg \$639 ;
   wire [5:0] \$64 ;
-  reg \$640 ;
+  reg [8:0] \$640 ;
   reg \$641 ;
-  reg [2:0] \$642 ;
-  reg [6:0] \$643 ;
-  reg [31:0] \$644 ;
-  reg [6:0] \$645 ;
-  reg [31:0] \$646 ;
-  reg [6:0] \$647 ;
-  reg [31:0] \$648 ;
-  reg [6:0] \$649 ;
+  reg \$642 ;
+  reg [2:0] \$643 ;
+  reg [6:0] \$644 ;
+  reg [31:0] \$645 ;
+  reg [6:0] \$646 ;
+  reg [31:0] \$647 ;
+  reg [6:0] \$648 ;
+  reg [31:0] \$649 ;
   wire [9:0] \$65 ;
-  reg [31:0] \$650 ;
-  reg [6:0] \$651 ;
-  reg [31:0] \$652 ;
-  reg [6:0] \$653 ;
-  reg [31:0] \$654 ;
-  reg [6:0] \$655 ;
-  reg [31:0] \$656 ;
-  reg [6:0] \$657 ;
-  reg [31:0] \$658 ;
+  reg [6:0] \$650 ;
+  reg [31:0] \$651 ;
+  reg [6:0] \$652 ;
+  reg [31:0] \$653 ;
+  reg [6:0] \$654 ;
+  reg [31:0] \$655 ;
+  reg [6:0] \$656 ;
+  reg [31:0] \$657 ;
+  reg [6:0] \$658 ;
+  reg [31:0] \$659 ;
   wire \$66 ;
   wire [8:0] \$67 ;
   wire [8:0] \$68 ;
@@ -3637,6 +3638,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
   end
   assign \$signature__data$471  = _23_;
+  assign \$301  = \$298  & \$300 ;
   assign \$302  = cur_groups - 1'h1;
   assign \$303  = group == \$302 ;
   assign \$304  = \$301  & \$303 ;
@@ -3825,127 +3827,127 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$511  = issue_b ? b_rq_addr : rq_addr;
   assign \$512  = issue_b ? d0_rp__data[35] : cur_relu;
   assign \$513  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$514  = issue_b ? b_fold : fold;
-  assign \$516  = ctx ^ issue_b;
-  assign \$517  = \$516  ? 6'h20 : 6'h00;
-  assign \$518  = \$515  + \$517 ;
-  assign \$519  = issue_b ? b_fold : fold;
-  assign \$521  = ctx ? 7'h40 : 7'h00;
-  assign \$522  = \$520  + \$521 ;
-  assign \$523  = wr_buf ? 6'h00 : 6'h20;
-  assign \$524  = \$522  + \$523 ;
-  assign \$525  = ! layer;
-  assign \$526  = issue_b | \$525 ;
-  assign \$527  = issue_b ? b_group : group;
-  assign \$528  = issue_b ? 1'h0 : wr_buf;
-  assign \$529  = ctx ^ issue_b;
-  assign \$530  = issue_a & cur_is_last;
-  assign \$531  = step_valid & step_last;
-  assign \$532  = ! wb_ctx13;
-  assign \$533  = act_write & \$532 ;
-  assign \$534  = wb_parity0 == wb_par13;
-  assign \$535  = wb_groups0 + 1'h1;
-  assign \$536  = \$534  ? \$535  : 10'h001;
-  assign \$538  = act_write & \$537 ;
-  assign \$539  = wb_parity1 == wb_par13;
-  assign \$540  = wb_groups1 + 1'h1;
-  assign \$541  = \$539  ? \$540  : 10'h001;
-  assign \$542  = ! ctx;
-  assign \$543  = claim_out & \$542 ;
-  assign \$544  = ! wb_ctx13;
-  assign \$545  = out_write & \$544 ;
-  assign \$546  = out_groups0 + 1'h1;
-  assign \$548  = claim_out & \$547 ;
-  assign \$550  = out_write & \$549 ;
-  assign \$551  = out_groups1 + 1'h1;
-  assign \$552  = out_n - 1'h1;
-  assign \$553  = drain_elem == \$552 ;
-  assign \$554  = out_n - 1'h1;
-  assign \$555  = drain_elem == \$554 ;
-  assign \$556  = ~ drain_slot;
-  assign \$557  = ! drain_slot;
-  assign \$559  = drain_elem + 1'h1;
-  assign \$560  = ~ release_slot;
-  assign \$561  = ! release_slot;
-  assign \$563  = in_flight + vector_start;
-  assign \$564  = \$563  - done;
-  assign \$565  = count_busy + inc_busy;
-  assign \$566  = count_stall_input + inc_stall_input;
-  assign \$567  = count_stall_output + inc_stall_output;
-  assign \$568  = issue ? 7'h40 : 7'h00;
-  assign \$569  = count_mac_ops + inc_mac_ops;
-  assign \$570  = issue ? 4'h8 : 4'h0;
-  assign \$571  = count_bank_reads + inc_bank_reads;
-  assign \$572  = count_act_reads + inc_act_reads;
-  assign \$573  = in_fire + act_write;
-  assign \$574  = count_act_writes + inc_act_writes;
-  assign \$575  = count_inferences + inc_inferences;
+  assign \$515  = ctx ? 6'h00 : 6'h20;
+  assign \$516  = \$514  + \$515 ;
+  assign \$518  = ctx ? 6'h20 : 6'h00;
+  assign \$519  = \$517  + \$518 ;
+  assign \$520  = issue_b ? \$516  : \$519 ;
+  assign \$522  = ctx ? 7'h40 : 7'h00;
+  assign \$523  = \$521  + \$522 ;
+  assign \$524  = wr_buf ? 6'h00 : 6'h20;
+  assign \$525  = \$523  + \$524 ;
+  assign \$526  = ! layer;
+  assign \$527  = issue_b | \$526 ;
+  assign \$528  = issue_b ? b_group : group;
+  assign \$529  = issue_b ? 1'h0 : wr_buf;
+  assign \$530  = ctx ^ issue_b;
+  assign \$531  = issue_a & cur_is_last;
+  assign \$532  = step_valid & step_last;
+  assign \$533  = ! wb_ctx13;
+  assign \$534  = act_write & \$533 ;
+  assign \$535  = wb_parity0 == wb_par13;
+  assign \$536  = wb_groups0 + 1'h1;
+  assign \$537  = \$535  ? \$536  : 10'h001;
+  assign \$539  = act_write & \$538 ;
+  assign \$540  = wb_parity1 == wb_par13;
+  assign \$541  = wb_groups1 + 1'h1;
+  assign \$542  = \$540  ? \$541  : 10'h001;
+  assign \$543  = ! ctx;
+  assign \$544  = claim_out & \$543 ;
+  assign \$545  = ! wb_ctx13;
+  assign \$546  = out_write & \$545 ;
+  assign \$547  = out_groups0 + 1'h1;
+  assign \$549  = claim_out & \$548 ;
+  assign \$551  = out_write & \$550 ;
+  assign \$552  = out_groups1 + 1'h1;
+  assign \$553  = out_n - 1'h1;
+  assign \$554  = drain_elem == \$553 ;
+  assign \$555  = out_n - 1'h1;
+  assign \$556  = drain_elem == \$555 ;
+  assign \$557  = ~ drain_slot;
+  assign \$558  = ! drain_slot;
+  assign \$560  = drain_elem + 1'h1;
+  assign \$561  = ~ release_slot;
+  assign \$562  = ! release_slot;
+  assign \$564  = in_flight + vector_start;
+  assign \$565  = \$564  - done;
+  assign \$566  = count_busy + inc_busy;
+  assign \$567  = count_stall_input + inc_stall_input;
+  assign \$568  = count_stall_output + inc_stall_output;
+  assign \$569  = issue ? 7'h40 : 7'h00;
+  assign \$570  = count_mac_ops + inc_mac_ops;
+  assign \$571  = issue ? 4'h8 : 4'h0;
+  assign \$572  = count_bank_reads + inc_bank_reads;
+  assign \$573  = count_act_reads + inc_act_reads;
+  assign \$574  = in_fire + act_write;
+  assign \$575  = count_act_writes + inc_act_writes;
+  assign \$576  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$576 ;
+    n_layers <= \$577 ;
   always @(posedge clk)
-    in_folds <= \$577 ;
+    in_folds <= \$578 ;
   always @(posedge clk)
-    out_n <= \$578 ;
+    out_n <= \$579 ;
   always @(posedge clk)
-    in_beats0 <= \$579 ;
+    in_beats0 <= \$580 ;
   always @(posedge clk)
-    in_full0 <= \$580 ;
+    in_full0 <= \$581 ;
   always @(posedge clk)
-    in_beats1 <= \$581 ;
+    in_beats1 <= \$582 ;
   always @(posedge clk)
-    in_full1 <= \$582 ;
+    in_full1 <= \$583 ;
   always @(posedge clk)
-    in_wslot <= \$583 ;
+    in_wslot <= \$584 ;
   always @(posedge clk)
-    in_groups <= \$584 ;
+    in_groups <= \$585 ;
   always @(posedge clk)
-    cur_folds <= \$585 ;
+    cur_folds <= \$586 ;
   always @(posedge clk)
-    cur_groups <= \$586 ;
+    cur_groups <= \$587 ;
   always @(posedge clk)
-    cur_out <= \$587 ;
+    cur_out <= \$588 ;
   always @(posedge clk)
-    cur_is_last <= \$588 ;
+    cur_is_last <= \$589 ;
   always @(posedge clk)
-    cur_relu <= \$589 ;
+    cur_relu <= \$590 ;
   always @(posedge clk)
-    cur_requantize <= \$590 ;
+    cur_requantize <= \$591 ;
   always @(posedge clk)
-    bank_addr <= \$591 ;
+    bank_addr <= \$592 ;
   always @(posedge clk)
-    rq_addr <= \$592 ;
+    rq_addr <= \$593 ;
   always @(posedge clk)
-    layer <= \$593 ;
+    layer <= \$594 ;
   always @(posedge clk)
-    group <= \$594 ;
+    group <= \$595 ;
   always @(posedge clk)
-    fold <= \$595 ;
+    fold <= \$596 ;
   always @(posedge clk)
-    fold_end <= \$596 ;
+    fold_end <= \$597 ;
   always @(posedge clk)
-    b_group <= \$597 ;
+    b_group <= \$598 ;
   always @(posedge clk)
-    b_fold <= \$598 ;
+    b_fold <= \$599 ;
   always @(posedge clk)
-    b_in_group <= \$599 ;
+    b_in_group <= \$600 ;
   always @(posedge clk)
-    b_bank_addr <= \$600 ;
+    b_bank_addr <= \$601 ;
   always @(posedge clk)
-    b_rq_addr <= \$601 ;
+    b_rq_addr <= \$602 ;
   always @(posedge clk)
-    loaded <= \$602 ;
+    loaded <= \$603 ;
   always @(posedge clk)
-    wr_buf <= \$603 ;
+    wr_buf <= \$604 ;
   always @(posedge clk)
-    prev_out <= \$604 ;
+    prev_out <= \$605 ;
   always @(posedge clk)
-    prev_groups <= \$605 ;
+    prev_groups <= \$606 ;
   always @(posedge clk)
-    ctx <= \$606 ;
+    ctx <= \$607 ;
   always @(posedge clk)
-    track_reset_r0 <= \$607 ;
+    track_reset_r0 <= \$608 ;
   always @(posedge clk)
-    track_reset_r1 <= \$608 ;
+    track_reset_r1 <= \$609 ;
   always @(posedge clk)
     step_addr <= \$502 ;
   always @(posedge clk)
@@ -3959,29 +3961,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_requantize <= \$513 ;
   always @(posedge clk)
-    step_in_addr <= \$518 ;
+    step_in_addr <= \$520 ;
   always @(posedge clk)
-    step_act_addr <= \$524 ;
+    step_act_addr <= \$525 ;
   always @(posedge clk)
-    step_from_input <= \$526 ;
+    step_from_input <= \$527 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$527 ;
+    step_group <= \$528 ;
   always @(posedge clk)
-    step_par <= \$528 ;
+    step_par <= \$529 ;
   always @(posedge clk)
-    step_ctx <= \$529 ;
+    step_ctx <= \$530 ;
   always @(posedge clk)
-    step_out <= \$530 ;
+    step_out <= \$531 ;
   always @(posedge clk)
-    step_valid <= \$609 ;
+    step_valid <= \$610 ;
   always @(posedge clk)
-    rd_from_input <= \$610 ;
+    rd_from_input <= \$611 ;
   always @(posedge clk)
-    rd_block <= \$611 ;
+    rd_block <= \$612 ;
   always @(posedge clk)
-    wb_valid1 <= \$612 ;
+    wb_valid1 <= \$613 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3991,7 +3993,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$613 ;
+    wb_valid2 <= \$614 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -4001,7 +4003,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$614 ;
+    wb_valid3 <= \$615 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -4011,7 +4013,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$615 ;
+    wb_valid4 <= \$616 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -4021,7 +4023,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$616 ;
+    wb_valid5 <= \$617 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -4031,7 +4033,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$617 ;
+    wb_valid6 <= \$618 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -4041,7 +4043,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$618 ;
+    wb_valid7 <= \$619 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -4051,7 +4053,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$619 ;
+    wb_valid8 <= \$620 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -4061,7 +4063,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$620 ;
+    wb_valid9 <= \$621 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4071,7 +4073,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$621 ;
+    wb_valid10 <= \$622 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4081,7 +4083,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$622 ;
+    wb_valid11 <= \$623 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4091,7 +4093,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$623 ;
+    wb_valid12 <= \$624 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4101,7 +4103,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$624 ;
+    wb_valid13 <= \$625 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4111,37 +4113,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$625 ;
+    wb_parity0 <= \$626 ;
   always @(posedge clk)
-    wb_groups0 <= \$626 ;
+    wb_groups0 <= \$627 ;
   always @(posedge clk)
-    wb_parity1 <= \$627 ;
+    wb_parity1 <= \$628 ;
   always @(posedge clk)
-    wb_groups1 <= \$628 ;
+    wb_groups1 <= \$629 ;
   always @(posedge clk)
-    out_full0 <= \$629 ;
+    out_full0 <= \$630 ;
   always @(posedge clk)
-    out_pending0 <= \$630 ;
+    out_pending0 <= \$631 ;
   always @(posedge clk)
-    out_groups0 <= \$631 ;
+    out_groups0 <= \$632 ;
   always @(posedge clk)
-    out_full1 <= \$632 ;
+    out_full1 <= \$633 ;
   always @(posedge clk)
-    out_pending1 <= \$633 ;
+    out_pending1 <= \$634 ;
   always @(posedge clk)
-    out_groups1 <= \$634 ;
+    out_groups1 <= \$635 ;
   always @(posedge clk)
-    drain_inflight <= \$635 ;
+    drain_inflight <= \$636 ;
   always @(posedge clk)
-    drain_inflight2 <= \$636 ;
+    drain_inflight2 <= \$637 ;
   always @(posedge clk)
-    drain_lane <= \$637 ;
+    drain_lane <= \$638 ;
   always @(posedge clk)
-    drain_last <= \$638 ;
+    drain_last <= \$639 ;
   always @(posedge clk)
-    drain_elem <= \$639 ;
+    drain_elem <= \$640 ;
   always @(posedge clk)
-    drain_slot <= \$640 ;
+    drain_slot <= \$641 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -4163,41 +4165,41 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data7 <= \$signature__data$471 ;
   always @(posedge clk)
-    release_slot <= \$641 ;
+    release_slot <= \$642 ;
   always @(posedge clk)
-    in_flight <= \$642 ;
+    in_flight <= \$643 ;
   always @(posedge clk)
-    inc_busy <= \$643 ;
+    inc_busy <= \$644 ;
   always @(posedge clk)
-    count_busy <= \$644 ;
+    count_busy <= \$645 ;
   always @(posedge clk)
-    inc_stall_input <= \$645 ;
+    inc_stall_input <= \$646 ;
   always @(posedge clk)
-    count_stall_input <= \$646 ;
+    count_stall_input <= \$647 ;
   always @(posedge clk)
-    inc_stall_output <= \$647 ;
+    inc_stall_output <= \$648 ;
   always @(posedge clk)
-    count_stall_output <= \$648 ;
+    count_stall_output <= \$649 ;
   always @(posedge clk)
-    inc_mac_ops <= \$649 ;
+    inc_mac_ops <= \$650 ;
   always @(posedge clk)
-    count_mac_ops <= \$650 ;
+    count_mac_ops <= \$651 ;
   always @(posedge clk)
-    inc_bank_reads <= \$651 ;
+    inc_bank_reads <= \$652 ;
   always @(posedge clk)
-    count_bank_reads <= \$652 ;
+    count_bank_reads <= \$653 ;
   always @(posedge clk)
-    inc_act_reads <= \$653 ;
+    inc_act_reads <= \$654 ;
   always @(posedge clk)
-    count_act_reads <= \$654 ;
+    count_act_reads <= \$655 ;
   always @(posedge clk)
-    inc_act_writes <= \$655 ;
+    inc_act_writes <= \$656 ;
   always @(posedge clk)
-    count_act_writes <= \$656 ;
+    count_act_writes <= \$657 ;
   always @(posedge clk)
-    inc_inferences <= \$657 ;
+    inc_inferences <= \$658 ;
   always @(posedge clk)
-    count_inferences <= \$658 ;
+    count_inferences <= \$659 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -4500,11 +4502,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$298  = \$296  & \$297 ;
   assign \$299  = cur_folds - 1'h1;
   assign \$300  = fold == \$299 ;
-  assign \$301  = \$298  & \$300 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1406$0 (drain_last2),
+    .\port$1407$0 (drain_last2),
     .\port$503$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -4763,88 +4764,78 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = n_layers;
+    \$577  = n_layers;
     if (\$437 ) begin
       if (\$438 ) begin
-        \$576  = \$440 [3:0];
+        \$577  = \$440 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = \$442 [8:0];
-    if (rst) begin
-      \$577  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = dl_rp__data[17:9];
+    \$578  = \$442 [8:0];
     if (rst) begin
       \$578  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = in_beats0;
-    if (\$444 ) begin
-      \$579  = \$445 [8:0];
-    end
-    if (in_release0) begin
-      \$579  = 9'h000;
-    end
+    \$579  = dl_rp__data[17:9];
     if (rst) begin
       \$579  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = in_full0;
+    \$580  = in_beats0;
+    if (\$444 ) begin
+      \$580  = \$445 [8:0];
+    end
+    if (in_release0) begin
+      \$580  = 9'h000;
+    end
+    if (rst) begin
+      \$580  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$581  = in_full0;
     if (\$444 ) begin
       if (\$447 ) begin
-        \$580  = 1'h1;
+        \$581  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$580  = 1'h0;
+      \$581  = 1'h0;
     end
     if (rst) begin
-      \$580  = 1'h0;
+      \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = in_beats1;
+    \$582  = in_beats1;
     if (\$449 ) begin
-      \$581  = \$450 [8:0];
+      \$582  = \$450 [8:0];
     end
     if (in_release1) begin
-      \$581  = 9'h000;
+      \$582  = 9'h000;
     end
     if (rst) begin
-      \$581  = 9'h000;
+      \$582  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = in_full1;
+    \$583  = in_full1;
     if (\$449 ) begin
       if (\$452 ) begin
-        \$582  = 1'h1;
+        \$583  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$582  = 1'h0;
-    end
-    if (rst) begin
-      \$582  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = in_wslot;
-    if (\$456 ) begin
-      \$583  = \$457 ;
+      \$583  = 1'h0;
     end
     if (rst) begin
       \$583  = 1'h0;
@@ -4852,36 +4843,30 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = \$459 [8:0];
+    \$584  = in_wslot;
+    if (\$456 ) begin
+      \$584  = \$457 ;
+    end
     if (rst) begin
-      \$584  = 9'h000;
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = cur_folds;
-    if (\$460 ) begin
-      \$585  = \$462 [8:0];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$585  = \$474 [8:0];
-        end
-      end
-    end
+    \$585  = \$459 [8:0];
     if (rst) begin
       \$585  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = cur_groups;
+    \$586  = cur_folds;
     if (\$460 ) begin
-      \$586  = \$464 [8:0];
+      \$586  = \$462 [8:0];
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
-          \$586  = \$476 [8:0];
+          \$586  = \$474 [8:0];
         end
       end
     end
@@ -4891,13 +4876,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = cur_out;
+    \$587  = cur_groups;
     if (\$460 ) begin
-      \$587  = nxt_rp__data[17:9];
+      \$587  = \$464 [8:0];
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
-          \$587  = nxt_rp__data[17:9];
+          \$587  = \$476 [8:0];
         end
       end
     end
@@ -4907,29 +4892,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = cur_is_last;
+    \$588  = cur_out;
     if (\$460 ) begin
-      \$588  = \$466 ;
+      \$588  = nxt_rp__data[17:9];
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
-          \$588  = \$478 ;
+          \$588  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$588  = 1'h0;
+      \$588  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = cur_relu;
+    \$589  = cur_is_last;
     if (\$460 ) begin
-      \$589  = nxt_rp__data[35];
+      \$589  = \$466 ;
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
-          \$589  = nxt_rp__data[35];
+          \$589  = \$478 ;
         end
       end
     end
@@ -4939,13 +4924,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = cur_requantize;
+    \$590  = cur_relu;
     if (\$460 ) begin
-      \$590  = nxt_rp__data[36];
+      \$590  = nxt_rp__data[35];
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
-          \$590  = nxt_rp__data[36];
+          \$590  = nxt_rp__data[35];
         end
       end
     end
@@ -4955,105 +4940,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = bank_addr;
+    \$591  = cur_requantize;
     if (\$460 ) begin
-      \$591  = nxt_rp__data[26:18];
+      \$591  = nxt_rp__data[36];
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
-          \$591  = nxt_rp__data[26:18];
+          \$591  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = bank_addr;
+    if (\$460 ) begin
+      \$592  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          \$592  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$481 ) begin
-              \$591  = b_bank_addr;
+              \$592  = b_bank_addr;
             end
           end
         end
       end
       if (\$489 ) begin
-        \$591  = \$490 [8:0];
+        \$592  = \$490 [8:0];
       end
     end
     if (rst) begin
-      \$591  = 9'h000;
+      \$592  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = rq_addr;
+    \$593  = rq_addr;
     if (\$460 ) begin
-      \$592  = nxt_rp__data[34:27];
+      \$593  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (\$468 ) begin
-        \$592  = \$470 [7:0];
+        \$593  = \$470 [7:0];
         if (\$472 ) begin
-          \$592  = nxt_rp__data[34:27];
+          \$593  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$481 ) begin
-              \$592  = b_rq_addr;
+              \$593  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$592  = 8'h00;
+      \$593  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = layer;
+    \$594  = layer;
     if (\$460 ) begin
-      \$593  = \$107 [3:0];
+      \$594  = \$107 [3:0];
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
-          \$593  = \$107 [3:0];
+          \$594  = \$107 [3:0];
         end
       end
     end
     if (rst) begin
-      \$593  = 4'h0;
+      \$594  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = group;
-    if (\$460 ) begin
-      \$594  = 9'h000;
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        \$594  = \$469 [8:0];
-        if (\$472 ) begin
-          \$594  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$481 ) begin
-              \$594  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$594  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = fold;
+    \$595  = group;
     if (\$460 ) begin
       \$595  = 9'h000;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (\$468 ) begin
-        \$595  = 9'h000;
+        \$595  = \$469 [8:0];
         if (\$472 ) begin
           \$595  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$481 ) begin
+              \$595  = b_group;
+            end
+          end
         end
-      end else begin
-        \$595  = \$482 [8:0];
       end
     end
     if (rst) begin
@@ -5062,49 +5043,47 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = fold_end;
+    \$596  = fold;
     if (\$460 ) begin
-      \$596  = 18'h00008;
+      \$596  = 9'h000;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$468 ) begin
-        \$596  = 18'h00008;
+        \$596  = 9'h000;
         if (\$472 ) begin
-          \$596  = 18'h00008;
+          \$596  = 9'h000;
         end
       end else begin
-        \$596  = \$483 [17:0];
+        \$596  = \$482 [8:0];
       end
     end
     if (rst) begin
-      \$596  = 18'h00000;
+      \$596  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = b_group;
+    \$597  = fold_end;
     if (\$460 ) begin
-      \$597  = 9'h000;
+      \$597  = 18'h00008;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (\$468 ) begin
+        \$597  = 18'h00008;
         if (\$472 ) begin
-          if (cur_is_last) begin
-            \$597  = 9'h000;
-          end
+          \$597  = 18'h00008;
         end
-      end
-    end else if (issue_b) begin
-      if (\$496 ) begin
-        \$597  = \$497 [8:0];
+      end else begin
+        \$597  = \$483 [17:0];
       end
     end
     if (rst) begin
-      \$597  = 9'h000;
+      \$597  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = b_fold;
+    \$598  = b_group;
     if (\$460 ) begin
       \$598  = 9'h000;
     end else if (issue_a) begin
@@ -5116,11 +5095,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
         end
       end
     end else if (issue_b) begin
-      (* full_case = 32'd1 *)
       if (\$496 ) begin
-        \$598  = 9'h000;
-      end else begin
-        \$598  = \$499 [8:0];
+        \$598  = \$497 [8:0];
       end
     end
     if (rst) begin
@@ -5129,96 +5105,99 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = b_in_group;
+    \$599  = b_fold;
     if (\$460 ) begin
-      \$599  = 1'h0;
+      \$599  = 9'h000;
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
           if (cur_is_last) begin
-            \$599  = 1'h0;
+            \$599  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
-      \$599  = \$494 ;
+      (* full_case = 32'd1 *)
+      if (\$496 ) begin
+        \$599  = 9'h000;
+      end else begin
+        \$599  = \$499 [8:0];
+      end
     end
     if (rst) begin
-      \$599  = 1'h0;
+      \$599  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = b_bank_addr;
+    \$600  = b_in_group;
     if (\$460 ) begin
-      \$600  = d0_rp__data[26:18];
+      \$600  = 1'h0;
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
           if (cur_is_last) begin
-            \$600  = d0_rp__data[26:18];
+            \$600  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$600  = \$491 [8:0];
+      \$600  = \$494 ;
     end
     if (rst) begin
-      \$600  = 9'h000;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = b_rq_addr;
+    \$601  = b_bank_addr;
     if (\$460 ) begin
-      \$601  = d0_rp__data[34:27];
+      \$601  = d0_rp__data[26:18];
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
           if (cur_is_last) begin
-            \$601  = d0_rp__data[34:27];
+            \$601  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$601  = \$491 [8:0];
+    end
+    if (rst) begin
+      \$601  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$602  = b_rq_addr;
+    if (\$460 ) begin
+      \$602  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          if (cur_is_last) begin
+            \$602  = d0_rp__data[34:27];
           end
         end
       end
     end else if (issue_b) begin
       if (\$496 ) begin
-        \$601  = \$498 [7:0];
+        \$602  = \$498 [7:0];
       end
     end
     if (rst) begin
-      \$601  = 8'h00;
+      \$602  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = loaded;
+    \$603  = loaded;
     if (\$460 ) begin
-      \$602  = 1'h1;
+      \$603  = 1'h1;
     end
     if (\$501 ) begin
-      \$602  = 1'h0;
-    end
-    if (rst) begin
-      \$602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = wr_buf;
-    if (\$460 ) begin
       \$603  = 1'h0;
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$603  = \$479 ;
-          if (cur_is_last) begin
-            \$603  = 1'h0;
-            if (b_done) begin
-              \$603  = 1'h1;
-            end
-          end
-        end
-      end
     end
     if (rst) begin
       \$603  = 1'h0;
@@ -5226,35 +5205,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = prev_out;
+    \$604  = wr_buf;
     if (\$460 ) begin
+      \$604  = 1'h0;
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
-          \$604  = cur_out;
+          \$604  = \$479 ;
           if (cur_is_last) begin
+            \$604  = 1'h0;
             if (b_done) begin
-              \$604  = d0_rp__data[17:9];
+              \$604  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$604  = 9'h000;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = prev_groups;
+    \$605  = prev_out;
     if (\$460 ) begin
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
-          \$605  = cur_groups;
+          \$605  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$605  = in_groups;
+              \$605  = d0_rp__data[17:9];
             end
           end
         end
@@ -5266,221 +5247,224 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = ctx;
+    \$606  = prev_groups;
     if (\$460 ) begin
     end else if (issue_a) begin
       if (\$468 ) begin
         if (\$472 ) begin
+          \$606  = cur_groups;
           if (cur_is_last) begin
-            \$606  = \$480 ;
+            if (b_done) begin
+              \$606  = in_groups;
+            end
           end
         end
       end
     end
     if (rst) begin
-      \$606  = 1'h0;
+      \$606  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = track_reset0;
+    \$607  = ctx;
+    if (\$460 ) begin
+    end else if (issue_a) begin
+      if (\$468 ) begin
+        if (\$472 ) begin
+          if (cur_is_last) begin
+            \$607  = \$480 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = track_reset1;
+    \$608  = track_reset0;
     if (rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = issue;
+    \$609  = track_reset1;
     if (rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = rd_from_input;
-    if (step_valid) begin
-      \$610  = step_from_input;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = rd_block;
-    if (step_valid) begin
-      \$611  = step_blk;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = \$531 ;
+    \$610  = issue;
     if (rst) begin
-      \$612  = 1'h0;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = wb_valid1;
+    \$611  = rd_from_input;
+    if (step_valid) begin
+      \$611  = step_from_input;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = rd_block;
+    if (step_valid) begin
+      \$612  = step_blk;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = \$532 ;
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = wb_valid2;
+    \$614  = wb_valid1;
     if (rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = wb_valid3;
+    \$615  = wb_valid2;
     if (rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = wb_valid4;
+    \$616  = wb_valid3;
     if (rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = wb_valid5;
+    \$617  = wb_valid4;
     if (rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = wb_valid6;
+    \$618  = wb_valid5;
     if (rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = wb_valid7;
+    \$619  = wb_valid6;
     if (rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = wb_valid8;
+    \$620  = wb_valid7;
     if (rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = wb_valid9;
+    \$621  = wb_valid8;
     if (rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = wb_valid10;
+    \$622  = wb_valid9;
     if (rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = wb_valid11;
+    \$623  = wb_valid10;
     if (rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = wb_valid12;
+    \$624  = wb_valid11;
     if (rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = wb_parity0;
-    if (track_reset_r0) begin
-      \$625  = 1'h1;
-    end else if (\$533 ) begin
-      \$625  = wb_par13;
-    end
+    \$625  = wb_valid12;
     if (rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = wb_groups0;
+    \$626  = wb_parity0;
     if (track_reset_r0) begin
-      \$626  = 9'h000;
-    end else if (\$533 ) begin
-      \$626  = \$536 [8:0];
+      \$626  = 1'h1;
+    end else if (\$534 ) begin
+      \$626  = wb_par13;
     end
     if (rst) begin
-      \$626  = 9'h000;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = wb_parity1;
+    \$627  = wb_groups0;
+    if (track_reset_r0) begin
+      \$627  = 9'h000;
+    end else if (\$534 ) begin
+      \$627  = \$537 [8:0];
+    end
+    if (rst) begin
+      \$627  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = wb_parity1;
     if (track_reset_r1) begin
-      \$627  = 1'h1;
-    end else if (\$538 ) begin
-      \$627  = wb_par13;
+      \$628  = 1'h1;
+    end else if (\$539 ) begin
+      \$628  = wb_par13;
     end
     if (rst) begin
-      \$627  = 1'h0;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = wb_groups1;
+    \$629  = wb_groups1;
     if (track_reset_r1) begin
-      \$628  = 9'h000;
-    end else if (\$538 ) begin
-      \$628  = \$541 [8:0];
+      \$629  = 9'h000;
+    end else if (\$539 ) begin
+      \$629  = \$542 [8:0];
     end
     if (rst) begin
-      \$628  = 9'h000;
+      \$629  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = out_full0;
-    if (\$543 ) begin
-      \$629  = 1'h1;
-    end
-    if (done) begin
-      if (\$561 ) begin
-        \$629  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$629  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = out_pending0;
-    if (\$543 ) begin
+    \$630  = out_full0;
+    if (\$544 ) begin
       \$630  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$555 ) begin
-        if (\$557 ) begin
-          \$630  = 1'h0;
-        end
+    if (done) begin
+      if (\$562 ) begin
+        \$630  = 1'h0;
       end
     end
     if (rst) begin
@@ -5489,42 +5473,42 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = out_groups0;
-    if (\$543 ) begin
-      \$631  = 9'h000;
-    end else if (\$545 ) begin
-      \$631  = \$546 [8:0];
+    \$631  = out_pending0;
+    if (\$544 ) begin
+      \$631  = 1'h1;
     end
-    if (rst) begin
-      \$631  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = out_full1;
-    if (\$548 ) begin
-      \$632  = 1'h1;
-    end
-    if (done) begin
-      if (\$562 ) begin
-        \$632  = 1'h0;
+    if (drain_read) begin
+      if (\$556 ) begin
+        if (\$558 ) begin
+          \$631  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$632  = 1'h0;
+      \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = out_pending1;
-    if (\$548 ) begin
+    \$632  = out_groups0;
+    if (\$544 ) begin
+      \$632  = 9'h000;
+    end else if (\$546 ) begin
+      \$632  = \$547 [8:0];
+    end
+    if (rst) begin
+      \$632  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = out_full1;
+    if (\$549 ) begin
       \$633  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$555 ) begin
-        if (\$558 ) begin
-          \$633  = 1'h0;
-        end
+    if (done) begin
+      if (\$563 ) begin
+        \$633  = 1'h0;
       end
     end
     if (rst) begin
@@ -5533,76 +5517,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = out_groups1;
-    if (\$548 ) begin
-      \$634  = 9'h000;
-    end else if (\$550 ) begin
-      \$634  = \$551 [8:0];
+    \$634  = out_pending1;
+    if (\$549 ) begin
+      \$634  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$556 ) begin
+        if (\$559 ) begin
+          \$634  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$634  = 9'h000;
+      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = drain_read;
+    \$635  = out_groups1;
+    if (\$549 ) begin
+      \$635  = 9'h000;
+    end else if (\$551 ) begin
+      \$635  = \$552 [8:0];
+    end
     if (rst) begin
-      \$635  = 1'h0;
+      \$635  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = drain_inflight;
+    \$636  = drain_read;
     if (rst) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = drain_lane;
-    if (drain_read) begin
-      \$637  = drain_elem[2:0];
+    \$637  = drain_inflight;
+    if (rst) begin
+      \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = drain_last;
+    \$638  = drain_lane;
     if (drain_read) begin
-      \$638  = \$553 ;
+      \$638  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = drain_elem;
+    \$639  = drain_last;
+    if (drain_read) begin
+      \$639  = \$554 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$555 ) begin
-        \$639  = 9'h000;
+      if (\$556 ) begin
+        \$640  = 9'h000;
       end else begin
-        \$639  = \$559 [8:0];
+        \$640  = \$560 [8:0];
       end
     end
     if (rst) begin
-      \$639  = 9'h000;
+      \$640  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = drain_slot;
+    \$641  = drain_slot;
     if (drain_read) begin
-      if (\$555 ) begin
-        \$640  = \$556 ;
+      if (\$556 ) begin
+        \$641  = \$557 ;
       end
-    end
-    if (rst) begin
-      \$640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = release_slot;
-    if (done) begin
-      \$641  = \$560 ;
     end
     if (rst) begin
       \$641  = 1'h0;
@@ -5610,161 +5601,171 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = \$564 [2:0];
+    \$642  = release_slot;
+    if (done) begin
+      \$642  = \$561 ;
+    end
     if (rst) begin
-      \$642  = 3'h0;
+      \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = { 6'h00, busy };
+    \$643  = \$565 [2:0];
     if (rst) begin
-      \$643  = 7'h00;
+      \$643  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$644  = 32'd0;
-    end else begin
-      \$644  = \$565 [31:0];
-    end
+    \$644  = { 6'h00, busy };
     if (rst) begin
-      \$644  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = { 6'h00, stall_input };
-    if (rst) begin
-      \$645  = 7'h00;
+      \$644  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$646  = 32'd0;
+      \$645  = 32'd0;
     end else begin
-      \$646  = \$566 [31:0];
+      \$645  = \$566 [31:0];
     end
     if (rst) begin
-      \$646  = 32'd0;
+      \$645  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = { 6'h00, stall_output };
+    \$646  = { 6'h00, stall_input };
     if (rst) begin
-      \$647  = 7'h00;
+      \$646  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$648  = 32'd0;
+      \$647  = 32'd0;
     end else begin
-      \$648  = \$567 [31:0];
+      \$647  = \$567 [31:0];
     end
     if (rst) begin
-      \$648  = 32'd0;
+      \$647  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = \$568 ;
+    \$648  = { 6'h00, stall_output };
     if (rst) begin
-      \$649  = 7'h00;
+      \$648  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$650  = 32'd0;
+      \$649  = 32'd0;
     end else begin
-      \$650  = \$569 [31:0];
+      \$649  = \$568 [31:0];
     end
     if (rst) begin
-      \$650  = 32'd0;
+      \$649  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = { 3'h0, \$570  };
+    \$650  = \$569 ;
     if (rst) begin
-      \$651  = 7'h00;
+      \$650  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$652  = 32'd0;
+      \$651  = 32'd0;
     end else begin
-      \$652  = \$571 [31:0];
+      \$651  = \$570 [31:0];
     end
     if (rst) begin
-      \$652  = 32'd0;
+      \$651  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = { 6'h00, issue };
+    \$652  = { 3'h0, \$571  };
     if (rst) begin
-      \$653  = 7'h00;
+      \$652  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$654  = 32'd0;
+      \$653  = 32'd0;
     end else begin
-      \$654  = \$572 [31:0];
+      \$653  = \$572 [31:0];
     end
     if (rst) begin
-      \$654  = 32'd0;
+      \$653  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = { 5'h00, \$573  };
+    \$654  = { 6'h00, issue };
     if (rst) begin
-      \$655  = 7'h00;
+      \$654  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$656  = 32'd0;
+      \$655  = 32'd0;
     end else begin
-      \$656  = \$574 [31:0];
+      \$655  = \$573 [31:0];
     end
     if (rst) begin
-      \$656  = 32'd0;
+      \$655  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = { 6'h00, done };
+    \$656  = { 5'h00, \$574  };
     if (rst) begin
-      \$657  = 7'h00;
+      \$656  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$658  = 32'd0;
+      \$657  = 32'd0;
     end else begin
-      \$658  = \$575 [31:0];
+      \$657  = \$575 [31:0];
     end
     if (rst) begin
-      \$658  = 32'd0;
+      \$657  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$658  = { 6'h00, done };
+    if (rst) begin
+      \$658  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$659  = 32'd0;
+    end else begin
+      \$659  = \$576 [31:0];
+    end
+    if (rst) begin
+      \$659  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -6064,19 +6065,20 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$464  = { 3'h0, \$463 [9:3] };
   assign \$474  = { 3'h0, \$473 [9:3] };
   assign \$476  = { 3'h0, \$475 [9:3] };
-  assign \$515  = \$514 ;
-  assign \$520  = \$519 ;
-  assign \$537  = wb_ctx13;
-  assign \$547  = ctx;
-  assign \$549  = wb_ctx13;
-  assign \$558  = drain_slot;
-  assign \$562  = release_slot;
+  assign \$514  = b_fold;
+  assign \$517  = fold;
+  assign \$521  = fold;
+  assign \$538  = wb_ctx13;
+  assign \$548  = ctx;
+  assign \$550  = wb_ctx13;
+  assign \$559  = drain_slot;
+  assign \$563  = release_slot;
   assign \$273  = ctx;
   assign \$289  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$503$0 , r_rdy, r_data, w_en, \port$1406$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$503$0 , r_rdy, r_data, w_en, \port$1407$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6101,8 +6103,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$503$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1406$0 ;
-  wire \port$1406$0 ;
+  input \port$1407$0 ;
+  wire \port$1407$0 ;
   input [31:0] \port$503$0 ;
   wire [31:0] \port$503$0 ;
   (* init = 2'h0 *)
@@ -6137,7 +6139,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$503$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1406$0 , \port$503$0  };
+      storage[w_port__addr] <= { \port$1407$0 , \port$503$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6199,8 +6201,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$503$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1406$0 , \port$503$0  };
-  assign w_data = { \port$1406$0 , \port$503$0  };
+  assign w_port__data = { \port$1407$0 , \port$503$0  };
+  assign w_data = { \port$1407$0 , \port$503$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -7307,7 +7309,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1519$0 (pe0_flags),
+    .\port$1520$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -7390,7 +7392,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1519$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1520$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -7435,8 +7437,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1519$0 ;
-  wire [1:0] \port$1519$0 ;
+  input [1:0] \port$1520$0 ;
+  wire [1:0] \port$1520$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -7495,9 +7497,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1519$0 [0];
+    rq_relu1 <= \port$1520$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1519$0 [1];
+    rq_req1 <= \port$1520$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -7625,8 +7627,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1519$0 [0];
-  assign i_requantize = \port$1519$0 [1];
+  assign i_relu = \port$1520$0 [0];
+  assign i_requantize = \port$1520$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -8734,7 +8736,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1636$0 (pe1_flags),
+    .\port$1637$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -8817,7 +8819,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1636$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1637$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -8862,8 +8864,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1636$0 ;
-  wire [1:0] \port$1636$0 ;
+  input [1:0] \port$1637$0 ;
+  wire [1:0] \port$1637$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -8922,9 +8924,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1636$0 [0];
+    rq_relu1 <= \port$1637$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1636$0 [1];
+    rq_req1 <= \port$1637$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -9052,8 +9054,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1636$0 [0];
-  assign i_requantize = \port$1636$0 [1];
+  assign i_relu = \port$1637$0 [0];
+  assign i_requantize = \port$1637$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -10161,7 +10163,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe2_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1753$0 (pe2_flags),
+    .\port$1754$0 (pe2_flags),
     .rst(rst)
   );
   always @* begin
@@ -10244,7 +10246,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1753$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1754$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -10289,8 +10291,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1753$0 ;
-  wire [1:0] \port$1753$0 ;
+  input [1:0] \port$1754$0 ;
+  wire [1:0] \port$1754$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -10349,9 +10351,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1753$0 [0];
+    rq_relu1 <= \port$1754$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1753$0 [1];
+    rq_req1 <= \port$1754$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -10479,8 +10481,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1753$0 [0];
-  assign i_requantize = \port$1753$0 [1];
+  assign i_relu = \port$1754$0 [0];
+  assign i_requantize = \port$1754$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -11588,7 +11590,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe3_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1870$0 (pe3_flags),
+    .\port$1871$0 (pe3_flags),
     .rst(rst)
   );
   always @* begin
@@ -11671,7 +11673,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1870$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1871$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -11716,8 +11718,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1870$0 ;
-  wire [1:0] \port$1870$0 ;
+  input [1:0] \port$1871$0 ;
+  wire [1:0] \port$1871$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -11776,9 +11778,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1870$0 [0];
+    rq_relu1 <= \port$1871$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1870$0 [1];
+    rq_req1 <= \port$1871$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -11906,8 +11908,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1870$0 [0];
-  assign i_requantize = \port$1870$0 [1];
+  assign i_relu = \port$1871$0 [0];
+  assign i_requantize = \port$1871$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -13015,7 +13017,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe4_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1987$0 (pe4_flags),
+    .\port$1988$0 (pe4_flags),
     .rst(rst)
   );
   always @* begin
@@ -13098,7 +13100,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1987$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1988$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -13143,8 +13145,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1987$0 ;
-  wire [1:0] \port$1987$0 ;
+  input [1:0] \port$1988$0 ;
+  wire [1:0] \port$1988$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -13203,9 +13205,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1987$0 [0];
+    rq_relu1 <= \port$1988$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1987$0 [1];
+    rq_req1 <= \port$1988$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -13333,8 +13335,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1987$0 [0];
-  assign i_requantize = \port$1987$0 [1];
+  assign i_relu = \port$1988$0 [0];
+  assign i_requantize = \port$1988$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -14442,7 +14444,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe5_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2104$0 (pe5_flags),
+    .\port$2105$0 (pe5_flags),
     .rst(rst)
   );
   always @* begin
@@ -14525,7 +14527,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2104$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2105$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -14570,8 +14572,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$21
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2104$0 ;
-  wire [1:0] \port$2104$0 ;
+  input [1:0] \port$2105$0 ;
+  wire [1:0] \port$2105$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -14630,9 +14632,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$21
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2104$0 [0];
+    rq_relu1 <= \port$2105$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2104$0 [1];
+    rq_req1 <= \port$2105$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -14760,8 +14762,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$21
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2104$0 [0];
-  assign i_requantize = \port$2104$0 [1];
+  assign i_relu = \port$2105$0 [0];
+  assign i_requantize = \port$2105$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -15869,7 +15871,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe6_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2221$0 (pe6_flags),
+    .\port$2222$0 (pe6_flags),
     .rst(rst)
   );
   always @* begin
@@ -15952,7 +15954,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2221$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2222$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -15997,8 +15999,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$22
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2221$0 ;
-  wire [1:0] \port$2221$0 ;
+  input [1:0] \port$2222$0 ;
+  wire [1:0] \port$2222$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -16057,9 +16059,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$22
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2221$0 [0];
+    rq_relu1 <= \port$2222$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2221$0 [1];
+    rq_req1 <= \port$2222$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -16187,8 +16189,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$22
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2221$0 [0];
-  assign i_requantize = \port$2221$0 [1];
+  assign i_relu = \port$2222$0 [0];
+  assign i_requantize = \port$2222$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
@@ -17296,7 +17298,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe7_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2338$0 (pe7_flags),
+    .\port$2339$0 (pe7_flags),
     .rst(rst)
   );
   always @* begin
@@ -17379,7 +17381,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2338$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2339$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -17424,8 +17426,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2338$0 ;
-  wire [1:0] \port$2338$0 ;
+  input [1:0] \port$2339$0 ;
+  wire [1:0] \port$2339$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -17484,9 +17486,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2338$0 [0];
+    rq_relu1 <= \port$2339$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2338$0 [1];
+    rq_req1 <= \port$2339$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -17614,8 +17616,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2338$0 [0];
-  assign i_requantize = \port$2338$0 [1];
+  assign i_relu = \port$2339$0 [0];
+  assign i_requantize = \port$2339$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };

@@ -444,14 +444,13 @@ class NmcArray(wiring.Component):
         # address and PE then sit in different clock cycles.
         s_last = Mux(pick_b, b_last_fold, last_fold)
         rd_f = Mux(pick_b, b_f, f)
-        rd_word = rd_f >> _log2(R)
-        in_slot = actx ^ pick_b
         st = {
             "addr": Mux(pick_b, b_bank, bank_addr), "first": Mux(pick_b, b_f == 0, f == 0),
             "last": s_last, "rq": Mux(pick_b, b_rq, rq_addr),
             "relu": Mux(pick_b, d0["relu"], cur_relu), "requantize": Mux(pick_b, d0["requantize"], cur_req),
-            "in_addr": rd_word + Mux(in_slot, AW, 0),
-            "act_addr": rd_word + Mux(actx, 2 * AW, 0) + Mux(wr_buf, 0, AW),
+            # both candidates' addresses are computed beside the decision, not after it
+            "in_addr": Mux(pick_b, (b_f >> _log2(R)) + Mux(actx, 0, AW), (f >> _log2(R)) + Mux(actx, AW, 0)),
+            "act_addr": (f >> _log2(R)) + Mux(actx, 2 * AW, 0) + Mux(wr_buf, 0, AW),  # A only
             "from_input": pick_b | (layer == 0), "blk": rd_f[:_log2(R)] if R > 1 else Const(0),
             "group": Mux(pick_b, b_g, g), "par": Mux(pick_b, 0, wr_buf), "ctx": actx ^ pick_b,
             "out": pick_a & cur_last,
@@ -544,7 +543,8 @@ class NmcArray(wiring.Component):
         d_full = Mux(ds, out_pend[1], out_pend[0])
         drain = Signal(name="drain_read")
         inflight2 = Signal(name="drain_inflight2")
-        m.d.comb += drain.eq(d_full & (d_groups > (de >> _log2(P))) & (ofifo.w_level + inflight + inflight2 < 4))
+        room = ofifo.w_level + inflight + inflight2 < 4
+        m.d.comb += drain.eq(d_full & (d_groups > (de >> _log2(P))) & room)
         for p in range(P):
             m.d.comb += [out_rps[p].addr.eq((de >> _log2(P)) + Mux(ds, OW, 0)), out_rps[p].en.eq(drain)]
         m.d.sync += [inflight.eq(drain), inflight2.eq(inflight)]
