@@ -37,17 +37,8 @@ def selected(only: str) -> list[str]:
     return [n for n in BENCHMARKS if n in names]
 
 
-def _import_bench():
-    """``bench/`` lives in the checkout next to ``nmc/`` (it is not an installed package)."""
-    root = str(Path(__file__).resolve().parent.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    import bench  # noqa: F401
-
-
 def run(args) -> int:
     names = selected(args.only)
-    _import_bench()
     from bench import energy
     energy.load_table(args.energy)  # a bad table is an error before anything runs
     from nmc import toolenv
