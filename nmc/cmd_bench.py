@@ -8,7 +8,6 @@ are reported, not failed (these are measurements, not tests).
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
