@@ -325,6 +325,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
     b_own = False
     wb_par, wb_count = [0, 0], [0, 0]
     out_full, out_wr = [False, False], [0, 0]
+    out_pend = [False, False]      # slot not yet fully read by the drain
     phase = K - 1
     # drain
     ds = de = 0
@@ -359,7 +360,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
         else:
             pick_b = boundary and not (a_ok and a_calm) and b_avail
         pick_a = not b_own and a_ok and not (boundary and not a_calm and b_avail)
-        drain = out_full[ds] and out_wr[ds] > de // P
+        drain = out_pend[ds] and out_wr[ds] > de // P
         wfull = full[ws]
         in_fire = sent < vectors * F0 and not wfull
         # ---- register updates at the end of cycle c
@@ -421,10 +422,11 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
             if track_reset[ctx]:
                 wb_par[ctx], wb_count[ctx] = 1, 0
         if claim is not None:
-            out_full[claim], out_wr[claim] = True, 0
+            out_full[claim], out_pend[claim], out_wr[claim] = True, True, 0
         if drain:
             if de == out_n - 1:
                 accept_at[c + drain_latency()] = ds
+                out_pend[ds] = False
                 de, ds = 0, 1 - ds
             else:
                 de += 1
