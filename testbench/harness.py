@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pyhdl import sizing
 from pyhdl.config import ArrayConfig
 
 __all__ = ["Layout", "StallSpec", "NO_STALL", "OP_RUN", "OP_READ_LOAD", "OP_READ_INPUT", "OP_DUMP",
@@ -125,6 +126,15 @@ class Layout:
     def dut_module(self) -> str:
         return f"nmc_{self.cfg.name}"
 
+    @property
+    def settle(self) -> int:
+        """Idle cycles between the program load and the first input beat.
+
+        A load write restarts the von-Neumann bus prefetch, which needs one cycle per
+        bus word of a step; ``sizing.schedule`` starts from a finished prefetch.
+        """
+        return sizing.bus_words_per_step(self.cfg)
+
 
 def _stall_logic(prefix: str) -> str:
     return f"""
@@ -199,6 +209,7 @@ module {TOPLEVEL} (
   reg [31:0] ld_ptr, in_ptr, drain_left;
   reg [4:0]  stat_idx;
   reg        in_seen;
+  reg [15:0] settle_left;
 
   reg          ld_valid;
   reg [LW-1:0] ld_payload;
@@ -235,7 +246,7 @@ module {TOPLEVEL} (
       ld_valid <= 1'b0; in_valid <= 1'b0;
       ld_ptr <= 32'd0; in_ptr <= 32'd0; n_resp <= 32'd0; cycles <= 32'd0;
       n_done <= 32'd0; n_busy <= 32'd0; stat_idx <= 5'd0; drain_left <= 32'd0;
-      first_in <= 32'd0; in_seen <= 1'b0;
+      first_in <= 32'd0; in_seen <= 1'b0; settle_left <= 16'd0;
     end else begin
       if (state == S_IDLE && go && op == 2'd{OP_READ_LOAD}) begin
         $readmemh("{LOAD_FILE}", load_mem);
@@ -255,7 +266,7 @@ module {TOPLEVEL} (
         state <= S_LOAD; timeout <= 1'b0; ld_valid <= 1'b0; in_valid <= 1'b0;
         ld_ptr <= 32'd0; in_ptr <= 32'd0; n_resp <= 32'd0; cycles <= 32'd0;
         n_done <= 32'd0; n_busy <= 32'd0; stat_idx <= 5'd0; drain_left <= drain;
-        first_in <= 32'd0; in_seen <= 1'b0;
+        first_in <= 32'd0; in_seen <= 1'b0; settle_left <= 16'd{L.settle};
       end
       if (in_fire && !in_seen) begin
         first_in <= cycles;
@@ -280,8 +291,12 @@ module {TOPLEVEL} (
           ld_valid <= 1'b0;
         end
       end
-      if (state == S_LOAD && all_loaded && cycles != max_cycles)
-        state <= S_RUN;
+      if (state == S_LOAD && all_loaded && cycles != max_cycles) begin
+        if (settle_left == 16'd0)
+          state <= S_RUN;
+        else
+          settle_left <= settle_left - 16'd1;
+      end
       // input source
       if (state == S_RUN && (!in_valid || in_ready)) begin
         if (in_ptr != n_beats && !in_stall) begin
