@@ -97,6 +97,15 @@ def corner_job(cfg: ArrayConfig, seed: int, *, job: Job | None = None) -> Job:
         job.add(m, x, "stream", tag=f"corner:{tag}/back-to-back")
         job.add(m, x, "stream", stalls=traffic("random", rng), tag=f"corner:{tag}/random")
         job.add(m, x[:1], "isolated", tag=f"corner:{tag}/isolated")
+    # One-output chains drain a result slot in a cycle, so the next inference's slot is
+    # reached while the previous one's last beat is still on its way out: the case in
+    # which the drain once read a slot twice (vectors 2, 3 repeating 0, 1).
+    image = randmodel.random_image(seed, w_bits=cfg.w_bits, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits,
+                                   m_bits=cfg.m_bits, depth=(2, 2), width=(1, 1), requantize_last=False)
+    m = add_model(job, "corner:one_output", image)
+    x = randmodel.random_inputs(image, 16, seed).numpy()
+    job.add(m, x, "stream", tag="corner:one_output/back-to-back")
+    job.add(m, x, "stream", stalls=traffic("random", rng), tag="corner:one_output/random")
     return job
 
 
