@@ -9,9 +9,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [7:0] \$103 ;
+  wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  wire [7:0] \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
@@ -20,21 +20,21 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [7:0] \$113 ;
-  wire \$114 ;
-  wire \$115 ;
+  wire \$113 ;
+  wire [7:0] \$114 ;
+  wire [8:0] \$115 ;
   wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
+  wire [7:0] \$117 ;
+  wire [8:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [7:0] \$122 ;
-  wire [8:0] \$123 ;
+  wire \$122 ;
+  wire \$123 ;
   wire \$124 ;
-  wire [7:0] \$125 ;
-  wire [8:0] \$126 ;
+  wire \$125 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
@@ -57,7 +57,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
+  wire [7:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
@@ -66,25 +66,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire [7:0] \$155 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
+  wire [7:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
+  wire [7:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [7:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  wire \$171 ;
+  wire \$170 ;
+  wire [7:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
@@ -92,22 +92,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [7:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
+  wire [7:0] \$180 ;
+  wire [8:0] \$181 ;
   wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire [7:0] \$183 ;
+  wire [8:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [7:0] \$188 ;
-  wire [8:0] \$189 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [7:0] \$191 ;
-  wire [8:0] \$192 ;
+  wire \$191 ;
+  wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
@@ -120,10 +120,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
+  wire [8:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
+  wire [8:0] \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
@@ -137,11 +137,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [8:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [8:0] \$222 ;
+  wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
@@ -155,10 +155,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [8:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
+  wire [8:0] \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
@@ -171,12 +171,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire \$25 ;
+  wire [7:0] \$25 ;
   wire \$250 ;
-  wire [8:0] \$251 ;
+  wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire [8:0] \$254 ;
+  wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
@@ -191,340 +191,316 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire [7:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
+  wire [7:0] \$268 ;
+  wire [6:0] \$269 ;
+  wire [5:0] \$27 ;
+  wire [8:0] \$270 ;
+  wire [5:0] \$271 ;
+  wire [9:0] \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [7:0] \$275 ;
-  wire [7:0] \$276 ;
-  wire [7:0] \$277 ;
-  wire [7:0] \$278 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
   wire \$279 ;
-  wire [5:0] \$28 ;
+  wire [8:0] \$28 ;
   wire \$280 ;
-  wire [7:0] \$281 ;
-  wire [6:0] \$282 ;
-  wire [8:0] \$283 ;
-  wire [5:0] \$284 ;
-  wire [9:0] \$285 ;
-  wire \$286 ;
+  wire [6:0] \$281 ;
+  wire [8:0] \$282 ;
+  wire [6:0] \$283 ;
+  wire [8:0] \$284 ;
+  wire \$285 ;
+  wire [7:0] \$286 ;
   wire [7:0] \$287 ;
-  wire [6:0] \$288 ;
-  wire [8:0] \$289 ;
-  wire [8:0] \$29 ;
-  wire [5:0] \$290 ;
-  wire [9:0] \$291 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire [3:0] \$290 ;
+  wire [4:0] \$291 ;
   wire \$292 ;
   wire [7:0] \$293 ;
   wire [6:0] \$294 ;
   wire [8:0] \$295 ;
-  wire [5:0] \$296 ;
-  wire [9:0] \$297 ;
-  wire \$298 ;
-  wire [7:0] \$299 ;
+  wire [7:0] \$296 ;
+  wire [6:0] \$297 ;
+  wire [8:0] \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [6:0] \$300 ;
-  wire [8:0] \$301 ;
-  wire [5:0] \$302 ;
-  wire [9:0] \$303 ;
-  wire [6:0] \$304 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire [53:0] \$303 ;
+  wire [8:0] \$304 ;
   wire [8:0] \$305 ;
-  wire [6:0] \$306 ;
-  wire [8:0] \$307 ;
-  wire \$308 ;
-  wire [7:0] \$309 ;
-  wire [7:0] \$31 ;
-  wire [7:0] \$310 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire [8:0] \$308 ;
+  wire [8:0] \$309 ;
+  wire \$31 ;
+  wire \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire [3:0] \$313 ;
-  wire [4:0] \$314 ;
+  wire [8:0] \$313 ;
+  wire [8:0] \$314 ;
   wire \$315 ;
   wire [7:0] \$316 ;
-  wire [6:0] \$317 ;
-  wire [8:0] \$318 ;
-  wire [7:0] \$319 ;
-  wire [7:0] \$32 ;
-  wire [6:0] \$320 ;
+  wire [8:0] \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
   wire [8:0] \$321 ;
-  wire \$322 ;
+  wire [8:0] \$322 ;
   wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire [53:0] \$326 ;
+  wire [8:0] \$324 ;
+  wire [8:0] \$325 ;
+  wire [8:0] \$326 ;
   wire [8:0] \$327 ;
-  wire [8:0] \$328 ;
+  wire [3:0] \$328 ;
   wire \$329 ;
-  wire [5:0] \$33 ;
-  wire \$330 ;
-  wire [8:0] \$331 ;
+  wire \$33 ;
+  wire [8:0] \$330 ;
+  wire \$331 ;
   wire [8:0] \$332 ;
-  wire \$333 ;
-  wire \$334 ;
+  wire [8:0] \$333 ;
+  wire [8:0] \$334 ;
   wire \$335 ;
   wire [8:0] \$336 ;
   wire [8:0] \$337 ;
-  wire \$338 ;
-  wire [7:0] \$339 ;
-  wire [8:0] \$34 ;
-  wire [8:0] \$340 ;
+  wire [8:0] \$338 ;
+  wire [8:0] \$339 ;
+  wire \$34 ;
+  wire [3:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire [8:0] \$344 ;
+  wire \$344 ;
   wire [8:0] \$345 ;
-  wire \$346 ;
+  wire [16:0] \$346 ;
   wire [8:0] \$347 ;
-  wire [8:0] \$348 ;
+  wire \$348 ;
   wire [8:0] \$349 ;
   wire \$35 ;
-  wire [8:0] \$350 ;
-  wire [3:0] \$351 ;
+  wire \$350 ;
+  wire \$351 ;
   wire \$352 ;
-  wire [8:0] \$353 ;
-  wire \$354 ;
+  wire [9:0] \$353 ;
+  wire [9:0] \$354 ;
   wire [8:0] \$355 ;
-  wire [8:0] \$356 ;
-  wire [8:0] \$357 ;
-  wire \$358 ;
-  wire [8:0] \$359 ;
-  wire [7:0] \$36 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire [8:0] \$358 ;
+  wire \$359 ;
+  wire \$36 ;
   wire [8:0] \$360 ;
   wire [8:0] \$361 ;
   wire [8:0] \$362 ;
-  wire [3:0] \$363 ;
+  wire \$363 ;
   wire \$364 ;
-  wire \$365 ;
+  wire [8:0] \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire [8:0] \$368 ;
-  wire [16:0] \$369 ;
+  wire \$368 ;
+  wire [8:0] \$369 ;
   wire [7:0] \$37 ;
-  wire [8:0] \$370 ;
-  wire \$371 ;
-  wire [8:0] \$372 ;
+  wire \$370 ;
+  wire [8:0] \$371 ;
+  wire \$372 ;
   wire \$373 ;
-  wire \$374 ;
+  wire [7:0] \$374 ;
   wire \$375 ;
-  wire [9:0] \$376 ;
-  wire [9:0] \$377 ;
-  wire [8:0] \$378 ;
-  wire \$379 ;
-  wire [5:0] \$38 ;
-  wire \$380 ;
-  wire [8:0] \$381 ;
-  wire \$382 ;
+  wire \$376 ;
+  wire [7:0] \$377 ;
+  wire [5:0] \$378 ;
+  wire [8:0] \$379 ;
+  wire \$38 ;
+  wire [7:0] \$380 ;
+  wire [5:0] \$381 ;
+  wire [8:0] \$382 ;
   wire [8:0] \$383 ;
-  wire [8:0] \$384 ;
-  wire [8:0] \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire [8:0] \$388 ;
+  wire [7:0] \$384 ;
+  wire [6:0] \$385 ;
+  wire [8:0] \$386 ;
+  wire [5:0] \$387 ;
+  wire [9:0] \$388 ;
   wire \$389 ;
-  wire [8:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
-  wire \$391 ;
-  wire [8:0] \$392 ;
+  wire [7:0] \$391 ;
+  wire \$392 ;
   wire \$393 ;
-  wire [8:0] \$394 ;
+  wire \$394 ;
   wire \$395 ;
   wire \$396 ;
-  wire [7:0] \$397 ;
+  wire \$397 ;
   wire \$398 ;
-  wire \$399 ;
+  wire [8:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [7:0] \$400 ;
-  wire [5:0] \$401 ;
-  wire [8:0] \$402 ;
-  wire [7:0] \$403 ;
-  wire [5:0] \$404 ;
+  wire [8:0] \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire [8:0] \$404 ;
   wire [8:0] \$405 ;
-  wire [8:0] \$406 ;
-  wire [7:0] \$407 ;
-  wire [6:0] \$408 ;
-  wire [8:0] \$409 ;
-  wire [7:0] \$41 ;
-  wire [5:0] \$410 ;
-  wire [9:0] \$411 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire [3:0] \$41 ;
+  wire [8:0] \$410 ;
+  wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire [7:0] \$414 ;
-  wire \$415 ;
-  wire \$416 ;
+  wire \$414 ;
+  wire [8:0] \$415 ;
+  wire [8:0] \$416 ;
   wire \$417 ;
-  wire \$418 ;
+  wire [8:0] \$418 ;
   wire \$419 ;
-  wire [7:0] \$42 ;
+  wire [3:0] \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire [8:0] \$422 ;
+  wire \$422 ;
   wire [8:0] \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [8:0] \$427 ;
-  wire [8:0] \$428 ;
-  wire \$429 ;
-  wire [5:0] \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire [8:0] \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire [8:0] \$438 ;
-  wire [8:0] \$439 ;
-  wire [8:0] \$44 ;
-  wire \$440 ;
-  wire [8:0] \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire [8:0] \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire [7:0] \$45 ;
-  wire [3:0] \$450 ;
-  wire [4:0] \$451 ;
-  wire [32:0] \$452 ;
-  wire [32:0] \$453 ;
-  wire [32:0] \$454 ;
-  wire [3:0] \$455 ;
-  wire [32:0] \$456 ;
-  wire [1:0] \$457 ;
-  wire [32:0] \$458 ;
-  wire [32:0] \$459 ;
+  wire [3:0] \$427 ;
+  wire [4:0] \$428 ;
+  wire [32:0] \$429 ;
+  wire [3:0] \$43 ;
+  wire [32:0] \$430 ;
+  wire [32:0] \$431 ;
+  wire [3:0] \$432 ;
+  wire [32:0] \$433 ;
+  wire [1:0] \$434 ;
+  wire [32:0] \$435 ;
+  wire [32:0] \$436 ;
+  wire [1:0] \$437 ;
+  wire [32:0] \$438 ;
+  wire [32:0] \$439 ;
+  wire \$44 ;
+  reg [2:0] \$440 ;
+  reg [7:0] \$441 ;
+  reg [7:0] \$442 ;
+  reg [7:0] \$443 ;
+  reg \$444 ;
+  reg [7:0] \$445 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg [7:0] \$448 ;
+  reg [7:0] \$449 ;
+  wire \$45 ;
+  reg [7:0] \$450 ;
+  reg [7:0] \$451 ;
+  reg \$452 ;
+  reg \$453 ;
+  reg \$454 ;
+  reg [8:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [2:0] \$457 ;
+  reg [7:0] \$458 ;
+  reg [7:0] \$459 ;
   wire \$46 ;
-  wire [1:0] \$460 ;
-  wire [32:0] \$461 ;
-  wire [32:0] \$462 ;
-  reg [2:0] \$463 ;
-  reg [7:0] \$464 ;
+  reg [15:0] \$460 ;
+  reg [7:0] \$461 ;
+  reg [7:0] \$462 ;
+  reg \$463 ;
+  reg [8:0] \$464 ;
   reg [7:0] \$465 ;
-  reg [7:0] \$466 ;
+  reg \$466 ;
   reg \$467 ;
   reg [7:0] \$468 ;
-  reg \$469 ;
+  reg [7:0] \$469 ;
   wire \$47 ;
   reg \$470 ;
-  reg [7:0] \$471 ;
-  reg [7:0] \$472 ;
-  reg [7:0] \$473 ;
-  reg [7:0] \$474 ;
+  reg \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg \$474 ;
   reg \$475 ;
   reg \$476 ;
   reg \$477 ;
-  reg [8:0] \$478 ;
-  reg [7:0] \$479 ;
+  reg \$478 ;
+  reg \$479 ;
   wire \$48 ;
-  reg [2:0] \$480 ;
-  reg [7:0] \$481 ;
-  reg [7:0] \$482 ;
-  reg [15:0] \$483 ;
-  reg [7:0] \$484 ;
-  reg [7:0] \$485 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg \$482 ;
+  reg \$483 ;
+  reg \$484 ;
+  reg \$485 ;
   reg \$486 ;
-  reg [8:0] \$487 ;
+  reg \$487 ;
   reg [7:0] \$488 ;
   reg \$489 ;
-  wire [3:0] \$49 ;
-  reg \$490 ;
-  reg [7:0] \$491 ;
-  reg [7:0] \$492 ;
-  reg \$493 ;
+  wire [7:0] \$49 ;
+  reg [7:0] \$490 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg [7:0] \$493 ;
   reg \$494 ;
   reg \$495 ;
-  reg \$496 ;
+  reg [7:0] \$496 ;
   reg \$497 ;
   reg \$498 ;
   reg \$499 ;
   wire \$5 ;
-  wire [3:0] \$50 ;
+  wire \$50 ;
   reg \$500 ;
-  reg \$501 ;
+  reg [7:0] \$501 ;
   reg \$502 ;
   reg \$503 ;
-  reg \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg \$509 ;
-  wire [3:0] \$51 ;
-  reg \$510 ;
-  reg \$511 ;
-  reg [7:0] \$512 ;
-  reg \$513 ;
-  reg [7:0] \$514 ;
-  reg \$515 ;
-  reg \$516 ;
-  reg [7:0] \$517 ;
-  reg \$518 ;
-  reg \$519 ;
+  reg [2:0] \$504 ;
+  reg [3:0] \$505 ;
+  reg [31:0] \$506 ;
+  reg [3:0] \$507 ;
+  reg [31:0] \$508 ;
+  reg [3:0] \$509 ;
+  wire [7:0] \$51 ;
+  reg [31:0] \$510 ;
+  reg [3:0] \$511 ;
+  reg [31:0] \$512 ;
+  reg [3:0] \$513 ;
+  reg [31:0] \$514 ;
+  reg [3:0] \$515 ;
+  reg [31:0] \$516 ;
+  reg [3:0] \$517 ;
+  reg [31:0] \$518 ;
+  reg [3:0] \$519 ;
   wire \$52 ;
-  reg [7:0] \$520 ;
-  reg \$521 ;
-  reg \$522 ;
-  reg \$523 ;
-  reg \$524 ;
-  reg [7:0] \$525 ;
-  reg \$526 ;
-  reg \$527 ;
-  reg [2:0] \$528 ;
-  reg [3:0] \$529 ;
+  reg [31:0] \$520 ;
   wire \$53 ;
-  reg [31:0] \$530 ;
-  reg [3:0] \$531 ;
-  reg [31:0] \$532 ;
-  reg [3:0] \$533 ;
-  reg [31:0] \$534 ;
-  reg [3:0] \$535 ;
-  reg [31:0] \$536 ;
-  reg [3:0] \$537 ;
-  reg [31:0] \$538 ;
-  reg [3:0] \$539 ;
   wire \$54 ;
-  reg [31:0] \$540 ;
-  reg [3:0] \$541 ;
-  reg [31:0] \$542 ;
-  reg [3:0] \$543 ;
-  reg [31:0] \$544 ;
   wire \$55 ;
   wire \$56 ;
   wire [7:0] \$57 ;
   wire \$58 ;
-  wire [7:0] \$59 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [7:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
+  wire \$65 ;
+  wire [7:0] \$66 ;
+  wire [8:0] \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [7:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [8:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [7:0] \$74 ;
-  wire [8:0] \$75 ;
+  wire \$74 ;
+  wire \$75 ;
   wire \$76 ;
-  wire [7:0] \$77 ;
-  wire [8:0] \$78 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
@@ -543,82 +519,33 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
+  wire [7:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$116 ;
-  wire [6:0] \$signature__addr$118 ;
-  wire [5:0] \$signature__addr$122 ;
-  wire [6:0] \$signature__addr$123 ;
-  wire [5:0] \$signature__addr$126 ;
-  wire [6:0] \$signature__addr$127 ;
-  wire [5:0] \$signature__addr$130 ;
-  wire [6:0] \$signature__addr$131 ;
-  wire [6:0] \$signature__addr$152 ;
-  wire [6:0] \$signature__addr$158 ;
-  wire [6:0] \$signature__addr$162 ;
-  wire [6:0] \$signature__addr$165 ;
-  wire [6:0] \$signature__addr$168 ;
-  wire [6:0] \$signature__addr$171 ;
-  wire [6:0] \$signature__addr$183 ;
-  wire [6:0] \$signature__addr$185 ;
-  wire [5:0] \$signature__addr$47 ;
-  wire [5:0] \$signature__addr$50 ;
-  wire [5:0] \$signature__addr$53 ;
-  wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$136 ;
-  wire [7:0] \$signature__data$137 ;
-  wire [7:0] \$signature__data$138 ;
-  wire [7:0] \$signature__data$139 ;
-  wire [7:0] \$signature__data$140 ;
-  wire [7:0] \$signature__data$141 ;
-  wire [7:0] \$signature__data$142 ;
-  wire [7:0] \$signature__data$143 ;
-  wire [7:0] \$signature__data$155 ;
-  wire [7:0] \$signature__data$159 ;
-  wire [7:0] \$signature__data$163 ;
-  wire [7:0] \$signature__data$166 ;
-  wire [31:0] \$signature__data$169 ;
-  wire [31:0] \$signature__data$172 ;
-  wire [31:0] \$signature__data$285 ;
-  wire [31:0] \$signature__data$286 ;
-  wire [7:0] \$signature__data$48 ;
-  wire [7:0] \$signature__data$51 ;
-  wire [7:0] \$signature__data$54 ;
+  wire [6:0] \$signature__addr ;
+  wire [6:0] \$signature__addr$135 ;
+  wire [6:0] \$signature__addr$147 ;
+  wire [6:0] \$signature__addr$149 ;
+  wire [31:0] \$signature__data ;
+  wire [31:0] \$signature__data$136 ;
+  wire [31:0] \$signature__data$258 ;
+  wire [31:0] \$signature__data$259 ;
   wire \$signature__en ;
-  (* init = 1'h0 *)
-  wire \$signature__en$120 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$121 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$124 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$125 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$128 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$129 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$132 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$133 ;
+  wire \$signature__en$134 ;
+  wire \$signature__en$148 ;
   wire \$signature__en$150 ;
-  wire \$signature__en$157 ;
-  wire \$signature__en$161 ;
-  wire \$signature__en$164 ;
-  wire \$signature__en$167 ;
-  wire \$signature__en$170 ;
-  wire \$signature__en$184 ;
-  wire \$signature__en$186 ;
-  wire \$signature__en$46 ;
-  wire \$signature__en$49 ;
-  wire \$signature__en$52 ;
   wire [31:0] act;
-  wire [31:0] \act$145 ;
+  wire [31:0] \act$118 ;
+  wire [6:0] act_rp__addr;
+  wire [31:0] act_rp__data;
+  (* init = 1'h0 *)
+  wire act_rp__en;
   wire [31:0] act_word;
+  wire [6:0] act_wp__addr;
+  wire [31:0] act_wp__data;
+  wire [3:0] act_wp__en;
   wire act_write;
   wire active;
   wire b_available;
@@ -699,6 +626,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] in_groups = 8'h00;
   wire in_release0;
   wire in_release1;
+  wire [5:0] in_rp__addr;
+  wire [31:0] in_rp__data;
+  (* init = 1'h0 *)
+  wire in_rp__en;
+  wire [5:0] in_wp__addr;
+  wire [31:0] in_wp__data;
+  wire [3:0] in_wp__en;
   reg in_wslot = 1'h0;
   reg [3:0] inc_act_reads = 4'h0;
   reg [3:0] inc_act_writes = 4'h0;
@@ -749,11 +683,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
-  reg rd_block = 1'h0;
-  reg rd_from_input = 1'h0;
+  reg [31:0] rd_act_data = 32'd0;
+  reg rd_block1 = 1'h0;
+  reg rd_block2 = 1'h0;
+  reg rd_from_input1 = 1'h0;
+  reg rd_from_input2 = 1'h0;
+  reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$160 ;
+  wire [31:0] \result$129 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -772,46 +710,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$110 ;
+  wire [8:0] \step_addr$101 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$98 ;
+  wire [8:0] \step_addr$89 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$100 ;
+  wire \step_first$102 ;
   (* init = 1'h0 *)
-  wire \step_first$111 ;
+  wire \step_first$91 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$102 ;
+  wire \step_last$103 ;
   (* init = 1'h0 *)
-  wire \step_last$112 ;
+  wire \step_last$93 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$106 ;
+  wire \step_relu$105 ;
   (* init = 1'h0 *)
-  wire \step_relu$114 ;
+  wire \step_relu$97 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$108 ;
+  wire \step_requantize$106 ;
   (* init = 1'h0 *)
-  wire \step_requantize$115 ;
+  wire \step_requantize$99 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
   wire [7:0] \step_rq$104 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$113 ;
+  wire [7:0] \step_rq$95 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$109 ;
+  wire \step_valid$100 ;
   (* init = 1'h0 *)
-  wire \step_valid$96 ;
+  wire \step_valid$87 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -825,6 +763,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx10 = 1'h0;
   reg wb_ctx11 = 1'h0;
   reg wb_ctx12 = 1'h0;
+  reg wb_ctx13 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -837,6 +776,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_group10 = 8'h00;
   reg [7:0] wb_group11 = 8'h00;
   reg [7:0] wb_group12 = 8'h00;
+  reg [7:0] wb_group13 = 8'h00;
   reg [7:0] wb_group2 = 8'h00;
   reg [7:0] wb_group3 = 8'h00;
   reg [7:0] wb_group4 = 8'h00;
@@ -851,6 +791,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out10 = 1'h0;
   reg wb_out11 = 1'h0;
   reg wb_out12 = 1'h0;
+  reg wb_out13 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -863,6 +804,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par10 = 1'h0;
   reg wb_par11 = 1'h0;
   reg wb_par12 = 1'h0;
+  reg wb_par13 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -877,6 +819,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid10 = 1'h0;
   reg wb_valid11 = 1'h0;
   reg wb_valid12 = 1'h0;
+  reg wb_valid13 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -886,574 +829,155 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid8 = 1'h0;
   reg wb_valid9 = 1'h0;
   reg wr_buf = 1'h0;
-  reg [7:0] actbuf0 [127:0];
+  (* ram_style = "block" *)
+  reg [31:0] actbuf [127:0];
   initial begin
-    actbuf0[0] = 8'h00;
-    actbuf0[1] = 8'h00;
-    actbuf0[2] = 8'h00;
-    actbuf0[3] = 8'h00;
-    actbuf0[4] = 8'h00;
-    actbuf0[5] = 8'h00;
-    actbuf0[6] = 8'h00;
-    actbuf0[7] = 8'h00;
-    actbuf0[8] = 8'h00;
-    actbuf0[9] = 8'h00;
-    actbuf0[10] = 8'h00;
-    actbuf0[11] = 8'h00;
-    actbuf0[12] = 8'h00;
-    actbuf0[13] = 8'h00;
-    actbuf0[14] = 8'h00;
-    actbuf0[15] = 8'h00;
-    actbuf0[16] = 8'h00;
-    actbuf0[17] = 8'h00;
-    actbuf0[18] = 8'h00;
-    actbuf0[19] = 8'h00;
-    actbuf0[20] = 8'h00;
-    actbuf0[21] = 8'h00;
-    actbuf0[22] = 8'h00;
-    actbuf0[23] = 8'h00;
-    actbuf0[24] = 8'h00;
-    actbuf0[25] = 8'h00;
-    actbuf0[26] = 8'h00;
-    actbuf0[27] = 8'h00;
-    actbuf0[28] = 8'h00;
-    actbuf0[29] = 8'h00;
-    actbuf0[30] = 8'h00;
-    actbuf0[31] = 8'h00;
-    actbuf0[32] = 8'h00;
-    actbuf0[33] = 8'h00;
-    actbuf0[34] = 8'h00;
-    actbuf0[35] = 8'h00;
-    actbuf0[36] = 8'h00;
-    actbuf0[37] = 8'h00;
-    actbuf0[38] = 8'h00;
-    actbuf0[39] = 8'h00;
-    actbuf0[40] = 8'h00;
-    actbuf0[41] = 8'h00;
-    actbuf0[42] = 8'h00;
-    actbuf0[43] = 8'h00;
-    actbuf0[44] = 8'h00;
-    actbuf0[45] = 8'h00;
-    actbuf0[46] = 8'h00;
-    actbuf0[47] = 8'h00;
-    actbuf0[48] = 8'h00;
-    actbuf0[49] = 8'h00;
-    actbuf0[50] = 8'h00;
-    actbuf0[51] = 8'h00;
-    actbuf0[52] = 8'h00;
-    actbuf0[53] = 8'h00;
-    actbuf0[54] = 8'h00;
-    actbuf0[55] = 8'h00;
-    actbuf0[56] = 8'h00;
-    actbuf0[57] = 8'h00;
-    actbuf0[58] = 8'h00;
-    actbuf0[59] = 8'h00;
-    actbuf0[60] = 8'h00;
-    actbuf0[61] = 8'h00;
-    actbuf0[62] = 8'h00;
-    actbuf0[63] = 8'h00;
-    actbuf0[64] = 8'h00;
-    actbuf0[65] = 8'h00;
-    actbuf0[66] = 8'h00;
-    actbuf0[67] = 8'h00;
-    actbuf0[68] = 8'h00;
-    actbuf0[69] = 8'h00;
-    actbuf0[70] = 8'h00;
-    actbuf0[71] = 8'h00;
-    actbuf0[72] = 8'h00;
-    actbuf0[73] = 8'h00;
-    actbuf0[74] = 8'h00;
-    actbuf0[75] = 8'h00;
-    actbuf0[76] = 8'h00;
-    actbuf0[77] = 8'h00;
-    actbuf0[78] = 8'h00;
-    actbuf0[79] = 8'h00;
-    actbuf0[80] = 8'h00;
-    actbuf0[81] = 8'h00;
-    actbuf0[82] = 8'h00;
-    actbuf0[83] = 8'h00;
-    actbuf0[84] = 8'h00;
-    actbuf0[85] = 8'h00;
-    actbuf0[86] = 8'h00;
-    actbuf0[87] = 8'h00;
-    actbuf0[88] = 8'h00;
-    actbuf0[89] = 8'h00;
-    actbuf0[90] = 8'h00;
-    actbuf0[91] = 8'h00;
-    actbuf0[92] = 8'h00;
-    actbuf0[93] = 8'h00;
-    actbuf0[94] = 8'h00;
-    actbuf0[95] = 8'h00;
-    actbuf0[96] = 8'h00;
-    actbuf0[97] = 8'h00;
-    actbuf0[98] = 8'h00;
-    actbuf0[99] = 8'h00;
-    actbuf0[100] = 8'h00;
-    actbuf0[101] = 8'h00;
-    actbuf0[102] = 8'h00;
-    actbuf0[103] = 8'h00;
-    actbuf0[104] = 8'h00;
-    actbuf0[105] = 8'h00;
-    actbuf0[106] = 8'h00;
-    actbuf0[107] = 8'h00;
-    actbuf0[108] = 8'h00;
-    actbuf0[109] = 8'h00;
-    actbuf0[110] = 8'h00;
-    actbuf0[111] = 8'h00;
-    actbuf0[112] = 8'h00;
-    actbuf0[113] = 8'h00;
-    actbuf0[114] = 8'h00;
-    actbuf0[115] = 8'h00;
-    actbuf0[116] = 8'h00;
-    actbuf0[117] = 8'h00;
-    actbuf0[118] = 8'h00;
-    actbuf0[119] = 8'h00;
-    actbuf0[120] = 8'h00;
-    actbuf0[121] = 8'h00;
-    actbuf0[122] = 8'h00;
-    actbuf0[123] = 8'h00;
-    actbuf0[124] = 8'h00;
-    actbuf0[125] = 8'h00;
-    actbuf0[126] = 8'h00;
-    actbuf0[127] = 8'h00;
+    actbuf[0] = 32'd0;
+    actbuf[1] = 32'd0;
+    actbuf[2] = 32'd0;
+    actbuf[3] = 32'd0;
+    actbuf[4] = 32'd0;
+    actbuf[5] = 32'd0;
+    actbuf[6] = 32'd0;
+    actbuf[7] = 32'd0;
+    actbuf[8] = 32'd0;
+    actbuf[9] = 32'd0;
+    actbuf[10] = 32'd0;
+    actbuf[11] = 32'd0;
+    actbuf[12] = 32'd0;
+    actbuf[13] = 32'd0;
+    actbuf[14] = 32'd0;
+    actbuf[15] = 32'd0;
+    actbuf[16] = 32'd0;
+    actbuf[17] = 32'd0;
+    actbuf[18] = 32'd0;
+    actbuf[19] = 32'd0;
+    actbuf[20] = 32'd0;
+    actbuf[21] = 32'd0;
+    actbuf[22] = 32'd0;
+    actbuf[23] = 32'd0;
+    actbuf[24] = 32'd0;
+    actbuf[25] = 32'd0;
+    actbuf[26] = 32'd0;
+    actbuf[27] = 32'd0;
+    actbuf[28] = 32'd0;
+    actbuf[29] = 32'd0;
+    actbuf[30] = 32'd0;
+    actbuf[31] = 32'd0;
+    actbuf[32] = 32'd0;
+    actbuf[33] = 32'd0;
+    actbuf[34] = 32'd0;
+    actbuf[35] = 32'd0;
+    actbuf[36] = 32'd0;
+    actbuf[37] = 32'd0;
+    actbuf[38] = 32'd0;
+    actbuf[39] = 32'd0;
+    actbuf[40] = 32'd0;
+    actbuf[41] = 32'd0;
+    actbuf[42] = 32'd0;
+    actbuf[43] = 32'd0;
+    actbuf[44] = 32'd0;
+    actbuf[45] = 32'd0;
+    actbuf[46] = 32'd0;
+    actbuf[47] = 32'd0;
+    actbuf[48] = 32'd0;
+    actbuf[49] = 32'd0;
+    actbuf[50] = 32'd0;
+    actbuf[51] = 32'd0;
+    actbuf[52] = 32'd0;
+    actbuf[53] = 32'd0;
+    actbuf[54] = 32'd0;
+    actbuf[55] = 32'd0;
+    actbuf[56] = 32'd0;
+    actbuf[57] = 32'd0;
+    actbuf[58] = 32'd0;
+    actbuf[59] = 32'd0;
+    actbuf[60] = 32'd0;
+    actbuf[61] = 32'd0;
+    actbuf[62] = 32'd0;
+    actbuf[63] = 32'd0;
+    actbuf[64] = 32'd0;
+    actbuf[65] = 32'd0;
+    actbuf[66] = 32'd0;
+    actbuf[67] = 32'd0;
+    actbuf[68] = 32'd0;
+    actbuf[69] = 32'd0;
+    actbuf[70] = 32'd0;
+    actbuf[71] = 32'd0;
+    actbuf[72] = 32'd0;
+    actbuf[73] = 32'd0;
+    actbuf[74] = 32'd0;
+    actbuf[75] = 32'd0;
+    actbuf[76] = 32'd0;
+    actbuf[77] = 32'd0;
+    actbuf[78] = 32'd0;
+    actbuf[79] = 32'd0;
+    actbuf[80] = 32'd0;
+    actbuf[81] = 32'd0;
+    actbuf[82] = 32'd0;
+    actbuf[83] = 32'd0;
+    actbuf[84] = 32'd0;
+    actbuf[85] = 32'd0;
+    actbuf[86] = 32'd0;
+    actbuf[87] = 32'd0;
+    actbuf[88] = 32'd0;
+    actbuf[89] = 32'd0;
+    actbuf[90] = 32'd0;
+    actbuf[91] = 32'd0;
+    actbuf[92] = 32'd0;
+    actbuf[93] = 32'd0;
+    actbuf[94] = 32'd0;
+    actbuf[95] = 32'd0;
+    actbuf[96] = 32'd0;
+    actbuf[97] = 32'd0;
+    actbuf[98] = 32'd0;
+    actbuf[99] = 32'd0;
+    actbuf[100] = 32'd0;
+    actbuf[101] = 32'd0;
+    actbuf[102] = 32'd0;
+    actbuf[103] = 32'd0;
+    actbuf[104] = 32'd0;
+    actbuf[105] = 32'd0;
+    actbuf[106] = 32'd0;
+    actbuf[107] = 32'd0;
+    actbuf[108] = 32'd0;
+    actbuf[109] = 32'd0;
+    actbuf[110] = 32'd0;
+    actbuf[111] = 32'd0;
+    actbuf[112] = 32'd0;
+    actbuf[113] = 32'd0;
+    actbuf[114] = 32'd0;
+    actbuf[115] = 32'd0;
+    actbuf[116] = 32'd0;
+    actbuf[117] = 32'd0;
+    actbuf[118] = 32'd0;
+    actbuf[119] = 32'd0;
+    actbuf[120] = 32'd0;
+    actbuf[121] = 32'd0;
+    actbuf[122] = 32'd0;
+    actbuf[123] = 32'd0;
+    actbuf[124] = 32'd0;
+    actbuf[125] = 32'd0;
+    actbuf[126] = 32'd0;
+    actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$150 )
-      actbuf0[\$285 [6:0]] <= result[7:0];
+    if (\$274 )
+      actbuf[\$272 [6:0]][7:0] <= result[7:0];
+    if (\$276 )
+      actbuf[\$272 [6:0]][15:8] <= \result$129 [7:0];
+    if (\$278 )
+      actbuf[\$272 [6:0]][23:16] <= result[7:0];
+    if (\$280 )
+      actbuf[\$272 [6:0]][31:24] <= \result$129 [7:0];
   end
-  reg [7:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
     if (step_valid) begin
-      _0_ <= actbuf0[step_act_addr[6:0]];
+      _0_ <= actbuf[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$136  = _0_;
-  reg [7:0] actbuf1 [127:0];
-  initial begin
-    actbuf1[0] = 8'h00;
-    actbuf1[1] = 8'h00;
-    actbuf1[2] = 8'h00;
-    actbuf1[3] = 8'h00;
-    actbuf1[4] = 8'h00;
-    actbuf1[5] = 8'h00;
-    actbuf1[6] = 8'h00;
-    actbuf1[7] = 8'h00;
-    actbuf1[8] = 8'h00;
-    actbuf1[9] = 8'h00;
-    actbuf1[10] = 8'h00;
-    actbuf1[11] = 8'h00;
-    actbuf1[12] = 8'h00;
-    actbuf1[13] = 8'h00;
-    actbuf1[14] = 8'h00;
-    actbuf1[15] = 8'h00;
-    actbuf1[16] = 8'h00;
-    actbuf1[17] = 8'h00;
-    actbuf1[18] = 8'h00;
-    actbuf1[19] = 8'h00;
-    actbuf1[20] = 8'h00;
-    actbuf1[21] = 8'h00;
-    actbuf1[22] = 8'h00;
-    actbuf1[23] = 8'h00;
-    actbuf1[24] = 8'h00;
-    actbuf1[25] = 8'h00;
-    actbuf1[26] = 8'h00;
-    actbuf1[27] = 8'h00;
-    actbuf1[28] = 8'h00;
-    actbuf1[29] = 8'h00;
-    actbuf1[30] = 8'h00;
-    actbuf1[31] = 8'h00;
-    actbuf1[32] = 8'h00;
-    actbuf1[33] = 8'h00;
-    actbuf1[34] = 8'h00;
-    actbuf1[35] = 8'h00;
-    actbuf1[36] = 8'h00;
-    actbuf1[37] = 8'h00;
-    actbuf1[38] = 8'h00;
-    actbuf1[39] = 8'h00;
-    actbuf1[40] = 8'h00;
-    actbuf1[41] = 8'h00;
-    actbuf1[42] = 8'h00;
-    actbuf1[43] = 8'h00;
-    actbuf1[44] = 8'h00;
-    actbuf1[45] = 8'h00;
-    actbuf1[46] = 8'h00;
-    actbuf1[47] = 8'h00;
-    actbuf1[48] = 8'h00;
-    actbuf1[49] = 8'h00;
-    actbuf1[50] = 8'h00;
-    actbuf1[51] = 8'h00;
-    actbuf1[52] = 8'h00;
-    actbuf1[53] = 8'h00;
-    actbuf1[54] = 8'h00;
-    actbuf1[55] = 8'h00;
-    actbuf1[56] = 8'h00;
-    actbuf1[57] = 8'h00;
-    actbuf1[58] = 8'h00;
-    actbuf1[59] = 8'h00;
-    actbuf1[60] = 8'h00;
-    actbuf1[61] = 8'h00;
-    actbuf1[62] = 8'h00;
-    actbuf1[63] = 8'h00;
-    actbuf1[64] = 8'h00;
-    actbuf1[65] = 8'h00;
-    actbuf1[66] = 8'h00;
-    actbuf1[67] = 8'h00;
-    actbuf1[68] = 8'h00;
-    actbuf1[69] = 8'h00;
-    actbuf1[70] = 8'h00;
-    actbuf1[71] = 8'h00;
-    actbuf1[72] = 8'h00;
-    actbuf1[73] = 8'h00;
-    actbuf1[74] = 8'h00;
-    actbuf1[75] = 8'h00;
-    actbuf1[76] = 8'h00;
-    actbuf1[77] = 8'h00;
-    actbuf1[78] = 8'h00;
-    actbuf1[79] = 8'h00;
-    actbuf1[80] = 8'h00;
-    actbuf1[81] = 8'h00;
-    actbuf1[82] = 8'h00;
-    actbuf1[83] = 8'h00;
-    actbuf1[84] = 8'h00;
-    actbuf1[85] = 8'h00;
-    actbuf1[86] = 8'h00;
-    actbuf1[87] = 8'h00;
-    actbuf1[88] = 8'h00;
-    actbuf1[89] = 8'h00;
-    actbuf1[90] = 8'h00;
-    actbuf1[91] = 8'h00;
-    actbuf1[92] = 8'h00;
-    actbuf1[93] = 8'h00;
-    actbuf1[94] = 8'h00;
-    actbuf1[95] = 8'h00;
-    actbuf1[96] = 8'h00;
-    actbuf1[97] = 8'h00;
-    actbuf1[98] = 8'h00;
-    actbuf1[99] = 8'h00;
-    actbuf1[100] = 8'h00;
-    actbuf1[101] = 8'h00;
-    actbuf1[102] = 8'h00;
-    actbuf1[103] = 8'h00;
-    actbuf1[104] = 8'h00;
-    actbuf1[105] = 8'h00;
-    actbuf1[106] = 8'h00;
-    actbuf1[107] = 8'h00;
-    actbuf1[108] = 8'h00;
-    actbuf1[109] = 8'h00;
-    actbuf1[110] = 8'h00;
-    actbuf1[111] = 8'h00;
-    actbuf1[112] = 8'h00;
-    actbuf1[113] = 8'h00;
-    actbuf1[114] = 8'h00;
-    actbuf1[115] = 8'h00;
-    actbuf1[116] = 8'h00;
-    actbuf1[117] = 8'h00;
-    actbuf1[118] = 8'h00;
-    actbuf1[119] = 8'h00;
-    actbuf1[120] = 8'h00;
-    actbuf1[121] = 8'h00;
-    actbuf1[122] = 8'h00;
-    actbuf1[123] = 8'h00;
-    actbuf1[124] = 8'h00;
-    actbuf1[125] = 8'h00;
-    actbuf1[126] = 8'h00;
-    actbuf1[127] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$157 )
-      actbuf1[\$291 [6:0]] <= \result$160 [7:0];
-  end
-  reg [7:0] _1_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _1_ <= actbuf1[step_act_addr[6:0]];
-    end
-  end
-  assign \$signature__data$138  = _1_;
-  reg [7:0] actbuf2 [127:0];
-  initial begin
-    actbuf2[0] = 8'h00;
-    actbuf2[1] = 8'h00;
-    actbuf2[2] = 8'h00;
-    actbuf2[3] = 8'h00;
-    actbuf2[4] = 8'h00;
-    actbuf2[5] = 8'h00;
-    actbuf2[6] = 8'h00;
-    actbuf2[7] = 8'h00;
-    actbuf2[8] = 8'h00;
-    actbuf2[9] = 8'h00;
-    actbuf2[10] = 8'h00;
-    actbuf2[11] = 8'h00;
-    actbuf2[12] = 8'h00;
-    actbuf2[13] = 8'h00;
-    actbuf2[14] = 8'h00;
-    actbuf2[15] = 8'h00;
-    actbuf2[16] = 8'h00;
-    actbuf2[17] = 8'h00;
-    actbuf2[18] = 8'h00;
-    actbuf2[19] = 8'h00;
-    actbuf2[20] = 8'h00;
-    actbuf2[21] = 8'h00;
-    actbuf2[22] = 8'h00;
-    actbuf2[23] = 8'h00;
-    actbuf2[24] = 8'h00;
-    actbuf2[25] = 8'h00;
-    actbuf2[26] = 8'h00;
-    actbuf2[27] = 8'h00;
-    actbuf2[28] = 8'h00;
-    actbuf2[29] = 8'h00;
-    actbuf2[30] = 8'h00;
-    actbuf2[31] = 8'h00;
-    actbuf2[32] = 8'h00;
-    actbuf2[33] = 8'h00;
-    actbuf2[34] = 8'h00;
-    actbuf2[35] = 8'h00;
-    actbuf2[36] = 8'h00;
-    actbuf2[37] = 8'h00;
-    actbuf2[38] = 8'h00;
-    actbuf2[39] = 8'h00;
-    actbuf2[40] = 8'h00;
-    actbuf2[41] = 8'h00;
-    actbuf2[42] = 8'h00;
-    actbuf2[43] = 8'h00;
-    actbuf2[44] = 8'h00;
-    actbuf2[45] = 8'h00;
-    actbuf2[46] = 8'h00;
-    actbuf2[47] = 8'h00;
-    actbuf2[48] = 8'h00;
-    actbuf2[49] = 8'h00;
-    actbuf2[50] = 8'h00;
-    actbuf2[51] = 8'h00;
-    actbuf2[52] = 8'h00;
-    actbuf2[53] = 8'h00;
-    actbuf2[54] = 8'h00;
-    actbuf2[55] = 8'h00;
-    actbuf2[56] = 8'h00;
-    actbuf2[57] = 8'h00;
-    actbuf2[58] = 8'h00;
-    actbuf2[59] = 8'h00;
-    actbuf2[60] = 8'h00;
-    actbuf2[61] = 8'h00;
-    actbuf2[62] = 8'h00;
-    actbuf2[63] = 8'h00;
-    actbuf2[64] = 8'h00;
-    actbuf2[65] = 8'h00;
-    actbuf2[66] = 8'h00;
-    actbuf2[67] = 8'h00;
-    actbuf2[68] = 8'h00;
-    actbuf2[69] = 8'h00;
-    actbuf2[70] = 8'h00;
-    actbuf2[71] = 8'h00;
-    actbuf2[72] = 8'h00;
-    actbuf2[73] = 8'h00;
-    actbuf2[74] = 8'h00;
-    actbuf2[75] = 8'h00;
-    actbuf2[76] = 8'h00;
-    actbuf2[77] = 8'h00;
-    actbuf2[78] = 8'h00;
-    actbuf2[79] = 8'h00;
-    actbuf2[80] = 8'h00;
-    actbuf2[81] = 8'h00;
-    actbuf2[82] = 8'h00;
-    actbuf2[83] = 8'h00;
-    actbuf2[84] = 8'h00;
-    actbuf2[85] = 8'h00;
-    actbuf2[86] = 8'h00;
-    actbuf2[87] = 8'h00;
-    actbuf2[88] = 8'h00;
-    actbuf2[89] = 8'h00;
-    actbuf2[90] = 8'h00;
-    actbuf2[91] = 8'h00;
-    actbuf2[92] = 8'h00;
-    actbuf2[93] = 8'h00;
-    actbuf2[94] = 8'h00;
-    actbuf2[95] = 8'h00;
-    actbuf2[96] = 8'h00;
-    actbuf2[97] = 8'h00;
-    actbuf2[98] = 8'h00;
-    actbuf2[99] = 8'h00;
-    actbuf2[100] = 8'h00;
-    actbuf2[101] = 8'h00;
-    actbuf2[102] = 8'h00;
-    actbuf2[103] = 8'h00;
-    actbuf2[104] = 8'h00;
-    actbuf2[105] = 8'h00;
-    actbuf2[106] = 8'h00;
-    actbuf2[107] = 8'h00;
-    actbuf2[108] = 8'h00;
-    actbuf2[109] = 8'h00;
-    actbuf2[110] = 8'h00;
-    actbuf2[111] = 8'h00;
-    actbuf2[112] = 8'h00;
-    actbuf2[113] = 8'h00;
-    actbuf2[114] = 8'h00;
-    actbuf2[115] = 8'h00;
-    actbuf2[116] = 8'h00;
-    actbuf2[117] = 8'h00;
-    actbuf2[118] = 8'h00;
-    actbuf2[119] = 8'h00;
-    actbuf2[120] = 8'h00;
-    actbuf2[121] = 8'h00;
-    actbuf2[122] = 8'h00;
-    actbuf2[123] = 8'h00;
-    actbuf2[124] = 8'h00;
-    actbuf2[125] = 8'h00;
-    actbuf2[126] = 8'h00;
-    actbuf2[127] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$161 )
-      actbuf2[\$297 [6:0]] <= result[7:0];
-  end
-  reg [7:0] _2_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _2_ <= actbuf2[step_act_addr[6:0]];
-    end
-  end
-  assign \$signature__data$140  = _2_;
-  reg [7:0] actbuf3 [127:0];
-  initial begin
-    actbuf3[0] = 8'h00;
-    actbuf3[1] = 8'h00;
-    actbuf3[2] = 8'h00;
-    actbuf3[3] = 8'h00;
-    actbuf3[4] = 8'h00;
-    actbuf3[5] = 8'h00;
-    actbuf3[6] = 8'h00;
-    actbuf3[7] = 8'h00;
-    actbuf3[8] = 8'h00;
-    actbuf3[9] = 8'h00;
-    actbuf3[10] = 8'h00;
-    actbuf3[11] = 8'h00;
-    actbuf3[12] = 8'h00;
-    actbuf3[13] = 8'h00;
-    actbuf3[14] = 8'h00;
-    actbuf3[15] = 8'h00;
-    actbuf3[16] = 8'h00;
-    actbuf3[17] = 8'h00;
-    actbuf3[18] = 8'h00;
-    actbuf3[19] = 8'h00;
-    actbuf3[20] = 8'h00;
-    actbuf3[21] = 8'h00;
-    actbuf3[22] = 8'h00;
-    actbuf3[23] = 8'h00;
-    actbuf3[24] = 8'h00;
-    actbuf3[25] = 8'h00;
-    actbuf3[26] = 8'h00;
-    actbuf3[27] = 8'h00;
-    actbuf3[28] = 8'h00;
-    actbuf3[29] = 8'h00;
-    actbuf3[30] = 8'h00;
-    actbuf3[31] = 8'h00;
-    actbuf3[32] = 8'h00;
-    actbuf3[33] = 8'h00;
-    actbuf3[34] = 8'h00;
-    actbuf3[35] = 8'h00;
-    actbuf3[36] = 8'h00;
-    actbuf3[37] = 8'h00;
-    actbuf3[38] = 8'h00;
-    actbuf3[39] = 8'h00;
-    actbuf3[40] = 8'h00;
-    actbuf3[41] = 8'h00;
-    actbuf3[42] = 8'h00;
-    actbuf3[43] = 8'h00;
-    actbuf3[44] = 8'h00;
-    actbuf3[45] = 8'h00;
-    actbuf3[46] = 8'h00;
-    actbuf3[47] = 8'h00;
-    actbuf3[48] = 8'h00;
-    actbuf3[49] = 8'h00;
-    actbuf3[50] = 8'h00;
-    actbuf3[51] = 8'h00;
-    actbuf3[52] = 8'h00;
-    actbuf3[53] = 8'h00;
-    actbuf3[54] = 8'h00;
-    actbuf3[55] = 8'h00;
-    actbuf3[56] = 8'h00;
-    actbuf3[57] = 8'h00;
-    actbuf3[58] = 8'h00;
-    actbuf3[59] = 8'h00;
-    actbuf3[60] = 8'h00;
-    actbuf3[61] = 8'h00;
-    actbuf3[62] = 8'h00;
-    actbuf3[63] = 8'h00;
-    actbuf3[64] = 8'h00;
-    actbuf3[65] = 8'h00;
-    actbuf3[66] = 8'h00;
-    actbuf3[67] = 8'h00;
-    actbuf3[68] = 8'h00;
-    actbuf3[69] = 8'h00;
-    actbuf3[70] = 8'h00;
-    actbuf3[71] = 8'h00;
-    actbuf3[72] = 8'h00;
-    actbuf3[73] = 8'h00;
-    actbuf3[74] = 8'h00;
-    actbuf3[75] = 8'h00;
-    actbuf3[76] = 8'h00;
-    actbuf3[77] = 8'h00;
-    actbuf3[78] = 8'h00;
-    actbuf3[79] = 8'h00;
-    actbuf3[80] = 8'h00;
-    actbuf3[81] = 8'h00;
-    actbuf3[82] = 8'h00;
-    actbuf3[83] = 8'h00;
-    actbuf3[84] = 8'h00;
-    actbuf3[85] = 8'h00;
-    actbuf3[86] = 8'h00;
-    actbuf3[87] = 8'h00;
-    actbuf3[88] = 8'h00;
-    actbuf3[89] = 8'h00;
-    actbuf3[90] = 8'h00;
-    actbuf3[91] = 8'h00;
-    actbuf3[92] = 8'h00;
-    actbuf3[93] = 8'h00;
-    actbuf3[94] = 8'h00;
-    actbuf3[95] = 8'h00;
-    actbuf3[96] = 8'h00;
-    actbuf3[97] = 8'h00;
-    actbuf3[98] = 8'h00;
-    actbuf3[99] = 8'h00;
-    actbuf3[100] = 8'h00;
-    actbuf3[101] = 8'h00;
-    actbuf3[102] = 8'h00;
-    actbuf3[103] = 8'h00;
-    actbuf3[104] = 8'h00;
-    actbuf3[105] = 8'h00;
-    actbuf3[106] = 8'h00;
-    actbuf3[107] = 8'h00;
-    actbuf3[108] = 8'h00;
-    actbuf3[109] = 8'h00;
-    actbuf3[110] = 8'h00;
-    actbuf3[111] = 8'h00;
-    actbuf3[112] = 8'h00;
-    actbuf3[113] = 8'h00;
-    actbuf3[114] = 8'h00;
-    actbuf3[115] = 8'h00;
-    actbuf3[116] = 8'h00;
-    actbuf3[117] = 8'h00;
-    actbuf3[118] = 8'h00;
-    actbuf3[119] = 8'h00;
-    actbuf3[120] = 8'h00;
-    actbuf3[121] = 8'h00;
-    actbuf3[122] = 8'h00;
-    actbuf3[123] = 8'h00;
-    actbuf3[124] = 8'h00;
-    actbuf3[125] = 8'h00;
-    actbuf3[126] = 8'h00;
-    actbuf3[127] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$164 )
-      actbuf3[\$303 [6:0]] <= \result$160 [7:0];
-  end
-  reg [7:0] _3_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _3_ <= actbuf3[step_act_addr[6:0]];
-    end
-  end
-  assign \$signature__data$142  = _3_;
+  assign act_rp__data = _0_;
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1465,321 +989,88 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (dwp__en)
       descriptors[load__payload[1:0]] <= load__payload[66:32];
   end
-  assign nxt_rp__data = descriptors[\$51 [1:0]];
+  assign nxt_rp__data = descriptors[\$43 [1:0]];
   assign dl_rp__data = descriptors[\$21 [1:0]];
   assign d0_rp__data = descriptors[2'h0];
-  reg [7:0] inbuf0 [63:0];
+  (* ram_style = "block" *)
+  reg [31:0] inbuf [63:0];
   initial begin
-    inbuf0[0] = 8'h00;
-    inbuf0[1] = 8'h00;
-    inbuf0[2] = 8'h00;
-    inbuf0[3] = 8'h00;
-    inbuf0[4] = 8'h00;
-    inbuf0[5] = 8'h00;
-    inbuf0[6] = 8'h00;
-    inbuf0[7] = 8'h00;
-    inbuf0[8] = 8'h00;
-    inbuf0[9] = 8'h00;
-    inbuf0[10] = 8'h00;
-    inbuf0[11] = 8'h00;
-    inbuf0[12] = 8'h00;
-    inbuf0[13] = 8'h00;
-    inbuf0[14] = 8'h00;
-    inbuf0[15] = 8'h00;
-    inbuf0[16] = 8'h00;
-    inbuf0[17] = 8'h00;
-    inbuf0[18] = 8'h00;
-    inbuf0[19] = 8'h00;
-    inbuf0[20] = 8'h00;
-    inbuf0[21] = 8'h00;
-    inbuf0[22] = 8'h00;
-    inbuf0[23] = 8'h00;
-    inbuf0[24] = 8'h00;
-    inbuf0[25] = 8'h00;
-    inbuf0[26] = 8'h00;
-    inbuf0[27] = 8'h00;
-    inbuf0[28] = 8'h00;
-    inbuf0[29] = 8'h00;
-    inbuf0[30] = 8'h00;
-    inbuf0[31] = 8'h00;
-    inbuf0[32] = 8'h00;
-    inbuf0[33] = 8'h00;
-    inbuf0[34] = 8'h00;
-    inbuf0[35] = 8'h00;
-    inbuf0[36] = 8'h00;
-    inbuf0[37] = 8'h00;
-    inbuf0[38] = 8'h00;
-    inbuf0[39] = 8'h00;
-    inbuf0[40] = 8'h00;
-    inbuf0[41] = 8'h00;
-    inbuf0[42] = 8'h00;
-    inbuf0[43] = 8'h00;
-    inbuf0[44] = 8'h00;
-    inbuf0[45] = 8'h00;
-    inbuf0[46] = 8'h00;
-    inbuf0[47] = 8'h00;
-    inbuf0[48] = 8'h00;
-    inbuf0[49] = 8'h00;
-    inbuf0[50] = 8'h00;
-    inbuf0[51] = 8'h00;
-    inbuf0[52] = 8'h00;
-    inbuf0[53] = 8'h00;
-    inbuf0[54] = 8'h00;
-    inbuf0[55] = 8'h00;
-    inbuf0[56] = 8'h00;
-    inbuf0[57] = 8'h00;
-    inbuf0[58] = 8'h00;
-    inbuf0[59] = 8'h00;
-    inbuf0[60] = 8'h00;
-    inbuf0[61] = 8'h00;
-    inbuf0[62] = 8'h00;
-    inbuf0[63] = 8'h00;
+    inbuf[0] = 32'd0;
+    inbuf[1] = 32'd0;
+    inbuf[2] = 32'd0;
+    inbuf[3] = 32'd0;
+    inbuf[4] = 32'd0;
+    inbuf[5] = 32'd0;
+    inbuf[6] = 32'd0;
+    inbuf[7] = 32'd0;
+    inbuf[8] = 32'd0;
+    inbuf[9] = 32'd0;
+    inbuf[10] = 32'd0;
+    inbuf[11] = 32'd0;
+    inbuf[12] = 32'd0;
+    inbuf[13] = 32'd0;
+    inbuf[14] = 32'd0;
+    inbuf[15] = 32'd0;
+    inbuf[16] = 32'd0;
+    inbuf[17] = 32'd0;
+    inbuf[18] = 32'd0;
+    inbuf[19] = 32'd0;
+    inbuf[20] = 32'd0;
+    inbuf[21] = 32'd0;
+    inbuf[22] = 32'd0;
+    inbuf[23] = 32'd0;
+    inbuf[24] = 32'd0;
+    inbuf[25] = 32'd0;
+    inbuf[26] = 32'd0;
+    inbuf[27] = 32'd0;
+    inbuf[28] = 32'd0;
+    inbuf[29] = 32'd0;
+    inbuf[30] = 32'd0;
+    inbuf[31] = 32'd0;
+    inbuf[32] = 32'd0;
+    inbuf[33] = 32'd0;
+    inbuf[34] = 32'd0;
+    inbuf[35] = 32'd0;
+    inbuf[36] = 32'd0;
+    inbuf[37] = 32'd0;
+    inbuf[38] = 32'd0;
+    inbuf[39] = 32'd0;
+    inbuf[40] = 32'd0;
+    inbuf[41] = 32'd0;
+    inbuf[42] = 32'd0;
+    inbuf[43] = 32'd0;
+    inbuf[44] = 32'd0;
+    inbuf[45] = 32'd0;
+    inbuf[46] = 32'd0;
+    inbuf[47] = 32'd0;
+    inbuf[48] = 32'd0;
+    inbuf[49] = 32'd0;
+    inbuf[50] = 32'd0;
+    inbuf[51] = 32'd0;
+    inbuf[52] = 32'd0;
+    inbuf[53] = 32'd0;
+    inbuf[54] = 32'd0;
+    inbuf[55] = 32'd0;
+    inbuf[56] = 32'd0;
+    inbuf[57] = 32'd0;
+    inbuf[58] = 32'd0;
+    inbuf[59] = 32'd0;
+    inbuf[60] = 32'd0;
+    inbuf[61] = 32'd0;
+    inbuf[62] = 32'd0;
+    inbuf[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en )
-      inbuf0[\$29 [5:0]] <= i_stream__payload[7:0];
+    if (\$30 )
+      inbuf[\$28 [5:0]] <= i_stream__payload;
   end
-  reg [7:0] _4_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
     if (step_valid) begin
-      _4_ <= inbuf0[step_in_addr[5:0]];
+      _1_ <= inbuf[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$137  = _4_;
-  reg [7:0] inbuf1 [63:0];
-  initial begin
-    inbuf1[0] = 8'h00;
-    inbuf1[1] = 8'h00;
-    inbuf1[2] = 8'h00;
-    inbuf1[3] = 8'h00;
-    inbuf1[4] = 8'h00;
-    inbuf1[5] = 8'h00;
-    inbuf1[6] = 8'h00;
-    inbuf1[7] = 8'h00;
-    inbuf1[8] = 8'h00;
-    inbuf1[9] = 8'h00;
-    inbuf1[10] = 8'h00;
-    inbuf1[11] = 8'h00;
-    inbuf1[12] = 8'h00;
-    inbuf1[13] = 8'h00;
-    inbuf1[14] = 8'h00;
-    inbuf1[15] = 8'h00;
-    inbuf1[16] = 8'h00;
-    inbuf1[17] = 8'h00;
-    inbuf1[18] = 8'h00;
-    inbuf1[19] = 8'h00;
-    inbuf1[20] = 8'h00;
-    inbuf1[21] = 8'h00;
-    inbuf1[22] = 8'h00;
-    inbuf1[23] = 8'h00;
-    inbuf1[24] = 8'h00;
-    inbuf1[25] = 8'h00;
-    inbuf1[26] = 8'h00;
-    inbuf1[27] = 8'h00;
-    inbuf1[28] = 8'h00;
-    inbuf1[29] = 8'h00;
-    inbuf1[30] = 8'h00;
-    inbuf1[31] = 8'h00;
-    inbuf1[32] = 8'h00;
-    inbuf1[33] = 8'h00;
-    inbuf1[34] = 8'h00;
-    inbuf1[35] = 8'h00;
-    inbuf1[36] = 8'h00;
-    inbuf1[37] = 8'h00;
-    inbuf1[38] = 8'h00;
-    inbuf1[39] = 8'h00;
-    inbuf1[40] = 8'h00;
-    inbuf1[41] = 8'h00;
-    inbuf1[42] = 8'h00;
-    inbuf1[43] = 8'h00;
-    inbuf1[44] = 8'h00;
-    inbuf1[45] = 8'h00;
-    inbuf1[46] = 8'h00;
-    inbuf1[47] = 8'h00;
-    inbuf1[48] = 8'h00;
-    inbuf1[49] = 8'h00;
-    inbuf1[50] = 8'h00;
-    inbuf1[51] = 8'h00;
-    inbuf1[52] = 8'h00;
-    inbuf1[53] = 8'h00;
-    inbuf1[54] = 8'h00;
-    inbuf1[55] = 8'h00;
-    inbuf1[56] = 8'h00;
-    inbuf1[57] = 8'h00;
-    inbuf1[58] = 8'h00;
-    inbuf1[59] = 8'h00;
-    inbuf1[60] = 8'h00;
-    inbuf1[61] = 8'h00;
-    inbuf1[62] = 8'h00;
-    inbuf1[63] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$46 )
-      inbuf1[\$34 [5:0]] <= i_stream__payload[15:8];
-  end
-  reg [7:0] _5_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _5_ <= inbuf1[step_in_addr[5:0]];
-    end
-  end
-  assign \$signature__data$139  = _5_;
-  reg [7:0] inbuf2 [63:0];
-  initial begin
-    inbuf2[0] = 8'h00;
-    inbuf2[1] = 8'h00;
-    inbuf2[2] = 8'h00;
-    inbuf2[3] = 8'h00;
-    inbuf2[4] = 8'h00;
-    inbuf2[5] = 8'h00;
-    inbuf2[6] = 8'h00;
-    inbuf2[7] = 8'h00;
-    inbuf2[8] = 8'h00;
-    inbuf2[9] = 8'h00;
-    inbuf2[10] = 8'h00;
-    inbuf2[11] = 8'h00;
-    inbuf2[12] = 8'h00;
-    inbuf2[13] = 8'h00;
-    inbuf2[14] = 8'h00;
-    inbuf2[15] = 8'h00;
-    inbuf2[16] = 8'h00;
-    inbuf2[17] = 8'h00;
-    inbuf2[18] = 8'h00;
-    inbuf2[19] = 8'h00;
-    inbuf2[20] = 8'h00;
-    inbuf2[21] = 8'h00;
-    inbuf2[22] = 8'h00;
-    inbuf2[23] = 8'h00;
-    inbuf2[24] = 8'h00;
-    inbuf2[25] = 8'h00;
-    inbuf2[26] = 8'h00;
-    inbuf2[27] = 8'h00;
-    inbuf2[28] = 8'h00;
-    inbuf2[29] = 8'h00;
-    inbuf2[30] = 8'h00;
-    inbuf2[31] = 8'h00;
-    inbuf2[32] = 8'h00;
-    inbuf2[33] = 8'h00;
-    inbuf2[34] = 8'h00;
-    inbuf2[35] = 8'h00;
-    inbuf2[36] = 8'h00;
-    inbuf2[37] = 8'h00;
-    inbuf2[38] = 8'h00;
-    inbuf2[39] = 8'h00;
-    inbuf2[40] = 8'h00;
-    inbuf2[41] = 8'h00;
-    inbuf2[42] = 8'h00;
-    inbuf2[43] = 8'h00;
-    inbuf2[44] = 8'h00;
-    inbuf2[45] = 8'h00;
-    inbuf2[46] = 8'h00;
-    inbuf2[47] = 8'h00;
-    inbuf2[48] = 8'h00;
-    inbuf2[49] = 8'h00;
-    inbuf2[50] = 8'h00;
-    inbuf2[51] = 8'h00;
-    inbuf2[52] = 8'h00;
-    inbuf2[53] = 8'h00;
-    inbuf2[54] = 8'h00;
-    inbuf2[55] = 8'h00;
-    inbuf2[56] = 8'h00;
-    inbuf2[57] = 8'h00;
-    inbuf2[58] = 8'h00;
-    inbuf2[59] = 8'h00;
-    inbuf2[60] = 8'h00;
-    inbuf2[61] = 8'h00;
-    inbuf2[62] = 8'h00;
-    inbuf2[63] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$49 )
-      inbuf2[\$39 [5:0]] <= i_stream__payload[23:16];
-  end
-  reg [7:0] _6_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _6_ <= inbuf2[step_in_addr[5:0]];
-    end
-  end
-  assign \$signature__data$141  = _6_;
-  reg [7:0] inbuf3 [63:0];
-  initial begin
-    inbuf3[0] = 8'h00;
-    inbuf3[1] = 8'h00;
-    inbuf3[2] = 8'h00;
-    inbuf3[3] = 8'h00;
-    inbuf3[4] = 8'h00;
-    inbuf3[5] = 8'h00;
-    inbuf3[6] = 8'h00;
-    inbuf3[7] = 8'h00;
-    inbuf3[8] = 8'h00;
-    inbuf3[9] = 8'h00;
-    inbuf3[10] = 8'h00;
-    inbuf3[11] = 8'h00;
-    inbuf3[12] = 8'h00;
-    inbuf3[13] = 8'h00;
-    inbuf3[14] = 8'h00;
-    inbuf3[15] = 8'h00;
-    inbuf3[16] = 8'h00;
-    inbuf3[17] = 8'h00;
-    inbuf3[18] = 8'h00;
-    inbuf3[19] = 8'h00;
-    inbuf3[20] = 8'h00;
-    inbuf3[21] = 8'h00;
-    inbuf3[22] = 8'h00;
-    inbuf3[23] = 8'h00;
-    inbuf3[24] = 8'h00;
-    inbuf3[25] = 8'h00;
-    inbuf3[26] = 8'h00;
-    inbuf3[27] = 8'h00;
-    inbuf3[28] = 8'h00;
-    inbuf3[29] = 8'h00;
-    inbuf3[30] = 8'h00;
-    inbuf3[31] = 8'h00;
-    inbuf3[32] = 8'h00;
-    inbuf3[33] = 8'h00;
-    inbuf3[34] = 8'h00;
-    inbuf3[35] = 8'h00;
-    inbuf3[36] = 8'h00;
-    inbuf3[37] = 8'h00;
-    inbuf3[38] = 8'h00;
-    inbuf3[39] = 8'h00;
-    inbuf3[40] = 8'h00;
-    inbuf3[41] = 8'h00;
-    inbuf3[42] = 8'h00;
-    inbuf3[43] = 8'h00;
-    inbuf3[44] = 8'h00;
-    inbuf3[45] = 8'h00;
-    inbuf3[46] = 8'h00;
-    inbuf3[47] = 8'h00;
-    inbuf3[48] = 8'h00;
-    inbuf3[49] = 8'h00;
-    inbuf3[50] = 8'h00;
-    inbuf3[51] = 8'h00;
-    inbuf3[52] = 8'h00;
-    inbuf3[53] = 8'h00;
-    inbuf3[54] = 8'h00;
-    inbuf3[55] = 8'h00;
-    inbuf3[56] = 8'h00;
-    inbuf3[57] = 8'h00;
-    inbuf3[58] = 8'h00;
-    inbuf3[59] = 8'h00;
-    inbuf3[60] = 8'h00;
-    inbuf3[61] = 8'h00;
-    inbuf3[62] = 8'h00;
-    inbuf3[63] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$52 )
-      inbuf3[\$44 [5:0]] <= i_stream__payload[31:24];
-  end
-  reg [7:0] _7_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _7_ <= inbuf3[step_in_addr[5:0]];
-    end
-  end
-  assign \$signature__data$143  = _7_;
+  assign in_rp__data = _1_;
   reg [31:0] outbuf0 [127:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -1913,15 +1204,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$305 [6:0]] <= result;
+      outbuf0[\$282 [6:0]] <= result;
   end
-  reg [31:0] _8_;
+  reg [31:0] _2_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _8_ <= outbuf0[\$318 [6:0]];
+      _2_ <= outbuf0[\$295 [6:0]];
     end
   end
-  assign \$signature__data$285  = _8_;
+  assign \$signature__data$258  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2055,157 +1346,125 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$307 [6:0]] <= \result$160 ;
+      outbuf1[\$284 [6:0]] <= \result$129 ;
   end
-  reg [31:0] _9_;
+  reg [31:0] _3_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _9_ <= outbuf1[\$321 [6:0]];
+      _3_ <= outbuf1[\$298 [6:0]];
     end
   end
-  assign \$signature__data$286  = _9_;
-  assign \$418  = step_valid & step_last;
-  assign \$419  = ! wb_ctx12;
-  assign \$420  = act_write & \$419 ;
-  assign \$421  = wb_parity0 == wb_par12;
-  assign \$422  = wb_groups0 + 1'h1;
-  assign \$423  = \$421  ? \$422  : 9'h001;
-  assign \$425  = act_write & \$424 ;
-  assign \$426  = wb_parity1 == wb_par12;
-  assign \$427  = wb_groups1 + 1'h1;
-  assign \$428  = \$426  ? \$427  : 9'h001;
-  assign \$429  = ! ctx;
-  assign \$430  = claim_out & \$429 ;
-  assign \$431  = ! wb_ctx12;
-  assign \$432  = out_write & \$431 ;
-  assign \$433  = out_groups0 + 1'h1;
-  assign \$435  = claim_out & \$434 ;
-  assign \$437  = out_write & \$436 ;
-  assign \$438  = out_groups1 + 1'h1;
-  assign \$439  = out_n - 1'h1;
-  assign \$440  = drain_elem == \$439 ;
-  assign \$441  = out_n - 1'h1;
-  assign \$442  = drain_elem == \$441 ;
-  assign \$443  = ~ drain_slot;
-  assign \$444  = ! drain_slot;
-  assign \$446  = drain_elem + 1'h1;
-  assign \$447  = ~ release_slot;
-  assign \$448  = ! release_slot;
-  assign \$450  = in_flight + vector_start;
-  assign \$451  = \$450  - done;
-  assign \$452  = count_busy + inc_busy;
-  assign \$453  = count_stall_input + inc_stall_input;
-  assign \$454  = count_stall_output + inc_stall_output;
-  assign \$455  = issue ? 4'h8 : 4'h0;
-  assign \$456  = count_mac_ops + inc_mac_ops;
-  assign \$457  = issue ? 2'h2 : 2'h0;
-  assign \$458  = count_bank_reads + inc_bank_reads;
-  assign \$459  = count_act_reads + inc_act_reads;
-  assign \$460  = in_fire + act_write;
-  assign \$461  = count_act_writes + inc_act_writes;
-  assign \$462  = count_inferences + inc_inferences;
+  assign \$signature__data$259  = _3_;
   always @(posedge clk)
-    n_layers <= \$463 ;
+    n_layers <= \$440 ;
   always @(posedge clk)
-    in_folds <= \$464 ;
+    in_folds <= \$441 ;
   always @(posedge clk)
-    out_n <= \$465 ;
+    out_n <= \$442 ;
   always @(posedge clk)
-    in_beats0 <= \$466 ;
+    in_beats0 <= \$443 ;
   always @(posedge clk)
-    in_full0 <= \$467 ;
+    in_full0 <= \$444 ;
   always @(posedge clk)
-    in_beats1 <= \$468 ;
+    in_beats1 <= \$445 ;
   always @(posedge clk)
-    in_full1 <= \$469 ;
+    in_full1 <= \$446 ;
   always @(posedge clk)
-    in_wslot <= \$470 ;
+    in_wslot <= \$447 ;
   always @(posedge clk)
-    in_groups <= \$471 ;
+    in_groups <= \$448 ;
   always @(posedge clk)
-    cur_folds <= \$472 ;
+    cur_folds <= \$449 ;
   always @(posedge clk)
-    cur_groups <= \$473 ;
+    cur_groups <= \$450 ;
   always @(posedge clk)
-    cur_out <= \$474 ;
+    cur_out <= \$451 ;
   always @(posedge clk)
-    cur_is_last <= \$475 ;
+    cur_is_last <= \$452 ;
   always @(posedge clk)
-    cur_relu <= \$476 ;
+    cur_relu <= \$453 ;
   always @(posedge clk)
-    cur_requantize <= \$477 ;
+    cur_requantize <= \$454 ;
   always @(posedge clk)
-    bank_addr <= \$478 ;
+    bank_addr <= \$455 ;
   always @(posedge clk)
-    rq_addr <= \$479 ;
+    rq_addr <= \$456 ;
   always @(posedge clk)
-    layer <= \$480 ;
+    layer <= \$457 ;
   always @(posedge clk)
-    group <= \$481 ;
+    group <= \$458 ;
   always @(posedge clk)
-    fold <= \$482 ;
+    fold <= \$459 ;
   always @(posedge clk)
-    fold_end <= \$483 ;
+    fold_end <= \$460 ;
   always @(posedge clk)
-    b_group <= \$484 ;
+    b_group <= \$461 ;
   always @(posedge clk)
-    b_fold <= \$485 ;
+    b_fold <= \$462 ;
   always @(posedge clk)
-    b_in_group <= \$486 ;
+    b_in_group <= \$463 ;
   always @(posedge clk)
-    b_bank_addr <= \$487 ;
+    b_bank_addr <= \$464 ;
   always @(posedge clk)
-    b_rq_addr <= \$488 ;
+    b_rq_addr <= \$465 ;
   always @(posedge clk)
-    loaded <= \$489 ;
+    loaded <= \$466 ;
   always @(posedge clk)
-    wr_buf <= \$490 ;
+    wr_buf <= \$467 ;
   always @(posedge clk)
-    prev_out <= \$491 ;
+    prev_out <= \$468 ;
   always @(posedge clk)
-    prev_groups <= \$492 ;
+    prev_groups <= \$469 ;
   always @(posedge clk)
-    ctx <= \$493 ;
+    ctx <= \$470 ;
   always @(posedge clk)
-    track_reset_r0 <= \$494 ;
+    track_reset_r0 <= \$471 ;
   always @(posedge clk)
-    track_reset_r1 <= \$495 ;
+    track_reset_r1 <= \$472 ;
   always @(posedge clk)
-    step_addr <= \$388 ;
+    step_addr <= \$365 ;
   always @(posedge clk)
-    step_first <= \$391 ;
+    step_first <= \$368 ;
   always @(posedge clk)
-    step_last <= \$396 ;
+    step_last <= \$373 ;
   always @(posedge clk)
-    step_rq <= \$397 ;
+    step_rq <= \$374 ;
   always @(posedge clk)
-    step_relu <= \$398 ;
+    step_relu <= \$375 ;
   always @(posedge clk)
-    step_requantize <= \$399 ;
+    step_requantize <= \$376 ;
   always @(posedge clk)
-    step_in_addr <= \$406 ;
+    step_in_addr <= \$383 ;
   always @(posedge clk)
-    step_act_addr <= \$411 ;
+    step_act_addr <= \$388 ;
   always @(posedge clk)
-    step_from_input <= \$413 ;
+    step_from_input <= \$390 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$414 ;
+    step_group <= \$391 ;
   always @(posedge clk)
-    step_par <= \$415 ;
+    step_par <= \$392 ;
   always @(posedge clk)
-    step_ctx <= \$416 ;
+    step_ctx <= \$393 ;
   always @(posedge clk)
-    step_out <= \$417 ;
+    step_out <= \$394 ;
   always @(posedge clk)
-    step_valid <= \$496 ;
+    step_valid <= \$473 ;
   always @(posedge clk)
-    rd_from_input <= \$497 ;
+    rd_in_data <= in_rp__data;
   always @(posedge clk)
-    rd_block <= \$498 ;
+    rd_act_data <= act_rp__data;
   always @(posedge clk)
-    wb_valid1 <= \$499 ;
+    rd_from_input1 <= step_from_input;
+  always @(posedge clk)
+    rd_block1 <= step_blk;
+  always @(posedge clk)
+    rd_from_input2 <= rd_from_input1;
+  always @(posedge clk)
+    rd_block2 <= rd_block1;
+  always @(posedge clk)
+    wb_valid1 <= \$474 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2215,7 +1474,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$500 ;
+    wb_valid2 <= \$475 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2225,7 +1484,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$501 ;
+    wb_valid3 <= \$476 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2235,7 +1494,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$502 ;
+    wb_valid4 <= \$477 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2245,7 +1504,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$503 ;
+    wb_valid5 <= \$478 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2255,7 +1514,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$504 ;
+    wb_valid6 <= \$479 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2265,7 +1524,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$505 ;
+    wb_valid7 <= \$480 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2275,7 +1534,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$506 ;
+    wb_valid8 <= \$481 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2285,7 +1544,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$507 ;
+    wb_valid9 <= \$482 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2295,7 +1554,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$508 ;
+    wb_valid10 <= \$483 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2305,7 +1564,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$509 ;
+    wb_valid11 <= \$484 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2315,7 +1574,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$510 ;
+    wb_valid12 <= \$485 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2325,81 +1584,91 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_parity0 <= \$511 ;
+    wb_valid13 <= \$486 ;
   always @(posedge clk)
-    wb_groups0 <= \$512 ;
+    wb_group13 <= wb_group12;
   always @(posedge clk)
-    wb_parity1 <= \$513 ;
+    wb_par13 <= wb_par12;
   always @(posedge clk)
-    wb_groups1 <= \$514 ;
+    wb_ctx13 <= wb_ctx12;
   always @(posedge clk)
-    out_full0 <= \$515 ;
+    wb_out13 <= wb_out12;
   always @(posedge clk)
-    out_pending0 <= \$516 ;
+    wb_parity0 <= \$487 ;
   always @(posedge clk)
-    out_groups0 <= \$517 ;
+    wb_groups0 <= \$488 ;
   always @(posedge clk)
-    out_full1 <= \$518 ;
+    wb_parity1 <= \$489 ;
   always @(posedge clk)
-    out_pending1 <= \$519 ;
+    wb_groups1 <= \$490 ;
   always @(posedge clk)
-    out_groups1 <= \$520 ;
+    out_full0 <= \$491 ;
   always @(posedge clk)
-    drain_inflight <= \$521 ;
+    out_pending0 <= \$492 ;
   always @(posedge clk)
-    drain_inflight2 <= \$522 ;
+    out_groups0 <= \$493 ;
   always @(posedge clk)
-    drain_lane <= \$523 ;
+    out_full1 <= \$494 ;
   always @(posedge clk)
-    drain_last <= \$524 ;
+    out_pending1 <= \$495 ;
   always @(posedge clk)
-    drain_elem <= \$525 ;
+    out_groups1 <= \$496 ;
   always @(posedge clk)
-    drain_slot <= \$526 ;
+    drain_inflight <= \$497 ;
+  always @(posedge clk)
+    drain_inflight2 <= \$498 ;
+  always @(posedge clk)
+    drain_lane <= \$499 ;
+  always @(posedge clk)
+    drain_last <= \$500 ;
+  always @(posedge clk)
+    drain_elem <= \$501 ;
+  always @(posedge clk)
+    drain_slot <= \$502 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$285 ;
+    drain_lane_data0 <= \$signature__data$258 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$286 ;
+    drain_lane_data1 <= \$signature__data$259 ;
   always @(posedge clk)
-    release_slot <= \$527 ;
+    release_slot <= \$503 ;
   always @(posedge clk)
-    in_flight <= \$528 ;
+    in_flight <= \$504 ;
   always @(posedge clk)
-    inc_busy <= \$529 ;
+    inc_busy <= \$505 ;
   always @(posedge clk)
-    count_busy <= \$530 ;
+    count_busy <= \$506 ;
   always @(posedge clk)
-    inc_stall_input <= \$531 ;
+    inc_stall_input <= \$507 ;
   always @(posedge clk)
-    count_stall_input <= \$532 ;
+    count_stall_input <= \$508 ;
   always @(posedge clk)
-    inc_stall_output <= \$533 ;
+    inc_stall_output <= \$509 ;
   always @(posedge clk)
-    count_stall_output <= \$534 ;
+    count_stall_output <= \$510 ;
   always @(posedge clk)
-    inc_mac_ops <= \$535 ;
+    inc_mac_ops <= \$511 ;
   always @(posedge clk)
-    count_mac_ops <= \$536 ;
+    count_mac_ops <= \$512 ;
   always @(posedge clk)
-    inc_bank_reads <= \$537 ;
+    inc_bank_reads <= \$513 ;
   always @(posedge clk)
-    count_bank_reads <= \$538 ;
+    count_bank_reads <= \$514 ;
   always @(posedge clk)
-    inc_act_reads <= \$539 ;
+    inc_act_reads <= \$515 ;
   always @(posedge clk)
-    count_act_reads <= \$540 ;
+    count_act_reads <= \$516 ;
   always @(posedge clk)
-    inc_act_writes <= \$541 ;
+    inc_act_writes <= \$517 ;
   always @(posedge clk)
-    count_act_writes <= \$542 ;
+    count_act_writes <= \$518 ;
   always @(posedge clk)
-    inc_inferences <= \$543 ;
+    inc_inferences <= \$519 ;
   always @(posedge clk)
-    count_inferences <= \$544 ;
+    count_inferences <= \$520 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2431,388 +1700,404 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$24  = | n_layers;
   assign i_stream__ready = \$23  & \$24 ;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$26  = in_wslot ? in_beats1 : in_beats0;
-  assign \$28  = in_wslot ? 6'h20 : 6'h00;
-  assign \$29  = \$27  + \$28 ;
-  assign \$31  = in_wslot ? in_beats1 : in_beats0;
-  assign \$33  = in_wslot ? 6'h20 : 6'h00;
-  assign \$34  = \$32  + \$33 ;
-  assign \$36  = in_wslot ? in_beats1 : in_beats0;
-  assign \$38  = in_wslot ? 6'h20 : 6'h00;
-  assign \$39  = \$37  + \$38 ;
-  assign \$41  = in_wslot ? in_beats1 : in_beats0;
-  assign \$43  = in_wslot ? 6'h20 : 6'h00;
-  assign \$44  = \$42  + \$43 ;
-  assign \$45  = in_wslot ? in_beats1 : in_beats0;
-  assign \$46  = ! \$45 ;
-  assign vector_start = in_fire & \$46 ;
+  assign \$25  = in_wslot ? in_beats1 : in_beats0;
+  assign \$27  = in_wslot ? 6'h20 : 6'h00;
+  assign \$28  = \$26  + \$27 ;
+  assign \$37  = in_wslot ? in_beats1 : in_beats0;
+  assign \$38  = ! \$37 ;
+  assign vector_start = in_fire & \$38 ;
   assign b_done = b_group == in_groups;
-  assign \$47  = ~ loaded;
-  assign \$48  = b_done ? 1'h1 : 1'h0;
-  assign \$49  = layer + 1'h1;
-  assign \$50  = cur_is_last ? { 3'h0, \$48  } : \$49 ;
-  assign \$51  = loaded ? \$50  : 4'h0;
-  assign \$52  = | n_layers;
-  assign active = loaded & \$52 ;
-  assign \$53  = | layer;
-  assign \$54  = active & \$53 ;
-  assign \$55  = ~ b_done;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = ctx ? in_beats0 : in_beats1;
-  assign \$58  = | \$57 ;
-  assign b_available = \$56  & \$58 ;
-  assign \$59  = ctx ? in_beats0 : in_beats1;
-  assign \$60  = \$59  > b_fold;
-  assign \$61  = ~ b_in_group;
-  assign \$62  = ! fold;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = ! layer;
-  assign \$65  = ctx ? in_beats1 : in_beats0;
-  assign \$66  = \$65  > fold;
-  assign \$67  = | group;
-  assign \$68  = ctx ? wb_parity1 : wb_parity0;
-  assign \$69  = ~ layer[0];
-  assign \$70  = \$68  == \$69 ;
-  assign \$71  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$70  & \$72 ;
-  assign \$74  = ctx ? wb_groups1 : wb_groups0;
-  assign \$76  = \$75  >= fold_end;
-  assign \$77  = ctx ? wb_groups1 : wb_groups0;
-  assign \$79  = \$78  >= prev_out;
-  assign \$80  = \$76  | \$79 ;
-  assign \$81  = \$73  & \$80 ;
-  assign \$82  = \$67  | \$81 ;
-  assign \$83  = \$64  ? \$66  : \$82 ;
-  assign \$84  = active & \$83 ;
-  assign \$85  = ! group;
-  assign \$86  = ! fold;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = cur_is_last & \$87 ;
-  assign \$89  = ctx ? out_full1 : out_full0;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = \$84  & \$91 ;
-  assign \$94  = | layer;
-  assign \$95  = ! group;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = ctx ? wb_parity1 : wb_parity0;
-  assign \$98  = ~ layer[0];
-  assign \$99  = \$97  == \$98 ;
-  assign \$100  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = \$99  & \$101 ;
-  assign \$103  = ctx ? wb_groups1 : wb_groups0;
-  assign \$104  = \$103  == prev_groups;
-  assign \$105  = \$102  & \$104 ;
-  assign \$106  = \$96  ? \$105  : 1'h1;
-  assign \$107  = \$93  & \$106 ;
-  assign \$108  = ~ \$107 ;
-  assign \$109  = \$63  & \$108 ;
-  assign \$110  = \$109  & b_available;
-  assign issue_b = b_in_group ? \$60  : \$110 ;
-  assign \$111  = ~ b_in_group;
-  assign \$112  = ! layer;
-  assign \$113  = ctx ? in_beats1 : in_beats0;
-  assign \$114  = \$113  > fold;
-  assign \$115  = | group;
-  assign \$116  = ctx ? wb_parity1 : wb_parity0;
-  assign \$117  = ~ layer[0];
-  assign \$118  = \$116  == \$117 ;
-  assign \$119  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$118  & \$120 ;
-  assign \$122  = ctx ? wb_groups1 : wb_groups0;
-  assign \$124  = \$123  >= fold_end;
-  assign \$125  = ctx ? wb_groups1 : wb_groups0;
-  assign \$127  = \$126  >= prev_out;
-  assign \$128  = \$124  | \$127 ;
-  assign \$129  = \$121  & \$128 ;
-  assign \$130  = \$115  | \$129 ;
-  assign \$131  = \$112  ? \$114  : \$130 ;
-  assign \$132  = active & \$131 ;
-  assign \$133  = ! group;
-  assign \$134  = ! fold;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = cur_is_last & \$135 ;
-  assign \$137  = ctx ? out_full1 : out_full0;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = ~ \$138 ;
-  assign \$140  = \$132  & \$139 ;
-  assign \$142  = \$111  & \$141 ;
-  assign \$143  = ~ b_in_group;
-  assign \$144  = ! fold;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = | layer;
-  assign \$147  = ! group;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = ctx ? wb_parity1 : wb_parity0;
-  assign \$150  = ~ layer[0];
-  assign \$151  = \$149  == \$150 ;
-  assign \$152  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ctx ? wb_groups1 : wb_groups0;
-  assign \$156  = \$155  == prev_groups;
-  assign \$157  = \$154  & \$156 ;
-  assign \$158  = \$148  ? \$157  : 1'h1;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$145  & \$159 ;
-  assign \$161  = \$160  & b_available;
-  assign \$162  = ~ \$161 ;
-  assign issue_a = \$142  & \$162 ;
+  assign \$39  = ~ loaded;
+  assign \$40  = b_done ? 1'h1 : 1'h0;
+  assign \$41  = layer + 1'h1;
+  assign \$42  = cur_is_last ? { 3'h0, \$40  } : \$41 ;
+  assign \$43  = loaded ? \$42  : 4'h0;
+  assign \$44  = | n_layers;
+  assign active = loaded & \$44 ;
+  assign \$45  = | layer;
+  assign \$46  = active & \$45 ;
+  assign \$47  = ~ b_done;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ctx ? in_beats0 : in_beats1;
+  assign \$50  = | \$49 ;
+  assign b_available = \$48  & \$50 ;
+  assign \$51  = ctx ? in_beats0 : in_beats1;
+  assign \$52  = \$51  > b_fold;
+  assign \$53  = ~ b_in_group;
+  assign \$54  = ! fold;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = ! layer;
+  assign \$57  = ctx ? in_beats1 : in_beats0;
+  assign \$58  = \$57  > fold;
+  assign \$59  = | group;
+  assign \$60  = ctx ? wb_parity1 : wb_parity0;
+  assign \$61  = ~ layer[0];
+  assign \$62  = \$60  == \$61 ;
+  assign \$63  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ctx ? wb_groups1 : wb_groups0;
+  assign \$68  = \$67  >= fold_end;
+  assign \$69  = ctx ? wb_groups1 : wb_groups0;
+  assign \$71  = \$70  >= prev_out;
+  assign \$72  = \$68  | \$71 ;
+  assign \$73  = \$65  & \$72 ;
+  assign \$74  = \$59  | \$73 ;
+  assign \$75  = \$56  ? \$58  : \$74 ;
+  assign \$76  = active & \$75 ;
+  assign \$77  = ! group;
+  assign \$78  = ! fold;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = cur_is_last & \$79 ;
+  assign \$81  = ctx ? out_full1 : out_full0;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = \$76  & \$83 ;
+  assign \$86  = | layer;
+  assign \$87  = ! group;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = ctx ? wb_parity1 : wb_parity0;
+  assign \$90  = ~ layer[0];
+  assign \$91  = \$89  == \$90 ;
+  assign \$92  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = \$91  & \$93 ;
+  assign \$95  = ctx ? wb_groups1 : wb_groups0;
+  assign \$96  = \$95  == prev_groups;
+  assign \$97  = \$94  & \$96 ;
+  assign \$98  = \$88  ? \$97  : 1'h1;
+  assign \$99  = \$85  & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$55  & \$100 ;
+  assign \$102  = \$101  & b_available;
+  assign issue_b = b_in_group ? \$52  : \$102 ;
+  assign \$103  = ~ b_in_group;
+  assign \$104  = ! layer;
+  assign \$105  = ctx ? in_beats1 : in_beats0;
+  assign \$106  = \$105  > fold;
+  assign \$107  = | group;
+  assign \$108  = ctx ? wb_parity1 : wb_parity0;
+  assign \$109  = ~ layer[0];
+  assign \$110  = \$108  == \$109 ;
+  assign \$111  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$110  & \$112 ;
+  assign \$114  = ctx ? wb_groups1 : wb_groups0;
+  assign \$116  = \$115  >= fold_end;
+  assign \$117  = ctx ? wb_groups1 : wb_groups0;
+  assign \$119  = \$118  >= prev_out;
+  assign \$120  = \$116  | \$119 ;
+  assign \$121  = \$113  & \$120 ;
+  assign \$122  = \$107  | \$121 ;
+  assign \$123  = \$104  ? \$106  : \$122 ;
+  assign \$124  = active & \$123 ;
+  assign \$125  = ! group;
+  assign \$126  = ! fold;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = cur_is_last & \$127 ;
+  assign \$129  = ctx ? out_full1 : out_full0;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = \$124  & \$131 ;
+  assign \$134  = \$103  & \$133 ;
+  assign \$135  = ~ b_in_group;
+  assign \$136  = ! fold;
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = | layer;
+  assign \$139  = ! group;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = ctx ? wb_parity1 : wb_parity0;
+  assign \$142  = ~ layer[0];
+  assign \$143  = \$141  == \$142 ;
+  assign \$144  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$143  & \$145 ;
+  assign \$147  = ctx ? wb_groups1 : wb_groups0;
+  assign \$148  = \$147  == prev_groups;
+  assign \$149  = \$146  & \$148 ;
+  assign \$150  = \$140  ? \$149  : 1'h1;
+  assign \$151  = ~ \$150 ;
+  assign \$152  = \$137  & \$151 ;
+  assign \$153  = \$152  & b_available;
+  assign \$154  = ~ \$153 ;
+  assign issue_a = \$134  & \$154 ;
   assign issue = issue_a | issue_b;
-  assign \$163  = ~ issue;
-  assign \$164  = \$163  & active;
-  assign \$165  = ! layer;
-  assign \$166  = ctx ? in_beats1 : in_beats0;
-  assign \$167  = \$166  > fold;
-  assign \$168  = ~ \$167 ;
-  assign \$169  = \$165  & \$168 ;
-  assign \$170  = ctx ? in_beats1 : in_beats0;
-  assign \$171  = | \$170 ;
-  assign \$172  = \$169  & \$171 ;
-  assign \$173  = b_in_group ? 1'h1 : \$172 ;
-  assign stall_input = \$164  & \$173 ;
-  assign \$174  = ~ issue;
-  assign \$175  = ~ b_in_group;
-  assign \$176  = \$174  & \$175 ;
-  assign \$177  = \$176  & active;
-  assign \$178  = ! layer;
-  assign \$179  = ctx ? in_beats1 : in_beats0;
-  assign \$180  = \$179  > fold;
-  assign \$181  = | group;
-  assign \$182  = ctx ? wb_parity1 : wb_parity0;
-  assign \$183  = ~ layer[0];
-  assign \$184  = \$182  == \$183 ;
-  assign \$185  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = \$184  & \$186 ;
-  assign \$188  = ctx ? wb_groups1 : wb_groups0;
-  assign \$190  = \$189  >= fold_end;
-  assign \$191  = ctx ? wb_groups1 : wb_groups0;
-  assign \$193  = \$192  >= prev_out;
-  assign \$194  = \$190  | \$193 ;
-  assign \$195  = \$187  & \$194 ;
-  assign \$196  = \$181  | \$195 ;
-  assign \$197  = \$178  ? \$180  : \$196 ;
-  assign \$198  = \$177  & \$197 ;
-  assign \$199  = ! group;
-  assign \$200  = ! fold;
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = cur_is_last & \$201 ;
-  assign \$203  = ctx ? out_full1 : out_full0;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ \$204 ;
-  assign stall_output = \$198  & \$206 ;
-  assign \$207  = ! ctx;
-  assign \$208  = issue_a & \$207 ;
-  assign \$209  = ! layer;
-  assign \$210  = \$208  & \$209 ;
-  assign \$211  = cur_folds - 1'h1;
-  assign \$212  = fold == \$211 ;
+  assign \$155  = ~ issue;
+  assign \$156  = \$155  & active;
+  assign \$157  = ! layer;
+  assign \$158  = ctx ? in_beats1 : in_beats0;
+  assign \$159  = \$158  > fold;
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$157  & \$160 ;
+  assign \$162  = ctx ? in_beats1 : in_beats0;
+  assign \$163  = | \$162 ;
+  assign \$164  = \$161  & \$163 ;
+  assign \$165  = b_in_group ? 1'h1 : \$164 ;
+  assign stall_input = \$156  & \$165 ;
+  assign \$166  = ~ issue;
+  assign \$167  = ~ b_in_group;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = \$168  & active;
+  assign \$170  = ! layer;
+  assign \$171  = ctx ? in_beats1 : in_beats0;
+  assign \$172  = \$171  > fold;
+  assign \$173  = | group;
+  assign \$174  = ctx ? wb_parity1 : wb_parity0;
+  assign \$175  = ~ layer[0];
+  assign \$176  = \$174  == \$175 ;
+  assign \$177  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = \$176  & \$178 ;
+  assign \$180  = ctx ? wb_groups1 : wb_groups0;
+  assign \$182  = \$181  >= fold_end;
+  assign \$183  = ctx ? wb_groups1 : wb_groups0;
+  assign \$185  = \$184  >= prev_out;
+  assign \$186  = \$182  | \$185 ;
+  assign \$187  = \$179  & \$186 ;
+  assign \$188  = \$173  | \$187 ;
+  assign \$189  = \$170  ? \$172  : \$188 ;
+  assign \$190  = \$169  & \$189 ;
+  assign \$191  = ! group;
+  assign \$192  = ! fold;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = cur_is_last & \$193 ;
+  assign \$195  = ctx ? out_full1 : out_full0;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = ~ \$196 ;
+  assign stall_output = \$190  & \$198 ;
+  assign \$199  = ! ctx;
+  assign \$200  = issue_a & \$199 ;
+  assign \$201  = ! layer;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = cur_folds - 1'h1;
+  assign \$204  = fold == \$203 ;
+  assign \$205  = \$202  & \$204 ;
+  assign \$206  = cur_groups - 1'h1;
+  assign \$207  = group == \$206 ;
+  assign \$208  = \$205  & \$207 ;
+  assign \$210  = issue_b & \$209 ;
+  assign \$211  = in_folds - 1'h1;
+  assign \$212  = b_fold == \$211 ;
   assign \$213  = \$210  & \$212 ;
-  assign \$214  = cur_groups - 1'h1;
-  assign \$215  = group == \$214 ;
+  assign \$214  = in_groups - 1'h1;
+  assign \$215  = b_group == \$214 ;
   assign \$216  = \$213  & \$215 ;
-  assign \$218  = issue_b & \$217 ;
-  assign \$219  = in_folds - 1'h1;
-  assign \$220  = b_fold == \$219 ;
-  assign \$221  = \$218  & \$220 ;
-  assign \$222  = in_groups - 1'h1;
-  assign \$223  = b_group == \$222 ;
-  assign \$224  = \$221  & \$223 ;
-  assign in_release0 = \$216  | \$224 ;
-  assign \$225  = ! ctx;
-  assign \$226  = issue_a & \$225 ;
-  assign \$227  = ! layer;
+  assign in_release0 = \$208  | \$216 ;
+  assign \$217  = ! ctx;
+  assign \$218  = issue_a & \$217 ;
+  assign \$219  = ! layer;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = ! group;
+  assign \$222  = ! fold;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = \$220  & \$223 ;
+  assign \$226  = issue_b & \$225 ;
+  assign \$227  = ! b_group;
   assign \$228  = \$226  & \$227 ;
-  assign \$229  = ! group;
-  assign \$230  = ! fold;
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = \$228  & \$231 ;
-  assign \$234  = issue_b & \$233 ;
-  assign \$235  = ! b_group;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = ! b_fold;
-  assign \$238  = \$236  & \$237 ;
-  assign track_reset0 = \$232  | \$238 ;
-  assign \$240  = issue_a & \$239 ;
-  assign \$241  = ! layer;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = cur_folds - 1'h1;
-  assign \$244  = fold == \$243 ;
+  assign \$229  = ! b_fold;
+  assign \$230  = \$228  & \$229 ;
+  assign track_reset0 = \$224  | \$230 ;
+  assign \$232  = issue_a & \$231 ;
+  assign \$233  = ! layer;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = cur_folds - 1'h1;
+  assign \$236  = fold == \$235 ;
+  assign \$237  = \$234  & \$236 ;
+  assign \$238  = cur_groups - 1'h1;
+  assign \$239  = group == \$238 ;
+  assign \$240  = \$237  & \$239 ;
+  assign \$241  = ~ ctx;
+  assign \$242  = issue_b & \$241 ;
+  assign \$243  = in_folds - 1'h1;
+  assign \$244  = b_fold == \$243 ;
   assign \$245  = \$242  & \$244 ;
-  assign \$246  = cur_groups - 1'h1;
-  assign \$247  = group == \$246 ;
+  assign \$246  = in_groups - 1'h1;
+  assign \$247  = b_group == \$246 ;
   assign \$248  = \$245  & \$247 ;
-  assign \$249  = ~ ctx;
-  assign \$250  = issue_b & \$249 ;
-  assign \$251  = in_folds - 1'h1;
-  assign \$252  = b_fold == \$251 ;
-  assign \$253  = \$250  & \$252 ;
-  assign \$254  = in_groups - 1'h1;
-  assign \$255  = b_group == \$254 ;
-  assign \$256  = \$253  & \$255 ;
-  assign in_release1 = \$248  | \$256 ;
-  assign \$258  = issue_a & \$257 ;
-  assign \$259  = ! layer;
+  assign in_release1 = \$240  | \$248 ;
+  assign \$250  = issue_a & \$249 ;
+  assign \$251  = ! layer;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = ! group;
+  assign \$254  = ! fold;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = \$252  & \$255 ;
+  assign \$257  = ~ ctx;
+  assign \$258  = issue_b & \$257 ;
+  assign \$259  = ! b_group;
   assign \$260  = \$258  & \$259 ;
-  assign \$261  = ! group;
-  assign \$262  = ! fold;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = \$260  & \$263 ;
-  assign \$265  = ~ ctx;
-  assign \$266  = issue_b & \$265 ;
-  assign \$267  = ! b_group;
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = ! b_fold;
-  assign \$270  = \$268  & \$269 ;
-  assign track_reset1 = \$264  | \$270 ;
-  assign \$271  = issue_a & cur_is_last;
-  assign \$272  = ! group;
-  assign \$273  = ! fold;
-  assign \$274  = \$272  & \$273 ;
-  assign claim_out = \$271  & \$274 ;
-  assign \$275  = rd_from_input ? \$signature__data$137  : \$signature__data$136 ;
-  assign \$276  = rd_from_input ? \$signature__data$139  : \$signature__data$138 ;
-  assign \$277  = rd_from_input ? \$signature__data$141  : \$signature__data$140 ;
-  assign \$278  = rd_from_input ? \$signature__data$143  : \$signature__data$142 ;
-  assign \$279  = ~ wb_out12;
-  assign act_write = wb_valid12 & \$279 ;
-  assign out_write = wb_valid12 & wb_out12;
-  assign \$280  = ! wb_group12[0];
-  assign \$signature__en$150  = act_write & \$280 ;
-  assign \$282  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$283  = \$281  + \$282 ;
-  assign \$284  = wb_par12 ? 6'h20 : 6'h00;
-  assign \$285  = \$283  + \$284 ;
-  assign \$286  = ! wb_group12[0];
-  assign \$signature__en$157  = act_write & \$286 ;
-  assign \$288  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$289  = \$287  + \$288 ;
-  assign \$290  = wb_par12 ? 6'h20 : 6'h00;
-  assign \$291  = \$289  + \$290 ;
-  assign \$signature__en$161  = act_write & \$292 ;
-  assign \$294  = wb_ctx12 ? 7'h40 : 7'h00;
+  assign \$261  = ! b_fold;
+  assign \$262  = \$260  & \$261 ;
+  assign track_reset1 = \$256  | \$262 ;
+  assign \$263  = issue_a & cur_is_last;
+  assign \$264  = ! group;
+  assign \$265  = ! fold;
+  assign \$266  = \$264  & \$265 ;
+  assign claim_out = \$263  & \$266 ;
+  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
+  assign \$267  = ~ wb_out13;
+  assign act_write = wb_valid13 & \$267 ;
+  assign out_write = wb_valid13 & wb_out13;
+  assign \$269  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$270  = \$268  + \$269 ;
+  assign \$271  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$272  = \$270  + \$271 ;
+  assign \$273  = ! wb_group13[0];
+  assign \$274  = act_write & \$273 ;
+  assign \$275  = ! wb_group13[0];
+  assign \$276  = act_write & \$275 ;
+  assign \$278  = act_write & \$277 ;
+  assign \$280  = act_write & \$279 ;
+  assign \$281  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$282  = wb_group13 + \$281 ;
+  assign \$283  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$284  = wb_group13 + \$283 ;
+  assign \$285  = drain_slot ? out_pending1 : out_pending0;
+  assign \$286  = drain_slot ? out_groups1 : out_groups0;
+  assign \$288  = \$286  > \$287 ;
+  assign \$289  = \$285  & \$288 ;
+  assign \$290  = w_level + drain_inflight;
+  assign \$291  = \$290  + drain_inflight2;
+  assign \$292  = \$291  < 3'h4;
+  assign drain_read = \$289  & \$292 ;
+  assign \$294  = drain_slot ? 7'h40 : 7'h00;
   assign \$295  = \$293  + \$294 ;
-  assign \$296  = wb_par12 ? 6'h20 : 6'h00;
-  assign \$297  = \$295  + \$296 ;
-  assign \$signature__en$164  = act_write & \$298 ;
-  assign \$300  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$301  = \$299  + \$300 ;
-  assign \$302  = wb_par12 ? 6'h20 : 6'h00;
-  assign \$303  = \$301  + \$302 ;
-  assign \$304  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$305  = wb_group12 + \$304 ;
-  assign \$306  = wb_ctx12 ? 7'h40 : 7'h00;
-  assign \$307  = wb_group12 + \$306 ;
-  assign \$308  = drain_slot ? out_pending1 : out_pending0;
-  assign \$309  = drain_slot ? out_groups1 : out_groups0;
-  assign \$311  = \$309  > \$310 ;
-  assign \$312  = \$308  & \$311 ;
-  assign \$313  = w_level + drain_inflight;
-  assign \$314  = \$313  + drain_inflight2;
-  assign \$315  = \$314  < 3'h4;
-  assign drain_read = \$312  & \$315 ;
-  assign \$317  = drain_slot ? 7'h40 : 7'h00;
-  assign \$318  = \$316  + \$317 ;
-  assign \$320  = drain_slot ? 7'h40 : 7'h00;
-  assign \$321  = \$319  + \$320 ;
+  assign \$297  = drain_slot ? 7'h40 : 7'h00;
+  assign \$298  = \$296  + \$297 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$322  = load__payload[31:28] == 2'h3;
-  assign \$323  = ld_fire & \$322 ;
-  assign \$324  = ! load__payload[19:0];
-  assign \$325  = load__payload[85:32] > 3'h4;
-  assign \$326  = \$325  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$327  = d0_rp__data[7:0] + 2'h3;
-  assign \$329  = ! in_wslot;
-  assign \$330  = in_fire & \$329 ;
-  assign \$331  = in_beats0 + 1'h1;
-  assign \$332  = in_beats0 + 1'h1;
-  assign \$333  = \$332  == in_folds;
-  assign \$335  = in_fire & \$334 ;
-  assign \$336  = in_beats1 + 1'h1;
-  assign \$337  = in_beats1 + 1'h1;
-  assign \$338  = \$337  == in_folds;
-  assign \$339  = in_wslot ? in_beats1 : in_beats0;
-  assign \$340  = \$339  + 1'h1;
-  assign \$341  = \$340  == in_folds;
-  assign \$342  = in_fire & \$341 ;
-  assign \$343  = ~ in_wslot;
-  assign \$344  = d0_rp__data[15:8] + 1'h1;
-  assign \$346  = ~ loaded;
-  assign \$347  = nxt_rp__data[7:0] + 2'h3;
-  assign \$349  = nxt_rp__data[15:8] + 1'h1;
-  assign \$351  = n_layers - 1'h1;
-  assign \$352  = \$51 [2:0] == \$351 ;
-  assign \$353  = cur_folds - 1'h1;
-  assign \$354  = fold == \$353 ;
-  assign \$355  = group + 1'h1;
-  assign \$356  = rq_addr + 1'h1;
-  assign \$357  = cur_groups - 1'h1;
-  assign \$358  = group == \$357 ;
-  assign \$359  = nxt_rp__data[7:0] + 2'h3;
-  assign \$361  = nxt_rp__data[15:8] + 1'h1;
-  assign \$363  = n_layers - 1'h1;
-  assign \$364  = \$51 [2:0] == \$363 ;
-  assign \$365  = ~ wr_buf;
-  assign \$366  = ~ ctx;
-  assign \$367  = | b_group;
-  assign \$368  = fold + 1'h1;
-  assign \$369  = fold_end + 3'h4;
-  assign \$370  = cur_folds - 1'h1;
-  assign \$371  = fold == \$370 ;
-  assign \$372  = cur_groups - 1'h1;
-  assign \$373  = group == \$372 ;
-  assign \$374  = \$371  & \$373 ;
-  assign \$375  = ~ \$374 ;
-  assign \$376  = bank_addr + 1'h1;
-  assign \$377  = b_bank_addr + 1'h1;
-  assign \$378  = in_folds - 1'h1;
-  assign \$379  = b_fold == \$378 ;
-  assign \$380  = ~ \$379 ;
-  assign \$381  = in_folds - 1'h1;
-  assign \$382  = b_fold == \$381 ;
-  assign \$383  = b_group + 1'h1;
-  assign \$384  = b_rq_addr + 1'h1;
-  assign \$385  = b_fold + 1'h1;
-  assign \$386  = ~ clear_counters;
-  assign \$387  = ld_fire & \$386 ;
-  assign \$388  = issue_b ? b_bank_addr : bank_addr;
-  assign \$389  = ! b_fold;
-  assign \$390  = ! fold;
-  assign \$391  = issue_b ? \$389  : \$390 ;
-  assign \$392  = in_folds - 1'h1;
-  assign \$393  = b_fold == \$392 ;
-  assign \$394  = cur_folds - 1'h1;
-  assign \$395  = fold == \$394 ;
-  assign \$396  = issue_b ? \$393  : \$395 ;
-  assign \$397  = issue_b ? b_rq_addr : rq_addr;
-  assign \$398  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$399  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$401  = ctx ? 6'h00 : 6'h20;
-  assign \$402  = \$400  + \$401 ;
-  assign \$404  = ctx ? 6'h20 : 6'h00;
-  assign \$405  = \$403  + \$404 ;
-  assign \$406  = issue_b ? \$402  : \$405 ;
-  assign \$408  = ctx ? 7'h40 : 7'h00;
-  assign \$409  = \$407  + \$408 ;
-  assign \$410  = wr_buf ? 6'h00 : 6'h20;
-  assign \$411  = \$409  + \$410 ;
-  assign \$412  = ! layer;
-  assign \$413  = issue_b | \$412 ;
-  assign \$414  = issue_b ? b_group : group;
-  assign \$415  = issue_b ? 1'h0 : wr_buf;
-  assign \$416  = ctx ^ issue_b;
-  assign \$417  = issue_a & cur_is_last;
+  assign \$299  = load__payload[31:28] == 2'h3;
+  assign \$300  = ld_fire & \$299 ;
+  assign \$301  = ! load__payload[19:0];
+  assign \$302  = load__payload[85:32] > 3'h4;
+  assign \$303  = \$302  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$304  = d0_rp__data[7:0] + 2'h3;
+  assign \$306  = ! in_wslot;
+  assign \$307  = in_fire & \$306 ;
+  assign \$308  = in_beats0 + 1'h1;
+  assign \$309  = in_beats0 + 1'h1;
+  assign \$310  = \$309  == in_folds;
+  assign \$312  = in_fire & \$311 ;
+  assign \$313  = in_beats1 + 1'h1;
+  assign \$314  = in_beats1 + 1'h1;
+  assign \$315  = \$314  == in_folds;
+  assign \$316  = in_wslot ? in_beats1 : in_beats0;
+  assign \$317  = \$316  + 1'h1;
+  assign \$318  = \$317  == in_folds;
+  assign \$319  = in_fire & \$318 ;
+  assign \$320  = ~ in_wslot;
+  assign \$321  = d0_rp__data[15:8] + 1'h1;
+  assign \$323  = ~ loaded;
+  assign \$324  = nxt_rp__data[7:0] + 2'h3;
+  assign \$326  = nxt_rp__data[15:8] + 1'h1;
+  assign \$328  = n_layers - 1'h1;
+  assign \$329  = \$43 [2:0] == \$328 ;
+  assign \$330  = cur_folds - 1'h1;
+  assign \$331  = fold == \$330 ;
+  assign \$332  = group + 1'h1;
+  assign \$333  = rq_addr + 1'h1;
+  assign \$334  = cur_groups - 1'h1;
+  assign \$335  = group == \$334 ;
+  assign \$336  = nxt_rp__data[7:0] + 2'h3;
+  assign \$338  = nxt_rp__data[15:8] + 1'h1;
+  assign \$340  = n_layers - 1'h1;
+  assign \$341  = \$43 [2:0] == \$340 ;
+  assign \$342  = ~ wr_buf;
+  assign \$343  = ~ ctx;
+  assign \$344  = | b_group;
+  assign \$345  = fold + 1'h1;
+  assign \$346  = fold_end + 3'h4;
+  assign \$347  = cur_folds - 1'h1;
+  assign \$348  = fold == \$347 ;
+  assign \$349  = cur_groups - 1'h1;
+  assign \$350  = group == \$349 ;
+  assign \$351  = \$348  & \$350 ;
+  assign \$352  = ~ \$351 ;
+  assign \$353  = bank_addr + 1'h1;
+  assign \$354  = b_bank_addr + 1'h1;
+  assign \$355  = in_folds - 1'h1;
+  assign \$356  = b_fold == \$355 ;
+  assign \$357  = ~ \$356 ;
+  assign \$358  = in_folds - 1'h1;
+  assign \$359  = b_fold == \$358 ;
+  assign \$360  = b_group + 1'h1;
+  assign \$361  = b_rq_addr + 1'h1;
+  assign \$362  = b_fold + 1'h1;
+  assign \$363  = ~ clear_counters;
+  assign \$364  = ld_fire & \$363 ;
+  assign \$365  = issue_b ? b_bank_addr : bank_addr;
+  assign \$366  = ! b_fold;
+  assign \$367  = ! fold;
+  assign \$368  = issue_b ? \$366  : \$367 ;
+  assign \$369  = in_folds - 1'h1;
+  assign \$370  = b_fold == \$369 ;
+  assign \$371  = cur_folds - 1'h1;
+  assign \$372  = fold == \$371 ;
+  assign \$373  = issue_b ? \$370  : \$372 ;
+  assign \$374  = issue_b ? b_rq_addr : rq_addr;
+  assign \$375  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$376  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$378  = ctx ? 6'h00 : 6'h20;
+  assign \$379  = \$377  + \$378 ;
+  assign \$381  = ctx ? 6'h20 : 6'h00;
+  assign \$382  = \$380  + \$381 ;
+  assign \$383  = issue_b ? \$379  : \$382 ;
+  assign \$385  = ctx ? 7'h40 : 7'h00;
+  assign \$386  = \$384  + \$385 ;
+  assign \$387  = wr_buf ? 6'h00 : 6'h20;
+  assign \$388  = \$386  + \$387 ;
+  assign \$389  = ! layer;
+  assign \$390  = issue_b | \$389 ;
+  assign \$391  = issue_b ? b_group : group;
+  assign \$392  = issue_b ? 1'h0 : wr_buf;
+  assign \$393  = ctx ^ issue_b;
+  assign \$394  = issue_a & cur_is_last;
+  assign \$395  = step_valid & step_last;
+  assign \$396  = ! wb_ctx13;
+  assign \$397  = act_write & \$396 ;
+  assign \$398  = wb_parity0 == wb_par13;
+  assign \$399  = wb_groups0 + 1'h1;
+  assign \$400  = \$398  ? \$399  : 9'h001;
+  assign \$402  = act_write & \$401 ;
+  assign \$403  = wb_parity1 == wb_par13;
+  assign \$404  = wb_groups1 + 1'h1;
+  assign \$405  = \$403  ? \$404  : 9'h001;
+  assign \$406  = ! ctx;
+  assign \$407  = claim_out & \$406 ;
+  assign \$408  = ! wb_ctx13;
+  assign \$409  = out_write & \$408 ;
+  assign \$410  = out_groups0 + 1'h1;
+  assign \$412  = claim_out & \$411 ;
+  assign \$414  = out_write & \$413 ;
+  assign \$415  = out_groups1 + 1'h1;
+  assign \$416  = out_n - 1'h1;
+  assign \$417  = drain_elem == \$416 ;
+  assign \$418  = out_n - 1'h1;
+  assign \$419  = drain_elem == \$418 ;
+  assign \$420  = ~ drain_slot;
+  assign \$421  = ! drain_slot;
+  assign \$423  = drain_elem + 1'h1;
+  assign \$424  = ~ release_slot;
+  assign \$425  = ! release_slot;
+  assign \$427  = in_flight + vector_start;
+  assign \$428  = \$427  - done;
+  assign \$429  = count_busy + inc_busy;
+  assign \$430  = count_stall_input + inc_stall_input;
+  assign \$431  = count_stall_output + inc_stall_output;
+  assign \$432  = issue ? 4'h8 : 4'h0;
+  assign \$433  = count_mac_ops + inc_mac_ops;
+  assign \$434  = issue ? 2'h2 : 2'h0;
+  assign \$435  = count_bank_reads + inc_bank_reads;
+  assign \$436  = count_act_reads + inc_act_reads;
+  assign \$437  = in_fire + act_write;
+  assign \$438  = count_act_writes + inc_act_writes;
+  assign \$439  = count_inferences + inc_inferences;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$363$0 (drain_data),
-    .\port$921$0 (drain_last2),
+    .\port$333$0 (drain_data),
+    .\port$879$0 (drain_last2),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2820,11 +2105,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .w_en(drain_inflight2)
   );
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
+    .act(act_word),
     .clk(clk),
-    .\port$306$0 (\$275 ),
-    .\port$307$0 (\$276 ),
-    .\port$308$0 (\$277 ),
-    .\port$309$0 (\$278 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -2840,12 +2122,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .wp__en(bank_we)
   );
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
+    .act(act_word),
     .clk(clk),
-    .\port$306$0 (\$275 ),
-    .\port$307$0 (\$276 ),
-    .\port$308$0 (\$277 ),
-    .\port$309$0 (\$278 ),
-    .result(\result$160 ),
+    .result(\result$129 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -2896,88 +2175,519 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = n_layers;
-    if (\$323 ) begin
-      if (\$324 ) begin
-        \$463  = \$326 [2:0];
+    \$440  = n_layers;
+    if (\$300 ) begin
+      if (\$301 ) begin
+        \$440  = \$303 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = \$328 [7:0];
+    \$441  = \$305 [7:0];
     if (rst) begin
-      \$464  = 8'h00;
+      \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = dl_rp__data[15:8];
+    \$442  = dl_rp__data[15:8];
+    if (rst) begin
+      \$442  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = in_beats0;
+    if (\$307 ) begin
+      \$443  = \$308 [7:0];
+    end
+    if (in_release0) begin
+      \$443  = 8'h00;
+    end
+    if (rst) begin
+      \$443  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = in_full0;
+    if (\$307 ) begin
+      if (\$310 ) begin
+        \$444  = 1'h1;
+      end
+    end
+    if (in_release0) begin
+      \$444  = 1'h0;
+    end
+    if (rst) begin
+      \$444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = in_beats1;
+    if (\$312 ) begin
+      \$445  = \$313 [7:0];
+    end
+    if (in_release1) begin
+      \$445  = 8'h00;
+    end
+    if (rst) begin
+      \$445  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = in_full1;
+    if (\$312 ) begin
+      if (\$315 ) begin
+        \$446  = 1'h1;
+      end
+    end
+    if (in_release1) begin
+      \$446  = 1'h0;
+    end
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = in_wslot;
+    if (\$319 ) begin
+      \$447  = \$320 ;
+    end
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = \$322 [7:0];
+    if (rst) begin
+      \$448  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = cur_folds;
+    if (\$323 ) begin
+      \$449  = \$325 [7:0];
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$449  = \$337 [7:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$449  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = cur_groups;
+    if (\$323 ) begin
+      \$450  = \$327 [7:0];
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$450  = \$339 [7:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$450  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = cur_out;
+    if (\$323 ) begin
+      \$451  = nxt_rp__data[15:8];
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$451  = nxt_rp__data[15:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$451  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = cur_is_last;
+    if (\$323 ) begin
+      \$452  = \$329 ;
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$452  = \$341 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = cur_relu;
+    if (\$323 ) begin
+      \$453  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$453  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = cur_requantize;
+    if (\$323 ) begin
+      \$454  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$454  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = bank_addr;
+    if (\$323 ) begin
+      \$455  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$455  = nxt_rp__data[24:16];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$344 ) begin
+              \$455  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$352 ) begin
+        \$455  = \$353 [8:0];
+      end
+    end
+    if (rst) begin
+      \$455  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = rq_addr;
+    if (\$323 ) begin
+      \$456  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        \$456  = \$333 [7:0];
+        if (\$335 ) begin
+          \$456  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$344 ) begin
+              \$456  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$456  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = layer;
+    if (\$323 ) begin
+      \$457  = \$43 [2:0];
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$457  = \$43 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$457  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = group;
+    if (\$323 ) begin
+      \$458  = 8'h00;
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        \$458  = \$332 [7:0];
+        if (\$335 ) begin
+          \$458  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$344 ) begin
+              \$458  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$458  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = fold;
+    if (\$323 ) begin
+      \$459  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$331 ) begin
+        \$459  = 8'h00;
+        if (\$335 ) begin
+          \$459  = 8'h00;
+        end
+      end else begin
+        \$459  = \$345 [7:0];
+      end
+    end
+    if (rst) begin
+      \$459  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = fold_end;
+    if (\$323 ) begin
+      \$460  = 16'h0004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$331 ) begin
+        \$460  = 16'h0004;
+        if (\$335 ) begin
+          \$460  = 16'h0004;
+        end
+      end else begin
+        \$460  = \$346 [15:0];
+      end
+    end
+    if (rst) begin
+      \$460  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = b_group;
+    if (\$323 ) begin
+      \$461  = 8'h00;
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          if (cur_is_last) begin
+            \$461  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$359 ) begin
+        \$461  = \$360 [7:0];
+      end
+    end
+    if (rst) begin
+      \$461  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = b_fold;
+    if (\$323 ) begin
+      \$462  = 8'h00;
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          if (cur_is_last) begin
+            \$462  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$359 ) begin
+        \$462  = 8'h00;
+      end else begin
+        \$462  = \$362 [7:0];
+      end
+    end
+    if (rst) begin
+      \$462  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = b_in_group;
+    if (\$323 ) begin
+      \$463  = 1'h0;
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          if (cur_is_last) begin
+            \$463  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$463  = \$357 ;
+    end
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = b_bank_addr;
+    if (\$323 ) begin
+      \$464  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          if (cur_is_last) begin
+            \$464  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$464  = \$354 [8:0];
+    end
+    if (rst) begin
+      \$464  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = b_rq_addr;
+    if (\$323 ) begin
+      \$465  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          if (cur_is_last) begin
+            \$465  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$359 ) begin
+        \$465  = \$361 [7:0];
+      end
+    end
     if (rst) begin
       \$465  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = in_beats0;
-    if (\$330 ) begin
-      \$466  = \$331 [7:0];
+    \$466  = loaded;
+    if (\$323 ) begin
+      \$466  = 1'h1;
     end
-    if (in_release0) begin
-      \$466  = 8'h00;
+    if (\$364 ) begin
+      \$466  = 1'h0;
     end
     if (rst) begin
-      \$466  = 8'h00;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = in_full0;
-    if (\$330 ) begin
-      if (\$333 ) begin
-        \$467  = 1'h1;
+    \$467  = wr_buf;
+    if (\$323 ) begin
+      \$467  = 1'h0;
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$467  = \$342 ;
+          if (cur_is_last) begin
+            \$467  = 1'h0;
+            if (b_done) begin
+              \$467  = 1'h1;
+            end
+          end
+        end
       end
     end
-    if (in_release0) begin
-      \$467  = 1'h0;
-    end
     if (rst) begin
       \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = in_beats1;
-    if (\$335 ) begin
-      \$468  = \$336 [7:0];
-    end
-    if (in_release1) begin
-      \$468  = 8'h00;
-    end
-    if (rst) begin
-      \$468  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = in_full1;
-    if (\$335 ) begin
-      if (\$338 ) begin
-        \$469  = 1'h1;
+    \$468  = prev_out;
+    if (\$323 ) begin
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$468  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$468  = d0_rp__data[15:8];
+            end
+          end
+        end
       end
     end
-    if (in_release1) begin
-      \$469  = 1'h0;
-    end
     if (rst) begin
-      \$469  = 1'h0;
+      \$468  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = in_wslot;
-    if (\$342 ) begin
-      \$470  = \$343 ;
+    \$469  = prev_groups;
+    if (\$323 ) begin
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          \$469  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$469  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$469  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = ctx;
+    if (\$323 ) begin
+    end else if (issue_a) begin
+      if (\$331 ) begin
+        if (\$335 ) begin
+          if (cur_is_last) begin
+            \$470  = \$343 ;
+          end
+        end
+      end
     end
     if (rst) begin
       \$470  = 1'h0;
@@ -2985,338 +2695,135 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = \$345 [7:0];
+    \$471  = track_reset0;
     if (rst) begin
-      \$471  = 8'h00;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = cur_folds;
-    if (\$346 ) begin
-      \$472  = \$348 [7:0];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$472  = \$360 [7:0];
-        end
-      end
-    end
+    \$472  = track_reset1;
     if (rst) begin
-      \$472  = 8'h00;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = cur_groups;
-    if (\$346 ) begin
-      \$473  = \$350 [7:0];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$473  = \$362 [7:0];
-        end
-      end
-    end
+    \$473  = issue;
     if (rst) begin
-      \$473  = 8'h00;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = cur_out;
-    if (\$346 ) begin
-      \$474  = nxt_rp__data[15:8];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$474  = nxt_rp__data[15:8];
-        end
-      end
-    end
+    \$474  = \$395 ;
     if (rst) begin
-      \$474  = 8'h00;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = cur_is_last;
-    if (\$346 ) begin
-      \$475  = \$352 ;
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$475  = \$364 ;
-        end
-      end
-    end
+    \$475  = wb_valid1;
     if (rst) begin
       \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = cur_relu;
-    if (\$346 ) begin
-      \$476  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$476  = nxt_rp__data[33];
-        end
-      end
-    end
+    \$476  = wb_valid2;
     if (rst) begin
       \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = cur_requantize;
-    if (\$346 ) begin
-      \$477  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$477  = nxt_rp__data[34];
-        end
-      end
-    end
+    \$477  = wb_valid3;
     if (rst) begin
       \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = bank_addr;
-    if (\$346 ) begin
-      \$478  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$478  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$367 ) begin
-              \$478  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$375 ) begin
-        \$478  = \$376 [8:0];
-      end
-    end
+    \$478  = wb_valid4;
     if (rst) begin
-      \$478  = 9'h000;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = rq_addr;
-    if (\$346 ) begin
-      \$479  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        \$479  = \$356 [7:0];
-        if (\$358 ) begin
-          \$479  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$367 ) begin
-              \$479  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
+    \$479  = wb_valid5;
     if (rst) begin
-      \$479  = 8'h00;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = layer;
-    if (\$346 ) begin
-      \$480  = \$51 [2:0];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$480  = \$51 [2:0];
-        end
-      end
-    end
+    \$480  = wb_valid6;
     if (rst) begin
-      \$480  = 3'h0;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = group;
-    if (\$346 ) begin
-      \$481  = 8'h00;
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        \$481  = \$355 [7:0];
-        if (\$358 ) begin
-          \$481  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$367 ) begin
-              \$481  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$481  = wb_valid7;
     if (rst) begin
-      \$481  = 8'h00;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = fold;
-    if (\$346 ) begin
-      \$482  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$354 ) begin
-        \$482  = 8'h00;
-        if (\$358 ) begin
-          \$482  = 8'h00;
-        end
-      end else begin
-        \$482  = \$368 [7:0];
-      end
-    end
+    \$482  = wb_valid8;
     if (rst) begin
-      \$482  = 8'h00;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = fold_end;
-    if (\$346 ) begin
-      \$483  = 16'h0004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$354 ) begin
-        \$483  = 16'h0004;
-        if (\$358 ) begin
-          \$483  = 16'h0004;
-        end
-      end else begin
-        \$483  = \$369 [15:0];
-      end
-    end
+    \$483  = wb_valid9;
     if (rst) begin
-      \$483  = 16'h0000;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = b_group;
-    if (\$346 ) begin
-      \$484  = 8'h00;
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          if (cur_is_last) begin
-            \$484  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$382 ) begin
-        \$484  = \$383 [7:0];
-      end
-    end
+    \$484  = wb_valid10;
     if (rst) begin
-      \$484  = 8'h00;
+      \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = b_fold;
-    if (\$346 ) begin
-      \$485  = 8'h00;
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          if (cur_is_last) begin
-            \$485  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$382 ) begin
-        \$485  = 8'h00;
-      end else begin
-        \$485  = \$385 [7:0];
-      end
-    end
+    \$485  = wb_valid11;
     if (rst) begin
-      \$485  = 8'h00;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = b_in_group;
-    if (\$346 ) begin
-      \$486  = 1'h0;
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          if (cur_is_last) begin
-            \$486  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$486  = \$380 ;
-    end
+    \$486  = wb_valid12;
     if (rst) begin
       \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = b_bank_addr;
-    if (\$346 ) begin
-      \$487  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          if (cur_is_last) begin
-            \$487  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$487  = \$377 [8:0];
+    \$487  = wb_parity0;
+    if (track_reset_r0) begin
+      \$487  = 1'h1;
+    end else if (\$397 ) begin
+      \$487  = wb_par13;
     end
     if (rst) begin
-      \$487  = 9'h000;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = b_rq_addr;
-    if (\$346 ) begin
-      \$488  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          if (cur_is_last) begin
-            \$488  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$382 ) begin
-        \$488  = \$384 [7:0];
-      end
+    \$488  = wb_groups0;
+    if (track_reset_r0) begin
+      \$488  = 8'h00;
+    end else if (\$397 ) begin
+      \$488  = \$400 [7:0];
     end
     if (rst) begin
       \$488  = 8'h00;
@@ -3324,573 +2831,338 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = loaded;
-    if (\$346 ) begin
+    \$489  = wb_parity1;
+    if (track_reset_r1) begin
       \$489  = 1'h1;
+    end else if (\$402 ) begin
+      \$489  = wb_par13;
     end
-    if (\$387 ) begin
+    if (rst) begin
       \$489  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = wb_groups1;
+    if (track_reset_r1) begin
+      \$490  = 8'h00;
+    end else if (\$402 ) begin
+      \$490  = \$405 [7:0];
+    end
     if (rst) begin
-      \$489  = 1'h0;
+      \$490  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = wr_buf;
-    if (\$346 ) begin
-      \$490  = 1'h0;
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$490  = \$365 ;
-          if (cur_is_last) begin
-            \$490  = 1'h0;
-            if (b_done) begin
-              \$490  = 1'h1;
-            end
-          end
+    \$491  = out_full0;
+    if (\$407 ) begin
+      \$491  = 1'h1;
+    end
+    if (done) begin
+      if (\$425 ) begin
+        \$491  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$492  = out_pending0;
+    if (\$407 ) begin
+      \$492  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$419 ) begin
+        if (\$421 ) begin
+          \$492  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$490  = 1'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = prev_out;
-    if (\$346 ) begin
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$491  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$491  = d0_rp__data[15:8];
-            end
-          end
-        end
-      end
+    \$493  = out_groups0;
+    if (\$407 ) begin
+      \$493  = 8'h00;
+    end else if (\$409 ) begin
+      \$493  = \$410 [7:0];
     end
     if (rst) begin
-      \$491  = 8'h00;
+      \$493  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = prev_groups;
-    if (\$346 ) begin
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          \$492  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$492  = in_groups;
-            end
-          end
-        end
+    \$494  = out_full1;
+    if (\$412 ) begin
+      \$494  = 1'h1;
+    end
+    if (done) begin
+      if (\$426 ) begin
+        \$494  = 1'h0;
       end
     end
-    if (rst) begin
-      \$492  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = ctx;
-    if (\$346 ) begin
-    end else if (issue_a) begin
-      if (\$354 ) begin
-        if (\$358 ) begin
-          if (cur_is_last) begin
-            \$493  = \$366 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$493  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = track_reset0;
     if (rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = track_reset1;
+    \$495  = out_pending1;
+    if (\$412 ) begin
+      \$495  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$419 ) begin
+        if (\$422 ) begin
+          \$495  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = issue;
+    \$496  = out_groups1;
+    if (\$412 ) begin
+      \$496  = 8'h00;
+    end else if (\$414 ) begin
+      \$496  = \$415 [7:0];
+    end
     if (rst) begin
-      \$496  = 1'h0;
+      \$496  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = rd_from_input;
-    if (step_valid) begin
-      \$497  = step_from_input;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = rd_block;
-    if (step_valid) begin
-      \$498  = step_blk;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = \$418 ;
+    \$497  = drain_read;
     if (rst) begin
-      \$499  = 1'h0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = wb_valid1;
+    \$498  = drain_inflight;
     if (rst) begin
-      \$500  = 1'h0;
+      \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = wb_valid2;
+    \$499  = drain_lane;
+    if (drain_read) begin
+      \$499  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = drain_last;
+    if (drain_read) begin
+      \$500  = \$417 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$419 ) begin
+        \$501  = 8'h00;
+      end else begin
+        \$501  = \$423 [7:0];
+      end
+    end
     if (rst) begin
-      \$501  = 1'h0;
+      \$501  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = wb_valid3;
+    \$502  = drain_slot;
+    if (drain_read) begin
+      if (\$419 ) begin
+        \$502  = \$420 ;
+      end
+    end
     if (rst) begin
       \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = wb_valid4;
+    \$503  = release_slot;
+    if (done) begin
+      \$503  = \$424 ;
+    end
     if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = wb_valid5;
+    \$504  = \$428 [2:0];
     if (rst) begin
-      \$504  = 1'h0;
+      \$504  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = wb_valid6;
+    \$505  = { 3'h0, busy };
     if (rst) begin
-      \$505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = wb_valid7;
-    if (rst) begin
-      \$506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = wb_valid8;
-    if (rst) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = wb_valid9;
-    if (rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = wb_valid10;
-    if (rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = wb_valid11;
-    if (rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = wb_parity0;
-    if (track_reset_r0) begin
-      \$511  = 1'h1;
-    end else if (\$420 ) begin
-      \$511  = wb_par12;
-    end
-    if (rst) begin
-      \$511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = wb_groups0;
-    if (track_reset_r0) begin
-      \$512  = 8'h00;
-    end else if (\$420 ) begin
-      \$512  = \$423 [7:0];
-    end
-    if (rst) begin
-      \$512  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = wb_parity1;
-    if (track_reset_r1) begin
-      \$513  = 1'h1;
-    end else if (\$425 ) begin
-      \$513  = wb_par12;
-    end
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = wb_groups1;
-    if (track_reset_r1) begin
-      \$514  = 8'h00;
-    end else if (\$425 ) begin
-      \$514  = \$428 [7:0];
-    end
-    if (rst) begin
-      \$514  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = out_full0;
-    if (\$430 ) begin
-      \$515  = 1'h1;
-    end
-    if (done) begin
-      if (\$448 ) begin
-        \$515  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$515  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = out_pending0;
-    if (\$430 ) begin
-      \$516  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$442 ) begin
-        if (\$444 ) begin
-          \$516  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = out_groups0;
-    if (\$430 ) begin
-      \$517  = 8'h00;
-    end else if (\$432 ) begin
-      \$517  = \$433 [7:0];
-    end
-    if (rst) begin
-      \$517  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = out_full1;
-    if (\$435 ) begin
-      \$518  = 1'h1;
-    end
-    if (done) begin
-      if (\$449 ) begin
-        \$518  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$518  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = out_pending1;
-    if (\$435 ) begin
-      \$519  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$442 ) begin
-        if (\$445 ) begin
-          \$519  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = out_groups1;
-    if (\$435 ) begin
-      \$520  = 8'h00;
-    end else if (\$437 ) begin
-      \$520  = \$438 [7:0];
-    end
-    if (rst) begin
-      \$520  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = drain_read;
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = drain_inflight;
-    if (rst) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = drain_lane;
-    if (drain_read) begin
-      \$523  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = drain_last;
-    if (drain_read) begin
-      \$524  = \$440 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$442 ) begin
-        \$525  = 8'h00;
-      end else begin
-        \$525  = \$446 [7:0];
-      end
-    end
-    if (rst) begin
-      \$525  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = drain_slot;
-    if (drain_read) begin
-      if (\$442 ) begin
-        \$526  = \$443 ;
-      end
-    end
-    if (rst) begin
-      \$526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = release_slot;
-    if (done) begin
-      \$527  = \$447 ;
-    end
-    if (rst) begin
-      \$527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = \$451 [2:0];
-    if (rst) begin
-      \$528  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = { 3'h0, busy };
-    if (rst) begin
-      \$529  = 4'h0;
+      \$505  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$530  = 32'd0;
+      \$506  = 32'd0;
     end else begin
-      \$530  = \$452 [31:0];
+      \$506  = \$429 [31:0];
     end
     if (rst) begin
-      \$530  = 32'd0;
+      \$506  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = { 3'h0, stall_input };
+    \$507  = { 3'h0, stall_input };
     if (rst) begin
-      \$531  = 4'h0;
+      \$507  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$532  = 32'd0;
+      \$508  = 32'd0;
     end else begin
-      \$532  = \$453 [31:0];
+      \$508  = \$430 [31:0];
     end
     if (rst) begin
-      \$532  = 32'd0;
+      \$508  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = { 3'h0, stall_output };
+    \$509  = { 3'h0, stall_output };
     if (rst) begin
-      \$533  = 4'h0;
+      \$509  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$534  = 32'd0;
+      \$510  = 32'd0;
     end else begin
-      \$534  = \$454 [31:0];
+      \$510  = \$431 [31:0];
     end
     if (rst) begin
-      \$534  = 32'd0;
+      \$510  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = \$455 ;
+    \$511  = \$432 ;
     if (rst) begin
-      \$535  = 4'h0;
+      \$511  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$536  = 32'd0;
+      \$512  = 32'd0;
     end else begin
-      \$536  = \$456 [31:0];
+      \$512  = \$433 [31:0];
     end
     if (rst) begin
-      \$536  = 32'd0;
+      \$512  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = { 2'h0, \$457  };
+    \$513  = { 2'h0, \$434  };
     if (rst) begin
-      \$537  = 4'h0;
+      \$513  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$538  = 32'd0;
+      \$514  = 32'd0;
     end else begin
-      \$538  = \$458 [31:0];
+      \$514  = \$435 [31:0];
     end
     if (rst) begin
-      \$538  = 32'd0;
+      \$514  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = { 3'h0, issue };
+    \$515  = { 3'h0, issue };
     if (rst) begin
-      \$539  = 4'h0;
+      \$515  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$540  = 32'd0;
+      \$516  = 32'd0;
     end else begin
-      \$540  = \$459 [31:0];
+      \$516  = \$436 [31:0];
     end
     if (rst) begin
-      \$540  = 32'd0;
+      \$516  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = { 2'h0, \$460  };
+    \$517  = { 2'h0, \$437  };
     if (rst) begin
-      \$541  = 4'h0;
+      \$517  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$542  = 32'd0;
+      \$518  = 32'd0;
     end else begin
-      \$542  = \$461 [31:0];
+      \$518  = \$438 [31:0];
     end
     if (rst) begin
-      \$542  = 32'd0;
+      \$518  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = { 3'h0, done };
+    \$519  = { 3'h0, done };
     if (rst) begin
-      \$543  = 4'h0;
+      \$519  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$544  = 32'd0;
+      \$520  = 32'd0;
     end else begin
-      \$544  = \$462 [31:0];
+      \$520  = \$439 [31:0];
     end
     if (rst) begin
-      \$544  = 32'd0;
+      \$520  = 32'd0;
     end
   end
   always @* begin
@@ -3917,67 +3189,44 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign dwp__data = load__payload[66:32];
   assign d0_rp__addr = 2'h0;
   assign dl_rp__addr = \$21 [1:0];
-  assign \$signature__addr  = \$29 [5:0];
-  assign \$signature__data  = i_stream__payload[7:0];
-  assign \$signature__addr$47  = \$34 [5:0];
-  assign \$signature__data$48  = i_stream__payload[15:8];
-  assign \$signature__addr$50  = \$39 [5:0];
-  assign \$signature__data$51  = i_stream__payload[23:16];
-  assign \$signature__addr$53  = \$44 [5:0];
-  assign \$signature__data$54  = i_stream__payload[31:24];
-  assign next_layer = \$51 [2:0];
-  assign nxt_rp__addr = \$51 [1:0];
-  assign \step_valid$96  = step_valid;
-  assign \step_addr$98  = step_addr;
-  assign \step_first$100  = step_first;
-  assign \step_last$102  = step_last;
+  assign in_wp__addr = \$28 [5:0];
+  assign in_wp__data = i_stream__payload;
+  assign in_wp__en = { \$36 , \$34 , \$32 , \$30  };
+  assign next_layer = \$43 [2:0];
+  assign nxt_rp__addr = \$43 [1:0];
+  assign \step_valid$87  = step_valid;
+  assign \step_addr$89  = step_addr;
+  assign \step_first$91  = step_first;
+  assign \step_last$93  = step_last;
+  assign \step_rq$95  = step_rq;
+  assign \step_relu$97  = step_relu;
+  assign \step_requantize$99  = step_requantize;
+  assign \step_valid$100  = step_valid;
+  assign \step_addr$101  = step_addr;
+  assign \step_first$102  = step_first;
+  assign \step_last$103  = step_last;
   assign \step_rq$104  = step_rq;
-  assign \step_relu$106  = step_relu;
-  assign \step_requantize$108  = step_requantize;
-  assign \step_valid$109  = step_valid;
-  assign \step_addr$110  = step_addr;
-  assign \step_first$111  = step_first;
-  assign \step_last$112  = step_last;
-  assign \step_rq$113  = step_rq;
-  assign \step_relu$114  = step_relu;
-  assign \step_requantize$115  = step_requantize;
-  assign \$signature__addr$116  = step_in_addr[5:0];
-  assign \$signature__addr$118  = step_act_addr[6:0];
-  assign \$signature__en$120  = step_valid;
-  assign \$signature__en$121  = step_valid;
-  assign \$signature__addr$122  = step_in_addr[5:0];
-  assign \$signature__addr$123  = step_act_addr[6:0];
-  assign \$signature__en$124  = step_valid;
-  assign \$signature__en$125  = step_valid;
-  assign \$signature__addr$126  = step_in_addr[5:0];
-  assign \$signature__addr$127  = step_act_addr[6:0];
-  assign \$signature__en$128  = step_valid;
-  assign \$signature__en$129  = step_valid;
-  assign \$signature__addr$130  = step_in_addr[5:0];
-  assign \$signature__addr$131  = step_act_addr[6:0];
-  assign \$signature__en$132  = step_valid;
-  assign \$signature__en$133  = step_valid;
-  assign act_word = { \$278 , \$277 , \$276 , \$275  };
-  assign act = { \$278 , \$277 , \$276 , \$275  };
-  assign \act$145  = { \$278 , \$277 , \$276 , \$275  };
-  assign \$signature__addr$152  = \$285 [6:0];
-  assign \$signature__data$155  = result[7:0];
-  assign \$signature__addr$158  = \$291 [6:0];
-  assign \$signature__data$159  = \result$160 [7:0];
-  assign \$signature__addr$162  = \$297 [6:0];
-  assign \$signature__data$163  = result[7:0];
-  assign \$signature__addr$165  = \$303 [6:0];
-  assign \$signature__data$166  = \result$160 [7:0];
-  assign \$signature__en$167  = out_write;
-  assign \$signature__addr$168  = \$305 [6:0];
-  assign \$signature__data$169  = result;
-  assign \$signature__en$170  = out_write;
-  assign \$signature__addr$171  = \$307 [6:0];
-  assign \$signature__data$172  = \result$160 ;
-  assign \$signature__addr$183  = \$318 [6:0];
-  assign \$signature__en$184  = drain_read;
-  assign \$signature__addr$185  = \$321 [6:0];
-  assign \$signature__en$186  = drain_read;
+  assign \step_relu$105  = step_relu;
+  assign \step_requantize$106  = step_requantize;
+  assign in_rp__addr = step_in_addr[5:0];
+  assign act_rp__addr = step_act_addr[6:0];
+  assign in_rp__en = step_valid;
+  assign act_rp__en = step_valid;
+  assign act = act_word;
+  assign \act$118  = act_word;
+  assign act_wp__addr = \$272 [6:0];
+  assign act_wp__data = { \result$129 [7:0], result[7:0], \result$129 [7:0], result[7:0] };
+  assign act_wp__en = { \$280 , \$278 , \$276 , \$274  };
+  assign \$signature__en  = out_write;
+  assign \$signature__addr  = \$282 [6:0];
+  assign \$signature__data  = result;
+  assign \$signature__en$134  = out_write;
+  assign \$signature__addr$135  = \$284 [6:0];
+  assign \$signature__data$136  = \result$129 ;
+  assign \$signature__addr$147  = \$295 [6:0];
+  assign \$signature__en$148  = drain_read;
+  assign \$signature__addr$149  = \$298 [6:0];
+  assign \$signature__en$150  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -3991,59 +3240,53 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \o_stream__payload.last  = o_stream__payload[32];
   assign \$2  = 1'h1;
   assign load__ready = \$1 ;
-  assign \$25  = 1'h1;
-  assign \$signature__en  = in_fire;
-  assign \$27  = \$26 ;
-  assign \$30  = 1'h1;
-  assign \$signature__en$46  = in_fire;
-  assign \$32  = \$31 ;
+  assign \$26  = \$25 ;
+  assign \$29  = 1'h1;
+  assign \$30  = in_fire;
+  assign \$31  = 1'h1;
+  assign \$32  = in_fire;
+  assign \$33  = 1'h1;
+  assign \$34  = in_fire;
   assign \$35  = 1'h1;
-  assign \$signature__en$49  = in_fire;
-  assign \$37  = \$36 ;
-  assign \$40  = 1'h1;
-  assign \$signature__en$52  = in_fire;
-  assign \$42  = \$41 ;
-  assign \$75  = { \$74 , 1'h0 };
-  assign \$78  = { \$77 , 1'h0 };
-  assign \$93  = \$92 ;
-  assign \$123  = { \$122 , 1'h0 };
-  assign \$126  = { \$125 , 1'h0 };
-  assign \$141  = \$140 ;
-  assign \$189  = { \$188 , 1'h0 };
-  assign \$192  = { \$191 , 1'h0 };
-  assign \$206  = \$204 ;
-  assign \$239  = ctx;
-  assign \$257  = ctx;
-  assign \$281  = { 1'h0, wb_group12[7:1] };
-  assign \$287  = { 1'h0, wb_group12[7:1] };
-  assign \$292  = wb_group12[0];
-  assign \$293  = { 1'h0, wb_group12[7:1] };
-  assign \$298  = wb_group12[0];
-  assign \$299  = { 1'h0, wb_group12[7:1] };
-  assign \$310  = { 1'h0, drain_elem[7:1] };
-  assign \$316  = { 1'h0, drain_elem[7:1] };
-  assign \$319  = { 1'h0, drain_elem[7:1] };
-  assign \$328  = { 2'h0, \$327 [8:2] };
-  assign \$334  = in_wslot;
-  assign \$345  = { 1'h0, \$344 [8:1] };
-  assign \$348  = { 2'h0, \$347 [8:2] };
-  assign \$350  = { 1'h0, \$349 [8:1] };
-  assign \$360  = { 2'h0, \$359 [8:2] };
-  assign \$362  = { 1'h0, \$361 [8:1] };
-  assign \$400  = b_fold;
-  assign \$403  = fold;
-  assign \$407  = fold;
-  assign \$424  = wb_ctx12;
-  assign \$434  = ctx;
-  assign \$436  = wb_ctx12;
-  assign \$445  = drain_slot;
-  assign \$449  = release_slot;
-  assign \$217  = ctx;
-  assign \$233  = ctx;
+  assign \$36  = in_fire;
+  assign \$67  = { \$66 , 1'h0 };
+  assign \$70  = { \$69 , 1'h0 };
+  assign \$85  = \$84 ;
+  assign \$115  = { \$114 , 1'h0 };
+  assign \$118  = { \$117 , 1'h0 };
+  assign \$133  = \$132 ;
+  assign \$181  = { \$180 , 1'h0 };
+  assign \$184  = { \$183 , 1'h0 };
+  assign \$198  = \$196 ;
+  assign \$231  = ctx;
+  assign \$249  = ctx;
+  assign \$268  = { 1'h0, wb_group13[7:1] };
+  assign \$277  = wb_group13[0];
+  assign \$279  = wb_group13[0];
+  assign \$287  = { 1'h0, drain_elem[7:1] };
+  assign \$293  = { 1'h0, drain_elem[7:1] };
+  assign \$296  = { 1'h0, drain_elem[7:1] };
+  assign \$305  = { 2'h0, \$304 [8:2] };
+  assign \$311  = in_wslot;
+  assign \$322  = { 1'h0, \$321 [8:1] };
+  assign \$325  = { 2'h0, \$324 [8:2] };
+  assign \$327  = { 1'h0, \$326 [8:1] };
+  assign \$337  = { 2'h0, \$336 [8:2] };
+  assign \$339  = { 1'h0, \$338 [8:1] };
+  assign \$377  = b_fold;
+  assign \$380  = fold;
+  assign \$384  = fold;
+  assign \$401  = wb_ctx13;
+  assign \$411  = ctx;
+  assign \$413  = wb_ctx13;
+  assign \$422  = drain_slot;
+  assign \$426  = release_slot;
+  assign \$209  = ctx;
+  assign \$225  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \port$921$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$333$0 , r_rdy, r_data, w_en, \port$879$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4068,10 +3311,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [31:0] \port$363$0 ;
-  wire [31:0] \port$363$0 ;
-  input \port$921$0 ;
-  wire \port$921$0 ;
+  input [31:0] \port$333$0 ;
+  wire [31:0] \port$333$0 ;
+  input \port$879$0 ;
+  wire \port$879$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4104,7 +3347,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$921$0 , \port$363$0  };
+      storage[w_port__addr] <= { \port$879$0 , \port$333$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4166,14 +3409,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$921$0 , \port$363$0  };
-  assign w_data = { \port$921$0 , \port$363$0  };
+  assign w_port__data = { \port$879$0 , \port$333$0  };
+  assign w_data = { \port$879$0 , \port$333$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$0 , \port$307$0 , \port$308$0 , \port$309$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4184,9 +3427,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   reg \$15 ;
   reg \$16 ;
   reg \$17 ;
-  reg [31:0] \$18 ;
-  reg \$19 ;
+  reg \$18 ;
+  reg [31:0] \$19 ;
   wire [15:0] \$2 ;
+  reg \$20 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -4194,6 +3438,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   wire [17:0] \$7 ;
   wire [31:0] \$8 ;
   wire [32:0] \$9 ;
+  input [31:0] act;
   wire [31:0] act;
   wire [8:0] bank_waddr;
   wire [31:0] bank_wdata;
@@ -4214,18 +3459,21 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   wire o_valid;
   reg [31:0] pe0_a = 32'd0;
   reg [31:0] pe0_acc = 32'd0;
+  reg [31:0] pe0_bank_out2 = 32'd0;
   reg pe0_done = 1'h0;
   reg pe0_first1 = 1'h0;
   reg pe0_first2 = 1'h0;
   reg pe0_first3 = 1'h0;
   reg pe0_first4 = 1'h0;
   reg pe0_first5 = 1'h0;
+  reg pe0_first6 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last2 = 1'h0;
   reg pe0_last3 = 1'h0;
   reg pe0_last4 = 1'h0;
   reg pe0_last5 = 1'h0;
+  reg pe0_last6 = 1'h0;
   reg [15:0] pe0_m = 16'h0000;
   reg [15:0] pe0_prod0 = 16'h0000;
   reg [15:0] pe0_prod1 = 16'h0000;
@@ -4236,16 +3484,19 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   reg pe0_relu3 = 1'h0;
   reg pe0_relu4 = 1'h0;
   reg pe0_relu5 = 1'h0;
+  reg pe0_relu6 = 1'h0;
   reg pe0_requantize1 = 1'h0;
   reg pe0_requantize2 = 1'h0;
   reg pe0_requantize3 = 1'h0;
   reg pe0_requantize4 = 1'h0;
   reg pe0_requantize5 = 1'h0;
+  reg pe0_requantize6 = 1'h0;
   reg [7:0] pe0_rq1 = 8'h00;
   reg [7:0] pe0_rq2 = 8'h00;
   reg [7:0] pe0_rq3 = 8'h00;
   reg [7:0] pe0_rq4 = 8'h00;
   reg [7:0] pe0_rq5 = 8'h00;
+  reg [7:0] pe0_rq6 = 8'h00;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
@@ -4256,15 +3507,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   reg pe0_valid3 = 1'h0;
   reg pe0_valid4 = 1'h0;
   reg pe0_valid5 = 1'h0;
+  reg pe0_valid6 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  input [7:0] \port$306$0 ;
-  wire [7:0] \port$306$0 ;
-  input [7:0] \port$307$0 ;
-  wire [7:0] \port$307$0 ;
-  input [7:0] \port$308$0 ;
-  wire [7:0] \port$308$0 ;
-  input [7:0] \port$309$0 ;
-  wire [7:0] \port$309$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -5094,7 +4338,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq3];
+    _1_ <= rq0[pe0_rq4];
   end
   assign rrp__data = _1_;
   assign \$1  = $signed(pe0_w[7:0]) * $signed(pe0_a[7:0]);
@@ -5104,10 +4348,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   assign \$5  = $signed(pe0_prod0) + $signed(pe0_prod1);
   assign \$6  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$7  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
-  assign \$8  = pe0_first5 ? pe0_rq_entry[31:0] : pe0_acc;
+  assign \$8  = pe0_first6 ? pe0_rq_entry[31:0] : pe0_acc;
   assign \$9  = $signed(\$8 ) + $signed(pe0_sum1_0);
-  assign \$10  = pe0_valid5 & pe0_last5;
-  assign \$12  = { 1'h0, pe0_relu5 } | \$11 ;
+  assign \$10  = pe0_valid6 & pe0_last6;
+  assign \$12  = { 1'h0, pe0_relu6 } | \$11 ;
   always @(posedge clk)
     pe0_valid1 <= \$13 ;
   always @(posedge clk)
@@ -5169,9 +4413,23 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
   always @(posedge clk)
-    pe0_w <= rp__data;
+    pe0_valid6 <= \$18 ;
   always @(posedge clk)
-    pe0_a <= { \port$309$0 , \port$308$0 , \port$307$0 , \port$306$0  };
+    pe0_first6 <= pe0_first5;
+  always @(posedge clk)
+    pe0_last6 <= pe0_last5;
+  always @(posedge clk)
+    pe0_rq6 <= pe0_rq5;
+  always @(posedge clk)
+    pe0_relu6 <= pe0_relu5;
+  always @(posedge clk)
+    pe0_requantize6 <= pe0_requantize5;
+  always @(posedge clk)
+    pe0_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe0_w <= pe0_bank_out2;
+  always @(posedge clk)
+    pe0_a <= act;
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   always @(posedge clk)
@@ -5189,9 +4447,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   always @(posedge clk)
     pe0_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe0_acc <= \$18 ;
+    pe0_acc <= \$19 ;
   always @(posedge clk)
-    pe0_done <= \$19 ;
+    pe0_done <= \$20 ;
   always @(posedge clk)
     pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
@@ -5206,7 +4464,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1013$0 (pe0_flags),
+    .\port$979$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
@@ -5246,19 +4504,25 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$18  = pe0_acc;
-    if (pe0_valid5) begin
-      \$18  = \$9 [31:0];
+    \$18  = pe0_valid5;
+    if (rst) begin
+      \$18  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$19  = \$10 ;
-    if (rst) begin
-      \$19  = 1'h0;
+    \$19  = pe0_acc;
+    if (pe0_valid6) begin
+      \$19  = \$9 [31:0];
     end
   end
-  assign act = { \port$309$0 , \port$308$0 , \port$307$0 , \port$306$0  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$20  = \$10 ;
+    if (rst) begin
+      \$20  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -5269,7 +4533,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   assign rwp__addr = wp__addr[7:0];
   assign rq_waddr = wp__addr[7:0];
   assign rq_wdata = rwp__data;
-  assign rrp__addr = pe0_rq3;
+  assign rrp__addr = pe0_rq4;
   assign i_valid = pe0_done;
   assign i_acc = pe0_acc;
   assign i_m = pe0_m;
@@ -5278,11 +4542,11 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
   assign o_data = result;
-  assign \$11  = { pe0_requantize5, 1'h0 };
+  assign \$11  = { pe0_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1013$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$979$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -5327,8 +4591,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$10
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1013$0 ;
-  wire [1:0] \port$1013$0 ;
+  input [1:0] \port$979$0 ;
+  wire [1:0] \port$979$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -5387,9 +4651,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$10
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1013$0 [0];
+    rq_relu1 <= \port$979$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1013$0 [1];
+    rq_req1 <= \port$979$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -5517,15 +4781,15 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$10
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1013$0 [0];
-  assign i_requantize = \port$1013$0 [1];
+  assign i_relu = \port$979$0 [0];
+  assign i_requantize = \port$979$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$0 , \port$307$0 , \port$308$0 , \port$309$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5536,9 +4800,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   reg \$15 ;
   reg \$16 ;
   reg \$17 ;
-  reg [31:0] \$18 ;
-  reg \$19 ;
+  reg \$18 ;
+  reg [31:0] \$19 ;
   wire [15:0] \$2 ;
+  reg \$20 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -5546,6 +4811,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   wire [17:0] \$7 ;
   wire [31:0] \$8 ;
   wire [32:0] \$9 ;
+  input [31:0] act;
   wire [31:0] act;
   wire [8:0] bank_waddr;
   wire [31:0] bank_wdata;
@@ -5566,18 +4832,21 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   wire o_valid;
   reg [31:0] pe1_a = 32'd0;
   reg [31:0] pe1_acc = 32'd0;
+  reg [31:0] pe1_bank_out2 = 32'd0;
   reg pe1_done = 1'h0;
   reg pe1_first1 = 1'h0;
   reg pe1_first2 = 1'h0;
   reg pe1_first3 = 1'h0;
   reg pe1_first4 = 1'h0;
   reg pe1_first5 = 1'h0;
+  reg pe1_first6 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last2 = 1'h0;
   reg pe1_last3 = 1'h0;
   reg pe1_last4 = 1'h0;
   reg pe1_last5 = 1'h0;
+  reg pe1_last6 = 1'h0;
   reg [15:0] pe1_m = 16'h0000;
   reg [15:0] pe1_prod0 = 16'h0000;
   reg [15:0] pe1_prod1 = 16'h0000;
@@ -5588,16 +4857,19 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   reg pe1_relu3 = 1'h0;
   reg pe1_relu4 = 1'h0;
   reg pe1_relu5 = 1'h0;
+  reg pe1_relu6 = 1'h0;
   reg pe1_requantize1 = 1'h0;
   reg pe1_requantize2 = 1'h0;
   reg pe1_requantize3 = 1'h0;
   reg pe1_requantize4 = 1'h0;
   reg pe1_requantize5 = 1'h0;
+  reg pe1_requantize6 = 1'h0;
   reg [7:0] pe1_rq1 = 8'h00;
   reg [7:0] pe1_rq2 = 8'h00;
   reg [7:0] pe1_rq3 = 8'h00;
   reg [7:0] pe1_rq4 = 8'h00;
   reg [7:0] pe1_rq5 = 8'h00;
+  reg [7:0] pe1_rq6 = 8'h00;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
@@ -5608,15 +4880,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   reg pe1_valid3 = 1'h0;
   reg pe1_valid4 = 1'h0;
   reg pe1_valid5 = 1'h0;
+  reg pe1_valid6 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  input [7:0] \port$306$0 ;
-  wire [7:0] \port$306$0 ;
-  input [7:0] \port$307$0 ;
-  wire [7:0] \port$307$0 ;
-  input [7:0] \port$308$0 ;
-  wire [7:0] \port$308$0 ;
-  input [7:0] \port$309$0 ;
-  wire [7:0] \port$309$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -6446,7 +5711,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq3];
+    _1_ <= rq1[pe1_rq4];
   end
   assign rrp__data = _1_;
   assign \$1  = $signed(pe1_w[7:0]) * $signed(pe1_a[7:0]);
@@ -6456,10 +5721,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   assign \$5  = $signed(pe1_prod0) + $signed(pe1_prod1);
   assign \$6  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$7  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
-  assign \$8  = pe1_first5 ? pe1_rq_entry[31:0] : pe1_acc;
+  assign \$8  = pe1_first6 ? pe1_rq_entry[31:0] : pe1_acc;
   assign \$9  = $signed(\$8 ) + $signed(pe1_sum1_0);
-  assign \$10  = pe1_valid5 & pe1_last5;
-  assign \$12  = { 1'h0, pe1_relu5 } | \$11 ;
+  assign \$10  = pe1_valid6 & pe1_last6;
+  assign \$12  = { 1'h0, pe1_relu6 } | \$11 ;
   always @(posedge clk)
     pe1_valid1 <= \$13 ;
   always @(posedge clk)
@@ -6521,9 +5786,23 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
   always @(posedge clk)
-    pe1_w <= rp__data;
+    pe1_valid6 <= \$18 ;
   always @(posedge clk)
-    pe1_a <= { \port$309$0 , \port$308$0 , \port$307$0 , \port$306$0  };
+    pe1_first6 <= pe1_first5;
+  always @(posedge clk)
+    pe1_last6 <= pe1_last5;
+  always @(posedge clk)
+    pe1_rq6 <= pe1_rq5;
+  always @(posedge clk)
+    pe1_relu6 <= pe1_relu5;
+  always @(posedge clk)
+    pe1_requantize6 <= pe1_requantize5;
+  always @(posedge clk)
+    pe1_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe1_w <= pe1_bank_out2;
+  always @(posedge clk)
+    pe1_a <= act;
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   always @(posedge clk)
@@ -6541,9 +5820,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   always @(posedge clk)
     pe1_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe1_acc <= \$18 ;
+    pe1_acc <= \$19 ;
   always @(posedge clk)
-    pe1_done <= \$19 ;
+    pe1_done <= \$20 ;
   always @(posedge clk)
     pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
@@ -6558,7 +5837,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1115$0 (pe1_flags),
+    .\port$1089$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
@@ -6598,19 +5877,25 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$18  = pe1_acc;
-    if (pe1_valid5) begin
-      \$18  = \$9 [31:0];
+    \$18  = pe1_valid5;
+    if (rst) begin
+      \$18  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$19  = \$10 ;
-    if (rst) begin
-      \$19  = 1'h0;
+    \$19  = pe1_acc;
+    if (pe1_valid6) begin
+      \$19  = \$9 [31:0];
     end
   end
-  assign act = { \port$309$0 , \port$308$0 , \port$307$0 , \port$306$0  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$20  = \$10 ;
+    if (rst) begin
+      \$20  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -6621,7 +5906,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   assign rwp__addr = wp__addr[7:0];
   assign rq_waddr = wp__addr[7:0];
   assign rq_wdata = rwp__data;
-  assign rrp__addr = pe1_rq3;
+  assign rrp__addr = pe1_rq4;
   assign i_valid = pe1_done;
   assign i_acc = pe1_acc;
   assign i_m = pe1_m;
@@ -6630,11 +5915,11 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, \port$306$
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
   assign o_data = result;
-  assign \$11  = { pe1_requantize5, 1'h0 };
+  assign \$11  = { pe1_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1115$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1089$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -6679,8 +5964,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$11
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1115$0 ;
-  wire [1:0] \port$1115$0 ;
+  input [1:0] \port$1089$0 ;
+  wire [1:0] \port$1089$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -6739,9 +6024,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$11
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1115$0 [0];
+    rq_relu1 <= \port$1089$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1115$0 [1];
+    rq_req1 <= \port$1089$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -6869,8 +6154,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$11
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1115$0 [0];
-  assign i_requantize = \port$1115$0 [1];
+  assign i_relu = \port$1089$0 [0];
+  assign i_requantize = \port$1089$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };

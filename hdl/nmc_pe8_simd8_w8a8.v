@@ -6,30 +6,30 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [9:0] \$100 ;
+  wire \$100 ;
   wire [8:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [4:0] \$105 ;
-  wire [4:0] \$106 ;
-  wire [4:0] \$107 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  wire [8:0] \$110 ;
+  wire [11:0] \$111 ;
   wire \$112 ;
   wire [8:0] \$113 ;
-  wire \$114 ;
-  wire [8:0] \$115 ;
+  wire [11:0] \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [8:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
@@ -39,16 +39,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [8:0] \$130 ;
-  wire [11:0] \$131 ;
+  wire \$130 ;
+  wire \$131 ;
   wire \$132 ;
-  wire [8:0] \$133 ;
-  wire [11:0] \$134 ;
+  wire \$133 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [8:0] \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
@@ -59,7 +59,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [8:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
@@ -69,19 +69,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire [8:0] \$159 ;
+  wire [8:0] \$158 ;
+  wire [11:0] \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
+  wire [8:0] \$161 ;
+  wire [11:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [8:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
@@ -91,12 +91,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [8:0] \$178 ;
-  wire [11:0] \$179 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [8:0] \$181 ;
-  wire [11:0] \$182 ;
+  wire \$181 ;
+  wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
@@ -106,7 +106,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [8:0] \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
@@ -119,21 +119,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
+  wire [8:0] \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
+  wire [8:0] \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire [8:0] \$211 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire \$215 ;
+  wire [8:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
@@ -141,13 +141,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [8:0] \$222 ;
+  wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire [8:0] \$226 ;
-  wire \$227 ;
-  wire \$228 ;
+  wire [8:0] \$224 ;
+  wire [11:0] \$225 ;
+  wire \$226 ;
+  wire [8:0] \$227 ;
+  wire [11:0] \$228 ;
   wire \$229 ;
   wire \$23 ;
   wire \$230 ;
@@ -155,7 +155,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [8:0] \$235 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
@@ -165,22 +165,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [8:0] \$244 ;
-  wire [11:0] \$245 ;
+  wire \$244 ;
+  wire \$245 ;
   wire \$246 ;
-  wire [8:0] \$247 ;
-  wire [11:0] \$248 ;
+  wire [9:0] \$247 ;
+  wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
+  wire [9:0] \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
+  wire [9:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire \$258 ;
+  wire [9:0] \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
@@ -190,33 +190,33 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire [9:0] \$267 ;
+  wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [9:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [9:0] \$275 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire [9:0] \$278 ;
-  wire \$279 ;
+  wire \$278 ;
+  wire [9:0] \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
+  wire [9:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
+  wire [9:0] \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
+  wire [9:0] \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
@@ -225,27 +225,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
-  wire [9:0] \$299 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire [9:0] \$302 ;
+  wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire [9:0] \$307 ;
+  wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [9:0] \$310 ;
+  wire \$310 ;
   wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
+  wire [8:0] \$312 ;
+  wire [6:0] \$313 ;
+  wire [9:0] \$314 ;
+  wire [5:0] \$315 ;
+  wire [10:0] \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
@@ -262,576 +262,415 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire [7:0] \$331 ;
-  wire [7:0] \$332 ;
-  wire [7:0] \$333 ;
-  wire [7:0] \$334 ;
-  wire [7:0] \$335 ;
-  wire [7:0] \$336 ;
-  wire [7:0] \$337 ;
-  wire [7:0] \$338 ;
-  wire \$339 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire [5:0] \$333 ;
+  wire [9:0] \$334 ;
+  wire [5:0] \$335 ;
+  wire [9:0] \$336 ;
+  wire [5:0] \$337 ;
+  wire [9:0] \$338 ;
+  wire [5:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire [8:0] \$341 ;
-  wire [6:0] \$342 ;
-  wire [9:0] \$343 ;
-  wire [5:0] \$344 ;
-  wire [10:0] \$345 ;
-  wire \$346 ;
-  wire [8:0] \$347 ;
-  wire [6:0] \$348 ;
-  wire [9:0] \$349 ;
+  wire [9:0] \$340 ;
+  wire [5:0] \$341 ;
+  wire [9:0] \$342 ;
+  wire [5:0] \$343 ;
+  wire [9:0] \$344 ;
+  wire [5:0] \$345 ;
+  wire [9:0] \$346 ;
+  wire [5:0] \$347 ;
+  wire [9:0] \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [5:0] \$350 ;
-  wire [10:0] \$351 ;
+  wire [8:0] \$350 ;
+  wire [8:0] \$351 ;
   wire \$352 ;
-  wire [8:0] \$353 ;
-  wire [6:0] \$354 ;
-  wire [9:0] \$355 ;
-  wire [5:0] \$356 ;
-  wire [10:0] \$357 ;
-  wire \$358 ;
-  wire [8:0] \$359 ;
+  wire \$353 ;
+  wire [3:0] \$354 ;
+  wire [4:0] \$355 ;
+  wire \$356 ;
+  wire [8:0] \$357 ;
+  wire [5:0] \$358 ;
+  wire [9:0] \$359 ;
   wire \$36 ;
-  wire [6:0] \$360 ;
-  wire [9:0] \$361 ;
-  wire [5:0] \$362 ;
-  wire [10:0] \$363 ;
-  wire \$364 ;
-  wire [8:0] \$365 ;
-  wire [6:0] \$366 ;
-  wire [9:0] \$367 ;
-  wire [5:0] \$368 ;
-  wire [10:0] \$369 ;
+  wire [8:0] \$360 ;
+  wire [5:0] \$361 ;
+  wire [9:0] \$362 ;
+  wire [8:0] \$363 ;
+  wire [5:0] \$364 ;
+  wire [9:0] \$365 ;
+  wire [8:0] \$366 ;
+  wire [5:0] \$367 ;
+  wire [9:0] \$368 ;
+  wire [8:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire [8:0] \$371 ;
-  wire [6:0] \$372 ;
-  wire [9:0] \$373 ;
-  wire [5:0] \$374 ;
-  wire [10:0] \$375 ;
-  wire \$376 ;
-  wire [8:0] \$377 ;
-  wire [6:0] \$378 ;
-  wire [9:0] \$379 ;
+  wire [5:0] \$370 ;
+  wire [9:0] \$371 ;
+  wire [8:0] \$372 ;
+  wire [5:0] \$373 ;
+  wire [9:0] \$374 ;
+  wire [8:0] \$375 ;
+  wire [5:0] \$376 ;
+  wire [9:0] \$377 ;
+  wire [8:0] \$378 ;
+  wire [5:0] \$379 ;
   wire \$38 ;
-  wire [5:0] \$380 ;
-  wire [10:0] \$381 ;
+  wire [9:0] \$380 ;
+  wire \$381 ;
   wire \$382 ;
-  wire [8:0] \$383 ;
-  wire [6:0] \$384 ;
-  wire [9:0] \$385 ;
-  wire [5:0] \$386 ;
-  wire [10:0] \$387 ;
-  wire [5:0] \$388 ;
-  wire [9:0] \$389 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire [63:0] \$385 ;
+  wire [9:0] \$386 ;
+  wire [9:0] \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [5:0] \$390 ;
+  wire [9:0] \$390 ;
   wire [9:0] \$391 ;
-  wire [5:0] \$392 ;
-  wire [9:0] \$393 ;
-  wire [5:0] \$394 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
   wire [9:0] \$395 ;
-  wire [5:0] \$396 ;
-  wire [9:0] \$397 ;
-  wire [5:0] \$398 ;
+  wire [9:0] \$396 ;
+  wire \$397 ;
+  wire [8:0] \$398 ;
   wire [9:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [5:0] \$400 ;
-  wire [9:0] \$401 ;
-  wire [5:0] \$402 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
   wire [9:0] \$403 ;
-  wire \$404 ;
-  wire [8:0] \$405 ;
-  wire [8:0] \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire [3:0] \$409 ;
+  wire [9:0] \$404 ;
+  wire \$405 ;
+  wire [9:0] \$406 ;
+  wire [9:0] \$407 ;
+  wire [9:0] \$408 ;
+  wire [9:0] \$409 ;
   wire \$41 ;
   wire [4:0] \$410 ;
   wire \$411 ;
-  wire [8:0] \$412 ;
-  wire [5:0] \$413 ;
+  wire [9:0] \$412 ;
+  wire \$413 ;
   wire [9:0] \$414 ;
   wire [8:0] \$415 ;
-  wire [5:0] \$416 ;
-  wire [9:0] \$417 ;
-  wire [8:0] \$418 ;
-  wire [5:0] \$419 ;
+  wire [9:0] \$416 ;
+  wire \$417 ;
+  wire [9:0] \$418 ;
+  wire [9:0] \$419 ;
   wire \$42 ;
   wire [9:0] \$420 ;
-  wire [8:0] \$421 ;
-  wire [5:0] \$422 ;
-  wire [9:0] \$423 ;
-  wire [8:0] \$424 ;
-  wire [5:0] \$425 ;
-  wire [9:0] \$426 ;
-  wire [8:0] \$427 ;
-  wire [5:0] \$428 ;
+  wire [9:0] \$421 ;
+  wire [4:0] \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire [9:0] \$427 ;
+  wire [18:0] \$428 ;
   wire [9:0] \$429 ;
   wire \$43 ;
-  wire [8:0] \$430 ;
-  wire [5:0] \$431 ;
-  wire [9:0] \$432 ;
-  wire [8:0] \$433 ;
-  wire [5:0] \$434 ;
+  wire \$430 ;
+  wire [9:0] \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
   wire [9:0] \$435 ;
-  wire \$436 ;
-  wire \$437 ;
+  wire [9:0] \$436 ;
+  wire [9:0] \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [63:0] \$440 ;
-  wire [9:0] \$441 ;
+  wire [9:0] \$440 ;
+  wire \$441 ;
   wire [9:0] \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire [9:0] \$445 ;
-  wire [9:0] \$446 ;
-  wire \$447 ;
+  wire [8:0] \$443 ;
+  wire [9:0] \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire [8:0] \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
-  wire [9:0] \$450 ;
+  wire \$450 ;
   wire [9:0] \$451 ;
   wire \$452 ;
-  wire [8:0] \$453 ;
-  wire [9:0] \$454 ;
+  wire [9:0] \$453 ;
+  wire \$454 ;
   wire \$455 ;
-  wire \$456 ;
+  wire [7:0] \$456 ;
   wire \$457 ;
-  wire [9:0] \$458 ;
-  wire [9:0] \$459 ;
+  wire \$458 ;
+  wire [8:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
+  wire [5:0] \$460 ;
   wire [9:0] \$461 ;
-  wire [9:0] \$462 ;
-  wire [9:0] \$463 ;
+  wire [8:0] \$462 ;
+  wire [5:0] \$463 ;
   wire [9:0] \$464 ;
-  wire [4:0] \$465 ;
-  wire \$466 ;
-  wire [9:0] \$467 ;
-  wire \$468 ;
-  wire [9:0] \$469 ;
+  wire [9:0] \$465 ;
+  wire [8:0] \$466 ;
+  wire [6:0] \$467 ;
+  wire [9:0] \$468 ;
+  wire [5:0] \$469 ;
   wire \$47 ;
-  wire [8:0] \$470 ;
-  wire [9:0] \$471 ;
+  wire [10:0] \$470 ;
+  wire \$471 ;
   wire \$472 ;
-  wire [9:0] \$473 ;
-  wire [9:0] \$474 ;
-  wire [9:0] \$475 ;
-  wire [9:0] \$476 ;
-  wire [4:0] \$477 ;
+  wire [8:0] \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
+  wire [9:0] \$481 ;
   wire [9:0] \$482 ;
-  wire [18:0] \$483 ;
-  wire [9:0] \$484 ;
+  wire \$483 ;
+  wire \$484 ;
   wire \$485 ;
   wire [9:0] \$486 ;
-  wire \$487 ;
+  wire [9:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire [9:0] \$490 ;
-  wire [9:0] \$491 ;
+  wire \$490 ;
+  wire \$491 ;
   wire [9:0] \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire [9:0] \$495 ;
+  wire \$495 ;
   wire \$496 ;
   wire [9:0] \$497 ;
-  wire [8:0] \$498 ;
-  wire [9:0] \$499 ;
+  wire [9:0] \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
+  wire [9:0] \$500 ;
   wire \$501 ;
-  wire [8:0] \$502 ;
+  wire \$502 ;
   wire \$503 ;
   wire \$504 ;
-  wire \$505 ;
-  wire [9:0] \$506 ;
+  wire [9:0] \$505 ;
+  wire \$506 ;
   wire \$507 ;
-  wire [9:0] \$508 ;
-  wire \$509 ;
+  wire \$508 ;
+  wire [3:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire [7:0] \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire [8:0] \$514 ;
-  wire [5:0] \$515 ;
-  wire [9:0] \$516 ;
-  wire [8:0] \$517 ;
-  wire [5:0] \$518 ;
-  wire [9:0] \$519 ;
+  wire [4:0] \$510 ;
+  wire [32:0] \$511 ;
+  wire [32:0] \$512 ;
+  wire [32:0] \$513 ;
+  wire [6:0] \$514 ;
+  wire [32:0] \$515 ;
+  wire [3:0] \$516 ;
+  wire [32:0] \$517 ;
+  wire [32:0] \$518 ;
+  wire [1:0] \$519 ;
   wire \$52 ;
-  wire [9:0] \$520 ;
-  wire [8:0] \$521 ;
-  wire [6:0] \$522 ;
-  wire [9:0] \$523 ;
-  wire [5:0] \$524 ;
-  wire [10:0] \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire [8:0] \$528 ;
-  wire \$529 ;
+  wire [32:0] \$520 ;
+  wire [32:0] \$521 ;
+  reg [3:0] \$522 ;
+  reg [8:0] \$523 ;
+  reg [8:0] \$524 ;
+  reg [8:0] \$525 ;
+  reg \$526 ;
+  reg [8:0] \$527 ;
+  reg \$528 ;
+  reg \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire [9:0] \$536 ;
-  wire [9:0] \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  reg [8:0] \$530 ;
+  reg [8:0] \$531 ;
+  reg [8:0] \$532 ;
+  reg [8:0] \$533 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg [8:0] \$537 ;
+  reg [7:0] \$538 ;
+  reg [3:0] \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire [9:0] \$541 ;
-  wire [9:0] \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire [9:0] \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  reg [8:0] \$540 ;
+  reg [8:0] \$541 ;
+  reg [17:0] \$542 ;
+  reg [8:0] \$543 ;
+  reg [8:0] \$544 ;
+  reg \$545 ;
+  reg [8:0] \$546 ;
+  reg [7:0] \$547 ;
+  reg \$548 ;
+  reg \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire [9:0] \$552 ;
-  wire [9:0] \$553 ;
-  wire \$554 ;
-  wire [9:0] \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  reg [8:0] \$550 ;
+  reg [8:0] \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire \$56 ;
-  wire [9:0] \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire [3:0] \$564 ;
-  wire [4:0] \$565 ;
-  wire [32:0] \$566 ;
-  wire [32:0] \$567 ;
-  wire [32:0] \$568 ;
-  wire [6:0] \$569 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire [4:0] \$57 ;
-  wire [32:0] \$570 ;
-  wire [3:0] \$571 ;
-  wire [32:0] \$572 ;
-  wire [32:0] \$573 ;
-  wire [1:0] \$574 ;
-  wire [32:0] \$575 ;
-  wire [32:0] \$576 ;
-  reg [3:0] \$577 ;
-  reg [8:0] \$578 ;
+  reg \$570 ;
+  reg [8:0] \$571 ;
+  reg \$572 ;
+  reg [8:0] \$573 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg [8:0] \$576 ;
+  reg \$577 ;
+  reg \$578 ;
   reg [8:0] \$579 ;
   wire \$58 ;
-  reg [8:0] \$580 ;
+  reg \$580 ;
   reg \$581 ;
-  reg [8:0] \$582 ;
+  reg [2:0] \$582 ;
   reg \$583 ;
-  reg \$584 ;
-  reg [8:0] \$585 ;
-  reg [8:0] \$586 ;
-  reg [8:0] \$587 ;
-  reg [8:0] \$588 ;
-  reg \$589 ;
+  reg [8:0] \$584 ;
+  reg \$585 ;
+  reg \$586 ;
+  reg [2:0] \$587 ;
+  reg [6:0] \$588 ;
+  reg [31:0] \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
-  reg [8:0] \$592 ;
-  reg [7:0] \$593 ;
-  reg [3:0] \$594 ;
-  reg [8:0] \$595 ;
-  reg [8:0] \$596 ;
-  reg [17:0] \$597 ;
-  reg [8:0] \$598 ;
-  reg [8:0] \$599 ;
+  reg [6:0] \$590 ;
+  reg [31:0] \$591 ;
+  reg [6:0] \$592 ;
+  reg [31:0] \$593 ;
+  reg [6:0] \$594 ;
+  reg [31:0] \$595 ;
+  reg [6:0] \$596 ;
+  reg [31:0] \$597 ;
+  reg [6:0] \$598 ;
+  reg [31:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg \$600 ;
-  reg [8:0] \$601 ;
-  reg [7:0] \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg [8:0] \$605 ;
-  reg [8:0] \$606 ;
-  reg \$607 ;
-  reg \$608 ;
-  reg \$609 ;
-  wire \$61 ;
-  reg \$610 ;
-  reg \$611 ;
-  reg \$612 ;
-  reg \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
+  reg [6:0] \$600 ;
+  reg [31:0] \$601 ;
+  reg [6:0] \$602 ;
+  reg [31:0] \$603 ;
+  wire [8:0] \$61 ;
   wire [8:0] \$62 ;
-  reg \$620 ;
-  reg \$621 ;
-  reg \$622 ;
-  reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg \$626 ;
-  reg [8:0] \$627 ;
-  reg \$628 ;
-  reg [8:0] \$629 ;
-  wire [8:0] \$63 ;
-  reg \$630 ;
-  reg \$631 ;
-  reg [8:0] \$632 ;
-  reg \$633 ;
-  reg \$634 ;
-  reg [8:0] \$635 ;
-  reg \$636 ;
-  reg \$637 ;
-  reg [2:0] \$638 ;
-  reg \$639 ;
-  wire [5:0] \$64 ;
-  reg [8:0] \$640 ;
-  reg \$641 ;
-  reg \$642 ;
-  reg [2:0] \$643 ;
-  reg [6:0] \$644 ;
-  reg [31:0] \$645 ;
-  reg [6:0] \$646 ;
-  reg [31:0] \$647 ;
-  reg [6:0] \$648 ;
-  reg [31:0] \$649 ;
-  wire [9:0] \$65 ;
-  reg [6:0] \$650 ;
-  reg [31:0] \$651 ;
-  reg [6:0] \$652 ;
-  reg [31:0] \$653 ;
-  reg [6:0] \$654 ;
-  reg [31:0] \$655 ;
-  reg [6:0] \$656 ;
-  reg [31:0] \$657 ;
-  reg [6:0] \$658 ;
-  reg [31:0] \$659 ;
+  wire [5:0] \$63 ;
+  wire [9:0] \$64 ;
+  wire \$65 ;
   wire \$66 ;
-  wire [8:0] \$67 ;
-  wire [8:0] \$68 ;
-  wire [5:0] \$69 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [9:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire [8:0] \$72 ;
-  wire [8:0] \$73 ;
-  wire [5:0] \$74 ;
-  wire [9:0] \$75 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
   wire \$76 ;
-  wire [8:0] \$77 ;
-  wire [8:0] \$78 ;
-  wire [5:0] \$79 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire [9:0] \$80 ;
-  wire \$81 ;
-  wire [8:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [5:0] \$84 ;
-  wire [9:0] \$85 ;
-  wire \$86 ;
-  wire [8:0] \$87 ;
-  wire [8:0] \$88 ;
-  wire [5:0] \$89 ;
+  wire \$80 ;
+  wire [8:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [4:0] \$85 ;
+  wire [4:0] \$86 ;
+  wire [4:0] \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [9:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
-  wire [8:0] \$92 ;
+  wire \$92 ;
   wire [8:0] \$93 ;
-  wire [5:0] \$94 ;
-  wire [9:0] \$95 ;
+  wire \$94 ;
+  wire [8:0] \$95 ;
   wire \$96 ;
-  wire [8:0] \$97 ;
-  wire [8:0] \$98 ;
-  wire [5:0] \$99 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$101 ;
-  wire [5:0] \$signature__addr$206 ;
-  wire [6:0] \$signature__addr$208 ;
-  wire [5:0] \$signature__addr$212 ;
-  wire [6:0] \$signature__addr$213 ;
-  wire [5:0] \$signature__addr$216 ;
-  wire [6:0] \$signature__addr$217 ;
-  wire [5:0] \$signature__addr$220 ;
-  wire [6:0] \$signature__addr$221 ;
-  wire [5:0] \$signature__addr$224 ;
-  wire [6:0] \$signature__addr$225 ;
+  wire [5:0] \$signature__addr$225 ;
   wire [5:0] \$signature__addr$228 ;
-  wire [6:0] \$signature__addr$229 ;
-  wire [5:0] \$signature__addr$232 ;
-  wire [6:0] \$signature__addr$233 ;
-  wire [5:0] \$signature__addr$236 ;
-  wire [6:0] \$signature__addr$237 ;
-  wire [6:0] \$signature__addr$271 ;
-  wire [6:0] \$signature__addr$278 ;
-  wire [6:0] \$signature__addr$282 ;
-  wire [6:0] \$signature__addr$286 ;
-  wire [6:0] \$signature__addr$290 ;
-  wire [6:0] \$signature__addr$294 ;
-  wire [6:0] \$signature__addr$298 ;
-  wire [6:0] \$signature__addr$302 ;
-  wire [5:0] \$signature__addr$306 ;
-  wire [5:0] \$signature__addr$309 ;
-  wire [5:0] \$signature__addr$312 ;
-  wire [5:0] \$signature__addr$315 ;
-  wire [5:0] \$signature__addr$318 ;
-  wire [5:0] \$signature__addr$321 ;
-  wire [5:0] \$signature__addr$324 ;
-  wire [5:0] \$signature__addr$327 ;
-  wire [5:0] \$signature__addr$339 ;
-  wire [5:0] \$signature__addr$341 ;
-  wire [5:0] \$signature__addr$343 ;
-  wire [5:0] \$signature__addr$345 ;
-  wire [5:0] \$signature__addr$347 ;
-  wire [5:0] \$signature__addr$349 ;
-  wire [5:0] \$signature__addr$351 ;
-  wire [5:0] \$signature__addr$353 ;
-  wire [5:0] \$signature__addr$83 ;
-  wire [5:0] \$signature__addr$86 ;
-  wire [5:0] \$signature__addr$89 ;
-  wire [5:0] \$signature__addr$92 ;
-  wire [5:0] \$signature__addr$95 ;
-  wire [5:0] \$signature__addr$98 ;
-  wire [7:0] \$signature__data ;
-  wire [7:0] \$signature__data$102 ;
-  wire [7:0] \$signature__data$242 ;
-  wire [7:0] \$signature__data$243 ;
-  wire [7:0] \$signature__data$244 ;
-  wire [7:0] \$signature__data$245 ;
-  wire [7:0] \$signature__data$246 ;
-  wire [7:0] \$signature__data$247 ;
-  wire [7:0] \$signature__data$248 ;
-  wire [7:0] \$signature__data$249 ;
-  wire [7:0] \$signature__data$250 ;
-  wire [7:0] \$signature__data$251 ;
-  wire [7:0] \$signature__data$252 ;
-  wire [7:0] \$signature__data$253 ;
-  wire [7:0] \$signature__data$254 ;
-  wire [7:0] \$signature__data$255 ;
-  wire [7:0] \$signature__data$256 ;
-  wire [7:0] \$signature__data$257 ;
-  wire [7:0] \$signature__data$275 ;
-  wire [7:0] \$signature__data$279 ;
-  wire [7:0] \$signature__data$283 ;
-  wire [7:0] \$signature__data$287 ;
-  wire [7:0] \$signature__data$291 ;
-  wire [7:0] \$signature__data$295 ;
-  wire [7:0] \$signature__data$299 ;
-  wire [7:0] \$signature__data$303 ;
-  wire [31:0] \$signature__data$307 ;
-  wire [31:0] \$signature__data$310 ;
-  wire [31:0] \$signature__data$313 ;
-  wire [31:0] \$signature__data$316 ;
-  wire [31:0] \$signature__data$319 ;
-  wire [31:0] \$signature__data$322 ;
-  wire [31:0] \$signature__data$325 ;
-  wire [31:0] \$signature__data$328 ;
-  wire [31:0] \$signature__data$464 ;
-  wire [31:0] \$signature__data$465 ;
-  wire [31:0] \$signature__data$466 ;
-  wire [31:0] \$signature__data$467 ;
-  wire [31:0] \$signature__data$468 ;
-  wire [31:0] \$signature__data$469 ;
-  wire [31:0] \$signature__data$470 ;
-  wire [31:0] \$signature__data$471 ;
-  wire [7:0] \$signature__data$84 ;
-  wire [7:0] \$signature__data$87 ;
-  wire [7:0] \$signature__data$90 ;
-  wire [7:0] \$signature__data$93 ;
-  wire [7:0] \$signature__data$96 ;
-  wire [7:0] \$signature__data$99 ;
+  wire [5:0] \$signature__addr$231 ;
+  wire [5:0] \$signature__addr$234 ;
+  wire [5:0] \$signature__addr$237 ;
+  wire [5:0] \$signature__addr$240 ;
+  wire [5:0] \$signature__addr$243 ;
+  wire [5:0] \$signature__addr$255 ;
+  wire [5:0] \$signature__addr$257 ;
+  wire [5:0] \$signature__addr$259 ;
+  wire [5:0] \$signature__addr$261 ;
+  wire [5:0] \$signature__addr$263 ;
+  wire [5:0] \$signature__addr$265 ;
+  wire [5:0] \$signature__addr$267 ;
+  wire [5:0] \$signature__addr$269 ;
+  wire [31:0] \$signature__data ;
+  wire [31:0] \$signature__data$226 ;
+  wire [31:0] \$signature__data$229 ;
+  wire [31:0] \$signature__data$232 ;
+  wire [31:0] \$signature__data$235 ;
+  wire [31:0] \$signature__data$238 ;
+  wire [31:0] \$signature__data$241 ;
+  wire [31:0] \$signature__data$244 ;
+  wire [31:0] \$signature__data$389 ;
+  wire [31:0] \$signature__data$390 ;
+  wire [31:0] \$signature__data$391 ;
+  wire [31:0] \$signature__data$392 ;
+  wire [31:0] \$signature__data$393 ;
+  wire [31:0] \$signature__data$394 ;
+  wire [31:0] \$signature__data$395 ;
+  wire [31:0] \$signature__data$396 ;
   wire \$signature__en ;
-  wire \$signature__en$100 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$210 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$211 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$214 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$215 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$218 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$219 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$222 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$223 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$226 ;
-  (* init = 1'h0 *)
+  wire \$signature__en$224 ;
   wire \$signature__en$227 ;
-  (* init = 1'h0 *)
   wire \$signature__en$230 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$231 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$234 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$235 ;
-  (* init = 1'h0 *)
-  wire \$signature__en$238 ;
-  (* init = 1'h0 *)
+  wire \$signature__en$233 ;
+  wire \$signature__en$236 ;
   wire \$signature__en$239 ;
+  wire \$signature__en$242 ;
+  wire \$signature__en$256 ;
+  wire \$signature__en$258 ;
+  wire \$signature__en$260 ;
+  wire \$signature__en$262 ;
+  wire \$signature__en$264 ;
+  wire \$signature__en$266 ;
+  wire \$signature__en$268 ;
   wire \$signature__en$270 ;
-  wire \$signature__en$277 ;
-  wire \$signature__en$281 ;
-  wire \$signature__en$285 ;
-  wire \$signature__en$289 ;
-  wire \$signature__en$293 ;
-  wire \$signature__en$297 ;
-  wire \$signature__en$301 ;
-  wire \$signature__en$305 ;
-  wire \$signature__en$308 ;
-  wire \$signature__en$311 ;
-  wire \$signature__en$314 ;
-  wire \$signature__en$317 ;
-  wire \$signature__en$320 ;
-  wire \$signature__en$323 ;
-  wire \$signature__en$326 ;
-  wire \$signature__en$340 ;
-  wire \$signature__en$342 ;
-  wire \$signature__en$344 ;
-  wire \$signature__en$346 ;
-  wire \$signature__en$348 ;
-  wire \$signature__en$350 ;
-  wire \$signature__en$352 ;
-  wire \$signature__en$354 ;
-  wire \$signature__en$82 ;
-  wire \$signature__en$85 ;
-  wire \$signature__en$88 ;
-  wire \$signature__en$91 ;
-  wire \$signature__en$94 ;
-  wire \$signature__en$97 ;
   wire [63:0] act;
-  wire [63:0] \act$259 ;
-  wire [63:0] \act$260 ;
-  wire [63:0] \act$261 ;
-  wire [63:0] \act$262 ;
-  wire [63:0] \act$263 ;
-  wire [63:0] \act$264 ;
-  wire [63:0] \act$265 ;
+  wire [63:0] \act$196 ;
+  wire [63:0] \act$197 ;
+  wire [63:0] \act$198 ;
+  wire [63:0] \act$199 ;
+  wire [63:0] \act$200 ;
+  wire [63:0] \act$201 ;
+  wire [63:0] \act$202 ;
+  wire [6:0] act_rp__addr;
+  wire [63:0] act_rp__data;
+  (* init = 1'h0 *)
+  wire act_rp__en;
   wire [63:0] act_word;
+  wire [6:0] act_wp__addr;
+  wire [63:0] act_wp__data;
+  wire [7:0] act_wp__en;
   wire act_write;
   wire active;
   wire b_available;
@@ -936,6 +775,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] in_groups = 9'h000;
   wire in_release0;
   wire in_release1;
+  wire [5:0] in_rp__addr;
+  wire [63:0] in_rp__data;
+  (* init = 1'h0 *)
+  wire in_rp__en;
+  wire [5:0] in_wp__addr;
+  wire [63:0] in_wp__data;
+  wire [7:0] in_wp__en;
   reg in_wslot = 1'h0;
   reg [6:0] inc_act_reads = 7'h00;
   reg [6:0] inc_act_writes = 7'h00;
@@ -986,17 +832,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
-  reg rd_block = 1'h0;
-  reg rd_from_input = 1'h0;
+  reg [63:0] rd_act_data = 64'h0000000000000000;
+  reg rd_block1 = 1'h0;
+  reg rd_block2 = 1'h0;
+  reg rd_from_input1 = 1'h0;
+  reg rd_from_input2 = 1'h0;
+  reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$280 ;
-  wire [31:0] \result$284 ;
-  wire [31:0] \result$288 ;
-  wire [31:0] \result$292 ;
-  wire [31:0] \result$296 ;
-  wire [31:0] \result$300 ;
-  wire [31:0] \result$304 ;
+  wire [31:0] \result$213 ;
+  wire [31:0] \result$214 ;
+  wire [31:0] \result$215 ;
+  wire [31:0] \result$216 ;
+  wire [31:0] \result$217 ;
+  wire [31:0] \result$218 ;
+  wire [31:0] \result$219 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1033,7 +883,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$146 ;
+  wire [8:0] \step_addr$125 ;
+  (* init = 9'h000 *)
+  wire [8:0] \step_addr$137 ;
+  (* init = 9'h000 *)
+  wire [8:0] \step_addr$144 ;
+  (* init = 9'h000 *)
+  wire [8:0] \step_addr$151 ;
   (* init = 9'h000 *)
   wire [8:0] \step_addr$158 ;
   (* init = 9'h000 *)
@@ -1042,17 +898,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \step_addr$172 ;
   (* init = 9'h000 *)
   wire [8:0] \step_addr$179 ;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$186 ;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$193 ;
-  (* init = 9'h000 *)
-  wire [8:0] \step_addr$200 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$148 ;
+  wire \step_first$127 ;
+  (* init = 1'h0 *)
+  wire \step_first$138 ;
+  (* init = 1'h0 *)
+  wire \step_first$145 ;
+  (* init = 1'h0 *)
+  wire \step_first$152 ;
   (* init = 1'h0 *)
   wire \step_first$159 ;
   (* init = 1'h0 *)
@@ -1061,18 +917,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \step_first$173 ;
   (* init = 1'h0 *)
   wire \step_first$180 ;
-  (* init = 1'h0 *)
-  wire \step_first$187 ;
-  (* init = 1'h0 *)
-  wire \step_first$194 ;
-  (* init = 1'h0 *)
-  wire \step_first$201 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$150 ;
+  wire \step_last$129 ;
+  (* init = 1'h0 *)
+  wire \step_last$139 ;
+  (* init = 1'h0 *)
+  wire \step_last$146 ;
+  (* init = 1'h0 *)
+  wire \step_last$153 ;
   (* init = 1'h0 *)
   wire \step_last$160 ;
   (* init = 1'h0 *)
@@ -1081,17 +937,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \step_last$174 ;
   (* init = 1'h0 *)
   wire \step_last$181 ;
-  (* init = 1'h0 *)
-  wire \step_last$188 ;
-  (* init = 1'h0 *)
-  wire \step_last$195 ;
-  (* init = 1'h0 *)
-  wire \step_last$202 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$154 ;
+  wire \step_relu$133 ;
+  (* init = 1'h0 *)
+  wire \step_relu$141 ;
+  (* init = 1'h0 *)
+  wire \step_relu$148 ;
+  (* init = 1'h0 *)
+  wire \step_relu$155 ;
   (* init = 1'h0 *)
   wire \step_relu$162 ;
   (* init = 1'h0 *)
@@ -1100,13 +956,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \step_relu$176 ;
   (* init = 1'h0 *)
   wire \step_relu$183 ;
-  (* init = 1'h0 *)
-  wire \step_relu$190 ;
-  (* init = 1'h0 *)
-  wire \step_relu$197 ;
-  (* init = 1'h0 *)
-  wire \step_relu$204 ;
   reg step_requantize = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_requantize$135 ;
+  (* init = 1'h0 *)
+  wire \step_requantize$142 ;
+  (* init = 1'h0 *)
+  wire \step_requantize$149 ;
   (* init = 1'h0 *)
   wire \step_requantize$156 ;
   (* init = 1'h0 *)
@@ -1117,15 +973,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \step_requantize$177 ;
   (* init = 1'h0 *)
   wire \step_requantize$184 ;
-  (* init = 1'h0 *)
-  wire \step_requantize$191 ;
-  (* init = 1'h0 *)
-  wire \step_requantize$198 ;
-  (* init = 1'h0 *)
-  wire \step_requantize$205 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$152 ;
+  wire [7:0] \step_rq$131 ;
+  (* init = 8'h00 *)
+  wire [7:0] \step_rq$140 ;
+  (* init = 8'h00 *)
+  wire [7:0] \step_rq$147 ;
+  (* init = 8'h00 *)
+  wire [7:0] \step_rq$154 ;
   (* init = 8'h00 *)
   wire [7:0] \step_rq$161 ;
   (* init = 8'h00 *)
@@ -1134,15 +990,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \step_rq$175 ;
   (* init = 8'h00 *)
   wire [7:0] \step_rq$182 ;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$189 ;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$196 ;
-  (* init = 8'h00 *)
-  wire [7:0] \step_rq$203 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$144 ;
+  wire \step_valid$123 ;
+  (* init = 1'h0 *)
+  wire \step_valid$136 ;
+  (* init = 1'h0 *)
+  wire \step_valid$143 ;
+  (* init = 1'h0 *)
+  wire \step_valid$150 ;
   (* init = 1'h0 *)
   wire \step_valid$157 ;
   (* init = 1'h0 *)
@@ -1151,12 +1007,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \step_valid$171 ;
   (* init = 1'h0 *)
   wire \step_valid$178 ;
-  (* init = 1'h0 *)
-  wire \step_valid$185 ;
-  (* init = 1'h0 *)
-  wire \step_valid$192 ;
-  (* init = 1'h0 *)
-  wire \step_valid$199 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -1171,6 +1021,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx11 = 1'h0;
   reg wb_ctx12 = 1'h0;
   reg wb_ctx13 = 1'h0;
+  reg wb_ctx14 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -1184,6 +1035,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_group11 = 9'h000;
   reg [8:0] wb_group12 = 9'h000;
   reg [8:0] wb_group13 = 9'h000;
+  reg [8:0] wb_group14 = 9'h000;
   reg [8:0] wb_group2 = 9'h000;
   reg [8:0] wb_group3 = 9'h000;
   reg [8:0] wb_group4 = 9'h000;
@@ -1199,6 +1051,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out11 = 1'h0;
   reg wb_out12 = 1'h0;
   reg wb_out13 = 1'h0;
+  reg wb_out14 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -1212,6 +1065,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par11 = 1'h0;
   reg wb_par12 = 1'h0;
   reg wb_par13 = 1'h0;
+  reg wb_par14 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -1227,6 +1081,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid11 = 1'h0;
   reg wb_valid12 = 1'h0;
   reg wb_valid13 = 1'h0;
+  reg wb_valid14 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -1236,1142 +1091,149 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid8 = 1'h0;
   reg wb_valid9 = 1'h0;
   reg wr_buf = 1'h0;
-  reg [7:0] actbuf0 [127:0];
+  (* ram_style = "block" *)
+  reg [63:0] actbuf [127:0];
   initial begin
-    actbuf0[0] = 8'h00;
-    actbuf0[1] = 8'h00;
-    actbuf0[2] = 8'h00;
-    actbuf0[3] = 8'h00;
-    actbuf0[4] = 8'h00;
-    actbuf0[5] = 8'h00;
-    actbuf0[6] = 8'h00;
-    actbuf0[7] = 8'h00;
-    actbuf0[8] = 8'h00;
-    actbuf0[9] = 8'h00;
-    actbuf0[10] = 8'h00;
-    actbuf0[11] = 8'h00;
-    actbuf0[12] = 8'h00;
-    actbuf0[13] = 8'h00;
-    actbuf0[14] = 8'h00;
-    actbuf0[15] = 8'h00;
-    actbuf0[16] = 8'h00;
-    actbuf0[17] = 8'h00;
-    actbuf0[18] = 8'h00;
-    actbuf0[19] = 8'h00;
-    actbuf0[20] = 8'h00;
-    actbuf0[21] = 8'h00;
-    actbuf0[22] = 8'h00;
-    actbuf0[23] = 8'h00;
-    actbuf0[24] = 8'h00;
-    actbuf0[25] = 8'h00;
-    actbuf0[26] = 8'h00;
-    actbuf0[27] = 8'h00;
-    actbuf0[28] = 8'h00;
-    actbuf0[29] = 8'h00;
-    actbuf0[30] = 8'h00;
-    actbuf0[31] = 8'h00;
-    actbuf0[32] = 8'h00;
-    actbuf0[33] = 8'h00;
-    actbuf0[34] = 8'h00;
-    actbuf0[35] = 8'h00;
-    actbuf0[36] = 8'h00;
-    actbuf0[37] = 8'h00;
-    actbuf0[38] = 8'h00;
-    actbuf0[39] = 8'h00;
-    actbuf0[40] = 8'h00;
-    actbuf0[41] = 8'h00;
-    actbuf0[42] = 8'h00;
-    actbuf0[43] = 8'h00;
-    actbuf0[44] = 8'h00;
-    actbuf0[45] = 8'h00;
-    actbuf0[46] = 8'h00;
-    actbuf0[47] = 8'h00;
-    actbuf0[48] = 8'h00;
-    actbuf0[49] = 8'h00;
-    actbuf0[50] = 8'h00;
-    actbuf0[51] = 8'h00;
-    actbuf0[52] = 8'h00;
-    actbuf0[53] = 8'h00;
-    actbuf0[54] = 8'h00;
-    actbuf0[55] = 8'h00;
-    actbuf0[56] = 8'h00;
-    actbuf0[57] = 8'h00;
-    actbuf0[58] = 8'h00;
-    actbuf0[59] = 8'h00;
-    actbuf0[60] = 8'h00;
-    actbuf0[61] = 8'h00;
-    actbuf0[62] = 8'h00;
-    actbuf0[63] = 8'h00;
-    actbuf0[64] = 8'h00;
-    actbuf0[65] = 8'h00;
-    actbuf0[66] = 8'h00;
-    actbuf0[67] = 8'h00;
-    actbuf0[68] = 8'h00;
-    actbuf0[69] = 8'h00;
-    actbuf0[70] = 8'h00;
-    actbuf0[71] = 8'h00;
-    actbuf0[72] = 8'h00;
-    actbuf0[73] = 8'h00;
-    actbuf0[74] = 8'h00;
-    actbuf0[75] = 8'h00;
-    actbuf0[76] = 8'h00;
-    actbuf0[77] = 8'h00;
-    actbuf0[78] = 8'h00;
-    actbuf0[79] = 8'h00;
-    actbuf0[80] = 8'h00;
-    actbuf0[81] = 8'h00;
-    actbuf0[82] = 8'h00;
-    actbuf0[83] = 8'h00;
-    actbuf0[84] = 8'h00;
-    actbuf0[85] = 8'h00;
-    actbuf0[86] = 8'h00;
-    actbuf0[87] = 8'h00;
-    actbuf0[88] = 8'h00;
-    actbuf0[89] = 8'h00;
-    actbuf0[90] = 8'h00;
-    actbuf0[91] = 8'h00;
-    actbuf0[92] = 8'h00;
-    actbuf0[93] = 8'h00;
-    actbuf0[94] = 8'h00;
-    actbuf0[95] = 8'h00;
-    actbuf0[96] = 8'h00;
-    actbuf0[97] = 8'h00;
-    actbuf0[98] = 8'h00;
-    actbuf0[99] = 8'h00;
-    actbuf0[100] = 8'h00;
-    actbuf0[101] = 8'h00;
-    actbuf0[102] = 8'h00;
-    actbuf0[103] = 8'h00;
-    actbuf0[104] = 8'h00;
-    actbuf0[105] = 8'h00;
-    actbuf0[106] = 8'h00;
-    actbuf0[107] = 8'h00;
-    actbuf0[108] = 8'h00;
-    actbuf0[109] = 8'h00;
-    actbuf0[110] = 8'h00;
-    actbuf0[111] = 8'h00;
-    actbuf0[112] = 8'h00;
-    actbuf0[113] = 8'h00;
-    actbuf0[114] = 8'h00;
-    actbuf0[115] = 8'h00;
-    actbuf0[116] = 8'h00;
-    actbuf0[117] = 8'h00;
-    actbuf0[118] = 8'h00;
-    actbuf0[119] = 8'h00;
-    actbuf0[120] = 8'h00;
-    actbuf0[121] = 8'h00;
-    actbuf0[122] = 8'h00;
-    actbuf0[123] = 8'h00;
-    actbuf0[124] = 8'h00;
-    actbuf0[125] = 8'h00;
-    actbuf0[126] = 8'h00;
-    actbuf0[127] = 8'h00;
+    actbuf[0] = 64'h0000000000000000;
+    actbuf[1] = 64'h0000000000000000;
+    actbuf[2] = 64'h0000000000000000;
+    actbuf[3] = 64'h0000000000000000;
+    actbuf[4] = 64'h0000000000000000;
+    actbuf[5] = 64'h0000000000000000;
+    actbuf[6] = 64'h0000000000000000;
+    actbuf[7] = 64'h0000000000000000;
+    actbuf[8] = 64'h0000000000000000;
+    actbuf[9] = 64'h0000000000000000;
+    actbuf[10] = 64'h0000000000000000;
+    actbuf[11] = 64'h0000000000000000;
+    actbuf[12] = 64'h0000000000000000;
+    actbuf[13] = 64'h0000000000000000;
+    actbuf[14] = 64'h0000000000000000;
+    actbuf[15] = 64'h0000000000000000;
+    actbuf[16] = 64'h0000000000000000;
+    actbuf[17] = 64'h0000000000000000;
+    actbuf[18] = 64'h0000000000000000;
+    actbuf[19] = 64'h0000000000000000;
+    actbuf[20] = 64'h0000000000000000;
+    actbuf[21] = 64'h0000000000000000;
+    actbuf[22] = 64'h0000000000000000;
+    actbuf[23] = 64'h0000000000000000;
+    actbuf[24] = 64'h0000000000000000;
+    actbuf[25] = 64'h0000000000000000;
+    actbuf[26] = 64'h0000000000000000;
+    actbuf[27] = 64'h0000000000000000;
+    actbuf[28] = 64'h0000000000000000;
+    actbuf[29] = 64'h0000000000000000;
+    actbuf[30] = 64'h0000000000000000;
+    actbuf[31] = 64'h0000000000000000;
+    actbuf[32] = 64'h0000000000000000;
+    actbuf[33] = 64'h0000000000000000;
+    actbuf[34] = 64'h0000000000000000;
+    actbuf[35] = 64'h0000000000000000;
+    actbuf[36] = 64'h0000000000000000;
+    actbuf[37] = 64'h0000000000000000;
+    actbuf[38] = 64'h0000000000000000;
+    actbuf[39] = 64'h0000000000000000;
+    actbuf[40] = 64'h0000000000000000;
+    actbuf[41] = 64'h0000000000000000;
+    actbuf[42] = 64'h0000000000000000;
+    actbuf[43] = 64'h0000000000000000;
+    actbuf[44] = 64'h0000000000000000;
+    actbuf[45] = 64'h0000000000000000;
+    actbuf[46] = 64'h0000000000000000;
+    actbuf[47] = 64'h0000000000000000;
+    actbuf[48] = 64'h0000000000000000;
+    actbuf[49] = 64'h0000000000000000;
+    actbuf[50] = 64'h0000000000000000;
+    actbuf[51] = 64'h0000000000000000;
+    actbuf[52] = 64'h0000000000000000;
+    actbuf[53] = 64'h0000000000000000;
+    actbuf[54] = 64'h0000000000000000;
+    actbuf[55] = 64'h0000000000000000;
+    actbuf[56] = 64'h0000000000000000;
+    actbuf[57] = 64'h0000000000000000;
+    actbuf[58] = 64'h0000000000000000;
+    actbuf[59] = 64'h0000000000000000;
+    actbuf[60] = 64'h0000000000000000;
+    actbuf[61] = 64'h0000000000000000;
+    actbuf[62] = 64'h0000000000000000;
+    actbuf[63] = 64'h0000000000000000;
+    actbuf[64] = 64'h0000000000000000;
+    actbuf[65] = 64'h0000000000000000;
+    actbuf[66] = 64'h0000000000000000;
+    actbuf[67] = 64'h0000000000000000;
+    actbuf[68] = 64'h0000000000000000;
+    actbuf[69] = 64'h0000000000000000;
+    actbuf[70] = 64'h0000000000000000;
+    actbuf[71] = 64'h0000000000000000;
+    actbuf[72] = 64'h0000000000000000;
+    actbuf[73] = 64'h0000000000000000;
+    actbuf[74] = 64'h0000000000000000;
+    actbuf[75] = 64'h0000000000000000;
+    actbuf[76] = 64'h0000000000000000;
+    actbuf[77] = 64'h0000000000000000;
+    actbuf[78] = 64'h0000000000000000;
+    actbuf[79] = 64'h0000000000000000;
+    actbuf[80] = 64'h0000000000000000;
+    actbuf[81] = 64'h0000000000000000;
+    actbuf[82] = 64'h0000000000000000;
+    actbuf[83] = 64'h0000000000000000;
+    actbuf[84] = 64'h0000000000000000;
+    actbuf[85] = 64'h0000000000000000;
+    actbuf[86] = 64'h0000000000000000;
+    actbuf[87] = 64'h0000000000000000;
+    actbuf[88] = 64'h0000000000000000;
+    actbuf[89] = 64'h0000000000000000;
+    actbuf[90] = 64'h0000000000000000;
+    actbuf[91] = 64'h0000000000000000;
+    actbuf[92] = 64'h0000000000000000;
+    actbuf[93] = 64'h0000000000000000;
+    actbuf[94] = 64'h0000000000000000;
+    actbuf[95] = 64'h0000000000000000;
+    actbuf[96] = 64'h0000000000000000;
+    actbuf[97] = 64'h0000000000000000;
+    actbuf[98] = 64'h0000000000000000;
+    actbuf[99] = 64'h0000000000000000;
+    actbuf[100] = 64'h0000000000000000;
+    actbuf[101] = 64'h0000000000000000;
+    actbuf[102] = 64'h0000000000000000;
+    actbuf[103] = 64'h0000000000000000;
+    actbuf[104] = 64'h0000000000000000;
+    actbuf[105] = 64'h0000000000000000;
+    actbuf[106] = 64'h0000000000000000;
+    actbuf[107] = 64'h0000000000000000;
+    actbuf[108] = 64'h0000000000000000;
+    actbuf[109] = 64'h0000000000000000;
+    actbuf[110] = 64'h0000000000000000;
+    actbuf[111] = 64'h0000000000000000;
+    actbuf[112] = 64'h0000000000000000;
+    actbuf[113] = 64'h0000000000000000;
+    actbuf[114] = 64'h0000000000000000;
+    actbuf[115] = 64'h0000000000000000;
+    actbuf[116] = 64'h0000000000000000;
+    actbuf[117] = 64'h0000000000000000;
+    actbuf[118] = 64'h0000000000000000;
+    actbuf[119] = 64'h0000000000000000;
+    actbuf[120] = 64'h0000000000000000;
+    actbuf[121] = 64'h0000000000000000;
+    actbuf[122] = 64'h0000000000000000;
+    actbuf[123] = 64'h0000000000000000;
+    actbuf[124] = 64'h0000000000000000;
+    actbuf[125] = 64'h0000000000000000;
+    actbuf[126] = 64'h0000000000000000;
+    actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en$270 )
-      actbuf0[\$345 [6:0]] <= result[7:0];
+    if (\$318 )
+      actbuf[\$316 [6:0]] <= { \result$219 [7:0], \result$218 [7:0], \result$217 [7:0], \result$216 [7:0], \result$215 [7:0], \result$214 [7:0], \result$213 [7:0], result[7:0] };
   end
-  reg [7:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
     if (step_valid) begin
-      _0_ <= actbuf0[step_act_addr[6:0]];
+      _0_ <= actbuf[step_act_addr[6:0]];
     end
   end
-  assign \$signature__data$242  = _0_;
-  reg [7:0] actbuf1 [127:0];
-  initial begin
-    actbuf1[0] = 8'h00;
-    actbuf1[1] = 8'h00;
-    actbuf1[2] = 8'h00;
-    actbuf1[3] = 8'h00;
-    actbuf1[4] = 8'h00;
-    actbuf1[5] = 8'h00;
-    actbuf1[6] = 8'h00;
-    actbuf1[7] = 8'h00;
-    actbuf1[8] = 8'h00;
-    actbuf1[9] = 8'h00;
-    actbuf1[10] = 8'h00;
-    actbuf1[11] = 8'h00;
-    actbuf1[12] = 8'h00;
-    actbuf1[13] = 8'h00;
-    actbuf1[14] = 8'h00;
-    actbuf1[15] = 8'h00;
-    actbuf1[16] = 8'h00;
-    actbuf1[17] = 8'h00;
-    actbuf1[18] = 8'h00;
-    actbuf1[19] = 8'h00;
-    actbuf1[20] = 8'h00;
-    actbuf1[21] = 8'h00;
-    actbuf1[22] = 8'h00;
-    actbuf1[23] = 8'h00;
-    actbuf1[24] = 8'h00;
-    actbuf1[25] = 8'h00;
-    actbuf1[26] = 8'h00;
-    actbuf1[27] = 8'h00;
-    actbuf1[28] = 8'h00;
-    actbuf1[29] = 8'h00;
-    actbuf1[30] = 8'h00;
-    actbuf1[31] = 8'h00;
-    actbuf1[32] = 8'h00;
-    actbuf1[33] = 8'h00;
-    actbuf1[34] = 8'h00;
-    actbuf1[35] = 8'h00;
-    actbuf1[36] = 8'h00;
-    actbuf1[37] = 8'h00;
-    actbuf1[38] = 8'h00;
-    actbuf1[39] = 8'h00;
-    actbuf1[40] = 8'h00;
-    actbuf1[41] = 8'h00;
-    actbuf1[42] = 8'h00;
-    actbuf1[43] = 8'h00;
-    actbuf1[44] = 8'h00;
-    actbuf1[45] = 8'h00;
-    actbuf1[46] = 8'h00;
-    actbuf1[47] = 8'h00;
-    actbuf1[48] = 8'h00;
-    actbuf1[49] = 8'h00;
-    actbuf1[50] = 8'h00;
-    actbuf1[51] = 8'h00;
-    actbuf1[52] = 8'h00;
-    actbuf1[53] = 8'h00;
-    actbuf1[54] = 8'h00;
-    actbuf1[55] = 8'h00;
-    actbuf1[56] = 8'h00;
-    actbuf1[57] = 8'h00;
-    actbuf1[58] = 8'h00;
-    actbuf1[59] = 8'h00;
-    actbuf1[60] = 8'h00;
-    actbuf1[61] = 8'h00;
-    actbuf1[62] = 8'h00;
-    actbuf1[63] = 8'h00;
-    actbuf1[64] = 8'h00;
-    actbuf1[65] = 8'h00;
-    actbuf1[66] = 8'h00;
-    actbuf1[67] = 8'h00;
-    actbuf1[68] = 8'h00;
-    actbuf1[69] = 8'h00;
-    actbuf1[70] = 8'h00;
-    actbuf1[71] = 8'h00;
-    actbuf1[72] = 8'h00;
-    actbuf1[73] = 8'h00;
-    actbuf1[74] = 8'h00;
-    actbuf1[75] = 8'h00;
-    actbuf1[76] = 8'h00;
-    actbuf1[77] = 8'h00;
-    actbuf1[78] = 8'h00;
-    actbuf1[79] = 8'h00;
-    actbuf1[80] = 8'h00;
-    actbuf1[81] = 8'h00;
-    actbuf1[82] = 8'h00;
-    actbuf1[83] = 8'h00;
-    actbuf1[84] = 8'h00;
-    actbuf1[85] = 8'h00;
-    actbuf1[86] = 8'h00;
-    actbuf1[87] = 8'h00;
-    actbuf1[88] = 8'h00;
-    actbuf1[89] = 8'h00;
-    actbuf1[90] = 8'h00;
-    actbuf1[91] = 8'h00;
-    actbuf1[92] = 8'h00;
-    actbuf1[93] = 8'h00;
-    actbuf1[94] = 8'h00;
-    actbuf1[95] = 8'h00;
-    actbuf1[96] = 8'h00;
-    actbuf1[97] = 8'h00;
-    actbuf1[98] = 8'h00;
-    actbuf1[99] = 8'h00;
-    actbuf1[100] = 8'h00;
-    actbuf1[101] = 8'h00;
-    actbuf1[102] = 8'h00;
-    actbuf1[103] = 8'h00;
-    actbuf1[104] = 8'h00;
-    actbuf1[105] = 8'h00;
-    actbuf1[106] = 8'h00;
-    actbuf1[107] = 8'h00;
-    actbuf1[108] = 8'h00;
-    actbuf1[109] = 8'h00;
-    actbuf1[110] = 8'h00;
-    actbuf1[111] = 8'h00;
-    actbuf1[112] = 8'h00;
-    actbuf1[113] = 8'h00;
-    actbuf1[114] = 8'h00;
-    actbuf1[115] = 8'h00;
-    actbuf1[116] = 8'h00;
-    actbuf1[117] = 8'h00;
-    actbuf1[118] = 8'h00;
-    actbuf1[119] = 8'h00;
-    actbuf1[120] = 8'h00;
-    actbuf1[121] = 8'h00;
-    actbuf1[122] = 8'h00;
-    actbuf1[123] = 8'h00;
-    actbuf1[124] = 8'h00;
-    actbuf1[125] = 8'h00;
-    actbuf1[126] = 8'h00;
-    actbuf1[127] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$277 )
-      actbuf1[\$351 [6:0]] <= \result$280 [7:0];
-  end
-  reg [7:0] _1_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _1_ <= actbuf1[step_act_addr[6:0]];
-    end
-  end
-  assign \$signature__data$244  = _1_;
-  reg [7:0] actbuf2 [127:0];
-  initial begin
-    actbuf2[0] = 8'h00;
-    actbuf2[1] = 8'h00;
-    actbuf2[2] = 8'h00;
-    actbuf2[3] = 8'h00;
-    actbuf2[4] = 8'h00;
-    actbuf2[5] = 8'h00;
-    actbuf2[6] = 8'h00;
-    actbuf2[7] = 8'h00;
-    actbuf2[8] = 8'h00;
-    actbuf2[9] = 8'h00;
-    actbuf2[10] = 8'h00;
-    actbuf2[11] = 8'h00;
-    actbuf2[12] = 8'h00;
-    actbuf2[13] = 8'h00;
-    actbuf2[14] = 8'h00;
-    actbuf2[15] = 8'h00;
-    actbuf2[16] = 8'h00;
-    actbuf2[17] = 8'h00;
-    actbuf2[18] = 8'h00;
-    actbuf2[19] = 8'h00;
-    actbuf2[20] = 8'h00;
-    actbuf2[21] = 8'h00;
-    actbuf2[22] = 8'h00;
-    actbuf2[23] = 8'h00;
-    actbuf2[24] = 8'h00;
-    actbuf2[25] = 8'h00;
-    actbuf2[26] = 8'h00;
-    actbuf2[27] = 8'h00;
-    actbuf2[28] = 8'h00;
-    actbuf2[29] = 8'h00;
-    actbuf2[30] = 8'h00;
-    actbuf2[31] = 8'h00;
-    actbuf2[32] = 8'h00;
-    actbuf2[33] = 8'h00;
-    actbuf2[34] = 8'h00;
-    actbuf2[35] = 8'h00;
-    actbuf2[36] = 8'h00;
-    actbuf2[37] = 8'h00;
-    actbuf2[38] = 8'h00;
-    actbuf2[39] = 8'h00;
-    actbuf2[40] = 8'h00;
-    actbuf2[41] = 8'h00;
-    actbuf2[42] = 8'h00;
-    actbuf2[43] = 8'h00;
-    actbuf2[44] = 8'h00;
-    actbuf2[45] = 8'h00;
-    actbuf2[46] = 8'h00;
-    actbuf2[47] = 8'h00;
-    actbuf2[48] = 8'h00;
-    actbuf2[49] = 8'h00;
-    actbuf2[50] = 8'h00;
-    actbuf2[51] = 8'h00;
-    actbuf2[52] = 8'h00;
-    actbuf2[53] = 8'h00;
-    actbuf2[54] = 8'h00;
-    actbuf2[55] = 8'h00;
-    actbuf2[56] = 8'h00;
-    actbuf2[57] = 8'h00;
-    actbuf2[58] = 8'h00;
-    actbuf2[59] = 8'h00;
-    actbuf2[60] = 8'h00;
-    actbuf2[61] = 8'h00;
-    actbuf2[62] = 8'h00;
-    actbuf2[63] = 8'h00;
-    actbuf2[64] = 8'h00;
-    actbuf2[65] = 8'h00;
-    actbuf2[66] = 8'h00;
-    actbuf2[67] = 8'h00;
-    actbuf2[68] = 8'h00;
-    actbuf2[69] = 8'h00;
-    actbuf2[70] = 8'h00;
-    actbuf2[71] = 8'h00;
-    actbuf2[72] = 8'h00;
-    actbuf2[73] = 8'h00;
-    actbuf2[74] = 8'h00;
-    actbuf2[75] = 8'h00;
-    actbuf2[76] = 8'h00;
-    actbuf2[77] = 8'h00;
-    actbuf2[78] = 8'h00;
-    actbuf2[79] = 8'h00;
-    actbuf2[80] = 8'h00;
-    actbuf2[81] = 8'h00;
-    actbuf2[82] = 8'h00;
-    actbuf2[83] = 8'h00;
-    actbuf2[84] = 8'h00;
-    actbuf2[85] = 8'h00;
-    actbuf2[86] = 8'h00;
-    actbuf2[87] = 8'h00;
-    actbuf2[88] = 8'h00;
-    actbuf2[89] = 8'h00;
-    actbuf2[90] = 8'h00;
-    actbuf2[91] = 8'h00;
-    actbuf2[92] = 8'h00;
-    actbuf2[93] = 8'h00;
-    actbuf2[94] = 8'h00;
-    actbuf2[95] = 8'h00;
-    actbuf2[96] = 8'h00;
-    actbuf2[97] = 8'h00;
-    actbuf2[98] = 8'h00;
-    actbuf2[99] = 8'h00;
-    actbuf2[100] = 8'h00;
-    actbuf2[101] = 8'h00;
-    actbuf2[102] = 8'h00;
-    actbuf2[103] = 8'h00;
-    actbuf2[104] = 8'h00;
-    actbuf2[105] = 8'h00;
-    actbuf2[106] = 8'h00;
-    actbuf2[107] = 8'h00;
-    actbuf2[108] = 8'h00;
-    actbuf2[109] = 8'h00;
-    actbuf2[110] = 8'h00;
-    actbuf2[111] = 8'h00;
-    actbuf2[112] = 8'h00;
-    actbuf2[113] = 8'h00;
-    actbuf2[114] = 8'h00;
-    actbuf2[115] = 8'h00;
-    actbuf2[116] = 8'h00;
-    actbuf2[117] = 8'h00;
-    actbuf2[118] = 8'h00;
-    actbuf2[119] = 8'h00;
-    actbuf2[120] = 8'h00;
-    actbuf2[121] = 8'h00;
-    actbuf2[122] = 8'h00;
-    actbuf2[123] = 8'h00;
-    actbuf2[124] = 8'h00;
-    actbuf2[125] = 8'h00;
-    actbuf2[126] = 8'h00;
-    actbuf2[127] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$281 )
-      actbuf2[\$357 [6:0]] <= \result$284 [7:0];
-  end
-  reg [7:0] _2_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _2_ <= actbuf2[step_act_addr[6:0]];
-    end
-  end
-  assign \$signature__data$246  = _2_;
-  reg [7:0] actbuf3 [127:0];
-  initial begin
-    actbuf3[0] = 8'h00;
-    actbuf3[1] = 8'h00;
-    actbuf3[2] = 8'h00;
-    actbuf3[3] = 8'h00;
-    actbuf3[4] = 8'h00;
-    actbuf3[5] = 8'h00;
-    actbuf3[6] = 8'h00;
-    actbuf3[7] = 8'h00;
-    actbuf3[8] = 8'h00;
-    actbuf3[9] = 8'h00;
-    actbuf3[10] = 8'h00;
-    actbuf3[11] = 8'h00;
-    actbuf3[12] = 8'h00;
-    actbuf3[13] = 8'h00;
-    actbuf3[14] = 8'h00;
-    actbuf3[15] = 8'h00;
-    actbuf3[16] = 8'h00;
-    actbuf3[17] = 8'h00;
-    actbuf3[18] = 8'h00;
-    actbuf3[19] = 8'h00;
-    actbuf3[20] = 8'h00;
-    actbuf3[21] = 8'h00;
-    actbuf3[22] = 8'h00;
-    actbuf3[23] = 8'h00;
-    actbuf3[24] = 8'h00;
-    actbuf3[25] = 8'h00;
-    actbuf3[26] = 8'h00;
-    actbuf3[27] = 8'h00;
-    actbuf3[28] = 8'h00;
-    actbuf3[29] = 8'h00;
-    actbuf3[30] = 8'h00;
-    actbuf3[31] = 8'h00;
-    actbuf3[32] = 8'h00;
-    actbuf3[33] = 8'h00;
-    actbuf3[34] = 8'h00;
-    actbuf3[35] = 8'h00;
-    actbuf3[36] = 8'h00;
-    actbuf3[37] = 8'h00;
-    actbuf3[38] = 8'h00;
-    actbuf3[39] = 8'h00;
-    actbuf3[40] = 8'h00;
-    actbuf3[41] = 8'h00;
-    actbuf3[42] = 8'h00;
-    actbuf3[43] = 8'h00;
-    actbuf3[44] = 8'h00;
-    actbuf3[45] = 8'h00;
-    actbuf3[46] = 8'h00;
-    actbuf3[47] = 8'h00;
-    actbuf3[48] = 8'h00;
-    actbuf3[49] = 8'h00;
-    actbuf3[50] = 8'h00;
-    actbuf3[51] = 8'h00;
-    actbuf3[52] = 8'h00;
-    actbuf3[53] = 8'h00;
-    actbuf3[54] = 8'h00;
-    actbuf3[55] = 8'h00;
-    actbuf3[56] = 8'h00;
-    actbuf3[57] = 8'h00;
-    actbuf3[58] = 8'h00;
-    actbuf3[59] = 8'h00;
-    actbuf3[60] = 8'h00;
-    actbuf3[61] = 8'h00;
-    actbuf3[62] = 8'h00;
-    actbuf3[63] = 8'h00;
-    actbuf3[64] = 8'h00;
-    actbuf3[65] = 8'h00;
-    actbuf3[66] = 8'h00;
-    actbuf3[67] = 8'h00;
-    actbuf3[68] = 8'h00;
-    actbuf3[69] = 8'h00;
-    actbuf3[70] = 8'h00;
-    actbuf3[71] = 8'h00;
-    actbuf3[72] = 8'h00;
-    actbuf3[73] = 8'h00;
-    actbuf3[74] = 8'h00;
-    actbuf3[75] = 8'h00;
-    actbuf3[76] = 8'h00;
-    actbuf3[77] = 8'h00;
-    actbuf3[78] = 8'h00;
-    actbuf3[79] = 8'h00;
-    actbuf3[80] = 8'h00;
-    actbuf3[81] = 8'h00;
-    actbuf3[82] = 8'h00;
-    actbuf3[83] = 8'h00;
-    actbuf3[84] = 8'h00;
-    actbuf3[85] = 8'h00;
-    actbuf3[86] = 8'h00;
-    actbuf3[87] = 8'h00;
-    actbuf3[88] = 8'h00;
-    actbuf3[89] = 8'h00;
-    actbuf3[90] = 8'h00;
-    actbuf3[91] = 8'h00;
-    actbuf3[92] = 8'h00;
-    actbuf3[93] = 8'h00;
-    actbuf3[94] = 8'h00;
-    actbuf3[95] = 8'h00;
-    actbuf3[96] = 8'h00;
-    actbuf3[97] = 8'h00;
-    actbuf3[98] = 8'h00;
-    actbuf3[99] = 8'h00;
-    actbuf3[100] = 8'h00;
-    actbuf3[101] = 8'h00;
-    actbuf3[102] = 8'h00;
-    actbuf3[103] = 8'h00;
-    actbuf3[104] = 8'h00;
-    actbuf3[105] = 8'h00;
-    actbuf3[106] = 8'h00;
-    actbuf3[107] = 8'h00;
-    actbuf3[108] = 8'h00;
-    actbuf3[109] = 8'h00;
-    actbuf3[110] = 8'h00;
-    actbuf3[111] = 8'h00;
-    actbuf3[112] = 8'h00;
-    actbuf3[113] = 8'h00;
-    actbuf3[114] = 8'h00;
-    actbuf3[115] = 8'h00;
-    actbuf3[116] = 8'h00;
-    actbuf3[117] = 8'h00;
-    actbuf3[118] = 8'h00;
-    actbuf3[119] = 8'h00;
-    actbuf3[120] = 8'h00;
-    actbuf3[121] = 8'h00;
-    actbuf3[122] = 8'h00;
-    actbuf3[123] = 8'h00;
-    actbuf3[124] = 8'h00;
-    actbuf3[125] = 8'h00;
-    actbuf3[126] = 8'h00;
-    actbuf3[127] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$285 )
-      actbuf3[\$363 [6:0]] <= \result$288 [7:0];
-  end
-  reg [7:0] _3_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _3_ <= actbuf3[step_act_addr[6:0]];
-    end
-  end
-  assign \$signature__data$248  = _3_;
-  reg [7:0] actbuf4 [127:0];
-  initial begin
-    actbuf4[0] = 8'h00;
-    actbuf4[1] = 8'h00;
-    actbuf4[2] = 8'h00;
-    actbuf4[3] = 8'h00;
-    actbuf4[4] = 8'h00;
-    actbuf4[5] = 8'h00;
-    actbuf4[6] = 8'h00;
-    actbuf4[7] = 8'h00;
-    actbuf4[8] = 8'h00;
-    actbuf4[9] = 8'h00;
-    actbuf4[10] = 8'h00;
-    actbuf4[11] = 8'h00;
-    actbuf4[12] = 8'h00;
-    actbuf4[13] = 8'h00;
-    actbuf4[14] = 8'h00;
-    actbuf4[15] = 8'h00;
-    actbuf4[16] = 8'h00;
-    actbuf4[17] = 8'h00;
-    actbuf4[18] = 8'h00;
-    actbuf4[19] = 8'h00;
-    actbuf4[20] = 8'h00;
-    actbuf4[21] = 8'h00;
-    actbuf4[22] = 8'h00;
-    actbuf4[23] = 8'h00;
-    actbuf4[24] = 8'h00;
-    actbuf4[25] = 8'h00;
-    actbuf4[26] = 8'h00;
-    actbuf4[27] = 8'h00;
-    actbuf4[28] = 8'h00;
-    actbuf4[29] = 8'h00;
-    actbuf4[30] = 8'h00;
-    actbuf4[31] = 8'h00;
-    actbuf4[32] = 8'h00;
-    actbuf4[33] = 8'h00;
-    actbuf4[34] = 8'h00;
-    actbuf4[35] = 8'h00;
-    actbuf4[36] = 8'h00;
-    actbuf4[37] = 8'h00;
-    actbuf4[38] = 8'h00;
-    actbuf4[39] = 8'h00;
-    actbuf4[40] = 8'h00;
-    actbuf4[41] = 8'h00;
-    actbuf4[42] = 8'h00;
-    actbuf4[43] = 8'h00;
-    actbuf4[44] = 8'h00;
-    actbuf4[45] = 8'h00;
-    actbuf4[46] = 8'h00;
-    actbuf4[47] = 8'h00;
-    actbuf4[48] = 8'h00;
-    actbuf4[49] = 8'h00;
-    actbuf4[50] = 8'h00;
-    actbuf4[51] = 8'h00;
-    actbuf4[52] = 8'h00;
-    actbuf4[53] = 8'h00;
-    actbuf4[54] = 8'h00;
-    actbuf4[55] = 8'h00;
-    actbuf4[56] = 8'h00;
-    actbuf4[57] = 8'h00;
-    actbuf4[58] = 8'h00;
-    actbuf4[59] = 8'h00;
-    actbuf4[60] = 8'h00;
-    actbuf4[61] = 8'h00;
-    actbuf4[62] = 8'h00;
-    actbuf4[63] = 8'h00;
-    actbuf4[64] = 8'h00;
-    actbuf4[65] = 8'h00;
-    actbuf4[66] = 8'h00;
-    actbuf4[67] = 8'h00;
-    actbuf4[68] = 8'h00;
-    actbuf4[69] = 8'h00;
-    actbuf4[70] = 8'h00;
-    actbuf4[71] = 8'h00;
-    actbuf4[72] = 8'h00;
-    actbuf4[73] = 8'h00;
-    actbuf4[74] = 8'h00;
-    actbuf4[75] = 8'h00;
-    actbuf4[76] = 8'h00;
-    actbuf4[77] = 8'h00;
-    actbuf4[78] = 8'h00;
-    actbuf4[79] = 8'h00;
-    actbuf4[80] = 8'h00;
-    actbuf4[81] = 8'h00;
-    actbuf4[82] = 8'h00;
-    actbuf4[83] = 8'h00;
-    actbuf4[84] = 8'h00;
-    actbuf4[85] = 8'h00;
-    actbuf4[86] = 8'h00;
-    actbuf4[87] = 8'h00;
-    actbuf4[88] = 8'h00;
-    actbuf4[89] = 8'h00;
-    actbuf4[90] = 8'h00;
-    actbuf4[91] = 8'h00;
-    actbuf4[92] = 8'h00;
-    actbuf4[93] = 8'h00;
-    actbuf4[94] = 8'h00;
-    actbuf4[95] = 8'h00;
-    actbuf4[96] = 8'h00;
-    actbuf4[97] = 8'h00;
-    actbuf4[98] = 8'h00;
-    actbuf4[99] = 8'h00;
-    actbuf4[100] = 8'h00;
-    actbuf4[101] = 8'h00;
-    actbuf4[102] = 8'h00;
-    actbuf4[103] = 8'h00;
-    actbuf4[104] = 8'h00;
-    actbuf4[105] = 8'h00;
-    actbuf4[106] = 8'h00;
-    actbuf4[107] = 8'h00;
-    actbuf4[108] = 8'h00;
-    actbuf4[109] = 8'h00;
-    actbuf4[110] = 8'h00;
-    actbuf4[111] = 8'h00;
-    actbuf4[112] = 8'h00;
-    actbuf4[113] = 8'h00;
-    actbuf4[114] = 8'h00;
-    actbuf4[115] = 8'h00;
-    actbuf4[116] = 8'h00;
-    actbuf4[117] = 8'h00;
-    actbuf4[118] = 8'h00;
-    actbuf4[119] = 8'h00;
-    actbuf4[120] = 8'h00;
-    actbuf4[121] = 8'h00;
-    actbuf4[122] = 8'h00;
-    actbuf4[123] = 8'h00;
-    actbuf4[124] = 8'h00;
-    actbuf4[125] = 8'h00;
-    actbuf4[126] = 8'h00;
-    actbuf4[127] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$289 )
-      actbuf4[\$369 [6:0]] <= \result$292 [7:0];
-  end
-  reg [7:0] _4_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _4_ <= actbuf4[step_act_addr[6:0]];
-    end
-  end
-  assign \$signature__data$250  = _4_;
-  reg [7:0] actbuf5 [127:0];
-  initial begin
-    actbuf5[0] = 8'h00;
-    actbuf5[1] = 8'h00;
-    actbuf5[2] = 8'h00;
-    actbuf5[3] = 8'h00;
-    actbuf5[4] = 8'h00;
-    actbuf5[5] = 8'h00;
-    actbuf5[6] = 8'h00;
-    actbuf5[7] = 8'h00;
-    actbuf5[8] = 8'h00;
-    actbuf5[9] = 8'h00;
-    actbuf5[10] = 8'h00;
-    actbuf5[11] = 8'h00;
-    actbuf5[12] = 8'h00;
-    actbuf5[13] = 8'h00;
-    actbuf5[14] = 8'h00;
-    actbuf5[15] = 8'h00;
-    actbuf5[16] = 8'h00;
-    actbuf5[17] = 8'h00;
-    actbuf5[18] = 8'h00;
-    actbuf5[19] = 8'h00;
-    actbuf5[20] = 8'h00;
-    actbuf5[21] = 8'h00;
-    actbuf5[22] = 8'h00;
-    actbuf5[23] = 8'h00;
-    actbuf5[24] = 8'h00;
-    actbuf5[25] = 8'h00;
-    actbuf5[26] = 8'h00;
-    actbuf5[27] = 8'h00;
-    actbuf5[28] = 8'h00;
-    actbuf5[29] = 8'h00;
-    actbuf5[30] = 8'h00;
-    actbuf5[31] = 8'h00;
-    actbuf5[32] = 8'h00;
-    actbuf5[33] = 8'h00;
-    actbuf5[34] = 8'h00;
-    actbuf5[35] = 8'h00;
-    actbuf5[36] = 8'h00;
-    actbuf5[37] = 8'h00;
-    actbuf5[38] = 8'h00;
-    actbuf5[39] = 8'h00;
-    actbuf5[40] = 8'h00;
-    actbuf5[41] = 8'h00;
-    actbuf5[42] = 8'h00;
-    actbuf5[43] = 8'h00;
-    actbuf5[44] = 8'h00;
-    actbuf5[45] = 8'h00;
-    actbuf5[46] = 8'h00;
-    actbuf5[47] = 8'h00;
-    actbuf5[48] = 8'h00;
-    actbuf5[49] = 8'h00;
-    actbuf5[50] = 8'h00;
-    actbuf5[51] = 8'h00;
-    actbuf5[52] = 8'h00;
-    actbuf5[53] = 8'h00;
-    actbuf5[54] = 8'h00;
-    actbuf5[55] = 8'h00;
-    actbuf5[56] = 8'h00;
-    actbuf5[57] = 8'h00;
-    actbuf5[58] = 8'h00;
-    actbuf5[59] = 8'h00;
-    actbuf5[60] = 8'h00;
-    actbuf5[61] = 8'h00;
-    actbuf5[62] = 8'h00;
-    actbuf5[63] = 8'h00;
-    actbuf5[64] = 8'h00;
-    actbuf5[65] = 8'h00;
-    actbuf5[66] = 8'h00;
-    actbuf5[67] = 8'h00;
-    actbuf5[68] = 8'h00;
-    actbuf5[69] = 8'h00;
-    actbuf5[70] = 8'h00;
-    actbuf5[71] = 8'h00;
-    actbuf5[72] = 8'h00;
-    actbuf5[73] = 8'h00;
-    actbuf5[74] = 8'h00;
-    actbuf5[75] = 8'h00;
-    actbuf5[76] = 8'h00;
-    actbuf5[77] = 8'h00;
-    actbuf5[78] = 8'h00;
-    actbuf5[79] = 8'h00;
-    actbuf5[80] = 8'h00;
-    actbuf5[81] = 8'h00;
-    actbuf5[82] = 8'h00;
-    actbuf5[83] = 8'h00;
-    actbuf5[84] = 8'h00;
-    actbuf5[85] = 8'h00;
-    actbuf5[86] = 8'h00;
-    actbuf5[87] = 8'h00;
-    actbuf5[88] = 8'h00;
-    actbuf5[89] = 8'h00;
-    actbuf5[90] = 8'h00;
-    actbuf5[91] = 8'h00;
-    actbuf5[92] = 8'h00;
-    actbuf5[93] = 8'h00;
-    actbuf5[94] = 8'h00;
-    actbuf5[95] = 8'h00;
-    actbuf5[96] = 8'h00;
-    actbuf5[97] = 8'h00;
-    actbuf5[98] = 8'h00;
-    actbuf5[99] = 8'h00;
-    actbuf5[100] = 8'h00;
-    actbuf5[101] = 8'h00;
-    actbuf5[102] = 8'h00;
-    actbuf5[103] = 8'h00;
-    actbuf5[104] = 8'h00;
-    actbuf5[105] = 8'h00;
-    actbuf5[106] = 8'h00;
-    actbuf5[107] = 8'h00;
-    actbuf5[108] = 8'h00;
-    actbuf5[109] = 8'h00;
-    actbuf5[110] = 8'h00;
-    actbuf5[111] = 8'h00;
-    actbuf5[112] = 8'h00;
-    actbuf5[113] = 8'h00;
-    actbuf5[114] = 8'h00;
-    actbuf5[115] = 8'h00;
-    actbuf5[116] = 8'h00;
-    actbuf5[117] = 8'h00;
-    actbuf5[118] = 8'h00;
-    actbuf5[119] = 8'h00;
-    actbuf5[120] = 8'h00;
-    actbuf5[121] = 8'h00;
-    actbuf5[122] = 8'h00;
-    actbuf5[123] = 8'h00;
-    actbuf5[124] = 8'h00;
-    actbuf5[125] = 8'h00;
-    actbuf5[126] = 8'h00;
-    actbuf5[127] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$293 )
-      actbuf5[\$375 [6:0]] <= \result$296 [7:0];
-  end
-  reg [7:0] _5_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _5_ <= actbuf5[step_act_addr[6:0]];
-    end
-  end
-  assign \$signature__data$252  = _5_;
-  reg [7:0] actbuf6 [127:0];
-  initial begin
-    actbuf6[0] = 8'h00;
-    actbuf6[1] = 8'h00;
-    actbuf6[2] = 8'h00;
-    actbuf6[3] = 8'h00;
-    actbuf6[4] = 8'h00;
-    actbuf6[5] = 8'h00;
-    actbuf6[6] = 8'h00;
-    actbuf6[7] = 8'h00;
-    actbuf6[8] = 8'h00;
-    actbuf6[9] = 8'h00;
-    actbuf6[10] = 8'h00;
-    actbuf6[11] = 8'h00;
-    actbuf6[12] = 8'h00;
-    actbuf6[13] = 8'h00;
-    actbuf6[14] = 8'h00;
-    actbuf6[15] = 8'h00;
-    actbuf6[16] = 8'h00;
-    actbuf6[17] = 8'h00;
-    actbuf6[18] = 8'h00;
-    actbuf6[19] = 8'h00;
-    actbuf6[20] = 8'h00;
-    actbuf6[21] = 8'h00;
-    actbuf6[22] = 8'h00;
-    actbuf6[23] = 8'h00;
-    actbuf6[24] = 8'h00;
-    actbuf6[25] = 8'h00;
-    actbuf6[26] = 8'h00;
-    actbuf6[27] = 8'h00;
-    actbuf6[28] = 8'h00;
-    actbuf6[29] = 8'h00;
-    actbuf6[30] = 8'h00;
-    actbuf6[31] = 8'h00;
-    actbuf6[32] = 8'h00;
-    actbuf6[33] = 8'h00;
-    actbuf6[34] = 8'h00;
-    actbuf6[35] = 8'h00;
-    actbuf6[36] = 8'h00;
-    actbuf6[37] = 8'h00;
-    actbuf6[38] = 8'h00;
-    actbuf6[39] = 8'h00;
-    actbuf6[40] = 8'h00;
-    actbuf6[41] = 8'h00;
-    actbuf6[42] = 8'h00;
-    actbuf6[43] = 8'h00;
-    actbuf6[44] = 8'h00;
-    actbuf6[45] = 8'h00;
-    actbuf6[46] = 8'h00;
-    actbuf6[47] = 8'h00;
-    actbuf6[48] = 8'h00;
-    actbuf6[49] = 8'h00;
-    actbuf6[50] = 8'h00;
-    actbuf6[51] = 8'h00;
-    actbuf6[52] = 8'h00;
-    actbuf6[53] = 8'h00;
-    actbuf6[54] = 8'h00;
-    actbuf6[55] = 8'h00;
-    actbuf6[56] = 8'h00;
-    actbuf6[57] = 8'h00;
-    actbuf6[58] = 8'h00;
-    actbuf6[59] = 8'h00;
-    actbuf6[60] = 8'h00;
-    actbuf6[61] = 8'h00;
-    actbuf6[62] = 8'h00;
-    actbuf6[63] = 8'h00;
-    actbuf6[64] = 8'h00;
-    actbuf6[65] = 8'h00;
-    actbuf6[66] = 8'h00;
-    actbuf6[67] = 8'h00;
-    actbuf6[68] = 8'h00;
-    actbuf6[69] = 8'h00;
-    actbuf6[70] = 8'h00;
-    actbuf6[71] = 8'h00;
-    actbuf6[72] = 8'h00;
-    actbuf6[73] = 8'h00;
-    actbuf6[74] = 8'h00;
-    actbuf6[75] = 8'h00;
-    actbuf6[76] = 8'h00;
-    actbuf6[77] = 8'h00;
-    actbuf6[78] = 8'h00;
-    actbuf6[79] = 8'h00;
-    actbuf6[80] = 8'h00;
-    actbuf6[81] = 8'h00;
-    actbuf6[82] = 8'h00;
-    actbuf6[83] = 8'h00;
-    actbuf6[84] = 8'h00;
-    actbuf6[85] = 8'h00;
-    actbuf6[86] = 8'h00;
-    actbuf6[87] = 8'h00;
-    actbuf6[88] = 8'h00;
-    actbuf6[89] = 8'h00;
-    actbuf6[90] = 8'h00;
-    actbuf6[91] = 8'h00;
-    actbuf6[92] = 8'h00;
-    actbuf6[93] = 8'h00;
-    actbuf6[94] = 8'h00;
-    actbuf6[95] = 8'h00;
-    actbuf6[96] = 8'h00;
-    actbuf6[97] = 8'h00;
-    actbuf6[98] = 8'h00;
-    actbuf6[99] = 8'h00;
-    actbuf6[100] = 8'h00;
-    actbuf6[101] = 8'h00;
-    actbuf6[102] = 8'h00;
-    actbuf6[103] = 8'h00;
-    actbuf6[104] = 8'h00;
-    actbuf6[105] = 8'h00;
-    actbuf6[106] = 8'h00;
-    actbuf6[107] = 8'h00;
-    actbuf6[108] = 8'h00;
-    actbuf6[109] = 8'h00;
-    actbuf6[110] = 8'h00;
-    actbuf6[111] = 8'h00;
-    actbuf6[112] = 8'h00;
-    actbuf6[113] = 8'h00;
-    actbuf6[114] = 8'h00;
-    actbuf6[115] = 8'h00;
-    actbuf6[116] = 8'h00;
-    actbuf6[117] = 8'h00;
-    actbuf6[118] = 8'h00;
-    actbuf6[119] = 8'h00;
-    actbuf6[120] = 8'h00;
-    actbuf6[121] = 8'h00;
-    actbuf6[122] = 8'h00;
-    actbuf6[123] = 8'h00;
-    actbuf6[124] = 8'h00;
-    actbuf6[125] = 8'h00;
-    actbuf6[126] = 8'h00;
-    actbuf6[127] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$297 )
-      actbuf6[\$381 [6:0]] <= \result$300 [7:0];
-  end
-  reg [7:0] _6_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _6_ <= actbuf6[step_act_addr[6:0]];
-    end
-  end
-  assign \$signature__data$254  = _6_;
-  reg [7:0] actbuf7 [127:0];
-  initial begin
-    actbuf7[0] = 8'h00;
-    actbuf7[1] = 8'h00;
-    actbuf7[2] = 8'h00;
-    actbuf7[3] = 8'h00;
-    actbuf7[4] = 8'h00;
-    actbuf7[5] = 8'h00;
-    actbuf7[6] = 8'h00;
-    actbuf7[7] = 8'h00;
-    actbuf7[8] = 8'h00;
-    actbuf7[9] = 8'h00;
-    actbuf7[10] = 8'h00;
-    actbuf7[11] = 8'h00;
-    actbuf7[12] = 8'h00;
-    actbuf7[13] = 8'h00;
-    actbuf7[14] = 8'h00;
-    actbuf7[15] = 8'h00;
-    actbuf7[16] = 8'h00;
-    actbuf7[17] = 8'h00;
-    actbuf7[18] = 8'h00;
-    actbuf7[19] = 8'h00;
-    actbuf7[20] = 8'h00;
-    actbuf7[21] = 8'h00;
-    actbuf7[22] = 8'h00;
-    actbuf7[23] = 8'h00;
-    actbuf7[24] = 8'h00;
-    actbuf7[25] = 8'h00;
-    actbuf7[26] = 8'h00;
-    actbuf7[27] = 8'h00;
-    actbuf7[28] = 8'h00;
-    actbuf7[29] = 8'h00;
-    actbuf7[30] = 8'h00;
-    actbuf7[31] = 8'h00;
-    actbuf7[32] = 8'h00;
-    actbuf7[33] = 8'h00;
-    actbuf7[34] = 8'h00;
-    actbuf7[35] = 8'h00;
-    actbuf7[36] = 8'h00;
-    actbuf7[37] = 8'h00;
-    actbuf7[38] = 8'h00;
-    actbuf7[39] = 8'h00;
-    actbuf7[40] = 8'h00;
-    actbuf7[41] = 8'h00;
-    actbuf7[42] = 8'h00;
-    actbuf7[43] = 8'h00;
-    actbuf7[44] = 8'h00;
-    actbuf7[45] = 8'h00;
-    actbuf7[46] = 8'h00;
-    actbuf7[47] = 8'h00;
-    actbuf7[48] = 8'h00;
-    actbuf7[49] = 8'h00;
-    actbuf7[50] = 8'h00;
-    actbuf7[51] = 8'h00;
-    actbuf7[52] = 8'h00;
-    actbuf7[53] = 8'h00;
-    actbuf7[54] = 8'h00;
-    actbuf7[55] = 8'h00;
-    actbuf7[56] = 8'h00;
-    actbuf7[57] = 8'h00;
-    actbuf7[58] = 8'h00;
-    actbuf7[59] = 8'h00;
-    actbuf7[60] = 8'h00;
-    actbuf7[61] = 8'h00;
-    actbuf7[62] = 8'h00;
-    actbuf7[63] = 8'h00;
-    actbuf7[64] = 8'h00;
-    actbuf7[65] = 8'h00;
-    actbuf7[66] = 8'h00;
-    actbuf7[67] = 8'h00;
-    actbuf7[68] = 8'h00;
-    actbuf7[69] = 8'h00;
-    actbuf7[70] = 8'h00;
-    actbuf7[71] = 8'h00;
-    actbuf7[72] = 8'h00;
-    actbuf7[73] = 8'h00;
-    actbuf7[74] = 8'h00;
-    actbuf7[75] = 8'h00;
-    actbuf7[76] = 8'h00;
-    actbuf7[77] = 8'h00;
-    actbuf7[78] = 8'h00;
-    actbuf7[79] = 8'h00;
-    actbuf7[80] = 8'h00;
-    actbuf7[81] = 8'h00;
-    actbuf7[82] = 8'h00;
-    actbuf7[83] = 8'h00;
-    actbuf7[84] = 8'h00;
-    actbuf7[85] = 8'h00;
-    actbuf7[86] = 8'h00;
-    actbuf7[87] = 8'h00;
-    actbuf7[88] = 8'h00;
-    actbuf7[89] = 8'h00;
-    actbuf7[90] = 8'h00;
-    actbuf7[91] = 8'h00;
-    actbuf7[92] = 8'h00;
-    actbuf7[93] = 8'h00;
-    actbuf7[94] = 8'h00;
-    actbuf7[95] = 8'h00;
-    actbuf7[96] = 8'h00;
-    actbuf7[97] = 8'h00;
-    actbuf7[98] = 8'h00;
-    actbuf7[99] = 8'h00;
-    actbuf7[100] = 8'h00;
-    actbuf7[101] = 8'h00;
-    actbuf7[102] = 8'h00;
-    actbuf7[103] = 8'h00;
-    actbuf7[104] = 8'h00;
-    actbuf7[105] = 8'h00;
-    actbuf7[106] = 8'h00;
-    actbuf7[107] = 8'h00;
-    actbuf7[108] = 8'h00;
-    actbuf7[109] = 8'h00;
-    actbuf7[110] = 8'h00;
-    actbuf7[111] = 8'h00;
-    actbuf7[112] = 8'h00;
-    actbuf7[113] = 8'h00;
-    actbuf7[114] = 8'h00;
-    actbuf7[115] = 8'h00;
-    actbuf7[116] = 8'h00;
-    actbuf7[117] = 8'h00;
-    actbuf7[118] = 8'h00;
-    actbuf7[119] = 8'h00;
-    actbuf7[120] = 8'h00;
-    actbuf7[121] = 8'h00;
-    actbuf7[122] = 8'h00;
-    actbuf7[123] = 8'h00;
-    actbuf7[124] = 8'h00;
-    actbuf7[125] = 8'h00;
-    actbuf7[126] = 8'h00;
-    actbuf7[127] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$301 )
-      actbuf7[\$387 [6:0]] <= \result$304 [7:0];
-  end
-  reg [7:0] _7_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _7_ <= actbuf7[step_act_addr[6:0]];
-    end
-  end
-  assign \$signature__data$256  = _7_;
+  assign act_rp__data = _0_;
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -2387,633 +1249,88 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (dwp__en)
       descriptors[load__payload[2:0]] <= load__payload[68:32];
   end
-  assign nxt_rp__data = descriptors[\$107 [2:0]];
+  assign nxt_rp__data = descriptors[\$87 [2:0]];
   assign dl_rp__data = descriptors[\$57 [2:0]];
   assign d0_rp__data = descriptors[3'h0];
-  reg [7:0] inbuf0 [63:0];
+  (* ram_style = "block" *)
+  reg [63:0] inbuf [63:0];
   initial begin
-    inbuf0[0] = 8'h00;
-    inbuf0[1] = 8'h00;
-    inbuf0[2] = 8'h00;
-    inbuf0[3] = 8'h00;
-    inbuf0[4] = 8'h00;
-    inbuf0[5] = 8'h00;
-    inbuf0[6] = 8'h00;
-    inbuf0[7] = 8'h00;
-    inbuf0[8] = 8'h00;
-    inbuf0[9] = 8'h00;
-    inbuf0[10] = 8'h00;
-    inbuf0[11] = 8'h00;
-    inbuf0[12] = 8'h00;
-    inbuf0[13] = 8'h00;
-    inbuf0[14] = 8'h00;
-    inbuf0[15] = 8'h00;
-    inbuf0[16] = 8'h00;
-    inbuf0[17] = 8'h00;
-    inbuf0[18] = 8'h00;
-    inbuf0[19] = 8'h00;
-    inbuf0[20] = 8'h00;
-    inbuf0[21] = 8'h00;
-    inbuf0[22] = 8'h00;
-    inbuf0[23] = 8'h00;
-    inbuf0[24] = 8'h00;
-    inbuf0[25] = 8'h00;
-    inbuf0[26] = 8'h00;
-    inbuf0[27] = 8'h00;
-    inbuf0[28] = 8'h00;
-    inbuf0[29] = 8'h00;
-    inbuf0[30] = 8'h00;
-    inbuf0[31] = 8'h00;
-    inbuf0[32] = 8'h00;
-    inbuf0[33] = 8'h00;
-    inbuf0[34] = 8'h00;
-    inbuf0[35] = 8'h00;
-    inbuf0[36] = 8'h00;
-    inbuf0[37] = 8'h00;
-    inbuf0[38] = 8'h00;
-    inbuf0[39] = 8'h00;
-    inbuf0[40] = 8'h00;
-    inbuf0[41] = 8'h00;
-    inbuf0[42] = 8'h00;
-    inbuf0[43] = 8'h00;
-    inbuf0[44] = 8'h00;
-    inbuf0[45] = 8'h00;
-    inbuf0[46] = 8'h00;
-    inbuf0[47] = 8'h00;
-    inbuf0[48] = 8'h00;
-    inbuf0[49] = 8'h00;
-    inbuf0[50] = 8'h00;
-    inbuf0[51] = 8'h00;
-    inbuf0[52] = 8'h00;
-    inbuf0[53] = 8'h00;
-    inbuf0[54] = 8'h00;
-    inbuf0[55] = 8'h00;
-    inbuf0[56] = 8'h00;
-    inbuf0[57] = 8'h00;
-    inbuf0[58] = 8'h00;
-    inbuf0[59] = 8'h00;
-    inbuf0[60] = 8'h00;
-    inbuf0[61] = 8'h00;
-    inbuf0[62] = 8'h00;
-    inbuf0[63] = 8'h00;
+    inbuf[0] = 64'h0000000000000000;
+    inbuf[1] = 64'h0000000000000000;
+    inbuf[2] = 64'h0000000000000000;
+    inbuf[3] = 64'h0000000000000000;
+    inbuf[4] = 64'h0000000000000000;
+    inbuf[5] = 64'h0000000000000000;
+    inbuf[6] = 64'h0000000000000000;
+    inbuf[7] = 64'h0000000000000000;
+    inbuf[8] = 64'h0000000000000000;
+    inbuf[9] = 64'h0000000000000000;
+    inbuf[10] = 64'h0000000000000000;
+    inbuf[11] = 64'h0000000000000000;
+    inbuf[12] = 64'h0000000000000000;
+    inbuf[13] = 64'h0000000000000000;
+    inbuf[14] = 64'h0000000000000000;
+    inbuf[15] = 64'h0000000000000000;
+    inbuf[16] = 64'h0000000000000000;
+    inbuf[17] = 64'h0000000000000000;
+    inbuf[18] = 64'h0000000000000000;
+    inbuf[19] = 64'h0000000000000000;
+    inbuf[20] = 64'h0000000000000000;
+    inbuf[21] = 64'h0000000000000000;
+    inbuf[22] = 64'h0000000000000000;
+    inbuf[23] = 64'h0000000000000000;
+    inbuf[24] = 64'h0000000000000000;
+    inbuf[25] = 64'h0000000000000000;
+    inbuf[26] = 64'h0000000000000000;
+    inbuf[27] = 64'h0000000000000000;
+    inbuf[28] = 64'h0000000000000000;
+    inbuf[29] = 64'h0000000000000000;
+    inbuf[30] = 64'h0000000000000000;
+    inbuf[31] = 64'h0000000000000000;
+    inbuf[32] = 64'h0000000000000000;
+    inbuf[33] = 64'h0000000000000000;
+    inbuf[34] = 64'h0000000000000000;
+    inbuf[35] = 64'h0000000000000000;
+    inbuf[36] = 64'h0000000000000000;
+    inbuf[37] = 64'h0000000000000000;
+    inbuf[38] = 64'h0000000000000000;
+    inbuf[39] = 64'h0000000000000000;
+    inbuf[40] = 64'h0000000000000000;
+    inbuf[41] = 64'h0000000000000000;
+    inbuf[42] = 64'h0000000000000000;
+    inbuf[43] = 64'h0000000000000000;
+    inbuf[44] = 64'h0000000000000000;
+    inbuf[45] = 64'h0000000000000000;
+    inbuf[46] = 64'h0000000000000000;
+    inbuf[47] = 64'h0000000000000000;
+    inbuf[48] = 64'h0000000000000000;
+    inbuf[49] = 64'h0000000000000000;
+    inbuf[50] = 64'h0000000000000000;
+    inbuf[51] = 64'h0000000000000000;
+    inbuf[52] = 64'h0000000000000000;
+    inbuf[53] = 64'h0000000000000000;
+    inbuf[54] = 64'h0000000000000000;
+    inbuf[55] = 64'h0000000000000000;
+    inbuf[56] = 64'h0000000000000000;
+    inbuf[57] = 64'h0000000000000000;
+    inbuf[58] = 64'h0000000000000000;
+    inbuf[59] = 64'h0000000000000000;
+    inbuf[60] = 64'h0000000000000000;
+    inbuf[61] = 64'h0000000000000000;
+    inbuf[62] = 64'h0000000000000000;
+    inbuf[63] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$signature__en )
-      inbuf0[\$65 [5:0]] <= i_stream__payload[7:0];
+    if (\$66 )
+      inbuf[\$64 [5:0]] <= i_stream__payload;
   end
-  reg [7:0] _8_;
+  reg [63:0] _1_;
   always @(posedge clk) begin
     if (step_valid) begin
-      _8_ <= inbuf0[step_in_addr[5:0]];
+      _1_ <= inbuf[step_in_addr[5:0]];
     end
   end
-  assign \$signature__data$243  = _8_;
-  reg [7:0] inbuf1 [63:0];
-  initial begin
-    inbuf1[0] = 8'h00;
-    inbuf1[1] = 8'h00;
-    inbuf1[2] = 8'h00;
-    inbuf1[3] = 8'h00;
-    inbuf1[4] = 8'h00;
-    inbuf1[5] = 8'h00;
-    inbuf1[6] = 8'h00;
-    inbuf1[7] = 8'h00;
-    inbuf1[8] = 8'h00;
-    inbuf1[9] = 8'h00;
-    inbuf1[10] = 8'h00;
-    inbuf1[11] = 8'h00;
-    inbuf1[12] = 8'h00;
-    inbuf1[13] = 8'h00;
-    inbuf1[14] = 8'h00;
-    inbuf1[15] = 8'h00;
-    inbuf1[16] = 8'h00;
-    inbuf1[17] = 8'h00;
-    inbuf1[18] = 8'h00;
-    inbuf1[19] = 8'h00;
-    inbuf1[20] = 8'h00;
-    inbuf1[21] = 8'h00;
-    inbuf1[22] = 8'h00;
-    inbuf1[23] = 8'h00;
-    inbuf1[24] = 8'h00;
-    inbuf1[25] = 8'h00;
-    inbuf1[26] = 8'h00;
-    inbuf1[27] = 8'h00;
-    inbuf1[28] = 8'h00;
-    inbuf1[29] = 8'h00;
-    inbuf1[30] = 8'h00;
-    inbuf1[31] = 8'h00;
-    inbuf1[32] = 8'h00;
-    inbuf1[33] = 8'h00;
-    inbuf1[34] = 8'h00;
-    inbuf1[35] = 8'h00;
-    inbuf1[36] = 8'h00;
-    inbuf1[37] = 8'h00;
-    inbuf1[38] = 8'h00;
-    inbuf1[39] = 8'h00;
-    inbuf1[40] = 8'h00;
-    inbuf1[41] = 8'h00;
-    inbuf1[42] = 8'h00;
-    inbuf1[43] = 8'h00;
-    inbuf1[44] = 8'h00;
-    inbuf1[45] = 8'h00;
-    inbuf1[46] = 8'h00;
-    inbuf1[47] = 8'h00;
-    inbuf1[48] = 8'h00;
-    inbuf1[49] = 8'h00;
-    inbuf1[50] = 8'h00;
-    inbuf1[51] = 8'h00;
-    inbuf1[52] = 8'h00;
-    inbuf1[53] = 8'h00;
-    inbuf1[54] = 8'h00;
-    inbuf1[55] = 8'h00;
-    inbuf1[56] = 8'h00;
-    inbuf1[57] = 8'h00;
-    inbuf1[58] = 8'h00;
-    inbuf1[59] = 8'h00;
-    inbuf1[60] = 8'h00;
-    inbuf1[61] = 8'h00;
-    inbuf1[62] = 8'h00;
-    inbuf1[63] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$82 )
-      inbuf1[\$70 [5:0]] <= i_stream__payload[15:8];
-  end
-  reg [7:0] _9_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _9_ <= inbuf1[step_in_addr[5:0]];
-    end
-  end
-  assign \$signature__data$245  = _9_;
-  reg [7:0] inbuf2 [63:0];
-  initial begin
-    inbuf2[0] = 8'h00;
-    inbuf2[1] = 8'h00;
-    inbuf2[2] = 8'h00;
-    inbuf2[3] = 8'h00;
-    inbuf2[4] = 8'h00;
-    inbuf2[5] = 8'h00;
-    inbuf2[6] = 8'h00;
-    inbuf2[7] = 8'h00;
-    inbuf2[8] = 8'h00;
-    inbuf2[9] = 8'h00;
-    inbuf2[10] = 8'h00;
-    inbuf2[11] = 8'h00;
-    inbuf2[12] = 8'h00;
-    inbuf2[13] = 8'h00;
-    inbuf2[14] = 8'h00;
-    inbuf2[15] = 8'h00;
-    inbuf2[16] = 8'h00;
-    inbuf2[17] = 8'h00;
-    inbuf2[18] = 8'h00;
-    inbuf2[19] = 8'h00;
-    inbuf2[20] = 8'h00;
-    inbuf2[21] = 8'h00;
-    inbuf2[22] = 8'h00;
-    inbuf2[23] = 8'h00;
-    inbuf2[24] = 8'h00;
-    inbuf2[25] = 8'h00;
-    inbuf2[26] = 8'h00;
-    inbuf2[27] = 8'h00;
-    inbuf2[28] = 8'h00;
-    inbuf2[29] = 8'h00;
-    inbuf2[30] = 8'h00;
-    inbuf2[31] = 8'h00;
-    inbuf2[32] = 8'h00;
-    inbuf2[33] = 8'h00;
-    inbuf2[34] = 8'h00;
-    inbuf2[35] = 8'h00;
-    inbuf2[36] = 8'h00;
-    inbuf2[37] = 8'h00;
-    inbuf2[38] = 8'h00;
-    inbuf2[39] = 8'h00;
-    inbuf2[40] = 8'h00;
-    inbuf2[41] = 8'h00;
-    inbuf2[42] = 8'h00;
-    inbuf2[43] = 8'h00;
-    inbuf2[44] = 8'h00;
-    inbuf2[45] = 8'h00;
-    inbuf2[46] = 8'h00;
-    inbuf2[47] = 8'h00;
-    inbuf2[48] = 8'h00;
-    inbuf2[49] = 8'h00;
-    inbuf2[50] = 8'h00;
-    inbuf2[51] = 8'h00;
-    inbuf2[52] = 8'h00;
-    inbuf2[53] = 8'h00;
-    inbuf2[54] = 8'h00;
-    inbuf2[55] = 8'h00;
-    inbuf2[56] = 8'h00;
-    inbuf2[57] = 8'h00;
-    inbuf2[58] = 8'h00;
-    inbuf2[59] = 8'h00;
-    inbuf2[60] = 8'h00;
-    inbuf2[61] = 8'h00;
-    inbuf2[62] = 8'h00;
-    inbuf2[63] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$85 )
-      inbuf2[\$75 [5:0]] <= i_stream__payload[23:16];
-  end
-  reg [7:0] _10_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _10_ <= inbuf2[step_in_addr[5:0]];
-    end
-  end
-  assign \$signature__data$247  = _10_;
-  reg [7:0] inbuf3 [63:0];
-  initial begin
-    inbuf3[0] = 8'h00;
-    inbuf3[1] = 8'h00;
-    inbuf3[2] = 8'h00;
-    inbuf3[3] = 8'h00;
-    inbuf3[4] = 8'h00;
-    inbuf3[5] = 8'h00;
-    inbuf3[6] = 8'h00;
-    inbuf3[7] = 8'h00;
-    inbuf3[8] = 8'h00;
-    inbuf3[9] = 8'h00;
-    inbuf3[10] = 8'h00;
-    inbuf3[11] = 8'h00;
-    inbuf3[12] = 8'h00;
-    inbuf3[13] = 8'h00;
-    inbuf3[14] = 8'h00;
-    inbuf3[15] = 8'h00;
-    inbuf3[16] = 8'h00;
-    inbuf3[17] = 8'h00;
-    inbuf3[18] = 8'h00;
-    inbuf3[19] = 8'h00;
-    inbuf3[20] = 8'h00;
-    inbuf3[21] = 8'h00;
-    inbuf3[22] = 8'h00;
-    inbuf3[23] = 8'h00;
-    inbuf3[24] = 8'h00;
-    inbuf3[25] = 8'h00;
-    inbuf3[26] = 8'h00;
-    inbuf3[27] = 8'h00;
-    inbuf3[28] = 8'h00;
-    inbuf3[29] = 8'h00;
-    inbuf3[30] = 8'h00;
-    inbuf3[31] = 8'h00;
-    inbuf3[32] = 8'h00;
-    inbuf3[33] = 8'h00;
-    inbuf3[34] = 8'h00;
-    inbuf3[35] = 8'h00;
-    inbuf3[36] = 8'h00;
-    inbuf3[37] = 8'h00;
-    inbuf3[38] = 8'h00;
-    inbuf3[39] = 8'h00;
-    inbuf3[40] = 8'h00;
-    inbuf3[41] = 8'h00;
-    inbuf3[42] = 8'h00;
-    inbuf3[43] = 8'h00;
-    inbuf3[44] = 8'h00;
-    inbuf3[45] = 8'h00;
-    inbuf3[46] = 8'h00;
-    inbuf3[47] = 8'h00;
-    inbuf3[48] = 8'h00;
-    inbuf3[49] = 8'h00;
-    inbuf3[50] = 8'h00;
-    inbuf3[51] = 8'h00;
-    inbuf3[52] = 8'h00;
-    inbuf3[53] = 8'h00;
-    inbuf3[54] = 8'h00;
-    inbuf3[55] = 8'h00;
-    inbuf3[56] = 8'h00;
-    inbuf3[57] = 8'h00;
-    inbuf3[58] = 8'h00;
-    inbuf3[59] = 8'h00;
-    inbuf3[60] = 8'h00;
-    inbuf3[61] = 8'h00;
-    inbuf3[62] = 8'h00;
-    inbuf3[63] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$88 )
-      inbuf3[\$80 [5:0]] <= i_stream__payload[31:24];
-  end
-  reg [7:0] _11_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _11_ <= inbuf3[step_in_addr[5:0]];
-    end
-  end
-  assign \$signature__data$249  = _11_;
-  reg [7:0] inbuf4 [63:0];
-  initial begin
-    inbuf4[0] = 8'h00;
-    inbuf4[1] = 8'h00;
-    inbuf4[2] = 8'h00;
-    inbuf4[3] = 8'h00;
-    inbuf4[4] = 8'h00;
-    inbuf4[5] = 8'h00;
-    inbuf4[6] = 8'h00;
-    inbuf4[7] = 8'h00;
-    inbuf4[8] = 8'h00;
-    inbuf4[9] = 8'h00;
-    inbuf4[10] = 8'h00;
-    inbuf4[11] = 8'h00;
-    inbuf4[12] = 8'h00;
-    inbuf4[13] = 8'h00;
-    inbuf4[14] = 8'h00;
-    inbuf4[15] = 8'h00;
-    inbuf4[16] = 8'h00;
-    inbuf4[17] = 8'h00;
-    inbuf4[18] = 8'h00;
-    inbuf4[19] = 8'h00;
-    inbuf4[20] = 8'h00;
-    inbuf4[21] = 8'h00;
-    inbuf4[22] = 8'h00;
-    inbuf4[23] = 8'h00;
-    inbuf4[24] = 8'h00;
-    inbuf4[25] = 8'h00;
-    inbuf4[26] = 8'h00;
-    inbuf4[27] = 8'h00;
-    inbuf4[28] = 8'h00;
-    inbuf4[29] = 8'h00;
-    inbuf4[30] = 8'h00;
-    inbuf4[31] = 8'h00;
-    inbuf4[32] = 8'h00;
-    inbuf4[33] = 8'h00;
-    inbuf4[34] = 8'h00;
-    inbuf4[35] = 8'h00;
-    inbuf4[36] = 8'h00;
-    inbuf4[37] = 8'h00;
-    inbuf4[38] = 8'h00;
-    inbuf4[39] = 8'h00;
-    inbuf4[40] = 8'h00;
-    inbuf4[41] = 8'h00;
-    inbuf4[42] = 8'h00;
-    inbuf4[43] = 8'h00;
-    inbuf4[44] = 8'h00;
-    inbuf4[45] = 8'h00;
-    inbuf4[46] = 8'h00;
-    inbuf4[47] = 8'h00;
-    inbuf4[48] = 8'h00;
-    inbuf4[49] = 8'h00;
-    inbuf4[50] = 8'h00;
-    inbuf4[51] = 8'h00;
-    inbuf4[52] = 8'h00;
-    inbuf4[53] = 8'h00;
-    inbuf4[54] = 8'h00;
-    inbuf4[55] = 8'h00;
-    inbuf4[56] = 8'h00;
-    inbuf4[57] = 8'h00;
-    inbuf4[58] = 8'h00;
-    inbuf4[59] = 8'h00;
-    inbuf4[60] = 8'h00;
-    inbuf4[61] = 8'h00;
-    inbuf4[62] = 8'h00;
-    inbuf4[63] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$91 )
-      inbuf4[\$85 [5:0]] <= i_stream__payload[39:32];
-  end
-  reg [7:0] _12_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _12_ <= inbuf4[step_in_addr[5:0]];
-    end
-  end
-  assign \$signature__data$251  = _12_;
-  reg [7:0] inbuf5 [63:0];
-  initial begin
-    inbuf5[0] = 8'h00;
-    inbuf5[1] = 8'h00;
-    inbuf5[2] = 8'h00;
-    inbuf5[3] = 8'h00;
-    inbuf5[4] = 8'h00;
-    inbuf5[5] = 8'h00;
-    inbuf5[6] = 8'h00;
-    inbuf5[7] = 8'h00;
-    inbuf5[8] = 8'h00;
-    inbuf5[9] = 8'h00;
-    inbuf5[10] = 8'h00;
-    inbuf5[11] = 8'h00;
-    inbuf5[12] = 8'h00;
-    inbuf5[13] = 8'h00;
-    inbuf5[14] = 8'h00;
-    inbuf5[15] = 8'h00;
-    inbuf5[16] = 8'h00;
-    inbuf5[17] = 8'h00;
-    inbuf5[18] = 8'h00;
-    inbuf5[19] = 8'h00;
-    inbuf5[20] = 8'h00;
-    inbuf5[21] = 8'h00;
-    inbuf5[22] = 8'h00;
-    inbuf5[23] = 8'h00;
-    inbuf5[24] = 8'h00;
-    inbuf5[25] = 8'h00;
-    inbuf5[26] = 8'h00;
-    inbuf5[27] = 8'h00;
-    inbuf5[28] = 8'h00;
-    inbuf5[29] = 8'h00;
-    inbuf5[30] = 8'h00;
-    inbuf5[31] = 8'h00;
-    inbuf5[32] = 8'h00;
-    inbuf5[33] = 8'h00;
-    inbuf5[34] = 8'h00;
-    inbuf5[35] = 8'h00;
-    inbuf5[36] = 8'h00;
-    inbuf5[37] = 8'h00;
-    inbuf5[38] = 8'h00;
-    inbuf5[39] = 8'h00;
-    inbuf5[40] = 8'h00;
-    inbuf5[41] = 8'h00;
-    inbuf5[42] = 8'h00;
-    inbuf5[43] = 8'h00;
-    inbuf5[44] = 8'h00;
-    inbuf5[45] = 8'h00;
-    inbuf5[46] = 8'h00;
-    inbuf5[47] = 8'h00;
-    inbuf5[48] = 8'h00;
-    inbuf5[49] = 8'h00;
-    inbuf5[50] = 8'h00;
-    inbuf5[51] = 8'h00;
-    inbuf5[52] = 8'h00;
-    inbuf5[53] = 8'h00;
-    inbuf5[54] = 8'h00;
-    inbuf5[55] = 8'h00;
-    inbuf5[56] = 8'h00;
-    inbuf5[57] = 8'h00;
-    inbuf5[58] = 8'h00;
-    inbuf5[59] = 8'h00;
-    inbuf5[60] = 8'h00;
-    inbuf5[61] = 8'h00;
-    inbuf5[62] = 8'h00;
-    inbuf5[63] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$94 )
-      inbuf5[\$90 [5:0]] <= i_stream__payload[47:40];
-  end
-  reg [7:0] _13_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _13_ <= inbuf5[step_in_addr[5:0]];
-    end
-  end
-  assign \$signature__data$253  = _13_;
-  reg [7:0] inbuf6 [63:0];
-  initial begin
-    inbuf6[0] = 8'h00;
-    inbuf6[1] = 8'h00;
-    inbuf6[2] = 8'h00;
-    inbuf6[3] = 8'h00;
-    inbuf6[4] = 8'h00;
-    inbuf6[5] = 8'h00;
-    inbuf6[6] = 8'h00;
-    inbuf6[7] = 8'h00;
-    inbuf6[8] = 8'h00;
-    inbuf6[9] = 8'h00;
-    inbuf6[10] = 8'h00;
-    inbuf6[11] = 8'h00;
-    inbuf6[12] = 8'h00;
-    inbuf6[13] = 8'h00;
-    inbuf6[14] = 8'h00;
-    inbuf6[15] = 8'h00;
-    inbuf6[16] = 8'h00;
-    inbuf6[17] = 8'h00;
-    inbuf6[18] = 8'h00;
-    inbuf6[19] = 8'h00;
-    inbuf6[20] = 8'h00;
-    inbuf6[21] = 8'h00;
-    inbuf6[22] = 8'h00;
-    inbuf6[23] = 8'h00;
-    inbuf6[24] = 8'h00;
-    inbuf6[25] = 8'h00;
-    inbuf6[26] = 8'h00;
-    inbuf6[27] = 8'h00;
-    inbuf6[28] = 8'h00;
-    inbuf6[29] = 8'h00;
-    inbuf6[30] = 8'h00;
-    inbuf6[31] = 8'h00;
-    inbuf6[32] = 8'h00;
-    inbuf6[33] = 8'h00;
-    inbuf6[34] = 8'h00;
-    inbuf6[35] = 8'h00;
-    inbuf6[36] = 8'h00;
-    inbuf6[37] = 8'h00;
-    inbuf6[38] = 8'h00;
-    inbuf6[39] = 8'h00;
-    inbuf6[40] = 8'h00;
-    inbuf6[41] = 8'h00;
-    inbuf6[42] = 8'h00;
-    inbuf6[43] = 8'h00;
-    inbuf6[44] = 8'h00;
-    inbuf6[45] = 8'h00;
-    inbuf6[46] = 8'h00;
-    inbuf6[47] = 8'h00;
-    inbuf6[48] = 8'h00;
-    inbuf6[49] = 8'h00;
-    inbuf6[50] = 8'h00;
-    inbuf6[51] = 8'h00;
-    inbuf6[52] = 8'h00;
-    inbuf6[53] = 8'h00;
-    inbuf6[54] = 8'h00;
-    inbuf6[55] = 8'h00;
-    inbuf6[56] = 8'h00;
-    inbuf6[57] = 8'h00;
-    inbuf6[58] = 8'h00;
-    inbuf6[59] = 8'h00;
-    inbuf6[60] = 8'h00;
-    inbuf6[61] = 8'h00;
-    inbuf6[62] = 8'h00;
-    inbuf6[63] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$97 )
-      inbuf6[\$95 [5:0]] <= i_stream__payload[55:48];
-  end
-  reg [7:0] _14_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _14_ <= inbuf6[step_in_addr[5:0]];
-    end
-  end
-  assign \$signature__data$255  = _14_;
-  reg [7:0] inbuf7 [63:0];
-  initial begin
-    inbuf7[0] = 8'h00;
-    inbuf7[1] = 8'h00;
-    inbuf7[2] = 8'h00;
-    inbuf7[3] = 8'h00;
-    inbuf7[4] = 8'h00;
-    inbuf7[5] = 8'h00;
-    inbuf7[6] = 8'h00;
-    inbuf7[7] = 8'h00;
-    inbuf7[8] = 8'h00;
-    inbuf7[9] = 8'h00;
-    inbuf7[10] = 8'h00;
-    inbuf7[11] = 8'h00;
-    inbuf7[12] = 8'h00;
-    inbuf7[13] = 8'h00;
-    inbuf7[14] = 8'h00;
-    inbuf7[15] = 8'h00;
-    inbuf7[16] = 8'h00;
-    inbuf7[17] = 8'h00;
-    inbuf7[18] = 8'h00;
-    inbuf7[19] = 8'h00;
-    inbuf7[20] = 8'h00;
-    inbuf7[21] = 8'h00;
-    inbuf7[22] = 8'h00;
-    inbuf7[23] = 8'h00;
-    inbuf7[24] = 8'h00;
-    inbuf7[25] = 8'h00;
-    inbuf7[26] = 8'h00;
-    inbuf7[27] = 8'h00;
-    inbuf7[28] = 8'h00;
-    inbuf7[29] = 8'h00;
-    inbuf7[30] = 8'h00;
-    inbuf7[31] = 8'h00;
-    inbuf7[32] = 8'h00;
-    inbuf7[33] = 8'h00;
-    inbuf7[34] = 8'h00;
-    inbuf7[35] = 8'h00;
-    inbuf7[36] = 8'h00;
-    inbuf7[37] = 8'h00;
-    inbuf7[38] = 8'h00;
-    inbuf7[39] = 8'h00;
-    inbuf7[40] = 8'h00;
-    inbuf7[41] = 8'h00;
-    inbuf7[42] = 8'h00;
-    inbuf7[43] = 8'h00;
-    inbuf7[44] = 8'h00;
-    inbuf7[45] = 8'h00;
-    inbuf7[46] = 8'h00;
-    inbuf7[47] = 8'h00;
-    inbuf7[48] = 8'h00;
-    inbuf7[49] = 8'h00;
-    inbuf7[50] = 8'h00;
-    inbuf7[51] = 8'h00;
-    inbuf7[52] = 8'h00;
-    inbuf7[53] = 8'h00;
-    inbuf7[54] = 8'h00;
-    inbuf7[55] = 8'h00;
-    inbuf7[56] = 8'h00;
-    inbuf7[57] = 8'h00;
-    inbuf7[58] = 8'h00;
-    inbuf7[59] = 8'h00;
-    inbuf7[60] = 8'h00;
-    inbuf7[61] = 8'h00;
-    inbuf7[62] = 8'h00;
-    inbuf7[63] = 8'h00;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$100 )
-      inbuf7[\$100 [5:0]] <= i_stream__payload[63:56];
-  end
-  reg [7:0] _15_;
-  always @(posedge clk) begin
-    if (step_valid) begin
-      _15_ <= inbuf7[step_in_addr[5:0]];
-    end
-  end
-  assign \$signature__data$257  = _15_;
+  assign in_rp__data = _1_;
   reg [31:0] outbuf0 [63:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -3083,15 +1400,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$389 [5:0]] <= result;
+      outbuf0[\$334 [5:0]] <= result;
   end
-  reg [31:0] _16_;
+  reg [31:0] _2_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _16_ <= outbuf0[\$414 [5:0]];
+      _2_ <= outbuf0[\$359 [5:0]];
     end
   end
-  assign \$signature__data$464  = _16_;
+  assign \$signature__data$389  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -3161,15 +1478,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$391 [5:0]] <= \result$280 ;
+      outbuf1[\$336 [5:0]] <= \result$213 ;
   end
-  reg [31:0] _17_;
+  reg [31:0] _3_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _17_ <= outbuf1[\$417 [5:0]];
+      _3_ <= outbuf1[\$362 [5:0]];
     end
   end
-  assign \$signature__data$465  = _17_;
+  assign \$signature__data$390  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -3239,15 +1556,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$393 [5:0]] <= \result$284 ;
+      outbuf2[\$338 [5:0]] <= \result$214 ;
   end
-  reg [31:0] _18_;
+  reg [31:0] _4_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _18_ <= outbuf2[\$420 [5:0]];
+      _4_ <= outbuf2[\$365 [5:0]];
     end
   end
-  assign \$signature__data$466  = _18_;
+  assign \$signature__data$391  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -3317,15 +1634,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$395 [5:0]] <= \result$288 ;
+      outbuf3[\$340 [5:0]] <= \result$215 ;
   end
-  reg [31:0] _19_;
+  reg [31:0] _5_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _19_ <= outbuf3[\$423 [5:0]];
+      _5_ <= outbuf3[\$368 [5:0]];
     end
   end
-  assign \$signature__data$467  = _19_;
+  assign \$signature__data$392  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -3395,15 +1712,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$397 [5:0]] <= \result$292 ;
+      outbuf4[\$342 [5:0]] <= \result$216 ;
   end
-  reg [31:0] _20_;
+  reg [31:0] _6_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _20_ <= outbuf4[\$426 [5:0]];
+      _6_ <= outbuf4[\$371 [5:0]];
     end
   end
-  assign \$signature__data$468  = _20_;
+  assign \$signature__data$393  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -3473,15 +1790,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$399 [5:0]] <= \result$296 ;
+      outbuf5[\$344 [5:0]] <= \result$217 ;
   end
-  reg [31:0] _21_;
+  reg [31:0] _7_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _21_ <= outbuf5[\$429 [5:0]];
+      _7_ <= outbuf5[\$374 [5:0]];
     end
   end
-  assign \$signature__data$469  = _21_;
+  assign \$signature__data$394  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -3551,15 +1868,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$401 [5:0]] <= \result$300 ;
+      outbuf6[\$346 [5:0]] <= \result$218 ;
   end
-  reg [31:0] _22_;
+  reg [31:0] _8_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _22_ <= outbuf6[\$432 [5:0]];
+      _8_ <= outbuf6[\$377 [5:0]];
     end
   end
-  assign \$signature__data$470  = _22_;
+  assign \$signature__data$395  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -3629,361 +1946,270 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$403 [5:0]] <= \result$304 ;
+      outbuf7[\$348 [5:0]] <= \result$219 ;
   end
-  reg [31:0] _23_;
+  reg [31:0] _9_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _23_ <= outbuf7[\$435 [5:0]];
+      _9_ <= outbuf7[\$380 [5:0]];
     end
   end
-  assign \$signature__data$471  = _23_;
-  assign \$301  = \$298  & \$300 ;
-  assign \$302  = cur_groups - 1'h1;
-  assign \$303  = group == \$302 ;
-  assign \$304  = \$301  & \$303 ;
-  assign \$305  = ~ ctx;
-  assign \$306  = issue_b & \$305 ;
-  assign \$307  = in_folds - 1'h1;
-  assign \$308  = b_fold == \$307 ;
-  assign \$309  = \$306  & \$308 ;
-  assign \$310  = in_groups - 1'h1;
-  assign \$311  = b_group == \$310 ;
-  assign \$312  = \$309  & \$311 ;
-  assign in_release1 = \$304  | \$312 ;
-  assign \$314  = issue_a & \$313 ;
-  assign \$315  = ! layer;
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = ! group;
-  assign \$318  = ! fold;
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = \$316  & \$319 ;
-  assign \$321  = ~ ctx;
-  assign \$322  = issue_b & \$321 ;
-  assign \$323  = ! b_group;
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = ! b_fold;
-  assign \$326  = \$324  & \$325 ;
-  assign track_reset1 = \$320  | \$326 ;
-  assign \$327  = issue_a & cur_is_last;
-  assign \$328  = ! group;
-  assign \$329  = ! fold;
-  assign \$330  = \$328  & \$329 ;
-  assign claim_out = \$327  & \$330 ;
-  assign \$331  = rd_from_input ? \$signature__data$243  : \$signature__data$242 ;
-  assign \$332  = rd_from_input ? \$signature__data$245  : \$signature__data$244 ;
-  assign \$333  = rd_from_input ? \$signature__data$247  : \$signature__data$246 ;
-  assign \$334  = rd_from_input ? \$signature__data$249  : \$signature__data$248 ;
-  assign \$335  = rd_from_input ? \$signature__data$251  : \$signature__data$250 ;
-  assign \$336  = rd_from_input ? \$signature__data$253  : \$signature__data$252 ;
-  assign \$337  = rd_from_input ? \$signature__data$255  : \$signature__data$254 ;
-  assign \$338  = rd_from_input ? \$signature__data$257  : \$signature__data$256 ;
-  assign \$339  = ~ wb_out13;
-  assign act_write = wb_valid13 & \$339 ;
-  assign out_write = wb_valid13 & wb_out13;
-  assign \$342  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$343  = \$341  + \$342 ;
-  assign \$344  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$345  = \$343  + \$344 ;
-  assign \$348  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$349  = \$347  + \$348 ;
-  assign \$350  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$351  = \$349  + \$350 ;
-  assign \$354  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$355  = \$353  + \$354 ;
-  assign \$356  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$357  = \$355  + \$356 ;
-  assign \$360  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$361  = \$359  + \$360 ;
-  assign \$362  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$363  = \$361  + \$362 ;
-  assign \$366  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$367  = \$365  + \$366 ;
-  assign \$368  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$369  = \$367  + \$368 ;
-  assign \$372  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$373  = \$371  + \$372 ;
-  assign \$374  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$375  = \$373  + \$374 ;
-  assign \$378  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$379  = \$377  + \$378 ;
-  assign \$380  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$381  = \$379  + \$380 ;
-  assign \$384  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$385  = \$383  + \$384 ;
-  assign \$386  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$387  = \$385  + \$386 ;
-  assign \$388  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$389  = wb_group13 + \$388 ;
-  assign \$390  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$391  = wb_group13 + \$390 ;
-  assign \$392  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$393  = wb_group13 + \$392 ;
-  assign \$394  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$395  = wb_group13 + \$394 ;
-  assign \$396  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$397  = wb_group13 + \$396 ;
-  assign \$398  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$399  = wb_group13 + \$398 ;
-  assign \$400  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$401  = wb_group13 + \$400 ;
-  assign \$402  = wb_ctx13 ? 6'h20 : 6'h00;
-  assign \$403  = wb_group13 + \$402 ;
-  assign \$404  = drain_slot ? out_pending1 : out_pending0;
-  assign \$405  = drain_slot ? out_groups1 : out_groups0;
-  assign \$407  = \$405  > \$406 ;
-  assign \$408  = \$404  & \$407 ;
-  assign \$409  = w_level + drain_inflight;
-  assign \$410  = \$409  + drain_inflight2;
-  assign \$411  = \$410  < 3'h4;
-  assign drain_read = \$408  & \$411 ;
-  assign \$413  = drain_slot ? 6'h20 : 6'h00;
-  assign \$414  = \$412  + \$413 ;
-  assign \$416  = drain_slot ? 6'h20 : 6'h00;
-  assign \$417  = \$415  + \$416 ;
-  assign \$419  = drain_slot ? 6'h20 : 6'h00;
-  assign \$420  = \$418  + \$419 ;
-  assign \$422  = drain_slot ? 6'h20 : 6'h00;
-  assign \$423  = \$421  + \$422 ;
-  assign \$425  = drain_slot ? 6'h20 : 6'h00;
-  assign \$426  = \$424  + \$425 ;
-  assign \$428  = drain_slot ? 6'h20 : 6'h00;
-  assign \$429  = \$427  + \$428 ;
-  assign \$431  = drain_slot ? 6'h20 : 6'h00;
-  assign \$432  = \$430  + \$431 ;
-  assign \$434  = drain_slot ? 6'h20 : 6'h00;
-  assign \$435  = \$433  + \$434 ;
+  assign \$signature__data$396  = _9_;
+  assign \$358  = drain_slot ? 6'h20 : 6'h00;
+  assign \$359  = \$357  + \$358 ;
+  assign \$361  = drain_slot ? 6'h20 : 6'h00;
+  assign \$362  = \$360  + \$361 ;
+  assign \$364  = drain_slot ? 6'h20 : 6'h00;
+  assign \$365  = \$363  + \$364 ;
+  assign \$367  = drain_slot ? 6'h20 : 6'h00;
+  assign \$368  = \$366  + \$367 ;
+  assign \$370  = drain_slot ? 6'h20 : 6'h00;
+  assign \$371  = \$369  + \$370 ;
+  assign \$373  = drain_slot ? 6'h20 : 6'h00;
+  assign \$374  = \$372  + \$373 ;
+  assign \$376  = drain_slot ? 6'h20 : 6'h00;
+  assign \$377  = \$375  + \$376 ;
+  assign \$379  = drain_slot ? 6'h20 : 6'h00;
+  assign \$380  = \$378  + \$379 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$436  = load__payload[31:28] == 2'h3;
-  assign \$437  = ld_fire & \$436 ;
-  assign \$438  = ! load__payload[19:0];
-  assign \$439  = load__payload[95:32] > 4'h8;
-  assign \$440  = \$439  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$441  = d0_rp__data[8:0] + 3'h7;
-  assign \$443  = ! in_wslot;
-  assign \$444  = in_fire & \$443 ;
-  assign \$445  = in_beats0 + 1'h1;
-  assign \$446  = in_beats0 + 1'h1;
-  assign \$447  = \$446  == in_folds;
-  assign \$449  = in_fire & \$448 ;
-  assign \$450  = in_beats1 + 1'h1;
-  assign \$451  = in_beats1 + 1'h1;
-  assign \$452  = \$451  == in_folds;
-  assign \$453  = in_wslot ? in_beats1 : in_beats0;
-  assign \$454  = \$453  + 1'h1;
-  assign \$455  = \$454  == in_folds;
-  assign \$456  = in_fire & \$455 ;
-  assign \$457  = ~ in_wslot;
-  assign \$458  = d0_rp__data[17:9] + 3'h7;
-  assign \$460  = ~ loaded;
-  assign \$461  = nxt_rp__data[8:0] + 3'h7;
-  assign \$463  = nxt_rp__data[17:9] + 3'h7;
-  assign \$465  = n_layers - 1'h1;
-  assign \$466  = \$107 [3:0] == \$465 ;
-  assign \$467  = cur_folds - 1'h1;
-  assign \$468  = fold == \$467 ;
-  assign \$469  = group + 1'h1;
-  assign \$470  = rq_addr + 1'h1;
-  assign \$471  = cur_groups - 1'h1;
-  assign \$472  = group == \$471 ;
-  assign \$473  = nxt_rp__data[8:0] + 3'h7;
-  assign \$475  = nxt_rp__data[17:9] + 3'h7;
-  assign \$477  = n_layers - 1'h1;
-  assign \$478  = \$107 [3:0] == \$477 ;
-  assign \$479  = ~ wr_buf;
-  assign \$480  = ~ ctx;
-  assign \$481  = | b_group;
-  assign \$482  = fold + 1'h1;
-  assign \$483  = fold_end + 4'h8;
-  assign \$484  = cur_folds - 1'h1;
-  assign \$485  = fold == \$484 ;
-  assign \$486  = cur_groups - 1'h1;
-  assign \$487  = group == \$486 ;
-  assign \$488  = \$485  & \$487 ;
-  assign \$489  = ~ \$488 ;
-  assign \$490  = bank_addr + 1'h1;
-  assign \$491  = b_bank_addr + 1'h1;
-  assign \$492  = in_folds - 1'h1;
-  assign \$493  = b_fold == \$492 ;
-  assign \$494  = ~ \$493 ;
-  assign \$495  = in_folds - 1'h1;
-  assign \$496  = b_fold == \$495 ;
-  assign \$497  = b_group + 1'h1;
-  assign \$498  = b_rq_addr + 1'h1;
-  assign \$499  = b_fold + 1'h1;
-  assign \$500  = ~ clear_counters;
-  assign \$501  = ld_fire & \$500 ;
-  assign \$502  = issue_b ? b_bank_addr : bank_addr;
-  assign \$503  = ! b_fold;
-  assign \$504  = ! fold;
-  assign \$505  = issue_b ? \$503  : \$504 ;
-  assign \$506  = in_folds - 1'h1;
-  assign \$507  = b_fold == \$506 ;
-  assign \$508  = cur_folds - 1'h1;
-  assign \$509  = fold == \$508 ;
-  assign \$510  = issue_b ? \$507  : \$509 ;
-  assign \$511  = issue_b ? b_rq_addr : rq_addr;
-  assign \$512  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$513  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$515  = ctx ? 6'h00 : 6'h20;
-  assign \$516  = \$514  + \$515 ;
-  assign \$518  = ctx ? 6'h20 : 6'h00;
-  assign \$519  = \$517  + \$518 ;
-  assign \$520  = issue_b ? \$516  : \$519 ;
-  assign \$522  = ctx ? 7'h40 : 7'h00;
-  assign \$523  = \$521  + \$522 ;
-  assign \$524  = wr_buf ? 6'h00 : 6'h20;
-  assign \$525  = \$523  + \$524 ;
-  assign \$526  = ! layer;
-  assign \$527  = issue_b | \$526 ;
-  assign \$528  = issue_b ? b_group : group;
-  assign \$529  = issue_b ? 1'h0 : wr_buf;
-  assign \$530  = ctx ^ issue_b;
-  assign \$531  = issue_a & cur_is_last;
-  assign \$532  = step_valid & step_last;
-  assign \$533  = ! wb_ctx13;
-  assign \$534  = act_write & \$533 ;
-  assign \$535  = wb_parity0 == wb_par13;
-  assign \$536  = wb_groups0 + 1'h1;
-  assign \$537  = \$535  ? \$536  : 10'h001;
-  assign \$539  = act_write & \$538 ;
-  assign \$540  = wb_parity1 == wb_par13;
-  assign \$541  = wb_groups1 + 1'h1;
-  assign \$542  = \$540  ? \$541  : 10'h001;
-  assign \$543  = ! ctx;
-  assign \$544  = claim_out & \$543 ;
-  assign \$545  = ! wb_ctx13;
-  assign \$546  = out_write & \$545 ;
-  assign \$547  = out_groups0 + 1'h1;
-  assign \$549  = claim_out & \$548 ;
-  assign \$551  = out_write & \$550 ;
-  assign \$552  = out_groups1 + 1'h1;
-  assign \$553  = out_n - 1'h1;
-  assign \$554  = drain_elem == \$553 ;
-  assign \$555  = out_n - 1'h1;
-  assign \$556  = drain_elem == \$555 ;
-  assign \$557  = ~ drain_slot;
-  assign \$558  = ! drain_slot;
-  assign \$560  = drain_elem + 1'h1;
-  assign \$561  = ~ release_slot;
-  assign \$562  = ! release_slot;
-  assign \$564  = in_flight + vector_start;
-  assign \$565  = \$564  - done;
-  assign \$566  = count_busy + inc_busy;
-  assign \$567  = count_stall_input + inc_stall_input;
-  assign \$568  = count_stall_output + inc_stall_output;
-  assign \$569  = issue ? 7'h40 : 7'h00;
-  assign \$570  = count_mac_ops + inc_mac_ops;
-  assign \$571  = issue ? 4'h8 : 4'h0;
-  assign \$572  = count_bank_reads + inc_bank_reads;
-  assign \$573  = count_act_reads + inc_act_reads;
-  assign \$574  = in_fire + act_write;
-  assign \$575  = count_act_writes + inc_act_writes;
-  assign \$576  = count_inferences + inc_inferences;
+  assign \$381  = load__payload[31:28] == 2'h3;
+  assign \$382  = ld_fire & \$381 ;
+  assign \$383  = ! load__payload[19:0];
+  assign \$384  = load__payload[95:32] > 4'h8;
+  assign \$385  = \$384  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$386  = d0_rp__data[8:0] + 3'h7;
+  assign \$388  = ! in_wslot;
+  assign \$389  = in_fire & \$388 ;
+  assign \$390  = in_beats0 + 1'h1;
+  assign \$391  = in_beats0 + 1'h1;
+  assign \$392  = \$391  == in_folds;
+  assign \$394  = in_fire & \$393 ;
+  assign \$395  = in_beats1 + 1'h1;
+  assign \$396  = in_beats1 + 1'h1;
+  assign \$397  = \$396  == in_folds;
+  assign \$398  = in_wslot ? in_beats1 : in_beats0;
+  assign \$399  = \$398  + 1'h1;
+  assign \$400  = \$399  == in_folds;
+  assign \$401  = in_fire & \$400 ;
+  assign \$402  = ~ in_wslot;
+  assign \$403  = d0_rp__data[17:9] + 3'h7;
+  assign \$405  = ~ loaded;
+  assign \$406  = nxt_rp__data[8:0] + 3'h7;
+  assign \$408  = nxt_rp__data[17:9] + 3'h7;
+  assign \$410  = n_layers - 1'h1;
+  assign \$411  = \$87 [3:0] == \$410 ;
+  assign \$412  = cur_folds - 1'h1;
+  assign \$413  = fold == \$412 ;
+  assign \$414  = group + 1'h1;
+  assign \$415  = rq_addr + 1'h1;
+  assign \$416  = cur_groups - 1'h1;
+  assign \$417  = group == \$416 ;
+  assign \$418  = nxt_rp__data[8:0] + 3'h7;
+  assign \$420  = nxt_rp__data[17:9] + 3'h7;
+  assign \$422  = n_layers - 1'h1;
+  assign \$423  = \$87 [3:0] == \$422 ;
+  assign \$424  = ~ wr_buf;
+  assign \$425  = ~ ctx;
+  assign \$426  = | b_group;
+  assign \$427  = fold + 1'h1;
+  assign \$428  = fold_end + 4'h8;
+  assign \$429  = cur_folds - 1'h1;
+  assign \$430  = fold == \$429 ;
+  assign \$431  = cur_groups - 1'h1;
+  assign \$432  = group == \$431 ;
+  assign \$433  = \$430  & \$432 ;
+  assign \$434  = ~ \$433 ;
+  assign \$435  = bank_addr + 1'h1;
+  assign \$436  = b_bank_addr + 1'h1;
+  assign \$437  = in_folds - 1'h1;
+  assign \$438  = b_fold == \$437 ;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = in_folds - 1'h1;
+  assign \$441  = b_fold == \$440 ;
+  assign \$442  = b_group + 1'h1;
+  assign \$443  = b_rq_addr + 1'h1;
+  assign \$444  = b_fold + 1'h1;
+  assign \$445  = ~ clear_counters;
+  assign \$446  = ld_fire & \$445 ;
+  assign \$447  = issue_b ? b_bank_addr : bank_addr;
+  assign \$448  = ! b_fold;
+  assign \$449  = ! fold;
+  assign \$450  = issue_b ? \$448  : \$449 ;
+  assign \$451  = in_folds - 1'h1;
+  assign \$452  = b_fold == \$451 ;
+  assign \$453  = cur_folds - 1'h1;
+  assign \$454  = fold == \$453 ;
+  assign \$455  = issue_b ? \$452  : \$454 ;
+  assign \$456  = issue_b ? b_rq_addr : rq_addr;
+  assign \$457  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$458  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$460  = ctx ? 6'h00 : 6'h20;
+  assign \$461  = \$459  + \$460 ;
+  assign \$463  = ctx ? 6'h20 : 6'h00;
+  assign \$464  = \$462  + \$463 ;
+  assign \$465  = issue_b ? \$461  : \$464 ;
+  assign \$467  = ctx ? 7'h40 : 7'h00;
+  assign \$468  = \$466  + \$467 ;
+  assign \$469  = wr_buf ? 6'h00 : 6'h20;
+  assign \$470  = \$468  + \$469 ;
+  assign \$471  = ! layer;
+  assign \$472  = issue_b | \$471 ;
+  assign \$473  = issue_b ? b_group : group;
+  assign \$474  = issue_b ? 1'h0 : wr_buf;
+  assign \$475  = ctx ^ issue_b;
+  assign \$476  = issue_a & cur_is_last;
+  assign \$477  = step_valid & step_last;
+  assign \$478  = ! wb_ctx14;
+  assign \$479  = act_write & \$478 ;
+  assign \$480  = wb_parity0 == wb_par14;
+  assign \$481  = wb_groups0 + 1'h1;
+  assign \$482  = \$480  ? \$481  : 10'h001;
+  assign \$484  = act_write & \$483 ;
+  assign \$485  = wb_parity1 == wb_par14;
+  assign \$486  = wb_groups1 + 1'h1;
+  assign \$487  = \$485  ? \$486  : 10'h001;
+  assign \$488  = ! ctx;
+  assign \$489  = claim_out & \$488 ;
+  assign \$490  = ! wb_ctx14;
+  assign \$491  = out_write & \$490 ;
+  assign \$492  = out_groups0 + 1'h1;
+  assign \$494  = claim_out & \$493 ;
+  assign \$496  = out_write & \$495 ;
+  assign \$497  = out_groups1 + 1'h1;
+  assign \$498  = out_n - 1'h1;
+  assign \$499  = drain_elem == \$498 ;
+  assign \$500  = out_n - 1'h1;
+  assign \$501  = drain_elem == \$500 ;
+  assign \$502  = ~ drain_slot;
+  assign \$503  = ! drain_slot;
+  assign \$505  = drain_elem + 1'h1;
+  assign \$506  = ~ release_slot;
+  assign \$507  = ! release_slot;
+  assign \$509  = in_flight + vector_start;
+  assign \$510  = \$509  - done;
+  assign \$511  = count_busy + inc_busy;
+  assign \$512  = count_stall_input + inc_stall_input;
+  assign \$513  = count_stall_output + inc_stall_output;
+  assign \$514  = issue ? 7'h40 : 7'h00;
+  assign \$515  = count_mac_ops + inc_mac_ops;
+  assign \$516  = issue ? 4'h8 : 4'h0;
+  assign \$517  = count_bank_reads + inc_bank_reads;
+  assign \$518  = count_act_reads + inc_act_reads;
+  assign \$519  = in_fire + act_write;
+  assign \$520  = count_act_writes + inc_act_writes;
+  assign \$521  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$577 ;
+    n_layers <= \$522 ;
   always @(posedge clk)
-    in_folds <= \$578 ;
+    in_folds <= \$523 ;
   always @(posedge clk)
-    out_n <= \$579 ;
+    out_n <= \$524 ;
   always @(posedge clk)
-    in_beats0 <= \$580 ;
+    in_beats0 <= \$525 ;
   always @(posedge clk)
-    in_full0 <= \$581 ;
+    in_full0 <= \$526 ;
   always @(posedge clk)
-    in_beats1 <= \$582 ;
+    in_beats1 <= \$527 ;
   always @(posedge clk)
-    in_full1 <= \$583 ;
+    in_full1 <= \$528 ;
   always @(posedge clk)
-    in_wslot <= \$584 ;
+    in_wslot <= \$529 ;
   always @(posedge clk)
-    in_groups <= \$585 ;
+    in_groups <= \$530 ;
   always @(posedge clk)
-    cur_folds <= \$586 ;
+    cur_folds <= \$531 ;
   always @(posedge clk)
-    cur_groups <= \$587 ;
+    cur_groups <= \$532 ;
   always @(posedge clk)
-    cur_out <= \$588 ;
+    cur_out <= \$533 ;
   always @(posedge clk)
-    cur_is_last <= \$589 ;
+    cur_is_last <= \$534 ;
   always @(posedge clk)
-    cur_relu <= \$590 ;
+    cur_relu <= \$535 ;
   always @(posedge clk)
-    cur_requantize <= \$591 ;
+    cur_requantize <= \$536 ;
   always @(posedge clk)
-    bank_addr <= \$592 ;
+    bank_addr <= \$537 ;
   always @(posedge clk)
-    rq_addr <= \$593 ;
+    rq_addr <= \$538 ;
   always @(posedge clk)
-    layer <= \$594 ;
+    layer <= \$539 ;
   always @(posedge clk)
-    group <= \$595 ;
+    group <= \$540 ;
   always @(posedge clk)
-    fold <= \$596 ;
+    fold <= \$541 ;
   always @(posedge clk)
-    fold_end <= \$597 ;
+    fold_end <= \$542 ;
   always @(posedge clk)
-    b_group <= \$598 ;
+    b_group <= \$543 ;
   always @(posedge clk)
-    b_fold <= \$599 ;
+    b_fold <= \$544 ;
   always @(posedge clk)
-    b_in_group <= \$600 ;
+    b_in_group <= \$545 ;
   always @(posedge clk)
-    b_bank_addr <= \$601 ;
+    b_bank_addr <= \$546 ;
   always @(posedge clk)
-    b_rq_addr <= \$602 ;
+    b_rq_addr <= \$547 ;
   always @(posedge clk)
-    loaded <= \$603 ;
+    loaded <= \$548 ;
   always @(posedge clk)
-    wr_buf <= \$604 ;
+    wr_buf <= \$549 ;
   always @(posedge clk)
-    prev_out <= \$605 ;
+    prev_out <= \$550 ;
   always @(posedge clk)
-    prev_groups <= \$606 ;
+    prev_groups <= \$551 ;
   always @(posedge clk)
-    ctx <= \$607 ;
+    ctx <= \$552 ;
   always @(posedge clk)
-    track_reset_r0 <= \$608 ;
+    track_reset_r0 <= \$553 ;
   always @(posedge clk)
-    track_reset_r1 <= \$609 ;
+    track_reset_r1 <= \$554 ;
   always @(posedge clk)
-    step_addr <= \$502 ;
+    step_addr <= \$447 ;
   always @(posedge clk)
-    step_first <= \$505 ;
+    step_first <= \$450 ;
   always @(posedge clk)
-    step_last <= \$510 ;
+    step_last <= \$455 ;
   always @(posedge clk)
-    step_rq <= \$511 ;
+    step_rq <= \$456 ;
   always @(posedge clk)
-    step_relu <= \$512 ;
+    step_relu <= \$457 ;
   always @(posedge clk)
-    step_requantize <= \$513 ;
+    step_requantize <= \$458 ;
   always @(posedge clk)
-    step_in_addr <= \$520 ;
+    step_in_addr <= \$465 ;
   always @(posedge clk)
-    step_act_addr <= \$525 ;
+    step_act_addr <= \$470 ;
   always @(posedge clk)
-    step_from_input <= \$527 ;
+    step_from_input <= \$472 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$528 ;
+    step_group <= \$473 ;
   always @(posedge clk)
-    step_par <= \$529 ;
+    step_par <= \$474 ;
   always @(posedge clk)
-    step_ctx <= \$530 ;
+    step_ctx <= \$475 ;
   always @(posedge clk)
-    step_out <= \$531 ;
+    step_out <= \$476 ;
   always @(posedge clk)
-    step_valid <= \$610 ;
+    step_valid <= \$555 ;
   always @(posedge clk)
-    rd_from_input <= \$611 ;
+    rd_in_data <= in_rp__data;
   always @(posedge clk)
-    rd_block <= \$612 ;
+    rd_act_data <= act_rp__data;
   always @(posedge clk)
-    wb_valid1 <= \$613 ;
+    rd_from_input1 <= step_from_input;
+  always @(posedge clk)
+    rd_block1 <= step_blk;
+  always @(posedge clk)
+    rd_from_input2 <= rd_from_input1;
+  always @(posedge clk)
+    rd_block2 <= rd_block1;
+  always @(posedge clk)
+    wb_valid1 <= \$556 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3993,7 +2219,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$614 ;
+    wb_valid2 <= \$557 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -4003,7 +2229,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$615 ;
+    wb_valid3 <= \$558 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -4013,7 +2239,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$616 ;
+    wb_valid4 <= \$559 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -4023,7 +2249,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$617 ;
+    wb_valid5 <= \$560 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -4033,7 +2259,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$618 ;
+    wb_valid6 <= \$561 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -4043,7 +2269,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$619 ;
+    wb_valid7 <= \$562 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -4053,7 +2279,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$620 ;
+    wb_valid8 <= \$563 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -4063,7 +2289,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$621 ;
+    wb_valid9 <= \$564 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4073,7 +2299,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$622 ;
+    wb_valid10 <= \$565 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4083,7 +2309,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$623 ;
+    wb_valid11 <= \$566 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4093,7 +2319,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$624 ;
+    wb_valid12 <= \$567 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4103,7 +2329,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$625 ;
+    wb_valid13 <= \$568 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4113,93 +2339,103 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$626 ;
+    wb_valid14 <= \$569 ;
   always @(posedge clk)
-    wb_groups0 <= \$627 ;
+    wb_group14 <= wb_group13;
   always @(posedge clk)
-    wb_parity1 <= \$628 ;
+    wb_par14 <= wb_par13;
   always @(posedge clk)
-    wb_groups1 <= \$629 ;
+    wb_ctx14 <= wb_ctx13;
   always @(posedge clk)
-    out_full0 <= \$630 ;
+    wb_out14 <= wb_out13;
   always @(posedge clk)
-    out_pending0 <= \$631 ;
+    wb_parity0 <= \$570 ;
   always @(posedge clk)
-    out_groups0 <= \$632 ;
+    wb_groups0 <= \$571 ;
   always @(posedge clk)
-    out_full1 <= \$633 ;
+    wb_parity1 <= \$572 ;
   always @(posedge clk)
-    out_pending1 <= \$634 ;
+    wb_groups1 <= \$573 ;
   always @(posedge clk)
-    out_groups1 <= \$635 ;
+    out_full0 <= \$574 ;
   always @(posedge clk)
-    drain_inflight <= \$636 ;
+    out_pending0 <= \$575 ;
   always @(posedge clk)
-    drain_inflight2 <= \$637 ;
+    out_groups0 <= \$576 ;
   always @(posedge clk)
-    drain_lane <= \$638 ;
+    out_full1 <= \$577 ;
   always @(posedge clk)
-    drain_last <= \$639 ;
+    out_pending1 <= \$578 ;
   always @(posedge clk)
-    drain_elem <= \$640 ;
+    out_groups1 <= \$579 ;
   always @(posedge clk)
-    drain_slot <= \$641 ;
+    drain_inflight <= \$580 ;
+  always @(posedge clk)
+    drain_inflight2 <= \$581 ;
+  always @(posedge clk)
+    drain_lane <= \$582 ;
+  always @(posedge clk)
+    drain_last <= \$583 ;
+  always @(posedge clk)
+    drain_elem <= \$584 ;
+  always @(posedge clk)
+    drain_slot <= \$585 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$464 ;
+    drain_lane_data0 <= \$signature__data$389 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$465 ;
+    drain_lane_data1 <= \$signature__data$390 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$466 ;
+    drain_lane_data2 <= \$signature__data$391 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$467 ;
+    drain_lane_data3 <= \$signature__data$392 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$468 ;
+    drain_lane_data4 <= \$signature__data$393 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$469 ;
+    drain_lane_data5 <= \$signature__data$394 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$470 ;
+    drain_lane_data6 <= \$signature__data$395 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$471 ;
+    drain_lane_data7 <= \$signature__data$396 ;
   always @(posedge clk)
-    release_slot <= \$642 ;
+    release_slot <= \$586 ;
   always @(posedge clk)
-    in_flight <= \$643 ;
+    in_flight <= \$587 ;
   always @(posedge clk)
-    inc_busy <= \$644 ;
+    inc_busy <= \$588 ;
   always @(posedge clk)
-    count_busy <= \$645 ;
+    count_busy <= \$589 ;
   always @(posedge clk)
-    inc_stall_input <= \$646 ;
+    inc_stall_input <= \$590 ;
   always @(posedge clk)
-    count_stall_input <= \$647 ;
+    count_stall_input <= \$591 ;
   always @(posedge clk)
-    inc_stall_output <= \$648 ;
+    inc_stall_output <= \$592 ;
   always @(posedge clk)
-    count_stall_output <= \$649 ;
+    count_stall_output <= \$593 ;
   always @(posedge clk)
-    inc_mac_ops <= \$650 ;
+    inc_mac_ops <= \$594 ;
   always @(posedge clk)
-    count_mac_ops <= \$651 ;
+    count_mac_ops <= \$595 ;
   always @(posedge clk)
-    inc_bank_reads <= \$652 ;
+    inc_bank_reads <= \$596 ;
   always @(posedge clk)
-    count_bank_reads <= \$653 ;
+    count_bank_reads <= \$597 ;
   always @(posedge clk)
-    inc_act_reads <= \$654 ;
+    inc_act_reads <= \$598 ;
   always @(posedge clk)
-    count_act_reads <= \$655 ;
+    count_act_reads <= \$599 ;
   always @(posedge clk)
-    inc_act_writes <= \$656 ;
+    inc_act_writes <= \$600 ;
   always @(posedge clk)
-    count_act_writes <= \$657 ;
+    count_act_writes <= \$601 ;
   always @(posedge clk)
-    inc_inferences <= \$658 ;
+    inc_inferences <= \$602 ;
   always @(posedge clk)
-    count_inferences <= \$659 ;
+    count_inferences <= \$603 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -4279,234 +2515,277 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$60  = | n_layers;
   assign i_stream__ready = \$59  & \$60 ;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$62  = in_wslot ? in_beats1 : in_beats0;
-  assign \$64  = in_wslot ? 6'h20 : 6'h00;
-  assign \$65  = \$63  + \$64 ;
-  assign \$67  = in_wslot ? in_beats1 : in_beats0;
-  assign \$69  = in_wslot ? 6'h20 : 6'h00;
-  assign \$70  = \$68  + \$69 ;
-  assign \$72  = in_wslot ? in_beats1 : in_beats0;
-  assign \$74  = in_wslot ? 6'h20 : 6'h00;
-  assign \$75  = \$73  + \$74 ;
-  assign \$77  = in_wslot ? in_beats1 : in_beats0;
-  assign \$79  = in_wslot ? 6'h20 : 6'h00;
-  assign \$80  = \$78  + \$79 ;
-  assign \$82  = in_wslot ? in_beats1 : in_beats0;
-  assign \$84  = in_wslot ? 6'h20 : 6'h00;
-  assign \$85  = \$83  + \$84 ;
-  assign \$87  = in_wslot ? in_beats1 : in_beats0;
-  assign \$89  = in_wslot ? 6'h20 : 6'h00;
-  assign \$90  = \$88  + \$89 ;
-  assign \$92  = in_wslot ? in_beats1 : in_beats0;
-  assign \$94  = in_wslot ? 6'h20 : 6'h00;
-  assign \$95  = \$93  + \$94 ;
-  assign \$97  = in_wslot ? in_beats1 : in_beats0;
-  assign \$99  = in_wslot ? 6'h20 : 6'h00;
-  assign \$100  = \$98  + \$99 ;
-  assign \$101  = in_wslot ? in_beats1 : in_beats0;
-  assign \$102  = ! \$101 ;
-  assign vector_start = in_fire & \$102 ;
+  assign \$61  = in_wslot ? in_beats1 : in_beats0;
+  assign \$63  = in_wslot ? 6'h20 : 6'h00;
+  assign \$64  = \$62  + \$63 ;
+  assign \$81  = in_wslot ? in_beats1 : in_beats0;
+  assign \$82  = ! \$81 ;
+  assign vector_start = in_fire & \$82 ;
   assign b_done = b_group == in_groups;
-  assign \$103  = ~ loaded;
-  assign \$104  = b_done ? 1'h1 : 1'h0;
-  assign \$105  = layer + 1'h1;
-  assign \$106  = cur_is_last ? { 4'h0, \$104  } : \$105 ;
-  assign \$107  = loaded ? \$106  : 5'h00;
-  assign \$108  = | n_layers;
-  assign active = loaded & \$108 ;
-  assign \$109  = | layer;
-  assign \$110  = active & \$109 ;
-  assign \$111  = ~ b_done;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = ctx ? in_beats0 : in_beats1;
-  assign \$114  = | \$113 ;
-  assign b_available = \$112  & \$114 ;
-  assign \$115  = ctx ? in_beats0 : in_beats1;
-  assign \$116  = \$115  > b_fold;
-  assign \$117  = ~ b_in_group;
-  assign \$118  = ! fold;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = ! layer;
-  assign \$121  = ctx ? in_beats1 : in_beats0;
-  assign \$122  = \$121  > fold;
-  assign \$123  = | group;
-  assign \$124  = ctx ? wb_parity1 : wb_parity0;
-  assign \$125  = ~ layer[0];
-  assign \$126  = \$124  == \$125 ;
-  assign \$127  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$128  = ~ \$127 ;
-  assign \$129  = \$126  & \$128 ;
-  assign \$130  = ctx ? wb_groups1 : wb_groups0;
-  assign \$132  = \$131  >= fold_end;
-  assign \$133  = ctx ? wb_groups1 : wb_groups0;
-  assign \$135  = \$134  >= prev_out;
-  assign \$136  = \$132  | \$135 ;
-  assign \$137  = \$129  & \$136 ;
-  assign \$138  = \$123  | \$137 ;
-  assign \$139  = \$120  ? \$122  : \$138 ;
-  assign \$140  = active & \$139 ;
-  assign \$141  = ! group;
-  assign \$142  = ! fold;
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = cur_is_last & \$143 ;
-  assign \$145  = ctx ? out_full1 : out_full0;
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$140  & \$147 ;
-  assign \$150  = | layer;
-  assign \$151  = ! group;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = ctx ? wb_parity1 : wb_parity0;
-  assign \$154  = ~ layer[0];
-  assign \$155  = \$153  == \$154 ;
-  assign \$156  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = \$155  & \$157 ;
-  assign \$159  = ctx ? wb_groups1 : wb_groups0;
-  assign \$160  = \$159  == prev_groups;
-  assign \$161  = \$158  & \$160 ;
-  assign \$162  = \$152  ? \$161  : 1'h1;
-  assign \$163  = \$149  & \$162 ;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$119  & \$164 ;
-  assign \$166  = \$165  & b_available;
-  assign issue_b = b_in_group ? \$116  : \$166 ;
-  assign \$167  = ~ b_in_group;
-  assign \$168  = ! layer;
-  assign \$169  = ctx ? in_beats1 : in_beats0;
-  assign \$170  = \$169  > fold;
-  assign \$171  = | group;
-  assign \$172  = ctx ? wb_parity1 : wb_parity0;
-  assign \$173  = ~ layer[0];
-  assign \$174  = \$172  == \$173 ;
-  assign \$175  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$174  & \$176 ;
-  assign \$178  = ctx ? wb_groups1 : wb_groups0;
-  assign \$180  = \$179  >= fold_end;
-  assign \$181  = ctx ? wb_groups1 : wb_groups0;
-  assign \$183  = \$182  >= prev_out;
-  assign \$184  = \$180  | \$183 ;
-  assign \$185  = \$177  & \$184 ;
-  assign \$186  = \$171  | \$185 ;
-  assign \$187  = \$168  ? \$170  : \$186 ;
-  assign \$188  = active & \$187 ;
-  assign \$189  = ! group;
-  assign \$190  = ! fold;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = cur_is_last & \$191 ;
-  assign \$193  = ctx ? out_full1 : out_full0;
-  assign \$194  = \$192  & \$193 ;
+  assign \$83  = ~ loaded;
+  assign \$84  = b_done ? 1'h1 : 1'h0;
+  assign \$85  = layer + 1'h1;
+  assign \$86  = cur_is_last ? { 4'h0, \$84  } : \$85 ;
+  assign \$87  = loaded ? \$86  : 5'h00;
+  assign \$88  = | n_layers;
+  assign active = loaded & \$88 ;
+  assign \$89  = | layer;
+  assign \$90  = active & \$89 ;
+  assign \$91  = ~ b_done;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = ctx ? in_beats0 : in_beats1;
+  assign \$94  = | \$93 ;
+  assign b_available = \$92  & \$94 ;
+  assign \$95  = ctx ? in_beats0 : in_beats1;
+  assign \$96  = \$95  > b_fold;
+  assign \$97  = ~ b_in_group;
+  assign \$98  = ! fold;
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = ! layer;
+  assign \$101  = ctx ? in_beats1 : in_beats0;
+  assign \$102  = \$101  > fold;
+  assign \$103  = | group;
+  assign \$104  = ctx ? wb_parity1 : wb_parity0;
+  assign \$105  = ~ layer[0];
+  assign \$106  = \$104  == \$105 ;
+  assign \$107  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$108  = ~ \$107 ;
+  assign \$109  = \$106  & \$108 ;
+  assign \$110  = ctx ? wb_groups1 : wb_groups0;
+  assign \$112  = \$111  >= fold_end;
+  assign \$113  = ctx ? wb_groups1 : wb_groups0;
+  assign \$115  = \$114  >= prev_out;
+  assign \$116  = \$112  | \$115 ;
+  assign \$117  = \$109  & \$116 ;
+  assign \$118  = \$103  | \$117 ;
+  assign \$119  = \$100  ? \$102  : \$118 ;
+  assign \$120  = active & \$119 ;
+  assign \$121  = ! group;
+  assign \$122  = ! fold;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = cur_is_last & \$123 ;
+  assign \$125  = ctx ? out_full1 : out_full0;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$120  & \$127 ;
+  assign \$130  = | layer;
+  assign \$131  = ! group;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = ctx ? wb_parity1 : wb_parity0;
+  assign \$134  = ~ layer[0];
+  assign \$135  = \$133  == \$134 ;
+  assign \$136  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$135  & \$137 ;
+  assign \$139  = ctx ? wb_groups1 : wb_groups0;
+  assign \$140  = \$139  == prev_groups;
+  assign \$141  = \$138  & \$140 ;
+  assign \$142  = \$132  ? \$141  : 1'h1;
+  assign \$143  = \$129  & \$142 ;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = \$99  & \$144 ;
+  assign \$146  = \$145  & b_available;
+  assign issue_b = b_in_group ? \$96  : \$146 ;
+  assign \$147  = ~ b_in_group;
+  assign \$148  = ! layer;
+  assign \$149  = ctx ? in_beats1 : in_beats0;
+  assign \$150  = \$149  > fold;
+  assign \$151  = | group;
+  assign \$152  = ctx ? wb_parity1 : wb_parity0;
+  assign \$153  = ~ layer[0];
+  assign \$154  = \$152  == \$153 ;
+  assign \$155  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = \$154  & \$156 ;
+  assign \$158  = ctx ? wb_groups1 : wb_groups0;
+  assign \$160  = \$159  >= fold_end;
+  assign \$161  = ctx ? wb_groups1 : wb_groups0;
+  assign \$163  = \$162  >= prev_out;
+  assign \$164  = \$160  | \$163 ;
+  assign \$165  = \$157  & \$164 ;
+  assign \$166  = \$151  | \$165 ;
+  assign \$167  = \$148  ? \$150  : \$166 ;
+  assign \$168  = active & \$167 ;
+  assign \$169  = ! group;
+  assign \$170  = ! fold;
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = cur_is_last & \$171 ;
+  assign \$173  = ctx ? out_full1 : out_full0;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = \$168  & \$175 ;
+  assign \$178  = \$147  & \$177 ;
+  assign \$179  = ~ b_in_group;
+  assign \$180  = ! fold;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = | layer;
+  assign \$183  = ! group;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = ctx ? wb_parity1 : wb_parity0;
+  assign \$186  = ~ layer[0];
+  assign \$187  = \$185  == \$186 ;
+  assign \$188  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$189  = ~ \$188 ;
+  assign \$190  = \$187  & \$189 ;
+  assign \$191  = ctx ? wb_groups1 : wb_groups0;
+  assign \$192  = \$191  == prev_groups;
+  assign \$193  = \$190  & \$192 ;
+  assign \$194  = \$184  ? \$193  : 1'h1;
   assign \$195  = ~ \$194 ;
-  assign \$196  = \$188  & \$195 ;
-  assign \$198  = \$167  & \$197 ;
-  assign \$199  = ~ b_in_group;
-  assign \$200  = ! fold;
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = | layer;
-  assign \$203  = ! group;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ctx ? wb_parity1 : wb_parity0;
-  assign \$206  = ~ layer[0];
-  assign \$207  = \$205  == \$206 ;
-  assign \$208  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = \$207  & \$209 ;
-  assign \$211  = ctx ? wb_groups1 : wb_groups0;
-  assign \$212  = \$211  == prev_groups;
-  assign \$213  = \$210  & \$212 ;
-  assign \$214  = \$204  ? \$213  : 1'h1;
-  assign \$215  = ~ \$214 ;
-  assign \$216  = \$201  & \$215 ;
-  assign \$217  = \$216  & b_available;
-  assign \$218  = ~ \$217 ;
-  assign issue_a = \$198  & \$218 ;
+  assign \$196  = \$181  & \$195 ;
+  assign \$197  = \$196  & b_available;
+  assign \$198  = ~ \$197 ;
+  assign issue_a = \$178  & \$198 ;
   assign issue = issue_a | issue_b;
-  assign \$219  = ~ issue;
-  assign \$220  = \$219  & active;
-  assign \$221  = ! layer;
-  assign \$222  = ctx ? in_beats1 : in_beats0;
-  assign \$223  = \$222  > fold;
-  assign \$224  = ~ \$223 ;
-  assign \$225  = \$221  & \$224 ;
-  assign \$226  = ctx ? in_beats1 : in_beats0;
-  assign \$227  = | \$226 ;
-  assign \$228  = \$225  & \$227 ;
-  assign \$229  = b_in_group ? 1'h1 : \$228 ;
-  assign stall_input = \$220  & \$229 ;
-  assign \$230  = ~ issue;
-  assign \$231  = ~ b_in_group;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = \$232  & active;
-  assign \$234  = ! layer;
-  assign \$235  = ctx ? in_beats1 : in_beats0;
-  assign \$236  = \$235  > fold;
-  assign \$237  = | group;
-  assign \$238  = ctx ? wb_parity1 : wb_parity0;
-  assign \$239  = ~ layer[0];
-  assign \$240  = \$238  == \$239 ;
-  assign \$241  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$242  = ~ \$241 ;
-  assign \$243  = \$240  & \$242 ;
-  assign \$244  = ctx ? wb_groups1 : wb_groups0;
-  assign \$246  = \$245  >= fold_end;
-  assign \$247  = ctx ? wb_groups1 : wb_groups0;
-  assign \$249  = \$248  >= prev_out;
-  assign \$250  = \$246  | \$249 ;
-  assign \$251  = \$243  & \$250 ;
-  assign \$252  = \$237  | \$251 ;
-  assign \$253  = \$234  ? \$236  : \$252 ;
-  assign \$254  = \$233  & \$253 ;
-  assign \$255  = ! group;
-  assign \$256  = ! fold;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = cur_is_last & \$257 ;
-  assign \$259  = ctx ? out_full1 : out_full0;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = ~ \$260 ;
-  assign stall_output = \$254  & \$262 ;
-  assign \$263  = ! ctx;
-  assign \$264  = issue_a & \$263 ;
-  assign \$265  = ! layer;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = cur_folds - 1'h1;
-  assign \$268  = fold == \$267 ;
-  assign \$269  = \$266  & \$268 ;
-  assign \$270  = cur_groups - 1'h1;
-  assign \$271  = group == \$270 ;
-  assign \$272  = \$269  & \$271 ;
-  assign \$274  = issue_b & \$273 ;
-  assign \$275  = in_folds - 1'h1;
-  assign \$276  = b_fold == \$275 ;
-  assign \$277  = \$274  & \$276 ;
-  assign \$278  = in_groups - 1'h1;
-  assign \$279  = b_group == \$278 ;
-  assign \$280  = \$277  & \$279 ;
-  assign in_release0 = \$272  | \$280 ;
-  assign \$281  = ! ctx;
-  assign \$282  = issue_a & \$281 ;
-  assign \$283  = ! layer;
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = ! group;
-  assign \$286  = ! fold;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = \$284  & \$287 ;
-  assign \$290  = issue_b & \$289 ;
-  assign \$291  = ! b_group;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = ! b_fold;
-  assign \$294  = \$292  & \$293 ;
-  assign track_reset0 = \$288  | \$294 ;
-  assign \$296  = issue_a & \$295 ;
-  assign \$297  = ! layer;
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = cur_folds - 1'h1;
-  assign \$300  = fold == \$299 ;
+  assign \$199  = ~ issue;
+  assign \$200  = \$199  & active;
+  assign \$201  = ! layer;
+  assign \$202  = ctx ? in_beats1 : in_beats0;
+  assign \$203  = \$202  > fold;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = \$201  & \$204 ;
+  assign \$206  = ctx ? in_beats1 : in_beats0;
+  assign \$207  = | \$206 ;
+  assign \$208  = \$205  & \$207 ;
+  assign \$209  = b_in_group ? 1'h1 : \$208 ;
+  assign stall_input = \$200  & \$209 ;
+  assign \$210  = ~ issue;
+  assign \$211  = ~ b_in_group;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = \$212  & active;
+  assign \$214  = ! layer;
+  assign \$215  = ctx ? in_beats1 : in_beats0;
+  assign \$216  = \$215  > fold;
+  assign \$217  = | group;
+  assign \$218  = ctx ? wb_parity1 : wb_parity0;
+  assign \$219  = ~ layer[0];
+  assign \$220  = \$218  == \$219 ;
+  assign \$221  = ctx ? track_reset_r1 : track_reset_r0;
+  assign \$222  = ~ \$221 ;
+  assign \$223  = \$220  & \$222 ;
+  assign \$224  = ctx ? wb_groups1 : wb_groups0;
+  assign \$226  = \$225  >= fold_end;
+  assign \$227  = ctx ? wb_groups1 : wb_groups0;
+  assign \$229  = \$228  >= prev_out;
+  assign \$230  = \$226  | \$229 ;
+  assign \$231  = \$223  & \$230 ;
+  assign \$232  = \$217  | \$231 ;
+  assign \$233  = \$214  ? \$216  : \$232 ;
+  assign \$234  = \$213  & \$233 ;
+  assign \$235  = ! group;
+  assign \$236  = ! fold;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = cur_is_last & \$237 ;
+  assign \$239  = ctx ? out_full1 : out_full0;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign stall_output = \$234  & \$242 ;
+  assign \$243  = ! ctx;
+  assign \$244  = issue_a & \$243 ;
+  assign \$245  = ! layer;
+  assign \$246  = \$244  & \$245 ;
+  assign \$247  = cur_folds - 1'h1;
+  assign \$248  = fold == \$247 ;
+  assign \$249  = \$246  & \$248 ;
+  assign \$250  = cur_groups - 1'h1;
+  assign \$251  = group == \$250 ;
+  assign \$252  = \$249  & \$251 ;
+  assign \$254  = issue_b & \$253 ;
+  assign \$255  = in_folds - 1'h1;
+  assign \$256  = b_fold == \$255 ;
+  assign \$257  = \$254  & \$256 ;
+  assign \$258  = in_groups - 1'h1;
+  assign \$259  = b_group == \$258 ;
+  assign \$260  = \$257  & \$259 ;
+  assign in_release0 = \$252  | \$260 ;
+  assign \$261  = ! ctx;
+  assign \$262  = issue_a & \$261 ;
+  assign \$263  = ! layer;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = ! group;
+  assign \$266  = ! fold;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = \$264  & \$267 ;
+  assign \$270  = issue_b & \$269 ;
+  assign \$271  = ! b_group;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = ! b_fold;
+  assign \$274  = \$272  & \$273 ;
+  assign track_reset0 = \$268  | \$274 ;
+  assign \$276  = issue_a & \$275 ;
+  assign \$277  = ! layer;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = cur_folds - 1'h1;
+  assign \$280  = fold == \$279 ;
+  assign \$281  = \$278  & \$280 ;
+  assign \$282  = cur_groups - 1'h1;
+  assign \$283  = group == \$282 ;
+  assign \$284  = \$281  & \$283 ;
+  assign \$285  = ~ ctx;
+  assign \$286  = issue_b & \$285 ;
+  assign \$287  = in_folds - 1'h1;
+  assign \$288  = b_fold == \$287 ;
+  assign \$289  = \$286  & \$288 ;
+  assign \$290  = in_groups - 1'h1;
+  assign \$291  = b_group == \$290 ;
+  assign \$292  = \$289  & \$291 ;
+  assign in_release1 = \$284  | \$292 ;
+  assign \$294  = issue_a & \$293 ;
+  assign \$295  = ! layer;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = ! group;
+  assign \$298  = ! fold;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = \$296  & \$299 ;
+  assign \$301  = ~ ctx;
+  assign \$302  = issue_b & \$301 ;
+  assign \$303  = ! b_group;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = ! b_fold;
+  assign \$306  = \$304  & \$305 ;
+  assign track_reset1 = \$300  | \$306 ;
+  assign \$307  = issue_a & cur_is_last;
+  assign \$308  = ! group;
+  assign \$309  = ! fold;
+  assign \$310  = \$308  & \$309 ;
+  assign claim_out = \$307  & \$310 ;
+  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
+  assign \$311  = ~ wb_out14;
+  assign act_write = wb_valid14 & \$311 ;
+  assign out_write = wb_valid14 & wb_out14;
+  assign \$313  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$314  = \$312  + \$313 ;
+  assign \$315  = wb_par14 ? 6'h20 : 6'h00;
+  assign \$316  = \$314  + \$315 ;
+  assign \$333  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$334  = wb_group14 + \$333 ;
+  assign \$335  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$336  = wb_group14 + \$335 ;
+  assign \$337  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$338  = wb_group14 + \$337 ;
+  assign \$339  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$340  = wb_group14 + \$339 ;
+  assign \$341  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$342  = wb_group14 + \$341 ;
+  assign \$343  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$344  = wb_group14 + \$343 ;
+  assign \$345  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$346  = wb_group14 + \$345 ;
+  assign \$347  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$348  = wb_group14 + \$347 ;
+  assign \$349  = drain_slot ? out_pending1 : out_pending0;
+  assign \$350  = drain_slot ? out_groups1 : out_groups0;
+  assign \$352  = \$350  > \$351 ;
+  assign \$353  = \$349  & \$352 ;
+  assign \$354  = w_level + drain_inflight;
+  assign \$355  = \$354  + drain_inflight2;
+  assign \$356  = \$355  < 3'h4;
+  assign drain_read = \$353  & \$356 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1407$0 (drain_last2),
-    .\port$503$0 (drain_data),
+    .\port$1301$0 (drain_last2),
+    .\port$433$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -4514,15 +2793,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .w_en(drain_inflight2)
   );
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
+    .act(act_word),
     .clk(clk),
-    .\port$378$0 (\$331 ),
-    .\port$379$0 (\$332 ),
-    .\port$380$0 (\$333 ),
-    .\port$381$0 (\$334 ),
-    .\port$382$0 (\$335 ),
-    .\port$383$0 (\$336 ),
-    .\port$384$0 (\$337 ),
-    .\port$385$0 (\$338 ),
     .result(result),
     .rp__addr(step_addr),
     .rst(rst),
@@ -4538,16 +2810,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .wp__en(bank_we)
   );
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
+    .act(act_word),
     .clk(clk),
-    .\port$378$0 (\$331 ),
-    .\port$379$0 (\$332 ),
-    .\port$380$0 (\$333 ),
-    .\port$381$0 (\$334 ),
-    .\port$382$0 (\$335 ),
-    .\port$383$0 (\$336 ),
-    .\port$384$0 (\$337 ),
-    .\port$385$0 (\$338 ),
-    .result(\result$280 ),
+    .result(\result$213 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -4562,16 +2827,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .wp__en(\bank_we$24 )
   );
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
+    .act(act_word),
     .clk(clk),
-    .\port$378$0 (\$331 ),
-    .\port$379$0 (\$332 ),
-    .\port$380$0 (\$333 ),
-    .\port$381$0 (\$334 ),
-    .\port$382$0 (\$335 ),
-    .\port$383$0 (\$336 ),
-    .\port$384$0 (\$337 ),
-    .\port$385$0 (\$338 ),
-    .result(\result$284 ),
+    .result(\result$214 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -4586,16 +2844,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .wp__en(\bank_we$30 )
   );
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
+    .act(act_word),
     .clk(clk),
-    .\port$378$0 (\$331 ),
-    .\port$379$0 (\$332 ),
-    .\port$380$0 (\$333 ),
-    .\port$381$0 (\$334 ),
-    .\port$382$0 (\$335 ),
-    .\port$383$0 (\$336 ),
-    .\port$384$0 (\$337 ),
-    .\port$385$0 (\$338 ),
-    .result(\result$288 ),
+    .result(\result$215 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -4610,16 +2861,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .wp__en(\bank_we$36 )
   );
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
+    .act(act_word),
     .clk(clk),
-    .\port$378$0 (\$331 ),
-    .\port$379$0 (\$332 ),
-    .\port$380$0 (\$333 ),
-    .\port$381$0 (\$334 ),
-    .\port$382$0 (\$335 ),
-    .\port$383$0 (\$336 ),
-    .\port$384$0 (\$337 ),
-    .\port$385$0 (\$338 ),
-    .result(\result$292 ),
+    .result(\result$216 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -4634,16 +2878,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .wp__en(\bank_we$42 )
   );
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
+    .act(act_word),
     .clk(clk),
-    .\port$378$0 (\$331 ),
-    .\port$379$0 (\$332 ),
-    .\port$380$0 (\$333 ),
-    .\port$381$0 (\$334 ),
-    .\port$382$0 (\$335 ),
-    .\port$383$0 (\$336 ),
-    .\port$384$0 (\$337 ),
-    .\port$385$0 (\$338 ),
-    .result(\result$296 ),
+    .result(\result$217 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -4658,16 +2895,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .wp__en(\bank_we$48 )
   );
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
+    .act(act_word),
     .clk(clk),
-    .\port$378$0 (\$331 ),
-    .\port$379$0 (\$332 ),
-    .\port$380$0 (\$333 ),
-    .\port$381$0 (\$334 ),
-    .\port$382$0 (\$335 ),
-    .\port$383$0 (\$336 ),
-    .\port$384$0 (\$337 ),
-    .\port$385$0 (\$338 ),
-    .result(\result$300 ),
+    .result(\result$218 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -4682,16 +2912,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .wp__en(\bank_we$54 )
   );
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
+    .act(act_word),
     .clk(clk),
-    .\port$378$0 (\$331 ),
-    .\port$379$0 (\$332 ),
-    .\port$380$0 (\$333 ),
-    .\port$381$0 (\$334 ),
-    .\port$382$0 (\$335 ),
-    .\port$383$0 (\$336 ),
-    .\port$384$0 (\$337 ),
-    .\port$385$0 (\$338 ),
-    .result(\result$304 ),
+    .result(\result$219 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4764,1008 +2987,1001 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = n_layers;
-    if (\$437 ) begin
-      if (\$438 ) begin
-        \$577  = \$440 [3:0];
+    \$522  = n_layers;
+    if (\$382 ) begin
+      if (\$383 ) begin
+        \$522  = \$385 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = \$442 [8:0];
+    \$523  = \$387 [8:0];
     if (rst) begin
-      \$578  = 9'h000;
+      \$523  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = dl_rp__data[17:9];
+    \$524  = dl_rp__data[17:9];
+    if (rst) begin
+      \$524  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$525  = in_beats0;
+    if (\$389 ) begin
+      \$525  = \$390 [8:0];
+    end
+    if (in_release0) begin
+      \$525  = 9'h000;
+    end
+    if (rst) begin
+      \$525  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$526  = in_full0;
+    if (\$389 ) begin
+      if (\$392 ) begin
+        \$526  = 1'h1;
+      end
+    end
+    if (in_release0) begin
+      \$526  = 1'h0;
+    end
+    if (rst) begin
+      \$526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$527  = in_beats1;
+    if (\$394 ) begin
+      \$527  = \$395 [8:0];
+    end
+    if (in_release1) begin
+      \$527  = 9'h000;
+    end
+    if (rst) begin
+      \$527  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$528  = in_full1;
+    if (\$394 ) begin
+      if (\$397 ) begin
+        \$528  = 1'h1;
+      end
+    end
+    if (in_release1) begin
+      \$528  = 1'h0;
+    end
+    if (rst) begin
+      \$528  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$529  = in_wslot;
+    if (\$401 ) begin
+      \$529  = \$402 ;
+    end
+    if (rst) begin
+      \$529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$530  = \$404 [8:0];
+    if (rst) begin
+      \$530  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = cur_folds;
+    if (\$405 ) begin
+      \$531  = \$407 [8:0];
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$531  = \$419 [8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$531  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$532  = cur_groups;
+    if (\$405 ) begin
+      \$532  = \$409 [8:0];
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$532  = \$421 [8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$532  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$533  = cur_out;
+    if (\$405 ) begin
+      \$533  = nxt_rp__data[17:9];
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$533  = nxt_rp__data[17:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$533  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$534  = cur_is_last;
+    if (\$405 ) begin
+      \$534  = \$411 ;
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$534  = \$423 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$535  = cur_relu;
+    if (\$405 ) begin
+      \$535  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$535  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$536  = cur_requantize;
+    if (\$405 ) begin
+      \$536  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$536  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$537  = bank_addr;
+    if (\$405 ) begin
+      \$537  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$537  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$426 ) begin
+              \$537  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$434 ) begin
+        \$537  = \$435 [8:0];
+      end
+    end
+    if (rst) begin
+      \$537  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$538  = rq_addr;
+    if (\$405 ) begin
+      \$538  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        \$538  = \$415 [7:0];
+        if (\$417 ) begin
+          \$538  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$426 ) begin
+              \$538  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$538  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$539  = layer;
+    if (\$405 ) begin
+      \$539  = \$87 [3:0];
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$539  = \$87 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$539  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$540  = group;
+    if (\$405 ) begin
+      \$540  = 9'h000;
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        \$540  = \$414 [8:0];
+        if (\$417 ) begin
+          \$540  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$426 ) begin
+              \$540  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$540  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = fold;
+    if (\$405 ) begin
+      \$541  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$413 ) begin
+        \$541  = 9'h000;
+        if (\$417 ) begin
+          \$541  = 9'h000;
+        end
+      end else begin
+        \$541  = \$427 [8:0];
+      end
+    end
+    if (rst) begin
+      \$541  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$542  = fold_end;
+    if (\$405 ) begin
+      \$542  = 18'h00008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$413 ) begin
+        \$542  = 18'h00008;
+        if (\$417 ) begin
+          \$542  = 18'h00008;
+        end
+      end else begin
+        \$542  = \$428 [17:0];
+      end
+    end
+    if (rst) begin
+      \$542  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$543  = b_group;
+    if (\$405 ) begin
+      \$543  = 9'h000;
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          if (cur_is_last) begin
+            \$543  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$441 ) begin
+        \$543  = \$442 [8:0];
+      end
+    end
+    if (rst) begin
+      \$543  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$544  = b_fold;
+    if (\$405 ) begin
+      \$544  = 9'h000;
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          if (cur_is_last) begin
+            \$544  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$441 ) begin
+        \$544  = 9'h000;
+      end else begin
+        \$544  = \$444 [8:0];
+      end
+    end
+    if (rst) begin
+      \$544  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$545  = b_in_group;
+    if (\$405 ) begin
+      \$545  = 1'h0;
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          if (cur_is_last) begin
+            \$545  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$545  = \$439 ;
+    end
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = b_bank_addr;
+    if (\$405 ) begin
+      \$546  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          if (cur_is_last) begin
+            \$546  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$546  = \$436 [8:0];
+    end
+    if (rst) begin
+      \$546  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = b_rq_addr;
+    if (\$405 ) begin
+      \$547  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          if (cur_is_last) begin
+            \$547  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$441 ) begin
+        \$547  = \$443 [7:0];
+      end
+    end
+    if (rst) begin
+      \$547  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = loaded;
+    if (\$405 ) begin
+      \$548  = 1'h1;
+    end
+    if (\$446 ) begin
+      \$548  = 1'h0;
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = wr_buf;
+    if (\$405 ) begin
+      \$549  = 1'h0;
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$549  = \$424 ;
+          if (cur_is_last) begin
+            \$549  = 1'h0;
+            if (b_done) begin
+              \$549  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = prev_out;
+    if (\$405 ) begin
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$550  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$550  = d0_rp__data[17:9];
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$550  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = prev_groups;
+    if (\$405 ) begin
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          \$551  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$551  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$551  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = ctx;
+    if (\$405 ) begin
+    end else if (issue_a) begin
+      if (\$413 ) begin
+        if (\$417 ) begin
+          if (cur_is_last) begin
+            \$552  = \$425 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = track_reset0;
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = track_reset1;
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = issue;
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = \$477 ;
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = wb_valid1;
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = wb_valid2;
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$559  = wb_valid3;
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = wb_valid4;
+    if (rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = wb_valid5;
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = wb_valid6;
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = wb_valid7;
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$564  = wb_valid8;
+    if (rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$565  = wb_valid9;
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$566  = wb_valid10;
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$567  = wb_valid11;
+    if (rst) begin
+      \$567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = wb_valid12;
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = wb_valid13;
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = wb_parity0;
+    if (track_reset_r0) begin
+      \$570  = 1'h1;
+    end else if (\$479 ) begin
+      \$570  = wb_par14;
+    end
+    if (rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = wb_groups0;
+    if (track_reset_r0) begin
+      \$571  = 9'h000;
+    end else if (\$479 ) begin
+      \$571  = \$482 [8:0];
+    end
+    if (rst) begin
+      \$571  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = wb_parity1;
+    if (track_reset_r1) begin
+      \$572  = 1'h1;
+    end else if (\$484 ) begin
+      \$572  = wb_par14;
+    end
+    if (rst) begin
+      \$572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = wb_groups1;
+    if (track_reset_r1) begin
+      \$573  = 9'h000;
+    end else if (\$484 ) begin
+      \$573  = \$487 [8:0];
+    end
+    if (rst) begin
+      \$573  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = out_full0;
+    if (\$489 ) begin
+      \$574  = 1'h1;
+    end
+    if (done) begin
+      if (\$507 ) begin
+        \$574  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = out_pending0;
+    if (\$489 ) begin
+      \$575  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$501 ) begin
+        if (\$503 ) begin
+          \$575  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = out_groups0;
+    if (\$489 ) begin
+      \$576  = 9'h000;
+    end else if (\$491 ) begin
+      \$576  = \$492 [8:0];
+    end
+    if (rst) begin
+      \$576  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = out_full1;
+    if (\$494 ) begin
+      \$577  = 1'h1;
+    end
+    if (done) begin
+      if (\$508 ) begin
+        \$577  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = out_pending1;
+    if (\$494 ) begin
+      \$578  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$501 ) begin
+        if (\$504 ) begin
+          \$578  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = out_groups1;
+    if (\$494 ) begin
+      \$579  = 9'h000;
+    end else if (\$496 ) begin
+      \$579  = \$497 [8:0];
+    end
     if (rst) begin
       \$579  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = in_beats0;
-    if (\$444 ) begin
-      \$580  = \$445 [8:0];
-    end
-    if (in_release0) begin
-      \$580  = 9'h000;
-    end
+    \$580  = drain_read;
     if (rst) begin
-      \$580  = 9'h000;
+      \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = in_full0;
-    if (\$444 ) begin
-      if (\$447 ) begin
-        \$581  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$581  = 1'h0;
-    end
+    \$581  = drain_inflight;
     if (rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = in_beats1;
-    if (\$449 ) begin
-      \$582  = \$450 [8:0];
-    end
-    if (in_release1) begin
-      \$582  = 9'h000;
-    end
-    if (rst) begin
-      \$582  = 9'h000;
+    \$582  = drain_lane;
+    if (drain_read) begin
+      \$582  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = in_full1;
-    if (\$449 ) begin
-      if (\$452 ) begin
-        \$583  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$583  = 1'h0;
-    end
-    if (rst) begin
-      \$583  = 1'h0;
+    \$583  = drain_last;
+    if (drain_read) begin
+      \$583  = \$499 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = in_wslot;
-    if (\$456 ) begin
-      \$584  = \$457 ;
-    end
-    if (rst) begin
-      \$584  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = \$459 [8:0];
-    if (rst) begin
-      \$585  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = cur_folds;
-    if (\$460 ) begin
-      \$586  = \$462 [8:0];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$586  = \$474 [8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$586  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = cur_groups;
-    if (\$460 ) begin
-      \$587  = \$464 [8:0];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$587  = \$476 [8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$587  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = cur_out;
-    if (\$460 ) begin
-      \$588  = nxt_rp__data[17:9];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$588  = nxt_rp__data[17:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$588  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = cur_is_last;
-    if (\$460 ) begin
-      \$589  = \$466 ;
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$589  = \$478 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$589  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = cur_relu;
-    if (\$460 ) begin
-      \$590  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$590  = nxt_rp__data[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$590  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = cur_requantize;
-    if (\$460 ) begin
-      \$591  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$591  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$591  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = bank_addr;
-    if (\$460 ) begin
-      \$592  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$592  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$481 ) begin
-              \$592  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$489 ) begin
-        \$592  = \$490 [8:0];
-      end
-    end
-    if (rst) begin
-      \$592  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = rq_addr;
-    if (\$460 ) begin
-      \$593  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        \$593  = \$470 [7:0];
-        if (\$472 ) begin
-          \$593  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$481 ) begin
-              \$593  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$593  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = layer;
-    if (\$460 ) begin
-      \$594  = \$107 [3:0];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$594  = \$107 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$594  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = group;
-    if (\$460 ) begin
-      \$595  = 9'h000;
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        \$595  = \$469 [8:0];
-        if (\$472 ) begin
-          \$595  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$481 ) begin
-              \$595  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$595  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = fold;
-    if (\$460 ) begin
-      \$596  = 9'h000;
-    end else if (issue_a) begin
+    \$584  = drain_elem;
+    if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$468 ) begin
-        \$596  = 9'h000;
-        if (\$472 ) begin
-          \$596  = 9'h000;
-        end
+      if (\$501 ) begin
+        \$584  = 9'h000;
       end else begin
-        \$596  = \$482 [8:0];
+        \$584  = \$505 [8:0];
       end
     end
     if (rst) begin
-      \$596  = 9'h000;
+      \$584  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = fold_end;
-    if (\$460 ) begin
-      \$597  = 18'h00008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$468 ) begin
-        \$597  = 18'h00008;
-        if (\$472 ) begin
-          \$597  = 18'h00008;
-        end
-      end else begin
-        \$597  = \$483 [17:0];
+    \$585  = drain_slot;
+    if (drain_read) begin
+      if (\$501 ) begin
+        \$585  = \$502 ;
       end
     end
     if (rst) begin
-      \$597  = 18'h00000;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = b_group;
-    if (\$460 ) begin
-      \$598  = 9'h000;
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          if (cur_is_last) begin
-            \$598  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$496 ) begin
-        \$598  = \$497 [8:0];
-      end
-    end
-    if (rst) begin
-      \$598  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = b_fold;
-    if (\$460 ) begin
-      \$599  = 9'h000;
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          if (cur_is_last) begin
-            \$599  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$496 ) begin
-        \$599  = 9'h000;
-      end else begin
-        \$599  = \$499 [8:0];
-      end
-    end
-    if (rst) begin
-      \$599  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = b_in_group;
-    if (\$460 ) begin
-      \$600  = 1'h0;
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          if (cur_is_last) begin
-            \$600  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$600  = \$494 ;
-    end
-    if (rst) begin
-      \$600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = b_bank_addr;
-    if (\$460 ) begin
-      \$601  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          if (cur_is_last) begin
-            \$601  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$601  = \$491 [8:0];
-    end
-    if (rst) begin
-      \$601  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = b_rq_addr;
-    if (\$460 ) begin
-      \$602  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          if (cur_is_last) begin
-            \$602  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$496 ) begin
-        \$602  = \$498 [7:0];
-      end
-    end
-    if (rst) begin
-      \$602  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = loaded;
-    if (\$460 ) begin
-      \$603  = 1'h1;
-    end
-    if (\$501 ) begin
-      \$603  = 1'h0;
-    end
-    if (rst) begin
-      \$603  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = wr_buf;
-    if (\$460 ) begin
-      \$604  = 1'h0;
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$604  = \$479 ;
-          if (cur_is_last) begin
-            \$604  = 1'h0;
-            if (b_done) begin
-              \$604  = 1'h1;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$604  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = prev_out;
-    if (\$460 ) begin
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$605  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$605  = d0_rp__data[17:9];
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$605  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = prev_groups;
-    if (\$460 ) begin
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          \$606  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$606  = in_groups;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$606  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = ctx;
-    if (\$460 ) begin
-    end else if (issue_a) begin
-      if (\$468 ) begin
-        if (\$472 ) begin
-          if (cur_is_last) begin
-            \$607  = \$480 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = track_reset0;
-    if (rst) begin
-      \$608  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = track_reset1;
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = issue;
-    if (rst) begin
-      \$610  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = rd_from_input;
-    if (step_valid) begin
-      \$611  = step_from_input;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = rd_block;
-    if (step_valid) begin
-      \$612  = step_blk;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = \$532 ;
-    if (rst) begin
-      \$613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = wb_valid1;
-    if (rst) begin
-      \$614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = wb_valid2;
-    if (rst) begin
-      \$615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = wb_valid3;
-    if (rst) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = wb_valid4;
-    if (rst) begin
-      \$617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = wb_valid5;
-    if (rst) begin
-      \$618  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = wb_valid6;
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = wb_valid7;
-    if (rst) begin
-      \$620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = wb_valid8;
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = wb_valid9;
-    if (rst) begin
-      \$622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = wb_valid10;
-    if (rst) begin
-      \$623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = wb_valid11;
-    if (rst) begin
-      \$624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = wb_valid12;
-    if (rst) begin
-      \$625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = wb_parity0;
-    if (track_reset_r0) begin
-      \$626  = 1'h1;
-    end else if (\$534 ) begin
-      \$626  = wb_par13;
-    end
-    if (rst) begin
-      \$626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = wb_groups0;
-    if (track_reset_r0) begin
-      \$627  = 9'h000;
-    end else if (\$534 ) begin
-      \$627  = \$537 [8:0];
-    end
-    if (rst) begin
-      \$627  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = wb_parity1;
-    if (track_reset_r1) begin
-      \$628  = 1'h1;
-    end else if (\$539 ) begin
-      \$628  = wb_par13;
-    end
-    if (rst) begin
-      \$628  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = wb_groups1;
-    if (track_reset_r1) begin
-      \$629  = 9'h000;
-    end else if (\$539 ) begin
-      \$629  = \$542 [8:0];
-    end
-    if (rst) begin
-      \$629  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = out_full0;
-    if (\$544 ) begin
-      \$630  = 1'h1;
-    end
+    \$586  = release_slot;
     if (done) begin
-      if (\$562 ) begin
-        \$630  = 1'h0;
-      end
+      \$586  = \$506 ;
     end
     if (rst) begin
-      \$630  = 1'h0;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = out_pending0;
-    if (\$544 ) begin
-      \$631  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$556 ) begin
-        if (\$558 ) begin
-          \$631  = 1'h0;
-        end
-      end
-    end
+    \$587  = \$510 [2:0];
     if (rst) begin
-      \$631  = 1'h0;
+      \$587  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = out_groups0;
-    if (\$544 ) begin
-      \$632  = 9'h000;
-    end else if (\$546 ) begin
-      \$632  = \$547 [8:0];
-    end
+    \$588  = { 6'h00, busy };
     if (rst) begin
-      \$632  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = out_full1;
-    if (\$549 ) begin
-      \$633  = 1'h1;
-    end
-    if (done) begin
-      if (\$563 ) begin
-        \$633  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = out_pending1;
-    if (\$549 ) begin
-      \$634  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$556 ) begin
-        if (\$559 ) begin
-          \$634  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = out_groups1;
-    if (\$549 ) begin
-      \$635  = 9'h000;
-    end else if (\$551 ) begin
-      \$635  = \$552 [8:0];
-    end
-    if (rst) begin
-      \$635  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = drain_read;
-    if (rst) begin
-      \$636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = drain_inflight;
-    if (rst) begin
-      \$637  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = drain_lane;
-    if (drain_read) begin
-      \$638  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = drain_last;
-    if (drain_read) begin
-      \$639  = \$554 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$556 ) begin
-        \$640  = 9'h000;
-      end else begin
-        \$640  = \$560 [8:0];
-      end
-    end
-    if (rst) begin
-      \$640  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = drain_slot;
-    if (drain_read) begin
-      if (\$556 ) begin
-        \$641  = \$557 ;
-      end
-    end
-    if (rst) begin
-      \$641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = release_slot;
-    if (done) begin
-      \$642  = \$561 ;
-    end
-    if (rst) begin
-      \$642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = \$565 [2:0];
-    if (rst) begin
-      \$643  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = { 6'h00, busy };
-    if (rst) begin
-      \$644  = 7'h00;
+      \$588  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$645  = 32'd0;
+      \$589  = 32'd0;
     end else begin
-      \$645  = \$566 [31:0];
+      \$589  = \$511 [31:0];
     end
     if (rst) begin
-      \$645  = 32'd0;
+      \$589  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = { 6'h00, stall_input };
+    \$590  = { 6'h00, stall_input };
     if (rst) begin
-      \$646  = 7'h00;
+      \$590  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$647  = 32'd0;
+      \$591  = 32'd0;
     end else begin
-      \$647  = \$567 [31:0];
+      \$591  = \$512 [31:0];
     end
     if (rst) begin
-      \$647  = 32'd0;
+      \$591  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = { 6'h00, stall_output };
+    \$592  = { 6'h00, stall_output };
     if (rst) begin
-      \$648  = 7'h00;
+      \$592  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$649  = 32'd0;
+      \$593  = 32'd0;
     end else begin
-      \$649  = \$568 [31:0];
+      \$593  = \$513 [31:0];
     end
     if (rst) begin
-      \$649  = 32'd0;
+      \$593  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = \$569 ;
+    \$594  = \$514 ;
     if (rst) begin
-      \$650  = 7'h00;
+      \$594  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$651  = 32'd0;
+      \$595  = 32'd0;
     end else begin
-      \$651  = \$570 [31:0];
+      \$595  = \$515 [31:0];
     end
     if (rst) begin
-      \$651  = 32'd0;
+      \$595  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = { 3'h0, \$571  };
+    \$596  = { 3'h0, \$516  };
     if (rst) begin
-      \$652  = 7'h00;
+      \$596  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$653  = 32'd0;
+      \$597  = 32'd0;
     end else begin
-      \$653  = \$572 [31:0];
+      \$597  = \$517 [31:0];
     end
     if (rst) begin
-      \$653  = 32'd0;
+      \$597  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = { 6'h00, issue };
+    \$598  = { 6'h00, issue };
     if (rst) begin
-      \$654  = 7'h00;
+      \$598  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$655  = 32'd0;
+      \$599  = 32'd0;
     end else begin
-      \$655  = \$573 [31:0];
+      \$599  = \$518 [31:0];
     end
     if (rst) begin
-      \$655  = 32'd0;
+      \$599  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = { 5'h00, \$574  };
+    \$600  = { 5'h00, \$519  };
     if (rst) begin
-      \$656  = 7'h00;
+      \$600  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$657  = 32'd0;
+      \$601  = 32'd0;
     end else begin
-      \$657  = \$575 [31:0];
+      \$601  = \$520 [31:0];
     end
     if (rst) begin
-      \$657  = 32'd0;
+      \$601  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = { 6'h00, done };
+    \$602  = { 6'h00, done };
     if (rst) begin
-      \$658  = 7'h00;
+      \$602  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$659  = 32'd0;
+      \$603  = 32'd0;
     end else begin
-      \$659  = \$576 [31:0];
+      \$603  = \$521 [31:0];
     end
     if (rst) begin
-      \$659  = 32'd0;
+      \$603  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5806,30 +4022,38 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign dwp__data = load__payload[68:32];
   assign d0_rp__addr = 3'h0;
   assign dl_rp__addr = \$57 [2:0];
-  assign \$signature__addr  = \$65 [5:0];
-  assign \$signature__data  = i_stream__payload[7:0];
-  assign \$signature__addr$83  = \$70 [5:0];
-  assign \$signature__data$84  = i_stream__payload[15:8];
-  assign \$signature__addr$86  = \$75 [5:0];
-  assign \$signature__data$87  = i_stream__payload[23:16];
-  assign \$signature__addr$89  = \$80 [5:0];
-  assign \$signature__data$90  = i_stream__payload[31:24];
-  assign \$signature__addr$92  = \$85 [5:0];
-  assign \$signature__data$93  = i_stream__payload[39:32];
-  assign \$signature__addr$95  = \$90 [5:0];
-  assign \$signature__data$96  = i_stream__payload[47:40];
-  assign \$signature__addr$98  = \$95 [5:0];
-  assign \$signature__data$99  = i_stream__payload[55:48];
-  assign \$signature__addr$101  = \$100 [5:0];
-  assign \$signature__data$102  = i_stream__payload[63:56];
-  assign next_layer = \$107 [3:0];
-  assign nxt_rp__addr = \$107 [2:0];
-  assign \step_valid$144  = step_valid;
-  assign \step_addr$146  = step_addr;
-  assign \step_first$148  = step_first;
-  assign \step_last$150  = step_last;
-  assign \step_rq$152  = step_rq;
-  assign \step_relu$154  = step_relu;
+  assign in_wp__addr = \$64 [5:0];
+  assign in_wp__data = i_stream__payload;
+  assign in_wp__en = { \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68 , \$66  };
+  assign next_layer = \$87 [3:0];
+  assign nxt_rp__addr = \$87 [2:0];
+  assign \step_valid$123  = step_valid;
+  assign \step_addr$125  = step_addr;
+  assign \step_first$127  = step_first;
+  assign \step_last$129  = step_last;
+  assign \step_rq$131  = step_rq;
+  assign \step_relu$133  = step_relu;
+  assign \step_requantize$135  = step_requantize;
+  assign \step_valid$136  = step_valid;
+  assign \step_addr$137  = step_addr;
+  assign \step_first$138  = step_first;
+  assign \step_last$139  = step_last;
+  assign \step_rq$140  = step_rq;
+  assign \step_relu$141  = step_relu;
+  assign \step_requantize$142  = step_requantize;
+  assign \step_valid$143  = step_valid;
+  assign \step_addr$144  = step_addr;
+  assign \step_first$145  = step_first;
+  assign \step_last$146  = step_last;
+  assign \step_rq$147  = step_rq;
+  assign \step_relu$148  = step_relu;
+  assign \step_requantize$149  = step_requantize;
+  assign \step_valid$150  = step_valid;
+  assign \step_addr$151  = step_addr;
+  assign \step_first$152  = step_first;
+  assign \step_last$153  = step_last;
+  assign \step_rq$154  = step_rq;
+  assign \step_relu$155  = step_relu;
   assign \step_requantize$156  = step_requantize;
   assign \step_valid$157  = step_valid;
   assign \step_addr$158  = step_addr;
@@ -5859,124 +4083,61 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \step_rq$182  = step_rq;
   assign \step_relu$183  = step_relu;
   assign \step_requantize$184  = step_requantize;
-  assign \step_valid$185  = step_valid;
-  assign \step_addr$186  = step_addr;
-  assign \step_first$187  = step_first;
-  assign \step_last$188  = step_last;
-  assign \step_rq$189  = step_rq;
-  assign \step_relu$190  = step_relu;
-  assign \step_requantize$191  = step_requantize;
-  assign \step_valid$192  = step_valid;
-  assign \step_addr$193  = step_addr;
-  assign \step_first$194  = step_first;
-  assign \step_last$195  = step_last;
-  assign \step_rq$196  = step_rq;
-  assign \step_relu$197  = step_relu;
-  assign \step_requantize$198  = step_requantize;
-  assign \step_valid$199  = step_valid;
-  assign \step_addr$200  = step_addr;
-  assign \step_first$201  = step_first;
-  assign \step_last$202  = step_last;
-  assign \step_rq$203  = step_rq;
-  assign \step_relu$204  = step_relu;
-  assign \step_requantize$205  = step_requantize;
-  assign \$signature__addr$206  = step_in_addr[5:0];
-  assign \$signature__addr$208  = step_act_addr[6:0];
-  assign \$signature__en$210  = step_valid;
-  assign \$signature__en$211  = step_valid;
-  assign \$signature__addr$212  = step_in_addr[5:0];
-  assign \$signature__addr$213  = step_act_addr[6:0];
-  assign \$signature__en$214  = step_valid;
-  assign \$signature__en$215  = step_valid;
-  assign \$signature__addr$216  = step_in_addr[5:0];
-  assign \$signature__addr$217  = step_act_addr[6:0];
-  assign \$signature__en$218  = step_valid;
-  assign \$signature__en$219  = step_valid;
-  assign \$signature__addr$220  = step_in_addr[5:0];
-  assign \$signature__addr$221  = step_act_addr[6:0];
-  assign \$signature__en$222  = step_valid;
-  assign \$signature__en$223  = step_valid;
-  assign \$signature__addr$224  = step_in_addr[5:0];
-  assign \$signature__addr$225  = step_act_addr[6:0];
-  assign \$signature__en$226  = step_valid;
-  assign \$signature__en$227  = step_valid;
-  assign \$signature__addr$228  = step_in_addr[5:0];
-  assign \$signature__addr$229  = step_act_addr[6:0];
-  assign \$signature__en$230  = step_valid;
-  assign \$signature__en$231  = step_valid;
-  assign \$signature__addr$232  = step_in_addr[5:0];
-  assign \$signature__addr$233  = step_act_addr[6:0];
-  assign \$signature__en$234  = step_valid;
-  assign \$signature__en$235  = step_valid;
-  assign \$signature__addr$236  = step_in_addr[5:0];
-  assign \$signature__addr$237  = step_act_addr[6:0];
-  assign \$signature__en$238  = step_valid;
-  assign \$signature__en$239  = step_valid;
-  assign act_word = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
-  assign act = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
-  assign \act$259  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
-  assign \act$260  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
-  assign \act$261  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
-  assign \act$262  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
-  assign \act$263  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
-  assign \act$264  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
-  assign \act$265  = { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331  };
-  assign \$signature__addr$271  = \$345 [6:0];
-  assign \$signature__data$275  = result[7:0];
-  assign \$signature__addr$278  = \$351 [6:0];
-  assign \$signature__data$279  = \result$280 [7:0];
-  assign \$signature__addr$282  = \$357 [6:0];
-  assign \$signature__data$283  = \result$284 [7:0];
-  assign \$signature__addr$286  = \$363 [6:0];
-  assign \$signature__data$287  = \result$288 [7:0];
-  assign \$signature__addr$290  = \$369 [6:0];
-  assign \$signature__data$291  = \result$292 [7:0];
-  assign \$signature__addr$294  = \$375 [6:0];
-  assign \$signature__data$295  = \result$296 [7:0];
-  assign \$signature__addr$298  = \$381 [6:0];
-  assign \$signature__data$299  = \result$300 [7:0];
-  assign \$signature__addr$302  = \$387 [6:0];
-  assign \$signature__data$303  = \result$304 [7:0];
-  assign \$signature__en$305  = out_write;
-  assign \$signature__addr$306  = \$389 [5:0];
-  assign \$signature__data$307  = result;
-  assign \$signature__en$308  = out_write;
-  assign \$signature__addr$309  = \$391 [5:0];
-  assign \$signature__data$310  = \result$280 ;
-  assign \$signature__en$311  = out_write;
-  assign \$signature__addr$312  = \$393 [5:0];
-  assign \$signature__data$313  = \result$284 ;
-  assign \$signature__en$314  = out_write;
-  assign \$signature__addr$315  = \$395 [5:0];
-  assign \$signature__data$316  = \result$288 ;
-  assign \$signature__en$317  = out_write;
-  assign \$signature__addr$318  = \$397 [5:0];
-  assign \$signature__data$319  = \result$292 ;
-  assign \$signature__en$320  = out_write;
-  assign \$signature__addr$321  = \$399 [5:0];
-  assign \$signature__data$322  = \result$296 ;
-  assign \$signature__en$323  = out_write;
-  assign \$signature__addr$324  = \$401 [5:0];
-  assign \$signature__data$325  = \result$300 ;
-  assign \$signature__en$326  = out_write;
-  assign \$signature__addr$327  = \$403 [5:0];
-  assign \$signature__data$328  = \result$304 ;
-  assign \$signature__addr$339  = \$414 [5:0];
-  assign \$signature__en$340  = drain_read;
-  assign \$signature__addr$341  = \$417 [5:0];
-  assign \$signature__en$342  = drain_read;
-  assign \$signature__addr$343  = \$420 [5:0];
-  assign \$signature__en$344  = drain_read;
-  assign \$signature__addr$345  = \$423 [5:0];
-  assign \$signature__en$346  = drain_read;
-  assign \$signature__addr$347  = \$426 [5:0];
-  assign \$signature__en$348  = drain_read;
-  assign \$signature__addr$349  = \$429 [5:0];
-  assign \$signature__en$350  = drain_read;
-  assign \$signature__addr$351  = \$432 [5:0];
-  assign \$signature__en$352  = drain_read;
-  assign \$signature__addr$353  = \$435 [5:0];
-  assign \$signature__en$354  = drain_read;
+  assign in_rp__addr = step_in_addr[5:0];
+  assign act_rp__addr = step_act_addr[6:0];
+  assign in_rp__en = step_valid;
+  assign act_rp__en = step_valid;
+  assign act = act_word;
+  assign \act$196  = act_word;
+  assign \act$197  = act_word;
+  assign \act$198  = act_word;
+  assign \act$199  = act_word;
+  assign \act$200  = act_word;
+  assign \act$201  = act_word;
+  assign \act$202  = act_word;
+  assign act_wp__addr = \$316 [6:0];
+  assign act_wp__data = { \result$219 [7:0], \result$218 [7:0], \result$217 [7:0], \result$216 [7:0], \result$215 [7:0], \result$214 [7:0], \result$213 [7:0], result[7:0] };
+  assign act_wp__en = { \$332 , \$330 , \$328 , \$326 , \$324 , \$322 , \$320 , \$318  };
+  assign \$signature__en  = out_write;
+  assign \$signature__addr  = \$334 [5:0];
+  assign \$signature__data  = result;
+  assign \$signature__en$224  = out_write;
+  assign \$signature__addr$225  = \$336 [5:0];
+  assign \$signature__data$226  = \result$213 ;
+  assign \$signature__en$227  = out_write;
+  assign \$signature__addr$228  = \$338 [5:0];
+  assign \$signature__data$229  = \result$214 ;
+  assign \$signature__en$230  = out_write;
+  assign \$signature__addr$231  = \$340 [5:0];
+  assign \$signature__data$232  = \result$215 ;
+  assign \$signature__en$233  = out_write;
+  assign \$signature__addr$234  = \$342 [5:0];
+  assign \$signature__data$235  = \result$216 ;
+  assign \$signature__en$236  = out_write;
+  assign \$signature__addr$237  = \$344 [5:0];
+  assign \$signature__data$238  = \result$217 ;
+  assign \$signature__en$239  = out_write;
+  assign \$signature__addr$240  = \$346 [5:0];
+  assign \$signature__data$241  = \result$218 ;
+  assign \$signature__en$242  = out_write;
+  assign \$signature__addr$243  = \$348 [5:0];
+  assign \$signature__data$244  = \result$219 ;
+  assign \$signature__addr$255  = \$359 [5:0];
+  assign \$signature__en$256  = drain_read;
+  assign \$signature__addr$257  = \$362 [5:0];
+  assign \$signature__en$258  = drain_read;
+  assign \$signature__addr$259  = \$365 [5:0];
+  assign \$signature__en$260  = drain_read;
+  assign \$signature__addr$261  = \$368 [5:0];
+  assign \$signature__en$262  = drain_read;
+  assign \$signature__addr$263  = \$371 [5:0];
+  assign \$signature__en$264  = drain_read;
+  assign \$signature__addr$265  = \$374 [5:0];
+  assign \$signature__en$266  = drain_read;
+  assign \$signature__addr$267  = \$377 [5:0];
+  assign \$signature__en$268  = drain_read;
+  assign \$signature__addr$269  = \$380 [5:0];
+  assign \$signature__en$270  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5990,95 +4151,81 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \o_stream__payload.last  = o_stream__payload[32];
   assign \$2  = 1'h1;
   assign load__ready = \$1 ;
-  assign \$61  = 1'h1;
-  assign \$signature__en  = in_fire;
-  assign \$63  = \$62 ;
-  assign \$66  = 1'h1;
-  assign \$signature__en$82  = in_fire;
-  assign \$68  = \$67 ;
+  assign \$62  = \$61 ;
+  assign \$65  = 1'h1;
+  assign \$66  = in_fire;
+  assign \$67  = 1'h1;
+  assign \$68  = in_fire;
+  assign \$69  = 1'h1;
+  assign \$70  = in_fire;
   assign \$71  = 1'h1;
-  assign \$signature__en$85  = in_fire;
-  assign \$73  = \$72 ;
-  assign \$76  = 1'h1;
-  assign \$signature__en$88  = in_fire;
-  assign \$78  = \$77 ;
-  assign \$81  = 1'h1;
-  assign \$signature__en$91  = in_fire;
-  assign \$83  = \$82 ;
-  assign \$86  = 1'h1;
-  assign \$signature__en$94  = in_fire;
-  assign \$88  = \$87 ;
-  assign \$91  = 1'h1;
-  assign \$signature__en$97  = in_fire;
-  assign \$93  = \$92 ;
-  assign \$96  = 1'h1;
-  assign \$signature__en$100  = in_fire;
-  assign \$98  = \$97 ;
-  assign \$131  = { \$130 , 3'h0 };
-  assign \$134  = { \$133 , 3'h0 };
-  assign \$149  = \$148 ;
-  assign \$179  = { \$178 , 3'h0 };
-  assign \$182  = { \$181 , 3'h0 };
-  assign \$197  = \$196 ;
-  assign \$245  = { \$244 , 3'h0 };
-  assign \$248  = { \$247 , 3'h0 };
-  assign \$262  = \$260 ;
-  assign \$295  = ctx;
-  assign \$313  = ctx;
-  assign \$340  = 1'h1;
-  assign \$signature__en$270  = act_write;
-  assign \$341  = wb_group13;
-  assign \$346  = 1'h1;
-  assign \$signature__en$277  = act_write;
-  assign \$347  = wb_group13;
-  assign \$352  = 1'h1;
-  assign \$signature__en$281  = act_write;
-  assign \$353  = wb_group13;
-  assign \$358  = 1'h1;
-  assign \$signature__en$285  = act_write;
-  assign \$359  = wb_group13;
-  assign \$364  = 1'h1;
-  assign \$signature__en$289  = act_write;
-  assign \$365  = wb_group13;
-  assign \$370  = 1'h1;
-  assign \$signature__en$293  = act_write;
-  assign \$371  = wb_group13;
-  assign \$376  = 1'h1;
-  assign \$signature__en$297  = act_write;
-  assign \$377  = wb_group13;
-  assign \$382  = 1'h1;
-  assign \$signature__en$301  = act_write;
-  assign \$383  = wb_group13;
-  assign \$406  = { 3'h0, drain_elem[8:3] };
-  assign \$412  = { 3'h0, drain_elem[8:3] };
-  assign \$415  = { 3'h0, drain_elem[8:3] };
-  assign \$418  = { 3'h0, drain_elem[8:3] };
-  assign \$421  = { 3'h0, drain_elem[8:3] };
-  assign \$424  = { 3'h0, drain_elem[8:3] };
-  assign \$427  = { 3'h0, drain_elem[8:3] };
-  assign \$430  = { 3'h0, drain_elem[8:3] };
-  assign \$433  = { 3'h0, drain_elem[8:3] };
-  assign \$442  = { 3'h0, \$441 [9:3] };
-  assign \$448  = in_wslot;
-  assign \$459  = { 3'h0, \$458 [9:3] };
-  assign \$462  = { 3'h0, \$461 [9:3] };
-  assign \$464  = { 3'h0, \$463 [9:3] };
-  assign \$474  = { 3'h0, \$473 [9:3] };
-  assign \$476  = { 3'h0, \$475 [9:3] };
-  assign \$514  = b_fold;
-  assign \$517  = fold;
-  assign \$521  = fold;
-  assign \$538  = wb_ctx13;
-  assign \$548  = ctx;
-  assign \$550  = wb_ctx13;
-  assign \$559  = drain_slot;
-  assign \$563  = release_slot;
-  assign \$273  = ctx;
-  assign \$289  = ctx;
+  assign \$72  = in_fire;
+  assign \$73  = 1'h1;
+  assign \$74  = in_fire;
+  assign \$75  = 1'h1;
+  assign \$76  = in_fire;
+  assign \$77  = 1'h1;
+  assign \$78  = in_fire;
+  assign \$79  = 1'h1;
+  assign \$80  = in_fire;
+  assign \$111  = { \$110 , 3'h0 };
+  assign \$114  = { \$113 , 3'h0 };
+  assign \$129  = \$128 ;
+  assign \$159  = { \$158 , 3'h0 };
+  assign \$162  = { \$161 , 3'h0 };
+  assign \$177  = \$176 ;
+  assign \$225  = { \$224 , 3'h0 };
+  assign \$228  = { \$227 , 3'h0 };
+  assign \$242  = \$240 ;
+  assign \$275  = ctx;
+  assign \$293  = ctx;
+  assign \$312  = wb_group14;
+  assign \$317  = 1'h1;
+  assign \$318  = act_write;
+  assign \$319  = 1'h1;
+  assign \$320  = act_write;
+  assign \$321  = 1'h1;
+  assign \$322  = act_write;
+  assign \$323  = 1'h1;
+  assign \$324  = act_write;
+  assign \$325  = 1'h1;
+  assign \$326  = act_write;
+  assign \$327  = 1'h1;
+  assign \$328  = act_write;
+  assign \$329  = 1'h1;
+  assign \$330  = act_write;
+  assign \$331  = 1'h1;
+  assign \$332  = act_write;
+  assign \$351  = { 3'h0, drain_elem[8:3] };
+  assign \$357  = { 3'h0, drain_elem[8:3] };
+  assign \$360  = { 3'h0, drain_elem[8:3] };
+  assign \$363  = { 3'h0, drain_elem[8:3] };
+  assign \$366  = { 3'h0, drain_elem[8:3] };
+  assign \$369  = { 3'h0, drain_elem[8:3] };
+  assign \$372  = { 3'h0, drain_elem[8:3] };
+  assign \$375  = { 3'h0, drain_elem[8:3] };
+  assign \$378  = { 3'h0, drain_elem[8:3] };
+  assign \$387  = { 3'h0, \$386 [9:3] };
+  assign \$393  = in_wslot;
+  assign \$404  = { 3'h0, \$403 [9:3] };
+  assign \$407  = { 3'h0, \$406 [9:3] };
+  assign \$409  = { 3'h0, \$408 [9:3] };
+  assign \$419  = { 3'h0, \$418 [9:3] };
+  assign \$421  = { 3'h0, \$420 [9:3] };
+  assign \$459  = b_fold;
+  assign \$462  = fold;
+  assign \$466  = fold;
+  assign \$483  = wb_ctx14;
+  assign \$493  = ctx;
+  assign \$495  = wb_ctx14;
+  assign \$504  = drain_slot;
+  assign \$508  = release_slot;
+  assign \$253  = ctx;
+  assign \$269  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$503$0 , r_rdy, r_data, w_en, \port$1407$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$433$0 , r_rdy, r_data, w_en, \port$1301$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6103,10 +4250,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$503$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1407$0 ;
-  wire \port$1407$0 ;
-  input [31:0] \port$503$0 ;
-  wire [31:0] \port$503$0 ;
+  input \port$1301$0 ;
+  wire \port$1301$0 ;
+  input [31:0] \port$433$0 ;
+  wire [31:0] \port$433$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -6139,7 +4286,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$503$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1407$0 , \port$503$0  };
+      storage[w_port__addr] <= { \port$1301$0 , \port$433$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6201,15 +4348,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$503$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1407$0 , \port$503$0  };
-  assign w_data = { \port$1407$0 , \port$503$0  };
+  assign w_port__data = { \port$1301$0 , \port$433$0  };
+  assign w_data = { \port$1301$0 , \port$433$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
-, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6230,8 +4376,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg \$24 ;
   reg \$25 ;
   reg \$26 ;
-  reg [31:0] \$27 ;
-  reg \$28 ;
+  reg \$27 ;
+  reg [31:0] \$28 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
@@ -6239,6 +4386,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
   wire [16:0] \$9 ;
+  input [63:0] act;
   wire [63:0] act;
   wire [8:0] bank_waddr;
   wire [63:0] bank_wdata;
@@ -6259,6 +4407,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire o_valid;
   reg [63:0] pe0_a = 64'h0000000000000000;
   reg [31:0] pe0_acc = 32'd0;
+  reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
   reg pe0_done = 1'h0;
   reg pe0_first1 = 1'h0;
   reg pe0_first2 = 1'h0;
@@ -6266,6 +4415,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe0_first4 = 1'h0;
   reg pe0_first5 = 1'h0;
   reg pe0_first6 = 1'h0;
+  reg pe0_first7 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last2 = 1'h0;
@@ -6273,6 +4423,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe0_last4 = 1'h0;
   reg pe0_last5 = 1'h0;
   reg pe0_last6 = 1'h0;
+  reg pe0_last7 = 1'h0;
   reg [15:0] pe0_m = 16'h0000;
   reg [15:0] pe0_prod0 = 16'h0000;
   reg [15:0] pe0_prod1 = 16'h0000;
@@ -6288,18 +4439,21 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe0_relu4 = 1'h0;
   reg pe0_relu5 = 1'h0;
   reg pe0_relu6 = 1'h0;
+  reg pe0_relu7 = 1'h0;
   reg pe0_requantize1 = 1'h0;
   reg pe0_requantize2 = 1'h0;
   reg pe0_requantize3 = 1'h0;
   reg pe0_requantize4 = 1'h0;
   reg pe0_requantize5 = 1'h0;
   reg pe0_requantize6 = 1'h0;
+  reg pe0_requantize7 = 1'h0;
   reg [7:0] pe0_rq1 = 8'h00;
   reg [7:0] pe0_rq2 = 8'h00;
   reg [7:0] pe0_rq3 = 8'h00;
   reg [7:0] pe0_rq4 = 8'h00;
   reg [7:0] pe0_rq5 = 8'h00;
   reg [7:0] pe0_rq6 = 8'h00;
+  reg [7:0] pe0_rq7 = 8'h00;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
@@ -6315,23 +4469,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe0_valid4 = 1'h0;
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
+  reg pe0_valid7 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  input [7:0] \port$378$0 ;
-  wire [7:0] \port$378$0 ;
-  input [7:0] \port$379$0 ;
-  wire [7:0] \port$379$0 ;
-  input [7:0] \port$380$0 ;
-  wire [7:0] \port$380$0 ;
-  input [7:0] \port$381$0 ;
-  wire [7:0] \port$381$0 ;
-  input [7:0] \port$382$0 ;
-  wire [7:0] \port$382$0 ;
-  input [7:0] \port$383$0 ;
-  wire [7:0] \port$383$0 ;
-  input [7:0] \port$384$0 ;
-  wire [7:0] \port$384$0 ;
-  input [7:0] \port$385$0 ;
-  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -7161,9 +5300,27 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq4];
+    _1_ <= rq0[pe0_rq5];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe0_first7 <= pe0_first6;
+  always @(posedge clk)
+    pe0_last7 <= pe0_last6;
+  always @(posedge clk)
+    pe0_rq7 <= pe0_rq6;
+  always @(posedge clk)
+    pe0_relu7 <= pe0_relu6;
+  always @(posedge clk)
+    pe0_requantize7 <= pe0_requantize6;
+  always @(posedge clk)
+    pe0_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe0_w <= pe0_bank_out2;
+  always @(posedge clk)
+    pe0_a <= act;
+  always @(posedge clk)
+    pe0_prod0 <= \$1 ;
   always @(posedge clk)
     pe0_prod1 <= \$2 ;
   always @(posedge clk)
@@ -7195,9 +5352,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe0_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe0_acc <= \$27 ;
+    pe0_acc <= \$28 ;
   always @(posedge clk)
-    pe0_done <= \$28 ;
+    pe0_done <= \$29 ;
   always @(posedge clk)
     pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
@@ -7219,10 +5376,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign \$13  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
   assign \$14  = $signed(pe0_sum0_2) + $signed(pe0_sum0_3);
   assign \$15  = $signed(pe0_sum1_0) + $signed(pe0_sum1_1);
-  assign \$16  = pe0_first6 ? pe0_rq_entry[31:0] : pe0_acc;
+  assign \$16  = pe0_first7 ? pe0_rq_entry[31:0] : pe0_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe0_sum2_0);
-  assign \$18  = pe0_valid6 & pe0_last6;
-  assign \$20  = { 1'h0, pe0_relu6 } | \$19 ;
+  assign \$18  = pe0_valid7 & pe0_last7;
+  assign \$20  = { 1'h0, pe0_relu7 } | \$19 ;
   always @(posedge clk)
     pe0_valid1 <= \$21 ;
   always @(posedge clk)
@@ -7296,11 +5453,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_w <= rp__data;
-  always @(posedge clk)
-    pe0_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
-  always @(posedge clk)
-    pe0_prod0 <= \$1 ;
+    pe0_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc),
@@ -7309,21 +5462,21 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe0_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1520$0 (pe0_flags),
+    .\port$1422$0 (pe0_flags),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = pe0_acc;
-    if (pe0_valid6) begin
-      \$27  = \$17 [31:0];
+    \$28  = pe0_acc;
+    if (pe0_valid7) begin
+      \$28  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = \$18 ;
+    \$29  = \$18 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
@@ -7368,7 +5521,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$27  = pe0_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -7379,7 +5538,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe0_rq4;
+  assign rrp__addr = pe0_rq5;
   assign i_valid = pe0_done;
   assign i_acc = pe0_acc;
   assign i_m = pe0_m;
@@ -7388,11 +5547,11 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
   assign o_data = result;
-  assign \$19  = { pe0_requantize6, 1'h0 };
+  assign \$19  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1520$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1422$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -7437,8 +5596,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1520$0 ;
-  wire [1:0] \port$1520$0 ;
+  input [1:0] \port$1422$0 ;
+  wire [1:0] \port$1422$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -7497,9 +5656,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1520$0 [0];
+    rq_relu1 <= \port$1422$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1520$0 [1];
+    rq_req1 <= \port$1422$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -7627,16 +5786,15 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$15
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1520$0 [0];
-  assign i_requantize = \port$1520$0 [1];
+  assign i_relu = \port$1422$0 [0];
+  assign i_requantize = \port$1422$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
-, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7657,8 +5815,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg \$24 ;
   reg \$25 ;
   reg \$26 ;
-  reg [31:0] \$27 ;
-  reg \$28 ;
+  reg \$27 ;
+  reg [31:0] \$28 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
@@ -7666,6 +5825,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
   wire [16:0] \$9 ;
+  input [63:0] act;
   wire [63:0] act;
   wire [8:0] bank_waddr;
   wire [63:0] bank_wdata;
@@ -7686,6 +5846,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire o_valid;
   reg [63:0] pe1_a = 64'h0000000000000000;
   reg [31:0] pe1_acc = 32'd0;
+  reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
   reg pe1_done = 1'h0;
   reg pe1_first1 = 1'h0;
   reg pe1_first2 = 1'h0;
@@ -7693,6 +5854,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe1_first4 = 1'h0;
   reg pe1_first5 = 1'h0;
   reg pe1_first6 = 1'h0;
+  reg pe1_first7 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last2 = 1'h0;
@@ -7700,6 +5862,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe1_last4 = 1'h0;
   reg pe1_last5 = 1'h0;
   reg pe1_last6 = 1'h0;
+  reg pe1_last7 = 1'h0;
   reg [15:0] pe1_m = 16'h0000;
   reg [15:0] pe1_prod0 = 16'h0000;
   reg [15:0] pe1_prod1 = 16'h0000;
@@ -7715,18 +5878,21 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe1_relu4 = 1'h0;
   reg pe1_relu5 = 1'h0;
   reg pe1_relu6 = 1'h0;
+  reg pe1_relu7 = 1'h0;
   reg pe1_requantize1 = 1'h0;
   reg pe1_requantize2 = 1'h0;
   reg pe1_requantize3 = 1'h0;
   reg pe1_requantize4 = 1'h0;
   reg pe1_requantize5 = 1'h0;
   reg pe1_requantize6 = 1'h0;
+  reg pe1_requantize7 = 1'h0;
   reg [7:0] pe1_rq1 = 8'h00;
   reg [7:0] pe1_rq2 = 8'h00;
   reg [7:0] pe1_rq3 = 8'h00;
   reg [7:0] pe1_rq4 = 8'h00;
   reg [7:0] pe1_rq5 = 8'h00;
   reg [7:0] pe1_rq6 = 8'h00;
+  reg [7:0] pe1_rq7 = 8'h00;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
@@ -7742,23 +5908,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe1_valid4 = 1'h0;
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
+  reg pe1_valid7 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  input [7:0] \port$378$0 ;
-  wire [7:0] \port$378$0 ;
-  input [7:0] \port$379$0 ;
-  wire [7:0] \port$379$0 ;
-  input [7:0] \port$380$0 ;
-  wire [7:0] \port$380$0 ;
-  input [7:0] \port$381$0 ;
-  wire [7:0] \port$381$0 ;
-  input [7:0] \port$382$0 ;
-  wire [7:0] \port$382$0 ;
-  input [7:0] \port$383$0 ;
-  wire [7:0] \port$383$0 ;
-  input [7:0] \port$384$0 ;
-  wire [7:0] \port$384$0 ;
-  input [7:0] \port$385$0 ;
-  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -8588,9 +6739,27 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq4];
+    _1_ <= rq1[pe1_rq5];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe1_first7 <= pe1_first6;
+  always @(posedge clk)
+    pe1_last7 <= pe1_last6;
+  always @(posedge clk)
+    pe1_rq7 <= pe1_rq6;
+  always @(posedge clk)
+    pe1_relu7 <= pe1_relu6;
+  always @(posedge clk)
+    pe1_requantize7 <= pe1_requantize6;
+  always @(posedge clk)
+    pe1_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe1_w <= pe1_bank_out2;
+  always @(posedge clk)
+    pe1_a <= act;
+  always @(posedge clk)
+    pe1_prod0 <= \$1 ;
   always @(posedge clk)
     pe1_prod1 <= \$2 ;
   always @(posedge clk)
@@ -8622,9 +6791,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe1_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe1_acc <= \$27 ;
+    pe1_acc <= \$28 ;
   always @(posedge clk)
-    pe1_done <= \$28 ;
+    pe1_done <= \$29 ;
   always @(posedge clk)
     pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
@@ -8646,10 +6815,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign \$13  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
   assign \$14  = $signed(pe1_sum0_2) + $signed(pe1_sum0_3);
   assign \$15  = $signed(pe1_sum1_0) + $signed(pe1_sum1_1);
-  assign \$16  = pe1_first6 ? pe1_rq_entry[31:0] : pe1_acc;
+  assign \$16  = pe1_first7 ? pe1_rq_entry[31:0] : pe1_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe1_sum2_0);
-  assign \$18  = pe1_valid6 & pe1_last6;
-  assign \$20  = { 1'h0, pe1_relu6 } | \$19 ;
+  assign \$18  = pe1_valid7 & pe1_last7;
+  assign \$20  = { 1'h0, pe1_relu7 } | \$19 ;
   always @(posedge clk)
     pe1_valid1 <= \$21 ;
   always @(posedge clk)
@@ -8723,11 +6892,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_w <= rp__data;
-  always @(posedge clk)
-    pe1_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
-  always @(posedge clk)
-    pe1_prod0 <= \$1 ;
+    pe1_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc),
@@ -8736,21 +6901,21 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe1_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1637$0 (pe1_flags),
+    .\port$1547$0 (pe1_flags),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = pe1_acc;
-    if (pe1_valid6) begin
-      \$27  = \$17 [31:0];
+    \$28  = pe1_acc;
+    if (pe1_valid7) begin
+      \$28  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = \$18 ;
+    \$29  = \$18 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
@@ -8795,7 +6960,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$27  = pe1_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -8806,7 +6977,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe1_rq4;
+  assign rrp__addr = pe1_rq5;
   assign i_valid = pe1_done;
   assign i_acc = pe1_acc;
   assign i_m = pe1_m;
@@ -8815,11 +6986,11 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
   assign o_data = result;
-  assign \$19  = { pe1_requantize6, 1'h0 };
+  assign \$19  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1637$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1547$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -8864,8 +7035,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1637$0 ;
-  wire [1:0] \port$1637$0 ;
+  input [1:0] \port$1547$0 ;
+  wire [1:0] \port$1547$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -8924,9 +7095,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1637$0 [0];
+    rq_relu1 <= \port$1547$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1637$0 [1];
+    rq_req1 <= \port$1547$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -9054,16 +7225,15 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1637$0 [0];
-  assign i_requantize = \port$1637$0 [1];
+  assign i_relu = \port$1547$0 [0];
+  assign i_requantize = \port$1547$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
-, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9084,8 +7254,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg \$24 ;
   reg \$25 ;
   reg \$26 ;
-  reg [31:0] \$27 ;
-  reg \$28 ;
+  reg \$27 ;
+  reg [31:0] \$28 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
@@ -9093,6 +7264,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
   wire [16:0] \$9 ;
+  input [63:0] act;
   wire [63:0] act;
   wire [8:0] bank_waddr;
   wire [63:0] bank_wdata;
@@ -9113,6 +7285,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire o_valid;
   reg [63:0] pe2_a = 64'h0000000000000000;
   reg [31:0] pe2_acc = 32'd0;
+  reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
   reg pe2_done = 1'h0;
   reg pe2_first1 = 1'h0;
   reg pe2_first2 = 1'h0;
@@ -9120,6 +7293,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe2_first4 = 1'h0;
   reg pe2_first5 = 1'h0;
   reg pe2_first6 = 1'h0;
+  reg pe2_first7 = 1'h0;
   reg [1:0] pe2_flags = 2'h0;
   reg pe2_last1 = 1'h0;
   reg pe2_last2 = 1'h0;
@@ -9127,6 +7301,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe2_last4 = 1'h0;
   reg pe2_last5 = 1'h0;
   reg pe2_last6 = 1'h0;
+  reg pe2_last7 = 1'h0;
   reg [15:0] pe2_m = 16'h0000;
   reg [15:0] pe2_prod0 = 16'h0000;
   reg [15:0] pe2_prod1 = 16'h0000;
@@ -9142,18 +7317,21 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe2_relu4 = 1'h0;
   reg pe2_relu5 = 1'h0;
   reg pe2_relu6 = 1'h0;
+  reg pe2_relu7 = 1'h0;
   reg pe2_requantize1 = 1'h0;
   reg pe2_requantize2 = 1'h0;
   reg pe2_requantize3 = 1'h0;
   reg pe2_requantize4 = 1'h0;
   reg pe2_requantize5 = 1'h0;
   reg pe2_requantize6 = 1'h0;
+  reg pe2_requantize7 = 1'h0;
   reg [7:0] pe2_rq1 = 8'h00;
   reg [7:0] pe2_rq2 = 8'h00;
   reg [7:0] pe2_rq3 = 8'h00;
   reg [7:0] pe2_rq4 = 8'h00;
   reg [7:0] pe2_rq5 = 8'h00;
   reg [7:0] pe2_rq6 = 8'h00;
+  reg [7:0] pe2_rq7 = 8'h00;
   reg [53:0] pe2_rq_entry = 54'h00000000000000;
   reg [5:0] pe2_s = 6'h00;
   reg [16:0] pe2_sum0_0 = 17'h00000;
@@ -9169,23 +7347,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe2_valid4 = 1'h0;
   reg pe2_valid5 = 1'h0;
   reg pe2_valid6 = 1'h0;
+  reg pe2_valid7 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  input [7:0] \port$378$0 ;
-  wire [7:0] \port$378$0 ;
-  input [7:0] \port$379$0 ;
-  wire [7:0] \port$379$0 ;
-  input [7:0] \port$380$0 ;
-  wire [7:0] \port$380$0 ;
-  input [7:0] \port$381$0 ;
-  wire [7:0] \port$381$0 ;
-  input [7:0] \port$382$0 ;
-  wire [7:0] \port$382$0 ;
-  input [7:0] \port$383$0 ;
-  wire [7:0] \port$383$0 ;
-  input [7:0] \port$384$0 ;
-  wire [7:0] \port$384$0 ;
-  input [7:0] \port$385$0 ;
-  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -10015,9 +8178,27 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq2[pe2_rq4];
+    _1_ <= rq2[pe2_rq5];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe2_first7 <= pe2_first6;
+  always @(posedge clk)
+    pe2_last7 <= pe2_last6;
+  always @(posedge clk)
+    pe2_rq7 <= pe2_rq6;
+  always @(posedge clk)
+    pe2_relu7 <= pe2_relu6;
+  always @(posedge clk)
+    pe2_requantize7 <= pe2_requantize6;
+  always @(posedge clk)
+    pe2_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe2_w <= pe2_bank_out2;
+  always @(posedge clk)
+    pe2_a <= act;
+  always @(posedge clk)
+    pe2_prod0 <= \$1 ;
   always @(posedge clk)
     pe2_prod1 <= \$2 ;
   always @(posedge clk)
@@ -10049,9 +8230,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe2_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe2_acc <= \$27 ;
+    pe2_acc <= \$28 ;
   always @(posedge clk)
-    pe2_done <= \$28 ;
+    pe2_done <= \$29 ;
   always @(posedge clk)
     pe2_m <= pe2_rq_entry[47:32];
   always @(posedge clk)
@@ -10073,10 +8254,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign \$13  = $signed(pe2_sum0_0) + $signed(pe2_sum0_1);
   assign \$14  = $signed(pe2_sum0_2) + $signed(pe2_sum0_3);
   assign \$15  = $signed(pe2_sum1_0) + $signed(pe2_sum1_1);
-  assign \$16  = pe2_first6 ? pe2_rq_entry[31:0] : pe2_acc;
+  assign \$16  = pe2_first7 ? pe2_rq_entry[31:0] : pe2_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe2_sum2_0);
-  assign \$18  = pe2_valid6 & pe2_last6;
-  assign \$20  = { 1'h0, pe2_relu6 } | \$19 ;
+  assign \$18  = pe2_valid7 & pe2_last7;
+  assign \$20  = { 1'h0, pe2_relu7 } | \$19 ;
   always @(posedge clk)
     pe2_valid1 <= \$21 ;
   always @(posedge clk)
@@ -10150,11 +8331,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe2_requantize6 <= pe2_requantize5;
   always @(posedge clk)
-    pe2_w <= rp__data;
-  always @(posedge clk)
-    pe2_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
-  always @(posedge clk)
-    pe2_prod0 <= \$1 ;
+    pe2_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
     .i_acc(pe2_acc),
@@ -10163,21 +8340,21 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe2_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1754$0 (pe2_flags),
+    .\port$1672$0 (pe2_flags),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$27  = pe2_acc;
-    if (pe2_valid6) begin
-      \$27  = \$17 [31:0];
+    \$28  = pe2_acc;
+    if (pe2_valid7) begin
+      \$28  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$28  = \$18 ;
+    \$29  = \$18 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
@@ -10222,7 +8399,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$27  = pe2_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -10233,7 +8416,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe2_rq4;
+  assign rrp__addr = pe2_rq5;
   assign i_valid = pe2_done;
   assign i_acc = pe2_acc;
   assign i_m = pe2_m;
@@ -10242,11 +8425,11 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign i_requantize = pe2_flags[1];
   assign o_valid = result_valid;
   assign o_data = result;
-  assign \$19  = { pe2_requantize6, 1'h0 };
+  assign \$19  = { pe2_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1754$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1672$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -10291,8 +8474,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1754$0 ;
-  wire [1:0] \port$1754$0 ;
+  input [1:0] \port$1672$0 ;
+  wire [1:0] \port$1672$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -10351,9 +8534,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1754$0 [0];
+    rq_relu1 <= \port$1672$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1754$0 [1];
+    rq_req1 <= \port$1672$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -10481,16 +8664,15 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$17
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1754$0 [0];
-  assign i_requantize = \port$1754$0 [1];
+  assign i_relu = \port$1672$0 [0];
+  assign i_requantize = \port$1672$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
-, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10511,8 +8693,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg \$24 ;
   reg \$25 ;
   reg \$26 ;
-  reg [31:0] \$27 ;
-  reg \$28 ;
+  reg \$27 ;
+  reg [31:0] \$28 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
@@ -10520,6 +8703,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
   wire [16:0] \$9 ;
+  input [63:0] act;
   wire [63:0] act;
   wire [8:0] bank_waddr;
   wire [63:0] bank_wdata;
@@ -10540,6 +8724,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire o_valid;
   reg [63:0] pe3_a = 64'h0000000000000000;
   reg [31:0] pe3_acc = 32'd0;
+  reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
   reg pe3_done = 1'h0;
   reg pe3_first1 = 1'h0;
   reg pe3_first2 = 1'h0;
@@ -10547,6 +8732,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe3_first4 = 1'h0;
   reg pe3_first5 = 1'h0;
   reg pe3_first6 = 1'h0;
+  reg pe3_first7 = 1'h0;
   reg [1:0] pe3_flags = 2'h0;
   reg pe3_last1 = 1'h0;
   reg pe3_last2 = 1'h0;
@@ -10554,6 +8740,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe3_last4 = 1'h0;
   reg pe3_last5 = 1'h0;
   reg pe3_last6 = 1'h0;
+  reg pe3_last7 = 1'h0;
   reg [15:0] pe3_m = 16'h0000;
   reg [15:0] pe3_prod0 = 16'h0000;
   reg [15:0] pe3_prod1 = 16'h0000;
@@ -10569,18 +8756,21 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe3_relu4 = 1'h0;
   reg pe3_relu5 = 1'h0;
   reg pe3_relu6 = 1'h0;
+  reg pe3_relu7 = 1'h0;
   reg pe3_requantize1 = 1'h0;
   reg pe3_requantize2 = 1'h0;
   reg pe3_requantize3 = 1'h0;
   reg pe3_requantize4 = 1'h0;
   reg pe3_requantize5 = 1'h0;
   reg pe3_requantize6 = 1'h0;
+  reg pe3_requantize7 = 1'h0;
   reg [7:0] pe3_rq1 = 8'h00;
   reg [7:0] pe3_rq2 = 8'h00;
   reg [7:0] pe3_rq3 = 8'h00;
   reg [7:0] pe3_rq4 = 8'h00;
   reg [7:0] pe3_rq5 = 8'h00;
   reg [7:0] pe3_rq6 = 8'h00;
+  reg [7:0] pe3_rq7 = 8'h00;
   reg [53:0] pe3_rq_entry = 54'h00000000000000;
   reg [5:0] pe3_s = 6'h00;
   reg [16:0] pe3_sum0_0 = 17'h00000;
@@ -10596,23 +8786,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe3_valid4 = 1'h0;
   reg pe3_valid5 = 1'h0;
   reg pe3_valid6 = 1'h0;
+  reg pe3_valid7 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  input [7:0] \port$378$0 ;
-  wire [7:0] \port$378$0 ;
-  input [7:0] \port$379$0 ;
-  wire [7:0] \port$379$0 ;
-  input [7:0] \port$380$0 ;
-  wire [7:0] \port$380$0 ;
-  input [7:0] \port$381$0 ;
-  wire [7:0] \port$381$0 ;
-  input [7:0] \port$382$0 ;
-  wire [7:0] \port$382$0 ;
-  input [7:0] \port$383$0 ;
-  wire [7:0] \port$383$0 ;
-  input [7:0] \port$384$0 ;
-  wire [7:0] \port$384$0 ;
-  input [7:0] \port$385$0 ;
-  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -11442,9 +9617,27 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq3[pe3_rq4];
+    _1_ <= rq3[pe3_rq5];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe3_first7 <= pe3_first6;
+  always @(posedge clk)
+    pe3_last7 <= pe3_last6;
+  always @(posedge clk)
+    pe3_rq7 <= pe3_rq6;
+  always @(posedge clk)
+    pe3_relu7 <= pe3_relu6;
+  always @(posedge clk)
+    pe3_requantize7 <= pe3_requantize6;
+  always @(posedge clk)
+    pe3_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe3_w <= pe3_bank_out2;
+  always @(posedge clk)
+    pe3_a <= act;
+  always @(posedge clk)
+    pe3_prod0 <= \$1 ;
   always @(posedge clk)
     pe3_prod1 <= \$2 ;
   always @(posedge clk)
@@ -11476,9 +9669,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe3_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe3_acc <= \$27 ;
+    pe3_acc <= \$28 ;
   always @(posedge clk)
-    pe3_done <= \$28 ;
+    pe3_done <= \$29 ;
   always @(posedge clk)
     pe3_m <= pe3_rq_entry[47:32];
   always @(posedge clk)
@@ -11500,10 +9693,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign \$13  = $signed(pe3_sum0_0) + $signed(pe3_sum0_1);
   assign \$14  = $signed(pe3_sum0_2) + $signed(pe3_sum0_3);
   assign \$15  = $signed(pe3_sum1_0) + $signed(pe3_sum1_1);
-  assign \$16  = pe3_first6 ? pe3_rq_entry[31:0] : pe3_acc;
+  assign \$16  = pe3_first7 ? pe3_rq_entry[31:0] : pe3_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe3_sum2_0);
-  assign \$18  = pe3_valid6 & pe3_last6;
-  assign \$20  = { 1'h0, pe3_relu6 } | \$19 ;
+  assign \$18  = pe3_valid7 & pe3_last7;
+  assign \$20  = { 1'h0, pe3_relu7 } | \$19 ;
   always @(posedge clk)
     pe3_valid1 <= \$21 ;
   always @(posedge clk)
@@ -11577,11 +9770,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe3_requantize6 <= pe3_requantize5;
   always @(posedge clk)
-    pe3_w <= rp__data;
-  always @(posedge clk)
-    pe3_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
-  always @(posedge clk)
-    pe3_prod0 <= \$1 ;
+    pe3_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
     .i_acc(pe3_acc),
@@ -11590,21 +9779,21 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe3_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1871$0 (pe3_flags),
+    .\port$1797$0 (pe3_flags),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$27  = pe3_acc;
-    if (pe3_valid6) begin
-      \$27  = \$17 [31:0];
+    \$28  = pe3_acc;
+    if (pe3_valid7) begin
+      \$28  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$28  = \$18 ;
+    \$29  = \$18 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
@@ -11649,7 +9838,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$27  = pe3_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -11660,7 +9855,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe3_rq4;
+  assign rrp__addr = pe3_rq5;
   assign i_valid = pe3_done;
   assign i_acc = pe3_acc;
   assign i_m = pe3_m;
@@ -11669,11 +9864,11 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign i_requantize = pe3_flags[1];
   assign o_valid = result_valid;
   assign o_data = result;
-  assign \$19  = { pe3_requantize6, 1'h0 };
+  assign \$19  = { pe3_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1871$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1797$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -11718,8 +9913,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1871$0 ;
-  wire [1:0] \port$1871$0 ;
+  input [1:0] \port$1797$0 ;
+  wire [1:0] \port$1797$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -11778,9 +9973,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1871$0 [0];
+    rq_relu1 <= \port$1797$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1871$0 [1];
+    rq_req1 <= \port$1797$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -11908,16 +10103,15 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$18
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1871$0 [0];
-  assign i_requantize = \port$1871$0 [1];
+  assign i_relu = \port$1797$0 [0];
+  assign i_requantize = \port$1797$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
-, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11938,8 +10132,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg \$24 ;
   reg \$25 ;
   reg \$26 ;
-  reg [31:0] \$27 ;
-  reg \$28 ;
+  reg \$27 ;
+  reg [31:0] \$28 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
@@ -11947,6 +10142,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
   wire [16:0] \$9 ;
+  input [63:0] act;
   wire [63:0] act;
   wire [8:0] bank_waddr;
   wire [63:0] bank_wdata;
@@ -11967,6 +10163,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire o_valid;
   reg [63:0] pe4_a = 64'h0000000000000000;
   reg [31:0] pe4_acc = 32'd0;
+  reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
   reg pe4_done = 1'h0;
   reg pe4_first1 = 1'h0;
   reg pe4_first2 = 1'h0;
@@ -11974,6 +10171,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe4_first4 = 1'h0;
   reg pe4_first5 = 1'h0;
   reg pe4_first6 = 1'h0;
+  reg pe4_first7 = 1'h0;
   reg [1:0] pe4_flags = 2'h0;
   reg pe4_last1 = 1'h0;
   reg pe4_last2 = 1'h0;
@@ -11981,6 +10179,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe4_last4 = 1'h0;
   reg pe4_last5 = 1'h0;
   reg pe4_last6 = 1'h0;
+  reg pe4_last7 = 1'h0;
   reg [15:0] pe4_m = 16'h0000;
   reg [15:0] pe4_prod0 = 16'h0000;
   reg [15:0] pe4_prod1 = 16'h0000;
@@ -11996,18 +10195,21 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe4_relu4 = 1'h0;
   reg pe4_relu5 = 1'h0;
   reg pe4_relu6 = 1'h0;
+  reg pe4_relu7 = 1'h0;
   reg pe4_requantize1 = 1'h0;
   reg pe4_requantize2 = 1'h0;
   reg pe4_requantize3 = 1'h0;
   reg pe4_requantize4 = 1'h0;
   reg pe4_requantize5 = 1'h0;
   reg pe4_requantize6 = 1'h0;
+  reg pe4_requantize7 = 1'h0;
   reg [7:0] pe4_rq1 = 8'h00;
   reg [7:0] pe4_rq2 = 8'h00;
   reg [7:0] pe4_rq3 = 8'h00;
   reg [7:0] pe4_rq4 = 8'h00;
   reg [7:0] pe4_rq5 = 8'h00;
   reg [7:0] pe4_rq6 = 8'h00;
+  reg [7:0] pe4_rq7 = 8'h00;
   reg [53:0] pe4_rq_entry = 54'h00000000000000;
   reg [5:0] pe4_s = 6'h00;
   reg [16:0] pe4_sum0_0 = 17'h00000;
@@ -12023,23 +10225,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe4_valid4 = 1'h0;
   reg pe4_valid5 = 1'h0;
   reg pe4_valid6 = 1'h0;
+  reg pe4_valid7 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  input [7:0] \port$378$0 ;
-  wire [7:0] \port$378$0 ;
-  input [7:0] \port$379$0 ;
-  wire [7:0] \port$379$0 ;
-  input [7:0] \port$380$0 ;
-  wire [7:0] \port$380$0 ;
-  input [7:0] \port$381$0 ;
-  wire [7:0] \port$381$0 ;
-  input [7:0] \port$382$0 ;
-  wire [7:0] \port$382$0 ;
-  input [7:0] \port$383$0 ;
-  wire [7:0] \port$383$0 ;
-  input [7:0] \port$384$0 ;
-  wire [7:0] \port$384$0 ;
-  input [7:0] \port$385$0 ;
-  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -12869,9 +11056,27 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq4[pe4_rq4];
+    _1_ <= rq4[pe4_rq5];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe4_first7 <= pe4_first6;
+  always @(posedge clk)
+    pe4_last7 <= pe4_last6;
+  always @(posedge clk)
+    pe4_rq7 <= pe4_rq6;
+  always @(posedge clk)
+    pe4_relu7 <= pe4_relu6;
+  always @(posedge clk)
+    pe4_requantize7 <= pe4_requantize6;
+  always @(posedge clk)
+    pe4_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe4_w <= pe4_bank_out2;
+  always @(posedge clk)
+    pe4_a <= act;
+  always @(posedge clk)
+    pe4_prod0 <= \$1 ;
   always @(posedge clk)
     pe4_prod1 <= \$2 ;
   always @(posedge clk)
@@ -12903,9 +11108,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe4_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe4_acc <= \$27 ;
+    pe4_acc <= \$28 ;
   always @(posedge clk)
-    pe4_done <= \$28 ;
+    pe4_done <= \$29 ;
   always @(posedge clk)
     pe4_m <= pe4_rq_entry[47:32];
   always @(posedge clk)
@@ -12927,10 +11132,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign \$13  = $signed(pe4_sum0_0) + $signed(pe4_sum0_1);
   assign \$14  = $signed(pe4_sum0_2) + $signed(pe4_sum0_3);
   assign \$15  = $signed(pe4_sum1_0) + $signed(pe4_sum1_1);
-  assign \$16  = pe4_first6 ? pe4_rq_entry[31:0] : pe4_acc;
+  assign \$16  = pe4_first7 ? pe4_rq_entry[31:0] : pe4_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe4_sum2_0);
-  assign \$18  = pe4_valid6 & pe4_last6;
-  assign \$20  = { 1'h0, pe4_relu6 } | \$19 ;
+  assign \$18  = pe4_valid7 & pe4_last7;
+  assign \$20  = { 1'h0, pe4_relu7 } | \$19 ;
   always @(posedge clk)
     pe4_valid1 <= \$21 ;
   always @(posedge clk)
@@ -13004,11 +11209,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe4_requantize6 <= pe4_requantize5;
   always @(posedge clk)
-    pe4_w <= rp__data;
-  always @(posedge clk)
-    pe4_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
-  always @(posedge clk)
-    pe4_prod0 <= \$1 ;
+    pe4_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
     .i_acc(pe4_acc),
@@ -13017,21 +11218,21 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe4_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$1988$0 (pe4_flags),
+    .\port$1922$0 (pe4_flags),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$27  = pe4_acc;
-    if (pe4_valid6) begin
-      \$27  = \$17 [31:0];
+    \$28  = pe4_acc;
+    if (pe4_valid7) begin
+      \$28  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$28  = \$18 ;
+    \$29  = \$18 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
@@ -13076,7 +11277,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$27  = pe4_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -13087,7 +11294,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe4_rq4;
+  assign rrp__addr = pe4_rq5;
   assign i_valid = pe4_done;
   assign i_acc = pe4_acc;
   assign i_m = pe4_m;
@@ -13096,11 +11303,11 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign i_requantize = pe4_flags[1];
   assign o_valid = result_valid;
   assign o_data = result;
-  assign \$19  = { pe4_requantize6, 1'h0 };
+  assign \$19  = { pe4_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1988$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1922$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -13145,8 +11352,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1988$0 ;
-  wire [1:0] \port$1988$0 ;
+  input [1:0] \port$1922$0 ;
+  wire [1:0] \port$1922$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -13205,9 +11412,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1988$0 [0];
+    rq_relu1 <= \port$1922$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1988$0 [1];
+    rq_req1 <= \port$1922$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -13335,16 +11542,15 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1988$0 [0];
-  assign i_requantize = \port$1988$0 [1];
+  assign i_relu = \port$1922$0 [0];
+  assign i_requantize = \port$1922$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
-, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13365,8 +11571,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg \$24 ;
   reg \$25 ;
   reg \$26 ;
-  reg [31:0] \$27 ;
-  reg \$28 ;
+  reg \$27 ;
+  reg [31:0] \$28 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
@@ -13374,6 +11581,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
   wire [16:0] \$9 ;
+  input [63:0] act;
   wire [63:0] act;
   wire [8:0] bank_waddr;
   wire [63:0] bank_wdata;
@@ -13394,6 +11602,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire o_valid;
   reg [63:0] pe5_a = 64'h0000000000000000;
   reg [31:0] pe5_acc = 32'd0;
+  reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
   reg pe5_done = 1'h0;
   reg pe5_first1 = 1'h0;
   reg pe5_first2 = 1'h0;
@@ -13401,6 +11610,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe5_first4 = 1'h0;
   reg pe5_first5 = 1'h0;
   reg pe5_first6 = 1'h0;
+  reg pe5_first7 = 1'h0;
   reg [1:0] pe5_flags = 2'h0;
   reg pe5_last1 = 1'h0;
   reg pe5_last2 = 1'h0;
@@ -13408,6 +11618,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe5_last4 = 1'h0;
   reg pe5_last5 = 1'h0;
   reg pe5_last6 = 1'h0;
+  reg pe5_last7 = 1'h0;
   reg [15:0] pe5_m = 16'h0000;
   reg [15:0] pe5_prod0 = 16'h0000;
   reg [15:0] pe5_prod1 = 16'h0000;
@@ -13423,18 +11634,21 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe5_relu4 = 1'h0;
   reg pe5_relu5 = 1'h0;
   reg pe5_relu6 = 1'h0;
+  reg pe5_relu7 = 1'h0;
   reg pe5_requantize1 = 1'h0;
   reg pe5_requantize2 = 1'h0;
   reg pe5_requantize3 = 1'h0;
   reg pe5_requantize4 = 1'h0;
   reg pe5_requantize5 = 1'h0;
   reg pe5_requantize6 = 1'h0;
+  reg pe5_requantize7 = 1'h0;
   reg [7:0] pe5_rq1 = 8'h00;
   reg [7:0] pe5_rq2 = 8'h00;
   reg [7:0] pe5_rq3 = 8'h00;
   reg [7:0] pe5_rq4 = 8'h00;
   reg [7:0] pe5_rq5 = 8'h00;
   reg [7:0] pe5_rq6 = 8'h00;
+  reg [7:0] pe5_rq7 = 8'h00;
   reg [53:0] pe5_rq_entry = 54'h00000000000000;
   reg [5:0] pe5_s = 6'h00;
   reg [16:0] pe5_sum0_0 = 17'h00000;
@@ -13450,23 +11664,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe5_valid4 = 1'h0;
   reg pe5_valid5 = 1'h0;
   reg pe5_valid6 = 1'h0;
+  reg pe5_valid7 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  input [7:0] \port$378$0 ;
-  wire [7:0] \port$378$0 ;
-  input [7:0] \port$379$0 ;
-  wire [7:0] \port$379$0 ;
-  input [7:0] \port$380$0 ;
-  wire [7:0] \port$380$0 ;
-  input [7:0] \port$381$0 ;
-  wire [7:0] \port$381$0 ;
-  input [7:0] \port$382$0 ;
-  wire [7:0] \port$382$0 ;
-  input [7:0] \port$383$0 ;
-  wire [7:0] \port$383$0 ;
-  input [7:0] \port$384$0 ;
-  wire [7:0] \port$384$0 ;
-  input [7:0] \port$385$0 ;
-  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -14296,9 +12495,27 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq5[pe5_rq4];
+    _1_ <= rq5[pe5_rq5];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe5_first7 <= pe5_first6;
+  always @(posedge clk)
+    pe5_last7 <= pe5_last6;
+  always @(posedge clk)
+    pe5_rq7 <= pe5_rq6;
+  always @(posedge clk)
+    pe5_relu7 <= pe5_relu6;
+  always @(posedge clk)
+    pe5_requantize7 <= pe5_requantize6;
+  always @(posedge clk)
+    pe5_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe5_w <= pe5_bank_out2;
+  always @(posedge clk)
+    pe5_a <= act;
+  always @(posedge clk)
+    pe5_prod0 <= \$1 ;
   always @(posedge clk)
     pe5_prod1 <= \$2 ;
   always @(posedge clk)
@@ -14330,9 +12547,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe5_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe5_acc <= \$27 ;
+    pe5_acc <= \$28 ;
   always @(posedge clk)
-    pe5_done <= \$28 ;
+    pe5_done <= \$29 ;
   always @(posedge clk)
     pe5_m <= pe5_rq_entry[47:32];
   always @(posedge clk)
@@ -14354,10 +12571,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign \$13  = $signed(pe5_sum0_0) + $signed(pe5_sum0_1);
   assign \$14  = $signed(pe5_sum0_2) + $signed(pe5_sum0_3);
   assign \$15  = $signed(pe5_sum1_0) + $signed(pe5_sum1_1);
-  assign \$16  = pe5_first6 ? pe5_rq_entry[31:0] : pe5_acc;
+  assign \$16  = pe5_first7 ? pe5_rq_entry[31:0] : pe5_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe5_sum2_0);
-  assign \$18  = pe5_valid6 & pe5_last6;
-  assign \$20  = { 1'h0, pe5_relu6 } | \$19 ;
+  assign \$18  = pe5_valid7 & pe5_last7;
+  assign \$20  = { 1'h0, pe5_relu7 } | \$19 ;
   always @(posedge clk)
     pe5_valid1 <= \$21 ;
   always @(posedge clk)
@@ -14431,11 +12648,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe5_requantize6 <= pe5_requantize5;
   always @(posedge clk)
-    pe5_w <= rp__data;
-  always @(posedge clk)
-    pe5_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
-  always @(posedge clk)
-    pe5_prod0 <= \$1 ;
+    pe5_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
     .i_acc(pe5_acc),
@@ -14444,21 +12657,21 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe5_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2105$0 (pe5_flags),
+    .\port$2047$0 (pe5_flags),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$27  = pe5_acc;
-    if (pe5_valid6) begin
-      \$27  = \$17 [31:0];
+    \$28  = pe5_acc;
+    if (pe5_valid7) begin
+      \$28  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$28  = \$18 ;
+    \$29  = \$18 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
@@ -14503,7 +12716,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$27  = pe5_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -14514,7 +12733,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe5_rq4;
+  assign rrp__addr = pe5_rq5;
   assign i_valid = pe5_done;
   assign i_acc = pe5_acc;
   assign i_m = pe5_m;
@@ -14523,11 +12742,11 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign i_requantize = pe5_flags[1];
   assign o_valid = result_valid;
   assign o_data = result;
-  assign \$19  = { pe5_requantize6, 1'h0 };
+  assign \$19  = { pe5_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2105$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2047$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -14572,8 +12791,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$21
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2105$0 ;
-  wire [1:0] \port$2105$0 ;
+  input [1:0] \port$2047$0 ;
+  wire [1:0] \port$2047$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -14632,9 +12851,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$21
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2105$0 [0];
+    rq_relu1 <= \port$2047$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2105$0 [1];
+    rq_req1 <= \port$2047$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -14762,16 +12981,15 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$21
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2105$0 [0];
-  assign i_requantize = \port$2105$0 [1];
+  assign i_relu = \port$2047$0 [0];
+  assign i_requantize = \port$2047$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
-, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14792,8 +13010,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg \$24 ;
   reg \$25 ;
   reg \$26 ;
-  reg [31:0] \$27 ;
-  reg \$28 ;
+  reg \$27 ;
+  reg [31:0] \$28 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
@@ -14801,6 +13020,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
   wire [16:0] \$9 ;
+  input [63:0] act;
   wire [63:0] act;
   wire [8:0] bank_waddr;
   wire [63:0] bank_wdata;
@@ -14821,6 +13041,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire o_valid;
   reg [63:0] pe6_a = 64'h0000000000000000;
   reg [31:0] pe6_acc = 32'd0;
+  reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
   reg pe6_done = 1'h0;
   reg pe6_first1 = 1'h0;
   reg pe6_first2 = 1'h0;
@@ -14828,6 +13049,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe6_first4 = 1'h0;
   reg pe6_first5 = 1'h0;
   reg pe6_first6 = 1'h0;
+  reg pe6_first7 = 1'h0;
   reg [1:0] pe6_flags = 2'h0;
   reg pe6_last1 = 1'h0;
   reg pe6_last2 = 1'h0;
@@ -14835,6 +13057,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe6_last4 = 1'h0;
   reg pe6_last5 = 1'h0;
   reg pe6_last6 = 1'h0;
+  reg pe6_last7 = 1'h0;
   reg [15:0] pe6_m = 16'h0000;
   reg [15:0] pe6_prod0 = 16'h0000;
   reg [15:0] pe6_prod1 = 16'h0000;
@@ -14850,18 +13073,21 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe6_relu4 = 1'h0;
   reg pe6_relu5 = 1'h0;
   reg pe6_relu6 = 1'h0;
+  reg pe6_relu7 = 1'h0;
   reg pe6_requantize1 = 1'h0;
   reg pe6_requantize2 = 1'h0;
   reg pe6_requantize3 = 1'h0;
   reg pe6_requantize4 = 1'h0;
   reg pe6_requantize5 = 1'h0;
   reg pe6_requantize6 = 1'h0;
+  reg pe6_requantize7 = 1'h0;
   reg [7:0] pe6_rq1 = 8'h00;
   reg [7:0] pe6_rq2 = 8'h00;
   reg [7:0] pe6_rq3 = 8'h00;
   reg [7:0] pe6_rq4 = 8'h00;
   reg [7:0] pe6_rq5 = 8'h00;
   reg [7:0] pe6_rq6 = 8'h00;
+  reg [7:0] pe6_rq7 = 8'h00;
   reg [53:0] pe6_rq_entry = 54'h00000000000000;
   reg [5:0] pe6_s = 6'h00;
   reg [16:0] pe6_sum0_0 = 17'h00000;
@@ -14877,23 +13103,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe6_valid4 = 1'h0;
   reg pe6_valid5 = 1'h0;
   reg pe6_valid6 = 1'h0;
+  reg pe6_valid7 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  input [7:0] \port$378$0 ;
-  wire [7:0] \port$378$0 ;
-  input [7:0] \port$379$0 ;
-  wire [7:0] \port$379$0 ;
-  input [7:0] \port$380$0 ;
-  wire [7:0] \port$380$0 ;
-  input [7:0] \port$381$0 ;
-  wire [7:0] \port$381$0 ;
-  input [7:0] \port$382$0 ;
-  wire [7:0] \port$382$0 ;
-  input [7:0] \port$383$0 ;
-  wire [7:0] \port$383$0 ;
-  input [7:0] \port$384$0 ;
-  wire [7:0] \port$384$0 ;
-  input [7:0] \port$385$0 ;
-  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -15723,9 +13934,27 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq6[pe6_rq4];
+    _1_ <= rq6[pe6_rq5];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe6_first7 <= pe6_first6;
+  always @(posedge clk)
+    pe6_last7 <= pe6_last6;
+  always @(posedge clk)
+    pe6_rq7 <= pe6_rq6;
+  always @(posedge clk)
+    pe6_relu7 <= pe6_relu6;
+  always @(posedge clk)
+    pe6_requantize7 <= pe6_requantize6;
+  always @(posedge clk)
+    pe6_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe6_w <= pe6_bank_out2;
+  always @(posedge clk)
+    pe6_a <= act;
+  always @(posedge clk)
+    pe6_prod0 <= \$1 ;
   always @(posedge clk)
     pe6_prod1 <= \$2 ;
   always @(posedge clk)
@@ -15757,9 +13986,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe6_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe6_acc <= \$27 ;
+    pe6_acc <= \$28 ;
   always @(posedge clk)
-    pe6_done <= \$28 ;
+    pe6_done <= \$29 ;
   always @(posedge clk)
     pe6_m <= pe6_rq_entry[47:32];
   always @(posedge clk)
@@ -15781,10 +14010,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign \$13  = $signed(pe6_sum0_0) + $signed(pe6_sum0_1);
   assign \$14  = $signed(pe6_sum0_2) + $signed(pe6_sum0_3);
   assign \$15  = $signed(pe6_sum1_0) + $signed(pe6_sum1_1);
-  assign \$16  = pe6_first6 ? pe6_rq_entry[31:0] : pe6_acc;
+  assign \$16  = pe6_first7 ? pe6_rq_entry[31:0] : pe6_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe6_sum2_0);
-  assign \$18  = pe6_valid6 & pe6_last6;
-  assign \$20  = { 1'h0, pe6_relu6 } | \$19 ;
+  assign \$18  = pe6_valid7 & pe6_last7;
+  assign \$20  = { 1'h0, pe6_relu7 } | \$19 ;
   always @(posedge clk)
     pe6_valid1 <= \$21 ;
   always @(posedge clk)
@@ -15858,11 +14087,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe6_requantize6 <= pe6_requantize5;
   always @(posedge clk)
-    pe6_w <= rp__data;
-  always @(posedge clk)
-    pe6_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
-  always @(posedge clk)
-    pe6_prod0 <= \$1 ;
+    pe6_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
     .i_acc(pe6_acc),
@@ -15871,21 +14096,21 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe6_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2222$0 (pe6_flags),
+    .\port$2172$0 (pe6_flags),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$27  = pe6_acc;
-    if (pe6_valid6) begin
-      \$27  = \$17 [31:0];
+    \$28  = pe6_acc;
+    if (pe6_valid7) begin
+      \$28  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$28  = \$18 ;
+    \$29  = \$18 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
@@ -15930,7 +14155,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$27  = pe6_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -15941,7 +14172,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe6_rq4;
+  assign rrp__addr = pe6_rq5;
   assign i_valid = pe6_done;
   assign i_acc = pe6_acc;
   assign i_m = pe6_m;
@@ -15950,11 +14181,11 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign i_requantize = pe6_flags[1];
   assign o_valid = result_valid;
   assign o_data = result;
-  assign \$19  = { pe6_requantize6, 1'h0 };
+  assign \$19  = { pe6_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2222$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2172$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -15999,8 +14230,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$22
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2222$0 ;
-  wire [1:0] \port$2222$0 ;
+  input [1:0] \port$2172$0 ;
+  wire [1:0] \port$2172$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -16059,9 +14290,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$22
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2222$0 [0];
+    rq_relu1 <= \port$2172$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2222$0 [1];
+    rq_req1 <= \port$2172$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -16189,16 +14420,15 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$22
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2222$0 [0];
-  assign i_requantize = \port$2222$0 [1];
+  assign i_relu = \port$2172$0 [0];
+  assign i_requantize = \port$2172$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0 , \port$379$0 , \port$380$0 , \port$381$0 , \port$382$0 , \port$383$0 , \port$384$0 , \port$385$0 , rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result
-, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16219,8 +14449,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg \$24 ;
   reg \$25 ;
   reg \$26 ;
-  reg [31:0] \$27 ;
-  reg \$28 ;
+  reg \$27 ;
+  reg [31:0] \$28 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
@@ -16228,6 +14459,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
   wire [16:0] \$9 ;
+  input [63:0] act;
   wire [63:0] act;
   wire [8:0] bank_waddr;
   wire [63:0] bank_wdata;
@@ -16248,6 +14480,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   wire o_valid;
   reg [63:0] pe7_a = 64'h0000000000000000;
   reg [31:0] pe7_acc = 32'd0;
+  reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
   reg pe7_done = 1'h0;
   reg pe7_first1 = 1'h0;
   reg pe7_first2 = 1'h0;
@@ -16255,6 +14488,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe7_first4 = 1'h0;
   reg pe7_first5 = 1'h0;
   reg pe7_first6 = 1'h0;
+  reg pe7_first7 = 1'h0;
   reg [1:0] pe7_flags = 2'h0;
   reg pe7_last1 = 1'h0;
   reg pe7_last2 = 1'h0;
@@ -16262,6 +14496,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe7_last4 = 1'h0;
   reg pe7_last5 = 1'h0;
   reg pe7_last6 = 1'h0;
+  reg pe7_last7 = 1'h0;
   reg [15:0] pe7_m = 16'h0000;
   reg [15:0] pe7_prod0 = 16'h0000;
   reg [15:0] pe7_prod1 = 16'h0000;
@@ -16277,18 +14512,21 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe7_relu4 = 1'h0;
   reg pe7_relu5 = 1'h0;
   reg pe7_relu6 = 1'h0;
+  reg pe7_relu7 = 1'h0;
   reg pe7_requantize1 = 1'h0;
   reg pe7_requantize2 = 1'h0;
   reg pe7_requantize3 = 1'h0;
   reg pe7_requantize4 = 1'h0;
   reg pe7_requantize5 = 1'h0;
   reg pe7_requantize6 = 1'h0;
+  reg pe7_requantize7 = 1'h0;
   reg [7:0] pe7_rq1 = 8'h00;
   reg [7:0] pe7_rq2 = 8'h00;
   reg [7:0] pe7_rq3 = 8'h00;
   reg [7:0] pe7_rq4 = 8'h00;
   reg [7:0] pe7_rq5 = 8'h00;
   reg [7:0] pe7_rq6 = 8'h00;
+  reg [7:0] pe7_rq7 = 8'h00;
   reg [53:0] pe7_rq_entry = 54'h00000000000000;
   reg [5:0] pe7_s = 6'h00;
   reg [16:0] pe7_sum0_0 = 17'h00000;
@@ -16304,23 +14542,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   reg pe7_valid4 = 1'h0;
   reg pe7_valid5 = 1'h0;
   reg pe7_valid6 = 1'h0;
+  reg pe7_valid7 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  input [7:0] \port$378$0 ;
-  wire [7:0] \port$378$0 ;
-  input [7:0] \port$379$0 ;
-  wire [7:0] \port$379$0 ;
-  input [7:0] \port$380$0 ;
-  wire [7:0] \port$380$0 ;
-  input [7:0] \port$381$0 ;
-  wire [7:0] \port$381$0 ;
-  input [7:0] \port$382$0 ;
-  wire [7:0] \port$382$0 ;
-  input [7:0] \port$383$0 ;
-  wire [7:0] \port$383$0 ;
-  input [7:0] \port$384$0 ;
-  wire [7:0] \port$384$0 ;
-  input [7:0] \port$385$0 ;
-  wire [7:0] \port$385$0 ;
   output [31:0] result;
   wire [31:0] result;
   wire result_valid;
@@ -17150,9 +15373,27 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq7[pe7_rq4];
+    _1_ <= rq7[pe7_rq5];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe7_first7 <= pe7_first6;
+  always @(posedge clk)
+    pe7_last7 <= pe7_last6;
+  always @(posedge clk)
+    pe7_rq7 <= pe7_rq6;
+  always @(posedge clk)
+    pe7_relu7 <= pe7_relu6;
+  always @(posedge clk)
+    pe7_requantize7 <= pe7_requantize6;
+  always @(posedge clk)
+    pe7_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe7_w <= pe7_bank_out2;
+  always @(posedge clk)
+    pe7_a <= act;
+  always @(posedge clk)
+    pe7_prod0 <= \$1 ;
   always @(posedge clk)
     pe7_prod1 <= \$2 ;
   always @(posedge clk)
@@ -17184,9 +15425,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe7_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe7_acc <= \$27 ;
+    pe7_acc <= \$28 ;
   always @(posedge clk)
-    pe7_done <= \$28 ;
+    pe7_done <= \$29 ;
   always @(posedge clk)
     pe7_m <= pe7_rq_entry[47:32];
   always @(posedge clk)
@@ -17208,10 +15449,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign \$13  = $signed(pe7_sum0_0) + $signed(pe7_sum0_1);
   assign \$14  = $signed(pe7_sum0_2) + $signed(pe7_sum0_3);
   assign \$15  = $signed(pe7_sum1_0) + $signed(pe7_sum1_1);
-  assign \$16  = pe7_first6 ? pe7_rq_entry[31:0] : pe7_acc;
+  assign \$16  = pe7_first7 ? pe7_rq_entry[31:0] : pe7_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe7_sum2_0);
-  assign \$18  = pe7_valid6 & pe7_last6;
-  assign \$20  = { 1'h0, pe7_relu6 } | \$19 ;
+  assign \$18  = pe7_valid7 & pe7_last7;
+  assign \$20  = { 1'h0, pe7_relu7 } | \$19 ;
   always @(posedge clk)
     pe7_valid1 <= \$21 ;
   always @(posedge clk)
@@ -17285,11 +15526,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   always @(posedge clk)
     pe7_requantize6 <= pe7_requantize5;
   always @(posedge clk)
-    pe7_w <= rp__data;
-  always @(posedge clk)
-    pe7_a <= { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
-  always @(posedge clk)
-    pe7_prod0 <= \$1 ;
+    pe7_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
     .i_acc(pe7_acc),
@@ -17298,21 +15535,21 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
     .i_valid(pe7_done),
     .o_data(result),
     .o_valid(result_valid),
-    .\port$2339$0 (pe7_flags),
+    .\port$2297$0 (pe7_flags),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$27  = pe7_acc;
-    if (pe7_valid6) begin
-      \$27  = \$17 [31:0];
+    \$28  = pe7_acc;
+    if (pe7_valid7) begin
+      \$28  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$28  = \$18 ;
+    \$29  = \$18 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
@@ -17357,7 +15594,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
       \$26  = 1'h0;
     end
   end
-  assign act = { \port$385$0 , \port$384$0 , \port$383$0 , \port$382$0 , \port$381$0 , \port$380$0 , \port$379$0 , \port$378$0  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$27  = pe7_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -17368,7 +15611,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe7_rq4;
+  assign rrp__addr = pe7_rq5;
   assign i_valid = pe7_done;
   assign i_acc = pe7_acc;
   assign i_m = pe7_m;
@@ -17377,11 +15620,11 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, \port$378$0
   assign i_requantize = pe7_flags[1];
   assign o_valid = result_valid;
   assign o_data = result;
-  assign \$19  = { pe7_requantize6, 1'h0 };
+  assign \$19  = { pe7_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2339$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2297$0 , o_valid, o_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [6:0] \$1 ;
   wire [49:0] \$10 ;
@@ -17426,8 +15669,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
   reg [31:0] o_data = 32'd0;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2339$0 ;
-  wire [1:0] \port$2339$0 ;
+  input [1:0] \port$2297$0 ;
+  wire [1:0] \port$2297$0 ;
   reg [48:0] rq_coarse = 49'h0000000000000;
   reg [48:0] rq_half = 49'h0000000000000;
   reg [32:0] rq_pp0 = 33'h000000000;
@@ -17486,9 +15729,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
   always @(posedge clk)
     rq_v1 <= \$20 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2339$0 [0];
+    rq_relu1 <= \port$2297$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2339$0 [1];
+    rq_req1 <= \port$2297$0 [1];
   always @(posedge clk)
     rq_sm11 <= \$1 [5:0];
   always @(posedge clk)
@@ -17616,8 +15859,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$23
     end
   end
   assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2339$0 [0];
-  assign i_requantize = \port$2339$0 [1];
+  assign i_relu = \port$2297$0 [0];
+  assign i_requantize = \port$2297$0 [1];
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$11  = { \$10 [49], \$10 [49:1] };

@@ -9,9 +9,13 @@ one hands it to the requantization unit.
 
 Pipeline (cycle ``k`` after the step is issued; see ``pyhdl.sizing.pe_stages``)::
 
-    k=0  bank address        k=1  bank read data       k=2  weight/activation registers
-    k=3  products            k=3+log2(simd)  lane sum  k=4+log2(simd)  accumulator
-    +3   requantization (multiply, rounding shift, clamp) -> result
+    k=0  bank address        k=1  bank read data       k=2  bank output register
+    k=3  weight/activation registers                   k=4  products
+    k=4+log2(simd)  lane sum                           k=5+log2(simd)  accumulator
+    +6   requantization (multiply, rounding shift, clamp) -> result
+
+(``R = pyhdl.sizing.buffer_read_stages()`` = 2 cycles of read latency: no logic
+follows a block RAM's data output in the cycle it is read.)
 
 The requant table (bias/m/s per neuron group) is read three cycles before the
 accumulator needs the bias and its output registered.  In ``vonneumann`` mode the PE has no bank; its
@@ -56,7 +60,8 @@ class ProcessingElement(wiring.Component):
     weights : In(simd*w_bits)
         ``vonneumann`` mode only: the step's weight word, one cycle after ``step_valid``.
     act : In(simd*a_bits)
-        The step's activations, one cycle after ``step_valid`` (registered here).
+        The step's activations, ``pyhdl.sizing.buffer_read_stages()`` cycles after
+        ``step_valid`` (registered here).
     result_valid, result : Out
         The neuron's requantized value (sign-extended) or raw accumulator, ``stages``
         cycles after the step that was the group's last fold.
@@ -114,13 +119,14 @@ class ProcessingElement(wiring.Component):
         m = Module()
         cfg, p = self._cfg, self._index
         S, levels = cfg.simd, sizing.tree_levels(cfg)
+        R = sizing.buffer_read_stages()  # k of the operand registers - 1
 
         # control travels beside the data; index k = valid during issue cycle + k
         fields = {"valid": 1, "first": 1, "last": 1, "rq": len(self.step_rq), "relu": 1, "requantize": 1}
         src = {"valid": self.step_valid, "first": self.step_first, "last": self.step_last,
                "rq": self.step_rq, "relu": self.step_relu, "requantize": self.step_requantize}
         ctl = [src]
-        for k in range(1, 4 + levels):
+        for k in range(1, R + 3 + levels):
             stage = {}
             for name, width in fields.items():
                 sig = Signal(width, name=f"pe{p}_{name}{k}", reset_less=name != "valid")
@@ -141,19 +147,26 @@ class ProcessingElement(wiring.Component):
         else:
             word = self.weights
 
-        # k=2: registered weights and activations (short fan-out into the multipliers)
+        # k=2 .. R: the bank's output register(s), so the weights keep pace with the
+        # activations, which come from registered buffer reads
+        for k in range(2, R + 1):
+            reg = Signal(S * cfg.w_bits, name=f"pe{p}_bank_out{k}", reset_less=True)
+            m.d.sync += reg.eq(word)
+            word = reg
+
+        # k=R+1: registered weights and activations (short fan-out into the multipliers)
         w_r = Signal(S * cfg.w_bits, name=f"pe{p}_w", reset_less=True)
         a_r = Signal(S * cfg.a_bits, name=f"pe{p}_a", reset_less=True)
         m.d.sync += [w_r.eq(word), a_r.eq(self.act)]
 
-        # k=3: products
+        # k=R+2: products
         terms = []
         for s in range(S):
             w = w_r[s * cfg.w_bits:(s + 1) * cfg.w_bits].as_signed()
             a = a_r[s * cfg.a_bits:(s + 1) * cfg.a_bits].as_signed()
             terms.append(tech.registered_product(m, w, a, name=f"pe{p}_prod{s}"))
 
-        # k=3+levels: registered adder tree
+        # k=R+2+levels: registered adder tree
         for level in range(levels):
             nxt = []
             for i in range(0, len(terms), 2):
@@ -172,15 +185,15 @@ class ProcessingElement(wiring.Component):
         # read one cycle early and register: block-RAM clock-to-out must not feed the
         # accumulator's adder directly
         rrp = rq.read_port(transparent_for=())
-        m.d.comb += rrp.addr.eq(ctl[1 + levels]["rq"])
+        m.d.comb += rrp.addr.eq(ctl[R + levels]["rq"])
         entry = Signal(sizing.rq_bits(cfg), name=f"pe{p}_rq_entry", reset_less=True)
         m.d.sync += entry.eq(rrp.data)
         bias = entry[:cfg.acc_bits].as_signed()
         mult = entry[cfg.acc_bits:cfg.acc_bits + cfg.m_bits]
         shift = entry[cfg.acc_bits + cfg.m_bits:]
 
-        # k=4+levels: accumulator, starting from the bias on the group's first fold
-        c = ctl[3 + levels]
+        # k=R+3+levels: accumulator, starting from the bias on the group's first fold
+        c = ctl[R + 2 + levels]
         acc = Signal(signed(cfg.acc_bits), name=f"pe{p}_acc", reset_less=True)
         with m.If(c["valid"]):
             m.d.sync += acc.eq(Mux(c["first"], bias, acc) + lane_sum)

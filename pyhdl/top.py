@@ -223,12 +223,12 @@ class NmcArray(wiring.Component):
         full = [Signal(name=f"in_full{s}") for s in range(2)]
         beats = [Signal(feat_bits, name=f"in_beats{s}") for s in range(2)]
         ws = Signal(name="in_wslot")
-        in_mems, in_wps, in_rps = [], [], []
-        for l in range(B):
-            mem = tech.ram(shape=unsigned(cfg.a_bits), depth=2 * AW, name=f"inbuf{l}")
-            m.submodules[f"inbuf{l}"] = mem
-            in_wps.append(mem.write_port())
-            in_rps.append(mem.read_port(transparent_for=()))
+        # one word holds all B lanes (lane l in bits l*a_bits..): every lane is read at
+        # the same address, and writes enable their lanes through the byte-style mask
+        inbuf = tech.ram(shape=unsigned(B * cfg.a_bits), depth=2 * AW, name="inbuf", style="block")
+        m.submodules.inbuf = inbuf
+        in_wp = inbuf.write_port(granularity=cfg.a_bits)
+        in_rp = inbuf.read_port(transparent_for=())
         wbeats = Mux(ws, beats[1], beats[0])
         wfull = Mux(ws, full[1], full[0])
         in_fire = Signal(name="in_fire")
@@ -236,10 +236,8 @@ class NmcArray(wiring.Component):
                      in_fire.eq(self.i_stream.valid & self.i_stream.ready)]
         in_word = (wbeats >> _log2(R)) + Mux(ws, AW, 0)
         in_blk = wbeats[:_log2(R)] if R > 1 else Const(0)
-        for l in range(B):
-            s = l % S
-            m.d.comb += [in_wps[l].en.eq(in_fire & (in_blk == l // S)), in_wps[l].addr.eq(in_word),
-                         in_wps[l].data.eq(self.i_stream.payload[s * cfg.a_bits:(s + 1) * cfg.a_bits])]
+        m.d.comb += [in_wp.addr.eq(in_word), in_wp.data.eq(self.i_stream.payload.replicate(R)),
+                     in_wp.en.eq(Cat(*[in_fire & (in_blk == l // S) for l in range(B)]))]
         vector_start = Signal(name="vector_start")
         m.d.comb += vector_start.eq(in_fire & (wbeats == 0))
         in_release = [Signal(name=f"in_release{c}") for c in range(2)]  # layer 0 of slot issued
@@ -254,12 +252,10 @@ class NmcArray(wiring.Component):
             m.d.sync += ws.eq(~ws)
 
         # ---- hidden activation buffers: a ping-pong pair per inference context ----------
-        act_wps, act_rps = [], []
-        for l in range(B):
-            mem = tech.ram(shape=unsigned(cfg.a_bits), depth=4 * AW, name=f"actbuf{l}")
-            m.submodules[f"actbuf{l}"] = mem
-            act_wps.append(mem.write_port())
-            act_rps.append(mem.read_port(transparent_for=()))
+        actbuf = tech.ram(shape=unsigned(B * cfg.a_bits), depth=4 * AW, name="actbuf", style="block")
+        m.submodules.actbuf = actbuf
+        act_wp = actbuf.write_port(granularity=cfg.a_bits)
+        act_rp = actbuf.read_port(transparent_for=())
 
         # ---- output buffer: two slots of pe lanes -------------------------------------
         out_wps, out_rps = [], []
@@ -480,16 +476,23 @@ class NmcArray(wiring.Component):
                          pe.step_first.eq(step["first"]), pe.step_last.eq(step["last"]),
                          pe.step_rq.eq(step["rq"]), pe.step_relu.eq(step["relu"]),
                          pe.step_requantize.eq(step["requantize"])]
-        for l in range(B):
-            m.d.comb += [in_rps[l].addr.eq(step["in_addr"]), act_rps[l].addr.eq(step["act_addr"]),
-                         in_rps[l].en.eq(step_valid), act_rps[l].en.eq(step_valid)]
-        from_input = Signal(name="rd_from_input", reset_less=True)
-        rd_blk = Signal(max(1, _log2(R)), name="rd_block", reset_less=True)
-        with m.If(step_valid):
-            m.d.sync += [from_input.eq(step["from_input"]), rd_blk.eq(step["blk"])]
+        m.d.comb += [in_rp.addr.eq(step["in_addr"]), act_rp.addr.eq(step["act_addr"]),
+                     in_rp.en.eq(step_valid), act_rp.en.eq(step_valid)]
+        # read data registered straight out of the RAMs (block-RAM clock-to-out is most
+        # of a clock period), then the input/hidden and block selects
+        in_data = Signal(len(in_rp.data), name="rd_in_data", reset_less=True)
+        act_data = Signal(len(act_rp.data), name="rd_act_data", reset_less=True)
+        m.d.sync += [in_data.eq(in_rp.data), act_data.eq(act_rp.data)]
+        from_input = step["from_input"]
+        rd_blk = step["blk"]
+        for k in range(sizing.buffer_read_stages()):
+            from_input_k = Signal(name=f"rd_from_input{k + 1}", reset_less=True)
+            rd_blk_k = Signal(max(1, _log2(R)), name=f"rd_block{k + 1}", reset_less=True)
+            m.d.sync += [from_input_k.eq(from_input), rd_blk_k.eq(rd_blk)]
+            from_input, rd_blk = from_input_k, rd_blk_k
         act_word = Signal(S * cfg.a_bits, name="act_word")
-        blocks = [Cat(*[Mux(from_input, in_rps[blk * S + s].data, act_rps[blk * S + s].data)
-                        for s in range(S)]) for blk in range(R)]
+        lanes_data = Mux(from_input, in_data, act_data)
+        blocks = [lanes_data[blk * S * cfg.a_bits:(blk + 1) * S * cfg.a_bits] for blk in range(R)]
         m.d.comb += act_word.eq(Array(blocks)[rd_blk] if R > 1 else blocks[0])
         for pe in pes:
             m.d.comb += pe.act.eq(act_word)
@@ -511,10 +514,9 @@ class NmcArray(wiring.Component):
         m.d.comb += [act_write.eq(wb["valid"] & ~wb["out"]), out_write.eq(wb["valid"] & wb["out"])]
         wb_word = (wb["group"] >> _log2(Q)) + Mux(wb["ctx"], 2 * AW, 0) + Mux(wb["par"], AW, 0)
         wb_blk = wb["group"][:_log2(Q)] if Q > 1 else Const(0)
-        for l in range(B):
-            res = pes[l % P].result
-            m.d.comb += [act_wps[l].en.eq(act_write & (wb_blk == l // P)), act_wps[l].addr.eq(wb_word),
-                         act_wps[l].data.eq(res[:cfg.a_bits])]
+        m.d.comb += [act_wp.addr.eq(wb_word),
+                     act_wp.data.eq(Cat(*[pes[l % P].result[:cfg.a_bits] for l in range(B)])),
+                     act_wp.en.eq(Cat(*[act_write & (wb_blk == l // P) for l in range(B)]))]
         for c in range(2):
             with m.If(track_reset_r[c]):
                 m.d.sync += [wb_par[c].eq(1), wb_count[c].eq(0)]

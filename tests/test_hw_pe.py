@@ -57,9 +57,10 @@ def test_pe_dot_products(cfg):
                 ctx.set(dut.step_requantize, flags[g][1])
             else:
                 ctx.set(dut.step_valid, 0)
-            # activations arrive one cycle after the step (buffer read latency)
-            if 1 <= t <= steps:
-                ctx.set(dut.act, sizing.pack_lanes(acts[t - 1], cfg.a_bits))
+            # activations arrive buffer_read_stages after their step
+            lead = sizing.buffer_read_stages()
+            if lead <= t < steps + lead:
+                ctx.set(dut.act, sizing.pack_lanes(acts[t - lead], cfg.a_bits))
             if ctx.get(dut.result_valid):
                 got.append((t, ctx.get(dut.result)))
             await ctx.tick()
