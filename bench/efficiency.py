@@ -151,13 +151,25 @@ def run(*, quick: bool = False, log=print, out_dir=None) -> dict:
     goals = {}
     digits = next((r for r in records if r["pe"] == r["simd"] == 8 and r["model"] == "digits"), None)
     if digits:
+        cfg8 = next(c for c in configs(quick) if c.pe == c.simd == 8)
+        shallowest = sizing.inference_cycles(digits["shapes"], cfg8, writeback=sizing.issue_stages(), drain=0)
         goals = {"single_over_ideal": digits["single_over_ideal"], "single_goal": GOAL_SINGLE,
                  "single_met": digits["single_over_ideal"] <= GOAL_SINGLE,
+                 # what the goal asks of the pipeline (pyhdl.sizing.single_latency_budget)
+                 "writeback_latency": sizing.writeback_latency(cfg8),
+                 "single_budget_writeback": sizing.single_latency_budget(digits["shapes"], cfg8, GOAL_SINGLE),
+                 "single_shallowest": shallowest,
+                 "single_shallowest_over_ideal": shallowest / digits["ideal"],
                  "steady_utilisation": digits["steady_utilisation"], "steady_goal": GOAL_STEADY,
                  "steady_met": digits["steady_utilisation"] >= GOAL_STEADY}
         log(f"\ngoals (digits, 8x8): one inference {goals['single_over_ideal']:.2f}x ideal (goal <= {GOAL_SINGLE}x: "
             f"{'met' if goals['single_met'] else 'NOT met'}); back to back {100 * goals['steady_utilisation']:.1f} % "
             f"of ideal (goal >= {100 * GOAL_STEADY:.0f} %: {'met' if goals['steady_met'] else 'NOT met'})")
+        budget = goals["single_budget_writeback"]
+        log(f"one inference within {GOAL_SINGLE}x needs a write-back pipeline of "
+            + (f"at most {budget} cycles" if budget is not None else "less than the decision register alone")
+            + f" (this array: {goals['writeback_latency']}); with the shallowest one ({sizing.issue_stages()} cycle, "
+            f"no drain latency) the same sequencer takes {shallowest} cycles = {goals['single_shallowest_over_ideal']:.2f}x")
     path = write_json("efficiency", {"results": records, "goals": goals}, out_dir)
     log(f"wrote {path}")
     return {"results": records, "goals": goals, "ok": all(r["bit_exact"] for r in records)}

@@ -60,7 +60,7 @@ __all__ += [
     "unpack_descriptor", "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes",
     "tree_levels", "buffer_read_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
     "issue_stages", "writeback_latency",
-    "schedule", "inference_cycles", "steady_cycles", "layer_fill",
+    "schedule", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
     "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
     "vn_layout", "bus_words_per_step", "bus_bytes_per_step",
@@ -300,7 +300,8 @@ def layer_fill(cfg: ArrayConfig) -> int:
     return writeback_latency(cfg) + 1
 
 
-def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
+def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | None = None,
+             drain: int | None = None) -> dict:
     """Cycle-exact model of the array for ``vectors`` inferences streamed back to back.
 
     Input beats arrive at full rate from cycle 0 (the first beat of vector 0 is
@@ -316,10 +317,15 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
     (the oldest inference) walks the layers; at a group boundary where A's next group
     would wait for the previous layer's write-back, context B (the next vector) runs
     a whole layer-0 group instead (``near`` mode only).
+
+    ``writeback`` and ``drain`` replace ``writeback_latency(cfg)`` and
+    ``drain_latency()`` for what-if questions (the same sequencer with a shallower
+    pipeline, see :func:`single_latency_budget`); the hardware is the default.
     """
     shapes = [(int(i), int(o)) for i, o in shapes]
     L = len(shapes)
-    W = writeback_latency(cfg)
+    W = writeback_latency(cfg) if writeback is None else _latency("writeback", writeback, issue_stages())
+    D = drain_latency() if drain is None else _latency("drain", drain, 0)
     P, S = cfg.pe, cfg.simd
     K = bus_words_per_step(cfg)
     interleave = cfg.mode == "near"
@@ -437,7 +443,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
             out_full[claim], out_pend[claim], out_wr[claim] = True, True, 0
         if drain:
             if de == out_n - 1:
-                accept_at[c + drain_latency()] = ds
+                accept_at[c + D] = ds
                 out_pend[ds] = False
                 de, ds = 0, 1 - ds
             else:
@@ -458,11 +464,36 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1) -> dict:
     return {"issue": issue_times, "steps": steps, "accept": accept}
 
 
-def inference_cycles(shapes, cfg: ArrayConfig) -> int:
+def _latency(name: str, value, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} latency must be an int, not {value!r}")
+    if value < lo:
+        raise ValueError(f"{name} latency must be at least {lo}, not {value}")
+    return value
+
+
+def inference_cycles(shapes, cfg: ArrayConfig, *, writeback: int | None = None,
+                     drain: int | None = None) -> int:
     """Busy cycles of one isolated inference (counter 0): first input beat accepted
     in cycle 0, full-rate input, no backpressure; ``busy`` is high from cycle 1 to the
-    cycle the last result is accepted."""
-    return schedule(shapes, cfg, 1)["accept"][0]
+    cycle the last result is accepted.  ``writeback``/``drain``: as for :func:`schedule`."""
+    return schedule(shapes, cfg, 1, writeback=writeback, drain=drain)["accept"][0]
+
+
+def single_latency_budget(shapes, cfg: ArrayConfig, ratio: float) -> int | None:
+    """The deepest write-back pipeline (issue to result written, in cycles) with which
+    this sequencer, with a zero-latency drain, would finish one isolated inference in
+    at most ``ratio`` times the ideal cycles; ``None`` if not even the shallowest
+    (``issue_stages()``: the decision register, no PE pipeline at all) would.  Compare with ``writeback_latency(cfg)``: a dependent layer waits
+    for its producer's write-back, so every layer boundary costs the full depth.
+    """
+    limit = ratio * ideal_cycles(shapes, cfg)
+    best = None
+    for w in range(issue_stages(), writeback_latency(cfg) + 1):
+        if inference_cycles(shapes, cfg, writeback=w, drain=0) > limit:
+            break
+        best = w
+    return best
 
 
 def steady_cycles(shapes, cfg: ArrayConfig, vectors: int = 8) -> int:

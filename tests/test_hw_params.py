@@ -69,3 +69,29 @@ def test_bus_words_per_step():
         assert sizing.bus_words_per_step(cfg) == -(-cfg.pe * cfg.simd * cfg.w_bits // bus)
         assert sizing.bus_bytes_per_step(cfg) == sizing.bus_words_per_step(cfg) * bus // 8
     assert sizing.bus_words_per_step(DEFAULT) == 1 and sizing.bus_bytes_per_step(DEFAULT) == 0
+
+
+@pytest.mark.parametrize("shapes", [[(64, 32), (32, 10)], [(128, 128), (128, 128)], [(64, 10)], [(1, 4), (4, 1)]])
+@pytest.mark.parametrize("cfg", [DEFAULT, SMALL], ids=lambda c: c.name)
+def test_single_latency_budget_is_the_deepest_pipeline_within_the_ratio(cfg, shapes):
+    hw = sizing.writeback_latency(cfg)
+    assert sizing.inference_cycles(shapes, cfg) == sizing.inference_cycles(
+        shapes, cfg, writeback=hw, drain=sizing.drain_latency())
+    cycles = [sizing.inference_cycles(shapes, cfg, writeback=w, drain=0) for w in range(1, hw + 2)]
+    assert cycles == sorted(cycles)  # a deeper pipeline is never faster
+    limit = 1.05 * sizing.ideal_cycles(shapes, cfg)
+    budget = sizing.single_latency_budget(shapes, cfg, 1.05)
+    if budget is None:
+        assert cycles[0] > limit
+    else:
+        assert cycles[budget - 1] <= limit
+        assert budget == hw or cycles[budget] > limit
+
+
+def test_schedule_latency_overrides_are_checked():
+    with pytest.raises(ValueError, match=r"^writeback latency must be at least 1, not 0$"):
+        sizing.inference_cycles([(8, 8)], DEFAULT, writeback=0)
+    with pytest.raises(ValueError, match=r"^drain latency must be at least 0, not -1$"):
+        sizing.inference_cycles([(8, 8)], DEFAULT, drain=-1)
+    with pytest.raises(TypeError, match=r"^writeback latency must be an int, not 2\.5$"):
+        sizing.schedule([(8, 8)], DEFAULT, writeback=2.5)
