@@ -1,17 +1,31 @@
 """Per-PE requantization: ``y = clamp((acc*m + 2**(s-1)) >> s, lo, hi)`` (golden/contract.py).
 
-Six registered stages, so that no clock period holds more than one multiplier,
-one carry chain or a three-level mux tree (Fmax, issue 5):
+With ``t = s - 1``, ``half = prod >> t`` and ``q = (half + 1) >> 1``.  The clamp
+to ``a_bits`` needs only the window ``w = prod[t : t+a]`` and one flag, "a bit
+of ``prod`` from ``t + a`` up differs from the sign": without the flag ``half``
+is ``(sign, w)`` exactly, with it ``q`` is out of range on the side of the sign.
+So the unit never shifts, rounds or holds the whole ``acc_bits + m_bits``
+product, which is where the LUTs went.  Six registered stages, so that no clock
+period holds more than one multiplier, one carry chain or about three LUT
+levels (Fmax, issue 5):
 
 1. partial products ``acc`` chunk x ``m`` (chunks of 17 bits: one DSP each);
-2. ``prod = acc * m``: the partial products summed (one carry chain);
-3. coarse shift by ``8 * ((s-1) >> 3)``;
-4. fine shift by ``(s-1) & 7`` — together ``prod >> (s-1)``;
-5. ``q = (half + 1) >> 1``, equal to ``(prod + 2**(s-1)) >> s`` for floor shifts,
-   without a 64-bit variable rounding constant;
-6. clamp to ``lo .. hi`` (``lo = 0`` after a ReLU) by checking that the bits above
-   the result are copies of its sign (an AND/OR tree, no wide comparator), or pass
-   the raw accumulator through for a layer that does not requantize.
+2. ``prod = acc * m``: the partial products summed (one carry chain); beside
+   it, from ``s`` alone, which byte groups of ``prod`` lie above the window;
+3. coarse window: ``a + 7`` bits from bit ``8*(s >> 3)`` of ``2*prod`` (an
+   8-way mux each); beside it, per byte group above the coarse window, "a bit
+   differs from the sign, and the group lies above the window";
+4. fine window ``w``: ``a`` bits from bit ``s & 7`` of the coarse window (8-way
+   each); the flag from the groups and the coarse bits above ``w``;
+5. ``q = (sign, w[1:]) + w[0]``, an ``a``-bit carry chain in place of a
+   product-wide ``(half + 1) >> 1``, and beside it the saturation and ReLU
+   decisions, read off ``w``, the flag and the sign;
+6. the result ORed together from ``q``, the saturation value and the raw
+   accumulator, which passes through for a layer that does not requantize.
+
+Bit ``s + j`` of ``2*prod`` is bit ``t + j`` of ``prod``, so ``t`` needs no
+subtractor.  The contract's ``s`` is ``1 .. SHIFT_MAX`` (images reject 0); the
+unit reads ``s = 0`` as "no shift", ``y = clamp(acc*m, lo, hi)``.
 """
 
 from __future__ import annotations
@@ -42,12 +56,13 @@ class RequantUnit(wiring.Component):
     Members
     -------
     i_valid, i_acc, i_m, i_s, i_relu, i_requantize : In
-        One accumulator with its parameters.
+        One accumulator with its parameters; ``i_s = 0`` means no shift.
     o_valid : Out(1)
         ``stages`` cycles after ``i_valid``.
     o_data : Out(signed(acc_bits))
         The requantized value sign-extended, or ``i_acc`` unchanged when
-        ``i_requantize`` was 0.
+        ``i_requantize`` was 0.  Meaningful only with ``o_valid``: it has no
+        reset value.
     """
 
     def __init__(self, *, acc_bits: int, m_bits: int, a_bits: int):
@@ -84,50 +99,102 @@ class RequantUnit(wiring.Component):
         A, a = self._acc_bits, self._a_bits
         stages = sizing.requant_stages()
 
-        # control (valid, relu, requantize, s-1) and the raw accumulator ride along
-        valid = [self.i_valid]
-        relu = [self.i_relu]
-        req = [self.i_requantize]
-        sm1 = Signal(contract.SHIFT_BITS, name="rq_sm1_0")
-        m.d.comb += sm1.eq(self.i_s - 1)
-        shift = [sm1]
-        raw = [self.i_acc]
-        for k in range(1, stages + 1):
+        # control (valid, relu, requantize, s) and the raw accumulator ride along
+        valid, relu, req, shift, raw = [self.i_valid], [self.i_relu], [self.i_requantize], [self.i_s], [self.i_acc]
+        for k in range(1, stages):
             for lst, shape, nm, rl in ((valid, 1, "v", False), (relu, 1, "relu", True),
-                                       (req, 1, "req", True), (shift, contract.SHIFT_BITS, "sm1", True),
+                                       (req, 1, "req", True), (shift, contract.SHIFT_BITS, "s", True),
                                        (raw, signed(A), "raw", True)):
                 sig = Signal(shape, name=f"rq_{nm}{k}", reset_less=rl)
-                m.d.sync += sig.eq(lst[-1])
+                # stage 5 zeroes a requantized value's raw copy (a synchronous reset,
+                # free in the flip-flop), so that stage 6 can OR instead of mux
+                m.d.sync += sig.eq(Mux(req[4], 0, lst[-1]) if nm == "raw" and k == 5 else lst[-1])
                 lst.append(sig)
 
-        # 1-2: acc * m from 17-bit chunks of acc (one DSP each), summed one stage later
+        # 1-2: acc * m from 17-bit chunks of acc (one DSP each), summed one stage later;
+        # acc_bits + m_bits bits hold every product of a signed and an unsigned operand
         chunks = []
         for at in range(0, A, tech.MUL_CHUNK):
             top = at + tech.MUL_CHUNK >= A
             part = self.i_acc[at:min(A, at + tech.MUL_CHUNK)]
             part = part.as_signed() if top else part
             chunks.append((at, tech.registered_product(m, part, self.i_m, name=f"rq_pp{at}")))
-        prod_width = A + self._m_bits + 1
-        prod = Signal(signed(prod_width), name="rq_prod", reset_less=True)
+        prod = Signal(signed(A + self._m_bits), name="rq_prod", reset_less=True)
         m.d.sync += prod.eq(sum(p << at for at, p in chunks))
+        sign = prod[-1]
+        # 2*prod: its bit s + j is prod's bit t + j with t = s - 1, so no subtractor
+        # makes t; s = 0 then means "no shift": y = clamp(acc*m, lo, hi)
+        twice = Cat(Const(0, 1), prod)
+        top_bit = len(twice) - 1  # the sign; bits past it read as the sign too
 
-        # 3-4: prod >> (s-1), coarse then fine
-        coarse = Signal(signed(prod_width), name="rq_coarse", reset_less=True)
-        m.d.sync += coarse.eq(prod >> Cat(Const(0, 3), shift[2][3:]))
-        half = Signal(signed(prod_width), name="rq_half", reset_less=True)
-        m.d.sync += half.eq(coarse >> shift[3][:3])
+        def bits(at, n):
+            """``n`` bits of ``twice >> at`` (sign-extended)."""
+            return Cat(*(twice[min(i, top_bit)] for i in range(at, at + n)))
 
-        # 5: rounding
-        q = Signal(signed(prod_width), name="rq_q", reset_less=True)
-        m.d.sync += q.eq((half + 1) >> 1)
+        def mux_tree(sel, options):
+            """``options[sel]`` as a binary tree of 2-way muxes; a Switch became a parallel
+            AND-OR mux in Yosys, about 80 LUT4 more per unit on ECP5."""
+            for b in range(len(sel)):
+                options = [Mux(sel[b], hi, lo) for lo, hi in zip(options[0::2], options[1::2])]
+            return options[0]
 
-        # 6: clamp: q fits a_bits iff bits a-1 .. top all equal the sign
-        upper = q[a - 1:]
-        fits = (upper == 0) | (upper == (1 << len(upper)) - 1)
-        neg = q[-1]
-        lo, hi = contract.activation_range(a)
-        r5, q_req = relu[5], req[5]
-        clamped = Mux(neg & r5, 0, Mux(fits, q, Mux(neg, lo, hi)))
-        m.d.sync += [self.o_valid.eq(valid[5]),
-                     self.o_data.eq(Mux(q_req, clamped, raw[5]))]
+        # The flag covers bits s+a and up of twice.  Bits a .. a+6 of the coarse window go
+        # to stage 4; bits from 8*(s >> 3) + a+7 up are checked here in byte groups
+        # g = 0, 1, ... from a+7, group g lying above the window iff g >= s >> 3.  That
+        # mask depends on s only: registered a stage early, it keeps stage 3 at "XOR
+        # with the sign, OR of 8, AND mask".
+        fine = a + 7  # coarse-window bits: the window and the seven bits above it
+        groups = [(at, min(at + 8, top_bit)) for at in range(fine, top_bit, 8)]
+        above = Signal(max(1, len(groups)), name="rq_above2", reset_less=True)
+        m.d.sync += above.eq(Cat(*(shift[1][3:] <= g for g in range(len(groups)))))
+        differs = Signal(max(1, len(groups)), name="rq_differs3", reset_less=True)
+        m.d.sync += differs.eq(Cat(*(Cat(*(twice[i] ^ sign for i in range(lo, hi))).any() & above[g]
+                                     for g, (lo, hi) in enumerate(groups))))
+
+        # 3: coarse window, bits 8*(s >> 3) .. 8*(s >> 3) + a+6 of twice
+        coarse = Signal(fine, name="rq_coarse3", reset_less=True)
+        sign3 = Signal(name="rq_sign3", reset_less=True)
+        m.d.sync += [coarse.eq(mux_tree(shift[2][3:], [bits(8 * v, fine) for v in range(8)])),
+                     sign3.eq(sign)]
+
+        # 4: window w = coarse bits (s & 7) .. (s & 7) + a-1, prod bits t .. t+a-1; the
+        # flag: a group above, or a coarse bit a-1+j, j > s & 7, that differs from the sign
+        window = Signal(a, name="rq_window4", reset_less=True)
+        fine_s = shift[3][:3]
+        m.d.sync += window.eq(mux_tree(fine_s, [coarse[v:v + a] for v in range(8)]))
+        flag = Signal(name="rq_flag4", reset_less=True)
+        sign4 = Signal(name="rq_sign4", reset_less=True)
+        near = [(coarse[a - 1 + j] ^ sign3) & (fine_s < j) for j in range(1, 8)]
+        m.d.sync += [flag.eq(differs.any() | Cat(*near).any()), sign4.eq(sign3)]
+
+        # 5: without the flag half = prod >> t is (sign, w), in -2**a .. 2**a - 1, and
+        # q = (half + 1) >> 1 = (sign, w[1:]) + w[0] leaves the a_bits range only upwards,
+        # at w all ones.  With the flag, q >= 2**(a-1) for a positive product and
+        # q <= -2**(a-1) = lo for a negative one.  So the carry chain makes q's low a
+        # bits while the range is read off w beside it: no comparator after the adder.
+        ones = window.all()
+        hi_sat = ~sign4 & (flag | ones)
+        lo_sat = sign4 & flag
+        neg = sign4 & (flag | ~ones)  # q < 0; q = 0 at half = -1
+        keep = req[4] & ~(relu[4] & neg)  # a requantized value that no ReLU zeroes
+        q_low = Signal(a, name="rq_qlow5", reset_less=True)
+        take_q = Signal(name="rq_take_q5", reset_less=True)    # the result is q
+        set_hi = Signal(name="rq_set_hi5", reset_less=True)    # bits 0 .. a-2 of hi
+        set_lo = Signal(name="rq_set_lo5", reset_less=True)    # bit a-1 of lo
+        set_ext = Signal(name="rq_set_ext5", reset_less=True)  # the result's sign extension
+        m.d.sync += [q_low.eq(Cat(window[1:], sign4) + window[0]),
+                     take_q.eq(keep & ~hi_sat & ~lo_sat), set_hi.eq(keep & hi_sat),
+                     set_lo.eq(keep & lo_sat), set_ext.eq(keep & neg)]
+
+        # 6: every term is 0 unless it is the result (the raw copy is 0 for a requantized
+        # value, the requant terms are 0 for a raw one), so the bits are ORed.  Above
+        # a_bits the OR with one shared signal is a synchronous set of a reset-less
+        # flip-flop, no LUT; o_data is meaningful only with o_valid, so it needs no reset.
+        low = Signal(a, name="rq_low6", reset_less=True)
+        ext = Signal(A - a, name="rq_ext6", reset_less=True)
+        m.d.sync += [low.eq(Cat(*((take_q & q_low[k]) | (set_lo if k == a - 1 else set_hi)
+                                  for k in range(a))) | raw[5][:a]),
+                     ext.eq(Mux(set_ext, -1, raw[5][a:])),
+                     self.o_valid.eq(valid[5])]
+        m.d.comb += self.o_data.eq(Cat(low, ext))
         return m
