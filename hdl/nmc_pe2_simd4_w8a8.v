@@ -11,8 +11,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [7:0] \$105 ;
-  wire \$106 ;
+  wire \$105 ;
+  wire [7:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
@@ -21,11 +21,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [7:0] \$114 ;
-  wire [8:0] \$115 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
-  wire [7:0] \$117 ;
-  wire [8:0] \$118 ;
+  wire \$117 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
@@ -40,24 +40,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire \$131 ;
+  wire [8:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
+  wire [8:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [8:0] \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [8:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire [7:0] \$147 ;
+  wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
@@ -69,36 +69,36 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [7:0] \$158 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [7:0] \$162 ;
-  wire \$163 ;
+  wire \$162 ;
+  wire [8:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
+  wire [8:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire [7:0] \$171 ;
+  wire [8:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire \$174 ;
+  wire [8:0] \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire [7:0] \$180 ;
-  wire [8:0] \$181 ;
+  wire \$180 ;
+  wire \$181 ;
   wire \$182 ;
-  wire [7:0] \$183 ;
-  wire [8:0] \$184 ;
+  wire \$183 ;
+  wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
@@ -108,31 +108,31 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
+  wire [8:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
+  wire [8:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [8:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire [8:0] \$203 ;
+  wire [8:0] \$202 ;
+  wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [8:0] \$206 ;
+  wire \$206 ;
   wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [7:0] \$208 ;
+  wire [6:0] \$209 ;
   wire [3:0] \$21 ;
-  wire \$210 ;
-  wire [8:0] \$211 ;
-  wire \$212 ;
+  wire [8:0] \$210 ;
+  wire [5:0] \$211 ;
+  wire [9:0] \$212 ;
   wire \$213 ;
-  wire [8:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
@@ -143,356 +143,533 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
+  wire [8:0] \$224 ;
+  wire [8:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [8:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire [8:0] \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [8:0] \$238 ;
+  wire [8:0] \$230 ;
+  wire [6:0] \$231 ;
+  wire [8:0] \$232 ;
+  wire [6:0] \$233 ;
+  wire [8:0] \$234 ;
+  wire \$235 ;
+  wire [7:0] \$236 ;
+  wire [7:0] \$237 ;
+  wire \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
+  wire [3:0] \$240 ;
+  wire [4:0] \$241 ;
   wire \$242 ;
-  wire [8:0] \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire [8:0] \$246 ;
-  wire \$247 ;
-  wire \$248 ;
+  wire [7:0] \$243 ;
+  wire [6:0] \$244 ;
+  wire [8:0] \$245 ;
+  wire [7:0] \$246 ;
+  wire [6:0] \$247 ;
+  wire [8:0] \$248 ;
   wire \$249 ;
   wire [7:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
+  wire [53:0] \$253 ;
+  wire [8:0] \$254 ;
+  wire [8:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [8:0] \$258 ;
+  wire [8:0] \$259 ;
   wire [7:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
+  wire [8:0] \$263 ;
+  wire [8:0] \$264 ;
   wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire [7:0] \$268 ;
-  wire [6:0] \$269 ;
+  wire [7:0] \$266 ;
+  wire [8:0] \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [5:0] \$27 ;
-  wire [8:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [9:0] \$272 ;
+  wire \$270 ;
+  wire [8:0] \$271 ;
+  wire [8:0] \$272 ;
   wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
+  wire [8:0] \$274 ;
+  wire [8:0] \$275 ;
+  wire [8:0] \$276 ;
+  wire [8:0] \$277 ;
+  wire [3:0] \$278 ;
   wire \$279 ;
   wire [8:0] \$28 ;
-  wire \$280 ;
-  wire [6:0] \$281 ;
+  wire [8:0] \$280 ;
+  wire \$281 ;
   wire [8:0] \$282 ;
-  wire [6:0] \$283 ;
+  wire [8:0] \$283 ;
   wire [8:0] \$284 ;
   wire \$285 ;
-  wire [7:0] \$286 ;
-  wire [7:0] \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [8:0] \$286 ;
+  wire [8:0] \$287 ;
+  wire [8:0] \$288 ;
+  wire [8:0] \$289 ;
   wire \$29 ;
   wire [3:0] \$290 ;
-  wire [4:0] \$291 ;
+  wire \$291 ;
   wire \$292 ;
-  wire [7:0] \$293 ;
-  wire [6:0] \$294 ;
+  wire \$293 ;
+  wire \$294 ;
   wire [8:0] \$295 ;
-  wire [7:0] \$296 ;
-  wire [6:0] \$297 ;
-  wire [8:0] \$298 ;
-  wire \$299 ;
+  wire [16:0] \$296 ;
+  wire [8:0] \$297 ;
+  wire \$298 ;
+  wire [8:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire [53:0] \$303 ;
-  wire [8:0] \$304 ;
+  wire [9:0] \$303 ;
+  wire [9:0] \$304 ;
   wire [8:0] \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire [8:0] \$308 ;
-  wire [8:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire [8:0] \$313 ;
-  wire [8:0] \$314 ;
+  wire [8:0] \$310 ;
+  wire [8:0] \$311 ;
+  wire [8:0] \$312 ;
+  wire \$313 ;
+  wire \$314 ;
   wire \$315 ;
-  wire [7:0] \$316 ;
-  wire [8:0] \$317 ;
+  wire \$316 ;
+  wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [8:0] \$321 ;
-  wire [8:0] \$322 ;
+  wire \$321 ;
+  wire \$322 ;
   wire \$323 ;
-  wire [8:0] \$324 ;
-  wire [8:0] \$325 ;
-  wire [8:0] \$326 ;
-  wire [8:0] \$327 ;
-  wire [3:0] \$328 ;
-  wire \$329 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire [7:0] \$328 ;
+  wire [8:0] \$329 ;
   wire \$33 ;
-  wire [8:0] \$330 ;
-  wire \$331 ;
+  wire \$330 ;
+  wire [7:0] \$331 ;
   wire [8:0] \$332 ;
-  wire [8:0] \$333 ;
-  wire [8:0] \$334 ;
+  wire \$333 ;
+  wire \$334 ;
   wire \$335 ;
-  wire [8:0] \$336 ;
-  wire [8:0] \$337 ;
-  wire [8:0] \$338 ;
-  wire [8:0] \$339 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  wire [3:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
-  wire \$342 ;
+  wire [7:0] \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire [8:0] \$345 ;
-  wire [16:0] \$346 ;
+  wire \$346 ;
   wire [8:0] \$347 ;
   wire \$348 ;
-  wire [8:0] \$349 ;
+  wire \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire \$351 ;
+  wire [8:0] \$351 ;
   wire \$352 ;
-  wire [9:0] \$353 ;
-  wire [9:0] \$354 ;
-  wire [8:0] \$355 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
-  wire [8:0] \$358 ;
+  wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [8:0] \$360 ;
-  wire [8:0] \$361 ;
-  wire [8:0] \$362 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
   wire \$363 ;
   wire \$364 ;
-  wire [8:0] \$365 ;
+  wire \$365 ;
   wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire [8:0] \$369 ;
+  wire [7:0] \$367 ;
+  wire [8:0] \$368 ;
+  wire \$369 ;
   wire [7:0] \$37 ;
-  wire \$370 ;
+  wire [7:0] \$370 ;
   wire [8:0] \$371 ;
   wire \$372 ;
   wire \$373 ;
-  wire [7:0] \$374 ;
+  wire \$374 ;
   wire \$375 ;
   wire \$376 ;
-  wire [7:0] \$377 ;
-  wire [5:0] \$378 ;
-  wire [8:0] \$379 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [7:0] \$380 ;
-  wire [5:0] \$381 ;
-  wire [8:0] \$382 ;
-  wire [8:0] \$383 ;
-  wire [7:0] \$384 ;
-  wire [6:0] \$385 ;
-  wire [8:0] \$386 ;
-  wire [5:0] \$387 ;
-  wire [9:0] \$388 ;
+  wire \$380 ;
+  wire [7:0] \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
-  wire [7:0] \$391 ;
-  wire \$392 ;
+  wire \$391 ;
+  wire [8:0] \$392 ;
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
-  wire [8:0] \$399 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [8:0] \$400 ;
-  wire \$401 ;
-  wire \$402 ;
+  wire \$400 ;
+  wire [7:0] \$401 ;
+  wire [8:0] \$402 ;
   wire \$403 ;
-  wire [8:0] \$404 ;
+  wire [7:0] \$404 ;
   wire [8:0] \$405 ;
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire [3:0] \$41 ;
-  wire [8:0] \$410 ;
+  wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire [8:0] \$415 ;
-  wire [8:0] \$416 ;
+  wire \$415 ;
+  wire [7:0] \$416 ;
   wire \$417 ;
-  wire [8:0] \$418 ;
+  wire \$418 ;
   wire \$419 ;
   wire [3:0] \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
-  wire [8:0] \$423 ;
+  wire \$423 ;
   wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire [3:0] \$427 ;
-  wire [4:0] \$428 ;
-  wire [32:0] \$429 ;
+  wire [7:0] \$425 ;
+  wire [8:0] \$426 ;
+  wire \$427 ;
+  wire [7:0] \$428 ;
+  wire [8:0] \$429 ;
   wire [3:0] \$43 ;
-  wire [32:0] \$430 ;
-  wire [32:0] \$431 ;
-  wire [3:0] \$432 ;
-  wire [32:0] \$433 ;
-  wire [1:0] \$434 ;
-  wire [32:0] \$435 ;
-  wire [32:0] \$436 ;
-  wire [1:0] \$437 ;
-  wire [32:0] \$438 ;
-  wire [32:0] \$439 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire [7:0] \$439 ;
   wire \$44 ;
-  reg [2:0] \$440 ;
-  reg [7:0] \$441 ;
-  reg [7:0] \$442 ;
-  reg [7:0] \$443 ;
-  reg \$444 ;
-  reg [7:0] \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg [7:0] \$448 ;
-  reg [7:0] \$449 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire [8:0] \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  reg [7:0] \$450 ;
-  reg [7:0] \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg \$454 ;
-  reg [8:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [2:0] \$457 ;
-  reg [7:0] \$458 ;
-  reg [7:0] \$459 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire [7:0] \$457 ;
+  wire [8:0] \$458 ;
+  wire [16:0] \$459 ;
   wire \$46 ;
-  reg [15:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [7:0] \$462 ;
-  reg \$463 ;
-  reg [8:0] \$464 ;
-  reg [7:0] \$465 ;
-  reg \$466 ;
-  reg \$467 ;
-  reg [7:0] \$468 ;
-  reg [7:0] \$469 ;
+  wire \$460 ;
+  wire [7:0] \$461 ;
+  wire [8:0] \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  reg \$474 ;
-  reg \$475 ;
-  reg \$476 ;
-  reg \$477 ;
-  reg \$478 ;
-  reg \$479 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire [7:0] \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg \$481 ;
-  reg \$482 ;
-  reg \$483 ;
-  reg \$484 ;
-  reg \$485 ;
-  reg \$486 ;
-  reg \$487 ;
-  reg [7:0] \$488 ;
-  reg \$489 ;
-  wire [7:0] \$49 ;
-  reg [7:0] \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg [7:0] \$493 ;
-  reg \$494 ;
-  reg \$495 ;
-  reg [7:0] \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  wire \$480 ;
+  wire [8:0] \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire [8:0] \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire [7:0] \$494 ;
+  wire [8:0] \$495 ;
+  wire \$496 ;
+  wire [7:0] \$497 ;
+  wire [8:0] \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg \$500 ;
-  reg [7:0] \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg [2:0] \$504 ;
-  reg [3:0] \$505 ;
-  reg [31:0] \$506 ;
-  reg [3:0] \$507 ;
-  reg [31:0] \$508 ;
-  reg [3:0] \$509 ;
-  wire [7:0] \$51 ;
-  reg [31:0] \$510 ;
-  reg [3:0] \$511 ;
-  reg [31:0] \$512 ;
-  reg [3:0] \$513 ;
-  reg [31:0] \$514 ;
-  reg [3:0] \$515 ;
-  reg [31:0] \$516 ;
-  reg [3:0] \$517 ;
-  reg [31:0] \$518 ;
-  reg [3:0] \$519 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire [7:0] \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  reg [31:0] \$520 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire [7:0] \$525 ;
+  wire [8:0] \$526 ;
+  wire \$527 ;
+  wire [7:0] \$528 ;
+  wire [8:0] \$529 ;
   wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire [7:0] \$539 ;
   wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire [8:0] \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire [8:0] \$548 ;
+  wire \$549 ;
   wire \$55 ;
+  wire [8:0] \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire [7:0] \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire [7:0] \$556 ;
+  wire [5:0] \$557 ;
+  wire [8:0] \$558 ;
+  wire [7:0] \$559 ;
   wire \$56 ;
-  wire [7:0] \$57 ;
+  wire [5:0] \$560 ;
+  wire [8:0] \$561 ;
+  wire [8:0] \$562 ;
+  wire [7:0] \$563 ;
+  wire [6:0] \$564 ;
+  wire [8:0] \$565 ;
+  wire [5:0] \$566 ;
+  wire [9:0] \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire \$57 ;
+  wire [7:0] \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire [8:0] \$579 ;
   wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire [8:0] \$584 ;
+  wire [8:0] \$585 ;
+  wire \$586 ;
+  wire [8:0] \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire [8:0] \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire [3:0] \$596 ;
+  wire [4:0] \$597 ;
+  wire [32:0] \$598 ;
+  wire [32:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
+  wire [32:0] \$600 ;
+  wire [3:0] \$601 ;
+  wire [32:0] \$602 ;
+  wire [1:0] \$603 ;
+  wire [32:0] \$604 ;
+  wire [32:0] \$605 ;
+  wire [1:0] \$606 ;
+  wire [32:0] \$607 ;
+  wire [32:0] \$608 ;
+  reg [2:0] \$609 ;
   wire \$61 ;
+  reg [7:0] \$610 ;
+  reg [7:0] \$611 ;
+  reg [7:0] \$612 ;
+  reg \$613 ;
+  reg [7:0] \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg [7:0] \$617 ;
+  reg [7:0] \$618 ;
+  reg [7:0] \$619 ;
   wire \$62 ;
+  reg [7:0] \$620 ;
+  reg \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg [8:0] \$624 ;
+  reg [7:0] \$625 ;
+  reg [2:0] \$626 ;
+  reg [7:0] \$627 ;
+  reg [7:0] \$628 ;
+  reg [15:0] \$629 ;
   wire \$63 ;
+  reg [7:0] \$630 ;
+  reg [7:0] \$631 ;
+  reg \$632 ;
+  reg [8:0] \$633 ;
+  reg [7:0] \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg [7:0] \$637 ;
+  reg [7:0] \$638 ;
+  reg \$639 ;
   wire \$64 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg \$649 ;
   wire \$65 ;
-  wire [7:0] \$66 ;
-  wire [8:0] \$67 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg \$653 ;
+  reg \$654 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg \$657 ;
+  reg \$658 ;
+  reg \$659 ;
+  wire \$66 ;
+  reg \$660 ;
+  reg [7:0] \$661 ;
+  reg \$662 ;
+  reg [7:0] \$663 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg [7:0] \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg [7:0] \$669 ;
+  wire \$67 ;
+  reg \$670 ;
+  reg \$671 ;
+  reg \$672 ;
+  reg \$673 ;
+  reg [7:0] \$674 ;
+  reg \$675 ;
+  reg \$676 ;
+  reg [2:0] \$677 ;
+  reg [3:0] \$678 ;
+  reg [31:0] \$679 ;
   wire \$68 ;
-  wire [7:0] \$69 ;
+  reg [3:0] \$680 ;
+  reg [31:0] \$681 ;
+  reg [3:0] \$682 ;
+  reg [31:0] \$683 ;
+  reg [3:0] \$684 ;
+  reg [31:0] \$685 ;
+  reg [3:0] \$686 ;
+  reg [31:0] \$687 ;
+  reg [3:0] \$688 ;
+  reg [31:0] \$689 ;
+  wire \$69 ;
+  reg [3:0] \$690 ;
+  reg [31:0] \$691 ;
+  reg [3:0] \$692 ;
+  reg [31:0] \$693 ;
+  wire [7:0] \$694 ;
+  wire [23:0] \$695 ;
+  wire [7:0] \$696 ;
+  wire [23:0] \$697 ;
   wire \$7 ;
-  wire [8:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
@@ -519,25 +696,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [7:0] \$95 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire [6:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$135 ;
-  wire [6:0] \$signature__addr$147 ;
-  wire [6:0] \$signature__addr$149 ;
+  wire [6:0] \$signature__addr$142 ;
+  wire [6:0] \$signature__addr$154 ;
+  wire [6:0] \$signature__addr$156 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$136 ;
-  wire [31:0] \$signature__data$258 ;
-  wire [31:0] \$signature__data$259 ;
+  wire [31:0] \$signature__data$143 ;
+  wire [31:0] \$signature__data$268 ;
+  wire [31:0] \$signature__data$269 ;
   wire \$signature__en ;
-  wire \$signature__en$134 ;
-  wire \$signature__en$148 ;
-  wire \$signature__en$150 ;
+  wire \$signature__en$141 ;
+  wire \$signature__en$155 ;
+  wire \$signature__en$157 ;
   wire [31:0] act;
-  wire [31:0] \act$118 ;
+  wire [31:0] \act$115 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -554,6 +731,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] b_fold = 8'h00;
   reg [7:0] b_group = 8'h00;
   reg b_in_group = 1'h0;
+  reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
@@ -562,6 +740,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \bank_wdata$26 ;
   wire bank_we;
   wire \bank_we$24 ;
+  wire [8:0] beats_a_next;
+  wire [8:0] beats_b_next;
   output busy;
   wire busy;
   wire busy_r;
@@ -624,6 +804,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
   reg [7:0] in_groups = 8'h00;
+  reg in_ok = 1'h0;
   wire in_release0;
   wire in_release1;
   wire [5:0] in_rp__addr;
@@ -683,6 +864,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
+  reg raw_full = 1'h0;
+  reg raw_ok = 1'h0;
   reg [31:0] rd_act_data = 32'd0;
   reg rd_block1 = 1'h0;
   reg rd_block2 = 1'h0;
@@ -691,7 +874,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$129 ;
+  wire [31:0] \result$126 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -710,46 +893,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$101 ;
+  wire [8:0] \step_addr$86 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$89 ;
+  wire [8:0] \step_addr$98 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$102 ;
+  wire \step_first$88 ;
   (* init = 1'h0 *)
-  wire \step_first$91 ;
+  wire \step_first$99 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$103 ;
+  wire \step_last$100 ;
   (* init = 1'h0 *)
-  wire \step_last$93 ;
+  wire \step_last$90 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$105 ;
+  wire \step_relu$102 ;
   (* init = 1'h0 *)
-  wire \step_relu$97 ;
+  wire \step_relu$94 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$106 ;
+  wire \step_requantize$103 ;
   (* init = 1'h0 *)
-  wire \step_requantize$99 ;
+  wire \step_requantize$96 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$104 ;
+  wire [7:0] \step_rq$101 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$95 ;
+  wire [7:0] \step_rq$92 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$100 ;
+  wire \step_valid$84 ;
   (* init = 1'h0 *)
-  wire \step_valid$87 ;
+  wire \step_valid$97 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -787,6 +970,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_group9 = 8'h00;
   reg [7:0] wb_groups0 = 8'h00;
   reg [7:0] wb_groups1 = 8'h00;
+  reg [7:0] wb_groups_next0;
+  reg [7:0] wb_groups_next1;
   reg wb_out1 = 1'h0;
   reg wb_out10 = 1'h0;
   reg wb_out11 = 1'h0;
@@ -815,6 +1000,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par9 = 1'h0;
   reg wb_parity0 = 1'h0;
   reg wb_parity1 = 1'h0;
+  reg wb_parity_next0;
+  reg wb_parity_next1;
   reg wb_valid1 = 1'h0;
   reg wb_valid10 = 1'h0;
   reg wb_valid11 = 1'h0;
@@ -962,14 +1149,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$274 )
-      actbuf[\$272 [6:0]][7:0] <= result[7:0];
-    if (\$276 )
-      actbuf[\$272 [6:0]][15:8] <= \result$129 [7:0];
-    if (\$278 )
-      actbuf[\$272 [6:0]][23:16] <= result[7:0];
-    if (\$280 )
-      actbuf[\$272 [6:0]][31:24] <= \result$129 [7:0];
+    if (\$214 )
+      actbuf[\$212 [6:0]][7:0] <= \$694 ;
+    if (\$216 )
+      actbuf[\$212 [6:0]][15:8] <= \$696 ;
+    if (\$218 )
+      actbuf[\$212 [6:0]][23:16] <= \$694 ;
+    if (\$220 )
+      actbuf[\$212 [6:0]][31:24] <= \$696 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1204,15 +1391,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$282 [6:0]] <= result;
+      outbuf0[\$232 [6:0]] <= { \$695 , \$694  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _2_ <= outbuf0[\$295 [6:0]];
+      _2_ <= outbuf0[\$245 [6:0]];
     end
   end
-  assign \$signature__data$258  = _2_;
+  assign \$signature__data$268  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1346,111 +1533,428 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$284 [6:0]] <= \result$129 ;
+      outbuf1[\$234 [6:0]] <= { \$697 , \$696  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _3_ <= outbuf1[\$298 [6:0]];
+      _3_ <= outbuf1[\$248 [6:0]];
     end
   end
-  assign \$signature__data$259  = _3_;
+  assign \$signature__data$269  = _3_;
+  assign \$270  = ~ in_wslot;
+  assign \$271  = d0_rp__data[15:8] + 1'h1;
+  assign \$273  = ~ loaded;
+  assign \$274  = nxt_rp__data[7:0] + 2'h3;
+  assign \$276  = nxt_rp__data[15:8] + 1'h1;
+  assign \$278  = n_layers - 1'h1;
+  assign \$279  = \$43 [2:0] == \$278 ;
+  assign \$280  = cur_folds - 1'h1;
+  assign \$281  = fold == \$280 ;
+  assign \$282  = group + 1'h1;
+  assign \$283  = rq_addr + 1'h1;
+  assign \$284  = cur_groups - 1'h1;
+  assign \$285  = group == \$284 ;
+  assign \$286  = nxt_rp__data[7:0] + 2'h3;
+  assign \$288  = nxt_rp__data[15:8] + 1'h1;
+  assign \$290  = n_layers - 1'h1;
+  assign \$291  = \$43 [2:0] == \$290 ;
+  assign \$292  = ~ wr_buf;
+  assign \$293  = ~ ctx;
+  assign \$294  = | b_group;
+  assign \$295  = fold + 1'h1;
+  assign \$296  = fold_end + 3'h4;
+  assign \$297  = cur_folds - 1'h1;
+  assign \$298  = fold == \$297 ;
+  assign \$299  = cur_groups - 1'h1;
+  assign \$300  = group == \$299 ;
+  assign \$301  = \$298  & \$300 ;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = bank_addr + 1'h1;
+  assign \$304  = b_bank_addr + 1'h1;
+  assign \$305  = in_folds - 1'h1;
+  assign \$306  = b_fold == \$305 ;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = in_folds - 1'h1;
+  assign \$309  = b_fold == \$308 ;
+  assign \$310  = b_group + 1'h1;
+  assign \$311  = b_rq_addr + 1'h1;
+  assign \$312  = b_fold + 1'h1;
+  assign \$313  = ~ loaded;
+  assign \$314  = ctx ? in_release1 : in_release0;
+  assign \$315  = ~ \$314 ;
+  assign \$316  = | beats_a_next;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = ctx ? in_release0 : in_release1;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = | beats_b_next;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$323  = ~ layer[0];
+  assign \$324  = \$322  == \$323 ;
+  assign \$325  = ctx ? track_reset1 : track_reset0;
+  assign \$326  = ~ \$325 ;
+  assign \$327  = \$324  & \$326 ;
+  assign \$328  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$330  = \$329  >= fold_end;
+  assign \$331  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$333  = \$332  >= prev_out;
+  assign \$334  = \$330  | \$333 ;
+  assign \$335  = \$327  & \$334 ;
+  assign \$336  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$337  = ~ layer[0];
+  assign \$338  = \$336  == \$337 ;
+  assign \$339  = ctx ? track_reset1 : track_reset0;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = \$338  & \$340 ;
+  assign \$342  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$343  = \$342  == prev_groups;
+  assign \$344  = \$341  & \$343 ;
+  assign \$345  = cur_folds - 1'h1;
+  assign \$346  = fold == \$345 ;
+  assign \$347  = cur_groups - 1'h1;
+  assign \$348  = group == \$347 ;
+  assign \$349  = \$346  & \$348 ;
+  assign \$350  = \$349  & cur_is_last;
+  assign \$351  = cur_folds - 1'h1;
+  assign \$352  = fold == \$351 ;
+  assign \$353  = ctx ? in_release0 : in_release1;
+  assign \$354  = ~ \$353 ;
+  assign \$355  = | beats_b_next;
+  assign \$356  = \$354  & \$355 ;
+  assign \$357  = ctx ? in_release1 : in_release0;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = | beats_a_next;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$363  = ~ \$361 ;
+  assign \$364  = ctx ? track_reset0 : track_reset1;
+  assign \$365  = ~ \$364 ;
+  assign \$366  = \$363  & \$365 ;
+  assign \$367  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$369  = \$368  >= 3'h4;
+  assign \$370  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$372  = \$371  >= d0_rp__data[15:8];
+  assign \$373  = \$369  | \$372 ;
+  assign \$374  = \$366  & \$373 ;
+  assign \$375  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$377  = ~ \$375 ;
+  assign \$378  = ctx ? track_reset0 : track_reset1;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = \$377  & \$379 ;
+  assign \$381  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$382  = \$381  == in_groups;
+  assign \$383  = \$380  & \$382 ;
+  assign \$384  = ctx ? in_release1 : in_release0;
+  assign \$385  = ~ \$384 ;
+  assign \$386  = | beats_a_next;
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = ctx ? in_release0 : in_release1;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = beats_b_next > b_fold;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = cur_groups - 1'h1;
+  assign \$393  = group == \$392 ;
+  assign \$394  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$395  = ~ layer[0];
+  assign \$397  = \$394  == \$396 ;
+  assign \$398  = ctx ? track_reset1 : track_reset0;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \$397  & \$399 ;
+  assign \$401  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$403  = \$402  >= 3'h4;
+  assign \$404  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$406  = \$405  >= cur_out;
+  assign \$407  = \$403  | \$406 ;
+  assign \$408  = \$400  & \$407 ;
+  assign \$409  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$410  = ~ layer[0];
+  assign \$412  = \$409  == \$411 ;
+  assign \$413  = ctx ? track_reset1 : track_reset0;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = \$412  & \$414 ;
+  assign \$416  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$417  = \$416  == cur_groups;
+  assign \$418  = \$415  & \$417 ;
+  assign \$419  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$420  = ~ layer[0];
+  assign \$421  = \$419  == \$420 ;
+  assign \$422  = ctx ? track_reset1 : track_reset0;
+  assign \$423  = ~ \$422 ;
+  assign \$424  = \$421  & \$423 ;
+  assign \$425  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$427  = \$426  >= fold_end;
+  assign \$428  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$430  = \$429  >= prev_out;
+  assign \$431  = \$427  | \$430 ;
+  assign \$432  = \$424  & \$431 ;
+  assign \$433  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$434  = ~ layer[0];
+  assign \$435  = \$433  == \$434 ;
+  assign \$436  = ctx ? track_reset1 : track_reset0;
+  assign \$437  = ~ \$436 ;
+  assign \$438  = \$435  & \$437 ;
+  assign \$439  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$440  = \$439  == prev_groups;
+  assign \$441  = \$438  & \$440 ;
+  assign \$442  = ctx ? in_release1 : in_release0;
+  assign \$443  = ~ \$442 ;
+  assign \$444  = fold + 1'h1;
+  assign \$445  = beats_a_next > \$444 ;
+  assign \$446  = \$443  & \$445 ;
+  assign \$447  = ctx ? in_release0 : in_release1;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = beats_b_next > b_fold;
+  assign \$450  = \$448  & \$449 ;
+  assign \$451  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$452  = ~ layer[0];
+  assign \$453  = \$451  == \$452 ;
+  assign \$454  = ctx ? track_reset1 : track_reset0;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = \$453  & \$455 ;
+  assign \$457  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$459  = fold_end + 3'h4;
+  assign \$460  = \$458  >= \$459 ;
+  assign \$461  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$463  = \$462  >= prev_out;
+  assign \$464  = \$460  | \$463 ;
+  assign \$465  = \$456  & \$464 ;
+  assign \$466  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$467  = ~ layer[0];
+  assign \$468  = \$466  == \$467 ;
+  assign \$469  = ctx ? track_reset1 : track_reset0;
+  assign \$470  = ~ \$469 ;
+  assign \$471  = \$468  & \$470 ;
+  assign \$472  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$473  = \$472  == prev_groups;
+  assign \$474  = \$471  & \$473 ;
+  assign \$475  = ctx ? in_release1 : in_release0;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = beats_a_next > fold;
+  assign \$478  = \$476  & \$477 ;
+  assign \$479  = ctx ? in_release0 : in_release1;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = in_folds - 1'h1;
+  assign \$482  = b_fold == \$481 ;
+  assign \$483  = | beats_b_next;
+  assign \$484  = b_fold + 1'h1;
+  assign \$485  = beats_b_next > \$484 ;
+  assign \$486  = \$482  ? \$483  : \$485 ;
+  assign \$487  = \$480  & \$486 ;
+  assign \$488  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$489  = ~ layer[0];
+  assign \$490  = \$488  == \$489 ;
+  assign \$491  = ctx ? track_reset1 : track_reset0;
+  assign \$492  = ~ \$491 ;
+  assign \$493  = \$490  & \$492 ;
+  assign \$494  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$496  = \$495  >= fold_end;
+  assign \$497  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$499  = \$498  >= prev_out;
+  assign \$500  = \$496  | \$499 ;
+  assign \$501  = \$493  & \$500 ;
+  assign \$502  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$503  = ~ layer[0];
+  assign \$504  = \$502  == \$503 ;
+  assign \$505  = ctx ? track_reset1 : track_reset0;
+  assign \$506  = ~ \$505 ;
+  assign \$507  = \$504  & \$506 ;
+  assign \$508  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$509  = \$508  == prev_groups;
+  assign \$510  = \$507  & \$509 ;
+  assign \$511  = ctx ? in_release1 : in_release0;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = beats_a_next > fold;
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = ctx ? in_release0 : in_release1;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = beats_b_next > b_fold;
+  assign \$518  = \$516  & \$517 ;
+  assign \$519  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$520  = ~ layer[0];
+  assign \$521  = \$519  == \$520 ;
+  assign \$522  = ctx ? track_reset1 : track_reset0;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = \$521  & \$523 ;
+  assign \$525  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$527  = \$526  >= fold_end;
+  assign \$528  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$530  = \$529  >= prev_out;
+  assign \$531  = \$527  | \$530 ;
+  assign \$532  = \$524  & \$531 ;
+  assign \$533  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$534  = ~ layer[0];
+  assign \$535  = \$533  == \$534 ;
+  assign \$536  = ctx ? track_reset1 : track_reset0;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = \$535  & \$537 ;
+  assign \$539  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$540  = \$539  == prev_groups;
+  assign \$541  = \$538  & \$540 ;
+  assign \$542  = ~ clear_counters;
+  assign \$543  = ld_fire & \$542 ;
+  assign \$544  = issue_b ? b_bank_addr : bank_addr;
+  assign \$545  = ! b_fold;
+  assign \$546  = ! fold;
+  assign \$547  = issue_b ? \$545  : \$546 ;
+  assign \$548  = in_folds - 1'h1;
+  assign \$549  = b_fold == \$548 ;
+  assign \$550  = cur_folds - 1'h1;
+  assign \$551  = fold == \$550 ;
+  assign \$552  = issue_b ? \$549  : \$551 ;
+  assign \$553  = issue_b ? b_rq_addr : rq_addr;
+  assign \$554  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$555  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$557  = ctx ? 6'h00 : 6'h20;
+  assign \$558  = \$556  + \$557 ;
+  assign \$560  = ctx ? 6'h20 : 6'h00;
+  assign \$561  = \$559  + \$560 ;
+  assign \$562  = issue_b ? \$558  : \$561 ;
+  assign \$564  = ctx ? 7'h40 : 7'h00;
+  assign \$565  = \$563  + \$564 ;
+  assign \$566  = wr_buf ? 6'h00 : 6'h20;
+  assign \$567  = \$565  + \$566 ;
+  assign \$568  = ! layer;
+  assign \$569  = issue_b | \$568 ;
+  assign \$570  = issue_b ? b_group : group;
+  assign \$571  = issue_b ? 1'h0 : wr_buf;
+  assign \$572  = ctx ^ issue_b;
+  assign \$573  = issue_a & cur_is_last;
+  assign \$574  = step_valid & step_last;
+  assign \$575  = ! ctx;
+  assign \$576  = claim_out & \$575 ;
+  assign \$577  = ! wb_ctx13;
+  assign \$578  = out_write & \$577 ;
+  assign \$579  = out_groups0 + 1'h1;
+  assign \$581  = claim_out & \$580 ;
+  assign \$583  = out_write & \$582 ;
+  assign \$584  = out_groups1 + 1'h1;
+  assign \$585  = out_n - 1'h1;
+  assign \$586  = drain_elem == \$585 ;
+  assign \$587  = out_n - 1'h1;
+  assign \$588  = drain_elem == \$587 ;
+  assign \$589  = ~ drain_slot;
+  assign \$590  = ! drain_slot;
+  assign \$592  = drain_elem + 1'h1;
+  assign \$593  = ~ release_slot;
+  assign \$594  = ! release_slot;
+  assign \$596  = in_flight + vector_start;
+  assign \$597  = \$596  - done;
+  assign \$598  = count_busy + inc_busy;
+  assign \$599  = count_stall_input + inc_stall_input;
+  assign \$600  = count_stall_output + inc_stall_output;
+  assign \$601  = issue ? 4'h8 : 4'h0;
+  assign \$602  = count_mac_ops + inc_mac_ops;
+  assign \$603  = issue ? 2'h2 : 2'h0;
+  assign \$604  = count_bank_reads + inc_bank_reads;
+  assign \$605  = count_act_reads + inc_act_reads;
+  assign \$606  = in_fire + act_write;
+  assign \$607  = count_act_writes + inc_act_writes;
+  assign \$608  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$440 ;
+    n_layers <= \$609 ;
   always @(posedge clk)
-    in_folds <= \$441 ;
+    in_folds <= \$610 ;
   always @(posedge clk)
-    out_n <= \$442 ;
+    out_n <= \$611 ;
   always @(posedge clk)
-    in_beats0 <= \$443 ;
+    in_beats0 <= \$612 ;
   always @(posedge clk)
-    in_full0 <= \$444 ;
+    in_full0 <= \$613 ;
   always @(posedge clk)
-    in_beats1 <= \$445 ;
+    in_beats1 <= \$614 ;
   always @(posedge clk)
-    in_full1 <= \$446 ;
+    in_full1 <= \$615 ;
   always @(posedge clk)
-    in_wslot <= \$447 ;
+    in_wslot <= \$616 ;
   always @(posedge clk)
-    in_groups <= \$448 ;
+    in_groups <= \$617 ;
   always @(posedge clk)
-    cur_folds <= \$449 ;
+    cur_folds <= \$618 ;
   always @(posedge clk)
-    cur_groups <= \$450 ;
+    cur_groups <= \$619 ;
   always @(posedge clk)
-    cur_out <= \$451 ;
+    cur_out <= \$620 ;
   always @(posedge clk)
-    cur_is_last <= \$452 ;
+    cur_is_last <= \$621 ;
   always @(posedge clk)
-    cur_relu <= \$453 ;
+    cur_relu <= \$622 ;
   always @(posedge clk)
-    cur_requantize <= \$454 ;
+    cur_requantize <= \$623 ;
   always @(posedge clk)
-    bank_addr <= \$455 ;
+    bank_addr <= \$624 ;
   always @(posedge clk)
-    rq_addr <= \$456 ;
+    rq_addr <= \$625 ;
   always @(posedge clk)
-    layer <= \$457 ;
+    layer <= \$626 ;
   always @(posedge clk)
-    group <= \$458 ;
+    group <= \$627 ;
   always @(posedge clk)
-    fold <= \$459 ;
+    fold <= \$628 ;
   always @(posedge clk)
-    fold_end <= \$460 ;
+    fold_end <= \$629 ;
   always @(posedge clk)
-    b_group <= \$461 ;
+    b_group <= \$630 ;
   always @(posedge clk)
-    b_fold <= \$462 ;
+    b_fold <= \$631 ;
   always @(posedge clk)
-    b_in_group <= \$463 ;
+    b_in_group <= \$632 ;
   always @(posedge clk)
-    b_bank_addr <= \$464 ;
+    b_bank_addr <= \$633 ;
   always @(posedge clk)
-    b_rq_addr <= \$465 ;
+    b_rq_addr <= \$634 ;
   always @(posedge clk)
-    loaded <= \$466 ;
+    loaded <= \$635 ;
   always @(posedge clk)
-    wr_buf <= \$467 ;
+    wr_buf <= \$636 ;
   always @(posedge clk)
-    prev_out <= \$468 ;
+    prev_out <= \$637 ;
   always @(posedge clk)
-    prev_groups <= \$469 ;
+    prev_groups <= \$638 ;
   always @(posedge clk)
-    ctx <= \$470 ;
+    ctx <= \$639 ;
   always @(posedge clk)
-    track_reset_r0 <= \$471 ;
+    track_reset_r0 <= \$640 ;
   always @(posedge clk)
-    track_reset_r1 <= \$472 ;
+    track_reset_r1 <= \$641 ;
   always @(posedge clk)
-    step_addr <= \$365 ;
+    in_ok <= \$642 ;
   always @(posedge clk)
-    step_first <= \$368 ;
+    b_ready <= \$643 ;
   always @(posedge clk)
-    step_last <= \$373 ;
+    raw_ok <= \$644 ;
   always @(posedge clk)
-    step_rq <= \$374 ;
+    raw_full <= \$645 ;
   always @(posedge clk)
-    step_relu <= \$375 ;
+    step_addr <= \$544 ;
   always @(posedge clk)
-    step_requantize <= \$376 ;
+    step_first <= \$547 ;
   always @(posedge clk)
-    step_in_addr <= \$383 ;
+    step_last <= \$552 ;
   always @(posedge clk)
-    step_act_addr <= \$388 ;
+    step_rq <= \$553 ;
   always @(posedge clk)
-    step_from_input <= \$390 ;
+    step_relu <= \$554 ;
+  always @(posedge clk)
+    step_requantize <= \$555 ;
+  always @(posedge clk)
+    step_in_addr <= \$562 ;
+  always @(posedge clk)
+    step_act_addr <= \$567 ;
+  always @(posedge clk)
+    step_from_input <= \$569 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$391 ;
+    step_group <= \$570 ;
   always @(posedge clk)
-    step_par <= \$392 ;
+    step_par <= \$571 ;
   always @(posedge clk)
-    step_ctx <= \$393 ;
+    step_ctx <= \$572 ;
   always @(posedge clk)
-    step_out <= \$394 ;
+    step_out <= \$573 ;
   always @(posedge clk)
-    step_valid <= \$473 ;
+    step_valid <= \$646 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -1464,7 +1968,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$474 ;
+    wb_valid1 <= \$647 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -1474,7 +1978,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$475 ;
+    wb_valid2 <= \$648 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -1484,7 +1988,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$476 ;
+    wb_valid3 <= \$649 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -1494,7 +1998,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$477 ;
+    wb_valid4 <= \$650 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -1504,7 +2008,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$478 ;
+    wb_valid5 <= \$651 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -1514,7 +2018,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$479 ;
+    wb_valid6 <= \$652 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -1524,7 +2028,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$480 ;
+    wb_valid7 <= \$653 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -1534,7 +2038,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$481 ;
+    wb_valid8 <= \$654 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -1544,7 +2048,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$482 ;
+    wb_valid9 <= \$655 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -1554,7 +2058,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$483 ;
+    wb_valid10 <= \$656 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -1564,7 +2068,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$484 ;
+    wb_valid11 <= \$657 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -1574,7 +2078,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$485 ;
+    wb_valid12 <= \$658 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -1584,7 +2088,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$486 ;
+    wb_valid13 <= \$659 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -1594,81 +2098,81 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$487 ;
+    wb_parity0 <= \$660 ;
   always @(posedge clk)
-    wb_groups0 <= \$488 ;
+    wb_groups0 <= \$661 ;
   always @(posedge clk)
-    wb_parity1 <= \$489 ;
+    wb_parity1 <= \$662 ;
   always @(posedge clk)
-    wb_groups1 <= \$490 ;
+    wb_groups1 <= \$663 ;
   always @(posedge clk)
-    out_full0 <= \$491 ;
+    out_full0 <= \$664 ;
   always @(posedge clk)
-    out_pending0 <= \$492 ;
+    out_pending0 <= \$665 ;
   always @(posedge clk)
-    out_groups0 <= \$493 ;
+    out_groups0 <= \$666 ;
   always @(posedge clk)
-    out_full1 <= \$494 ;
+    out_full1 <= \$667 ;
   always @(posedge clk)
-    out_pending1 <= \$495 ;
+    out_pending1 <= \$668 ;
   always @(posedge clk)
-    out_groups1 <= \$496 ;
+    out_groups1 <= \$669 ;
   always @(posedge clk)
-    drain_inflight <= \$497 ;
+    drain_inflight <= \$670 ;
   always @(posedge clk)
-    drain_inflight2 <= \$498 ;
+    drain_inflight2 <= \$671 ;
   always @(posedge clk)
-    drain_lane <= \$499 ;
+    drain_lane <= \$672 ;
   always @(posedge clk)
-    drain_last <= \$500 ;
+    drain_last <= \$673 ;
   always @(posedge clk)
-    drain_elem <= \$501 ;
+    drain_elem <= \$674 ;
   always @(posedge clk)
-    drain_slot <= \$502 ;
+    drain_slot <= \$675 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$258 ;
+    drain_lane_data0 <= \$signature__data$268 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$259 ;
+    drain_lane_data1 <= \$signature__data$269 ;
   always @(posedge clk)
-    release_slot <= \$503 ;
+    release_slot <= \$676 ;
   always @(posedge clk)
-    in_flight <= \$504 ;
+    in_flight <= \$677 ;
   always @(posedge clk)
-    inc_busy <= \$505 ;
+    inc_busy <= \$678 ;
   always @(posedge clk)
-    count_busy <= \$506 ;
+    count_busy <= \$679 ;
   always @(posedge clk)
-    inc_stall_input <= \$507 ;
+    inc_stall_input <= \$680 ;
   always @(posedge clk)
-    count_stall_input <= \$508 ;
+    count_stall_input <= \$681 ;
   always @(posedge clk)
-    inc_stall_output <= \$509 ;
+    inc_stall_output <= \$682 ;
   always @(posedge clk)
-    count_stall_output <= \$510 ;
+    count_stall_output <= \$683 ;
   always @(posedge clk)
-    inc_mac_ops <= \$511 ;
+    inc_mac_ops <= \$684 ;
   always @(posedge clk)
-    count_mac_ops <= \$512 ;
+    count_mac_ops <= \$685 ;
   always @(posedge clk)
-    inc_bank_reads <= \$513 ;
+    inc_bank_reads <= \$686 ;
   always @(posedge clk)
-    count_bank_reads <= \$514 ;
+    count_bank_reads <= \$687 ;
   always @(posedge clk)
-    inc_act_reads <= \$515 ;
+    inc_act_reads <= \$688 ;
   always @(posedge clk)
-    count_act_reads <= \$516 ;
+    count_act_reads <= \$689 ;
   always @(posedge clk)
-    inc_act_writes <= \$517 ;
+    inc_act_writes <= \$690 ;
   always @(posedge clk)
-    count_act_writes <= \$518 ;
+    count_act_writes <= \$691 ;
   always @(posedge clk)
-    inc_inferences <= \$519 ;
+    inc_inferences <= \$692 ;
   always @(posedge clk)
-    count_inferences <= \$520 ;
+    count_inferences <= \$693 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -1718,386 +2222,234 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$46  = active & \$45 ;
   assign \$47  = ~ b_done;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = ctx ? in_beats0 : in_beats1;
-  assign \$50  = | \$49 ;
-  assign b_available = \$48  & \$50 ;
-  assign \$51  = ctx ? in_beats0 : in_beats1;
-  assign \$52  = \$51  > b_fold;
-  assign \$53  = ~ b_in_group;
-  assign \$54  = ! fold;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = ! layer;
-  assign \$57  = ctx ? in_beats1 : in_beats0;
-  assign \$58  = \$57  > fold;
-  assign \$59  = | group;
-  assign \$60  = ctx ? wb_parity1 : wb_parity0;
-  assign \$61  = ~ layer[0];
-  assign \$62  = \$60  == \$61 ;
-  assign \$63  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$62  & \$64 ;
-  assign \$66  = ctx ? wb_groups1 : wb_groups0;
-  assign \$68  = \$67  >= fold_end;
-  assign \$69  = ctx ? wb_groups1 : wb_groups0;
-  assign \$71  = \$70  >= prev_out;
-  assign \$72  = \$68  | \$71 ;
-  assign \$73  = \$65  & \$72 ;
-  assign \$74  = \$59  | \$73 ;
-  assign \$75  = \$56  ? \$58  : \$74 ;
-  assign \$76  = active & \$75 ;
-  assign \$77  = ! group;
-  assign \$78  = ! fold;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = cur_is_last & \$79 ;
-  assign \$81  = ctx ? out_full1 : out_full0;
+  assign b_available = \$48  & b_ready;
+  assign \$49  = ~ b_in_group;
+  assign \$50  = ! fold;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = ! layer;
+  assign \$53  = | group;
+  assign \$54  = \$53  | raw_ok;
+  assign \$55  = \$52  ? in_ok : \$54 ;
+  assign \$56  = active & \$55 ;
+  assign \$57  = ! group;
+  assign \$58  = ! fold;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = cur_is_last & \$59 ;
+  assign \$61  = ctx ? out_full1 : out_full0;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$56  & \$63 ;
+  assign \$66  = | layer;
+  assign \$67  = ! group;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = \$68  ? raw_full : 1'h1;
+  assign \$70  = \$65  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$51  & \$71 ;
+  assign \$73  = \$72  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$73 ;
+  assign \$74  = ~ b_in_group;
+  assign \$75  = ! layer;
+  assign \$76  = | group;
+  assign \$77  = \$76  | raw_ok;
+  assign \$78  = \$75  ? in_ok : \$77 ;
+  assign \$79  = active & \$78 ;
+  assign \$80  = ! group;
+  assign \$81  = ! fold;
   assign \$82  = \$80  & \$81 ;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = \$76  & \$83 ;
-  assign \$86  = | layer;
-  assign \$87  = ! group;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = ctx ? wb_parity1 : wb_parity0;
-  assign \$90  = ~ layer[0];
-  assign \$91  = \$89  == \$90 ;
-  assign \$92  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = \$91  & \$93 ;
-  assign \$95  = ctx ? wb_groups1 : wb_groups0;
-  assign \$96  = \$95  == prev_groups;
-  assign \$97  = \$94  & \$96 ;
-  assign \$98  = \$88  ? \$97  : 1'h1;
-  assign \$99  = \$85  & \$98 ;
+  assign \$83  = cur_is_last & \$82 ;
+  assign \$84  = ctx ? out_full1 : out_full0;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$79  & \$86 ;
+  assign \$89  = \$74  & \$88 ;
+  assign \$90  = ~ b_in_group;
+  assign \$91  = ! fold;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = | layer;
+  assign \$94  = ! group;
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = \$95  ? raw_full : 1'h1;
+  assign \$97  = ~ \$96 ;
+  assign \$98  = \$92  & \$97 ;
+  assign \$99  = \$98  & b_available;
   assign \$100  = ~ \$99 ;
-  assign \$101  = \$55  & \$100 ;
-  assign \$102  = \$101  & b_available;
-  assign issue_b = b_in_group ? \$52  : \$102 ;
-  assign \$103  = ~ b_in_group;
-  assign \$104  = ! layer;
-  assign \$105  = ctx ? in_beats1 : in_beats0;
-  assign \$106  = \$105  > fold;
-  assign \$107  = | group;
-  assign \$108  = ctx ? wb_parity1 : wb_parity0;
-  assign \$109  = ~ layer[0];
-  assign \$110  = \$108  == \$109 ;
-  assign \$111  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = \$110  & \$112 ;
-  assign \$114  = ctx ? wb_groups1 : wb_groups0;
-  assign \$116  = \$115  >= fold_end;
-  assign \$117  = ctx ? wb_groups1 : wb_groups0;
-  assign \$119  = \$118  >= prev_out;
-  assign \$120  = \$116  | \$119 ;
-  assign \$121  = \$113  & \$120 ;
-  assign \$122  = \$107  | \$121 ;
-  assign \$123  = \$104  ? \$106  : \$122 ;
-  assign \$124  = active & \$123 ;
-  assign \$125  = ! group;
-  assign \$126  = ! fold;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = cur_is_last & \$127 ;
-  assign \$129  = ctx ? out_full1 : out_full0;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = \$124  & \$131 ;
-  assign \$134  = \$103  & \$133 ;
-  assign \$135  = ~ b_in_group;
-  assign \$136  = ! fold;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = | layer;
-  assign \$139  = ! group;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = ctx ? wb_parity1 : wb_parity0;
-  assign \$142  = ~ layer[0];
-  assign \$143  = \$141  == \$142 ;
-  assign \$144  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$143  & \$145 ;
-  assign \$147  = ctx ? wb_groups1 : wb_groups0;
-  assign \$148  = \$147  == prev_groups;
-  assign \$149  = \$146  & \$148 ;
-  assign \$150  = \$140  ? \$149  : 1'h1;
-  assign \$151  = ~ \$150 ;
-  assign \$152  = \$137  & \$151 ;
-  assign \$153  = \$152  & b_available;
-  assign \$154  = ~ \$153 ;
-  assign issue_a = \$134  & \$154 ;
+  assign issue_a = \$89  & \$100 ;
   assign issue = issue_a | issue_b;
-  assign \$155  = ~ issue;
-  assign \$156  = \$155  & active;
-  assign \$157  = ! layer;
-  assign \$158  = ctx ? in_beats1 : in_beats0;
-  assign \$159  = \$158  > fold;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$157  & \$160 ;
-  assign \$162  = ctx ? in_beats1 : in_beats0;
-  assign \$163  = | \$162 ;
-  assign \$164  = \$161  & \$163 ;
-  assign \$165  = b_in_group ? 1'h1 : \$164 ;
-  assign stall_input = \$156  & \$165 ;
-  assign \$166  = ~ issue;
-  assign \$167  = ~ b_in_group;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = \$168  & active;
-  assign \$170  = ! layer;
-  assign \$171  = ctx ? in_beats1 : in_beats0;
-  assign \$172  = \$171  > fold;
-  assign \$173  = | group;
-  assign \$174  = ctx ? wb_parity1 : wb_parity0;
-  assign \$175  = ~ layer[0];
-  assign \$176  = \$174  == \$175 ;
-  assign \$177  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = \$176  & \$178 ;
-  assign \$180  = ctx ? wb_groups1 : wb_groups0;
-  assign \$182  = \$181  >= fold_end;
-  assign \$183  = ctx ? wb_groups1 : wb_groups0;
-  assign \$185  = \$184  >= prev_out;
-  assign \$186  = \$182  | \$185 ;
-  assign \$187  = \$179  & \$186 ;
-  assign \$188  = \$173  | \$187 ;
-  assign \$189  = \$170  ? \$172  : \$188 ;
-  assign \$190  = \$169  & \$189 ;
-  assign \$191  = ! group;
-  assign \$192  = ! fold;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = cur_is_last & \$193 ;
-  assign \$195  = ctx ? out_full1 : out_full0;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ \$196 ;
-  assign stall_output = \$190  & \$198 ;
-  assign \$199  = ! ctx;
-  assign \$200  = issue_a & \$199 ;
-  assign \$201  = ! layer;
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = cur_folds - 1'h1;
-  assign \$204  = fold == \$203 ;
-  assign \$205  = \$202  & \$204 ;
-  assign \$206  = cur_groups - 1'h1;
-  assign \$207  = group == \$206 ;
-  assign \$208  = \$205  & \$207 ;
-  assign \$210  = issue_b & \$209 ;
-  assign \$211  = in_folds - 1'h1;
-  assign \$212  = b_fold == \$211 ;
-  assign \$213  = \$210  & \$212 ;
-  assign \$214  = in_groups - 1'h1;
-  assign \$215  = b_group == \$214 ;
-  assign \$216  = \$213  & \$215 ;
-  assign in_release0 = \$208  | \$216 ;
-  assign \$217  = ! ctx;
-  assign \$218  = issue_a & \$217 ;
-  assign \$219  = ! layer;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = ! group;
-  assign \$222  = ! fold;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = \$220  & \$223 ;
-  assign \$226  = issue_b & \$225 ;
-  assign \$227  = ! b_group;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = ! b_fold;
-  assign \$230  = \$228  & \$229 ;
-  assign track_reset0 = \$224  | \$230 ;
-  assign \$232  = issue_a & \$231 ;
-  assign \$233  = ! layer;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = cur_folds - 1'h1;
-  assign \$236  = fold == \$235 ;
-  assign \$237  = \$234  & \$236 ;
-  assign \$238  = cur_groups - 1'h1;
-  assign \$239  = group == \$238 ;
-  assign \$240  = \$237  & \$239 ;
-  assign \$241  = ~ ctx;
-  assign \$242  = issue_b & \$241 ;
-  assign \$243  = in_folds - 1'h1;
-  assign \$244  = b_fold == \$243 ;
-  assign \$245  = \$242  & \$244 ;
-  assign \$246  = in_groups - 1'h1;
-  assign \$247  = b_group == \$246 ;
-  assign \$248  = \$245  & \$247 ;
-  assign in_release1 = \$240  | \$248 ;
-  assign \$250  = issue_a & \$249 ;
-  assign \$251  = ! layer;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ! group;
-  assign \$254  = ! fold;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = \$252  & \$255 ;
-  assign \$257  = ~ ctx;
-  assign \$258  = issue_b & \$257 ;
-  assign \$259  = ! b_group;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = ! b_fold;
-  assign \$262  = \$260  & \$261 ;
-  assign track_reset1 = \$256  | \$262 ;
-  assign \$263  = issue_a & cur_is_last;
-  assign \$264  = ! group;
-  assign \$265  = ! fold;
-  assign \$266  = \$264  & \$265 ;
-  assign claim_out = \$263  & \$266 ;
+  assign \$101  = ~ issue;
+  assign \$102  = \$101  & active;
+  assign \$103  = ! layer;
+  assign \$104  = ~ in_ok;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = ctx ? in_beats1 : in_beats0;
+  assign \$107  = | \$106 ;
+  assign \$108  = \$105  & \$107 ;
+  assign \$109  = b_in_group ? 1'h1 : \$108 ;
+  assign stall_input = \$102  & \$109 ;
+  assign \$110  = ~ issue;
+  assign \$111  = ~ b_in_group;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = \$112  & active;
+  assign \$114  = ! layer;
+  assign \$115  = | group;
+  assign \$116  = \$115  | raw_ok;
+  assign \$117  = \$114  ? in_ok : \$116 ;
+  assign \$118  = \$113  & \$117 ;
+  assign \$119  = ! group;
+  assign \$120  = ! fold;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = cur_is_last & \$121 ;
+  assign \$123  = ctx ? out_full1 : out_full0;
+  assign \$124  = \$122  & \$123 ;
+  assign \$125  = ~ \$124 ;
+  assign stall_output = \$118  & \$126 ;
+  assign \$127  = ! ctx;
+  assign \$128  = issue_a & \$127 ;
+  assign \$129  = ! layer;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = cur_folds - 1'h1;
+  assign \$132  = fold == \$131 ;
+  assign \$133  = \$130  & \$132 ;
+  assign \$134  = cur_groups - 1'h1;
+  assign \$135  = group == \$134 ;
+  assign \$136  = \$133  & \$135 ;
+  assign \$138  = issue_b & \$137 ;
+  assign \$139  = in_folds - 1'h1;
+  assign \$140  = b_fold == \$139 ;
+  assign \$141  = \$138  & \$140 ;
+  assign \$142  = in_groups - 1'h1;
+  assign \$143  = b_group == \$142 ;
+  assign \$144  = \$141  & \$143 ;
+  assign in_release0 = \$136  | \$144 ;
+  assign \$145  = ! ctx;
+  assign \$146  = issue_a & \$145 ;
+  assign \$147  = ! layer;
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = ! group;
+  assign \$150  = ! fold;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$148  & \$151 ;
+  assign \$154  = issue_b & \$153 ;
+  assign \$155  = ! b_group;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = ! b_fold;
+  assign \$158  = \$156  & \$157 ;
+  assign track_reset0 = \$152  | \$158 ;
+  assign \$160  = issue_a & \$159 ;
+  assign \$161  = ! layer;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = cur_folds - 1'h1;
+  assign \$164  = fold == \$163 ;
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = cur_groups - 1'h1;
+  assign \$167  = group == \$166 ;
+  assign \$168  = \$165  & \$167 ;
+  assign \$169  = ~ ctx;
+  assign \$170  = issue_b & \$169 ;
+  assign \$171  = in_folds - 1'h1;
+  assign \$172  = b_fold == \$171 ;
+  assign \$173  = \$170  & \$172 ;
+  assign \$174  = in_groups - 1'h1;
+  assign \$175  = b_group == \$174 ;
+  assign \$176  = \$173  & \$175 ;
+  assign in_release1 = \$168  | \$176 ;
+  assign \$178  = issue_a & \$177 ;
+  assign \$179  = ! layer;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = ! group;
+  assign \$182  = ! fold;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = \$180  & \$183 ;
+  assign \$185  = ~ ctx;
+  assign \$186  = issue_b & \$185 ;
+  assign \$187  = ! b_group;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = ! b_fold;
+  assign \$190  = \$188  & \$189 ;
+  assign track_reset1 = \$184  | \$190 ;
+  assign \$192  = in_fire & \$191 ;
+  assign \$193  = in_beats1 + \$192 ;
+  assign \$194  = ! in_wslot;
+  assign \$195  = in_fire & \$194 ;
+  assign \$196  = in_beats0 + \$195 ;
+  assign beats_a_next = ctx ? \$193  : \$196 ;
+  assign \$197  = ! in_wslot;
+  assign \$198  = in_fire & \$197 ;
+  assign \$199  = in_beats0 + \$198 ;
+  assign \$201  = in_fire & \$200 ;
+  assign \$202  = in_beats1 + \$201 ;
+  assign beats_b_next = ctx ? \$199  : \$202 ;
+  assign \$203  = issue_a & cur_is_last;
+  assign \$204  = ! group;
+  assign \$205  = ! fold;
+  assign \$206  = \$204  & \$205 ;
+  assign claim_out = \$203  & \$206 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$267  = ~ wb_out13;
-  assign act_write = wb_valid13 & \$267 ;
+  assign \$207  = ~ wb_out13;
+  assign act_write = wb_valid13 & \$207 ;
   assign out_write = wb_valid13 & wb_out13;
-  assign \$269  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$270  = \$268  + \$269 ;
-  assign \$271  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$272  = \$270  + \$271 ;
-  assign \$273  = ! wb_group13[0];
-  assign \$274  = act_write & \$273 ;
-  assign \$275  = ! wb_group13[0];
-  assign \$276  = act_write & \$275 ;
-  assign \$278  = act_write & \$277 ;
-  assign \$280  = act_write & \$279 ;
-  assign \$281  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$282  = wb_group13 + \$281 ;
-  assign \$283  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$284  = wb_group13 + \$283 ;
-  assign \$285  = drain_slot ? out_pending1 : out_pending0;
-  assign \$286  = drain_slot ? out_groups1 : out_groups0;
-  assign \$288  = \$286  > \$287 ;
-  assign \$289  = \$285  & \$288 ;
-  assign \$290  = w_level + drain_inflight;
-  assign \$291  = \$290  + drain_inflight2;
-  assign \$292  = \$291  < 3'h4;
-  assign drain_read = \$289  & \$292 ;
-  assign \$294  = drain_slot ? 7'h40 : 7'h00;
-  assign \$295  = \$293  + \$294 ;
-  assign \$297  = drain_slot ? 7'h40 : 7'h00;
-  assign \$298  = \$296  + \$297 ;
+  assign \$209  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$210  = \$208  + \$209 ;
+  assign \$211  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$212  = \$210  + \$211 ;
+  assign \$213  = ! wb_group13[0];
+  assign \$214  = act_write & \$213 ;
+  assign \$215  = ! wb_group13[0];
+  assign \$216  = act_write & \$215 ;
+  assign \$218  = act_write & \$217 ;
+  assign \$220  = act_write & \$219 ;
+  assign \$221  = ! wb_ctx13;
+  assign \$222  = act_write & \$221 ;
+  assign \$223  = wb_parity0 == wb_par13;
+  assign \$224  = wb_groups0 + 1'h1;
+  assign \$225  = \$223  ? \$224  : 9'h001;
+  assign \$227  = act_write & \$226 ;
+  assign \$228  = wb_parity1 == wb_par13;
+  assign \$229  = wb_groups1 + 1'h1;
+  assign \$230  = \$228  ? \$229  : 9'h001;
+  assign \$231  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$232  = wb_group13 + \$231 ;
+  assign \$233  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$234  = wb_group13 + \$233 ;
+  assign \$235  = drain_slot ? out_pending1 : out_pending0;
+  assign \$236  = drain_slot ? out_groups1 : out_groups0;
+  assign \$238  = \$236  > \$237 ;
+  assign \$239  = \$235  & \$238 ;
+  assign \$240  = w_level + drain_inflight;
+  assign \$241  = \$240  + drain_inflight2;
+  assign \$242  = \$241  < 3'h4;
+  assign drain_read = \$239  & \$242 ;
+  assign \$244  = drain_slot ? 7'h40 : 7'h00;
+  assign \$245  = \$243  + \$244 ;
+  assign \$247  = drain_slot ? 7'h40 : 7'h00;
+  assign \$248  = \$246  + \$247 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$299  = load__payload[31:28] == 2'h3;
-  assign \$300  = ld_fire & \$299 ;
-  assign \$301  = ! load__payload[19:0];
-  assign \$302  = load__payload[85:32] > 3'h4;
-  assign \$303  = \$302  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$304  = d0_rp__data[7:0] + 2'h3;
-  assign \$306  = ! in_wslot;
-  assign \$307  = in_fire & \$306 ;
-  assign \$308  = in_beats0 + 1'h1;
-  assign \$309  = in_beats0 + 1'h1;
-  assign \$310  = \$309  == in_folds;
-  assign \$312  = in_fire & \$311 ;
-  assign \$313  = in_beats1 + 1'h1;
-  assign \$314  = in_beats1 + 1'h1;
-  assign \$315  = \$314  == in_folds;
-  assign \$316  = in_wslot ? in_beats1 : in_beats0;
-  assign \$317  = \$316  + 1'h1;
-  assign \$318  = \$317  == in_folds;
-  assign \$319  = in_fire & \$318 ;
-  assign \$320  = ~ in_wslot;
-  assign \$321  = d0_rp__data[15:8] + 1'h1;
-  assign \$323  = ~ loaded;
-  assign \$324  = nxt_rp__data[7:0] + 2'h3;
-  assign \$326  = nxt_rp__data[15:8] + 1'h1;
-  assign \$328  = n_layers - 1'h1;
-  assign \$329  = \$43 [2:0] == \$328 ;
-  assign \$330  = cur_folds - 1'h1;
-  assign \$331  = fold == \$330 ;
-  assign \$332  = group + 1'h1;
-  assign \$333  = rq_addr + 1'h1;
-  assign \$334  = cur_groups - 1'h1;
-  assign \$335  = group == \$334 ;
-  assign \$336  = nxt_rp__data[7:0] + 2'h3;
-  assign \$338  = nxt_rp__data[15:8] + 1'h1;
-  assign \$340  = n_layers - 1'h1;
-  assign \$341  = \$43 [2:0] == \$340 ;
-  assign \$342  = ~ wr_buf;
-  assign \$343  = ~ ctx;
-  assign \$344  = | b_group;
-  assign \$345  = fold + 1'h1;
-  assign \$346  = fold_end + 3'h4;
-  assign \$347  = cur_folds - 1'h1;
-  assign \$348  = fold == \$347 ;
-  assign \$349  = cur_groups - 1'h1;
-  assign \$350  = group == \$349 ;
-  assign \$351  = \$348  & \$350 ;
-  assign \$352  = ~ \$351 ;
-  assign \$353  = bank_addr + 1'h1;
-  assign \$354  = b_bank_addr + 1'h1;
-  assign \$355  = in_folds - 1'h1;
-  assign \$356  = b_fold == \$355 ;
-  assign \$357  = ~ \$356 ;
-  assign \$358  = in_folds - 1'h1;
-  assign \$359  = b_fold == \$358 ;
-  assign \$360  = b_group + 1'h1;
-  assign \$361  = b_rq_addr + 1'h1;
-  assign \$362  = b_fold + 1'h1;
-  assign \$363  = ~ clear_counters;
-  assign \$364  = ld_fire & \$363 ;
-  assign \$365  = issue_b ? b_bank_addr : bank_addr;
-  assign \$366  = ! b_fold;
-  assign \$367  = ! fold;
-  assign \$368  = issue_b ? \$366  : \$367 ;
-  assign \$369  = in_folds - 1'h1;
-  assign \$370  = b_fold == \$369 ;
-  assign \$371  = cur_folds - 1'h1;
-  assign \$372  = fold == \$371 ;
-  assign \$373  = issue_b ? \$370  : \$372 ;
-  assign \$374  = issue_b ? b_rq_addr : rq_addr;
-  assign \$375  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$376  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$378  = ctx ? 6'h00 : 6'h20;
-  assign \$379  = \$377  + \$378 ;
-  assign \$381  = ctx ? 6'h20 : 6'h00;
-  assign \$382  = \$380  + \$381 ;
-  assign \$383  = issue_b ? \$379  : \$382 ;
-  assign \$385  = ctx ? 7'h40 : 7'h00;
-  assign \$386  = \$384  + \$385 ;
-  assign \$387  = wr_buf ? 6'h00 : 6'h20;
-  assign \$388  = \$386  + \$387 ;
-  assign \$389  = ! layer;
-  assign \$390  = issue_b | \$389 ;
-  assign \$391  = issue_b ? b_group : group;
-  assign \$392  = issue_b ? 1'h0 : wr_buf;
-  assign \$393  = ctx ^ issue_b;
-  assign \$394  = issue_a & cur_is_last;
-  assign \$395  = step_valid & step_last;
-  assign \$396  = ! wb_ctx13;
-  assign \$397  = act_write & \$396 ;
-  assign \$398  = wb_parity0 == wb_par13;
-  assign \$399  = wb_groups0 + 1'h1;
-  assign \$400  = \$398  ? \$399  : 9'h001;
-  assign \$402  = act_write & \$401 ;
-  assign \$403  = wb_parity1 == wb_par13;
-  assign \$404  = wb_groups1 + 1'h1;
-  assign \$405  = \$403  ? \$404  : 9'h001;
-  assign \$406  = ! ctx;
-  assign \$407  = claim_out & \$406 ;
-  assign \$408  = ! wb_ctx13;
-  assign \$409  = out_write & \$408 ;
-  assign \$410  = out_groups0 + 1'h1;
-  assign \$412  = claim_out & \$411 ;
-  assign \$414  = out_write & \$413 ;
-  assign \$415  = out_groups1 + 1'h1;
-  assign \$416  = out_n - 1'h1;
-  assign \$417  = drain_elem == \$416 ;
-  assign \$418  = out_n - 1'h1;
-  assign \$419  = drain_elem == \$418 ;
-  assign \$420  = ~ drain_slot;
-  assign \$421  = ! drain_slot;
-  assign \$423  = drain_elem + 1'h1;
-  assign \$424  = ~ release_slot;
-  assign \$425  = ! release_slot;
-  assign \$427  = in_flight + vector_start;
-  assign \$428  = \$427  - done;
-  assign \$429  = count_busy + inc_busy;
-  assign \$430  = count_stall_input + inc_stall_input;
-  assign \$431  = count_stall_output + inc_stall_output;
-  assign \$432  = issue ? 4'h8 : 4'h0;
-  assign \$433  = count_mac_ops + inc_mac_ops;
-  assign \$434  = issue ? 2'h2 : 2'h0;
-  assign \$435  = count_bank_reads + inc_bank_reads;
-  assign \$436  = count_act_reads + inc_act_reads;
-  assign \$437  = in_fire + act_write;
-  assign \$438  = count_act_writes + inc_act_writes;
-  assign \$439  = count_inferences + inc_inferences;
+  assign \$249  = load__payload[31:28] == 2'h3;
+  assign \$250  = ld_fire & \$249 ;
+  assign \$251  = ! load__payload[19:0];
+  assign \$252  = load__payload[85:32] > 3'h4;
+  assign \$253  = \$252  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$254  = d0_rp__data[7:0] + 2'h3;
+  assign \$256  = ! in_wslot;
+  assign \$257  = in_fire & \$256 ;
+  assign \$258  = in_beats0 + 1'h1;
+  assign \$259  = in_beats0 + 1'h1;
+  assign \$260  = \$259  == in_folds;
+  assign \$262  = in_fire & \$261 ;
+  assign \$263  = in_beats1 + 1'h1;
+  assign \$264  = in_beats1 + 1'h1;
+  assign \$265  = \$264  == in_folds;
+  assign \$266  = in_wslot ? in_beats1 : in_beats0;
+  assign \$267  = \$266  + 1'h1;
+  assign \$268  = \$267  == in_folds;
+  assign \$269  = in_fire & \$268 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$333$0 (drain_data),
-    .\port$879$0 (drain_last2),
+    .\port$1355$0 (drain_last2),
+    .\port$291$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2107,7 +2459,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .result(result),
+    .\port$1503$0 (\$694 ),
+    .\port$1504$0 (\$695 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -2124,7 +2477,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .result(\result$129 ),
+    .\port$1616$0 (\$696 ),
+    .\port$1617$0 (\$697 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -2145,6 +2499,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       if (\$20 ) begin
         clear_counters = 1'h1;
       end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wb_parity_next0 = wb_parity0;
+    if (track_reset_r0) begin
+      wb_parity_next0 = 1'h1;
+    end else if (\$222 ) begin
+      wb_parity_next0 = wb_par13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wb_groups_next0 = wb_groups0;
+    if (track_reset_r0) begin
+      wb_groups_next0 = 8'h00;
+    end else if (\$222 ) begin
+      wb_groups_next0 = \$225 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wb_parity_next1 = wb_parity1;
+    if (track_reset_r1) begin
+      wb_parity_next1 = 1'h1;
+    end else if (\$227 ) begin
+      wb_parity_next1 = wb_par13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wb_groups_next1 = wb_groups1;
+    if (track_reset_r1) begin
+      wb_groups_next1 = 8'h00;
+    end else if (\$227 ) begin
+      wb_groups_next1 = \$230 [7:0];
     end
   end
   always @* begin
@@ -2175,994 +2565,1076 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = n_layers;
-    if (\$300 ) begin
-      if (\$301 ) begin
-        \$440  = \$303 [2:0];
+    \$609  = n_layers;
+    if (\$250 ) begin
+      if (\$251 ) begin
+        \$609  = \$253 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = \$305 [7:0];
+    \$610  = \$255 [7:0];
     if (rst) begin
-      \$441  = 8'h00;
+      \$610  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = dl_rp__data[15:8];
+    \$611  = dl_rp__data[15:8];
     if (rst) begin
-      \$442  = 8'h00;
+      \$611  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = in_beats0;
-    if (\$307 ) begin
-      \$443  = \$308 [7:0];
+    \$612  = in_beats0;
+    if (\$257 ) begin
+      \$612  = \$258 [7:0];
     end
     if (in_release0) begin
-      \$443  = 8'h00;
+      \$612  = 8'h00;
     end
     if (rst) begin
-      \$443  = 8'h00;
+      \$612  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = in_full0;
-    if (\$307 ) begin
-      if (\$310 ) begin
-        \$444  = 1'h1;
+    \$613  = in_full0;
+    if (\$257 ) begin
+      if (\$260 ) begin
+        \$613  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$444  = 1'h0;
+      \$613  = 1'h0;
     end
     if (rst) begin
-      \$444  = 1'h0;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = in_beats1;
-    if (\$312 ) begin
-      \$445  = \$313 [7:0];
-    end
-    if (in_release1) begin
-      \$445  = 8'h00;
-    end
-    if (rst) begin
-      \$445  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = in_full1;
-    if (\$312 ) begin
-      if (\$315 ) begin
-        \$446  = 1'h1;
-      end
+    \$614  = in_beats1;
+    if (\$262 ) begin
+      \$614  = \$263 [7:0];
     end
     if (in_release1) begin
-      \$446  = 1'h0;
+      \$614  = 8'h00;
     end
     if (rst) begin
-      \$446  = 1'h0;
+      \$614  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = in_wslot;
-    if (\$319 ) begin
-      \$447  = \$320 ;
+    \$615  = in_full1;
+    if (\$262 ) begin
+      if (\$265 ) begin
+        \$615  = 1'h1;
+      end
+    end
+    if (in_release1) begin
+      \$615  = 1'h0;
     end
     if (rst) begin
-      \$447  = 1'h0;
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = \$322 [7:0];
+    \$616  = in_wslot;
+    if (\$269 ) begin
+      \$616  = \$270 ;
+    end
     if (rst) begin
-      \$448  = 8'h00;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = cur_folds;
-    if (\$323 ) begin
-      \$449  = \$325 [7:0];
+    \$617  = \$272 [7:0];
+    if (rst) begin
+      \$617  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = cur_folds;
+    if (\$273 ) begin
+      \$618  = \$275 [7:0];
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$449  = \$337 [7:0];
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$618  = \$287 [7:0];
         end
       end
     end
     if (rst) begin
-      \$449  = 8'h00;
+      \$618  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = cur_groups;
-    if (\$323 ) begin
-      \$450  = \$327 [7:0];
+    \$619  = cur_groups;
+    if (\$273 ) begin
+      \$619  = \$277 [7:0];
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$450  = \$339 [7:0];
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$619  = \$289 [7:0];
         end
       end
     end
     if (rst) begin
-      \$450  = 8'h00;
+      \$619  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = cur_out;
-    if (\$323 ) begin
-      \$451  = nxt_rp__data[15:8];
+    \$620  = cur_out;
+    if (\$273 ) begin
+      \$620  = nxt_rp__data[15:8];
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$451  = nxt_rp__data[15:8];
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$620  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$451  = 8'h00;
+      \$620  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = cur_is_last;
-    if (\$323 ) begin
-      \$452  = \$329 ;
+    \$621  = cur_is_last;
+    if (\$273 ) begin
+      \$621  = \$279 ;
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$452  = \$341 ;
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$621  = \$291 ;
         end
       end
     end
     if (rst) begin
-      \$452  = 1'h0;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = cur_relu;
-    if (\$323 ) begin
-      \$453  = nxt_rp__data[33];
+    \$622  = cur_relu;
+    if (\$273 ) begin
+      \$622  = nxt_rp__data[33];
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$453  = nxt_rp__data[33];
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$622  = nxt_rp__data[33];
         end
       end
     end
     if (rst) begin
-      \$453  = 1'h0;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = cur_requantize;
-    if (\$323 ) begin
-      \$454  = nxt_rp__data[34];
+    \$623  = cur_requantize;
+    if (\$273 ) begin
+      \$623  = nxt_rp__data[34];
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$454  = nxt_rp__data[34];
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$623  = nxt_rp__data[34];
         end
       end
     end
     if (rst) begin
-      \$454  = 1'h0;
+      \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = bank_addr;
-    if (\$323 ) begin
-      \$455  = nxt_rp__data[24:16];
+    \$624  = bank_addr;
+    if (\$273 ) begin
+      \$624  = nxt_rp__data[24:16];
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$455  = nxt_rp__data[24:16];
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$624  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$344 ) begin
-              \$455  = b_bank_addr;
+            end else if (\$294 ) begin
+              \$624  = b_bank_addr;
             end
           end
         end
       end
-      if (\$352 ) begin
-        \$455  = \$353 [8:0];
+      if (\$302 ) begin
+        \$624  = \$303 [8:0];
       end
     end
     if (rst) begin
-      \$455  = 9'h000;
+      \$624  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = rq_addr;
-    if (\$323 ) begin
-      \$456  = nxt_rp__data[32:25];
+    \$625  = rq_addr;
+    if (\$273 ) begin
+      \$625  = nxt_rp__data[32:25];
     end else if (issue_a) begin
-      if (\$331 ) begin
-        \$456  = \$333 [7:0];
-        if (\$335 ) begin
-          \$456  = nxt_rp__data[32:25];
+      if (\$281 ) begin
+        \$625  = \$283 [7:0];
+        if (\$285 ) begin
+          \$625  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$344 ) begin
-              \$456  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$456  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = layer;
-    if (\$323 ) begin
-      \$457  = \$43 [2:0];
-    end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$457  = \$43 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$457  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = group;
-    if (\$323 ) begin
-      \$458  = 8'h00;
-    end else if (issue_a) begin
-      if (\$331 ) begin
-        \$458  = \$332 [7:0];
-        if (\$335 ) begin
-          \$458  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$344 ) begin
-              \$458  = b_group;
+            end else if (\$294 ) begin
+              \$625  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$458  = 8'h00;
+      \$625  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = fold;
-    if (\$323 ) begin
-      \$459  = 8'h00;
+    \$626  = layer;
+    if (\$273 ) begin
+      \$626  = \$43 [2:0];
+    end else if (issue_a) begin
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$626  = \$43 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$626  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$627  = group;
+    if (\$273 ) begin
+      \$627  = 8'h00;
+    end else if (issue_a) begin
+      if (\$281 ) begin
+        \$627  = \$282 [7:0];
+        if (\$285 ) begin
+          \$627  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$294 ) begin
+              \$627  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$627  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = fold;
+    if (\$273 ) begin
+      \$628  = 8'h00;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$331 ) begin
-        \$459  = 8'h00;
-        if (\$335 ) begin
-          \$459  = 8'h00;
+      if (\$281 ) begin
+        \$628  = 8'h00;
+        if (\$285 ) begin
+          \$628  = 8'h00;
         end
       end else begin
-        \$459  = \$345 [7:0];
+        \$628  = \$295 [7:0];
       end
     end
     if (rst) begin
-      \$459  = 8'h00;
+      \$628  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = fold_end;
-    if (\$323 ) begin
-      \$460  = 16'h0004;
+    \$629  = fold_end;
+    if (\$273 ) begin
+      \$629  = 16'h0004;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$331 ) begin
-        \$460  = 16'h0004;
-        if (\$335 ) begin
-          \$460  = 16'h0004;
+      if (\$281 ) begin
+        \$629  = 16'h0004;
+        if (\$285 ) begin
+          \$629  = 16'h0004;
         end
       end else begin
-        \$460  = \$346 [15:0];
+        \$629  = \$296 [15:0];
       end
     end
     if (rst) begin
-      \$460  = 16'h0000;
+      \$629  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = b_group;
-    if (\$323 ) begin
-      \$461  = 8'h00;
+    \$630  = b_group;
+    if (\$273 ) begin
+      \$630  = 8'h00;
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
+      if (\$281 ) begin
+        if (\$285 ) begin
           if (cur_is_last) begin
-            \$461  = 8'h00;
+            \$630  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
-      if (\$359 ) begin
-        \$461  = \$360 [7:0];
+      if (\$309 ) begin
+        \$630  = \$310 [7:0];
       end
     end
     if (rst) begin
-      \$461  = 8'h00;
+      \$630  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = b_fold;
-    if (\$323 ) begin
-      \$462  = 8'h00;
+    \$631  = b_fold;
+    if (\$273 ) begin
+      \$631  = 8'h00;
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
+      if (\$281 ) begin
+        if (\$285 ) begin
           if (cur_is_last) begin
-            \$462  = 8'h00;
+            \$631  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
       (* full_case = 32'd1 *)
-      if (\$359 ) begin
-        \$462  = 8'h00;
+      if (\$309 ) begin
+        \$631  = 8'h00;
       end else begin
-        \$462  = \$362 [7:0];
+        \$631  = \$312 [7:0];
       end
     end
     if (rst) begin
-      \$462  = 8'h00;
+      \$631  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = b_in_group;
-    if (\$323 ) begin
-      \$463  = 1'h0;
+    \$632  = b_in_group;
+    if (\$273 ) begin
+      \$632  = 1'h0;
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
+      if (\$281 ) begin
+        if (\$285 ) begin
           if (cur_is_last) begin
-            \$463  = 1'h0;
+            \$632  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$463  = \$357 ;
+      \$632  = \$307 ;
     end
     if (rst) begin
-      \$463  = 1'h0;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = b_bank_addr;
-    if (\$323 ) begin
-      \$464  = d0_rp__data[24:16];
+    \$633  = b_bank_addr;
+    if (\$273 ) begin
+      \$633  = d0_rp__data[24:16];
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
+      if (\$281 ) begin
+        if (\$285 ) begin
           if (cur_is_last) begin
-            \$464  = d0_rp__data[24:16];
+            \$633  = d0_rp__data[24:16];
           end
         end
       end
     end else if (issue_b) begin
-      \$464  = \$354 [8:0];
+      \$633  = \$304 [8:0];
     end
     if (rst) begin
-      \$464  = 9'h000;
+      \$633  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = b_rq_addr;
-    if (\$323 ) begin
-      \$465  = d0_rp__data[32:25];
+    \$634  = b_rq_addr;
+    if (\$273 ) begin
+      \$634  = d0_rp__data[32:25];
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
+      if (\$281 ) begin
+        if (\$285 ) begin
           if (cur_is_last) begin
-            \$465  = d0_rp__data[32:25];
+            \$634  = d0_rp__data[32:25];
           end
         end
       end
     end else if (issue_b) begin
-      if (\$359 ) begin
-        \$465  = \$361 [7:0];
+      if (\$309 ) begin
+        \$634  = \$311 [7:0];
       end
     end
     if (rst) begin
-      \$465  = 8'h00;
+      \$634  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = loaded;
-    if (\$323 ) begin
-      \$466  = 1'h1;
+    \$635  = loaded;
+    if (\$273 ) begin
+      \$635  = 1'h1;
     end
-    if (\$364 ) begin
-      \$466  = 1'h0;
+    if (\$543 ) begin
+      \$635  = 1'h0;
     end
     if (rst) begin
-      \$466  = 1'h0;
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = wr_buf;
-    if (\$323 ) begin
-      \$467  = 1'h0;
+    \$636  = wr_buf;
+    if (\$273 ) begin
+      \$636  = 1'h0;
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$467  = \$342 ;
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$636  = \$292 ;
           if (cur_is_last) begin
-            \$467  = 1'h0;
+            \$636  = 1'h0;
             if (b_done) begin
-              \$467  = 1'h1;
+              \$636  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$467  = 1'h0;
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = prev_out;
-    if (\$323 ) begin
+    \$637  = prev_out;
+    if (\$273 ) begin
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$468  = cur_out;
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$637  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$468  = d0_rp__data[15:8];
+              \$637  = d0_rp__data[15:8];
             end
           end
         end
       end
     end
     if (rst) begin
-      \$468  = 8'h00;
+      \$637  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = prev_groups;
-    if (\$323 ) begin
+    \$638  = prev_groups;
+    if (\$273 ) begin
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
-          \$469  = cur_groups;
+      if (\$281 ) begin
+        if (\$285 ) begin
+          \$638  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$469  = in_groups;
+              \$638  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$469  = 8'h00;
+      \$638  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = ctx;
-    if (\$323 ) begin
+    \$639  = ctx;
+    if (\$273 ) begin
     end else if (issue_a) begin
-      if (\$331 ) begin
-        if (\$335 ) begin
+      if (\$281 ) begin
+        if (\$285 ) begin
           if (cur_is_last) begin
-            \$470  = \$343 ;
+            \$639  = \$293 ;
           end
         end
       end
     end
     if (rst) begin
-      \$470  = 1'h0;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = track_reset0;
+    \$640  = track_reset0;
     if (rst) begin
-      \$471  = 1'h0;
+      \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = track_reset1;
+    \$641  = track_reset1;
     if (rst) begin
-      \$472  = 1'h0;
+      \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = issue;
-    if (rst) begin
-      \$473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = \$395 ;
-    if (rst) begin
-      \$474  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = wb_valid1;
-    if (rst) begin
-      \$475  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = wb_valid2;
-    if (rst) begin
-      \$476  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = wb_valid3;
-    if (rst) begin
-      \$477  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = wb_valid4;
-    if (rst) begin
-      \$478  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = wb_valid5;
-    if (rst) begin
-      \$479  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = wb_valid6;
-    if (rst) begin
-      \$480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = wb_valid7;
-    if (rst) begin
-      \$481  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = wb_valid8;
-    if (rst) begin
-      \$482  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = wb_valid9;
-    if (rst) begin
-      \$483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = wb_valid10;
-    if (rst) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = wb_valid11;
-    if (rst) begin
-      \$485  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = wb_valid12;
-    if (rst) begin
-      \$486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = wb_parity0;
-    if (track_reset_r0) begin
-      \$487  = 1'h1;
-    end else if (\$397 ) begin
-      \$487  = wb_par13;
+    (* full_case = 32'd1 *)
+    if (\$313 ) begin
+      \$642  = \$317 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$350 ) begin
+        \$642  = \$356 ;
+      end else if (\$352 ) begin
+        \$642  = \$387 ;
+      end else begin
+        \$642  = \$446 ;
+      end
+    end else if (issue_b) begin
+      \$642  = \$478 ;
+    end else begin
+      \$642  = \$514 ;
     end
     if (rst) begin
-      \$487  = 1'h0;
+      \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = wb_groups0;
-    if (track_reset_r0) begin
-      \$488  = 8'h00;
-    end else if (\$397 ) begin
-      \$488  = \$400 [7:0];
+    (* full_case = 32'd1 *)
+    if (\$313 ) begin
+      \$643  = \$321 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$350 ) begin
+        \$643  = \$360 ;
+      end else if (\$352 ) begin
+        \$643  = \$391 ;
+      end else begin
+        \$643  = \$450 ;
+      end
+    end else if (issue_b) begin
+      \$643  = \$487 ;
+    end else begin
+      \$643  = \$518 ;
     end
     if (rst) begin
-      \$488  = 8'h00;
+      \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = wb_parity1;
-    if (track_reset_r1) begin
-      \$489  = 1'h1;
-    end else if (\$402 ) begin
-      \$489  = wb_par13;
+    (* full_case = 32'd1 *)
+    if (\$313 ) begin
+      \$644  = \$335 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$350 ) begin
+        \$644  = \$374 ;
+      end else if (\$352 ) begin
+        (* full_case = 32'd1 *)
+        if (\$393 ) begin
+          \$644  = \$408 ;
+        end else begin
+          \$644  = \$432 ;
+        end
+      end else begin
+        \$644  = \$465 ;
+      end
+    end else if (issue_b) begin
+      \$644  = \$501 ;
+    end else begin
+      \$644  = \$532 ;
     end
     if (rst) begin
-      \$489  = 1'h0;
+      \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = wb_groups1;
-    if (track_reset_r1) begin
-      \$490  = 8'h00;
-    end else if (\$402 ) begin
-      \$490  = \$405 [7:0];
+    (* full_case = 32'd1 *)
+    if (\$313 ) begin
+      \$645  = \$344 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$350 ) begin
+        \$645  = \$383 ;
+      end else if (\$352 ) begin
+        (* full_case = 32'd1 *)
+        if (\$393 ) begin
+          \$645  = \$418 ;
+        end else begin
+          \$645  = \$441 ;
+        end
+      end else begin
+        \$645  = \$474 ;
+      end
+    end else if (issue_b) begin
+      \$645  = \$510 ;
+    end else begin
+      \$645  = \$541 ;
     end
     if (rst) begin
-      \$490  = 8'h00;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = out_full0;
-    if (\$407 ) begin
-      \$491  = 1'h1;
+    \$646  = issue;
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = \$574 ;
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = wb_valid1;
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = wb_valid2;
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$650  = wb_valid3;
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = wb_valid4;
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$652  = wb_valid5;
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = wb_valid6;
+    if (rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = wb_valid7;
+    if (rst) begin
+      \$654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = wb_valid8;
+    if (rst) begin
+      \$655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = wb_valid9;
+    if (rst) begin
+      \$656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = wb_valid10;
+    if (rst) begin
+      \$657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$658  = wb_valid11;
+    if (rst) begin
+      \$658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$659  = wb_valid12;
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$660  = wb_parity_next0;
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$661  = wb_groups_next0;
+    if (rst) begin
+      \$661  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$662  = wb_parity_next1;
+    if (rst) begin
+      \$662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$663  = wb_groups_next1;
+    if (rst) begin
+      \$663  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$664  = out_full0;
+    if (\$576 ) begin
+      \$664  = 1'h1;
     end
     if (done) begin
-      if (\$425 ) begin
-        \$491  = 1'h0;
+      if (\$594 ) begin
+        \$664  = 1'h0;
       end
     end
     if (rst) begin
-      \$491  = 1'h0;
+      \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = out_pending0;
-    if (\$407 ) begin
-      \$492  = 1'h1;
+    \$665  = out_pending0;
+    if (\$576 ) begin
+      \$665  = 1'h1;
     end
     if (drain_read) begin
-      if (\$419 ) begin
-        if (\$421 ) begin
-          \$492  = 1'h0;
+      if (\$588 ) begin
+        if (\$590 ) begin
+          \$665  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$492  = 1'h0;
+      \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = out_groups0;
-    if (\$407 ) begin
-      \$493  = 8'h00;
-    end else if (\$409 ) begin
-      \$493  = \$410 [7:0];
+    \$666  = out_groups0;
+    if (\$576 ) begin
+      \$666  = 8'h00;
+    end else if (\$578 ) begin
+      \$666  = \$579 [7:0];
     end
     if (rst) begin
-      \$493  = 8'h00;
+      \$666  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = out_full1;
-    if (\$412 ) begin
-      \$494  = 1'h1;
+    \$667  = out_full1;
+    if (\$581 ) begin
+      \$667  = 1'h1;
     end
     if (done) begin
-      if (\$426 ) begin
-        \$494  = 1'h0;
+      if (\$595 ) begin
+        \$667  = 1'h0;
       end
     end
     if (rst) begin
-      \$494  = 1'h0;
+      \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = out_pending1;
-    if (\$412 ) begin
-      \$495  = 1'h1;
+    \$668  = out_pending1;
+    if (\$581 ) begin
+      \$668  = 1'h1;
     end
     if (drain_read) begin
-      if (\$419 ) begin
-        if (\$422 ) begin
-          \$495  = 1'h0;
+      if (\$588 ) begin
+        if (\$591 ) begin
+          \$668  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$495  = 1'h0;
+      \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = out_groups1;
-    if (\$412 ) begin
-      \$496  = 8'h00;
-    end else if (\$414 ) begin
-      \$496  = \$415 [7:0];
+    \$669  = out_groups1;
+    if (\$581 ) begin
+      \$669  = 8'h00;
+    end else if (\$583 ) begin
+      \$669  = \$584 [7:0];
     end
     if (rst) begin
-      \$496  = 8'h00;
+      \$669  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = drain_read;
+    \$670  = drain_read;
     if (rst) begin
-      \$497  = 1'h0;
+      \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = drain_inflight;
+    \$671  = drain_inflight;
     if (rst) begin
-      \$498  = 1'h0;
+      \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = drain_lane;
+    \$672  = drain_lane;
     if (drain_read) begin
-      \$499  = drain_elem[0];
+      \$672  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = drain_last;
+    \$673  = drain_last;
     if (drain_read) begin
-      \$500  = \$417 ;
+      \$673  = \$586 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = drain_elem;
+    \$674  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$419 ) begin
-        \$501  = 8'h00;
+      if (\$588 ) begin
+        \$674  = 8'h00;
       end else begin
-        \$501  = \$423 [7:0];
+        \$674  = \$592 [7:0];
       end
     end
     if (rst) begin
-      \$501  = 8'h00;
+      \$674  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = drain_slot;
+    \$675  = drain_slot;
     if (drain_read) begin
-      if (\$419 ) begin
-        \$502  = \$420 ;
+      if (\$588 ) begin
+        \$675  = \$589 ;
       end
     end
     if (rst) begin
-      \$502  = 1'h0;
+      \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = release_slot;
+    \$676  = release_slot;
     if (done) begin
-      \$503  = \$424 ;
+      \$676  = \$593 ;
     end
     if (rst) begin
-      \$503  = 1'h0;
+      \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = \$428 [2:0];
+    \$677  = \$597 [2:0];
     if (rst) begin
-      \$504  = 3'h0;
+      \$677  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = { 3'h0, busy };
+    \$678  = { 3'h0, busy };
     if (rst) begin
-      \$505  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$506  = 32'd0;
-    end else begin
-      \$506  = \$429 [31:0];
-    end
-    if (rst) begin
-      \$506  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = { 3'h0, stall_input };
-    if (rst) begin
-      \$507  = 4'h0;
+      \$678  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$508  = 32'd0;
+      \$679  = 32'd0;
     end else begin
-      \$508  = \$430 [31:0];
+      \$679  = \$598 [31:0];
     end
     if (rst) begin
-      \$508  = 32'd0;
+      \$679  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = { 3'h0, stall_output };
+    \$680  = { 3'h0, stall_input };
     if (rst) begin
-      \$509  = 4'h0;
+      \$680  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$510  = 32'd0;
+      \$681  = 32'd0;
     end else begin
-      \$510  = \$431 [31:0];
+      \$681  = \$599 [31:0];
     end
     if (rst) begin
-      \$510  = 32'd0;
+      \$681  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = \$432 ;
+    \$682  = { 3'h0, stall_output };
     if (rst) begin
-      \$511  = 4'h0;
+      \$682  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$512  = 32'd0;
+      \$683  = 32'd0;
     end else begin
-      \$512  = \$433 [31:0];
+      \$683  = \$600 [31:0];
     end
     if (rst) begin
-      \$512  = 32'd0;
+      \$683  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = { 2'h0, \$434  };
+    \$684  = \$601 ;
     if (rst) begin
-      \$513  = 4'h0;
+      \$684  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$514  = 32'd0;
+      \$685  = 32'd0;
     end else begin
-      \$514  = \$435 [31:0];
+      \$685  = \$602 [31:0];
     end
     if (rst) begin
-      \$514  = 32'd0;
+      \$685  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = { 3'h0, issue };
+    \$686  = { 2'h0, \$603  };
     if (rst) begin
-      \$515  = 4'h0;
+      \$686  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$516  = 32'd0;
+      \$687  = 32'd0;
     end else begin
-      \$516  = \$436 [31:0];
+      \$687  = \$604 [31:0];
     end
     if (rst) begin
-      \$516  = 32'd0;
+      \$687  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = { 2'h0, \$437  };
+    \$688  = { 3'h0, issue };
     if (rst) begin
-      \$517  = 4'h0;
+      \$688  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$518  = 32'd0;
+      \$689  = 32'd0;
     end else begin
-      \$518  = \$438 [31:0];
+      \$689  = \$605 [31:0];
     end
     if (rst) begin
-      \$518  = 32'd0;
+      \$689  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = { 3'h0, done };
+    \$690  = { 2'h0, \$606  };
     if (rst) begin
-      \$519  = 4'h0;
+      \$690  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$520  = 32'd0;
+      \$691  = 32'd0;
     end else begin
-      \$520  = \$439 [31:0];
+      \$691  = \$607 [31:0];
     end
     if (rst) begin
-      \$520  = 32'd0;
+      \$691  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = { 3'h0, done };
+    if (rst) begin
+      \$692  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$693  = 32'd0;
+    end else begin
+      \$693  = \$608 [31:0];
+    end
+    if (rst) begin
+      \$693  = 32'd0;
     end
   end
   always @* begin
@@ -3194,39 +3666,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_wp__en = { \$36 , \$34 , \$32 , \$30  };
   assign next_layer = \$43 [2:0];
   assign nxt_rp__addr = \$43 [1:0];
-  assign \step_valid$87  = step_valid;
-  assign \step_addr$89  = step_addr;
-  assign \step_first$91  = step_first;
-  assign \step_last$93  = step_last;
-  assign \step_rq$95  = step_rq;
-  assign \step_relu$97  = step_relu;
-  assign \step_requantize$99  = step_requantize;
-  assign \step_valid$100  = step_valid;
-  assign \step_addr$101  = step_addr;
-  assign \step_first$102  = step_first;
-  assign \step_last$103  = step_last;
-  assign \step_rq$104  = step_rq;
-  assign \step_relu$105  = step_relu;
-  assign \step_requantize$106  = step_requantize;
+  assign \step_valid$84  = step_valid;
+  assign \step_addr$86  = step_addr;
+  assign \step_first$88  = step_first;
+  assign \step_last$90  = step_last;
+  assign \step_rq$92  = step_rq;
+  assign \step_relu$94  = step_relu;
+  assign \step_requantize$96  = step_requantize;
+  assign \step_valid$97  = step_valid;
+  assign \step_addr$98  = step_addr;
+  assign \step_first$99  = step_first;
+  assign \step_last$100  = step_last;
+  assign \step_rq$101  = step_rq;
+  assign \step_relu$102  = step_relu;
+  assign \step_requantize$103  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
-  assign \act$118  = act_word;
-  assign act_wp__addr = \$272 [6:0];
-  assign act_wp__data = { \result$129 [7:0], result[7:0], \result$129 [7:0], result[7:0] };
-  assign act_wp__en = { \$280 , \$278 , \$276 , \$274  };
+  assign \act$115  = act_word;
+  assign act_wp__addr = \$212 [6:0];
+  assign act_wp__data = { \$696 , \$694 , \$696 , \$694  };
+  assign result = { \$695 , \$694  };
+  assign \result$126  = { \$697 , \$696  };
+  assign act_wp__en = { \$220 , \$218 , \$216 , \$214  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$282 [6:0];
-  assign \$signature__data  = result;
-  assign \$signature__en$134  = out_write;
-  assign \$signature__addr$135  = \$284 [6:0];
-  assign \$signature__data$136  = \result$129 ;
-  assign \$signature__addr$147  = \$295 [6:0];
-  assign \$signature__en$148  = drain_read;
-  assign \$signature__addr$149  = \$298 [6:0];
-  assign \$signature__en$150  = drain_read;
+  assign \$signature__addr  = \$232 [6:0];
+  assign \$signature__data  = { \$695 , \$694  };
+  assign \$signature__en$141  = out_write;
+  assign \$signature__addr$142  = \$234 [6:0];
+  assign \$signature__data$143  = { \$697 , \$696  };
+  assign \$signature__addr$154  = \$245 [6:0];
+  assign \$signature__en$155  = drain_read;
+  assign \$signature__addr$156  = \$248 [6:0];
+  assign \$signature__en$157  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -3249,44 +3723,58 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$34  = in_fire;
   assign \$35  = 1'h1;
   assign \$36  = in_fire;
-  assign \$67  = { \$66 , 1'h0 };
-  assign \$70  = { \$69 , 1'h0 };
-  assign \$85  = \$84 ;
-  assign \$115  = { \$114 , 1'h0 };
-  assign \$118  = { \$117 , 1'h0 };
-  assign \$133  = \$132 ;
-  assign \$181  = { \$180 , 1'h0 };
-  assign \$184  = { \$183 , 1'h0 };
-  assign \$198  = \$196 ;
-  assign \$231  = ctx;
-  assign \$249  = ctx;
-  assign \$268  = { 1'h0, wb_group13[7:1] };
-  assign \$277  = wb_group13[0];
-  assign \$279  = wb_group13[0];
-  assign \$287  = { 1'h0, drain_elem[7:1] };
-  assign \$293  = { 1'h0, drain_elem[7:1] };
-  assign \$296  = { 1'h0, drain_elem[7:1] };
-  assign \$305  = { 2'h0, \$304 [8:2] };
-  assign \$311  = in_wslot;
-  assign \$322  = { 1'h0, \$321 [8:1] };
-  assign \$325  = { 2'h0, \$324 [8:2] };
-  assign \$327  = { 1'h0, \$326 [8:1] };
-  assign \$337  = { 2'h0, \$336 [8:2] };
-  assign \$339  = { 1'h0, \$338 [8:1] };
-  assign \$377  = b_fold;
-  assign \$380  = fold;
-  assign \$384  = fold;
-  assign \$401  = wb_ctx13;
-  assign \$411  = ctx;
-  assign \$413  = wb_ctx13;
-  assign \$422  = drain_slot;
-  assign \$426  = release_slot;
-  assign \$209  = ctx;
-  assign \$225  = ctx;
+  assign \$65  = \$64 ;
+  assign \$88  = \$87 ;
+  assign \$126  = \$124 ;
+  assign \$159  = ctx;
+  assign \$177  = ctx;
+  assign \$191  = in_wslot;
+  assign \$200  = in_wslot;
+  assign \$208  = { 1'h0, wb_group13[7:1] };
+  assign \$217  = wb_group13[0];
+  assign \$219  = wb_group13[0];
+  assign \$226  = wb_ctx13;
+  assign \$237  = { 1'h0, drain_elem[7:1] };
+  assign \$243  = { 1'h0, drain_elem[7:1] };
+  assign \$246  = { 1'h0, drain_elem[7:1] };
+  assign \$255  = { 2'h0, \$254 [8:2] };
+  assign \$261  = in_wslot;
+  assign \$272  = { 1'h0, \$271 [8:1] };
+  assign \$275  = { 2'h0, \$274 [8:2] };
+  assign \$277  = { 1'h0, \$276 [8:1] };
+  assign \$287  = { 2'h0, \$286 [8:2] };
+  assign \$289  = { 1'h0, \$288 [8:1] };
+  assign \$329  = { \$328 , 1'h0 };
+  assign \$332  = { \$331 , 1'h0 };
+  assign \$362  = 1'h0;
+  assign \$368  = { \$367 , 1'h0 };
+  assign \$371  = { \$370 , 1'h0 };
+  assign \$376  = 1'h0;
+  assign \$396  = layer[0];
+  assign \$402  = { \$401 , 1'h0 };
+  assign \$405  = { \$404 , 1'h0 };
+  assign \$411  = layer[0];
+  assign \$426  = { \$425 , 1'h0 };
+  assign \$429  = { \$428 , 1'h0 };
+  assign \$458  = { \$457 , 1'h0 };
+  assign \$462  = { \$461 , 1'h0 };
+  assign \$495  = { \$494 , 1'h0 };
+  assign \$498  = { \$497 , 1'h0 };
+  assign \$526  = { \$525 , 1'h0 };
+  assign \$529  = { \$528 , 1'h0 };
+  assign \$556  = b_fold;
+  assign \$559  = fold;
+  assign \$563  = fold;
+  assign \$580  = ctx;
+  assign \$582  = wb_ctx13;
+  assign \$591  = drain_slot;
+  assign \$595  = release_slot;
+  assign \$137  = ctx;
+  assign \$153  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$333$0 , r_rdy, r_data, w_en, \port$879$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$291$0 , r_rdy, r_data, w_en, \port$1355$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3311,10 +3799,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$333$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input [31:0] \port$333$0 ;
-  wire [31:0] \port$333$0 ;
-  input \port$879$0 ;
-  wire \port$879$0 ;
+  input \port$1355$0 ;
+  wire \port$1355$0 ;
+  input [31:0] \port$291$0 ;
+  wire [31:0] \port$291$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -3347,7 +3835,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$333$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$879$0 , \port$333$0  };
+      storage[w_port__addr] <= { \port$1355$0 , \port$291$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -3409,14 +3897,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$333$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$879$0 , \port$333$0  };
-  assign w_data = { \port$879$0 , \port$333$0  };
+  assign w_port__data = { \port$1355$0 , \port$291$0  };
+  assign w_data = { \port$1355$0 , \port$291$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1503$0 , \port$1504$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3431,6 +3919,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] \$19 ;
   wire [15:0] \$2 ;
   reg \$20 ;
+  wire [7:0] \$21 ;
+  wire [23:0] \$22 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -3509,7 +3999,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  output [31:0] result;
+  output [7:0] \port$1503$0 ;
+  wire [7:0] \port$1503$0 ;
+  output [23:0] \port$1504$0 ;
+  wire [23:0] \port$1504$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -4341,6 +4834,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     _1_ <= rq0[pe0_rq4];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe0_flags <= \$12 ;
   assign \$1  = $signed(pe0_w[7:0]) * $signed(pe0_a[7:0]);
   assign \$2  = $signed(pe0_w[15:8]) * $signed(pe0_a[15:8]);
   assign \$3  = $signed(pe0_w[23:16]) * $signed(pe0_a[23:16]);
@@ -4454,17 +4949,16 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
     pe0_s <= pe0_rq_entry[53:48];
-  always @(posedge clk)
-    pe0_flags <= \$12 ;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc),
     .i_m(pe0_m),
     .i_s(pe0_s),
     .i_valid(pe0_done),
-    .o_data(result),
     .o_valid(result_valid),
-    .\port$979$0 (pe0_flags),
+    .\port$1455$0 (pe0_flags),
+    .rq_ext6(\$22 ),
+    .rq_low6(\$21 ),
     .rst(rst)
   );
   always @* begin
@@ -4541,40 +5035,183 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign o_data = result;
+  assign result = { \$22 , \$21  };
+  assign o_data = { \$22 , \$21  };
+  assign \port$1503$0  = \$21 ;
+  assign \port$1504$0  = \$22 ;
   assign \$11  = { pe0_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$979$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1455$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [6:0] \$1 ;
-  wire [49:0] \$10 ;
-  wire [49:0] \$11 ;
+  wire [31:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [48:0] \$17 ;
-  wire [48:0] \$18 ;
-  wire [48:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [24:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [32:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [31:0] \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [30:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [33:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [34:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [14:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [61:0] \$6 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [62:0] \$7 ;
-  wire [48:0] \$8 ;
-  wire [48:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -4587,209 +5224,353 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$97
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  output [31:0] o_data;
-  reg [31:0] o_data = 32'd0;
+  wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$979$0 ;
-  wire [1:0] \port$979$0 ;
-  reg [48:0] rq_coarse = 49'h0000000000000;
-  reg [48:0] rq_half = 49'h0000000000000;
+  input [1:0] \port$1455$0 ;
+  wire [1:0] \port$1455$0 ;
+  reg [4:0] rq_above2 = 5'h00;
+  reg [14:0] rq_coarse3 = 15'h0000;
+  reg [4:0] rq_differs3 = 5'h00;
+  output [23:0] rq_ext6;
+  reg [23:0] rq_ext6 = 24'h000000;
+  reg rq_flag4 = 1'h0;
+  output [7:0] rq_low6;
+  reg [7:0] rq_low6 = 8'h00;
   reg [32:0] rq_pp0 = 33'h000000000;
   reg [30:0] rq_pp17 = 31'h00000000;
-  reg [48:0] rq_prod = 49'h0000000000000;
-  reg [48:0] rq_q = 49'h0000000000000;
+  reg [47:0] rq_prod = 48'h000000000000;
+  reg [7:0] rq_qlow5 = 8'h00;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
   reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
-  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
-  reg rq_req6 = 1'h0;
-  reg [5:0] rq_sm11 = 6'h00;
-  reg [5:0] rq_sm12 = 6'h00;
-  reg [5:0] rq_sm13 = 6'h00;
-  reg [5:0] rq_sm14 = 6'h00;
-  reg [5:0] rq_sm15 = 6'h00;
-  reg [5:0] rq_sm16 = 6'h00;
-  wire [5:0] rq_sm1_0;
+  reg [5:0] rq_s1 = 6'h00;
+  reg [5:0] rq_s2 = 6'h00;
+  reg [5:0] rq_s3 = 6'h00;
+  reg [5:0] rq_s4 = 6'h00;
+  reg [5:0] rq_s5 = 6'h00;
+  reg rq_set_ext5 = 1'h0;
+  reg rq_set_hi5 = 1'h0;
+  reg rq_set_lo5 = 1'h0;
+  reg rq_sign3 = 1'h0;
+  reg rq_sign4 = 1'h0;
+  reg rq_take_q5 = 1'h0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
-  reg rq_v6 = 1'h0;
+  reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = i_s - 1'h1;
+  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
   assign \$2  = i_acc[16:0] * i_m;
   assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
   assign \$5  = 1'h0 + \$4 ;
   assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
-  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
-  assign \$10  = $signed(rq_half) + $signed(2'h1);
-  assign \$12  = rq_q[48] & rq_relu5;
-  assign \$13  = ! rq_q[48:7];
-  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
-  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
-  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
-  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
+  assign \$8  = rq_s1[5:3] <= 1'h0;
+  assign \$9  = rq_s1[5:3] <= 1'h1;
+  assign \$10  = rq_s1[5:3] <= 2'h2;
+  assign \$11  = rq_s1[5:3] <= 2'h3;
+  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$13  = rq_prod[14] ^ rq_prod[47];
+  assign \$14  = rq_prod[15] ^ rq_prod[47];
+  assign \$15  = rq_prod[16] ^ rq_prod[47];
+  assign \$16  = rq_prod[17] ^ rq_prod[47];
+  assign \$17  = rq_prod[18] ^ rq_prod[47];
+  assign \$18  = rq_prod[19] ^ rq_prod[47];
+  assign \$19  = rq_prod[20] ^ rq_prod[47];
+  assign \$20  = rq_prod[21] ^ rq_prod[47];
+  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+  assign \$22  = \$21  & rq_above2[0];
+  assign \$23  = rq_prod[22] ^ rq_prod[47];
+  assign \$24  = rq_prod[23] ^ rq_prod[47];
+  assign \$25  = rq_prod[24] ^ rq_prod[47];
+  assign \$26  = rq_prod[25] ^ rq_prod[47];
+  assign \$27  = rq_prod[26] ^ rq_prod[47];
+  assign \$28  = rq_prod[27] ^ rq_prod[47];
+  assign \$29  = rq_prod[28] ^ rq_prod[47];
+  assign \$30  = rq_prod[29] ^ rq_prod[47];
+  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+  assign \$32  = \$31  & rq_above2[1];
+  assign \$33  = rq_prod[30] ^ rq_prod[47];
+  assign \$34  = rq_prod[31] ^ rq_prod[47];
+  assign \$35  = rq_prod[32] ^ rq_prod[47];
+  assign \$36  = rq_prod[33] ^ rq_prod[47];
+  assign \$37  = rq_prod[34] ^ rq_prod[47];
+  assign \$38  = rq_prod[35] ^ rq_prod[47];
+  assign \$39  = rq_prod[36] ^ rq_prod[47];
+  assign \$40  = rq_prod[37] ^ rq_prod[47];
+  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+  assign \$42  = \$41  & rq_above2[2];
+  assign \$43  = rq_prod[38] ^ rq_prod[47];
+  assign \$44  = rq_prod[39] ^ rq_prod[47];
+  assign \$45  = rq_prod[40] ^ rq_prod[47];
+  assign \$46  = rq_prod[41] ^ rq_prod[47];
+  assign \$47  = rq_prod[42] ^ rq_prod[47];
+  assign \$48  = rq_prod[43] ^ rq_prod[47];
+  assign \$49  = rq_prod[44] ^ rq_prod[47];
+  assign \$50  = rq_prod[45] ^ rq_prod[47];
+  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$52  = \$51  & rq_above2[3];
+  assign \$53  = rq_prod[46] ^ rq_prod[47];
+  assign \$55  = \$54  & rq_above2[4];
+  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$70  = | rq_differs3;
+  assign \$71  = rq_coarse3[8] ^ rq_sign3;
+  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = rq_coarse3[9] ^ rq_sign3;
+  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = rq_coarse3[10] ^ rq_sign3;
+  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = rq_coarse3[11] ^ rq_sign3;
+  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = rq_coarse3[12] ^ rq_sign3;
+  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = rq_coarse3[13] ^ rq_sign3;
+  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rq_coarse3[14] ^ rq_sign3;
+  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
+  assign \$93  = \$70  | \$92 ;
+  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$95  = & rq_window4;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_flag4 | \$96 ;
+  assign \$98  = rq_sign4 & \$97 ;
+  assign \$99  = rq_relu4 & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = rq_req4 & \$100 ;
+  assign \$102  = ~ rq_sign4;
+  assign \$103  = & rq_window4;
+  assign \$104  = rq_flag4 | \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$101  & \$106 ;
+  assign \$108  = rq_sign4 & rq_flag4;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = & rq_window4;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = rq_flag4 | \$112 ;
+  assign \$114  = rq_sign4 & \$113 ;
+  assign \$115  = rq_relu4 & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = rq_req4 & \$116 ;
+  assign \$118  = ~ rq_sign4;
+  assign \$119  = & rq_window4;
+  assign \$120  = rq_flag4 | \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = \$117  & \$121 ;
+  assign \$123  = & rq_window4;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_flag4 | \$124 ;
+  assign \$126  = rq_sign4 & \$125 ;
+  assign \$127  = rq_relu4 & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = rq_req4 & \$128 ;
+  assign \$130  = rq_sign4 & rq_flag4;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & rq_window4;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_flag4 | \$133 ;
+  assign \$135  = rq_sign4 & \$134 ;
+  assign \$136  = rq_relu4 & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = rq_req4 & \$137 ;
+  assign \$139  = & rq_window4;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = rq_flag4 | \$140 ;
+  assign \$142  = rq_sign4 & \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = rq_take_q5 & rq_qlow5[0];
+  assign \$145  = \$144  | rq_set_hi5;
+  assign \$146  = rq_take_q5 & rq_qlow5[1];
+  assign \$147  = \$146  | rq_set_hi5;
+  assign \$148  = rq_take_q5 & rq_qlow5[2];
+  assign \$149  = \$148  | rq_set_hi5;
+  assign \$150  = rq_take_q5 & rq_qlow5[3];
+  assign \$151  = \$150  | rq_set_hi5;
+  assign \$152  = rq_take_q5 & rq_qlow5[4];
+  assign \$153  = \$152  | rq_set_hi5;
+  assign \$154  = rq_take_q5 & rq_qlow5[5];
+  assign \$155  = \$154  | rq_set_hi5;
+  assign \$156  = rq_take_q5 & rq_qlow5[6];
+  assign \$157  = \$156  | rq_set_hi5;
+  assign \$158  = rq_take_q5 & rq_qlow5[7];
+  assign \$159  = \$158  | rq_set_lo5;
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
   always @(posedge clk)
-    rq_v1 <= \$20 ;
+    rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$979$0 [0];
+    rq_relu1 <= \port$1455$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$979$0 [1];
+    rq_req1 <= \port$1455$0 [1];
   always @(posedge clk)
-    rq_sm11 <= \$1 [5:0];
+    rq_s1 <= i_s;
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_v2 <= \$21 ;
+    rq_v2 <= \$163 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
     rq_req2 <= rq_req1;
   always @(posedge clk)
-    rq_sm12 <= rq_sm11;
+    rq_s2 <= rq_s1;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    rq_v3 <= \$22 ;
+    rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
     rq_req3 <= rq_req2;
   always @(posedge clk)
-    rq_sm13 <= rq_sm12;
+    rq_s3 <= rq_s2;
   always @(posedge clk)
     rq_raw3 <= rq_raw2;
   always @(posedge clk)
-    rq_v4 <= \$23 ;
+    rq_v4 <= \$165 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
     rq_req4 <= rq_req3;
   always @(posedge clk)
-    rq_sm14 <= rq_sm13;
+    rq_s4 <= rq_s3;
   always @(posedge clk)
     rq_raw4 <= rq_raw3;
   always @(posedge clk)
-    rq_v5 <= \$24 ;
+    rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
     rq_req5 <= rq_req4;
   always @(posedge clk)
-    rq_sm15 <= rq_sm14;
+    rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= rq_raw4;
-  always @(posedge clk)
-    rq_v6 <= \$25 ;
-  always @(posedge clk)
-    rq_relu6 <= rq_relu5;
-  always @(posedge clk)
-    rq_req6 <= rq_req5;
-  always @(posedge clk)
-    rq_sm16 <= rq_sm15;
-  always @(posedge clk)
-    rq_raw6 <= rq_raw5;
+    rq_raw5 <= \$1 ;
   always @(posedge clk)
     rq_pp0 <= \$2 ;
   always @(posedge clk)
     rq_pp17 <= \$3 ;
   always @(posedge clk)
-    rq_prod <= \$7 [48:0];
+    rq_prod <= \$7 [47:0];
   always @(posedge clk)
-    rq_coarse <= \$8 ;
+    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_half <= \$9 ;
+    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
   always @(posedge clk)
-    rq_q <= \$11 [48:0];
+    rq_coarse3 <= \$62 ;
   always @(posedge clk)
-    o_valid <= \$26 ;
+    rq_sign3 <= rq_prod[47];
   always @(posedge clk)
-    o_data <= \$27 ;
+    rq_window4 <= \$69 ;
+  always @(posedge clk)
+    rq_flag4 <= \$93 ;
+  always @(posedge clk)
+    rq_sign4 <= rq_sign3;
+  always @(posedge clk)
+    rq_qlow5 <= \$94 [7:0];
+  always @(posedge clk)
+    rq_take_q5 <= \$110 ;
+  always @(posedge clk)
+    rq_set_hi5 <= \$122 ;
+  always @(posedge clk)
+    rq_set_lo5 <= \$131 ;
+  always @(posedge clk)
+    rq_set_ext5 <= \$143 ;
+  always @(posedge clk)
+    rq_low6 <= \$160 ;
+  always @(posedge clk)
+    rq_ext6 <= \$161 [23:0];
+  always @(posedge clk)
+    o_valid <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$20  = i_valid;
+    \$162  = i_valid;
     if (rst) begin
-      \$20  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$21  = rq_v1;
+    \$163  = rq_v1;
     if (rst) begin
-      \$21  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$22  = rq_v2;
+    \$164  = rq_v2;
     if (rst) begin
-      \$22  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$23  = rq_v3;
+    \$165  = rq_v3;
     if (rst) begin
-      \$23  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$24  = rq_v4;
+    \$166  = rq_v4;
     if (rst) begin
-      \$24  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$25  = rq_v5;
+    \$167  = rq_v5;
     if (rst) begin
-      \$25  = 1'h0;
+      \$167  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$26  = rq_v5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$27  = \$19 [31:0];
-    if (rst) begin
-      \$27  = 32'd0;
-    end
-  end
-  assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$979$0 [0];
-  assign i_requantize = \port$979$0 [1];
+  assign i_relu = \port$1455$0 [0];
+  assign i_requantize = \port$1455$0 [1];
+  assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$11  = { \$10 [49], \$10 [49:1] };
+  assign \$54  = \$53 ;
+  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1616$0 , \port$1617$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4804,6 +5585,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] \$19 ;
   wire [15:0] \$2 ;
   reg \$20 ;
+  wire [7:0] \$21 ;
+  wire [23:0] \$22 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -4882,7 +5665,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  output [31:0] result;
+  output [7:0] \port$1616$0 ;
+  wire [7:0] \port$1616$0 ;
+  output [23:0] \port$1617$0 ;
+  wire [23:0] \port$1617$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5714,6 +6500,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     _1_ <= rq1[pe1_rq4];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe1_flags <= \$12 ;
   assign \$1  = $signed(pe1_w[7:0]) * $signed(pe1_a[7:0]);
   assign \$2  = $signed(pe1_w[15:8]) * $signed(pe1_a[15:8]);
   assign \$3  = $signed(pe1_w[23:16]) * $signed(pe1_a[23:16]);
@@ -5827,17 +6615,16 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
     pe1_s <= pe1_rq_entry[53:48];
-  always @(posedge clk)
-    pe1_flags <= \$12 ;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc),
     .i_m(pe1_m),
     .i_s(pe1_s),
     .i_valid(pe1_done),
-    .o_data(result),
     .o_valid(result_valid),
-    .\port$1089$0 (pe1_flags),
+    .\port$1568$0 (pe1_flags),
+    .rq_ext6(\$22 ),
+    .rq_low6(\$21 ),
     .rst(rst)
   );
   always @* begin
@@ -5914,40 +6701,183 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign o_data = result;
+  assign result = { \$22 , \$21  };
+  assign o_data = { \$22 , \$21  };
+  assign \port$1616$0  = \$21 ;
+  assign \port$1617$0  = \$22 ;
   assign \$11  = { pe1_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1089$0 , o_valid, o_data, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1568$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire [6:0] \$1 ;
-  wire [49:0] \$10 ;
-  wire [49:0] \$11 ;
+  wire [31:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [48:0] \$17 ;
-  wire [48:0] \$18 ;
-  wire [48:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [24:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [32:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [31:0] \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [30:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [33:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [34:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [14:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [61:0] \$6 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [62:0] \$7 ;
-  wire [48:0] \$8 ;
-  wire [48:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -5960,203 +6890,347 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$10
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  output [31:0] o_data;
-  reg [31:0] o_data = 32'd0;
+  wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1089$0 ;
-  wire [1:0] \port$1089$0 ;
-  reg [48:0] rq_coarse = 49'h0000000000000;
-  reg [48:0] rq_half = 49'h0000000000000;
+  input [1:0] \port$1568$0 ;
+  wire [1:0] \port$1568$0 ;
+  reg [4:0] rq_above2 = 5'h00;
+  reg [14:0] rq_coarse3 = 15'h0000;
+  reg [4:0] rq_differs3 = 5'h00;
+  output [23:0] rq_ext6;
+  reg [23:0] rq_ext6 = 24'h000000;
+  reg rq_flag4 = 1'h0;
+  output [7:0] rq_low6;
+  reg [7:0] rq_low6 = 8'h00;
   reg [32:0] rq_pp0 = 33'h000000000;
   reg [30:0] rq_pp17 = 31'h00000000;
-  reg [48:0] rq_prod = 49'h0000000000000;
-  reg [48:0] rq_q = 49'h0000000000000;
+  reg [47:0] rq_prod = 48'h000000000000;
+  reg [7:0] rq_qlow5 = 8'h00;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
   reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
-  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
-  reg rq_req6 = 1'h0;
-  reg [5:0] rq_sm11 = 6'h00;
-  reg [5:0] rq_sm12 = 6'h00;
-  reg [5:0] rq_sm13 = 6'h00;
-  reg [5:0] rq_sm14 = 6'h00;
-  reg [5:0] rq_sm15 = 6'h00;
-  reg [5:0] rq_sm16 = 6'h00;
-  wire [5:0] rq_sm1_0;
+  reg [5:0] rq_s1 = 6'h00;
+  reg [5:0] rq_s2 = 6'h00;
+  reg [5:0] rq_s3 = 6'h00;
+  reg [5:0] rq_s4 = 6'h00;
+  reg [5:0] rq_s5 = 6'h00;
+  reg rq_set_ext5 = 1'h0;
+  reg rq_set_hi5 = 1'h0;
+  reg rq_set_lo5 = 1'h0;
+  reg rq_sign3 = 1'h0;
+  reg rq_sign4 = 1'h0;
+  reg rq_take_q5 = 1'h0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
-  reg rq_v6 = 1'h0;
+  reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = i_s - 1'h1;
+  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
   assign \$2  = i_acc[16:0] * i_m;
   assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
   assign \$5  = 1'h0 + \$4 ;
   assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
-  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
-  assign \$10  = $signed(rq_half) + $signed(2'h1);
-  assign \$12  = rq_q[48] & rq_relu5;
-  assign \$13  = ! rq_q[48:7];
-  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
-  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
-  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
-  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
+  assign \$8  = rq_s1[5:3] <= 1'h0;
+  assign \$9  = rq_s1[5:3] <= 1'h1;
+  assign \$10  = rq_s1[5:3] <= 2'h2;
+  assign \$11  = rq_s1[5:3] <= 2'h3;
+  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$13  = rq_prod[14] ^ rq_prod[47];
+  assign \$14  = rq_prod[15] ^ rq_prod[47];
+  assign \$15  = rq_prod[16] ^ rq_prod[47];
+  assign \$16  = rq_prod[17] ^ rq_prod[47];
+  assign \$17  = rq_prod[18] ^ rq_prod[47];
+  assign \$18  = rq_prod[19] ^ rq_prod[47];
+  assign \$19  = rq_prod[20] ^ rq_prod[47];
+  assign \$20  = rq_prod[21] ^ rq_prod[47];
+  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+  assign \$22  = \$21  & rq_above2[0];
+  assign \$23  = rq_prod[22] ^ rq_prod[47];
+  assign \$24  = rq_prod[23] ^ rq_prod[47];
+  assign \$25  = rq_prod[24] ^ rq_prod[47];
+  assign \$26  = rq_prod[25] ^ rq_prod[47];
+  assign \$27  = rq_prod[26] ^ rq_prod[47];
+  assign \$28  = rq_prod[27] ^ rq_prod[47];
+  assign \$29  = rq_prod[28] ^ rq_prod[47];
+  assign \$30  = rq_prod[29] ^ rq_prod[47];
+  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+  assign \$32  = \$31  & rq_above2[1];
+  assign \$33  = rq_prod[30] ^ rq_prod[47];
+  assign \$34  = rq_prod[31] ^ rq_prod[47];
+  assign \$35  = rq_prod[32] ^ rq_prod[47];
+  assign \$36  = rq_prod[33] ^ rq_prod[47];
+  assign \$37  = rq_prod[34] ^ rq_prod[47];
+  assign \$38  = rq_prod[35] ^ rq_prod[47];
+  assign \$39  = rq_prod[36] ^ rq_prod[47];
+  assign \$40  = rq_prod[37] ^ rq_prod[47];
+  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+  assign \$42  = \$41  & rq_above2[2];
+  assign \$43  = rq_prod[38] ^ rq_prod[47];
+  assign \$44  = rq_prod[39] ^ rq_prod[47];
+  assign \$45  = rq_prod[40] ^ rq_prod[47];
+  assign \$46  = rq_prod[41] ^ rq_prod[47];
+  assign \$47  = rq_prod[42] ^ rq_prod[47];
+  assign \$48  = rq_prod[43] ^ rq_prod[47];
+  assign \$49  = rq_prod[44] ^ rq_prod[47];
+  assign \$50  = rq_prod[45] ^ rq_prod[47];
+  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$52  = \$51  & rq_above2[3];
+  assign \$53  = rq_prod[46] ^ rq_prod[47];
+  assign \$55  = \$54  & rq_above2[4];
+  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$70  = | rq_differs3;
+  assign \$71  = rq_coarse3[8] ^ rq_sign3;
+  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = rq_coarse3[9] ^ rq_sign3;
+  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = rq_coarse3[10] ^ rq_sign3;
+  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = rq_coarse3[11] ^ rq_sign3;
+  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = rq_coarse3[12] ^ rq_sign3;
+  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = rq_coarse3[13] ^ rq_sign3;
+  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rq_coarse3[14] ^ rq_sign3;
+  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
+  assign \$93  = \$70  | \$92 ;
+  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$95  = & rq_window4;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_flag4 | \$96 ;
+  assign \$98  = rq_sign4 & \$97 ;
+  assign \$99  = rq_relu4 & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = rq_req4 & \$100 ;
+  assign \$102  = ~ rq_sign4;
+  assign \$103  = & rq_window4;
+  assign \$104  = rq_flag4 | \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$101  & \$106 ;
+  assign \$108  = rq_sign4 & rq_flag4;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = & rq_window4;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = rq_flag4 | \$112 ;
+  assign \$114  = rq_sign4 & \$113 ;
+  assign \$115  = rq_relu4 & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = rq_req4 & \$116 ;
+  assign \$118  = ~ rq_sign4;
+  assign \$119  = & rq_window4;
+  assign \$120  = rq_flag4 | \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = \$117  & \$121 ;
+  assign \$123  = & rq_window4;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_flag4 | \$124 ;
+  assign \$126  = rq_sign4 & \$125 ;
+  assign \$127  = rq_relu4 & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = rq_req4 & \$128 ;
+  assign \$130  = rq_sign4 & rq_flag4;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & rq_window4;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_flag4 | \$133 ;
+  assign \$135  = rq_sign4 & \$134 ;
+  assign \$136  = rq_relu4 & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = rq_req4 & \$137 ;
+  assign \$139  = & rq_window4;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = rq_flag4 | \$140 ;
+  assign \$142  = rq_sign4 & \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = rq_take_q5 & rq_qlow5[0];
+  assign \$145  = \$144  | rq_set_hi5;
+  assign \$146  = rq_take_q5 & rq_qlow5[1];
+  assign \$147  = \$146  | rq_set_hi5;
+  assign \$148  = rq_take_q5 & rq_qlow5[2];
+  assign \$149  = \$148  | rq_set_hi5;
+  assign \$150  = rq_take_q5 & rq_qlow5[3];
+  assign \$151  = \$150  | rq_set_hi5;
+  assign \$152  = rq_take_q5 & rq_qlow5[4];
+  assign \$153  = \$152  | rq_set_hi5;
+  assign \$154  = rq_take_q5 & rq_qlow5[5];
+  assign \$155  = \$154  | rq_set_hi5;
+  assign \$156  = rq_take_q5 & rq_qlow5[6];
+  assign \$157  = \$156  | rq_set_hi5;
+  assign \$158  = rq_take_q5 & rq_qlow5[7];
+  assign \$159  = \$158  | rq_set_lo5;
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
   always @(posedge clk)
-    rq_v1 <= \$20 ;
+    rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1089$0 [0];
+    rq_relu1 <= \port$1568$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1089$0 [1];
+    rq_req1 <= \port$1568$0 [1];
   always @(posedge clk)
-    rq_sm11 <= \$1 [5:0];
+    rq_s1 <= i_s;
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_v2 <= \$21 ;
+    rq_v2 <= \$163 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
     rq_req2 <= rq_req1;
   always @(posedge clk)
-    rq_sm12 <= rq_sm11;
+    rq_s2 <= rq_s1;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    rq_v3 <= \$22 ;
+    rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
     rq_req3 <= rq_req2;
   always @(posedge clk)
-    rq_sm13 <= rq_sm12;
+    rq_s3 <= rq_s2;
   always @(posedge clk)
     rq_raw3 <= rq_raw2;
   always @(posedge clk)
-    rq_v4 <= \$23 ;
+    rq_v4 <= \$165 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
     rq_req4 <= rq_req3;
   always @(posedge clk)
-    rq_sm14 <= rq_sm13;
+    rq_s4 <= rq_s3;
   always @(posedge clk)
     rq_raw4 <= rq_raw3;
   always @(posedge clk)
-    rq_v5 <= \$24 ;
+    rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
     rq_req5 <= rq_req4;
   always @(posedge clk)
-    rq_sm15 <= rq_sm14;
+    rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= rq_raw4;
-  always @(posedge clk)
-    rq_v6 <= \$25 ;
-  always @(posedge clk)
-    rq_relu6 <= rq_relu5;
-  always @(posedge clk)
-    rq_req6 <= rq_req5;
-  always @(posedge clk)
-    rq_sm16 <= rq_sm15;
-  always @(posedge clk)
-    rq_raw6 <= rq_raw5;
+    rq_raw5 <= \$1 ;
   always @(posedge clk)
     rq_pp0 <= \$2 ;
   always @(posedge clk)
     rq_pp17 <= \$3 ;
   always @(posedge clk)
-    rq_prod <= \$7 [48:0];
+    rq_prod <= \$7 [47:0];
   always @(posedge clk)
-    rq_coarse <= \$8 ;
+    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_half <= \$9 ;
+    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
   always @(posedge clk)
-    rq_q <= \$11 [48:0];
+    rq_coarse3 <= \$62 ;
   always @(posedge clk)
-    o_valid <= \$26 ;
+    rq_sign3 <= rq_prod[47];
   always @(posedge clk)
-    o_data <= \$27 ;
+    rq_window4 <= \$69 ;
+  always @(posedge clk)
+    rq_flag4 <= \$93 ;
+  always @(posedge clk)
+    rq_sign4 <= rq_sign3;
+  always @(posedge clk)
+    rq_qlow5 <= \$94 [7:0];
+  always @(posedge clk)
+    rq_take_q5 <= \$110 ;
+  always @(posedge clk)
+    rq_set_hi5 <= \$122 ;
+  always @(posedge clk)
+    rq_set_lo5 <= \$131 ;
+  always @(posedge clk)
+    rq_set_ext5 <= \$143 ;
+  always @(posedge clk)
+    rq_low6 <= \$160 ;
+  always @(posedge clk)
+    rq_ext6 <= \$161 [23:0];
+  always @(posedge clk)
+    o_valid <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$20  = i_valid;
+    \$162  = i_valid;
     if (rst) begin
-      \$20  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$21  = rq_v1;
+    \$163  = rq_v1;
     if (rst) begin
-      \$21  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$22  = rq_v2;
+    \$164  = rq_v2;
     if (rst) begin
-      \$22  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$23  = rq_v3;
+    \$165  = rq_v3;
     if (rst) begin
-      \$23  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$24  = rq_v4;
+    \$166  = rq_v4;
     if (rst) begin
-      \$24  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$25  = rq_v5;
+    \$167  = rq_v5;
     if (rst) begin
-      \$25  = 1'h0;
+      \$167  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$26  = rq_v5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$27  = \$19 [31:0];
-    if (rst) begin
-      \$27  = 32'd0;
-    end
-  end
-  assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1089$0 [0];
-  assign i_requantize = \port$1089$0 [1];
+  assign i_relu = \port$1568$0 [0];
+  assign i_requantize = \port$1568$0 [1];
+  assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$11  = { \$10 [49], \$10 [49:1] };
+  assign \$54  = \$53 ;
+  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule

@@ -7,7 +7,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [8:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
@@ -17,11 +17,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [8:0] \$110 ;
-  wire [11:0] \$111 ;
+  wire \$110 ;
+  wire \$111 ;
   wire \$112 ;
-  wire [8:0] \$113 ;
-  wire [11:0] \$114 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
@@ -48,7 +48,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [8:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
@@ -59,9 +59,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [8:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [8:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
@@ -69,12 +69,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [8:0] \$158 ;
-  wire [11:0] \$159 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire [8:0] \$161 ;
-  wire [11:0] \$162 ;
+  wire \$161 ;
+  wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
@@ -88,25 +88,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire \$175 ;
+  wire [9:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
+  wire [9:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
+  wire [9:0] \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
+  wire [9:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [8:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
@@ -119,35 +119,35 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [8:0] \$202 ;
+  wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [8:0] \$206 ;
-  wire \$207 ;
+  wire \$206 ;
+  wire [9:0] \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
+  wire [9:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [8:0] \$215 ;
+  wire [9:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire \$218 ;
+  wire [9:0] \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [8:0] \$224 ;
-  wire [11:0] \$225 ;
+  wire \$224 ;
+  wire \$225 ;
   wire \$226 ;
-  wire [8:0] \$227 ;
-  wire [11:0] \$228 ;
+  wire \$227 ;
+  wire \$228 ;
   wire \$229 ;
   wire \$23 ;
   wire \$230 ;
@@ -157,30 +157,30 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
+  wire [9:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
+  wire [9:0] \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
+  wire [9:0] \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire \$246 ;
-  wire [9:0] \$247 ;
+  wire [9:0] \$246 ;
+  wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire [9:0] \$250 ;
+  wire \$250 ;
   wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire [9:0] \$255 ;
-  wire \$256 ;
+  wire [8:0] \$252 ;
+  wire [6:0] \$253 ;
+  wire [9:0] \$254 ;
+  wire [5:0] \$255 ;
+  wire [10:0] \$256 ;
   wire \$257 ;
-  wire [9:0] \$258 ;
+  wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
@@ -200,227 +200,227 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
+  wire [9:0] \$276 ;
+  wire [9:0] \$277 ;
   wire \$278 ;
-  wire [9:0] \$279 ;
+  wire \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire \$281 ;
+  wire [9:0] \$281 ;
   wire [9:0] \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire [9:0] \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [5:0] \$283 ;
+  wire [9:0] \$284 ;
+  wire [5:0] \$285 ;
+  wire [9:0] \$286 ;
+  wire [5:0] \$287 ;
+  wire [9:0] \$288 ;
+  wire [5:0] \$289 ;
   wire \$29 ;
   wire [9:0] \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
+  wire [5:0] \$291 ;
+  wire [9:0] \$292 ;
+  wire [5:0] \$293 ;
+  wire [9:0] \$294 ;
+  wire [5:0] \$295 ;
+  wire [9:0] \$296 ;
+  wire [5:0] \$297 ;
+  wire [9:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
+  wire [8:0] \$300 ;
+  wire [8:0] \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
+  wire [3:0] \$304 ;
+  wire [4:0] \$305 ;
   wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  wire [8:0] \$307 ;
+  wire [5:0] \$308 ;
+  wire [9:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire [8:0] \$312 ;
-  wire [6:0] \$313 ;
-  wire [9:0] \$314 ;
-  wire [5:0] \$315 ;
-  wire [10:0] \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [8:0] \$310 ;
+  wire [5:0] \$311 ;
+  wire [9:0] \$312 ;
+  wire [8:0] \$313 ;
+  wire [5:0] \$314 ;
+  wire [9:0] \$315 ;
+  wire [8:0] \$316 ;
+  wire [5:0] \$317 ;
+  wire [9:0] \$318 ;
+  wire [8:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [5:0] \$320 ;
+  wire [9:0] \$321 ;
+  wire [8:0] \$322 ;
+  wire [5:0] \$323 ;
+  wire [9:0] \$324 ;
+  wire [8:0] \$325 ;
+  wire [5:0] \$326 ;
+  wire [9:0] \$327 ;
+  wire [8:0] \$328 ;
+  wire [5:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
+  wire [9:0] \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire [5:0] \$333 ;
-  wire [9:0] \$334 ;
-  wire [5:0] \$335 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire [63:0] \$335 ;
   wire [9:0] \$336 ;
-  wire [5:0] \$337 ;
-  wire [9:0] \$338 ;
-  wire [5:0] \$339 ;
+  wire [9:0] \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
   wire [9:0] \$340 ;
-  wire [5:0] \$341 ;
-  wire [9:0] \$342 ;
-  wire [5:0] \$343 ;
-  wire [9:0] \$344 ;
-  wire [5:0] \$345 ;
+  wire [9:0] \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire [9:0] \$345 ;
   wire [9:0] \$346 ;
-  wire [5:0] \$347 ;
-  wire [9:0] \$348 ;
-  wire \$349 ;
+  wire \$347 ;
+  wire [8:0] \$348 ;
+  wire [9:0] \$349 ;
   wire \$35 ;
-  wire [8:0] \$350 ;
-  wire [8:0] \$351 ;
+  wire \$350 ;
+  wire \$351 ;
   wire \$352 ;
-  wire \$353 ;
-  wire [3:0] \$354 ;
-  wire [4:0] \$355 ;
-  wire \$356 ;
-  wire [8:0] \$357 ;
-  wire [5:0] \$358 ;
+  wire [9:0] \$353 ;
+  wire [9:0] \$354 ;
+  wire \$355 ;
+  wire [9:0] \$356 ;
+  wire [9:0] \$357 ;
+  wire [9:0] \$358 ;
   wire [9:0] \$359 ;
   wire \$36 ;
-  wire [8:0] \$360 ;
-  wire [5:0] \$361 ;
+  wire [4:0] \$360 ;
+  wire \$361 ;
   wire [9:0] \$362 ;
-  wire [8:0] \$363 ;
-  wire [5:0] \$364 ;
-  wire [9:0] \$365 ;
-  wire [8:0] \$366 ;
-  wire [5:0] \$367 ;
+  wire \$363 ;
+  wire [9:0] \$364 ;
+  wire [8:0] \$365 ;
+  wire [9:0] \$366 ;
+  wire \$367 ;
   wire [9:0] \$368 ;
-  wire [8:0] \$369 ;
+  wire [9:0] \$369 ;
   wire \$37 ;
-  wire [5:0] \$370 ;
+  wire [9:0] \$370 ;
   wire [9:0] \$371 ;
-  wire [8:0] \$372 ;
-  wire [5:0] \$373 ;
-  wire [9:0] \$374 ;
-  wire [8:0] \$375 ;
-  wire [5:0] \$376 ;
+  wire [4:0] \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
   wire [9:0] \$377 ;
-  wire [8:0] \$378 ;
-  wire [5:0] \$379 ;
+  wire [18:0] \$378 ;
+  wire [9:0] \$379 ;
   wire \$38 ;
-  wire [9:0] \$380 ;
-  wire \$381 ;
+  wire \$380 ;
+  wire [9:0] \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
-  wire [63:0] \$385 ;
+  wire [9:0] \$385 ;
   wire [9:0] \$386 ;
   wire [9:0] \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire [9:0] \$390 ;
-  wire [9:0] \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire [9:0] \$395 ;
-  wire [9:0] \$396 ;
+  wire \$391 ;
+  wire [9:0] \$392 ;
+  wire [8:0] \$393 ;
+  wire [9:0] \$394 ;
+  wire \$395 ;
+  wire \$396 ;
   wire \$397 ;
-  wire [8:0] \$398 ;
-  wire [9:0] \$399 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
-  wire [9:0] \$403 ;
-  wire [9:0] \$404 ;
+  wire \$403 ;
+  wire \$404 ;
   wire \$405 ;
-  wire [9:0] \$406 ;
-  wire [9:0] \$407 ;
-  wire [9:0] \$408 ;
-  wire [9:0] \$409 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [4:0] \$410 ;
-  wire \$411 ;
-  wire [9:0] \$412 ;
-  wire \$413 ;
-  wire [9:0] \$414 ;
-  wire [8:0] \$415 ;
-  wire [9:0] \$416 ;
+  wire [8:0] \$410 ;
+  wire [11:0] \$411 ;
+  wire \$412 ;
+  wire [8:0] \$413 ;
+  wire [11:0] \$414 ;
+  wire \$415 ;
+  wire \$416 ;
   wire \$417 ;
-  wire [9:0] \$418 ;
-  wire [9:0] \$419 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [9:0] \$420 ;
-  wire [9:0] \$421 ;
-  wire [4:0] \$422 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
   wire \$423 ;
-  wire \$424 ;
+  wire [8:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire [9:0] \$427 ;
-  wire [18:0] \$428 ;
+  wire \$428 ;
   wire [9:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
-  wire [9:0] \$431 ;
+  wire \$431 ;
   wire \$432 ;
-  wire \$433 ;
+  wire [9:0] \$433 ;
   wire \$434 ;
-  wire [9:0] \$435 ;
-  wire [9:0] \$436 ;
-  wire [9:0] \$437 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [9:0] \$440 ;
+  wire \$440 ;
   wire \$441 ;
-  wire [9:0] \$442 ;
-  wire [8:0] \$443 ;
-  wire [9:0] \$444 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire [8:0] \$447 ;
+  wire \$447 ;
   wire \$448 ;
-  wire \$449 ;
+  wire [8:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire [9:0] \$451 ;
-  wire \$452 ;
-  wire [9:0] \$453 ;
+  wire [11:0] \$450 ;
+  wire \$451 ;
+  wire [8:0] \$452 ;
+  wire [11:0] \$453 ;
   wire \$454 ;
   wire \$455 ;
-  wire [7:0] \$456 ;
+  wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire [8:0] \$459 ;
+  wire \$459 ;
   wire \$46 ;
-  wire [5:0] \$460 ;
-  wire [9:0] \$461 ;
-  wire [8:0] \$462 ;
-  wire [5:0] \$463 ;
-  wire [9:0] \$464 ;
-  wire [9:0] \$465 ;
-  wire [8:0] \$466 ;
-  wire [6:0] \$467 ;
-  wire [9:0] \$468 ;
-  wire [5:0] \$469 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire [8:0] \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  wire [10:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire [8:0] \$473 ;
-  wire \$474 ;
+  wire \$473 ;
+  wire [9:0] \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
@@ -428,163 +428,352 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire [9:0] \$481 ;
-  wire [9:0] \$482 ;
-  wire \$483 ;
-  wire \$484 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire [8:0] \$483 ;
+  wire [11:0] \$484 ;
   wire \$485 ;
-  wire [9:0] \$486 ;
-  wire [9:0] \$487 ;
+  wire [8:0] \$486 ;
+  wire [11:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
-  wire [9:0] \$492 ;
+  wire \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire [9:0] \$497 ;
-  wire [9:0] \$498 ;
+  wire \$497 ;
+  wire [8:0] \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [9:0] \$500 ;
+  wire \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
-  wire [9:0] \$505 ;
+  wire \$505 ;
   wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire [3:0] \$509 ;
+  wire [8:0] \$507 ;
+  wire [11:0] \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  wire [4:0] \$510 ;
-  wire [32:0] \$511 ;
-  wire [32:0] \$512 ;
-  wire [32:0] \$513 ;
-  wire [6:0] \$514 ;
-  wire [32:0] \$515 ;
-  wire [3:0] \$516 ;
-  wire [32:0] \$517 ;
-  wire [32:0] \$518 ;
-  wire [1:0] \$519 ;
+  wire [8:0] \$510 ;
+  wire [11:0] \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [32:0] \$520 ;
-  wire [32:0] \$521 ;
-  reg [3:0] \$522 ;
-  reg [8:0] \$523 ;
-  reg [8:0] \$524 ;
-  reg [8:0] \$525 ;
-  reg \$526 ;
-  reg [8:0] \$527 ;
-  reg \$528 ;
-  reg \$529 ;
+  wire \$520 ;
+  wire [8:0] \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire [9:0] \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  reg [8:0] \$530 ;
-  reg [8:0] \$531 ;
-  reg [8:0] \$532 ;
-  reg [8:0] \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg \$536 ;
-  reg [8:0] \$537 ;
-  reg [7:0] \$538 ;
-  reg [3:0] \$539 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire [8:0] \$539 ;
   wire \$54 ;
-  reg [8:0] \$540 ;
-  reg [8:0] \$541 ;
-  reg [17:0] \$542 ;
-  reg [8:0] \$543 ;
-  reg [8:0] \$544 ;
-  reg \$545 ;
-  reg [8:0] \$546 ;
-  reg [7:0] \$547 ;
-  reg \$548 ;
-  reg \$549 ;
+  wire [11:0] \$540 ;
+  wire [18:0] \$541 ;
+  wire \$542 ;
+  wire [8:0] \$543 ;
+  wire [11:0] \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  reg [8:0] \$550 ;
-  reg [8:0] \$551 ;
-  reg \$552 ;
-  reg \$553 ;
-  reg \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg \$557 ;
-  reg \$558 ;
-  reg \$559 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire [8:0] \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
-  reg \$560 ;
-  reg \$561 ;
-  reg \$562 ;
-  reg \$563 ;
-  reg \$564 ;
-  reg \$565 ;
-  reg \$566 ;
-  reg \$567 ;
-  reg \$568 ;
-  reg \$569 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire [9:0] \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire [9:0] \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire [4:0] \$57 ;
-  reg \$570 ;
-  reg [8:0] \$571 ;
-  reg \$572 ;
-  reg [8:0] \$573 ;
-  reg \$574 ;
-  reg \$575 ;
-  reg [8:0] \$576 ;
-  reg \$577 ;
-  reg \$578 ;
-  reg [8:0] \$579 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire [8:0] \$576 ;
+  wire [11:0] \$577 ;
+  wire \$578 ;
+  wire [8:0] \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg \$581 ;
-  reg [2:0] \$582 ;
-  reg \$583 ;
-  reg [8:0] \$584 ;
-  reg \$585 ;
-  reg \$586 ;
-  reg [2:0] \$587 ;
-  reg [6:0] \$588 ;
-  reg [31:0] \$589 ;
+  wire [11:0] \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire \$59 ;
-  reg [6:0] \$590 ;
-  reg [31:0] \$591 ;
-  reg [6:0] \$592 ;
-  reg [31:0] \$593 ;
-  reg [6:0] \$594 ;
-  reg [31:0] \$595 ;
-  reg [6:0] \$596 ;
-  reg [31:0] \$597 ;
-  reg [6:0] \$598 ;
-  reg [31:0] \$599 ;
+  wire [8:0] \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg [6:0] \$600 ;
-  reg [31:0] \$601 ;
-  reg [6:0] \$602 ;
-  reg [31:0] \$603 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire [8:0] \$607 ;
+  wire [11:0] \$608 ;
+  wire \$609 ;
   wire [8:0] \$61 ;
+  wire [8:0] \$610 ;
+  wire [11:0] \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire [8:0] \$62 ;
+  wire \$620 ;
+  wire [8:0] \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire [8:0] \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire [5:0] \$63 ;
+  wire [9:0] \$630 ;
+  wire \$631 ;
+  wire [9:0] \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire [7:0] \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire [8:0] \$638 ;
+  wire [5:0] \$639 ;
   wire [9:0] \$64 ;
+  wire [9:0] \$640 ;
+  wire [8:0] \$641 ;
+  wire [5:0] \$642 ;
+  wire [9:0] \$643 ;
+  wire [9:0] \$644 ;
+  wire [8:0] \$645 ;
+  wire [6:0] \$646 ;
+  wire [9:0] \$647 ;
+  wire [5:0] \$648 ;
+  wire [10:0] \$649 ;
   wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire [8:0] \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
+  wire \$660 ;
+  wire [9:0] \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire [9:0] \$666 ;
+  wire [9:0] \$667 ;
+  wire \$668 ;
+  wire [9:0] \$669 ;
   wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire [9:0] \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire [3:0] \$678 ;
+  wire [4:0] \$679 ;
   wire \$68 ;
+  wire [32:0] \$680 ;
+  wire [32:0] \$681 ;
+  wire [32:0] \$682 ;
+  wire [6:0] \$683 ;
+  wire [32:0] \$684 ;
+  wire [3:0] \$685 ;
+  wire [32:0] \$686 ;
+  wire [32:0] \$687 ;
+  wire [1:0] \$688 ;
+  wire [32:0] \$689 ;
   wire \$69 ;
+  wire [32:0] \$690 ;
+  reg [3:0] \$691 ;
+  reg [8:0] \$692 ;
+  reg [8:0] \$693 ;
+  reg [8:0] \$694 ;
+  reg \$695 ;
+  reg [8:0] \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg [8:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
+  reg [8:0] \$700 ;
+  reg [8:0] \$701 ;
+  reg [8:0] \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg [8:0] \$706 ;
+  reg [7:0] \$707 ;
+  reg [3:0] \$708 ;
+  reg [8:0] \$709 ;
   wire \$71 ;
+  reg [8:0] \$710 ;
+  reg [17:0] \$711 ;
+  reg [8:0] \$712 ;
+  reg [8:0] \$713 ;
+  reg \$714 ;
+  reg [8:0] \$715 ;
+  reg [7:0] \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg [8:0] \$719 ;
   wire \$72 ;
+  reg [8:0] \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg \$724 ;
+  reg \$725 ;
+  reg \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
   wire \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg \$736 ;
+  reg \$737 ;
+  reg \$738 ;
+  reg \$739 ;
   wire \$74 ;
+  reg \$740 ;
+  reg \$741 ;
+  reg \$742 ;
+  reg \$743 ;
+  reg [8:0] \$744 ;
+  reg \$745 ;
+  reg [8:0] \$746 ;
+  reg \$747 ;
+  reg \$748 ;
+  reg [8:0] \$749 ;
   wire \$75 ;
+  reg \$750 ;
+  reg \$751 ;
+  reg [8:0] \$752 ;
+  reg \$753 ;
+  reg \$754 ;
+  reg [2:0] \$755 ;
+  reg \$756 ;
+  reg [8:0] \$757 ;
+  reg \$758 ;
+  reg \$759 ;
   wire \$76 ;
+  reg [2:0] \$760 ;
+  reg [6:0] \$761 ;
+  reg [31:0] \$762 ;
+  reg [6:0] \$763 ;
+  reg [31:0] \$764 ;
+  reg [6:0] \$765 ;
+  reg [31:0] \$766 ;
+  reg [6:0] \$767 ;
+  reg [31:0] \$768 ;
+  reg [6:0] \$769 ;
   wire \$77 ;
+  reg [31:0] \$770 ;
+  reg [6:0] \$771 ;
+  reg [31:0] \$772 ;
+  reg [6:0] \$773 ;
+  reg [31:0] \$774 ;
+  reg [6:0] \$775 ;
+  reg [31:0] \$776 ;
+  wire [7:0] \$777 ;
+  wire [23:0] \$778 ;
+  wire [7:0] \$779 ;
   wire \$78 ;
+  wire [23:0] \$780 ;
+  wire [7:0] \$781 ;
+  wire [23:0] \$782 ;
+  wire [7:0] \$783 ;
+  wire [23:0] \$784 ;
+  wire [7:0] \$785 ;
+  wire [23:0] \$786 ;
+  wire [7:0] \$787 ;
+  wire [23:0] \$788 ;
+  wire [7:0] \$789 ;
   wire \$79 ;
+  wire [23:0] \$790 ;
+  wire [7:0] \$791 ;
+  wire [23:0] \$792 ;
   wire \$8 ;
   wire \$80 ;
   wire [8:0] \$81 ;
@@ -600,69 +789,69 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [8:0] \$93 ;
+  wire \$93 ;
   wire \$94 ;
-  wire [8:0] \$95 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$225 ;
-  wire [5:0] \$signature__addr$228 ;
-  wire [5:0] \$signature__addr$231 ;
-  wire [5:0] \$signature__addr$234 ;
-  wire [5:0] \$signature__addr$237 ;
-  wire [5:0] \$signature__addr$240 ;
-  wire [5:0] \$signature__addr$243 ;
-  wire [5:0] \$signature__addr$255 ;
-  wire [5:0] \$signature__addr$257 ;
-  wire [5:0] \$signature__addr$259 ;
-  wire [5:0] \$signature__addr$261 ;
-  wire [5:0] \$signature__addr$263 ;
-  wire [5:0] \$signature__addr$265 ;
-  wire [5:0] \$signature__addr$267 ;
-  wire [5:0] \$signature__addr$269 ;
+  wire [5:0] \$signature__addr$232 ;
+  wire [5:0] \$signature__addr$235 ;
+  wire [5:0] \$signature__addr$238 ;
+  wire [5:0] \$signature__addr$241 ;
+  wire [5:0] \$signature__addr$244 ;
+  wire [5:0] \$signature__addr$247 ;
+  wire [5:0] \$signature__addr$250 ;
+  wire [5:0] \$signature__addr$262 ;
+  wire [5:0] \$signature__addr$264 ;
+  wire [5:0] \$signature__addr$266 ;
+  wire [5:0] \$signature__addr$268 ;
+  wire [5:0] \$signature__addr$270 ;
+  wire [5:0] \$signature__addr$272 ;
+  wire [5:0] \$signature__addr$274 ;
+  wire [5:0] \$signature__addr$276 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$226 ;
-  wire [31:0] \$signature__data$229 ;
-  wire [31:0] \$signature__data$232 ;
-  wire [31:0] \$signature__data$235 ;
-  wire [31:0] \$signature__data$238 ;
-  wire [31:0] \$signature__data$241 ;
-  wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$389 ;
-  wire [31:0] \$signature__data$390 ;
-  wire [31:0] \$signature__data$391 ;
-  wire [31:0] \$signature__data$392 ;
-  wire [31:0] \$signature__data$393 ;
-  wire [31:0] \$signature__data$394 ;
-  wire [31:0] \$signature__data$395 ;
-  wire [31:0] \$signature__data$396 ;
+  wire [31:0] \$signature__data$233 ;
+  wire [31:0] \$signature__data$236 ;
+  wire [31:0] \$signature__data$239 ;
+  wire [31:0] \$signature__data$242 ;
+  wire [31:0] \$signature__data$245 ;
+  wire [31:0] \$signature__data$248 ;
+  wire [31:0] \$signature__data$251 ;
+  wire [31:0] \$signature__data$399 ;
+  wire [31:0] \$signature__data$400 ;
+  wire [31:0] \$signature__data$401 ;
+  wire [31:0] \$signature__data$402 ;
+  wire [31:0] \$signature__data$403 ;
+  wire [31:0] \$signature__data$404 ;
+  wire [31:0] \$signature__data$405 ;
+  wire [31:0] \$signature__data$406 ;
   wire \$signature__en ;
-  wire \$signature__en$224 ;
-  wire \$signature__en$227 ;
-  wire \$signature__en$230 ;
-  wire \$signature__en$233 ;
-  wire \$signature__en$236 ;
-  wire \$signature__en$239 ;
-  wire \$signature__en$242 ;
-  wire \$signature__en$256 ;
-  wire \$signature__en$258 ;
-  wire \$signature__en$260 ;
-  wire \$signature__en$262 ;
-  wire \$signature__en$264 ;
-  wire \$signature__en$266 ;
-  wire \$signature__en$268 ;
-  wire \$signature__en$270 ;
+  wire \$signature__en$231 ;
+  wire \$signature__en$234 ;
+  wire \$signature__en$237 ;
+  wire \$signature__en$240 ;
+  wire \$signature__en$243 ;
+  wire \$signature__en$246 ;
+  wire \$signature__en$249 ;
+  wire \$signature__en$263 ;
+  wire \$signature__en$265 ;
+  wire \$signature__en$267 ;
+  wire \$signature__en$269 ;
+  wire \$signature__en$271 ;
+  wire \$signature__en$273 ;
+  wire \$signature__en$275 ;
+  wire \$signature__en$277 ;
   wire [63:0] act;
+  wire [63:0] \act$193 ;
+  wire [63:0] \act$194 ;
+  wire [63:0] \act$195 ;
   wire [63:0] \act$196 ;
   wire [63:0] \act$197 ;
   wire [63:0] \act$198 ;
   wire [63:0] \act$199 ;
-  wire [63:0] \act$200 ;
-  wire [63:0] \act$201 ;
-  wire [63:0] \act$202 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -679,6 +868,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] b_fold = 9'h000;
   reg [8:0] b_group = 9'h000;
   reg b_in_group = 1'h0;
+  reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
@@ -705,6 +895,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \bank_we$48 ;
   wire \bank_we$54 ;
   wire \bank_we$60 ;
+  wire [9:0] beats_a_next;
+  wire [9:0] beats_b_next;
   output busy;
   wire busy;
   wire busy_r;
@@ -773,6 +965,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
   reg [8:0] in_groups = 9'h000;
+  reg in_ok = 1'h0;
   wire in_release0;
   wire in_release1;
   wire [5:0] in_rp__addr;
@@ -832,6 +1025,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
+  reg raw_full = 1'h0;
+  reg raw_ok = 1'h0;
   reg [63:0] rd_act_data = 64'h0000000000000000;
   reg rd_block1 = 1'h0;
   reg rd_block2 = 1'h0;
@@ -840,13 +1035,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
+  wire [31:0] \result$210 ;
+  wire [31:0] \result$211 ;
+  wire [31:0] \result$212 ;
   wire [31:0] \result$213 ;
   wire [31:0] \result$214 ;
   wire [31:0] \result$215 ;
   wire [31:0] \result$216 ;
-  wire [31:0] \result$217 ;
-  wire [31:0] \result$218 ;
-  wire [31:0] \result$219 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -883,130 +1078,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$125 ;
+  wire [8:0] \step_addr$122 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$137 ;
+  wire [8:0] \step_addr$134 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$144 ;
+  wire [8:0] \step_addr$141 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$151 ;
+  wire [8:0] \step_addr$148 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$158 ;
+  wire [8:0] \step_addr$155 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$165 ;
+  wire [8:0] \step_addr$162 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$172 ;
+  wire [8:0] \step_addr$169 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$179 ;
+  wire [8:0] \step_addr$176 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$127 ;
+  wire \step_first$124 ;
   (* init = 1'h0 *)
-  wire \step_first$138 ;
+  wire \step_first$135 ;
   (* init = 1'h0 *)
-  wire \step_first$145 ;
+  wire \step_first$142 ;
   (* init = 1'h0 *)
-  wire \step_first$152 ;
+  wire \step_first$149 ;
   (* init = 1'h0 *)
-  wire \step_first$159 ;
+  wire \step_first$156 ;
   (* init = 1'h0 *)
-  wire \step_first$166 ;
+  wire \step_first$163 ;
   (* init = 1'h0 *)
-  wire \step_first$173 ;
+  wire \step_first$170 ;
   (* init = 1'h0 *)
-  wire \step_first$180 ;
+  wire \step_first$177 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$129 ;
+  wire \step_last$126 ;
   (* init = 1'h0 *)
-  wire \step_last$139 ;
+  wire \step_last$136 ;
   (* init = 1'h0 *)
-  wire \step_last$146 ;
+  wire \step_last$143 ;
   (* init = 1'h0 *)
-  wire \step_last$153 ;
+  wire \step_last$150 ;
   (* init = 1'h0 *)
-  wire \step_last$160 ;
+  wire \step_last$157 ;
   (* init = 1'h0 *)
-  wire \step_last$167 ;
+  wire \step_last$164 ;
   (* init = 1'h0 *)
-  wire \step_last$174 ;
+  wire \step_last$171 ;
   (* init = 1'h0 *)
-  wire \step_last$181 ;
+  wire \step_last$178 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$133 ;
+  wire \step_relu$130 ;
   (* init = 1'h0 *)
-  wire \step_relu$141 ;
+  wire \step_relu$138 ;
   (* init = 1'h0 *)
-  wire \step_relu$148 ;
+  wire \step_relu$145 ;
   (* init = 1'h0 *)
-  wire \step_relu$155 ;
+  wire \step_relu$152 ;
   (* init = 1'h0 *)
-  wire \step_relu$162 ;
+  wire \step_relu$159 ;
   (* init = 1'h0 *)
-  wire \step_relu$169 ;
+  wire \step_relu$166 ;
   (* init = 1'h0 *)
-  wire \step_relu$176 ;
+  wire \step_relu$173 ;
   (* init = 1'h0 *)
-  wire \step_relu$183 ;
+  wire \step_relu$180 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$135 ;
+  wire \step_requantize$132 ;
   (* init = 1'h0 *)
-  wire \step_requantize$142 ;
+  wire \step_requantize$139 ;
   (* init = 1'h0 *)
-  wire \step_requantize$149 ;
+  wire \step_requantize$146 ;
   (* init = 1'h0 *)
-  wire \step_requantize$156 ;
+  wire \step_requantize$153 ;
   (* init = 1'h0 *)
-  wire \step_requantize$163 ;
+  wire \step_requantize$160 ;
   (* init = 1'h0 *)
-  wire \step_requantize$170 ;
+  wire \step_requantize$167 ;
   (* init = 1'h0 *)
-  wire \step_requantize$177 ;
+  wire \step_requantize$174 ;
   (* init = 1'h0 *)
-  wire \step_requantize$184 ;
+  wire \step_requantize$181 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$131 ;
+  wire [7:0] \step_rq$128 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$140 ;
+  wire [7:0] \step_rq$137 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$147 ;
+  wire [7:0] \step_rq$144 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$154 ;
+  wire [7:0] \step_rq$151 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$161 ;
+  wire [7:0] \step_rq$158 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$168 ;
+  wire [7:0] \step_rq$165 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$175 ;
+  wire [7:0] \step_rq$172 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$182 ;
+  wire [7:0] \step_rq$179 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$123 ;
+  wire \step_valid$120 ;
   (* init = 1'h0 *)
-  wire \step_valid$136 ;
+  wire \step_valid$133 ;
   (* init = 1'h0 *)
-  wire \step_valid$143 ;
+  wire \step_valid$140 ;
   (* init = 1'h0 *)
-  wire \step_valid$150 ;
+  wire \step_valid$147 ;
   (* init = 1'h0 *)
-  wire \step_valid$157 ;
+  wire \step_valid$154 ;
   (* init = 1'h0 *)
-  wire \step_valid$164 ;
+  wire \step_valid$161 ;
   (* init = 1'h0 *)
-  wire \step_valid$171 ;
+  wire \step_valid$168 ;
   (* init = 1'h0 *)
-  wire \step_valid$178 ;
+  wire \step_valid$175 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -1046,6 +1241,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_group9 = 9'h000;
   reg [8:0] wb_groups0 = 9'h000;
   reg [8:0] wb_groups1 = 9'h000;
+  reg [8:0] wb_groups_next0;
+  reg [8:0] wb_groups_next1;
   reg wb_out1 = 1'h0;
   reg wb_out10 = 1'h0;
   reg wb_out11 = 1'h0;
@@ -1076,6 +1273,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par9 = 1'h0;
   reg wb_parity0 = 1'h0;
   reg wb_parity1 = 1'h0;
+  reg wb_parity_next0;
+  reg wb_parity_next1;
   reg wb_valid1 = 1'h0;
   reg wb_valid10 = 1'h0;
   reg wb_valid11 = 1'h0;
@@ -1224,8 +1423,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$318 )
-      actbuf[\$316 [6:0]] <= { \result$219 [7:0], \result$218 [7:0], \result$217 [7:0], \result$216 [7:0], \result$215 [7:0], \result$214 [7:0], \result$213 [7:0], result[7:0] };
+    if (\$258 )
+      actbuf[\$256 [6:0]] <= { \$791 , \$789 , \$787 , \$785 , \$783 , \$781 , \$779 , \$777  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1400,15 +1599,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$334 [5:0]] <= result;
+      outbuf0[\$284 [5:0]] <= { \$778 , \$777  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _2_ <= outbuf0[\$359 [5:0]];
+      _2_ <= outbuf0[\$309 [5:0]];
     end
   end
-  assign \$signature__data$389  = _2_;
+  assign \$signature__data$399  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1478,15 +1677,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$336 [5:0]] <= \result$213 ;
+      outbuf1[\$286 [5:0]] <= { \$780 , \$779  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _3_ <= outbuf1[\$362 [5:0]];
+      _3_ <= outbuf1[\$312 [5:0]];
     end
   end
-  assign \$signature__data$390  = _3_;
+  assign \$signature__data$400  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -1556,15 +1755,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$338 [5:0]] <= \result$214 ;
+      outbuf2[\$288 [5:0]] <= { \$782 , \$781  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _4_ <= outbuf2[\$365 [5:0]];
+      _4_ <= outbuf2[\$315 [5:0]];
     end
   end
-  assign \$signature__data$391  = _4_;
+  assign \$signature__data$401  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -1634,15 +1833,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$340 [5:0]] <= \result$215 ;
+      outbuf3[\$290 [5:0]] <= { \$784 , \$783  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _5_ <= outbuf3[\$368 [5:0]];
+      _5_ <= outbuf3[\$318 [5:0]];
     end
   end
-  assign \$signature__data$392  = _5_;
+  assign \$signature__data$402  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -1712,15 +1911,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$342 [5:0]] <= \result$216 ;
+      outbuf4[\$292 [5:0]] <= { \$786 , \$785  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _6_ <= outbuf4[\$371 [5:0]];
+      _6_ <= outbuf4[\$321 [5:0]];
     end
   end
-  assign \$signature__data$393  = _6_;
+  assign \$signature__data$403  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -1790,15 +1989,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$344 [5:0]] <= \result$217 ;
+      outbuf5[\$294 [5:0]] <= { \$788 , \$787  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _7_ <= outbuf5[\$374 [5:0]];
+      _7_ <= outbuf5[\$324 [5:0]];
     end
   end
-  assign \$signature__data$394  = _7_;
+  assign \$signature__data$404  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -1868,15 +2067,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$346 [5:0]] <= \result$218 ;
+      outbuf6[\$296 [5:0]] <= { \$790 , \$789  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _8_ <= outbuf6[\$377 [5:0]];
+      _8_ <= outbuf6[\$327 [5:0]];
     end
   end
-  assign \$signature__data$395  = _8_;
+  assign \$signature__data$405  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -1946,256 +2145,581 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$348 [5:0]] <= \result$219 ;
+      outbuf7[\$298 [5:0]] <= { \$792 , \$791  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _9_ <= outbuf7[\$380 [5:0]];
+      _9_ <= outbuf7[\$330 [5:0]];
     end
   end
-  assign \$signature__data$396  = _9_;
-  assign \$358  = drain_slot ? 6'h20 : 6'h00;
-  assign \$359  = \$357  + \$358 ;
-  assign \$361  = drain_slot ? 6'h20 : 6'h00;
-  assign \$362  = \$360  + \$361 ;
-  assign \$364  = drain_slot ? 6'h20 : 6'h00;
-  assign \$365  = \$363  + \$364 ;
-  assign \$367  = drain_slot ? 6'h20 : 6'h00;
-  assign \$368  = \$366  + \$367 ;
-  assign \$370  = drain_slot ? 6'h20 : 6'h00;
-  assign \$371  = \$369  + \$370 ;
-  assign \$373  = drain_slot ? 6'h20 : 6'h00;
-  assign \$374  = \$372  + \$373 ;
-  assign \$376  = drain_slot ? 6'h20 : 6'h00;
-  assign \$377  = \$375  + \$376 ;
-  assign \$379  = drain_slot ? 6'h20 : 6'h00;
-  assign \$380  = \$378  + \$379 ;
+  assign \$signature__data$406  = _9_;
+  assign \$178  = cur_groups - 1'h1;
+  assign \$179  = group == \$178 ;
+  assign \$180  = \$177  & \$179 ;
+  assign \$182  = issue_b & \$181 ;
+  assign \$183  = in_folds - 1'h1;
+  assign \$184  = b_fold == \$183 ;
+  assign \$185  = \$182  & \$184 ;
+  assign \$186  = in_groups - 1'h1;
+  assign \$187  = b_group == \$186 ;
+  assign \$188  = \$185  & \$187 ;
+  assign in_release0 = \$180  | \$188 ;
+  assign \$189  = ! ctx;
+  assign \$190  = issue_a & \$189 ;
+  assign \$191  = ! layer;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = ! group;
+  assign \$194  = ! fold;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = \$192  & \$195 ;
+  assign \$198  = issue_b & \$197 ;
+  assign \$199  = ! b_group;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = ! b_fold;
+  assign \$202  = \$200  & \$201 ;
+  assign track_reset0 = \$196  | \$202 ;
+  assign \$204  = issue_a & \$203 ;
+  assign \$205  = ! layer;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = cur_folds - 1'h1;
+  assign \$208  = fold == \$207 ;
+  assign \$209  = \$206  & \$208 ;
+  assign \$210  = cur_groups - 1'h1;
+  assign \$211  = group == \$210 ;
+  assign \$212  = \$209  & \$211 ;
+  assign \$213  = ~ ctx;
+  assign \$214  = issue_b & \$213 ;
+  assign \$215  = in_folds - 1'h1;
+  assign \$216  = b_fold == \$215 ;
+  assign \$217  = \$214  & \$216 ;
+  assign \$218  = in_groups - 1'h1;
+  assign \$219  = b_group == \$218 ;
+  assign \$220  = \$217  & \$219 ;
+  assign in_release1 = \$212  | \$220 ;
+  assign \$222  = issue_a & \$221 ;
+  assign \$223  = ! layer;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = ! group;
+  assign \$226  = ! fold;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = \$224  & \$227 ;
+  assign \$229  = ~ ctx;
+  assign \$230  = issue_b & \$229 ;
+  assign \$231  = ! b_group;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = ! b_fold;
+  assign \$234  = \$232  & \$233 ;
+  assign track_reset1 = \$228  | \$234 ;
+  assign \$236  = in_fire & \$235 ;
+  assign \$237  = in_beats1 + \$236 ;
+  assign \$238  = ! in_wslot;
+  assign \$239  = in_fire & \$238 ;
+  assign \$240  = in_beats0 + \$239 ;
+  assign beats_a_next = ctx ? \$237  : \$240 ;
+  assign \$241  = ! in_wslot;
+  assign \$242  = in_fire & \$241 ;
+  assign \$243  = in_beats0 + \$242 ;
+  assign \$245  = in_fire & \$244 ;
+  assign \$246  = in_beats1 + \$245 ;
+  assign beats_b_next = ctx ? \$243  : \$246 ;
+  assign \$247  = issue_a & cur_is_last;
+  assign \$248  = ! group;
+  assign \$249  = ! fold;
+  assign \$250  = \$248  & \$249 ;
+  assign claim_out = \$247  & \$250 ;
+  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
+  assign \$251  = ~ wb_out14;
+  assign act_write = wb_valid14 & \$251 ;
+  assign out_write = wb_valid14 & wb_out14;
+  assign \$253  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$254  = \$252  + \$253 ;
+  assign \$255  = wb_par14 ? 6'h20 : 6'h00;
+  assign \$256  = \$254  + \$255 ;
+  assign \$273  = ! wb_ctx14;
+  assign \$274  = act_write & \$273 ;
+  assign \$275  = wb_parity0 == wb_par14;
+  assign \$276  = wb_groups0 + 1'h1;
+  assign \$277  = \$275  ? \$276  : 10'h001;
+  assign \$279  = act_write & \$278 ;
+  assign \$280  = wb_parity1 == wb_par14;
+  assign \$281  = wb_groups1 + 1'h1;
+  assign \$282  = \$280  ? \$281  : 10'h001;
+  assign \$283  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$284  = wb_group14 + \$283 ;
+  assign \$285  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$286  = wb_group14 + \$285 ;
+  assign \$287  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$288  = wb_group14 + \$287 ;
+  assign \$289  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$290  = wb_group14 + \$289 ;
+  assign \$291  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$292  = wb_group14 + \$291 ;
+  assign \$293  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$294  = wb_group14 + \$293 ;
+  assign \$295  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$296  = wb_group14 + \$295 ;
+  assign \$297  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$298  = wb_group14 + \$297 ;
+  assign \$299  = drain_slot ? out_pending1 : out_pending0;
+  assign \$300  = drain_slot ? out_groups1 : out_groups0;
+  assign \$302  = \$300  > \$301 ;
+  assign \$303  = \$299  & \$302 ;
+  assign \$304  = w_level + drain_inflight;
+  assign \$305  = \$304  + drain_inflight2;
+  assign \$306  = \$305  < 3'h4;
+  assign drain_read = \$303  & \$306 ;
+  assign \$308  = drain_slot ? 6'h20 : 6'h00;
+  assign \$309  = \$307  + \$308 ;
+  assign \$311  = drain_slot ? 6'h20 : 6'h00;
+  assign \$312  = \$310  + \$311 ;
+  assign \$314  = drain_slot ? 6'h20 : 6'h00;
+  assign \$315  = \$313  + \$314 ;
+  assign \$317  = drain_slot ? 6'h20 : 6'h00;
+  assign \$318  = \$316  + \$317 ;
+  assign \$320  = drain_slot ? 6'h20 : 6'h00;
+  assign \$321  = \$319  + \$320 ;
+  assign \$323  = drain_slot ? 6'h20 : 6'h00;
+  assign \$324  = \$322  + \$323 ;
+  assign \$326  = drain_slot ? 6'h20 : 6'h00;
+  assign \$327  = \$325  + \$326 ;
+  assign \$329  = drain_slot ? 6'h20 : 6'h00;
+  assign \$330  = \$328  + \$329 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$381  = load__payload[31:28] == 2'h3;
-  assign \$382  = ld_fire & \$381 ;
-  assign \$383  = ! load__payload[19:0];
-  assign \$384  = load__payload[95:32] > 4'h8;
-  assign \$385  = \$384  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$386  = d0_rp__data[8:0] + 3'h7;
-  assign \$388  = ! in_wslot;
-  assign \$389  = in_fire & \$388 ;
-  assign \$390  = in_beats0 + 1'h1;
-  assign \$391  = in_beats0 + 1'h1;
-  assign \$392  = \$391  == in_folds;
-  assign \$394  = in_fire & \$393 ;
-  assign \$395  = in_beats1 + 1'h1;
-  assign \$396  = in_beats1 + 1'h1;
-  assign \$397  = \$396  == in_folds;
-  assign \$398  = in_wslot ? in_beats1 : in_beats0;
-  assign \$399  = \$398  + 1'h1;
-  assign \$400  = \$399  == in_folds;
-  assign \$401  = in_fire & \$400 ;
-  assign \$402  = ~ in_wslot;
-  assign \$403  = d0_rp__data[17:9] + 3'h7;
-  assign \$405  = ~ loaded;
-  assign \$406  = nxt_rp__data[8:0] + 3'h7;
-  assign \$408  = nxt_rp__data[17:9] + 3'h7;
-  assign \$410  = n_layers - 1'h1;
-  assign \$411  = \$87 [3:0] == \$410 ;
-  assign \$412  = cur_folds - 1'h1;
-  assign \$413  = fold == \$412 ;
-  assign \$414  = group + 1'h1;
-  assign \$415  = rq_addr + 1'h1;
-  assign \$416  = cur_groups - 1'h1;
-  assign \$417  = group == \$416 ;
-  assign \$418  = nxt_rp__data[8:0] + 3'h7;
-  assign \$420  = nxt_rp__data[17:9] + 3'h7;
-  assign \$422  = n_layers - 1'h1;
-  assign \$423  = \$87 [3:0] == \$422 ;
-  assign \$424  = ~ wr_buf;
-  assign \$425  = ~ ctx;
-  assign \$426  = | b_group;
-  assign \$427  = fold + 1'h1;
-  assign \$428  = fold_end + 4'h8;
-  assign \$429  = cur_folds - 1'h1;
-  assign \$430  = fold == \$429 ;
-  assign \$431  = cur_groups - 1'h1;
-  assign \$432  = group == \$431 ;
-  assign \$433  = \$430  & \$432 ;
-  assign \$434  = ~ \$433 ;
-  assign \$435  = bank_addr + 1'h1;
-  assign \$436  = b_bank_addr + 1'h1;
-  assign \$437  = in_folds - 1'h1;
-  assign \$438  = b_fold == \$437 ;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = in_folds - 1'h1;
-  assign \$441  = b_fold == \$440 ;
-  assign \$442  = b_group + 1'h1;
-  assign \$443  = b_rq_addr + 1'h1;
-  assign \$444  = b_fold + 1'h1;
-  assign \$445  = ~ clear_counters;
-  assign \$446  = ld_fire & \$445 ;
-  assign \$447  = issue_b ? b_bank_addr : bank_addr;
-  assign \$448  = ! b_fold;
-  assign \$449  = ! fold;
-  assign \$450  = issue_b ? \$448  : \$449 ;
-  assign \$451  = in_folds - 1'h1;
-  assign \$452  = b_fold == \$451 ;
-  assign \$453  = cur_folds - 1'h1;
-  assign \$454  = fold == \$453 ;
-  assign \$455  = issue_b ? \$452  : \$454 ;
-  assign \$456  = issue_b ? b_rq_addr : rq_addr;
-  assign \$457  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$458  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$460  = ctx ? 6'h00 : 6'h20;
-  assign \$461  = \$459  + \$460 ;
-  assign \$463  = ctx ? 6'h20 : 6'h00;
-  assign \$464  = \$462  + \$463 ;
-  assign \$465  = issue_b ? \$461  : \$464 ;
-  assign \$467  = ctx ? 7'h40 : 7'h00;
-  assign \$468  = \$466  + \$467 ;
-  assign \$469  = wr_buf ? 6'h00 : 6'h20;
-  assign \$470  = \$468  + \$469 ;
-  assign \$471  = ! layer;
-  assign \$472  = issue_b | \$471 ;
-  assign \$473  = issue_b ? b_group : group;
-  assign \$474  = issue_b ? 1'h0 : wr_buf;
-  assign \$475  = ctx ^ issue_b;
-  assign \$476  = issue_a & cur_is_last;
-  assign \$477  = step_valid & step_last;
-  assign \$478  = ! wb_ctx14;
-  assign \$479  = act_write & \$478 ;
-  assign \$480  = wb_parity0 == wb_par14;
-  assign \$481  = wb_groups0 + 1'h1;
-  assign \$482  = \$480  ? \$481  : 10'h001;
-  assign \$484  = act_write & \$483 ;
-  assign \$485  = wb_parity1 == wb_par14;
-  assign \$486  = wb_groups1 + 1'h1;
-  assign \$487  = \$485  ? \$486  : 10'h001;
-  assign \$488  = ! ctx;
-  assign \$489  = claim_out & \$488 ;
-  assign \$490  = ! wb_ctx14;
-  assign \$491  = out_write & \$490 ;
-  assign \$492  = out_groups0 + 1'h1;
-  assign \$494  = claim_out & \$493 ;
-  assign \$496  = out_write & \$495 ;
-  assign \$497  = out_groups1 + 1'h1;
-  assign \$498  = out_n - 1'h1;
-  assign \$499  = drain_elem == \$498 ;
-  assign \$500  = out_n - 1'h1;
-  assign \$501  = drain_elem == \$500 ;
-  assign \$502  = ~ drain_slot;
-  assign \$503  = ! drain_slot;
-  assign \$505  = drain_elem + 1'h1;
-  assign \$506  = ~ release_slot;
-  assign \$507  = ! release_slot;
-  assign \$509  = in_flight + vector_start;
-  assign \$510  = \$509  - done;
-  assign \$511  = count_busy + inc_busy;
-  assign \$512  = count_stall_input + inc_stall_input;
-  assign \$513  = count_stall_output + inc_stall_output;
-  assign \$514  = issue ? 7'h40 : 7'h00;
-  assign \$515  = count_mac_ops + inc_mac_ops;
-  assign \$516  = issue ? 4'h8 : 4'h0;
-  assign \$517  = count_bank_reads + inc_bank_reads;
-  assign \$518  = count_act_reads + inc_act_reads;
-  assign \$519  = in_fire + act_write;
-  assign \$520  = count_act_writes + inc_act_writes;
-  assign \$521  = count_inferences + inc_inferences;
+  assign \$331  = load__payload[31:28] == 2'h3;
+  assign \$332  = ld_fire & \$331 ;
+  assign \$333  = ! load__payload[19:0];
+  assign \$334  = load__payload[95:32] > 4'h8;
+  assign \$335  = \$334  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$336  = d0_rp__data[8:0] + 3'h7;
+  assign \$338  = ! in_wslot;
+  assign \$339  = in_fire & \$338 ;
+  assign \$340  = in_beats0 + 1'h1;
+  assign \$341  = in_beats0 + 1'h1;
+  assign \$342  = \$341  == in_folds;
+  assign \$344  = in_fire & \$343 ;
+  assign \$345  = in_beats1 + 1'h1;
+  assign \$346  = in_beats1 + 1'h1;
+  assign \$347  = \$346  == in_folds;
+  assign \$348  = in_wslot ? in_beats1 : in_beats0;
+  assign \$349  = \$348  + 1'h1;
+  assign \$350  = \$349  == in_folds;
+  assign \$351  = in_fire & \$350 ;
+  assign \$352  = ~ in_wslot;
+  assign \$353  = d0_rp__data[17:9] + 3'h7;
+  assign \$355  = ~ loaded;
+  assign \$356  = nxt_rp__data[8:0] + 3'h7;
+  assign \$358  = nxt_rp__data[17:9] + 3'h7;
+  assign \$360  = n_layers - 1'h1;
+  assign \$361  = \$87 [3:0] == \$360 ;
+  assign \$362  = cur_folds - 1'h1;
+  assign \$363  = fold == \$362 ;
+  assign \$364  = group + 1'h1;
+  assign \$365  = rq_addr + 1'h1;
+  assign \$366  = cur_groups - 1'h1;
+  assign \$367  = group == \$366 ;
+  assign \$368  = nxt_rp__data[8:0] + 3'h7;
+  assign \$370  = nxt_rp__data[17:9] + 3'h7;
+  assign \$372  = n_layers - 1'h1;
+  assign \$373  = \$87 [3:0] == \$372 ;
+  assign \$374  = ~ wr_buf;
+  assign \$375  = ~ ctx;
+  assign \$376  = | b_group;
+  assign \$377  = fold + 1'h1;
+  assign \$378  = fold_end + 4'h8;
+  assign \$379  = cur_folds - 1'h1;
+  assign \$380  = fold == \$379 ;
+  assign \$381  = cur_groups - 1'h1;
+  assign \$382  = group == \$381 ;
+  assign \$383  = \$380  & \$382 ;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = bank_addr + 1'h1;
+  assign \$386  = b_bank_addr + 1'h1;
+  assign \$387  = in_folds - 1'h1;
+  assign \$388  = b_fold == \$387 ;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = in_folds - 1'h1;
+  assign \$391  = b_fold == \$390 ;
+  assign \$392  = b_group + 1'h1;
+  assign \$393  = b_rq_addr + 1'h1;
+  assign \$394  = b_fold + 1'h1;
+  assign \$395  = ~ loaded;
+  assign \$396  = ctx ? in_release1 : in_release0;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = | beats_a_next;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = ctx ? in_release0 : in_release1;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = | beats_b_next;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$405  = ~ layer[0];
+  assign \$406  = \$404  == \$405 ;
+  assign \$407  = ctx ? track_reset1 : track_reset0;
+  assign \$408  = ~ \$407 ;
+  assign \$409  = \$406  & \$408 ;
+  assign \$410  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$412  = \$411  >= fold_end;
+  assign \$413  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$415  = \$414  >= prev_out;
+  assign \$416  = \$412  | \$415 ;
+  assign \$417  = \$409  & \$416 ;
+  assign \$418  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$419  = ~ layer[0];
+  assign \$420  = \$418  == \$419 ;
+  assign \$421  = ctx ? track_reset1 : track_reset0;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = \$420  & \$422 ;
+  assign \$424  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$425  = \$424  == prev_groups;
+  assign \$426  = \$423  & \$425 ;
+  assign \$427  = cur_folds - 1'h1;
+  assign \$428  = fold == \$427 ;
+  assign \$429  = cur_groups - 1'h1;
+  assign \$430  = group == \$429 ;
+  assign \$431  = \$428  & \$430 ;
+  assign \$432  = \$431  & cur_is_last;
+  assign \$433  = cur_folds - 1'h1;
+  assign \$434  = fold == \$433 ;
+  assign \$435  = ctx ? in_release0 : in_release1;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = | beats_b_next;
+  assign \$438  = \$436  & \$437 ;
+  assign \$439  = ctx ? in_release1 : in_release0;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = | beats_a_next;
+  assign \$442  = \$440  & \$441 ;
+  assign \$443  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$445  = ~ \$443 ;
+  assign \$446  = ctx ? track_reset0 : track_reset1;
+  assign \$447  = ~ \$446 ;
+  assign \$448  = \$445  & \$447 ;
+  assign \$449  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$451  = \$450  >= 4'h8;
+  assign \$452  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$454  = \$453  >= d0_rp__data[17:9];
+  assign \$455  = \$451  | \$454 ;
+  assign \$456  = \$448  & \$455 ;
+  assign \$457  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$459  = ~ \$457 ;
+  assign \$460  = ctx ? track_reset0 : track_reset1;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = \$459  & \$461 ;
+  assign \$463  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$464  = \$463  == in_groups;
+  assign \$465  = \$462  & \$464 ;
+  assign \$466  = ctx ? in_release1 : in_release0;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = | beats_a_next;
+  assign \$469  = \$467  & \$468 ;
+  assign \$470  = ctx ? in_release0 : in_release1;
+  assign \$471  = ~ \$470 ;
+  assign \$472  = beats_b_next > b_fold;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = cur_groups - 1'h1;
+  assign \$475  = group == \$474 ;
+  assign \$476  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$477  = ~ layer[0];
+  assign \$479  = \$476  == \$478 ;
+  assign \$480  = ctx ? track_reset1 : track_reset0;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = \$479  & \$481 ;
+  assign \$483  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$485  = \$484  >= 4'h8;
+  assign \$486  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$488  = \$487  >= cur_out;
+  assign \$489  = \$485  | \$488 ;
+  assign \$490  = \$482  & \$489 ;
+  assign \$491  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$492  = ~ layer[0];
+  assign \$494  = \$491  == \$493 ;
+  assign \$495  = ctx ? track_reset1 : track_reset0;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = \$494  & \$496 ;
+  assign \$498  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$499  = \$498  == cur_groups;
+  assign \$500  = \$497  & \$499 ;
+  assign \$501  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$502  = ~ layer[0];
+  assign \$503  = \$501  == \$502 ;
+  assign \$504  = ctx ? track_reset1 : track_reset0;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = \$503  & \$505 ;
+  assign \$507  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$509  = \$508  >= fold_end;
+  assign \$510  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$512  = \$511  >= prev_out;
+  assign \$513  = \$509  | \$512 ;
+  assign \$514  = \$506  & \$513 ;
+  assign \$515  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$516  = ~ layer[0];
+  assign \$517  = \$515  == \$516 ;
+  assign \$518  = ctx ? track_reset1 : track_reset0;
+  assign \$519  = ~ \$518 ;
+  assign \$520  = \$517  & \$519 ;
+  assign \$521  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$522  = \$521  == prev_groups;
+  assign \$523  = \$520  & \$522 ;
+  assign \$524  = ctx ? in_release1 : in_release0;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = fold + 1'h1;
+  assign \$527  = beats_a_next > \$526 ;
+  assign \$528  = \$525  & \$527 ;
+  assign \$529  = ctx ? in_release0 : in_release1;
+  assign \$530  = ~ \$529 ;
+  assign \$531  = beats_b_next > b_fold;
+  assign \$532  = \$530  & \$531 ;
+  assign \$533  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$534  = ~ layer[0];
+  assign \$535  = \$533  == \$534 ;
+  assign \$536  = ctx ? track_reset1 : track_reset0;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = \$535  & \$537 ;
+  assign \$539  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$541  = fold_end + 4'h8;
+  assign \$542  = \$540  >= \$541 ;
+  assign \$543  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$545  = \$544  >= prev_out;
+  assign \$546  = \$542  | \$545 ;
+  assign \$547  = \$538  & \$546 ;
+  assign \$548  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$549  = ~ layer[0];
+  assign \$550  = \$548  == \$549 ;
+  assign \$551  = ctx ? track_reset1 : track_reset0;
+  assign \$552  = ~ \$551 ;
+  assign \$553  = \$550  & \$552 ;
+  assign \$554  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$555  = \$554  == prev_groups;
+  assign \$556  = \$553  & \$555 ;
+  assign \$557  = ctx ? in_release1 : in_release0;
+  assign \$558  = ~ \$557 ;
+  assign \$559  = beats_a_next > fold;
+  assign \$560  = \$558  & \$559 ;
+  assign \$561  = ctx ? in_release0 : in_release1;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = in_folds - 1'h1;
+  assign \$564  = b_fold == \$563 ;
+  assign \$565  = | beats_b_next;
+  assign \$566  = b_fold + 1'h1;
+  assign \$567  = beats_b_next > \$566 ;
+  assign \$568  = \$564  ? \$565  : \$567 ;
+  assign \$569  = \$562  & \$568 ;
+  assign \$570  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$571  = ~ layer[0];
+  assign \$572  = \$570  == \$571 ;
+  assign \$573  = ctx ? track_reset1 : track_reset0;
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$572  & \$574 ;
+  assign \$576  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$578  = \$577  >= fold_end;
+  assign \$579  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$581  = \$580  >= prev_out;
+  assign \$582  = \$578  | \$581 ;
+  assign \$583  = \$575  & \$582 ;
+  assign \$584  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$585  = ~ layer[0];
+  assign \$586  = \$584  == \$585 ;
+  assign \$587  = ctx ? track_reset1 : track_reset0;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = \$586  & \$588 ;
+  assign \$590  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$591  = \$590  == prev_groups;
+  assign \$592  = \$589  & \$591 ;
+  assign \$593  = ctx ? in_release1 : in_release0;
+  assign \$594  = ~ \$593 ;
+  assign \$595  = beats_a_next > fold;
+  assign \$596  = \$594  & \$595 ;
+  assign \$597  = ctx ? in_release0 : in_release1;
+  assign \$598  = ~ \$597 ;
+  assign \$599  = beats_b_next > b_fold;
+  assign \$600  = \$598  & \$599 ;
+  assign \$601  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$602  = ~ layer[0];
+  assign \$603  = \$601  == \$602 ;
+  assign \$604  = ctx ? track_reset1 : track_reset0;
+  assign \$605  = ~ \$604 ;
+  assign \$606  = \$603  & \$605 ;
+  assign \$607  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$609  = \$608  >= fold_end;
+  assign \$610  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$612  = \$611  >= prev_out;
+  assign \$613  = \$609  | \$612 ;
+  assign \$614  = \$606  & \$613 ;
+  assign \$615  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$616  = ~ layer[0];
+  assign \$617  = \$615  == \$616 ;
+  assign \$618  = ctx ? track_reset1 : track_reset0;
+  assign \$619  = ~ \$618 ;
+  assign \$620  = \$617  & \$619 ;
+  assign \$621  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$622  = \$621  == prev_groups;
+  assign \$623  = \$620  & \$622 ;
+  assign \$624  = ~ clear_counters;
+  assign \$625  = ld_fire & \$624 ;
+  assign \$626  = issue_b ? b_bank_addr : bank_addr;
+  assign \$627  = ! b_fold;
+  assign \$628  = ! fold;
+  assign \$629  = issue_b ? \$627  : \$628 ;
+  assign \$630  = in_folds - 1'h1;
+  assign \$631  = b_fold == \$630 ;
+  assign \$632  = cur_folds - 1'h1;
+  assign \$633  = fold == \$632 ;
+  assign \$634  = issue_b ? \$631  : \$633 ;
+  assign \$635  = issue_b ? b_rq_addr : rq_addr;
+  assign \$636  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$637  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$639  = ctx ? 6'h00 : 6'h20;
+  assign \$640  = \$638  + \$639 ;
+  assign \$642  = ctx ? 6'h20 : 6'h00;
+  assign \$643  = \$641  + \$642 ;
+  assign \$644  = issue_b ? \$640  : \$643 ;
+  assign \$646  = ctx ? 7'h40 : 7'h00;
+  assign \$647  = \$645  + \$646 ;
+  assign \$648  = wr_buf ? 6'h00 : 6'h20;
+  assign \$649  = \$647  + \$648 ;
+  assign \$650  = ! layer;
+  assign \$651  = issue_b | \$650 ;
+  assign \$652  = issue_b ? b_group : group;
+  assign \$653  = issue_b ? 1'h0 : wr_buf;
+  assign \$654  = ctx ^ issue_b;
+  assign \$655  = issue_a & cur_is_last;
+  assign \$656  = step_valid & step_last;
+  assign \$657  = ! ctx;
+  assign \$658  = claim_out & \$657 ;
+  assign \$659  = ! wb_ctx14;
+  assign \$660  = out_write & \$659 ;
+  assign \$661  = out_groups0 + 1'h1;
+  assign \$663  = claim_out & \$662 ;
+  assign \$665  = out_write & \$664 ;
+  assign \$666  = out_groups1 + 1'h1;
+  assign \$667  = out_n - 1'h1;
+  assign \$668  = drain_elem == \$667 ;
+  assign \$669  = out_n - 1'h1;
+  assign \$670  = drain_elem == \$669 ;
+  assign \$671  = ~ drain_slot;
+  assign \$672  = ! drain_slot;
+  assign \$674  = drain_elem + 1'h1;
+  assign \$675  = ~ release_slot;
+  assign \$676  = ! release_slot;
+  assign \$678  = in_flight + vector_start;
+  assign \$679  = \$678  - done;
+  assign \$680  = count_busy + inc_busy;
+  assign \$681  = count_stall_input + inc_stall_input;
+  assign \$682  = count_stall_output + inc_stall_output;
+  assign \$683  = issue ? 7'h40 : 7'h00;
+  assign \$684  = count_mac_ops + inc_mac_ops;
+  assign \$685  = issue ? 4'h8 : 4'h0;
+  assign \$686  = count_bank_reads + inc_bank_reads;
+  assign \$687  = count_act_reads + inc_act_reads;
+  assign \$688  = in_fire + act_write;
+  assign \$689  = count_act_writes + inc_act_writes;
+  assign \$690  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$522 ;
+    n_layers <= \$691 ;
   always @(posedge clk)
-    in_folds <= \$523 ;
+    in_folds <= \$692 ;
   always @(posedge clk)
-    out_n <= \$524 ;
+    out_n <= \$693 ;
   always @(posedge clk)
-    in_beats0 <= \$525 ;
+    in_beats0 <= \$694 ;
   always @(posedge clk)
-    in_full0 <= \$526 ;
+    in_full0 <= \$695 ;
   always @(posedge clk)
-    in_beats1 <= \$527 ;
+    in_beats1 <= \$696 ;
   always @(posedge clk)
-    in_full1 <= \$528 ;
+    in_full1 <= \$697 ;
   always @(posedge clk)
-    in_wslot <= \$529 ;
+    in_wslot <= \$698 ;
   always @(posedge clk)
-    in_groups <= \$530 ;
+    in_groups <= \$699 ;
   always @(posedge clk)
-    cur_folds <= \$531 ;
+    cur_folds <= \$700 ;
   always @(posedge clk)
-    cur_groups <= \$532 ;
+    cur_groups <= \$701 ;
   always @(posedge clk)
-    cur_out <= \$533 ;
+    cur_out <= \$702 ;
   always @(posedge clk)
-    cur_is_last <= \$534 ;
+    cur_is_last <= \$703 ;
   always @(posedge clk)
-    cur_relu <= \$535 ;
+    cur_relu <= \$704 ;
   always @(posedge clk)
-    cur_requantize <= \$536 ;
+    cur_requantize <= \$705 ;
   always @(posedge clk)
-    bank_addr <= \$537 ;
+    bank_addr <= \$706 ;
   always @(posedge clk)
-    rq_addr <= \$538 ;
+    rq_addr <= \$707 ;
   always @(posedge clk)
-    layer <= \$539 ;
+    layer <= \$708 ;
   always @(posedge clk)
-    group <= \$540 ;
+    group <= \$709 ;
   always @(posedge clk)
-    fold <= \$541 ;
+    fold <= \$710 ;
   always @(posedge clk)
-    fold_end <= \$542 ;
+    fold_end <= \$711 ;
   always @(posedge clk)
-    b_group <= \$543 ;
+    b_group <= \$712 ;
   always @(posedge clk)
-    b_fold <= \$544 ;
+    b_fold <= \$713 ;
   always @(posedge clk)
-    b_in_group <= \$545 ;
+    b_in_group <= \$714 ;
   always @(posedge clk)
-    b_bank_addr <= \$546 ;
+    b_bank_addr <= \$715 ;
   always @(posedge clk)
-    b_rq_addr <= \$547 ;
+    b_rq_addr <= \$716 ;
   always @(posedge clk)
-    loaded <= \$548 ;
+    loaded <= \$717 ;
   always @(posedge clk)
-    wr_buf <= \$549 ;
+    wr_buf <= \$718 ;
   always @(posedge clk)
-    prev_out <= \$550 ;
+    prev_out <= \$719 ;
   always @(posedge clk)
-    prev_groups <= \$551 ;
+    prev_groups <= \$720 ;
   always @(posedge clk)
-    ctx <= \$552 ;
+    ctx <= \$721 ;
   always @(posedge clk)
-    track_reset_r0 <= \$553 ;
+    track_reset_r0 <= \$722 ;
   always @(posedge clk)
-    track_reset_r1 <= \$554 ;
+    track_reset_r1 <= \$723 ;
   always @(posedge clk)
-    step_addr <= \$447 ;
+    in_ok <= \$724 ;
   always @(posedge clk)
-    step_first <= \$450 ;
+    b_ready <= \$725 ;
   always @(posedge clk)
-    step_last <= \$455 ;
+    raw_ok <= \$726 ;
   always @(posedge clk)
-    step_rq <= \$456 ;
+    raw_full <= \$727 ;
   always @(posedge clk)
-    step_relu <= \$457 ;
+    step_addr <= \$626 ;
   always @(posedge clk)
-    step_requantize <= \$458 ;
+    step_first <= \$629 ;
   always @(posedge clk)
-    step_in_addr <= \$465 ;
+    step_last <= \$634 ;
   always @(posedge clk)
-    step_act_addr <= \$470 ;
+    step_rq <= \$635 ;
   always @(posedge clk)
-    step_from_input <= \$472 ;
+    step_relu <= \$636 ;
+  always @(posedge clk)
+    step_requantize <= \$637 ;
+  always @(posedge clk)
+    step_in_addr <= \$644 ;
+  always @(posedge clk)
+    step_act_addr <= \$649 ;
+  always @(posedge clk)
+    step_from_input <= \$651 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$473 ;
+    step_group <= \$652 ;
   always @(posedge clk)
-    step_par <= \$474 ;
+    step_par <= \$653 ;
   always @(posedge clk)
-    step_ctx <= \$475 ;
+    step_ctx <= \$654 ;
   always @(posedge clk)
-    step_out <= \$476 ;
+    step_out <= \$655 ;
   always @(posedge clk)
-    step_valid <= \$555 ;
+    step_valid <= \$728 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2209,7 +2733,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$556 ;
+    wb_valid1 <= \$729 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2219,7 +2743,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$557 ;
+    wb_valid2 <= \$730 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2229,7 +2753,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$558 ;
+    wb_valid3 <= \$731 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2239,7 +2763,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$559 ;
+    wb_valid4 <= \$732 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2249,7 +2773,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$560 ;
+    wb_valid5 <= \$733 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2259,7 +2783,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$561 ;
+    wb_valid6 <= \$734 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2269,7 +2793,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$562 ;
+    wb_valid7 <= \$735 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2279,7 +2803,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$563 ;
+    wb_valid8 <= \$736 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2289,7 +2813,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$564 ;
+    wb_valid9 <= \$737 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2299,7 +2823,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$565 ;
+    wb_valid10 <= \$738 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2309,7 +2833,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$566 ;
+    wb_valid11 <= \$739 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2319,7 +2843,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$567 ;
+    wb_valid12 <= \$740 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2329,7 +2853,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$568 ;
+    wb_valid13 <= \$741 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2339,7 +2863,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$569 ;
+    wb_valid14 <= \$742 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2349,93 +2873,93 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_parity0 <= \$570 ;
+    wb_parity0 <= \$743 ;
   always @(posedge clk)
-    wb_groups0 <= \$571 ;
+    wb_groups0 <= \$744 ;
   always @(posedge clk)
-    wb_parity1 <= \$572 ;
+    wb_parity1 <= \$745 ;
   always @(posedge clk)
-    wb_groups1 <= \$573 ;
+    wb_groups1 <= \$746 ;
   always @(posedge clk)
-    out_full0 <= \$574 ;
+    out_full0 <= \$747 ;
   always @(posedge clk)
-    out_pending0 <= \$575 ;
+    out_pending0 <= \$748 ;
   always @(posedge clk)
-    out_groups0 <= \$576 ;
+    out_groups0 <= \$749 ;
   always @(posedge clk)
-    out_full1 <= \$577 ;
+    out_full1 <= \$750 ;
   always @(posedge clk)
-    out_pending1 <= \$578 ;
+    out_pending1 <= \$751 ;
   always @(posedge clk)
-    out_groups1 <= \$579 ;
+    out_groups1 <= \$752 ;
   always @(posedge clk)
-    drain_inflight <= \$580 ;
+    drain_inflight <= \$753 ;
   always @(posedge clk)
-    drain_inflight2 <= \$581 ;
+    drain_inflight2 <= \$754 ;
   always @(posedge clk)
-    drain_lane <= \$582 ;
+    drain_lane <= \$755 ;
   always @(posedge clk)
-    drain_last <= \$583 ;
+    drain_last <= \$756 ;
   always @(posedge clk)
-    drain_elem <= \$584 ;
+    drain_elem <= \$757 ;
   always @(posedge clk)
-    drain_slot <= \$585 ;
+    drain_slot <= \$758 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$389 ;
+    drain_lane_data0 <= \$signature__data$399 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$390 ;
+    drain_lane_data1 <= \$signature__data$400 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$391 ;
+    drain_lane_data2 <= \$signature__data$401 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$392 ;
+    drain_lane_data3 <= \$signature__data$402 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$393 ;
+    drain_lane_data4 <= \$signature__data$403 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$394 ;
+    drain_lane_data5 <= \$signature__data$404 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$395 ;
+    drain_lane_data6 <= \$signature__data$405 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$396 ;
+    drain_lane_data7 <= \$signature__data$406 ;
   always @(posedge clk)
-    release_slot <= \$586 ;
+    release_slot <= \$759 ;
   always @(posedge clk)
-    in_flight <= \$587 ;
+    in_flight <= \$760 ;
   always @(posedge clk)
-    inc_busy <= \$588 ;
+    inc_busy <= \$761 ;
   always @(posedge clk)
-    count_busy <= \$589 ;
+    count_busy <= \$762 ;
   always @(posedge clk)
-    inc_stall_input <= \$590 ;
+    inc_stall_input <= \$763 ;
   always @(posedge clk)
-    count_stall_input <= \$591 ;
+    count_stall_input <= \$764 ;
   always @(posedge clk)
-    inc_stall_output <= \$592 ;
+    inc_stall_output <= \$765 ;
   always @(posedge clk)
-    count_stall_output <= \$593 ;
+    count_stall_output <= \$766 ;
   always @(posedge clk)
-    inc_mac_ops <= \$594 ;
+    inc_mac_ops <= \$767 ;
   always @(posedge clk)
-    count_mac_ops <= \$595 ;
+    count_mac_ops <= \$768 ;
   always @(posedge clk)
-    inc_bank_reads <= \$596 ;
+    inc_bank_reads <= \$769 ;
   always @(posedge clk)
-    count_bank_reads <= \$597 ;
+    count_bank_reads <= \$770 ;
   always @(posedge clk)
-    inc_act_reads <= \$598 ;
+    inc_act_reads <= \$771 ;
   always @(posedge clk)
-    count_act_reads <= \$599 ;
+    count_act_reads <= \$772 ;
   always @(posedge clk)
-    inc_act_writes <= \$600 ;
+    inc_act_writes <= \$773 ;
   always @(posedge clk)
-    count_act_writes <= \$601 ;
+    count_act_writes <= \$774 ;
   always @(posedge clk)
-    inc_inferences <= \$602 ;
+    inc_inferences <= \$775 ;
   always @(posedge clk)
-    count_inferences <= \$603 ;
+    count_inferences <= \$776 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2533,259 +3057,99 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$90  = active & \$89 ;
   assign \$91  = ~ b_done;
   assign \$92  = \$90  & \$91 ;
-  assign \$93  = ctx ? in_beats0 : in_beats1;
-  assign \$94  = | \$93 ;
-  assign b_available = \$92  & \$94 ;
-  assign \$95  = ctx ? in_beats0 : in_beats1;
-  assign \$96  = \$95  > b_fold;
-  assign \$97  = ~ b_in_group;
-  assign \$98  = ! fold;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = ! layer;
-  assign \$101  = ctx ? in_beats1 : in_beats0;
-  assign \$102  = \$101  > fold;
-  assign \$103  = | group;
-  assign \$104  = ctx ? wb_parity1 : wb_parity0;
-  assign \$105  = ~ layer[0];
-  assign \$106  = \$104  == \$105 ;
-  assign \$107  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$108  = ~ \$107 ;
-  assign \$109  = \$106  & \$108 ;
-  assign \$110  = ctx ? wb_groups1 : wb_groups0;
-  assign \$112  = \$111  >= fold_end;
-  assign \$113  = ctx ? wb_groups1 : wb_groups0;
-  assign \$115  = \$114  >= prev_out;
-  assign \$116  = \$112  | \$115 ;
-  assign \$117  = \$109  & \$116 ;
-  assign \$118  = \$103  | \$117 ;
-  assign \$119  = \$100  ? \$102  : \$118 ;
-  assign \$120  = active & \$119 ;
-  assign \$121  = ! group;
-  assign \$122  = ! fold;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = cur_is_last & \$123 ;
-  assign \$125  = ctx ? out_full1 : out_full0;
+  assign b_available = \$92  & b_ready;
+  assign \$93  = ~ b_in_group;
+  assign \$94  = ! fold;
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = ! layer;
+  assign \$97  = | group;
+  assign \$98  = \$97  | raw_ok;
+  assign \$99  = \$96  ? in_ok : \$98 ;
+  assign \$100  = active & \$99 ;
+  assign \$101  = ! group;
+  assign \$102  = ! fold;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = cur_is_last & \$103 ;
+  assign \$105  = ctx ? out_full1 : out_full0;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = ~ \$106 ;
+  assign \$108  = \$100  & \$107 ;
+  assign \$110  = | layer;
+  assign \$111  = ! group;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = \$112  ? raw_full : 1'h1;
+  assign \$114  = \$109  & \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$95  & \$115 ;
+  assign \$117  = \$116  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$117 ;
+  assign \$118  = ~ b_in_group;
+  assign \$119  = ! layer;
+  assign \$120  = | group;
+  assign \$121  = \$120  | raw_ok;
+  assign \$122  = \$119  ? in_ok : \$121 ;
+  assign \$123  = active & \$122 ;
+  assign \$124  = ! group;
+  assign \$125  = ! fold;
   assign \$126  = \$124  & \$125 ;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$120  & \$127 ;
-  assign \$130  = | layer;
-  assign \$131  = ! group;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = ctx ? wb_parity1 : wb_parity0;
-  assign \$134  = ~ layer[0];
-  assign \$135  = \$133  == \$134 ;
-  assign \$136  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$135  & \$137 ;
-  assign \$139  = ctx ? wb_groups1 : wb_groups0;
-  assign \$140  = \$139  == prev_groups;
-  assign \$141  = \$138  & \$140 ;
-  assign \$142  = \$132  ? \$141  : 1'h1;
-  assign \$143  = \$129  & \$142 ;
+  assign \$127  = cur_is_last & \$126 ;
+  assign \$128  = ctx ? out_full1 : out_full0;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = \$123  & \$130 ;
+  assign \$133  = \$118  & \$132 ;
+  assign \$134  = ~ b_in_group;
+  assign \$135  = ! fold;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = | layer;
+  assign \$138  = ! group;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = \$139  ? raw_full : 1'h1;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = \$136  & \$141 ;
+  assign \$143  = \$142  & b_available;
   assign \$144  = ~ \$143 ;
-  assign \$145  = \$99  & \$144 ;
-  assign \$146  = \$145  & b_available;
-  assign issue_b = b_in_group ? \$96  : \$146 ;
-  assign \$147  = ~ b_in_group;
-  assign \$148  = ! layer;
-  assign \$149  = ctx ? in_beats1 : in_beats0;
-  assign \$150  = \$149  > fold;
-  assign \$151  = | group;
-  assign \$152  = ctx ? wb_parity1 : wb_parity0;
-  assign \$153  = ~ layer[0];
-  assign \$154  = \$152  == \$153 ;
-  assign \$155  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$156  = ~ \$155 ;
-  assign \$157  = \$154  & \$156 ;
-  assign \$158  = ctx ? wb_groups1 : wb_groups0;
-  assign \$160  = \$159  >= fold_end;
-  assign \$161  = ctx ? wb_groups1 : wb_groups0;
-  assign \$163  = \$162  >= prev_out;
-  assign \$164  = \$160  | \$163 ;
-  assign \$165  = \$157  & \$164 ;
-  assign \$166  = \$151  | \$165 ;
-  assign \$167  = \$148  ? \$150  : \$166 ;
-  assign \$168  = active & \$167 ;
-  assign \$169  = ! group;
-  assign \$170  = ! fold;
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = cur_is_last & \$171 ;
-  assign \$173  = ctx ? out_full1 : out_full0;
-  assign \$174  = \$172  & \$173 ;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = \$168  & \$175 ;
-  assign \$178  = \$147  & \$177 ;
-  assign \$179  = ~ b_in_group;
-  assign \$180  = ! fold;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = | layer;
-  assign \$183  = ! group;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = ctx ? wb_parity1 : wb_parity0;
-  assign \$186  = ~ layer[0];
-  assign \$187  = \$185  == \$186 ;
-  assign \$188  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = \$187  & \$189 ;
-  assign \$191  = ctx ? wb_groups1 : wb_groups0;
-  assign \$192  = \$191  == prev_groups;
-  assign \$193  = \$190  & \$192 ;
-  assign \$194  = \$184  ? \$193  : 1'h1;
-  assign \$195  = ~ \$194 ;
-  assign \$196  = \$181  & \$195 ;
-  assign \$197  = \$196  & b_available;
-  assign \$198  = ~ \$197 ;
-  assign issue_a = \$178  & \$198 ;
+  assign issue_a = \$133  & \$144 ;
   assign issue = issue_a | issue_b;
-  assign \$199  = ~ issue;
-  assign \$200  = \$199  & active;
-  assign \$201  = ! layer;
-  assign \$202  = ctx ? in_beats1 : in_beats0;
-  assign \$203  = \$202  > fold;
-  assign \$204  = ~ \$203 ;
-  assign \$205  = \$201  & \$204 ;
-  assign \$206  = ctx ? in_beats1 : in_beats0;
-  assign \$207  = | \$206 ;
-  assign \$208  = \$205  & \$207 ;
-  assign \$209  = b_in_group ? 1'h1 : \$208 ;
-  assign stall_input = \$200  & \$209 ;
-  assign \$210  = ~ issue;
-  assign \$211  = ~ b_in_group;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = \$212  & active;
-  assign \$214  = ! layer;
-  assign \$215  = ctx ? in_beats1 : in_beats0;
-  assign \$216  = \$215  > fold;
-  assign \$217  = | group;
-  assign \$218  = ctx ? wb_parity1 : wb_parity0;
-  assign \$219  = ~ layer[0];
-  assign \$220  = \$218  == \$219 ;
-  assign \$221  = ctx ? track_reset_r1 : track_reset_r0;
-  assign \$222  = ~ \$221 ;
-  assign \$223  = \$220  & \$222 ;
-  assign \$224  = ctx ? wb_groups1 : wb_groups0;
-  assign \$226  = \$225  >= fold_end;
-  assign \$227  = ctx ? wb_groups1 : wb_groups0;
-  assign \$229  = \$228  >= prev_out;
-  assign \$230  = \$226  | \$229 ;
-  assign \$231  = \$223  & \$230 ;
-  assign \$232  = \$217  | \$231 ;
-  assign \$233  = \$214  ? \$216  : \$232 ;
-  assign \$234  = \$213  & \$233 ;
-  assign \$235  = ! group;
-  assign \$236  = ! fold;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = cur_is_last & \$237 ;
-  assign \$239  = ctx ? out_full1 : out_full0;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign stall_output = \$234  & \$242 ;
-  assign \$243  = ! ctx;
-  assign \$244  = issue_a & \$243 ;
-  assign \$245  = ! layer;
-  assign \$246  = \$244  & \$245 ;
-  assign \$247  = cur_folds - 1'h1;
-  assign \$248  = fold == \$247 ;
-  assign \$249  = \$246  & \$248 ;
-  assign \$250  = cur_groups - 1'h1;
-  assign \$251  = group == \$250 ;
-  assign \$252  = \$249  & \$251 ;
-  assign \$254  = issue_b & \$253 ;
-  assign \$255  = in_folds - 1'h1;
-  assign \$256  = b_fold == \$255 ;
-  assign \$257  = \$254  & \$256 ;
-  assign \$258  = in_groups - 1'h1;
-  assign \$259  = b_group == \$258 ;
-  assign \$260  = \$257  & \$259 ;
-  assign in_release0 = \$252  | \$260 ;
-  assign \$261  = ! ctx;
-  assign \$262  = issue_a & \$261 ;
-  assign \$263  = ! layer;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = ! group;
-  assign \$266  = ! fold;
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = \$264  & \$267 ;
-  assign \$270  = issue_b & \$269 ;
-  assign \$271  = ! b_group;
-  assign \$272  = \$270  & \$271 ;
-  assign \$273  = ! b_fold;
-  assign \$274  = \$272  & \$273 ;
-  assign track_reset0 = \$268  | \$274 ;
-  assign \$276  = issue_a & \$275 ;
-  assign \$277  = ! layer;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = cur_folds - 1'h1;
-  assign \$280  = fold == \$279 ;
-  assign \$281  = \$278  & \$280 ;
-  assign \$282  = cur_groups - 1'h1;
-  assign \$283  = group == \$282 ;
-  assign \$284  = \$281  & \$283 ;
-  assign \$285  = ~ ctx;
-  assign \$286  = issue_b & \$285 ;
-  assign \$287  = in_folds - 1'h1;
-  assign \$288  = b_fold == \$287 ;
-  assign \$289  = \$286  & \$288 ;
-  assign \$290  = in_groups - 1'h1;
-  assign \$291  = b_group == \$290 ;
-  assign \$292  = \$289  & \$291 ;
-  assign in_release1 = \$284  | \$292 ;
-  assign \$294  = issue_a & \$293 ;
-  assign \$295  = ! layer;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = ! group;
-  assign \$298  = ! fold;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = \$296  & \$299 ;
-  assign \$301  = ~ ctx;
-  assign \$302  = issue_b & \$301 ;
-  assign \$303  = ! b_group;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = ! b_fold;
-  assign \$306  = \$304  & \$305 ;
-  assign track_reset1 = \$300  | \$306 ;
-  assign \$307  = issue_a & cur_is_last;
-  assign \$308  = ! group;
-  assign \$309  = ! fold;
-  assign \$310  = \$308  & \$309 ;
-  assign claim_out = \$307  & \$310 ;
-  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$311  = ~ wb_out14;
-  assign act_write = wb_valid14 & \$311 ;
-  assign out_write = wb_valid14 & wb_out14;
-  assign \$313  = wb_ctx14 ? 7'h40 : 7'h00;
-  assign \$314  = \$312  + \$313 ;
-  assign \$315  = wb_par14 ? 6'h20 : 6'h00;
-  assign \$316  = \$314  + \$315 ;
-  assign \$333  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$334  = wb_group14 + \$333 ;
-  assign \$335  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$336  = wb_group14 + \$335 ;
-  assign \$337  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$338  = wb_group14 + \$337 ;
-  assign \$339  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$340  = wb_group14 + \$339 ;
-  assign \$341  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$342  = wb_group14 + \$341 ;
-  assign \$343  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$344  = wb_group14 + \$343 ;
-  assign \$345  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$346  = wb_group14 + \$345 ;
-  assign \$347  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$348  = wb_group14 + \$347 ;
-  assign \$349  = drain_slot ? out_pending1 : out_pending0;
-  assign \$350  = drain_slot ? out_groups1 : out_groups0;
-  assign \$352  = \$350  > \$351 ;
-  assign \$353  = \$349  & \$352 ;
-  assign \$354  = w_level + drain_inflight;
-  assign \$355  = \$354  + drain_inflight2;
-  assign \$356  = \$355  < 3'h4;
-  assign drain_read = \$353  & \$356 ;
+  assign \$145  = ~ issue;
+  assign \$146  = \$145  & active;
+  assign \$147  = ! layer;
+  assign \$148  = ~ in_ok;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = ctx ? in_beats1 : in_beats0;
+  assign \$151  = | \$150 ;
+  assign \$152  = \$149  & \$151 ;
+  assign \$153  = b_in_group ? 1'h1 : \$152 ;
+  assign stall_input = \$146  & \$153 ;
+  assign \$154  = ~ issue;
+  assign \$155  = ~ b_in_group;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = \$156  & active;
+  assign \$158  = ! layer;
+  assign \$159  = | group;
+  assign \$160  = \$159  | raw_ok;
+  assign \$161  = \$158  ? in_ok : \$160 ;
+  assign \$162  = \$157  & \$161 ;
+  assign \$163  = ! group;
+  assign \$164  = ! fold;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = cur_is_last & \$165 ;
+  assign \$167  = ctx ? out_full1 : out_full0;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = ~ \$168 ;
+  assign stall_output = \$162  & \$170 ;
+  assign \$171  = ! ctx;
+  assign \$172  = issue_a & \$171 ;
+  assign \$173  = ! layer;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = cur_folds - 1'h1;
+  assign \$176  = fold == \$175 ;
+  assign \$177  = \$174  & \$176 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1301$0 (drain_last2),
-    .\port$433$0 (drain_data),
+    .\port$2629$0 (drain_last2),
+    .\port$391$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2795,7 +3159,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .result(result),
+    .\port$2798$0 (\$777 ),
+    .\port$2799$0 (\$778 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -2812,7 +3177,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .result(\result$213 ),
+    .\port$2926$0 (\$779 ),
+    .\port$2927$0 (\$780 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -2829,7 +3195,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .result(\result$214 ),
+    .\port$3054$0 (\$781 ),
+    .\port$3055$0 (\$782 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -2846,7 +3213,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .result(\result$215 ),
+    .\port$3182$0 (\$783 ),
+    .\port$3183$0 (\$784 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -2863,7 +3231,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .result(\result$216 ),
+    .\port$3310$0 (\$785 ),
+    .\port$3311$0 (\$786 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -2880,7 +3249,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .result(\result$217 ),
+    .\port$3438$0 (\$787 ),
+    .\port$3439$0 (\$788 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -2897,7 +3267,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .result(\result$218 ),
+    .\port$3566$0 (\$789 ),
+    .\port$3567$0 (\$790 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -2914,7 +3285,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .result(\result$219 ),
+    .\port$3694$0 (\$791 ),
+    .\port$3695$0 (\$792 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -2961,6 +3333,42 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wb_parity_next0 = wb_parity0;
+    if (track_reset_r0) begin
+      wb_parity_next0 = 1'h1;
+    end else if (\$274 ) begin
+      wb_parity_next0 = wb_par14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wb_groups_next0 = wb_groups0;
+    if (track_reset_r0) begin
+      wb_groups_next0 = 9'h000;
+    end else if (\$274 ) begin
+      wb_groups_next0 = \$277 [8:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wb_parity_next1 = wb_parity1;
+    if (track_reset_r1) begin
+      wb_parity_next1 = 1'h1;
+    end else if (\$279 ) begin
+      wb_parity_next1 = wb_par14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    wb_groups_next1 = wb_groups1;
+    if (track_reset_r1) begin
+      wb_groups_next1 = 9'h000;
+    end else if (\$279 ) begin
+      wb_groups_next1 = \$282 [8:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
@@ -2987,1001 +3395,1083 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = n_layers;
-    if (\$382 ) begin
-      if (\$383 ) begin
-        \$522  = \$385 [3:0];
+    \$691  = n_layers;
+    if (\$332 ) begin
+      if (\$333 ) begin
+        \$691  = \$335 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = \$387 [8:0];
+    \$692  = \$337 [8:0];
     if (rst) begin
-      \$523  = 9'h000;
+      \$692  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = dl_rp__data[17:9];
+    \$693  = dl_rp__data[17:9];
     if (rst) begin
-      \$524  = 9'h000;
+      \$693  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = in_beats0;
-    if (\$389 ) begin
-      \$525  = \$390 [8:0];
+    \$694  = in_beats0;
+    if (\$339 ) begin
+      \$694  = \$340 [8:0];
     end
     if (in_release0) begin
-      \$525  = 9'h000;
+      \$694  = 9'h000;
     end
     if (rst) begin
-      \$525  = 9'h000;
+      \$694  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = in_full0;
-    if (\$389 ) begin
-      if (\$392 ) begin
-        \$526  = 1'h1;
+    \$695  = in_full0;
+    if (\$339 ) begin
+      if (\$342 ) begin
+        \$695  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$526  = 1'h0;
+      \$695  = 1'h0;
     end
     if (rst) begin
-      \$526  = 1'h0;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = in_beats1;
-    if (\$394 ) begin
-      \$527  = \$395 [8:0];
-    end
-    if (in_release1) begin
-      \$527  = 9'h000;
-    end
-    if (rst) begin
-      \$527  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = in_full1;
-    if (\$394 ) begin
-      if (\$397 ) begin
-        \$528  = 1'h1;
-      end
+    \$696  = in_beats1;
+    if (\$344 ) begin
+      \$696  = \$345 [8:0];
     end
     if (in_release1) begin
-      \$528  = 1'h0;
+      \$696  = 9'h000;
     end
     if (rst) begin
-      \$528  = 1'h0;
+      \$696  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = in_wslot;
-    if (\$401 ) begin
-      \$529  = \$402 ;
+    \$697  = in_full1;
+    if (\$344 ) begin
+      if (\$347 ) begin
+        \$697  = 1'h1;
+      end
+    end
+    if (in_release1) begin
+      \$697  = 1'h0;
     end
     if (rst) begin
-      \$529  = 1'h0;
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = \$404 [8:0];
+    \$698  = in_wslot;
+    if (\$351 ) begin
+      \$698  = \$352 ;
+    end
     if (rst) begin
-      \$530  = 9'h000;
+      \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = cur_folds;
-    if (\$405 ) begin
-      \$531  = \$407 [8:0];
+    \$699  = \$354 [8:0];
+    if (rst) begin
+      \$699  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = cur_folds;
+    if (\$355 ) begin
+      \$700  = \$357 [8:0];
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$531  = \$419 [8:0];
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$700  = \$369 [8:0];
         end
       end
     end
     if (rst) begin
-      \$531  = 9'h000;
+      \$700  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = cur_groups;
-    if (\$405 ) begin
-      \$532  = \$409 [8:0];
+    \$701  = cur_groups;
+    if (\$355 ) begin
+      \$701  = \$359 [8:0];
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$532  = \$421 [8:0];
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$701  = \$371 [8:0];
         end
       end
     end
     if (rst) begin
-      \$532  = 9'h000;
+      \$701  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = cur_out;
-    if (\$405 ) begin
-      \$533  = nxt_rp__data[17:9];
+    \$702  = cur_out;
+    if (\$355 ) begin
+      \$702  = nxt_rp__data[17:9];
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$533  = nxt_rp__data[17:9];
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$702  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$533  = 9'h000;
+      \$702  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = cur_is_last;
-    if (\$405 ) begin
-      \$534  = \$411 ;
+    \$703  = cur_is_last;
+    if (\$355 ) begin
+      \$703  = \$361 ;
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$534  = \$423 ;
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$703  = \$373 ;
         end
       end
     end
     if (rst) begin
-      \$534  = 1'h0;
+      \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = cur_relu;
-    if (\$405 ) begin
-      \$535  = nxt_rp__data[35];
+    \$704  = cur_relu;
+    if (\$355 ) begin
+      \$704  = nxt_rp__data[35];
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$535  = nxt_rp__data[35];
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$704  = nxt_rp__data[35];
         end
       end
     end
     if (rst) begin
-      \$535  = 1'h0;
+      \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = cur_requantize;
-    if (\$405 ) begin
-      \$536  = nxt_rp__data[36];
+    \$705  = cur_requantize;
+    if (\$355 ) begin
+      \$705  = nxt_rp__data[36];
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$536  = nxt_rp__data[36];
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$705  = nxt_rp__data[36];
         end
       end
     end
     if (rst) begin
-      \$536  = 1'h0;
+      \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = bank_addr;
-    if (\$405 ) begin
-      \$537  = nxt_rp__data[26:18];
+    \$706  = bank_addr;
+    if (\$355 ) begin
+      \$706  = nxt_rp__data[26:18];
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$537  = nxt_rp__data[26:18];
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$706  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$426 ) begin
-              \$537  = b_bank_addr;
+            end else if (\$376 ) begin
+              \$706  = b_bank_addr;
             end
           end
         end
       end
-      if (\$434 ) begin
-        \$537  = \$435 [8:0];
+      if (\$384 ) begin
+        \$706  = \$385 [8:0];
       end
     end
     if (rst) begin
-      \$537  = 9'h000;
+      \$706  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = rq_addr;
-    if (\$405 ) begin
-      \$538  = nxt_rp__data[34:27];
+    \$707  = rq_addr;
+    if (\$355 ) begin
+      \$707  = nxt_rp__data[34:27];
     end else if (issue_a) begin
-      if (\$413 ) begin
-        \$538  = \$415 [7:0];
-        if (\$417 ) begin
-          \$538  = nxt_rp__data[34:27];
+      if (\$363 ) begin
+        \$707  = \$365 [7:0];
+        if (\$367 ) begin
+          \$707  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$426 ) begin
-              \$538  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$538  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = layer;
-    if (\$405 ) begin
-      \$539  = \$87 [3:0];
-    end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$539  = \$87 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$539  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = group;
-    if (\$405 ) begin
-      \$540  = 9'h000;
-    end else if (issue_a) begin
-      if (\$413 ) begin
-        \$540  = \$414 [8:0];
-        if (\$417 ) begin
-          \$540  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$426 ) begin
-              \$540  = b_group;
+            end else if (\$376 ) begin
+              \$707  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$540  = 9'h000;
+      \$707  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = fold;
-    if (\$405 ) begin
-      \$541  = 9'h000;
+    \$708  = layer;
+    if (\$355 ) begin
+      \$708  = \$87 [3:0];
+    end else if (issue_a) begin
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$708  = \$87 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$708  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = group;
+    if (\$355 ) begin
+      \$709  = 9'h000;
+    end else if (issue_a) begin
+      if (\$363 ) begin
+        \$709  = \$364 [8:0];
+        if (\$367 ) begin
+          \$709  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$376 ) begin
+              \$709  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$709  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$710  = fold;
+    if (\$355 ) begin
+      \$710  = 9'h000;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$413 ) begin
-        \$541  = 9'h000;
-        if (\$417 ) begin
-          \$541  = 9'h000;
+      if (\$363 ) begin
+        \$710  = 9'h000;
+        if (\$367 ) begin
+          \$710  = 9'h000;
         end
       end else begin
-        \$541  = \$427 [8:0];
+        \$710  = \$377 [8:0];
       end
     end
     if (rst) begin
-      \$541  = 9'h000;
+      \$710  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = fold_end;
-    if (\$405 ) begin
-      \$542  = 18'h00008;
+    \$711  = fold_end;
+    if (\$355 ) begin
+      \$711  = 18'h00008;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$413 ) begin
-        \$542  = 18'h00008;
-        if (\$417 ) begin
-          \$542  = 18'h00008;
+      if (\$363 ) begin
+        \$711  = 18'h00008;
+        if (\$367 ) begin
+          \$711  = 18'h00008;
         end
       end else begin
-        \$542  = \$428 [17:0];
+        \$711  = \$378 [17:0];
       end
     end
     if (rst) begin
-      \$542  = 18'h00000;
+      \$711  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = b_group;
-    if (\$405 ) begin
-      \$543  = 9'h000;
+    \$712  = b_group;
+    if (\$355 ) begin
+      \$712  = 9'h000;
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
+      if (\$363 ) begin
+        if (\$367 ) begin
           if (cur_is_last) begin
-            \$543  = 9'h000;
+            \$712  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
-      if (\$441 ) begin
-        \$543  = \$442 [8:0];
+      if (\$391 ) begin
+        \$712  = \$392 [8:0];
       end
     end
     if (rst) begin
-      \$543  = 9'h000;
+      \$712  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = b_fold;
-    if (\$405 ) begin
-      \$544  = 9'h000;
+    \$713  = b_fold;
+    if (\$355 ) begin
+      \$713  = 9'h000;
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
+      if (\$363 ) begin
+        if (\$367 ) begin
           if (cur_is_last) begin
-            \$544  = 9'h000;
+            \$713  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
       (* full_case = 32'd1 *)
-      if (\$441 ) begin
-        \$544  = 9'h000;
+      if (\$391 ) begin
+        \$713  = 9'h000;
       end else begin
-        \$544  = \$444 [8:0];
+        \$713  = \$394 [8:0];
       end
     end
     if (rst) begin
-      \$544  = 9'h000;
+      \$713  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = b_in_group;
-    if (\$405 ) begin
-      \$545  = 1'h0;
+    \$714  = b_in_group;
+    if (\$355 ) begin
+      \$714  = 1'h0;
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
+      if (\$363 ) begin
+        if (\$367 ) begin
           if (cur_is_last) begin
-            \$545  = 1'h0;
+            \$714  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$545  = \$439 ;
+      \$714  = \$389 ;
     end
     if (rst) begin
-      \$545  = 1'h0;
+      \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = b_bank_addr;
-    if (\$405 ) begin
-      \$546  = d0_rp__data[26:18];
+    \$715  = b_bank_addr;
+    if (\$355 ) begin
+      \$715  = d0_rp__data[26:18];
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
+      if (\$363 ) begin
+        if (\$367 ) begin
           if (cur_is_last) begin
-            \$546  = d0_rp__data[26:18];
+            \$715  = d0_rp__data[26:18];
           end
         end
       end
     end else if (issue_b) begin
-      \$546  = \$436 [8:0];
+      \$715  = \$386 [8:0];
     end
     if (rst) begin
-      \$546  = 9'h000;
+      \$715  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = b_rq_addr;
-    if (\$405 ) begin
-      \$547  = d0_rp__data[34:27];
+    \$716  = b_rq_addr;
+    if (\$355 ) begin
+      \$716  = d0_rp__data[34:27];
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
+      if (\$363 ) begin
+        if (\$367 ) begin
           if (cur_is_last) begin
-            \$547  = d0_rp__data[34:27];
+            \$716  = d0_rp__data[34:27];
           end
         end
       end
     end else if (issue_b) begin
-      if (\$441 ) begin
-        \$547  = \$443 [7:0];
+      if (\$391 ) begin
+        \$716  = \$393 [7:0];
       end
     end
     if (rst) begin
-      \$547  = 8'h00;
+      \$716  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = loaded;
-    if (\$405 ) begin
-      \$548  = 1'h1;
+    \$717  = loaded;
+    if (\$355 ) begin
+      \$717  = 1'h1;
     end
-    if (\$446 ) begin
-      \$548  = 1'h0;
+    if (\$625 ) begin
+      \$717  = 1'h0;
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = wr_buf;
-    if (\$405 ) begin
-      \$549  = 1'h0;
+    \$718  = wr_buf;
+    if (\$355 ) begin
+      \$718  = 1'h0;
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$549  = \$424 ;
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$718  = \$374 ;
           if (cur_is_last) begin
-            \$549  = 1'h0;
+            \$718  = 1'h0;
             if (b_done) begin
-              \$549  = 1'h1;
+              \$718  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$549  = 1'h0;
+      \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = prev_out;
-    if (\$405 ) begin
+    \$719  = prev_out;
+    if (\$355 ) begin
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$550  = cur_out;
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$719  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$550  = d0_rp__data[17:9];
+              \$719  = d0_rp__data[17:9];
             end
           end
         end
       end
     end
     if (rst) begin
-      \$550  = 9'h000;
+      \$719  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = prev_groups;
-    if (\$405 ) begin
+    \$720  = prev_groups;
+    if (\$355 ) begin
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
-          \$551  = cur_groups;
+      if (\$363 ) begin
+        if (\$367 ) begin
+          \$720  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$551  = in_groups;
+              \$720  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$551  = 9'h000;
+      \$720  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = ctx;
-    if (\$405 ) begin
+    \$721  = ctx;
+    if (\$355 ) begin
     end else if (issue_a) begin
-      if (\$413 ) begin
-        if (\$417 ) begin
+      if (\$363 ) begin
+        if (\$367 ) begin
           if (cur_is_last) begin
-            \$552  = \$425 ;
+            \$721  = \$375 ;
           end
         end
       end
     end
     if (rst) begin
-      \$552  = 1'h0;
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = track_reset0;
+    \$722  = track_reset0;
     if (rst) begin
-      \$553  = 1'h0;
+      \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = track_reset1;
+    \$723  = track_reset1;
     if (rst) begin
-      \$554  = 1'h0;
+      \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = issue;
-    if (rst) begin
-      \$555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = \$477 ;
-    if (rst) begin
-      \$556  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = wb_valid1;
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = wb_valid2;
-    if (rst) begin
-      \$558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = wb_valid3;
-    if (rst) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = wb_valid4;
-    if (rst) begin
-      \$560  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = wb_valid5;
-    if (rst) begin
-      \$561  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = wb_valid6;
-    if (rst) begin
-      \$562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = wb_valid7;
-    if (rst) begin
-      \$563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = wb_valid8;
-    if (rst) begin
-      \$564  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = wb_valid9;
-    if (rst) begin
-      \$565  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = wb_valid10;
-    if (rst) begin
-      \$566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = wb_valid11;
-    if (rst) begin
-      \$567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = wb_valid12;
-    if (rst) begin
-      \$568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = wb_valid13;
-    if (rst) begin
-      \$569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = wb_parity0;
-    if (track_reset_r0) begin
-      \$570  = 1'h1;
-    end else if (\$479 ) begin
-      \$570  = wb_par14;
+    (* full_case = 32'd1 *)
+    if (\$395 ) begin
+      \$724  = \$399 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$432 ) begin
+        \$724  = \$438 ;
+      end else if (\$434 ) begin
+        \$724  = \$469 ;
+      end else begin
+        \$724  = \$528 ;
+      end
+    end else if (issue_b) begin
+      \$724  = \$560 ;
+    end else begin
+      \$724  = \$596 ;
     end
     if (rst) begin
-      \$570  = 1'h0;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = wb_groups0;
-    if (track_reset_r0) begin
-      \$571  = 9'h000;
-    end else if (\$479 ) begin
-      \$571  = \$482 [8:0];
+    (* full_case = 32'd1 *)
+    if (\$395 ) begin
+      \$725  = \$403 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$432 ) begin
+        \$725  = \$442 ;
+      end else if (\$434 ) begin
+        \$725  = \$473 ;
+      end else begin
+        \$725  = \$532 ;
+      end
+    end else if (issue_b) begin
+      \$725  = \$569 ;
+    end else begin
+      \$725  = \$600 ;
     end
     if (rst) begin
-      \$571  = 9'h000;
+      \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = wb_parity1;
-    if (track_reset_r1) begin
-      \$572  = 1'h1;
-    end else if (\$484 ) begin
-      \$572  = wb_par14;
+    (* full_case = 32'd1 *)
+    if (\$395 ) begin
+      \$726  = \$417 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$432 ) begin
+        \$726  = \$456 ;
+      end else if (\$434 ) begin
+        (* full_case = 32'd1 *)
+        if (\$475 ) begin
+          \$726  = \$490 ;
+        end else begin
+          \$726  = \$514 ;
+        end
+      end else begin
+        \$726  = \$547 ;
+      end
+    end else if (issue_b) begin
+      \$726  = \$583 ;
+    end else begin
+      \$726  = \$614 ;
     end
     if (rst) begin
-      \$572  = 1'h0;
+      \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = wb_groups1;
-    if (track_reset_r1) begin
-      \$573  = 9'h000;
-    end else if (\$484 ) begin
-      \$573  = \$487 [8:0];
+    (* full_case = 32'd1 *)
+    if (\$395 ) begin
+      \$727  = \$426 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$432 ) begin
+        \$727  = \$465 ;
+      end else if (\$434 ) begin
+        (* full_case = 32'd1 *)
+        if (\$475 ) begin
+          \$727  = \$500 ;
+        end else begin
+          \$727  = \$523 ;
+        end
+      end else begin
+        \$727  = \$556 ;
+      end
+    end else if (issue_b) begin
+      \$727  = \$592 ;
+    end else begin
+      \$727  = \$623 ;
     end
     if (rst) begin
-      \$573  = 9'h000;
+      \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = out_full0;
-    if (\$489 ) begin
-      \$574  = 1'h1;
+    \$728  = issue;
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = \$656 ;
+    if (rst) begin
+      \$729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = wb_valid1;
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = wb_valid2;
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = wb_valid3;
+    if (rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = wb_valid4;
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = wb_valid5;
+    if (rst) begin
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = wb_valid6;
+    if (rst) begin
+      \$735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = wb_valid7;
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = wb_valid8;
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = wb_valid9;
+    if (rst) begin
+      \$738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$739  = wb_valid10;
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$740  = wb_valid11;
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = wb_valid12;
+    if (rst) begin
+      \$741  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = wb_valid13;
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = wb_parity_next0;
+    if (rst) begin
+      \$743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = wb_groups_next0;
+    if (rst) begin
+      \$744  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$745  = wb_parity_next1;
+    if (rst) begin
+      \$745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = wb_groups_next1;
+    if (rst) begin
+      \$746  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = out_full0;
+    if (\$658 ) begin
+      \$747  = 1'h1;
     end
     if (done) begin
-      if (\$507 ) begin
-        \$574  = 1'h0;
+      if (\$676 ) begin
+        \$747  = 1'h0;
       end
     end
     if (rst) begin
-      \$574  = 1'h0;
+      \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = out_pending0;
-    if (\$489 ) begin
-      \$575  = 1'h1;
+    \$748  = out_pending0;
+    if (\$658 ) begin
+      \$748  = 1'h1;
     end
     if (drain_read) begin
-      if (\$501 ) begin
-        if (\$503 ) begin
-          \$575  = 1'h0;
+      if (\$670 ) begin
+        if (\$672 ) begin
+          \$748  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$575  = 1'h0;
+      \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = out_groups0;
-    if (\$489 ) begin
-      \$576  = 9'h000;
-    end else if (\$491 ) begin
-      \$576  = \$492 [8:0];
+    \$749  = out_groups0;
+    if (\$658 ) begin
+      \$749  = 9'h000;
+    end else if (\$660 ) begin
+      \$749  = \$661 [8:0];
     end
     if (rst) begin
-      \$576  = 9'h000;
+      \$749  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = out_full1;
-    if (\$494 ) begin
-      \$577  = 1'h1;
+    \$750  = out_full1;
+    if (\$663 ) begin
+      \$750  = 1'h1;
     end
     if (done) begin
-      if (\$508 ) begin
-        \$577  = 1'h0;
+      if (\$677 ) begin
+        \$750  = 1'h0;
       end
     end
     if (rst) begin
-      \$577  = 1'h0;
+      \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = out_pending1;
-    if (\$494 ) begin
-      \$578  = 1'h1;
+    \$751  = out_pending1;
+    if (\$663 ) begin
+      \$751  = 1'h1;
     end
     if (drain_read) begin
-      if (\$501 ) begin
-        if (\$504 ) begin
-          \$578  = 1'h0;
+      if (\$670 ) begin
+        if (\$673 ) begin
+          \$751  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$578  = 1'h0;
+      \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = out_groups1;
-    if (\$494 ) begin
-      \$579  = 9'h000;
-    end else if (\$496 ) begin
-      \$579  = \$497 [8:0];
+    \$752  = out_groups1;
+    if (\$663 ) begin
+      \$752  = 9'h000;
+    end else if (\$665 ) begin
+      \$752  = \$666 [8:0];
     end
     if (rst) begin
-      \$579  = 9'h000;
+      \$752  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = drain_read;
+    \$753  = drain_read;
     if (rst) begin
-      \$580  = 1'h0;
+      \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = drain_inflight;
+    \$754  = drain_inflight;
     if (rst) begin
-      \$581  = 1'h0;
+      \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = drain_lane;
+    \$755  = drain_lane;
     if (drain_read) begin
-      \$582  = drain_elem[2:0];
+      \$755  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = drain_last;
+    \$756  = drain_last;
     if (drain_read) begin
-      \$583  = \$499 ;
+      \$756  = \$668 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = drain_elem;
+    \$757  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$501 ) begin
-        \$584  = 9'h000;
+      if (\$670 ) begin
+        \$757  = 9'h000;
       end else begin
-        \$584  = \$505 [8:0];
+        \$757  = \$674 [8:0];
       end
     end
     if (rst) begin
-      \$584  = 9'h000;
+      \$757  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = drain_slot;
+    \$758  = drain_slot;
     if (drain_read) begin
-      if (\$501 ) begin
-        \$585  = \$502 ;
+      if (\$670 ) begin
+        \$758  = \$671 ;
       end
     end
     if (rst) begin
-      \$585  = 1'h0;
+      \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = release_slot;
+    \$759  = release_slot;
     if (done) begin
-      \$586  = \$506 ;
+      \$759  = \$675 ;
     end
     if (rst) begin
-      \$586  = 1'h0;
+      \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = \$510 [2:0];
+    \$760  = \$679 [2:0];
     if (rst) begin
-      \$587  = 3'h0;
+      \$760  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = { 6'h00, busy };
+    \$761  = { 6'h00, busy };
     if (rst) begin
-      \$588  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$589  = 32'd0;
-    end else begin
-      \$589  = \$511 [31:0];
-    end
-    if (rst) begin
-      \$589  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = { 6'h00, stall_input };
-    if (rst) begin
-      \$590  = 7'h00;
+      \$761  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$591  = 32'd0;
+      \$762  = 32'd0;
     end else begin
-      \$591  = \$512 [31:0];
+      \$762  = \$680 [31:0];
     end
     if (rst) begin
-      \$591  = 32'd0;
+      \$762  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = { 6'h00, stall_output };
+    \$763  = { 6'h00, stall_input };
     if (rst) begin
-      \$592  = 7'h00;
+      \$763  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$593  = 32'd0;
+      \$764  = 32'd0;
     end else begin
-      \$593  = \$513 [31:0];
+      \$764  = \$681 [31:0];
     end
     if (rst) begin
-      \$593  = 32'd0;
+      \$764  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = \$514 ;
+    \$765  = { 6'h00, stall_output };
     if (rst) begin
-      \$594  = 7'h00;
+      \$765  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$595  = 32'd0;
+      \$766  = 32'd0;
     end else begin
-      \$595  = \$515 [31:0];
+      \$766  = \$682 [31:0];
     end
     if (rst) begin
-      \$595  = 32'd0;
+      \$766  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = { 3'h0, \$516  };
+    \$767  = \$683 ;
     if (rst) begin
-      \$596  = 7'h00;
+      \$767  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$597  = 32'd0;
+      \$768  = 32'd0;
     end else begin
-      \$597  = \$517 [31:0];
+      \$768  = \$684 [31:0];
     end
     if (rst) begin
-      \$597  = 32'd0;
+      \$768  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = { 6'h00, issue };
+    \$769  = { 3'h0, \$685  };
     if (rst) begin
-      \$598  = 7'h00;
+      \$769  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$599  = 32'd0;
+      \$770  = 32'd0;
     end else begin
-      \$599  = \$518 [31:0];
+      \$770  = \$686 [31:0];
     end
     if (rst) begin
-      \$599  = 32'd0;
+      \$770  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = { 5'h00, \$519  };
+    \$771  = { 6'h00, issue };
     if (rst) begin
-      \$600  = 7'h00;
+      \$771  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$601  = 32'd0;
+      \$772  = 32'd0;
     end else begin
-      \$601  = \$520 [31:0];
+      \$772  = \$687 [31:0];
     end
     if (rst) begin
-      \$601  = 32'd0;
+      \$772  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = { 6'h00, done };
+    \$773  = { 5'h00, \$688  };
     if (rst) begin
-      \$602  = 7'h00;
+      \$773  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$603  = 32'd0;
+      \$774  = 32'd0;
     end else begin
-      \$603  = \$521 [31:0];
+      \$774  = \$689 [31:0];
     end
     if (rst) begin
-      \$603  = 32'd0;
+      \$774  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$775  = { 6'h00, done };
+    if (rst) begin
+      \$775  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$776  = 32'd0;
+    end else begin
+      \$776  = \$690 [31:0];
+    end
+    if (rst) begin
+      \$776  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4027,117 +4517,125 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_wp__en = { \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68 , \$66  };
   assign next_layer = \$87 [3:0];
   assign nxt_rp__addr = \$87 [2:0];
-  assign \step_valid$123  = step_valid;
-  assign \step_addr$125  = step_addr;
-  assign \step_first$127  = step_first;
-  assign \step_last$129  = step_last;
-  assign \step_rq$131  = step_rq;
-  assign \step_relu$133  = step_relu;
-  assign \step_requantize$135  = step_requantize;
-  assign \step_valid$136  = step_valid;
-  assign \step_addr$137  = step_addr;
-  assign \step_first$138  = step_first;
-  assign \step_last$139  = step_last;
-  assign \step_rq$140  = step_rq;
-  assign \step_relu$141  = step_relu;
-  assign \step_requantize$142  = step_requantize;
-  assign \step_valid$143  = step_valid;
-  assign \step_addr$144  = step_addr;
-  assign \step_first$145  = step_first;
-  assign \step_last$146  = step_last;
-  assign \step_rq$147  = step_rq;
-  assign \step_relu$148  = step_relu;
-  assign \step_requantize$149  = step_requantize;
-  assign \step_valid$150  = step_valid;
-  assign \step_addr$151  = step_addr;
-  assign \step_first$152  = step_first;
-  assign \step_last$153  = step_last;
-  assign \step_rq$154  = step_rq;
-  assign \step_relu$155  = step_relu;
-  assign \step_requantize$156  = step_requantize;
-  assign \step_valid$157  = step_valid;
-  assign \step_addr$158  = step_addr;
-  assign \step_first$159  = step_first;
-  assign \step_last$160  = step_last;
-  assign \step_rq$161  = step_rq;
-  assign \step_relu$162  = step_relu;
-  assign \step_requantize$163  = step_requantize;
-  assign \step_valid$164  = step_valid;
-  assign \step_addr$165  = step_addr;
-  assign \step_first$166  = step_first;
-  assign \step_last$167  = step_last;
-  assign \step_rq$168  = step_rq;
-  assign \step_relu$169  = step_relu;
-  assign \step_requantize$170  = step_requantize;
-  assign \step_valid$171  = step_valid;
-  assign \step_addr$172  = step_addr;
-  assign \step_first$173  = step_first;
-  assign \step_last$174  = step_last;
-  assign \step_rq$175  = step_rq;
-  assign \step_relu$176  = step_relu;
-  assign \step_requantize$177  = step_requantize;
-  assign \step_valid$178  = step_valid;
-  assign \step_addr$179  = step_addr;
-  assign \step_first$180  = step_first;
-  assign \step_last$181  = step_last;
-  assign \step_rq$182  = step_rq;
-  assign \step_relu$183  = step_relu;
-  assign \step_requantize$184  = step_requantize;
+  assign \step_valid$120  = step_valid;
+  assign \step_addr$122  = step_addr;
+  assign \step_first$124  = step_first;
+  assign \step_last$126  = step_last;
+  assign \step_rq$128  = step_rq;
+  assign \step_relu$130  = step_relu;
+  assign \step_requantize$132  = step_requantize;
+  assign \step_valid$133  = step_valid;
+  assign \step_addr$134  = step_addr;
+  assign \step_first$135  = step_first;
+  assign \step_last$136  = step_last;
+  assign \step_rq$137  = step_rq;
+  assign \step_relu$138  = step_relu;
+  assign \step_requantize$139  = step_requantize;
+  assign \step_valid$140  = step_valid;
+  assign \step_addr$141  = step_addr;
+  assign \step_first$142  = step_first;
+  assign \step_last$143  = step_last;
+  assign \step_rq$144  = step_rq;
+  assign \step_relu$145  = step_relu;
+  assign \step_requantize$146  = step_requantize;
+  assign \step_valid$147  = step_valid;
+  assign \step_addr$148  = step_addr;
+  assign \step_first$149  = step_first;
+  assign \step_last$150  = step_last;
+  assign \step_rq$151  = step_rq;
+  assign \step_relu$152  = step_relu;
+  assign \step_requantize$153  = step_requantize;
+  assign \step_valid$154  = step_valid;
+  assign \step_addr$155  = step_addr;
+  assign \step_first$156  = step_first;
+  assign \step_last$157  = step_last;
+  assign \step_rq$158  = step_rq;
+  assign \step_relu$159  = step_relu;
+  assign \step_requantize$160  = step_requantize;
+  assign \step_valid$161  = step_valid;
+  assign \step_addr$162  = step_addr;
+  assign \step_first$163  = step_first;
+  assign \step_last$164  = step_last;
+  assign \step_rq$165  = step_rq;
+  assign \step_relu$166  = step_relu;
+  assign \step_requantize$167  = step_requantize;
+  assign \step_valid$168  = step_valid;
+  assign \step_addr$169  = step_addr;
+  assign \step_first$170  = step_first;
+  assign \step_last$171  = step_last;
+  assign \step_rq$172  = step_rq;
+  assign \step_relu$173  = step_relu;
+  assign \step_requantize$174  = step_requantize;
+  assign \step_valid$175  = step_valid;
+  assign \step_addr$176  = step_addr;
+  assign \step_first$177  = step_first;
+  assign \step_last$178  = step_last;
+  assign \step_rq$179  = step_rq;
+  assign \step_relu$180  = step_relu;
+  assign \step_requantize$181  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
+  assign \act$193  = act_word;
+  assign \act$194  = act_word;
+  assign \act$195  = act_word;
   assign \act$196  = act_word;
   assign \act$197  = act_word;
   assign \act$198  = act_word;
   assign \act$199  = act_word;
-  assign \act$200  = act_word;
-  assign \act$201  = act_word;
-  assign \act$202  = act_word;
-  assign act_wp__addr = \$316 [6:0];
-  assign act_wp__data = { \result$219 [7:0], \result$218 [7:0], \result$217 [7:0], \result$216 [7:0], \result$215 [7:0], \result$214 [7:0], \result$213 [7:0], result[7:0] };
-  assign act_wp__en = { \$332 , \$330 , \$328 , \$326 , \$324 , \$322 , \$320 , \$318  };
+  assign act_wp__addr = \$256 [6:0];
+  assign act_wp__data = { \$791 , \$789 , \$787 , \$785 , \$783 , \$781 , \$779 , \$777  };
+  assign result = { \$778 , \$777  };
+  assign \result$210  = { \$780 , \$779  };
+  assign \result$211  = { \$782 , \$781  };
+  assign \result$212  = { \$784 , \$783  };
+  assign \result$213  = { \$786 , \$785  };
+  assign \result$214  = { \$788 , \$787  };
+  assign \result$215  = { \$790 , \$789  };
+  assign \result$216  = { \$792 , \$791  };
+  assign act_wp__en = { \$272 , \$270 , \$268 , \$266 , \$264 , \$262 , \$260 , \$258  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$334 [5:0];
-  assign \$signature__data  = result;
-  assign \$signature__en$224  = out_write;
-  assign \$signature__addr$225  = \$336 [5:0];
-  assign \$signature__data$226  = \result$213 ;
-  assign \$signature__en$227  = out_write;
-  assign \$signature__addr$228  = \$338 [5:0];
-  assign \$signature__data$229  = \result$214 ;
-  assign \$signature__en$230  = out_write;
-  assign \$signature__addr$231  = \$340 [5:0];
-  assign \$signature__data$232  = \result$215 ;
-  assign \$signature__en$233  = out_write;
-  assign \$signature__addr$234  = \$342 [5:0];
-  assign \$signature__data$235  = \result$216 ;
-  assign \$signature__en$236  = out_write;
-  assign \$signature__addr$237  = \$344 [5:0];
-  assign \$signature__data$238  = \result$217 ;
-  assign \$signature__en$239  = out_write;
-  assign \$signature__addr$240  = \$346 [5:0];
-  assign \$signature__data$241  = \result$218 ;
-  assign \$signature__en$242  = out_write;
-  assign \$signature__addr$243  = \$348 [5:0];
-  assign \$signature__data$244  = \result$219 ;
-  assign \$signature__addr$255  = \$359 [5:0];
-  assign \$signature__en$256  = drain_read;
-  assign \$signature__addr$257  = \$362 [5:0];
-  assign \$signature__en$258  = drain_read;
-  assign \$signature__addr$259  = \$365 [5:0];
-  assign \$signature__en$260  = drain_read;
-  assign \$signature__addr$261  = \$368 [5:0];
-  assign \$signature__en$262  = drain_read;
-  assign \$signature__addr$263  = \$371 [5:0];
-  assign \$signature__en$264  = drain_read;
-  assign \$signature__addr$265  = \$374 [5:0];
-  assign \$signature__en$266  = drain_read;
-  assign \$signature__addr$267  = \$377 [5:0];
-  assign \$signature__en$268  = drain_read;
-  assign \$signature__addr$269  = \$380 [5:0];
-  assign \$signature__en$270  = drain_read;
+  assign \$signature__addr  = \$284 [5:0];
+  assign \$signature__data  = { \$778 , \$777  };
+  assign \$signature__en$231  = out_write;
+  assign \$signature__addr$232  = \$286 [5:0];
+  assign \$signature__data$233  = { \$780 , \$779  };
+  assign \$signature__en$234  = out_write;
+  assign \$signature__addr$235  = \$288 [5:0];
+  assign \$signature__data$236  = { \$782 , \$781  };
+  assign \$signature__en$237  = out_write;
+  assign \$signature__addr$238  = \$290 [5:0];
+  assign \$signature__data$239  = { \$784 , \$783  };
+  assign \$signature__en$240  = out_write;
+  assign \$signature__addr$241  = \$292 [5:0];
+  assign \$signature__data$242  = { \$786 , \$785  };
+  assign \$signature__en$243  = out_write;
+  assign \$signature__addr$244  = \$294 [5:0];
+  assign \$signature__data$245  = { \$788 , \$787  };
+  assign \$signature__en$246  = out_write;
+  assign \$signature__addr$247  = \$296 [5:0];
+  assign \$signature__data$248  = { \$790 , \$789  };
+  assign \$signature__en$249  = out_write;
+  assign \$signature__addr$250  = \$298 [5:0];
+  assign \$signature__data$251  = { \$792 , \$791  };
+  assign \$signature__addr$262  = \$309 [5:0];
+  assign \$signature__en$263  = drain_read;
+  assign \$signature__addr$264  = \$312 [5:0];
+  assign \$signature__en$265  = drain_read;
+  assign \$signature__addr$266  = \$315 [5:0];
+  assign \$signature__en$267  = drain_read;
+  assign \$signature__addr$268  = \$318 [5:0];
+  assign \$signature__en$269  = drain_read;
+  assign \$signature__addr$270  = \$321 [5:0];
+  assign \$signature__en$271  = drain_read;
+  assign \$signature__addr$272  = \$324 [5:0];
+  assign \$signature__en$273  = drain_read;
+  assign \$signature__addr$274  = \$327 [5:0];
+  assign \$signature__en$275  = drain_read;
+  assign \$signature__addr$276  = \$330 [5:0];
+  assign \$signature__en$277  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4168,64 +4666,78 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$78  = in_fire;
   assign \$79  = 1'h1;
   assign \$80  = in_fire;
-  assign \$111  = { \$110 , 3'h0 };
-  assign \$114  = { \$113 , 3'h0 };
-  assign \$129  = \$128 ;
-  assign \$159  = { \$158 , 3'h0 };
-  assign \$162  = { \$161 , 3'h0 };
-  assign \$177  = \$176 ;
-  assign \$225  = { \$224 , 3'h0 };
-  assign \$228  = { \$227 , 3'h0 };
-  assign \$242  = \$240 ;
-  assign \$275  = ctx;
-  assign \$293  = ctx;
-  assign \$312  = wb_group14;
-  assign \$317  = 1'h1;
-  assign \$318  = act_write;
-  assign \$319  = 1'h1;
-  assign \$320  = act_write;
-  assign \$321  = 1'h1;
-  assign \$322  = act_write;
-  assign \$323  = 1'h1;
-  assign \$324  = act_write;
-  assign \$325  = 1'h1;
-  assign \$326  = act_write;
-  assign \$327  = 1'h1;
-  assign \$328  = act_write;
-  assign \$329  = 1'h1;
-  assign \$330  = act_write;
-  assign \$331  = 1'h1;
-  assign \$332  = act_write;
-  assign \$351  = { 3'h0, drain_elem[8:3] };
-  assign \$357  = { 3'h0, drain_elem[8:3] };
-  assign \$360  = { 3'h0, drain_elem[8:3] };
-  assign \$363  = { 3'h0, drain_elem[8:3] };
-  assign \$366  = { 3'h0, drain_elem[8:3] };
-  assign \$369  = { 3'h0, drain_elem[8:3] };
-  assign \$372  = { 3'h0, drain_elem[8:3] };
-  assign \$375  = { 3'h0, drain_elem[8:3] };
-  assign \$378  = { 3'h0, drain_elem[8:3] };
-  assign \$387  = { 3'h0, \$386 [9:3] };
-  assign \$393  = in_wslot;
-  assign \$404  = { 3'h0, \$403 [9:3] };
-  assign \$407  = { 3'h0, \$406 [9:3] };
-  assign \$409  = { 3'h0, \$408 [9:3] };
-  assign \$419  = { 3'h0, \$418 [9:3] };
-  assign \$421  = { 3'h0, \$420 [9:3] };
-  assign \$459  = b_fold;
-  assign \$462  = fold;
-  assign \$466  = fold;
-  assign \$483  = wb_ctx14;
-  assign \$493  = ctx;
-  assign \$495  = wb_ctx14;
-  assign \$504  = drain_slot;
-  assign \$508  = release_slot;
-  assign \$253  = ctx;
-  assign \$269  = ctx;
+  assign \$109  = \$108 ;
+  assign \$132  = \$131 ;
+  assign \$170  = \$168 ;
+  assign \$203  = ctx;
+  assign \$221  = ctx;
+  assign \$235  = in_wslot;
+  assign \$244  = in_wslot;
+  assign \$252  = wb_group14;
+  assign \$257  = 1'h1;
+  assign \$258  = act_write;
+  assign \$259  = 1'h1;
+  assign \$260  = act_write;
+  assign \$261  = 1'h1;
+  assign \$262  = act_write;
+  assign \$263  = 1'h1;
+  assign \$264  = act_write;
+  assign \$265  = 1'h1;
+  assign \$266  = act_write;
+  assign \$267  = 1'h1;
+  assign \$268  = act_write;
+  assign \$269  = 1'h1;
+  assign \$270  = act_write;
+  assign \$271  = 1'h1;
+  assign \$272  = act_write;
+  assign \$278  = wb_ctx14;
+  assign \$301  = { 3'h0, drain_elem[8:3] };
+  assign \$307  = { 3'h0, drain_elem[8:3] };
+  assign \$310  = { 3'h0, drain_elem[8:3] };
+  assign \$313  = { 3'h0, drain_elem[8:3] };
+  assign \$316  = { 3'h0, drain_elem[8:3] };
+  assign \$319  = { 3'h0, drain_elem[8:3] };
+  assign \$322  = { 3'h0, drain_elem[8:3] };
+  assign \$325  = { 3'h0, drain_elem[8:3] };
+  assign \$328  = { 3'h0, drain_elem[8:3] };
+  assign \$337  = { 3'h0, \$336 [9:3] };
+  assign \$343  = in_wslot;
+  assign \$354  = { 3'h0, \$353 [9:3] };
+  assign \$357  = { 3'h0, \$356 [9:3] };
+  assign \$359  = { 3'h0, \$358 [9:3] };
+  assign \$369  = { 3'h0, \$368 [9:3] };
+  assign \$371  = { 3'h0, \$370 [9:3] };
+  assign \$411  = { \$410 , 3'h0 };
+  assign \$414  = { \$413 , 3'h0 };
+  assign \$444  = 1'h0;
+  assign \$450  = { \$449 , 3'h0 };
+  assign \$453  = { \$452 , 3'h0 };
+  assign \$458  = 1'h0;
+  assign \$478  = layer[0];
+  assign \$484  = { \$483 , 3'h0 };
+  assign \$487  = { \$486 , 3'h0 };
+  assign \$493  = layer[0];
+  assign \$508  = { \$507 , 3'h0 };
+  assign \$511  = { \$510 , 3'h0 };
+  assign \$540  = { \$539 , 3'h0 };
+  assign \$544  = { \$543 , 3'h0 };
+  assign \$577  = { \$576 , 3'h0 };
+  assign \$580  = { \$579 , 3'h0 };
+  assign \$608  = { \$607 , 3'h0 };
+  assign \$611  = { \$610 , 3'h0 };
+  assign \$638  = b_fold;
+  assign \$641  = fold;
+  assign \$645  = fold;
+  assign \$662  = ctx;
+  assign \$664  = wb_ctx14;
+  assign \$673  = drain_slot;
+  assign \$677  = release_slot;
+  assign \$181  = ctx;
+  assign \$197  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$433$0 , r_rdy, r_data, w_en, \port$1301$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$391$0 , r_rdy, r_data, w_en, \port$2629$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4250,10 +4762,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$433$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1301$0 ;
-  wire \port$1301$0 ;
-  input [31:0] \port$433$0 ;
-  wire [31:0] \port$433$0 ;
+  input \port$2629$0 ;
+  wire \port$2629$0 ;
+  input [31:0] \port$391$0 ;
+  wire [31:0] \port$391$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4286,7 +4798,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$433$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1301$0 , \port$433$0  };
+      storage[w_port__addr] <= { \port$2629$0 , \port$391$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4348,14 +4860,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$433$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1301$0 , \port$433$0  };
-  assign w_data = { \port$1301$0 , \port$433$0  };
+  assign w_port__data = { \port$2629$0 , \port$391$0  };
+  assign w_data = { \port$2629$0 , \port$391$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2798$0 , \port$2799$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -4380,6 +4892,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [23:0] \$31 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -4471,7 +4985,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  output [31:0] result;
+  output [7:0] \port$2798$0 ;
+  wire [7:0] \port$2798$0 ;
+  output [23:0] \port$2799$0 ;
+  wire [23:0] \port$2799$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5304,6 +5821,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe0_valid7 <= \$27 ;
+  always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
     pe0_last7 <= pe0_last6;
@@ -5452,19 +5971,25 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe0_relu6 <= pe0_relu5;
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
-  always @(posedge clk)
-    pe0_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc),
     .i_m(pe0_m),
     .i_s(pe0_s),
     .i_valid(pe0_done),
-    .o_data(result),
     .o_valid(result_valid),
-    .\port$1422$0 (pe0_flags),
+    .\port$2750$0 (pe0_flags),
+    .rq_ext6(\$31 ),
+    .rq_low6(\$30 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$27  = pe0_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$28  = pe0_acc;
@@ -5521,13 +6046,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$26  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = pe0_valid6;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -5546,40 +6064,183 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign o_data = result;
+  assign result = { \$31 , \$30  };
+  assign o_data = { \$31 , \$30  };
+  assign \port$2798$0  = \$30 ;
+  assign \port$2799$0  = \$31 ;
   assign \$19  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1422$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2750$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [6:0] \$1 ;
-  wire [49:0] \$10 ;
-  wire [49:0] \$11 ;
+  wire [31:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [48:0] \$17 ;
-  wire [48:0] \$18 ;
-  wire [48:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [24:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [32:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [31:0] \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [30:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [33:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [34:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [14:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [61:0] \$6 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [62:0] \$7 ;
-  wire [48:0] \$8 ;
-  wire [48:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -5592,209 +6253,353 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  output [31:0] o_data;
-  reg [31:0] o_data = 32'd0;
+  wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1422$0 ;
-  wire [1:0] \port$1422$0 ;
-  reg [48:0] rq_coarse = 49'h0000000000000;
-  reg [48:0] rq_half = 49'h0000000000000;
+  input [1:0] \port$2750$0 ;
+  wire [1:0] \port$2750$0 ;
+  reg [4:0] rq_above2 = 5'h00;
+  reg [14:0] rq_coarse3 = 15'h0000;
+  reg [4:0] rq_differs3 = 5'h00;
+  output [23:0] rq_ext6;
+  reg [23:0] rq_ext6 = 24'h000000;
+  reg rq_flag4 = 1'h0;
+  output [7:0] rq_low6;
+  reg [7:0] rq_low6 = 8'h00;
   reg [32:0] rq_pp0 = 33'h000000000;
   reg [30:0] rq_pp17 = 31'h00000000;
-  reg [48:0] rq_prod = 49'h0000000000000;
-  reg [48:0] rq_q = 49'h0000000000000;
+  reg [47:0] rq_prod = 48'h000000000000;
+  reg [7:0] rq_qlow5 = 8'h00;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
   reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
-  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
-  reg rq_req6 = 1'h0;
-  reg [5:0] rq_sm11 = 6'h00;
-  reg [5:0] rq_sm12 = 6'h00;
-  reg [5:0] rq_sm13 = 6'h00;
-  reg [5:0] rq_sm14 = 6'h00;
-  reg [5:0] rq_sm15 = 6'h00;
-  reg [5:0] rq_sm16 = 6'h00;
-  wire [5:0] rq_sm1_0;
+  reg [5:0] rq_s1 = 6'h00;
+  reg [5:0] rq_s2 = 6'h00;
+  reg [5:0] rq_s3 = 6'h00;
+  reg [5:0] rq_s4 = 6'h00;
+  reg [5:0] rq_s5 = 6'h00;
+  reg rq_set_ext5 = 1'h0;
+  reg rq_set_hi5 = 1'h0;
+  reg rq_set_lo5 = 1'h0;
+  reg rq_sign3 = 1'h0;
+  reg rq_sign4 = 1'h0;
+  reg rq_take_q5 = 1'h0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
-  reg rq_v6 = 1'h0;
+  reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = i_s - 1'h1;
+  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
   assign \$2  = i_acc[16:0] * i_m;
   assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
   assign \$5  = 1'h0 + \$4 ;
   assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
-  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
-  assign \$10  = $signed(rq_half) + $signed(2'h1);
-  assign \$12  = rq_q[48] & rq_relu5;
-  assign \$13  = ! rq_q[48:7];
-  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
-  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
-  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
-  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
+  assign \$8  = rq_s1[5:3] <= 1'h0;
+  assign \$9  = rq_s1[5:3] <= 1'h1;
+  assign \$10  = rq_s1[5:3] <= 2'h2;
+  assign \$11  = rq_s1[5:3] <= 2'h3;
+  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$13  = rq_prod[14] ^ rq_prod[47];
+  assign \$14  = rq_prod[15] ^ rq_prod[47];
+  assign \$15  = rq_prod[16] ^ rq_prod[47];
+  assign \$16  = rq_prod[17] ^ rq_prod[47];
+  assign \$17  = rq_prod[18] ^ rq_prod[47];
+  assign \$18  = rq_prod[19] ^ rq_prod[47];
+  assign \$19  = rq_prod[20] ^ rq_prod[47];
+  assign \$20  = rq_prod[21] ^ rq_prod[47];
+  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+  assign \$22  = \$21  & rq_above2[0];
+  assign \$23  = rq_prod[22] ^ rq_prod[47];
+  assign \$24  = rq_prod[23] ^ rq_prod[47];
+  assign \$25  = rq_prod[24] ^ rq_prod[47];
+  assign \$26  = rq_prod[25] ^ rq_prod[47];
+  assign \$27  = rq_prod[26] ^ rq_prod[47];
+  assign \$28  = rq_prod[27] ^ rq_prod[47];
+  assign \$29  = rq_prod[28] ^ rq_prod[47];
+  assign \$30  = rq_prod[29] ^ rq_prod[47];
+  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+  assign \$32  = \$31  & rq_above2[1];
+  assign \$33  = rq_prod[30] ^ rq_prod[47];
+  assign \$34  = rq_prod[31] ^ rq_prod[47];
+  assign \$35  = rq_prod[32] ^ rq_prod[47];
+  assign \$36  = rq_prod[33] ^ rq_prod[47];
+  assign \$37  = rq_prod[34] ^ rq_prod[47];
+  assign \$38  = rq_prod[35] ^ rq_prod[47];
+  assign \$39  = rq_prod[36] ^ rq_prod[47];
+  assign \$40  = rq_prod[37] ^ rq_prod[47];
+  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+  assign \$42  = \$41  & rq_above2[2];
+  assign \$43  = rq_prod[38] ^ rq_prod[47];
+  assign \$44  = rq_prod[39] ^ rq_prod[47];
+  assign \$45  = rq_prod[40] ^ rq_prod[47];
+  assign \$46  = rq_prod[41] ^ rq_prod[47];
+  assign \$47  = rq_prod[42] ^ rq_prod[47];
+  assign \$48  = rq_prod[43] ^ rq_prod[47];
+  assign \$49  = rq_prod[44] ^ rq_prod[47];
+  assign \$50  = rq_prod[45] ^ rq_prod[47];
+  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$52  = \$51  & rq_above2[3];
+  assign \$53  = rq_prod[46] ^ rq_prod[47];
+  assign \$55  = \$54  & rq_above2[4];
+  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$70  = | rq_differs3;
+  assign \$71  = rq_coarse3[8] ^ rq_sign3;
+  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = rq_coarse3[9] ^ rq_sign3;
+  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = rq_coarse3[10] ^ rq_sign3;
+  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = rq_coarse3[11] ^ rq_sign3;
+  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = rq_coarse3[12] ^ rq_sign3;
+  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = rq_coarse3[13] ^ rq_sign3;
+  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rq_coarse3[14] ^ rq_sign3;
+  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
+  assign \$93  = \$70  | \$92 ;
+  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$95  = & rq_window4;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_flag4 | \$96 ;
+  assign \$98  = rq_sign4 & \$97 ;
+  assign \$99  = rq_relu4 & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = rq_req4 & \$100 ;
+  assign \$102  = ~ rq_sign4;
+  assign \$103  = & rq_window4;
+  assign \$104  = rq_flag4 | \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$101  & \$106 ;
+  assign \$108  = rq_sign4 & rq_flag4;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = & rq_window4;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = rq_flag4 | \$112 ;
+  assign \$114  = rq_sign4 & \$113 ;
+  assign \$115  = rq_relu4 & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = rq_req4 & \$116 ;
+  assign \$118  = ~ rq_sign4;
+  assign \$119  = & rq_window4;
+  assign \$120  = rq_flag4 | \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = \$117  & \$121 ;
+  assign \$123  = & rq_window4;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_flag4 | \$124 ;
+  assign \$126  = rq_sign4 & \$125 ;
+  assign \$127  = rq_relu4 & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = rq_req4 & \$128 ;
+  assign \$130  = rq_sign4 & rq_flag4;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & rq_window4;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_flag4 | \$133 ;
+  assign \$135  = rq_sign4 & \$134 ;
+  assign \$136  = rq_relu4 & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = rq_req4 & \$137 ;
+  assign \$139  = & rq_window4;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = rq_flag4 | \$140 ;
+  assign \$142  = rq_sign4 & \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = rq_take_q5 & rq_qlow5[0];
+  assign \$145  = \$144  | rq_set_hi5;
+  assign \$146  = rq_take_q5 & rq_qlow5[1];
+  assign \$147  = \$146  | rq_set_hi5;
+  assign \$148  = rq_take_q5 & rq_qlow5[2];
+  assign \$149  = \$148  | rq_set_hi5;
+  assign \$150  = rq_take_q5 & rq_qlow5[3];
+  assign \$151  = \$150  | rq_set_hi5;
+  assign \$152  = rq_take_q5 & rq_qlow5[4];
+  assign \$153  = \$152  | rq_set_hi5;
+  assign \$154  = rq_take_q5 & rq_qlow5[5];
+  assign \$155  = \$154  | rq_set_hi5;
+  assign \$156  = rq_take_q5 & rq_qlow5[6];
+  assign \$157  = \$156  | rq_set_hi5;
+  assign \$158  = rq_take_q5 & rq_qlow5[7];
+  assign \$159  = \$158  | rq_set_lo5;
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
   always @(posedge clk)
-    rq_v1 <= \$20 ;
+    rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1422$0 [0];
+    rq_relu1 <= \port$2750$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1422$0 [1];
+    rq_req1 <= \port$2750$0 [1];
   always @(posedge clk)
-    rq_sm11 <= \$1 [5:0];
+    rq_s1 <= i_s;
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_v2 <= \$21 ;
+    rq_v2 <= \$163 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
     rq_req2 <= rq_req1;
   always @(posedge clk)
-    rq_sm12 <= rq_sm11;
+    rq_s2 <= rq_s1;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    rq_v3 <= \$22 ;
+    rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
     rq_req3 <= rq_req2;
   always @(posedge clk)
-    rq_sm13 <= rq_sm12;
+    rq_s3 <= rq_s2;
   always @(posedge clk)
     rq_raw3 <= rq_raw2;
   always @(posedge clk)
-    rq_v4 <= \$23 ;
+    rq_v4 <= \$165 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
     rq_req4 <= rq_req3;
   always @(posedge clk)
-    rq_sm14 <= rq_sm13;
+    rq_s4 <= rq_s3;
   always @(posedge clk)
     rq_raw4 <= rq_raw3;
   always @(posedge clk)
-    rq_v5 <= \$24 ;
+    rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
     rq_req5 <= rq_req4;
   always @(posedge clk)
-    rq_sm15 <= rq_sm14;
+    rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= rq_raw4;
-  always @(posedge clk)
-    rq_v6 <= \$25 ;
-  always @(posedge clk)
-    rq_relu6 <= rq_relu5;
-  always @(posedge clk)
-    rq_req6 <= rq_req5;
-  always @(posedge clk)
-    rq_sm16 <= rq_sm15;
-  always @(posedge clk)
-    rq_raw6 <= rq_raw5;
+    rq_raw5 <= \$1 ;
   always @(posedge clk)
     rq_pp0 <= \$2 ;
   always @(posedge clk)
     rq_pp17 <= \$3 ;
   always @(posedge clk)
-    rq_prod <= \$7 [48:0];
+    rq_prod <= \$7 [47:0];
   always @(posedge clk)
-    rq_coarse <= \$8 ;
+    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_half <= \$9 ;
+    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
   always @(posedge clk)
-    rq_q <= \$11 [48:0];
+    rq_coarse3 <= \$62 ;
   always @(posedge clk)
-    o_valid <= \$26 ;
+    rq_sign3 <= rq_prod[47];
   always @(posedge clk)
-    o_data <= \$27 ;
+    rq_window4 <= \$69 ;
+  always @(posedge clk)
+    rq_flag4 <= \$93 ;
+  always @(posedge clk)
+    rq_sign4 <= rq_sign3;
+  always @(posedge clk)
+    rq_qlow5 <= \$94 [7:0];
+  always @(posedge clk)
+    rq_take_q5 <= \$110 ;
+  always @(posedge clk)
+    rq_set_hi5 <= \$122 ;
+  always @(posedge clk)
+    rq_set_lo5 <= \$131 ;
+  always @(posedge clk)
+    rq_set_ext5 <= \$143 ;
+  always @(posedge clk)
+    rq_low6 <= \$160 ;
+  always @(posedge clk)
+    rq_ext6 <= \$161 [23:0];
+  always @(posedge clk)
+    o_valid <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$20  = i_valid;
+    \$162  = i_valid;
     if (rst) begin
-      \$20  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$21  = rq_v1;
+    \$163  = rq_v1;
     if (rst) begin
-      \$21  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$22  = rq_v2;
+    \$164  = rq_v2;
     if (rst) begin
-      \$22  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$23  = rq_v3;
+    \$165  = rq_v3;
     if (rst) begin
-      \$23  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$24  = rq_v4;
+    \$166  = rq_v4;
     if (rst) begin
-      \$24  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$25  = rq_v5;
+    \$167  = rq_v5;
     if (rst) begin
-      \$25  = 1'h0;
+      \$167  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$26  = rq_v5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$27  = \$19 [31:0];
-    if (rst) begin
-      \$27  = 32'd0;
-    end
-  end
-  assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1422$0 [0];
-  assign i_requantize = \port$1422$0 [1];
+  assign i_relu = \port$2750$0 [0];
+  assign i_requantize = \port$2750$0 [1];
+  assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$11  = { \$10 [49], \$10 [49:1] };
+  assign \$54  = \$53 ;
+  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2926$0 , \port$2927$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5819,6 +6624,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [23:0] \$31 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -5910,7 +6717,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  output [31:0] result;
+  output [7:0] \port$2926$0 ;
+  wire [7:0] \port$2926$0 ;
+  output [23:0] \port$2927$0 ;
+  wire [23:0] \port$2927$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6743,6 +7553,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe1_valid7 <= \$27 ;
+  always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
     pe1_last7 <= pe1_last6;
@@ -6891,19 +7703,25 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe1_relu6 <= pe1_relu5;
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
-  always @(posedge clk)
-    pe1_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc),
     .i_m(pe1_m),
     .i_s(pe1_s),
     .i_valid(pe1_done),
-    .o_data(result),
     .o_valid(result_valid),
-    .\port$1547$0 (pe1_flags),
+    .\port$2878$0 (pe1_flags),
+    .rq_ext6(\$31 ),
+    .rq_low6(\$30 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$27  = pe1_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$28  = pe1_acc;
@@ -6960,13 +7778,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$26  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = pe1_valid6;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -6985,40 +7796,183 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign o_data = result;
+  assign result = { \$31 , \$30  };
+  assign o_data = { \$31 , \$30  };
+  assign \port$2926$0  = \$30 ;
+  assign \port$2927$0  = \$31 ;
   assign \$19  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1547$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2878$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire [6:0] \$1 ;
-  wire [49:0] \$10 ;
-  wire [49:0] \$11 ;
+  wire [31:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [48:0] \$17 ;
-  wire [48:0] \$18 ;
-  wire [48:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [24:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [32:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [31:0] \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [30:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [33:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [34:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [14:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [61:0] \$6 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [62:0] \$7 ;
-  wire [48:0] \$8 ;
-  wire [48:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -7031,209 +7985,353 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$15
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  output [31:0] o_data;
-  reg [31:0] o_data = 32'd0;
+  wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1547$0 ;
-  wire [1:0] \port$1547$0 ;
-  reg [48:0] rq_coarse = 49'h0000000000000;
-  reg [48:0] rq_half = 49'h0000000000000;
+  input [1:0] \port$2878$0 ;
+  wire [1:0] \port$2878$0 ;
+  reg [4:0] rq_above2 = 5'h00;
+  reg [14:0] rq_coarse3 = 15'h0000;
+  reg [4:0] rq_differs3 = 5'h00;
+  output [23:0] rq_ext6;
+  reg [23:0] rq_ext6 = 24'h000000;
+  reg rq_flag4 = 1'h0;
+  output [7:0] rq_low6;
+  reg [7:0] rq_low6 = 8'h00;
   reg [32:0] rq_pp0 = 33'h000000000;
   reg [30:0] rq_pp17 = 31'h00000000;
-  reg [48:0] rq_prod = 49'h0000000000000;
-  reg [48:0] rq_q = 49'h0000000000000;
+  reg [47:0] rq_prod = 48'h000000000000;
+  reg [7:0] rq_qlow5 = 8'h00;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
   reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
-  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
-  reg rq_req6 = 1'h0;
-  reg [5:0] rq_sm11 = 6'h00;
-  reg [5:0] rq_sm12 = 6'h00;
-  reg [5:0] rq_sm13 = 6'h00;
-  reg [5:0] rq_sm14 = 6'h00;
-  reg [5:0] rq_sm15 = 6'h00;
-  reg [5:0] rq_sm16 = 6'h00;
-  wire [5:0] rq_sm1_0;
+  reg [5:0] rq_s1 = 6'h00;
+  reg [5:0] rq_s2 = 6'h00;
+  reg [5:0] rq_s3 = 6'h00;
+  reg [5:0] rq_s4 = 6'h00;
+  reg [5:0] rq_s5 = 6'h00;
+  reg rq_set_ext5 = 1'h0;
+  reg rq_set_hi5 = 1'h0;
+  reg rq_set_lo5 = 1'h0;
+  reg rq_sign3 = 1'h0;
+  reg rq_sign4 = 1'h0;
+  reg rq_take_q5 = 1'h0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
-  reg rq_v6 = 1'h0;
+  reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = i_s - 1'h1;
+  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
   assign \$2  = i_acc[16:0] * i_m;
   assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
   assign \$5  = 1'h0 + \$4 ;
   assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
-  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
-  assign \$10  = $signed(rq_half) + $signed(2'h1);
-  assign \$12  = rq_q[48] & rq_relu5;
-  assign \$13  = ! rq_q[48:7];
-  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
-  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
-  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
-  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
+  assign \$8  = rq_s1[5:3] <= 1'h0;
+  assign \$9  = rq_s1[5:3] <= 1'h1;
+  assign \$10  = rq_s1[5:3] <= 2'h2;
+  assign \$11  = rq_s1[5:3] <= 2'h3;
+  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$13  = rq_prod[14] ^ rq_prod[47];
+  assign \$14  = rq_prod[15] ^ rq_prod[47];
+  assign \$15  = rq_prod[16] ^ rq_prod[47];
+  assign \$16  = rq_prod[17] ^ rq_prod[47];
+  assign \$17  = rq_prod[18] ^ rq_prod[47];
+  assign \$18  = rq_prod[19] ^ rq_prod[47];
+  assign \$19  = rq_prod[20] ^ rq_prod[47];
+  assign \$20  = rq_prod[21] ^ rq_prod[47];
+  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+  assign \$22  = \$21  & rq_above2[0];
+  assign \$23  = rq_prod[22] ^ rq_prod[47];
+  assign \$24  = rq_prod[23] ^ rq_prod[47];
+  assign \$25  = rq_prod[24] ^ rq_prod[47];
+  assign \$26  = rq_prod[25] ^ rq_prod[47];
+  assign \$27  = rq_prod[26] ^ rq_prod[47];
+  assign \$28  = rq_prod[27] ^ rq_prod[47];
+  assign \$29  = rq_prod[28] ^ rq_prod[47];
+  assign \$30  = rq_prod[29] ^ rq_prod[47];
+  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+  assign \$32  = \$31  & rq_above2[1];
+  assign \$33  = rq_prod[30] ^ rq_prod[47];
+  assign \$34  = rq_prod[31] ^ rq_prod[47];
+  assign \$35  = rq_prod[32] ^ rq_prod[47];
+  assign \$36  = rq_prod[33] ^ rq_prod[47];
+  assign \$37  = rq_prod[34] ^ rq_prod[47];
+  assign \$38  = rq_prod[35] ^ rq_prod[47];
+  assign \$39  = rq_prod[36] ^ rq_prod[47];
+  assign \$40  = rq_prod[37] ^ rq_prod[47];
+  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+  assign \$42  = \$41  & rq_above2[2];
+  assign \$43  = rq_prod[38] ^ rq_prod[47];
+  assign \$44  = rq_prod[39] ^ rq_prod[47];
+  assign \$45  = rq_prod[40] ^ rq_prod[47];
+  assign \$46  = rq_prod[41] ^ rq_prod[47];
+  assign \$47  = rq_prod[42] ^ rq_prod[47];
+  assign \$48  = rq_prod[43] ^ rq_prod[47];
+  assign \$49  = rq_prod[44] ^ rq_prod[47];
+  assign \$50  = rq_prod[45] ^ rq_prod[47];
+  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$52  = \$51  & rq_above2[3];
+  assign \$53  = rq_prod[46] ^ rq_prod[47];
+  assign \$55  = \$54  & rq_above2[4];
+  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$70  = | rq_differs3;
+  assign \$71  = rq_coarse3[8] ^ rq_sign3;
+  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = rq_coarse3[9] ^ rq_sign3;
+  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = rq_coarse3[10] ^ rq_sign3;
+  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = rq_coarse3[11] ^ rq_sign3;
+  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = rq_coarse3[12] ^ rq_sign3;
+  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = rq_coarse3[13] ^ rq_sign3;
+  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rq_coarse3[14] ^ rq_sign3;
+  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
+  assign \$93  = \$70  | \$92 ;
+  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$95  = & rq_window4;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_flag4 | \$96 ;
+  assign \$98  = rq_sign4 & \$97 ;
+  assign \$99  = rq_relu4 & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = rq_req4 & \$100 ;
+  assign \$102  = ~ rq_sign4;
+  assign \$103  = & rq_window4;
+  assign \$104  = rq_flag4 | \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$101  & \$106 ;
+  assign \$108  = rq_sign4 & rq_flag4;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = & rq_window4;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = rq_flag4 | \$112 ;
+  assign \$114  = rq_sign4 & \$113 ;
+  assign \$115  = rq_relu4 & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = rq_req4 & \$116 ;
+  assign \$118  = ~ rq_sign4;
+  assign \$119  = & rq_window4;
+  assign \$120  = rq_flag4 | \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = \$117  & \$121 ;
+  assign \$123  = & rq_window4;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_flag4 | \$124 ;
+  assign \$126  = rq_sign4 & \$125 ;
+  assign \$127  = rq_relu4 & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = rq_req4 & \$128 ;
+  assign \$130  = rq_sign4 & rq_flag4;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & rq_window4;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_flag4 | \$133 ;
+  assign \$135  = rq_sign4 & \$134 ;
+  assign \$136  = rq_relu4 & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = rq_req4 & \$137 ;
+  assign \$139  = & rq_window4;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = rq_flag4 | \$140 ;
+  assign \$142  = rq_sign4 & \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = rq_take_q5 & rq_qlow5[0];
+  assign \$145  = \$144  | rq_set_hi5;
+  assign \$146  = rq_take_q5 & rq_qlow5[1];
+  assign \$147  = \$146  | rq_set_hi5;
+  assign \$148  = rq_take_q5 & rq_qlow5[2];
+  assign \$149  = \$148  | rq_set_hi5;
+  assign \$150  = rq_take_q5 & rq_qlow5[3];
+  assign \$151  = \$150  | rq_set_hi5;
+  assign \$152  = rq_take_q5 & rq_qlow5[4];
+  assign \$153  = \$152  | rq_set_hi5;
+  assign \$154  = rq_take_q5 & rq_qlow5[5];
+  assign \$155  = \$154  | rq_set_hi5;
+  assign \$156  = rq_take_q5 & rq_qlow5[6];
+  assign \$157  = \$156  | rq_set_hi5;
+  assign \$158  = rq_take_q5 & rq_qlow5[7];
+  assign \$159  = \$158  | rq_set_lo5;
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
   always @(posedge clk)
-    rq_v1 <= \$20 ;
+    rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1547$0 [0];
+    rq_relu1 <= \port$2878$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1547$0 [1];
+    rq_req1 <= \port$2878$0 [1];
   always @(posedge clk)
-    rq_sm11 <= \$1 [5:0];
+    rq_s1 <= i_s;
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_v2 <= \$21 ;
+    rq_v2 <= \$163 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
     rq_req2 <= rq_req1;
   always @(posedge clk)
-    rq_sm12 <= rq_sm11;
+    rq_s2 <= rq_s1;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    rq_v3 <= \$22 ;
+    rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
     rq_req3 <= rq_req2;
   always @(posedge clk)
-    rq_sm13 <= rq_sm12;
+    rq_s3 <= rq_s2;
   always @(posedge clk)
     rq_raw3 <= rq_raw2;
   always @(posedge clk)
-    rq_v4 <= \$23 ;
+    rq_v4 <= \$165 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
     rq_req4 <= rq_req3;
   always @(posedge clk)
-    rq_sm14 <= rq_sm13;
+    rq_s4 <= rq_s3;
   always @(posedge clk)
     rq_raw4 <= rq_raw3;
   always @(posedge clk)
-    rq_v5 <= \$24 ;
+    rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
     rq_req5 <= rq_req4;
   always @(posedge clk)
-    rq_sm15 <= rq_sm14;
+    rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= rq_raw4;
-  always @(posedge clk)
-    rq_v6 <= \$25 ;
-  always @(posedge clk)
-    rq_relu6 <= rq_relu5;
-  always @(posedge clk)
-    rq_req6 <= rq_req5;
-  always @(posedge clk)
-    rq_sm16 <= rq_sm15;
-  always @(posedge clk)
-    rq_raw6 <= rq_raw5;
+    rq_raw5 <= \$1 ;
   always @(posedge clk)
     rq_pp0 <= \$2 ;
   always @(posedge clk)
     rq_pp17 <= \$3 ;
   always @(posedge clk)
-    rq_prod <= \$7 [48:0];
+    rq_prod <= \$7 [47:0];
   always @(posedge clk)
-    rq_coarse <= \$8 ;
+    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_half <= \$9 ;
+    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
   always @(posedge clk)
-    rq_q <= \$11 [48:0];
+    rq_coarse3 <= \$62 ;
   always @(posedge clk)
-    o_valid <= \$26 ;
+    rq_sign3 <= rq_prod[47];
   always @(posedge clk)
-    o_data <= \$27 ;
+    rq_window4 <= \$69 ;
+  always @(posedge clk)
+    rq_flag4 <= \$93 ;
+  always @(posedge clk)
+    rq_sign4 <= rq_sign3;
+  always @(posedge clk)
+    rq_qlow5 <= \$94 [7:0];
+  always @(posedge clk)
+    rq_take_q5 <= \$110 ;
+  always @(posedge clk)
+    rq_set_hi5 <= \$122 ;
+  always @(posedge clk)
+    rq_set_lo5 <= \$131 ;
+  always @(posedge clk)
+    rq_set_ext5 <= \$143 ;
+  always @(posedge clk)
+    rq_low6 <= \$160 ;
+  always @(posedge clk)
+    rq_ext6 <= \$161 [23:0];
+  always @(posedge clk)
+    o_valid <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$20  = i_valid;
+    \$162  = i_valid;
     if (rst) begin
-      \$20  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$21  = rq_v1;
+    \$163  = rq_v1;
     if (rst) begin
-      \$21  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$22  = rq_v2;
+    \$164  = rq_v2;
     if (rst) begin
-      \$22  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$23  = rq_v3;
+    \$165  = rq_v3;
     if (rst) begin
-      \$23  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$24  = rq_v4;
+    \$166  = rq_v4;
     if (rst) begin
-      \$24  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$25  = rq_v5;
+    \$167  = rq_v5;
     if (rst) begin
-      \$25  = 1'h0;
+      \$167  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$26  = rq_v5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$27  = \$19 [31:0];
-    if (rst) begin
-      \$27  = 32'd0;
-    end
-  end
-  assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1547$0 [0];
-  assign i_requantize = \port$1547$0 [1];
+  assign i_relu = \port$2878$0 [0];
+  assign i_requantize = \port$2878$0 [1];
+  assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$11  = { \$10 [49], \$10 [49:1] };
+  assign \$54  = \$53 ;
+  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3054$0 , \port$3055$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7258,6 +8356,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [23:0] \$31 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -7349,7 +8449,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  output [31:0] result;
+  output [7:0] \port$3054$0 ;
+  wire [7:0] \port$3054$0 ;
+  output [23:0] \port$3055$0 ;
+  wire [23:0] \port$3055$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8182,6 +9285,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe2_valid7 <= \$27 ;
+  always @(posedge clk)
     pe2_first7 <= pe2_first6;
   always @(posedge clk)
     pe2_last7 <= pe2_last6;
@@ -8330,19 +9435,25 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe2_relu6 <= pe2_relu5;
   always @(posedge clk)
     pe2_requantize6 <= pe2_requantize5;
-  always @(posedge clk)
-    pe2_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
     .i_acc(pe2_acc),
     .i_m(pe2_m),
     .i_s(pe2_s),
     .i_valid(pe2_done),
-    .o_data(result),
     .o_valid(result_valid),
-    .\port$1672$0 (pe2_flags),
+    .\port$3006$0 (pe2_flags),
+    .rq_ext6(\$31 ),
+    .rq_low6(\$30 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$27  = pe2_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$28  = pe2_acc;
@@ -8399,13 +9510,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$26  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$27  = pe2_valid6;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -8424,40 +9528,183 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe2_flags[0];
   assign i_requantize = pe2_flags[1];
   assign o_valid = result_valid;
-  assign o_data = result;
+  assign result = { \$31 , \$30  };
+  assign o_data = { \$31 , \$30  };
+  assign \port$3054$0  = \$30 ;
+  assign \port$3055$0  = \$31 ;
   assign \$19  = { pe2_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$1672$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3006$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
-  wire [6:0] \$1 ;
-  wire [49:0] \$10 ;
-  wire [49:0] \$11 ;
+  wire [31:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [48:0] \$17 ;
-  wire [48:0] \$18 ;
-  wire [48:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [24:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [32:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [31:0] \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [30:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [33:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [34:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [14:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [61:0] \$6 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [62:0] \$7 ;
-  wire [48:0] \$8 ;
-  wire [48:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -8470,209 +9717,353 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$16
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  output [31:0] o_data;
-  reg [31:0] o_data = 32'd0;
+  wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1672$0 ;
-  wire [1:0] \port$1672$0 ;
-  reg [48:0] rq_coarse = 49'h0000000000000;
-  reg [48:0] rq_half = 49'h0000000000000;
+  input [1:0] \port$3006$0 ;
+  wire [1:0] \port$3006$0 ;
+  reg [4:0] rq_above2 = 5'h00;
+  reg [14:0] rq_coarse3 = 15'h0000;
+  reg [4:0] rq_differs3 = 5'h00;
+  output [23:0] rq_ext6;
+  reg [23:0] rq_ext6 = 24'h000000;
+  reg rq_flag4 = 1'h0;
+  output [7:0] rq_low6;
+  reg [7:0] rq_low6 = 8'h00;
   reg [32:0] rq_pp0 = 33'h000000000;
   reg [30:0] rq_pp17 = 31'h00000000;
-  reg [48:0] rq_prod = 49'h0000000000000;
-  reg [48:0] rq_q = 49'h0000000000000;
+  reg [47:0] rq_prod = 48'h000000000000;
+  reg [7:0] rq_qlow5 = 8'h00;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
   reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
-  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
-  reg rq_req6 = 1'h0;
-  reg [5:0] rq_sm11 = 6'h00;
-  reg [5:0] rq_sm12 = 6'h00;
-  reg [5:0] rq_sm13 = 6'h00;
-  reg [5:0] rq_sm14 = 6'h00;
-  reg [5:0] rq_sm15 = 6'h00;
-  reg [5:0] rq_sm16 = 6'h00;
-  wire [5:0] rq_sm1_0;
+  reg [5:0] rq_s1 = 6'h00;
+  reg [5:0] rq_s2 = 6'h00;
+  reg [5:0] rq_s3 = 6'h00;
+  reg [5:0] rq_s4 = 6'h00;
+  reg [5:0] rq_s5 = 6'h00;
+  reg rq_set_ext5 = 1'h0;
+  reg rq_set_hi5 = 1'h0;
+  reg rq_set_lo5 = 1'h0;
+  reg rq_sign3 = 1'h0;
+  reg rq_sign4 = 1'h0;
+  reg rq_take_q5 = 1'h0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
-  reg rq_v6 = 1'h0;
+  reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = i_s - 1'h1;
+  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
   assign \$2  = i_acc[16:0] * i_m;
   assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
   assign \$5  = 1'h0 + \$4 ;
   assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
-  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
-  assign \$10  = $signed(rq_half) + $signed(2'h1);
-  assign \$12  = rq_q[48] & rq_relu5;
-  assign \$13  = ! rq_q[48:7];
-  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
-  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
-  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
-  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
+  assign \$8  = rq_s1[5:3] <= 1'h0;
+  assign \$9  = rq_s1[5:3] <= 1'h1;
+  assign \$10  = rq_s1[5:3] <= 2'h2;
+  assign \$11  = rq_s1[5:3] <= 2'h3;
+  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$13  = rq_prod[14] ^ rq_prod[47];
+  assign \$14  = rq_prod[15] ^ rq_prod[47];
+  assign \$15  = rq_prod[16] ^ rq_prod[47];
+  assign \$16  = rq_prod[17] ^ rq_prod[47];
+  assign \$17  = rq_prod[18] ^ rq_prod[47];
+  assign \$18  = rq_prod[19] ^ rq_prod[47];
+  assign \$19  = rq_prod[20] ^ rq_prod[47];
+  assign \$20  = rq_prod[21] ^ rq_prod[47];
+  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+  assign \$22  = \$21  & rq_above2[0];
+  assign \$23  = rq_prod[22] ^ rq_prod[47];
+  assign \$24  = rq_prod[23] ^ rq_prod[47];
+  assign \$25  = rq_prod[24] ^ rq_prod[47];
+  assign \$26  = rq_prod[25] ^ rq_prod[47];
+  assign \$27  = rq_prod[26] ^ rq_prod[47];
+  assign \$28  = rq_prod[27] ^ rq_prod[47];
+  assign \$29  = rq_prod[28] ^ rq_prod[47];
+  assign \$30  = rq_prod[29] ^ rq_prod[47];
+  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+  assign \$32  = \$31  & rq_above2[1];
+  assign \$33  = rq_prod[30] ^ rq_prod[47];
+  assign \$34  = rq_prod[31] ^ rq_prod[47];
+  assign \$35  = rq_prod[32] ^ rq_prod[47];
+  assign \$36  = rq_prod[33] ^ rq_prod[47];
+  assign \$37  = rq_prod[34] ^ rq_prod[47];
+  assign \$38  = rq_prod[35] ^ rq_prod[47];
+  assign \$39  = rq_prod[36] ^ rq_prod[47];
+  assign \$40  = rq_prod[37] ^ rq_prod[47];
+  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+  assign \$42  = \$41  & rq_above2[2];
+  assign \$43  = rq_prod[38] ^ rq_prod[47];
+  assign \$44  = rq_prod[39] ^ rq_prod[47];
+  assign \$45  = rq_prod[40] ^ rq_prod[47];
+  assign \$46  = rq_prod[41] ^ rq_prod[47];
+  assign \$47  = rq_prod[42] ^ rq_prod[47];
+  assign \$48  = rq_prod[43] ^ rq_prod[47];
+  assign \$49  = rq_prod[44] ^ rq_prod[47];
+  assign \$50  = rq_prod[45] ^ rq_prod[47];
+  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$52  = \$51  & rq_above2[3];
+  assign \$53  = rq_prod[46] ^ rq_prod[47];
+  assign \$55  = \$54  & rq_above2[4];
+  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$70  = | rq_differs3;
+  assign \$71  = rq_coarse3[8] ^ rq_sign3;
+  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = rq_coarse3[9] ^ rq_sign3;
+  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = rq_coarse3[10] ^ rq_sign3;
+  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = rq_coarse3[11] ^ rq_sign3;
+  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = rq_coarse3[12] ^ rq_sign3;
+  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = rq_coarse3[13] ^ rq_sign3;
+  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rq_coarse3[14] ^ rq_sign3;
+  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
+  assign \$93  = \$70  | \$92 ;
+  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$95  = & rq_window4;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_flag4 | \$96 ;
+  assign \$98  = rq_sign4 & \$97 ;
+  assign \$99  = rq_relu4 & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = rq_req4 & \$100 ;
+  assign \$102  = ~ rq_sign4;
+  assign \$103  = & rq_window4;
+  assign \$104  = rq_flag4 | \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$101  & \$106 ;
+  assign \$108  = rq_sign4 & rq_flag4;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = & rq_window4;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = rq_flag4 | \$112 ;
+  assign \$114  = rq_sign4 & \$113 ;
+  assign \$115  = rq_relu4 & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = rq_req4 & \$116 ;
+  assign \$118  = ~ rq_sign4;
+  assign \$119  = & rq_window4;
+  assign \$120  = rq_flag4 | \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = \$117  & \$121 ;
+  assign \$123  = & rq_window4;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_flag4 | \$124 ;
+  assign \$126  = rq_sign4 & \$125 ;
+  assign \$127  = rq_relu4 & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = rq_req4 & \$128 ;
+  assign \$130  = rq_sign4 & rq_flag4;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & rq_window4;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_flag4 | \$133 ;
+  assign \$135  = rq_sign4 & \$134 ;
+  assign \$136  = rq_relu4 & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = rq_req4 & \$137 ;
+  assign \$139  = & rq_window4;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = rq_flag4 | \$140 ;
+  assign \$142  = rq_sign4 & \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = rq_take_q5 & rq_qlow5[0];
+  assign \$145  = \$144  | rq_set_hi5;
+  assign \$146  = rq_take_q5 & rq_qlow5[1];
+  assign \$147  = \$146  | rq_set_hi5;
+  assign \$148  = rq_take_q5 & rq_qlow5[2];
+  assign \$149  = \$148  | rq_set_hi5;
+  assign \$150  = rq_take_q5 & rq_qlow5[3];
+  assign \$151  = \$150  | rq_set_hi5;
+  assign \$152  = rq_take_q5 & rq_qlow5[4];
+  assign \$153  = \$152  | rq_set_hi5;
+  assign \$154  = rq_take_q5 & rq_qlow5[5];
+  assign \$155  = \$154  | rq_set_hi5;
+  assign \$156  = rq_take_q5 & rq_qlow5[6];
+  assign \$157  = \$156  | rq_set_hi5;
+  assign \$158  = rq_take_q5 & rq_qlow5[7];
+  assign \$159  = \$158  | rq_set_lo5;
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
   always @(posedge clk)
-    rq_v1 <= \$20 ;
+    rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1672$0 [0];
+    rq_relu1 <= \port$3006$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1672$0 [1];
+    rq_req1 <= \port$3006$0 [1];
   always @(posedge clk)
-    rq_sm11 <= \$1 [5:0];
+    rq_s1 <= i_s;
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_v2 <= \$21 ;
+    rq_v2 <= \$163 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
     rq_req2 <= rq_req1;
   always @(posedge clk)
-    rq_sm12 <= rq_sm11;
+    rq_s2 <= rq_s1;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    rq_v3 <= \$22 ;
+    rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
     rq_req3 <= rq_req2;
   always @(posedge clk)
-    rq_sm13 <= rq_sm12;
+    rq_s3 <= rq_s2;
   always @(posedge clk)
     rq_raw3 <= rq_raw2;
   always @(posedge clk)
-    rq_v4 <= \$23 ;
+    rq_v4 <= \$165 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
     rq_req4 <= rq_req3;
   always @(posedge clk)
-    rq_sm14 <= rq_sm13;
+    rq_s4 <= rq_s3;
   always @(posedge clk)
     rq_raw4 <= rq_raw3;
   always @(posedge clk)
-    rq_v5 <= \$24 ;
+    rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
     rq_req5 <= rq_req4;
   always @(posedge clk)
-    rq_sm15 <= rq_sm14;
+    rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= rq_raw4;
-  always @(posedge clk)
-    rq_v6 <= \$25 ;
-  always @(posedge clk)
-    rq_relu6 <= rq_relu5;
-  always @(posedge clk)
-    rq_req6 <= rq_req5;
-  always @(posedge clk)
-    rq_sm16 <= rq_sm15;
-  always @(posedge clk)
-    rq_raw6 <= rq_raw5;
+    rq_raw5 <= \$1 ;
   always @(posedge clk)
     rq_pp0 <= \$2 ;
   always @(posedge clk)
     rq_pp17 <= \$3 ;
   always @(posedge clk)
-    rq_prod <= \$7 [48:0];
+    rq_prod <= \$7 [47:0];
   always @(posedge clk)
-    rq_coarse <= \$8 ;
+    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_half <= \$9 ;
+    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
   always @(posedge clk)
-    rq_q <= \$11 [48:0];
+    rq_coarse3 <= \$62 ;
   always @(posedge clk)
-    o_valid <= \$26 ;
+    rq_sign3 <= rq_prod[47];
   always @(posedge clk)
-    o_data <= \$27 ;
+    rq_window4 <= \$69 ;
+  always @(posedge clk)
+    rq_flag4 <= \$93 ;
+  always @(posedge clk)
+    rq_sign4 <= rq_sign3;
+  always @(posedge clk)
+    rq_qlow5 <= \$94 [7:0];
+  always @(posedge clk)
+    rq_take_q5 <= \$110 ;
+  always @(posedge clk)
+    rq_set_hi5 <= \$122 ;
+  always @(posedge clk)
+    rq_set_lo5 <= \$131 ;
+  always @(posedge clk)
+    rq_set_ext5 <= \$143 ;
+  always @(posedge clk)
+    rq_low6 <= \$160 ;
+  always @(posedge clk)
+    rq_ext6 <= \$161 [23:0];
+  always @(posedge clk)
+    o_valid <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$20  = i_valid;
+    \$162  = i_valid;
     if (rst) begin
-      \$20  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$21  = rq_v1;
+    \$163  = rq_v1;
     if (rst) begin
-      \$21  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$22  = rq_v2;
+    \$164  = rq_v2;
     if (rst) begin
-      \$22  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$23  = rq_v3;
+    \$165  = rq_v3;
     if (rst) begin
-      \$23  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$24  = rq_v4;
+    \$166  = rq_v4;
     if (rst) begin
-      \$24  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$25  = rq_v5;
+    \$167  = rq_v5;
     if (rst) begin
-      \$25  = 1'h0;
+      \$167  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$26  = rq_v5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$27  = \$19 [31:0];
-    if (rst) begin
-      \$27  = 32'd0;
-    end
-  end
-  assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1672$0 [0];
-  assign i_requantize = \port$1672$0 [1];
+  assign i_relu = \port$3006$0 [0];
+  assign i_requantize = \port$3006$0 [1];
+  assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$11  = { \$10 [49], \$10 [49:1] };
+  assign \$54  = \$53 ;
+  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3182$0 , \port$3183$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8697,6 +10088,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [23:0] \$31 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -8788,7 +10181,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  output [31:0] result;
+  output [7:0] \port$3182$0 ;
+  wire [7:0] \port$3182$0 ;
+  output [23:0] \port$3183$0 ;
+  wire [23:0] \port$3183$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9621,6 +11017,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe3_valid7 <= \$27 ;
+  always @(posedge clk)
     pe3_first7 <= pe3_first6;
   always @(posedge clk)
     pe3_last7 <= pe3_last6;
@@ -9769,19 +11167,25 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe3_relu6 <= pe3_relu5;
   always @(posedge clk)
     pe3_requantize6 <= pe3_requantize5;
-  always @(posedge clk)
-    pe3_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
     .i_acc(pe3_acc),
     .i_m(pe3_m),
     .i_s(pe3_s),
     .i_valid(pe3_done),
-    .o_data(result),
     .o_valid(result_valid),
-    .\port$1797$0 (pe3_flags),
+    .\port$3134$0 (pe3_flags),
+    .rq_ext6(\$31 ),
+    .rq_low6(\$30 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$27  = pe3_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$28  = pe3_acc;
@@ -9838,13 +11242,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$26  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$27  = pe3_valid6;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -9863,40 +11260,183 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe3_flags[0];
   assign i_requantize = pe3_flags[1];
   assign o_valid = result_valid;
-  assign o_data = result;
+  assign result = { \$31 , \$30  };
+  assign o_data = { \$31 , \$30  };
+  assign \port$3182$0  = \$30 ;
+  assign \port$3183$0  = \$31 ;
   assign \$19  = { pe3_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$1797$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3134$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
-  wire [6:0] \$1 ;
-  wire [49:0] \$10 ;
-  wire [49:0] \$11 ;
+  wire [31:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [48:0] \$17 ;
-  wire [48:0] \$18 ;
-  wire [48:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [24:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [32:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [31:0] \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [30:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [33:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [34:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [14:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [61:0] \$6 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [62:0] \$7 ;
-  wire [48:0] \$8 ;
-  wire [48:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -9909,209 +11449,353 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$17
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  output [31:0] o_data;
-  reg [31:0] o_data = 32'd0;
+  wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1797$0 ;
-  wire [1:0] \port$1797$0 ;
-  reg [48:0] rq_coarse = 49'h0000000000000;
-  reg [48:0] rq_half = 49'h0000000000000;
+  input [1:0] \port$3134$0 ;
+  wire [1:0] \port$3134$0 ;
+  reg [4:0] rq_above2 = 5'h00;
+  reg [14:0] rq_coarse3 = 15'h0000;
+  reg [4:0] rq_differs3 = 5'h00;
+  output [23:0] rq_ext6;
+  reg [23:0] rq_ext6 = 24'h000000;
+  reg rq_flag4 = 1'h0;
+  output [7:0] rq_low6;
+  reg [7:0] rq_low6 = 8'h00;
   reg [32:0] rq_pp0 = 33'h000000000;
   reg [30:0] rq_pp17 = 31'h00000000;
-  reg [48:0] rq_prod = 49'h0000000000000;
-  reg [48:0] rq_q = 49'h0000000000000;
+  reg [47:0] rq_prod = 48'h000000000000;
+  reg [7:0] rq_qlow5 = 8'h00;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
   reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
-  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
-  reg rq_req6 = 1'h0;
-  reg [5:0] rq_sm11 = 6'h00;
-  reg [5:0] rq_sm12 = 6'h00;
-  reg [5:0] rq_sm13 = 6'h00;
-  reg [5:0] rq_sm14 = 6'h00;
-  reg [5:0] rq_sm15 = 6'h00;
-  reg [5:0] rq_sm16 = 6'h00;
-  wire [5:0] rq_sm1_0;
+  reg [5:0] rq_s1 = 6'h00;
+  reg [5:0] rq_s2 = 6'h00;
+  reg [5:0] rq_s3 = 6'h00;
+  reg [5:0] rq_s4 = 6'h00;
+  reg [5:0] rq_s5 = 6'h00;
+  reg rq_set_ext5 = 1'h0;
+  reg rq_set_hi5 = 1'h0;
+  reg rq_set_lo5 = 1'h0;
+  reg rq_sign3 = 1'h0;
+  reg rq_sign4 = 1'h0;
+  reg rq_take_q5 = 1'h0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
-  reg rq_v6 = 1'h0;
+  reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = i_s - 1'h1;
+  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
   assign \$2  = i_acc[16:0] * i_m;
   assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
   assign \$5  = 1'h0 + \$4 ;
   assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
-  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
-  assign \$10  = $signed(rq_half) + $signed(2'h1);
-  assign \$12  = rq_q[48] & rq_relu5;
-  assign \$13  = ! rq_q[48:7];
-  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
-  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
-  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
-  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
+  assign \$8  = rq_s1[5:3] <= 1'h0;
+  assign \$9  = rq_s1[5:3] <= 1'h1;
+  assign \$10  = rq_s1[5:3] <= 2'h2;
+  assign \$11  = rq_s1[5:3] <= 2'h3;
+  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$13  = rq_prod[14] ^ rq_prod[47];
+  assign \$14  = rq_prod[15] ^ rq_prod[47];
+  assign \$15  = rq_prod[16] ^ rq_prod[47];
+  assign \$16  = rq_prod[17] ^ rq_prod[47];
+  assign \$17  = rq_prod[18] ^ rq_prod[47];
+  assign \$18  = rq_prod[19] ^ rq_prod[47];
+  assign \$19  = rq_prod[20] ^ rq_prod[47];
+  assign \$20  = rq_prod[21] ^ rq_prod[47];
+  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+  assign \$22  = \$21  & rq_above2[0];
+  assign \$23  = rq_prod[22] ^ rq_prod[47];
+  assign \$24  = rq_prod[23] ^ rq_prod[47];
+  assign \$25  = rq_prod[24] ^ rq_prod[47];
+  assign \$26  = rq_prod[25] ^ rq_prod[47];
+  assign \$27  = rq_prod[26] ^ rq_prod[47];
+  assign \$28  = rq_prod[27] ^ rq_prod[47];
+  assign \$29  = rq_prod[28] ^ rq_prod[47];
+  assign \$30  = rq_prod[29] ^ rq_prod[47];
+  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+  assign \$32  = \$31  & rq_above2[1];
+  assign \$33  = rq_prod[30] ^ rq_prod[47];
+  assign \$34  = rq_prod[31] ^ rq_prod[47];
+  assign \$35  = rq_prod[32] ^ rq_prod[47];
+  assign \$36  = rq_prod[33] ^ rq_prod[47];
+  assign \$37  = rq_prod[34] ^ rq_prod[47];
+  assign \$38  = rq_prod[35] ^ rq_prod[47];
+  assign \$39  = rq_prod[36] ^ rq_prod[47];
+  assign \$40  = rq_prod[37] ^ rq_prod[47];
+  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+  assign \$42  = \$41  & rq_above2[2];
+  assign \$43  = rq_prod[38] ^ rq_prod[47];
+  assign \$44  = rq_prod[39] ^ rq_prod[47];
+  assign \$45  = rq_prod[40] ^ rq_prod[47];
+  assign \$46  = rq_prod[41] ^ rq_prod[47];
+  assign \$47  = rq_prod[42] ^ rq_prod[47];
+  assign \$48  = rq_prod[43] ^ rq_prod[47];
+  assign \$49  = rq_prod[44] ^ rq_prod[47];
+  assign \$50  = rq_prod[45] ^ rq_prod[47];
+  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$52  = \$51  & rq_above2[3];
+  assign \$53  = rq_prod[46] ^ rq_prod[47];
+  assign \$55  = \$54  & rq_above2[4];
+  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$70  = | rq_differs3;
+  assign \$71  = rq_coarse3[8] ^ rq_sign3;
+  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = rq_coarse3[9] ^ rq_sign3;
+  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = rq_coarse3[10] ^ rq_sign3;
+  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = rq_coarse3[11] ^ rq_sign3;
+  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = rq_coarse3[12] ^ rq_sign3;
+  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = rq_coarse3[13] ^ rq_sign3;
+  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rq_coarse3[14] ^ rq_sign3;
+  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
+  assign \$93  = \$70  | \$92 ;
+  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$95  = & rq_window4;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_flag4 | \$96 ;
+  assign \$98  = rq_sign4 & \$97 ;
+  assign \$99  = rq_relu4 & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = rq_req4 & \$100 ;
+  assign \$102  = ~ rq_sign4;
+  assign \$103  = & rq_window4;
+  assign \$104  = rq_flag4 | \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$101  & \$106 ;
+  assign \$108  = rq_sign4 & rq_flag4;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = & rq_window4;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = rq_flag4 | \$112 ;
+  assign \$114  = rq_sign4 & \$113 ;
+  assign \$115  = rq_relu4 & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = rq_req4 & \$116 ;
+  assign \$118  = ~ rq_sign4;
+  assign \$119  = & rq_window4;
+  assign \$120  = rq_flag4 | \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = \$117  & \$121 ;
+  assign \$123  = & rq_window4;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_flag4 | \$124 ;
+  assign \$126  = rq_sign4 & \$125 ;
+  assign \$127  = rq_relu4 & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = rq_req4 & \$128 ;
+  assign \$130  = rq_sign4 & rq_flag4;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & rq_window4;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_flag4 | \$133 ;
+  assign \$135  = rq_sign4 & \$134 ;
+  assign \$136  = rq_relu4 & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = rq_req4 & \$137 ;
+  assign \$139  = & rq_window4;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = rq_flag4 | \$140 ;
+  assign \$142  = rq_sign4 & \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = rq_take_q5 & rq_qlow5[0];
+  assign \$145  = \$144  | rq_set_hi5;
+  assign \$146  = rq_take_q5 & rq_qlow5[1];
+  assign \$147  = \$146  | rq_set_hi5;
+  assign \$148  = rq_take_q5 & rq_qlow5[2];
+  assign \$149  = \$148  | rq_set_hi5;
+  assign \$150  = rq_take_q5 & rq_qlow5[3];
+  assign \$151  = \$150  | rq_set_hi5;
+  assign \$152  = rq_take_q5 & rq_qlow5[4];
+  assign \$153  = \$152  | rq_set_hi5;
+  assign \$154  = rq_take_q5 & rq_qlow5[5];
+  assign \$155  = \$154  | rq_set_hi5;
+  assign \$156  = rq_take_q5 & rq_qlow5[6];
+  assign \$157  = \$156  | rq_set_hi5;
+  assign \$158  = rq_take_q5 & rq_qlow5[7];
+  assign \$159  = \$158  | rq_set_lo5;
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
   always @(posedge clk)
-    rq_v1 <= \$20 ;
+    rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1797$0 [0];
+    rq_relu1 <= \port$3134$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1797$0 [1];
+    rq_req1 <= \port$3134$0 [1];
   always @(posedge clk)
-    rq_sm11 <= \$1 [5:0];
+    rq_s1 <= i_s;
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_v2 <= \$21 ;
+    rq_v2 <= \$163 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
     rq_req2 <= rq_req1;
   always @(posedge clk)
-    rq_sm12 <= rq_sm11;
+    rq_s2 <= rq_s1;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    rq_v3 <= \$22 ;
+    rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
     rq_req3 <= rq_req2;
   always @(posedge clk)
-    rq_sm13 <= rq_sm12;
+    rq_s3 <= rq_s2;
   always @(posedge clk)
     rq_raw3 <= rq_raw2;
   always @(posedge clk)
-    rq_v4 <= \$23 ;
+    rq_v4 <= \$165 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
     rq_req4 <= rq_req3;
   always @(posedge clk)
-    rq_sm14 <= rq_sm13;
+    rq_s4 <= rq_s3;
   always @(posedge clk)
     rq_raw4 <= rq_raw3;
   always @(posedge clk)
-    rq_v5 <= \$24 ;
+    rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
     rq_req5 <= rq_req4;
   always @(posedge clk)
-    rq_sm15 <= rq_sm14;
+    rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= rq_raw4;
-  always @(posedge clk)
-    rq_v6 <= \$25 ;
-  always @(posedge clk)
-    rq_relu6 <= rq_relu5;
-  always @(posedge clk)
-    rq_req6 <= rq_req5;
-  always @(posedge clk)
-    rq_sm16 <= rq_sm15;
-  always @(posedge clk)
-    rq_raw6 <= rq_raw5;
+    rq_raw5 <= \$1 ;
   always @(posedge clk)
     rq_pp0 <= \$2 ;
   always @(posedge clk)
     rq_pp17 <= \$3 ;
   always @(posedge clk)
-    rq_prod <= \$7 [48:0];
+    rq_prod <= \$7 [47:0];
   always @(posedge clk)
-    rq_coarse <= \$8 ;
+    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_half <= \$9 ;
+    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
   always @(posedge clk)
-    rq_q <= \$11 [48:0];
+    rq_coarse3 <= \$62 ;
   always @(posedge clk)
-    o_valid <= \$26 ;
+    rq_sign3 <= rq_prod[47];
   always @(posedge clk)
-    o_data <= \$27 ;
+    rq_window4 <= \$69 ;
+  always @(posedge clk)
+    rq_flag4 <= \$93 ;
+  always @(posedge clk)
+    rq_sign4 <= rq_sign3;
+  always @(posedge clk)
+    rq_qlow5 <= \$94 [7:0];
+  always @(posedge clk)
+    rq_take_q5 <= \$110 ;
+  always @(posedge clk)
+    rq_set_hi5 <= \$122 ;
+  always @(posedge clk)
+    rq_set_lo5 <= \$131 ;
+  always @(posedge clk)
+    rq_set_ext5 <= \$143 ;
+  always @(posedge clk)
+    rq_low6 <= \$160 ;
+  always @(posedge clk)
+    rq_ext6 <= \$161 [23:0];
+  always @(posedge clk)
+    o_valid <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$20  = i_valid;
+    \$162  = i_valid;
     if (rst) begin
-      \$20  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$21  = rq_v1;
+    \$163  = rq_v1;
     if (rst) begin
-      \$21  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$22  = rq_v2;
+    \$164  = rq_v2;
     if (rst) begin
-      \$22  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$23  = rq_v3;
+    \$165  = rq_v3;
     if (rst) begin
-      \$23  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$24  = rq_v4;
+    \$166  = rq_v4;
     if (rst) begin
-      \$24  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$25  = rq_v5;
+    \$167  = rq_v5;
     if (rst) begin
-      \$25  = 1'h0;
+      \$167  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$26  = rq_v5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$27  = \$19 [31:0];
-    if (rst) begin
-      \$27  = 32'd0;
-    end
-  end
-  assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1797$0 [0];
-  assign i_requantize = \port$1797$0 [1];
+  assign i_relu = \port$3134$0 [0];
+  assign i_requantize = \port$3134$0 [1];
+  assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$11  = { \$10 [49], \$10 [49:1] };
+  assign \$54  = \$53 ;
+  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3310$0 , \port$3311$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10136,6 +11820,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [23:0] \$31 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -10227,7 +11913,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  output [31:0] result;
+  output [7:0] \port$3310$0 ;
+  wire [7:0] \port$3310$0 ;
+  output [23:0] \port$3311$0 ;
+  wire [23:0] \port$3311$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11060,6 +12749,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe4_valid7 <= \$27 ;
+  always @(posedge clk)
     pe4_first7 <= pe4_first6;
   always @(posedge clk)
     pe4_last7 <= pe4_last6;
@@ -11208,19 +12899,25 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe4_relu6 <= pe4_relu5;
   always @(posedge clk)
     pe4_requantize6 <= pe4_requantize5;
-  always @(posedge clk)
-    pe4_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
     .i_acc(pe4_acc),
     .i_m(pe4_m),
     .i_s(pe4_s),
     .i_valid(pe4_done),
-    .o_data(result),
     .o_valid(result_valid),
-    .\port$1922$0 (pe4_flags),
+    .\port$3262$0 (pe4_flags),
+    .rq_ext6(\$31 ),
+    .rq_low6(\$30 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$27  = pe4_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$28  = pe4_acc;
@@ -11277,13 +12974,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$26  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$27  = pe4_valid6;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -11302,40 +12992,183 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe4_flags[0];
   assign i_requantize = pe4_flags[1];
   assign o_valid = result_valid;
-  assign o_data = result;
+  assign result = { \$31 , \$30  };
+  assign o_data = { \$31 , \$30  };
+  assign \port$3310$0  = \$30 ;
+  assign \port$3311$0  = \$31 ;
   assign \$19  = { pe4_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$1922$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3262$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
-  wire [6:0] \$1 ;
-  wire [49:0] \$10 ;
-  wire [49:0] \$11 ;
+  wire [31:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [48:0] \$17 ;
-  wire [48:0] \$18 ;
-  wire [48:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [24:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [32:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [31:0] \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [30:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [33:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [34:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [14:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [61:0] \$6 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [62:0] \$7 ;
-  wire [48:0] \$8 ;
-  wire [48:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -11348,209 +13181,353 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$19
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  output [31:0] o_data;
-  reg [31:0] o_data = 32'd0;
+  wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1922$0 ;
-  wire [1:0] \port$1922$0 ;
-  reg [48:0] rq_coarse = 49'h0000000000000;
-  reg [48:0] rq_half = 49'h0000000000000;
+  input [1:0] \port$3262$0 ;
+  wire [1:0] \port$3262$0 ;
+  reg [4:0] rq_above2 = 5'h00;
+  reg [14:0] rq_coarse3 = 15'h0000;
+  reg [4:0] rq_differs3 = 5'h00;
+  output [23:0] rq_ext6;
+  reg [23:0] rq_ext6 = 24'h000000;
+  reg rq_flag4 = 1'h0;
+  output [7:0] rq_low6;
+  reg [7:0] rq_low6 = 8'h00;
   reg [32:0] rq_pp0 = 33'h000000000;
   reg [30:0] rq_pp17 = 31'h00000000;
-  reg [48:0] rq_prod = 49'h0000000000000;
-  reg [48:0] rq_q = 49'h0000000000000;
+  reg [47:0] rq_prod = 48'h000000000000;
+  reg [7:0] rq_qlow5 = 8'h00;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
   reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
-  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
-  reg rq_req6 = 1'h0;
-  reg [5:0] rq_sm11 = 6'h00;
-  reg [5:0] rq_sm12 = 6'h00;
-  reg [5:0] rq_sm13 = 6'h00;
-  reg [5:0] rq_sm14 = 6'h00;
-  reg [5:0] rq_sm15 = 6'h00;
-  reg [5:0] rq_sm16 = 6'h00;
-  wire [5:0] rq_sm1_0;
+  reg [5:0] rq_s1 = 6'h00;
+  reg [5:0] rq_s2 = 6'h00;
+  reg [5:0] rq_s3 = 6'h00;
+  reg [5:0] rq_s4 = 6'h00;
+  reg [5:0] rq_s5 = 6'h00;
+  reg rq_set_ext5 = 1'h0;
+  reg rq_set_hi5 = 1'h0;
+  reg rq_set_lo5 = 1'h0;
+  reg rq_sign3 = 1'h0;
+  reg rq_sign4 = 1'h0;
+  reg rq_take_q5 = 1'h0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
-  reg rq_v6 = 1'h0;
+  reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = i_s - 1'h1;
+  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
   assign \$2  = i_acc[16:0] * i_m;
   assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
   assign \$5  = 1'h0 + \$4 ;
   assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
-  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
-  assign \$10  = $signed(rq_half) + $signed(2'h1);
-  assign \$12  = rq_q[48] & rq_relu5;
-  assign \$13  = ! rq_q[48:7];
-  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
-  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
-  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
-  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
+  assign \$8  = rq_s1[5:3] <= 1'h0;
+  assign \$9  = rq_s1[5:3] <= 1'h1;
+  assign \$10  = rq_s1[5:3] <= 2'h2;
+  assign \$11  = rq_s1[5:3] <= 2'h3;
+  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$13  = rq_prod[14] ^ rq_prod[47];
+  assign \$14  = rq_prod[15] ^ rq_prod[47];
+  assign \$15  = rq_prod[16] ^ rq_prod[47];
+  assign \$16  = rq_prod[17] ^ rq_prod[47];
+  assign \$17  = rq_prod[18] ^ rq_prod[47];
+  assign \$18  = rq_prod[19] ^ rq_prod[47];
+  assign \$19  = rq_prod[20] ^ rq_prod[47];
+  assign \$20  = rq_prod[21] ^ rq_prod[47];
+  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+  assign \$22  = \$21  & rq_above2[0];
+  assign \$23  = rq_prod[22] ^ rq_prod[47];
+  assign \$24  = rq_prod[23] ^ rq_prod[47];
+  assign \$25  = rq_prod[24] ^ rq_prod[47];
+  assign \$26  = rq_prod[25] ^ rq_prod[47];
+  assign \$27  = rq_prod[26] ^ rq_prod[47];
+  assign \$28  = rq_prod[27] ^ rq_prod[47];
+  assign \$29  = rq_prod[28] ^ rq_prod[47];
+  assign \$30  = rq_prod[29] ^ rq_prod[47];
+  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+  assign \$32  = \$31  & rq_above2[1];
+  assign \$33  = rq_prod[30] ^ rq_prod[47];
+  assign \$34  = rq_prod[31] ^ rq_prod[47];
+  assign \$35  = rq_prod[32] ^ rq_prod[47];
+  assign \$36  = rq_prod[33] ^ rq_prod[47];
+  assign \$37  = rq_prod[34] ^ rq_prod[47];
+  assign \$38  = rq_prod[35] ^ rq_prod[47];
+  assign \$39  = rq_prod[36] ^ rq_prod[47];
+  assign \$40  = rq_prod[37] ^ rq_prod[47];
+  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+  assign \$42  = \$41  & rq_above2[2];
+  assign \$43  = rq_prod[38] ^ rq_prod[47];
+  assign \$44  = rq_prod[39] ^ rq_prod[47];
+  assign \$45  = rq_prod[40] ^ rq_prod[47];
+  assign \$46  = rq_prod[41] ^ rq_prod[47];
+  assign \$47  = rq_prod[42] ^ rq_prod[47];
+  assign \$48  = rq_prod[43] ^ rq_prod[47];
+  assign \$49  = rq_prod[44] ^ rq_prod[47];
+  assign \$50  = rq_prod[45] ^ rq_prod[47];
+  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$52  = \$51  & rq_above2[3];
+  assign \$53  = rq_prod[46] ^ rq_prod[47];
+  assign \$55  = \$54  & rq_above2[4];
+  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$70  = | rq_differs3;
+  assign \$71  = rq_coarse3[8] ^ rq_sign3;
+  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = rq_coarse3[9] ^ rq_sign3;
+  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = rq_coarse3[10] ^ rq_sign3;
+  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = rq_coarse3[11] ^ rq_sign3;
+  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = rq_coarse3[12] ^ rq_sign3;
+  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = rq_coarse3[13] ^ rq_sign3;
+  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rq_coarse3[14] ^ rq_sign3;
+  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
+  assign \$93  = \$70  | \$92 ;
+  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$95  = & rq_window4;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_flag4 | \$96 ;
+  assign \$98  = rq_sign4 & \$97 ;
+  assign \$99  = rq_relu4 & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = rq_req4 & \$100 ;
+  assign \$102  = ~ rq_sign4;
+  assign \$103  = & rq_window4;
+  assign \$104  = rq_flag4 | \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$101  & \$106 ;
+  assign \$108  = rq_sign4 & rq_flag4;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = & rq_window4;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = rq_flag4 | \$112 ;
+  assign \$114  = rq_sign4 & \$113 ;
+  assign \$115  = rq_relu4 & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = rq_req4 & \$116 ;
+  assign \$118  = ~ rq_sign4;
+  assign \$119  = & rq_window4;
+  assign \$120  = rq_flag4 | \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = \$117  & \$121 ;
+  assign \$123  = & rq_window4;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_flag4 | \$124 ;
+  assign \$126  = rq_sign4 & \$125 ;
+  assign \$127  = rq_relu4 & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = rq_req4 & \$128 ;
+  assign \$130  = rq_sign4 & rq_flag4;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & rq_window4;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_flag4 | \$133 ;
+  assign \$135  = rq_sign4 & \$134 ;
+  assign \$136  = rq_relu4 & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = rq_req4 & \$137 ;
+  assign \$139  = & rq_window4;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = rq_flag4 | \$140 ;
+  assign \$142  = rq_sign4 & \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = rq_take_q5 & rq_qlow5[0];
+  assign \$145  = \$144  | rq_set_hi5;
+  assign \$146  = rq_take_q5 & rq_qlow5[1];
+  assign \$147  = \$146  | rq_set_hi5;
+  assign \$148  = rq_take_q5 & rq_qlow5[2];
+  assign \$149  = \$148  | rq_set_hi5;
+  assign \$150  = rq_take_q5 & rq_qlow5[3];
+  assign \$151  = \$150  | rq_set_hi5;
+  assign \$152  = rq_take_q5 & rq_qlow5[4];
+  assign \$153  = \$152  | rq_set_hi5;
+  assign \$154  = rq_take_q5 & rq_qlow5[5];
+  assign \$155  = \$154  | rq_set_hi5;
+  assign \$156  = rq_take_q5 & rq_qlow5[6];
+  assign \$157  = \$156  | rq_set_hi5;
+  assign \$158  = rq_take_q5 & rq_qlow5[7];
+  assign \$159  = \$158  | rq_set_lo5;
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
   always @(posedge clk)
-    rq_v1 <= \$20 ;
+    rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1922$0 [0];
+    rq_relu1 <= \port$3262$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1922$0 [1];
+    rq_req1 <= \port$3262$0 [1];
   always @(posedge clk)
-    rq_sm11 <= \$1 [5:0];
+    rq_s1 <= i_s;
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_v2 <= \$21 ;
+    rq_v2 <= \$163 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
     rq_req2 <= rq_req1;
   always @(posedge clk)
-    rq_sm12 <= rq_sm11;
+    rq_s2 <= rq_s1;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    rq_v3 <= \$22 ;
+    rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
     rq_req3 <= rq_req2;
   always @(posedge clk)
-    rq_sm13 <= rq_sm12;
+    rq_s3 <= rq_s2;
   always @(posedge clk)
     rq_raw3 <= rq_raw2;
   always @(posedge clk)
-    rq_v4 <= \$23 ;
+    rq_v4 <= \$165 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
     rq_req4 <= rq_req3;
   always @(posedge clk)
-    rq_sm14 <= rq_sm13;
+    rq_s4 <= rq_s3;
   always @(posedge clk)
     rq_raw4 <= rq_raw3;
   always @(posedge clk)
-    rq_v5 <= \$24 ;
+    rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
     rq_req5 <= rq_req4;
   always @(posedge clk)
-    rq_sm15 <= rq_sm14;
+    rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= rq_raw4;
-  always @(posedge clk)
-    rq_v6 <= \$25 ;
-  always @(posedge clk)
-    rq_relu6 <= rq_relu5;
-  always @(posedge clk)
-    rq_req6 <= rq_req5;
-  always @(posedge clk)
-    rq_sm16 <= rq_sm15;
-  always @(posedge clk)
-    rq_raw6 <= rq_raw5;
+    rq_raw5 <= \$1 ;
   always @(posedge clk)
     rq_pp0 <= \$2 ;
   always @(posedge clk)
     rq_pp17 <= \$3 ;
   always @(posedge clk)
-    rq_prod <= \$7 [48:0];
+    rq_prod <= \$7 [47:0];
   always @(posedge clk)
-    rq_coarse <= \$8 ;
+    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_half <= \$9 ;
+    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
   always @(posedge clk)
-    rq_q <= \$11 [48:0];
+    rq_coarse3 <= \$62 ;
   always @(posedge clk)
-    o_valid <= \$26 ;
+    rq_sign3 <= rq_prod[47];
   always @(posedge clk)
-    o_data <= \$27 ;
+    rq_window4 <= \$69 ;
+  always @(posedge clk)
+    rq_flag4 <= \$93 ;
+  always @(posedge clk)
+    rq_sign4 <= rq_sign3;
+  always @(posedge clk)
+    rq_qlow5 <= \$94 [7:0];
+  always @(posedge clk)
+    rq_take_q5 <= \$110 ;
+  always @(posedge clk)
+    rq_set_hi5 <= \$122 ;
+  always @(posedge clk)
+    rq_set_lo5 <= \$131 ;
+  always @(posedge clk)
+    rq_set_ext5 <= \$143 ;
+  always @(posedge clk)
+    rq_low6 <= \$160 ;
+  always @(posedge clk)
+    rq_ext6 <= \$161 [23:0];
+  always @(posedge clk)
+    o_valid <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$20  = i_valid;
+    \$162  = i_valid;
     if (rst) begin
-      \$20  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$21  = rq_v1;
+    \$163  = rq_v1;
     if (rst) begin
-      \$21  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$22  = rq_v2;
+    \$164  = rq_v2;
     if (rst) begin
-      \$22  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$23  = rq_v3;
+    \$165  = rq_v3;
     if (rst) begin
-      \$23  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$24  = rq_v4;
+    \$166  = rq_v4;
     if (rst) begin
-      \$24  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$25  = rq_v5;
+    \$167  = rq_v5;
     if (rst) begin
-      \$25  = 1'h0;
+      \$167  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$26  = rq_v5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$27  = \$19 [31:0];
-    if (rst) begin
-      \$27  = 32'd0;
-    end
-  end
-  assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$1922$0 [0];
-  assign i_requantize = \port$1922$0 [1];
+  assign i_relu = \port$3262$0 [0];
+  assign i_requantize = \port$3262$0 [1];
+  assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$11  = { \$10 [49], \$10 [49:1] };
+  assign \$54  = \$53 ;
+  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3438$0 , \port$3439$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11575,6 +13552,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [23:0] \$31 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -11666,7 +13645,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  output [31:0] result;
+  output [7:0] \port$3438$0 ;
+  wire [7:0] \port$3438$0 ;
+  output [23:0] \port$3439$0 ;
+  wire [23:0] \port$3439$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12499,6 +14481,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe5_valid7 <= \$27 ;
+  always @(posedge clk)
     pe5_first7 <= pe5_first6;
   always @(posedge clk)
     pe5_last7 <= pe5_last6;
@@ -12647,19 +14631,25 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe5_relu6 <= pe5_relu5;
   always @(posedge clk)
     pe5_requantize6 <= pe5_requantize5;
-  always @(posedge clk)
-    pe5_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
     .i_acc(pe5_acc),
     .i_m(pe5_m),
     .i_s(pe5_s),
     .i_valid(pe5_done),
-    .o_data(result),
     .o_valid(result_valid),
-    .\port$2047$0 (pe5_flags),
+    .\port$3390$0 (pe5_flags),
+    .rq_ext6(\$31 ),
+    .rq_low6(\$30 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$27  = pe5_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$28  = pe5_acc;
@@ -12716,13 +14706,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$26  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$27  = pe5_valid6;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -12741,40 +14724,183 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe5_flags[0];
   assign i_requantize = pe5_flags[1];
   assign o_valid = result_valid;
-  assign o_data = result;
+  assign result = { \$31 , \$30  };
+  assign o_data = { \$31 , \$30  };
+  assign \port$3438$0  = \$30 ;
+  assign \port$3439$0  = \$31 ;
   assign \$19  = { pe5_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$2047$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$3390$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
-  wire [6:0] \$1 ;
-  wire [49:0] \$10 ;
-  wire [49:0] \$11 ;
+  wire [31:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [48:0] \$17 ;
-  wire [48:0] \$18 ;
-  wire [48:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [24:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [32:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [31:0] \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [30:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [33:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [34:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [14:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [61:0] \$6 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [62:0] \$7 ;
-  wire [48:0] \$8 ;
-  wire [48:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -12787,209 +14913,353 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$20
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  output [31:0] o_data;
-  reg [31:0] o_data = 32'd0;
+  wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2047$0 ;
-  wire [1:0] \port$2047$0 ;
-  reg [48:0] rq_coarse = 49'h0000000000000;
-  reg [48:0] rq_half = 49'h0000000000000;
+  input [1:0] \port$3390$0 ;
+  wire [1:0] \port$3390$0 ;
+  reg [4:0] rq_above2 = 5'h00;
+  reg [14:0] rq_coarse3 = 15'h0000;
+  reg [4:0] rq_differs3 = 5'h00;
+  output [23:0] rq_ext6;
+  reg [23:0] rq_ext6 = 24'h000000;
+  reg rq_flag4 = 1'h0;
+  output [7:0] rq_low6;
+  reg [7:0] rq_low6 = 8'h00;
   reg [32:0] rq_pp0 = 33'h000000000;
   reg [30:0] rq_pp17 = 31'h00000000;
-  reg [48:0] rq_prod = 49'h0000000000000;
-  reg [48:0] rq_q = 49'h0000000000000;
+  reg [47:0] rq_prod = 48'h000000000000;
+  reg [7:0] rq_qlow5 = 8'h00;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
   reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
-  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
-  reg rq_req6 = 1'h0;
-  reg [5:0] rq_sm11 = 6'h00;
-  reg [5:0] rq_sm12 = 6'h00;
-  reg [5:0] rq_sm13 = 6'h00;
-  reg [5:0] rq_sm14 = 6'h00;
-  reg [5:0] rq_sm15 = 6'h00;
-  reg [5:0] rq_sm16 = 6'h00;
-  wire [5:0] rq_sm1_0;
+  reg [5:0] rq_s1 = 6'h00;
+  reg [5:0] rq_s2 = 6'h00;
+  reg [5:0] rq_s3 = 6'h00;
+  reg [5:0] rq_s4 = 6'h00;
+  reg [5:0] rq_s5 = 6'h00;
+  reg rq_set_ext5 = 1'h0;
+  reg rq_set_hi5 = 1'h0;
+  reg rq_set_lo5 = 1'h0;
+  reg rq_sign3 = 1'h0;
+  reg rq_sign4 = 1'h0;
+  reg rq_take_q5 = 1'h0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
-  reg rq_v6 = 1'h0;
+  reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = i_s - 1'h1;
+  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
   assign \$2  = i_acc[16:0] * i_m;
   assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
   assign \$5  = 1'h0 + \$4 ;
   assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
-  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
-  assign \$10  = $signed(rq_half) + $signed(2'h1);
-  assign \$12  = rq_q[48] & rq_relu5;
-  assign \$13  = ! rq_q[48:7];
-  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
-  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
-  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
-  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
+  assign \$8  = rq_s1[5:3] <= 1'h0;
+  assign \$9  = rq_s1[5:3] <= 1'h1;
+  assign \$10  = rq_s1[5:3] <= 2'h2;
+  assign \$11  = rq_s1[5:3] <= 2'h3;
+  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$13  = rq_prod[14] ^ rq_prod[47];
+  assign \$14  = rq_prod[15] ^ rq_prod[47];
+  assign \$15  = rq_prod[16] ^ rq_prod[47];
+  assign \$16  = rq_prod[17] ^ rq_prod[47];
+  assign \$17  = rq_prod[18] ^ rq_prod[47];
+  assign \$18  = rq_prod[19] ^ rq_prod[47];
+  assign \$19  = rq_prod[20] ^ rq_prod[47];
+  assign \$20  = rq_prod[21] ^ rq_prod[47];
+  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+  assign \$22  = \$21  & rq_above2[0];
+  assign \$23  = rq_prod[22] ^ rq_prod[47];
+  assign \$24  = rq_prod[23] ^ rq_prod[47];
+  assign \$25  = rq_prod[24] ^ rq_prod[47];
+  assign \$26  = rq_prod[25] ^ rq_prod[47];
+  assign \$27  = rq_prod[26] ^ rq_prod[47];
+  assign \$28  = rq_prod[27] ^ rq_prod[47];
+  assign \$29  = rq_prod[28] ^ rq_prod[47];
+  assign \$30  = rq_prod[29] ^ rq_prod[47];
+  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+  assign \$32  = \$31  & rq_above2[1];
+  assign \$33  = rq_prod[30] ^ rq_prod[47];
+  assign \$34  = rq_prod[31] ^ rq_prod[47];
+  assign \$35  = rq_prod[32] ^ rq_prod[47];
+  assign \$36  = rq_prod[33] ^ rq_prod[47];
+  assign \$37  = rq_prod[34] ^ rq_prod[47];
+  assign \$38  = rq_prod[35] ^ rq_prod[47];
+  assign \$39  = rq_prod[36] ^ rq_prod[47];
+  assign \$40  = rq_prod[37] ^ rq_prod[47];
+  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+  assign \$42  = \$41  & rq_above2[2];
+  assign \$43  = rq_prod[38] ^ rq_prod[47];
+  assign \$44  = rq_prod[39] ^ rq_prod[47];
+  assign \$45  = rq_prod[40] ^ rq_prod[47];
+  assign \$46  = rq_prod[41] ^ rq_prod[47];
+  assign \$47  = rq_prod[42] ^ rq_prod[47];
+  assign \$48  = rq_prod[43] ^ rq_prod[47];
+  assign \$49  = rq_prod[44] ^ rq_prod[47];
+  assign \$50  = rq_prod[45] ^ rq_prod[47];
+  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$52  = \$51  & rq_above2[3];
+  assign \$53  = rq_prod[46] ^ rq_prod[47];
+  assign \$55  = \$54  & rq_above2[4];
+  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$70  = | rq_differs3;
+  assign \$71  = rq_coarse3[8] ^ rq_sign3;
+  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = rq_coarse3[9] ^ rq_sign3;
+  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = rq_coarse3[10] ^ rq_sign3;
+  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = rq_coarse3[11] ^ rq_sign3;
+  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = rq_coarse3[12] ^ rq_sign3;
+  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = rq_coarse3[13] ^ rq_sign3;
+  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rq_coarse3[14] ^ rq_sign3;
+  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
+  assign \$93  = \$70  | \$92 ;
+  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$95  = & rq_window4;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_flag4 | \$96 ;
+  assign \$98  = rq_sign4 & \$97 ;
+  assign \$99  = rq_relu4 & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = rq_req4 & \$100 ;
+  assign \$102  = ~ rq_sign4;
+  assign \$103  = & rq_window4;
+  assign \$104  = rq_flag4 | \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$101  & \$106 ;
+  assign \$108  = rq_sign4 & rq_flag4;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = & rq_window4;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = rq_flag4 | \$112 ;
+  assign \$114  = rq_sign4 & \$113 ;
+  assign \$115  = rq_relu4 & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = rq_req4 & \$116 ;
+  assign \$118  = ~ rq_sign4;
+  assign \$119  = & rq_window4;
+  assign \$120  = rq_flag4 | \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = \$117  & \$121 ;
+  assign \$123  = & rq_window4;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_flag4 | \$124 ;
+  assign \$126  = rq_sign4 & \$125 ;
+  assign \$127  = rq_relu4 & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = rq_req4 & \$128 ;
+  assign \$130  = rq_sign4 & rq_flag4;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & rq_window4;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_flag4 | \$133 ;
+  assign \$135  = rq_sign4 & \$134 ;
+  assign \$136  = rq_relu4 & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = rq_req4 & \$137 ;
+  assign \$139  = & rq_window4;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = rq_flag4 | \$140 ;
+  assign \$142  = rq_sign4 & \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = rq_take_q5 & rq_qlow5[0];
+  assign \$145  = \$144  | rq_set_hi5;
+  assign \$146  = rq_take_q5 & rq_qlow5[1];
+  assign \$147  = \$146  | rq_set_hi5;
+  assign \$148  = rq_take_q5 & rq_qlow5[2];
+  assign \$149  = \$148  | rq_set_hi5;
+  assign \$150  = rq_take_q5 & rq_qlow5[3];
+  assign \$151  = \$150  | rq_set_hi5;
+  assign \$152  = rq_take_q5 & rq_qlow5[4];
+  assign \$153  = \$152  | rq_set_hi5;
+  assign \$154  = rq_take_q5 & rq_qlow5[5];
+  assign \$155  = \$154  | rq_set_hi5;
+  assign \$156  = rq_take_q5 & rq_qlow5[6];
+  assign \$157  = \$156  | rq_set_hi5;
+  assign \$158  = rq_take_q5 & rq_qlow5[7];
+  assign \$159  = \$158  | rq_set_lo5;
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
   always @(posedge clk)
-    rq_v1 <= \$20 ;
+    rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2047$0 [0];
+    rq_relu1 <= \port$3390$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2047$0 [1];
+    rq_req1 <= \port$3390$0 [1];
   always @(posedge clk)
-    rq_sm11 <= \$1 [5:0];
+    rq_s1 <= i_s;
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_v2 <= \$21 ;
+    rq_v2 <= \$163 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
     rq_req2 <= rq_req1;
   always @(posedge clk)
-    rq_sm12 <= rq_sm11;
+    rq_s2 <= rq_s1;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    rq_v3 <= \$22 ;
+    rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
     rq_req3 <= rq_req2;
   always @(posedge clk)
-    rq_sm13 <= rq_sm12;
+    rq_s3 <= rq_s2;
   always @(posedge clk)
     rq_raw3 <= rq_raw2;
   always @(posedge clk)
-    rq_v4 <= \$23 ;
+    rq_v4 <= \$165 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
     rq_req4 <= rq_req3;
   always @(posedge clk)
-    rq_sm14 <= rq_sm13;
+    rq_s4 <= rq_s3;
   always @(posedge clk)
     rq_raw4 <= rq_raw3;
   always @(posedge clk)
-    rq_v5 <= \$24 ;
+    rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
     rq_req5 <= rq_req4;
   always @(posedge clk)
-    rq_sm15 <= rq_sm14;
+    rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= rq_raw4;
-  always @(posedge clk)
-    rq_v6 <= \$25 ;
-  always @(posedge clk)
-    rq_relu6 <= rq_relu5;
-  always @(posedge clk)
-    rq_req6 <= rq_req5;
-  always @(posedge clk)
-    rq_sm16 <= rq_sm15;
-  always @(posedge clk)
-    rq_raw6 <= rq_raw5;
+    rq_raw5 <= \$1 ;
   always @(posedge clk)
     rq_pp0 <= \$2 ;
   always @(posedge clk)
     rq_pp17 <= \$3 ;
   always @(posedge clk)
-    rq_prod <= \$7 [48:0];
+    rq_prod <= \$7 [47:0];
   always @(posedge clk)
-    rq_coarse <= \$8 ;
+    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_half <= \$9 ;
+    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
   always @(posedge clk)
-    rq_q <= \$11 [48:0];
+    rq_coarse3 <= \$62 ;
   always @(posedge clk)
-    o_valid <= \$26 ;
+    rq_sign3 <= rq_prod[47];
   always @(posedge clk)
-    o_data <= \$27 ;
+    rq_window4 <= \$69 ;
+  always @(posedge clk)
+    rq_flag4 <= \$93 ;
+  always @(posedge clk)
+    rq_sign4 <= rq_sign3;
+  always @(posedge clk)
+    rq_qlow5 <= \$94 [7:0];
+  always @(posedge clk)
+    rq_take_q5 <= \$110 ;
+  always @(posedge clk)
+    rq_set_hi5 <= \$122 ;
+  always @(posedge clk)
+    rq_set_lo5 <= \$131 ;
+  always @(posedge clk)
+    rq_set_ext5 <= \$143 ;
+  always @(posedge clk)
+    rq_low6 <= \$160 ;
+  always @(posedge clk)
+    rq_ext6 <= \$161 [23:0];
+  always @(posedge clk)
+    o_valid <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$20  = i_valid;
+    \$162  = i_valid;
     if (rst) begin
-      \$20  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$21  = rq_v1;
+    \$163  = rq_v1;
     if (rst) begin
-      \$21  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$22  = rq_v2;
+    \$164  = rq_v2;
     if (rst) begin
-      \$22  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$23  = rq_v3;
+    \$165  = rq_v3;
     if (rst) begin
-      \$23  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$24  = rq_v4;
+    \$166  = rq_v4;
     if (rst) begin
-      \$24  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$25  = rq_v5;
+    \$167  = rq_v5;
     if (rst) begin
-      \$25  = 1'h0;
+      \$167  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$26  = rq_v5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$27  = \$19 [31:0];
-    if (rst) begin
-      \$27  = 32'd0;
-    end
-  end
-  assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2047$0 [0];
-  assign i_requantize = \port$2047$0 [1];
+  assign i_relu = \port$3390$0 [0];
+  assign i_requantize = \port$3390$0 [1];
+  assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$11  = { \$10 [49], \$10 [49:1] };
+  assign \$54  = \$53 ;
+  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3566$0 , \port$3567$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13014,6 +15284,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [23:0] \$31 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -13105,7 +15377,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  output [31:0] result;
+  output [7:0] \port$3566$0 ;
+  wire [7:0] \port$3566$0 ;
+  output [23:0] \port$3567$0 ;
+  wire [23:0] \port$3567$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13938,6 +16213,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe6_valid7 <= \$27 ;
+  always @(posedge clk)
     pe6_first7 <= pe6_first6;
   always @(posedge clk)
     pe6_last7 <= pe6_last6;
@@ -14086,19 +16363,25 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe6_relu6 <= pe6_relu5;
   always @(posedge clk)
     pe6_requantize6 <= pe6_requantize5;
-  always @(posedge clk)
-    pe6_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
     .i_acc(pe6_acc),
     .i_m(pe6_m),
     .i_s(pe6_s),
     .i_valid(pe6_done),
-    .o_data(result),
     .o_valid(result_valid),
-    .\port$2172$0 (pe6_flags),
+    .\port$3518$0 (pe6_flags),
+    .rq_ext6(\$31 ),
+    .rq_low6(\$30 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$27  = pe6_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$28  = pe6_acc;
@@ -14155,13 +16438,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$26  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$27  = pe6_valid6;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -14180,40 +16456,183 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe6_flags[0];
   assign i_requantize = pe6_flags[1];
   assign o_valid = result_valid;
-  assign o_data = result;
+  assign result = { \$31 , \$30  };
+  assign o_data = { \$31 , \$30  };
+  assign \port$3566$0  = \$30 ;
+  assign \port$3567$0  = \$31 ;
   assign \$19  = { pe6_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$2172$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$3518$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
-  wire [6:0] \$1 ;
-  wire [49:0] \$10 ;
-  wire [49:0] \$11 ;
+  wire [31:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [48:0] \$17 ;
-  wire [48:0] \$18 ;
-  wire [48:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [24:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [32:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [31:0] \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [30:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [33:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [34:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [14:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [61:0] \$6 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [62:0] \$7 ;
-  wire [48:0] \$8 ;
-  wire [48:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -14226,209 +16645,353 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$21
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  output [31:0] o_data;
-  reg [31:0] o_data = 32'd0;
+  wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2172$0 ;
-  wire [1:0] \port$2172$0 ;
-  reg [48:0] rq_coarse = 49'h0000000000000;
-  reg [48:0] rq_half = 49'h0000000000000;
+  input [1:0] \port$3518$0 ;
+  wire [1:0] \port$3518$0 ;
+  reg [4:0] rq_above2 = 5'h00;
+  reg [14:0] rq_coarse3 = 15'h0000;
+  reg [4:0] rq_differs3 = 5'h00;
+  output [23:0] rq_ext6;
+  reg [23:0] rq_ext6 = 24'h000000;
+  reg rq_flag4 = 1'h0;
+  output [7:0] rq_low6;
+  reg [7:0] rq_low6 = 8'h00;
   reg [32:0] rq_pp0 = 33'h000000000;
   reg [30:0] rq_pp17 = 31'h00000000;
-  reg [48:0] rq_prod = 49'h0000000000000;
-  reg [48:0] rq_q = 49'h0000000000000;
+  reg [47:0] rq_prod = 48'h000000000000;
+  reg [7:0] rq_qlow5 = 8'h00;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
   reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
-  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
-  reg rq_req6 = 1'h0;
-  reg [5:0] rq_sm11 = 6'h00;
-  reg [5:0] rq_sm12 = 6'h00;
-  reg [5:0] rq_sm13 = 6'h00;
-  reg [5:0] rq_sm14 = 6'h00;
-  reg [5:0] rq_sm15 = 6'h00;
-  reg [5:0] rq_sm16 = 6'h00;
-  wire [5:0] rq_sm1_0;
+  reg [5:0] rq_s1 = 6'h00;
+  reg [5:0] rq_s2 = 6'h00;
+  reg [5:0] rq_s3 = 6'h00;
+  reg [5:0] rq_s4 = 6'h00;
+  reg [5:0] rq_s5 = 6'h00;
+  reg rq_set_ext5 = 1'h0;
+  reg rq_set_hi5 = 1'h0;
+  reg rq_set_lo5 = 1'h0;
+  reg rq_sign3 = 1'h0;
+  reg rq_sign4 = 1'h0;
+  reg rq_take_q5 = 1'h0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
-  reg rq_v6 = 1'h0;
+  reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = i_s - 1'h1;
+  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
   assign \$2  = i_acc[16:0] * i_m;
   assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
   assign \$5  = 1'h0 + \$4 ;
   assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
-  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
-  assign \$10  = $signed(rq_half) + $signed(2'h1);
-  assign \$12  = rq_q[48] & rq_relu5;
-  assign \$13  = ! rq_q[48:7];
-  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
-  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
-  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
-  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
+  assign \$8  = rq_s1[5:3] <= 1'h0;
+  assign \$9  = rq_s1[5:3] <= 1'h1;
+  assign \$10  = rq_s1[5:3] <= 2'h2;
+  assign \$11  = rq_s1[5:3] <= 2'h3;
+  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$13  = rq_prod[14] ^ rq_prod[47];
+  assign \$14  = rq_prod[15] ^ rq_prod[47];
+  assign \$15  = rq_prod[16] ^ rq_prod[47];
+  assign \$16  = rq_prod[17] ^ rq_prod[47];
+  assign \$17  = rq_prod[18] ^ rq_prod[47];
+  assign \$18  = rq_prod[19] ^ rq_prod[47];
+  assign \$19  = rq_prod[20] ^ rq_prod[47];
+  assign \$20  = rq_prod[21] ^ rq_prod[47];
+  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+  assign \$22  = \$21  & rq_above2[0];
+  assign \$23  = rq_prod[22] ^ rq_prod[47];
+  assign \$24  = rq_prod[23] ^ rq_prod[47];
+  assign \$25  = rq_prod[24] ^ rq_prod[47];
+  assign \$26  = rq_prod[25] ^ rq_prod[47];
+  assign \$27  = rq_prod[26] ^ rq_prod[47];
+  assign \$28  = rq_prod[27] ^ rq_prod[47];
+  assign \$29  = rq_prod[28] ^ rq_prod[47];
+  assign \$30  = rq_prod[29] ^ rq_prod[47];
+  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+  assign \$32  = \$31  & rq_above2[1];
+  assign \$33  = rq_prod[30] ^ rq_prod[47];
+  assign \$34  = rq_prod[31] ^ rq_prod[47];
+  assign \$35  = rq_prod[32] ^ rq_prod[47];
+  assign \$36  = rq_prod[33] ^ rq_prod[47];
+  assign \$37  = rq_prod[34] ^ rq_prod[47];
+  assign \$38  = rq_prod[35] ^ rq_prod[47];
+  assign \$39  = rq_prod[36] ^ rq_prod[47];
+  assign \$40  = rq_prod[37] ^ rq_prod[47];
+  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+  assign \$42  = \$41  & rq_above2[2];
+  assign \$43  = rq_prod[38] ^ rq_prod[47];
+  assign \$44  = rq_prod[39] ^ rq_prod[47];
+  assign \$45  = rq_prod[40] ^ rq_prod[47];
+  assign \$46  = rq_prod[41] ^ rq_prod[47];
+  assign \$47  = rq_prod[42] ^ rq_prod[47];
+  assign \$48  = rq_prod[43] ^ rq_prod[47];
+  assign \$49  = rq_prod[44] ^ rq_prod[47];
+  assign \$50  = rq_prod[45] ^ rq_prod[47];
+  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$52  = \$51  & rq_above2[3];
+  assign \$53  = rq_prod[46] ^ rq_prod[47];
+  assign \$55  = \$54  & rq_above2[4];
+  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$70  = | rq_differs3;
+  assign \$71  = rq_coarse3[8] ^ rq_sign3;
+  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = rq_coarse3[9] ^ rq_sign3;
+  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = rq_coarse3[10] ^ rq_sign3;
+  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = rq_coarse3[11] ^ rq_sign3;
+  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = rq_coarse3[12] ^ rq_sign3;
+  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = rq_coarse3[13] ^ rq_sign3;
+  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rq_coarse3[14] ^ rq_sign3;
+  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
+  assign \$93  = \$70  | \$92 ;
+  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$95  = & rq_window4;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_flag4 | \$96 ;
+  assign \$98  = rq_sign4 & \$97 ;
+  assign \$99  = rq_relu4 & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = rq_req4 & \$100 ;
+  assign \$102  = ~ rq_sign4;
+  assign \$103  = & rq_window4;
+  assign \$104  = rq_flag4 | \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$101  & \$106 ;
+  assign \$108  = rq_sign4 & rq_flag4;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = & rq_window4;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = rq_flag4 | \$112 ;
+  assign \$114  = rq_sign4 & \$113 ;
+  assign \$115  = rq_relu4 & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = rq_req4 & \$116 ;
+  assign \$118  = ~ rq_sign4;
+  assign \$119  = & rq_window4;
+  assign \$120  = rq_flag4 | \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = \$117  & \$121 ;
+  assign \$123  = & rq_window4;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_flag4 | \$124 ;
+  assign \$126  = rq_sign4 & \$125 ;
+  assign \$127  = rq_relu4 & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = rq_req4 & \$128 ;
+  assign \$130  = rq_sign4 & rq_flag4;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & rq_window4;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_flag4 | \$133 ;
+  assign \$135  = rq_sign4 & \$134 ;
+  assign \$136  = rq_relu4 & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = rq_req4 & \$137 ;
+  assign \$139  = & rq_window4;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = rq_flag4 | \$140 ;
+  assign \$142  = rq_sign4 & \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = rq_take_q5 & rq_qlow5[0];
+  assign \$145  = \$144  | rq_set_hi5;
+  assign \$146  = rq_take_q5 & rq_qlow5[1];
+  assign \$147  = \$146  | rq_set_hi5;
+  assign \$148  = rq_take_q5 & rq_qlow5[2];
+  assign \$149  = \$148  | rq_set_hi5;
+  assign \$150  = rq_take_q5 & rq_qlow5[3];
+  assign \$151  = \$150  | rq_set_hi5;
+  assign \$152  = rq_take_q5 & rq_qlow5[4];
+  assign \$153  = \$152  | rq_set_hi5;
+  assign \$154  = rq_take_q5 & rq_qlow5[5];
+  assign \$155  = \$154  | rq_set_hi5;
+  assign \$156  = rq_take_q5 & rq_qlow5[6];
+  assign \$157  = \$156  | rq_set_hi5;
+  assign \$158  = rq_take_q5 & rq_qlow5[7];
+  assign \$159  = \$158  | rq_set_lo5;
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
   always @(posedge clk)
-    rq_v1 <= \$20 ;
+    rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2172$0 [0];
+    rq_relu1 <= \port$3518$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2172$0 [1];
+    rq_req1 <= \port$3518$0 [1];
   always @(posedge clk)
-    rq_sm11 <= \$1 [5:0];
+    rq_s1 <= i_s;
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_v2 <= \$21 ;
+    rq_v2 <= \$163 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
     rq_req2 <= rq_req1;
   always @(posedge clk)
-    rq_sm12 <= rq_sm11;
+    rq_s2 <= rq_s1;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    rq_v3 <= \$22 ;
+    rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
     rq_req3 <= rq_req2;
   always @(posedge clk)
-    rq_sm13 <= rq_sm12;
+    rq_s3 <= rq_s2;
   always @(posedge clk)
     rq_raw3 <= rq_raw2;
   always @(posedge clk)
-    rq_v4 <= \$23 ;
+    rq_v4 <= \$165 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
     rq_req4 <= rq_req3;
   always @(posedge clk)
-    rq_sm14 <= rq_sm13;
+    rq_s4 <= rq_s3;
   always @(posedge clk)
     rq_raw4 <= rq_raw3;
   always @(posedge clk)
-    rq_v5 <= \$24 ;
+    rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
     rq_req5 <= rq_req4;
   always @(posedge clk)
-    rq_sm15 <= rq_sm14;
+    rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= rq_raw4;
-  always @(posedge clk)
-    rq_v6 <= \$25 ;
-  always @(posedge clk)
-    rq_relu6 <= rq_relu5;
-  always @(posedge clk)
-    rq_req6 <= rq_req5;
-  always @(posedge clk)
-    rq_sm16 <= rq_sm15;
-  always @(posedge clk)
-    rq_raw6 <= rq_raw5;
+    rq_raw5 <= \$1 ;
   always @(posedge clk)
     rq_pp0 <= \$2 ;
   always @(posedge clk)
     rq_pp17 <= \$3 ;
   always @(posedge clk)
-    rq_prod <= \$7 [48:0];
+    rq_prod <= \$7 [47:0];
   always @(posedge clk)
-    rq_coarse <= \$8 ;
+    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_half <= \$9 ;
+    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
   always @(posedge clk)
-    rq_q <= \$11 [48:0];
+    rq_coarse3 <= \$62 ;
   always @(posedge clk)
-    o_valid <= \$26 ;
+    rq_sign3 <= rq_prod[47];
   always @(posedge clk)
-    o_data <= \$27 ;
+    rq_window4 <= \$69 ;
+  always @(posedge clk)
+    rq_flag4 <= \$93 ;
+  always @(posedge clk)
+    rq_sign4 <= rq_sign3;
+  always @(posedge clk)
+    rq_qlow5 <= \$94 [7:0];
+  always @(posedge clk)
+    rq_take_q5 <= \$110 ;
+  always @(posedge clk)
+    rq_set_hi5 <= \$122 ;
+  always @(posedge clk)
+    rq_set_lo5 <= \$131 ;
+  always @(posedge clk)
+    rq_set_ext5 <= \$143 ;
+  always @(posedge clk)
+    rq_low6 <= \$160 ;
+  always @(posedge clk)
+    rq_ext6 <= \$161 [23:0];
+  always @(posedge clk)
+    o_valid <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$20  = i_valid;
+    \$162  = i_valid;
     if (rst) begin
-      \$20  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$21  = rq_v1;
+    \$163  = rq_v1;
     if (rst) begin
-      \$21  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$22  = rq_v2;
+    \$164  = rq_v2;
     if (rst) begin
-      \$22  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$23  = rq_v3;
+    \$165  = rq_v3;
     if (rst) begin
-      \$23  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$24  = rq_v4;
+    \$166  = rq_v4;
     if (rst) begin
-      \$24  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$25  = rq_v5;
+    \$167  = rq_v5;
     if (rst) begin
-      \$25  = 1'h0;
+      \$167  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$26  = rq_v5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$27  = \$19 [31:0];
-    if (rst) begin
-      \$27  = 32'd0;
-    end
-  end
-  assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2172$0 [0];
-  assign i_requantize = \port$2172$0 [1];
+  assign i_relu = \port$3518$0 [0];
+  assign i_requantize = \port$3518$0 [1];
+  assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$11  = { \$10 [49], \$10 [49:1] };
+  assign \$54  = \$53 ;
+  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, result, wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3694$0 , \port$3695$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14453,6 +17016,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [23:0] \$31 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -14544,7 +17109,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  output [31:0] result;
+  output [7:0] \port$3694$0 ;
+  wire [7:0] \port$3694$0 ;
+  output [23:0] \port$3695$0 ;
+  wire [23:0] \port$3695$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -15377,6 +17945,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe7_valid7 <= \$27 ;
+  always @(posedge clk)
     pe7_first7 <= pe7_first6;
   always @(posedge clk)
     pe7_last7 <= pe7_last6;
@@ -15525,19 +18095,25 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe7_relu6 <= pe7_relu5;
   always @(posedge clk)
     pe7_requantize6 <= pe7_requantize5;
-  always @(posedge clk)
-    pe7_valid7 <= \$27 ;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
     .i_acc(pe7_acc),
     .i_m(pe7_m),
     .i_s(pe7_s),
     .i_valid(pe7_done),
-    .o_data(result),
     .o_valid(result_valid),
-    .\port$2297$0 (pe7_flags),
+    .\port$3646$0 (pe7_flags),
+    .rq_ext6(\$31 ),
+    .rq_low6(\$30 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$27  = pe7_valid6;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$28  = pe7_acc;
@@ -15594,13 +18170,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$26  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$27  = pe7_valid6;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign bank_wdata = wp__data;
@@ -15619,40 +18188,183 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe7_flags[0];
   assign i_requantize = pe7_flags[1];
   assign o_valid = result_valid;
-  assign o_data = result;
+  assign result = { \$31 , \$30  };
+  assign o_data = { \$31 , \$30  };
+  assign \port$3694$0  = \$30 ;
+  assign \port$3695$0  = \$31 ;
   assign \$19  = { pe7_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$2297$0 , o_valid, o_data, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$3646$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
-  wire [6:0] \$1 ;
-  wire [49:0] \$10 ;
-  wire [49:0] \$11 ;
+  wire [31:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [7:0] \$16 ;
-  wire [48:0] \$17 ;
-  wire [48:0] \$18 ;
-  wire [48:0] \$19 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [24:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [32:0] \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [31:0] \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [30:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [33:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [34:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [14:0] \$56 ;
+  wire [14:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [14:0] \$59 ;
   wire [61:0] \$6 ;
+  wire [14:0] \$60 ;
+  wire [14:0] \$61 ;
+  wire [14:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [62:0] \$7 ;
-  wire [48:0] \$8 ;
-  wire [48:0] \$9 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [8:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input [31:0] i_acc;
@@ -15665,203 +18377,347 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$22
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  output [31:0] o_data;
-  reg [31:0] o_data = 32'd0;
+  wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2297$0 ;
-  wire [1:0] \port$2297$0 ;
-  reg [48:0] rq_coarse = 49'h0000000000000;
-  reg [48:0] rq_half = 49'h0000000000000;
+  input [1:0] \port$3646$0 ;
+  wire [1:0] \port$3646$0 ;
+  reg [4:0] rq_above2 = 5'h00;
+  reg [14:0] rq_coarse3 = 15'h0000;
+  reg [4:0] rq_differs3 = 5'h00;
+  output [23:0] rq_ext6;
+  reg [23:0] rq_ext6 = 24'h000000;
+  reg rq_flag4 = 1'h0;
+  output [7:0] rq_low6;
+  reg [7:0] rq_low6 = 8'h00;
   reg [32:0] rq_pp0 = 33'h000000000;
   reg [30:0] rq_pp17 = 31'h00000000;
-  reg [48:0] rq_prod = 49'h0000000000000;
-  reg [48:0] rq_q = 49'h0000000000000;
+  reg [47:0] rq_prod = 48'h000000000000;
+  reg [7:0] rq_qlow5 = 8'h00;
   reg [31:0] rq_raw1 = 32'd0;
   reg [31:0] rq_raw2 = 32'd0;
   reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
-  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
-  reg rq_req6 = 1'h0;
-  reg [5:0] rq_sm11 = 6'h00;
-  reg [5:0] rq_sm12 = 6'h00;
-  reg [5:0] rq_sm13 = 6'h00;
-  reg [5:0] rq_sm14 = 6'h00;
-  reg [5:0] rq_sm15 = 6'h00;
-  reg [5:0] rq_sm16 = 6'h00;
-  wire [5:0] rq_sm1_0;
+  reg [5:0] rq_s1 = 6'h00;
+  reg [5:0] rq_s2 = 6'h00;
+  reg [5:0] rq_s3 = 6'h00;
+  reg [5:0] rq_s4 = 6'h00;
+  reg [5:0] rq_s5 = 6'h00;
+  reg rq_set_ext5 = 1'h0;
+  reg rq_set_hi5 = 1'h0;
+  reg rq_set_lo5 = 1'h0;
+  reg rq_sign3 = 1'h0;
+  reg rq_sign4 = 1'h0;
+  reg rq_take_q5 = 1'h0;
   reg rq_v1 = 1'h0;
   reg rq_v2 = 1'h0;
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
-  reg rq_v6 = 1'h0;
+  reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = i_s - 1'h1;
+  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
   assign \$2  = i_acc[16:0] * i_m;
   assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
   assign \$5  = 1'h0 + \$4 ;
   assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = $signed(rq_prod) >>> { rq_sm12[5:3], 3'h0 };
-  assign \$9  = $signed(rq_coarse) >>> rq_sm13[2:0];
-  assign \$10  = $signed(rq_half) + $signed(2'h1);
-  assign \$12  = rq_q[48] & rq_relu5;
-  assign \$13  = ! rq_q[48:7];
-  assign \$14  = rq_q[48:7] == 42'h3ffffffffff;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = rq_q[48] ? 8'h80 : 8'h7f;
-  assign \$17  = \$15  ? rq_q : { \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16 [7], \$16  };
-  assign \$18  = \$12  ? 49'h0000000000000 : \$17 ;
-  assign \$19  = rq_req5 ? \$18  : { rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5[31], rq_raw5 };
+  assign \$8  = rq_s1[5:3] <= 1'h0;
+  assign \$9  = rq_s1[5:3] <= 1'h1;
+  assign \$10  = rq_s1[5:3] <= 2'h2;
+  assign \$11  = rq_s1[5:3] <= 2'h3;
+  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$13  = rq_prod[14] ^ rq_prod[47];
+  assign \$14  = rq_prod[15] ^ rq_prod[47];
+  assign \$15  = rq_prod[16] ^ rq_prod[47];
+  assign \$16  = rq_prod[17] ^ rq_prod[47];
+  assign \$17  = rq_prod[18] ^ rq_prod[47];
+  assign \$18  = rq_prod[19] ^ rq_prod[47];
+  assign \$19  = rq_prod[20] ^ rq_prod[47];
+  assign \$20  = rq_prod[21] ^ rq_prod[47];
+  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+  assign \$22  = \$21  & rq_above2[0];
+  assign \$23  = rq_prod[22] ^ rq_prod[47];
+  assign \$24  = rq_prod[23] ^ rq_prod[47];
+  assign \$25  = rq_prod[24] ^ rq_prod[47];
+  assign \$26  = rq_prod[25] ^ rq_prod[47];
+  assign \$27  = rq_prod[26] ^ rq_prod[47];
+  assign \$28  = rq_prod[27] ^ rq_prod[47];
+  assign \$29  = rq_prod[28] ^ rq_prod[47];
+  assign \$30  = rq_prod[29] ^ rq_prod[47];
+  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+  assign \$32  = \$31  & rq_above2[1];
+  assign \$33  = rq_prod[30] ^ rq_prod[47];
+  assign \$34  = rq_prod[31] ^ rq_prod[47];
+  assign \$35  = rq_prod[32] ^ rq_prod[47];
+  assign \$36  = rq_prod[33] ^ rq_prod[47];
+  assign \$37  = rq_prod[34] ^ rq_prod[47];
+  assign \$38  = rq_prod[35] ^ rq_prod[47];
+  assign \$39  = rq_prod[36] ^ rq_prod[47];
+  assign \$40  = rq_prod[37] ^ rq_prod[47];
+  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+  assign \$42  = \$41  & rq_above2[2];
+  assign \$43  = rq_prod[38] ^ rq_prod[47];
+  assign \$44  = rq_prod[39] ^ rq_prod[47];
+  assign \$45  = rq_prod[40] ^ rq_prod[47];
+  assign \$46  = rq_prod[41] ^ rq_prod[47];
+  assign \$47  = rq_prod[42] ^ rq_prod[47];
+  assign \$48  = rq_prod[43] ^ rq_prod[47];
+  assign \$49  = rq_prod[44] ^ rq_prod[47];
+  assign \$50  = rq_prod[45] ^ rq_prod[47];
+  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
+  assign \$52  = \$51  & rq_above2[3];
+  assign \$53  = rq_prod[46] ^ rq_prod[47];
+  assign \$55  = \$54  & rq_above2[4];
+  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$70  = | rq_differs3;
+  assign \$71  = rq_coarse3[8] ^ rq_sign3;
+  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = rq_coarse3[9] ^ rq_sign3;
+  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = rq_coarse3[10] ^ rq_sign3;
+  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = rq_coarse3[11] ^ rq_sign3;
+  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = rq_coarse3[12] ^ rq_sign3;
+  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = rq_coarse3[13] ^ rq_sign3;
+  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = rq_coarse3[14] ^ rq_sign3;
+  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
+  assign \$93  = \$70  | \$92 ;
+  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$95  = & rq_window4;
+  assign \$96  = ~ \$95 ;
+  assign \$97  = rq_flag4 | \$96 ;
+  assign \$98  = rq_sign4 & \$97 ;
+  assign \$99  = rq_relu4 & \$98 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = rq_req4 & \$100 ;
+  assign \$102  = ~ rq_sign4;
+  assign \$103  = & rq_window4;
+  assign \$104  = rq_flag4 | \$103 ;
+  assign \$105  = \$102  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$101  & \$106 ;
+  assign \$108  = rq_sign4 & rq_flag4;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = & rq_window4;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = rq_flag4 | \$112 ;
+  assign \$114  = rq_sign4 & \$113 ;
+  assign \$115  = rq_relu4 & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = rq_req4 & \$116 ;
+  assign \$118  = ~ rq_sign4;
+  assign \$119  = & rq_window4;
+  assign \$120  = rq_flag4 | \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$122  = \$117  & \$121 ;
+  assign \$123  = & rq_window4;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = rq_flag4 | \$124 ;
+  assign \$126  = rq_sign4 & \$125 ;
+  assign \$127  = rq_relu4 & \$126 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = rq_req4 & \$128 ;
+  assign \$130  = rq_sign4 & rq_flag4;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & rq_window4;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = rq_flag4 | \$133 ;
+  assign \$135  = rq_sign4 & \$134 ;
+  assign \$136  = rq_relu4 & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = rq_req4 & \$137 ;
+  assign \$139  = & rq_window4;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = rq_flag4 | \$140 ;
+  assign \$142  = rq_sign4 & \$141 ;
+  assign \$143  = \$138  & \$142 ;
+  assign \$144  = rq_take_q5 & rq_qlow5[0];
+  assign \$145  = \$144  | rq_set_hi5;
+  assign \$146  = rq_take_q5 & rq_qlow5[1];
+  assign \$147  = \$146  | rq_set_hi5;
+  assign \$148  = rq_take_q5 & rq_qlow5[2];
+  assign \$149  = \$148  | rq_set_hi5;
+  assign \$150  = rq_take_q5 & rq_qlow5[3];
+  assign \$151  = \$150  | rq_set_hi5;
+  assign \$152  = rq_take_q5 & rq_qlow5[4];
+  assign \$153  = \$152  | rq_set_hi5;
+  assign \$154  = rq_take_q5 & rq_qlow5[5];
+  assign \$155  = \$154  | rq_set_hi5;
+  assign \$156  = rq_take_q5 & rq_qlow5[6];
+  assign \$157  = \$156  | rq_set_hi5;
+  assign \$158  = rq_take_q5 & rq_qlow5[7];
+  assign \$159  = \$158  | rq_set_lo5;
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
   always @(posedge clk)
-    rq_v1 <= \$20 ;
+    rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2297$0 [0];
+    rq_relu1 <= \port$3646$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2297$0 [1];
+    rq_req1 <= \port$3646$0 [1];
   always @(posedge clk)
-    rq_sm11 <= \$1 [5:0];
+    rq_s1 <= i_s;
   always @(posedge clk)
     rq_raw1 <= i_acc;
   always @(posedge clk)
-    rq_v2 <= \$21 ;
+    rq_v2 <= \$163 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
     rq_req2 <= rq_req1;
   always @(posedge clk)
-    rq_sm12 <= rq_sm11;
+    rq_s2 <= rq_s1;
   always @(posedge clk)
     rq_raw2 <= rq_raw1;
   always @(posedge clk)
-    rq_v3 <= \$22 ;
+    rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
     rq_req3 <= rq_req2;
   always @(posedge clk)
-    rq_sm13 <= rq_sm12;
+    rq_s3 <= rq_s2;
   always @(posedge clk)
     rq_raw3 <= rq_raw2;
   always @(posedge clk)
-    rq_v4 <= \$23 ;
+    rq_v4 <= \$165 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
     rq_req4 <= rq_req3;
   always @(posedge clk)
-    rq_sm14 <= rq_sm13;
+    rq_s4 <= rq_s3;
   always @(posedge clk)
     rq_raw4 <= rq_raw3;
   always @(posedge clk)
-    rq_v5 <= \$24 ;
+    rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
     rq_req5 <= rq_req4;
   always @(posedge clk)
-    rq_sm15 <= rq_sm14;
+    rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= rq_raw4;
-  always @(posedge clk)
-    rq_v6 <= \$25 ;
-  always @(posedge clk)
-    rq_relu6 <= rq_relu5;
-  always @(posedge clk)
-    rq_req6 <= rq_req5;
-  always @(posedge clk)
-    rq_sm16 <= rq_sm15;
-  always @(posedge clk)
-    rq_raw6 <= rq_raw5;
+    rq_raw5 <= \$1 ;
   always @(posedge clk)
     rq_pp0 <= \$2 ;
   always @(posedge clk)
     rq_pp17 <= \$3 ;
   always @(posedge clk)
-    rq_prod <= \$7 [48:0];
+    rq_prod <= \$7 [47:0];
   always @(posedge clk)
-    rq_coarse <= \$8 ;
+    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_half <= \$9 ;
+    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
   always @(posedge clk)
-    rq_q <= \$11 [48:0];
+    rq_coarse3 <= \$62 ;
   always @(posedge clk)
-    o_valid <= \$26 ;
+    rq_sign3 <= rq_prod[47];
   always @(posedge clk)
-    o_data <= \$27 ;
+    rq_window4 <= \$69 ;
+  always @(posedge clk)
+    rq_flag4 <= \$93 ;
+  always @(posedge clk)
+    rq_sign4 <= rq_sign3;
+  always @(posedge clk)
+    rq_qlow5 <= \$94 [7:0];
+  always @(posedge clk)
+    rq_take_q5 <= \$110 ;
+  always @(posedge clk)
+    rq_set_hi5 <= \$122 ;
+  always @(posedge clk)
+    rq_set_lo5 <= \$131 ;
+  always @(posedge clk)
+    rq_set_ext5 <= \$143 ;
+  always @(posedge clk)
+    rq_low6 <= \$160 ;
+  always @(posedge clk)
+    rq_ext6 <= \$161 [23:0];
+  always @(posedge clk)
+    o_valid <= \$167 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$20  = i_valid;
+    \$162  = i_valid;
     if (rst) begin
-      \$20  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$21  = rq_v1;
+    \$163  = rq_v1;
     if (rst) begin
-      \$21  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$22  = rq_v2;
+    \$164  = rq_v2;
     if (rst) begin
-      \$22  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$23  = rq_v3;
+    \$165  = rq_v3;
     if (rst) begin
-      \$23  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$24  = rq_v4;
+    \$166  = rq_v4;
     if (rst) begin
-      \$24  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$25  = rq_v5;
+    \$167  = rq_v5;
     if (rst) begin
-      \$25  = 1'h0;
+      \$167  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$26  = rq_v5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$27  = \$19 [31:0];
-    if (rst) begin
-      \$27  = 32'd0;
-    end
-  end
-  assign rq_sm1_0 = \$1 [5:0];
-  assign i_relu = \port$2297$0 [0];
-  assign i_requantize = \port$2297$0 [1];
+  assign i_relu = \port$3646$0 [0];
+  assign i_requantize = \port$3646$0 [1];
+  assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$11  = { \$10 [49], \$10 [49:1] };
+  assign \$54  = \$53 ;
+  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule

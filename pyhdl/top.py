@@ -318,21 +318,27 @@ class NmcArray(wiring.Component):
         wb_count = [Signal(group_bits, name=f"wb_groups{c}") for c in range(2)]
 
         # readiness of A's step at (layer, g, f)
-        # fold f needs elements < min((f+1)*simd, prev_out): `fold_end` = (f+1)*simd is
-        # kept as a register so the check is two parallel compares
+        # fold f needs elements < min((f+1)*simd, prev_out): `fold_end` = (f+1)*simd
         fold_end = Signal(feat_bits + group_bits, name="fold_end")
         abeats = Mux(actx, beats[1], beats[0])
-        bbeats = Mux(actx, beats[0], beats[1])
-        in_ok = abeats > f
         # a tracking reset requested last cycle is applied at the end of this one: until
         # then the context's counters are stale and must not satisfy a check
         track_reset_r = [Signal(name=f"track_reset_r{c}") for c in range(2)]
-        a_par_ok = (Mux(actx, wb_par[1], wb_par[0]) == ~layer[0]) \
-            & ~Mux(actx, track_reset_r[1], track_reset_r[0])
-        a_count = Mux(actx, wb_count[1], wb_count[0])
-        written = a_count << _log2(P)  # producer elements written back
-        raw_ok = a_par_ok & ((written >= fold_end) | (written >= prev_out))
-        raw_full = a_par_ok & (a_count == prev_G)
+        # The decision reads its four magnitude checks from registers (Fmax: a carry
+        # chain before the arbitration and its fan-out was the critical path).  Each
+        # register is computed a cycle ahead, from the next-state value of everything it
+        # compares (see "readiness flags" below), and equals, whenever it is read:
+        #   in_ok    beats[A] > f                     (layer 0: the fold's input beat is in)
+        #   b_ready  beats[B] > b_f                   (B's next fold's beat is in)
+        #   raw_ok   A's write-back parity is this layer's and, with written = groups << log2(pe),
+        #            written >= fold_end or written >= prev_out (the fold's producers are written)
+        #   raw_full A's write-back parity is this layer's and all prev_G groups are written
+        in_ok = Signal(name="in_ok")
+        b_ready = Signal(name="b_ready")
+        raw_ok = Signal(name="raw_ok")
+        raw_full = Signal(name="raw_full")
+        wb_par_n = [Signal(name=f"wb_parity_next{c}") for c in range(2)]
+        wb_count_n = [Signal(group_bits, name=f"wb_groups_next{c}") for c in range(2)]
         first_step = (g == 0) & (f == 0)
         out_ok = ~(cur_last & first_step & Mux(actx, out_full[1], out_full[0]))
         data_ok = Mux(layer == 0, in_ok, (g != 0) | raw_ok)
@@ -346,12 +352,13 @@ class NmcArray(wiring.Component):
         a_ok = active & data_ok & out_ok & weights_ok
         a_calm = Mux((layer != 0) & (g == 0), raw_full, 1)  # A's group would not wait
         b_avail = Signal(name="b_available")
-        m.d.comb += b_avail.eq(active & (layer != 0) & ~b_done & (bbeats != 0) if interleave else 0)
+        # b_ready is beats[B] > 0 here: B is at a group boundary (b_f = 0) whenever this is read
+        m.d.comb += b_avail.eq(active & (layer != 0) & ~b_done & b_ready if interleave else 0)
         pick_a = Signal(name="issue_a")
         pick_b = Signal(name="issue_b")
         boundary = ~b_own & (f == 0)
         m.d.comb += [
-            pick_b.eq(Mux(b_own, bbeats > b_f, boundary & ~(a_ok & a_calm) & b_avail)),
+            pick_b.eq(Mux(b_own, b_ready, boundary & ~(a_ok & a_calm) & b_avail)),
             pick_a.eq(~b_own & a_ok & ~(boundary & ~a_calm & b_avail)),
         ]
         issue = Signal(name="issue")
@@ -410,6 +417,57 @@ class NmcArray(wiring.Component):
                                   | pick_b & b_here & (b_g == 0) & (b_f == 0)),
             ]
         m.d.sync += [track_reset_r[c].eq(track_reset[c]) for c in range(2)]
+
+        # ---- readiness flags: next-state values of the four checks ----------------------
+        # Candidates are compares of registers (and of this cycle's input beat and
+        # write-back, both known early); the decision only selects among them.  Cases
+        # follow the sequencer's own update rules above; where a flag will not be read
+        # in the next state (layer 0 for the raw_* pair, a group other than 0 for
+        # raw_full, g != 0 for raw_ok) its value does not matter.
+        inc = [in_fire & (ws == c) for c in range(2)]
+        beats_a = Signal(feat_bits + 1, name="beats_a_next")  # before a release
+        beats_b = Signal(feat_bits + 1, name="beats_b_next")
+        m.d.comb += [beats_a.eq(Mux(actx, beats[1] + inc[1], beats[0] + inc[0])),
+                     beats_b.eq(Mux(actx, beats[0] + inc[0], beats[1] + inc[1]))]
+        rel_a = Mux(actx, in_release[1], in_release[0])
+        rel_b = Mux(actx, in_release[0], in_release[1])
+        handover = last_fold & last_group & cur_last
+
+        def par_ok_next(c_is_a, layer_odd_next):
+            """Write-back parity of the context that is A next, and no tracking reset."""
+            par = Mux(actx, wb_par_n[1], wb_par_n[0]) if c_is_a else Mux(actx, wb_par_n[0], wb_par_n[1])
+            trn = Mux(actx, track_reset[1], track_reset[0]) if c_is_a else Mux(actx, track_reset[0], track_reset[1])
+            return (par == ~layer_odd_next) & ~trn
+
+        cnt_a = Mux(actx, wb_count_n[1], wb_count_n[0])
+        cnt_b = Mux(actx, wb_count_n[0], wb_count_n[1])
+        wr_a, wr_b = cnt_a << _log2(P), cnt_b << _log2(P)
+
+        def raw_pair(par, written, count, end, prev, groups):
+            return [raw_ok.eq(par & ((written >= end) | (written >= prev))), raw_full.eq(par & (count == groups))]
+
+        stay = raw_pair(par_ok_next(True, layer[0]), wr_a, cnt_a, fold_end, prev_out, prev_G)
+        with m.If(~loaded):
+            m.d.sync += [in_ok.eq(~rel_a & (beats_a != 0)), b_ready.eq(~rel_b & (beats_b != 0))] + stay
+        with m.Elif(pick_a):
+            with m.If(handover):
+                # the next vector becomes A at fold 0; the old context becomes B at fold 0
+                m.d.sync += [in_ok.eq(~rel_b & (beats_b != 0)), b_ready.eq(~rel_a & (beats_a != 0))]
+                m.d.sync += raw_pair(par_ok_next(False, Const(1)), wr_b, cnt_b, S, d0["out_features"], g0)
+            with m.Elif(last_fold):
+                m.d.sync += [in_ok.eq(~rel_a & (beats_a != 0)), b_ready.eq(~rel_b & (beats_b > b_f))]
+                with m.If(last_group):  # next layer, group 0
+                    m.d.sync += raw_pair(par_ok_next(True, ~layer[0]), wr_a, cnt_a, S, cur_out, cur_G)
+                with m.Else():  # next group: g != 0, neither raw flag is read
+                    m.d.sync += stay
+            with m.Else():
+                m.d.sync += [in_ok.eq(~rel_a & (beats_a > f + 1)), b_ready.eq(~rel_b & (beats_b > b_f))]
+                m.d.sync += raw_pair(par_ok_next(True, layer[0]), wr_a, cnt_a, fold_end + S, prev_out, prev_G)
+        with m.Elif(pick_b):
+            m.d.sync += [in_ok.eq(~rel_a & (beats_a > f)),
+                         b_ready.eq(~rel_b & Mux(b_last_fold, beats_b != 0, beats_b > b_f + 1))] + stay
+        with m.Else():
+            m.d.sync += [in_ok.eq(~rel_a & (beats_a > f)), b_ready.eq(~rel_b & (beats_b > b_f))] + stay
         # any program write may change the current descriptor or (vonneumann) the
         # prefetched weights: start over from layer 0; clearing counters changes neither
         with m.If(ld_fire & ~(clear)):
@@ -518,11 +576,13 @@ class NmcArray(wiring.Component):
                      act_wp.data.eq(Cat(*[pes[l % P].result[:cfg.a_bits] for l in range(B)])),
                      act_wp.en.eq(Cat(*[act_write & (wb_blk == l // P) for l in range(B)]))]
         for c in range(2):
+            m.d.comb += [wb_par_n[c].eq(wb_par[c]), wb_count_n[c].eq(wb_count[c])]
             with m.If(track_reset_r[c]):
-                m.d.sync += [wb_par[c].eq(1), wb_count[c].eq(0)]
+                m.d.comb += [wb_par_n[c].eq(1), wb_count_n[c].eq(0)]
             with m.Elif(act_write & (wb["ctx"] == c)):
-                m.d.sync += [wb_par[c].eq(wb["par"]),
-                             wb_count[c].eq(Mux(wb_par[c] == wb["par"], wb_count[c] + 1, 1))]
+                m.d.comb += [wb_par_n[c].eq(wb["par"]),
+                             wb_count_n[c].eq(Mux(wb_par[c] == wb["par"], wb_count[c] + 1, 1))]
+            m.d.sync += [wb_par[c].eq(wb_par_n[c]), wb_count[c].eq(wb_count_n[c])]
         for p in range(P):
             m.d.comb += [out_wps[p].en.eq(out_write), out_wps[p].addr.eq(wb["group"] + Mux(wb["ctx"], OW, 0)),
                          out_wps[p].data.eq(pes[p].result)]
