@@ -12,7 +12,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire [7:0] \$106 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
@@ -23,49 +23,49 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
+  wire [8:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [8:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
+  wire [8:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
+  wire [8:0] \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [8:0] \$131 ;
+  wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire [8:0] \$134 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [8:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [8:0] \$142 ;
-  wire \$143 ;
+  wire \$142 ;
+  wire [8:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire \$146 ;
+  wire [8:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$151 ;
+  wire [8:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [8:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
@@ -75,32 +75,32 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [8:0] \$163 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [8:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  wire [8:0] \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire [8:0] \$171 ;
-  wire \$172 ;
+  wire \$171 ;
+  wire [8:0] \$172 ;
   wire \$173 ;
-  wire [8:0] \$174 ;
-  wire \$175 ;
+  wire \$174 ;
+  wire [8:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
+  wire [8:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
+  wire [7:0] \$182 ;
+  wire [6:0] \$183 ;
+  wire [8:0] \$184 ;
+  wire [5:0] \$185 ;
+  wire [9:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
@@ -108,162 +108,162 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire [8:0] \$193 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire [8:0] \$196 ;
+  wire \$196 ;
   wire \$197 ;
-  wire \$198 ;
+  wire [8:0] \$198 ;
   wire [8:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [8:0] \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire [7:0] \$208 ;
-  wire [6:0] \$209 ;
+  wire \$202 ;
+  wire [8:0] \$203 ;
+  wire [8:0] \$204 ;
+  wire [6:0] \$205 ;
+  wire [8:0] \$206 ;
+  wire [6:0] \$207 ;
+  wire [8:0] \$208 ;
+  wire \$209 ;
   wire [3:0] \$21 ;
-  wire [8:0] \$210 ;
-  wire [5:0] \$211 ;
-  wire [9:0] \$212 ;
+  wire [7:0] \$210 ;
+  wire [7:0] \$211 ;
+  wire \$212 ;
   wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
+  wire [3:0] \$214 ;
+  wire [4:0] \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [7:0] \$217 ;
+  wire [6:0] \$218 ;
+  wire [8:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
+  wire [7:0] \$220 ;
+  wire [6:0] \$221 ;
+  wire [8:0] \$222 ;
   wire \$223 ;
-  wire [8:0] \$224 ;
-  wire [8:0] \$225 ;
+  wire \$224 ;
+  wire \$225 ;
   wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
+  wire [53:0] \$227 ;
+  wire [8:0] \$228 ;
   wire [8:0] \$229 ;
   wire \$23 ;
-  wire [8:0] \$230 ;
-  wire [6:0] \$231 ;
+  wire \$230 ;
+  wire \$231 ;
   wire [8:0] \$232 ;
-  wire [6:0] \$233 ;
-  wire [8:0] \$234 ;
+  wire [8:0] \$233 ;
+  wire \$234 ;
   wire \$235 ;
-  wire [7:0] \$236 ;
-  wire [7:0] \$237 ;
-  wire \$238 ;
+  wire \$236 ;
+  wire [8:0] \$237 ;
+  wire [8:0] \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire [3:0] \$240 ;
-  wire [4:0] \$241 ;
+  wire [7:0] \$240 ;
+  wire [8:0] \$241 ;
   wire \$242 ;
-  wire [7:0] \$243 ;
-  wire [6:0] \$244 ;
+  wire \$243 ;
+  wire \$244 ;
   wire [8:0] \$245 ;
-  wire [7:0] \$246 ;
-  wire [6:0] \$247 ;
+  wire [8:0] \$246 ;
+  wire \$247 ;
   wire [8:0] \$248 ;
-  wire \$249 ;
+  wire [8:0] \$249 ;
   wire [7:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire [53:0] \$253 ;
+  wire [8:0] \$250 ;
+  wire [8:0] \$251 ;
+  wire [3:0] \$252 ;
+  wire \$253 ;
   wire [8:0] \$254 ;
-  wire [8:0] \$255 ;
-  wire \$256 ;
-  wire \$257 ;
+  wire \$255 ;
+  wire [8:0] \$256 ;
+  wire [8:0] \$257 ;
   wire [8:0] \$258 ;
-  wire [8:0] \$259 ;
+  wire \$259 ;
   wire [7:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
+  wire [8:0] \$260 ;
+  wire [8:0] \$261 ;
+  wire [8:0] \$262 ;
   wire [8:0] \$263 ;
-  wire [8:0] \$264 ;
+  wire [3:0] \$264 ;
   wire \$265 ;
-  wire [7:0] \$266 ;
-  wire [8:0] \$267 ;
+  wire \$266 ;
+  wire \$267 ;
   wire \$268 ;
-  wire \$269 ;
+  wire [8:0] \$269 ;
   wire [5:0] \$27 ;
-  wire \$270 ;
+  wire [16:0] \$270 ;
   wire [8:0] \$271 ;
-  wire [8:0] \$272 ;
-  wire \$273 ;
-  wire [8:0] \$274 ;
-  wire [8:0] \$275 ;
-  wire [8:0] \$276 ;
-  wire [8:0] \$277 ;
-  wire [3:0] \$278 ;
-  wire \$279 ;
+  wire \$272 ;
+  wire [8:0] \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire [9:0] \$277 ;
+  wire [9:0] \$278 ;
+  wire [8:0] \$279 ;
   wire [8:0] \$28 ;
-  wire [8:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
   wire [8:0] \$282 ;
-  wire [8:0] \$283 ;
+  wire \$283 ;
   wire [8:0] \$284 ;
-  wire \$285 ;
+  wire [8:0] \$285 ;
   wire [8:0] \$286 ;
-  wire [8:0] \$287 ;
-  wire [8:0] \$288 ;
-  wire [8:0] \$289 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [3:0] \$290 ;
+  wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [8:0] \$295 ;
-  wire [16:0] \$296 ;
-  wire [8:0] \$297 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
   wire \$298 ;
-  wire [8:0] \$299 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire \$302 ;
-  wire [9:0] \$303 ;
-  wire [9:0] \$304 ;
-  wire [8:0] \$305 ;
-  wire \$306 ;
+  wire [7:0] \$302 ;
+  wire [8:0] \$303 ;
+  wire \$304 ;
+  wire [7:0] \$305 ;
+  wire [8:0] \$306 ;
   wire \$307 ;
-  wire [8:0] \$308 ;
+  wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [8:0] \$310 ;
-  wire [8:0] \$311 ;
-  wire [8:0] \$312 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire \$316 ;
+  wire [7:0] \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire \$319 ;
+  wire [8:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$321 ;
+  wire [8:0] \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire \$325 ;
+  wire [8:0] \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [7:0] \$328 ;
-  wire [8:0] \$329 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire [7:0] \$331 ;
-  wire [8:0] \$332 ;
+  wire \$331 ;
+  wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
@@ -273,22 +273,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire \$341 ;
-  wire [7:0] \$342 ;
+  wire [7:0] \$341 ;
+  wire [8:0] \$342 ;
   wire \$343 ;
-  wire \$344 ;
+  wire [7:0] \$344 ;
   wire [8:0] \$345 ;
   wire \$346 ;
-  wire [8:0] \$347 ;
+  wire \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire [8:0] \$351 ;
+  wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire \$355 ;
+  wire [7:0] \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
@@ -300,24 +300,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
-  wire \$366 ;
-  wire [7:0] \$367 ;
-  wire [8:0] \$368 ;
+  wire [8:0] \$366 ;
+  wire \$367 ;
+  wire \$368 ;
   wire \$369 ;
   wire [7:0] \$37 ;
-  wire [7:0] \$370 ;
-  wire [8:0] \$371 ;
+  wire \$370 ;
+  wire \$371 ;
   wire \$372 ;
   wire \$373 ;
   wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
+  wire [7:0] \$375 ;
+  wire [8:0] \$376 ;
   wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [7:0] \$378 ;
+  wire [8:0] \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire [7:0] \$381 ;
+  wire \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
@@ -327,24 +327,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
-  wire \$390 ;
+  wire [7:0] \$390 ;
   wire \$391 ;
-  wire [8:0] \$392 ;
+  wire \$392 ;
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
-  wire \$399 ;
+  wire [7:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire [7:0] \$401 ;
-  wire [8:0] \$402 ;
-  wire \$403 ;
-  wire [7:0] \$404 ;
-  wire [8:0] \$405 ;
+  wire [8:0] \$400 ;
+  wire \$401 ;
+  wire [7:0] \$402 ;
+  wire [8:0] \$403 ;
+  wire \$404 ;
+  wire \$405 ;
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
@@ -353,12 +353,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire \$413 ;
+  wire [7:0] \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire [7:0] \$416 ;
+  wire \$416 ;
   wire \$417 ;
-  wire \$418 ;
+  wire [8:0] \$418 ;
   wire \$419 ;
   wire [3:0] \$42 ;
   wire \$420 ;
@@ -366,30 +366,30 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
-  wire [7:0] \$425 ;
-  wire [8:0] \$426 ;
+  wire \$425 ;
+  wire \$426 ;
   wire \$427 ;
-  wire [7:0] \$428 ;
-  wire [8:0] \$429 ;
+  wire \$428 ;
+  wire \$429 ;
   wire [3:0] \$43 ;
   wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
+  wire [7:0] \$431 ;
+  wire [8:0] \$432 ;
+  wire [16:0] \$433 ;
   wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
+  wire [7:0] \$435 ;
+  wire [8:0] \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [7:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire [8:0] \$444 ;
+  wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  wire [7:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
@@ -399,26 +399,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire \$455 ;
+  wire [8:0] \$455 ;
   wire \$456 ;
-  wire [7:0] \$457 ;
+  wire \$457 ;
   wire [8:0] \$458 ;
-  wire [16:0] \$459 ;
+  wire \$459 ;
   wire \$46 ;
   wire \$460 ;
-  wire [7:0] \$461 ;
-  wire [8:0] \$462 ;
+  wire \$461 ;
+  wire \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [7:0] \$468 ;
+  wire [8:0] \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire \$471 ;
-  wire [7:0] \$472 ;
+  wire [7:0] \$471 ;
+  wire [8:0] \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
@@ -428,10 +428,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire [8:0] \$481 ;
-  wire \$482 ;
+  wire \$481 ;
+  wire [7:0] \$482 ;
   wire \$483 ;
-  wire [8:0] \$484 ;
+  wire \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
@@ -442,110 +442,110 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
-  wire [7:0] \$494 ;
-  wire [8:0] \$495 ;
+  wire \$494 ;
+  wire \$495 ;
   wire \$496 ;
-  wire [7:0] \$497 ;
-  wire [8:0] \$498 ;
-  wire \$499 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire [7:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
+  wire [8:0] \$500 ;
   wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
+  wire [7:0] \$502 ;
+  wire [8:0] \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire [7:0] \$508 ;
+  wire \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire \$513 ;
+  wire [7:0] \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
-  wire \$517 ;
+  wire [8:0] \$517 ;
   wire \$518 ;
-  wire \$519 ;
+  wire [8:0] \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
-  wire [7:0] \$525 ;
-  wire [8:0] \$526 ;
+  wire \$525 ;
+  wire \$526 ;
   wire \$527 ;
-  wire [7:0] \$528 ;
-  wire [8:0] \$529 ;
+  wire [8:0] \$528 ;
+  wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
+  wire [8:0] \$531 ;
+  wire [8:0] \$532 ;
   wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
+  wire [8:0] \$534 ;
+  wire [8:0] \$535 ;
+  wire [8:0] \$536 ;
   wire \$537 ;
-  wire \$538 ;
-  wire [7:0] \$539 ;
+  wire [8:0] \$538 ;
+  wire [8:0] \$539 ;
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
-  wire \$542 ;
+  wire [8:0] \$542 ;
   wire \$543 ;
   wire [8:0] \$544 ;
   wire \$545 ;
-  wire \$546 ;
+  wire [8:0] \$546 ;
   wire \$547 ;
-  wire [8:0] \$548 ;
-  wire \$549 ;
+  wire \$548 ;
+  wire [8:0] \$549 ;
   wire \$55 ;
-  wire [8:0] \$550 ;
+  wire \$550 ;
   wire \$551 ;
   wire \$552 ;
-  wire [7:0] \$553 ;
+  wire \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire [7:0] \$556 ;
-  wire [5:0] \$557 ;
-  wire [8:0] \$558 ;
-  wire [7:0] \$559 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire [8:0] \$559 ;
   wire \$56 ;
-  wire [5:0] \$560 ;
-  wire [8:0] \$561 ;
+  wire \$560 ;
+  wire \$561 ;
   wire [8:0] \$562 ;
-  wire [7:0] \$563 ;
-  wire [6:0] \$564 ;
-  wire [8:0] \$565 ;
-  wire [5:0] \$566 ;
-  wire [9:0] \$567 ;
+  wire \$563 ;
+  wire [8:0] \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire [7:0] \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
   wire [7:0] \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
+  wire [5:0] \$571 ;
+  wire [8:0] \$572 ;
+  wire [7:0] \$573 ;
+  wire [5:0] \$574 ;
+  wire [8:0] \$575 ;
+  wire [8:0] \$576 ;
+  wire [7:0] \$577 ;
+  wire [6:0] \$578 ;
   wire [8:0] \$579 ;
   wire \$58 ;
-  wire \$580 ;
-  wire \$581 ;
+  wire [5:0] \$580 ;
+  wire [9:0] \$581 ;
   wire \$582 ;
-  wire \$583 ;
-  wire [8:0] \$584 ;
-  wire [8:0] \$585 ;
+  wire [7:0] \$583 ;
+  wire \$584 ;
+  wire \$585 ;
   wire \$586 ;
-  wire [8:0] \$587 ;
+  wire \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire \$59 ;
@@ -555,69 +555,69 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire [3:0] \$596 ;
-  wire [4:0] \$597 ;
-  wire [32:0] \$598 ;
-  wire [32:0] \$599 ;
+  wire \$596 ;
+  wire [8:0] \$597 ;
+  wire [8:0] \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [32:0] \$600 ;
-  wire [3:0] \$601 ;
-  wire [32:0] \$602 ;
-  wire [1:0] \$603 ;
-  wire [32:0] \$604 ;
-  wire [32:0] \$605 ;
-  wire [1:0] \$606 ;
-  wire [32:0] \$607 ;
-  wire [32:0] \$608 ;
-  reg [2:0] \$609 ;
+  wire [8:0] \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire [8:0] \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire [3:0] \$609 ;
   wire \$61 ;
-  reg [7:0] \$610 ;
-  reg [7:0] \$611 ;
-  reg [7:0] \$612 ;
-  reg \$613 ;
-  reg [7:0] \$614 ;
-  reg \$615 ;
-  reg \$616 ;
-  reg [7:0] \$617 ;
-  reg [7:0] \$618 ;
-  reg [7:0] \$619 ;
+  wire [4:0] \$610 ;
+  wire [32:0] \$611 ;
+  wire [32:0] \$612 ;
+  wire [32:0] \$613 ;
+  wire [3:0] \$614 ;
+  wire [32:0] \$615 ;
+  wire [1:0] \$616 ;
+  wire [32:0] \$617 ;
+  wire [32:0] \$618 ;
+  wire [1:0] \$619 ;
   wire \$62 ;
-  reg [7:0] \$620 ;
-  reg \$621 ;
-  reg \$622 ;
-  reg \$623 ;
-  reg [8:0] \$624 ;
+  wire [32:0] \$620 ;
+  wire [32:0] \$621 ;
+  reg [2:0] \$622 ;
+  reg [7:0] \$623 ;
+  reg [7:0] \$624 ;
   reg [7:0] \$625 ;
-  reg [2:0] \$626 ;
+  reg \$626 ;
   reg [7:0] \$627 ;
-  reg [7:0] \$628 ;
-  reg [15:0] \$629 ;
+  reg \$628 ;
+  reg \$629 ;
   wire \$63 ;
   reg [7:0] \$630 ;
   reg [7:0] \$631 ;
-  reg \$632 ;
-  reg [8:0] \$633 ;
-  reg [7:0] \$634 ;
+  reg [7:0] \$632 ;
+  reg [7:0] \$633 ;
+  reg \$634 ;
   reg \$635 ;
   reg \$636 ;
-  reg [7:0] \$637 ;
+  reg [8:0] \$637 ;
   reg [7:0] \$638 ;
-  reg \$639 ;
+  reg [2:0] \$639 ;
   wire \$64 ;
-  reg \$640 ;
-  reg \$641 ;
-  reg \$642 ;
-  reg \$643 ;
-  reg \$644 ;
+  reg [7:0] \$640 ;
+  reg [7:0] \$641 ;
+  reg [15:0] \$642 ;
+  reg [7:0] \$643 ;
+  reg [7:0] \$644 ;
   reg \$645 ;
-  reg \$646 ;
-  reg \$647 ;
+  reg [8:0] \$646 ;
+  reg [7:0] \$647 ;
   reg \$648 ;
   reg \$649 ;
   wire \$65 ;
-  reg \$650 ;
-  reg \$651 ;
+  reg [7:0] \$650 ;
+  reg [7:0] \$651 ;
   reg \$652 ;
   reg \$653 ;
   reg \$654 ;
@@ -628,49 +628,67 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$659 ;
   wire \$66 ;
   reg \$660 ;
-  reg [7:0] \$661 ;
+  reg \$661 ;
   reg \$662 ;
-  reg [7:0] \$663 ;
+  reg \$663 ;
   reg \$664 ;
   reg \$665 ;
-  reg [7:0] \$666 ;
+  reg \$666 ;
   reg \$667 ;
   reg \$668 ;
-  reg [7:0] \$669 ;
+  reg \$669 ;
   wire \$67 ;
   reg \$670 ;
   reg \$671 ;
   reg \$672 ;
   reg \$673 ;
-  reg [7:0] \$674 ;
+  reg \$674 ;
   reg \$675 ;
   reg \$676 ;
-  reg [2:0] \$677 ;
-  reg [3:0] \$678 ;
-  reg [31:0] \$679 ;
+  reg \$677 ;
+  reg \$678 ;
+  reg [7:0] \$679 ;
   wire \$68 ;
-  reg [3:0] \$680 ;
-  reg [31:0] \$681 ;
-  reg [3:0] \$682 ;
-  reg [31:0] \$683 ;
-  reg [3:0] \$684 ;
-  reg [31:0] \$685 ;
-  reg [3:0] \$686 ;
-  reg [31:0] \$687 ;
-  reg [3:0] \$688 ;
-  reg [31:0] \$689 ;
+  reg \$680 ;
+  reg [7:0] \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg [7:0] \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg [7:0] \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire \$69 ;
-  reg [3:0] \$690 ;
-  reg [31:0] \$691 ;
-  reg [3:0] \$692 ;
-  reg [31:0] \$693 ;
-  wire [7:0] \$694 ;
-  wire [23:0] \$695 ;
-  wire [7:0] \$696 ;
-  wire [23:0] \$697 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg [7:0] \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg [2:0] \$695 ;
+  reg [3:0] \$696 ;
+  reg [31:0] \$697 ;
+  reg [3:0] \$698 ;
+  reg [31:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
+  reg [3:0] \$700 ;
+  reg [31:0] \$701 ;
+  reg [3:0] \$702 ;
+  reg [31:0] \$703 ;
+  reg [3:0] \$704 ;
+  reg [31:0] \$705 ;
+  reg [3:0] \$706 ;
+  reg [31:0] \$707 ;
+  reg [3:0] \$708 ;
+  reg [31:0] \$709 ;
   wire \$71 ;
+  reg [3:0] \$710 ;
+  reg [31:0] \$711 ;
+  wire [7:0] \$712 ;
+  wire [23:0] \$713 ;
+  wire [7:0] \$714 ;
+  wire [23:0] \$715 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
@@ -696,25 +714,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
+  wire [7:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire [6:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$142 ;
-  wire [6:0] \$signature__addr$154 ;
-  wire [6:0] \$signature__addr$156 ;
+  wire [6:0] \$signature__addr$146 ;
+  wire [6:0] \$signature__addr$158 ;
+  wire [6:0] \$signature__addr$160 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$143 ;
-  wire [31:0] \$signature__data$268 ;
-  wire [31:0] \$signature__data$269 ;
+  wire [31:0] \$signature__data$147 ;
+  wire [31:0] \$signature__data$272 ;
+  wire [31:0] \$signature__data$273 ;
   wire \$signature__en ;
-  wire \$signature__en$141 ;
-  wire \$signature__en$155 ;
-  wire \$signature__en$157 ;
+  wire \$signature__en$145 ;
+  wire \$signature__en$159 ;
+  wire \$signature__en$161 ;
   wire [31:0] act;
-  wire [31:0] \act$115 ;
+  wire [31:0] \act$119 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -727,9 +745,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire active;
   wire b_available;
   reg [8:0] b_bank_addr = 9'h000;
-  wire b_done;
+  reg b_done = 1'h1;
   reg [7:0] b_fold = 8'h00;
   reg [7:0] b_group = 8'h00;
+  reg b_group_is_0 = 1'h1;
   reg b_in_group = 1'h0;
   reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
@@ -789,7 +808,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire finished;
   reg [7:0] fold = 8'h00;
   reg [15:0] fold_end = 16'h0000;
+  reg fold_is_0 = 1'h1;
   reg [7:0] group = 8'h00;
+  reg group_is_0 = 1'h1;
   input [31:0] i_stream__payload;
   wire [31:0] i_stream__payload;
   output i_stream__ready;
@@ -827,6 +848,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire issue_a;
   wire issue_b;
   reg [2:0] layer = 3'h0;
+  reg layer_is_0 = 1'h1;
   wire ld_fire;
   input [85:0] load__payload;
   wire [85:0] load__payload;
@@ -874,7 +896,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$126 ;
+  wire [31:0] \result$130 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -893,46 +915,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$86 ;
+  wire [8:0] \step_addr$102 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$98 ;
+  wire [8:0] \step_addr$90 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$88 ;
+  wire \step_first$103 ;
   (* init = 1'h0 *)
-  wire \step_first$99 ;
+  wire \step_first$92 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$100 ;
+  wire \step_last$104 ;
   (* init = 1'h0 *)
-  wire \step_last$90 ;
+  wire \step_last$94 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$102 ;
+  wire \step_relu$106 ;
   (* init = 1'h0 *)
-  wire \step_relu$94 ;
+  wire \step_relu$98 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$103 ;
+  wire \step_requantize$100 ;
   (* init = 1'h0 *)
-  wire \step_requantize$96 ;
+  wire \step_requantize$107 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$101 ;
+  wire [7:0] \step_rq$105 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$92 ;
+  wire [7:0] \step_rq$96 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$84 ;
+  wire \step_valid$101 ;
   (* init = 1'h0 *)
-  wire \step_valid$97 ;
+  wire \step_valid$88 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -1149,14 +1171,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$214 )
-      actbuf[\$212 [6:0]][7:0] <= \$694 ;
-    if (\$216 )
-      actbuf[\$212 [6:0]][15:8] <= \$696 ;
-    if (\$218 )
-      actbuf[\$212 [6:0]][23:16] <= \$694 ;
-    if (\$220 )
-      actbuf[\$212 [6:0]][31:24] <= \$696 ;
+    if (\$188 )
+      actbuf[\$186 [6:0]][7:0] <= \$712 ;
+    if (\$190 )
+      actbuf[\$186 [6:0]][15:8] <= \$714 ;
+    if (\$192 )
+      actbuf[\$186 [6:0]][23:16] <= \$712 ;
+    if (\$194 )
+      actbuf[\$186 [6:0]][31:24] <= \$714 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1391,15 +1413,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$232 [6:0]] <= { \$695 , \$694  };
+      outbuf0[\$206 [6:0]] <= { \$713 , \$712  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _2_ <= outbuf0[\$245 [6:0]];
+      _2_ <= outbuf0[\$219 [6:0]];
     end
   end
-  assign \$signature__data$268  = _2_;
+  assign \$signature__data$272  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1533,428 +1555,468 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$234 [6:0]] <= { \$697 , \$696  };
+      outbuf1[\$208 [6:0]] <= { \$715 , \$714  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _3_ <= outbuf1[\$248 [6:0]];
+      _3_ <= outbuf1[\$222 [6:0]];
     end
   end
-  assign \$signature__data$269  = _3_;
-  assign \$270  = ~ in_wslot;
-  assign \$271  = d0_rp__data[15:8] + 1'h1;
-  assign \$273  = ~ loaded;
-  assign \$274  = nxt_rp__data[7:0] + 2'h3;
-  assign \$276  = nxt_rp__data[15:8] + 1'h1;
-  assign \$278  = n_layers - 1'h1;
-  assign \$279  = \$43 [2:0] == \$278 ;
-  assign \$280  = cur_folds - 1'h1;
-  assign \$281  = fold == \$280 ;
-  assign \$282  = group + 1'h1;
-  assign \$283  = rq_addr + 1'h1;
-  assign \$284  = cur_groups - 1'h1;
-  assign \$285  = group == \$284 ;
-  assign \$286  = nxt_rp__data[7:0] + 2'h3;
-  assign \$288  = nxt_rp__data[15:8] + 1'h1;
-  assign \$290  = n_layers - 1'h1;
-  assign \$291  = \$43 [2:0] == \$290 ;
-  assign \$292  = ~ wr_buf;
-  assign \$293  = ~ ctx;
-  assign \$294  = | b_group;
-  assign \$295  = fold + 1'h1;
-  assign \$296  = fold_end + 3'h4;
-  assign \$297  = cur_folds - 1'h1;
-  assign \$298  = fold == \$297 ;
-  assign \$299  = cur_groups - 1'h1;
-  assign \$300  = group == \$299 ;
+  assign \$signature__data$273  = _3_;
+  assign \$253  = \$43 [2:0] == \$252 ;
+  assign \$254  = cur_folds - 1'h1;
+  assign \$255  = fold == \$254 ;
+  assign \$256  = group + 1'h1;
+  assign \$257  = rq_addr + 1'h1;
+  assign \$258  = cur_groups - 1'h1;
+  assign \$259  = group == \$258 ;
+  assign \$260  = nxt_rp__data[7:0] + 2'h3;
+  assign \$262  = nxt_rp__data[15:8] + 1'h1;
+  assign \$264  = n_layers - 1'h1;
+  assign \$265  = \$43 [2:0] == \$264 ;
+  assign \$266  = ~ wr_buf;
+  assign \$267  = ~ ctx;
+  assign \$268  = ~ b_group_is_0;
+  assign \$269  = fold + 1'h1;
+  assign \$270  = fold_end + 3'h4;
+  assign \$271  = cur_folds - 1'h1;
+  assign \$272  = fold == \$271 ;
+  assign \$273  = cur_groups - 1'h1;
+  assign \$274  = group == \$273 ;
+  assign \$275  = \$272  & \$274 ;
+  assign \$276  = ~ \$275 ;
+  assign \$277  = bank_addr + 1'h1;
+  assign \$278  = b_bank_addr + 1'h1;
+  assign \$279  = in_folds - 1'h1;
+  assign \$280  = b_fold == \$279 ;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = in_folds - 1'h1;
+  assign \$283  = b_fold == \$282 ;
+  assign \$284  = b_group + 1'h1;
+  assign \$285  = b_rq_addr + 1'h1;
+  assign \$286  = b_fold + 1'h1;
+  assign \$287  = ~ loaded;
+  assign \$288  = ctx ? in_release1 : in_release0;
+  assign \$289  = ~ \$288 ;
+  assign \$290  = | beats_a_next;
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = ctx ? in_release0 : in_release1;
+  assign \$293  = ~ \$292 ;
+  assign \$294  = | beats_b_next;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$297  = ~ layer[0];
+  assign \$298  = \$296  == \$297 ;
+  assign \$299  = ctx ? track_reset1 : track_reset0;
+  assign \$300  = ~ \$299 ;
   assign \$301  = \$298  & \$300 ;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = bank_addr + 1'h1;
-  assign \$304  = b_bank_addr + 1'h1;
-  assign \$305  = in_folds - 1'h1;
-  assign \$306  = b_fold == \$305 ;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = in_folds - 1'h1;
-  assign \$309  = b_fold == \$308 ;
-  assign \$310  = b_group + 1'h1;
-  assign \$311  = b_rq_addr + 1'h1;
-  assign \$312  = b_fold + 1'h1;
-  assign \$313  = ~ loaded;
-  assign \$314  = ctx ? in_release1 : in_release0;
-  assign \$315  = ~ \$314 ;
-  assign \$316  = | beats_a_next;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = ctx ? in_release0 : in_release1;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = | beats_b_next;
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$323  = ~ layer[0];
-  assign \$324  = \$322  == \$323 ;
-  assign \$325  = ctx ? track_reset1 : track_reset0;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = \$324  & \$326 ;
-  assign \$328  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$330  = \$329  >= fold_end;
-  assign \$331  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$333  = \$332  >= prev_out;
-  assign \$334  = \$330  | \$333 ;
-  assign \$335  = \$327  & \$334 ;
-  assign \$336  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$337  = ~ layer[0];
-  assign \$338  = \$336  == \$337 ;
-  assign \$339  = ctx ? track_reset1 : track_reset0;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = \$338  & \$340 ;
-  assign \$342  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$343  = \$342  == prev_groups;
-  assign \$344  = \$341  & \$343 ;
-  assign \$345  = cur_folds - 1'h1;
-  assign \$346  = fold == \$345 ;
-  assign \$347  = cur_groups - 1'h1;
-  assign \$348  = group == \$347 ;
-  assign \$349  = \$346  & \$348 ;
-  assign \$350  = \$349  & cur_is_last;
-  assign \$351  = cur_folds - 1'h1;
-  assign \$352  = fold == \$351 ;
-  assign \$353  = ctx ? in_release0 : in_release1;
-  assign \$354  = ~ \$353 ;
-  assign \$355  = | beats_b_next;
-  assign \$356  = \$354  & \$355 ;
-  assign \$357  = ctx ? in_release1 : in_release0;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = | beats_a_next;
-  assign \$360  = \$358  & \$359 ;
-  assign \$361  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$363  = ~ \$361 ;
-  assign \$364  = ctx ? track_reset0 : track_reset1;
-  assign \$365  = ~ \$364 ;
-  assign \$366  = \$363  & \$365 ;
-  assign \$367  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$369  = \$368  >= 3'h4;
-  assign \$370  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$372  = \$371  >= d0_rp__data[15:8];
-  assign \$373  = \$369  | \$372 ;
-  assign \$374  = \$366  & \$373 ;
-  assign \$375  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$377  = ~ \$375 ;
-  assign \$378  = ctx ? track_reset0 : track_reset1;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = \$377  & \$379 ;
-  assign \$381  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$382  = \$381  == in_groups;
-  assign \$383  = \$380  & \$382 ;
-  assign \$384  = ctx ? in_release1 : in_release0;
-  assign \$385  = ~ \$384 ;
-  assign \$386  = | beats_a_next;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = ctx ? in_release0 : in_release1;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = beats_b_next > b_fold;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = cur_groups - 1'h1;
-  assign \$393  = group == \$392 ;
-  assign \$394  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$395  = ~ layer[0];
-  assign \$397  = \$394  == \$396 ;
-  assign \$398  = ctx ? track_reset1 : track_reset0;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = \$397  & \$399 ;
-  assign \$401  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$403  = \$402  >= 3'h4;
-  assign \$404  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$406  = \$405  >= cur_out;
-  assign \$407  = \$403  | \$406 ;
-  assign \$408  = \$400  & \$407 ;
-  assign \$409  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$410  = ~ layer[0];
-  assign \$412  = \$409  == \$411 ;
-  assign \$413  = ctx ? track_reset1 : track_reset0;
-  assign \$414  = ~ \$413 ;
+  assign \$302  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$304  = \$303  >= fold_end;
+  assign \$305  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$307  = \$306  >= prev_out;
+  assign \$308  = \$304  | \$307 ;
+  assign \$309  = \$301  & \$308 ;
+  assign \$310  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$311  = ~ layer[0];
+  assign \$312  = \$310  == \$311 ;
+  assign \$313  = ctx ? track_reset1 : track_reset0;
+  assign \$314  = ~ \$313 ;
+  assign \$315  = \$312  & \$314 ;
+  assign \$316  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$317  = \$316  == prev_groups;
+  assign \$318  = \$315  & \$317 ;
+  assign \$319  = cur_folds - 1'h1;
+  assign \$320  = fold == \$319 ;
+  assign \$321  = cur_groups - 1'h1;
+  assign \$322  = group == \$321 ;
+  assign \$323  = \$320  & \$322 ;
+  assign \$324  = \$323  & cur_is_last;
+  assign \$325  = cur_folds - 1'h1;
+  assign \$326  = fold == \$325 ;
+  assign \$327  = ctx ? in_release0 : in_release1;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = | beats_b_next;
+  assign \$330  = \$328  & \$329 ;
+  assign \$331  = ctx ? in_release1 : in_release0;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = | beats_a_next;
+  assign \$334  = \$332  & \$333 ;
+  assign \$335  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$337  = ~ \$335 ;
+  assign \$338  = ctx ? track_reset0 : track_reset1;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = \$337  & \$339 ;
+  assign \$341  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$343  = \$342  >= 3'h4;
+  assign \$344  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$346  = \$345  >= d0_rp__data[15:8];
+  assign \$347  = \$343  | \$346 ;
+  assign \$348  = \$340  & \$347 ;
+  assign \$349  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$351  = ~ \$349 ;
+  assign \$352  = ctx ? track_reset0 : track_reset1;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = \$351  & \$353 ;
+  assign \$355  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$356  = \$355  == in_groups;
+  assign \$357  = \$354  & \$356 ;
+  assign \$358  = ctx ? in_release1 : in_release0;
+  assign \$359  = ~ \$358 ;
+  assign \$360  = | beats_a_next;
+  assign \$361  = \$359  & \$360 ;
+  assign \$362  = ctx ? in_release0 : in_release1;
+  assign \$363  = ~ \$362 ;
+  assign \$364  = beats_b_next > b_fold;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = cur_groups - 1'h1;
+  assign \$367  = group == \$366 ;
+  assign \$368  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$369  = ~ layer[0];
+  assign \$371  = \$368  == \$370 ;
+  assign \$372  = ctx ? track_reset1 : track_reset0;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = \$371  & \$373 ;
+  assign \$375  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$377  = \$376  >= 3'h4;
+  assign \$378  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$380  = \$379  >= cur_out;
+  assign \$381  = \$377  | \$380 ;
+  assign \$382  = \$374  & \$381 ;
+  assign \$383  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$384  = ~ layer[0];
+  assign \$386  = \$383  == \$385 ;
+  assign \$387  = ctx ? track_reset1 : track_reset0;
+  assign \$388  = ~ \$387 ;
+  assign \$389  = \$386  & \$388 ;
+  assign \$390  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$391  = \$390  == cur_groups;
+  assign \$392  = \$389  & \$391 ;
+  assign \$393  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$394  = ~ layer[0];
+  assign \$395  = \$393  == \$394 ;
+  assign \$396  = ctx ? track_reset1 : track_reset0;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$395  & \$397 ;
+  assign \$399  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$401  = \$400  >= fold_end;
+  assign \$402  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$404  = \$403  >= prev_out;
+  assign \$405  = \$401  | \$404 ;
+  assign \$406  = \$398  & \$405 ;
+  assign \$407  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$408  = ~ layer[0];
+  assign \$409  = \$407  == \$408 ;
+  assign \$410  = ctx ? track_reset1 : track_reset0;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = \$409  & \$411 ;
+  assign \$413  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$414  = \$413  == prev_groups;
   assign \$415  = \$412  & \$414 ;
-  assign \$416  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$417  = \$416  == cur_groups;
-  assign \$418  = \$415  & \$417 ;
-  assign \$419  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$420  = ~ layer[0];
-  assign \$421  = \$419  == \$420 ;
-  assign \$422  = ctx ? track_reset1 : track_reset0;
-  assign \$423  = ~ \$422 ;
-  assign \$424  = \$421  & \$423 ;
-  assign \$425  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$427  = \$426  >= fold_end;
-  assign \$428  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$430  = \$429  >= prev_out;
-  assign \$431  = \$427  | \$430 ;
-  assign \$432  = \$424  & \$431 ;
-  assign \$433  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$434  = ~ layer[0];
-  assign \$435  = \$433  == \$434 ;
-  assign \$436  = ctx ? track_reset1 : track_reset0;
-  assign \$437  = ~ \$436 ;
-  assign \$438  = \$435  & \$437 ;
-  assign \$439  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$440  = \$439  == prev_groups;
-  assign \$441  = \$438  & \$440 ;
-  assign \$442  = ctx ? in_release1 : in_release0;
-  assign \$443  = ~ \$442 ;
-  assign \$444  = fold + 1'h1;
-  assign \$445  = beats_a_next > \$444 ;
-  assign \$446  = \$443  & \$445 ;
-  assign \$447  = ctx ? in_release0 : in_release1;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = beats_b_next > b_fold;
-  assign \$450  = \$448  & \$449 ;
-  assign \$451  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$452  = ~ layer[0];
-  assign \$453  = \$451  == \$452 ;
-  assign \$454  = ctx ? track_reset1 : track_reset0;
-  assign \$455  = ~ \$454 ;
-  assign \$456  = \$453  & \$455 ;
-  assign \$457  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$459  = fold_end + 3'h4;
-  assign \$460  = \$458  >= \$459 ;
-  assign \$461  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$463  = \$462  >= prev_out;
-  assign \$464  = \$460  | \$463 ;
-  assign \$465  = \$456  & \$464 ;
-  assign \$466  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$467  = ~ layer[0];
-  assign \$468  = \$466  == \$467 ;
-  assign \$469  = ctx ? track_reset1 : track_reset0;
-  assign \$470  = ~ \$469 ;
-  assign \$471  = \$468  & \$470 ;
-  assign \$472  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$473  = \$472  == prev_groups;
-  assign \$474  = \$471  & \$473 ;
-  assign \$475  = ctx ? in_release1 : in_release0;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = beats_a_next > fold;
-  assign \$478  = \$476  & \$477 ;
-  assign \$479  = ctx ? in_release0 : in_release1;
+  assign \$416  = ctx ? in_release1 : in_release0;
+  assign \$417  = ~ \$416 ;
+  assign \$418  = fold + 1'h1;
+  assign \$419  = beats_a_next > \$418 ;
+  assign \$420  = \$417  & \$419 ;
+  assign \$421  = ctx ? in_release0 : in_release1;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = beats_b_next > b_fold;
+  assign \$424  = \$422  & \$423 ;
+  assign \$425  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$426  = ~ layer[0];
+  assign \$427  = \$425  == \$426 ;
+  assign \$428  = ctx ? track_reset1 : track_reset0;
+  assign \$429  = ~ \$428 ;
+  assign \$430  = \$427  & \$429 ;
+  assign \$431  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$433  = fold_end + 3'h4;
+  assign \$434  = \$432  >= \$433 ;
+  assign \$435  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$437  = \$436  >= prev_out;
+  assign \$438  = \$434  | \$437 ;
+  assign \$439  = \$430  & \$438 ;
+  assign \$440  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$441  = ~ layer[0];
+  assign \$442  = \$440  == \$441 ;
+  assign \$443  = ctx ? track_reset1 : track_reset0;
+  assign \$444  = ~ \$443 ;
+  assign \$445  = \$442  & \$444 ;
+  assign \$446  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$447  = \$446  == prev_groups;
+  assign \$448  = \$445  & \$447 ;
+  assign \$449  = ctx ? in_release1 : in_release0;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = beats_a_next > fold;
+  assign \$452  = \$450  & \$451 ;
+  assign \$453  = ctx ? in_release0 : in_release1;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = in_folds - 1'h1;
+  assign \$456  = b_fold == \$455 ;
+  assign \$457  = | beats_b_next;
+  assign \$458  = b_fold + 1'h1;
+  assign \$459  = beats_b_next > \$458 ;
+  assign \$460  = \$456  ? \$457  : \$459 ;
+  assign \$461  = \$454  & \$460 ;
+  assign \$462  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$463  = ~ layer[0];
+  assign \$464  = \$462  == \$463 ;
+  assign \$465  = ctx ? track_reset1 : track_reset0;
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$464  & \$466 ;
+  assign \$468  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$470  = \$469  >= fold_end;
+  assign \$471  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$473  = \$472  >= prev_out;
+  assign \$474  = \$470  | \$473 ;
+  assign \$475  = \$467  & \$474 ;
+  assign \$476  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$477  = ~ layer[0];
+  assign \$478  = \$476  == \$477 ;
+  assign \$479  = ctx ? track_reset1 : track_reset0;
   assign \$480  = ~ \$479 ;
-  assign \$481  = in_folds - 1'h1;
-  assign \$482  = b_fold == \$481 ;
-  assign \$483  = | beats_b_next;
-  assign \$484  = b_fold + 1'h1;
-  assign \$485  = beats_b_next > \$484 ;
-  assign \$486  = \$482  ? \$483  : \$485 ;
-  assign \$487  = \$480  & \$486 ;
-  assign \$488  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$489  = ~ layer[0];
-  assign \$490  = \$488  == \$489 ;
-  assign \$491  = ctx ? track_reset1 : track_reset0;
-  assign \$492  = ~ \$491 ;
-  assign \$493  = \$490  & \$492 ;
-  assign \$494  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$496  = \$495  >= fold_end;
-  assign \$497  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$499  = \$498  >= prev_out;
-  assign \$500  = \$496  | \$499 ;
-  assign \$501  = \$493  & \$500 ;
-  assign \$502  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$503  = ~ layer[0];
-  assign \$504  = \$502  == \$503 ;
-  assign \$505  = ctx ? track_reset1 : track_reset0;
-  assign \$506  = ~ \$505 ;
-  assign \$507  = \$504  & \$506 ;
-  assign \$508  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$509  = \$508  == prev_groups;
-  assign \$510  = \$507  & \$509 ;
-  assign \$511  = ctx ? in_release1 : in_release0;
-  assign \$512  = ~ \$511 ;
-  assign \$513  = beats_a_next > fold;
-  assign \$514  = \$512  & \$513 ;
-  assign \$515  = ctx ? in_release0 : in_release1;
-  assign \$516  = ~ \$515 ;
-  assign \$517  = beats_b_next > b_fold;
-  assign \$518  = \$516  & \$517 ;
-  assign \$519  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$520  = ~ layer[0];
-  assign \$521  = \$519  == \$520 ;
-  assign \$522  = ctx ? track_reset1 : track_reset0;
-  assign \$523  = ~ \$522 ;
-  assign \$524  = \$521  & \$523 ;
-  assign \$525  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$527  = \$526  >= fold_end;
-  assign \$528  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$530  = \$529  >= prev_out;
-  assign \$531  = \$527  | \$530 ;
-  assign \$532  = \$524  & \$531 ;
-  assign \$533  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$534  = ~ layer[0];
-  assign \$535  = \$533  == \$534 ;
-  assign \$536  = ctx ? track_reset1 : track_reset0;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = \$535  & \$537 ;
-  assign \$539  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$540  = \$539  == prev_groups;
-  assign \$541  = \$538  & \$540 ;
-  assign \$542  = ~ clear_counters;
-  assign \$543  = ld_fire & \$542 ;
-  assign \$544  = issue_b ? b_bank_addr : bank_addr;
-  assign \$545  = ! b_fold;
-  assign \$546  = ! fold;
-  assign \$547  = issue_b ? \$545  : \$546 ;
-  assign \$548  = in_folds - 1'h1;
-  assign \$549  = b_fold == \$548 ;
-  assign \$550  = cur_folds - 1'h1;
-  assign \$551  = fold == \$550 ;
-  assign \$552  = issue_b ? \$549  : \$551 ;
-  assign \$553  = issue_b ? b_rq_addr : rq_addr;
-  assign \$554  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$555  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$557  = ctx ? 6'h00 : 6'h20;
-  assign \$558  = \$556  + \$557 ;
-  assign \$560  = ctx ? 6'h20 : 6'h00;
-  assign \$561  = \$559  + \$560 ;
-  assign \$562  = issue_b ? \$558  : \$561 ;
-  assign \$564  = ctx ? 7'h40 : 7'h00;
-  assign \$565  = \$563  + \$564 ;
-  assign \$566  = wr_buf ? 6'h00 : 6'h20;
-  assign \$567  = \$565  + \$566 ;
-  assign \$568  = ! layer;
-  assign \$569  = issue_b | \$568 ;
-  assign \$570  = issue_b ? b_group : group;
-  assign \$571  = issue_b ? 1'h0 : wr_buf;
-  assign \$572  = ctx ^ issue_b;
-  assign \$573  = issue_a & cur_is_last;
-  assign \$574  = step_valid & step_last;
-  assign \$575  = ! ctx;
-  assign \$576  = claim_out & \$575 ;
-  assign \$577  = ! wb_ctx13;
-  assign \$578  = out_write & \$577 ;
-  assign \$579  = out_groups0 + 1'h1;
-  assign \$581  = claim_out & \$580 ;
-  assign \$583  = out_write & \$582 ;
-  assign \$584  = out_groups1 + 1'h1;
-  assign \$585  = out_n - 1'h1;
-  assign \$586  = drain_elem == \$585 ;
-  assign \$587  = out_n - 1'h1;
-  assign \$588  = drain_elem == \$587 ;
-  assign \$589  = ~ drain_slot;
-  assign \$590  = ! drain_slot;
-  assign \$592  = drain_elem + 1'h1;
-  assign \$593  = ~ release_slot;
-  assign \$594  = ! release_slot;
-  assign \$596  = in_flight + vector_start;
-  assign \$597  = \$596  - done;
-  assign \$598  = count_busy + inc_busy;
-  assign \$599  = count_stall_input + inc_stall_input;
-  assign \$600  = count_stall_output + inc_stall_output;
-  assign \$601  = issue ? 4'h8 : 4'h0;
-  assign \$602  = count_mac_ops + inc_mac_ops;
-  assign \$603  = issue ? 2'h2 : 2'h0;
-  assign \$604  = count_bank_reads + inc_bank_reads;
-  assign \$605  = count_act_reads + inc_act_reads;
-  assign \$606  = in_fire + act_write;
-  assign \$607  = count_act_writes + inc_act_writes;
-  assign \$608  = count_inferences + inc_inferences;
+  assign \$481  = \$478  & \$480 ;
+  assign \$482  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$483  = \$482  == prev_groups;
+  assign \$484  = \$481  & \$483 ;
+  assign \$485  = ctx ? in_release1 : in_release0;
+  assign \$486  = ~ \$485 ;
+  assign \$487  = beats_a_next > fold;
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = ctx ? in_release0 : in_release1;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = beats_b_next > b_fold;
+  assign \$492  = \$490  & \$491 ;
+  assign \$493  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$494  = ~ layer[0];
+  assign \$495  = \$493  == \$494 ;
+  assign \$496  = ctx ? track_reset1 : track_reset0;
+  assign \$497  = ~ \$496 ;
+  assign \$498  = \$495  & \$497 ;
+  assign \$499  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$501  = \$500  >= fold_end;
+  assign \$502  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$504  = \$503  >= prev_out;
+  assign \$505  = \$501  | \$504 ;
+  assign \$506  = \$498  & \$505 ;
+  assign \$507  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$508  = ~ layer[0];
+  assign \$509  = \$507  == \$508 ;
+  assign \$510  = ctx ? track_reset1 : track_reset0;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$509  & \$511 ;
+  assign \$513  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$514  = \$513  == prev_groups;
+  assign \$515  = \$512  & \$514 ;
+  assign \$516  = ~ loaded;
+  assign \$517  = cur_folds - 1'h1;
+  assign \$518  = fold == \$517 ;
+  assign \$519  = cur_groups - 1'h1;
+  assign \$520  = group == \$519 ;
+  assign \$521  = \$518  & \$520 ;
+  assign \$522  = \$521  & cur_is_last;
+  assign \$523  = issue_a & \$522 ;
+  assign \$524  = \$516  | \$523 ;
+  assign \$525  = ~ issue_a;
+  assign \$526  = loaded & \$525 ;
+  assign \$527  = \$526  & issue_b;
+  assign \$528  = in_folds - 1'h1;
+  assign \$529  = b_fold == \$528 ;
+  assign \$530  = \$527  & \$529 ;
+  assign \$531  = d0_rp__data[15:8] + 1'h1;
+  assign \$533  = ! \$532 ;
+  assign \$534  = b_group + 1'h1;
+  assign \$535  = d0_rp__data[15:8] + 1'h1;
+  assign \$537  = \$534  == \$536 ;
+  assign \$538  = d0_rp__data[15:8] + 1'h1;
+  assign \$540  = b_group == \$539 ;
+  assign \$541  = ~ loaded;
+  assign \$542  = cur_folds - 1'h1;
+  assign \$543  = fold == \$542 ;
+  assign \$544  = cur_folds - 1'h1;
+  assign \$545  = fold == \$544 ;
+  assign \$546  = cur_groups - 1'h1;
+  assign \$547  = group == \$546 ;
+  assign \$548  = \$545  & \$547 ;
+  assign \$549  = cur_folds - 1'h1;
+  assign \$550  = fold == \$549 ;
+  assign \$551  = ~ b_done;
+  assign \$552  = cur_is_last & \$551 ;
+  assign \$553  = ~ b_done;
+  assign \$554  = cur_is_last & \$553 ;
+  assign \$555  = ~ b_group_is_0;
+  assign \$556  = \$554  & \$555 ;
+  assign \$557  = ~ clear_counters;
+  assign \$558  = ld_fire & \$557 ;
+  assign \$559  = issue_b ? b_bank_addr : bank_addr;
+  assign \$560  = ! b_fold;
+  assign \$561  = issue_b ? \$560  : fold_is_0;
+  assign \$562  = in_folds - 1'h1;
+  assign \$563  = b_fold == \$562 ;
+  assign \$564  = cur_folds - 1'h1;
+  assign \$565  = fold == \$564 ;
+  assign \$566  = issue_b ? \$563  : \$565 ;
+  assign \$567  = issue_b ? b_rq_addr : rq_addr;
+  assign \$568  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$569  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$571  = ctx ? 6'h00 : 6'h20;
+  assign \$572  = \$570  + \$571 ;
+  assign \$574  = ctx ? 6'h20 : 6'h00;
+  assign \$575  = \$573  + \$574 ;
+  assign \$576  = issue_b ? \$572  : \$575 ;
+  assign \$578  = ctx ? 7'h40 : 7'h00;
+  assign \$579  = \$577  + \$578 ;
+  assign \$580  = wr_buf ? 6'h00 : 6'h20;
+  assign \$581  = \$579  + \$580 ;
+  assign \$582  = issue_b | layer_is_0;
+  assign \$583  = issue_b ? b_group : group;
+  assign \$584  = issue_b ? 1'h0 : wr_buf;
+  assign \$585  = ctx ^ issue_b;
+  assign \$586  = issue_a & cur_is_last;
+  assign \$587  = step_valid & step_last;
+  assign \$588  = ! ctx;
+  assign \$589  = claim_out & \$588 ;
+  assign \$590  = ! wb_ctx13;
+  assign \$591  = out_write & \$590 ;
+  assign \$592  = out_groups0 + 1'h1;
+  assign \$594  = claim_out & \$593 ;
+  assign \$596  = out_write & \$595 ;
+  assign \$597  = out_groups1 + 1'h1;
+  assign \$598  = out_n - 1'h1;
+  assign \$599  = drain_elem == \$598 ;
+  assign \$600  = out_n - 1'h1;
+  assign \$601  = drain_elem == \$600 ;
+  assign \$602  = ~ drain_slot;
+  assign \$603  = ! drain_slot;
+  assign \$605  = drain_elem + 1'h1;
+  assign \$606  = ~ release_slot;
+  assign \$607  = ! release_slot;
+  assign \$609  = in_flight + vector_start;
+  assign \$610  = \$609  - done;
+  assign \$611  = count_busy + inc_busy;
+  assign \$612  = count_stall_input + inc_stall_input;
+  assign \$613  = count_stall_output + inc_stall_output;
+  assign \$614  = issue ? 4'h8 : 4'h0;
+  assign \$615  = count_mac_ops + inc_mac_ops;
+  assign \$616  = issue ? 2'h2 : 2'h0;
+  assign \$617  = count_bank_reads + inc_bank_reads;
+  assign \$618  = count_act_reads + inc_act_reads;
+  assign \$619  = in_fire + act_write;
+  assign \$620  = count_act_writes + inc_act_writes;
+  assign \$621  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$609 ;
+    n_layers <= \$622 ;
   always @(posedge clk)
-    in_folds <= \$610 ;
+    in_folds <= \$623 ;
   always @(posedge clk)
-    out_n <= \$611 ;
+    out_n <= \$624 ;
   always @(posedge clk)
-    in_beats0 <= \$612 ;
+    in_beats0 <= \$625 ;
   always @(posedge clk)
-    in_full0 <= \$613 ;
+    in_full0 <= \$626 ;
   always @(posedge clk)
-    in_beats1 <= \$614 ;
+    in_beats1 <= \$627 ;
   always @(posedge clk)
-    in_full1 <= \$615 ;
+    in_full1 <= \$628 ;
   always @(posedge clk)
-    in_wslot <= \$616 ;
+    in_wslot <= \$629 ;
   always @(posedge clk)
-    in_groups <= \$617 ;
+    in_groups <= \$630 ;
   always @(posedge clk)
-    cur_folds <= \$618 ;
+    cur_folds <= \$631 ;
   always @(posedge clk)
-    cur_groups <= \$619 ;
+    cur_groups <= \$632 ;
   always @(posedge clk)
-    cur_out <= \$620 ;
+    cur_out <= \$633 ;
   always @(posedge clk)
-    cur_is_last <= \$621 ;
+    cur_is_last <= \$634 ;
   always @(posedge clk)
-    cur_relu <= \$622 ;
+    cur_relu <= \$635 ;
   always @(posedge clk)
-    cur_requantize <= \$623 ;
+    cur_requantize <= \$636 ;
   always @(posedge clk)
-    bank_addr <= \$624 ;
+    bank_addr <= \$637 ;
   always @(posedge clk)
-    rq_addr <= \$625 ;
+    rq_addr <= \$638 ;
   always @(posedge clk)
-    layer <= \$626 ;
+    layer <= \$639 ;
   always @(posedge clk)
-    group <= \$627 ;
+    group <= \$640 ;
   always @(posedge clk)
-    fold <= \$628 ;
+    fold <= \$641 ;
   always @(posedge clk)
-    fold_end <= \$629 ;
+    fold_end <= \$642 ;
   always @(posedge clk)
-    b_group <= \$630 ;
+    b_group <= \$643 ;
   always @(posedge clk)
-    b_fold <= \$631 ;
+    b_fold <= \$644 ;
   always @(posedge clk)
-    b_in_group <= \$632 ;
+    b_in_group <= \$645 ;
   always @(posedge clk)
-    b_bank_addr <= \$633 ;
+    b_bank_addr <= \$646 ;
   always @(posedge clk)
-    b_rq_addr <= \$634 ;
+    b_rq_addr <= \$647 ;
   always @(posedge clk)
-    loaded <= \$635 ;
+    loaded <= \$648 ;
   always @(posedge clk)
-    wr_buf <= \$636 ;
+    wr_buf <= \$649 ;
   always @(posedge clk)
-    prev_out <= \$637 ;
+    prev_out <= \$650 ;
   always @(posedge clk)
-    prev_groups <= \$638 ;
+    prev_groups <= \$651 ;
   always @(posedge clk)
-    ctx <= \$639 ;
+    ctx <= \$652 ;
   always @(posedge clk)
-    track_reset_r0 <= \$640 ;
+    track_reset_r0 <= \$653 ;
   always @(posedge clk)
-    track_reset_r1 <= \$641 ;
+    track_reset_r1 <= \$654 ;
   always @(posedge clk)
-    in_ok <= \$642 ;
+    in_ok <= \$655 ;
   always @(posedge clk)
-    b_ready <= \$643 ;
+    b_ready <= \$656 ;
   always @(posedge clk)
-    raw_ok <= \$644 ;
+    raw_ok <= \$657 ;
   always @(posedge clk)
-    raw_full <= \$645 ;
+    raw_full <= \$658 ;
   always @(posedge clk)
-    step_addr <= \$544 ;
+    b_group_is_0 <= \$659 ;
   always @(posedge clk)
-    step_first <= \$547 ;
+    b_done <= \$660 ;
   always @(posedge clk)
-    step_last <= \$552 ;
+    layer_is_0 <= \$661 ;
   always @(posedge clk)
-    step_rq <= \$553 ;
+    group_is_0 <= \$662 ;
   always @(posedge clk)
-    step_relu <= \$554 ;
+    fold_is_0 <= \$663 ;
   always @(posedge clk)
-    step_requantize <= \$555 ;
+    step_addr <= \$559 ;
   always @(posedge clk)
-    step_in_addr <= \$562 ;
+    step_first <= \$561 ;
   always @(posedge clk)
-    step_act_addr <= \$567 ;
+    step_last <= \$566 ;
   always @(posedge clk)
-    step_from_input <= \$569 ;
+    step_rq <= \$567 ;
+  always @(posedge clk)
+    step_relu <= \$568 ;
+  always @(posedge clk)
+    step_requantize <= \$569 ;
+  always @(posedge clk)
+    step_in_addr <= \$576 ;
+  always @(posedge clk)
+    step_act_addr <= \$581 ;
+  always @(posedge clk)
+    step_from_input <= \$582 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$570 ;
+    step_group <= \$583 ;
   always @(posedge clk)
-    step_par <= \$571 ;
+    step_par <= \$584 ;
   always @(posedge clk)
-    step_ctx <= \$572 ;
+    step_ctx <= \$585 ;
   always @(posedge clk)
-    step_out <= \$573 ;
+    step_out <= \$586 ;
   always @(posedge clk)
-    step_valid <= \$646 ;
+    step_valid <= \$664 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -1968,7 +2030,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$647 ;
+    wb_valid1 <= \$665 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -1978,7 +2040,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$648 ;
+    wb_valid2 <= \$666 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -1988,7 +2050,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$649 ;
+    wb_valid3 <= \$667 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -1998,7 +2060,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$650 ;
+    wb_valid4 <= \$668 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2008,7 +2070,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$651 ;
+    wb_valid5 <= \$669 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2018,7 +2080,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$652 ;
+    wb_valid6 <= \$670 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2028,7 +2090,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$653 ;
+    wb_valid7 <= \$671 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2038,7 +2100,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$654 ;
+    wb_valid8 <= \$672 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2048,7 +2110,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$655 ;
+    wb_valid9 <= \$673 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2058,7 +2120,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$656 ;
+    wb_valid10 <= \$674 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2068,7 +2130,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$657 ;
+    wb_valid11 <= \$675 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2078,7 +2140,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$658 ;
+    wb_valid12 <= \$676 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2088,7 +2150,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$659 ;
+    wb_valid13 <= \$677 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2098,81 +2160,81 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$660 ;
+    wb_parity0 <= \$678 ;
   always @(posedge clk)
-    wb_groups0 <= \$661 ;
+    wb_groups0 <= \$679 ;
   always @(posedge clk)
-    wb_parity1 <= \$662 ;
+    wb_parity1 <= \$680 ;
   always @(posedge clk)
-    wb_groups1 <= \$663 ;
+    wb_groups1 <= \$681 ;
   always @(posedge clk)
-    out_full0 <= \$664 ;
+    out_full0 <= \$682 ;
   always @(posedge clk)
-    out_pending0 <= \$665 ;
+    out_pending0 <= \$683 ;
   always @(posedge clk)
-    out_groups0 <= \$666 ;
+    out_groups0 <= \$684 ;
   always @(posedge clk)
-    out_full1 <= \$667 ;
+    out_full1 <= \$685 ;
   always @(posedge clk)
-    out_pending1 <= \$668 ;
+    out_pending1 <= \$686 ;
   always @(posedge clk)
-    out_groups1 <= \$669 ;
+    out_groups1 <= \$687 ;
   always @(posedge clk)
-    drain_inflight <= \$670 ;
+    drain_inflight <= \$688 ;
   always @(posedge clk)
-    drain_inflight2 <= \$671 ;
+    drain_inflight2 <= \$689 ;
   always @(posedge clk)
-    drain_lane <= \$672 ;
+    drain_lane <= \$690 ;
   always @(posedge clk)
-    drain_last <= \$673 ;
+    drain_last <= \$691 ;
   always @(posedge clk)
-    drain_elem <= \$674 ;
+    drain_elem <= \$692 ;
   always @(posedge clk)
-    drain_slot <= \$675 ;
+    drain_slot <= \$693 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$268 ;
+    drain_lane_data0 <= \$signature__data$272 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$269 ;
+    drain_lane_data1 <= \$signature__data$273 ;
   always @(posedge clk)
-    release_slot <= \$676 ;
+    release_slot <= \$694 ;
   always @(posedge clk)
-    in_flight <= \$677 ;
+    in_flight <= \$695 ;
   always @(posedge clk)
-    inc_busy <= \$678 ;
+    inc_busy <= \$696 ;
   always @(posedge clk)
-    count_busy <= \$679 ;
+    count_busy <= \$697 ;
   always @(posedge clk)
-    inc_stall_input <= \$680 ;
+    inc_stall_input <= \$698 ;
   always @(posedge clk)
-    count_stall_input <= \$681 ;
+    count_stall_input <= \$699 ;
   always @(posedge clk)
-    inc_stall_output <= \$682 ;
+    inc_stall_output <= \$700 ;
   always @(posedge clk)
-    count_stall_output <= \$683 ;
+    count_stall_output <= \$701 ;
   always @(posedge clk)
-    inc_mac_ops <= \$684 ;
+    inc_mac_ops <= \$702 ;
   always @(posedge clk)
-    count_mac_ops <= \$685 ;
+    count_mac_ops <= \$703 ;
   always @(posedge clk)
-    inc_bank_reads <= \$686 ;
+    inc_bank_reads <= \$704 ;
   always @(posedge clk)
-    count_bank_reads <= \$687 ;
+    count_bank_reads <= \$705 ;
   always @(posedge clk)
-    inc_act_reads <= \$688 ;
+    inc_act_reads <= \$706 ;
   always @(posedge clk)
-    count_act_reads <= \$689 ;
+    count_act_reads <= \$707 ;
   always @(posedge clk)
-    inc_act_writes <= \$690 ;
+    inc_act_writes <= \$708 ;
   always @(posedge clk)
-    count_act_writes <= \$691 ;
+    count_act_writes <= \$709 ;
   always @(posedge clk)
-    inc_inferences <= \$692 ;
+    inc_inferences <= \$710 ;
   always @(posedge clk)
-    count_inferences <= \$693 ;
+    count_inferences <= \$711 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2210,7 +2272,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$37  = in_wslot ? in_beats1 : in_beats0;
   assign \$38  = ! \$37 ;
   assign vector_start = in_fire & \$38 ;
-  assign b_done = b_group == in_groups;
   assign \$39  = ~ loaded;
   assign \$40  = b_done ? 1'h1 : 1'h0;
   assign \$41  = layer + 1'h1;
@@ -2218,238 +2279,218 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$43  = loaded ? \$42  : 4'h0;
   assign \$44  = | n_layers;
   assign active = loaded & \$44 ;
-  assign \$45  = | layer;
+  assign \$45  = ~ layer_is_0;
   assign \$46  = active & \$45 ;
   assign \$47  = ~ b_done;
   assign \$48  = \$46  & \$47 ;
   assign b_available = \$48  & b_ready;
   assign \$49  = ~ b_in_group;
-  assign \$50  = ! fold;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = ! layer;
-  assign \$53  = | group;
-  assign \$54  = \$53  | raw_ok;
-  assign \$55  = \$52  ? in_ok : \$54 ;
-  assign \$56  = active & \$55 ;
-  assign \$57  = ! group;
-  assign \$58  = ! fold;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = cur_is_last & \$59 ;
-  assign \$61  = ctx ? out_full1 : out_full0;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$56  & \$63 ;
-  assign \$66  = | layer;
-  assign \$67  = ! group;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = \$68  ? raw_full : 1'h1;
-  assign \$70  = \$65  & \$69 ;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = \$51  & \$71 ;
-  assign \$73  = \$72  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$73 ;
-  assign \$74  = ~ b_in_group;
-  assign \$75  = ! layer;
-  assign \$76  = | group;
-  assign \$77  = \$76  | raw_ok;
-  assign \$78  = \$75  ? in_ok : \$77 ;
-  assign \$79  = active & \$78 ;
-  assign \$80  = ! group;
-  assign \$81  = ! fold;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = cur_is_last & \$82 ;
-  assign \$84  = ctx ? out_full1 : out_full0;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = ~ \$85 ;
-  assign \$87  = \$79  & \$86 ;
-  assign \$89  = \$74  & \$88 ;
-  assign \$90  = ~ b_in_group;
-  assign \$91  = ! fold;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = | layer;
-  assign \$94  = ! group;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = \$95  ? raw_full : 1'h1;
-  assign \$97  = ~ \$96 ;
-  assign \$98  = \$92  & \$97 ;
-  assign \$99  = \$98  & b_available;
-  assign \$100  = ~ \$99 ;
-  assign issue_a = \$89  & \$100 ;
+  assign \$50  = \$49  & fold_is_0;
+  assign \$51  = ~ group_is_0;
+  assign \$52  = \$51  | raw_ok;
+  assign \$53  = layer_is_0 ? in_ok : \$52 ;
+  assign \$54  = active & \$53 ;
+  assign \$55  = group_is_0 & fold_is_0;
+  assign \$56  = cur_is_last & \$55 ;
+  assign \$57  = ctx ? out_full1 : out_full0;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = ~ \$58 ;
+  assign \$60  = \$54  & \$59 ;
+  assign \$62  = ~ layer_is_0;
+  assign \$63  = \$62  & group_is_0;
+  assign \$64  = \$63  ? raw_full : 1'h1;
+  assign \$65  = \$61  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$50  & \$66 ;
+  assign \$68  = \$67  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$68 ;
+  assign \$69  = ~ b_in_group;
+  assign \$70  = ~ group_is_0;
+  assign \$71  = \$70  | raw_ok;
+  assign \$72  = layer_is_0 ? in_ok : \$71 ;
+  assign \$73  = active & \$72 ;
+  assign \$74  = group_is_0 & fold_is_0;
+  assign \$75  = cur_is_last & \$74 ;
+  assign \$76  = ctx ? out_full1 : out_full0;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$73  & \$78 ;
+  assign \$81  = \$69  & \$80 ;
+  assign \$82  = ~ b_in_group;
+  assign \$83  = \$82  & fold_is_0;
+  assign \$84  = ~ layer_is_0;
+  assign \$85  = \$84  & group_is_0;
+  assign \$86  = \$85  ? raw_full : 1'h1;
+  assign \$87  = ~ \$86 ;
+  assign \$88  = \$83  & \$87 ;
+  assign \$89  = \$88  & b_available;
+  assign \$90  = ~ \$89 ;
+  assign issue_a = \$81  & \$90 ;
   assign issue = issue_a | issue_b;
-  assign \$101  = ~ issue;
+  assign \$91  = ~ issue;
+  assign \$92  = \$91  & active;
+  assign \$93  = ~ in_ok;
+  assign \$94  = layer_is_0 & \$93 ;
+  assign \$95  = ctx ? in_beats1 : in_beats0;
+  assign \$96  = | \$95 ;
+  assign \$97  = \$94  & \$96 ;
+  assign \$98  = b_in_group ? 1'h1 : \$97 ;
+  assign stall_input = \$92  & \$98 ;
+  assign \$99  = ~ issue;
+  assign \$100  = ~ b_in_group;
+  assign \$101  = \$99  & \$100 ;
   assign \$102  = \$101  & active;
-  assign \$103  = ! layer;
-  assign \$104  = ~ in_ok;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = ctx ? in_beats1 : in_beats0;
-  assign \$107  = | \$106 ;
-  assign \$108  = \$105  & \$107 ;
-  assign \$109  = b_in_group ? 1'h1 : \$108 ;
-  assign stall_input = \$102  & \$109 ;
-  assign \$110  = ~ issue;
-  assign \$111  = ~ b_in_group;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = \$112  & active;
-  assign \$114  = ! layer;
-  assign \$115  = | group;
-  assign \$116  = \$115  | raw_ok;
-  assign \$117  = \$114  ? in_ok : \$116 ;
-  assign \$118  = \$113  & \$117 ;
-  assign \$119  = ! group;
-  assign \$120  = ! fold;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = cur_is_last & \$121 ;
-  assign \$123  = ctx ? out_full1 : out_full0;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign stall_output = \$118  & \$126 ;
-  assign \$127  = ! ctx;
-  assign \$128  = issue_a & \$127 ;
-  assign \$129  = ! layer;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = cur_folds - 1'h1;
-  assign \$132  = fold == \$131 ;
-  assign \$133  = \$130  & \$132 ;
-  assign \$134  = cur_groups - 1'h1;
-  assign \$135  = group == \$134 ;
-  assign \$136  = \$133  & \$135 ;
-  assign \$138  = issue_b & \$137 ;
-  assign \$139  = in_folds - 1'h1;
-  assign \$140  = b_fold == \$139 ;
-  assign \$141  = \$138  & \$140 ;
-  assign \$142  = in_groups - 1'h1;
-  assign \$143  = b_group == \$142 ;
-  assign \$144  = \$141  & \$143 ;
-  assign in_release0 = \$136  | \$144 ;
-  assign \$145  = ! ctx;
-  assign \$146  = issue_a & \$145 ;
-  assign \$147  = ! layer;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = ! group;
-  assign \$150  = ! fold;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = \$148  & \$151 ;
-  assign \$154  = issue_b & \$153 ;
-  assign \$155  = ! b_group;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = ! b_fold;
-  assign \$158  = \$156  & \$157 ;
-  assign track_reset0 = \$152  | \$158 ;
-  assign \$160  = issue_a & \$159 ;
-  assign \$161  = ! layer;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = cur_folds - 1'h1;
-  assign \$164  = fold == \$163 ;
-  assign \$165  = \$162  & \$164 ;
-  assign \$166  = cur_groups - 1'h1;
-  assign \$167  = group == \$166 ;
-  assign \$168  = \$165  & \$167 ;
-  assign \$169  = ~ ctx;
-  assign \$170  = issue_b & \$169 ;
-  assign \$171  = in_folds - 1'h1;
-  assign \$172  = b_fold == \$171 ;
-  assign \$173  = \$170  & \$172 ;
-  assign \$174  = in_groups - 1'h1;
-  assign \$175  = b_group == \$174 ;
-  assign \$176  = \$173  & \$175 ;
-  assign in_release1 = \$168  | \$176 ;
-  assign \$178  = issue_a & \$177 ;
-  assign \$179  = ! layer;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = ! group;
-  assign \$182  = ! fold;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = \$180  & \$183 ;
-  assign \$185  = ~ ctx;
-  assign \$186  = issue_b & \$185 ;
-  assign \$187  = ! b_group;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = ! b_fold;
-  assign \$190  = \$188  & \$189 ;
-  assign track_reset1 = \$184  | \$190 ;
-  assign \$192  = in_fire & \$191 ;
-  assign \$193  = in_beats1 + \$192 ;
-  assign \$194  = ! in_wslot;
-  assign \$195  = in_fire & \$194 ;
-  assign \$196  = in_beats0 + \$195 ;
-  assign beats_a_next = ctx ? \$193  : \$196 ;
-  assign \$197  = ! in_wslot;
-  assign \$198  = in_fire & \$197 ;
-  assign \$199  = in_beats0 + \$198 ;
-  assign \$201  = in_fire & \$200 ;
-  assign \$202  = in_beats1 + \$201 ;
-  assign beats_b_next = ctx ? \$199  : \$202 ;
-  assign \$203  = issue_a & cur_is_last;
-  assign \$204  = ! group;
-  assign \$205  = ! fold;
-  assign \$206  = \$204  & \$205 ;
-  assign claim_out = \$203  & \$206 ;
+  assign \$103  = ~ group_is_0;
+  assign \$104  = \$103  | raw_ok;
+  assign \$105  = layer_is_0 ? in_ok : \$104 ;
+  assign \$106  = \$102  & \$105 ;
+  assign \$107  = group_is_0 & fold_is_0;
+  assign \$108  = cur_is_last & \$107 ;
+  assign \$109  = ctx ? out_full1 : out_full0;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = ~ \$110 ;
+  assign stall_output = \$106  & \$112 ;
+  assign \$113  = ! ctx;
+  assign \$114  = issue_a & \$113 ;
+  assign \$115  = \$114  & layer_is_0;
+  assign \$116  = cur_folds - 1'h1;
+  assign \$117  = fold == \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = cur_groups - 1'h1;
+  assign \$120  = group == \$119 ;
+  assign \$121  = \$118  & \$120 ;
+  assign \$123  = issue_b & \$122 ;
+  assign \$124  = in_folds - 1'h1;
+  assign \$125  = b_fold == \$124 ;
+  assign \$126  = \$123  & \$125 ;
+  assign \$127  = in_groups - 1'h1;
+  assign \$128  = b_group == \$127 ;
+  assign \$129  = \$126  & \$128 ;
+  assign in_release0 = \$121  | \$129 ;
+  assign \$130  = ! ctx;
+  assign \$131  = issue_a & \$130 ;
+  assign \$132  = \$131  & layer_is_0;
+  assign \$133  = group_is_0 & fold_is_0;
+  assign \$134  = \$132  & \$133 ;
+  assign \$136  = issue_b & \$135 ;
+  assign \$137  = \$136  & b_group_is_0;
+  assign \$138  = ! b_fold;
+  assign \$139  = \$137  & \$138 ;
+  assign track_reset0 = \$134  | \$139 ;
+  assign \$141  = issue_a & \$140 ;
+  assign \$142  = \$141  & layer_is_0;
+  assign \$143  = cur_folds - 1'h1;
+  assign \$144  = fold == \$143 ;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = cur_groups - 1'h1;
+  assign \$147  = group == \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = ~ ctx;
+  assign \$150  = issue_b & \$149 ;
+  assign \$151  = in_folds - 1'h1;
+  assign \$152  = b_fold == \$151 ;
+  assign \$153  = \$150  & \$152 ;
+  assign \$154  = in_groups - 1'h1;
+  assign \$155  = b_group == \$154 ;
+  assign \$156  = \$153  & \$155 ;
+  assign in_release1 = \$148  | \$156 ;
+  assign \$158  = issue_a & \$157 ;
+  assign \$159  = \$158  & layer_is_0;
+  assign \$160  = group_is_0 & fold_is_0;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = ~ ctx;
+  assign \$163  = issue_b & \$162 ;
+  assign \$164  = \$163  & b_group_is_0;
+  assign \$165  = ! b_fold;
+  assign \$166  = \$164  & \$165 ;
+  assign track_reset1 = \$161  | \$166 ;
+  assign \$168  = in_fire & \$167 ;
+  assign \$169  = in_beats1 + \$168 ;
+  assign \$170  = ! in_wslot;
+  assign \$171  = in_fire & \$170 ;
+  assign \$172  = in_beats0 + \$171 ;
+  assign beats_a_next = ctx ? \$169  : \$172 ;
+  assign \$173  = ! in_wslot;
+  assign \$174  = in_fire & \$173 ;
+  assign \$175  = in_beats0 + \$174 ;
+  assign \$177  = in_fire & \$176 ;
+  assign \$178  = in_beats1 + \$177 ;
+  assign beats_b_next = ctx ? \$175  : \$178 ;
+  assign \$179  = issue_a & cur_is_last;
+  assign \$180  = group_is_0 & fold_is_0;
+  assign claim_out = \$179  & \$180 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$207  = ~ wb_out13;
-  assign act_write = wb_valid13 & \$207 ;
+  assign \$181  = ~ wb_out13;
+  assign act_write = wb_valid13 & \$181 ;
   assign out_write = wb_valid13 & wb_out13;
-  assign \$209  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$210  = \$208  + \$209 ;
-  assign \$211  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$212  = \$210  + \$211 ;
-  assign \$213  = ! wb_group13[0];
-  assign \$214  = act_write & \$213 ;
-  assign \$215  = ! wb_group13[0];
-  assign \$216  = act_write & \$215 ;
-  assign \$218  = act_write & \$217 ;
-  assign \$220  = act_write & \$219 ;
-  assign \$221  = ! wb_ctx13;
-  assign \$222  = act_write & \$221 ;
-  assign \$223  = wb_parity0 == wb_par13;
-  assign \$224  = wb_groups0 + 1'h1;
-  assign \$225  = \$223  ? \$224  : 9'h001;
-  assign \$227  = act_write & \$226 ;
-  assign \$228  = wb_parity1 == wb_par13;
-  assign \$229  = wb_groups1 + 1'h1;
-  assign \$230  = \$228  ? \$229  : 9'h001;
-  assign \$231  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$232  = wb_group13 + \$231 ;
-  assign \$233  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$234  = wb_group13 + \$233 ;
-  assign \$235  = drain_slot ? out_pending1 : out_pending0;
-  assign \$236  = drain_slot ? out_groups1 : out_groups0;
-  assign \$238  = \$236  > \$237 ;
-  assign \$239  = \$235  & \$238 ;
-  assign \$240  = w_level + drain_inflight;
-  assign \$241  = \$240  + drain_inflight2;
-  assign \$242  = \$241  < 3'h4;
-  assign drain_read = \$239  & \$242 ;
-  assign \$244  = drain_slot ? 7'h40 : 7'h00;
-  assign \$245  = \$243  + \$244 ;
-  assign \$247  = drain_slot ? 7'h40 : 7'h00;
-  assign \$248  = \$246  + \$247 ;
+  assign \$183  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$184  = \$182  + \$183 ;
+  assign \$185  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$186  = \$184  + \$185 ;
+  assign \$187  = ! wb_group13[0];
+  assign \$188  = act_write & \$187 ;
+  assign \$189  = ! wb_group13[0];
+  assign \$190  = act_write & \$189 ;
+  assign \$192  = act_write & \$191 ;
+  assign \$194  = act_write & \$193 ;
+  assign \$195  = ! wb_ctx13;
+  assign \$196  = act_write & \$195 ;
+  assign \$197  = wb_parity0 == wb_par13;
+  assign \$198  = wb_groups0 + 1'h1;
+  assign \$199  = \$197  ? \$198  : 9'h001;
+  assign \$201  = act_write & \$200 ;
+  assign \$202  = wb_parity1 == wb_par13;
+  assign \$203  = wb_groups1 + 1'h1;
+  assign \$204  = \$202  ? \$203  : 9'h001;
+  assign \$205  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$206  = wb_group13 + \$205 ;
+  assign \$207  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$208  = wb_group13 + \$207 ;
+  assign \$209  = drain_slot ? out_pending1 : out_pending0;
+  assign \$210  = drain_slot ? out_groups1 : out_groups0;
+  assign \$212  = \$210  > \$211 ;
+  assign \$213  = \$209  & \$212 ;
+  assign \$214  = w_level + drain_inflight;
+  assign \$215  = \$214  + drain_inflight2;
+  assign \$216  = \$215  < 3'h4;
+  assign drain_read = \$213  & \$216 ;
+  assign \$218  = drain_slot ? 7'h40 : 7'h00;
+  assign \$219  = \$217  + \$218 ;
+  assign \$221  = drain_slot ? 7'h40 : 7'h00;
+  assign \$222  = \$220  + \$221 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$249  = load__payload[31:28] == 2'h3;
-  assign \$250  = ld_fire & \$249 ;
-  assign \$251  = ! load__payload[19:0];
-  assign \$252  = load__payload[85:32] > 3'h4;
-  assign \$253  = \$252  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$254  = d0_rp__data[7:0] + 2'h3;
-  assign \$256  = ! in_wslot;
-  assign \$257  = in_fire & \$256 ;
-  assign \$258  = in_beats0 + 1'h1;
-  assign \$259  = in_beats0 + 1'h1;
-  assign \$260  = \$259  == in_folds;
-  assign \$262  = in_fire & \$261 ;
-  assign \$263  = in_beats1 + 1'h1;
-  assign \$264  = in_beats1 + 1'h1;
-  assign \$265  = \$264  == in_folds;
-  assign \$266  = in_wslot ? in_beats1 : in_beats0;
-  assign \$267  = \$266  + 1'h1;
-  assign \$268  = \$267  == in_folds;
-  assign \$269  = in_fire & \$268 ;
+  assign \$223  = load__payload[31:28] == 2'h3;
+  assign \$224  = ld_fire & \$223 ;
+  assign \$225  = ! load__payload[19:0];
+  assign \$226  = load__payload[85:32] > 3'h4;
+  assign \$227  = \$226  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$228  = d0_rp__data[7:0] + 2'h3;
+  assign \$230  = ! in_wslot;
+  assign \$231  = in_fire & \$230 ;
+  assign \$232  = in_beats0 + 1'h1;
+  assign \$233  = in_beats0 + 1'h1;
+  assign \$234  = \$233  == in_folds;
+  assign \$236  = in_fire & \$235 ;
+  assign \$237  = in_beats1 + 1'h1;
+  assign \$238  = in_beats1 + 1'h1;
+  assign \$239  = \$238  == in_folds;
+  assign \$240  = in_wslot ? in_beats1 : in_beats0;
+  assign \$241  = \$240  + 1'h1;
+  assign \$242  = \$241  == in_folds;
+  assign \$243  = in_fire & \$242 ;
+  assign \$244  = ~ in_wslot;
+  assign \$245  = d0_rp__data[15:8] + 1'h1;
+  assign \$247  = ~ loaded;
+  assign \$248  = nxt_rp__data[7:0] + 2'h3;
+  assign \$250  = nxt_rp__data[15:8] + 1'h1;
+  assign \$252  = n_layers - 1'h1;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1355$0 (drain_last2),
-    .\port$291$0 (drain_data),
+    .\port$1388$0 (drain_last2),
+    .\port$264$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2459,8 +2500,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$1503$0 (\$694 ),
-    .\port$1504$0 (\$695 ),
+    .\port$1536$0 (\$712 ),
+    .\port$1537$0 (\$713 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -2477,8 +2518,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$1616$0 (\$696 ),
-    .\port$1617$0 (\$697 ),
+    .\port$1649$0 (\$714 ),
+    .\port$1650$0 (\$715 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -2506,7 +2547,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$222 ) begin
+    end else if (\$196 ) begin
       wb_parity_next0 = wb_par13;
     end
   end
@@ -2515,8 +2556,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 8'h00;
-    end else if (\$222 ) begin
-      wb_groups_next0 = \$225 [7:0];
+    end else if (\$196 ) begin
+      wb_groups_next0 = \$199 [7:0];
     end
   end
   always @* begin
@@ -2524,7 +2565,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$227 ) begin
+    end else if (\$201 ) begin
       wb_parity_next1 = wb_par13;
     end
   end
@@ -2533,8 +2574,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 8'h00;
-    end else if (\$227 ) begin
-      wb_groups_next1 = \$230 [7:0];
+    end else if (\$201 ) begin
+      wb_groups_next1 = \$204 [7:0];
     end
   end
   always @* begin
@@ -2565,239 +2606,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = n_layers;
-    if (\$250 ) begin
-      if (\$251 ) begin
-        \$609  = \$253 [2:0];
+    \$622  = n_layers;
+    if (\$224 ) begin
+      if (\$225 ) begin
+        \$622  = \$227 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = \$255 [7:0];
+    \$623  = \$229 [7:0];
     if (rst) begin
-      \$610  = 8'h00;
+      \$623  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = dl_rp__data[15:8];
+    \$624  = dl_rp__data[15:8];
     if (rst) begin
-      \$611  = 8'h00;
+      \$624  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = in_beats0;
-    if (\$257 ) begin
-      \$612  = \$258 [7:0];
+    \$625  = in_beats0;
+    if (\$231 ) begin
+      \$625  = \$232 [7:0];
     end
     if (in_release0) begin
-      \$612  = 8'h00;
-    end
-    if (rst) begin
-      \$612  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = in_full0;
-    if (\$257 ) begin
-      if (\$260 ) begin
-        \$613  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$613  = 1'h0;
-    end
-    if (rst) begin
-      \$613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = in_beats1;
-    if (\$262 ) begin
-      \$614  = \$263 [7:0];
-    end
-    if (in_release1) begin
-      \$614  = 8'h00;
-    end
-    if (rst) begin
-      \$614  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = in_full1;
-    if (\$262 ) begin
-      if (\$265 ) begin
-        \$615  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$615  = 1'h0;
-    end
-    if (rst) begin
-      \$615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = in_wslot;
-    if (\$269 ) begin
-      \$616  = \$270 ;
-    end
-    if (rst) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = \$272 [7:0];
-    if (rst) begin
-      \$617  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = cur_folds;
-    if (\$273 ) begin
-      \$618  = \$275 [7:0];
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$618  = \$287 [7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$618  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = cur_groups;
-    if (\$273 ) begin
-      \$619  = \$277 [7:0];
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$619  = \$289 [7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$619  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = cur_out;
-    if (\$273 ) begin
-      \$620  = nxt_rp__data[15:8];
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$620  = nxt_rp__data[15:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$620  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = cur_is_last;
-    if (\$273 ) begin
-      \$621  = \$279 ;
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$621  = \$291 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = cur_relu;
-    if (\$273 ) begin
-      \$622  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$622  = nxt_rp__data[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = cur_requantize;
-    if (\$273 ) begin
-      \$623  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$623  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = bank_addr;
-    if (\$273 ) begin
-      \$624  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$624  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$294 ) begin
-              \$624  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$302 ) begin
-        \$624  = \$303 [8:0];
-      end
-    end
-    if (rst) begin
-      \$624  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = rq_addr;
-    if (\$273 ) begin
-      \$625  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        \$625  = \$283 [7:0];
-        if (\$285 ) begin
-          \$625  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$294 ) begin
-              \$625  = b_rq_addr;
-            end
-          end
-        end
-      end
+      \$625  = 8'h00;
     end
     if (rst) begin
       \$625  = 8'h00;
@@ -2805,38 +2642,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = layer;
-    if (\$273 ) begin
-      \$626  = \$43 [2:0];
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$626  = \$43 [2:0];
-        end
+    \$626  = in_full0;
+    if (\$231 ) begin
+      if (\$234 ) begin
+        \$626  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$626  = 1'h0;
+    end
     if (rst) begin
-      \$626  = 3'h0;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = group;
-    if (\$273 ) begin
+    \$627  = in_beats1;
+    if (\$236 ) begin
+      \$627  = \$237 [7:0];
+    end
+    if (in_release1) begin
       \$627  = 8'h00;
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        \$627  = \$282 [7:0];
-        if (\$285 ) begin
-          \$627  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$294 ) begin
-              \$627  = b_group;
-            end
-          end
-        end
-      end
     end
     if (rst) begin
       \$627  = 8'h00;
@@ -2844,85 +2670,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = fold;
-    if (\$273 ) begin
-      \$628  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$281 ) begin
-        \$628  = 8'h00;
-        if (\$285 ) begin
-          \$628  = 8'h00;
-        end
-      end else begin
-        \$628  = \$295 [7:0];
+    \$628  = in_full1;
+    if (\$236 ) begin
+      if (\$239 ) begin
+        \$628  = 1'h1;
       end
     end
+    if (in_release1) begin
+      \$628  = 1'h0;
+    end
     if (rst) begin
-      \$628  = 8'h00;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = fold_end;
-    if (\$273 ) begin
-      \$629  = 16'h0004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$281 ) begin
-        \$629  = 16'h0004;
-        if (\$285 ) begin
-          \$629  = 16'h0004;
-        end
-      end else begin
-        \$629  = \$296 [15:0];
-      end
+    \$629  = in_wslot;
+    if (\$243 ) begin
+      \$629  = \$244 ;
     end
     if (rst) begin
-      \$629  = 16'h0000;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = b_group;
-    if (\$273 ) begin
-      \$630  = 8'h00;
-    end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          if (cur_is_last) begin
-            \$630  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$309 ) begin
-        \$630  = \$310 [7:0];
-      end
-    end
+    \$630  = \$246 [7:0];
     if (rst) begin
       \$630  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = b_fold;
-    if (\$273 ) begin
-      \$631  = 8'h00;
+    \$631  = cur_folds;
+    if (\$247 ) begin
+      \$631  = \$249 [7:0];
     end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          if (cur_is_last) begin
-            \$631  = 8'h00;
-          end
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$631  = \$261 [7:0];
         end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$309 ) begin
-        \$631  = 8'h00;
-      end else begin
-        \$631  = \$312 [7:0];
       end
     end
     if (rst) begin
@@ -2931,74 +2718,63 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = b_in_group;
-    if (\$273 ) begin
-      \$632  = 1'h0;
+    \$632  = cur_groups;
+    if (\$247 ) begin
+      \$632  = \$251 [7:0];
     end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          if (cur_is_last) begin
-            \$632  = 1'h0;
-          end
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$632  = \$263 [7:0];
         end
       end
-    end else if (issue_b) begin
-      \$632  = \$307 ;
     end
     if (rst) begin
-      \$632  = 1'h0;
+      \$632  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = b_bank_addr;
-    if (\$273 ) begin
-      \$633  = d0_rp__data[24:16];
+    \$633  = cur_out;
+    if (\$247 ) begin
+      \$633  = nxt_rp__data[15:8];
     end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          if (cur_is_last) begin
-            \$633  = d0_rp__data[24:16];
-          end
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$633  = nxt_rp__data[15:8];
         end
       end
-    end else if (issue_b) begin
-      \$633  = \$304 [8:0];
     end
     if (rst) begin
-      \$633  = 9'h000;
+      \$633  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = b_rq_addr;
-    if (\$273 ) begin
-      \$634  = d0_rp__data[32:25];
+    \$634  = cur_is_last;
+    if (\$247 ) begin
+      \$634  = \$253 ;
     end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          if (cur_is_last) begin
-            \$634  = d0_rp__data[32:25];
-          end
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$634  = \$265 ;
         end
-      end
-    end else if (issue_b) begin
-      if (\$309 ) begin
-        \$634  = \$311 [7:0];
       end
     end
     if (rst) begin
-      \$634  = 8'h00;
+      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = loaded;
-    if (\$273 ) begin
-      \$635  = 1'h1;
-    end
-    if (\$543 ) begin
-      \$635  = 1'h0;
+    \$635  = cur_relu;
+    if (\$247 ) begin
+      \$635  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$635  = nxt_rp__data[33];
+        end
+      end
     end
     if (rst) begin
       \$635  = 1'h0;
@@ -3006,19 +2782,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = wr_buf;
-    if (\$273 ) begin
-      \$636  = 1'h0;
+    \$636  = cur_requantize;
+    if (\$247 ) begin
+      \$636  = nxt_rp__data[34];
     end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$636  = \$292 ;
-          if (cur_is_last) begin
-            \$636  = 1'h0;
-            if (b_done) begin
-              \$636  = 1'h1;
-            end
-          end
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$636  = nxt_rp__data[34];
         end
       end
     end
@@ -3028,35 +2798,43 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = prev_out;
-    if (\$273 ) begin
+    \$637  = bank_addr;
+    if (\$247 ) begin
+      \$637  = nxt_rp__data[24:16];
     end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$637  = cur_out;
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$637  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-              \$637  = d0_rp__data[15:8];
+            end else if (\$268 ) begin
+              \$637  = b_bank_addr;
             end
           end
         end
       end
+      if (\$276 ) begin
+        \$637  = \$277 [8:0];
+      end
     end
     if (rst) begin
-      \$637  = 8'h00;
+      \$637  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = prev_groups;
-    if (\$273 ) begin
+    \$638  = rq_addr;
+    if (\$247 ) begin
+      \$638  = nxt_rp__data[32:25];
     end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
-          \$638  = cur_groups;
+      if (\$255 ) begin
+        \$638  = \$257 [7:0];
+        if (\$259 ) begin
+          \$638  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
-              \$638  = in_groups;
+            end else if (\$268 ) begin
+              \$638  = b_rq_addr;
             end
           end
         end
@@ -3068,132 +2846,145 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = ctx;
-    if (\$273 ) begin
+    \$639  = layer;
+    if (\$247 ) begin
+      \$639  = \$43 [2:0];
     end else if (issue_a) begin
-      if (\$281 ) begin
-        if (\$285 ) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$639  = \$43 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$639  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = group;
+    if (\$247 ) begin
+      \$640  = 8'h00;
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        \$640  = \$256 [7:0];
+        if (\$259 ) begin
+          \$640  = 8'h00;
           if (cur_is_last) begin
-            \$639  = \$293 ;
+            if (b_done) begin
+            end else if (\$268 ) begin
+              \$640  = b_group;
+            end
           end
         end
       end
     end
     if (rst) begin
-      \$639  = 1'h0;
+      \$640  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = track_reset0;
-    if (rst) begin
-      \$640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = track_reset1;
-    if (rst) begin
-      \$641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$313 ) begin
-      \$642  = \$317 ;
+    \$641  = fold;
+    if (\$247 ) begin
+      \$641  = 8'h00;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$350 ) begin
-        \$642  = \$356 ;
-      end else if (\$352 ) begin
-        \$642  = \$387 ;
-      end else begin
-        \$642  = \$446 ;
-      end
-    end else if (issue_b) begin
-      \$642  = \$478 ;
-    end else begin
-      \$642  = \$514 ;
-    end
-    if (rst) begin
-      \$642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$313 ) begin
-      \$643  = \$321 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$350 ) begin
-        \$643  = \$360 ;
-      end else if (\$352 ) begin
-        \$643  = \$391 ;
-      end else begin
-        \$643  = \$450 ;
-      end
-    end else if (issue_b) begin
-      \$643  = \$487 ;
-    end else begin
-      \$643  = \$518 ;
-    end
-    if (rst) begin
-      \$643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$313 ) begin
-      \$644  = \$335 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$350 ) begin
-        \$644  = \$374 ;
-      end else if (\$352 ) begin
-        (* full_case = 32'd1 *)
-        if (\$393 ) begin
-          \$644  = \$408 ;
-        end else begin
-          \$644  = \$432 ;
+      if (\$255 ) begin
+        \$641  = 8'h00;
+        if (\$259 ) begin
+          \$641  = 8'h00;
         end
       end else begin
-        \$644  = \$465 ;
+        \$641  = \$269 [7:0];
       end
-    end else if (issue_b) begin
-      \$644  = \$501 ;
-    end else begin
-      \$644  = \$532 ;
     end
     if (rst) begin
-      \$644  = 1'h0;
+      \$641  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$313 ) begin
-      \$645  = \$344 ;
+    \$642  = fold_end;
+    if (\$247 ) begin
+      \$642  = 16'h0004;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$350 ) begin
-        \$645  = \$383 ;
-      end else if (\$352 ) begin
-        (* full_case = 32'd1 *)
-        if (\$393 ) begin
-          \$645  = \$418 ;
-        end else begin
-          \$645  = \$441 ;
+      if (\$255 ) begin
+        \$642  = 16'h0004;
+        if (\$259 ) begin
+          \$642  = 16'h0004;
         end
       end else begin
-        \$645  = \$474 ;
+        \$642  = \$270 [15:0];
+      end
+    end
+    if (rst) begin
+      \$642  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = b_group;
+    if (\$247 ) begin
+      \$643  = 8'h00;
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          if (cur_is_last) begin
+            \$643  = 8'h00;
+          end
+        end
       end
     end else if (issue_b) begin
-      \$645  = \$510 ;
-    end else begin
-      \$645  = \$541 ;
+      if (\$283 ) begin
+        \$643  = \$284 [7:0];
+      end
+    end
+    if (rst) begin
+      \$643  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = b_fold;
+    if (\$247 ) begin
+      \$644  = 8'h00;
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          if (cur_is_last) begin
+            \$644  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$283 ) begin
+        \$644  = 8'h00;
+      end else begin
+        \$644  = \$286 [7:0];
+      end
+    end
+    if (rst) begin
+      \$644  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$645  = b_in_group;
+    if (\$247 ) begin
+      \$645  = 1'h0;
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          if (cur_is_last) begin
+            \$645  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$645  = \$281 ;
     end
     if (rst) begin
       \$645  = 1'h0;
@@ -3201,440 +2992,761 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = issue;
+    \$646  = b_bank_addr;
+    if (\$247 ) begin
+      \$646  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          if (cur_is_last) begin
+            \$646  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$646  = \$278 [8:0];
+    end
     if (rst) begin
-      \$646  = 1'h0;
+      \$646  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = \$574 ;
+    \$647  = b_rq_addr;
+    if (\$247 ) begin
+      \$647  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          if (cur_is_last) begin
+            \$647  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$283 ) begin
+        \$647  = \$285 [7:0];
+      end
+    end
     if (rst) begin
-      \$647  = 1'h0;
+      \$647  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = wb_valid1;
+    \$648  = loaded;
+    if (\$247 ) begin
+      \$648  = 1'h1;
+    end
+    if (\$558 ) begin
+      \$648  = 1'h0;
+    end
     if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = wb_valid2;
+    \$649  = wr_buf;
+    if (\$247 ) begin
+      \$649  = 1'h0;
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$649  = \$266 ;
+          if (cur_is_last) begin
+            \$649  = 1'h0;
+            if (b_done) begin
+              \$649  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = wb_valid3;
+    \$650  = prev_out;
+    if (\$247 ) begin
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$650  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$650  = d0_rp__data[15:8];
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$650  = 1'h0;
+      \$650  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = wb_valid4;
+    \$651  = prev_groups;
+    if (\$247 ) begin
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          \$651  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$651  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$651  = 1'h0;
+      \$651  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = wb_valid5;
+    \$652  = ctx;
+    if (\$247 ) begin
+    end else if (issue_a) begin
+      if (\$255 ) begin
+        if (\$259 ) begin
+          if (cur_is_last) begin
+            \$652  = \$267 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = wb_valid6;
+    \$653  = track_reset0;
     if (rst) begin
       \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = wb_valid7;
+    \$654  = track_reset1;
     if (rst) begin
       \$654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = wb_valid8;
+    (* full_case = 32'd1 *)
+    if (\$287 ) begin
+      \$655  = \$291 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$324 ) begin
+        \$655  = \$330 ;
+      end else if (\$326 ) begin
+        \$655  = \$361 ;
+      end else begin
+        \$655  = \$420 ;
+      end
+    end else if (issue_b) begin
+      \$655  = \$452 ;
+    end else begin
+      \$655  = \$488 ;
+    end
     if (rst) begin
       \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = wb_valid9;
+    (* full_case = 32'd1 *)
+    if (\$287 ) begin
+      \$656  = \$295 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$324 ) begin
+        \$656  = \$334 ;
+      end else if (\$326 ) begin
+        \$656  = \$365 ;
+      end else begin
+        \$656  = \$424 ;
+      end
+    end else if (issue_b) begin
+      \$656  = \$461 ;
+    end else begin
+      \$656  = \$492 ;
+    end
     if (rst) begin
       \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = wb_valid10;
+    (* full_case = 32'd1 *)
+    if (\$287 ) begin
+      \$657  = \$309 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$324 ) begin
+        \$657  = \$348 ;
+      end else if (\$326 ) begin
+        (* full_case = 32'd1 *)
+        if (\$367 ) begin
+          \$657  = \$382 ;
+        end else begin
+          \$657  = \$406 ;
+        end
+      end else begin
+        \$657  = \$439 ;
+      end
+    end else if (issue_b) begin
+      \$657  = \$475 ;
+    end else begin
+      \$657  = \$506 ;
+    end
     if (rst) begin
       \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = wb_valid11;
+    (* full_case = 32'd1 *)
+    if (\$287 ) begin
+      \$658  = \$318 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$324 ) begin
+        \$658  = \$357 ;
+      end else if (\$326 ) begin
+        (* full_case = 32'd1 *)
+        if (\$367 ) begin
+          \$658  = \$392 ;
+        end else begin
+          \$658  = \$415 ;
+        end
+      end else begin
+        \$658  = \$448 ;
+      end
+    end else if (issue_b) begin
+      \$658  = \$484 ;
+    end else begin
+      \$658  = \$515 ;
+    end
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = wb_valid12;
-    if (rst) begin
+    \$659  = b_group_is_0;
+    if (\$524 ) begin
+      \$659  = 1'h1;
+    end else if (\$530 ) begin
       \$659  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = wb_parity_next0;
     if (rst) begin
-      \$660  = 1'h0;
+      \$659  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = wb_groups_next0;
+    (* full_case = 32'd1 *)
+    if (\$524 ) begin
+      \$660  = \$533 ;
+    end else if (\$530 ) begin
+      \$660  = \$537 ;
+    end else begin
+      \$660  = \$540 ;
+    end
     if (rst) begin
-      \$661  = 8'h00;
+      \$660  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = wb_parity_next1;
-    if (rst) begin
-      \$662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = wb_groups_next1;
-    if (rst) begin
-      \$663  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = out_full0;
-    if (\$576 ) begin
-      \$664  = 1'h1;
-    end
-    if (done) begin
-      if (\$594 ) begin
-        \$664  = 1'h0;
+    \$661  = layer_is_0;
+    if (\$541 ) begin
+      \$661  = 1'h1;
+    end else if (issue_a) begin
+      if (\$548 ) begin
+        \$661  = \$552 ;
       end
     end
+    if (rst) begin
+      \$661  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$662  = group_is_0;
+    if (\$541 ) begin
+      \$662  = 1'h1;
+    end else if (issue_a) begin
+      if (\$548 ) begin
+        \$662  = 1'h1;
+        if (\$556 ) begin
+          \$662  = 1'h0;
+        end
+      end else if (\$550 ) begin
+        \$662  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$662  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$663  = fold_is_0;
+    if (\$541 ) begin
+      \$663  = 1'h1;
+    end else if (issue_a) begin
+      \$663  = \$543 ;
+    end
+    if (rst) begin
+      \$663  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$664  = issue;
     if (rst) begin
       \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = out_pending0;
-    if (\$576 ) begin
-      \$665  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$588 ) begin
-        if (\$590 ) begin
-          \$665  = 1'h0;
-        end
-      end
-    end
+    \$665  = \$587 ;
     if (rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = out_groups0;
-    if (\$576 ) begin
-      \$666  = 8'h00;
-    end else if (\$578 ) begin
-      \$666  = \$579 [7:0];
-    end
+    \$666  = wb_valid1;
     if (rst) begin
-      \$666  = 8'h00;
+      \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = out_full1;
-    if (\$581 ) begin
-      \$667  = 1'h1;
-    end
-    if (done) begin
-      if (\$595 ) begin
-        \$667  = 1'h0;
-      end
-    end
+    \$667  = wb_valid2;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = out_pending1;
-    if (\$581 ) begin
-      \$668  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$588 ) begin
-        if (\$591 ) begin
-          \$668  = 1'h0;
-        end
-      end
-    end
+    \$668  = wb_valid3;
     if (rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = out_groups1;
-    if (\$581 ) begin
-      \$669  = 8'h00;
-    end else if (\$583 ) begin
-      \$669  = \$584 [7:0];
-    end
+    \$669  = wb_valid4;
     if (rst) begin
-      \$669  = 8'h00;
+      \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = drain_read;
+    \$670  = wb_valid5;
     if (rst) begin
       \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = drain_inflight;
+    \$671  = wb_valid6;
     if (rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = drain_lane;
-    if (drain_read) begin
-      \$672  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = drain_last;
-    if (drain_read) begin
-      \$673  = \$586 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$588 ) begin
-        \$674  = 8'h00;
-      end else begin
-        \$674  = \$592 [7:0];
-      end
-    end
+    \$672  = wb_valid7;
     if (rst) begin
-      \$674  = 8'h00;
+      \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = drain_slot;
-    if (drain_read) begin
-      if (\$588 ) begin
-        \$675  = \$589 ;
-      end
+    \$673  = wb_valid8;
+    if (rst) begin
+      \$673  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$674  = wb_valid9;
+    if (rst) begin
+      \$674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$675  = wb_valid10;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = release_slot;
-    if (done) begin
-      \$676  = \$593 ;
-    end
+    \$676  = wb_valid11;
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = \$597 [2:0];
+    \$677  = wb_valid12;
     if (rst) begin
-      \$677  = 3'h0;
+      \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = { 3'h0, busy };
+    \$678  = wb_parity_next0;
     if (rst) begin
-      \$678  = 4'h0;
+      \$678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = wb_groups_next0;
+    if (rst) begin
+      \$679  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$680  = wb_parity_next1;
+    if (rst) begin
+      \$680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$681  = wb_groups_next1;
+    if (rst) begin
+      \$681  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = out_full0;
+    if (\$589 ) begin
+      \$682  = 1'h1;
+    end
+    if (done) begin
+      if (\$607 ) begin
+        \$682  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$683  = out_pending0;
+    if (\$589 ) begin
+      \$683  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$601 ) begin
+        if (\$603 ) begin
+          \$683  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = out_groups0;
+    if (\$589 ) begin
+      \$684  = 8'h00;
+    end else if (\$591 ) begin
+      \$684  = \$592 [7:0];
+    end
+    if (rst) begin
+      \$684  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$685  = out_full1;
+    if (\$594 ) begin
+      \$685  = 1'h1;
+    end
+    if (done) begin
+      if (\$608 ) begin
+        \$685  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = out_pending1;
+    if (\$594 ) begin
+      \$686  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$601 ) begin
+        if (\$604 ) begin
+          \$686  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = out_groups1;
+    if (\$594 ) begin
+      \$687  = 8'h00;
+    end else if (\$596 ) begin
+      \$687  = \$597 [7:0];
+    end
+    if (rst) begin
+      \$687  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$688  = drain_read;
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$689  = drain_inflight;
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = drain_lane;
+    if (drain_read) begin
+      \$690  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = drain_last;
+    if (drain_read) begin
+      \$691  = \$599 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$601 ) begin
+        \$692  = 8'h00;
+      end else begin
+        \$692  = \$605 [7:0];
+      end
+    end
+    if (rst) begin
+      \$692  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = drain_slot;
+    if (drain_read) begin
+      if (\$601 ) begin
+        \$693  = \$602 ;
+      end
+    end
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = release_slot;
+    if (done) begin
+      \$694  = \$606 ;
+    end
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = \$610 [2:0];
+    if (rst) begin
+      \$695  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$696  = { 3'h0, busy };
+    if (rst) begin
+      \$696  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$679  = 32'd0;
+      \$697  = 32'd0;
     end else begin
-      \$679  = \$598 [31:0];
+      \$697  = \$611 [31:0];
     end
     if (rst) begin
-      \$679  = 32'd0;
+      \$697  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = { 3'h0, stall_input };
+    \$698  = { 3'h0, stall_input };
     if (rst) begin
-      \$680  = 4'h0;
+      \$698  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$681  = 32'd0;
+      \$699  = 32'd0;
     end else begin
-      \$681  = \$599 [31:0];
+      \$699  = \$612 [31:0];
     end
     if (rst) begin
-      \$681  = 32'd0;
+      \$699  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = { 3'h0, stall_output };
+    \$700  = { 3'h0, stall_output };
     if (rst) begin
-      \$682  = 4'h0;
+      \$700  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$683  = 32'd0;
+      \$701  = 32'd0;
     end else begin
-      \$683  = \$600 [31:0];
+      \$701  = \$613 [31:0];
     end
     if (rst) begin
-      \$683  = 32'd0;
+      \$701  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = \$601 ;
+    \$702  = \$614 ;
     if (rst) begin
-      \$684  = 4'h0;
+      \$702  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$685  = 32'd0;
+      \$703  = 32'd0;
     end else begin
-      \$685  = \$602 [31:0];
+      \$703  = \$615 [31:0];
     end
     if (rst) begin
-      \$685  = 32'd0;
+      \$703  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = { 2'h0, \$603  };
+    \$704  = { 2'h0, \$616  };
     if (rst) begin
-      \$686  = 4'h0;
+      \$704  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$687  = 32'd0;
+      \$705  = 32'd0;
     end else begin
-      \$687  = \$604 [31:0];
+      \$705  = \$617 [31:0];
     end
     if (rst) begin
-      \$687  = 32'd0;
+      \$705  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = { 3'h0, issue };
+    \$706  = { 3'h0, issue };
     if (rst) begin
-      \$688  = 4'h0;
+      \$706  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$689  = 32'd0;
+      \$707  = 32'd0;
     end else begin
-      \$689  = \$605 [31:0];
+      \$707  = \$618 [31:0];
     end
     if (rst) begin
-      \$689  = 32'd0;
+      \$707  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = { 2'h0, \$606  };
+    \$708  = { 2'h0, \$619  };
     if (rst) begin
-      \$690  = 4'h0;
+      \$708  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$691  = 32'd0;
+      \$709  = 32'd0;
     end else begin
-      \$691  = \$607 [31:0];
+      \$709  = \$620 [31:0];
     end
     if (rst) begin
-      \$691  = 32'd0;
+      \$709  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = { 3'h0, done };
+    \$710  = { 3'h0, done };
     if (rst) begin
-      \$692  = 4'h0;
+      \$710  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$693  = 32'd0;
+      \$711  = 32'd0;
     end else begin
-      \$693  = \$608 [31:0];
+      \$711  = \$621 [31:0];
     end
     if (rst) begin
-      \$693  = 32'd0;
+      \$711  = 32'd0;
     end
   end
   always @* begin
@@ -3666,41 +3778,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_wp__en = { \$36 , \$34 , \$32 , \$30  };
   assign next_layer = \$43 [2:0];
   assign nxt_rp__addr = \$43 [1:0];
-  assign \step_valid$84  = step_valid;
-  assign \step_addr$86  = step_addr;
-  assign \step_first$88  = step_first;
-  assign \step_last$90  = step_last;
-  assign \step_rq$92  = step_rq;
-  assign \step_relu$94  = step_relu;
-  assign \step_requantize$96  = step_requantize;
-  assign \step_valid$97  = step_valid;
-  assign \step_addr$98  = step_addr;
-  assign \step_first$99  = step_first;
-  assign \step_last$100  = step_last;
-  assign \step_rq$101  = step_rq;
-  assign \step_relu$102  = step_relu;
-  assign \step_requantize$103  = step_requantize;
+  assign \step_valid$88  = step_valid;
+  assign \step_addr$90  = step_addr;
+  assign \step_first$92  = step_first;
+  assign \step_last$94  = step_last;
+  assign \step_rq$96  = step_rq;
+  assign \step_relu$98  = step_relu;
+  assign \step_requantize$100  = step_requantize;
+  assign \step_valid$101  = step_valid;
+  assign \step_addr$102  = step_addr;
+  assign \step_first$103  = step_first;
+  assign \step_last$104  = step_last;
+  assign \step_rq$105  = step_rq;
+  assign \step_relu$106  = step_relu;
+  assign \step_requantize$107  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
-  assign \act$115  = act_word;
-  assign act_wp__addr = \$212 [6:0];
-  assign act_wp__data = { \$696 , \$694 , \$696 , \$694  };
-  assign result = { \$695 , \$694  };
-  assign \result$126  = { \$697 , \$696  };
-  assign act_wp__en = { \$220 , \$218 , \$216 , \$214  };
+  assign \act$119  = act_word;
+  assign act_wp__addr = \$186 [6:0];
+  assign act_wp__data = { \$714 , \$712 , \$714 , \$712  };
+  assign result = { \$713 , \$712  };
+  assign \result$130  = { \$715 , \$714  };
+  assign act_wp__en = { \$194 , \$192 , \$190 , \$188  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$232 [6:0];
-  assign \$signature__data  = { \$695 , \$694  };
-  assign \$signature__en$141  = out_write;
-  assign \$signature__addr$142  = \$234 [6:0];
-  assign \$signature__data$143  = { \$697 , \$696  };
-  assign \$signature__addr$154  = \$245 [6:0];
-  assign \$signature__en$155  = drain_read;
-  assign \$signature__addr$156  = \$248 [6:0];
-  assign \$signature__en$157  = drain_read;
+  assign \$signature__addr  = \$206 [6:0];
+  assign \$signature__data  = { \$713 , \$712  };
+  assign \$signature__en$145  = out_write;
+  assign \$signature__addr$146  = \$208 [6:0];
+  assign \$signature__data$147  = { \$715 , \$714  };
+  assign \$signature__addr$158  = \$219 [6:0];
+  assign \$signature__en$159  = drain_read;
+  assign \$signature__addr$160  = \$222 [6:0];
+  assign \$signature__en$161  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -3723,58 +3835,61 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$34  = in_fire;
   assign \$35  = 1'h1;
   assign \$36  = in_fire;
-  assign \$65  = \$64 ;
-  assign \$88  = \$87 ;
-  assign \$126  = \$124 ;
-  assign \$159  = ctx;
-  assign \$177  = ctx;
-  assign \$191  = in_wslot;
-  assign \$200  = in_wslot;
-  assign \$208  = { 1'h0, wb_group13[7:1] };
-  assign \$217  = wb_group13[0];
-  assign \$219  = wb_group13[0];
-  assign \$226  = wb_ctx13;
-  assign \$237  = { 1'h0, drain_elem[7:1] };
-  assign \$243  = { 1'h0, drain_elem[7:1] };
-  assign \$246  = { 1'h0, drain_elem[7:1] };
-  assign \$255  = { 2'h0, \$254 [8:2] };
-  assign \$261  = in_wslot;
-  assign \$272  = { 1'h0, \$271 [8:1] };
-  assign \$275  = { 2'h0, \$274 [8:2] };
-  assign \$277  = { 1'h0, \$276 [8:1] };
-  assign \$287  = { 2'h0, \$286 [8:2] };
-  assign \$289  = { 1'h0, \$288 [8:1] };
-  assign \$329  = { \$328 , 1'h0 };
-  assign \$332  = { \$331 , 1'h0 };
-  assign \$362  = 1'h0;
-  assign \$368  = { \$367 , 1'h0 };
-  assign \$371  = { \$370 , 1'h0 };
-  assign \$376  = 1'h0;
-  assign \$396  = layer[0];
-  assign \$402  = { \$401 , 1'h0 };
-  assign \$405  = { \$404 , 1'h0 };
-  assign \$411  = layer[0];
-  assign \$426  = { \$425 , 1'h0 };
-  assign \$429  = { \$428 , 1'h0 };
-  assign \$458  = { \$457 , 1'h0 };
-  assign \$462  = { \$461 , 1'h0 };
-  assign \$495  = { \$494 , 1'h0 };
-  assign \$498  = { \$497 , 1'h0 };
-  assign \$526  = { \$525 , 1'h0 };
-  assign \$529  = { \$528 , 1'h0 };
-  assign \$556  = b_fold;
-  assign \$559  = fold;
-  assign \$563  = fold;
-  assign \$580  = ctx;
-  assign \$582  = wb_ctx13;
-  assign \$591  = drain_slot;
-  assign \$595  = release_slot;
-  assign \$137  = ctx;
-  assign \$153  = ctx;
+  assign \$61  = \$60 ;
+  assign \$80  = \$79 ;
+  assign \$112  = \$110 ;
+  assign \$140  = ctx;
+  assign \$157  = ctx;
+  assign \$167  = in_wslot;
+  assign \$176  = in_wslot;
+  assign \$182  = { 1'h0, wb_group13[7:1] };
+  assign \$191  = wb_group13[0];
+  assign \$193  = wb_group13[0];
+  assign \$200  = wb_ctx13;
+  assign \$211  = { 1'h0, drain_elem[7:1] };
+  assign \$217  = { 1'h0, drain_elem[7:1] };
+  assign \$220  = { 1'h0, drain_elem[7:1] };
+  assign \$229  = { 2'h0, \$228 [8:2] };
+  assign \$235  = in_wslot;
+  assign \$246  = { 1'h0, \$245 [8:1] };
+  assign \$249  = { 2'h0, \$248 [8:2] };
+  assign \$251  = { 1'h0, \$250 [8:1] };
+  assign \$261  = { 2'h0, \$260 [8:2] };
+  assign \$263  = { 1'h0, \$262 [8:1] };
+  assign \$303  = { \$302 , 1'h0 };
+  assign \$306  = { \$305 , 1'h0 };
+  assign \$336  = 1'h0;
+  assign \$342  = { \$341 , 1'h0 };
+  assign \$345  = { \$344 , 1'h0 };
+  assign \$350  = 1'h0;
+  assign \$370  = layer[0];
+  assign \$376  = { \$375 , 1'h0 };
+  assign \$379  = { \$378 , 1'h0 };
+  assign \$385  = layer[0];
+  assign \$400  = { \$399 , 1'h0 };
+  assign \$403  = { \$402 , 1'h0 };
+  assign \$432  = { \$431 , 1'h0 };
+  assign \$436  = { \$435 , 1'h0 };
+  assign \$469  = { \$468 , 1'h0 };
+  assign \$472  = { \$471 , 1'h0 };
+  assign \$500  = { \$499 , 1'h0 };
+  assign \$503  = { \$502 , 1'h0 };
+  assign \$532  = { 1'h0, \$531 [8:1] };
+  assign \$536  = { 1'h0, \$535 [8:1] };
+  assign \$539  = { 1'h0, \$538 [8:1] };
+  assign \$570  = b_fold;
+  assign \$573  = fold;
+  assign \$577  = fold;
+  assign \$593  = ctx;
+  assign \$595  = wb_ctx13;
+  assign \$604  = drain_slot;
+  assign \$608  = release_slot;
+  assign \$122  = ctx;
+  assign \$135  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$291$0 , r_rdy, r_data, w_en, \port$1355$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$264$0 , r_rdy, r_data, w_en, \port$1388$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3799,10 +3914,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$291$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1355$0 ;
-  wire \port$1355$0 ;
-  input [31:0] \port$291$0 ;
-  wire [31:0] \port$291$0 ;
+  input \port$1388$0 ;
+  wire \port$1388$0 ;
+  input [31:0] \port$264$0 ;
+  wire [31:0] \port$264$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -3835,7 +3950,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$291$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1355$0 , \port$291$0  };
+      storage[w_port__addr] <= { \port$1388$0 , \port$264$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -3897,14 +4012,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$291$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1355$0 , \port$291$0  };
-  assign w_data = { \port$1355$0 , \port$291$0  };
+  assign w_port__data = { \port$1388$0 , \port$264$0  };
+  assign w_data = { \port$1388$0 , \port$264$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1503$0 , \port$1504$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1536$0 , \port$1537$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3999,10 +4114,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  output [7:0] \port$1503$0 ;
-  wire [7:0] \port$1503$0 ;
-  output [23:0] \port$1504$0 ;
-  wire [23:0] \port$1504$0 ;
+  output [7:0] \port$1536$0 ;
+  wire [7:0] \port$1536$0 ;
+  output [23:0] \port$1537$0 ;
+  wire [23:0] \port$1537$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -4956,7 +5071,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1455$0 (pe0_flags),
+    .\port$1488$0 (pe0_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -5037,13 +5152,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$1503$0  = \$21 ;
-  assign \port$1504$0  = \$22 ;
+  assign \port$1536$0  = \$21 ;
+  assign \port$1537$0  = \$22 ;
   assign \$11  = { pe0_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1455$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1488$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -5227,8 +5342,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1455$0 ;
-  wire [1:0] \port$1455$0 ;
+  input [1:0] \port$1488$0 ;
+  wire [1:0] \port$1488$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -5435,9 +5550,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1455$0 [0];
+    rq_relu1 <= \port$1488$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1455$0 [1];
+    rq_req1 <= \port$1488$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -5560,8 +5675,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1455$0 [0];
-  assign i_requantize = \port$1455$0 [1];
+  assign i_relu = \port$1488$0 [0];
+  assign i_requantize = \port$1488$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -5570,7 +5685,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1616$0 , \port$1617$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1649$0 , \port$1650$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5665,10 +5780,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  output [7:0] \port$1616$0 ;
-  wire [7:0] \port$1616$0 ;
-  output [23:0] \port$1617$0 ;
-  wire [23:0] \port$1617$0 ;
+  output [7:0] \port$1649$0 ;
+  wire [7:0] \port$1649$0 ;
+  output [23:0] \port$1650$0 ;
+  wire [23:0] \port$1650$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6622,7 +6737,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1568$0 (pe1_flags),
+    .\port$1601$0 (pe1_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -6703,13 +6818,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$1616$0  = \$21 ;
-  assign \port$1617$0  = \$22 ;
+  assign \port$1649$0  = \$21 ;
+  assign \port$1650$0  = \$22 ;
   assign \$11  = { pe1_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1568$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1601$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6893,8 +7008,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$15
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1568$0 ;
-  wire [1:0] \port$1568$0 ;
+  input [1:0] \port$1601$0 ;
+  wire [1:0] \port$1601$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7101,9 +7216,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$15
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1568$0 [0];
+    rq_relu1 <= \port$1601$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1568$0 [1];
+    rq_req1 <= \port$1601$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7226,8 +7341,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$15
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1568$0 [0];
-  assign i_requantize = \port$1568$0 [1];
+  assign i_relu = \port$1601$0 [0];
+  assign i_requantize = \port$1601$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -48,7 +48,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [8:0] \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
@@ -61,7 +61,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [8:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
@@ -72,48 +72,48 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [9:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire \$163 ;
+  wire [9:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
+  wire [9:0] \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$171 ;
+  wire [9:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire [9:0] \$175 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [9:0] \$178 ;
+  wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [9:0] \$183 ;
+  wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire [9:0] \$186 ;
-  wire \$187 ;
+  wire \$186 ;
+  wire [9:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [9:0] \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire \$195 ;
+  wire [9:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire \$198 ;
+  wire [9:0] \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
@@ -124,237 +124,237 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire [9:0] \$207 ;
+  wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [9:0] \$210 ;
+  wire \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire \$213 ;
+  wire [9:0] \$213 ;
   wire \$214 ;
-  wire [9:0] \$215 ;
-  wire \$216 ;
+  wire \$215 ;
+  wire [9:0] \$216 ;
   wire \$217 ;
-  wire [9:0] \$218 ;
-  wire \$219 ;
+  wire \$218 ;
+  wire [9:0] \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire \$222 ;
+  wire [9:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [8:0] \$226 ;
+  wire [6:0] \$227 ;
+  wire [9:0] \$228 ;
+  wire [5:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [10:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire [9:0] \$237 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire [9:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [9:0] \$243 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire [9:0] \$246 ;
+  wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire [8:0] \$252 ;
-  wire [6:0] \$253 ;
-  wire [9:0] \$254 ;
-  wire [5:0] \$255 ;
-  wire [10:0] \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [9:0] \$250 ;
+  wire [9:0] \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire [9:0] \$255 ;
+  wire [9:0] \$256 ;
+  wire [5:0] \$257 ;
+  wire [9:0] \$258 ;
+  wire [5:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [9:0] \$260 ;
+  wire [5:0] \$261 ;
+  wire [9:0] \$262 ;
+  wire [5:0] \$263 ;
+  wire [9:0] \$264 ;
+  wire [5:0] \$265 ;
+  wire [9:0] \$266 ;
+  wire [5:0] \$267 ;
+  wire [9:0] \$268 ;
+  wire [5:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
+  wire [9:0] \$270 ;
+  wire [5:0] \$271 ;
+  wire [9:0] \$272 ;
   wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire [9:0] \$276 ;
-  wire [9:0] \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [8:0] \$274 ;
+  wire [8:0] \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire [3:0] \$278 ;
+  wire [4:0] \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire [9:0] \$281 ;
-  wire [9:0] \$282 ;
-  wire [5:0] \$283 ;
-  wire [9:0] \$284 ;
+  wire [8:0] \$281 ;
+  wire [5:0] \$282 ;
+  wire [9:0] \$283 ;
+  wire [8:0] \$284 ;
   wire [5:0] \$285 ;
   wire [9:0] \$286 ;
-  wire [5:0] \$287 ;
-  wire [9:0] \$288 ;
-  wire [5:0] \$289 ;
+  wire [8:0] \$287 ;
+  wire [5:0] \$288 ;
+  wire [9:0] \$289 ;
   wire \$29 ;
-  wire [9:0] \$290 ;
+  wire [8:0] \$290 ;
   wire [5:0] \$291 ;
   wire [9:0] \$292 ;
-  wire [5:0] \$293 ;
-  wire [9:0] \$294 ;
-  wire [5:0] \$295 ;
-  wire [9:0] \$296 ;
+  wire [8:0] \$293 ;
+  wire [5:0] \$294 ;
+  wire [9:0] \$295 ;
+  wire [8:0] \$296 ;
   wire [5:0] \$297 ;
   wire [9:0] \$298 ;
-  wire \$299 ;
+  wire [8:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [8:0] \$300 ;
-  wire [8:0] \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire [3:0] \$304 ;
-  wire [4:0] \$305 ;
+  wire [5:0] \$300 ;
+  wire [9:0] \$301 ;
+  wire [8:0] \$302 ;
+  wire [5:0] \$303 ;
+  wire [9:0] \$304 ;
+  wire \$305 ;
   wire \$306 ;
-  wire [8:0] \$307 ;
-  wire [5:0] \$308 ;
-  wire [9:0] \$309 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire [63:0] \$309 ;
   wire \$31 ;
-  wire [8:0] \$310 ;
-  wire [5:0] \$311 ;
-  wire [9:0] \$312 ;
-  wire [8:0] \$313 ;
-  wire [5:0] \$314 ;
+  wire [9:0] \$310 ;
+  wire [9:0] \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire [9:0] \$314 ;
   wire [9:0] \$315 ;
-  wire [8:0] \$316 ;
-  wire [5:0] \$317 ;
-  wire [9:0] \$318 ;
-  wire [8:0] \$319 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire [9:0] \$319 ;
   wire \$32 ;
-  wire [5:0] \$320 ;
-  wire [9:0] \$321 ;
+  wire [9:0] \$320 ;
+  wire \$321 ;
   wire [8:0] \$322 ;
-  wire [5:0] \$323 ;
-  wire [9:0] \$324 ;
-  wire [8:0] \$325 ;
-  wire [5:0] \$326 ;
+  wire [9:0] \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
   wire [9:0] \$327 ;
-  wire [8:0] \$328 ;
-  wire [5:0] \$329 ;
+  wire [9:0] \$328 ;
+  wire \$329 ;
   wire \$33 ;
   wire [9:0] \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire [63:0] \$335 ;
+  wire [9:0] \$331 ;
+  wire [9:0] \$332 ;
+  wire [9:0] \$333 ;
+  wire [4:0] \$334 ;
+  wire \$335 ;
   wire [9:0] \$336 ;
-  wire [9:0] \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire \$337 ;
+  wire [9:0] \$338 ;
+  wire [8:0] \$339 ;
   wire \$34 ;
   wire [9:0] \$340 ;
-  wire [9:0] \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
+  wire \$341 ;
+  wire [9:0] \$342 ;
+  wire [9:0] \$343 ;
+  wire [9:0] \$344 ;
   wire [9:0] \$345 ;
-  wire [9:0] \$346 ;
+  wire [4:0] \$346 ;
   wire \$347 ;
-  wire [8:0] \$348 ;
-  wire [9:0] \$349 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
+  wire [9:0] \$351 ;
+  wire [18:0] \$352 ;
   wire [9:0] \$353 ;
-  wire [9:0] \$354 ;
-  wire \$355 ;
-  wire [9:0] \$356 ;
-  wire [9:0] \$357 ;
-  wire [9:0] \$358 ;
+  wire \$354 ;
+  wire [9:0] \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
   wire [9:0] \$359 ;
   wire \$36 ;
-  wire [4:0] \$360 ;
-  wire \$361 ;
-  wire [9:0] \$362 ;
+  wire [9:0] \$360 ;
+  wire [9:0] \$361 ;
+  wire \$362 ;
   wire \$363 ;
   wire [9:0] \$364 ;
-  wire [8:0] \$365 ;
+  wire \$365 ;
   wire [9:0] \$366 ;
-  wire \$367 ;
+  wire [8:0] \$367 ;
   wire [9:0] \$368 ;
-  wire [9:0] \$369 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [9:0] \$370 ;
-  wire [9:0] \$371 ;
-  wire [4:0] \$372 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
   wire \$376 ;
-  wire [9:0] \$377 ;
-  wire [18:0] \$378 ;
-  wire [9:0] \$379 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire [9:0] \$381 ;
+  wire \$381 ;
   wire \$382 ;
   wire \$383 ;
-  wire \$384 ;
-  wire [9:0] \$385 ;
-  wire [9:0] \$386 ;
-  wire [9:0] \$387 ;
-  wire \$388 ;
+  wire [8:0] \$384 ;
+  wire [11:0] \$385 ;
+  wire \$386 ;
+  wire [8:0] \$387 ;
+  wire [11:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
-  wire [9:0] \$390 ;
+  wire \$390 ;
   wire \$391 ;
-  wire [9:0] \$392 ;
-  wire [8:0] \$393 ;
-  wire [9:0] \$394 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
-  wire \$398 ;
+  wire [8:0] \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
-  wire \$401 ;
+  wire [9:0] \$401 ;
   wire \$402 ;
-  wire \$403 ;
+  wire [9:0] \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire \$407 ;
+  wire [9:0] \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
-  wire [8:0] \$410 ;
-  wire [11:0] \$411 ;
+  wire \$410 ;
+  wire \$411 ;
   wire \$412 ;
-  wire [8:0] \$413 ;
-  wire [11:0] \$414 ;
+  wire \$413 ;
+  wire \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
@@ -364,22 +364,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
-  wire \$423 ;
-  wire [8:0] \$424 ;
+  wire [8:0] \$423 ;
+  wire [11:0] \$424 ;
   wire \$425 ;
-  wire \$426 ;
-  wire [9:0] \$427 ;
+  wire [8:0] \$426 ;
+  wire [11:0] \$427 ;
   wire \$428 ;
-  wire [9:0] \$429 ;
+  wire \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
-  wire [9:0] \$433 ;
+  wire \$433 ;
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
-  wire \$437 ;
+  wire [8:0] \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
@@ -391,24 +391,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
-  wire \$448 ;
-  wire [8:0] \$449 ;
+  wire [9:0] \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [11:0] \$450 ;
+  wire \$450 ;
   wire \$451 ;
-  wire [8:0] \$452 ;
-  wire [11:0] \$453 ;
+  wire \$452 ;
+  wire \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
+  wire [8:0] \$457 ;
+  wire [11:0] \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
+  wire [8:0] \$460 ;
+  wire [11:0] \$461 ;
   wire \$462 ;
-  wire [8:0] \$463 ;
+  wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
@@ -418,9 +418,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire \$472 ;
+  wire [8:0] \$472 ;
   wire \$473 ;
-  wire [9:0] \$474 ;
+  wire \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
@@ -428,13 +428,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire [8:0] \$483 ;
-  wire [11:0] \$484 ;
-  wire \$485 ;
-  wire [8:0] \$486 ;
-  wire [11:0] \$487 ;
+  wire [8:0] \$481 ;
+  wire [11:0] \$482 ;
+  wire \$483 ;
+  wire [8:0] \$484 ;
+  wire [11:0] \$485 ;
+  wire \$486 ;
+  wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
@@ -443,44 +443,44 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
+  wire [8:0] \$495 ;
   wire \$496 ;
   wire \$497 ;
-  wire [8:0] \$498 ;
+  wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
+  wire [9:0] \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire [8:0] \$507 ;
-  wire [11:0] \$508 ;
+  wire \$507 ;
+  wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire [8:0] \$510 ;
-  wire [11:0] \$511 ;
+  wire \$510 ;
+  wire \$511 ;
   wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
+  wire [8:0] \$513 ;
+  wire [11:0] \$514 ;
+  wire [18:0] \$515 ;
   wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
+  wire [8:0] \$517 ;
+  wire [11:0] \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire [8:0] \$521 ;
+  wire \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire [9:0] \$526 ;
+  wire \$526 ;
   wire \$527 ;
-  wire \$528 ;
+  wire [8:0] \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
@@ -490,26 +490,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire \$537 ;
+  wire [9:0] \$537 ;
   wire \$538 ;
-  wire [8:0] \$539 ;
+  wire \$539 ;
   wire \$54 ;
-  wire [11:0] \$540 ;
-  wire [18:0] \$541 ;
+  wire [9:0] \$540 ;
+  wire \$541 ;
   wire \$542 ;
-  wire [8:0] \$543 ;
-  wire [11:0] \$544 ;
+  wire \$543 ;
+  wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
+  wire [8:0] \$550 ;
+  wire [11:0] \$551 ;
   wire \$552 ;
-  wire \$553 ;
-  wire [8:0] \$554 ;
+  wire [8:0] \$553 ;
+  wire [11:0] \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
@@ -519,10 +519,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
-  wire [9:0] \$563 ;
-  wire \$564 ;
+  wire \$563 ;
+  wire [8:0] \$564 ;
   wire \$565 ;
-  wire [9:0] \$566 ;
+  wire \$566 ;
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
@@ -533,110 +533,110 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire [8:0] \$576 ;
-  wire [11:0] \$577 ;
+  wire \$576 ;
+  wire \$577 ;
   wire \$578 ;
-  wire [8:0] \$579 ;
+  wire \$579 ;
   wire \$58 ;
-  wire [11:0] \$580 ;
-  wire \$581 ;
-  wire \$582 ;
+  wire \$580 ;
+  wire [8:0] \$581 ;
+  wire [11:0] \$582 ;
   wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
+  wire [8:0] \$584 ;
+  wire [11:0] \$585 ;
   wire \$586 ;
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire \$59 ;
-  wire [8:0] \$590 ;
+  wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire \$595 ;
+  wire [8:0] \$595 ;
   wire \$596 ;
   wire \$597 ;
   wire \$598 ;
-  wire \$599 ;
+  wire [9:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire \$600 ;
-  wire \$601 ;
+  wire [9:0] \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
   wire \$606 ;
-  wire [8:0] \$607 ;
-  wire [11:0] \$608 ;
+  wire \$607 ;
+  wire \$608 ;
   wire \$609 ;
   wire [8:0] \$61 ;
-  wire [8:0] \$610 ;
-  wire [11:0] \$611 ;
+  wire [9:0] \$610 ;
+  wire \$611 ;
   wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
+  wire [9:0] \$613 ;
+  wire [9:0] \$614 ;
   wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
+  wire [9:0] \$616 ;
+  wire [9:0] \$617 ;
+  wire [9:0] \$618 ;
   wire \$619 ;
   wire [8:0] \$62 ;
-  wire \$620 ;
-  wire [8:0] \$621 ;
+  wire [9:0] \$620 ;
+  wire [9:0] \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire \$624 ;
+  wire [9:0] \$624 ;
   wire \$625 ;
-  wire [8:0] \$626 ;
+  wire [9:0] \$626 ;
   wire \$627 ;
-  wire \$628 ;
+  wire [9:0] \$628 ;
   wire \$629 ;
   wire [5:0] \$63 ;
-  wire [9:0] \$630 ;
-  wire \$631 ;
-  wire [9:0] \$632 ;
+  wire \$630 ;
+  wire [9:0] \$631 ;
+  wire \$632 ;
   wire \$633 ;
   wire \$634 ;
-  wire [7:0] \$635 ;
+  wire \$635 ;
   wire \$636 ;
   wire \$637 ;
-  wire [8:0] \$638 ;
-  wire [5:0] \$639 ;
+  wire \$638 ;
+  wire \$639 ;
   wire [9:0] \$64 ;
-  wire [9:0] \$640 ;
+  wire \$640 ;
   wire [8:0] \$641 ;
-  wire [5:0] \$642 ;
-  wire [9:0] \$643 ;
+  wire \$642 ;
+  wire \$643 ;
   wire [9:0] \$644 ;
-  wire [8:0] \$645 ;
-  wire [6:0] \$646 ;
-  wire [9:0] \$647 ;
-  wire [5:0] \$648 ;
-  wire [10:0] \$649 ;
+  wire \$645 ;
+  wire [9:0] \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire [7:0] \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire [8:0] \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [5:0] \$653 ;
+  wire [9:0] \$654 ;
+  wire [8:0] \$655 ;
+  wire [5:0] \$656 ;
+  wire [9:0] \$657 ;
+  wire [9:0] \$658 ;
+  wire [8:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
+  wire [6:0] \$660 ;
   wire [9:0] \$661 ;
-  wire \$662 ;
-  wire \$663 ;
+  wire [5:0] \$662 ;
+  wire [10:0] \$663 ;
   wire \$664 ;
-  wire \$665 ;
-  wire [9:0] \$666 ;
-  wire [9:0] \$667 ;
+  wire [8:0] \$665 ;
+  wire \$666 ;
+  wire \$667 ;
   wire \$668 ;
-  wire [9:0] \$669 ;
+  wire \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
@@ -646,69 +646,69 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$675 ;
   wire \$676 ;
   wire \$677 ;
-  wire [3:0] \$678 ;
-  wire [4:0] \$679 ;
+  wire \$678 ;
+  wire [9:0] \$679 ;
   wire \$68 ;
-  wire [32:0] \$680 ;
-  wire [32:0] \$681 ;
-  wire [32:0] \$682 ;
-  wire [6:0] \$683 ;
-  wire [32:0] \$684 ;
-  wire [3:0] \$685 ;
-  wire [32:0] \$686 ;
-  wire [32:0] \$687 ;
-  wire [1:0] \$688 ;
-  wire [32:0] \$689 ;
+  wire [9:0] \$680 ;
+  wire \$681 ;
+  wire [9:0] \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire [9:0] \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  wire [32:0] \$690 ;
-  reg [3:0] \$691 ;
-  reg [8:0] \$692 ;
-  reg [8:0] \$693 ;
-  reg [8:0] \$694 ;
-  reg \$695 ;
-  reg [8:0] \$696 ;
-  reg \$697 ;
-  reg \$698 ;
-  reg [8:0] \$699 ;
+  wire \$690 ;
+  wire [3:0] \$691 ;
+  wire [4:0] \$692 ;
+  wire [32:0] \$693 ;
+  wire [32:0] \$694 ;
+  wire [32:0] \$695 ;
+  wire [6:0] \$696 ;
+  wire [32:0] \$697 ;
+  wire [3:0] \$698 ;
+  wire [32:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [8:0] \$700 ;
-  reg [8:0] \$701 ;
-  reg [8:0] \$702 ;
-  reg \$703 ;
-  reg \$704 ;
-  reg \$705 ;
+  wire [32:0] \$700 ;
+  wire [1:0] \$701 ;
+  wire [32:0] \$702 ;
+  wire [32:0] \$703 ;
+  reg [3:0] \$704 ;
+  reg [8:0] \$705 ;
   reg [8:0] \$706 ;
-  reg [7:0] \$707 ;
-  reg [3:0] \$708 ;
+  reg [8:0] \$707 ;
+  reg \$708 ;
   reg [8:0] \$709 ;
   wire \$71 ;
-  reg [8:0] \$710 ;
-  reg [17:0] \$711 ;
+  reg \$710 ;
+  reg \$711 ;
   reg [8:0] \$712 ;
   reg [8:0] \$713 ;
-  reg \$714 ;
+  reg [8:0] \$714 ;
   reg [8:0] \$715 ;
-  reg [7:0] \$716 ;
+  reg \$716 ;
   reg \$717 ;
   reg \$718 ;
   reg [8:0] \$719 ;
   wire \$72 ;
-  reg [8:0] \$720 ;
-  reg \$721 ;
-  reg \$722 ;
-  reg \$723 ;
-  reg \$724 ;
-  reg \$725 ;
-  reg \$726 ;
+  reg [7:0] \$720 ;
+  reg [3:0] \$721 ;
+  reg [8:0] \$722 ;
+  reg [8:0] \$723 ;
+  reg [17:0] \$724 ;
+  reg [8:0] \$725 ;
+  reg [8:0] \$726 ;
   reg \$727 ;
-  reg \$728 ;
-  reg \$729 ;
+  reg [8:0] \$728 ;
+  reg [7:0] \$729 ;
   wire \$73 ;
   reg \$730 ;
   reg \$731 ;
-  reg \$732 ;
-  reg \$733 ;
+  reg [8:0] \$732 ;
+  reg [8:0] \$733 ;
   reg \$734 ;
   reg \$735 ;
   reg \$736 ;
@@ -720,63 +720,81 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$741 ;
   reg \$742 ;
   reg \$743 ;
-  reg [8:0] \$744 ;
+  reg \$744 ;
   reg \$745 ;
-  reg [8:0] \$746 ;
+  reg \$746 ;
   reg \$747 ;
   reg \$748 ;
-  reg [8:0] \$749 ;
+  reg \$749 ;
   wire \$75 ;
   reg \$750 ;
   reg \$751 ;
-  reg [8:0] \$752 ;
+  reg \$752 ;
   reg \$753 ;
   reg \$754 ;
-  reg [2:0] \$755 ;
+  reg \$755 ;
   reg \$756 ;
-  reg [8:0] \$757 ;
+  reg \$757 ;
   reg \$758 ;
   reg \$759 ;
   wire \$76 ;
-  reg [2:0] \$760 ;
-  reg [6:0] \$761 ;
-  reg [31:0] \$762 ;
-  reg [6:0] \$763 ;
-  reg [31:0] \$764 ;
-  reg [6:0] \$765 ;
-  reg [31:0] \$766 ;
-  reg [6:0] \$767 ;
-  reg [31:0] \$768 ;
-  reg [6:0] \$769 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg [8:0] \$762 ;
+  reg \$763 ;
+  reg [8:0] \$764 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg [8:0] \$767 ;
+  reg \$768 ;
+  reg \$769 ;
   wire \$77 ;
-  reg [31:0] \$770 ;
-  reg [6:0] \$771 ;
-  reg [31:0] \$772 ;
-  reg [6:0] \$773 ;
-  reg [31:0] \$774 ;
-  reg [6:0] \$775 ;
-  reg [31:0] \$776 ;
-  wire [7:0] \$777 ;
-  wire [23:0] \$778 ;
-  wire [7:0] \$779 ;
+  reg [8:0] \$770 ;
+  reg \$771 ;
+  reg \$772 ;
+  reg [2:0] \$773 ;
+  reg \$774 ;
+  reg [8:0] \$775 ;
+  reg \$776 ;
+  reg \$777 ;
+  reg [2:0] \$778 ;
+  reg [6:0] \$779 ;
   wire \$78 ;
-  wire [23:0] \$780 ;
-  wire [7:0] \$781 ;
-  wire [23:0] \$782 ;
-  wire [7:0] \$783 ;
-  wire [23:0] \$784 ;
-  wire [7:0] \$785 ;
-  wire [23:0] \$786 ;
-  wire [7:0] \$787 ;
-  wire [23:0] \$788 ;
-  wire [7:0] \$789 ;
+  reg [31:0] \$780 ;
+  reg [6:0] \$781 ;
+  reg [31:0] \$782 ;
+  reg [6:0] \$783 ;
+  reg [31:0] \$784 ;
+  reg [6:0] \$785 ;
+  reg [31:0] \$786 ;
+  reg [6:0] \$787 ;
+  reg [31:0] \$788 ;
+  reg [6:0] \$789 ;
   wire \$79 ;
-  wire [23:0] \$790 ;
-  wire [7:0] \$791 ;
-  wire [23:0] \$792 ;
+  reg [31:0] \$790 ;
+  reg [6:0] \$791 ;
+  reg [31:0] \$792 ;
+  reg [6:0] \$793 ;
+  reg [31:0] \$794 ;
+  wire [7:0] \$795 ;
+  wire [23:0] \$796 ;
+  wire [7:0] \$797 ;
+  wire [23:0] \$798 ;
+  wire [7:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
+  wire [23:0] \$800 ;
+  wire [7:0] \$801 ;
+  wire [23:0] \$802 ;
+  wire [7:0] \$803 ;
+  wire [23:0] \$804 ;
+  wire [7:0] \$805 ;
+  wire [23:0] \$806 ;
+  wire [7:0] \$807 ;
+  wire [23:0] \$808 ;
+  wire [7:0] \$809 ;
   wire [8:0] \$81 ;
+  wire [23:0] \$810 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
@@ -797,61 +815,61 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$98 ;
   wire \$99 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$232 ;
-  wire [5:0] \$signature__addr$235 ;
-  wire [5:0] \$signature__addr$238 ;
-  wire [5:0] \$signature__addr$241 ;
-  wire [5:0] \$signature__addr$244 ;
-  wire [5:0] \$signature__addr$247 ;
-  wire [5:0] \$signature__addr$250 ;
-  wire [5:0] \$signature__addr$262 ;
-  wire [5:0] \$signature__addr$264 ;
+  wire [5:0] \$signature__addr$236 ;
+  wire [5:0] \$signature__addr$239 ;
+  wire [5:0] \$signature__addr$242 ;
+  wire [5:0] \$signature__addr$245 ;
+  wire [5:0] \$signature__addr$248 ;
+  wire [5:0] \$signature__addr$251 ;
+  wire [5:0] \$signature__addr$254 ;
   wire [5:0] \$signature__addr$266 ;
   wire [5:0] \$signature__addr$268 ;
   wire [5:0] \$signature__addr$270 ;
   wire [5:0] \$signature__addr$272 ;
   wire [5:0] \$signature__addr$274 ;
   wire [5:0] \$signature__addr$276 ;
+  wire [5:0] \$signature__addr$278 ;
+  wire [5:0] \$signature__addr$280 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$233 ;
-  wire [31:0] \$signature__data$236 ;
-  wire [31:0] \$signature__data$239 ;
-  wire [31:0] \$signature__data$242 ;
-  wire [31:0] \$signature__data$245 ;
-  wire [31:0] \$signature__data$248 ;
-  wire [31:0] \$signature__data$251 ;
-  wire [31:0] \$signature__data$399 ;
-  wire [31:0] \$signature__data$400 ;
-  wire [31:0] \$signature__data$401 ;
-  wire [31:0] \$signature__data$402 ;
+  wire [31:0] \$signature__data$237 ;
+  wire [31:0] \$signature__data$240 ;
+  wire [31:0] \$signature__data$243 ;
+  wire [31:0] \$signature__data$246 ;
+  wire [31:0] \$signature__data$249 ;
+  wire [31:0] \$signature__data$252 ;
+  wire [31:0] \$signature__data$255 ;
   wire [31:0] \$signature__data$403 ;
   wire [31:0] \$signature__data$404 ;
   wire [31:0] \$signature__data$405 ;
   wire [31:0] \$signature__data$406 ;
+  wire [31:0] \$signature__data$407 ;
+  wire [31:0] \$signature__data$408 ;
+  wire [31:0] \$signature__data$409 ;
+  wire [31:0] \$signature__data$410 ;
   wire \$signature__en ;
-  wire \$signature__en$231 ;
-  wire \$signature__en$234 ;
-  wire \$signature__en$237 ;
-  wire \$signature__en$240 ;
-  wire \$signature__en$243 ;
-  wire \$signature__en$246 ;
-  wire \$signature__en$249 ;
-  wire \$signature__en$263 ;
-  wire \$signature__en$265 ;
+  wire \$signature__en$235 ;
+  wire \$signature__en$238 ;
+  wire \$signature__en$241 ;
+  wire \$signature__en$244 ;
+  wire \$signature__en$247 ;
+  wire \$signature__en$250 ;
+  wire \$signature__en$253 ;
   wire \$signature__en$267 ;
   wire \$signature__en$269 ;
   wire \$signature__en$271 ;
   wire \$signature__en$273 ;
   wire \$signature__en$275 ;
   wire \$signature__en$277 ;
+  wire \$signature__en$279 ;
+  wire \$signature__en$281 ;
   wire [63:0] act;
-  wire [63:0] \act$193 ;
-  wire [63:0] \act$194 ;
-  wire [63:0] \act$195 ;
-  wire [63:0] \act$196 ;
   wire [63:0] \act$197 ;
   wire [63:0] \act$198 ;
   wire [63:0] \act$199 ;
+  wire [63:0] \act$200 ;
+  wire [63:0] \act$201 ;
+  wire [63:0] \act$202 ;
+  wire [63:0] \act$203 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -864,9 +882,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire active;
   wire b_available;
   reg [8:0] b_bank_addr = 9'h000;
-  wire b_done;
+  reg b_done = 1'h1;
   reg [8:0] b_fold = 9'h000;
   reg [8:0] b_group = 9'h000;
+  reg b_group_is_0 = 1'h1;
   reg b_in_group = 1'h0;
   reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
@@ -950,7 +969,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire finished;
   reg [8:0] fold = 9'h000;
   reg [17:0] fold_end = 18'h00000;
+  reg fold_is_0 = 1'h1;
   reg [8:0] group = 9'h000;
+  reg group_is_0 = 1'h1;
   input [63:0] i_stream__payload;
   wire [63:0] i_stream__payload;
   output i_stream__ready;
@@ -988,6 +1009,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire issue_a;
   wire issue_b;
   reg [3:0] layer = 4'h0;
+  reg layer_is_0 = 1'h1;
   wire ld_fire;
   input [95:0] load__payload;
   wire [95:0] load__payload;
@@ -1035,13 +1057,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$210 ;
-  wire [31:0] \result$211 ;
-  wire [31:0] \result$212 ;
-  wire [31:0] \result$213 ;
   wire [31:0] \result$214 ;
   wire [31:0] \result$215 ;
   wire [31:0] \result$216 ;
+  wire [31:0] \result$217 ;
+  wire [31:0] \result$218 ;
+  wire [31:0] \result$219 ;
+  wire [31:0] \result$220 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1078,130 +1100,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$122 ;
+  wire [8:0] \step_addr$126 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$134 ;
+  wire [8:0] \step_addr$138 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$141 ;
+  wire [8:0] \step_addr$145 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$148 ;
+  wire [8:0] \step_addr$152 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$155 ;
+  wire [8:0] \step_addr$159 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$162 ;
+  wire [8:0] \step_addr$166 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$169 ;
+  wire [8:0] \step_addr$173 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$176 ;
+  wire [8:0] \step_addr$180 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$124 ;
+  wire \step_first$128 ;
   (* init = 1'h0 *)
-  wire \step_first$135 ;
+  wire \step_first$139 ;
   (* init = 1'h0 *)
-  wire \step_first$142 ;
+  wire \step_first$146 ;
   (* init = 1'h0 *)
-  wire \step_first$149 ;
+  wire \step_first$153 ;
   (* init = 1'h0 *)
-  wire \step_first$156 ;
+  wire \step_first$160 ;
   (* init = 1'h0 *)
-  wire \step_first$163 ;
+  wire \step_first$167 ;
   (* init = 1'h0 *)
-  wire \step_first$170 ;
+  wire \step_first$174 ;
   (* init = 1'h0 *)
-  wire \step_first$177 ;
+  wire \step_first$181 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$126 ;
+  wire \step_last$130 ;
   (* init = 1'h0 *)
-  wire \step_last$136 ;
+  wire \step_last$140 ;
   (* init = 1'h0 *)
-  wire \step_last$143 ;
+  wire \step_last$147 ;
   (* init = 1'h0 *)
-  wire \step_last$150 ;
+  wire \step_last$154 ;
   (* init = 1'h0 *)
-  wire \step_last$157 ;
+  wire \step_last$161 ;
   (* init = 1'h0 *)
-  wire \step_last$164 ;
+  wire \step_last$168 ;
   (* init = 1'h0 *)
-  wire \step_last$171 ;
+  wire \step_last$175 ;
   (* init = 1'h0 *)
-  wire \step_last$178 ;
+  wire \step_last$182 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$130 ;
+  wire \step_relu$134 ;
   (* init = 1'h0 *)
-  wire \step_relu$138 ;
+  wire \step_relu$142 ;
   (* init = 1'h0 *)
-  wire \step_relu$145 ;
+  wire \step_relu$149 ;
   (* init = 1'h0 *)
-  wire \step_relu$152 ;
+  wire \step_relu$156 ;
   (* init = 1'h0 *)
-  wire \step_relu$159 ;
+  wire \step_relu$163 ;
   (* init = 1'h0 *)
-  wire \step_relu$166 ;
+  wire \step_relu$170 ;
   (* init = 1'h0 *)
-  wire \step_relu$173 ;
+  wire \step_relu$177 ;
   (* init = 1'h0 *)
-  wire \step_relu$180 ;
+  wire \step_relu$184 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$132 ;
+  wire \step_requantize$136 ;
   (* init = 1'h0 *)
-  wire \step_requantize$139 ;
+  wire \step_requantize$143 ;
   (* init = 1'h0 *)
-  wire \step_requantize$146 ;
+  wire \step_requantize$150 ;
   (* init = 1'h0 *)
-  wire \step_requantize$153 ;
+  wire \step_requantize$157 ;
   (* init = 1'h0 *)
-  wire \step_requantize$160 ;
+  wire \step_requantize$164 ;
   (* init = 1'h0 *)
-  wire \step_requantize$167 ;
+  wire \step_requantize$171 ;
   (* init = 1'h0 *)
-  wire \step_requantize$174 ;
+  wire \step_requantize$178 ;
   (* init = 1'h0 *)
-  wire \step_requantize$181 ;
+  wire \step_requantize$185 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$128 ;
+  wire [7:0] \step_rq$132 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$137 ;
+  wire [7:0] \step_rq$141 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$144 ;
+  wire [7:0] \step_rq$148 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$151 ;
+  wire [7:0] \step_rq$155 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$158 ;
+  wire [7:0] \step_rq$162 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$165 ;
+  wire [7:0] \step_rq$169 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$172 ;
+  wire [7:0] \step_rq$176 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$179 ;
+  wire [7:0] \step_rq$183 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$120 ;
+  wire \step_valid$124 ;
   (* init = 1'h0 *)
-  wire \step_valid$133 ;
+  wire \step_valid$137 ;
   (* init = 1'h0 *)
-  wire \step_valid$140 ;
+  wire \step_valid$144 ;
   (* init = 1'h0 *)
-  wire \step_valid$147 ;
+  wire \step_valid$151 ;
   (* init = 1'h0 *)
-  wire \step_valid$154 ;
+  wire \step_valid$158 ;
   (* init = 1'h0 *)
-  wire \step_valid$161 ;
+  wire \step_valid$165 ;
   (* init = 1'h0 *)
-  wire \step_valid$168 ;
+  wire \step_valid$172 ;
   (* init = 1'h0 *)
-  wire \step_valid$175 ;
+  wire \step_valid$179 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -1423,8 +1445,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$258 )
-      actbuf[\$256 [6:0]] <= { \$791 , \$789 , \$787 , \$785 , \$783 , \$781 , \$779 , \$777  };
+    if (\$232 )
+      actbuf[\$230 [6:0]] <= { \$809 , \$807 , \$805 , \$803 , \$801 , \$799 , \$797 , \$795  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1599,15 +1621,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$284 [5:0]] <= { \$778 , \$777  };
+      outbuf0[\$258 [5:0]] <= { \$796 , \$795  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _2_ <= outbuf0[\$309 [5:0]];
+      _2_ <= outbuf0[\$283 [5:0]];
     end
   end
-  assign \$signature__data$399  = _2_;
+  assign \$signature__data$403  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1677,15 +1699,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$286 [5:0]] <= { \$780 , \$779  };
+      outbuf1[\$260 [5:0]] <= { \$798 , \$797  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _3_ <= outbuf1[\$312 [5:0]];
+      _3_ <= outbuf1[\$286 [5:0]];
     end
   end
-  assign \$signature__data$400  = _3_;
+  assign \$signature__data$404  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -1755,15 +1777,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$288 [5:0]] <= { \$782 , \$781  };
+      outbuf2[\$262 [5:0]] <= { \$800 , \$799  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _4_ <= outbuf2[\$315 [5:0]];
+      _4_ <= outbuf2[\$289 [5:0]];
     end
   end
-  assign \$signature__data$401  = _4_;
+  assign \$signature__data$405  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -1833,15 +1855,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$290 [5:0]] <= { \$784 , \$783  };
+      outbuf3[\$264 [5:0]] <= { \$802 , \$801  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _5_ <= outbuf3[\$318 [5:0]];
+      _5_ <= outbuf3[\$292 [5:0]];
     end
   end
-  assign \$signature__data$402  = _5_;
+  assign \$signature__data$406  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -1911,15 +1933,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$292 [5:0]] <= { \$786 , \$785  };
+      outbuf4[\$266 [5:0]] <= { \$804 , \$803  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _6_ <= outbuf4[\$321 [5:0]];
+      _6_ <= outbuf4[\$295 [5:0]];
     end
   end
-  assign \$signature__data$403  = _6_;
+  assign \$signature__data$407  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -1989,15 +2011,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$294 [5:0]] <= { \$788 , \$787  };
+      outbuf5[\$268 [5:0]] <= { \$806 , \$805  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _7_ <= outbuf5[\$324 [5:0]];
+      _7_ <= outbuf5[\$298 [5:0]];
     end
   end
-  assign \$signature__data$404  = _7_;
+  assign \$signature__data$408  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2067,15 +2089,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$296 [5:0]] <= { \$790 , \$789  };
+      outbuf6[\$270 [5:0]] <= { \$808 , \$807  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _8_ <= outbuf6[\$327 [5:0]];
+      _8_ <= outbuf6[\$301 [5:0]];
     end
   end
-  assign \$signature__data$405  = _8_;
+  assign \$signature__data$409  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2145,581 +2167,618 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$298 [5:0]] <= { \$792 , \$791  };
+      outbuf7[\$272 [5:0]] <= { \$810 , \$809  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _9_ <= outbuf7[\$330 [5:0]];
+      _9_ <= outbuf7[\$304 [5:0]];
     end
   end
-  assign \$signature__data$406  = _9_;
-  assign \$178  = cur_groups - 1'h1;
-  assign \$179  = group == \$178 ;
-  assign \$180  = \$177  & \$179 ;
-  assign \$182  = issue_b & \$181 ;
-  assign \$183  = in_folds - 1'h1;
-  assign \$184  = b_fold == \$183 ;
-  assign \$185  = \$182  & \$184 ;
-  assign \$186  = in_groups - 1'h1;
-  assign \$187  = b_group == \$186 ;
-  assign \$188  = \$185  & \$187 ;
-  assign in_release0 = \$180  | \$188 ;
-  assign \$189  = ! ctx;
-  assign \$190  = issue_a & \$189 ;
-  assign \$191  = ! layer;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = ! group;
-  assign \$194  = ! fold;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = \$192  & \$195 ;
-  assign \$198  = issue_b & \$197 ;
-  assign \$199  = ! b_group;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = ! b_fold;
-  assign \$202  = \$200  & \$201 ;
-  assign track_reset0 = \$196  | \$202 ;
-  assign \$204  = issue_a & \$203 ;
-  assign \$205  = ! layer;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = cur_folds - 1'h1;
-  assign \$208  = fold == \$207 ;
-  assign \$209  = \$206  & \$208 ;
-  assign \$210  = cur_groups - 1'h1;
-  assign \$211  = group == \$210 ;
-  assign \$212  = \$209  & \$211 ;
-  assign \$213  = ~ ctx;
-  assign \$214  = issue_b & \$213 ;
-  assign \$215  = in_folds - 1'h1;
-  assign \$216  = b_fold == \$215 ;
-  assign \$217  = \$214  & \$216 ;
-  assign \$218  = in_groups - 1'h1;
-  assign \$219  = b_group == \$218 ;
-  assign \$220  = \$217  & \$219 ;
-  assign in_release1 = \$212  | \$220 ;
-  assign \$222  = issue_a & \$221 ;
-  assign \$223  = ! layer;
-  assign \$224  = \$222  & \$223 ;
-  assign \$225  = ! group;
-  assign \$226  = ! fold;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = \$224  & \$227 ;
-  assign \$229  = ~ ctx;
-  assign \$230  = issue_b & \$229 ;
-  assign \$231  = ! b_group;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = ! b_fold;
-  assign \$234  = \$232  & \$233 ;
-  assign track_reset1 = \$228  | \$234 ;
-  assign \$236  = in_fire & \$235 ;
-  assign \$237  = in_beats1 + \$236 ;
-  assign \$238  = ! in_wslot;
-  assign \$239  = in_fire & \$238 ;
-  assign \$240  = in_beats0 + \$239 ;
-  assign beats_a_next = ctx ? \$237  : \$240 ;
-  assign \$241  = ! in_wslot;
-  assign \$242  = in_fire & \$241 ;
-  assign \$243  = in_beats0 + \$242 ;
-  assign \$245  = in_fire & \$244 ;
-  assign \$246  = in_beats1 + \$245 ;
-  assign beats_b_next = ctx ? \$243  : \$246 ;
-  assign \$247  = issue_a & cur_is_last;
-  assign \$248  = ! group;
-  assign \$249  = ! fold;
-  assign \$250  = \$248  & \$249 ;
-  assign claim_out = \$247  & \$250 ;
+  assign \$signature__data$410  = _9_;
+  assign \$161  = fold == \$160 ;
+  assign \$162  = \$159  & \$161 ;
+  assign \$163  = cur_groups - 1'h1;
+  assign \$164  = group == \$163 ;
+  assign \$165  = \$162  & \$164 ;
+  assign \$167  = issue_b & \$166 ;
+  assign \$168  = in_folds - 1'h1;
+  assign \$169  = b_fold == \$168 ;
+  assign \$170  = \$167  & \$169 ;
+  assign \$171  = in_groups - 1'h1;
+  assign \$172  = b_group == \$171 ;
+  assign \$173  = \$170  & \$172 ;
+  assign in_release0 = \$165  | \$173 ;
+  assign \$174  = ! ctx;
+  assign \$175  = issue_a & \$174 ;
+  assign \$176  = \$175  & layer_is_0;
+  assign \$177  = group_is_0 & fold_is_0;
+  assign \$178  = \$176  & \$177 ;
+  assign \$180  = issue_b & \$179 ;
+  assign \$181  = \$180  & b_group_is_0;
+  assign \$182  = ! b_fold;
+  assign \$183  = \$181  & \$182 ;
+  assign track_reset0 = \$178  | \$183 ;
+  assign \$185  = issue_a & \$184 ;
+  assign \$186  = \$185  & layer_is_0;
+  assign \$187  = cur_folds - 1'h1;
+  assign \$188  = fold == \$187 ;
+  assign \$189  = \$186  & \$188 ;
+  assign \$190  = cur_groups - 1'h1;
+  assign \$191  = group == \$190 ;
+  assign \$192  = \$189  & \$191 ;
+  assign \$193  = ~ ctx;
+  assign \$194  = issue_b & \$193 ;
+  assign \$195  = in_folds - 1'h1;
+  assign \$196  = b_fold == \$195 ;
+  assign \$197  = \$194  & \$196 ;
+  assign \$198  = in_groups - 1'h1;
+  assign \$199  = b_group == \$198 ;
+  assign \$200  = \$197  & \$199 ;
+  assign in_release1 = \$192  | \$200 ;
+  assign \$202  = issue_a & \$201 ;
+  assign \$203  = \$202  & layer_is_0;
+  assign \$204  = group_is_0 & fold_is_0;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = ~ ctx;
+  assign \$207  = issue_b & \$206 ;
+  assign \$208  = \$207  & b_group_is_0;
+  assign \$209  = ! b_fold;
+  assign \$210  = \$208  & \$209 ;
+  assign track_reset1 = \$205  | \$210 ;
+  assign \$212  = in_fire & \$211 ;
+  assign \$213  = in_beats1 + \$212 ;
+  assign \$214  = ! in_wslot;
+  assign \$215  = in_fire & \$214 ;
+  assign \$216  = in_beats0 + \$215 ;
+  assign beats_a_next = ctx ? \$213  : \$216 ;
+  assign \$217  = ! in_wslot;
+  assign \$218  = in_fire & \$217 ;
+  assign \$219  = in_beats0 + \$218 ;
+  assign \$221  = in_fire & \$220 ;
+  assign \$222  = in_beats1 + \$221 ;
+  assign beats_b_next = ctx ? \$219  : \$222 ;
+  assign \$223  = issue_a & cur_is_last;
+  assign \$224  = group_is_0 & fold_is_0;
+  assign claim_out = \$223  & \$224 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$251  = ~ wb_out14;
-  assign act_write = wb_valid14 & \$251 ;
+  assign \$225  = ~ wb_out14;
+  assign act_write = wb_valid14 & \$225 ;
   assign out_write = wb_valid14 & wb_out14;
-  assign \$253  = wb_ctx14 ? 7'h40 : 7'h00;
-  assign \$254  = \$252  + \$253 ;
-  assign \$255  = wb_par14 ? 6'h20 : 6'h00;
-  assign \$256  = \$254  + \$255 ;
-  assign \$273  = ! wb_ctx14;
-  assign \$274  = act_write & \$273 ;
-  assign \$275  = wb_parity0 == wb_par14;
-  assign \$276  = wb_groups0 + 1'h1;
-  assign \$277  = \$275  ? \$276  : 10'h001;
-  assign \$279  = act_write & \$278 ;
-  assign \$280  = wb_parity1 == wb_par14;
-  assign \$281  = wb_groups1 + 1'h1;
-  assign \$282  = \$280  ? \$281  : 10'h001;
-  assign \$283  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$284  = wb_group14 + \$283 ;
-  assign \$285  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$286  = wb_group14 + \$285 ;
-  assign \$287  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$288  = wb_group14 + \$287 ;
-  assign \$289  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$290  = wb_group14 + \$289 ;
-  assign \$291  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$292  = wb_group14 + \$291 ;
-  assign \$293  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$294  = wb_group14 + \$293 ;
-  assign \$295  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$296  = wb_group14 + \$295 ;
-  assign \$297  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$298  = wb_group14 + \$297 ;
-  assign \$299  = drain_slot ? out_pending1 : out_pending0;
-  assign \$300  = drain_slot ? out_groups1 : out_groups0;
-  assign \$302  = \$300  > \$301 ;
-  assign \$303  = \$299  & \$302 ;
-  assign \$304  = w_level + drain_inflight;
-  assign \$305  = \$304  + drain_inflight2;
-  assign \$306  = \$305  < 3'h4;
-  assign drain_read = \$303  & \$306 ;
-  assign \$308  = drain_slot ? 6'h20 : 6'h00;
-  assign \$309  = \$307  + \$308 ;
-  assign \$311  = drain_slot ? 6'h20 : 6'h00;
-  assign \$312  = \$310  + \$311 ;
-  assign \$314  = drain_slot ? 6'h20 : 6'h00;
-  assign \$315  = \$313  + \$314 ;
-  assign \$317  = drain_slot ? 6'h20 : 6'h00;
-  assign \$318  = \$316  + \$317 ;
-  assign \$320  = drain_slot ? 6'h20 : 6'h00;
-  assign \$321  = \$319  + \$320 ;
-  assign \$323  = drain_slot ? 6'h20 : 6'h00;
-  assign \$324  = \$322  + \$323 ;
-  assign \$326  = drain_slot ? 6'h20 : 6'h00;
-  assign \$327  = \$325  + \$326 ;
-  assign \$329  = drain_slot ? 6'h20 : 6'h00;
-  assign \$330  = \$328  + \$329 ;
+  assign \$227  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$228  = \$226  + \$227 ;
+  assign \$229  = wb_par14 ? 6'h20 : 6'h00;
+  assign \$230  = \$228  + \$229 ;
+  assign \$247  = ! wb_ctx14;
+  assign \$248  = act_write & \$247 ;
+  assign \$249  = wb_parity0 == wb_par14;
+  assign \$250  = wb_groups0 + 1'h1;
+  assign \$251  = \$249  ? \$250  : 10'h001;
+  assign \$253  = act_write & \$252 ;
+  assign \$254  = wb_parity1 == wb_par14;
+  assign \$255  = wb_groups1 + 1'h1;
+  assign \$256  = \$254  ? \$255  : 10'h001;
+  assign \$257  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$258  = wb_group14 + \$257 ;
+  assign \$259  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$260  = wb_group14 + \$259 ;
+  assign \$261  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$262  = wb_group14 + \$261 ;
+  assign \$263  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$264  = wb_group14 + \$263 ;
+  assign \$265  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$266  = wb_group14 + \$265 ;
+  assign \$267  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$268  = wb_group14 + \$267 ;
+  assign \$269  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$270  = wb_group14 + \$269 ;
+  assign \$271  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$272  = wb_group14 + \$271 ;
+  assign \$273  = drain_slot ? out_pending1 : out_pending0;
+  assign \$274  = drain_slot ? out_groups1 : out_groups0;
+  assign \$276  = \$274  > \$275 ;
+  assign \$277  = \$273  & \$276 ;
+  assign \$278  = w_level + drain_inflight;
+  assign \$279  = \$278  + drain_inflight2;
+  assign \$280  = \$279  < 3'h4;
+  assign drain_read = \$277  & \$280 ;
+  assign \$282  = drain_slot ? 6'h20 : 6'h00;
+  assign \$283  = \$281  + \$282 ;
+  assign \$285  = drain_slot ? 6'h20 : 6'h00;
+  assign \$286  = \$284  + \$285 ;
+  assign \$288  = drain_slot ? 6'h20 : 6'h00;
+  assign \$289  = \$287  + \$288 ;
+  assign \$291  = drain_slot ? 6'h20 : 6'h00;
+  assign \$292  = \$290  + \$291 ;
+  assign \$294  = drain_slot ? 6'h20 : 6'h00;
+  assign \$295  = \$293  + \$294 ;
+  assign \$297  = drain_slot ? 6'h20 : 6'h00;
+  assign \$298  = \$296  + \$297 ;
+  assign \$300  = drain_slot ? 6'h20 : 6'h00;
+  assign \$301  = \$299  + \$300 ;
+  assign \$303  = drain_slot ? 6'h20 : 6'h00;
+  assign \$304  = \$302  + \$303 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$331  = load__payload[31:28] == 2'h3;
-  assign \$332  = ld_fire & \$331 ;
-  assign \$333  = ! load__payload[19:0];
-  assign \$334  = load__payload[95:32] > 4'h8;
-  assign \$335  = \$334  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$336  = d0_rp__data[8:0] + 3'h7;
-  assign \$338  = ! in_wslot;
-  assign \$339  = in_fire & \$338 ;
-  assign \$340  = in_beats0 + 1'h1;
-  assign \$341  = in_beats0 + 1'h1;
-  assign \$342  = \$341  == in_folds;
-  assign \$344  = in_fire & \$343 ;
-  assign \$345  = in_beats1 + 1'h1;
-  assign \$346  = in_beats1 + 1'h1;
-  assign \$347  = \$346  == in_folds;
-  assign \$348  = in_wslot ? in_beats1 : in_beats0;
-  assign \$349  = \$348  + 1'h1;
-  assign \$350  = \$349  == in_folds;
-  assign \$351  = in_fire & \$350 ;
-  assign \$352  = ~ in_wslot;
-  assign \$353  = d0_rp__data[17:9] + 3'h7;
-  assign \$355  = ~ loaded;
-  assign \$356  = nxt_rp__data[8:0] + 3'h7;
-  assign \$358  = nxt_rp__data[17:9] + 3'h7;
-  assign \$360  = n_layers - 1'h1;
-  assign \$361  = \$87 [3:0] == \$360 ;
-  assign \$362  = cur_folds - 1'h1;
-  assign \$363  = fold == \$362 ;
-  assign \$364  = group + 1'h1;
-  assign \$365  = rq_addr + 1'h1;
-  assign \$366  = cur_groups - 1'h1;
-  assign \$367  = group == \$366 ;
-  assign \$368  = nxt_rp__data[8:0] + 3'h7;
-  assign \$370  = nxt_rp__data[17:9] + 3'h7;
-  assign \$372  = n_layers - 1'h1;
-  assign \$373  = \$87 [3:0] == \$372 ;
-  assign \$374  = ~ wr_buf;
-  assign \$375  = ~ ctx;
-  assign \$376  = | b_group;
-  assign \$377  = fold + 1'h1;
-  assign \$378  = fold_end + 4'h8;
-  assign \$379  = cur_folds - 1'h1;
-  assign \$380  = fold == \$379 ;
-  assign \$381  = cur_groups - 1'h1;
-  assign \$382  = group == \$381 ;
+  assign \$305  = load__payload[31:28] == 2'h3;
+  assign \$306  = ld_fire & \$305 ;
+  assign \$307  = ! load__payload[19:0];
+  assign \$308  = load__payload[95:32] > 4'h8;
+  assign \$309  = \$308  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$310  = d0_rp__data[8:0] + 3'h7;
+  assign \$312  = ! in_wslot;
+  assign \$313  = in_fire & \$312 ;
+  assign \$314  = in_beats0 + 1'h1;
+  assign \$315  = in_beats0 + 1'h1;
+  assign \$316  = \$315  == in_folds;
+  assign \$318  = in_fire & \$317 ;
+  assign \$319  = in_beats1 + 1'h1;
+  assign \$320  = in_beats1 + 1'h1;
+  assign \$321  = \$320  == in_folds;
+  assign \$322  = in_wslot ? in_beats1 : in_beats0;
+  assign \$323  = \$322  + 1'h1;
+  assign \$324  = \$323  == in_folds;
+  assign \$325  = in_fire & \$324 ;
+  assign \$326  = ~ in_wslot;
+  assign \$327  = d0_rp__data[17:9] + 3'h7;
+  assign \$329  = ~ loaded;
+  assign \$330  = nxt_rp__data[8:0] + 3'h7;
+  assign \$332  = nxt_rp__data[17:9] + 3'h7;
+  assign \$334  = n_layers - 1'h1;
+  assign \$335  = \$87 [3:0] == \$334 ;
+  assign \$336  = cur_folds - 1'h1;
+  assign \$337  = fold == \$336 ;
+  assign \$338  = group + 1'h1;
+  assign \$339  = rq_addr + 1'h1;
+  assign \$340  = cur_groups - 1'h1;
+  assign \$341  = group == \$340 ;
+  assign \$342  = nxt_rp__data[8:0] + 3'h7;
+  assign \$344  = nxt_rp__data[17:9] + 3'h7;
+  assign \$346  = n_layers - 1'h1;
+  assign \$347  = \$87 [3:0] == \$346 ;
+  assign \$348  = ~ wr_buf;
+  assign \$349  = ~ ctx;
+  assign \$350  = ~ b_group_is_0;
+  assign \$351  = fold + 1'h1;
+  assign \$352  = fold_end + 4'h8;
+  assign \$353  = cur_folds - 1'h1;
+  assign \$354  = fold == \$353 ;
+  assign \$355  = cur_groups - 1'h1;
+  assign \$356  = group == \$355 ;
+  assign \$357  = \$354  & \$356 ;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = bank_addr + 1'h1;
+  assign \$360  = b_bank_addr + 1'h1;
+  assign \$361  = in_folds - 1'h1;
+  assign \$362  = b_fold == \$361 ;
+  assign \$363  = ~ \$362 ;
+  assign \$364  = in_folds - 1'h1;
+  assign \$365  = b_fold == \$364 ;
+  assign \$366  = b_group + 1'h1;
+  assign \$367  = b_rq_addr + 1'h1;
+  assign \$368  = b_fold + 1'h1;
+  assign \$369  = ~ loaded;
+  assign \$370  = ctx ? in_release1 : in_release0;
+  assign \$371  = ~ \$370 ;
+  assign \$372  = | beats_a_next;
+  assign \$373  = \$371  & \$372 ;
+  assign \$374  = ctx ? in_release0 : in_release1;
+  assign \$375  = ~ \$374 ;
+  assign \$376  = | beats_b_next;
+  assign \$377  = \$375  & \$376 ;
+  assign \$378  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$379  = ~ layer[0];
+  assign \$380  = \$378  == \$379 ;
+  assign \$381  = ctx ? track_reset1 : track_reset0;
+  assign \$382  = ~ \$381 ;
   assign \$383  = \$380  & \$382 ;
-  assign \$384  = ~ \$383 ;
-  assign \$385  = bank_addr + 1'h1;
-  assign \$386  = b_bank_addr + 1'h1;
-  assign \$387  = in_folds - 1'h1;
-  assign \$388  = b_fold == \$387 ;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = in_folds - 1'h1;
-  assign \$391  = b_fold == \$390 ;
-  assign \$392  = b_group + 1'h1;
-  assign \$393  = b_rq_addr + 1'h1;
-  assign \$394  = b_fold + 1'h1;
-  assign \$395  = ~ loaded;
-  assign \$396  = ctx ? in_release1 : in_release0;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = | beats_a_next;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = ctx ? in_release0 : in_release1;
-  assign \$401  = ~ \$400 ;
-  assign \$402  = | beats_b_next;
-  assign \$403  = \$401  & \$402 ;
-  assign \$404  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$405  = ~ layer[0];
-  assign \$406  = \$404  == \$405 ;
-  assign \$407  = ctx ? track_reset1 : track_reset0;
-  assign \$408  = ~ \$407 ;
-  assign \$409  = \$406  & \$408 ;
-  assign \$410  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$412  = \$411  >= fold_end;
-  assign \$413  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$415  = \$414  >= prev_out;
-  assign \$416  = \$412  | \$415 ;
-  assign \$417  = \$409  & \$416 ;
-  assign \$418  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$419  = ~ layer[0];
-  assign \$420  = \$418  == \$419 ;
-  assign \$421  = ctx ? track_reset1 : track_reset0;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = \$420  & \$422 ;
-  assign \$424  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$425  = \$424  == prev_groups;
-  assign \$426  = \$423  & \$425 ;
-  assign \$427  = cur_folds - 1'h1;
-  assign \$428  = fold == \$427 ;
-  assign \$429  = cur_groups - 1'h1;
-  assign \$430  = group == \$429 ;
-  assign \$431  = \$428  & \$430 ;
-  assign \$432  = \$431  & cur_is_last;
-  assign \$433  = cur_folds - 1'h1;
-  assign \$434  = fold == \$433 ;
-  assign \$435  = ctx ? in_release0 : in_release1;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = | beats_b_next;
-  assign \$438  = \$436  & \$437 ;
-  assign \$439  = ctx ? in_release1 : in_release0;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = | beats_a_next;
-  assign \$442  = \$440  & \$441 ;
-  assign \$443  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$445  = ~ \$443 ;
-  assign \$446  = ctx ? track_reset0 : track_reset1;
-  assign \$447  = ~ \$446 ;
-  assign \$448  = \$445  & \$447 ;
-  assign \$449  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$451  = \$450  >= 4'h8;
-  assign \$452  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$454  = \$453  >= d0_rp__data[17:9];
-  assign \$455  = \$451  | \$454 ;
-  assign \$456  = \$448  & \$455 ;
-  assign \$457  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$459  = ~ \$457 ;
-  assign \$460  = ctx ? track_reset0 : track_reset1;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = \$459  & \$461 ;
-  assign \$463  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$464  = \$463  == in_groups;
-  assign \$465  = \$462  & \$464 ;
-  assign \$466  = ctx ? in_release1 : in_release0;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = | beats_a_next;
-  assign \$469  = \$467  & \$468 ;
-  assign \$470  = ctx ? in_release0 : in_release1;
-  assign \$471  = ~ \$470 ;
-  assign \$472  = beats_b_next > b_fold;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = cur_groups - 1'h1;
-  assign \$475  = group == \$474 ;
-  assign \$476  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$477  = ~ layer[0];
-  assign \$479  = \$476  == \$478 ;
-  assign \$480  = ctx ? track_reset1 : track_reset0;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = \$479  & \$481 ;
-  assign \$483  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$485  = \$484  >= 4'h8;
-  assign \$486  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$488  = \$487  >= cur_out;
-  assign \$489  = \$485  | \$488 ;
-  assign \$490  = \$482  & \$489 ;
-  assign \$491  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$492  = ~ layer[0];
-  assign \$494  = \$491  == \$493 ;
-  assign \$495  = ctx ? track_reset1 : track_reset0;
-  assign \$496  = ~ \$495 ;
+  assign \$384  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$386  = \$385  >= fold_end;
+  assign \$387  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$389  = \$388  >= prev_out;
+  assign \$390  = \$386  | \$389 ;
+  assign \$391  = \$383  & \$390 ;
+  assign \$392  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$393  = ~ layer[0];
+  assign \$394  = \$392  == \$393 ;
+  assign \$395  = ctx ? track_reset1 : track_reset0;
+  assign \$396  = ~ \$395 ;
+  assign \$397  = \$394  & \$396 ;
+  assign \$398  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$399  = \$398  == prev_groups;
+  assign \$400  = \$397  & \$399 ;
+  assign \$401  = cur_folds - 1'h1;
+  assign \$402  = fold == \$401 ;
+  assign \$403  = cur_groups - 1'h1;
+  assign \$404  = group == \$403 ;
+  assign \$405  = \$402  & \$404 ;
+  assign \$406  = \$405  & cur_is_last;
+  assign \$407  = cur_folds - 1'h1;
+  assign \$408  = fold == \$407 ;
+  assign \$409  = ctx ? in_release0 : in_release1;
+  assign \$410  = ~ \$409 ;
+  assign \$411  = | beats_b_next;
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = ctx ? in_release1 : in_release0;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = | beats_a_next;
+  assign \$416  = \$414  & \$415 ;
+  assign \$417  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$419  = ~ \$417 ;
+  assign \$420  = ctx ? track_reset0 : track_reset1;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$419  & \$421 ;
+  assign \$423  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$425  = \$424  >= 4'h8;
+  assign \$426  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$428  = \$427  >= d0_rp__data[17:9];
+  assign \$429  = \$425  | \$428 ;
+  assign \$430  = \$422  & \$429 ;
+  assign \$431  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$433  = ~ \$431 ;
+  assign \$434  = ctx ? track_reset0 : track_reset1;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = \$433  & \$435 ;
+  assign \$437  = ctx ? wb_groups_next0 : wb_groups_next1;
+  assign \$438  = \$437  == in_groups;
+  assign \$439  = \$436  & \$438 ;
+  assign \$440  = ctx ? in_release1 : in_release0;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = | beats_a_next;
+  assign \$443  = \$441  & \$442 ;
+  assign \$444  = ctx ? in_release0 : in_release1;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = beats_b_next > b_fold;
+  assign \$447  = \$445  & \$446 ;
+  assign \$448  = cur_groups - 1'h1;
+  assign \$449  = group == \$448 ;
+  assign \$450  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$451  = ~ layer[0];
+  assign \$453  = \$450  == \$452 ;
+  assign \$454  = ctx ? track_reset1 : track_reset0;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = \$453  & \$455 ;
+  assign \$457  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$459  = \$458  >= 4'h8;
+  assign \$460  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$462  = \$461  >= cur_out;
+  assign \$463  = \$459  | \$462 ;
+  assign \$464  = \$456  & \$463 ;
+  assign \$465  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$466  = ~ layer[0];
+  assign \$468  = \$465  == \$467 ;
+  assign \$469  = ctx ? track_reset1 : track_reset0;
+  assign \$470  = ~ \$469 ;
+  assign \$471  = \$468  & \$470 ;
+  assign \$472  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$473  = \$472  == cur_groups;
+  assign \$474  = \$471  & \$473 ;
+  assign \$475  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$476  = ~ layer[0];
+  assign \$477  = \$475  == \$476 ;
+  assign \$478  = ctx ? track_reset1 : track_reset0;
+  assign \$479  = ~ \$478 ;
+  assign \$480  = \$477  & \$479 ;
+  assign \$481  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$483  = \$482  >= fold_end;
+  assign \$484  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$486  = \$485  >= prev_out;
+  assign \$487  = \$483  | \$486 ;
+  assign \$488  = \$480  & \$487 ;
+  assign \$489  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$490  = ~ layer[0];
+  assign \$491  = \$489  == \$490 ;
+  assign \$492  = ctx ? track_reset1 : track_reset0;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$491  & \$493 ;
+  assign \$495  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$496  = \$495  == prev_groups;
   assign \$497  = \$494  & \$496 ;
-  assign \$498  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$499  = \$498  == cur_groups;
-  assign \$500  = \$497  & \$499 ;
-  assign \$501  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$502  = ~ layer[0];
-  assign \$503  = \$501  == \$502 ;
-  assign \$504  = ctx ? track_reset1 : track_reset0;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$503  & \$505 ;
-  assign \$507  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$509  = \$508  >= fold_end;
-  assign \$510  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$512  = \$511  >= prev_out;
-  assign \$513  = \$509  | \$512 ;
-  assign \$514  = \$506  & \$513 ;
-  assign \$515  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$516  = ~ layer[0];
-  assign \$517  = \$515  == \$516 ;
-  assign \$518  = ctx ? track_reset1 : track_reset0;
-  assign \$519  = ~ \$518 ;
-  assign \$520  = \$517  & \$519 ;
-  assign \$521  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$522  = \$521  == prev_groups;
-  assign \$523  = \$520  & \$522 ;
-  assign \$524  = ctx ? in_release1 : in_release0;
-  assign \$525  = ~ \$524 ;
-  assign \$526  = fold + 1'h1;
-  assign \$527  = beats_a_next > \$526 ;
-  assign \$528  = \$525  & \$527 ;
-  assign \$529  = ctx ? in_release0 : in_release1;
-  assign \$530  = ~ \$529 ;
-  assign \$531  = beats_b_next > b_fold;
-  assign \$532  = \$530  & \$531 ;
-  assign \$533  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$534  = ~ layer[0];
-  assign \$535  = \$533  == \$534 ;
-  assign \$536  = ctx ? track_reset1 : track_reset0;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = \$535  & \$537 ;
-  assign \$539  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$541  = fold_end + 4'h8;
-  assign \$542  = \$540  >= \$541 ;
-  assign \$543  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$545  = \$544  >= prev_out;
-  assign \$546  = \$542  | \$545 ;
-  assign \$547  = \$538  & \$546 ;
-  assign \$548  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$549  = ~ layer[0];
-  assign \$550  = \$548  == \$549 ;
-  assign \$551  = ctx ? track_reset1 : track_reset0;
-  assign \$552  = ~ \$551 ;
-  assign \$553  = \$550  & \$552 ;
-  assign \$554  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$555  = \$554  == prev_groups;
-  assign \$556  = \$553  & \$555 ;
-  assign \$557  = ctx ? in_release1 : in_release0;
-  assign \$558  = ~ \$557 ;
-  assign \$559  = beats_a_next > fold;
-  assign \$560  = \$558  & \$559 ;
-  assign \$561  = ctx ? in_release0 : in_release1;
+  assign \$498  = ctx ? in_release1 : in_release0;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = fold + 1'h1;
+  assign \$501  = beats_a_next > \$500 ;
+  assign \$502  = \$499  & \$501 ;
+  assign \$503  = ctx ? in_release0 : in_release1;
+  assign \$504  = ~ \$503 ;
+  assign \$505  = beats_b_next > b_fold;
+  assign \$506  = \$504  & \$505 ;
+  assign \$507  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$508  = ~ layer[0];
+  assign \$509  = \$507  == \$508 ;
+  assign \$510  = ctx ? track_reset1 : track_reset0;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$509  & \$511 ;
+  assign \$513  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$515  = fold_end + 4'h8;
+  assign \$516  = \$514  >= \$515 ;
+  assign \$517  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$519  = \$518  >= prev_out;
+  assign \$520  = \$516  | \$519 ;
+  assign \$521  = \$512  & \$520 ;
+  assign \$522  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$523  = ~ layer[0];
+  assign \$524  = \$522  == \$523 ;
+  assign \$525  = ctx ? track_reset1 : track_reset0;
+  assign \$526  = ~ \$525 ;
+  assign \$527  = \$524  & \$526 ;
+  assign \$528  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$529  = \$528  == prev_groups;
+  assign \$530  = \$527  & \$529 ;
+  assign \$531  = ctx ? in_release1 : in_release0;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = beats_a_next > fold;
+  assign \$534  = \$532  & \$533 ;
+  assign \$535  = ctx ? in_release0 : in_release1;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = in_folds - 1'h1;
+  assign \$538  = b_fold == \$537 ;
+  assign \$539  = | beats_b_next;
+  assign \$540  = b_fold + 1'h1;
+  assign \$541  = beats_b_next > \$540 ;
+  assign \$542  = \$538  ? \$539  : \$541 ;
+  assign \$543  = \$536  & \$542 ;
+  assign \$544  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$545  = ~ layer[0];
+  assign \$546  = \$544  == \$545 ;
+  assign \$547  = ctx ? track_reset1 : track_reset0;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = \$546  & \$548 ;
+  assign \$550  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$552  = \$551  >= fold_end;
+  assign \$553  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$555  = \$554  >= prev_out;
+  assign \$556  = \$552  | \$555 ;
+  assign \$557  = \$549  & \$556 ;
+  assign \$558  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$559  = ~ layer[0];
+  assign \$560  = \$558  == \$559 ;
+  assign \$561  = ctx ? track_reset1 : track_reset0;
   assign \$562  = ~ \$561 ;
-  assign \$563  = in_folds - 1'h1;
-  assign \$564  = b_fold == \$563 ;
-  assign \$565  = | beats_b_next;
-  assign \$566  = b_fold + 1'h1;
-  assign \$567  = beats_b_next > \$566 ;
-  assign \$568  = \$564  ? \$565  : \$567 ;
-  assign \$569  = \$562  & \$568 ;
-  assign \$570  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$571  = ~ layer[0];
-  assign \$572  = \$570  == \$571 ;
-  assign \$573  = ctx ? track_reset1 : track_reset0;
-  assign \$574  = ~ \$573 ;
-  assign \$575  = \$572  & \$574 ;
-  assign \$576  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$578  = \$577  >= fold_end;
-  assign \$579  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$581  = \$580  >= prev_out;
-  assign \$582  = \$578  | \$581 ;
-  assign \$583  = \$575  & \$582 ;
-  assign \$584  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$585  = ~ layer[0];
-  assign \$586  = \$584  == \$585 ;
-  assign \$587  = ctx ? track_reset1 : track_reset0;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = \$586  & \$588 ;
-  assign \$590  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$591  = \$590  == prev_groups;
-  assign \$592  = \$589  & \$591 ;
-  assign \$593  = ctx ? in_release1 : in_release0;
-  assign \$594  = ~ \$593 ;
-  assign \$595  = beats_a_next > fold;
-  assign \$596  = \$594  & \$595 ;
-  assign \$597  = ctx ? in_release0 : in_release1;
-  assign \$598  = ~ \$597 ;
-  assign \$599  = beats_b_next > b_fold;
-  assign \$600  = \$598  & \$599 ;
-  assign \$601  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$602  = ~ layer[0];
-  assign \$603  = \$601  == \$602 ;
-  assign \$604  = ctx ? track_reset1 : track_reset0;
-  assign \$605  = ~ \$604 ;
-  assign \$606  = \$603  & \$605 ;
-  assign \$607  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$609  = \$608  >= fold_end;
-  assign \$610  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$612  = \$611  >= prev_out;
-  assign \$613  = \$609  | \$612 ;
-  assign \$614  = \$606  & \$613 ;
-  assign \$615  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$616  = ~ layer[0];
-  assign \$617  = \$615  == \$616 ;
-  assign \$618  = ctx ? track_reset1 : track_reset0;
-  assign \$619  = ~ \$618 ;
-  assign \$620  = \$617  & \$619 ;
-  assign \$621  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$622  = \$621  == prev_groups;
-  assign \$623  = \$620  & \$622 ;
-  assign \$624  = ~ clear_counters;
-  assign \$625  = ld_fire & \$624 ;
-  assign \$626  = issue_b ? b_bank_addr : bank_addr;
-  assign \$627  = ! b_fold;
-  assign \$628  = ! fold;
-  assign \$629  = issue_b ? \$627  : \$628 ;
-  assign \$630  = in_folds - 1'h1;
-  assign \$631  = b_fold == \$630 ;
-  assign \$632  = cur_folds - 1'h1;
-  assign \$633  = fold == \$632 ;
-  assign \$634  = issue_b ? \$631  : \$633 ;
-  assign \$635  = issue_b ? b_rq_addr : rq_addr;
-  assign \$636  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$637  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$639  = ctx ? 6'h00 : 6'h20;
-  assign \$640  = \$638  + \$639 ;
-  assign \$642  = ctx ? 6'h20 : 6'h00;
-  assign \$643  = \$641  + \$642 ;
-  assign \$644  = issue_b ? \$640  : \$643 ;
-  assign \$646  = ctx ? 7'h40 : 7'h00;
-  assign \$647  = \$645  + \$646 ;
-  assign \$648  = wr_buf ? 6'h00 : 6'h20;
-  assign \$649  = \$647  + \$648 ;
-  assign \$650  = ! layer;
-  assign \$651  = issue_b | \$650 ;
-  assign \$652  = issue_b ? b_group : group;
-  assign \$653  = issue_b ? 1'h0 : wr_buf;
-  assign \$654  = ctx ^ issue_b;
-  assign \$655  = issue_a & cur_is_last;
-  assign \$656  = step_valid & step_last;
-  assign \$657  = ! ctx;
-  assign \$658  = claim_out & \$657 ;
-  assign \$659  = ! wb_ctx14;
-  assign \$660  = out_write & \$659 ;
-  assign \$661  = out_groups0 + 1'h1;
-  assign \$663  = claim_out & \$662 ;
-  assign \$665  = out_write & \$664 ;
-  assign \$666  = out_groups1 + 1'h1;
-  assign \$667  = out_n - 1'h1;
-  assign \$668  = drain_elem == \$667 ;
-  assign \$669  = out_n - 1'h1;
-  assign \$670  = drain_elem == \$669 ;
-  assign \$671  = ~ drain_slot;
-  assign \$672  = ! drain_slot;
-  assign \$674  = drain_elem + 1'h1;
-  assign \$675  = ~ release_slot;
-  assign \$676  = ! release_slot;
-  assign \$678  = in_flight + vector_start;
-  assign \$679  = \$678  - done;
-  assign \$680  = count_busy + inc_busy;
-  assign \$681  = count_stall_input + inc_stall_input;
-  assign \$682  = count_stall_output + inc_stall_output;
-  assign \$683  = issue ? 7'h40 : 7'h00;
-  assign \$684  = count_mac_ops + inc_mac_ops;
-  assign \$685  = issue ? 4'h8 : 4'h0;
-  assign \$686  = count_bank_reads + inc_bank_reads;
-  assign \$687  = count_act_reads + inc_act_reads;
-  assign \$688  = in_fire + act_write;
-  assign \$689  = count_act_writes + inc_act_writes;
-  assign \$690  = count_inferences + inc_inferences;
+  assign \$563  = \$560  & \$562 ;
+  assign \$564  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$565  = \$564  == prev_groups;
+  assign \$566  = \$563  & \$565 ;
+  assign \$567  = ctx ? in_release1 : in_release0;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = beats_a_next > fold;
+  assign \$570  = \$568  & \$569 ;
+  assign \$571  = ctx ? in_release0 : in_release1;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = beats_b_next > b_fold;
+  assign \$574  = \$572  & \$573 ;
+  assign \$575  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$576  = ~ layer[0];
+  assign \$577  = \$575  == \$576 ;
+  assign \$578  = ctx ? track_reset1 : track_reset0;
+  assign \$579  = ~ \$578 ;
+  assign \$580  = \$577  & \$579 ;
+  assign \$581  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$583  = \$582  >= fold_end;
+  assign \$584  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$586  = \$585  >= prev_out;
+  assign \$587  = \$583  | \$586 ;
+  assign \$588  = \$580  & \$587 ;
+  assign \$589  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$590  = ~ layer[0];
+  assign \$591  = \$589  == \$590 ;
+  assign \$592  = ctx ? track_reset1 : track_reset0;
+  assign \$593  = ~ \$592 ;
+  assign \$594  = \$591  & \$593 ;
+  assign \$595  = ctx ? wb_groups_next1 : wb_groups_next0;
+  assign \$596  = \$595  == prev_groups;
+  assign \$597  = \$594  & \$596 ;
+  assign \$598  = ~ loaded;
+  assign \$599  = cur_folds - 1'h1;
+  assign \$600  = fold == \$599 ;
+  assign \$601  = cur_groups - 1'h1;
+  assign \$602  = group == \$601 ;
+  assign \$603  = \$600  & \$602 ;
+  assign \$604  = \$603  & cur_is_last;
+  assign \$605  = issue_a & \$604 ;
+  assign \$606  = \$598  | \$605 ;
+  assign \$607  = ~ issue_a;
+  assign \$608  = loaded & \$607 ;
+  assign \$609  = \$608  & issue_b;
+  assign \$610  = in_folds - 1'h1;
+  assign \$611  = b_fold == \$610 ;
+  assign \$612  = \$609  & \$611 ;
+  assign \$613  = d0_rp__data[17:9] + 3'h7;
+  assign \$615  = ! \$614 ;
+  assign \$616  = b_group + 1'h1;
+  assign \$617  = d0_rp__data[17:9] + 3'h7;
+  assign \$619  = \$616  == \$618 ;
+  assign \$620  = d0_rp__data[17:9] + 3'h7;
+  assign \$622  = b_group == \$621 ;
+  assign \$623  = ~ loaded;
+  assign \$624  = cur_folds - 1'h1;
+  assign \$625  = fold == \$624 ;
+  assign \$626  = cur_folds - 1'h1;
+  assign \$627  = fold == \$626 ;
+  assign \$628  = cur_groups - 1'h1;
+  assign \$629  = group == \$628 ;
+  assign \$630  = \$627  & \$629 ;
+  assign \$631  = cur_folds - 1'h1;
+  assign \$632  = fold == \$631 ;
+  assign \$633  = ~ b_done;
+  assign \$634  = cur_is_last & \$633 ;
+  assign \$635  = ~ b_done;
+  assign \$636  = cur_is_last & \$635 ;
+  assign \$637  = ~ b_group_is_0;
+  assign \$638  = \$636  & \$637 ;
+  assign \$639  = ~ clear_counters;
+  assign \$640  = ld_fire & \$639 ;
+  assign \$641  = issue_b ? b_bank_addr : bank_addr;
+  assign \$642  = ! b_fold;
+  assign \$643  = issue_b ? \$642  : fold_is_0;
+  assign \$644  = in_folds - 1'h1;
+  assign \$645  = b_fold == \$644 ;
+  assign \$646  = cur_folds - 1'h1;
+  assign \$647  = fold == \$646 ;
+  assign \$648  = issue_b ? \$645  : \$647 ;
+  assign \$649  = issue_b ? b_rq_addr : rq_addr;
+  assign \$650  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$651  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$653  = ctx ? 6'h00 : 6'h20;
+  assign \$654  = \$652  + \$653 ;
+  assign \$656  = ctx ? 6'h20 : 6'h00;
+  assign \$657  = \$655  + \$656 ;
+  assign \$658  = issue_b ? \$654  : \$657 ;
+  assign \$660  = ctx ? 7'h40 : 7'h00;
+  assign \$661  = \$659  + \$660 ;
+  assign \$662  = wr_buf ? 6'h00 : 6'h20;
+  assign \$663  = \$661  + \$662 ;
+  assign \$664  = issue_b | layer_is_0;
+  assign \$665  = issue_b ? b_group : group;
+  assign \$666  = issue_b ? 1'h0 : wr_buf;
+  assign \$667  = ctx ^ issue_b;
+  assign \$668  = issue_a & cur_is_last;
+  assign \$669  = step_valid & step_last;
+  assign \$670  = ! ctx;
+  assign \$671  = claim_out & \$670 ;
+  assign \$672  = ! wb_ctx14;
+  assign \$673  = out_write & \$672 ;
+  assign \$674  = out_groups0 + 1'h1;
+  assign \$676  = claim_out & \$675 ;
+  assign \$678  = out_write & \$677 ;
+  assign \$679  = out_groups1 + 1'h1;
+  assign \$680  = out_n - 1'h1;
+  assign \$681  = drain_elem == \$680 ;
+  assign \$682  = out_n - 1'h1;
+  assign \$683  = drain_elem == \$682 ;
+  assign \$684  = ~ drain_slot;
+  assign \$685  = ! drain_slot;
+  assign \$687  = drain_elem + 1'h1;
+  assign \$688  = ~ release_slot;
+  assign \$689  = ! release_slot;
+  assign \$691  = in_flight + vector_start;
+  assign \$692  = \$691  - done;
+  assign \$693  = count_busy + inc_busy;
+  assign \$694  = count_stall_input + inc_stall_input;
+  assign \$695  = count_stall_output + inc_stall_output;
+  assign \$696  = issue ? 7'h40 : 7'h00;
+  assign \$697  = count_mac_ops + inc_mac_ops;
+  assign \$698  = issue ? 4'h8 : 4'h0;
+  assign \$699  = count_bank_reads + inc_bank_reads;
+  assign \$700  = count_act_reads + inc_act_reads;
+  assign \$701  = in_fire + act_write;
+  assign \$702  = count_act_writes + inc_act_writes;
+  assign \$703  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$691 ;
+    n_layers <= \$704 ;
   always @(posedge clk)
-    in_folds <= \$692 ;
+    in_folds <= \$705 ;
   always @(posedge clk)
-    out_n <= \$693 ;
+    out_n <= \$706 ;
   always @(posedge clk)
-    in_beats0 <= \$694 ;
+    in_beats0 <= \$707 ;
   always @(posedge clk)
-    in_full0 <= \$695 ;
+    in_full0 <= \$708 ;
   always @(posedge clk)
-    in_beats1 <= \$696 ;
+    in_beats1 <= \$709 ;
   always @(posedge clk)
-    in_full1 <= \$697 ;
+    in_full1 <= \$710 ;
   always @(posedge clk)
-    in_wslot <= \$698 ;
+    in_wslot <= \$711 ;
   always @(posedge clk)
-    in_groups <= \$699 ;
+    in_groups <= \$712 ;
   always @(posedge clk)
-    cur_folds <= \$700 ;
+    cur_folds <= \$713 ;
   always @(posedge clk)
-    cur_groups <= \$701 ;
+    cur_groups <= \$714 ;
   always @(posedge clk)
-    cur_out <= \$702 ;
+    cur_out <= \$715 ;
   always @(posedge clk)
-    cur_is_last <= \$703 ;
+    cur_is_last <= \$716 ;
   always @(posedge clk)
-    cur_relu <= \$704 ;
+    cur_relu <= \$717 ;
   always @(posedge clk)
-    cur_requantize <= \$705 ;
+    cur_requantize <= \$718 ;
   always @(posedge clk)
-    bank_addr <= \$706 ;
+    bank_addr <= \$719 ;
   always @(posedge clk)
-    rq_addr <= \$707 ;
+    rq_addr <= \$720 ;
   always @(posedge clk)
-    layer <= \$708 ;
+    layer <= \$721 ;
   always @(posedge clk)
-    group <= \$709 ;
+    group <= \$722 ;
   always @(posedge clk)
-    fold <= \$710 ;
+    fold <= \$723 ;
   always @(posedge clk)
-    fold_end <= \$711 ;
+    fold_end <= \$724 ;
   always @(posedge clk)
-    b_group <= \$712 ;
+    b_group <= \$725 ;
   always @(posedge clk)
-    b_fold <= \$713 ;
+    b_fold <= \$726 ;
   always @(posedge clk)
-    b_in_group <= \$714 ;
+    b_in_group <= \$727 ;
   always @(posedge clk)
-    b_bank_addr <= \$715 ;
+    b_bank_addr <= \$728 ;
   always @(posedge clk)
-    b_rq_addr <= \$716 ;
+    b_rq_addr <= \$729 ;
   always @(posedge clk)
-    loaded <= \$717 ;
+    loaded <= \$730 ;
   always @(posedge clk)
-    wr_buf <= \$718 ;
+    wr_buf <= \$731 ;
   always @(posedge clk)
-    prev_out <= \$719 ;
+    prev_out <= \$732 ;
   always @(posedge clk)
-    prev_groups <= \$720 ;
+    prev_groups <= \$733 ;
   always @(posedge clk)
-    ctx <= \$721 ;
+    ctx <= \$734 ;
   always @(posedge clk)
-    track_reset_r0 <= \$722 ;
+    track_reset_r0 <= \$735 ;
   always @(posedge clk)
-    track_reset_r1 <= \$723 ;
+    track_reset_r1 <= \$736 ;
   always @(posedge clk)
-    in_ok <= \$724 ;
+    in_ok <= \$737 ;
   always @(posedge clk)
-    b_ready <= \$725 ;
+    b_ready <= \$738 ;
   always @(posedge clk)
-    raw_ok <= \$726 ;
+    raw_ok <= \$739 ;
   always @(posedge clk)
-    raw_full <= \$727 ;
+    raw_full <= \$740 ;
   always @(posedge clk)
-    step_addr <= \$626 ;
+    b_group_is_0 <= \$741 ;
   always @(posedge clk)
-    step_first <= \$629 ;
+    b_done <= \$742 ;
   always @(posedge clk)
-    step_last <= \$634 ;
+    layer_is_0 <= \$743 ;
   always @(posedge clk)
-    step_rq <= \$635 ;
+    group_is_0 <= \$744 ;
   always @(posedge clk)
-    step_relu <= \$636 ;
+    fold_is_0 <= \$745 ;
   always @(posedge clk)
-    step_requantize <= \$637 ;
+    step_addr <= \$641 ;
   always @(posedge clk)
-    step_in_addr <= \$644 ;
+    step_first <= \$643 ;
   always @(posedge clk)
-    step_act_addr <= \$649 ;
+    step_last <= \$648 ;
   always @(posedge clk)
-    step_from_input <= \$651 ;
+    step_rq <= \$649 ;
+  always @(posedge clk)
+    step_relu <= \$650 ;
+  always @(posedge clk)
+    step_requantize <= \$651 ;
+  always @(posedge clk)
+    step_in_addr <= \$658 ;
+  always @(posedge clk)
+    step_act_addr <= \$663 ;
+  always @(posedge clk)
+    step_from_input <= \$664 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$652 ;
+    step_group <= \$665 ;
   always @(posedge clk)
-    step_par <= \$653 ;
+    step_par <= \$666 ;
   always @(posedge clk)
-    step_ctx <= \$654 ;
+    step_ctx <= \$667 ;
   always @(posedge clk)
-    step_out <= \$655 ;
+    step_out <= \$668 ;
   always @(posedge clk)
-    step_valid <= \$728 ;
+    step_valid <= \$746 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2733,7 +2792,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$729 ;
+    wb_valid1 <= \$747 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2743,7 +2802,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$730 ;
+    wb_valid2 <= \$748 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2753,7 +2812,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$731 ;
+    wb_valid3 <= \$749 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2763,7 +2822,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$732 ;
+    wb_valid4 <= \$750 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2773,7 +2832,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$733 ;
+    wb_valid5 <= \$751 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2783,7 +2842,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$734 ;
+    wb_valid6 <= \$752 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2793,7 +2852,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$735 ;
+    wb_valid7 <= \$753 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2803,7 +2862,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$736 ;
+    wb_valid8 <= \$754 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2813,7 +2872,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$737 ;
+    wb_valid9 <= \$755 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2823,7 +2882,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$738 ;
+    wb_valid10 <= \$756 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2833,7 +2892,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$739 ;
+    wb_valid11 <= \$757 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2843,7 +2902,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$740 ;
+    wb_valid12 <= \$758 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2853,7 +2912,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$741 ;
+    wb_valid13 <= \$759 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2863,7 +2922,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$742 ;
+    wb_valid14 <= \$760 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2873,93 +2932,93 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_parity0 <= \$743 ;
+    wb_parity0 <= \$761 ;
   always @(posedge clk)
-    wb_groups0 <= \$744 ;
+    wb_groups0 <= \$762 ;
   always @(posedge clk)
-    wb_parity1 <= \$745 ;
+    wb_parity1 <= \$763 ;
   always @(posedge clk)
-    wb_groups1 <= \$746 ;
+    wb_groups1 <= \$764 ;
   always @(posedge clk)
-    out_full0 <= \$747 ;
+    out_full0 <= \$765 ;
   always @(posedge clk)
-    out_pending0 <= \$748 ;
+    out_pending0 <= \$766 ;
   always @(posedge clk)
-    out_groups0 <= \$749 ;
+    out_groups0 <= \$767 ;
   always @(posedge clk)
-    out_full1 <= \$750 ;
+    out_full1 <= \$768 ;
   always @(posedge clk)
-    out_pending1 <= \$751 ;
+    out_pending1 <= \$769 ;
   always @(posedge clk)
-    out_groups1 <= \$752 ;
+    out_groups1 <= \$770 ;
   always @(posedge clk)
-    drain_inflight <= \$753 ;
+    drain_inflight <= \$771 ;
   always @(posedge clk)
-    drain_inflight2 <= \$754 ;
+    drain_inflight2 <= \$772 ;
   always @(posedge clk)
-    drain_lane <= \$755 ;
+    drain_lane <= \$773 ;
   always @(posedge clk)
-    drain_last <= \$756 ;
+    drain_last <= \$774 ;
   always @(posedge clk)
-    drain_elem <= \$757 ;
+    drain_elem <= \$775 ;
   always @(posedge clk)
-    drain_slot <= \$758 ;
+    drain_slot <= \$776 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$399 ;
+    drain_lane_data0 <= \$signature__data$403 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$400 ;
+    drain_lane_data1 <= \$signature__data$404 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$401 ;
+    drain_lane_data2 <= \$signature__data$405 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$402 ;
+    drain_lane_data3 <= \$signature__data$406 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$403 ;
+    drain_lane_data4 <= \$signature__data$407 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$404 ;
+    drain_lane_data5 <= \$signature__data$408 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$405 ;
+    drain_lane_data6 <= \$signature__data$409 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$406 ;
+    drain_lane_data7 <= \$signature__data$410 ;
   always @(posedge clk)
-    release_slot <= \$759 ;
+    release_slot <= \$777 ;
   always @(posedge clk)
-    in_flight <= \$760 ;
+    in_flight <= \$778 ;
   always @(posedge clk)
-    inc_busy <= \$761 ;
+    inc_busy <= \$779 ;
   always @(posedge clk)
-    count_busy <= \$762 ;
+    count_busy <= \$780 ;
   always @(posedge clk)
-    inc_stall_input <= \$763 ;
+    inc_stall_input <= \$781 ;
   always @(posedge clk)
-    count_stall_input <= \$764 ;
+    count_stall_input <= \$782 ;
   always @(posedge clk)
-    inc_stall_output <= \$765 ;
+    inc_stall_output <= \$783 ;
   always @(posedge clk)
-    count_stall_output <= \$766 ;
+    count_stall_output <= \$784 ;
   always @(posedge clk)
-    inc_mac_ops <= \$767 ;
+    inc_mac_ops <= \$785 ;
   always @(posedge clk)
-    count_mac_ops <= \$768 ;
+    count_mac_ops <= \$786 ;
   always @(posedge clk)
-    inc_bank_reads <= \$769 ;
+    inc_bank_reads <= \$787 ;
   always @(posedge clk)
-    count_bank_reads <= \$770 ;
+    count_bank_reads <= \$788 ;
   always @(posedge clk)
-    inc_act_reads <= \$771 ;
+    inc_act_reads <= \$789 ;
   always @(posedge clk)
-    count_act_reads <= \$772 ;
+    count_act_reads <= \$790 ;
   always @(posedge clk)
-    inc_act_writes <= \$773 ;
+    inc_act_writes <= \$791 ;
   always @(posedge clk)
-    count_act_writes <= \$774 ;
+    count_act_writes <= \$792 ;
   always @(posedge clk)
-    inc_inferences <= \$775 ;
+    inc_inferences <= \$793 ;
   always @(posedge clk)
-    count_inferences <= \$776 ;
+    count_inferences <= \$794 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -3045,7 +3104,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$81  = in_wslot ? in_beats1 : in_beats0;
   assign \$82  = ! \$81 ;
   assign vector_start = in_fire & \$82 ;
-  assign b_done = b_group == in_groups;
   assign \$83  = ~ loaded;
   assign \$84  = b_done ? 1'h1 : 1'h0;
   assign \$85  = layer + 1'h1;
@@ -3053,103 +3111,86 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$87  = loaded ? \$86  : 5'h00;
   assign \$88  = | n_layers;
   assign active = loaded & \$88 ;
-  assign \$89  = | layer;
+  assign \$89  = ~ layer_is_0;
   assign \$90  = active & \$89 ;
   assign \$91  = ~ b_done;
   assign \$92  = \$90  & \$91 ;
   assign b_available = \$92  & b_ready;
   assign \$93  = ~ b_in_group;
-  assign \$94  = ! fold;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = ! layer;
-  assign \$97  = | group;
-  assign \$98  = \$97  | raw_ok;
-  assign \$99  = \$96  ? in_ok : \$98 ;
-  assign \$100  = active & \$99 ;
-  assign \$101  = ! group;
-  assign \$102  = ! fold;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = cur_is_last & \$103 ;
-  assign \$105  = ctx ? out_full1 : out_full0;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = \$100  & \$107 ;
-  assign \$110  = | layer;
-  assign \$111  = ! group;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = \$112  ? raw_full : 1'h1;
-  assign \$114  = \$109  & \$113 ;
-  assign \$115  = ~ \$114 ;
-  assign \$116  = \$95  & \$115 ;
-  assign \$117  = \$116  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$117 ;
-  assign \$118  = ~ b_in_group;
-  assign \$119  = ! layer;
-  assign \$120  = | group;
-  assign \$121  = \$120  | raw_ok;
-  assign \$122  = \$119  ? in_ok : \$121 ;
-  assign \$123  = active & \$122 ;
-  assign \$124  = ! group;
-  assign \$125  = ! fold;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = cur_is_last & \$126 ;
-  assign \$128  = ctx ? out_full1 : out_full0;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = \$123  & \$130 ;
-  assign \$133  = \$118  & \$132 ;
-  assign \$134  = ~ b_in_group;
-  assign \$135  = ! fold;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = | layer;
-  assign \$138  = ! group;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = \$139  ? raw_full : 1'h1;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = \$136  & \$141 ;
-  assign \$143  = \$142  & b_available;
-  assign \$144  = ~ \$143 ;
-  assign issue_a = \$133  & \$144 ;
+  assign \$94  = \$93  & fold_is_0;
+  assign \$95  = ~ group_is_0;
+  assign \$96  = \$95  | raw_ok;
+  assign \$97  = layer_is_0 ? in_ok : \$96 ;
+  assign \$98  = active & \$97 ;
+  assign \$99  = group_is_0 & fold_is_0;
+  assign \$100  = cur_is_last & \$99 ;
+  assign \$101  = ctx ? out_full1 : out_full0;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = ~ \$102 ;
+  assign \$104  = \$98  & \$103 ;
+  assign \$106  = ~ layer_is_0;
+  assign \$107  = \$106  & group_is_0;
+  assign \$108  = \$107  ? raw_full : 1'h1;
+  assign \$109  = \$105  & \$108 ;
+  assign \$110  = ~ \$109 ;
+  assign \$111  = \$94  & \$110 ;
+  assign \$112  = \$111  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$112 ;
+  assign \$113  = ~ b_in_group;
+  assign \$114  = ~ group_is_0;
+  assign \$115  = \$114  | raw_ok;
+  assign \$116  = layer_is_0 ? in_ok : \$115 ;
+  assign \$117  = active & \$116 ;
+  assign \$118  = group_is_0 & fold_is_0;
+  assign \$119  = cur_is_last & \$118 ;
+  assign \$120  = ctx ? out_full1 : out_full0;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = \$117  & \$122 ;
+  assign \$125  = \$113  & \$124 ;
+  assign \$126  = ~ b_in_group;
+  assign \$127  = \$126  & fold_is_0;
+  assign \$128  = ~ layer_is_0;
+  assign \$129  = \$128  & group_is_0;
+  assign \$130  = \$129  ? raw_full : 1'h1;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = \$127  & \$131 ;
+  assign \$133  = \$132  & b_available;
+  assign \$134  = ~ \$133 ;
+  assign issue_a = \$125  & \$134 ;
   assign issue = issue_a | issue_b;
-  assign \$145  = ~ issue;
+  assign \$135  = ~ issue;
+  assign \$136  = \$135  & active;
+  assign \$137  = ~ in_ok;
+  assign \$138  = layer_is_0 & \$137 ;
+  assign \$139  = ctx ? in_beats1 : in_beats0;
+  assign \$140  = | \$139 ;
+  assign \$141  = \$138  & \$140 ;
+  assign \$142  = b_in_group ? 1'h1 : \$141 ;
+  assign stall_input = \$136  & \$142 ;
+  assign \$143  = ~ issue;
+  assign \$144  = ~ b_in_group;
+  assign \$145  = \$143  & \$144 ;
   assign \$146  = \$145  & active;
-  assign \$147  = ! layer;
-  assign \$148  = ~ in_ok;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = ctx ? in_beats1 : in_beats0;
-  assign \$151  = | \$150 ;
-  assign \$152  = \$149  & \$151 ;
-  assign \$153  = b_in_group ? 1'h1 : \$152 ;
-  assign stall_input = \$146  & \$153 ;
-  assign \$154  = ~ issue;
-  assign \$155  = ~ b_in_group;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = \$156  & active;
-  assign \$158  = ! layer;
-  assign \$159  = | group;
-  assign \$160  = \$159  | raw_ok;
-  assign \$161  = \$158  ? in_ok : \$160 ;
-  assign \$162  = \$157  & \$161 ;
-  assign \$163  = ! group;
-  assign \$164  = ! fold;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = cur_is_last & \$165 ;
-  assign \$167  = ctx ? out_full1 : out_full0;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = ~ \$168 ;
-  assign stall_output = \$162  & \$170 ;
-  assign \$171  = ! ctx;
-  assign \$172  = issue_a & \$171 ;
-  assign \$173  = ! layer;
-  assign \$174  = \$172  & \$173 ;
-  assign \$175  = cur_folds - 1'h1;
-  assign \$176  = fold == \$175 ;
-  assign \$177  = \$174  & \$176 ;
+  assign \$147  = ~ group_is_0;
+  assign \$148  = \$147  | raw_ok;
+  assign \$149  = layer_is_0 ? in_ok : \$148 ;
+  assign \$150  = \$146  & \$149 ;
+  assign \$151  = group_is_0 & fold_is_0;
+  assign \$152  = cur_is_last & \$151 ;
+  assign \$153  = ctx ? out_full1 : out_full0;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign stall_output = \$150  & \$156 ;
+  assign \$157  = ! ctx;
+  assign \$158  = issue_a & \$157 ;
+  assign \$159  = \$158  & layer_is_0;
+  assign \$160  = cur_folds - 1'h1;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$2629$0 (drain_last2),
-    .\port$391$0 (drain_data),
+    .\port$2662$0 (drain_last2),
+    .\port$364$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3159,8 +3200,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$2798$0 (\$777 ),
-    .\port$2799$0 (\$778 ),
+    .\port$2831$0 (\$795 ),
+    .\port$2832$0 (\$796 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -3177,8 +3218,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2926$0 (\$779 ),
-    .\port$2927$0 (\$780 ),
+    .\port$2959$0 (\$797 ),
+    .\port$2960$0 (\$798 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -3195,8 +3236,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3054$0 (\$781 ),
-    .\port$3055$0 (\$782 ),
+    .\port$3087$0 (\$799 ),
+    .\port$3088$0 (\$800 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -3213,8 +3254,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3182$0 (\$783 ),
-    .\port$3183$0 (\$784 ),
+    .\port$3215$0 (\$801 ),
+    .\port$3216$0 (\$802 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -3231,8 +3272,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3310$0 (\$785 ),
-    .\port$3311$0 (\$786 ),
+    .\port$3343$0 (\$803 ),
+    .\port$3344$0 (\$804 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -3249,8 +3290,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$3438$0 (\$787 ),
-    .\port$3439$0 (\$788 ),
+    .\port$3471$0 (\$805 ),
+    .\port$3472$0 (\$806 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -3267,8 +3308,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$3566$0 (\$789 ),
-    .\port$3567$0 (\$790 ),
+    .\port$3599$0 (\$807 ),
+    .\port$3600$0 (\$808 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -3285,8 +3326,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$3694$0 (\$791 ),
-    .\port$3695$0 (\$792 ),
+    .\port$3727$0 (\$809 ),
+    .\port$3728$0 (\$810 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -3336,7 +3377,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$274 ) begin
+    end else if (\$248 ) begin
       wb_parity_next0 = wb_par14;
     end
   end
@@ -3345,8 +3386,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 9'h000;
-    end else if (\$274 ) begin
-      wb_groups_next0 = \$277 [8:0];
+    end else if (\$248 ) begin
+      wb_groups_next0 = \$251 [8:0];
     end
   end
   always @* begin
@@ -3354,7 +3395,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$279 ) begin
+    end else if (\$253 ) begin
       wb_parity_next1 = wb_par14;
     end
   end
@@ -3363,8 +3404,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 9'h000;
-    end else if (\$279 ) begin
-      wb_groups_next1 = \$282 [8:0];
+    end else if (\$253 ) begin
+      wb_groups_next1 = \$256 [8:0];
     end
   end
   always @* begin
@@ -3395,278 +3436,63 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = n_layers;
-    if (\$332 ) begin
-      if (\$333 ) begin
-        \$691  = \$335 [3:0];
+    \$704  = n_layers;
+    if (\$306 ) begin
+      if (\$307 ) begin
+        \$704  = \$309 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = \$337 [8:0];
+    \$705  = \$311 [8:0];
     if (rst) begin
-      \$692  = 9'h000;
+      \$705  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = dl_rp__data[17:9];
-    if (rst) begin
-      \$693  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = in_beats0;
-    if (\$339 ) begin
-      \$694  = \$340 [8:0];
-    end
-    if (in_release0) begin
-      \$694  = 9'h000;
-    end
-    if (rst) begin
-      \$694  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = in_full0;
-    if (\$339 ) begin
-      if (\$342 ) begin
-        \$695  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$695  = 1'h0;
-    end
-    if (rst) begin
-      \$695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = in_beats1;
-    if (\$344 ) begin
-      \$696  = \$345 [8:0];
-    end
-    if (in_release1) begin
-      \$696  = 9'h000;
-    end
-    if (rst) begin
-      \$696  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = in_full1;
-    if (\$344 ) begin
-      if (\$347 ) begin
-        \$697  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$697  = 1'h0;
-    end
-    if (rst) begin
-      \$697  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = in_wslot;
-    if (\$351 ) begin
-      \$698  = \$352 ;
-    end
-    if (rst) begin
-      \$698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = \$354 [8:0];
-    if (rst) begin
-      \$699  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = cur_folds;
-    if (\$355 ) begin
-      \$700  = \$357 [8:0];
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$700  = \$369 [8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$700  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = cur_groups;
-    if (\$355 ) begin
-      \$701  = \$359 [8:0];
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$701  = \$371 [8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$701  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = cur_out;
-    if (\$355 ) begin
-      \$702  = nxt_rp__data[17:9];
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$702  = nxt_rp__data[17:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$702  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = cur_is_last;
-    if (\$355 ) begin
-      \$703  = \$361 ;
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$703  = \$373 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = cur_relu;
-    if (\$355 ) begin
-      \$704  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$704  = nxt_rp__data[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = cur_requantize;
-    if (\$355 ) begin
-      \$705  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$705  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$705  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = bank_addr;
-    if (\$355 ) begin
-      \$706  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$706  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$376 ) begin
-              \$706  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$384 ) begin
-        \$706  = \$385 [8:0];
-      end
-    end
+    \$706  = dl_rp__data[17:9];
     if (rst) begin
       \$706  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = rq_addr;
-    if (\$355 ) begin
-      \$707  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        \$707  = \$365 [7:0];
-        if (\$367 ) begin
-          \$707  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$376 ) begin
-              \$707  = b_rq_addr;
-            end
-          end
-        end
-      end
+    \$707  = in_beats0;
+    if (\$313 ) begin
+      \$707  = \$314 [8:0];
+    end
+    if (in_release0) begin
+      \$707  = 9'h000;
     end
     if (rst) begin
-      \$707  = 8'h00;
+      \$707  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = layer;
-    if (\$355 ) begin
-      \$708  = \$87 [3:0];
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$708  = \$87 [3:0];
-        end
+    \$708  = in_full0;
+    if (\$313 ) begin
+      if (\$316 ) begin
+        \$708  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$708  = 1'h0;
+    end
     if (rst) begin
-      \$708  = 4'h0;
+      \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = group;
-    if (\$355 ) begin
+    \$709  = in_beats1;
+    if (\$318 ) begin
+      \$709  = \$319 [8:0];
+    end
+    if (in_release1) begin
       \$709  = 9'h000;
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        \$709  = \$364 [8:0];
-        if (\$367 ) begin
-          \$709  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$376 ) begin
-              \$709  = b_group;
-            end
-          end
-        end
-      end
     end
     if (rst) begin
       \$709  = 9'h000;
@@ -3674,85 +3500,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = fold;
-    if (\$355 ) begin
-      \$710  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$363 ) begin
-        \$710  = 9'h000;
-        if (\$367 ) begin
-          \$710  = 9'h000;
-        end
-      end else begin
-        \$710  = \$377 [8:0];
+    \$710  = in_full1;
+    if (\$318 ) begin
+      if (\$321 ) begin
+        \$710  = 1'h1;
       end
     end
+    if (in_release1) begin
+      \$710  = 1'h0;
+    end
     if (rst) begin
-      \$710  = 9'h000;
+      \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = fold_end;
-    if (\$355 ) begin
-      \$711  = 18'h00008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$363 ) begin
-        \$711  = 18'h00008;
-        if (\$367 ) begin
-          \$711  = 18'h00008;
-        end
-      end else begin
-        \$711  = \$378 [17:0];
-      end
+    \$711  = in_wslot;
+    if (\$325 ) begin
+      \$711  = \$326 ;
     end
     if (rst) begin
-      \$711  = 18'h00000;
+      \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = b_group;
-    if (\$355 ) begin
-      \$712  = 9'h000;
-    end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          if (cur_is_last) begin
-            \$712  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$391 ) begin
-        \$712  = \$392 [8:0];
-      end
-    end
+    \$712  = \$328 [8:0];
     if (rst) begin
       \$712  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = b_fold;
-    if (\$355 ) begin
-      \$713  = 9'h000;
+    \$713  = cur_folds;
+    if (\$329 ) begin
+      \$713  = \$331 [8:0];
     end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          if (cur_is_last) begin
-            \$713  = 9'h000;
-          end
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$713  = \$343 [8:0];
         end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$391 ) begin
-        \$713  = 9'h000;
-      end else begin
-        \$713  = \$394 [8:0];
       end
     end
     if (rst) begin
@@ -3761,39 +3548,31 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = b_in_group;
-    if (\$355 ) begin
-      \$714  = 1'h0;
+    \$714  = cur_groups;
+    if (\$329 ) begin
+      \$714  = \$333 [8:0];
     end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          if (cur_is_last) begin
-            \$714  = 1'h0;
-          end
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$714  = \$345 [8:0];
         end
       end
-    end else if (issue_b) begin
-      \$714  = \$389 ;
     end
     if (rst) begin
-      \$714  = 1'h0;
+      \$714  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = b_bank_addr;
-    if (\$355 ) begin
-      \$715  = d0_rp__data[26:18];
+    \$715  = cur_out;
+    if (\$329 ) begin
+      \$715  = nxt_rp__data[17:9];
     end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          if (cur_is_last) begin
-            \$715  = d0_rp__data[26:18];
-          end
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$715  = nxt_rp__data[17:9];
         end
       end
-    end else if (issue_b) begin
-      \$715  = \$386 [8:0];
     end
     if (rst) begin
       \$715  = 9'h000;
@@ -3801,54 +3580,45 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = b_rq_addr;
-    if (\$355 ) begin
-      \$716  = d0_rp__data[34:27];
+    \$716  = cur_is_last;
+    if (\$329 ) begin
+      \$716  = \$335 ;
     end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          if (cur_is_last) begin
-            \$716  = d0_rp__data[34:27];
-          end
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$716  = \$347 ;
         end
       end
-    end else if (issue_b) begin
-      if (\$391 ) begin
-        \$716  = \$393 [7:0];
+    end
+    if (rst) begin
+      \$716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$717  = cur_relu;
+    if (\$329 ) begin
+      \$717  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$717  = nxt_rp__data[35];
+        end
       end
     end
     if (rst) begin
-      \$716  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = loaded;
-    if (\$355 ) begin
-      \$717  = 1'h1;
-    end
-    if (\$625 ) begin
-      \$717  = 1'h0;
-    end
-    if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = wr_buf;
-    if (\$355 ) begin
-      \$718  = 1'h0;
+    \$718  = cur_requantize;
+    if (\$329 ) begin
+      \$718  = nxt_rp__data[36];
     end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$718  = \$374 ;
-          if (cur_is_last) begin
-            \$718  = 1'h0;
-            if (b_done) begin
-              \$718  = 1'h1;
-            end
-          end
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$718  = nxt_rp__data[36];
         end
       end
     end
@@ -3858,18 +3628,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = prev_out;
-    if (\$355 ) begin
+    \$719  = bank_addr;
+    if (\$329 ) begin
+      \$719  = nxt_rp__data[26:18];
     end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$719  = cur_out;
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$719  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-              \$719  = d0_rp__data[17:9];
+            end else if (\$350 ) begin
+              \$719  = b_bank_addr;
             end
           end
         end
+      end
+      if (\$358 ) begin
+        \$719  = \$359 [8:0];
       end
     end
     if (rst) begin
@@ -3878,152 +3653,168 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = prev_groups;
-    if (\$355 ) begin
+    \$720  = rq_addr;
+    if (\$329 ) begin
+      \$720  = nxt_rp__data[34:27];
     end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
-          \$720  = cur_groups;
+      if (\$337 ) begin
+        \$720  = \$339 [7:0];
+        if (\$341 ) begin
+          \$720  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
-              \$720  = in_groups;
+            end else if (\$350 ) begin
+              \$720  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$720  = 9'h000;
+      \$720  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = ctx;
-    if (\$355 ) begin
+    \$721  = layer;
+    if (\$329 ) begin
+      \$721  = \$87 [3:0];
     end else if (issue_a) begin
-      if (\$363 ) begin
-        if (\$367 ) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$721  = \$87 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$721  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = group;
+    if (\$329 ) begin
+      \$722  = 9'h000;
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        \$722  = \$338 [8:0];
+        if (\$341 ) begin
+          \$722  = 9'h000;
           if (cur_is_last) begin
-            \$721  = \$375 ;
+            if (b_done) begin
+            end else if (\$350 ) begin
+              \$722  = b_group;
+            end
           end
         end
       end
     end
     if (rst) begin
-      \$721  = 1'h0;
+      \$722  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = track_reset0;
-    if (rst) begin
-      \$722  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = track_reset1;
-    if (rst) begin
-      \$723  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$395 ) begin
-      \$724  = \$399 ;
+    \$723  = fold;
+    if (\$329 ) begin
+      \$723  = 9'h000;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$432 ) begin
-        \$724  = \$438 ;
-      end else if (\$434 ) begin
-        \$724  = \$469 ;
-      end else begin
-        \$724  = \$528 ;
-      end
-    end else if (issue_b) begin
-      \$724  = \$560 ;
-    end else begin
-      \$724  = \$596 ;
-    end
-    if (rst) begin
-      \$724  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$395 ) begin
-      \$725  = \$403 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$432 ) begin
-        \$725  = \$442 ;
-      end else if (\$434 ) begin
-        \$725  = \$473 ;
-      end else begin
-        \$725  = \$532 ;
-      end
-    end else if (issue_b) begin
-      \$725  = \$569 ;
-    end else begin
-      \$725  = \$600 ;
-    end
-    if (rst) begin
-      \$725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$395 ) begin
-      \$726  = \$417 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$432 ) begin
-        \$726  = \$456 ;
-      end else if (\$434 ) begin
-        (* full_case = 32'd1 *)
-        if (\$475 ) begin
-          \$726  = \$490 ;
-        end else begin
-          \$726  = \$514 ;
+      if (\$337 ) begin
+        \$723  = 9'h000;
+        if (\$341 ) begin
+          \$723  = 9'h000;
         end
       end else begin
-        \$726  = \$547 ;
+        \$723  = \$351 [8:0];
       end
-    end else if (issue_b) begin
-      \$726  = \$583 ;
-    end else begin
-      \$726  = \$614 ;
     end
     if (rst) begin
-      \$726  = 1'h0;
+      \$723  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$395 ) begin
-      \$727  = \$426 ;
+    \$724  = fold_end;
+    if (\$329 ) begin
+      \$724  = 18'h00008;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$432 ) begin
-        \$727  = \$465 ;
-      end else if (\$434 ) begin
-        (* full_case = 32'd1 *)
-        if (\$475 ) begin
-          \$727  = \$500 ;
-        end else begin
-          \$727  = \$523 ;
+      if (\$337 ) begin
+        \$724  = 18'h00008;
+        if (\$341 ) begin
+          \$724  = 18'h00008;
         end
       end else begin
-        \$727  = \$556 ;
+        \$724  = \$352 [17:0];
+      end
+    end
+    if (rst) begin
+      \$724  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = b_group;
+    if (\$329 ) begin
+      \$725  = 9'h000;
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          if (cur_is_last) begin
+            \$725  = 9'h000;
+          end
+        end
       end
     end else if (issue_b) begin
-      \$727  = \$592 ;
-    end else begin
-      \$727  = \$623 ;
+      if (\$365 ) begin
+        \$725  = \$366 [8:0];
+      end
+    end
+    if (rst) begin
+      \$725  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = b_fold;
+    if (\$329 ) begin
+      \$726  = 9'h000;
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          if (cur_is_last) begin
+            \$726  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (\$365 ) begin
+        \$726  = 9'h000;
+      end else begin
+        \$726  = \$368 [8:0];
+      end
+    end
+    if (rst) begin
+      \$726  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = b_in_group;
+    if (\$329 ) begin
+      \$727  = 1'h0;
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          if (cur_is_last) begin
+            \$727  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$727  = \$363 ;
     end
     if (rst) begin
       \$727  = 1'h0;
@@ -4031,447 +3822,768 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = issue;
+    \$728  = b_bank_addr;
+    if (\$329 ) begin
+      \$728  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          if (cur_is_last) begin
+            \$728  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$728  = \$360 [8:0];
+    end
     if (rst) begin
-      \$728  = 1'h0;
+      \$728  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \$656 ;
+    \$729  = b_rq_addr;
+    if (\$329 ) begin
+      \$729  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          if (cur_is_last) begin
+            \$729  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (\$365 ) begin
+        \$729  = \$367 [7:0];
+      end
+    end
     if (rst) begin
-      \$729  = 1'h0;
+      \$729  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = wb_valid1;
+    \$730  = loaded;
+    if (\$329 ) begin
+      \$730  = 1'h1;
+    end
+    if (\$640 ) begin
+      \$730  = 1'h0;
+    end
     if (rst) begin
       \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = wb_valid2;
+    \$731  = wr_buf;
+    if (\$329 ) begin
+      \$731  = 1'h0;
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$731  = \$348 ;
+          if (cur_is_last) begin
+            \$731  = 1'h0;
+            if (b_done) begin
+              \$731  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = wb_valid3;
+    \$732  = prev_out;
+    if (\$329 ) begin
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$732  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$732  = d0_rp__data[17:9];
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$732  = 1'h0;
+      \$732  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = wb_valid4;
+    \$733  = prev_groups;
+    if (\$329 ) begin
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          \$733  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$733  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$733  = 1'h0;
+      \$733  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = wb_valid5;
+    \$734  = ctx;
+    if (\$329 ) begin
+    end else if (issue_a) begin
+      if (\$337 ) begin
+        if (\$341 ) begin
+          if (cur_is_last) begin
+            \$734  = \$349 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = wb_valid6;
+    \$735  = track_reset0;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = wb_valid7;
+    \$736  = track_reset1;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = wb_valid8;
+    (* full_case = 32'd1 *)
+    if (\$369 ) begin
+      \$737  = \$373 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$406 ) begin
+        \$737  = \$412 ;
+      end else if (\$408 ) begin
+        \$737  = \$443 ;
+      end else begin
+        \$737  = \$502 ;
+      end
+    end else if (issue_b) begin
+      \$737  = \$534 ;
+    end else begin
+      \$737  = \$570 ;
+    end
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = wb_valid9;
+    (* full_case = 32'd1 *)
+    if (\$369 ) begin
+      \$738  = \$377 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$406 ) begin
+        \$738  = \$416 ;
+      end else if (\$408 ) begin
+        \$738  = \$447 ;
+      end else begin
+        \$738  = \$506 ;
+      end
+    end else if (issue_b) begin
+      \$738  = \$543 ;
+    end else begin
+      \$738  = \$574 ;
+    end
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = wb_valid10;
+    (* full_case = 32'd1 *)
+    if (\$369 ) begin
+      \$739  = \$391 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$406 ) begin
+        \$739  = \$430 ;
+      end else if (\$408 ) begin
+        (* full_case = 32'd1 *)
+        if (\$449 ) begin
+          \$739  = \$464 ;
+        end else begin
+          \$739  = \$488 ;
+        end
+      end else begin
+        \$739  = \$521 ;
+      end
+    end else if (issue_b) begin
+      \$739  = \$557 ;
+    end else begin
+      \$739  = \$588 ;
+    end
     if (rst) begin
       \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = wb_valid11;
+    (* full_case = 32'd1 *)
+    if (\$369 ) begin
+      \$740  = \$400 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$406 ) begin
+        \$740  = \$439 ;
+      end else if (\$408 ) begin
+        (* full_case = 32'd1 *)
+        if (\$449 ) begin
+          \$740  = \$474 ;
+        end else begin
+          \$740  = \$497 ;
+        end
+      end else begin
+        \$740  = \$530 ;
+      end
+    end else if (issue_b) begin
+      \$740  = \$566 ;
+    end else begin
+      \$740  = \$597 ;
+    end
     if (rst) begin
       \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = wb_valid12;
-    if (rst) begin
+    \$741  = b_group_is_0;
+    if (\$606 ) begin
+      \$741  = 1'h1;
+    end else if (\$612 ) begin
       \$741  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = wb_valid13;
     if (rst) begin
-      \$742  = 1'h0;
+      \$741  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = wb_parity_next0;
+    (* full_case = 32'd1 *)
+    if (\$606 ) begin
+      \$742  = \$615 ;
+    end else if (\$612 ) begin
+      \$742  = \$619 ;
+    end else begin
+      \$742  = \$622 ;
+    end
     if (rst) begin
-      \$743  = 1'h0;
+      \$742  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = wb_groups_next0;
-    if (rst) begin
-      \$744  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = wb_parity_next1;
-    if (rst) begin
-      \$745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = wb_groups_next1;
-    if (rst) begin
-      \$746  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = out_full0;
-    if (\$658 ) begin
-      \$747  = 1'h1;
-    end
-    if (done) begin
-      if (\$676 ) begin
-        \$747  = 1'h0;
+    \$743  = layer_is_0;
+    if (\$623 ) begin
+      \$743  = 1'h1;
+    end else if (issue_a) begin
+      if (\$630 ) begin
+        \$743  = \$634 ;
       end
     end
+    if (rst) begin
+      \$743  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = group_is_0;
+    if (\$623 ) begin
+      \$744  = 1'h1;
+    end else if (issue_a) begin
+      if (\$630 ) begin
+        \$744  = 1'h1;
+        if (\$638 ) begin
+          \$744  = 1'h0;
+        end
+      end else if (\$632 ) begin
+        \$744  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$744  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$745  = fold_is_0;
+    if (\$623 ) begin
+      \$745  = 1'h1;
+    end else if (issue_a) begin
+      \$745  = \$625 ;
+    end
+    if (rst) begin
+      \$745  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = issue;
+    if (rst) begin
+      \$746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = \$669 ;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = out_pending0;
-    if (\$658 ) begin
-      \$748  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$670 ) begin
-        if (\$672 ) begin
-          \$748  = 1'h0;
-        end
-      end
-    end
+    \$748  = wb_valid1;
     if (rst) begin
       \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = out_groups0;
-    if (\$658 ) begin
-      \$749  = 9'h000;
-    end else if (\$660 ) begin
-      \$749  = \$661 [8:0];
-    end
+    \$749  = wb_valid2;
     if (rst) begin
-      \$749  = 9'h000;
+      \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = out_full1;
-    if (\$663 ) begin
-      \$750  = 1'h1;
-    end
-    if (done) begin
-      if (\$677 ) begin
-        \$750  = 1'h0;
-      end
-    end
+    \$750  = wb_valid3;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = out_pending1;
-    if (\$663 ) begin
-      \$751  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$670 ) begin
-        if (\$673 ) begin
-          \$751  = 1'h0;
-        end
-      end
-    end
+    \$751  = wb_valid4;
     if (rst) begin
       \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = out_groups1;
-    if (\$663 ) begin
-      \$752  = 9'h000;
-    end else if (\$665 ) begin
-      \$752  = \$666 [8:0];
-    end
+    \$752  = wb_valid5;
     if (rst) begin
-      \$752  = 9'h000;
+      \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = drain_read;
+    \$753  = wb_valid6;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = drain_inflight;
+    \$754  = wb_valid7;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = drain_lane;
-    if (drain_read) begin
-      \$755  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = drain_last;
-    if (drain_read) begin
-      \$756  = \$668 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$670 ) begin
-        \$757  = 9'h000;
-      end else begin
-        \$757  = \$674 [8:0];
-      end
-    end
+    \$755  = wb_valid8;
     if (rst) begin
-      \$757  = 9'h000;
+      \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = drain_slot;
-    if (drain_read) begin
-      if (\$670 ) begin
-        \$758  = \$671 ;
-      end
+    \$756  = wb_valid9;
+    if (rst) begin
+      \$756  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$757  = wb_valid10;
+    if (rst) begin
+      \$757  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = wb_valid11;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = release_slot;
-    if (done) begin
-      \$759  = \$675 ;
-    end
+    \$759  = wb_valid12;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = \$679 [2:0];
+    \$760  = wb_valid13;
     if (rst) begin
-      \$760  = 3'h0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = { 6'h00, busy };
+    \$761  = wb_parity_next0;
     if (rst) begin
-      \$761  = 7'h00;
+      \$761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = wb_groups_next0;
+    if (rst) begin
+      \$762  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = wb_parity_next1;
+    if (rst) begin
+      \$763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$764  = wb_groups_next1;
+    if (rst) begin
+      \$764  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = out_full0;
+    if (\$671 ) begin
+      \$765  = 1'h1;
+    end
+    if (done) begin
+      if (\$689 ) begin
+        \$765  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$766  = out_pending0;
+    if (\$671 ) begin
+      \$766  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$683 ) begin
+        if (\$685 ) begin
+          \$766  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = out_groups0;
+    if (\$671 ) begin
+      \$767  = 9'h000;
+    end else if (\$673 ) begin
+      \$767  = \$674 [8:0];
+    end
+    if (rst) begin
+      \$767  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = out_full1;
+    if (\$676 ) begin
+      \$768  = 1'h1;
+    end
+    if (done) begin
+      if (\$690 ) begin
+        \$768  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$769  = out_pending1;
+    if (\$676 ) begin
+      \$769  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$683 ) begin
+        if (\$686 ) begin
+          \$769  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$770  = out_groups1;
+    if (\$676 ) begin
+      \$770  = 9'h000;
+    end else if (\$678 ) begin
+      \$770  = \$679 [8:0];
+    end
+    if (rst) begin
+      \$770  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$771  = drain_read;
+    if (rst) begin
+      \$771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$772  = drain_inflight;
+    if (rst) begin
+      \$772  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$773  = drain_lane;
+    if (drain_read) begin
+      \$773  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$774  = drain_last;
+    if (drain_read) begin
+      \$774  = \$681 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$775  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$683 ) begin
+        \$775  = 9'h000;
+      end else begin
+        \$775  = \$687 [8:0];
+      end
+    end
+    if (rst) begin
+      \$775  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$776  = drain_slot;
+    if (drain_read) begin
+      if (\$683 ) begin
+        \$776  = \$684 ;
+      end
+    end
+    if (rst) begin
+      \$776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$777  = release_slot;
+    if (done) begin
+      \$777  = \$688 ;
+    end
+    if (rst) begin
+      \$777  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$778  = \$692 [2:0];
+    if (rst) begin
+      \$778  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$779  = { 6'h00, busy };
+    if (rst) begin
+      \$779  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$762  = 32'd0;
+      \$780  = 32'd0;
     end else begin
-      \$762  = \$680 [31:0];
+      \$780  = \$693 [31:0];
     end
     if (rst) begin
-      \$762  = 32'd0;
+      \$780  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = { 6'h00, stall_input };
+    \$781  = { 6'h00, stall_input };
     if (rst) begin
-      \$763  = 7'h00;
+      \$781  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$764  = 32'd0;
+      \$782  = 32'd0;
     end else begin
-      \$764  = \$681 [31:0];
+      \$782  = \$694 [31:0];
     end
     if (rst) begin
-      \$764  = 32'd0;
+      \$782  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = { 6'h00, stall_output };
+    \$783  = { 6'h00, stall_output };
     if (rst) begin
-      \$765  = 7'h00;
+      \$783  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$766  = 32'd0;
+      \$784  = 32'd0;
     end else begin
-      \$766  = \$682 [31:0];
+      \$784  = \$695 [31:0];
     end
     if (rst) begin
-      \$766  = 32'd0;
+      \$784  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = \$683 ;
+    \$785  = \$696 ;
     if (rst) begin
-      \$767  = 7'h00;
+      \$785  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$768  = 32'd0;
+      \$786  = 32'd0;
     end else begin
-      \$768  = \$684 [31:0];
+      \$786  = \$697 [31:0];
     end
     if (rst) begin
-      \$768  = 32'd0;
+      \$786  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = { 3'h0, \$685  };
+    \$787  = { 3'h0, \$698  };
     if (rst) begin
-      \$769  = 7'h00;
+      \$787  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$770  = 32'd0;
+      \$788  = 32'd0;
     end else begin
-      \$770  = \$686 [31:0];
+      \$788  = \$699 [31:0];
     end
     if (rst) begin
-      \$770  = 32'd0;
+      \$788  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = { 6'h00, issue };
+    \$789  = { 6'h00, issue };
     if (rst) begin
-      \$771  = 7'h00;
+      \$789  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$772  = 32'd0;
+      \$790  = 32'd0;
     end else begin
-      \$772  = \$687 [31:0];
+      \$790  = \$700 [31:0];
     end
     if (rst) begin
-      \$772  = 32'd0;
+      \$790  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = { 5'h00, \$688  };
+    \$791  = { 5'h00, \$701  };
     if (rst) begin
-      \$773  = 7'h00;
+      \$791  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$774  = 32'd0;
+      \$792  = 32'd0;
     end else begin
-      \$774  = \$689 [31:0];
+      \$792  = \$702 [31:0];
     end
     if (rst) begin
-      \$774  = 32'd0;
+      \$792  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = { 6'h00, done };
+    \$793  = { 6'h00, done };
     if (rst) begin
-      \$775  = 7'h00;
+      \$793  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$776  = 32'd0;
+      \$794  = 32'd0;
     end else begin
-      \$776  = \$690 [31:0];
+      \$794  = \$703 [31:0];
     end
     if (rst) begin
-      \$776  = 32'd0;
+      \$794  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4517,125 +4629,125 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_wp__en = { \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68 , \$66  };
   assign next_layer = \$87 [3:0];
   assign nxt_rp__addr = \$87 [2:0];
-  assign \step_valid$120  = step_valid;
-  assign \step_addr$122  = step_addr;
-  assign \step_first$124  = step_first;
-  assign \step_last$126  = step_last;
-  assign \step_rq$128  = step_rq;
-  assign \step_relu$130  = step_relu;
-  assign \step_requantize$132  = step_requantize;
-  assign \step_valid$133  = step_valid;
-  assign \step_addr$134  = step_addr;
-  assign \step_first$135  = step_first;
-  assign \step_last$136  = step_last;
-  assign \step_rq$137  = step_rq;
-  assign \step_relu$138  = step_relu;
-  assign \step_requantize$139  = step_requantize;
-  assign \step_valid$140  = step_valid;
-  assign \step_addr$141  = step_addr;
-  assign \step_first$142  = step_first;
-  assign \step_last$143  = step_last;
-  assign \step_rq$144  = step_rq;
-  assign \step_relu$145  = step_relu;
-  assign \step_requantize$146  = step_requantize;
-  assign \step_valid$147  = step_valid;
-  assign \step_addr$148  = step_addr;
-  assign \step_first$149  = step_first;
-  assign \step_last$150  = step_last;
-  assign \step_rq$151  = step_rq;
-  assign \step_relu$152  = step_relu;
-  assign \step_requantize$153  = step_requantize;
-  assign \step_valid$154  = step_valid;
-  assign \step_addr$155  = step_addr;
-  assign \step_first$156  = step_first;
-  assign \step_last$157  = step_last;
-  assign \step_rq$158  = step_rq;
-  assign \step_relu$159  = step_relu;
-  assign \step_requantize$160  = step_requantize;
-  assign \step_valid$161  = step_valid;
-  assign \step_addr$162  = step_addr;
-  assign \step_first$163  = step_first;
-  assign \step_last$164  = step_last;
-  assign \step_rq$165  = step_rq;
-  assign \step_relu$166  = step_relu;
-  assign \step_requantize$167  = step_requantize;
-  assign \step_valid$168  = step_valid;
-  assign \step_addr$169  = step_addr;
-  assign \step_first$170  = step_first;
-  assign \step_last$171  = step_last;
-  assign \step_rq$172  = step_rq;
-  assign \step_relu$173  = step_relu;
-  assign \step_requantize$174  = step_requantize;
-  assign \step_valid$175  = step_valid;
-  assign \step_addr$176  = step_addr;
-  assign \step_first$177  = step_first;
-  assign \step_last$178  = step_last;
-  assign \step_rq$179  = step_rq;
-  assign \step_relu$180  = step_relu;
-  assign \step_requantize$181  = step_requantize;
+  assign \step_valid$124  = step_valid;
+  assign \step_addr$126  = step_addr;
+  assign \step_first$128  = step_first;
+  assign \step_last$130  = step_last;
+  assign \step_rq$132  = step_rq;
+  assign \step_relu$134  = step_relu;
+  assign \step_requantize$136  = step_requantize;
+  assign \step_valid$137  = step_valid;
+  assign \step_addr$138  = step_addr;
+  assign \step_first$139  = step_first;
+  assign \step_last$140  = step_last;
+  assign \step_rq$141  = step_rq;
+  assign \step_relu$142  = step_relu;
+  assign \step_requantize$143  = step_requantize;
+  assign \step_valid$144  = step_valid;
+  assign \step_addr$145  = step_addr;
+  assign \step_first$146  = step_first;
+  assign \step_last$147  = step_last;
+  assign \step_rq$148  = step_rq;
+  assign \step_relu$149  = step_relu;
+  assign \step_requantize$150  = step_requantize;
+  assign \step_valid$151  = step_valid;
+  assign \step_addr$152  = step_addr;
+  assign \step_first$153  = step_first;
+  assign \step_last$154  = step_last;
+  assign \step_rq$155  = step_rq;
+  assign \step_relu$156  = step_relu;
+  assign \step_requantize$157  = step_requantize;
+  assign \step_valid$158  = step_valid;
+  assign \step_addr$159  = step_addr;
+  assign \step_first$160  = step_first;
+  assign \step_last$161  = step_last;
+  assign \step_rq$162  = step_rq;
+  assign \step_relu$163  = step_relu;
+  assign \step_requantize$164  = step_requantize;
+  assign \step_valid$165  = step_valid;
+  assign \step_addr$166  = step_addr;
+  assign \step_first$167  = step_first;
+  assign \step_last$168  = step_last;
+  assign \step_rq$169  = step_rq;
+  assign \step_relu$170  = step_relu;
+  assign \step_requantize$171  = step_requantize;
+  assign \step_valid$172  = step_valid;
+  assign \step_addr$173  = step_addr;
+  assign \step_first$174  = step_first;
+  assign \step_last$175  = step_last;
+  assign \step_rq$176  = step_rq;
+  assign \step_relu$177  = step_relu;
+  assign \step_requantize$178  = step_requantize;
+  assign \step_valid$179  = step_valid;
+  assign \step_addr$180  = step_addr;
+  assign \step_first$181  = step_first;
+  assign \step_last$182  = step_last;
+  assign \step_rq$183  = step_rq;
+  assign \step_relu$184  = step_relu;
+  assign \step_requantize$185  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
-  assign \act$193  = act_word;
-  assign \act$194  = act_word;
-  assign \act$195  = act_word;
-  assign \act$196  = act_word;
   assign \act$197  = act_word;
   assign \act$198  = act_word;
   assign \act$199  = act_word;
-  assign act_wp__addr = \$256 [6:0];
-  assign act_wp__data = { \$791 , \$789 , \$787 , \$785 , \$783 , \$781 , \$779 , \$777  };
-  assign result = { \$778 , \$777  };
-  assign \result$210  = { \$780 , \$779  };
-  assign \result$211  = { \$782 , \$781  };
-  assign \result$212  = { \$784 , \$783  };
-  assign \result$213  = { \$786 , \$785  };
-  assign \result$214  = { \$788 , \$787  };
-  assign \result$215  = { \$790 , \$789  };
-  assign \result$216  = { \$792 , \$791  };
-  assign act_wp__en = { \$272 , \$270 , \$268 , \$266 , \$264 , \$262 , \$260 , \$258  };
+  assign \act$200  = act_word;
+  assign \act$201  = act_word;
+  assign \act$202  = act_word;
+  assign \act$203  = act_word;
+  assign act_wp__addr = \$230 [6:0];
+  assign act_wp__data = { \$809 , \$807 , \$805 , \$803 , \$801 , \$799 , \$797 , \$795  };
+  assign result = { \$796 , \$795  };
+  assign \result$214  = { \$798 , \$797  };
+  assign \result$215  = { \$800 , \$799  };
+  assign \result$216  = { \$802 , \$801  };
+  assign \result$217  = { \$804 , \$803  };
+  assign \result$218  = { \$806 , \$805  };
+  assign \result$219  = { \$808 , \$807  };
+  assign \result$220  = { \$810 , \$809  };
+  assign act_wp__en = { \$246 , \$244 , \$242 , \$240 , \$238 , \$236 , \$234 , \$232  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$284 [5:0];
-  assign \$signature__data  = { \$778 , \$777  };
-  assign \$signature__en$231  = out_write;
-  assign \$signature__addr$232  = \$286 [5:0];
-  assign \$signature__data$233  = { \$780 , \$779  };
-  assign \$signature__en$234  = out_write;
-  assign \$signature__addr$235  = \$288 [5:0];
-  assign \$signature__data$236  = { \$782 , \$781  };
-  assign \$signature__en$237  = out_write;
-  assign \$signature__addr$238  = \$290 [5:0];
-  assign \$signature__data$239  = { \$784 , \$783  };
-  assign \$signature__en$240  = out_write;
-  assign \$signature__addr$241  = \$292 [5:0];
-  assign \$signature__data$242  = { \$786 , \$785  };
-  assign \$signature__en$243  = out_write;
-  assign \$signature__addr$244  = \$294 [5:0];
-  assign \$signature__data$245  = { \$788 , \$787  };
-  assign \$signature__en$246  = out_write;
-  assign \$signature__addr$247  = \$296 [5:0];
-  assign \$signature__data$248  = { \$790 , \$789  };
-  assign \$signature__en$249  = out_write;
-  assign \$signature__addr$250  = \$298 [5:0];
-  assign \$signature__data$251  = { \$792 , \$791  };
-  assign \$signature__addr$262  = \$309 [5:0];
-  assign \$signature__en$263  = drain_read;
-  assign \$signature__addr$264  = \$312 [5:0];
-  assign \$signature__en$265  = drain_read;
-  assign \$signature__addr$266  = \$315 [5:0];
+  assign \$signature__addr  = \$258 [5:0];
+  assign \$signature__data  = { \$796 , \$795  };
+  assign \$signature__en$235  = out_write;
+  assign \$signature__addr$236  = \$260 [5:0];
+  assign \$signature__data$237  = { \$798 , \$797  };
+  assign \$signature__en$238  = out_write;
+  assign \$signature__addr$239  = \$262 [5:0];
+  assign \$signature__data$240  = { \$800 , \$799  };
+  assign \$signature__en$241  = out_write;
+  assign \$signature__addr$242  = \$264 [5:0];
+  assign \$signature__data$243  = { \$802 , \$801  };
+  assign \$signature__en$244  = out_write;
+  assign \$signature__addr$245  = \$266 [5:0];
+  assign \$signature__data$246  = { \$804 , \$803  };
+  assign \$signature__en$247  = out_write;
+  assign \$signature__addr$248  = \$268 [5:0];
+  assign \$signature__data$249  = { \$806 , \$805  };
+  assign \$signature__en$250  = out_write;
+  assign \$signature__addr$251  = \$270 [5:0];
+  assign \$signature__data$252  = { \$808 , \$807  };
+  assign \$signature__en$253  = out_write;
+  assign \$signature__addr$254  = \$272 [5:0];
+  assign \$signature__data$255  = { \$810 , \$809  };
+  assign \$signature__addr$266  = \$283 [5:0];
   assign \$signature__en$267  = drain_read;
-  assign \$signature__addr$268  = \$318 [5:0];
+  assign \$signature__addr$268  = \$286 [5:0];
   assign \$signature__en$269  = drain_read;
-  assign \$signature__addr$270  = \$321 [5:0];
+  assign \$signature__addr$270  = \$289 [5:0];
   assign \$signature__en$271  = drain_read;
-  assign \$signature__addr$272  = \$324 [5:0];
+  assign \$signature__addr$272  = \$292 [5:0];
   assign \$signature__en$273  = drain_read;
-  assign \$signature__addr$274  = \$327 [5:0];
+  assign \$signature__addr$274  = \$295 [5:0];
   assign \$signature__en$275  = drain_read;
-  assign \$signature__addr$276  = \$330 [5:0];
+  assign \$signature__addr$276  = \$298 [5:0];
   assign \$signature__en$277  = drain_read;
+  assign \$signature__addr$278  = \$301 [5:0];
+  assign \$signature__en$279  = drain_read;
+  assign \$signature__addr$280  = \$304 [5:0];
+  assign \$signature__en$281  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4666,78 +4778,81 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$78  = in_fire;
   assign \$79  = 1'h1;
   assign \$80  = in_fire;
-  assign \$109  = \$108 ;
-  assign \$132  = \$131 ;
-  assign \$170  = \$168 ;
-  assign \$203  = ctx;
-  assign \$221  = ctx;
-  assign \$235  = in_wslot;
-  assign \$244  = in_wslot;
-  assign \$252  = wb_group14;
-  assign \$257  = 1'h1;
-  assign \$258  = act_write;
-  assign \$259  = 1'h1;
-  assign \$260  = act_write;
-  assign \$261  = 1'h1;
-  assign \$262  = act_write;
-  assign \$263  = 1'h1;
-  assign \$264  = act_write;
-  assign \$265  = 1'h1;
-  assign \$266  = act_write;
-  assign \$267  = 1'h1;
-  assign \$268  = act_write;
-  assign \$269  = 1'h1;
-  assign \$270  = act_write;
-  assign \$271  = 1'h1;
-  assign \$272  = act_write;
-  assign \$278  = wb_ctx14;
-  assign \$301  = { 3'h0, drain_elem[8:3] };
-  assign \$307  = { 3'h0, drain_elem[8:3] };
-  assign \$310  = { 3'h0, drain_elem[8:3] };
-  assign \$313  = { 3'h0, drain_elem[8:3] };
-  assign \$316  = { 3'h0, drain_elem[8:3] };
-  assign \$319  = { 3'h0, drain_elem[8:3] };
-  assign \$322  = { 3'h0, drain_elem[8:3] };
-  assign \$325  = { 3'h0, drain_elem[8:3] };
-  assign \$328  = { 3'h0, drain_elem[8:3] };
-  assign \$337  = { 3'h0, \$336 [9:3] };
-  assign \$343  = in_wslot;
-  assign \$354  = { 3'h0, \$353 [9:3] };
-  assign \$357  = { 3'h0, \$356 [9:3] };
-  assign \$359  = { 3'h0, \$358 [9:3] };
-  assign \$369  = { 3'h0, \$368 [9:3] };
-  assign \$371  = { 3'h0, \$370 [9:3] };
-  assign \$411  = { \$410 , 3'h0 };
-  assign \$414  = { \$413 , 3'h0 };
-  assign \$444  = 1'h0;
-  assign \$450  = { \$449 , 3'h0 };
-  assign \$453  = { \$452 , 3'h0 };
-  assign \$458  = 1'h0;
-  assign \$478  = layer[0];
-  assign \$484  = { \$483 , 3'h0 };
-  assign \$487  = { \$486 , 3'h0 };
-  assign \$493  = layer[0];
-  assign \$508  = { \$507 , 3'h0 };
-  assign \$511  = { \$510 , 3'h0 };
-  assign \$540  = { \$539 , 3'h0 };
-  assign \$544  = { \$543 , 3'h0 };
-  assign \$577  = { \$576 , 3'h0 };
-  assign \$580  = { \$579 , 3'h0 };
-  assign \$608  = { \$607 , 3'h0 };
-  assign \$611  = { \$610 , 3'h0 };
-  assign \$638  = b_fold;
-  assign \$641  = fold;
-  assign \$645  = fold;
-  assign \$662  = ctx;
-  assign \$664  = wb_ctx14;
-  assign \$673  = drain_slot;
-  assign \$677  = release_slot;
-  assign \$181  = ctx;
-  assign \$197  = ctx;
+  assign \$105  = \$104 ;
+  assign \$124  = \$123 ;
+  assign \$156  = \$154 ;
+  assign \$184  = ctx;
+  assign \$201  = ctx;
+  assign \$211  = in_wslot;
+  assign \$220  = in_wslot;
+  assign \$226  = wb_group14;
+  assign \$231  = 1'h1;
+  assign \$232  = act_write;
+  assign \$233  = 1'h1;
+  assign \$234  = act_write;
+  assign \$235  = 1'h1;
+  assign \$236  = act_write;
+  assign \$237  = 1'h1;
+  assign \$238  = act_write;
+  assign \$239  = 1'h1;
+  assign \$240  = act_write;
+  assign \$241  = 1'h1;
+  assign \$242  = act_write;
+  assign \$243  = 1'h1;
+  assign \$244  = act_write;
+  assign \$245  = 1'h1;
+  assign \$246  = act_write;
+  assign \$252  = wb_ctx14;
+  assign \$275  = { 3'h0, drain_elem[8:3] };
+  assign \$281  = { 3'h0, drain_elem[8:3] };
+  assign \$284  = { 3'h0, drain_elem[8:3] };
+  assign \$287  = { 3'h0, drain_elem[8:3] };
+  assign \$290  = { 3'h0, drain_elem[8:3] };
+  assign \$293  = { 3'h0, drain_elem[8:3] };
+  assign \$296  = { 3'h0, drain_elem[8:3] };
+  assign \$299  = { 3'h0, drain_elem[8:3] };
+  assign \$302  = { 3'h0, drain_elem[8:3] };
+  assign \$311  = { 3'h0, \$310 [9:3] };
+  assign \$317  = in_wslot;
+  assign \$328  = { 3'h0, \$327 [9:3] };
+  assign \$331  = { 3'h0, \$330 [9:3] };
+  assign \$333  = { 3'h0, \$332 [9:3] };
+  assign \$343  = { 3'h0, \$342 [9:3] };
+  assign \$345  = { 3'h0, \$344 [9:3] };
+  assign \$385  = { \$384 , 3'h0 };
+  assign \$388  = { \$387 , 3'h0 };
+  assign \$418  = 1'h0;
+  assign \$424  = { \$423 , 3'h0 };
+  assign \$427  = { \$426 , 3'h0 };
+  assign \$432  = 1'h0;
+  assign \$452  = layer[0];
+  assign \$458  = { \$457 , 3'h0 };
+  assign \$461  = { \$460 , 3'h0 };
+  assign \$467  = layer[0];
+  assign \$482  = { \$481 , 3'h0 };
+  assign \$485  = { \$484 , 3'h0 };
+  assign \$514  = { \$513 , 3'h0 };
+  assign \$518  = { \$517 , 3'h0 };
+  assign \$551  = { \$550 , 3'h0 };
+  assign \$554  = { \$553 , 3'h0 };
+  assign \$582  = { \$581 , 3'h0 };
+  assign \$585  = { \$584 , 3'h0 };
+  assign \$614  = { 3'h0, \$613 [9:3] };
+  assign \$618  = { 3'h0, \$617 [9:3] };
+  assign \$621  = { 3'h0, \$620 [9:3] };
+  assign \$652  = b_fold;
+  assign \$655  = fold;
+  assign \$659  = fold;
+  assign \$675  = ctx;
+  assign \$677  = wb_ctx14;
+  assign \$686  = drain_slot;
+  assign \$690  = release_slot;
+  assign \$166  = ctx;
+  assign \$179  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$391$0 , r_rdy, r_data, w_en, \port$2629$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$364$0 , r_rdy, r_data, w_en, \port$2662$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4762,10 +4877,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$391$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$2629$0 ;
-  wire \port$2629$0 ;
-  input [31:0] \port$391$0 ;
-  wire [31:0] \port$391$0 ;
+  input \port$2662$0 ;
+  wire \port$2662$0 ;
+  input [31:0] \port$364$0 ;
+  wire [31:0] \port$364$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4798,7 +4913,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$391$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2629$0 , \port$391$0  };
+      storage[w_port__addr] <= { \port$2662$0 , \port$364$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4860,14 +4975,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$391$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2629$0 , \port$391$0  };
-  assign w_data = { \port$2629$0 , \port$391$0  };
+  assign w_port__data = { \port$2662$0 , \port$364$0  };
+  assign w_data = { \port$2662$0 , \port$364$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2798$0 , \port$2799$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2831$0 , \port$2832$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -4985,10 +5100,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  output [7:0] \port$2798$0 ;
-  wire [7:0] \port$2798$0 ;
-  output [23:0] \port$2799$0 ;
-  wire [23:0] \port$2799$0 ;
+  output [7:0] \port$2831$0 ;
+  wire [7:0] \port$2831$0 ;
+  output [23:0] \port$2832$0 ;
+  wire [23:0] \port$2832$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5978,7 +6093,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$2750$0 (pe0_flags),
+    .\port$2783$0 (pe0_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6066,13 +6181,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2798$0  = \$30 ;
-  assign \port$2799$0  = \$31 ;
+  assign \port$2831$0  = \$30 ;
+  assign \port$2832$0  = \$31 ;
   assign \$19  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2750$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2783$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6256,8 +6371,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$27
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2750$0 ;
-  wire [1:0] \port$2750$0 ;
+  input [1:0] \port$2783$0 ;
+  wire [1:0] \port$2783$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6464,9 +6579,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$27
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2750$0 [0];
+    rq_relu1 <= \port$2783$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2750$0 [1];
+    rq_req1 <= \port$2783$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6589,8 +6704,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$27
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2750$0 [0];
-  assign i_requantize = \port$2750$0 [1];
+  assign i_relu = \port$2783$0 [0];
+  assign i_requantize = \port$2783$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6599,7 +6714,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$27
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2926$0 , \port$2927$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2959$0 , \port$2960$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6717,10 +6832,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  output [7:0] \port$2926$0 ;
-  wire [7:0] \port$2926$0 ;
-  output [23:0] \port$2927$0 ;
-  wire [23:0] \port$2927$0 ;
+  output [7:0] \port$2959$0 ;
+  wire [7:0] \port$2959$0 ;
+  output [23:0] \port$2960$0 ;
+  wire [23:0] \port$2960$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7710,7 +7825,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$2878$0 (pe1_flags),
+    .\port$2911$0 (pe1_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7798,13 +7913,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2926$0  = \$30 ;
-  assign \port$2927$0  = \$31 ;
+  assign \port$2959$0  = \$30 ;
+  assign \port$2960$0  = \$31 ;
   assign \$19  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2878$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2911$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7988,8 +8103,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$28
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2878$0 ;
-  wire [1:0] \port$2878$0 ;
+  input [1:0] \port$2911$0 ;
+  wire [1:0] \port$2911$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8196,9 +8311,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$28
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2878$0 [0];
+    rq_relu1 <= \port$2911$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2878$0 [1];
+    rq_req1 <= \port$2911$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8321,8 +8436,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$28
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2878$0 [0];
-  assign i_requantize = \port$2878$0 [1];
+  assign i_relu = \port$2911$0 [0];
+  assign i_requantize = \port$2911$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8331,7 +8446,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$28
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3054$0 , \port$3055$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3087$0 , \port$3088$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8449,10 +8564,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  output [7:0] \port$3054$0 ;
-  wire [7:0] \port$3054$0 ;
-  output [23:0] \port$3055$0 ;
-  wire [23:0] \port$3055$0 ;
+  output [7:0] \port$3087$0 ;
+  wire [7:0] \port$3087$0 ;
+  output [23:0] \port$3088$0 ;
+  wire [23:0] \port$3088$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9442,7 +9557,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3006$0 (pe2_flags),
+    .\port$3039$0 (pe2_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -9530,13 +9645,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3054$0  = \$30 ;
-  assign \port$3055$0  = \$31 ;
+  assign \port$3087$0  = \$30 ;
+  assign \port$3088$0  = \$31 ;
   assign \$19  = { pe2_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3006$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3039$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9720,8 +9835,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$30
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3006$0 ;
-  wire [1:0] \port$3006$0 ;
+  input [1:0] \port$3039$0 ;
+  wire [1:0] \port$3039$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9928,9 +10043,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$30
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3006$0 [0];
+    rq_relu1 <= \port$3039$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3006$0 [1];
+    rq_req1 <= \port$3039$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10053,8 +10168,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$30
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3006$0 [0];
-  assign i_requantize = \port$3006$0 [1];
+  assign i_relu = \port$3039$0 [0];
+  assign i_requantize = \port$3039$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10063,7 +10178,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$30
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3182$0 , \port$3183$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3215$0 , \port$3216$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10181,10 +10296,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  output [7:0] \port$3182$0 ;
-  wire [7:0] \port$3182$0 ;
-  output [23:0] \port$3183$0 ;
-  wire [23:0] \port$3183$0 ;
+  output [7:0] \port$3215$0 ;
+  wire [7:0] \port$3215$0 ;
+  output [23:0] \port$3216$0 ;
+  wire [23:0] \port$3216$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11174,7 +11289,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3134$0 (pe3_flags),
+    .\port$3167$0 (pe3_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -11262,13 +11377,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3182$0  = \$30 ;
-  assign \port$3183$0  = \$31 ;
+  assign \port$3215$0  = \$30 ;
+  assign \port$3216$0  = \$31 ;
   assign \$19  = { pe3_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3134$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3167$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11452,8 +11567,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3134$0 ;
-  wire [1:0] \port$3134$0 ;
+  input [1:0] \port$3167$0 ;
+  wire [1:0] \port$3167$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11660,9 +11775,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3134$0 [0];
+    rq_relu1 <= \port$3167$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3134$0 [1];
+    rq_req1 <= \port$3167$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11785,8 +11900,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3134$0 [0];
-  assign i_requantize = \port$3134$0 [1];
+  assign i_relu = \port$3167$0 [0];
+  assign i_requantize = \port$3167$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11795,7 +11910,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3310$0 , \port$3311$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3343$0 , \port$3344$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11913,10 +12028,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  output [7:0] \port$3310$0 ;
-  wire [7:0] \port$3310$0 ;
-  output [23:0] \port$3311$0 ;
-  wire [23:0] \port$3311$0 ;
+  output [7:0] \port$3343$0 ;
+  wire [7:0] \port$3343$0 ;
+  output [23:0] \port$3344$0 ;
+  wire [23:0] \port$3344$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12906,7 +13021,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3262$0 (pe4_flags),
+    .\port$3295$0 (pe4_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -12994,13 +13109,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3310$0  = \$30 ;
-  assign \port$3311$0  = \$31 ;
+  assign \port$3343$0  = \$30 ;
+  assign \port$3344$0  = \$31 ;
   assign \$19  = { pe4_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3262$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3295$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -13184,8 +13299,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3262$0 ;
-  wire [1:0] \port$3262$0 ;
+  input [1:0] \port$3295$0 ;
+  wire [1:0] \port$3295$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13392,9 +13507,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3262$0 [0];
+    rq_relu1 <= \port$3295$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3262$0 [1];
+    rq_req1 <= \port$3295$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13517,8 +13632,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3262$0 [0];
-  assign i_requantize = \port$3262$0 [1];
+  assign i_relu = \port$3295$0 [0];
+  assign i_requantize = \port$3295$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13527,7 +13642,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3438$0 , \port$3439$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3471$0 , \port$3472$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13645,10 +13760,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  output [7:0] \port$3438$0 ;
-  wire [7:0] \port$3438$0 ;
-  output [23:0] \port$3439$0 ;
-  wire [23:0] \port$3439$0 ;
+  output [7:0] \port$3471$0 ;
+  wire [7:0] \port$3471$0 ;
+  output [23:0] \port$3472$0 ;
+  wire [23:0] \port$3472$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14638,7 +14753,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3390$0 (pe5_flags),
+    .\port$3423$0 (pe5_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -14726,13 +14841,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3438$0  = \$30 ;
-  assign \port$3439$0  = \$31 ;
+  assign \port$3471$0  = \$30 ;
+  assign \port$3472$0  = \$31 ;
   assign \$19  = { pe5_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$3390$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$3423$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14916,8 +15031,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3390$0 ;
-  wire [1:0] \port$3390$0 ;
+  input [1:0] \port$3423$0 ;
+  wire [1:0] \port$3423$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -15124,9 +15239,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3390$0 [0];
+    rq_relu1 <= \port$3423$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3390$0 [1];
+    rq_req1 <= \port$3423$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15249,8 +15364,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3390$0 [0];
-  assign i_requantize = \port$3390$0 [1];
+  assign i_relu = \port$3423$0 [0];
+  assign i_requantize = \port$3423$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15259,7 +15374,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3566$0 , \port$3567$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3599$0 , \port$3600$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15377,10 +15492,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  output [7:0] \port$3566$0 ;
-  wire [7:0] \port$3566$0 ;
-  output [23:0] \port$3567$0 ;
-  wire [23:0] \port$3567$0 ;
+  output [7:0] \port$3599$0 ;
+  wire [7:0] \port$3599$0 ;
+  output [23:0] \port$3600$0 ;
+  wire [23:0] \port$3600$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16370,7 +16485,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$3518$0 (pe6_flags),
+    .\port$3551$0 (pe6_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -16458,13 +16573,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3566$0  = \$30 ;
-  assign \port$3567$0  = \$31 ;
+  assign \port$3599$0  = \$30 ;
+  assign \port$3600$0  = \$31 ;
   assign \$19  = { pe6_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$3518$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$3551$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16648,8 +16763,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3518$0 ;
-  wire [1:0] \port$3518$0 ;
+  input [1:0] \port$3551$0 ;
+  wire [1:0] \port$3551$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16856,9 +16971,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3518$0 [0];
+    rq_relu1 <= \port$3551$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3518$0 [1];
+    rq_req1 <= \port$3551$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16981,8 +17096,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3518$0 [0];
-  assign i_requantize = \port$3518$0 [1];
+  assign i_relu = \port$3551$0 [0];
+  assign i_requantize = \port$3551$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16991,7 +17106,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3694$0 , \port$3695$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3727$0 , \port$3728$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17109,10 +17224,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  output [7:0] \port$3694$0 ;
-  wire [7:0] \port$3694$0 ;
-  output [23:0] \port$3695$0 ;
-  wire [23:0] \port$3695$0 ;
+  output [7:0] \port$3727$0 ;
+  wire [7:0] \port$3727$0 ;
+  output [23:0] \port$3728$0 ;
+  wire [23:0] \port$3728$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18102,7 +18217,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$3646$0 (pe7_flags),
+    .\port$3679$0 (pe7_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -18190,13 +18305,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3694$0  = \$30 ;
-  assign \port$3695$0  = \$31 ;
+  assign \port$3727$0  = \$30 ;
+  assign \port$3728$0  = \$31 ;
   assign \$19  = { pe7_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$3646$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$3679$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18380,8 +18495,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3646$0 ;
-  wire [1:0] \port$3646$0 ;
+  input [1:0] \port$3679$0 ;
+  wire [1:0] \port$3679$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18588,9 +18703,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3646$0 [0];
+    rq_relu1 <= \port$3679$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3646$0 [1];
+    rq_req1 <= \port$3679$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18713,8 +18828,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3646$0 [0];
-  assign i_requantize = \port$3646$0 [1];
+  assign i_relu = \port$3679$0 [0];
+  assign i_requantize = \port$3679$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -303,8 +303,13 @@ class NmcArray(wiring.Component):
         g0 = Signal(group_bits, name="in_groups")
         d0 = fields(d0_rp.data)
         m.d.sync += g0.eq((d0["out_features"] + (P - 1)) >> _log2(P))
-        b_done = Signal(name="b_done")       # B has issued all of its layer 0
-        m.d.comb += b_done.eq(b_g == g0)
+        # equality checks of the decision, kept as registers updated with their operands
+        # (see "zero flags" below): b_done = (b_g == g0), B has issued all of its layer 0
+        b_done = Signal(name="b_done", init=1)  # b_g = g0 = 0 after reset
+        layer0 = Signal(name="layer_is_0", init=1)
+        g_zero = Signal(name="group_is_0", init=1)
+        f_zero = Signal(name="fold_is_0", init=1)
+        bg_zero = Signal(name="b_group_is_0", init=1)
 
         # descriptor of the layer A goes to next
         nxt_rp = desc_mem.read_port(domain="comb")
@@ -339,9 +344,9 @@ class NmcArray(wiring.Component):
         raw_full = Signal(name="raw_full")
         wb_par_n = [Signal(name=f"wb_parity_next{c}") for c in range(2)]
         wb_count_n = [Signal(group_bits, name=f"wb_groups_next{c}") for c in range(2)]
-        first_step = (g == 0) & (f == 0)
+        first_step = g_zero & f_zero
         out_ok = ~(cur_last & first_step & Mux(actx, out_full[1], out_full[0]))
-        data_ok = Mux(layer == 0, in_ok, (g != 0) | raw_ok)
+        data_ok = Mux(layer0, in_ok, ~g_zero | raw_ok)
         weights_ok = Const(1)
         if vn:
             # the next step's K bus words are fetched one per cycle; it issues with the last
@@ -350,13 +355,13 @@ class NmcArray(wiring.Component):
         active = Signal(name="active")
         m.d.comb += active.eq(loaded & (n_layers != 0))
         a_ok = active & data_ok & out_ok & weights_ok
-        a_calm = Mux((layer != 0) & (g == 0), raw_full, 1)  # A's group would not wait
+        a_calm = Mux(~layer0 & g_zero, raw_full, 1)  # A's group would not wait
         b_avail = Signal(name="b_available")
         # b_ready is beats[B] > 0 here: B is at a group boundary (b_f = 0) whenever this is read
-        m.d.comb += b_avail.eq(active & (layer != 0) & ~b_done & b_ready if interleave else 0)
+        m.d.comb += b_avail.eq(active & ~layer0 & ~b_done & b_ready if interleave else 0)
         pick_a = Signal(name="issue_a")
         pick_b = Signal(name="issue_b")
-        boundary = ~b_own & (f == 0)
+        boundary = ~b_own & f_zero
         m.d.comb += [
             pick_b.eq(Mux(b_own, b_ready, boundary & ~(a_ok & a_calm) & b_avail)),
             pick_a.eq(~b_own & a_ok & ~(boundary & ~a_calm & b_avail)),
@@ -365,7 +370,7 @@ class NmcArray(wiring.Component):
         m.d.comb += issue.eq(pick_a | pick_b)
         stall_in = Signal(name="stall_input")
         stall_out = Signal(name="stall_output")
-        m.d.comb += [stall_in.eq(~issue & active & Mux(b_own, 1, (layer == 0) & ~in_ok & (abeats != 0))),
+        m.d.comb += [stall_in.eq(~issue & active & Mux(b_own, 1, layer0 & ~in_ok & (abeats != 0))),
                      stall_out.eq(~issue & ~b_own & active & data_ok & ~out_ok)]
 
         def load_cur():
@@ -396,7 +401,7 @@ class NmcArray(wiring.Component):
                         m.d.sync += reset_b() + [actx.eq(~actx), wr_buf.eq(0)]
                         with m.If(b_done):
                             m.d.sync += [prev_out.eq(d0["out_features"]), prev_G.eq(g0), wr_buf.eq(1)]
-                        with m.Elif(b_g != 0):
+                        with m.Elif(~bg_zero):
                             m.d.sync += [g.eq(b_g), bank_addr.eq(b_bank), rq_addr.eq(b_rq)]
             with m.Else():
                 m.d.sync += [f.eq(f + 1), fold_end.eq(fold_end + S)]
@@ -411,10 +416,10 @@ class NmcArray(wiring.Component):
         for c in range(2):
             a_here, b_here = actx == c, actx != c
             m.d.comb += [
-                in_release[c].eq(pick_a & a_here & (layer == 0) & last_fold & last_group
+                in_release[c].eq(pick_a & a_here & layer0 & last_fold & last_group
                               | pick_b & b_here & b_last_fold & (b_g == g0 - 1)),
-                track_reset[c].eq(pick_a & a_here & (layer == 0) & first_step
-                                  | pick_b & b_here & (b_g == 0) & (b_f == 0)),
+                track_reset[c].eq(pick_a & a_here & layer0 & first_step
+                                  | pick_b & b_here & bg_zero & (b_f == 0)),
             ]
         m.d.sync += [track_reset_r[c].eq(track_reset[c]) for c in range(2)]
 
@@ -468,6 +473,27 @@ class NmcArray(wiring.Component):
                          b_ready.eq(~rel_b & Mux(b_last_fold, beats_b != 0, beats_b > b_f + 1))] + stay
         with m.Else():
             m.d.sync += [in_ok.eq(~rel_a & (beats_a > f)), b_ready.eq(~rel_b & (beats_b > b_f))] + stay
+
+        # ---- zero flags: layer == 0, g == 0, f == 0, b_g == 0 and b_done, next-state ----
+        g0_next = (d0["out_features"] + (P - 1)) >> _log2(P)  # what g0 holds next cycle
+        b_reset = ~loaded | pick_a & handover  # reset_b()
+        b_advance = loaded & ~pick_a & pick_b & b_last_fold
+        with m.If(b_reset):
+            m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0)]
+        with m.Elif(b_advance):
+            m.d.sync += [bg_zero.eq(0), b_done.eq(b_g + 1 == g0_next)]
+        with m.Else():
+            m.d.sync += b_done.eq(b_g == g0_next)
+        with m.If(~loaded):
+            m.d.sync += [layer0.eq(1), g_zero.eq(1), f_zero.eq(1)]
+        with m.Elif(pick_a):
+            m.d.sync += f_zero.eq(last_fold)
+            with m.If(last_fold & last_group):  # load_cur(): layer = next_layer, g = 0
+                m.d.sync += [layer0.eq(cur_last & ~b_done), g_zero.eq(1)]
+                with m.If(cur_last & ~b_done & ~bg_zero):  # the next vector continues at b_g
+                    m.d.sync += g_zero.eq(0)
+            with m.Elif(last_fold):
+                m.d.sync += g_zero.eq(0)
         # any program write may change the current descriptor or (vonneumann) the
         # prefetched weights: start over from layer 0; clearing counters changes neither
         with m.If(ld_fire & ~(clear)):
@@ -499,13 +525,13 @@ class NmcArray(wiring.Component):
         s_last = Mux(pick_b, b_last_fold, last_fold)
         rd_f = Mux(pick_b, b_f, f)
         st = {
-            "addr": Mux(pick_b, b_bank, bank_addr), "first": Mux(pick_b, b_f == 0, f == 0),
+            "addr": Mux(pick_b, b_bank, bank_addr), "first": Mux(pick_b, b_f == 0, f_zero),
             "last": s_last, "rq": Mux(pick_b, b_rq, rq_addr),
             "relu": Mux(pick_b, d0["relu"], cur_relu), "requantize": Mux(pick_b, d0["requantize"], cur_req),
             # both candidates' addresses are computed beside the decision, not after it
             "in_addr": Mux(pick_b, (b_f >> _log2(R)) + Mux(actx, 0, AW), (f >> _log2(R)) + Mux(actx, AW, 0)),
             "act_addr": (f >> _log2(R)) + Mux(actx, 2 * AW, 0) + Mux(wr_buf, 0, AW),  # A only
-            "from_input": pick_b | (layer == 0), "blk": rd_f[:_log2(R)] if R > 1 else Const(0),
+            "from_input": pick_b | layer0, "blk": rd_f[:_log2(R)] if R > 1 else Const(0),
             "group": Mux(pick_b, b_g, g), "par": Mux(pick_b, 0, wr_buf), "ctx": actx ^ pick_b,
             "out": pick_a & cur_last,
         }
