@@ -7,40 +7,351 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire [1:0] \$1047 ;
+  wire \$1048 ;
+  wire [1:0] \$1049 ;
   wire \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire [9:0] \$1055 ;
+  wire \$1056 ;
+  wire [9:0] \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
+  wire [1:0] \$1060 ;
+  wire \$1061 ;
+  wire [1:0] \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire [8:0] \$1066 ;
+  wire \$1067 ;
+  wire [8:0] \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire [1:0] \$1073 ;
+  wire \$1074 ;
+  wire [1:0] \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
   wire \$108 ;
+  wire \$1080 ;
+  wire [9:0] \$1081 ;
+  wire \$1082 ;
+  wire [9:0] \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire [1:0] \$1086 ;
+  wire \$1087 ;
+  wire [1:0] \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire [8:0] \$1092 ;
+  wire \$1093 ;
+  wire [8:0] \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire \$113 ;
+  wire [8:0] \$1130 ;
+  wire \$1131 ;
+  wire [8:0] \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire \$114 ;
+  wire \$1140 ;
+  wire [8:0] \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire [8:0] \$1144 ;
+  wire [8:0] \$1145 ;
+  wire \$1146 ;
+  wire [8:0] \$1147 ;
+  wire [8:0] \$1148 ;
+  wire [8:0] \$1149 ;
   wire \$115 ;
+  wire \$1150 ;
+  wire [8:0] \$1151 ;
+  wire [8:0] \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire [9:0] \$1157 ;
+  wire \$1158 ;
+  wire [8:0] \$1159 ;
   wire [8:0] \$116 ;
+  wire \$1160 ;
+  wire [8:0] \$1161 ;
+  wire \$1162 ;
+  wire [9:0] \$1163 ;
+  wire [9:0] \$1164 ;
+  wire [8:0] \$1165 ;
+  wire \$1166 ;
+  wire [8:0] \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
+  wire [8:0] \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire [8:0] \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire [8:0] \$1187 ;
+  wire [8:0] \$1188 ;
+  wire \$1189 ;
   wire [8:0] \$119 ;
+  wire [8:0] \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire [8:0] \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire [3:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
+  wire [4:0] \$1200 ;
+  wire [32:0] \$1201 ;
+  wire [32:0] \$1202 ;
+  wire [32:0] \$1203 ;
+  wire [3:0] \$1204 ;
+  wire [32:0] \$1205 ;
+  wire [1:0] \$1206 ;
+  wire [32:0] \$1207 ;
+  wire [32:0] \$1208 ;
+  wire [1:0] \$1209 ;
   wire \$121 ;
+  wire [32:0] \$1210 ;
+  wire [32:0] \$1211 ;
+  reg [2:0] \$1212 ;
+  reg [7:0] \$1213 ;
+  reg [7:0] \$1214 ;
+  reg [7:0] \$1215 ;
+  reg \$1216 ;
+  reg [7:0] \$1217 ;
+  reg \$1218 ;
+  reg \$1219 ;
   wire \$122 ;
+  reg [7:0] \$1220 ;
+  reg [7:0] \$1221 ;
+  reg [7:0] \$1222 ;
+  reg [7:0] \$1223 ;
+  reg \$1224 ;
+  reg \$1225 ;
+  reg \$1226 ;
+  reg [8:0] \$1227 ;
+  reg [7:0] \$1228 ;
+  reg [2:0] \$1229 ;
   wire \$123 ;
+  reg [7:0] \$1230 ;
+  reg [7:0] \$1231 ;
+  reg [15:0] \$1232 ;
+  reg [16:0] \$1233 ;
+  reg [7:0] \$1234 ;
+  reg [7:0] \$1235 ;
+  reg \$1236 ;
+  reg [8:0] \$1237 ;
+  reg [7:0] \$1238 ;
+  reg \$1239 ;
   wire [8:0] \$124 ;
+  reg \$1240 ;
+  reg [7:0] \$1241 ;
+  reg [7:0] \$1242 ;
+  reg \$1243 ;
+  reg \$1244 ;
+  reg \$1245 ;
+  reg \$1246 ;
+  reg \$1247 ;
+  reg \$1248 ;
+  reg \$1249 ;
   wire \$125 ;
+  reg \$1250 ;
+  reg \$1251 ;
+  reg \$1252 ;
+  reg \$1253 ;
+  reg \$1254 ;
+  reg \$1255 ;
+  reg \$1256 ;
+  reg \$1257 ;
+  reg \$1258 ;
+  reg \$1259 ;
   wire \$126 ;
+  reg \$1260 ;
+  reg [7:0] \$1261 ;
+  reg [8:0] \$1262 ;
+  reg \$1263 ;
+  reg [7:0] \$1264 ;
+  reg [8:0] \$1265 ;
+  reg \$1266 ;
+  reg \$1267 ;
+  reg \$1268 ;
+  reg \$1269 ;
   wire [8:0] \$127 ;
+  reg \$1270 ;
+  reg \$1271 ;
+  reg [8:0] \$1272 ;
+  reg \$1273 ;
+  reg \$1274 ;
+  reg \$1275 ;
+  reg [8:0] \$1276 ;
+  reg \$1277 ;
+  reg \$1278 ;
+  reg [7:0] \$1279 ;
   wire \$128 ;
+  reg \$1280 ;
+  reg \$1281 ;
+  reg [7:0] \$1282 ;
+  reg \$1283 ;
+  reg \$1284 ;
+  reg \$1285 ;
+  reg \$1286 ;
+  reg [7:0] \$1287 ;
+  reg \$1288 ;
+  reg \$1289 ;
   wire \$129 ;
+  reg [2:0] \$1290 ;
+  reg [3:0] \$1291 ;
+  reg [31:0] \$1292 ;
+  reg [3:0] \$1293 ;
+  reg [31:0] \$1294 ;
+  reg [3:0] \$1295 ;
+  reg [31:0] \$1296 ;
+  reg [3:0] \$1297 ;
+  reg [31:0] \$1298 ;
+  reg [3:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
+  reg [31:0] \$1300 ;
+  reg [3:0] \$1301 ;
+  reg [31:0] \$1302 ;
+  reg [3:0] \$1303 ;
+  reg [31:0] \$1304 ;
+  reg [3:0] \$1305 ;
+  reg [31:0] \$1306 ;
+  wire [7:0] \$1307 ;
+  wire [23:0] \$1308 ;
+  wire [7:0] \$1309 ;
   wire \$131 ;
+  wire [23:0] \$1310 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
@@ -81,91 +392,91 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [8:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire [7:0] \$170 ;
+  wire [6:0] \$171 ;
   wire [8:0] \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [8:0] \$175 ;
+  wire [5:0] \$173 ;
+  wire [9:0] \$174 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [8:0] \$178 ;
+  wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire [7:0] \$182 ;
-  wire [6:0] \$183 ;
-  wire [8:0] \$184 ;
-  wire [5:0] \$185 ;
-  wire [9:0] \$186 ;
-  wire \$187 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [8:0] \$186 ;
+  wire [8:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
+  wire [8:0] \$191 ;
+  wire [8:0] \$192 ;
+  wire [6:0] \$193 ;
+  wire [8:0] \$194 ;
+  wire [6:0] \$195 ;
+  wire [8:0] \$196 ;
   wire \$197 ;
-  wire [8:0] \$198 ;
-  wire [8:0] \$199 ;
+  wire [7:0] \$198 ;
+  wire [7:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire [8:0] \$203 ;
-  wire [8:0] \$204 ;
-  wire [6:0] \$205 ;
-  wire [8:0] \$206 ;
-  wire [6:0] \$207 ;
-  wire [8:0] \$208 ;
-  wire \$209 ;
+  wire [3:0] \$202 ;
+  wire [4:0] \$203 ;
+  wire \$204 ;
+  wire [7:0] \$205 ;
+  wire [6:0] \$206 ;
+  wire [8:0] \$207 ;
+  wire [7:0] \$208 ;
+  wire [6:0] \$209 ;
   wire [3:0] \$21 ;
-  wire [7:0] \$210 ;
-  wire [7:0] \$211 ;
+  wire [8:0] \$210 ;
+  wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [3:0] \$214 ;
-  wire [4:0] \$215 ;
-  wire \$216 ;
-  wire [7:0] \$217 ;
-  wire [6:0] \$218 ;
-  wire [8:0] \$219 ;
+  wire \$214 ;
+  wire [53:0] \$215 ;
+  wire [8:0] \$216 ;
+  wire [8:0] \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [7:0] \$220 ;
-  wire [6:0] \$221 ;
-  wire [8:0] \$222 ;
+  wire [8:0] \$220 ;
+  wire [8:0] \$221 ;
+  wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire [53:0] \$227 ;
-  wire [8:0] \$228 ;
+  wire [8:0] \$225 ;
+  wire [8:0] \$226 ;
+  wire \$227 ;
+  wire [7:0] \$228 ;
   wire [8:0] \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire [8:0] \$232 ;
+  wire \$232 ;
   wire [8:0] \$233 ;
-  wire \$234 ;
+  wire [8:0] \$234 ;
   wire \$235 ;
-  wire \$236 ;
+  wire [8:0] \$236 ;
   wire [8:0] \$237 ;
   wire [8:0] \$238 ;
-  wire \$239 ;
+  wire [8:0] \$239 ;
   wire \$24 ;
-  wire [7:0] \$240 ;
-  wire [8:0] \$241 ;
-  wire \$242 ;
+  wire [3:0] \$240 ;
+  wire \$241 ;
+  wire [8:0] \$242 ;
   wire \$243 ;
-  wire \$244 ;
+  wire [8:0] \$244 ;
   wire [8:0] \$245 ;
   wire [8:0] \$246 ;
   wire \$247 ;
@@ -176,86 +487,86 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$251 ;
   wire [3:0] \$252 ;
   wire \$253 ;
-  wire [8:0] \$254 ;
+  wire \$254 ;
   wire \$255 ;
-  wire [8:0] \$256 ;
+  wire \$256 ;
   wire [8:0] \$257 ;
-  wire [8:0] \$258 ;
-  wire \$259 ;
+  wire [17:0] \$258 ;
+  wire [8:0] \$259 ;
   wire [7:0] \$26 ;
-  wire [8:0] \$260 ;
+  wire \$260 ;
   wire [8:0] \$261 ;
-  wire [8:0] \$262 ;
-  wire [8:0] \$263 ;
-  wire [3:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire [9:0] \$265 ;
+  wire [9:0] \$266 ;
+  wire [8:0] \$267 ;
   wire \$268 ;
-  wire [8:0] \$269 ;
+  wire \$269 ;
   wire [5:0] \$27 ;
-  wire [16:0] \$270 ;
-  wire [8:0] \$271 ;
-  wire \$272 ;
+  wire [8:0] \$270 ;
+  wire \$271 ;
+  wire [8:0] \$272 ;
   wire [8:0] \$273 ;
-  wire \$274 ;
+  wire [8:0] \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire [9:0] \$277 ;
-  wire [9:0] \$278 ;
-  wire [8:0] \$279 ;
+  wire [8:0] \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire [8:0] \$28 ;
-  wire \$280 ;
+  wire [8:0] \$280 ;
   wire \$281 ;
   wire [8:0] \$282 ;
   wire \$283 ;
-  wire [8:0] \$284 ;
-  wire [8:0] \$285 ;
-  wire [8:0] \$286 ;
+  wire \$284 ;
+  wire [7:0] \$285 ;
+  wire \$286 ;
   wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [7:0] \$288 ;
+  wire [5:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [8:0] \$290 ;
+  wire [7:0] \$291 ;
+  wire [5:0] \$292 ;
+  wire [8:0] \$293 ;
+  wire [8:0] \$294 ;
+  wire [7:0] \$295 ;
+  wire [6:0] \$296 ;
+  wire [8:0] \$297 ;
+  wire [5:0] \$298 ;
+  wire [9:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire \$301 ;
-  wire [7:0] \$302 ;
-  wire [8:0] \$303 ;
+  wire [7:0] \$301 ;
+  wire \$302 ;
+  wire \$303 ;
   wire \$304 ;
-  wire [7:0] \$305 ;
-  wire [8:0] \$306 ;
+  wire \$305 ;
+  wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [9:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
+  wire [9:0] \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire [7:0] \$316 ;
+  wire [9:0] \$314 ;
+  wire [9:0] \$315 ;
+  wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire [8:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [8:0] \$321 ;
+  wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire [8:0] \$325 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
@@ -273,76 +584,76 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire [7:0] \$341 ;
-  wire [8:0] \$342 ;
+  wire \$341 ;
+  wire \$342 ;
   wire \$343 ;
-  wire [7:0] \$344 ;
-  wire [8:0] \$345 ;
+  wire \$344 ;
+  wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
+  wire [1:0] \$347 ;
   wire \$348 ;
-  wire \$349 ;
+  wire [1:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire [7:0] \$355 ;
+  wire [9:0] \$355 ;
   wire \$356 ;
-  wire \$357 ;
+  wire [9:0] \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire \$360 ;
+  wire [1:0] \$360 ;
   wire \$361 ;
-  wire \$362 ;
+  wire [1:0] \$362 ;
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
   wire [8:0] \$366 ;
   wire \$367 ;
-  wire \$368 ;
+  wire [8:0] \$368 ;
   wire \$369 ;
   wire [7:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire \$373 ;
+  wire [1:0] \$373 ;
   wire \$374 ;
-  wire [7:0] \$375 ;
-  wire [8:0] \$376 ;
+  wire [1:0] \$375 ;
+  wire \$376 ;
   wire \$377 ;
-  wire [7:0] \$378 ;
-  wire [8:0] \$379 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire \$381 ;
+  wire [9:0] \$381 ;
   wire \$382 ;
-  wire \$383 ;
+  wire [9:0] \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire \$386 ;
+  wire [1:0] \$386 ;
   wire \$387 ;
-  wire \$388 ;
+  wire [1:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
-  wire [7:0] \$390 ;
+  wire \$390 ;
   wire \$391 ;
-  wire \$392 ;
+  wire [8:0] \$392 ;
   wire \$393 ;
-  wire \$394 ;
+  wire [8:0] \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
-  wire [7:0] \$399 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [8:0] \$400 ;
+  wire \$400 ;
   wire \$401 ;
-  wire [7:0] \$402 ;
-  wire [8:0] \$403 ;
+  wire \$402 ;
+  wire \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
@@ -353,12 +664,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire [7:0] \$413 ;
+  wire \$413 ;
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
-  wire [8:0] \$418 ;
+  wire \$418 ;
   wire \$419 ;
   wire [3:0] \$42 ;
   wire \$420 ;
@@ -370,15 +681,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
-  wire \$429 ;
+  wire [8:0] \$429 ;
   wire [3:0] \$43 ;
   wire \$430 ;
-  wire [7:0] \$431 ;
-  wire [8:0] \$432 ;
-  wire [16:0] \$433 ;
+  wire [8:0] \$431 ;
+  wire \$432 ;
+  wire \$433 ;
   wire \$434 ;
-  wire [7:0] \$435 ;
-  wire [8:0] \$436 ;
+  wire [8:0] \$435 ;
+  wire \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
@@ -389,7 +700,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [7:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
@@ -399,10 +710,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire [8:0] \$455 ;
+  wire \$455 ;
   wire \$456 ;
   wire \$457 ;
-  wire [8:0] \$458 ;
+  wire \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
@@ -412,65 +723,65 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire \$467 ;
-  wire [7:0] \$468 ;
-  wire [8:0] \$469 ;
+  wire [1:0] \$467 ;
+  wire \$468 ;
+  wire [1:0] \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire [7:0] \$471 ;
-  wire [8:0] \$472 ;
+  wire \$471 ;
+  wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  wire \$475 ;
+  wire [9:0] \$475 ;
   wire \$476 ;
-  wire \$477 ;
+  wire [9:0] \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
+  wire [1:0] \$480 ;
   wire \$481 ;
-  wire [7:0] \$482 ;
+  wire [1:0] \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
-  wire \$486 ;
+  wire [8:0] \$486 ;
   wire \$487 ;
-  wire \$488 ;
+  wire [8:0] \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
-  wire \$493 ;
+  wire [1:0] \$493 ;
   wire \$494 ;
-  wire \$495 ;
+  wire [1:0] \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
-  wire [7:0] \$499 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [8:0] \$500 ;
-  wire \$501 ;
-  wire [7:0] \$502 ;
-  wire [8:0] \$503 ;
+  wire \$500 ;
+  wire [9:0] \$501 ;
+  wire \$502 ;
+  wire [9:0] \$503 ;
   wire \$504 ;
   wire \$505 ;
-  wire \$506 ;
+  wire [1:0] \$506 ;
   wire \$507 ;
-  wire \$508 ;
+  wire [1:0] \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire \$512 ;
-  wire [7:0] \$513 ;
-  wire \$514 ;
+  wire [8:0] \$512 ;
+  wire \$513 ;
+  wire [8:0] \$514 ;
   wire \$515 ;
   wire \$516 ;
-  wire [8:0] \$517 ;
+  wire \$517 ;
   wire \$518 ;
-  wire [8:0] \$519 ;
+  wire \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
@@ -480,30 +791,30 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire [8:0] \$528 ;
+  wire \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire [8:0] \$531 ;
-  wire [8:0] \$532 ;
+  wire \$531 ;
+  wire \$532 ;
   wire \$533 ;
-  wire [8:0] \$534 ;
-  wire [8:0] \$535 ;
-  wire [8:0] \$536 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
   wire \$537 ;
-  wire [8:0] \$538 ;
-  wire [8:0] \$539 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
-  wire [8:0] \$542 ;
+  wire \$542 ;
   wire \$543 ;
-  wire [8:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
-  wire [8:0] \$546 ;
+  wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire [8:0] \$549 ;
+  wire \$549 ;
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
@@ -514,225 +825,509 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire [8:0] \$559 ;
+  wire \$559 ;
   wire \$56 ;
   wire \$560 ;
   wire \$561 ;
-  wire [8:0] \$562 ;
+  wire \$562 ;
   wire \$563 ;
-  wire [8:0] \$564 ;
+  wire \$564 ;
   wire \$565 ;
   wire \$566 ;
-  wire [7:0] \$567 ;
+  wire \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
-  wire [7:0] \$570 ;
-  wire [5:0] \$571 ;
-  wire [8:0] \$572 ;
-  wire [7:0] \$573 ;
-  wire [5:0] \$574 ;
-  wire [8:0] \$575 ;
-  wire [8:0] \$576 ;
-  wire [7:0] \$577 ;
-  wire [6:0] \$578 ;
-  wire [8:0] \$579 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire [8:0] \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire \$58 ;
-  wire [5:0] \$580 ;
-  wire [9:0] \$581 ;
+  wire \$580 ;
+  wire \$581 ;
   wire \$582 ;
-  wire [7:0] \$583 ;
+  wire \$583 ;
   wire \$584 ;
   wire \$585 ;
-  wire \$586 ;
+  wire [1:0] \$586 ;
   wire \$587 ;
-  wire \$588 ;
+  wire [1:0] \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
-  wire [8:0] \$592 ;
+  wire \$592 ;
   wire \$593 ;
-  wire \$594 ;
+  wire [9:0] \$594 ;
   wire \$595 ;
-  wire \$596 ;
-  wire [8:0] \$597 ;
-  wire [8:0] \$598 ;
-  wire \$599 ;
+  wire [9:0] \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire [1:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [8:0] \$600 ;
-  wire \$601 ;
+  wire \$600 ;
+  wire [1:0] \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
   wire [8:0] \$605 ;
   wire \$606 ;
-  wire \$607 ;
+  wire [8:0] \$607 ;
   wire \$608 ;
-  wire [3:0] \$609 ;
+  wire \$609 ;
   wire \$61 ;
-  wire [4:0] \$610 ;
-  wire [32:0] \$611 ;
-  wire [32:0] \$612 ;
-  wire [32:0] \$613 ;
-  wire [3:0] \$614 ;
-  wire [32:0] \$615 ;
-  wire [1:0] \$616 ;
-  wire [32:0] \$617 ;
-  wire [32:0] \$618 ;
-  wire [1:0] \$619 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire [1:0] \$612 ;
+  wire \$613 ;
+  wire [1:0] \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
-  wire [32:0] \$620 ;
-  wire [32:0] \$621 ;
-  reg [2:0] \$622 ;
-  reg [7:0] \$623 ;
-  reg [7:0] \$624 ;
-  reg [7:0] \$625 ;
-  reg \$626 ;
-  reg [7:0] \$627 ;
-  reg \$628 ;
-  reg \$629 ;
+  wire [9:0] \$620 ;
+  wire \$621 ;
+  wire [9:0] \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire [1:0] \$625 ;
+  wire \$626 ;
+  wire [1:0] \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  reg [7:0] \$630 ;
-  reg [7:0] \$631 ;
-  reg [7:0] \$632 ;
-  reg [7:0] \$633 ;
-  reg \$634 ;
-  reg \$635 ;
-  reg \$636 ;
-  reg [8:0] \$637 ;
-  reg [7:0] \$638 ;
-  reg [2:0] \$639 ;
+  wire \$630 ;
+  wire [8:0] \$631 ;
+  wire \$632 ;
+  wire [8:0] \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
-  reg [7:0] \$640 ;
-  reg [7:0] \$641 ;
-  reg [15:0] \$642 ;
-  reg [7:0] \$643 ;
-  reg [7:0] \$644 ;
-  reg \$645 ;
-  reg [8:0] \$646 ;
-  reg [7:0] \$647 ;
-  reg \$648 ;
-  reg \$649 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
-  reg [7:0] \$650 ;
-  reg [7:0] \$651 ;
-  reg \$652 ;
-  reg \$653 ;
-  reg \$654 ;
-  reg \$655 ;
-  reg \$656 ;
-  reg \$657 ;
-  reg \$658 ;
-  reg \$659 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg \$662 ;
-  reg \$663 ;
-  reg \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  reg \$670 ;
-  reg \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg \$674 ;
-  reg \$675 ;
-  reg \$676 ;
-  reg \$677 ;
-  reg \$678 ;
-  reg [7:0] \$679 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire [1:0] \$675 ;
+  wire \$676 ;
+  wire [1:0] \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
-  reg \$680 ;
-  reg [7:0] \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg [7:0] \$684 ;
-  reg \$685 ;
-  reg \$686 ;
-  reg [7:0] \$687 ;
-  reg \$688 ;
-  reg \$689 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire [9:0] \$683 ;
+  wire \$684 ;
+  wire [9:0] \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire [1:0] \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  reg \$690 ;
-  reg \$691 ;
-  reg [7:0] \$692 ;
-  reg \$693 ;
-  reg \$694 ;
-  reg [2:0] \$695 ;
-  reg [3:0] \$696 ;
-  reg [31:0] \$697 ;
-  reg [3:0] \$698 ;
-  reg [31:0] \$699 ;
+  wire [1:0] \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire [8:0] \$694 ;
+  wire \$695 ;
+  wire [8:0] \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [3:0] \$700 ;
-  reg [31:0] \$701 ;
-  reg [3:0] \$702 ;
-  reg [31:0] \$703 ;
-  reg [3:0] \$704 ;
-  reg [31:0] \$705 ;
-  reg [3:0] \$706 ;
-  reg [31:0] \$707 ;
-  reg [3:0] \$708 ;
-  reg [31:0] \$709 ;
+  wire \$700 ;
+  wire [1:0] \$701 ;
+  wire \$702 ;
+  wire [1:0] \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire [9:0] \$709 ;
   wire \$71 ;
-  reg [3:0] \$710 ;
-  reg [31:0] \$711 ;
-  wire [7:0] \$712 ;
-  wire [23:0] \$713 ;
-  wire [7:0] \$714 ;
-  wire [23:0] \$715 ;
+  wire \$710 ;
+  wire [9:0] \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire [1:0] \$714 ;
+  wire \$715 ;
+  wire [1:0] \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
+  wire [8:0] \$720 ;
+  wire \$721 ;
+  wire [8:0] \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire [1:0] \$795 ;
+  wire \$796 ;
+  wire [1:0] \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire [9:0] \$803 ;
+  wire \$804 ;
+  wire [9:0] \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire [1:0] \$808 ;
+  wire \$809 ;
   wire \$81 ;
+  wire [1:0] \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire [8:0] \$814 ;
+  wire \$815 ;
+  wire [8:0] \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
+  wire \$820 ;
+  wire [1:0] \$821 ;
+  wire \$822 ;
+  wire [1:0] \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire [9:0] \$829 ;
   wire \$83 ;
+  wire \$830 ;
+  wire [9:0] \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire [1:0] \$834 ;
+  wire \$835 ;
+  wire [1:0] \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
+  wire [8:0] \$840 ;
+  wire \$841 ;
+  wire [8:0] \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire [8:0] \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire [1:0] \$927 ;
+  wire \$928 ;
+  wire [1:0] \$929 ;
   wire \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire [9:0] \$935 ;
+  wire \$936 ;
+  wire [9:0] \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire \$94 ;
+  wire [1:0] \$940 ;
+  wire \$941 ;
+  wire [1:0] \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire [8:0] \$946 ;
+  wire \$947 ;
+  wire [8:0] \$948 ;
+  wire \$949 ;
   wire [7:0] \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire [1:0] \$953 ;
+  wire \$954 ;
+  wire [1:0] \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire \$96 ;
+  wire \$960 ;
+  wire [9:0] \$961 ;
+  wire \$962 ;
+  wire [9:0] \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire [1:0] \$966 ;
+  wire \$967 ;
+  wire [1:0] \$968 ;
+  wire \$969 ;
   wire \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire [8:0] \$972 ;
+  wire \$973 ;
+  wire [8:0] \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire [6:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$146 ;
+  wire [6:0] \$signature__addr$144 ;
+  wire [6:0] \$signature__addr$156 ;
   wire [6:0] \$signature__addr$158 ;
-  wire [6:0] \$signature__addr$160 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$147 ;
-  wire [31:0] \$signature__data$272 ;
-  wire [31:0] \$signature__data$273 ;
+  wire [31:0] \$signature__data$145 ;
+  wire [31:0] \$signature__data$275 ;
+  wire [31:0] \$signature__data$276 ;
   wire \$signature__en ;
-  wire \$signature__en$145 ;
+  wire \$signature__en$143 ;
+  wire \$signature__en$157 ;
   wire \$signature__en$159 ;
-  wire \$signature__en$161 ;
   wire [31:0] act;
-  wire [31:0] \act$119 ;
+  wire [31:0] \act$117 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -747,6 +1342,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] b_bank_addr = 9'h000;
   reg b_done = 1'h1;
   reg [7:0] b_fold = 8'h00;
+  reg [8:0] b_fold_plus1 = 9'h001;
   reg [7:0] b_group = 8'h00;
   reg b_group_is_0 = 1'h1;
   reg b_in_group = 1'h0;
@@ -759,8 +1355,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \bank_wdata$26 ;
   wire bank_we;
   wire \bank_we$24 ;
-  wire [8:0] beats_a_next;
-  wire [8:0] beats_b_next;
   output busy;
   wire busy;
   wire busy_r;
@@ -808,7 +1402,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire finished;
   reg [7:0] fold = 8'h00;
   reg [15:0] fold_end = 16'h0000;
+  reg [16:0] fold_end_next = 17'h00000;
   reg fold_is_0 = 1'h1;
+  reg [8:0] fold_plus1 = 9'h001;
   reg [7:0] group = 8'h00;
   reg group_is_0 = 1'h1;
   input [31:0] i_stream__payload;
@@ -896,7 +1492,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$130 ;
+  wire [31:0] \result$128 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -915,46 +1511,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$102 ;
+  wire [8:0] \step_addr$100 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$90 ;
+  wire [8:0] \step_addr$88 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$103 ;
+  wire \step_first$101 ;
   (* init = 1'h0 *)
-  wire \step_first$92 ;
+  wire \step_first$90 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$104 ;
+  wire \step_last$102 ;
   (* init = 1'h0 *)
-  wire \step_last$94 ;
+  wire \step_last$92 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$106 ;
+  wire \step_relu$104 ;
   (* init = 1'h0 *)
-  wire \step_relu$98 ;
+  wire \step_relu$96 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$100 ;
+  wire \step_requantize$105 ;
   (* init = 1'h0 *)
-  wire \step_requantize$107 ;
+  wire \step_requantize$98 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$105 ;
+  wire [7:0] \step_rq$103 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$96 ;
+  wire [7:0] \step_rq$94 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$101 ;
+  wire \step_valid$86 ;
   (* init = 1'h0 *)
-  wire \step_valid$88 ;
+  wire \step_valid$99 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -994,6 +1590,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_groups1 = 8'h00;
   reg [7:0] wb_groups_next0;
   reg [7:0] wb_groups_next1;
+  reg [8:0] wb_groups_plus1_0 = 9'h001;
+  reg [8:0] wb_groups_plus1_1 = 9'h001;
   reg wb_out1 = 1'h0;
   reg wb_out10 = 1'h0;
   reg wb_out11 = 1'h0;
@@ -1171,14 +1769,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$188 )
-      actbuf[\$186 [6:0]][7:0] <= \$712 ;
-    if (\$190 )
-      actbuf[\$186 [6:0]][15:8] <= \$714 ;
-    if (\$192 )
-      actbuf[\$186 [6:0]][23:16] <= \$712 ;
-    if (\$194 )
-      actbuf[\$186 [6:0]][31:24] <= \$714 ;
+    if (\$176 )
+      actbuf[\$174 [6:0]][7:0] <= \$1307 ;
+    if (\$178 )
+      actbuf[\$174 [6:0]][15:8] <= \$1309 ;
+    if (\$180 )
+      actbuf[\$174 [6:0]][23:16] <= \$1307 ;
+    if (\$182 )
+      actbuf[\$174 [6:0]][31:24] <= \$1309 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1413,15 +2011,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$206 [6:0]] <= { \$713 , \$712  };
+      outbuf0[\$194 [6:0]] <= { \$1308 , \$1307  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _2_ <= outbuf0[\$219 [6:0]];
+      _2_ <= outbuf0[\$207 [6:0]];
     end
   end
-  assign \$signature__data$272  = _2_;
+  assign \$signature__data$275  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1555,686 +2153,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$208 [6:0]] <= { \$715 , \$714  };
+      outbuf1[\$196 [6:0]] <= { \$1310 , \$1309  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _3_ <= outbuf1[\$222 [6:0]];
+      _3_ <= outbuf1[\$210 [6:0]];
     end
   end
-  assign \$signature__data$273  = _3_;
-  assign \$253  = \$43 [2:0] == \$252 ;
-  assign \$254  = cur_folds - 1'h1;
-  assign \$255  = fold == \$254 ;
-  assign \$256  = group + 1'h1;
-  assign \$257  = rq_addr + 1'h1;
-  assign \$258  = cur_groups - 1'h1;
-  assign \$259  = group == \$258 ;
-  assign \$260  = nxt_rp__data[7:0] + 2'h3;
-  assign \$262  = nxt_rp__data[15:8] + 1'h1;
-  assign \$264  = n_layers - 1'h1;
-  assign \$265  = \$43 [2:0] == \$264 ;
-  assign \$266  = ~ wr_buf;
-  assign \$267  = ~ ctx;
-  assign \$268  = ~ b_group_is_0;
-  assign \$269  = fold + 1'h1;
-  assign \$270  = fold_end + 3'h4;
-  assign \$271  = cur_folds - 1'h1;
-  assign \$272  = fold == \$271 ;
-  assign \$273  = cur_groups - 1'h1;
-  assign \$274  = group == \$273 ;
-  assign \$275  = \$272  & \$274 ;
-  assign \$276  = ~ \$275 ;
-  assign \$277  = bank_addr + 1'h1;
-  assign \$278  = b_bank_addr + 1'h1;
-  assign \$279  = in_folds - 1'h1;
-  assign \$280  = b_fold == \$279 ;
-  assign \$281  = ~ \$280 ;
-  assign \$282  = in_folds - 1'h1;
-  assign \$283  = b_fold == \$282 ;
-  assign \$284  = b_group + 1'h1;
-  assign \$285  = b_rq_addr + 1'h1;
-  assign \$286  = b_fold + 1'h1;
-  assign \$287  = ~ loaded;
-  assign \$288  = ctx ? in_release1 : in_release0;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = | beats_a_next;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = ctx ? in_release0 : in_release1;
-  assign \$293  = ~ \$292 ;
-  assign \$294  = | beats_b_next;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$297  = ~ layer[0];
-  assign \$298  = \$296  == \$297 ;
-  assign \$299  = ctx ? track_reset1 : track_reset0;
-  assign \$300  = ~ \$299 ;
-  assign \$301  = \$298  & \$300 ;
-  assign \$302  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$304  = \$303  >= fold_end;
-  assign \$305  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$307  = \$306  >= prev_out;
-  assign \$308  = \$304  | \$307 ;
-  assign \$309  = \$301  & \$308 ;
-  assign \$310  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$311  = ~ layer[0];
-  assign \$312  = \$310  == \$311 ;
-  assign \$313  = ctx ? track_reset1 : track_reset0;
-  assign \$314  = ~ \$313 ;
-  assign \$315  = \$312  & \$314 ;
-  assign \$316  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$317  = \$316  == prev_groups;
-  assign \$318  = \$315  & \$317 ;
-  assign \$319  = cur_folds - 1'h1;
-  assign \$320  = fold == \$319 ;
-  assign \$321  = cur_groups - 1'h1;
-  assign \$322  = group == \$321 ;
-  assign \$323  = \$320  & \$322 ;
-  assign \$324  = \$323  & cur_is_last;
-  assign \$325  = cur_folds - 1'h1;
-  assign \$326  = fold == \$325 ;
-  assign \$327  = ctx ? in_release0 : in_release1;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = | beats_b_next;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = ctx ? in_release1 : in_release0;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = | beats_a_next;
-  assign \$334  = \$332  & \$333 ;
-  assign \$335  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$337  = ~ \$335 ;
-  assign \$338  = ctx ? track_reset0 : track_reset1;
-  assign \$339  = ~ \$338 ;
-  assign \$340  = \$337  & \$339 ;
-  assign \$341  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$343  = \$342  >= 3'h4;
-  assign \$344  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$346  = \$345  >= d0_rp__data[15:8];
-  assign \$347  = \$343  | \$346 ;
-  assign \$348  = \$340  & \$347 ;
-  assign \$349  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$351  = ~ \$349 ;
-  assign \$352  = ctx ? track_reset0 : track_reset1;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = \$351  & \$353 ;
-  assign \$355  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$356  = \$355  == in_groups;
-  assign \$357  = \$354  & \$356 ;
-  assign \$358  = ctx ? in_release1 : in_release0;
-  assign \$359  = ~ \$358 ;
-  assign \$360  = | beats_a_next;
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = ctx ? in_release0 : in_release1;
-  assign \$363  = ~ \$362 ;
-  assign \$364  = beats_b_next > b_fold;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = cur_groups - 1'h1;
-  assign \$367  = group == \$366 ;
-  assign \$368  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$369  = ~ layer[0];
-  assign \$371  = \$368  == \$370 ;
-  assign \$372  = ctx ? track_reset1 : track_reset0;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = \$371  & \$373 ;
-  assign \$375  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$377  = \$376  >= 3'h4;
-  assign \$378  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$380  = \$379  >= cur_out;
-  assign \$381  = \$377  | \$380 ;
-  assign \$382  = \$374  & \$381 ;
-  assign \$383  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$384  = ~ layer[0];
-  assign \$386  = \$383  == \$385 ;
-  assign \$387  = ctx ? track_reset1 : track_reset0;
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \$386  & \$388 ;
-  assign \$390  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$391  = \$390  == cur_groups;
-  assign \$392  = \$389  & \$391 ;
-  assign \$393  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$394  = ~ layer[0];
-  assign \$395  = \$393  == \$394 ;
-  assign \$396  = ctx ? track_reset1 : track_reset0;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = \$395  & \$397 ;
-  assign \$399  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$401  = \$400  >= fold_end;
-  assign \$402  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$404  = \$403  >= prev_out;
-  assign \$405  = \$401  | \$404 ;
-  assign \$406  = \$398  & \$405 ;
-  assign \$407  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$408  = ~ layer[0];
-  assign \$409  = \$407  == \$408 ;
-  assign \$410  = ctx ? track_reset1 : track_reset0;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = \$409  & \$411 ;
-  assign \$413  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$414  = \$413  == prev_groups;
-  assign \$415  = \$412  & \$414 ;
-  assign \$416  = ctx ? in_release1 : in_release0;
-  assign \$417  = ~ \$416 ;
-  assign \$418  = fold + 1'h1;
-  assign \$419  = beats_a_next > \$418 ;
-  assign \$420  = \$417  & \$419 ;
-  assign \$421  = ctx ? in_release0 : in_release1;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = beats_b_next > b_fold;
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$426  = ~ layer[0];
-  assign \$427  = \$425  == \$426 ;
-  assign \$428  = ctx ? track_reset1 : track_reset0;
-  assign \$429  = ~ \$428 ;
-  assign \$430  = \$427  & \$429 ;
-  assign \$431  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$433  = fold_end + 3'h4;
-  assign \$434  = \$432  >= \$433 ;
-  assign \$435  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$437  = \$436  >= prev_out;
-  assign \$438  = \$434  | \$437 ;
-  assign \$439  = \$430  & \$438 ;
-  assign \$440  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$441  = ~ layer[0];
-  assign \$442  = \$440  == \$441 ;
-  assign \$443  = ctx ? track_reset1 : track_reset0;
-  assign \$444  = ~ \$443 ;
-  assign \$445  = \$442  & \$444 ;
-  assign \$446  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$447  = \$446  == prev_groups;
-  assign \$448  = \$445  & \$447 ;
-  assign \$449  = ctx ? in_release1 : in_release0;
-  assign \$450  = ~ \$449 ;
-  assign \$451  = beats_a_next > fold;
-  assign \$452  = \$450  & \$451 ;
-  assign \$453  = ctx ? in_release0 : in_release1;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = in_folds - 1'h1;
-  assign \$456  = b_fold == \$455 ;
-  assign \$457  = | beats_b_next;
-  assign \$458  = b_fold + 1'h1;
-  assign \$459  = beats_b_next > \$458 ;
-  assign \$460  = \$456  ? \$457  : \$459 ;
-  assign \$461  = \$454  & \$460 ;
-  assign \$462  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$463  = ~ layer[0];
-  assign \$464  = \$462  == \$463 ;
-  assign \$465  = ctx ? track_reset1 : track_reset0;
-  assign \$466  = ~ \$465 ;
-  assign \$467  = \$464  & \$466 ;
-  assign \$468  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$470  = \$469  >= fold_end;
-  assign \$471  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$473  = \$472  >= prev_out;
-  assign \$474  = \$470  | \$473 ;
-  assign \$475  = \$467  & \$474 ;
-  assign \$476  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$477  = ~ layer[0];
-  assign \$478  = \$476  == \$477 ;
-  assign \$479  = ctx ? track_reset1 : track_reset0;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = \$478  & \$480 ;
-  assign \$482  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$483  = \$482  == prev_groups;
-  assign \$484  = \$481  & \$483 ;
-  assign \$485  = ctx ? in_release1 : in_release0;
-  assign \$486  = ~ \$485 ;
-  assign \$487  = beats_a_next > fold;
-  assign \$488  = \$486  & \$487 ;
-  assign \$489  = ctx ? in_release0 : in_release1;
-  assign \$490  = ~ \$489 ;
-  assign \$491  = beats_b_next > b_fold;
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$494  = ~ layer[0];
-  assign \$495  = \$493  == \$494 ;
-  assign \$496  = ctx ? track_reset1 : track_reset0;
-  assign \$497  = ~ \$496 ;
-  assign \$498  = \$495  & \$497 ;
-  assign \$499  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$501  = \$500  >= fold_end;
-  assign \$502  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$504  = \$503  >= prev_out;
-  assign \$505  = \$501  | \$504 ;
-  assign \$506  = \$498  & \$505 ;
-  assign \$507  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$508  = ~ layer[0];
-  assign \$509  = \$507  == \$508 ;
-  assign \$510  = ctx ? track_reset1 : track_reset0;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$509  & \$511 ;
-  assign \$513  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$514  = \$513  == prev_groups;
-  assign \$515  = \$512  & \$514 ;
-  assign \$516  = ~ loaded;
-  assign \$517  = cur_folds - 1'h1;
-  assign \$518  = fold == \$517 ;
-  assign \$519  = cur_groups - 1'h1;
-  assign \$520  = group == \$519 ;
-  assign \$521  = \$518  & \$520 ;
-  assign \$522  = \$521  & cur_is_last;
-  assign \$523  = issue_a & \$522 ;
-  assign \$524  = \$516  | \$523 ;
-  assign \$525  = ~ issue_a;
-  assign \$526  = loaded & \$525 ;
-  assign \$527  = \$526  & issue_b;
-  assign \$528  = in_folds - 1'h1;
-  assign \$529  = b_fold == \$528 ;
-  assign \$530  = \$527  & \$529 ;
-  assign \$531  = d0_rp__data[15:8] + 1'h1;
-  assign \$533  = ! \$532 ;
-  assign \$534  = b_group + 1'h1;
-  assign \$535  = d0_rp__data[15:8] + 1'h1;
-  assign \$537  = \$534  == \$536 ;
-  assign \$538  = d0_rp__data[15:8] + 1'h1;
-  assign \$540  = b_group == \$539 ;
-  assign \$541  = ~ loaded;
-  assign \$542  = cur_folds - 1'h1;
-  assign \$543  = fold == \$542 ;
-  assign \$544  = cur_folds - 1'h1;
-  assign \$545  = fold == \$544 ;
-  assign \$546  = cur_groups - 1'h1;
-  assign \$547  = group == \$546 ;
-  assign \$548  = \$545  & \$547 ;
-  assign \$549  = cur_folds - 1'h1;
-  assign \$550  = fold == \$549 ;
-  assign \$551  = ~ b_done;
-  assign \$552  = cur_is_last & \$551 ;
-  assign \$553  = ~ b_done;
-  assign \$554  = cur_is_last & \$553 ;
-  assign \$555  = ~ b_group_is_0;
-  assign \$556  = \$554  & \$555 ;
-  assign \$557  = ~ clear_counters;
-  assign \$558  = ld_fire & \$557 ;
-  assign \$559  = issue_b ? b_bank_addr : bank_addr;
-  assign \$560  = ! b_fold;
-  assign \$561  = issue_b ? \$560  : fold_is_0;
-  assign \$562  = in_folds - 1'h1;
-  assign \$563  = b_fold == \$562 ;
-  assign \$564  = cur_folds - 1'h1;
-  assign \$565  = fold == \$564 ;
-  assign \$566  = issue_b ? \$563  : \$565 ;
-  assign \$567  = issue_b ? b_rq_addr : rq_addr;
-  assign \$568  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$569  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$571  = ctx ? 6'h00 : 6'h20;
-  assign \$572  = \$570  + \$571 ;
-  assign \$574  = ctx ? 6'h20 : 6'h00;
-  assign \$575  = \$573  + \$574 ;
-  assign \$576  = issue_b ? \$572  : \$575 ;
-  assign \$578  = ctx ? 7'h40 : 7'h00;
-  assign \$579  = \$577  + \$578 ;
-  assign \$580  = wr_buf ? 6'h00 : 6'h20;
-  assign \$581  = \$579  + \$580 ;
-  assign \$582  = issue_b | layer_is_0;
-  assign \$583  = issue_b ? b_group : group;
-  assign \$584  = issue_b ? 1'h0 : wr_buf;
-  assign \$585  = ctx ^ issue_b;
-  assign \$586  = issue_a & cur_is_last;
-  assign \$587  = step_valid & step_last;
-  assign \$588  = ! ctx;
-  assign \$589  = claim_out & \$588 ;
-  assign \$590  = ! wb_ctx13;
-  assign \$591  = out_write & \$590 ;
-  assign \$592  = out_groups0 + 1'h1;
-  assign \$594  = claim_out & \$593 ;
-  assign \$596  = out_write & \$595 ;
-  assign \$597  = out_groups1 + 1'h1;
-  assign \$598  = out_n - 1'h1;
-  assign \$599  = drain_elem == \$598 ;
-  assign \$600  = out_n - 1'h1;
-  assign \$601  = drain_elem == \$600 ;
-  assign \$602  = ~ drain_slot;
-  assign \$603  = ! drain_slot;
-  assign \$605  = drain_elem + 1'h1;
-  assign \$606  = ~ release_slot;
-  assign \$607  = ! release_slot;
-  assign \$609  = in_flight + vector_start;
-  assign \$610  = \$609  - done;
-  assign \$611  = count_busy + inc_busy;
-  assign \$612  = count_stall_input + inc_stall_input;
-  assign \$613  = count_stall_output + inc_stall_output;
-  assign \$614  = issue ? 4'h8 : 4'h0;
-  assign \$615  = count_mac_ops + inc_mac_ops;
-  assign \$616  = issue ? 2'h2 : 2'h0;
-  assign \$617  = count_bank_reads + inc_bank_reads;
-  assign \$618  = count_act_reads + inc_act_reads;
-  assign \$619  = in_fire + act_write;
-  assign \$620  = count_act_writes + inc_act_writes;
-  assign \$621  = count_inferences + inc_inferences;
-  always @(posedge clk)
-    n_layers <= \$622 ;
-  always @(posedge clk)
-    in_folds <= \$623 ;
-  always @(posedge clk)
-    out_n <= \$624 ;
-  always @(posedge clk)
-    in_beats0 <= \$625 ;
-  always @(posedge clk)
-    in_full0 <= \$626 ;
-  always @(posedge clk)
-    in_beats1 <= \$627 ;
-  always @(posedge clk)
-    in_full1 <= \$628 ;
-  always @(posedge clk)
-    in_wslot <= \$629 ;
-  always @(posedge clk)
-    in_groups <= \$630 ;
-  always @(posedge clk)
-    cur_folds <= \$631 ;
-  always @(posedge clk)
-    cur_groups <= \$632 ;
-  always @(posedge clk)
-    cur_out <= \$633 ;
-  always @(posedge clk)
-    cur_is_last <= \$634 ;
-  always @(posedge clk)
-    cur_relu <= \$635 ;
-  always @(posedge clk)
-    cur_requantize <= \$636 ;
-  always @(posedge clk)
-    bank_addr <= \$637 ;
-  always @(posedge clk)
-    rq_addr <= \$638 ;
-  always @(posedge clk)
-    layer <= \$639 ;
-  always @(posedge clk)
-    group <= \$640 ;
-  always @(posedge clk)
-    fold <= \$641 ;
-  always @(posedge clk)
-    fold_end <= \$642 ;
-  always @(posedge clk)
-    b_group <= \$643 ;
-  always @(posedge clk)
-    b_fold <= \$644 ;
-  always @(posedge clk)
-    b_in_group <= \$645 ;
-  always @(posedge clk)
-    b_bank_addr <= \$646 ;
-  always @(posedge clk)
-    b_rq_addr <= \$647 ;
-  always @(posedge clk)
-    loaded <= \$648 ;
-  always @(posedge clk)
-    wr_buf <= \$649 ;
-  always @(posedge clk)
-    prev_out <= \$650 ;
-  always @(posedge clk)
-    prev_groups <= \$651 ;
-  always @(posedge clk)
-    ctx <= \$652 ;
-  always @(posedge clk)
-    track_reset_r0 <= \$653 ;
-  always @(posedge clk)
-    track_reset_r1 <= \$654 ;
-  always @(posedge clk)
-    in_ok <= \$655 ;
-  always @(posedge clk)
-    b_ready <= \$656 ;
-  always @(posedge clk)
-    raw_ok <= \$657 ;
-  always @(posedge clk)
-    raw_full <= \$658 ;
-  always @(posedge clk)
-    b_group_is_0 <= \$659 ;
-  always @(posedge clk)
-    b_done <= \$660 ;
-  always @(posedge clk)
-    layer_is_0 <= \$661 ;
-  always @(posedge clk)
-    group_is_0 <= \$662 ;
-  always @(posedge clk)
-    fold_is_0 <= \$663 ;
-  always @(posedge clk)
-    step_addr <= \$559 ;
-  always @(posedge clk)
-    step_first <= \$561 ;
-  always @(posedge clk)
-    step_last <= \$566 ;
-  always @(posedge clk)
-    step_rq <= \$567 ;
-  always @(posedge clk)
-    step_relu <= \$568 ;
-  always @(posedge clk)
-    step_requantize <= \$569 ;
-  always @(posedge clk)
-    step_in_addr <= \$576 ;
-  always @(posedge clk)
-    step_act_addr <= \$581 ;
-  always @(posedge clk)
-    step_from_input <= \$582 ;
-  always @(posedge clk)
-    step_blk <= 1'h0;
-  always @(posedge clk)
-    step_group <= \$583 ;
-  always @(posedge clk)
-    step_par <= \$584 ;
-  always @(posedge clk)
-    step_ctx <= \$585 ;
-  always @(posedge clk)
-    step_out <= \$586 ;
-  always @(posedge clk)
-    step_valid <= \$664 ;
-  always @(posedge clk)
-    rd_in_data <= in_rp__data;
-  always @(posedge clk)
-    rd_act_data <= act_rp__data;
-  always @(posedge clk)
-    rd_from_input1 <= step_from_input;
-  always @(posedge clk)
-    rd_block1 <= step_blk;
-  always @(posedge clk)
-    rd_from_input2 <= rd_from_input1;
-  always @(posedge clk)
-    rd_block2 <= rd_block1;
-  always @(posedge clk)
-    wb_valid1 <= \$665 ;
-  always @(posedge clk)
-    wb_group1 <= step_group;
-  always @(posedge clk)
-    wb_par1 <= step_par;
-  always @(posedge clk)
-    wb_ctx1 <= step_ctx;
-  always @(posedge clk)
-    wb_out1 <= step_out;
-  always @(posedge clk)
-    wb_valid2 <= \$666 ;
-  always @(posedge clk)
-    wb_group2 <= wb_group1;
-  always @(posedge clk)
-    wb_par2 <= wb_par1;
-  always @(posedge clk)
-    wb_ctx2 <= wb_ctx1;
-  always @(posedge clk)
-    wb_out2 <= wb_out1;
-  always @(posedge clk)
-    wb_valid3 <= \$667 ;
-  always @(posedge clk)
-    wb_group3 <= wb_group2;
-  always @(posedge clk)
-    wb_par3 <= wb_par2;
-  always @(posedge clk)
-    wb_ctx3 <= wb_ctx2;
-  always @(posedge clk)
-    wb_out3 <= wb_out2;
-  always @(posedge clk)
-    wb_valid4 <= \$668 ;
-  always @(posedge clk)
-    wb_group4 <= wb_group3;
-  always @(posedge clk)
-    wb_par4 <= wb_par3;
-  always @(posedge clk)
-    wb_ctx4 <= wb_ctx3;
-  always @(posedge clk)
-    wb_out4 <= wb_out3;
-  always @(posedge clk)
-    wb_valid5 <= \$669 ;
-  always @(posedge clk)
-    wb_group5 <= wb_group4;
-  always @(posedge clk)
-    wb_par5 <= wb_par4;
-  always @(posedge clk)
-    wb_ctx5 <= wb_ctx4;
-  always @(posedge clk)
-    wb_out5 <= wb_out4;
-  always @(posedge clk)
-    wb_valid6 <= \$670 ;
-  always @(posedge clk)
-    wb_group6 <= wb_group5;
-  always @(posedge clk)
-    wb_par6 <= wb_par5;
-  always @(posedge clk)
-    wb_ctx6 <= wb_ctx5;
-  always @(posedge clk)
-    wb_out6 <= wb_out5;
-  always @(posedge clk)
-    wb_valid7 <= \$671 ;
-  always @(posedge clk)
-    wb_group7 <= wb_group6;
-  always @(posedge clk)
-    wb_par7 <= wb_par6;
-  always @(posedge clk)
-    wb_ctx7 <= wb_ctx6;
-  always @(posedge clk)
-    wb_out7 <= wb_out6;
-  always @(posedge clk)
-    wb_valid8 <= \$672 ;
-  always @(posedge clk)
-    wb_group8 <= wb_group7;
-  always @(posedge clk)
-    wb_par8 <= wb_par7;
-  always @(posedge clk)
-    wb_ctx8 <= wb_ctx7;
-  always @(posedge clk)
-    wb_out8 <= wb_out7;
-  always @(posedge clk)
-    wb_valid9 <= \$673 ;
-  always @(posedge clk)
-    wb_group9 <= wb_group8;
-  always @(posedge clk)
-    wb_par9 <= wb_par8;
-  always @(posedge clk)
-    wb_ctx9 <= wb_ctx8;
-  always @(posedge clk)
-    wb_out9 <= wb_out8;
-  always @(posedge clk)
-    wb_valid10 <= \$674 ;
-  always @(posedge clk)
-    wb_group10 <= wb_group9;
-  always @(posedge clk)
-    wb_par10 <= wb_par9;
-  always @(posedge clk)
-    wb_ctx10 <= wb_ctx9;
-  always @(posedge clk)
-    wb_out10 <= wb_out9;
-  always @(posedge clk)
-    wb_valid11 <= \$675 ;
-  always @(posedge clk)
-    wb_group11 <= wb_group10;
-  always @(posedge clk)
-    wb_par11 <= wb_par10;
-  always @(posedge clk)
-    wb_ctx11 <= wb_ctx10;
-  always @(posedge clk)
-    wb_out11 <= wb_out10;
-  always @(posedge clk)
-    wb_valid12 <= \$676 ;
-  always @(posedge clk)
-    wb_group12 <= wb_group11;
-  always @(posedge clk)
-    wb_par12 <= wb_par11;
-  always @(posedge clk)
-    wb_ctx12 <= wb_ctx11;
-  always @(posedge clk)
-    wb_out12 <= wb_out11;
-  always @(posedge clk)
-    wb_valid13 <= \$677 ;
-  always @(posedge clk)
-    wb_group13 <= wb_group12;
-  always @(posedge clk)
-    wb_par13 <= wb_par12;
-  always @(posedge clk)
-    wb_ctx13 <= wb_ctx12;
-  always @(posedge clk)
-    wb_out13 <= wb_out12;
-  always @(posedge clk)
-    wb_parity0 <= \$678 ;
-  always @(posedge clk)
-    wb_groups0 <= \$679 ;
-  always @(posedge clk)
-    wb_parity1 <= \$680 ;
-  always @(posedge clk)
-    wb_groups1 <= \$681 ;
-  always @(posedge clk)
-    out_full0 <= \$682 ;
-  always @(posedge clk)
-    out_pending0 <= \$683 ;
-  always @(posedge clk)
-    out_groups0 <= \$684 ;
-  always @(posedge clk)
-    out_full1 <= \$685 ;
-  always @(posedge clk)
-    out_pending1 <= \$686 ;
-  always @(posedge clk)
-    out_groups1 <= \$687 ;
-  always @(posedge clk)
-    drain_inflight <= \$688 ;
-  always @(posedge clk)
-    drain_inflight2 <= \$689 ;
-  always @(posedge clk)
-    drain_lane <= \$690 ;
-  always @(posedge clk)
-    drain_last <= \$691 ;
-  always @(posedge clk)
-    drain_elem <= \$692 ;
-  always @(posedge clk)
-    drain_slot <= \$693 ;
-  always @(posedge clk)
-    drain_lane2 <= drain_lane;
-  always @(posedge clk)
-    drain_last2 <= drain_last;
-  always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$272 ;
-  always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$273 ;
-  always @(posedge clk)
-    release_slot <= \$694 ;
-  always @(posedge clk)
-    in_flight <= \$695 ;
-  always @(posedge clk)
-    inc_busy <= \$696 ;
-  always @(posedge clk)
-    count_busy <= \$697 ;
-  always @(posedge clk)
-    inc_stall_input <= \$698 ;
-  always @(posedge clk)
-    count_stall_input <= \$699 ;
-  always @(posedge clk)
-    inc_stall_output <= \$700 ;
-  always @(posedge clk)
-    count_stall_output <= \$701 ;
-  always @(posedge clk)
-    inc_mac_ops <= \$702 ;
-  always @(posedge clk)
-    count_mac_ops <= \$703 ;
-  always @(posedge clk)
-    inc_bank_reads <= \$704 ;
-  always @(posedge clk)
-    count_bank_reads <= \$705 ;
-  always @(posedge clk)
-    inc_act_reads <= \$706 ;
-  always @(posedge clk)
-    count_act_reads <= \$707 ;
-  always @(posedge clk)
-    inc_act_writes <= \$708 ;
-  always @(posedge clk)
-    count_act_writes <= \$709 ;
-  always @(posedge clk)
-    inc_inferences <= \$710 ;
-  always @(posedge clk)
-    count_inferences <= \$711 ;
+  assign \$signature__data$276  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2404,93 +2331,1222 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$165  = ! b_fold;
   assign \$166  = \$164  & \$165 ;
   assign track_reset1 = \$161  | \$166 ;
-  assign \$168  = in_fire & \$167 ;
-  assign \$169  = in_beats1 + \$168 ;
-  assign \$170  = ! in_wslot;
-  assign \$171  = in_fire & \$170 ;
-  assign \$172  = in_beats0 + \$171 ;
-  assign beats_a_next = ctx ? \$169  : \$172 ;
-  assign \$173  = ! in_wslot;
-  assign \$174  = in_fire & \$173 ;
-  assign \$175  = in_beats0 + \$174 ;
-  assign \$177  = in_fire & \$176 ;
-  assign \$178  = in_beats1 + \$177 ;
-  assign beats_b_next = ctx ? \$175  : \$178 ;
-  assign \$179  = issue_a & cur_is_last;
-  assign \$180  = group_is_0 & fold_is_0;
-  assign claim_out = \$179  & \$180 ;
+  assign \$167  = issue_a & cur_is_last;
+  assign \$168  = group_is_0 & fold_is_0;
+  assign claim_out = \$167  & \$168 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$181  = ~ wb_out13;
-  assign act_write = wb_valid13 & \$181 ;
+  assign \$169  = ~ wb_out13;
+  assign act_write = wb_valid13 & \$169 ;
   assign out_write = wb_valid13 & wb_out13;
-  assign \$183  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$184  = \$182  + \$183 ;
-  assign \$185  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$186  = \$184  + \$185 ;
-  assign \$187  = ! wb_group13[0];
-  assign \$188  = act_write & \$187 ;
-  assign \$189  = ! wb_group13[0];
-  assign \$190  = act_write & \$189 ;
-  assign \$192  = act_write & \$191 ;
-  assign \$194  = act_write & \$193 ;
-  assign \$195  = ! wb_ctx13;
-  assign \$196  = act_write & \$195 ;
-  assign \$197  = wb_parity0 == wb_par13;
-  assign \$198  = wb_groups0 + 1'h1;
-  assign \$199  = \$197  ? \$198  : 9'h001;
-  assign \$201  = act_write & \$200 ;
-  assign \$202  = wb_parity1 == wb_par13;
-  assign \$203  = wb_groups1 + 1'h1;
-  assign \$204  = \$202  ? \$203  : 9'h001;
-  assign \$205  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$206  = wb_group13 + \$205 ;
-  assign \$207  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$208  = wb_group13 + \$207 ;
-  assign \$209  = drain_slot ? out_pending1 : out_pending0;
-  assign \$210  = drain_slot ? out_groups1 : out_groups0;
-  assign \$212  = \$210  > \$211 ;
-  assign \$213  = \$209  & \$212 ;
-  assign \$214  = w_level + drain_inflight;
-  assign \$215  = \$214  + drain_inflight2;
-  assign \$216  = \$215  < 3'h4;
-  assign drain_read = \$213  & \$216 ;
-  assign \$218  = drain_slot ? 7'h40 : 7'h00;
-  assign \$219  = \$217  + \$218 ;
-  assign \$221  = drain_slot ? 7'h40 : 7'h00;
-  assign \$222  = \$220  + \$221 ;
+  assign \$171  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$172  = \$170  + \$171 ;
+  assign \$173  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$174  = \$172  + \$173 ;
+  assign \$175  = ! wb_group13[0];
+  assign \$176  = act_write & \$175 ;
+  assign \$177  = ! wb_group13[0];
+  assign \$178  = act_write & \$177 ;
+  assign \$180  = act_write & \$179 ;
+  assign \$182  = act_write & \$181 ;
+  assign \$183  = ! wb_ctx13;
+  assign \$184  = act_write & \$183 ;
+  assign \$185  = wb_parity0 == wb_par13;
+  assign \$186  = wb_groups0 + 1'h1;
+  assign \$187  = \$185  ? \$186  : 9'h001;
+  assign \$189  = act_write & \$188 ;
+  assign \$190  = wb_parity1 == wb_par13;
+  assign \$191  = wb_groups1 + 1'h1;
+  assign \$192  = \$190  ? \$191  : 9'h001;
+  assign \$193  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$194  = wb_group13 + \$193 ;
+  assign \$195  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$196  = wb_group13 + \$195 ;
+  assign \$197  = drain_slot ? out_pending1 : out_pending0;
+  assign \$198  = drain_slot ? out_groups1 : out_groups0;
+  assign \$200  = \$198  > \$199 ;
+  assign \$201  = \$197  & \$200 ;
+  assign \$202  = w_level + drain_inflight;
+  assign \$203  = \$202  + drain_inflight2;
+  assign \$204  = \$203  < 3'h4;
+  assign drain_read = \$201  & \$204 ;
+  assign \$206  = drain_slot ? 7'h40 : 7'h00;
+  assign \$207  = \$205  + \$206 ;
+  assign \$209  = drain_slot ? 7'h40 : 7'h00;
+  assign \$210  = \$208  + \$209 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$223  = load__payload[31:28] == 2'h3;
-  assign \$224  = ld_fire & \$223 ;
-  assign \$225  = ! load__payload[19:0];
-  assign \$226  = load__payload[85:32] > 3'h4;
-  assign \$227  = \$226  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$228  = d0_rp__data[7:0] + 2'h3;
-  assign \$230  = ! in_wslot;
+  assign \$211  = load__payload[31:28] == 2'h3;
+  assign \$212  = ld_fire & \$211 ;
+  assign \$213  = ! load__payload[19:0];
+  assign \$214  = load__payload[85:32] > 3'h4;
+  assign \$215  = \$214  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$216  = d0_rp__data[7:0] + 2'h3;
+  assign \$218  = ! in_wslot;
+  assign \$219  = in_fire & \$218 ;
+  assign \$220  = in_beats0 + 1'h1;
+  assign \$221  = in_beats0 + 1'h1;
+  assign \$222  = \$221  == in_folds;
+  assign \$224  = in_fire & \$223 ;
+  assign \$225  = in_beats1 + 1'h1;
+  assign \$226  = in_beats1 + 1'h1;
+  assign \$227  = \$226  == in_folds;
+  assign \$228  = in_wslot ? in_beats1 : in_beats0;
+  assign \$229  = \$228  + 1'h1;
+  assign \$230  = \$229  == in_folds;
   assign \$231  = in_fire & \$230 ;
-  assign \$232  = in_beats0 + 1'h1;
-  assign \$233  = in_beats0 + 1'h1;
-  assign \$234  = \$233  == in_folds;
-  assign \$236  = in_fire & \$235 ;
-  assign \$237  = in_beats1 + 1'h1;
-  assign \$238  = in_beats1 + 1'h1;
-  assign \$239  = \$238  == in_folds;
-  assign \$240  = in_wslot ? in_beats1 : in_beats0;
-  assign \$241  = \$240  + 1'h1;
-  assign \$242  = \$241  == in_folds;
-  assign \$243  = in_fire & \$242 ;
-  assign \$244  = ~ in_wslot;
-  assign \$245  = d0_rp__data[15:8] + 1'h1;
-  assign \$247  = ~ loaded;
+  assign \$232  = ~ in_wslot;
+  assign \$233  = d0_rp__data[15:8] + 1'h1;
+  assign \$235  = ~ loaded;
+  assign \$236  = nxt_rp__data[7:0] + 2'h3;
+  assign \$238  = nxt_rp__data[15:8] + 1'h1;
+  assign \$240  = n_layers - 1'h1;
+  assign \$241  = \$43 [2:0] == \$240 ;
+  assign \$242  = cur_folds - 1'h1;
+  assign \$243  = fold == \$242 ;
+  assign \$244  = group + 1'h1;
+  assign \$245  = rq_addr + 1'h1;
+  assign \$246  = cur_groups - 1'h1;
+  assign \$247  = group == \$246 ;
   assign \$248  = nxt_rp__data[7:0] + 2'h3;
   assign \$250  = nxt_rp__data[15:8] + 1'h1;
   assign \$252  = n_layers - 1'h1;
+  assign \$253  = \$43 [2:0] == \$252 ;
+  assign \$254  = ~ wr_buf;
+  assign \$255  = ~ ctx;
+  assign \$256  = ~ b_group_is_0;
+  assign \$257  = fold + 1'h1;
+  assign \$258  = fold_end_next + 3'h4;
+  assign \$259  = cur_folds - 1'h1;
+  assign \$260  = fold == \$259 ;
+  assign \$261  = cur_groups - 1'h1;
+  assign \$262  = group == \$261 ;
+  assign \$263  = \$260  & \$262 ;
+  assign \$264  = ~ \$263 ;
+  assign \$265  = bank_addr + 1'h1;
+  assign \$266  = b_bank_addr + 1'h1;
+  assign \$267  = in_folds - 1'h1;
+  assign \$268  = b_fold == \$267 ;
+  assign \$269  = ~ \$268 ;
+  assign \$270  = in_folds - 1'h1;
+  assign \$271  = b_fold == \$270 ;
+  assign \$272  = b_group + 1'h1;
+  assign \$273  = b_rq_addr + 1'h1;
+  assign \$274  = b_fold + 1'h1;
+  assign \$275  = ~ clear_counters;
+  assign \$276  = ld_fire & \$275 ;
+  assign \$277  = issue_b ? b_bank_addr : bank_addr;
+  assign \$278  = ! b_fold;
+  assign \$279  = issue_b ? \$278  : fold_is_0;
+  assign \$280  = in_folds - 1'h1;
+  assign \$281  = b_fold == \$280 ;
+  assign \$282  = cur_folds - 1'h1;
+  assign \$283  = fold == \$282 ;
+  assign \$284  = issue_b ? \$281  : \$283 ;
+  assign \$285  = issue_b ? b_rq_addr : rq_addr;
+  assign \$286  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$287  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$289  = ctx ? 6'h00 : 6'h20;
+  assign \$290  = \$288  + \$289 ;
+  assign \$292  = ctx ? 6'h20 : 6'h00;
+  assign \$293  = \$291  + \$292 ;
+  assign \$294  = issue_b ? \$290  : \$293 ;
+  assign \$296  = ctx ? 7'h40 : 7'h00;
+  assign \$297  = \$295  + \$296 ;
+  assign \$298  = wr_buf ? 6'h00 : 6'h20;
+  assign \$299  = \$297  + \$298 ;
+  assign \$300  = issue_b | layer_is_0;
+  assign \$301  = issue_b ? b_group : group;
+  assign \$302  = issue_b ? 1'h0 : wr_buf;
+  assign \$303  = ctx ^ issue_b;
+  assign \$304  = issue_a & cur_is_last;
+  assign \$305  = step_valid & step_last;
+  assign \$306  = ! wb_ctx13;
+  assign \$307  = act_write & \$306 ;
+  assign \$308  = wb_parity0 == wb_par13;
+  assign \$309  = wb_groups_plus1_0 + 1'h1;
+  assign \$310  = \$308  ? \$309  : 10'h002;
+  assign \$312  = act_write & \$311 ;
+  assign \$313  = wb_parity1 == wb_par13;
+  assign \$314  = wb_groups_plus1_1 + 1'h1;
+  assign \$315  = \$313  ? \$314  : 10'h002;
+  assign \$316  = ~ loaded;
+  assign \$317  = ctx ? in_release1 : in_release0;
+  assign \$318  = ~ \$317 ;
+  assign \$319  = | in_beats1;
+  assign \$321  = in_fire & \$320 ;
+  assign \$322  = \$319  | \$321 ;
+  assign \$323  = | in_beats0;
+  assign \$324  = ! in_wslot;
+  assign \$325  = in_fire & \$324 ;
+  assign \$326  = \$323  | \$325 ;
+  assign \$327  = ctx ? \$322  : \$326 ;
+  assign \$328  = \$318  & \$327 ;
+  assign \$329  = ctx ? in_release0 : in_release1;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = | in_beats0;
+  assign \$332  = ! in_wslot;
+  assign \$333  = in_fire & \$332 ;
+  assign \$334  = \$331  | \$333 ;
+  assign \$335  = | in_beats1;
+  assign \$337  = in_fire & \$336 ;
+  assign \$338  = \$335  | \$337 ;
+  assign \$339  = ctx ? \$334  : \$338 ;
+  assign \$340  = \$330  & \$339 ;
+  assign \$341  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$342  = ~ layer[0];
+  assign \$343  = \$341  == \$342 ;
+  assign \$344  = ctx ? track_reset1 : track_reset0;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = \$343  & \$345 ;
+  assign \$348  = 2'h0 >= fold_end;
+  assign \$350  = 2'h0 >= prev_out;
+  assign \$351  = \$348  | \$350 ;
+  assign \$353  = act_write & \$352 ;
+  assign \$354  = wb_parity1 == wb_par13;
+  assign \$356  = \$355  >= fold_end;
+  assign \$358  = \$357  >= prev_out;
+  assign \$359  = \$356  | \$358 ;
+  assign \$361  = 2'h2 >= fold_end;
+  assign \$363  = 2'h2 >= prev_out;
+  assign \$364  = \$361  | \$363 ;
+  assign \$365  = \$354  ? \$359  : \$364 ;
+  assign \$367  = \$366  >= fold_end;
+  assign \$369  = \$368  >= prev_out;
+  assign \$370  = \$367  | \$369 ;
+  assign \$371  = \$353  ? \$365  : \$370 ;
+  assign \$372  = track_reset_r1 ? \$351  : \$371 ;
+  assign \$374  = 2'h0 >= fold_end;
+  assign \$376  = 2'h0 >= prev_out;
+  assign \$377  = \$374  | \$376 ;
+  assign \$378  = ! wb_ctx13;
+  assign \$379  = act_write & \$378 ;
+  assign \$380  = wb_parity0 == wb_par13;
+  assign \$382  = \$381  >= fold_end;
+  assign \$384  = \$383  >= prev_out;
+  assign \$385  = \$382  | \$384 ;
+  assign \$387  = 2'h2 >= fold_end;
+  assign \$389  = 2'h2 >= prev_out;
+  assign \$390  = \$387  | \$389 ;
+  assign \$391  = \$380  ? \$385  : \$390 ;
+  assign \$393  = \$392  >= fold_end;
+  assign \$395  = \$394  >= prev_out;
+  assign \$396  = \$393  | \$395 ;
+  assign \$397  = \$379  ? \$391  : \$396 ;
+  assign \$398  = track_reset_r0 ? \$377  : \$397 ;
+  assign \$399  = ctx ? \$372  : \$398 ;
+  assign \$400  = \$346  & \$399 ;
+  assign \$401  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$402  = ~ layer[0];
+  assign \$403  = \$401  == \$402 ;
+  assign \$404  = ctx ? track_reset1 : track_reset0;
+  assign \$405  = ~ \$404 ;
+  assign \$406  = \$403  & \$405 ;
+  assign \$407  = ! prev_groups;
+  assign \$409  = act_write & \$408 ;
+  assign \$410  = wb_parity1 == wb_par13;
+  assign \$411  = wb_groups_plus1_1 == prev_groups;
+  assign \$412  = 1'h1 == prev_groups;
+  assign \$413  = \$410  ? \$411  : \$412 ;
+  assign \$414  = wb_groups1 == prev_groups;
+  assign \$415  = \$409  ? \$413  : \$414 ;
+  assign \$416  = track_reset_r1 ? \$407  : \$415 ;
+  assign \$417  = ! prev_groups;
+  assign \$418  = ! wb_ctx13;
+  assign \$419  = act_write & \$418 ;
+  assign \$420  = wb_parity0 == wb_par13;
+  assign \$421  = wb_groups_plus1_0 == prev_groups;
+  assign \$422  = 1'h1 == prev_groups;
+  assign \$423  = \$420  ? \$421  : \$422 ;
+  assign \$424  = wb_groups0 == prev_groups;
+  assign \$425  = \$419  ? \$423  : \$424 ;
+  assign \$426  = track_reset_r0 ? \$417  : \$425 ;
+  assign \$427  = ctx ? \$416  : \$426 ;
+  assign \$428  = \$406  & \$427 ;
+  assign \$429  = cur_folds - 1'h1;
+  assign \$430  = fold == \$429 ;
+  assign \$431  = cur_groups - 1'h1;
+  assign \$432  = group == \$431 ;
+  assign \$433  = \$430  & \$432 ;
+  assign \$434  = \$433  & cur_is_last;
+  assign \$435  = cur_folds - 1'h1;
+  assign \$436  = fold == \$435 ;
+  assign \$437  = ctx ? in_release0 : in_release1;
+  assign \$438  = ~ \$437 ;
+  assign \$439  = | in_beats0;
+  assign \$440  = ! in_wslot;
+  assign \$441  = in_fire & \$440 ;
+  assign \$442  = \$439  | \$441 ;
+  assign \$443  = | in_beats1;
+  assign \$445  = in_fire & \$444 ;
+  assign \$446  = \$443  | \$445 ;
+  assign \$447  = ctx ? \$442  : \$446 ;
+  assign \$448  = \$438  & \$447 ;
+  assign \$449  = ctx ? in_release1 : in_release0;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = | in_beats1;
+  assign \$453  = in_fire & \$452 ;
+  assign \$454  = \$451  | \$453 ;
+  assign \$455  = | in_beats0;
+  assign \$456  = ! in_wslot;
+  assign \$457  = in_fire & \$456 ;
+  assign \$458  = \$455  | \$457 ;
+  assign \$459  = ctx ? \$454  : \$458 ;
+  assign \$460  = \$450  & \$459 ;
+  assign \$461  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$463  = ~ \$461 ;
+  assign \$464  = ctx ? track_reset0 : track_reset1;
+  assign \$465  = ~ \$464 ;
+  assign \$466  = \$463  & \$465 ;
+  assign \$470  = 2'h0 >= d0_rp__data[15:8];
+  assign \$472  = ! wb_ctx13;
+  assign \$473  = act_write & \$472 ;
+  assign \$474  = wb_parity0 == wb_par13;
+  assign \$476  = \$475  >= 3'h4;
+  assign \$478  = \$477  >= d0_rp__data[15:8];
+  assign \$479  = \$476  | \$478 ;
+  assign \$483  = 2'h2 >= d0_rp__data[15:8];
+  assign \$485  = \$474  ? \$479  : \$484 ;
+  assign \$487  = \$486  >= 3'h4;
+  assign \$489  = \$488  >= d0_rp__data[15:8];
+  assign \$490  = \$487  | \$489 ;
+  assign \$491  = \$473  ? \$485  : \$490 ;
+  assign \$492  = track_reset_r0 ? \$471  : \$491 ;
+  assign \$496  = 2'h0 >= d0_rp__data[15:8];
+  assign \$499  = act_write & \$498 ;
+  assign \$500  = wb_parity1 == wb_par13;
+  assign \$502  = \$501  >= 3'h4;
+  assign \$504  = \$503  >= d0_rp__data[15:8];
+  assign \$505  = \$502  | \$504 ;
+  assign \$509  = 2'h2 >= d0_rp__data[15:8];
+  assign \$511  = \$500  ? \$505  : \$510 ;
+  assign \$513  = \$512  >= 3'h4;
+  assign \$515  = \$514  >= d0_rp__data[15:8];
+  assign \$516  = \$513  | \$515 ;
+  assign \$517  = \$499  ? \$511  : \$516 ;
+  assign \$518  = track_reset_r1 ? \$497  : \$517 ;
+  assign \$519  = ctx ? \$492  : \$518 ;
+  assign \$520  = \$466  & \$519 ;
+  assign \$521  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$523  = ~ \$521 ;
+  assign \$524  = ctx ? track_reset0 : track_reset1;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = \$523  & \$525 ;
+  assign \$527  = ! in_groups;
+  assign \$528  = ! wb_ctx13;
+  assign \$529  = act_write & \$528 ;
+  assign \$530  = wb_parity0 == wb_par13;
+  assign \$531  = wb_groups_plus1_0 == in_groups;
+  assign \$532  = 1'h1 == in_groups;
+  assign \$533  = \$530  ? \$531  : \$532 ;
+  assign \$534  = wb_groups0 == in_groups;
+  assign \$535  = \$529  ? \$533  : \$534 ;
+  assign \$536  = track_reset_r0 ? \$527  : \$535 ;
+  assign \$537  = ! in_groups;
+  assign \$539  = act_write & \$538 ;
+  assign \$540  = wb_parity1 == wb_par13;
+  assign \$541  = wb_groups_plus1_1 == in_groups;
+  assign \$542  = 1'h1 == in_groups;
+  assign \$543  = \$540  ? \$541  : \$542 ;
+  assign \$544  = wb_groups1 == in_groups;
+  assign \$545  = \$539  ? \$543  : \$544 ;
+  assign \$546  = track_reset_r1 ? \$537  : \$545 ;
+  assign \$547  = ctx ? \$536  : \$546 ;
+  assign \$548  = \$526  & \$547 ;
+  assign \$549  = ctx ? in_release1 : in_release0;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = | in_beats1;
+  assign \$553  = in_fire & \$552 ;
+  assign \$554  = \$551  | \$553 ;
+  assign \$555  = | in_beats0;
+  assign \$556  = ! in_wslot;
+  assign \$557  = in_fire & \$556 ;
+  assign \$558  = \$555  | \$557 ;
+  assign \$559  = ctx ? \$554  : \$558 ;
+  assign \$560  = \$550  & \$559 ;
+  assign \$561  = ctx ? in_release0 : in_release1;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = in_beats0 > b_fold;
+  assign \$564  = ! in_wslot;
+  assign \$565  = in_fire & \$564 ;
+  assign \$566  = in_beats0 == b_fold;
+  assign \$567  = \$565  & \$566 ;
+  assign \$568  = \$563  | \$567 ;
+  assign \$569  = in_beats1 > b_fold;
+  assign \$571  = in_fire & \$570 ;
+  assign \$572  = in_beats1 == b_fold;
+  assign \$573  = \$571  & \$572 ;
+  assign \$574  = \$569  | \$573 ;
+  assign \$575  = ctx ? \$568  : \$574 ;
+  assign \$576  = \$562  & \$575 ;
+  assign \$577  = cur_groups - 1'h1;
+  assign \$578  = group == \$577 ;
+  assign \$579  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$580  = ~ layer[0];
+  assign \$582  = \$579  == \$581 ;
+  assign \$583  = ctx ? track_reset1 : track_reset0;
+  assign \$584  = ~ \$583 ;
+  assign \$585  = \$582  & \$584 ;
+  assign \$589  = 2'h0 >= cur_out;
+  assign \$592  = act_write & \$591 ;
+  assign \$593  = wb_parity1 == wb_par13;
+  assign \$595  = \$594  >= 3'h4;
+  assign \$597  = \$596  >= cur_out;
+  assign \$598  = \$595  | \$597 ;
+  assign \$602  = 2'h2 >= cur_out;
+  assign \$604  = \$593  ? \$598  : \$603 ;
+  assign \$606  = \$605  >= 3'h4;
+  assign \$608  = \$607  >= cur_out;
+  assign \$609  = \$606  | \$608 ;
+  assign \$610  = \$592  ? \$604  : \$609 ;
+  assign \$611  = track_reset_r1 ? \$590  : \$610 ;
+  assign \$615  = 2'h0 >= cur_out;
+  assign \$617  = ! wb_ctx13;
+  assign \$618  = act_write & \$617 ;
+  assign \$619  = wb_parity0 == wb_par13;
+  assign \$621  = \$620  >= 3'h4;
+  assign \$623  = \$622  >= cur_out;
+  assign \$624  = \$621  | \$623 ;
+  assign \$628  = 2'h2 >= cur_out;
+  assign \$630  = \$619  ? \$624  : \$629 ;
+  assign \$632  = \$631  >= 3'h4;
+  assign \$634  = \$633  >= cur_out;
+  assign \$635  = \$632  | \$634 ;
+  assign \$636  = \$618  ? \$630  : \$635 ;
+  assign \$637  = track_reset_r0 ? \$616  : \$636 ;
+  assign \$638  = ctx ? \$611  : \$637 ;
+  assign \$639  = \$585  & \$638 ;
+  assign \$640  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$641  = ~ layer[0];
+  assign \$643  = \$640  == \$642 ;
+  assign \$644  = ctx ? track_reset1 : track_reset0;
+  assign \$645  = ~ \$644 ;
+  assign \$646  = \$643  & \$645 ;
+  assign \$647  = ! cur_groups;
+  assign \$649  = act_write & \$648 ;
+  assign \$650  = wb_parity1 == wb_par13;
+  assign \$651  = wb_groups_plus1_1 == cur_groups;
+  assign \$652  = 1'h1 == cur_groups;
+  assign \$653  = \$650  ? \$651  : \$652 ;
+  assign \$654  = wb_groups1 == cur_groups;
+  assign \$655  = \$649  ? \$653  : \$654 ;
+  assign \$656  = track_reset_r1 ? \$647  : \$655 ;
+  assign \$657  = ! cur_groups;
+  assign \$658  = ! wb_ctx13;
+  assign \$659  = act_write & \$658 ;
+  assign \$660  = wb_parity0 == wb_par13;
+  assign \$661  = wb_groups_plus1_0 == cur_groups;
+  assign \$662  = 1'h1 == cur_groups;
+  assign \$663  = \$660  ? \$661  : \$662 ;
+  assign \$664  = wb_groups0 == cur_groups;
+  assign \$665  = \$659  ? \$663  : \$664 ;
+  assign \$666  = track_reset_r0 ? \$657  : \$665 ;
+  assign \$667  = ctx ? \$656  : \$666 ;
+  assign \$668  = \$646  & \$667 ;
+  assign \$669  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$670  = ~ layer[0];
+  assign \$671  = \$669  == \$670 ;
+  assign \$672  = ctx ? track_reset1 : track_reset0;
+  assign \$673  = ~ \$672 ;
+  assign \$674  = \$671  & \$673 ;
+  assign \$676  = 2'h0 >= fold_end;
+  assign \$678  = 2'h0 >= prev_out;
+  assign \$679  = \$676  | \$678 ;
+  assign \$681  = act_write & \$680 ;
+  assign \$682  = wb_parity1 == wb_par13;
+  assign \$684  = \$683  >= fold_end;
+  assign \$686  = \$685  >= prev_out;
+  assign \$687  = \$684  | \$686 ;
+  assign \$689  = 2'h2 >= fold_end;
+  assign \$691  = 2'h2 >= prev_out;
+  assign \$692  = \$689  | \$691 ;
+  assign \$693  = \$682  ? \$687  : \$692 ;
+  assign \$695  = \$694  >= fold_end;
+  assign \$697  = \$696  >= prev_out;
+  assign \$698  = \$695  | \$697 ;
+  assign \$699  = \$681  ? \$693  : \$698 ;
+  assign \$700  = track_reset_r1 ? \$679  : \$699 ;
+  assign \$702  = 2'h0 >= fold_end;
+  assign \$704  = 2'h0 >= prev_out;
+  assign \$705  = \$702  | \$704 ;
+  assign \$706  = ! wb_ctx13;
+  assign \$707  = act_write & \$706 ;
+  assign \$708  = wb_parity0 == wb_par13;
+  assign \$710  = \$709  >= fold_end;
+  assign \$712  = \$711  >= prev_out;
+  assign \$713  = \$710  | \$712 ;
+  assign \$715  = 2'h2 >= fold_end;
+  assign \$717  = 2'h2 >= prev_out;
+  assign \$718  = \$715  | \$717 ;
+  assign \$719  = \$708  ? \$713  : \$718 ;
+  assign \$721  = \$720  >= fold_end;
+  assign \$723  = \$722  >= prev_out;
+  assign \$724  = \$721  | \$723 ;
+  assign \$725  = \$707  ? \$719  : \$724 ;
+  assign \$726  = track_reset_r0 ? \$705  : \$725 ;
+  assign \$727  = ctx ? \$700  : \$726 ;
+  assign \$728  = \$674  & \$727 ;
+  assign \$729  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$730  = ~ layer[0];
+  assign \$731  = \$729  == \$730 ;
+  assign \$732  = ctx ? track_reset1 : track_reset0;
+  assign \$733  = ~ \$732 ;
+  assign \$734  = \$731  & \$733 ;
+  assign \$735  = ! prev_groups;
+  assign \$737  = act_write & \$736 ;
+  assign \$738  = wb_parity1 == wb_par13;
+  assign \$739  = wb_groups_plus1_1 == prev_groups;
+  assign \$740  = 1'h1 == prev_groups;
+  assign \$741  = \$738  ? \$739  : \$740 ;
+  assign \$742  = wb_groups1 == prev_groups;
+  assign \$743  = \$737  ? \$741  : \$742 ;
+  assign \$744  = track_reset_r1 ? \$735  : \$743 ;
+  assign \$745  = ! prev_groups;
+  assign \$746  = ! wb_ctx13;
+  assign \$747  = act_write & \$746 ;
+  assign \$748  = wb_parity0 == wb_par13;
+  assign \$749  = wb_groups_plus1_0 == prev_groups;
+  assign \$750  = 1'h1 == prev_groups;
+  assign \$751  = \$748  ? \$749  : \$750 ;
+  assign \$752  = wb_groups0 == prev_groups;
+  assign \$753  = \$747  ? \$751  : \$752 ;
+  assign \$754  = track_reset_r0 ? \$745  : \$753 ;
+  assign \$755  = ctx ? \$744  : \$754 ;
+  assign \$756  = \$734  & \$755 ;
+  assign \$757  = ctx ? in_release1 : in_release0;
+  assign \$758  = ~ \$757 ;
+  assign \$759  = in_beats1 > fold_plus1;
+  assign \$761  = in_fire & \$760 ;
+  assign \$762  = in_beats1 == fold_plus1;
+  assign \$763  = \$761  & \$762 ;
+  assign \$764  = \$759  | \$763 ;
+  assign \$765  = in_beats0 > fold_plus1;
+  assign \$766  = ! in_wslot;
+  assign \$767  = in_fire & \$766 ;
+  assign \$768  = in_beats0 == fold_plus1;
+  assign \$769  = \$767  & \$768 ;
+  assign \$770  = \$765  | \$769 ;
+  assign \$771  = ctx ? \$764  : \$770 ;
+  assign \$772  = \$758  & \$771 ;
+  assign \$773  = ctx ? in_release0 : in_release1;
+  assign \$774  = ~ \$773 ;
+  assign \$775  = in_beats0 > b_fold;
+  assign \$776  = ! in_wslot;
+  assign \$777  = in_fire & \$776 ;
+  assign \$778  = in_beats0 == b_fold;
+  assign \$779  = \$777  & \$778 ;
+  assign \$780  = \$775  | \$779 ;
+  assign \$781  = in_beats1 > b_fold;
+  assign \$783  = in_fire & \$782 ;
+  assign \$784  = in_beats1 == b_fold;
+  assign \$785  = \$783  & \$784 ;
+  assign \$786  = \$781  | \$785 ;
+  assign \$787  = ctx ? \$780  : \$786 ;
+  assign \$788  = \$774  & \$787 ;
+  assign \$789  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$790  = ~ layer[0];
+  assign \$791  = \$789  == \$790 ;
+  assign \$792  = ctx ? track_reset1 : track_reset0;
+  assign \$793  = ~ \$792 ;
+  assign \$794  = \$791  & \$793 ;
+  assign \$796  = 2'h0 >= fold_end_next;
+  assign \$798  = 2'h0 >= prev_out;
+  assign \$799  = \$796  | \$798 ;
+  assign \$801  = act_write & \$800 ;
+  assign \$802  = wb_parity1 == wb_par13;
+  assign \$804  = \$803  >= fold_end_next;
+  assign \$806  = \$805  >= prev_out;
+  assign \$807  = \$804  | \$806 ;
+  assign \$809  = 2'h2 >= fold_end_next;
+  assign \$811  = 2'h2 >= prev_out;
+  assign \$812  = \$809  | \$811 ;
+  assign \$813  = \$802  ? \$807  : \$812 ;
+  assign \$815  = \$814  >= fold_end_next;
+  assign \$817  = \$816  >= prev_out;
+  assign \$818  = \$815  | \$817 ;
+  assign \$819  = \$801  ? \$813  : \$818 ;
+  assign \$820  = track_reset_r1 ? \$799  : \$819 ;
+  assign \$822  = 2'h0 >= fold_end_next;
+  assign \$824  = 2'h0 >= prev_out;
+  assign \$825  = \$822  | \$824 ;
+  assign \$826  = ! wb_ctx13;
+  assign \$827  = act_write & \$826 ;
+  assign \$828  = wb_parity0 == wb_par13;
+  assign \$830  = \$829  >= fold_end_next;
+  assign \$832  = \$831  >= prev_out;
+  assign \$833  = \$830  | \$832 ;
+  assign \$835  = 2'h2 >= fold_end_next;
+  assign \$837  = 2'h2 >= prev_out;
+  assign \$838  = \$835  | \$837 ;
+  assign \$839  = \$828  ? \$833  : \$838 ;
+  assign \$841  = \$840  >= fold_end_next;
+  assign \$843  = \$842  >= prev_out;
+  assign \$844  = \$841  | \$843 ;
+  assign \$845  = \$827  ? \$839  : \$844 ;
+  assign \$846  = track_reset_r0 ? \$825  : \$845 ;
+  assign \$847  = ctx ? \$820  : \$846 ;
+  assign \$848  = \$794  & \$847 ;
+  assign \$849  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$850  = ~ layer[0];
+  assign \$851  = \$849  == \$850 ;
+  assign \$852  = ctx ? track_reset1 : track_reset0;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = \$851  & \$853 ;
+  assign \$855  = ! prev_groups;
+  assign \$857  = act_write & \$856 ;
+  assign \$858  = wb_parity1 == wb_par13;
+  assign \$859  = wb_groups_plus1_1 == prev_groups;
+  assign \$860  = 1'h1 == prev_groups;
+  assign \$861  = \$858  ? \$859  : \$860 ;
+  assign \$862  = wb_groups1 == prev_groups;
+  assign \$863  = \$857  ? \$861  : \$862 ;
+  assign \$864  = track_reset_r1 ? \$855  : \$863 ;
+  assign \$865  = ! prev_groups;
+  assign \$866  = ! wb_ctx13;
+  assign \$867  = act_write & \$866 ;
+  assign \$868  = wb_parity0 == wb_par13;
+  assign \$869  = wb_groups_plus1_0 == prev_groups;
+  assign \$870  = 1'h1 == prev_groups;
+  assign \$871  = \$868  ? \$869  : \$870 ;
+  assign \$872  = wb_groups0 == prev_groups;
+  assign \$873  = \$867  ? \$871  : \$872 ;
+  assign \$874  = track_reset_r0 ? \$865  : \$873 ;
+  assign \$875  = ctx ? \$864  : \$874 ;
+  assign \$876  = \$854  & \$875 ;
+  assign \$877  = ctx ? in_release1 : in_release0;
+  assign \$878  = ~ \$877 ;
+  assign \$879  = in_beats1 > fold;
+  assign \$881  = in_fire & \$880 ;
+  assign \$882  = in_beats1 == fold;
+  assign \$883  = \$881  & \$882 ;
+  assign \$884  = \$879  | \$883 ;
+  assign \$885  = in_beats0 > fold;
+  assign \$886  = ! in_wslot;
+  assign \$887  = in_fire & \$886 ;
+  assign \$888  = in_beats0 == fold;
+  assign \$889  = \$887  & \$888 ;
+  assign \$890  = \$885  | \$889 ;
+  assign \$891  = ctx ? \$884  : \$890 ;
+  assign \$892  = \$878  & \$891 ;
+  assign \$893  = ctx ? in_release0 : in_release1;
+  assign \$894  = ~ \$893 ;
+  assign \$895  = in_folds - 1'h1;
+  assign \$896  = b_fold == \$895 ;
+  assign \$897  = | in_beats0;
+  assign \$898  = ! in_wslot;
+  assign \$899  = in_fire & \$898 ;
+  assign \$900  = \$897  | \$899 ;
+  assign \$901  = | in_beats1;
+  assign \$903  = in_fire & \$902 ;
+  assign \$904  = \$901  | \$903 ;
+  assign \$905  = ctx ? \$900  : \$904 ;
+  assign \$906  = in_beats0 > b_fold_plus1;
+  assign \$907  = ! in_wslot;
+  assign \$908  = in_fire & \$907 ;
+  assign \$909  = in_beats0 == b_fold_plus1;
+  assign \$910  = \$908  & \$909 ;
+  assign \$911  = \$906  | \$910 ;
+  assign \$912  = in_beats1 > b_fold_plus1;
+  assign \$914  = in_fire & \$913 ;
+  assign \$915  = in_beats1 == b_fold_plus1;
+  assign \$916  = \$914  & \$915 ;
+  assign \$917  = \$912  | \$916 ;
+  assign \$918  = ctx ? \$911  : \$917 ;
+  assign \$919  = \$896  ? \$905  : \$918 ;
+  assign \$920  = \$894  & \$919 ;
+  assign \$921  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$922  = ~ layer[0];
+  assign \$923  = \$921  == \$922 ;
+  assign \$924  = ctx ? track_reset1 : track_reset0;
+  assign \$925  = ~ \$924 ;
+  assign \$926  = \$923  & \$925 ;
+  assign \$928  = 2'h0 >= fold_end;
+  assign \$930  = 2'h0 >= prev_out;
+  assign \$931  = \$928  | \$930 ;
+  assign \$933  = act_write & \$932 ;
+  assign \$934  = wb_parity1 == wb_par13;
+  assign \$936  = \$935  >= fold_end;
+  assign \$938  = \$937  >= prev_out;
+  assign \$939  = \$936  | \$938 ;
+  assign \$941  = 2'h2 >= fold_end;
+  assign \$943  = 2'h2 >= prev_out;
+  assign \$944  = \$941  | \$943 ;
+  assign \$945  = \$934  ? \$939  : \$944 ;
+  assign \$947  = \$946  >= fold_end;
+  assign \$949  = \$948  >= prev_out;
+  assign \$950  = \$947  | \$949 ;
+  assign \$951  = \$933  ? \$945  : \$950 ;
+  assign \$952  = track_reset_r1 ? \$931  : \$951 ;
+  assign \$954  = 2'h0 >= fold_end;
+  assign \$956  = 2'h0 >= prev_out;
+  assign \$957  = \$954  | \$956 ;
+  assign \$958  = ! wb_ctx13;
+  assign \$959  = act_write & \$958 ;
+  assign \$960  = wb_parity0 == wb_par13;
+  assign \$962  = \$961  >= fold_end;
+  assign \$964  = \$963  >= prev_out;
+  assign \$965  = \$962  | \$964 ;
+  assign \$967  = 2'h2 >= fold_end;
+  assign \$969  = 2'h2 >= prev_out;
+  assign \$970  = \$967  | \$969 ;
+  assign \$971  = \$960  ? \$965  : \$970 ;
+  assign \$973  = \$972  >= fold_end;
+  assign \$975  = \$974  >= prev_out;
+  assign \$976  = \$973  | \$975 ;
+  assign \$977  = \$959  ? \$971  : \$976 ;
+  assign \$978  = track_reset_r0 ? \$957  : \$977 ;
+  assign \$979  = ctx ? \$952  : \$978 ;
+  assign \$980  = \$926  & \$979 ;
+  assign \$981  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$982  = ~ layer[0];
+  assign \$983  = \$981  == \$982 ;
+  assign \$984  = ctx ? track_reset1 : track_reset0;
+  assign \$985  = ~ \$984 ;
+  assign \$986  = \$983  & \$985 ;
+  assign \$987  = ! prev_groups;
+  assign \$989  = act_write & \$988 ;
+  assign \$990  = wb_parity1 == wb_par13;
+  assign \$991  = wb_groups_plus1_1 == prev_groups;
+  assign \$992  = 1'h1 == prev_groups;
+  assign \$993  = \$990  ? \$991  : \$992 ;
+  assign \$994  = wb_groups1 == prev_groups;
+  assign \$995  = \$989  ? \$993  : \$994 ;
+  assign \$996  = track_reset_r1 ? \$987  : \$995 ;
+  assign \$997  = ! prev_groups;
+  assign \$998  = ! wb_ctx13;
+  assign \$999  = act_write & \$998 ;
+  assign \$1000  = wb_parity0 == wb_par13;
+  assign \$1001  = wb_groups_plus1_0 == prev_groups;
+  assign \$1002  = 1'h1 == prev_groups;
+  assign \$1003  = \$1000  ? \$1001  : \$1002 ;
+  assign \$1004  = wb_groups0 == prev_groups;
+  assign \$1005  = \$999  ? \$1003  : \$1004 ;
+  assign \$1006  = track_reset_r0 ? \$997  : \$1005 ;
+  assign \$1007  = ctx ? \$996  : \$1006 ;
+  assign \$1008  = \$986  & \$1007 ;
+  assign \$1009  = ctx ? in_release1 : in_release0;
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = in_beats1 > fold;
+  assign \$1013  = in_fire & \$1012 ;
+  assign \$1014  = in_beats1 == fold;
+  assign \$1015  = \$1013  & \$1014 ;
+  assign \$1016  = \$1011  | \$1015 ;
+  assign \$1017  = in_beats0 > fold;
+  assign \$1018  = ! in_wslot;
+  assign \$1019  = in_fire & \$1018 ;
+  assign \$1020  = in_beats0 == fold;
+  assign \$1021  = \$1019  & \$1020 ;
+  assign \$1022  = \$1017  | \$1021 ;
+  assign \$1023  = ctx ? \$1016  : \$1022 ;
+  assign \$1024  = \$1010  & \$1023 ;
+  assign \$1025  = ctx ? in_release0 : in_release1;
+  assign \$1026  = ~ \$1025 ;
+  assign \$1027  = in_beats0 > b_fold;
+  assign \$1028  = ! in_wslot;
+  assign \$1029  = in_fire & \$1028 ;
+  assign \$1030  = in_beats0 == b_fold;
+  assign \$1031  = \$1029  & \$1030 ;
+  assign \$1032  = \$1027  | \$1031 ;
+  assign \$1033  = in_beats1 > b_fold;
+  assign \$1035  = in_fire & \$1034 ;
+  assign \$1036  = in_beats1 == b_fold;
+  assign \$1037  = \$1035  & \$1036 ;
+  assign \$1038  = \$1033  | \$1037 ;
+  assign \$1039  = ctx ? \$1032  : \$1038 ;
+  assign \$1040  = \$1026  & \$1039 ;
+  assign \$1041  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1042  = ~ layer[0];
+  assign \$1043  = \$1041  == \$1042 ;
+  assign \$1044  = ctx ? track_reset1 : track_reset0;
+  assign \$1045  = ~ \$1044 ;
+  assign \$1046  = \$1043  & \$1045 ;
+  assign \$1048  = 2'h0 >= fold_end;
+  assign \$1050  = 2'h0 >= prev_out;
+  assign \$1051  = \$1048  | \$1050 ;
+  assign \$1053  = act_write & \$1052 ;
+  assign \$1054  = wb_parity1 == wb_par13;
+  assign \$1056  = \$1055  >= fold_end;
+  assign \$1058  = \$1057  >= prev_out;
+  assign \$1059  = \$1056  | \$1058 ;
+  assign \$1061  = 2'h2 >= fold_end;
+  assign \$1063  = 2'h2 >= prev_out;
+  assign \$1064  = \$1061  | \$1063 ;
+  assign \$1065  = \$1054  ? \$1059  : \$1064 ;
+  assign \$1067  = \$1066  >= fold_end;
+  assign \$1069  = \$1068  >= prev_out;
+  assign \$1070  = \$1067  | \$1069 ;
+  assign \$1071  = \$1053  ? \$1065  : \$1070 ;
+  assign \$1072  = track_reset_r1 ? \$1051  : \$1071 ;
+  assign \$1074  = 2'h0 >= fold_end;
+  assign \$1076  = 2'h0 >= prev_out;
+  assign \$1077  = \$1074  | \$1076 ;
+  assign \$1078  = ! wb_ctx13;
+  assign \$1079  = act_write & \$1078 ;
+  assign \$1080  = wb_parity0 == wb_par13;
+  assign \$1082  = \$1081  >= fold_end;
+  assign \$1084  = \$1083  >= prev_out;
+  assign \$1085  = \$1082  | \$1084 ;
+  assign \$1087  = 2'h2 >= fold_end;
+  assign \$1089  = 2'h2 >= prev_out;
+  assign \$1090  = \$1087  | \$1089 ;
+  assign \$1091  = \$1080  ? \$1085  : \$1090 ;
+  assign \$1093  = \$1092  >= fold_end;
+  assign \$1095  = \$1094  >= prev_out;
+  assign \$1096  = \$1093  | \$1095 ;
+  assign \$1097  = \$1079  ? \$1091  : \$1096 ;
+  assign \$1098  = track_reset_r0 ? \$1077  : \$1097 ;
+  assign \$1099  = ctx ? \$1072  : \$1098 ;
+  assign \$1100  = \$1046  & \$1099 ;
+  assign \$1101  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1102  = ~ layer[0];
+  assign \$1103  = \$1101  == \$1102 ;
+  assign \$1104  = ctx ? track_reset1 : track_reset0;
+  assign \$1105  = ~ \$1104 ;
+  assign \$1106  = \$1103  & \$1105 ;
+  assign \$1107  = ! prev_groups;
+  assign \$1109  = act_write & \$1108 ;
+  assign \$1110  = wb_parity1 == wb_par13;
+  assign \$1111  = wb_groups_plus1_1 == prev_groups;
+  assign \$1112  = 1'h1 == prev_groups;
+  assign \$1113  = \$1110  ? \$1111  : \$1112 ;
+  assign \$1114  = wb_groups1 == prev_groups;
+  assign \$1115  = \$1109  ? \$1113  : \$1114 ;
+  assign \$1116  = track_reset_r1 ? \$1107  : \$1115 ;
+  assign \$1117  = ! prev_groups;
+  assign \$1118  = ! wb_ctx13;
+  assign \$1119  = act_write & \$1118 ;
+  assign \$1120  = wb_parity0 == wb_par13;
+  assign \$1121  = wb_groups_plus1_0 == prev_groups;
+  assign \$1122  = 1'h1 == prev_groups;
+  assign \$1123  = \$1120  ? \$1121  : \$1122 ;
+  assign \$1124  = wb_groups0 == prev_groups;
+  assign \$1125  = \$1119  ? \$1123  : \$1124 ;
+  assign \$1126  = track_reset_r0 ? \$1117  : \$1125 ;
+  assign \$1127  = ctx ? \$1116  : \$1126 ;
+  assign \$1128  = \$1106  & \$1127 ;
+  assign \$1129  = ~ loaded;
+  assign \$1130  = cur_folds - 1'h1;
+  assign \$1131  = fold == \$1130 ;
+  assign \$1132  = cur_groups - 1'h1;
+  assign \$1133  = group == \$1132 ;
+  assign \$1134  = \$1131  & \$1133 ;
+  assign \$1135  = \$1134  & cur_is_last;
+  assign \$1136  = issue_a & \$1135 ;
+  assign \$1137  = \$1129  | \$1136 ;
+  assign \$1138  = ~ issue_a;
+  assign \$1139  = loaded & \$1138 ;
+  assign \$1140  = \$1139  & issue_b;
+  assign \$1141  = in_folds - 1'h1;
+  assign \$1142  = b_fold == \$1141 ;
+  assign \$1143  = \$1140  & \$1142 ;
+  assign \$1144  = d0_rp__data[15:8] + 1'h1;
+  assign \$1146  = ! \$1145 ;
+  assign \$1147  = b_group + 1'h1;
+  assign \$1148  = d0_rp__data[15:8] + 1'h1;
+  assign \$1150  = \$1147  == \$1149 ;
+  assign \$1151  = d0_rp__data[15:8] + 1'h1;
+  assign \$1153  = b_group == \$1152 ;
+  assign \$1154  = ~ issue_a;
+  assign \$1155  = loaded & \$1154 ;
+  assign \$1156  = \$1155  & issue_b;
+  assign \$1157  = b_fold_plus1 + 1'h1;
+  assign \$1158  = ~ loaded;
+  assign \$1159  = cur_folds - 1'h1;
+  assign \$1160  = fold == \$1159 ;
+  assign \$1161  = cur_folds - 1'h1;
+  assign \$1162  = fold == \$1161 ;
+  assign \$1163  = fold_plus1 + 1'h1;
+  assign \$1164  = \$1162  ? 10'h001 : \$1163 ;
+  assign \$1165  = cur_folds - 1'h1;
+  assign \$1166  = fold == \$1165 ;
+  assign \$1167  = cur_groups - 1'h1;
+  assign \$1168  = group == \$1167 ;
+  assign \$1169  = \$1166  & \$1168 ;
+  assign \$1170  = cur_folds - 1'h1;
+  assign \$1171  = fold == \$1170 ;
+  assign \$1172  = ~ b_done;
+  assign \$1173  = cur_is_last & \$1172 ;
+  assign \$1174  = ~ b_done;
+  assign \$1175  = cur_is_last & \$1174 ;
+  assign \$1176  = ~ b_group_is_0;
+  assign \$1177  = \$1175  & \$1176 ;
+  assign \$1178  = ! ctx;
+  assign \$1179  = claim_out & \$1178 ;
+  assign \$1180  = ! wb_ctx13;
+  assign \$1181  = out_write & \$1180 ;
+  assign \$1182  = out_groups0 + 1'h1;
+  assign \$1184  = claim_out & \$1183 ;
+  assign \$1186  = out_write & \$1185 ;
+  assign \$1187  = out_groups1 + 1'h1;
+  assign \$1188  = out_n - 1'h1;
+  assign \$1189  = drain_elem == \$1188 ;
+  assign \$1190  = out_n - 1'h1;
+  assign \$1191  = drain_elem == \$1190 ;
+  assign \$1192  = ~ drain_slot;
+  assign \$1193  = ! drain_slot;
+  assign \$1195  = drain_elem + 1'h1;
+  assign \$1196  = ~ release_slot;
+  assign \$1197  = ! release_slot;
+  assign \$1199  = in_flight + vector_start;
+  assign \$1200  = \$1199  - done;
+  assign \$1201  = count_busy + inc_busy;
+  assign \$1202  = count_stall_input + inc_stall_input;
+  assign \$1203  = count_stall_output + inc_stall_output;
+  assign \$1204  = issue ? 4'h8 : 4'h0;
+  assign \$1205  = count_mac_ops + inc_mac_ops;
+  assign \$1206  = issue ? 2'h2 : 2'h0;
+  assign \$1207  = count_bank_reads + inc_bank_reads;
+  assign \$1208  = count_act_reads + inc_act_reads;
+  assign \$1209  = in_fire + act_write;
+  assign \$1210  = count_act_writes + inc_act_writes;
+  assign \$1211  = count_inferences + inc_inferences;
+  always @(posedge clk)
+    n_layers <= \$1212 ;
+  always @(posedge clk)
+    in_folds <= \$1213 ;
+  always @(posedge clk)
+    out_n <= \$1214 ;
+  always @(posedge clk)
+    in_beats0 <= \$1215 ;
+  always @(posedge clk)
+    in_full0 <= \$1216 ;
+  always @(posedge clk)
+    in_beats1 <= \$1217 ;
+  always @(posedge clk)
+    in_full1 <= \$1218 ;
+  always @(posedge clk)
+    in_wslot <= \$1219 ;
+  always @(posedge clk)
+    in_groups <= \$1220 ;
+  always @(posedge clk)
+    cur_folds <= \$1221 ;
+  always @(posedge clk)
+    cur_groups <= \$1222 ;
+  always @(posedge clk)
+    cur_out <= \$1223 ;
+  always @(posedge clk)
+    cur_is_last <= \$1224 ;
+  always @(posedge clk)
+    cur_relu <= \$1225 ;
+  always @(posedge clk)
+    cur_requantize <= \$1226 ;
+  always @(posedge clk)
+    bank_addr <= \$1227 ;
+  always @(posedge clk)
+    rq_addr <= \$1228 ;
+  always @(posedge clk)
+    layer <= \$1229 ;
+  always @(posedge clk)
+    group <= \$1230 ;
+  always @(posedge clk)
+    fold <= \$1231 ;
+  always @(posedge clk)
+    fold_end <= \$1232 ;
+  always @(posedge clk)
+    fold_end_next <= \$1233 ;
+  always @(posedge clk)
+    b_group <= \$1234 ;
+  always @(posedge clk)
+    b_fold <= \$1235 ;
+  always @(posedge clk)
+    b_in_group <= \$1236 ;
+  always @(posedge clk)
+    b_bank_addr <= \$1237 ;
+  always @(posedge clk)
+    b_rq_addr <= \$1238 ;
+  always @(posedge clk)
+    loaded <= \$1239 ;
+  always @(posedge clk)
+    wr_buf <= \$1240 ;
+  always @(posedge clk)
+    prev_out <= \$1241 ;
+  always @(posedge clk)
+    prev_groups <= \$1242 ;
+  always @(posedge clk)
+    ctx <= \$1243 ;
+  always @(posedge clk)
+    track_reset_r0 <= \$1244 ;
+  always @(posedge clk)
+    track_reset_r1 <= \$1245 ;
+  always @(posedge clk)
+    step_addr <= \$277 ;
+  always @(posedge clk)
+    step_first <= \$279 ;
+  always @(posedge clk)
+    step_last <= \$284 ;
+  always @(posedge clk)
+    step_rq <= \$285 ;
+  always @(posedge clk)
+    step_relu <= \$286 ;
+  always @(posedge clk)
+    step_requantize <= \$287 ;
+  always @(posedge clk)
+    step_in_addr <= \$294 ;
+  always @(posedge clk)
+    step_act_addr <= \$299 ;
+  always @(posedge clk)
+    step_from_input <= \$300 ;
+  always @(posedge clk)
+    step_blk <= 1'h0;
+  always @(posedge clk)
+    step_group <= \$301 ;
+  always @(posedge clk)
+    step_par <= \$302 ;
+  always @(posedge clk)
+    step_ctx <= \$303 ;
+  always @(posedge clk)
+    step_out <= \$304 ;
+  always @(posedge clk)
+    step_valid <= \$1246 ;
+  always @(posedge clk)
+    rd_in_data <= in_rp__data;
+  always @(posedge clk)
+    rd_act_data <= act_rp__data;
+  always @(posedge clk)
+    rd_from_input1 <= step_from_input;
+  always @(posedge clk)
+    rd_block1 <= step_blk;
+  always @(posedge clk)
+    rd_from_input2 <= rd_from_input1;
+  always @(posedge clk)
+    rd_block2 <= rd_block1;
+  always @(posedge clk)
+    wb_valid1 <= \$1247 ;
+  always @(posedge clk)
+    wb_group1 <= step_group;
+  always @(posedge clk)
+    wb_par1 <= step_par;
+  always @(posedge clk)
+    wb_ctx1 <= step_ctx;
+  always @(posedge clk)
+    wb_out1 <= step_out;
+  always @(posedge clk)
+    wb_valid2 <= \$1248 ;
+  always @(posedge clk)
+    wb_group2 <= wb_group1;
+  always @(posedge clk)
+    wb_par2 <= wb_par1;
+  always @(posedge clk)
+    wb_ctx2 <= wb_ctx1;
+  always @(posedge clk)
+    wb_out2 <= wb_out1;
+  always @(posedge clk)
+    wb_valid3 <= \$1249 ;
+  always @(posedge clk)
+    wb_group3 <= wb_group2;
+  always @(posedge clk)
+    wb_par3 <= wb_par2;
+  always @(posedge clk)
+    wb_ctx3 <= wb_ctx2;
+  always @(posedge clk)
+    wb_out3 <= wb_out2;
+  always @(posedge clk)
+    wb_valid4 <= \$1250 ;
+  always @(posedge clk)
+    wb_group4 <= wb_group3;
+  always @(posedge clk)
+    wb_par4 <= wb_par3;
+  always @(posedge clk)
+    wb_ctx4 <= wb_ctx3;
+  always @(posedge clk)
+    wb_out4 <= wb_out3;
+  always @(posedge clk)
+    wb_valid5 <= \$1251 ;
+  always @(posedge clk)
+    wb_group5 <= wb_group4;
+  always @(posedge clk)
+    wb_par5 <= wb_par4;
+  always @(posedge clk)
+    wb_ctx5 <= wb_ctx4;
+  always @(posedge clk)
+    wb_out5 <= wb_out4;
+  always @(posedge clk)
+    wb_valid6 <= \$1252 ;
+  always @(posedge clk)
+    wb_group6 <= wb_group5;
+  always @(posedge clk)
+    wb_par6 <= wb_par5;
+  always @(posedge clk)
+    wb_ctx6 <= wb_ctx5;
+  always @(posedge clk)
+    wb_out6 <= wb_out5;
+  always @(posedge clk)
+    wb_valid7 <= \$1253 ;
+  always @(posedge clk)
+    wb_group7 <= wb_group6;
+  always @(posedge clk)
+    wb_par7 <= wb_par6;
+  always @(posedge clk)
+    wb_ctx7 <= wb_ctx6;
+  always @(posedge clk)
+    wb_out7 <= wb_out6;
+  always @(posedge clk)
+    wb_valid8 <= \$1254 ;
+  always @(posedge clk)
+    wb_group8 <= wb_group7;
+  always @(posedge clk)
+    wb_par8 <= wb_par7;
+  always @(posedge clk)
+    wb_ctx8 <= wb_ctx7;
+  always @(posedge clk)
+    wb_out8 <= wb_out7;
+  always @(posedge clk)
+    wb_valid9 <= \$1255 ;
+  always @(posedge clk)
+    wb_group9 <= wb_group8;
+  always @(posedge clk)
+    wb_par9 <= wb_par8;
+  always @(posedge clk)
+    wb_ctx9 <= wb_ctx8;
+  always @(posedge clk)
+    wb_out9 <= wb_out8;
+  always @(posedge clk)
+    wb_valid10 <= \$1256 ;
+  always @(posedge clk)
+    wb_group10 <= wb_group9;
+  always @(posedge clk)
+    wb_par10 <= wb_par9;
+  always @(posedge clk)
+    wb_ctx10 <= wb_ctx9;
+  always @(posedge clk)
+    wb_out10 <= wb_out9;
+  always @(posedge clk)
+    wb_valid11 <= \$1257 ;
+  always @(posedge clk)
+    wb_group11 <= wb_group10;
+  always @(posedge clk)
+    wb_par11 <= wb_par10;
+  always @(posedge clk)
+    wb_ctx11 <= wb_ctx10;
+  always @(posedge clk)
+    wb_out11 <= wb_out10;
+  always @(posedge clk)
+    wb_valid12 <= \$1258 ;
+  always @(posedge clk)
+    wb_group12 <= wb_group11;
+  always @(posedge clk)
+    wb_par12 <= wb_par11;
+  always @(posedge clk)
+    wb_ctx12 <= wb_ctx11;
+  always @(posedge clk)
+    wb_out12 <= wb_out11;
+  always @(posedge clk)
+    wb_valid13 <= \$1259 ;
+  always @(posedge clk)
+    wb_group13 <= wb_group12;
+  always @(posedge clk)
+    wb_par13 <= wb_par12;
+  always @(posedge clk)
+    wb_ctx13 <= wb_ctx12;
+  always @(posedge clk)
+    wb_out13 <= wb_out12;
+  always @(posedge clk)
+    wb_parity0 <= \$1260 ;
+  always @(posedge clk)
+    wb_groups0 <= \$1261 ;
+  always @(posedge clk)
+    wb_groups_plus1_0 <= \$1262 ;
+  always @(posedge clk)
+    wb_parity1 <= \$1263 ;
+  always @(posedge clk)
+    wb_groups1 <= \$1264 ;
+  always @(posedge clk)
+    wb_groups_plus1_1 <= \$1265 ;
+  always @(posedge clk)
+    in_ok <= \$1266 ;
+  always @(posedge clk)
+    b_ready <= \$1267 ;
+  always @(posedge clk)
+    raw_ok <= \$1268 ;
+  always @(posedge clk)
+    raw_full <= \$1269 ;
+  always @(posedge clk)
+    b_group_is_0 <= \$1270 ;
+  always @(posedge clk)
+    b_done <= \$1271 ;
+  always @(posedge clk)
+    b_fold_plus1 <= \$1272 ;
+  always @(posedge clk)
+    layer_is_0 <= \$1273 ;
+  always @(posedge clk)
+    group_is_0 <= \$1274 ;
+  always @(posedge clk)
+    fold_is_0 <= \$1275 ;
+  always @(posedge clk)
+    fold_plus1 <= \$1276 ;
+  always @(posedge clk)
+    out_full0 <= \$1277 ;
+  always @(posedge clk)
+    out_pending0 <= \$1278 ;
+  always @(posedge clk)
+    out_groups0 <= \$1279 ;
+  always @(posedge clk)
+    out_full1 <= \$1280 ;
+  always @(posedge clk)
+    out_pending1 <= \$1281 ;
+  always @(posedge clk)
+    out_groups1 <= \$1282 ;
+  always @(posedge clk)
+    drain_inflight <= \$1283 ;
+  always @(posedge clk)
+    drain_inflight2 <= \$1284 ;
+  always @(posedge clk)
+    drain_lane <= \$1285 ;
+  always @(posedge clk)
+    drain_last <= \$1286 ;
+  always @(posedge clk)
+    drain_elem <= \$1287 ;
+  always @(posedge clk)
+    drain_slot <= \$1288 ;
+  always @(posedge clk)
+    drain_lane2 <= drain_lane;
+  always @(posedge clk)
+    drain_last2 <= drain_last;
+  always @(posedge clk)
+    drain_lane_data0 <= \$signature__data$275 ;
+  always @(posedge clk)
+    drain_lane_data1 <= \$signature__data$276 ;
+  always @(posedge clk)
+    release_slot <= \$1289 ;
+  always @(posedge clk)
+    in_flight <= \$1290 ;
+  always @(posedge clk)
+    inc_busy <= \$1291 ;
+  always @(posedge clk)
+    count_busy <= \$1292 ;
+  always @(posedge clk)
+    inc_stall_input <= \$1293 ;
+  always @(posedge clk)
+    count_stall_input <= \$1294 ;
+  always @(posedge clk)
+    inc_stall_output <= \$1295 ;
+  always @(posedge clk)
+    count_stall_output <= \$1296 ;
+  always @(posedge clk)
+    inc_mac_ops <= \$1297 ;
+  always @(posedge clk)
+    count_mac_ops <= \$1298 ;
+  always @(posedge clk)
+    inc_bank_reads <= \$1299 ;
+  always @(posedge clk)
+    count_bank_reads <= \$1300 ;
+  always @(posedge clk)
+    inc_act_reads <= \$1301 ;
+  always @(posedge clk)
+    count_act_reads <= \$1302 ;
+  always @(posedge clk)
+    inc_act_writes <= \$1303 ;
+  always @(posedge clk)
+    count_act_writes <= \$1304 ;
+  always @(posedge clk)
+    inc_inferences <= \$1305 ;
+  always @(posedge clk)
+    count_inferences <= \$1306 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1388$0 (drain_last2),
-    .\port$264$0 (drain_data),
+    .\port$1994$0 (drain_last2),
+    .\port$250$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2500,8 +3556,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$1536$0 (\$712 ),
-    .\port$1537$0 (\$713 ),
+    .\port$2142$0 (\$1307 ),
+    .\port$2143$0 (\$1308 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -2518,8 +3574,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$1649$0 (\$714 ),
-    .\port$1650$0 (\$715 ),
+    .\port$2255$0 (\$1309 ),
+    .\port$2256$0 (\$1310 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -2535,6 +3591,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (drain_lane2)
+      1'h0:
+          drain_data = drain_lane_data0;
+      1'h1:
+          drain_data = drain_lane_data1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
     if (\$19 ) begin
       if (\$20 ) begin
@@ -2547,7 +3613,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$196 ) begin
+    end else if (\$184 ) begin
       wb_parity_next0 = wb_par13;
     end
   end
@@ -2556,8 +3622,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 8'h00;
-    end else if (\$196 ) begin
-      wb_groups_next0 = \$199 [7:0];
+    end else if (\$184 ) begin
+      wb_groups_next0 = \$187 [7:0];
     end
   end
   always @* begin
@@ -2565,7 +3631,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$201 ) begin
+    end else if (\$189 ) begin
       wb_parity_next1 = wb_par13;
     end
   end
@@ -2574,8 +3640,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 8'h00;
-    end else if (\$201 ) begin
-      wb_groups_next1 = \$204 [7:0];
+    end else if (\$189 ) begin
+      wb_groups_next1 = \$192 [7:0];
     end
   end
   always @* begin
@@ -2606,1158 +3672,1221 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = n_layers;
+    \$1212  = n_layers;
+    if (\$212 ) begin
+      if (\$213 ) begin
+        \$1212  = \$215 [2:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1213  = \$217 [7:0];
+    if (rst) begin
+      \$1213  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1214  = dl_rp__data[15:8];
+    if (rst) begin
+      \$1214  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1215  = in_beats0;
+    if (\$219 ) begin
+      \$1215  = \$220 [7:0];
+    end
+    if (in_release0) begin
+      \$1215  = 8'h00;
+    end
+    if (rst) begin
+      \$1215  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1216  = in_full0;
+    if (\$219 ) begin
+      if (\$222 ) begin
+        \$1216  = 1'h1;
+      end
+    end
+    if (in_release0) begin
+      \$1216  = 1'h0;
+    end
+    if (rst) begin
+      \$1216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1217  = in_beats1;
     if (\$224 ) begin
-      if (\$225 ) begin
-        \$622  = \$227 [2:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = \$229 [7:0];
-    if (rst) begin
-      \$623  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = dl_rp__data[15:8];
-    if (rst) begin
-      \$624  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = in_beats0;
-    if (\$231 ) begin
-      \$625  = \$232 [7:0];
-    end
-    if (in_release0) begin
-      \$625  = 8'h00;
-    end
-    if (rst) begin
-      \$625  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = in_full0;
-    if (\$231 ) begin
-      if (\$234 ) begin
-        \$626  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$626  = 1'h0;
-    end
-    if (rst) begin
-      \$626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = in_beats1;
-    if (\$236 ) begin
-      \$627  = \$237 [7:0];
+      \$1217  = \$225 [7:0];
     end
     if (in_release1) begin
-      \$627  = 8'h00;
+      \$1217  = 8'h00;
     end
     if (rst) begin
-      \$627  = 8'h00;
+      \$1217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = in_full1;
-    if (\$236 ) begin
-      if (\$239 ) begin
-        \$628  = 1'h1;
+    \$1218  = in_full1;
+    if (\$224 ) begin
+      if (\$227 ) begin
+        \$1218  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$628  = 1'h0;
+      \$1218  = 1'h0;
     end
     if (rst) begin
-      \$628  = 1'h0;
+      \$1218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = in_wslot;
-    if (\$243 ) begin
-      \$629  = \$244 ;
+    \$1219  = in_wslot;
+    if (\$231 ) begin
+      \$1219  = \$232 ;
     end
     if (rst) begin
-      \$629  = 1'h0;
+      \$1219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = \$246 [7:0];
+    \$1220  = \$234 [7:0];
     if (rst) begin
-      \$630  = 8'h00;
+      \$1220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = cur_folds;
-    if (\$247 ) begin
-      \$631  = \$249 [7:0];
+    \$1221  = cur_folds;
+    if (\$235 ) begin
+      \$1221  = \$237 [7:0];
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$631  = \$261 [7:0];
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1221  = \$249 [7:0];
         end
       end
     end
     if (rst) begin
-      \$631  = 8'h00;
+      \$1221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = cur_groups;
-    if (\$247 ) begin
-      \$632  = \$251 [7:0];
+    \$1222  = cur_groups;
+    if (\$235 ) begin
+      \$1222  = \$239 [7:0];
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$632  = \$263 [7:0];
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1222  = \$251 [7:0];
         end
       end
     end
     if (rst) begin
-      \$632  = 8'h00;
+      \$1222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = cur_out;
-    if (\$247 ) begin
-      \$633  = nxt_rp__data[15:8];
+    \$1223  = cur_out;
+    if (\$235 ) begin
+      \$1223  = nxt_rp__data[15:8];
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$633  = nxt_rp__data[15:8];
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1223  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$633  = 8'h00;
+      \$1223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = cur_is_last;
-    if (\$247 ) begin
-      \$634  = \$253 ;
+    \$1224  = cur_is_last;
+    if (\$235 ) begin
+      \$1224  = \$241 ;
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$634  = \$265 ;
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1224  = \$253 ;
         end
       end
     end
     if (rst) begin
-      \$634  = 1'h0;
+      \$1224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = cur_relu;
-    if (\$247 ) begin
-      \$635  = nxt_rp__data[33];
+    \$1225  = cur_relu;
+    if (\$235 ) begin
+      \$1225  = nxt_rp__data[33];
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$635  = nxt_rp__data[33];
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1225  = nxt_rp__data[33];
         end
       end
     end
     if (rst) begin
-      \$635  = 1'h0;
+      \$1225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = cur_requantize;
-    if (\$247 ) begin
-      \$636  = nxt_rp__data[34];
+    \$1226  = cur_requantize;
+    if (\$235 ) begin
+      \$1226  = nxt_rp__data[34];
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$636  = nxt_rp__data[34];
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1226  = nxt_rp__data[34];
         end
       end
     end
     if (rst) begin
-      \$636  = 1'h0;
+      \$1226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = bank_addr;
-    if (\$247 ) begin
-      \$637  = nxt_rp__data[24:16];
+    \$1227  = bank_addr;
+    if (\$235 ) begin
+      \$1227  = nxt_rp__data[24:16];
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$637  = nxt_rp__data[24:16];
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1227  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$268 ) begin
-              \$637  = b_bank_addr;
+            end else if (\$256 ) begin
+              \$1227  = b_bank_addr;
             end
           end
         end
       end
-      if (\$276 ) begin
-        \$637  = \$277 [8:0];
+      if (\$264 ) begin
+        \$1227  = \$265 [8:0];
       end
     end
     if (rst) begin
-      \$637  = 9'h000;
+      \$1227  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = rq_addr;
-    if (\$247 ) begin
-      \$638  = nxt_rp__data[32:25];
+    \$1228  = rq_addr;
+    if (\$235 ) begin
+      \$1228  = nxt_rp__data[32:25];
     end else if (issue_a) begin
-      if (\$255 ) begin
-        \$638  = \$257 [7:0];
-        if (\$259 ) begin
-          \$638  = nxt_rp__data[32:25];
+      if (\$243 ) begin
+        \$1228  = \$245 [7:0];
+        if (\$247 ) begin
+          \$1228  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$268 ) begin
-              \$638  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$638  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = layer;
-    if (\$247 ) begin
-      \$639  = \$43 [2:0];
-    end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$639  = \$43 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$639  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = group;
-    if (\$247 ) begin
-      \$640  = 8'h00;
-    end else if (issue_a) begin
-      if (\$255 ) begin
-        \$640  = \$256 [7:0];
-        if (\$259 ) begin
-          \$640  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$268 ) begin
-              \$640  = b_group;
+            end else if (\$256 ) begin
+              \$1228  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$640  = 8'h00;
+      \$1228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = fold;
-    if (\$247 ) begin
-      \$641  = 8'h00;
+    \$1229  = layer;
+    if (\$235 ) begin
+      \$1229  = \$43 [2:0];
+    end else if (issue_a) begin
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1229  = \$43 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1229  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1230  = group;
+    if (\$235 ) begin
+      \$1230  = 8'h00;
+    end else if (issue_a) begin
+      if (\$243 ) begin
+        \$1230  = \$244 [7:0];
+        if (\$247 ) begin
+          \$1230  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$256 ) begin
+              \$1230  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1230  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1231  = fold;
+    if (\$235 ) begin
+      \$1231  = 8'h00;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$255 ) begin
-        \$641  = 8'h00;
-        if (\$259 ) begin
-          \$641  = 8'h00;
+      if (\$243 ) begin
+        \$1231  = 8'h00;
+        if (\$247 ) begin
+          \$1231  = 8'h00;
         end
       end else begin
-        \$641  = \$269 [7:0];
+        \$1231  = \$257 [7:0];
       end
     end
     if (rst) begin
-      \$641  = 8'h00;
+      \$1231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = fold_end;
-    if (\$247 ) begin
-      \$642  = 16'h0004;
+    \$1232  = fold_end;
+    if (\$235 ) begin
+      \$1232  = 16'h0004;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$255 ) begin
-        \$642  = 16'h0004;
-        if (\$259 ) begin
-          \$642  = 16'h0004;
+      if (\$243 ) begin
+        \$1232  = 16'h0004;
+        if (\$247 ) begin
+          \$1232  = 16'h0004;
         end
       end else begin
-        \$642  = \$270 [15:0];
+        \$1232  = fold_end_next[15:0];
       end
     end
     if (rst) begin
-      \$642  = 16'h0000;
+      \$1232  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = b_group;
-    if (\$247 ) begin
-      \$643  = 8'h00;
+    \$1233  = fold_end_next;
+    if (\$235 ) begin
+      \$1233  = 17'h00008;
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
+      (* full_case = 32'd1 *)
+      if (\$243 ) begin
+        \$1233  = 17'h00008;
+        if (\$247 ) begin
+          \$1233  = 17'h00008;
+        end
+      end else begin
+        \$1233  = \$258 [16:0];
+      end
+    end
+    if (rst) begin
+      \$1233  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1234  = b_group;
+    if (\$235 ) begin
+      \$1234  = 8'h00;
+    end else if (issue_a) begin
+      if (\$243 ) begin
+        if (\$247 ) begin
           if (cur_is_last) begin
-            \$643  = 8'h00;
+            \$1234  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
-      if (\$283 ) begin
-        \$643  = \$284 [7:0];
+      if (\$271 ) begin
+        \$1234  = \$272 [7:0];
       end
     end
     if (rst) begin
-      \$643  = 8'h00;
+      \$1234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = b_fold;
-    if (\$247 ) begin
-      \$644  = 8'h00;
+    \$1235  = b_fold;
+    if (\$235 ) begin
+      \$1235  = 8'h00;
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
+      if (\$243 ) begin
+        if (\$247 ) begin
           if (cur_is_last) begin
-            \$644  = 8'h00;
+            \$1235  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
       (* full_case = 32'd1 *)
-      if (\$283 ) begin
-        \$644  = 8'h00;
+      if (\$271 ) begin
+        \$1235  = 8'h00;
       end else begin
-        \$644  = \$286 [7:0];
+        \$1235  = \$274 [7:0];
       end
     end
     if (rst) begin
-      \$644  = 8'h00;
+      \$1235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = b_in_group;
-    if (\$247 ) begin
-      \$645  = 1'h0;
+    \$1236  = b_in_group;
+    if (\$235 ) begin
+      \$1236  = 1'h0;
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
+      if (\$243 ) begin
+        if (\$247 ) begin
           if (cur_is_last) begin
-            \$645  = 1'h0;
+            \$1236  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$645  = \$281 ;
+      \$1236  = \$269 ;
     end
     if (rst) begin
-      \$645  = 1'h0;
+      \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = b_bank_addr;
-    if (\$247 ) begin
-      \$646  = d0_rp__data[24:16];
+    \$1237  = b_bank_addr;
+    if (\$235 ) begin
+      \$1237  = d0_rp__data[24:16];
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
+      if (\$243 ) begin
+        if (\$247 ) begin
           if (cur_is_last) begin
-            \$646  = d0_rp__data[24:16];
+            \$1237  = d0_rp__data[24:16];
           end
         end
       end
     end else if (issue_b) begin
-      \$646  = \$278 [8:0];
+      \$1237  = \$266 [8:0];
     end
     if (rst) begin
-      \$646  = 9'h000;
+      \$1237  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = b_rq_addr;
-    if (\$247 ) begin
-      \$647  = d0_rp__data[32:25];
+    \$1238  = b_rq_addr;
+    if (\$235 ) begin
+      \$1238  = d0_rp__data[32:25];
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
+      if (\$243 ) begin
+        if (\$247 ) begin
           if (cur_is_last) begin
-            \$647  = d0_rp__data[32:25];
+            \$1238  = d0_rp__data[32:25];
           end
         end
       end
     end else if (issue_b) begin
-      if (\$283 ) begin
-        \$647  = \$285 [7:0];
+      if (\$271 ) begin
+        \$1238  = \$273 [7:0];
       end
     end
     if (rst) begin
-      \$647  = 8'h00;
+      \$1238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = loaded;
-    if (\$247 ) begin
-      \$648  = 1'h1;
+    \$1239  = loaded;
+    if (\$235 ) begin
+      \$1239  = 1'h1;
     end
-    if (\$558 ) begin
-      \$648  = 1'h0;
+    if (\$276 ) begin
+      \$1239  = 1'h0;
     end
     if (rst) begin
-      \$648  = 1'h0;
+      \$1239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = wr_buf;
-    if (\$247 ) begin
-      \$649  = 1'h0;
+    \$1240  = wr_buf;
+    if (\$235 ) begin
+      \$1240  = 1'h0;
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$649  = \$266 ;
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1240  = \$254 ;
           if (cur_is_last) begin
-            \$649  = 1'h0;
+            \$1240  = 1'h0;
             if (b_done) begin
-              \$649  = 1'h1;
+              \$1240  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$649  = 1'h0;
+      \$1240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = prev_out;
-    if (\$247 ) begin
+    \$1241  = prev_out;
+    if (\$235 ) begin
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$650  = cur_out;
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1241  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$650  = d0_rp__data[15:8];
+              \$1241  = d0_rp__data[15:8];
             end
           end
         end
       end
     end
     if (rst) begin
-      \$650  = 8'h00;
+      \$1241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = prev_groups;
-    if (\$247 ) begin
+    \$1242  = prev_groups;
+    if (\$235 ) begin
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
-          \$651  = cur_groups;
+      if (\$243 ) begin
+        if (\$247 ) begin
+          \$1242  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$651  = in_groups;
+              \$1242  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$651  = 8'h00;
+      \$1242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = ctx;
-    if (\$247 ) begin
+    \$1243  = ctx;
+    if (\$235 ) begin
     end else if (issue_a) begin
-      if (\$255 ) begin
-        if (\$259 ) begin
+      if (\$243 ) begin
+        if (\$247 ) begin
           if (cur_is_last) begin
-            \$652  = \$267 ;
+            \$1243  = \$255 ;
           end
         end
       end
     end
     if (rst) begin
-      \$652  = 1'h0;
+      \$1243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = track_reset0;
+    \$1244  = track_reset0;
     if (rst) begin
-      \$653  = 1'h0;
+      \$1244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = track_reset1;
+    \$1245  = track_reset1;
     if (rst) begin
-      \$654  = 1'h0;
+      \$1245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1246  = issue;
+    if (rst) begin
+      \$1246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1247  = \$305 ;
+    if (rst) begin
+      \$1247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1248  = wb_valid1;
+    if (rst) begin
+      \$1248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1249  = wb_valid2;
+    if (rst) begin
+      \$1249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1250  = wb_valid3;
+    if (rst) begin
+      \$1250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1251  = wb_valid4;
+    if (rst) begin
+      \$1251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1252  = wb_valid5;
+    if (rst) begin
+      \$1252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1253  = wb_valid6;
+    if (rst) begin
+      \$1253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1254  = wb_valid7;
+    if (rst) begin
+      \$1254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1255  = wb_valid8;
+    if (rst) begin
+      \$1255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1256  = wb_valid9;
+    if (rst) begin
+      \$1256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1257  = wb_valid10;
+    if (rst) begin
+      \$1257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1258  = wb_valid11;
+    if (rst) begin
+      \$1258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1259  = wb_valid12;
+    if (rst) begin
+      \$1259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1260  = wb_parity_next0;
+    if (rst) begin
+      \$1260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1261  = wb_groups_next0;
+    if (rst) begin
+      \$1261  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1262  = wb_groups_plus1_0;
+    if (track_reset_r0) begin
+      \$1262  = 9'h001;
+    end else if (\$307 ) begin
+      \$1262  = \$310 [8:0];
+    end
+    if (rst) begin
+      \$1262  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1263  = wb_parity_next1;
+    if (rst) begin
+      \$1263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1264  = wb_groups_next1;
+    if (rst) begin
+      \$1264  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1265  = wb_groups_plus1_1;
+    if (track_reset_r1) begin
+      \$1265  = 9'h001;
+    end else if (\$312 ) begin
+      \$1265  = \$315 [8:0];
+    end
+    if (rst) begin
+      \$1265  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$287 ) begin
-      \$655  = \$291 ;
+    if (\$316 ) begin
+      \$1266  = \$328 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$324 ) begin
-        \$655  = \$330 ;
-      end else if (\$326 ) begin
-        \$655  = \$361 ;
+      if (\$434 ) begin
+        \$1266  = \$448 ;
+      end else if (\$436 ) begin
+        \$1266  = \$560 ;
       end else begin
-        \$655  = \$420 ;
+        \$1266  = \$772 ;
       end
     end else if (issue_b) begin
-      \$655  = \$452 ;
+      \$1266  = \$892 ;
     end else begin
-      \$655  = \$488 ;
+      \$1266  = \$1024 ;
     end
     if (rst) begin
-      \$655  = 1'h0;
+      \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$287 ) begin
-      \$656  = \$295 ;
+    if (\$316 ) begin
+      \$1267  = \$340 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$324 ) begin
-        \$656  = \$334 ;
-      end else if (\$326 ) begin
-        \$656  = \$365 ;
+      if (\$434 ) begin
+        \$1267  = \$460 ;
+      end else if (\$436 ) begin
+        \$1267  = \$576 ;
       end else begin
-        \$656  = \$424 ;
+        \$1267  = \$788 ;
       end
     end else if (issue_b) begin
-      \$656  = \$461 ;
+      \$1267  = \$920 ;
     end else begin
-      \$656  = \$492 ;
+      \$1267  = \$1040 ;
     end
     if (rst) begin
-      \$656  = 1'h0;
+      \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$287 ) begin
-      \$657  = \$309 ;
+    if (\$316 ) begin
+      \$1268  = \$400 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$324 ) begin
-        \$657  = \$348 ;
-      end else if (\$326 ) begin
+      if (\$434 ) begin
+        \$1268  = \$520 ;
+      end else if (\$436 ) begin
         (* full_case = 32'd1 *)
-        if (\$367 ) begin
-          \$657  = \$382 ;
+        if (\$578 ) begin
+          \$1268  = \$639 ;
         end else begin
-          \$657  = \$406 ;
+          \$1268  = \$728 ;
         end
       end else begin
-        \$657  = \$439 ;
+        \$1268  = \$848 ;
       end
     end else if (issue_b) begin
-      \$657  = \$475 ;
+      \$1268  = \$980 ;
     end else begin
-      \$657  = \$506 ;
+      \$1268  = \$1100 ;
     end
     if (rst) begin
-      \$657  = 1'h0;
+      \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$287 ) begin
-      \$658  = \$318 ;
+    if (\$316 ) begin
+      \$1269  = \$428 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$324 ) begin
-        \$658  = \$357 ;
-      end else if (\$326 ) begin
+      if (\$434 ) begin
+        \$1269  = \$548 ;
+      end else if (\$436 ) begin
         (* full_case = 32'd1 *)
-        if (\$367 ) begin
-          \$658  = \$392 ;
+        if (\$578 ) begin
+          \$1269  = \$668 ;
         end else begin
-          \$658  = \$415 ;
+          \$1269  = \$756 ;
         end
       end else begin
-        \$658  = \$448 ;
+        \$1269  = \$876 ;
       end
     end else if (issue_b) begin
-      \$658  = \$484 ;
+      \$1269  = \$1008 ;
     end else begin
-      \$658  = \$515 ;
+      \$1269  = \$1128 ;
     end
     if (rst) begin
-      \$658  = 1'h0;
+      \$1269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = b_group_is_0;
-    if (\$524 ) begin
-      \$659  = 1'h1;
-    end else if (\$530 ) begin
-      \$659  = 1'h0;
+    \$1270  = b_group_is_0;
+    if (\$1137 ) begin
+      \$1270  = 1'h1;
+    end else if (\$1143 ) begin
+      \$1270  = 1'h0;
     end
     if (rst) begin
-      \$659  = 1'h1;
+      \$1270  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$524 ) begin
-      \$660  = \$533 ;
-    end else if (\$530 ) begin
-      \$660  = \$537 ;
+    if (\$1137 ) begin
+      \$1271  = \$1146 ;
+    end else if (\$1143 ) begin
+      \$1271  = \$1150 ;
     end else begin
-      \$660  = \$540 ;
+      \$1271  = \$1153 ;
     end
     if (rst) begin
-      \$660  = 1'h1;
+      \$1271  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = layer_is_0;
-    if (\$541 ) begin
-      \$661  = 1'h1;
-    end else if (issue_a) begin
-      if (\$548 ) begin
-        \$661  = \$552 ;
+    \$1272  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$1137 ) begin
+      \$1272  = 9'h001;
+    end else if (\$1143 ) begin
+      \$1272  = 9'h001;
+    end else begin
+      if (\$1156 ) begin
+        \$1272  = \$1157 [8:0];
       end
     end
     if (rst) begin
-      \$661  = 1'h1;
+      \$1272  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = group_is_0;
-    if (\$541 ) begin
-      \$662  = 1'h1;
+    \$1273  = layer_is_0;
+    if (\$1158 ) begin
+      \$1273  = 1'h1;
     end else if (issue_a) begin
-      if (\$548 ) begin
-        \$662  = 1'h1;
-        if (\$556 ) begin
-          \$662  = 1'h0;
+      if (\$1169 ) begin
+        \$1273  = \$1173 ;
+      end
+    end
+    if (rst) begin
+      \$1273  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1274  = group_is_0;
+    if (\$1158 ) begin
+      \$1274  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1169 ) begin
+        \$1274  = 1'h1;
+        if (\$1177 ) begin
+          \$1274  = 1'h0;
         end
-      end else if (\$550 ) begin
-        \$662  = 1'h0;
+      end else if (\$1171 ) begin
+        \$1274  = 1'h0;
       end
     end
     if (rst) begin
-      \$662  = 1'h1;
+      \$1274  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = fold_is_0;
-    if (\$541 ) begin
-      \$663  = 1'h1;
+    \$1275  = fold_is_0;
+    if (\$1158 ) begin
+      \$1275  = 1'h1;
     end else if (issue_a) begin
-      \$663  = \$543 ;
+      \$1275  = \$1160 ;
     end
     if (rst) begin
-      \$663  = 1'h1;
+      \$1275  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = issue;
+    \$1276  = fold_plus1;
+    if (\$1158 ) begin
+      \$1276  = 9'h001;
+    end else if (issue_a) begin
+      \$1276  = \$1164 [8:0];
+    end
     if (rst) begin
-      \$664  = 1'h0;
+      \$1276  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = \$587 ;
-    if (rst) begin
-      \$665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = wb_valid1;
-    if (rst) begin
-      \$666  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = wb_valid2;
-    if (rst) begin
-      \$667  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = wb_valid3;
-    if (rst) begin
-      \$668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = wb_valid4;
-    if (rst) begin
-      \$669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = wb_valid5;
-    if (rst) begin
-      \$670  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = wb_valid6;
-    if (rst) begin
-      \$671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = wb_valid7;
-    if (rst) begin
-      \$672  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = wb_valid8;
-    if (rst) begin
-      \$673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = wb_valid9;
-    if (rst) begin
-      \$674  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = wb_valid10;
-    if (rst) begin
-      \$675  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = wb_valid11;
-    if (rst) begin
-      \$676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = wb_valid12;
-    if (rst) begin
-      \$677  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = wb_parity_next0;
-    if (rst) begin
-      \$678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = wb_groups_next0;
-    if (rst) begin
-      \$679  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = wb_parity_next1;
-    if (rst) begin
-      \$680  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = wb_groups_next1;
-    if (rst) begin
-      \$681  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = out_full0;
-    if (\$589 ) begin
-      \$682  = 1'h1;
+    \$1277  = out_full0;
+    if (\$1179 ) begin
+      \$1277  = 1'h1;
     end
     if (done) begin
-      if (\$607 ) begin
-        \$682  = 1'h0;
+      if (\$1197 ) begin
+        \$1277  = 1'h0;
       end
     end
     if (rst) begin
-      \$682  = 1'h0;
+      \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = out_pending0;
-    if (\$589 ) begin
-      \$683  = 1'h1;
+    \$1278  = out_pending0;
+    if (\$1179 ) begin
+      \$1278  = 1'h1;
     end
     if (drain_read) begin
-      if (\$601 ) begin
-        if (\$603 ) begin
-          \$683  = 1'h0;
+      if (\$1191 ) begin
+        if (\$1193 ) begin
+          \$1278  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$683  = 1'h0;
+      \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = out_groups0;
-    if (\$589 ) begin
-      \$684  = 8'h00;
-    end else if (\$591 ) begin
-      \$684  = \$592 [7:0];
+    \$1279  = out_groups0;
+    if (\$1179 ) begin
+      \$1279  = 8'h00;
+    end else if (\$1181 ) begin
+      \$1279  = \$1182 [7:0];
     end
     if (rst) begin
-      \$684  = 8'h00;
+      \$1279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = out_full1;
-    if (\$594 ) begin
-      \$685  = 1'h1;
+    \$1280  = out_full1;
+    if (\$1184 ) begin
+      \$1280  = 1'h1;
     end
     if (done) begin
-      if (\$608 ) begin
-        \$685  = 1'h0;
+      if (\$1198 ) begin
+        \$1280  = 1'h0;
       end
     end
     if (rst) begin
-      \$685  = 1'h0;
+      \$1280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = out_pending1;
-    if (\$594 ) begin
-      \$686  = 1'h1;
+    \$1281  = out_pending1;
+    if (\$1184 ) begin
+      \$1281  = 1'h1;
     end
     if (drain_read) begin
-      if (\$601 ) begin
-        if (\$604 ) begin
-          \$686  = 1'h0;
+      if (\$1191 ) begin
+        if (\$1194 ) begin
+          \$1281  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$686  = 1'h0;
+      \$1281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = out_groups1;
-    if (\$594 ) begin
-      \$687  = 8'h00;
-    end else if (\$596 ) begin
-      \$687  = \$597 [7:0];
+    \$1282  = out_groups1;
+    if (\$1184 ) begin
+      \$1282  = 8'h00;
+    end else if (\$1186 ) begin
+      \$1282  = \$1187 [7:0];
     end
     if (rst) begin
-      \$687  = 8'h00;
+      \$1282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = drain_read;
+    \$1283  = drain_read;
     if (rst) begin
-      \$688  = 1'h0;
+      \$1283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = drain_inflight;
+    \$1284  = drain_inflight;
     if (rst) begin
-      \$689  = 1'h0;
+      \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = drain_lane;
+    \$1285  = drain_lane;
     if (drain_read) begin
-      \$690  = drain_elem[0];
+      \$1285  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = drain_last;
+    \$1286  = drain_last;
     if (drain_read) begin
-      \$691  = \$599 ;
+      \$1286  = \$1189 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = drain_elem;
+    \$1287  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$601 ) begin
-        \$692  = 8'h00;
+      if (\$1191 ) begin
+        \$1287  = 8'h00;
       end else begin
-        \$692  = \$605 [7:0];
+        \$1287  = \$1195 [7:0];
       end
     end
     if (rst) begin
-      \$692  = 8'h00;
+      \$1287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = drain_slot;
+    \$1288  = drain_slot;
     if (drain_read) begin
-      if (\$601 ) begin
-        \$693  = \$602 ;
+      if (\$1191 ) begin
+        \$1288  = \$1192 ;
       end
     end
     if (rst) begin
-      \$693  = 1'h0;
+      \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = release_slot;
+    \$1289  = release_slot;
     if (done) begin
-      \$694  = \$606 ;
+      \$1289  = \$1196 ;
     end
     if (rst) begin
-      \$694  = 1'h0;
+      \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \$610 [2:0];
+    \$1290  = \$1200 [2:0];
     if (rst) begin
-      \$695  = 3'h0;
+      \$1290  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = { 3'h0, busy };
+    \$1291  = { 3'h0, busy };
     if (rst) begin
-      \$696  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$697  = 32'd0;
-    end else begin
-      \$697  = \$611 [31:0];
-    end
-    if (rst) begin
-      \$697  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = { 3'h0, stall_input };
-    if (rst) begin
-      \$698  = 4'h0;
+      \$1291  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$699  = 32'd0;
+      \$1292  = 32'd0;
     end else begin
-      \$699  = \$612 [31:0];
+      \$1292  = \$1201 [31:0];
     end
     if (rst) begin
-      \$699  = 32'd0;
+      \$1292  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = { 3'h0, stall_output };
+    \$1293  = { 3'h0, stall_input };
     if (rst) begin
-      \$700  = 4'h0;
+      \$1293  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$701  = 32'd0;
+      \$1294  = 32'd0;
     end else begin
-      \$701  = \$613 [31:0];
+      \$1294  = \$1202 [31:0];
     end
     if (rst) begin
-      \$701  = 32'd0;
+      \$1294  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \$614 ;
+    \$1295  = { 3'h0, stall_output };
     if (rst) begin
-      \$702  = 4'h0;
+      \$1295  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$703  = 32'd0;
+      \$1296  = 32'd0;
     end else begin
-      \$703  = \$615 [31:0];
+      \$1296  = \$1203 [31:0];
     end
     if (rst) begin
-      \$703  = 32'd0;
+      \$1296  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = { 2'h0, \$616  };
+    \$1297  = \$1204 ;
     if (rst) begin
-      \$704  = 4'h0;
+      \$1297  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$705  = 32'd0;
+      \$1298  = 32'd0;
     end else begin
-      \$705  = \$617 [31:0];
+      \$1298  = \$1205 [31:0];
     end
     if (rst) begin
-      \$705  = 32'd0;
+      \$1298  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = { 3'h0, issue };
+    \$1299  = { 2'h0, \$1206  };
     if (rst) begin
-      \$706  = 4'h0;
+      \$1299  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$707  = 32'd0;
+      \$1300  = 32'd0;
     end else begin
-      \$707  = \$618 [31:0];
+      \$1300  = \$1207 [31:0];
     end
     if (rst) begin
-      \$707  = 32'd0;
+      \$1300  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = { 2'h0, \$619  };
+    \$1301  = { 3'h0, issue };
     if (rst) begin
-      \$708  = 4'h0;
+      \$1301  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$709  = 32'd0;
+      \$1302  = 32'd0;
     end else begin
-      \$709  = \$620 [31:0];
+      \$1302  = \$1208 [31:0];
     end
     if (rst) begin
-      \$709  = 32'd0;
+      \$1302  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = { 3'h0, done };
+    \$1303  = { 2'h0, \$1209  };
     if (rst) begin
-      \$710  = 4'h0;
+      \$1303  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$711  = 32'd0;
+      \$1304  = 32'd0;
     end else begin
-      \$711  = \$621 [31:0];
+      \$1304  = \$1210 [31:0];
     end
     if (rst) begin
-      \$711  = 32'd0;
+      \$1304  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1305  = { 3'h0, done };
+    if (rst) begin
+      \$1305  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (drain_lane2)
-      1'h0:
-          drain_data = drain_lane_data0;
-      1'h1:
-          drain_data = drain_lane_data1;
-    endcase
+    if (clear_counters) begin
+      \$1306  = 32'd0;
+    end else begin
+      \$1306  = \$1211 [31:0];
+    end
+    if (rst) begin
+      \$1306  = 32'd0;
+    end
   end
   assign busy_r = busy;
   assign load_hold = 1'h0;
@@ -3778,41 +4907,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_wp__en = { \$36 , \$34 , \$32 , \$30  };
   assign next_layer = \$43 [2:0];
   assign nxt_rp__addr = \$43 [1:0];
-  assign \step_valid$88  = step_valid;
-  assign \step_addr$90  = step_addr;
-  assign \step_first$92  = step_first;
-  assign \step_last$94  = step_last;
-  assign \step_rq$96  = step_rq;
-  assign \step_relu$98  = step_relu;
-  assign \step_requantize$100  = step_requantize;
-  assign \step_valid$101  = step_valid;
-  assign \step_addr$102  = step_addr;
-  assign \step_first$103  = step_first;
-  assign \step_last$104  = step_last;
-  assign \step_rq$105  = step_rq;
-  assign \step_relu$106  = step_relu;
-  assign \step_requantize$107  = step_requantize;
+  assign \step_valid$86  = step_valid;
+  assign \step_addr$88  = step_addr;
+  assign \step_first$90  = step_first;
+  assign \step_last$92  = step_last;
+  assign \step_rq$94  = step_rq;
+  assign \step_relu$96  = step_relu;
+  assign \step_requantize$98  = step_requantize;
+  assign \step_valid$99  = step_valid;
+  assign \step_addr$100  = step_addr;
+  assign \step_first$101  = step_first;
+  assign \step_last$102  = step_last;
+  assign \step_rq$103  = step_rq;
+  assign \step_relu$104  = step_relu;
+  assign \step_requantize$105  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
-  assign \act$119  = act_word;
-  assign act_wp__addr = \$186 [6:0];
-  assign act_wp__data = { \$714 , \$712 , \$714 , \$712  };
-  assign result = { \$713 , \$712  };
-  assign \result$130  = { \$715 , \$714  };
-  assign act_wp__en = { \$194 , \$192 , \$190 , \$188  };
+  assign \act$117  = act_word;
+  assign act_wp__addr = \$174 [6:0];
+  assign act_wp__data = { \$1309 , \$1307 , \$1309 , \$1307  };
+  assign result = { \$1308 , \$1307  };
+  assign \result$128  = { \$1310 , \$1309  };
+  assign act_wp__en = { \$182 , \$180 , \$178 , \$176  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$206 [6:0];
-  assign \$signature__data  = { \$713 , \$712  };
-  assign \$signature__en$145  = out_write;
-  assign \$signature__addr$146  = \$208 [6:0];
-  assign \$signature__data$147  = { \$715 , \$714  };
-  assign \$signature__addr$158  = \$219 [6:0];
+  assign \$signature__addr  = \$194 [6:0];
+  assign \$signature__data  = { \$1308 , \$1307  };
+  assign \$signature__en$143  = out_write;
+  assign \$signature__addr$144  = \$196 [6:0];
+  assign \$signature__data$145  = { \$1310 , \$1309  };
+  assign \$signature__addr$156  = \$207 [6:0];
+  assign \$signature__en$157  = drain_read;
+  assign \$signature__addr$158  = \$210 [6:0];
   assign \$signature__en$159  = drain_read;
-  assign \$signature__addr$160  = \$222 [6:0];
-  assign \$signature__en$161  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -3840,56 +4969,196 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$112  = \$110 ;
   assign \$140  = ctx;
   assign \$157  = ctx;
-  assign \$167  = in_wslot;
-  assign \$176  = in_wslot;
-  assign \$182  = { 1'h0, wb_group13[7:1] };
-  assign \$191  = wb_group13[0];
-  assign \$193  = wb_group13[0];
-  assign \$200  = wb_ctx13;
-  assign \$211  = { 1'h0, drain_elem[7:1] };
-  assign \$217  = { 1'h0, drain_elem[7:1] };
-  assign \$220  = { 1'h0, drain_elem[7:1] };
-  assign \$229  = { 2'h0, \$228 [8:2] };
-  assign \$235  = in_wslot;
-  assign \$246  = { 1'h0, \$245 [8:1] };
+  assign \$170  = { 1'h0, wb_group13[7:1] };
+  assign \$179  = wb_group13[0];
+  assign \$181  = wb_group13[0];
+  assign \$188  = wb_ctx13;
+  assign \$199  = { 1'h0, drain_elem[7:1] };
+  assign \$205  = { 1'h0, drain_elem[7:1] };
+  assign \$208  = { 1'h0, drain_elem[7:1] };
+  assign \$217  = { 2'h0, \$216 [8:2] };
+  assign \$223  = in_wslot;
+  assign \$234  = { 1'h0, \$233 [8:1] };
+  assign \$237  = { 2'h0, \$236 [8:2] };
+  assign \$239  = { 1'h0, \$238 [8:1] };
   assign \$249  = { 2'h0, \$248 [8:2] };
   assign \$251  = { 1'h0, \$250 [8:1] };
-  assign \$261  = { 2'h0, \$260 [8:2] };
-  assign \$263  = { 1'h0, \$262 [8:1] };
-  assign \$303  = { \$302 , 1'h0 };
-  assign \$306  = { \$305 , 1'h0 };
-  assign \$336  = 1'h0;
-  assign \$342  = { \$341 , 1'h0 };
-  assign \$345  = { \$344 , 1'h0 };
-  assign \$350  = 1'h0;
-  assign \$370  = layer[0];
-  assign \$376  = { \$375 , 1'h0 };
-  assign \$379  = { \$378 , 1'h0 };
-  assign \$385  = layer[0];
-  assign \$400  = { \$399 , 1'h0 };
-  assign \$403  = { \$402 , 1'h0 };
-  assign \$432  = { \$431 , 1'h0 };
-  assign \$436  = { \$435 , 1'h0 };
-  assign \$469  = { \$468 , 1'h0 };
-  assign \$472  = { \$471 , 1'h0 };
-  assign \$500  = { \$499 , 1'h0 };
-  assign \$503  = { \$502 , 1'h0 };
-  assign \$532  = { 1'h0, \$531 [8:1] };
-  assign \$536  = { 1'h0, \$535 [8:1] };
-  assign \$539  = { 1'h0, \$538 [8:1] };
-  assign \$570  = b_fold;
-  assign \$573  = fold;
-  assign \$577  = fold;
-  assign \$593  = ctx;
-  assign \$595  = wb_ctx13;
-  assign \$604  = drain_slot;
-  assign \$608  = release_slot;
+  assign \$288  = b_fold;
+  assign \$291  = fold;
+  assign \$295  = fold;
+  assign \$311  = wb_ctx13;
+  assign \$320  = in_wslot;
+  assign \$336  = in_wslot;
+  assign \$347  = 2'h0;
+  assign \$349  = 2'h0;
+  assign \$352  = wb_ctx13;
+  assign \$355  = { wb_groups_plus1_1, 1'h0 };
+  assign \$357  = { wb_groups_plus1_1, 1'h0 };
+  assign \$360  = 2'h2;
+  assign \$362  = 2'h2;
+  assign \$366  = { wb_groups1, 1'h0 };
+  assign \$368  = { wb_groups1, 1'h0 };
+  assign \$373  = 2'h0;
+  assign \$375  = 2'h0;
+  assign \$381  = { wb_groups_plus1_0, 1'h0 };
+  assign \$383  = { wb_groups_plus1_0, 1'h0 };
+  assign \$386  = 2'h2;
+  assign \$388  = 2'h2;
+  assign \$392  = { wb_groups0, 1'h0 };
+  assign \$394  = { wb_groups0, 1'h0 };
+  assign \$408  = wb_ctx13;
+  assign \$444  = in_wslot;
+  assign \$452  = in_wslot;
+  assign \$462  = 1'h0;
+  assign \$467  = 2'h0;
+  assign \$469  = 2'h0;
+  assign \$475  = { wb_groups_plus1_0, 1'h0 };
+  assign \$477  = { wb_groups_plus1_0, 1'h0 };
+  assign \$480  = 2'h2;
+  assign \$482  = 2'h2;
+  assign \$486  = { wb_groups0, 1'h0 };
+  assign \$488  = { wb_groups0, 1'h0 };
+  assign \$493  = 2'h0;
+  assign \$495  = 2'h0;
+  assign \$498  = wb_ctx13;
+  assign \$501  = { wb_groups_plus1_1, 1'h0 };
+  assign \$503  = { wb_groups_plus1_1, 1'h0 };
+  assign \$506  = 2'h2;
+  assign \$508  = 2'h2;
+  assign \$512  = { wb_groups1, 1'h0 };
+  assign \$514  = { wb_groups1, 1'h0 };
+  assign \$522  = 1'h0;
+  assign \$538  = wb_ctx13;
+  assign \$552  = in_wslot;
+  assign \$570  = in_wslot;
+  assign \$581  = layer[0];
+  assign \$586  = 2'h0;
+  assign \$588  = 2'h0;
+  assign \$591  = wb_ctx13;
+  assign \$594  = { wb_groups_plus1_1, 1'h0 };
+  assign \$596  = { wb_groups_plus1_1, 1'h0 };
+  assign \$599  = 2'h2;
+  assign \$601  = 2'h2;
+  assign \$605  = { wb_groups1, 1'h0 };
+  assign \$607  = { wb_groups1, 1'h0 };
+  assign \$612  = 2'h0;
+  assign \$614  = 2'h0;
+  assign \$620  = { wb_groups_plus1_0, 1'h0 };
+  assign \$622  = { wb_groups_plus1_0, 1'h0 };
+  assign \$625  = 2'h2;
+  assign \$627  = 2'h2;
+  assign \$631  = { wb_groups0, 1'h0 };
+  assign \$633  = { wb_groups0, 1'h0 };
+  assign \$642  = layer[0];
+  assign \$648  = wb_ctx13;
+  assign \$675  = 2'h0;
+  assign \$677  = 2'h0;
+  assign \$680  = wb_ctx13;
+  assign \$683  = { wb_groups_plus1_1, 1'h0 };
+  assign \$685  = { wb_groups_plus1_1, 1'h0 };
+  assign \$688  = 2'h2;
+  assign \$690  = 2'h2;
+  assign \$694  = { wb_groups1, 1'h0 };
+  assign \$696  = { wb_groups1, 1'h0 };
+  assign \$701  = 2'h0;
+  assign \$703  = 2'h0;
+  assign \$709  = { wb_groups_plus1_0, 1'h0 };
+  assign \$711  = { wb_groups_plus1_0, 1'h0 };
+  assign \$714  = 2'h2;
+  assign \$716  = 2'h2;
+  assign \$720  = { wb_groups0, 1'h0 };
+  assign \$722  = { wb_groups0, 1'h0 };
+  assign \$736  = wb_ctx13;
+  assign \$760  = in_wslot;
+  assign \$782  = in_wslot;
+  assign \$795  = 2'h0;
+  assign \$797  = 2'h0;
+  assign \$800  = wb_ctx13;
+  assign \$803  = { wb_groups_plus1_1, 1'h0 };
+  assign \$805  = { wb_groups_plus1_1, 1'h0 };
+  assign \$808  = 2'h2;
+  assign \$810  = 2'h2;
+  assign \$814  = { wb_groups1, 1'h0 };
+  assign \$816  = { wb_groups1, 1'h0 };
+  assign \$821  = 2'h0;
+  assign \$823  = 2'h0;
+  assign \$829  = { wb_groups_plus1_0, 1'h0 };
+  assign \$831  = { wb_groups_plus1_0, 1'h0 };
+  assign \$834  = 2'h2;
+  assign \$836  = 2'h2;
+  assign \$840  = { wb_groups0, 1'h0 };
+  assign \$842  = { wb_groups0, 1'h0 };
+  assign \$856  = wb_ctx13;
+  assign \$880  = in_wslot;
+  assign \$902  = in_wslot;
+  assign \$913  = in_wslot;
+  assign \$927  = 2'h0;
+  assign \$929  = 2'h0;
+  assign \$932  = wb_ctx13;
+  assign \$935  = { wb_groups_plus1_1, 1'h0 };
+  assign \$937  = { wb_groups_plus1_1, 1'h0 };
+  assign \$940  = 2'h2;
+  assign \$942  = 2'h2;
+  assign \$946  = { wb_groups1, 1'h0 };
+  assign \$948  = { wb_groups1, 1'h0 };
+  assign \$953  = 2'h0;
+  assign \$955  = 2'h0;
+  assign \$961  = { wb_groups_plus1_0, 1'h0 };
+  assign \$963  = { wb_groups_plus1_0, 1'h0 };
+  assign \$966  = 2'h2;
+  assign \$968  = 2'h2;
+  assign \$972  = { wb_groups0, 1'h0 };
+  assign \$974  = { wb_groups0, 1'h0 };
+  assign \$988  = wb_ctx13;
+  assign \$1012  = in_wslot;
+  assign \$1034  = in_wslot;
+  assign \$1047  = 2'h0;
+  assign \$1049  = 2'h0;
+  assign \$1052  = wb_ctx13;
+  assign \$1055  = { wb_groups_plus1_1, 1'h0 };
+  assign \$1057  = { wb_groups_plus1_1, 1'h0 };
+  assign \$1060  = 2'h2;
+  assign \$1062  = 2'h2;
+  assign \$1066  = { wb_groups1, 1'h0 };
+  assign \$1068  = { wb_groups1, 1'h0 };
+  assign \$1073  = 2'h0;
+  assign \$1075  = 2'h0;
+  assign \$1081  = { wb_groups_plus1_0, 1'h0 };
+  assign \$1083  = { wb_groups_plus1_0, 1'h0 };
+  assign \$1086  = 2'h2;
+  assign \$1088  = 2'h2;
+  assign \$1092  = { wb_groups0, 1'h0 };
+  assign \$1094  = { wb_groups0, 1'h0 };
+  assign \$1108  = wb_ctx13;
+  assign \$1145  = { 1'h0, \$1144 [8:1] };
+  assign \$1149  = { 1'h0, \$1148 [8:1] };
+  assign \$1152  = { 1'h0, \$1151 [8:1] };
+  assign \$1183  = ctx;
+  assign \$1185  = wb_ctx13;
+  assign \$1194  = drain_slot;
+  assign \$1198  = release_slot;
   assign \$122  = ctx;
   assign \$135  = ctx;
+  assign \$468  = 1'h0;
+  assign \$471  = \$470 ;
+  assign \$481  = 1'h0;
+  assign \$484  = \$483 ;
+  assign \$494  = 1'h0;
+  assign \$497  = \$496 ;
+  assign \$507  = 1'h0;
+  assign \$510  = \$509 ;
+  assign \$587  = 1'h0;
+  assign \$590  = \$589 ;
+  assign \$600  = 1'h0;
+  assign \$603  = \$602 ;
+  assign \$613  = 1'h0;
+  assign \$616  = \$615 ;
+  assign \$626  = 1'h0;
+  assign \$629  = \$628 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$264$0 , r_rdy, r_data, w_en, \port$1388$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$250$0 , r_rdy, r_data, w_en, \port$1994$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3914,10 +5183,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$264$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1388$0 ;
-  wire \port$1388$0 ;
-  input [31:0] \port$264$0 ;
-  wire [31:0] \port$264$0 ;
+  input \port$1994$0 ;
+  wire \port$1994$0 ;
+  input [31:0] \port$250$0 ;
+  wire [31:0] \port$250$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -3950,7 +5219,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$264$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1388$0 , \port$264$0  };
+      storage[w_port__addr] <= { \port$1994$0 , \port$250$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4012,14 +5281,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$264$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1388$0 , \port$264$0  };
-  assign w_data = { \port$1388$0 , \port$264$0  };
+  assign w_port__data = { \port$1994$0 , \port$250$0  };
+  assign w_data = { \port$1994$0 , \port$250$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1536$0 , \port$1537$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2142$0 , \port$2143$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4114,10 +5383,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  output [7:0] \port$1536$0 ;
-  wire [7:0] \port$1536$0 ;
-  output [23:0] \port$1537$0 ;
-  wire [23:0] \port$1537$0 ;
+  output [7:0] \port$2142$0 ;
+  wire [7:0] \port$2142$0 ;
+  output [23:0] \port$2143$0 ;
+  wire [23:0] \port$2143$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5071,7 +6340,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1488$0 (pe0_flags),
+    .\port$2094$0 (pe0_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -5152,13 +6421,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$1536$0  = \$21 ;
-  assign \port$1537$0  = \$22 ;
+  assign \port$2142$0  = \$21 ;
+  assign \port$2143$0  = \$22 ;
   assign \$11  = { pe0_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1488$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2094$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -5342,8 +6611,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1488$0 ;
-  wire [1:0] \port$1488$0 ;
+  input [1:0] \port$2094$0 ;
+  wire [1:0] \port$2094$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -5550,9 +6819,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1488$0 [0];
+    rq_relu1 <= \port$2094$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1488$0 [1];
+    rq_req1 <= \port$2094$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -5675,8 +6944,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1488$0 [0];
-  assign i_requantize = \port$1488$0 [1];
+  assign i_relu = \port$2094$0 [0];
+  assign i_requantize = \port$2094$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -5685,7 +6954,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$14
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1649$0 , \port$1650$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2255$0 , \port$2256$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5780,10 +7049,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  output [7:0] \port$1649$0 ;
-  wire [7:0] \port$1649$0 ;
-  output [23:0] \port$1650$0 ;
-  wire [23:0] \port$1650$0 ;
+  output [7:0] \port$2255$0 ;
+  wire [7:0] \port$2255$0 ;
+  output [23:0] \port$2256$0 ;
+  wire [23:0] \port$2256$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6737,7 +8006,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1601$0 (pe1_flags),
+    .\port$2207$0 (pe1_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -6818,13 +8087,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$1649$0  = \$21 ;
-  assign \port$1650$0  = \$22 ;
+  assign \port$2255$0  = \$21 ;
+  assign \port$2256$0  = \$22 ;
   assign \$11  = { pe1_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1601$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2207$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7008,8 +8277,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1601$0 ;
-  wire [1:0] \port$1601$0 ;
+  input [1:0] \port$2207$0 ;
+  wire [1:0] \port$2207$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7216,9 +8485,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1601$0 [0];
+    rq_relu1 <= \port$2207$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1601$0 [1];
+    rq_req1 <= \port$2207$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7341,8 +8610,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$16
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1601$0 [0];
-  assign i_requantize = \port$1601$0 [1];
+  assign i_relu = \port$2207$0 [0];
+  assign i_requantize = \port$2207$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -7,50 +7,456 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire [3:0] \$1009 ;
   wire \$101 ;
+  wire \$1010 ;
+  wire [3:0] \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire [12:0] \$1017 ;
+  wire \$1018 ;
+  wire [12:0] \$1019 ;
   wire \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire [3:0] \$1022 ;
+  wire \$1023 ;
+  wire [3:0] \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire [11:0] \$1028 ;
+  wire \$1029 ;
   wire \$103 ;
+  wire [11:0] \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire [3:0] \$1035 ;
+  wire \$1036 ;
+  wire [3:0] \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire [12:0] \$1043 ;
+  wire \$1044 ;
+  wire [12:0] \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire [3:0] \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
+  wire [3:0] \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire [11:0] \$1054 ;
+  wire \$1055 ;
+  wire [11:0] \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
   wire \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire [3:0] \$1129 ;
   wire \$113 ;
+  wire \$1130 ;
+  wire [3:0] \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire [12:0] \$1137 ;
+  wire \$1138 ;
+  wire [12:0] \$1139 ;
   wire \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire [3:0] \$1142 ;
+  wire \$1143 ;
+  wire [3:0] \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire [11:0] \$1148 ;
+  wire \$1149 ;
   wire \$115 ;
+  wire [11:0] \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire [3:0] \$1155 ;
+  wire \$1156 ;
+  wire [3:0] \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire [12:0] \$1163 ;
+  wire \$1164 ;
+  wire [12:0] \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire [3:0] \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
+  wire [3:0] \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire [11:0] \$1174 ;
+  wire \$1175 ;
+  wire [11:0] \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
   wire \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire [9:0] \$1212 ;
+  wire \$1213 ;
+  wire [9:0] \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire [9:0] \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire [9:0] \$1226 ;
+  wire [9:0] \$1227 ;
+  wire \$1228 ;
+  wire [9:0] \$1229 ;
   wire \$123 ;
+  wire [9:0] \$1230 ;
+  wire [9:0] \$1231 ;
+  wire \$1232 ;
+  wire [9:0] \$1233 ;
+  wire [9:0] \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire [10:0] \$1239 ;
   wire \$124 ;
+  wire \$1240 ;
+  wire [9:0] \$1241 ;
+  wire \$1242 ;
+  wire [9:0] \$1243 ;
+  wire \$1244 ;
+  wire [10:0] \$1245 ;
+  wire [10:0] \$1246 ;
+  wire [9:0] \$1247 ;
+  wire \$1248 ;
+  wire [9:0] \$1249 ;
   wire \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire [9:0] \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire [9:0] \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire [9:0] \$1269 ;
   wire \$127 ;
+  wire [9:0] \$1270 ;
+  wire \$1271 ;
+  wire [9:0] \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire [9:0] \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire \$128 ;
+  wire \$1280 ;
+  wire [3:0] \$1281 ;
+  wire [4:0] \$1282 ;
+  wire [32:0] \$1283 ;
+  wire [32:0] \$1284 ;
+  wire [32:0] \$1285 ;
+  wire [6:0] \$1286 ;
+  wire [32:0] \$1287 ;
+  wire [3:0] \$1288 ;
+  wire [32:0] \$1289 ;
   wire \$129 ;
+  wire [32:0] \$1290 ;
+  wire [1:0] \$1291 ;
+  wire [32:0] \$1292 ;
+  wire [32:0] \$1293 ;
+  reg [3:0] \$1294 ;
+  reg [8:0] \$1295 ;
+  reg [8:0] \$1296 ;
+  reg [8:0] \$1297 ;
+  reg \$1298 ;
+  reg [8:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
+  reg \$1300 ;
+  reg \$1301 ;
+  reg [8:0] \$1302 ;
+  reg [8:0] \$1303 ;
+  reg [8:0] \$1304 ;
+  reg [8:0] \$1305 ;
+  reg \$1306 ;
+  reg \$1307 ;
+  reg \$1308 ;
+  reg [8:0] \$1309 ;
   wire \$131 ;
+  reg [7:0] \$1310 ;
+  reg [3:0] \$1311 ;
+  reg [8:0] \$1312 ;
+  reg [8:0] \$1313 ;
+  reg [17:0] \$1314 ;
+  reg [18:0] \$1315 ;
+  reg [8:0] \$1316 ;
+  reg [8:0] \$1317 ;
+  reg \$1318 ;
+  reg [8:0] \$1319 ;
   wire \$132 ;
+  reg [7:0] \$1320 ;
+  reg \$1321 ;
+  reg \$1322 ;
+  reg [8:0] \$1323 ;
+  reg [8:0] \$1324 ;
+  reg \$1325 ;
+  reg \$1326 ;
+  reg \$1327 ;
+  reg \$1328 ;
+  reg \$1329 ;
   wire \$133 ;
+  reg \$1330 ;
+  reg \$1331 ;
+  reg \$1332 ;
+  reg \$1333 ;
+  reg \$1334 ;
+  reg \$1335 ;
+  reg \$1336 ;
+  reg \$1337 ;
+  reg \$1338 ;
+  reg \$1339 ;
   wire \$134 ;
+  reg \$1340 ;
+  reg \$1341 ;
+  reg \$1342 ;
+  reg \$1343 ;
+  reg [8:0] \$1344 ;
+  reg [9:0] \$1345 ;
+  reg \$1346 ;
+  reg [8:0] \$1347 ;
+  reg [9:0] \$1348 ;
+  reg \$1349 ;
   wire \$135 ;
+  reg \$1350 ;
+  reg \$1351 ;
+  reg \$1352 ;
+  reg \$1353 ;
+  reg \$1354 ;
+  reg [9:0] \$1355 ;
+  reg \$1356 ;
+  reg \$1357 ;
+  reg \$1358 ;
+  reg [9:0] \$1359 ;
   wire \$136 ;
+  reg \$1360 ;
+  reg \$1361 ;
+  reg [8:0] \$1362 ;
+  reg \$1363 ;
+  reg \$1364 ;
+  reg [8:0] \$1365 ;
+  reg \$1366 ;
+  reg \$1367 ;
+  reg [2:0] \$1368 ;
+  reg \$1369 ;
   wire \$137 ;
+  reg [8:0] \$1370 ;
+  reg \$1371 ;
+  reg \$1372 ;
+  reg [2:0] \$1373 ;
+  reg [6:0] \$1374 ;
+  reg [31:0] \$1375 ;
+  reg [6:0] \$1376 ;
+  reg [31:0] \$1377 ;
+  reg [6:0] \$1378 ;
+  reg [31:0] \$1379 ;
   wire \$138 ;
+  reg [6:0] \$1380 ;
+  reg [31:0] \$1381 ;
+  reg [6:0] \$1382 ;
+  reg [31:0] \$1383 ;
+  reg [6:0] \$1384 ;
+  reg [31:0] \$1385 ;
+  reg [6:0] \$1386 ;
+  reg [31:0] \$1387 ;
+  reg [6:0] \$1388 ;
+  reg [31:0] \$1389 ;
   wire [8:0] \$139 ;
+  wire [7:0] \$1390 ;
+  wire [23:0] \$1391 ;
+  wire [7:0] \$1392 ;
+  wire [23:0] \$1393 ;
+  wire [7:0] \$1394 ;
+  wire [23:0] \$1395 ;
+  wire [7:0] \$1396 ;
+  wire [23:0] \$1397 ;
+  wire [7:0] \$1398 ;
+  wire [23:0] \$1399 ;
   wire \$14 ;
   wire \$140 ;
+  wire [7:0] \$1400 ;
+  wire [23:0] \$1401 ;
+  wire [7:0] \$1402 ;
+  wire [23:0] \$1403 ;
+  wire [7:0] \$1404 ;
+  wire [23:0] \$1405 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
@@ -131,26 +537,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire [9:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
+  wire \$213 ;
+  wire [8:0] \$214 ;
+  wire [6:0] \$215 ;
   wire [9:0] \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire [9:0] \$219 ;
+  wire [5:0] \$217 ;
+  wire [10:0] \$218 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [9:0] \$222 ;
+  wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [8:0] \$226 ;
-  wire [6:0] \$227 ;
-  wire [9:0] \$228 ;
-  wire [5:0] \$229 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [10:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
@@ -158,54 +564,54 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [9:0] \$238 ;
+  wire [9:0] \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [9:0] \$243 ;
+  wire [9:0] \$244 ;
+  wire [5:0] \$245 ;
+  wire [9:0] \$246 ;
+  wire [5:0] \$247 ;
+  wire [9:0] \$248 ;
+  wire [5:0] \$249 ;
   wire \$25 ;
   wire [9:0] \$250 ;
-  wire [9:0] \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire [9:0] \$255 ;
+  wire [5:0] \$251 ;
+  wire [9:0] \$252 ;
+  wire [5:0] \$253 ;
+  wire [9:0] \$254 ;
+  wire [5:0] \$255 ;
   wire [9:0] \$256 ;
   wire [5:0] \$257 ;
   wire [9:0] \$258 ;
   wire [5:0] \$259 ;
   wire \$26 ;
   wire [9:0] \$260 ;
-  wire [5:0] \$261 ;
-  wire [9:0] \$262 ;
-  wire [5:0] \$263 ;
-  wire [9:0] \$264 ;
-  wire [5:0] \$265 ;
-  wire [9:0] \$266 ;
-  wire [5:0] \$267 ;
-  wire [9:0] \$268 ;
-  wire [5:0] \$269 ;
+  wire \$261 ;
+  wire [8:0] \$262 ;
+  wire [8:0] \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire [3:0] \$266 ;
+  wire [4:0] \$267 ;
+  wire \$268 ;
+  wire [8:0] \$269 ;
   wire \$27 ;
-  wire [9:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [9:0] \$272 ;
-  wire \$273 ;
-  wire [8:0] \$274 ;
+  wire [5:0] \$270 ;
+  wire [9:0] \$271 ;
+  wire [8:0] \$272 ;
+  wire [5:0] \$273 ;
+  wire [9:0] \$274 ;
   wire [8:0] \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire [3:0] \$278 ;
-  wire [4:0] \$279 ;
+  wire [5:0] \$276 ;
+  wire [9:0] \$277 ;
+  wire [8:0] \$278 ;
+  wire [5:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
+  wire [9:0] \$280 ;
   wire [8:0] \$281 ;
   wire [5:0] \$282 ;
   wire [9:0] \$283 ;
@@ -219,45 +625,45 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$290 ;
   wire [5:0] \$291 ;
   wire [9:0] \$292 ;
-  wire [8:0] \$293 ;
-  wire [5:0] \$294 ;
-  wire [9:0] \$295 ;
-  wire [8:0] \$296 ;
-  wire [5:0] \$297 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire [63:0] \$297 ;
   wire [9:0] \$298 ;
-  wire [8:0] \$299 ;
+  wire [9:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [5:0] \$300 ;
-  wire [9:0] \$301 ;
-  wire [8:0] \$302 ;
-  wire [5:0] \$303 ;
-  wire [9:0] \$304 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire [9:0] \$302 ;
+  wire [9:0] \$303 ;
+  wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire [63:0] \$309 ;
+  wire [9:0] \$307 ;
+  wire [9:0] \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [9:0] \$310 ;
+  wire [8:0] \$310 ;
   wire [9:0] \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [9:0] \$314 ;
+  wire \$314 ;
   wire [9:0] \$315 ;
-  wire \$316 ;
+  wire [9:0] \$316 ;
   wire \$317 ;
-  wire \$318 ;
+  wire [9:0] \$318 ;
   wire [9:0] \$319 ;
   wire \$32 ;
   wire [9:0] \$320 ;
-  wire \$321 ;
-  wire [8:0] \$322 ;
-  wire [9:0] \$323 ;
-  wire \$324 ;
+  wire [9:0] \$321 ;
+  wire [4:0] \$322 ;
+  wire \$323 ;
+  wire [9:0] \$324 ;
   wire \$325 ;
-  wire \$326 ;
-  wire [9:0] \$327 ;
+  wire [9:0] \$326 ;
+  wire [8:0] \$327 ;
   wire [9:0] \$328 ;
   wire \$329 ;
   wire \$33 ;
@@ -267,86 +673,86 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$333 ;
   wire [4:0] \$334 ;
   wire \$335 ;
-  wire [9:0] \$336 ;
+  wire \$336 ;
   wire \$337 ;
-  wire [9:0] \$338 ;
-  wire [8:0] \$339 ;
+  wire \$338 ;
+  wire [9:0] \$339 ;
   wire \$34 ;
-  wire [9:0] \$340 ;
-  wire \$341 ;
-  wire [9:0] \$342 ;
+  wire [19:0] \$340 ;
+  wire [9:0] \$341 ;
+  wire \$342 ;
   wire [9:0] \$343 ;
-  wire [9:0] \$344 ;
-  wire [9:0] \$345 ;
-  wire [4:0] \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire [9:0] \$347 ;
+  wire [9:0] \$348 ;
+  wire [9:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire [9:0] \$351 ;
-  wire [18:0] \$352 ;
-  wire [9:0] \$353 ;
-  wire \$354 ;
-  wire [9:0] \$355 ;
-  wire \$356 ;
+  wire \$351 ;
+  wire [9:0] \$352 ;
+  wire \$353 ;
+  wire [9:0] \$354 ;
+  wire [8:0] \$355 ;
+  wire [9:0] \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire [9:0] \$359 ;
+  wire [8:0] \$359 ;
   wire \$36 ;
-  wire [9:0] \$360 ;
-  wire [9:0] \$361 ;
-  wire \$362 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire [9:0] \$362 ;
   wire \$363 ;
   wire [9:0] \$364 ;
   wire \$365 ;
-  wire [9:0] \$366 ;
-  wire [8:0] \$367 ;
-  wire [9:0] \$368 ;
+  wire \$366 ;
+  wire [7:0] \$367 ;
+  wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [8:0] \$370 ;
+  wire [5:0] \$371 ;
+  wire [9:0] \$372 ;
+  wire [8:0] \$373 ;
+  wire [5:0] \$374 ;
+  wire [9:0] \$375 ;
+  wire [9:0] \$376 ;
+  wire [8:0] \$377 ;
+  wire [6:0] \$378 ;
+  wire [9:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
+  wire [5:0] \$380 ;
+  wire [10:0] \$381 ;
   wire \$382 ;
-  wire \$383 ;
-  wire [8:0] \$384 ;
-  wire [11:0] \$385 ;
+  wire [8:0] \$383 ;
+  wire \$384 ;
+  wire \$385 ;
   wire \$386 ;
-  wire [8:0] \$387 ;
-  wire [11:0] \$388 ;
+  wire \$387 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
+  wire [10:0] \$391 ;
+  wire [10:0] \$392 ;
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire [8:0] \$398 ;
+  wire [10:0] \$396 ;
+  wire [10:0] \$397 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
-  wire [9:0] \$401 ;
+  wire \$401 ;
   wire \$402 ;
-  wire [9:0] \$403 ;
+  wire \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire [9:0] \$407 ;
+  wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
@@ -364,75 +770,75 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
-  wire [8:0] \$423 ;
-  wire [11:0] \$424 ;
+  wire \$423 ;
+  wire \$424 ;
   wire \$425 ;
-  wire [8:0] \$426 ;
-  wire [11:0] \$427 ;
+  wire \$426 ;
+  wire \$427 ;
   wire \$428 ;
-  wire \$429 ;
+  wire [3:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
-  wire \$431 ;
+  wire [3:0] \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
-  wire [8:0] \$437 ;
+  wire [12:0] \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [12:0] \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
-  wire \$442 ;
+  wire [3:0] \$442 ;
   wire \$443 ;
-  wire \$444 ;
+  wire [3:0] \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
-  wire [9:0] \$448 ;
+  wire [11:0] \$448 ;
   wire \$449 ;
   wire \$45 ;
-  wire \$450 ;
+  wire [11:0] \$450 ;
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire \$455 ;
+  wire [3:0] \$455 ;
   wire \$456 ;
-  wire [8:0] \$457 ;
-  wire [11:0] \$458 ;
+  wire [3:0] \$457 ;
+  wire \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire [8:0] \$460 ;
-  wire [11:0] \$461 ;
+  wire \$460 ;
+  wire \$461 ;
   wire \$462 ;
-  wire \$463 ;
+  wire [12:0] \$463 ;
   wire \$464 ;
-  wire \$465 ;
+  wire [12:0] \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
+  wire [3:0] \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire \$470 ;
+  wire [3:0] \$470 ;
   wire \$471 ;
-  wire [8:0] \$472 ;
+  wire \$472 ;
   wire \$473 ;
-  wire \$474 ;
+  wire [11:0] \$474 ;
   wire \$475 ;
-  wire \$476 ;
+  wire [11:0] \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire [8:0] \$481 ;
-  wire [11:0] \$482 ;
+  wire \$481 ;
+  wire \$482 ;
   wire \$483 ;
-  wire [8:0] \$484 ;
-  wire [11:0] \$485 ;
+  wire \$484 ;
+  wire \$485 ;
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
@@ -443,14 +849,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire [8:0] \$495 ;
+  wire \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [9:0] \$500 ;
+  wire \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
@@ -462,14 +868,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire \$511 ;
+  wire [9:0] \$511 ;
   wire \$512 ;
-  wire [8:0] \$513 ;
-  wire [11:0] \$514 ;
-  wire [18:0] \$515 ;
+  wire [9:0] \$513 ;
+  wire \$514 ;
+  wire \$515 ;
   wire \$516 ;
-  wire [8:0] \$517 ;
-  wire [11:0] \$518 ;
+  wire [9:0] \$517 ;
+  wire \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
@@ -480,7 +886,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire [8:0] \$528 ;
+  wire \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
@@ -490,11 +896,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire [9:0] \$537 ;
+  wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire [9:0] \$540 ;
+  wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
@@ -503,66 +909,66 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire \$549 ;
+  wire [3:0] \$549 ;
   wire \$55 ;
-  wire [8:0] \$550 ;
-  wire [11:0] \$551 ;
+  wire \$550 ;
+  wire [3:0] \$551 ;
   wire \$552 ;
-  wire [8:0] \$553 ;
-  wire [11:0] \$554 ;
+  wire \$553 ;
+  wire \$554 ;
   wire \$555 ;
   wire \$556 ;
-  wire \$557 ;
+  wire [12:0] \$557 ;
   wire \$558 ;
-  wire \$559 ;
+  wire [12:0] \$559 ;
   wire \$56 ;
   wire \$560 ;
   wire \$561 ;
-  wire \$562 ;
+  wire [3:0] \$562 ;
   wire \$563 ;
-  wire [8:0] \$564 ;
+  wire [3:0] \$564 ;
   wire \$565 ;
   wire \$566 ;
   wire \$567 ;
-  wire \$568 ;
+  wire [11:0] \$568 ;
   wire \$569 ;
   wire [4:0] \$57 ;
-  wire \$570 ;
+  wire [11:0] \$570 ;
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
   wire \$574 ;
-  wire \$575 ;
+  wire [3:0] \$575 ;
   wire \$576 ;
-  wire \$577 ;
+  wire [3:0] \$577 ;
   wire \$578 ;
   wire \$579 ;
   wire \$58 ;
   wire \$580 ;
-  wire [8:0] \$581 ;
-  wire [11:0] \$582 ;
-  wire \$583 ;
-  wire [8:0] \$584 ;
-  wire [11:0] \$585 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire [12:0] \$583 ;
+  wire \$584 ;
+  wire [12:0] \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire \$588 ;
+  wire [3:0] \$588 ;
   wire \$589 ;
   wire \$59 ;
-  wire \$590 ;
+  wire [3:0] \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
-  wire \$594 ;
-  wire [8:0] \$595 ;
-  wire \$596 ;
+  wire [11:0] \$594 ;
+  wire \$595 ;
+  wire [11:0] \$596 ;
   wire \$597 ;
   wire \$598 ;
-  wire [9:0] \$599 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire \$600 ;
-  wire [9:0] \$601 ;
+  wire \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
@@ -572,30 +978,30 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$608 ;
   wire \$609 ;
   wire [8:0] \$61 ;
-  wire [9:0] \$610 ;
+  wire \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire [9:0] \$613 ;
-  wire [9:0] \$614 ;
+  wire \$613 ;
+  wire \$614 ;
   wire \$615 ;
-  wire [9:0] \$616 ;
-  wire [9:0] \$617 ;
-  wire [9:0] \$618 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
   wire \$619 ;
   wire [8:0] \$62 ;
-  wire [9:0] \$620 ;
-  wire [9:0] \$621 ;
+  wire \$620 ;
+  wire \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire [9:0] \$624 ;
+  wire \$624 ;
   wire \$625 ;
-  wire [9:0] \$626 ;
+  wire \$626 ;
   wire \$627 ;
-  wire [9:0] \$628 ;
+  wire \$628 ;
   wire \$629 ;
   wire [5:0] \$63 ;
   wire \$630 ;
-  wire [9:0] \$631 ;
+  wire \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
@@ -606,222 +1012,412 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$639 ;
   wire [9:0] \$64 ;
   wire \$640 ;
-  wire [8:0] \$641 ;
+  wire \$641 ;
   wire \$642 ;
   wire \$643 ;
-  wire [9:0] \$644 ;
+  wire \$644 ;
   wire \$645 ;
-  wire [9:0] \$646 ;
+  wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire [7:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
-  wire [8:0] \$652 ;
-  wire [5:0] \$653 ;
-  wire [9:0] \$654 ;
-  wire [8:0] \$655 ;
-  wire [5:0] \$656 ;
-  wire [9:0] \$657 ;
-  wire [9:0] \$658 ;
-  wire [8:0] \$659 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire [9:0] \$659 ;
   wire \$66 ;
-  wire [6:0] \$660 ;
-  wire [9:0] \$661 ;
-  wire [5:0] \$662 ;
-  wire [10:0] \$663 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
   wire \$664 ;
-  wire [8:0] \$665 ;
+  wire \$665 ;
   wire \$666 ;
   wire \$667 ;
-  wire \$668 ;
+  wire [3:0] \$668 ;
   wire \$669 ;
   wire \$67 ;
-  wire \$670 ;
+  wire [3:0] \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
-  wire [9:0] \$674 ;
+  wire \$674 ;
   wire \$675 ;
-  wire \$676 ;
+  wire [12:0] \$676 ;
   wire \$677 ;
-  wire \$678 ;
-  wire [9:0] \$679 ;
+  wire [12:0] \$678 ;
+  wire \$679 ;
   wire \$68 ;
-  wire [9:0] \$680 ;
-  wire \$681 ;
-  wire [9:0] \$682 ;
-  wire \$683 ;
+  wire \$680 ;
+  wire [3:0] \$681 ;
+  wire \$682 ;
+  wire [3:0] \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire [9:0] \$687 ;
+  wire [11:0] \$687 ;
   wire \$688 ;
-  wire \$689 ;
+  wire [11:0] \$689 ;
   wire \$69 ;
   wire \$690 ;
-  wire [3:0] \$691 ;
-  wire [4:0] \$692 ;
-  wire [32:0] \$693 ;
-  wire [32:0] \$694 ;
-  wire [32:0] \$695 ;
-  wire [6:0] \$696 ;
-  wire [32:0] \$697 ;
-  wire [3:0] \$698 ;
-  wire [32:0] \$699 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire [3:0] \$694 ;
+  wire \$695 ;
+  wire [3:0] \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [32:0] \$700 ;
-  wire [1:0] \$701 ;
-  wire [32:0] \$702 ;
-  wire [32:0] \$703 ;
-  reg [3:0] \$704 ;
-  reg [8:0] \$705 ;
-  reg [8:0] \$706 ;
-  reg [8:0] \$707 ;
-  reg \$708 ;
-  reg [8:0] \$709 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire [12:0] \$702 ;
+  wire \$703 ;
+  wire [12:0] \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire [3:0] \$707 ;
+  wire \$708 ;
+  wire [3:0] \$709 ;
   wire \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  reg [8:0] \$712 ;
-  reg [8:0] \$713 ;
-  reg [8:0] \$714 ;
-  reg [8:0] \$715 ;
-  reg \$716 ;
-  reg \$717 ;
-  reg \$718 ;
-  reg [8:0] \$719 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire [11:0] \$713 ;
+  wire \$714 ;
+  wire [11:0] \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
-  reg [7:0] \$720 ;
-  reg [3:0] \$721 ;
-  reg [8:0] \$722 ;
-  reg [8:0] \$723 ;
-  reg [17:0] \$724 ;
-  reg [8:0] \$725 ;
-  reg [8:0] \$726 ;
-  reg \$727 ;
-  reg [8:0] \$728 ;
-  reg [7:0] \$729 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
-  reg \$730 ;
-  reg \$731 ;
-  reg [8:0] \$732 ;
-  reg [8:0] \$733 ;
-  reg \$734 ;
-  reg \$735 ;
-  reg \$736 ;
-  reg \$737 ;
-  reg \$738 ;
-  reg \$739 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
-  reg \$740 ;
-  reg \$741 ;
-  reg \$742 ;
-  reg \$743 ;
-  reg \$744 ;
-  reg \$745 ;
-  reg \$746 ;
-  reg \$747 ;
-  reg \$748 ;
-  reg \$749 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  reg \$750 ;
-  reg \$751 ;
-  reg \$752 ;
-  reg \$753 ;
-  reg \$754 ;
-  reg \$755 ;
-  reg \$756 ;
-  reg \$757 ;
-  reg \$758 ;
-  reg \$759 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire [3:0] \$757 ;
+  wire \$758 ;
+  wire [3:0] \$759 ;
   wire \$76 ;
-  reg \$760 ;
-  reg \$761 ;
-  reg [8:0] \$762 ;
-  reg \$763 ;
-  reg [8:0] \$764 ;
-  reg \$765 ;
-  reg \$766 ;
-  reg [8:0] \$767 ;
-  reg \$768 ;
-  reg \$769 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire [12:0] \$765 ;
+  wire \$766 ;
+  wire [12:0] \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  reg [8:0] \$770 ;
-  reg \$771 ;
-  reg \$772 ;
-  reg [2:0] \$773 ;
-  reg \$774 ;
-  reg [8:0] \$775 ;
-  reg \$776 ;
-  reg \$777 ;
-  reg [2:0] \$778 ;
-  reg [6:0] \$779 ;
+  wire [3:0] \$770 ;
+  wire \$771 ;
+  wire [3:0] \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire [11:0] \$776 ;
+  wire \$777 ;
+  wire [11:0] \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  reg [31:0] \$780 ;
-  reg [6:0] \$781 ;
-  reg [31:0] \$782 ;
-  reg [6:0] \$783 ;
-  reg [31:0] \$784 ;
-  reg [6:0] \$785 ;
-  reg [31:0] \$786 ;
-  reg [6:0] \$787 ;
-  reg [31:0] \$788 ;
-  reg [6:0] \$789 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire [3:0] \$783 ;
+  wire \$784 ;
+  wire [3:0] \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
-  reg [31:0] \$790 ;
-  reg [6:0] \$791 ;
-  reg [31:0] \$792 ;
-  reg [6:0] \$793 ;
-  reg [31:0] \$794 ;
-  wire [7:0] \$795 ;
-  wire [23:0] \$796 ;
-  wire [7:0] \$797 ;
-  wire [23:0] \$798 ;
-  wire [7:0] \$799 ;
+  wire \$790 ;
+  wire [12:0] \$791 ;
+  wire \$792 ;
+  wire [12:0] \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire [3:0] \$796 ;
+  wire \$797 ;
+  wire [3:0] \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [23:0] \$800 ;
-  wire [7:0] \$801 ;
-  wire [23:0] \$802 ;
-  wire [7:0] \$803 ;
-  wire [23:0] \$804 ;
-  wire [7:0] \$805 ;
-  wire [23:0] \$806 ;
-  wire [7:0] \$807 ;
-  wire [23:0] \$808 ;
-  wire [7:0] \$809 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire [11:0] \$802 ;
+  wire \$803 ;
+  wire [11:0] \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire [8:0] \$81 ;
-  wire [23:0] \$810 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire [4:0] \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire [4:0] \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire [4:0] \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire [3:0] \$877 ;
+  wire \$878 ;
+  wire [3:0] \$879 ;
   wire \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire [12:0] \$885 ;
+  wire \$886 ;
+  wire [12:0] \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
+  wire [3:0] \$890 ;
+  wire \$891 ;
+  wire [3:0] \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire [11:0] \$896 ;
+  wire \$897 ;
+  wire [11:0] \$898 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire [3:0] \$903 ;
+  wire \$904 ;
+  wire [3:0] \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
+  wire \$910 ;
+  wire [12:0] \$911 ;
+  wire \$912 ;
+  wire [12:0] \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire [3:0] \$916 ;
+  wire \$917 ;
+  wire [3:0] \$918 ;
+  wire \$919 ;
   wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire [11:0] \$922 ;
+  wire \$923 ;
+  wire [11:0] \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
   wire \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire [9:0] \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$236 ;
-  wire [5:0] \$signature__addr$239 ;
-  wire [5:0] \$signature__addr$242 ;
-  wire [5:0] \$signature__addr$245 ;
-  wire [5:0] \$signature__addr$248 ;
-  wire [5:0] \$signature__addr$251 ;
-  wire [5:0] \$signature__addr$254 ;
+  wire [5:0] \$signature__addr$234 ;
+  wire [5:0] \$signature__addr$237 ;
+  wire [5:0] \$signature__addr$240 ;
+  wire [5:0] \$signature__addr$243 ;
+  wire [5:0] \$signature__addr$246 ;
+  wire [5:0] \$signature__addr$249 ;
+  wire [5:0] \$signature__addr$252 ;
+  wire [5:0] \$signature__addr$264 ;
   wire [5:0] \$signature__addr$266 ;
   wire [5:0] \$signature__addr$268 ;
   wire [5:0] \$signature__addr$270 ;
@@ -829,31 +1425,31 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$274 ;
   wire [5:0] \$signature__addr$276 ;
   wire [5:0] \$signature__addr$278 ;
-  wire [5:0] \$signature__addr$280 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$237 ;
-  wire [31:0] \$signature__data$240 ;
-  wire [31:0] \$signature__data$243 ;
-  wire [31:0] \$signature__data$246 ;
-  wire [31:0] \$signature__data$249 ;
-  wire [31:0] \$signature__data$252 ;
-  wire [31:0] \$signature__data$255 ;
-  wire [31:0] \$signature__data$403 ;
-  wire [31:0] \$signature__data$404 ;
-  wire [31:0] \$signature__data$405 ;
+  wire [31:0] \$signature__data$235 ;
+  wire [31:0] \$signature__data$238 ;
+  wire [31:0] \$signature__data$241 ;
+  wire [31:0] \$signature__data$244 ;
+  wire [31:0] \$signature__data$247 ;
+  wire [31:0] \$signature__data$250 ;
+  wire [31:0] \$signature__data$253 ;
   wire [31:0] \$signature__data$406 ;
   wire [31:0] \$signature__data$407 ;
   wire [31:0] \$signature__data$408 ;
   wire [31:0] \$signature__data$409 ;
   wire [31:0] \$signature__data$410 ;
+  wire [31:0] \$signature__data$411 ;
+  wire [31:0] \$signature__data$412 ;
+  wire [31:0] \$signature__data$413 ;
   wire \$signature__en ;
-  wire \$signature__en$235 ;
-  wire \$signature__en$238 ;
-  wire \$signature__en$241 ;
-  wire \$signature__en$244 ;
-  wire \$signature__en$247 ;
-  wire \$signature__en$250 ;
-  wire \$signature__en$253 ;
+  wire \$signature__en$233 ;
+  wire \$signature__en$236 ;
+  wire \$signature__en$239 ;
+  wire \$signature__en$242 ;
+  wire \$signature__en$245 ;
+  wire \$signature__en$248 ;
+  wire \$signature__en$251 ;
+  wire \$signature__en$265 ;
   wire \$signature__en$267 ;
   wire \$signature__en$269 ;
   wire \$signature__en$271 ;
@@ -861,15 +1457,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$signature__en$275 ;
   wire \$signature__en$277 ;
   wire \$signature__en$279 ;
-  wire \$signature__en$281 ;
   wire [63:0] act;
+  wire [63:0] \act$195 ;
+  wire [63:0] \act$196 ;
   wire [63:0] \act$197 ;
   wire [63:0] \act$198 ;
   wire [63:0] \act$199 ;
   wire [63:0] \act$200 ;
   wire [63:0] \act$201 ;
-  wire [63:0] \act$202 ;
-  wire [63:0] \act$203 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -884,6 +1479,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] b_bank_addr = 9'h000;
   reg b_done = 1'h1;
   reg [8:0] b_fold = 9'h000;
+  reg [9:0] b_fold_plus1 = 10'h001;
   reg [8:0] b_group = 9'h000;
   reg b_group_is_0 = 1'h1;
   reg b_in_group = 1'h0;
@@ -914,8 +1510,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \bank_we$48 ;
   wire \bank_we$54 ;
   wire \bank_we$60 ;
-  wire [9:0] beats_a_next;
-  wire [9:0] beats_b_next;
   output busy;
   wire busy;
   wire busy_r;
@@ -969,7 +1563,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire finished;
   reg [8:0] fold = 9'h000;
   reg [17:0] fold_end = 18'h00000;
+  reg [18:0] fold_end_next = 19'h00000;
   reg fold_is_0 = 1'h1;
+  reg [9:0] fold_plus1 = 10'h001;
   reg [8:0] group = 9'h000;
   reg group_is_0 = 1'h1;
   input [63:0] i_stream__payload;
@@ -1057,13 +1653,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
+  wire [31:0] \result$212 ;
+  wire [31:0] \result$213 ;
   wire [31:0] \result$214 ;
   wire [31:0] \result$215 ;
   wire [31:0] \result$216 ;
   wire [31:0] \result$217 ;
   wire [31:0] \result$218 ;
-  wire [31:0] \result$219 ;
-  wire [31:0] \result$220 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1100,130 +1696,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$126 ;
+  wire [8:0] \step_addr$124 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$138 ;
+  wire [8:0] \step_addr$136 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$145 ;
+  wire [8:0] \step_addr$143 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$152 ;
+  wire [8:0] \step_addr$150 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$159 ;
+  wire [8:0] \step_addr$157 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$166 ;
+  wire [8:0] \step_addr$164 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$173 ;
+  wire [8:0] \step_addr$171 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$180 ;
+  wire [8:0] \step_addr$178 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$128 ;
+  wire \step_first$126 ;
   (* init = 1'h0 *)
-  wire \step_first$139 ;
+  wire \step_first$137 ;
   (* init = 1'h0 *)
-  wire \step_first$146 ;
+  wire \step_first$144 ;
   (* init = 1'h0 *)
-  wire \step_first$153 ;
+  wire \step_first$151 ;
   (* init = 1'h0 *)
-  wire \step_first$160 ;
+  wire \step_first$158 ;
   (* init = 1'h0 *)
-  wire \step_first$167 ;
+  wire \step_first$165 ;
   (* init = 1'h0 *)
-  wire \step_first$174 ;
+  wire \step_first$172 ;
   (* init = 1'h0 *)
-  wire \step_first$181 ;
+  wire \step_first$179 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$130 ;
+  wire \step_last$128 ;
   (* init = 1'h0 *)
-  wire \step_last$140 ;
+  wire \step_last$138 ;
   (* init = 1'h0 *)
-  wire \step_last$147 ;
+  wire \step_last$145 ;
   (* init = 1'h0 *)
-  wire \step_last$154 ;
+  wire \step_last$152 ;
   (* init = 1'h0 *)
-  wire \step_last$161 ;
+  wire \step_last$159 ;
   (* init = 1'h0 *)
-  wire \step_last$168 ;
+  wire \step_last$166 ;
   (* init = 1'h0 *)
-  wire \step_last$175 ;
+  wire \step_last$173 ;
   (* init = 1'h0 *)
-  wire \step_last$182 ;
+  wire \step_last$180 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$134 ;
+  wire \step_relu$132 ;
   (* init = 1'h0 *)
-  wire \step_relu$142 ;
+  wire \step_relu$140 ;
   (* init = 1'h0 *)
-  wire \step_relu$149 ;
+  wire \step_relu$147 ;
   (* init = 1'h0 *)
-  wire \step_relu$156 ;
+  wire \step_relu$154 ;
   (* init = 1'h0 *)
-  wire \step_relu$163 ;
+  wire \step_relu$161 ;
   (* init = 1'h0 *)
-  wire \step_relu$170 ;
+  wire \step_relu$168 ;
   (* init = 1'h0 *)
-  wire \step_relu$177 ;
+  wire \step_relu$175 ;
   (* init = 1'h0 *)
-  wire \step_relu$184 ;
+  wire \step_relu$182 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$136 ;
+  wire \step_requantize$134 ;
   (* init = 1'h0 *)
-  wire \step_requantize$143 ;
+  wire \step_requantize$141 ;
   (* init = 1'h0 *)
-  wire \step_requantize$150 ;
+  wire \step_requantize$148 ;
   (* init = 1'h0 *)
-  wire \step_requantize$157 ;
+  wire \step_requantize$155 ;
   (* init = 1'h0 *)
-  wire \step_requantize$164 ;
+  wire \step_requantize$162 ;
   (* init = 1'h0 *)
-  wire \step_requantize$171 ;
+  wire \step_requantize$169 ;
   (* init = 1'h0 *)
-  wire \step_requantize$178 ;
+  wire \step_requantize$176 ;
   (* init = 1'h0 *)
-  wire \step_requantize$185 ;
+  wire \step_requantize$183 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$132 ;
+  wire [7:0] \step_rq$130 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$141 ;
+  wire [7:0] \step_rq$139 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$148 ;
+  wire [7:0] \step_rq$146 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$155 ;
+  wire [7:0] \step_rq$153 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$162 ;
+  wire [7:0] \step_rq$160 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$169 ;
+  wire [7:0] \step_rq$167 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$176 ;
+  wire [7:0] \step_rq$174 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$183 ;
+  wire [7:0] \step_rq$181 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$124 ;
+  wire \step_valid$122 ;
   (* init = 1'h0 *)
-  wire \step_valid$137 ;
+  wire \step_valid$135 ;
   (* init = 1'h0 *)
-  wire \step_valid$144 ;
+  wire \step_valid$142 ;
   (* init = 1'h0 *)
-  wire \step_valid$151 ;
+  wire \step_valid$149 ;
   (* init = 1'h0 *)
-  wire \step_valid$158 ;
+  wire \step_valid$156 ;
   (* init = 1'h0 *)
-  wire \step_valid$165 ;
+  wire \step_valid$163 ;
   (* init = 1'h0 *)
-  wire \step_valid$172 ;
+  wire \step_valid$170 ;
   (* init = 1'h0 *)
-  wire \step_valid$179 ;
+  wire \step_valid$177 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -1265,6 +1861,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_groups1 = 9'h000;
   reg [8:0] wb_groups_next0;
   reg [8:0] wb_groups_next1;
+  reg [9:0] wb_groups_plus1_0 = 10'h001;
+  reg [9:0] wb_groups_plus1_1 = 10'h001;
   reg wb_out1 = 1'h0;
   reg wb_out10 = 1'h0;
   reg wb_out11 = 1'h0;
@@ -1445,8 +2043,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$232 )
-      actbuf[\$230 [6:0]] <= { \$809 , \$807 , \$805 , \$803 , \$801 , \$799 , \$797 , \$795  };
+    if (\$220 )
+      actbuf[\$218 [6:0]] <= { \$1404 , \$1402 , \$1400 , \$1398 , \$1396 , \$1394 , \$1392 , \$1390  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1621,15 +2219,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$258 [5:0]] <= { \$796 , \$795  };
+      outbuf0[\$246 [5:0]] <= { \$1391 , \$1390  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _2_ <= outbuf0[\$283 [5:0]];
+      _2_ <= outbuf0[\$271 [5:0]];
     end
   end
-  assign \$signature__data$403  = _2_;
+  assign \$signature__data$406  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1699,15 +2297,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$260 [5:0]] <= { \$798 , \$797  };
+      outbuf1[\$248 [5:0]] <= { \$1393 , \$1392  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _3_ <= outbuf1[\$286 [5:0]];
+      _3_ <= outbuf1[\$274 [5:0]];
     end
   end
-  assign \$signature__data$404  = _3_;
+  assign \$signature__data$407  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -1777,15 +2375,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$262 [5:0]] <= { \$800 , \$799  };
+      outbuf2[\$250 [5:0]] <= { \$1395 , \$1394  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _4_ <= outbuf2[\$289 [5:0]];
+      _4_ <= outbuf2[\$277 [5:0]];
     end
   end
-  assign \$signature__data$405  = _4_;
+  assign \$signature__data$408  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -1855,15 +2453,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$264 [5:0]] <= { \$802 , \$801  };
+      outbuf3[\$252 [5:0]] <= { \$1397 , \$1396  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _5_ <= outbuf3[\$292 [5:0]];
+      _5_ <= outbuf3[\$280 [5:0]];
     end
   end
-  assign \$signature__data$406  = _5_;
+  assign \$signature__data$409  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -1933,15 +2531,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$266 [5:0]] <= { \$804 , \$803  };
+      outbuf4[\$254 [5:0]] <= { \$1399 , \$1398  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _6_ <= outbuf4[\$295 [5:0]];
+      _6_ <= outbuf4[\$283 [5:0]];
     end
   end
-  assign \$signature__data$407  = _6_;
+  assign \$signature__data$410  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2011,15 +2609,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$268 [5:0]] <= { \$806 , \$805  };
+      outbuf5[\$256 [5:0]] <= { \$1401 , \$1400  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _7_ <= outbuf5[\$298 [5:0]];
+      _7_ <= outbuf5[\$286 [5:0]];
     end
   end
-  assign \$signature__data$408  = _7_;
+  assign \$signature__data$411  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2089,15 +2687,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$270 [5:0]] <= { \$808 , \$807  };
+      outbuf6[\$258 [5:0]] <= { \$1403 , \$1402  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _8_ <= outbuf6[\$301 [5:0]];
+      _8_ <= outbuf6[\$289 [5:0]];
     end
   end
-  assign \$signature__data$409  = _8_;
+  assign \$signature__data$412  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2167,858 +2765,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$272 [5:0]] <= { \$810 , \$809  };
+      outbuf7[\$260 [5:0]] <= { \$1405 , \$1404  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     if (drain_read) begin
-      _9_ <= outbuf7[\$304 [5:0]];
+      _9_ <= outbuf7[\$292 [5:0]];
     end
   end
-  assign \$signature__data$410  = _9_;
-  assign \$161  = fold == \$160 ;
-  assign \$162  = \$159  & \$161 ;
-  assign \$163  = cur_groups - 1'h1;
-  assign \$164  = group == \$163 ;
-  assign \$165  = \$162  & \$164 ;
-  assign \$167  = issue_b & \$166 ;
-  assign \$168  = in_folds - 1'h1;
-  assign \$169  = b_fold == \$168 ;
-  assign \$170  = \$167  & \$169 ;
-  assign \$171  = in_groups - 1'h1;
-  assign \$172  = b_group == \$171 ;
-  assign \$173  = \$170  & \$172 ;
-  assign in_release0 = \$165  | \$173 ;
-  assign \$174  = ! ctx;
-  assign \$175  = issue_a & \$174 ;
-  assign \$176  = \$175  & layer_is_0;
-  assign \$177  = group_is_0 & fold_is_0;
-  assign \$178  = \$176  & \$177 ;
-  assign \$180  = issue_b & \$179 ;
-  assign \$181  = \$180  & b_group_is_0;
-  assign \$182  = ! b_fold;
-  assign \$183  = \$181  & \$182 ;
-  assign track_reset0 = \$178  | \$183 ;
-  assign \$185  = issue_a & \$184 ;
-  assign \$186  = \$185  & layer_is_0;
-  assign \$187  = cur_folds - 1'h1;
-  assign \$188  = fold == \$187 ;
-  assign \$189  = \$186  & \$188 ;
-  assign \$190  = cur_groups - 1'h1;
-  assign \$191  = group == \$190 ;
-  assign \$192  = \$189  & \$191 ;
-  assign \$193  = ~ ctx;
-  assign \$194  = issue_b & \$193 ;
-  assign \$195  = in_folds - 1'h1;
-  assign \$196  = b_fold == \$195 ;
-  assign \$197  = \$194  & \$196 ;
-  assign \$198  = in_groups - 1'h1;
-  assign \$199  = b_group == \$198 ;
-  assign \$200  = \$197  & \$199 ;
-  assign in_release1 = \$192  | \$200 ;
-  assign \$202  = issue_a & \$201 ;
-  assign \$203  = \$202  & layer_is_0;
-  assign \$204  = group_is_0 & fold_is_0;
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = ~ ctx;
-  assign \$207  = issue_b & \$206 ;
-  assign \$208  = \$207  & b_group_is_0;
-  assign \$209  = ! b_fold;
-  assign \$210  = \$208  & \$209 ;
-  assign track_reset1 = \$205  | \$210 ;
-  assign \$212  = in_fire & \$211 ;
-  assign \$213  = in_beats1 + \$212 ;
-  assign \$214  = ! in_wslot;
-  assign \$215  = in_fire & \$214 ;
-  assign \$216  = in_beats0 + \$215 ;
-  assign beats_a_next = ctx ? \$213  : \$216 ;
-  assign \$217  = ! in_wslot;
-  assign \$218  = in_fire & \$217 ;
-  assign \$219  = in_beats0 + \$218 ;
-  assign \$221  = in_fire & \$220 ;
-  assign \$222  = in_beats1 + \$221 ;
-  assign beats_b_next = ctx ? \$219  : \$222 ;
-  assign \$223  = issue_a & cur_is_last;
-  assign \$224  = group_is_0 & fold_is_0;
-  assign claim_out = \$223  & \$224 ;
-  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$225  = ~ wb_out14;
-  assign act_write = wb_valid14 & \$225 ;
-  assign out_write = wb_valid14 & wb_out14;
-  assign \$227  = wb_ctx14 ? 7'h40 : 7'h00;
-  assign \$228  = \$226  + \$227 ;
-  assign \$229  = wb_par14 ? 6'h20 : 6'h00;
-  assign \$230  = \$228  + \$229 ;
-  assign \$247  = ! wb_ctx14;
-  assign \$248  = act_write & \$247 ;
-  assign \$249  = wb_parity0 == wb_par14;
-  assign \$250  = wb_groups0 + 1'h1;
-  assign \$251  = \$249  ? \$250  : 10'h001;
-  assign \$253  = act_write & \$252 ;
-  assign \$254  = wb_parity1 == wb_par14;
-  assign \$255  = wb_groups1 + 1'h1;
-  assign \$256  = \$254  ? \$255  : 10'h001;
-  assign \$257  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$258  = wb_group14 + \$257 ;
-  assign \$259  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$260  = wb_group14 + \$259 ;
-  assign \$261  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$262  = wb_group14 + \$261 ;
-  assign \$263  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$264  = wb_group14 + \$263 ;
-  assign \$265  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$266  = wb_group14 + \$265 ;
-  assign \$267  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$268  = wb_group14 + \$267 ;
-  assign \$269  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$270  = wb_group14 + \$269 ;
-  assign \$271  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$272  = wb_group14 + \$271 ;
-  assign \$273  = drain_slot ? out_pending1 : out_pending0;
-  assign \$274  = drain_slot ? out_groups1 : out_groups0;
-  assign \$276  = \$274  > \$275 ;
-  assign \$277  = \$273  & \$276 ;
-  assign \$278  = w_level + drain_inflight;
-  assign \$279  = \$278  + drain_inflight2;
-  assign \$280  = \$279  < 3'h4;
-  assign drain_read = \$277  & \$280 ;
-  assign \$282  = drain_slot ? 6'h20 : 6'h00;
-  assign \$283  = \$281  + \$282 ;
-  assign \$285  = drain_slot ? 6'h20 : 6'h00;
-  assign \$286  = \$284  + \$285 ;
-  assign \$288  = drain_slot ? 6'h20 : 6'h00;
-  assign \$289  = \$287  + \$288 ;
-  assign \$291  = drain_slot ? 6'h20 : 6'h00;
-  assign \$292  = \$290  + \$291 ;
-  assign \$294  = drain_slot ? 6'h20 : 6'h00;
-  assign \$295  = \$293  + \$294 ;
-  assign \$297  = drain_slot ? 6'h20 : 6'h00;
-  assign \$298  = \$296  + \$297 ;
-  assign \$300  = drain_slot ? 6'h20 : 6'h00;
-  assign \$301  = \$299  + \$300 ;
-  assign \$303  = drain_slot ? 6'h20 : 6'h00;
-  assign \$304  = \$302  + \$303 ;
-  assign out_fire = o_stream__valid & o_stream__ready;
-  assign done = out_fire & o_stream__payload[32];
-  assign busy = | in_flight;
-  assign \$305  = load__payload[31:28] == 2'h3;
-  assign \$306  = ld_fire & \$305 ;
-  assign \$307  = ! load__payload[19:0];
-  assign \$308  = load__payload[95:32] > 4'h8;
-  assign \$309  = \$308  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$310  = d0_rp__data[8:0] + 3'h7;
-  assign \$312  = ! in_wslot;
-  assign \$313  = in_fire & \$312 ;
-  assign \$314  = in_beats0 + 1'h1;
-  assign \$315  = in_beats0 + 1'h1;
-  assign \$316  = \$315  == in_folds;
-  assign \$318  = in_fire & \$317 ;
-  assign \$319  = in_beats1 + 1'h1;
-  assign \$320  = in_beats1 + 1'h1;
-  assign \$321  = \$320  == in_folds;
-  assign \$322  = in_wslot ? in_beats1 : in_beats0;
-  assign \$323  = \$322  + 1'h1;
-  assign \$324  = \$323  == in_folds;
-  assign \$325  = in_fire & \$324 ;
-  assign \$326  = ~ in_wslot;
-  assign \$327  = d0_rp__data[17:9] + 3'h7;
-  assign \$329  = ~ loaded;
-  assign \$330  = nxt_rp__data[8:0] + 3'h7;
-  assign \$332  = nxt_rp__data[17:9] + 3'h7;
-  assign \$334  = n_layers - 1'h1;
-  assign \$335  = \$87 [3:0] == \$334 ;
-  assign \$336  = cur_folds - 1'h1;
-  assign \$337  = fold == \$336 ;
-  assign \$338  = group + 1'h1;
-  assign \$339  = rq_addr + 1'h1;
-  assign \$340  = cur_groups - 1'h1;
-  assign \$341  = group == \$340 ;
-  assign \$342  = nxt_rp__data[8:0] + 3'h7;
-  assign \$344  = nxt_rp__data[17:9] + 3'h7;
-  assign \$346  = n_layers - 1'h1;
-  assign \$347  = \$87 [3:0] == \$346 ;
-  assign \$348  = ~ wr_buf;
-  assign \$349  = ~ ctx;
-  assign \$350  = ~ b_group_is_0;
-  assign \$351  = fold + 1'h1;
-  assign \$352  = fold_end + 4'h8;
-  assign \$353  = cur_folds - 1'h1;
-  assign \$354  = fold == \$353 ;
-  assign \$355  = cur_groups - 1'h1;
-  assign \$356  = group == \$355 ;
-  assign \$357  = \$354  & \$356 ;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = bank_addr + 1'h1;
-  assign \$360  = b_bank_addr + 1'h1;
-  assign \$361  = in_folds - 1'h1;
-  assign \$362  = b_fold == \$361 ;
-  assign \$363  = ~ \$362 ;
-  assign \$364  = in_folds - 1'h1;
-  assign \$365  = b_fold == \$364 ;
-  assign \$366  = b_group + 1'h1;
-  assign \$367  = b_rq_addr + 1'h1;
-  assign \$368  = b_fold + 1'h1;
-  assign \$369  = ~ loaded;
-  assign \$370  = ctx ? in_release1 : in_release0;
-  assign \$371  = ~ \$370 ;
-  assign \$372  = | beats_a_next;
-  assign \$373  = \$371  & \$372 ;
-  assign \$374  = ctx ? in_release0 : in_release1;
-  assign \$375  = ~ \$374 ;
-  assign \$376  = | beats_b_next;
-  assign \$377  = \$375  & \$376 ;
-  assign \$378  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$379  = ~ layer[0];
-  assign \$380  = \$378  == \$379 ;
-  assign \$381  = ctx ? track_reset1 : track_reset0;
-  assign \$382  = ~ \$381 ;
-  assign \$383  = \$380  & \$382 ;
-  assign \$384  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$386  = \$385  >= fold_end;
-  assign \$387  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$389  = \$388  >= prev_out;
-  assign \$390  = \$386  | \$389 ;
-  assign \$391  = \$383  & \$390 ;
-  assign \$392  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$393  = ~ layer[0];
-  assign \$394  = \$392  == \$393 ;
-  assign \$395  = ctx ? track_reset1 : track_reset0;
-  assign \$396  = ~ \$395 ;
-  assign \$397  = \$394  & \$396 ;
-  assign \$398  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$399  = \$398  == prev_groups;
-  assign \$400  = \$397  & \$399 ;
-  assign \$401  = cur_folds - 1'h1;
-  assign \$402  = fold == \$401 ;
-  assign \$403  = cur_groups - 1'h1;
-  assign \$404  = group == \$403 ;
-  assign \$405  = \$402  & \$404 ;
-  assign \$406  = \$405  & cur_is_last;
-  assign \$407  = cur_folds - 1'h1;
-  assign \$408  = fold == \$407 ;
-  assign \$409  = ctx ? in_release0 : in_release1;
-  assign \$410  = ~ \$409 ;
-  assign \$411  = | beats_b_next;
-  assign \$412  = \$410  & \$411 ;
-  assign \$413  = ctx ? in_release1 : in_release0;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = | beats_a_next;
-  assign \$416  = \$414  & \$415 ;
-  assign \$417  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$419  = ~ \$417 ;
-  assign \$420  = ctx ? track_reset0 : track_reset1;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = \$419  & \$421 ;
-  assign \$423  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$425  = \$424  >= 4'h8;
-  assign \$426  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$428  = \$427  >= d0_rp__data[17:9];
-  assign \$429  = \$425  | \$428 ;
-  assign \$430  = \$422  & \$429 ;
-  assign \$431  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$433  = ~ \$431 ;
-  assign \$434  = ctx ? track_reset0 : track_reset1;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = \$433  & \$435 ;
-  assign \$437  = ctx ? wb_groups_next0 : wb_groups_next1;
-  assign \$438  = \$437  == in_groups;
-  assign \$439  = \$436  & \$438 ;
-  assign \$440  = ctx ? in_release1 : in_release0;
-  assign \$441  = ~ \$440 ;
-  assign \$442  = | beats_a_next;
-  assign \$443  = \$441  & \$442 ;
-  assign \$444  = ctx ? in_release0 : in_release1;
-  assign \$445  = ~ \$444 ;
-  assign \$446  = beats_b_next > b_fold;
-  assign \$447  = \$445  & \$446 ;
-  assign \$448  = cur_groups - 1'h1;
-  assign \$449  = group == \$448 ;
-  assign \$450  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$451  = ~ layer[0];
-  assign \$453  = \$450  == \$452 ;
-  assign \$454  = ctx ? track_reset1 : track_reset0;
-  assign \$455  = ~ \$454 ;
-  assign \$456  = \$453  & \$455 ;
-  assign \$457  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$459  = \$458  >= 4'h8;
-  assign \$460  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$462  = \$461  >= cur_out;
-  assign \$463  = \$459  | \$462 ;
-  assign \$464  = \$456  & \$463 ;
-  assign \$465  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$466  = ~ layer[0];
-  assign \$468  = \$465  == \$467 ;
-  assign \$469  = ctx ? track_reset1 : track_reset0;
-  assign \$470  = ~ \$469 ;
-  assign \$471  = \$468  & \$470 ;
-  assign \$472  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$473  = \$472  == cur_groups;
-  assign \$474  = \$471  & \$473 ;
-  assign \$475  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$476  = ~ layer[0];
-  assign \$477  = \$475  == \$476 ;
-  assign \$478  = ctx ? track_reset1 : track_reset0;
-  assign \$479  = ~ \$478 ;
-  assign \$480  = \$477  & \$479 ;
-  assign \$481  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$483  = \$482  >= fold_end;
-  assign \$484  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$486  = \$485  >= prev_out;
-  assign \$487  = \$483  | \$486 ;
-  assign \$488  = \$480  & \$487 ;
-  assign \$489  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$490  = ~ layer[0];
-  assign \$491  = \$489  == \$490 ;
-  assign \$492  = ctx ? track_reset1 : track_reset0;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = \$491  & \$493 ;
-  assign \$495  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$496  = \$495  == prev_groups;
-  assign \$497  = \$494  & \$496 ;
-  assign \$498  = ctx ? in_release1 : in_release0;
-  assign \$499  = ~ \$498 ;
-  assign \$500  = fold + 1'h1;
-  assign \$501  = beats_a_next > \$500 ;
-  assign \$502  = \$499  & \$501 ;
-  assign \$503  = ctx ? in_release0 : in_release1;
-  assign \$504  = ~ \$503 ;
-  assign \$505  = beats_b_next > b_fold;
-  assign \$506  = \$504  & \$505 ;
-  assign \$507  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$508  = ~ layer[0];
-  assign \$509  = \$507  == \$508 ;
-  assign \$510  = ctx ? track_reset1 : track_reset0;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$509  & \$511 ;
-  assign \$513  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$515  = fold_end + 4'h8;
-  assign \$516  = \$514  >= \$515 ;
-  assign \$517  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$519  = \$518  >= prev_out;
-  assign \$520  = \$516  | \$519 ;
-  assign \$521  = \$512  & \$520 ;
-  assign \$522  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$523  = ~ layer[0];
-  assign \$524  = \$522  == \$523 ;
-  assign \$525  = ctx ? track_reset1 : track_reset0;
-  assign \$526  = ~ \$525 ;
-  assign \$527  = \$524  & \$526 ;
-  assign \$528  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$529  = \$528  == prev_groups;
-  assign \$530  = \$527  & \$529 ;
-  assign \$531  = ctx ? in_release1 : in_release0;
-  assign \$532  = ~ \$531 ;
-  assign \$533  = beats_a_next > fold;
-  assign \$534  = \$532  & \$533 ;
-  assign \$535  = ctx ? in_release0 : in_release1;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = in_folds - 1'h1;
-  assign \$538  = b_fold == \$537 ;
-  assign \$539  = | beats_b_next;
-  assign \$540  = b_fold + 1'h1;
-  assign \$541  = beats_b_next > \$540 ;
-  assign \$542  = \$538  ? \$539  : \$541 ;
-  assign \$543  = \$536  & \$542 ;
-  assign \$544  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$545  = ~ layer[0];
-  assign \$546  = \$544  == \$545 ;
-  assign \$547  = ctx ? track_reset1 : track_reset0;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = \$546  & \$548 ;
-  assign \$550  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$552  = \$551  >= fold_end;
-  assign \$553  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$555  = \$554  >= prev_out;
-  assign \$556  = \$552  | \$555 ;
-  assign \$557  = \$549  & \$556 ;
-  assign \$558  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$559  = ~ layer[0];
-  assign \$560  = \$558  == \$559 ;
-  assign \$561  = ctx ? track_reset1 : track_reset0;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = \$560  & \$562 ;
-  assign \$564  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$565  = \$564  == prev_groups;
-  assign \$566  = \$563  & \$565 ;
-  assign \$567  = ctx ? in_release1 : in_release0;
-  assign \$568  = ~ \$567 ;
-  assign \$569  = beats_a_next > fold;
-  assign \$570  = \$568  & \$569 ;
-  assign \$571  = ctx ? in_release0 : in_release1;
-  assign \$572  = ~ \$571 ;
-  assign \$573  = beats_b_next > b_fold;
-  assign \$574  = \$572  & \$573 ;
-  assign \$575  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$576  = ~ layer[0];
-  assign \$577  = \$575  == \$576 ;
-  assign \$578  = ctx ? track_reset1 : track_reset0;
-  assign \$579  = ~ \$578 ;
-  assign \$580  = \$577  & \$579 ;
-  assign \$581  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$583  = \$582  >= fold_end;
-  assign \$584  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$586  = \$585  >= prev_out;
-  assign \$587  = \$583  | \$586 ;
-  assign \$588  = \$580  & \$587 ;
-  assign \$589  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$590  = ~ layer[0];
-  assign \$591  = \$589  == \$590 ;
-  assign \$592  = ctx ? track_reset1 : track_reset0;
-  assign \$593  = ~ \$592 ;
-  assign \$594  = \$591  & \$593 ;
-  assign \$595  = ctx ? wb_groups_next1 : wb_groups_next0;
-  assign \$596  = \$595  == prev_groups;
-  assign \$597  = \$594  & \$596 ;
-  assign \$598  = ~ loaded;
-  assign \$599  = cur_folds - 1'h1;
-  assign \$600  = fold == \$599 ;
-  assign \$601  = cur_groups - 1'h1;
-  assign \$602  = group == \$601 ;
-  assign \$603  = \$600  & \$602 ;
-  assign \$604  = \$603  & cur_is_last;
-  assign \$605  = issue_a & \$604 ;
-  assign \$606  = \$598  | \$605 ;
-  assign \$607  = ~ issue_a;
-  assign \$608  = loaded & \$607 ;
-  assign \$609  = \$608  & issue_b;
-  assign \$610  = in_folds - 1'h1;
-  assign \$611  = b_fold == \$610 ;
-  assign \$612  = \$609  & \$611 ;
-  assign \$613  = d0_rp__data[17:9] + 3'h7;
-  assign \$615  = ! \$614 ;
-  assign \$616  = b_group + 1'h1;
-  assign \$617  = d0_rp__data[17:9] + 3'h7;
-  assign \$619  = \$616  == \$618 ;
-  assign \$620  = d0_rp__data[17:9] + 3'h7;
-  assign \$622  = b_group == \$621 ;
-  assign \$623  = ~ loaded;
-  assign \$624  = cur_folds - 1'h1;
-  assign \$625  = fold == \$624 ;
-  assign \$626  = cur_folds - 1'h1;
-  assign \$627  = fold == \$626 ;
-  assign \$628  = cur_groups - 1'h1;
-  assign \$629  = group == \$628 ;
-  assign \$630  = \$627  & \$629 ;
-  assign \$631  = cur_folds - 1'h1;
-  assign \$632  = fold == \$631 ;
-  assign \$633  = ~ b_done;
-  assign \$634  = cur_is_last & \$633 ;
-  assign \$635  = ~ b_done;
-  assign \$636  = cur_is_last & \$635 ;
-  assign \$637  = ~ b_group_is_0;
-  assign \$638  = \$636  & \$637 ;
-  assign \$639  = ~ clear_counters;
-  assign \$640  = ld_fire & \$639 ;
-  assign \$641  = issue_b ? b_bank_addr : bank_addr;
-  assign \$642  = ! b_fold;
-  assign \$643  = issue_b ? \$642  : fold_is_0;
-  assign \$644  = in_folds - 1'h1;
-  assign \$645  = b_fold == \$644 ;
-  assign \$646  = cur_folds - 1'h1;
-  assign \$647  = fold == \$646 ;
-  assign \$648  = issue_b ? \$645  : \$647 ;
-  assign \$649  = issue_b ? b_rq_addr : rq_addr;
-  assign \$650  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$651  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$653  = ctx ? 6'h00 : 6'h20;
-  assign \$654  = \$652  + \$653 ;
-  assign \$656  = ctx ? 6'h20 : 6'h00;
-  assign \$657  = \$655  + \$656 ;
-  assign \$658  = issue_b ? \$654  : \$657 ;
-  assign \$660  = ctx ? 7'h40 : 7'h00;
-  assign \$661  = \$659  + \$660 ;
-  assign \$662  = wr_buf ? 6'h00 : 6'h20;
-  assign \$663  = \$661  + \$662 ;
-  assign \$664  = issue_b | layer_is_0;
-  assign \$665  = issue_b ? b_group : group;
-  assign \$666  = issue_b ? 1'h0 : wr_buf;
-  assign \$667  = ctx ^ issue_b;
-  assign \$668  = issue_a & cur_is_last;
-  assign \$669  = step_valid & step_last;
-  assign \$670  = ! ctx;
-  assign \$671  = claim_out & \$670 ;
-  assign \$672  = ! wb_ctx14;
-  assign \$673  = out_write & \$672 ;
-  assign \$674  = out_groups0 + 1'h1;
-  assign \$676  = claim_out & \$675 ;
-  assign \$678  = out_write & \$677 ;
-  assign \$679  = out_groups1 + 1'h1;
-  assign \$680  = out_n - 1'h1;
-  assign \$681  = drain_elem == \$680 ;
-  assign \$682  = out_n - 1'h1;
-  assign \$683  = drain_elem == \$682 ;
-  assign \$684  = ~ drain_slot;
-  assign \$685  = ! drain_slot;
-  assign \$687  = drain_elem + 1'h1;
-  assign \$688  = ~ release_slot;
-  assign \$689  = ! release_slot;
-  assign \$691  = in_flight + vector_start;
-  assign \$692  = \$691  - done;
-  assign \$693  = count_busy + inc_busy;
-  assign \$694  = count_stall_input + inc_stall_input;
-  assign \$695  = count_stall_output + inc_stall_output;
-  assign \$696  = issue ? 7'h40 : 7'h00;
-  assign \$697  = count_mac_ops + inc_mac_ops;
-  assign \$698  = issue ? 4'h8 : 4'h0;
-  assign \$699  = count_bank_reads + inc_bank_reads;
-  assign \$700  = count_act_reads + inc_act_reads;
-  assign \$701  = in_fire + act_write;
-  assign \$702  = count_act_writes + inc_act_writes;
-  assign \$703  = count_inferences + inc_inferences;
-  always @(posedge clk)
-    n_layers <= \$704 ;
-  always @(posedge clk)
-    in_folds <= \$705 ;
-  always @(posedge clk)
-    out_n <= \$706 ;
-  always @(posedge clk)
-    in_beats0 <= \$707 ;
-  always @(posedge clk)
-    in_full0 <= \$708 ;
-  always @(posedge clk)
-    in_beats1 <= \$709 ;
-  always @(posedge clk)
-    in_full1 <= \$710 ;
-  always @(posedge clk)
-    in_wslot <= \$711 ;
-  always @(posedge clk)
-    in_groups <= \$712 ;
-  always @(posedge clk)
-    cur_folds <= \$713 ;
-  always @(posedge clk)
-    cur_groups <= \$714 ;
-  always @(posedge clk)
-    cur_out <= \$715 ;
-  always @(posedge clk)
-    cur_is_last <= \$716 ;
-  always @(posedge clk)
-    cur_relu <= \$717 ;
-  always @(posedge clk)
-    cur_requantize <= \$718 ;
-  always @(posedge clk)
-    bank_addr <= \$719 ;
-  always @(posedge clk)
-    rq_addr <= \$720 ;
-  always @(posedge clk)
-    layer <= \$721 ;
-  always @(posedge clk)
-    group <= \$722 ;
-  always @(posedge clk)
-    fold <= \$723 ;
-  always @(posedge clk)
-    fold_end <= \$724 ;
-  always @(posedge clk)
-    b_group <= \$725 ;
-  always @(posedge clk)
-    b_fold <= \$726 ;
-  always @(posedge clk)
-    b_in_group <= \$727 ;
-  always @(posedge clk)
-    b_bank_addr <= \$728 ;
-  always @(posedge clk)
-    b_rq_addr <= \$729 ;
-  always @(posedge clk)
-    loaded <= \$730 ;
-  always @(posedge clk)
-    wr_buf <= \$731 ;
-  always @(posedge clk)
-    prev_out <= \$732 ;
-  always @(posedge clk)
-    prev_groups <= \$733 ;
-  always @(posedge clk)
-    ctx <= \$734 ;
-  always @(posedge clk)
-    track_reset_r0 <= \$735 ;
-  always @(posedge clk)
-    track_reset_r1 <= \$736 ;
-  always @(posedge clk)
-    in_ok <= \$737 ;
-  always @(posedge clk)
-    b_ready <= \$738 ;
-  always @(posedge clk)
-    raw_ok <= \$739 ;
-  always @(posedge clk)
-    raw_full <= \$740 ;
-  always @(posedge clk)
-    b_group_is_0 <= \$741 ;
-  always @(posedge clk)
-    b_done <= \$742 ;
-  always @(posedge clk)
-    layer_is_0 <= \$743 ;
-  always @(posedge clk)
-    group_is_0 <= \$744 ;
-  always @(posedge clk)
-    fold_is_0 <= \$745 ;
-  always @(posedge clk)
-    step_addr <= \$641 ;
-  always @(posedge clk)
-    step_first <= \$643 ;
-  always @(posedge clk)
-    step_last <= \$648 ;
-  always @(posedge clk)
-    step_rq <= \$649 ;
-  always @(posedge clk)
-    step_relu <= \$650 ;
-  always @(posedge clk)
-    step_requantize <= \$651 ;
-  always @(posedge clk)
-    step_in_addr <= \$658 ;
-  always @(posedge clk)
-    step_act_addr <= \$663 ;
-  always @(posedge clk)
-    step_from_input <= \$664 ;
-  always @(posedge clk)
-    step_blk <= 1'h0;
-  always @(posedge clk)
-    step_group <= \$665 ;
-  always @(posedge clk)
-    step_par <= \$666 ;
-  always @(posedge clk)
-    step_ctx <= \$667 ;
-  always @(posedge clk)
-    step_out <= \$668 ;
-  always @(posedge clk)
-    step_valid <= \$746 ;
-  always @(posedge clk)
-    rd_in_data <= in_rp__data;
-  always @(posedge clk)
-    rd_act_data <= act_rp__data;
-  always @(posedge clk)
-    rd_from_input1 <= step_from_input;
-  always @(posedge clk)
-    rd_block1 <= step_blk;
-  always @(posedge clk)
-    rd_from_input2 <= rd_from_input1;
-  always @(posedge clk)
-    rd_block2 <= rd_block1;
-  always @(posedge clk)
-    wb_valid1 <= \$747 ;
-  always @(posedge clk)
-    wb_group1 <= step_group;
-  always @(posedge clk)
-    wb_par1 <= step_par;
-  always @(posedge clk)
-    wb_ctx1 <= step_ctx;
-  always @(posedge clk)
-    wb_out1 <= step_out;
-  always @(posedge clk)
-    wb_valid2 <= \$748 ;
-  always @(posedge clk)
-    wb_group2 <= wb_group1;
-  always @(posedge clk)
-    wb_par2 <= wb_par1;
-  always @(posedge clk)
-    wb_ctx2 <= wb_ctx1;
-  always @(posedge clk)
-    wb_out2 <= wb_out1;
-  always @(posedge clk)
-    wb_valid3 <= \$749 ;
-  always @(posedge clk)
-    wb_group3 <= wb_group2;
-  always @(posedge clk)
-    wb_par3 <= wb_par2;
-  always @(posedge clk)
-    wb_ctx3 <= wb_ctx2;
-  always @(posedge clk)
-    wb_out3 <= wb_out2;
-  always @(posedge clk)
-    wb_valid4 <= \$750 ;
-  always @(posedge clk)
-    wb_group4 <= wb_group3;
-  always @(posedge clk)
-    wb_par4 <= wb_par3;
-  always @(posedge clk)
-    wb_ctx4 <= wb_ctx3;
-  always @(posedge clk)
-    wb_out4 <= wb_out3;
-  always @(posedge clk)
-    wb_valid5 <= \$751 ;
-  always @(posedge clk)
-    wb_group5 <= wb_group4;
-  always @(posedge clk)
-    wb_par5 <= wb_par4;
-  always @(posedge clk)
-    wb_ctx5 <= wb_ctx4;
-  always @(posedge clk)
-    wb_out5 <= wb_out4;
-  always @(posedge clk)
-    wb_valid6 <= \$752 ;
-  always @(posedge clk)
-    wb_group6 <= wb_group5;
-  always @(posedge clk)
-    wb_par6 <= wb_par5;
-  always @(posedge clk)
-    wb_ctx6 <= wb_ctx5;
-  always @(posedge clk)
-    wb_out6 <= wb_out5;
-  always @(posedge clk)
-    wb_valid7 <= \$753 ;
-  always @(posedge clk)
-    wb_group7 <= wb_group6;
-  always @(posedge clk)
-    wb_par7 <= wb_par6;
-  always @(posedge clk)
-    wb_ctx7 <= wb_ctx6;
-  always @(posedge clk)
-    wb_out7 <= wb_out6;
-  always @(posedge clk)
-    wb_valid8 <= \$754 ;
-  always @(posedge clk)
-    wb_group8 <= wb_group7;
-  always @(posedge clk)
-    wb_par8 <= wb_par7;
-  always @(posedge clk)
-    wb_ctx8 <= wb_ctx7;
-  always @(posedge clk)
-    wb_out8 <= wb_out7;
-  always @(posedge clk)
-    wb_valid9 <= \$755 ;
-  always @(posedge clk)
-    wb_group9 <= wb_group8;
-  always @(posedge clk)
-    wb_par9 <= wb_par8;
-  always @(posedge clk)
-    wb_ctx9 <= wb_ctx8;
-  always @(posedge clk)
-    wb_out9 <= wb_out8;
-  always @(posedge clk)
-    wb_valid10 <= \$756 ;
-  always @(posedge clk)
-    wb_group10 <= wb_group9;
-  always @(posedge clk)
-    wb_par10 <= wb_par9;
-  always @(posedge clk)
-    wb_ctx10 <= wb_ctx9;
-  always @(posedge clk)
-    wb_out10 <= wb_out9;
-  always @(posedge clk)
-    wb_valid11 <= \$757 ;
-  always @(posedge clk)
-    wb_group11 <= wb_group10;
-  always @(posedge clk)
-    wb_par11 <= wb_par10;
-  always @(posedge clk)
-    wb_ctx11 <= wb_ctx10;
-  always @(posedge clk)
-    wb_out11 <= wb_out10;
-  always @(posedge clk)
-    wb_valid12 <= \$758 ;
-  always @(posedge clk)
-    wb_group12 <= wb_group11;
-  always @(posedge clk)
-    wb_par12 <= wb_par11;
-  always @(posedge clk)
-    wb_ctx12 <= wb_ctx11;
-  always @(posedge clk)
-    wb_out12 <= wb_out11;
-  always @(posedge clk)
-    wb_valid13 <= \$759 ;
-  always @(posedge clk)
-    wb_group13 <= wb_group12;
-  always @(posedge clk)
-    wb_par13 <= wb_par12;
-  always @(posedge clk)
-    wb_ctx13 <= wb_ctx12;
-  always @(posedge clk)
-    wb_out13 <= wb_out12;
-  always @(posedge clk)
-    wb_valid14 <= \$760 ;
-  always @(posedge clk)
-    wb_group14 <= wb_group13;
-  always @(posedge clk)
-    wb_par14 <= wb_par13;
-  always @(posedge clk)
-    wb_ctx14 <= wb_ctx13;
-  always @(posedge clk)
-    wb_out14 <= wb_out13;
-  always @(posedge clk)
-    wb_parity0 <= \$761 ;
-  always @(posedge clk)
-    wb_groups0 <= \$762 ;
-  always @(posedge clk)
-    wb_parity1 <= \$763 ;
-  always @(posedge clk)
-    wb_groups1 <= \$764 ;
-  always @(posedge clk)
-    out_full0 <= \$765 ;
-  always @(posedge clk)
-    out_pending0 <= \$766 ;
-  always @(posedge clk)
-    out_groups0 <= \$767 ;
-  always @(posedge clk)
-    out_full1 <= \$768 ;
-  always @(posedge clk)
-    out_pending1 <= \$769 ;
-  always @(posedge clk)
-    out_groups1 <= \$770 ;
-  always @(posedge clk)
-    drain_inflight <= \$771 ;
-  always @(posedge clk)
-    drain_inflight2 <= \$772 ;
-  always @(posedge clk)
-    drain_lane <= \$773 ;
-  always @(posedge clk)
-    drain_last <= \$774 ;
-  always @(posedge clk)
-    drain_elem <= \$775 ;
-  always @(posedge clk)
-    drain_slot <= \$776 ;
-  always @(posedge clk)
-    drain_lane2 <= drain_lane;
-  always @(posedge clk)
-    drain_last2 <= drain_last;
-  always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$403 ;
-  always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$404 ;
-  always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$405 ;
-  always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$406 ;
-  always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$407 ;
-  always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$408 ;
-  always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$409 ;
-  always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$410 ;
-  always @(posedge clk)
-    release_slot <= \$777 ;
-  always @(posedge clk)
-    in_flight <= \$778 ;
-  always @(posedge clk)
-    inc_busy <= \$779 ;
-  always @(posedge clk)
-    count_busy <= \$780 ;
-  always @(posedge clk)
-    inc_stall_input <= \$781 ;
-  always @(posedge clk)
-    count_stall_input <= \$782 ;
-  always @(posedge clk)
-    inc_stall_output <= \$783 ;
-  always @(posedge clk)
-    count_stall_output <= \$784 ;
-  always @(posedge clk)
-    inc_mac_ops <= \$785 ;
-  always @(posedge clk)
-    count_mac_ops <= \$786 ;
-  always @(posedge clk)
-    inc_bank_reads <= \$787 ;
-  always @(posedge clk)
-    count_bank_reads <= \$788 ;
-  always @(posedge clk)
-    inc_act_reads <= \$789 ;
-  always @(posedge clk)
-    count_act_reads <= \$790 ;
-  always @(posedge clk)
-    inc_act_writes <= \$791 ;
-  always @(posedge clk)
-    count_act_writes <= \$792 ;
-  always @(posedge clk)
-    inc_inferences <= \$793 ;
-  always @(posedge clk)
-    count_inferences <= \$794 ;
+  assign \$signature__data$413  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -3186,11 +2941,1312 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$158  = issue_a & \$157 ;
   assign \$159  = \$158  & layer_is_0;
   assign \$160  = cur_folds - 1'h1;
+  assign \$161  = fold == \$160 ;
+  assign \$162  = \$159  & \$161 ;
+  assign \$163  = cur_groups - 1'h1;
+  assign \$164  = group == \$163 ;
+  assign \$165  = \$162  & \$164 ;
+  assign \$167  = issue_b & \$166 ;
+  assign \$168  = in_folds - 1'h1;
+  assign \$169  = b_fold == \$168 ;
+  assign \$170  = \$167  & \$169 ;
+  assign \$171  = in_groups - 1'h1;
+  assign \$172  = b_group == \$171 ;
+  assign \$173  = \$170  & \$172 ;
+  assign in_release0 = \$165  | \$173 ;
+  assign \$174  = ! ctx;
+  assign \$175  = issue_a & \$174 ;
+  assign \$176  = \$175  & layer_is_0;
+  assign \$177  = group_is_0 & fold_is_0;
+  assign \$178  = \$176  & \$177 ;
+  assign \$180  = issue_b & \$179 ;
+  assign \$181  = \$180  & b_group_is_0;
+  assign \$182  = ! b_fold;
+  assign \$183  = \$181  & \$182 ;
+  assign track_reset0 = \$178  | \$183 ;
+  assign \$185  = issue_a & \$184 ;
+  assign \$186  = \$185  & layer_is_0;
+  assign \$187  = cur_folds - 1'h1;
+  assign \$188  = fold == \$187 ;
+  assign \$189  = \$186  & \$188 ;
+  assign \$190  = cur_groups - 1'h1;
+  assign \$191  = group == \$190 ;
+  assign \$192  = \$189  & \$191 ;
+  assign \$193  = ~ ctx;
+  assign \$194  = issue_b & \$193 ;
+  assign \$195  = in_folds - 1'h1;
+  assign \$196  = b_fold == \$195 ;
+  assign \$197  = \$194  & \$196 ;
+  assign \$198  = in_groups - 1'h1;
+  assign \$199  = b_group == \$198 ;
+  assign \$200  = \$197  & \$199 ;
+  assign in_release1 = \$192  | \$200 ;
+  assign \$202  = issue_a & \$201 ;
+  assign \$203  = \$202  & layer_is_0;
+  assign \$204  = group_is_0 & fold_is_0;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = ~ ctx;
+  assign \$207  = issue_b & \$206 ;
+  assign \$208  = \$207  & b_group_is_0;
+  assign \$209  = ! b_fold;
+  assign \$210  = \$208  & \$209 ;
+  assign track_reset1 = \$205  | \$210 ;
+  assign \$211  = issue_a & cur_is_last;
+  assign \$212  = group_is_0 & fold_is_0;
+  assign claim_out = \$211  & \$212 ;
+  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
+  assign \$213  = ~ wb_out14;
+  assign act_write = wb_valid14 & \$213 ;
+  assign out_write = wb_valid14 & wb_out14;
+  assign \$215  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$216  = \$214  + \$215 ;
+  assign \$217  = wb_par14 ? 6'h20 : 6'h00;
+  assign \$218  = \$216  + \$217 ;
+  assign \$235  = ! wb_ctx14;
+  assign \$236  = act_write & \$235 ;
+  assign \$237  = wb_parity0 == wb_par14;
+  assign \$238  = wb_groups0 + 1'h1;
+  assign \$239  = \$237  ? \$238  : 10'h001;
+  assign \$241  = act_write & \$240 ;
+  assign \$242  = wb_parity1 == wb_par14;
+  assign \$243  = wb_groups1 + 1'h1;
+  assign \$244  = \$242  ? \$243  : 10'h001;
+  assign \$245  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$246  = wb_group14 + \$245 ;
+  assign \$247  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$248  = wb_group14 + \$247 ;
+  assign \$249  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$250  = wb_group14 + \$249 ;
+  assign \$251  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$252  = wb_group14 + \$251 ;
+  assign \$253  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$254  = wb_group14 + \$253 ;
+  assign \$255  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$256  = wb_group14 + \$255 ;
+  assign \$257  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$258  = wb_group14 + \$257 ;
+  assign \$259  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$260  = wb_group14 + \$259 ;
+  assign \$261  = drain_slot ? out_pending1 : out_pending0;
+  assign \$262  = drain_slot ? out_groups1 : out_groups0;
+  assign \$264  = \$262  > \$263 ;
+  assign \$265  = \$261  & \$264 ;
+  assign \$266  = w_level + drain_inflight;
+  assign \$267  = \$266  + drain_inflight2;
+  assign \$268  = \$267  < 3'h4;
+  assign drain_read = \$265  & \$268 ;
+  assign \$270  = drain_slot ? 6'h20 : 6'h00;
+  assign \$271  = \$269  + \$270 ;
+  assign \$273  = drain_slot ? 6'h20 : 6'h00;
+  assign \$274  = \$272  + \$273 ;
+  assign \$276  = drain_slot ? 6'h20 : 6'h00;
+  assign \$277  = \$275  + \$276 ;
+  assign \$279  = drain_slot ? 6'h20 : 6'h00;
+  assign \$280  = \$278  + \$279 ;
+  assign \$282  = drain_slot ? 6'h20 : 6'h00;
+  assign \$283  = \$281  + \$282 ;
+  assign \$285  = drain_slot ? 6'h20 : 6'h00;
+  assign \$286  = \$284  + \$285 ;
+  assign \$288  = drain_slot ? 6'h20 : 6'h00;
+  assign \$289  = \$287  + \$288 ;
+  assign \$291  = drain_slot ? 6'h20 : 6'h00;
+  assign \$292  = \$290  + \$291 ;
+  assign out_fire = o_stream__valid & o_stream__ready;
+  assign done = out_fire & o_stream__payload[32];
+  assign busy = | in_flight;
+  assign \$293  = load__payload[31:28] == 2'h3;
+  assign \$294  = ld_fire & \$293 ;
+  assign \$295  = ! load__payload[19:0];
+  assign \$296  = load__payload[95:32] > 4'h8;
+  assign \$297  = \$296  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$298  = d0_rp__data[8:0] + 3'h7;
+  assign \$300  = ! in_wslot;
+  assign \$301  = in_fire & \$300 ;
+  assign \$302  = in_beats0 + 1'h1;
+  assign \$303  = in_beats0 + 1'h1;
+  assign \$304  = \$303  == in_folds;
+  assign \$306  = in_fire & \$305 ;
+  assign \$307  = in_beats1 + 1'h1;
+  assign \$308  = in_beats1 + 1'h1;
+  assign \$309  = \$308  == in_folds;
+  assign \$310  = in_wslot ? in_beats1 : in_beats0;
+  assign \$311  = \$310  + 1'h1;
+  assign \$312  = \$311  == in_folds;
+  assign \$313  = in_fire & \$312 ;
+  assign \$314  = ~ in_wslot;
+  assign \$315  = d0_rp__data[17:9] + 3'h7;
+  assign \$317  = ~ loaded;
+  assign \$318  = nxt_rp__data[8:0] + 3'h7;
+  assign \$320  = nxt_rp__data[17:9] + 3'h7;
+  assign \$322  = n_layers - 1'h1;
+  assign \$323  = \$87 [3:0] == \$322 ;
+  assign \$324  = cur_folds - 1'h1;
+  assign \$325  = fold == \$324 ;
+  assign \$326  = group + 1'h1;
+  assign \$327  = rq_addr + 1'h1;
+  assign \$328  = cur_groups - 1'h1;
+  assign \$329  = group == \$328 ;
+  assign \$330  = nxt_rp__data[8:0] + 3'h7;
+  assign \$332  = nxt_rp__data[17:9] + 3'h7;
+  assign \$334  = n_layers - 1'h1;
+  assign \$335  = \$87 [3:0] == \$334 ;
+  assign \$336  = ~ wr_buf;
+  assign \$337  = ~ ctx;
+  assign \$338  = ~ b_group_is_0;
+  assign \$339  = fold + 1'h1;
+  assign \$340  = fold_end_next + 4'h8;
+  assign \$341  = cur_folds - 1'h1;
+  assign \$342  = fold == \$341 ;
+  assign \$343  = cur_groups - 1'h1;
+  assign \$344  = group == \$343 ;
+  assign \$345  = \$342  & \$344 ;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = bank_addr + 1'h1;
+  assign \$348  = b_bank_addr + 1'h1;
+  assign \$349  = in_folds - 1'h1;
+  assign \$350  = b_fold == \$349 ;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = in_folds - 1'h1;
+  assign \$353  = b_fold == \$352 ;
+  assign \$354  = b_group + 1'h1;
+  assign \$355  = b_rq_addr + 1'h1;
+  assign \$356  = b_fold + 1'h1;
+  assign \$357  = ~ clear_counters;
+  assign \$358  = ld_fire & \$357 ;
+  assign \$359  = issue_b ? b_bank_addr : bank_addr;
+  assign \$360  = ! b_fold;
+  assign \$361  = issue_b ? \$360  : fold_is_0;
+  assign \$362  = in_folds - 1'h1;
+  assign \$363  = b_fold == \$362 ;
+  assign \$364  = cur_folds - 1'h1;
+  assign \$365  = fold == \$364 ;
+  assign \$366  = issue_b ? \$363  : \$365 ;
+  assign \$367  = issue_b ? b_rq_addr : rq_addr;
+  assign \$368  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$369  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$371  = ctx ? 6'h00 : 6'h20;
+  assign \$372  = \$370  + \$371 ;
+  assign \$374  = ctx ? 6'h20 : 6'h00;
+  assign \$375  = \$373  + \$374 ;
+  assign \$376  = issue_b ? \$372  : \$375 ;
+  assign \$378  = ctx ? 7'h40 : 7'h00;
+  assign \$379  = \$377  + \$378 ;
+  assign \$380  = wr_buf ? 6'h00 : 6'h20;
+  assign \$381  = \$379  + \$380 ;
+  assign \$382  = issue_b | layer_is_0;
+  assign \$383  = issue_b ? b_group : group;
+  assign \$384  = issue_b ? 1'h0 : wr_buf;
+  assign \$385  = ctx ^ issue_b;
+  assign \$386  = issue_a & cur_is_last;
+  assign \$387  = step_valid & step_last;
+  assign \$388  = ! wb_ctx14;
+  assign \$389  = act_write & \$388 ;
+  assign \$390  = wb_parity0 == wb_par14;
+  assign \$391  = wb_groups_plus1_0 + 1'h1;
+  assign \$392  = \$390  ? \$391  : 11'h002;
+  assign \$394  = act_write & \$393 ;
+  assign \$395  = wb_parity1 == wb_par14;
+  assign \$396  = wb_groups_plus1_1 + 1'h1;
+  assign \$397  = \$395  ? \$396  : 11'h002;
+  assign \$398  = ~ loaded;
+  assign \$399  = ctx ? in_release1 : in_release0;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = | in_beats1;
+  assign \$403  = in_fire & \$402 ;
+  assign \$404  = \$401  | \$403 ;
+  assign \$405  = | in_beats0;
+  assign \$406  = ! in_wslot;
+  assign \$407  = in_fire & \$406 ;
+  assign \$408  = \$405  | \$407 ;
+  assign \$409  = ctx ? \$404  : \$408 ;
+  assign \$410  = \$400  & \$409 ;
+  assign \$411  = ctx ? in_release0 : in_release1;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = | in_beats0;
+  assign \$414  = ! in_wslot;
+  assign \$415  = in_fire & \$414 ;
+  assign \$416  = \$413  | \$415 ;
+  assign \$417  = | in_beats1;
+  assign \$419  = in_fire & \$418 ;
+  assign \$420  = \$417  | \$419 ;
+  assign \$421  = ctx ? \$416  : \$420 ;
+  assign \$422  = \$412  & \$421 ;
+  assign \$423  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$424  = ~ layer[0];
+  assign \$425  = \$423  == \$424 ;
+  assign \$426  = ctx ? track_reset1 : track_reset0;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$425  & \$427 ;
+  assign \$430  = 4'h0 >= fold_end;
+  assign \$432  = 4'h0 >= prev_out;
+  assign \$433  = \$430  | \$432 ;
+  assign \$435  = act_write & \$434 ;
+  assign \$436  = wb_parity1 == wb_par14;
+  assign \$438  = \$437  >= fold_end;
+  assign \$440  = \$439  >= prev_out;
+  assign \$441  = \$438  | \$440 ;
+  assign \$443  = 4'h8 >= fold_end;
+  assign \$445  = 4'h8 >= prev_out;
+  assign \$446  = \$443  | \$445 ;
+  assign \$447  = \$436  ? \$441  : \$446 ;
+  assign \$449  = \$448  >= fold_end;
+  assign \$451  = \$450  >= prev_out;
+  assign \$452  = \$449  | \$451 ;
+  assign \$453  = \$435  ? \$447  : \$452 ;
+  assign \$454  = track_reset_r1 ? \$433  : \$453 ;
+  assign \$456  = 4'h0 >= fold_end;
+  assign \$458  = 4'h0 >= prev_out;
+  assign \$459  = \$456  | \$458 ;
+  assign \$460  = ! wb_ctx14;
+  assign \$461  = act_write & \$460 ;
+  assign \$462  = wb_parity0 == wb_par14;
+  assign \$464  = \$463  >= fold_end;
+  assign \$466  = \$465  >= prev_out;
+  assign \$467  = \$464  | \$466 ;
+  assign \$469  = 4'h8 >= fold_end;
+  assign \$471  = 4'h8 >= prev_out;
+  assign \$472  = \$469  | \$471 ;
+  assign \$473  = \$462  ? \$467  : \$472 ;
+  assign \$475  = \$474  >= fold_end;
+  assign \$477  = \$476  >= prev_out;
+  assign \$478  = \$475  | \$477 ;
+  assign \$479  = \$461  ? \$473  : \$478 ;
+  assign \$480  = track_reset_r0 ? \$459  : \$479 ;
+  assign \$481  = ctx ? \$454  : \$480 ;
+  assign \$482  = \$428  & \$481 ;
+  assign \$483  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$484  = ~ layer[0];
+  assign \$485  = \$483  == \$484 ;
+  assign \$486  = ctx ? track_reset1 : track_reset0;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$485  & \$487 ;
+  assign \$489  = ! prev_groups;
+  assign \$491  = act_write & \$490 ;
+  assign \$492  = wb_parity1 == wb_par14;
+  assign \$493  = wb_groups_plus1_1 == prev_groups;
+  assign \$494  = 1'h1 == prev_groups;
+  assign \$495  = \$492  ? \$493  : \$494 ;
+  assign \$496  = wb_groups1 == prev_groups;
+  assign \$497  = \$491  ? \$495  : \$496 ;
+  assign \$498  = track_reset_r1 ? \$489  : \$497 ;
+  assign \$499  = ! prev_groups;
+  assign \$500  = ! wb_ctx14;
+  assign \$501  = act_write & \$500 ;
+  assign \$502  = wb_parity0 == wb_par14;
+  assign \$503  = wb_groups_plus1_0 == prev_groups;
+  assign \$504  = 1'h1 == prev_groups;
+  assign \$505  = \$502  ? \$503  : \$504 ;
+  assign \$506  = wb_groups0 == prev_groups;
+  assign \$507  = \$501  ? \$505  : \$506 ;
+  assign \$508  = track_reset_r0 ? \$499  : \$507 ;
+  assign \$509  = ctx ? \$498  : \$508 ;
+  assign \$510  = \$488  & \$509 ;
+  assign \$511  = cur_folds - 1'h1;
+  assign \$512  = fold == \$511 ;
+  assign \$513  = cur_groups - 1'h1;
+  assign \$514  = group == \$513 ;
+  assign \$515  = \$512  & \$514 ;
+  assign \$516  = \$515  & cur_is_last;
+  assign \$517  = cur_folds - 1'h1;
+  assign \$518  = fold == \$517 ;
+  assign \$519  = ctx ? in_release0 : in_release1;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = | in_beats0;
+  assign \$522  = ! in_wslot;
+  assign \$523  = in_fire & \$522 ;
+  assign \$524  = \$521  | \$523 ;
+  assign \$525  = | in_beats1;
+  assign \$527  = in_fire & \$526 ;
+  assign \$528  = \$525  | \$527 ;
+  assign \$529  = ctx ? \$524  : \$528 ;
+  assign \$530  = \$520  & \$529 ;
+  assign \$531  = ctx ? in_release1 : in_release0;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = | in_beats1;
+  assign \$535  = in_fire & \$534 ;
+  assign \$536  = \$533  | \$535 ;
+  assign \$537  = | in_beats0;
+  assign \$538  = ! in_wslot;
+  assign \$539  = in_fire & \$538 ;
+  assign \$540  = \$537  | \$539 ;
+  assign \$541  = ctx ? \$536  : \$540 ;
+  assign \$542  = \$532  & \$541 ;
+  assign \$543  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$545  = ~ \$543 ;
+  assign \$546  = ctx ? track_reset0 : track_reset1;
+  assign \$547  = ~ \$546 ;
+  assign \$548  = \$545  & \$547 ;
+  assign \$552  = 4'h0 >= d0_rp__data[17:9];
+  assign \$554  = ! wb_ctx14;
+  assign \$555  = act_write & \$554 ;
+  assign \$556  = wb_parity0 == wb_par14;
+  assign \$558  = \$557  >= 4'h8;
+  assign \$560  = \$559  >= d0_rp__data[17:9];
+  assign \$561  = \$558  | \$560 ;
+  assign \$565  = 4'h8 >= d0_rp__data[17:9];
+  assign \$567  = \$556  ? \$561  : 1'h1;
+  assign \$569  = \$568  >= 4'h8;
+  assign \$571  = \$570  >= d0_rp__data[17:9];
+  assign \$572  = \$569  | \$571 ;
+  assign \$573  = \$555  ? \$567  : \$572 ;
+  assign \$574  = track_reset_r0 ? \$553  : \$573 ;
+  assign \$578  = 4'h0 >= d0_rp__data[17:9];
+  assign \$581  = act_write & \$580 ;
+  assign \$582  = wb_parity1 == wb_par14;
+  assign \$584  = \$583  >= 4'h8;
+  assign \$586  = \$585  >= d0_rp__data[17:9];
+  assign \$587  = \$584  | \$586 ;
+  assign \$591  = 4'h8 >= d0_rp__data[17:9];
+  assign \$593  = \$582  ? \$587  : 1'h1;
+  assign \$595  = \$594  >= 4'h8;
+  assign \$597  = \$596  >= d0_rp__data[17:9];
+  assign \$598  = \$595  | \$597 ;
+  assign \$599  = \$581  ? \$593  : \$598 ;
+  assign \$600  = track_reset_r1 ? \$579  : \$599 ;
+  assign \$601  = ctx ? \$574  : \$600 ;
+  assign \$602  = \$548  & \$601 ;
+  assign \$603  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$605  = ~ \$603 ;
+  assign \$606  = ctx ? track_reset0 : track_reset1;
+  assign \$607  = ~ \$606 ;
+  assign \$608  = \$605  & \$607 ;
+  assign \$609  = ! in_groups;
+  assign \$610  = ! wb_ctx14;
+  assign \$611  = act_write & \$610 ;
+  assign \$612  = wb_parity0 == wb_par14;
+  assign \$613  = wb_groups_plus1_0 == in_groups;
+  assign \$614  = 1'h1 == in_groups;
+  assign \$615  = \$612  ? \$613  : \$614 ;
+  assign \$616  = wb_groups0 == in_groups;
+  assign \$617  = \$611  ? \$615  : \$616 ;
+  assign \$618  = track_reset_r0 ? \$609  : \$617 ;
+  assign \$619  = ! in_groups;
+  assign \$621  = act_write & \$620 ;
+  assign \$622  = wb_parity1 == wb_par14;
+  assign \$623  = wb_groups_plus1_1 == in_groups;
+  assign \$624  = 1'h1 == in_groups;
+  assign \$625  = \$622  ? \$623  : \$624 ;
+  assign \$626  = wb_groups1 == in_groups;
+  assign \$627  = \$621  ? \$625  : \$626 ;
+  assign \$628  = track_reset_r1 ? \$619  : \$627 ;
+  assign \$629  = ctx ? \$618  : \$628 ;
+  assign \$630  = \$608  & \$629 ;
+  assign \$631  = ctx ? in_release1 : in_release0;
+  assign \$632  = ~ \$631 ;
+  assign \$633  = | in_beats1;
+  assign \$635  = in_fire & \$634 ;
+  assign \$636  = \$633  | \$635 ;
+  assign \$637  = | in_beats0;
+  assign \$638  = ! in_wslot;
+  assign \$639  = in_fire & \$638 ;
+  assign \$640  = \$637  | \$639 ;
+  assign \$641  = ctx ? \$636  : \$640 ;
+  assign \$642  = \$632  & \$641 ;
+  assign \$643  = ctx ? in_release0 : in_release1;
+  assign \$644  = ~ \$643 ;
+  assign \$645  = in_beats0 > b_fold;
+  assign \$646  = ! in_wslot;
+  assign \$647  = in_fire & \$646 ;
+  assign \$648  = in_beats0 == b_fold;
+  assign \$649  = \$647  & \$648 ;
+  assign \$650  = \$645  | \$649 ;
+  assign \$651  = in_beats1 > b_fold;
+  assign \$653  = in_fire & \$652 ;
+  assign \$654  = in_beats1 == b_fold;
+  assign \$655  = \$653  & \$654 ;
+  assign \$656  = \$651  | \$655 ;
+  assign \$657  = ctx ? \$650  : \$656 ;
+  assign \$658  = \$644  & \$657 ;
+  assign \$659  = cur_groups - 1'h1;
+  assign \$660  = group == \$659 ;
+  assign \$661  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$662  = ~ layer[0];
+  assign \$664  = \$661  == \$663 ;
+  assign \$665  = ctx ? track_reset1 : track_reset0;
+  assign \$666  = ~ \$665 ;
+  assign \$667  = \$664  & \$666 ;
+  assign \$671  = 4'h0 >= cur_out;
+  assign \$674  = act_write & \$673 ;
+  assign \$675  = wb_parity1 == wb_par14;
+  assign \$677  = \$676  >= 4'h8;
+  assign \$679  = \$678  >= cur_out;
+  assign \$680  = \$677  | \$679 ;
+  assign \$684  = 4'h8 >= cur_out;
+  assign \$686  = \$675  ? \$680  : 1'h1;
+  assign \$688  = \$687  >= 4'h8;
+  assign \$690  = \$689  >= cur_out;
+  assign \$691  = \$688  | \$690 ;
+  assign \$692  = \$674  ? \$686  : \$691 ;
+  assign \$693  = track_reset_r1 ? \$672  : \$692 ;
+  assign \$697  = 4'h0 >= cur_out;
+  assign \$699  = ! wb_ctx14;
+  assign \$700  = act_write & \$699 ;
+  assign \$701  = wb_parity0 == wb_par14;
+  assign \$703  = \$702  >= 4'h8;
+  assign \$705  = \$704  >= cur_out;
+  assign \$706  = \$703  | \$705 ;
+  assign \$710  = 4'h8 >= cur_out;
+  assign \$712  = \$701  ? \$706  : 1'h1;
+  assign \$714  = \$713  >= 4'h8;
+  assign \$716  = \$715  >= cur_out;
+  assign \$717  = \$714  | \$716 ;
+  assign \$718  = \$700  ? \$712  : \$717 ;
+  assign \$719  = track_reset_r0 ? \$698  : \$718 ;
+  assign \$720  = ctx ? \$693  : \$719 ;
+  assign \$721  = \$667  & \$720 ;
+  assign \$722  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$723  = ~ layer[0];
+  assign \$725  = \$722  == \$724 ;
+  assign \$726  = ctx ? track_reset1 : track_reset0;
+  assign \$727  = ~ \$726 ;
+  assign \$728  = \$725  & \$727 ;
+  assign \$729  = ! cur_groups;
+  assign \$731  = act_write & \$730 ;
+  assign \$732  = wb_parity1 == wb_par14;
+  assign \$733  = wb_groups_plus1_1 == cur_groups;
+  assign \$734  = 1'h1 == cur_groups;
+  assign \$735  = \$732  ? \$733  : \$734 ;
+  assign \$736  = wb_groups1 == cur_groups;
+  assign \$737  = \$731  ? \$735  : \$736 ;
+  assign \$738  = track_reset_r1 ? \$729  : \$737 ;
+  assign \$739  = ! cur_groups;
+  assign \$740  = ! wb_ctx14;
+  assign \$741  = act_write & \$740 ;
+  assign \$742  = wb_parity0 == wb_par14;
+  assign \$743  = wb_groups_plus1_0 == cur_groups;
+  assign \$744  = 1'h1 == cur_groups;
+  assign \$745  = \$742  ? \$743  : \$744 ;
+  assign \$746  = wb_groups0 == cur_groups;
+  assign \$747  = \$741  ? \$745  : \$746 ;
+  assign \$748  = track_reset_r0 ? \$739  : \$747 ;
+  assign \$749  = ctx ? \$738  : \$748 ;
+  assign \$750  = \$728  & \$749 ;
+  assign \$751  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$752  = ~ layer[0];
+  assign \$753  = \$751  == \$752 ;
+  assign \$754  = ctx ? track_reset1 : track_reset0;
+  assign \$755  = ~ \$754 ;
+  assign \$756  = \$753  & \$755 ;
+  assign \$758  = 4'h0 >= fold_end;
+  assign \$760  = 4'h0 >= prev_out;
+  assign \$761  = \$758  | \$760 ;
+  assign \$763  = act_write & \$762 ;
+  assign \$764  = wb_parity1 == wb_par14;
+  assign \$766  = \$765  >= fold_end;
+  assign \$768  = \$767  >= prev_out;
+  assign \$769  = \$766  | \$768 ;
+  assign \$771  = 4'h8 >= fold_end;
+  assign \$773  = 4'h8 >= prev_out;
+  assign \$774  = \$771  | \$773 ;
+  assign \$775  = \$764  ? \$769  : \$774 ;
+  assign \$777  = \$776  >= fold_end;
+  assign \$779  = \$778  >= prev_out;
+  assign \$780  = \$777  | \$779 ;
+  assign \$781  = \$763  ? \$775  : \$780 ;
+  assign \$782  = track_reset_r1 ? \$761  : \$781 ;
+  assign \$784  = 4'h0 >= fold_end;
+  assign \$786  = 4'h0 >= prev_out;
+  assign \$787  = \$784  | \$786 ;
+  assign \$788  = ! wb_ctx14;
+  assign \$789  = act_write & \$788 ;
+  assign \$790  = wb_parity0 == wb_par14;
+  assign \$792  = \$791  >= fold_end;
+  assign \$794  = \$793  >= prev_out;
+  assign \$795  = \$792  | \$794 ;
+  assign \$797  = 4'h8 >= fold_end;
+  assign \$799  = 4'h8 >= prev_out;
+  assign \$800  = \$797  | \$799 ;
+  assign \$801  = \$790  ? \$795  : \$800 ;
+  assign \$803  = \$802  >= fold_end;
+  assign \$805  = \$804  >= prev_out;
+  assign \$806  = \$803  | \$805 ;
+  assign \$807  = \$789  ? \$801  : \$806 ;
+  assign \$808  = track_reset_r0 ? \$787  : \$807 ;
+  assign \$809  = ctx ? \$782  : \$808 ;
+  assign \$810  = \$756  & \$809 ;
+  assign \$811  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$812  = ~ layer[0];
+  assign \$813  = \$811  == \$812 ;
+  assign \$814  = ctx ? track_reset1 : track_reset0;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = \$813  & \$815 ;
+  assign \$817  = ! prev_groups;
+  assign \$819  = act_write & \$818 ;
+  assign \$820  = wb_parity1 == wb_par14;
+  assign \$821  = wb_groups_plus1_1 == prev_groups;
+  assign \$822  = 1'h1 == prev_groups;
+  assign \$823  = \$820  ? \$821  : \$822 ;
+  assign \$824  = wb_groups1 == prev_groups;
+  assign \$825  = \$819  ? \$823  : \$824 ;
+  assign \$826  = track_reset_r1 ? \$817  : \$825 ;
+  assign \$827  = ! prev_groups;
+  assign \$828  = ! wb_ctx14;
+  assign \$829  = act_write & \$828 ;
+  assign \$830  = wb_parity0 == wb_par14;
+  assign \$831  = wb_groups_plus1_0 == prev_groups;
+  assign \$832  = 1'h1 == prev_groups;
+  assign \$833  = \$830  ? \$831  : \$832 ;
+  assign \$834  = wb_groups0 == prev_groups;
+  assign \$835  = \$829  ? \$833  : \$834 ;
+  assign \$836  = track_reset_r0 ? \$827  : \$835 ;
+  assign \$837  = ctx ? \$826  : \$836 ;
+  assign \$838  = \$816  & \$837 ;
+  assign \$839  = ctx ? in_release1 : in_release0;
+  assign \$840  = ~ \$839 ;
+  assign \$841  = in_beats1 > fold_plus1;
+  assign \$843  = in_fire & \$842 ;
+  assign \$844  = in_beats1 == fold_plus1;
+  assign \$845  = \$843  & \$844 ;
+  assign \$846  = \$841  | \$845 ;
+  assign \$847  = in_beats0 > fold_plus1;
+  assign \$848  = ! in_wslot;
+  assign \$849  = in_fire & \$848 ;
+  assign \$850  = in_beats0 == fold_plus1;
+  assign \$851  = \$849  & \$850 ;
+  assign \$852  = \$847  | \$851 ;
+  assign \$853  = ctx ? \$846  : \$852 ;
+  assign \$854  = \$840  & \$853 ;
+  assign \$855  = ctx ? in_release0 : in_release1;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = in_beats0 > b_fold;
+  assign \$858  = ! in_wslot;
+  assign \$859  = in_fire & \$858 ;
+  assign \$860  = in_beats0 == b_fold;
+  assign \$861  = \$859  & \$860 ;
+  assign \$862  = \$857  | \$861 ;
+  assign \$863  = in_beats1 > b_fold;
+  assign \$865  = in_fire & \$864 ;
+  assign \$866  = in_beats1 == b_fold;
+  assign \$867  = \$865  & \$866 ;
+  assign \$868  = \$863  | \$867 ;
+  assign \$869  = ctx ? \$862  : \$868 ;
+  assign \$870  = \$856  & \$869 ;
+  assign \$871  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$872  = ~ layer[0];
+  assign \$873  = \$871  == \$872 ;
+  assign \$874  = ctx ? track_reset1 : track_reset0;
+  assign \$875  = ~ \$874 ;
+  assign \$876  = \$873  & \$875 ;
+  assign \$878  = 4'h0 >= fold_end_next;
+  assign \$880  = 4'h0 >= prev_out;
+  assign \$881  = \$878  | \$880 ;
+  assign \$883  = act_write & \$882 ;
+  assign \$884  = wb_parity1 == wb_par14;
+  assign \$886  = \$885  >= fold_end_next;
+  assign \$888  = \$887  >= prev_out;
+  assign \$889  = \$886  | \$888 ;
+  assign \$891  = 4'h8 >= fold_end_next;
+  assign \$893  = 4'h8 >= prev_out;
+  assign \$894  = \$891  | \$893 ;
+  assign \$895  = \$884  ? \$889  : \$894 ;
+  assign \$897  = \$896  >= fold_end_next;
+  assign \$899  = \$898  >= prev_out;
+  assign \$900  = \$897  | \$899 ;
+  assign \$901  = \$883  ? \$895  : \$900 ;
+  assign \$902  = track_reset_r1 ? \$881  : \$901 ;
+  assign \$904  = 4'h0 >= fold_end_next;
+  assign \$906  = 4'h0 >= prev_out;
+  assign \$907  = \$904  | \$906 ;
+  assign \$908  = ! wb_ctx14;
+  assign \$909  = act_write & \$908 ;
+  assign \$910  = wb_parity0 == wb_par14;
+  assign \$912  = \$911  >= fold_end_next;
+  assign \$914  = \$913  >= prev_out;
+  assign \$915  = \$912  | \$914 ;
+  assign \$917  = 4'h8 >= fold_end_next;
+  assign \$919  = 4'h8 >= prev_out;
+  assign \$920  = \$917  | \$919 ;
+  assign \$921  = \$910  ? \$915  : \$920 ;
+  assign \$923  = \$922  >= fold_end_next;
+  assign \$925  = \$924  >= prev_out;
+  assign \$926  = \$923  | \$925 ;
+  assign \$927  = \$909  ? \$921  : \$926 ;
+  assign \$928  = track_reset_r0 ? \$907  : \$927 ;
+  assign \$929  = ctx ? \$902  : \$928 ;
+  assign \$930  = \$876  & \$929 ;
+  assign \$931  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$932  = ~ layer[0];
+  assign \$933  = \$931  == \$932 ;
+  assign \$934  = ctx ? track_reset1 : track_reset0;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = \$933  & \$935 ;
+  assign \$937  = ! prev_groups;
+  assign \$939  = act_write & \$938 ;
+  assign \$940  = wb_parity1 == wb_par14;
+  assign \$941  = wb_groups_plus1_1 == prev_groups;
+  assign \$942  = 1'h1 == prev_groups;
+  assign \$943  = \$940  ? \$941  : \$942 ;
+  assign \$944  = wb_groups1 == prev_groups;
+  assign \$945  = \$939  ? \$943  : \$944 ;
+  assign \$946  = track_reset_r1 ? \$937  : \$945 ;
+  assign \$947  = ! prev_groups;
+  assign \$948  = ! wb_ctx14;
+  assign \$949  = act_write & \$948 ;
+  assign \$950  = wb_parity0 == wb_par14;
+  assign \$951  = wb_groups_plus1_0 == prev_groups;
+  assign \$952  = 1'h1 == prev_groups;
+  assign \$953  = \$950  ? \$951  : \$952 ;
+  assign \$954  = wb_groups0 == prev_groups;
+  assign \$955  = \$949  ? \$953  : \$954 ;
+  assign \$956  = track_reset_r0 ? \$947  : \$955 ;
+  assign \$957  = ctx ? \$946  : \$956 ;
+  assign \$958  = \$936  & \$957 ;
+  assign \$959  = ctx ? in_release1 : in_release0;
+  assign \$960  = ~ \$959 ;
+  assign \$961  = in_beats1 > fold;
+  assign \$963  = in_fire & \$962 ;
+  assign \$964  = in_beats1 == fold;
+  assign \$965  = \$963  & \$964 ;
+  assign \$966  = \$961  | \$965 ;
+  assign \$967  = in_beats0 > fold;
+  assign \$968  = ! in_wslot;
+  assign \$969  = in_fire & \$968 ;
+  assign \$970  = in_beats0 == fold;
+  assign \$971  = \$969  & \$970 ;
+  assign \$972  = \$967  | \$971 ;
+  assign \$973  = ctx ? \$966  : \$972 ;
+  assign \$974  = \$960  & \$973 ;
+  assign \$975  = ctx ? in_release0 : in_release1;
+  assign \$976  = ~ \$975 ;
+  assign \$977  = in_folds - 1'h1;
+  assign \$978  = b_fold == \$977 ;
+  assign \$979  = | in_beats0;
+  assign \$980  = ! in_wslot;
+  assign \$981  = in_fire & \$980 ;
+  assign \$982  = \$979  | \$981 ;
+  assign \$983  = | in_beats1;
+  assign \$985  = in_fire & \$984 ;
+  assign \$986  = \$983  | \$985 ;
+  assign \$987  = ctx ? \$982  : \$986 ;
+  assign \$988  = in_beats0 > b_fold_plus1;
+  assign \$989  = ! in_wslot;
+  assign \$990  = in_fire & \$989 ;
+  assign \$991  = in_beats0 == b_fold_plus1;
+  assign \$992  = \$990  & \$991 ;
+  assign \$993  = \$988  | \$992 ;
+  assign \$994  = in_beats1 > b_fold_plus1;
+  assign \$996  = in_fire & \$995 ;
+  assign \$997  = in_beats1 == b_fold_plus1;
+  assign \$998  = \$996  & \$997 ;
+  assign \$999  = \$994  | \$998 ;
+  assign \$1000  = ctx ? \$993  : \$999 ;
+  assign \$1001  = \$978  ? \$987  : \$1000 ;
+  assign \$1002  = \$976  & \$1001 ;
+  assign \$1003  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1004  = ~ layer[0];
+  assign \$1005  = \$1003  == \$1004 ;
+  assign \$1006  = ctx ? track_reset1 : track_reset0;
+  assign \$1007  = ~ \$1006 ;
+  assign \$1008  = \$1005  & \$1007 ;
+  assign \$1010  = 4'h0 >= fold_end;
+  assign \$1012  = 4'h0 >= prev_out;
+  assign \$1013  = \$1010  | \$1012 ;
+  assign \$1015  = act_write & \$1014 ;
+  assign \$1016  = wb_parity1 == wb_par14;
+  assign \$1018  = \$1017  >= fold_end;
+  assign \$1020  = \$1019  >= prev_out;
+  assign \$1021  = \$1018  | \$1020 ;
+  assign \$1023  = 4'h8 >= fold_end;
+  assign \$1025  = 4'h8 >= prev_out;
+  assign \$1026  = \$1023  | \$1025 ;
+  assign \$1027  = \$1016  ? \$1021  : \$1026 ;
+  assign \$1029  = \$1028  >= fold_end;
+  assign \$1031  = \$1030  >= prev_out;
+  assign \$1032  = \$1029  | \$1031 ;
+  assign \$1033  = \$1015  ? \$1027  : \$1032 ;
+  assign \$1034  = track_reset_r1 ? \$1013  : \$1033 ;
+  assign \$1036  = 4'h0 >= fold_end;
+  assign \$1038  = 4'h0 >= prev_out;
+  assign \$1039  = \$1036  | \$1038 ;
+  assign \$1040  = ! wb_ctx14;
+  assign \$1041  = act_write & \$1040 ;
+  assign \$1042  = wb_parity0 == wb_par14;
+  assign \$1044  = \$1043  >= fold_end;
+  assign \$1046  = \$1045  >= prev_out;
+  assign \$1047  = \$1044  | \$1046 ;
+  assign \$1049  = 4'h8 >= fold_end;
+  assign \$1051  = 4'h8 >= prev_out;
+  assign \$1052  = \$1049  | \$1051 ;
+  assign \$1053  = \$1042  ? \$1047  : \$1052 ;
+  assign \$1055  = \$1054  >= fold_end;
+  assign \$1057  = \$1056  >= prev_out;
+  assign \$1058  = \$1055  | \$1057 ;
+  assign \$1059  = \$1041  ? \$1053  : \$1058 ;
+  assign \$1060  = track_reset_r0 ? \$1039  : \$1059 ;
+  assign \$1061  = ctx ? \$1034  : \$1060 ;
+  assign \$1062  = \$1008  & \$1061 ;
+  assign \$1063  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1064  = ~ layer[0];
+  assign \$1065  = \$1063  == \$1064 ;
+  assign \$1066  = ctx ? track_reset1 : track_reset0;
+  assign \$1067  = ~ \$1066 ;
+  assign \$1068  = \$1065  & \$1067 ;
+  assign \$1069  = ! prev_groups;
+  assign \$1071  = act_write & \$1070 ;
+  assign \$1072  = wb_parity1 == wb_par14;
+  assign \$1073  = wb_groups_plus1_1 == prev_groups;
+  assign \$1074  = 1'h1 == prev_groups;
+  assign \$1075  = \$1072  ? \$1073  : \$1074 ;
+  assign \$1076  = wb_groups1 == prev_groups;
+  assign \$1077  = \$1071  ? \$1075  : \$1076 ;
+  assign \$1078  = track_reset_r1 ? \$1069  : \$1077 ;
+  assign \$1079  = ! prev_groups;
+  assign \$1080  = ! wb_ctx14;
+  assign \$1081  = act_write & \$1080 ;
+  assign \$1082  = wb_parity0 == wb_par14;
+  assign \$1083  = wb_groups_plus1_0 == prev_groups;
+  assign \$1084  = 1'h1 == prev_groups;
+  assign \$1085  = \$1082  ? \$1083  : \$1084 ;
+  assign \$1086  = wb_groups0 == prev_groups;
+  assign \$1087  = \$1081  ? \$1085  : \$1086 ;
+  assign \$1088  = track_reset_r0 ? \$1079  : \$1087 ;
+  assign \$1089  = ctx ? \$1078  : \$1088 ;
+  assign \$1090  = \$1068  & \$1089 ;
+  assign \$1091  = ctx ? in_release1 : in_release0;
+  assign \$1092  = ~ \$1091 ;
+  assign \$1093  = in_beats1 > fold;
+  assign \$1095  = in_fire & \$1094 ;
+  assign \$1096  = in_beats1 == fold;
+  assign \$1097  = \$1095  & \$1096 ;
+  assign \$1098  = \$1093  | \$1097 ;
+  assign \$1099  = in_beats0 > fold;
+  assign \$1100  = ! in_wslot;
+  assign \$1101  = in_fire & \$1100 ;
+  assign \$1102  = in_beats0 == fold;
+  assign \$1103  = \$1101  & \$1102 ;
+  assign \$1104  = \$1099  | \$1103 ;
+  assign \$1105  = ctx ? \$1098  : \$1104 ;
+  assign \$1106  = \$1092  & \$1105 ;
+  assign \$1107  = ctx ? in_release0 : in_release1;
+  assign \$1108  = ~ \$1107 ;
+  assign \$1109  = in_beats0 > b_fold;
+  assign \$1110  = ! in_wslot;
+  assign \$1111  = in_fire & \$1110 ;
+  assign \$1112  = in_beats0 == b_fold;
+  assign \$1113  = \$1111  & \$1112 ;
+  assign \$1114  = \$1109  | \$1113 ;
+  assign \$1115  = in_beats1 > b_fold;
+  assign \$1117  = in_fire & \$1116 ;
+  assign \$1118  = in_beats1 == b_fold;
+  assign \$1119  = \$1117  & \$1118 ;
+  assign \$1120  = \$1115  | \$1119 ;
+  assign \$1121  = ctx ? \$1114  : \$1120 ;
+  assign \$1122  = \$1108  & \$1121 ;
+  assign \$1123  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1124  = ~ layer[0];
+  assign \$1125  = \$1123  == \$1124 ;
+  assign \$1126  = ctx ? track_reset1 : track_reset0;
+  assign \$1127  = ~ \$1126 ;
+  assign \$1128  = \$1125  & \$1127 ;
+  assign \$1130  = 4'h0 >= fold_end;
+  assign \$1132  = 4'h0 >= prev_out;
+  assign \$1133  = \$1130  | \$1132 ;
+  assign \$1135  = act_write & \$1134 ;
+  assign \$1136  = wb_parity1 == wb_par14;
+  assign \$1138  = \$1137  >= fold_end;
+  assign \$1140  = \$1139  >= prev_out;
+  assign \$1141  = \$1138  | \$1140 ;
+  assign \$1143  = 4'h8 >= fold_end;
+  assign \$1145  = 4'h8 >= prev_out;
+  assign \$1146  = \$1143  | \$1145 ;
+  assign \$1147  = \$1136  ? \$1141  : \$1146 ;
+  assign \$1149  = \$1148  >= fold_end;
+  assign \$1151  = \$1150  >= prev_out;
+  assign \$1152  = \$1149  | \$1151 ;
+  assign \$1153  = \$1135  ? \$1147  : \$1152 ;
+  assign \$1154  = track_reset_r1 ? \$1133  : \$1153 ;
+  assign \$1156  = 4'h0 >= fold_end;
+  assign \$1158  = 4'h0 >= prev_out;
+  assign \$1159  = \$1156  | \$1158 ;
+  assign \$1160  = ! wb_ctx14;
+  assign \$1161  = act_write & \$1160 ;
+  assign \$1162  = wb_parity0 == wb_par14;
+  assign \$1164  = \$1163  >= fold_end;
+  assign \$1166  = \$1165  >= prev_out;
+  assign \$1167  = \$1164  | \$1166 ;
+  assign \$1169  = 4'h8 >= fold_end;
+  assign \$1171  = 4'h8 >= prev_out;
+  assign \$1172  = \$1169  | \$1171 ;
+  assign \$1173  = \$1162  ? \$1167  : \$1172 ;
+  assign \$1175  = \$1174  >= fold_end;
+  assign \$1177  = \$1176  >= prev_out;
+  assign \$1178  = \$1175  | \$1177 ;
+  assign \$1179  = \$1161  ? \$1173  : \$1178 ;
+  assign \$1180  = track_reset_r0 ? \$1159  : \$1179 ;
+  assign \$1181  = ctx ? \$1154  : \$1180 ;
+  assign \$1182  = \$1128  & \$1181 ;
+  assign \$1183  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1184  = ~ layer[0];
+  assign \$1185  = \$1183  == \$1184 ;
+  assign \$1186  = ctx ? track_reset1 : track_reset0;
+  assign \$1187  = ~ \$1186 ;
+  assign \$1188  = \$1185  & \$1187 ;
+  assign \$1189  = ! prev_groups;
+  assign \$1191  = act_write & \$1190 ;
+  assign \$1192  = wb_parity1 == wb_par14;
+  assign \$1193  = wb_groups_plus1_1 == prev_groups;
+  assign \$1194  = 1'h1 == prev_groups;
+  assign \$1195  = \$1192  ? \$1193  : \$1194 ;
+  assign \$1196  = wb_groups1 == prev_groups;
+  assign \$1197  = \$1191  ? \$1195  : \$1196 ;
+  assign \$1198  = track_reset_r1 ? \$1189  : \$1197 ;
+  assign \$1199  = ! prev_groups;
+  assign \$1200  = ! wb_ctx14;
+  assign \$1201  = act_write & \$1200 ;
+  assign \$1202  = wb_parity0 == wb_par14;
+  assign \$1203  = wb_groups_plus1_0 == prev_groups;
+  assign \$1204  = 1'h1 == prev_groups;
+  assign \$1205  = \$1202  ? \$1203  : \$1204 ;
+  assign \$1206  = wb_groups0 == prev_groups;
+  assign \$1207  = \$1201  ? \$1205  : \$1206 ;
+  assign \$1208  = track_reset_r0 ? \$1199  : \$1207 ;
+  assign \$1209  = ctx ? \$1198  : \$1208 ;
+  assign \$1210  = \$1188  & \$1209 ;
+  assign \$1211  = ~ loaded;
+  assign \$1212  = cur_folds - 1'h1;
+  assign \$1213  = fold == \$1212 ;
+  assign \$1214  = cur_groups - 1'h1;
+  assign \$1215  = group == \$1214 ;
+  assign \$1216  = \$1213  & \$1215 ;
+  assign \$1217  = \$1216  & cur_is_last;
+  assign \$1218  = issue_a & \$1217 ;
+  assign \$1219  = \$1211  | \$1218 ;
+  assign \$1220  = ~ issue_a;
+  assign \$1221  = loaded & \$1220 ;
+  assign \$1222  = \$1221  & issue_b;
+  assign \$1223  = in_folds - 1'h1;
+  assign \$1224  = b_fold == \$1223 ;
+  assign \$1225  = \$1222  & \$1224 ;
+  assign \$1226  = d0_rp__data[17:9] + 3'h7;
+  assign \$1228  = ! \$1227 ;
+  assign \$1229  = b_group + 1'h1;
+  assign \$1230  = d0_rp__data[17:9] + 3'h7;
+  assign \$1232  = \$1229  == \$1231 ;
+  assign \$1233  = d0_rp__data[17:9] + 3'h7;
+  assign \$1235  = b_group == \$1234 ;
+  assign \$1236  = ~ issue_a;
+  assign \$1237  = loaded & \$1236 ;
+  assign \$1238  = \$1237  & issue_b;
+  assign \$1239  = b_fold_plus1 + 1'h1;
+  assign \$1240  = ~ loaded;
+  assign \$1241  = cur_folds - 1'h1;
+  assign \$1242  = fold == \$1241 ;
+  assign \$1243  = cur_folds - 1'h1;
+  assign \$1244  = fold == \$1243 ;
+  assign \$1245  = fold_plus1 + 1'h1;
+  assign \$1246  = \$1244  ? 11'h001 : \$1245 ;
+  assign \$1247  = cur_folds - 1'h1;
+  assign \$1248  = fold == \$1247 ;
+  assign \$1249  = cur_groups - 1'h1;
+  assign \$1250  = group == \$1249 ;
+  assign \$1251  = \$1248  & \$1250 ;
+  assign \$1252  = cur_folds - 1'h1;
+  assign \$1253  = fold == \$1252 ;
+  assign \$1254  = ~ b_done;
+  assign \$1255  = cur_is_last & \$1254 ;
+  assign \$1256  = ~ b_done;
+  assign \$1257  = cur_is_last & \$1256 ;
+  assign \$1258  = ~ b_group_is_0;
+  assign \$1259  = \$1257  & \$1258 ;
+  assign \$1260  = ! ctx;
+  assign \$1261  = claim_out & \$1260 ;
+  assign \$1262  = ! wb_ctx14;
+  assign \$1263  = out_write & \$1262 ;
+  assign \$1264  = out_groups0 + 1'h1;
+  assign \$1266  = claim_out & \$1265 ;
+  assign \$1268  = out_write & \$1267 ;
+  assign \$1269  = out_groups1 + 1'h1;
+  assign \$1270  = out_n - 1'h1;
+  assign \$1271  = drain_elem == \$1270 ;
+  assign \$1272  = out_n - 1'h1;
+  assign \$1273  = drain_elem == \$1272 ;
+  assign \$1274  = ~ drain_slot;
+  assign \$1275  = ! drain_slot;
+  assign \$1277  = drain_elem + 1'h1;
+  assign \$1278  = ~ release_slot;
+  assign \$1279  = ! release_slot;
+  assign \$1281  = in_flight + vector_start;
+  assign \$1282  = \$1281  - done;
+  assign \$1283  = count_busy + inc_busy;
+  assign \$1284  = count_stall_input + inc_stall_input;
+  assign \$1285  = count_stall_output + inc_stall_output;
+  assign \$1286  = issue ? 7'h40 : 7'h00;
+  assign \$1287  = count_mac_ops + inc_mac_ops;
+  assign \$1288  = issue ? 4'h8 : 4'h0;
+  assign \$1289  = count_bank_reads + inc_bank_reads;
+  assign \$1290  = count_act_reads + inc_act_reads;
+  assign \$1291  = in_fire + act_write;
+  assign \$1292  = count_act_writes + inc_act_writes;
+  assign \$1293  = count_inferences + inc_inferences;
+  always @(posedge clk)
+    n_layers <= \$1294 ;
+  always @(posedge clk)
+    in_folds <= \$1295 ;
+  always @(posedge clk)
+    out_n <= \$1296 ;
+  always @(posedge clk)
+    in_beats0 <= \$1297 ;
+  always @(posedge clk)
+    in_full0 <= \$1298 ;
+  always @(posedge clk)
+    in_beats1 <= \$1299 ;
+  always @(posedge clk)
+    in_full1 <= \$1300 ;
+  always @(posedge clk)
+    in_wslot <= \$1301 ;
+  always @(posedge clk)
+    in_groups <= \$1302 ;
+  always @(posedge clk)
+    cur_folds <= \$1303 ;
+  always @(posedge clk)
+    cur_groups <= \$1304 ;
+  always @(posedge clk)
+    cur_out <= \$1305 ;
+  always @(posedge clk)
+    cur_is_last <= \$1306 ;
+  always @(posedge clk)
+    cur_relu <= \$1307 ;
+  always @(posedge clk)
+    cur_requantize <= \$1308 ;
+  always @(posedge clk)
+    bank_addr <= \$1309 ;
+  always @(posedge clk)
+    rq_addr <= \$1310 ;
+  always @(posedge clk)
+    layer <= \$1311 ;
+  always @(posedge clk)
+    group <= \$1312 ;
+  always @(posedge clk)
+    fold <= \$1313 ;
+  always @(posedge clk)
+    fold_end <= \$1314 ;
+  always @(posedge clk)
+    fold_end_next <= \$1315 ;
+  always @(posedge clk)
+    b_group <= \$1316 ;
+  always @(posedge clk)
+    b_fold <= \$1317 ;
+  always @(posedge clk)
+    b_in_group <= \$1318 ;
+  always @(posedge clk)
+    b_bank_addr <= \$1319 ;
+  always @(posedge clk)
+    b_rq_addr <= \$1320 ;
+  always @(posedge clk)
+    loaded <= \$1321 ;
+  always @(posedge clk)
+    wr_buf <= \$1322 ;
+  always @(posedge clk)
+    prev_out <= \$1323 ;
+  always @(posedge clk)
+    prev_groups <= \$1324 ;
+  always @(posedge clk)
+    ctx <= \$1325 ;
+  always @(posedge clk)
+    track_reset_r0 <= \$1326 ;
+  always @(posedge clk)
+    track_reset_r1 <= \$1327 ;
+  always @(posedge clk)
+    step_addr <= \$359 ;
+  always @(posedge clk)
+    step_first <= \$361 ;
+  always @(posedge clk)
+    step_last <= \$366 ;
+  always @(posedge clk)
+    step_rq <= \$367 ;
+  always @(posedge clk)
+    step_relu <= \$368 ;
+  always @(posedge clk)
+    step_requantize <= \$369 ;
+  always @(posedge clk)
+    step_in_addr <= \$376 ;
+  always @(posedge clk)
+    step_act_addr <= \$381 ;
+  always @(posedge clk)
+    step_from_input <= \$382 ;
+  always @(posedge clk)
+    step_blk <= 1'h0;
+  always @(posedge clk)
+    step_group <= \$383 ;
+  always @(posedge clk)
+    step_par <= \$384 ;
+  always @(posedge clk)
+    step_ctx <= \$385 ;
+  always @(posedge clk)
+    step_out <= \$386 ;
+  always @(posedge clk)
+    step_valid <= \$1328 ;
+  always @(posedge clk)
+    rd_in_data <= in_rp__data;
+  always @(posedge clk)
+    rd_act_data <= act_rp__data;
+  always @(posedge clk)
+    rd_from_input1 <= step_from_input;
+  always @(posedge clk)
+    rd_block1 <= step_blk;
+  always @(posedge clk)
+    rd_from_input2 <= rd_from_input1;
+  always @(posedge clk)
+    rd_block2 <= rd_block1;
+  always @(posedge clk)
+    wb_valid1 <= \$1329 ;
+  always @(posedge clk)
+    wb_group1 <= step_group;
+  always @(posedge clk)
+    wb_par1 <= step_par;
+  always @(posedge clk)
+    wb_ctx1 <= step_ctx;
+  always @(posedge clk)
+    wb_out1 <= step_out;
+  always @(posedge clk)
+    wb_valid2 <= \$1330 ;
+  always @(posedge clk)
+    wb_group2 <= wb_group1;
+  always @(posedge clk)
+    wb_par2 <= wb_par1;
+  always @(posedge clk)
+    wb_ctx2 <= wb_ctx1;
+  always @(posedge clk)
+    wb_out2 <= wb_out1;
+  always @(posedge clk)
+    wb_valid3 <= \$1331 ;
+  always @(posedge clk)
+    wb_group3 <= wb_group2;
+  always @(posedge clk)
+    wb_par3 <= wb_par2;
+  always @(posedge clk)
+    wb_ctx3 <= wb_ctx2;
+  always @(posedge clk)
+    wb_out3 <= wb_out2;
+  always @(posedge clk)
+    wb_valid4 <= \$1332 ;
+  always @(posedge clk)
+    wb_group4 <= wb_group3;
+  always @(posedge clk)
+    wb_par4 <= wb_par3;
+  always @(posedge clk)
+    wb_ctx4 <= wb_ctx3;
+  always @(posedge clk)
+    wb_out4 <= wb_out3;
+  always @(posedge clk)
+    wb_valid5 <= \$1333 ;
+  always @(posedge clk)
+    wb_group5 <= wb_group4;
+  always @(posedge clk)
+    wb_par5 <= wb_par4;
+  always @(posedge clk)
+    wb_ctx5 <= wb_ctx4;
+  always @(posedge clk)
+    wb_out5 <= wb_out4;
+  always @(posedge clk)
+    wb_valid6 <= \$1334 ;
+  always @(posedge clk)
+    wb_group6 <= wb_group5;
+  always @(posedge clk)
+    wb_par6 <= wb_par5;
+  always @(posedge clk)
+    wb_ctx6 <= wb_ctx5;
+  always @(posedge clk)
+    wb_out6 <= wb_out5;
+  always @(posedge clk)
+    wb_valid7 <= \$1335 ;
+  always @(posedge clk)
+    wb_group7 <= wb_group6;
+  always @(posedge clk)
+    wb_par7 <= wb_par6;
+  always @(posedge clk)
+    wb_ctx7 <= wb_ctx6;
+  always @(posedge clk)
+    wb_out7 <= wb_out6;
+  always @(posedge clk)
+    wb_valid8 <= \$1336 ;
+  always @(posedge clk)
+    wb_group8 <= wb_group7;
+  always @(posedge clk)
+    wb_par8 <= wb_par7;
+  always @(posedge clk)
+    wb_ctx8 <= wb_ctx7;
+  always @(posedge clk)
+    wb_out8 <= wb_out7;
+  always @(posedge clk)
+    wb_valid9 <= \$1337 ;
+  always @(posedge clk)
+    wb_group9 <= wb_group8;
+  always @(posedge clk)
+    wb_par9 <= wb_par8;
+  always @(posedge clk)
+    wb_ctx9 <= wb_ctx8;
+  always @(posedge clk)
+    wb_out9 <= wb_out8;
+  always @(posedge clk)
+    wb_valid10 <= \$1338 ;
+  always @(posedge clk)
+    wb_group10 <= wb_group9;
+  always @(posedge clk)
+    wb_par10 <= wb_par9;
+  always @(posedge clk)
+    wb_ctx10 <= wb_ctx9;
+  always @(posedge clk)
+    wb_out10 <= wb_out9;
+  always @(posedge clk)
+    wb_valid11 <= \$1339 ;
+  always @(posedge clk)
+    wb_group11 <= wb_group10;
+  always @(posedge clk)
+    wb_par11 <= wb_par10;
+  always @(posedge clk)
+    wb_ctx11 <= wb_ctx10;
+  always @(posedge clk)
+    wb_out11 <= wb_out10;
+  always @(posedge clk)
+    wb_valid12 <= \$1340 ;
+  always @(posedge clk)
+    wb_group12 <= wb_group11;
+  always @(posedge clk)
+    wb_par12 <= wb_par11;
+  always @(posedge clk)
+    wb_ctx12 <= wb_ctx11;
+  always @(posedge clk)
+    wb_out12 <= wb_out11;
+  always @(posedge clk)
+    wb_valid13 <= \$1341 ;
+  always @(posedge clk)
+    wb_group13 <= wb_group12;
+  always @(posedge clk)
+    wb_par13 <= wb_par12;
+  always @(posedge clk)
+    wb_ctx13 <= wb_ctx12;
+  always @(posedge clk)
+    wb_out13 <= wb_out12;
+  always @(posedge clk)
+    wb_valid14 <= \$1342 ;
+  always @(posedge clk)
+    wb_group14 <= wb_group13;
+  always @(posedge clk)
+    wb_par14 <= wb_par13;
+  always @(posedge clk)
+    wb_ctx14 <= wb_ctx13;
+  always @(posedge clk)
+    wb_out14 <= wb_out13;
+  always @(posedge clk)
+    wb_parity0 <= \$1343 ;
+  always @(posedge clk)
+    wb_groups0 <= \$1344 ;
+  always @(posedge clk)
+    wb_groups_plus1_0 <= \$1345 ;
+  always @(posedge clk)
+    wb_parity1 <= \$1346 ;
+  always @(posedge clk)
+    wb_groups1 <= \$1347 ;
+  always @(posedge clk)
+    wb_groups_plus1_1 <= \$1348 ;
+  always @(posedge clk)
+    in_ok <= \$1349 ;
+  always @(posedge clk)
+    b_ready <= \$1350 ;
+  always @(posedge clk)
+    raw_ok <= \$1351 ;
+  always @(posedge clk)
+    raw_full <= \$1352 ;
+  always @(posedge clk)
+    b_group_is_0 <= \$1353 ;
+  always @(posedge clk)
+    b_done <= \$1354 ;
+  always @(posedge clk)
+    b_fold_plus1 <= \$1355 ;
+  always @(posedge clk)
+    layer_is_0 <= \$1356 ;
+  always @(posedge clk)
+    group_is_0 <= \$1357 ;
+  always @(posedge clk)
+    fold_is_0 <= \$1358 ;
+  always @(posedge clk)
+    fold_plus1 <= \$1359 ;
+  always @(posedge clk)
+    out_full0 <= \$1360 ;
+  always @(posedge clk)
+    out_pending0 <= \$1361 ;
+  always @(posedge clk)
+    out_groups0 <= \$1362 ;
+  always @(posedge clk)
+    out_full1 <= \$1363 ;
+  always @(posedge clk)
+    out_pending1 <= \$1364 ;
+  always @(posedge clk)
+    out_groups1 <= \$1365 ;
+  always @(posedge clk)
+    drain_inflight <= \$1366 ;
+  always @(posedge clk)
+    drain_inflight2 <= \$1367 ;
+  always @(posedge clk)
+    drain_lane <= \$1368 ;
+  always @(posedge clk)
+    drain_last <= \$1369 ;
+  always @(posedge clk)
+    drain_elem <= \$1370 ;
+  always @(posedge clk)
+    drain_slot <= \$1371 ;
+  always @(posedge clk)
+    drain_lane2 <= drain_lane;
+  always @(posedge clk)
+    drain_last2 <= drain_last;
+  always @(posedge clk)
+    drain_lane_data0 <= \$signature__data$406 ;
+  always @(posedge clk)
+    drain_lane_data1 <= \$signature__data$407 ;
+  always @(posedge clk)
+    drain_lane_data2 <= \$signature__data$408 ;
+  always @(posedge clk)
+    drain_lane_data3 <= \$signature__data$409 ;
+  always @(posedge clk)
+    drain_lane_data4 <= \$signature__data$410 ;
+  always @(posedge clk)
+    drain_lane_data5 <= \$signature__data$411 ;
+  always @(posedge clk)
+    drain_lane_data6 <= \$signature__data$412 ;
+  always @(posedge clk)
+    drain_lane_data7 <= \$signature__data$413 ;
+  always @(posedge clk)
+    release_slot <= \$1372 ;
+  always @(posedge clk)
+    in_flight <= \$1373 ;
+  always @(posedge clk)
+    inc_busy <= \$1374 ;
+  always @(posedge clk)
+    count_busy <= \$1375 ;
+  always @(posedge clk)
+    inc_stall_input <= \$1376 ;
+  always @(posedge clk)
+    count_stall_input <= \$1377 ;
+  always @(posedge clk)
+    inc_stall_output <= \$1378 ;
+  always @(posedge clk)
+    count_stall_output <= \$1379 ;
+  always @(posedge clk)
+    inc_mac_ops <= \$1380 ;
+  always @(posedge clk)
+    count_mac_ops <= \$1381 ;
+  always @(posedge clk)
+    inc_bank_reads <= \$1382 ;
+  always @(posedge clk)
+    count_bank_reads <= \$1383 ;
+  always @(posedge clk)
+    inc_act_reads <= \$1384 ;
+  always @(posedge clk)
+    count_act_reads <= \$1385 ;
+  always @(posedge clk)
+    inc_act_writes <= \$1386 ;
+  always @(posedge clk)
+    count_act_writes <= \$1387 ;
+  always @(posedge clk)
+    inc_inferences <= \$1388 ;
+  always @(posedge clk)
+    count_inferences <= \$1389 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$2662$0 (drain_last2),
-    .\port$364$0 (drain_data),
+    .\port$3268$0 (drain_last2),
+    .\port$350$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3200,8 +4256,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$2831$0 (\$795 ),
-    .\port$2832$0 (\$796 ),
+    .\port$3437$0 (\$1390 ),
+    .\port$3438$0 (\$1391 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -3218,8 +4274,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2959$0 (\$797 ),
-    .\port$2960$0 (\$798 ),
+    .\port$3565$0 (\$1392 ),
+    .\port$3566$0 (\$1393 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -3236,8 +4292,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3087$0 (\$799 ),
-    .\port$3088$0 (\$800 ),
+    .\port$3693$0 (\$1394 ),
+    .\port$3694$0 (\$1395 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -3254,8 +4310,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3215$0 (\$801 ),
-    .\port$3216$0 (\$802 ),
+    .\port$3821$0 (\$1396 ),
+    .\port$3822$0 (\$1397 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -3272,8 +4328,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3343$0 (\$803 ),
-    .\port$3344$0 (\$804 ),
+    .\port$3949$0 (\$1398 ),
+    .\port$3950$0 (\$1399 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -3290,8 +4346,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$3471$0 (\$805 ),
-    .\port$3472$0 (\$806 ),
+    .\port$4077$0 (\$1400 ),
+    .\port$4078$0 (\$1401 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -3308,8 +4364,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$3599$0 (\$807 ),
-    .\port$3600$0 (\$808 ),
+    .\port$4205$0 (\$1402 ),
+    .\port$4206$0 (\$1403 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -3326,8 +4382,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$3727$0 (\$809 ),
-    .\port$3728$0 (\$810 ),
+    .\port$4333$0 (\$1404 ),
+    .\port$4334$0 (\$1405 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -3377,7 +4433,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$248 ) begin
+    end else if (\$236 ) begin
       wb_parity_next0 = wb_par14;
     end
   end
@@ -3386,8 +4442,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 9'h000;
-    end else if (\$248 ) begin
-      wb_groups_next0 = \$251 [8:0];
+    end else if (\$236 ) begin
+      wb_groups_next0 = \$239 [8:0];
     end
   end
   always @* begin
@@ -3395,7 +4451,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$253 ) begin
+    end else if (\$241 ) begin
       wb_parity_next1 = wb_par14;
     end
   end
@@ -3404,8 +4460,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 9'h000;
-    end else if (\$253 ) begin
-      wb_groups_next1 = \$256 [8:0];
+    end else if (\$241 ) begin
+      wb_groups_next1 = \$244 [8:0];
     end
   end
   always @* begin
@@ -3436,1154 +4492,1227 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = n_layers;
+    \$1294  = n_layers;
+    if (\$294 ) begin
+      if (\$295 ) begin
+        \$1294  = \$297 [3:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1295  = \$299 [8:0];
+    if (rst) begin
+      \$1295  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1296  = dl_rp__data[17:9];
+    if (rst) begin
+      \$1296  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1297  = in_beats0;
+    if (\$301 ) begin
+      \$1297  = \$302 [8:0];
+    end
+    if (in_release0) begin
+      \$1297  = 9'h000;
+    end
+    if (rst) begin
+      \$1297  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1298  = in_full0;
+    if (\$301 ) begin
+      if (\$304 ) begin
+        \$1298  = 1'h1;
+      end
+    end
+    if (in_release0) begin
+      \$1298  = 1'h0;
+    end
+    if (rst) begin
+      \$1298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1299  = in_beats1;
     if (\$306 ) begin
-      if (\$307 ) begin
-        \$704  = \$309 [3:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = \$311 [8:0];
-    if (rst) begin
-      \$705  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = dl_rp__data[17:9];
-    if (rst) begin
-      \$706  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = in_beats0;
-    if (\$313 ) begin
-      \$707  = \$314 [8:0];
-    end
-    if (in_release0) begin
-      \$707  = 9'h000;
-    end
-    if (rst) begin
-      \$707  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = in_full0;
-    if (\$313 ) begin
-      if (\$316 ) begin
-        \$708  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$708  = 1'h0;
-    end
-    if (rst) begin
-      \$708  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = in_beats1;
-    if (\$318 ) begin
-      \$709  = \$319 [8:0];
+      \$1299  = \$307 [8:0];
     end
     if (in_release1) begin
-      \$709  = 9'h000;
+      \$1299  = 9'h000;
     end
     if (rst) begin
-      \$709  = 9'h000;
+      \$1299  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = in_full1;
-    if (\$318 ) begin
-      if (\$321 ) begin
-        \$710  = 1'h1;
+    \$1300  = in_full1;
+    if (\$306 ) begin
+      if (\$309 ) begin
+        \$1300  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$710  = 1'h0;
+      \$1300  = 1'h0;
     end
     if (rst) begin
-      \$710  = 1'h0;
+      \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = in_wslot;
-    if (\$325 ) begin
-      \$711  = \$326 ;
+    \$1301  = in_wslot;
+    if (\$313 ) begin
+      \$1301  = \$314 ;
     end
     if (rst) begin
-      \$711  = 1'h0;
+      \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \$328 [8:0];
+    \$1302  = \$316 [8:0];
     if (rst) begin
-      \$712  = 9'h000;
+      \$1302  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = cur_folds;
-    if (\$329 ) begin
-      \$713  = \$331 [8:0];
+    \$1303  = cur_folds;
+    if (\$317 ) begin
+      \$1303  = \$319 [8:0];
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$713  = \$343 [8:0];
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1303  = \$331 [8:0];
         end
       end
     end
     if (rst) begin
-      \$713  = 9'h000;
+      \$1303  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = cur_groups;
-    if (\$329 ) begin
-      \$714  = \$333 [8:0];
+    \$1304  = cur_groups;
+    if (\$317 ) begin
+      \$1304  = \$321 [8:0];
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$714  = \$345 [8:0];
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1304  = \$333 [8:0];
         end
       end
     end
     if (rst) begin
-      \$714  = 9'h000;
+      \$1304  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = cur_out;
-    if (\$329 ) begin
-      \$715  = nxt_rp__data[17:9];
+    \$1305  = cur_out;
+    if (\$317 ) begin
+      \$1305  = nxt_rp__data[17:9];
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$715  = nxt_rp__data[17:9];
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1305  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$715  = 9'h000;
+      \$1305  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = cur_is_last;
-    if (\$329 ) begin
-      \$716  = \$335 ;
+    \$1306  = cur_is_last;
+    if (\$317 ) begin
+      \$1306  = \$323 ;
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$716  = \$347 ;
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1306  = \$335 ;
         end
       end
     end
     if (rst) begin
-      \$716  = 1'h0;
+      \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = cur_relu;
-    if (\$329 ) begin
-      \$717  = nxt_rp__data[35];
+    \$1307  = cur_relu;
+    if (\$317 ) begin
+      \$1307  = nxt_rp__data[35];
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$717  = nxt_rp__data[35];
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1307  = nxt_rp__data[35];
         end
       end
     end
     if (rst) begin
-      \$717  = 1'h0;
+      \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = cur_requantize;
-    if (\$329 ) begin
-      \$718  = nxt_rp__data[36];
+    \$1308  = cur_requantize;
+    if (\$317 ) begin
+      \$1308  = nxt_rp__data[36];
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$718  = nxt_rp__data[36];
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1308  = nxt_rp__data[36];
         end
       end
     end
     if (rst) begin
-      \$718  = 1'h0;
+      \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = bank_addr;
-    if (\$329 ) begin
-      \$719  = nxt_rp__data[26:18];
+    \$1309  = bank_addr;
+    if (\$317 ) begin
+      \$1309  = nxt_rp__data[26:18];
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$719  = nxt_rp__data[26:18];
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1309  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$350 ) begin
-              \$719  = b_bank_addr;
+            end else if (\$338 ) begin
+              \$1309  = b_bank_addr;
             end
           end
         end
       end
-      if (\$358 ) begin
-        \$719  = \$359 [8:0];
+      if (\$346 ) begin
+        \$1309  = \$347 [8:0];
       end
     end
     if (rst) begin
-      \$719  = 9'h000;
+      \$1309  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = rq_addr;
-    if (\$329 ) begin
-      \$720  = nxt_rp__data[34:27];
+    \$1310  = rq_addr;
+    if (\$317 ) begin
+      \$1310  = nxt_rp__data[34:27];
     end else if (issue_a) begin
-      if (\$337 ) begin
-        \$720  = \$339 [7:0];
-        if (\$341 ) begin
-          \$720  = nxt_rp__data[34:27];
+      if (\$325 ) begin
+        \$1310  = \$327 [7:0];
+        if (\$329 ) begin
+          \$1310  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$350 ) begin
-              \$720  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$720  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = layer;
-    if (\$329 ) begin
-      \$721  = \$87 [3:0];
-    end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$721  = \$87 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$721  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = group;
-    if (\$329 ) begin
-      \$722  = 9'h000;
-    end else if (issue_a) begin
-      if (\$337 ) begin
-        \$722  = \$338 [8:0];
-        if (\$341 ) begin
-          \$722  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$350 ) begin
-              \$722  = b_group;
+            end else if (\$338 ) begin
+              \$1310  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$722  = 9'h000;
+      \$1310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = fold;
-    if (\$329 ) begin
-      \$723  = 9'h000;
+    \$1311  = layer;
+    if (\$317 ) begin
+      \$1311  = \$87 [3:0];
+    end else if (issue_a) begin
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1311  = \$87 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1311  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1312  = group;
+    if (\$317 ) begin
+      \$1312  = 9'h000;
+    end else if (issue_a) begin
+      if (\$325 ) begin
+        \$1312  = \$326 [8:0];
+        if (\$329 ) begin
+          \$1312  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$338 ) begin
+              \$1312  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1312  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1313  = fold;
+    if (\$317 ) begin
+      \$1313  = 9'h000;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$337 ) begin
-        \$723  = 9'h000;
-        if (\$341 ) begin
-          \$723  = 9'h000;
+      if (\$325 ) begin
+        \$1313  = 9'h000;
+        if (\$329 ) begin
+          \$1313  = 9'h000;
         end
       end else begin
-        \$723  = \$351 [8:0];
+        \$1313  = \$339 [8:0];
       end
     end
     if (rst) begin
-      \$723  = 9'h000;
+      \$1313  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = fold_end;
-    if (\$329 ) begin
-      \$724  = 18'h00008;
+    \$1314  = fold_end;
+    if (\$317 ) begin
+      \$1314  = 18'h00008;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$337 ) begin
-        \$724  = 18'h00008;
-        if (\$341 ) begin
-          \$724  = 18'h00008;
+      if (\$325 ) begin
+        \$1314  = 18'h00008;
+        if (\$329 ) begin
+          \$1314  = 18'h00008;
         end
       end else begin
-        \$724  = \$352 [17:0];
+        \$1314  = fold_end_next[17:0];
       end
     end
     if (rst) begin
-      \$724  = 18'h00000;
+      \$1314  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = b_group;
-    if (\$329 ) begin
-      \$725  = 9'h000;
+    \$1315  = fold_end_next;
+    if (\$317 ) begin
+      \$1315  = 19'h00010;
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
+      (* full_case = 32'd1 *)
+      if (\$325 ) begin
+        \$1315  = 19'h00010;
+        if (\$329 ) begin
+          \$1315  = 19'h00010;
+        end
+      end else begin
+        \$1315  = \$340 [18:0];
+      end
+    end
+    if (rst) begin
+      \$1315  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1316  = b_group;
+    if (\$317 ) begin
+      \$1316  = 9'h000;
+    end else if (issue_a) begin
+      if (\$325 ) begin
+        if (\$329 ) begin
           if (cur_is_last) begin
-            \$725  = 9'h000;
+            \$1316  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
-      if (\$365 ) begin
-        \$725  = \$366 [8:0];
+      if (\$353 ) begin
+        \$1316  = \$354 [8:0];
       end
     end
     if (rst) begin
-      \$725  = 9'h000;
+      \$1316  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = b_fold;
-    if (\$329 ) begin
-      \$726  = 9'h000;
+    \$1317  = b_fold;
+    if (\$317 ) begin
+      \$1317  = 9'h000;
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
+      if (\$325 ) begin
+        if (\$329 ) begin
           if (cur_is_last) begin
-            \$726  = 9'h000;
+            \$1317  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
       (* full_case = 32'd1 *)
-      if (\$365 ) begin
-        \$726  = 9'h000;
+      if (\$353 ) begin
+        \$1317  = 9'h000;
       end else begin
-        \$726  = \$368 [8:0];
+        \$1317  = \$356 [8:0];
       end
     end
     if (rst) begin
-      \$726  = 9'h000;
+      \$1317  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = b_in_group;
-    if (\$329 ) begin
-      \$727  = 1'h0;
+    \$1318  = b_in_group;
+    if (\$317 ) begin
+      \$1318  = 1'h0;
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
+      if (\$325 ) begin
+        if (\$329 ) begin
           if (cur_is_last) begin
-            \$727  = 1'h0;
+            \$1318  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$727  = \$363 ;
+      \$1318  = \$351 ;
     end
     if (rst) begin
-      \$727  = 1'h0;
+      \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = b_bank_addr;
-    if (\$329 ) begin
-      \$728  = d0_rp__data[26:18];
+    \$1319  = b_bank_addr;
+    if (\$317 ) begin
+      \$1319  = d0_rp__data[26:18];
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
+      if (\$325 ) begin
+        if (\$329 ) begin
           if (cur_is_last) begin
-            \$728  = d0_rp__data[26:18];
+            \$1319  = d0_rp__data[26:18];
           end
         end
       end
     end else if (issue_b) begin
-      \$728  = \$360 [8:0];
+      \$1319  = \$348 [8:0];
     end
     if (rst) begin
-      \$728  = 9'h000;
+      \$1319  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = b_rq_addr;
-    if (\$329 ) begin
-      \$729  = d0_rp__data[34:27];
+    \$1320  = b_rq_addr;
+    if (\$317 ) begin
+      \$1320  = d0_rp__data[34:27];
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
+      if (\$325 ) begin
+        if (\$329 ) begin
           if (cur_is_last) begin
-            \$729  = d0_rp__data[34:27];
+            \$1320  = d0_rp__data[34:27];
           end
         end
       end
     end else if (issue_b) begin
-      if (\$365 ) begin
-        \$729  = \$367 [7:0];
+      if (\$353 ) begin
+        \$1320  = \$355 [7:0];
       end
     end
     if (rst) begin
-      \$729  = 8'h00;
+      \$1320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = loaded;
-    if (\$329 ) begin
-      \$730  = 1'h1;
+    \$1321  = loaded;
+    if (\$317 ) begin
+      \$1321  = 1'h1;
     end
-    if (\$640 ) begin
-      \$730  = 1'h0;
+    if (\$358 ) begin
+      \$1321  = 1'h0;
     end
     if (rst) begin
-      \$730  = 1'h0;
+      \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = wr_buf;
-    if (\$329 ) begin
-      \$731  = 1'h0;
+    \$1322  = wr_buf;
+    if (\$317 ) begin
+      \$1322  = 1'h0;
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$731  = \$348 ;
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1322  = \$336 ;
           if (cur_is_last) begin
-            \$731  = 1'h0;
+            \$1322  = 1'h0;
             if (b_done) begin
-              \$731  = 1'h1;
+              \$1322  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$731  = 1'h0;
+      \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = prev_out;
-    if (\$329 ) begin
+    \$1323  = prev_out;
+    if (\$317 ) begin
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$732  = cur_out;
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1323  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$732  = d0_rp__data[17:9];
+              \$1323  = d0_rp__data[17:9];
             end
           end
         end
       end
     end
     if (rst) begin
-      \$732  = 9'h000;
+      \$1323  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = prev_groups;
-    if (\$329 ) begin
+    \$1324  = prev_groups;
+    if (\$317 ) begin
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
-          \$733  = cur_groups;
+      if (\$325 ) begin
+        if (\$329 ) begin
+          \$1324  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$733  = in_groups;
+              \$1324  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$733  = 9'h000;
+      \$1324  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = ctx;
-    if (\$329 ) begin
+    \$1325  = ctx;
+    if (\$317 ) begin
     end else if (issue_a) begin
-      if (\$337 ) begin
-        if (\$341 ) begin
+      if (\$325 ) begin
+        if (\$329 ) begin
           if (cur_is_last) begin
-            \$734  = \$349 ;
+            \$1325  = \$337 ;
           end
         end
       end
     end
     if (rst) begin
-      \$734  = 1'h0;
+      \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = track_reset0;
+    \$1326  = track_reset0;
     if (rst) begin
-      \$735  = 1'h0;
+      \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = track_reset1;
+    \$1327  = track_reset1;
     if (rst) begin
-      \$736  = 1'h0;
+      \$1327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1328  = issue;
+    if (rst) begin
+      \$1328  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1329  = \$387 ;
+    if (rst) begin
+      \$1329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1330  = wb_valid1;
+    if (rst) begin
+      \$1330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1331  = wb_valid2;
+    if (rst) begin
+      \$1331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1332  = wb_valid3;
+    if (rst) begin
+      \$1332  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1333  = wb_valid4;
+    if (rst) begin
+      \$1333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1334  = wb_valid5;
+    if (rst) begin
+      \$1334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1335  = wb_valid6;
+    if (rst) begin
+      \$1335  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1336  = wb_valid7;
+    if (rst) begin
+      \$1336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1337  = wb_valid8;
+    if (rst) begin
+      \$1337  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1338  = wb_valid9;
+    if (rst) begin
+      \$1338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1339  = wb_valid10;
+    if (rst) begin
+      \$1339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1340  = wb_valid11;
+    if (rst) begin
+      \$1340  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1341  = wb_valid12;
+    if (rst) begin
+      \$1341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1342  = wb_valid13;
+    if (rst) begin
+      \$1342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1343  = wb_parity_next0;
+    if (rst) begin
+      \$1343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1344  = wb_groups_next0;
+    if (rst) begin
+      \$1344  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1345  = wb_groups_plus1_0;
+    if (track_reset_r0) begin
+      \$1345  = 10'h001;
+    end else if (\$389 ) begin
+      \$1345  = \$392 [9:0];
+    end
+    if (rst) begin
+      \$1345  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1346  = wb_parity_next1;
+    if (rst) begin
+      \$1346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1347  = wb_groups_next1;
+    if (rst) begin
+      \$1347  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1348  = wb_groups_plus1_1;
+    if (track_reset_r1) begin
+      \$1348  = 10'h001;
+    end else if (\$394 ) begin
+      \$1348  = \$397 [9:0];
+    end
+    if (rst) begin
+      \$1348  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$369 ) begin
-      \$737  = \$373 ;
+    if (\$398 ) begin
+      \$1349  = \$410 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$406 ) begin
-        \$737  = \$412 ;
-      end else if (\$408 ) begin
-        \$737  = \$443 ;
+      if (\$516 ) begin
+        \$1349  = \$530 ;
+      end else if (\$518 ) begin
+        \$1349  = \$642 ;
       end else begin
-        \$737  = \$502 ;
+        \$1349  = \$854 ;
       end
     end else if (issue_b) begin
-      \$737  = \$534 ;
+      \$1349  = \$974 ;
     end else begin
-      \$737  = \$570 ;
+      \$1349  = \$1106 ;
     end
     if (rst) begin
-      \$737  = 1'h0;
+      \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$369 ) begin
-      \$738  = \$377 ;
+    if (\$398 ) begin
+      \$1350  = \$422 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$406 ) begin
-        \$738  = \$416 ;
-      end else if (\$408 ) begin
-        \$738  = \$447 ;
+      if (\$516 ) begin
+        \$1350  = \$542 ;
+      end else if (\$518 ) begin
+        \$1350  = \$658 ;
       end else begin
-        \$738  = \$506 ;
+        \$1350  = \$870 ;
       end
     end else if (issue_b) begin
-      \$738  = \$543 ;
+      \$1350  = \$1002 ;
     end else begin
-      \$738  = \$574 ;
+      \$1350  = \$1122 ;
     end
     if (rst) begin
-      \$738  = 1'h0;
+      \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$369 ) begin
-      \$739  = \$391 ;
+    if (\$398 ) begin
+      \$1351  = \$482 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$406 ) begin
-        \$739  = \$430 ;
-      end else if (\$408 ) begin
+      if (\$516 ) begin
+        \$1351  = \$602 ;
+      end else if (\$518 ) begin
         (* full_case = 32'd1 *)
-        if (\$449 ) begin
-          \$739  = \$464 ;
+        if (\$660 ) begin
+          \$1351  = \$721 ;
         end else begin
-          \$739  = \$488 ;
+          \$1351  = \$810 ;
         end
       end else begin
-        \$739  = \$521 ;
+        \$1351  = \$930 ;
       end
     end else if (issue_b) begin
-      \$739  = \$557 ;
+      \$1351  = \$1062 ;
     end else begin
-      \$739  = \$588 ;
+      \$1351  = \$1182 ;
     end
     if (rst) begin
-      \$739  = 1'h0;
+      \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$369 ) begin
-      \$740  = \$400 ;
+    if (\$398 ) begin
+      \$1352  = \$510 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$406 ) begin
-        \$740  = \$439 ;
-      end else if (\$408 ) begin
+      if (\$516 ) begin
+        \$1352  = \$630 ;
+      end else if (\$518 ) begin
         (* full_case = 32'd1 *)
-        if (\$449 ) begin
-          \$740  = \$474 ;
+        if (\$660 ) begin
+          \$1352  = \$750 ;
         end else begin
-          \$740  = \$497 ;
+          \$1352  = \$838 ;
         end
       end else begin
-        \$740  = \$530 ;
+        \$1352  = \$958 ;
       end
     end else if (issue_b) begin
-      \$740  = \$566 ;
+      \$1352  = \$1090 ;
     end else begin
-      \$740  = \$597 ;
+      \$1352  = \$1210 ;
     end
     if (rst) begin
-      \$740  = 1'h0;
+      \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = b_group_is_0;
-    if (\$606 ) begin
-      \$741  = 1'h1;
-    end else if (\$612 ) begin
-      \$741  = 1'h0;
+    \$1353  = b_group_is_0;
+    if (\$1219 ) begin
+      \$1353  = 1'h1;
+    end else if (\$1225 ) begin
+      \$1353  = 1'h0;
     end
     if (rst) begin
-      \$741  = 1'h1;
+      \$1353  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$606 ) begin
-      \$742  = \$615 ;
-    end else if (\$612 ) begin
-      \$742  = \$619 ;
+    if (\$1219 ) begin
+      \$1354  = \$1228 ;
+    end else if (\$1225 ) begin
+      \$1354  = \$1232 ;
     end else begin
-      \$742  = \$622 ;
+      \$1354  = \$1235 ;
     end
     if (rst) begin
-      \$742  = 1'h1;
+      \$1354  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = layer_is_0;
-    if (\$623 ) begin
-      \$743  = 1'h1;
-    end else if (issue_a) begin
-      if (\$630 ) begin
-        \$743  = \$634 ;
+    \$1355  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$1219 ) begin
+      \$1355  = 10'h001;
+    end else if (\$1225 ) begin
+      \$1355  = 10'h001;
+    end else begin
+      if (\$1238 ) begin
+        \$1355  = \$1239 [9:0];
       end
     end
     if (rst) begin
-      \$743  = 1'h1;
+      \$1355  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = group_is_0;
-    if (\$623 ) begin
-      \$744  = 1'h1;
+    \$1356  = layer_is_0;
+    if (\$1240 ) begin
+      \$1356  = 1'h1;
     end else if (issue_a) begin
-      if (\$630 ) begin
-        \$744  = 1'h1;
-        if (\$638 ) begin
-          \$744  = 1'h0;
+      if (\$1251 ) begin
+        \$1356  = \$1255 ;
+      end
+    end
+    if (rst) begin
+      \$1356  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1357  = group_is_0;
+    if (\$1240 ) begin
+      \$1357  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1251 ) begin
+        \$1357  = 1'h1;
+        if (\$1259 ) begin
+          \$1357  = 1'h0;
         end
-      end else if (\$632 ) begin
-        \$744  = 1'h0;
+      end else if (\$1253 ) begin
+        \$1357  = 1'h0;
       end
     end
     if (rst) begin
-      \$744  = 1'h1;
+      \$1357  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = fold_is_0;
-    if (\$623 ) begin
-      \$745  = 1'h1;
+    \$1358  = fold_is_0;
+    if (\$1240 ) begin
+      \$1358  = 1'h1;
     end else if (issue_a) begin
-      \$745  = \$625 ;
+      \$1358  = \$1242 ;
     end
     if (rst) begin
-      \$745  = 1'h1;
+      \$1358  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = issue;
+    \$1359  = fold_plus1;
+    if (\$1240 ) begin
+      \$1359  = 10'h001;
+    end else if (issue_a) begin
+      \$1359  = \$1246 [9:0];
+    end
     if (rst) begin
-      \$746  = 1'h0;
+      \$1359  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = \$669 ;
-    if (rst) begin
-      \$747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = wb_valid1;
-    if (rst) begin
-      \$748  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = wb_valid2;
-    if (rst) begin
-      \$749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = wb_valid3;
-    if (rst) begin
-      \$750  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = wb_valid4;
-    if (rst) begin
-      \$751  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = wb_valid5;
-    if (rst) begin
-      \$752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = wb_valid6;
-    if (rst) begin
-      \$753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = wb_valid7;
-    if (rst) begin
-      \$754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = wb_valid8;
-    if (rst) begin
-      \$755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = wb_valid9;
-    if (rst) begin
-      \$756  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = wb_valid10;
-    if (rst) begin
-      \$757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = wb_valid11;
-    if (rst) begin
-      \$758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = wb_valid12;
-    if (rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = wb_valid13;
-    if (rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = wb_parity_next0;
-    if (rst) begin
-      \$761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = wb_groups_next0;
-    if (rst) begin
-      \$762  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = wb_parity_next1;
-    if (rst) begin
-      \$763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = wb_groups_next1;
-    if (rst) begin
-      \$764  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = out_full0;
-    if (\$671 ) begin
-      \$765  = 1'h1;
+    \$1360  = out_full0;
+    if (\$1261 ) begin
+      \$1360  = 1'h1;
     end
     if (done) begin
-      if (\$689 ) begin
-        \$765  = 1'h0;
+      if (\$1279 ) begin
+        \$1360  = 1'h0;
       end
     end
     if (rst) begin
-      \$765  = 1'h0;
+      \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = out_pending0;
-    if (\$671 ) begin
-      \$766  = 1'h1;
+    \$1361  = out_pending0;
+    if (\$1261 ) begin
+      \$1361  = 1'h1;
     end
     if (drain_read) begin
-      if (\$683 ) begin
-        if (\$685 ) begin
-          \$766  = 1'h0;
+      if (\$1273 ) begin
+        if (\$1275 ) begin
+          \$1361  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$766  = 1'h0;
+      \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = out_groups0;
-    if (\$671 ) begin
-      \$767  = 9'h000;
-    end else if (\$673 ) begin
-      \$767  = \$674 [8:0];
+    \$1362  = out_groups0;
+    if (\$1261 ) begin
+      \$1362  = 9'h000;
+    end else if (\$1263 ) begin
+      \$1362  = \$1264 [8:0];
     end
     if (rst) begin
-      \$767  = 9'h000;
+      \$1362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = out_full1;
-    if (\$676 ) begin
-      \$768  = 1'h1;
+    \$1363  = out_full1;
+    if (\$1266 ) begin
+      \$1363  = 1'h1;
     end
     if (done) begin
-      if (\$690 ) begin
-        \$768  = 1'h0;
+      if (\$1280 ) begin
+        \$1363  = 1'h0;
       end
     end
     if (rst) begin
-      \$768  = 1'h0;
+      \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = out_pending1;
-    if (\$676 ) begin
-      \$769  = 1'h1;
+    \$1364  = out_pending1;
+    if (\$1266 ) begin
+      \$1364  = 1'h1;
     end
     if (drain_read) begin
-      if (\$683 ) begin
-        if (\$686 ) begin
-          \$769  = 1'h0;
+      if (\$1273 ) begin
+        if (\$1276 ) begin
+          \$1364  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$769  = 1'h0;
+      \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = out_groups1;
-    if (\$676 ) begin
-      \$770  = 9'h000;
-    end else if (\$678 ) begin
-      \$770  = \$679 [8:0];
+    \$1365  = out_groups1;
+    if (\$1266 ) begin
+      \$1365  = 9'h000;
+    end else if (\$1268 ) begin
+      \$1365  = \$1269 [8:0];
     end
     if (rst) begin
-      \$770  = 9'h000;
+      \$1365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = drain_read;
+    \$1366  = drain_read;
     if (rst) begin
-      \$771  = 1'h0;
+      \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = drain_inflight;
+    \$1367  = drain_inflight;
     if (rst) begin
-      \$772  = 1'h0;
+      \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = drain_lane;
+    \$1368  = drain_lane;
     if (drain_read) begin
-      \$773  = drain_elem[2:0];
+      \$1368  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = drain_last;
+    \$1369  = drain_last;
     if (drain_read) begin
-      \$774  = \$681 ;
+      \$1369  = \$1271 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = drain_elem;
+    \$1370  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$683 ) begin
-        \$775  = 9'h000;
+      if (\$1273 ) begin
+        \$1370  = 9'h000;
       end else begin
-        \$775  = \$687 [8:0];
+        \$1370  = \$1277 [8:0];
       end
     end
     if (rst) begin
-      \$775  = 9'h000;
+      \$1370  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = drain_slot;
+    \$1371  = drain_slot;
     if (drain_read) begin
-      if (\$683 ) begin
-        \$776  = \$684 ;
+      if (\$1273 ) begin
+        \$1371  = \$1274 ;
       end
     end
     if (rst) begin
-      \$776  = 1'h0;
+      \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = release_slot;
+    \$1372  = release_slot;
     if (done) begin
-      \$777  = \$688 ;
+      \$1372  = \$1278 ;
     end
     if (rst) begin
-      \$777  = 1'h0;
+      \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = \$692 [2:0];
+    \$1373  = \$1282 [2:0];
     if (rst) begin
-      \$778  = 3'h0;
+      \$1373  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = { 6'h00, busy };
+    \$1374  = { 6'h00, busy };
     if (rst) begin
-      \$779  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$780  = 32'd0;
-    end else begin
-      \$780  = \$693 [31:0];
-    end
-    if (rst) begin
-      \$780  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = { 6'h00, stall_input };
-    if (rst) begin
-      \$781  = 7'h00;
+      \$1374  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$782  = 32'd0;
+      \$1375  = 32'd0;
     end else begin
-      \$782  = \$694 [31:0];
+      \$1375  = \$1283 [31:0];
     end
     if (rst) begin
-      \$782  = 32'd0;
+      \$1375  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = { 6'h00, stall_output };
+    \$1376  = { 6'h00, stall_input };
     if (rst) begin
-      \$783  = 7'h00;
+      \$1376  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$784  = 32'd0;
+      \$1377  = 32'd0;
     end else begin
-      \$784  = \$695 [31:0];
+      \$1377  = \$1284 [31:0];
     end
     if (rst) begin
-      \$784  = 32'd0;
+      \$1377  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = \$696 ;
+    \$1378  = { 6'h00, stall_output };
     if (rst) begin
-      \$785  = 7'h00;
+      \$1378  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$786  = 32'd0;
+      \$1379  = 32'd0;
     end else begin
-      \$786  = \$697 [31:0];
+      \$1379  = \$1285 [31:0];
     end
     if (rst) begin
-      \$786  = 32'd0;
+      \$1379  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = { 3'h0, \$698  };
+    \$1380  = \$1286 ;
     if (rst) begin
-      \$787  = 7'h00;
+      \$1380  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$788  = 32'd0;
+      \$1381  = 32'd0;
     end else begin
-      \$788  = \$699 [31:0];
+      \$1381  = \$1287 [31:0];
     end
     if (rst) begin
-      \$788  = 32'd0;
+      \$1381  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = { 6'h00, issue };
+    \$1382  = { 3'h0, \$1288  };
     if (rst) begin
-      \$789  = 7'h00;
+      \$1382  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$790  = 32'd0;
+      \$1383  = 32'd0;
     end else begin
-      \$790  = \$700 [31:0];
+      \$1383  = \$1289 [31:0];
     end
     if (rst) begin
-      \$790  = 32'd0;
+      \$1383  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = { 5'h00, \$701  };
+    \$1384  = { 6'h00, issue };
     if (rst) begin
-      \$791  = 7'h00;
+      \$1384  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$792  = 32'd0;
+      \$1385  = 32'd0;
     end else begin
-      \$792  = \$702 [31:0];
+      \$1385  = \$1290 [31:0];
     end
     if (rst) begin
-      \$792  = 32'd0;
+      \$1385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = { 6'h00, done };
+    \$1386  = { 5'h00, \$1291  };
     if (rst) begin
-      \$793  = 7'h00;
+      \$1386  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$794  = 32'd0;
+      \$1387  = 32'd0;
     end else begin
-      \$794  = \$703 [31:0];
+      \$1387  = \$1292 [31:0];
     end
     if (rst) begin
-      \$794  = 32'd0;
+      \$1387  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1388  = { 6'h00, done };
+    if (rst) begin
+      \$1388  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1389  = 32'd0;
+    end else begin
+      \$1389  = \$1293 [31:0];
+    end
+    if (rst) begin
+      \$1389  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4629,125 +5758,125 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_wp__en = { \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68 , \$66  };
   assign next_layer = \$87 [3:0];
   assign nxt_rp__addr = \$87 [2:0];
-  assign \step_valid$124  = step_valid;
-  assign \step_addr$126  = step_addr;
-  assign \step_first$128  = step_first;
-  assign \step_last$130  = step_last;
-  assign \step_rq$132  = step_rq;
-  assign \step_relu$134  = step_relu;
-  assign \step_requantize$136  = step_requantize;
-  assign \step_valid$137  = step_valid;
-  assign \step_addr$138  = step_addr;
-  assign \step_first$139  = step_first;
-  assign \step_last$140  = step_last;
-  assign \step_rq$141  = step_rq;
-  assign \step_relu$142  = step_relu;
-  assign \step_requantize$143  = step_requantize;
-  assign \step_valid$144  = step_valid;
-  assign \step_addr$145  = step_addr;
-  assign \step_first$146  = step_first;
-  assign \step_last$147  = step_last;
-  assign \step_rq$148  = step_rq;
-  assign \step_relu$149  = step_relu;
-  assign \step_requantize$150  = step_requantize;
-  assign \step_valid$151  = step_valid;
-  assign \step_addr$152  = step_addr;
-  assign \step_first$153  = step_first;
-  assign \step_last$154  = step_last;
-  assign \step_rq$155  = step_rq;
-  assign \step_relu$156  = step_relu;
-  assign \step_requantize$157  = step_requantize;
-  assign \step_valid$158  = step_valid;
-  assign \step_addr$159  = step_addr;
-  assign \step_first$160  = step_first;
-  assign \step_last$161  = step_last;
-  assign \step_rq$162  = step_rq;
-  assign \step_relu$163  = step_relu;
-  assign \step_requantize$164  = step_requantize;
-  assign \step_valid$165  = step_valid;
-  assign \step_addr$166  = step_addr;
-  assign \step_first$167  = step_first;
-  assign \step_last$168  = step_last;
-  assign \step_rq$169  = step_rq;
-  assign \step_relu$170  = step_relu;
-  assign \step_requantize$171  = step_requantize;
-  assign \step_valid$172  = step_valid;
-  assign \step_addr$173  = step_addr;
-  assign \step_first$174  = step_first;
-  assign \step_last$175  = step_last;
-  assign \step_rq$176  = step_rq;
-  assign \step_relu$177  = step_relu;
-  assign \step_requantize$178  = step_requantize;
-  assign \step_valid$179  = step_valid;
-  assign \step_addr$180  = step_addr;
-  assign \step_first$181  = step_first;
-  assign \step_last$182  = step_last;
-  assign \step_rq$183  = step_rq;
-  assign \step_relu$184  = step_relu;
-  assign \step_requantize$185  = step_requantize;
+  assign \step_valid$122  = step_valid;
+  assign \step_addr$124  = step_addr;
+  assign \step_first$126  = step_first;
+  assign \step_last$128  = step_last;
+  assign \step_rq$130  = step_rq;
+  assign \step_relu$132  = step_relu;
+  assign \step_requantize$134  = step_requantize;
+  assign \step_valid$135  = step_valid;
+  assign \step_addr$136  = step_addr;
+  assign \step_first$137  = step_first;
+  assign \step_last$138  = step_last;
+  assign \step_rq$139  = step_rq;
+  assign \step_relu$140  = step_relu;
+  assign \step_requantize$141  = step_requantize;
+  assign \step_valid$142  = step_valid;
+  assign \step_addr$143  = step_addr;
+  assign \step_first$144  = step_first;
+  assign \step_last$145  = step_last;
+  assign \step_rq$146  = step_rq;
+  assign \step_relu$147  = step_relu;
+  assign \step_requantize$148  = step_requantize;
+  assign \step_valid$149  = step_valid;
+  assign \step_addr$150  = step_addr;
+  assign \step_first$151  = step_first;
+  assign \step_last$152  = step_last;
+  assign \step_rq$153  = step_rq;
+  assign \step_relu$154  = step_relu;
+  assign \step_requantize$155  = step_requantize;
+  assign \step_valid$156  = step_valid;
+  assign \step_addr$157  = step_addr;
+  assign \step_first$158  = step_first;
+  assign \step_last$159  = step_last;
+  assign \step_rq$160  = step_rq;
+  assign \step_relu$161  = step_relu;
+  assign \step_requantize$162  = step_requantize;
+  assign \step_valid$163  = step_valid;
+  assign \step_addr$164  = step_addr;
+  assign \step_first$165  = step_first;
+  assign \step_last$166  = step_last;
+  assign \step_rq$167  = step_rq;
+  assign \step_relu$168  = step_relu;
+  assign \step_requantize$169  = step_requantize;
+  assign \step_valid$170  = step_valid;
+  assign \step_addr$171  = step_addr;
+  assign \step_first$172  = step_first;
+  assign \step_last$173  = step_last;
+  assign \step_rq$174  = step_rq;
+  assign \step_relu$175  = step_relu;
+  assign \step_requantize$176  = step_requantize;
+  assign \step_valid$177  = step_valid;
+  assign \step_addr$178  = step_addr;
+  assign \step_first$179  = step_first;
+  assign \step_last$180  = step_last;
+  assign \step_rq$181  = step_rq;
+  assign \step_relu$182  = step_relu;
+  assign \step_requantize$183  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
+  assign \act$195  = act_word;
+  assign \act$196  = act_word;
   assign \act$197  = act_word;
   assign \act$198  = act_word;
   assign \act$199  = act_word;
   assign \act$200  = act_word;
   assign \act$201  = act_word;
-  assign \act$202  = act_word;
-  assign \act$203  = act_word;
-  assign act_wp__addr = \$230 [6:0];
-  assign act_wp__data = { \$809 , \$807 , \$805 , \$803 , \$801 , \$799 , \$797 , \$795  };
-  assign result = { \$796 , \$795  };
-  assign \result$214  = { \$798 , \$797  };
-  assign \result$215  = { \$800 , \$799  };
-  assign \result$216  = { \$802 , \$801  };
-  assign \result$217  = { \$804 , \$803  };
-  assign \result$218  = { \$806 , \$805  };
-  assign \result$219  = { \$808 , \$807  };
-  assign \result$220  = { \$810 , \$809  };
-  assign act_wp__en = { \$246 , \$244 , \$242 , \$240 , \$238 , \$236 , \$234 , \$232  };
+  assign act_wp__addr = \$218 [6:0];
+  assign act_wp__data = { \$1404 , \$1402 , \$1400 , \$1398 , \$1396 , \$1394 , \$1392 , \$1390  };
+  assign result = { \$1391 , \$1390  };
+  assign \result$212  = { \$1393 , \$1392  };
+  assign \result$213  = { \$1395 , \$1394  };
+  assign \result$214  = { \$1397 , \$1396  };
+  assign \result$215  = { \$1399 , \$1398  };
+  assign \result$216  = { \$1401 , \$1400  };
+  assign \result$217  = { \$1403 , \$1402  };
+  assign \result$218  = { \$1405 , \$1404  };
+  assign act_wp__en = { \$234 , \$232 , \$230 , \$228 , \$226 , \$224 , \$222 , \$220  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$258 [5:0];
-  assign \$signature__data  = { \$796 , \$795  };
-  assign \$signature__en$235  = out_write;
-  assign \$signature__addr$236  = \$260 [5:0];
-  assign \$signature__data$237  = { \$798 , \$797  };
-  assign \$signature__en$238  = out_write;
-  assign \$signature__addr$239  = \$262 [5:0];
-  assign \$signature__data$240  = { \$800 , \$799  };
-  assign \$signature__en$241  = out_write;
-  assign \$signature__addr$242  = \$264 [5:0];
-  assign \$signature__data$243  = { \$802 , \$801  };
-  assign \$signature__en$244  = out_write;
-  assign \$signature__addr$245  = \$266 [5:0];
-  assign \$signature__data$246  = { \$804 , \$803  };
-  assign \$signature__en$247  = out_write;
-  assign \$signature__addr$248  = \$268 [5:0];
-  assign \$signature__data$249  = { \$806 , \$805  };
-  assign \$signature__en$250  = out_write;
-  assign \$signature__addr$251  = \$270 [5:0];
-  assign \$signature__data$252  = { \$808 , \$807  };
-  assign \$signature__en$253  = out_write;
-  assign \$signature__addr$254  = \$272 [5:0];
-  assign \$signature__data$255  = { \$810 , \$809  };
-  assign \$signature__addr$266  = \$283 [5:0];
+  assign \$signature__addr  = \$246 [5:0];
+  assign \$signature__data  = { \$1391 , \$1390  };
+  assign \$signature__en$233  = out_write;
+  assign \$signature__addr$234  = \$248 [5:0];
+  assign \$signature__data$235  = { \$1393 , \$1392  };
+  assign \$signature__en$236  = out_write;
+  assign \$signature__addr$237  = \$250 [5:0];
+  assign \$signature__data$238  = { \$1395 , \$1394  };
+  assign \$signature__en$239  = out_write;
+  assign \$signature__addr$240  = \$252 [5:0];
+  assign \$signature__data$241  = { \$1397 , \$1396  };
+  assign \$signature__en$242  = out_write;
+  assign \$signature__addr$243  = \$254 [5:0];
+  assign \$signature__data$244  = { \$1399 , \$1398  };
+  assign \$signature__en$245  = out_write;
+  assign \$signature__addr$246  = \$256 [5:0];
+  assign \$signature__data$247  = { \$1401 , \$1400  };
+  assign \$signature__en$248  = out_write;
+  assign \$signature__addr$249  = \$258 [5:0];
+  assign \$signature__data$250  = { \$1403 , \$1402  };
+  assign \$signature__en$251  = out_write;
+  assign \$signature__addr$252  = \$260 [5:0];
+  assign \$signature__data$253  = { \$1405 , \$1404  };
+  assign \$signature__addr$264  = \$271 [5:0];
+  assign \$signature__en$265  = drain_read;
+  assign \$signature__addr$266  = \$274 [5:0];
   assign \$signature__en$267  = drain_read;
-  assign \$signature__addr$268  = \$286 [5:0];
+  assign \$signature__addr$268  = \$277 [5:0];
   assign \$signature__en$269  = drain_read;
-  assign \$signature__addr$270  = \$289 [5:0];
+  assign \$signature__addr$270  = \$280 [5:0];
   assign \$signature__en$271  = drain_read;
-  assign \$signature__addr$272  = \$292 [5:0];
+  assign \$signature__addr$272  = \$283 [5:0];
   assign \$signature__en$273  = drain_read;
-  assign \$signature__addr$274  = \$295 [5:0];
+  assign \$signature__addr$274  = \$286 [5:0];
   assign \$signature__en$275  = drain_read;
-  assign \$signature__addr$276  = \$298 [5:0];
+  assign \$signature__addr$276  = \$289 [5:0];
   assign \$signature__en$277  = drain_read;
-  assign \$signature__addr$278  = \$301 [5:0];
+  assign \$signature__addr$278  = \$292 [5:0];
   assign \$signature__en$279  = drain_read;
-  assign \$signature__addr$280  = \$304 [5:0];
-  assign \$signature__en$281  = drain_read;
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4783,76 +5912,216 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$156  = \$154 ;
   assign \$184  = ctx;
   assign \$201  = ctx;
-  assign \$211  = in_wslot;
-  assign \$220  = in_wslot;
-  assign \$226  = wb_group14;
+  assign \$214  = wb_group14;
+  assign \$219  = 1'h1;
+  assign \$220  = act_write;
+  assign \$221  = 1'h1;
+  assign \$222  = act_write;
+  assign \$223  = 1'h1;
+  assign \$224  = act_write;
+  assign \$225  = 1'h1;
+  assign \$226  = act_write;
+  assign \$227  = 1'h1;
+  assign \$228  = act_write;
+  assign \$229  = 1'h1;
+  assign \$230  = act_write;
   assign \$231  = 1'h1;
   assign \$232  = act_write;
   assign \$233  = 1'h1;
   assign \$234  = act_write;
-  assign \$235  = 1'h1;
-  assign \$236  = act_write;
-  assign \$237  = 1'h1;
-  assign \$238  = act_write;
-  assign \$239  = 1'h1;
-  assign \$240  = act_write;
-  assign \$241  = 1'h1;
-  assign \$242  = act_write;
-  assign \$243  = 1'h1;
-  assign \$244  = act_write;
-  assign \$245  = 1'h1;
-  assign \$246  = act_write;
-  assign \$252  = wb_ctx14;
+  assign \$240  = wb_ctx14;
+  assign \$263  = { 3'h0, drain_elem[8:3] };
+  assign \$269  = { 3'h0, drain_elem[8:3] };
+  assign \$272  = { 3'h0, drain_elem[8:3] };
   assign \$275  = { 3'h0, drain_elem[8:3] };
+  assign \$278  = { 3'h0, drain_elem[8:3] };
   assign \$281  = { 3'h0, drain_elem[8:3] };
   assign \$284  = { 3'h0, drain_elem[8:3] };
   assign \$287  = { 3'h0, drain_elem[8:3] };
   assign \$290  = { 3'h0, drain_elem[8:3] };
-  assign \$293  = { 3'h0, drain_elem[8:3] };
-  assign \$296  = { 3'h0, drain_elem[8:3] };
-  assign \$299  = { 3'h0, drain_elem[8:3] };
-  assign \$302  = { 3'h0, drain_elem[8:3] };
-  assign \$311  = { 3'h0, \$310 [9:3] };
-  assign \$317  = in_wslot;
-  assign \$328  = { 3'h0, \$327 [9:3] };
+  assign \$299  = { 3'h0, \$298 [9:3] };
+  assign \$305  = in_wslot;
+  assign \$316  = { 3'h0, \$315 [9:3] };
+  assign \$319  = { 3'h0, \$318 [9:3] };
+  assign \$321  = { 3'h0, \$320 [9:3] };
   assign \$331  = { 3'h0, \$330 [9:3] };
   assign \$333  = { 3'h0, \$332 [9:3] };
-  assign \$343  = { 3'h0, \$342 [9:3] };
-  assign \$345  = { 3'h0, \$344 [9:3] };
-  assign \$385  = { \$384 , 3'h0 };
-  assign \$388  = { \$387 , 3'h0 };
-  assign \$418  = 1'h0;
-  assign \$424  = { \$423 , 3'h0 };
-  assign \$427  = { \$426 , 3'h0 };
-  assign \$432  = 1'h0;
-  assign \$452  = layer[0];
-  assign \$458  = { \$457 , 3'h0 };
-  assign \$461  = { \$460 , 3'h0 };
-  assign \$467  = layer[0];
-  assign \$482  = { \$481 , 3'h0 };
-  assign \$485  = { \$484 , 3'h0 };
-  assign \$514  = { \$513 , 3'h0 };
-  assign \$518  = { \$517 , 3'h0 };
-  assign \$551  = { \$550 , 3'h0 };
-  assign \$554  = { \$553 , 3'h0 };
-  assign \$582  = { \$581 , 3'h0 };
-  assign \$585  = { \$584 , 3'h0 };
-  assign \$614  = { 3'h0, \$613 [9:3] };
-  assign \$618  = { 3'h0, \$617 [9:3] };
-  assign \$621  = { 3'h0, \$620 [9:3] };
-  assign \$652  = b_fold;
-  assign \$655  = fold;
-  assign \$659  = fold;
-  assign \$675  = ctx;
-  assign \$677  = wb_ctx14;
-  assign \$686  = drain_slot;
-  assign \$690  = release_slot;
+  assign \$370  = b_fold;
+  assign \$373  = fold;
+  assign \$377  = fold;
+  assign \$393  = wb_ctx14;
+  assign \$402  = in_wslot;
+  assign \$418  = in_wslot;
+  assign \$429  = 4'h0;
+  assign \$431  = 4'h0;
+  assign \$434  = wb_ctx14;
+  assign \$437  = { wb_groups_plus1_1, 3'h0 };
+  assign \$439  = { wb_groups_plus1_1, 3'h0 };
+  assign \$442  = 4'h8;
+  assign \$444  = 4'h8;
+  assign \$448  = { wb_groups1, 3'h0 };
+  assign \$450  = { wb_groups1, 3'h0 };
+  assign \$455  = 4'h0;
+  assign \$457  = 4'h0;
+  assign \$463  = { wb_groups_plus1_0, 3'h0 };
+  assign \$465  = { wb_groups_plus1_0, 3'h0 };
+  assign \$468  = 4'h8;
+  assign \$470  = 4'h8;
+  assign \$474  = { wb_groups0, 3'h0 };
+  assign \$476  = { wb_groups0, 3'h0 };
+  assign \$490  = wb_ctx14;
+  assign \$526  = in_wslot;
+  assign \$534  = in_wslot;
+  assign \$544  = 1'h0;
+  assign \$549  = 4'h0;
+  assign \$551  = 4'h0;
+  assign \$557  = { wb_groups_plus1_0, 3'h0 };
+  assign \$559  = { wb_groups_plus1_0, 3'h0 };
+  assign \$562  = 4'h8;
+  assign \$564  = 4'h8;
+  assign \$568  = { wb_groups0, 3'h0 };
+  assign \$570  = { wb_groups0, 3'h0 };
+  assign \$575  = 4'h0;
+  assign \$577  = 4'h0;
+  assign \$580  = wb_ctx14;
+  assign \$583  = { wb_groups_plus1_1, 3'h0 };
+  assign \$585  = { wb_groups_plus1_1, 3'h0 };
+  assign \$588  = 4'h8;
+  assign \$590  = 4'h8;
+  assign \$594  = { wb_groups1, 3'h0 };
+  assign \$596  = { wb_groups1, 3'h0 };
+  assign \$604  = 1'h0;
+  assign \$620  = wb_ctx14;
+  assign \$634  = in_wslot;
+  assign \$652  = in_wslot;
+  assign \$663  = layer[0];
+  assign \$668  = 4'h0;
+  assign \$670  = 4'h0;
+  assign \$673  = wb_ctx14;
+  assign \$676  = { wb_groups_plus1_1, 3'h0 };
+  assign \$678  = { wb_groups_plus1_1, 3'h0 };
+  assign \$681  = 4'h8;
+  assign \$683  = 4'h8;
+  assign \$687  = { wb_groups1, 3'h0 };
+  assign \$689  = { wb_groups1, 3'h0 };
+  assign \$694  = 4'h0;
+  assign \$696  = 4'h0;
+  assign \$702  = { wb_groups_plus1_0, 3'h0 };
+  assign \$704  = { wb_groups_plus1_0, 3'h0 };
+  assign \$707  = 4'h8;
+  assign \$709  = 4'h8;
+  assign \$713  = { wb_groups0, 3'h0 };
+  assign \$715  = { wb_groups0, 3'h0 };
+  assign \$724  = layer[0];
+  assign \$730  = wb_ctx14;
+  assign \$757  = 4'h0;
+  assign \$759  = 4'h0;
+  assign \$762  = wb_ctx14;
+  assign \$765  = { wb_groups_plus1_1, 3'h0 };
+  assign \$767  = { wb_groups_plus1_1, 3'h0 };
+  assign \$770  = 4'h8;
+  assign \$772  = 4'h8;
+  assign \$776  = { wb_groups1, 3'h0 };
+  assign \$778  = { wb_groups1, 3'h0 };
+  assign \$783  = 4'h0;
+  assign \$785  = 4'h0;
+  assign \$791  = { wb_groups_plus1_0, 3'h0 };
+  assign \$793  = { wb_groups_plus1_0, 3'h0 };
+  assign \$796  = 4'h8;
+  assign \$798  = 4'h8;
+  assign \$802  = { wb_groups0, 3'h0 };
+  assign \$804  = { wb_groups0, 3'h0 };
+  assign \$818  = wb_ctx14;
+  assign \$842  = in_wslot;
+  assign \$864  = in_wslot;
+  assign \$877  = 4'h0;
+  assign \$879  = 4'h0;
+  assign \$882  = wb_ctx14;
+  assign \$885  = { wb_groups_plus1_1, 3'h0 };
+  assign \$887  = { wb_groups_plus1_1, 3'h0 };
+  assign \$890  = 4'h8;
+  assign \$892  = 4'h8;
+  assign \$896  = { wb_groups1, 3'h0 };
+  assign \$898  = { wb_groups1, 3'h0 };
+  assign \$903  = 4'h0;
+  assign \$905  = 4'h0;
+  assign \$911  = { wb_groups_plus1_0, 3'h0 };
+  assign \$913  = { wb_groups_plus1_0, 3'h0 };
+  assign \$916  = 4'h8;
+  assign \$918  = 4'h8;
+  assign \$922  = { wb_groups0, 3'h0 };
+  assign \$924  = { wb_groups0, 3'h0 };
+  assign \$938  = wb_ctx14;
+  assign \$962  = in_wslot;
+  assign \$984  = in_wslot;
+  assign \$995  = in_wslot;
+  assign \$1009  = 4'h0;
+  assign \$1011  = 4'h0;
+  assign \$1014  = wb_ctx14;
+  assign \$1017  = { wb_groups_plus1_1, 3'h0 };
+  assign \$1019  = { wb_groups_plus1_1, 3'h0 };
+  assign \$1022  = 4'h8;
+  assign \$1024  = 4'h8;
+  assign \$1028  = { wb_groups1, 3'h0 };
+  assign \$1030  = { wb_groups1, 3'h0 };
+  assign \$1035  = 4'h0;
+  assign \$1037  = 4'h0;
+  assign \$1043  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1045  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1048  = 4'h8;
+  assign \$1050  = 4'h8;
+  assign \$1054  = { wb_groups0, 3'h0 };
+  assign \$1056  = { wb_groups0, 3'h0 };
+  assign \$1070  = wb_ctx14;
+  assign \$1094  = in_wslot;
+  assign \$1116  = in_wslot;
+  assign \$1129  = 4'h0;
+  assign \$1131  = 4'h0;
+  assign \$1134  = wb_ctx14;
+  assign \$1137  = { wb_groups_plus1_1, 3'h0 };
+  assign \$1139  = { wb_groups_plus1_1, 3'h0 };
+  assign \$1142  = 4'h8;
+  assign \$1144  = 4'h8;
+  assign \$1148  = { wb_groups1, 3'h0 };
+  assign \$1150  = { wb_groups1, 3'h0 };
+  assign \$1155  = 4'h0;
+  assign \$1157  = 4'h0;
+  assign \$1163  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1165  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1168  = 4'h8;
+  assign \$1170  = 4'h8;
+  assign \$1174  = { wb_groups0, 3'h0 };
+  assign \$1176  = { wb_groups0, 3'h0 };
+  assign \$1190  = wb_ctx14;
+  assign \$1227  = { 3'h0, \$1226 [9:3] };
+  assign \$1231  = { 3'h0, \$1230 [9:3] };
+  assign \$1234  = { 3'h0, \$1233 [9:3] };
+  assign \$1265  = ctx;
+  assign \$1267  = wb_ctx14;
+  assign \$1276  = drain_slot;
+  assign \$1280  = release_slot;
   assign \$166  = ctx;
   assign \$179  = ctx;
+  assign \$550  = 1'h0;
+  assign \$553  = \$552 ;
+  assign \$563  = 1'h1;
+  assign \$566  = 1'h1;
+  assign \$576  = 1'h0;
+  assign \$579  = \$578 ;
+  assign \$589  = 1'h1;
+  assign \$592  = 1'h1;
+  assign \$669  = 1'h0;
+  assign \$672  = \$671 ;
+  assign \$682  = 1'h1;
+  assign \$685  = 1'h1;
+  assign \$695  = 1'h0;
+  assign \$698  = \$697 ;
+  assign \$708  = 1'h1;
+  assign \$711  = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$364$0 , r_rdy, r_data, w_en, \port$2662$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$350$0 , r_rdy, r_data, w_en, \port$3268$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4877,10 +6146,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$364$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$2662$0 ;
-  wire \port$2662$0 ;
-  input [31:0] \port$364$0 ;
-  wire [31:0] \port$364$0 ;
+  input \port$3268$0 ;
+  wire \port$3268$0 ;
+  input [31:0] \port$350$0 ;
+  wire [31:0] \port$350$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4913,7 +6182,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$364$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2662$0 , \port$364$0  };
+      storage[w_port__addr] <= { \port$3268$0 , \port$350$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4975,14 +6244,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$364$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2662$0 , \port$364$0  };
-  assign w_data = { \port$2662$0 , \port$364$0  };
+  assign w_port__data = { \port$3268$0 , \port$350$0  };
+  assign w_data = { \port$3268$0 , \port$350$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2831$0 , \port$2832$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3437$0 , \port$3438$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5100,10 +6369,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  output [7:0] \port$2831$0 ;
-  wire [7:0] \port$2831$0 ;
-  output [23:0] \port$2832$0 ;
-  wire [23:0] \port$2832$0 ;
+  output [7:0] \port$3437$0 ;
+  wire [7:0] \port$3437$0 ;
+  output [23:0] \port$3438$0 ;
+  wire [23:0] \port$3438$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6093,7 +7362,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$2783$0 (pe0_flags),
+    .\port$3389$0 (pe0_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6181,13 +7450,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2831$0  = \$30 ;
-  assign \port$2832$0  = \$31 ;
+  assign \port$3437$0  = \$30 ;
+  assign \port$3438$0  = \$31 ;
   assign \$19  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2783$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3389$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6371,8 +7640,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$27
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2783$0 ;
-  wire [1:0] \port$2783$0 ;
+  input [1:0] \port$3389$0 ;
+  wire [1:0] \port$3389$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6579,9 +7848,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$27
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2783$0 [0];
+    rq_relu1 <= \port$3389$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2783$0 [1];
+    rq_req1 <= \port$3389$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6704,8 +7973,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$27
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2783$0 [0];
-  assign i_requantize = \port$2783$0 [1];
+  assign i_relu = \port$3389$0 [0];
+  assign i_requantize = \port$3389$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6714,7 +7983,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$27
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2959$0 , \port$2960$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3565$0 , \port$3566$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6832,10 +8101,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  output [7:0] \port$2959$0 ;
-  wire [7:0] \port$2959$0 ;
-  output [23:0] \port$2960$0 ;
-  wire [23:0] \port$2960$0 ;
+  output [7:0] \port$3565$0 ;
+  wire [7:0] \port$3565$0 ;
+  output [23:0] \port$3566$0 ;
+  wire [23:0] \port$3566$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7825,7 +9094,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$2911$0 (pe1_flags),
+    .\port$3517$0 (pe1_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7913,13 +9182,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2959$0  = \$30 ;
-  assign \port$2960$0  = \$31 ;
+  assign \port$3565$0  = \$30 ;
+  assign \port$3566$0  = \$31 ;
   assign \$19  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2911$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3517$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8103,8 +9372,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$29
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2911$0 ;
-  wire [1:0] \port$2911$0 ;
+  input [1:0] \port$3517$0 ;
+  wire [1:0] \port$3517$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8311,9 +9580,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$29
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2911$0 [0];
+    rq_relu1 <= \port$3517$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2911$0 [1];
+    rq_req1 <= \port$3517$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8436,8 +9705,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$29
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2911$0 [0];
-  assign i_requantize = \port$2911$0 [1];
+  assign i_relu = \port$3517$0 [0];
+  assign i_requantize = \port$3517$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8446,7 +9715,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$29
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3087$0 , \port$3088$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3693$0 , \port$3694$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8564,10 +9833,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  output [7:0] \port$3087$0 ;
-  wire [7:0] \port$3087$0 ;
-  output [23:0] \port$3088$0 ;
-  wire [23:0] \port$3088$0 ;
+  output [7:0] \port$3693$0 ;
+  wire [7:0] \port$3693$0 ;
+  output [23:0] \port$3694$0 ;
+  wire [23:0] \port$3694$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9557,7 +10826,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3039$0 (pe2_flags),
+    .\port$3645$0 (pe2_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -9645,13 +10914,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3087$0  = \$30 ;
-  assign \port$3088$0  = \$31 ;
+  assign \port$3693$0  = \$30 ;
+  assign \port$3694$0  = \$31 ;
   assign \$19  = { pe2_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3039$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3645$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9835,8 +11104,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$30
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3039$0 ;
-  wire [1:0] \port$3039$0 ;
+  input [1:0] \port$3645$0 ;
+  wire [1:0] \port$3645$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -10043,9 +11312,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$30
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3039$0 [0];
+    rq_relu1 <= \port$3645$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3039$0 [1];
+    rq_req1 <= \port$3645$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10168,8 +11437,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$30
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3039$0 [0];
-  assign i_requantize = \port$3039$0 [1];
+  assign i_relu = \port$3645$0 [0];
+  assign i_requantize = \port$3645$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10178,7 +11447,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$30
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3215$0 , \port$3216$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3821$0 , \port$3822$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10296,10 +11565,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  output [7:0] \port$3215$0 ;
-  wire [7:0] \port$3215$0 ;
-  output [23:0] \port$3216$0 ;
-  wire [23:0] \port$3216$0 ;
+  output [7:0] \port$3821$0 ;
+  wire [7:0] \port$3821$0 ;
+  output [23:0] \port$3822$0 ;
+  wire [23:0] \port$3822$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11289,7 +12558,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3167$0 (pe3_flags),
+    .\port$3773$0 (pe3_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -11377,13 +12646,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3215$0  = \$30 ;
-  assign \port$3216$0  = \$31 ;
+  assign \port$3821$0  = \$30 ;
+  assign \port$3822$0  = \$31 ;
   assign \$19  = { pe3_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3167$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3773$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11567,8 +12836,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3167$0 ;
-  wire [1:0] \port$3167$0 ;
+  input [1:0] \port$3773$0 ;
+  wire [1:0] \port$3773$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11775,9 +13044,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3167$0 [0];
+    rq_relu1 <= \port$3773$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3167$0 [1];
+    rq_req1 <= \port$3773$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11900,8 +13169,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3167$0 [0];
-  assign i_requantize = \port$3167$0 [1];
+  assign i_relu = \port$3773$0 [0];
+  assign i_requantize = \port$3773$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11910,7 +13179,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3343$0 , \port$3344$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3949$0 , \port$3950$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12028,10 +13297,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  output [7:0] \port$3343$0 ;
-  wire [7:0] \port$3343$0 ;
-  output [23:0] \port$3344$0 ;
-  wire [23:0] \port$3344$0 ;
+  output [7:0] \port$3949$0 ;
+  wire [7:0] \port$3949$0 ;
+  output [23:0] \port$3950$0 ;
+  wire [23:0] \port$3950$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13021,7 +14290,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3295$0 (pe4_flags),
+    .\port$3901$0 (pe4_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -13109,13 +14378,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3343$0  = \$30 ;
-  assign \port$3344$0  = \$31 ;
+  assign \port$3949$0  = \$30 ;
+  assign \port$3950$0  = \$31 ;
   assign \$19  = { pe4_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3295$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3901$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -13299,8 +14568,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3295$0 ;
-  wire [1:0] \port$3295$0 ;
+  input [1:0] \port$3901$0 ;
+  wire [1:0] \port$3901$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13507,9 +14776,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3295$0 [0];
+    rq_relu1 <= \port$3901$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3295$0 [1];
+    rq_req1 <= \port$3901$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13632,8 +14901,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3295$0 [0];
-  assign i_requantize = \port$3295$0 [1];
+  assign i_relu = \port$3901$0 [0];
+  assign i_requantize = \port$3901$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13642,7 +14911,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3471$0 , \port$3472$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4077$0 , \port$4078$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13760,10 +15029,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  output [7:0] \port$3471$0 ;
-  wire [7:0] \port$3471$0 ;
-  output [23:0] \port$3472$0 ;
-  wire [23:0] \port$3472$0 ;
+  output [7:0] \port$4077$0 ;
+  wire [7:0] \port$4077$0 ;
+  output [23:0] \port$4078$0 ;
+  wire [23:0] \port$4078$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14753,7 +16022,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3423$0 (pe5_flags),
+    .\port$4029$0 (pe5_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -14841,13 +16110,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3471$0  = \$30 ;
-  assign \port$3472$0  = \$31 ;
+  assign \port$4077$0  = \$30 ;
+  assign \port$4078$0  = \$31 ;
   assign \$19  = { pe5_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$3423$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4029$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -15031,8 +16300,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3423$0 ;
-  wire [1:0] \port$3423$0 ;
+  input [1:0] \port$4029$0 ;
+  wire [1:0] \port$4029$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -15239,9 +16508,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3423$0 [0];
+    rq_relu1 <= \port$4029$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3423$0 [1];
+    rq_req1 <= \port$4029$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15364,8 +16633,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3423$0 [0];
-  assign i_requantize = \port$3423$0 [1];
+  assign i_relu = \port$4029$0 [0];
+  assign i_requantize = \port$4029$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15374,7 +16643,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3599$0 , \port$3600$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4205$0 , \port$4206$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15492,10 +16761,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  output [7:0] \port$3599$0 ;
-  wire [7:0] \port$3599$0 ;
-  output [23:0] \port$3600$0 ;
-  wire [23:0] \port$3600$0 ;
+  output [7:0] \port$4205$0 ;
+  wire [7:0] \port$4205$0 ;
+  output [23:0] \port$4206$0 ;
+  wire [23:0] \port$4206$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16485,7 +17754,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$3551$0 (pe6_flags),
+    .\port$4157$0 (pe6_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -16573,13 +17842,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3599$0  = \$30 ;
-  assign \port$3600$0  = \$31 ;
+  assign \port$4205$0  = \$30 ;
+  assign \port$4206$0  = \$31 ;
   assign \$19  = { pe6_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$3551$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4157$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16763,8 +18032,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3551$0 ;
-  wire [1:0] \port$3551$0 ;
+  input [1:0] \port$4157$0 ;
+  wire [1:0] \port$4157$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16971,9 +18240,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3551$0 [0];
+    rq_relu1 <= \port$4157$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3551$0 [1];
+    rq_req1 <= \port$4157$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17096,8 +18365,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3551$0 [0];
-  assign i_requantize = \port$3551$0 [1];
+  assign i_relu = \port$4157$0 [0];
+  assign i_requantize = \port$4157$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17106,7 +18375,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3727$0 , \port$3728$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4333$0 , \port$4334$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17224,10 +18493,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  output [7:0] \port$3727$0 ;
-  wire [7:0] \port$3727$0 ;
-  output [23:0] \port$3728$0 ;
-  wire [23:0] \port$3728$0 ;
+  output [7:0] \port$4333$0 ;
+  wire [7:0] \port$4333$0 ;
+  output [23:0] \port$4334$0 ;
+  wire [23:0] \port$4334$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18217,7 +19486,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$3679$0 (pe7_flags),
+    .\port$4285$0 (pe7_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -18305,13 +19574,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3727$0  = \$30 ;
-  assign \port$3728$0  = \$31 ;
+  assign \port$4333$0  = \$30 ;
+  assign \port$4334$0  = \$31 ;
   assign \$19  = { pe7_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$3679$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4285$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18495,8 +19764,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3679$0 ;
-  wire [1:0] \port$3679$0 ;
+  input [1:0] \port$4285$0 ;
+  wire [1:0] \port$4285$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18703,9 +19972,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3679$0 [0];
+    rq_relu1 <= \port$4285$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3679$0 [1];
+    rq_req1 <= \port$4285$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18828,8 +20097,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3679$0 [0];
-  assign i_requantize = \port$3679$0 [1];
+  assign i_relu = \port$4285$0 [0];
+  assign i_requantize = \port$4285$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

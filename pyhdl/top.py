@@ -325,6 +325,7 @@ class NmcArray(wiring.Component):
         # readiness of A's step at (layer, g, f)
         # fold f needs elements < min((f+1)*simd, prev_out): `fold_end` = (f+1)*simd
         fold_end = Signal(feat_bits + group_bits, name="fold_end")
+        fold_end2 = Signal(feat_bits + group_bits + 1, name="fold_end_next")  # fold_end + simd
         abeats = Mux(actx, beats[1], beats[0])
         # a tracking reset requested last cycle is applied at the end of this one: until
         # then the context's counters are stale and must not satisfy a check
@@ -344,6 +345,7 @@ class NmcArray(wiring.Component):
         raw_full = Signal(name="raw_full")
         wb_par_n = [Signal(name=f"wb_parity_next{c}") for c in range(2)]
         wb_count_n = [Signal(group_bits, name=f"wb_groups_next{c}") for c in range(2)]
+        wb_plus1 = [Signal(group_bits + 1, name=f"wb_groups_plus1_{c}", init=1) for c in range(2)]
         first_step = g_zero & f_zero
         out_ok = ~(cur_last & first_step & Mux(actx, out_full[1], out_full[0]))
         data_ok = Mux(layer0, in_ok, ~g_zero | raw_ok)
@@ -380,7 +382,7 @@ class NmcArray(wiring.Component):
                     cur_last.eq(nxt_idx == n_layers - 1),
                     cur_relu.eq(nd["relu"]), cur_req.eq(nd["requantize"]),
                     bank_addr.eq(nd["bank_base"]), rq_addr.eq(nd["rq_base"]),
-                    layer.eq(nxt_idx), g.eq(0), f.eq(0), fold_end.eq(S)]
+                    layer.eq(nxt_idx), g.eq(0), f.eq(0), fold_end.eq(S), fold_end2.eq(2 * S)]
 
         def reset_b():
             return [b_g.eq(0), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
@@ -393,7 +395,7 @@ class NmcArray(wiring.Component):
             m.d.sync += load_cur() + reset_b() + [loaded.eq(1), wr_buf.eq(0)]
         with m.Elif(pick_a):
             with m.If(last_fold):
-                m.d.sync += [f.eq(0), fold_end.eq(S), g.eq(g + 1), rq_addr.eq(rq_addr + 1)]
+                m.d.sync += [f.eq(0), fold_end.eq(S), fold_end2.eq(2 * S), g.eq(g + 1), rq_addr.eq(rq_addr + 1)]
                 with m.If(last_group):
                     m.d.sync += load_cur() + [prev_out.eq(cur_out), prev_G.eq(cur_G), wr_buf.eq(~wr_buf)]
                     with m.If(cur_last):
@@ -404,7 +406,7 @@ class NmcArray(wiring.Component):
                         with m.Elif(~bg_zero):
                             m.d.sync += [g.eq(b_g), bank_addr.eq(b_bank), rq_addr.eq(b_rq)]
             with m.Else():
-                m.d.sync += [f.eq(f + 1), fold_end.eq(fold_end + S)]
+                m.d.sync += [f.eq(f + 1), fold_end.eq(fold_end2), fold_end2.eq(fold_end2 + S)]
             with m.If(~(last_fold & last_group)):
                 m.d.sync += bank_addr.eq(bank_addr + 1)
         with m.Elif(pick_b):
@@ -423,77 +425,6 @@ class NmcArray(wiring.Component):
             ]
         m.d.sync += [track_reset_r[c].eq(track_reset[c]) for c in range(2)]
 
-        # ---- readiness flags: next-state values of the four checks ----------------------
-        # Candidates are compares of registers (and of this cycle's input beat and
-        # write-back, both known early); the decision only selects among them.  Cases
-        # follow the sequencer's own update rules above; where a flag will not be read
-        # in the next state (layer 0 for the raw_* pair, a group other than 0 for
-        # raw_full, g != 0 for raw_ok) its value does not matter.
-        inc = [in_fire & (ws == c) for c in range(2)]
-        beats_a = Signal(feat_bits + 1, name="beats_a_next")  # before a release
-        beats_b = Signal(feat_bits + 1, name="beats_b_next")
-        m.d.comb += [beats_a.eq(Mux(actx, beats[1] + inc[1], beats[0] + inc[0])),
-                     beats_b.eq(Mux(actx, beats[0] + inc[0], beats[1] + inc[1]))]
-        rel_a = Mux(actx, in_release[1], in_release[0])
-        rel_b = Mux(actx, in_release[0], in_release[1])
-        handover = last_fold & last_group & cur_last
-
-        def par_ok_next(c_is_a, layer_odd_next):
-            """Write-back parity of the context that is A next, and no tracking reset."""
-            par = Mux(actx, wb_par_n[1], wb_par_n[0]) if c_is_a else Mux(actx, wb_par_n[0], wb_par_n[1])
-            trn = Mux(actx, track_reset[1], track_reset[0]) if c_is_a else Mux(actx, track_reset[0], track_reset[1])
-            return (par == ~layer_odd_next) & ~trn
-
-        cnt_a = Mux(actx, wb_count_n[1], wb_count_n[0])
-        cnt_b = Mux(actx, wb_count_n[0], wb_count_n[1])
-        wr_a, wr_b = cnt_a << _log2(P), cnt_b << _log2(P)
-
-        def raw_pair(par, written, count, end, prev, groups):
-            return [raw_ok.eq(par & ((written >= end) | (written >= prev))), raw_full.eq(par & (count == groups))]
-
-        stay = raw_pair(par_ok_next(True, layer[0]), wr_a, cnt_a, fold_end, prev_out, prev_G)
-        with m.If(~loaded):
-            m.d.sync += [in_ok.eq(~rel_a & (beats_a != 0)), b_ready.eq(~rel_b & (beats_b != 0))] + stay
-        with m.Elif(pick_a):
-            with m.If(handover):
-                # the next vector becomes A at fold 0; the old context becomes B at fold 0
-                m.d.sync += [in_ok.eq(~rel_b & (beats_b != 0)), b_ready.eq(~rel_a & (beats_a != 0))]
-                m.d.sync += raw_pair(par_ok_next(False, Const(1)), wr_b, cnt_b, S, d0["out_features"], g0)
-            with m.Elif(last_fold):
-                m.d.sync += [in_ok.eq(~rel_a & (beats_a != 0)), b_ready.eq(~rel_b & (beats_b > b_f))]
-                with m.If(last_group):  # next layer, group 0
-                    m.d.sync += raw_pair(par_ok_next(True, ~layer[0]), wr_a, cnt_a, S, cur_out, cur_G)
-                with m.Else():  # next group: g != 0, neither raw flag is read
-                    m.d.sync += stay
-            with m.Else():
-                m.d.sync += [in_ok.eq(~rel_a & (beats_a > f + 1)), b_ready.eq(~rel_b & (beats_b > b_f))]
-                m.d.sync += raw_pair(par_ok_next(True, layer[0]), wr_a, cnt_a, fold_end + S, prev_out, prev_G)
-        with m.Elif(pick_b):
-            m.d.sync += [in_ok.eq(~rel_a & (beats_a > f)),
-                         b_ready.eq(~rel_b & Mux(b_last_fold, beats_b != 0, beats_b > b_f + 1))] + stay
-        with m.Else():
-            m.d.sync += [in_ok.eq(~rel_a & (beats_a > f)), b_ready.eq(~rel_b & (beats_b > b_f))] + stay
-
-        # ---- zero flags: layer == 0, g == 0, f == 0, b_g == 0 and b_done, next-state ----
-        g0_next = (d0["out_features"] + (P - 1)) >> _log2(P)  # what g0 holds next cycle
-        b_reset = ~loaded | pick_a & handover  # reset_b()
-        b_advance = loaded & ~pick_a & pick_b & b_last_fold
-        with m.If(b_reset):
-            m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0)]
-        with m.Elif(b_advance):
-            m.d.sync += [bg_zero.eq(0), b_done.eq(b_g + 1 == g0_next)]
-        with m.Else():
-            m.d.sync += b_done.eq(b_g == g0_next)
-        with m.If(~loaded):
-            m.d.sync += [layer0.eq(1), g_zero.eq(1), f_zero.eq(1)]
-        with m.Elif(pick_a):
-            m.d.sync += f_zero.eq(last_fold)
-            with m.If(last_fold & last_group):  # load_cur(): layer = next_layer, g = 0
-                m.d.sync += [layer0.eq(cur_last & ~b_done), g_zero.eq(1)]
-                with m.If(cur_last & ~b_done & ~bg_zero):  # the next vector continues at b_g
-                    m.d.sync += g_zero.eq(0)
-            with m.Elif(last_fold):
-                m.d.sync += g_zero.eq(0)
         # any program write may change the current descriptor or (vonneumann) the
         # prefetched weights: start over from layer 0; clearing counters changes neither
         with m.If(ld_fire & ~(clear)):
@@ -609,6 +540,106 @@ class NmcArray(wiring.Component):
                 m.d.comb += [wb_par_n[c].eq(wb["par"]),
                              wb_count_n[c].eq(Mux(wb_par[c] == wb["par"], wb_count[c] + 1, 1))]
             m.d.sync += [wb_par[c].eq(wb_par_n[c]), wb_count[c].eq(wb_count_n[c])]
+            with m.If(track_reset_r[c]):
+                m.d.sync += wb_plus1[c].eq(1)
+            with m.Elif(act_write & (wb["ctx"] == c)):
+                m.d.sync += wb_plus1[c].eq(Mux(wb_par[c] == wb["par"], wb_plus1[c] + 1, 2))
+
+        # ---- readiness flags: next-state values of the four checks ----------------------
+        # Candidates are compares of registers (and of this cycle's input beat and
+        # write-back, both known early); the decision only selects among them.  Cases
+        # follow the sequencer's own update rules above; where a flag will not be read
+        # in the next state (layer 0 for the raw_* pair, a group other than 0 for
+        # raw_full, g != 0 for raw_ok) its value does not matter.
+        inc = [in_fire & (ws == c) for c in range(2)]
+        # f + 1 and b_f + 1 kept as registers, so no candidate has an adder before its
+        # compare; beats + this cycle's beat > x  is  beats > x | beat & beats == x
+        f1 = Signal(group_bits + 1, name="fold_plus1", init=1)
+        bf1 = Signal(group_bits + 1, name="b_fold_plus1", init=1)
+
+        def beats_gt(of_a, x):
+            """beats[c] + inc[c] > x for the context that is A (of_a) or B now."""
+            hi, lo = (1, 0) if of_a else (0, 1)
+            return Mux(actx, (beats[hi] > x) | inc[hi] & (beats[hi] == x),
+                       (beats[lo] > x) | inc[lo] & (beats[lo] == x))
+
+        a_nz = Mux(actx, (beats[1] != 0) | inc[1], (beats[0] != 0) | inc[0])
+        b_nz = Mux(actx, (beats[0] != 0) | inc[0], (beats[1] != 0) | inc[1])
+        rel_a = Mux(actx, in_release[1], in_release[0])
+        rel_b = Mux(actx, in_release[0], in_release[1])
+        handover = last_fold & last_group & cur_last
+
+        def par_ok_next(c_is_a, layer_odd_next):
+            """Write-back parity of the context that is A next, and no tracking reset."""
+            par = Mux(actx, wb_par_n[1], wb_par_n[0]) if c_is_a else Mux(actx, wb_par_n[0], wb_par_n[1])
+            trn = Mux(actx, track_reset[1], track_reset[0]) if c_is_a else Mux(actx, track_reset[0], track_reset[1])
+            return (par == ~layer_odd_next) & ~trn
+
+        # the next write-back count is 0, 1, wb_count or wb_count + 1 (wb_plus1, a register):
+        # compare each against the bound, then select by this cycle's write-back event
+        def count_next(c, test):
+            """``test(wb_count_next[c])`` with no adder before ``test``."""
+            ev = act_write & (wb["ctx"] == c)
+            return Mux(track_reset_r[c], test(Const(0)),
+                       Mux(ev, Mux(wb_par[c] == wb["par"], test(wb_plus1[c]), test(Const(1))),
+                           test(wb_count[c])))
+
+        def for_ctx(of_a, test):
+            hi, lo = (1, 0) if of_a else (0, 1)
+            return Mux(actx, count_next(hi, test), count_next(lo, test))
+
+        def raw_pair(par, of_a, end, prev, groups):
+            def ready(n):
+                written = n << _log2(P)
+                return (written >= end) | (written >= prev)
+            return [raw_ok.eq(par & for_ctx(of_a, ready)),
+                    raw_full.eq(par & for_ctx(of_a, lambda n: n == groups))]
+
+        stay = raw_pair(par_ok_next(True, layer[0]), True, fold_end, prev_out, prev_G)
+        with m.If(~loaded):
+            m.d.sync += [in_ok.eq(~rel_a & a_nz), b_ready.eq(~rel_b & b_nz)] + stay
+        with m.Elif(pick_a):
+            with m.If(handover):
+                # the next vector becomes A at fold 0; the old context becomes B at fold 0
+                m.d.sync += [in_ok.eq(~rel_b & b_nz), b_ready.eq(~rel_a & a_nz)]
+                m.d.sync += raw_pair(par_ok_next(False, Const(1)), False, S, d0["out_features"], g0)
+            with m.Elif(last_fold):
+                m.d.sync += [in_ok.eq(~rel_a & a_nz), b_ready.eq(~rel_b & beats_gt(False, b_f))]
+                with m.If(last_group):  # next layer, group 0
+                    m.d.sync += raw_pair(par_ok_next(True, ~layer[0]), True, S, cur_out, cur_G)
+                with m.Else():  # next group: g != 0, neither raw flag is read
+                    m.d.sync += stay
+            with m.Else():
+                m.d.sync += [in_ok.eq(~rel_a & beats_gt(True, f1)), b_ready.eq(~rel_b & beats_gt(False, b_f))]
+                m.d.sync += raw_pair(par_ok_next(True, layer[0]), True, fold_end2, prev_out, prev_G)
+        with m.Elif(pick_b):
+            m.d.sync += [in_ok.eq(~rel_a & beats_gt(True, f)),
+                         b_ready.eq(~rel_b & Mux(b_last_fold, b_nz, beats_gt(False, bf1)))] + stay
+        with m.Else():
+            m.d.sync += [in_ok.eq(~rel_a & beats_gt(True, f)), b_ready.eq(~rel_b & beats_gt(False, b_f))] + stay
+
+        # ---- zero flags: layer == 0, g == 0, f == 0, b_g == 0 and b_done, next-state ----
+        g0_next = (d0["out_features"] + (P - 1)) >> _log2(P)  # what g0 holds next cycle
+        b_reset = ~loaded | pick_a & handover  # reset_b()
+        b_advance = loaded & ~pick_a & pick_b & b_last_fold
+        with m.If(b_reset):
+            m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0), bf1.eq(1)]
+        with m.Elif(b_advance):
+            m.d.sync += [bg_zero.eq(0), b_done.eq(b_g + 1 == g0_next), bf1.eq(1)]
+        with m.Else():
+            m.d.sync += b_done.eq(b_g == g0_next)
+            with m.If(loaded & ~pick_a & pick_b):
+                m.d.sync += bf1.eq(bf1 + 1)
+        with m.If(~loaded):
+            m.d.sync += [layer0.eq(1), g_zero.eq(1), f_zero.eq(1), f1.eq(1)]
+        with m.Elif(pick_a):
+            m.d.sync += [f_zero.eq(last_fold), f1.eq(Mux(last_fold, 1, f1 + 1))]
+            with m.If(last_fold & last_group):  # load_cur(): layer = next_layer, g = 0
+                m.d.sync += [layer0.eq(cur_last & ~b_done), g_zero.eq(1)]
+                with m.If(cur_last & ~b_done & ~bg_zero):  # the next vector continues at b_g
+                    m.d.sync += g_zero.eq(0)
+            with m.Elif(last_fold):
+                m.d.sync += g_zero.eq(0)
         for p in range(P):
             m.d.comb += [out_wps[p].en.eq(out_write), out_wps[p].addr.eq(wb["group"] + Mux(wb["ctx"], OW, 0)),
                          out_wps[p].data.eq(pes[p].result)]
