@@ -16,101 +16,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1006 ;
   wire \$1007 ;
   wire \$1008 ;
-  wire \$1009 ;
+  wire [1:0] \$1009 ;
   wire \$101 ;
   wire \$1010 ;
-  wire \$1011 ;
+  wire [1:0] \$1011 ;
   wire \$1012 ;
   wire \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
-  wire \$1017 ;
+  wire [9:0] \$1017 ;
   wire \$1018 ;
-  wire \$1019 ;
+  wire [9:0] \$1019 ;
   wire \$102 ;
   wire \$1020 ;
   wire \$1021 ;
-  wire \$1022 ;
+  wire [1:0] \$1022 ;
   wire \$1023 ;
-  wire \$1024 ;
+  wire [1:0] \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
   wire \$1027 ;
-  wire \$1028 ;
+  wire [8:0] \$1028 ;
   wire \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
+  wire [8:0] \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
   wire \$1034 ;
-  wire \$1035 ;
+  wire [1:0] \$1035 ;
   wire \$1036 ;
-  wire \$1037 ;
+  wire [1:0] \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
   wire \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
-  wire \$1043 ;
+  wire [9:0] \$1043 ;
   wire \$1044 ;
-  wire \$1045 ;
+  wire [9:0] \$1045 ;
   wire \$1046 ;
-  wire [1:0] \$1047 ;
-  wire \$1048 ;
-  wire [1:0] \$1049 ;
+  wire \$1047 ;
+  wire [1:0] \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
+  wire [1:0] \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
   wire \$1053 ;
-  wire \$1054 ;
-  wire [9:0] \$1055 ;
-  wire \$1056 ;
-  wire [9:0] \$1057 ;
+  wire [8:0] \$1054 ;
+  wire \$1055 ;
+  wire [8:0] \$1056 ;
+  wire \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
   wire \$106 ;
-  wire [1:0] \$1060 ;
+  wire \$1060 ;
   wire \$1061 ;
-  wire [1:0] \$1062 ;
+  wire \$1062 ;
   wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
-  wire [8:0] \$1066 ;
+  wire \$1066 ;
   wire \$1067 ;
-  wire [8:0] \$1068 ;
+  wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
   wire \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
-  wire [1:0] \$1073 ;
+  wire \$1073 ;
   wire \$1074 ;
-  wire [1:0] \$1075 ;
+  wire \$1075 ;
   wire \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
   wire \$1079 ;
   wire \$108 ;
   wire \$1080 ;
-  wire [9:0] \$1081 ;
+  wire \$1081 ;
   wire \$1082 ;
-  wire [9:0] \$1083 ;
+  wire \$1083 ;
   wire \$1084 ;
   wire \$1085 ;
-  wire [1:0] \$1086 ;
+  wire \$1086 ;
   wire \$1087 ;
-  wire [1:0] \$1088 ;
+  wire \$1088 ;
   wire \$1089 ;
   wire \$109 ;
   wire \$1090 ;
   wire \$1091 ;
-  wire [8:0] \$1092 ;
+  wire \$1092 ;
   wire \$1093 ;
-  wire [8:0] \$1094 ;
+  wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
@@ -122,17 +122,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
-  wire \$1104 ;
-  wire \$1105 ;
+  wire [8:0] \$1104 ;
+  wire [8:0] \$1105 ;
   wire \$1106 ;
-  wire \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
+  wire [8:0] \$1107 ;
+  wire [8:0] \$1108 ;
+  wire [9:0] \$1109 ;
   wire \$111 ;
   wire \$1110 ;
-  wire \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
+  wire [8:0] \$1111 ;
+  wire [8:0] \$1112 ;
+  wire [9:0] \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
@@ -146,136 +146,136 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1123 ;
   wire \$1124 ;
   wire \$1125 ;
-  wire \$1126 ;
+  wire [8:0] \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
   wire \$113 ;
-  wire [8:0] \$1130 ;
+  wire \$1130 ;
   wire \$1131 ;
-  wire [8:0] \$1132 ;
+  wire \$1132 ;
   wire \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
+  wire [8:0] \$1134 ;
+  wire [8:0] \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
-  wire \$1138 ;
+  wire [9:0] \$1138 ;
   wire \$1139 ;
   wire \$114 ;
   wire \$1140 ;
-  wire [8:0] \$1141 ;
+  wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
-  wire [8:0] \$1144 ;
-  wire [8:0] \$1145 ;
+  wire \$1144 ;
+  wire \$1145 ;
   wire \$1146 ;
-  wire [8:0] \$1147 ;
-  wire [8:0] \$1148 ;
+  wire \$1147 ;
+  wire \$1148 ;
   wire [8:0] \$1149 ;
   wire \$115 ;
-  wire \$1150 ;
-  wire [8:0] \$1151 ;
+  wire [8:0] \$1150 ;
+  wire \$1151 ;
   wire [8:0] \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
+  wire [8:0] \$1153 ;
+  wire [8:0] \$1154 ;
   wire \$1155 ;
-  wire \$1156 ;
-  wire [9:0] \$1157 ;
+  wire [8:0] \$1156 ;
+  wire [8:0] \$1157 ;
   wire \$1158 ;
-  wire [8:0] \$1159 ;
-  wire [8:0] \$116 ;
+  wire \$1159 ;
+  wire \$116 ;
   wire \$1160 ;
-  wire [8:0] \$1161 ;
-  wire \$1162 ;
-  wire [9:0] \$1163 ;
+  wire \$1161 ;
+  wire [9:0] \$1162 ;
+  wire \$1163 ;
   wire [9:0] \$1164 ;
-  wire [8:0] \$1165 ;
+  wire [9:0] \$1165 ;
   wire \$1166 ;
-  wire [8:0] \$1167 ;
+  wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
   wire \$117 ;
-  wire [8:0] \$1170 ;
+  wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
   wire \$1176 ;
-  wire \$1177 ;
+  wire [8:0] \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
   wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
   wire [8:0] \$1182 ;
-  wire \$1183 ;
+  wire [8:0] \$1183 ;
   wire \$1184 ;
-  wire \$1185 ;
+  wire [8:0] \$1185 ;
   wire \$1186 ;
-  wire [8:0] \$1187 ;
-  wire [8:0] \$1188 ;
+  wire \$1187 ;
+  wire \$1188 ;
   wire \$1189 ;
-  wire [8:0] \$119 ;
+  wire \$119 ;
   wire [8:0] \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
-  wire \$1194 ;
-  wire [8:0] \$1195 ;
-  wire \$1196 ;
-  wire \$1197 ;
-  wire \$1198 ;
+  wire [3:0] \$1194 ;
+  wire [4:0] \$1195 ;
+  wire [32:0] \$1196 ;
+  wire [32:0] \$1197 ;
+  wire [32:0] \$1198 ;
   wire [3:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire [4:0] \$1200 ;
-  wire [32:0] \$1201 ;
+  wire [32:0] \$1200 ;
+  wire [1:0] \$1201 ;
   wire [32:0] \$1202 ;
   wire [32:0] \$1203 ;
-  wire [3:0] \$1204 ;
+  wire [1:0] \$1204 ;
   wire [32:0] \$1205 ;
-  wire [1:0] \$1206 ;
-  wire [32:0] \$1207 ;
-  wire [32:0] \$1208 ;
-  wire [1:0] \$1209 ;
+  wire [32:0] \$1206 ;
+  reg [2:0] \$1207 ;
+  reg [7:0] \$1208 ;
+  reg [7:0] \$1209 ;
   wire \$121 ;
-  wire [32:0] \$1210 ;
-  wire [32:0] \$1211 ;
-  reg [2:0] \$1212 ;
-  reg [7:0] \$1213 ;
-  reg [7:0] \$1214 ;
+  reg [7:0] \$1210 ;
+  reg \$1211 ;
+  reg [7:0] \$1212 ;
+  reg \$1213 ;
+  reg \$1214 ;
   reg [7:0] \$1215 ;
-  reg \$1216 ;
+  reg [7:0] \$1216 ;
   reg [7:0] \$1217 ;
-  reg \$1218 ;
-  reg \$1219 ;
+  reg [8:0] \$1218 ;
+  reg [8:0] \$1219 ;
   wire \$122 ;
   reg [7:0] \$1220 ;
-  reg [7:0] \$1221 ;
-  reg [7:0] \$1222 ;
-  reg [7:0] \$1223 ;
-  reg \$1224 ;
-  reg \$1225 ;
-  reg \$1226 ;
-  reg [8:0] \$1227 ;
+  reg \$1221 ;
+  reg \$1222 ;
+  reg \$1223 ;
+  reg [8:0] \$1224 ;
+  reg [7:0] \$1225 ;
+  reg [2:0] \$1226 ;
+  reg [7:0] \$1227 ;
   reg [7:0] \$1228 ;
-  reg [2:0] \$1229 ;
+  reg [15:0] \$1229 ;
   wire \$123 ;
-  reg [7:0] \$1230 ;
+  reg [16:0] \$1230 ;
   reg [7:0] \$1231 ;
-  reg [15:0] \$1232 ;
-  reg [16:0] \$1233 ;
-  reg [7:0] \$1234 ;
+  reg [7:0] \$1232 ;
+  reg \$1233 ;
+  reg [8:0] \$1234 ;
   reg [7:0] \$1235 ;
   reg \$1236 ;
-  reg [8:0] \$1237 ;
+  reg \$1237 ;
   reg [7:0] \$1238 ;
-  reg \$1239 ;
-  wire [8:0] \$124 ;
+  reg [7:0] \$1239 ;
+  wire \$124 ;
   reg \$1240 ;
-  reg [7:0] \$1241 ;
-  reg [7:0] \$1242 ;
+  reg \$1241 ;
+  reg \$1242 ;
   reg \$1243 ;
   reg \$1244 ;
   reg \$1245 ;
@@ -283,7 +283,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1247 ;
   reg \$1248 ;
   reg \$1249 ;
-  wire \$125 ;
+  wire [8:0] \$125 ;
   reg \$1250 ;
   reg \$1251 ;
   reg \$1252 ;
@@ -292,66 +292,67 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1255 ;
   reg \$1256 ;
   reg \$1257 ;
-  reg \$1258 ;
-  reg \$1259 ;
+  reg [7:0] \$1258 ;
+  reg [8:0] \$1259 ;
   wire \$126 ;
   reg \$1260 ;
   reg [7:0] \$1261 ;
   reg [8:0] \$1262 ;
   reg \$1263 ;
-  reg [7:0] \$1264 ;
-  reg [8:0] \$1265 ;
+  reg \$1264 ;
+  reg \$1265 ;
   reg \$1266 ;
   reg \$1267 ;
   reg \$1268 ;
   reg \$1269 ;
-  wire [8:0] \$127 ;
-  reg \$1270 ;
+  wire \$127 ;
+  reg [8:0] \$1270 ;
   reg \$1271 ;
-  reg [8:0] \$1272 ;
-  reg \$1273 ;
+  reg \$1272 ;
+  reg [8:0] \$1273 ;
   reg \$1274 ;
   reg \$1275 ;
-  reg [8:0] \$1276 ;
-  reg \$1277 ;
+  reg \$1276 ;
+  reg [8:0] \$1277 ;
   reg \$1278 ;
-  reg [7:0] \$1279 ;
+  reg \$1279 ;
   wire \$128 ;
-  reg \$1280 ;
+  reg [7:0] \$1280 ;
   reg \$1281 ;
-  reg [7:0] \$1282 ;
-  reg \$1283 ;
+  reg \$1282 ;
+  reg [7:0] \$1283 ;
   reg \$1284 ;
   reg \$1285 ;
   reg \$1286 ;
-  reg [7:0] \$1287 ;
-  reg \$1288 ;
+  reg \$1287 ;
+  reg [7:0] \$1288 ;
   reg \$1289 ;
   wire \$129 ;
-  reg [2:0] \$1290 ;
-  reg [3:0] \$1291 ;
-  reg [31:0] \$1292 ;
-  reg [3:0] \$1293 ;
-  reg [31:0] \$1294 ;
-  reg [3:0] \$1295 ;
-  reg [31:0] \$1296 ;
-  reg [3:0] \$1297 ;
-  reg [31:0] \$1298 ;
-  reg [3:0] \$1299 ;
+  reg \$1290 ;
+  reg [2:0] \$1291 ;
+  reg [3:0] \$1292 ;
+  reg [31:0] \$1293 ;
+  reg [3:0] \$1294 ;
+  reg [31:0] \$1295 ;
+  reg [3:0] \$1296 ;
+  reg [31:0] \$1297 ;
+  reg [3:0] \$1298 ;
+  reg [31:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg [31:0] \$1300 ;
-  reg [3:0] \$1301 ;
-  reg [31:0] \$1302 ;
-  reg [3:0] \$1303 ;
-  reg [31:0] \$1304 ;
-  reg [3:0] \$1305 ;
-  reg [31:0] \$1306 ;
-  wire [7:0] \$1307 ;
-  wire [23:0] \$1308 ;
-  wire [7:0] \$1309 ;
+  reg [3:0] \$1300 ;
+  reg [31:0] \$1301 ;
+  reg [3:0] \$1302 ;
+  reg [31:0] \$1303 ;
+  reg [3:0] \$1304 ;
+  reg [31:0] \$1305 ;
+  reg [3:0] \$1306 ;
+  reg [31:0] \$1307 ;
+  wire [7:0] \$1308 ;
+  wire [23:0] \$1309 ;
   wire \$131 ;
-  wire [23:0] \$1310 ;
+  wire [7:0] \$1310 ;
+  wire [23:0] \$1311 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
@@ -364,7 +365,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [8:0] \$143 ;
+  wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire [8:0] \$146 ;
@@ -373,10 +374,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [8:0] \$151 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [8:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
@@ -385,72 +386,72 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
+  wire [7:0] \$162 ;
+  wire [6:0] \$163 ;
+  wire [8:0] \$164 ;
+  wire [5:0] \$165 ;
+  wire [9:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  wire [6:0] \$171 ;
-  wire [8:0] \$172 ;
-  wire [5:0] \$173 ;
-  wire [9:0] \$174 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [8:0] \$178 ;
+  wire [8:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
+  wire [8:0] \$183 ;
+  wire [8:0] \$184 ;
+  wire [6:0] \$185 ;
   wire [8:0] \$186 ;
-  wire [8:0] \$187 ;
-  wire \$188 ;
+  wire [6:0] \$187 ;
+  wire [8:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire [8:0] \$191 ;
-  wire [8:0] \$192 ;
-  wire [6:0] \$193 ;
-  wire [8:0] \$194 ;
-  wire [6:0] \$195 ;
-  wire [8:0] \$196 ;
-  wire \$197 ;
-  wire [7:0] \$198 ;
-  wire [7:0] \$199 ;
+  wire [7:0] \$190 ;
+  wire [7:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire [3:0] \$194 ;
+  wire [4:0] \$195 ;
+  wire \$196 ;
+  wire [7:0] \$197 ;
+  wire [6:0] \$198 ;
+  wire [8:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire [3:0] \$202 ;
-  wire [4:0] \$203 ;
+  wire [7:0] \$200 ;
+  wire [6:0] \$201 ;
+  wire [8:0] \$202 ;
+  wire \$203 ;
   wire \$204 ;
-  wire [7:0] \$205 ;
-  wire [6:0] \$206 ;
-  wire [8:0] \$207 ;
-  wire [7:0] \$208 ;
-  wire [6:0] \$209 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire [53:0] \$207 ;
+  wire [8:0] \$208 ;
+  wire [8:0] \$209 ;
   wire [3:0] \$21 ;
-  wire [8:0] \$210 ;
+  wire \$210 ;
   wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
+  wire [8:0] \$212 ;
+  wire [8:0] \$213 ;
   wire \$214 ;
-  wire [53:0] \$215 ;
-  wire [8:0] \$216 ;
+  wire \$215 ;
+  wire \$216 ;
   wire [8:0] \$217 ;
-  wire \$218 ;
+  wire [8:0] \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire [8:0] \$220 ;
+  wire [7:0] \$220 ;
   wire [8:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
@@ -458,89 +459,89 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$225 ;
   wire [8:0] \$226 ;
   wire \$227 ;
-  wire [7:0] \$228 ;
+  wire [8:0] \$228 ;
   wire [8:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [3:0] \$230 ;
   wire \$231 ;
-  wire \$232 ;
+  wire [8:0] \$232 ;
   wire [8:0] \$233 ;
   wire [8:0] \$234 ;
-  wire \$235 ;
-  wire [8:0] \$236 ;
-  wire [8:0] \$237 ;
-  wire [8:0] \$238 ;
-  wire [8:0] \$239 ;
+  wire [8:0] \$235 ;
+  wire [3:0] \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [3:0] \$240 ;
-  wire \$241 ;
-  wire [8:0] \$242 ;
+  wire \$240 ;
+  wire [8:0] \$241 ;
+  wire [17:0] \$242 ;
   wire \$243 ;
-  wire [8:0] \$244 ;
-  wire [8:0] \$245 ;
-  wire [8:0] \$246 ;
+  wire \$244 ;
+  wire [9:0] \$245 ;
+  wire [9:0] \$246 ;
   wire \$247 ;
   wire [8:0] \$248 ;
   wire [8:0] \$249 ;
   wire [7:0] \$25 ;
   wire [8:0] \$250 ;
-  wire [8:0] \$251 ;
-  wire [3:0] \$252 ;
-  wire \$253 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire [8:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [8:0] \$257 ;
-  wire [17:0] \$258 ;
-  wire [8:0] \$259 ;
+  wire [7:0] \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire [7:0] \$26 ;
-  wire \$260 ;
-  wire [8:0] \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire [9:0] \$265 ;
-  wire [9:0] \$266 ;
-  wire [8:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [7:0] \$260 ;
+  wire [5:0] \$261 ;
+  wire [8:0] \$262 ;
+  wire [7:0] \$263 ;
+  wire [5:0] \$264 ;
+  wire [8:0] \$265 ;
+  wire [8:0] \$266 ;
+  wire [7:0] \$267 ;
+  wire [6:0] \$268 ;
+  wire [8:0] \$269 ;
   wire [5:0] \$27 ;
-  wire [8:0] \$270 ;
-  wire \$271 ;
-  wire [8:0] \$272 ;
-  wire [8:0] \$273 ;
-  wire [8:0] \$274 ;
+  wire [5:0] \$270 ;
+  wire [9:0] \$271 ;
+  wire \$272 ;
+  wire [7:0] \$273 ;
+  wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire [8:0] \$277 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire [8:0] \$28 ;
-  wire [8:0] \$280 ;
-  wire \$281 ;
-  wire [8:0] \$282 ;
+  wire \$280 ;
+  wire [9:0] \$281 ;
+  wire [9:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire [7:0] \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire [7:0] \$288 ;
-  wire [5:0] \$289 ;
+  wire \$285 ;
+  wire [9:0] \$286 ;
+  wire [9:0] \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [8:0] \$290 ;
-  wire [7:0] \$291 ;
-  wire [5:0] \$292 ;
-  wire [8:0] \$293 ;
-  wire [8:0] \$294 ;
-  wire [7:0] \$295 ;
-  wire [6:0] \$296 ;
-  wire [8:0] \$297 ;
-  wire [5:0] \$298 ;
-  wire [9:0] \$299 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire [7:0] \$301 ;
+  wire \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
@@ -548,101 +549,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire [9:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [9:0] \$310 ;
+  wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [9:0] \$314 ;
-  wire [9:0] \$315 ;
+  wire \$314 ;
+  wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire \$319 ;
+  wire [1:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$321 ;
+  wire [1:0] \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
+  wire [9:0] \$327 ;
   wire \$328 ;
-  wire \$329 ;
+  wire [9:0] \$329 ;
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
-  wire \$332 ;
+  wire [1:0] \$332 ;
   wire \$333 ;
-  wire \$334 ;
+  wire [1:0] \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
+  wire [8:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [8:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire \$345 ;
+  wire [1:0] \$345 ;
   wire \$346 ;
   wire [1:0] \$347 ;
   wire \$348 ;
-  wire [1:0] \$349 ;
+  wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire \$353 ;
+  wire [9:0] \$353 ;
   wire \$354 ;
   wire [9:0] \$355 ;
   wire \$356 ;
-  wire [9:0] \$357 ;
-  wire \$358 ;
+  wire \$357 ;
+  wire [1:0] \$358 ;
   wire \$359 ;
   wire \$36 ;
   wire [1:0] \$360 ;
   wire \$361 ;
-  wire [1:0] \$362 ;
+  wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
+  wire [8:0] \$364 ;
   wire \$365 ;
   wire [8:0] \$366 ;
   wire \$367 ;
-  wire [8:0] \$368 ;
+  wire \$368 ;
   wire \$369 ;
   wire [7:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire [1:0] \$373 ;
+  wire \$373 ;
   wire \$374 ;
-  wire [1:0] \$375 ;
+  wire \$375 ;
   wire \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire [9:0] \$381 ;
+  wire \$381 ;
   wire \$382 ;
-  wire [9:0] \$383 ;
+  wire \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire [1:0] \$386 ;
+  wire \$386 ;
   wire \$387 ;
-  wire [1:0] \$388 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire [8:0] \$392 ;
+  wire \$392 ;
   wire \$393 ;
-  wire [8:0] \$394 ;
+  wire \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
@@ -681,80 +682,80 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
-  wire [8:0] \$429 ;
+  wire \$429 ;
   wire [3:0] \$43 ;
   wire \$430 ;
-  wire [8:0] \$431 ;
+  wire \$431 ;
   wire \$432 ;
-  wire \$433 ;
+  wire [1:0] \$433 ;
   wire \$434 ;
-  wire [8:0] \$435 ;
+  wire [1:0] \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
-  wire \$44 ;
+  wire [8:0] \$44 ;
   wire \$440 ;
-  wire \$441 ;
+  wire [9:0] \$441 ;
   wire \$442 ;
-  wire \$443 ;
+  wire [9:0] \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  wire [1:0] \$446 ;
   wire \$447 ;
-  wire \$448 ;
+  wire [1:0] \$448 ;
   wire \$449 ;
-  wire \$45 ;
+  wire [8:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
+  wire [8:0] \$452 ;
   wire \$453 ;
-  wire \$454 ;
+  wire [8:0] \$454 ;
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
+  wire [1:0] \$459 ;
+  wire [8:0] \$46 ;
   wire \$460 ;
-  wire \$461 ;
+  wire [1:0] \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire [1:0] \$467 ;
+  wire [9:0] \$467 ;
   wire \$468 ;
-  wire [1:0] \$469 ;
-  wire \$47 ;
+  wire [9:0] \$469 ;
+  wire [8:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire \$472 ;
+  wire [1:0] \$472 ;
   wire \$473 ;
-  wire \$474 ;
-  wire [9:0] \$475 ;
+  wire [1:0] \$474 ;
+  wire \$475 ;
   wire \$476 ;
-  wire [9:0] \$477 ;
-  wire \$478 ;
+  wire \$477 ;
+  wire [8:0] \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [1:0] \$480 ;
+  wire [8:0] \$480 ;
   wire \$481 ;
-  wire [1:0] \$482 ;
+  wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
-  wire [8:0] \$486 ;
+  wire \$486 ;
   wire \$487 ;
-  wire [8:0] \$488 ;
+  wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
-  wire [1:0] \$493 ;
+  wire \$493 ;
   wire \$494 ;
-  wire [1:0] \$495 ;
+  wire \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
@@ -762,21 +763,21 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [9:0] \$501 ;
+  wire \$501 ;
   wire \$502 ;
-  wire [9:0] \$503 ;
+  wire \$503 ;
   wire \$504 ;
   wire \$505 ;
-  wire [1:0] \$506 ;
+  wire \$506 ;
   wire \$507 ;
-  wire [1:0] \$508 ;
+  wire \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire [8:0] \$512 ;
+  wire \$512 ;
   wire \$513 ;
-  wire [8:0] \$514 ;
+  wire \$514 ;
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
@@ -816,198 +817,198 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$548 ;
   wire \$549 ;
   wire \$55 ;
-  wire \$550 ;
+  wire [1:0] \$550 ;
   wire \$551 ;
-  wire \$552 ;
+  wire [1:0] \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire \$558 ;
+  wire [9:0] \$558 ;
   wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
+  wire [9:0] \$560 ;
   wire \$561 ;
   wire \$562 ;
-  wire \$563 ;
+  wire [1:0] \$563 ;
   wire \$564 ;
-  wire \$565 ;
+  wire [1:0] \$565 ;
   wire \$566 ;
   wire \$567 ;
   wire \$568 ;
-  wire \$569 ;
+  wire [8:0] \$569 ;
   wire \$57 ;
   wire \$570 ;
-  wire \$571 ;
+  wire [8:0] \$571 ;
   wire \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire \$576 ;
-  wire [8:0] \$577 ;
-  wire \$578 ;
+  wire [1:0] \$576 ;
+  wire \$577 ;
+  wire [1:0] \$578 ;
   wire \$579 ;
   wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire \$584 ;
+  wire [9:0] \$584 ;
   wire \$585 ;
-  wire [1:0] \$586 ;
+  wire [9:0] \$586 ;
   wire \$587 ;
-  wire [1:0] \$588 ;
-  wire \$589 ;
+  wire \$588 ;
+  wire [1:0] \$589 ;
   wire \$59 ;
   wire \$590 ;
-  wire \$591 ;
+  wire [1:0] \$591 ;
   wire \$592 ;
   wire \$593 ;
-  wire [9:0] \$594 ;
-  wire \$595 ;
-  wire [9:0] \$596 ;
-  wire \$597 ;
+  wire \$594 ;
+  wire [8:0] \$595 ;
+  wire \$596 ;
+  wire [8:0] \$597 ;
   wire \$598 ;
-  wire [1:0] \$599 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire \$600 ;
-  wire [1:0] \$601 ;
+  wire \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
-  wire [8:0] \$605 ;
+  wire \$605 ;
   wire \$606 ;
-  wire [8:0] \$607 ;
+  wire \$607 ;
   wire \$608 ;
   wire \$609 ;
   wire \$61 ;
   wire \$610 ;
   wire \$611 ;
-  wire [1:0] \$612 ;
+  wire \$612 ;
   wire \$613 ;
-  wire [1:0] \$614 ;
+  wire \$614 ;
   wire \$615 ;
   wire \$616 ;
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
   wire \$62 ;
-  wire [9:0] \$620 ;
+  wire \$620 ;
   wire \$621 ;
-  wire [9:0] \$622 ;
+  wire \$622 ;
   wire \$623 ;
   wire \$624 ;
-  wire [1:0] \$625 ;
+  wire \$625 ;
   wire \$626 ;
-  wire [1:0] \$627 ;
+  wire \$627 ;
   wire \$628 ;
   wire \$629 ;
   wire \$63 ;
   wire \$630 ;
-  wire [8:0] \$631 ;
+  wire \$631 ;
   wire \$632 ;
-  wire [8:0] \$633 ;
+  wire \$633 ;
   wire \$634 ;
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
   wire \$638 ;
-  wire \$639 ;
+  wire [1:0] \$639 ;
   wire \$64 ;
   wire \$640 ;
-  wire \$641 ;
+  wire [1:0] \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire \$647 ;
+  wire [9:0] \$647 ;
   wire \$648 ;
-  wire \$649 ;
+  wire [9:0] \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
-  wire \$652 ;
+  wire [1:0] \$652 ;
   wire \$653 ;
-  wire \$654 ;
+  wire [1:0] \$654 ;
   wire \$655 ;
   wire \$656 ;
   wire \$657 ;
-  wire \$658 ;
+  wire [8:0] \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
+  wire [8:0] \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
-  wire \$665 ;
+  wire [1:0] \$665 ;
   wire \$666 ;
-  wire \$667 ;
+  wire [1:0] \$667 ;
   wire \$668 ;
   wire \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire \$673 ;
+  wire [9:0] \$673 ;
   wire \$674 ;
-  wire [1:0] \$675 ;
+  wire [9:0] \$675 ;
   wire \$676 ;
-  wire [1:0] \$677 ;
-  wire \$678 ;
+  wire \$677 ;
+  wire [1:0] \$678 ;
   wire \$679 ;
   wire \$68 ;
-  wire \$680 ;
+  wire [1:0] \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire [9:0] \$683 ;
-  wire \$684 ;
-  wire [9:0] \$685 ;
-  wire \$686 ;
+  wire \$683 ;
+  wire [8:0] \$684 ;
+  wire \$685 ;
+  wire [8:0] \$686 ;
   wire \$687 ;
-  wire [1:0] \$688 ;
+  wire \$688 ;
   wire \$689 ;
   wire \$69 ;
-  wire [1:0] \$690 ;
+  wire \$690 ;
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire [8:0] \$694 ;
+  wire \$694 ;
   wire \$695 ;
-  wire [8:0] \$696 ;
+  wire \$696 ;
   wire \$697 ;
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire [1:0] \$701 ;
+  wire \$701 ;
   wire \$702 ;
-  wire [1:0] \$703 ;
+  wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire [9:0] \$709 ;
+  wire \$709 ;
   wire \$71 ;
   wire \$710 ;
-  wire [9:0] \$711 ;
+  wire \$711 ;
   wire \$712 ;
   wire \$713 ;
-  wire [1:0] \$714 ;
+  wire \$714 ;
   wire \$715 ;
-  wire [1:0] \$716 ;
+  wire \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
-  wire [8:0] \$720 ;
+  wire \$720 ;
   wire \$721 ;
-  wire [8:0] \$722 ;
+  wire \$722 ;
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
@@ -1047,100 +1048,100 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$756 ;
   wire \$757 ;
   wire \$758 ;
-  wire \$759 ;
+  wire [1:0] \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire \$761 ;
+  wire [1:0] \$761 ;
   wire \$762 ;
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
   wire \$766 ;
-  wire \$767 ;
+  wire [9:0] \$767 ;
   wire \$768 ;
-  wire \$769 ;
+  wire [9:0] \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
-  wire \$772 ;
+  wire [1:0] \$772 ;
   wire \$773 ;
-  wire \$774 ;
+  wire [1:0] \$774 ;
   wire \$775 ;
   wire \$776 ;
   wire \$777 ;
-  wire \$778 ;
+  wire [8:0] \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
+  wire [8:0] \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
-  wire \$785 ;
+  wire [1:0] \$785 ;
   wire \$786 ;
-  wire \$787 ;
+  wire [1:0] \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
-  wire \$793 ;
+  wire [9:0] \$793 ;
   wire \$794 ;
-  wire [1:0] \$795 ;
+  wire [9:0] \$795 ;
   wire \$796 ;
-  wire [1:0] \$797 ;
-  wire \$798 ;
+  wire \$797 ;
+  wire [1:0] \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
+  wire [1:0] \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire [9:0] \$803 ;
-  wire \$804 ;
-  wire [9:0] \$805 ;
-  wire \$806 ;
+  wire \$803 ;
+  wire [8:0] \$804 ;
+  wire \$805 ;
+  wire [8:0] \$806 ;
   wire \$807 ;
-  wire [1:0] \$808 ;
+  wire \$808 ;
   wire \$809 ;
   wire \$81 ;
-  wire [1:0] \$810 ;
+  wire \$810 ;
   wire \$811 ;
   wire \$812 ;
   wire \$813 ;
-  wire [8:0] \$814 ;
+  wire \$814 ;
   wire \$815 ;
-  wire [8:0] \$816 ;
+  wire \$816 ;
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
   wire \$82 ;
   wire \$820 ;
-  wire [1:0] \$821 ;
+  wire \$821 ;
   wire \$822 ;
-  wire [1:0] \$823 ;
+  wire \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
-  wire [9:0] \$829 ;
+  wire \$829 ;
   wire \$83 ;
   wire \$830 ;
-  wire [9:0] \$831 ;
+  wire \$831 ;
   wire \$832 ;
   wire \$833 ;
-  wire [1:0] \$834 ;
+  wire \$834 ;
   wire \$835 ;
-  wire [1:0] \$836 ;
+  wire \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
-  wire [8:0] \$840 ;
+  wire \$840 ;
   wire \$841 ;
-  wire [8:0] \$842 ;
+  wire \$842 ;
   wire \$843 ;
   wire \$844 ;
   wire \$845 ;
@@ -1191,102 +1192,102 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$886 ;
   wire \$887 ;
   wire \$888 ;
-  wire \$889 ;
+  wire [1:0] \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire \$891 ;
+  wire [1:0] \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire [8:0] \$895 ;
+  wire \$895 ;
   wire \$896 ;
-  wire \$897 ;
+  wire [9:0] \$897 ;
   wire \$898 ;
-  wire \$899 ;
+  wire [9:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire \$902 ;
+  wire [1:0] \$902 ;
   wire \$903 ;
-  wire \$904 ;
+  wire [1:0] \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
-  wire \$908 ;
+  wire [8:0] \$908 ;
   wire \$909 ;
   wire \$91 ;
-  wire \$910 ;
+  wire [8:0] \$910 ;
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
-  wire \$915 ;
+  wire [1:0] \$915 ;
   wire \$916 ;
-  wire \$917 ;
+  wire [1:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
-  wire \$923 ;
+  wire [9:0] \$923 ;
   wire \$924 ;
-  wire \$925 ;
+  wire [9:0] \$925 ;
   wire \$926 ;
-  wire [1:0] \$927 ;
-  wire \$928 ;
-  wire [1:0] \$929 ;
+  wire \$927 ;
+  wire [1:0] \$928 ;
+  wire \$929 ;
   wire \$93 ;
-  wire \$930 ;
+  wire [1:0] \$930 ;
   wire \$931 ;
   wire \$932 ;
   wire \$933 ;
-  wire \$934 ;
-  wire [9:0] \$935 ;
-  wire \$936 ;
-  wire [9:0] \$937 ;
+  wire [8:0] \$934 ;
+  wire \$935 ;
+  wire [8:0] \$936 ;
+  wire \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
-  wire [1:0] \$940 ;
+  wire \$940 ;
   wire \$941 ;
-  wire [1:0] \$942 ;
+  wire \$942 ;
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
-  wire [8:0] \$946 ;
+  wire \$946 ;
   wire \$947 ;
-  wire [8:0] \$948 ;
+  wire \$948 ;
   wire \$949 ;
-  wire [7:0] \$95 ;
+  wire \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
-  wire [1:0] \$953 ;
+  wire \$953 ;
   wire \$954 ;
-  wire [1:0] \$955 ;
+  wire \$955 ;
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
   wire \$96 ;
   wire \$960 ;
-  wire [9:0] \$961 ;
+  wire \$961 ;
   wire \$962 ;
-  wire [9:0] \$963 ;
+  wire \$963 ;
   wire \$964 ;
   wire \$965 ;
-  wire [1:0] \$966 ;
+  wire \$966 ;
   wire \$967 ;
-  wire [1:0] \$968 ;
+  wire \$968 ;
   wire \$969 ;
   wire \$97 ;
   wire \$970 ;
   wire \$971 ;
-  wire [8:0] \$972 ;
+  wire \$972 ;
   wire \$973 ;
-  wire [8:0] \$974 ;
+  wire \$974 ;
   wire \$975 ;
   wire \$976 ;
   wire \$977 ;
@@ -1303,7 +1304,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire \$99 ;
+  wire [7:0] \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
@@ -1315,19 +1316,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$998 ;
   wire \$999 ;
   wire [6:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$144 ;
-  wire [6:0] \$signature__addr$156 ;
+  wire [6:0] \$signature__addr$145 ;
+  wire [6:0] \$signature__addr$157 ;
   wire [6:0] \$signature__addr$158 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$145 ;
-  wire [31:0] \$signature__data$275 ;
-  wire [31:0] \$signature__data$276 ;
+  wire [31:0] \$signature__data$146 ;
+  wire [31:0] \$signature__data$281 ;
+  wire [31:0] \$signature__data$282 ;
   wire \$signature__en ;
-  wire \$signature__en$143 ;
-  wire \$signature__en$157 ;
-  wire \$signature__en$159 ;
+  wire \$signature__en$144 ;
   wire [31:0] act;
-  wire [31:0] \act$117 ;
+  wire [31:0] \act$118 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1346,6 +1345,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] b_group = 8'h00;
   reg b_group_is_0 = 1'h1;
   reg b_in_group = 1'h0;
+  reg b_last_fold = 1'h0;
   reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
@@ -1373,7 +1373,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] count_stall_output = 32'd0;
   reg ctx = 1'h0;
   reg [7:0] cur_folds = 8'h00;
+  reg [8:0] cur_folds_m1 = 9'h1ff;
   reg [7:0] cur_groups = 8'h00;
+  reg [8:0] cur_groups_m1 = 9'h1ff;
   reg cur_is_last = 1'h0;
   reg [7:0] cur_out = 8'h00;
   reg cur_relu = 1'h0;
@@ -1407,6 +1409,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] fold_plus1 = 9'h001;
   reg [7:0] group = 8'h00;
   reg group_is_0 = 1'h1;
+  reg [8:0] group_plus1 = 9'h001;
   input [31:0] i_stream__payload;
   wire [31:0] i_stream__payload;
   output i_stream__ready;
@@ -1443,6 +1446,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire issue;
   wire issue_a;
   wire issue_b;
+  reg last_fold = 1'h0;
+  reg last_group = 1'h0;
   reg [2:0] layer = 3'h0;
   reg layer_is_0 = 1'h1;
   wire ld_fire;
@@ -1457,6 +1462,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load_hold;
   reg loaded = 1'h0;
   reg [2:0] n_layers = 3'h0;
+  wire [7:0] next_folds;
+  wire [7:0] next_groups;
   wire [2:0] next_layer;
   wire [1:0] nxt_rp__addr;
   wire [34:0] nxt_rp__data;
@@ -1492,7 +1499,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$128 ;
+  wire [31:0] \result$129 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1511,46 +1518,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$100 ;
+  wire [8:0] \step_addr$101 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$88 ;
+  wire [8:0] \step_addr$89 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$101 ;
+  wire \step_first$102 ;
   (* init = 1'h0 *)
-  wire \step_first$90 ;
+  wire \step_first$91 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$102 ;
+  wire \step_last$103 ;
   (* init = 1'h0 *)
-  wire \step_last$92 ;
+  wire \step_last$93 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$104 ;
+  wire \step_relu$105 ;
   (* init = 1'h0 *)
-  wire \step_relu$96 ;
+  wire \step_relu$97 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$105 ;
+  wire \step_requantize$106 ;
   (* init = 1'h0 *)
-  wire \step_requantize$98 ;
+  wire \step_requantize$99 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$103 ;
+  wire [7:0] \step_rq$104 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$94 ;
+  wire [7:0] \step_rq$95 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$86 ;
+  wire \step_valid$100 ;
   (* init = 1'h0 *)
-  wire \step_valid$99 ;
+  wire \step_valid$87 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -1769,14 +1776,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$176 )
-      actbuf[\$174 [6:0]][7:0] <= \$1307 ;
-    if (\$178 )
-      actbuf[\$174 [6:0]][15:8] <= \$1309 ;
-    if (\$180 )
-      actbuf[\$174 [6:0]][23:16] <= \$1307 ;
-    if (\$182 )
-      actbuf[\$174 [6:0]][31:24] <= \$1309 ;
+    if (\$168 )
+      actbuf[\$166 [6:0]][7:0] <= \$1308 ;
+    if (\$170 )
+      actbuf[\$166 [6:0]][15:8] <= \$1310 ;
+    if (\$172 )
+      actbuf[\$166 [6:0]][23:16] <= \$1308 ;
+    if (\$174 )
+      actbuf[\$166 [6:0]][31:24] <= \$1310 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -2011,15 +2018,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$194 [6:0]] <= { \$1308 , \$1307  };
+      outbuf0[\$186 [6:0]] <= { \$1309 , \$1308  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    if (drain_read) begin
-      _2_ <= outbuf0[\$207 [6:0]];
-    end
+    _2_ <= outbuf0[\$199 [6:0]];
   end
-  assign \$signature__data$275  = _2_;
+  assign \$signature__data$281  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2153,15 +2158,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$196 [6:0]] <= { \$1310 , \$1309  };
+      outbuf1[\$188 [6:0]] <= { \$1311 , \$1310  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    if (drain_read) begin
-      _3_ <= outbuf1[\$210 [6:0]];
-    end
+    _3_ <= outbuf1[\$202 [6:0]];
   end
-  assign \$signature__data$276  = _3_;
+  assign \$signature__data$282  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2204,1100 +2207,1098 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$41  = layer + 1'h1;
   assign \$42  = cur_is_last ? { 3'h0, \$40  } : \$41 ;
   assign \$43  = loaded ? \$42  : 4'h0;
-  assign \$44  = | n_layers;
-  assign active = loaded & \$44 ;
-  assign \$45  = ~ layer_is_0;
-  assign \$46  = active & \$45 ;
-  assign \$47  = ~ b_done;
-  assign \$48  = \$46  & \$47 ;
-  assign b_available = \$48  & b_ready;
-  assign \$49  = ~ b_in_group;
-  assign \$50  = \$49  & fold_is_0;
-  assign \$51  = ~ group_is_0;
-  assign \$52  = \$51  | raw_ok;
-  assign \$53  = layer_is_0 ? in_ok : \$52 ;
-  assign \$54  = active & \$53 ;
-  assign \$55  = group_is_0 & fold_is_0;
-  assign \$56  = cur_is_last & \$55 ;
-  assign \$57  = ctx ? out_full1 : out_full0;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = ~ \$58 ;
-  assign \$60  = \$54  & \$59 ;
-  assign \$62  = ~ layer_is_0;
-  assign \$63  = \$62  & group_is_0;
-  assign \$64  = \$63  ? raw_full : 1'h1;
-  assign \$65  = \$61  & \$64 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$50  & \$66 ;
-  assign \$68  = \$67  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$68 ;
-  assign \$69  = ~ b_in_group;
-  assign \$70  = ~ group_is_0;
-  assign \$71  = \$70  | raw_ok;
-  assign \$72  = layer_is_0 ? in_ok : \$71 ;
-  assign \$73  = active & \$72 ;
-  assign \$74  = group_is_0 & fold_is_0;
-  assign \$75  = cur_is_last & \$74 ;
-  assign \$76  = ctx ? out_full1 : out_full0;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$73  & \$78 ;
-  assign \$81  = \$69  & \$80 ;
-  assign \$82  = ~ b_in_group;
-  assign \$83  = \$82  & fold_is_0;
-  assign \$84  = ~ layer_is_0;
-  assign \$85  = \$84  & group_is_0;
-  assign \$86  = \$85  ? raw_full : 1'h1;
-  assign \$87  = ~ \$86 ;
-  assign \$88  = \$83  & \$87 ;
-  assign \$89  = \$88  & b_available;
-  assign \$90  = ~ \$89 ;
-  assign issue_a = \$81  & \$90 ;
+  assign \$44  = nxt_rp__data[7:0] + 2'h3;
+  assign \$46  = nxt_rp__data[15:8] + 1'h1;
+  assign \$48  = | n_layers;
+  assign active = loaded & \$48 ;
+  assign \$49  = ~ layer_is_0;
+  assign \$50  = active & \$49 ;
+  assign \$51  = ~ b_done;
+  assign \$52  = \$50  & \$51 ;
+  assign b_available = \$52  & b_ready;
+  assign \$53  = ~ b_in_group;
+  assign \$54  = \$53  & fold_is_0;
+  assign \$55  = ~ group_is_0;
+  assign \$56  = \$55  | raw_ok;
+  assign \$57  = layer_is_0 ? in_ok : \$56 ;
+  assign \$58  = active & \$57 ;
+  assign \$59  = group_is_0 & fold_is_0;
+  assign \$60  = cur_is_last & \$59 ;
+  assign \$61  = ctx ? out_full1 : out_full0;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = \$58  & \$63 ;
+  assign \$66  = ~ layer_is_0;
+  assign \$67  = \$66  & group_is_0;
+  assign \$68  = \$67  ? raw_full : 1'h1;
+  assign \$69  = \$65  & \$68 ;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$54  & \$70 ;
+  assign \$72  = \$71  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$72 ;
+  assign \$73  = ~ b_in_group;
+  assign \$74  = ~ group_is_0;
+  assign \$75  = \$74  | raw_ok;
+  assign \$76  = layer_is_0 ? in_ok : \$75 ;
+  assign \$77  = active & \$76 ;
+  assign \$78  = group_is_0 & fold_is_0;
+  assign \$79  = cur_is_last & \$78 ;
+  assign \$80  = ctx ? out_full1 : out_full0;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = \$77  & \$82 ;
+  assign \$85  = \$73  & \$84 ;
+  assign \$86  = ~ b_in_group;
+  assign \$87  = \$86  & fold_is_0;
+  assign \$88  = ~ layer_is_0;
+  assign \$89  = \$88  & group_is_0;
+  assign \$90  = \$89  ? raw_full : 1'h1;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$87  & \$91 ;
+  assign \$93  = \$92  & b_available;
+  assign \$94  = ~ \$93 ;
+  assign issue_a = \$85  & \$94 ;
   assign issue = issue_a | issue_b;
-  assign \$91  = ~ issue;
-  assign \$92  = \$91  & active;
-  assign \$93  = ~ in_ok;
-  assign \$94  = layer_is_0 & \$93 ;
-  assign \$95  = ctx ? in_beats1 : in_beats0;
-  assign \$96  = | \$95 ;
-  assign \$97  = \$94  & \$96 ;
-  assign \$98  = b_in_group ? 1'h1 : \$97 ;
-  assign stall_input = \$92  & \$98 ;
-  assign \$99  = ~ issue;
-  assign \$100  = ~ b_in_group;
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = \$101  & active;
-  assign \$103  = ~ group_is_0;
-  assign \$104  = \$103  | raw_ok;
-  assign \$105  = layer_is_0 ? in_ok : \$104 ;
-  assign \$106  = \$102  & \$105 ;
-  assign \$107  = group_is_0 & fold_is_0;
-  assign \$108  = cur_is_last & \$107 ;
-  assign \$109  = ctx ? out_full1 : out_full0;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = ~ \$110 ;
-  assign stall_output = \$106  & \$112 ;
-  assign \$113  = ! ctx;
-  assign \$114  = issue_a & \$113 ;
-  assign \$115  = \$114  & layer_is_0;
-  assign \$116  = cur_folds - 1'h1;
-  assign \$117  = fold == \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = cur_groups - 1'h1;
-  assign \$120  = group == \$119 ;
-  assign \$121  = \$118  & \$120 ;
+  assign \$95  = ~ issue;
+  assign \$96  = \$95  & active;
+  assign \$97  = ~ in_ok;
+  assign \$98  = layer_is_0 & \$97 ;
+  assign \$99  = ctx ? in_beats1 : in_beats0;
+  assign \$100  = | \$99 ;
+  assign \$101  = \$98  & \$100 ;
+  assign \$102  = b_in_group ? 1'h1 : \$101 ;
+  assign stall_input = \$96  & \$102 ;
+  assign \$103  = ~ issue;
+  assign \$104  = ~ b_in_group;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = \$105  & active;
+  assign \$107  = ~ group_is_0;
+  assign \$108  = \$107  | raw_ok;
+  assign \$109  = layer_is_0 ? in_ok : \$108 ;
+  assign \$110  = \$106  & \$109 ;
+  assign \$111  = group_is_0 & fold_is_0;
+  assign \$112  = cur_is_last & \$111 ;
+  assign \$113  = ctx ? out_full1 : out_full0;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign stall_output = \$110  & \$116 ;
+  assign \$117  = ! ctx;
+  assign \$118  = issue_a & \$117 ;
+  assign \$119  = \$118  & layer_is_0;
+  assign \$120  = \$119  & last_fold;
+  assign \$121  = \$120  & last_group;
   assign \$123  = issue_b & \$122 ;
-  assign \$124  = in_folds - 1'h1;
-  assign \$125  = b_fold == \$124 ;
-  assign \$126  = \$123  & \$125 ;
-  assign \$127  = in_groups - 1'h1;
-  assign \$128  = b_group == \$127 ;
-  assign \$129  = \$126  & \$128 ;
-  assign in_release0 = \$121  | \$129 ;
-  assign \$130  = ! ctx;
-  assign \$131  = issue_a & \$130 ;
-  assign \$132  = \$131  & layer_is_0;
-  assign \$133  = group_is_0 & fold_is_0;
-  assign \$134  = \$132  & \$133 ;
-  assign \$136  = issue_b & \$135 ;
-  assign \$137  = \$136  & b_group_is_0;
-  assign \$138  = ! b_fold;
-  assign \$139  = \$137  & \$138 ;
-  assign track_reset0 = \$134  | \$139 ;
-  assign \$141  = issue_a & \$140 ;
-  assign \$142  = \$141  & layer_is_0;
-  assign \$143  = cur_folds - 1'h1;
-  assign \$144  = fold == \$143 ;
-  assign \$145  = \$142  & \$144 ;
-  assign \$146  = cur_groups - 1'h1;
-  assign \$147  = group == \$146 ;
+  assign \$124  = \$123  & b_last_fold;
+  assign \$125  = in_groups - 1'h1;
+  assign \$126  = b_group == \$125 ;
+  assign \$127  = \$124  & \$126 ;
+  assign in_release0 = \$121  | \$127 ;
+  assign \$128  = ! ctx;
+  assign \$129  = issue_a & \$128 ;
+  assign \$130  = \$129  & layer_is_0;
+  assign \$131  = group_is_0 & fold_is_0;
+  assign \$132  = \$130  & \$131 ;
+  assign \$134  = issue_b & \$133 ;
+  assign \$135  = \$134  & b_group_is_0;
+  assign \$136  = ! b_fold;
+  assign \$137  = \$135  & \$136 ;
+  assign track_reset0 = \$132  | \$137 ;
+  assign \$139  = issue_a & \$138 ;
+  assign \$140  = \$139  & layer_is_0;
+  assign \$141  = \$140  & last_fold;
+  assign \$142  = \$141  & last_group;
+  assign \$143  = ~ ctx;
+  assign \$144  = issue_b & \$143 ;
+  assign \$145  = \$144  & b_last_fold;
+  assign \$146  = in_groups - 1'h1;
+  assign \$147  = b_group == \$146 ;
   assign \$148  = \$145  & \$147 ;
-  assign \$149  = ~ ctx;
-  assign \$150  = issue_b & \$149 ;
-  assign \$151  = in_folds - 1'h1;
-  assign \$152  = b_fold == \$151 ;
-  assign \$153  = \$150  & \$152 ;
-  assign \$154  = in_groups - 1'h1;
-  assign \$155  = b_group == \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign in_release1 = \$148  | \$156 ;
-  assign \$158  = issue_a & \$157 ;
-  assign \$159  = \$158  & layer_is_0;
+  assign in_release1 = \$142  | \$148 ;
+  assign \$150  = issue_a & \$149 ;
+  assign \$151  = \$150  & layer_is_0;
+  assign \$152  = group_is_0 & fold_is_0;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = ~ ctx;
+  assign \$155  = issue_b & \$154 ;
+  assign \$156  = \$155  & b_group_is_0;
+  assign \$157  = ! b_fold;
+  assign \$158  = \$156  & \$157 ;
+  assign track_reset1 = \$153  | \$158 ;
+  assign \$159  = issue_a & cur_is_last;
   assign \$160  = group_is_0 & fold_is_0;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = ~ ctx;
-  assign \$163  = issue_b & \$162 ;
-  assign \$164  = \$163  & b_group_is_0;
-  assign \$165  = ! b_fold;
-  assign \$166  = \$164  & \$165 ;
-  assign track_reset1 = \$161  | \$166 ;
-  assign \$167  = issue_a & cur_is_last;
-  assign \$168  = group_is_0 & fold_is_0;
-  assign claim_out = \$167  & \$168 ;
+  assign claim_out = \$159  & \$160 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$169  = ~ wb_out13;
-  assign act_write = wb_valid13 & \$169 ;
+  assign \$161  = ~ wb_out13;
+  assign act_write = wb_valid13 & \$161 ;
   assign out_write = wb_valid13 & wb_out13;
-  assign \$171  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$172  = \$170  + \$171 ;
-  assign \$173  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$174  = \$172  + \$173 ;
-  assign \$175  = ! wb_group13[0];
+  assign \$163  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$164  = \$162  + \$163 ;
+  assign \$165  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$166  = \$164  + \$165 ;
+  assign \$167  = ! wb_group13[0];
+  assign \$168  = act_write & \$167 ;
+  assign \$169  = ! wb_group13[0];
+  assign \$170  = act_write & \$169 ;
+  assign \$172  = act_write & \$171 ;
+  assign \$174  = act_write & \$173 ;
+  assign \$175  = ! wb_ctx13;
   assign \$176  = act_write & \$175 ;
-  assign \$177  = ! wb_group13[0];
-  assign \$178  = act_write & \$177 ;
-  assign \$180  = act_write & \$179 ;
-  assign \$182  = act_write & \$181 ;
-  assign \$183  = ! wb_ctx13;
-  assign \$184  = act_write & \$183 ;
-  assign \$185  = wb_parity0 == wb_par13;
-  assign \$186  = wb_groups0 + 1'h1;
-  assign \$187  = \$185  ? \$186  : 9'h001;
-  assign \$189  = act_write & \$188 ;
-  assign \$190  = wb_parity1 == wb_par13;
-  assign \$191  = wb_groups1 + 1'h1;
-  assign \$192  = \$190  ? \$191  : 9'h001;
-  assign \$193  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$194  = wb_group13 + \$193 ;
-  assign \$195  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$196  = wb_group13 + \$195 ;
-  assign \$197  = drain_slot ? out_pending1 : out_pending0;
-  assign \$198  = drain_slot ? out_groups1 : out_groups0;
-  assign \$200  = \$198  > \$199 ;
-  assign \$201  = \$197  & \$200 ;
-  assign \$202  = w_level + drain_inflight;
-  assign \$203  = \$202  + drain_inflight2;
-  assign \$204  = \$203  < 3'h4;
-  assign drain_read = \$201  & \$204 ;
-  assign \$206  = drain_slot ? 7'h40 : 7'h00;
-  assign \$207  = \$205  + \$206 ;
-  assign \$209  = drain_slot ? 7'h40 : 7'h00;
-  assign \$210  = \$208  + \$209 ;
+  assign \$177  = wb_parity0 == wb_par13;
+  assign \$178  = wb_groups0 + 1'h1;
+  assign \$179  = \$177  ? \$178  : 9'h001;
+  assign \$181  = act_write & \$180 ;
+  assign \$182  = wb_parity1 == wb_par13;
+  assign \$183  = wb_groups1 + 1'h1;
+  assign \$184  = \$182  ? \$183  : 9'h001;
+  assign \$185  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$186  = wb_group13 + \$185 ;
+  assign \$187  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$188  = wb_group13 + \$187 ;
+  assign \$189  = drain_slot ? out_pending1 : out_pending0;
+  assign \$190  = drain_slot ? out_groups1 : out_groups0;
+  assign \$192  = \$190  > \$191 ;
+  assign \$193  = \$189  & \$192 ;
+  assign \$194  = w_level + drain_inflight;
+  assign \$195  = \$194  + drain_inflight2;
+  assign \$196  = \$195  < 3'h4;
+  assign drain_read = \$193  & \$196 ;
+  assign \$198  = drain_slot ? 7'h40 : 7'h00;
+  assign \$199  = \$197  + \$198 ;
+  assign \$201  = drain_slot ? 7'h40 : 7'h00;
+  assign \$202  = \$200  + \$201 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$211  = load__payload[31:28] == 2'h3;
-  assign \$212  = ld_fire & \$211 ;
-  assign \$213  = ! load__payload[19:0];
-  assign \$214  = load__payload[85:32] > 3'h4;
-  assign \$215  = \$214  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$216  = d0_rp__data[7:0] + 2'h3;
-  assign \$218  = ! in_wslot;
-  assign \$219  = in_fire & \$218 ;
-  assign \$220  = in_beats0 + 1'h1;
-  assign \$221  = in_beats0 + 1'h1;
+  assign \$203  = load__payload[31:28] == 2'h3;
+  assign \$204  = ld_fire & \$203 ;
+  assign \$205  = ! load__payload[19:0];
+  assign \$206  = load__payload[85:32] > 3'h4;
+  assign \$207  = \$206  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$208  = d0_rp__data[7:0] + 2'h3;
+  assign \$210  = ! in_wslot;
+  assign \$211  = in_fire & \$210 ;
+  assign \$212  = in_beats0 + 1'h1;
+  assign \$213  = in_beats0 + 1'h1;
+  assign \$214  = \$213  == in_folds;
+  assign \$216  = in_fire & \$215 ;
+  assign \$217  = in_beats1 + 1'h1;
+  assign \$218  = in_beats1 + 1'h1;
+  assign \$219  = \$218  == in_folds;
+  assign \$220  = in_wslot ? in_beats1 : in_beats0;
+  assign \$221  = \$220  + 1'h1;
   assign \$222  = \$221  == in_folds;
-  assign \$224  = in_fire & \$223 ;
-  assign \$225  = in_beats1 + 1'h1;
-  assign \$226  = in_beats1 + 1'h1;
-  assign \$227  = \$226  == in_folds;
-  assign \$228  = in_wslot ? in_beats1 : in_beats0;
-  assign \$229  = \$228  + 1'h1;
-  assign \$230  = \$229  == in_folds;
-  assign \$231  = in_fire & \$230 ;
-  assign \$232  = ~ in_wslot;
-  assign \$233  = d0_rp__data[15:8] + 1'h1;
-  assign \$235  = ~ loaded;
-  assign \$236  = nxt_rp__data[7:0] + 2'h3;
-  assign \$238  = nxt_rp__data[15:8] + 1'h1;
-  assign \$240  = n_layers - 1'h1;
-  assign \$241  = \$43 [2:0] == \$240 ;
-  assign \$242  = cur_folds - 1'h1;
-  assign \$243  = fold == \$242 ;
-  assign \$244  = group + 1'h1;
-  assign \$245  = rq_addr + 1'h1;
-  assign \$246  = cur_groups - 1'h1;
-  assign \$247  = group == \$246 ;
-  assign \$248  = nxt_rp__data[7:0] + 2'h3;
-  assign \$250  = nxt_rp__data[15:8] + 1'h1;
-  assign \$252  = n_layers - 1'h1;
-  assign \$253  = \$43 [2:0] == \$252 ;
-  assign \$254  = ~ wr_buf;
-  assign \$255  = ~ ctx;
-  assign \$256  = ~ b_group_is_0;
-  assign \$257  = fold + 1'h1;
-  assign \$258  = fold_end_next + 3'h4;
-  assign \$259  = cur_folds - 1'h1;
-  assign \$260  = fold == \$259 ;
-  assign \$261  = cur_groups - 1'h1;
-  assign \$262  = group == \$261 ;
-  assign \$263  = \$260  & \$262 ;
-  assign \$264  = ~ \$263 ;
-  assign \$265  = bank_addr + 1'h1;
-  assign \$266  = b_bank_addr + 1'h1;
-  assign \$267  = in_folds - 1'h1;
-  assign \$268  = b_fold == \$267 ;
-  assign \$269  = ~ \$268 ;
-  assign \$270  = in_folds - 1'h1;
-  assign \$271  = b_fold == \$270 ;
-  assign \$272  = b_group + 1'h1;
-  assign \$273  = b_rq_addr + 1'h1;
-  assign \$274  = b_fold + 1'h1;
-  assign \$275  = ~ clear_counters;
-  assign \$276  = ld_fire & \$275 ;
-  assign \$277  = issue_b ? b_bank_addr : bank_addr;
-  assign \$278  = ! b_fold;
-  assign \$279  = issue_b ? \$278  : fold_is_0;
-  assign \$280  = in_folds - 1'h1;
-  assign \$281  = b_fold == \$280 ;
-  assign \$282  = cur_folds - 1'h1;
-  assign \$283  = fold == \$282 ;
-  assign \$284  = issue_b ? \$281  : \$283 ;
-  assign \$285  = issue_b ? b_rq_addr : rq_addr;
-  assign \$286  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$287  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$289  = ctx ? 6'h00 : 6'h20;
-  assign \$290  = \$288  + \$289 ;
-  assign \$292  = ctx ? 6'h20 : 6'h00;
-  assign \$293  = \$291  + \$292 ;
-  assign \$294  = issue_b ? \$290  : \$293 ;
-  assign \$296  = ctx ? 7'h40 : 7'h00;
-  assign \$297  = \$295  + \$296 ;
-  assign \$298  = wr_buf ? 6'h00 : 6'h20;
-  assign \$299  = \$297  + \$298 ;
-  assign \$300  = issue_b | layer_is_0;
-  assign \$301  = issue_b ? b_group : group;
-  assign \$302  = issue_b ? 1'h0 : wr_buf;
-  assign \$303  = ctx ^ issue_b;
-  assign \$304  = issue_a & cur_is_last;
-  assign \$305  = step_valid & step_last;
-  assign \$306  = ! wb_ctx13;
-  assign \$307  = act_write & \$306 ;
-  assign \$308  = wb_parity0 == wb_par13;
-  assign \$309  = wb_groups_plus1_0 + 1'h1;
-  assign \$310  = \$308  ? \$309  : 10'h002;
-  assign \$312  = act_write & \$311 ;
-  assign \$313  = wb_parity1 == wb_par13;
-  assign \$314  = wb_groups_plus1_1 + 1'h1;
-  assign \$315  = \$313  ? \$314  : 10'h002;
-  assign \$316  = ~ loaded;
-  assign \$317  = ctx ? in_release1 : in_release0;
-  assign \$318  = ~ \$317 ;
-  assign \$319  = | in_beats1;
-  assign \$321  = in_fire & \$320 ;
-  assign \$322  = \$319  | \$321 ;
-  assign \$323  = | in_beats0;
-  assign \$324  = ! in_wslot;
-  assign \$325  = in_fire & \$324 ;
-  assign \$326  = \$323  | \$325 ;
-  assign \$327  = ctx ? \$322  : \$326 ;
-  assign \$328  = \$318  & \$327 ;
-  assign \$329  = ctx ? in_release0 : in_release1;
-  assign \$330  = ~ \$329 ;
-  assign \$331  = | in_beats0;
-  assign \$332  = ! in_wslot;
-  assign \$333  = in_fire & \$332 ;
-  assign \$334  = \$331  | \$333 ;
-  assign \$335  = | in_beats1;
-  assign \$337  = in_fire & \$336 ;
-  assign \$338  = \$335  | \$337 ;
-  assign \$339  = ctx ? \$334  : \$338 ;
-  assign \$340  = \$330  & \$339 ;
-  assign \$341  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$342  = ~ layer[0];
-  assign \$343  = \$341  == \$342 ;
-  assign \$344  = ctx ? track_reset1 : track_reset0;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = \$343  & \$345 ;
-  assign \$348  = 2'h0 >= fold_end;
-  assign \$350  = 2'h0 >= prev_out;
-  assign \$351  = \$348  | \$350 ;
-  assign \$353  = act_write & \$352 ;
-  assign \$354  = wb_parity1 == wb_par13;
-  assign \$356  = \$355  >= fold_end;
-  assign \$358  = \$357  >= prev_out;
-  assign \$359  = \$356  | \$358 ;
-  assign \$361  = 2'h2 >= fold_end;
-  assign \$363  = 2'h2 >= prev_out;
-  assign \$364  = \$361  | \$363 ;
-  assign \$365  = \$354  ? \$359  : \$364 ;
-  assign \$367  = \$366  >= fold_end;
-  assign \$369  = \$368  >= prev_out;
-  assign \$370  = \$367  | \$369 ;
-  assign \$371  = \$353  ? \$365  : \$370 ;
-  assign \$372  = track_reset_r1 ? \$351  : \$371 ;
-  assign \$374  = 2'h0 >= fold_end;
-  assign \$376  = 2'h0 >= prev_out;
-  assign \$377  = \$374  | \$376 ;
-  assign \$378  = ! wb_ctx13;
-  assign \$379  = act_write & \$378 ;
-  assign \$380  = wb_parity0 == wb_par13;
-  assign \$382  = \$381  >= fold_end;
-  assign \$384  = \$383  >= prev_out;
-  assign \$385  = \$382  | \$384 ;
-  assign \$387  = 2'h2 >= fold_end;
-  assign \$389  = 2'h2 >= prev_out;
-  assign \$390  = \$387  | \$389 ;
-  assign \$391  = \$380  ? \$385  : \$390 ;
-  assign \$393  = \$392  >= fold_end;
-  assign \$395  = \$394  >= prev_out;
-  assign \$396  = \$393  | \$395 ;
-  assign \$397  = \$379  ? \$391  : \$396 ;
-  assign \$398  = track_reset_r0 ? \$377  : \$397 ;
-  assign \$399  = ctx ? \$372  : \$398 ;
-  assign \$400  = \$346  & \$399 ;
-  assign \$401  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$402  = ~ layer[0];
-  assign \$403  = \$401  == \$402 ;
-  assign \$404  = ctx ? track_reset1 : track_reset0;
-  assign \$405  = ~ \$404 ;
-  assign \$406  = \$403  & \$405 ;
-  assign \$407  = ! prev_groups;
-  assign \$409  = act_write & \$408 ;
-  assign \$410  = wb_parity1 == wb_par13;
-  assign \$411  = wb_groups_plus1_1 == prev_groups;
-  assign \$412  = 1'h1 == prev_groups;
-  assign \$413  = \$410  ? \$411  : \$412 ;
-  assign \$414  = wb_groups1 == prev_groups;
-  assign \$415  = \$409  ? \$413  : \$414 ;
-  assign \$416  = track_reset_r1 ? \$407  : \$415 ;
-  assign \$417  = ! prev_groups;
-  assign \$418  = ! wb_ctx13;
-  assign \$419  = act_write & \$418 ;
-  assign \$420  = wb_parity0 == wb_par13;
-  assign \$421  = wb_groups_plus1_0 == prev_groups;
-  assign \$422  = 1'h1 == prev_groups;
-  assign \$423  = \$420  ? \$421  : \$422 ;
-  assign \$424  = wb_groups0 == prev_groups;
-  assign \$425  = \$419  ? \$423  : \$424 ;
-  assign \$426  = track_reset_r0 ? \$417  : \$425 ;
-  assign \$427  = ctx ? \$416  : \$426 ;
-  assign \$428  = \$406  & \$427 ;
-  assign \$429  = cur_folds - 1'h1;
-  assign \$430  = fold == \$429 ;
-  assign \$431  = cur_groups - 1'h1;
-  assign \$432  = group == \$431 ;
-  assign \$433  = \$430  & \$432 ;
-  assign \$434  = \$433  & cur_is_last;
-  assign \$435  = cur_folds - 1'h1;
-  assign \$436  = fold == \$435 ;
-  assign \$437  = ctx ? in_release0 : in_release1;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = | in_beats0;
-  assign \$440  = ! in_wslot;
-  assign \$441  = in_fire & \$440 ;
-  assign \$442  = \$439  | \$441 ;
-  assign \$443  = | in_beats1;
-  assign \$445  = in_fire & \$444 ;
-  assign \$446  = \$443  | \$445 ;
-  assign \$447  = ctx ? \$442  : \$446 ;
-  assign \$448  = \$438  & \$447 ;
-  assign \$449  = ctx ? in_release1 : in_release0;
-  assign \$450  = ~ \$449 ;
-  assign \$451  = | in_beats1;
-  assign \$453  = in_fire & \$452 ;
-  assign \$454  = \$451  | \$453 ;
-  assign \$455  = | in_beats0;
-  assign \$456  = ! in_wslot;
-  assign \$457  = in_fire & \$456 ;
-  assign \$458  = \$455  | \$457 ;
-  assign \$459  = ctx ? \$454  : \$458 ;
-  assign \$460  = \$450  & \$459 ;
-  assign \$461  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$463  = ~ \$461 ;
-  assign \$464  = ctx ? track_reset0 : track_reset1;
-  assign \$465  = ~ \$464 ;
-  assign \$466  = \$463  & \$465 ;
-  assign \$470  = 2'h0 >= d0_rp__data[15:8];
-  assign \$472  = ! wb_ctx13;
-  assign \$473  = act_write & \$472 ;
-  assign \$474  = wb_parity0 == wb_par13;
-  assign \$476  = \$475  >= 3'h4;
-  assign \$478  = \$477  >= d0_rp__data[15:8];
-  assign \$479  = \$476  | \$478 ;
-  assign \$483  = 2'h2 >= d0_rp__data[15:8];
-  assign \$485  = \$474  ? \$479  : \$484 ;
-  assign \$487  = \$486  >= 3'h4;
-  assign \$489  = \$488  >= d0_rp__data[15:8];
-  assign \$490  = \$487  | \$489 ;
-  assign \$491  = \$473  ? \$485  : \$490 ;
-  assign \$492  = track_reset_r0 ? \$471  : \$491 ;
-  assign \$496  = 2'h0 >= d0_rp__data[15:8];
-  assign \$499  = act_write & \$498 ;
-  assign \$500  = wb_parity1 == wb_par13;
-  assign \$502  = \$501  >= 3'h4;
-  assign \$504  = \$503  >= d0_rp__data[15:8];
-  assign \$505  = \$502  | \$504 ;
-  assign \$509  = 2'h2 >= d0_rp__data[15:8];
-  assign \$511  = \$500  ? \$505  : \$510 ;
-  assign \$513  = \$512  >= 3'h4;
-  assign \$515  = \$514  >= d0_rp__data[15:8];
-  assign \$516  = \$513  | \$515 ;
-  assign \$517  = \$499  ? \$511  : \$516 ;
-  assign \$518  = track_reset_r1 ? \$497  : \$517 ;
-  assign \$519  = ctx ? \$492  : \$518 ;
-  assign \$520  = \$466  & \$519 ;
-  assign \$521  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$523  = ~ \$521 ;
-  assign \$524  = ctx ? track_reset0 : track_reset1;
-  assign \$525  = ~ \$524 ;
-  assign \$526  = \$523  & \$525 ;
-  assign \$527  = ! in_groups;
-  assign \$528  = ! wb_ctx13;
-  assign \$529  = act_write & \$528 ;
-  assign \$530  = wb_parity0 == wb_par13;
-  assign \$531  = wb_groups_plus1_0 == in_groups;
-  assign \$532  = 1'h1 == in_groups;
-  assign \$533  = \$530  ? \$531  : \$532 ;
-  assign \$534  = wb_groups0 == in_groups;
-  assign \$535  = \$529  ? \$533  : \$534 ;
-  assign \$536  = track_reset_r0 ? \$527  : \$535 ;
-  assign \$537  = ! in_groups;
-  assign \$539  = act_write & \$538 ;
-  assign \$540  = wb_parity1 == wb_par13;
-  assign \$541  = wb_groups_plus1_1 == in_groups;
-  assign \$542  = 1'h1 == in_groups;
-  assign \$543  = \$540  ? \$541  : \$542 ;
-  assign \$544  = wb_groups1 == in_groups;
-  assign \$545  = \$539  ? \$543  : \$544 ;
-  assign \$546  = track_reset_r1 ? \$537  : \$545 ;
-  assign \$547  = ctx ? \$536  : \$546 ;
-  assign \$548  = \$526  & \$547 ;
-  assign \$549  = ctx ? in_release1 : in_release0;
-  assign \$550  = ~ \$549 ;
-  assign \$551  = | in_beats1;
-  assign \$553  = in_fire & \$552 ;
-  assign \$554  = \$551  | \$553 ;
-  assign \$555  = | in_beats0;
-  assign \$556  = ! in_wslot;
-  assign \$557  = in_fire & \$556 ;
-  assign \$558  = \$555  | \$557 ;
-  assign \$559  = ctx ? \$554  : \$558 ;
-  assign \$560  = \$550  & \$559 ;
-  assign \$561  = ctx ? in_release0 : in_release1;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = in_beats0 > b_fold;
-  assign \$564  = ! in_wslot;
-  assign \$565  = in_fire & \$564 ;
-  assign \$566  = in_beats0 == b_fold;
-  assign \$567  = \$565  & \$566 ;
-  assign \$568  = \$563  | \$567 ;
-  assign \$569  = in_beats1 > b_fold;
-  assign \$571  = in_fire & \$570 ;
-  assign \$572  = in_beats1 == b_fold;
-  assign \$573  = \$571  & \$572 ;
-  assign \$574  = \$569  | \$573 ;
-  assign \$575  = ctx ? \$568  : \$574 ;
-  assign \$576  = \$562  & \$575 ;
-  assign \$577  = cur_groups - 1'h1;
-  assign \$578  = group == \$577 ;
-  assign \$579  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$580  = ~ layer[0];
-  assign \$582  = \$579  == \$581 ;
-  assign \$583  = ctx ? track_reset1 : track_reset0;
-  assign \$584  = ~ \$583 ;
-  assign \$585  = \$582  & \$584 ;
-  assign \$589  = 2'h0 >= cur_out;
-  assign \$592  = act_write & \$591 ;
-  assign \$593  = wb_parity1 == wb_par13;
-  assign \$595  = \$594  >= 3'h4;
-  assign \$597  = \$596  >= cur_out;
-  assign \$598  = \$595  | \$597 ;
-  assign \$602  = 2'h2 >= cur_out;
-  assign \$604  = \$593  ? \$598  : \$603 ;
-  assign \$606  = \$605  >= 3'h4;
-  assign \$608  = \$607  >= cur_out;
-  assign \$609  = \$606  | \$608 ;
-  assign \$610  = \$592  ? \$604  : \$609 ;
-  assign \$611  = track_reset_r1 ? \$590  : \$610 ;
-  assign \$615  = 2'h0 >= cur_out;
-  assign \$617  = ! wb_ctx13;
-  assign \$618  = act_write & \$617 ;
-  assign \$619  = wb_parity0 == wb_par13;
-  assign \$621  = \$620  >= 3'h4;
-  assign \$623  = \$622  >= cur_out;
-  assign \$624  = \$621  | \$623 ;
-  assign \$628  = 2'h2 >= cur_out;
-  assign \$630  = \$619  ? \$624  : \$629 ;
-  assign \$632  = \$631  >= 3'h4;
-  assign \$634  = \$633  >= cur_out;
-  assign \$635  = \$632  | \$634 ;
-  assign \$636  = \$618  ? \$630  : \$635 ;
-  assign \$637  = track_reset_r0 ? \$616  : \$636 ;
-  assign \$638  = ctx ? \$611  : \$637 ;
-  assign \$639  = \$585  & \$638 ;
-  assign \$640  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$641  = ~ layer[0];
-  assign \$643  = \$640  == \$642 ;
-  assign \$644  = ctx ? track_reset1 : track_reset0;
-  assign \$645  = ~ \$644 ;
-  assign \$646  = \$643  & \$645 ;
-  assign \$647  = ! cur_groups;
-  assign \$649  = act_write & \$648 ;
-  assign \$650  = wb_parity1 == wb_par13;
-  assign \$651  = wb_groups_plus1_1 == cur_groups;
-  assign \$652  = 1'h1 == cur_groups;
-  assign \$653  = \$650  ? \$651  : \$652 ;
-  assign \$654  = wb_groups1 == cur_groups;
-  assign \$655  = \$649  ? \$653  : \$654 ;
-  assign \$656  = track_reset_r1 ? \$647  : \$655 ;
-  assign \$657  = ! cur_groups;
-  assign \$658  = ! wb_ctx13;
-  assign \$659  = act_write & \$658 ;
-  assign \$660  = wb_parity0 == wb_par13;
-  assign \$661  = wb_groups_plus1_0 == cur_groups;
-  assign \$662  = 1'h1 == cur_groups;
-  assign \$663  = \$660  ? \$661  : \$662 ;
-  assign \$664  = wb_groups0 == cur_groups;
-  assign \$665  = \$659  ? \$663  : \$664 ;
-  assign \$666  = track_reset_r0 ? \$657  : \$665 ;
-  assign \$667  = ctx ? \$656  : \$666 ;
-  assign \$668  = \$646  & \$667 ;
-  assign \$669  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$670  = ~ layer[0];
-  assign \$671  = \$669  == \$670 ;
-  assign \$672  = ctx ? track_reset1 : track_reset0;
-  assign \$673  = ~ \$672 ;
-  assign \$674  = \$671  & \$673 ;
-  assign \$676  = 2'h0 >= fold_end;
-  assign \$678  = 2'h0 >= prev_out;
-  assign \$679  = \$676  | \$678 ;
-  assign \$681  = act_write & \$680 ;
-  assign \$682  = wb_parity1 == wb_par13;
-  assign \$684  = \$683  >= fold_end;
-  assign \$686  = \$685  >= prev_out;
-  assign \$687  = \$684  | \$686 ;
-  assign \$689  = 2'h2 >= fold_end;
-  assign \$691  = 2'h2 >= prev_out;
-  assign \$692  = \$689  | \$691 ;
-  assign \$693  = \$682  ? \$687  : \$692 ;
-  assign \$695  = \$694  >= fold_end;
-  assign \$697  = \$696  >= prev_out;
-  assign \$698  = \$695  | \$697 ;
-  assign \$699  = \$681  ? \$693  : \$698 ;
-  assign \$700  = track_reset_r1 ? \$679  : \$699 ;
-  assign \$702  = 2'h0 >= fold_end;
-  assign \$704  = 2'h0 >= prev_out;
-  assign \$705  = \$702  | \$704 ;
-  assign \$706  = ! wb_ctx13;
-  assign \$707  = act_write & \$706 ;
-  assign \$708  = wb_parity0 == wb_par13;
-  assign \$710  = \$709  >= fold_end;
-  assign \$712  = \$711  >= prev_out;
-  assign \$713  = \$710  | \$712 ;
-  assign \$715  = 2'h2 >= fold_end;
-  assign \$717  = 2'h2 >= prev_out;
-  assign \$718  = \$715  | \$717 ;
-  assign \$719  = \$708  ? \$713  : \$718 ;
-  assign \$721  = \$720  >= fold_end;
-  assign \$723  = \$722  >= prev_out;
-  assign \$724  = \$721  | \$723 ;
-  assign \$725  = \$707  ? \$719  : \$724 ;
-  assign \$726  = track_reset_r0 ? \$705  : \$725 ;
-  assign \$727  = ctx ? \$700  : \$726 ;
-  assign \$728  = \$674  & \$727 ;
-  assign \$729  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$730  = ~ layer[0];
-  assign \$731  = \$729  == \$730 ;
-  assign \$732  = ctx ? track_reset1 : track_reset0;
-  assign \$733  = ~ \$732 ;
-  assign \$734  = \$731  & \$733 ;
-  assign \$735  = ! prev_groups;
-  assign \$737  = act_write & \$736 ;
-  assign \$738  = wb_parity1 == wb_par13;
-  assign \$739  = wb_groups_plus1_1 == prev_groups;
-  assign \$740  = 1'h1 == prev_groups;
-  assign \$741  = \$738  ? \$739  : \$740 ;
-  assign \$742  = wb_groups1 == prev_groups;
-  assign \$743  = \$737  ? \$741  : \$742 ;
-  assign \$744  = track_reset_r1 ? \$735  : \$743 ;
-  assign \$745  = ! prev_groups;
-  assign \$746  = ! wb_ctx13;
-  assign \$747  = act_write & \$746 ;
-  assign \$748  = wb_parity0 == wb_par13;
-  assign \$749  = wb_groups_plus1_0 == prev_groups;
-  assign \$750  = 1'h1 == prev_groups;
-  assign \$751  = \$748  ? \$749  : \$750 ;
-  assign \$752  = wb_groups0 == prev_groups;
-  assign \$753  = \$747  ? \$751  : \$752 ;
-  assign \$754  = track_reset_r0 ? \$745  : \$753 ;
-  assign \$755  = ctx ? \$744  : \$754 ;
-  assign \$756  = \$734  & \$755 ;
-  assign \$757  = ctx ? in_release1 : in_release0;
-  assign \$758  = ~ \$757 ;
-  assign \$759  = in_beats1 > fold_plus1;
-  assign \$761  = in_fire & \$760 ;
-  assign \$762  = in_beats1 == fold_plus1;
-  assign \$763  = \$761  & \$762 ;
-  assign \$764  = \$759  | \$763 ;
-  assign \$765  = in_beats0 > fold_plus1;
-  assign \$766  = ! in_wslot;
-  assign \$767  = in_fire & \$766 ;
-  assign \$768  = in_beats0 == fold_plus1;
-  assign \$769  = \$767  & \$768 ;
-  assign \$770  = \$765  | \$769 ;
-  assign \$771  = ctx ? \$764  : \$770 ;
-  assign \$772  = \$758  & \$771 ;
-  assign \$773  = ctx ? in_release0 : in_release1;
-  assign \$774  = ~ \$773 ;
-  assign \$775  = in_beats0 > b_fold;
-  assign \$776  = ! in_wslot;
-  assign \$777  = in_fire & \$776 ;
-  assign \$778  = in_beats0 == b_fold;
-  assign \$779  = \$777  & \$778 ;
-  assign \$780  = \$775  | \$779 ;
-  assign \$781  = in_beats1 > b_fold;
-  assign \$783  = in_fire & \$782 ;
-  assign \$784  = in_beats1 == b_fold;
-  assign \$785  = \$783  & \$784 ;
-  assign \$786  = \$781  | \$785 ;
-  assign \$787  = ctx ? \$780  : \$786 ;
-  assign \$788  = \$774  & \$787 ;
-  assign \$789  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$790  = ~ layer[0];
-  assign \$791  = \$789  == \$790 ;
-  assign \$792  = ctx ? track_reset1 : track_reset0;
-  assign \$793  = ~ \$792 ;
-  assign \$794  = \$791  & \$793 ;
-  assign \$796  = 2'h0 >= fold_end_next;
-  assign \$798  = 2'h0 >= prev_out;
-  assign \$799  = \$796  | \$798 ;
-  assign \$801  = act_write & \$800 ;
-  assign \$802  = wb_parity1 == wb_par13;
-  assign \$804  = \$803  >= fold_end_next;
-  assign \$806  = \$805  >= prev_out;
-  assign \$807  = \$804  | \$806 ;
-  assign \$809  = 2'h2 >= fold_end_next;
-  assign \$811  = 2'h2 >= prev_out;
-  assign \$812  = \$809  | \$811 ;
-  assign \$813  = \$802  ? \$807  : \$812 ;
-  assign \$815  = \$814  >= fold_end_next;
-  assign \$817  = \$816  >= prev_out;
-  assign \$818  = \$815  | \$817 ;
-  assign \$819  = \$801  ? \$813  : \$818 ;
-  assign \$820  = track_reset_r1 ? \$799  : \$819 ;
-  assign \$822  = 2'h0 >= fold_end_next;
-  assign \$824  = 2'h0 >= prev_out;
-  assign \$825  = \$822  | \$824 ;
-  assign \$826  = ! wb_ctx13;
-  assign \$827  = act_write & \$826 ;
-  assign \$828  = wb_parity0 == wb_par13;
-  assign \$830  = \$829  >= fold_end_next;
-  assign \$832  = \$831  >= prev_out;
-  assign \$833  = \$830  | \$832 ;
-  assign \$835  = 2'h2 >= fold_end_next;
-  assign \$837  = 2'h2 >= prev_out;
-  assign \$838  = \$835  | \$837 ;
-  assign \$839  = \$828  ? \$833  : \$838 ;
-  assign \$841  = \$840  >= fold_end_next;
-  assign \$843  = \$842  >= prev_out;
-  assign \$844  = \$841  | \$843 ;
-  assign \$845  = \$827  ? \$839  : \$844 ;
-  assign \$846  = track_reset_r0 ? \$825  : \$845 ;
-  assign \$847  = ctx ? \$820  : \$846 ;
-  assign \$848  = \$794  & \$847 ;
-  assign \$849  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$850  = ~ layer[0];
-  assign \$851  = \$849  == \$850 ;
-  assign \$852  = ctx ? track_reset1 : track_reset0;
-  assign \$853  = ~ \$852 ;
-  assign \$854  = \$851  & \$853 ;
-  assign \$855  = ! prev_groups;
-  assign \$857  = act_write & \$856 ;
-  assign \$858  = wb_parity1 == wb_par13;
-  assign \$859  = wb_groups_plus1_1 == prev_groups;
-  assign \$860  = 1'h1 == prev_groups;
-  assign \$861  = \$858  ? \$859  : \$860 ;
-  assign \$862  = wb_groups1 == prev_groups;
-  assign \$863  = \$857  ? \$861  : \$862 ;
-  assign \$864  = track_reset_r1 ? \$855  : \$863 ;
-  assign \$865  = ! prev_groups;
-  assign \$866  = ! wb_ctx13;
-  assign \$867  = act_write & \$866 ;
-  assign \$868  = wb_parity0 == wb_par13;
-  assign \$869  = wb_groups_plus1_0 == prev_groups;
-  assign \$870  = 1'h1 == prev_groups;
-  assign \$871  = \$868  ? \$869  : \$870 ;
-  assign \$872  = wb_groups0 == prev_groups;
-  assign \$873  = \$867  ? \$871  : \$872 ;
-  assign \$874  = track_reset_r0 ? \$865  : \$873 ;
-  assign \$875  = ctx ? \$864  : \$874 ;
-  assign \$876  = \$854  & \$875 ;
-  assign \$877  = ctx ? in_release1 : in_release0;
-  assign \$878  = ~ \$877 ;
-  assign \$879  = in_beats1 > fold;
-  assign \$881  = in_fire & \$880 ;
-  assign \$882  = in_beats1 == fold;
-  assign \$883  = \$881  & \$882 ;
-  assign \$884  = \$879  | \$883 ;
-  assign \$885  = in_beats0 > fold;
-  assign \$886  = ! in_wslot;
-  assign \$887  = in_fire & \$886 ;
-  assign \$888  = in_beats0 == fold;
-  assign \$889  = \$887  & \$888 ;
-  assign \$890  = \$885  | \$889 ;
-  assign \$891  = ctx ? \$884  : \$890 ;
-  assign \$892  = \$878  & \$891 ;
-  assign \$893  = ctx ? in_release0 : in_release1;
-  assign \$894  = ~ \$893 ;
-  assign \$895  = in_folds - 1'h1;
-  assign \$896  = b_fold == \$895 ;
-  assign \$897  = | in_beats0;
-  assign \$898  = ! in_wslot;
-  assign \$899  = in_fire & \$898 ;
-  assign \$900  = \$897  | \$899 ;
-  assign \$901  = | in_beats1;
-  assign \$903  = in_fire & \$902 ;
-  assign \$904  = \$901  | \$903 ;
-  assign \$905  = ctx ? \$900  : \$904 ;
-  assign \$906  = in_beats0 > b_fold_plus1;
-  assign \$907  = ! in_wslot;
-  assign \$908  = in_fire & \$907 ;
-  assign \$909  = in_beats0 == b_fold_plus1;
-  assign \$910  = \$908  & \$909 ;
-  assign \$911  = \$906  | \$910 ;
-  assign \$912  = in_beats1 > b_fold_plus1;
-  assign \$914  = in_fire & \$913 ;
-  assign \$915  = in_beats1 == b_fold_plus1;
-  assign \$916  = \$914  & \$915 ;
-  assign \$917  = \$912  | \$916 ;
-  assign \$918  = ctx ? \$911  : \$917 ;
-  assign \$919  = \$896  ? \$905  : \$918 ;
-  assign \$920  = \$894  & \$919 ;
-  assign \$921  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$922  = ~ layer[0];
-  assign \$923  = \$921  == \$922 ;
-  assign \$924  = ctx ? track_reset1 : track_reset0;
-  assign \$925  = ~ \$924 ;
-  assign \$926  = \$923  & \$925 ;
-  assign \$928  = 2'h0 >= fold_end;
-  assign \$930  = 2'h0 >= prev_out;
-  assign \$931  = \$928  | \$930 ;
-  assign \$933  = act_write & \$932 ;
-  assign \$934  = wb_parity1 == wb_par13;
-  assign \$936  = \$935  >= fold_end;
-  assign \$938  = \$937  >= prev_out;
-  assign \$939  = \$936  | \$938 ;
-  assign \$941  = 2'h2 >= fold_end;
-  assign \$943  = 2'h2 >= prev_out;
-  assign \$944  = \$941  | \$943 ;
-  assign \$945  = \$934  ? \$939  : \$944 ;
-  assign \$947  = \$946  >= fold_end;
-  assign \$949  = \$948  >= prev_out;
-  assign \$950  = \$947  | \$949 ;
-  assign \$951  = \$933  ? \$945  : \$950 ;
-  assign \$952  = track_reset_r1 ? \$931  : \$951 ;
-  assign \$954  = 2'h0 >= fold_end;
-  assign \$956  = 2'h0 >= prev_out;
-  assign \$957  = \$954  | \$956 ;
-  assign \$958  = ! wb_ctx13;
-  assign \$959  = act_write & \$958 ;
-  assign \$960  = wb_parity0 == wb_par13;
-  assign \$962  = \$961  >= fold_end;
-  assign \$964  = \$963  >= prev_out;
-  assign \$965  = \$962  | \$964 ;
-  assign \$967  = 2'h2 >= fold_end;
-  assign \$969  = 2'h2 >= prev_out;
-  assign \$970  = \$967  | \$969 ;
-  assign \$971  = \$960  ? \$965  : \$970 ;
-  assign \$973  = \$972  >= fold_end;
-  assign \$975  = \$974  >= prev_out;
-  assign \$976  = \$973  | \$975 ;
-  assign \$977  = \$959  ? \$971  : \$976 ;
-  assign \$978  = track_reset_r0 ? \$957  : \$977 ;
-  assign \$979  = ctx ? \$952  : \$978 ;
-  assign \$980  = \$926  & \$979 ;
-  assign \$981  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$982  = ~ layer[0];
-  assign \$983  = \$981  == \$982 ;
-  assign \$984  = ctx ? track_reset1 : track_reset0;
-  assign \$985  = ~ \$984 ;
-  assign \$986  = \$983  & \$985 ;
-  assign \$987  = ! prev_groups;
-  assign \$989  = act_write & \$988 ;
-  assign \$990  = wb_parity1 == wb_par13;
-  assign \$991  = wb_groups_plus1_1 == prev_groups;
-  assign \$992  = 1'h1 == prev_groups;
-  assign \$993  = \$990  ? \$991  : \$992 ;
-  assign \$994  = wb_groups1 == prev_groups;
-  assign \$995  = \$989  ? \$993  : \$994 ;
-  assign \$996  = track_reset_r1 ? \$987  : \$995 ;
-  assign \$997  = ! prev_groups;
-  assign \$998  = ! wb_ctx13;
-  assign \$999  = act_write & \$998 ;
-  assign \$1000  = wb_parity0 == wb_par13;
-  assign \$1001  = wb_groups_plus1_0 == prev_groups;
-  assign \$1002  = 1'h1 == prev_groups;
-  assign \$1003  = \$1000  ? \$1001  : \$1002 ;
-  assign \$1004  = wb_groups0 == prev_groups;
-  assign \$1005  = \$999  ? \$1003  : \$1004 ;
-  assign \$1006  = track_reset_r0 ? \$997  : \$1005 ;
-  assign \$1007  = ctx ? \$996  : \$1006 ;
-  assign \$1008  = \$986  & \$1007 ;
-  assign \$1009  = ctx ? in_release1 : in_release0;
-  assign \$1010  = ~ \$1009 ;
-  assign \$1011  = in_beats1 > fold;
-  assign \$1013  = in_fire & \$1012 ;
-  assign \$1014  = in_beats1 == fold;
-  assign \$1015  = \$1013  & \$1014 ;
-  assign \$1016  = \$1011  | \$1015 ;
-  assign \$1017  = in_beats0 > fold;
-  assign \$1018  = ! in_wslot;
-  assign \$1019  = in_fire & \$1018 ;
-  assign \$1020  = in_beats0 == fold;
-  assign \$1021  = \$1019  & \$1020 ;
-  assign \$1022  = \$1017  | \$1021 ;
-  assign \$1023  = ctx ? \$1016  : \$1022 ;
-  assign \$1024  = \$1010  & \$1023 ;
-  assign \$1025  = ctx ? in_release0 : in_release1;
-  assign \$1026  = ~ \$1025 ;
-  assign \$1027  = in_beats0 > b_fold;
-  assign \$1028  = ! in_wslot;
-  assign \$1029  = in_fire & \$1028 ;
-  assign \$1030  = in_beats0 == b_fold;
-  assign \$1031  = \$1029  & \$1030 ;
-  assign \$1032  = \$1027  | \$1031 ;
-  assign \$1033  = in_beats1 > b_fold;
-  assign \$1035  = in_fire & \$1034 ;
-  assign \$1036  = in_beats1 == b_fold;
-  assign \$1037  = \$1035  & \$1036 ;
-  assign \$1038  = \$1033  | \$1037 ;
-  assign \$1039  = ctx ? \$1032  : \$1038 ;
-  assign \$1040  = \$1026  & \$1039 ;
-  assign \$1041  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1042  = ~ layer[0];
-  assign \$1043  = \$1041  == \$1042 ;
-  assign \$1044  = ctx ? track_reset1 : track_reset0;
-  assign \$1045  = ~ \$1044 ;
-  assign \$1046  = \$1043  & \$1045 ;
-  assign \$1048  = 2'h0 >= fold_end;
-  assign \$1050  = 2'h0 >= prev_out;
-  assign \$1051  = \$1048  | \$1050 ;
-  assign \$1053  = act_write & \$1052 ;
-  assign \$1054  = wb_parity1 == wb_par13;
-  assign \$1056  = \$1055  >= fold_end;
-  assign \$1058  = \$1057  >= prev_out;
-  assign \$1059  = \$1056  | \$1058 ;
-  assign \$1061  = 2'h2 >= fold_end;
-  assign \$1063  = 2'h2 >= prev_out;
-  assign \$1064  = \$1061  | \$1063 ;
-  assign \$1065  = \$1054  ? \$1059  : \$1064 ;
-  assign \$1067  = \$1066  >= fold_end;
-  assign \$1069  = \$1068  >= prev_out;
-  assign \$1070  = \$1067  | \$1069 ;
-  assign \$1071  = \$1053  ? \$1065  : \$1070 ;
-  assign \$1072  = track_reset_r1 ? \$1051  : \$1071 ;
-  assign \$1074  = 2'h0 >= fold_end;
-  assign \$1076  = 2'h0 >= prev_out;
-  assign \$1077  = \$1074  | \$1076 ;
-  assign \$1078  = ! wb_ctx13;
-  assign \$1079  = act_write & \$1078 ;
-  assign \$1080  = wb_parity0 == wb_par13;
-  assign \$1082  = \$1081  >= fold_end;
-  assign \$1084  = \$1083  >= prev_out;
-  assign \$1085  = \$1082  | \$1084 ;
-  assign \$1087  = 2'h2 >= fold_end;
-  assign \$1089  = 2'h2 >= prev_out;
-  assign \$1090  = \$1087  | \$1089 ;
-  assign \$1091  = \$1080  ? \$1085  : \$1090 ;
-  assign \$1093  = \$1092  >= fold_end;
-  assign \$1095  = \$1094  >= prev_out;
-  assign \$1096  = \$1093  | \$1095 ;
-  assign \$1097  = \$1079  ? \$1091  : \$1096 ;
-  assign \$1098  = track_reset_r0 ? \$1077  : \$1097 ;
-  assign \$1099  = ctx ? \$1072  : \$1098 ;
-  assign \$1100  = \$1046  & \$1099 ;
-  assign \$1101  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1102  = ~ layer[0];
-  assign \$1103  = \$1101  == \$1102 ;
-  assign \$1104  = ctx ? track_reset1 : track_reset0;
-  assign \$1105  = ~ \$1104 ;
-  assign \$1106  = \$1103  & \$1105 ;
-  assign \$1107  = ! prev_groups;
-  assign \$1109  = act_write & \$1108 ;
-  assign \$1110  = wb_parity1 == wb_par13;
-  assign \$1111  = wb_groups_plus1_1 == prev_groups;
-  assign \$1112  = 1'h1 == prev_groups;
-  assign \$1113  = \$1110  ? \$1111  : \$1112 ;
-  assign \$1114  = wb_groups1 == prev_groups;
-  assign \$1115  = \$1109  ? \$1113  : \$1114 ;
-  assign \$1116  = track_reset_r1 ? \$1107  : \$1115 ;
-  assign \$1117  = ! prev_groups;
-  assign \$1118  = ! wb_ctx13;
-  assign \$1119  = act_write & \$1118 ;
-  assign \$1120  = wb_parity0 == wb_par13;
-  assign \$1121  = wb_groups_plus1_0 == prev_groups;
-  assign \$1122  = 1'h1 == prev_groups;
-  assign \$1123  = \$1120  ? \$1121  : \$1122 ;
-  assign \$1124  = wb_groups0 == prev_groups;
-  assign \$1125  = \$1119  ? \$1123  : \$1124 ;
-  assign \$1126  = track_reset_r0 ? \$1117  : \$1125 ;
-  assign \$1127  = ctx ? \$1116  : \$1126 ;
-  assign \$1128  = \$1106  & \$1127 ;
-  assign \$1129  = ~ loaded;
-  assign \$1130  = cur_folds - 1'h1;
-  assign \$1131  = fold == \$1130 ;
-  assign \$1132  = cur_groups - 1'h1;
-  assign \$1133  = group == \$1132 ;
-  assign \$1134  = \$1131  & \$1133 ;
-  assign \$1135  = \$1134  & cur_is_last;
-  assign \$1136  = issue_a & \$1135 ;
-  assign \$1137  = \$1129  | \$1136 ;
-  assign \$1138  = ~ issue_a;
-  assign \$1139  = loaded & \$1138 ;
-  assign \$1140  = \$1139  & issue_b;
-  assign \$1141  = in_folds - 1'h1;
-  assign \$1142  = b_fold == \$1141 ;
-  assign \$1143  = \$1140  & \$1142 ;
-  assign \$1144  = d0_rp__data[15:8] + 1'h1;
-  assign \$1146  = ! \$1145 ;
-  assign \$1147  = b_group + 1'h1;
-  assign \$1148  = d0_rp__data[15:8] + 1'h1;
-  assign \$1150  = \$1147  == \$1149 ;
-  assign \$1151  = d0_rp__data[15:8] + 1'h1;
-  assign \$1153  = b_group == \$1152 ;
-  assign \$1154  = ~ issue_a;
-  assign \$1155  = loaded & \$1154 ;
-  assign \$1156  = \$1155  & issue_b;
-  assign \$1157  = b_fold_plus1 + 1'h1;
-  assign \$1158  = ~ loaded;
-  assign \$1159  = cur_folds - 1'h1;
-  assign \$1160  = fold == \$1159 ;
-  assign \$1161  = cur_folds - 1'h1;
-  assign \$1162  = fold == \$1161 ;
-  assign \$1163  = fold_plus1 + 1'h1;
-  assign \$1164  = \$1162  ? 10'h001 : \$1163 ;
-  assign \$1165  = cur_folds - 1'h1;
-  assign \$1166  = fold == \$1165 ;
-  assign \$1167  = cur_groups - 1'h1;
-  assign \$1168  = group == \$1167 ;
-  assign \$1169  = \$1166  & \$1168 ;
-  assign \$1170  = cur_folds - 1'h1;
-  assign \$1171  = fold == \$1170 ;
-  assign \$1172  = ~ b_done;
-  assign \$1173  = cur_is_last & \$1172 ;
-  assign \$1174  = ~ b_done;
-  assign \$1175  = cur_is_last & \$1174 ;
-  assign \$1176  = ~ b_group_is_0;
-  assign \$1177  = \$1175  & \$1176 ;
-  assign \$1178  = ! ctx;
+  assign \$223  = in_fire & \$222 ;
+  assign \$224  = ~ in_wslot;
+  assign \$225  = d0_rp__data[15:8] + 1'h1;
+  assign \$227  = ~ loaded;
+  assign \$228  = \$45 [7:0] - 1'h1;
+  assign \$229  = \$47 [7:0] - 1'h1;
+  assign \$230  = n_layers - 1'h1;
+  assign \$231  = \$43 [2:0] == \$230 ;
+  assign \$232  = group + 1'h1;
+  assign \$233  = rq_addr + 1'h1;
+  assign \$234  = \$45 [7:0] - 1'h1;
+  assign \$235  = \$47 [7:0] - 1'h1;
+  assign \$236  = n_layers - 1'h1;
+  assign \$237  = \$43 [2:0] == \$236 ;
+  assign \$238  = ~ wr_buf;
+  assign \$239  = ~ ctx;
+  assign \$240  = ~ b_group_is_0;
+  assign \$241  = fold + 1'h1;
+  assign \$242  = fold_end_next + 3'h4;
+  assign \$243  = last_fold & last_group;
+  assign \$244  = ~ \$243 ;
+  assign \$245  = bank_addr + 1'h1;
+  assign \$246  = b_bank_addr + 1'h1;
+  assign \$247  = ~ b_last_fold;
+  assign \$248  = b_group + 1'h1;
+  assign \$249  = b_rq_addr + 1'h1;
+  assign \$250  = b_fold + 1'h1;
+  assign \$251  = ~ clear_counters;
+  assign \$252  = ld_fire & \$251 ;
+  assign \$253  = issue_b ? b_bank_addr : bank_addr;
+  assign \$254  = ! b_fold;
+  assign \$255  = issue_b ? \$254  : fold_is_0;
+  assign \$256  = issue_b ? b_last_fold : last_fold;
+  assign \$257  = issue_b ? b_rq_addr : rq_addr;
+  assign \$258  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$259  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$261  = ctx ? 6'h00 : 6'h20;
+  assign \$262  = \$260  + \$261 ;
+  assign \$264  = ctx ? 6'h20 : 6'h00;
+  assign \$265  = \$263  + \$264 ;
+  assign \$266  = issue_b ? \$262  : \$265 ;
+  assign \$268  = ctx ? 7'h40 : 7'h00;
+  assign \$269  = \$267  + \$268 ;
+  assign \$270  = wr_buf ? 6'h00 : 6'h20;
+  assign \$271  = \$269  + \$270 ;
+  assign \$272  = issue_b | layer_is_0;
+  assign \$273  = issue_b ? b_group : group;
+  assign \$274  = issue_b ? 1'h0 : wr_buf;
+  assign \$275  = ctx ^ issue_b;
+  assign \$276  = issue_a & cur_is_last;
+  assign \$277  = step_valid & step_last;
+  assign \$278  = ! wb_ctx13;
+  assign \$279  = act_write & \$278 ;
+  assign \$280  = wb_parity0 == wb_par13;
+  assign \$281  = wb_groups_plus1_0 + 1'h1;
+  assign \$282  = \$280  ? \$281  : 10'h002;
+  assign \$284  = act_write & \$283 ;
+  assign \$285  = wb_parity1 == wb_par13;
+  assign \$286  = wb_groups_plus1_1 + 1'h1;
+  assign \$287  = \$285  ? \$286  : 10'h002;
+  assign \$288  = ~ loaded;
+  assign \$289  = ctx ? in_release1 : in_release0;
+  assign \$290  = ~ \$289 ;
+  assign \$291  = | in_beats1;
+  assign \$293  = in_fire & \$292 ;
+  assign \$294  = \$291  | \$293 ;
+  assign \$295  = | in_beats0;
+  assign \$296  = ! in_wslot;
+  assign \$297  = in_fire & \$296 ;
+  assign \$298  = \$295  | \$297 ;
+  assign \$299  = ctx ? \$294  : \$298 ;
+  assign \$300  = \$290  & \$299 ;
+  assign \$301  = ctx ? in_release0 : in_release1;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = | in_beats0;
+  assign \$304  = ! in_wslot;
+  assign \$305  = in_fire & \$304 ;
+  assign \$306  = \$303  | \$305 ;
+  assign \$307  = | in_beats1;
+  assign \$309  = in_fire & \$308 ;
+  assign \$310  = \$307  | \$309 ;
+  assign \$311  = ctx ? \$306  : \$310 ;
+  assign \$312  = \$302  & \$311 ;
+  assign \$313  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$314  = ~ layer[0];
+  assign \$315  = \$313  == \$314 ;
+  assign \$316  = ctx ? track_reset1 : track_reset0;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = \$315  & \$317 ;
+  assign \$320  = 2'h0 >= fold_end;
+  assign \$322  = 2'h0 >= prev_out;
+  assign \$323  = \$320  | \$322 ;
+  assign \$325  = act_write & \$324 ;
+  assign \$326  = wb_parity1 == wb_par13;
+  assign \$328  = \$327  >= fold_end;
+  assign \$330  = \$329  >= prev_out;
+  assign \$331  = \$328  | \$330 ;
+  assign \$333  = 2'h2 >= fold_end;
+  assign \$335  = 2'h2 >= prev_out;
+  assign \$336  = \$333  | \$335 ;
+  assign \$337  = \$326  ? \$331  : \$336 ;
+  assign \$339  = \$338  >= fold_end;
+  assign \$341  = \$340  >= prev_out;
+  assign \$342  = \$339  | \$341 ;
+  assign \$343  = \$325  ? \$337  : \$342 ;
+  assign \$344  = track_reset_r1 ? \$323  : \$343 ;
+  assign \$346  = 2'h0 >= fold_end;
+  assign \$348  = 2'h0 >= prev_out;
+  assign \$349  = \$346  | \$348 ;
+  assign \$350  = ! wb_ctx13;
+  assign \$351  = act_write & \$350 ;
+  assign \$352  = wb_parity0 == wb_par13;
+  assign \$354  = \$353  >= fold_end;
+  assign \$356  = \$355  >= prev_out;
+  assign \$357  = \$354  | \$356 ;
+  assign \$359  = 2'h2 >= fold_end;
+  assign \$361  = 2'h2 >= prev_out;
+  assign \$362  = \$359  | \$361 ;
+  assign \$363  = \$352  ? \$357  : \$362 ;
+  assign \$365  = \$364  >= fold_end;
+  assign \$367  = \$366  >= prev_out;
+  assign \$368  = \$365  | \$367 ;
+  assign \$369  = \$351  ? \$363  : \$368 ;
+  assign \$370  = track_reset_r0 ? \$349  : \$369 ;
+  assign \$371  = ctx ? \$344  : \$370 ;
+  assign \$372  = \$318  & \$371 ;
+  assign \$373  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$374  = ~ layer[0];
+  assign \$375  = \$373  == \$374 ;
+  assign \$376  = ctx ? track_reset1 : track_reset0;
+  assign \$377  = ~ \$376 ;
+  assign \$378  = \$375  & \$377 ;
+  assign \$379  = ! prev_groups;
+  assign \$381  = act_write & \$380 ;
+  assign \$382  = wb_parity1 == wb_par13;
+  assign \$383  = wb_groups_plus1_1 == prev_groups;
+  assign \$384  = 1'h1 == prev_groups;
+  assign \$385  = \$382  ? \$383  : \$384 ;
+  assign \$386  = wb_groups1 == prev_groups;
+  assign \$387  = \$381  ? \$385  : \$386 ;
+  assign \$388  = track_reset_r1 ? \$379  : \$387 ;
+  assign \$389  = ! prev_groups;
+  assign \$390  = ! wb_ctx13;
+  assign \$391  = act_write & \$390 ;
+  assign \$392  = wb_parity0 == wb_par13;
+  assign \$393  = wb_groups_plus1_0 == prev_groups;
+  assign \$394  = 1'h1 == prev_groups;
+  assign \$395  = \$392  ? \$393  : \$394 ;
+  assign \$396  = wb_groups0 == prev_groups;
+  assign \$397  = \$391  ? \$395  : \$396 ;
+  assign \$398  = track_reset_r0 ? \$389  : \$397 ;
+  assign \$399  = ctx ? \$388  : \$398 ;
+  assign \$400  = \$378  & \$399 ;
+  assign \$401  = last_fold & last_group;
+  assign \$402  = \$401  & cur_is_last;
+  assign \$403  = ctx ? in_release0 : in_release1;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = | in_beats0;
+  assign \$406  = ! in_wslot;
+  assign \$407  = in_fire & \$406 ;
+  assign \$408  = \$405  | \$407 ;
+  assign \$409  = | in_beats1;
+  assign \$411  = in_fire & \$410 ;
+  assign \$412  = \$409  | \$411 ;
+  assign \$413  = ctx ? \$408  : \$412 ;
+  assign \$414  = \$404  & \$413 ;
+  assign \$415  = ctx ? in_release1 : in_release0;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = | in_beats1;
+  assign \$419  = in_fire & \$418 ;
+  assign \$420  = \$417  | \$419 ;
+  assign \$421  = | in_beats0;
+  assign \$422  = ! in_wslot;
+  assign \$423  = in_fire & \$422 ;
+  assign \$424  = \$421  | \$423 ;
+  assign \$425  = ctx ? \$420  : \$424 ;
+  assign \$426  = \$416  & \$425 ;
+  assign \$427  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$429  = ~ \$427 ;
+  assign \$430  = ctx ? track_reset0 : track_reset1;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = \$429  & \$431 ;
+  assign \$436  = 2'h0 >= d0_rp__data[15:8];
+  assign \$438  = ! wb_ctx13;
+  assign \$439  = act_write & \$438 ;
+  assign \$440  = wb_parity0 == wb_par13;
+  assign \$442  = \$441  >= 3'h4;
+  assign \$444  = \$443  >= d0_rp__data[15:8];
+  assign \$445  = \$442  | \$444 ;
+  assign \$449  = 2'h2 >= d0_rp__data[15:8];
+  assign \$451  = \$440  ? \$445  : \$450 ;
+  assign \$453  = \$452  >= 3'h4;
+  assign \$455  = \$454  >= d0_rp__data[15:8];
+  assign \$456  = \$453  | \$455 ;
+  assign \$457  = \$439  ? \$451  : \$456 ;
+  assign \$458  = track_reset_r0 ? \$437  : \$457 ;
+  assign \$462  = 2'h0 >= d0_rp__data[15:8];
+  assign \$465  = act_write & \$464 ;
+  assign \$466  = wb_parity1 == wb_par13;
+  assign \$468  = \$467  >= 3'h4;
+  assign \$470  = \$469  >= d0_rp__data[15:8];
+  assign \$471  = \$468  | \$470 ;
+  assign \$475  = 2'h2 >= d0_rp__data[15:8];
+  assign \$477  = \$466  ? \$471  : \$476 ;
+  assign \$479  = \$478  >= 3'h4;
+  assign \$481  = \$480  >= d0_rp__data[15:8];
+  assign \$482  = \$479  | \$481 ;
+  assign \$483  = \$465  ? \$477  : \$482 ;
+  assign \$484  = track_reset_r1 ? \$463  : \$483 ;
+  assign \$485  = ctx ? \$458  : \$484 ;
+  assign \$486  = \$432  & \$485 ;
+  assign \$487  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$489  = ~ \$487 ;
+  assign \$490  = ctx ? track_reset0 : track_reset1;
+  assign \$491  = ~ \$490 ;
+  assign \$492  = \$489  & \$491 ;
+  assign \$493  = ! in_groups;
+  assign \$494  = ! wb_ctx13;
+  assign \$495  = act_write & \$494 ;
+  assign \$496  = wb_parity0 == wb_par13;
+  assign \$497  = wb_groups_plus1_0 == in_groups;
+  assign \$498  = 1'h1 == in_groups;
+  assign \$499  = \$496  ? \$497  : \$498 ;
+  assign \$500  = wb_groups0 == in_groups;
+  assign \$501  = \$495  ? \$499  : \$500 ;
+  assign \$502  = track_reset_r0 ? \$493  : \$501 ;
+  assign \$503  = ! in_groups;
+  assign \$505  = act_write & \$504 ;
+  assign \$506  = wb_parity1 == wb_par13;
+  assign \$507  = wb_groups_plus1_1 == in_groups;
+  assign \$508  = 1'h1 == in_groups;
+  assign \$509  = \$506  ? \$507  : \$508 ;
+  assign \$510  = wb_groups1 == in_groups;
+  assign \$511  = \$505  ? \$509  : \$510 ;
+  assign \$512  = track_reset_r1 ? \$503  : \$511 ;
+  assign \$513  = ctx ? \$502  : \$512 ;
+  assign \$514  = \$492  & \$513 ;
+  assign \$515  = ctx ? in_release1 : in_release0;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = | in_beats1;
+  assign \$519  = in_fire & \$518 ;
+  assign \$520  = \$517  | \$519 ;
+  assign \$521  = | in_beats0;
+  assign \$522  = ! in_wslot;
+  assign \$523  = in_fire & \$522 ;
+  assign \$524  = \$521  | \$523 ;
+  assign \$525  = ctx ? \$520  : \$524 ;
+  assign \$526  = \$516  & \$525 ;
+  assign \$527  = ctx ? in_release0 : in_release1;
+  assign \$528  = ~ \$527 ;
+  assign \$529  = in_beats0 > b_fold;
+  assign \$530  = ! in_wslot;
+  assign \$531  = in_fire & \$530 ;
+  assign \$532  = in_beats0 == b_fold;
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = \$529  | \$533 ;
+  assign \$535  = in_beats1 > b_fold;
+  assign \$537  = in_fire & \$536 ;
+  assign \$538  = in_beats1 == b_fold;
+  assign \$539  = \$537  & \$538 ;
+  assign \$540  = \$535  | \$539 ;
+  assign \$541  = ctx ? \$534  : \$540 ;
+  assign \$542  = \$528  & \$541 ;
+  assign \$543  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$544  = ~ layer[0];
+  assign \$546  = \$543  == \$545 ;
+  assign \$547  = ctx ? track_reset1 : track_reset0;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = \$546  & \$548 ;
+  assign \$553  = 2'h0 >= cur_out;
+  assign \$556  = act_write & \$555 ;
+  assign \$557  = wb_parity1 == wb_par13;
+  assign \$559  = \$558  >= 3'h4;
+  assign \$561  = \$560  >= cur_out;
+  assign \$562  = \$559  | \$561 ;
+  assign \$566  = 2'h2 >= cur_out;
+  assign \$568  = \$557  ? \$562  : \$567 ;
+  assign \$570  = \$569  >= 3'h4;
+  assign \$572  = \$571  >= cur_out;
+  assign \$573  = \$570  | \$572 ;
+  assign \$574  = \$556  ? \$568  : \$573 ;
+  assign \$575  = track_reset_r1 ? \$554  : \$574 ;
+  assign \$579  = 2'h0 >= cur_out;
+  assign \$581  = ! wb_ctx13;
+  assign \$582  = act_write & \$581 ;
+  assign \$583  = wb_parity0 == wb_par13;
+  assign \$585  = \$584  >= 3'h4;
+  assign \$587  = \$586  >= cur_out;
+  assign \$588  = \$585  | \$587 ;
+  assign \$592  = 2'h2 >= cur_out;
+  assign \$594  = \$583  ? \$588  : \$593 ;
+  assign \$596  = \$595  >= 3'h4;
+  assign \$598  = \$597  >= cur_out;
+  assign \$599  = \$596  | \$598 ;
+  assign \$600  = \$582  ? \$594  : \$599 ;
+  assign \$601  = track_reset_r0 ? \$580  : \$600 ;
+  assign \$602  = ctx ? \$575  : \$601 ;
+  assign \$603  = \$549  & \$602 ;
+  assign \$604  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$605  = ~ layer[0];
+  assign \$607  = \$604  == \$606 ;
+  assign \$608  = ctx ? track_reset1 : track_reset0;
+  assign \$609  = ~ \$608 ;
+  assign \$610  = \$607  & \$609 ;
+  assign \$611  = ! cur_groups;
+  assign \$613  = act_write & \$612 ;
+  assign \$614  = wb_parity1 == wb_par13;
+  assign \$615  = wb_groups_plus1_1 == cur_groups;
+  assign \$616  = 1'h1 == cur_groups;
+  assign \$617  = \$614  ? \$615  : \$616 ;
+  assign \$618  = wb_groups1 == cur_groups;
+  assign \$619  = \$613  ? \$617  : \$618 ;
+  assign \$620  = track_reset_r1 ? \$611  : \$619 ;
+  assign \$621  = ! cur_groups;
+  assign \$622  = ! wb_ctx13;
+  assign \$623  = act_write & \$622 ;
+  assign \$624  = wb_parity0 == wb_par13;
+  assign \$625  = wb_groups_plus1_0 == cur_groups;
+  assign \$626  = 1'h1 == cur_groups;
+  assign \$627  = \$624  ? \$625  : \$626 ;
+  assign \$628  = wb_groups0 == cur_groups;
+  assign \$629  = \$623  ? \$627  : \$628 ;
+  assign \$630  = track_reset_r0 ? \$621  : \$629 ;
+  assign \$631  = ctx ? \$620  : \$630 ;
+  assign \$632  = \$610  & \$631 ;
+  assign \$633  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$634  = ~ layer[0];
+  assign \$635  = \$633  == \$634 ;
+  assign \$636  = ctx ? track_reset1 : track_reset0;
+  assign \$637  = ~ \$636 ;
+  assign \$638  = \$635  & \$637 ;
+  assign \$640  = 2'h0 >= fold_end;
+  assign \$642  = 2'h0 >= prev_out;
+  assign \$643  = \$640  | \$642 ;
+  assign \$645  = act_write & \$644 ;
+  assign \$646  = wb_parity1 == wb_par13;
+  assign \$648  = \$647  >= fold_end;
+  assign \$650  = \$649  >= prev_out;
+  assign \$651  = \$648  | \$650 ;
+  assign \$653  = 2'h2 >= fold_end;
+  assign \$655  = 2'h2 >= prev_out;
+  assign \$656  = \$653  | \$655 ;
+  assign \$657  = \$646  ? \$651  : \$656 ;
+  assign \$659  = \$658  >= fold_end;
+  assign \$661  = \$660  >= prev_out;
+  assign \$662  = \$659  | \$661 ;
+  assign \$663  = \$645  ? \$657  : \$662 ;
+  assign \$664  = track_reset_r1 ? \$643  : \$663 ;
+  assign \$666  = 2'h0 >= fold_end;
+  assign \$668  = 2'h0 >= prev_out;
+  assign \$669  = \$666  | \$668 ;
+  assign \$670  = ! wb_ctx13;
+  assign \$671  = act_write & \$670 ;
+  assign \$672  = wb_parity0 == wb_par13;
+  assign \$674  = \$673  >= fold_end;
+  assign \$676  = \$675  >= prev_out;
+  assign \$677  = \$674  | \$676 ;
+  assign \$679  = 2'h2 >= fold_end;
+  assign \$681  = 2'h2 >= prev_out;
+  assign \$682  = \$679  | \$681 ;
+  assign \$683  = \$672  ? \$677  : \$682 ;
+  assign \$685  = \$684  >= fold_end;
+  assign \$687  = \$686  >= prev_out;
+  assign \$688  = \$685  | \$687 ;
+  assign \$689  = \$671  ? \$683  : \$688 ;
+  assign \$690  = track_reset_r0 ? \$669  : \$689 ;
+  assign \$691  = ctx ? \$664  : \$690 ;
+  assign \$692  = \$638  & \$691 ;
+  assign \$693  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$694  = ~ layer[0];
+  assign \$695  = \$693  == \$694 ;
+  assign \$696  = ctx ? track_reset1 : track_reset0;
+  assign \$697  = ~ \$696 ;
+  assign \$698  = \$695  & \$697 ;
+  assign \$699  = ! prev_groups;
+  assign \$701  = act_write & \$700 ;
+  assign \$702  = wb_parity1 == wb_par13;
+  assign \$703  = wb_groups_plus1_1 == prev_groups;
+  assign \$704  = 1'h1 == prev_groups;
+  assign \$705  = \$702  ? \$703  : \$704 ;
+  assign \$706  = wb_groups1 == prev_groups;
+  assign \$707  = \$701  ? \$705  : \$706 ;
+  assign \$708  = track_reset_r1 ? \$699  : \$707 ;
+  assign \$709  = ! prev_groups;
+  assign \$710  = ! wb_ctx13;
+  assign \$711  = act_write & \$710 ;
+  assign \$712  = wb_parity0 == wb_par13;
+  assign \$713  = wb_groups_plus1_0 == prev_groups;
+  assign \$714  = 1'h1 == prev_groups;
+  assign \$715  = \$712  ? \$713  : \$714 ;
+  assign \$716  = wb_groups0 == prev_groups;
+  assign \$717  = \$711  ? \$715  : \$716 ;
+  assign \$718  = track_reset_r0 ? \$709  : \$717 ;
+  assign \$719  = ctx ? \$708  : \$718 ;
+  assign \$720  = \$698  & \$719 ;
+  assign \$721  = ctx ? in_release1 : in_release0;
+  assign \$722  = ~ \$721 ;
+  assign \$723  = in_beats1 > fold_plus1;
+  assign \$725  = in_fire & \$724 ;
+  assign \$726  = in_beats1 == fold_plus1;
+  assign \$727  = \$725  & \$726 ;
+  assign \$728  = \$723  | \$727 ;
+  assign \$729  = in_beats0 > fold_plus1;
+  assign \$730  = ! in_wslot;
+  assign \$731  = in_fire & \$730 ;
+  assign \$732  = in_beats0 == fold_plus1;
+  assign \$733  = \$731  & \$732 ;
+  assign \$734  = \$729  | \$733 ;
+  assign \$735  = ctx ? \$728  : \$734 ;
+  assign \$736  = \$722  & \$735 ;
+  assign \$737  = ctx ? in_release0 : in_release1;
+  assign \$738  = ~ \$737 ;
+  assign \$739  = in_beats0 > b_fold;
+  assign \$740  = ! in_wslot;
+  assign \$741  = in_fire & \$740 ;
+  assign \$742  = in_beats0 == b_fold;
+  assign \$743  = \$741  & \$742 ;
+  assign \$744  = \$739  | \$743 ;
+  assign \$745  = in_beats1 > b_fold;
+  assign \$747  = in_fire & \$746 ;
+  assign \$748  = in_beats1 == b_fold;
+  assign \$749  = \$747  & \$748 ;
+  assign \$750  = \$745  | \$749 ;
+  assign \$751  = ctx ? \$744  : \$750 ;
+  assign \$752  = \$738  & \$751 ;
+  assign \$753  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$754  = ~ layer[0];
+  assign \$755  = \$753  == \$754 ;
+  assign \$756  = ctx ? track_reset1 : track_reset0;
+  assign \$757  = ~ \$756 ;
+  assign \$758  = \$755  & \$757 ;
+  assign \$760  = 2'h0 >= fold_end_next;
+  assign \$762  = 2'h0 >= prev_out;
+  assign \$763  = \$760  | \$762 ;
+  assign \$765  = act_write & \$764 ;
+  assign \$766  = wb_parity1 == wb_par13;
+  assign \$768  = \$767  >= fold_end_next;
+  assign \$770  = \$769  >= prev_out;
+  assign \$771  = \$768  | \$770 ;
+  assign \$773  = 2'h2 >= fold_end_next;
+  assign \$775  = 2'h2 >= prev_out;
+  assign \$776  = \$773  | \$775 ;
+  assign \$777  = \$766  ? \$771  : \$776 ;
+  assign \$779  = \$778  >= fold_end_next;
+  assign \$781  = \$780  >= prev_out;
+  assign \$782  = \$779  | \$781 ;
+  assign \$783  = \$765  ? \$777  : \$782 ;
+  assign \$784  = track_reset_r1 ? \$763  : \$783 ;
+  assign \$786  = 2'h0 >= fold_end_next;
+  assign \$788  = 2'h0 >= prev_out;
+  assign \$789  = \$786  | \$788 ;
+  assign \$790  = ! wb_ctx13;
+  assign \$791  = act_write & \$790 ;
+  assign \$792  = wb_parity0 == wb_par13;
+  assign \$794  = \$793  >= fold_end_next;
+  assign \$796  = \$795  >= prev_out;
+  assign \$797  = \$794  | \$796 ;
+  assign \$799  = 2'h2 >= fold_end_next;
+  assign \$801  = 2'h2 >= prev_out;
+  assign \$802  = \$799  | \$801 ;
+  assign \$803  = \$792  ? \$797  : \$802 ;
+  assign \$805  = \$804  >= fold_end_next;
+  assign \$807  = \$806  >= prev_out;
+  assign \$808  = \$805  | \$807 ;
+  assign \$809  = \$791  ? \$803  : \$808 ;
+  assign \$810  = track_reset_r0 ? \$789  : \$809 ;
+  assign \$811  = ctx ? \$784  : \$810 ;
+  assign \$812  = \$758  & \$811 ;
+  assign \$813  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$814  = ~ layer[0];
+  assign \$815  = \$813  == \$814 ;
+  assign \$816  = ctx ? track_reset1 : track_reset0;
+  assign \$817  = ~ \$816 ;
+  assign \$818  = \$815  & \$817 ;
+  assign \$819  = ! prev_groups;
+  assign \$821  = act_write & \$820 ;
+  assign \$822  = wb_parity1 == wb_par13;
+  assign \$823  = wb_groups_plus1_1 == prev_groups;
+  assign \$824  = 1'h1 == prev_groups;
+  assign \$825  = \$822  ? \$823  : \$824 ;
+  assign \$826  = wb_groups1 == prev_groups;
+  assign \$827  = \$821  ? \$825  : \$826 ;
+  assign \$828  = track_reset_r1 ? \$819  : \$827 ;
+  assign \$829  = ! prev_groups;
+  assign \$830  = ! wb_ctx13;
+  assign \$831  = act_write & \$830 ;
+  assign \$832  = wb_parity0 == wb_par13;
+  assign \$833  = wb_groups_plus1_0 == prev_groups;
+  assign \$834  = 1'h1 == prev_groups;
+  assign \$835  = \$832  ? \$833  : \$834 ;
+  assign \$836  = wb_groups0 == prev_groups;
+  assign \$837  = \$831  ? \$835  : \$836 ;
+  assign \$838  = track_reset_r0 ? \$829  : \$837 ;
+  assign \$839  = ctx ? \$828  : \$838 ;
+  assign \$840  = \$818  & \$839 ;
+  assign \$841  = ctx ? in_release1 : in_release0;
+  assign \$842  = ~ \$841 ;
+  assign \$843  = in_beats1 > fold;
+  assign \$845  = in_fire & \$844 ;
+  assign \$846  = in_beats1 == fold;
+  assign \$847  = \$845  & \$846 ;
+  assign \$848  = \$843  | \$847 ;
+  assign \$849  = in_beats0 > fold;
+  assign \$850  = ! in_wslot;
+  assign \$851  = in_fire & \$850 ;
+  assign \$852  = in_beats0 == fold;
+  assign \$853  = \$851  & \$852 ;
+  assign \$854  = \$849  | \$853 ;
+  assign \$855  = ctx ? \$848  : \$854 ;
+  assign \$856  = \$842  & \$855 ;
+  assign \$857  = ctx ? in_release0 : in_release1;
+  assign \$858  = ~ \$857 ;
+  assign \$859  = | in_beats0;
+  assign \$860  = ! in_wslot;
+  assign \$861  = in_fire & \$860 ;
+  assign \$862  = \$859  | \$861 ;
+  assign \$863  = | in_beats1;
+  assign \$865  = in_fire & \$864 ;
+  assign \$866  = \$863  | \$865 ;
+  assign \$867  = ctx ? \$862  : \$866 ;
+  assign \$868  = in_beats0 > b_fold_plus1;
+  assign \$869  = ! in_wslot;
+  assign \$870  = in_fire & \$869 ;
+  assign \$871  = in_beats0 == b_fold_plus1;
+  assign \$872  = \$870  & \$871 ;
+  assign \$873  = \$868  | \$872 ;
+  assign \$874  = in_beats1 > b_fold_plus1;
+  assign \$876  = in_fire & \$875 ;
+  assign \$877  = in_beats1 == b_fold_plus1;
+  assign \$878  = \$876  & \$877 ;
+  assign \$879  = \$874  | \$878 ;
+  assign \$880  = ctx ? \$873  : \$879 ;
+  assign \$881  = b_last_fold ? \$867  : \$880 ;
+  assign \$882  = \$858  & \$881 ;
+  assign \$883  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$884  = ~ layer[0];
+  assign \$885  = \$883  == \$884 ;
+  assign \$886  = ctx ? track_reset1 : track_reset0;
+  assign \$887  = ~ \$886 ;
+  assign \$888  = \$885  & \$887 ;
+  assign \$890  = 2'h0 >= fold_end;
+  assign \$892  = 2'h0 >= prev_out;
+  assign \$893  = \$890  | \$892 ;
+  assign \$895  = act_write & \$894 ;
+  assign \$896  = wb_parity1 == wb_par13;
+  assign \$898  = \$897  >= fold_end;
+  assign \$900  = \$899  >= prev_out;
+  assign \$901  = \$898  | \$900 ;
+  assign \$903  = 2'h2 >= fold_end;
+  assign \$905  = 2'h2 >= prev_out;
+  assign \$906  = \$903  | \$905 ;
+  assign \$907  = \$896  ? \$901  : \$906 ;
+  assign \$909  = \$908  >= fold_end;
+  assign \$911  = \$910  >= prev_out;
+  assign \$912  = \$909  | \$911 ;
+  assign \$913  = \$895  ? \$907  : \$912 ;
+  assign \$914  = track_reset_r1 ? \$893  : \$913 ;
+  assign \$916  = 2'h0 >= fold_end;
+  assign \$918  = 2'h0 >= prev_out;
+  assign \$919  = \$916  | \$918 ;
+  assign \$920  = ! wb_ctx13;
+  assign \$921  = act_write & \$920 ;
+  assign \$922  = wb_parity0 == wb_par13;
+  assign \$924  = \$923  >= fold_end;
+  assign \$926  = \$925  >= prev_out;
+  assign \$927  = \$924  | \$926 ;
+  assign \$929  = 2'h2 >= fold_end;
+  assign \$931  = 2'h2 >= prev_out;
+  assign \$932  = \$929  | \$931 ;
+  assign \$933  = \$922  ? \$927  : \$932 ;
+  assign \$935  = \$934  >= fold_end;
+  assign \$937  = \$936  >= prev_out;
+  assign \$938  = \$935  | \$937 ;
+  assign \$939  = \$921  ? \$933  : \$938 ;
+  assign \$940  = track_reset_r0 ? \$919  : \$939 ;
+  assign \$941  = ctx ? \$914  : \$940 ;
+  assign \$942  = \$888  & \$941 ;
+  assign \$943  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$944  = ~ layer[0];
+  assign \$945  = \$943  == \$944 ;
+  assign \$946  = ctx ? track_reset1 : track_reset0;
+  assign \$947  = ~ \$946 ;
+  assign \$948  = \$945  & \$947 ;
+  assign \$949  = ! prev_groups;
+  assign \$951  = act_write & \$950 ;
+  assign \$952  = wb_parity1 == wb_par13;
+  assign \$953  = wb_groups_plus1_1 == prev_groups;
+  assign \$954  = 1'h1 == prev_groups;
+  assign \$955  = \$952  ? \$953  : \$954 ;
+  assign \$956  = wb_groups1 == prev_groups;
+  assign \$957  = \$951  ? \$955  : \$956 ;
+  assign \$958  = track_reset_r1 ? \$949  : \$957 ;
+  assign \$959  = ! prev_groups;
+  assign \$960  = ! wb_ctx13;
+  assign \$961  = act_write & \$960 ;
+  assign \$962  = wb_parity0 == wb_par13;
+  assign \$963  = wb_groups_plus1_0 == prev_groups;
+  assign \$964  = 1'h1 == prev_groups;
+  assign \$965  = \$962  ? \$963  : \$964 ;
+  assign \$966  = wb_groups0 == prev_groups;
+  assign \$967  = \$961  ? \$965  : \$966 ;
+  assign \$968  = track_reset_r0 ? \$959  : \$967 ;
+  assign \$969  = ctx ? \$958  : \$968 ;
+  assign \$970  = \$948  & \$969 ;
+  assign \$971  = ctx ? in_release1 : in_release0;
+  assign \$972  = ~ \$971 ;
+  assign \$973  = in_beats1 > fold;
+  assign \$975  = in_fire & \$974 ;
+  assign \$976  = in_beats1 == fold;
+  assign \$977  = \$975  & \$976 ;
+  assign \$978  = \$973  | \$977 ;
+  assign \$979  = in_beats0 > fold;
+  assign \$980  = ! in_wslot;
+  assign \$981  = in_fire & \$980 ;
+  assign \$982  = in_beats0 == fold;
+  assign \$983  = \$981  & \$982 ;
+  assign \$984  = \$979  | \$983 ;
+  assign \$985  = ctx ? \$978  : \$984 ;
+  assign \$986  = \$972  & \$985 ;
+  assign \$987  = ctx ? in_release0 : in_release1;
+  assign \$988  = ~ \$987 ;
+  assign \$989  = in_beats0 > b_fold;
+  assign \$990  = ! in_wslot;
+  assign \$991  = in_fire & \$990 ;
+  assign \$992  = in_beats0 == b_fold;
+  assign \$993  = \$991  & \$992 ;
+  assign \$994  = \$989  | \$993 ;
+  assign \$995  = in_beats1 > b_fold;
+  assign \$997  = in_fire & \$996 ;
+  assign \$998  = in_beats1 == b_fold;
+  assign \$999  = \$997  & \$998 ;
+  assign \$1000  = \$995  | \$999 ;
+  assign \$1001  = ctx ? \$994  : \$1000 ;
+  assign \$1002  = \$988  & \$1001 ;
+  assign \$1003  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1004  = ~ layer[0];
+  assign \$1005  = \$1003  == \$1004 ;
+  assign \$1006  = ctx ? track_reset1 : track_reset0;
+  assign \$1007  = ~ \$1006 ;
+  assign \$1008  = \$1005  & \$1007 ;
+  assign \$1010  = 2'h0 >= fold_end;
+  assign \$1012  = 2'h0 >= prev_out;
+  assign \$1013  = \$1010  | \$1012 ;
+  assign \$1015  = act_write & \$1014 ;
+  assign \$1016  = wb_parity1 == wb_par13;
+  assign \$1018  = \$1017  >= fold_end;
+  assign \$1020  = \$1019  >= prev_out;
+  assign \$1021  = \$1018  | \$1020 ;
+  assign \$1023  = 2'h2 >= fold_end;
+  assign \$1025  = 2'h2 >= prev_out;
+  assign \$1026  = \$1023  | \$1025 ;
+  assign \$1027  = \$1016  ? \$1021  : \$1026 ;
+  assign \$1029  = \$1028  >= fold_end;
+  assign \$1031  = \$1030  >= prev_out;
+  assign \$1032  = \$1029  | \$1031 ;
+  assign \$1033  = \$1015  ? \$1027  : \$1032 ;
+  assign \$1034  = track_reset_r1 ? \$1013  : \$1033 ;
+  assign \$1036  = 2'h0 >= fold_end;
+  assign \$1038  = 2'h0 >= prev_out;
+  assign \$1039  = \$1036  | \$1038 ;
+  assign \$1040  = ! wb_ctx13;
+  assign \$1041  = act_write & \$1040 ;
+  assign \$1042  = wb_parity0 == wb_par13;
+  assign \$1044  = \$1043  >= fold_end;
+  assign \$1046  = \$1045  >= prev_out;
+  assign \$1047  = \$1044  | \$1046 ;
+  assign \$1049  = 2'h2 >= fold_end;
+  assign \$1051  = 2'h2 >= prev_out;
+  assign \$1052  = \$1049  | \$1051 ;
+  assign \$1053  = \$1042  ? \$1047  : \$1052 ;
+  assign \$1055  = \$1054  >= fold_end;
+  assign \$1057  = \$1056  >= prev_out;
+  assign \$1058  = \$1055  | \$1057 ;
+  assign \$1059  = \$1041  ? \$1053  : \$1058 ;
+  assign \$1060  = track_reset_r0 ? \$1039  : \$1059 ;
+  assign \$1061  = ctx ? \$1034  : \$1060 ;
+  assign \$1062  = \$1008  & \$1061 ;
+  assign \$1063  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1064  = ~ layer[0];
+  assign \$1065  = \$1063  == \$1064 ;
+  assign \$1066  = ctx ? track_reset1 : track_reset0;
+  assign \$1067  = ~ \$1066 ;
+  assign \$1068  = \$1065  & \$1067 ;
+  assign \$1069  = ! prev_groups;
+  assign \$1071  = act_write & \$1070 ;
+  assign \$1072  = wb_parity1 == wb_par13;
+  assign \$1073  = wb_groups_plus1_1 == prev_groups;
+  assign \$1074  = 1'h1 == prev_groups;
+  assign \$1075  = \$1072  ? \$1073  : \$1074 ;
+  assign \$1076  = wb_groups1 == prev_groups;
+  assign \$1077  = \$1071  ? \$1075  : \$1076 ;
+  assign \$1078  = track_reset_r1 ? \$1069  : \$1077 ;
+  assign \$1079  = ! prev_groups;
+  assign \$1080  = ! wb_ctx13;
+  assign \$1081  = act_write & \$1080 ;
+  assign \$1082  = wb_parity0 == wb_par13;
+  assign \$1083  = wb_groups_plus1_0 == prev_groups;
+  assign \$1084  = 1'h1 == prev_groups;
+  assign \$1085  = \$1082  ? \$1083  : \$1084 ;
+  assign \$1086  = wb_groups0 == prev_groups;
+  assign \$1087  = \$1081  ? \$1085  : \$1086 ;
+  assign \$1088  = track_reset_r0 ? \$1079  : \$1087 ;
+  assign \$1089  = ctx ? \$1078  : \$1088 ;
+  assign \$1090  = \$1068  & \$1089 ;
+  assign \$1091  = ~ loaded;
+  assign \$1092  = last_fold & last_group;
+  assign \$1093  = \$1092  & cur_is_last;
+  assign \$1094  = issue_a & \$1093 ;
+  assign \$1095  = \$1091  | \$1094 ;
+  assign \$1096  = ~ issue_a;
+  assign \$1097  = loaded & \$1096 ;
+  assign \$1098  = \$1097  & issue_b;
+  assign \$1099  = \$1098  & b_last_fold;
+  assign \$1100  = \$1095  | \$1099 ;
+  assign \$1101  = ~ issue_a;
+  assign \$1102  = loaded & \$1101 ;
+  assign \$1103  = \$1102  & issue_b;
+  assign \$1104  = d0_rp__data[7:0] + 2'h3;
+  assign \$1106  = \$1105  == 1'h1;
+  assign \$1107  = d0_rp__data[7:0] + 2'h3;
+  assign \$1109  = \$1108  - 1'h1;
+  assign \$1110  = b_fold_plus1 == \$1109 ;
+  assign \$1111  = d0_rp__data[7:0] + 2'h3;
+  assign \$1113  = \$1112  - 1'h1;
+  assign \$1114  = b_fold == \$1113 ;
+  assign \$1115  = ~ loaded;
+  assign \$1116  = issue_a & last_fold;
+  assign \$1117  = \$1116  & last_group;
+  assign \$1118  = issue_a & last_fold;
+  assign \$1119  = \$45 [7:0] == 1'h1;
+  assign \$1120  = \$47 [7:0] == 1'h1;
+  assign \$1121  = \$45 [7:0] == 1'h1;
+  assign \$1122  = ~ b_done;
+  assign \$1123  = cur_is_last & \$1122 ;
+  assign \$1124  = ~ b_group_is_0;
+  assign \$1125  = \$1123  & \$1124 ;
+  assign \$1126  = \$47 [7:0] - 1'h1;
+  assign \$1127  = b_group == \$1126 ;
+  assign \$1128  = \$47 [7:0] == 1'h1;
+  assign \$1129  = \$1125  ? \$1127  : \$1128 ;
+  assign \$1130  = ~ b_done;
+  assign \$1131  = cur_is_last & \$1130 ;
+  assign \$1132  = ~ b_group_is_0;
+  assign \$1133  = \$1131  & \$1132 ;
+  assign \$1134  = b_group + 1'h1;
+  assign \$1135  = \$1133  ? \$1134  : 9'h001;
+  assign \$1136  = ! cur_folds_m1;
+  assign \$1137  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$1138  = group_plus1 + 1'h1;
+  assign \$1139  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$1140  = ~ loaded;
+  assign \$1141  = last_fold & last_group;
+  assign \$1142  = \$1141  & cur_is_last;
+  assign \$1143  = issue_a & \$1142 ;
+  assign \$1144  = \$1140  | \$1143 ;
+  assign \$1145  = ~ issue_a;
+  assign \$1146  = loaded & \$1145 ;
+  assign \$1147  = \$1146  & issue_b;
+  assign \$1148  = \$1147  & b_last_fold;
+  assign \$1149  = d0_rp__data[15:8] + 1'h1;
+  assign \$1151  = ! \$1150 ;
+  assign \$1152  = b_group + 1'h1;
+  assign \$1153  = d0_rp__data[15:8] + 1'h1;
+  assign \$1155  = \$1152  == \$1154 ;
+  assign \$1156  = d0_rp__data[15:8] + 1'h1;
+  assign \$1158  = b_group == \$1157 ;
+  assign \$1159  = ~ issue_a;
+  assign \$1160  = loaded & \$1159 ;
+  assign \$1161  = \$1160  & issue_b;
+  assign \$1162  = b_fold_plus1 + 1'h1;
+  assign \$1163  = ~ loaded;
+  assign \$1164  = fold_plus1 + 1'h1;
+  assign \$1165  = last_fold ? 10'h001 : \$1164 ;
+  assign \$1166  = last_fold & last_group;
+  assign \$1167  = ~ b_done;
+  assign \$1168  = cur_is_last & \$1167 ;
+  assign \$1169  = ~ b_done;
+  assign \$1170  = cur_is_last & \$1169 ;
+  assign \$1171  = ~ b_group_is_0;
+  assign \$1172  = \$1170  & \$1171 ;
+  assign \$1173  = ! ctx;
+  assign \$1174  = claim_out & \$1173 ;
+  assign \$1175  = ! wb_ctx13;
+  assign \$1176  = out_write & \$1175 ;
+  assign \$1177  = out_groups0 + 1'h1;
   assign \$1179  = claim_out & \$1178 ;
-  assign \$1180  = ! wb_ctx13;
   assign \$1181  = out_write & \$1180 ;
-  assign \$1182  = out_groups0 + 1'h1;
-  assign \$1184  = claim_out & \$1183 ;
-  assign \$1186  = out_write & \$1185 ;
-  assign \$1187  = out_groups1 + 1'h1;
-  assign \$1188  = out_n - 1'h1;
-  assign \$1189  = drain_elem == \$1188 ;
-  assign \$1190  = out_n - 1'h1;
-  assign \$1191  = drain_elem == \$1190 ;
-  assign \$1192  = ~ drain_slot;
-  assign \$1193  = ! drain_slot;
-  assign \$1195  = drain_elem + 1'h1;
-  assign \$1196  = ~ release_slot;
-  assign \$1197  = ! release_slot;
-  assign \$1199  = in_flight + vector_start;
-  assign \$1200  = \$1199  - done;
-  assign \$1201  = count_busy + inc_busy;
-  assign \$1202  = count_stall_input + inc_stall_input;
-  assign \$1203  = count_stall_output + inc_stall_output;
-  assign \$1204  = issue ? 4'h8 : 4'h0;
-  assign \$1205  = count_mac_ops + inc_mac_ops;
-  assign \$1206  = issue ? 2'h2 : 2'h0;
-  assign \$1207  = count_bank_reads + inc_bank_reads;
-  assign \$1208  = count_act_reads + inc_act_reads;
-  assign \$1209  = in_fire + act_write;
-  assign \$1210  = count_act_writes + inc_act_writes;
-  assign \$1211  = count_inferences + inc_inferences;
+  assign \$1182  = out_groups1 + 1'h1;
+  assign \$1183  = out_n - 1'h1;
+  assign \$1184  = drain_elem == \$1183 ;
+  assign \$1185  = out_n - 1'h1;
+  assign \$1186  = drain_elem == \$1185 ;
+  assign \$1187  = ~ drain_slot;
+  assign \$1188  = ! drain_slot;
+  assign \$1190  = drain_elem + 1'h1;
+  assign \$1191  = ~ release_slot;
+  assign \$1192  = ! release_slot;
+  assign \$1194  = in_flight + vector_start;
+  assign \$1195  = \$1194  - done;
+  assign \$1196  = count_busy + inc_busy;
+  assign \$1197  = count_stall_input + inc_stall_input;
+  assign \$1198  = count_stall_output + inc_stall_output;
+  assign \$1199  = issue ? 4'h8 : 4'h0;
+  assign \$1200  = count_mac_ops + inc_mac_ops;
+  assign \$1201  = issue ? 2'h2 : 2'h0;
+  assign \$1202  = count_bank_reads + inc_bank_reads;
+  assign \$1203  = count_act_reads + inc_act_reads;
+  assign \$1204  = in_fire + act_write;
+  assign \$1205  = count_act_writes + inc_act_writes;
+  assign \$1206  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1212 ;
+    n_layers <= \$1207 ;
   always @(posedge clk)
-    in_folds <= \$1213 ;
+    in_folds <= \$1208 ;
   always @(posedge clk)
-    out_n <= \$1214 ;
+    out_n <= \$1209 ;
   always @(posedge clk)
-    in_beats0 <= \$1215 ;
+    in_beats0 <= \$1210 ;
   always @(posedge clk)
-    in_full0 <= \$1216 ;
+    in_full0 <= \$1211 ;
   always @(posedge clk)
-    in_beats1 <= \$1217 ;
+    in_beats1 <= \$1212 ;
   always @(posedge clk)
-    in_full1 <= \$1218 ;
+    in_full1 <= \$1213 ;
   always @(posedge clk)
-    in_wslot <= \$1219 ;
+    in_wslot <= \$1214 ;
   always @(posedge clk)
-    in_groups <= \$1220 ;
+    in_groups <= \$1215 ;
   always @(posedge clk)
-    cur_folds <= \$1221 ;
+    cur_folds <= \$1216 ;
   always @(posedge clk)
-    cur_groups <= \$1222 ;
+    cur_groups <= \$1217 ;
   always @(posedge clk)
-    cur_out <= \$1223 ;
+    cur_folds_m1 <= \$1218 ;
   always @(posedge clk)
-    cur_is_last <= \$1224 ;
+    cur_groups_m1 <= \$1219 ;
   always @(posedge clk)
-    cur_relu <= \$1225 ;
+    cur_out <= \$1220 ;
   always @(posedge clk)
-    cur_requantize <= \$1226 ;
+    cur_is_last <= \$1221 ;
   always @(posedge clk)
-    bank_addr <= \$1227 ;
+    cur_relu <= \$1222 ;
   always @(posedge clk)
-    rq_addr <= \$1228 ;
+    cur_requantize <= \$1223 ;
   always @(posedge clk)
-    layer <= \$1229 ;
+    bank_addr <= \$1224 ;
   always @(posedge clk)
-    group <= \$1230 ;
+    rq_addr <= \$1225 ;
   always @(posedge clk)
-    fold <= \$1231 ;
+    layer <= \$1226 ;
   always @(posedge clk)
-    fold_end <= \$1232 ;
+    group <= \$1227 ;
   always @(posedge clk)
-    fold_end_next <= \$1233 ;
+    fold <= \$1228 ;
   always @(posedge clk)
-    b_group <= \$1234 ;
+    fold_end <= \$1229 ;
   always @(posedge clk)
-    b_fold <= \$1235 ;
+    fold_end_next <= \$1230 ;
   always @(posedge clk)
-    b_in_group <= \$1236 ;
+    b_group <= \$1231 ;
   always @(posedge clk)
-    b_bank_addr <= \$1237 ;
+    b_fold <= \$1232 ;
   always @(posedge clk)
-    b_rq_addr <= \$1238 ;
+    b_in_group <= \$1233 ;
   always @(posedge clk)
-    loaded <= \$1239 ;
+    b_bank_addr <= \$1234 ;
   always @(posedge clk)
-    wr_buf <= \$1240 ;
+    b_rq_addr <= \$1235 ;
   always @(posedge clk)
-    prev_out <= \$1241 ;
+    loaded <= \$1236 ;
   always @(posedge clk)
-    prev_groups <= \$1242 ;
+    wr_buf <= \$1237 ;
   always @(posedge clk)
-    ctx <= \$1243 ;
+    prev_out <= \$1238 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1244 ;
+    prev_groups <= \$1239 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1245 ;
+    ctx <= \$1240 ;
   always @(posedge clk)
-    step_addr <= \$277 ;
+    track_reset_r0 <= \$1241 ;
   always @(posedge clk)
-    step_first <= \$279 ;
+    track_reset_r1 <= \$1242 ;
   always @(posedge clk)
-    step_last <= \$284 ;
+    step_addr <= \$253 ;
   always @(posedge clk)
-    step_rq <= \$285 ;
+    step_first <= \$255 ;
   always @(posedge clk)
-    step_relu <= \$286 ;
+    step_last <= \$256 ;
   always @(posedge clk)
-    step_requantize <= \$287 ;
+    step_rq <= \$257 ;
   always @(posedge clk)
-    step_in_addr <= \$294 ;
+    step_relu <= \$258 ;
   always @(posedge clk)
-    step_act_addr <= \$299 ;
+    step_requantize <= \$259 ;
   always @(posedge clk)
-    step_from_input <= \$300 ;
+    step_in_addr <= \$266 ;
+  always @(posedge clk)
+    step_act_addr <= \$271 ;
+  always @(posedge clk)
+    step_from_input <= \$272 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$301 ;
+    step_group <= \$273 ;
   always @(posedge clk)
-    step_par <= \$302 ;
+    step_par <= \$274 ;
   always @(posedge clk)
-    step_ctx <= \$303 ;
+    step_ctx <= \$275 ;
   always @(posedge clk)
-    step_out <= \$304 ;
+    step_out <= \$276 ;
   always @(posedge clk)
-    step_valid <= \$1246 ;
+    step_valid <= \$1243 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3311,7 +3312,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1247 ;
+    wb_valid1 <= \$1244 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3321,7 +3322,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1248 ;
+    wb_valid2 <= \$1245 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3331,7 +3332,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1249 ;
+    wb_valid3 <= \$1246 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3341,7 +3342,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1250 ;
+    wb_valid4 <= \$1247 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3351,7 +3352,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1251 ;
+    wb_valid5 <= \$1248 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3361,7 +3362,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1252 ;
+    wb_valid6 <= \$1249 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3371,7 +3372,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1253 ;
+    wb_valid7 <= \$1250 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3381,7 +3382,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1254 ;
+    wb_valid8 <= \$1251 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3391,7 +3392,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1255 ;
+    wb_valid9 <= \$1252 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3401,7 +3402,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1256 ;
+    wb_valid10 <= \$1253 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3411,7 +3412,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1257 ;
+    wb_valid11 <= \$1254 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3421,7 +3422,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1258 ;
+    wb_valid12 <= \$1255 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3431,7 +3432,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1259 ;
+    wb_valid13 <= \$1256 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3441,112 +3442,120 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$1260 ;
+    wb_parity0 <= \$1257 ;
   always @(posedge clk)
-    wb_groups0 <= \$1261 ;
+    wb_groups0 <= \$1258 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1262 ;
+    wb_groups_plus1_0 <= \$1259 ;
   always @(posedge clk)
-    wb_parity1 <= \$1263 ;
+    wb_parity1 <= \$1260 ;
   always @(posedge clk)
-    wb_groups1 <= \$1264 ;
+    wb_groups1 <= \$1261 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1265 ;
+    wb_groups_plus1_1 <= \$1262 ;
   always @(posedge clk)
-    in_ok <= \$1266 ;
+    in_ok <= \$1263 ;
   always @(posedge clk)
-    b_ready <= \$1267 ;
+    b_ready <= \$1264 ;
   always @(posedge clk)
-    raw_ok <= \$1268 ;
+    raw_ok <= \$1265 ;
   always @(posedge clk)
-    raw_full <= \$1269 ;
+    raw_full <= \$1266 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1270 ;
+    b_last_fold <= \$1267 ;
   always @(posedge clk)
-    b_done <= \$1271 ;
+    last_fold <= \$1268 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1272 ;
+    last_group <= \$1269 ;
   always @(posedge clk)
-    layer_is_0 <= \$1273 ;
+    group_plus1 <= \$1270 ;
   always @(posedge clk)
-    group_is_0 <= \$1274 ;
+    b_group_is_0 <= \$1271 ;
   always @(posedge clk)
-    fold_is_0 <= \$1275 ;
+    b_done <= \$1272 ;
   always @(posedge clk)
-    fold_plus1 <= \$1276 ;
+    b_fold_plus1 <= \$1273 ;
   always @(posedge clk)
-    out_full0 <= \$1277 ;
+    layer_is_0 <= \$1274 ;
   always @(posedge clk)
-    out_pending0 <= \$1278 ;
+    group_is_0 <= \$1275 ;
   always @(posedge clk)
-    out_groups0 <= \$1279 ;
+    fold_is_0 <= \$1276 ;
   always @(posedge clk)
-    out_full1 <= \$1280 ;
+    fold_plus1 <= \$1277 ;
   always @(posedge clk)
-    out_pending1 <= \$1281 ;
+    out_full0 <= \$1278 ;
   always @(posedge clk)
-    out_groups1 <= \$1282 ;
+    out_pending0 <= \$1279 ;
   always @(posedge clk)
-    drain_inflight <= \$1283 ;
+    out_groups0 <= \$1280 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1284 ;
+    out_full1 <= \$1281 ;
   always @(posedge clk)
-    drain_lane <= \$1285 ;
+    out_pending1 <= \$1282 ;
   always @(posedge clk)
-    drain_last <= \$1286 ;
+    out_groups1 <= \$1283 ;
   always @(posedge clk)
-    drain_elem <= \$1287 ;
+    drain_inflight <= \$1284 ;
   always @(posedge clk)
-    drain_slot <= \$1288 ;
+    drain_inflight2 <= \$1285 ;
+  always @(posedge clk)
+    drain_lane <= \$1286 ;
+  always @(posedge clk)
+    drain_last <= \$1287 ;
+  always @(posedge clk)
+    drain_elem <= \$1288 ;
+  always @(posedge clk)
+    drain_slot <= \$1289 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$275 ;
+    drain_lane_data0 <= \$signature__data$281 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$276 ;
+    drain_lane_data1 <= \$signature__data$282 ;
   always @(posedge clk)
-    release_slot <= \$1289 ;
+    release_slot <= \$1290 ;
   always @(posedge clk)
-    in_flight <= \$1290 ;
+    in_flight <= \$1291 ;
   always @(posedge clk)
-    inc_busy <= \$1291 ;
+    inc_busy <= \$1292 ;
   always @(posedge clk)
-    count_busy <= \$1292 ;
+    count_busy <= \$1293 ;
   always @(posedge clk)
-    inc_stall_input <= \$1293 ;
+    inc_stall_input <= \$1294 ;
   always @(posedge clk)
-    count_stall_input <= \$1294 ;
+    count_stall_input <= \$1295 ;
   always @(posedge clk)
-    inc_stall_output <= \$1295 ;
+    inc_stall_output <= \$1296 ;
   always @(posedge clk)
-    count_stall_output <= \$1296 ;
+    count_stall_output <= \$1297 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1297 ;
+    inc_mac_ops <= \$1298 ;
   always @(posedge clk)
-    count_mac_ops <= \$1298 ;
+    count_mac_ops <= \$1299 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1299 ;
+    inc_bank_reads <= \$1300 ;
   always @(posedge clk)
-    count_bank_reads <= \$1300 ;
+    count_bank_reads <= \$1301 ;
   always @(posedge clk)
-    inc_act_reads <= \$1301 ;
+    inc_act_reads <= \$1302 ;
   always @(posedge clk)
-    count_act_reads <= \$1302 ;
+    count_act_reads <= \$1303 ;
   always @(posedge clk)
-    inc_act_writes <= \$1303 ;
+    inc_act_writes <= \$1304 ;
   always @(posedge clk)
-    count_act_writes <= \$1304 ;
+    count_act_writes <= \$1305 ;
   always @(posedge clk)
-    inc_inferences <= \$1305 ;
+    inc_inferences <= \$1306 ;
   always @(posedge clk)
-    count_inferences <= \$1306 ;
+    count_inferences <= \$1307 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1994$0 (drain_last2),
-    .\port$250$0 (drain_data),
+    .\port$2009$0 (drain_last2),
+    .\port$242$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3556,8 +3565,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$2142$0 (\$1307 ),
-    .\port$2143$0 (\$1308 ),
+    .\port$2157$0 (\$1308 ),
+    .\port$2158$0 (\$1309 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3574,8 +3583,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2255$0 (\$1309 ),
-    .\port$2256$0 (\$1310 ),
+    .\port$2270$0 (\$1310 ),
+    .\port$2271$0 (\$1311 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3613,7 +3622,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$184 ) begin
+    end else if (\$176 ) begin
       wb_parity_next0 = wb_par13;
     end
   end
@@ -3622,8 +3631,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 8'h00;
-    end else if (\$184 ) begin
-      wb_groups_next0 = \$187 [7:0];
+    end else if (\$176 ) begin
+      wb_groups_next0 = \$179 [7:0];
     end
   end
   always @* begin
@@ -3631,7 +3640,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$189 ) begin
+    end else if (\$181 ) begin
       wb_parity_next1 = wb_par13;
     end
   end
@@ -3640,8 +3649,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 8'h00;
-    end else if (\$189 ) begin
-      wb_groups_next1 = \$192 [7:0];
+    end else if (\$181 ) begin
+      wb_groups_next1 = \$184 [7:0];
     end
   end
   always @* begin
@@ -3672,238 +3681,329 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1212  = n_layers;
-    if (\$212 ) begin
-      if (\$213 ) begin
-        \$1212  = \$215 [2:0];
+    \$1207  = n_layers;
+    if (\$204 ) begin
+      if (\$205 ) begin
+        \$1207  = \$207 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1213  = \$217 [7:0];
+    \$1208  = \$209 [7:0];
     if (rst) begin
-      \$1213  = 8'h00;
+      \$1208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1214  = dl_rp__data[15:8];
+    \$1209  = dl_rp__data[15:8];
     if (rst) begin
-      \$1214  = 8'h00;
+      \$1209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1215  = in_beats0;
-    if (\$219 ) begin
-      \$1215  = \$220 [7:0];
+    \$1210  = in_beats0;
+    if (\$211 ) begin
+      \$1210  = \$212 [7:0];
     end
     if (in_release0) begin
-      \$1215  = 8'h00;
+      \$1210  = 8'h00;
     end
     if (rst) begin
-      \$1215  = 8'h00;
+      \$1210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1216  = in_full0;
-    if (\$219 ) begin
-      if (\$222 ) begin
-        \$1216  = 1'h1;
+    \$1211  = in_full0;
+    if (\$211 ) begin
+      if (\$214 ) begin
+        \$1211  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$1216  = 1'h0;
+      \$1211  = 1'h0;
     end
     if (rst) begin
-      \$1216  = 1'h0;
+      \$1211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1217  = in_beats1;
-    if (\$224 ) begin
-      \$1217  = \$225 [7:0];
+    \$1212  = in_beats1;
+    if (\$216 ) begin
+      \$1212  = \$217 [7:0];
     end
     if (in_release1) begin
-      \$1217  = 8'h00;
+      \$1212  = 8'h00;
     end
     if (rst) begin
-      \$1217  = 8'h00;
+      \$1212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1218  = in_full1;
-    if (\$224 ) begin
-      if (\$227 ) begin
-        \$1218  = 1'h1;
+    \$1213  = in_full1;
+    if (\$216 ) begin
+      if (\$219 ) begin
+        \$1213  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$1218  = 1'h0;
+      \$1213  = 1'h0;
     end
     if (rst) begin
-      \$1218  = 1'h0;
+      \$1213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1219  = in_wslot;
-    if (\$231 ) begin
-      \$1219  = \$232 ;
+    \$1214  = in_wslot;
+    if (\$223 ) begin
+      \$1214  = \$224 ;
     end
     if (rst) begin
-      \$1219  = 1'h0;
+      \$1214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1220  = \$234 [7:0];
+    \$1215  = \$226 [7:0];
+    if (rst) begin
+      \$1215  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1216  = cur_folds;
+    if (\$227 ) begin
+      \$1216  = \$45 [7:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1216  = \$45 [7:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1216  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1217  = cur_groups;
+    if (\$227 ) begin
+      \$1217  = \$47 [7:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1217  = \$47 [7:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1217  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1218  = cur_folds_m1;
+    if (\$227 ) begin
+      \$1218  = \$228 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1218  = \$234 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1218  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1219  = cur_groups_m1;
+    if (\$227 ) begin
+      \$1219  = \$229 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1219  = \$235 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1219  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1220  = cur_out;
+    if (\$227 ) begin
+      \$1220  = nxt_rp__data[15:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1220  = nxt_rp__data[15:8];
+        end
+      end
+    end
     if (rst) begin
       \$1220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1221  = cur_folds;
-    if (\$235 ) begin
-      \$1221  = \$237 [7:0];
+    \$1221  = cur_is_last;
+    if (\$227 ) begin
+      \$1221  = \$231 ;
     end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1221  = \$249 [7:0];
+      if (last_fold) begin
+        if (last_group) begin
+          \$1221  = \$237 ;
         end
       end
     end
     if (rst) begin
-      \$1221  = 8'h00;
+      \$1221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1222  = cur_groups;
-    if (\$235 ) begin
-      \$1222  = \$239 [7:0];
+    \$1222  = cur_relu;
+    if (\$227 ) begin
+      \$1222  = nxt_rp__data[33];
     end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1222  = \$251 [7:0];
+      if (last_fold) begin
+        if (last_group) begin
+          \$1222  = nxt_rp__data[33];
         end
       end
     end
     if (rst) begin
-      \$1222  = 8'h00;
+      \$1222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1223  = cur_out;
-    if (\$235 ) begin
-      \$1223  = nxt_rp__data[15:8];
+    \$1223  = cur_requantize;
+    if (\$227 ) begin
+      \$1223  = nxt_rp__data[34];
     end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1223  = nxt_rp__data[15:8];
+      if (last_fold) begin
+        if (last_group) begin
+          \$1223  = nxt_rp__data[34];
         end
       end
     end
     if (rst) begin
-      \$1223  = 8'h00;
+      \$1223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1224  = cur_is_last;
-    if (\$235 ) begin
-      \$1224  = \$241 ;
+    \$1224  = bank_addr;
+    if (\$227 ) begin
+      \$1224  = nxt_rp__data[24:16];
     end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1224  = \$253 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1225  = cur_relu;
-    if (\$235 ) begin
-      \$1225  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1225  = nxt_rp__data[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$1225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1226  = cur_requantize;
-    if (\$235 ) begin
-      \$1226  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1226  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$1226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1227  = bank_addr;
-    if (\$235 ) begin
-      \$1227  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1227  = nxt_rp__data[24:16];
+      if (last_fold) begin
+        if (last_group) begin
+          \$1224  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$256 ) begin
-              \$1227  = b_bank_addr;
+            end else if (\$240 ) begin
+              \$1224  = b_bank_addr;
             end
           end
         end
       end
-      if (\$264 ) begin
-        \$1227  = \$265 [8:0];
+      if (\$244 ) begin
+        \$1224  = \$245 [8:0];
       end
     end
     if (rst) begin
-      \$1227  = 9'h000;
+      \$1224  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1228  = rq_addr;
-    if (\$235 ) begin
-      \$1228  = nxt_rp__data[32:25];
+    \$1225  = rq_addr;
+    if (\$227 ) begin
+      \$1225  = nxt_rp__data[32:25];
     end else if (issue_a) begin
-      if (\$243 ) begin
-        \$1228  = \$245 [7:0];
-        if (\$247 ) begin
-          \$1228  = nxt_rp__data[32:25];
+      if (last_fold) begin
+        \$1225  = \$233 [7:0];
+        if (last_group) begin
+          \$1225  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$256 ) begin
-              \$1228  = b_rq_addr;
+            end else if (\$240 ) begin
+              \$1225  = b_rq_addr;
             end
           end
         end
+      end
+    end
+    if (rst) begin
+      \$1225  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1226  = layer;
+    if (\$227 ) begin
+      \$1226  = \$43 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1226  = \$43 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1226  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1227  = group;
+    if (\$227 ) begin
+      \$1227  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1227  = \$232 [7:0];
+        if (last_group) begin
+          \$1227  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$1227  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1227  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1228  = fold;
+    if (\$227 ) begin
+      \$1228  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1228  = 8'h00;
+        if (last_group) begin
+          \$1228  = 8'h00;
+        end
+      end else begin
+        \$1228  = \$241 [7:0];
       end
     end
     if (rst) begin
@@ -3912,206 +4012,202 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1229  = layer;
-    if (\$235 ) begin
-      \$1229  = \$43 [2:0];
+    \$1229  = fold_end;
+    if (\$227 ) begin
+      \$1229  = 16'h0004;
     end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1229  = \$43 [2:0];
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1229  = 16'h0004;
+        if (last_group) begin
+          \$1229  = 16'h0004;
         end
+      end else begin
+        \$1229  = fold_end_next[15:0];
       end
     end
     if (rst) begin
-      \$1229  = 3'h0;
+      \$1229  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1230  = group;
-    if (\$235 ) begin
-      \$1230  = 8'h00;
+    \$1230  = fold_end_next;
+    if (\$227 ) begin
+      \$1230  = 17'h00008;
     end else if (issue_a) begin
-      if (\$243 ) begin
-        \$1230  = \$244 [7:0];
-        if (\$247 ) begin
-          \$1230  = 8'h00;
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1230  = 17'h00008;
+        if (last_group) begin
+          \$1230  = 17'h00008;
+        end
+      end else begin
+        \$1230  = \$242 [16:0];
+      end
+    end
+    if (rst) begin
+      \$1230  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1231  = b_group;
+    if (\$227 ) begin
+      \$1231  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
           if (cur_is_last) begin
+            \$1231  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1231  = \$248 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1231  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1232  = b_fold;
+    if (\$227 ) begin
+      \$1232  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1232  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1232  = 8'h00;
+      end else begin
+        \$1232  = \$250 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1232  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1233  = b_in_group;
+    if (\$227 ) begin
+      \$1233  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1233  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1233  = \$247 ;
+    end
+    if (rst) begin
+      \$1233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1234  = b_bank_addr;
+    if (\$227 ) begin
+      \$1234  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1234  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1234  = \$246 [8:0];
+    end
+    if (rst) begin
+      \$1234  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1235  = b_rq_addr;
+    if (\$227 ) begin
+      \$1235  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1235  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1235  = \$249 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1235  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1236  = loaded;
+    if (\$227 ) begin
+      \$1236  = 1'h1;
+    end
+    if (\$252 ) begin
+      \$1236  = 1'h0;
+    end
+    if (rst) begin
+      \$1236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1237  = wr_buf;
+    if (\$227 ) begin
+      \$1237  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1237  = \$238 ;
+          if (cur_is_last) begin
+            \$1237  = 1'h0;
             if (b_done) begin
-            end else if (\$256 ) begin
-              \$1230  = b_group;
+              \$1237  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1230  = 8'h00;
+      \$1237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1231  = fold;
-    if (\$235 ) begin
-      \$1231  = 8'h00;
+    \$1238  = prev_out;
+    if (\$227 ) begin
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$243 ) begin
-        \$1231  = 8'h00;
-        if (\$247 ) begin
-          \$1231  = 8'h00;
-        end
-      end else begin
-        \$1231  = \$257 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1231  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1232  = fold_end;
-    if (\$235 ) begin
-      \$1232  = 16'h0004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$243 ) begin
-        \$1232  = 16'h0004;
-        if (\$247 ) begin
-          \$1232  = 16'h0004;
-        end
-      end else begin
-        \$1232  = fold_end_next[15:0];
-      end
-    end
-    if (rst) begin
-      \$1232  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1233  = fold_end_next;
-    if (\$235 ) begin
-      \$1233  = 17'h00008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$243 ) begin
-        \$1233  = 17'h00008;
-        if (\$247 ) begin
-          \$1233  = 17'h00008;
-        end
-      end else begin
-        \$1233  = \$258 [16:0];
-      end
-    end
-    if (rst) begin
-      \$1233  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1234  = b_group;
-    if (\$235 ) begin
-      \$1234  = 8'h00;
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1238  = cur_out;
           if (cur_is_last) begin
-            \$1234  = 8'h00;
+            if (b_done) begin
+              \$1238  = d0_rp__data[15:8];
+            end
           end
         end
-      end
-    end else if (issue_b) begin
-      if (\$271 ) begin
-        \$1234  = \$272 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1234  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1235  = b_fold;
-    if (\$235 ) begin
-      \$1235  = 8'h00;
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          if (cur_is_last) begin
-            \$1235  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (\$271 ) begin
-        \$1235  = 8'h00;
-      end else begin
-        \$1235  = \$274 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1235  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1236  = b_in_group;
-    if (\$235 ) begin
-      \$1236  = 1'h0;
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          if (cur_is_last) begin
-            \$1236  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1236  = \$269 ;
-    end
-    if (rst) begin
-      \$1236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1237  = b_bank_addr;
-    if (\$235 ) begin
-      \$1237  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          if (cur_is_last) begin
-            \$1237  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1237  = \$266 [8:0];
-    end
-    if (rst) begin
-      \$1237  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1238  = b_rq_addr;
-    if (\$235 ) begin
-      \$1238  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          if (cur_is_last) begin
-            \$1238  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$271 ) begin
-        \$1238  = \$273 [7:0];
       end
     end
     if (rst) begin
@@ -4120,229 +4216,200 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1239  = loaded;
-    if (\$235 ) begin
-      \$1239  = 1'h1;
-    end
-    if (\$276 ) begin
-      \$1239  = 1'h0;
+    \$1239  = prev_groups;
+    if (\$227 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1239  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1239  = in_groups;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
-      \$1239  = 1'h0;
+      \$1239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1240  = wr_buf;
-    if (\$235 ) begin
+    \$1240  = ctx;
+    if (\$227 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1240  = \$239 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
       \$1240  = 1'h0;
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1240  = \$254 ;
-          if (cur_is_last) begin
-            \$1240  = 1'h0;
-            if (b_done) begin
-              \$1240  = 1'h1;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1241  = prev_out;
-    if (\$235 ) begin
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1241  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1241  = d0_rp__data[15:8];
-            end
-          end
-        end
-      end
-    end
+    \$1241  = track_reset0;
     if (rst) begin
-      \$1241  = 8'h00;
+      \$1241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1242  = prev_groups;
-    if (\$235 ) begin
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          \$1242  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1242  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1242  = track_reset1;
     if (rst) begin
-      \$1242  = 8'h00;
+      \$1242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1243  = ctx;
-    if (\$235 ) begin
-    end else if (issue_a) begin
-      if (\$243 ) begin
-        if (\$247 ) begin
-          if (cur_is_last) begin
-            \$1243  = \$255 ;
-          end
-        end
-      end
-    end
+    \$1243  = issue;
     if (rst) begin
       \$1243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1244  = track_reset0;
+    \$1244  = \$277 ;
     if (rst) begin
       \$1244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1245  = track_reset1;
+    \$1245  = wb_valid1;
     if (rst) begin
       \$1245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1246  = issue;
+    \$1246  = wb_valid2;
     if (rst) begin
       \$1246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1247  = \$305 ;
+    \$1247  = wb_valid3;
     if (rst) begin
       \$1247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1248  = wb_valid1;
+    \$1248  = wb_valid4;
     if (rst) begin
       \$1248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1249  = wb_valid2;
+    \$1249  = wb_valid5;
     if (rst) begin
       \$1249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1250  = wb_valid3;
+    \$1250  = wb_valid6;
     if (rst) begin
       \$1250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1251  = wb_valid4;
+    \$1251  = wb_valid7;
     if (rst) begin
       \$1251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1252  = wb_valid5;
+    \$1252  = wb_valid8;
     if (rst) begin
       \$1252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1253  = wb_valid6;
+    \$1253  = wb_valid9;
     if (rst) begin
       \$1253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1254  = wb_valid7;
+    \$1254  = wb_valid10;
     if (rst) begin
       \$1254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1255  = wb_valid8;
+    \$1255  = wb_valid11;
     if (rst) begin
       \$1255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1256  = wb_valid9;
+    \$1256  = wb_valid12;
     if (rst) begin
       \$1256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1257  = wb_valid10;
+    \$1257  = wb_parity_next0;
     if (rst) begin
       \$1257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1258  = wb_valid11;
+    \$1258  = wb_groups_next0;
     if (rst) begin
-      \$1258  = 1'h0;
+      \$1258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1259  = wb_valid12;
+    \$1259  = wb_groups_plus1_0;
+    if (track_reset_r0) begin
+      \$1259  = 9'h001;
+    end else if (\$279 ) begin
+      \$1259  = \$282 [8:0];
+    end
     if (rst) begin
-      \$1259  = 1'h0;
+      \$1259  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1260  = wb_parity_next0;
+    \$1260  = wb_parity_next1;
     if (rst) begin
       \$1260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1261  = wb_groups_next0;
+    \$1261  = wb_groups_next1;
     if (rst) begin
       \$1261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1262  = wb_groups_plus1_0;
-    if (track_reset_r0) begin
+    \$1262  = wb_groups_plus1_1;
+    if (track_reset_r1) begin
       \$1262  = 9'h001;
-    end else if (\$307 ) begin
-      \$1262  = \$310 [8:0];
+    end else if (\$284 ) begin
+      \$1262  = \$287 [8:0];
     end
     if (rst) begin
       \$1262  = 9'h001;
@@ -4350,48 +4417,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1263  = wb_parity_next1;
+    (* full_case = 32'd1 *)
+    if (\$288 ) begin
+      \$1263  = \$300 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        \$1263  = \$414 ;
+      end else if (last_fold) begin
+        \$1263  = \$526 ;
+      end else begin
+        \$1263  = \$736 ;
+      end
+    end else if (issue_b) begin
+      \$1263  = \$856 ;
+    end else begin
+      \$1263  = \$986 ;
+    end
     if (rst) begin
       \$1263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1264  = wb_groups_next1;
-    if (rst) begin
-      \$1264  = 8'h00;
+    (* full_case = 32'd1 *)
+    if (\$288 ) begin
+      \$1264  = \$312 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        \$1264  = \$426 ;
+      end else if (last_fold) begin
+        \$1264  = \$542 ;
+      end else begin
+        \$1264  = \$752 ;
+      end
+    end else if (issue_b) begin
+      \$1264  = \$882 ;
+    end else begin
+      \$1264  = \$1002 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1265  = wb_groups_plus1_1;
-    if (track_reset_r1) begin
-      \$1265  = 9'h001;
-    end else if (\$312 ) begin
-      \$1265  = \$315 [8:0];
-    end
     if (rst) begin
-      \$1265  = 9'h001;
+      \$1264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$316 ) begin
-      \$1266  = \$328 ;
+    if (\$288 ) begin
+      \$1265  = \$372 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$434 ) begin
-        \$1266  = \$448 ;
-      end else if (\$436 ) begin
-        \$1266  = \$560 ;
+      if (\$402 ) begin
+        \$1265  = \$486 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1265  = \$603 ;
+        end else begin
+          \$1265  = \$692 ;
+        end
       end else begin
-        \$1266  = \$772 ;
+        \$1265  = \$812 ;
       end
     end else if (issue_b) begin
-      \$1266  = \$892 ;
+      \$1265  = \$942 ;
     end else begin
-      \$1266  = \$1024 ;
+      \$1265  = \$1062 ;
+    end
+    if (rst) begin
+      \$1265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$288 ) begin
+      \$1266  = \$400 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        \$1266  = \$514 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1266  = \$632 ;
+        end else begin
+          \$1266  = \$720 ;
+        end
+      end else begin
+        \$1266  = \$840 ;
+      end
+    end else if (issue_b) begin
+      \$1266  = \$970 ;
+    end else begin
+      \$1266  = \$1090 ;
     end
     if (rst) begin
       \$1266  = 1'h0;
@@ -4400,21 +4520,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$316 ) begin
-      \$1267  = \$340 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$434 ) begin
-        \$1267  = \$460 ;
-      end else if (\$436 ) begin
-        \$1267  = \$576 ;
-      end else begin
-        \$1267  = \$788 ;
-      end
-    end else if (issue_b) begin
-      \$1267  = \$920 ;
+    if (\$1100 ) begin
+      \$1267  = \$1106 ;
+    end else if (\$1103 ) begin
+      \$1267  = \$1110 ;
     end else begin
-      \$1267  = \$1040 ;
+      \$1267  = \$1114 ;
     end
     if (rst) begin
       \$1267  = 1'h0;
@@ -4422,27 +4533,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$316 ) begin
-      \$1268  = \$400 ;
+    \$1268  = last_fold;
+    if (\$1115 ) begin
+      \$1268  = \$1119 ;
+    end else if (\$1117 ) begin
+      \$1268  = \$1121 ;
+    end else if (\$1118 ) begin
+      \$1268  = \$1136 ;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$434 ) begin
-        \$1268  = \$520 ;
-      end else if (\$436 ) begin
-        (* full_case = 32'd1 *)
-        if (\$578 ) begin
-          \$1268  = \$639 ;
-        end else begin
-          \$1268  = \$728 ;
-        end
-      end else begin
-        \$1268  = \$848 ;
-      end
-    end else if (issue_b) begin
-      \$1268  = \$980 ;
-    end else begin
-      \$1268  = \$1100 ;
+      \$1268  = \$1139 ;
     end
     if (rst) begin
       \$1268  = 1'h0;
@@ -4450,27 +4549,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$316 ) begin
-      \$1269  = \$428 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$434 ) begin
-        \$1269  = \$548 ;
-      end else if (\$436 ) begin
-        (* full_case = 32'd1 *)
-        if (\$578 ) begin
-          \$1269  = \$668 ;
-        end else begin
-          \$1269  = \$756 ;
-        end
-      end else begin
-        \$1269  = \$876 ;
-      end
-    end else if (issue_b) begin
-      \$1269  = \$1008 ;
-    end else begin
-      \$1269  = \$1128 ;
+    \$1269  = last_group;
+    if (\$1115 ) begin
+      \$1269  = \$1120 ;
+    end else if (\$1117 ) begin
+      \$1269  = \$1129 ;
+    end else if (\$1118 ) begin
+      \$1269  = \$1137 ;
     end
     if (rst) begin
       \$1269  = 1'h0;
@@ -4478,25 +4563,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1270  = b_group_is_0;
-    if (\$1137 ) begin
-      \$1270  = 1'h1;
-    end else if (\$1143 ) begin
-      \$1270  = 1'h0;
+    \$1270  = group_plus1;
+    if (\$1115 ) begin
+      \$1270  = 9'h001;
+    end else if (\$1117 ) begin
+      \$1270  = \$1135 ;
+    end else if (\$1118 ) begin
+      \$1270  = \$1138 [8:0];
     end
     if (rst) begin
-      \$1270  = 1'h1;
+      \$1270  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1137 ) begin
-      \$1271  = \$1146 ;
-    end else if (\$1143 ) begin
-      \$1271  = \$1150 ;
-    end else begin
-      \$1271  = \$1153 ;
+    \$1271  = b_group_is_0;
+    if (\$1144 ) begin
+      \$1271  = 1'h1;
+    end else if (\$1148 ) begin
+      \$1271  = 1'h0;
     end
     if (rst) begin
       \$1271  = 1'h1;
@@ -4504,61 +4589,63 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1272  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$1137 ) begin
-      \$1272  = 9'h001;
-    end else if (\$1143 ) begin
-      \$1272  = 9'h001;
+    if (\$1144 ) begin
+      \$1272  = \$1151 ;
+    end else if (\$1148 ) begin
+      \$1272  = \$1155 ;
     end else begin
-      if (\$1156 ) begin
-        \$1272  = \$1157 [8:0];
-      end
+      \$1272  = \$1158 ;
     end
     if (rst) begin
-      \$1272  = 9'h001;
+      \$1272  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1273  = layer_is_0;
-    if (\$1158 ) begin
-      \$1273  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1169 ) begin
-        \$1273  = \$1173 ;
+    \$1273  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$1144 ) begin
+      \$1273  = 9'h001;
+    end else if (\$1148 ) begin
+      \$1273  = 9'h001;
+    end else begin
+      if (\$1161 ) begin
+        \$1273  = \$1162 [8:0];
       end
     end
     if (rst) begin
-      \$1273  = 1'h1;
+      \$1273  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1274  = group_is_0;
-    if (\$1158 ) begin
+    \$1274  = layer_is_0;
+    if (\$1163 ) begin
       \$1274  = 1'h1;
     end else if (issue_a) begin
-      if (\$1169 ) begin
-        \$1274  = 1'h1;
-        if (\$1177 ) begin
-          \$1274  = 1'h0;
+      if (\$1166 ) begin
+        \$1274  = \$1168 ;
+      end
+    end
+    if (rst) begin
+      \$1274  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1275  = group_is_0;
+    if (\$1163 ) begin
+      \$1275  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1166 ) begin
+        \$1275  = 1'h1;
+        if (\$1172 ) begin
+          \$1275  = 1'h0;
         end
-      end else if (\$1171 ) begin
-        \$1274  = 1'h0;
+      end else if (last_fold) begin
+        \$1275  = 1'h0;
       end
-    end
-    if (rst) begin
-      \$1274  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1275  = fold_is_0;
-    if (\$1158 ) begin
-      \$1275  = 1'h1;
-    end else if (issue_a) begin
-      \$1275  = \$1160 ;
     end
     if (rst) begin
       \$1275  = 1'h1;
@@ -4566,42 +4653,37 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1276  = fold_plus1;
-    if (\$1158 ) begin
-      \$1276  = 9'h001;
+    \$1276  = fold_is_0;
+    if (\$1163 ) begin
+      \$1276  = 1'h1;
     end else if (issue_a) begin
-      \$1276  = \$1164 [8:0];
+      \$1276  = last_fold;
     end
     if (rst) begin
-      \$1276  = 9'h001;
+      \$1276  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1277  = out_full0;
-    if (\$1179 ) begin
-      \$1277  = 1'h1;
-    end
-    if (done) begin
-      if (\$1197 ) begin
-        \$1277  = 1'h0;
-      end
+    \$1277  = fold_plus1;
+    if (\$1163 ) begin
+      \$1277  = 9'h001;
+    end else if (issue_a) begin
+      \$1277  = \$1165 [8:0];
     end
     if (rst) begin
-      \$1277  = 1'h0;
+      \$1277  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1278  = out_pending0;
-    if (\$1179 ) begin
+    \$1278  = out_full0;
+    if (\$1174 ) begin
       \$1278  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$1191 ) begin
-        if (\$1193 ) begin
-          \$1278  = 1'h0;
-        end
+    if (done) begin
+      if (\$1192 ) begin
+        \$1278  = 1'h0;
       end
     end
     if (rst) begin
@@ -4610,42 +4692,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1279  = out_groups0;
-    if (\$1179 ) begin
-      \$1279  = 8'h00;
-    end else if (\$1181 ) begin
-      \$1279  = \$1182 [7:0];
+    \$1279  = out_pending0;
+    if (\$1174 ) begin
+      \$1279  = 1'h1;
     end
-    if (rst) begin
-      \$1279  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1280  = out_full1;
-    if (\$1184 ) begin
-      \$1280  = 1'h1;
-    end
-    if (done) begin
-      if (\$1198 ) begin
-        \$1280  = 1'h0;
+    if (drain_read) begin
+      if (\$1186 ) begin
+        if (\$1188 ) begin
+          \$1279  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$1280  = 1'h0;
+      \$1279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1281  = out_pending1;
-    if (\$1184 ) begin
+    \$1280  = out_groups0;
+    if (\$1174 ) begin
+      \$1280  = 8'h00;
+    end else if (\$1176 ) begin
+      \$1280  = \$1177 [7:0];
+    end
+    if (rst) begin
+      \$1280  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1281  = out_full1;
+    if (\$1179 ) begin
       \$1281  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$1191 ) begin
-        if (\$1194 ) begin
-          \$1281  = 1'h0;
-        end
+    if (done) begin
+      if (\$1193 ) begin
+        \$1281  = 1'h0;
       end
     end
     if (rst) begin
@@ -4654,76 +4736,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1282  = out_groups1;
-    if (\$1184 ) begin
-      \$1282  = 8'h00;
-    end else if (\$1186 ) begin
-      \$1282  = \$1187 [7:0];
+    \$1282  = out_pending1;
+    if (\$1179 ) begin
+      \$1282  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1186 ) begin
+        if (\$1189 ) begin
+          \$1282  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$1282  = 8'h00;
+      \$1282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1283  = drain_read;
+    \$1283  = out_groups1;
+    if (\$1179 ) begin
+      \$1283  = 8'h00;
+    end else if (\$1181 ) begin
+      \$1283  = \$1182 [7:0];
+    end
     if (rst) begin
-      \$1283  = 1'h0;
+      \$1283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1284  = drain_inflight;
+    \$1284  = drain_read;
     if (rst) begin
       \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1285  = drain_lane;
-    if (drain_read) begin
-      \$1285  = drain_elem[0];
+    \$1285  = drain_inflight;
+    if (rst) begin
+      \$1285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1286  = drain_last;
+    \$1286  = drain_lane;
     if (drain_read) begin
-      \$1286  = \$1189 ;
+      \$1286  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1287  = drain_elem;
+    \$1287  = drain_last;
+    if (drain_read) begin
+      \$1287  = \$1184 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1288  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$1191 ) begin
-        \$1287  = 8'h00;
+      if (\$1186 ) begin
+        \$1288  = 8'h00;
       end else begin
-        \$1287  = \$1195 [7:0];
+        \$1288  = \$1190 [7:0];
       end
     end
     if (rst) begin
-      \$1287  = 8'h00;
+      \$1288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1288  = drain_slot;
+    \$1289  = drain_slot;
     if (drain_read) begin
-      if (\$1191 ) begin
-        \$1288  = \$1192 ;
+      if (\$1186 ) begin
+        \$1289  = \$1187 ;
       end
-    end
-    if (rst) begin
-      \$1288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1289  = release_slot;
-    if (done) begin
-      \$1289  = \$1196 ;
     end
     if (rst) begin
       \$1289  = 1'h0;
@@ -4731,161 +4820,171 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1290  = \$1200 [2:0];
+    \$1290  = release_slot;
+    if (done) begin
+      \$1290  = \$1191 ;
+    end
     if (rst) begin
-      \$1290  = 3'h0;
+      \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1291  = { 3'h0, busy };
+    \$1291  = \$1195 [2:0];
     if (rst) begin
-      \$1291  = 4'h0;
+      \$1291  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1292  = 32'd0;
-    end else begin
-      \$1292  = \$1201 [31:0];
-    end
+    \$1292  = { 3'h0, busy };
     if (rst) begin
-      \$1292  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1293  = { 3'h0, stall_input };
-    if (rst) begin
-      \$1293  = 4'h0;
+      \$1292  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1294  = 32'd0;
+      \$1293  = 32'd0;
     end else begin
-      \$1294  = \$1202 [31:0];
+      \$1293  = \$1196 [31:0];
     end
     if (rst) begin
-      \$1294  = 32'd0;
+      \$1293  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1295  = { 3'h0, stall_output };
+    \$1294  = { 3'h0, stall_input };
     if (rst) begin
-      \$1295  = 4'h0;
+      \$1294  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1296  = 32'd0;
+      \$1295  = 32'd0;
     end else begin
-      \$1296  = \$1203 [31:0];
+      \$1295  = \$1197 [31:0];
     end
     if (rst) begin
-      \$1296  = 32'd0;
+      \$1295  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1297  = \$1204 ;
+    \$1296  = { 3'h0, stall_output };
     if (rst) begin
-      \$1297  = 4'h0;
+      \$1296  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1298  = 32'd0;
+      \$1297  = 32'd0;
     end else begin
-      \$1298  = \$1205 [31:0];
+      \$1297  = \$1198 [31:0];
     end
     if (rst) begin
-      \$1298  = 32'd0;
+      \$1297  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1299  = { 2'h0, \$1206  };
+    \$1298  = \$1199 ;
     if (rst) begin
-      \$1299  = 4'h0;
+      \$1298  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1300  = 32'd0;
+      \$1299  = 32'd0;
     end else begin
-      \$1300  = \$1207 [31:0];
+      \$1299  = \$1200 [31:0];
     end
     if (rst) begin
-      \$1300  = 32'd0;
+      \$1299  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = { 3'h0, issue };
+    \$1300  = { 2'h0, \$1201  };
     if (rst) begin
-      \$1301  = 4'h0;
+      \$1300  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1302  = 32'd0;
+      \$1301  = 32'd0;
     end else begin
-      \$1302  = \$1208 [31:0];
+      \$1301  = \$1202 [31:0];
     end
     if (rst) begin
-      \$1302  = 32'd0;
+      \$1301  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = { 2'h0, \$1209  };
+    \$1302  = { 3'h0, issue };
     if (rst) begin
-      \$1303  = 4'h0;
+      \$1302  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1304  = 32'd0;
+      \$1303  = 32'd0;
     end else begin
-      \$1304  = \$1210 [31:0];
+      \$1303  = \$1203 [31:0];
     end
     if (rst) begin
-      \$1304  = 32'd0;
+      \$1303  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1305  = { 3'h0, done };
+    \$1304  = { 2'h0, \$1204  };
     if (rst) begin
-      \$1305  = 4'h0;
+      \$1304  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1306  = 32'd0;
+      \$1305  = 32'd0;
     end else begin
-      \$1306  = \$1211 [31:0];
+      \$1305  = \$1205 [31:0];
     end
     if (rst) begin
-      \$1306  = 32'd0;
+      \$1305  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1306  = { 3'h0, done };
+    if (rst) begin
+      \$1306  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1307  = 32'd0;
+    end else begin
+      \$1307  = \$1206 [31:0];
+    end
+    if (rst) begin
+      \$1307  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4907,41 +5006,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_wp__en = { \$36 , \$34 , \$32 , \$30  };
   assign next_layer = \$43 [2:0];
   assign nxt_rp__addr = \$43 [1:0];
-  assign \step_valid$86  = step_valid;
-  assign \step_addr$88  = step_addr;
-  assign \step_first$90  = step_first;
-  assign \step_last$92  = step_last;
-  assign \step_rq$94  = step_rq;
-  assign \step_relu$96  = step_relu;
-  assign \step_requantize$98  = step_requantize;
-  assign \step_valid$99  = step_valid;
-  assign \step_addr$100  = step_addr;
-  assign \step_first$101  = step_first;
-  assign \step_last$102  = step_last;
-  assign \step_rq$103  = step_rq;
-  assign \step_relu$104  = step_relu;
-  assign \step_requantize$105  = step_requantize;
+  assign next_folds = \$45 [7:0];
+  assign next_groups = \$47 [7:0];
+  assign \step_valid$87  = step_valid;
+  assign \step_addr$89  = step_addr;
+  assign \step_first$91  = step_first;
+  assign \step_last$93  = step_last;
+  assign \step_rq$95  = step_rq;
+  assign \step_relu$97  = step_relu;
+  assign \step_requantize$99  = step_requantize;
+  assign \step_valid$100  = step_valid;
+  assign \step_addr$101  = step_addr;
+  assign \step_first$102  = step_first;
+  assign \step_last$103  = step_last;
+  assign \step_rq$104  = step_rq;
+  assign \step_relu$105  = step_relu;
+  assign \step_requantize$106  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
-  assign \act$117  = act_word;
-  assign act_wp__addr = \$174 [6:0];
-  assign act_wp__data = { \$1309 , \$1307 , \$1309 , \$1307  };
-  assign result = { \$1308 , \$1307  };
-  assign \result$128  = { \$1310 , \$1309  };
-  assign act_wp__en = { \$182 , \$180 , \$178 , \$176  };
+  assign \act$118  = act_word;
+  assign act_wp__addr = \$166 [6:0];
+  assign act_wp__data = { \$1310 , \$1308 , \$1310 , \$1308  };
+  assign result = { \$1309 , \$1308  };
+  assign \result$129  = { \$1311 , \$1310  };
+  assign act_wp__en = { \$174 , \$172 , \$170 , \$168  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$194 [6:0];
-  assign \$signature__data  = { \$1308 , \$1307  };
-  assign \$signature__en$143  = out_write;
-  assign \$signature__addr$144  = \$196 [6:0];
-  assign \$signature__data$145  = { \$1310 , \$1309  };
-  assign \$signature__addr$156  = \$207 [6:0];
-  assign \$signature__en$157  = drain_read;
-  assign \$signature__addr$158  = \$210 [6:0];
-  assign \$signature__en$159  = drain_read;
+  assign \$signature__addr  = \$186 [6:0];
+  assign \$signature__data  = { \$1309 , \$1308  };
+  assign \$signature__en$144  = out_write;
+  assign \$signature__addr$145  = \$188 [6:0];
+  assign \$signature__data$146  = { \$1311 , \$1310  };
+  assign \$signature__addr$157  = \$199 [6:0];
+  assign \$signature__addr$158  = \$202 [6:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4964,201 +5063,202 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$34  = in_fire;
   assign \$35  = 1'h1;
   assign \$36  = in_fire;
-  assign \$61  = \$60 ;
-  assign \$80  = \$79 ;
-  assign \$112  = \$110 ;
-  assign \$140  = ctx;
-  assign \$157  = ctx;
-  assign \$170  = { 1'h0, wb_group13[7:1] };
-  assign \$179  = wb_group13[0];
-  assign \$181  = wb_group13[0];
-  assign \$188  = wb_ctx13;
-  assign \$199  = { 1'h0, drain_elem[7:1] };
-  assign \$205  = { 1'h0, drain_elem[7:1] };
-  assign \$208  = { 1'h0, drain_elem[7:1] };
-  assign \$217  = { 2'h0, \$216 [8:2] };
-  assign \$223  = in_wslot;
-  assign \$234  = { 1'h0, \$233 [8:1] };
-  assign \$237  = { 2'h0, \$236 [8:2] };
-  assign \$239  = { 1'h0, \$238 [8:1] };
-  assign \$249  = { 2'h0, \$248 [8:2] };
-  assign \$251  = { 1'h0, \$250 [8:1] };
-  assign \$288  = b_fold;
-  assign \$291  = fold;
-  assign \$295  = fold;
-  assign \$311  = wb_ctx13;
-  assign \$320  = in_wslot;
-  assign \$336  = in_wslot;
+  assign \$45  = { 2'h0, \$44 [8:2] };
+  assign \$47  = { 1'h0, \$46 [8:1] };
+  assign \$65  = \$64 ;
+  assign \$84  = \$83 ;
+  assign \$116  = \$114 ;
+  assign \$138  = ctx;
+  assign \$149  = ctx;
+  assign \$162  = { 1'h0, wb_group13[7:1] };
+  assign \$171  = wb_group13[0];
+  assign \$173  = wb_group13[0];
+  assign \$180  = wb_ctx13;
+  assign \$191  = { 1'h0, drain_elem[7:1] };
+  assign \$197  = { 1'h0, drain_elem[7:1] };
+  assign \$200  = { 1'h0, drain_elem[7:1] };
+  assign \$209  = { 2'h0, \$208 [8:2] };
+  assign \$215  = in_wslot;
+  assign \$226  = { 1'h0, \$225 [8:1] };
+  assign \$260  = b_fold;
+  assign \$263  = fold;
+  assign \$267  = fold;
+  assign \$283  = wb_ctx13;
+  assign \$292  = in_wslot;
+  assign \$308  = in_wslot;
+  assign \$319  = 2'h0;
+  assign \$321  = 2'h0;
+  assign \$324  = wb_ctx13;
+  assign \$327  = { wb_groups_plus1_1, 1'h0 };
+  assign \$329  = { wb_groups_plus1_1, 1'h0 };
+  assign \$332  = 2'h2;
+  assign \$334  = 2'h2;
+  assign \$338  = { wb_groups1, 1'h0 };
+  assign \$340  = { wb_groups1, 1'h0 };
+  assign \$345  = 2'h0;
   assign \$347  = 2'h0;
-  assign \$349  = 2'h0;
-  assign \$352  = wb_ctx13;
-  assign \$355  = { wb_groups_plus1_1, 1'h0 };
-  assign \$357  = { wb_groups_plus1_1, 1'h0 };
+  assign \$353  = { wb_groups_plus1_0, 1'h0 };
+  assign \$355  = { wb_groups_plus1_0, 1'h0 };
+  assign \$358  = 2'h2;
   assign \$360  = 2'h2;
-  assign \$362  = 2'h2;
-  assign \$366  = { wb_groups1, 1'h0 };
-  assign \$368  = { wb_groups1, 1'h0 };
-  assign \$373  = 2'h0;
-  assign \$375  = 2'h0;
-  assign \$381  = { wb_groups_plus1_0, 1'h0 };
-  assign \$383  = { wb_groups_plus1_0, 1'h0 };
-  assign \$386  = 2'h2;
-  assign \$388  = 2'h2;
-  assign \$392  = { wb_groups0, 1'h0 };
-  assign \$394  = { wb_groups0, 1'h0 };
-  assign \$408  = wb_ctx13;
-  assign \$444  = in_wslot;
-  assign \$452  = in_wslot;
-  assign \$462  = 1'h0;
-  assign \$467  = 2'h0;
-  assign \$469  = 2'h0;
-  assign \$475  = { wb_groups_plus1_0, 1'h0 };
-  assign \$477  = { wb_groups_plus1_0, 1'h0 };
-  assign \$480  = 2'h2;
-  assign \$482  = 2'h2;
-  assign \$486  = { wb_groups0, 1'h0 };
-  assign \$488  = { wb_groups0, 1'h0 };
-  assign \$493  = 2'h0;
-  assign \$495  = 2'h0;
-  assign \$498  = wb_ctx13;
-  assign \$501  = { wb_groups_plus1_1, 1'h0 };
-  assign \$503  = { wb_groups_plus1_1, 1'h0 };
-  assign \$506  = 2'h2;
-  assign \$508  = 2'h2;
-  assign \$512  = { wb_groups1, 1'h0 };
-  assign \$514  = { wb_groups1, 1'h0 };
-  assign \$522  = 1'h0;
-  assign \$538  = wb_ctx13;
-  assign \$552  = in_wslot;
-  assign \$570  = in_wslot;
-  assign \$581  = layer[0];
-  assign \$586  = 2'h0;
-  assign \$588  = 2'h0;
-  assign \$591  = wb_ctx13;
-  assign \$594  = { wb_groups_plus1_1, 1'h0 };
-  assign \$596  = { wb_groups_plus1_1, 1'h0 };
-  assign \$599  = 2'h2;
-  assign \$601  = 2'h2;
-  assign \$605  = { wb_groups1, 1'h0 };
-  assign \$607  = { wb_groups1, 1'h0 };
-  assign \$612  = 2'h0;
-  assign \$614  = 2'h0;
-  assign \$620  = { wb_groups_plus1_0, 1'h0 };
-  assign \$622  = { wb_groups_plus1_0, 1'h0 };
-  assign \$625  = 2'h2;
-  assign \$627  = 2'h2;
-  assign \$631  = { wb_groups0, 1'h0 };
-  assign \$633  = { wb_groups0, 1'h0 };
-  assign \$642  = layer[0];
-  assign \$648  = wb_ctx13;
-  assign \$675  = 2'h0;
-  assign \$677  = 2'h0;
-  assign \$680  = wb_ctx13;
-  assign \$683  = { wb_groups_plus1_1, 1'h0 };
-  assign \$685  = { wb_groups_plus1_1, 1'h0 };
-  assign \$688  = 2'h2;
-  assign \$690  = 2'h2;
-  assign \$694  = { wb_groups1, 1'h0 };
-  assign \$696  = { wb_groups1, 1'h0 };
-  assign \$701  = 2'h0;
-  assign \$703  = 2'h0;
-  assign \$709  = { wb_groups_plus1_0, 1'h0 };
-  assign \$711  = { wb_groups_plus1_0, 1'h0 };
-  assign \$714  = 2'h2;
-  assign \$716  = 2'h2;
-  assign \$720  = { wb_groups0, 1'h0 };
-  assign \$722  = { wb_groups0, 1'h0 };
-  assign \$736  = wb_ctx13;
-  assign \$760  = in_wslot;
-  assign \$782  = in_wslot;
-  assign \$795  = 2'h0;
-  assign \$797  = 2'h0;
-  assign \$800  = wb_ctx13;
-  assign \$803  = { wb_groups_plus1_1, 1'h0 };
-  assign \$805  = { wb_groups_plus1_1, 1'h0 };
-  assign \$808  = 2'h2;
-  assign \$810  = 2'h2;
-  assign \$814  = { wb_groups1, 1'h0 };
-  assign \$816  = { wb_groups1, 1'h0 };
-  assign \$821  = 2'h0;
-  assign \$823  = 2'h0;
-  assign \$829  = { wb_groups_plus1_0, 1'h0 };
-  assign \$831  = { wb_groups_plus1_0, 1'h0 };
-  assign \$834  = 2'h2;
-  assign \$836  = 2'h2;
-  assign \$840  = { wb_groups0, 1'h0 };
-  assign \$842  = { wb_groups0, 1'h0 };
-  assign \$856  = wb_ctx13;
-  assign \$880  = in_wslot;
-  assign \$902  = in_wslot;
-  assign \$913  = in_wslot;
-  assign \$927  = 2'h0;
-  assign \$929  = 2'h0;
-  assign \$932  = wb_ctx13;
-  assign \$935  = { wb_groups_plus1_1, 1'h0 };
-  assign \$937  = { wb_groups_plus1_1, 1'h0 };
-  assign \$940  = 2'h2;
-  assign \$942  = 2'h2;
-  assign \$946  = { wb_groups1, 1'h0 };
-  assign \$948  = { wb_groups1, 1'h0 };
-  assign \$953  = 2'h0;
-  assign \$955  = 2'h0;
-  assign \$961  = { wb_groups_plus1_0, 1'h0 };
-  assign \$963  = { wb_groups_plus1_0, 1'h0 };
-  assign \$966  = 2'h2;
-  assign \$968  = 2'h2;
-  assign \$972  = { wb_groups0, 1'h0 };
-  assign \$974  = { wb_groups0, 1'h0 };
-  assign \$988  = wb_ctx13;
-  assign \$1012  = in_wslot;
-  assign \$1034  = in_wslot;
-  assign \$1047  = 2'h0;
-  assign \$1049  = 2'h0;
-  assign \$1052  = wb_ctx13;
-  assign \$1055  = { wb_groups_plus1_1, 1'h0 };
-  assign \$1057  = { wb_groups_plus1_1, 1'h0 };
-  assign \$1060  = 2'h2;
-  assign \$1062  = 2'h2;
-  assign \$1066  = { wb_groups1, 1'h0 };
-  assign \$1068  = { wb_groups1, 1'h0 };
-  assign \$1073  = 2'h0;
-  assign \$1075  = 2'h0;
-  assign \$1081  = { wb_groups_plus1_0, 1'h0 };
-  assign \$1083  = { wb_groups_plus1_0, 1'h0 };
-  assign \$1086  = 2'h2;
-  assign \$1088  = 2'h2;
-  assign \$1092  = { wb_groups0, 1'h0 };
-  assign \$1094  = { wb_groups0, 1'h0 };
-  assign \$1108  = wb_ctx13;
-  assign \$1145  = { 1'h0, \$1144 [8:1] };
-  assign \$1149  = { 1'h0, \$1148 [8:1] };
-  assign \$1152  = { 1'h0, \$1151 [8:1] };
-  assign \$1183  = ctx;
-  assign \$1185  = wb_ctx13;
-  assign \$1194  = drain_slot;
-  assign \$1198  = release_slot;
+  assign \$364  = { wb_groups0, 1'h0 };
+  assign \$366  = { wb_groups0, 1'h0 };
+  assign \$380  = wb_ctx13;
+  assign \$410  = in_wslot;
+  assign \$418  = in_wslot;
+  assign \$428  = 1'h0;
+  assign \$433  = 2'h0;
+  assign \$435  = 2'h0;
+  assign \$441  = { wb_groups_plus1_0, 1'h0 };
+  assign \$443  = { wb_groups_plus1_0, 1'h0 };
+  assign \$446  = 2'h2;
+  assign \$448  = 2'h2;
+  assign \$452  = { wb_groups0, 1'h0 };
+  assign \$454  = { wb_groups0, 1'h0 };
+  assign \$459  = 2'h0;
+  assign \$461  = 2'h0;
+  assign \$464  = wb_ctx13;
+  assign \$467  = { wb_groups_plus1_1, 1'h0 };
+  assign \$469  = { wb_groups_plus1_1, 1'h0 };
+  assign \$472  = 2'h2;
+  assign \$474  = 2'h2;
+  assign \$478  = { wb_groups1, 1'h0 };
+  assign \$480  = { wb_groups1, 1'h0 };
+  assign \$488  = 1'h0;
+  assign \$504  = wb_ctx13;
+  assign \$518  = in_wslot;
+  assign \$536  = in_wslot;
+  assign \$545  = layer[0];
+  assign \$550  = 2'h0;
+  assign \$552  = 2'h0;
+  assign \$555  = wb_ctx13;
+  assign \$558  = { wb_groups_plus1_1, 1'h0 };
+  assign \$560  = { wb_groups_plus1_1, 1'h0 };
+  assign \$563  = 2'h2;
+  assign \$565  = 2'h2;
+  assign \$569  = { wb_groups1, 1'h0 };
+  assign \$571  = { wb_groups1, 1'h0 };
+  assign \$576  = 2'h0;
+  assign \$578  = 2'h0;
+  assign \$584  = { wb_groups_plus1_0, 1'h0 };
+  assign \$586  = { wb_groups_plus1_0, 1'h0 };
+  assign \$589  = 2'h2;
+  assign \$591  = 2'h2;
+  assign \$595  = { wb_groups0, 1'h0 };
+  assign \$597  = { wb_groups0, 1'h0 };
+  assign \$606  = layer[0];
+  assign \$612  = wb_ctx13;
+  assign \$639  = 2'h0;
+  assign \$641  = 2'h0;
+  assign \$644  = wb_ctx13;
+  assign \$647  = { wb_groups_plus1_1, 1'h0 };
+  assign \$649  = { wb_groups_plus1_1, 1'h0 };
+  assign \$652  = 2'h2;
+  assign \$654  = 2'h2;
+  assign \$658  = { wb_groups1, 1'h0 };
+  assign \$660  = { wb_groups1, 1'h0 };
+  assign \$665  = 2'h0;
+  assign \$667  = 2'h0;
+  assign \$673  = { wb_groups_plus1_0, 1'h0 };
+  assign \$675  = { wb_groups_plus1_0, 1'h0 };
+  assign \$678  = 2'h2;
+  assign \$680  = 2'h2;
+  assign \$684  = { wb_groups0, 1'h0 };
+  assign \$686  = { wb_groups0, 1'h0 };
+  assign \$700  = wb_ctx13;
+  assign \$724  = in_wslot;
+  assign \$746  = in_wslot;
+  assign \$759  = 2'h0;
+  assign \$761  = 2'h0;
+  assign \$764  = wb_ctx13;
+  assign \$767  = { wb_groups_plus1_1, 1'h0 };
+  assign \$769  = { wb_groups_plus1_1, 1'h0 };
+  assign \$772  = 2'h2;
+  assign \$774  = 2'h2;
+  assign \$778  = { wb_groups1, 1'h0 };
+  assign \$780  = { wb_groups1, 1'h0 };
+  assign \$785  = 2'h0;
+  assign \$787  = 2'h0;
+  assign \$793  = { wb_groups_plus1_0, 1'h0 };
+  assign \$795  = { wb_groups_plus1_0, 1'h0 };
+  assign \$798  = 2'h2;
+  assign \$800  = 2'h2;
+  assign \$804  = { wb_groups0, 1'h0 };
+  assign \$806  = { wb_groups0, 1'h0 };
+  assign \$820  = wb_ctx13;
+  assign \$844  = in_wslot;
+  assign \$864  = in_wslot;
+  assign \$875  = in_wslot;
+  assign \$889  = 2'h0;
+  assign \$891  = 2'h0;
+  assign \$894  = wb_ctx13;
+  assign \$897  = { wb_groups_plus1_1, 1'h0 };
+  assign \$899  = { wb_groups_plus1_1, 1'h0 };
+  assign \$902  = 2'h2;
+  assign \$904  = 2'h2;
+  assign \$908  = { wb_groups1, 1'h0 };
+  assign \$910  = { wb_groups1, 1'h0 };
+  assign \$915  = 2'h0;
+  assign \$917  = 2'h0;
+  assign \$923  = { wb_groups_plus1_0, 1'h0 };
+  assign \$925  = { wb_groups_plus1_0, 1'h0 };
+  assign \$928  = 2'h2;
+  assign \$930  = 2'h2;
+  assign \$934  = { wb_groups0, 1'h0 };
+  assign \$936  = { wb_groups0, 1'h0 };
+  assign \$950  = wb_ctx13;
+  assign \$974  = in_wslot;
+  assign \$996  = in_wslot;
+  assign \$1009  = 2'h0;
+  assign \$1011  = 2'h0;
+  assign \$1014  = wb_ctx13;
+  assign \$1017  = { wb_groups_plus1_1, 1'h0 };
+  assign \$1019  = { wb_groups_plus1_1, 1'h0 };
+  assign \$1022  = 2'h2;
+  assign \$1024  = 2'h2;
+  assign \$1028  = { wb_groups1, 1'h0 };
+  assign \$1030  = { wb_groups1, 1'h0 };
+  assign \$1035  = 2'h0;
+  assign \$1037  = 2'h0;
+  assign \$1043  = { wb_groups_plus1_0, 1'h0 };
+  assign \$1045  = { wb_groups_plus1_0, 1'h0 };
+  assign \$1048  = 2'h2;
+  assign \$1050  = 2'h2;
+  assign \$1054  = { wb_groups0, 1'h0 };
+  assign \$1056  = { wb_groups0, 1'h0 };
+  assign \$1070  = wb_ctx13;
+  assign \$1105  = { 2'h0, \$1104 [8:2] };
+  assign \$1108  = { 2'h0, \$1107 [8:2] };
+  assign \$1112  = { 2'h0, \$1111 [8:2] };
+  assign \$1150  = { 1'h0, \$1149 [8:1] };
+  assign \$1154  = { 1'h0, \$1153 [8:1] };
+  assign \$1157  = { 1'h0, \$1156 [8:1] };
+  assign \$1178  = ctx;
+  assign \$1180  = wb_ctx13;
+  assign \$1189  = drain_slot;
+  assign \$1193  = release_slot;
   assign \$122  = ctx;
-  assign \$135  = ctx;
-  assign \$468  = 1'h0;
-  assign \$471  = \$470 ;
-  assign \$481  = 1'h0;
-  assign \$484  = \$483 ;
-  assign \$494  = 1'h0;
-  assign \$497  = \$496 ;
-  assign \$507  = 1'h0;
-  assign \$510  = \$509 ;
-  assign \$587  = 1'h0;
-  assign \$590  = \$589 ;
-  assign \$600  = 1'h0;
-  assign \$603  = \$602 ;
-  assign \$613  = 1'h0;
-  assign \$616  = \$615 ;
-  assign \$626  = 1'h0;
-  assign \$629  = \$628 ;
+  assign \$133  = ctx;
+  assign \$434  = 1'h0;
+  assign \$437  = \$436 ;
+  assign \$447  = 1'h0;
+  assign \$450  = \$449 ;
+  assign \$460  = 1'h0;
+  assign \$463  = \$462 ;
+  assign \$473  = 1'h0;
+  assign \$476  = \$475 ;
+  assign \$551  = 1'h0;
+  assign \$554  = \$553 ;
+  assign \$564  = 1'h0;
+  assign \$567  = \$566 ;
+  assign \$577  = 1'h0;
+  assign \$580  = \$579 ;
+  assign \$590  = 1'h0;
+  assign \$593  = \$592 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$250$0 , r_rdy, r_data, w_en, \port$1994$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$242$0 , r_rdy, r_data, w_en, \port$2009$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5183,10 +5283,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$250$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1994$0 ;
-  wire \port$1994$0 ;
-  input [31:0] \port$250$0 ;
-  wire [31:0] \port$250$0 ;
+  input \port$2009$0 ;
+  wire \port$2009$0 ;
+  input [31:0] \port$242$0 ;
+  wire [31:0] \port$242$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5219,7 +5319,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$250$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1994$0 , \port$250$0  };
+      storage[w_port__addr] <= { \port$2009$0 , \port$242$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5281,14 +5381,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$250$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1994$0 , \port$250$0  };
-  assign w_data = { \port$1994$0 , \port$250$0  };
+  assign w_port__data = { \port$2009$0 , \port$242$0  };
+  assign w_data = { \port$2009$0 , \port$242$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2142$0 , \port$2143$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2157$0 , \port$2158$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5383,10 +5483,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  output [7:0] \port$2142$0 ;
-  wire [7:0] \port$2142$0 ;
-  output [23:0] \port$2143$0 ;
-  wire [23:0] \port$2143$0 ;
+  output [7:0] \port$2157$0 ;
+  wire [7:0] \port$2157$0 ;
+  output [23:0] \port$2158$0 ;
+  wire [23:0] \port$2158$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6340,7 +6440,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$2094$0 (pe0_flags),
+    .\port$2109$0 (pe0_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -6421,13 +6521,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2142$0  = \$21 ;
-  assign \port$2143$0  = \$22 ;
+  assign \port$2157$0  = \$21 ;
+  assign \port$2158$0  = \$22 ;
   assign \$11  = { pe0_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2094$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2109$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6611,8 +6711,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$20
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2094$0 ;
-  wire [1:0] \port$2094$0 ;
+  input [1:0] \port$2109$0 ;
+  wire [1:0] \port$2109$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6819,9 +6919,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$20
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2094$0 [0];
+    rq_relu1 <= \port$2109$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2094$0 [1];
+    rq_req1 <= \port$2109$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6944,8 +7044,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$20
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2094$0 [0];
-  assign i_requantize = \port$2094$0 [1];
+  assign i_relu = \port$2109$0 [0];
+  assign i_requantize = \port$2109$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6954,7 +7054,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$20
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2255$0 , \port$2256$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2270$0 , \port$2271$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7049,10 +7149,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  output [7:0] \port$2255$0 ;
-  wire [7:0] \port$2255$0 ;
-  output [23:0] \port$2256$0 ;
-  wire [23:0] \port$2256$0 ;
+  output [7:0] \port$2270$0 ;
+  wire [7:0] \port$2270$0 ;
+  output [23:0] \port$2271$0 ;
+  wire [23:0] \port$2271$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8006,7 +8106,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$2207$0 (pe1_flags),
+    .\port$2222$0 (pe1_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -8087,13 +8187,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2255$0  = \$21 ;
-  assign \port$2256$0  = \$22 ;
+  assign \port$2270$0  = \$21 ;
+  assign \port$2271$0  = \$22 ;
   assign \$11  = { pe1_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2207$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2222$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8277,8 +8377,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2207$0 ;
-  wire [1:0] \port$2207$0 ;
+  input [1:0] \port$2222$0 ;
+  wire [1:0] \port$2222$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8485,9 +8585,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2207$0 [0];
+    rq_relu1 <= \port$2222$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2207$0 [1];
+    rq_req1 <= \port$2222$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8610,8 +8710,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2207$0 [0];
-  assign i_requantize = \port$2207$0 [1];
+  assign i_relu = \port$2222$0 [0];
+  assign i_requantize = \port$2222$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

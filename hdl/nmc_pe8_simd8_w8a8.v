@@ -12,63 +12,63 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
-  wire \$1005 ;
+  wire [12:0] \$1005 ;
   wire \$1006 ;
-  wire \$1007 ;
+  wire [12:0] \$1007 ;
   wire \$1008 ;
-  wire [3:0] \$1009 ;
+  wire \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire [3:0] \$1011 ;
-  wire \$1012 ;
+  wire [3:0] \$1010 ;
+  wire \$1011 ;
+  wire [3:0] \$1012 ;
   wire \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
-  wire \$1016 ;
-  wire [12:0] \$1017 ;
-  wire \$1018 ;
-  wire [12:0] \$1019 ;
+  wire [11:0] \$1016 ;
+  wire \$1017 ;
+  wire [11:0] \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
   wire \$1020 ;
   wire \$1021 ;
-  wire [3:0] \$1022 ;
+  wire \$1022 ;
   wire \$1023 ;
-  wire [3:0] \$1024 ;
+  wire \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
   wire \$1027 ;
-  wire [11:0] \$1028 ;
+  wire \$1028 ;
   wire \$1029 ;
   wire \$103 ;
-  wire [11:0] \$1030 ;
+  wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
   wire \$1034 ;
-  wire [3:0] \$1035 ;
+  wire \$1035 ;
   wire \$1036 ;
-  wire [3:0] \$1037 ;
+  wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
   wire \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
-  wire [12:0] \$1043 ;
+  wire \$1043 ;
   wire \$1044 ;
-  wire [12:0] \$1045 ;
+  wire \$1045 ;
   wire \$1046 ;
   wire \$1047 ;
-  wire [3:0] \$1048 ;
+  wire \$1048 ;
   wire \$1049 ;
   wire \$105 ;
-  wire [3:0] \$1050 ;
+  wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
   wire \$1053 ;
-  wire [11:0] \$1054 ;
+  wire \$1054 ;
   wire \$1055 ;
-  wire [11:0] \$1056 ;
+  wire \$1056 ;
   wire \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
@@ -107,101 +107,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1089 ;
   wire \$109 ;
   wire \$1090 ;
-  wire \$1091 ;
+  wire [3:0] \$1091 ;
   wire \$1092 ;
-  wire \$1093 ;
+  wire [3:0] \$1093 ;
   wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
-  wire \$1099 ;
+  wire [12:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
   wire \$1100 ;
-  wire \$1101 ;
+  wire [12:0] \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
-  wire \$1104 ;
+  wire [3:0] \$1104 ;
   wire \$1105 ;
-  wire \$1106 ;
+  wire [3:0] \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
+  wire [11:0] \$1110 ;
   wire \$1111 ;
-  wire \$1112 ;
+  wire [11:0] \$1112 ;
   wire \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
-  wire \$1117 ;
+  wire [3:0] \$1117 ;
   wire \$1118 ;
-  wire \$1119 ;
+  wire [3:0] \$1119 ;
   wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
   wire \$1124 ;
-  wire \$1125 ;
+  wire [12:0] \$1125 ;
   wire \$1126 ;
-  wire \$1127 ;
+  wire [12:0] \$1127 ;
   wire \$1128 ;
-  wire [3:0] \$1129 ;
+  wire \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
-  wire [3:0] \$1131 ;
-  wire \$1132 ;
+  wire [3:0] \$1130 ;
+  wire \$1131 ;
+  wire [3:0] \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
   wire \$1135 ;
-  wire \$1136 ;
-  wire [12:0] \$1137 ;
-  wire \$1138 ;
-  wire [12:0] \$1139 ;
+  wire [11:0] \$1136 ;
+  wire \$1137 ;
+  wire [11:0] \$1138 ;
+  wire \$1139 ;
   wire \$114 ;
   wire \$1140 ;
   wire \$1141 ;
-  wire [3:0] \$1142 ;
+  wire \$1142 ;
   wire \$1143 ;
-  wire [3:0] \$1144 ;
+  wire \$1144 ;
   wire \$1145 ;
   wire \$1146 ;
   wire \$1147 ;
-  wire [11:0] \$1148 ;
+  wire \$1148 ;
   wire \$1149 ;
   wire \$115 ;
-  wire [11:0] \$1150 ;
+  wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
-  wire [3:0] \$1155 ;
+  wire \$1155 ;
   wire \$1156 ;
-  wire [3:0] \$1157 ;
+  wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
   wire \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
-  wire [12:0] \$1163 ;
+  wire \$1163 ;
   wire \$1164 ;
-  wire [12:0] \$1165 ;
+  wire \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
-  wire [3:0] \$1168 ;
+  wire \$1168 ;
   wire \$1169 ;
   wire \$117 ;
-  wire [3:0] \$1170 ;
+  wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
-  wire [11:0] \$1174 ;
+  wire \$1174 ;
   wire \$1175 ;
-  wire [11:0] \$1176 ;
+  wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
@@ -212,17 +212,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
-  wire \$1186 ;
-  wire \$1187 ;
+  wire [9:0] \$1186 ;
+  wire [9:0] \$1187 ;
   wire \$1188 ;
-  wire \$1189 ;
+  wire [9:0] \$1189 ;
   wire \$119 ;
-  wire \$1190 ;
-  wire \$1191 ;
+  wire [9:0] \$1190 ;
+  wire [10:0] \$1191 ;
   wire \$1192 ;
-  wire \$1193 ;
-  wire \$1194 ;
-  wire \$1195 ;
+  wire [9:0] \$1193 ;
+  wire [9:0] \$1194 ;
+  wire [10:0] \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
@@ -237,136 +237,136 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
-  wire \$1208 ;
+  wire [9:0] \$1208 ;
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
-  wire [9:0] \$1212 ;
+  wire \$1212 ;
   wire \$1213 ;
-  wire [9:0] \$1214 ;
+  wire \$1214 ;
   wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
+  wire [9:0] \$1216 ;
+  wire [9:0] \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
   wire \$122 ;
-  wire \$1220 ;
+  wire [10:0] \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
-  wire [9:0] \$1223 ;
+  wire \$1223 ;
   wire \$1224 ;
   wire \$1225 ;
-  wire [9:0] \$1226 ;
-  wire [9:0] \$1227 ;
+  wire \$1226 ;
+  wire \$1227 ;
   wire \$1228 ;
-  wire [9:0] \$1229 ;
+  wire \$1229 ;
   wire \$123 ;
-  wire [9:0] \$1230 ;
+  wire \$1230 ;
   wire [9:0] \$1231 ;
-  wire \$1232 ;
-  wire [9:0] \$1233 ;
+  wire [9:0] \$1232 ;
+  wire \$1233 ;
   wire [9:0] \$1234 ;
-  wire \$1235 ;
-  wire \$1236 ;
+  wire [9:0] \$1235 ;
+  wire [9:0] \$1236 ;
   wire \$1237 ;
-  wire \$1238 ;
-  wire [10:0] \$1239 ;
+  wire [9:0] \$1238 ;
+  wire [9:0] \$1239 ;
   wire \$124 ;
   wire \$1240 ;
-  wire [9:0] \$1241 ;
+  wire \$1241 ;
   wire \$1242 ;
-  wire [9:0] \$1243 ;
-  wire \$1244 ;
-  wire [10:0] \$1245 ;
+  wire \$1243 ;
+  wire [10:0] \$1244 ;
+  wire \$1245 ;
   wire [10:0] \$1246 ;
-  wire [9:0] \$1247 ;
+  wire [10:0] \$1247 ;
   wire \$1248 ;
-  wire [9:0] \$1249 ;
+  wire \$1249 ;
   wire \$125 ;
   wire \$1250 ;
   wire \$1251 ;
-  wire [9:0] \$1252 ;
+  wire \$1252 ;
   wire \$1253 ;
   wire \$1254 ;
   wire \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
   wire \$1258 ;
-  wire \$1259 ;
+  wire [9:0] \$1259 ;
   wire \$126 ;
   wire \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
   wire [9:0] \$1264 ;
-  wire \$1265 ;
+  wire [9:0] \$1265 ;
   wire \$1266 ;
-  wire \$1267 ;
+  wire [9:0] \$1267 ;
   wire \$1268 ;
-  wire [9:0] \$1269 ;
+  wire \$1269 ;
   wire \$127 ;
-  wire [9:0] \$1270 ;
+  wire \$1270 ;
   wire \$1271 ;
   wire [9:0] \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
-  wire \$1276 ;
-  wire [9:0] \$1277 ;
-  wire \$1278 ;
-  wire \$1279 ;
+  wire [3:0] \$1276 ;
+  wire [4:0] \$1277 ;
+  wire [32:0] \$1278 ;
+  wire [32:0] \$1279 ;
   wire \$128 ;
-  wire \$1280 ;
-  wire [3:0] \$1281 ;
-  wire [4:0] \$1282 ;
-  wire [32:0] \$1283 ;
+  wire [32:0] \$1280 ;
+  wire [6:0] \$1281 ;
+  wire [32:0] \$1282 ;
+  wire [3:0] \$1283 ;
   wire [32:0] \$1284 ;
   wire [32:0] \$1285 ;
-  wire [6:0] \$1286 ;
+  wire [1:0] \$1286 ;
   wire [32:0] \$1287 ;
-  wire [3:0] \$1288 ;
-  wire [32:0] \$1289 ;
+  wire [32:0] \$1288 ;
+  reg [3:0] \$1289 ;
   wire \$129 ;
-  wire [32:0] \$1290 ;
-  wire [1:0] \$1291 ;
-  wire [32:0] \$1292 ;
-  wire [32:0] \$1293 ;
-  reg [3:0] \$1294 ;
-  reg [8:0] \$1295 ;
-  reg [8:0] \$1296 ;
+  reg [8:0] \$1290 ;
+  reg [8:0] \$1291 ;
+  reg [8:0] \$1292 ;
+  reg \$1293 ;
+  reg [8:0] \$1294 ;
+  reg \$1295 ;
+  reg \$1296 ;
   reg [8:0] \$1297 ;
-  reg \$1298 ;
+  reg [8:0] \$1298 ;
   reg [8:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg \$1300 ;
-  reg \$1301 ;
+  reg [9:0] \$1300 ;
+  reg [9:0] \$1301 ;
   reg [8:0] \$1302 ;
-  reg [8:0] \$1303 ;
-  reg [8:0] \$1304 ;
-  reg [8:0] \$1305 ;
-  reg \$1306 ;
-  reg \$1307 ;
-  reg \$1308 ;
+  reg \$1303 ;
+  reg \$1304 ;
+  reg \$1305 ;
+  reg [8:0] \$1306 ;
+  reg [7:0] \$1307 ;
+  reg [3:0] \$1308 ;
   reg [8:0] \$1309 ;
   wire \$131 ;
-  reg [7:0] \$1310 ;
-  reg [3:0] \$1311 ;
-  reg [8:0] \$1312 ;
+  reg [8:0] \$1310 ;
+  reg [17:0] \$1311 ;
+  reg [18:0] \$1312 ;
   reg [8:0] \$1313 ;
-  reg [17:0] \$1314 ;
-  reg [18:0] \$1315 ;
+  reg [8:0] \$1314 ;
+  reg \$1315 ;
   reg [8:0] \$1316 ;
-  reg [8:0] \$1317 ;
+  reg [7:0] \$1317 ;
   reg \$1318 ;
-  reg [8:0] \$1319 ;
+  reg \$1319 ;
   wire \$132 ;
-  reg [7:0] \$1320 ;
-  reg \$1321 ;
+  reg [8:0] \$1320 ;
+  reg [8:0] \$1321 ;
   reg \$1322 ;
-  reg [8:0] \$1323 ;
-  reg [8:0] \$1324 ;
+  reg \$1323 ;
+  reg \$1324 ;
   reg \$1325 ;
   reg \$1326 ;
   reg \$1327 ;
@@ -385,81 +385,82 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1339 ;
   wire \$134 ;
   reg \$1340 ;
-  reg \$1341 ;
-  reg \$1342 ;
+  reg [8:0] \$1341 ;
+  reg [9:0] \$1342 ;
   reg \$1343 ;
   reg [8:0] \$1344 ;
   reg [9:0] \$1345 ;
   reg \$1346 ;
-  reg [8:0] \$1347 ;
-  reg [9:0] \$1348 ;
+  reg \$1347 ;
+  reg \$1348 ;
   reg \$1349 ;
   wire \$135 ;
   reg \$1350 ;
   reg \$1351 ;
   reg \$1352 ;
-  reg \$1353 ;
+  reg [9:0] \$1353 ;
   reg \$1354 ;
-  reg [9:0] \$1355 ;
-  reg \$1356 ;
+  reg \$1355 ;
+  reg [9:0] \$1356 ;
   reg \$1357 ;
   reg \$1358 ;
-  reg [9:0] \$1359 ;
+  reg \$1359 ;
   wire \$136 ;
-  reg \$1360 ;
+  reg [9:0] \$1360 ;
   reg \$1361 ;
-  reg [8:0] \$1362 ;
-  reg \$1363 ;
+  reg \$1362 ;
+  reg [8:0] \$1363 ;
   reg \$1364 ;
-  reg [8:0] \$1365 ;
-  reg \$1366 ;
+  reg \$1365 ;
+  reg [8:0] \$1366 ;
   reg \$1367 ;
-  reg [2:0] \$1368 ;
-  reg \$1369 ;
+  reg \$1368 ;
+  reg [2:0] \$1369 ;
   wire \$137 ;
-  reg [8:0] \$1370 ;
-  reg \$1371 ;
+  reg \$1370 ;
+  reg [8:0] \$1371 ;
   reg \$1372 ;
-  reg [2:0] \$1373 ;
-  reg [6:0] \$1374 ;
-  reg [31:0] \$1375 ;
-  reg [6:0] \$1376 ;
-  reg [31:0] \$1377 ;
-  reg [6:0] \$1378 ;
-  reg [31:0] \$1379 ;
+  reg \$1373 ;
+  reg [2:0] \$1374 ;
+  reg [6:0] \$1375 ;
+  reg [31:0] \$1376 ;
+  reg [6:0] \$1377 ;
+  reg [31:0] \$1378 ;
+  reg [6:0] \$1379 ;
   wire \$138 ;
-  reg [6:0] \$1380 ;
-  reg [31:0] \$1381 ;
-  reg [6:0] \$1382 ;
-  reg [31:0] \$1383 ;
-  reg [6:0] \$1384 ;
-  reg [31:0] \$1385 ;
-  reg [6:0] \$1386 ;
-  reg [31:0] \$1387 ;
-  reg [6:0] \$1388 ;
-  reg [31:0] \$1389 ;
-  wire [8:0] \$139 ;
-  wire [7:0] \$1390 ;
-  wire [23:0] \$1391 ;
-  wire [7:0] \$1392 ;
-  wire [23:0] \$1393 ;
-  wire [7:0] \$1394 ;
-  wire [23:0] \$1395 ;
-  wire [7:0] \$1396 ;
-  wire [23:0] \$1397 ;
-  wire [7:0] \$1398 ;
-  wire [23:0] \$1399 ;
+  reg [31:0] \$1380 ;
+  reg [6:0] \$1381 ;
+  reg [31:0] \$1382 ;
+  reg [6:0] \$1383 ;
+  reg [31:0] \$1384 ;
+  reg [6:0] \$1385 ;
+  reg [31:0] \$1386 ;
+  reg [6:0] \$1387 ;
+  reg [31:0] \$1388 ;
+  reg [6:0] \$1389 ;
+  wire \$139 ;
+  reg [31:0] \$1390 ;
+  wire [7:0] \$1391 ;
+  wire [23:0] \$1392 ;
+  wire [7:0] \$1393 ;
+  wire [23:0] \$1394 ;
+  wire [7:0] \$1395 ;
+  wire [23:0] \$1396 ;
+  wire [7:0] \$1397 ;
+  wire [23:0] \$1398 ;
+  wire [7:0] \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  wire [7:0] \$1400 ;
-  wire [23:0] \$1401 ;
-  wire [7:0] \$1402 ;
-  wire [23:0] \$1403 ;
-  wire [7:0] \$1404 ;
-  wire [23:0] \$1405 ;
+  wire [23:0] \$1400 ;
+  wire [7:0] \$1401 ;
+  wire [23:0] \$1402 ;
+  wire [7:0] \$1403 ;
+  wire [23:0] \$1404 ;
+  wire [7:0] \$1405 ;
+  wire [23:0] \$1406 ;
   wire \$141 ;
   wire \$142 ;
-  wire \$143 ;
+  wire [8:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
@@ -478,19 +479,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire [9:0] \$160 ;
+  wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [9:0] \$163 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [9:0] \$168 ;
-  wire \$169 ;
+  wire \$168 ;
+  wire [9:0] \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire [9:0] \$171 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
@@ -507,7 +508,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire [9:0] \$187 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
@@ -516,10 +517,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [9:0] \$195 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [9:0] \$198 ;
+  wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
@@ -529,20 +530,20 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [8:0] \$206 ;
+  wire [6:0] \$207 ;
+  wire [9:0] \$208 ;
+  wire [5:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
+  wire [10:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire [8:0] \$214 ;
-  wire [6:0] \$215 ;
-  wire [9:0] \$216 ;
-  wire [5:0] \$217 ;
-  wire [10:0] \$218 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
@@ -556,21 +557,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
+  wire [9:0] \$230 ;
+  wire [9:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
+  wire [9:0] \$235 ;
+  wire [9:0] \$236 ;
+  wire [5:0] \$237 ;
   wire [9:0] \$238 ;
-  wire [9:0] \$239 ;
+  wire [5:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [9:0] \$243 ;
+  wire [9:0] \$240 ;
+  wire [5:0] \$241 ;
+  wire [9:0] \$242 ;
+  wire [5:0] \$243 ;
   wire [9:0] \$244 ;
   wire [5:0] \$245 ;
   wire [9:0] \$246 ;
@@ -581,62 +582,62 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$250 ;
   wire [5:0] \$251 ;
   wire [9:0] \$252 ;
-  wire [5:0] \$253 ;
-  wire [9:0] \$254 ;
-  wire [5:0] \$255 ;
-  wire [9:0] \$256 ;
-  wire [5:0] \$257 ;
-  wire [9:0] \$258 ;
-  wire [5:0] \$259 ;
+  wire \$253 ;
+  wire [8:0] \$254 ;
+  wire [8:0] \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire [3:0] \$258 ;
+  wire [4:0] \$259 ;
   wire \$26 ;
-  wire [9:0] \$260 ;
-  wire \$261 ;
-  wire [8:0] \$262 ;
-  wire [8:0] \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [3:0] \$266 ;
-  wire [4:0] \$267 ;
-  wire \$268 ;
-  wire [8:0] \$269 ;
+  wire \$260 ;
+  wire [8:0] \$261 ;
+  wire [5:0] \$262 ;
+  wire [9:0] \$263 ;
+  wire [8:0] \$264 ;
+  wire [5:0] \$265 ;
+  wire [9:0] \$266 ;
+  wire [8:0] \$267 ;
+  wire [5:0] \$268 ;
+  wire [9:0] \$269 ;
   wire \$27 ;
-  wire [5:0] \$270 ;
-  wire [9:0] \$271 ;
-  wire [8:0] \$272 ;
-  wire [5:0] \$273 ;
-  wire [9:0] \$274 ;
-  wire [8:0] \$275 ;
-  wire [5:0] \$276 ;
-  wire [9:0] \$277 ;
-  wire [8:0] \$278 ;
-  wire [5:0] \$279 ;
+  wire [8:0] \$270 ;
+  wire [5:0] \$271 ;
+  wire [9:0] \$272 ;
+  wire [8:0] \$273 ;
+  wire [5:0] \$274 ;
+  wire [9:0] \$275 ;
+  wire [8:0] \$276 ;
+  wire [5:0] \$277 ;
+  wire [9:0] \$278 ;
+  wire [8:0] \$279 ;
   wire \$28 ;
-  wire [9:0] \$280 ;
-  wire [8:0] \$281 ;
-  wire [5:0] \$282 ;
-  wire [9:0] \$283 ;
-  wire [8:0] \$284 ;
-  wire [5:0] \$285 ;
-  wire [9:0] \$286 ;
-  wire [8:0] \$287 ;
-  wire [5:0] \$288 ;
-  wire [9:0] \$289 ;
+  wire [5:0] \$280 ;
+  wire [9:0] \$281 ;
+  wire [8:0] \$282 ;
+  wire [5:0] \$283 ;
+  wire [9:0] \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire [63:0] \$289 ;
   wire \$29 ;
-  wire [8:0] \$290 ;
-  wire [5:0] \$291 ;
-  wire [9:0] \$292 ;
+  wire [9:0] \$290 ;
+  wire [9:0] \$291 ;
+  wire \$292 ;
   wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
+  wire [9:0] \$294 ;
+  wire [9:0] \$295 ;
   wire \$296 ;
-  wire [63:0] \$297 ;
-  wire [9:0] \$298 ;
+  wire \$297 ;
+  wire \$298 ;
   wire [9:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
+  wire [9:0] \$300 ;
   wire \$301 ;
-  wire [9:0] \$302 ;
+  wire [8:0] \$302 ;
   wire [9:0] \$303 ;
   wire \$304 ;
   wire \$305 ;
@@ -645,87 +646,87 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [8:0] \$310 ;
+  wire [9:0] \$310 ;
   wire [9:0] \$311 ;
-  wire \$312 ;
+  wire [4:0] \$312 ;
   wire \$313 ;
-  wire \$314 ;
-  wire [9:0] \$315 ;
+  wire [9:0] \$314 ;
+  wire [8:0] \$315 ;
   wire [9:0] \$316 ;
-  wire \$317 ;
-  wire [9:0] \$318 ;
-  wire [9:0] \$319 ;
+  wire [9:0] \$317 ;
+  wire [4:0] \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [9:0] \$320 ;
-  wire [9:0] \$321 ;
-  wire [4:0] \$322 ;
-  wire \$323 ;
-  wire [9:0] \$324 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire [9:0] \$323 ;
+  wire [19:0] \$324 ;
   wire \$325 ;
-  wire [9:0] \$326 ;
-  wire [8:0] \$327 ;
+  wire \$326 ;
+  wire [9:0] \$327 ;
   wire [9:0] \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire [9:0] \$330 ;
-  wire [9:0] \$331 ;
+  wire [8:0] \$331 ;
   wire [9:0] \$332 ;
-  wire [9:0] \$333 ;
-  wire [4:0] \$334 ;
-  wire \$335 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire [8:0] \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire [9:0] \$339 ;
+  wire [7:0] \$339 ;
   wire \$34 ;
-  wire [19:0] \$340 ;
-  wire [9:0] \$341 ;
-  wire \$342 ;
-  wire [9:0] \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire [8:0] \$342 ;
+  wire [5:0] \$343 ;
+  wire [9:0] \$344 ;
+  wire [8:0] \$345 ;
+  wire [5:0] \$346 ;
   wire [9:0] \$347 ;
   wire [9:0] \$348 ;
-  wire [9:0] \$349 ;
+  wire [8:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire [9:0] \$352 ;
-  wire \$353 ;
-  wire [9:0] \$354 ;
+  wire [6:0] \$350 ;
+  wire [9:0] \$351 ;
+  wire [5:0] \$352 ;
+  wire [10:0] \$353 ;
+  wire \$354 ;
   wire [8:0] \$355 ;
-  wire [9:0] \$356 ;
+  wire \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire [8:0] \$359 ;
+  wire \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
-  wire [9:0] \$362 ;
-  wire \$363 ;
-  wire [9:0] \$364 ;
+  wire \$362 ;
+  wire [10:0] \$363 ;
+  wire [10:0] \$364 ;
   wire \$365 ;
   wire \$366 ;
-  wire [7:0] \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  wire \$367 ;
+  wire [10:0] \$368 ;
+  wire [10:0] \$369 ;
   wire \$37 ;
-  wire [8:0] \$370 ;
-  wire [5:0] \$371 ;
-  wire [9:0] \$372 ;
-  wire [8:0] \$373 ;
-  wire [5:0] \$374 ;
-  wire [9:0] \$375 ;
-  wire [9:0] \$376 ;
-  wire [8:0] \$377 ;
-  wire [6:0] \$378 ;
-  wire [9:0] \$379 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [5:0] \$380 ;
-  wire [10:0] \$381 ;
+  wire \$380 ;
+  wire \$381 ;
   wire \$382 ;
-  wire [8:0] \$383 ;
+  wire \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
@@ -734,101 +735,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
-  wire [10:0] \$391 ;
-  wire [10:0] \$392 ;
+  wire \$391 ;
+  wire \$392 ;
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire [10:0] \$396 ;
-  wire [10:0] \$397 ;
+  wire \$396 ;
+  wire \$397 ;
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
-  wire \$401 ;
+  wire [3:0] \$401 ;
   wire \$402 ;
-  wire \$403 ;
+  wire [3:0] \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire \$409 ;
+  wire [12:0] \$409 ;
   wire \$41 ;
   wire \$410 ;
-  wire \$411 ;
+  wire [12:0] \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire \$414 ;
+  wire [3:0] \$414 ;
   wire \$415 ;
-  wire \$416 ;
+  wire [3:0] \$416 ;
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
+  wire [11:0] \$420 ;
   wire \$421 ;
-  wire \$422 ;
+  wire [11:0] \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
+  wire [3:0] \$427 ;
   wire \$428 ;
   wire [3:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
-  wire [3:0] \$431 ;
+  wire \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire \$435 ;
+  wire [12:0] \$435 ;
   wire \$436 ;
   wire [12:0] \$437 ;
   wire \$438 ;
-  wire [12:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
+  wire [3:0] \$440 ;
   wire \$441 ;
   wire [3:0] \$442 ;
   wire \$443 ;
-  wire [3:0] \$444 ;
+  wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  wire [11:0] \$446 ;
   wire \$447 ;
   wire [11:0] \$448 ;
   wire \$449 ;
   wire \$45 ;
-  wire [11:0] \$450 ;
+  wire \$450 ;
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire [3:0] \$455 ;
+  wire \$455 ;
   wire \$456 ;
-  wire [3:0] \$457 ;
+  wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  wire [12:0] \$463 ;
+  wire \$463 ;
   wire \$464 ;
-  wire [12:0] \$465 ;
+  wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire [3:0] \$468 ;
+  wire \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire [3:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
-  wire [11:0] \$474 ;
+  wire \$474 ;
   wire \$475 ;
-  wire [11:0] \$476 ;
+  wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
@@ -868,100 +869,100 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire [9:0] \$511 ;
+  wire \$511 ;
   wire \$512 ;
-  wire [9:0] \$513 ;
+  wire \$513 ;
   wire \$514 ;
-  wire \$515 ;
+  wire [3:0] \$515 ;
   wire \$516 ;
-  wire [9:0] \$517 ;
+  wire [3:0] \$517 ;
   wire \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
-  wire \$523 ;
+  wire [12:0] \$523 ;
   wire \$524 ;
-  wire \$525 ;
+  wire [12:0] \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire \$528 ;
+  wire [3:0] \$528 ;
   wire \$529 ;
   wire \$53 ;
-  wire \$530 ;
+  wire [3:0] \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire \$534 ;
+  wire [11:0] \$534 ;
   wire \$535 ;
-  wire \$536 ;
+  wire [11:0] \$536 ;
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire \$541 ;
+  wire [3:0] \$541 ;
   wire \$542 ;
-  wire \$543 ;
+  wire [3:0] \$543 ;
   wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire [3:0] \$549 ;
+  wire [12:0] \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire [3:0] \$551 ;
+  wire [12:0] \$551 ;
   wire \$552 ;
   wire \$553 ;
-  wire \$554 ;
+  wire [3:0] \$554 ;
   wire \$555 ;
-  wire \$556 ;
-  wire [12:0] \$557 ;
+  wire [3:0] \$556 ;
+  wire \$557 ;
   wire \$558 ;
-  wire [12:0] \$559 ;
+  wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
+  wire [11:0] \$560 ;
   wire \$561 ;
-  wire [3:0] \$562 ;
+  wire [11:0] \$562 ;
   wire \$563 ;
-  wire [3:0] \$564 ;
+  wire \$564 ;
   wire \$565 ;
   wire \$566 ;
   wire \$567 ;
-  wire [11:0] \$568 ;
+  wire \$568 ;
   wire \$569 ;
   wire [4:0] \$57 ;
-  wire [11:0] \$570 ;
+  wire \$570 ;
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
   wire \$574 ;
-  wire [3:0] \$575 ;
+  wire \$575 ;
   wire \$576 ;
-  wire [3:0] \$577 ;
+  wire \$577 ;
   wire \$578 ;
   wire \$579 ;
   wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
-  wire [12:0] \$583 ;
+  wire \$583 ;
   wire \$584 ;
-  wire [12:0] \$585 ;
+  wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire [3:0] \$588 ;
+  wire \$588 ;
   wire \$589 ;
   wire \$59 ;
-  wire [3:0] \$590 ;
+  wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
-  wire [11:0] \$594 ;
+  wire \$594 ;
   wire \$595 ;
-  wire [11:0] \$596 ;
+  wire \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
@@ -1002,77 +1003,77 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
-  wire \$632 ;
+  wire [3:0] \$632 ;
   wire \$633 ;
-  wire \$634 ;
+  wire [3:0] \$634 ;
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire [9:0] \$64 ;
-  wire \$640 ;
+  wire [12:0] \$640 ;
   wire \$641 ;
-  wire \$642 ;
+  wire [12:0] \$642 ;
   wire \$643 ;
   wire \$644 ;
-  wire \$645 ;
+  wire [3:0] \$645 ;
   wire \$646 ;
-  wire \$647 ;
+  wire [3:0] \$647 ;
   wire \$648 ;
   wire \$649 ;
   wire \$65 ;
   wire \$650 ;
-  wire \$651 ;
+  wire [11:0] \$651 ;
   wire \$652 ;
-  wire \$653 ;
+  wire [11:0] \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
   wire \$657 ;
-  wire \$658 ;
-  wire [9:0] \$659 ;
+  wire [3:0] \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
+  wire [3:0] \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire \$666 ;
+  wire [12:0] \$666 ;
   wire \$667 ;
-  wire [3:0] \$668 ;
+  wire [12:0] \$668 ;
   wire \$669 ;
   wire \$67 ;
-  wire [3:0] \$670 ;
-  wire \$671 ;
+  wire \$670 ;
+  wire [3:0] \$671 ;
   wire \$672 ;
-  wire \$673 ;
+  wire [3:0] \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire [12:0] \$676 ;
-  wire \$677 ;
-  wire [12:0] \$678 ;
-  wire \$679 ;
+  wire \$676 ;
+  wire [11:0] \$677 ;
+  wire \$678 ;
+  wire [11:0] \$679 ;
   wire \$68 ;
   wire \$680 ;
-  wire [3:0] \$681 ;
+  wire \$681 ;
   wire \$682 ;
-  wire [3:0] \$683 ;
+  wire \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire [11:0] \$687 ;
+  wire \$687 ;
   wire \$688 ;
-  wire [11:0] \$689 ;
+  wire \$689 ;
   wire \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire [3:0] \$694 ;
+  wire \$694 ;
   wire \$695 ;
-  wire [3:0] \$696 ;
+  wire \$696 ;
   wire \$697 ;
   wire \$698 ;
   wire \$699 ;
@@ -1080,120 +1081,120 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire [12:0] \$702 ;
+  wire \$702 ;
   wire \$703 ;
-  wire [12:0] \$704 ;
+  wire \$704 ;
   wire \$705 ;
   wire \$706 ;
-  wire [3:0] \$707 ;
+  wire \$707 ;
   wire \$708 ;
-  wire [3:0] \$709 ;
+  wire \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
-  wire [11:0] \$713 ;
+  wire \$713 ;
   wire \$714 ;
-  wire [11:0] \$715 ;
+  wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
-  wire \$721 ;
+  wire [3:0] \$721 ;
   wire \$722 ;
-  wire \$723 ;
+  wire [3:0] \$723 ;
   wire \$724 ;
   wire \$725 ;
   wire \$726 ;
   wire \$727 ;
   wire \$728 ;
-  wire \$729 ;
+  wire [12:0] \$729 ;
   wire \$73 ;
   wire \$730 ;
-  wire \$731 ;
+  wire [12:0] \$731 ;
   wire \$732 ;
   wire \$733 ;
-  wire \$734 ;
+  wire [3:0] \$734 ;
   wire \$735 ;
-  wire \$736 ;
+  wire [3:0] \$736 ;
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
-  wire \$740 ;
+  wire [11:0] \$740 ;
   wire \$741 ;
-  wire \$742 ;
+  wire [11:0] \$742 ;
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
-  wire \$747 ;
+  wire [3:0] \$747 ;
   wire \$748 ;
-  wire \$749 ;
+  wire [3:0] \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
   wire \$754 ;
-  wire \$755 ;
+  wire [12:0] \$755 ;
   wire \$756 ;
-  wire [3:0] \$757 ;
+  wire [12:0] \$757 ;
   wire \$758 ;
-  wire [3:0] \$759 ;
+  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
+  wire [3:0] \$760 ;
   wire \$761 ;
-  wire \$762 ;
+  wire [3:0] \$762 ;
   wire \$763 ;
   wire \$764 ;
-  wire [12:0] \$765 ;
-  wire \$766 ;
-  wire [12:0] \$767 ;
-  wire \$768 ;
+  wire \$765 ;
+  wire [11:0] \$766 ;
+  wire \$767 ;
+  wire [11:0] \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire [3:0] \$770 ;
+  wire \$770 ;
   wire \$771 ;
-  wire [3:0] \$772 ;
+  wire \$772 ;
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
-  wire [11:0] \$776 ;
+  wire \$776 ;
   wire \$777 ;
-  wire [11:0] \$778 ;
+  wire \$778 ;
   wire \$779 ;
   wire \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
-  wire [3:0] \$783 ;
+  wire \$783 ;
   wire \$784 ;
-  wire [3:0] \$785 ;
+  wire \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
-  wire [12:0] \$791 ;
+  wire \$791 ;
   wire \$792 ;
-  wire [12:0] \$793 ;
+  wire \$793 ;
   wire \$794 ;
   wire \$795 ;
-  wire [3:0] \$796 ;
+  wire \$796 ;
   wire \$797 ;
-  wire [3:0] \$798 ;
+  wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
-  wire [11:0] \$802 ;
+  wire \$802 ;
   wire \$803 ;
-  wire [11:0] \$804 ;
+  wire \$804 ;
   wire \$805 ;
   wire \$806 ;
   wire \$807 ;
@@ -1234,99 +1235,99 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
-  wire \$841 ;
+  wire [3:0] \$841 ;
   wire \$842 ;
-  wire \$843 ;
+  wire [3:0] \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
   wire \$848 ;
-  wire \$849 ;
+  wire [12:0] \$849 ;
   wire [4:0] \$85 ;
   wire \$850 ;
-  wire \$851 ;
+  wire [12:0] \$851 ;
   wire \$852 ;
   wire \$853 ;
-  wire \$854 ;
+  wire [3:0] \$854 ;
   wire \$855 ;
-  wire \$856 ;
+  wire [3:0] \$856 ;
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
   wire [4:0] \$86 ;
-  wire \$860 ;
+  wire [11:0] \$860 ;
   wire \$861 ;
-  wire \$862 ;
+  wire [11:0] \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
-  wire \$867 ;
+  wire [3:0] \$867 ;
   wire \$868 ;
-  wire \$869 ;
+  wire [3:0] \$869 ;
   wire [4:0] \$87 ;
   wire \$870 ;
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire \$875 ;
+  wire [12:0] \$875 ;
   wire \$876 ;
-  wire [3:0] \$877 ;
+  wire [12:0] \$877 ;
   wire \$878 ;
-  wire [3:0] \$879 ;
-  wire \$88 ;
-  wire \$880 ;
+  wire \$879 ;
+  wire [9:0] \$88 ;
+  wire [3:0] \$880 ;
   wire \$881 ;
-  wire \$882 ;
+  wire [3:0] \$882 ;
   wire \$883 ;
   wire \$884 ;
-  wire [12:0] \$885 ;
-  wire \$886 ;
-  wire [12:0] \$887 ;
-  wire \$888 ;
+  wire \$885 ;
+  wire [11:0] \$886 ;
+  wire \$887 ;
+  wire [11:0] \$888 ;
   wire \$889 ;
-  wire \$89 ;
-  wire [3:0] \$890 ;
+  wire [9:0] \$89 ;
+  wire \$890 ;
   wire \$891 ;
-  wire [3:0] \$892 ;
+  wire \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
-  wire [11:0] \$896 ;
+  wire \$896 ;
   wire \$897 ;
-  wire [11:0] \$898 ;
+  wire \$898 ;
   wire \$899 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [9:0] \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
-  wire [3:0] \$903 ;
+  wire \$903 ;
   wire \$904 ;
-  wire [3:0] \$905 ;
+  wire \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
-  wire \$91 ;
+  wire [9:0] \$91 ;
   wire \$910 ;
-  wire [12:0] \$911 ;
+  wire \$911 ;
   wire \$912 ;
-  wire [12:0] \$913 ;
+  wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire [3:0] \$916 ;
+  wire \$916 ;
   wire \$917 ;
-  wire [3:0] \$918 ;
+  wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire [11:0] \$922 ;
+  wire \$922 ;
   wire \$923 ;
-  wire [11:0] \$924 ;
+  wire \$924 ;
   wire \$925 ;
   wire \$926 ;
   wire \$927 ;
@@ -1378,61 +1379,61 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$969 ;
   wire \$97 ;
   wire \$970 ;
-  wire \$971 ;
+  wire [3:0] \$971 ;
   wire \$972 ;
-  wire \$973 ;
+  wire [3:0] \$973 ;
   wire \$974 ;
   wire \$975 ;
   wire \$976 ;
-  wire [9:0] \$977 ;
+  wire \$977 ;
   wire \$978 ;
-  wire \$979 ;
+  wire [12:0] \$979 ;
   wire \$98 ;
   wire \$980 ;
-  wire \$981 ;
+  wire [12:0] \$981 ;
   wire \$982 ;
   wire \$983 ;
-  wire \$984 ;
+  wire [3:0] \$984 ;
   wire \$985 ;
-  wire \$986 ;
+  wire [3:0] \$986 ;
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
   wire \$99 ;
-  wire \$990 ;
+  wire [11:0] \$990 ;
   wire \$991 ;
-  wire \$992 ;
+  wire [11:0] \$992 ;
   wire \$993 ;
   wire \$994 ;
   wire \$995 ;
   wire \$996 ;
-  wire \$997 ;
+  wire [3:0] \$997 ;
   wire \$998 ;
-  wire \$999 ;
+  wire [3:0] \$999 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$234 ;
-  wire [5:0] \$signature__addr$237 ;
-  wire [5:0] \$signature__addr$240 ;
-  wire [5:0] \$signature__addr$243 ;
-  wire [5:0] \$signature__addr$246 ;
-  wire [5:0] \$signature__addr$249 ;
-  wire [5:0] \$signature__addr$252 ;
-  wire [5:0] \$signature__addr$264 ;
+  wire [5:0] \$signature__addr$235 ;
+  wire [5:0] \$signature__addr$238 ;
+  wire [5:0] \$signature__addr$241 ;
+  wire [5:0] \$signature__addr$244 ;
+  wire [5:0] \$signature__addr$247 ;
+  wire [5:0] \$signature__addr$250 ;
+  wire [5:0] \$signature__addr$253 ;
+  wire [5:0] \$signature__addr$265 ;
   wire [5:0] \$signature__addr$266 ;
+  wire [5:0] \$signature__addr$267 ;
   wire [5:0] \$signature__addr$268 ;
+  wire [5:0] \$signature__addr$269 ;
   wire [5:0] \$signature__addr$270 ;
+  wire [5:0] \$signature__addr$271 ;
   wire [5:0] \$signature__addr$272 ;
-  wire [5:0] \$signature__addr$274 ;
-  wire [5:0] \$signature__addr$276 ;
-  wire [5:0] \$signature__addr$278 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$235 ;
-  wire [31:0] \$signature__data$238 ;
-  wire [31:0] \$signature__data$241 ;
-  wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$247 ;
-  wire [31:0] \$signature__data$250 ;
-  wire [31:0] \$signature__data$253 ;
+  wire [31:0] \$signature__data$236 ;
+  wire [31:0] \$signature__data$239 ;
+  wire [31:0] \$signature__data$242 ;
+  wire [31:0] \$signature__data$245 ;
+  wire [31:0] \$signature__data$248 ;
+  wire [31:0] \$signature__data$251 ;
+  wire [31:0] \$signature__data$254 ;
   wire [31:0] \$signature__data$406 ;
   wire [31:0] \$signature__data$407 ;
   wire [31:0] \$signature__data$408 ;
@@ -1442,29 +1443,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$412 ;
   wire [31:0] \$signature__data$413 ;
   wire \$signature__en ;
-  wire \$signature__en$233 ;
-  wire \$signature__en$236 ;
-  wire \$signature__en$239 ;
-  wire \$signature__en$242 ;
-  wire \$signature__en$245 ;
-  wire \$signature__en$248 ;
-  wire \$signature__en$251 ;
-  wire \$signature__en$265 ;
-  wire \$signature__en$267 ;
-  wire \$signature__en$269 ;
-  wire \$signature__en$271 ;
-  wire \$signature__en$273 ;
-  wire \$signature__en$275 ;
-  wire \$signature__en$277 ;
-  wire \$signature__en$279 ;
+  wire \$signature__en$234 ;
+  wire \$signature__en$237 ;
+  wire \$signature__en$240 ;
+  wire \$signature__en$243 ;
+  wire \$signature__en$246 ;
+  wire \$signature__en$249 ;
+  wire \$signature__en$252 ;
   wire [63:0] act;
-  wire [63:0] \act$195 ;
   wire [63:0] \act$196 ;
   wire [63:0] \act$197 ;
   wire [63:0] \act$198 ;
   wire [63:0] \act$199 ;
   wire [63:0] \act$200 ;
   wire [63:0] \act$201 ;
+  wire [63:0] \act$202 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1483,6 +1476,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] b_group = 9'h000;
   reg b_group_is_0 = 1'h1;
   reg b_in_group = 1'h0;
+  reg b_last_fold = 1'h0;
   reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
@@ -1528,7 +1522,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] count_stall_output = 32'd0;
   reg ctx = 1'h0;
   reg [8:0] cur_folds = 9'h000;
+  reg [9:0] cur_folds_m1 = 10'h3ff;
   reg [8:0] cur_groups = 9'h000;
+  reg [9:0] cur_groups_m1 = 10'h3ff;
   reg cur_is_last = 1'h0;
   reg [8:0] cur_out = 9'h000;
   reg cur_relu = 1'h0;
@@ -1568,6 +1564,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] fold_plus1 = 10'h001;
   reg [8:0] group = 9'h000;
   reg group_is_0 = 1'h1;
+  reg [9:0] group_plus1 = 10'h001;
   input [63:0] i_stream__payload;
   wire [63:0] i_stream__payload;
   output i_stream__ready;
@@ -1604,6 +1601,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire issue;
   wire issue_a;
   wire issue_b;
+  reg last_fold = 1'h0;
+  reg last_group = 1'h0;
   reg [3:0] layer = 4'h0;
   reg layer_is_0 = 1'h1;
   wire ld_fire;
@@ -1618,6 +1617,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load_hold;
   reg loaded = 1'h0;
   reg [3:0] n_layers = 4'h0;
+  wire [8:0] next_folds;
+  wire [8:0] next_groups;
   wire [3:0] next_layer;
   wire [2:0] nxt_rp__addr;
   wire [36:0] nxt_rp__data;
@@ -1653,13 +1654,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$212 ;
   wire [31:0] \result$213 ;
   wire [31:0] \result$214 ;
   wire [31:0] \result$215 ;
   wire [31:0] \result$216 ;
   wire [31:0] \result$217 ;
   wire [31:0] \result$218 ;
+  wire [31:0] \result$219 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1696,130 +1697,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$124 ;
+  wire [8:0] \step_addr$125 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$136 ;
+  wire [8:0] \step_addr$137 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$143 ;
+  wire [8:0] \step_addr$144 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$150 ;
+  wire [8:0] \step_addr$151 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$157 ;
+  wire [8:0] \step_addr$158 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$164 ;
+  wire [8:0] \step_addr$165 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$171 ;
+  wire [8:0] \step_addr$172 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$178 ;
+  wire [8:0] \step_addr$179 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$126 ;
+  wire \step_first$127 ;
   (* init = 1'h0 *)
-  wire \step_first$137 ;
+  wire \step_first$138 ;
   (* init = 1'h0 *)
-  wire \step_first$144 ;
+  wire \step_first$145 ;
   (* init = 1'h0 *)
-  wire \step_first$151 ;
+  wire \step_first$152 ;
   (* init = 1'h0 *)
-  wire \step_first$158 ;
+  wire \step_first$159 ;
   (* init = 1'h0 *)
-  wire \step_first$165 ;
+  wire \step_first$166 ;
   (* init = 1'h0 *)
-  wire \step_first$172 ;
+  wire \step_first$173 ;
   (* init = 1'h0 *)
-  wire \step_first$179 ;
+  wire \step_first$180 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$128 ;
+  wire \step_last$129 ;
   (* init = 1'h0 *)
-  wire \step_last$138 ;
+  wire \step_last$139 ;
   (* init = 1'h0 *)
-  wire \step_last$145 ;
+  wire \step_last$146 ;
   (* init = 1'h0 *)
-  wire \step_last$152 ;
+  wire \step_last$153 ;
   (* init = 1'h0 *)
-  wire \step_last$159 ;
+  wire \step_last$160 ;
   (* init = 1'h0 *)
-  wire \step_last$166 ;
+  wire \step_last$167 ;
   (* init = 1'h0 *)
-  wire \step_last$173 ;
+  wire \step_last$174 ;
   (* init = 1'h0 *)
-  wire \step_last$180 ;
+  wire \step_last$181 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$132 ;
+  wire \step_relu$133 ;
   (* init = 1'h0 *)
-  wire \step_relu$140 ;
+  wire \step_relu$141 ;
   (* init = 1'h0 *)
-  wire \step_relu$147 ;
+  wire \step_relu$148 ;
   (* init = 1'h0 *)
-  wire \step_relu$154 ;
+  wire \step_relu$155 ;
   (* init = 1'h0 *)
-  wire \step_relu$161 ;
+  wire \step_relu$162 ;
   (* init = 1'h0 *)
-  wire \step_relu$168 ;
+  wire \step_relu$169 ;
   (* init = 1'h0 *)
-  wire \step_relu$175 ;
+  wire \step_relu$176 ;
   (* init = 1'h0 *)
-  wire \step_relu$182 ;
+  wire \step_relu$183 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$134 ;
+  wire \step_requantize$135 ;
   (* init = 1'h0 *)
-  wire \step_requantize$141 ;
+  wire \step_requantize$142 ;
   (* init = 1'h0 *)
-  wire \step_requantize$148 ;
+  wire \step_requantize$149 ;
   (* init = 1'h0 *)
-  wire \step_requantize$155 ;
+  wire \step_requantize$156 ;
   (* init = 1'h0 *)
-  wire \step_requantize$162 ;
+  wire \step_requantize$163 ;
   (* init = 1'h0 *)
-  wire \step_requantize$169 ;
+  wire \step_requantize$170 ;
   (* init = 1'h0 *)
-  wire \step_requantize$176 ;
+  wire \step_requantize$177 ;
   (* init = 1'h0 *)
-  wire \step_requantize$183 ;
+  wire \step_requantize$184 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$130 ;
+  wire [7:0] \step_rq$131 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$139 ;
+  wire [7:0] \step_rq$140 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$146 ;
+  wire [7:0] \step_rq$147 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$153 ;
+  wire [7:0] \step_rq$154 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$160 ;
+  wire [7:0] \step_rq$161 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$167 ;
+  wire [7:0] \step_rq$168 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$174 ;
+  wire [7:0] \step_rq$175 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$181 ;
+  wire [7:0] \step_rq$182 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$122 ;
+  wire \step_valid$123 ;
   (* init = 1'h0 *)
-  wire \step_valid$135 ;
+  wire \step_valid$136 ;
   (* init = 1'h0 *)
-  wire \step_valid$142 ;
+  wire \step_valid$143 ;
   (* init = 1'h0 *)
-  wire \step_valid$149 ;
+  wire \step_valid$150 ;
   (* init = 1'h0 *)
-  wire \step_valid$156 ;
+  wire \step_valid$157 ;
   (* init = 1'h0 *)
-  wire \step_valid$163 ;
+  wire \step_valid$164 ;
   (* init = 1'h0 *)
-  wire \step_valid$170 ;
+  wire \step_valid$171 ;
   (* init = 1'h0 *)
-  wire \step_valid$177 ;
+  wire \step_valid$178 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -2043,8 +2044,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$220 )
-      actbuf[\$218 [6:0]] <= { \$1404 , \$1402 , \$1400 , \$1398 , \$1396 , \$1394 , \$1392 , \$1390  };
+    if (\$212 )
+      actbuf[\$210 [6:0]] <= { \$1405 , \$1403 , \$1401 , \$1399 , \$1397 , \$1395 , \$1393 , \$1391  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -2219,13 +2220,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$246 [5:0]] <= { \$1391 , \$1390  };
+      outbuf0[\$238 [5:0]] <= { \$1392 , \$1391  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    if (drain_read) begin
-      _2_ <= outbuf0[\$271 [5:0]];
-    end
+    _2_ <= outbuf0[\$263 [5:0]];
   end
   assign \$signature__data$406  = _2_;
   reg [31:0] outbuf1 [63:0];
@@ -2297,13 +2296,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$248 [5:0]] <= { \$1393 , \$1392  };
+      outbuf1[\$240 [5:0]] <= { \$1394 , \$1393  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    if (drain_read) begin
-      _3_ <= outbuf1[\$274 [5:0]];
-    end
+    _3_ <= outbuf1[\$266 [5:0]];
   end
   assign \$signature__data$407  = _3_;
   reg [31:0] outbuf2 [63:0];
@@ -2375,13 +2372,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$250 [5:0]] <= { \$1395 , \$1394  };
+      outbuf2[\$242 [5:0]] <= { \$1396 , \$1395  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    if (drain_read) begin
-      _4_ <= outbuf2[\$277 [5:0]];
-    end
+    _4_ <= outbuf2[\$269 [5:0]];
   end
   assign \$signature__data$408  = _4_;
   reg [31:0] outbuf3 [63:0];
@@ -2453,13 +2448,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$252 [5:0]] <= { \$1397 , \$1396  };
+      outbuf3[\$244 [5:0]] <= { \$1398 , \$1397  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    if (drain_read) begin
-      _5_ <= outbuf3[\$280 [5:0]];
-    end
+    _5_ <= outbuf3[\$272 [5:0]];
   end
   assign \$signature__data$409  = _5_;
   reg [31:0] outbuf4 [63:0];
@@ -2531,13 +2524,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$254 [5:0]] <= { \$1399 , \$1398  };
+      outbuf4[\$246 [5:0]] <= { \$1400 , \$1399  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    if (drain_read) begin
-      _6_ <= outbuf4[\$283 [5:0]];
-    end
+    _6_ <= outbuf4[\$275 [5:0]];
   end
   assign \$signature__data$410  = _6_;
   reg [31:0] outbuf5 [63:0];
@@ -2609,13 +2600,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$256 [5:0]] <= { \$1401 , \$1400  };
+      outbuf5[\$248 [5:0]] <= { \$1402 , \$1401  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    if (drain_read) begin
-      _7_ <= outbuf5[\$286 [5:0]];
-    end
+    _7_ <= outbuf5[\$278 [5:0]];
   end
   assign \$signature__data$411  = _7_;
   reg [31:0] outbuf6 [63:0];
@@ -2687,13 +2676,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$258 [5:0]] <= { \$1403 , \$1402  };
+      outbuf6[\$250 [5:0]] <= { \$1404 , \$1403  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    if (drain_read) begin
-      _8_ <= outbuf6[\$289 [5:0]];
-    end
+    _8_ <= outbuf6[\$281 [5:0]];
   end
   assign \$signature__data$412  = _8_;
   reg [31:0] outbuf7 [63:0];
@@ -2765,13 +2752,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$260 [5:0]] <= { \$1405 , \$1404  };
+      outbuf7[\$252 [5:0]] <= { \$1406 , \$1405  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    if (drain_read) begin
-      _9_ <= outbuf7[\$292 [5:0]];
-    end
+    _9_ <= outbuf7[\$284 [5:0]];
   end
   assign \$signature__data$413  = _9_;
   assign \$1  = ~ busy;
@@ -2864,153 +2849,151 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$85  = layer + 1'h1;
   assign \$86  = cur_is_last ? { 4'h0, \$84  } : \$85 ;
   assign \$87  = loaded ? \$86  : 5'h00;
-  assign \$88  = | n_layers;
-  assign active = loaded & \$88 ;
-  assign \$89  = ~ layer_is_0;
-  assign \$90  = active & \$89 ;
-  assign \$91  = ~ b_done;
-  assign \$92  = \$90  & \$91 ;
-  assign b_available = \$92  & b_ready;
-  assign \$93  = ~ b_in_group;
-  assign \$94  = \$93  & fold_is_0;
-  assign \$95  = ~ group_is_0;
-  assign \$96  = \$95  | raw_ok;
-  assign \$97  = layer_is_0 ? in_ok : \$96 ;
-  assign \$98  = active & \$97 ;
-  assign \$99  = group_is_0 & fold_is_0;
-  assign \$100  = cur_is_last & \$99 ;
-  assign \$101  = ctx ? out_full1 : out_full0;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = ~ \$102 ;
-  assign \$104  = \$98  & \$103 ;
-  assign \$106  = ~ layer_is_0;
-  assign \$107  = \$106  & group_is_0;
-  assign \$108  = \$107  ? raw_full : 1'h1;
-  assign \$109  = \$105  & \$108 ;
-  assign \$110  = ~ \$109 ;
-  assign \$111  = \$94  & \$110 ;
-  assign \$112  = \$111  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$112 ;
-  assign \$113  = ~ b_in_group;
-  assign \$114  = ~ group_is_0;
-  assign \$115  = \$114  | raw_ok;
-  assign \$116  = layer_is_0 ? in_ok : \$115 ;
-  assign \$117  = active & \$116 ;
-  assign \$118  = group_is_0 & fold_is_0;
-  assign \$119  = cur_is_last & \$118 ;
-  assign \$120  = ctx ? out_full1 : out_full0;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = \$117  & \$122 ;
-  assign \$125  = \$113  & \$124 ;
-  assign \$126  = ~ b_in_group;
-  assign \$127  = \$126  & fold_is_0;
-  assign \$128  = ~ layer_is_0;
-  assign \$129  = \$128  & group_is_0;
-  assign \$130  = \$129  ? raw_full : 1'h1;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = \$127  & \$131 ;
-  assign \$133  = \$132  & b_available;
-  assign \$134  = ~ \$133 ;
-  assign issue_a = \$125  & \$134 ;
+  assign \$88  = nxt_rp__data[8:0] + 3'h7;
+  assign \$90  = nxt_rp__data[17:9] + 3'h7;
+  assign \$92  = | n_layers;
+  assign active = loaded & \$92 ;
+  assign \$93  = ~ layer_is_0;
+  assign \$94  = active & \$93 ;
+  assign \$95  = ~ b_done;
+  assign \$96  = \$94  & \$95 ;
+  assign b_available = \$96  & b_ready;
+  assign \$97  = ~ b_in_group;
+  assign \$98  = \$97  & fold_is_0;
+  assign \$99  = ~ group_is_0;
+  assign \$100  = \$99  | raw_ok;
+  assign \$101  = layer_is_0 ? in_ok : \$100 ;
+  assign \$102  = active & \$101 ;
+  assign \$103  = group_is_0 & fold_is_0;
+  assign \$104  = cur_is_last & \$103 ;
+  assign \$105  = ctx ? out_full1 : out_full0;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = ~ \$106 ;
+  assign \$108  = \$102  & \$107 ;
+  assign \$110  = ~ layer_is_0;
+  assign \$111  = \$110  & group_is_0;
+  assign \$112  = \$111  ? raw_full : 1'h1;
+  assign \$113  = \$109  & \$112 ;
+  assign \$114  = ~ \$113 ;
+  assign \$115  = \$98  & \$114 ;
+  assign \$116  = \$115  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$116 ;
+  assign \$117  = ~ b_in_group;
+  assign \$118  = ~ group_is_0;
+  assign \$119  = \$118  | raw_ok;
+  assign \$120  = layer_is_0 ? in_ok : \$119 ;
+  assign \$121  = active & \$120 ;
+  assign \$122  = group_is_0 & fold_is_0;
+  assign \$123  = cur_is_last & \$122 ;
+  assign \$124  = ctx ? out_full1 : out_full0;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$121  & \$126 ;
+  assign \$129  = \$117  & \$128 ;
+  assign \$130  = ~ b_in_group;
+  assign \$131  = \$130  & fold_is_0;
+  assign \$132  = ~ layer_is_0;
+  assign \$133  = \$132  & group_is_0;
+  assign \$134  = \$133  ? raw_full : 1'h1;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = \$131  & \$135 ;
+  assign \$137  = \$136  & b_available;
+  assign \$138  = ~ \$137 ;
+  assign issue_a = \$129  & \$138 ;
   assign issue = issue_a | issue_b;
-  assign \$135  = ~ issue;
-  assign \$136  = \$135  & active;
-  assign \$137  = ~ in_ok;
-  assign \$138  = layer_is_0 & \$137 ;
-  assign \$139  = ctx ? in_beats1 : in_beats0;
-  assign \$140  = | \$139 ;
-  assign \$141  = \$138  & \$140 ;
-  assign \$142  = b_in_group ? 1'h1 : \$141 ;
-  assign stall_input = \$136  & \$142 ;
-  assign \$143  = ~ issue;
-  assign \$144  = ~ b_in_group;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = \$145  & active;
-  assign \$147  = ~ group_is_0;
-  assign \$148  = \$147  | raw_ok;
-  assign \$149  = layer_is_0 ? in_ok : \$148 ;
-  assign \$150  = \$146  & \$149 ;
-  assign \$151  = group_is_0 & fold_is_0;
-  assign \$152  = cur_is_last & \$151 ;
-  assign \$153  = ctx ? out_full1 : out_full0;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign stall_output = \$150  & \$156 ;
-  assign \$157  = ! ctx;
-  assign \$158  = issue_a & \$157 ;
-  assign \$159  = \$158  & layer_is_0;
-  assign \$160  = cur_folds - 1'h1;
-  assign \$161  = fold == \$160 ;
-  assign \$162  = \$159  & \$161 ;
-  assign \$163  = cur_groups - 1'h1;
-  assign \$164  = group == \$163 ;
-  assign \$165  = \$162  & \$164 ;
+  assign \$139  = ~ issue;
+  assign \$140  = \$139  & active;
+  assign \$141  = ~ in_ok;
+  assign \$142  = layer_is_0 & \$141 ;
+  assign \$143  = ctx ? in_beats1 : in_beats0;
+  assign \$144  = | \$143 ;
+  assign \$145  = \$142  & \$144 ;
+  assign \$146  = b_in_group ? 1'h1 : \$145 ;
+  assign stall_input = \$140  & \$146 ;
+  assign \$147  = ~ issue;
+  assign \$148  = ~ b_in_group;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = \$149  & active;
+  assign \$151  = ~ group_is_0;
+  assign \$152  = \$151  | raw_ok;
+  assign \$153  = layer_is_0 ? in_ok : \$152 ;
+  assign \$154  = \$150  & \$153 ;
+  assign \$155  = group_is_0 & fold_is_0;
+  assign \$156  = cur_is_last & \$155 ;
+  assign \$157  = ctx ? out_full1 : out_full0;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = ~ \$158 ;
+  assign stall_output = \$154  & \$160 ;
+  assign \$161  = ! ctx;
+  assign \$162  = issue_a & \$161 ;
+  assign \$163  = \$162  & layer_is_0;
+  assign \$164  = \$163  & last_fold;
+  assign \$165  = \$164  & last_group;
   assign \$167  = issue_b & \$166 ;
-  assign \$168  = in_folds - 1'h1;
-  assign \$169  = b_fold == \$168 ;
-  assign \$170  = \$167  & \$169 ;
-  assign \$171  = in_groups - 1'h1;
-  assign \$172  = b_group == \$171 ;
-  assign \$173  = \$170  & \$172 ;
-  assign in_release0 = \$165  | \$173 ;
-  assign \$174  = ! ctx;
-  assign \$175  = issue_a & \$174 ;
-  assign \$176  = \$175  & layer_is_0;
-  assign \$177  = group_is_0 & fold_is_0;
-  assign \$178  = \$176  & \$177 ;
-  assign \$180  = issue_b & \$179 ;
-  assign \$181  = \$180  & b_group_is_0;
-  assign \$182  = ! b_fold;
-  assign \$183  = \$181  & \$182 ;
-  assign track_reset0 = \$178  | \$183 ;
-  assign \$185  = issue_a & \$184 ;
-  assign \$186  = \$185  & layer_is_0;
-  assign \$187  = cur_folds - 1'h1;
-  assign \$188  = fold == \$187 ;
-  assign \$189  = \$186  & \$188 ;
-  assign \$190  = cur_groups - 1'h1;
-  assign \$191  = group == \$190 ;
+  assign \$168  = \$167  & b_last_fold;
+  assign \$169  = in_groups - 1'h1;
+  assign \$170  = b_group == \$169 ;
+  assign \$171  = \$168  & \$170 ;
+  assign in_release0 = \$165  | \$171 ;
+  assign \$172  = ! ctx;
+  assign \$173  = issue_a & \$172 ;
+  assign \$174  = \$173  & layer_is_0;
+  assign \$175  = group_is_0 & fold_is_0;
+  assign \$176  = \$174  & \$175 ;
+  assign \$178  = issue_b & \$177 ;
+  assign \$179  = \$178  & b_group_is_0;
+  assign \$180  = ! b_fold;
+  assign \$181  = \$179  & \$180 ;
+  assign track_reset0 = \$176  | \$181 ;
+  assign \$183  = issue_a & \$182 ;
+  assign \$184  = \$183  & layer_is_0;
+  assign \$185  = \$184  & last_fold;
+  assign \$186  = \$185  & last_group;
+  assign \$187  = ~ ctx;
+  assign \$188  = issue_b & \$187 ;
+  assign \$189  = \$188  & b_last_fold;
+  assign \$190  = in_groups - 1'h1;
+  assign \$191  = b_group == \$190 ;
   assign \$192  = \$189  & \$191 ;
-  assign \$193  = ~ ctx;
-  assign \$194  = issue_b & \$193 ;
-  assign \$195  = in_folds - 1'h1;
-  assign \$196  = b_fold == \$195 ;
-  assign \$197  = \$194  & \$196 ;
-  assign \$198  = in_groups - 1'h1;
-  assign \$199  = b_group == \$198 ;
-  assign \$200  = \$197  & \$199 ;
-  assign in_release1 = \$192  | \$200 ;
-  assign \$202  = issue_a & \$201 ;
-  assign \$203  = \$202  & layer_is_0;
+  assign in_release1 = \$186  | \$192 ;
+  assign \$194  = issue_a & \$193 ;
+  assign \$195  = \$194  & layer_is_0;
+  assign \$196  = group_is_0 & fold_is_0;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = ~ ctx;
+  assign \$199  = issue_b & \$198 ;
+  assign \$200  = \$199  & b_group_is_0;
+  assign \$201  = ! b_fold;
+  assign \$202  = \$200  & \$201 ;
+  assign track_reset1 = \$197  | \$202 ;
+  assign \$203  = issue_a & cur_is_last;
   assign \$204  = group_is_0 & fold_is_0;
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = ~ ctx;
-  assign \$207  = issue_b & \$206 ;
-  assign \$208  = \$207  & b_group_is_0;
-  assign \$209  = ! b_fold;
-  assign \$210  = \$208  & \$209 ;
-  assign track_reset1 = \$205  | \$210 ;
-  assign \$211  = issue_a & cur_is_last;
-  assign \$212  = group_is_0 & fold_is_0;
-  assign claim_out = \$211  & \$212 ;
+  assign claim_out = \$203  & \$204 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$213  = ~ wb_out14;
-  assign act_write = wb_valid14 & \$213 ;
+  assign \$205  = ~ wb_out14;
+  assign act_write = wb_valid14 & \$205 ;
   assign out_write = wb_valid14 & wb_out14;
-  assign \$215  = wb_ctx14 ? 7'h40 : 7'h00;
-  assign \$216  = \$214  + \$215 ;
-  assign \$217  = wb_par14 ? 6'h20 : 6'h00;
-  assign \$218  = \$216  + \$217 ;
-  assign \$235  = ! wb_ctx14;
-  assign \$236  = act_write & \$235 ;
-  assign \$237  = wb_parity0 == wb_par14;
-  assign \$238  = wb_groups0 + 1'h1;
-  assign \$239  = \$237  ? \$238  : 10'h001;
-  assign \$241  = act_write & \$240 ;
-  assign \$242  = wb_parity1 == wb_par14;
-  assign \$243  = wb_groups1 + 1'h1;
-  assign \$244  = \$242  ? \$243  : 10'h001;
+  assign \$207  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$208  = \$206  + \$207 ;
+  assign \$209  = wb_par14 ? 6'h20 : 6'h00;
+  assign \$210  = \$208  + \$209 ;
+  assign \$227  = ! wb_ctx14;
+  assign \$228  = act_write & \$227 ;
+  assign \$229  = wb_parity0 == wb_par14;
+  assign \$230  = wb_groups0 + 1'h1;
+  assign \$231  = \$229  ? \$230  : 10'h001;
+  assign \$233  = act_write & \$232 ;
+  assign \$234  = wb_parity1 == wb_par14;
+  assign \$235  = wb_groups1 + 1'h1;
+  assign \$236  = \$234  ? \$235  : 10'h001;
+  assign \$237  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$238  = wb_group14 + \$237 ;
+  assign \$239  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$240  = wb_group14 + \$239 ;
+  assign \$241  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$242  = wb_group14 + \$241 ;
+  assign \$243  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$244  = wb_group14 + \$243 ;
   assign \$245  = wb_ctx14 ? 6'h20 : 6'h00;
   assign \$246  = wb_group14 + \$245 ;
   assign \$247  = wb_ctx14 ? 6'h20 : 6'h00;
@@ -3019,963 +3002,963 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$250  = wb_group14 + \$249 ;
   assign \$251  = wb_ctx14 ? 6'h20 : 6'h00;
   assign \$252  = wb_group14 + \$251 ;
-  assign \$253  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$254  = wb_group14 + \$253 ;
-  assign \$255  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$256  = wb_group14 + \$255 ;
-  assign \$257  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$258  = wb_group14 + \$257 ;
-  assign \$259  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$260  = wb_group14 + \$259 ;
-  assign \$261  = drain_slot ? out_pending1 : out_pending0;
-  assign \$262  = drain_slot ? out_groups1 : out_groups0;
-  assign \$264  = \$262  > \$263 ;
-  assign \$265  = \$261  & \$264 ;
-  assign \$266  = w_level + drain_inflight;
-  assign \$267  = \$266  + drain_inflight2;
-  assign \$268  = \$267  < 3'h4;
-  assign drain_read = \$265  & \$268 ;
-  assign \$270  = drain_slot ? 6'h20 : 6'h00;
-  assign \$271  = \$269  + \$270 ;
-  assign \$273  = drain_slot ? 6'h20 : 6'h00;
-  assign \$274  = \$272  + \$273 ;
-  assign \$276  = drain_slot ? 6'h20 : 6'h00;
-  assign \$277  = \$275  + \$276 ;
-  assign \$279  = drain_slot ? 6'h20 : 6'h00;
-  assign \$280  = \$278  + \$279 ;
-  assign \$282  = drain_slot ? 6'h20 : 6'h00;
-  assign \$283  = \$281  + \$282 ;
-  assign \$285  = drain_slot ? 6'h20 : 6'h00;
-  assign \$286  = \$284  + \$285 ;
-  assign \$288  = drain_slot ? 6'h20 : 6'h00;
-  assign \$289  = \$287  + \$288 ;
-  assign \$291  = drain_slot ? 6'h20 : 6'h00;
-  assign \$292  = \$290  + \$291 ;
+  assign \$253  = drain_slot ? out_pending1 : out_pending0;
+  assign \$254  = drain_slot ? out_groups1 : out_groups0;
+  assign \$256  = \$254  > \$255 ;
+  assign \$257  = \$253  & \$256 ;
+  assign \$258  = w_level + drain_inflight;
+  assign \$259  = \$258  + drain_inflight2;
+  assign \$260  = \$259  < 3'h4;
+  assign drain_read = \$257  & \$260 ;
+  assign \$262  = drain_slot ? 6'h20 : 6'h00;
+  assign \$263  = \$261  + \$262 ;
+  assign \$265  = drain_slot ? 6'h20 : 6'h00;
+  assign \$266  = \$264  + \$265 ;
+  assign \$268  = drain_slot ? 6'h20 : 6'h00;
+  assign \$269  = \$267  + \$268 ;
+  assign \$271  = drain_slot ? 6'h20 : 6'h00;
+  assign \$272  = \$270  + \$271 ;
+  assign \$274  = drain_slot ? 6'h20 : 6'h00;
+  assign \$275  = \$273  + \$274 ;
+  assign \$277  = drain_slot ? 6'h20 : 6'h00;
+  assign \$278  = \$276  + \$277 ;
+  assign \$280  = drain_slot ? 6'h20 : 6'h00;
+  assign \$281  = \$279  + \$280 ;
+  assign \$283  = drain_slot ? 6'h20 : 6'h00;
+  assign \$284  = \$282  + \$283 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$293  = load__payload[31:28] == 2'h3;
-  assign \$294  = ld_fire & \$293 ;
-  assign \$295  = ! load__payload[19:0];
-  assign \$296  = load__payload[95:32] > 4'h8;
-  assign \$297  = \$296  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$298  = d0_rp__data[8:0] + 3'h7;
-  assign \$300  = ! in_wslot;
-  assign \$301  = in_fire & \$300 ;
-  assign \$302  = in_beats0 + 1'h1;
-  assign \$303  = in_beats0 + 1'h1;
+  assign \$285  = load__payload[31:28] == 2'h3;
+  assign \$286  = ld_fire & \$285 ;
+  assign \$287  = ! load__payload[19:0];
+  assign \$288  = load__payload[95:32] > 4'h8;
+  assign \$289  = \$288  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$290  = d0_rp__data[8:0] + 3'h7;
+  assign \$292  = ! in_wslot;
+  assign \$293  = in_fire & \$292 ;
+  assign \$294  = in_beats0 + 1'h1;
+  assign \$295  = in_beats0 + 1'h1;
+  assign \$296  = \$295  == in_folds;
+  assign \$298  = in_fire & \$297 ;
+  assign \$299  = in_beats1 + 1'h1;
+  assign \$300  = in_beats1 + 1'h1;
+  assign \$301  = \$300  == in_folds;
+  assign \$302  = in_wslot ? in_beats1 : in_beats0;
+  assign \$303  = \$302  + 1'h1;
   assign \$304  = \$303  == in_folds;
-  assign \$306  = in_fire & \$305 ;
-  assign \$307  = in_beats1 + 1'h1;
-  assign \$308  = in_beats1 + 1'h1;
-  assign \$309  = \$308  == in_folds;
-  assign \$310  = in_wslot ? in_beats1 : in_beats0;
-  assign \$311  = \$310  + 1'h1;
-  assign \$312  = \$311  == in_folds;
-  assign \$313  = in_fire & \$312 ;
-  assign \$314  = ~ in_wslot;
-  assign \$315  = d0_rp__data[17:9] + 3'h7;
-  assign \$317  = ~ loaded;
-  assign \$318  = nxt_rp__data[8:0] + 3'h7;
-  assign \$320  = nxt_rp__data[17:9] + 3'h7;
-  assign \$322  = n_layers - 1'h1;
-  assign \$323  = \$87 [3:0] == \$322 ;
-  assign \$324  = cur_folds - 1'h1;
-  assign \$325  = fold == \$324 ;
-  assign \$326  = group + 1'h1;
-  assign \$327  = rq_addr + 1'h1;
-  assign \$328  = cur_groups - 1'h1;
-  assign \$329  = group == \$328 ;
-  assign \$330  = nxt_rp__data[8:0] + 3'h7;
-  assign \$332  = nxt_rp__data[17:9] + 3'h7;
-  assign \$334  = n_layers - 1'h1;
-  assign \$335  = \$87 [3:0] == \$334 ;
-  assign \$336  = ~ wr_buf;
-  assign \$337  = ~ ctx;
-  assign \$338  = ~ b_group_is_0;
-  assign \$339  = fold + 1'h1;
-  assign \$340  = fold_end_next + 4'h8;
-  assign \$341  = cur_folds - 1'h1;
-  assign \$342  = fold == \$341 ;
-  assign \$343  = cur_groups - 1'h1;
-  assign \$344  = group == \$343 ;
-  assign \$345  = \$342  & \$344 ;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = bank_addr + 1'h1;
-  assign \$348  = b_bank_addr + 1'h1;
-  assign \$349  = in_folds - 1'h1;
-  assign \$350  = b_fold == \$349 ;
-  assign \$351  = ~ \$350 ;
-  assign \$352  = in_folds - 1'h1;
-  assign \$353  = b_fold == \$352 ;
-  assign \$354  = b_group + 1'h1;
-  assign \$355  = b_rq_addr + 1'h1;
-  assign \$356  = b_fold + 1'h1;
-  assign \$357  = ~ clear_counters;
-  assign \$358  = ld_fire & \$357 ;
-  assign \$359  = issue_b ? b_bank_addr : bank_addr;
-  assign \$360  = ! b_fold;
-  assign \$361  = issue_b ? \$360  : fold_is_0;
-  assign \$362  = in_folds - 1'h1;
-  assign \$363  = b_fold == \$362 ;
-  assign \$364  = cur_folds - 1'h1;
-  assign \$365  = fold == \$364 ;
-  assign \$366  = issue_b ? \$363  : \$365 ;
-  assign \$367  = issue_b ? b_rq_addr : rq_addr;
-  assign \$368  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$369  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$371  = ctx ? 6'h00 : 6'h20;
-  assign \$372  = \$370  + \$371 ;
-  assign \$374  = ctx ? 6'h20 : 6'h00;
-  assign \$375  = \$373  + \$374 ;
-  assign \$376  = issue_b ? \$372  : \$375 ;
-  assign \$378  = ctx ? 7'h40 : 7'h00;
-  assign \$379  = \$377  + \$378 ;
-  assign \$380  = wr_buf ? 6'h00 : 6'h20;
-  assign \$381  = \$379  + \$380 ;
-  assign \$382  = issue_b | layer_is_0;
-  assign \$383  = issue_b ? b_group : group;
-  assign \$384  = issue_b ? 1'h0 : wr_buf;
-  assign \$385  = ctx ^ issue_b;
-  assign \$386  = issue_a & cur_is_last;
-  assign \$387  = step_valid & step_last;
-  assign \$388  = ! wb_ctx14;
-  assign \$389  = act_write & \$388 ;
-  assign \$390  = wb_parity0 == wb_par14;
-  assign \$391  = wb_groups_plus1_0 + 1'h1;
-  assign \$392  = \$390  ? \$391  : 11'h002;
-  assign \$394  = act_write & \$393 ;
-  assign \$395  = wb_parity1 == wb_par14;
-  assign \$396  = wb_groups_plus1_1 + 1'h1;
-  assign \$397  = \$395  ? \$396  : 11'h002;
-  assign \$398  = ~ loaded;
-  assign \$399  = ctx ? in_release1 : in_release0;
-  assign \$400  = ~ \$399 ;
-  assign \$401  = | in_beats1;
-  assign \$403  = in_fire & \$402 ;
-  assign \$404  = \$401  | \$403 ;
-  assign \$405  = | in_beats0;
-  assign \$406  = ! in_wslot;
-  assign \$407  = in_fire & \$406 ;
-  assign \$408  = \$405  | \$407 ;
-  assign \$409  = ctx ? \$404  : \$408 ;
-  assign \$410  = \$400  & \$409 ;
-  assign \$411  = ctx ? in_release0 : in_release1;
-  assign \$412  = ~ \$411 ;
-  assign \$413  = | in_beats0;
-  assign \$414  = ! in_wslot;
-  assign \$415  = in_fire & \$414 ;
-  assign \$416  = \$413  | \$415 ;
-  assign \$417  = | in_beats1;
-  assign \$419  = in_fire & \$418 ;
-  assign \$420  = \$417  | \$419 ;
-  assign \$421  = ctx ? \$416  : \$420 ;
-  assign \$422  = \$412  & \$421 ;
-  assign \$423  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$424  = ~ layer[0];
-  assign \$425  = \$423  == \$424 ;
-  assign \$426  = ctx ? track_reset1 : track_reset0;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$425  & \$427 ;
-  assign \$430  = 4'h0 >= fold_end;
-  assign \$432  = 4'h0 >= prev_out;
-  assign \$433  = \$430  | \$432 ;
-  assign \$435  = act_write & \$434 ;
-  assign \$436  = wb_parity1 == wb_par14;
-  assign \$438  = \$437  >= fold_end;
-  assign \$440  = \$439  >= prev_out;
-  assign \$441  = \$438  | \$440 ;
-  assign \$443  = 4'h8 >= fold_end;
-  assign \$445  = 4'h8 >= prev_out;
-  assign \$446  = \$443  | \$445 ;
-  assign \$447  = \$436  ? \$441  : \$446 ;
-  assign \$449  = \$448  >= fold_end;
-  assign \$451  = \$450  >= prev_out;
-  assign \$452  = \$449  | \$451 ;
-  assign \$453  = \$435  ? \$447  : \$452 ;
-  assign \$454  = track_reset_r1 ? \$433  : \$453 ;
-  assign \$456  = 4'h0 >= fold_end;
-  assign \$458  = 4'h0 >= prev_out;
-  assign \$459  = \$456  | \$458 ;
-  assign \$460  = ! wb_ctx14;
-  assign \$461  = act_write & \$460 ;
-  assign \$462  = wb_parity0 == wb_par14;
-  assign \$464  = \$463  >= fold_end;
-  assign \$466  = \$465  >= prev_out;
-  assign \$467  = \$464  | \$466 ;
-  assign \$469  = 4'h8 >= fold_end;
-  assign \$471  = 4'h8 >= prev_out;
-  assign \$472  = \$469  | \$471 ;
-  assign \$473  = \$462  ? \$467  : \$472 ;
-  assign \$475  = \$474  >= fold_end;
-  assign \$477  = \$476  >= prev_out;
-  assign \$478  = \$475  | \$477 ;
-  assign \$479  = \$461  ? \$473  : \$478 ;
-  assign \$480  = track_reset_r0 ? \$459  : \$479 ;
-  assign \$481  = ctx ? \$454  : \$480 ;
-  assign \$482  = \$428  & \$481 ;
-  assign \$483  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$484  = ~ layer[0];
-  assign \$485  = \$483  == \$484 ;
-  assign \$486  = ctx ? track_reset1 : track_reset0;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = \$485  & \$487 ;
-  assign \$489  = ! prev_groups;
-  assign \$491  = act_write & \$490 ;
-  assign \$492  = wb_parity1 == wb_par14;
-  assign \$493  = wb_groups_plus1_1 == prev_groups;
-  assign \$494  = 1'h1 == prev_groups;
-  assign \$495  = \$492  ? \$493  : \$494 ;
-  assign \$496  = wb_groups1 == prev_groups;
-  assign \$497  = \$491  ? \$495  : \$496 ;
-  assign \$498  = track_reset_r1 ? \$489  : \$497 ;
-  assign \$499  = ! prev_groups;
-  assign \$500  = ! wb_ctx14;
-  assign \$501  = act_write & \$500 ;
-  assign \$502  = wb_parity0 == wb_par14;
-  assign \$503  = wb_groups_plus1_0 == prev_groups;
-  assign \$504  = 1'h1 == prev_groups;
-  assign \$505  = \$502  ? \$503  : \$504 ;
-  assign \$506  = wb_groups0 == prev_groups;
-  assign \$507  = \$501  ? \$505  : \$506 ;
-  assign \$508  = track_reset_r0 ? \$499  : \$507 ;
-  assign \$509  = ctx ? \$498  : \$508 ;
-  assign \$510  = \$488  & \$509 ;
-  assign \$511  = cur_folds - 1'h1;
-  assign \$512  = fold == \$511 ;
-  assign \$513  = cur_groups - 1'h1;
-  assign \$514  = group == \$513 ;
-  assign \$515  = \$512  & \$514 ;
-  assign \$516  = \$515  & cur_is_last;
-  assign \$517  = cur_folds - 1'h1;
-  assign \$518  = fold == \$517 ;
-  assign \$519  = ctx ? in_release0 : in_release1;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = | in_beats0;
-  assign \$522  = ! in_wslot;
-  assign \$523  = in_fire & \$522 ;
-  assign \$524  = \$521  | \$523 ;
-  assign \$525  = | in_beats1;
-  assign \$527  = in_fire & \$526 ;
-  assign \$528  = \$525  | \$527 ;
-  assign \$529  = ctx ? \$524  : \$528 ;
-  assign \$530  = \$520  & \$529 ;
-  assign \$531  = ctx ? in_release1 : in_release0;
-  assign \$532  = ~ \$531 ;
-  assign \$533  = | in_beats1;
-  assign \$535  = in_fire & \$534 ;
-  assign \$536  = \$533  | \$535 ;
-  assign \$537  = | in_beats0;
-  assign \$538  = ! in_wslot;
-  assign \$539  = in_fire & \$538 ;
-  assign \$540  = \$537  | \$539 ;
-  assign \$541  = ctx ? \$536  : \$540 ;
-  assign \$542  = \$532  & \$541 ;
-  assign \$543  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$545  = ~ \$543 ;
-  assign \$546  = ctx ? track_reset0 : track_reset1;
-  assign \$547  = ~ \$546 ;
-  assign \$548  = \$545  & \$547 ;
-  assign \$552  = 4'h0 >= d0_rp__data[17:9];
-  assign \$554  = ! wb_ctx14;
-  assign \$555  = act_write & \$554 ;
-  assign \$556  = wb_parity0 == wb_par14;
-  assign \$558  = \$557  >= 4'h8;
-  assign \$560  = \$559  >= d0_rp__data[17:9];
-  assign \$561  = \$558  | \$560 ;
-  assign \$565  = 4'h8 >= d0_rp__data[17:9];
-  assign \$567  = \$556  ? \$561  : 1'h1;
-  assign \$569  = \$568  >= 4'h8;
-  assign \$571  = \$570  >= d0_rp__data[17:9];
-  assign \$572  = \$569  | \$571 ;
-  assign \$573  = \$555  ? \$567  : \$572 ;
-  assign \$574  = track_reset_r0 ? \$553  : \$573 ;
-  assign \$578  = 4'h0 >= d0_rp__data[17:9];
-  assign \$581  = act_write & \$580 ;
-  assign \$582  = wb_parity1 == wb_par14;
-  assign \$584  = \$583  >= 4'h8;
-  assign \$586  = \$585  >= d0_rp__data[17:9];
-  assign \$587  = \$584  | \$586 ;
-  assign \$591  = 4'h8 >= d0_rp__data[17:9];
-  assign \$593  = \$582  ? \$587  : 1'h1;
-  assign \$595  = \$594  >= 4'h8;
-  assign \$597  = \$596  >= d0_rp__data[17:9];
-  assign \$598  = \$595  | \$597 ;
-  assign \$599  = \$581  ? \$593  : \$598 ;
-  assign \$600  = track_reset_r1 ? \$579  : \$599 ;
-  assign \$601  = ctx ? \$574  : \$600 ;
-  assign \$602  = \$548  & \$601 ;
-  assign \$603  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$605  = ~ \$603 ;
-  assign \$606  = ctx ? track_reset0 : track_reset1;
-  assign \$607  = ~ \$606 ;
-  assign \$608  = \$605  & \$607 ;
-  assign \$609  = ! in_groups;
-  assign \$610  = ! wb_ctx14;
-  assign \$611  = act_write & \$610 ;
-  assign \$612  = wb_parity0 == wb_par14;
-  assign \$613  = wb_groups_plus1_0 == in_groups;
-  assign \$614  = 1'h1 == in_groups;
-  assign \$615  = \$612  ? \$613  : \$614 ;
-  assign \$616  = wb_groups0 == in_groups;
-  assign \$617  = \$611  ? \$615  : \$616 ;
-  assign \$618  = track_reset_r0 ? \$609  : \$617 ;
-  assign \$619  = ! in_groups;
-  assign \$621  = act_write & \$620 ;
-  assign \$622  = wb_parity1 == wb_par14;
-  assign \$623  = wb_groups_plus1_1 == in_groups;
-  assign \$624  = 1'h1 == in_groups;
-  assign \$625  = \$622  ? \$623  : \$624 ;
-  assign \$626  = wb_groups1 == in_groups;
-  assign \$627  = \$621  ? \$625  : \$626 ;
-  assign \$628  = track_reset_r1 ? \$619  : \$627 ;
-  assign \$629  = ctx ? \$618  : \$628 ;
-  assign \$630  = \$608  & \$629 ;
-  assign \$631  = ctx ? in_release1 : in_release0;
-  assign \$632  = ~ \$631 ;
-  assign \$633  = | in_beats1;
-  assign \$635  = in_fire & \$634 ;
-  assign \$636  = \$633  | \$635 ;
-  assign \$637  = | in_beats0;
-  assign \$638  = ! in_wslot;
-  assign \$639  = in_fire & \$638 ;
-  assign \$640  = \$637  | \$639 ;
-  assign \$641  = ctx ? \$636  : \$640 ;
-  assign \$642  = \$632  & \$641 ;
-  assign \$643  = ctx ? in_release0 : in_release1;
-  assign \$644  = ~ \$643 ;
-  assign \$645  = in_beats0 > b_fold;
-  assign \$646  = ! in_wslot;
-  assign \$647  = in_fire & \$646 ;
-  assign \$648  = in_beats0 == b_fold;
-  assign \$649  = \$647  & \$648 ;
-  assign \$650  = \$645  | \$649 ;
-  assign \$651  = in_beats1 > b_fold;
-  assign \$653  = in_fire & \$652 ;
-  assign \$654  = in_beats1 == b_fold;
-  assign \$655  = \$653  & \$654 ;
-  assign \$656  = \$651  | \$655 ;
-  assign \$657  = ctx ? \$650  : \$656 ;
-  assign \$658  = \$644  & \$657 ;
-  assign \$659  = cur_groups - 1'h1;
-  assign \$660  = group == \$659 ;
-  assign \$661  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$662  = ~ layer[0];
-  assign \$664  = \$661  == \$663 ;
-  assign \$665  = ctx ? track_reset1 : track_reset0;
-  assign \$666  = ~ \$665 ;
-  assign \$667  = \$664  & \$666 ;
-  assign \$671  = 4'h0 >= cur_out;
-  assign \$674  = act_write & \$673 ;
-  assign \$675  = wb_parity1 == wb_par14;
-  assign \$677  = \$676  >= 4'h8;
-  assign \$679  = \$678  >= cur_out;
-  assign \$680  = \$677  | \$679 ;
-  assign \$684  = 4'h8 >= cur_out;
-  assign \$686  = \$675  ? \$680  : 1'h1;
-  assign \$688  = \$687  >= 4'h8;
-  assign \$690  = \$689  >= cur_out;
-  assign \$691  = \$688  | \$690 ;
-  assign \$692  = \$674  ? \$686  : \$691 ;
-  assign \$693  = track_reset_r1 ? \$672  : \$692 ;
-  assign \$697  = 4'h0 >= cur_out;
-  assign \$699  = ! wb_ctx14;
-  assign \$700  = act_write & \$699 ;
-  assign \$701  = wb_parity0 == wb_par14;
-  assign \$703  = \$702  >= 4'h8;
-  assign \$705  = \$704  >= cur_out;
-  assign \$706  = \$703  | \$705 ;
-  assign \$710  = 4'h8 >= cur_out;
-  assign \$712  = \$701  ? \$706  : 1'h1;
-  assign \$714  = \$713  >= 4'h8;
-  assign \$716  = \$715  >= cur_out;
-  assign \$717  = \$714  | \$716 ;
-  assign \$718  = \$700  ? \$712  : \$717 ;
-  assign \$719  = track_reset_r0 ? \$698  : \$718 ;
-  assign \$720  = ctx ? \$693  : \$719 ;
-  assign \$721  = \$667  & \$720 ;
-  assign \$722  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$723  = ~ layer[0];
-  assign \$725  = \$722  == \$724 ;
-  assign \$726  = ctx ? track_reset1 : track_reset0;
-  assign \$727  = ~ \$726 ;
-  assign \$728  = \$725  & \$727 ;
-  assign \$729  = ! cur_groups;
-  assign \$731  = act_write & \$730 ;
-  assign \$732  = wb_parity1 == wb_par14;
-  assign \$733  = wb_groups_plus1_1 == cur_groups;
-  assign \$734  = 1'h1 == cur_groups;
-  assign \$735  = \$732  ? \$733  : \$734 ;
-  assign \$736  = wb_groups1 == cur_groups;
-  assign \$737  = \$731  ? \$735  : \$736 ;
-  assign \$738  = track_reset_r1 ? \$729  : \$737 ;
-  assign \$739  = ! cur_groups;
-  assign \$740  = ! wb_ctx14;
-  assign \$741  = act_write & \$740 ;
-  assign \$742  = wb_parity0 == wb_par14;
-  assign \$743  = wb_groups_plus1_0 == cur_groups;
-  assign \$744  = 1'h1 == cur_groups;
-  assign \$745  = \$742  ? \$743  : \$744 ;
-  assign \$746  = wb_groups0 == cur_groups;
-  assign \$747  = \$741  ? \$745  : \$746 ;
-  assign \$748  = track_reset_r0 ? \$739  : \$747 ;
-  assign \$749  = ctx ? \$738  : \$748 ;
-  assign \$750  = \$728  & \$749 ;
-  assign \$751  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$752  = ~ layer[0];
-  assign \$753  = \$751  == \$752 ;
-  assign \$754  = ctx ? track_reset1 : track_reset0;
-  assign \$755  = ~ \$754 ;
-  assign \$756  = \$753  & \$755 ;
-  assign \$758  = 4'h0 >= fold_end;
-  assign \$760  = 4'h0 >= prev_out;
-  assign \$761  = \$758  | \$760 ;
-  assign \$763  = act_write & \$762 ;
-  assign \$764  = wb_parity1 == wb_par14;
-  assign \$766  = \$765  >= fold_end;
-  assign \$768  = \$767  >= prev_out;
-  assign \$769  = \$766  | \$768 ;
-  assign \$771  = 4'h8 >= fold_end;
-  assign \$773  = 4'h8 >= prev_out;
-  assign \$774  = \$771  | \$773 ;
-  assign \$775  = \$764  ? \$769  : \$774 ;
-  assign \$777  = \$776  >= fold_end;
-  assign \$779  = \$778  >= prev_out;
-  assign \$780  = \$777  | \$779 ;
-  assign \$781  = \$763  ? \$775  : \$780 ;
-  assign \$782  = track_reset_r1 ? \$761  : \$781 ;
-  assign \$784  = 4'h0 >= fold_end;
-  assign \$786  = 4'h0 >= prev_out;
-  assign \$787  = \$784  | \$786 ;
-  assign \$788  = ! wb_ctx14;
-  assign \$789  = act_write & \$788 ;
-  assign \$790  = wb_parity0 == wb_par14;
-  assign \$792  = \$791  >= fold_end;
-  assign \$794  = \$793  >= prev_out;
-  assign \$795  = \$792  | \$794 ;
-  assign \$797  = 4'h8 >= fold_end;
-  assign \$799  = 4'h8 >= prev_out;
-  assign \$800  = \$797  | \$799 ;
-  assign \$801  = \$790  ? \$795  : \$800 ;
-  assign \$803  = \$802  >= fold_end;
-  assign \$805  = \$804  >= prev_out;
-  assign \$806  = \$803  | \$805 ;
-  assign \$807  = \$789  ? \$801  : \$806 ;
-  assign \$808  = track_reset_r0 ? \$787  : \$807 ;
-  assign \$809  = ctx ? \$782  : \$808 ;
-  assign \$810  = \$756  & \$809 ;
-  assign \$811  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$812  = ~ layer[0];
-  assign \$813  = \$811  == \$812 ;
-  assign \$814  = ctx ? track_reset1 : track_reset0;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = \$813  & \$815 ;
-  assign \$817  = ! prev_groups;
-  assign \$819  = act_write & \$818 ;
-  assign \$820  = wb_parity1 == wb_par14;
-  assign \$821  = wb_groups_plus1_1 == prev_groups;
-  assign \$822  = 1'h1 == prev_groups;
-  assign \$823  = \$820  ? \$821  : \$822 ;
-  assign \$824  = wb_groups1 == prev_groups;
-  assign \$825  = \$819  ? \$823  : \$824 ;
-  assign \$826  = track_reset_r1 ? \$817  : \$825 ;
-  assign \$827  = ! prev_groups;
-  assign \$828  = ! wb_ctx14;
-  assign \$829  = act_write & \$828 ;
-  assign \$830  = wb_parity0 == wb_par14;
-  assign \$831  = wb_groups_plus1_0 == prev_groups;
-  assign \$832  = 1'h1 == prev_groups;
-  assign \$833  = \$830  ? \$831  : \$832 ;
-  assign \$834  = wb_groups0 == prev_groups;
-  assign \$835  = \$829  ? \$833  : \$834 ;
-  assign \$836  = track_reset_r0 ? \$827  : \$835 ;
-  assign \$837  = ctx ? \$826  : \$836 ;
-  assign \$838  = \$816  & \$837 ;
-  assign \$839  = ctx ? in_release1 : in_release0;
-  assign \$840  = ~ \$839 ;
-  assign \$841  = in_beats1 > fold_plus1;
-  assign \$843  = in_fire & \$842 ;
-  assign \$844  = in_beats1 == fold_plus1;
-  assign \$845  = \$843  & \$844 ;
-  assign \$846  = \$841  | \$845 ;
-  assign \$847  = in_beats0 > fold_plus1;
-  assign \$848  = ! in_wslot;
-  assign \$849  = in_fire & \$848 ;
-  assign \$850  = in_beats0 == fold_plus1;
-  assign \$851  = \$849  & \$850 ;
-  assign \$852  = \$847  | \$851 ;
-  assign \$853  = ctx ? \$846  : \$852 ;
-  assign \$854  = \$840  & \$853 ;
-  assign \$855  = ctx ? in_release0 : in_release1;
-  assign \$856  = ~ \$855 ;
-  assign \$857  = in_beats0 > b_fold;
-  assign \$858  = ! in_wslot;
-  assign \$859  = in_fire & \$858 ;
-  assign \$860  = in_beats0 == b_fold;
-  assign \$861  = \$859  & \$860 ;
-  assign \$862  = \$857  | \$861 ;
-  assign \$863  = in_beats1 > b_fold;
-  assign \$865  = in_fire & \$864 ;
-  assign \$866  = in_beats1 == b_fold;
-  assign \$867  = \$865  & \$866 ;
-  assign \$868  = \$863  | \$867 ;
-  assign \$869  = ctx ? \$862  : \$868 ;
-  assign \$870  = \$856  & \$869 ;
-  assign \$871  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$872  = ~ layer[0];
-  assign \$873  = \$871  == \$872 ;
-  assign \$874  = ctx ? track_reset1 : track_reset0;
-  assign \$875  = ~ \$874 ;
-  assign \$876  = \$873  & \$875 ;
-  assign \$878  = 4'h0 >= fold_end_next;
-  assign \$880  = 4'h0 >= prev_out;
-  assign \$881  = \$878  | \$880 ;
-  assign \$883  = act_write & \$882 ;
-  assign \$884  = wb_parity1 == wb_par14;
-  assign \$886  = \$885  >= fold_end_next;
-  assign \$888  = \$887  >= prev_out;
-  assign \$889  = \$886  | \$888 ;
-  assign \$891  = 4'h8 >= fold_end_next;
-  assign \$893  = 4'h8 >= prev_out;
-  assign \$894  = \$891  | \$893 ;
-  assign \$895  = \$884  ? \$889  : \$894 ;
-  assign \$897  = \$896  >= fold_end_next;
-  assign \$899  = \$898  >= prev_out;
-  assign \$900  = \$897  | \$899 ;
-  assign \$901  = \$883  ? \$895  : \$900 ;
-  assign \$902  = track_reset_r1 ? \$881  : \$901 ;
-  assign \$904  = 4'h0 >= fold_end_next;
-  assign \$906  = 4'h0 >= prev_out;
-  assign \$907  = \$904  | \$906 ;
-  assign \$908  = ! wb_ctx14;
-  assign \$909  = act_write & \$908 ;
-  assign \$910  = wb_parity0 == wb_par14;
-  assign \$912  = \$911  >= fold_end_next;
-  assign \$914  = \$913  >= prev_out;
-  assign \$915  = \$912  | \$914 ;
-  assign \$917  = 4'h8 >= fold_end_next;
-  assign \$919  = 4'h8 >= prev_out;
-  assign \$920  = \$917  | \$919 ;
-  assign \$921  = \$910  ? \$915  : \$920 ;
-  assign \$923  = \$922  >= fold_end_next;
-  assign \$925  = \$924  >= prev_out;
-  assign \$926  = \$923  | \$925 ;
-  assign \$927  = \$909  ? \$921  : \$926 ;
-  assign \$928  = track_reset_r0 ? \$907  : \$927 ;
-  assign \$929  = ctx ? \$902  : \$928 ;
-  assign \$930  = \$876  & \$929 ;
-  assign \$931  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$932  = ~ layer[0];
-  assign \$933  = \$931  == \$932 ;
-  assign \$934  = ctx ? track_reset1 : track_reset0;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = \$933  & \$935 ;
-  assign \$937  = ! prev_groups;
-  assign \$939  = act_write & \$938 ;
-  assign \$940  = wb_parity1 == wb_par14;
-  assign \$941  = wb_groups_plus1_1 == prev_groups;
-  assign \$942  = 1'h1 == prev_groups;
-  assign \$943  = \$940  ? \$941  : \$942 ;
-  assign \$944  = wb_groups1 == prev_groups;
-  assign \$945  = \$939  ? \$943  : \$944 ;
-  assign \$946  = track_reset_r1 ? \$937  : \$945 ;
-  assign \$947  = ! prev_groups;
-  assign \$948  = ! wb_ctx14;
-  assign \$949  = act_write & \$948 ;
-  assign \$950  = wb_parity0 == wb_par14;
-  assign \$951  = wb_groups_plus1_0 == prev_groups;
-  assign \$952  = 1'h1 == prev_groups;
-  assign \$953  = \$950  ? \$951  : \$952 ;
-  assign \$954  = wb_groups0 == prev_groups;
-  assign \$955  = \$949  ? \$953  : \$954 ;
-  assign \$956  = track_reset_r0 ? \$947  : \$955 ;
-  assign \$957  = ctx ? \$946  : \$956 ;
-  assign \$958  = \$936  & \$957 ;
-  assign \$959  = ctx ? in_release1 : in_release0;
-  assign \$960  = ~ \$959 ;
-  assign \$961  = in_beats1 > fold;
-  assign \$963  = in_fire & \$962 ;
-  assign \$964  = in_beats1 == fold;
-  assign \$965  = \$963  & \$964 ;
-  assign \$966  = \$961  | \$965 ;
-  assign \$967  = in_beats0 > fold;
-  assign \$968  = ! in_wslot;
-  assign \$969  = in_fire & \$968 ;
-  assign \$970  = in_beats0 == fold;
-  assign \$971  = \$969  & \$970 ;
-  assign \$972  = \$967  | \$971 ;
-  assign \$973  = ctx ? \$966  : \$972 ;
-  assign \$974  = \$960  & \$973 ;
-  assign \$975  = ctx ? in_release0 : in_release1;
-  assign \$976  = ~ \$975 ;
-  assign \$977  = in_folds - 1'h1;
-  assign \$978  = b_fold == \$977 ;
-  assign \$979  = | in_beats0;
-  assign \$980  = ! in_wslot;
-  assign \$981  = in_fire & \$980 ;
-  assign \$982  = \$979  | \$981 ;
-  assign \$983  = | in_beats1;
-  assign \$985  = in_fire & \$984 ;
-  assign \$986  = \$983  | \$985 ;
-  assign \$987  = ctx ? \$982  : \$986 ;
-  assign \$988  = in_beats0 > b_fold_plus1;
-  assign \$989  = ! in_wslot;
-  assign \$990  = in_fire & \$989 ;
-  assign \$991  = in_beats0 == b_fold_plus1;
-  assign \$992  = \$990  & \$991 ;
-  assign \$993  = \$988  | \$992 ;
-  assign \$994  = in_beats1 > b_fold_plus1;
-  assign \$996  = in_fire & \$995 ;
-  assign \$997  = in_beats1 == b_fold_plus1;
-  assign \$998  = \$996  & \$997 ;
-  assign \$999  = \$994  | \$998 ;
-  assign \$1000  = ctx ? \$993  : \$999 ;
-  assign \$1001  = \$978  ? \$987  : \$1000 ;
-  assign \$1002  = \$976  & \$1001 ;
-  assign \$1003  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1004  = ~ layer[0];
-  assign \$1005  = \$1003  == \$1004 ;
-  assign \$1006  = ctx ? track_reset1 : track_reset0;
-  assign \$1007  = ~ \$1006 ;
-  assign \$1008  = \$1005  & \$1007 ;
-  assign \$1010  = 4'h0 >= fold_end;
-  assign \$1012  = 4'h0 >= prev_out;
-  assign \$1013  = \$1010  | \$1012 ;
-  assign \$1015  = act_write & \$1014 ;
-  assign \$1016  = wb_parity1 == wb_par14;
-  assign \$1018  = \$1017  >= fold_end;
-  assign \$1020  = \$1019  >= prev_out;
-  assign \$1021  = \$1018  | \$1020 ;
-  assign \$1023  = 4'h8 >= fold_end;
-  assign \$1025  = 4'h8 >= prev_out;
-  assign \$1026  = \$1023  | \$1025 ;
-  assign \$1027  = \$1016  ? \$1021  : \$1026 ;
-  assign \$1029  = \$1028  >= fold_end;
-  assign \$1031  = \$1030  >= prev_out;
-  assign \$1032  = \$1029  | \$1031 ;
-  assign \$1033  = \$1015  ? \$1027  : \$1032 ;
-  assign \$1034  = track_reset_r1 ? \$1013  : \$1033 ;
-  assign \$1036  = 4'h0 >= fold_end;
-  assign \$1038  = 4'h0 >= prev_out;
-  assign \$1039  = \$1036  | \$1038 ;
-  assign \$1040  = ! wb_ctx14;
-  assign \$1041  = act_write & \$1040 ;
-  assign \$1042  = wb_parity0 == wb_par14;
-  assign \$1044  = \$1043  >= fold_end;
-  assign \$1046  = \$1045  >= prev_out;
-  assign \$1047  = \$1044  | \$1046 ;
-  assign \$1049  = 4'h8 >= fold_end;
-  assign \$1051  = 4'h8 >= prev_out;
-  assign \$1052  = \$1049  | \$1051 ;
-  assign \$1053  = \$1042  ? \$1047  : \$1052 ;
-  assign \$1055  = \$1054  >= fold_end;
-  assign \$1057  = \$1056  >= prev_out;
-  assign \$1058  = \$1055  | \$1057 ;
-  assign \$1059  = \$1041  ? \$1053  : \$1058 ;
-  assign \$1060  = track_reset_r0 ? \$1039  : \$1059 ;
-  assign \$1061  = ctx ? \$1034  : \$1060 ;
-  assign \$1062  = \$1008  & \$1061 ;
-  assign \$1063  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1064  = ~ layer[0];
-  assign \$1065  = \$1063  == \$1064 ;
-  assign \$1066  = ctx ? track_reset1 : track_reset0;
-  assign \$1067  = ~ \$1066 ;
-  assign \$1068  = \$1065  & \$1067 ;
-  assign \$1069  = ! prev_groups;
-  assign \$1071  = act_write & \$1070 ;
-  assign \$1072  = wb_parity1 == wb_par14;
-  assign \$1073  = wb_groups_plus1_1 == prev_groups;
-  assign \$1074  = 1'h1 == prev_groups;
-  assign \$1075  = \$1072  ? \$1073  : \$1074 ;
-  assign \$1076  = wb_groups1 == prev_groups;
-  assign \$1077  = \$1071  ? \$1075  : \$1076 ;
-  assign \$1078  = track_reset_r1 ? \$1069  : \$1077 ;
-  assign \$1079  = ! prev_groups;
-  assign \$1080  = ! wb_ctx14;
-  assign \$1081  = act_write & \$1080 ;
-  assign \$1082  = wb_parity0 == wb_par14;
-  assign \$1083  = wb_groups_plus1_0 == prev_groups;
-  assign \$1084  = 1'h1 == prev_groups;
-  assign \$1085  = \$1082  ? \$1083  : \$1084 ;
-  assign \$1086  = wb_groups0 == prev_groups;
-  assign \$1087  = \$1081  ? \$1085  : \$1086 ;
-  assign \$1088  = track_reset_r0 ? \$1079  : \$1087 ;
-  assign \$1089  = ctx ? \$1078  : \$1088 ;
-  assign \$1090  = \$1068  & \$1089 ;
-  assign \$1091  = ctx ? in_release1 : in_release0;
-  assign \$1092  = ~ \$1091 ;
-  assign \$1093  = in_beats1 > fold;
-  assign \$1095  = in_fire & \$1094 ;
-  assign \$1096  = in_beats1 == fold;
-  assign \$1097  = \$1095  & \$1096 ;
-  assign \$1098  = \$1093  | \$1097 ;
-  assign \$1099  = in_beats0 > fold;
-  assign \$1100  = ! in_wslot;
-  assign \$1101  = in_fire & \$1100 ;
-  assign \$1102  = in_beats0 == fold;
-  assign \$1103  = \$1101  & \$1102 ;
-  assign \$1104  = \$1099  | \$1103 ;
-  assign \$1105  = ctx ? \$1098  : \$1104 ;
-  assign \$1106  = \$1092  & \$1105 ;
-  assign \$1107  = ctx ? in_release0 : in_release1;
-  assign \$1108  = ~ \$1107 ;
-  assign \$1109  = in_beats0 > b_fold;
-  assign \$1110  = ! in_wslot;
-  assign \$1111  = in_fire & \$1110 ;
-  assign \$1112  = in_beats0 == b_fold;
-  assign \$1113  = \$1111  & \$1112 ;
-  assign \$1114  = \$1109  | \$1113 ;
-  assign \$1115  = in_beats1 > b_fold;
-  assign \$1117  = in_fire & \$1116 ;
-  assign \$1118  = in_beats1 == b_fold;
-  assign \$1119  = \$1117  & \$1118 ;
-  assign \$1120  = \$1115  | \$1119 ;
-  assign \$1121  = ctx ? \$1114  : \$1120 ;
-  assign \$1122  = \$1108  & \$1121 ;
-  assign \$1123  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1124  = ~ layer[0];
-  assign \$1125  = \$1123  == \$1124 ;
-  assign \$1126  = ctx ? track_reset1 : track_reset0;
-  assign \$1127  = ~ \$1126 ;
-  assign \$1128  = \$1125  & \$1127 ;
-  assign \$1130  = 4'h0 >= fold_end;
-  assign \$1132  = 4'h0 >= prev_out;
-  assign \$1133  = \$1130  | \$1132 ;
-  assign \$1135  = act_write & \$1134 ;
-  assign \$1136  = wb_parity1 == wb_par14;
-  assign \$1138  = \$1137  >= fold_end;
-  assign \$1140  = \$1139  >= prev_out;
-  assign \$1141  = \$1138  | \$1140 ;
-  assign \$1143  = 4'h8 >= fold_end;
-  assign \$1145  = 4'h8 >= prev_out;
-  assign \$1146  = \$1143  | \$1145 ;
-  assign \$1147  = \$1136  ? \$1141  : \$1146 ;
-  assign \$1149  = \$1148  >= fold_end;
-  assign \$1151  = \$1150  >= prev_out;
-  assign \$1152  = \$1149  | \$1151 ;
-  assign \$1153  = \$1135  ? \$1147  : \$1152 ;
-  assign \$1154  = track_reset_r1 ? \$1133  : \$1153 ;
-  assign \$1156  = 4'h0 >= fold_end;
-  assign \$1158  = 4'h0 >= prev_out;
-  assign \$1159  = \$1156  | \$1158 ;
-  assign \$1160  = ! wb_ctx14;
-  assign \$1161  = act_write & \$1160 ;
-  assign \$1162  = wb_parity0 == wb_par14;
-  assign \$1164  = \$1163  >= fold_end;
-  assign \$1166  = \$1165  >= prev_out;
-  assign \$1167  = \$1164  | \$1166 ;
-  assign \$1169  = 4'h8 >= fold_end;
-  assign \$1171  = 4'h8 >= prev_out;
-  assign \$1172  = \$1169  | \$1171 ;
-  assign \$1173  = \$1162  ? \$1167  : \$1172 ;
-  assign \$1175  = \$1174  >= fold_end;
-  assign \$1177  = \$1176  >= prev_out;
-  assign \$1178  = \$1175  | \$1177 ;
-  assign \$1179  = \$1161  ? \$1173  : \$1178 ;
-  assign \$1180  = track_reset_r0 ? \$1159  : \$1179 ;
-  assign \$1181  = ctx ? \$1154  : \$1180 ;
-  assign \$1182  = \$1128  & \$1181 ;
-  assign \$1183  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1184  = ~ layer[0];
-  assign \$1185  = \$1183  == \$1184 ;
-  assign \$1186  = ctx ? track_reset1 : track_reset0;
-  assign \$1187  = ~ \$1186 ;
-  assign \$1188  = \$1185  & \$1187 ;
-  assign \$1189  = ! prev_groups;
-  assign \$1191  = act_write & \$1190 ;
-  assign \$1192  = wb_parity1 == wb_par14;
-  assign \$1193  = wb_groups_plus1_1 == prev_groups;
-  assign \$1194  = 1'h1 == prev_groups;
-  assign \$1195  = \$1192  ? \$1193  : \$1194 ;
-  assign \$1196  = wb_groups1 == prev_groups;
-  assign \$1197  = \$1191  ? \$1195  : \$1196 ;
-  assign \$1198  = track_reset_r1 ? \$1189  : \$1197 ;
-  assign \$1199  = ! prev_groups;
-  assign \$1200  = ! wb_ctx14;
-  assign \$1201  = act_write & \$1200 ;
-  assign \$1202  = wb_parity0 == wb_par14;
-  assign \$1203  = wb_groups_plus1_0 == prev_groups;
-  assign \$1204  = 1'h1 == prev_groups;
-  assign \$1205  = \$1202  ? \$1203  : \$1204 ;
-  assign \$1206  = wb_groups0 == prev_groups;
-  assign \$1207  = \$1201  ? \$1205  : \$1206 ;
-  assign \$1208  = track_reset_r0 ? \$1199  : \$1207 ;
-  assign \$1209  = ctx ? \$1198  : \$1208 ;
-  assign \$1210  = \$1188  & \$1209 ;
-  assign \$1211  = ~ loaded;
-  assign \$1212  = cur_folds - 1'h1;
-  assign \$1213  = fold == \$1212 ;
-  assign \$1214  = cur_groups - 1'h1;
-  assign \$1215  = group == \$1214 ;
-  assign \$1216  = \$1213  & \$1215 ;
-  assign \$1217  = \$1216  & cur_is_last;
-  assign \$1218  = issue_a & \$1217 ;
-  assign \$1219  = \$1211  | \$1218 ;
-  assign \$1220  = ~ issue_a;
-  assign \$1221  = loaded & \$1220 ;
-  assign \$1222  = \$1221  & issue_b;
-  assign \$1223  = in_folds - 1'h1;
-  assign \$1224  = b_fold == \$1223 ;
-  assign \$1225  = \$1222  & \$1224 ;
-  assign \$1226  = d0_rp__data[17:9] + 3'h7;
-  assign \$1228  = ! \$1227 ;
-  assign \$1229  = b_group + 1'h1;
-  assign \$1230  = d0_rp__data[17:9] + 3'h7;
-  assign \$1232  = \$1229  == \$1231 ;
-  assign \$1233  = d0_rp__data[17:9] + 3'h7;
-  assign \$1235  = b_group == \$1234 ;
-  assign \$1236  = ~ issue_a;
-  assign \$1237  = loaded & \$1236 ;
-  assign \$1238  = \$1237  & issue_b;
-  assign \$1239  = b_fold_plus1 + 1'h1;
-  assign \$1240  = ~ loaded;
-  assign \$1241  = cur_folds - 1'h1;
-  assign \$1242  = fold == \$1241 ;
-  assign \$1243  = cur_folds - 1'h1;
-  assign \$1244  = fold == \$1243 ;
-  assign \$1245  = fold_plus1 + 1'h1;
-  assign \$1246  = \$1244  ? 11'h001 : \$1245 ;
-  assign \$1247  = cur_folds - 1'h1;
-  assign \$1248  = fold == \$1247 ;
-  assign \$1249  = cur_groups - 1'h1;
-  assign \$1250  = group == \$1249 ;
-  assign \$1251  = \$1248  & \$1250 ;
-  assign \$1252  = cur_folds - 1'h1;
-  assign \$1253  = fold == \$1252 ;
-  assign \$1254  = ~ b_done;
-  assign \$1255  = cur_is_last & \$1254 ;
-  assign \$1256  = ~ b_done;
-  assign \$1257  = cur_is_last & \$1256 ;
-  assign \$1258  = ~ b_group_is_0;
-  assign \$1259  = \$1257  & \$1258 ;
-  assign \$1260  = ! ctx;
+  assign \$305  = in_fire & \$304 ;
+  assign \$306  = ~ in_wslot;
+  assign \$307  = d0_rp__data[17:9] + 3'h7;
+  assign \$309  = ~ loaded;
+  assign \$310  = \$89 [8:0] - 1'h1;
+  assign \$311  = \$91 [8:0] - 1'h1;
+  assign \$312  = n_layers - 1'h1;
+  assign \$313  = \$87 [3:0] == \$312 ;
+  assign \$314  = group + 1'h1;
+  assign \$315  = rq_addr + 1'h1;
+  assign \$316  = \$89 [8:0] - 1'h1;
+  assign \$317  = \$91 [8:0] - 1'h1;
+  assign \$318  = n_layers - 1'h1;
+  assign \$319  = \$87 [3:0] == \$318 ;
+  assign \$320  = ~ wr_buf;
+  assign \$321  = ~ ctx;
+  assign \$322  = ~ b_group_is_0;
+  assign \$323  = fold + 1'h1;
+  assign \$324  = fold_end_next + 4'h8;
+  assign \$325  = last_fold & last_group;
+  assign \$326  = ~ \$325 ;
+  assign \$327  = bank_addr + 1'h1;
+  assign \$328  = b_bank_addr + 1'h1;
+  assign \$329  = ~ b_last_fold;
+  assign \$330  = b_group + 1'h1;
+  assign \$331  = b_rq_addr + 1'h1;
+  assign \$332  = b_fold + 1'h1;
+  assign \$333  = ~ clear_counters;
+  assign \$334  = ld_fire & \$333 ;
+  assign \$335  = issue_b ? b_bank_addr : bank_addr;
+  assign \$336  = ! b_fold;
+  assign \$337  = issue_b ? \$336  : fold_is_0;
+  assign \$338  = issue_b ? b_last_fold : last_fold;
+  assign \$339  = issue_b ? b_rq_addr : rq_addr;
+  assign \$340  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$341  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$343  = ctx ? 6'h00 : 6'h20;
+  assign \$344  = \$342  + \$343 ;
+  assign \$346  = ctx ? 6'h20 : 6'h00;
+  assign \$347  = \$345  + \$346 ;
+  assign \$348  = issue_b ? \$344  : \$347 ;
+  assign \$350  = ctx ? 7'h40 : 7'h00;
+  assign \$351  = \$349  + \$350 ;
+  assign \$352  = wr_buf ? 6'h00 : 6'h20;
+  assign \$353  = \$351  + \$352 ;
+  assign \$354  = issue_b | layer_is_0;
+  assign \$355  = issue_b ? b_group : group;
+  assign \$356  = issue_b ? 1'h0 : wr_buf;
+  assign \$357  = ctx ^ issue_b;
+  assign \$358  = issue_a & cur_is_last;
+  assign \$359  = step_valid & step_last;
+  assign \$360  = ! wb_ctx14;
+  assign \$361  = act_write & \$360 ;
+  assign \$362  = wb_parity0 == wb_par14;
+  assign \$363  = wb_groups_plus1_0 + 1'h1;
+  assign \$364  = \$362  ? \$363  : 11'h002;
+  assign \$366  = act_write & \$365 ;
+  assign \$367  = wb_parity1 == wb_par14;
+  assign \$368  = wb_groups_plus1_1 + 1'h1;
+  assign \$369  = \$367  ? \$368  : 11'h002;
+  assign \$370  = ~ loaded;
+  assign \$371  = ctx ? in_release1 : in_release0;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = | in_beats1;
+  assign \$375  = in_fire & \$374 ;
+  assign \$376  = \$373  | \$375 ;
+  assign \$377  = | in_beats0;
+  assign \$378  = ! in_wslot;
+  assign \$379  = in_fire & \$378 ;
+  assign \$380  = \$377  | \$379 ;
+  assign \$381  = ctx ? \$376  : \$380 ;
+  assign \$382  = \$372  & \$381 ;
+  assign \$383  = ctx ? in_release0 : in_release1;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = | in_beats0;
+  assign \$386  = ! in_wslot;
+  assign \$387  = in_fire & \$386 ;
+  assign \$388  = \$385  | \$387 ;
+  assign \$389  = | in_beats1;
+  assign \$391  = in_fire & \$390 ;
+  assign \$392  = \$389  | \$391 ;
+  assign \$393  = ctx ? \$388  : \$392 ;
+  assign \$394  = \$384  & \$393 ;
+  assign \$395  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$396  = ~ layer[0];
+  assign \$397  = \$395  == \$396 ;
+  assign \$398  = ctx ? track_reset1 : track_reset0;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \$397  & \$399 ;
+  assign \$402  = 4'h0 >= fold_end;
+  assign \$404  = 4'h0 >= prev_out;
+  assign \$405  = \$402  | \$404 ;
+  assign \$407  = act_write & \$406 ;
+  assign \$408  = wb_parity1 == wb_par14;
+  assign \$410  = \$409  >= fold_end;
+  assign \$412  = \$411  >= prev_out;
+  assign \$413  = \$410  | \$412 ;
+  assign \$415  = 4'h8 >= fold_end;
+  assign \$417  = 4'h8 >= prev_out;
+  assign \$418  = \$415  | \$417 ;
+  assign \$419  = \$408  ? \$413  : \$418 ;
+  assign \$421  = \$420  >= fold_end;
+  assign \$423  = \$422  >= prev_out;
+  assign \$424  = \$421  | \$423 ;
+  assign \$425  = \$407  ? \$419  : \$424 ;
+  assign \$426  = track_reset_r1 ? \$405  : \$425 ;
+  assign \$428  = 4'h0 >= fold_end;
+  assign \$430  = 4'h0 >= prev_out;
+  assign \$431  = \$428  | \$430 ;
+  assign \$432  = ! wb_ctx14;
+  assign \$433  = act_write & \$432 ;
+  assign \$434  = wb_parity0 == wb_par14;
+  assign \$436  = \$435  >= fold_end;
+  assign \$438  = \$437  >= prev_out;
+  assign \$439  = \$436  | \$438 ;
+  assign \$441  = 4'h8 >= fold_end;
+  assign \$443  = 4'h8 >= prev_out;
+  assign \$444  = \$441  | \$443 ;
+  assign \$445  = \$434  ? \$439  : \$444 ;
+  assign \$447  = \$446  >= fold_end;
+  assign \$449  = \$448  >= prev_out;
+  assign \$450  = \$447  | \$449 ;
+  assign \$451  = \$433  ? \$445  : \$450 ;
+  assign \$452  = track_reset_r0 ? \$431  : \$451 ;
+  assign \$453  = ctx ? \$426  : \$452 ;
+  assign \$454  = \$400  & \$453 ;
+  assign \$455  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$456  = ~ layer[0];
+  assign \$457  = \$455  == \$456 ;
+  assign \$458  = ctx ? track_reset1 : track_reset0;
+  assign \$459  = ~ \$458 ;
+  assign \$460  = \$457  & \$459 ;
+  assign \$461  = ! prev_groups;
+  assign \$463  = act_write & \$462 ;
+  assign \$464  = wb_parity1 == wb_par14;
+  assign \$465  = wb_groups_plus1_1 == prev_groups;
+  assign \$466  = 1'h1 == prev_groups;
+  assign \$467  = \$464  ? \$465  : \$466 ;
+  assign \$468  = wb_groups1 == prev_groups;
+  assign \$469  = \$463  ? \$467  : \$468 ;
+  assign \$470  = track_reset_r1 ? \$461  : \$469 ;
+  assign \$471  = ! prev_groups;
+  assign \$472  = ! wb_ctx14;
+  assign \$473  = act_write & \$472 ;
+  assign \$474  = wb_parity0 == wb_par14;
+  assign \$475  = wb_groups_plus1_0 == prev_groups;
+  assign \$476  = 1'h1 == prev_groups;
+  assign \$477  = \$474  ? \$475  : \$476 ;
+  assign \$478  = wb_groups0 == prev_groups;
+  assign \$479  = \$473  ? \$477  : \$478 ;
+  assign \$480  = track_reset_r0 ? \$471  : \$479 ;
+  assign \$481  = ctx ? \$470  : \$480 ;
+  assign \$482  = \$460  & \$481 ;
+  assign \$483  = last_fold & last_group;
+  assign \$484  = \$483  & cur_is_last;
+  assign \$485  = ctx ? in_release0 : in_release1;
+  assign \$486  = ~ \$485 ;
+  assign \$487  = | in_beats0;
+  assign \$488  = ! in_wslot;
+  assign \$489  = in_fire & \$488 ;
+  assign \$490  = \$487  | \$489 ;
+  assign \$491  = | in_beats1;
+  assign \$493  = in_fire & \$492 ;
+  assign \$494  = \$491  | \$493 ;
+  assign \$495  = ctx ? \$490  : \$494 ;
+  assign \$496  = \$486  & \$495 ;
+  assign \$497  = ctx ? in_release1 : in_release0;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = | in_beats1;
+  assign \$501  = in_fire & \$500 ;
+  assign \$502  = \$499  | \$501 ;
+  assign \$503  = | in_beats0;
+  assign \$504  = ! in_wslot;
+  assign \$505  = in_fire & \$504 ;
+  assign \$506  = \$503  | \$505 ;
+  assign \$507  = ctx ? \$502  : \$506 ;
+  assign \$508  = \$498  & \$507 ;
+  assign \$509  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$511  = ~ \$509 ;
+  assign \$512  = ctx ? track_reset0 : track_reset1;
+  assign \$513  = ~ \$512 ;
+  assign \$514  = \$511  & \$513 ;
+  assign \$518  = 4'h0 >= d0_rp__data[17:9];
+  assign \$520  = ! wb_ctx14;
+  assign \$521  = act_write & \$520 ;
+  assign \$522  = wb_parity0 == wb_par14;
+  assign \$524  = \$523  >= 4'h8;
+  assign \$526  = \$525  >= d0_rp__data[17:9];
+  assign \$527  = \$524  | \$526 ;
+  assign \$531  = 4'h8 >= d0_rp__data[17:9];
+  assign \$533  = \$522  ? \$527  : 1'h1;
+  assign \$535  = \$534  >= 4'h8;
+  assign \$537  = \$536  >= d0_rp__data[17:9];
+  assign \$538  = \$535  | \$537 ;
+  assign \$539  = \$521  ? \$533  : \$538 ;
+  assign \$540  = track_reset_r0 ? \$519  : \$539 ;
+  assign \$544  = 4'h0 >= d0_rp__data[17:9];
+  assign \$547  = act_write & \$546 ;
+  assign \$548  = wb_parity1 == wb_par14;
+  assign \$550  = \$549  >= 4'h8;
+  assign \$552  = \$551  >= d0_rp__data[17:9];
+  assign \$553  = \$550  | \$552 ;
+  assign \$557  = 4'h8 >= d0_rp__data[17:9];
+  assign \$559  = \$548  ? \$553  : 1'h1;
+  assign \$561  = \$560  >= 4'h8;
+  assign \$563  = \$562  >= d0_rp__data[17:9];
+  assign \$564  = \$561  | \$563 ;
+  assign \$565  = \$547  ? \$559  : \$564 ;
+  assign \$566  = track_reset_r1 ? \$545  : \$565 ;
+  assign \$567  = ctx ? \$540  : \$566 ;
+  assign \$568  = \$514  & \$567 ;
+  assign \$569  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$571  = ~ \$569 ;
+  assign \$572  = ctx ? track_reset0 : track_reset1;
+  assign \$573  = ~ \$572 ;
+  assign \$574  = \$571  & \$573 ;
+  assign \$575  = ! in_groups;
+  assign \$576  = ! wb_ctx14;
+  assign \$577  = act_write & \$576 ;
+  assign \$578  = wb_parity0 == wb_par14;
+  assign \$579  = wb_groups_plus1_0 == in_groups;
+  assign \$580  = 1'h1 == in_groups;
+  assign \$581  = \$578  ? \$579  : \$580 ;
+  assign \$582  = wb_groups0 == in_groups;
+  assign \$583  = \$577  ? \$581  : \$582 ;
+  assign \$584  = track_reset_r0 ? \$575  : \$583 ;
+  assign \$585  = ! in_groups;
+  assign \$587  = act_write & \$586 ;
+  assign \$588  = wb_parity1 == wb_par14;
+  assign \$589  = wb_groups_plus1_1 == in_groups;
+  assign \$590  = 1'h1 == in_groups;
+  assign \$591  = \$588  ? \$589  : \$590 ;
+  assign \$592  = wb_groups1 == in_groups;
+  assign \$593  = \$587  ? \$591  : \$592 ;
+  assign \$594  = track_reset_r1 ? \$585  : \$593 ;
+  assign \$595  = ctx ? \$584  : \$594 ;
+  assign \$596  = \$574  & \$595 ;
+  assign \$597  = ctx ? in_release1 : in_release0;
+  assign \$598  = ~ \$597 ;
+  assign \$599  = | in_beats1;
+  assign \$601  = in_fire & \$600 ;
+  assign \$602  = \$599  | \$601 ;
+  assign \$603  = | in_beats0;
+  assign \$604  = ! in_wslot;
+  assign \$605  = in_fire & \$604 ;
+  assign \$606  = \$603  | \$605 ;
+  assign \$607  = ctx ? \$602  : \$606 ;
+  assign \$608  = \$598  & \$607 ;
+  assign \$609  = ctx ? in_release0 : in_release1;
+  assign \$610  = ~ \$609 ;
+  assign \$611  = in_beats0 > b_fold;
+  assign \$612  = ! in_wslot;
+  assign \$613  = in_fire & \$612 ;
+  assign \$614  = in_beats0 == b_fold;
+  assign \$615  = \$613  & \$614 ;
+  assign \$616  = \$611  | \$615 ;
+  assign \$617  = in_beats1 > b_fold;
+  assign \$619  = in_fire & \$618 ;
+  assign \$620  = in_beats1 == b_fold;
+  assign \$621  = \$619  & \$620 ;
+  assign \$622  = \$617  | \$621 ;
+  assign \$623  = ctx ? \$616  : \$622 ;
+  assign \$624  = \$610  & \$623 ;
+  assign \$625  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$626  = ~ layer[0];
+  assign \$628  = \$625  == \$627 ;
+  assign \$629  = ctx ? track_reset1 : track_reset0;
+  assign \$630  = ~ \$629 ;
+  assign \$631  = \$628  & \$630 ;
+  assign \$635  = 4'h0 >= cur_out;
+  assign \$638  = act_write & \$637 ;
+  assign \$639  = wb_parity1 == wb_par14;
+  assign \$641  = \$640  >= 4'h8;
+  assign \$643  = \$642  >= cur_out;
+  assign \$644  = \$641  | \$643 ;
+  assign \$648  = 4'h8 >= cur_out;
+  assign \$650  = \$639  ? \$644  : 1'h1;
+  assign \$652  = \$651  >= 4'h8;
+  assign \$654  = \$653  >= cur_out;
+  assign \$655  = \$652  | \$654 ;
+  assign \$656  = \$638  ? \$650  : \$655 ;
+  assign \$657  = track_reset_r1 ? \$636  : \$656 ;
+  assign \$661  = 4'h0 >= cur_out;
+  assign \$663  = ! wb_ctx14;
+  assign \$664  = act_write & \$663 ;
+  assign \$665  = wb_parity0 == wb_par14;
+  assign \$667  = \$666  >= 4'h8;
+  assign \$669  = \$668  >= cur_out;
+  assign \$670  = \$667  | \$669 ;
+  assign \$674  = 4'h8 >= cur_out;
+  assign \$676  = \$665  ? \$670  : 1'h1;
+  assign \$678  = \$677  >= 4'h8;
+  assign \$680  = \$679  >= cur_out;
+  assign \$681  = \$678  | \$680 ;
+  assign \$682  = \$664  ? \$676  : \$681 ;
+  assign \$683  = track_reset_r0 ? \$662  : \$682 ;
+  assign \$684  = ctx ? \$657  : \$683 ;
+  assign \$685  = \$631  & \$684 ;
+  assign \$686  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$687  = ~ layer[0];
+  assign \$689  = \$686  == \$688 ;
+  assign \$690  = ctx ? track_reset1 : track_reset0;
+  assign \$691  = ~ \$690 ;
+  assign \$692  = \$689  & \$691 ;
+  assign \$693  = ! cur_groups;
+  assign \$695  = act_write & \$694 ;
+  assign \$696  = wb_parity1 == wb_par14;
+  assign \$697  = wb_groups_plus1_1 == cur_groups;
+  assign \$698  = 1'h1 == cur_groups;
+  assign \$699  = \$696  ? \$697  : \$698 ;
+  assign \$700  = wb_groups1 == cur_groups;
+  assign \$701  = \$695  ? \$699  : \$700 ;
+  assign \$702  = track_reset_r1 ? \$693  : \$701 ;
+  assign \$703  = ! cur_groups;
+  assign \$704  = ! wb_ctx14;
+  assign \$705  = act_write & \$704 ;
+  assign \$706  = wb_parity0 == wb_par14;
+  assign \$707  = wb_groups_plus1_0 == cur_groups;
+  assign \$708  = 1'h1 == cur_groups;
+  assign \$709  = \$706  ? \$707  : \$708 ;
+  assign \$710  = wb_groups0 == cur_groups;
+  assign \$711  = \$705  ? \$709  : \$710 ;
+  assign \$712  = track_reset_r0 ? \$703  : \$711 ;
+  assign \$713  = ctx ? \$702  : \$712 ;
+  assign \$714  = \$692  & \$713 ;
+  assign \$715  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$716  = ~ layer[0];
+  assign \$717  = \$715  == \$716 ;
+  assign \$718  = ctx ? track_reset1 : track_reset0;
+  assign \$719  = ~ \$718 ;
+  assign \$720  = \$717  & \$719 ;
+  assign \$722  = 4'h0 >= fold_end;
+  assign \$724  = 4'h0 >= prev_out;
+  assign \$725  = \$722  | \$724 ;
+  assign \$727  = act_write & \$726 ;
+  assign \$728  = wb_parity1 == wb_par14;
+  assign \$730  = \$729  >= fold_end;
+  assign \$732  = \$731  >= prev_out;
+  assign \$733  = \$730  | \$732 ;
+  assign \$735  = 4'h8 >= fold_end;
+  assign \$737  = 4'h8 >= prev_out;
+  assign \$738  = \$735  | \$737 ;
+  assign \$739  = \$728  ? \$733  : \$738 ;
+  assign \$741  = \$740  >= fold_end;
+  assign \$743  = \$742  >= prev_out;
+  assign \$744  = \$741  | \$743 ;
+  assign \$745  = \$727  ? \$739  : \$744 ;
+  assign \$746  = track_reset_r1 ? \$725  : \$745 ;
+  assign \$748  = 4'h0 >= fold_end;
+  assign \$750  = 4'h0 >= prev_out;
+  assign \$751  = \$748  | \$750 ;
+  assign \$752  = ! wb_ctx14;
+  assign \$753  = act_write & \$752 ;
+  assign \$754  = wb_parity0 == wb_par14;
+  assign \$756  = \$755  >= fold_end;
+  assign \$758  = \$757  >= prev_out;
+  assign \$759  = \$756  | \$758 ;
+  assign \$761  = 4'h8 >= fold_end;
+  assign \$763  = 4'h8 >= prev_out;
+  assign \$764  = \$761  | \$763 ;
+  assign \$765  = \$754  ? \$759  : \$764 ;
+  assign \$767  = \$766  >= fold_end;
+  assign \$769  = \$768  >= prev_out;
+  assign \$770  = \$767  | \$769 ;
+  assign \$771  = \$753  ? \$765  : \$770 ;
+  assign \$772  = track_reset_r0 ? \$751  : \$771 ;
+  assign \$773  = ctx ? \$746  : \$772 ;
+  assign \$774  = \$720  & \$773 ;
+  assign \$775  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$776  = ~ layer[0];
+  assign \$777  = \$775  == \$776 ;
+  assign \$778  = ctx ? track_reset1 : track_reset0;
+  assign \$779  = ~ \$778 ;
+  assign \$780  = \$777  & \$779 ;
+  assign \$781  = ! prev_groups;
+  assign \$783  = act_write & \$782 ;
+  assign \$784  = wb_parity1 == wb_par14;
+  assign \$785  = wb_groups_plus1_1 == prev_groups;
+  assign \$786  = 1'h1 == prev_groups;
+  assign \$787  = \$784  ? \$785  : \$786 ;
+  assign \$788  = wb_groups1 == prev_groups;
+  assign \$789  = \$783  ? \$787  : \$788 ;
+  assign \$790  = track_reset_r1 ? \$781  : \$789 ;
+  assign \$791  = ! prev_groups;
+  assign \$792  = ! wb_ctx14;
+  assign \$793  = act_write & \$792 ;
+  assign \$794  = wb_parity0 == wb_par14;
+  assign \$795  = wb_groups_plus1_0 == prev_groups;
+  assign \$796  = 1'h1 == prev_groups;
+  assign \$797  = \$794  ? \$795  : \$796 ;
+  assign \$798  = wb_groups0 == prev_groups;
+  assign \$799  = \$793  ? \$797  : \$798 ;
+  assign \$800  = track_reset_r0 ? \$791  : \$799 ;
+  assign \$801  = ctx ? \$790  : \$800 ;
+  assign \$802  = \$780  & \$801 ;
+  assign \$803  = ctx ? in_release1 : in_release0;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = in_beats1 > fold_plus1;
+  assign \$807  = in_fire & \$806 ;
+  assign \$808  = in_beats1 == fold_plus1;
+  assign \$809  = \$807  & \$808 ;
+  assign \$810  = \$805  | \$809 ;
+  assign \$811  = in_beats0 > fold_plus1;
+  assign \$812  = ! in_wslot;
+  assign \$813  = in_fire & \$812 ;
+  assign \$814  = in_beats0 == fold_plus1;
+  assign \$815  = \$813  & \$814 ;
+  assign \$816  = \$811  | \$815 ;
+  assign \$817  = ctx ? \$810  : \$816 ;
+  assign \$818  = \$804  & \$817 ;
+  assign \$819  = ctx ? in_release0 : in_release1;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = in_beats0 > b_fold;
+  assign \$822  = ! in_wslot;
+  assign \$823  = in_fire & \$822 ;
+  assign \$824  = in_beats0 == b_fold;
+  assign \$825  = \$823  & \$824 ;
+  assign \$826  = \$821  | \$825 ;
+  assign \$827  = in_beats1 > b_fold;
+  assign \$829  = in_fire & \$828 ;
+  assign \$830  = in_beats1 == b_fold;
+  assign \$831  = \$829  & \$830 ;
+  assign \$832  = \$827  | \$831 ;
+  assign \$833  = ctx ? \$826  : \$832 ;
+  assign \$834  = \$820  & \$833 ;
+  assign \$835  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$836  = ~ layer[0];
+  assign \$837  = \$835  == \$836 ;
+  assign \$838  = ctx ? track_reset1 : track_reset0;
+  assign \$839  = ~ \$838 ;
+  assign \$840  = \$837  & \$839 ;
+  assign \$842  = 4'h0 >= fold_end_next;
+  assign \$844  = 4'h0 >= prev_out;
+  assign \$845  = \$842  | \$844 ;
+  assign \$847  = act_write & \$846 ;
+  assign \$848  = wb_parity1 == wb_par14;
+  assign \$850  = \$849  >= fold_end_next;
+  assign \$852  = \$851  >= prev_out;
+  assign \$853  = \$850  | \$852 ;
+  assign \$855  = 4'h8 >= fold_end_next;
+  assign \$857  = 4'h8 >= prev_out;
+  assign \$858  = \$855  | \$857 ;
+  assign \$859  = \$848  ? \$853  : \$858 ;
+  assign \$861  = \$860  >= fold_end_next;
+  assign \$863  = \$862  >= prev_out;
+  assign \$864  = \$861  | \$863 ;
+  assign \$865  = \$847  ? \$859  : \$864 ;
+  assign \$866  = track_reset_r1 ? \$845  : \$865 ;
+  assign \$868  = 4'h0 >= fold_end_next;
+  assign \$870  = 4'h0 >= prev_out;
+  assign \$871  = \$868  | \$870 ;
+  assign \$872  = ! wb_ctx14;
+  assign \$873  = act_write & \$872 ;
+  assign \$874  = wb_parity0 == wb_par14;
+  assign \$876  = \$875  >= fold_end_next;
+  assign \$878  = \$877  >= prev_out;
+  assign \$879  = \$876  | \$878 ;
+  assign \$881  = 4'h8 >= fold_end_next;
+  assign \$883  = 4'h8 >= prev_out;
+  assign \$884  = \$881  | \$883 ;
+  assign \$885  = \$874  ? \$879  : \$884 ;
+  assign \$887  = \$886  >= fold_end_next;
+  assign \$889  = \$888  >= prev_out;
+  assign \$890  = \$887  | \$889 ;
+  assign \$891  = \$873  ? \$885  : \$890 ;
+  assign \$892  = track_reset_r0 ? \$871  : \$891 ;
+  assign \$893  = ctx ? \$866  : \$892 ;
+  assign \$894  = \$840  & \$893 ;
+  assign \$895  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$896  = ~ layer[0];
+  assign \$897  = \$895  == \$896 ;
+  assign \$898  = ctx ? track_reset1 : track_reset0;
+  assign \$899  = ~ \$898 ;
+  assign \$900  = \$897  & \$899 ;
+  assign \$901  = ! prev_groups;
+  assign \$903  = act_write & \$902 ;
+  assign \$904  = wb_parity1 == wb_par14;
+  assign \$905  = wb_groups_plus1_1 == prev_groups;
+  assign \$906  = 1'h1 == prev_groups;
+  assign \$907  = \$904  ? \$905  : \$906 ;
+  assign \$908  = wb_groups1 == prev_groups;
+  assign \$909  = \$903  ? \$907  : \$908 ;
+  assign \$910  = track_reset_r1 ? \$901  : \$909 ;
+  assign \$911  = ! prev_groups;
+  assign \$912  = ! wb_ctx14;
+  assign \$913  = act_write & \$912 ;
+  assign \$914  = wb_parity0 == wb_par14;
+  assign \$915  = wb_groups_plus1_0 == prev_groups;
+  assign \$916  = 1'h1 == prev_groups;
+  assign \$917  = \$914  ? \$915  : \$916 ;
+  assign \$918  = wb_groups0 == prev_groups;
+  assign \$919  = \$913  ? \$917  : \$918 ;
+  assign \$920  = track_reset_r0 ? \$911  : \$919 ;
+  assign \$921  = ctx ? \$910  : \$920 ;
+  assign \$922  = \$900  & \$921 ;
+  assign \$923  = ctx ? in_release1 : in_release0;
+  assign \$924  = ~ \$923 ;
+  assign \$925  = in_beats1 > fold;
+  assign \$927  = in_fire & \$926 ;
+  assign \$928  = in_beats1 == fold;
+  assign \$929  = \$927  & \$928 ;
+  assign \$930  = \$925  | \$929 ;
+  assign \$931  = in_beats0 > fold;
+  assign \$932  = ! in_wslot;
+  assign \$933  = in_fire & \$932 ;
+  assign \$934  = in_beats0 == fold;
+  assign \$935  = \$933  & \$934 ;
+  assign \$936  = \$931  | \$935 ;
+  assign \$937  = ctx ? \$930  : \$936 ;
+  assign \$938  = \$924  & \$937 ;
+  assign \$939  = ctx ? in_release0 : in_release1;
+  assign \$940  = ~ \$939 ;
+  assign \$941  = | in_beats0;
+  assign \$942  = ! in_wslot;
+  assign \$943  = in_fire & \$942 ;
+  assign \$944  = \$941  | \$943 ;
+  assign \$945  = | in_beats1;
+  assign \$947  = in_fire & \$946 ;
+  assign \$948  = \$945  | \$947 ;
+  assign \$949  = ctx ? \$944  : \$948 ;
+  assign \$950  = in_beats0 > b_fold_plus1;
+  assign \$951  = ! in_wslot;
+  assign \$952  = in_fire & \$951 ;
+  assign \$953  = in_beats0 == b_fold_plus1;
+  assign \$954  = \$952  & \$953 ;
+  assign \$955  = \$950  | \$954 ;
+  assign \$956  = in_beats1 > b_fold_plus1;
+  assign \$958  = in_fire & \$957 ;
+  assign \$959  = in_beats1 == b_fold_plus1;
+  assign \$960  = \$958  & \$959 ;
+  assign \$961  = \$956  | \$960 ;
+  assign \$962  = ctx ? \$955  : \$961 ;
+  assign \$963  = b_last_fold ? \$949  : \$962 ;
+  assign \$964  = \$940  & \$963 ;
+  assign \$965  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$966  = ~ layer[0];
+  assign \$967  = \$965  == \$966 ;
+  assign \$968  = ctx ? track_reset1 : track_reset0;
+  assign \$969  = ~ \$968 ;
+  assign \$970  = \$967  & \$969 ;
+  assign \$972  = 4'h0 >= fold_end;
+  assign \$974  = 4'h0 >= prev_out;
+  assign \$975  = \$972  | \$974 ;
+  assign \$977  = act_write & \$976 ;
+  assign \$978  = wb_parity1 == wb_par14;
+  assign \$980  = \$979  >= fold_end;
+  assign \$982  = \$981  >= prev_out;
+  assign \$983  = \$980  | \$982 ;
+  assign \$985  = 4'h8 >= fold_end;
+  assign \$987  = 4'h8 >= prev_out;
+  assign \$988  = \$985  | \$987 ;
+  assign \$989  = \$978  ? \$983  : \$988 ;
+  assign \$991  = \$990  >= fold_end;
+  assign \$993  = \$992  >= prev_out;
+  assign \$994  = \$991  | \$993 ;
+  assign \$995  = \$977  ? \$989  : \$994 ;
+  assign \$996  = track_reset_r1 ? \$975  : \$995 ;
+  assign \$998  = 4'h0 >= fold_end;
+  assign \$1000  = 4'h0 >= prev_out;
+  assign \$1001  = \$998  | \$1000 ;
+  assign \$1002  = ! wb_ctx14;
+  assign \$1003  = act_write & \$1002 ;
+  assign \$1004  = wb_parity0 == wb_par14;
+  assign \$1006  = \$1005  >= fold_end;
+  assign \$1008  = \$1007  >= prev_out;
+  assign \$1009  = \$1006  | \$1008 ;
+  assign \$1011  = 4'h8 >= fold_end;
+  assign \$1013  = 4'h8 >= prev_out;
+  assign \$1014  = \$1011  | \$1013 ;
+  assign \$1015  = \$1004  ? \$1009  : \$1014 ;
+  assign \$1017  = \$1016  >= fold_end;
+  assign \$1019  = \$1018  >= prev_out;
+  assign \$1020  = \$1017  | \$1019 ;
+  assign \$1021  = \$1003  ? \$1015  : \$1020 ;
+  assign \$1022  = track_reset_r0 ? \$1001  : \$1021 ;
+  assign \$1023  = ctx ? \$996  : \$1022 ;
+  assign \$1024  = \$970  & \$1023 ;
+  assign \$1025  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1026  = ~ layer[0];
+  assign \$1027  = \$1025  == \$1026 ;
+  assign \$1028  = ctx ? track_reset1 : track_reset0;
+  assign \$1029  = ~ \$1028 ;
+  assign \$1030  = \$1027  & \$1029 ;
+  assign \$1031  = ! prev_groups;
+  assign \$1033  = act_write & \$1032 ;
+  assign \$1034  = wb_parity1 == wb_par14;
+  assign \$1035  = wb_groups_plus1_1 == prev_groups;
+  assign \$1036  = 1'h1 == prev_groups;
+  assign \$1037  = \$1034  ? \$1035  : \$1036 ;
+  assign \$1038  = wb_groups1 == prev_groups;
+  assign \$1039  = \$1033  ? \$1037  : \$1038 ;
+  assign \$1040  = track_reset_r1 ? \$1031  : \$1039 ;
+  assign \$1041  = ! prev_groups;
+  assign \$1042  = ! wb_ctx14;
+  assign \$1043  = act_write & \$1042 ;
+  assign \$1044  = wb_parity0 == wb_par14;
+  assign \$1045  = wb_groups_plus1_0 == prev_groups;
+  assign \$1046  = 1'h1 == prev_groups;
+  assign \$1047  = \$1044  ? \$1045  : \$1046 ;
+  assign \$1048  = wb_groups0 == prev_groups;
+  assign \$1049  = \$1043  ? \$1047  : \$1048 ;
+  assign \$1050  = track_reset_r0 ? \$1041  : \$1049 ;
+  assign \$1051  = ctx ? \$1040  : \$1050 ;
+  assign \$1052  = \$1030  & \$1051 ;
+  assign \$1053  = ctx ? in_release1 : in_release0;
+  assign \$1054  = ~ \$1053 ;
+  assign \$1055  = in_beats1 > fold;
+  assign \$1057  = in_fire & \$1056 ;
+  assign \$1058  = in_beats1 == fold;
+  assign \$1059  = \$1057  & \$1058 ;
+  assign \$1060  = \$1055  | \$1059 ;
+  assign \$1061  = in_beats0 > fold;
+  assign \$1062  = ! in_wslot;
+  assign \$1063  = in_fire & \$1062 ;
+  assign \$1064  = in_beats0 == fold;
+  assign \$1065  = \$1063  & \$1064 ;
+  assign \$1066  = \$1061  | \$1065 ;
+  assign \$1067  = ctx ? \$1060  : \$1066 ;
+  assign \$1068  = \$1054  & \$1067 ;
+  assign \$1069  = ctx ? in_release0 : in_release1;
+  assign \$1070  = ~ \$1069 ;
+  assign \$1071  = in_beats0 > b_fold;
+  assign \$1072  = ! in_wslot;
+  assign \$1073  = in_fire & \$1072 ;
+  assign \$1074  = in_beats0 == b_fold;
+  assign \$1075  = \$1073  & \$1074 ;
+  assign \$1076  = \$1071  | \$1075 ;
+  assign \$1077  = in_beats1 > b_fold;
+  assign \$1079  = in_fire & \$1078 ;
+  assign \$1080  = in_beats1 == b_fold;
+  assign \$1081  = \$1079  & \$1080 ;
+  assign \$1082  = \$1077  | \$1081 ;
+  assign \$1083  = ctx ? \$1076  : \$1082 ;
+  assign \$1084  = \$1070  & \$1083 ;
+  assign \$1085  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1086  = ~ layer[0];
+  assign \$1087  = \$1085  == \$1086 ;
+  assign \$1088  = ctx ? track_reset1 : track_reset0;
+  assign \$1089  = ~ \$1088 ;
+  assign \$1090  = \$1087  & \$1089 ;
+  assign \$1092  = 4'h0 >= fold_end;
+  assign \$1094  = 4'h0 >= prev_out;
+  assign \$1095  = \$1092  | \$1094 ;
+  assign \$1097  = act_write & \$1096 ;
+  assign \$1098  = wb_parity1 == wb_par14;
+  assign \$1100  = \$1099  >= fold_end;
+  assign \$1102  = \$1101  >= prev_out;
+  assign \$1103  = \$1100  | \$1102 ;
+  assign \$1105  = 4'h8 >= fold_end;
+  assign \$1107  = 4'h8 >= prev_out;
+  assign \$1108  = \$1105  | \$1107 ;
+  assign \$1109  = \$1098  ? \$1103  : \$1108 ;
+  assign \$1111  = \$1110  >= fold_end;
+  assign \$1113  = \$1112  >= prev_out;
+  assign \$1114  = \$1111  | \$1113 ;
+  assign \$1115  = \$1097  ? \$1109  : \$1114 ;
+  assign \$1116  = track_reset_r1 ? \$1095  : \$1115 ;
+  assign \$1118  = 4'h0 >= fold_end;
+  assign \$1120  = 4'h0 >= prev_out;
+  assign \$1121  = \$1118  | \$1120 ;
+  assign \$1122  = ! wb_ctx14;
+  assign \$1123  = act_write & \$1122 ;
+  assign \$1124  = wb_parity0 == wb_par14;
+  assign \$1126  = \$1125  >= fold_end;
+  assign \$1128  = \$1127  >= prev_out;
+  assign \$1129  = \$1126  | \$1128 ;
+  assign \$1131  = 4'h8 >= fold_end;
+  assign \$1133  = 4'h8 >= prev_out;
+  assign \$1134  = \$1131  | \$1133 ;
+  assign \$1135  = \$1124  ? \$1129  : \$1134 ;
+  assign \$1137  = \$1136  >= fold_end;
+  assign \$1139  = \$1138  >= prev_out;
+  assign \$1140  = \$1137  | \$1139 ;
+  assign \$1141  = \$1123  ? \$1135  : \$1140 ;
+  assign \$1142  = track_reset_r0 ? \$1121  : \$1141 ;
+  assign \$1143  = ctx ? \$1116  : \$1142 ;
+  assign \$1144  = \$1090  & \$1143 ;
+  assign \$1145  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1146  = ~ layer[0];
+  assign \$1147  = \$1145  == \$1146 ;
+  assign \$1148  = ctx ? track_reset1 : track_reset0;
+  assign \$1149  = ~ \$1148 ;
+  assign \$1150  = \$1147  & \$1149 ;
+  assign \$1151  = ! prev_groups;
+  assign \$1153  = act_write & \$1152 ;
+  assign \$1154  = wb_parity1 == wb_par14;
+  assign \$1155  = wb_groups_plus1_1 == prev_groups;
+  assign \$1156  = 1'h1 == prev_groups;
+  assign \$1157  = \$1154  ? \$1155  : \$1156 ;
+  assign \$1158  = wb_groups1 == prev_groups;
+  assign \$1159  = \$1153  ? \$1157  : \$1158 ;
+  assign \$1160  = track_reset_r1 ? \$1151  : \$1159 ;
+  assign \$1161  = ! prev_groups;
+  assign \$1162  = ! wb_ctx14;
+  assign \$1163  = act_write & \$1162 ;
+  assign \$1164  = wb_parity0 == wb_par14;
+  assign \$1165  = wb_groups_plus1_0 == prev_groups;
+  assign \$1166  = 1'h1 == prev_groups;
+  assign \$1167  = \$1164  ? \$1165  : \$1166 ;
+  assign \$1168  = wb_groups0 == prev_groups;
+  assign \$1169  = \$1163  ? \$1167  : \$1168 ;
+  assign \$1170  = track_reset_r0 ? \$1161  : \$1169 ;
+  assign \$1171  = ctx ? \$1160  : \$1170 ;
+  assign \$1172  = \$1150  & \$1171 ;
+  assign \$1173  = ~ loaded;
+  assign \$1174  = last_fold & last_group;
+  assign \$1175  = \$1174  & cur_is_last;
+  assign \$1176  = issue_a & \$1175 ;
+  assign \$1177  = \$1173  | \$1176 ;
+  assign \$1178  = ~ issue_a;
+  assign \$1179  = loaded & \$1178 ;
+  assign \$1180  = \$1179  & issue_b;
+  assign \$1181  = \$1180  & b_last_fold;
+  assign \$1182  = \$1177  | \$1181 ;
+  assign \$1183  = ~ issue_a;
+  assign \$1184  = loaded & \$1183 ;
+  assign \$1185  = \$1184  & issue_b;
+  assign \$1186  = d0_rp__data[8:0] + 3'h7;
+  assign \$1188  = \$1187  == 1'h1;
+  assign \$1189  = d0_rp__data[8:0] + 3'h7;
+  assign \$1191  = \$1190  - 1'h1;
+  assign \$1192  = b_fold_plus1 == \$1191 ;
+  assign \$1193  = d0_rp__data[8:0] + 3'h7;
+  assign \$1195  = \$1194  - 1'h1;
+  assign \$1196  = b_fold == \$1195 ;
+  assign \$1197  = ~ loaded;
+  assign \$1198  = issue_a & last_fold;
+  assign \$1199  = \$1198  & last_group;
+  assign \$1200  = issue_a & last_fold;
+  assign \$1201  = \$89 [8:0] == 1'h1;
+  assign \$1202  = \$91 [8:0] == 1'h1;
+  assign \$1203  = \$89 [8:0] == 1'h1;
+  assign \$1204  = ~ b_done;
+  assign \$1205  = cur_is_last & \$1204 ;
+  assign \$1206  = ~ b_group_is_0;
+  assign \$1207  = \$1205  & \$1206 ;
+  assign \$1208  = \$91 [8:0] - 1'h1;
+  assign \$1209  = b_group == \$1208 ;
+  assign \$1210  = \$91 [8:0] == 1'h1;
+  assign \$1211  = \$1207  ? \$1209  : \$1210 ;
+  assign \$1212  = ~ b_done;
+  assign \$1213  = cur_is_last & \$1212 ;
+  assign \$1214  = ~ b_group_is_0;
+  assign \$1215  = \$1213  & \$1214 ;
+  assign \$1216  = b_group + 1'h1;
+  assign \$1217  = \$1215  ? \$1216  : 10'h001;
+  assign \$1218  = ! cur_folds_m1;
+  assign \$1219  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$1220  = group_plus1 + 1'h1;
+  assign \$1221  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$1222  = ~ loaded;
+  assign \$1223  = last_fold & last_group;
+  assign \$1224  = \$1223  & cur_is_last;
+  assign \$1225  = issue_a & \$1224 ;
+  assign \$1226  = \$1222  | \$1225 ;
+  assign \$1227  = ~ issue_a;
+  assign \$1228  = loaded & \$1227 ;
+  assign \$1229  = \$1228  & issue_b;
+  assign \$1230  = \$1229  & b_last_fold;
+  assign \$1231  = d0_rp__data[17:9] + 3'h7;
+  assign \$1233  = ! \$1232 ;
+  assign \$1234  = b_group + 1'h1;
+  assign \$1235  = d0_rp__data[17:9] + 3'h7;
+  assign \$1237  = \$1234  == \$1236 ;
+  assign \$1238  = d0_rp__data[17:9] + 3'h7;
+  assign \$1240  = b_group == \$1239 ;
+  assign \$1241  = ~ issue_a;
+  assign \$1242  = loaded & \$1241 ;
+  assign \$1243  = \$1242  & issue_b;
+  assign \$1244  = b_fold_plus1 + 1'h1;
+  assign \$1245  = ~ loaded;
+  assign \$1246  = fold_plus1 + 1'h1;
+  assign \$1247  = last_fold ? 11'h001 : \$1246 ;
+  assign \$1248  = last_fold & last_group;
+  assign \$1249  = ~ b_done;
+  assign \$1250  = cur_is_last & \$1249 ;
+  assign \$1251  = ~ b_done;
+  assign \$1252  = cur_is_last & \$1251 ;
+  assign \$1253  = ~ b_group_is_0;
+  assign \$1254  = \$1252  & \$1253 ;
+  assign \$1255  = ! ctx;
+  assign \$1256  = claim_out & \$1255 ;
+  assign \$1257  = ! wb_ctx14;
+  assign \$1258  = out_write & \$1257 ;
+  assign \$1259  = out_groups0 + 1'h1;
   assign \$1261  = claim_out & \$1260 ;
-  assign \$1262  = ! wb_ctx14;
   assign \$1263  = out_write & \$1262 ;
-  assign \$1264  = out_groups0 + 1'h1;
-  assign \$1266  = claim_out & \$1265 ;
-  assign \$1268  = out_write & \$1267 ;
-  assign \$1269  = out_groups1 + 1'h1;
-  assign \$1270  = out_n - 1'h1;
-  assign \$1271  = drain_elem == \$1270 ;
-  assign \$1272  = out_n - 1'h1;
-  assign \$1273  = drain_elem == \$1272 ;
-  assign \$1274  = ~ drain_slot;
-  assign \$1275  = ! drain_slot;
-  assign \$1277  = drain_elem + 1'h1;
-  assign \$1278  = ~ release_slot;
-  assign \$1279  = ! release_slot;
-  assign \$1281  = in_flight + vector_start;
-  assign \$1282  = \$1281  - done;
-  assign \$1283  = count_busy + inc_busy;
-  assign \$1284  = count_stall_input + inc_stall_input;
-  assign \$1285  = count_stall_output + inc_stall_output;
-  assign \$1286  = issue ? 7'h40 : 7'h00;
-  assign \$1287  = count_mac_ops + inc_mac_ops;
-  assign \$1288  = issue ? 4'h8 : 4'h0;
-  assign \$1289  = count_bank_reads + inc_bank_reads;
-  assign \$1290  = count_act_reads + inc_act_reads;
-  assign \$1291  = in_fire + act_write;
-  assign \$1292  = count_act_writes + inc_act_writes;
-  assign \$1293  = count_inferences + inc_inferences;
+  assign \$1264  = out_groups1 + 1'h1;
+  assign \$1265  = out_n - 1'h1;
+  assign \$1266  = drain_elem == \$1265 ;
+  assign \$1267  = out_n - 1'h1;
+  assign \$1268  = drain_elem == \$1267 ;
+  assign \$1269  = ~ drain_slot;
+  assign \$1270  = ! drain_slot;
+  assign \$1272  = drain_elem + 1'h1;
+  assign \$1273  = ~ release_slot;
+  assign \$1274  = ! release_slot;
+  assign \$1276  = in_flight + vector_start;
+  assign \$1277  = \$1276  - done;
+  assign \$1278  = count_busy + inc_busy;
+  assign \$1279  = count_stall_input + inc_stall_input;
+  assign \$1280  = count_stall_output + inc_stall_output;
+  assign \$1281  = issue ? 7'h40 : 7'h00;
+  assign \$1282  = count_mac_ops + inc_mac_ops;
+  assign \$1283  = issue ? 4'h8 : 4'h0;
+  assign \$1284  = count_bank_reads + inc_bank_reads;
+  assign \$1285  = count_act_reads + inc_act_reads;
+  assign \$1286  = in_fire + act_write;
+  assign \$1287  = count_act_writes + inc_act_writes;
+  assign \$1288  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1294 ;
+    n_layers <= \$1289 ;
   always @(posedge clk)
-    in_folds <= \$1295 ;
+    in_folds <= \$1290 ;
   always @(posedge clk)
-    out_n <= \$1296 ;
+    out_n <= \$1291 ;
   always @(posedge clk)
-    in_beats0 <= \$1297 ;
+    in_beats0 <= \$1292 ;
   always @(posedge clk)
-    in_full0 <= \$1298 ;
+    in_full0 <= \$1293 ;
   always @(posedge clk)
-    in_beats1 <= \$1299 ;
+    in_beats1 <= \$1294 ;
   always @(posedge clk)
-    in_full1 <= \$1300 ;
+    in_full1 <= \$1295 ;
   always @(posedge clk)
-    in_wslot <= \$1301 ;
+    in_wslot <= \$1296 ;
   always @(posedge clk)
-    in_groups <= \$1302 ;
+    in_groups <= \$1297 ;
   always @(posedge clk)
-    cur_folds <= \$1303 ;
+    cur_folds <= \$1298 ;
   always @(posedge clk)
-    cur_groups <= \$1304 ;
+    cur_groups <= \$1299 ;
   always @(posedge clk)
-    cur_out <= \$1305 ;
+    cur_folds_m1 <= \$1300 ;
   always @(posedge clk)
-    cur_is_last <= \$1306 ;
+    cur_groups_m1 <= \$1301 ;
   always @(posedge clk)
-    cur_relu <= \$1307 ;
+    cur_out <= \$1302 ;
   always @(posedge clk)
-    cur_requantize <= \$1308 ;
+    cur_is_last <= \$1303 ;
   always @(posedge clk)
-    bank_addr <= \$1309 ;
+    cur_relu <= \$1304 ;
   always @(posedge clk)
-    rq_addr <= \$1310 ;
+    cur_requantize <= \$1305 ;
   always @(posedge clk)
-    layer <= \$1311 ;
+    bank_addr <= \$1306 ;
   always @(posedge clk)
-    group <= \$1312 ;
+    rq_addr <= \$1307 ;
   always @(posedge clk)
-    fold <= \$1313 ;
+    layer <= \$1308 ;
   always @(posedge clk)
-    fold_end <= \$1314 ;
+    group <= \$1309 ;
   always @(posedge clk)
-    fold_end_next <= \$1315 ;
+    fold <= \$1310 ;
   always @(posedge clk)
-    b_group <= \$1316 ;
+    fold_end <= \$1311 ;
   always @(posedge clk)
-    b_fold <= \$1317 ;
+    fold_end_next <= \$1312 ;
   always @(posedge clk)
-    b_in_group <= \$1318 ;
+    b_group <= \$1313 ;
   always @(posedge clk)
-    b_bank_addr <= \$1319 ;
+    b_fold <= \$1314 ;
   always @(posedge clk)
-    b_rq_addr <= \$1320 ;
+    b_in_group <= \$1315 ;
   always @(posedge clk)
-    loaded <= \$1321 ;
+    b_bank_addr <= \$1316 ;
   always @(posedge clk)
-    wr_buf <= \$1322 ;
+    b_rq_addr <= \$1317 ;
   always @(posedge clk)
-    prev_out <= \$1323 ;
+    loaded <= \$1318 ;
   always @(posedge clk)
-    prev_groups <= \$1324 ;
+    wr_buf <= \$1319 ;
   always @(posedge clk)
-    ctx <= \$1325 ;
+    prev_out <= \$1320 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1326 ;
+    prev_groups <= \$1321 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1327 ;
+    ctx <= \$1322 ;
   always @(posedge clk)
-    step_addr <= \$359 ;
+    track_reset_r0 <= \$1323 ;
   always @(posedge clk)
-    step_first <= \$361 ;
+    track_reset_r1 <= \$1324 ;
   always @(posedge clk)
-    step_last <= \$366 ;
+    step_addr <= \$335 ;
   always @(posedge clk)
-    step_rq <= \$367 ;
+    step_first <= \$337 ;
   always @(posedge clk)
-    step_relu <= \$368 ;
+    step_last <= \$338 ;
   always @(posedge clk)
-    step_requantize <= \$369 ;
+    step_rq <= \$339 ;
   always @(posedge clk)
-    step_in_addr <= \$376 ;
+    step_relu <= \$340 ;
   always @(posedge clk)
-    step_act_addr <= \$381 ;
+    step_requantize <= \$341 ;
   always @(posedge clk)
-    step_from_input <= \$382 ;
+    step_in_addr <= \$348 ;
+  always @(posedge clk)
+    step_act_addr <= \$353 ;
+  always @(posedge clk)
+    step_from_input <= \$354 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$383 ;
+    step_group <= \$355 ;
   always @(posedge clk)
-    step_par <= \$384 ;
+    step_par <= \$356 ;
   always @(posedge clk)
-    step_ctx <= \$385 ;
+    step_ctx <= \$357 ;
   always @(posedge clk)
-    step_out <= \$386 ;
+    step_out <= \$358 ;
   always @(posedge clk)
-    step_valid <= \$1328 ;
+    step_valid <= \$1325 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3989,7 +3972,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1329 ;
+    wb_valid1 <= \$1326 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3999,7 +3982,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1330 ;
+    wb_valid2 <= \$1327 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -4009,7 +3992,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1331 ;
+    wb_valid3 <= \$1328 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -4019,7 +4002,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1332 ;
+    wb_valid4 <= \$1329 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -4029,7 +4012,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1333 ;
+    wb_valid5 <= \$1330 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -4039,7 +4022,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1334 ;
+    wb_valid6 <= \$1331 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -4049,7 +4032,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1335 ;
+    wb_valid7 <= \$1332 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -4059,7 +4042,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1336 ;
+    wb_valid8 <= \$1333 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -4069,7 +4052,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1337 ;
+    wb_valid9 <= \$1334 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4079,7 +4062,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1338 ;
+    wb_valid10 <= \$1335 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4089,7 +4072,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1339 ;
+    wb_valid11 <= \$1336 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4099,7 +4082,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1340 ;
+    wb_valid12 <= \$1337 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4109,7 +4092,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1341 ;
+    wb_valid13 <= \$1338 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4119,7 +4102,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1342 ;
+    wb_valid14 <= \$1339 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -4129,63 +4112,71 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_parity0 <= \$1343 ;
+    wb_parity0 <= \$1340 ;
   always @(posedge clk)
-    wb_groups0 <= \$1344 ;
+    wb_groups0 <= \$1341 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1345 ;
+    wb_groups_plus1_0 <= \$1342 ;
   always @(posedge clk)
-    wb_parity1 <= \$1346 ;
+    wb_parity1 <= \$1343 ;
   always @(posedge clk)
-    wb_groups1 <= \$1347 ;
+    wb_groups1 <= \$1344 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1348 ;
+    wb_groups_plus1_1 <= \$1345 ;
   always @(posedge clk)
-    in_ok <= \$1349 ;
+    in_ok <= \$1346 ;
   always @(posedge clk)
-    b_ready <= \$1350 ;
+    b_ready <= \$1347 ;
   always @(posedge clk)
-    raw_ok <= \$1351 ;
+    raw_ok <= \$1348 ;
   always @(posedge clk)
-    raw_full <= \$1352 ;
+    raw_full <= \$1349 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1353 ;
+    b_last_fold <= \$1350 ;
   always @(posedge clk)
-    b_done <= \$1354 ;
+    last_fold <= \$1351 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1355 ;
+    last_group <= \$1352 ;
   always @(posedge clk)
-    layer_is_0 <= \$1356 ;
+    group_plus1 <= \$1353 ;
   always @(posedge clk)
-    group_is_0 <= \$1357 ;
+    b_group_is_0 <= \$1354 ;
   always @(posedge clk)
-    fold_is_0 <= \$1358 ;
+    b_done <= \$1355 ;
   always @(posedge clk)
-    fold_plus1 <= \$1359 ;
+    b_fold_plus1 <= \$1356 ;
   always @(posedge clk)
-    out_full0 <= \$1360 ;
+    layer_is_0 <= \$1357 ;
   always @(posedge clk)
-    out_pending0 <= \$1361 ;
+    group_is_0 <= \$1358 ;
   always @(posedge clk)
-    out_groups0 <= \$1362 ;
+    fold_is_0 <= \$1359 ;
   always @(posedge clk)
-    out_full1 <= \$1363 ;
+    fold_plus1 <= \$1360 ;
   always @(posedge clk)
-    out_pending1 <= \$1364 ;
+    out_full0 <= \$1361 ;
   always @(posedge clk)
-    out_groups1 <= \$1365 ;
+    out_pending0 <= \$1362 ;
   always @(posedge clk)
-    drain_inflight <= \$1366 ;
+    out_groups0 <= \$1363 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1367 ;
+    out_full1 <= \$1364 ;
   always @(posedge clk)
-    drain_lane <= \$1368 ;
+    out_pending1 <= \$1365 ;
   always @(posedge clk)
-    drain_last <= \$1369 ;
+    out_groups1 <= \$1366 ;
   always @(posedge clk)
-    drain_elem <= \$1370 ;
+    drain_inflight <= \$1367 ;
   always @(posedge clk)
-    drain_slot <= \$1371 ;
+    drain_inflight2 <= \$1368 ;
+  always @(posedge clk)
+    drain_lane <= \$1369 ;
+  always @(posedge clk)
+    drain_last <= \$1370 ;
+  always @(posedge clk)
+    drain_elem <= \$1371 ;
+  always @(posedge clk)
+    drain_slot <= \$1372 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -4207,46 +4198,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data7 <= \$signature__data$413 ;
   always @(posedge clk)
-    release_slot <= \$1372 ;
+    release_slot <= \$1373 ;
   always @(posedge clk)
-    in_flight <= \$1373 ;
+    in_flight <= \$1374 ;
   always @(posedge clk)
-    inc_busy <= \$1374 ;
+    inc_busy <= \$1375 ;
   always @(posedge clk)
-    count_busy <= \$1375 ;
+    count_busy <= \$1376 ;
   always @(posedge clk)
-    inc_stall_input <= \$1376 ;
+    inc_stall_input <= \$1377 ;
   always @(posedge clk)
-    count_stall_input <= \$1377 ;
+    count_stall_input <= \$1378 ;
   always @(posedge clk)
-    inc_stall_output <= \$1378 ;
+    inc_stall_output <= \$1379 ;
   always @(posedge clk)
-    count_stall_output <= \$1379 ;
+    count_stall_output <= \$1380 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1380 ;
+    inc_mac_ops <= \$1381 ;
   always @(posedge clk)
-    count_mac_ops <= \$1381 ;
+    count_mac_ops <= \$1382 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1382 ;
+    inc_bank_reads <= \$1383 ;
   always @(posedge clk)
-    count_bank_reads <= \$1383 ;
+    count_bank_reads <= \$1384 ;
   always @(posedge clk)
-    inc_act_reads <= \$1384 ;
+    inc_act_reads <= \$1385 ;
   always @(posedge clk)
-    count_act_reads <= \$1385 ;
+    count_act_reads <= \$1386 ;
   always @(posedge clk)
-    inc_act_writes <= \$1386 ;
+    inc_act_writes <= \$1387 ;
   always @(posedge clk)
-    count_act_writes <= \$1387 ;
+    count_act_writes <= \$1388 ;
   always @(posedge clk)
-    inc_inferences <= \$1388 ;
+    inc_inferences <= \$1389 ;
   always @(posedge clk)
-    count_inferences <= \$1389 ;
+    count_inferences <= \$1390 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3268$0 (drain_last2),
-    .\port$350$0 (drain_data),
+    .\port$3283$0 (drain_last2),
+    .\port$342$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -4256,8 +4247,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3437$0 (\$1390 ),
-    .\port$3438$0 (\$1391 ),
+    .\port$3452$0 (\$1391 ),
+    .\port$3453$0 (\$1392 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -4274,8 +4265,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3565$0 (\$1392 ),
-    .\port$3566$0 (\$1393 ),
+    .\port$3580$0 (\$1393 ),
+    .\port$3581$0 (\$1394 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -4292,8 +4283,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3693$0 (\$1394 ),
-    .\port$3694$0 (\$1395 ),
+    .\port$3708$0 (\$1395 ),
+    .\port$3709$0 (\$1396 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -4310,8 +4301,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3821$0 (\$1396 ),
-    .\port$3822$0 (\$1397 ),
+    .\port$3836$0 (\$1397 ),
+    .\port$3837$0 (\$1398 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -4328,8 +4319,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3949$0 (\$1398 ),
-    .\port$3950$0 (\$1399 ),
+    .\port$3964$0 (\$1399 ),
+    .\port$3965$0 (\$1400 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -4346,8 +4337,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$4077$0 (\$1400 ),
-    .\port$4078$0 (\$1401 ),
+    .\port$4092$0 (\$1401 ),
+    .\port$4093$0 (\$1402 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -4364,8 +4355,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$4205$0 (\$1402 ),
-    .\port$4206$0 (\$1403 ),
+    .\port$4220$0 (\$1403 ),
+    .\port$4221$0 (\$1404 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -4382,8 +4373,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4333$0 (\$1404 ),
-    .\port$4334$0 (\$1405 ),
+    .\port$4348$0 (\$1405 ),
+    .\port$4349$0 (\$1406 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4433,7 +4424,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$236 ) begin
+    end else if (\$228 ) begin
       wb_parity_next0 = wb_par14;
     end
   end
@@ -4442,8 +4433,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 9'h000;
-    end else if (\$236 ) begin
-      wb_groups_next0 = \$239 [8:0];
+    end else if (\$228 ) begin
+      wb_groups_next0 = \$231 [8:0];
     end
   end
   always @* begin
@@ -4451,7 +4442,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$241 ) begin
+    end else if (\$233 ) begin
       wb_parity_next1 = wb_par14;
     end
   end
@@ -4460,8 +4451,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 9'h000;
-    end else if (\$241 ) begin
-      wb_groups_next1 = \$244 [8:0];
+    end else if (\$233 ) begin
+      wb_groups_next1 = \$236 [8:0];
     end
   end
   always @* begin
@@ -4492,215 +4483,309 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1294  = n_layers;
-    if (\$294 ) begin
-      if (\$295 ) begin
-        \$1294  = \$297 [3:0];
+    \$1289  = n_layers;
+    if (\$286 ) begin
+      if (\$287 ) begin
+        \$1289  = \$289 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1295  = \$299 [8:0];
+    \$1290  = \$291 [8:0];
     if (rst) begin
-      \$1295  = 9'h000;
+      \$1290  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1296  = dl_rp__data[17:9];
+    \$1291  = dl_rp__data[17:9];
     if (rst) begin
-      \$1296  = 9'h000;
+      \$1291  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1297  = in_beats0;
-    if (\$301 ) begin
-      \$1297  = \$302 [8:0];
+    \$1292  = in_beats0;
+    if (\$293 ) begin
+      \$1292  = \$294 [8:0];
     end
     if (in_release0) begin
-      \$1297  = 9'h000;
+      \$1292  = 9'h000;
     end
     if (rst) begin
-      \$1297  = 9'h000;
+      \$1292  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1298  = in_full0;
-    if (\$301 ) begin
-      if (\$304 ) begin
-        \$1298  = 1'h1;
+    \$1293  = in_full0;
+    if (\$293 ) begin
+      if (\$296 ) begin
+        \$1293  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$1298  = 1'h0;
+      \$1293  = 1'h0;
     end
     if (rst) begin
-      \$1298  = 1'h0;
+      \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1299  = in_beats1;
-    if (\$306 ) begin
-      \$1299  = \$307 [8:0];
+    \$1294  = in_beats1;
+    if (\$298 ) begin
+      \$1294  = \$299 [8:0];
     end
     if (in_release1) begin
-      \$1299  = 9'h000;
+      \$1294  = 9'h000;
     end
     if (rst) begin
-      \$1299  = 9'h000;
+      \$1294  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = in_full1;
-    if (\$306 ) begin
-      if (\$309 ) begin
-        \$1300  = 1'h1;
+    \$1295  = in_full1;
+    if (\$298 ) begin
+      if (\$301 ) begin
+        \$1295  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$1300  = 1'h0;
+      \$1295  = 1'h0;
     end
     if (rst) begin
-      \$1300  = 1'h0;
+      \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = in_wslot;
-    if (\$313 ) begin
-      \$1301  = \$314 ;
+    \$1296  = in_wslot;
+    if (\$305 ) begin
+      \$1296  = \$306 ;
     end
     if (rst) begin
-      \$1301  = 1'h0;
+      \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = \$316 [8:0];
+    \$1297  = \$308 [8:0];
+    if (rst) begin
+      \$1297  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1298  = cur_folds;
+    if (\$309 ) begin
+      \$1298  = \$89 [8:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1298  = \$89 [8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1298  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1299  = cur_groups;
+    if (\$309 ) begin
+      \$1299  = \$91 [8:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1299  = \$91 [8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1299  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1300  = cur_folds_m1;
+    if (\$309 ) begin
+      \$1300  = \$310 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1300  = \$316 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1300  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1301  = cur_groups_m1;
+    if (\$309 ) begin
+      \$1301  = \$311 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1301  = \$317 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1301  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1302  = cur_out;
+    if (\$309 ) begin
+      \$1302  = nxt_rp__data[17:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1302  = nxt_rp__data[17:9];
+        end
+      end
+    end
     if (rst) begin
       \$1302  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = cur_folds;
-    if (\$317 ) begin
-      \$1303  = \$319 [8:0];
+    \$1303  = cur_is_last;
+    if (\$309 ) begin
+      \$1303  = \$313 ;
     end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1303  = \$331 [8:0];
+      if (last_fold) begin
+        if (last_group) begin
+          \$1303  = \$319 ;
         end
       end
     end
     if (rst) begin
-      \$1303  = 9'h000;
+      \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1304  = cur_groups;
-    if (\$317 ) begin
-      \$1304  = \$321 [8:0];
+    \$1304  = cur_relu;
+    if (\$309 ) begin
+      \$1304  = nxt_rp__data[35];
     end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1304  = \$333 [8:0];
+      if (last_fold) begin
+        if (last_group) begin
+          \$1304  = nxt_rp__data[35];
         end
       end
     end
     if (rst) begin
-      \$1304  = 9'h000;
+      \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1305  = cur_out;
-    if (\$317 ) begin
-      \$1305  = nxt_rp__data[17:9];
+    \$1305  = cur_requantize;
+    if (\$309 ) begin
+      \$1305  = nxt_rp__data[36];
     end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1305  = nxt_rp__data[17:9];
+      if (last_fold) begin
+        if (last_group) begin
+          \$1305  = nxt_rp__data[36];
         end
       end
     end
     if (rst) begin
-      \$1305  = 9'h000;
+      \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = cur_is_last;
-    if (\$317 ) begin
-      \$1306  = \$323 ;
+    \$1306  = bank_addr;
+    if (\$309 ) begin
+      \$1306  = nxt_rp__data[26:18];
     end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1306  = \$335 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1306  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1307  = cur_relu;
-    if (\$317 ) begin
-      \$1307  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1307  = nxt_rp__data[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$1307  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1308  = cur_requantize;
-    if (\$317 ) begin
-      \$1308  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1308  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$1308  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1309  = bank_addr;
-    if (\$317 ) begin
-      \$1309  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1309  = nxt_rp__data[26:18];
+      if (last_fold) begin
+        if (last_group) begin
+          \$1306  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$338 ) begin
-              \$1309  = b_bank_addr;
+            end else if (\$322 ) begin
+              \$1306  = b_bank_addr;
             end
           end
         end
       end
-      if (\$346 ) begin
-        \$1309  = \$347 [8:0];
+      if (\$326 ) begin
+        \$1306  = \$327 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1306  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1307  = rq_addr;
+    if (\$309 ) begin
+      \$1307  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1307  = \$315 [7:0];
+        if (last_group) begin
+          \$1307  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$322 ) begin
+              \$1307  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1307  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1308  = layer;
+    if (\$309 ) begin
+      \$1308  = \$87 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1308  = \$87 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1308  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1309  = group;
+    if (\$309 ) begin
+      \$1309  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1309  = \$314 [8:0];
+        if (last_group) begin
+          \$1309  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$322 ) begin
+              \$1309  = b_group;
+            end
+          end
+        end
       end
     end
     if (rst) begin
@@ -4709,188 +4794,181 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1310  = rq_addr;
-    if (\$317 ) begin
-      \$1310  = nxt_rp__data[34:27];
+    \$1310  = fold;
+    if (\$309 ) begin
+      \$1310  = 9'h000;
     end else if (issue_a) begin
-      if (\$325 ) begin
-        \$1310  = \$327 [7:0];
-        if (\$329 ) begin
-          \$1310  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$338 ) begin
-              \$1310  = b_rq_addr;
-            end
-          end
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1310  = 9'h000;
+        if (last_group) begin
+          \$1310  = 9'h000;
         end
+      end else begin
+        \$1310  = \$323 [8:0];
       end
     end
     if (rst) begin
-      \$1310  = 8'h00;
+      \$1310  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = layer;
-    if (\$317 ) begin
-      \$1311  = \$87 [3:0];
+    \$1311  = fold_end;
+    if (\$309 ) begin
+      \$1311  = 18'h00008;
     end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1311  = \$87 [3:0];
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1311  = 18'h00008;
+        if (last_group) begin
+          \$1311  = 18'h00008;
         end
+      end else begin
+        \$1311  = fold_end_next[17:0];
       end
     end
     if (rst) begin
-      \$1311  = 4'h0;
+      \$1311  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = group;
-    if (\$317 ) begin
-      \$1312  = 9'h000;
+    \$1312  = fold_end_next;
+    if (\$309 ) begin
+      \$1312  = 19'h00010;
     end else if (issue_a) begin
-      if (\$325 ) begin
-        \$1312  = \$326 [8:0];
-        if (\$329 ) begin
-          \$1312  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$338 ) begin
-              \$1312  = b_group;
-            end
-          end
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1312  = 19'h00010;
+        if (last_group) begin
+          \$1312  = 19'h00010;
         end
+      end else begin
+        \$1312  = \$324 [18:0];
       end
     end
     if (rst) begin
-      \$1312  = 9'h000;
+      \$1312  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = fold;
-    if (\$317 ) begin
+    \$1313  = b_group;
+    if (\$309 ) begin
       \$1313  = 9'h000;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$325 ) begin
-        \$1313  = 9'h000;
-        if (\$329 ) begin
-          \$1313  = 9'h000;
-        end
-      end else begin
-        \$1313  = \$339 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1313  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = fold_end;
-    if (\$317 ) begin
-      \$1314  = 18'h00008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$325 ) begin
-        \$1314  = 18'h00008;
-        if (\$329 ) begin
-          \$1314  = 18'h00008;
-        end
-      end else begin
-        \$1314  = fold_end_next[17:0];
-      end
-    end
-    if (rst) begin
-      \$1314  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = fold_end_next;
-    if (\$317 ) begin
-      \$1315  = 19'h00010;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$325 ) begin
-        \$1315  = 19'h00010;
-        if (\$329 ) begin
-          \$1315  = 19'h00010;
-        end
-      end else begin
-        \$1315  = \$340 [18:0];
-      end
-    end
-    if (rst) begin
-      \$1315  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = b_group;
-    if (\$317 ) begin
-      \$1316  = 9'h000;
-    end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
+      if (last_fold) begin
+        if (last_group) begin
           if (cur_is_last) begin
-            \$1316  = 9'h000;
+            \$1313  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
-      if (\$353 ) begin
-        \$1316  = \$354 [8:0];
+      if (b_last_fold) begin
+        \$1313  = \$330 [8:0];
       end
     end
     if (rst) begin
-      \$1316  = 9'h000;
+      \$1313  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = b_fold;
-    if (\$317 ) begin
-      \$1317  = 9'h000;
+    \$1314  = b_fold;
+    if (\$309 ) begin
+      \$1314  = 9'h000;
     end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
+      if (last_fold) begin
+        if (last_group) begin
           if (cur_is_last) begin
-            \$1317  = 9'h000;
+            \$1314  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
       (* full_case = 32'd1 *)
-      if (\$353 ) begin
-        \$1317  = 9'h000;
+      if (b_last_fold) begin
+        \$1314  = 9'h000;
       end else begin
-        \$1317  = \$356 [8:0];
+        \$1314  = \$332 [8:0];
       end
     end
     if (rst) begin
-      \$1317  = 9'h000;
+      \$1314  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1318  = b_in_group;
-    if (\$317 ) begin
+    \$1315  = b_in_group;
+    if (\$309 ) begin
+      \$1315  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1315  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1315  = \$329 ;
+    end
+    if (rst) begin
+      \$1315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1316  = b_bank_addr;
+    if (\$309 ) begin
+      \$1316  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1316  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1316  = \$328 [8:0];
+    end
+    if (rst) begin
+      \$1316  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1317  = b_rq_addr;
+    if (\$309 ) begin
+      \$1317  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1317  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1317  = \$331 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1317  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1318  = loaded;
+    if (\$309 ) begin
+      \$1318  = 1'h1;
+    end
+    if (\$334 ) begin
       \$1318  = 1'h0;
-    end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          if (cur_is_last) begin
-            \$1318  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1318  = \$351 ;
     end
     if (rst) begin
       \$1318  = 1'h0;
@@ -4898,73 +4976,75 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = b_bank_addr;
-    if (\$317 ) begin
-      \$1319  = d0_rp__data[26:18];
+    \$1319  = wr_buf;
+    if (\$309 ) begin
+      \$1319  = 1'h0;
     end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1319  = \$320 ;
           if (cur_is_last) begin
-            \$1319  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1319  = \$348 [8:0];
-    end
-    if (rst) begin
-      \$1319  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1320  = b_rq_addr;
-    if (\$317 ) begin
-      \$1320  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          if (cur_is_last) begin
-            \$1320  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (\$353 ) begin
-        \$1320  = \$355 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1320  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = loaded;
-    if (\$317 ) begin
-      \$1321  = 1'h1;
-    end
-    if (\$358 ) begin
-      \$1321  = 1'h0;
-    end
-    if (rst) begin
-      \$1321  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = wr_buf;
-    if (\$317 ) begin
-      \$1322  = 1'h0;
-    end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1322  = \$336 ;
-          if (cur_is_last) begin
-            \$1322  = 1'h0;
+            \$1319  = 1'h0;
             if (b_done) begin
-              \$1322  = 1'h1;
+              \$1319  = 1'h1;
             end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1319  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1320  = prev_out;
+    if (\$309 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1320  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1320  = d0_rp__data[17:9];
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1320  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1321  = prev_groups;
+    if (\$309 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1321  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1321  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1321  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1322  = ctx;
+    if (\$309 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1322  = \$321 ;
           end
         end
       end
@@ -4975,201 +5055,170 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = prev_out;
-    if (\$317 ) begin
-    end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1323  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1323  = d0_rp__data[17:9];
-            end
-          end
-        end
-      end
-    end
+    \$1323  = track_reset0;
     if (rst) begin
-      \$1323  = 9'h000;
+      \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = prev_groups;
-    if (\$317 ) begin
-    end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          \$1324  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1324  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1324  = track_reset1;
     if (rst) begin
-      \$1324  = 9'h000;
+      \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = ctx;
-    if (\$317 ) begin
-    end else if (issue_a) begin
-      if (\$325 ) begin
-        if (\$329 ) begin
-          if (cur_is_last) begin
-            \$1325  = \$337 ;
-          end
-        end
-      end
-    end
+    \$1325  = issue;
     if (rst) begin
       \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = track_reset0;
+    \$1326  = \$359 ;
     if (rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = track_reset1;
+    \$1327  = wb_valid1;
     if (rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = issue;
+    \$1328  = wb_valid2;
     if (rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = \$387 ;
+    \$1329  = wb_valid3;
     if (rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = wb_valid1;
+    \$1330  = wb_valid4;
     if (rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = wb_valid2;
+    \$1331  = wb_valid5;
     if (rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1332  = wb_valid3;
+    \$1332  = wb_valid6;
     if (rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1333  = wb_valid4;
+    \$1333  = wb_valid7;
     if (rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1334  = wb_valid5;
+    \$1334  = wb_valid8;
     if (rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1335  = wb_valid6;
+    \$1335  = wb_valid9;
     if (rst) begin
       \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1336  = wb_valid7;
+    \$1336  = wb_valid10;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1337  = wb_valid8;
+    \$1337  = wb_valid11;
     if (rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1338  = wb_valid9;
+    \$1338  = wb_valid12;
     if (rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1339  = wb_valid10;
+    \$1339  = wb_valid13;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1340  = wb_valid11;
+    \$1340  = wb_parity_next0;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1341  = wb_valid12;
+    \$1341  = wb_groups_next0;
     if (rst) begin
-      \$1341  = 1'h0;
+      \$1341  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1342  = wb_valid13;
+    \$1342  = wb_groups_plus1_0;
+    if (track_reset_r0) begin
+      \$1342  = 10'h001;
+    end else if (\$361 ) begin
+      \$1342  = \$364 [9:0];
+    end
     if (rst) begin
-      \$1342  = 1'h0;
+      \$1342  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1343  = wb_parity_next0;
+    \$1343  = wb_parity_next1;
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1344  = wb_groups_next0;
+    \$1344  = wb_groups_next1;
     if (rst) begin
       \$1344  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1345  = wb_groups_plus1_0;
-    if (track_reset_r0) begin
+    \$1345  = wb_groups_plus1_1;
+    if (track_reset_r1) begin
       \$1345  = 10'h001;
-    end else if (\$389 ) begin
-      \$1345  = \$392 [9:0];
+    end else if (\$366 ) begin
+      \$1345  = \$369 [9:0];
     end
     if (rst) begin
       \$1345  = 10'h001;
@@ -5177,48 +5226,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1346  = wb_parity_next1;
+    (* full_case = 32'd1 *)
+    if (\$370 ) begin
+      \$1346  = \$382 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$484 ) begin
+        \$1346  = \$496 ;
+      end else if (last_fold) begin
+        \$1346  = \$608 ;
+      end else begin
+        \$1346  = \$818 ;
+      end
+    end else if (issue_b) begin
+      \$1346  = \$938 ;
+    end else begin
+      \$1346  = \$1068 ;
+    end
     if (rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1347  = wb_groups_next1;
-    if (rst) begin
-      \$1347  = 9'h000;
+    (* full_case = 32'd1 *)
+    if (\$370 ) begin
+      \$1347  = \$394 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$484 ) begin
+        \$1347  = \$508 ;
+      end else if (last_fold) begin
+        \$1347  = \$624 ;
+      end else begin
+        \$1347  = \$834 ;
+      end
+    end else if (issue_b) begin
+      \$1347  = \$964 ;
+    end else begin
+      \$1347  = \$1084 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1348  = wb_groups_plus1_1;
-    if (track_reset_r1) begin
-      \$1348  = 10'h001;
-    end else if (\$394 ) begin
-      \$1348  = \$397 [9:0];
-    end
     if (rst) begin
-      \$1348  = 10'h001;
+      \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$398 ) begin
-      \$1349  = \$410 ;
+    if (\$370 ) begin
+      \$1348  = \$454 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$516 ) begin
-        \$1349  = \$530 ;
-      end else if (\$518 ) begin
-        \$1349  = \$642 ;
+      if (\$484 ) begin
+        \$1348  = \$568 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1348  = \$685 ;
+        end else begin
+          \$1348  = \$774 ;
+        end
       end else begin
-        \$1349  = \$854 ;
+        \$1348  = \$894 ;
       end
     end else if (issue_b) begin
-      \$1349  = \$974 ;
+      \$1348  = \$1024 ;
     end else begin
-      \$1349  = \$1106 ;
+      \$1348  = \$1144 ;
+    end
+    if (rst) begin
+      \$1348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$370 ) begin
+      \$1349  = \$482 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$484 ) begin
+        \$1349  = \$596 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1349  = \$714 ;
+        end else begin
+          \$1349  = \$802 ;
+        end
+      end else begin
+        \$1349  = \$922 ;
+      end
+    end else if (issue_b) begin
+      \$1349  = \$1052 ;
+    end else begin
+      \$1349  = \$1172 ;
     end
     if (rst) begin
       \$1349  = 1'h0;
@@ -5227,21 +5329,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$398 ) begin
-      \$1350  = \$422 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$516 ) begin
-        \$1350  = \$542 ;
-      end else if (\$518 ) begin
-        \$1350  = \$658 ;
-      end else begin
-        \$1350  = \$870 ;
-      end
-    end else if (issue_b) begin
-      \$1350  = \$1002 ;
+    if (\$1182 ) begin
+      \$1350  = \$1188 ;
+    end else if (\$1185 ) begin
+      \$1350  = \$1192 ;
     end else begin
-      \$1350  = \$1122 ;
+      \$1350  = \$1196 ;
     end
     if (rst) begin
       \$1350  = 1'h0;
@@ -5249,27 +5342,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$398 ) begin
-      \$1351  = \$482 ;
+    \$1351  = last_fold;
+    if (\$1197 ) begin
+      \$1351  = \$1201 ;
+    end else if (\$1199 ) begin
+      \$1351  = \$1203 ;
+    end else if (\$1200 ) begin
+      \$1351  = \$1218 ;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$516 ) begin
-        \$1351  = \$602 ;
-      end else if (\$518 ) begin
-        (* full_case = 32'd1 *)
-        if (\$660 ) begin
-          \$1351  = \$721 ;
-        end else begin
-          \$1351  = \$810 ;
-        end
-      end else begin
-        \$1351  = \$930 ;
-      end
-    end else if (issue_b) begin
-      \$1351  = \$1062 ;
-    end else begin
-      \$1351  = \$1182 ;
+      \$1351  = \$1221 ;
     end
     if (rst) begin
       \$1351  = 1'h0;
@@ -5277,27 +5358,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$398 ) begin
-      \$1352  = \$510 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$516 ) begin
-        \$1352  = \$630 ;
-      end else if (\$518 ) begin
-        (* full_case = 32'd1 *)
-        if (\$660 ) begin
-          \$1352  = \$750 ;
-        end else begin
-          \$1352  = \$838 ;
-        end
-      end else begin
-        \$1352  = \$958 ;
-      end
-    end else if (issue_b) begin
-      \$1352  = \$1090 ;
-    end else begin
-      \$1352  = \$1210 ;
+    \$1352  = last_group;
+    if (\$1197 ) begin
+      \$1352  = \$1202 ;
+    end else if (\$1199 ) begin
+      \$1352  = \$1211 ;
+    end else if (\$1200 ) begin
+      \$1352  = \$1219 ;
     end
     if (rst) begin
       \$1352  = 1'h0;
@@ -5305,25 +5372,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1353  = b_group_is_0;
-    if (\$1219 ) begin
-      \$1353  = 1'h1;
-    end else if (\$1225 ) begin
-      \$1353  = 1'h0;
+    \$1353  = group_plus1;
+    if (\$1197 ) begin
+      \$1353  = 10'h001;
+    end else if (\$1199 ) begin
+      \$1353  = \$1217 ;
+    end else if (\$1200 ) begin
+      \$1353  = \$1220 [9:0];
     end
     if (rst) begin
-      \$1353  = 1'h1;
+      \$1353  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1219 ) begin
-      \$1354  = \$1228 ;
-    end else if (\$1225 ) begin
-      \$1354  = \$1232 ;
-    end else begin
-      \$1354  = \$1235 ;
+    \$1354  = b_group_is_0;
+    if (\$1226 ) begin
+      \$1354  = 1'h1;
+    end else if (\$1230 ) begin
+      \$1354  = 1'h0;
     end
     if (rst) begin
       \$1354  = 1'h1;
@@ -5331,61 +5398,63 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1355  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$1219 ) begin
-      \$1355  = 10'h001;
-    end else if (\$1225 ) begin
-      \$1355  = 10'h001;
+    if (\$1226 ) begin
+      \$1355  = \$1233 ;
+    end else if (\$1230 ) begin
+      \$1355  = \$1237 ;
     end else begin
-      if (\$1238 ) begin
-        \$1355  = \$1239 [9:0];
-      end
+      \$1355  = \$1240 ;
     end
     if (rst) begin
-      \$1355  = 10'h001;
+      \$1355  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1356  = layer_is_0;
-    if (\$1240 ) begin
-      \$1356  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1251 ) begin
-        \$1356  = \$1255 ;
+    \$1356  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$1226 ) begin
+      \$1356  = 10'h001;
+    end else if (\$1230 ) begin
+      \$1356  = 10'h001;
+    end else begin
+      if (\$1243 ) begin
+        \$1356  = \$1244 [9:0];
       end
     end
     if (rst) begin
-      \$1356  = 1'h1;
+      \$1356  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1357  = group_is_0;
-    if (\$1240 ) begin
+    \$1357  = layer_is_0;
+    if (\$1245 ) begin
       \$1357  = 1'h1;
     end else if (issue_a) begin
-      if (\$1251 ) begin
-        \$1357  = 1'h1;
-        if (\$1259 ) begin
-          \$1357  = 1'h0;
+      if (\$1248 ) begin
+        \$1357  = \$1250 ;
+      end
+    end
+    if (rst) begin
+      \$1357  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1358  = group_is_0;
+    if (\$1245 ) begin
+      \$1358  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1248 ) begin
+        \$1358  = 1'h1;
+        if (\$1254 ) begin
+          \$1358  = 1'h0;
         end
-      end else if (\$1253 ) begin
-        \$1357  = 1'h0;
+      end else if (last_fold) begin
+        \$1358  = 1'h0;
       end
-    end
-    if (rst) begin
-      \$1357  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1358  = fold_is_0;
-    if (\$1240 ) begin
-      \$1358  = 1'h1;
-    end else if (issue_a) begin
-      \$1358  = \$1242 ;
     end
     if (rst) begin
       \$1358  = 1'h1;
@@ -5393,42 +5462,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1359  = fold_plus1;
-    if (\$1240 ) begin
-      \$1359  = 10'h001;
+    \$1359  = fold_is_0;
+    if (\$1245 ) begin
+      \$1359  = 1'h1;
     end else if (issue_a) begin
-      \$1359  = \$1246 [9:0];
+      \$1359  = last_fold;
     end
     if (rst) begin
-      \$1359  = 10'h001;
+      \$1359  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1360  = out_full0;
-    if (\$1261 ) begin
-      \$1360  = 1'h1;
-    end
-    if (done) begin
-      if (\$1279 ) begin
-        \$1360  = 1'h0;
-      end
+    \$1360  = fold_plus1;
+    if (\$1245 ) begin
+      \$1360  = 10'h001;
+    end else if (issue_a) begin
+      \$1360  = \$1247 [9:0];
     end
     if (rst) begin
-      \$1360  = 1'h0;
+      \$1360  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1361  = out_pending0;
-    if (\$1261 ) begin
+    \$1361  = out_full0;
+    if (\$1256 ) begin
       \$1361  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$1273 ) begin
-        if (\$1275 ) begin
-          \$1361  = 1'h0;
-        end
+    if (done) begin
+      if (\$1274 ) begin
+        \$1361  = 1'h0;
       end
     end
     if (rst) begin
@@ -5437,42 +5501,42 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1362  = out_groups0;
-    if (\$1261 ) begin
-      \$1362  = 9'h000;
-    end else if (\$1263 ) begin
-      \$1362  = \$1264 [8:0];
+    \$1362  = out_pending0;
+    if (\$1256 ) begin
+      \$1362  = 1'h1;
     end
-    if (rst) begin
-      \$1362  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1363  = out_full1;
-    if (\$1266 ) begin
-      \$1363  = 1'h1;
-    end
-    if (done) begin
-      if (\$1280 ) begin
-        \$1363  = 1'h0;
+    if (drain_read) begin
+      if (\$1268 ) begin
+        if (\$1270 ) begin
+          \$1362  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$1363  = 1'h0;
+      \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1364  = out_pending1;
-    if (\$1266 ) begin
+    \$1363  = out_groups0;
+    if (\$1256 ) begin
+      \$1363  = 9'h000;
+    end else if (\$1258 ) begin
+      \$1363  = \$1259 [8:0];
+    end
+    if (rst) begin
+      \$1363  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1364  = out_full1;
+    if (\$1261 ) begin
       \$1364  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$1273 ) begin
-        if (\$1276 ) begin
-          \$1364  = 1'h0;
-        end
+    if (done) begin
+      if (\$1275 ) begin
+        \$1364  = 1'h0;
       end
     end
     if (rst) begin
@@ -5481,76 +5545,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1365  = out_groups1;
-    if (\$1266 ) begin
-      \$1365  = 9'h000;
-    end else if (\$1268 ) begin
-      \$1365  = \$1269 [8:0];
+    \$1365  = out_pending1;
+    if (\$1261 ) begin
+      \$1365  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1268 ) begin
+        if (\$1271 ) begin
+          \$1365  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$1365  = 9'h000;
+      \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1366  = drain_read;
+    \$1366  = out_groups1;
+    if (\$1261 ) begin
+      \$1366  = 9'h000;
+    end else if (\$1263 ) begin
+      \$1366  = \$1264 [8:0];
+    end
     if (rst) begin
-      \$1366  = 1'h0;
+      \$1366  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1367  = drain_inflight;
+    \$1367  = drain_read;
     if (rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1368  = drain_lane;
-    if (drain_read) begin
-      \$1368  = drain_elem[2:0];
+    \$1368  = drain_inflight;
+    if (rst) begin
+      \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1369  = drain_last;
+    \$1369  = drain_lane;
     if (drain_read) begin
-      \$1369  = \$1271 ;
+      \$1369  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1370  = drain_elem;
+    \$1370  = drain_last;
+    if (drain_read) begin
+      \$1370  = \$1266 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1371  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$1273 ) begin
-        \$1370  = 9'h000;
+      if (\$1268 ) begin
+        \$1371  = 9'h000;
       end else begin
-        \$1370  = \$1277 [8:0];
+        \$1371  = \$1272 [8:0];
       end
     end
     if (rst) begin
-      \$1370  = 9'h000;
+      \$1371  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1371  = drain_slot;
+    \$1372  = drain_slot;
     if (drain_read) begin
-      if (\$1273 ) begin
-        \$1371  = \$1274 ;
+      if (\$1268 ) begin
+        \$1372  = \$1269 ;
       end
-    end
-    if (rst) begin
-      \$1371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1372  = release_slot;
-    if (done) begin
-      \$1372  = \$1278 ;
     end
     if (rst) begin
       \$1372  = 1'h0;
@@ -5558,161 +5629,171 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1373  = \$1282 [2:0];
+    \$1373  = release_slot;
+    if (done) begin
+      \$1373  = \$1273 ;
+    end
     if (rst) begin
-      \$1373  = 3'h0;
+      \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1374  = { 6'h00, busy };
+    \$1374  = \$1277 [2:0];
     if (rst) begin
-      \$1374  = 7'h00;
+      \$1374  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1375  = 32'd0;
-    end else begin
-      \$1375  = \$1283 [31:0];
-    end
+    \$1375  = { 6'h00, busy };
     if (rst) begin
-      \$1375  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1376  = { 6'h00, stall_input };
-    if (rst) begin
-      \$1376  = 7'h00;
+      \$1375  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1377  = 32'd0;
+      \$1376  = 32'd0;
     end else begin
-      \$1377  = \$1284 [31:0];
+      \$1376  = \$1278 [31:0];
     end
     if (rst) begin
-      \$1377  = 32'd0;
+      \$1376  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1378  = { 6'h00, stall_output };
+    \$1377  = { 6'h00, stall_input };
     if (rst) begin
-      \$1378  = 7'h00;
+      \$1377  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1379  = 32'd0;
+      \$1378  = 32'd0;
     end else begin
-      \$1379  = \$1285 [31:0];
+      \$1378  = \$1279 [31:0];
     end
     if (rst) begin
-      \$1379  = 32'd0;
+      \$1378  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1380  = \$1286 ;
+    \$1379  = { 6'h00, stall_output };
     if (rst) begin
-      \$1380  = 7'h00;
+      \$1379  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1381  = 32'd0;
+      \$1380  = 32'd0;
     end else begin
-      \$1381  = \$1287 [31:0];
+      \$1380  = \$1280 [31:0];
     end
     if (rst) begin
-      \$1381  = 32'd0;
+      \$1380  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1382  = { 3'h0, \$1288  };
+    \$1381  = \$1281 ;
     if (rst) begin
-      \$1382  = 7'h00;
+      \$1381  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1383  = 32'd0;
+      \$1382  = 32'd0;
     end else begin
-      \$1383  = \$1289 [31:0];
+      \$1382  = \$1282 [31:0];
     end
     if (rst) begin
-      \$1383  = 32'd0;
+      \$1382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1384  = { 6'h00, issue };
+    \$1383  = { 3'h0, \$1283  };
     if (rst) begin
-      \$1384  = 7'h00;
+      \$1383  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1385  = 32'd0;
+      \$1384  = 32'd0;
     end else begin
-      \$1385  = \$1290 [31:0];
+      \$1384  = \$1284 [31:0];
     end
     if (rst) begin
-      \$1385  = 32'd0;
+      \$1384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1386  = { 5'h00, \$1291  };
+    \$1385  = { 6'h00, issue };
     if (rst) begin
-      \$1386  = 7'h00;
+      \$1385  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1387  = 32'd0;
+      \$1386  = 32'd0;
     end else begin
-      \$1387  = \$1292 [31:0];
+      \$1386  = \$1285 [31:0];
     end
     if (rst) begin
-      \$1387  = 32'd0;
+      \$1386  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1388  = { 6'h00, done };
+    \$1387  = { 5'h00, \$1286  };
     if (rst) begin
-      \$1388  = 7'h00;
+      \$1387  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1389  = 32'd0;
+      \$1388  = 32'd0;
     end else begin
-      \$1389  = \$1293 [31:0];
+      \$1388  = \$1287 [31:0];
     end
     if (rst) begin
-      \$1389  = 32'd0;
+      \$1388  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1389  = { 6'h00, done };
+    if (rst) begin
+      \$1389  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1390  = 32'd0;
+    end else begin
+      \$1390  = \$1288 [31:0];
+    end
+    if (rst) begin
+      \$1390  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5758,125 +5839,119 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_wp__en = { \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68 , \$66  };
   assign next_layer = \$87 [3:0];
   assign nxt_rp__addr = \$87 [2:0];
-  assign \step_valid$122  = step_valid;
-  assign \step_addr$124  = step_addr;
-  assign \step_first$126  = step_first;
-  assign \step_last$128  = step_last;
-  assign \step_rq$130  = step_rq;
-  assign \step_relu$132  = step_relu;
-  assign \step_requantize$134  = step_requantize;
-  assign \step_valid$135  = step_valid;
-  assign \step_addr$136  = step_addr;
-  assign \step_first$137  = step_first;
-  assign \step_last$138  = step_last;
-  assign \step_rq$139  = step_rq;
-  assign \step_relu$140  = step_relu;
-  assign \step_requantize$141  = step_requantize;
-  assign \step_valid$142  = step_valid;
-  assign \step_addr$143  = step_addr;
-  assign \step_first$144  = step_first;
-  assign \step_last$145  = step_last;
-  assign \step_rq$146  = step_rq;
-  assign \step_relu$147  = step_relu;
-  assign \step_requantize$148  = step_requantize;
-  assign \step_valid$149  = step_valid;
-  assign \step_addr$150  = step_addr;
-  assign \step_first$151  = step_first;
-  assign \step_last$152  = step_last;
-  assign \step_rq$153  = step_rq;
-  assign \step_relu$154  = step_relu;
-  assign \step_requantize$155  = step_requantize;
-  assign \step_valid$156  = step_valid;
-  assign \step_addr$157  = step_addr;
-  assign \step_first$158  = step_first;
-  assign \step_last$159  = step_last;
-  assign \step_rq$160  = step_rq;
-  assign \step_relu$161  = step_relu;
-  assign \step_requantize$162  = step_requantize;
-  assign \step_valid$163  = step_valid;
-  assign \step_addr$164  = step_addr;
-  assign \step_first$165  = step_first;
-  assign \step_last$166  = step_last;
-  assign \step_rq$167  = step_rq;
-  assign \step_relu$168  = step_relu;
-  assign \step_requantize$169  = step_requantize;
-  assign \step_valid$170  = step_valid;
-  assign \step_addr$171  = step_addr;
-  assign \step_first$172  = step_first;
-  assign \step_last$173  = step_last;
-  assign \step_rq$174  = step_rq;
-  assign \step_relu$175  = step_relu;
-  assign \step_requantize$176  = step_requantize;
-  assign \step_valid$177  = step_valid;
-  assign \step_addr$178  = step_addr;
-  assign \step_first$179  = step_first;
-  assign \step_last$180  = step_last;
-  assign \step_rq$181  = step_rq;
-  assign \step_relu$182  = step_relu;
-  assign \step_requantize$183  = step_requantize;
+  assign next_folds = \$89 [8:0];
+  assign next_groups = \$91 [8:0];
+  assign \step_valid$123  = step_valid;
+  assign \step_addr$125  = step_addr;
+  assign \step_first$127  = step_first;
+  assign \step_last$129  = step_last;
+  assign \step_rq$131  = step_rq;
+  assign \step_relu$133  = step_relu;
+  assign \step_requantize$135  = step_requantize;
+  assign \step_valid$136  = step_valid;
+  assign \step_addr$137  = step_addr;
+  assign \step_first$138  = step_first;
+  assign \step_last$139  = step_last;
+  assign \step_rq$140  = step_rq;
+  assign \step_relu$141  = step_relu;
+  assign \step_requantize$142  = step_requantize;
+  assign \step_valid$143  = step_valid;
+  assign \step_addr$144  = step_addr;
+  assign \step_first$145  = step_first;
+  assign \step_last$146  = step_last;
+  assign \step_rq$147  = step_rq;
+  assign \step_relu$148  = step_relu;
+  assign \step_requantize$149  = step_requantize;
+  assign \step_valid$150  = step_valid;
+  assign \step_addr$151  = step_addr;
+  assign \step_first$152  = step_first;
+  assign \step_last$153  = step_last;
+  assign \step_rq$154  = step_rq;
+  assign \step_relu$155  = step_relu;
+  assign \step_requantize$156  = step_requantize;
+  assign \step_valid$157  = step_valid;
+  assign \step_addr$158  = step_addr;
+  assign \step_first$159  = step_first;
+  assign \step_last$160  = step_last;
+  assign \step_rq$161  = step_rq;
+  assign \step_relu$162  = step_relu;
+  assign \step_requantize$163  = step_requantize;
+  assign \step_valid$164  = step_valid;
+  assign \step_addr$165  = step_addr;
+  assign \step_first$166  = step_first;
+  assign \step_last$167  = step_last;
+  assign \step_rq$168  = step_rq;
+  assign \step_relu$169  = step_relu;
+  assign \step_requantize$170  = step_requantize;
+  assign \step_valid$171  = step_valid;
+  assign \step_addr$172  = step_addr;
+  assign \step_first$173  = step_first;
+  assign \step_last$174  = step_last;
+  assign \step_rq$175  = step_rq;
+  assign \step_relu$176  = step_relu;
+  assign \step_requantize$177  = step_requantize;
+  assign \step_valid$178  = step_valid;
+  assign \step_addr$179  = step_addr;
+  assign \step_first$180  = step_first;
+  assign \step_last$181  = step_last;
+  assign \step_rq$182  = step_rq;
+  assign \step_relu$183  = step_relu;
+  assign \step_requantize$184  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
-  assign \act$195  = act_word;
   assign \act$196  = act_word;
   assign \act$197  = act_word;
   assign \act$198  = act_word;
   assign \act$199  = act_word;
   assign \act$200  = act_word;
   assign \act$201  = act_word;
-  assign act_wp__addr = \$218 [6:0];
-  assign act_wp__data = { \$1404 , \$1402 , \$1400 , \$1398 , \$1396 , \$1394 , \$1392 , \$1390  };
-  assign result = { \$1391 , \$1390  };
-  assign \result$212  = { \$1393 , \$1392  };
-  assign \result$213  = { \$1395 , \$1394  };
-  assign \result$214  = { \$1397 , \$1396  };
-  assign \result$215  = { \$1399 , \$1398  };
-  assign \result$216  = { \$1401 , \$1400  };
-  assign \result$217  = { \$1403 , \$1402  };
-  assign \result$218  = { \$1405 , \$1404  };
-  assign act_wp__en = { \$234 , \$232 , \$230 , \$228 , \$226 , \$224 , \$222 , \$220  };
+  assign \act$202  = act_word;
+  assign act_wp__addr = \$210 [6:0];
+  assign act_wp__data = { \$1405 , \$1403 , \$1401 , \$1399 , \$1397 , \$1395 , \$1393 , \$1391  };
+  assign result = { \$1392 , \$1391  };
+  assign \result$213  = { \$1394 , \$1393  };
+  assign \result$214  = { \$1396 , \$1395  };
+  assign \result$215  = { \$1398 , \$1397  };
+  assign \result$216  = { \$1400 , \$1399  };
+  assign \result$217  = { \$1402 , \$1401  };
+  assign \result$218  = { \$1404 , \$1403  };
+  assign \result$219  = { \$1406 , \$1405  };
+  assign act_wp__en = { \$226 , \$224 , \$222 , \$220 , \$218 , \$216 , \$214 , \$212  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$246 [5:0];
-  assign \$signature__data  = { \$1391 , \$1390  };
-  assign \$signature__en$233  = out_write;
-  assign \$signature__addr$234  = \$248 [5:0];
-  assign \$signature__data$235  = { \$1393 , \$1392  };
-  assign \$signature__en$236  = out_write;
-  assign \$signature__addr$237  = \$250 [5:0];
-  assign \$signature__data$238  = { \$1395 , \$1394  };
-  assign \$signature__en$239  = out_write;
-  assign \$signature__addr$240  = \$252 [5:0];
-  assign \$signature__data$241  = { \$1397 , \$1396  };
-  assign \$signature__en$242  = out_write;
-  assign \$signature__addr$243  = \$254 [5:0];
-  assign \$signature__data$244  = { \$1399 , \$1398  };
-  assign \$signature__en$245  = out_write;
-  assign \$signature__addr$246  = \$256 [5:0];
-  assign \$signature__data$247  = { \$1401 , \$1400  };
-  assign \$signature__en$248  = out_write;
-  assign \$signature__addr$249  = \$258 [5:0];
-  assign \$signature__data$250  = { \$1403 , \$1402  };
-  assign \$signature__en$251  = out_write;
-  assign \$signature__addr$252  = \$260 [5:0];
-  assign \$signature__data$253  = { \$1405 , \$1404  };
-  assign \$signature__addr$264  = \$271 [5:0];
-  assign \$signature__en$265  = drain_read;
-  assign \$signature__addr$266  = \$274 [5:0];
-  assign \$signature__en$267  = drain_read;
-  assign \$signature__addr$268  = \$277 [5:0];
-  assign \$signature__en$269  = drain_read;
-  assign \$signature__addr$270  = \$280 [5:0];
-  assign \$signature__en$271  = drain_read;
-  assign \$signature__addr$272  = \$283 [5:0];
-  assign \$signature__en$273  = drain_read;
-  assign \$signature__addr$274  = \$286 [5:0];
-  assign \$signature__en$275  = drain_read;
-  assign \$signature__addr$276  = \$289 [5:0];
-  assign \$signature__en$277  = drain_read;
-  assign \$signature__addr$278  = \$292 [5:0];
-  assign \$signature__en$279  = drain_read;
+  assign \$signature__addr  = \$238 [5:0];
+  assign \$signature__data  = { \$1392 , \$1391  };
+  assign \$signature__en$234  = out_write;
+  assign \$signature__addr$235  = \$240 [5:0];
+  assign \$signature__data$236  = { \$1394 , \$1393  };
+  assign \$signature__en$237  = out_write;
+  assign \$signature__addr$238  = \$242 [5:0];
+  assign \$signature__data$239  = { \$1396 , \$1395  };
+  assign \$signature__en$240  = out_write;
+  assign \$signature__addr$241  = \$244 [5:0];
+  assign \$signature__data$242  = { \$1398 , \$1397  };
+  assign \$signature__en$243  = out_write;
+  assign \$signature__addr$244  = \$246 [5:0];
+  assign \$signature__data$245  = { \$1400 , \$1399  };
+  assign \$signature__en$246  = out_write;
+  assign \$signature__addr$247  = \$248 [5:0];
+  assign \$signature__data$248  = { \$1402 , \$1401  };
+  assign \$signature__en$249  = out_write;
+  assign \$signature__addr$250  = \$250 [5:0];
+  assign \$signature__data$251  = { \$1404 , \$1403  };
+  assign \$signature__en$252  = out_write;
+  assign \$signature__addr$253  = \$252 [5:0];
+  assign \$signature__data$254  = { \$1406 , \$1405  };
+  assign \$signature__addr$265  = \$263 [5:0];
+  assign \$signature__addr$266  = \$266 [5:0];
+  assign \$signature__addr$267  = \$269 [5:0];
+  assign \$signature__addr$268  = \$272 [5:0];
+  assign \$signature__addr$269  = \$275 [5:0];
+  assign \$signature__addr$270  = \$278 [5:0];
+  assign \$signature__addr$271  = \$281 [5:0];
+  assign \$signature__addr$272  = \$284 [5:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5907,12 +5982,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$78  = in_fire;
   assign \$79  = 1'h1;
   assign \$80  = in_fire;
-  assign \$105  = \$104 ;
-  assign \$124  = \$123 ;
-  assign \$156  = \$154 ;
-  assign \$184  = ctx;
-  assign \$201  = ctx;
-  assign \$214  = wb_group14;
+  assign \$89  = { 3'h0, \$88 [9:3] };
+  assign \$91  = { 3'h0, \$90 [9:3] };
+  assign \$109  = \$108 ;
+  assign \$128  = \$127 ;
+  assign \$160  = \$158 ;
+  assign \$182  = ctx;
+  assign \$193  = ctx;
+  assign \$206  = wb_group14;
+  assign \$211  = 1'h1;
+  assign \$212  = act_write;
+  assign \$213  = 1'h1;
+  assign \$214  = act_write;
+  assign \$215  = 1'h1;
+  assign \$216  = act_write;
+  assign \$217  = 1'h1;
+  assign \$218  = act_write;
   assign \$219  = 1'h1;
   assign \$220  = act_write;
   assign \$221  = 1'h1;
@@ -5921,207 +6006,198 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$224  = act_write;
   assign \$225  = 1'h1;
   assign \$226  = act_write;
-  assign \$227  = 1'h1;
-  assign \$228  = act_write;
-  assign \$229  = 1'h1;
-  assign \$230  = act_write;
-  assign \$231  = 1'h1;
-  assign \$232  = act_write;
-  assign \$233  = 1'h1;
-  assign \$234  = act_write;
-  assign \$240  = wb_ctx14;
-  assign \$263  = { 3'h0, drain_elem[8:3] };
-  assign \$269  = { 3'h0, drain_elem[8:3] };
-  assign \$272  = { 3'h0, drain_elem[8:3] };
-  assign \$275  = { 3'h0, drain_elem[8:3] };
-  assign \$278  = { 3'h0, drain_elem[8:3] };
-  assign \$281  = { 3'h0, drain_elem[8:3] };
-  assign \$284  = { 3'h0, drain_elem[8:3] };
-  assign \$287  = { 3'h0, drain_elem[8:3] };
-  assign \$290  = { 3'h0, drain_elem[8:3] };
-  assign \$299  = { 3'h0, \$298 [9:3] };
-  assign \$305  = in_wslot;
-  assign \$316  = { 3'h0, \$315 [9:3] };
-  assign \$319  = { 3'h0, \$318 [9:3] };
-  assign \$321  = { 3'h0, \$320 [9:3] };
-  assign \$331  = { 3'h0, \$330 [9:3] };
-  assign \$333  = { 3'h0, \$332 [9:3] };
-  assign \$370  = b_fold;
-  assign \$373  = fold;
-  assign \$377  = fold;
-  assign \$393  = wb_ctx14;
-  assign \$402  = in_wslot;
-  assign \$418  = in_wslot;
+  assign \$232  = wb_ctx14;
+  assign \$255  = { 3'h0, drain_elem[8:3] };
+  assign \$261  = { 3'h0, drain_elem[8:3] };
+  assign \$264  = { 3'h0, drain_elem[8:3] };
+  assign \$267  = { 3'h0, drain_elem[8:3] };
+  assign \$270  = { 3'h0, drain_elem[8:3] };
+  assign \$273  = { 3'h0, drain_elem[8:3] };
+  assign \$276  = { 3'h0, drain_elem[8:3] };
+  assign \$279  = { 3'h0, drain_elem[8:3] };
+  assign \$282  = { 3'h0, drain_elem[8:3] };
+  assign \$291  = { 3'h0, \$290 [9:3] };
+  assign \$297  = in_wslot;
+  assign \$308  = { 3'h0, \$307 [9:3] };
+  assign \$342  = b_fold;
+  assign \$345  = fold;
+  assign \$349  = fold;
+  assign \$365  = wb_ctx14;
+  assign \$374  = in_wslot;
+  assign \$390  = in_wslot;
+  assign \$401  = 4'h0;
+  assign \$403  = 4'h0;
+  assign \$406  = wb_ctx14;
+  assign \$409  = { wb_groups_plus1_1, 3'h0 };
+  assign \$411  = { wb_groups_plus1_1, 3'h0 };
+  assign \$414  = 4'h8;
+  assign \$416  = 4'h8;
+  assign \$420  = { wb_groups1, 3'h0 };
+  assign \$422  = { wb_groups1, 3'h0 };
+  assign \$427  = 4'h0;
   assign \$429  = 4'h0;
-  assign \$431  = 4'h0;
-  assign \$434  = wb_ctx14;
-  assign \$437  = { wb_groups_plus1_1, 3'h0 };
-  assign \$439  = { wb_groups_plus1_1, 3'h0 };
+  assign \$435  = { wb_groups_plus1_0, 3'h0 };
+  assign \$437  = { wb_groups_plus1_0, 3'h0 };
+  assign \$440  = 4'h8;
   assign \$442  = 4'h8;
-  assign \$444  = 4'h8;
-  assign \$448  = { wb_groups1, 3'h0 };
-  assign \$450  = { wb_groups1, 3'h0 };
-  assign \$455  = 4'h0;
-  assign \$457  = 4'h0;
-  assign \$463  = { wb_groups_plus1_0, 3'h0 };
-  assign \$465  = { wb_groups_plus1_0, 3'h0 };
-  assign \$468  = 4'h8;
-  assign \$470  = 4'h8;
-  assign \$474  = { wb_groups0, 3'h0 };
-  assign \$476  = { wb_groups0, 3'h0 };
-  assign \$490  = wb_ctx14;
-  assign \$526  = in_wslot;
-  assign \$534  = in_wslot;
-  assign \$544  = 1'h0;
-  assign \$549  = 4'h0;
-  assign \$551  = 4'h0;
-  assign \$557  = { wb_groups_plus1_0, 3'h0 };
-  assign \$559  = { wb_groups_plus1_0, 3'h0 };
-  assign \$562  = 4'h8;
-  assign \$564  = 4'h8;
-  assign \$568  = { wb_groups0, 3'h0 };
-  assign \$570  = { wb_groups0, 3'h0 };
-  assign \$575  = 4'h0;
-  assign \$577  = 4'h0;
-  assign \$580  = wb_ctx14;
-  assign \$583  = { wb_groups_plus1_1, 3'h0 };
-  assign \$585  = { wb_groups_plus1_1, 3'h0 };
-  assign \$588  = 4'h8;
-  assign \$590  = 4'h8;
-  assign \$594  = { wb_groups1, 3'h0 };
-  assign \$596  = { wb_groups1, 3'h0 };
-  assign \$604  = 1'h0;
-  assign \$620  = wb_ctx14;
-  assign \$634  = in_wslot;
-  assign \$652  = in_wslot;
-  assign \$663  = layer[0];
-  assign \$668  = 4'h0;
-  assign \$670  = 4'h0;
-  assign \$673  = wb_ctx14;
-  assign \$676  = { wb_groups_plus1_1, 3'h0 };
-  assign \$678  = { wb_groups_plus1_1, 3'h0 };
-  assign \$681  = 4'h8;
-  assign \$683  = 4'h8;
-  assign \$687  = { wb_groups1, 3'h0 };
-  assign \$689  = { wb_groups1, 3'h0 };
-  assign \$694  = 4'h0;
-  assign \$696  = 4'h0;
-  assign \$702  = { wb_groups_plus1_0, 3'h0 };
-  assign \$704  = { wb_groups_plus1_0, 3'h0 };
-  assign \$707  = 4'h8;
-  assign \$709  = 4'h8;
-  assign \$713  = { wb_groups0, 3'h0 };
-  assign \$715  = { wb_groups0, 3'h0 };
-  assign \$724  = layer[0];
-  assign \$730  = wb_ctx14;
-  assign \$757  = 4'h0;
-  assign \$759  = 4'h0;
-  assign \$762  = wb_ctx14;
-  assign \$765  = { wb_groups_plus1_1, 3'h0 };
-  assign \$767  = { wb_groups_plus1_1, 3'h0 };
-  assign \$770  = 4'h8;
-  assign \$772  = 4'h8;
-  assign \$776  = { wb_groups1, 3'h0 };
-  assign \$778  = { wb_groups1, 3'h0 };
-  assign \$783  = 4'h0;
-  assign \$785  = 4'h0;
-  assign \$791  = { wb_groups_plus1_0, 3'h0 };
-  assign \$793  = { wb_groups_plus1_0, 3'h0 };
-  assign \$796  = 4'h8;
-  assign \$798  = 4'h8;
-  assign \$802  = { wb_groups0, 3'h0 };
-  assign \$804  = { wb_groups0, 3'h0 };
-  assign \$818  = wb_ctx14;
-  assign \$842  = in_wslot;
-  assign \$864  = in_wslot;
-  assign \$877  = 4'h0;
-  assign \$879  = 4'h0;
-  assign \$882  = wb_ctx14;
-  assign \$885  = { wb_groups_plus1_1, 3'h0 };
-  assign \$887  = { wb_groups_plus1_1, 3'h0 };
-  assign \$890  = 4'h8;
-  assign \$892  = 4'h8;
-  assign \$896  = { wb_groups1, 3'h0 };
-  assign \$898  = { wb_groups1, 3'h0 };
-  assign \$903  = 4'h0;
-  assign \$905  = 4'h0;
-  assign \$911  = { wb_groups_plus1_0, 3'h0 };
-  assign \$913  = { wb_groups_plus1_0, 3'h0 };
-  assign \$916  = 4'h8;
-  assign \$918  = 4'h8;
-  assign \$922  = { wb_groups0, 3'h0 };
-  assign \$924  = { wb_groups0, 3'h0 };
-  assign \$938  = wb_ctx14;
-  assign \$962  = in_wslot;
-  assign \$984  = in_wslot;
-  assign \$995  = in_wslot;
-  assign \$1009  = 4'h0;
-  assign \$1011  = 4'h0;
-  assign \$1014  = wb_ctx14;
-  assign \$1017  = { wb_groups_plus1_1, 3'h0 };
-  assign \$1019  = { wb_groups_plus1_1, 3'h0 };
-  assign \$1022  = 4'h8;
-  assign \$1024  = 4'h8;
-  assign \$1028  = { wb_groups1, 3'h0 };
-  assign \$1030  = { wb_groups1, 3'h0 };
-  assign \$1035  = 4'h0;
-  assign \$1037  = 4'h0;
-  assign \$1043  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1045  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1048  = 4'h8;
-  assign \$1050  = 4'h8;
-  assign \$1054  = { wb_groups0, 3'h0 };
-  assign \$1056  = { wb_groups0, 3'h0 };
-  assign \$1070  = wb_ctx14;
-  assign \$1094  = in_wslot;
-  assign \$1116  = in_wslot;
-  assign \$1129  = 4'h0;
-  assign \$1131  = 4'h0;
-  assign \$1134  = wb_ctx14;
-  assign \$1137  = { wb_groups_plus1_1, 3'h0 };
-  assign \$1139  = { wb_groups_plus1_1, 3'h0 };
-  assign \$1142  = 4'h8;
-  assign \$1144  = 4'h8;
-  assign \$1148  = { wb_groups1, 3'h0 };
-  assign \$1150  = { wb_groups1, 3'h0 };
-  assign \$1155  = 4'h0;
-  assign \$1157  = 4'h0;
-  assign \$1163  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1165  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1168  = 4'h8;
-  assign \$1170  = 4'h8;
-  assign \$1174  = { wb_groups0, 3'h0 };
-  assign \$1176  = { wb_groups0, 3'h0 };
-  assign \$1190  = wb_ctx14;
-  assign \$1227  = { 3'h0, \$1226 [9:3] };
-  assign \$1231  = { 3'h0, \$1230 [9:3] };
-  assign \$1234  = { 3'h0, \$1233 [9:3] };
-  assign \$1265  = ctx;
-  assign \$1267  = wb_ctx14;
-  assign \$1276  = drain_slot;
-  assign \$1280  = release_slot;
+  assign \$446  = { wb_groups0, 3'h0 };
+  assign \$448  = { wb_groups0, 3'h0 };
+  assign \$462  = wb_ctx14;
+  assign \$492  = in_wslot;
+  assign \$500  = in_wslot;
+  assign \$510  = 1'h0;
+  assign \$515  = 4'h0;
+  assign \$517  = 4'h0;
+  assign \$523  = { wb_groups_plus1_0, 3'h0 };
+  assign \$525  = { wb_groups_plus1_0, 3'h0 };
+  assign \$528  = 4'h8;
+  assign \$530  = 4'h8;
+  assign \$534  = { wb_groups0, 3'h0 };
+  assign \$536  = { wb_groups0, 3'h0 };
+  assign \$541  = 4'h0;
+  assign \$543  = 4'h0;
+  assign \$546  = wb_ctx14;
+  assign \$549  = { wb_groups_plus1_1, 3'h0 };
+  assign \$551  = { wb_groups_plus1_1, 3'h0 };
+  assign \$554  = 4'h8;
+  assign \$556  = 4'h8;
+  assign \$560  = { wb_groups1, 3'h0 };
+  assign \$562  = { wb_groups1, 3'h0 };
+  assign \$570  = 1'h0;
+  assign \$586  = wb_ctx14;
+  assign \$600  = in_wslot;
+  assign \$618  = in_wslot;
+  assign \$627  = layer[0];
+  assign \$632  = 4'h0;
+  assign \$634  = 4'h0;
+  assign \$637  = wb_ctx14;
+  assign \$640  = { wb_groups_plus1_1, 3'h0 };
+  assign \$642  = { wb_groups_plus1_1, 3'h0 };
+  assign \$645  = 4'h8;
+  assign \$647  = 4'h8;
+  assign \$651  = { wb_groups1, 3'h0 };
+  assign \$653  = { wb_groups1, 3'h0 };
+  assign \$658  = 4'h0;
+  assign \$660  = 4'h0;
+  assign \$666  = { wb_groups_plus1_0, 3'h0 };
+  assign \$668  = { wb_groups_plus1_0, 3'h0 };
+  assign \$671  = 4'h8;
+  assign \$673  = 4'h8;
+  assign \$677  = { wb_groups0, 3'h0 };
+  assign \$679  = { wb_groups0, 3'h0 };
+  assign \$688  = layer[0];
+  assign \$694  = wb_ctx14;
+  assign \$721  = 4'h0;
+  assign \$723  = 4'h0;
+  assign \$726  = wb_ctx14;
+  assign \$729  = { wb_groups_plus1_1, 3'h0 };
+  assign \$731  = { wb_groups_plus1_1, 3'h0 };
+  assign \$734  = 4'h8;
+  assign \$736  = 4'h8;
+  assign \$740  = { wb_groups1, 3'h0 };
+  assign \$742  = { wb_groups1, 3'h0 };
+  assign \$747  = 4'h0;
+  assign \$749  = 4'h0;
+  assign \$755  = { wb_groups_plus1_0, 3'h0 };
+  assign \$757  = { wb_groups_plus1_0, 3'h0 };
+  assign \$760  = 4'h8;
+  assign \$762  = 4'h8;
+  assign \$766  = { wb_groups0, 3'h0 };
+  assign \$768  = { wb_groups0, 3'h0 };
+  assign \$782  = wb_ctx14;
+  assign \$806  = in_wslot;
+  assign \$828  = in_wslot;
+  assign \$841  = 4'h0;
+  assign \$843  = 4'h0;
+  assign \$846  = wb_ctx14;
+  assign \$849  = { wb_groups_plus1_1, 3'h0 };
+  assign \$851  = { wb_groups_plus1_1, 3'h0 };
+  assign \$854  = 4'h8;
+  assign \$856  = 4'h8;
+  assign \$860  = { wb_groups1, 3'h0 };
+  assign \$862  = { wb_groups1, 3'h0 };
+  assign \$867  = 4'h0;
+  assign \$869  = 4'h0;
+  assign \$875  = { wb_groups_plus1_0, 3'h0 };
+  assign \$877  = { wb_groups_plus1_0, 3'h0 };
+  assign \$880  = 4'h8;
+  assign \$882  = 4'h8;
+  assign \$886  = { wb_groups0, 3'h0 };
+  assign \$888  = { wb_groups0, 3'h0 };
+  assign \$902  = wb_ctx14;
+  assign \$926  = in_wslot;
+  assign \$946  = in_wslot;
+  assign \$957  = in_wslot;
+  assign \$971  = 4'h0;
+  assign \$973  = 4'h0;
+  assign \$976  = wb_ctx14;
+  assign \$979  = { wb_groups_plus1_1, 3'h0 };
+  assign \$981  = { wb_groups_plus1_1, 3'h0 };
+  assign \$984  = 4'h8;
+  assign \$986  = 4'h8;
+  assign \$990  = { wb_groups1, 3'h0 };
+  assign \$992  = { wb_groups1, 3'h0 };
+  assign \$997  = 4'h0;
+  assign \$999  = 4'h0;
+  assign \$1005  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1007  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1010  = 4'h8;
+  assign \$1012  = 4'h8;
+  assign \$1016  = { wb_groups0, 3'h0 };
+  assign \$1018  = { wb_groups0, 3'h0 };
+  assign \$1032  = wb_ctx14;
+  assign \$1056  = in_wslot;
+  assign \$1078  = in_wslot;
+  assign \$1091  = 4'h0;
+  assign \$1093  = 4'h0;
+  assign \$1096  = wb_ctx14;
+  assign \$1099  = { wb_groups_plus1_1, 3'h0 };
+  assign \$1101  = { wb_groups_plus1_1, 3'h0 };
+  assign \$1104  = 4'h8;
+  assign \$1106  = 4'h8;
+  assign \$1110  = { wb_groups1, 3'h0 };
+  assign \$1112  = { wb_groups1, 3'h0 };
+  assign \$1117  = 4'h0;
+  assign \$1119  = 4'h0;
+  assign \$1125  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1127  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1130  = 4'h8;
+  assign \$1132  = 4'h8;
+  assign \$1136  = { wb_groups0, 3'h0 };
+  assign \$1138  = { wb_groups0, 3'h0 };
+  assign \$1152  = wb_ctx14;
+  assign \$1187  = { 3'h0, \$1186 [9:3] };
+  assign \$1190  = { 3'h0, \$1189 [9:3] };
+  assign \$1194  = { 3'h0, \$1193 [9:3] };
+  assign \$1232  = { 3'h0, \$1231 [9:3] };
+  assign \$1236  = { 3'h0, \$1235 [9:3] };
+  assign \$1239  = { 3'h0, \$1238 [9:3] };
+  assign \$1260  = ctx;
+  assign \$1262  = wb_ctx14;
+  assign \$1271  = drain_slot;
+  assign \$1275  = release_slot;
   assign \$166  = ctx;
-  assign \$179  = ctx;
-  assign \$550  = 1'h0;
-  assign \$553  = \$552 ;
-  assign \$563  = 1'h1;
-  assign \$566  = 1'h1;
-  assign \$576  = 1'h0;
-  assign \$579  = \$578 ;
-  assign \$589  = 1'h1;
-  assign \$592  = 1'h1;
-  assign \$669  = 1'h0;
-  assign \$672  = \$671 ;
-  assign \$682  = 1'h1;
-  assign \$685  = 1'h1;
-  assign \$695  = 1'h0;
-  assign \$698  = \$697 ;
-  assign \$708  = 1'h1;
-  assign \$711  = 1'h1;
+  assign \$177  = ctx;
+  assign \$516  = 1'h0;
+  assign \$519  = \$518 ;
+  assign \$529  = 1'h1;
+  assign \$532  = 1'h1;
+  assign \$542  = 1'h0;
+  assign \$545  = \$544 ;
+  assign \$555  = 1'h1;
+  assign \$558  = 1'h1;
+  assign \$633  = 1'h0;
+  assign \$636  = \$635 ;
+  assign \$646  = 1'h1;
+  assign \$649  = 1'h1;
+  assign \$659  = 1'h0;
+  assign \$662  = \$661 ;
+  assign \$672  = 1'h1;
+  assign \$675  = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$350$0 , r_rdy, r_data, w_en, \port$3268$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$342$0 , r_rdy, r_data, w_en, \port$3283$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6146,10 +6222,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$350$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3268$0 ;
-  wire \port$3268$0 ;
-  input [31:0] \port$350$0 ;
-  wire [31:0] \port$350$0 ;
+  input \port$3283$0 ;
+  wire \port$3283$0 ;
+  input [31:0] \port$342$0 ;
+  wire [31:0] \port$342$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -6182,7 +6258,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$350$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3268$0 , \port$350$0  };
+      storage[w_port__addr] <= { \port$3283$0 , \port$342$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6244,14 +6320,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$350$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3268$0 , \port$350$0  };
-  assign w_data = { \port$3268$0 , \port$350$0  };
+  assign w_port__data = { \port$3283$0 , \port$342$0  };
+  assign w_data = { \port$3283$0 , \port$342$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3437$0 , \port$3438$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3452$0 , \port$3453$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6369,10 +6445,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  output [7:0] \port$3437$0 ;
-  wire [7:0] \port$3437$0 ;
-  output [23:0] \port$3438$0 ;
-  wire [23:0] \port$3438$0 ;
+  output [7:0] \port$3452$0 ;
+  wire [7:0] \port$3452$0 ;
+  output [23:0] \port$3453$0 ;
+  wire [23:0] \port$3453$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7362,7 +7438,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3389$0 (pe0_flags),
+    .\port$3404$0 (pe0_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7450,13 +7526,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3437$0  = \$30 ;
-  assign \port$3438$0  = \$31 ;
+  assign \port$3452$0  = \$30 ;
+  assign \port$3453$0  = \$31 ;
   assign \$19  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3389$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3404$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7640,8 +7716,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3389$0 ;
-  wire [1:0] \port$3389$0 ;
+  input [1:0] \port$3404$0 ;
+  wire [1:0] \port$3404$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7848,9 +7924,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3389$0 [0];
+    rq_relu1 <= \port$3404$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3389$0 [1];
+    rq_req1 <= \port$3404$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7973,8 +8049,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3389$0 [0];
-  assign i_requantize = \port$3389$0 [1];
+  assign i_relu = \port$3404$0 [0];
+  assign i_requantize = \port$3404$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7983,7 +8059,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3565$0 , \port$3566$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3580$0 , \port$3581$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8101,10 +8177,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  output [7:0] \port$3565$0 ;
-  wire [7:0] \port$3565$0 ;
-  output [23:0] \port$3566$0 ;
-  wire [23:0] \port$3566$0 ;
+  output [7:0] \port$3580$0 ;
+  wire [7:0] \port$3580$0 ;
+  output [23:0] \port$3581$0 ;
+  wire [23:0] \port$3581$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9094,7 +9170,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3517$0 (pe1_flags),
+    .\port$3532$0 (pe1_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -9182,13 +9258,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3565$0  = \$30 ;
-  assign \port$3566$0  = \$31 ;
+  assign \port$3580$0  = \$30 ;
+  assign \port$3581$0  = \$31 ;
   assign \$19  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3517$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3532$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9372,8 +9448,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3517$0 ;
-  wire [1:0] \port$3517$0 ;
+  input [1:0] \port$3532$0 ;
+  wire [1:0] \port$3532$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9580,9 +9656,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3517$0 [0];
+    rq_relu1 <= \port$3532$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3517$0 [1];
+    rq_req1 <= \port$3532$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9705,8 +9781,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3517$0 [0];
-  assign i_requantize = \port$3517$0 [1];
+  assign i_relu = \port$3532$0 [0];
+  assign i_requantize = \port$3532$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9715,7 +9791,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3693$0 , \port$3694$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3708$0 , \port$3709$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9833,10 +9909,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  output [7:0] \port$3693$0 ;
-  wire [7:0] \port$3693$0 ;
-  output [23:0] \port$3694$0 ;
-  wire [23:0] \port$3694$0 ;
+  output [7:0] \port$3708$0 ;
+  wire [7:0] \port$3708$0 ;
+  output [23:0] \port$3709$0 ;
+  wire [23:0] \port$3709$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10826,7 +10902,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3645$0 (pe2_flags),
+    .\port$3660$0 (pe2_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -10914,13 +10990,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3693$0  = \$30 ;
-  assign \port$3694$0  = \$31 ;
+  assign \port$3708$0  = \$30 ;
+  assign \port$3709$0  = \$31 ;
   assign \$19  = { pe2_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3645$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3660$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11104,8 +11180,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3645$0 ;
-  wire [1:0] \port$3645$0 ;
+  input [1:0] \port$3660$0 ;
+  wire [1:0] \port$3660$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11312,9 +11388,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3645$0 [0];
+    rq_relu1 <= \port$3660$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3645$0 [1];
+    rq_req1 <= \port$3660$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11437,8 +11513,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3645$0 [0];
-  assign i_requantize = \port$3645$0 [1];
+  assign i_relu = \port$3660$0 [0];
+  assign i_requantize = \port$3660$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11447,7 +11523,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3821$0 , \port$3822$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3836$0 , \port$3837$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11565,10 +11641,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  output [7:0] \port$3821$0 ;
-  wire [7:0] \port$3821$0 ;
-  output [23:0] \port$3822$0 ;
-  wire [23:0] \port$3822$0 ;
+  output [7:0] \port$3836$0 ;
+  wire [7:0] \port$3836$0 ;
+  output [23:0] \port$3837$0 ;
+  wire [23:0] \port$3837$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12558,7 +12634,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3773$0 (pe3_flags),
+    .\port$3788$0 (pe3_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -12646,13 +12722,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3821$0  = \$30 ;
-  assign \port$3822$0  = \$31 ;
+  assign \port$3836$0  = \$30 ;
+  assign \port$3837$0  = \$31 ;
   assign \$19  = { pe3_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3773$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3788$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12836,8 +12912,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3773$0 ;
-  wire [1:0] \port$3773$0 ;
+  input [1:0] \port$3788$0 ;
+  wire [1:0] \port$3788$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13044,9 +13120,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3773$0 [0];
+    rq_relu1 <= \port$3788$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3773$0 [1];
+    rq_req1 <= \port$3788$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13169,8 +13245,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3773$0 [0];
-  assign i_requantize = \port$3773$0 [1];
+  assign i_relu = \port$3788$0 [0];
+  assign i_requantize = \port$3788$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13179,7 +13255,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3949$0 , \port$3950$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3964$0 , \port$3965$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13297,10 +13373,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  output [7:0] \port$3949$0 ;
-  wire [7:0] \port$3949$0 ;
-  output [23:0] \port$3950$0 ;
-  wire [23:0] \port$3950$0 ;
+  output [7:0] \port$3964$0 ;
+  wire [7:0] \port$3964$0 ;
+  output [23:0] \port$3965$0 ;
+  wire [23:0] \port$3965$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14290,7 +14366,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3901$0 (pe4_flags),
+    .\port$3916$0 (pe4_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -14378,13 +14454,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3949$0  = \$30 ;
-  assign \port$3950$0  = \$31 ;
+  assign \port$3964$0  = \$30 ;
+  assign \port$3965$0  = \$31 ;
   assign \$19  = { pe4_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3901$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3916$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14568,8 +14644,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3901$0 ;
-  wire [1:0] \port$3901$0 ;
+  input [1:0] \port$3916$0 ;
+  wire [1:0] \port$3916$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14776,9 +14852,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3901$0 [0];
+    rq_relu1 <= \port$3916$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3901$0 [1];
+    rq_req1 <= \port$3916$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14901,8 +14977,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3901$0 [0];
-  assign i_requantize = \port$3901$0 [1];
+  assign i_relu = \port$3916$0 [0];
+  assign i_requantize = \port$3916$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14911,7 +14987,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4077$0 , \port$4078$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4092$0 , \port$4093$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15029,10 +15105,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  output [7:0] \port$4077$0 ;
-  wire [7:0] \port$4077$0 ;
-  output [23:0] \port$4078$0 ;
-  wire [23:0] \port$4078$0 ;
+  output [7:0] \port$4092$0 ;
+  wire [7:0] \port$4092$0 ;
+  output [23:0] \port$4093$0 ;
+  wire [23:0] \port$4093$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16022,7 +16098,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4029$0 (pe5_flags),
+    .\port$4044$0 (pe5_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -16110,13 +16186,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4077$0  = \$30 ;
-  assign \port$4078$0  = \$31 ;
+  assign \port$4092$0  = \$30 ;
+  assign \port$4093$0  = \$31 ;
   assign \$19  = { pe5_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4029$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4044$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16300,8 +16376,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4029$0 ;
-  wire [1:0] \port$4029$0 ;
+  input [1:0] \port$4044$0 ;
+  wire [1:0] \port$4044$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16508,9 +16584,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4029$0 [0];
+    rq_relu1 <= \port$4044$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4029$0 [1];
+    rq_req1 <= \port$4044$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16633,8 +16709,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4029$0 [0];
-  assign i_requantize = \port$4029$0 [1];
+  assign i_relu = \port$4044$0 [0];
+  assign i_requantize = \port$4044$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16643,7 +16719,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4205$0 , \port$4206$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4220$0 , \port$4221$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16761,10 +16837,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  output [7:0] \port$4205$0 ;
-  wire [7:0] \port$4205$0 ;
-  output [23:0] \port$4206$0 ;
-  wire [23:0] \port$4206$0 ;
+  output [7:0] \port$4220$0 ;
+  wire [7:0] \port$4220$0 ;
+  output [23:0] \port$4221$0 ;
+  wire [23:0] \port$4221$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17754,7 +17830,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4157$0 (pe6_flags),
+    .\port$4172$0 (pe6_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -17842,13 +17918,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4205$0  = \$30 ;
-  assign \port$4206$0  = \$31 ;
+  assign \port$4220$0  = \$30 ;
+  assign \port$4221$0  = \$31 ;
   assign \$19  = { pe6_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4157$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4172$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18032,8 +18108,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4157$0 ;
-  wire [1:0] \port$4157$0 ;
+  input [1:0] \port$4172$0 ;
+  wire [1:0] \port$4172$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18240,9 +18316,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4157$0 [0];
+    rq_relu1 <= \port$4172$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4157$0 [1];
+    rq_req1 <= \port$4172$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18365,8 +18441,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4157$0 [0];
-  assign i_requantize = \port$4157$0 [1];
+  assign i_relu = \port$4172$0 [0];
+  assign i_requantize = \port$4172$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18375,7 +18451,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4333$0 , \port$4334$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4348$0 , \port$4349$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18493,10 +18569,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  output [7:0] \port$4333$0 ;
-  wire [7:0] \port$4333$0 ;
-  output [23:0] \port$4334$0 ;
-  wire [23:0] \port$4334$0 ;
+  output [7:0] \port$4348$0 ;
+  wire [7:0] \port$4348$0 ;
+  output [23:0] \port$4349$0 ;
+  wire [23:0] \port$4349$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19486,7 +19562,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4285$0 (pe7_flags),
+    .\port$4300$0 (pe7_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -19574,13 +19650,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4333$0  = \$30 ;
-  assign \port$4334$0  = \$31 ;
+  assign \port$4348$0  = \$30 ;
+  assign \port$4349$0  = \$31 ;
   assign \$19  = { pe7_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4285$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4300$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -19764,8 +19840,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4285$0 ;
-  wire [1:0] \port$4285$0 ;
+  input [1:0] \port$4300$0 ;
+  wire [1:0] \port$4300$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -19972,9 +20048,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4285$0 [0];
+    rq_relu1 <= \port$4300$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4285$0 [1];
+    rq_req1 <= \port$4300$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20097,8 +20173,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$42
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4285$0 [0];
-  assign i_requantize = \port$4285$0 [1];
+  assign i_relu = \port$4300$0 [0];
+  assign i_requantize = \port$4300$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

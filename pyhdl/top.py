@@ -317,6 +317,10 @@ class NmcArray(wiring.Component):
         m.d.comb += [nxt_idx.eq(Mux(~loaded, 0, Mux(cur_last, Mux(b_done, 1, 0), layer + 1))),
                      nxt_rp.addr.eq(nxt_idx)]
         nd = fields(nxt_rp.data)
+        F_nd = Signal(group_bits, name="next_folds")
+        G_nd = Signal(group_bits, name="next_groups")
+        m.d.comb += [F_nd.eq((nd["in_features"] + (S - 1)) >> _log2(S)),
+                     G_nd.eq((nd["out_features"] + (P - 1)) >> _log2(P))]
 
         # write-back tracking per context: parity of the layer last written, groups written
         wb_par = [Signal(name=f"wb_parity{c}") for c in range(2)]
@@ -376,8 +380,7 @@ class NmcArray(wiring.Component):
                      stall_out.eq(~issue & ~b_own & active & data_ok & ~out_ok)]
 
         def load_cur():
-            return [cur_F.eq((nd["in_features"] + (S - 1)) >> _log2(S)),
-                    cur_G.eq((nd["out_features"] + (P - 1)) >> _log2(P)),
+            return [cur_F.eq(F_nd), cur_G.eq(G_nd), cur_F_m1.eq(F_nd - 1), cur_G_m1.eq(G_nd - 1),
                     cur_out.eq(nd["out_features"]),
                     cur_last.eq(nxt_idx == n_layers - 1),
                     cur_relu.eq(nd["relu"]), cur_req.eq(nd["requantize"]),
@@ -387,9 +390,13 @@ class NmcArray(wiring.Component):
         def reset_b():
             return [b_g.eq(0), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
 
-        last_fold = f == cur_F - 1
-        last_group = g == cur_G - 1
-        b_last_fold = b_f == f0 - 1
+        # f == cur_F - 1, g == cur_G - 1, b_f == f0 - 1: registers (see "zero flags" below)
+        last_fold = Signal(name="last_fold")
+        last_group = Signal(name="last_group")
+        b_last_fold = Signal(name="b_last_fold")
+        cur_F_m1 = Signal(signed(group_bits + 1), name="cur_folds_m1", init=-1)
+        cur_G_m1 = Signal(signed(group_bits + 1), name="cur_groups_m1", init=-1)
+        g1 = Signal(group_bits + 1, name="group_plus1", init=1)
         track_reset = [Signal(name=f"track_reset{c}") for c in range(2)]
         with m.If(~loaded):
             m.d.sync += load_cur() + reset_b() + [loaded.eq(1), wr_buf.eq(0)]
@@ -620,8 +627,27 @@ class NmcArray(wiring.Component):
 
         # ---- zero flags: layer == 0, g == 0, f == 0, b_g == 0 and b_done, next-state ----
         g0_next = (d0["out_features"] + (P - 1)) >> _log2(P)  # what g0 holds next cycle
+        f0_next = (d0["in_features"] + (S - 1)) >> _log2(S)    # and f0
         b_reset = ~loaded | pick_a & handover  # reset_b()
         b_advance = loaded & ~pick_a & pick_b & b_last_fold
+        # ... and the last-fold/last-group flags
+        with m.If(b_reset | b_advance):
+            m.d.sync += b_last_fold.eq(f0_next == 1)
+        with m.Elif(loaded & ~pick_a & pick_b):
+            m.d.sync += b_last_fold.eq(bf1 == f0_next - 1)
+        with m.Else():
+            m.d.sync += b_last_fold.eq(b_f == f0_next - 1)
+        b_continues = cur_last & ~b_done & ~bg_zero  # at a hand-over A continues at g = b_g
+        with m.If(~loaded):
+            m.d.sync += [last_fold.eq(F_nd == 1), last_group.eq(G_nd == 1), g1.eq(1)]
+        with m.Elif(pick_a & last_fold & last_group):
+            m.d.sync += [last_fold.eq(F_nd == 1),
+                         last_group.eq(Mux(b_continues, b_g == G_nd - 1, G_nd == 1)),
+                         g1.eq(Mux(b_continues, b_g + 1, 1))]
+        with m.Elif(pick_a & last_fold):
+            m.d.sync += [last_fold.eq(cur_F_m1 == 0), last_group.eq(g1 == cur_G_m1), g1.eq(g1 + 1)]
+        with m.Elif(pick_a):
+            m.d.sync += last_fold.eq(f1 == cur_F_m1)
         with m.If(b_reset):
             m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0), bf1.eq(1)]
         with m.Elif(b_advance):
@@ -664,8 +690,11 @@ class NmcArray(wiring.Component):
         inflight2 = Signal(name="drain_inflight2")
         room = ofifo.w_level + inflight + inflight2 < 4
         m.d.comb += drain.eq(d_full & (d_groups > (de >> _log2(P))) & room)
+        # the output-buffer reads are always enabled: the lane registers below take the
+        # data the cycle after a drain read, before `de` moves, so nothing has to hold it,
+        # and the drain decision does not fan out to every output-buffer RAM's enable
         for p in range(P):
-            m.d.comb += [out_rps[p].addr.eq((de >> _log2(P)) + Mux(ds, OW, 0)), out_rps[p].en.eq(drain)]
+            m.d.comb += out_rps[p].addr.eq((de >> _log2(P)) + Mux(ds, OW, 0))
         m.d.sync += [inflight.eq(drain), inflight2.eq(inflight)]
         with m.If(drain):
             m.d.sync += [d_lane.eq(de[:_log2(P)] if P > 1 else 0), d_last.eq(de == out_n - 1)]
