@@ -146,20 +146,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1123 ;
   wire \$1124 ;
   wire \$1125 ;
-  wire [8:0] \$1126 ;
+  wire \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
   wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire \$1132 ;
+  wire [8:0] \$1132 ;
   wire \$1133 ;
   wire [8:0] \$1134 ;
-  wire [8:0] \$1135 ;
+  wire [9:0] \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
-  wire [9:0] \$1138 ;
+  wire \$1138 ;
   wire \$1139 ;
   wire \$114 ;
   wire \$1140 ;
@@ -168,137 +168,137 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
-  wire \$1146 ;
-  wire \$1147 ;
+  wire [8:0] \$1146 ;
+  wire [8:0] \$1147 ;
   wire \$1148 ;
-  wire [8:0] \$1149 ;
+  wire \$1149 ;
   wire \$115 ;
-  wire [8:0] \$1150 ;
+  wire [9:0] \$1150 ;
   wire \$1151 ;
-  wire [8:0] \$1152 ;
-  wire [8:0] \$1153 ;
-  wire [8:0] \$1154 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
   wire \$1155 ;
-  wire [8:0] \$1156 ;
-  wire [8:0] \$1157 ;
+  wire \$1156 ;
+  wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
   wire \$116 ;
   wire \$1160 ;
-  wire \$1161 ;
-  wire [9:0] \$1162 ;
+  wire [8:0] \$1161 ;
+  wire [8:0] \$1162 ;
   wire \$1163 ;
-  wire [9:0] \$1164 ;
-  wire [9:0] \$1165 ;
+  wire [8:0] \$1164 ;
+  wire [8:0] \$1165 ;
   wire \$1166 ;
-  wire \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
+  wire [8:0] \$1167 ;
+  wire [8:0] \$1168 ;
+  wire [8:0] \$1169 ;
   wire \$117 ;
   wire \$1170 ;
-  wire \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire \$1174 ;
+  wire [8:0] \$1171 ;
+  wire [8:0] \$1172 ;
+  wire [8:0] \$1173 ;
+  wire [9:0] \$1174 ;
   wire \$1175 ;
-  wire \$1176 ;
+  wire [8:0] \$1176 ;
   wire [8:0] \$1177 ;
   wire \$1178 ;
-  wire \$1179 ;
+  wire [8:0] \$1179 ;
   wire \$118 ;
-  wire \$1180 ;
-  wire \$1181 ;
-  wire [8:0] \$1182 ;
-  wire [8:0] \$1183 ;
+  wire [8:0] \$1180 ;
+  wire [9:0] \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
   wire \$1184 ;
-  wire [8:0] \$1185 ;
-  wire \$1186 ;
+  wire \$1185 ;
+  wire [9:0] \$1186 ;
   wire \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
+  wire [9:0] \$1188 ;
+  wire [9:0] \$1189 ;
   wire \$119 ;
-  wire [8:0] \$1190 ;
+  wire \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
-  wire [3:0] \$1194 ;
-  wire [4:0] \$1195 ;
-  wire [32:0] \$1196 ;
-  wire [32:0] \$1197 ;
-  wire [32:0] \$1198 ;
-  wire [3:0] \$1199 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire [32:0] \$1200 ;
-  wire [1:0] \$1201 ;
-  wire [32:0] \$1202 ;
-  wire [32:0] \$1203 ;
-  wire [1:0] \$1204 ;
-  wire [32:0] \$1205 ;
-  wire [32:0] \$1206 ;
-  reg [2:0] \$1207 ;
-  reg [7:0] \$1208 ;
-  reg [7:0] \$1209 ;
+  wire \$1200 ;
+  wire [8:0] \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire [8:0] \$1206 ;
+  wire [8:0] \$1207 ;
+  wire \$1208 ;
+  wire [8:0] \$1209 ;
   wire \$121 ;
-  reg [7:0] \$1210 ;
-  reg \$1211 ;
-  reg [7:0] \$1212 ;
-  reg \$1213 ;
-  reg \$1214 ;
-  reg [7:0] \$1215 ;
-  reg [7:0] \$1216 ;
-  reg [7:0] \$1217 ;
-  reg [8:0] \$1218 ;
-  reg [8:0] \$1219 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire [8:0] \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire [3:0] \$1218 ;
+  wire [4:0] \$1219 ;
   wire \$122 ;
-  reg [7:0] \$1220 ;
-  reg \$1221 ;
-  reg \$1222 ;
-  reg \$1223 ;
-  reg [8:0] \$1224 ;
-  reg [7:0] \$1225 ;
-  reg [2:0] \$1226 ;
-  reg [7:0] \$1227 ;
-  reg [7:0] \$1228 ;
-  reg [15:0] \$1229 ;
+  wire [32:0] \$1220 ;
+  wire [32:0] \$1221 ;
+  wire [32:0] \$1222 ;
+  wire [3:0] \$1223 ;
+  wire [32:0] \$1224 ;
+  wire [1:0] \$1225 ;
+  wire [32:0] \$1226 ;
+  wire [32:0] \$1227 ;
+  wire [1:0] \$1228 ;
+  wire [32:0] \$1229 ;
   wire \$123 ;
-  reg [16:0] \$1230 ;
-  reg [7:0] \$1231 ;
+  wire [32:0] \$1230 ;
+  reg [2:0] \$1231 ;
   reg [7:0] \$1232 ;
-  reg \$1233 ;
-  reg [8:0] \$1234 ;
-  reg [7:0] \$1235 ;
-  reg \$1236 ;
+  reg [7:0] \$1233 ;
+  reg [7:0] \$1234 ;
+  reg \$1235 ;
+  reg [7:0] \$1236 ;
   reg \$1237 ;
-  reg [7:0] \$1238 ;
+  reg \$1238 ;
   reg [7:0] \$1239 ;
   wire \$124 ;
-  reg \$1240 ;
-  reg \$1241 ;
-  reg \$1242 ;
-  reg \$1243 ;
-  reg \$1244 ;
+  reg [7:0] \$1240 ;
+  reg [7:0] \$1241 ;
+  reg [8:0] \$1242 ;
+  reg [8:0] \$1243 ;
+  reg [7:0] \$1244 ;
   reg \$1245 ;
   reg \$1246 ;
   reg \$1247 ;
-  reg \$1248 ;
-  reg \$1249 ;
-  wire [8:0] \$125 ;
-  reg \$1250 ;
-  reg \$1251 ;
-  reg \$1252 ;
-  reg \$1253 ;
-  reg \$1254 ;
-  reg \$1255 ;
-  reg \$1256 ;
+  reg [8:0] \$1248 ;
+  reg [7:0] \$1249 ;
+  wire \$125 ;
+  reg [2:0] \$1250 ;
+  reg [7:0] \$1251 ;
+  reg [7:0] \$1252 ;
+  reg [15:0] \$1253 ;
+  reg [16:0] \$1254 ;
+  reg [7:0] \$1255 ;
+  reg [7:0] \$1256 ;
   reg \$1257 ;
-  reg [7:0] \$1258 ;
-  reg [8:0] \$1259 ;
+  reg [8:0] \$1258 ;
+  reg [7:0] \$1259 ;
   wire \$126 ;
   reg \$1260 ;
-  reg [7:0] \$1261 ;
-  reg [8:0] \$1262 ;
-  reg \$1263 ;
+  reg \$1261 ;
+  reg [7:0] \$1262 ;
+  reg [7:0] \$1263 ;
   reg \$1264 ;
   reg \$1265 ;
   reg \$1266 ;
@@ -306,55 +306,80 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1268 ;
   reg \$1269 ;
   wire \$127 ;
-  reg [8:0] \$1270 ;
+  reg \$1270 ;
   reg \$1271 ;
   reg \$1272 ;
-  reg [8:0] \$1273 ;
+  reg \$1273 ;
   reg \$1274 ;
   reg \$1275 ;
   reg \$1276 ;
-  reg [8:0] \$1277 ;
+  reg \$1277 ;
   reg \$1278 ;
   reg \$1279 ;
   wire \$128 ;
-  reg [7:0] \$1280 ;
+  reg \$1280 ;
   reg \$1281 ;
-  reg \$1282 ;
-  reg [7:0] \$1283 ;
+  reg [7:0] \$1282 ;
+  reg [8:0] \$1283 ;
   reg \$1284 ;
-  reg \$1285 ;
-  reg \$1286 ;
+  reg [7:0] \$1285 ;
+  reg [8:0] \$1286 ;
   reg \$1287 ;
-  reg [7:0] \$1288 ;
+  reg \$1288 ;
   reg \$1289 ;
   wire \$129 ;
   reg \$1290 ;
-  reg [2:0] \$1291 ;
-  reg [3:0] \$1292 ;
-  reg [31:0] \$1293 ;
-  reg [3:0] \$1294 ;
-  reg [31:0] \$1295 ;
-  reg [3:0] \$1296 ;
-  reg [31:0] \$1297 ;
-  reg [3:0] \$1298 ;
-  reg [31:0] \$1299 ;
+  reg \$1291 ;
+  reg \$1292 ;
+  reg \$1293 ;
+  reg [8:0] \$1294 ;
+  reg \$1295 ;
+  reg \$1296 ;
+  reg \$1297 ;
+  reg [8:0] \$1298 ;
+  reg \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg [3:0] \$1300 ;
-  reg [31:0] \$1301 ;
-  reg [3:0] \$1302 ;
-  reg [31:0] \$1303 ;
-  reg [3:0] \$1304 ;
-  reg [31:0] \$1305 ;
-  reg [3:0] \$1306 ;
-  reg [31:0] \$1307 ;
-  wire [7:0] \$1308 ;
-  wire [23:0] \$1309 ;
+  reg \$1300 ;
+  reg \$1301 ;
+  reg [8:0] \$1302 ;
+  reg \$1303 ;
+  reg \$1304 ;
+  reg [7:0] \$1305 ;
+  reg \$1306 ;
+  reg \$1307 ;
+  reg [7:0] \$1308 ;
+  reg \$1309 ;
   wire \$131 ;
-  wire [7:0] \$1310 ;
-  wire [23:0] \$1311 ;
+  reg \$1310 ;
+  reg \$1311 ;
+  reg \$1312 ;
+  reg [7:0] \$1313 ;
+  reg \$1314 ;
+  reg \$1315 ;
+  reg [2:0] \$1316 ;
+  reg [3:0] \$1317 ;
+  reg [31:0] \$1318 ;
+  reg [3:0] \$1319 ;
   wire \$132 ;
+  reg [31:0] \$1320 ;
+  reg [3:0] \$1321 ;
+  reg [31:0] \$1322 ;
+  reg [3:0] \$1323 ;
+  reg [31:0] \$1324 ;
+  reg [3:0] \$1325 ;
+  reg [31:0] \$1326 ;
+  reg [3:0] \$1327 ;
+  reg [31:0] \$1328 ;
+  reg [3:0] \$1329 ;
   wire \$133 ;
+  reg [31:0] \$1330 ;
+  reg [3:0] \$1331 ;
+  reg [31:0] \$1332 ;
+  wire [7:0] \$1333 ;
+  wire [23:0] \$1334 ;
+  wire [7:0] \$1335 ;
+  wire [23:0] \$1336 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
@@ -368,7 +393,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire [8:0] \$146 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
@@ -381,16 +406,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [7:0] \$158 ;
+  wire [6:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [7:0] \$162 ;
-  wire [6:0] \$163 ;
-  wire [8:0] \$164 ;
-  wire [5:0] \$165 ;
-  wire [9:0] \$166 ;
+  wire [8:0] \$160 ;
+  wire [5:0] \$161 ;
+  wire [9:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
@@ -399,71 +424,71 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
+  wire [8:0] \$174 ;
+  wire [8:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [8:0] \$178 ;
+  wire \$178 ;
   wire [8:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire [8:0] \$183 ;
+  wire [8:0] \$180 ;
+  wire [6:0] \$181 ;
+  wire [8:0] \$182 ;
+  wire [6:0] \$183 ;
   wire [8:0] \$184 ;
-  wire [6:0] \$185 ;
-  wire [8:0] \$186 ;
-  wire [6:0] \$187 ;
-  wire [8:0] \$188 ;
+  wire \$185 ;
+  wire [7:0] \$186 ;
+  wire [7:0] \$187 ;
+  wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [7:0] \$190 ;
-  wire [7:0] \$191 ;
+  wire [3:0] \$190 ;
+  wire [4:0] \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire [3:0] \$194 ;
-  wire [4:0] \$195 ;
-  wire \$196 ;
-  wire [7:0] \$197 ;
-  wire [6:0] \$198 ;
-  wire [8:0] \$199 ;
+  wire [7:0] \$193 ;
+  wire [6:0] \$194 ;
+  wire [8:0] \$195 ;
+  wire [7:0] \$196 ;
+  wire [6:0] \$197 ;
+  wire [8:0] \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [7:0] \$200 ;
-  wire [6:0] \$201 ;
-  wire [8:0] \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire [53:0] \$203 ;
+  wire [8:0] \$204 ;
+  wire [8:0] \$205 ;
   wire \$206 ;
-  wire [53:0] \$207 ;
+  wire \$207 ;
   wire [8:0] \$208 ;
   wire [8:0] \$209 ;
   wire [3:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire [8:0] \$212 ;
+  wire \$212 ;
   wire [8:0] \$213 ;
-  wire \$214 ;
+  wire [8:0] \$214 ;
   wire \$215 ;
-  wire \$216 ;
+  wire [7:0] \$216 ;
   wire [8:0] \$217 ;
-  wire [8:0] \$218 ;
+  wire \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire [7:0] \$220 ;
+  wire \$220 ;
   wire [8:0] \$221 ;
-  wire \$222 ;
+  wire [8:0] \$222 ;
   wire \$223 ;
-  wire \$224 ;
+  wire [8:0] \$224 ;
   wire [8:0] \$225 ;
   wire [8:0] \$226 ;
-  wire \$227 ;
-  wire [8:0] \$228 ;
-  wire [8:0] \$229 ;
+  wire [8:0] \$227 ;
+  wire [3:0] \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [3:0] \$230 ;
-  wire \$231 ;
+  wire [8:0] \$230 ;
+  wire [8:0] \$231 ;
   wire [8:0] \$232 ;
   wire [8:0] \$233 ;
   wire [8:0] \$234 ;
@@ -1316,17 +1341,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$998 ;
   wire \$999 ;
   wire [6:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$145 ;
+  wire [6:0] \$signature__addr$144 ;
+  wire [6:0] \$signature__addr$156 ;
   wire [6:0] \$signature__addr$157 ;
-  wire [6:0] \$signature__addr$158 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$146 ;
-  wire [31:0] \$signature__data$281 ;
+  wire [31:0] \$signature__data$145 ;
   wire [31:0] \$signature__data$282 ;
+  wire [31:0] \$signature__data$283 ;
   wire \$signature__en ;
-  wire \$signature__en$144 ;
+  wire \$signature__en$143 ;
   wire [31:0] act;
-  wire [31:0] \act$118 ;
+  wire [31:0] \act$117 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1346,6 +1371,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg b_group_is_0 = 1'h1;
   reg b_in_group = 1'h0;
   reg b_last_fold = 1'h0;
+  reg b_last_group = 1'h0;
   reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
@@ -1499,7 +1525,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$129 ;
+  wire [31:0] \result$128 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1518,46 +1544,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$101 ;
+  wire [8:0] \step_addr$100 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$89 ;
+  wire [8:0] \step_addr$88 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$102 ;
+  wire \step_first$101 ;
   (* init = 1'h0 *)
-  wire \step_first$91 ;
+  wire \step_first$90 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$103 ;
+  wire \step_last$102 ;
   (* init = 1'h0 *)
-  wire \step_last$93 ;
+  wire \step_last$92 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$105 ;
+  wire \step_relu$104 ;
   (* init = 1'h0 *)
-  wire \step_relu$97 ;
+  wire \step_relu$96 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$106 ;
+  wire \step_requantize$105 ;
   (* init = 1'h0 *)
-  wire \step_requantize$99 ;
+  wire \step_requantize$98 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$104 ;
+  wire [7:0] \step_rq$103 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$95 ;
+  wire [7:0] \step_rq$94 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$100 ;
+  wire \step_valid$86 ;
   (* init = 1'h0 *)
-  wire \step_valid$87 ;
+  wire \step_valid$99 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -1776,14 +1802,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
+    if (\$164 )
+      actbuf[\$162 [6:0]][7:0] <= \$1333 ;
+    if (\$166 )
+      actbuf[\$162 [6:0]][15:8] <= \$1335 ;
     if (\$168 )
-      actbuf[\$166 [6:0]][7:0] <= \$1308 ;
+      actbuf[\$162 [6:0]][23:16] <= \$1333 ;
     if (\$170 )
-      actbuf[\$166 [6:0]][15:8] <= \$1310 ;
-    if (\$172 )
-      actbuf[\$166 [6:0]][23:16] <= \$1308 ;
-    if (\$174 )
-      actbuf[\$166 [6:0]][31:24] <= \$1310 ;
+      actbuf[\$162 [6:0]][31:24] <= \$1335 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -2018,13 +2044,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$186 [6:0]] <= { \$1309 , \$1308  };
+      outbuf0[\$182 [6:0]] <= { \$1334 , \$1333  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$199 [6:0]];
+    _2_ <= outbuf0[\$195 [6:0]];
   end
-  assign \$signature__data$281  = _2_;
+  assign \$signature__data$282  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2158,13 +2184,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$188 [6:0]] <= { \$1311 , \$1310  };
+      outbuf1[\$184 [6:0]] <= { \$1336 , \$1335  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$202 [6:0]];
+    _3_ <= outbuf1[\$198 [6:0]];
   end
-  assign \$signature__data$282  = _3_;
+  assign \$signature__data$283  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2289,116 +2315,112 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$121  = \$120  & last_group;
   assign \$123  = issue_b & \$122 ;
   assign \$124  = \$123  & b_last_fold;
-  assign \$125  = in_groups - 1'h1;
-  assign \$126  = b_group == \$125 ;
-  assign \$127  = \$124  & \$126 ;
-  assign in_release0 = \$121  | \$127 ;
-  assign \$128  = ! ctx;
-  assign \$129  = issue_a & \$128 ;
-  assign \$130  = \$129  & layer_is_0;
-  assign \$131  = group_is_0 & fold_is_0;
-  assign \$132  = \$130  & \$131 ;
-  assign \$134  = issue_b & \$133 ;
-  assign \$135  = \$134  & b_group_is_0;
-  assign \$136  = ! b_fold;
-  assign \$137  = \$135  & \$136 ;
-  assign track_reset0 = \$132  | \$137 ;
-  assign \$139  = issue_a & \$138 ;
-  assign \$140  = \$139  & layer_is_0;
-  assign \$141  = \$140  & last_fold;
-  assign \$142  = \$141  & last_group;
-  assign \$143  = ~ ctx;
-  assign \$144  = issue_b & \$143 ;
-  assign \$145  = \$144  & b_last_fold;
-  assign \$146  = in_groups - 1'h1;
-  assign \$147  = b_group == \$146 ;
-  assign \$148  = \$145  & \$147 ;
-  assign in_release1 = \$142  | \$148 ;
-  assign \$150  = issue_a & \$149 ;
-  assign \$151  = \$150  & layer_is_0;
-  assign \$152  = group_is_0 & fold_is_0;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = ~ ctx;
-  assign \$155  = issue_b & \$154 ;
-  assign \$156  = \$155  & b_group_is_0;
-  assign \$157  = ! b_fold;
-  assign \$158  = \$156  & \$157 ;
-  assign track_reset1 = \$153  | \$158 ;
-  assign \$159  = issue_a & cur_is_last;
-  assign \$160  = group_is_0 & fold_is_0;
-  assign claim_out = \$159  & \$160 ;
+  assign \$125  = \$124  & b_last_group;
+  assign in_release0 = \$121  | \$125 ;
+  assign \$126  = ! ctx;
+  assign \$127  = issue_a & \$126 ;
+  assign \$128  = \$127  & layer_is_0;
+  assign \$129  = group_is_0 & fold_is_0;
+  assign \$130  = \$128  & \$129 ;
+  assign \$132  = issue_b & \$131 ;
+  assign \$133  = \$132  & b_group_is_0;
+  assign \$134  = ! b_fold;
+  assign \$135  = \$133  & \$134 ;
+  assign track_reset0 = \$130  | \$135 ;
+  assign \$137  = issue_a & \$136 ;
+  assign \$138  = \$137  & layer_is_0;
+  assign \$139  = \$138  & last_fold;
+  assign \$140  = \$139  & last_group;
+  assign \$141  = ~ ctx;
+  assign \$142  = issue_b & \$141 ;
+  assign \$143  = \$142  & b_last_fold;
+  assign \$144  = \$143  & b_last_group;
+  assign in_release1 = \$140  | \$144 ;
+  assign \$146  = issue_a & \$145 ;
+  assign \$147  = \$146  & layer_is_0;
+  assign \$148  = group_is_0 & fold_is_0;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = ~ ctx;
+  assign \$151  = issue_b & \$150 ;
+  assign \$152  = \$151  & b_group_is_0;
+  assign \$153  = ! b_fold;
+  assign \$154  = \$152  & \$153 ;
+  assign track_reset1 = \$149  | \$154 ;
+  assign \$155  = issue_a & cur_is_last;
+  assign \$156  = group_is_0 & fold_is_0;
+  assign claim_out = \$155  & \$156 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$161  = ~ wb_out13;
-  assign act_write = wb_valid13 & \$161 ;
+  assign \$157  = ~ wb_out13;
+  assign act_write = wb_valid13 & \$157 ;
   assign out_write = wb_valid13 & wb_out13;
-  assign \$163  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$164  = \$162  + \$163 ;
-  assign \$165  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$166  = \$164  + \$165 ;
-  assign \$167  = ! wb_group13[0];
+  assign \$159  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$160  = \$158  + \$159 ;
+  assign \$161  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$162  = \$160  + \$161 ;
+  assign \$163  = ! wb_group13[0];
+  assign \$164  = act_write & \$163 ;
+  assign \$165  = ! wb_group13[0];
+  assign \$166  = act_write & \$165 ;
   assign \$168  = act_write & \$167 ;
-  assign \$169  = ! wb_group13[0];
   assign \$170  = act_write & \$169 ;
+  assign \$171  = ! wb_ctx13;
   assign \$172  = act_write & \$171 ;
-  assign \$174  = act_write & \$173 ;
-  assign \$175  = ! wb_ctx13;
-  assign \$176  = act_write & \$175 ;
-  assign \$177  = wb_parity0 == wb_par13;
-  assign \$178  = wb_groups0 + 1'h1;
-  assign \$179  = \$177  ? \$178  : 9'h001;
-  assign \$181  = act_write & \$180 ;
-  assign \$182  = wb_parity1 == wb_par13;
-  assign \$183  = wb_groups1 + 1'h1;
-  assign \$184  = \$182  ? \$183  : 9'h001;
-  assign \$185  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$186  = wb_group13 + \$185 ;
-  assign \$187  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$188  = wb_group13 + \$187 ;
-  assign \$189  = drain_slot ? out_pending1 : out_pending0;
-  assign \$190  = drain_slot ? out_groups1 : out_groups0;
-  assign \$192  = \$190  > \$191 ;
-  assign \$193  = \$189  & \$192 ;
-  assign \$194  = w_level + drain_inflight;
-  assign \$195  = \$194  + drain_inflight2;
-  assign \$196  = \$195  < 3'h4;
-  assign drain_read = \$193  & \$196 ;
-  assign \$198  = drain_slot ? 7'h40 : 7'h00;
-  assign \$199  = \$197  + \$198 ;
-  assign \$201  = drain_slot ? 7'h40 : 7'h00;
-  assign \$202  = \$200  + \$201 ;
+  assign \$173  = wb_parity0 == wb_par13;
+  assign \$174  = wb_groups0 + 1'h1;
+  assign \$175  = \$173  ? \$174  : 9'h001;
+  assign \$177  = act_write & \$176 ;
+  assign \$178  = wb_parity1 == wb_par13;
+  assign \$179  = wb_groups1 + 1'h1;
+  assign \$180  = \$178  ? \$179  : 9'h001;
+  assign \$181  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$182  = wb_group13 + \$181 ;
+  assign \$183  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$184  = wb_group13 + \$183 ;
+  assign \$185  = drain_slot ? out_pending1 : out_pending0;
+  assign \$186  = drain_slot ? out_groups1 : out_groups0;
+  assign \$188  = \$186  > \$187 ;
+  assign \$189  = \$185  & \$188 ;
+  assign \$190  = w_level + drain_inflight;
+  assign \$191  = \$190  + drain_inflight2;
+  assign \$192  = \$191  < 3'h4;
+  assign drain_read = \$189  & \$192 ;
+  assign \$194  = drain_slot ? 7'h40 : 7'h00;
+  assign \$195  = \$193  + \$194 ;
+  assign \$197  = drain_slot ? 7'h40 : 7'h00;
+  assign \$198  = \$196  + \$197 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$203  = load__payload[31:28] == 2'h3;
-  assign \$204  = ld_fire & \$203 ;
-  assign \$205  = ! load__payload[19:0];
-  assign \$206  = load__payload[85:32] > 3'h4;
-  assign \$207  = \$206  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$208  = d0_rp__data[7:0] + 2'h3;
-  assign \$210  = ! in_wslot;
-  assign \$211  = in_fire & \$210 ;
-  assign \$212  = in_beats0 + 1'h1;
-  assign \$213  = in_beats0 + 1'h1;
-  assign \$214  = \$213  == in_folds;
-  assign \$216  = in_fire & \$215 ;
-  assign \$217  = in_beats1 + 1'h1;
-  assign \$218  = in_beats1 + 1'h1;
-  assign \$219  = \$218  == in_folds;
-  assign \$220  = in_wslot ? in_beats1 : in_beats0;
-  assign \$221  = \$220  + 1'h1;
-  assign \$222  = \$221  == in_folds;
-  assign \$223  = in_fire & \$222 ;
-  assign \$224  = ~ in_wslot;
-  assign \$225  = d0_rp__data[15:8] + 1'h1;
-  assign \$227  = ~ loaded;
-  assign \$228  = \$45 [7:0] - 1'h1;
-  assign \$229  = \$47 [7:0] - 1'h1;
-  assign \$230  = n_layers - 1'h1;
-  assign \$231  = \$43 [2:0] == \$230 ;
-  assign \$232  = group + 1'h1;
-  assign \$233  = rq_addr + 1'h1;
-  assign \$234  = \$45 [7:0] - 1'h1;
-  assign \$235  = \$47 [7:0] - 1'h1;
+  assign \$199  = load__payload[31:28] == 2'h3;
+  assign \$200  = ld_fire & \$199 ;
+  assign \$201  = ! load__payload[19:0];
+  assign \$202  = load__payload[85:32] > 3'h4;
+  assign \$203  = \$202  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$204  = d0_rp__data[7:0] + 2'h3;
+  assign \$206  = ! in_wslot;
+  assign \$207  = in_fire & \$206 ;
+  assign \$208  = in_beats0 + 1'h1;
+  assign \$209  = in_beats0 + 1'h1;
+  assign \$210  = \$209  == in_folds;
+  assign \$212  = in_fire & \$211 ;
+  assign \$213  = in_beats1 + 1'h1;
+  assign \$214  = in_beats1 + 1'h1;
+  assign \$215  = \$214  == in_folds;
+  assign \$216  = in_wslot ? in_beats1 : in_beats0;
+  assign \$217  = \$216  + 1'h1;
+  assign \$218  = \$217  == in_folds;
+  assign \$219  = in_fire & \$218 ;
+  assign \$220  = ~ in_wslot;
+  assign \$221  = d0_rp__data[15:8] + 1'h1;
+  assign \$223  = ~ loaded;
+  assign \$224  = nxt_rp__data[7:0] - 1'h1;
+  assign \$226  = nxt_rp__data[15:8] - 1'h1;
+  assign \$228  = n_layers - 1'h1;
+  assign \$229  = \$43 [2:0] == \$228 ;
+  assign \$230  = group + 1'h1;
+  assign \$231  = rq_addr + 1'h1;
+  assign \$232  = nxt_rp__data[7:0] - 1'h1;
+  assign \$234  = nxt_rp__data[15:8] - 1'h1;
   assign \$236  = n_layers - 1'h1;
   assign \$237  = \$43 [2:0] == \$236 ;
   assign \$238  = ~ wr_buf;
@@ -3116,159 +3138,178 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$1116  = issue_a & last_fold;
   assign \$1117  = \$1116  & last_group;
   assign \$1118  = issue_a & last_fold;
-  assign \$1119  = \$45 [7:0] == 1'h1;
-  assign \$1120  = \$47 [7:0] == 1'h1;
-  assign \$1121  = \$45 [7:0] == 1'h1;
-  assign \$1122  = ~ b_done;
-  assign \$1123  = cur_is_last & \$1122 ;
-  assign \$1124  = ~ b_group_is_0;
-  assign \$1125  = \$1123  & \$1124 ;
-  assign \$1126  = \$47 [7:0] - 1'h1;
-  assign \$1127  = b_group == \$1126 ;
-  assign \$1128  = \$47 [7:0] == 1'h1;
-  assign \$1129  = \$1125  ? \$1127  : \$1128 ;
-  assign \$1130  = ~ b_done;
-  assign \$1131  = cur_is_last & \$1130 ;
-  assign \$1132  = ~ b_group_is_0;
-  assign \$1133  = \$1131  & \$1132 ;
+  assign \$1119  = | nxt_rp__data[7:0];
+  assign \$1120  = nxt_rp__data[7:0] <= 3'h4;
+  assign \$1121  = \$1119  & \$1120 ;
+  assign \$1122  = | nxt_rp__data[15:8];
+  assign \$1123  = nxt_rp__data[15:8] <= 2'h2;
+  assign \$1124  = \$1122  & \$1123 ;
+  assign \$1125  = | nxt_rp__data[7:0];
+  assign \$1126  = nxt_rp__data[7:0] <= 3'h4;
+  assign \$1127  = \$1125  & \$1126 ;
+  assign \$1128  = ~ b_done;
+  assign \$1129  = cur_is_last & \$1128 ;
+  assign \$1130  = ~ b_group_is_0;
+  assign \$1131  = \$1129  & \$1130 ;
+  assign \$1133  = nxt_rp__data[15:8] > \$1132 ;
   assign \$1134  = b_group + 1'h1;
-  assign \$1135  = \$1133  ? \$1134  : 9'h001;
-  assign \$1136  = ! cur_folds_m1;
-  assign \$1137  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$1138  = group_plus1 + 1'h1;
-  assign \$1139  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$1140  = ~ loaded;
-  assign \$1141  = last_fold & last_group;
-  assign \$1142  = \$1141  & cur_is_last;
-  assign \$1143  = issue_a & \$1142 ;
-  assign \$1144  = \$1140  | \$1143 ;
-  assign \$1145  = ~ issue_a;
-  assign \$1146  = loaded & \$1145 ;
-  assign \$1147  = \$1146  & issue_b;
-  assign \$1148  = \$1147  & b_last_fold;
-  assign \$1149  = d0_rp__data[15:8] + 1'h1;
-  assign \$1151  = ! \$1150 ;
-  assign \$1152  = b_group + 1'h1;
-  assign \$1153  = d0_rp__data[15:8] + 1'h1;
-  assign \$1155  = \$1152  == \$1154 ;
-  assign \$1156  = d0_rp__data[15:8] + 1'h1;
-  assign \$1158  = b_group == \$1157 ;
-  assign \$1159  = ~ issue_a;
-  assign \$1160  = loaded & \$1159 ;
-  assign \$1161  = \$1160  & issue_b;
-  assign \$1162  = b_fold_plus1 + 1'h1;
-  assign \$1163  = ~ loaded;
-  assign \$1164  = fold_plus1 + 1'h1;
-  assign \$1165  = last_fold ? 10'h001 : \$1164 ;
-  assign \$1166  = last_fold & last_group;
-  assign \$1167  = ~ b_done;
-  assign \$1168  = cur_is_last & \$1167 ;
-  assign \$1169  = ~ b_done;
-  assign \$1170  = cur_is_last & \$1169 ;
-  assign \$1171  = ~ b_group_is_0;
-  assign \$1172  = \$1170  & \$1171 ;
-  assign \$1173  = ! ctx;
-  assign \$1174  = claim_out & \$1173 ;
-  assign \$1175  = ! wb_ctx13;
-  assign \$1176  = out_write & \$1175 ;
-  assign \$1177  = out_groups0 + 1'h1;
-  assign \$1179  = claim_out & \$1178 ;
-  assign \$1181  = out_write & \$1180 ;
-  assign \$1182  = out_groups1 + 1'h1;
-  assign \$1183  = out_n - 1'h1;
-  assign \$1184  = drain_elem == \$1183 ;
-  assign \$1185  = out_n - 1'h1;
-  assign \$1186  = drain_elem == \$1185 ;
-  assign \$1187  = ~ drain_slot;
-  assign \$1188  = ! drain_slot;
-  assign \$1190  = drain_elem + 1'h1;
-  assign \$1191  = ~ release_slot;
-  assign \$1192  = ! release_slot;
-  assign \$1194  = in_flight + vector_start;
-  assign \$1195  = \$1194  - done;
-  assign \$1196  = count_busy + inc_busy;
-  assign \$1197  = count_stall_input + inc_stall_input;
-  assign \$1198  = count_stall_output + inc_stall_output;
-  assign \$1199  = issue ? 4'h8 : 4'h0;
-  assign \$1200  = count_mac_ops + inc_mac_ops;
-  assign \$1201  = issue ? 2'h2 : 2'h0;
-  assign \$1202  = count_bank_reads + inc_bank_reads;
-  assign \$1203  = count_act_reads + inc_act_reads;
-  assign \$1204  = in_fire + act_write;
-  assign \$1205  = count_act_writes + inc_act_writes;
-  assign \$1206  = count_inferences + inc_inferences;
+  assign \$1136  = nxt_rp__data[15:8] <= \$1135 ;
+  assign \$1137  = \$1133  & \$1136 ;
+  assign \$1138  = | nxt_rp__data[15:8];
+  assign \$1139  = nxt_rp__data[15:8] <= 2'h2;
+  assign \$1140  = \$1138  & \$1139 ;
+  assign \$1141  = \$1131  ? \$1137  : \$1140 ;
+  assign \$1142  = ~ b_done;
+  assign \$1143  = cur_is_last & \$1142 ;
+  assign \$1144  = ~ b_group_is_0;
+  assign \$1145  = \$1143  & \$1144 ;
+  assign \$1146  = b_group + 1'h1;
+  assign \$1147  = \$1145  ? \$1146  : 9'h001;
+  assign \$1148  = ! cur_folds_m1;
+  assign \$1149  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$1150  = group_plus1 + 1'h1;
+  assign \$1151  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$1152  = ~ loaded;
+  assign \$1153  = last_fold & last_group;
+  assign \$1154  = \$1153  & cur_is_last;
+  assign \$1155  = issue_a & \$1154 ;
+  assign \$1156  = \$1152  | \$1155 ;
+  assign \$1157  = ~ issue_a;
+  assign \$1158  = loaded & \$1157 ;
+  assign \$1159  = \$1158  & issue_b;
+  assign \$1160  = \$1159  & b_last_fold;
+  assign \$1161  = d0_rp__data[15:8] + 1'h1;
+  assign \$1163  = ! \$1162 ;
+  assign \$1164  = d0_rp__data[15:8] + 1'h1;
+  assign \$1166  = \$1165  == 1'h1;
+  assign \$1167  = b_group + 1'h1;
+  assign \$1168  = d0_rp__data[15:8] + 1'h1;
+  assign \$1170  = \$1167  == \$1169 ;
+  assign \$1171  = b_group + 1'h1;
+  assign \$1172  = d0_rp__data[15:8] + 1'h1;
+  assign \$1174  = \$1173  - 1'h1;
+  assign \$1175  = \$1171  == \$1174 ;
+  assign \$1176  = d0_rp__data[15:8] + 1'h1;
+  assign \$1178  = b_group == \$1177 ;
+  assign \$1179  = d0_rp__data[15:8] + 1'h1;
+  assign \$1181  = \$1180  - 1'h1;
+  assign \$1182  = b_group == \$1181 ;
+  assign \$1183  = ~ issue_a;
+  assign \$1184  = loaded & \$1183 ;
+  assign \$1185  = \$1184  & issue_b;
+  assign \$1186  = b_fold_plus1 + 1'h1;
+  assign \$1187  = ~ loaded;
+  assign \$1188  = fold_plus1 + 1'h1;
+  assign \$1189  = last_fold ? 10'h001 : \$1188 ;
+  assign \$1190  = last_fold & last_group;
+  assign \$1191  = ~ b_done;
+  assign \$1192  = cur_is_last & \$1191 ;
+  assign \$1193  = ~ b_done;
+  assign \$1194  = cur_is_last & \$1193 ;
+  assign \$1195  = ~ b_group_is_0;
+  assign \$1196  = \$1194  & \$1195 ;
+  assign \$1197  = ! ctx;
+  assign \$1198  = claim_out & \$1197 ;
+  assign \$1199  = ! wb_ctx13;
+  assign \$1200  = out_write & \$1199 ;
+  assign \$1201  = out_groups0 + 1'h1;
+  assign \$1203  = claim_out & \$1202 ;
+  assign \$1205  = out_write & \$1204 ;
+  assign \$1206  = out_groups1 + 1'h1;
+  assign \$1207  = out_n - 1'h1;
+  assign \$1208  = drain_elem == \$1207 ;
+  assign \$1209  = out_n - 1'h1;
+  assign \$1210  = drain_elem == \$1209 ;
+  assign \$1211  = ~ drain_slot;
+  assign \$1212  = ! drain_slot;
+  assign \$1214  = drain_elem + 1'h1;
+  assign \$1215  = ~ release_slot;
+  assign \$1216  = ! release_slot;
+  assign \$1218  = in_flight + vector_start;
+  assign \$1219  = \$1218  - done;
+  assign \$1220  = count_busy + inc_busy;
+  assign \$1221  = count_stall_input + inc_stall_input;
+  assign \$1222  = count_stall_output + inc_stall_output;
+  assign \$1223  = issue ? 4'h8 : 4'h0;
+  assign \$1224  = count_mac_ops + inc_mac_ops;
+  assign \$1225  = issue ? 2'h2 : 2'h0;
+  assign \$1226  = count_bank_reads + inc_bank_reads;
+  assign \$1227  = count_act_reads + inc_act_reads;
+  assign \$1228  = in_fire + act_write;
+  assign \$1229  = count_act_writes + inc_act_writes;
+  assign \$1230  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1207 ;
+    n_layers <= \$1231 ;
   always @(posedge clk)
-    in_folds <= \$1208 ;
+    in_folds <= \$1232 ;
   always @(posedge clk)
-    out_n <= \$1209 ;
+    out_n <= \$1233 ;
   always @(posedge clk)
-    in_beats0 <= \$1210 ;
+    in_beats0 <= \$1234 ;
   always @(posedge clk)
-    in_full0 <= \$1211 ;
+    in_full0 <= \$1235 ;
   always @(posedge clk)
-    in_beats1 <= \$1212 ;
+    in_beats1 <= \$1236 ;
   always @(posedge clk)
-    in_full1 <= \$1213 ;
+    in_full1 <= \$1237 ;
   always @(posedge clk)
-    in_wslot <= \$1214 ;
+    in_wslot <= \$1238 ;
   always @(posedge clk)
-    in_groups <= \$1215 ;
+    in_groups <= \$1239 ;
   always @(posedge clk)
-    cur_folds <= \$1216 ;
+    cur_folds <= \$1240 ;
   always @(posedge clk)
-    cur_groups <= \$1217 ;
+    cur_groups <= \$1241 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1218 ;
+    cur_folds_m1 <= \$1242 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1219 ;
+    cur_groups_m1 <= \$1243 ;
   always @(posedge clk)
-    cur_out <= \$1220 ;
+    cur_out <= \$1244 ;
   always @(posedge clk)
-    cur_is_last <= \$1221 ;
+    cur_is_last <= \$1245 ;
   always @(posedge clk)
-    cur_relu <= \$1222 ;
+    cur_relu <= \$1246 ;
   always @(posedge clk)
-    cur_requantize <= \$1223 ;
+    cur_requantize <= \$1247 ;
   always @(posedge clk)
-    bank_addr <= \$1224 ;
+    bank_addr <= \$1248 ;
   always @(posedge clk)
-    rq_addr <= \$1225 ;
+    rq_addr <= \$1249 ;
   always @(posedge clk)
-    layer <= \$1226 ;
+    layer <= \$1250 ;
   always @(posedge clk)
-    group <= \$1227 ;
+    group <= \$1251 ;
   always @(posedge clk)
-    fold <= \$1228 ;
+    fold <= \$1252 ;
   always @(posedge clk)
-    fold_end <= \$1229 ;
+    fold_end <= \$1253 ;
   always @(posedge clk)
-    fold_end_next <= \$1230 ;
+    fold_end_next <= \$1254 ;
   always @(posedge clk)
-    b_group <= \$1231 ;
+    b_group <= \$1255 ;
   always @(posedge clk)
-    b_fold <= \$1232 ;
+    b_fold <= \$1256 ;
   always @(posedge clk)
-    b_in_group <= \$1233 ;
+    b_in_group <= \$1257 ;
   always @(posedge clk)
-    b_bank_addr <= \$1234 ;
+    b_bank_addr <= \$1258 ;
   always @(posedge clk)
-    b_rq_addr <= \$1235 ;
+    b_rq_addr <= \$1259 ;
   always @(posedge clk)
-    loaded <= \$1236 ;
+    loaded <= \$1260 ;
   always @(posedge clk)
-    wr_buf <= \$1237 ;
+    wr_buf <= \$1261 ;
   always @(posedge clk)
-    prev_out <= \$1238 ;
+    prev_out <= \$1262 ;
   always @(posedge clk)
-    prev_groups <= \$1239 ;
+    prev_groups <= \$1263 ;
   always @(posedge clk)
-    ctx <= \$1240 ;
+    ctx <= \$1264 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1241 ;
+    track_reset_r0 <= \$1265 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1242 ;
+    track_reset_r1 <= \$1266 ;
   always @(posedge clk)
     step_addr <= \$253 ;
   always @(posedge clk)
@@ -3298,7 +3339,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$276 ;
   always @(posedge clk)
-    step_valid <= \$1243 ;
+    step_valid <= \$1267 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3312,7 +3353,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1244 ;
+    wb_valid1 <= \$1268 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3322,7 +3363,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1245 ;
+    wb_valid2 <= \$1269 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3332,7 +3373,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1246 ;
+    wb_valid3 <= \$1270 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3342,7 +3383,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1247 ;
+    wb_valid4 <= \$1271 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3352,7 +3393,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1248 ;
+    wb_valid5 <= \$1272 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3362,7 +3403,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1249 ;
+    wb_valid6 <= \$1273 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3372,7 +3413,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1250 ;
+    wb_valid7 <= \$1274 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3382,7 +3423,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1251 ;
+    wb_valid8 <= \$1275 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3392,7 +3433,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1252 ;
+    wb_valid9 <= \$1276 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3402,7 +3443,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1253 ;
+    wb_valid10 <= \$1277 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3412,7 +3453,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1254 ;
+    wb_valid11 <= \$1278 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3422,7 +3463,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1255 ;
+    wb_valid12 <= \$1279 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3432,7 +3473,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1256 ;
+    wb_valid13 <= \$1280 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3442,120 +3483,122 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$1257 ;
+    wb_parity0 <= \$1281 ;
   always @(posedge clk)
-    wb_groups0 <= \$1258 ;
+    wb_groups0 <= \$1282 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1259 ;
+    wb_groups_plus1_0 <= \$1283 ;
   always @(posedge clk)
-    wb_parity1 <= \$1260 ;
+    wb_parity1 <= \$1284 ;
   always @(posedge clk)
-    wb_groups1 <= \$1261 ;
+    wb_groups1 <= \$1285 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1262 ;
+    wb_groups_plus1_1 <= \$1286 ;
   always @(posedge clk)
-    in_ok <= \$1263 ;
+    in_ok <= \$1287 ;
   always @(posedge clk)
-    b_ready <= \$1264 ;
+    b_ready <= \$1288 ;
   always @(posedge clk)
-    raw_ok <= \$1265 ;
+    raw_ok <= \$1289 ;
   always @(posedge clk)
-    raw_full <= \$1266 ;
+    raw_full <= \$1290 ;
   always @(posedge clk)
-    b_last_fold <= \$1267 ;
+    b_last_fold <= \$1291 ;
   always @(posedge clk)
-    last_fold <= \$1268 ;
+    last_fold <= \$1292 ;
   always @(posedge clk)
-    last_group <= \$1269 ;
+    last_group <= \$1293 ;
   always @(posedge clk)
-    group_plus1 <= \$1270 ;
+    group_plus1 <= \$1294 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1271 ;
+    b_group_is_0 <= \$1295 ;
   always @(posedge clk)
-    b_done <= \$1272 ;
+    b_done <= \$1296 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1273 ;
+    b_last_group <= \$1297 ;
   always @(posedge clk)
-    layer_is_0 <= \$1274 ;
+    b_fold_plus1 <= \$1298 ;
   always @(posedge clk)
-    group_is_0 <= \$1275 ;
+    layer_is_0 <= \$1299 ;
   always @(posedge clk)
-    fold_is_0 <= \$1276 ;
+    group_is_0 <= \$1300 ;
   always @(posedge clk)
-    fold_plus1 <= \$1277 ;
+    fold_is_0 <= \$1301 ;
   always @(posedge clk)
-    out_full0 <= \$1278 ;
+    fold_plus1 <= \$1302 ;
   always @(posedge clk)
-    out_pending0 <= \$1279 ;
+    out_full0 <= \$1303 ;
   always @(posedge clk)
-    out_groups0 <= \$1280 ;
+    out_pending0 <= \$1304 ;
   always @(posedge clk)
-    out_full1 <= \$1281 ;
+    out_groups0 <= \$1305 ;
   always @(posedge clk)
-    out_pending1 <= \$1282 ;
+    out_full1 <= \$1306 ;
   always @(posedge clk)
-    out_groups1 <= \$1283 ;
+    out_pending1 <= \$1307 ;
   always @(posedge clk)
-    drain_inflight <= \$1284 ;
+    out_groups1 <= \$1308 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1285 ;
+    drain_inflight <= \$1309 ;
   always @(posedge clk)
-    drain_lane <= \$1286 ;
+    drain_inflight2 <= \$1310 ;
   always @(posedge clk)
-    drain_last <= \$1287 ;
+    drain_lane <= \$1311 ;
   always @(posedge clk)
-    drain_elem <= \$1288 ;
+    drain_last <= \$1312 ;
   always @(posedge clk)
-    drain_slot <= \$1289 ;
+    drain_elem <= \$1313 ;
+  always @(posedge clk)
+    drain_slot <= \$1314 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$281 ;
+    drain_lane_data0 <= \$signature__data$282 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$282 ;
+    drain_lane_data1 <= \$signature__data$283 ;
   always @(posedge clk)
-    release_slot <= \$1290 ;
+    release_slot <= \$1315 ;
   always @(posedge clk)
-    in_flight <= \$1291 ;
+    in_flight <= \$1316 ;
   always @(posedge clk)
-    inc_busy <= \$1292 ;
+    inc_busy <= \$1317 ;
   always @(posedge clk)
-    count_busy <= \$1293 ;
+    count_busy <= \$1318 ;
   always @(posedge clk)
-    inc_stall_input <= \$1294 ;
+    inc_stall_input <= \$1319 ;
   always @(posedge clk)
-    count_stall_input <= \$1295 ;
+    count_stall_input <= \$1320 ;
   always @(posedge clk)
-    inc_stall_output <= \$1296 ;
+    inc_stall_output <= \$1321 ;
   always @(posedge clk)
-    count_stall_output <= \$1297 ;
+    count_stall_output <= \$1322 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1298 ;
+    inc_mac_ops <= \$1323 ;
   always @(posedge clk)
-    count_mac_ops <= \$1299 ;
+    count_mac_ops <= \$1324 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1300 ;
+    inc_bank_reads <= \$1325 ;
   always @(posedge clk)
-    count_bank_reads <= \$1301 ;
+    count_bank_reads <= \$1326 ;
   always @(posedge clk)
-    inc_act_reads <= \$1302 ;
+    inc_act_reads <= \$1327 ;
   always @(posedge clk)
-    count_act_reads <= \$1303 ;
+    count_act_reads <= \$1328 ;
   always @(posedge clk)
-    inc_act_writes <= \$1304 ;
+    inc_act_writes <= \$1329 ;
   always @(posedge clk)
-    count_act_writes <= \$1305 ;
+    count_act_writes <= \$1330 ;
   always @(posedge clk)
-    inc_inferences <= \$1306 ;
+    inc_inferences <= \$1331 ;
   always @(posedge clk)
-    count_inferences <= \$1307 ;
+    count_inferences <= \$1332 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$2009$0 (drain_last2),
-    .\port$242$0 (drain_data),
+    .\port$2035$0 (drain_last2),
+    .\port$238$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3565,8 +3608,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$2157$0 (\$1308 ),
-    .\port$2158$0 (\$1309 ),
+    .\port$2183$0 (\$1333 ),
+    .\port$2184$0 (\$1334 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3583,8 +3626,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2270$0 (\$1310 ),
-    .\port$2271$0 (\$1311 ),
+    .\port$2296$0 (\$1335 ),
+    .\port$2297$0 (\$1336 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3622,7 +3665,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$176 ) begin
+    end else if (\$172 ) begin
       wb_parity_next0 = wb_par13;
     end
   end
@@ -3631,8 +3674,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 8'h00;
-    end else if (\$176 ) begin
-      wb_groups_next0 = \$179 [7:0];
+    end else if (\$172 ) begin
+      wb_groups_next0 = \$175 [7:0];
     end
   end
   always @* begin
@@ -3640,7 +3683,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$181 ) begin
+    end else if (\$177 ) begin
       wb_parity_next1 = wb_par13;
     end
   end
@@ -3649,8 +3692,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 8'h00;
-    end else if (\$181 ) begin
-      wb_groups_next1 = \$184 [7:0];
+    end else if (\$177 ) begin
+      wb_groups_next1 = \$180 [7:0];
     end
   end
   always @* begin
@@ -3681,514 +3724,78 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = n_layers;
-    if (\$204 ) begin
-      if (\$205 ) begin
-        \$1207  = \$207 [2:0];
+    \$1231  = n_layers;
+    if (\$200 ) begin
+      if (\$201 ) begin
+        \$1231  = \$203 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = \$209 [7:0];
-    if (rst) begin
-      \$1208  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = dl_rp__data[15:8];
-    if (rst) begin
-      \$1209  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = in_beats0;
-    if (\$211 ) begin
-      \$1210  = \$212 [7:0];
-    end
-    if (in_release0) begin
-      \$1210  = 8'h00;
-    end
-    if (rst) begin
-      \$1210  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1211  = in_full0;
-    if (\$211 ) begin
-      if (\$214 ) begin
-        \$1211  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$1211  = 1'h0;
-    end
-    if (rst) begin
-      \$1211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1212  = in_beats1;
-    if (\$216 ) begin
-      \$1212  = \$217 [7:0];
-    end
-    if (in_release1) begin
-      \$1212  = 8'h00;
-    end
-    if (rst) begin
-      \$1212  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1213  = in_full1;
-    if (\$216 ) begin
-      if (\$219 ) begin
-        \$1213  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$1213  = 1'h0;
-    end
-    if (rst) begin
-      \$1213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1214  = in_wslot;
-    if (\$223 ) begin
-      \$1214  = \$224 ;
-    end
-    if (rst) begin
-      \$1214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1215  = \$226 [7:0];
-    if (rst) begin
-      \$1215  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1216  = cur_folds;
-    if (\$227 ) begin
-      \$1216  = \$45 [7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1216  = \$45 [7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1216  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1217  = cur_groups;
-    if (\$227 ) begin
-      \$1217  = \$47 [7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1217  = \$47 [7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1217  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1218  = cur_folds_m1;
-    if (\$227 ) begin
-      \$1218  = \$228 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1218  = \$234 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1218  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1219  = cur_groups_m1;
-    if (\$227 ) begin
-      \$1219  = \$229 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1219  = \$235 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1219  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1220  = cur_out;
-    if (\$227 ) begin
-      \$1220  = nxt_rp__data[15:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1220  = nxt_rp__data[15:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$1220  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1221  = cur_is_last;
-    if (\$227 ) begin
-      \$1221  = \$231 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1221  = \$237 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1222  = cur_relu;
-    if (\$227 ) begin
-      \$1222  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1222  = nxt_rp__data[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$1222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1223  = cur_requantize;
-    if (\$227 ) begin
-      \$1223  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1223  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$1223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1224  = bank_addr;
-    if (\$227 ) begin
-      \$1224  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1224  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$1224  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$244 ) begin
-        \$1224  = \$245 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1224  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1225  = rq_addr;
-    if (\$227 ) begin
-      \$1225  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1225  = \$233 [7:0];
-        if (last_group) begin
-          \$1225  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$1225  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1225  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1226  = layer;
-    if (\$227 ) begin
-      \$1226  = \$43 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1226  = \$43 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1226  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1227  = group;
-    if (\$227 ) begin
-      \$1227  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1227  = \$232 [7:0];
-        if (last_group) begin
-          \$1227  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$1227  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1227  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1228  = fold;
-    if (\$227 ) begin
-      \$1228  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1228  = 8'h00;
-        if (last_group) begin
-          \$1228  = 8'h00;
-        end
-      end else begin
-        \$1228  = \$241 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1228  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1229  = fold_end;
-    if (\$227 ) begin
-      \$1229  = 16'h0004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1229  = 16'h0004;
-        if (last_group) begin
-          \$1229  = 16'h0004;
-        end
-      end else begin
-        \$1229  = fold_end_next[15:0];
-      end
-    end
-    if (rst) begin
-      \$1229  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1230  = fold_end_next;
-    if (\$227 ) begin
-      \$1230  = 17'h00008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1230  = 17'h00008;
-        if (last_group) begin
-          \$1230  = 17'h00008;
-        end
-      end else begin
-        \$1230  = \$242 [16:0];
-      end
-    end
-    if (rst) begin
-      \$1230  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1231  = b_group;
-    if (\$227 ) begin
-      \$1231  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1231  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1231  = \$248 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1231  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1232  = b_fold;
-    if (\$227 ) begin
-      \$1232  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1232  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1232  = 8'h00;
-      end else begin
-        \$1232  = \$250 [7:0];
-      end
-    end
+    \$1232  = \$205 [7:0];
     if (rst) begin
       \$1232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1233  = b_in_group;
-    if (\$227 ) begin
-      \$1233  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1233  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1233  = \$247 ;
-    end
+    \$1233  = dl_rp__data[15:8];
     if (rst) begin
-      \$1233  = 1'h0;
+      \$1233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1234  = b_bank_addr;
-    if (\$227 ) begin
-      \$1234  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1234  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1234  = \$246 [8:0];
+    \$1234  = in_beats0;
+    if (\$207 ) begin
+      \$1234  = \$208 [7:0];
+    end
+    if (in_release0) begin
+      \$1234  = 8'h00;
     end
     if (rst) begin
-      \$1234  = 9'h000;
+      \$1234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1235  = b_rq_addr;
-    if (\$227 ) begin
-      \$1235  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1235  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1235  = \$249 [7:0];
+    \$1235  = in_full0;
+    if (\$207 ) begin
+      if (\$210 ) begin
+        \$1235  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$1235  = 1'h0;
+    end
     if (rst) begin
-      \$1235  = 8'h00;
+      \$1235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1236  = loaded;
-    if (\$227 ) begin
-      \$1236  = 1'h1;
+    \$1236  = in_beats1;
+    if (\$212 ) begin
+      \$1236  = \$213 [7:0];
     end
-    if (\$252 ) begin
-      \$1236  = 1'h0;
+    if (in_release1) begin
+      \$1236  = 8'h00;
     end
     if (rst) begin
-      \$1236  = 1'h0;
+      \$1236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1237  = wr_buf;
-    if (\$227 ) begin
+    \$1237  = in_full1;
+    if (\$212 ) begin
+      if (\$215 ) begin
+        \$1237  = 1'h1;
+      end
+    end
+    if (in_release1) begin
       \$1237  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1237  = \$238 ;
-          if (cur_is_last) begin
-            \$1237  = 1'h0;
-            if (b_done) begin
-              \$1237  = 1'h1;
-            end
-          end
-        end
-      end
     end
     if (rst) begin
       \$1237  = 1'h0;
@@ -4196,266 +3803,492 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1238  = prev_out;
-    if (\$227 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1238  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1238  = d0_rp__data[15:8];
-            end
-          end
-        end
-      end
+    \$1238  = in_wslot;
+    if (\$219 ) begin
+      \$1238  = \$220 ;
     end
     if (rst) begin
-      \$1238  = 8'h00;
+      \$1238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1239  = prev_groups;
-    if (\$227 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1239  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1239  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1239  = \$222 [7:0];
     if (rst) begin
       \$1239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1240  = ctx;
-    if (\$227 ) begin
+    \$1240  = cur_folds;
+    if (\$223 ) begin
+      \$1240  = \$45 [7:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$1240  = \$239 ;
-          end
+          \$1240  = \$45 [7:0];
         end
       end
     end
     if (rst) begin
-      \$1240  = 1'h0;
+      \$1240  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1241  = track_reset0;
+    \$1241  = cur_groups;
+    if (\$223 ) begin
+      \$1241  = \$47 [7:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1241  = \$47 [7:0];
+        end
+      end
+    end
     if (rst) begin
-      \$1241  = 1'h0;
+      \$1241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1242  = track_reset1;
+    \$1242  = cur_folds_m1;
+    if (\$223 ) begin
+      \$1242  = \$225 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1242  = \$233 ;
+        end
+      end
+    end
     if (rst) begin
-      \$1242  = 1'h0;
+      \$1242  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1243  = issue;
+    \$1243  = cur_groups_m1;
+    if (\$223 ) begin
+      \$1243  = \$227 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1243  = \$235 ;
+        end
+      end
+    end
     if (rst) begin
-      \$1243  = 1'h0;
+      \$1243  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1244  = \$277 ;
+    \$1244  = cur_out;
+    if (\$223 ) begin
+      \$1244  = nxt_rp__data[15:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1244  = nxt_rp__data[15:8];
+        end
+      end
+    end
     if (rst) begin
-      \$1244  = 1'h0;
+      \$1244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1245  = wb_valid1;
+    \$1245  = cur_is_last;
+    if (\$223 ) begin
+      \$1245  = \$229 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1245  = \$237 ;
+        end
+      end
+    end
     if (rst) begin
       \$1245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1246  = wb_valid2;
+    \$1246  = cur_relu;
+    if (\$223 ) begin
+      \$1246  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1246  = nxt_rp__data[33];
+        end
+      end
+    end
     if (rst) begin
       \$1246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1247  = wb_valid3;
+    \$1247  = cur_requantize;
+    if (\$223 ) begin
+      \$1247  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1247  = nxt_rp__data[34];
+        end
+      end
+    end
     if (rst) begin
       \$1247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1248  = wb_valid4;
+    \$1248  = bank_addr;
+    if (\$223 ) begin
+      \$1248  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1248  = nxt_rp__data[24:16];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$1248  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$244 ) begin
+        \$1248  = \$245 [8:0];
+      end
+    end
     if (rst) begin
-      \$1248  = 1'h0;
+      \$1248  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1249  = wb_valid5;
+    \$1249  = rq_addr;
+    if (\$223 ) begin
+      \$1249  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1249  = \$231 [7:0];
+        if (last_group) begin
+          \$1249  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$1249  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1249  = 1'h0;
+      \$1249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1250  = wb_valid6;
+    \$1250  = layer;
+    if (\$223 ) begin
+      \$1250  = \$43 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1250  = \$43 [2:0];
+        end
+      end
+    end
     if (rst) begin
-      \$1250  = 1'h0;
+      \$1250  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1251  = wb_valid7;
+    \$1251  = group;
+    if (\$223 ) begin
+      \$1251  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1251  = \$230 [7:0];
+        if (last_group) begin
+          \$1251  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$1251  = b_group;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1251  = 1'h0;
+      \$1251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1252  = wb_valid8;
+    \$1252  = fold;
+    if (\$223 ) begin
+      \$1252  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1252  = 8'h00;
+        if (last_group) begin
+          \$1252  = 8'h00;
+        end
+      end else begin
+        \$1252  = \$241 [7:0];
+      end
+    end
     if (rst) begin
-      \$1252  = 1'h0;
+      \$1252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1253  = wb_valid9;
+    \$1253  = fold_end;
+    if (\$223 ) begin
+      \$1253  = 16'h0004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1253  = 16'h0004;
+        if (last_group) begin
+          \$1253  = 16'h0004;
+        end
+      end else begin
+        \$1253  = fold_end_next[15:0];
+      end
+    end
     if (rst) begin
-      \$1253  = 1'h0;
+      \$1253  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1254  = wb_valid10;
+    \$1254  = fold_end_next;
+    if (\$223 ) begin
+      \$1254  = 17'h00008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1254  = 17'h00008;
+        if (last_group) begin
+          \$1254  = 17'h00008;
+        end
+      end else begin
+        \$1254  = \$242 [16:0];
+      end
+    end
     if (rst) begin
-      \$1254  = 1'h0;
+      \$1254  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1255  = wb_valid11;
+    \$1255  = b_group;
+    if (\$223 ) begin
+      \$1255  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1255  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1255  = \$248 [7:0];
+      end
+    end
     if (rst) begin
-      \$1255  = 1'h0;
+      \$1255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1256  = wb_valid12;
+    \$1256  = b_fold;
+    if (\$223 ) begin
+      \$1256  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1256  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1256  = 8'h00;
+      end else begin
+        \$1256  = \$250 [7:0];
+      end
+    end
     if (rst) begin
-      \$1256  = 1'h0;
+      \$1256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1257  = wb_parity_next0;
+    \$1257  = b_in_group;
+    if (\$223 ) begin
+      \$1257  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1257  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1257  = \$247 ;
+    end
     if (rst) begin
       \$1257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1258  = wb_groups_next0;
+    \$1258  = b_bank_addr;
+    if (\$223 ) begin
+      \$1258  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1258  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1258  = \$246 [8:0];
+    end
     if (rst) begin
-      \$1258  = 8'h00;
+      \$1258  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1259  = wb_groups_plus1_0;
-    if (track_reset_r0) begin
-      \$1259  = 9'h001;
-    end else if (\$279 ) begin
-      \$1259  = \$282 [8:0];
+    \$1259  = b_rq_addr;
+    if (\$223 ) begin
+      \$1259  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1259  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1259  = \$249 [7:0];
+      end
     end
     if (rst) begin
-      \$1259  = 9'h001;
+      \$1259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1260  = wb_parity_next1;
+    \$1260  = loaded;
+    if (\$223 ) begin
+      \$1260  = 1'h1;
+    end
+    if (\$252 ) begin
+      \$1260  = 1'h0;
+    end
     if (rst) begin
       \$1260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1261  = wb_groups_next1;
-    if (rst) begin
-      \$1261  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1262  = wb_groups_plus1_1;
-    if (track_reset_r1) begin
-      \$1262  = 9'h001;
-    end else if (\$284 ) begin
-      \$1262  = \$287 [8:0];
-    end
-    if (rst) begin
-      \$1262  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1263  = \$300 ;
+    \$1261  = wr_buf;
+    if (\$223 ) begin
+      \$1261  = 1'h0;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1263  = \$414 ;
-      end else if (last_fold) begin
-        \$1263  = \$526 ;
-      end else begin
-        \$1263  = \$736 ;
+      if (last_fold) begin
+        if (last_group) begin
+          \$1261  = \$238 ;
+          if (cur_is_last) begin
+            \$1261  = 1'h0;
+            if (b_done) begin
+              \$1261  = 1'h1;
+            end
+          end
+        end
       end
-    end else if (issue_b) begin
-      \$1263  = \$856 ;
-    end else begin
-      \$1263  = \$986 ;
     end
     if (rst) begin
-      \$1263  = 1'h0;
+      \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1264  = \$312 ;
+    \$1262  = prev_out;
+    if (\$223 ) begin
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1264  = \$426 ;
-      end else if (last_fold) begin
-        \$1264  = \$542 ;
-      end else begin
-        \$1264  = \$752 ;
+      if (last_fold) begin
+        if (last_group) begin
+          \$1262  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1262  = d0_rp__data[15:8];
+            end
+          end
+        end
       end
-    end else if (issue_b) begin
-      \$1264  = \$882 ;
-    end else begin
-      \$1264  = \$1002 ;
+    end
+    if (rst) begin
+      \$1262  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1263  = prev_groups;
+    if (\$223 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1263  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1263  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1263  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1264  = ctx;
+    if (\$223 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1264  = \$239 ;
+          end
+        end
+      end
     end
     if (rst) begin
       \$1264  = 1'h0;
@@ -4463,356 +4296,237 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1265  = \$372 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1265  = \$486 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1265  = \$603 ;
-        end else begin
-          \$1265  = \$692 ;
-        end
-      end else begin
-        \$1265  = \$812 ;
-      end
-    end else if (issue_b) begin
-      \$1265  = \$942 ;
-    end else begin
-      \$1265  = \$1062 ;
-    end
+    \$1265  = track_reset0;
     if (rst) begin
       \$1265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1266  = \$400 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1266  = \$514 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1266  = \$632 ;
-        end else begin
-          \$1266  = \$720 ;
-        end
-      end else begin
-        \$1266  = \$840 ;
-      end
-    end else if (issue_b) begin
-      \$1266  = \$970 ;
-    end else begin
-      \$1266  = \$1090 ;
-    end
+    \$1266  = track_reset1;
     if (rst) begin
       \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1100 ) begin
-      \$1267  = \$1106 ;
-    end else if (\$1103 ) begin
-      \$1267  = \$1110 ;
-    end else begin
-      \$1267  = \$1114 ;
-    end
+    \$1267  = issue;
     if (rst) begin
       \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1268  = last_fold;
-    if (\$1115 ) begin
-      \$1268  = \$1119 ;
-    end else if (\$1117 ) begin
-      \$1268  = \$1121 ;
-    end else if (\$1118 ) begin
-      \$1268  = \$1136 ;
-    end else if (issue_a) begin
-      \$1268  = \$1139 ;
-    end
+    \$1268  = \$277 ;
     if (rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1269  = last_group;
-    if (\$1115 ) begin
-      \$1269  = \$1120 ;
-    end else if (\$1117 ) begin
-      \$1269  = \$1129 ;
-    end else if (\$1118 ) begin
-      \$1269  = \$1137 ;
-    end
+    \$1269  = wb_valid1;
     if (rst) begin
       \$1269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1270  = group_plus1;
-    if (\$1115 ) begin
-      \$1270  = 9'h001;
-    end else if (\$1117 ) begin
-      \$1270  = \$1135 ;
-    end else if (\$1118 ) begin
-      \$1270  = \$1138 [8:0];
-    end
+    \$1270  = wb_valid2;
     if (rst) begin
-      \$1270  = 9'h001;
+      \$1270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1271  = b_group_is_0;
-    if (\$1144 ) begin
-      \$1271  = 1'h1;
-    end else if (\$1148 ) begin
+    \$1271  = wb_valid3;
+    if (rst) begin
       \$1271  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1272  = wb_valid4;
     if (rst) begin
-      \$1271  = 1'h1;
+      \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1144 ) begin
-      \$1272  = \$1151 ;
-    end else if (\$1148 ) begin
-      \$1272  = \$1155 ;
-    end else begin
-      \$1272  = \$1158 ;
-    end
+    \$1273  = wb_valid5;
     if (rst) begin
-      \$1272  = 1'h1;
+      \$1273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1273  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$1144 ) begin
-      \$1273  = 9'h001;
-    end else if (\$1148 ) begin
-      \$1273  = 9'h001;
-    end else begin
-      if (\$1161 ) begin
-        \$1273  = \$1162 [8:0];
-      end
-    end
+    \$1274  = wb_valid6;
     if (rst) begin
-      \$1273  = 9'h001;
+      \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1274  = layer_is_0;
-    if (\$1163 ) begin
-      \$1274  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1166 ) begin
-        \$1274  = \$1168 ;
-      end
-    end
+    \$1275  = wb_valid7;
     if (rst) begin
-      \$1274  = 1'h1;
+      \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1275  = group_is_0;
-    if (\$1163 ) begin
-      \$1275  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1166 ) begin
-        \$1275  = 1'h1;
-        if (\$1172 ) begin
-          \$1275  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1275  = 1'h0;
-      end
-    end
+    \$1276  = wb_valid8;
     if (rst) begin
-      \$1275  = 1'h1;
+      \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1276  = fold_is_0;
-    if (\$1163 ) begin
-      \$1276  = 1'h1;
-    end else if (issue_a) begin
-      \$1276  = last_fold;
-    end
+    \$1277  = wb_valid9;
     if (rst) begin
-      \$1276  = 1'h1;
+      \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1277  = fold_plus1;
-    if (\$1163 ) begin
-      \$1277  = 9'h001;
-    end else if (issue_a) begin
-      \$1277  = \$1165 [8:0];
-    end
-    if (rst) begin
-      \$1277  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1278  = out_full0;
-    if (\$1174 ) begin
-      \$1278  = 1'h1;
-    end
-    if (done) begin
-      if (\$1192 ) begin
-        \$1278  = 1'h0;
-      end
-    end
+    \$1278  = wb_valid10;
     if (rst) begin
       \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1279  = out_pending0;
-    if (\$1174 ) begin
-      \$1279  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1186 ) begin
-        if (\$1188 ) begin
-          \$1279  = 1'h0;
-        end
-      end
-    end
+    \$1279  = wb_valid11;
     if (rst) begin
       \$1279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1280  = out_groups0;
-    if (\$1174 ) begin
-      \$1280  = 8'h00;
-    end else if (\$1176 ) begin
-      \$1280  = \$1177 [7:0];
-    end
+    \$1280  = wb_valid12;
     if (rst) begin
-      \$1280  = 8'h00;
+      \$1280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1281  = out_full1;
-    if (\$1179 ) begin
-      \$1281  = 1'h1;
-    end
-    if (done) begin
-      if (\$1193 ) begin
-        \$1281  = 1'h0;
-      end
-    end
+    \$1281  = wb_parity_next0;
     if (rst) begin
       \$1281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1282  = out_pending1;
-    if (\$1179 ) begin
-      \$1282  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1186 ) begin
-        if (\$1189 ) begin
-          \$1282  = 1'h0;
-        end
-      end
-    end
+    \$1282  = wb_groups_next0;
     if (rst) begin
-      \$1282  = 1'h0;
+      \$1282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1283  = out_groups1;
-    if (\$1179 ) begin
-      \$1283  = 8'h00;
-    end else if (\$1181 ) begin
-      \$1283  = \$1182 [7:0];
+    \$1283  = wb_groups_plus1_0;
+    if (track_reset_r0) begin
+      \$1283  = 9'h001;
+    end else if (\$279 ) begin
+      \$1283  = \$282 [8:0];
     end
     if (rst) begin
-      \$1283  = 8'h00;
+      \$1283  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1284  = drain_read;
+    \$1284  = wb_parity_next1;
     if (rst) begin
       \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1285  = drain_inflight;
+    \$1285  = wb_groups_next1;
     if (rst) begin
-      \$1285  = 1'h0;
+      \$1285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1286  = drain_lane;
-    if (drain_read) begin
-      \$1286  = drain_elem[0];
+    \$1286  = wb_groups_plus1_1;
+    if (track_reset_r1) begin
+      \$1286  = 9'h001;
+    end else if (\$284 ) begin
+      \$1286  = \$287 [8:0];
+    end
+    if (rst) begin
+      \$1286  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1287  = drain_last;
-    if (drain_read) begin
-      \$1287  = \$1184 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1288  = drain_elem;
-    if (drain_read) begin
+    (* full_case = 32'd1 *)
+    if (\$288 ) begin
+      \$1287  = \$300 ;
+    end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$1186 ) begin
-        \$1288  = 8'h00;
+      if (\$402 ) begin
+        \$1287  = \$414 ;
+      end else if (last_fold) begin
+        \$1287  = \$526 ;
       end else begin
-        \$1288  = \$1190 [7:0];
+        \$1287  = \$736 ;
       end
+    end else if (issue_b) begin
+      \$1287  = \$856 ;
+    end else begin
+      \$1287  = \$986 ;
     end
     if (rst) begin
-      \$1288  = 8'h00;
+      \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1289  = drain_slot;
-    if (drain_read) begin
-      if (\$1186 ) begin
-        \$1289  = \$1187 ;
+    (* full_case = 32'd1 *)
+    if (\$288 ) begin
+      \$1288  = \$312 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        \$1288  = \$426 ;
+      end else if (last_fold) begin
+        \$1288  = \$542 ;
+      end else begin
+        \$1288  = \$752 ;
       end
+    end else if (issue_b) begin
+      \$1288  = \$882 ;
+    end else begin
+      \$1288  = \$1002 ;
+    end
+    if (rst) begin
+      \$1288  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$288 ) begin
+      \$1289  = \$372 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        \$1289  = \$486 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1289  = \$603 ;
+        end else begin
+          \$1289  = \$692 ;
+        end
+      end else begin
+        \$1289  = \$812 ;
+      end
+    end else if (issue_b) begin
+      \$1289  = \$942 ;
+    end else begin
+      \$1289  = \$1062 ;
     end
     if (rst) begin
       \$1289  = 1'h0;
@@ -4820,9 +4534,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1290  = release_slot;
-    if (done) begin
-      \$1290  = \$1191 ;
+    (* full_case = 32'd1 *)
+    if (\$288 ) begin
+      \$1290  = \$400 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        \$1290  = \$514 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1290  = \$632 ;
+        end else begin
+          \$1290  = \$720 ;
+        end
+      end else begin
+        \$1290  = \$840 ;
+      end
+    end else if (issue_b) begin
+      \$1290  = \$970 ;
+    end else begin
+      \$1290  = \$1090 ;
     end
     if (rst) begin
       \$1290  = 1'h0;
@@ -4830,161 +4562,486 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1291  = \$1195 [2:0];
+    (* full_case = 32'd1 *)
+    if (\$1100 ) begin
+      \$1291  = \$1106 ;
+    end else if (\$1103 ) begin
+      \$1291  = \$1110 ;
+    end else begin
+      \$1291  = \$1114 ;
+    end
     if (rst) begin
-      \$1291  = 3'h0;
+      \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1292  = { 3'h0, busy };
+    \$1292  = last_fold;
+    if (\$1115 ) begin
+      \$1292  = \$1121 ;
+    end else if (\$1117 ) begin
+      \$1292  = \$1127 ;
+    end else if (\$1118 ) begin
+      \$1292  = \$1148 ;
+    end else if (issue_a) begin
+      \$1292  = \$1151 ;
+    end
     if (rst) begin
-      \$1292  = 4'h0;
+      \$1292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1293  = last_group;
+    if (\$1115 ) begin
+      \$1293  = \$1124 ;
+    end else if (\$1117 ) begin
+      \$1293  = \$1141 ;
+    end else if (\$1118 ) begin
+      \$1293  = \$1149 ;
+    end
+    if (rst) begin
+      \$1293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1294  = group_plus1;
+    if (\$1115 ) begin
+      \$1294  = 9'h001;
+    end else if (\$1117 ) begin
+      \$1294  = \$1147 ;
+    end else if (\$1118 ) begin
+      \$1294  = \$1150 [8:0];
+    end
+    if (rst) begin
+      \$1294  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1295  = b_group_is_0;
+    if (\$1156 ) begin
+      \$1295  = 1'h1;
+    end else if (\$1160 ) begin
+      \$1295  = 1'h0;
+    end
+    if (rst) begin
+      \$1295  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$1156 ) begin
+      \$1296  = \$1163 ;
+    end else if (\$1160 ) begin
+      \$1296  = \$1170 ;
+    end else begin
+      \$1296  = \$1178 ;
+    end
+    if (rst) begin
+      \$1296  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$1156 ) begin
+      \$1297  = \$1166 ;
+    end else if (\$1160 ) begin
+      \$1297  = \$1175 ;
+    end else begin
+      \$1297  = \$1182 ;
+    end
+    if (rst) begin
+      \$1297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1298  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$1156 ) begin
+      \$1298  = 9'h001;
+    end else if (\$1160 ) begin
+      \$1298  = 9'h001;
+    end else begin
+      if (\$1185 ) begin
+        \$1298  = \$1186 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1298  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1299  = layer_is_0;
+    if (\$1187 ) begin
+      \$1299  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1190 ) begin
+        \$1299  = \$1192 ;
+      end
+    end
+    if (rst) begin
+      \$1299  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1300  = group_is_0;
+    if (\$1187 ) begin
+      \$1300  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1190 ) begin
+        \$1300  = 1'h1;
+        if (\$1196 ) begin
+          \$1300  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1300  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1300  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1301  = fold_is_0;
+    if (\$1187 ) begin
+      \$1301  = 1'h1;
+    end else if (issue_a) begin
+      \$1301  = last_fold;
+    end
+    if (rst) begin
+      \$1301  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1302  = fold_plus1;
+    if (\$1187 ) begin
+      \$1302  = 9'h001;
+    end else if (issue_a) begin
+      \$1302  = \$1189 [8:0];
+    end
+    if (rst) begin
+      \$1302  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1303  = out_full0;
+    if (\$1198 ) begin
+      \$1303  = 1'h1;
+    end
+    if (done) begin
+      if (\$1216 ) begin
+        \$1303  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1304  = out_pending0;
+    if (\$1198 ) begin
+      \$1304  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1210 ) begin
+        if (\$1212 ) begin
+          \$1304  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1305  = out_groups0;
+    if (\$1198 ) begin
+      \$1305  = 8'h00;
+    end else if (\$1200 ) begin
+      \$1305  = \$1201 [7:0];
+    end
+    if (rst) begin
+      \$1305  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1306  = out_full1;
+    if (\$1203 ) begin
+      \$1306  = 1'h1;
+    end
+    if (done) begin
+      if (\$1217 ) begin
+        \$1306  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1307  = out_pending1;
+    if (\$1203 ) begin
+      \$1307  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1210 ) begin
+        if (\$1213 ) begin
+          \$1307  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1307  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1308  = out_groups1;
+    if (\$1203 ) begin
+      \$1308  = 8'h00;
+    end else if (\$1205 ) begin
+      \$1308  = \$1206 [7:0];
+    end
+    if (rst) begin
+      \$1308  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1309  = drain_read;
+    if (rst) begin
+      \$1309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1310  = drain_inflight;
+    if (rst) begin
+      \$1310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1311  = drain_lane;
+    if (drain_read) begin
+      \$1311  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1312  = drain_last;
+    if (drain_read) begin
+      \$1312  = \$1208 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1313  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$1210 ) begin
+        \$1313  = 8'h00;
+      end else begin
+        \$1313  = \$1214 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1313  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1314  = drain_slot;
+    if (drain_read) begin
+      if (\$1210 ) begin
+        \$1314  = \$1211 ;
+      end
+    end
+    if (rst) begin
+      \$1314  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1315  = release_slot;
+    if (done) begin
+      \$1315  = \$1215 ;
+    end
+    if (rst) begin
+      \$1315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1316  = \$1219 [2:0];
+    if (rst) begin
+      \$1316  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1317  = { 3'h0, busy };
+    if (rst) begin
+      \$1317  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1293  = 32'd0;
+      \$1318  = 32'd0;
     end else begin
-      \$1293  = \$1196 [31:0];
+      \$1318  = \$1220 [31:0];
     end
     if (rst) begin
-      \$1293  = 32'd0;
+      \$1318  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1294  = { 3'h0, stall_input };
+    \$1319  = { 3'h0, stall_input };
     if (rst) begin
-      \$1294  = 4'h0;
+      \$1319  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1295  = 32'd0;
+      \$1320  = 32'd0;
     end else begin
-      \$1295  = \$1197 [31:0];
+      \$1320  = \$1221 [31:0];
     end
     if (rst) begin
-      \$1295  = 32'd0;
+      \$1320  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1296  = { 3'h0, stall_output };
+    \$1321  = { 3'h0, stall_output };
     if (rst) begin
-      \$1296  = 4'h0;
+      \$1321  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1297  = 32'd0;
+      \$1322  = 32'd0;
     end else begin
-      \$1297  = \$1198 [31:0];
+      \$1322  = \$1222 [31:0];
     end
     if (rst) begin
-      \$1297  = 32'd0;
+      \$1322  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1298  = \$1199 ;
+    \$1323  = \$1223 ;
     if (rst) begin
-      \$1298  = 4'h0;
+      \$1323  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1299  = 32'd0;
+      \$1324  = 32'd0;
     end else begin
-      \$1299  = \$1200 [31:0];
+      \$1324  = \$1224 [31:0];
     end
     if (rst) begin
-      \$1299  = 32'd0;
+      \$1324  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = { 2'h0, \$1201  };
+    \$1325  = { 2'h0, \$1225  };
     if (rst) begin
-      \$1300  = 4'h0;
+      \$1325  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1301  = 32'd0;
+      \$1326  = 32'd0;
     end else begin
-      \$1301  = \$1202 [31:0];
+      \$1326  = \$1226 [31:0];
     end
     if (rst) begin
-      \$1301  = 32'd0;
+      \$1326  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = { 3'h0, issue };
+    \$1327  = { 3'h0, issue };
     if (rst) begin
-      \$1302  = 4'h0;
+      \$1327  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1303  = 32'd0;
+      \$1328  = 32'd0;
     end else begin
-      \$1303  = \$1203 [31:0];
+      \$1328  = \$1227 [31:0];
     end
     if (rst) begin
-      \$1303  = 32'd0;
+      \$1328  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1304  = { 2'h0, \$1204  };
+    \$1329  = { 2'h0, \$1228  };
     if (rst) begin
-      \$1304  = 4'h0;
+      \$1329  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1305  = 32'd0;
+      \$1330  = 32'd0;
     end else begin
-      \$1305  = \$1205 [31:0];
+      \$1330  = \$1229 [31:0];
     end
     if (rst) begin
-      \$1305  = 32'd0;
+      \$1330  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = { 3'h0, done };
+    \$1331  = { 3'h0, done };
     if (rst) begin
-      \$1306  = 4'h0;
+      \$1331  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1307  = 32'd0;
+      \$1332  = 32'd0;
     end else begin
-      \$1307  = \$1206 [31:0];
+      \$1332  = \$1230 [31:0];
     end
     if (rst) begin
-      \$1307  = 32'd0;
+      \$1332  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5008,39 +5065,39 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign nxt_rp__addr = \$43 [1:0];
   assign next_folds = \$45 [7:0];
   assign next_groups = \$47 [7:0];
-  assign \step_valid$87  = step_valid;
-  assign \step_addr$89  = step_addr;
-  assign \step_first$91  = step_first;
-  assign \step_last$93  = step_last;
-  assign \step_rq$95  = step_rq;
-  assign \step_relu$97  = step_relu;
-  assign \step_requantize$99  = step_requantize;
-  assign \step_valid$100  = step_valid;
-  assign \step_addr$101  = step_addr;
-  assign \step_first$102  = step_first;
-  assign \step_last$103  = step_last;
-  assign \step_rq$104  = step_rq;
-  assign \step_relu$105  = step_relu;
-  assign \step_requantize$106  = step_requantize;
+  assign \step_valid$86  = step_valid;
+  assign \step_addr$88  = step_addr;
+  assign \step_first$90  = step_first;
+  assign \step_last$92  = step_last;
+  assign \step_rq$94  = step_rq;
+  assign \step_relu$96  = step_relu;
+  assign \step_requantize$98  = step_requantize;
+  assign \step_valid$99  = step_valid;
+  assign \step_addr$100  = step_addr;
+  assign \step_first$101  = step_first;
+  assign \step_last$102  = step_last;
+  assign \step_rq$103  = step_rq;
+  assign \step_relu$104  = step_relu;
+  assign \step_requantize$105  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
-  assign \act$118  = act_word;
-  assign act_wp__addr = \$166 [6:0];
-  assign act_wp__data = { \$1310 , \$1308 , \$1310 , \$1308  };
-  assign result = { \$1309 , \$1308  };
-  assign \result$129  = { \$1311 , \$1310  };
-  assign act_wp__en = { \$174 , \$172 , \$170 , \$168  };
+  assign \act$117  = act_word;
+  assign act_wp__addr = \$162 [6:0];
+  assign act_wp__data = { \$1335 , \$1333 , \$1335 , \$1333  };
+  assign result = { \$1334 , \$1333  };
+  assign \result$128  = { \$1336 , \$1335  };
+  assign act_wp__en = { \$170 , \$168 , \$166 , \$164  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$186 [6:0];
-  assign \$signature__data  = { \$1309 , \$1308  };
-  assign \$signature__en$144  = out_write;
-  assign \$signature__addr$145  = \$188 [6:0];
-  assign \$signature__data$146  = { \$1311 , \$1310  };
-  assign \$signature__addr$157  = \$199 [6:0];
-  assign \$signature__addr$158  = \$202 [6:0];
+  assign \$signature__addr  = \$182 [6:0];
+  assign \$signature__data  = { \$1334 , \$1333  };
+  assign \$signature__en$143  = out_write;
+  assign \$signature__addr$144  = \$184 [6:0];
+  assign \$signature__data$145  = { \$1336 , \$1335  };
+  assign \$signature__addr$156  = \$195 [6:0];
+  assign \$signature__addr$157  = \$198 [6:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5068,18 +5125,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$65  = \$64 ;
   assign \$84  = \$83 ;
   assign \$116  = \$114 ;
-  assign \$138  = ctx;
-  assign \$149  = ctx;
-  assign \$162  = { 1'h0, wb_group13[7:1] };
-  assign \$171  = wb_group13[0];
-  assign \$173  = wb_group13[0];
-  assign \$180  = wb_ctx13;
-  assign \$191  = { 1'h0, drain_elem[7:1] };
-  assign \$197  = { 1'h0, drain_elem[7:1] };
-  assign \$200  = { 1'h0, drain_elem[7:1] };
-  assign \$209  = { 2'h0, \$208 [8:2] };
-  assign \$215  = in_wslot;
-  assign \$226  = { 1'h0, \$225 [8:1] };
+  assign \$136  = ctx;
+  assign \$145  = ctx;
+  assign \$158  = { 1'h0, wb_group13[7:1] };
+  assign \$167  = wb_group13[0];
+  assign \$169  = wb_group13[0];
+  assign \$176  = wb_ctx13;
+  assign \$187  = { 1'h0, drain_elem[7:1] };
+  assign \$193  = { 1'h0, drain_elem[7:1] };
+  assign \$196  = { 1'h0, drain_elem[7:1] };
+  assign \$205  = { 2'h0, \$204 [8:2] };
+  assign \$211  = in_wslot;
+  assign \$222  = { 1'h0, \$221 [8:1] };
+  assign \$225  = { \$224 [8], \$224 [8], \$224 [8:2] };
+  assign \$227  = { \$226 [8], \$226 [8:1] };
+  assign \$233  = { \$232 [8], \$232 [8], \$232 [8:2] };
+  assign \$235  = { \$234 [8], \$234 [8:1] };
   assign \$260  = b_fold;
   assign \$263  = fold;
   assign \$267  = fold;
@@ -5230,15 +5291,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$1105  = { 2'h0, \$1104 [8:2] };
   assign \$1108  = { 2'h0, \$1107 [8:2] };
   assign \$1112  = { 2'h0, \$1111 [8:2] };
-  assign \$1150  = { 1'h0, \$1149 [8:1] };
-  assign \$1154  = { 1'h0, \$1153 [8:1] };
-  assign \$1157  = { 1'h0, \$1156 [8:1] };
-  assign \$1178  = ctx;
-  assign \$1180  = wb_ctx13;
-  assign \$1189  = drain_slot;
-  assign \$1193  = release_slot;
+  assign \$1132  = { b_group, 1'h0 };
+  assign \$1135  = { \$1134 , 1'h0 };
+  assign \$1162  = { 1'h0, \$1161 [8:1] };
+  assign \$1165  = { 1'h0, \$1164 [8:1] };
+  assign \$1169  = { 1'h0, \$1168 [8:1] };
+  assign \$1173  = { 1'h0, \$1172 [8:1] };
+  assign \$1177  = { 1'h0, \$1176 [8:1] };
+  assign \$1180  = { 1'h0, \$1179 [8:1] };
+  assign \$1202  = ctx;
+  assign \$1204  = wb_ctx13;
+  assign \$1213  = drain_slot;
+  assign \$1217  = release_slot;
   assign \$122  = ctx;
-  assign \$133  = ctx;
+  assign \$131  = ctx;
   assign \$434  = 1'h0;
   assign \$437  = \$436 ;
   assign \$447  = 1'h0;
@@ -5258,7 +5324,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$242$0 , r_rdy, r_data, w_en, \port$2009$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$238$0 , r_rdy, r_data, w_en, \port$2035$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5283,10 +5349,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$242$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$2009$0 ;
-  wire \port$2009$0 ;
-  input [31:0] \port$242$0 ;
-  wire [31:0] \port$242$0 ;
+  input \port$2035$0 ;
+  wire \port$2035$0 ;
+  input [31:0] \port$238$0 ;
+  wire [31:0] \port$238$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5319,7 +5385,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$242$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2009$0 , \port$242$0  };
+      storage[w_port__addr] <= { \port$2035$0 , \port$238$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5381,14 +5447,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$242$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2009$0 , \port$242$0  };
-  assign w_data = { \port$2009$0 , \port$242$0  };
+  assign w_port__data = { \port$2035$0 , \port$238$0  };
+  assign w_data = { \port$2035$0 , \port$238$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2157$0 , \port$2158$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2183$0 , \port$2184$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5483,10 +5549,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  output [7:0] \port$2157$0 ;
-  wire [7:0] \port$2157$0 ;
-  output [23:0] \port$2158$0 ;
-  wire [23:0] \port$2158$0 ;
+  output [7:0] \port$2183$0 ;
+  wire [7:0] \port$2183$0 ;
+  output [23:0] \port$2184$0 ;
+  wire [23:0] \port$2184$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6440,7 +6506,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$2109$0 (pe0_flags),
+    .\port$2135$0 (pe0_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -6521,13 +6587,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2157$0  = \$21 ;
-  assign \port$2158$0  = \$22 ;
+  assign \port$2183$0  = \$21 ;
+  assign \port$2184$0  = \$22 ;
   assign \$11  = { pe0_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2109$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2135$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6711,8 +6777,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2109$0 ;
-  wire [1:0] \port$2109$0 ;
+  input [1:0] \port$2135$0 ;
+  wire [1:0] \port$2135$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6919,9 +6985,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2109$0 [0];
+    rq_relu1 <= \port$2135$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2109$0 [1];
+    rq_req1 <= \port$2135$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7044,8 +7110,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2109$0 [0];
-  assign i_requantize = \port$2109$0 [1];
+  assign i_relu = \port$2135$0 [0];
+  assign i_requantize = \port$2135$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7054,7 +7120,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2270$0 , \port$2271$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2296$0 , \port$2297$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7149,10 +7215,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  output [7:0] \port$2270$0 ;
-  wire [7:0] \port$2270$0 ;
-  output [23:0] \port$2271$0 ;
-  wire [23:0] \port$2271$0 ;
+  output [7:0] \port$2296$0 ;
+  wire [7:0] \port$2296$0 ;
+  output [23:0] \port$2297$0 ;
+  wire [23:0] \port$2297$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8106,7 +8172,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$2222$0 (pe1_flags),
+    .\port$2248$0 (pe1_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -8187,13 +8253,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2270$0  = \$21 ;
-  assign \port$2271$0  = \$22 ;
+  assign \port$2296$0  = \$21 ;
+  assign \port$2297$0  = \$22 ;
   assign \$11  = { pe1_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2222$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2248$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8377,8 +8443,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2222$0 ;
-  wire [1:0] \port$2222$0 ;
+  input [1:0] \port$2248$0 ;
+  wire [1:0] \port$2248$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8585,9 +8651,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2222$0 [0];
+    rq_relu1 <= \port$2248$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2222$0 [1];
+    rq_req1 <= \port$2248$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8710,8 +8776,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2222$0 [0];
-  assign i_requantize = \port$2222$0 [1];
+  assign i_relu = \port$2248$0 [0];
+  assign i_requantize = \port$2248$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -237,21 +237,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
-  wire [9:0] \$1208 ;
+  wire \$1208 ;
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
-  wire \$1214 ;
+  wire [11:0] \$1214 ;
   wire \$1215 ;
   wire [9:0] \$1216 ;
-  wire [9:0] \$1217 ;
+  wire [12:0] \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
   wire \$122 ;
-  wire [10:0] \$1220 ;
+  wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
   wire \$1223 ;
@@ -259,137 +259,137 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1225 ;
   wire \$1226 ;
   wire \$1227 ;
-  wire \$1228 ;
-  wire \$1229 ;
+  wire [9:0] \$1228 ;
+  wire [9:0] \$1229 ;
   wire \$123 ;
   wire \$1230 ;
-  wire [9:0] \$1231 ;
-  wire [9:0] \$1232 ;
+  wire \$1231 ;
+  wire [10:0] \$1232 ;
   wire \$1233 ;
-  wire [9:0] \$1234 ;
-  wire [9:0] \$1235 ;
-  wire [9:0] \$1236 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
   wire \$1237 ;
-  wire [9:0] \$1238 ;
-  wire [9:0] \$1239 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire \$124 ;
   wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
-  wire \$1243 ;
-  wire [10:0] \$1244 ;
+  wire [9:0] \$1243 ;
+  wire [9:0] \$1244 ;
   wire \$1245 ;
-  wire [10:0] \$1246 ;
-  wire [10:0] \$1247 ;
+  wire [9:0] \$1246 ;
+  wire [9:0] \$1247 ;
   wire \$1248 ;
-  wire \$1249 ;
+  wire [9:0] \$1249 ;
   wire \$125 ;
-  wire \$1250 ;
-  wire \$1251 ;
+  wire [9:0] \$1250 ;
+  wire [9:0] \$1251 ;
   wire \$1252 ;
-  wire \$1253 ;
-  wire \$1254 ;
-  wire \$1255 ;
-  wire \$1256 ;
+  wire [9:0] \$1253 ;
+  wire [9:0] \$1254 ;
+  wire [9:0] \$1255 ;
+  wire [10:0] \$1256 ;
   wire \$1257 ;
-  wire \$1258 ;
+  wire [9:0] \$1258 ;
   wire [9:0] \$1259 ;
   wire \$126 ;
   wire \$1260 ;
-  wire \$1261 ;
-  wire \$1262 ;
-  wire \$1263 ;
-  wire [9:0] \$1264 ;
-  wire [9:0] \$1265 ;
+  wire [9:0] \$1261 ;
+  wire [9:0] \$1262 ;
+  wire [10:0] \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
   wire \$1266 ;
-  wire [9:0] \$1267 ;
-  wire \$1268 ;
+  wire \$1267 ;
+  wire [10:0] \$1268 ;
   wire \$1269 ;
   wire \$127 ;
-  wire \$1270 ;
-  wire \$1271 ;
-  wire [9:0] \$1272 ;
+  wire [10:0] \$1270 ;
+  wire [10:0] \$1271 ;
+  wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
-  wire [3:0] \$1276 ;
-  wire [4:0] \$1277 ;
-  wire [32:0] \$1278 ;
-  wire [32:0] \$1279 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire \$128 ;
-  wire [32:0] \$1280 ;
-  wire [6:0] \$1281 ;
-  wire [32:0] \$1282 ;
-  wire [3:0] \$1283 ;
-  wire [32:0] \$1284 ;
-  wire [32:0] \$1285 ;
-  wire [1:0] \$1286 ;
-  wire [32:0] \$1287 ;
-  wire [32:0] \$1288 ;
-  reg [3:0] \$1289 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire [9:0] \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire [9:0] \$1288 ;
+  wire [9:0] \$1289 ;
   wire \$129 ;
-  reg [8:0] \$1290 ;
-  reg [8:0] \$1291 ;
-  reg [8:0] \$1292 ;
-  reg \$1293 ;
-  reg [8:0] \$1294 ;
-  reg \$1295 ;
-  reg \$1296 ;
-  reg [8:0] \$1297 ;
-  reg [8:0] \$1298 ;
-  reg [8:0] \$1299 ;
+  wire \$1290 ;
+  wire [9:0] \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire [9:0] \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg [9:0] \$1300 ;
-  reg [9:0] \$1301 ;
-  reg [8:0] \$1302 ;
-  reg \$1303 ;
-  reg \$1304 ;
-  reg \$1305 ;
-  reg [8:0] \$1306 ;
-  reg [7:0] \$1307 ;
-  reg [3:0] \$1308 ;
-  reg [8:0] \$1309 ;
+  wire [3:0] \$1300 ;
+  wire [4:0] \$1301 ;
+  wire [32:0] \$1302 ;
+  wire [32:0] \$1303 ;
+  wire [32:0] \$1304 ;
+  wire [6:0] \$1305 ;
+  wire [32:0] \$1306 ;
+  wire [3:0] \$1307 ;
+  wire [32:0] \$1308 ;
+  wire [32:0] \$1309 ;
   wire \$131 ;
-  reg [8:0] \$1310 ;
-  reg [17:0] \$1311 ;
-  reg [18:0] \$1312 ;
-  reg [8:0] \$1313 ;
+  wire [1:0] \$1310 ;
+  wire [32:0] \$1311 ;
+  wire [32:0] \$1312 ;
+  reg [3:0] \$1313 ;
   reg [8:0] \$1314 ;
-  reg \$1315 ;
+  reg [8:0] \$1315 ;
   reg [8:0] \$1316 ;
-  reg [7:0] \$1317 ;
-  reg \$1318 ;
+  reg \$1317 ;
+  reg [8:0] \$1318 ;
   reg \$1319 ;
   wire \$132 ;
-  reg [8:0] \$1320 ;
+  reg \$1320 ;
   reg [8:0] \$1321 ;
-  reg \$1322 ;
-  reg \$1323 ;
-  reg \$1324 ;
-  reg \$1325 ;
-  reg \$1326 ;
+  reg [8:0] \$1322 ;
+  reg [8:0] \$1323 ;
+  reg [9:0] \$1324 ;
+  reg [9:0] \$1325 ;
+  reg [8:0] \$1326 ;
   reg \$1327 ;
   reg \$1328 ;
   reg \$1329 ;
   wire \$133 ;
-  reg \$1330 ;
-  reg \$1331 ;
-  reg \$1332 ;
-  reg \$1333 ;
-  reg \$1334 ;
-  reg \$1335 ;
-  reg \$1336 ;
-  reg \$1337 ;
-  reg \$1338 ;
+  reg [8:0] \$1330 ;
+  reg [7:0] \$1331 ;
+  reg [3:0] \$1332 ;
+  reg [8:0] \$1333 ;
+  reg [8:0] \$1334 ;
+  reg [17:0] \$1335 ;
+  reg [18:0] \$1336 ;
+  reg [8:0] \$1337 ;
+  reg [8:0] \$1338 ;
   reg \$1339 ;
   wire \$134 ;
-  reg \$1340 ;
-  reg [8:0] \$1341 ;
-  reg [9:0] \$1342 ;
+  reg [8:0] \$1340 ;
+  reg [7:0] \$1341 ;
+  reg \$1342 ;
   reg \$1343 ;
   reg [8:0] \$1344 ;
-  reg [9:0] \$1345 ;
+  reg [8:0] \$1345 ;
   reg \$1346 ;
   reg \$1347 ;
   reg \$1348 ;
@@ -398,69 +398,94 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1350 ;
   reg \$1351 ;
   reg \$1352 ;
-  reg [9:0] \$1353 ;
+  reg \$1353 ;
   reg \$1354 ;
   reg \$1355 ;
-  reg [9:0] \$1356 ;
+  reg \$1356 ;
   reg \$1357 ;
   reg \$1358 ;
   reg \$1359 ;
   wire \$136 ;
-  reg [9:0] \$1360 ;
+  reg \$1360 ;
   reg \$1361 ;
   reg \$1362 ;
-  reg [8:0] \$1363 ;
+  reg \$1363 ;
   reg \$1364 ;
-  reg \$1365 ;
-  reg [8:0] \$1366 ;
+  reg [8:0] \$1365 ;
+  reg [9:0] \$1366 ;
   reg \$1367 ;
-  reg \$1368 ;
-  reg [2:0] \$1369 ;
+  reg [8:0] \$1368 ;
+  reg [9:0] \$1369 ;
   wire \$137 ;
   reg \$1370 ;
-  reg [8:0] \$1371 ;
+  reg \$1371 ;
   reg \$1372 ;
   reg \$1373 ;
-  reg [2:0] \$1374 ;
-  reg [6:0] \$1375 ;
-  reg [31:0] \$1376 ;
-  reg [6:0] \$1377 ;
-  reg [31:0] \$1378 ;
-  reg [6:0] \$1379 ;
+  reg \$1374 ;
+  reg \$1375 ;
+  reg \$1376 ;
+  reg [9:0] \$1377 ;
+  reg \$1378 ;
+  reg \$1379 ;
   wire \$138 ;
-  reg [31:0] \$1380 ;
-  reg [6:0] \$1381 ;
-  reg [31:0] \$1382 ;
-  reg [6:0] \$1383 ;
-  reg [31:0] \$1384 ;
-  reg [6:0] \$1385 ;
-  reg [31:0] \$1386 ;
-  reg [6:0] \$1387 ;
-  reg [31:0] \$1388 ;
-  reg [6:0] \$1389 ;
+  reg \$1380 ;
+  reg [9:0] \$1381 ;
+  reg \$1382 ;
+  reg \$1383 ;
+  reg \$1384 ;
+  reg [9:0] \$1385 ;
+  reg \$1386 ;
+  reg \$1387 ;
+  reg [8:0] \$1388 ;
+  reg \$1389 ;
   wire \$139 ;
-  reg [31:0] \$1390 ;
-  wire [7:0] \$1391 ;
-  wire [23:0] \$1392 ;
-  wire [7:0] \$1393 ;
-  wire [23:0] \$1394 ;
-  wire [7:0] \$1395 ;
-  wire [23:0] \$1396 ;
-  wire [7:0] \$1397 ;
-  wire [23:0] \$1398 ;
-  wire [7:0] \$1399 ;
+  reg \$1390 ;
+  reg [8:0] \$1391 ;
+  reg \$1392 ;
+  reg \$1393 ;
+  reg [2:0] \$1394 ;
+  reg \$1395 ;
+  reg [8:0] \$1396 ;
+  reg \$1397 ;
+  reg \$1398 ;
+  reg [2:0] \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  wire [23:0] \$1400 ;
-  wire [7:0] \$1401 ;
-  wire [23:0] \$1402 ;
-  wire [7:0] \$1403 ;
-  wire [23:0] \$1404 ;
-  wire [7:0] \$1405 ;
-  wire [23:0] \$1406 ;
+  reg [6:0] \$1400 ;
+  reg [31:0] \$1401 ;
+  reg [6:0] \$1402 ;
+  reg [31:0] \$1403 ;
+  reg [6:0] \$1404 ;
+  reg [31:0] \$1405 ;
+  reg [6:0] \$1406 ;
+  reg [31:0] \$1407 ;
+  reg [6:0] \$1408 ;
+  reg [31:0] \$1409 ;
   wire \$141 ;
+  reg [6:0] \$1410 ;
+  reg [31:0] \$1411 ;
+  reg [6:0] \$1412 ;
+  reg [31:0] \$1413 ;
+  reg [6:0] \$1414 ;
+  reg [31:0] \$1415 ;
+  wire [7:0] \$1416 ;
+  wire [23:0] \$1417 ;
+  wire [7:0] \$1418 ;
+  wire [23:0] \$1419 ;
   wire \$142 ;
+  wire [7:0] \$1420 ;
+  wire [23:0] \$1421 ;
+  wire [7:0] \$1422 ;
+  wire [23:0] \$1423 ;
+  wire [7:0] \$1424 ;
+  wire [23:0] \$1425 ;
+  wire [7:0] \$1426 ;
+  wire [23:0] \$1427 ;
+  wire [7:0] \$1428 ;
+  wire [23:0] \$1429 ;
   wire [8:0] \$143 ;
+  wire [7:0] \$1430 ;
+  wire [23:0] \$1431 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
@@ -488,7 +513,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [9:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
@@ -512,7 +537,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [9:0] \$190 ;
+  wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
@@ -526,16 +551,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire [8:0] \$206 ;
-  wire [6:0] \$207 ;
-  wire [9:0] \$208 ;
-  wire [5:0] \$209 ;
+  wire [8:0] \$202 ;
+  wire [6:0] \$203 ;
+  wire [9:0] \$204 ;
+  wire [5:0] \$205 ;
+  wire [10:0] \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [10:0] \$210 ;
+  wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
@@ -552,17 +577,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
+  wire [9:0] \$226 ;
+  wire [9:0] \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire [9:0] \$230 ;
+  wire \$230 ;
   wire [9:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire [9:0] \$235 ;
+  wire [9:0] \$232 ;
+  wire [5:0] \$233 ;
+  wire [9:0] \$234 ;
+  wire [5:0] \$235 ;
   wire [9:0] \$236 ;
   wire [5:0] \$237 ;
   wire [9:0] \$238 ;
@@ -577,81 +602,81 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$246 ;
   wire [5:0] \$247 ;
   wire [9:0] \$248 ;
-  wire [5:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [9:0] \$250 ;
-  wire [5:0] \$251 ;
-  wire [9:0] \$252 ;
+  wire [8:0] \$250 ;
+  wire [8:0] \$251 ;
+  wire \$252 ;
   wire \$253 ;
-  wire [8:0] \$254 ;
-  wire [8:0] \$255 ;
+  wire [3:0] \$254 ;
+  wire [4:0] \$255 ;
   wire \$256 ;
-  wire \$257 ;
-  wire [3:0] \$258 ;
-  wire [4:0] \$259 ;
+  wire [8:0] \$257 ;
+  wire [5:0] \$258 ;
+  wire [9:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire [8:0] \$261 ;
-  wire [5:0] \$262 ;
-  wire [9:0] \$263 ;
-  wire [8:0] \$264 ;
-  wire [5:0] \$265 ;
-  wire [9:0] \$266 ;
-  wire [8:0] \$267 ;
-  wire [5:0] \$268 ;
-  wire [9:0] \$269 ;
+  wire [8:0] \$260 ;
+  wire [5:0] \$261 ;
+  wire [9:0] \$262 ;
+  wire [8:0] \$263 ;
+  wire [5:0] \$264 ;
+  wire [9:0] \$265 ;
+  wire [8:0] \$266 ;
+  wire [5:0] \$267 ;
+  wire [9:0] \$268 ;
+  wire [8:0] \$269 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [9:0] \$272 ;
-  wire [8:0] \$273 ;
-  wire [5:0] \$274 ;
-  wire [9:0] \$275 ;
-  wire [8:0] \$276 ;
-  wire [5:0] \$277 ;
-  wire [9:0] \$278 ;
-  wire [8:0] \$279 ;
+  wire [5:0] \$270 ;
+  wire [9:0] \$271 ;
+  wire [8:0] \$272 ;
+  wire [5:0] \$273 ;
+  wire [9:0] \$274 ;
+  wire [8:0] \$275 ;
+  wire [5:0] \$276 ;
+  wire [9:0] \$277 ;
+  wire [8:0] \$278 ;
+  wire [5:0] \$279 ;
   wire \$28 ;
-  wire [5:0] \$280 ;
-  wire [9:0] \$281 ;
-  wire [8:0] \$282 ;
-  wire [5:0] \$283 ;
-  wire [9:0] \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
+  wire [9:0] \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire [63:0] \$285 ;
+  wire [9:0] \$286 ;
+  wire [9:0] \$287 ;
   wire \$288 ;
-  wire [63:0] \$289 ;
+  wire \$289 ;
   wire \$29 ;
   wire [9:0] \$290 ;
   wire [9:0] \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire [9:0] \$294 ;
+  wire \$294 ;
   wire [9:0] \$295 ;
-  wire \$296 ;
+  wire [9:0] \$296 ;
   wire \$297 ;
-  wire \$298 ;
+  wire [8:0] \$298 ;
   wire [9:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [9:0] \$300 ;
+  wire \$300 ;
   wire \$301 ;
-  wire [8:0] \$302 ;
+  wire \$302 ;
   wire [9:0] \$303 ;
-  wire \$304 ;
+  wire [9:0] \$304 ;
   wire \$305 ;
-  wire \$306 ;
+  wire [9:0] \$306 ;
   wire [9:0] \$307 ;
   wire [9:0] \$308 ;
-  wire \$309 ;
+  wire [9:0] \$309 ;
   wire \$31 ;
-  wire [9:0] \$310 ;
-  wire [9:0] \$311 ;
-  wire [4:0] \$312 ;
-  wire \$313 ;
+  wire [4:0] \$310 ;
+  wire \$311 ;
+  wire [9:0] \$312 ;
+  wire [8:0] \$313 ;
   wire [9:0] \$314 ;
-  wire [8:0] \$315 ;
+  wire [9:0] \$315 ;
   wire [9:0] \$316 ;
   wire [9:0] \$317 ;
   wire [4:0] \$318 ;
@@ -1411,13 +1436,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$998 ;
   wire [3:0] \$999 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$235 ;
-  wire [5:0] \$signature__addr$238 ;
-  wire [5:0] \$signature__addr$241 ;
-  wire [5:0] \$signature__addr$244 ;
-  wire [5:0] \$signature__addr$247 ;
-  wire [5:0] \$signature__addr$250 ;
-  wire [5:0] \$signature__addr$253 ;
+  wire [5:0] \$signature__addr$234 ;
+  wire [5:0] \$signature__addr$237 ;
+  wire [5:0] \$signature__addr$240 ;
+  wire [5:0] \$signature__addr$243 ;
+  wire [5:0] \$signature__addr$246 ;
+  wire [5:0] \$signature__addr$249 ;
+  wire [5:0] \$signature__addr$252 ;
+  wire [5:0] \$signature__addr$264 ;
   wire [5:0] \$signature__addr$265 ;
   wire [5:0] \$signature__addr$266 ;
   wire [5:0] \$signature__addr$267 ;
@@ -1425,16 +1451,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$269 ;
   wire [5:0] \$signature__addr$270 ;
   wire [5:0] \$signature__addr$271 ;
-  wire [5:0] \$signature__addr$272 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$236 ;
-  wire [31:0] \$signature__data$239 ;
-  wire [31:0] \$signature__data$242 ;
-  wire [31:0] \$signature__data$245 ;
-  wire [31:0] \$signature__data$248 ;
-  wire [31:0] \$signature__data$251 ;
-  wire [31:0] \$signature__data$254 ;
-  wire [31:0] \$signature__data$406 ;
+  wire [31:0] \$signature__data$235 ;
+  wire [31:0] \$signature__data$238 ;
+  wire [31:0] \$signature__data$241 ;
+  wire [31:0] \$signature__data$244 ;
+  wire [31:0] \$signature__data$247 ;
+  wire [31:0] \$signature__data$250 ;
+  wire [31:0] \$signature__data$253 ;
   wire [31:0] \$signature__data$407 ;
   wire [31:0] \$signature__data$408 ;
   wire [31:0] \$signature__data$409 ;
@@ -1442,22 +1466,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$411 ;
   wire [31:0] \$signature__data$412 ;
   wire [31:0] \$signature__data$413 ;
+  wire [31:0] \$signature__data$414 ;
   wire \$signature__en ;
-  wire \$signature__en$234 ;
-  wire \$signature__en$237 ;
-  wire \$signature__en$240 ;
-  wire \$signature__en$243 ;
-  wire \$signature__en$246 ;
-  wire \$signature__en$249 ;
-  wire \$signature__en$252 ;
+  wire \$signature__en$233 ;
+  wire \$signature__en$236 ;
+  wire \$signature__en$239 ;
+  wire \$signature__en$242 ;
+  wire \$signature__en$245 ;
+  wire \$signature__en$248 ;
+  wire \$signature__en$251 ;
   wire [63:0] act;
+  wire [63:0] \act$195 ;
   wire [63:0] \act$196 ;
   wire [63:0] \act$197 ;
   wire [63:0] \act$198 ;
   wire [63:0] \act$199 ;
   wire [63:0] \act$200 ;
   wire [63:0] \act$201 ;
-  wire [63:0] \act$202 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1477,6 +1502,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg b_group_is_0 = 1'h1;
   reg b_in_group = 1'h0;
   reg b_last_fold = 1'h0;
+  reg b_last_group = 1'h0;
   reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
@@ -1654,13 +1680,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
+  wire [31:0] \result$212 ;
   wire [31:0] \result$213 ;
   wire [31:0] \result$214 ;
   wire [31:0] \result$215 ;
   wire [31:0] \result$216 ;
   wire [31:0] \result$217 ;
   wire [31:0] \result$218 ;
-  wire [31:0] \result$219 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1697,130 +1723,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$125 ;
+  wire [8:0] \step_addr$124 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$137 ;
+  wire [8:0] \step_addr$136 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$144 ;
+  wire [8:0] \step_addr$143 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$151 ;
+  wire [8:0] \step_addr$150 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$158 ;
+  wire [8:0] \step_addr$157 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$165 ;
+  wire [8:0] \step_addr$164 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$172 ;
+  wire [8:0] \step_addr$171 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$179 ;
+  wire [8:0] \step_addr$178 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$127 ;
+  wire \step_first$126 ;
   (* init = 1'h0 *)
-  wire \step_first$138 ;
+  wire \step_first$137 ;
   (* init = 1'h0 *)
-  wire \step_first$145 ;
+  wire \step_first$144 ;
   (* init = 1'h0 *)
-  wire \step_first$152 ;
+  wire \step_first$151 ;
   (* init = 1'h0 *)
-  wire \step_first$159 ;
+  wire \step_first$158 ;
   (* init = 1'h0 *)
-  wire \step_first$166 ;
+  wire \step_first$165 ;
   (* init = 1'h0 *)
-  wire \step_first$173 ;
+  wire \step_first$172 ;
   (* init = 1'h0 *)
-  wire \step_first$180 ;
+  wire \step_first$179 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$129 ;
+  wire \step_last$128 ;
   (* init = 1'h0 *)
-  wire \step_last$139 ;
+  wire \step_last$138 ;
   (* init = 1'h0 *)
-  wire \step_last$146 ;
+  wire \step_last$145 ;
   (* init = 1'h0 *)
-  wire \step_last$153 ;
+  wire \step_last$152 ;
   (* init = 1'h0 *)
-  wire \step_last$160 ;
+  wire \step_last$159 ;
   (* init = 1'h0 *)
-  wire \step_last$167 ;
+  wire \step_last$166 ;
   (* init = 1'h0 *)
-  wire \step_last$174 ;
+  wire \step_last$173 ;
   (* init = 1'h0 *)
-  wire \step_last$181 ;
+  wire \step_last$180 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$133 ;
+  wire \step_relu$132 ;
   (* init = 1'h0 *)
-  wire \step_relu$141 ;
+  wire \step_relu$140 ;
   (* init = 1'h0 *)
-  wire \step_relu$148 ;
+  wire \step_relu$147 ;
   (* init = 1'h0 *)
-  wire \step_relu$155 ;
+  wire \step_relu$154 ;
   (* init = 1'h0 *)
-  wire \step_relu$162 ;
+  wire \step_relu$161 ;
   (* init = 1'h0 *)
-  wire \step_relu$169 ;
+  wire \step_relu$168 ;
   (* init = 1'h0 *)
-  wire \step_relu$176 ;
+  wire \step_relu$175 ;
   (* init = 1'h0 *)
-  wire \step_relu$183 ;
+  wire \step_relu$182 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$135 ;
+  wire \step_requantize$134 ;
   (* init = 1'h0 *)
-  wire \step_requantize$142 ;
+  wire \step_requantize$141 ;
   (* init = 1'h0 *)
-  wire \step_requantize$149 ;
+  wire \step_requantize$148 ;
   (* init = 1'h0 *)
-  wire \step_requantize$156 ;
+  wire \step_requantize$155 ;
   (* init = 1'h0 *)
-  wire \step_requantize$163 ;
+  wire \step_requantize$162 ;
   (* init = 1'h0 *)
-  wire \step_requantize$170 ;
+  wire \step_requantize$169 ;
   (* init = 1'h0 *)
-  wire \step_requantize$177 ;
+  wire \step_requantize$176 ;
   (* init = 1'h0 *)
-  wire \step_requantize$184 ;
+  wire \step_requantize$183 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$131 ;
+  wire [7:0] \step_rq$130 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$140 ;
+  wire [7:0] \step_rq$139 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$147 ;
+  wire [7:0] \step_rq$146 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$154 ;
+  wire [7:0] \step_rq$153 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$161 ;
+  wire [7:0] \step_rq$160 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$168 ;
+  wire [7:0] \step_rq$167 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$175 ;
+  wire [7:0] \step_rq$174 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$182 ;
+  wire [7:0] \step_rq$181 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$123 ;
+  wire \step_valid$122 ;
   (* init = 1'h0 *)
-  wire \step_valid$136 ;
+  wire \step_valid$135 ;
   (* init = 1'h0 *)
-  wire \step_valid$143 ;
+  wire \step_valid$142 ;
   (* init = 1'h0 *)
-  wire \step_valid$150 ;
+  wire \step_valid$149 ;
   (* init = 1'h0 *)
-  wire \step_valid$157 ;
+  wire \step_valid$156 ;
   (* init = 1'h0 *)
-  wire \step_valid$164 ;
+  wire \step_valid$163 ;
   (* init = 1'h0 *)
-  wire \step_valid$171 ;
+  wire \step_valid$170 ;
   (* init = 1'h0 *)
-  wire \step_valid$178 ;
+  wire \step_valid$177 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -2044,8 +2070,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$212 )
-      actbuf[\$210 [6:0]] <= { \$1405 , \$1403 , \$1401 , \$1399 , \$1397 , \$1395 , \$1393 , \$1391  };
+    if (\$208 )
+      actbuf[\$206 [6:0]] <= { \$1430 , \$1428 , \$1426 , \$1424 , \$1422 , \$1420 , \$1418 , \$1416  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -2220,13 +2246,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$238 [5:0]] <= { \$1392 , \$1391  };
+      outbuf0[\$234 [5:0]] <= { \$1417 , \$1416  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$263 [5:0]];
+    _2_ <= outbuf0[\$259 [5:0]];
   end
-  assign \$signature__data$406  = _2_;
+  assign \$signature__data$407  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2296,13 +2322,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$240 [5:0]] <= { \$1394 , \$1393  };
+      outbuf1[\$236 [5:0]] <= { \$1419 , \$1418  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$266 [5:0]];
+    _3_ <= outbuf1[\$262 [5:0]];
   end
-  assign \$signature__data$407  = _3_;
+  assign \$signature__data$408  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2372,13 +2398,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$242 [5:0]] <= { \$1396 , \$1395  };
+      outbuf2[\$238 [5:0]] <= { \$1421 , \$1420  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$269 [5:0]];
+    _4_ <= outbuf2[\$265 [5:0]];
   end
-  assign \$signature__data$408  = _4_;
+  assign \$signature__data$409  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2448,13 +2474,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$244 [5:0]] <= { \$1398 , \$1397  };
+      outbuf3[\$240 [5:0]] <= { \$1423 , \$1422  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$272 [5:0]];
+    _5_ <= outbuf3[\$268 [5:0]];
   end
-  assign \$signature__data$409  = _5_;
+  assign \$signature__data$410  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2524,13 +2550,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$246 [5:0]] <= { \$1400 , \$1399  };
+      outbuf4[\$242 [5:0]] <= { \$1425 , \$1424  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$275 [5:0]];
+    _6_ <= outbuf4[\$271 [5:0]];
   end
-  assign \$signature__data$410  = _6_;
+  assign \$signature__data$411  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2600,13 +2626,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$248 [5:0]] <= { \$1402 , \$1401  };
+      outbuf5[\$244 [5:0]] <= { \$1427 , \$1426  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$278 [5:0]];
+    _7_ <= outbuf5[\$274 [5:0]];
   end
-  assign \$signature__data$411  = _7_;
+  assign \$signature__data$412  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2676,13 +2702,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$250 [5:0]] <= { \$1404 , \$1403  };
+      outbuf6[\$246 [5:0]] <= { \$1429 , \$1428  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$281 [5:0]];
+    _8_ <= outbuf6[\$277 [5:0]];
   end
-  assign \$signature__data$412  = _8_;
+  assign \$signature__data$413  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2752,13 +2778,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$252 [5:0]] <= { \$1406 , \$1405  };
+      outbuf7[\$248 [5:0]] <= { \$1431 , \$1430  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$284 [5:0]];
+    _9_ <= outbuf7[\$280 [5:0]];
   end
-  assign \$signature__data$413  = _9_;
+  assign \$signature__data$414  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2931,61 +2957,61 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$165  = \$164  & last_group;
   assign \$167  = issue_b & \$166 ;
   assign \$168  = \$167  & b_last_fold;
-  assign \$169  = in_groups - 1'h1;
-  assign \$170  = b_group == \$169 ;
-  assign \$171  = \$168  & \$170 ;
-  assign in_release0 = \$165  | \$171 ;
-  assign \$172  = ! ctx;
-  assign \$173  = issue_a & \$172 ;
-  assign \$174  = \$173  & layer_is_0;
-  assign \$175  = group_is_0 & fold_is_0;
-  assign \$176  = \$174  & \$175 ;
-  assign \$178  = issue_b & \$177 ;
-  assign \$179  = \$178  & b_group_is_0;
-  assign \$180  = ! b_fold;
-  assign \$181  = \$179  & \$180 ;
-  assign track_reset0 = \$176  | \$181 ;
-  assign \$183  = issue_a & \$182 ;
-  assign \$184  = \$183  & layer_is_0;
-  assign \$185  = \$184  & last_fold;
-  assign \$186  = \$185  & last_group;
-  assign \$187  = ~ ctx;
-  assign \$188  = issue_b & \$187 ;
-  assign \$189  = \$188  & b_last_fold;
-  assign \$190  = in_groups - 1'h1;
-  assign \$191  = b_group == \$190 ;
-  assign \$192  = \$189  & \$191 ;
-  assign in_release1 = \$186  | \$192 ;
-  assign \$194  = issue_a & \$193 ;
-  assign \$195  = \$194  & layer_is_0;
-  assign \$196  = group_is_0 & fold_is_0;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = ~ ctx;
-  assign \$199  = issue_b & \$198 ;
-  assign \$200  = \$199  & b_group_is_0;
-  assign \$201  = ! b_fold;
-  assign \$202  = \$200  & \$201 ;
-  assign track_reset1 = \$197  | \$202 ;
-  assign \$203  = issue_a & cur_is_last;
-  assign \$204  = group_is_0 & fold_is_0;
-  assign claim_out = \$203  & \$204 ;
+  assign \$169  = \$168  & b_last_group;
+  assign in_release0 = \$165  | \$169 ;
+  assign \$170  = ! ctx;
+  assign \$171  = issue_a & \$170 ;
+  assign \$172  = \$171  & layer_is_0;
+  assign \$173  = group_is_0 & fold_is_0;
+  assign \$174  = \$172  & \$173 ;
+  assign \$176  = issue_b & \$175 ;
+  assign \$177  = \$176  & b_group_is_0;
+  assign \$178  = ! b_fold;
+  assign \$179  = \$177  & \$178 ;
+  assign track_reset0 = \$174  | \$179 ;
+  assign \$181  = issue_a & \$180 ;
+  assign \$182  = \$181  & layer_is_0;
+  assign \$183  = \$182  & last_fold;
+  assign \$184  = \$183  & last_group;
+  assign \$185  = ~ ctx;
+  assign \$186  = issue_b & \$185 ;
+  assign \$187  = \$186  & b_last_fold;
+  assign \$188  = \$187  & b_last_group;
+  assign in_release1 = \$184  | \$188 ;
+  assign \$190  = issue_a & \$189 ;
+  assign \$191  = \$190  & layer_is_0;
+  assign \$192  = group_is_0 & fold_is_0;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = ~ ctx;
+  assign \$195  = issue_b & \$194 ;
+  assign \$196  = \$195  & b_group_is_0;
+  assign \$197  = ! b_fold;
+  assign \$198  = \$196  & \$197 ;
+  assign track_reset1 = \$193  | \$198 ;
+  assign \$199  = issue_a & cur_is_last;
+  assign \$200  = group_is_0 & fold_is_0;
+  assign claim_out = \$199  & \$200 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$205  = ~ wb_out14;
-  assign act_write = wb_valid14 & \$205 ;
+  assign \$201  = ~ wb_out14;
+  assign act_write = wb_valid14 & \$201 ;
   assign out_write = wb_valid14 & wb_out14;
-  assign \$207  = wb_ctx14 ? 7'h40 : 7'h00;
-  assign \$208  = \$206  + \$207 ;
-  assign \$209  = wb_par14 ? 6'h20 : 6'h00;
-  assign \$210  = \$208  + \$209 ;
-  assign \$227  = ! wb_ctx14;
-  assign \$228  = act_write & \$227 ;
-  assign \$229  = wb_parity0 == wb_par14;
-  assign \$230  = wb_groups0 + 1'h1;
-  assign \$231  = \$229  ? \$230  : 10'h001;
-  assign \$233  = act_write & \$232 ;
-  assign \$234  = wb_parity1 == wb_par14;
-  assign \$235  = wb_groups1 + 1'h1;
-  assign \$236  = \$234  ? \$235  : 10'h001;
+  assign \$203  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$204  = \$202  + \$203 ;
+  assign \$205  = wb_par14 ? 6'h20 : 6'h00;
+  assign \$206  = \$204  + \$205 ;
+  assign \$223  = ! wb_ctx14;
+  assign \$224  = act_write & \$223 ;
+  assign \$225  = wb_parity0 == wb_par14;
+  assign \$226  = wb_groups0 + 1'h1;
+  assign \$227  = \$225  ? \$226  : 10'h001;
+  assign \$229  = act_write & \$228 ;
+  assign \$230  = wb_parity1 == wb_par14;
+  assign \$231  = wb_groups1 + 1'h1;
+  assign \$232  = \$230  ? \$231  : 10'h001;
+  assign \$233  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$234  = wb_group14 + \$233 ;
+  assign \$235  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$236  = wb_group14 + \$235 ;
   assign \$237  = wb_ctx14 ? 6'h20 : 6'h00;
   assign \$238  = wb_group14 + \$237 ;
   assign \$239  = wb_ctx14 ? 6'h20 : 6'h00;
@@ -2998,67 +3024,63 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$246  = wb_group14 + \$245 ;
   assign \$247  = wb_ctx14 ? 6'h20 : 6'h00;
   assign \$248  = wb_group14 + \$247 ;
-  assign \$249  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$250  = wb_group14 + \$249 ;
-  assign \$251  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$252  = wb_group14 + \$251 ;
-  assign \$253  = drain_slot ? out_pending1 : out_pending0;
-  assign \$254  = drain_slot ? out_groups1 : out_groups0;
-  assign \$256  = \$254  > \$255 ;
-  assign \$257  = \$253  & \$256 ;
-  assign \$258  = w_level + drain_inflight;
-  assign \$259  = \$258  + drain_inflight2;
-  assign \$260  = \$259  < 3'h4;
-  assign drain_read = \$257  & \$260 ;
-  assign \$262  = drain_slot ? 6'h20 : 6'h00;
-  assign \$263  = \$261  + \$262 ;
-  assign \$265  = drain_slot ? 6'h20 : 6'h00;
-  assign \$266  = \$264  + \$265 ;
-  assign \$268  = drain_slot ? 6'h20 : 6'h00;
-  assign \$269  = \$267  + \$268 ;
-  assign \$271  = drain_slot ? 6'h20 : 6'h00;
-  assign \$272  = \$270  + \$271 ;
-  assign \$274  = drain_slot ? 6'h20 : 6'h00;
-  assign \$275  = \$273  + \$274 ;
-  assign \$277  = drain_slot ? 6'h20 : 6'h00;
-  assign \$278  = \$276  + \$277 ;
-  assign \$280  = drain_slot ? 6'h20 : 6'h00;
-  assign \$281  = \$279  + \$280 ;
-  assign \$283  = drain_slot ? 6'h20 : 6'h00;
-  assign \$284  = \$282  + \$283 ;
+  assign \$249  = drain_slot ? out_pending1 : out_pending0;
+  assign \$250  = drain_slot ? out_groups1 : out_groups0;
+  assign \$252  = \$250  > \$251 ;
+  assign \$253  = \$249  & \$252 ;
+  assign \$254  = w_level + drain_inflight;
+  assign \$255  = \$254  + drain_inflight2;
+  assign \$256  = \$255  < 3'h4;
+  assign drain_read = \$253  & \$256 ;
+  assign \$258  = drain_slot ? 6'h20 : 6'h00;
+  assign \$259  = \$257  + \$258 ;
+  assign \$261  = drain_slot ? 6'h20 : 6'h00;
+  assign \$262  = \$260  + \$261 ;
+  assign \$264  = drain_slot ? 6'h20 : 6'h00;
+  assign \$265  = \$263  + \$264 ;
+  assign \$267  = drain_slot ? 6'h20 : 6'h00;
+  assign \$268  = \$266  + \$267 ;
+  assign \$270  = drain_slot ? 6'h20 : 6'h00;
+  assign \$271  = \$269  + \$270 ;
+  assign \$273  = drain_slot ? 6'h20 : 6'h00;
+  assign \$274  = \$272  + \$273 ;
+  assign \$276  = drain_slot ? 6'h20 : 6'h00;
+  assign \$277  = \$275  + \$276 ;
+  assign \$279  = drain_slot ? 6'h20 : 6'h00;
+  assign \$280  = \$278  + \$279 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$285  = load__payload[31:28] == 2'h3;
-  assign \$286  = ld_fire & \$285 ;
-  assign \$287  = ! load__payload[19:0];
-  assign \$288  = load__payload[95:32] > 4'h8;
-  assign \$289  = \$288  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$290  = d0_rp__data[8:0] + 3'h7;
-  assign \$292  = ! in_wslot;
-  assign \$293  = in_fire & \$292 ;
-  assign \$294  = in_beats0 + 1'h1;
-  assign \$295  = in_beats0 + 1'h1;
-  assign \$296  = \$295  == in_folds;
-  assign \$298  = in_fire & \$297 ;
-  assign \$299  = in_beats1 + 1'h1;
-  assign \$300  = in_beats1 + 1'h1;
-  assign \$301  = \$300  == in_folds;
-  assign \$302  = in_wslot ? in_beats1 : in_beats0;
-  assign \$303  = \$302  + 1'h1;
-  assign \$304  = \$303  == in_folds;
-  assign \$305  = in_fire & \$304 ;
-  assign \$306  = ~ in_wslot;
-  assign \$307  = d0_rp__data[17:9] + 3'h7;
-  assign \$309  = ~ loaded;
-  assign \$310  = \$89 [8:0] - 1'h1;
-  assign \$311  = \$91 [8:0] - 1'h1;
-  assign \$312  = n_layers - 1'h1;
-  assign \$313  = \$87 [3:0] == \$312 ;
-  assign \$314  = group + 1'h1;
-  assign \$315  = rq_addr + 1'h1;
-  assign \$316  = \$89 [8:0] - 1'h1;
-  assign \$317  = \$91 [8:0] - 1'h1;
+  assign \$281  = load__payload[31:28] == 2'h3;
+  assign \$282  = ld_fire & \$281 ;
+  assign \$283  = ! load__payload[19:0];
+  assign \$284  = load__payload[95:32] > 4'h8;
+  assign \$285  = \$284  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$286  = d0_rp__data[8:0] + 3'h7;
+  assign \$288  = ! in_wslot;
+  assign \$289  = in_fire & \$288 ;
+  assign \$290  = in_beats0 + 1'h1;
+  assign \$291  = in_beats0 + 1'h1;
+  assign \$292  = \$291  == in_folds;
+  assign \$294  = in_fire & \$293 ;
+  assign \$295  = in_beats1 + 1'h1;
+  assign \$296  = in_beats1 + 1'h1;
+  assign \$297  = \$296  == in_folds;
+  assign \$298  = in_wslot ? in_beats1 : in_beats0;
+  assign \$299  = \$298  + 1'h1;
+  assign \$300  = \$299  == in_folds;
+  assign \$301  = in_fire & \$300 ;
+  assign \$302  = ~ in_wslot;
+  assign \$303  = d0_rp__data[17:9] + 3'h7;
+  assign \$305  = ~ loaded;
+  assign \$306  = nxt_rp__data[8:0] - 1'h1;
+  assign \$308  = nxt_rp__data[17:9] - 1'h1;
+  assign \$310  = n_layers - 1'h1;
+  assign \$311  = \$87 [3:0] == \$310 ;
+  assign \$312  = group + 1'h1;
+  assign \$313  = rq_addr + 1'h1;
+  assign \$314  = nxt_rp__data[8:0] - 1'h1;
+  assign \$316  = nxt_rp__data[17:9] - 1'h1;
   assign \$318  = n_layers - 1'h1;
   assign \$319  = \$87 [3:0] == \$318 ;
   assign \$320  = ~ wr_buf;
@@ -3776,159 +3798,178 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$1198  = issue_a & last_fold;
   assign \$1199  = \$1198  & last_group;
   assign \$1200  = issue_a & last_fold;
-  assign \$1201  = \$89 [8:0] == 1'h1;
-  assign \$1202  = \$91 [8:0] == 1'h1;
-  assign \$1203  = \$89 [8:0] == 1'h1;
-  assign \$1204  = ~ b_done;
-  assign \$1205  = cur_is_last & \$1204 ;
-  assign \$1206  = ~ b_group_is_0;
-  assign \$1207  = \$1205  & \$1206 ;
-  assign \$1208  = \$91 [8:0] - 1'h1;
-  assign \$1209  = b_group == \$1208 ;
-  assign \$1210  = \$91 [8:0] == 1'h1;
-  assign \$1211  = \$1207  ? \$1209  : \$1210 ;
-  assign \$1212  = ~ b_done;
-  assign \$1213  = cur_is_last & \$1212 ;
-  assign \$1214  = ~ b_group_is_0;
-  assign \$1215  = \$1213  & \$1214 ;
+  assign \$1201  = | nxt_rp__data[8:0];
+  assign \$1202  = nxt_rp__data[8:0] <= 4'h8;
+  assign \$1203  = \$1201  & \$1202 ;
+  assign \$1204  = | nxt_rp__data[17:9];
+  assign \$1205  = nxt_rp__data[17:9] <= 4'h8;
+  assign \$1206  = \$1204  & \$1205 ;
+  assign \$1207  = | nxt_rp__data[8:0];
+  assign \$1208  = nxt_rp__data[8:0] <= 4'h8;
+  assign \$1209  = \$1207  & \$1208 ;
+  assign \$1210  = ~ b_done;
+  assign \$1211  = cur_is_last & \$1210 ;
+  assign \$1212  = ~ b_group_is_0;
+  assign \$1213  = \$1211  & \$1212 ;
+  assign \$1215  = nxt_rp__data[17:9] > \$1214 ;
   assign \$1216  = b_group + 1'h1;
-  assign \$1217  = \$1215  ? \$1216  : 10'h001;
-  assign \$1218  = ! cur_folds_m1;
-  assign \$1219  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$1220  = group_plus1 + 1'h1;
-  assign \$1221  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$1222  = ~ loaded;
-  assign \$1223  = last_fold & last_group;
-  assign \$1224  = \$1223  & cur_is_last;
-  assign \$1225  = issue_a & \$1224 ;
-  assign \$1226  = \$1222  | \$1225 ;
-  assign \$1227  = ~ issue_a;
-  assign \$1228  = loaded & \$1227 ;
-  assign \$1229  = \$1228  & issue_b;
-  assign \$1230  = \$1229  & b_last_fold;
-  assign \$1231  = d0_rp__data[17:9] + 3'h7;
-  assign \$1233  = ! \$1232 ;
-  assign \$1234  = b_group + 1'h1;
-  assign \$1235  = d0_rp__data[17:9] + 3'h7;
-  assign \$1237  = \$1234  == \$1236 ;
-  assign \$1238  = d0_rp__data[17:9] + 3'h7;
-  assign \$1240  = b_group == \$1239 ;
-  assign \$1241  = ~ issue_a;
-  assign \$1242  = loaded & \$1241 ;
-  assign \$1243  = \$1242  & issue_b;
-  assign \$1244  = b_fold_plus1 + 1'h1;
-  assign \$1245  = ~ loaded;
-  assign \$1246  = fold_plus1 + 1'h1;
-  assign \$1247  = last_fold ? 11'h001 : \$1246 ;
-  assign \$1248  = last_fold & last_group;
-  assign \$1249  = ~ b_done;
-  assign \$1250  = cur_is_last & \$1249 ;
-  assign \$1251  = ~ b_done;
-  assign \$1252  = cur_is_last & \$1251 ;
-  assign \$1253  = ~ b_group_is_0;
-  assign \$1254  = \$1252  & \$1253 ;
-  assign \$1255  = ! ctx;
-  assign \$1256  = claim_out & \$1255 ;
-  assign \$1257  = ! wb_ctx14;
-  assign \$1258  = out_write & \$1257 ;
-  assign \$1259  = out_groups0 + 1'h1;
-  assign \$1261  = claim_out & \$1260 ;
-  assign \$1263  = out_write & \$1262 ;
-  assign \$1264  = out_groups1 + 1'h1;
-  assign \$1265  = out_n - 1'h1;
-  assign \$1266  = drain_elem == \$1265 ;
-  assign \$1267  = out_n - 1'h1;
-  assign \$1268  = drain_elem == \$1267 ;
-  assign \$1269  = ~ drain_slot;
-  assign \$1270  = ! drain_slot;
-  assign \$1272  = drain_elem + 1'h1;
-  assign \$1273  = ~ release_slot;
-  assign \$1274  = ! release_slot;
-  assign \$1276  = in_flight + vector_start;
-  assign \$1277  = \$1276  - done;
-  assign \$1278  = count_busy + inc_busy;
-  assign \$1279  = count_stall_input + inc_stall_input;
-  assign \$1280  = count_stall_output + inc_stall_output;
-  assign \$1281  = issue ? 7'h40 : 7'h00;
-  assign \$1282  = count_mac_ops + inc_mac_ops;
-  assign \$1283  = issue ? 4'h8 : 4'h0;
-  assign \$1284  = count_bank_reads + inc_bank_reads;
-  assign \$1285  = count_act_reads + inc_act_reads;
-  assign \$1286  = in_fire + act_write;
-  assign \$1287  = count_act_writes + inc_act_writes;
-  assign \$1288  = count_inferences + inc_inferences;
+  assign \$1218  = nxt_rp__data[17:9] <= \$1217 ;
+  assign \$1219  = \$1215  & \$1218 ;
+  assign \$1220  = | nxt_rp__data[17:9];
+  assign \$1221  = nxt_rp__data[17:9] <= 4'h8;
+  assign \$1222  = \$1220  & \$1221 ;
+  assign \$1223  = \$1213  ? \$1219  : \$1222 ;
+  assign \$1224  = ~ b_done;
+  assign \$1225  = cur_is_last & \$1224 ;
+  assign \$1226  = ~ b_group_is_0;
+  assign \$1227  = \$1225  & \$1226 ;
+  assign \$1228  = b_group + 1'h1;
+  assign \$1229  = \$1227  ? \$1228  : 10'h001;
+  assign \$1230  = ! cur_folds_m1;
+  assign \$1231  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$1232  = group_plus1 + 1'h1;
+  assign \$1233  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$1234  = ~ loaded;
+  assign \$1235  = last_fold & last_group;
+  assign \$1236  = \$1235  & cur_is_last;
+  assign \$1237  = issue_a & \$1236 ;
+  assign \$1238  = \$1234  | \$1237 ;
+  assign \$1239  = ~ issue_a;
+  assign \$1240  = loaded & \$1239 ;
+  assign \$1241  = \$1240  & issue_b;
+  assign \$1242  = \$1241  & b_last_fold;
+  assign \$1243  = d0_rp__data[17:9] + 3'h7;
+  assign \$1245  = ! \$1244 ;
+  assign \$1246  = d0_rp__data[17:9] + 3'h7;
+  assign \$1248  = \$1247  == 1'h1;
+  assign \$1249  = b_group + 1'h1;
+  assign \$1250  = d0_rp__data[17:9] + 3'h7;
+  assign \$1252  = \$1249  == \$1251 ;
+  assign \$1253  = b_group + 1'h1;
+  assign \$1254  = d0_rp__data[17:9] + 3'h7;
+  assign \$1256  = \$1255  - 1'h1;
+  assign \$1257  = \$1253  == \$1256 ;
+  assign \$1258  = d0_rp__data[17:9] + 3'h7;
+  assign \$1260  = b_group == \$1259 ;
+  assign \$1261  = d0_rp__data[17:9] + 3'h7;
+  assign \$1263  = \$1262  - 1'h1;
+  assign \$1264  = b_group == \$1263 ;
+  assign \$1265  = ~ issue_a;
+  assign \$1266  = loaded & \$1265 ;
+  assign \$1267  = \$1266  & issue_b;
+  assign \$1268  = b_fold_plus1 + 1'h1;
+  assign \$1269  = ~ loaded;
+  assign \$1270  = fold_plus1 + 1'h1;
+  assign \$1271  = last_fold ? 11'h001 : \$1270 ;
+  assign \$1272  = last_fold & last_group;
+  assign \$1273  = ~ b_done;
+  assign \$1274  = cur_is_last & \$1273 ;
+  assign \$1275  = ~ b_done;
+  assign \$1276  = cur_is_last & \$1275 ;
+  assign \$1277  = ~ b_group_is_0;
+  assign \$1278  = \$1276  & \$1277 ;
+  assign \$1279  = ! ctx;
+  assign \$1280  = claim_out & \$1279 ;
+  assign \$1281  = ! wb_ctx14;
+  assign \$1282  = out_write & \$1281 ;
+  assign \$1283  = out_groups0 + 1'h1;
+  assign \$1285  = claim_out & \$1284 ;
+  assign \$1287  = out_write & \$1286 ;
+  assign \$1288  = out_groups1 + 1'h1;
+  assign \$1289  = out_n - 1'h1;
+  assign \$1290  = drain_elem == \$1289 ;
+  assign \$1291  = out_n - 1'h1;
+  assign \$1292  = drain_elem == \$1291 ;
+  assign \$1293  = ~ drain_slot;
+  assign \$1294  = ! drain_slot;
+  assign \$1296  = drain_elem + 1'h1;
+  assign \$1297  = ~ release_slot;
+  assign \$1298  = ! release_slot;
+  assign \$1300  = in_flight + vector_start;
+  assign \$1301  = \$1300  - done;
+  assign \$1302  = count_busy + inc_busy;
+  assign \$1303  = count_stall_input + inc_stall_input;
+  assign \$1304  = count_stall_output + inc_stall_output;
+  assign \$1305  = issue ? 7'h40 : 7'h00;
+  assign \$1306  = count_mac_ops + inc_mac_ops;
+  assign \$1307  = issue ? 4'h8 : 4'h0;
+  assign \$1308  = count_bank_reads + inc_bank_reads;
+  assign \$1309  = count_act_reads + inc_act_reads;
+  assign \$1310  = in_fire + act_write;
+  assign \$1311  = count_act_writes + inc_act_writes;
+  assign \$1312  = count_inferences + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1289 ;
+    n_layers <= \$1313 ;
   always @(posedge clk)
-    in_folds <= \$1290 ;
+    in_folds <= \$1314 ;
   always @(posedge clk)
-    out_n <= \$1291 ;
+    out_n <= \$1315 ;
   always @(posedge clk)
-    in_beats0 <= \$1292 ;
+    in_beats0 <= \$1316 ;
   always @(posedge clk)
-    in_full0 <= \$1293 ;
+    in_full0 <= \$1317 ;
   always @(posedge clk)
-    in_beats1 <= \$1294 ;
+    in_beats1 <= \$1318 ;
   always @(posedge clk)
-    in_full1 <= \$1295 ;
+    in_full1 <= \$1319 ;
   always @(posedge clk)
-    in_wslot <= \$1296 ;
+    in_wslot <= \$1320 ;
   always @(posedge clk)
-    in_groups <= \$1297 ;
+    in_groups <= \$1321 ;
   always @(posedge clk)
-    cur_folds <= \$1298 ;
+    cur_folds <= \$1322 ;
   always @(posedge clk)
-    cur_groups <= \$1299 ;
+    cur_groups <= \$1323 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1300 ;
+    cur_folds_m1 <= \$1324 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1301 ;
+    cur_groups_m1 <= \$1325 ;
   always @(posedge clk)
-    cur_out <= \$1302 ;
+    cur_out <= \$1326 ;
   always @(posedge clk)
-    cur_is_last <= \$1303 ;
+    cur_is_last <= \$1327 ;
   always @(posedge clk)
-    cur_relu <= \$1304 ;
+    cur_relu <= \$1328 ;
   always @(posedge clk)
-    cur_requantize <= \$1305 ;
+    cur_requantize <= \$1329 ;
   always @(posedge clk)
-    bank_addr <= \$1306 ;
+    bank_addr <= \$1330 ;
   always @(posedge clk)
-    rq_addr <= \$1307 ;
+    rq_addr <= \$1331 ;
   always @(posedge clk)
-    layer <= \$1308 ;
+    layer <= \$1332 ;
   always @(posedge clk)
-    group <= \$1309 ;
+    group <= \$1333 ;
   always @(posedge clk)
-    fold <= \$1310 ;
+    fold <= \$1334 ;
   always @(posedge clk)
-    fold_end <= \$1311 ;
+    fold_end <= \$1335 ;
   always @(posedge clk)
-    fold_end_next <= \$1312 ;
+    fold_end_next <= \$1336 ;
   always @(posedge clk)
-    b_group <= \$1313 ;
+    b_group <= \$1337 ;
   always @(posedge clk)
-    b_fold <= \$1314 ;
+    b_fold <= \$1338 ;
   always @(posedge clk)
-    b_in_group <= \$1315 ;
+    b_in_group <= \$1339 ;
   always @(posedge clk)
-    b_bank_addr <= \$1316 ;
+    b_bank_addr <= \$1340 ;
   always @(posedge clk)
-    b_rq_addr <= \$1317 ;
+    b_rq_addr <= \$1341 ;
   always @(posedge clk)
-    loaded <= \$1318 ;
+    loaded <= \$1342 ;
   always @(posedge clk)
-    wr_buf <= \$1319 ;
+    wr_buf <= \$1343 ;
   always @(posedge clk)
-    prev_out <= \$1320 ;
+    prev_out <= \$1344 ;
   always @(posedge clk)
-    prev_groups <= \$1321 ;
+    prev_groups <= \$1345 ;
   always @(posedge clk)
-    ctx <= \$1322 ;
+    ctx <= \$1346 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1323 ;
+    track_reset_r0 <= \$1347 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1324 ;
+    track_reset_r1 <= \$1348 ;
   always @(posedge clk)
     step_addr <= \$335 ;
   always @(posedge clk)
@@ -3958,7 +3999,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$358 ;
   always @(posedge clk)
-    step_valid <= \$1325 ;
+    step_valid <= \$1349 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3972,7 +4013,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1326 ;
+    wb_valid1 <= \$1350 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3982,7 +4023,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1327 ;
+    wb_valid2 <= \$1351 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3992,7 +4033,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1328 ;
+    wb_valid3 <= \$1352 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -4002,7 +4043,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1329 ;
+    wb_valid4 <= \$1353 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -4012,7 +4053,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1330 ;
+    wb_valid5 <= \$1354 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -4022,7 +4063,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1331 ;
+    wb_valid6 <= \$1355 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -4032,7 +4073,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1332 ;
+    wb_valid7 <= \$1356 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -4042,7 +4083,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1333 ;
+    wb_valid8 <= \$1357 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -4052,7 +4093,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1334 ;
+    wb_valid9 <= \$1358 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4062,7 +4103,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1335 ;
+    wb_valid10 <= \$1359 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4072,7 +4113,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1336 ;
+    wb_valid11 <= \$1360 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4082,7 +4123,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1337 ;
+    wb_valid12 <= \$1361 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4092,7 +4133,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1338 ;
+    wb_valid13 <= \$1362 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4102,7 +4143,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1339 ;
+    wb_valid14 <= \$1363 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -4112,132 +4153,134 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_parity0 <= \$1340 ;
+    wb_parity0 <= \$1364 ;
   always @(posedge clk)
-    wb_groups0 <= \$1341 ;
+    wb_groups0 <= \$1365 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1342 ;
+    wb_groups_plus1_0 <= \$1366 ;
   always @(posedge clk)
-    wb_parity1 <= \$1343 ;
+    wb_parity1 <= \$1367 ;
   always @(posedge clk)
-    wb_groups1 <= \$1344 ;
+    wb_groups1 <= \$1368 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1345 ;
+    wb_groups_plus1_1 <= \$1369 ;
   always @(posedge clk)
-    in_ok <= \$1346 ;
+    in_ok <= \$1370 ;
   always @(posedge clk)
-    b_ready <= \$1347 ;
+    b_ready <= \$1371 ;
   always @(posedge clk)
-    raw_ok <= \$1348 ;
+    raw_ok <= \$1372 ;
   always @(posedge clk)
-    raw_full <= \$1349 ;
+    raw_full <= \$1373 ;
   always @(posedge clk)
-    b_last_fold <= \$1350 ;
+    b_last_fold <= \$1374 ;
   always @(posedge clk)
-    last_fold <= \$1351 ;
+    last_fold <= \$1375 ;
   always @(posedge clk)
-    last_group <= \$1352 ;
+    last_group <= \$1376 ;
   always @(posedge clk)
-    group_plus1 <= \$1353 ;
+    group_plus1 <= \$1377 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1354 ;
+    b_group_is_0 <= \$1378 ;
   always @(posedge clk)
-    b_done <= \$1355 ;
+    b_done <= \$1379 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1356 ;
+    b_last_group <= \$1380 ;
   always @(posedge clk)
-    layer_is_0 <= \$1357 ;
+    b_fold_plus1 <= \$1381 ;
   always @(posedge clk)
-    group_is_0 <= \$1358 ;
+    layer_is_0 <= \$1382 ;
   always @(posedge clk)
-    fold_is_0 <= \$1359 ;
+    group_is_0 <= \$1383 ;
   always @(posedge clk)
-    fold_plus1 <= \$1360 ;
+    fold_is_0 <= \$1384 ;
   always @(posedge clk)
-    out_full0 <= \$1361 ;
+    fold_plus1 <= \$1385 ;
   always @(posedge clk)
-    out_pending0 <= \$1362 ;
+    out_full0 <= \$1386 ;
   always @(posedge clk)
-    out_groups0 <= \$1363 ;
+    out_pending0 <= \$1387 ;
   always @(posedge clk)
-    out_full1 <= \$1364 ;
+    out_groups0 <= \$1388 ;
   always @(posedge clk)
-    out_pending1 <= \$1365 ;
+    out_full1 <= \$1389 ;
   always @(posedge clk)
-    out_groups1 <= \$1366 ;
+    out_pending1 <= \$1390 ;
   always @(posedge clk)
-    drain_inflight <= \$1367 ;
+    out_groups1 <= \$1391 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1368 ;
+    drain_inflight <= \$1392 ;
   always @(posedge clk)
-    drain_lane <= \$1369 ;
+    drain_inflight2 <= \$1393 ;
   always @(posedge clk)
-    drain_last <= \$1370 ;
+    drain_lane <= \$1394 ;
   always @(posedge clk)
-    drain_elem <= \$1371 ;
+    drain_last <= \$1395 ;
   always @(posedge clk)
-    drain_slot <= \$1372 ;
+    drain_elem <= \$1396 ;
+  always @(posedge clk)
+    drain_slot <= \$1397 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$406 ;
+    drain_lane_data0 <= \$signature__data$407 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$407 ;
+    drain_lane_data1 <= \$signature__data$408 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$408 ;
+    drain_lane_data2 <= \$signature__data$409 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$409 ;
+    drain_lane_data3 <= \$signature__data$410 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$410 ;
+    drain_lane_data4 <= \$signature__data$411 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$411 ;
+    drain_lane_data5 <= \$signature__data$412 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$412 ;
+    drain_lane_data6 <= \$signature__data$413 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$413 ;
+    drain_lane_data7 <= \$signature__data$414 ;
   always @(posedge clk)
-    release_slot <= \$1373 ;
+    release_slot <= \$1398 ;
   always @(posedge clk)
-    in_flight <= \$1374 ;
+    in_flight <= \$1399 ;
   always @(posedge clk)
-    inc_busy <= \$1375 ;
+    inc_busy <= \$1400 ;
   always @(posedge clk)
-    count_busy <= \$1376 ;
+    count_busy <= \$1401 ;
   always @(posedge clk)
-    inc_stall_input <= \$1377 ;
+    inc_stall_input <= \$1402 ;
   always @(posedge clk)
-    count_stall_input <= \$1378 ;
+    count_stall_input <= \$1403 ;
   always @(posedge clk)
-    inc_stall_output <= \$1379 ;
+    inc_stall_output <= \$1404 ;
   always @(posedge clk)
-    count_stall_output <= \$1380 ;
+    count_stall_output <= \$1405 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1381 ;
+    inc_mac_ops <= \$1406 ;
   always @(posedge clk)
-    count_mac_ops <= \$1382 ;
+    count_mac_ops <= \$1407 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1383 ;
+    inc_bank_reads <= \$1408 ;
   always @(posedge clk)
-    count_bank_reads <= \$1384 ;
+    count_bank_reads <= \$1409 ;
   always @(posedge clk)
-    inc_act_reads <= \$1385 ;
+    inc_act_reads <= \$1410 ;
   always @(posedge clk)
-    count_act_reads <= \$1386 ;
+    count_act_reads <= \$1411 ;
   always @(posedge clk)
-    inc_act_writes <= \$1387 ;
+    inc_act_writes <= \$1412 ;
   always @(posedge clk)
-    count_act_writes <= \$1388 ;
+    count_act_writes <= \$1413 ;
   always @(posedge clk)
-    inc_inferences <= \$1389 ;
+    inc_inferences <= \$1414 ;
   always @(posedge clk)
-    count_inferences <= \$1390 ;
+    count_inferences <= \$1415 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3283$0 (drain_last2),
-    .\port$342$0 (drain_data),
+    .\port$3309$0 (drain_last2),
+    .\port$338$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -4247,8 +4290,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3452$0 (\$1391 ),
-    .\port$3453$0 (\$1392 ),
+    .\port$3478$0 (\$1416 ),
+    .\port$3479$0 (\$1417 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -4265,8 +4308,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3580$0 (\$1393 ),
-    .\port$3581$0 (\$1394 ),
+    .\port$3606$0 (\$1418 ),
+    .\port$3607$0 (\$1419 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -4283,8 +4326,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3708$0 (\$1395 ),
-    .\port$3709$0 (\$1396 ),
+    .\port$3734$0 (\$1420 ),
+    .\port$3735$0 (\$1421 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -4301,8 +4344,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3836$0 (\$1397 ),
-    .\port$3837$0 (\$1398 ),
+    .\port$3862$0 (\$1422 ),
+    .\port$3863$0 (\$1423 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -4319,8 +4362,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3964$0 (\$1399 ),
-    .\port$3965$0 (\$1400 ),
+    .\port$3990$0 (\$1424 ),
+    .\port$3991$0 (\$1425 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -4337,8 +4380,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$4092$0 (\$1401 ),
-    .\port$4093$0 (\$1402 ),
+    .\port$4118$0 (\$1426 ),
+    .\port$4119$0 (\$1427 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -4355,8 +4398,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$4220$0 (\$1403 ),
-    .\port$4221$0 (\$1404 ),
+    .\port$4246$0 (\$1428 ),
+    .\port$4247$0 (\$1429 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -4373,8 +4416,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4348$0 (\$1405 ),
-    .\port$4349$0 (\$1406 ),
+    .\port$4374$0 (\$1430 ),
+    .\port$4375$0 (\$1431 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4424,7 +4467,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$228 ) begin
+    end else if (\$224 ) begin
       wb_parity_next0 = wb_par14;
     end
   end
@@ -4433,8 +4476,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 9'h000;
-    end else if (\$228 ) begin
-      wb_groups_next0 = \$231 [8:0];
+    end else if (\$224 ) begin
+      wb_groups_next0 = \$227 [8:0];
     end
   end
   always @* begin
@@ -4442,7 +4485,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$233 ) begin
+    end else if (\$229 ) begin
       wb_parity_next1 = wb_par14;
     end
   end
@@ -4451,8 +4494,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 9'h000;
-    end else if (\$233 ) begin
-      wb_groups_next1 = \$236 [8:0];
+    end else if (\$229 ) begin
+      wb_groups_next1 = \$232 [8:0];
     end
   end
   always @* begin
@@ -4483,457 +4526,35 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1289  = n_layers;
-    if (\$286 ) begin
-      if (\$287 ) begin
-        \$1289  = \$289 [3:0];
+    \$1313  = n_layers;
+    if (\$282 ) begin
+      if (\$283 ) begin
+        \$1313  = \$285 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1290  = \$291 [8:0];
-    if (rst) begin
-      \$1290  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1291  = dl_rp__data[17:9];
-    if (rst) begin
-      \$1291  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1292  = in_beats0;
-    if (\$293 ) begin
-      \$1292  = \$294 [8:0];
-    end
-    if (in_release0) begin
-      \$1292  = 9'h000;
-    end
-    if (rst) begin
-      \$1292  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1293  = in_full0;
-    if (\$293 ) begin
-      if (\$296 ) begin
-        \$1293  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$1293  = 1'h0;
-    end
-    if (rst) begin
-      \$1293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1294  = in_beats1;
-    if (\$298 ) begin
-      \$1294  = \$299 [8:0];
-    end
-    if (in_release1) begin
-      \$1294  = 9'h000;
-    end
-    if (rst) begin
-      \$1294  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1295  = in_full1;
-    if (\$298 ) begin
-      if (\$301 ) begin
-        \$1295  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$1295  = 1'h0;
-    end
-    if (rst) begin
-      \$1295  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1296  = in_wslot;
-    if (\$305 ) begin
-      \$1296  = \$306 ;
-    end
-    if (rst) begin
-      \$1296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1297  = \$308 [8:0];
-    if (rst) begin
-      \$1297  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1298  = cur_folds;
-    if (\$309 ) begin
-      \$1298  = \$89 [8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1298  = \$89 [8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1298  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1299  = cur_groups;
-    if (\$309 ) begin
-      \$1299  = \$91 [8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1299  = \$91 [8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1299  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = cur_folds_m1;
-    if (\$309 ) begin
-      \$1300  = \$310 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1300  = \$316 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1300  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = cur_groups_m1;
-    if (\$309 ) begin
-      \$1301  = \$311 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1301  = \$317 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1301  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = cur_out;
-    if (\$309 ) begin
-      \$1302  = nxt_rp__data[17:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1302  = nxt_rp__data[17:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$1302  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = cur_is_last;
-    if (\$309 ) begin
-      \$1303  = \$313 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1303  = \$319 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1304  = cur_relu;
-    if (\$309 ) begin
-      \$1304  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1304  = nxt_rp__data[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$1304  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1305  = cur_requantize;
-    if (\$309 ) begin
-      \$1305  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1305  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$1305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = bank_addr;
-    if (\$309 ) begin
-      \$1306  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1306  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$322 ) begin
-              \$1306  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$326 ) begin
-        \$1306  = \$327 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1306  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1307  = rq_addr;
-    if (\$309 ) begin
-      \$1307  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1307  = \$315 [7:0];
-        if (last_group) begin
-          \$1307  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$322 ) begin
-              \$1307  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1307  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1308  = layer;
-    if (\$309 ) begin
-      \$1308  = \$87 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1308  = \$87 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1308  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1309  = group;
-    if (\$309 ) begin
-      \$1309  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1309  = \$314 [8:0];
-        if (last_group) begin
-          \$1309  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$322 ) begin
-              \$1309  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1309  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1310  = fold;
-    if (\$309 ) begin
-      \$1310  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1310  = 9'h000;
-        if (last_group) begin
-          \$1310  = 9'h000;
-        end
-      end else begin
-        \$1310  = \$323 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1310  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = fold_end;
-    if (\$309 ) begin
-      \$1311  = 18'h00008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1311  = 18'h00008;
-        if (last_group) begin
-          \$1311  = 18'h00008;
-        end
-      end else begin
-        \$1311  = fold_end_next[17:0];
-      end
-    end
-    if (rst) begin
-      \$1311  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = fold_end_next;
-    if (\$309 ) begin
-      \$1312  = 19'h00010;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1312  = 19'h00010;
-        if (last_group) begin
-          \$1312  = 19'h00010;
-        end
-      end else begin
-        \$1312  = \$324 [18:0];
-      end
-    end
-    if (rst) begin
-      \$1312  = 19'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = b_group;
-    if (\$309 ) begin
-      \$1313  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1313  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1313  = \$330 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1313  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = b_fold;
-    if (\$309 ) begin
-      \$1314  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1314  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1314  = 9'h000;
-      end else begin
-        \$1314  = \$332 [8:0];
-      end
-    end
+    \$1314  = \$287 [8:0];
     if (rst) begin
       \$1314  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = b_in_group;
-    if (\$309 ) begin
-      \$1315  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1315  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1315  = \$329 ;
-    end
+    \$1315  = dl_rp__data[17:9];
     if (rst) begin
-      \$1315  = 1'h0;
+      \$1315  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = b_bank_addr;
-    if (\$309 ) begin
-      \$1316  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1316  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1316  = \$328 [8:0];
+    \$1316  = in_beats0;
+    if (\$289 ) begin
+      \$1316  = \$290 [8:0];
+    end
+    if (in_release0) begin
+      \$1316  = 9'h000;
     end
     if (rst) begin
       \$1316  = 9'h000;
@@ -4941,56 +4562,42 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = b_rq_addr;
-    if (\$309 ) begin
-      \$1317  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1317  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1317  = \$331 [7:0];
+    \$1317  = in_full0;
+    if (\$289 ) begin
+      if (\$292 ) begin
+        \$1317  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$1317  = 1'h0;
+    end
     if (rst) begin
-      \$1317  = 8'h00;
+      \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1318  = loaded;
-    if (\$309 ) begin
-      \$1318  = 1'h1;
+    \$1318  = in_beats1;
+    if (\$294 ) begin
+      \$1318  = \$295 [8:0];
     end
-    if (\$334 ) begin
-      \$1318  = 1'h0;
+    if (in_release1) begin
+      \$1318  = 9'h000;
     end
     if (rst) begin
-      \$1318  = 1'h0;
+      \$1318  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = wr_buf;
-    if (\$309 ) begin
+    \$1319  = in_full1;
+    if (\$294 ) begin
+      if (\$297 ) begin
+        \$1319  = 1'h1;
+      end
+    end
+    if (in_release1) begin
       \$1319  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1319  = \$320 ;
-          if (cur_is_last) begin
-            \$1319  = 1'h0;
-            if (b_done) begin
-              \$1319  = 1'h1;
-            end
-          end
-        end
-      end
     end
     if (rst) begin
       \$1319  = 1'h0;
@@ -4998,250 +4605,492 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1320  = prev_out;
-    if (\$309 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1320  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1320  = d0_rp__data[17:9];
-            end
-          end
-        end
-      end
+    \$1320  = in_wslot;
+    if (\$301 ) begin
+      \$1320  = \$302 ;
     end
     if (rst) begin
-      \$1320  = 9'h000;
+      \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = prev_groups;
-    if (\$309 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1321  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1321  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1321  = \$304 [8:0];
     if (rst) begin
       \$1321  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = ctx;
-    if (\$309 ) begin
+    \$1322  = cur_folds;
+    if (\$305 ) begin
+      \$1322  = \$89 [8:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$1322  = \$321 ;
-          end
+          \$1322  = \$89 [8:0];
         end
       end
     end
     if (rst) begin
-      \$1322  = 1'h0;
+      \$1322  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = track_reset0;
+    \$1323  = cur_groups;
+    if (\$305 ) begin
+      \$1323  = \$91 [8:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1323  = \$91 [8:0];
+        end
+      end
+    end
     if (rst) begin
-      \$1323  = 1'h0;
+      \$1323  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = track_reset1;
+    \$1324  = cur_folds_m1;
+    if (\$305 ) begin
+      \$1324  = \$307 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1324  = \$315 ;
+        end
+      end
+    end
     if (rst) begin
-      \$1324  = 1'h0;
+      \$1324  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = issue;
+    \$1325  = cur_groups_m1;
+    if (\$305 ) begin
+      \$1325  = \$309 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1325  = \$317 ;
+        end
+      end
+    end
     if (rst) begin
-      \$1325  = 1'h0;
+      \$1325  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = \$359 ;
+    \$1326  = cur_out;
+    if (\$305 ) begin
+      \$1326  = nxt_rp__data[17:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1326  = nxt_rp__data[17:9];
+        end
+      end
+    end
     if (rst) begin
-      \$1326  = 1'h0;
+      \$1326  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = wb_valid1;
+    \$1327  = cur_is_last;
+    if (\$305 ) begin
+      \$1327  = \$311 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1327  = \$319 ;
+        end
+      end
+    end
     if (rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = wb_valid2;
+    \$1328  = cur_relu;
+    if (\$305 ) begin
+      \$1328  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1328  = nxt_rp__data[35];
+        end
+      end
+    end
     if (rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = wb_valid3;
+    \$1329  = cur_requantize;
+    if (\$305 ) begin
+      \$1329  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1329  = nxt_rp__data[36];
+        end
+      end
+    end
     if (rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = wb_valid4;
+    \$1330  = bank_addr;
+    if (\$305 ) begin
+      \$1330  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1330  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$322 ) begin
+              \$1330  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$326 ) begin
+        \$1330  = \$327 [8:0];
+      end
+    end
     if (rst) begin
-      \$1330  = 1'h0;
+      \$1330  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = wb_valid5;
+    \$1331  = rq_addr;
+    if (\$305 ) begin
+      \$1331  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1331  = \$313 [7:0];
+        if (last_group) begin
+          \$1331  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$322 ) begin
+              \$1331  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1331  = 1'h0;
+      \$1331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1332  = wb_valid6;
+    \$1332  = layer;
+    if (\$305 ) begin
+      \$1332  = \$87 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1332  = \$87 [3:0];
+        end
+      end
+    end
     if (rst) begin
-      \$1332  = 1'h0;
+      \$1332  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1333  = wb_valid7;
+    \$1333  = group;
+    if (\$305 ) begin
+      \$1333  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1333  = \$312 [8:0];
+        if (last_group) begin
+          \$1333  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$322 ) begin
+              \$1333  = b_group;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1333  = 1'h0;
+      \$1333  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1334  = wb_valid8;
+    \$1334  = fold;
+    if (\$305 ) begin
+      \$1334  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1334  = 9'h000;
+        if (last_group) begin
+          \$1334  = 9'h000;
+        end
+      end else begin
+        \$1334  = \$323 [8:0];
+      end
+    end
     if (rst) begin
-      \$1334  = 1'h0;
+      \$1334  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1335  = wb_valid9;
+    \$1335  = fold_end;
+    if (\$305 ) begin
+      \$1335  = 18'h00008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1335  = 18'h00008;
+        if (last_group) begin
+          \$1335  = 18'h00008;
+        end
+      end else begin
+        \$1335  = fold_end_next[17:0];
+      end
+    end
     if (rst) begin
-      \$1335  = 1'h0;
+      \$1335  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1336  = wb_valid10;
+    \$1336  = fold_end_next;
+    if (\$305 ) begin
+      \$1336  = 19'h00010;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1336  = 19'h00010;
+        if (last_group) begin
+          \$1336  = 19'h00010;
+        end
+      end else begin
+        \$1336  = \$324 [18:0];
+      end
+    end
     if (rst) begin
-      \$1336  = 1'h0;
+      \$1336  = 19'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1337  = wb_valid11;
+    \$1337  = b_group;
+    if (\$305 ) begin
+      \$1337  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1337  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1337  = \$330 [8:0];
+      end
+    end
     if (rst) begin
-      \$1337  = 1'h0;
+      \$1337  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1338  = wb_valid12;
+    \$1338  = b_fold;
+    if (\$305 ) begin
+      \$1338  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1338  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1338  = 9'h000;
+      end else begin
+        \$1338  = \$332 [8:0];
+      end
+    end
     if (rst) begin
-      \$1338  = 1'h0;
+      \$1338  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1339  = wb_valid13;
+    \$1339  = b_in_group;
+    if (\$305 ) begin
+      \$1339  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1339  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1339  = \$329 ;
+    end
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1340  = wb_parity_next0;
+    \$1340  = b_bank_addr;
+    if (\$305 ) begin
+      \$1340  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1340  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1340  = \$328 [8:0];
+    end
     if (rst) begin
-      \$1340  = 1'h0;
+      \$1340  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1341  = wb_groups_next0;
+    \$1341  = b_rq_addr;
+    if (\$305 ) begin
+      \$1341  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1341  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1341  = \$331 [7:0];
+      end
+    end
     if (rst) begin
-      \$1341  = 9'h000;
+      \$1341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1342  = wb_groups_plus1_0;
-    if (track_reset_r0) begin
-      \$1342  = 10'h001;
-    end else if (\$361 ) begin
-      \$1342  = \$364 [9:0];
+    \$1342  = loaded;
+    if (\$305 ) begin
+      \$1342  = 1'h1;
+    end
+    if (\$334 ) begin
+      \$1342  = 1'h0;
     end
     if (rst) begin
-      \$1342  = 10'h001;
+      \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1343  = wb_parity_next1;
+    \$1343  = wr_buf;
+    if (\$305 ) begin
+      \$1343  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1343  = \$320 ;
+          if (cur_is_last) begin
+            \$1343  = 1'h0;
+            if (b_done) begin
+              \$1343  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1344  = wb_groups_next1;
+    \$1344  = prev_out;
+    if (\$305 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1344  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1344  = d0_rp__data[17:9];
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1344  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1345  = wb_groups_plus1_1;
-    if (track_reset_r1) begin
-      \$1345  = 10'h001;
-    end else if (\$366 ) begin
-      \$1345  = \$369 [9:0];
+    \$1345  = prev_groups;
+    if (\$305 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1345  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1345  = in_groups;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
-      \$1345  = 10'h001;
+      \$1345  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1346  = \$382 ;
+    \$1346  = ctx;
+    if (\$305 ) begin
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1346  = \$496 ;
-      end else if (last_fold) begin
-        \$1346  = \$608 ;
-      end else begin
-        \$1346  = \$818 ;
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1346  = \$321 ;
+          end
+        end
       end
-    end else if (issue_b) begin
-      \$1346  = \$938 ;
-    end else begin
-      \$1346  = \$1068 ;
     end
     if (rst) begin
       \$1346  = 1'h0;
@@ -5249,379 +5098,244 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1347  = \$394 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1347  = \$508 ;
-      end else if (last_fold) begin
-        \$1347  = \$624 ;
-      end else begin
-        \$1347  = \$834 ;
-      end
-    end else if (issue_b) begin
-      \$1347  = \$964 ;
-    end else begin
-      \$1347  = \$1084 ;
-    end
+    \$1347  = track_reset0;
     if (rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1348  = \$454 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1348  = \$568 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1348  = \$685 ;
-        end else begin
-          \$1348  = \$774 ;
-        end
-      end else begin
-        \$1348  = \$894 ;
-      end
-    end else if (issue_b) begin
-      \$1348  = \$1024 ;
-    end else begin
-      \$1348  = \$1144 ;
-    end
+    \$1348  = track_reset1;
     if (rst) begin
       \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1349  = \$482 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1349  = \$596 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1349  = \$714 ;
-        end else begin
-          \$1349  = \$802 ;
-        end
-      end else begin
-        \$1349  = \$922 ;
-      end
-    end else if (issue_b) begin
-      \$1349  = \$1052 ;
-    end else begin
-      \$1349  = \$1172 ;
-    end
+    \$1349  = issue;
     if (rst) begin
       \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1182 ) begin
-      \$1350  = \$1188 ;
-    end else if (\$1185 ) begin
-      \$1350  = \$1192 ;
-    end else begin
-      \$1350  = \$1196 ;
-    end
+    \$1350  = \$359 ;
     if (rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1351  = last_fold;
-    if (\$1197 ) begin
-      \$1351  = \$1201 ;
-    end else if (\$1199 ) begin
-      \$1351  = \$1203 ;
-    end else if (\$1200 ) begin
-      \$1351  = \$1218 ;
-    end else if (issue_a) begin
-      \$1351  = \$1221 ;
-    end
+    \$1351  = wb_valid1;
     if (rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1352  = last_group;
-    if (\$1197 ) begin
-      \$1352  = \$1202 ;
-    end else if (\$1199 ) begin
-      \$1352  = \$1211 ;
-    end else if (\$1200 ) begin
-      \$1352  = \$1219 ;
-    end
+    \$1352  = wb_valid2;
     if (rst) begin
       \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1353  = group_plus1;
-    if (\$1197 ) begin
-      \$1353  = 10'h001;
-    end else if (\$1199 ) begin
-      \$1353  = \$1217 ;
-    end else if (\$1200 ) begin
-      \$1353  = \$1220 [9:0];
-    end
+    \$1353  = wb_valid3;
     if (rst) begin
-      \$1353  = 10'h001;
+      \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1354  = b_group_is_0;
-    if (\$1226 ) begin
-      \$1354  = 1'h1;
-    end else if (\$1230 ) begin
+    \$1354  = wb_valid4;
+    if (rst) begin
       \$1354  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1355  = wb_valid5;
     if (rst) begin
-      \$1354  = 1'h1;
+      \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1226 ) begin
-      \$1355  = \$1233 ;
-    end else if (\$1230 ) begin
-      \$1355  = \$1237 ;
-    end else begin
-      \$1355  = \$1240 ;
-    end
+    \$1356  = wb_valid6;
     if (rst) begin
-      \$1355  = 1'h1;
+      \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1356  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$1226 ) begin
-      \$1356  = 10'h001;
-    end else if (\$1230 ) begin
-      \$1356  = 10'h001;
-    end else begin
-      if (\$1243 ) begin
-        \$1356  = \$1244 [9:0];
-      end
-    end
+    \$1357  = wb_valid7;
     if (rst) begin
-      \$1356  = 10'h001;
+      \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1357  = layer_is_0;
-    if (\$1245 ) begin
-      \$1357  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1248 ) begin
-        \$1357  = \$1250 ;
-      end
-    end
+    \$1358  = wb_valid8;
     if (rst) begin
-      \$1357  = 1'h1;
+      \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1358  = group_is_0;
-    if (\$1245 ) begin
-      \$1358  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1248 ) begin
-        \$1358  = 1'h1;
-        if (\$1254 ) begin
-          \$1358  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1358  = 1'h0;
-      end
-    end
+    \$1359  = wb_valid9;
     if (rst) begin
-      \$1358  = 1'h1;
+      \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1359  = fold_is_0;
-    if (\$1245 ) begin
-      \$1359  = 1'h1;
-    end else if (issue_a) begin
-      \$1359  = last_fold;
-    end
+    \$1360  = wb_valid10;
     if (rst) begin
-      \$1359  = 1'h1;
+      \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1360  = fold_plus1;
-    if (\$1245 ) begin
-      \$1360  = 10'h001;
-    end else if (issue_a) begin
-      \$1360  = \$1247 [9:0];
-    end
-    if (rst) begin
-      \$1360  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1361  = out_full0;
-    if (\$1256 ) begin
-      \$1361  = 1'h1;
-    end
-    if (done) begin
-      if (\$1274 ) begin
-        \$1361  = 1'h0;
-      end
-    end
+    \$1361  = wb_valid11;
     if (rst) begin
       \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1362  = out_pending0;
-    if (\$1256 ) begin
-      \$1362  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1268 ) begin
-        if (\$1270 ) begin
-          \$1362  = 1'h0;
-        end
-      end
-    end
+    \$1362  = wb_valid12;
     if (rst) begin
       \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1363  = out_groups0;
-    if (\$1256 ) begin
-      \$1363  = 9'h000;
-    end else if (\$1258 ) begin
-      \$1363  = \$1259 [8:0];
-    end
+    \$1363  = wb_valid13;
     if (rst) begin
-      \$1363  = 9'h000;
+      \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1364  = out_full1;
-    if (\$1261 ) begin
-      \$1364  = 1'h1;
-    end
-    if (done) begin
-      if (\$1275 ) begin
-        \$1364  = 1'h0;
-      end
-    end
+    \$1364  = wb_parity_next0;
     if (rst) begin
       \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1365  = out_pending1;
-    if (\$1261 ) begin
-      \$1365  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1268 ) begin
-        if (\$1271 ) begin
-          \$1365  = 1'h0;
-        end
-      end
-    end
+    \$1365  = wb_groups_next0;
     if (rst) begin
-      \$1365  = 1'h0;
+      \$1365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1366  = out_groups1;
-    if (\$1261 ) begin
-      \$1366  = 9'h000;
-    end else if (\$1263 ) begin
-      \$1366  = \$1264 [8:0];
+    \$1366  = wb_groups_plus1_0;
+    if (track_reset_r0) begin
+      \$1366  = 10'h001;
+    end else if (\$361 ) begin
+      \$1366  = \$364 [9:0];
     end
     if (rst) begin
-      \$1366  = 9'h000;
+      \$1366  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1367  = drain_read;
+    \$1367  = wb_parity_next1;
     if (rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1368  = drain_inflight;
+    \$1368  = wb_groups_next1;
     if (rst) begin
-      \$1368  = 1'h0;
+      \$1368  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1369  = drain_lane;
-    if (drain_read) begin
-      \$1369  = drain_elem[2:0];
+    \$1369  = wb_groups_plus1_1;
+    if (track_reset_r1) begin
+      \$1369  = 10'h001;
+    end else if (\$366 ) begin
+      \$1369  = \$369 [9:0];
+    end
+    if (rst) begin
+      \$1369  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1370  = drain_last;
-    if (drain_read) begin
-      \$1370  = \$1266 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1371  = drain_elem;
-    if (drain_read) begin
+    (* full_case = 32'd1 *)
+    if (\$370 ) begin
+      \$1370  = \$382 ;
+    end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$1268 ) begin
-        \$1371  = 9'h000;
+      if (\$484 ) begin
+        \$1370  = \$496 ;
+      end else if (last_fold) begin
+        \$1370  = \$608 ;
       end else begin
-        \$1371  = \$1272 [8:0];
+        \$1370  = \$818 ;
       end
+    end else if (issue_b) begin
+      \$1370  = \$938 ;
+    end else begin
+      \$1370  = \$1068 ;
     end
     if (rst) begin
-      \$1371  = 9'h000;
+      \$1370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1372  = drain_slot;
-    if (drain_read) begin
-      if (\$1268 ) begin
-        \$1372  = \$1269 ;
+    (* full_case = 32'd1 *)
+    if (\$370 ) begin
+      \$1371  = \$394 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$484 ) begin
+        \$1371  = \$508 ;
+      end else if (last_fold) begin
+        \$1371  = \$624 ;
+      end else begin
+        \$1371  = \$834 ;
       end
+    end else if (issue_b) begin
+      \$1371  = \$964 ;
+    end else begin
+      \$1371  = \$1084 ;
+    end
+    if (rst) begin
+      \$1371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$370 ) begin
+      \$1372  = \$454 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$484 ) begin
+        \$1372  = \$568 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1372  = \$685 ;
+        end else begin
+          \$1372  = \$774 ;
+        end
+      end else begin
+        \$1372  = \$894 ;
+      end
+    end else if (issue_b) begin
+      \$1372  = \$1024 ;
+    end else begin
+      \$1372  = \$1144 ;
     end
     if (rst) begin
       \$1372  = 1'h0;
@@ -5629,9 +5343,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1373  = release_slot;
-    if (done) begin
-      \$1373  = \$1273 ;
+    (* full_case = 32'd1 *)
+    if (\$370 ) begin
+      \$1373  = \$482 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$484 ) begin
+        \$1373  = \$596 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1373  = \$714 ;
+        end else begin
+          \$1373  = \$802 ;
+        end
+      end else begin
+        \$1373  = \$922 ;
+      end
+    end else if (issue_b) begin
+      \$1373  = \$1052 ;
+    end else begin
+      \$1373  = \$1172 ;
     end
     if (rst) begin
       \$1373  = 1'h0;
@@ -5639,161 +5371,486 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1374  = \$1277 [2:0];
+    (* full_case = 32'd1 *)
+    if (\$1182 ) begin
+      \$1374  = \$1188 ;
+    end else if (\$1185 ) begin
+      \$1374  = \$1192 ;
+    end else begin
+      \$1374  = \$1196 ;
+    end
     if (rst) begin
-      \$1374  = 3'h0;
+      \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1375  = { 6'h00, busy };
+    \$1375  = last_fold;
+    if (\$1197 ) begin
+      \$1375  = \$1203 ;
+    end else if (\$1199 ) begin
+      \$1375  = \$1209 ;
+    end else if (\$1200 ) begin
+      \$1375  = \$1230 ;
+    end else if (issue_a) begin
+      \$1375  = \$1233 ;
+    end
     if (rst) begin
-      \$1375  = 7'h00;
+      \$1375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1376  = last_group;
+    if (\$1197 ) begin
+      \$1376  = \$1206 ;
+    end else if (\$1199 ) begin
+      \$1376  = \$1223 ;
+    end else if (\$1200 ) begin
+      \$1376  = \$1231 ;
+    end
+    if (rst) begin
+      \$1376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1377  = group_plus1;
+    if (\$1197 ) begin
+      \$1377  = 10'h001;
+    end else if (\$1199 ) begin
+      \$1377  = \$1229 ;
+    end else if (\$1200 ) begin
+      \$1377  = \$1232 [9:0];
+    end
+    if (rst) begin
+      \$1377  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1378  = b_group_is_0;
+    if (\$1238 ) begin
+      \$1378  = 1'h1;
+    end else if (\$1242 ) begin
+      \$1378  = 1'h0;
+    end
+    if (rst) begin
+      \$1378  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$1238 ) begin
+      \$1379  = \$1245 ;
+    end else if (\$1242 ) begin
+      \$1379  = \$1252 ;
+    end else begin
+      \$1379  = \$1260 ;
+    end
+    if (rst) begin
+      \$1379  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$1238 ) begin
+      \$1380  = \$1248 ;
+    end else if (\$1242 ) begin
+      \$1380  = \$1257 ;
+    end else begin
+      \$1380  = \$1264 ;
+    end
+    if (rst) begin
+      \$1380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1381  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$1238 ) begin
+      \$1381  = 10'h001;
+    end else if (\$1242 ) begin
+      \$1381  = 10'h001;
+    end else begin
+      if (\$1267 ) begin
+        \$1381  = \$1268 [9:0];
+      end
+    end
+    if (rst) begin
+      \$1381  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1382  = layer_is_0;
+    if (\$1269 ) begin
+      \$1382  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1272 ) begin
+        \$1382  = \$1274 ;
+      end
+    end
+    if (rst) begin
+      \$1382  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1383  = group_is_0;
+    if (\$1269 ) begin
+      \$1383  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1272 ) begin
+        \$1383  = 1'h1;
+        if (\$1278 ) begin
+          \$1383  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1383  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1383  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1384  = fold_is_0;
+    if (\$1269 ) begin
+      \$1384  = 1'h1;
+    end else if (issue_a) begin
+      \$1384  = last_fold;
+    end
+    if (rst) begin
+      \$1384  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1385  = fold_plus1;
+    if (\$1269 ) begin
+      \$1385  = 10'h001;
+    end else if (issue_a) begin
+      \$1385  = \$1271 [9:0];
+    end
+    if (rst) begin
+      \$1385  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1386  = out_full0;
+    if (\$1280 ) begin
+      \$1386  = 1'h1;
+    end
+    if (done) begin
+      if (\$1298 ) begin
+        \$1386  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1387  = out_pending0;
+    if (\$1280 ) begin
+      \$1387  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1292 ) begin
+        if (\$1294 ) begin
+          \$1387  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1388  = out_groups0;
+    if (\$1280 ) begin
+      \$1388  = 9'h000;
+    end else if (\$1282 ) begin
+      \$1388  = \$1283 [8:0];
+    end
+    if (rst) begin
+      \$1388  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1389  = out_full1;
+    if (\$1285 ) begin
+      \$1389  = 1'h1;
+    end
+    if (done) begin
+      if (\$1299 ) begin
+        \$1389  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1390  = out_pending1;
+    if (\$1285 ) begin
+      \$1390  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1292 ) begin
+        if (\$1295 ) begin
+          \$1390  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1391  = out_groups1;
+    if (\$1285 ) begin
+      \$1391  = 9'h000;
+    end else if (\$1287 ) begin
+      \$1391  = \$1288 [8:0];
+    end
+    if (rst) begin
+      \$1391  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1392  = drain_read;
+    if (rst) begin
+      \$1392  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1393  = drain_inflight;
+    if (rst) begin
+      \$1393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1394  = drain_lane;
+    if (drain_read) begin
+      \$1394  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1395  = drain_last;
+    if (drain_read) begin
+      \$1395  = \$1290 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1396  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$1292 ) begin
+        \$1396  = 9'h000;
+      end else begin
+        \$1396  = \$1296 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1396  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1397  = drain_slot;
+    if (drain_read) begin
+      if (\$1292 ) begin
+        \$1397  = \$1293 ;
+      end
+    end
+    if (rst) begin
+      \$1397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1398  = release_slot;
+    if (done) begin
+      \$1398  = \$1297 ;
+    end
+    if (rst) begin
+      \$1398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1399  = \$1301 [2:0];
+    if (rst) begin
+      \$1399  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1400  = { 6'h00, busy };
+    if (rst) begin
+      \$1400  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1376  = 32'd0;
+      \$1401  = 32'd0;
     end else begin
-      \$1376  = \$1278 [31:0];
+      \$1401  = \$1302 [31:0];
     end
     if (rst) begin
-      \$1376  = 32'd0;
+      \$1401  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1377  = { 6'h00, stall_input };
+    \$1402  = { 6'h00, stall_input };
     if (rst) begin
-      \$1377  = 7'h00;
+      \$1402  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1378  = 32'd0;
+      \$1403  = 32'd0;
     end else begin
-      \$1378  = \$1279 [31:0];
+      \$1403  = \$1303 [31:0];
     end
     if (rst) begin
-      \$1378  = 32'd0;
+      \$1403  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1379  = { 6'h00, stall_output };
+    \$1404  = { 6'h00, stall_output };
     if (rst) begin
-      \$1379  = 7'h00;
+      \$1404  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1380  = 32'd0;
+      \$1405  = 32'd0;
     end else begin
-      \$1380  = \$1280 [31:0];
+      \$1405  = \$1304 [31:0];
     end
     if (rst) begin
-      \$1380  = 32'd0;
+      \$1405  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1381  = \$1281 ;
+    \$1406  = \$1305 ;
     if (rst) begin
-      \$1381  = 7'h00;
+      \$1406  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1382  = 32'd0;
+      \$1407  = 32'd0;
     end else begin
-      \$1382  = \$1282 [31:0];
+      \$1407  = \$1306 [31:0];
     end
     if (rst) begin
-      \$1382  = 32'd0;
+      \$1407  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1383  = { 3'h0, \$1283  };
+    \$1408  = { 3'h0, \$1307  };
     if (rst) begin
-      \$1383  = 7'h00;
+      \$1408  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1384  = 32'd0;
+      \$1409  = 32'd0;
     end else begin
-      \$1384  = \$1284 [31:0];
+      \$1409  = \$1308 [31:0];
     end
     if (rst) begin
-      \$1384  = 32'd0;
+      \$1409  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1385  = { 6'h00, issue };
+    \$1410  = { 6'h00, issue };
     if (rst) begin
-      \$1385  = 7'h00;
+      \$1410  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1386  = 32'd0;
+      \$1411  = 32'd0;
     end else begin
-      \$1386  = \$1285 [31:0];
+      \$1411  = \$1309 [31:0];
     end
     if (rst) begin
-      \$1386  = 32'd0;
+      \$1411  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1387  = { 5'h00, \$1286  };
+    \$1412  = { 5'h00, \$1310  };
     if (rst) begin
-      \$1387  = 7'h00;
+      \$1412  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1388  = 32'd0;
+      \$1413  = 32'd0;
     end else begin
-      \$1388  = \$1287 [31:0];
+      \$1413  = \$1311 [31:0];
     end
     if (rst) begin
-      \$1388  = 32'd0;
+      \$1413  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1389  = { 6'h00, done };
+    \$1414  = { 6'h00, done };
     if (rst) begin
-      \$1389  = 7'h00;
+      \$1414  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1390  = 32'd0;
+      \$1415  = 32'd0;
     end else begin
-      \$1390  = \$1288 [31:0];
+      \$1415  = \$1312 [31:0];
     end
     if (rst) begin
-      \$1390  = 32'd0;
+      \$1415  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5841,117 +5898,117 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign nxt_rp__addr = \$87 [2:0];
   assign next_folds = \$89 [8:0];
   assign next_groups = \$91 [8:0];
-  assign \step_valid$123  = step_valid;
-  assign \step_addr$125  = step_addr;
-  assign \step_first$127  = step_first;
-  assign \step_last$129  = step_last;
-  assign \step_rq$131  = step_rq;
-  assign \step_relu$133  = step_relu;
-  assign \step_requantize$135  = step_requantize;
-  assign \step_valid$136  = step_valid;
-  assign \step_addr$137  = step_addr;
-  assign \step_first$138  = step_first;
-  assign \step_last$139  = step_last;
-  assign \step_rq$140  = step_rq;
-  assign \step_relu$141  = step_relu;
-  assign \step_requantize$142  = step_requantize;
-  assign \step_valid$143  = step_valid;
-  assign \step_addr$144  = step_addr;
-  assign \step_first$145  = step_first;
-  assign \step_last$146  = step_last;
-  assign \step_rq$147  = step_rq;
-  assign \step_relu$148  = step_relu;
-  assign \step_requantize$149  = step_requantize;
-  assign \step_valid$150  = step_valid;
-  assign \step_addr$151  = step_addr;
-  assign \step_first$152  = step_first;
-  assign \step_last$153  = step_last;
-  assign \step_rq$154  = step_rq;
-  assign \step_relu$155  = step_relu;
-  assign \step_requantize$156  = step_requantize;
-  assign \step_valid$157  = step_valid;
-  assign \step_addr$158  = step_addr;
-  assign \step_first$159  = step_first;
-  assign \step_last$160  = step_last;
-  assign \step_rq$161  = step_rq;
-  assign \step_relu$162  = step_relu;
-  assign \step_requantize$163  = step_requantize;
-  assign \step_valid$164  = step_valid;
-  assign \step_addr$165  = step_addr;
-  assign \step_first$166  = step_first;
-  assign \step_last$167  = step_last;
-  assign \step_rq$168  = step_rq;
-  assign \step_relu$169  = step_relu;
-  assign \step_requantize$170  = step_requantize;
-  assign \step_valid$171  = step_valid;
-  assign \step_addr$172  = step_addr;
-  assign \step_first$173  = step_first;
-  assign \step_last$174  = step_last;
-  assign \step_rq$175  = step_rq;
-  assign \step_relu$176  = step_relu;
-  assign \step_requantize$177  = step_requantize;
-  assign \step_valid$178  = step_valid;
-  assign \step_addr$179  = step_addr;
-  assign \step_first$180  = step_first;
-  assign \step_last$181  = step_last;
-  assign \step_rq$182  = step_rq;
-  assign \step_relu$183  = step_relu;
-  assign \step_requantize$184  = step_requantize;
+  assign \step_valid$122  = step_valid;
+  assign \step_addr$124  = step_addr;
+  assign \step_first$126  = step_first;
+  assign \step_last$128  = step_last;
+  assign \step_rq$130  = step_rq;
+  assign \step_relu$132  = step_relu;
+  assign \step_requantize$134  = step_requantize;
+  assign \step_valid$135  = step_valid;
+  assign \step_addr$136  = step_addr;
+  assign \step_first$137  = step_first;
+  assign \step_last$138  = step_last;
+  assign \step_rq$139  = step_rq;
+  assign \step_relu$140  = step_relu;
+  assign \step_requantize$141  = step_requantize;
+  assign \step_valid$142  = step_valid;
+  assign \step_addr$143  = step_addr;
+  assign \step_first$144  = step_first;
+  assign \step_last$145  = step_last;
+  assign \step_rq$146  = step_rq;
+  assign \step_relu$147  = step_relu;
+  assign \step_requantize$148  = step_requantize;
+  assign \step_valid$149  = step_valid;
+  assign \step_addr$150  = step_addr;
+  assign \step_first$151  = step_first;
+  assign \step_last$152  = step_last;
+  assign \step_rq$153  = step_rq;
+  assign \step_relu$154  = step_relu;
+  assign \step_requantize$155  = step_requantize;
+  assign \step_valid$156  = step_valid;
+  assign \step_addr$157  = step_addr;
+  assign \step_first$158  = step_first;
+  assign \step_last$159  = step_last;
+  assign \step_rq$160  = step_rq;
+  assign \step_relu$161  = step_relu;
+  assign \step_requantize$162  = step_requantize;
+  assign \step_valid$163  = step_valid;
+  assign \step_addr$164  = step_addr;
+  assign \step_first$165  = step_first;
+  assign \step_last$166  = step_last;
+  assign \step_rq$167  = step_rq;
+  assign \step_relu$168  = step_relu;
+  assign \step_requantize$169  = step_requantize;
+  assign \step_valid$170  = step_valid;
+  assign \step_addr$171  = step_addr;
+  assign \step_first$172  = step_first;
+  assign \step_last$173  = step_last;
+  assign \step_rq$174  = step_rq;
+  assign \step_relu$175  = step_relu;
+  assign \step_requantize$176  = step_requantize;
+  assign \step_valid$177  = step_valid;
+  assign \step_addr$178  = step_addr;
+  assign \step_first$179  = step_first;
+  assign \step_last$180  = step_last;
+  assign \step_rq$181  = step_rq;
+  assign \step_relu$182  = step_relu;
+  assign \step_requantize$183  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
+  assign \act$195  = act_word;
   assign \act$196  = act_word;
   assign \act$197  = act_word;
   assign \act$198  = act_word;
   assign \act$199  = act_word;
   assign \act$200  = act_word;
   assign \act$201  = act_word;
-  assign \act$202  = act_word;
-  assign act_wp__addr = \$210 [6:0];
-  assign act_wp__data = { \$1405 , \$1403 , \$1401 , \$1399 , \$1397 , \$1395 , \$1393 , \$1391  };
-  assign result = { \$1392 , \$1391  };
-  assign \result$213  = { \$1394 , \$1393  };
-  assign \result$214  = { \$1396 , \$1395  };
-  assign \result$215  = { \$1398 , \$1397  };
-  assign \result$216  = { \$1400 , \$1399  };
-  assign \result$217  = { \$1402 , \$1401  };
-  assign \result$218  = { \$1404 , \$1403  };
-  assign \result$219  = { \$1406 , \$1405  };
-  assign act_wp__en = { \$226 , \$224 , \$222 , \$220 , \$218 , \$216 , \$214 , \$212  };
+  assign act_wp__addr = \$206 [6:0];
+  assign act_wp__data = { \$1430 , \$1428 , \$1426 , \$1424 , \$1422 , \$1420 , \$1418 , \$1416  };
+  assign result = { \$1417 , \$1416  };
+  assign \result$212  = { \$1419 , \$1418  };
+  assign \result$213  = { \$1421 , \$1420  };
+  assign \result$214  = { \$1423 , \$1422  };
+  assign \result$215  = { \$1425 , \$1424  };
+  assign \result$216  = { \$1427 , \$1426  };
+  assign \result$217  = { \$1429 , \$1428  };
+  assign \result$218  = { \$1431 , \$1430  };
+  assign act_wp__en = { \$222 , \$220 , \$218 , \$216 , \$214 , \$212 , \$210 , \$208  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$238 [5:0];
-  assign \$signature__data  = { \$1392 , \$1391  };
-  assign \$signature__en$234  = out_write;
-  assign \$signature__addr$235  = \$240 [5:0];
-  assign \$signature__data$236  = { \$1394 , \$1393  };
-  assign \$signature__en$237  = out_write;
-  assign \$signature__addr$238  = \$242 [5:0];
-  assign \$signature__data$239  = { \$1396 , \$1395  };
-  assign \$signature__en$240  = out_write;
-  assign \$signature__addr$241  = \$244 [5:0];
-  assign \$signature__data$242  = { \$1398 , \$1397  };
-  assign \$signature__en$243  = out_write;
-  assign \$signature__addr$244  = \$246 [5:0];
-  assign \$signature__data$245  = { \$1400 , \$1399  };
-  assign \$signature__en$246  = out_write;
-  assign \$signature__addr$247  = \$248 [5:0];
-  assign \$signature__data$248  = { \$1402 , \$1401  };
-  assign \$signature__en$249  = out_write;
-  assign \$signature__addr$250  = \$250 [5:0];
-  assign \$signature__data$251  = { \$1404 , \$1403  };
-  assign \$signature__en$252  = out_write;
-  assign \$signature__addr$253  = \$252 [5:0];
-  assign \$signature__data$254  = { \$1406 , \$1405  };
-  assign \$signature__addr$265  = \$263 [5:0];
-  assign \$signature__addr$266  = \$266 [5:0];
-  assign \$signature__addr$267  = \$269 [5:0];
-  assign \$signature__addr$268  = \$272 [5:0];
-  assign \$signature__addr$269  = \$275 [5:0];
-  assign \$signature__addr$270  = \$278 [5:0];
-  assign \$signature__addr$271  = \$281 [5:0];
-  assign \$signature__addr$272  = \$284 [5:0];
+  assign \$signature__addr  = \$234 [5:0];
+  assign \$signature__data  = { \$1417 , \$1416  };
+  assign \$signature__en$233  = out_write;
+  assign \$signature__addr$234  = \$236 [5:0];
+  assign \$signature__data$235  = { \$1419 , \$1418  };
+  assign \$signature__en$236  = out_write;
+  assign \$signature__addr$237  = \$238 [5:0];
+  assign \$signature__data$238  = { \$1421 , \$1420  };
+  assign \$signature__en$239  = out_write;
+  assign \$signature__addr$240  = \$240 [5:0];
+  assign \$signature__data$241  = { \$1423 , \$1422  };
+  assign \$signature__en$242  = out_write;
+  assign \$signature__addr$243  = \$242 [5:0];
+  assign \$signature__data$244  = { \$1425 , \$1424  };
+  assign \$signature__en$245  = out_write;
+  assign \$signature__addr$246  = \$244 [5:0];
+  assign \$signature__data$247  = { \$1427 , \$1426  };
+  assign \$signature__en$248  = out_write;
+  assign \$signature__addr$249  = \$246 [5:0];
+  assign \$signature__data$250  = { \$1429 , \$1428  };
+  assign \$signature__en$251  = out_write;
+  assign \$signature__addr$252  = \$248 [5:0];
+  assign \$signature__data$253  = { \$1431 , \$1430  };
+  assign \$signature__addr$264  = \$259 [5:0];
+  assign \$signature__addr$265  = \$262 [5:0];
+  assign \$signature__addr$266  = \$265 [5:0];
+  assign \$signature__addr$267  = \$268 [5:0];
+  assign \$signature__addr$268  = \$271 [5:0];
+  assign \$signature__addr$269  = \$274 [5:0];
+  assign \$signature__addr$270  = \$277 [5:0];
+  assign \$signature__addr$271  = \$280 [5:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5987,9 +6044,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$109  = \$108 ;
   assign \$128  = \$127 ;
   assign \$160  = \$158 ;
-  assign \$182  = ctx;
-  assign \$193  = ctx;
-  assign \$206  = wb_group14;
+  assign \$180  = ctx;
+  assign \$189  = ctx;
+  assign \$202  = wb_group14;
+  assign \$207  = 1'h1;
+  assign \$208  = act_write;
+  assign \$209  = 1'h1;
+  assign \$210  = act_write;
   assign \$211  = 1'h1;
   assign \$212  = act_write;
   assign \$213  = 1'h1;
@@ -6002,23 +6063,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$220  = act_write;
   assign \$221  = 1'h1;
   assign \$222  = act_write;
-  assign \$223  = 1'h1;
-  assign \$224  = act_write;
-  assign \$225  = 1'h1;
-  assign \$226  = act_write;
-  assign \$232  = wb_ctx14;
-  assign \$255  = { 3'h0, drain_elem[8:3] };
-  assign \$261  = { 3'h0, drain_elem[8:3] };
-  assign \$264  = { 3'h0, drain_elem[8:3] };
-  assign \$267  = { 3'h0, drain_elem[8:3] };
-  assign \$270  = { 3'h0, drain_elem[8:3] };
-  assign \$273  = { 3'h0, drain_elem[8:3] };
-  assign \$276  = { 3'h0, drain_elem[8:3] };
-  assign \$279  = { 3'h0, drain_elem[8:3] };
-  assign \$282  = { 3'h0, drain_elem[8:3] };
-  assign \$291  = { 3'h0, \$290 [9:3] };
-  assign \$297  = in_wslot;
-  assign \$308  = { 3'h0, \$307 [9:3] };
+  assign \$228  = wb_ctx14;
+  assign \$251  = { 3'h0, drain_elem[8:3] };
+  assign \$257  = { 3'h0, drain_elem[8:3] };
+  assign \$260  = { 3'h0, drain_elem[8:3] };
+  assign \$263  = { 3'h0, drain_elem[8:3] };
+  assign \$266  = { 3'h0, drain_elem[8:3] };
+  assign \$269  = { 3'h0, drain_elem[8:3] };
+  assign \$272  = { 3'h0, drain_elem[8:3] };
+  assign \$275  = { 3'h0, drain_elem[8:3] };
+  assign \$278  = { 3'h0, drain_elem[8:3] };
+  assign \$287  = { 3'h0, \$286 [9:3] };
+  assign \$293  = in_wslot;
+  assign \$304  = { 3'h0, \$303 [9:3] };
+  assign \$307  = { \$306 [9], \$306 [9], \$306 [9], \$306 [9:3] };
+  assign \$309  = { \$308 [9], \$308 [9], \$308 [9], \$308 [9:3] };
+  assign \$315  = { \$314 [9], \$314 [9], \$314 [9], \$314 [9:3] };
+  assign \$317  = { \$316 [9], \$316 [9], \$316 [9], \$316 [9:3] };
   assign \$342  = b_fold;
   assign \$345  = fold;
   assign \$349  = fold;
@@ -6169,15 +6230,20 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$1187  = { 3'h0, \$1186 [9:3] };
   assign \$1190  = { 3'h0, \$1189 [9:3] };
   assign \$1194  = { 3'h0, \$1193 [9:3] };
-  assign \$1232  = { 3'h0, \$1231 [9:3] };
-  assign \$1236  = { 3'h0, \$1235 [9:3] };
-  assign \$1239  = { 3'h0, \$1238 [9:3] };
-  assign \$1260  = ctx;
-  assign \$1262  = wb_ctx14;
-  assign \$1271  = drain_slot;
-  assign \$1275  = release_slot;
+  assign \$1214  = { b_group, 3'h0 };
+  assign \$1217  = { \$1216 , 3'h0 };
+  assign \$1244  = { 3'h0, \$1243 [9:3] };
+  assign \$1247  = { 3'h0, \$1246 [9:3] };
+  assign \$1251  = { 3'h0, \$1250 [9:3] };
+  assign \$1255  = { 3'h0, \$1254 [9:3] };
+  assign \$1259  = { 3'h0, \$1258 [9:3] };
+  assign \$1262  = { 3'h0, \$1261 [9:3] };
+  assign \$1284  = ctx;
+  assign \$1286  = wb_ctx14;
+  assign \$1295  = drain_slot;
+  assign \$1299  = release_slot;
   assign \$166  = ctx;
-  assign \$177  = ctx;
+  assign \$175  = ctx;
   assign \$516  = 1'h0;
   assign \$519  = \$518 ;
   assign \$529  = 1'h1;
@@ -6197,7 +6263,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$342$0 , r_rdy, r_data, w_en, \port$3283$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \port$3309$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6222,10 +6288,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$342$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3283$0 ;
-  wire \port$3283$0 ;
-  input [31:0] \port$342$0 ;
-  wire [31:0] \port$342$0 ;
+  input \port$3309$0 ;
+  wire \port$3309$0 ;
+  input [31:0] \port$338$0 ;
+  wire [31:0] \port$338$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -6258,7 +6324,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$342$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3283$0 , \port$342$0  };
+      storage[w_port__addr] <= { \port$3309$0 , \port$338$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6320,14 +6386,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$342$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3283$0 , \port$342$0  };
-  assign w_data = { \port$3283$0 , \port$342$0  };
+  assign w_port__data = { \port$3309$0 , \port$338$0  };
+  assign w_data = { \port$3309$0 , \port$338$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3452$0 , \port$3453$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3478$0 , \port$3479$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6445,10 +6511,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  output [7:0] \port$3452$0 ;
-  wire [7:0] \port$3452$0 ;
-  output [23:0] \port$3453$0 ;
-  wire [23:0] \port$3453$0 ;
+  output [7:0] \port$3478$0 ;
+  wire [7:0] \port$3478$0 ;
+  output [23:0] \port$3479$0 ;
+  wire [23:0] \port$3479$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7438,7 +7504,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3404$0 (pe0_flags),
+    .\port$3430$0 (pe0_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7526,13 +7592,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3452$0  = \$30 ;
-  assign \port$3453$0  = \$31 ;
+  assign \port$3478$0  = \$30 ;
+  assign \port$3479$0  = \$31 ;
   assign \$19  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3404$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3430$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7716,8 +7782,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3404$0 ;
-  wire [1:0] \port$3404$0 ;
+  input [1:0] \port$3430$0 ;
+  wire [1:0] \port$3430$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7924,9 +7990,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3404$0 [0];
+    rq_relu1 <= \port$3430$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3404$0 [1];
+    rq_req1 <= \port$3430$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8049,8 +8115,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3404$0 [0];
-  assign i_requantize = \port$3404$0 [1];
+  assign i_relu = \port$3430$0 [0];
+  assign i_requantize = \port$3430$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8059,7 +8125,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3580$0 , \port$3581$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3606$0 , \port$3607$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8177,10 +8243,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  output [7:0] \port$3580$0 ;
-  wire [7:0] \port$3580$0 ;
-  output [23:0] \port$3581$0 ;
-  wire [23:0] \port$3581$0 ;
+  output [7:0] \port$3606$0 ;
+  wire [7:0] \port$3606$0 ;
+  output [23:0] \port$3607$0 ;
+  wire [23:0] \port$3607$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9170,7 +9236,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3532$0 (pe1_flags),
+    .\port$3558$0 (pe1_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -9258,13 +9324,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3580$0  = \$30 ;
-  assign \port$3581$0  = \$31 ;
+  assign \port$3606$0  = \$30 ;
+  assign \port$3607$0  = \$31 ;
   assign \$19  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3532$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3558$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9448,8 +9514,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3532$0 ;
-  wire [1:0] \port$3532$0 ;
+  input [1:0] \port$3558$0 ;
+  wire [1:0] \port$3558$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9656,9 +9722,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3532$0 [0];
+    rq_relu1 <= \port$3558$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3532$0 [1];
+    rq_req1 <= \port$3558$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9781,8 +9847,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3532$0 [0];
-  assign i_requantize = \port$3532$0 [1];
+  assign i_relu = \port$3558$0 [0];
+  assign i_requantize = \port$3558$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9791,7 +9857,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3708$0 , \port$3709$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3734$0 , \port$3735$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9909,10 +9975,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  output [7:0] \port$3708$0 ;
-  wire [7:0] \port$3708$0 ;
-  output [23:0] \port$3709$0 ;
-  wire [23:0] \port$3709$0 ;
+  output [7:0] \port$3734$0 ;
+  wire [7:0] \port$3734$0 ;
+  output [23:0] \port$3735$0 ;
+  wire [23:0] \port$3735$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10902,7 +10968,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3660$0 (pe2_flags),
+    .\port$3686$0 (pe2_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -10990,13 +11056,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3708$0  = \$30 ;
-  assign \port$3709$0  = \$31 ;
+  assign \port$3734$0  = \$30 ;
+  assign \port$3735$0  = \$31 ;
   assign \$19  = { pe2_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3660$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3686$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11180,8 +11246,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3660$0 ;
-  wire [1:0] \port$3660$0 ;
+  input [1:0] \port$3686$0 ;
+  wire [1:0] \port$3686$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11388,9 +11454,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3660$0 [0];
+    rq_relu1 <= \port$3686$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3660$0 [1];
+    rq_req1 <= \port$3686$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11513,8 +11579,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3660$0 [0];
-  assign i_requantize = \port$3660$0 [1];
+  assign i_relu = \port$3686$0 [0];
+  assign i_requantize = \port$3686$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11523,7 +11589,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3836$0 , \port$3837$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3862$0 , \port$3863$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11641,10 +11707,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  output [7:0] \port$3836$0 ;
-  wire [7:0] \port$3836$0 ;
-  output [23:0] \port$3837$0 ;
-  wire [23:0] \port$3837$0 ;
+  output [7:0] \port$3862$0 ;
+  wire [7:0] \port$3862$0 ;
+  output [23:0] \port$3863$0 ;
+  wire [23:0] \port$3863$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12634,7 +12700,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3788$0 (pe3_flags),
+    .\port$3814$0 (pe3_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -12722,13 +12788,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3836$0  = \$30 ;
-  assign \port$3837$0  = \$31 ;
+  assign \port$3862$0  = \$30 ;
+  assign \port$3863$0  = \$31 ;
   assign \$19  = { pe3_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3788$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3814$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12912,8 +12978,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3788$0 ;
-  wire [1:0] \port$3788$0 ;
+  input [1:0] \port$3814$0 ;
+  wire [1:0] \port$3814$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13120,9 +13186,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3788$0 [0];
+    rq_relu1 <= \port$3814$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3788$0 [1];
+    rq_req1 <= \port$3814$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13245,8 +13311,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3788$0 [0];
-  assign i_requantize = \port$3788$0 [1];
+  assign i_relu = \port$3814$0 [0];
+  assign i_requantize = \port$3814$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13255,7 +13321,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3964$0 , \port$3965$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3990$0 , \port$3991$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13373,10 +13439,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  output [7:0] \port$3964$0 ;
-  wire [7:0] \port$3964$0 ;
-  output [23:0] \port$3965$0 ;
-  wire [23:0] \port$3965$0 ;
+  output [7:0] \port$3990$0 ;
+  wire [7:0] \port$3990$0 ;
+  output [23:0] \port$3991$0 ;
+  wire [23:0] \port$3991$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14366,7 +14432,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3916$0 (pe4_flags),
+    .\port$3942$0 (pe4_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -14454,13 +14520,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3964$0  = \$30 ;
-  assign \port$3965$0  = \$31 ;
+  assign \port$3990$0  = \$30 ;
+  assign \port$3991$0  = \$31 ;
   assign \$19  = { pe4_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3916$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3942$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14644,8 +14710,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3916$0 ;
-  wire [1:0] \port$3916$0 ;
+  input [1:0] \port$3942$0 ;
+  wire [1:0] \port$3942$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14852,9 +14918,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3916$0 [0];
+    rq_relu1 <= \port$3942$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3916$0 [1];
+    rq_req1 <= \port$3942$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14977,8 +15043,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3916$0 [0];
-  assign i_requantize = \port$3916$0 [1];
+  assign i_relu = \port$3942$0 [0];
+  assign i_requantize = \port$3942$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14987,7 +15053,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4092$0 , \port$4093$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4118$0 , \port$4119$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15105,10 +15171,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  output [7:0] \port$4092$0 ;
-  wire [7:0] \port$4092$0 ;
-  output [23:0] \port$4093$0 ;
-  wire [23:0] \port$4093$0 ;
+  output [7:0] \port$4118$0 ;
+  wire [7:0] \port$4118$0 ;
+  output [23:0] \port$4119$0 ;
+  wire [23:0] \port$4119$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16098,7 +16164,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4044$0 (pe5_flags),
+    .\port$4070$0 (pe5_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -16186,13 +16252,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4092$0  = \$30 ;
-  assign \port$4093$0  = \$31 ;
+  assign \port$4118$0  = \$30 ;
+  assign \port$4119$0  = \$31 ;
   assign \$19  = { pe5_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4044$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4070$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16376,8 +16442,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4044$0 ;
-  wire [1:0] \port$4044$0 ;
+  input [1:0] \port$4070$0 ;
+  wire [1:0] \port$4070$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16584,9 +16650,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4044$0 [0];
+    rq_relu1 <= \port$4070$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4044$0 [1];
+    rq_req1 <= \port$4070$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16709,8 +16775,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4044$0 [0];
-  assign i_requantize = \port$4044$0 [1];
+  assign i_relu = \port$4070$0 [0];
+  assign i_requantize = \port$4070$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16719,7 +16785,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4220$0 , \port$4221$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4246$0 , \port$4247$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16837,10 +16903,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  output [7:0] \port$4220$0 ;
-  wire [7:0] \port$4220$0 ;
-  output [23:0] \port$4221$0 ;
-  wire [23:0] \port$4221$0 ;
+  output [7:0] \port$4246$0 ;
+  wire [7:0] \port$4246$0 ;
+  output [23:0] \port$4247$0 ;
+  wire [23:0] \port$4247$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17830,7 +17896,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4172$0 (pe6_flags),
+    .\port$4198$0 (pe6_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -17918,13 +17984,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4220$0  = \$30 ;
-  assign \port$4221$0  = \$31 ;
+  assign \port$4246$0  = \$30 ;
+  assign \port$4247$0  = \$31 ;
   assign \$19  = { pe6_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4172$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4198$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18108,8 +18174,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4172$0 ;
-  wire [1:0] \port$4172$0 ;
+  input [1:0] \port$4198$0 ;
+  wire [1:0] \port$4198$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18316,9 +18382,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4172$0 [0];
+    rq_relu1 <= \port$4198$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4172$0 [1];
+    rq_req1 <= \port$4198$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18441,8 +18507,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4172$0 [0];
-  assign i_requantize = \port$4172$0 [1];
+  assign i_relu = \port$4198$0 [0];
+  assign i_requantize = \port$4198$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18451,7 +18517,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4348$0 , \port$4349$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4374$0 , \port$4375$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18569,10 +18635,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  output [7:0] \port$4348$0 ;
-  wire [7:0] \port$4348$0 ;
-  output [23:0] \port$4349$0 ;
-  wire [23:0] \port$4349$0 ;
+  output [7:0] \port$4374$0 ;
+  wire [7:0] \port$4374$0 ;
+  output [23:0] \port$4375$0 ;
+  wire [23:0] \port$4375$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19562,7 +19628,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4300$0 (pe7_flags),
+    .\port$4326$0 (pe7_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -19650,13 +19716,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4348$0  = \$30 ;
-  assign \port$4349$0  = \$31 ;
+  assign \port$4374$0  = \$30 ;
+  assign \port$4375$0  = \$31 ;
   assign \$19  = { pe7_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4300$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4326$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -19840,8 +19906,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4300$0 ;
-  wire [1:0] \port$4300$0 ;
+  input [1:0] \port$4326$0 ;
+  wire [1:0] \port$4326$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20048,9 +20114,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4300$0 [0];
+    rq_relu1 <= \port$4326$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4300$0 [1];
+    rq_req1 <= \port$4326$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20173,8 +20239,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4300$0 [0];
-  assign i_requantize = \port$4300$0 [1];
+  assign i_relu = \port$4326$0 [0];
+  assign i_requantize = \port$4326$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -321,6 +321,13 @@ class NmcArray(wiring.Component):
         G_nd = Signal(group_bits, name="next_groups")
         m.d.comb += [F_nd.eq((nd["in_features"] + (S - 1)) >> _log2(S)),
                      G_nd.eq((nd["out_features"] + (P - 1)) >> _log2(P))]
+        # ceil(n/k) - 1 = (n-1) >> log2(k) (also -1 for n = 0), and ceil(n/k) == 1 iff
+        # 0 < n <= k: one carry chain after the descriptor read instead of three
+        nd_in, nd_out = nd["in_features"], nd["out_features"]
+        F_nd_m1 = (nd_in - 1) >> _log2(S)
+        G_nd_m1 = (nd_out - 1) >> _log2(P)
+        F_nd_is1 = (nd_in != 0) & (nd_in <= S)
+        G_nd_is1 = (nd_out != 0) & (nd_out <= P)
 
         # write-back tracking per context: parity of the layer last written, groups written
         wb_par = [Signal(name=f"wb_parity{c}") for c in range(2)]
@@ -380,7 +387,7 @@ class NmcArray(wiring.Component):
                      stall_out.eq(~issue & ~b_own & active & data_ok & ~out_ok)]
 
         def load_cur():
-            return [cur_F.eq(F_nd), cur_G.eq(G_nd), cur_F_m1.eq(F_nd - 1), cur_G_m1.eq(G_nd - 1),
+            return [cur_F.eq(F_nd), cur_G.eq(G_nd), cur_F_m1.eq(F_nd_m1), cur_G_m1.eq(G_nd_m1),
                     cur_out.eq(nd["out_features"]),
                     cur_last.eq(nxt_idx == n_layers - 1),
                     cur_relu.eq(nd["relu"]), cur_req.eq(nd["requantize"]),
@@ -394,6 +401,7 @@ class NmcArray(wiring.Component):
         last_fold = Signal(name="last_fold")
         last_group = Signal(name="last_group")
         b_last_fold = Signal(name="b_last_fold")
+        b_last_group = Signal(name="b_last_group")  # b_g == g0 - 1
         cur_F_m1 = Signal(signed(group_bits + 1), name="cur_folds_m1", init=-1)
         cur_G_m1 = Signal(signed(group_bits + 1), name="cur_groups_m1", init=-1)
         g1 = Signal(group_bits + 1, name="group_plus1", init=1)
@@ -426,7 +434,7 @@ class NmcArray(wiring.Component):
             a_here, b_here = actx == c, actx != c
             m.d.comb += [
                 in_release[c].eq(pick_a & a_here & layer0 & last_fold & last_group
-                              | pick_b & b_here & b_last_fold & (b_g == g0 - 1)),
+                              | pick_b & b_here & b_last_fold & b_last_group),
                 track_reset[c].eq(pick_a & a_here & layer0 & first_step
                                   | pick_b & b_here & bg_zero & (b_f == 0)),
             ]
@@ -639,21 +647,24 @@ class NmcArray(wiring.Component):
             m.d.sync += b_last_fold.eq(b_f == f0_next - 1)
         b_continues = cur_last & ~b_done & ~bg_zero  # at a hand-over A continues at g = b_g
         with m.If(~loaded):
-            m.d.sync += [last_fold.eq(F_nd == 1), last_group.eq(G_nd == 1), g1.eq(1)]
+            m.d.sync += [last_fold.eq(F_nd_is1), last_group.eq(G_nd_is1), g1.eq(1)]
         with m.Elif(pick_a & last_fold & last_group):
-            m.d.sync += [last_fold.eq(F_nd == 1),
-                         last_group.eq(Mux(b_continues, b_g == G_nd - 1, G_nd == 1)),
+            # b_g == ceil(out/pe) - 1  iff  b_g*pe < out <= (b_g+1)*pe
+            b_g_last = (nd_out > (b_g << _log2(P))) & (nd_out <= ((b_g + 1) << _log2(P)))
+            m.d.sync += [last_fold.eq(F_nd_is1),
+                         last_group.eq(Mux(b_continues, b_g_last, G_nd_is1)),
                          g1.eq(Mux(b_continues, b_g + 1, 1))]
         with m.Elif(pick_a & last_fold):
             m.d.sync += [last_fold.eq(cur_F_m1 == 0), last_group.eq(g1 == cur_G_m1), g1.eq(g1 + 1)]
         with m.Elif(pick_a):
             m.d.sync += last_fold.eq(f1 == cur_F_m1)
         with m.If(b_reset):
-            m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0), bf1.eq(1)]
+            m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0), b_last_group.eq(g0_next == 1), bf1.eq(1)]
         with m.Elif(b_advance):
-            m.d.sync += [bg_zero.eq(0), b_done.eq(b_g + 1 == g0_next), bf1.eq(1)]
+            m.d.sync += [bg_zero.eq(0), b_done.eq(b_g + 1 == g0_next), b_last_group.eq(b_g + 1 == g0_next - 1),
+                         bf1.eq(1)]
         with m.Else():
-            m.d.sync += b_done.eq(b_g == g0_next)
+            m.d.sync += [b_done.eq(b_g == g0_next), b_last_group.eq(b_g == g0_next - 1)]
             with m.If(loaded & ~pick_a & pick_b):
                 m.d.sync += bf1.eq(bf1 + 1)
         with m.If(~loaded):
