@@ -251,63 +251,63 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [3:0] \$1218 ;
   wire [4:0] \$1219 ;
   wire \$122 ;
-  wire [32:0] \$1220 ;
+  wire [31:0] \$1220 ;
   wire [32:0] \$1221 ;
-  wire [32:0] \$1222 ;
-  wire [3:0] \$1223 ;
-  wire [32:0] \$1224 ;
-  wire [1:0] \$1225 ;
-  wire [32:0] \$1226 ;
-  wire [32:0] \$1227 ;
-  wire [1:0] \$1228 ;
-  wire [32:0] \$1229 ;
+  wire [31:0] \$1222 ;
+  wire [32:0] \$1223 ;
+  wire [31:0] \$1224 ;
+  wire [32:0] \$1225 ;
+  wire [3:0] \$1226 ;
+  wire [31:0] \$1227 ;
+  wire [32:0] \$1228 ;
+  wire [1:0] \$1229 ;
   wire \$123 ;
-  wire [32:0] \$1230 ;
-  reg [2:0] \$1231 ;
-  reg [7:0] \$1232 ;
-  reg [7:0] \$1233 ;
-  reg [7:0] \$1234 ;
-  reg \$1235 ;
-  reg [7:0] \$1236 ;
-  reg \$1237 ;
-  reg \$1238 ;
-  reg [7:0] \$1239 ;
+  wire [31:0] \$1230 ;
+  wire [32:0] \$1231 ;
+  wire [31:0] \$1232 ;
+  wire [32:0] \$1233 ;
+  wire [1:0] \$1234 ;
+  wire [31:0] \$1235 ;
+  wire [32:0] \$1236 ;
+  wire [31:0] \$1237 ;
+  wire [32:0] \$1238 ;
+  reg [2:0] \$1239 ;
   wire \$124 ;
   reg [7:0] \$1240 ;
   reg [7:0] \$1241 ;
-  reg [8:0] \$1242 ;
-  reg [8:0] \$1243 ;
+  reg [7:0] \$1242 ;
+  reg \$1243 ;
   reg [7:0] \$1244 ;
   reg \$1245 ;
   reg \$1246 ;
-  reg \$1247 ;
-  reg [8:0] \$1248 ;
+  reg [7:0] \$1247 ;
+  reg [7:0] \$1248 ;
   reg [7:0] \$1249 ;
   wire \$125 ;
-  reg [2:0] \$1250 ;
-  reg [7:0] \$1251 ;
+  reg [8:0] \$1250 ;
+  reg [8:0] \$1251 ;
   reg [7:0] \$1252 ;
-  reg [15:0] \$1253 ;
-  reg [16:0] \$1254 ;
-  reg [7:0] \$1255 ;
-  reg [7:0] \$1256 ;
-  reg \$1257 ;
-  reg [8:0] \$1258 ;
+  reg \$1253 ;
+  reg \$1254 ;
+  reg \$1255 ;
+  reg [8:0] \$1256 ;
+  reg [7:0] \$1257 ;
+  reg [2:0] \$1258 ;
   reg [7:0] \$1259 ;
   wire \$126 ;
-  reg \$1260 ;
-  reg \$1261 ;
-  reg [7:0] \$1262 ;
+  reg [7:0] \$1260 ;
+  reg [15:0] \$1261 ;
+  reg [16:0] \$1262 ;
   reg [7:0] \$1263 ;
-  reg \$1264 ;
+  reg [7:0] \$1264 ;
   reg \$1265 ;
-  reg \$1266 ;
-  reg \$1267 ;
+  reg [8:0] \$1266 ;
+  reg [7:0] \$1267 ;
   reg \$1268 ;
   reg \$1269 ;
   wire \$127 ;
-  reg \$1270 ;
-  reg \$1271 ;
+  reg [7:0] \$1270 ;
+  reg [7:0] \$1271 ;
   reg \$1272 ;
   reg \$1273 ;
   reg \$1274 ;
@@ -319,24 +319,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$128 ;
   reg \$1280 ;
   reg \$1281 ;
-  reg [7:0] \$1282 ;
-  reg [8:0] \$1283 ;
+  reg \$1282 ;
+  reg \$1283 ;
   reg \$1284 ;
-  reg [7:0] \$1285 ;
-  reg [8:0] \$1286 ;
+  reg \$1285 ;
+  reg \$1286 ;
   reg \$1287 ;
   reg \$1288 ;
   reg \$1289 ;
   wire \$129 ;
-  reg \$1290 ;
-  reg \$1291 ;
+  reg [7:0] \$1290 ;
+  reg [8:0] \$1291 ;
   reg \$1292 ;
-  reg \$1293 ;
+  reg [7:0] \$1293 ;
   reg [8:0] \$1294 ;
   reg \$1295 ;
   reg \$1296 ;
   reg \$1297 ;
-  reg [8:0] \$1298 ;
+  reg \$1298 ;
   reg \$1299 ;
   wire \$13 ;
   wire \$130 ;
@@ -345,42 +345,51 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] \$1302 ;
   reg \$1303 ;
   reg \$1304 ;
-  reg [7:0] \$1305 ;
-  reg \$1306 ;
+  reg \$1305 ;
+  reg [8:0] \$1306 ;
   reg \$1307 ;
-  reg [7:0] \$1308 ;
+  reg \$1308 ;
   reg \$1309 ;
   wire \$131 ;
-  reg \$1310 ;
+  reg [8:0] \$1310 ;
   reg \$1311 ;
   reg \$1312 ;
   reg [7:0] \$1313 ;
   reg \$1314 ;
   reg \$1315 ;
-  reg [2:0] \$1316 ;
-  reg [3:0] \$1317 ;
-  reg [31:0] \$1318 ;
-  reg [3:0] \$1319 ;
+  reg [7:0] \$1316 ;
+  reg \$1317 ;
+  reg \$1318 ;
+  reg \$1319 ;
   wire \$132 ;
-  reg [31:0] \$1320 ;
-  reg [3:0] \$1321 ;
-  reg [31:0] \$1322 ;
-  reg [3:0] \$1323 ;
-  reg [31:0] \$1324 ;
-  reg [3:0] \$1325 ;
-  reg [31:0] \$1326 ;
-  reg [3:0] \$1327 ;
-  reg [31:0] \$1328 ;
-  reg [3:0] \$1329 ;
+  reg \$1320 ;
+  reg [7:0] \$1321 ;
+  reg \$1322 ;
+  reg \$1323 ;
+  reg [2:0] \$1324 ;
+  reg \$1325 ;
+  reg [3:0] \$1326 ;
+  reg [31:0] \$1327 ;
+  reg [3:0] \$1328 ;
+  reg [31:0] \$1329 ;
   wire \$133 ;
-  reg [31:0] \$1330 ;
-  reg [3:0] \$1331 ;
-  reg [31:0] \$1332 ;
-  wire [7:0] \$1333 ;
-  wire [23:0] \$1334 ;
-  wire [7:0] \$1335 ;
-  wire [23:0] \$1336 ;
+  reg [3:0] \$1330 ;
+  reg [31:0] \$1331 ;
+  reg [3:0] \$1332 ;
+  reg [31:0] \$1333 ;
+  reg [3:0] \$1334 ;
+  reg [31:0] \$1335 ;
+  reg [3:0] \$1336 ;
+  reg [31:0] \$1337 ;
+  reg [3:0] \$1338 ;
+  reg [31:0] \$1339 ;
   wire \$134 ;
+  reg [3:0] \$1340 ;
+  reg [31:0] \$1341 ;
+  wire [7:0] \$1342 ;
+  wire [23:0] \$1343 ;
+  wire [7:0] \$1344 ;
+  wire [23:0] \$1345 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
@@ -1386,6 +1395,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire busy_r;
   wire claim_out;
   reg clear_counters;
+  reg clear_counters_r = 1'h0;
   input clk;
   wire clk;
   reg [31:0] count_act_reads = 32'd0;
@@ -1803,13 +1813,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$164 )
-      actbuf[\$162 [6:0]][7:0] <= \$1333 ;
+      actbuf[\$162 [6:0]][7:0] <= \$1342 ;
     if (\$166 )
-      actbuf[\$162 [6:0]][15:8] <= \$1335 ;
+      actbuf[\$162 [6:0]][15:8] <= \$1344 ;
     if (\$168 )
-      actbuf[\$162 [6:0]][23:16] <= \$1333 ;
+      actbuf[\$162 [6:0]][23:16] <= \$1342 ;
     if (\$170 )
-      actbuf[\$162 [6:0]][31:24] <= \$1335 ;
+      actbuf[\$162 [6:0]][31:24] <= \$1344 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -2044,7 +2054,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$182 [6:0]] <= { \$1334 , \$1333  };
+      outbuf0[\$182 [6:0]] <= { \$1343 , \$1342  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
@@ -2184,7 +2194,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$184 [6:0]] <= { \$1336 , \$1335  };
+      outbuf1[\$184 [6:0]] <= { \$1345 , \$1344  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
@@ -3227,89 +3237,97 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$1216  = ! release_slot;
   assign \$1218  = in_flight + vector_start;
   assign \$1219  = \$1218  - done;
-  assign \$1220  = count_busy + inc_busy;
-  assign \$1221  = count_stall_input + inc_stall_input;
-  assign \$1222  = count_stall_output + inc_stall_output;
-  assign \$1223  = issue ? 4'h8 : 4'h0;
-  assign \$1224  = count_mac_ops + inc_mac_ops;
-  assign \$1225  = issue ? 2'h2 : 2'h0;
-  assign \$1226  = count_bank_reads + inc_bank_reads;
-  assign \$1227  = count_act_reads + inc_act_reads;
-  assign \$1228  = in_fire + act_write;
-  assign \$1229  = count_act_writes + inc_act_writes;
-  assign \$1230  = count_inferences + inc_inferences;
+  assign \$1220  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$1221  = \$1220  + inc_busy;
+  assign \$1222  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$1223  = \$1222  + inc_stall_input;
+  assign \$1224  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$1225  = \$1224  + inc_stall_output;
+  assign \$1226  = issue ? 4'h8 : 4'h0;
+  assign \$1227  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$1228  = \$1227  + inc_mac_ops;
+  assign \$1229  = issue ? 2'h2 : 2'h0;
+  assign \$1230  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$1231  = \$1230  + inc_bank_reads;
+  assign \$1232  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$1233  = \$1232  + inc_act_reads;
+  assign \$1234  = in_fire + act_write;
+  assign \$1235  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$1236  = \$1235  + inc_act_writes;
+  assign \$1237  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$1238  = \$1237  + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1231 ;
+    n_layers <= \$1239 ;
   always @(posedge clk)
-    in_folds <= \$1232 ;
+    in_folds <= \$1240 ;
   always @(posedge clk)
-    out_n <= \$1233 ;
+    out_n <= \$1241 ;
   always @(posedge clk)
-    in_beats0 <= \$1234 ;
+    in_beats0 <= \$1242 ;
   always @(posedge clk)
-    in_full0 <= \$1235 ;
+    in_full0 <= \$1243 ;
   always @(posedge clk)
-    in_beats1 <= \$1236 ;
+    in_beats1 <= \$1244 ;
   always @(posedge clk)
-    in_full1 <= \$1237 ;
+    in_full1 <= \$1245 ;
   always @(posedge clk)
-    in_wslot <= \$1238 ;
+    in_wslot <= \$1246 ;
   always @(posedge clk)
-    in_groups <= \$1239 ;
+    in_groups <= \$1247 ;
   always @(posedge clk)
-    cur_folds <= \$1240 ;
+    cur_folds <= \$1248 ;
   always @(posedge clk)
-    cur_groups <= \$1241 ;
+    cur_groups <= \$1249 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1242 ;
+    cur_folds_m1 <= \$1250 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1243 ;
+    cur_groups_m1 <= \$1251 ;
   always @(posedge clk)
-    cur_out <= \$1244 ;
+    cur_out <= \$1252 ;
   always @(posedge clk)
-    cur_is_last <= \$1245 ;
+    cur_is_last <= \$1253 ;
   always @(posedge clk)
-    cur_relu <= \$1246 ;
+    cur_relu <= \$1254 ;
   always @(posedge clk)
-    cur_requantize <= \$1247 ;
+    cur_requantize <= \$1255 ;
   always @(posedge clk)
-    bank_addr <= \$1248 ;
+    bank_addr <= \$1256 ;
   always @(posedge clk)
-    rq_addr <= \$1249 ;
+    rq_addr <= \$1257 ;
   always @(posedge clk)
-    layer <= \$1250 ;
+    layer <= \$1258 ;
   always @(posedge clk)
-    group <= \$1251 ;
+    group <= \$1259 ;
   always @(posedge clk)
-    fold <= \$1252 ;
+    fold <= \$1260 ;
   always @(posedge clk)
-    fold_end <= \$1253 ;
+    fold_end <= \$1261 ;
   always @(posedge clk)
-    fold_end_next <= \$1254 ;
+    fold_end_next <= \$1262 ;
   always @(posedge clk)
-    b_group <= \$1255 ;
+    b_group <= \$1263 ;
   always @(posedge clk)
-    b_fold <= \$1256 ;
+    b_fold <= \$1264 ;
   always @(posedge clk)
-    b_in_group <= \$1257 ;
+    b_in_group <= \$1265 ;
   always @(posedge clk)
-    b_bank_addr <= \$1258 ;
+    b_bank_addr <= \$1266 ;
   always @(posedge clk)
-    b_rq_addr <= \$1259 ;
+    b_rq_addr <= \$1267 ;
   always @(posedge clk)
-    loaded <= \$1260 ;
+    loaded <= \$1268 ;
   always @(posedge clk)
-    wr_buf <= \$1261 ;
+    wr_buf <= \$1269 ;
   always @(posedge clk)
-    prev_out <= \$1262 ;
+    prev_out <= \$1270 ;
   always @(posedge clk)
-    prev_groups <= \$1263 ;
+    prev_groups <= \$1271 ;
   always @(posedge clk)
-    ctx <= \$1264 ;
+    ctx <= \$1272 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1265 ;
+    track_reset_r0 <= \$1273 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1266 ;
+    track_reset_r1 <= \$1274 ;
   always @(posedge clk)
     step_addr <= \$253 ;
   always @(posedge clk)
@@ -3339,7 +3357,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$276 ;
   always @(posedge clk)
-    step_valid <= \$1267 ;
+    step_valid <= \$1275 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3353,7 +3371,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1268 ;
+    wb_valid1 <= \$1276 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3363,7 +3381,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1269 ;
+    wb_valid2 <= \$1277 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3373,7 +3391,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1270 ;
+    wb_valid3 <= \$1278 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3383,7 +3401,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1271 ;
+    wb_valid4 <= \$1279 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3393,7 +3411,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1272 ;
+    wb_valid5 <= \$1280 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3403,7 +3421,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1273 ;
+    wb_valid6 <= \$1281 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3413,7 +3431,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1274 ;
+    wb_valid7 <= \$1282 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3423,7 +3441,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1275 ;
+    wb_valid8 <= \$1283 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3433,7 +3451,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1276 ;
+    wb_valid9 <= \$1284 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3443,7 +3461,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1277 ;
+    wb_valid10 <= \$1285 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3453,7 +3471,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1278 ;
+    wb_valid11 <= \$1286 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3463,7 +3481,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1279 ;
+    wb_valid12 <= \$1287 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3473,7 +3491,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1280 ;
+    wb_valid13 <= \$1288 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3483,73 +3501,73 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$1281 ;
+    wb_parity0 <= \$1289 ;
   always @(posedge clk)
-    wb_groups0 <= \$1282 ;
+    wb_groups0 <= \$1290 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1283 ;
+    wb_groups_plus1_0 <= \$1291 ;
   always @(posedge clk)
-    wb_parity1 <= \$1284 ;
+    wb_parity1 <= \$1292 ;
   always @(posedge clk)
-    wb_groups1 <= \$1285 ;
+    wb_groups1 <= \$1293 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1286 ;
+    wb_groups_plus1_1 <= \$1294 ;
   always @(posedge clk)
-    in_ok <= \$1287 ;
+    in_ok <= \$1295 ;
   always @(posedge clk)
-    b_ready <= \$1288 ;
+    b_ready <= \$1296 ;
   always @(posedge clk)
-    raw_ok <= \$1289 ;
+    raw_ok <= \$1297 ;
   always @(posedge clk)
-    raw_full <= \$1290 ;
+    raw_full <= \$1298 ;
   always @(posedge clk)
-    b_last_fold <= \$1291 ;
+    b_last_fold <= \$1299 ;
   always @(posedge clk)
-    last_fold <= \$1292 ;
+    last_fold <= \$1300 ;
   always @(posedge clk)
-    last_group <= \$1293 ;
+    last_group <= \$1301 ;
   always @(posedge clk)
-    group_plus1 <= \$1294 ;
+    group_plus1 <= \$1302 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1295 ;
+    b_group_is_0 <= \$1303 ;
   always @(posedge clk)
-    b_done <= \$1296 ;
+    b_done <= \$1304 ;
   always @(posedge clk)
-    b_last_group <= \$1297 ;
+    b_last_group <= \$1305 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1298 ;
+    b_fold_plus1 <= \$1306 ;
   always @(posedge clk)
-    layer_is_0 <= \$1299 ;
+    layer_is_0 <= \$1307 ;
   always @(posedge clk)
-    group_is_0 <= \$1300 ;
+    group_is_0 <= \$1308 ;
   always @(posedge clk)
-    fold_is_0 <= \$1301 ;
+    fold_is_0 <= \$1309 ;
   always @(posedge clk)
-    fold_plus1 <= \$1302 ;
+    fold_plus1 <= \$1310 ;
   always @(posedge clk)
-    out_full0 <= \$1303 ;
+    out_full0 <= \$1311 ;
   always @(posedge clk)
-    out_pending0 <= \$1304 ;
+    out_pending0 <= \$1312 ;
   always @(posedge clk)
-    out_groups0 <= \$1305 ;
+    out_groups0 <= \$1313 ;
   always @(posedge clk)
-    out_full1 <= \$1306 ;
+    out_full1 <= \$1314 ;
   always @(posedge clk)
-    out_pending1 <= \$1307 ;
+    out_pending1 <= \$1315 ;
   always @(posedge clk)
-    out_groups1 <= \$1308 ;
+    out_groups1 <= \$1316 ;
   always @(posedge clk)
-    drain_inflight <= \$1309 ;
+    drain_inflight <= \$1317 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1310 ;
+    drain_inflight2 <= \$1318 ;
   always @(posedge clk)
-    drain_lane <= \$1311 ;
+    drain_lane <= \$1319 ;
   always @(posedge clk)
-    drain_last <= \$1312 ;
+    drain_last <= \$1320 ;
   always @(posedge clk)
-    drain_elem <= \$1313 ;
+    drain_elem <= \$1321 ;
   always @(posedge clk)
-    drain_slot <= \$1314 ;
+    drain_slot <= \$1322 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -3559,45 +3577,47 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data1 <= \$signature__data$283 ;
   always @(posedge clk)
-    release_slot <= \$1315 ;
+    release_slot <= \$1323 ;
   always @(posedge clk)
-    in_flight <= \$1316 ;
+    in_flight <= \$1324 ;
   always @(posedge clk)
-    inc_busy <= \$1317 ;
+    clear_counters_r <= \$1325 ;
   always @(posedge clk)
-    count_busy <= \$1318 ;
+    inc_busy <= \$1326 ;
   always @(posedge clk)
-    inc_stall_input <= \$1319 ;
+    count_busy <= \$1327 ;
   always @(posedge clk)
-    count_stall_input <= \$1320 ;
+    inc_stall_input <= \$1328 ;
   always @(posedge clk)
-    inc_stall_output <= \$1321 ;
+    count_stall_input <= \$1329 ;
   always @(posedge clk)
-    count_stall_output <= \$1322 ;
+    inc_stall_output <= \$1330 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1323 ;
+    count_stall_output <= \$1331 ;
   always @(posedge clk)
-    count_mac_ops <= \$1324 ;
+    inc_mac_ops <= \$1332 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1325 ;
+    count_mac_ops <= \$1333 ;
   always @(posedge clk)
-    count_bank_reads <= \$1326 ;
+    inc_bank_reads <= \$1334 ;
   always @(posedge clk)
-    inc_act_reads <= \$1327 ;
+    count_bank_reads <= \$1335 ;
   always @(posedge clk)
-    count_act_reads <= \$1328 ;
+    inc_act_reads <= \$1336 ;
   always @(posedge clk)
-    inc_act_writes <= \$1329 ;
+    count_act_reads <= \$1337 ;
   always @(posedge clk)
-    count_act_writes <= \$1330 ;
+    inc_act_writes <= \$1338 ;
   always @(posedge clk)
-    inc_inferences <= \$1331 ;
+    count_act_writes <= \$1339 ;
   always @(posedge clk)
-    count_inferences <= \$1332 ;
+    inc_inferences <= \$1340 ;
+  always @(posedge clk)
+    count_inferences <= \$1341 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$2035$0 (drain_last2),
+    .\port$2041$0 (drain_last2),
     .\port$238$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3608,8 +3628,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$2183$0 (\$1333 ),
-    .\port$2184$0 (\$1334 ),
+    .\port$2191$0 (\$1342 ),
+    .\port$2192$0 (\$1343 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3626,8 +3646,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2296$0 (\$1335 ),
-    .\port$2297$0 (\$1336 ),
+    .\port$2304$0 (\$1344 ),
+    .\port$2305$0 (\$1345 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3724,175 +3744,63 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1231  = n_layers;
+    \$1239  = n_layers;
     if (\$200 ) begin
       if (\$201 ) begin
-        \$1231  = \$203 [2:0];
+        \$1239  = \$203 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1232  = \$205 [7:0];
-    if (rst) begin
-      \$1232  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1233  = dl_rp__data[15:8];
-    if (rst) begin
-      \$1233  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1234  = in_beats0;
-    if (\$207 ) begin
-      \$1234  = \$208 [7:0];
-    end
-    if (in_release0) begin
-      \$1234  = 8'h00;
-    end
-    if (rst) begin
-      \$1234  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1235  = in_full0;
-    if (\$207 ) begin
-      if (\$210 ) begin
-        \$1235  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$1235  = 1'h0;
-    end
-    if (rst) begin
-      \$1235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1236  = in_beats1;
-    if (\$212 ) begin
-      \$1236  = \$213 [7:0];
-    end
-    if (in_release1) begin
-      \$1236  = 8'h00;
-    end
-    if (rst) begin
-      \$1236  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1237  = in_full1;
-    if (\$212 ) begin
-      if (\$215 ) begin
-        \$1237  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$1237  = 1'h0;
-    end
-    if (rst) begin
-      \$1237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1238  = in_wslot;
-    if (\$219 ) begin
-      \$1238  = \$220 ;
-    end
-    if (rst) begin
-      \$1238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1239  = \$222 [7:0];
-    if (rst) begin
-      \$1239  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1240  = cur_folds;
-    if (\$223 ) begin
-      \$1240  = \$45 [7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1240  = \$45 [7:0];
-        end
-      end
-    end
+    \$1240  = \$205 [7:0];
     if (rst) begin
       \$1240  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1241  = cur_groups;
-    if (\$223 ) begin
-      \$1241  = \$47 [7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1241  = \$47 [7:0];
-        end
-      end
-    end
+    \$1241  = dl_rp__data[15:8];
     if (rst) begin
       \$1241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1242  = cur_folds_m1;
-    if (\$223 ) begin
-      \$1242  = \$225 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1242  = \$233 ;
-        end
-      end
+    \$1242  = in_beats0;
+    if (\$207 ) begin
+      \$1242  = \$208 [7:0];
+    end
+    if (in_release0) begin
+      \$1242  = 8'h00;
     end
     if (rst) begin
-      \$1242  = 9'h1ff;
+      \$1242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1243  = cur_groups_m1;
-    if (\$223 ) begin
-      \$1243  = \$227 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1243  = \$235 ;
-        end
+    \$1243  = in_full0;
+    if (\$207 ) begin
+      if (\$210 ) begin
+        \$1243  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$1243  = 1'h0;
+    end
     if (rst) begin
-      \$1243  = 9'h1ff;
+      \$1243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1244  = cur_out;
-    if (\$223 ) begin
-      \$1244  = nxt_rp__data[15:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1244  = nxt_rp__data[15:8];
-        end
-      end
+    \$1244  = in_beats1;
+    if (\$212 ) begin
+      \$1244  = \$213 [7:0];
+    end
+    if (in_release1) begin
+      \$1244  = 8'h00;
     end
     if (rst) begin
       \$1244  = 8'h00;
@@ -3900,15 +3808,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1245  = cur_is_last;
-    if (\$223 ) begin
-      \$1245  = \$229 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1245  = \$237 ;
-        end
+    \$1245  = in_full1;
+    if (\$212 ) begin
+      if (\$215 ) begin
+        \$1245  = 1'h1;
       end
+    end
+    if (in_release1) begin
+      \$1245  = 1'h0;
     end
     if (rst) begin
       \$1245  = 1'h0;
@@ -3916,15 +3823,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1246  = cur_relu;
-    if (\$223 ) begin
-      \$1246  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1246  = nxt_rp__data[33];
-        end
-      end
+    \$1246  = in_wslot;
+    if (\$219 ) begin
+      \$1246  = \$220 ;
     end
     if (rst) begin
       \$1246  = 1'h0;
@@ -3932,61 +3833,36 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1247  = cur_requantize;
-    if (\$223 ) begin
-      \$1247  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1247  = nxt_rp__data[34];
-        end
-      end
-    end
+    \$1247  = \$222 [7:0];
     if (rst) begin
-      \$1247  = 1'h0;
+      \$1247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1248  = bank_addr;
+    \$1248  = cur_folds;
     if (\$223 ) begin
-      \$1248  = nxt_rp__data[24:16];
+      \$1248  = \$45 [7:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1248  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$1248  = b_bank_addr;
-            end
-          end
+          \$1248  = \$45 [7:0];
         end
-      end
-      if (\$244 ) begin
-        \$1248  = \$245 [8:0];
       end
     end
     if (rst) begin
-      \$1248  = 9'h000;
+      \$1248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1249  = rq_addr;
+    \$1249  = cur_groups;
     if (\$223 ) begin
-      \$1249  = nxt_rp__data[32:25];
+      \$1249  = \$47 [7:0];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$1249  = \$231 [7:0];
         if (last_group) begin
-          \$1249  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$1249  = b_rq_addr;
-            end
-          end
+          \$1249  = \$47 [7:0];
         end
       end
     end
@@ -3996,206 +3872,181 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1250  = layer;
+    \$1250  = cur_folds_m1;
     if (\$223 ) begin
-      \$1250  = \$43 [2:0];
+      \$1250  = \$225 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1250  = \$43 [2:0];
+          \$1250  = \$233 ;
         end
       end
     end
     if (rst) begin
-      \$1250  = 3'h0;
+      \$1250  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1251  = group;
+    \$1251  = cur_groups_m1;
     if (\$223 ) begin
-      \$1251  = 8'h00;
+      \$1251  = \$227 ;
     end else if (issue_a) begin
       if (last_fold) begin
-        \$1251  = \$230 [7:0];
         if (last_group) begin
-          \$1251  = 8'h00;
+          \$1251  = \$235 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1251  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1252  = cur_out;
+    if (\$223 ) begin
+      \$1252  = nxt_rp__data[15:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1252  = nxt_rp__data[15:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$1252  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1253  = cur_is_last;
+    if (\$223 ) begin
+      \$1253  = \$229 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1253  = \$237 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1254  = cur_relu;
+    if (\$223 ) begin
+      \$1254  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1254  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$1254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1255  = cur_requantize;
+    if (\$223 ) begin
+      \$1255  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1255  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$1255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1256  = bank_addr;
+    if (\$223 ) begin
+      \$1256  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1256  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$240 ) begin
-              \$1251  = b_group;
+              \$1256  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$244 ) begin
+        \$1256  = \$245 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1256  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1257  = rq_addr;
+    if (\$223 ) begin
+      \$1257  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1257  = \$231 [7:0];
+        if (last_group) begin
+          \$1257  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$1257  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1251  = 8'h00;
+      \$1257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1252  = fold;
+    \$1258  = layer;
     if (\$223 ) begin
-      \$1252  = 8'h00;
+      \$1258  = \$43 [2:0];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1252  = 8'h00;
         if (last_group) begin
-          \$1252  = 8'h00;
+          \$1258  = \$43 [2:0];
         end
-      end else begin
-        \$1252  = \$241 [7:0];
       end
     end
     if (rst) begin
-      \$1252  = 8'h00;
+      \$1258  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1253  = fold_end;
+    \$1259  = group;
     if (\$223 ) begin
-      \$1253  = 16'h0004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1253  = 16'h0004;
-        if (last_group) begin
-          \$1253  = 16'h0004;
-        end
-      end else begin
-        \$1253  = fold_end_next[15:0];
-      end
-    end
-    if (rst) begin
-      \$1253  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1254  = fold_end_next;
-    if (\$223 ) begin
-      \$1254  = 17'h00008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1254  = 17'h00008;
-        if (last_group) begin
-          \$1254  = 17'h00008;
-        end
-      end else begin
-        \$1254  = \$242 [16:0];
-      end
-    end
-    if (rst) begin
-      \$1254  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1255  = b_group;
-    if (\$223 ) begin
-      \$1255  = 8'h00;
+      \$1259  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
+        \$1259  = \$230 [7:0];
         if (last_group) begin
+          \$1259  = 8'h00;
           if (cur_is_last) begin
-            \$1255  = 8'h00;
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$1259  = b_group;
+            end
           end
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1255  = \$248 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1255  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1256  = b_fold;
-    if (\$223 ) begin
-      \$1256  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1256  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1256  = 8'h00;
-      end else begin
-        \$1256  = \$250 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1256  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1257  = b_in_group;
-    if (\$223 ) begin
-      \$1257  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1257  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1257  = \$247 ;
-    end
-    if (rst) begin
-      \$1257  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1258  = b_bank_addr;
-    if (\$223 ) begin
-      \$1258  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1258  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1258  = \$246 [8:0];
-    end
-    if (rst) begin
-      \$1258  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1259  = b_rq_addr;
-    if (\$223 ) begin
-      \$1259  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1259  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1259  = \$249 [7:0];
       end
     end
     if (rst) begin
@@ -4204,73 +4055,80 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1260  = loaded;
+    \$1260  = fold;
     if (\$223 ) begin
-      \$1260  = 1'h1;
-    end
-    if (\$252 ) begin
-      \$1260  = 1'h0;
-    end
-    if (rst) begin
-      \$1260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1261  = wr_buf;
-    if (\$223 ) begin
-      \$1261  = 1'h0;
+      \$1260  = 8'h00;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$1260  = 8'h00;
         if (last_group) begin
-          \$1261  = \$238 ;
-          if (cur_is_last) begin
-            \$1261  = 1'h0;
-            if (b_done) begin
-              \$1261  = 1'h1;
-            end
-          end
+          \$1260  = 8'h00;
         end
+      end else begin
+        \$1260  = \$241 [7:0];
       end
     end
     if (rst) begin
-      \$1261  = 1'h0;
+      \$1260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1262  = prev_out;
+    \$1261  = fold_end;
     if (\$223 ) begin
+      \$1261  = 16'h0004;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$1261  = 16'h0004;
         if (last_group) begin
-          \$1262  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1262  = d0_rp__data[15:8];
-            end
-          end
+          \$1261  = 16'h0004;
         end
+      end else begin
+        \$1261  = fold_end_next[15:0];
       end
     end
     if (rst) begin
-      \$1262  = 8'h00;
+      \$1261  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1263  = prev_groups;
+    \$1262  = fold_end_next;
     if (\$223 ) begin
+      \$1262  = 17'h00008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1262  = 17'h00008;
+        if (last_group) begin
+          \$1262  = 17'h00008;
+        end
+      end else begin
+        \$1262  = \$242 [16:0];
+      end
+    end
+    if (rst) begin
+      \$1262  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1263  = b_group;
+    if (\$223 ) begin
+      \$1263  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1263  = cur_groups;
           if (cur_is_last) begin
-            if (b_done) begin
-              \$1263  = in_groups;
-            end
+            \$1263  = 8'h00;
           end
         end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1263  = \$248 [7:0];
       end
     end
     if (rst) begin
@@ -4279,340 +4137,342 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1264  = ctx;
+    \$1264  = b_fold;
     if (\$223 ) begin
+      \$1264  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1264  = \$239 ;
+            \$1264  = 8'h00;
           end
         end
       end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1264  = 8'h00;
+      end else begin
+        \$1264  = \$250 [7:0];
+      end
     end
     if (rst) begin
-      \$1264  = 1'h0;
+      \$1264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1265  = track_reset0;
+    \$1265  = b_in_group;
+    if (\$223 ) begin
+      \$1265  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1265  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1265  = \$247 ;
+    end
     if (rst) begin
       \$1265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1266  = track_reset1;
+    \$1266  = b_bank_addr;
+    if (\$223 ) begin
+      \$1266  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1266  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1266  = \$246 [8:0];
+    end
     if (rst) begin
-      \$1266  = 1'h0;
+      \$1266  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1267  = issue;
+    \$1267  = b_rq_addr;
+    if (\$223 ) begin
+      \$1267  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1267  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1267  = \$249 [7:0];
+      end
+    end
     if (rst) begin
-      \$1267  = 1'h0;
+      \$1267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1268  = \$277 ;
+    \$1268  = loaded;
+    if (\$223 ) begin
+      \$1268  = 1'h1;
+    end
+    if (\$252 ) begin
+      \$1268  = 1'h0;
+    end
     if (rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1269  = wb_valid1;
+    \$1269  = wr_buf;
+    if (\$223 ) begin
+      \$1269  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1269  = \$238 ;
+          if (cur_is_last) begin
+            \$1269  = 1'h0;
+            if (b_done) begin
+              \$1269  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1270  = wb_valid2;
+    \$1270  = prev_out;
+    if (\$223 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1270  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1270  = d0_rp__data[15:8];
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1270  = 1'h0;
+      \$1270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1271  = wb_valid3;
+    \$1271  = prev_groups;
+    if (\$223 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1271  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1271  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1271  = 1'h0;
+      \$1271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1272  = wb_valid4;
+    \$1272  = ctx;
+    if (\$223 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1272  = \$239 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1273  = wb_valid5;
+    \$1273  = track_reset0;
     if (rst) begin
       \$1273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1274  = wb_valid6;
+    \$1274  = track_reset1;
     if (rst) begin
       \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1275  = wb_valid7;
+    \$1275  = issue;
     if (rst) begin
       \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1276  = wb_valid8;
+    \$1276  = \$277 ;
     if (rst) begin
       \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1277  = wb_valid9;
+    \$1277  = wb_valid1;
     if (rst) begin
       \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1278  = wb_valid10;
+    \$1278  = wb_valid2;
     if (rst) begin
       \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1279  = wb_valid11;
+    \$1279  = wb_valid3;
     if (rst) begin
       \$1279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1280  = wb_valid12;
+    \$1280  = wb_valid4;
     if (rst) begin
       \$1280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1281  = wb_parity_next0;
+    \$1281  = wb_valid5;
     if (rst) begin
       \$1281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1282  = wb_groups_next0;
+    \$1282  = wb_valid6;
     if (rst) begin
-      \$1282  = 8'h00;
+      \$1282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1283  = wb_groups_plus1_0;
-    if (track_reset_r0) begin
-      \$1283  = 9'h001;
-    end else if (\$279 ) begin
-      \$1283  = \$282 [8:0];
-    end
+    \$1283  = wb_valid7;
     if (rst) begin
-      \$1283  = 9'h001;
+      \$1283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1284  = wb_parity_next1;
+    \$1284  = wb_valid8;
     if (rst) begin
       \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1285  = wb_groups_next1;
+    \$1285  = wb_valid9;
     if (rst) begin
-      \$1285  = 8'h00;
+      \$1285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1286  = wb_groups_plus1_1;
-    if (track_reset_r1) begin
-      \$1286  = 9'h001;
-    end else if (\$284 ) begin
-      \$1286  = \$287 [8:0];
-    end
+    \$1286  = wb_valid10;
     if (rst) begin
-      \$1286  = 9'h001;
+      \$1286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1287  = \$300 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1287  = \$414 ;
-      end else if (last_fold) begin
-        \$1287  = \$526 ;
-      end else begin
-        \$1287  = \$736 ;
-      end
-    end else if (issue_b) begin
-      \$1287  = \$856 ;
-    end else begin
-      \$1287  = \$986 ;
-    end
+    \$1287  = wb_valid11;
     if (rst) begin
       \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1288  = \$312 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1288  = \$426 ;
-      end else if (last_fold) begin
-        \$1288  = \$542 ;
-      end else begin
-        \$1288  = \$752 ;
-      end
-    end else if (issue_b) begin
-      \$1288  = \$882 ;
-    end else begin
-      \$1288  = \$1002 ;
-    end
+    \$1288  = wb_valid12;
     if (rst) begin
       \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1289  = \$372 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1289  = \$486 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1289  = \$603 ;
-        end else begin
-          \$1289  = \$692 ;
-        end
-      end else begin
-        \$1289  = \$812 ;
-      end
-    end else if (issue_b) begin
-      \$1289  = \$942 ;
-    end else begin
-      \$1289  = \$1062 ;
-    end
+    \$1289  = wb_parity_next0;
     if (rst) begin
       \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1290  = \$400 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1290  = \$514 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1290  = \$632 ;
-        end else begin
-          \$1290  = \$720 ;
-        end
-      end else begin
-        \$1290  = \$840 ;
-      end
-    end else if (issue_b) begin
-      \$1290  = \$970 ;
-    end else begin
-      \$1290  = \$1090 ;
-    end
+    \$1290  = wb_groups_next0;
     if (rst) begin
-      \$1290  = 1'h0;
+      \$1290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1100 ) begin
-      \$1291  = \$1106 ;
-    end else if (\$1103 ) begin
-      \$1291  = \$1110 ;
-    end else begin
-      \$1291  = \$1114 ;
+    \$1291  = wb_groups_plus1_0;
+    if (track_reset_r0) begin
+      \$1291  = 9'h001;
+    end else if (\$279 ) begin
+      \$1291  = \$282 [8:0];
     end
     if (rst) begin
-      \$1291  = 1'h0;
+      \$1291  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1292  = last_fold;
-    if (\$1115 ) begin
-      \$1292  = \$1121 ;
-    end else if (\$1117 ) begin
-      \$1292  = \$1127 ;
-    end else if (\$1118 ) begin
-      \$1292  = \$1148 ;
-    end else if (issue_a) begin
-      \$1292  = \$1151 ;
-    end
+    \$1292  = wb_parity_next1;
     if (rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1293  = last_group;
-    if (\$1115 ) begin
-      \$1293  = \$1124 ;
-    end else if (\$1117 ) begin
-      \$1293  = \$1141 ;
-    end else if (\$1118 ) begin
-      \$1293  = \$1149 ;
-    end
+    \$1293  = wb_groups_next1;
     if (rst) begin
-      \$1293  = 1'h0;
+      \$1293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1294  = group_plus1;
-    if (\$1115 ) begin
+    \$1294  = wb_groups_plus1_1;
+    if (track_reset_r1) begin
       \$1294  = 9'h001;
-    end else if (\$1117 ) begin
-      \$1294  = \$1147 ;
-    end else if (\$1118 ) begin
-      \$1294  = \$1150 [8:0];
+    end else if (\$284 ) begin
+      \$1294  = \$287 [8:0];
     end
     if (rst) begin
       \$1294  = 9'h001;
@@ -4620,39 +4480,73 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1295  = b_group_is_0;
-    if (\$1156 ) begin
-      \$1295  = 1'h1;
-    end else if (\$1160 ) begin
+    (* full_case = 32'd1 *)
+    if (\$288 ) begin
+      \$1295  = \$300 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        \$1295  = \$414 ;
+      end else if (last_fold) begin
+        \$1295  = \$526 ;
+      end else begin
+        \$1295  = \$736 ;
+      end
+    end else if (issue_b) begin
+      \$1295  = \$856 ;
+    end else begin
+      \$1295  = \$986 ;
+    end
+    if (rst) begin
       \$1295  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$288 ) begin
+      \$1296  = \$312 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        \$1296  = \$426 ;
+      end else if (last_fold) begin
+        \$1296  = \$542 ;
+      end else begin
+        \$1296  = \$752 ;
+      end
+    end else if (issue_b) begin
+      \$1296  = \$882 ;
+    end else begin
+      \$1296  = \$1002 ;
+    end
     if (rst) begin
-      \$1295  = 1'h1;
+      \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$1156 ) begin
-      \$1296  = \$1163 ;
-    end else if (\$1160 ) begin
-      \$1296  = \$1170 ;
+    if (\$288 ) begin
+      \$1297  = \$372 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        \$1297  = \$486 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1297  = \$603 ;
+        end else begin
+          \$1297  = \$692 ;
+        end
+      end else begin
+        \$1297  = \$812 ;
+      end
+    end else if (issue_b) begin
+      \$1297  = \$942 ;
     end else begin
-      \$1296  = \$1178 ;
-    end
-    if (rst) begin
-      \$1296  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1156 ) begin
-      \$1297  = \$1166 ;
-    end else if (\$1160 ) begin
-      \$1297  = \$1175 ;
-    end else begin
-      \$1297  = \$1182 ;
+      \$1297  = \$1062 ;
     end
     if (rst) begin
       \$1297  = 1'h0;
@@ -4660,204 +4554,243 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1298  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$288 ) begin
+      \$1298  = \$400 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        \$1298  = \$514 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1298  = \$632 ;
+        end else begin
+          \$1298  = \$720 ;
+        end
+      end else begin
+        \$1298  = \$840 ;
+      end
+    end else if (issue_b) begin
+      \$1298  = \$970 ;
+    end else begin
+      \$1298  = \$1090 ;
+    end
+    if (rst) begin
+      \$1298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$1100 ) begin
+      \$1299  = \$1106 ;
+    end else if (\$1103 ) begin
+      \$1299  = \$1110 ;
+    end else begin
+      \$1299  = \$1114 ;
+    end
+    if (rst) begin
+      \$1299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1300  = last_fold;
+    if (\$1115 ) begin
+      \$1300  = \$1121 ;
+    end else if (\$1117 ) begin
+      \$1300  = \$1127 ;
+    end else if (\$1118 ) begin
+      \$1300  = \$1148 ;
+    end else if (issue_a) begin
+      \$1300  = \$1151 ;
+    end
+    if (rst) begin
+      \$1300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1301  = last_group;
+    if (\$1115 ) begin
+      \$1301  = \$1124 ;
+    end else if (\$1117 ) begin
+      \$1301  = \$1141 ;
+    end else if (\$1118 ) begin
+      \$1301  = \$1149 ;
+    end
+    if (rst) begin
+      \$1301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1302  = group_plus1;
+    if (\$1115 ) begin
+      \$1302  = 9'h001;
+    end else if (\$1117 ) begin
+      \$1302  = \$1147 ;
+    end else if (\$1118 ) begin
+      \$1302  = \$1150 [8:0];
+    end
+    if (rst) begin
+      \$1302  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1303  = b_group_is_0;
+    if (\$1156 ) begin
+      \$1303  = 1'h1;
+    end else if (\$1160 ) begin
+      \$1303  = 1'h0;
+    end
+    if (rst) begin
+      \$1303  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$1156 ) begin
-      \$1298  = 9'h001;
+      \$1304  = \$1163 ;
     end else if (\$1160 ) begin
-      \$1298  = 9'h001;
+      \$1304  = \$1170 ;
+    end else begin
+      \$1304  = \$1178 ;
+    end
+    if (rst) begin
+      \$1304  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$1156 ) begin
+      \$1305  = \$1166 ;
+    end else if (\$1160 ) begin
+      \$1305  = \$1175 ;
+    end else begin
+      \$1305  = \$1182 ;
+    end
+    if (rst) begin
+      \$1305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1306  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$1156 ) begin
+      \$1306  = 9'h001;
+    end else if (\$1160 ) begin
+      \$1306  = 9'h001;
     end else begin
       if (\$1185 ) begin
-        \$1298  = \$1186 [8:0];
+        \$1306  = \$1186 [8:0];
       end
     end
     if (rst) begin
-      \$1298  = 9'h001;
+      \$1306  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1299  = layer_is_0;
+    \$1307  = layer_is_0;
     if (\$1187 ) begin
-      \$1299  = 1'h1;
+      \$1307  = 1'h1;
     end else if (issue_a) begin
       if (\$1190 ) begin
-        \$1299  = \$1192 ;
+        \$1307  = \$1192 ;
       end
     end
     if (rst) begin
-      \$1299  = 1'h1;
+      \$1307  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = group_is_0;
+    \$1308  = group_is_0;
     if (\$1187 ) begin
-      \$1300  = 1'h1;
+      \$1308  = 1'h1;
     end else if (issue_a) begin
       if (\$1190 ) begin
-        \$1300  = 1'h1;
+        \$1308  = 1'h1;
         if (\$1196 ) begin
-          \$1300  = 1'h0;
+          \$1308  = 1'h0;
         end
       end else if (last_fold) begin
-        \$1300  = 1'h0;
+        \$1308  = 1'h0;
       end
     end
     if (rst) begin
-      \$1300  = 1'h1;
+      \$1308  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = fold_is_0;
+    \$1309  = fold_is_0;
     if (\$1187 ) begin
-      \$1301  = 1'h1;
+      \$1309  = 1'h1;
     end else if (issue_a) begin
-      \$1301  = last_fold;
+      \$1309  = last_fold;
     end
     if (rst) begin
-      \$1301  = 1'h1;
+      \$1309  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = fold_plus1;
+    \$1310  = fold_plus1;
     if (\$1187 ) begin
-      \$1302  = 9'h001;
+      \$1310  = 9'h001;
     end else if (issue_a) begin
-      \$1302  = \$1189 [8:0];
+      \$1310  = \$1189 [8:0];
     end
     if (rst) begin
-      \$1302  = 9'h001;
+      \$1310  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = out_full0;
+    \$1311  = out_full0;
     if (\$1198 ) begin
-      \$1303  = 1'h1;
+      \$1311  = 1'h1;
     end
     if (done) begin
       if (\$1216 ) begin
-        \$1303  = 1'h0;
+        \$1311  = 1'h0;
       end
     end
     if (rst) begin
-      \$1303  = 1'h0;
+      \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1304  = out_pending0;
+    \$1312  = out_pending0;
     if (\$1198 ) begin
-      \$1304  = 1'h1;
+      \$1312  = 1'h1;
     end
     if (drain_read) begin
       if (\$1210 ) begin
         if (\$1212 ) begin
-          \$1304  = 1'h0;
+          \$1312  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1304  = 1'h0;
+      \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1305  = out_groups0;
+    \$1313  = out_groups0;
     if (\$1198 ) begin
-      \$1305  = 8'h00;
+      \$1313  = 8'h00;
     end else if (\$1200 ) begin
-      \$1305  = \$1201 [7:0];
-    end
-    if (rst) begin
-      \$1305  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = out_full1;
-    if (\$1203 ) begin
-      \$1306  = 1'h1;
-    end
-    if (done) begin
-      if (\$1217 ) begin
-        \$1306  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1306  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1307  = out_pending1;
-    if (\$1203 ) begin
-      \$1307  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1210 ) begin
-        if (\$1213 ) begin
-          \$1307  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1307  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1308  = out_groups1;
-    if (\$1203 ) begin
-      \$1308  = 8'h00;
-    end else if (\$1205 ) begin
-      \$1308  = \$1206 [7:0];
-    end
-    if (rst) begin
-      \$1308  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1309  = drain_read;
-    if (rst) begin
-      \$1309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1310  = drain_inflight;
-    if (rst) begin
-      \$1310  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = drain_lane;
-    if (drain_read) begin
-      \$1311  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = drain_last;
-    if (drain_read) begin
-      \$1312  = \$1208 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$1210 ) begin
-        \$1313  = 8'h00;
-      end else begin
-        \$1313  = \$1214 [7:0];
-      end
+      \$1313  = \$1201 [7:0];
     end
     if (rst) begin
       \$1313  = 8'h00;
@@ -4865,10 +4798,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = drain_slot;
-    if (drain_read) begin
-      if (\$1210 ) begin
-        \$1314  = \$1211 ;
+    \$1314  = out_full1;
+    if (\$1203 ) begin
+      \$1314  = 1'h1;
+    end
+    if (done) begin
+      if (\$1217 ) begin
+        \$1314  = 1'h0;
       end
     end
     if (rst) begin
@@ -4877,9 +4813,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = release_slot;
-    if (done) begin
-      \$1315  = \$1215 ;
+    \$1315  = out_pending1;
+    if (\$1203 ) begin
+      \$1315  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1210 ) begin
+        if (\$1213 ) begin
+          \$1315  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$1315  = 1'h0;
@@ -4887,161 +4830,205 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = \$1219 [2:0];
+    \$1316  = out_groups1;
+    if (\$1203 ) begin
+      \$1316  = 8'h00;
+    end else if (\$1205 ) begin
+      \$1316  = \$1206 [7:0];
+    end
     if (rst) begin
-      \$1316  = 3'h0;
+      \$1316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = { 3'h0, busy };
+    \$1317  = drain_read;
     if (rst) begin
-      \$1317  = 4'h0;
+      \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1318  = 32'd0;
-    end else begin
-      \$1318  = \$1220 [31:0];
-    end
+    \$1318  = drain_inflight;
     if (rst) begin
-      \$1318  = 32'd0;
+      \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = { 3'h0, stall_input };
-    if (rst) begin
-      \$1319  = 4'h0;
+    \$1319  = drain_lane;
+    if (drain_read) begin
+      \$1319  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1320  = 32'd0;
-    end else begin
-      \$1320  = \$1221 [31:0];
-    end
-    if (rst) begin
-      \$1320  = 32'd0;
+    \$1320  = drain_last;
+    if (drain_read) begin
+      \$1320  = \$1208 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = { 3'h0, stall_output };
+    \$1321  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$1210 ) begin
+        \$1321  = 8'h00;
+      end else begin
+        \$1321  = \$1214 [7:0];
+      end
+    end
     if (rst) begin
-      \$1321  = 4'h0;
+      \$1321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1322  = 32'd0;
-    end else begin
-      \$1322  = \$1222 [31:0];
+    \$1322  = drain_slot;
+    if (drain_read) begin
+      if (\$1210 ) begin
+        \$1322  = \$1211 ;
+      end
     end
     if (rst) begin
-      \$1322  = 32'd0;
+      \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = \$1223 ;
+    \$1323  = release_slot;
+    if (done) begin
+      \$1323  = \$1215 ;
+    end
     if (rst) begin
-      \$1323  = 4'h0;
+      \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1324  = 32'd0;
-    end else begin
-      \$1324  = \$1224 [31:0];
-    end
+    \$1324  = \$1219 [2:0];
     if (rst) begin
-      \$1324  = 32'd0;
+      \$1324  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = { 2'h0, \$1225  };
+    \$1325  = clear_counters;
     if (rst) begin
-      \$1325  = 4'h0;
+      \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1326  = 32'd0;
-    end else begin
-      \$1326  = \$1226 [31:0];
-    end
+    \$1326  = { 3'h0, busy };
     if (rst) begin
-      \$1326  = 32'd0;
+      \$1326  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = { 3'h0, issue };
+    \$1327  = \$1221 [31:0];
     if (rst) begin
-      \$1327  = 4'h0;
+      \$1327  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1328  = 32'd0;
-    end else begin
-      \$1328  = \$1227 [31:0];
-    end
+    \$1328  = { 3'h0, stall_input };
     if (rst) begin
-      \$1328  = 32'd0;
+      \$1328  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = { 2'h0, \$1228  };
+    \$1329  = \$1223 [31:0];
     if (rst) begin
-      \$1329  = 4'h0;
+      \$1329  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1330  = 32'd0;
-    end else begin
-      \$1330  = \$1229 [31:0];
-    end
+    \$1330  = { 3'h0, stall_output };
     if (rst) begin
-      \$1330  = 32'd0;
+      \$1330  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = { 3'h0, done };
+    \$1331  = \$1225 [31:0];
     if (rst) begin
-      \$1331  = 4'h0;
+      \$1331  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1332  = 32'd0;
-    end else begin
-      \$1332  = \$1230 [31:0];
-    end
+    \$1332  = \$1226 ;
     if (rst) begin
-      \$1332  = 32'd0;
+      \$1332  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1333  = \$1228 [31:0];
+    if (rst) begin
+      \$1333  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1334  = { 2'h0, \$1229  };
+    if (rst) begin
+      \$1334  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1335  = \$1231 [31:0];
+    if (rst) begin
+      \$1335  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1336  = { 3'h0, issue };
+    if (rst) begin
+      \$1336  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1337  = \$1233 [31:0];
+    if (rst) begin
+      \$1337  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1338  = { 2'h0, \$1234  };
+    if (rst) begin
+      \$1338  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1339  = \$1236 [31:0];
+    if (rst) begin
+      \$1339  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1340  = { 3'h0, done };
+    if (rst) begin
+      \$1340  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1341  = \$1238 [31:0];
+    if (rst) begin
+      \$1341  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5086,16 +5073,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act = act_word;
   assign \act$117  = act_word;
   assign act_wp__addr = \$162 [6:0];
-  assign act_wp__data = { \$1335 , \$1333 , \$1335 , \$1333  };
-  assign result = { \$1334 , \$1333  };
-  assign \result$128  = { \$1336 , \$1335  };
+  assign act_wp__data = { \$1344 , \$1342 , \$1344 , \$1342  };
+  assign result = { \$1343 , \$1342  };
+  assign \result$128  = { \$1345 , \$1344  };
   assign act_wp__en = { \$170 , \$168 , \$166 , \$164  };
   assign \$signature__en  = out_write;
   assign \$signature__addr  = \$182 [6:0];
-  assign \$signature__data  = { \$1334 , \$1333  };
+  assign \$signature__data  = { \$1343 , \$1342  };
   assign \$signature__en$143  = out_write;
   assign \$signature__addr$144  = \$184 [6:0];
-  assign \$signature__data$145  = { \$1336 , \$1335  };
+  assign \$signature__data$145  = { \$1345 , \$1344  };
   assign \$signature__addr$156  = \$195 [6:0];
   assign \$signature__addr$157  = \$198 [6:0];
   assign w_en = drain_inflight2;
@@ -5324,7 +5311,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$238$0 , r_rdy, r_data, w_en, \port$2035$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$238$0 , r_rdy, r_data, w_en, \port$2041$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5349,8 +5336,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$238$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$2035$0 ;
-  wire \port$2035$0 ;
+  input \port$2041$0 ;
+  wire \port$2041$0 ;
   input [31:0] \port$238$0 ;
   wire [31:0] \port$238$0 ;
   (* init = 2'h0 *)
@@ -5385,7 +5372,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$238$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2035$0 , \port$238$0  };
+      storage[w_port__addr] <= { \port$2041$0 , \port$238$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5447,14 +5434,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$238$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2035$0 , \port$238$0  };
-  assign w_data = { \port$2035$0 , \port$238$0  };
+  assign w_port__data = { \port$2041$0 , \port$238$0  };
+  assign w_data = { \port$2041$0 , \port$238$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2183$0 , \port$2184$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2191$0 , \port$2192$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5549,10 +5536,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  output [7:0] \port$2183$0 ;
-  wire [7:0] \port$2183$0 ;
-  output [23:0] \port$2184$0 ;
-  wire [23:0] \port$2184$0 ;
+  output [7:0] \port$2191$0 ;
+  wire [7:0] \port$2191$0 ;
+  output [23:0] \port$2192$0 ;
+  wire [23:0] \port$2192$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6506,7 +6493,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$2135$0 (pe0_flags),
+    .\port$2143$0 (pe0_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -6587,13 +6574,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2183$0  = \$21 ;
-  assign \port$2184$0  = \$22 ;
+  assign \port$2191$0  = \$21 ;
+  assign \port$2192$0  = \$22 ;
   assign \$11  = { pe0_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2135$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2143$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6777,8 +6764,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2135$0 ;
-  wire [1:0] \port$2135$0 ;
+  input [1:0] \port$2143$0 ;
+  wire [1:0] \port$2143$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6985,9 +6972,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2135$0 [0];
+    rq_relu1 <= \port$2143$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2135$0 [1];
+    rq_req1 <= \port$2143$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7110,8 +7097,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2135$0 [0];
-  assign i_requantize = \port$2135$0 [1];
+  assign i_relu = \port$2143$0 [0];
+  assign i_requantize = \port$2143$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7120,7 +7107,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2296$0 , \port$2297$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2304$0 , \port$2305$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7215,10 +7202,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  output [7:0] \port$2296$0 ;
-  wire [7:0] \port$2296$0 ;
-  output [23:0] \port$2297$0 ;
-  wire [23:0] \port$2297$0 ;
+  output [7:0] \port$2304$0 ;
+  wire [7:0] \port$2304$0 ;
+  output [23:0] \port$2305$0 ;
+  wire [23:0] \port$2305$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8172,7 +8159,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$2248$0 (pe1_flags),
+    .\port$2256$0 (pe1_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -8253,13 +8240,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2296$0  = \$21 ;
-  assign \port$2297$0  = \$22 ;
+  assign \port$2304$0  = \$21 ;
+  assign \port$2305$0  = \$22 ;
   assign \$11  = { pe1_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2248$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2256$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8443,8 +8430,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2248$0 ;
-  wire [1:0] \port$2248$0 ;
+  input [1:0] \port$2256$0 ;
+  wire [1:0] \port$2256$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8651,9 +8638,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2248$0 [0];
+    rq_relu1 <= \port$2256$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2248$0 [1];
+    rq_req1 <= \port$2256$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8776,8 +8763,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2248$0 [0];
-  assign i_requantize = \port$2248$0 [1];
+  assign i_relu = \port$2256$0 [0];
+  assign i_requantize = \port$2256$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

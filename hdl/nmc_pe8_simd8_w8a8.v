@@ -342,63 +342,63 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$130 ;
   wire [3:0] \$1300 ;
   wire [4:0] \$1301 ;
-  wire [32:0] \$1302 ;
+  wire [31:0] \$1302 ;
   wire [32:0] \$1303 ;
-  wire [32:0] \$1304 ;
-  wire [6:0] \$1305 ;
-  wire [32:0] \$1306 ;
-  wire [3:0] \$1307 ;
-  wire [32:0] \$1308 ;
-  wire [32:0] \$1309 ;
+  wire [31:0] \$1304 ;
+  wire [32:0] \$1305 ;
+  wire [31:0] \$1306 ;
+  wire [32:0] \$1307 ;
+  wire [6:0] \$1308 ;
+  wire [31:0] \$1309 ;
   wire \$131 ;
-  wire [1:0] \$1310 ;
-  wire [32:0] \$1311 ;
-  wire [32:0] \$1312 ;
-  reg [3:0] \$1313 ;
-  reg [8:0] \$1314 ;
-  reg [8:0] \$1315 ;
-  reg [8:0] \$1316 ;
-  reg \$1317 ;
-  reg [8:0] \$1318 ;
-  reg \$1319 ;
+  wire [32:0] \$1310 ;
+  wire [3:0] \$1311 ;
+  wire [31:0] \$1312 ;
+  wire [32:0] \$1313 ;
+  wire [31:0] \$1314 ;
+  wire [32:0] \$1315 ;
+  wire [1:0] \$1316 ;
+  wire [31:0] \$1317 ;
+  wire [32:0] \$1318 ;
+  wire [31:0] \$1319 ;
   wire \$132 ;
-  reg \$1320 ;
-  reg [8:0] \$1321 ;
+  wire [32:0] \$1320 ;
+  reg [3:0] \$1321 ;
   reg [8:0] \$1322 ;
   reg [8:0] \$1323 ;
-  reg [9:0] \$1324 ;
-  reg [9:0] \$1325 ;
+  reg [8:0] \$1324 ;
+  reg \$1325 ;
   reg [8:0] \$1326 ;
   reg \$1327 ;
   reg \$1328 ;
-  reg \$1329 ;
+  reg [8:0] \$1329 ;
   wire \$133 ;
   reg [8:0] \$1330 ;
-  reg [7:0] \$1331 ;
-  reg [3:0] \$1332 ;
-  reg [8:0] \$1333 ;
+  reg [8:0] \$1331 ;
+  reg [9:0] \$1332 ;
+  reg [9:0] \$1333 ;
   reg [8:0] \$1334 ;
-  reg [17:0] \$1335 ;
-  reg [18:0] \$1336 ;
-  reg [8:0] \$1337 ;
+  reg \$1335 ;
+  reg \$1336 ;
+  reg \$1337 ;
   reg [8:0] \$1338 ;
-  reg \$1339 ;
+  reg [7:0] \$1339 ;
   wire \$134 ;
-  reg [8:0] \$1340 ;
-  reg [7:0] \$1341 ;
-  reg \$1342 ;
-  reg \$1343 ;
-  reg [8:0] \$1344 ;
+  reg [3:0] \$1340 ;
+  reg [8:0] \$1341 ;
+  reg [8:0] \$1342 ;
+  reg [17:0] \$1343 ;
+  reg [18:0] \$1344 ;
   reg [8:0] \$1345 ;
-  reg \$1346 ;
+  reg [8:0] \$1346 ;
   reg \$1347 ;
-  reg \$1348 ;
-  reg \$1349 ;
+  reg [8:0] \$1348 ;
+  reg [7:0] \$1349 ;
   wire \$135 ;
   reg \$1350 ;
   reg \$1351 ;
-  reg \$1352 ;
-  reg \$1353 ;
+  reg [8:0] \$1352 ;
+  reg [8:0] \$1353 ;
   reg \$1354 ;
   reg \$1355 ;
   reg \$1356 ;
@@ -411,82 +411,91 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1362 ;
   reg \$1363 ;
   reg \$1364 ;
-  reg [8:0] \$1365 ;
-  reg [9:0] \$1366 ;
+  reg \$1365 ;
+  reg \$1366 ;
   reg \$1367 ;
-  reg [8:0] \$1368 ;
-  reg [9:0] \$1369 ;
+  reg \$1368 ;
+  reg \$1369 ;
   wire \$137 ;
   reg \$1370 ;
   reg \$1371 ;
   reg \$1372 ;
-  reg \$1373 ;
-  reg \$1374 ;
+  reg [8:0] \$1373 ;
+  reg [9:0] \$1374 ;
   reg \$1375 ;
-  reg \$1376 ;
+  reg [8:0] \$1376 ;
   reg [9:0] \$1377 ;
   reg \$1378 ;
   reg \$1379 ;
   wire \$138 ;
   reg \$1380 ;
-  reg [9:0] \$1381 ;
+  reg \$1381 ;
   reg \$1382 ;
   reg \$1383 ;
   reg \$1384 ;
   reg [9:0] \$1385 ;
   reg \$1386 ;
   reg \$1387 ;
-  reg [8:0] \$1388 ;
-  reg \$1389 ;
+  reg \$1388 ;
+  reg [9:0] \$1389 ;
   wire \$139 ;
   reg \$1390 ;
-  reg [8:0] \$1391 ;
+  reg \$1391 ;
   reg \$1392 ;
-  reg \$1393 ;
-  reg [2:0] \$1394 ;
+  reg [9:0] \$1393 ;
+  reg \$1394 ;
   reg \$1395 ;
   reg [8:0] \$1396 ;
   reg \$1397 ;
   reg \$1398 ;
-  reg [2:0] \$1399 ;
+  reg [8:0] \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  reg [6:0] \$1400 ;
-  reg [31:0] \$1401 ;
-  reg [6:0] \$1402 ;
-  reg [31:0] \$1403 ;
-  reg [6:0] \$1404 ;
-  reg [31:0] \$1405 ;
-  reg [6:0] \$1406 ;
-  reg [31:0] \$1407 ;
-  reg [6:0] \$1408 ;
-  reg [31:0] \$1409 ;
+  reg \$1400 ;
+  reg \$1401 ;
+  reg [2:0] \$1402 ;
+  reg \$1403 ;
+  reg [8:0] \$1404 ;
+  reg \$1405 ;
+  reg \$1406 ;
+  reg [2:0] \$1407 ;
+  reg \$1408 ;
+  reg [6:0] \$1409 ;
   wire \$141 ;
-  reg [6:0] \$1410 ;
-  reg [31:0] \$1411 ;
-  reg [6:0] \$1412 ;
-  reg [31:0] \$1413 ;
-  reg [6:0] \$1414 ;
-  reg [31:0] \$1415 ;
-  wire [7:0] \$1416 ;
-  wire [23:0] \$1417 ;
-  wire [7:0] \$1418 ;
-  wire [23:0] \$1419 ;
+  reg [31:0] \$1410 ;
+  reg [6:0] \$1411 ;
+  reg [31:0] \$1412 ;
+  reg [6:0] \$1413 ;
+  reg [31:0] \$1414 ;
+  reg [6:0] \$1415 ;
+  reg [31:0] \$1416 ;
+  reg [6:0] \$1417 ;
+  reg [31:0] \$1418 ;
+  reg [6:0] \$1419 ;
   wire \$142 ;
-  wire [7:0] \$1420 ;
-  wire [23:0] \$1421 ;
-  wire [7:0] \$1422 ;
-  wire [23:0] \$1423 ;
-  wire [7:0] \$1424 ;
-  wire [23:0] \$1425 ;
-  wire [7:0] \$1426 ;
-  wire [23:0] \$1427 ;
-  wire [7:0] \$1428 ;
-  wire [23:0] \$1429 ;
+  reg [31:0] \$1420 ;
+  reg [6:0] \$1421 ;
+  reg [31:0] \$1422 ;
+  reg [6:0] \$1423 ;
+  reg [31:0] \$1424 ;
+  wire [7:0] \$1425 ;
+  wire [23:0] \$1426 ;
+  wire [7:0] \$1427 ;
+  wire [23:0] \$1428 ;
+  wire [7:0] \$1429 ;
   wire [8:0] \$143 ;
-  wire [7:0] \$1430 ;
-  wire [23:0] \$1431 ;
+  wire [23:0] \$1430 ;
+  wire [7:0] \$1431 ;
+  wire [23:0] \$1432 ;
+  wire [7:0] \$1433 ;
+  wire [23:0] \$1434 ;
+  wire [7:0] \$1435 ;
+  wire [23:0] \$1436 ;
+  wire [7:0] \$1437 ;
+  wire [23:0] \$1438 ;
+  wire [7:0] \$1439 ;
   wire \$144 ;
+  wire [23:0] \$1440 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -1535,6 +1544,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire busy_r;
   wire claim_out;
   reg clear_counters;
+  reg clear_counters_r = 1'h0;
   input clk;
   wire clk;
   reg [31:0] count_act_reads = 32'd0;
@@ -2071,7 +2081,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$208 )
-      actbuf[\$206 [6:0]] <= { \$1430 , \$1428 , \$1426 , \$1424 , \$1422 , \$1420 , \$1418 , \$1416  };
+      actbuf[\$206 [6:0]] <= { \$1439 , \$1437 , \$1435 , \$1433 , \$1431 , \$1429 , \$1427 , \$1425  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -2246,7 +2256,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$234 [5:0]] <= { \$1417 , \$1416  };
+      outbuf0[\$234 [5:0]] <= { \$1426 , \$1425  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
@@ -2322,7 +2332,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$236 [5:0]] <= { \$1419 , \$1418  };
+      outbuf1[\$236 [5:0]] <= { \$1428 , \$1427  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
@@ -2398,7 +2408,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$238 [5:0]] <= { \$1421 , \$1420  };
+      outbuf2[\$238 [5:0]] <= { \$1430 , \$1429  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
@@ -2474,7 +2484,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$240 [5:0]] <= { \$1423 , \$1422  };
+      outbuf3[\$240 [5:0]] <= { \$1432 , \$1431  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
@@ -2550,7 +2560,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$242 [5:0]] <= { \$1425 , \$1424  };
+      outbuf4[\$242 [5:0]] <= { \$1434 , \$1433  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
@@ -2626,7 +2636,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$244 [5:0]] <= { \$1427 , \$1426  };
+      outbuf5[\$244 [5:0]] <= { \$1436 , \$1435  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
@@ -2702,7 +2712,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$246 [5:0]] <= { \$1429 , \$1428  };
+      outbuf6[\$246 [5:0]] <= { \$1438 , \$1437  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
@@ -2778,7 +2788,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$248 [5:0]] <= { \$1431 , \$1430  };
+      outbuf7[\$248 [5:0]] <= { \$1440 , \$1439  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
@@ -3887,89 +3897,97 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$1298  = ! release_slot;
   assign \$1300  = in_flight + vector_start;
   assign \$1301  = \$1300  - done;
-  assign \$1302  = count_busy + inc_busy;
-  assign \$1303  = count_stall_input + inc_stall_input;
-  assign \$1304  = count_stall_output + inc_stall_output;
-  assign \$1305  = issue ? 7'h40 : 7'h00;
-  assign \$1306  = count_mac_ops + inc_mac_ops;
-  assign \$1307  = issue ? 4'h8 : 4'h0;
-  assign \$1308  = count_bank_reads + inc_bank_reads;
-  assign \$1309  = count_act_reads + inc_act_reads;
-  assign \$1310  = in_fire + act_write;
-  assign \$1311  = count_act_writes + inc_act_writes;
-  assign \$1312  = count_inferences + inc_inferences;
+  assign \$1302  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$1303  = \$1302  + inc_busy;
+  assign \$1304  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$1305  = \$1304  + inc_stall_input;
+  assign \$1306  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$1307  = \$1306  + inc_stall_output;
+  assign \$1308  = issue ? 7'h40 : 7'h00;
+  assign \$1309  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$1310  = \$1309  + inc_mac_ops;
+  assign \$1311  = issue ? 4'h8 : 4'h0;
+  assign \$1312  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$1313  = \$1312  + inc_bank_reads;
+  assign \$1314  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$1315  = \$1314  + inc_act_reads;
+  assign \$1316  = in_fire + act_write;
+  assign \$1317  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$1318  = \$1317  + inc_act_writes;
+  assign \$1319  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$1320  = \$1319  + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1313 ;
+    n_layers <= \$1321 ;
   always @(posedge clk)
-    in_folds <= \$1314 ;
+    in_folds <= \$1322 ;
   always @(posedge clk)
-    out_n <= \$1315 ;
+    out_n <= \$1323 ;
   always @(posedge clk)
-    in_beats0 <= \$1316 ;
+    in_beats0 <= \$1324 ;
   always @(posedge clk)
-    in_full0 <= \$1317 ;
+    in_full0 <= \$1325 ;
   always @(posedge clk)
-    in_beats1 <= \$1318 ;
+    in_beats1 <= \$1326 ;
   always @(posedge clk)
-    in_full1 <= \$1319 ;
+    in_full1 <= \$1327 ;
   always @(posedge clk)
-    in_wslot <= \$1320 ;
+    in_wslot <= \$1328 ;
   always @(posedge clk)
-    in_groups <= \$1321 ;
+    in_groups <= \$1329 ;
   always @(posedge clk)
-    cur_folds <= \$1322 ;
+    cur_folds <= \$1330 ;
   always @(posedge clk)
-    cur_groups <= \$1323 ;
+    cur_groups <= \$1331 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1324 ;
+    cur_folds_m1 <= \$1332 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1325 ;
+    cur_groups_m1 <= \$1333 ;
   always @(posedge clk)
-    cur_out <= \$1326 ;
+    cur_out <= \$1334 ;
   always @(posedge clk)
-    cur_is_last <= \$1327 ;
+    cur_is_last <= \$1335 ;
   always @(posedge clk)
-    cur_relu <= \$1328 ;
+    cur_relu <= \$1336 ;
   always @(posedge clk)
-    cur_requantize <= \$1329 ;
+    cur_requantize <= \$1337 ;
   always @(posedge clk)
-    bank_addr <= \$1330 ;
+    bank_addr <= \$1338 ;
   always @(posedge clk)
-    rq_addr <= \$1331 ;
+    rq_addr <= \$1339 ;
   always @(posedge clk)
-    layer <= \$1332 ;
+    layer <= \$1340 ;
   always @(posedge clk)
-    group <= \$1333 ;
+    group <= \$1341 ;
   always @(posedge clk)
-    fold <= \$1334 ;
+    fold <= \$1342 ;
   always @(posedge clk)
-    fold_end <= \$1335 ;
+    fold_end <= \$1343 ;
   always @(posedge clk)
-    fold_end_next <= \$1336 ;
+    fold_end_next <= \$1344 ;
   always @(posedge clk)
-    b_group <= \$1337 ;
+    b_group <= \$1345 ;
   always @(posedge clk)
-    b_fold <= \$1338 ;
+    b_fold <= \$1346 ;
   always @(posedge clk)
-    b_in_group <= \$1339 ;
+    b_in_group <= \$1347 ;
   always @(posedge clk)
-    b_bank_addr <= \$1340 ;
+    b_bank_addr <= \$1348 ;
   always @(posedge clk)
-    b_rq_addr <= \$1341 ;
+    b_rq_addr <= \$1349 ;
   always @(posedge clk)
-    loaded <= \$1342 ;
+    loaded <= \$1350 ;
   always @(posedge clk)
-    wr_buf <= \$1343 ;
+    wr_buf <= \$1351 ;
   always @(posedge clk)
-    prev_out <= \$1344 ;
+    prev_out <= \$1352 ;
   always @(posedge clk)
-    prev_groups <= \$1345 ;
+    prev_groups <= \$1353 ;
   always @(posedge clk)
-    ctx <= \$1346 ;
+    ctx <= \$1354 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1347 ;
+    track_reset_r0 <= \$1355 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1348 ;
+    track_reset_r1 <= \$1356 ;
   always @(posedge clk)
     step_addr <= \$335 ;
   always @(posedge clk)
@@ -3999,7 +4017,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$358 ;
   always @(posedge clk)
-    step_valid <= \$1349 ;
+    step_valid <= \$1357 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -4013,7 +4031,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1350 ;
+    wb_valid1 <= \$1358 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -4023,7 +4041,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1351 ;
+    wb_valid2 <= \$1359 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -4033,7 +4051,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1352 ;
+    wb_valid3 <= \$1360 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -4043,7 +4061,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1353 ;
+    wb_valid4 <= \$1361 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -4053,7 +4071,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1354 ;
+    wb_valid5 <= \$1362 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -4063,7 +4081,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1355 ;
+    wb_valid6 <= \$1363 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -4073,7 +4091,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1356 ;
+    wb_valid7 <= \$1364 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -4083,7 +4101,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1357 ;
+    wb_valid8 <= \$1365 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -4093,7 +4111,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1358 ;
+    wb_valid9 <= \$1366 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4103,7 +4121,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1359 ;
+    wb_valid10 <= \$1367 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4113,7 +4131,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1360 ;
+    wb_valid11 <= \$1368 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4123,7 +4141,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1361 ;
+    wb_valid12 <= \$1369 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4133,7 +4151,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1362 ;
+    wb_valid13 <= \$1370 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4143,7 +4161,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1363 ;
+    wb_valid14 <= \$1371 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -4153,73 +4171,73 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_parity0 <= \$1364 ;
+    wb_parity0 <= \$1372 ;
   always @(posedge clk)
-    wb_groups0 <= \$1365 ;
+    wb_groups0 <= \$1373 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1366 ;
+    wb_groups_plus1_0 <= \$1374 ;
   always @(posedge clk)
-    wb_parity1 <= \$1367 ;
+    wb_parity1 <= \$1375 ;
   always @(posedge clk)
-    wb_groups1 <= \$1368 ;
+    wb_groups1 <= \$1376 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1369 ;
+    wb_groups_plus1_1 <= \$1377 ;
   always @(posedge clk)
-    in_ok <= \$1370 ;
+    in_ok <= \$1378 ;
   always @(posedge clk)
-    b_ready <= \$1371 ;
+    b_ready <= \$1379 ;
   always @(posedge clk)
-    raw_ok <= \$1372 ;
+    raw_ok <= \$1380 ;
   always @(posedge clk)
-    raw_full <= \$1373 ;
+    raw_full <= \$1381 ;
   always @(posedge clk)
-    b_last_fold <= \$1374 ;
+    b_last_fold <= \$1382 ;
   always @(posedge clk)
-    last_fold <= \$1375 ;
+    last_fold <= \$1383 ;
   always @(posedge clk)
-    last_group <= \$1376 ;
+    last_group <= \$1384 ;
   always @(posedge clk)
-    group_plus1 <= \$1377 ;
+    group_plus1 <= \$1385 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1378 ;
+    b_group_is_0 <= \$1386 ;
   always @(posedge clk)
-    b_done <= \$1379 ;
+    b_done <= \$1387 ;
   always @(posedge clk)
-    b_last_group <= \$1380 ;
+    b_last_group <= \$1388 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1381 ;
+    b_fold_plus1 <= \$1389 ;
   always @(posedge clk)
-    layer_is_0 <= \$1382 ;
+    layer_is_0 <= \$1390 ;
   always @(posedge clk)
-    group_is_0 <= \$1383 ;
+    group_is_0 <= \$1391 ;
   always @(posedge clk)
-    fold_is_0 <= \$1384 ;
+    fold_is_0 <= \$1392 ;
   always @(posedge clk)
-    fold_plus1 <= \$1385 ;
+    fold_plus1 <= \$1393 ;
   always @(posedge clk)
-    out_full0 <= \$1386 ;
+    out_full0 <= \$1394 ;
   always @(posedge clk)
-    out_pending0 <= \$1387 ;
+    out_pending0 <= \$1395 ;
   always @(posedge clk)
-    out_groups0 <= \$1388 ;
+    out_groups0 <= \$1396 ;
   always @(posedge clk)
-    out_full1 <= \$1389 ;
+    out_full1 <= \$1397 ;
   always @(posedge clk)
-    out_pending1 <= \$1390 ;
+    out_pending1 <= \$1398 ;
   always @(posedge clk)
-    out_groups1 <= \$1391 ;
+    out_groups1 <= \$1399 ;
   always @(posedge clk)
-    drain_inflight <= \$1392 ;
+    drain_inflight <= \$1400 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1393 ;
+    drain_inflight2 <= \$1401 ;
   always @(posedge clk)
-    drain_lane <= \$1394 ;
+    drain_lane <= \$1402 ;
   always @(posedge clk)
-    drain_last <= \$1395 ;
+    drain_last <= \$1403 ;
   always @(posedge clk)
-    drain_elem <= \$1396 ;
+    drain_elem <= \$1404 ;
   always @(posedge clk)
-    drain_slot <= \$1397 ;
+    drain_slot <= \$1405 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -4241,45 +4259,47 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data7 <= \$signature__data$414 ;
   always @(posedge clk)
-    release_slot <= \$1398 ;
+    release_slot <= \$1406 ;
   always @(posedge clk)
-    in_flight <= \$1399 ;
+    in_flight <= \$1407 ;
   always @(posedge clk)
-    inc_busy <= \$1400 ;
+    clear_counters_r <= \$1408 ;
   always @(posedge clk)
-    count_busy <= \$1401 ;
+    inc_busy <= \$1409 ;
   always @(posedge clk)
-    inc_stall_input <= \$1402 ;
+    count_busy <= \$1410 ;
   always @(posedge clk)
-    count_stall_input <= \$1403 ;
+    inc_stall_input <= \$1411 ;
   always @(posedge clk)
-    inc_stall_output <= \$1404 ;
+    count_stall_input <= \$1412 ;
   always @(posedge clk)
-    count_stall_output <= \$1405 ;
+    inc_stall_output <= \$1413 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1406 ;
+    count_stall_output <= \$1414 ;
   always @(posedge clk)
-    count_mac_ops <= \$1407 ;
+    inc_mac_ops <= \$1415 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1408 ;
+    count_mac_ops <= \$1416 ;
   always @(posedge clk)
-    count_bank_reads <= \$1409 ;
+    inc_bank_reads <= \$1417 ;
   always @(posedge clk)
-    inc_act_reads <= \$1410 ;
+    count_bank_reads <= \$1418 ;
   always @(posedge clk)
-    count_act_reads <= \$1411 ;
+    inc_act_reads <= \$1419 ;
   always @(posedge clk)
-    inc_act_writes <= \$1412 ;
+    count_act_reads <= \$1420 ;
   always @(posedge clk)
-    count_act_writes <= \$1413 ;
+    inc_act_writes <= \$1421 ;
   always @(posedge clk)
-    inc_inferences <= \$1414 ;
+    count_act_writes <= \$1422 ;
   always @(posedge clk)
-    count_inferences <= \$1415 ;
+    inc_inferences <= \$1423 ;
+  always @(posedge clk)
+    count_inferences <= \$1424 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3309$0 (drain_last2),
+    .\port$3315$0 (drain_last2),
     .\port$338$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -4290,8 +4310,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3478$0 (\$1416 ),
-    .\port$3479$0 (\$1417 ),
+    .\port$3486$0 (\$1425 ),
+    .\port$3487$0 (\$1426 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -4308,8 +4328,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3606$0 (\$1418 ),
-    .\port$3607$0 (\$1419 ),
+    .\port$3614$0 (\$1427 ),
+    .\port$3615$0 (\$1428 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -4326,8 +4346,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3734$0 (\$1420 ),
-    .\port$3735$0 (\$1421 ),
+    .\port$3742$0 (\$1429 ),
+    .\port$3743$0 (\$1430 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -4344,8 +4364,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3862$0 (\$1422 ),
-    .\port$3863$0 (\$1423 ),
+    .\port$3870$0 (\$1431 ),
+    .\port$3871$0 (\$1432 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -4362,8 +4382,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3990$0 (\$1424 ),
-    .\port$3991$0 (\$1425 ),
+    .\port$3998$0 (\$1433 ),
+    .\port$3999$0 (\$1434 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -4380,8 +4400,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$4118$0 (\$1426 ),
-    .\port$4119$0 (\$1427 ),
+    .\port$4126$0 (\$1435 ),
+    .\port$4127$0 (\$1436 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -4398,8 +4418,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$4246$0 (\$1428 ),
-    .\port$4247$0 (\$1429 ),
+    .\port$4254$0 (\$1437 ),
+    .\port$4255$0 (\$1438 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -4416,8 +4436,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4374$0 (\$1430 ),
-    .\port$4375$0 (\$1431 ),
+    .\port$4382$0 (\$1439 ),
+    .\port$4383$0 (\$1440 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4526,175 +4546,63 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = n_layers;
+    \$1321  = n_layers;
     if (\$282 ) begin
       if (\$283 ) begin
-        \$1313  = \$285 [3:0];
+        \$1321  = \$285 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = \$287 [8:0];
-    if (rst) begin
-      \$1314  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = dl_rp__data[17:9];
-    if (rst) begin
-      \$1315  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = in_beats0;
-    if (\$289 ) begin
-      \$1316  = \$290 [8:0];
-    end
-    if (in_release0) begin
-      \$1316  = 9'h000;
-    end
-    if (rst) begin
-      \$1316  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = in_full0;
-    if (\$289 ) begin
-      if (\$292 ) begin
-        \$1317  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$1317  = 1'h0;
-    end
-    if (rst) begin
-      \$1317  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1318  = in_beats1;
-    if (\$294 ) begin
-      \$1318  = \$295 [8:0];
-    end
-    if (in_release1) begin
-      \$1318  = 9'h000;
-    end
-    if (rst) begin
-      \$1318  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = in_full1;
-    if (\$294 ) begin
-      if (\$297 ) begin
-        \$1319  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$1319  = 1'h0;
-    end
-    if (rst) begin
-      \$1319  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1320  = in_wslot;
-    if (\$301 ) begin
-      \$1320  = \$302 ;
-    end
-    if (rst) begin
-      \$1320  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = \$304 [8:0];
-    if (rst) begin
-      \$1321  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = cur_folds;
-    if (\$305 ) begin
-      \$1322  = \$89 [8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1322  = \$89 [8:0];
-        end
-      end
-    end
+    \$1322  = \$287 [8:0];
     if (rst) begin
       \$1322  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = cur_groups;
-    if (\$305 ) begin
-      \$1323  = \$91 [8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1323  = \$91 [8:0];
-        end
-      end
-    end
+    \$1323  = dl_rp__data[17:9];
     if (rst) begin
       \$1323  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = cur_folds_m1;
-    if (\$305 ) begin
-      \$1324  = \$307 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1324  = \$315 ;
-        end
-      end
+    \$1324  = in_beats0;
+    if (\$289 ) begin
+      \$1324  = \$290 [8:0];
+    end
+    if (in_release0) begin
+      \$1324  = 9'h000;
     end
     if (rst) begin
-      \$1324  = 10'h3ff;
+      \$1324  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = cur_groups_m1;
-    if (\$305 ) begin
-      \$1325  = \$309 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1325  = \$317 ;
-        end
+    \$1325  = in_full0;
+    if (\$289 ) begin
+      if (\$292 ) begin
+        \$1325  = 1'h1;
       end
     end
+    if (in_release0) begin
+      \$1325  = 1'h0;
+    end
     if (rst) begin
-      \$1325  = 10'h3ff;
+      \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = cur_out;
-    if (\$305 ) begin
-      \$1326  = nxt_rp__data[17:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1326  = nxt_rp__data[17:9];
-        end
-      end
+    \$1326  = in_beats1;
+    if (\$294 ) begin
+      \$1326  = \$295 [8:0];
+    end
+    if (in_release1) begin
+      \$1326  = 9'h000;
     end
     if (rst) begin
       \$1326  = 9'h000;
@@ -4702,15 +4610,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = cur_is_last;
-    if (\$305 ) begin
-      \$1327  = \$311 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1327  = \$319 ;
-        end
+    \$1327  = in_full1;
+    if (\$294 ) begin
+      if (\$297 ) begin
+        \$1327  = 1'h1;
       end
+    end
+    if (in_release1) begin
+      \$1327  = 1'h0;
     end
     if (rst) begin
       \$1327  = 1'h0;
@@ -4718,15 +4625,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = cur_relu;
-    if (\$305 ) begin
-      \$1328  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1328  = nxt_rp__data[35];
-        end
-      end
+    \$1328  = in_wslot;
+    if (\$301 ) begin
+      \$1328  = \$302 ;
     end
     if (rst) begin
       \$1328  = 1'h0;
@@ -4734,39 +4635,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = cur_requantize;
-    if (\$305 ) begin
-      \$1329  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1329  = nxt_rp__data[36];
-        end
-      end
-    end
+    \$1329  = \$304 [8:0];
     if (rst) begin
-      \$1329  = 1'h0;
+      \$1329  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = bank_addr;
+    \$1330  = cur_folds;
     if (\$305 ) begin
-      \$1330  = nxt_rp__data[26:18];
+      \$1330  = \$89 [8:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1330  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$322 ) begin
-              \$1330  = b_bank_addr;
-            end
-          end
+          \$1330  = \$89 [8:0];
         end
-      end
-      if (\$326 ) begin
-        \$1330  = \$327 [8:0];
       end
     end
     if (rst) begin
@@ -4775,80 +4658,62 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = rq_addr;
+    \$1331  = cur_groups;
     if (\$305 ) begin
-      \$1331  = nxt_rp__data[34:27];
+      \$1331  = \$91 [8:0];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$1331  = \$313 [7:0];
         if (last_group) begin
-          \$1331  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$322 ) begin
-              \$1331  = b_rq_addr;
-            end
-          end
+          \$1331  = \$91 [8:0];
         end
       end
     end
     if (rst) begin
-      \$1331  = 8'h00;
+      \$1331  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1332  = layer;
+    \$1332  = cur_folds_m1;
     if (\$305 ) begin
-      \$1332  = \$87 [3:0];
+      \$1332  = \$307 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1332  = \$87 [3:0];
+          \$1332  = \$315 ;
         end
       end
     end
     if (rst) begin
-      \$1332  = 4'h0;
+      \$1332  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1333  = group;
+    \$1333  = cur_groups_m1;
     if (\$305 ) begin
-      \$1333  = 9'h000;
+      \$1333  = \$309 ;
     end else if (issue_a) begin
       if (last_fold) begin
-        \$1333  = \$312 [8:0];
         if (last_group) begin
-          \$1333  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$322 ) begin
-              \$1333  = b_group;
-            end
-          end
+          \$1333  = \$317 ;
         end
       end
     end
     if (rst) begin
-      \$1333  = 9'h000;
+      \$1333  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1334  = fold;
+    \$1334  = cur_out;
     if (\$305 ) begin
-      \$1334  = 9'h000;
+      \$1334  = nxt_rp__data[17:9];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1334  = 9'h000;
         if (last_group) begin
-          \$1334  = 9'h000;
+          \$1334  = nxt_rp__data[17:9];
         end
-      end else begin
-        \$1334  = \$323 [8:0];
       end
     end
     if (rst) begin
@@ -4857,85 +4722,71 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1335  = fold_end;
+    \$1335  = cur_is_last;
     if (\$305 ) begin
-      \$1335  = 18'h00008;
+      \$1335  = \$311 ;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1335  = 18'h00008;
         if (last_group) begin
-          \$1335  = 18'h00008;
+          \$1335  = \$319 ;
         end
-      end else begin
-        \$1335  = fold_end_next[17:0];
       end
     end
     if (rst) begin
-      \$1335  = 18'h00000;
+      \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1336  = fold_end_next;
+    \$1336  = cur_relu;
     if (\$305 ) begin
-      \$1336  = 19'h00010;
+      \$1336  = nxt_rp__data[35];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1336  = 19'h00010;
         if (last_group) begin
-          \$1336  = 19'h00010;
+          \$1336  = nxt_rp__data[35];
         end
-      end else begin
-        \$1336  = \$324 [18:0];
       end
     end
     if (rst) begin
-      \$1336  = 19'h00000;
+      \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1337  = b_group;
+    \$1337  = cur_requantize;
     if (\$305 ) begin
-      \$1337  = 9'h000;
+      \$1337  = nxt_rp__data[36];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$1337  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$1337  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1338  = bank_addr;
+    if (\$305 ) begin
+      \$1338  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1338  = nxt_rp__data[26:18];
           if (cur_is_last) begin
-            \$1337  = 9'h000;
+            if (b_done) begin
+            end else if (\$322 ) begin
+              \$1338  = b_bank_addr;
+            end
           end
         end
       end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1337  = \$330 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1337  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1338  = b_fold;
-    if (\$305 ) begin
-      \$1338  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1338  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1338  = 9'h000;
-      end else begin
-        \$1338  = \$332 [8:0];
+      if (\$326 ) begin
+        \$1338  = \$327 [8:0];
       end
     end
     if (rst) begin
@@ -4944,135 +4795,142 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1339  = b_in_group;
+    \$1339  = rq_addr;
     if (\$305 ) begin
-      \$1339  = 1'h0;
+      \$1339  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
+        \$1339  = \$313 [7:0];
         if (last_group) begin
+          \$1339  = nxt_rp__data[34:27];
           if (cur_is_last) begin
-            \$1339  = 1'h0;
+            if (b_done) begin
+            end else if (\$322 ) begin
+              \$1339  = b_rq_addr;
+            end
           end
         end
       end
-    end else if (issue_b) begin
-      \$1339  = \$329 ;
     end
     if (rst) begin
-      \$1339  = 1'h0;
+      \$1339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1340  = b_bank_addr;
+    \$1340  = layer;
     if (\$305 ) begin
-      \$1340  = d0_rp__data[26:18];
+      \$1340  = \$87 [3:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$1340  = d0_rp__data[26:18];
-          end
+          \$1340  = \$87 [3:0];
         end
       end
-    end else if (issue_b) begin
-      \$1340  = \$328 [8:0];
     end
     if (rst) begin
-      \$1340  = 9'h000;
+      \$1340  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1341  = b_rq_addr;
+    \$1341  = group;
     if (\$305 ) begin
-      \$1341  = d0_rp__data[34:27];
+      \$1341  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1341  = \$312 [8:0];
+        if (last_group) begin
+          \$1341  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$322 ) begin
+              \$1341  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1341  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1342  = fold;
+    if (\$305 ) begin
+      \$1342  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1342  = 9'h000;
+        if (last_group) begin
+          \$1342  = 9'h000;
+        end
+      end else begin
+        \$1342  = \$323 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1342  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1343  = fold_end;
+    if (\$305 ) begin
+      \$1343  = 18'h00008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1343  = 18'h00008;
+        if (last_group) begin
+          \$1343  = 18'h00008;
+        end
+      end else begin
+        \$1343  = fold_end_next[17:0];
+      end
+    end
+    if (rst) begin
+      \$1343  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1344  = fold_end_next;
+    if (\$305 ) begin
+      \$1344  = 19'h00010;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1344  = 19'h00010;
+        if (last_group) begin
+          \$1344  = 19'h00010;
+        end
+      end else begin
+        \$1344  = \$324 [18:0];
+      end
+    end
+    if (rst) begin
+      \$1344  = 19'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1345  = b_group;
+    if (\$305 ) begin
+      \$1345  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1341  = d0_rp__data[34:27];
+            \$1345  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$1341  = \$331 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1341  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1342  = loaded;
-    if (\$305 ) begin
-      \$1342  = 1'h1;
-    end
-    if (\$334 ) begin
-      \$1342  = 1'h0;
-    end
-    if (rst) begin
-      \$1342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1343  = wr_buf;
-    if (\$305 ) begin
-      \$1343  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1343  = \$320 ;
-          if (cur_is_last) begin
-            \$1343  = 1'h0;
-            if (b_done) begin
-              \$1343  = 1'h1;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1343  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1344  = prev_out;
-    if (\$305 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1344  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1344  = d0_rp__data[17:9];
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1344  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1345  = prev_groups;
-    if (\$305 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1345  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1345  = in_groups;
-            end
-          end
-        end
+        \$1345  = \$330 [8:0];
       end
     end
     if (rst) begin
@@ -5081,347 +4939,349 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1346  = ctx;
+    \$1346  = b_fold;
     if (\$305 ) begin
+      \$1346  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1346  = \$321 ;
+            \$1346  = 9'h000;
           end
         end
       end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1346  = 9'h000;
+      end else begin
+        \$1346  = \$332 [8:0];
+      end
     end
     if (rst) begin
-      \$1346  = 1'h0;
+      \$1346  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1347  = track_reset0;
+    \$1347  = b_in_group;
+    if (\$305 ) begin
+      \$1347  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1347  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1347  = \$329 ;
+    end
     if (rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1348  = track_reset1;
+    \$1348  = b_bank_addr;
+    if (\$305 ) begin
+      \$1348  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1348  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1348  = \$328 [8:0];
+    end
     if (rst) begin
-      \$1348  = 1'h0;
+      \$1348  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1349  = issue;
+    \$1349  = b_rq_addr;
+    if (\$305 ) begin
+      \$1349  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1349  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1349  = \$331 [7:0];
+      end
+    end
     if (rst) begin
-      \$1349  = 1'h0;
+      \$1349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1350  = \$359 ;
+    \$1350  = loaded;
+    if (\$305 ) begin
+      \$1350  = 1'h1;
+    end
+    if (\$334 ) begin
+      \$1350  = 1'h0;
+    end
     if (rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1351  = wb_valid1;
+    \$1351  = wr_buf;
+    if (\$305 ) begin
+      \$1351  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1351  = \$320 ;
+          if (cur_is_last) begin
+            \$1351  = 1'h0;
+            if (b_done) begin
+              \$1351  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1352  = wb_valid2;
+    \$1352  = prev_out;
+    if (\$305 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1352  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1352  = d0_rp__data[17:9];
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1352  = 1'h0;
+      \$1352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1353  = wb_valid3;
+    \$1353  = prev_groups;
+    if (\$305 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1353  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1353  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1353  = 1'h0;
+      \$1353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1354  = wb_valid4;
+    \$1354  = ctx;
+    if (\$305 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1354  = \$321 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1355  = wb_valid5;
+    \$1355  = track_reset0;
     if (rst) begin
       \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1356  = wb_valid6;
+    \$1356  = track_reset1;
     if (rst) begin
       \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1357  = wb_valid7;
+    \$1357  = issue;
     if (rst) begin
       \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1358  = wb_valid8;
+    \$1358  = \$359 ;
     if (rst) begin
       \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1359  = wb_valid9;
+    \$1359  = wb_valid1;
     if (rst) begin
       \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1360  = wb_valid10;
+    \$1360  = wb_valid2;
     if (rst) begin
       \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1361  = wb_valid11;
+    \$1361  = wb_valid3;
     if (rst) begin
       \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1362  = wb_valid12;
+    \$1362  = wb_valid4;
     if (rst) begin
       \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1363  = wb_valid13;
+    \$1363  = wb_valid5;
     if (rst) begin
       \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1364  = wb_parity_next0;
+    \$1364  = wb_valid6;
     if (rst) begin
       \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1365  = wb_groups_next0;
+    \$1365  = wb_valid7;
     if (rst) begin
-      \$1365  = 9'h000;
+      \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1366  = wb_groups_plus1_0;
-    if (track_reset_r0) begin
-      \$1366  = 10'h001;
-    end else if (\$361 ) begin
-      \$1366  = \$364 [9:0];
-    end
+    \$1366  = wb_valid8;
     if (rst) begin
-      \$1366  = 10'h001;
+      \$1366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1367  = wb_parity_next1;
+    \$1367  = wb_valid9;
     if (rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1368  = wb_groups_next1;
+    \$1368  = wb_valid10;
     if (rst) begin
-      \$1368  = 9'h000;
+      \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1369  = wb_groups_plus1_1;
-    if (track_reset_r1) begin
-      \$1369  = 10'h001;
-    end else if (\$366 ) begin
-      \$1369  = \$369 [9:0];
-    end
+    \$1369  = wb_valid11;
     if (rst) begin
-      \$1369  = 10'h001;
+      \$1369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1370  = \$382 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1370  = \$496 ;
-      end else if (last_fold) begin
-        \$1370  = \$608 ;
-      end else begin
-        \$1370  = \$818 ;
-      end
-    end else if (issue_b) begin
-      \$1370  = \$938 ;
-    end else begin
-      \$1370  = \$1068 ;
-    end
+    \$1370  = wb_valid12;
     if (rst) begin
       \$1370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1371  = \$394 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1371  = \$508 ;
-      end else if (last_fold) begin
-        \$1371  = \$624 ;
-      end else begin
-        \$1371  = \$834 ;
-      end
-    end else if (issue_b) begin
-      \$1371  = \$964 ;
-    end else begin
-      \$1371  = \$1084 ;
-    end
+    \$1371  = wb_valid13;
     if (rst) begin
       \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1372  = \$454 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1372  = \$568 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1372  = \$685 ;
-        end else begin
-          \$1372  = \$774 ;
-        end
-      end else begin
-        \$1372  = \$894 ;
-      end
-    end else if (issue_b) begin
-      \$1372  = \$1024 ;
-    end else begin
-      \$1372  = \$1144 ;
-    end
+    \$1372  = wb_parity_next0;
     if (rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1373  = \$482 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1373  = \$596 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1373  = \$714 ;
-        end else begin
-          \$1373  = \$802 ;
-        end
-      end else begin
-        \$1373  = \$922 ;
-      end
-    end else if (issue_b) begin
-      \$1373  = \$1052 ;
-    end else begin
-      \$1373  = \$1172 ;
-    end
+    \$1373  = wb_groups_next0;
     if (rst) begin
-      \$1373  = 1'h0;
+      \$1373  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1182 ) begin
-      \$1374  = \$1188 ;
-    end else if (\$1185 ) begin
-      \$1374  = \$1192 ;
-    end else begin
-      \$1374  = \$1196 ;
+    \$1374  = wb_groups_plus1_0;
+    if (track_reset_r0) begin
+      \$1374  = 10'h001;
+    end else if (\$361 ) begin
+      \$1374  = \$364 [9:0];
     end
     if (rst) begin
-      \$1374  = 1'h0;
+      \$1374  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1375  = last_fold;
-    if (\$1197 ) begin
-      \$1375  = \$1203 ;
-    end else if (\$1199 ) begin
-      \$1375  = \$1209 ;
-    end else if (\$1200 ) begin
-      \$1375  = \$1230 ;
-    end else if (issue_a) begin
-      \$1375  = \$1233 ;
-    end
+    \$1375  = wb_parity_next1;
     if (rst) begin
       \$1375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1376  = last_group;
-    if (\$1197 ) begin
-      \$1376  = \$1206 ;
-    end else if (\$1199 ) begin
-      \$1376  = \$1223 ;
-    end else if (\$1200 ) begin
-      \$1376  = \$1231 ;
-    end
+    \$1376  = wb_groups_next1;
     if (rst) begin
-      \$1376  = 1'h0;
+      \$1376  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1377  = group_plus1;
-    if (\$1197 ) begin
+    \$1377  = wb_groups_plus1_1;
+    if (track_reset_r1) begin
       \$1377  = 10'h001;
-    end else if (\$1199 ) begin
-      \$1377  = \$1229 ;
-    end else if (\$1200 ) begin
-      \$1377  = \$1232 [9:0];
+    end else if (\$366 ) begin
+      \$1377  = \$369 [9:0];
     end
     if (rst) begin
       \$1377  = 10'h001;
@@ -5429,39 +5289,73 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1378  = b_group_is_0;
-    if (\$1238 ) begin
-      \$1378  = 1'h1;
-    end else if (\$1242 ) begin
+    (* full_case = 32'd1 *)
+    if (\$370 ) begin
+      \$1378  = \$382 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$484 ) begin
+        \$1378  = \$496 ;
+      end else if (last_fold) begin
+        \$1378  = \$608 ;
+      end else begin
+        \$1378  = \$818 ;
+      end
+    end else if (issue_b) begin
+      \$1378  = \$938 ;
+    end else begin
+      \$1378  = \$1068 ;
+    end
+    if (rst) begin
       \$1378  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$370 ) begin
+      \$1379  = \$394 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$484 ) begin
+        \$1379  = \$508 ;
+      end else if (last_fold) begin
+        \$1379  = \$624 ;
+      end else begin
+        \$1379  = \$834 ;
+      end
+    end else if (issue_b) begin
+      \$1379  = \$964 ;
+    end else begin
+      \$1379  = \$1084 ;
+    end
     if (rst) begin
-      \$1378  = 1'h1;
+      \$1379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$1238 ) begin
-      \$1379  = \$1245 ;
-    end else if (\$1242 ) begin
-      \$1379  = \$1252 ;
+    if (\$370 ) begin
+      \$1380  = \$454 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$484 ) begin
+        \$1380  = \$568 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1380  = \$685 ;
+        end else begin
+          \$1380  = \$774 ;
+        end
+      end else begin
+        \$1380  = \$894 ;
+      end
+    end else if (issue_b) begin
+      \$1380  = \$1024 ;
     end else begin
-      \$1379  = \$1260 ;
-    end
-    if (rst) begin
-      \$1379  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1238 ) begin
-      \$1380  = \$1248 ;
-    end else if (\$1242 ) begin
-      \$1380  = \$1257 ;
-    end else begin
-      \$1380  = \$1264 ;
+      \$1380  = \$1144 ;
     end
     if (rst) begin
       \$1380  = 1'h0;
@@ -5469,204 +5363,243 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1381  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$370 ) begin
+      \$1381  = \$482 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$484 ) begin
+        \$1381  = \$596 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1381  = \$714 ;
+        end else begin
+          \$1381  = \$802 ;
+        end
+      end else begin
+        \$1381  = \$922 ;
+      end
+    end else if (issue_b) begin
+      \$1381  = \$1052 ;
+    end else begin
+      \$1381  = \$1172 ;
+    end
+    if (rst) begin
+      \$1381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$1182 ) begin
+      \$1382  = \$1188 ;
+    end else if (\$1185 ) begin
+      \$1382  = \$1192 ;
+    end else begin
+      \$1382  = \$1196 ;
+    end
+    if (rst) begin
+      \$1382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1383  = last_fold;
+    if (\$1197 ) begin
+      \$1383  = \$1203 ;
+    end else if (\$1199 ) begin
+      \$1383  = \$1209 ;
+    end else if (\$1200 ) begin
+      \$1383  = \$1230 ;
+    end else if (issue_a) begin
+      \$1383  = \$1233 ;
+    end
+    if (rst) begin
+      \$1383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1384  = last_group;
+    if (\$1197 ) begin
+      \$1384  = \$1206 ;
+    end else if (\$1199 ) begin
+      \$1384  = \$1223 ;
+    end else if (\$1200 ) begin
+      \$1384  = \$1231 ;
+    end
+    if (rst) begin
+      \$1384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1385  = group_plus1;
+    if (\$1197 ) begin
+      \$1385  = 10'h001;
+    end else if (\$1199 ) begin
+      \$1385  = \$1229 ;
+    end else if (\$1200 ) begin
+      \$1385  = \$1232 [9:0];
+    end
+    if (rst) begin
+      \$1385  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1386  = b_group_is_0;
+    if (\$1238 ) begin
+      \$1386  = 1'h1;
+    end else if (\$1242 ) begin
+      \$1386  = 1'h0;
+    end
+    if (rst) begin
+      \$1386  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$1238 ) begin
-      \$1381  = 10'h001;
+      \$1387  = \$1245 ;
     end else if (\$1242 ) begin
-      \$1381  = 10'h001;
+      \$1387  = \$1252 ;
+    end else begin
+      \$1387  = \$1260 ;
+    end
+    if (rst) begin
+      \$1387  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$1238 ) begin
+      \$1388  = \$1248 ;
+    end else if (\$1242 ) begin
+      \$1388  = \$1257 ;
+    end else begin
+      \$1388  = \$1264 ;
+    end
+    if (rst) begin
+      \$1388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1389  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$1238 ) begin
+      \$1389  = 10'h001;
+    end else if (\$1242 ) begin
+      \$1389  = 10'h001;
     end else begin
       if (\$1267 ) begin
-        \$1381  = \$1268 [9:0];
+        \$1389  = \$1268 [9:0];
       end
     end
     if (rst) begin
-      \$1381  = 10'h001;
+      \$1389  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1382  = layer_is_0;
+    \$1390  = layer_is_0;
     if (\$1269 ) begin
-      \$1382  = 1'h1;
+      \$1390  = 1'h1;
     end else if (issue_a) begin
       if (\$1272 ) begin
-        \$1382  = \$1274 ;
+        \$1390  = \$1274 ;
       end
     end
     if (rst) begin
-      \$1382  = 1'h1;
+      \$1390  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1383  = group_is_0;
+    \$1391  = group_is_0;
     if (\$1269 ) begin
-      \$1383  = 1'h1;
+      \$1391  = 1'h1;
     end else if (issue_a) begin
       if (\$1272 ) begin
-        \$1383  = 1'h1;
+        \$1391  = 1'h1;
         if (\$1278 ) begin
-          \$1383  = 1'h0;
+          \$1391  = 1'h0;
         end
       end else if (last_fold) begin
-        \$1383  = 1'h0;
+        \$1391  = 1'h0;
       end
     end
     if (rst) begin
-      \$1383  = 1'h1;
+      \$1391  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1384  = fold_is_0;
+    \$1392  = fold_is_0;
     if (\$1269 ) begin
-      \$1384  = 1'h1;
+      \$1392  = 1'h1;
     end else if (issue_a) begin
-      \$1384  = last_fold;
+      \$1392  = last_fold;
     end
     if (rst) begin
-      \$1384  = 1'h1;
+      \$1392  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1385  = fold_plus1;
+    \$1393  = fold_plus1;
     if (\$1269 ) begin
-      \$1385  = 10'h001;
+      \$1393  = 10'h001;
     end else if (issue_a) begin
-      \$1385  = \$1271 [9:0];
+      \$1393  = \$1271 [9:0];
     end
     if (rst) begin
-      \$1385  = 10'h001;
+      \$1393  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1386  = out_full0;
+    \$1394  = out_full0;
     if (\$1280 ) begin
-      \$1386  = 1'h1;
+      \$1394  = 1'h1;
     end
     if (done) begin
       if (\$1298 ) begin
-        \$1386  = 1'h0;
+        \$1394  = 1'h0;
       end
     end
     if (rst) begin
-      \$1386  = 1'h0;
+      \$1394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1387  = out_pending0;
+    \$1395  = out_pending0;
     if (\$1280 ) begin
-      \$1387  = 1'h1;
+      \$1395  = 1'h1;
     end
     if (drain_read) begin
       if (\$1292 ) begin
         if (\$1294 ) begin
-          \$1387  = 1'h0;
+          \$1395  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1387  = 1'h0;
+      \$1395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1388  = out_groups0;
+    \$1396  = out_groups0;
     if (\$1280 ) begin
-      \$1388  = 9'h000;
+      \$1396  = 9'h000;
     end else if (\$1282 ) begin
-      \$1388  = \$1283 [8:0];
-    end
-    if (rst) begin
-      \$1388  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1389  = out_full1;
-    if (\$1285 ) begin
-      \$1389  = 1'h1;
-    end
-    if (done) begin
-      if (\$1299 ) begin
-        \$1389  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1390  = out_pending1;
-    if (\$1285 ) begin
-      \$1390  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1292 ) begin
-        if (\$1295 ) begin
-          \$1390  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1390  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1391  = out_groups1;
-    if (\$1285 ) begin
-      \$1391  = 9'h000;
-    end else if (\$1287 ) begin
-      \$1391  = \$1288 [8:0];
-    end
-    if (rst) begin
-      \$1391  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1392  = drain_read;
-    if (rst) begin
-      \$1392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1393  = drain_inflight;
-    if (rst) begin
-      \$1393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1394  = drain_lane;
-    if (drain_read) begin
-      \$1394  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1395  = drain_last;
-    if (drain_read) begin
-      \$1395  = \$1290 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1396  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$1292 ) begin
-        \$1396  = 9'h000;
-      end else begin
-        \$1396  = \$1296 [8:0];
-      end
+      \$1396  = \$1283 [8:0];
     end
     if (rst) begin
       \$1396  = 9'h000;
@@ -5674,10 +5607,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1397  = drain_slot;
-    if (drain_read) begin
-      if (\$1292 ) begin
-        \$1397  = \$1293 ;
+    \$1397  = out_full1;
+    if (\$1285 ) begin
+      \$1397  = 1'h1;
+    end
+    if (done) begin
+      if (\$1299 ) begin
+        \$1397  = 1'h0;
       end
     end
     if (rst) begin
@@ -5686,9 +5622,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1398  = release_slot;
-    if (done) begin
-      \$1398  = \$1297 ;
+    \$1398  = out_pending1;
+    if (\$1285 ) begin
+      \$1398  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1292 ) begin
+        if (\$1295 ) begin
+          \$1398  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$1398  = 1'h0;
@@ -5696,161 +5639,205 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1399  = \$1301 [2:0];
+    \$1399  = out_groups1;
+    if (\$1285 ) begin
+      \$1399  = 9'h000;
+    end else if (\$1287 ) begin
+      \$1399  = \$1288 [8:0];
+    end
     if (rst) begin
-      \$1399  = 3'h0;
+      \$1399  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1400  = { 6'h00, busy };
+    \$1400  = drain_read;
     if (rst) begin
-      \$1400  = 7'h00;
+      \$1400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1401  = 32'd0;
-    end else begin
-      \$1401  = \$1302 [31:0];
-    end
+    \$1401  = drain_inflight;
     if (rst) begin
-      \$1401  = 32'd0;
+      \$1401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1402  = { 6'h00, stall_input };
-    if (rst) begin
-      \$1402  = 7'h00;
+    \$1402  = drain_lane;
+    if (drain_read) begin
+      \$1402  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1403  = 32'd0;
-    end else begin
-      \$1403  = \$1303 [31:0];
-    end
-    if (rst) begin
-      \$1403  = 32'd0;
+    \$1403  = drain_last;
+    if (drain_read) begin
+      \$1403  = \$1290 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1404  = { 6'h00, stall_output };
+    \$1404  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$1292 ) begin
+        \$1404  = 9'h000;
+      end else begin
+        \$1404  = \$1296 [8:0];
+      end
+    end
     if (rst) begin
-      \$1404  = 7'h00;
+      \$1404  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1405  = 32'd0;
-    end else begin
-      \$1405  = \$1304 [31:0];
+    \$1405  = drain_slot;
+    if (drain_read) begin
+      if (\$1292 ) begin
+        \$1405  = \$1293 ;
+      end
     end
     if (rst) begin
-      \$1405  = 32'd0;
+      \$1405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1406  = \$1305 ;
+    \$1406  = release_slot;
+    if (done) begin
+      \$1406  = \$1297 ;
+    end
     if (rst) begin
-      \$1406  = 7'h00;
+      \$1406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1407  = 32'd0;
-    end else begin
-      \$1407  = \$1306 [31:0];
-    end
+    \$1407  = \$1301 [2:0];
     if (rst) begin
-      \$1407  = 32'd0;
+      \$1407  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1408  = { 3'h0, \$1307  };
+    \$1408  = clear_counters;
     if (rst) begin
-      \$1408  = 7'h00;
+      \$1408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1409  = 32'd0;
-    end else begin
-      \$1409  = \$1308 [31:0];
-    end
+    \$1409  = { 6'h00, busy };
     if (rst) begin
-      \$1409  = 32'd0;
+      \$1409  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1410  = { 6'h00, issue };
+    \$1410  = \$1303 [31:0];
     if (rst) begin
-      \$1410  = 7'h00;
+      \$1410  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1411  = 32'd0;
-    end else begin
-      \$1411  = \$1309 [31:0];
-    end
+    \$1411  = { 6'h00, stall_input };
     if (rst) begin
-      \$1411  = 32'd0;
+      \$1411  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1412  = { 5'h00, \$1310  };
+    \$1412  = \$1305 [31:0];
     if (rst) begin
-      \$1412  = 7'h00;
+      \$1412  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1413  = 32'd0;
-    end else begin
-      \$1413  = \$1311 [31:0];
-    end
+    \$1413  = { 6'h00, stall_output };
     if (rst) begin
-      \$1413  = 32'd0;
+      \$1413  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1414  = { 6'h00, done };
+    \$1414  = \$1307 [31:0];
     if (rst) begin
-      \$1414  = 7'h00;
+      \$1414  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$1415  = 32'd0;
-    end else begin
-      \$1415  = \$1312 [31:0];
-    end
+    \$1415  = \$1308 ;
     if (rst) begin
-      \$1415  = 32'd0;
+      \$1415  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1416  = \$1310 [31:0];
+    if (rst) begin
+      \$1416  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1417  = { 3'h0, \$1311  };
+    if (rst) begin
+      \$1417  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1418  = \$1313 [31:0];
+    if (rst) begin
+      \$1418  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1419  = { 6'h00, issue };
+    if (rst) begin
+      \$1419  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1420  = \$1315 [31:0];
+    if (rst) begin
+      \$1420  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1421  = { 5'h00, \$1316  };
+    if (rst) begin
+      \$1421  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1422  = \$1318 [31:0];
+    if (rst) begin
+      \$1422  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1423  = { 6'h00, done };
+    if (rst) begin
+      \$1423  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1424  = \$1320 [31:0];
+    if (rst) begin
+      \$1424  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5967,40 +5954,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$200  = act_word;
   assign \act$201  = act_word;
   assign act_wp__addr = \$206 [6:0];
-  assign act_wp__data = { \$1430 , \$1428 , \$1426 , \$1424 , \$1422 , \$1420 , \$1418 , \$1416  };
-  assign result = { \$1417 , \$1416  };
-  assign \result$212  = { \$1419 , \$1418  };
-  assign \result$213  = { \$1421 , \$1420  };
-  assign \result$214  = { \$1423 , \$1422  };
-  assign \result$215  = { \$1425 , \$1424  };
-  assign \result$216  = { \$1427 , \$1426  };
-  assign \result$217  = { \$1429 , \$1428  };
-  assign \result$218  = { \$1431 , \$1430  };
+  assign act_wp__data = { \$1439 , \$1437 , \$1435 , \$1433 , \$1431 , \$1429 , \$1427 , \$1425  };
+  assign result = { \$1426 , \$1425  };
+  assign \result$212  = { \$1428 , \$1427  };
+  assign \result$213  = { \$1430 , \$1429  };
+  assign \result$214  = { \$1432 , \$1431  };
+  assign \result$215  = { \$1434 , \$1433  };
+  assign \result$216  = { \$1436 , \$1435  };
+  assign \result$217  = { \$1438 , \$1437  };
+  assign \result$218  = { \$1440 , \$1439  };
   assign act_wp__en = { \$222 , \$220 , \$218 , \$216 , \$214 , \$212 , \$210 , \$208  };
   assign \$signature__en  = out_write;
   assign \$signature__addr  = \$234 [5:0];
-  assign \$signature__data  = { \$1417 , \$1416  };
+  assign \$signature__data  = { \$1426 , \$1425  };
   assign \$signature__en$233  = out_write;
   assign \$signature__addr$234  = \$236 [5:0];
-  assign \$signature__data$235  = { \$1419 , \$1418  };
+  assign \$signature__data$235  = { \$1428 , \$1427  };
   assign \$signature__en$236  = out_write;
   assign \$signature__addr$237  = \$238 [5:0];
-  assign \$signature__data$238  = { \$1421 , \$1420  };
+  assign \$signature__data$238  = { \$1430 , \$1429  };
   assign \$signature__en$239  = out_write;
   assign \$signature__addr$240  = \$240 [5:0];
-  assign \$signature__data$241  = { \$1423 , \$1422  };
+  assign \$signature__data$241  = { \$1432 , \$1431  };
   assign \$signature__en$242  = out_write;
   assign \$signature__addr$243  = \$242 [5:0];
-  assign \$signature__data$244  = { \$1425 , \$1424  };
+  assign \$signature__data$244  = { \$1434 , \$1433  };
   assign \$signature__en$245  = out_write;
   assign \$signature__addr$246  = \$244 [5:0];
-  assign \$signature__data$247  = { \$1427 , \$1426  };
+  assign \$signature__data$247  = { \$1436 , \$1435  };
   assign \$signature__en$248  = out_write;
   assign \$signature__addr$249  = \$246 [5:0];
-  assign \$signature__data$250  = { \$1429 , \$1428  };
+  assign \$signature__data$250  = { \$1438 , \$1437  };
   assign \$signature__en$251  = out_write;
   assign \$signature__addr$252  = \$248 [5:0];
-  assign \$signature__data$253  = { \$1431 , \$1430  };
+  assign \$signature__data$253  = { \$1440 , \$1439  };
   assign \$signature__addr$264  = \$259 [5:0];
   assign \$signature__addr$265  = \$262 [5:0];
   assign \$signature__addr$266  = \$265 [5:0];
@@ -6263,7 +6250,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \port$3309$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \port$3315$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6288,8 +6275,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3309$0 ;
-  wire \port$3309$0 ;
+  input \port$3315$0 ;
+  wire \port$3315$0 ;
   input [31:0] \port$338$0 ;
   wire [31:0] \port$338$0 ;
   (* init = 2'h0 *)
@@ -6324,7 +6311,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3309$0 , \port$338$0  };
+      storage[w_port__addr] <= { \port$3315$0 , \port$338$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6386,14 +6373,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3309$0 , \port$338$0  };
-  assign w_data = { \port$3309$0 , \port$338$0  };
+  assign w_port__data = { \port$3315$0 , \port$338$0  };
+  assign w_data = { \port$3315$0 , \port$338$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3478$0 , \port$3479$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3486$0 , \port$3487$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6511,10 +6498,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  output [7:0] \port$3478$0 ;
-  wire [7:0] \port$3478$0 ;
-  output [23:0] \port$3479$0 ;
-  wire [23:0] \port$3479$0 ;
+  output [7:0] \port$3486$0 ;
+  wire [7:0] \port$3486$0 ;
+  output [23:0] \port$3487$0 ;
+  wire [23:0] \port$3487$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7504,7 +7491,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3430$0 (pe0_flags),
+    .\port$3438$0 (pe0_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7592,13 +7579,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3478$0  = \$30 ;
-  assign \port$3479$0  = \$31 ;
+  assign \port$3486$0  = \$30 ;
+  assign \port$3487$0  = \$31 ;
   assign \$19  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3430$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3438$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7782,8 +7769,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3430$0 ;
-  wire [1:0] \port$3430$0 ;
+  input [1:0] \port$3438$0 ;
+  wire [1:0] \port$3438$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7990,9 +7977,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3430$0 [0];
+    rq_relu1 <= \port$3438$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3430$0 [1];
+    rq_req1 <= \port$3438$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8115,8 +8102,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3430$0 [0];
-  assign i_requantize = \port$3430$0 [1];
+  assign i_relu = \port$3438$0 [0];
+  assign i_requantize = \port$3438$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8125,7 +8112,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3606$0 , \port$3607$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3614$0 , \port$3615$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8243,10 +8230,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  output [7:0] \port$3606$0 ;
-  wire [7:0] \port$3606$0 ;
-  output [23:0] \port$3607$0 ;
-  wire [23:0] \port$3607$0 ;
+  output [7:0] \port$3614$0 ;
+  wire [7:0] \port$3614$0 ;
+  output [23:0] \port$3615$0 ;
+  wire [23:0] \port$3615$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9236,7 +9223,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3558$0 (pe1_flags),
+    .\port$3566$0 (pe1_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -9324,13 +9311,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3606$0  = \$30 ;
-  assign \port$3607$0  = \$31 ;
+  assign \port$3614$0  = \$30 ;
+  assign \port$3615$0  = \$31 ;
   assign \$19  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3558$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3566$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9514,8 +9501,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3558$0 ;
-  wire [1:0] \port$3558$0 ;
+  input [1:0] \port$3566$0 ;
+  wire [1:0] \port$3566$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9722,9 +9709,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3558$0 [0];
+    rq_relu1 <= \port$3566$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3558$0 [1];
+    rq_req1 <= \port$3566$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9847,8 +9834,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3558$0 [0];
-  assign i_requantize = \port$3558$0 [1];
+  assign i_relu = \port$3566$0 [0];
+  assign i_requantize = \port$3566$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9857,7 +9844,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3734$0 , \port$3735$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3742$0 , \port$3743$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9975,10 +9962,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  output [7:0] \port$3734$0 ;
-  wire [7:0] \port$3734$0 ;
-  output [23:0] \port$3735$0 ;
-  wire [23:0] \port$3735$0 ;
+  output [7:0] \port$3742$0 ;
+  wire [7:0] \port$3742$0 ;
+  output [23:0] \port$3743$0 ;
+  wire [23:0] \port$3743$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10968,7 +10955,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3686$0 (pe2_flags),
+    .\port$3694$0 (pe2_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -11056,13 +11043,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3734$0  = \$30 ;
-  assign \port$3735$0  = \$31 ;
+  assign \port$3742$0  = \$30 ;
+  assign \port$3743$0  = \$31 ;
   assign \$19  = { pe2_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3686$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3694$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11246,8 +11233,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3686$0 ;
-  wire [1:0] \port$3686$0 ;
+  input [1:0] \port$3694$0 ;
+  wire [1:0] \port$3694$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11454,9 +11441,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3686$0 [0];
+    rq_relu1 <= \port$3694$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3686$0 [1];
+    rq_req1 <= \port$3694$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11579,8 +11566,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3686$0 [0];
-  assign i_requantize = \port$3686$0 [1];
+  assign i_relu = \port$3694$0 [0];
+  assign i_requantize = \port$3694$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11589,7 +11576,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3862$0 , \port$3863$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3870$0 , \port$3871$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11707,10 +11694,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  output [7:0] \port$3862$0 ;
-  wire [7:0] \port$3862$0 ;
-  output [23:0] \port$3863$0 ;
-  wire [23:0] \port$3863$0 ;
+  output [7:0] \port$3870$0 ;
+  wire [7:0] \port$3870$0 ;
+  output [23:0] \port$3871$0 ;
+  wire [23:0] \port$3871$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12700,7 +12687,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3814$0 (pe3_flags),
+    .\port$3822$0 (pe3_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -12788,13 +12775,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3862$0  = \$30 ;
-  assign \port$3863$0  = \$31 ;
+  assign \port$3870$0  = \$30 ;
+  assign \port$3871$0  = \$31 ;
   assign \$19  = { pe3_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3814$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3822$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12978,8 +12965,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3814$0 ;
-  wire [1:0] \port$3814$0 ;
+  input [1:0] \port$3822$0 ;
+  wire [1:0] \port$3822$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13186,9 +13173,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3814$0 [0];
+    rq_relu1 <= \port$3822$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3814$0 [1];
+    rq_req1 <= \port$3822$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13311,8 +13298,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3814$0 [0];
-  assign i_requantize = \port$3814$0 [1];
+  assign i_relu = \port$3822$0 [0];
+  assign i_requantize = \port$3822$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13321,7 +13308,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3990$0 , \port$3991$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3998$0 , \port$3999$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13439,10 +13426,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  output [7:0] \port$3990$0 ;
-  wire [7:0] \port$3990$0 ;
-  output [23:0] \port$3991$0 ;
-  wire [23:0] \port$3991$0 ;
+  output [7:0] \port$3998$0 ;
+  wire [7:0] \port$3998$0 ;
+  output [23:0] \port$3999$0 ;
+  wire [23:0] \port$3999$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14432,7 +14419,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3942$0 (pe4_flags),
+    .\port$3950$0 (pe4_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -14520,13 +14507,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3990$0  = \$30 ;
-  assign \port$3991$0  = \$31 ;
+  assign \port$3998$0  = \$30 ;
+  assign \port$3999$0  = \$31 ;
   assign \$19  = { pe4_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3942$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3950$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14710,8 +14697,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3942$0 ;
-  wire [1:0] \port$3942$0 ;
+  input [1:0] \port$3950$0 ;
+  wire [1:0] \port$3950$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14918,9 +14905,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3942$0 [0];
+    rq_relu1 <= \port$3950$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3942$0 [1];
+    rq_req1 <= \port$3950$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15043,8 +15030,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3942$0 [0];
-  assign i_requantize = \port$3942$0 [1];
+  assign i_relu = \port$3950$0 [0];
+  assign i_requantize = \port$3950$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15053,7 +15040,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4118$0 , \port$4119$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4126$0 , \port$4127$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15171,10 +15158,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  output [7:0] \port$4118$0 ;
-  wire [7:0] \port$4118$0 ;
-  output [23:0] \port$4119$0 ;
-  wire [23:0] \port$4119$0 ;
+  output [7:0] \port$4126$0 ;
+  wire [7:0] \port$4126$0 ;
+  output [23:0] \port$4127$0 ;
+  wire [23:0] \port$4127$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16164,7 +16151,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4070$0 (pe5_flags),
+    .\port$4078$0 (pe5_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -16252,13 +16239,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4118$0  = \$30 ;
-  assign \port$4119$0  = \$31 ;
+  assign \port$4126$0  = \$30 ;
+  assign \port$4127$0  = \$31 ;
   assign \$19  = { pe5_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4070$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4078$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16442,8 +16429,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4070$0 ;
-  wire [1:0] \port$4070$0 ;
+  input [1:0] \port$4078$0 ;
+  wire [1:0] \port$4078$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16650,9 +16637,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4070$0 [0];
+    rq_relu1 <= \port$4078$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4070$0 [1];
+    rq_req1 <= \port$4078$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16775,8 +16762,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4070$0 [0];
-  assign i_requantize = \port$4070$0 [1];
+  assign i_relu = \port$4078$0 [0];
+  assign i_requantize = \port$4078$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16785,7 +16772,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4246$0 , \port$4247$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4254$0 , \port$4255$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16903,10 +16890,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  output [7:0] \port$4246$0 ;
-  wire [7:0] \port$4246$0 ;
-  output [23:0] \port$4247$0 ;
-  wire [23:0] \port$4247$0 ;
+  output [7:0] \port$4254$0 ;
+  wire [7:0] \port$4254$0 ;
+  output [23:0] \port$4255$0 ;
+  wire [23:0] \port$4255$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17896,7 +17883,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4198$0 (pe6_flags),
+    .\port$4206$0 (pe6_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -17984,13 +17971,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4246$0  = \$30 ;
-  assign \port$4247$0  = \$31 ;
+  assign \port$4254$0  = \$30 ;
+  assign \port$4255$0  = \$31 ;
   assign \$19  = { pe6_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4198$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4206$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18174,8 +18161,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4198$0 ;
-  wire [1:0] \port$4198$0 ;
+  input [1:0] \port$4206$0 ;
+  wire [1:0] \port$4206$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18382,9 +18369,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4198$0 [0];
+    rq_relu1 <= \port$4206$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4198$0 [1];
+    rq_req1 <= \port$4206$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18507,8 +18494,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4198$0 [0];
-  assign i_requantize = \port$4198$0 [1];
+  assign i_relu = \port$4206$0 [0];
+  assign i_requantize = \port$4206$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18517,7 +18504,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4374$0 , \port$4375$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4382$0 , \port$4383$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18635,10 +18622,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  output [7:0] \port$4374$0 ;
-  wire [7:0] \port$4374$0 ;
-  output [23:0] \port$4375$0 ;
-  wire [23:0] \port$4375$0 ;
+  output [7:0] \port$4382$0 ;
+  wire [7:0] \port$4382$0 ;
+  output [23:0] \port$4383$0 ;
+  wire [23:0] \port$4383$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19628,7 +19615,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4326$0 (pe7_flags),
+    .\port$4334$0 (pe7_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -19716,13 +19703,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4374$0  = \$30 ;
-  assign \port$4375$0  = \$31 ;
+  assign \port$4382$0  = \$30 ;
+  assign \port$4383$0  = \$31 ;
   assign \$19  = { pe7_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4326$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4334$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -19906,8 +19893,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4326$0 ;
-  wire [1:0] \port$4326$0 ;
+  input [1:0] \port$4334$0 ;
+  wire [1:0] \port$4334$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20114,9 +20101,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4326$0 [0];
+    rq_relu1 <= \port$4334$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4326$0 [1];
+    rq_req1 <= \port$4334$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20239,8 +20226,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4326$0 [0];
-  assign i_requantize = \port$4326$0 [1];
+  assign i_relu = \port$4334$0 [0];
+  assign i_requantize = \port$4334$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

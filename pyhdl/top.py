@@ -753,6 +753,11 @@ class NmcArray(wiring.Component):
         }
         # increments are registered first: the 32-bit adders stay off the issue path
         # (a counter shows an event one cycle after it happened)
+        # the clear is registered too: it fans out to every counter bit, and the load
+        # handshake behind it is not a path worth a clock period; a counter then restarts
+        # from the events of the clear's own cycle on, as if cleared in that cycle
+        clear_r = Signal(name="clear_counters_r")
+        m.d.sync += clear_r.eq(clear)
         counters = []
         for name in sizing.COUNTERS:
             c = Signal(32, name=f"count_{name}")
@@ -761,10 +766,7 @@ class NmcArray(wiring.Component):
                 top = max(P * S, sizing.bus_bytes_per_step(cfg), 2)
                 inc_r = Signal(range(top + 1), name=f"inc_{name}")
                 m.d.sync += inc_r.eq(inc)
-                with m.If(clear):
-                    m.d.sync += c.eq(0)
-                with m.Else():
-                    m.d.sync += c.eq(c + inc_r)
+                m.d.sync += c.eq(Mux(clear_r, 0, c) + inc_r)
             counters.append(c)
         with m.Switch(self.stat_addr):
             for i, c in enumerate(counters):
