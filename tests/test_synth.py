@@ -134,6 +134,16 @@ def test_mapping_check_flags_logic_fallbacks():
     assert report.check_mapping(r, min_dsp=8, min_bram=3) == []
 
 
+def test_cells_of_kept_submodules_are_counted_in():
+    stat = {"modules": {
+        "\\top": {"num_cells_by_type": {"LUT4": 3, "top.pe0": 1, "top.pe1": 1}},
+        "\\top.pe0": {"num_cells_by_type": {"LUT4": 5, "MULT18X18D": 2, "top.pe0.rq": 1}},
+        "\\top.pe1": {"num_cells_by_type": {"LUT4": 5, "MULT18X18D": 2}},
+        "\\top.pe0.rq": {"num_cells_by_type": {"CCU2C": 4}}}}
+    assert report.module_cells(stat, "top") == {"LUT4": 13, "MULT18X18D": 4, "CCU2C": 4}
+    assert report.module_cells(stat, "top.pe1") == {"LUT4": 5, "MULT18X18D": 2}
+
+
 def test_unknown_module_and_clockless_report():
     with pytest.raises(ValueError, match=r"^Yosys stat JSON has no module top \(it has: \\a, \\b\)$"):
         report.module_cells({"modules": {"\\a": {}, "\\b": {}}}, "top")

@@ -13,15 +13,32 @@ __all__ = ["module_cells", "count", "critical_path", "summarize", "check_mapping
 
 
 def module_cells(stat: dict, module: str) -> dict[str, int]:
-    """``{cell type: count}`` of ``module`` in a Yosys ``stat -json`` document."""
+    """``{cell type: count}`` of ``module`` in a Yosys ``stat -json`` document, with the
+    cells of the submodules it instantiates (kept as hierarchy levels) counted in."""
     if not isinstance(stat, dict) or not isinstance(stat.get("modules"), dict):
         raise ValueError("Yosys stat JSON has no 'modules' object")
     modules = stat["modules"]
-    for key in (module, "\\" + module):
-        if key in modules:
-            cells = modules[key].get("num_cells_by_type", {})
-            return {str(k): int(v) for k, v in cells.items()}
-    raise ValueError(f"Yosys stat JSON has no module {module} (it has: {', '.join(sorted(modules))})")
+
+    def find(name):
+        for key in (name, "\\" + name, name.lstrip("\\")):
+            if key in modules:
+                return modules[key]
+        return None
+
+    def cells_of(name, depth):
+        if depth > len(modules):
+            raise ValueError(f"Yosys stat JSON: module {name} instantiates itself")
+        total = {}
+        for kind, n in find(name).get("num_cells_by_type", {}).items():
+            kind, n = str(kind), int(n)
+            sub = find(kind) if kind != name else None
+            for k, v in (cells_of(kind, depth + 1) if sub is not None else {kind: 1}).items():
+                total[k] = total.get(k, 0) + v * n
+        return total
+
+    if find(module) is None:
+        raise ValueError(f"Yosys stat JSON has no module {module} (it has: {', '.join(sorted(modules))})")
+    return cells_of(module, 0)
 
 
 def count(cells: dict[str, int], weights: dict[str, int]) -> int:
@@ -69,8 +86,8 @@ def summarize(raw: dict, target: Target, *, pe: int, simd: int, config: str | No
     and block RAM count the design alone (``design``) and with the harness (``total``).
     """
     design = module_cells(raw["stat"], raw["top"])
-    harness = module_cells(raw["stat"], raw["harness"]) if raw.get("harness") else {}
-    total = {k: design.get(k, 0) + harness.get(k, 0) for k in set(design) | set(harness)}
+    # the harness instantiates the design: its recursive count is the total
+    total = module_cells(raw["stat"], raw["harness"]) if raw.get("harness") else design
 
     def resources(cells):
         return {"lut4": count(cells, target.lut_cells), "ff": count(cells, target.ff_cells),
