@@ -107,16 +107,15 @@ def _q(path) -> str:
 
 
 def synth_script(verilog: Path, top: str, wrapper: Path, target: Target) -> str:
-    """The Yosys script: read, keep ``top`` and its PEs (``top.pe*``) as hierarchy levels,
-    synthesize, stat, write JSON."""
+    """The Yosys script: read, keep ``top`` (and on targets with ``keep_pes`` its PEs,
+    ``top.pe*``) as hierarchy levels, synthesize, stat, write JSON."""
     return "\n".join([
         f"read_verilog {_q(verilog)}",
         f"read_verilog {_q(wrapper)}",
         f"hierarchy -top {harness.TOP}",
         f"setattr -mod -set keep_hierarchy 1 {top}",
-        # each PE keeps its own operand registers: flattened, Yosys merges the identical
-        # activation registers of all PEs into one that drives every multiplier
-        f"setattr -mod -set keep_hierarchy 1 {top}.pe*",
+        # each PE keeps its own operand registers (Target.keep_pes)
+        *([f"setattr -mod -set keep_hierarchy 1 {top}.pe*"] if target.keep_pes else []),
         f"{target.synth} -top {harness.TOP}",
         "tee -q -o stat.json stat -json",
         "write_json netlist.json",

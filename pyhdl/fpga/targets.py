@@ -43,6 +43,11 @@ class Target:
         occupies two LUT4 slots, a 16x4 distributed RAM four).
     bram_bits : int
         Data bits of one block RAM (the weight-bank lower bound divides by it).
+    keep_pes : bool
+        Keep each PE (``<top>.pe*``) a hierarchy level.  On ECP5 this keeps the PEs'
+        own activation registers (flattened, Yosys merges all of them into one that
+        drives every multiplier, the critical path); on the UP5K the lost
+        cross-boundary optimization overfills the device, and two PEs gain little.
     """
 
     name: str
@@ -57,6 +62,7 @@ class Target:
     dsp_cells: dict
     bram_cells: dict
     bram_bits: int
+    keep_pes: bool = False
 
     @property
     def dsp_name(self) -> str:
@@ -89,7 +95,7 @@ def ecp5(speed: int = 6) -> Target:
         nextpnr_args=("--85k", "--package", "CABGA381", "--speed", str(speed)),
         goal_mhz=ECP5_GOALS[speed],
         lut_cells={"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, ff_cells=_ECP5_FF,
-        dsp_cells={"MULT18X18D": 1}, bram_cells={"DP16KD": 1}, bram_bits=18 * 1024)
+        dsp_cells={"MULT18X18D": 1}, bram_cells={"DP16KD": 1}, bram_bits=18 * 1024, keep_pes=True)
 
 
 def ice40() -> Target:
