@@ -43,7 +43,11 @@ def build(verilog: Path, top: str, waivers: list[str]) -> tuple[Path, float]:
     t0 = time.perf_counter()
     cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast",
            "--top-module", top, "--prefix", "Vtop", "-Mdir", str(build_dir), "-o", "Vtop",
-           "-CFLAGS", "-O2", "-j", str(os.cpu_count() or 1), *waivers, *map(str, sources)]
+           "-CFLAGS", "-O2", "-j", str(os.cpu_count() or 1),
+           # the PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once the model
+           # is split into several files g++ gets the precompiled header as a bare file name
+           "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
+           *waivers, *map(str, sources)]
     proc = subprocess.run(cmd, env=toolenv.environment(), capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"raw Verilator build of {top} failed:\n{proc.stderr[-4000:]}")
