@@ -214,8 +214,8 @@ def tree_levels(cfg: ArrayConfig) -> int:
 
 
 def requant_stages() -> int:
-    """Requantization: partial products, product, coarse shift, fine shift, rounding,
-    clamp (one register each; see ``pyhdl.requant``)."""
+    """Requantization: partial products, product, coarse window, fine window (and the
+    overflow flag), rounding, clamp/select (one register each; see ``pyhdl.requant``)."""
     return 6
 
 
