@@ -74,7 +74,6 @@ def test_demo_flags_a_wrong_golden_class(small_digits):
     assert result == [(d["expected"][0], 0)]
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")  # rejected before elaboration
 def test_demo_bad_arguments(small_digits):
     d = small_digits
     with pytest.raises(ValueError, match=r"^vectors is empty: the demo needs at least one input vector$"):

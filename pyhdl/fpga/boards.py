@@ -64,6 +64,7 @@ class DigitsDemo(wiring.Component):
     """
 
     def __init__(self, *, cfg: ArrayConfig, program, vectors, expected):
+        self._MustUse__silence = True  # a rejected instance is not an unused design
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
         if getattr(program, "cfg", None) != cfg:
@@ -80,6 +81,7 @@ class DigitsDemo(wiring.Component):
         self._cfg, self._program = cfg, program
         self._vectors, self._expected = vectors, [int(e) for e in expected]
         self._n_out = n_out
+        self._MustUse__silence = False
         super().__init__({
             "start": In(1),
             "image": Out(range(len(vectors))),
