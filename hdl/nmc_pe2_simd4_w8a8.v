@@ -296,8 +296,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] \$1259 ;
   wire \$126 ;
   reg [7:0] \$1260 ;
-  reg [15:0] \$1261 ;
-  reg [16:0] \$1262 ;
+  reg [8:0] \$1261 ;
+  reg [9:0] \$1262 ;
   reg [7:0] \$1263 ;
   reg [7:0] \$1264 ;
   reg \$1265 ;
@@ -509,7 +509,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$24 ;
   wire \$240 ;
   wire [8:0] \$241 ;
-  wire [17:0] \$242 ;
+  wire [10:0] \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire [9:0] \$245 ;
@@ -1439,8 +1439,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire dwp__en;
   wire finished;
   reg [7:0] fold = 8'h00;
-  reg [15:0] fold_end = 16'h0000;
-  reg [16:0] fold_end_next = 17'h00000;
+  reg [8:0] fold_end = 9'h000;
+  reg [9:0] fold_end_next = 10'h000;
   reg fold_is_0 = 1'h1;
   reg [8:0] fold_plus1 = 9'h001;
   reg [7:0] group = 8'h00;
@@ -4077,40 +4077,40 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1261  = fold_end;
     if (\$223 ) begin
-      \$1261  = 16'h0004;
+      \$1261  = 9'h004;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1261  = 16'h0004;
+        \$1261  = 9'h004;
         if (last_group) begin
-          \$1261  = 16'h0004;
+          \$1261  = 9'h004;
         end
       end else begin
-        \$1261  = fold_end_next[15:0];
+        \$1261  = fold_end_next[8:0];
       end
     end
     if (rst) begin
-      \$1261  = 16'h0000;
+      \$1261  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1262  = fold_end_next;
     if (\$223 ) begin
-      \$1262  = 17'h00008;
+      \$1262  = 10'h008;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1262  = 17'h00008;
+        \$1262  = 10'h008;
         if (last_group) begin
-          \$1262  = 17'h00008;
+          \$1262  = 10'h008;
         end
       end else begin
-        \$1262  = \$242 [16:0];
+        \$1262  = \$242 [9:0];
       end
     end
     if (rst) begin
-      \$1262  = 17'h00000;
+      \$1262  = 10'h000;
     end
   end
   always @* begin

@@ -387,8 +387,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [3:0] \$1340 ;
   reg [8:0] \$1341 ;
   reg [8:0] \$1342 ;
-  reg [17:0] \$1343 ;
-  reg [18:0] \$1344 ;
+  reg [9:0] \$1343 ;
+  reg [10:0] \$1344 ;
   reg [8:0] \$1345 ;
   reg [8:0] \$1346 ;
   reg \$1347 ;
@@ -695,7 +695,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$321 ;
   wire \$322 ;
   wire [9:0] \$323 ;
-  wire [19:0] \$324 ;
+  wire [11:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire [9:0] \$327 ;
@@ -1594,8 +1594,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire dwp__en;
   wire finished;
   reg [8:0] fold = 9'h000;
-  reg [17:0] fold_end = 18'h00000;
-  reg [18:0] fold_end_next = 19'h00000;
+  reg [9:0] fold_end = 10'h000;
+  reg [10:0] fold_end_next = 11'h000;
   reg fold_is_0 = 1'h1;
   reg [9:0] fold_plus1 = 10'h001;
   reg [8:0] group = 9'h000;
@@ -4879,40 +4879,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1343  = fold_end;
     if (\$305 ) begin
-      \$1343  = 18'h00008;
+      \$1343  = 10'h008;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1343  = 18'h00008;
+        \$1343  = 10'h008;
         if (last_group) begin
-          \$1343  = 18'h00008;
+          \$1343  = 10'h008;
         end
       end else begin
-        \$1343  = fold_end_next[17:0];
+        \$1343  = fold_end_next[9:0];
       end
     end
     if (rst) begin
-      \$1343  = 18'h00000;
+      \$1343  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1344  = fold_end_next;
     if (\$305 ) begin
-      \$1344  = 19'h00010;
+      \$1344  = 11'h010;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1344  = 19'h00010;
+        \$1344  = 11'h010;
         if (last_group) begin
-          \$1344  = 19'h00010;
+          \$1344  = 11'h010;
         end
       end else begin
-        \$1344  = \$324 [18:0];
+        \$1344  = \$324 [10:0];
       end
     end
     if (rst) begin
-      \$1344  = 19'h00000;
+      \$1344  = 11'h000;
     end
   end
   always @* begin

@@ -335,8 +335,10 @@ class NmcArray(wiring.Component):
 
         # readiness of A's step at (layer, g, f)
         # fold f needs elements < min((f+1)*simd, prev_out): `fold_end` = (f+1)*simd
-        fold_end = Signal(feat_bits + group_bits, name="fold_end")
-        fold_end2 = Signal(feat_bits + group_bits + 1, name="fold_end_next")  # fold_end + simd
+        # (f+1)*simd <= cur_F*simd < in_features + simd < 2**(feat_bits+1): no wider, as it
+        # starts the carry chain of the producer-written compare
+        fold_end = Signal(feat_bits + 1, name="fold_end")
+        fold_end2 = Signal(feat_bits + 2, name="fold_end_next")  # fold_end + simd
         abeats = Mux(actx, beats[1], beats[0])
         # a tracking reset requested last cycle is applied at the end of this one: until
         # then the context's counters are stale and must not satisfy a check
