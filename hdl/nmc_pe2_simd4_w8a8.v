@@ -8,67 +8,67 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
-  wire \$1001 ;
+  wire [1:0] \$1001 ;
   wire \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
   wire \$1005 ;
   wire \$1006 ;
-  wire \$1007 ;
+  wire [9:0] \$1007 ;
   wire \$1008 ;
-  wire [1:0] \$1009 ;
+  wire [9:0] \$1009 ;
   wire \$101 ;
   wire \$1010 ;
-  wire [1:0] \$1011 ;
-  wire \$1012 ;
+  wire \$1011 ;
+  wire [1:0] \$1012 ;
   wire \$1013 ;
-  wire \$1014 ;
+  wire [1:0] \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
-  wire [9:0] \$1017 ;
-  wire \$1018 ;
-  wire [9:0] \$1019 ;
+  wire \$1017 ;
+  wire [8:0] \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
+  wire [8:0] \$1020 ;
   wire \$1021 ;
-  wire [1:0] \$1022 ;
+  wire \$1022 ;
   wire \$1023 ;
-  wire [1:0] \$1024 ;
-  wire \$1025 ;
+  wire \$1024 ;
+  wire [1:0] \$1025 ;
   wire \$1026 ;
-  wire \$1027 ;
-  wire [8:0] \$1028 ;
+  wire [1:0] \$1027 ;
+  wire \$1028 ;
   wire \$1029 ;
   wire \$103 ;
-  wire [8:0] \$1030 ;
+  wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
-  wire \$1033 ;
+  wire [9:0] \$1033 ;
   wire \$1034 ;
-  wire [1:0] \$1035 ;
+  wire [9:0] \$1035 ;
   wire \$1036 ;
-  wire [1:0] \$1037 ;
-  wire \$1038 ;
+  wire \$1037 ;
+  wire [1:0] \$1038 ;
   wire \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
+  wire [1:0] \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
-  wire [9:0] \$1043 ;
-  wire \$1044 ;
-  wire [9:0] \$1045 ;
-  wire \$1046 ;
+  wire \$1043 ;
+  wire [8:0] \$1044 ;
+  wire \$1045 ;
+  wire [8:0] \$1046 ;
   wire \$1047 ;
-  wire [1:0] \$1048 ;
+  wire \$1048 ;
   wire \$1049 ;
   wire \$105 ;
-  wire [1:0] \$1050 ;
+  wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
   wire \$1053 ;
-  wire [8:0] \$1054 ;
+  wire \$1054 ;
   wire \$1055 ;
-  wire [8:0] \$1056 ;
+  wire \$1056 ;
   wire \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
@@ -110,29 +110,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
+  wire [8:0] \$1094 ;
+  wire [8:0] \$1095 ;
   wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
+  wire [8:0] \$1097 ;
+  wire [8:0] \$1098 ;
+  wire [9:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
   wire \$1100 ;
-  wire \$1101 ;
-  wire \$1102 ;
-  wire \$1103 ;
-  wire [8:0] \$1104 ;
-  wire [8:0] \$1105 ;
+  wire [8:0] \$1101 ;
+  wire [8:0] \$1102 ;
+  wire [9:0] \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
   wire \$1106 ;
-  wire [8:0] \$1107 ;
-  wire [8:0] \$1108 ;
-  wire [9:0] \$1109 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire \$111 ;
   wire \$1110 ;
-  wire [8:0] \$1111 ;
-  wire [8:0] \$1112 ;
-  wire [9:0] \$1113 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
@@ -142,10 +142,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
-  wire \$1122 ;
+  wire [8:0] \$1122 ;
   wire \$1123 ;
-  wire \$1124 ;
-  wire \$1125 ;
+  wire [8:0] \$1124 ;
+  wire [9:0] \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
@@ -153,161 +153,161 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire [8:0] \$1132 ;
+  wire \$1132 ;
   wire \$1133 ;
-  wire [8:0] \$1134 ;
-  wire [9:0] \$1135 ;
-  wire \$1136 ;
-  wire \$1137 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire [8:0] \$1136 ;
+  wire [8:0] \$1137 ;
   wire \$1138 ;
   wire \$1139 ;
   wire \$114 ;
-  wire \$1140 ;
+  wire [9:0] \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
-  wire [8:0] \$1146 ;
-  wire [8:0] \$1147 ;
+  wire \$1146 ;
+  wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
   wire \$115 ;
-  wire [9:0] \$1150 ;
-  wire \$1151 ;
-  wire \$1152 ;
+  wire \$1150 ;
+  wire [8:0] \$1151 ;
+  wire [8:0] \$1152 ;
   wire \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
+  wire [8:0] \$1154 ;
+  wire [8:0] \$1155 ;
   wire \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  wire \$1159 ;
+  wire [8:0] \$1157 ;
+  wire [8:0] \$1158 ;
+  wire [8:0] \$1159 ;
   wire \$116 ;
   wire \$1160 ;
   wire [8:0] \$1161 ;
   wire [8:0] \$1162 ;
-  wire \$1163 ;
-  wire [8:0] \$1164 ;
-  wire [8:0] \$1165 ;
-  wire \$1166 ;
+  wire [8:0] \$1163 ;
+  wire [9:0] \$1164 ;
+  wire \$1165 ;
+  wire [8:0] \$1166 ;
   wire [8:0] \$1167 ;
-  wire [8:0] \$1168 ;
+  wire \$1168 ;
   wire [8:0] \$1169 ;
   wire \$117 ;
-  wire \$1170 ;
-  wire [8:0] \$1171 ;
-  wire [8:0] \$1172 ;
-  wire [8:0] \$1173 ;
-  wire [9:0] \$1174 ;
+  wire [8:0] \$1170 ;
+  wire [9:0] \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
   wire \$1175 ;
-  wire [8:0] \$1176 ;
-  wire [8:0] \$1177 ;
-  wire \$1178 ;
-  wire [8:0] \$1179 ;
+  wire [9:0] \$1176 ;
+  wire \$1177 ;
+  wire [9:0] \$1178 ;
+  wire [9:0] \$1179 ;
   wire \$118 ;
-  wire [8:0] \$1180 ;
-  wire [9:0] \$1181 ;
+  wire \$1180 ;
+  wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
-  wire [9:0] \$1186 ;
+  wire \$1186 ;
   wire \$1187 ;
-  wire [9:0] \$1188 ;
-  wire [9:0] \$1189 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
   wire \$1190 ;
-  wire \$1191 ;
+  wire [8:0] \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
-  wire \$1196 ;
-  wire \$1197 ;
+  wire [8:0] \$1196 ;
+  wire [8:0] \$1197 ;
   wire \$1198 ;
-  wire \$1199 ;
+  wire [8:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
   wire \$1200 ;
-  wire [8:0] \$1201 ;
+  wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
-  wire \$1204 ;
+  wire [8:0] \$1204 ;
   wire \$1205 ;
-  wire [8:0] \$1206 ;
-  wire [8:0] \$1207 ;
-  wire \$1208 ;
-  wire [8:0] \$1209 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire [3:0] \$1208 ;
+  wire [4:0] \$1209 ;
   wire \$121 ;
-  wire \$1210 ;
-  wire \$1211 ;
-  wire \$1212 ;
-  wire \$1213 ;
-  wire [8:0] \$1214 ;
-  wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
-  wire [3:0] \$1218 ;
-  wire [4:0] \$1219 ;
+  wire [31:0] \$1210 ;
+  wire [32:0] \$1211 ;
+  wire [31:0] \$1212 ;
+  wire [32:0] \$1213 ;
+  wire [31:0] \$1214 ;
+  wire [32:0] \$1215 ;
+  wire [3:0] \$1216 ;
+  wire [31:0] \$1217 ;
+  wire [32:0] \$1218 ;
+  wire [1:0] \$1219 ;
   wire \$122 ;
   wire [31:0] \$1220 ;
   wire [32:0] \$1221 ;
   wire [31:0] \$1222 ;
   wire [32:0] \$1223 ;
-  wire [31:0] \$1224 ;
-  wire [32:0] \$1225 ;
-  wire [3:0] \$1226 ;
+  wire [1:0] \$1224 ;
+  wire [31:0] \$1225 ;
+  wire [32:0] \$1226 ;
   wire [31:0] \$1227 ;
   wire [32:0] \$1228 ;
-  wire [1:0] \$1229 ;
+  reg [2:0] \$1229 ;
   wire \$123 ;
-  wire [31:0] \$1230 ;
-  wire [32:0] \$1231 ;
-  wire [31:0] \$1232 ;
-  wire [32:0] \$1233 ;
-  wire [1:0] \$1234 ;
-  wire [31:0] \$1235 ;
-  wire [32:0] \$1236 ;
-  wire [31:0] \$1237 ;
-  wire [32:0] \$1238 ;
-  reg [2:0] \$1239 ;
+  reg [7:0] \$1230 ;
+  reg [7:0] \$1231 ;
+  reg [7:0] \$1232 ;
+  reg \$1233 ;
+  reg [7:0] \$1234 ;
+  reg \$1235 ;
+  reg \$1236 ;
+  reg [7:0] \$1237 ;
+  reg [7:0] \$1238 ;
+  reg [8:0] \$1239 ;
   wire \$124 ;
-  reg [7:0] \$1240 ;
+  reg [8:0] \$1240 ;
   reg [7:0] \$1241 ;
-  reg [7:0] \$1242 ;
+  reg \$1242 ;
   reg \$1243 ;
-  reg [7:0] \$1244 ;
-  reg \$1245 ;
-  reg \$1246 ;
-  reg [7:0] \$1247 ;
+  reg \$1244 ;
+  reg [8:0] \$1245 ;
+  reg [7:0] \$1246 ;
+  reg [2:0] \$1247 ;
   reg [7:0] \$1248 ;
   reg [7:0] \$1249 ;
   wire \$125 ;
   reg [8:0] \$1250 ;
-  reg [8:0] \$1251 ;
+  reg [9:0] \$1251 ;
   reg [7:0] \$1252 ;
-  reg \$1253 ;
+  reg [7:0] \$1253 ;
   reg \$1254 ;
-  reg \$1255 ;
-  reg [8:0] \$1256 ;
-  reg [7:0] \$1257 ;
-  reg [2:0] \$1258 ;
+  reg [8:0] \$1255 ;
+  reg [7:0] \$1256 ;
+  reg \$1257 ;
+  reg \$1258 ;
   reg [7:0] \$1259 ;
   wire \$126 ;
   reg [7:0] \$1260 ;
-  reg [8:0] \$1261 ;
-  reg [9:0] \$1262 ;
-  reg [7:0] \$1263 ;
-  reg [7:0] \$1264 ;
+  reg \$1261 ;
+  reg \$1262 ;
+  reg \$1263 ;
+  reg \$1264 ;
   reg \$1265 ;
-  reg [8:0] \$1266 ;
-  reg [7:0] \$1267 ;
+  reg \$1266 ;
+  reg \$1267 ;
   reg \$1268 ;
   reg \$1269 ;
   wire \$127 ;
-  reg [7:0] \$1270 ;
-  reg [7:0] \$1271 ;
+  reg \$1270 ;
+  reg \$1271 ;
   reg \$1272 ;
   reg \$1273 ;
   reg \$1274 ;
@@ -315,12 +315,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1276 ;
   reg \$1277 ;
   reg \$1278 ;
-  reg \$1279 ;
+  reg [7:0] \$1279 ;
   wire \$128 ;
-  reg \$1280 ;
+  reg [8:0] \$1280 ;
   reg \$1281 ;
-  reg \$1282 ;
-  reg \$1283 ;
+  reg [7:0] \$1282 ;
+  reg [8:0] \$1283 ;
   reg \$1284 ;
   reg \$1285 ;
   reg \$1286 ;
@@ -328,68 +328,57 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1288 ;
   reg \$1289 ;
   wire \$129 ;
-  reg [7:0] \$1290 ;
+  reg \$1290 ;
   reg [8:0] \$1291 ;
   reg \$1292 ;
-  reg [7:0] \$1293 ;
-  reg [8:0] \$1294 ;
-  reg \$1295 ;
+  reg \$1293 ;
+  reg \$1294 ;
+  reg [8:0] \$1295 ;
   reg \$1296 ;
   reg \$1297 ;
   reg \$1298 ;
-  reg \$1299 ;
+  reg [8:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
   reg \$1300 ;
   reg \$1301 ;
-  reg [8:0] \$1302 ;
+  reg [7:0] \$1302 ;
   reg \$1303 ;
   reg \$1304 ;
-  reg \$1305 ;
-  reg [8:0] \$1306 ;
+  reg [7:0] \$1305 ;
+  reg \$1306 ;
   reg \$1307 ;
   reg \$1308 ;
   reg \$1309 ;
   wire \$131 ;
-  reg [8:0] \$1310 ;
+  reg [7:0] \$1310 ;
   reg \$1311 ;
   reg \$1312 ;
-  reg [7:0] \$1313 ;
+  reg [2:0] \$1313 ;
   reg \$1314 ;
-  reg \$1315 ;
-  reg [7:0] \$1316 ;
-  reg \$1317 ;
-  reg \$1318 ;
-  reg \$1319 ;
+  reg [3:0] \$1315 ;
+  reg [31:0] \$1316 ;
+  reg [3:0] \$1317 ;
+  reg [31:0] \$1318 ;
+  reg [3:0] \$1319 ;
   wire \$132 ;
-  reg \$1320 ;
-  reg [7:0] \$1321 ;
-  reg \$1322 ;
-  reg \$1323 ;
-  reg [2:0] \$1324 ;
-  reg \$1325 ;
-  reg [3:0] \$1326 ;
-  reg [31:0] \$1327 ;
-  reg [3:0] \$1328 ;
-  reg [31:0] \$1329 ;
+  reg [31:0] \$1320 ;
+  reg [3:0] \$1321 ;
+  reg [31:0] \$1322 ;
+  reg [3:0] \$1323 ;
+  reg [31:0] \$1324 ;
+  reg [3:0] \$1325 ;
+  reg [31:0] \$1326 ;
+  reg [3:0] \$1327 ;
+  reg [31:0] \$1328 ;
+  reg [3:0] \$1329 ;
   wire \$133 ;
-  reg [3:0] \$1330 ;
-  reg [31:0] \$1331 ;
-  reg [3:0] \$1332 ;
-  reg [31:0] \$1333 ;
-  reg [3:0] \$1334 ;
-  reg [31:0] \$1335 ;
-  reg [3:0] \$1336 ;
-  reg [31:0] \$1337 ;
-  reg [3:0] \$1338 ;
-  reg [31:0] \$1339 ;
+  reg [31:0] \$1330 ;
+  wire [7:0] \$1331 ;
+  wire [23:0] \$1332 ;
+  wire [7:0] \$1333 ;
+  wire [23:0] \$1334 ;
   wire \$134 ;
-  reg [3:0] \$1340 ;
-  reg [31:0] \$1341 ;
-  wire [7:0] \$1342 ;
-  wire [23:0] \$1343 ;
-  wire [7:0] \$1344 ;
-  wire [23:0] \$1345 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
@@ -413,14 +402,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire [7:0] \$158 ;
-  wire [6:0] \$159 ;
+  wire [7:0] \$156 ;
+  wire [6:0] \$157 ;
+  wire [8:0] \$158 ;
+  wire [5:0] \$159 ;
   wire \$16 ;
-  wire [8:0] \$160 ;
-  wire [5:0] \$161 ;
-  wire [9:0] \$162 ;
+  wire [9:0] \$160 ;
+  wire \$161 ;
+  wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
@@ -431,134 +420,134 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [8:0] \$174 ;
-  wire [8:0] \$175 ;
+  wire [8:0] \$172 ;
+  wire [8:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [8:0] \$179 ;
+  wire [8:0] \$177 ;
+  wire [8:0] \$178 ;
+  wire [6:0] \$179 ;
   wire \$18 ;
   wire [8:0] \$180 ;
   wire [6:0] \$181 ;
   wire [8:0] \$182 ;
-  wire [6:0] \$183 ;
-  wire [8:0] \$184 ;
-  wire \$185 ;
-  wire [7:0] \$186 ;
-  wire [7:0] \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire \$183 ;
+  wire [7:0] \$184 ;
+  wire [7:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire [3:0] \$188 ;
+  wire [4:0] \$189 ;
   wire \$19 ;
-  wire [3:0] \$190 ;
-  wire [4:0] \$191 ;
-  wire \$192 ;
-  wire [7:0] \$193 ;
-  wire [6:0] \$194 ;
-  wire [8:0] \$195 ;
-  wire [7:0] \$196 ;
-  wire [6:0] \$197 ;
-  wire [8:0] \$198 ;
+  wire \$190 ;
+  wire [7:0] \$191 ;
+  wire [6:0] \$192 ;
+  wire [8:0] \$193 ;
+  wire [7:0] \$194 ;
+  wire [6:0] \$195 ;
+  wire [8:0] \$196 ;
+  wire \$197 ;
+  wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire [53:0] \$203 ;
-  wire [8:0] \$204 ;
-  wire [8:0] \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire [8:0] \$208 ;
-  wire [8:0] \$209 ;
+  wire [53:0] \$201 ;
+  wire [8:0] \$202 ;
+  wire [8:0] \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire [8:0] \$206 ;
+  wire [8:0] \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [3:0] \$21 ;
   wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire [8:0] \$213 ;
-  wire [8:0] \$214 ;
-  wire \$215 ;
-  wire [7:0] \$216 ;
-  wire [8:0] \$217 ;
+  wire [8:0] \$211 ;
+  wire [8:0] \$212 ;
+  wire \$213 ;
+  wire [7:0] \$214 ;
+  wire [8:0] \$215 ;
+  wire \$216 ;
+  wire \$217 ;
   wire \$218 ;
-  wire \$219 ;
+  wire [8:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire [8:0] \$221 ;
+  wire [8:0] \$220 ;
+  wire \$221 ;
   wire [8:0] \$222 ;
-  wire \$223 ;
+  wire [8:0] \$223 ;
   wire [8:0] \$224 ;
   wire [8:0] \$225 ;
-  wire [8:0] \$226 ;
-  wire [8:0] \$227 ;
-  wire [3:0] \$228 ;
-  wire \$229 ;
+  wire [3:0] \$226 ;
+  wire \$227 ;
+  wire [8:0] \$228 ;
+  wire [8:0] \$229 ;
   wire \$23 ;
   wire [8:0] \$230 ;
   wire [8:0] \$231 ;
   wire [8:0] \$232 ;
   wire [8:0] \$233 ;
-  wire [8:0] \$234 ;
-  wire [8:0] \$235 ;
-  wire [3:0] \$236 ;
+  wire [3:0] \$234 ;
+  wire \$235 ;
+  wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire \$239 ;
+  wire [8:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire [8:0] \$241 ;
-  wire [10:0] \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire [9:0] \$245 ;
-  wire [9:0] \$246 ;
-  wire \$247 ;
+  wire [10:0] \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [9:0] \$243 ;
+  wire [9:0] \$244 ;
+  wire \$245 ;
+  wire [8:0] \$246 ;
+  wire [8:0] \$247 ;
   wire [8:0] \$248 ;
-  wire [8:0] \$249 ;
+  wire \$249 ;
   wire [7:0] \$25 ;
-  wire [8:0] \$250 ;
-  wire \$251 ;
+  wire \$250 ;
+  wire [8:0] \$251 ;
   wire \$252 ;
-  wire [8:0] \$253 ;
+  wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
+  wire [7:0] \$255 ;
   wire \$256 ;
-  wire [7:0] \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire \$257 ;
+  wire [7:0] \$258 ;
+  wire [5:0] \$259 ;
   wire [7:0] \$26 ;
-  wire [7:0] \$260 ;
-  wire [5:0] \$261 ;
-  wire [8:0] \$262 ;
-  wire [7:0] \$263 ;
-  wire [5:0] \$264 ;
-  wire [8:0] \$265 ;
-  wire [8:0] \$266 ;
-  wire [7:0] \$267 ;
-  wire [6:0] \$268 ;
-  wire [8:0] \$269 ;
+  wire [8:0] \$260 ;
+  wire [7:0] \$261 ;
+  wire [5:0] \$262 ;
+  wire [8:0] \$263 ;
+  wire [8:0] \$264 ;
+  wire [7:0] \$265 ;
+  wire [6:0] \$266 ;
+  wire [8:0] \$267 ;
+  wire [5:0] \$268 ;
+  wire [9:0] \$269 ;
   wire [5:0] \$27 ;
-  wire [5:0] \$270 ;
-  wire [9:0] \$271 ;
+  wire \$270 ;
+  wire [7:0] \$271 ;
   wire \$272 ;
-  wire [7:0] \$273 ;
+  wire \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
+  wire [8:0] \$276 ;
+  wire [8:0] \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  wire [9:0] \$281 ;
-  wire [9:0] \$282 ;
+  wire \$281 ;
+  wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire [9:0] \$286 ;
-  wire [9:0] \$287 ;
+  wire \$286 ;
+  wire \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
@@ -583,70 +572,70 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [1:0] \$309 ;
   wire \$31 ;
   wire \$310 ;
-  wire \$311 ;
+  wire [1:0] \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire \$317 ;
+  wire [9:0] \$317 ;
   wire \$318 ;
-  wire [1:0] \$319 ;
+  wire [9:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [1:0] \$321 ;
-  wire \$322 ;
+  wire \$321 ;
+  wire [1:0] \$322 ;
   wire \$323 ;
-  wire \$324 ;
+  wire [1:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire [9:0] \$327 ;
-  wire \$328 ;
-  wire [9:0] \$329 ;
+  wire \$327 ;
+  wire [8:0] \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire \$330 ;
+  wire [8:0] \$330 ;
   wire \$331 ;
-  wire [1:0] \$332 ;
+  wire \$332 ;
   wire \$333 ;
-  wire [1:0] \$334 ;
-  wire \$335 ;
+  wire \$334 ;
+  wire [1:0] \$335 ;
   wire \$336 ;
-  wire \$337 ;
-  wire [8:0] \$338 ;
+  wire [1:0] \$337 ;
+  wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [8:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
+  wire [9:0] \$343 ;
   wire \$344 ;
-  wire [1:0] \$345 ;
+  wire [9:0] \$345 ;
   wire \$346 ;
-  wire [1:0] \$347 ;
-  wire \$348 ;
+  wire \$347 ;
+  wire [1:0] \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
+  wire [1:0] \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire [9:0] \$353 ;
-  wire \$354 ;
-  wire [9:0] \$355 ;
-  wire \$356 ;
+  wire \$353 ;
+  wire [8:0] \$354 ;
+  wire \$355 ;
+  wire [8:0] \$356 ;
   wire \$357 ;
-  wire [1:0] \$358 ;
+  wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [1:0] \$360 ;
+  wire \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [8:0] \$364 ;
+  wire \$364 ;
   wire \$365 ;
-  wire [8:0] \$366 ;
+  wire \$366 ;
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
@@ -710,70 +699,70 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
-  wire \$423 ;
+  wire [1:0] \$423 ;
   wire \$424 ;
-  wire \$425 ;
+  wire [1:0] \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire [3:0] \$43 ;
   wire \$430 ;
-  wire \$431 ;
+  wire [9:0] \$431 ;
   wire \$432 ;
-  wire [1:0] \$433 ;
+  wire [9:0] \$433 ;
   wire \$434 ;
-  wire [1:0] \$435 ;
-  wire \$436 ;
+  wire \$435 ;
+  wire [1:0] \$436 ;
   wire \$437 ;
-  wire \$438 ;
+  wire [1:0] \$438 ;
   wire \$439 ;
   wire [8:0] \$44 ;
   wire \$440 ;
-  wire [9:0] \$441 ;
-  wire \$442 ;
-  wire [9:0] \$443 ;
-  wire \$444 ;
+  wire \$441 ;
+  wire [8:0] \$442 ;
+  wire \$443 ;
+  wire [8:0] \$444 ;
   wire \$445 ;
-  wire [1:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
-  wire [1:0] \$448 ;
-  wire \$449 ;
+  wire \$448 ;
+  wire [1:0] \$449 ;
   wire [8:0] \$45 ;
   wire \$450 ;
-  wire \$451 ;
-  wire [8:0] \$452 ;
+  wire [1:0] \$451 ;
+  wire \$452 ;
   wire \$453 ;
-  wire [8:0] \$454 ;
+  wire \$454 ;
   wire \$455 ;
   wire \$456 ;
-  wire \$457 ;
+  wire [9:0] \$457 ;
   wire \$458 ;
-  wire [1:0] \$459 ;
-  wire [8:0] \$46 ;
+  wire [9:0] \$459 ;
+  wire \$46 ;
   wire \$460 ;
-  wire [1:0] \$461 ;
-  wire \$462 ;
+  wire \$461 ;
+  wire [1:0] \$462 ;
   wire \$463 ;
-  wire \$464 ;
+  wire [1:0] \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire [9:0] \$467 ;
-  wire \$468 ;
-  wire [9:0] \$469 ;
-  wire [8:0] \$47 ;
-  wire \$470 ;
+  wire \$467 ;
+  wire [8:0] \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire [8:0] \$470 ;
   wire \$471 ;
-  wire [1:0] \$472 ;
+  wire \$472 ;
   wire \$473 ;
-  wire [1:0] \$474 ;
+  wire \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
-  wire [8:0] \$478 ;
+  wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [8:0] \$480 ;
+  wire \$480 ;
   wire \$481 ;
   wire \$482 ;
   wire \$483 ;
@@ -840,69 +829,69 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
+  wire [1:0] \$540 ;
   wire \$541 ;
-  wire \$542 ;
+  wire [1:0] \$542 ;
   wire \$543 ;
   wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire \$548 ;
+  wire [9:0] \$548 ;
   wire \$549 ;
   wire \$55 ;
-  wire [1:0] \$550 ;
+  wire [9:0] \$550 ;
   wire \$551 ;
-  wire [1:0] \$552 ;
-  wire \$553 ;
+  wire \$552 ;
+  wire [1:0] \$553 ;
   wire \$554 ;
-  wire \$555 ;
+  wire [1:0] \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire [9:0] \$558 ;
-  wire \$559 ;
+  wire \$558 ;
+  wire [8:0] \$559 ;
   wire \$56 ;
-  wire [9:0] \$560 ;
-  wire \$561 ;
+  wire \$560 ;
+  wire [8:0] \$561 ;
   wire \$562 ;
-  wire [1:0] \$563 ;
+  wire \$563 ;
   wire \$564 ;
-  wire [1:0] \$565 ;
-  wire \$566 ;
+  wire \$565 ;
+  wire [1:0] \$566 ;
   wire \$567 ;
-  wire \$568 ;
-  wire [8:0] \$569 ;
+  wire [1:0] \$568 ;
+  wire \$569 ;
   wire \$57 ;
   wire \$570 ;
-  wire [8:0] \$571 ;
+  wire \$571 ;
   wire \$572 ;
   wire \$573 ;
-  wire \$574 ;
+  wire [9:0] \$574 ;
   wire \$575 ;
-  wire [1:0] \$576 ;
+  wire [9:0] \$576 ;
   wire \$577 ;
-  wire [1:0] \$578 ;
-  wire \$579 ;
+  wire \$578 ;
+  wire [1:0] \$579 ;
   wire \$58 ;
   wire \$580 ;
-  wire \$581 ;
+  wire [1:0] \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire [9:0] \$584 ;
-  wire \$585 ;
-  wire [9:0] \$586 ;
-  wire \$587 ;
+  wire \$584 ;
+  wire [8:0] \$585 ;
+  wire \$586 ;
+  wire [8:0] \$587 ;
   wire \$588 ;
-  wire [1:0] \$589 ;
+  wire \$589 ;
   wire \$59 ;
   wire \$590 ;
-  wire [1:0] \$591 ;
+  wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire [8:0] \$595 ;
+  wire \$595 ;
   wire \$596 ;
-  wire [8:0] \$597 ;
+  wire \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
@@ -938,70 +927,70 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
-  wire \$629 ;
+  wire [1:0] \$629 ;
   wire \$63 ;
   wire \$630 ;
-  wire \$631 ;
+  wire [1:0] \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
   wire \$635 ;
   wire \$636 ;
-  wire \$637 ;
+  wire [9:0] \$637 ;
   wire \$638 ;
-  wire [1:0] \$639 ;
+  wire [9:0] \$639 ;
   wire \$64 ;
   wire \$640 ;
-  wire [1:0] \$641 ;
-  wire \$642 ;
+  wire \$641 ;
+  wire [1:0] \$642 ;
   wire \$643 ;
-  wire \$644 ;
+  wire [1:0] \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire [9:0] \$647 ;
-  wire \$648 ;
-  wire [9:0] \$649 ;
+  wire \$647 ;
+  wire [8:0] \$648 ;
+  wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
+  wire [8:0] \$650 ;
   wire \$651 ;
-  wire [1:0] \$652 ;
+  wire \$652 ;
   wire \$653 ;
-  wire [1:0] \$654 ;
-  wire \$655 ;
+  wire \$654 ;
+  wire [1:0] \$655 ;
   wire \$656 ;
-  wire \$657 ;
-  wire [8:0] \$658 ;
+  wire [1:0] \$657 ;
+  wire \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire [8:0] \$660 ;
+  wire \$660 ;
   wire \$661 ;
   wire \$662 ;
-  wire \$663 ;
+  wire [9:0] \$663 ;
   wire \$664 ;
-  wire [1:0] \$665 ;
+  wire [9:0] \$665 ;
   wire \$666 ;
-  wire [1:0] \$667 ;
-  wire \$668 ;
+  wire \$667 ;
+  wire [1:0] \$668 ;
   wire \$669 ;
   wire \$67 ;
-  wire \$670 ;
+  wire [1:0] \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire [9:0] \$673 ;
-  wire \$674 ;
-  wire [9:0] \$675 ;
-  wire \$676 ;
+  wire \$673 ;
+  wire [8:0] \$674 ;
+  wire \$675 ;
+  wire [8:0] \$676 ;
   wire \$677 ;
-  wire [1:0] \$678 ;
+  wire \$678 ;
   wire \$679 ;
   wire \$68 ;
-  wire [1:0] \$680 ;
+  wire \$680 ;
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
-  wire [8:0] \$684 ;
+  wire \$684 ;
   wire \$685 ;
-  wire [8:0] \$686 ;
+  wire \$686 ;
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
@@ -1071,71 +1060,71 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
-  wire \$749 ;
+  wire [1:0] \$749 ;
   wire \$75 ;
   wire \$750 ;
-  wire \$751 ;
+  wire [1:0] \$751 ;
   wire \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire \$757 ;
+  wire [9:0] \$757 ;
   wire \$758 ;
-  wire [1:0] \$759 ;
+  wire [9:0] \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire [1:0] \$761 ;
-  wire \$762 ;
+  wire \$761 ;
+  wire [1:0] \$762 ;
   wire \$763 ;
-  wire \$764 ;
+  wire [1:0] \$764 ;
   wire \$765 ;
   wire \$766 ;
-  wire [9:0] \$767 ;
-  wire \$768 ;
-  wire [9:0] \$769 ;
+  wire \$767 ;
+  wire [8:0] \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
+  wire [8:0] \$770 ;
   wire \$771 ;
-  wire [1:0] \$772 ;
+  wire \$772 ;
   wire \$773 ;
-  wire [1:0] \$774 ;
-  wire \$775 ;
+  wire \$774 ;
+  wire [1:0] \$775 ;
   wire \$776 ;
-  wire \$777 ;
-  wire [8:0] \$778 ;
+  wire [1:0] \$777 ;
+  wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire [8:0] \$780 ;
+  wire \$780 ;
   wire \$781 ;
   wire \$782 ;
-  wire \$783 ;
+  wire [9:0] \$783 ;
   wire \$784 ;
-  wire [1:0] \$785 ;
+  wire [9:0] \$785 ;
   wire \$786 ;
-  wire [1:0] \$787 ;
-  wire \$788 ;
+  wire \$787 ;
+  wire [1:0] \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
+  wire [1:0] \$790 ;
   wire \$791 ;
   wire \$792 ;
-  wire [9:0] \$793 ;
-  wire \$794 ;
-  wire [9:0] \$795 ;
-  wire \$796 ;
+  wire \$793 ;
+  wire [8:0] \$794 ;
+  wire \$795 ;
+  wire [8:0] \$796 ;
   wire \$797 ;
-  wire [1:0] \$798 ;
+  wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [1:0] \$800 ;
+  wire \$800 ;
   wire \$801 ;
   wire \$802 ;
   wire \$803 ;
-  wire [8:0] \$804 ;
+  wire \$804 ;
   wire \$805 ;
-  wire [8:0] \$806 ;
+  wire \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
@@ -1215,71 +1204,71 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire \$879 ;
+  wire [1:0] \$879 ;
   wire \$88 ;
   wire \$880 ;
-  wire \$881 ;
+  wire [1:0] \$881 ;
   wire \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
   wire \$886 ;
-  wire \$887 ;
+  wire [9:0] \$887 ;
   wire \$888 ;
-  wire [1:0] \$889 ;
+  wire [9:0] \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [1:0] \$891 ;
-  wire \$892 ;
+  wire \$891 ;
+  wire [1:0] \$892 ;
   wire \$893 ;
-  wire \$894 ;
+  wire [1:0] \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire [9:0] \$897 ;
-  wire \$898 ;
-  wire [9:0] \$899 ;
+  wire \$897 ;
+  wire [8:0] \$898 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
+  wire [8:0] \$900 ;
   wire \$901 ;
-  wire [1:0] \$902 ;
+  wire \$902 ;
   wire \$903 ;
-  wire [1:0] \$904 ;
-  wire \$905 ;
+  wire \$904 ;
+  wire [1:0] \$905 ;
   wire \$906 ;
-  wire \$907 ;
-  wire [8:0] \$908 ;
+  wire [1:0] \$907 ;
+  wire \$908 ;
   wire \$909 ;
   wire \$91 ;
-  wire [8:0] \$910 ;
+  wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire \$913 ;
+  wire [9:0] \$913 ;
   wire \$914 ;
-  wire [1:0] \$915 ;
+  wire [9:0] \$915 ;
   wire \$916 ;
-  wire [1:0] \$917 ;
-  wire \$918 ;
+  wire \$917 ;
+  wire [1:0] \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire \$920 ;
+  wire [1:0] \$920 ;
   wire \$921 ;
   wire \$922 ;
-  wire [9:0] \$923 ;
-  wire \$924 ;
-  wire [9:0] \$925 ;
-  wire \$926 ;
+  wire \$923 ;
+  wire [8:0] \$924 ;
+  wire \$925 ;
+  wire [8:0] \$926 ;
   wire \$927 ;
-  wire [1:0] \$928 ;
+  wire \$928 ;
   wire \$929 ;
   wire \$93 ;
-  wire [1:0] \$930 ;
+  wire \$930 ;
   wire \$931 ;
   wire \$932 ;
   wire \$933 ;
-  wire [8:0] \$934 ;
+  wire \$934 ;
   wire \$935 ;
-  wire [8:0] \$936 ;
+  wire \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
@@ -1316,7 +1305,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire \$97 ;
+  wire [7:0] \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
@@ -1338,7 +1327,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [7:0] \$99 ;
+  wire \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
@@ -1348,19 +1337,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$996 ;
   wire \$997 ;
   wire \$998 ;
-  wire \$999 ;
+  wire [1:0] \$999 ;
   wire [6:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$144 ;
+  wire [6:0] \$signature__addr$143 ;
+  wire [6:0] \$signature__addr$155 ;
   wire [6:0] \$signature__addr$156 ;
-  wire [6:0] \$signature__addr$157 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$145 ;
-  wire [31:0] \$signature__data$282 ;
-  wire [31:0] \$signature__data$283 ;
+  wire [31:0] \$signature__data$144 ;
+  wire [31:0] \$signature__data$280 ;
+  wire [31:0] \$signature__data$281 ;
   wire \$signature__en ;
-  wire \$signature__en$143 ;
+  wire \$signature__en$142 ;
   wire [31:0] act;
-  wire [31:0] \act$117 ;
+  wire [31:0] \act$116 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1408,7 +1397,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] count_stall_input = 32'd0;
   reg [31:0] count_stall_output = 32'd0;
   reg ctx = 1'h0;
-  reg [7:0] cur_folds = 8'h00;
   reg [8:0] cur_folds_m1 = 9'h1ff;
   reg [7:0] cur_groups = 8'h00;
   reg [8:0] cur_groups_m1 = 9'h1ff;
@@ -1498,7 +1486,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load_hold;
   reg loaded = 1'h0;
   reg [2:0] n_layers = 3'h0;
-  wire [7:0] next_folds;
   wire [7:0] next_groups;
   wire [2:0] next_layer;
   wire [1:0] nxt_rp__addr;
@@ -1535,7 +1522,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$128 ;
+  wire [31:0] \result$127 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1554,46 +1541,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$100 ;
+  wire [8:0] \step_addr$87 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$88 ;
+  wire [8:0] \step_addr$99 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$101 ;
+  wire \step_first$100 ;
   (* init = 1'h0 *)
-  wire \step_first$90 ;
+  wire \step_first$89 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$102 ;
+  wire \step_last$101 ;
   (* init = 1'h0 *)
-  wire \step_last$92 ;
+  wire \step_last$91 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$104 ;
+  wire \step_relu$103 ;
   (* init = 1'h0 *)
-  wire \step_relu$96 ;
+  wire \step_relu$95 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$105 ;
+  wire \step_requantize$104 ;
   (* init = 1'h0 *)
-  wire \step_requantize$98 ;
+  wire \step_requantize$97 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$103 ;
+  wire [7:0] \step_rq$102 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$94 ;
+  wire [7:0] \step_rq$93 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$86 ;
+  wire \step_valid$85 ;
   (* init = 1'h0 *)
-  wire \step_valid$99 ;
+  wire \step_valid$98 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -1812,14 +1799,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
+    if (\$162 )
+      actbuf[\$160 [6:0]][7:0] <= \$1331 ;
     if (\$164 )
-      actbuf[\$162 [6:0]][7:0] <= \$1342 ;
+      actbuf[\$160 [6:0]][15:8] <= \$1333 ;
     if (\$166 )
-      actbuf[\$162 [6:0]][15:8] <= \$1344 ;
+      actbuf[\$160 [6:0]][23:16] <= \$1331 ;
     if (\$168 )
-      actbuf[\$162 [6:0]][23:16] <= \$1342 ;
-    if (\$170 )
-      actbuf[\$162 [6:0]][31:24] <= \$1344 ;
+      actbuf[\$160 [6:0]][31:24] <= \$1333 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -2054,13 +2041,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$182 [6:0]] <= { \$1343 , \$1342  };
+      outbuf0[\$180 [6:0]] <= { \$1332 , \$1331  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$195 [6:0]];
+    _2_ <= outbuf0[\$193 [6:0]];
   end
-  assign \$signature__data$282  = _2_;
+  assign \$signature__data$280  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2194,13 +2181,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$184 [6:0]] <= { \$1345 , \$1344  };
+      outbuf1[\$182 [6:0]] <= { \$1334 , \$1333  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$198 [6:0]];
+    _3_ <= outbuf1[\$196 [6:0]];
   end
-  assign \$signature__data$283  = _3_;
+  assign \$signature__data$281  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2243,1121 +2230,1111 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$41  = layer + 1'h1;
   assign \$42  = cur_is_last ? { 3'h0, \$40  } : \$41 ;
   assign \$43  = loaded ? \$42  : 4'h0;
-  assign \$44  = nxt_rp__data[7:0] + 2'h3;
-  assign \$46  = nxt_rp__data[15:8] + 1'h1;
-  assign \$48  = | n_layers;
-  assign active = loaded & \$48 ;
-  assign \$49  = ~ layer_is_0;
-  assign \$50  = active & \$49 ;
-  assign \$51  = ~ b_done;
-  assign \$52  = \$50  & \$51 ;
-  assign b_available = \$52  & b_ready;
-  assign \$53  = ~ b_in_group;
-  assign \$54  = \$53  & fold_is_0;
-  assign \$55  = ~ group_is_0;
-  assign \$56  = \$55  | raw_ok;
-  assign \$57  = layer_is_0 ? in_ok : \$56 ;
-  assign \$58  = active & \$57 ;
-  assign \$59  = group_is_0 & fold_is_0;
-  assign \$60  = cur_is_last & \$59 ;
-  assign \$61  = ctx ? out_full1 : out_full0;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$58  & \$63 ;
-  assign \$66  = ~ layer_is_0;
-  assign \$67  = \$66  & group_is_0;
-  assign \$68  = \$67  ? raw_full : 1'h1;
-  assign \$69  = \$65  & \$68 ;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$54  & \$70 ;
-  assign \$72  = \$71  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$72 ;
-  assign \$73  = ~ b_in_group;
-  assign \$74  = ~ group_is_0;
-  assign \$75  = \$74  | raw_ok;
-  assign \$76  = layer_is_0 ? in_ok : \$75 ;
-  assign \$77  = active & \$76 ;
-  assign \$78  = group_is_0 & fold_is_0;
-  assign \$79  = cur_is_last & \$78 ;
-  assign \$80  = ctx ? out_full1 : out_full0;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = ~ \$81 ;
-  assign \$83  = \$77  & \$82 ;
-  assign \$85  = \$73  & \$84 ;
-  assign \$86  = ~ b_in_group;
-  assign \$87  = \$86  & fold_is_0;
-  assign \$88  = ~ layer_is_0;
-  assign \$89  = \$88  & group_is_0;
-  assign \$90  = \$89  ? raw_full : 1'h1;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = \$87  & \$91 ;
-  assign \$93  = \$92  & b_available;
-  assign \$94  = ~ \$93 ;
-  assign issue_a = \$85  & \$94 ;
+  assign \$44  = nxt_rp__data[15:8] + 1'h1;
+  assign \$46  = | n_layers;
+  assign active = loaded & \$46 ;
+  assign \$47  = ~ layer_is_0;
+  assign \$48  = active & \$47 ;
+  assign \$49  = ~ b_done;
+  assign \$50  = \$48  & \$49 ;
+  assign b_available = \$50  & b_ready;
+  assign \$51  = ~ b_in_group;
+  assign \$52  = \$51  & fold_is_0;
+  assign \$53  = ~ group_is_0;
+  assign \$54  = \$53  | raw_ok;
+  assign \$55  = layer_is_0 ? in_ok : \$54 ;
+  assign \$56  = active & \$55 ;
+  assign \$57  = group_is_0 & fold_is_0;
+  assign \$58  = cur_is_last & \$57 ;
+  assign \$59  = ctx ? out_full1 : out_full0;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$56  & \$61 ;
+  assign \$64  = ~ layer_is_0;
+  assign \$65  = \$64  & group_is_0;
+  assign \$66  = \$65  ? raw_full : 1'h1;
+  assign \$67  = \$63  & \$66 ;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$52  & \$68 ;
+  assign \$70  = \$69  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$70 ;
+  assign \$71  = ~ b_in_group;
+  assign \$72  = ~ group_is_0;
+  assign \$73  = \$72  | raw_ok;
+  assign \$74  = layer_is_0 ? in_ok : \$73 ;
+  assign \$75  = active & \$74 ;
+  assign \$76  = group_is_0 & fold_is_0;
+  assign \$77  = cur_is_last & \$76 ;
+  assign \$78  = ctx ? out_full1 : out_full0;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$75  & \$80 ;
+  assign \$83  = \$71  & \$82 ;
+  assign \$84  = ~ b_in_group;
+  assign \$85  = \$84  & fold_is_0;
+  assign \$86  = ~ layer_is_0;
+  assign \$87  = \$86  & group_is_0;
+  assign \$88  = \$87  ? raw_full : 1'h1;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = \$85  & \$89 ;
+  assign \$91  = \$90  & b_available;
+  assign \$92  = ~ \$91 ;
+  assign issue_a = \$83  & \$92 ;
   assign issue = issue_a | issue_b;
-  assign \$95  = ~ issue;
-  assign \$96  = \$95  & active;
-  assign \$97  = ~ in_ok;
-  assign \$98  = layer_is_0 & \$97 ;
-  assign \$99  = ctx ? in_beats1 : in_beats0;
-  assign \$100  = | \$99 ;
-  assign \$101  = \$98  & \$100 ;
-  assign \$102  = b_in_group ? 1'h1 : \$101 ;
-  assign stall_input = \$96  & \$102 ;
-  assign \$103  = ~ issue;
-  assign \$104  = ~ b_in_group;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = \$105  & active;
-  assign \$107  = ~ group_is_0;
-  assign \$108  = \$107  | raw_ok;
-  assign \$109  = layer_is_0 ? in_ok : \$108 ;
-  assign \$110  = \$106  & \$109 ;
-  assign \$111  = group_is_0 & fold_is_0;
-  assign \$112  = cur_is_last & \$111 ;
-  assign \$113  = ctx ? out_full1 : out_full0;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = ~ \$114 ;
-  assign stall_output = \$110  & \$116 ;
-  assign \$117  = ! ctx;
-  assign \$118  = issue_a & \$117 ;
-  assign \$119  = \$118  & layer_is_0;
-  assign \$120  = \$119  & last_fold;
-  assign \$121  = \$120  & last_group;
-  assign \$123  = issue_b & \$122 ;
-  assign \$124  = \$123  & b_last_fold;
-  assign \$125  = \$124  & b_last_group;
-  assign in_release0 = \$121  | \$125 ;
-  assign \$126  = ! ctx;
-  assign \$127  = issue_a & \$126 ;
-  assign \$128  = \$127  & layer_is_0;
-  assign \$129  = group_is_0 & fold_is_0;
-  assign \$130  = \$128  & \$129 ;
-  assign \$132  = issue_b & \$131 ;
-  assign \$133  = \$132  & b_group_is_0;
-  assign \$134  = ! b_fold;
-  assign \$135  = \$133  & \$134 ;
-  assign track_reset0 = \$130  | \$135 ;
-  assign \$137  = issue_a & \$136 ;
-  assign \$138  = \$137  & layer_is_0;
-  assign \$139  = \$138  & last_fold;
-  assign \$140  = \$139  & last_group;
-  assign \$141  = ~ ctx;
-  assign \$142  = issue_b & \$141 ;
-  assign \$143  = \$142  & b_last_fold;
-  assign \$144  = \$143  & b_last_group;
-  assign in_release1 = \$140  | \$144 ;
-  assign \$146  = issue_a & \$145 ;
-  assign \$147  = \$146  & layer_is_0;
-  assign \$148  = group_is_0 & fold_is_0;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = ~ ctx;
-  assign \$151  = issue_b & \$150 ;
-  assign \$152  = \$151  & b_group_is_0;
-  assign \$153  = ! b_fold;
-  assign \$154  = \$152  & \$153 ;
-  assign track_reset1 = \$149  | \$154 ;
-  assign \$155  = issue_a & cur_is_last;
-  assign \$156  = group_is_0 & fold_is_0;
-  assign claim_out = \$155  & \$156 ;
+  assign \$93  = ~ issue;
+  assign \$94  = \$93  & active;
+  assign \$95  = ~ in_ok;
+  assign \$96  = layer_is_0 & \$95 ;
+  assign \$97  = ctx ? in_beats1 : in_beats0;
+  assign \$98  = | \$97 ;
+  assign \$99  = \$96  & \$98 ;
+  assign \$100  = b_in_group ? 1'h1 : \$99 ;
+  assign stall_input = \$94  & \$100 ;
+  assign \$101  = ~ issue;
+  assign \$102  = ~ b_in_group;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = \$103  & active;
+  assign \$105  = ~ group_is_0;
+  assign \$106  = \$105  | raw_ok;
+  assign \$107  = layer_is_0 ? in_ok : \$106 ;
+  assign \$108  = \$104  & \$107 ;
+  assign \$109  = group_is_0 & fold_is_0;
+  assign \$110  = cur_is_last & \$109 ;
+  assign \$111  = ctx ? out_full1 : out_full0;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign stall_output = \$108  & \$114 ;
+  assign \$115  = ! ctx;
+  assign \$116  = issue_a & \$115 ;
+  assign \$117  = \$116  & layer_is_0;
+  assign \$118  = \$117  & last_fold;
+  assign \$119  = \$118  & last_group;
+  assign \$121  = issue_b & \$120 ;
+  assign \$122  = \$121  & b_last_fold;
+  assign \$123  = \$122  & b_last_group;
+  assign in_release0 = \$119  | \$123 ;
+  assign \$124  = ! ctx;
+  assign \$125  = issue_a & \$124 ;
+  assign \$126  = \$125  & layer_is_0;
+  assign \$127  = group_is_0 & fold_is_0;
+  assign \$128  = \$126  & \$127 ;
+  assign \$130  = issue_b & \$129 ;
+  assign \$131  = \$130  & b_group_is_0;
+  assign \$132  = ! b_fold;
+  assign \$133  = \$131  & \$132 ;
+  assign track_reset0 = \$128  | \$133 ;
+  assign \$135  = issue_a & \$134 ;
+  assign \$136  = \$135  & layer_is_0;
+  assign \$137  = \$136  & last_fold;
+  assign \$138  = \$137  & last_group;
+  assign \$139  = ~ ctx;
+  assign \$140  = issue_b & \$139 ;
+  assign \$141  = \$140  & b_last_fold;
+  assign \$142  = \$141  & b_last_group;
+  assign in_release1 = \$138  | \$142 ;
+  assign \$144  = issue_a & \$143 ;
+  assign \$145  = \$144  & layer_is_0;
+  assign \$146  = group_is_0 & fold_is_0;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = ~ ctx;
+  assign \$149  = issue_b & \$148 ;
+  assign \$150  = \$149  & b_group_is_0;
+  assign \$151  = ! b_fold;
+  assign \$152  = \$150  & \$151 ;
+  assign track_reset1 = \$147  | \$152 ;
+  assign \$153  = issue_a & cur_is_last;
+  assign \$154  = group_is_0 & fold_is_0;
+  assign claim_out = \$153  & \$154 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$157  = ~ wb_out13;
-  assign act_write = wb_valid13 & \$157 ;
+  assign \$155  = ~ wb_out13;
+  assign act_write = wb_valid13 & \$155 ;
   assign out_write = wb_valid13 & wb_out13;
-  assign \$159  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$157  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$158  = \$156  + \$157 ;
+  assign \$159  = wb_par13 ? 6'h20 : 6'h00;
   assign \$160  = \$158  + \$159 ;
-  assign \$161  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$162  = \$160  + \$161 ;
+  assign \$161  = ! wb_group13[0];
+  assign \$162  = act_write & \$161 ;
   assign \$163  = ! wb_group13[0];
   assign \$164  = act_write & \$163 ;
-  assign \$165  = ! wb_group13[0];
   assign \$166  = act_write & \$165 ;
   assign \$168  = act_write & \$167 ;
+  assign \$169  = ! wb_ctx13;
   assign \$170  = act_write & \$169 ;
-  assign \$171  = ! wb_ctx13;
-  assign \$172  = act_write & \$171 ;
-  assign \$173  = wb_parity0 == wb_par13;
-  assign \$174  = wb_groups0 + 1'h1;
-  assign \$175  = \$173  ? \$174  : 9'h001;
-  assign \$177  = act_write & \$176 ;
-  assign \$178  = wb_parity1 == wb_par13;
-  assign \$179  = wb_groups1 + 1'h1;
-  assign \$180  = \$178  ? \$179  : 9'h001;
+  assign \$171  = wb_parity0 == wb_par13;
+  assign \$172  = wb_groups0 + 1'h1;
+  assign \$173  = \$171  ? \$172  : 9'h001;
+  assign \$175  = act_write & \$174 ;
+  assign \$176  = wb_parity1 == wb_par13;
+  assign \$177  = wb_groups1 + 1'h1;
+  assign \$178  = \$176  ? \$177  : 9'h001;
+  assign \$179  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$180  = wb_group13 + \$179 ;
   assign \$181  = wb_ctx13 ? 7'h40 : 7'h00;
   assign \$182  = wb_group13 + \$181 ;
-  assign \$183  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$184  = wb_group13 + \$183 ;
-  assign \$185  = drain_slot ? out_pending1 : out_pending0;
-  assign \$186  = drain_slot ? out_groups1 : out_groups0;
-  assign \$188  = \$186  > \$187 ;
-  assign \$189  = \$185  & \$188 ;
-  assign \$190  = w_level + drain_inflight;
-  assign \$191  = \$190  + drain_inflight2;
-  assign \$192  = \$191  < 3'h4;
-  assign drain_read = \$189  & \$192 ;
-  assign \$194  = drain_slot ? 7'h40 : 7'h00;
-  assign \$195  = \$193  + \$194 ;
-  assign \$197  = drain_slot ? 7'h40 : 7'h00;
-  assign \$198  = \$196  + \$197 ;
+  assign \$183  = drain_slot ? out_pending1 : out_pending0;
+  assign \$184  = drain_slot ? out_groups1 : out_groups0;
+  assign \$186  = \$184  > \$185 ;
+  assign \$187  = \$183  & \$186 ;
+  assign \$188  = w_level + drain_inflight;
+  assign \$189  = \$188  + drain_inflight2;
+  assign \$190  = \$189  < 3'h4;
+  assign drain_read = \$187  & \$190 ;
+  assign \$192  = drain_slot ? 7'h40 : 7'h00;
+  assign \$193  = \$191  + \$192 ;
+  assign \$195  = drain_slot ? 7'h40 : 7'h00;
+  assign \$196  = \$194  + \$195 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$199  = load__payload[31:28] == 2'h3;
-  assign \$200  = ld_fire & \$199 ;
-  assign \$201  = ! load__payload[19:0];
-  assign \$202  = load__payload[85:32] > 3'h4;
-  assign \$203  = \$202  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$204  = d0_rp__data[7:0] + 2'h3;
-  assign \$206  = ! in_wslot;
-  assign \$207  = in_fire & \$206 ;
-  assign \$208  = in_beats0 + 1'h1;
-  assign \$209  = in_beats0 + 1'h1;
-  assign \$210  = \$209  == in_folds;
-  assign \$212  = in_fire & \$211 ;
-  assign \$213  = in_beats1 + 1'h1;
-  assign \$214  = in_beats1 + 1'h1;
-  assign \$215  = \$214  == in_folds;
-  assign \$216  = in_wslot ? in_beats1 : in_beats0;
-  assign \$217  = \$216  + 1'h1;
-  assign \$218  = \$217  == in_folds;
-  assign \$219  = in_fire & \$218 ;
-  assign \$220  = ~ in_wslot;
-  assign \$221  = d0_rp__data[15:8] + 1'h1;
-  assign \$223  = ~ loaded;
-  assign \$224  = nxt_rp__data[7:0] - 1'h1;
-  assign \$226  = nxt_rp__data[15:8] - 1'h1;
-  assign \$228  = n_layers - 1'h1;
-  assign \$229  = \$43 [2:0] == \$228 ;
-  assign \$230  = group + 1'h1;
-  assign \$231  = rq_addr + 1'h1;
-  assign \$232  = nxt_rp__data[7:0] - 1'h1;
-  assign \$234  = nxt_rp__data[15:8] - 1'h1;
-  assign \$236  = n_layers - 1'h1;
-  assign \$237  = \$43 [2:0] == \$236 ;
-  assign \$238  = ~ wr_buf;
-  assign \$239  = ~ ctx;
-  assign \$240  = ~ b_group_is_0;
-  assign \$241  = fold + 1'h1;
-  assign \$242  = fold_end_next + 3'h4;
-  assign \$243  = last_fold & last_group;
-  assign \$244  = ~ \$243 ;
-  assign \$245  = bank_addr + 1'h1;
-  assign \$246  = b_bank_addr + 1'h1;
-  assign \$247  = ~ b_last_fold;
-  assign \$248  = b_group + 1'h1;
-  assign \$249  = b_rq_addr + 1'h1;
-  assign \$250  = b_fold + 1'h1;
-  assign \$251  = ~ clear_counters;
-  assign \$252  = ld_fire & \$251 ;
-  assign \$253  = issue_b ? b_bank_addr : bank_addr;
-  assign \$254  = ! b_fold;
-  assign \$255  = issue_b ? \$254  : fold_is_0;
-  assign \$256  = issue_b ? b_last_fold : last_fold;
-  assign \$257  = issue_b ? b_rq_addr : rq_addr;
-  assign \$258  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$259  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$261  = ctx ? 6'h00 : 6'h20;
-  assign \$262  = \$260  + \$261 ;
-  assign \$264  = ctx ? 6'h20 : 6'h00;
-  assign \$265  = \$263  + \$264 ;
-  assign \$266  = issue_b ? \$262  : \$265 ;
-  assign \$268  = ctx ? 7'h40 : 7'h00;
+  assign \$197  = load__payload[31:28] == 2'h3;
+  assign \$198  = ld_fire & \$197 ;
+  assign \$199  = ! load__payload[19:0];
+  assign \$200  = load__payload[85:32] > 3'h4;
+  assign \$201  = \$200  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$202  = d0_rp__data[7:0] + 2'h3;
+  assign \$204  = ! in_wslot;
+  assign \$205  = in_fire & \$204 ;
+  assign \$206  = in_beats0 + 1'h1;
+  assign \$207  = in_beats0 + 1'h1;
+  assign \$208  = \$207  == in_folds;
+  assign \$210  = in_fire & \$209 ;
+  assign \$211  = in_beats1 + 1'h1;
+  assign \$212  = in_beats1 + 1'h1;
+  assign \$213  = \$212  == in_folds;
+  assign \$214  = in_wslot ? in_beats1 : in_beats0;
+  assign \$215  = \$214  + 1'h1;
+  assign \$216  = \$215  == in_folds;
+  assign \$217  = in_fire & \$216 ;
+  assign \$218  = ~ in_wslot;
+  assign \$219  = d0_rp__data[15:8] + 1'h1;
+  assign \$221  = ~ loaded;
+  assign \$222  = nxt_rp__data[7:0] - 1'h1;
+  assign \$224  = nxt_rp__data[15:8] - 1'h1;
+  assign \$226  = n_layers - 1'h1;
+  assign \$227  = \$43 [2:0] == \$226 ;
+  assign \$228  = group + 1'h1;
+  assign \$229  = rq_addr + 1'h1;
+  assign \$230  = nxt_rp__data[7:0] - 1'h1;
+  assign \$232  = nxt_rp__data[15:8] - 1'h1;
+  assign \$234  = n_layers - 1'h1;
+  assign \$235  = \$43 [2:0] == \$234 ;
+  assign \$236  = ~ wr_buf;
+  assign \$237  = ~ ctx;
+  assign \$238  = ~ b_group_is_0;
+  assign \$239  = fold + 1'h1;
+  assign \$240  = fold_end_next + 3'h4;
+  assign \$241  = last_fold & last_group;
+  assign \$242  = ~ \$241 ;
+  assign \$243  = bank_addr + 1'h1;
+  assign \$244  = b_bank_addr + 1'h1;
+  assign \$245  = ~ b_last_fold;
+  assign \$246  = b_group + 1'h1;
+  assign \$247  = b_rq_addr + 1'h1;
+  assign \$248  = b_fold + 1'h1;
+  assign \$249  = ~ clear_counters;
+  assign \$250  = ld_fire & \$249 ;
+  assign \$251  = issue_b ? b_bank_addr : bank_addr;
+  assign \$252  = ! b_fold;
+  assign \$253  = issue_b ? \$252  : fold_is_0;
+  assign \$254  = issue_b ? b_last_fold : last_fold;
+  assign \$255  = issue_b ? b_rq_addr : rq_addr;
+  assign \$256  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$257  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$259  = ctx ? 6'h00 : 6'h20;
+  assign \$260  = \$258  + \$259 ;
+  assign \$262  = ctx ? 6'h20 : 6'h00;
+  assign \$263  = \$261  + \$262 ;
+  assign \$264  = issue_b ? \$260  : \$263 ;
+  assign \$266  = ctx ? 7'h40 : 7'h00;
+  assign \$267  = \$265  + \$266 ;
+  assign \$268  = wr_buf ? 6'h00 : 6'h20;
   assign \$269  = \$267  + \$268 ;
-  assign \$270  = wr_buf ? 6'h00 : 6'h20;
-  assign \$271  = \$269  + \$270 ;
-  assign \$272  = issue_b | layer_is_0;
-  assign \$273  = issue_b ? b_group : group;
-  assign \$274  = issue_b ? 1'h0 : wr_buf;
-  assign \$275  = ctx ^ issue_b;
-  assign \$276  = issue_a & cur_is_last;
-  assign \$277  = step_valid & step_last;
-  assign \$278  = ! wb_ctx13;
-  assign \$279  = act_write & \$278 ;
-  assign \$280  = wb_parity0 == wb_par13;
-  assign \$281  = wb_groups_plus1_0 + 1'h1;
-  assign \$282  = \$280  ? \$281  : 10'h002;
-  assign \$284  = act_write & \$283 ;
-  assign \$285  = wb_parity1 == wb_par13;
-  assign \$286  = wb_groups_plus1_1 + 1'h1;
-  assign \$287  = \$285  ? \$286  : 10'h002;
-  assign \$288  = ~ loaded;
-  assign \$289  = ctx ? in_release1 : in_release0;
-  assign \$290  = ~ \$289 ;
-  assign \$291  = | in_beats1;
-  assign \$293  = in_fire & \$292 ;
-  assign \$294  = \$291  | \$293 ;
-  assign \$295  = | in_beats0;
-  assign \$296  = ! in_wslot;
-  assign \$297  = in_fire & \$296 ;
-  assign \$298  = \$295  | \$297 ;
-  assign \$299  = ctx ? \$294  : \$298 ;
-  assign \$300  = \$290  & \$299 ;
-  assign \$301  = ctx ? in_release0 : in_release1;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = | in_beats0;
-  assign \$304  = ! in_wslot;
-  assign \$305  = in_fire & \$304 ;
-  assign \$306  = \$303  | \$305 ;
-  assign \$307  = | in_beats1;
-  assign \$309  = in_fire & \$308 ;
-  assign \$310  = \$307  | \$309 ;
-  assign \$311  = ctx ? \$306  : \$310 ;
-  assign \$312  = \$302  & \$311 ;
-  assign \$313  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$314  = ~ layer[0];
-  assign \$315  = \$313  == \$314 ;
-  assign \$316  = ctx ? track_reset1 : track_reset0;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = \$315  & \$317 ;
-  assign \$320  = 2'h0 >= fold_end;
-  assign \$322  = 2'h0 >= prev_out;
-  assign \$323  = \$320  | \$322 ;
-  assign \$325  = act_write & \$324 ;
-  assign \$326  = wb_parity1 == wb_par13;
-  assign \$328  = \$327  >= fold_end;
-  assign \$330  = \$329  >= prev_out;
-  assign \$331  = \$328  | \$330 ;
-  assign \$333  = 2'h2 >= fold_end;
-  assign \$335  = 2'h2 >= prev_out;
-  assign \$336  = \$333  | \$335 ;
-  assign \$337  = \$326  ? \$331  : \$336 ;
-  assign \$339  = \$338  >= fold_end;
-  assign \$341  = \$340  >= prev_out;
-  assign \$342  = \$339  | \$341 ;
-  assign \$343  = \$325  ? \$337  : \$342 ;
-  assign \$344  = track_reset_r1 ? \$323  : \$343 ;
-  assign \$346  = 2'h0 >= fold_end;
-  assign \$348  = 2'h0 >= prev_out;
-  assign \$349  = \$346  | \$348 ;
-  assign \$350  = ! wb_ctx13;
-  assign \$351  = act_write & \$350 ;
-  assign \$352  = wb_parity0 == wb_par13;
-  assign \$354  = \$353  >= fold_end;
-  assign \$356  = \$355  >= prev_out;
-  assign \$357  = \$354  | \$356 ;
-  assign \$359  = 2'h2 >= fold_end;
-  assign \$361  = 2'h2 >= prev_out;
-  assign \$362  = \$359  | \$361 ;
-  assign \$363  = \$352  ? \$357  : \$362 ;
-  assign \$365  = \$364  >= fold_end;
-  assign \$367  = \$366  >= prev_out;
-  assign \$368  = \$365  | \$367 ;
-  assign \$369  = \$351  ? \$363  : \$368 ;
-  assign \$370  = track_reset_r0 ? \$349  : \$369 ;
-  assign \$371  = ctx ? \$344  : \$370 ;
-  assign \$372  = \$318  & \$371 ;
-  assign \$373  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$374  = ~ layer[0];
-  assign \$375  = \$373  == \$374 ;
-  assign \$376  = ctx ? track_reset1 : track_reset0;
-  assign \$377  = ~ \$376 ;
-  assign \$378  = \$375  & \$377 ;
+  assign \$270  = issue_b | layer_is_0;
+  assign \$271  = issue_b ? b_group : group;
+  assign \$272  = issue_b ? 1'h0 : wr_buf;
+  assign \$273  = ctx ^ issue_b;
+  assign \$274  = issue_a & cur_is_last;
+  assign \$275  = step_valid & step_last;
+  assign \$276  = wb_groups_next0 + 1'h1;
+  assign \$277  = wb_groups_next1 + 1'h1;
+  assign \$278  = ~ loaded;
+  assign \$279  = ctx ? in_release1 : in_release0;
+  assign \$280  = ~ \$279 ;
+  assign \$281  = | in_beats1;
+  assign \$283  = in_fire & \$282 ;
+  assign \$284  = \$281  | \$283 ;
+  assign \$285  = | in_beats0;
+  assign \$286  = ! in_wslot;
+  assign \$287  = in_fire & \$286 ;
+  assign \$288  = \$285  | \$287 ;
+  assign \$289  = ctx ? \$284  : \$288 ;
+  assign \$290  = \$280  & \$289 ;
+  assign \$291  = ctx ? in_release0 : in_release1;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = | in_beats0;
+  assign \$294  = ! in_wslot;
+  assign \$295  = in_fire & \$294 ;
+  assign \$296  = \$293  | \$295 ;
+  assign \$297  = | in_beats1;
+  assign \$299  = in_fire & \$298 ;
+  assign \$300  = \$297  | \$299 ;
+  assign \$301  = ctx ? \$296  : \$300 ;
+  assign \$302  = \$292  & \$301 ;
+  assign \$303  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$304  = ~ layer[0];
+  assign \$305  = \$303  == \$304 ;
+  assign \$306  = ctx ? track_reset1 : track_reset0;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = \$305  & \$307 ;
+  assign \$310  = 2'h0 >= fold_end;
+  assign \$312  = 2'h0 >= prev_out;
+  assign \$313  = \$310  | \$312 ;
+  assign \$315  = act_write & \$314 ;
+  assign \$316  = wb_parity1 == wb_par13;
+  assign \$318  = \$317  >= fold_end;
+  assign \$320  = \$319  >= prev_out;
+  assign \$321  = \$318  | \$320 ;
+  assign \$323  = 2'h2 >= fold_end;
+  assign \$325  = 2'h2 >= prev_out;
+  assign \$326  = \$323  | \$325 ;
+  assign \$327  = \$316  ? \$321  : \$326 ;
+  assign \$329  = \$328  >= fold_end;
+  assign \$331  = \$330  >= prev_out;
+  assign \$332  = \$329  | \$331 ;
+  assign \$333  = \$315  ? \$327  : \$332 ;
+  assign \$334  = track_reset_r1 ? \$313  : \$333 ;
+  assign \$336  = 2'h0 >= fold_end;
+  assign \$338  = 2'h0 >= prev_out;
+  assign \$339  = \$336  | \$338 ;
+  assign \$340  = ! wb_ctx13;
+  assign \$341  = act_write & \$340 ;
+  assign \$342  = wb_parity0 == wb_par13;
+  assign \$344  = \$343  >= fold_end;
+  assign \$346  = \$345  >= prev_out;
+  assign \$347  = \$344  | \$346 ;
+  assign \$349  = 2'h2 >= fold_end;
+  assign \$351  = 2'h2 >= prev_out;
+  assign \$352  = \$349  | \$351 ;
+  assign \$353  = \$342  ? \$347  : \$352 ;
+  assign \$355  = \$354  >= fold_end;
+  assign \$357  = \$356  >= prev_out;
+  assign \$358  = \$355  | \$357 ;
+  assign \$359  = \$341  ? \$353  : \$358 ;
+  assign \$360  = track_reset_r0 ? \$339  : \$359 ;
+  assign \$361  = ctx ? \$334  : \$360 ;
+  assign \$362  = \$308  & \$361 ;
+  assign \$363  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$364  = ~ layer[0];
+  assign \$365  = \$363  == \$364 ;
+  assign \$366  = ctx ? track_reset1 : track_reset0;
+  assign \$367  = ~ \$366 ;
+  assign \$368  = \$365  & \$367 ;
+  assign \$369  = ! prev_groups;
+  assign \$371  = act_write & \$370 ;
+  assign \$372  = wb_parity1 == wb_par13;
+  assign \$373  = wb_groups_plus1_1 == prev_groups;
+  assign \$374  = 1'h1 == prev_groups;
+  assign \$375  = \$372  ? \$373  : \$374 ;
+  assign \$376  = wb_groups1 == prev_groups;
+  assign \$377  = \$371  ? \$375  : \$376 ;
+  assign \$378  = track_reset_r1 ? \$369  : \$377 ;
   assign \$379  = ! prev_groups;
+  assign \$380  = ! wb_ctx13;
   assign \$381  = act_write & \$380 ;
-  assign \$382  = wb_parity1 == wb_par13;
-  assign \$383  = wb_groups_plus1_1 == prev_groups;
+  assign \$382  = wb_parity0 == wb_par13;
+  assign \$383  = wb_groups_plus1_0 == prev_groups;
   assign \$384  = 1'h1 == prev_groups;
   assign \$385  = \$382  ? \$383  : \$384 ;
-  assign \$386  = wb_groups1 == prev_groups;
+  assign \$386  = wb_groups0 == prev_groups;
   assign \$387  = \$381  ? \$385  : \$386 ;
-  assign \$388  = track_reset_r1 ? \$379  : \$387 ;
-  assign \$389  = ! prev_groups;
-  assign \$390  = ! wb_ctx13;
-  assign \$391  = act_write & \$390 ;
-  assign \$392  = wb_parity0 == wb_par13;
-  assign \$393  = wb_groups_plus1_0 == prev_groups;
-  assign \$394  = 1'h1 == prev_groups;
-  assign \$395  = \$392  ? \$393  : \$394 ;
-  assign \$396  = wb_groups0 == prev_groups;
-  assign \$397  = \$391  ? \$395  : \$396 ;
-  assign \$398  = track_reset_r0 ? \$389  : \$397 ;
-  assign \$399  = ctx ? \$388  : \$398 ;
-  assign \$400  = \$378  & \$399 ;
-  assign \$401  = last_fold & last_group;
-  assign \$402  = \$401  & cur_is_last;
-  assign \$403  = ctx ? in_release0 : in_release1;
-  assign \$404  = ~ \$403 ;
-  assign \$405  = | in_beats0;
-  assign \$406  = ! in_wslot;
-  assign \$407  = in_fire & \$406 ;
-  assign \$408  = \$405  | \$407 ;
-  assign \$409  = | in_beats1;
-  assign \$411  = in_fire & \$410 ;
-  assign \$412  = \$409  | \$411 ;
-  assign \$413  = ctx ? \$408  : \$412 ;
-  assign \$414  = \$404  & \$413 ;
-  assign \$415  = ctx ? in_release1 : in_release0;
-  assign \$416  = ~ \$415 ;
-  assign \$417  = | in_beats1;
-  assign \$419  = in_fire & \$418 ;
-  assign \$420  = \$417  | \$419 ;
-  assign \$421  = | in_beats0;
-  assign \$422  = ! in_wslot;
-  assign \$423  = in_fire & \$422 ;
-  assign \$424  = \$421  | \$423 ;
-  assign \$425  = ctx ? \$420  : \$424 ;
-  assign \$426  = \$416  & \$425 ;
-  assign \$427  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$429  = ~ \$427 ;
-  assign \$430  = ctx ? track_reset0 : track_reset1;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = \$429  & \$431 ;
-  assign \$436  = 2'h0 >= d0_rp__data[15:8];
-  assign \$438  = ! wb_ctx13;
-  assign \$439  = act_write & \$438 ;
-  assign \$440  = wb_parity0 == wb_par13;
-  assign \$442  = \$441  >= 3'h4;
-  assign \$444  = \$443  >= d0_rp__data[15:8];
-  assign \$445  = \$442  | \$444 ;
-  assign \$449  = 2'h2 >= d0_rp__data[15:8];
-  assign \$451  = \$440  ? \$445  : \$450 ;
-  assign \$453  = \$452  >= 3'h4;
-  assign \$455  = \$454  >= d0_rp__data[15:8];
-  assign \$456  = \$453  | \$455 ;
-  assign \$457  = \$439  ? \$451  : \$456 ;
-  assign \$458  = track_reset_r0 ? \$437  : \$457 ;
-  assign \$462  = 2'h0 >= d0_rp__data[15:8];
-  assign \$465  = act_write & \$464 ;
-  assign \$466  = wb_parity1 == wb_par13;
-  assign \$468  = \$467  >= 3'h4;
-  assign \$470  = \$469  >= d0_rp__data[15:8];
-  assign \$471  = \$468  | \$470 ;
-  assign \$475  = 2'h2 >= d0_rp__data[15:8];
-  assign \$477  = \$466  ? \$471  : \$476 ;
-  assign \$479  = \$478  >= 3'h4;
-  assign \$481  = \$480  >= d0_rp__data[15:8];
-  assign \$482  = \$479  | \$481 ;
-  assign \$483  = \$465  ? \$477  : \$482 ;
-  assign \$484  = track_reset_r1 ? \$463  : \$483 ;
-  assign \$485  = ctx ? \$458  : \$484 ;
-  assign \$486  = \$432  & \$485 ;
-  assign \$487  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$489  = ~ \$487 ;
-  assign \$490  = ctx ? track_reset0 : track_reset1;
-  assign \$491  = ~ \$490 ;
-  assign \$492  = \$489  & \$491 ;
+  assign \$388  = track_reset_r0 ? \$379  : \$387 ;
+  assign \$389  = ctx ? \$378  : \$388 ;
+  assign \$390  = \$368  & \$389 ;
+  assign \$391  = last_fold & last_group;
+  assign \$392  = \$391  & cur_is_last;
+  assign \$393  = ctx ? in_release0 : in_release1;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = | in_beats0;
+  assign \$396  = ! in_wslot;
+  assign \$397  = in_fire & \$396 ;
+  assign \$398  = \$395  | \$397 ;
+  assign \$399  = | in_beats1;
+  assign \$401  = in_fire & \$400 ;
+  assign \$402  = \$399  | \$401 ;
+  assign \$403  = ctx ? \$398  : \$402 ;
+  assign \$404  = \$394  & \$403 ;
+  assign \$405  = ctx ? in_release1 : in_release0;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = | in_beats1;
+  assign \$409  = in_fire & \$408 ;
+  assign \$410  = \$407  | \$409 ;
+  assign \$411  = | in_beats0;
+  assign \$412  = ! in_wslot;
+  assign \$413  = in_fire & \$412 ;
+  assign \$414  = \$411  | \$413 ;
+  assign \$415  = ctx ? \$410  : \$414 ;
+  assign \$416  = \$406  & \$415 ;
+  assign \$417  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$419  = ~ \$417 ;
+  assign \$420  = ctx ? track_reset0 : track_reset1;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$419  & \$421 ;
+  assign \$426  = 2'h0 >= d0_rp__data[15:8];
+  assign \$428  = ! wb_ctx13;
+  assign \$429  = act_write & \$428 ;
+  assign \$430  = wb_parity0 == wb_par13;
+  assign \$432  = \$431  >= 3'h4;
+  assign \$434  = \$433  >= d0_rp__data[15:8];
+  assign \$435  = \$432  | \$434 ;
+  assign \$439  = 2'h2 >= d0_rp__data[15:8];
+  assign \$441  = \$430  ? \$435  : \$440 ;
+  assign \$443  = \$442  >= 3'h4;
+  assign \$445  = \$444  >= d0_rp__data[15:8];
+  assign \$446  = \$443  | \$445 ;
+  assign \$447  = \$429  ? \$441  : \$446 ;
+  assign \$448  = track_reset_r0 ? \$427  : \$447 ;
+  assign \$452  = 2'h0 >= d0_rp__data[15:8];
+  assign \$455  = act_write & \$454 ;
+  assign \$456  = wb_parity1 == wb_par13;
+  assign \$458  = \$457  >= 3'h4;
+  assign \$460  = \$459  >= d0_rp__data[15:8];
+  assign \$461  = \$458  | \$460 ;
+  assign \$465  = 2'h2 >= d0_rp__data[15:8];
+  assign \$467  = \$456  ? \$461  : \$466 ;
+  assign \$469  = \$468  >= 3'h4;
+  assign \$471  = \$470  >= d0_rp__data[15:8];
+  assign \$472  = \$469  | \$471 ;
+  assign \$473  = \$455  ? \$467  : \$472 ;
+  assign \$474  = track_reset_r1 ? \$453  : \$473 ;
+  assign \$475  = ctx ? \$448  : \$474 ;
+  assign \$476  = \$422  & \$475 ;
+  assign \$477  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$479  = ~ \$477 ;
+  assign \$480  = ctx ? track_reset0 : track_reset1;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = \$479  & \$481 ;
+  assign \$483  = ! in_groups;
+  assign \$484  = ! wb_ctx13;
+  assign \$485  = act_write & \$484 ;
+  assign \$486  = wb_parity0 == wb_par13;
+  assign \$487  = wb_groups_plus1_0 == in_groups;
+  assign \$488  = 1'h1 == in_groups;
+  assign \$489  = \$486  ? \$487  : \$488 ;
+  assign \$490  = wb_groups0 == in_groups;
+  assign \$491  = \$485  ? \$489  : \$490 ;
+  assign \$492  = track_reset_r0 ? \$483  : \$491 ;
   assign \$493  = ! in_groups;
-  assign \$494  = ! wb_ctx13;
   assign \$495  = act_write & \$494 ;
-  assign \$496  = wb_parity0 == wb_par13;
-  assign \$497  = wb_groups_plus1_0 == in_groups;
+  assign \$496  = wb_parity1 == wb_par13;
+  assign \$497  = wb_groups_plus1_1 == in_groups;
   assign \$498  = 1'h1 == in_groups;
   assign \$499  = \$496  ? \$497  : \$498 ;
-  assign \$500  = wb_groups0 == in_groups;
+  assign \$500  = wb_groups1 == in_groups;
   assign \$501  = \$495  ? \$499  : \$500 ;
-  assign \$502  = track_reset_r0 ? \$493  : \$501 ;
-  assign \$503  = ! in_groups;
-  assign \$505  = act_write & \$504 ;
-  assign \$506  = wb_parity1 == wb_par13;
-  assign \$507  = wb_groups_plus1_1 == in_groups;
-  assign \$508  = 1'h1 == in_groups;
-  assign \$509  = \$506  ? \$507  : \$508 ;
-  assign \$510  = wb_groups1 == in_groups;
-  assign \$511  = \$505  ? \$509  : \$510 ;
-  assign \$512  = track_reset_r1 ? \$503  : \$511 ;
-  assign \$513  = ctx ? \$502  : \$512 ;
-  assign \$514  = \$492  & \$513 ;
-  assign \$515  = ctx ? in_release1 : in_release0;
-  assign \$516  = ~ \$515 ;
-  assign \$517  = | in_beats1;
-  assign \$519  = in_fire & \$518 ;
-  assign \$520  = \$517  | \$519 ;
-  assign \$521  = | in_beats0;
-  assign \$522  = ! in_wslot;
-  assign \$523  = in_fire & \$522 ;
-  assign \$524  = \$521  | \$523 ;
-  assign \$525  = ctx ? \$520  : \$524 ;
-  assign \$526  = \$516  & \$525 ;
-  assign \$527  = ctx ? in_release0 : in_release1;
-  assign \$528  = ~ \$527 ;
-  assign \$529  = in_beats0 > b_fold;
-  assign \$530  = ! in_wslot;
-  assign \$531  = in_fire & \$530 ;
-  assign \$532  = in_beats0 == b_fold;
-  assign \$533  = \$531  & \$532 ;
-  assign \$534  = \$529  | \$533 ;
-  assign \$535  = in_beats1 > b_fold;
-  assign \$537  = in_fire & \$536 ;
-  assign \$538  = in_beats1 == b_fold;
-  assign \$539  = \$537  & \$538 ;
-  assign \$540  = \$535  | \$539 ;
-  assign \$541  = ctx ? \$534  : \$540 ;
-  assign \$542  = \$528  & \$541 ;
-  assign \$543  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$544  = ~ layer[0];
-  assign \$546  = \$543  == \$545 ;
-  assign \$547  = ctx ? track_reset1 : track_reset0;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = \$546  & \$548 ;
-  assign \$553  = 2'h0 >= cur_out;
-  assign \$556  = act_write & \$555 ;
-  assign \$557  = wb_parity1 == wb_par13;
-  assign \$559  = \$558  >= 3'h4;
-  assign \$561  = \$560  >= cur_out;
-  assign \$562  = \$559  | \$561 ;
-  assign \$566  = 2'h2 >= cur_out;
-  assign \$568  = \$557  ? \$562  : \$567 ;
-  assign \$570  = \$569  >= 3'h4;
-  assign \$572  = \$571  >= cur_out;
-  assign \$573  = \$570  | \$572 ;
-  assign \$574  = \$556  ? \$568  : \$573 ;
-  assign \$575  = track_reset_r1 ? \$554  : \$574 ;
-  assign \$579  = 2'h0 >= cur_out;
-  assign \$581  = ! wb_ctx13;
-  assign \$582  = act_write & \$581 ;
-  assign \$583  = wb_parity0 == wb_par13;
-  assign \$585  = \$584  >= 3'h4;
-  assign \$587  = \$586  >= cur_out;
-  assign \$588  = \$585  | \$587 ;
-  assign \$592  = 2'h2 >= cur_out;
-  assign \$594  = \$583  ? \$588  : \$593 ;
-  assign \$596  = \$595  >= 3'h4;
-  assign \$598  = \$597  >= cur_out;
-  assign \$599  = \$596  | \$598 ;
-  assign \$600  = \$582  ? \$594  : \$599 ;
-  assign \$601  = track_reset_r0 ? \$580  : \$600 ;
-  assign \$602  = ctx ? \$575  : \$601 ;
-  assign \$603  = \$549  & \$602 ;
-  assign \$604  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$605  = ~ layer[0];
-  assign \$607  = \$604  == \$606 ;
-  assign \$608  = ctx ? track_reset1 : track_reset0;
-  assign \$609  = ~ \$608 ;
-  assign \$610  = \$607  & \$609 ;
+  assign \$502  = track_reset_r1 ? \$493  : \$501 ;
+  assign \$503  = ctx ? \$492  : \$502 ;
+  assign \$504  = \$482  & \$503 ;
+  assign \$505  = ctx ? in_release1 : in_release0;
+  assign \$506  = ~ \$505 ;
+  assign \$507  = | in_beats1;
+  assign \$509  = in_fire & \$508 ;
+  assign \$510  = \$507  | \$509 ;
+  assign \$511  = | in_beats0;
+  assign \$512  = ! in_wslot;
+  assign \$513  = in_fire & \$512 ;
+  assign \$514  = \$511  | \$513 ;
+  assign \$515  = ctx ? \$510  : \$514 ;
+  assign \$516  = \$506  & \$515 ;
+  assign \$517  = ctx ? in_release0 : in_release1;
+  assign \$518  = ~ \$517 ;
+  assign \$519  = in_beats0 > b_fold;
+  assign \$520  = ! in_wslot;
+  assign \$521  = in_fire & \$520 ;
+  assign \$522  = in_beats0 == b_fold;
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = \$519  | \$523 ;
+  assign \$525  = in_beats1 > b_fold;
+  assign \$527  = in_fire & \$526 ;
+  assign \$528  = in_beats1 == b_fold;
+  assign \$529  = \$527  & \$528 ;
+  assign \$530  = \$525  | \$529 ;
+  assign \$531  = ctx ? \$524  : \$530 ;
+  assign \$532  = \$518  & \$531 ;
+  assign \$533  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$534  = ~ layer[0];
+  assign \$536  = \$533  == \$535 ;
+  assign \$537  = ctx ? track_reset1 : track_reset0;
+  assign \$538  = ~ \$537 ;
+  assign \$539  = \$536  & \$538 ;
+  assign \$543  = 2'h0 >= cur_out;
+  assign \$546  = act_write & \$545 ;
+  assign \$547  = wb_parity1 == wb_par13;
+  assign \$549  = \$548  >= 3'h4;
+  assign \$551  = \$550  >= cur_out;
+  assign \$552  = \$549  | \$551 ;
+  assign \$556  = 2'h2 >= cur_out;
+  assign \$558  = \$547  ? \$552  : \$557 ;
+  assign \$560  = \$559  >= 3'h4;
+  assign \$562  = \$561  >= cur_out;
+  assign \$563  = \$560  | \$562 ;
+  assign \$564  = \$546  ? \$558  : \$563 ;
+  assign \$565  = track_reset_r1 ? \$544  : \$564 ;
+  assign \$569  = 2'h0 >= cur_out;
+  assign \$571  = ! wb_ctx13;
+  assign \$572  = act_write & \$571 ;
+  assign \$573  = wb_parity0 == wb_par13;
+  assign \$575  = \$574  >= 3'h4;
+  assign \$577  = \$576  >= cur_out;
+  assign \$578  = \$575  | \$577 ;
+  assign \$582  = 2'h2 >= cur_out;
+  assign \$584  = \$573  ? \$578  : \$583 ;
+  assign \$586  = \$585  >= 3'h4;
+  assign \$588  = \$587  >= cur_out;
+  assign \$589  = \$586  | \$588 ;
+  assign \$590  = \$572  ? \$584  : \$589 ;
+  assign \$591  = track_reset_r0 ? \$570  : \$590 ;
+  assign \$592  = ctx ? \$565  : \$591 ;
+  assign \$593  = \$539  & \$592 ;
+  assign \$594  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$595  = ~ layer[0];
+  assign \$597  = \$594  == \$596 ;
+  assign \$598  = ctx ? track_reset1 : track_reset0;
+  assign \$599  = ~ \$598 ;
+  assign \$600  = \$597  & \$599 ;
+  assign \$601  = ! cur_groups;
+  assign \$603  = act_write & \$602 ;
+  assign \$604  = wb_parity1 == wb_par13;
+  assign \$605  = wb_groups_plus1_1 == cur_groups;
+  assign \$606  = 1'h1 == cur_groups;
+  assign \$607  = \$604  ? \$605  : \$606 ;
+  assign \$608  = wb_groups1 == cur_groups;
+  assign \$609  = \$603  ? \$607  : \$608 ;
+  assign \$610  = track_reset_r1 ? \$601  : \$609 ;
   assign \$611  = ! cur_groups;
+  assign \$612  = ! wb_ctx13;
   assign \$613  = act_write & \$612 ;
-  assign \$614  = wb_parity1 == wb_par13;
-  assign \$615  = wb_groups_plus1_1 == cur_groups;
+  assign \$614  = wb_parity0 == wb_par13;
+  assign \$615  = wb_groups_plus1_0 == cur_groups;
   assign \$616  = 1'h1 == cur_groups;
   assign \$617  = \$614  ? \$615  : \$616 ;
-  assign \$618  = wb_groups1 == cur_groups;
+  assign \$618  = wb_groups0 == cur_groups;
   assign \$619  = \$613  ? \$617  : \$618 ;
-  assign \$620  = track_reset_r1 ? \$611  : \$619 ;
-  assign \$621  = ! cur_groups;
-  assign \$622  = ! wb_ctx13;
-  assign \$623  = act_write & \$622 ;
-  assign \$624  = wb_parity0 == wb_par13;
-  assign \$625  = wb_groups_plus1_0 == cur_groups;
-  assign \$626  = 1'h1 == cur_groups;
-  assign \$627  = \$624  ? \$625  : \$626 ;
-  assign \$628  = wb_groups0 == cur_groups;
-  assign \$629  = \$623  ? \$627  : \$628 ;
-  assign \$630  = track_reset_r0 ? \$621  : \$629 ;
-  assign \$631  = ctx ? \$620  : \$630 ;
-  assign \$632  = \$610  & \$631 ;
-  assign \$633  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$634  = ~ layer[0];
-  assign \$635  = \$633  == \$634 ;
-  assign \$636  = ctx ? track_reset1 : track_reset0;
-  assign \$637  = ~ \$636 ;
-  assign \$638  = \$635  & \$637 ;
-  assign \$640  = 2'h0 >= fold_end;
-  assign \$642  = 2'h0 >= prev_out;
-  assign \$643  = \$640  | \$642 ;
-  assign \$645  = act_write & \$644 ;
-  assign \$646  = wb_parity1 == wb_par13;
-  assign \$648  = \$647  >= fold_end;
-  assign \$650  = \$649  >= prev_out;
-  assign \$651  = \$648  | \$650 ;
-  assign \$653  = 2'h2 >= fold_end;
-  assign \$655  = 2'h2 >= prev_out;
-  assign \$656  = \$653  | \$655 ;
-  assign \$657  = \$646  ? \$651  : \$656 ;
-  assign \$659  = \$658  >= fold_end;
-  assign \$661  = \$660  >= prev_out;
-  assign \$662  = \$659  | \$661 ;
-  assign \$663  = \$645  ? \$657  : \$662 ;
-  assign \$664  = track_reset_r1 ? \$643  : \$663 ;
-  assign \$666  = 2'h0 >= fold_end;
-  assign \$668  = 2'h0 >= prev_out;
-  assign \$669  = \$666  | \$668 ;
-  assign \$670  = ! wb_ctx13;
-  assign \$671  = act_write & \$670 ;
-  assign \$672  = wb_parity0 == wb_par13;
-  assign \$674  = \$673  >= fold_end;
-  assign \$676  = \$675  >= prev_out;
-  assign \$677  = \$674  | \$676 ;
-  assign \$679  = 2'h2 >= fold_end;
-  assign \$681  = 2'h2 >= prev_out;
-  assign \$682  = \$679  | \$681 ;
-  assign \$683  = \$672  ? \$677  : \$682 ;
-  assign \$685  = \$684  >= fold_end;
-  assign \$687  = \$686  >= prev_out;
-  assign \$688  = \$685  | \$687 ;
-  assign \$689  = \$671  ? \$683  : \$688 ;
-  assign \$690  = track_reset_r0 ? \$669  : \$689 ;
-  assign \$691  = ctx ? \$664  : \$690 ;
-  assign \$692  = \$638  & \$691 ;
-  assign \$693  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$694  = ~ layer[0];
-  assign \$695  = \$693  == \$694 ;
-  assign \$696  = ctx ? track_reset1 : track_reset0;
-  assign \$697  = ~ \$696 ;
-  assign \$698  = \$695  & \$697 ;
+  assign \$620  = track_reset_r0 ? \$611  : \$619 ;
+  assign \$621  = ctx ? \$610  : \$620 ;
+  assign \$622  = \$600  & \$621 ;
+  assign \$623  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$624  = ~ layer[0];
+  assign \$625  = \$623  == \$624 ;
+  assign \$626  = ctx ? track_reset1 : track_reset0;
+  assign \$627  = ~ \$626 ;
+  assign \$628  = \$625  & \$627 ;
+  assign \$630  = 2'h0 >= fold_end;
+  assign \$632  = 2'h0 >= prev_out;
+  assign \$633  = \$630  | \$632 ;
+  assign \$635  = act_write & \$634 ;
+  assign \$636  = wb_parity1 == wb_par13;
+  assign \$638  = \$637  >= fold_end;
+  assign \$640  = \$639  >= prev_out;
+  assign \$641  = \$638  | \$640 ;
+  assign \$643  = 2'h2 >= fold_end;
+  assign \$645  = 2'h2 >= prev_out;
+  assign \$646  = \$643  | \$645 ;
+  assign \$647  = \$636  ? \$641  : \$646 ;
+  assign \$649  = \$648  >= fold_end;
+  assign \$651  = \$650  >= prev_out;
+  assign \$652  = \$649  | \$651 ;
+  assign \$653  = \$635  ? \$647  : \$652 ;
+  assign \$654  = track_reset_r1 ? \$633  : \$653 ;
+  assign \$656  = 2'h0 >= fold_end;
+  assign \$658  = 2'h0 >= prev_out;
+  assign \$659  = \$656  | \$658 ;
+  assign \$660  = ! wb_ctx13;
+  assign \$661  = act_write & \$660 ;
+  assign \$662  = wb_parity0 == wb_par13;
+  assign \$664  = \$663  >= fold_end;
+  assign \$666  = \$665  >= prev_out;
+  assign \$667  = \$664  | \$666 ;
+  assign \$669  = 2'h2 >= fold_end;
+  assign \$671  = 2'h2 >= prev_out;
+  assign \$672  = \$669  | \$671 ;
+  assign \$673  = \$662  ? \$667  : \$672 ;
+  assign \$675  = \$674  >= fold_end;
+  assign \$677  = \$676  >= prev_out;
+  assign \$678  = \$675  | \$677 ;
+  assign \$679  = \$661  ? \$673  : \$678 ;
+  assign \$680  = track_reset_r0 ? \$659  : \$679 ;
+  assign \$681  = ctx ? \$654  : \$680 ;
+  assign \$682  = \$628  & \$681 ;
+  assign \$683  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$684  = ~ layer[0];
+  assign \$685  = \$683  == \$684 ;
+  assign \$686  = ctx ? track_reset1 : track_reset0;
+  assign \$687  = ~ \$686 ;
+  assign \$688  = \$685  & \$687 ;
+  assign \$689  = ! prev_groups;
+  assign \$691  = act_write & \$690 ;
+  assign \$692  = wb_parity1 == wb_par13;
+  assign \$693  = wb_groups_plus1_1 == prev_groups;
+  assign \$694  = 1'h1 == prev_groups;
+  assign \$695  = \$692  ? \$693  : \$694 ;
+  assign \$696  = wb_groups1 == prev_groups;
+  assign \$697  = \$691  ? \$695  : \$696 ;
+  assign \$698  = track_reset_r1 ? \$689  : \$697 ;
   assign \$699  = ! prev_groups;
+  assign \$700  = ! wb_ctx13;
   assign \$701  = act_write & \$700 ;
-  assign \$702  = wb_parity1 == wb_par13;
-  assign \$703  = wb_groups_plus1_1 == prev_groups;
+  assign \$702  = wb_parity0 == wb_par13;
+  assign \$703  = wb_groups_plus1_0 == prev_groups;
   assign \$704  = 1'h1 == prev_groups;
   assign \$705  = \$702  ? \$703  : \$704 ;
-  assign \$706  = wb_groups1 == prev_groups;
+  assign \$706  = wb_groups0 == prev_groups;
   assign \$707  = \$701  ? \$705  : \$706 ;
-  assign \$708  = track_reset_r1 ? \$699  : \$707 ;
-  assign \$709  = ! prev_groups;
-  assign \$710  = ! wb_ctx13;
-  assign \$711  = act_write & \$710 ;
-  assign \$712  = wb_parity0 == wb_par13;
-  assign \$713  = wb_groups_plus1_0 == prev_groups;
-  assign \$714  = 1'h1 == prev_groups;
-  assign \$715  = \$712  ? \$713  : \$714 ;
-  assign \$716  = wb_groups0 == prev_groups;
-  assign \$717  = \$711  ? \$715  : \$716 ;
-  assign \$718  = track_reset_r0 ? \$709  : \$717 ;
-  assign \$719  = ctx ? \$708  : \$718 ;
-  assign \$720  = \$698  & \$719 ;
-  assign \$721  = ctx ? in_release1 : in_release0;
-  assign \$722  = ~ \$721 ;
-  assign \$723  = in_beats1 > fold_plus1;
-  assign \$725  = in_fire & \$724 ;
-  assign \$726  = in_beats1 == fold_plus1;
-  assign \$727  = \$725  & \$726 ;
-  assign \$728  = \$723  | \$727 ;
-  assign \$729  = in_beats0 > fold_plus1;
+  assign \$708  = track_reset_r0 ? \$699  : \$707 ;
+  assign \$709  = ctx ? \$698  : \$708 ;
+  assign \$710  = \$688  & \$709 ;
+  assign \$711  = ctx ? in_release1 : in_release0;
+  assign \$712  = ~ \$711 ;
+  assign \$713  = in_beats1 > fold_plus1;
+  assign \$715  = in_fire & \$714 ;
+  assign \$716  = in_beats1 == fold_plus1;
+  assign \$717  = \$715  & \$716 ;
+  assign \$718  = \$713  | \$717 ;
+  assign \$719  = in_beats0 > fold_plus1;
+  assign \$720  = ! in_wslot;
+  assign \$721  = in_fire & \$720 ;
+  assign \$722  = in_beats0 == fold_plus1;
+  assign \$723  = \$721  & \$722 ;
+  assign \$724  = \$719  | \$723 ;
+  assign \$725  = ctx ? \$718  : \$724 ;
+  assign \$726  = \$712  & \$725 ;
+  assign \$727  = ctx ? in_release0 : in_release1;
+  assign \$728  = ~ \$727 ;
+  assign \$729  = in_beats0 > b_fold;
   assign \$730  = ! in_wslot;
   assign \$731  = in_fire & \$730 ;
-  assign \$732  = in_beats0 == fold_plus1;
+  assign \$732  = in_beats0 == b_fold;
   assign \$733  = \$731  & \$732 ;
   assign \$734  = \$729  | \$733 ;
-  assign \$735  = ctx ? \$728  : \$734 ;
-  assign \$736  = \$722  & \$735 ;
-  assign \$737  = ctx ? in_release0 : in_release1;
-  assign \$738  = ~ \$737 ;
-  assign \$739  = in_beats0 > b_fold;
-  assign \$740  = ! in_wslot;
-  assign \$741  = in_fire & \$740 ;
-  assign \$742  = in_beats0 == b_fold;
-  assign \$743  = \$741  & \$742 ;
-  assign \$744  = \$739  | \$743 ;
-  assign \$745  = in_beats1 > b_fold;
-  assign \$747  = in_fire & \$746 ;
-  assign \$748  = in_beats1 == b_fold;
-  assign \$749  = \$747  & \$748 ;
-  assign \$750  = \$745  | \$749 ;
-  assign \$751  = ctx ? \$744  : \$750 ;
-  assign \$752  = \$738  & \$751 ;
-  assign \$753  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$754  = ~ layer[0];
-  assign \$755  = \$753  == \$754 ;
-  assign \$756  = ctx ? track_reset1 : track_reset0;
-  assign \$757  = ~ \$756 ;
-  assign \$758  = \$755  & \$757 ;
-  assign \$760  = 2'h0 >= fold_end_next;
-  assign \$762  = 2'h0 >= prev_out;
-  assign \$763  = \$760  | \$762 ;
-  assign \$765  = act_write & \$764 ;
-  assign \$766  = wb_parity1 == wb_par13;
-  assign \$768  = \$767  >= fold_end_next;
-  assign \$770  = \$769  >= prev_out;
-  assign \$771  = \$768  | \$770 ;
-  assign \$773  = 2'h2 >= fold_end_next;
-  assign \$775  = 2'h2 >= prev_out;
-  assign \$776  = \$773  | \$775 ;
-  assign \$777  = \$766  ? \$771  : \$776 ;
-  assign \$779  = \$778  >= fold_end_next;
-  assign \$781  = \$780  >= prev_out;
-  assign \$782  = \$779  | \$781 ;
-  assign \$783  = \$765  ? \$777  : \$782 ;
-  assign \$784  = track_reset_r1 ? \$763  : \$783 ;
-  assign \$786  = 2'h0 >= fold_end_next;
-  assign \$788  = 2'h0 >= prev_out;
-  assign \$789  = \$786  | \$788 ;
-  assign \$790  = ! wb_ctx13;
-  assign \$791  = act_write & \$790 ;
-  assign \$792  = wb_parity0 == wb_par13;
-  assign \$794  = \$793  >= fold_end_next;
-  assign \$796  = \$795  >= prev_out;
-  assign \$797  = \$794  | \$796 ;
-  assign \$799  = 2'h2 >= fold_end_next;
-  assign \$801  = 2'h2 >= prev_out;
-  assign \$802  = \$799  | \$801 ;
-  assign \$803  = \$792  ? \$797  : \$802 ;
-  assign \$805  = \$804  >= fold_end_next;
-  assign \$807  = \$806  >= prev_out;
-  assign \$808  = \$805  | \$807 ;
-  assign \$809  = \$791  ? \$803  : \$808 ;
-  assign \$810  = track_reset_r0 ? \$789  : \$809 ;
-  assign \$811  = ctx ? \$784  : \$810 ;
-  assign \$812  = \$758  & \$811 ;
-  assign \$813  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$814  = ~ layer[0];
-  assign \$815  = \$813  == \$814 ;
-  assign \$816  = ctx ? track_reset1 : track_reset0;
-  assign \$817  = ~ \$816 ;
-  assign \$818  = \$815  & \$817 ;
+  assign \$735  = in_beats1 > b_fold;
+  assign \$737  = in_fire & \$736 ;
+  assign \$738  = in_beats1 == b_fold;
+  assign \$739  = \$737  & \$738 ;
+  assign \$740  = \$735  | \$739 ;
+  assign \$741  = ctx ? \$734  : \$740 ;
+  assign \$742  = \$728  & \$741 ;
+  assign \$743  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$744  = ~ layer[0];
+  assign \$745  = \$743  == \$744 ;
+  assign \$746  = ctx ? track_reset1 : track_reset0;
+  assign \$747  = ~ \$746 ;
+  assign \$748  = \$745  & \$747 ;
+  assign \$750  = 2'h0 >= fold_end_next;
+  assign \$752  = 2'h0 >= prev_out;
+  assign \$753  = \$750  | \$752 ;
+  assign \$755  = act_write & \$754 ;
+  assign \$756  = wb_parity1 == wb_par13;
+  assign \$758  = \$757  >= fold_end_next;
+  assign \$760  = \$759  >= prev_out;
+  assign \$761  = \$758  | \$760 ;
+  assign \$763  = 2'h2 >= fold_end_next;
+  assign \$765  = 2'h2 >= prev_out;
+  assign \$766  = \$763  | \$765 ;
+  assign \$767  = \$756  ? \$761  : \$766 ;
+  assign \$769  = \$768  >= fold_end_next;
+  assign \$771  = \$770  >= prev_out;
+  assign \$772  = \$769  | \$771 ;
+  assign \$773  = \$755  ? \$767  : \$772 ;
+  assign \$774  = track_reset_r1 ? \$753  : \$773 ;
+  assign \$776  = 2'h0 >= fold_end_next;
+  assign \$778  = 2'h0 >= prev_out;
+  assign \$779  = \$776  | \$778 ;
+  assign \$780  = ! wb_ctx13;
+  assign \$781  = act_write & \$780 ;
+  assign \$782  = wb_parity0 == wb_par13;
+  assign \$784  = \$783  >= fold_end_next;
+  assign \$786  = \$785  >= prev_out;
+  assign \$787  = \$784  | \$786 ;
+  assign \$789  = 2'h2 >= fold_end_next;
+  assign \$791  = 2'h2 >= prev_out;
+  assign \$792  = \$789  | \$791 ;
+  assign \$793  = \$782  ? \$787  : \$792 ;
+  assign \$795  = \$794  >= fold_end_next;
+  assign \$797  = \$796  >= prev_out;
+  assign \$798  = \$795  | \$797 ;
+  assign \$799  = \$781  ? \$793  : \$798 ;
+  assign \$800  = track_reset_r0 ? \$779  : \$799 ;
+  assign \$801  = ctx ? \$774  : \$800 ;
+  assign \$802  = \$748  & \$801 ;
+  assign \$803  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$804  = ~ layer[0];
+  assign \$805  = \$803  == \$804 ;
+  assign \$806  = ctx ? track_reset1 : track_reset0;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = \$805  & \$807 ;
+  assign \$809  = ! prev_groups;
+  assign \$811  = act_write & \$810 ;
+  assign \$812  = wb_parity1 == wb_par13;
+  assign \$813  = wb_groups_plus1_1 == prev_groups;
+  assign \$814  = 1'h1 == prev_groups;
+  assign \$815  = \$812  ? \$813  : \$814 ;
+  assign \$816  = wb_groups1 == prev_groups;
+  assign \$817  = \$811  ? \$815  : \$816 ;
+  assign \$818  = track_reset_r1 ? \$809  : \$817 ;
   assign \$819  = ! prev_groups;
+  assign \$820  = ! wb_ctx13;
   assign \$821  = act_write & \$820 ;
-  assign \$822  = wb_parity1 == wb_par13;
-  assign \$823  = wb_groups_plus1_1 == prev_groups;
+  assign \$822  = wb_parity0 == wb_par13;
+  assign \$823  = wb_groups_plus1_0 == prev_groups;
   assign \$824  = 1'h1 == prev_groups;
   assign \$825  = \$822  ? \$823  : \$824 ;
-  assign \$826  = wb_groups1 == prev_groups;
+  assign \$826  = wb_groups0 == prev_groups;
   assign \$827  = \$821  ? \$825  : \$826 ;
-  assign \$828  = track_reset_r1 ? \$819  : \$827 ;
-  assign \$829  = ! prev_groups;
-  assign \$830  = ! wb_ctx13;
-  assign \$831  = act_write & \$830 ;
-  assign \$832  = wb_parity0 == wb_par13;
-  assign \$833  = wb_groups_plus1_0 == prev_groups;
-  assign \$834  = 1'h1 == prev_groups;
-  assign \$835  = \$832  ? \$833  : \$834 ;
-  assign \$836  = wb_groups0 == prev_groups;
-  assign \$837  = \$831  ? \$835  : \$836 ;
-  assign \$838  = track_reset_r0 ? \$829  : \$837 ;
-  assign \$839  = ctx ? \$828  : \$838 ;
-  assign \$840  = \$818  & \$839 ;
-  assign \$841  = ctx ? in_release1 : in_release0;
-  assign \$842  = ~ \$841 ;
-  assign \$843  = in_beats1 > fold;
-  assign \$845  = in_fire & \$844 ;
-  assign \$846  = in_beats1 == fold;
-  assign \$847  = \$845  & \$846 ;
-  assign \$848  = \$843  | \$847 ;
-  assign \$849  = in_beats0 > fold;
+  assign \$828  = track_reset_r0 ? \$819  : \$827 ;
+  assign \$829  = ctx ? \$818  : \$828 ;
+  assign \$830  = \$808  & \$829 ;
+  assign \$831  = ctx ? in_release1 : in_release0;
+  assign \$832  = ~ \$831 ;
+  assign \$833  = in_beats1 > fold;
+  assign \$835  = in_fire & \$834 ;
+  assign \$836  = in_beats1 == fold;
+  assign \$837  = \$835  & \$836 ;
+  assign \$838  = \$833  | \$837 ;
+  assign \$839  = in_beats0 > fold;
+  assign \$840  = ! in_wslot;
+  assign \$841  = in_fire & \$840 ;
+  assign \$842  = in_beats0 == fold;
+  assign \$843  = \$841  & \$842 ;
+  assign \$844  = \$839  | \$843 ;
+  assign \$845  = ctx ? \$838  : \$844 ;
+  assign \$846  = \$832  & \$845 ;
+  assign \$847  = ctx ? in_release0 : in_release1;
+  assign \$848  = ~ \$847 ;
+  assign \$849  = | in_beats0;
   assign \$850  = ! in_wslot;
   assign \$851  = in_fire & \$850 ;
-  assign \$852  = in_beats0 == fold;
-  assign \$853  = \$851  & \$852 ;
-  assign \$854  = \$849  | \$853 ;
-  assign \$855  = ctx ? \$848  : \$854 ;
-  assign \$856  = \$842  & \$855 ;
-  assign \$857  = ctx ? in_release0 : in_release1;
-  assign \$858  = ~ \$857 ;
-  assign \$859  = | in_beats0;
-  assign \$860  = ! in_wslot;
-  assign \$861  = in_fire & \$860 ;
-  assign \$862  = \$859  | \$861 ;
-  assign \$863  = | in_beats1;
-  assign \$865  = in_fire & \$864 ;
-  assign \$866  = \$863  | \$865 ;
-  assign \$867  = ctx ? \$862  : \$866 ;
-  assign \$868  = in_beats0 > b_fold_plus1;
-  assign \$869  = ! in_wslot;
-  assign \$870  = in_fire & \$869 ;
-  assign \$871  = in_beats0 == b_fold_plus1;
-  assign \$872  = \$870  & \$871 ;
-  assign \$873  = \$868  | \$872 ;
-  assign \$874  = in_beats1 > b_fold_plus1;
-  assign \$876  = in_fire & \$875 ;
-  assign \$877  = in_beats1 == b_fold_plus1;
-  assign \$878  = \$876  & \$877 ;
-  assign \$879  = \$874  | \$878 ;
-  assign \$880  = ctx ? \$873  : \$879 ;
-  assign \$881  = b_last_fold ? \$867  : \$880 ;
-  assign \$882  = \$858  & \$881 ;
-  assign \$883  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$884  = ~ layer[0];
-  assign \$885  = \$883  == \$884 ;
-  assign \$886  = ctx ? track_reset1 : track_reset0;
-  assign \$887  = ~ \$886 ;
-  assign \$888  = \$885  & \$887 ;
-  assign \$890  = 2'h0 >= fold_end;
-  assign \$892  = 2'h0 >= prev_out;
-  assign \$893  = \$890  | \$892 ;
-  assign \$895  = act_write & \$894 ;
-  assign \$896  = wb_parity1 == wb_par13;
-  assign \$898  = \$897  >= fold_end;
-  assign \$900  = \$899  >= prev_out;
-  assign \$901  = \$898  | \$900 ;
-  assign \$903  = 2'h2 >= fold_end;
-  assign \$905  = 2'h2 >= prev_out;
-  assign \$906  = \$903  | \$905 ;
-  assign \$907  = \$896  ? \$901  : \$906 ;
-  assign \$909  = \$908  >= fold_end;
-  assign \$911  = \$910  >= prev_out;
-  assign \$912  = \$909  | \$911 ;
-  assign \$913  = \$895  ? \$907  : \$912 ;
-  assign \$914  = track_reset_r1 ? \$893  : \$913 ;
-  assign \$916  = 2'h0 >= fold_end;
-  assign \$918  = 2'h0 >= prev_out;
-  assign \$919  = \$916  | \$918 ;
-  assign \$920  = ! wb_ctx13;
-  assign \$921  = act_write & \$920 ;
-  assign \$922  = wb_parity0 == wb_par13;
-  assign \$924  = \$923  >= fold_end;
-  assign \$926  = \$925  >= prev_out;
-  assign \$927  = \$924  | \$926 ;
-  assign \$929  = 2'h2 >= fold_end;
-  assign \$931  = 2'h2 >= prev_out;
-  assign \$932  = \$929  | \$931 ;
-  assign \$933  = \$922  ? \$927  : \$932 ;
-  assign \$935  = \$934  >= fold_end;
-  assign \$937  = \$936  >= prev_out;
-  assign \$938  = \$935  | \$937 ;
-  assign \$939  = \$921  ? \$933  : \$938 ;
-  assign \$940  = track_reset_r0 ? \$919  : \$939 ;
-  assign \$941  = ctx ? \$914  : \$940 ;
-  assign \$942  = \$888  & \$941 ;
-  assign \$943  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$944  = ~ layer[0];
-  assign \$945  = \$943  == \$944 ;
-  assign \$946  = ctx ? track_reset1 : track_reset0;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = \$945  & \$947 ;
+  assign \$852  = \$849  | \$851 ;
+  assign \$853  = | in_beats1;
+  assign \$855  = in_fire & \$854 ;
+  assign \$856  = \$853  | \$855 ;
+  assign \$857  = ctx ? \$852  : \$856 ;
+  assign \$858  = in_beats0 > b_fold_plus1;
+  assign \$859  = ! in_wslot;
+  assign \$860  = in_fire & \$859 ;
+  assign \$861  = in_beats0 == b_fold_plus1;
+  assign \$862  = \$860  & \$861 ;
+  assign \$863  = \$858  | \$862 ;
+  assign \$864  = in_beats1 > b_fold_plus1;
+  assign \$866  = in_fire & \$865 ;
+  assign \$867  = in_beats1 == b_fold_plus1;
+  assign \$868  = \$866  & \$867 ;
+  assign \$869  = \$864  | \$868 ;
+  assign \$870  = ctx ? \$863  : \$869 ;
+  assign \$871  = b_last_fold ? \$857  : \$870 ;
+  assign \$872  = \$848  & \$871 ;
+  assign \$873  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$874  = ~ layer[0];
+  assign \$875  = \$873  == \$874 ;
+  assign \$876  = ctx ? track_reset1 : track_reset0;
+  assign \$877  = ~ \$876 ;
+  assign \$878  = \$875  & \$877 ;
+  assign \$880  = 2'h0 >= fold_end;
+  assign \$882  = 2'h0 >= prev_out;
+  assign \$883  = \$880  | \$882 ;
+  assign \$885  = act_write & \$884 ;
+  assign \$886  = wb_parity1 == wb_par13;
+  assign \$888  = \$887  >= fold_end;
+  assign \$890  = \$889  >= prev_out;
+  assign \$891  = \$888  | \$890 ;
+  assign \$893  = 2'h2 >= fold_end;
+  assign \$895  = 2'h2 >= prev_out;
+  assign \$896  = \$893  | \$895 ;
+  assign \$897  = \$886  ? \$891  : \$896 ;
+  assign \$899  = \$898  >= fold_end;
+  assign \$901  = \$900  >= prev_out;
+  assign \$902  = \$899  | \$901 ;
+  assign \$903  = \$885  ? \$897  : \$902 ;
+  assign \$904  = track_reset_r1 ? \$883  : \$903 ;
+  assign \$906  = 2'h0 >= fold_end;
+  assign \$908  = 2'h0 >= prev_out;
+  assign \$909  = \$906  | \$908 ;
+  assign \$910  = ! wb_ctx13;
+  assign \$911  = act_write & \$910 ;
+  assign \$912  = wb_parity0 == wb_par13;
+  assign \$914  = \$913  >= fold_end;
+  assign \$916  = \$915  >= prev_out;
+  assign \$917  = \$914  | \$916 ;
+  assign \$919  = 2'h2 >= fold_end;
+  assign \$921  = 2'h2 >= prev_out;
+  assign \$922  = \$919  | \$921 ;
+  assign \$923  = \$912  ? \$917  : \$922 ;
+  assign \$925  = \$924  >= fold_end;
+  assign \$927  = \$926  >= prev_out;
+  assign \$928  = \$925  | \$927 ;
+  assign \$929  = \$911  ? \$923  : \$928 ;
+  assign \$930  = track_reset_r0 ? \$909  : \$929 ;
+  assign \$931  = ctx ? \$904  : \$930 ;
+  assign \$932  = \$878  & \$931 ;
+  assign \$933  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$934  = ~ layer[0];
+  assign \$935  = \$933  == \$934 ;
+  assign \$936  = ctx ? track_reset1 : track_reset0;
+  assign \$937  = ~ \$936 ;
+  assign \$938  = \$935  & \$937 ;
+  assign \$939  = ! prev_groups;
+  assign \$941  = act_write & \$940 ;
+  assign \$942  = wb_parity1 == wb_par13;
+  assign \$943  = wb_groups_plus1_1 == prev_groups;
+  assign \$944  = 1'h1 == prev_groups;
+  assign \$945  = \$942  ? \$943  : \$944 ;
+  assign \$946  = wb_groups1 == prev_groups;
+  assign \$947  = \$941  ? \$945  : \$946 ;
+  assign \$948  = track_reset_r1 ? \$939  : \$947 ;
   assign \$949  = ! prev_groups;
+  assign \$950  = ! wb_ctx13;
   assign \$951  = act_write & \$950 ;
-  assign \$952  = wb_parity1 == wb_par13;
-  assign \$953  = wb_groups_plus1_1 == prev_groups;
+  assign \$952  = wb_parity0 == wb_par13;
+  assign \$953  = wb_groups_plus1_0 == prev_groups;
   assign \$954  = 1'h1 == prev_groups;
   assign \$955  = \$952  ? \$953  : \$954 ;
-  assign \$956  = wb_groups1 == prev_groups;
+  assign \$956  = wb_groups0 == prev_groups;
   assign \$957  = \$951  ? \$955  : \$956 ;
-  assign \$958  = track_reset_r1 ? \$949  : \$957 ;
-  assign \$959  = ! prev_groups;
-  assign \$960  = ! wb_ctx13;
-  assign \$961  = act_write & \$960 ;
-  assign \$962  = wb_parity0 == wb_par13;
-  assign \$963  = wb_groups_plus1_0 == prev_groups;
-  assign \$964  = 1'h1 == prev_groups;
-  assign \$965  = \$962  ? \$963  : \$964 ;
-  assign \$966  = wb_groups0 == prev_groups;
-  assign \$967  = \$961  ? \$965  : \$966 ;
-  assign \$968  = track_reset_r0 ? \$959  : \$967 ;
-  assign \$969  = ctx ? \$958  : \$968 ;
-  assign \$970  = \$948  & \$969 ;
-  assign \$971  = ctx ? in_release1 : in_release0;
-  assign \$972  = ~ \$971 ;
-  assign \$973  = in_beats1 > fold;
-  assign \$975  = in_fire & \$974 ;
-  assign \$976  = in_beats1 == fold;
-  assign \$977  = \$975  & \$976 ;
-  assign \$978  = \$973  | \$977 ;
-  assign \$979  = in_beats0 > fold;
+  assign \$958  = track_reset_r0 ? \$949  : \$957 ;
+  assign \$959  = ctx ? \$948  : \$958 ;
+  assign \$960  = \$938  & \$959 ;
+  assign \$961  = ctx ? in_release1 : in_release0;
+  assign \$962  = ~ \$961 ;
+  assign \$963  = in_beats1 > fold;
+  assign \$965  = in_fire & \$964 ;
+  assign \$966  = in_beats1 == fold;
+  assign \$967  = \$965  & \$966 ;
+  assign \$968  = \$963  | \$967 ;
+  assign \$969  = in_beats0 > fold;
+  assign \$970  = ! in_wslot;
+  assign \$971  = in_fire & \$970 ;
+  assign \$972  = in_beats0 == fold;
+  assign \$973  = \$971  & \$972 ;
+  assign \$974  = \$969  | \$973 ;
+  assign \$975  = ctx ? \$968  : \$974 ;
+  assign \$976  = \$962  & \$975 ;
+  assign \$977  = ctx ? in_release0 : in_release1;
+  assign \$978  = ~ \$977 ;
+  assign \$979  = in_beats0 > b_fold;
   assign \$980  = ! in_wslot;
   assign \$981  = in_fire & \$980 ;
-  assign \$982  = in_beats0 == fold;
+  assign \$982  = in_beats0 == b_fold;
   assign \$983  = \$981  & \$982 ;
   assign \$984  = \$979  | \$983 ;
-  assign \$985  = ctx ? \$978  : \$984 ;
-  assign \$986  = \$972  & \$985 ;
-  assign \$987  = ctx ? in_release0 : in_release1;
-  assign \$988  = ~ \$987 ;
-  assign \$989  = in_beats0 > b_fold;
-  assign \$990  = ! in_wslot;
-  assign \$991  = in_fire & \$990 ;
-  assign \$992  = in_beats0 == b_fold;
-  assign \$993  = \$991  & \$992 ;
-  assign \$994  = \$989  | \$993 ;
-  assign \$995  = in_beats1 > b_fold;
-  assign \$997  = in_fire & \$996 ;
-  assign \$998  = in_beats1 == b_fold;
-  assign \$999  = \$997  & \$998 ;
-  assign \$1000  = \$995  | \$999 ;
-  assign \$1001  = ctx ? \$994  : \$1000 ;
-  assign \$1002  = \$988  & \$1001 ;
-  assign \$1003  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1004  = ~ layer[0];
-  assign \$1005  = \$1003  == \$1004 ;
-  assign \$1006  = ctx ? track_reset1 : track_reset0;
-  assign \$1007  = ~ \$1006 ;
-  assign \$1008  = \$1005  & \$1007 ;
-  assign \$1010  = 2'h0 >= fold_end;
-  assign \$1012  = 2'h0 >= prev_out;
-  assign \$1013  = \$1010  | \$1012 ;
-  assign \$1015  = act_write & \$1014 ;
-  assign \$1016  = wb_parity1 == wb_par13;
-  assign \$1018  = \$1017  >= fold_end;
-  assign \$1020  = \$1019  >= prev_out;
-  assign \$1021  = \$1018  | \$1020 ;
-  assign \$1023  = 2'h2 >= fold_end;
-  assign \$1025  = 2'h2 >= prev_out;
-  assign \$1026  = \$1023  | \$1025 ;
-  assign \$1027  = \$1016  ? \$1021  : \$1026 ;
-  assign \$1029  = \$1028  >= fold_end;
-  assign \$1031  = \$1030  >= prev_out;
-  assign \$1032  = \$1029  | \$1031 ;
-  assign \$1033  = \$1015  ? \$1027  : \$1032 ;
-  assign \$1034  = track_reset_r1 ? \$1013  : \$1033 ;
-  assign \$1036  = 2'h0 >= fold_end;
-  assign \$1038  = 2'h0 >= prev_out;
-  assign \$1039  = \$1036  | \$1038 ;
-  assign \$1040  = ! wb_ctx13;
-  assign \$1041  = act_write & \$1040 ;
-  assign \$1042  = wb_parity0 == wb_par13;
-  assign \$1044  = \$1043  >= fold_end;
-  assign \$1046  = \$1045  >= prev_out;
-  assign \$1047  = \$1044  | \$1046 ;
-  assign \$1049  = 2'h2 >= fold_end;
-  assign \$1051  = 2'h2 >= prev_out;
-  assign \$1052  = \$1049  | \$1051 ;
-  assign \$1053  = \$1042  ? \$1047  : \$1052 ;
-  assign \$1055  = \$1054  >= fold_end;
-  assign \$1057  = \$1056  >= prev_out;
-  assign \$1058  = \$1055  | \$1057 ;
-  assign \$1059  = \$1041  ? \$1053  : \$1058 ;
-  assign \$1060  = track_reset_r0 ? \$1039  : \$1059 ;
-  assign \$1061  = ctx ? \$1034  : \$1060 ;
-  assign \$1062  = \$1008  & \$1061 ;
-  assign \$1063  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1064  = ~ layer[0];
-  assign \$1065  = \$1063  == \$1064 ;
-  assign \$1066  = ctx ? track_reset1 : track_reset0;
-  assign \$1067  = ~ \$1066 ;
-  assign \$1068  = \$1065  & \$1067 ;
+  assign \$985  = in_beats1 > b_fold;
+  assign \$987  = in_fire & \$986 ;
+  assign \$988  = in_beats1 == b_fold;
+  assign \$989  = \$987  & \$988 ;
+  assign \$990  = \$985  | \$989 ;
+  assign \$991  = ctx ? \$984  : \$990 ;
+  assign \$992  = \$978  & \$991 ;
+  assign \$993  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$994  = ~ layer[0];
+  assign \$995  = \$993  == \$994 ;
+  assign \$996  = ctx ? track_reset1 : track_reset0;
+  assign \$997  = ~ \$996 ;
+  assign \$998  = \$995  & \$997 ;
+  assign \$1000  = 2'h0 >= fold_end;
+  assign \$1002  = 2'h0 >= prev_out;
+  assign \$1003  = \$1000  | \$1002 ;
+  assign \$1005  = act_write & \$1004 ;
+  assign \$1006  = wb_parity1 == wb_par13;
+  assign \$1008  = \$1007  >= fold_end;
+  assign \$1010  = \$1009  >= prev_out;
+  assign \$1011  = \$1008  | \$1010 ;
+  assign \$1013  = 2'h2 >= fold_end;
+  assign \$1015  = 2'h2 >= prev_out;
+  assign \$1016  = \$1013  | \$1015 ;
+  assign \$1017  = \$1006  ? \$1011  : \$1016 ;
+  assign \$1019  = \$1018  >= fold_end;
+  assign \$1021  = \$1020  >= prev_out;
+  assign \$1022  = \$1019  | \$1021 ;
+  assign \$1023  = \$1005  ? \$1017  : \$1022 ;
+  assign \$1024  = track_reset_r1 ? \$1003  : \$1023 ;
+  assign \$1026  = 2'h0 >= fold_end;
+  assign \$1028  = 2'h0 >= prev_out;
+  assign \$1029  = \$1026  | \$1028 ;
+  assign \$1030  = ! wb_ctx13;
+  assign \$1031  = act_write & \$1030 ;
+  assign \$1032  = wb_parity0 == wb_par13;
+  assign \$1034  = \$1033  >= fold_end;
+  assign \$1036  = \$1035  >= prev_out;
+  assign \$1037  = \$1034  | \$1036 ;
+  assign \$1039  = 2'h2 >= fold_end;
+  assign \$1041  = 2'h2 >= prev_out;
+  assign \$1042  = \$1039  | \$1041 ;
+  assign \$1043  = \$1032  ? \$1037  : \$1042 ;
+  assign \$1045  = \$1044  >= fold_end;
+  assign \$1047  = \$1046  >= prev_out;
+  assign \$1048  = \$1045  | \$1047 ;
+  assign \$1049  = \$1031  ? \$1043  : \$1048 ;
+  assign \$1050  = track_reset_r0 ? \$1029  : \$1049 ;
+  assign \$1051  = ctx ? \$1024  : \$1050 ;
+  assign \$1052  = \$998  & \$1051 ;
+  assign \$1053  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1054  = ~ layer[0];
+  assign \$1055  = \$1053  == \$1054 ;
+  assign \$1056  = ctx ? track_reset1 : track_reset0;
+  assign \$1057  = ~ \$1056 ;
+  assign \$1058  = \$1055  & \$1057 ;
+  assign \$1059  = ! prev_groups;
+  assign \$1061  = act_write & \$1060 ;
+  assign \$1062  = wb_parity1 == wb_par13;
+  assign \$1063  = wb_groups_plus1_1 == prev_groups;
+  assign \$1064  = 1'h1 == prev_groups;
+  assign \$1065  = \$1062  ? \$1063  : \$1064 ;
+  assign \$1066  = wb_groups1 == prev_groups;
+  assign \$1067  = \$1061  ? \$1065  : \$1066 ;
+  assign \$1068  = track_reset_r1 ? \$1059  : \$1067 ;
   assign \$1069  = ! prev_groups;
+  assign \$1070  = ! wb_ctx13;
   assign \$1071  = act_write & \$1070 ;
-  assign \$1072  = wb_parity1 == wb_par13;
-  assign \$1073  = wb_groups_plus1_1 == prev_groups;
+  assign \$1072  = wb_parity0 == wb_par13;
+  assign \$1073  = wb_groups_plus1_0 == prev_groups;
   assign \$1074  = 1'h1 == prev_groups;
   assign \$1075  = \$1072  ? \$1073  : \$1074 ;
-  assign \$1076  = wb_groups1 == prev_groups;
+  assign \$1076  = wb_groups0 == prev_groups;
   assign \$1077  = \$1071  ? \$1075  : \$1076 ;
-  assign \$1078  = track_reset_r1 ? \$1069  : \$1077 ;
-  assign \$1079  = ! prev_groups;
-  assign \$1080  = ! wb_ctx13;
-  assign \$1081  = act_write & \$1080 ;
-  assign \$1082  = wb_parity0 == wb_par13;
-  assign \$1083  = wb_groups_plus1_0 == prev_groups;
-  assign \$1084  = 1'h1 == prev_groups;
-  assign \$1085  = \$1082  ? \$1083  : \$1084 ;
-  assign \$1086  = wb_groups0 == prev_groups;
-  assign \$1087  = \$1081  ? \$1085  : \$1086 ;
-  assign \$1088  = track_reset_r0 ? \$1079  : \$1087 ;
-  assign \$1089  = ctx ? \$1078  : \$1088 ;
-  assign \$1090  = \$1068  & \$1089 ;
-  assign \$1091  = ~ loaded;
-  assign \$1092  = last_fold & last_group;
-  assign \$1093  = \$1092  & cur_is_last;
-  assign \$1094  = issue_a & \$1093 ;
-  assign \$1095  = \$1091  | \$1094 ;
-  assign \$1096  = ~ issue_a;
-  assign \$1097  = loaded & \$1096 ;
-  assign \$1098  = \$1097  & issue_b;
-  assign \$1099  = \$1098  & b_last_fold;
-  assign \$1100  = \$1095  | \$1099 ;
-  assign \$1101  = ~ issue_a;
-  assign \$1102  = loaded & \$1101 ;
-  assign \$1103  = \$1102  & issue_b;
-  assign \$1104  = d0_rp__data[7:0] + 2'h3;
-  assign \$1106  = \$1105  == 1'h1;
-  assign \$1107  = d0_rp__data[7:0] + 2'h3;
-  assign \$1109  = \$1108  - 1'h1;
-  assign \$1110  = b_fold_plus1 == \$1109 ;
-  assign \$1111  = d0_rp__data[7:0] + 2'h3;
-  assign \$1113  = \$1112  - 1'h1;
-  assign \$1114  = b_fold == \$1113 ;
-  assign \$1115  = ~ loaded;
-  assign \$1116  = issue_a & last_fold;
-  assign \$1117  = \$1116  & last_group;
-  assign \$1118  = issue_a & last_fold;
-  assign \$1119  = | nxt_rp__data[7:0];
-  assign \$1120  = nxt_rp__data[7:0] <= 3'h4;
+  assign \$1078  = track_reset_r0 ? \$1069  : \$1077 ;
+  assign \$1079  = ctx ? \$1068  : \$1078 ;
+  assign \$1080  = \$1058  & \$1079 ;
+  assign \$1081  = ~ loaded;
+  assign \$1082  = last_fold & last_group;
+  assign \$1083  = \$1082  & cur_is_last;
+  assign \$1084  = issue_a & \$1083 ;
+  assign \$1085  = \$1081  | \$1084 ;
+  assign \$1086  = ~ issue_a;
+  assign \$1087  = loaded & \$1086 ;
+  assign \$1088  = \$1087  & issue_b;
+  assign \$1089  = \$1088  & b_last_fold;
+  assign \$1090  = \$1085  | \$1089 ;
+  assign \$1091  = ~ issue_a;
+  assign \$1092  = loaded & \$1091 ;
+  assign \$1093  = \$1092  & issue_b;
+  assign \$1094  = d0_rp__data[7:0] + 2'h3;
+  assign \$1096  = \$1095  == 1'h1;
+  assign \$1097  = d0_rp__data[7:0] + 2'h3;
+  assign \$1099  = \$1098  - 1'h1;
+  assign \$1100  = b_fold_plus1 == \$1099 ;
+  assign \$1101  = d0_rp__data[7:0] + 2'h3;
+  assign \$1103  = \$1102  - 1'h1;
+  assign \$1104  = b_fold == \$1103 ;
+  assign \$1105  = ~ loaded;
+  assign \$1106  = issue_a & last_fold;
+  assign \$1107  = \$1106  & last_group;
+  assign \$1108  = issue_a & last_fold;
+  assign \$1109  = | nxt_rp__data[7:0];
+  assign \$1110  = nxt_rp__data[7:0] <= 3'h4;
+  assign \$1111  = \$1109  & \$1110 ;
+  assign \$1112  = | nxt_rp__data[15:8];
+  assign \$1113  = nxt_rp__data[15:8] <= 2'h2;
+  assign \$1114  = \$1112  & \$1113 ;
+  assign \$1115  = | nxt_rp__data[7:0];
+  assign \$1116  = nxt_rp__data[7:0] <= 3'h4;
+  assign \$1117  = \$1115  & \$1116 ;
+  assign \$1118  = ~ b_done;
+  assign \$1119  = cur_is_last & \$1118 ;
+  assign \$1120  = ~ b_group_is_0;
   assign \$1121  = \$1119  & \$1120 ;
-  assign \$1122  = | nxt_rp__data[15:8];
-  assign \$1123  = nxt_rp__data[15:8] <= 2'h2;
-  assign \$1124  = \$1122  & \$1123 ;
-  assign \$1125  = | nxt_rp__data[7:0];
-  assign \$1126  = nxt_rp__data[7:0] <= 3'h4;
-  assign \$1127  = \$1125  & \$1126 ;
-  assign \$1128  = ~ b_done;
-  assign \$1129  = cur_is_last & \$1128 ;
-  assign \$1130  = ~ b_group_is_0;
-  assign \$1131  = \$1129  & \$1130 ;
-  assign \$1133  = nxt_rp__data[15:8] > \$1132 ;
-  assign \$1134  = b_group + 1'h1;
-  assign \$1136  = nxt_rp__data[15:8] <= \$1135 ;
-  assign \$1137  = \$1133  & \$1136 ;
-  assign \$1138  = | nxt_rp__data[15:8];
-  assign \$1139  = nxt_rp__data[15:8] <= 2'h2;
-  assign \$1140  = \$1138  & \$1139 ;
-  assign \$1141  = \$1131  ? \$1137  : \$1140 ;
-  assign \$1142  = ~ b_done;
-  assign \$1143  = cur_is_last & \$1142 ;
-  assign \$1144  = ~ b_group_is_0;
-  assign \$1145  = \$1143  & \$1144 ;
-  assign \$1146  = b_group + 1'h1;
-  assign \$1147  = \$1145  ? \$1146  : 9'h001;
-  assign \$1148  = ! cur_folds_m1;
-  assign \$1149  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$1150  = group_plus1 + 1'h1;
-  assign \$1151  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$1152  = ~ loaded;
-  assign \$1153  = last_fold & last_group;
-  assign \$1154  = \$1153  & cur_is_last;
-  assign \$1155  = issue_a & \$1154 ;
-  assign \$1156  = \$1152  | \$1155 ;
-  assign \$1157  = ~ issue_a;
-  assign \$1158  = loaded & \$1157 ;
-  assign \$1159  = \$1158  & issue_b;
-  assign \$1160  = \$1159  & b_last_fold;
-  assign \$1161  = d0_rp__data[15:8] + 1'h1;
-  assign \$1163  = ! \$1162 ;
-  assign \$1164  = d0_rp__data[15:8] + 1'h1;
-  assign \$1166  = \$1165  == 1'h1;
-  assign \$1167  = b_group + 1'h1;
-  assign \$1168  = d0_rp__data[15:8] + 1'h1;
-  assign \$1170  = \$1167  == \$1169 ;
-  assign \$1171  = b_group + 1'h1;
-  assign \$1172  = d0_rp__data[15:8] + 1'h1;
-  assign \$1174  = \$1173  - 1'h1;
-  assign \$1175  = \$1171  == \$1174 ;
-  assign \$1176  = d0_rp__data[15:8] + 1'h1;
-  assign \$1178  = b_group == \$1177 ;
-  assign \$1179  = d0_rp__data[15:8] + 1'h1;
-  assign \$1181  = \$1180  - 1'h1;
-  assign \$1182  = b_group == \$1181 ;
-  assign \$1183  = ~ issue_a;
-  assign \$1184  = loaded & \$1183 ;
-  assign \$1185  = \$1184  & issue_b;
-  assign \$1186  = b_fold_plus1 + 1'h1;
-  assign \$1187  = ~ loaded;
-  assign \$1188  = fold_plus1 + 1'h1;
-  assign \$1189  = last_fold ? 10'h001 : \$1188 ;
-  assign \$1190  = last_fold & last_group;
-  assign \$1191  = ~ b_done;
-  assign \$1192  = cur_is_last & \$1191 ;
-  assign \$1193  = ~ b_done;
-  assign \$1194  = cur_is_last & \$1193 ;
-  assign \$1195  = ~ b_group_is_0;
-  assign \$1196  = \$1194  & \$1195 ;
-  assign \$1197  = ! ctx;
-  assign \$1198  = claim_out & \$1197 ;
-  assign \$1199  = ! wb_ctx13;
-  assign \$1200  = out_write & \$1199 ;
-  assign \$1201  = out_groups0 + 1'h1;
-  assign \$1203  = claim_out & \$1202 ;
-  assign \$1205  = out_write & \$1204 ;
-  assign \$1206  = out_groups1 + 1'h1;
-  assign \$1207  = out_n - 1'h1;
-  assign \$1208  = drain_elem == \$1207 ;
-  assign \$1209  = out_n - 1'h1;
-  assign \$1210  = drain_elem == \$1209 ;
-  assign \$1211  = ~ drain_slot;
-  assign \$1212  = ! drain_slot;
-  assign \$1214  = drain_elem + 1'h1;
-  assign \$1215  = ~ release_slot;
-  assign \$1216  = ! release_slot;
-  assign \$1218  = in_flight + vector_start;
-  assign \$1219  = \$1218  - done;
-  assign \$1220  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$1221  = \$1220  + inc_busy;
-  assign \$1222  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$1223  = \$1222  + inc_stall_input;
-  assign \$1224  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$1225  = \$1224  + inc_stall_output;
-  assign \$1226  = issue ? 4'h8 : 4'h0;
-  assign \$1227  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$1228  = \$1227  + inc_mac_ops;
-  assign \$1229  = issue ? 2'h2 : 2'h0;
-  assign \$1230  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$1231  = \$1230  + inc_bank_reads;
-  assign \$1232  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$1233  = \$1232  + inc_act_reads;
-  assign \$1234  = in_fire + act_write;
-  assign \$1235  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$1236  = \$1235  + inc_act_writes;
-  assign \$1237  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$1238  = \$1237  + inc_inferences;
+  assign \$1123  = nxt_rp__data[15:8] > \$1122 ;
+  assign \$1124  = b_group + 1'h1;
+  assign \$1126  = nxt_rp__data[15:8] <= \$1125 ;
+  assign \$1127  = \$1123  & \$1126 ;
+  assign \$1128  = | nxt_rp__data[15:8];
+  assign \$1129  = nxt_rp__data[15:8] <= 2'h2;
+  assign \$1130  = \$1128  & \$1129 ;
+  assign \$1131  = \$1121  ? \$1127  : \$1130 ;
+  assign \$1132  = ~ b_done;
+  assign \$1133  = cur_is_last & \$1132 ;
+  assign \$1134  = ~ b_group_is_0;
+  assign \$1135  = \$1133  & \$1134 ;
+  assign \$1136  = b_group + 1'h1;
+  assign \$1137  = \$1135  ? \$1136  : 9'h001;
+  assign \$1138  = ! cur_folds_m1;
+  assign \$1139  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$1140  = group_plus1 + 1'h1;
+  assign \$1141  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$1142  = ~ loaded;
+  assign \$1143  = last_fold & last_group;
+  assign \$1144  = \$1143  & cur_is_last;
+  assign \$1145  = issue_a & \$1144 ;
+  assign \$1146  = \$1142  | \$1145 ;
+  assign \$1147  = ~ issue_a;
+  assign \$1148  = loaded & \$1147 ;
+  assign \$1149  = \$1148  & issue_b;
+  assign \$1150  = \$1149  & b_last_fold;
+  assign \$1151  = d0_rp__data[15:8] + 1'h1;
+  assign \$1153  = ! \$1152 ;
+  assign \$1154  = d0_rp__data[15:8] + 1'h1;
+  assign \$1156  = \$1155  == 1'h1;
+  assign \$1157  = b_group + 1'h1;
+  assign \$1158  = d0_rp__data[15:8] + 1'h1;
+  assign \$1160  = \$1157  == \$1159 ;
+  assign \$1161  = b_group + 1'h1;
+  assign \$1162  = d0_rp__data[15:8] + 1'h1;
+  assign \$1164  = \$1163  - 1'h1;
+  assign \$1165  = \$1161  == \$1164 ;
+  assign \$1166  = d0_rp__data[15:8] + 1'h1;
+  assign \$1168  = b_group == \$1167 ;
+  assign \$1169  = d0_rp__data[15:8] + 1'h1;
+  assign \$1171  = \$1170  - 1'h1;
+  assign \$1172  = b_group == \$1171 ;
+  assign \$1173  = ~ issue_a;
+  assign \$1174  = loaded & \$1173 ;
+  assign \$1175  = \$1174  & issue_b;
+  assign \$1176  = b_fold_plus1 + 1'h1;
+  assign \$1177  = ~ loaded;
+  assign \$1178  = fold_plus1 + 1'h1;
+  assign \$1179  = last_fold ? 10'h001 : \$1178 ;
+  assign \$1180  = last_fold & last_group;
+  assign \$1181  = ~ b_done;
+  assign \$1182  = cur_is_last & \$1181 ;
+  assign \$1183  = ~ b_done;
+  assign \$1184  = cur_is_last & \$1183 ;
+  assign \$1185  = ~ b_group_is_0;
+  assign \$1186  = \$1184  & \$1185 ;
+  assign \$1187  = ! ctx;
+  assign \$1188  = claim_out & \$1187 ;
+  assign \$1189  = ! wb_ctx13;
+  assign \$1190  = out_write & \$1189 ;
+  assign \$1191  = out_groups0 + 1'h1;
+  assign \$1193  = claim_out & \$1192 ;
+  assign \$1195  = out_write & \$1194 ;
+  assign \$1196  = out_groups1 + 1'h1;
+  assign \$1197  = out_n - 1'h1;
+  assign \$1198  = drain_elem == \$1197 ;
+  assign \$1199  = out_n - 1'h1;
+  assign \$1200  = drain_elem == \$1199 ;
+  assign \$1201  = ~ drain_slot;
+  assign \$1202  = ! drain_slot;
+  assign \$1204  = drain_elem + 1'h1;
+  assign \$1205  = ~ release_slot;
+  assign \$1206  = ! release_slot;
+  assign \$1208  = in_flight + vector_start;
+  assign \$1209  = \$1208  - done;
+  assign \$1210  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$1211  = \$1210  + inc_busy;
+  assign \$1212  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$1213  = \$1212  + inc_stall_input;
+  assign \$1214  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$1215  = \$1214  + inc_stall_output;
+  assign \$1216  = issue ? 4'h8 : 4'h0;
+  assign \$1217  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$1218  = \$1217  + inc_mac_ops;
+  assign \$1219  = issue ? 2'h2 : 2'h0;
+  assign \$1220  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$1221  = \$1220  + inc_bank_reads;
+  assign \$1222  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$1223  = \$1222  + inc_act_reads;
+  assign \$1224  = in_fire + act_write;
+  assign \$1225  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$1226  = \$1225  + inc_act_writes;
+  assign \$1227  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$1228  = \$1227  + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1239 ;
+    n_layers <= \$1229 ;
   always @(posedge clk)
-    in_folds <= \$1240 ;
+    in_folds <= \$1230 ;
   always @(posedge clk)
-    out_n <= \$1241 ;
+    out_n <= \$1231 ;
   always @(posedge clk)
-    in_beats0 <= \$1242 ;
+    in_beats0 <= \$1232 ;
   always @(posedge clk)
-    in_full0 <= \$1243 ;
+    in_full0 <= \$1233 ;
   always @(posedge clk)
-    in_beats1 <= \$1244 ;
+    in_beats1 <= \$1234 ;
   always @(posedge clk)
-    in_full1 <= \$1245 ;
+    in_full1 <= \$1235 ;
   always @(posedge clk)
-    in_wslot <= \$1246 ;
+    in_wslot <= \$1236 ;
   always @(posedge clk)
-    in_groups <= \$1247 ;
+    in_groups <= \$1237 ;
   always @(posedge clk)
-    cur_folds <= \$1248 ;
+    cur_groups <= \$1238 ;
   always @(posedge clk)
-    cur_groups <= \$1249 ;
+    cur_folds_m1 <= \$1239 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1250 ;
+    cur_groups_m1 <= \$1240 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1251 ;
+    cur_out <= \$1241 ;
   always @(posedge clk)
-    cur_out <= \$1252 ;
+    cur_is_last <= \$1242 ;
   always @(posedge clk)
-    cur_is_last <= \$1253 ;
+    cur_relu <= \$1243 ;
   always @(posedge clk)
-    cur_relu <= \$1254 ;
+    cur_requantize <= \$1244 ;
   always @(posedge clk)
-    cur_requantize <= \$1255 ;
+    bank_addr <= \$1245 ;
   always @(posedge clk)
-    bank_addr <= \$1256 ;
+    rq_addr <= \$1246 ;
   always @(posedge clk)
-    rq_addr <= \$1257 ;
+    layer <= \$1247 ;
   always @(posedge clk)
-    layer <= \$1258 ;
+    group <= \$1248 ;
   always @(posedge clk)
-    group <= \$1259 ;
+    fold <= \$1249 ;
   always @(posedge clk)
-    fold <= \$1260 ;
+    fold_end <= \$1250 ;
   always @(posedge clk)
-    fold_end <= \$1261 ;
+    fold_end_next <= \$1251 ;
   always @(posedge clk)
-    fold_end_next <= \$1262 ;
+    b_group <= \$1252 ;
   always @(posedge clk)
-    b_group <= \$1263 ;
+    b_fold <= \$1253 ;
   always @(posedge clk)
-    b_fold <= \$1264 ;
+    b_in_group <= \$1254 ;
   always @(posedge clk)
-    b_in_group <= \$1265 ;
+    b_bank_addr <= \$1255 ;
   always @(posedge clk)
-    b_bank_addr <= \$1266 ;
+    b_rq_addr <= \$1256 ;
   always @(posedge clk)
-    b_rq_addr <= \$1267 ;
+    loaded <= \$1257 ;
   always @(posedge clk)
-    loaded <= \$1268 ;
+    wr_buf <= \$1258 ;
   always @(posedge clk)
-    wr_buf <= \$1269 ;
+    prev_out <= \$1259 ;
   always @(posedge clk)
-    prev_out <= \$1270 ;
+    prev_groups <= \$1260 ;
   always @(posedge clk)
-    prev_groups <= \$1271 ;
+    ctx <= \$1261 ;
   always @(posedge clk)
-    ctx <= \$1272 ;
+    track_reset_r0 <= \$1262 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1273 ;
+    track_reset_r1 <= \$1263 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1274 ;
+    step_addr <= \$251 ;
   always @(posedge clk)
-    step_addr <= \$253 ;
+    step_first <= \$253 ;
   always @(posedge clk)
-    step_first <= \$255 ;
+    step_last <= \$254 ;
   always @(posedge clk)
-    step_last <= \$256 ;
+    step_rq <= \$255 ;
   always @(posedge clk)
-    step_rq <= \$257 ;
+    step_relu <= \$256 ;
   always @(posedge clk)
-    step_relu <= \$258 ;
+    step_requantize <= \$257 ;
   always @(posedge clk)
-    step_requantize <= \$259 ;
+    step_in_addr <= \$264 ;
   always @(posedge clk)
-    step_in_addr <= \$266 ;
+    step_act_addr <= \$269 ;
   always @(posedge clk)
-    step_act_addr <= \$271 ;
-  always @(posedge clk)
-    step_from_input <= \$272 ;
+    step_from_input <= \$270 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$273 ;
+    step_group <= \$271 ;
   always @(posedge clk)
-    step_par <= \$274 ;
+    step_par <= \$272 ;
   always @(posedge clk)
-    step_ctx <= \$275 ;
+    step_ctx <= \$273 ;
   always @(posedge clk)
-    step_out <= \$276 ;
+    step_out <= \$274 ;
   always @(posedge clk)
-    step_valid <= \$1275 ;
+    step_valid <= \$1264 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3371,7 +3348,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1276 ;
+    wb_valid1 <= \$1265 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3381,7 +3358,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1277 ;
+    wb_valid2 <= \$1266 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3391,7 +3368,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1278 ;
+    wb_valid3 <= \$1267 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3401,7 +3378,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1279 ;
+    wb_valid4 <= \$1268 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3411,7 +3388,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1280 ;
+    wb_valid5 <= \$1269 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3421,7 +3398,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1281 ;
+    wb_valid6 <= \$1270 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3431,7 +3408,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1282 ;
+    wb_valid7 <= \$1271 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3441,7 +3418,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1283 ;
+    wb_valid8 <= \$1272 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3451,7 +3428,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1284 ;
+    wb_valid9 <= \$1273 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3461,7 +3438,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1285 ;
+    wb_valid10 <= \$1274 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3471,7 +3448,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1286 ;
+    wb_valid11 <= \$1275 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3481,7 +3458,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1287 ;
+    wb_valid12 <= \$1276 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3491,7 +3468,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1288 ;
+    wb_valid13 <= \$1277 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3501,124 +3478,124 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$1289 ;
+    wb_parity0 <= \$1278 ;
   always @(posedge clk)
-    wb_groups0 <= \$1290 ;
+    wb_groups0 <= \$1279 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1291 ;
+    wb_groups_plus1_0 <= \$1280 ;
   always @(posedge clk)
-    wb_parity1 <= \$1292 ;
+    wb_parity1 <= \$1281 ;
   always @(posedge clk)
-    wb_groups1 <= \$1293 ;
+    wb_groups1 <= \$1282 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1294 ;
+    wb_groups_plus1_1 <= \$1283 ;
   always @(posedge clk)
-    in_ok <= \$1295 ;
+    in_ok <= \$1284 ;
   always @(posedge clk)
-    b_ready <= \$1296 ;
+    b_ready <= \$1285 ;
   always @(posedge clk)
-    raw_ok <= \$1297 ;
+    raw_ok <= \$1286 ;
   always @(posedge clk)
-    raw_full <= \$1298 ;
+    raw_full <= \$1287 ;
   always @(posedge clk)
-    b_last_fold <= \$1299 ;
+    b_last_fold <= \$1288 ;
   always @(posedge clk)
-    last_fold <= \$1300 ;
+    last_fold <= \$1289 ;
   always @(posedge clk)
-    last_group <= \$1301 ;
+    last_group <= \$1290 ;
   always @(posedge clk)
-    group_plus1 <= \$1302 ;
+    group_plus1 <= \$1291 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1303 ;
+    b_group_is_0 <= \$1292 ;
   always @(posedge clk)
-    b_done <= \$1304 ;
+    b_done <= \$1293 ;
   always @(posedge clk)
-    b_last_group <= \$1305 ;
+    b_last_group <= \$1294 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1306 ;
+    b_fold_plus1 <= \$1295 ;
   always @(posedge clk)
-    layer_is_0 <= \$1307 ;
+    layer_is_0 <= \$1296 ;
   always @(posedge clk)
-    group_is_0 <= \$1308 ;
+    group_is_0 <= \$1297 ;
   always @(posedge clk)
-    fold_is_0 <= \$1309 ;
+    fold_is_0 <= \$1298 ;
   always @(posedge clk)
-    fold_plus1 <= \$1310 ;
+    fold_plus1 <= \$1299 ;
   always @(posedge clk)
-    out_full0 <= \$1311 ;
+    out_full0 <= \$1300 ;
   always @(posedge clk)
-    out_pending0 <= \$1312 ;
+    out_pending0 <= \$1301 ;
   always @(posedge clk)
-    out_groups0 <= \$1313 ;
+    out_groups0 <= \$1302 ;
   always @(posedge clk)
-    out_full1 <= \$1314 ;
+    out_full1 <= \$1303 ;
   always @(posedge clk)
-    out_pending1 <= \$1315 ;
+    out_pending1 <= \$1304 ;
   always @(posedge clk)
-    out_groups1 <= \$1316 ;
+    out_groups1 <= \$1305 ;
   always @(posedge clk)
-    drain_inflight <= \$1317 ;
+    drain_inflight <= \$1306 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1318 ;
+    drain_inflight2 <= \$1307 ;
   always @(posedge clk)
-    drain_lane <= \$1319 ;
+    drain_lane <= \$1308 ;
   always @(posedge clk)
-    drain_last <= \$1320 ;
+    drain_last <= \$1309 ;
   always @(posedge clk)
-    drain_elem <= \$1321 ;
+    drain_elem <= \$1310 ;
   always @(posedge clk)
-    drain_slot <= \$1322 ;
+    drain_slot <= \$1311 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$282 ;
+    drain_lane_data0 <= \$signature__data$280 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$283 ;
+    drain_lane_data1 <= \$signature__data$281 ;
   always @(posedge clk)
-    release_slot <= \$1323 ;
+    release_slot <= \$1312 ;
   always @(posedge clk)
-    in_flight <= \$1324 ;
+    in_flight <= \$1313 ;
   always @(posedge clk)
-    clear_counters_r <= \$1325 ;
+    clear_counters_r <= \$1314 ;
   always @(posedge clk)
-    inc_busy <= \$1326 ;
+    inc_busy <= \$1315 ;
   always @(posedge clk)
-    count_busy <= \$1327 ;
+    count_busy <= \$1316 ;
   always @(posedge clk)
-    inc_stall_input <= \$1328 ;
+    inc_stall_input <= \$1317 ;
   always @(posedge clk)
-    count_stall_input <= \$1329 ;
+    count_stall_input <= \$1318 ;
   always @(posedge clk)
-    inc_stall_output <= \$1330 ;
+    inc_stall_output <= \$1319 ;
   always @(posedge clk)
-    count_stall_output <= \$1331 ;
+    count_stall_output <= \$1320 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1332 ;
+    inc_mac_ops <= \$1321 ;
   always @(posedge clk)
-    count_mac_ops <= \$1333 ;
+    count_mac_ops <= \$1322 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1334 ;
+    inc_bank_reads <= \$1323 ;
   always @(posedge clk)
-    count_bank_reads <= \$1335 ;
+    count_bank_reads <= \$1324 ;
   always @(posedge clk)
-    inc_act_reads <= \$1336 ;
+    inc_act_reads <= \$1325 ;
   always @(posedge clk)
-    count_act_reads <= \$1337 ;
+    count_act_reads <= \$1326 ;
   always @(posedge clk)
-    inc_act_writes <= \$1338 ;
+    inc_act_writes <= \$1327 ;
   always @(posedge clk)
-    count_act_writes <= \$1339 ;
+    count_act_writes <= \$1328 ;
   always @(posedge clk)
-    inc_inferences <= \$1340 ;
+    inc_inferences <= \$1329 ;
   always @(posedge clk)
-    count_inferences <= \$1341 ;
+    count_inferences <= \$1330 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$2041$0 (drain_last2),
-    .\port$238$0 (drain_data),
+    .\port$2023$0 (drain_last2),
+    .\port$236$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3628,8 +3605,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$2191$0 (\$1342 ),
-    .\port$2192$0 (\$1343 ),
+    .\port$2173$0 (\$1331 ),
+    .\port$2174$0 (\$1332 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3646,8 +3623,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2304$0 (\$1344 ),
-    .\port$2305$0 (\$1345 ),
+    .\port$2286$0 (\$1333 ),
+    .\port$2287$0 (\$1334 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3685,7 +3662,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$172 ) begin
+    end else if (\$170 ) begin
       wb_parity_next0 = wb_par13;
     end
   end
@@ -3694,8 +3671,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 8'h00;
-    end else if (\$172 ) begin
-      wb_groups_next0 = \$175 [7:0];
+    end else if (\$170 ) begin
+      wb_groups_next0 = \$173 [7:0];
     end
   end
   always @* begin
@@ -3703,7 +3680,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$177 ) begin
+    end else if (\$175 ) begin
       wb_parity_next1 = wb_par13;
     end
   end
@@ -3712,8 +3689,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 8'h00;
-    end else if (\$177 ) begin
-      wb_groups_next1 = \$180 [7:0];
+    end else if (\$175 ) begin
+      wb_groups_next1 = \$178 [7:0];
     end
   end
   always @* begin
@@ -3744,109 +3721,292 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1239  = n_layers;
-    if (\$200 ) begin
-      if (\$201 ) begin
-        \$1239  = \$203 [2:0];
+    \$1229  = n_layers;
+    if (\$198 ) begin
+      if (\$199 ) begin
+        \$1229  = \$201 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1240  = \$205 [7:0];
+    \$1230  = \$203 [7:0];
     if (rst) begin
-      \$1240  = 8'h00;
+      \$1230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1241  = dl_rp__data[15:8];
+    \$1231  = dl_rp__data[15:8];
+    if (rst) begin
+      \$1231  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1232  = in_beats0;
+    if (\$205 ) begin
+      \$1232  = \$206 [7:0];
+    end
+    if (in_release0) begin
+      \$1232  = 8'h00;
+    end
+    if (rst) begin
+      \$1232  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1233  = in_full0;
+    if (\$205 ) begin
+      if (\$208 ) begin
+        \$1233  = 1'h1;
+      end
+    end
+    if (in_release0) begin
+      \$1233  = 1'h0;
+    end
+    if (rst) begin
+      \$1233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1234  = in_beats1;
+    if (\$210 ) begin
+      \$1234  = \$211 [7:0];
+    end
+    if (in_release1) begin
+      \$1234  = 8'h00;
+    end
+    if (rst) begin
+      \$1234  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1235  = in_full1;
+    if (\$210 ) begin
+      if (\$213 ) begin
+        \$1235  = 1'h1;
+      end
+    end
+    if (in_release1) begin
+      \$1235  = 1'h0;
+    end
+    if (rst) begin
+      \$1235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1236  = in_wslot;
+    if (\$217 ) begin
+      \$1236  = \$218 ;
+    end
+    if (rst) begin
+      \$1236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1237  = \$220 [7:0];
+    if (rst) begin
+      \$1237  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1238  = cur_groups;
+    if (\$221 ) begin
+      \$1238  = \$45 [7:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1238  = \$45 [7:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1238  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1239  = cur_folds_m1;
+    if (\$221 ) begin
+      \$1239  = \$223 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1239  = \$231 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1239  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1240  = cur_groups_m1;
+    if (\$221 ) begin
+      \$1240  = \$225 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1240  = \$233 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1240  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1241  = cur_out;
+    if (\$221 ) begin
+      \$1241  = nxt_rp__data[15:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1241  = nxt_rp__data[15:8];
+        end
+      end
+    end
     if (rst) begin
       \$1241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1242  = in_beats0;
-    if (\$207 ) begin
-      \$1242  = \$208 [7:0];
-    end
-    if (in_release0) begin
-      \$1242  = 8'h00;
-    end
-    if (rst) begin
-      \$1242  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1243  = in_full0;
-    if (\$207 ) begin
-      if (\$210 ) begin
-        \$1243  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$1243  = 1'h0;
-    end
-    if (rst) begin
-      \$1243  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1244  = in_beats1;
-    if (\$212 ) begin
-      \$1244  = \$213 [7:0];
-    end
-    if (in_release1) begin
-      \$1244  = 8'h00;
-    end
-    if (rst) begin
-      \$1244  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1245  = in_full1;
-    if (\$212 ) begin
-      if (\$215 ) begin
-        \$1245  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$1245  = 1'h0;
-    end
-    if (rst) begin
-      \$1245  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1246  = in_wslot;
-    if (\$219 ) begin
-      \$1246  = \$220 ;
-    end
-    if (rst) begin
-      \$1246  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1247  = \$222 [7:0];
-    if (rst) begin
-      \$1247  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1248  = cur_folds;
-    if (\$223 ) begin
-      \$1248  = \$45 [7:0];
+    \$1242  = cur_is_last;
+    if (\$221 ) begin
+      \$1242  = \$227 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1248  = \$45 [7:0];
+          \$1242  = \$235 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1243  = cur_relu;
+    if (\$221 ) begin
+      \$1243  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1243  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$1243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1244  = cur_requantize;
+    if (\$221 ) begin
+      \$1244  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1244  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$1244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1245  = bank_addr;
+    if (\$221 ) begin
+      \$1245  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1245  = nxt_rp__data[24:16];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$238 ) begin
+              \$1245  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$242 ) begin
+        \$1245  = \$243 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1245  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1246  = rq_addr;
+    if (\$221 ) begin
+      \$1246  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1246  = \$229 [7:0];
+        if (last_group) begin
+          \$1246  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$238 ) begin
+              \$1246  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1246  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1247  = layer;
+    if (\$221 ) begin
+      \$1247  = \$43 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1247  = \$43 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1247  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1248  = group;
+    if (\$221 ) begin
+      \$1248  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1248  = \$228 [7:0];
+        if (last_group) begin
+          \$1248  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$238 ) begin
+              \$1248  = b_group;
+            end
+          end
         end
       end
     end
@@ -3856,14 +4016,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1249  = cur_groups;
-    if (\$223 ) begin
-      \$1249  = \$47 [7:0];
+    \$1249  = fold;
+    if (\$221 ) begin
+      \$1249  = 8'h00;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$1249  = 8'h00;
         if (last_group) begin
-          \$1249  = \$47 [7:0];
+          \$1249  = 8'h00;
         end
+      end else begin
+        \$1249  = \$239 [7:0];
       end
     end
     if (rst) begin
@@ -3872,46 +4036,60 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1250  = cur_folds_m1;
-    if (\$223 ) begin
-      \$1250  = \$225 ;
+    \$1250  = fold_end;
+    if (\$221 ) begin
+      \$1250  = 9'h004;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$1250  = 9'h004;
         if (last_group) begin
-          \$1250  = \$233 ;
+          \$1250  = 9'h004;
         end
+      end else begin
+        \$1250  = fold_end_next[8:0];
       end
     end
     if (rst) begin
-      \$1250  = 9'h1ff;
+      \$1250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1251  = cur_groups_m1;
-    if (\$223 ) begin
-      \$1251  = \$227 ;
+    \$1251  = fold_end_next;
+    if (\$221 ) begin
+      \$1251  = 10'h008;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$1251  = 10'h008;
         if (last_group) begin
-          \$1251  = \$235 ;
+          \$1251  = 10'h008;
         end
+      end else begin
+        \$1251  = \$240 [9:0];
       end
     end
     if (rst) begin
-      \$1251  = 9'h1ff;
+      \$1251  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1252  = cur_out;
-    if (\$223 ) begin
-      \$1252  = nxt_rp__data[15:8];
+    \$1252  = b_group;
+    if (\$221 ) begin
+      \$1252  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1252  = nxt_rp__data[15:8];
+          if (cur_is_last) begin
+            \$1252  = 8'h00;
+          end
         end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1252  = \$246 [7:0];
       end
     end
     if (rst) begin
@@ -3920,31 +4098,44 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1253  = cur_is_last;
-    if (\$223 ) begin
-      \$1253  = \$229 ;
+    \$1253  = b_fold;
+    if (\$221 ) begin
+      \$1253  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1253  = \$237 ;
+          if (cur_is_last) begin
+            \$1253  = 8'h00;
+          end
         end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1253  = 8'h00;
+      end else begin
+        \$1253  = \$248 [7:0];
       end
     end
     if (rst) begin
-      \$1253  = 1'h0;
+      \$1253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1254  = cur_relu;
-    if (\$223 ) begin
-      \$1254  = nxt_rp__data[33];
+    \$1254  = b_in_group;
+    if (\$221 ) begin
+      \$1254  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1254  = nxt_rp__data[33];
+          if (cur_is_last) begin
+            \$1254  = 1'h0;
+          end
         end
       end
+    end else if (issue_b) begin
+      \$1254  = \$245 ;
     end
     if (rst) begin
       \$1254  = 1'h0;
@@ -3952,98 +4143,92 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1255  = cur_requantize;
-    if (\$223 ) begin
-      \$1255  = nxt_rp__data[34];
+    \$1255  = b_bank_addr;
+    if (\$221 ) begin
+      \$1255  = d0_rp__data[24:16];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1255  = nxt_rp__data[34];
+          if (cur_is_last) begin
+            \$1255  = d0_rp__data[24:16];
+          end
         end
       end
+    end else if (issue_b) begin
+      \$1255  = \$244 [8:0];
     end
     if (rst) begin
-      \$1255  = 1'h0;
+      \$1255  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1256  = bank_addr;
-    if (\$223 ) begin
-      \$1256  = nxt_rp__data[24:16];
+    \$1256  = b_rq_addr;
+    if (\$221 ) begin
+      \$1256  = d0_rp__data[32:25];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1256  = nxt_rp__data[24:16];
           if (cur_is_last) begin
+            \$1256  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1256  = \$247 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1256  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1257  = loaded;
+    if (\$221 ) begin
+      \$1257  = 1'h1;
+    end
+    if (\$250 ) begin
+      \$1257  = 1'h0;
+    end
+    if (rst) begin
+      \$1257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1258  = wr_buf;
+    if (\$221 ) begin
+      \$1258  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1258  = \$236 ;
+          if (cur_is_last) begin
+            \$1258  = 1'h0;
             if (b_done) begin
-            end else if (\$240 ) begin
-              \$1256  = b_bank_addr;
+              \$1258  = 1'h1;
             end
           end
         end
       end
-      if (\$244 ) begin
-        \$1256  = \$245 [8:0];
-      end
     end
     if (rst) begin
-      \$1256  = 9'h000;
+      \$1258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1257  = rq_addr;
-    if (\$223 ) begin
-      \$1257  = nxt_rp__data[32:25];
+    \$1259  = prev_out;
+    if (\$221 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
-        \$1257  = \$231 [7:0];
         if (last_group) begin
-          \$1257  = nxt_rp__data[32:25];
+          \$1259  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$240 ) begin
-              \$1257  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1257  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1258  = layer;
-    if (\$223 ) begin
-      \$1258  = \$43 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1258  = \$43 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1258  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1259  = group;
-    if (\$223 ) begin
-      \$1259  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1259  = \$230 [7:0];
-        if (last_group) begin
-          \$1259  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$1259  = b_group;
+              \$1259  = d0_rp__data[15:8];
             end
           end
         end
@@ -4055,398 +4240,350 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1260  = fold;
-    if (\$223 ) begin
+    \$1260  = prev_groups;
+    if (\$221 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1260  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1260  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
       \$1260  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1260  = 8'h00;
-        if (last_group) begin
-          \$1260  = 8'h00;
-        end
-      end else begin
-        \$1260  = \$241 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1261  = fold_end;
-    if (\$223 ) begin
-      \$1261  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1261  = 9'h004;
-        if (last_group) begin
-          \$1261  = 9'h004;
-        end
-      end else begin
-        \$1261  = fold_end_next[8:0];
-      end
-    end
-    if (rst) begin
-      \$1261  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1262  = fold_end_next;
-    if (\$223 ) begin
-      \$1262  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1262  = 10'h008;
-        if (last_group) begin
-          \$1262  = 10'h008;
-        end
-      end else begin
-        \$1262  = \$242 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1262  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1263  = b_group;
-    if (\$223 ) begin
-      \$1263  = 8'h00;
+    \$1261  = ctx;
+    if (\$221 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1263  = 8'h00;
+            \$1261  = \$237 ;
           end
         end
       end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1263  = \$248 [7:0];
-      end
     end
     if (rst) begin
-      \$1263  = 8'h00;
+      \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1264  = b_fold;
-    if (\$223 ) begin
-      \$1264  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1264  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1264  = 8'h00;
-      end else begin
-        \$1264  = \$250 [7:0];
-      end
-    end
+    \$1262  = track_reset0;
     if (rst) begin
-      \$1264  = 8'h00;
+      \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1265  = b_in_group;
-    if (\$223 ) begin
-      \$1265  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1265  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1265  = \$247 ;
+    \$1263  = track_reset1;
+    if (rst) begin
+      \$1263  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1264  = issue;
+    if (rst) begin
+      \$1264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1265  = \$275 ;
     if (rst) begin
       \$1265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1266  = b_bank_addr;
-    if (\$223 ) begin
-      \$1266  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1266  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1266  = \$246 [8:0];
-    end
+    \$1266  = wb_valid1;
     if (rst) begin
-      \$1266  = 9'h000;
+      \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1267  = b_rq_addr;
-    if (\$223 ) begin
-      \$1267  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1267  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1267  = \$249 [7:0];
-      end
-    end
+    \$1267  = wb_valid2;
     if (rst) begin
-      \$1267  = 8'h00;
+      \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1268  = loaded;
-    if (\$223 ) begin
-      \$1268  = 1'h1;
-    end
-    if (\$252 ) begin
-      \$1268  = 1'h0;
-    end
+    \$1268  = wb_valid3;
     if (rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1269  = wr_buf;
-    if (\$223 ) begin
-      \$1269  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1269  = \$238 ;
-          if (cur_is_last) begin
-            \$1269  = 1'h0;
-            if (b_done) begin
-              \$1269  = 1'h1;
-            end
-          end
-        end
-      end
-    end
+    \$1269  = wb_valid4;
     if (rst) begin
       \$1269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1270  = prev_out;
-    if (\$223 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1270  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1270  = d0_rp__data[15:8];
-            end
-          end
-        end
-      end
-    end
+    \$1270  = wb_valid5;
     if (rst) begin
-      \$1270  = 8'h00;
+      \$1270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1271  = prev_groups;
-    if (\$223 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1271  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1271  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1271  = wb_valid6;
     if (rst) begin
-      \$1271  = 8'h00;
+      \$1271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1272  = ctx;
-    if (\$223 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1272  = \$239 ;
-          end
-        end
-      end
-    end
+    \$1272  = wb_valid7;
     if (rst) begin
       \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1273  = track_reset0;
+    \$1273  = wb_valid8;
     if (rst) begin
       \$1273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1274  = track_reset1;
+    \$1274  = wb_valid9;
     if (rst) begin
       \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1275  = issue;
+    \$1275  = wb_valid10;
     if (rst) begin
       \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1276  = \$277 ;
+    \$1276  = wb_valid11;
     if (rst) begin
       \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1277  = wb_valid1;
+    \$1277  = wb_valid12;
     if (rst) begin
       \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1278  = wb_valid2;
+    \$1278  = wb_parity_next0;
     if (rst) begin
       \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1279  = wb_valid3;
+    \$1279  = wb_groups_next0;
     if (rst) begin
-      \$1279  = 1'h0;
+      \$1279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1280  = wb_valid4;
+    \$1280  = \$276 ;
     if (rst) begin
-      \$1280  = 1'h0;
+      \$1280  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1281  = wb_valid5;
+    \$1281  = wb_parity_next1;
     if (rst) begin
       \$1281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1282  = wb_valid6;
+    \$1282  = wb_groups_next1;
     if (rst) begin
-      \$1282  = 1'h0;
+      \$1282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1283  = wb_valid7;
+    \$1283  = \$277 ;
     if (rst) begin
-      \$1283  = 1'h0;
+      \$1283  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1284  = wb_valid8;
+    (* full_case = 32'd1 *)
+    if (\$278 ) begin
+      \$1284  = \$290 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$392 ) begin
+        \$1284  = \$404 ;
+      end else if (last_fold) begin
+        \$1284  = \$516 ;
+      end else begin
+        \$1284  = \$726 ;
+      end
+    end else if (issue_b) begin
+      \$1284  = \$846 ;
+    end else begin
+      \$1284  = \$976 ;
+    end
     if (rst) begin
       \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1285  = wb_valid9;
+    (* full_case = 32'd1 *)
+    if (\$278 ) begin
+      \$1285  = \$302 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$392 ) begin
+        \$1285  = \$416 ;
+      end else if (last_fold) begin
+        \$1285  = \$532 ;
+      end else begin
+        \$1285  = \$742 ;
+      end
+    end else if (issue_b) begin
+      \$1285  = \$872 ;
+    end else begin
+      \$1285  = \$992 ;
+    end
     if (rst) begin
       \$1285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1286  = wb_valid10;
+    (* full_case = 32'd1 *)
+    if (\$278 ) begin
+      \$1286  = \$362 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$392 ) begin
+        \$1286  = \$476 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1286  = \$593 ;
+        end else begin
+          \$1286  = \$682 ;
+        end
+      end else begin
+        \$1286  = \$802 ;
+      end
+    end else if (issue_b) begin
+      \$1286  = \$932 ;
+    end else begin
+      \$1286  = \$1052 ;
+    end
     if (rst) begin
       \$1286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1287  = wb_valid11;
+    (* full_case = 32'd1 *)
+    if (\$278 ) begin
+      \$1287  = \$390 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$392 ) begin
+        \$1287  = \$504 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1287  = \$622 ;
+        end else begin
+          \$1287  = \$710 ;
+        end
+      end else begin
+        \$1287  = \$830 ;
+      end
+    end else if (issue_b) begin
+      \$1287  = \$960 ;
+    end else begin
+      \$1287  = \$1080 ;
+    end
     if (rst) begin
       \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1288  = wb_valid12;
+    (* full_case = 32'd1 *)
+    if (\$1090 ) begin
+      \$1288  = \$1096 ;
+    end else if (\$1093 ) begin
+      \$1288  = \$1100 ;
+    end else begin
+      \$1288  = \$1104 ;
+    end
     if (rst) begin
       \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1289  = wb_parity_next0;
+    \$1289  = last_fold;
+    if (\$1105 ) begin
+      \$1289  = \$1111 ;
+    end else if (\$1107 ) begin
+      \$1289  = \$1117 ;
+    end else if (\$1108 ) begin
+      \$1289  = \$1138 ;
+    end else if (issue_a) begin
+      \$1289  = \$1141 ;
+    end
     if (rst) begin
       \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1290  = wb_groups_next0;
+    \$1290  = last_group;
+    if (\$1105 ) begin
+      \$1290  = \$1114 ;
+    end else if (\$1107 ) begin
+      \$1290  = \$1131 ;
+    end else if (\$1108 ) begin
+      \$1290  = \$1139 ;
+    end
     if (rst) begin
-      \$1290  = 8'h00;
+      \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1291  = wb_groups_plus1_0;
-    if (track_reset_r0) begin
+    \$1291  = group_plus1;
+    if (\$1105 ) begin
       \$1291  = 9'h001;
-    end else if (\$279 ) begin
-      \$1291  = \$282 [8:0];
+    end else if (\$1107 ) begin
+      \$1291  = \$1137 ;
+    end else if (\$1108 ) begin
+      \$1291  = \$1140 [8:0];
     end
     if (rst) begin
       \$1291  = 9'h001;
@@ -4454,157 +4591,128 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1292  = wb_parity_next1;
-    if (rst) begin
+    \$1292  = b_group_is_0;
+    if (\$1146 ) begin
+      \$1292  = 1'h1;
+    end else if (\$1150 ) begin
       \$1292  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1293  = wb_groups_next1;
     if (rst) begin
-      \$1293  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1294  = wb_groups_plus1_1;
-    if (track_reset_r1) begin
-      \$1294  = 9'h001;
-    end else if (\$284 ) begin
-      \$1294  = \$287 [8:0];
-    end
-    if (rst) begin
-      \$1294  = 9'h001;
+      \$1292  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1295  = \$300 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1295  = \$414 ;
-      end else if (last_fold) begin
-        \$1295  = \$526 ;
-      end else begin
-        \$1295  = \$736 ;
-      end
-    end else if (issue_b) begin
-      \$1295  = \$856 ;
+    if (\$1146 ) begin
+      \$1293  = \$1153 ;
+    end else if (\$1150 ) begin
+      \$1293  = \$1160 ;
     end else begin
-      \$1295  = \$986 ;
+      \$1293  = \$1168 ;
     end
     if (rst) begin
-      \$1295  = 1'h0;
+      \$1293  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1296  = \$312 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1296  = \$426 ;
-      end else if (last_fold) begin
-        \$1296  = \$542 ;
-      end else begin
-        \$1296  = \$752 ;
-      end
-    end else if (issue_b) begin
-      \$1296  = \$882 ;
+    if (\$1146 ) begin
+      \$1294  = \$1156 ;
+    end else if (\$1150 ) begin
+      \$1294  = \$1165 ;
     end else begin
-      \$1296  = \$1002 ;
+      \$1294  = \$1172 ;
     end
     if (rst) begin
-      \$1296  = 1'h0;
+      \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1295  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1297  = \$372 ;
+    if (\$1146 ) begin
+      \$1295  = 9'h001;
+    end else if (\$1150 ) begin
+      \$1295  = 9'h001;
+    end else begin
+      if (\$1175 ) begin
+        \$1295  = \$1176 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1295  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1296  = layer_is_0;
+    if (\$1177 ) begin
+      \$1296  = 1'h1;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1297  = \$486 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1297  = \$603 ;
-        end else begin
-          \$1297  = \$692 ;
+      if (\$1180 ) begin
+        \$1296  = \$1182 ;
+      end
+    end
+    if (rst) begin
+      \$1296  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1297  = group_is_0;
+    if (\$1177 ) begin
+      \$1297  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1180 ) begin
+        \$1297  = 1'h1;
+        if (\$1186 ) begin
+          \$1297  = 1'h0;
         end
-      end else begin
-        \$1297  = \$812 ;
-      end
-    end else if (issue_b) begin
-      \$1297  = \$942 ;
-    end else begin
-      \$1297  = \$1062 ;
-    end
-    if (rst) begin
-      \$1297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$288 ) begin
-      \$1298  = \$400 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        \$1298  = \$514 ;
       end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1298  = \$632 ;
-        end else begin
-          \$1298  = \$720 ;
-        end
-      end else begin
-        \$1298  = \$840 ;
+        \$1297  = 1'h0;
       end
-    end else if (issue_b) begin
-      \$1298  = \$970 ;
-    end else begin
-      \$1298  = \$1090 ;
     end
     if (rst) begin
-      \$1298  = 1'h0;
+      \$1297  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1100 ) begin
-      \$1299  = \$1106 ;
-    end else if (\$1103 ) begin
-      \$1299  = \$1110 ;
-    end else begin
-      \$1299  = \$1114 ;
-    end
-    if (rst) begin
-      \$1299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = last_fold;
-    if (\$1115 ) begin
-      \$1300  = \$1121 ;
-    end else if (\$1117 ) begin
-      \$1300  = \$1127 ;
-    end else if (\$1118 ) begin
-      \$1300  = \$1148 ;
+    \$1298  = fold_is_0;
+    if (\$1177 ) begin
+      \$1298  = 1'h1;
     end else if (issue_a) begin
-      \$1300  = \$1151 ;
+      \$1298  = last_fold;
+    end
+    if (rst) begin
+      \$1298  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1299  = fold_plus1;
+    if (\$1177 ) begin
+      \$1299  = 9'h001;
+    end else if (issue_a) begin
+      \$1299  = \$1179 [8:0];
+    end
+    if (rst) begin
+      \$1299  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1300  = out_full0;
+    if (\$1188 ) begin
+      \$1300  = 1'h1;
+    end
+    if (done) begin
+      if (\$1206 ) begin
+        \$1300  = 1'h0;
+      end
     end
     if (rst) begin
       \$1300  = 1'h0;
@@ -4612,13 +4720,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = last_group;
-    if (\$1115 ) begin
-      \$1301  = \$1124 ;
-    end else if (\$1117 ) begin
-      \$1301  = \$1141 ;
-    end else if (\$1118 ) begin
-      \$1301  = \$1149 ;
+    \$1301  = out_pending0;
+    if (\$1188 ) begin
+      \$1301  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1200 ) begin
+        if (\$1202 ) begin
+          \$1301  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$1301  = 1'h0;
@@ -4626,141 +4737,109 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = group_plus1;
-    if (\$1115 ) begin
-      \$1302  = 9'h001;
-    end else if (\$1117 ) begin
-      \$1302  = \$1147 ;
-    end else if (\$1118 ) begin
-      \$1302  = \$1150 [8:0];
+    \$1302  = out_groups0;
+    if (\$1188 ) begin
+      \$1302  = 8'h00;
+    end else if (\$1190 ) begin
+      \$1302  = \$1191 [7:0];
     end
     if (rst) begin
-      \$1302  = 9'h001;
+      \$1302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = b_group_is_0;
-    if (\$1156 ) begin
+    \$1303  = out_full1;
+    if (\$1193 ) begin
       \$1303  = 1'h1;
-    end else if (\$1160 ) begin
-      \$1303  = 1'h0;
-    end
-    if (rst) begin
-      \$1303  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1156 ) begin
-      \$1304  = \$1163 ;
-    end else if (\$1160 ) begin
-      \$1304  = \$1170 ;
-    end else begin
-      \$1304  = \$1178 ;
-    end
-    if (rst) begin
-      \$1304  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1156 ) begin
-      \$1305  = \$1166 ;
-    end else if (\$1160 ) begin
-      \$1305  = \$1175 ;
-    end else begin
-      \$1305  = \$1182 ;
-    end
-    if (rst) begin
-      \$1305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$1156 ) begin
-      \$1306  = 9'h001;
-    end else if (\$1160 ) begin
-      \$1306  = 9'h001;
-    end else begin
-      if (\$1185 ) begin
-        \$1306  = \$1186 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1306  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1307  = layer_is_0;
-    if (\$1187 ) begin
-      \$1307  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1190 ) begin
-        \$1307  = \$1192 ;
-      end
-    end
-    if (rst) begin
-      \$1307  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1308  = group_is_0;
-    if (\$1187 ) begin
-      \$1308  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1190 ) begin
-        \$1308  = 1'h1;
-        if (\$1196 ) begin
-          \$1308  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1308  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1308  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1309  = fold_is_0;
-    if (\$1187 ) begin
-      \$1309  = 1'h1;
-    end else if (issue_a) begin
-      \$1309  = last_fold;
-    end
-    if (rst) begin
-      \$1309  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1310  = fold_plus1;
-    if (\$1187 ) begin
-      \$1310  = 9'h001;
-    end else if (issue_a) begin
-      \$1310  = \$1189 [8:0];
-    end
-    if (rst) begin
-      \$1310  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = out_full0;
-    if (\$1198 ) begin
-      \$1311  = 1'h1;
     end
     if (done) begin
-      if (\$1216 ) begin
-        \$1311  = 1'h0;
+      if (\$1207 ) begin
+        \$1303  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1304  = out_pending1;
+    if (\$1193 ) begin
+      \$1304  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1200 ) begin
+        if (\$1203 ) begin
+          \$1304  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1305  = out_groups1;
+    if (\$1193 ) begin
+      \$1305  = 8'h00;
+    end else if (\$1195 ) begin
+      \$1305  = \$1196 [7:0];
+    end
+    if (rst) begin
+      \$1305  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1306  = drain_read;
+    if (rst) begin
+      \$1306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1307  = drain_inflight;
+    if (rst) begin
+      \$1307  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1308  = drain_lane;
+    if (drain_read) begin
+      \$1308  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1309  = drain_last;
+    if (drain_read) begin
+      \$1309  = \$1198 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1310  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$1200 ) begin
+        \$1310  = 8'h00;
+      end else begin
+        \$1310  = \$1204 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1310  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1311  = drain_slot;
+    if (drain_read) begin
+      if (\$1200 ) begin
+        \$1311  = \$1201 ;
       end
     end
     if (rst) begin
@@ -4769,16 +4848,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = out_pending0;
-    if (\$1198 ) begin
-      \$1312  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1210 ) begin
-        if (\$1212 ) begin
-          \$1312  = 1'h0;
-        end
-      end
+    \$1312  = release_slot;
+    if (done) begin
+      \$1312  = \$1205 ;
     end
     if (rst) begin
       \$1312  = 1'h0;
@@ -4786,249 +4858,128 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = out_groups0;
-    if (\$1198 ) begin
-      \$1313  = 8'h00;
-    end else if (\$1200 ) begin
-      \$1313  = \$1201 [7:0];
-    end
+    \$1313  = \$1209 [2:0];
     if (rst) begin
-      \$1313  = 8'h00;
+      \$1313  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = out_full1;
-    if (\$1203 ) begin
-      \$1314  = 1'h1;
-    end
-    if (done) begin
-      if (\$1217 ) begin
-        \$1314  = 1'h0;
-      end
-    end
+    \$1314  = clear_counters;
     if (rst) begin
       \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = out_pending1;
-    if (\$1203 ) begin
-      \$1315  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1210 ) begin
-        if (\$1213 ) begin
-          \$1315  = 1'h0;
-        end
-      end
-    end
+    \$1315  = { 3'h0, busy };
     if (rst) begin
-      \$1315  = 1'h0;
+      \$1315  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = out_groups1;
-    if (\$1203 ) begin
-      \$1316  = 8'h00;
-    end else if (\$1205 ) begin
-      \$1316  = \$1206 [7:0];
-    end
+    \$1316  = \$1211 [31:0];
     if (rst) begin
-      \$1316  = 8'h00;
+      \$1316  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = drain_read;
+    \$1317  = { 3'h0, stall_input };
     if (rst) begin
-      \$1317  = 1'h0;
+      \$1317  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1318  = drain_inflight;
+    \$1318  = \$1213 [31:0];
     if (rst) begin
-      \$1318  = 1'h0;
+      \$1318  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = drain_lane;
-    if (drain_read) begin
-      \$1319  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1320  = drain_last;
-    if (drain_read) begin
-      \$1320  = \$1208 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$1210 ) begin
-        \$1321  = 8'h00;
-      end else begin
-        \$1321  = \$1214 [7:0];
-      end
-    end
+    \$1319  = { 3'h0, stall_output };
     if (rst) begin
-      \$1321  = 8'h00;
+      \$1319  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = drain_slot;
-    if (drain_read) begin
-      if (\$1210 ) begin
-        \$1322  = \$1211 ;
-      end
-    end
+    \$1320  = \$1215 [31:0];
     if (rst) begin
-      \$1322  = 1'h0;
+      \$1320  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = release_slot;
-    if (done) begin
-      \$1323  = \$1215 ;
-    end
+    \$1321  = \$1216 ;
     if (rst) begin
-      \$1323  = 1'h0;
+      \$1321  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = \$1219 [2:0];
+    \$1322  = \$1218 [31:0];
     if (rst) begin
-      \$1324  = 3'h0;
+      \$1322  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = clear_counters;
+    \$1323  = { 2'h0, \$1219  };
     if (rst) begin
-      \$1325  = 1'h0;
+      \$1323  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = { 3'h0, busy };
+    \$1324  = \$1221 [31:0];
     if (rst) begin
-      \$1326  = 4'h0;
+      \$1324  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = \$1221 [31:0];
+    \$1325  = { 3'h0, issue };
     if (rst) begin
-      \$1327  = 32'd0;
+      \$1325  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = { 3'h0, stall_input };
+    \$1326  = \$1223 [31:0];
     if (rst) begin
-      \$1328  = 4'h0;
+      \$1326  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = \$1223 [31:0];
+    \$1327  = { 2'h0, \$1224  };
     if (rst) begin
-      \$1329  = 32'd0;
+      \$1327  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = { 3'h0, stall_output };
+    \$1328  = \$1226 [31:0];
     if (rst) begin
-      \$1330  = 4'h0;
+      \$1328  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = \$1225 [31:0];
+    \$1329  = { 3'h0, done };
     if (rst) begin
-      \$1331  = 32'd0;
+      \$1329  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1332  = \$1226 ;
+    \$1330  = \$1228 [31:0];
     if (rst) begin
-      \$1332  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1333  = \$1228 [31:0];
-    if (rst) begin
-      \$1333  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1334  = { 2'h0, \$1229  };
-    if (rst) begin
-      \$1334  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1335  = \$1231 [31:0];
-    if (rst) begin
-      \$1335  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1336  = { 3'h0, issue };
-    if (rst) begin
-      \$1336  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1337  = \$1233 [31:0];
-    if (rst) begin
-      \$1337  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1338  = { 2'h0, \$1234  };
-    if (rst) begin
-      \$1338  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1339  = \$1236 [31:0];
-    if (rst) begin
-      \$1339  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1340  = { 3'h0, done };
-    if (rst) begin
-      \$1340  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1341  = \$1238 [31:0];
-    if (rst) begin
-      \$1341  = 32'd0;
+      \$1330  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5050,41 +5001,40 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_wp__en = { \$36 , \$34 , \$32 , \$30  };
   assign next_layer = \$43 [2:0];
   assign nxt_rp__addr = \$43 [1:0];
-  assign next_folds = \$45 [7:0];
-  assign next_groups = \$47 [7:0];
-  assign \step_valid$86  = step_valid;
-  assign \step_addr$88  = step_addr;
-  assign \step_first$90  = step_first;
-  assign \step_last$92  = step_last;
-  assign \step_rq$94  = step_rq;
-  assign \step_relu$96  = step_relu;
-  assign \step_requantize$98  = step_requantize;
-  assign \step_valid$99  = step_valid;
-  assign \step_addr$100  = step_addr;
-  assign \step_first$101  = step_first;
-  assign \step_last$102  = step_last;
-  assign \step_rq$103  = step_rq;
-  assign \step_relu$104  = step_relu;
-  assign \step_requantize$105  = step_requantize;
+  assign next_groups = \$45 [7:0];
+  assign \step_valid$85  = step_valid;
+  assign \step_addr$87  = step_addr;
+  assign \step_first$89  = step_first;
+  assign \step_last$91  = step_last;
+  assign \step_rq$93  = step_rq;
+  assign \step_relu$95  = step_relu;
+  assign \step_requantize$97  = step_requantize;
+  assign \step_valid$98  = step_valid;
+  assign \step_addr$99  = step_addr;
+  assign \step_first$100  = step_first;
+  assign \step_last$101  = step_last;
+  assign \step_rq$102  = step_rq;
+  assign \step_relu$103  = step_relu;
+  assign \step_requantize$104  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
-  assign \act$117  = act_word;
-  assign act_wp__addr = \$162 [6:0];
-  assign act_wp__data = { \$1344 , \$1342 , \$1344 , \$1342  };
-  assign result = { \$1343 , \$1342  };
-  assign \result$128  = { \$1345 , \$1344  };
-  assign act_wp__en = { \$170 , \$168 , \$166 , \$164  };
+  assign \act$116  = act_word;
+  assign act_wp__addr = \$160 [6:0];
+  assign act_wp__data = { \$1333 , \$1331 , \$1333 , \$1331  };
+  assign result = { \$1332 , \$1331  };
+  assign \result$127  = { \$1334 , \$1333  };
+  assign act_wp__en = { \$168 , \$166 , \$164 , \$162  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$182 [6:0];
-  assign \$signature__data  = { \$1343 , \$1342  };
-  assign \$signature__en$143  = out_write;
-  assign \$signature__addr$144  = \$184 [6:0];
-  assign \$signature__data$145  = { \$1345 , \$1344  };
-  assign \$signature__addr$156  = \$195 [6:0];
-  assign \$signature__addr$157  = \$198 [6:0];
+  assign \$signature__addr  = \$180 [6:0];
+  assign \$signature__data  = { \$1332 , \$1331  };
+  assign \$signature__en$142  = out_write;
+  assign \$signature__addr$143  = \$182 [6:0];
+  assign \$signature__data$144  = { \$1334 , \$1333  };
+  assign \$signature__addr$155  = \$193 [6:0];
+  assign \$signature__addr$156  = \$196 [6:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5107,211 +5057,209 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$34  = in_fire;
   assign \$35  = 1'h1;
   assign \$36  = in_fire;
-  assign \$45  = { 2'h0, \$44 [8:2] };
-  assign \$47  = { 1'h0, \$46 [8:1] };
-  assign \$65  = \$64 ;
-  assign \$84  = \$83 ;
-  assign \$116  = \$114 ;
-  assign \$136  = ctx;
-  assign \$145  = ctx;
-  assign \$158  = { 1'h0, wb_group13[7:1] };
+  assign \$45  = { 1'h0, \$44 [8:1] };
+  assign \$63  = \$62 ;
+  assign \$82  = \$81 ;
+  assign \$114  = \$112 ;
+  assign \$134  = ctx;
+  assign \$143  = ctx;
+  assign \$156  = { 1'h0, wb_group13[7:1] };
+  assign \$165  = wb_group13[0];
   assign \$167  = wb_group13[0];
-  assign \$169  = wb_group13[0];
-  assign \$176  = wb_ctx13;
-  assign \$187  = { 1'h0, drain_elem[7:1] };
-  assign \$193  = { 1'h0, drain_elem[7:1] };
-  assign \$196  = { 1'h0, drain_elem[7:1] };
-  assign \$205  = { 2'h0, \$204 [8:2] };
-  assign \$211  = in_wslot;
-  assign \$222  = { 1'h0, \$221 [8:1] };
-  assign \$225  = { \$224 [8], \$224 [8], \$224 [8:2] };
-  assign \$227  = { \$226 [8], \$226 [8:1] };
-  assign \$233  = { \$232 [8], \$232 [8], \$232 [8:2] };
-  assign \$235  = { \$234 [8], \$234 [8:1] };
-  assign \$260  = b_fold;
-  assign \$263  = fold;
-  assign \$267  = fold;
-  assign \$283  = wb_ctx13;
-  assign \$292  = in_wslot;
-  assign \$308  = in_wslot;
-  assign \$319  = 2'h0;
-  assign \$321  = 2'h0;
-  assign \$324  = wb_ctx13;
-  assign \$327  = { wb_groups_plus1_1, 1'h0 };
-  assign \$329  = { wb_groups_plus1_1, 1'h0 };
-  assign \$332  = 2'h2;
-  assign \$334  = 2'h2;
-  assign \$338  = { wb_groups1, 1'h0 };
-  assign \$340  = { wb_groups1, 1'h0 };
-  assign \$345  = 2'h0;
-  assign \$347  = 2'h0;
-  assign \$353  = { wb_groups_plus1_0, 1'h0 };
-  assign \$355  = { wb_groups_plus1_0, 1'h0 };
-  assign \$358  = 2'h2;
-  assign \$360  = 2'h2;
-  assign \$364  = { wb_groups0, 1'h0 };
-  assign \$366  = { wb_groups0, 1'h0 };
-  assign \$380  = wb_ctx13;
-  assign \$410  = in_wslot;
-  assign \$418  = in_wslot;
-  assign \$428  = 1'h0;
-  assign \$433  = 2'h0;
-  assign \$435  = 2'h0;
-  assign \$441  = { wb_groups_plus1_0, 1'h0 };
-  assign \$443  = { wb_groups_plus1_0, 1'h0 };
-  assign \$446  = 2'h2;
-  assign \$448  = 2'h2;
-  assign \$452  = { wb_groups0, 1'h0 };
-  assign \$454  = { wb_groups0, 1'h0 };
-  assign \$459  = 2'h0;
-  assign \$461  = 2'h0;
-  assign \$464  = wb_ctx13;
-  assign \$467  = { wb_groups_plus1_1, 1'h0 };
-  assign \$469  = { wb_groups_plus1_1, 1'h0 };
-  assign \$472  = 2'h2;
-  assign \$474  = 2'h2;
-  assign \$478  = { wb_groups1, 1'h0 };
-  assign \$480  = { wb_groups1, 1'h0 };
-  assign \$488  = 1'h0;
-  assign \$504  = wb_ctx13;
-  assign \$518  = in_wslot;
-  assign \$536  = in_wslot;
-  assign \$545  = layer[0];
-  assign \$550  = 2'h0;
-  assign \$552  = 2'h0;
-  assign \$555  = wb_ctx13;
-  assign \$558  = { wb_groups_plus1_1, 1'h0 };
-  assign \$560  = { wb_groups_plus1_1, 1'h0 };
-  assign \$563  = 2'h2;
-  assign \$565  = 2'h2;
-  assign \$569  = { wb_groups1, 1'h0 };
-  assign \$571  = { wb_groups1, 1'h0 };
-  assign \$576  = 2'h0;
-  assign \$578  = 2'h0;
-  assign \$584  = { wb_groups_plus1_0, 1'h0 };
-  assign \$586  = { wb_groups_plus1_0, 1'h0 };
-  assign \$589  = 2'h2;
-  assign \$591  = 2'h2;
-  assign \$595  = { wb_groups0, 1'h0 };
-  assign \$597  = { wb_groups0, 1'h0 };
-  assign \$606  = layer[0];
-  assign \$612  = wb_ctx13;
-  assign \$639  = 2'h0;
-  assign \$641  = 2'h0;
-  assign \$644  = wb_ctx13;
-  assign \$647  = { wb_groups_plus1_1, 1'h0 };
-  assign \$649  = { wb_groups_plus1_1, 1'h0 };
-  assign \$652  = 2'h2;
-  assign \$654  = 2'h2;
-  assign \$658  = { wb_groups1, 1'h0 };
-  assign \$660  = { wb_groups1, 1'h0 };
-  assign \$665  = 2'h0;
-  assign \$667  = 2'h0;
-  assign \$673  = { wb_groups_plus1_0, 1'h0 };
-  assign \$675  = { wb_groups_plus1_0, 1'h0 };
-  assign \$678  = 2'h2;
-  assign \$680  = 2'h2;
-  assign \$684  = { wb_groups0, 1'h0 };
-  assign \$686  = { wb_groups0, 1'h0 };
-  assign \$700  = wb_ctx13;
-  assign \$724  = in_wslot;
-  assign \$746  = in_wslot;
-  assign \$759  = 2'h0;
-  assign \$761  = 2'h0;
-  assign \$764  = wb_ctx13;
-  assign \$767  = { wb_groups_plus1_1, 1'h0 };
-  assign \$769  = { wb_groups_plus1_1, 1'h0 };
-  assign \$772  = 2'h2;
-  assign \$774  = 2'h2;
-  assign \$778  = { wb_groups1, 1'h0 };
-  assign \$780  = { wb_groups1, 1'h0 };
-  assign \$785  = 2'h0;
-  assign \$787  = 2'h0;
-  assign \$793  = { wb_groups_plus1_0, 1'h0 };
-  assign \$795  = { wb_groups_plus1_0, 1'h0 };
-  assign \$798  = 2'h2;
-  assign \$800  = 2'h2;
-  assign \$804  = { wb_groups0, 1'h0 };
-  assign \$806  = { wb_groups0, 1'h0 };
-  assign \$820  = wb_ctx13;
-  assign \$844  = in_wslot;
-  assign \$864  = in_wslot;
-  assign \$875  = in_wslot;
-  assign \$889  = 2'h0;
-  assign \$891  = 2'h0;
-  assign \$894  = wb_ctx13;
-  assign \$897  = { wb_groups_plus1_1, 1'h0 };
-  assign \$899  = { wb_groups_plus1_1, 1'h0 };
-  assign \$902  = 2'h2;
-  assign \$904  = 2'h2;
-  assign \$908  = { wb_groups1, 1'h0 };
-  assign \$910  = { wb_groups1, 1'h0 };
-  assign \$915  = 2'h0;
-  assign \$917  = 2'h0;
-  assign \$923  = { wb_groups_plus1_0, 1'h0 };
-  assign \$925  = { wb_groups_plus1_0, 1'h0 };
-  assign \$928  = 2'h2;
-  assign \$930  = 2'h2;
-  assign \$934  = { wb_groups0, 1'h0 };
-  assign \$936  = { wb_groups0, 1'h0 };
-  assign \$950  = wb_ctx13;
-  assign \$974  = in_wslot;
-  assign \$996  = in_wslot;
-  assign \$1009  = 2'h0;
-  assign \$1011  = 2'h0;
-  assign \$1014  = wb_ctx13;
-  assign \$1017  = { wb_groups_plus1_1, 1'h0 };
-  assign \$1019  = { wb_groups_plus1_1, 1'h0 };
-  assign \$1022  = 2'h2;
-  assign \$1024  = 2'h2;
-  assign \$1028  = { wb_groups1, 1'h0 };
-  assign \$1030  = { wb_groups1, 1'h0 };
-  assign \$1035  = 2'h0;
-  assign \$1037  = 2'h0;
-  assign \$1043  = { wb_groups_plus1_0, 1'h0 };
-  assign \$1045  = { wb_groups_plus1_0, 1'h0 };
-  assign \$1048  = 2'h2;
-  assign \$1050  = 2'h2;
-  assign \$1054  = { wb_groups0, 1'h0 };
-  assign \$1056  = { wb_groups0, 1'h0 };
-  assign \$1070  = wb_ctx13;
-  assign \$1105  = { 2'h0, \$1104 [8:2] };
-  assign \$1108  = { 2'h0, \$1107 [8:2] };
-  assign \$1112  = { 2'h0, \$1111 [8:2] };
-  assign \$1132  = { b_group, 1'h0 };
-  assign \$1135  = { \$1134 , 1'h0 };
-  assign \$1162  = { 1'h0, \$1161 [8:1] };
-  assign \$1165  = { 1'h0, \$1164 [8:1] };
-  assign \$1169  = { 1'h0, \$1168 [8:1] };
-  assign \$1173  = { 1'h0, \$1172 [8:1] };
-  assign \$1177  = { 1'h0, \$1176 [8:1] };
-  assign \$1180  = { 1'h0, \$1179 [8:1] };
-  assign \$1202  = ctx;
-  assign \$1204  = wb_ctx13;
-  assign \$1213  = drain_slot;
-  assign \$1217  = release_slot;
-  assign \$122  = ctx;
-  assign \$131  = ctx;
-  assign \$434  = 1'h0;
-  assign \$437  = \$436 ;
-  assign \$447  = 1'h0;
-  assign \$450  = \$449 ;
-  assign \$460  = 1'h0;
-  assign \$463  = \$462 ;
-  assign \$473  = 1'h0;
-  assign \$476  = \$475 ;
-  assign \$551  = 1'h0;
-  assign \$554  = \$553 ;
-  assign \$564  = 1'h0;
-  assign \$567  = \$566 ;
-  assign \$577  = 1'h0;
-  assign \$580  = \$579 ;
-  assign \$590  = 1'h0;
-  assign \$593  = \$592 ;
+  assign \$174  = wb_ctx13;
+  assign \$185  = { 1'h0, drain_elem[7:1] };
+  assign \$191  = { 1'h0, drain_elem[7:1] };
+  assign \$194  = { 1'h0, drain_elem[7:1] };
+  assign \$203  = { 2'h0, \$202 [8:2] };
+  assign \$209  = in_wslot;
+  assign \$220  = { 1'h0, \$219 [8:1] };
+  assign \$223  = { \$222 [8], \$222 [8], \$222 [8:2] };
+  assign \$225  = { \$224 [8], \$224 [8:1] };
+  assign \$231  = { \$230 [8], \$230 [8], \$230 [8:2] };
+  assign \$233  = { \$232 [8], \$232 [8:1] };
+  assign \$258  = b_fold;
+  assign \$261  = fold;
+  assign \$265  = fold;
+  assign \$282  = in_wslot;
+  assign \$298  = in_wslot;
+  assign \$309  = 2'h0;
+  assign \$311  = 2'h0;
+  assign \$314  = wb_ctx13;
+  assign \$317  = { wb_groups_plus1_1, 1'h0 };
+  assign \$319  = { wb_groups_plus1_1, 1'h0 };
+  assign \$322  = 2'h2;
+  assign \$324  = 2'h2;
+  assign \$328  = { wb_groups1, 1'h0 };
+  assign \$330  = { wb_groups1, 1'h0 };
+  assign \$335  = 2'h0;
+  assign \$337  = 2'h0;
+  assign \$343  = { wb_groups_plus1_0, 1'h0 };
+  assign \$345  = { wb_groups_plus1_0, 1'h0 };
+  assign \$348  = 2'h2;
+  assign \$350  = 2'h2;
+  assign \$354  = { wb_groups0, 1'h0 };
+  assign \$356  = { wb_groups0, 1'h0 };
+  assign \$370  = wb_ctx13;
+  assign \$400  = in_wslot;
+  assign \$408  = in_wslot;
+  assign \$418  = 1'h0;
+  assign \$423  = 2'h0;
+  assign \$425  = 2'h0;
+  assign \$431  = { wb_groups_plus1_0, 1'h0 };
+  assign \$433  = { wb_groups_plus1_0, 1'h0 };
+  assign \$436  = 2'h2;
+  assign \$438  = 2'h2;
+  assign \$442  = { wb_groups0, 1'h0 };
+  assign \$444  = { wb_groups0, 1'h0 };
+  assign \$449  = 2'h0;
+  assign \$451  = 2'h0;
+  assign \$454  = wb_ctx13;
+  assign \$457  = { wb_groups_plus1_1, 1'h0 };
+  assign \$459  = { wb_groups_plus1_1, 1'h0 };
+  assign \$462  = 2'h2;
+  assign \$464  = 2'h2;
+  assign \$468  = { wb_groups1, 1'h0 };
+  assign \$470  = { wb_groups1, 1'h0 };
+  assign \$478  = 1'h0;
+  assign \$494  = wb_ctx13;
+  assign \$508  = in_wslot;
+  assign \$526  = in_wslot;
+  assign \$535  = layer[0];
+  assign \$540  = 2'h0;
+  assign \$542  = 2'h0;
+  assign \$545  = wb_ctx13;
+  assign \$548  = { wb_groups_plus1_1, 1'h0 };
+  assign \$550  = { wb_groups_plus1_1, 1'h0 };
+  assign \$553  = 2'h2;
+  assign \$555  = 2'h2;
+  assign \$559  = { wb_groups1, 1'h0 };
+  assign \$561  = { wb_groups1, 1'h0 };
+  assign \$566  = 2'h0;
+  assign \$568  = 2'h0;
+  assign \$574  = { wb_groups_plus1_0, 1'h0 };
+  assign \$576  = { wb_groups_plus1_0, 1'h0 };
+  assign \$579  = 2'h2;
+  assign \$581  = 2'h2;
+  assign \$585  = { wb_groups0, 1'h0 };
+  assign \$587  = { wb_groups0, 1'h0 };
+  assign \$596  = layer[0];
+  assign \$602  = wb_ctx13;
+  assign \$629  = 2'h0;
+  assign \$631  = 2'h0;
+  assign \$634  = wb_ctx13;
+  assign \$637  = { wb_groups_plus1_1, 1'h0 };
+  assign \$639  = { wb_groups_plus1_1, 1'h0 };
+  assign \$642  = 2'h2;
+  assign \$644  = 2'h2;
+  assign \$648  = { wb_groups1, 1'h0 };
+  assign \$650  = { wb_groups1, 1'h0 };
+  assign \$655  = 2'h0;
+  assign \$657  = 2'h0;
+  assign \$663  = { wb_groups_plus1_0, 1'h0 };
+  assign \$665  = { wb_groups_plus1_0, 1'h0 };
+  assign \$668  = 2'h2;
+  assign \$670  = 2'h2;
+  assign \$674  = { wb_groups0, 1'h0 };
+  assign \$676  = { wb_groups0, 1'h0 };
+  assign \$690  = wb_ctx13;
+  assign \$714  = in_wslot;
+  assign \$736  = in_wslot;
+  assign \$749  = 2'h0;
+  assign \$751  = 2'h0;
+  assign \$754  = wb_ctx13;
+  assign \$757  = { wb_groups_plus1_1, 1'h0 };
+  assign \$759  = { wb_groups_plus1_1, 1'h0 };
+  assign \$762  = 2'h2;
+  assign \$764  = 2'h2;
+  assign \$768  = { wb_groups1, 1'h0 };
+  assign \$770  = { wb_groups1, 1'h0 };
+  assign \$775  = 2'h0;
+  assign \$777  = 2'h0;
+  assign \$783  = { wb_groups_plus1_0, 1'h0 };
+  assign \$785  = { wb_groups_plus1_0, 1'h0 };
+  assign \$788  = 2'h2;
+  assign \$790  = 2'h2;
+  assign \$794  = { wb_groups0, 1'h0 };
+  assign \$796  = { wb_groups0, 1'h0 };
+  assign \$810  = wb_ctx13;
+  assign \$834  = in_wslot;
+  assign \$854  = in_wslot;
+  assign \$865  = in_wslot;
+  assign \$879  = 2'h0;
+  assign \$881  = 2'h0;
+  assign \$884  = wb_ctx13;
+  assign \$887  = { wb_groups_plus1_1, 1'h0 };
+  assign \$889  = { wb_groups_plus1_1, 1'h0 };
+  assign \$892  = 2'h2;
+  assign \$894  = 2'h2;
+  assign \$898  = { wb_groups1, 1'h0 };
+  assign \$900  = { wb_groups1, 1'h0 };
+  assign \$905  = 2'h0;
+  assign \$907  = 2'h0;
+  assign \$913  = { wb_groups_plus1_0, 1'h0 };
+  assign \$915  = { wb_groups_plus1_0, 1'h0 };
+  assign \$918  = 2'h2;
+  assign \$920  = 2'h2;
+  assign \$924  = { wb_groups0, 1'h0 };
+  assign \$926  = { wb_groups0, 1'h0 };
+  assign \$940  = wb_ctx13;
+  assign \$964  = in_wslot;
+  assign \$986  = in_wslot;
+  assign \$999  = 2'h0;
+  assign \$1001  = 2'h0;
+  assign \$1004  = wb_ctx13;
+  assign \$1007  = { wb_groups_plus1_1, 1'h0 };
+  assign \$1009  = { wb_groups_plus1_1, 1'h0 };
+  assign \$1012  = 2'h2;
+  assign \$1014  = 2'h2;
+  assign \$1018  = { wb_groups1, 1'h0 };
+  assign \$1020  = { wb_groups1, 1'h0 };
+  assign \$1025  = 2'h0;
+  assign \$1027  = 2'h0;
+  assign \$1033  = { wb_groups_plus1_0, 1'h0 };
+  assign \$1035  = { wb_groups_plus1_0, 1'h0 };
+  assign \$1038  = 2'h2;
+  assign \$1040  = 2'h2;
+  assign \$1044  = { wb_groups0, 1'h0 };
+  assign \$1046  = { wb_groups0, 1'h0 };
+  assign \$1060  = wb_ctx13;
+  assign \$1095  = { 2'h0, \$1094 [8:2] };
+  assign \$1098  = { 2'h0, \$1097 [8:2] };
+  assign \$1102  = { 2'h0, \$1101 [8:2] };
+  assign \$1122  = { b_group, 1'h0 };
+  assign \$1125  = { \$1124 , 1'h0 };
+  assign \$1152  = { 1'h0, \$1151 [8:1] };
+  assign \$1155  = { 1'h0, \$1154 [8:1] };
+  assign \$1159  = { 1'h0, \$1158 [8:1] };
+  assign \$1163  = { 1'h0, \$1162 [8:1] };
+  assign \$1167  = { 1'h0, \$1166 [8:1] };
+  assign \$1170  = { 1'h0, \$1169 [8:1] };
+  assign \$1192  = ctx;
+  assign \$1194  = wb_ctx13;
+  assign \$1203  = drain_slot;
+  assign \$1207  = release_slot;
+  assign \$120  = ctx;
+  assign \$129  = ctx;
+  assign \$424  = 1'h0;
+  assign \$427  = \$426 ;
+  assign \$437  = 1'h0;
+  assign \$440  = \$439 ;
+  assign \$450  = 1'h0;
+  assign \$453  = \$452 ;
+  assign \$463  = 1'h0;
+  assign \$466  = \$465 ;
+  assign \$541  = 1'h0;
+  assign \$544  = \$543 ;
+  assign \$554  = 1'h0;
+  assign \$557  = \$556 ;
+  assign \$567  = 1'h0;
+  assign \$570  = \$569 ;
+  assign \$580  = 1'h0;
+  assign \$583  = \$582 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$238$0 , r_rdy, r_data, w_en, \port$2041$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$236$0 , r_rdy, r_data, w_en, \port$2023$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5336,10 +5284,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$238$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$2041$0 ;
-  wire \port$2041$0 ;
-  input [31:0] \port$238$0 ;
-  wire [31:0] \port$238$0 ;
+  input \port$2023$0 ;
+  wire \port$2023$0 ;
+  input [31:0] \port$236$0 ;
+  wire [31:0] \port$236$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5372,7 +5320,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$238$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2041$0 , \port$238$0  };
+      storage[w_port__addr] <= { \port$2023$0 , \port$236$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5434,14 +5382,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$238$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2041$0 , \port$238$0  };
-  assign w_data = { \port$2041$0 , \port$238$0  };
+  assign w_port__data = { \port$2023$0 , \port$236$0  };
+  assign w_data = { \port$2023$0 , \port$236$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2191$0 , \port$2192$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2173$0 , \port$2174$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5536,10 +5484,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  output [7:0] \port$2191$0 ;
-  wire [7:0] \port$2191$0 ;
-  output [23:0] \port$2192$0 ;
-  wire [23:0] \port$2192$0 ;
+  output [7:0] \port$2173$0 ;
+  wire [7:0] \port$2173$0 ;
+  output [23:0] \port$2174$0 ;
+  wire [23:0] \port$2174$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6493,7 +6441,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$2143$0 (pe0_flags),
+    .\port$2125$0 (pe0_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -6574,13 +6522,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2191$0  = \$21 ;
-  assign \port$2192$0  = \$22 ;
+  assign \port$2173$0  = \$21 ;
+  assign \port$2174$0  = \$22 ;
   assign \$11  = { pe0_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2143$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2125$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6764,8 +6712,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2143$0 ;
-  wire [1:0] \port$2143$0 ;
+  input [1:0] \port$2125$0 ;
+  wire [1:0] \port$2125$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6972,9 +6920,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2143$0 [0];
+    rq_relu1 <= \port$2125$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2143$0 [1];
+    rq_req1 <= \port$2125$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7097,8 +7045,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2143$0 [0];
-  assign i_requantize = \port$2143$0 [1];
+  assign i_relu = \port$2125$0 [0];
+  assign i_requantize = \port$2125$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7107,7 +7055,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2304$0 , \port$2305$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2286$0 , \port$2287$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7202,10 +7150,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  output [7:0] \port$2304$0 ;
-  wire [7:0] \port$2304$0 ;
-  output [23:0] \port$2305$0 ;
-  wire [23:0] \port$2305$0 ;
+  output [7:0] \port$2286$0 ;
+  wire [7:0] \port$2286$0 ;
+  output [23:0] \port$2287$0 ;
+  wire [23:0] \port$2287$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8159,7 +8107,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$2256$0 (pe1_flags),
+    .\port$2238$0 (pe1_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -8240,13 +8188,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2304$0  = \$21 ;
-  assign \port$2305$0  = \$22 ;
+  assign \port$2286$0  = \$21 ;
+  assign \port$2287$0  = \$22 ;
   assign \$11  = { pe1_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2256$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2238$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8430,8 +8378,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2256$0 ;
-  wire [1:0] \port$2256$0 ;
+  input [1:0] \port$2238$0 ;
+  wire [1:0] \port$2238$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8638,9 +8586,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2256$0 [0];
+    rq_relu1 <= \port$2238$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2256$0 [1];
+    rq_req1 <= \port$2238$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8763,8 +8711,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2256$0 [0];
-  assign i_requantize = \port$2256$0 [1];
+  assign i_relu = \port$2238$0 [0];
+  assign i_requantize = \port$2238$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -7,26 +7,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$1000 ;
+  wire [3:0] \$1000 ;
   wire \$1001 ;
-  wire \$1002 ;
+  wire [3:0] \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
-  wire [12:0] \$1005 ;
-  wire \$1006 ;
-  wire [12:0] \$1007 ;
-  wire \$1008 ;
+  wire \$1005 ;
+  wire [11:0] \$1006 ;
+  wire \$1007 ;
+  wire [11:0] \$1008 ;
   wire \$1009 ;
   wire \$101 ;
-  wire [3:0] \$1010 ;
+  wire \$1010 ;
   wire \$1011 ;
-  wire [3:0] \$1012 ;
+  wire \$1012 ;
   wire \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
-  wire [11:0] \$1016 ;
+  wire \$1016 ;
   wire \$1017 ;
-  wire [11:0] \$1018 ;
+  wire \$1018 ;
   wire \$1019 ;
   wire \$102 ;
   wire \$1020 ;
@@ -96,70 +96,70 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1079 ;
   wire \$108 ;
   wire \$1080 ;
-  wire \$1081 ;
+  wire [3:0] \$1081 ;
   wire \$1082 ;
-  wire \$1083 ;
+  wire [3:0] \$1083 ;
   wire \$1084 ;
   wire \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
   wire \$1088 ;
-  wire \$1089 ;
+  wire [12:0] \$1089 ;
   wire \$109 ;
   wire \$1090 ;
-  wire [3:0] \$1091 ;
+  wire [12:0] \$1091 ;
   wire \$1092 ;
-  wire [3:0] \$1093 ;
-  wire \$1094 ;
+  wire \$1093 ;
+  wire [3:0] \$1094 ;
   wire \$1095 ;
-  wire \$1096 ;
+  wire [3:0] \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
-  wire [12:0] \$1099 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$1100 ;
-  wire [12:0] \$1101 ;
-  wire \$1102 ;
+  wire [11:0] \$1100 ;
+  wire \$1101 ;
+  wire [11:0] \$1102 ;
   wire \$1103 ;
-  wire [3:0] \$1104 ;
+  wire \$1104 ;
   wire \$1105 ;
-  wire [3:0] \$1106 ;
-  wire \$1107 ;
+  wire \$1106 ;
+  wire [3:0] \$1107 ;
   wire \$1108 ;
-  wire \$1109 ;
+  wire [3:0] \$1109 ;
   wire \$111 ;
-  wire [11:0] \$1110 ;
+  wire \$1110 ;
   wire \$1111 ;
-  wire [11:0] \$1112 ;
+  wire \$1112 ;
   wire \$1113 ;
   wire \$1114 ;
-  wire \$1115 ;
+  wire [12:0] \$1115 ;
   wire \$1116 ;
-  wire [3:0] \$1117 ;
+  wire [12:0] \$1117 ;
   wire \$1118 ;
-  wire [3:0] \$1119 ;
+  wire \$1119 ;
   wire \$112 ;
-  wire \$1120 ;
+  wire [3:0] \$1120 ;
   wire \$1121 ;
-  wire \$1122 ;
+  wire [3:0] \$1122 ;
   wire \$1123 ;
   wire \$1124 ;
-  wire [12:0] \$1125 ;
-  wire \$1126 ;
-  wire [12:0] \$1127 ;
-  wire \$1128 ;
+  wire \$1125 ;
+  wire [11:0] \$1126 ;
+  wire \$1127 ;
+  wire [11:0] \$1128 ;
   wire \$1129 ;
   wire \$113 ;
-  wire [3:0] \$1130 ;
+  wire \$1130 ;
   wire \$1131 ;
-  wire [3:0] \$1132 ;
+  wire \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
   wire \$1135 ;
-  wire [11:0] \$1136 ;
+  wire \$1136 ;
   wire \$1137 ;
-  wire [11:0] \$1138 ;
+  wire \$1138 ;
   wire \$1139 ;
   wire \$114 ;
   wire \$1140 ;
@@ -201,28 +201,28 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
+  wire [9:0] \$1176 ;
+  wire [9:0] \$1177 ;
   wire \$1178 ;
-  wire \$1179 ;
+  wire [9:0] \$1179 ;
   wire \$118 ;
-  wire \$1180 ;
-  wire \$1181 ;
+  wire [9:0] \$1180 ;
+  wire [10:0] \$1181 ;
   wire \$1182 ;
-  wire \$1183 ;
-  wire \$1184 ;
-  wire \$1185 ;
-  wire [9:0] \$1186 ;
-  wire [9:0] \$1187 ;
+  wire [9:0] \$1183 ;
+  wire [9:0] \$1184 ;
+  wire [10:0] \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
   wire \$1188 ;
-  wire [9:0] \$1189 ;
+  wire \$1189 ;
   wire \$119 ;
-  wire [9:0] \$1190 ;
-  wire [10:0] \$1191 ;
+  wire \$1190 ;
+  wire \$1191 ;
   wire \$1192 ;
-  wire [9:0] \$1193 ;
-  wire [9:0] \$1194 ;
-  wire [10:0] \$1195 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
@@ -233,10 +233,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
-  wire \$1204 ;
+  wire [11:0] \$1204 ;
   wire \$1205 ;
-  wire \$1206 ;
-  wire \$1207 ;
+  wire [9:0] \$1206 ;
+  wire [12:0] \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
   wire \$121 ;
@@ -244,161 +244,161 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
-  wire [11:0] \$1214 ;
+  wire \$1214 ;
   wire \$1215 ;
-  wire [9:0] \$1216 ;
-  wire [12:0] \$1217 ;
-  wire \$1218 ;
-  wire \$1219 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire [9:0] \$1218 ;
+  wire [9:0] \$1219 ;
   wire \$122 ;
   wire \$1220 ;
   wire \$1221 ;
-  wire \$1222 ;
+  wire [10:0] \$1222 ;
   wire \$1223 ;
   wire \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
   wire \$1227 ;
-  wire [9:0] \$1228 ;
-  wire [9:0] \$1229 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire \$123 ;
   wire \$1230 ;
   wire \$1231 ;
-  wire [10:0] \$1232 ;
-  wire \$1233 ;
-  wire \$1234 ;
+  wire \$1232 ;
+  wire [9:0] \$1233 ;
+  wire [9:0] \$1234 ;
   wire \$1235 ;
-  wire \$1236 ;
-  wire \$1237 ;
+  wire [9:0] \$1236 ;
+  wire [9:0] \$1237 ;
   wire \$1238 ;
-  wire \$1239 ;
+  wire [9:0] \$1239 ;
   wire \$124 ;
-  wire \$1240 ;
-  wire \$1241 ;
+  wire [9:0] \$1240 ;
+  wire [9:0] \$1241 ;
   wire \$1242 ;
   wire [9:0] \$1243 ;
   wire [9:0] \$1244 ;
-  wire \$1245 ;
-  wire [9:0] \$1246 ;
-  wire [9:0] \$1247 ;
-  wire \$1248 ;
+  wire [9:0] \$1245 ;
+  wire [10:0] \$1246 ;
+  wire \$1247 ;
+  wire [9:0] \$1248 ;
   wire [9:0] \$1249 ;
   wire \$125 ;
-  wire [9:0] \$1250 ;
+  wire \$1250 ;
   wire [9:0] \$1251 ;
-  wire \$1252 ;
-  wire [9:0] \$1253 ;
-  wire [9:0] \$1254 ;
-  wire [9:0] \$1255 ;
-  wire [10:0] \$1256 ;
+  wire [9:0] \$1252 ;
+  wire [10:0] \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
   wire \$1257 ;
-  wire [9:0] \$1258 ;
-  wire [9:0] \$1259 ;
+  wire [10:0] \$1258 ;
+  wire \$1259 ;
   wire \$126 ;
-  wire \$1260 ;
-  wire [9:0] \$1261 ;
-  wire [9:0] \$1262 ;
-  wire [10:0] \$1263 ;
+  wire [10:0] \$1260 ;
+  wire [10:0] \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
   wire \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
-  wire [10:0] \$1268 ;
+  wire \$1268 ;
   wire \$1269 ;
   wire \$127 ;
-  wire [10:0] \$1270 ;
-  wire [10:0] \$1271 ;
+  wire \$1270 ;
+  wire \$1271 ;
   wire \$1272 ;
-  wire \$1273 ;
+  wire [9:0] \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
-  wire \$1278 ;
-  wire \$1279 ;
+  wire [9:0] \$1278 ;
+  wire [9:0] \$1279 ;
   wire \$128 ;
   wire \$1280 ;
-  wire \$1281 ;
+  wire [9:0] \$1281 ;
   wire \$1282 ;
-  wire [9:0] \$1283 ;
+  wire \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
-  wire \$1286 ;
+  wire [9:0] \$1286 ;
   wire \$1287 ;
-  wire [9:0] \$1288 ;
-  wire [9:0] \$1289 ;
+  wire \$1288 ;
+  wire \$1289 ;
   wire \$129 ;
-  wire \$1290 ;
-  wire [9:0] \$1291 ;
-  wire \$1292 ;
-  wire \$1293 ;
-  wire \$1294 ;
-  wire \$1295 ;
-  wire [9:0] \$1296 ;
-  wire \$1297 ;
-  wire \$1298 ;
-  wire \$1299 ;
+  wire [3:0] \$1290 ;
+  wire [4:0] \$1291 ;
+  wire [31:0] \$1292 ;
+  wire [32:0] \$1293 ;
+  wire [31:0] \$1294 ;
+  wire [32:0] \$1295 ;
+  wire [31:0] \$1296 ;
+  wire [32:0] \$1297 ;
+  wire [6:0] \$1298 ;
+  wire [31:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  wire [3:0] \$1300 ;
-  wire [4:0] \$1301 ;
+  wire [32:0] \$1300 ;
+  wire [3:0] \$1301 ;
   wire [31:0] \$1302 ;
   wire [32:0] \$1303 ;
   wire [31:0] \$1304 ;
   wire [32:0] \$1305 ;
-  wire [31:0] \$1306 ;
-  wire [32:0] \$1307 ;
-  wire [6:0] \$1308 ;
+  wire [1:0] \$1306 ;
+  wire [31:0] \$1307 ;
+  wire [32:0] \$1308 ;
   wire [31:0] \$1309 ;
   wire \$131 ;
   wire [32:0] \$1310 ;
-  wire [3:0] \$1311 ;
-  wire [31:0] \$1312 ;
-  wire [32:0] \$1313 ;
-  wire [31:0] \$1314 ;
-  wire [32:0] \$1315 ;
-  wire [1:0] \$1316 ;
-  wire [31:0] \$1317 ;
-  wire [32:0] \$1318 ;
-  wire [31:0] \$1319 ;
+  reg [3:0] \$1311 ;
+  reg [8:0] \$1312 ;
+  reg [8:0] \$1313 ;
+  reg [8:0] \$1314 ;
+  reg \$1315 ;
+  reg [8:0] \$1316 ;
+  reg \$1317 ;
+  reg \$1318 ;
+  reg [8:0] \$1319 ;
   wire \$132 ;
-  wire [32:0] \$1320 ;
-  reg [3:0] \$1321 ;
-  reg [8:0] \$1322 ;
+  reg [8:0] \$1320 ;
+  reg [9:0] \$1321 ;
+  reg [9:0] \$1322 ;
   reg [8:0] \$1323 ;
-  reg [8:0] \$1324 ;
+  reg \$1324 ;
   reg \$1325 ;
-  reg [8:0] \$1326 ;
-  reg \$1327 ;
-  reg \$1328 ;
-  reg [8:0] \$1329 ;
+  reg \$1326 ;
+  reg [8:0] \$1327 ;
+  reg [7:0] \$1328 ;
+  reg [3:0] \$1329 ;
   wire \$133 ;
   reg [8:0] \$1330 ;
   reg [8:0] \$1331 ;
   reg [9:0] \$1332 ;
-  reg [9:0] \$1333 ;
+  reg [10:0] \$1333 ;
   reg [8:0] \$1334 ;
-  reg \$1335 ;
+  reg [8:0] \$1335 ;
   reg \$1336 ;
-  reg \$1337 ;
-  reg [8:0] \$1338 ;
-  reg [7:0] \$1339 ;
+  reg [8:0] \$1337 ;
+  reg [7:0] \$1338 ;
+  reg \$1339 ;
   wire \$134 ;
-  reg [3:0] \$1340 ;
+  reg \$1340 ;
   reg [8:0] \$1341 ;
   reg [8:0] \$1342 ;
-  reg [9:0] \$1343 ;
-  reg [10:0] \$1344 ;
-  reg [8:0] \$1345 ;
-  reg [8:0] \$1346 ;
+  reg \$1343 ;
+  reg \$1344 ;
+  reg \$1345 ;
+  reg \$1346 ;
   reg \$1347 ;
-  reg [8:0] \$1348 ;
-  reg [7:0] \$1349 ;
+  reg \$1348 ;
+  reg \$1349 ;
   wire \$135 ;
   reg \$1350 ;
   reg \$1351 ;
-  reg [8:0] \$1352 ;
-  reg [8:0] \$1353 ;
+  reg \$1352 ;
+  reg \$1353 ;
   reg \$1354 ;
   reg \$1355 ;
   reg \$1356 ;
@@ -408,11 +408,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$136 ;
   reg \$1360 ;
   reg \$1361 ;
-  reg \$1362 ;
-  reg \$1363 ;
+  reg [8:0] \$1362 ;
+  reg [9:0] \$1363 ;
   reg \$1364 ;
-  reg \$1365 ;
-  reg \$1366 ;
+  reg [8:0] \$1365 ;
+  reg [9:0] \$1366 ;
   reg \$1367 ;
   reg \$1368 ;
   reg \$1369 ;
@@ -420,82 +420,71 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1370 ;
   reg \$1371 ;
   reg \$1372 ;
-  reg [8:0] \$1373 ;
+  reg \$1373 ;
   reg [9:0] \$1374 ;
   reg \$1375 ;
-  reg [8:0] \$1376 ;
-  reg [9:0] \$1377 ;
-  reg \$1378 ;
+  reg \$1376 ;
+  reg \$1377 ;
+  reg [9:0] \$1378 ;
   reg \$1379 ;
   wire \$138 ;
   reg \$1380 ;
   reg \$1381 ;
-  reg \$1382 ;
+  reg [9:0] \$1382 ;
   reg \$1383 ;
   reg \$1384 ;
-  reg [9:0] \$1385 ;
+  reg [8:0] \$1385 ;
   reg \$1386 ;
   reg \$1387 ;
-  reg \$1388 ;
-  reg [9:0] \$1389 ;
+  reg [8:0] \$1388 ;
+  reg \$1389 ;
   wire \$139 ;
   reg \$1390 ;
-  reg \$1391 ;
+  reg [2:0] \$1391 ;
   reg \$1392 ;
-  reg [9:0] \$1393 ;
+  reg [8:0] \$1393 ;
   reg \$1394 ;
   reg \$1395 ;
-  reg [8:0] \$1396 ;
+  reg [2:0] \$1396 ;
   reg \$1397 ;
-  reg \$1398 ;
-  reg [8:0] \$1399 ;
+  reg [6:0] \$1398 ;
+  reg [31:0] \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  reg \$1400 ;
-  reg \$1401 ;
-  reg [2:0] \$1402 ;
-  reg \$1403 ;
-  reg [8:0] \$1404 ;
-  reg \$1405 ;
-  reg \$1406 ;
-  reg [2:0] \$1407 ;
-  reg \$1408 ;
-  reg [6:0] \$1409 ;
-  wire \$141 ;
-  reg [31:0] \$1410 ;
-  reg [6:0] \$1411 ;
-  reg [31:0] \$1412 ;
-  reg [6:0] \$1413 ;
-  reg [31:0] \$1414 ;
-  reg [6:0] \$1415 ;
-  reg [31:0] \$1416 ;
-  reg [6:0] \$1417 ;
-  reg [31:0] \$1418 ;
-  reg [6:0] \$1419 ;
+  reg [6:0] \$1400 ;
+  reg [31:0] \$1401 ;
+  reg [6:0] \$1402 ;
+  reg [31:0] \$1403 ;
+  reg [6:0] \$1404 ;
+  reg [31:0] \$1405 ;
+  reg [6:0] \$1406 ;
+  reg [31:0] \$1407 ;
+  reg [6:0] \$1408 ;
+  reg [31:0] \$1409 ;
+  wire [8:0] \$141 ;
+  reg [6:0] \$1410 ;
+  reg [31:0] \$1411 ;
+  reg [6:0] \$1412 ;
+  reg [31:0] \$1413 ;
+  wire [7:0] \$1414 ;
+  wire [23:0] \$1415 ;
+  wire [7:0] \$1416 ;
+  wire [23:0] \$1417 ;
+  wire [7:0] \$1418 ;
+  wire [23:0] \$1419 ;
   wire \$142 ;
-  reg [31:0] \$1420 ;
-  reg [6:0] \$1421 ;
-  reg [31:0] \$1422 ;
-  reg [6:0] \$1423 ;
-  reg [31:0] \$1424 ;
-  wire [7:0] \$1425 ;
-  wire [23:0] \$1426 ;
-  wire [7:0] \$1427 ;
-  wire [23:0] \$1428 ;
-  wire [7:0] \$1429 ;
-  wire [8:0] \$143 ;
-  wire [23:0] \$1430 ;
-  wire [7:0] \$1431 ;
-  wire [23:0] \$1432 ;
-  wire [7:0] \$1433 ;
-  wire [23:0] \$1434 ;
-  wire [7:0] \$1435 ;
-  wire [23:0] \$1436 ;
-  wire [7:0] \$1437 ;
-  wire [23:0] \$1438 ;
-  wire [7:0] \$1439 ;
+  wire [7:0] \$1420 ;
+  wire [23:0] \$1421 ;
+  wire [7:0] \$1422 ;
+  wire [23:0] \$1423 ;
+  wire [7:0] \$1424 ;
+  wire [23:0] \$1425 ;
+  wire [7:0] \$1426 ;
+  wire [23:0] \$1427 ;
+  wire [7:0] \$1428 ;
+  wire [23:0] \$1429 ;
+  wire \$143 ;
   wire \$144 ;
-  wire [23:0] \$1440 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -558,13 +547,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire [8:0] \$202 ;
-  wire [6:0] \$203 ;
-  wire [9:0] \$204 ;
-  wire [5:0] \$205 ;
-  wire [10:0] \$206 ;
+  wire [8:0] \$200 ;
+  wire [6:0] \$201 ;
+  wire [9:0] \$202 ;
+  wire [5:0] \$203 ;
+  wire [10:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
@@ -584,15 +573,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire [9:0] \$226 ;
-  wire [9:0] \$227 ;
+  wire [9:0] \$224 ;
+  wire [9:0] \$225 ;
+  wire \$226 ;
+  wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [9:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire [9:0] \$231 ;
+  wire [9:0] \$230 ;
+  wire [5:0] \$231 ;
   wire [9:0] \$232 ;
   wire [5:0] \$233 ;
   wire [9:0] \$234 ;
@@ -609,142 +598,142 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$244 ;
   wire [5:0] \$245 ;
   wire [9:0] \$246 ;
-  wire [5:0] \$247 ;
-  wire [9:0] \$248 ;
-  wire \$249 ;
+  wire \$247 ;
+  wire [8:0] \$248 ;
+  wire [8:0] \$249 ;
   wire \$25 ;
-  wire [8:0] \$250 ;
-  wire [8:0] \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire [3:0] \$254 ;
-  wire [4:0] \$255 ;
-  wire \$256 ;
-  wire [8:0] \$257 ;
-  wire [5:0] \$258 ;
-  wire [9:0] \$259 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire [3:0] \$252 ;
+  wire [4:0] \$253 ;
+  wire \$254 ;
+  wire [8:0] \$255 ;
+  wire [5:0] \$256 ;
+  wire [9:0] \$257 ;
+  wire [8:0] \$258 ;
+  wire [5:0] \$259 ;
   wire \$26 ;
-  wire [8:0] \$260 ;
-  wire [5:0] \$261 ;
-  wire [9:0] \$262 ;
-  wire [8:0] \$263 ;
-  wire [5:0] \$264 ;
-  wire [9:0] \$265 ;
-  wire [8:0] \$266 ;
-  wire [5:0] \$267 ;
-  wire [9:0] \$268 ;
-  wire [8:0] \$269 ;
+  wire [9:0] \$260 ;
+  wire [8:0] \$261 ;
+  wire [5:0] \$262 ;
+  wire [9:0] \$263 ;
+  wire [8:0] \$264 ;
+  wire [5:0] \$265 ;
+  wire [9:0] \$266 ;
+  wire [8:0] \$267 ;
+  wire [5:0] \$268 ;
+  wire [9:0] \$269 ;
   wire \$27 ;
-  wire [5:0] \$270 ;
-  wire [9:0] \$271 ;
-  wire [8:0] \$272 ;
-  wire [5:0] \$273 ;
-  wire [9:0] \$274 ;
-  wire [8:0] \$275 ;
-  wire [5:0] \$276 ;
-  wire [9:0] \$277 ;
-  wire [8:0] \$278 ;
-  wire [5:0] \$279 ;
+  wire [8:0] \$270 ;
+  wire [5:0] \$271 ;
+  wire [9:0] \$272 ;
+  wire [8:0] \$273 ;
+  wire [5:0] \$274 ;
+  wire [9:0] \$275 ;
+  wire [8:0] \$276 ;
+  wire [5:0] \$277 ;
+  wire [9:0] \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [9:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire [63:0] \$285 ;
-  wire [9:0] \$286 ;
-  wire [9:0] \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [63:0] \$283 ;
+  wire [9:0] \$284 ;
+  wire [9:0] \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire [9:0] \$288 ;
+  wire [9:0] \$289 ;
   wire \$29 ;
-  wire [9:0] \$290 ;
-  wire [9:0] \$291 ;
+  wire \$290 ;
+  wire \$291 ;
   wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire [9:0] \$295 ;
-  wire [9:0] \$296 ;
-  wire \$297 ;
-  wire [8:0] \$298 ;
-  wire [9:0] \$299 ;
+  wire [9:0] \$293 ;
+  wire [9:0] \$294 ;
+  wire \$295 ;
+  wire [8:0] \$296 ;
+  wire [9:0] \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire [9:0] \$303 ;
+  wire [9:0] \$301 ;
+  wire [9:0] \$302 ;
+  wire \$303 ;
   wire [9:0] \$304 ;
-  wire \$305 ;
+  wire [9:0] \$305 ;
   wire [9:0] \$306 ;
   wire [9:0] \$307 ;
-  wire [9:0] \$308 ;
-  wire [9:0] \$309 ;
+  wire [4:0] \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [4:0] \$310 ;
-  wire \$311 ;
+  wire [9:0] \$310 ;
+  wire [8:0] \$311 ;
   wire [9:0] \$312 ;
-  wire [8:0] \$313 ;
+  wire [9:0] \$313 ;
   wire [9:0] \$314 ;
   wire [9:0] \$315 ;
-  wire [9:0] \$316 ;
-  wire [9:0] \$317 ;
-  wire [4:0] \$318 ;
+  wire [4:0] \$316 ;
+  wire \$317 ;
+  wire \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire [9:0] \$323 ;
-  wire [11:0] \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire [9:0] \$327 ;
+  wire [9:0] \$321 ;
+  wire [11:0] \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire [9:0] \$325 ;
+  wire [9:0] \$326 ;
+  wire \$327 ;
   wire [9:0] \$328 ;
-  wire \$329 ;
+  wire [8:0] \$329 ;
   wire \$33 ;
   wire [9:0] \$330 ;
-  wire [8:0] \$331 ;
-  wire [9:0] \$332 ;
-  wire \$333 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire [8:0] \$333 ;
   wire \$334 ;
-  wire [8:0] \$335 ;
+  wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  wire [7:0] \$337 ;
   wire \$338 ;
-  wire [7:0] \$339 ;
+  wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire [8:0] \$342 ;
-  wire [5:0] \$343 ;
-  wire [9:0] \$344 ;
-  wire [8:0] \$345 ;
-  wire [5:0] \$346 ;
-  wire [9:0] \$347 ;
-  wire [9:0] \$348 ;
-  wire [8:0] \$349 ;
+  wire [8:0] \$340 ;
+  wire [5:0] \$341 ;
+  wire [9:0] \$342 ;
+  wire [8:0] \$343 ;
+  wire [5:0] \$344 ;
+  wire [9:0] \$345 ;
+  wire [9:0] \$346 ;
+  wire [8:0] \$347 ;
+  wire [6:0] \$348 ;
+  wire [9:0] \$349 ;
   wire \$35 ;
-  wire [6:0] \$350 ;
-  wire [9:0] \$351 ;
-  wire [5:0] \$352 ;
-  wire [10:0] \$353 ;
+  wire [5:0] \$350 ;
+  wire [10:0] \$351 ;
+  wire \$352 ;
+  wire [8:0] \$353 ;
   wire \$354 ;
-  wire [8:0] \$355 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [9:0] \$358 ;
+  wire [9:0] \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
-  wire [10:0] \$363 ;
-  wire [10:0] \$364 ;
+  wire \$363 ;
+  wire \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire [10:0] \$368 ;
-  wire [10:0] \$369 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
@@ -769,70 +758,70 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
-  wire \$391 ;
+  wire [3:0] \$391 ;
   wire \$392 ;
-  wire \$393 ;
+  wire [3:0] \$393 ;
   wire \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
-  wire \$399 ;
+  wire [12:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
-  wire [3:0] \$401 ;
+  wire [12:0] \$401 ;
   wire \$402 ;
-  wire [3:0] \$403 ;
-  wire \$404 ;
+  wire \$403 ;
+  wire [3:0] \$404 ;
   wire \$405 ;
-  wire \$406 ;
+  wire [3:0] \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire [12:0] \$409 ;
+  wire \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire [12:0] \$411 ;
-  wire \$412 ;
+  wire [11:0] \$410 ;
+  wire \$411 ;
+  wire [11:0] \$412 ;
   wire \$413 ;
-  wire [3:0] \$414 ;
+  wire \$414 ;
   wire \$415 ;
-  wire [3:0] \$416 ;
-  wire \$417 ;
+  wire \$416 ;
+  wire [3:0] \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  wire [3:0] \$419 ;
   wire \$42 ;
-  wire [11:0] \$420 ;
+  wire \$420 ;
   wire \$421 ;
-  wire [11:0] \$422 ;
+  wire \$422 ;
   wire \$423 ;
   wire \$424 ;
-  wire \$425 ;
+  wire [12:0] \$425 ;
   wire \$426 ;
-  wire [3:0] \$427 ;
+  wire [12:0] \$427 ;
   wire \$428 ;
-  wire [3:0] \$429 ;
+  wire \$429 ;
   wire \$43 ;
-  wire \$430 ;
+  wire [3:0] \$430 ;
   wire \$431 ;
-  wire \$432 ;
+  wire [3:0] \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire [12:0] \$435 ;
-  wire \$436 ;
-  wire [12:0] \$437 ;
-  wire \$438 ;
+  wire \$435 ;
+  wire [11:0] \$436 ;
+  wire \$437 ;
+  wire [11:0] \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [3:0] \$440 ;
+  wire \$440 ;
   wire \$441 ;
-  wire [3:0] \$442 ;
+  wire \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [11:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
-  wire [11:0] \$448 ;
+  wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
@@ -896,70 +885,70 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
-  wire \$505 ;
+  wire [3:0] \$505 ;
   wire \$506 ;
-  wire \$507 ;
+  wire [3:0] \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire \$513 ;
+  wire [12:0] \$513 ;
   wire \$514 ;
-  wire [3:0] \$515 ;
+  wire [12:0] \$515 ;
   wire \$516 ;
-  wire [3:0] \$517 ;
-  wire \$518 ;
+  wire \$517 ;
+  wire [3:0] \$518 ;
   wire \$519 ;
   wire \$52 ;
-  wire \$520 ;
+  wire [3:0] \$520 ;
   wire \$521 ;
   wire \$522 ;
-  wire [12:0] \$523 ;
-  wire \$524 ;
-  wire [12:0] \$525 ;
-  wire \$526 ;
+  wire \$523 ;
+  wire [11:0] \$524 ;
+  wire \$525 ;
+  wire [11:0] \$526 ;
   wire \$527 ;
-  wire [3:0] \$528 ;
+  wire \$528 ;
   wire \$529 ;
   wire \$53 ;
-  wire [3:0] \$530 ;
-  wire \$531 ;
+  wire \$530 ;
+  wire [3:0] \$531 ;
   wire \$532 ;
-  wire \$533 ;
-  wire [11:0] \$534 ;
+  wire [3:0] \$533 ;
+  wire \$534 ;
   wire \$535 ;
-  wire [11:0] \$536 ;
+  wire \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire \$539 ;
+  wire [12:0] \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire [3:0] \$541 ;
+  wire [12:0] \$541 ;
   wire \$542 ;
-  wire [3:0] \$543 ;
-  wire \$544 ;
+  wire \$543 ;
+  wire [3:0] \$544 ;
   wire \$545 ;
-  wire \$546 ;
+  wire [3:0] \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire [12:0] \$549 ;
+  wire \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire [12:0] \$551 ;
-  wire \$552 ;
+  wire [11:0] \$550 ;
+  wire \$551 ;
+  wire [11:0] \$552 ;
   wire \$553 ;
-  wire [3:0] \$554 ;
+  wire \$554 ;
   wire \$555 ;
-  wire [3:0] \$556 ;
+  wire \$556 ;
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
   wire \$56 ;
-  wire [11:0] \$560 ;
+  wire \$560 ;
   wire \$561 ;
-  wire [11:0] \$562 ;
+  wire \$562 ;
   wire \$563 ;
   wire \$564 ;
   wire \$565 ;
@@ -1026,69 +1015,69 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
-  wire \$622 ;
+  wire [3:0] \$622 ;
   wire \$623 ;
-  wire \$624 ;
+  wire [3:0] \$624 ;
   wire \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
   wire [5:0] \$63 ;
-  wire \$630 ;
+  wire [12:0] \$630 ;
   wire \$631 ;
-  wire [3:0] \$632 ;
+  wire [12:0] \$632 ;
   wire \$633 ;
-  wire [3:0] \$634 ;
-  wire \$635 ;
+  wire \$634 ;
+  wire [3:0] \$635 ;
   wire \$636 ;
-  wire \$637 ;
+  wire [3:0] \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire [9:0] \$64 ;
-  wire [12:0] \$640 ;
-  wire \$641 ;
-  wire [12:0] \$642 ;
-  wire \$643 ;
+  wire \$640 ;
+  wire [11:0] \$641 ;
+  wire \$642 ;
+  wire [11:0] \$643 ;
   wire \$644 ;
-  wire [3:0] \$645 ;
+  wire \$645 ;
   wire \$646 ;
-  wire [3:0] \$647 ;
-  wire \$648 ;
+  wire \$647 ;
+  wire [3:0] \$648 ;
   wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire [11:0] \$651 ;
+  wire [3:0] \$650 ;
+  wire \$651 ;
   wire \$652 ;
-  wire [11:0] \$653 ;
+  wire \$653 ;
   wire \$654 ;
   wire \$655 ;
-  wire \$656 ;
+  wire [12:0] \$656 ;
   wire \$657 ;
-  wire [3:0] \$658 ;
+  wire [12:0] \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire [3:0] \$660 ;
-  wire \$661 ;
+  wire \$660 ;
+  wire [3:0] \$661 ;
   wire \$662 ;
-  wire \$663 ;
+  wire [3:0] \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire [12:0] \$666 ;
-  wire \$667 ;
-  wire [12:0] \$668 ;
-  wire \$669 ;
+  wire \$666 ;
+  wire [11:0] \$667 ;
+  wire \$668 ;
+  wire [11:0] \$669 ;
   wire \$67 ;
   wire \$670 ;
-  wire [3:0] \$671 ;
+  wire \$671 ;
   wire \$672 ;
-  wire [3:0] \$673 ;
+  wire \$673 ;
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
-  wire [11:0] \$677 ;
+  wire \$677 ;
   wire \$678 ;
-  wire [11:0] \$679 ;
+  wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
@@ -1125,69 +1114,69 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
-  wire \$711 ;
+  wire [3:0] \$711 ;
   wire \$712 ;
-  wire \$713 ;
+  wire [3:0] \$713 ;
   wire \$714 ;
   wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire \$719 ;
+  wire [12:0] \$719 ;
   wire \$72 ;
   wire \$720 ;
-  wire [3:0] \$721 ;
+  wire [12:0] \$721 ;
   wire \$722 ;
-  wire [3:0] \$723 ;
-  wire \$724 ;
+  wire \$723 ;
+  wire [3:0] \$724 ;
   wire \$725 ;
-  wire \$726 ;
+  wire [3:0] \$726 ;
   wire \$727 ;
   wire \$728 ;
-  wire [12:0] \$729 ;
+  wire \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire [12:0] \$731 ;
-  wire \$732 ;
+  wire [11:0] \$730 ;
+  wire \$731 ;
+  wire [11:0] \$732 ;
   wire \$733 ;
-  wire [3:0] \$734 ;
+  wire \$734 ;
   wire \$735 ;
-  wire [3:0] \$736 ;
-  wire \$737 ;
+  wire \$736 ;
+  wire [3:0] \$737 ;
   wire \$738 ;
-  wire \$739 ;
+  wire [3:0] \$739 ;
   wire \$74 ;
-  wire [11:0] \$740 ;
+  wire \$740 ;
   wire \$741 ;
-  wire [11:0] \$742 ;
+  wire \$742 ;
   wire \$743 ;
   wire \$744 ;
-  wire \$745 ;
+  wire [12:0] \$745 ;
   wire \$746 ;
-  wire [3:0] \$747 ;
+  wire [12:0] \$747 ;
   wire \$748 ;
-  wire [3:0] \$749 ;
+  wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
+  wire [3:0] \$750 ;
   wire \$751 ;
-  wire \$752 ;
+  wire [3:0] \$752 ;
   wire \$753 ;
   wire \$754 ;
-  wire [12:0] \$755 ;
-  wire \$756 ;
-  wire [12:0] \$757 ;
-  wire \$758 ;
+  wire \$755 ;
+  wire [11:0] \$756 ;
+  wire \$757 ;
+  wire [11:0] \$758 ;
   wire \$759 ;
   wire \$76 ;
-  wire [3:0] \$760 ;
+  wire \$760 ;
   wire \$761 ;
-  wire [3:0] \$762 ;
+  wire \$762 ;
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
-  wire [11:0] \$766 ;
+  wire \$766 ;
   wire \$767 ;
-  wire [11:0] \$768 ;
+  wire \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
@@ -1258,69 +1247,69 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$829 ;
   wire \$83 ;
   wire \$830 ;
-  wire \$831 ;
+  wire [3:0] \$831 ;
   wire \$832 ;
-  wire \$833 ;
+  wire [3:0] \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
-  wire \$839 ;
+  wire [12:0] \$839 ;
   wire \$84 ;
   wire \$840 ;
-  wire [3:0] \$841 ;
+  wire [12:0] \$841 ;
   wire \$842 ;
-  wire [3:0] \$843 ;
-  wire \$844 ;
+  wire \$843 ;
+  wire [3:0] \$844 ;
   wire \$845 ;
-  wire \$846 ;
+  wire [3:0] \$846 ;
   wire \$847 ;
   wire \$848 ;
-  wire [12:0] \$849 ;
+  wire \$849 ;
   wire [4:0] \$85 ;
-  wire \$850 ;
-  wire [12:0] \$851 ;
-  wire \$852 ;
+  wire [11:0] \$850 ;
+  wire \$851 ;
+  wire [11:0] \$852 ;
   wire \$853 ;
-  wire [3:0] \$854 ;
+  wire \$854 ;
   wire \$855 ;
-  wire [3:0] \$856 ;
-  wire \$857 ;
+  wire \$856 ;
+  wire [3:0] \$857 ;
   wire \$858 ;
-  wire \$859 ;
+  wire [3:0] \$859 ;
   wire [4:0] \$86 ;
-  wire [11:0] \$860 ;
+  wire \$860 ;
   wire \$861 ;
-  wire [11:0] \$862 ;
+  wire \$862 ;
   wire \$863 ;
   wire \$864 ;
-  wire \$865 ;
+  wire [12:0] \$865 ;
   wire \$866 ;
-  wire [3:0] \$867 ;
+  wire [12:0] \$867 ;
   wire \$868 ;
-  wire [3:0] \$869 ;
+  wire \$869 ;
   wire [4:0] \$87 ;
-  wire \$870 ;
+  wire [3:0] \$870 ;
   wire \$871 ;
-  wire \$872 ;
+  wire [3:0] \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire [12:0] \$875 ;
-  wire \$876 ;
-  wire [12:0] \$877 ;
-  wire \$878 ;
+  wire \$875 ;
+  wire [11:0] \$876 ;
+  wire \$877 ;
+  wire [11:0] \$878 ;
   wire \$879 ;
   wire [9:0] \$88 ;
-  wire [3:0] \$880 ;
+  wire \$880 ;
   wire \$881 ;
-  wire [3:0] \$882 ;
+  wire \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
-  wire [11:0] \$886 ;
+  wire \$886 ;
   wire \$887 ;
-  wire [11:0] \$888 ;
+  wire \$888 ;
   wire \$889 ;
   wire [9:0] \$89 ;
   wire \$890 ;
@@ -1334,7 +1323,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$898 ;
   wire \$899 ;
   wire \$9 ;
-  wire [9:0] \$90 ;
+  wire \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
@@ -1345,7 +1334,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
-  wire [9:0] \$91 ;
+  wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
@@ -1402,56 +1391,57 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$959 ;
   wire \$96 ;
   wire \$960 ;
-  wire \$961 ;
+  wire [3:0] \$961 ;
   wire \$962 ;
-  wire \$963 ;
+  wire [3:0] \$963 ;
   wire \$964 ;
   wire \$965 ;
   wire \$966 ;
   wire \$967 ;
   wire \$968 ;
-  wire \$969 ;
+  wire [12:0] \$969 ;
   wire \$97 ;
   wire \$970 ;
-  wire [3:0] \$971 ;
+  wire [12:0] \$971 ;
   wire \$972 ;
-  wire [3:0] \$973 ;
-  wire \$974 ;
+  wire \$973 ;
+  wire [3:0] \$974 ;
   wire \$975 ;
-  wire \$976 ;
+  wire [3:0] \$976 ;
   wire \$977 ;
   wire \$978 ;
-  wire [12:0] \$979 ;
+  wire \$979 ;
   wire \$98 ;
-  wire \$980 ;
-  wire [12:0] \$981 ;
-  wire \$982 ;
+  wire [11:0] \$980 ;
+  wire \$981 ;
+  wire [11:0] \$982 ;
   wire \$983 ;
-  wire [3:0] \$984 ;
+  wire \$984 ;
   wire \$985 ;
-  wire [3:0] \$986 ;
-  wire \$987 ;
+  wire \$986 ;
+  wire [3:0] \$987 ;
   wire \$988 ;
-  wire \$989 ;
+  wire [3:0] \$989 ;
   wire \$99 ;
-  wire [11:0] \$990 ;
+  wire \$990 ;
   wire \$991 ;
-  wire [11:0] \$992 ;
+  wire \$992 ;
   wire \$993 ;
   wire \$994 ;
-  wire \$995 ;
+  wire [12:0] \$995 ;
   wire \$996 ;
-  wire [3:0] \$997 ;
+  wire [12:0] \$997 ;
   wire \$998 ;
-  wire [3:0] \$999 ;
+  wire \$999 ;
   wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$234 ;
-  wire [5:0] \$signature__addr$237 ;
-  wire [5:0] \$signature__addr$240 ;
-  wire [5:0] \$signature__addr$243 ;
-  wire [5:0] \$signature__addr$246 ;
-  wire [5:0] \$signature__addr$249 ;
-  wire [5:0] \$signature__addr$252 ;
+  wire [5:0] \$signature__addr$233 ;
+  wire [5:0] \$signature__addr$236 ;
+  wire [5:0] \$signature__addr$239 ;
+  wire [5:0] \$signature__addr$242 ;
+  wire [5:0] \$signature__addr$245 ;
+  wire [5:0] \$signature__addr$248 ;
+  wire [5:0] \$signature__addr$251 ;
+  wire [5:0] \$signature__addr$263 ;
   wire [5:0] \$signature__addr$264 ;
   wire [5:0] \$signature__addr$265 ;
   wire [5:0] \$signature__addr$266 ;
@@ -1459,39 +1449,38 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$268 ;
   wire [5:0] \$signature__addr$269 ;
   wire [5:0] \$signature__addr$270 ;
-  wire [5:0] \$signature__addr$271 ;
   wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$235 ;
-  wire [31:0] \$signature__data$238 ;
-  wire [31:0] \$signature__data$241 ;
-  wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$247 ;
-  wire [31:0] \$signature__data$250 ;
-  wire [31:0] \$signature__data$253 ;
+  wire [31:0] \$signature__data$234 ;
+  wire [31:0] \$signature__data$237 ;
+  wire [31:0] \$signature__data$240 ;
+  wire [31:0] \$signature__data$243 ;
+  wire [31:0] \$signature__data$246 ;
+  wire [31:0] \$signature__data$249 ;
+  wire [31:0] \$signature__data$252 ;
+  wire [31:0] \$signature__data$405 ;
+  wire [31:0] \$signature__data$406 ;
   wire [31:0] \$signature__data$407 ;
   wire [31:0] \$signature__data$408 ;
   wire [31:0] \$signature__data$409 ;
   wire [31:0] \$signature__data$410 ;
   wire [31:0] \$signature__data$411 ;
   wire [31:0] \$signature__data$412 ;
-  wire [31:0] \$signature__data$413 ;
-  wire [31:0] \$signature__data$414 ;
   wire \$signature__en ;
-  wire \$signature__en$233 ;
-  wire \$signature__en$236 ;
-  wire \$signature__en$239 ;
-  wire \$signature__en$242 ;
-  wire \$signature__en$245 ;
-  wire \$signature__en$248 ;
-  wire \$signature__en$251 ;
+  wire \$signature__en$232 ;
+  wire \$signature__en$235 ;
+  wire \$signature__en$238 ;
+  wire \$signature__en$241 ;
+  wire \$signature__en$244 ;
+  wire \$signature__en$247 ;
+  wire \$signature__en$250 ;
   wire [63:0] act;
+  wire [63:0] \act$194 ;
   wire [63:0] \act$195 ;
   wire [63:0] \act$196 ;
   wire [63:0] \act$197 ;
   wire [63:0] \act$198 ;
   wire [63:0] \act$199 ;
   wire [63:0] \act$200 ;
-  wire [63:0] \act$201 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1557,7 +1546,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] count_stall_input = 32'd0;
   reg [31:0] count_stall_output = 32'd0;
   reg ctx = 1'h0;
-  reg [8:0] cur_folds = 9'h000;
   reg [9:0] cur_folds_m1 = 10'h3ff;
   reg [8:0] cur_groups = 9'h000;
   reg [9:0] cur_groups_m1 = 10'h3ff;
@@ -1653,7 +1641,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load_hold;
   reg loaded = 1'h0;
   reg [3:0] n_layers = 4'h0;
-  wire [8:0] next_folds;
   wire [8:0] next_groups;
   wire [3:0] next_layer;
   wire [2:0] nxt_rp__addr;
@@ -1690,13 +1677,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
+  wire [31:0] \result$211 ;
   wire [31:0] \result$212 ;
   wire [31:0] \result$213 ;
   wire [31:0] \result$214 ;
   wire [31:0] \result$215 ;
   wire [31:0] \result$216 ;
   wire [31:0] \result$217 ;
-  wire [31:0] \result$218 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1733,130 +1720,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$124 ;
+  wire [8:0] \step_addr$123 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$136 ;
+  wire [8:0] \step_addr$135 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$143 ;
+  wire [8:0] \step_addr$142 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$150 ;
+  wire [8:0] \step_addr$149 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$157 ;
+  wire [8:0] \step_addr$156 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$164 ;
+  wire [8:0] \step_addr$163 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$171 ;
+  wire [8:0] \step_addr$170 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$178 ;
+  wire [8:0] \step_addr$177 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$126 ;
+  wire \step_first$125 ;
   (* init = 1'h0 *)
-  wire \step_first$137 ;
+  wire \step_first$136 ;
   (* init = 1'h0 *)
-  wire \step_first$144 ;
+  wire \step_first$143 ;
   (* init = 1'h0 *)
-  wire \step_first$151 ;
+  wire \step_first$150 ;
   (* init = 1'h0 *)
-  wire \step_first$158 ;
+  wire \step_first$157 ;
   (* init = 1'h0 *)
-  wire \step_first$165 ;
+  wire \step_first$164 ;
   (* init = 1'h0 *)
-  wire \step_first$172 ;
+  wire \step_first$171 ;
   (* init = 1'h0 *)
-  wire \step_first$179 ;
+  wire \step_first$178 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$128 ;
+  wire \step_last$127 ;
   (* init = 1'h0 *)
-  wire \step_last$138 ;
+  wire \step_last$137 ;
   (* init = 1'h0 *)
-  wire \step_last$145 ;
+  wire \step_last$144 ;
   (* init = 1'h0 *)
-  wire \step_last$152 ;
+  wire \step_last$151 ;
   (* init = 1'h0 *)
-  wire \step_last$159 ;
+  wire \step_last$158 ;
   (* init = 1'h0 *)
-  wire \step_last$166 ;
+  wire \step_last$165 ;
   (* init = 1'h0 *)
-  wire \step_last$173 ;
+  wire \step_last$172 ;
   (* init = 1'h0 *)
-  wire \step_last$180 ;
+  wire \step_last$179 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$132 ;
+  wire \step_relu$131 ;
   (* init = 1'h0 *)
-  wire \step_relu$140 ;
+  wire \step_relu$139 ;
   (* init = 1'h0 *)
-  wire \step_relu$147 ;
+  wire \step_relu$146 ;
   (* init = 1'h0 *)
-  wire \step_relu$154 ;
+  wire \step_relu$153 ;
   (* init = 1'h0 *)
-  wire \step_relu$161 ;
+  wire \step_relu$160 ;
   (* init = 1'h0 *)
-  wire \step_relu$168 ;
+  wire \step_relu$167 ;
   (* init = 1'h0 *)
-  wire \step_relu$175 ;
+  wire \step_relu$174 ;
   (* init = 1'h0 *)
-  wire \step_relu$182 ;
+  wire \step_relu$181 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$134 ;
+  wire \step_requantize$133 ;
   (* init = 1'h0 *)
-  wire \step_requantize$141 ;
+  wire \step_requantize$140 ;
   (* init = 1'h0 *)
-  wire \step_requantize$148 ;
+  wire \step_requantize$147 ;
   (* init = 1'h0 *)
-  wire \step_requantize$155 ;
+  wire \step_requantize$154 ;
   (* init = 1'h0 *)
-  wire \step_requantize$162 ;
+  wire \step_requantize$161 ;
   (* init = 1'h0 *)
-  wire \step_requantize$169 ;
+  wire \step_requantize$168 ;
   (* init = 1'h0 *)
-  wire \step_requantize$176 ;
+  wire \step_requantize$175 ;
   (* init = 1'h0 *)
-  wire \step_requantize$183 ;
+  wire \step_requantize$182 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$130 ;
+  wire [7:0] \step_rq$129 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$139 ;
+  wire [7:0] \step_rq$138 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$146 ;
+  wire [7:0] \step_rq$145 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$153 ;
+  wire [7:0] \step_rq$152 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$160 ;
+  wire [7:0] \step_rq$159 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$167 ;
+  wire [7:0] \step_rq$166 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$174 ;
+  wire [7:0] \step_rq$173 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$181 ;
+  wire [7:0] \step_rq$180 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$122 ;
+  wire \step_valid$121 ;
   (* init = 1'h0 *)
-  wire \step_valid$135 ;
+  wire \step_valid$134 ;
   (* init = 1'h0 *)
-  wire \step_valid$142 ;
+  wire \step_valid$141 ;
   (* init = 1'h0 *)
-  wire \step_valid$149 ;
+  wire \step_valid$148 ;
   (* init = 1'h0 *)
-  wire \step_valid$156 ;
+  wire \step_valid$155 ;
   (* init = 1'h0 *)
-  wire \step_valid$163 ;
+  wire \step_valid$162 ;
   (* init = 1'h0 *)
-  wire \step_valid$170 ;
+  wire \step_valid$169 ;
   (* init = 1'h0 *)
-  wire \step_valid$177 ;
+  wire \step_valid$176 ;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -2080,8 +2067,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$208 )
-      actbuf[\$206 [6:0]] <= { \$1439 , \$1437 , \$1435 , \$1433 , \$1431 , \$1429 , \$1427 , \$1425  };
+    if (\$206 )
+      actbuf[\$204 [6:0]] <= { \$1428 , \$1426 , \$1424 , \$1422 , \$1420 , \$1418 , \$1416 , \$1414  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -2256,13 +2243,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$234 [5:0]] <= { \$1426 , \$1425  };
+      outbuf0[\$232 [5:0]] <= { \$1415 , \$1414  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$259 [5:0]];
+    _2_ <= outbuf0[\$257 [5:0]];
   end
-  assign \$signature__data$407  = _2_;
+  assign \$signature__data$405  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2332,13 +2319,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$236 [5:0]] <= { \$1428 , \$1427  };
+      outbuf1[\$234 [5:0]] <= { \$1417 , \$1416  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$262 [5:0]];
+    _3_ <= outbuf1[\$260 [5:0]];
   end
-  assign \$signature__data$408  = _3_;
+  assign \$signature__data$406  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2408,13 +2395,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$238 [5:0]] <= { \$1430 , \$1429  };
+      outbuf2[\$236 [5:0]] <= { \$1419 , \$1418  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$265 [5:0]];
+    _4_ <= outbuf2[\$263 [5:0]];
   end
-  assign \$signature__data$409  = _4_;
+  assign \$signature__data$407  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2484,13 +2471,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$240 [5:0]] <= { \$1432 , \$1431  };
+      outbuf3[\$238 [5:0]] <= { \$1421 , \$1420  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$268 [5:0]];
+    _5_ <= outbuf3[\$266 [5:0]];
   end
-  assign \$signature__data$410  = _5_;
+  assign \$signature__data$408  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2560,13 +2547,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$242 [5:0]] <= { \$1434 , \$1433  };
+      outbuf4[\$240 [5:0]] <= { \$1423 , \$1422  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$271 [5:0]];
+    _6_ <= outbuf4[\$269 [5:0]];
   end
-  assign \$signature__data$411  = _6_;
+  assign \$signature__data$409  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2636,13 +2623,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$244 [5:0]] <= { \$1436 , \$1435  };
+      outbuf5[\$242 [5:0]] <= { \$1425 , \$1424  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$274 [5:0]];
+    _7_ <= outbuf5[\$272 [5:0]];
   end
-  assign \$signature__data$412  = _7_;
+  assign \$signature__data$410  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2712,13 +2699,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$246 [5:0]] <= { \$1438 , \$1437  };
+      outbuf6[\$244 [5:0]] <= { \$1427 , \$1426  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$277 [5:0]];
+    _8_ <= outbuf6[\$275 [5:0]];
   end
-  assign \$signature__data$413  = _8_;
+  assign \$signature__data$411  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2788,13 +2775,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$248 [5:0]] <= { \$1440 , \$1439  };
+      outbuf7[\$246 [5:0]] <= { \$1429 , \$1428  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$280 [5:0]];
+    _9_ <= outbuf7[\$278 [5:0]];
   end
-  assign \$signature__data$414  = _9_;
+  assign \$signature__data$412  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2885,139 +2872,140 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$85  = layer + 1'h1;
   assign \$86  = cur_is_last ? { 4'h0, \$84  } : \$85 ;
   assign \$87  = loaded ? \$86  : 5'h00;
-  assign \$88  = nxt_rp__data[8:0] + 3'h7;
-  assign \$90  = nxt_rp__data[17:9] + 3'h7;
-  assign \$92  = | n_layers;
-  assign active = loaded & \$92 ;
-  assign \$93  = ~ layer_is_0;
-  assign \$94  = active & \$93 ;
-  assign \$95  = ~ b_done;
-  assign \$96  = \$94  & \$95 ;
-  assign b_available = \$96  & b_ready;
-  assign \$97  = ~ b_in_group;
-  assign \$98  = \$97  & fold_is_0;
-  assign \$99  = ~ group_is_0;
-  assign \$100  = \$99  | raw_ok;
-  assign \$101  = layer_is_0 ? in_ok : \$100 ;
-  assign \$102  = active & \$101 ;
-  assign \$103  = group_is_0 & fold_is_0;
-  assign \$104  = cur_is_last & \$103 ;
-  assign \$105  = ctx ? out_full1 : out_full0;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = ~ \$106 ;
-  assign \$108  = \$102  & \$107 ;
-  assign \$110  = ~ layer_is_0;
-  assign \$111  = \$110  & group_is_0;
-  assign \$112  = \$111  ? raw_full : 1'h1;
-  assign \$113  = \$109  & \$112 ;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = \$98  & \$114 ;
-  assign \$116  = \$115  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$116 ;
-  assign \$117  = ~ b_in_group;
-  assign \$118  = ~ group_is_0;
-  assign \$119  = \$118  | raw_ok;
-  assign \$120  = layer_is_0 ? in_ok : \$119 ;
-  assign \$121  = active & \$120 ;
-  assign \$122  = group_is_0 & fold_is_0;
-  assign \$123  = cur_is_last & \$122 ;
-  assign \$124  = ctx ? out_full1 : out_full0;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = ~ \$125 ;
-  assign \$127  = \$121  & \$126 ;
-  assign \$129  = \$117  & \$128 ;
-  assign \$130  = ~ b_in_group;
-  assign \$131  = \$130  & fold_is_0;
-  assign \$132  = ~ layer_is_0;
-  assign \$133  = \$132  & group_is_0;
-  assign \$134  = \$133  ? raw_full : 1'h1;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$131  & \$135 ;
-  assign \$137  = \$136  & b_available;
-  assign \$138  = ~ \$137 ;
-  assign issue_a = \$129  & \$138 ;
+  assign \$88  = nxt_rp__data[17:9] + 3'h7;
+  assign \$90  = | n_layers;
+  assign active = loaded & \$90 ;
+  assign \$91  = ~ layer_is_0;
+  assign \$92  = active & \$91 ;
+  assign \$93  = ~ b_done;
+  assign \$94  = \$92  & \$93 ;
+  assign b_available = \$94  & b_ready;
+  assign \$95  = ~ b_in_group;
+  assign \$96  = \$95  & fold_is_0;
+  assign \$97  = ~ group_is_0;
+  assign \$98  = \$97  | raw_ok;
+  assign \$99  = layer_is_0 ? in_ok : \$98 ;
+  assign \$100  = active & \$99 ;
+  assign \$101  = group_is_0 & fold_is_0;
+  assign \$102  = cur_is_last & \$101 ;
+  assign \$103  = ctx ? out_full1 : out_full0;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = \$100  & \$105 ;
+  assign \$108  = ~ layer_is_0;
+  assign \$109  = \$108  & group_is_0;
+  assign \$110  = \$109  ? raw_full : 1'h1;
+  assign \$111  = \$107  & \$110 ;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$96  & \$112 ;
+  assign \$114  = \$113  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$114 ;
+  assign \$115  = ~ b_in_group;
+  assign \$116  = ~ group_is_0;
+  assign \$117  = \$116  | raw_ok;
+  assign \$118  = layer_is_0 ? in_ok : \$117 ;
+  assign \$119  = active & \$118 ;
+  assign \$120  = group_is_0 & fold_is_0;
+  assign \$121  = cur_is_last & \$120 ;
+  assign \$122  = ctx ? out_full1 : out_full0;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = \$119  & \$124 ;
+  assign \$127  = \$115  & \$126 ;
+  assign \$128  = ~ b_in_group;
+  assign \$129  = \$128  & fold_is_0;
+  assign \$130  = ~ layer_is_0;
+  assign \$131  = \$130  & group_is_0;
+  assign \$132  = \$131  ? raw_full : 1'h1;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = \$129  & \$133 ;
+  assign \$135  = \$134  & b_available;
+  assign \$136  = ~ \$135 ;
+  assign issue_a = \$127  & \$136 ;
   assign issue = issue_a | issue_b;
-  assign \$139  = ~ issue;
-  assign \$140  = \$139  & active;
-  assign \$141  = ~ in_ok;
-  assign \$142  = layer_is_0 & \$141 ;
-  assign \$143  = ctx ? in_beats1 : in_beats0;
-  assign \$144  = | \$143 ;
-  assign \$145  = \$142  & \$144 ;
-  assign \$146  = b_in_group ? 1'h1 : \$145 ;
-  assign stall_input = \$140  & \$146 ;
-  assign \$147  = ~ issue;
-  assign \$148  = ~ b_in_group;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = \$149  & active;
-  assign \$151  = ~ group_is_0;
-  assign \$152  = \$151  | raw_ok;
-  assign \$153  = layer_is_0 ? in_ok : \$152 ;
-  assign \$154  = \$150  & \$153 ;
-  assign \$155  = group_is_0 & fold_is_0;
-  assign \$156  = cur_is_last & \$155 ;
-  assign \$157  = ctx ? out_full1 : out_full0;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign stall_output = \$154  & \$160 ;
-  assign \$161  = ! ctx;
-  assign \$162  = issue_a & \$161 ;
-  assign \$163  = \$162  & layer_is_0;
-  assign \$164  = \$163  & last_fold;
-  assign \$165  = \$164  & last_group;
-  assign \$167  = issue_b & \$166 ;
-  assign \$168  = \$167  & b_last_fold;
-  assign \$169  = \$168  & b_last_group;
-  assign in_release0 = \$165  | \$169 ;
-  assign \$170  = ! ctx;
-  assign \$171  = issue_a & \$170 ;
-  assign \$172  = \$171  & layer_is_0;
-  assign \$173  = group_is_0 & fold_is_0;
-  assign \$174  = \$172  & \$173 ;
-  assign \$176  = issue_b & \$175 ;
-  assign \$177  = \$176  & b_group_is_0;
-  assign \$178  = ! b_fold;
-  assign \$179  = \$177  & \$178 ;
-  assign track_reset0 = \$174  | \$179 ;
-  assign \$181  = issue_a & \$180 ;
-  assign \$182  = \$181  & layer_is_0;
-  assign \$183  = \$182  & last_fold;
-  assign \$184  = \$183  & last_group;
-  assign \$185  = ~ ctx;
-  assign \$186  = issue_b & \$185 ;
-  assign \$187  = \$186  & b_last_fold;
-  assign \$188  = \$187  & b_last_group;
-  assign in_release1 = \$184  | \$188 ;
-  assign \$190  = issue_a & \$189 ;
-  assign \$191  = \$190  & layer_is_0;
-  assign \$192  = group_is_0 & fold_is_0;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = ~ ctx;
-  assign \$195  = issue_b & \$194 ;
-  assign \$196  = \$195  & b_group_is_0;
-  assign \$197  = ! b_fold;
-  assign \$198  = \$196  & \$197 ;
-  assign track_reset1 = \$193  | \$198 ;
-  assign \$199  = issue_a & cur_is_last;
-  assign \$200  = group_is_0 & fold_is_0;
-  assign claim_out = \$199  & \$200 ;
+  assign \$137  = ~ issue;
+  assign \$138  = \$137  & active;
+  assign \$139  = ~ in_ok;
+  assign \$140  = layer_is_0 & \$139 ;
+  assign \$141  = ctx ? in_beats1 : in_beats0;
+  assign \$142  = | \$141 ;
+  assign \$143  = \$140  & \$142 ;
+  assign \$144  = b_in_group ? 1'h1 : \$143 ;
+  assign stall_input = \$138  & \$144 ;
+  assign \$145  = ~ issue;
+  assign \$146  = ~ b_in_group;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = \$147  & active;
+  assign \$149  = ~ group_is_0;
+  assign \$150  = \$149  | raw_ok;
+  assign \$151  = layer_is_0 ? in_ok : \$150 ;
+  assign \$152  = \$148  & \$151 ;
+  assign \$153  = group_is_0 & fold_is_0;
+  assign \$154  = cur_is_last & \$153 ;
+  assign \$155  = ctx ? out_full1 : out_full0;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = ~ \$156 ;
+  assign stall_output = \$152  & \$158 ;
+  assign \$159  = ! ctx;
+  assign \$160  = issue_a & \$159 ;
+  assign \$161  = \$160  & layer_is_0;
+  assign \$162  = \$161  & last_fold;
+  assign \$163  = \$162  & last_group;
+  assign \$165  = issue_b & \$164 ;
+  assign \$166  = \$165  & b_last_fold;
+  assign \$167  = \$166  & b_last_group;
+  assign in_release0 = \$163  | \$167 ;
+  assign \$168  = ! ctx;
+  assign \$169  = issue_a & \$168 ;
+  assign \$170  = \$169  & layer_is_0;
+  assign \$171  = group_is_0 & fold_is_0;
+  assign \$172  = \$170  & \$171 ;
+  assign \$174  = issue_b & \$173 ;
+  assign \$175  = \$174  & b_group_is_0;
+  assign \$176  = ! b_fold;
+  assign \$177  = \$175  & \$176 ;
+  assign track_reset0 = \$172  | \$177 ;
+  assign \$179  = issue_a & \$178 ;
+  assign \$180  = \$179  & layer_is_0;
+  assign \$181  = \$180  & last_fold;
+  assign \$182  = \$181  & last_group;
+  assign \$183  = ~ ctx;
+  assign \$184  = issue_b & \$183 ;
+  assign \$185  = \$184  & b_last_fold;
+  assign \$186  = \$185  & b_last_group;
+  assign in_release1 = \$182  | \$186 ;
+  assign \$188  = issue_a & \$187 ;
+  assign \$189  = \$188  & layer_is_0;
+  assign \$190  = group_is_0 & fold_is_0;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = ~ ctx;
+  assign \$193  = issue_b & \$192 ;
+  assign \$194  = \$193  & b_group_is_0;
+  assign \$195  = ! b_fold;
+  assign \$196  = \$194  & \$195 ;
+  assign track_reset1 = \$191  | \$196 ;
+  assign \$197  = issue_a & cur_is_last;
+  assign \$198  = group_is_0 & fold_is_0;
+  assign claim_out = \$197  & \$198 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$201  = ~ wb_out14;
-  assign act_write = wb_valid14 & \$201 ;
+  assign \$199  = ~ wb_out14;
+  assign act_write = wb_valid14 & \$199 ;
   assign out_write = wb_valid14 & wb_out14;
-  assign \$203  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$201  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$202  = \$200  + \$201 ;
+  assign \$203  = wb_par14 ? 6'h20 : 6'h00;
   assign \$204  = \$202  + \$203 ;
-  assign \$205  = wb_par14 ? 6'h20 : 6'h00;
-  assign \$206  = \$204  + \$205 ;
-  assign \$223  = ! wb_ctx14;
-  assign \$224  = act_write & \$223 ;
-  assign \$225  = wb_parity0 == wb_par14;
-  assign \$226  = wb_groups0 + 1'h1;
-  assign \$227  = \$225  ? \$226  : 10'h001;
-  assign \$229  = act_write & \$228 ;
-  assign \$230  = wb_parity1 == wb_par14;
-  assign \$231  = wb_groups1 + 1'h1;
-  assign \$232  = \$230  ? \$231  : 10'h001;
+  assign \$221  = ! wb_ctx14;
+  assign \$222  = act_write & \$221 ;
+  assign \$223  = wb_parity0 == wb_par14;
+  assign \$224  = wb_groups0 + 1'h1;
+  assign \$225  = \$223  ? \$224  : 10'h001;
+  assign \$227  = act_write & \$226 ;
+  assign \$228  = wb_parity1 == wb_par14;
+  assign \$229  = wb_groups1 + 1'h1;
+  assign \$230  = \$228  ? \$229  : 10'h001;
+  assign \$231  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$232  = wb_group14 + \$231 ;
   assign \$233  = wb_ctx14 ? 6'h20 : 6'h00;
   assign \$234  = wb_group14 + \$233 ;
   assign \$235  = wb_ctx14 ? 6'h20 : 6'h00;
@@ -3032,992 +3020,981 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$244  = wb_group14 + \$243 ;
   assign \$245  = wb_ctx14 ? 6'h20 : 6'h00;
   assign \$246  = wb_group14 + \$245 ;
-  assign \$247  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$248  = wb_group14 + \$247 ;
-  assign \$249  = drain_slot ? out_pending1 : out_pending0;
-  assign \$250  = drain_slot ? out_groups1 : out_groups0;
-  assign \$252  = \$250  > \$251 ;
-  assign \$253  = \$249  & \$252 ;
-  assign \$254  = w_level + drain_inflight;
-  assign \$255  = \$254  + drain_inflight2;
-  assign \$256  = \$255  < 3'h4;
-  assign drain_read = \$253  & \$256 ;
-  assign \$258  = drain_slot ? 6'h20 : 6'h00;
-  assign \$259  = \$257  + \$258 ;
-  assign \$261  = drain_slot ? 6'h20 : 6'h00;
-  assign \$262  = \$260  + \$261 ;
-  assign \$264  = drain_slot ? 6'h20 : 6'h00;
-  assign \$265  = \$263  + \$264 ;
-  assign \$267  = drain_slot ? 6'h20 : 6'h00;
-  assign \$268  = \$266  + \$267 ;
-  assign \$270  = drain_slot ? 6'h20 : 6'h00;
-  assign \$271  = \$269  + \$270 ;
-  assign \$273  = drain_slot ? 6'h20 : 6'h00;
-  assign \$274  = \$272  + \$273 ;
-  assign \$276  = drain_slot ? 6'h20 : 6'h00;
-  assign \$277  = \$275  + \$276 ;
-  assign \$279  = drain_slot ? 6'h20 : 6'h00;
-  assign \$280  = \$278  + \$279 ;
+  assign \$247  = drain_slot ? out_pending1 : out_pending0;
+  assign \$248  = drain_slot ? out_groups1 : out_groups0;
+  assign \$250  = \$248  > \$249 ;
+  assign \$251  = \$247  & \$250 ;
+  assign \$252  = w_level + drain_inflight;
+  assign \$253  = \$252  + drain_inflight2;
+  assign \$254  = \$253  < 3'h4;
+  assign drain_read = \$251  & \$254 ;
+  assign \$256  = drain_slot ? 6'h20 : 6'h00;
+  assign \$257  = \$255  + \$256 ;
+  assign \$259  = drain_slot ? 6'h20 : 6'h00;
+  assign \$260  = \$258  + \$259 ;
+  assign \$262  = drain_slot ? 6'h20 : 6'h00;
+  assign \$263  = \$261  + \$262 ;
+  assign \$265  = drain_slot ? 6'h20 : 6'h00;
+  assign \$266  = \$264  + \$265 ;
+  assign \$268  = drain_slot ? 6'h20 : 6'h00;
+  assign \$269  = \$267  + \$268 ;
+  assign \$271  = drain_slot ? 6'h20 : 6'h00;
+  assign \$272  = \$270  + \$271 ;
+  assign \$274  = drain_slot ? 6'h20 : 6'h00;
+  assign \$275  = \$273  + \$274 ;
+  assign \$277  = drain_slot ? 6'h20 : 6'h00;
+  assign \$278  = \$276  + \$277 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$281  = load__payload[31:28] == 2'h3;
-  assign \$282  = ld_fire & \$281 ;
-  assign \$283  = ! load__payload[19:0];
-  assign \$284  = load__payload[95:32] > 4'h8;
-  assign \$285  = \$284  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$286  = d0_rp__data[8:0] + 3'h7;
-  assign \$288  = ! in_wslot;
-  assign \$289  = in_fire & \$288 ;
-  assign \$290  = in_beats0 + 1'h1;
-  assign \$291  = in_beats0 + 1'h1;
-  assign \$292  = \$291  == in_folds;
-  assign \$294  = in_fire & \$293 ;
-  assign \$295  = in_beats1 + 1'h1;
-  assign \$296  = in_beats1 + 1'h1;
-  assign \$297  = \$296  == in_folds;
-  assign \$298  = in_wslot ? in_beats1 : in_beats0;
-  assign \$299  = \$298  + 1'h1;
-  assign \$300  = \$299  == in_folds;
-  assign \$301  = in_fire & \$300 ;
-  assign \$302  = ~ in_wslot;
-  assign \$303  = d0_rp__data[17:9] + 3'h7;
-  assign \$305  = ~ loaded;
-  assign \$306  = nxt_rp__data[8:0] - 1'h1;
-  assign \$308  = nxt_rp__data[17:9] - 1'h1;
-  assign \$310  = n_layers - 1'h1;
-  assign \$311  = \$87 [3:0] == \$310 ;
-  assign \$312  = group + 1'h1;
-  assign \$313  = rq_addr + 1'h1;
-  assign \$314  = nxt_rp__data[8:0] - 1'h1;
-  assign \$316  = nxt_rp__data[17:9] - 1'h1;
-  assign \$318  = n_layers - 1'h1;
-  assign \$319  = \$87 [3:0] == \$318 ;
-  assign \$320  = ~ wr_buf;
-  assign \$321  = ~ ctx;
-  assign \$322  = ~ b_group_is_0;
-  assign \$323  = fold + 1'h1;
-  assign \$324  = fold_end_next + 4'h8;
-  assign \$325  = last_fold & last_group;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = bank_addr + 1'h1;
-  assign \$328  = b_bank_addr + 1'h1;
-  assign \$329  = ~ b_last_fold;
-  assign \$330  = b_group + 1'h1;
-  assign \$331  = b_rq_addr + 1'h1;
-  assign \$332  = b_fold + 1'h1;
-  assign \$333  = ~ clear_counters;
-  assign \$334  = ld_fire & \$333 ;
-  assign \$335  = issue_b ? b_bank_addr : bank_addr;
-  assign \$336  = ! b_fold;
-  assign \$337  = issue_b ? \$336  : fold_is_0;
-  assign \$338  = issue_b ? b_last_fold : last_fold;
-  assign \$339  = issue_b ? b_rq_addr : rq_addr;
-  assign \$340  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$341  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$343  = ctx ? 6'h00 : 6'h20;
-  assign \$344  = \$342  + \$343 ;
-  assign \$346  = ctx ? 6'h20 : 6'h00;
-  assign \$347  = \$345  + \$346 ;
-  assign \$348  = issue_b ? \$344  : \$347 ;
-  assign \$350  = ctx ? 7'h40 : 7'h00;
+  assign \$279  = load__payload[31:28] == 2'h3;
+  assign \$280  = ld_fire & \$279 ;
+  assign \$281  = ! load__payload[19:0];
+  assign \$282  = load__payload[95:32] > 4'h8;
+  assign \$283  = \$282  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$284  = d0_rp__data[8:0] + 3'h7;
+  assign \$286  = ! in_wslot;
+  assign \$287  = in_fire & \$286 ;
+  assign \$288  = in_beats0 + 1'h1;
+  assign \$289  = in_beats0 + 1'h1;
+  assign \$290  = \$289  == in_folds;
+  assign \$292  = in_fire & \$291 ;
+  assign \$293  = in_beats1 + 1'h1;
+  assign \$294  = in_beats1 + 1'h1;
+  assign \$295  = \$294  == in_folds;
+  assign \$296  = in_wslot ? in_beats1 : in_beats0;
+  assign \$297  = \$296  + 1'h1;
+  assign \$298  = \$297  == in_folds;
+  assign \$299  = in_fire & \$298 ;
+  assign \$300  = ~ in_wslot;
+  assign \$301  = d0_rp__data[17:9] + 3'h7;
+  assign \$303  = ~ loaded;
+  assign \$304  = nxt_rp__data[8:0] - 1'h1;
+  assign \$306  = nxt_rp__data[17:9] - 1'h1;
+  assign \$308  = n_layers - 1'h1;
+  assign \$309  = \$87 [3:0] == \$308 ;
+  assign \$310  = group + 1'h1;
+  assign \$311  = rq_addr + 1'h1;
+  assign \$312  = nxt_rp__data[8:0] - 1'h1;
+  assign \$314  = nxt_rp__data[17:9] - 1'h1;
+  assign \$316  = n_layers - 1'h1;
+  assign \$317  = \$87 [3:0] == \$316 ;
+  assign \$318  = ~ wr_buf;
+  assign \$319  = ~ ctx;
+  assign \$320  = ~ b_group_is_0;
+  assign \$321  = fold + 1'h1;
+  assign \$322  = fold_end_next + 4'h8;
+  assign \$323  = last_fold & last_group;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = bank_addr + 1'h1;
+  assign \$326  = b_bank_addr + 1'h1;
+  assign \$327  = ~ b_last_fold;
+  assign \$328  = b_group + 1'h1;
+  assign \$329  = b_rq_addr + 1'h1;
+  assign \$330  = b_fold + 1'h1;
+  assign \$331  = ~ clear_counters;
+  assign \$332  = ld_fire & \$331 ;
+  assign \$333  = issue_b ? b_bank_addr : bank_addr;
+  assign \$334  = ! b_fold;
+  assign \$335  = issue_b ? \$334  : fold_is_0;
+  assign \$336  = issue_b ? b_last_fold : last_fold;
+  assign \$337  = issue_b ? b_rq_addr : rq_addr;
+  assign \$338  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$339  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$341  = ctx ? 6'h00 : 6'h20;
+  assign \$342  = \$340  + \$341 ;
+  assign \$344  = ctx ? 6'h20 : 6'h00;
+  assign \$345  = \$343  + \$344 ;
+  assign \$346  = issue_b ? \$342  : \$345 ;
+  assign \$348  = ctx ? 7'h40 : 7'h00;
+  assign \$349  = \$347  + \$348 ;
+  assign \$350  = wr_buf ? 6'h00 : 6'h20;
   assign \$351  = \$349  + \$350 ;
-  assign \$352  = wr_buf ? 6'h00 : 6'h20;
-  assign \$353  = \$351  + \$352 ;
-  assign \$354  = issue_b | layer_is_0;
-  assign \$355  = issue_b ? b_group : group;
-  assign \$356  = issue_b ? 1'h0 : wr_buf;
-  assign \$357  = ctx ^ issue_b;
-  assign \$358  = issue_a & cur_is_last;
-  assign \$359  = step_valid & step_last;
-  assign \$360  = ! wb_ctx14;
-  assign \$361  = act_write & \$360 ;
-  assign \$362  = wb_parity0 == wb_par14;
-  assign \$363  = wb_groups_plus1_0 + 1'h1;
-  assign \$364  = \$362  ? \$363  : 11'h002;
-  assign \$366  = act_write & \$365 ;
-  assign \$367  = wb_parity1 == wb_par14;
-  assign \$368  = wb_groups_plus1_1 + 1'h1;
-  assign \$369  = \$367  ? \$368  : 11'h002;
-  assign \$370  = ~ loaded;
-  assign \$371  = ctx ? in_release1 : in_release0;
-  assign \$372  = ~ \$371 ;
-  assign \$373  = | in_beats1;
-  assign \$375  = in_fire & \$374 ;
-  assign \$376  = \$373  | \$375 ;
-  assign \$377  = | in_beats0;
-  assign \$378  = ! in_wslot;
-  assign \$379  = in_fire & \$378 ;
-  assign \$380  = \$377  | \$379 ;
-  assign \$381  = ctx ? \$376  : \$380 ;
-  assign \$382  = \$372  & \$381 ;
-  assign \$383  = ctx ? in_release0 : in_release1;
-  assign \$384  = ~ \$383 ;
-  assign \$385  = | in_beats0;
-  assign \$386  = ! in_wslot;
-  assign \$387  = in_fire & \$386 ;
-  assign \$388  = \$385  | \$387 ;
-  assign \$389  = | in_beats1;
-  assign \$391  = in_fire & \$390 ;
-  assign \$392  = \$389  | \$391 ;
-  assign \$393  = ctx ? \$388  : \$392 ;
-  assign \$394  = \$384  & \$393 ;
-  assign \$395  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$396  = ~ layer[0];
-  assign \$397  = \$395  == \$396 ;
-  assign \$398  = ctx ? track_reset1 : track_reset0;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = \$397  & \$399 ;
-  assign \$402  = 4'h0 >= fold_end;
-  assign \$404  = 4'h0 >= prev_out;
-  assign \$405  = \$402  | \$404 ;
-  assign \$407  = act_write & \$406 ;
-  assign \$408  = wb_parity1 == wb_par14;
-  assign \$410  = \$409  >= fold_end;
-  assign \$412  = \$411  >= prev_out;
-  assign \$413  = \$410  | \$412 ;
-  assign \$415  = 4'h8 >= fold_end;
-  assign \$417  = 4'h8 >= prev_out;
-  assign \$418  = \$415  | \$417 ;
-  assign \$419  = \$408  ? \$413  : \$418 ;
-  assign \$421  = \$420  >= fold_end;
-  assign \$423  = \$422  >= prev_out;
-  assign \$424  = \$421  | \$423 ;
-  assign \$425  = \$407  ? \$419  : \$424 ;
-  assign \$426  = track_reset_r1 ? \$405  : \$425 ;
-  assign \$428  = 4'h0 >= fold_end;
-  assign \$430  = 4'h0 >= prev_out;
-  assign \$431  = \$428  | \$430 ;
-  assign \$432  = ! wb_ctx14;
-  assign \$433  = act_write & \$432 ;
-  assign \$434  = wb_parity0 == wb_par14;
-  assign \$436  = \$435  >= fold_end;
-  assign \$438  = \$437  >= prev_out;
-  assign \$439  = \$436  | \$438 ;
-  assign \$441  = 4'h8 >= fold_end;
-  assign \$443  = 4'h8 >= prev_out;
-  assign \$444  = \$441  | \$443 ;
-  assign \$445  = \$434  ? \$439  : \$444 ;
-  assign \$447  = \$446  >= fold_end;
-  assign \$449  = \$448  >= prev_out;
-  assign \$450  = \$447  | \$449 ;
-  assign \$451  = \$433  ? \$445  : \$450 ;
-  assign \$452  = track_reset_r0 ? \$431  : \$451 ;
-  assign \$453  = ctx ? \$426  : \$452 ;
-  assign \$454  = \$400  & \$453 ;
-  assign \$455  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$456  = ~ layer[0];
-  assign \$457  = \$455  == \$456 ;
-  assign \$458  = ctx ? track_reset1 : track_reset0;
-  assign \$459  = ~ \$458 ;
-  assign \$460  = \$457  & \$459 ;
+  assign \$352  = issue_b | layer_is_0;
+  assign \$353  = issue_b ? b_group : group;
+  assign \$354  = issue_b ? 1'h0 : wr_buf;
+  assign \$355  = ctx ^ issue_b;
+  assign \$356  = issue_a & cur_is_last;
+  assign \$357  = step_valid & step_last;
+  assign \$358  = wb_groups_next0 + 1'h1;
+  assign \$359  = wb_groups_next1 + 1'h1;
+  assign \$360  = ~ loaded;
+  assign \$361  = ctx ? in_release1 : in_release0;
+  assign \$362  = ~ \$361 ;
+  assign \$363  = | in_beats1;
+  assign \$365  = in_fire & \$364 ;
+  assign \$366  = \$363  | \$365 ;
+  assign \$367  = | in_beats0;
+  assign \$368  = ! in_wslot;
+  assign \$369  = in_fire & \$368 ;
+  assign \$370  = \$367  | \$369 ;
+  assign \$371  = ctx ? \$366  : \$370 ;
+  assign \$372  = \$362  & \$371 ;
+  assign \$373  = ctx ? in_release0 : in_release1;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = | in_beats0;
+  assign \$376  = ! in_wslot;
+  assign \$377  = in_fire & \$376 ;
+  assign \$378  = \$375  | \$377 ;
+  assign \$379  = | in_beats1;
+  assign \$381  = in_fire & \$380 ;
+  assign \$382  = \$379  | \$381 ;
+  assign \$383  = ctx ? \$378  : \$382 ;
+  assign \$384  = \$374  & \$383 ;
+  assign \$385  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$386  = ~ layer[0];
+  assign \$387  = \$385  == \$386 ;
+  assign \$388  = ctx ? track_reset1 : track_reset0;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = \$387  & \$389 ;
+  assign \$392  = 4'h0 >= fold_end;
+  assign \$394  = 4'h0 >= prev_out;
+  assign \$395  = \$392  | \$394 ;
+  assign \$397  = act_write & \$396 ;
+  assign \$398  = wb_parity1 == wb_par14;
+  assign \$400  = \$399  >= fold_end;
+  assign \$402  = \$401  >= prev_out;
+  assign \$403  = \$400  | \$402 ;
+  assign \$405  = 4'h8 >= fold_end;
+  assign \$407  = 4'h8 >= prev_out;
+  assign \$408  = \$405  | \$407 ;
+  assign \$409  = \$398  ? \$403  : \$408 ;
+  assign \$411  = \$410  >= fold_end;
+  assign \$413  = \$412  >= prev_out;
+  assign \$414  = \$411  | \$413 ;
+  assign \$415  = \$397  ? \$409  : \$414 ;
+  assign \$416  = track_reset_r1 ? \$395  : \$415 ;
+  assign \$418  = 4'h0 >= fold_end;
+  assign \$420  = 4'h0 >= prev_out;
+  assign \$421  = \$418  | \$420 ;
+  assign \$422  = ! wb_ctx14;
+  assign \$423  = act_write & \$422 ;
+  assign \$424  = wb_parity0 == wb_par14;
+  assign \$426  = \$425  >= fold_end;
+  assign \$428  = \$427  >= prev_out;
+  assign \$429  = \$426  | \$428 ;
+  assign \$431  = 4'h8 >= fold_end;
+  assign \$433  = 4'h8 >= prev_out;
+  assign \$434  = \$431  | \$433 ;
+  assign \$435  = \$424  ? \$429  : \$434 ;
+  assign \$437  = \$436  >= fold_end;
+  assign \$439  = \$438  >= prev_out;
+  assign \$440  = \$437  | \$439 ;
+  assign \$441  = \$423  ? \$435  : \$440 ;
+  assign \$442  = track_reset_r0 ? \$421  : \$441 ;
+  assign \$443  = ctx ? \$416  : \$442 ;
+  assign \$444  = \$390  & \$443 ;
+  assign \$445  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$446  = ~ layer[0];
+  assign \$447  = \$445  == \$446 ;
+  assign \$448  = ctx ? track_reset1 : track_reset0;
+  assign \$449  = ~ \$448 ;
+  assign \$450  = \$447  & \$449 ;
+  assign \$451  = ! prev_groups;
+  assign \$453  = act_write & \$452 ;
+  assign \$454  = wb_parity1 == wb_par14;
+  assign \$455  = wb_groups_plus1_1 == prev_groups;
+  assign \$456  = 1'h1 == prev_groups;
+  assign \$457  = \$454  ? \$455  : \$456 ;
+  assign \$458  = wb_groups1 == prev_groups;
+  assign \$459  = \$453  ? \$457  : \$458 ;
+  assign \$460  = track_reset_r1 ? \$451  : \$459 ;
   assign \$461  = ! prev_groups;
+  assign \$462  = ! wb_ctx14;
   assign \$463  = act_write & \$462 ;
-  assign \$464  = wb_parity1 == wb_par14;
-  assign \$465  = wb_groups_plus1_1 == prev_groups;
+  assign \$464  = wb_parity0 == wb_par14;
+  assign \$465  = wb_groups_plus1_0 == prev_groups;
   assign \$466  = 1'h1 == prev_groups;
   assign \$467  = \$464  ? \$465  : \$466 ;
-  assign \$468  = wb_groups1 == prev_groups;
+  assign \$468  = wb_groups0 == prev_groups;
   assign \$469  = \$463  ? \$467  : \$468 ;
-  assign \$470  = track_reset_r1 ? \$461  : \$469 ;
-  assign \$471  = ! prev_groups;
-  assign \$472  = ! wb_ctx14;
-  assign \$473  = act_write & \$472 ;
-  assign \$474  = wb_parity0 == wb_par14;
-  assign \$475  = wb_groups_plus1_0 == prev_groups;
-  assign \$476  = 1'h1 == prev_groups;
-  assign \$477  = \$474  ? \$475  : \$476 ;
-  assign \$478  = wb_groups0 == prev_groups;
-  assign \$479  = \$473  ? \$477  : \$478 ;
-  assign \$480  = track_reset_r0 ? \$471  : \$479 ;
-  assign \$481  = ctx ? \$470  : \$480 ;
-  assign \$482  = \$460  & \$481 ;
-  assign \$483  = last_fold & last_group;
-  assign \$484  = \$483  & cur_is_last;
-  assign \$485  = ctx ? in_release0 : in_release1;
-  assign \$486  = ~ \$485 ;
-  assign \$487  = | in_beats0;
-  assign \$488  = ! in_wslot;
-  assign \$489  = in_fire & \$488 ;
-  assign \$490  = \$487  | \$489 ;
-  assign \$491  = | in_beats1;
-  assign \$493  = in_fire & \$492 ;
-  assign \$494  = \$491  | \$493 ;
-  assign \$495  = ctx ? \$490  : \$494 ;
-  assign \$496  = \$486  & \$495 ;
-  assign \$497  = ctx ? in_release1 : in_release0;
-  assign \$498  = ~ \$497 ;
-  assign \$499  = | in_beats1;
-  assign \$501  = in_fire & \$500 ;
-  assign \$502  = \$499  | \$501 ;
-  assign \$503  = | in_beats0;
-  assign \$504  = ! in_wslot;
-  assign \$505  = in_fire & \$504 ;
-  assign \$506  = \$503  | \$505 ;
-  assign \$507  = ctx ? \$502  : \$506 ;
-  assign \$508  = \$498  & \$507 ;
-  assign \$509  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$511  = ~ \$509 ;
-  assign \$512  = ctx ? track_reset0 : track_reset1;
-  assign \$513  = ~ \$512 ;
-  assign \$514  = \$511  & \$513 ;
-  assign \$518  = 4'h0 >= d0_rp__data[17:9];
-  assign \$520  = ! wb_ctx14;
-  assign \$521  = act_write & \$520 ;
-  assign \$522  = wb_parity0 == wb_par14;
-  assign \$524  = \$523  >= 4'h8;
-  assign \$526  = \$525  >= d0_rp__data[17:9];
-  assign \$527  = \$524  | \$526 ;
-  assign \$531  = 4'h8 >= d0_rp__data[17:9];
-  assign \$533  = \$522  ? \$527  : 1'h1;
-  assign \$535  = \$534  >= 4'h8;
-  assign \$537  = \$536  >= d0_rp__data[17:9];
-  assign \$538  = \$535  | \$537 ;
-  assign \$539  = \$521  ? \$533  : \$538 ;
-  assign \$540  = track_reset_r0 ? \$519  : \$539 ;
-  assign \$544  = 4'h0 >= d0_rp__data[17:9];
-  assign \$547  = act_write & \$546 ;
-  assign \$548  = wb_parity1 == wb_par14;
-  assign \$550  = \$549  >= 4'h8;
-  assign \$552  = \$551  >= d0_rp__data[17:9];
-  assign \$553  = \$550  | \$552 ;
-  assign \$557  = 4'h8 >= d0_rp__data[17:9];
-  assign \$559  = \$548  ? \$553  : 1'h1;
-  assign \$561  = \$560  >= 4'h8;
-  assign \$563  = \$562  >= d0_rp__data[17:9];
-  assign \$564  = \$561  | \$563 ;
-  assign \$565  = \$547  ? \$559  : \$564 ;
-  assign \$566  = track_reset_r1 ? \$545  : \$565 ;
-  assign \$567  = ctx ? \$540  : \$566 ;
-  assign \$568  = \$514  & \$567 ;
-  assign \$569  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$571  = ~ \$569 ;
-  assign \$572  = ctx ? track_reset0 : track_reset1;
-  assign \$573  = ~ \$572 ;
-  assign \$574  = \$571  & \$573 ;
+  assign \$470  = track_reset_r0 ? \$461  : \$469 ;
+  assign \$471  = ctx ? \$460  : \$470 ;
+  assign \$472  = \$450  & \$471 ;
+  assign \$473  = last_fold & last_group;
+  assign \$474  = \$473  & cur_is_last;
+  assign \$475  = ctx ? in_release0 : in_release1;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = | in_beats0;
+  assign \$478  = ! in_wslot;
+  assign \$479  = in_fire & \$478 ;
+  assign \$480  = \$477  | \$479 ;
+  assign \$481  = | in_beats1;
+  assign \$483  = in_fire & \$482 ;
+  assign \$484  = \$481  | \$483 ;
+  assign \$485  = ctx ? \$480  : \$484 ;
+  assign \$486  = \$476  & \$485 ;
+  assign \$487  = ctx ? in_release1 : in_release0;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = | in_beats1;
+  assign \$491  = in_fire & \$490 ;
+  assign \$492  = \$489  | \$491 ;
+  assign \$493  = | in_beats0;
+  assign \$494  = ! in_wslot;
+  assign \$495  = in_fire & \$494 ;
+  assign \$496  = \$493  | \$495 ;
+  assign \$497  = ctx ? \$492  : \$496 ;
+  assign \$498  = \$488  & \$497 ;
+  assign \$499  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$501  = ~ \$499 ;
+  assign \$502  = ctx ? track_reset0 : track_reset1;
+  assign \$503  = ~ \$502 ;
+  assign \$504  = \$501  & \$503 ;
+  assign \$508  = 4'h0 >= d0_rp__data[17:9];
+  assign \$510  = ! wb_ctx14;
+  assign \$511  = act_write & \$510 ;
+  assign \$512  = wb_parity0 == wb_par14;
+  assign \$514  = \$513  >= 4'h8;
+  assign \$516  = \$515  >= d0_rp__data[17:9];
+  assign \$517  = \$514  | \$516 ;
+  assign \$521  = 4'h8 >= d0_rp__data[17:9];
+  assign \$523  = \$512  ? \$517  : 1'h1;
+  assign \$525  = \$524  >= 4'h8;
+  assign \$527  = \$526  >= d0_rp__data[17:9];
+  assign \$528  = \$525  | \$527 ;
+  assign \$529  = \$511  ? \$523  : \$528 ;
+  assign \$530  = track_reset_r0 ? \$509  : \$529 ;
+  assign \$534  = 4'h0 >= d0_rp__data[17:9];
+  assign \$537  = act_write & \$536 ;
+  assign \$538  = wb_parity1 == wb_par14;
+  assign \$540  = \$539  >= 4'h8;
+  assign \$542  = \$541  >= d0_rp__data[17:9];
+  assign \$543  = \$540  | \$542 ;
+  assign \$547  = 4'h8 >= d0_rp__data[17:9];
+  assign \$549  = \$538  ? \$543  : 1'h1;
+  assign \$551  = \$550  >= 4'h8;
+  assign \$553  = \$552  >= d0_rp__data[17:9];
+  assign \$554  = \$551  | \$553 ;
+  assign \$555  = \$537  ? \$549  : \$554 ;
+  assign \$556  = track_reset_r1 ? \$535  : \$555 ;
+  assign \$557  = ctx ? \$530  : \$556 ;
+  assign \$558  = \$504  & \$557 ;
+  assign \$559  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$561  = ~ \$559 ;
+  assign \$562  = ctx ? track_reset0 : track_reset1;
+  assign \$563  = ~ \$562 ;
+  assign \$564  = \$561  & \$563 ;
+  assign \$565  = ! in_groups;
+  assign \$566  = ! wb_ctx14;
+  assign \$567  = act_write & \$566 ;
+  assign \$568  = wb_parity0 == wb_par14;
+  assign \$569  = wb_groups_plus1_0 == in_groups;
+  assign \$570  = 1'h1 == in_groups;
+  assign \$571  = \$568  ? \$569  : \$570 ;
+  assign \$572  = wb_groups0 == in_groups;
+  assign \$573  = \$567  ? \$571  : \$572 ;
+  assign \$574  = track_reset_r0 ? \$565  : \$573 ;
   assign \$575  = ! in_groups;
-  assign \$576  = ! wb_ctx14;
   assign \$577  = act_write & \$576 ;
-  assign \$578  = wb_parity0 == wb_par14;
-  assign \$579  = wb_groups_plus1_0 == in_groups;
+  assign \$578  = wb_parity1 == wb_par14;
+  assign \$579  = wb_groups_plus1_1 == in_groups;
   assign \$580  = 1'h1 == in_groups;
   assign \$581  = \$578  ? \$579  : \$580 ;
-  assign \$582  = wb_groups0 == in_groups;
+  assign \$582  = wb_groups1 == in_groups;
   assign \$583  = \$577  ? \$581  : \$582 ;
-  assign \$584  = track_reset_r0 ? \$575  : \$583 ;
-  assign \$585  = ! in_groups;
-  assign \$587  = act_write & \$586 ;
-  assign \$588  = wb_parity1 == wb_par14;
-  assign \$589  = wb_groups_plus1_1 == in_groups;
-  assign \$590  = 1'h1 == in_groups;
-  assign \$591  = \$588  ? \$589  : \$590 ;
-  assign \$592  = wb_groups1 == in_groups;
-  assign \$593  = \$587  ? \$591  : \$592 ;
-  assign \$594  = track_reset_r1 ? \$585  : \$593 ;
-  assign \$595  = ctx ? \$584  : \$594 ;
-  assign \$596  = \$574  & \$595 ;
-  assign \$597  = ctx ? in_release1 : in_release0;
-  assign \$598  = ~ \$597 ;
-  assign \$599  = | in_beats1;
-  assign \$601  = in_fire & \$600 ;
-  assign \$602  = \$599  | \$601 ;
-  assign \$603  = | in_beats0;
-  assign \$604  = ! in_wslot;
-  assign \$605  = in_fire & \$604 ;
-  assign \$606  = \$603  | \$605 ;
-  assign \$607  = ctx ? \$602  : \$606 ;
-  assign \$608  = \$598  & \$607 ;
-  assign \$609  = ctx ? in_release0 : in_release1;
-  assign \$610  = ~ \$609 ;
-  assign \$611  = in_beats0 > b_fold;
-  assign \$612  = ! in_wslot;
-  assign \$613  = in_fire & \$612 ;
-  assign \$614  = in_beats0 == b_fold;
-  assign \$615  = \$613  & \$614 ;
-  assign \$616  = \$611  | \$615 ;
-  assign \$617  = in_beats1 > b_fold;
-  assign \$619  = in_fire & \$618 ;
-  assign \$620  = in_beats1 == b_fold;
-  assign \$621  = \$619  & \$620 ;
-  assign \$622  = \$617  | \$621 ;
-  assign \$623  = ctx ? \$616  : \$622 ;
-  assign \$624  = \$610  & \$623 ;
-  assign \$625  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$626  = ~ layer[0];
-  assign \$628  = \$625  == \$627 ;
-  assign \$629  = ctx ? track_reset1 : track_reset0;
-  assign \$630  = ~ \$629 ;
-  assign \$631  = \$628  & \$630 ;
-  assign \$635  = 4'h0 >= cur_out;
-  assign \$638  = act_write & \$637 ;
-  assign \$639  = wb_parity1 == wb_par14;
-  assign \$641  = \$640  >= 4'h8;
-  assign \$643  = \$642  >= cur_out;
-  assign \$644  = \$641  | \$643 ;
-  assign \$648  = 4'h8 >= cur_out;
-  assign \$650  = \$639  ? \$644  : 1'h1;
-  assign \$652  = \$651  >= 4'h8;
-  assign \$654  = \$653  >= cur_out;
-  assign \$655  = \$652  | \$654 ;
-  assign \$656  = \$638  ? \$650  : \$655 ;
-  assign \$657  = track_reset_r1 ? \$636  : \$656 ;
-  assign \$661  = 4'h0 >= cur_out;
-  assign \$663  = ! wb_ctx14;
-  assign \$664  = act_write & \$663 ;
-  assign \$665  = wb_parity0 == wb_par14;
-  assign \$667  = \$666  >= 4'h8;
-  assign \$669  = \$668  >= cur_out;
-  assign \$670  = \$667  | \$669 ;
-  assign \$674  = 4'h8 >= cur_out;
-  assign \$676  = \$665  ? \$670  : 1'h1;
-  assign \$678  = \$677  >= 4'h8;
-  assign \$680  = \$679  >= cur_out;
-  assign \$681  = \$678  | \$680 ;
-  assign \$682  = \$664  ? \$676  : \$681 ;
-  assign \$683  = track_reset_r0 ? \$662  : \$682 ;
-  assign \$684  = ctx ? \$657  : \$683 ;
-  assign \$685  = \$631  & \$684 ;
-  assign \$686  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$687  = ~ layer[0];
-  assign \$689  = \$686  == \$688 ;
-  assign \$690  = ctx ? track_reset1 : track_reset0;
-  assign \$691  = ~ \$690 ;
-  assign \$692  = \$689  & \$691 ;
+  assign \$584  = track_reset_r1 ? \$575  : \$583 ;
+  assign \$585  = ctx ? \$574  : \$584 ;
+  assign \$586  = \$564  & \$585 ;
+  assign \$587  = ctx ? in_release1 : in_release0;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = | in_beats1;
+  assign \$591  = in_fire & \$590 ;
+  assign \$592  = \$589  | \$591 ;
+  assign \$593  = | in_beats0;
+  assign \$594  = ! in_wslot;
+  assign \$595  = in_fire & \$594 ;
+  assign \$596  = \$593  | \$595 ;
+  assign \$597  = ctx ? \$592  : \$596 ;
+  assign \$598  = \$588  & \$597 ;
+  assign \$599  = ctx ? in_release0 : in_release1;
+  assign \$600  = ~ \$599 ;
+  assign \$601  = in_beats0 > b_fold;
+  assign \$602  = ! in_wslot;
+  assign \$603  = in_fire & \$602 ;
+  assign \$604  = in_beats0 == b_fold;
+  assign \$605  = \$603  & \$604 ;
+  assign \$606  = \$601  | \$605 ;
+  assign \$607  = in_beats1 > b_fold;
+  assign \$609  = in_fire & \$608 ;
+  assign \$610  = in_beats1 == b_fold;
+  assign \$611  = \$609  & \$610 ;
+  assign \$612  = \$607  | \$611 ;
+  assign \$613  = ctx ? \$606  : \$612 ;
+  assign \$614  = \$600  & \$613 ;
+  assign \$615  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$616  = ~ layer[0];
+  assign \$618  = \$615  == \$617 ;
+  assign \$619  = ctx ? track_reset1 : track_reset0;
+  assign \$620  = ~ \$619 ;
+  assign \$621  = \$618  & \$620 ;
+  assign \$625  = 4'h0 >= cur_out;
+  assign \$628  = act_write & \$627 ;
+  assign \$629  = wb_parity1 == wb_par14;
+  assign \$631  = \$630  >= 4'h8;
+  assign \$633  = \$632  >= cur_out;
+  assign \$634  = \$631  | \$633 ;
+  assign \$638  = 4'h8 >= cur_out;
+  assign \$640  = \$629  ? \$634  : 1'h1;
+  assign \$642  = \$641  >= 4'h8;
+  assign \$644  = \$643  >= cur_out;
+  assign \$645  = \$642  | \$644 ;
+  assign \$646  = \$628  ? \$640  : \$645 ;
+  assign \$647  = track_reset_r1 ? \$626  : \$646 ;
+  assign \$651  = 4'h0 >= cur_out;
+  assign \$653  = ! wb_ctx14;
+  assign \$654  = act_write & \$653 ;
+  assign \$655  = wb_parity0 == wb_par14;
+  assign \$657  = \$656  >= 4'h8;
+  assign \$659  = \$658  >= cur_out;
+  assign \$660  = \$657  | \$659 ;
+  assign \$664  = 4'h8 >= cur_out;
+  assign \$666  = \$655  ? \$660  : 1'h1;
+  assign \$668  = \$667  >= 4'h8;
+  assign \$670  = \$669  >= cur_out;
+  assign \$671  = \$668  | \$670 ;
+  assign \$672  = \$654  ? \$666  : \$671 ;
+  assign \$673  = track_reset_r0 ? \$652  : \$672 ;
+  assign \$674  = ctx ? \$647  : \$673 ;
+  assign \$675  = \$621  & \$674 ;
+  assign \$676  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$677  = ~ layer[0];
+  assign \$679  = \$676  == \$678 ;
+  assign \$680  = ctx ? track_reset1 : track_reset0;
+  assign \$681  = ~ \$680 ;
+  assign \$682  = \$679  & \$681 ;
+  assign \$683  = ! cur_groups;
+  assign \$685  = act_write & \$684 ;
+  assign \$686  = wb_parity1 == wb_par14;
+  assign \$687  = wb_groups_plus1_1 == cur_groups;
+  assign \$688  = 1'h1 == cur_groups;
+  assign \$689  = \$686  ? \$687  : \$688 ;
+  assign \$690  = wb_groups1 == cur_groups;
+  assign \$691  = \$685  ? \$689  : \$690 ;
+  assign \$692  = track_reset_r1 ? \$683  : \$691 ;
   assign \$693  = ! cur_groups;
+  assign \$694  = ! wb_ctx14;
   assign \$695  = act_write & \$694 ;
-  assign \$696  = wb_parity1 == wb_par14;
-  assign \$697  = wb_groups_plus1_1 == cur_groups;
+  assign \$696  = wb_parity0 == wb_par14;
+  assign \$697  = wb_groups_plus1_0 == cur_groups;
   assign \$698  = 1'h1 == cur_groups;
   assign \$699  = \$696  ? \$697  : \$698 ;
-  assign \$700  = wb_groups1 == cur_groups;
+  assign \$700  = wb_groups0 == cur_groups;
   assign \$701  = \$695  ? \$699  : \$700 ;
-  assign \$702  = track_reset_r1 ? \$693  : \$701 ;
-  assign \$703  = ! cur_groups;
-  assign \$704  = ! wb_ctx14;
-  assign \$705  = act_write & \$704 ;
-  assign \$706  = wb_parity0 == wb_par14;
-  assign \$707  = wb_groups_plus1_0 == cur_groups;
-  assign \$708  = 1'h1 == cur_groups;
-  assign \$709  = \$706  ? \$707  : \$708 ;
-  assign \$710  = wb_groups0 == cur_groups;
-  assign \$711  = \$705  ? \$709  : \$710 ;
-  assign \$712  = track_reset_r0 ? \$703  : \$711 ;
-  assign \$713  = ctx ? \$702  : \$712 ;
-  assign \$714  = \$692  & \$713 ;
-  assign \$715  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$716  = ~ layer[0];
-  assign \$717  = \$715  == \$716 ;
-  assign \$718  = ctx ? track_reset1 : track_reset0;
-  assign \$719  = ~ \$718 ;
-  assign \$720  = \$717  & \$719 ;
-  assign \$722  = 4'h0 >= fold_end;
-  assign \$724  = 4'h0 >= prev_out;
-  assign \$725  = \$722  | \$724 ;
-  assign \$727  = act_write & \$726 ;
-  assign \$728  = wb_parity1 == wb_par14;
-  assign \$730  = \$729  >= fold_end;
-  assign \$732  = \$731  >= prev_out;
-  assign \$733  = \$730  | \$732 ;
-  assign \$735  = 4'h8 >= fold_end;
-  assign \$737  = 4'h8 >= prev_out;
-  assign \$738  = \$735  | \$737 ;
-  assign \$739  = \$728  ? \$733  : \$738 ;
-  assign \$741  = \$740  >= fold_end;
-  assign \$743  = \$742  >= prev_out;
-  assign \$744  = \$741  | \$743 ;
-  assign \$745  = \$727  ? \$739  : \$744 ;
-  assign \$746  = track_reset_r1 ? \$725  : \$745 ;
-  assign \$748  = 4'h0 >= fold_end;
-  assign \$750  = 4'h0 >= prev_out;
-  assign \$751  = \$748  | \$750 ;
-  assign \$752  = ! wb_ctx14;
-  assign \$753  = act_write & \$752 ;
-  assign \$754  = wb_parity0 == wb_par14;
-  assign \$756  = \$755  >= fold_end;
-  assign \$758  = \$757  >= prev_out;
-  assign \$759  = \$756  | \$758 ;
-  assign \$761  = 4'h8 >= fold_end;
-  assign \$763  = 4'h8 >= prev_out;
-  assign \$764  = \$761  | \$763 ;
-  assign \$765  = \$754  ? \$759  : \$764 ;
-  assign \$767  = \$766  >= fold_end;
-  assign \$769  = \$768  >= prev_out;
-  assign \$770  = \$767  | \$769 ;
-  assign \$771  = \$753  ? \$765  : \$770 ;
-  assign \$772  = track_reset_r0 ? \$751  : \$771 ;
-  assign \$773  = ctx ? \$746  : \$772 ;
-  assign \$774  = \$720  & \$773 ;
-  assign \$775  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$776  = ~ layer[0];
-  assign \$777  = \$775  == \$776 ;
-  assign \$778  = ctx ? track_reset1 : track_reset0;
-  assign \$779  = ~ \$778 ;
-  assign \$780  = \$777  & \$779 ;
+  assign \$702  = track_reset_r0 ? \$693  : \$701 ;
+  assign \$703  = ctx ? \$692  : \$702 ;
+  assign \$704  = \$682  & \$703 ;
+  assign \$705  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$706  = ~ layer[0];
+  assign \$707  = \$705  == \$706 ;
+  assign \$708  = ctx ? track_reset1 : track_reset0;
+  assign \$709  = ~ \$708 ;
+  assign \$710  = \$707  & \$709 ;
+  assign \$712  = 4'h0 >= fold_end;
+  assign \$714  = 4'h0 >= prev_out;
+  assign \$715  = \$712  | \$714 ;
+  assign \$717  = act_write & \$716 ;
+  assign \$718  = wb_parity1 == wb_par14;
+  assign \$720  = \$719  >= fold_end;
+  assign \$722  = \$721  >= prev_out;
+  assign \$723  = \$720  | \$722 ;
+  assign \$725  = 4'h8 >= fold_end;
+  assign \$727  = 4'h8 >= prev_out;
+  assign \$728  = \$725  | \$727 ;
+  assign \$729  = \$718  ? \$723  : \$728 ;
+  assign \$731  = \$730  >= fold_end;
+  assign \$733  = \$732  >= prev_out;
+  assign \$734  = \$731  | \$733 ;
+  assign \$735  = \$717  ? \$729  : \$734 ;
+  assign \$736  = track_reset_r1 ? \$715  : \$735 ;
+  assign \$738  = 4'h0 >= fold_end;
+  assign \$740  = 4'h0 >= prev_out;
+  assign \$741  = \$738  | \$740 ;
+  assign \$742  = ! wb_ctx14;
+  assign \$743  = act_write & \$742 ;
+  assign \$744  = wb_parity0 == wb_par14;
+  assign \$746  = \$745  >= fold_end;
+  assign \$748  = \$747  >= prev_out;
+  assign \$749  = \$746  | \$748 ;
+  assign \$751  = 4'h8 >= fold_end;
+  assign \$753  = 4'h8 >= prev_out;
+  assign \$754  = \$751  | \$753 ;
+  assign \$755  = \$744  ? \$749  : \$754 ;
+  assign \$757  = \$756  >= fold_end;
+  assign \$759  = \$758  >= prev_out;
+  assign \$760  = \$757  | \$759 ;
+  assign \$761  = \$743  ? \$755  : \$760 ;
+  assign \$762  = track_reset_r0 ? \$741  : \$761 ;
+  assign \$763  = ctx ? \$736  : \$762 ;
+  assign \$764  = \$710  & \$763 ;
+  assign \$765  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$766  = ~ layer[0];
+  assign \$767  = \$765  == \$766 ;
+  assign \$768  = ctx ? track_reset1 : track_reset0;
+  assign \$769  = ~ \$768 ;
+  assign \$770  = \$767  & \$769 ;
+  assign \$771  = ! prev_groups;
+  assign \$773  = act_write & \$772 ;
+  assign \$774  = wb_parity1 == wb_par14;
+  assign \$775  = wb_groups_plus1_1 == prev_groups;
+  assign \$776  = 1'h1 == prev_groups;
+  assign \$777  = \$774  ? \$775  : \$776 ;
+  assign \$778  = wb_groups1 == prev_groups;
+  assign \$779  = \$773  ? \$777  : \$778 ;
+  assign \$780  = track_reset_r1 ? \$771  : \$779 ;
   assign \$781  = ! prev_groups;
+  assign \$782  = ! wb_ctx14;
   assign \$783  = act_write & \$782 ;
-  assign \$784  = wb_parity1 == wb_par14;
-  assign \$785  = wb_groups_plus1_1 == prev_groups;
+  assign \$784  = wb_parity0 == wb_par14;
+  assign \$785  = wb_groups_plus1_0 == prev_groups;
   assign \$786  = 1'h1 == prev_groups;
   assign \$787  = \$784  ? \$785  : \$786 ;
-  assign \$788  = wb_groups1 == prev_groups;
+  assign \$788  = wb_groups0 == prev_groups;
   assign \$789  = \$783  ? \$787  : \$788 ;
-  assign \$790  = track_reset_r1 ? \$781  : \$789 ;
-  assign \$791  = ! prev_groups;
-  assign \$792  = ! wb_ctx14;
-  assign \$793  = act_write & \$792 ;
-  assign \$794  = wb_parity0 == wb_par14;
-  assign \$795  = wb_groups_plus1_0 == prev_groups;
-  assign \$796  = 1'h1 == prev_groups;
-  assign \$797  = \$794  ? \$795  : \$796 ;
-  assign \$798  = wb_groups0 == prev_groups;
-  assign \$799  = \$793  ? \$797  : \$798 ;
-  assign \$800  = track_reset_r0 ? \$791  : \$799 ;
-  assign \$801  = ctx ? \$790  : \$800 ;
-  assign \$802  = \$780  & \$801 ;
-  assign \$803  = ctx ? in_release1 : in_release0;
-  assign \$804  = ~ \$803 ;
-  assign \$805  = in_beats1 > fold_plus1;
-  assign \$807  = in_fire & \$806 ;
-  assign \$808  = in_beats1 == fold_plus1;
-  assign \$809  = \$807  & \$808 ;
-  assign \$810  = \$805  | \$809 ;
-  assign \$811  = in_beats0 > fold_plus1;
+  assign \$790  = track_reset_r0 ? \$781  : \$789 ;
+  assign \$791  = ctx ? \$780  : \$790 ;
+  assign \$792  = \$770  & \$791 ;
+  assign \$793  = ctx ? in_release1 : in_release0;
+  assign \$794  = ~ \$793 ;
+  assign \$795  = in_beats1 > fold_plus1;
+  assign \$797  = in_fire & \$796 ;
+  assign \$798  = in_beats1 == fold_plus1;
+  assign \$799  = \$797  & \$798 ;
+  assign \$800  = \$795  | \$799 ;
+  assign \$801  = in_beats0 > fold_plus1;
+  assign \$802  = ! in_wslot;
+  assign \$803  = in_fire & \$802 ;
+  assign \$804  = in_beats0 == fold_plus1;
+  assign \$805  = \$803  & \$804 ;
+  assign \$806  = \$801  | \$805 ;
+  assign \$807  = ctx ? \$800  : \$806 ;
+  assign \$808  = \$794  & \$807 ;
+  assign \$809  = ctx ? in_release0 : in_release1;
+  assign \$810  = ~ \$809 ;
+  assign \$811  = in_beats0 > b_fold;
   assign \$812  = ! in_wslot;
   assign \$813  = in_fire & \$812 ;
-  assign \$814  = in_beats0 == fold_plus1;
+  assign \$814  = in_beats0 == b_fold;
   assign \$815  = \$813  & \$814 ;
   assign \$816  = \$811  | \$815 ;
-  assign \$817  = ctx ? \$810  : \$816 ;
-  assign \$818  = \$804  & \$817 ;
-  assign \$819  = ctx ? in_release0 : in_release1;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = in_beats0 > b_fold;
-  assign \$822  = ! in_wslot;
-  assign \$823  = in_fire & \$822 ;
-  assign \$824  = in_beats0 == b_fold;
-  assign \$825  = \$823  & \$824 ;
-  assign \$826  = \$821  | \$825 ;
-  assign \$827  = in_beats1 > b_fold;
-  assign \$829  = in_fire & \$828 ;
-  assign \$830  = in_beats1 == b_fold;
-  assign \$831  = \$829  & \$830 ;
-  assign \$832  = \$827  | \$831 ;
-  assign \$833  = ctx ? \$826  : \$832 ;
-  assign \$834  = \$820  & \$833 ;
-  assign \$835  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$836  = ~ layer[0];
-  assign \$837  = \$835  == \$836 ;
-  assign \$838  = ctx ? track_reset1 : track_reset0;
-  assign \$839  = ~ \$838 ;
-  assign \$840  = \$837  & \$839 ;
-  assign \$842  = 4'h0 >= fold_end_next;
-  assign \$844  = 4'h0 >= prev_out;
-  assign \$845  = \$842  | \$844 ;
-  assign \$847  = act_write & \$846 ;
-  assign \$848  = wb_parity1 == wb_par14;
-  assign \$850  = \$849  >= fold_end_next;
-  assign \$852  = \$851  >= prev_out;
-  assign \$853  = \$850  | \$852 ;
-  assign \$855  = 4'h8 >= fold_end_next;
-  assign \$857  = 4'h8 >= prev_out;
-  assign \$858  = \$855  | \$857 ;
-  assign \$859  = \$848  ? \$853  : \$858 ;
-  assign \$861  = \$860  >= fold_end_next;
-  assign \$863  = \$862  >= prev_out;
-  assign \$864  = \$861  | \$863 ;
-  assign \$865  = \$847  ? \$859  : \$864 ;
-  assign \$866  = track_reset_r1 ? \$845  : \$865 ;
-  assign \$868  = 4'h0 >= fold_end_next;
-  assign \$870  = 4'h0 >= prev_out;
-  assign \$871  = \$868  | \$870 ;
-  assign \$872  = ! wb_ctx14;
-  assign \$873  = act_write & \$872 ;
-  assign \$874  = wb_parity0 == wb_par14;
-  assign \$876  = \$875  >= fold_end_next;
-  assign \$878  = \$877  >= prev_out;
-  assign \$879  = \$876  | \$878 ;
-  assign \$881  = 4'h8 >= fold_end_next;
-  assign \$883  = 4'h8 >= prev_out;
-  assign \$884  = \$881  | \$883 ;
-  assign \$885  = \$874  ? \$879  : \$884 ;
-  assign \$887  = \$886  >= fold_end_next;
-  assign \$889  = \$888  >= prev_out;
-  assign \$890  = \$887  | \$889 ;
-  assign \$891  = \$873  ? \$885  : \$890 ;
-  assign \$892  = track_reset_r0 ? \$871  : \$891 ;
-  assign \$893  = ctx ? \$866  : \$892 ;
-  assign \$894  = \$840  & \$893 ;
-  assign \$895  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$896  = ~ layer[0];
-  assign \$897  = \$895  == \$896 ;
-  assign \$898  = ctx ? track_reset1 : track_reset0;
-  assign \$899  = ~ \$898 ;
-  assign \$900  = \$897  & \$899 ;
+  assign \$817  = in_beats1 > b_fold;
+  assign \$819  = in_fire & \$818 ;
+  assign \$820  = in_beats1 == b_fold;
+  assign \$821  = \$819  & \$820 ;
+  assign \$822  = \$817  | \$821 ;
+  assign \$823  = ctx ? \$816  : \$822 ;
+  assign \$824  = \$810  & \$823 ;
+  assign \$825  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$826  = ~ layer[0];
+  assign \$827  = \$825  == \$826 ;
+  assign \$828  = ctx ? track_reset1 : track_reset0;
+  assign \$829  = ~ \$828 ;
+  assign \$830  = \$827  & \$829 ;
+  assign \$832  = 4'h0 >= fold_end_next;
+  assign \$834  = 4'h0 >= prev_out;
+  assign \$835  = \$832  | \$834 ;
+  assign \$837  = act_write & \$836 ;
+  assign \$838  = wb_parity1 == wb_par14;
+  assign \$840  = \$839  >= fold_end_next;
+  assign \$842  = \$841  >= prev_out;
+  assign \$843  = \$840  | \$842 ;
+  assign \$845  = 4'h8 >= fold_end_next;
+  assign \$847  = 4'h8 >= prev_out;
+  assign \$848  = \$845  | \$847 ;
+  assign \$849  = \$838  ? \$843  : \$848 ;
+  assign \$851  = \$850  >= fold_end_next;
+  assign \$853  = \$852  >= prev_out;
+  assign \$854  = \$851  | \$853 ;
+  assign \$855  = \$837  ? \$849  : \$854 ;
+  assign \$856  = track_reset_r1 ? \$835  : \$855 ;
+  assign \$858  = 4'h0 >= fold_end_next;
+  assign \$860  = 4'h0 >= prev_out;
+  assign \$861  = \$858  | \$860 ;
+  assign \$862  = ! wb_ctx14;
+  assign \$863  = act_write & \$862 ;
+  assign \$864  = wb_parity0 == wb_par14;
+  assign \$866  = \$865  >= fold_end_next;
+  assign \$868  = \$867  >= prev_out;
+  assign \$869  = \$866  | \$868 ;
+  assign \$871  = 4'h8 >= fold_end_next;
+  assign \$873  = 4'h8 >= prev_out;
+  assign \$874  = \$871  | \$873 ;
+  assign \$875  = \$864  ? \$869  : \$874 ;
+  assign \$877  = \$876  >= fold_end_next;
+  assign \$879  = \$878  >= prev_out;
+  assign \$880  = \$877  | \$879 ;
+  assign \$881  = \$863  ? \$875  : \$880 ;
+  assign \$882  = track_reset_r0 ? \$861  : \$881 ;
+  assign \$883  = ctx ? \$856  : \$882 ;
+  assign \$884  = \$830  & \$883 ;
+  assign \$885  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$886  = ~ layer[0];
+  assign \$887  = \$885  == \$886 ;
+  assign \$888  = ctx ? track_reset1 : track_reset0;
+  assign \$889  = ~ \$888 ;
+  assign \$890  = \$887  & \$889 ;
+  assign \$891  = ! prev_groups;
+  assign \$893  = act_write & \$892 ;
+  assign \$894  = wb_parity1 == wb_par14;
+  assign \$895  = wb_groups_plus1_1 == prev_groups;
+  assign \$896  = 1'h1 == prev_groups;
+  assign \$897  = \$894  ? \$895  : \$896 ;
+  assign \$898  = wb_groups1 == prev_groups;
+  assign \$899  = \$893  ? \$897  : \$898 ;
+  assign \$900  = track_reset_r1 ? \$891  : \$899 ;
   assign \$901  = ! prev_groups;
+  assign \$902  = ! wb_ctx14;
   assign \$903  = act_write & \$902 ;
-  assign \$904  = wb_parity1 == wb_par14;
-  assign \$905  = wb_groups_plus1_1 == prev_groups;
+  assign \$904  = wb_parity0 == wb_par14;
+  assign \$905  = wb_groups_plus1_0 == prev_groups;
   assign \$906  = 1'h1 == prev_groups;
   assign \$907  = \$904  ? \$905  : \$906 ;
-  assign \$908  = wb_groups1 == prev_groups;
+  assign \$908  = wb_groups0 == prev_groups;
   assign \$909  = \$903  ? \$907  : \$908 ;
-  assign \$910  = track_reset_r1 ? \$901  : \$909 ;
-  assign \$911  = ! prev_groups;
-  assign \$912  = ! wb_ctx14;
-  assign \$913  = act_write & \$912 ;
-  assign \$914  = wb_parity0 == wb_par14;
-  assign \$915  = wb_groups_plus1_0 == prev_groups;
-  assign \$916  = 1'h1 == prev_groups;
-  assign \$917  = \$914  ? \$915  : \$916 ;
-  assign \$918  = wb_groups0 == prev_groups;
-  assign \$919  = \$913  ? \$917  : \$918 ;
-  assign \$920  = track_reset_r0 ? \$911  : \$919 ;
-  assign \$921  = ctx ? \$910  : \$920 ;
-  assign \$922  = \$900  & \$921 ;
-  assign \$923  = ctx ? in_release1 : in_release0;
-  assign \$924  = ~ \$923 ;
-  assign \$925  = in_beats1 > fold;
-  assign \$927  = in_fire & \$926 ;
-  assign \$928  = in_beats1 == fold;
-  assign \$929  = \$927  & \$928 ;
-  assign \$930  = \$925  | \$929 ;
-  assign \$931  = in_beats0 > fold;
+  assign \$910  = track_reset_r0 ? \$901  : \$909 ;
+  assign \$911  = ctx ? \$900  : \$910 ;
+  assign \$912  = \$890  & \$911 ;
+  assign \$913  = ctx ? in_release1 : in_release0;
+  assign \$914  = ~ \$913 ;
+  assign \$915  = in_beats1 > fold;
+  assign \$917  = in_fire & \$916 ;
+  assign \$918  = in_beats1 == fold;
+  assign \$919  = \$917  & \$918 ;
+  assign \$920  = \$915  | \$919 ;
+  assign \$921  = in_beats0 > fold;
+  assign \$922  = ! in_wslot;
+  assign \$923  = in_fire & \$922 ;
+  assign \$924  = in_beats0 == fold;
+  assign \$925  = \$923  & \$924 ;
+  assign \$926  = \$921  | \$925 ;
+  assign \$927  = ctx ? \$920  : \$926 ;
+  assign \$928  = \$914  & \$927 ;
+  assign \$929  = ctx ? in_release0 : in_release1;
+  assign \$930  = ~ \$929 ;
+  assign \$931  = | in_beats0;
   assign \$932  = ! in_wslot;
   assign \$933  = in_fire & \$932 ;
-  assign \$934  = in_beats0 == fold;
-  assign \$935  = \$933  & \$934 ;
-  assign \$936  = \$931  | \$935 ;
-  assign \$937  = ctx ? \$930  : \$936 ;
-  assign \$938  = \$924  & \$937 ;
-  assign \$939  = ctx ? in_release0 : in_release1;
-  assign \$940  = ~ \$939 ;
-  assign \$941  = | in_beats0;
-  assign \$942  = ! in_wslot;
-  assign \$943  = in_fire & \$942 ;
-  assign \$944  = \$941  | \$943 ;
-  assign \$945  = | in_beats1;
-  assign \$947  = in_fire & \$946 ;
-  assign \$948  = \$945  | \$947 ;
-  assign \$949  = ctx ? \$944  : \$948 ;
-  assign \$950  = in_beats0 > b_fold_plus1;
-  assign \$951  = ! in_wslot;
-  assign \$952  = in_fire & \$951 ;
-  assign \$953  = in_beats0 == b_fold_plus1;
-  assign \$954  = \$952  & \$953 ;
-  assign \$955  = \$950  | \$954 ;
-  assign \$956  = in_beats1 > b_fold_plus1;
-  assign \$958  = in_fire & \$957 ;
-  assign \$959  = in_beats1 == b_fold_plus1;
-  assign \$960  = \$958  & \$959 ;
-  assign \$961  = \$956  | \$960 ;
-  assign \$962  = ctx ? \$955  : \$961 ;
-  assign \$963  = b_last_fold ? \$949  : \$962 ;
-  assign \$964  = \$940  & \$963 ;
-  assign \$965  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$966  = ~ layer[0];
-  assign \$967  = \$965  == \$966 ;
-  assign \$968  = ctx ? track_reset1 : track_reset0;
-  assign \$969  = ~ \$968 ;
-  assign \$970  = \$967  & \$969 ;
-  assign \$972  = 4'h0 >= fold_end;
-  assign \$974  = 4'h0 >= prev_out;
-  assign \$975  = \$972  | \$974 ;
-  assign \$977  = act_write & \$976 ;
-  assign \$978  = wb_parity1 == wb_par14;
-  assign \$980  = \$979  >= fold_end;
-  assign \$982  = \$981  >= prev_out;
-  assign \$983  = \$980  | \$982 ;
-  assign \$985  = 4'h8 >= fold_end;
-  assign \$987  = 4'h8 >= prev_out;
-  assign \$988  = \$985  | \$987 ;
-  assign \$989  = \$978  ? \$983  : \$988 ;
-  assign \$991  = \$990  >= fold_end;
-  assign \$993  = \$992  >= prev_out;
-  assign \$994  = \$991  | \$993 ;
-  assign \$995  = \$977  ? \$989  : \$994 ;
-  assign \$996  = track_reset_r1 ? \$975  : \$995 ;
-  assign \$998  = 4'h0 >= fold_end;
-  assign \$1000  = 4'h0 >= prev_out;
-  assign \$1001  = \$998  | \$1000 ;
-  assign \$1002  = ! wb_ctx14;
-  assign \$1003  = act_write & \$1002 ;
-  assign \$1004  = wb_parity0 == wb_par14;
-  assign \$1006  = \$1005  >= fold_end;
-  assign \$1008  = \$1007  >= prev_out;
-  assign \$1009  = \$1006  | \$1008 ;
-  assign \$1011  = 4'h8 >= fold_end;
-  assign \$1013  = 4'h8 >= prev_out;
-  assign \$1014  = \$1011  | \$1013 ;
-  assign \$1015  = \$1004  ? \$1009  : \$1014 ;
-  assign \$1017  = \$1016  >= fold_end;
-  assign \$1019  = \$1018  >= prev_out;
-  assign \$1020  = \$1017  | \$1019 ;
-  assign \$1021  = \$1003  ? \$1015  : \$1020 ;
-  assign \$1022  = track_reset_r0 ? \$1001  : \$1021 ;
-  assign \$1023  = ctx ? \$996  : \$1022 ;
-  assign \$1024  = \$970  & \$1023 ;
-  assign \$1025  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1026  = ~ layer[0];
-  assign \$1027  = \$1025  == \$1026 ;
-  assign \$1028  = ctx ? track_reset1 : track_reset0;
-  assign \$1029  = ~ \$1028 ;
-  assign \$1030  = \$1027  & \$1029 ;
+  assign \$934  = \$931  | \$933 ;
+  assign \$935  = | in_beats1;
+  assign \$937  = in_fire & \$936 ;
+  assign \$938  = \$935  | \$937 ;
+  assign \$939  = ctx ? \$934  : \$938 ;
+  assign \$940  = in_beats0 > b_fold_plus1;
+  assign \$941  = ! in_wslot;
+  assign \$942  = in_fire & \$941 ;
+  assign \$943  = in_beats0 == b_fold_plus1;
+  assign \$944  = \$942  & \$943 ;
+  assign \$945  = \$940  | \$944 ;
+  assign \$946  = in_beats1 > b_fold_plus1;
+  assign \$948  = in_fire & \$947 ;
+  assign \$949  = in_beats1 == b_fold_plus1;
+  assign \$950  = \$948  & \$949 ;
+  assign \$951  = \$946  | \$950 ;
+  assign \$952  = ctx ? \$945  : \$951 ;
+  assign \$953  = b_last_fold ? \$939  : \$952 ;
+  assign \$954  = \$930  & \$953 ;
+  assign \$955  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$956  = ~ layer[0];
+  assign \$957  = \$955  == \$956 ;
+  assign \$958  = ctx ? track_reset1 : track_reset0;
+  assign \$959  = ~ \$958 ;
+  assign \$960  = \$957  & \$959 ;
+  assign \$962  = 4'h0 >= fold_end;
+  assign \$964  = 4'h0 >= prev_out;
+  assign \$965  = \$962  | \$964 ;
+  assign \$967  = act_write & \$966 ;
+  assign \$968  = wb_parity1 == wb_par14;
+  assign \$970  = \$969  >= fold_end;
+  assign \$972  = \$971  >= prev_out;
+  assign \$973  = \$970  | \$972 ;
+  assign \$975  = 4'h8 >= fold_end;
+  assign \$977  = 4'h8 >= prev_out;
+  assign \$978  = \$975  | \$977 ;
+  assign \$979  = \$968  ? \$973  : \$978 ;
+  assign \$981  = \$980  >= fold_end;
+  assign \$983  = \$982  >= prev_out;
+  assign \$984  = \$981  | \$983 ;
+  assign \$985  = \$967  ? \$979  : \$984 ;
+  assign \$986  = track_reset_r1 ? \$965  : \$985 ;
+  assign \$988  = 4'h0 >= fold_end;
+  assign \$990  = 4'h0 >= prev_out;
+  assign \$991  = \$988  | \$990 ;
+  assign \$992  = ! wb_ctx14;
+  assign \$993  = act_write & \$992 ;
+  assign \$994  = wb_parity0 == wb_par14;
+  assign \$996  = \$995  >= fold_end;
+  assign \$998  = \$997  >= prev_out;
+  assign \$999  = \$996  | \$998 ;
+  assign \$1001  = 4'h8 >= fold_end;
+  assign \$1003  = 4'h8 >= prev_out;
+  assign \$1004  = \$1001  | \$1003 ;
+  assign \$1005  = \$994  ? \$999  : \$1004 ;
+  assign \$1007  = \$1006  >= fold_end;
+  assign \$1009  = \$1008  >= prev_out;
+  assign \$1010  = \$1007  | \$1009 ;
+  assign \$1011  = \$993  ? \$1005  : \$1010 ;
+  assign \$1012  = track_reset_r0 ? \$991  : \$1011 ;
+  assign \$1013  = ctx ? \$986  : \$1012 ;
+  assign \$1014  = \$960  & \$1013 ;
+  assign \$1015  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1016  = ~ layer[0];
+  assign \$1017  = \$1015  == \$1016 ;
+  assign \$1018  = ctx ? track_reset1 : track_reset0;
+  assign \$1019  = ~ \$1018 ;
+  assign \$1020  = \$1017  & \$1019 ;
+  assign \$1021  = ! prev_groups;
+  assign \$1023  = act_write & \$1022 ;
+  assign \$1024  = wb_parity1 == wb_par14;
+  assign \$1025  = wb_groups_plus1_1 == prev_groups;
+  assign \$1026  = 1'h1 == prev_groups;
+  assign \$1027  = \$1024  ? \$1025  : \$1026 ;
+  assign \$1028  = wb_groups1 == prev_groups;
+  assign \$1029  = \$1023  ? \$1027  : \$1028 ;
+  assign \$1030  = track_reset_r1 ? \$1021  : \$1029 ;
   assign \$1031  = ! prev_groups;
+  assign \$1032  = ! wb_ctx14;
   assign \$1033  = act_write & \$1032 ;
-  assign \$1034  = wb_parity1 == wb_par14;
-  assign \$1035  = wb_groups_plus1_1 == prev_groups;
+  assign \$1034  = wb_parity0 == wb_par14;
+  assign \$1035  = wb_groups_plus1_0 == prev_groups;
   assign \$1036  = 1'h1 == prev_groups;
   assign \$1037  = \$1034  ? \$1035  : \$1036 ;
-  assign \$1038  = wb_groups1 == prev_groups;
+  assign \$1038  = wb_groups0 == prev_groups;
   assign \$1039  = \$1033  ? \$1037  : \$1038 ;
-  assign \$1040  = track_reset_r1 ? \$1031  : \$1039 ;
-  assign \$1041  = ! prev_groups;
-  assign \$1042  = ! wb_ctx14;
-  assign \$1043  = act_write & \$1042 ;
-  assign \$1044  = wb_parity0 == wb_par14;
-  assign \$1045  = wb_groups_plus1_0 == prev_groups;
-  assign \$1046  = 1'h1 == prev_groups;
-  assign \$1047  = \$1044  ? \$1045  : \$1046 ;
-  assign \$1048  = wb_groups0 == prev_groups;
-  assign \$1049  = \$1043  ? \$1047  : \$1048 ;
-  assign \$1050  = track_reset_r0 ? \$1041  : \$1049 ;
-  assign \$1051  = ctx ? \$1040  : \$1050 ;
-  assign \$1052  = \$1030  & \$1051 ;
-  assign \$1053  = ctx ? in_release1 : in_release0;
-  assign \$1054  = ~ \$1053 ;
-  assign \$1055  = in_beats1 > fold;
-  assign \$1057  = in_fire & \$1056 ;
-  assign \$1058  = in_beats1 == fold;
-  assign \$1059  = \$1057  & \$1058 ;
-  assign \$1060  = \$1055  | \$1059 ;
-  assign \$1061  = in_beats0 > fold;
+  assign \$1040  = track_reset_r0 ? \$1031  : \$1039 ;
+  assign \$1041  = ctx ? \$1030  : \$1040 ;
+  assign \$1042  = \$1020  & \$1041 ;
+  assign \$1043  = ctx ? in_release1 : in_release0;
+  assign \$1044  = ~ \$1043 ;
+  assign \$1045  = in_beats1 > fold;
+  assign \$1047  = in_fire & \$1046 ;
+  assign \$1048  = in_beats1 == fold;
+  assign \$1049  = \$1047  & \$1048 ;
+  assign \$1050  = \$1045  | \$1049 ;
+  assign \$1051  = in_beats0 > fold;
+  assign \$1052  = ! in_wslot;
+  assign \$1053  = in_fire & \$1052 ;
+  assign \$1054  = in_beats0 == fold;
+  assign \$1055  = \$1053  & \$1054 ;
+  assign \$1056  = \$1051  | \$1055 ;
+  assign \$1057  = ctx ? \$1050  : \$1056 ;
+  assign \$1058  = \$1044  & \$1057 ;
+  assign \$1059  = ctx ? in_release0 : in_release1;
+  assign \$1060  = ~ \$1059 ;
+  assign \$1061  = in_beats0 > b_fold;
   assign \$1062  = ! in_wslot;
   assign \$1063  = in_fire & \$1062 ;
-  assign \$1064  = in_beats0 == fold;
+  assign \$1064  = in_beats0 == b_fold;
   assign \$1065  = \$1063  & \$1064 ;
   assign \$1066  = \$1061  | \$1065 ;
-  assign \$1067  = ctx ? \$1060  : \$1066 ;
-  assign \$1068  = \$1054  & \$1067 ;
-  assign \$1069  = ctx ? in_release0 : in_release1;
-  assign \$1070  = ~ \$1069 ;
-  assign \$1071  = in_beats0 > b_fold;
-  assign \$1072  = ! in_wslot;
-  assign \$1073  = in_fire & \$1072 ;
-  assign \$1074  = in_beats0 == b_fold;
-  assign \$1075  = \$1073  & \$1074 ;
-  assign \$1076  = \$1071  | \$1075 ;
-  assign \$1077  = in_beats1 > b_fold;
-  assign \$1079  = in_fire & \$1078 ;
-  assign \$1080  = in_beats1 == b_fold;
-  assign \$1081  = \$1079  & \$1080 ;
-  assign \$1082  = \$1077  | \$1081 ;
-  assign \$1083  = ctx ? \$1076  : \$1082 ;
-  assign \$1084  = \$1070  & \$1083 ;
-  assign \$1085  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1086  = ~ layer[0];
-  assign \$1087  = \$1085  == \$1086 ;
-  assign \$1088  = ctx ? track_reset1 : track_reset0;
-  assign \$1089  = ~ \$1088 ;
-  assign \$1090  = \$1087  & \$1089 ;
-  assign \$1092  = 4'h0 >= fold_end;
-  assign \$1094  = 4'h0 >= prev_out;
-  assign \$1095  = \$1092  | \$1094 ;
-  assign \$1097  = act_write & \$1096 ;
-  assign \$1098  = wb_parity1 == wb_par14;
-  assign \$1100  = \$1099  >= fold_end;
-  assign \$1102  = \$1101  >= prev_out;
-  assign \$1103  = \$1100  | \$1102 ;
-  assign \$1105  = 4'h8 >= fold_end;
-  assign \$1107  = 4'h8 >= prev_out;
-  assign \$1108  = \$1105  | \$1107 ;
-  assign \$1109  = \$1098  ? \$1103  : \$1108 ;
-  assign \$1111  = \$1110  >= fold_end;
-  assign \$1113  = \$1112  >= prev_out;
-  assign \$1114  = \$1111  | \$1113 ;
-  assign \$1115  = \$1097  ? \$1109  : \$1114 ;
-  assign \$1116  = track_reset_r1 ? \$1095  : \$1115 ;
-  assign \$1118  = 4'h0 >= fold_end;
-  assign \$1120  = 4'h0 >= prev_out;
-  assign \$1121  = \$1118  | \$1120 ;
-  assign \$1122  = ! wb_ctx14;
-  assign \$1123  = act_write & \$1122 ;
-  assign \$1124  = wb_parity0 == wb_par14;
-  assign \$1126  = \$1125  >= fold_end;
-  assign \$1128  = \$1127  >= prev_out;
-  assign \$1129  = \$1126  | \$1128 ;
-  assign \$1131  = 4'h8 >= fold_end;
-  assign \$1133  = 4'h8 >= prev_out;
-  assign \$1134  = \$1131  | \$1133 ;
-  assign \$1135  = \$1124  ? \$1129  : \$1134 ;
-  assign \$1137  = \$1136  >= fold_end;
-  assign \$1139  = \$1138  >= prev_out;
-  assign \$1140  = \$1137  | \$1139 ;
-  assign \$1141  = \$1123  ? \$1135  : \$1140 ;
-  assign \$1142  = track_reset_r0 ? \$1121  : \$1141 ;
-  assign \$1143  = ctx ? \$1116  : \$1142 ;
-  assign \$1144  = \$1090  & \$1143 ;
-  assign \$1145  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1146  = ~ layer[0];
-  assign \$1147  = \$1145  == \$1146 ;
-  assign \$1148  = ctx ? track_reset1 : track_reset0;
-  assign \$1149  = ~ \$1148 ;
-  assign \$1150  = \$1147  & \$1149 ;
+  assign \$1067  = in_beats1 > b_fold;
+  assign \$1069  = in_fire & \$1068 ;
+  assign \$1070  = in_beats1 == b_fold;
+  assign \$1071  = \$1069  & \$1070 ;
+  assign \$1072  = \$1067  | \$1071 ;
+  assign \$1073  = ctx ? \$1066  : \$1072 ;
+  assign \$1074  = \$1060  & \$1073 ;
+  assign \$1075  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1076  = ~ layer[0];
+  assign \$1077  = \$1075  == \$1076 ;
+  assign \$1078  = ctx ? track_reset1 : track_reset0;
+  assign \$1079  = ~ \$1078 ;
+  assign \$1080  = \$1077  & \$1079 ;
+  assign \$1082  = 4'h0 >= fold_end;
+  assign \$1084  = 4'h0 >= prev_out;
+  assign \$1085  = \$1082  | \$1084 ;
+  assign \$1087  = act_write & \$1086 ;
+  assign \$1088  = wb_parity1 == wb_par14;
+  assign \$1090  = \$1089  >= fold_end;
+  assign \$1092  = \$1091  >= prev_out;
+  assign \$1093  = \$1090  | \$1092 ;
+  assign \$1095  = 4'h8 >= fold_end;
+  assign \$1097  = 4'h8 >= prev_out;
+  assign \$1098  = \$1095  | \$1097 ;
+  assign \$1099  = \$1088  ? \$1093  : \$1098 ;
+  assign \$1101  = \$1100  >= fold_end;
+  assign \$1103  = \$1102  >= prev_out;
+  assign \$1104  = \$1101  | \$1103 ;
+  assign \$1105  = \$1087  ? \$1099  : \$1104 ;
+  assign \$1106  = track_reset_r1 ? \$1085  : \$1105 ;
+  assign \$1108  = 4'h0 >= fold_end;
+  assign \$1110  = 4'h0 >= prev_out;
+  assign \$1111  = \$1108  | \$1110 ;
+  assign \$1112  = ! wb_ctx14;
+  assign \$1113  = act_write & \$1112 ;
+  assign \$1114  = wb_parity0 == wb_par14;
+  assign \$1116  = \$1115  >= fold_end;
+  assign \$1118  = \$1117  >= prev_out;
+  assign \$1119  = \$1116  | \$1118 ;
+  assign \$1121  = 4'h8 >= fold_end;
+  assign \$1123  = 4'h8 >= prev_out;
+  assign \$1124  = \$1121  | \$1123 ;
+  assign \$1125  = \$1114  ? \$1119  : \$1124 ;
+  assign \$1127  = \$1126  >= fold_end;
+  assign \$1129  = \$1128  >= prev_out;
+  assign \$1130  = \$1127  | \$1129 ;
+  assign \$1131  = \$1113  ? \$1125  : \$1130 ;
+  assign \$1132  = track_reset_r0 ? \$1111  : \$1131 ;
+  assign \$1133  = ctx ? \$1106  : \$1132 ;
+  assign \$1134  = \$1080  & \$1133 ;
+  assign \$1135  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1136  = ~ layer[0];
+  assign \$1137  = \$1135  == \$1136 ;
+  assign \$1138  = ctx ? track_reset1 : track_reset0;
+  assign \$1139  = ~ \$1138 ;
+  assign \$1140  = \$1137  & \$1139 ;
+  assign \$1141  = ! prev_groups;
+  assign \$1143  = act_write & \$1142 ;
+  assign \$1144  = wb_parity1 == wb_par14;
+  assign \$1145  = wb_groups_plus1_1 == prev_groups;
+  assign \$1146  = 1'h1 == prev_groups;
+  assign \$1147  = \$1144  ? \$1145  : \$1146 ;
+  assign \$1148  = wb_groups1 == prev_groups;
+  assign \$1149  = \$1143  ? \$1147  : \$1148 ;
+  assign \$1150  = track_reset_r1 ? \$1141  : \$1149 ;
   assign \$1151  = ! prev_groups;
+  assign \$1152  = ! wb_ctx14;
   assign \$1153  = act_write & \$1152 ;
-  assign \$1154  = wb_parity1 == wb_par14;
-  assign \$1155  = wb_groups_plus1_1 == prev_groups;
+  assign \$1154  = wb_parity0 == wb_par14;
+  assign \$1155  = wb_groups_plus1_0 == prev_groups;
   assign \$1156  = 1'h1 == prev_groups;
   assign \$1157  = \$1154  ? \$1155  : \$1156 ;
-  assign \$1158  = wb_groups1 == prev_groups;
+  assign \$1158  = wb_groups0 == prev_groups;
   assign \$1159  = \$1153  ? \$1157  : \$1158 ;
-  assign \$1160  = track_reset_r1 ? \$1151  : \$1159 ;
-  assign \$1161  = ! prev_groups;
-  assign \$1162  = ! wb_ctx14;
-  assign \$1163  = act_write & \$1162 ;
-  assign \$1164  = wb_parity0 == wb_par14;
-  assign \$1165  = wb_groups_plus1_0 == prev_groups;
-  assign \$1166  = 1'h1 == prev_groups;
-  assign \$1167  = \$1164  ? \$1165  : \$1166 ;
-  assign \$1168  = wb_groups0 == prev_groups;
-  assign \$1169  = \$1163  ? \$1167  : \$1168 ;
-  assign \$1170  = track_reset_r0 ? \$1161  : \$1169 ;
-  assign \$1171  = ctx ? \$1160  : \$1170 ;
-  assign \$1172  = \$1150  & \$1171 ;
-  assign \$1173  = ~ loaded;
-  assign \$1174  = last_fold & last_group;
-  assign \$1175  = \$1174  & cur_is_last;
-  assign \$1176  = issue_a & \$1175 ;
-  assign \$1177  = \$1173  | \$1176 ;
-  assign \$1178  = ~ issue_a;
-  assign \$1179  = loaded & \$1178 ;
-  assign \$1180  = \$1179  & issue_b;
-  assign \$1181  = \$1180  & b_last_fold;
-  assign \$1182  = \$1177  | \$1181 ;
-  assign \$1183  = ~ issue_a;
-  assign \$1184  = loaded & \$1183 ;
-  assign \$1185  = \$1184  & issue_b;
-  assign \$1186  = d0_rp__data[8:0] + 3'h7;
-  assign \$1188  = \$1187  == 1'h1;
-  assign \$1189  = d0_rp__data[8:0] + 3'h7;
-  assign \$1191  = \$1190  - 1'h1;
-  assign \$1192  = b_fold_plus1 == \$1191 ;
-  assign \$1193  = d0_rp__data[8:0] + 3'h7;
-  assign \$1195  = \$1194  - 1'h1;
-  assign \$1196  = b_fold == \$1195 ;
-  assign \$1197  = ~ loaded;
-  assign \$1198  = issue_a & last_fold;
-  assign \$1199  = \$1198  & last_group;
-  assign \$1200  = issue_a & last_fold;
-  assign \$1201  = | nxt_rp__data[8:0];
-  assign \$1202  = nxt_rp__data[8:0] <= 4'h8;
+  assign \$1160  = track_reset_r0 ? \$1151  : \$1159 ;
+  assign \$1161  = ctx ? \$1150  : \$1160 ;
+  assign \$1162  = \$1140  & \$1161 ;
+  assign \$1163  = ~ loaded;
+  assign \$1164  = last_fold & last_group;
+  assign \$1165  = \$1164  & cur_is_last;
+  assign \$1166  = issue_a & \$1165 ;
+  assign \$1167  = \$1163  | \$1166 ;
+  assign \$1168  = ~ issue_a;
+  assign \$1169  = loaded & \$1168 ;
+  assign \$1170  = \$1169  & issue_b;
+  assign \$1171  = \$1170  & b_last_fold;
+  assign \$1172  = \$1167  | \$1171 ;
+  assign \$1173  = ~ issue_a;
+  assign \$1174  = loaded & \$1173 ;
+  assign \$1175  = \$1174  & issue_b;
+  assign \$1176  = d0_rp__data[8:0] + 3'h7;
+  assign \$1178  = \$1177  == 1'h1;
+  assign \$1179  = d0_rp__data[8:0] + 3'h7;
+  assign \$1181  = \$1180  - 1'h1;
+  assign \$1182  = b_fold_plus1 == \$1181 ;
+  assign \$1183  = d0_rp__data[8:0] + 3'h7;
+  assign \$1185  = \$1184  - 1'h1;
+  assign \$1186  = b_fold == \$1185 ;
+  assign \$1187  = ~ loaded;
+  assign \$1188  = issue_a & last_fold;
+  assign \$1189  = \$1188  & last_group;
+  assign \$1190  = issue_a & last_fold;
+  assign \$1191  = | nxt_rp__data[8:0];
+  assign \$1192  = nxt_rp__data[8:0] <= 4'h8;
+  assign \$1193  = \$1191  & \$1192 ;
+  assign \$1194  = | nxt_rp__data[17:9];
+  assign \$1195  = nxt_rp__data[17:9] <= 4'h8;
+  assign \$1196  = \$1194  & \$1195 ;
+  assign \$1197  = | nxt_rp__data[8:0];
+  assign \$1198  = nxt_rp__data[8:0] <= 4'h8;
+  assign \$1199  = \$1197  & \$1198 ;
+  assign \$1200  = ~ b_done;
+  assign \$1201  = cur_is_last & \$1200 ;
+  assign \$1202  = ~ b_group_is_0;
   assign \$1203  = \$1201  & \$1202 ;
-  assign \$1204  = | nxt_rp__data[17:9];
-  assign \$1205  = nxt_rp__data[17:9] <= 4'h8;
-  assign \$1206  = \$1204  & \$1205 ;
-  assign \$1207  = | nxt_rp__data[8:0];
-  assign \$1208  = nxt_rp__data[8:0] <= 4'h8;
-  assign \$1209  = \$1207  & \$1208 ;
-  assign \$1210  = ~ b_done;
-  assign \$1211  = cur_is_last & \$1210 ;
-  assign \$1212  = ~ b_group_is_0;
-  assign \$1213  = \$1211  & \$1212 ;
-  assign \$1215  = nxt_rp__data[17:9] > \$1214 ;
-  assign \$1216  = b_group + 1'h1;
-  assign \$1218  = nxt_rp__data[17:9] <= \$1217 ;
-  assign \$1219  = \$1215  & \$1218 ;
-  assign \$1220  = | nxt_rp__data[17:9];
-  assign \$1221  = nxt_rp__data[17:9] <= 4'h8;
-  assign \$1222  = \$1220  & \$1221 ;
-  assign \$1223  = \$1213  ? \$1219  : \$1222 ;
-  assign \$1224  = ~ b_done;
-  assign \$1225  = cur_is_last & \$1224 ;
-  assign \$1226  = ~ b_group_is_0;
-  assign \$1227  = \$1225  & \$1226 ;
-  assign \$1228  = b_group + 1'h1;
-  assign \$1229  = \$1227  ? \$1228  : 10'h001;
-  assign \$1230  = ! cur_folds_m1;
-  assign \$1231  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$1232  = group_plus1 + 1'h1;
-  assign \$1233  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$1234  = ~ loaded;
-  assign \$1235  = last_fold & last_group;
-  assign \$1236  = \$1235  & cur_is_last;
-  assign \$1237  = issue_a & \$1236 ;
-  assign \$1238  = \$1234  | \$1237 ;
-  assign \$1239  = ~ issue_a;
-  assign \$1240  = loaded & \$1239 ;
-  assign \$1241  = \$1240  & issue_b;
-  assign \$1242  = \$1241  & b_last_fold;
-  assign \$1243  = d0_rp__data[17:9] + 3'h7;
-  assign \$1245  = ! \$1244 ;
-  assign \$1246  = d0_rp__data[17:9] + 3'h7;
-  assign \$1248  = \$1247  == 1'h1;
-  assign \$1249  = b_group + 1'h1;
-  assign \$1250  = d0_rp__data[17:9] + 3'h7;
-  assign \$1252  = \$1249  == \$1251 ;
-  assign \$1253  = b_group + 1'h1;
-  assign \$1254  = d0_rp__data[17:9] + 3'h7;
-  assign \$1256  = \$1255  - 1'h1;
-  assign \$1257  = \$1253  == \$1256 ;
-  assign \$1258  = d0_rp__data[17:9] + 3'h7;
-  assign \$1260  = b_group == \$1259 ;
-  assign \$1261  = d0_rp__data[17:9] + 3'h7;
-  assign \$1263  = \$1262  - 1'h1;
-  assign \$1264  = b_group == \$1263 ;
-  assign \$1265  = ~ issue_a;
-  assign \$1266  = loaded & \$1265 ;
-  assign \$1267  = \$1266  & issue_b;
-  assign \$1268  = b_fold_plus1 + 1'h1;
-  assign \$1269  = ~ loaded;
-  assign \$1270  = fold_plus1 + 1'h1;
-  assign \$1271  = last_fold ? 11'h001 : \$1270 ;
-  assign \$1272  = last_fold & last_group;
-  assign \$1273  = ~ b_done;
-  assign \$1274  = cur_is_last & \$1273 ;
-  assign \$1275  = ~ b_done;
-  assign \$1276  = cur_is_last & \$1275 ;
-  assign \$1277  = ~ b_group_is_0;
-  assign \$1278  = \$1276  & \$1277 ;
-  assign \$1279  = ! ctx;
-  assign \$1280  = claim_out & \$1279 ;
-  assign \$1281  = ! wb_ctx14;
-  assign \$1282  = out_write & \$1281 ;
-  assign \$1283  = out_groups0 + 1'h1;
-  assign \$1285  = claim_out & \$1284 ;
-  assign \$1287  = out_write & \$1286 ;
-  assign \$1288  = out_groups1 + 1'h1;
-  assign \$1289  = out_n - 1'h1;
-  assign \$1290  = drain_elem == \$1289 ;
-  assign \$1291  = out_n - 1'h1;
-  assign \$1292  = drain_elem == \$1291 ;
-  assign \$1293  = ~ drain_slot;
-  assign \$1294  = ! drain_slot;
-  assign \$1296  = drain_elem + 1'h1;
-  assign \$1297  = ~ release_slot;
-  assign \$1298  = ! release_slot;
-  assign \$1300  = in_flight + vector_start;
-  assign \$1301  = \$1300  - done;
-  assign \$1302  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$1303  = \$1302  + inc_busy;
-  assign \$1304  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$1305  = \$1304  + inc_stall_input;
-  assign \$1306  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$1307  = \$1306  + inc_stall_output;
-  assign \$1308  = issue ? 7'h40 : 7'h00;
-  assign \$1309  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$1310  = \$1309  + inc_mac_ops;
-  assign \$1311  = issue ? 4'h8 : 4'h0;
-  assign \$1312  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$1313  = \$1312  + inc_bank_reads;
-  assign \$1314  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$1315  = \$1314  + inc_act_reads;
-  assign \$1316  = in_fire + act_write;
-  assign \$1317  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$1318  = \$1317  + inc_act_writes;
-  assign \$1319  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$1320  = \$1319  + inc_inferences;
+  assign \$1205  = nxt_rp__data[17:9] > \$1204 ;
+  assign \$1206  = b_group + 1'h1;
+  assign \$1208  = nxt_rp__data[17:9] <= \$1207 ;
+  assign \$1209  = \$1205  & \$1208 ;
+  assign \$1210  = | nxt_rp__data[17:9];
+  assign \$1211  = nxt_rp__data[17:9] <= 4'h8;
+  assign \$1212  = \$1210  & \$1211 ;
+  assign \$1213  = \$1203  ? \$1209  : \$1212 ;
+  assign \$1214  = ~ b_done;
+  assign \$1215  = cur_is_last & \$1214 ;
+  assign \$1216  = ~ b_group_is_0;
+  assign \$1217  = \$1215  & \$1216 ;
+  assign \$1218  = b_group + 1'h1;
+  assign \$1219  = \$1217  ? \$1218  : 10'h001;
+  assign \$1220  = ! cur_folds_m1;
+  assign \$1221  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$1222  = group_plus1 + 1'h1;
+  assign \$1223  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$1224  = ~ loaded;
+  assign \$1225  = last_fold & last_group;
+  assign \$1226  = \$1225  & cur_is_last;
+  assign \$1227  = issue_a & \$1226 ;
+  assign \$1228  = \$1224  | \$1227 ;
+  assign \$1229  = ~ issue_a;
+  assign \$1230  = loaded & \$1229 ;
+  assign \$1231  = \$1230  & issue_b;
+  assign \$1232  = \$1231  & b_last_fold;
+  assign \$1233  = d0_rp__data[17:9] + 3'h7;
+  assign \$1235  = ! \$1234 ;
+  assign \$1236  = d0_rp__data[17:9] + 3'h7;
+  assign \$1238  = \$1237  == 1'h1;
+  assign \$1239  = b_group + 1'h1;
+  assign \$1240  = d0_rp__data[17:9] + 3'h7;
+  assign \$1242  = \$1239  == \$1241 ;
+  assign \$1243  = b_group + 1'h1;
+  assign \$1244  = d0_rp__data[17:9] + 3'h7;
+  assign \$1246  = \$1245  - 1'h1;
+  assign \$1247  = \$1243  == \$1246 ;
+  assign \$1248  = d0_rp__data[17:9] + 3'h7;
+  assign \$1250  = b_group == \$1249 ;
+  assign \$1251  = d0_rp__data[17:9] + 3'h7;
+  assign \$1253  = \$1252  - 1'h1;
+  assign \$1254  = b_group == \$1253 ;
+  assign \$1255  = ~ issue_a;
+  assign \$1256  = loaded & \$1255 ;
+  assign \$1257  = \$1256  & issue_b;
+  assign \$1258  = b_fold_plus1 + 1'h1;
+  assign \$1259  = ~ loaded;
+  assign \$1260  = fold_plus1 + 1'h1;
+  assign \$1261  = last_fold ? 11'h001 : \$1260 ;
+  assign \$1262  = last_fold & last_group;
+  assign \$1263  = ~ b_done;
+  assign \$1264  = cur_is_last & \$1263 ;
+  assign \$1265  = ~ b_done;
+  assign \$1266  = cur_is_last & \$1265 ;
+  assign \$1267  = ~ b_group_is_0;
+  assign \$1268  = \$1266  & \$1267 ;
+  assign \$1269  = ! ctx;
+  assign \$1270  = claim_out & \$1269 ;
+  assign \$1271  = ! wb_ctx14;
+  assign \$1272  = out_write & \$1271 ;
+  assign \$1273  = out_groups0 + 1'h1;
+  assign \$1275  = claim_out & \$1274 ;
+  assign \$1277  = out_write & \$1276 ;
+  assign \$1278  = out_groups1 + 1'h1;
+  assign \$1279  = out_n - 1'h1;
+  assign \$1280  = drain_elem == \$1279 ;
+  assign \$1281  = out_n - 1'h1;
+  assign \$1282  = drain_elem == \$1281 ;
+  assign \$1283  = ~ drain_slot;
+  assign \$1284  = ! drain_slot;
+  assign \$1286  = drain_elem + 1'h1;
+  assign \$1287  = ~ release_slot;
+  assign \$1288  = ! release_slot;
+  assign \$1290  = in_flight + vector_start;
+  assign \$1291  = \$1290  - done;
+  assign \$1292  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$1293  = \$1292  + inc_busy;
+  assign \$1294  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$1295  = \$1294  + inc_stall_input;
+  assign \$1296  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$1297  = \$1296  + inc_stall_output;
+  assign \$1298  = issue ? 7'h40 : 7'h00;
+  assign \$1299  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$1300  = \$1299  + inc_mac_ops;
+  assign \$1301  = issue ? 4'h8 : 4'h0;
+  assign \$1302  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$1303  = \$1302  + inc_bank_reads;
+  assign \$1304  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$1305  = \$1304  + inc_act_reads;
+  assign \$1306  = in_fire + act_write;
+  assign \$1307  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$1308  = \$1307  + inc_act_writes;
+  assign \$1309  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$1310  = \$1309  + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1321 ;
+    n_layers <= \$1311 ;
   always @(posedge clk)
-    in_folds <= \$1322 ;
+    in_folds <= \$1312 ;
   always @(posedge clk)
-    out_n <= \$1323 ;
+    out_n <= \$1313 ;
   always @(posedge clk)
-    in_beats0 <= \$1324 ;
+    in_beats0 <= \$1314 ;
   always @(posedge clk)
-    in_full0 <= \$1325 ;
+    in_full0 <= \$1315 ;
   always @(posedge clk)
-    in_beats1 <= \$1326 ;
+    in_beats1 <= \$1316 ;
   always @(posedge clk)
-    in_full1 <= \$1327 ;
+    in_full1 <= \$1317 ;
   always @(posedge clk)
-    in_wslot <= \$1328 ;
+    in_wslot <= \$1318 ;
   always @(posedge clk)
-    in_groups <= \$1329 ;
+    in_groups <= \$1319 ;
   always @(posedge clk)
-    cur_folds <= \$1330 ;
+    cur_groups <= \$1320 ;
   always @(posedge clk)
-    cur_groups <= \$1331 ;
+    cur_folds_m1 <= \$1321 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1332 ;
+    cur_groups_m1 <= \$1322 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1333 ;
+    cur_out <= \$1323 ;
   always @(posedge clk)
-    cur_out <= \$1334 ;
+    cur_is_last <= \$1324 ;
   always @(posedge clk)
-    cur_is_last <= \$1335 ;
+    cur_relu <= \$1325 ;
   always @(posedge clk)
-    cur_relu <= \$1336 ;
+    cur_requantize <= \$1326 ;
   always @(posedge clk)
-    cur_requantize <= \$1337 ;
+    bank_addr <= \$1327 ;
   always @(posedge clk)
-    bank_addr <= \$1338 ;
+    rq_addr <= \$1328 ;
   always @(posedge clk)
-    rq_addr <= \$1339 ;
+    layer <= \$1329 ;
   always @(posedge clk)
-    layer <= \$1340 ;
+    group <= \$1330 ;
   always @(posedge clk)
-    group <= \$1341 ;
+    fold <= \$1331 ;
   always @(posedge clk)
-    fold <= \$1342 ;
+    fold_end <= \$1332 ;
   always @(posedge clk)
-    fold_end <= \$1343 ;
+    fold_end_next <= \$1333 ;
   always @(posedge clk)
-    fold_end_next <= \$1344 ;
+    b_group <= \$1334 ;
   always @(posedge clk)
-    b_group <= \$1345 ;
+    b_fold <= \$1335 ;
   always @(posedge clk)
-    b_fold <= \$1346 ;
+    b_in_group <= \$1336 ;
   always @(posedge clk)
-    b_in_group <= \$1347 ;
+    b_bank_addr <= \$1337 ;
   always @(posedge clk)
-    b_bank_addr <= \$1348 ;
+    b_rq_addr <= \$1338 ;
   always @(posedge clk)
-    b_rq_addr <= \$1349 ;
+    loaded <= \$1339 ;
   always @(posedge clk)
-    loaded <= \$1350 ;
+    wr_buf <= \$1340 ;
   always @(posedge clk)
-    wr_buf <= \$1351 ;
+    prev_out <= \$1341 ;
   always @(posedge clk)
-    prev_out <= \$1352 ;
+    prev_groups <= \$1342 ;
   always @(posedge clk)
-    prev_groups <= \$1353 ;
+    ctx <= \$1343 ;
   always @(posedge clk)
-    ctx <= \$1354 ;
+    track_reset_r0 <= \$1344 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1355 ;
+    track_reset_r1 <= \$1345 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1356 ;
+    step_addr <= \$333 ;
   always @(posedge clk)
-    step_addr <= \$335 ;
+    step_first <= \$335 ;
   always @(posedge clk)
-    step_first <= \$337 ;
+    step_last <= \$336 ;
   always @(posedge clk)
-    step_last <= \$338 ;
+    step_rq <= \$337 ;
   always @(posedge clk)
-    step_rq <= \$339 ;
+    step_relu <= \$338 ;
   always @(posedge clk)
-    step_relu <= \$340 ;
+    step_requantize <= \$339 ;
   always @(posedge clk)
-    step_requantize <= \$341 ;
+    step_in_addr <= \$346 ;
   always @(posedge clk)
-    step_in_addr <= \$348 ;
+    step_act_addr <= \$351 ;
   always @(posedge clk)
-    step_act_addr <= \$353 ;
-  always @(posedge clk)
-    step_from_input <= \$354 ;
+    step_from_input <= \$352 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$355 ;
+    step_group <= \$353 ;
   always @(posedge clk)
-    step_par <= \$356 ;
+    step_par <= \$354 ;
   always @(posedge clk)
-    step_ctx <= \$357 ;
+    step_ctx <= \$355 ;
   always @(posedge clk)
-    step_out <= \$358 ;
+    step_out <= \$356 ;
   always @(posedge clk)
-    step_valid <= \$1357 ;
+    step_valid <= \$1346 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -4031,7 +4008,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1358 ;
+    wb_valid1 <= \$1347 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -4041,7 +4018,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1359 ;
+    wb_valid2 <= \$1348 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -4051,7 +4028,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1360 ;
+    wb_valid3 <= \$1349 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -4061,7 +4038,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1361 ;
+    wb_valid4 <= \$1350 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -4071,7 +4048,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1362 ;
+    wb_valid5 <= \$1351 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -4081,7 +4058,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1363 ;
+    wb_valid6 <= \$1352 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -4091,7 +4068,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1364 ;
+    wb_valid7 <= \$1353 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -4101,7 +4078,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1365 ;
+    wb_valid8 <= \$1354 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -4111,7 +4088,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1366 ;
+    wb_valid9 <= \$1355 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4121,7 +4098,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1367 ;
+    wb_valid10 <= \$1356 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4131,7 +4108,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1368 ;
+    wb_valid11 <= \$1357 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4141,7 +4118,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1369 ;
+    wb_valid12 <= \$1358 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4151,7 +4128,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1370 ;
+    wb_valid13 <= \$1359 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4161,7 +4138,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1371 ;
+    wb_valid14 <= \$1360 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -4171,136 +4148,136 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_parity0 <= \$1372 ;
+    wb_parity0 <= \$1361 ;
   always @(posedge clk)
-    wb_groups0 <= \$1373 ;
+    wb_groups0 <= \$1362 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1374 ;
+    wb_groups_plus1_0 <= \$1363 ;
   always @(posedge clk)
-    wb_parity1 <= \$1375 ;
+    wb_parity1 <= \$1364 ;
   always @(posedge clk)
-    wb_groups1 <= \$1376 ;
+    wb_groups1 <= \$1365 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1377 ;
+    wb_groups_plus1_1 <= \$1366 ;
   always @(posedge clk)
-    in_ok <= \$1378 ;
+    in_ok <= \$1367 ;
   always @(posedge clk)
-    b_ready <= \$1379 ;
+    b_ready <= \$1368 ;
   always @(posedge clk)
-    raw_ok <= \$1380 ;
+    raw_ok <= \$1369 ;
   always @(posedge clk)
-    raw_full <= \$1381 ;
+    raw_full <= \$1370 ;
   always @(posedge clk)
-    b_last_fold <= \$1382 ;
+    b_last_fold <= \$1371 ;
   always @(posedge clk)
-    last_fold <= \$1383 ;
+    last_fold <= \$1372 ;
   always @(posedge clk)
-    last_group <= \$1384 ;
+    last_group <= \$1373 ;
   always @(posedge clk)
-    group_plus1 <= \$1385 ;
+    group_plus1 <= \$1374 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1386 ;
+    b_group_is_0 <= \$1375 ;
   always @(posedge clk)
-    b_done <= \$1387 ;
+    b_done <= \$1376 ;
   always @(posedge clk)
-    b_last_group <= \$1388 ;
+    b_last_group <= \$1377 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1389 ;
+    b_fold_plus1 <= \$1378 ;
   always @(posedge clk)
-    layer_is_0 <= \$1390 ;
+    layer_is_0 <= \$1379 ;
   always @(posedge clk)
-    group_is_0 <= \$1391 ;
+    group_is_0 <= \$1380 ;
   always @(posedge clk)
-    fold_is_0 <= \$1392 ;
+    fold_is_0 <= \$1381 ;
   always @(posedge clk)
-    fold_plus1 <= \$1393 ;
+    fold_plus1 <= \$1382 ;
   always @(posedge clk)
-    out_full0 <= \$1394 ;
+    out_full0 <= \$1383 ;
   always @(posedge clk)
-    out_pending0 <= \$1395 ;
+    out_pending0 <= \$1384 ;
   always @(posedge clk)
-    out_groups0 <= \$1396 ;
+    out_groups0 <= \$1385 ;
   always @(posedge clk)
-    out_full1 <= \$1397 ;
+    out_full1 <= \$1386 ;
   always @(posedge clk)
-    out_pending1 <= \$1398 ;
+    out_pending1 <= \$1387 ;
   always @(posedge clk)
-    out_groups1 <= \$1399 ;
+    out_groups1 <= \$1388 ;
   always @(posedge clk)
-    drain_inflight <= \$1400 ;
+    drain_inflight <= \$1389 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1401 ;
+    drain_inflight2 <= \$1390 ;
   always @(posedge clk)
-    drain_lane <= \$1402 ;
+    drain_lane <= \$1391 ;
   always @(posedge clk)
-    drain_last <= \$1403 ;
+    drain_last <= \$1392 ;
   always @(posedge clk)
-    drain_elem <= \$1404 ;
+    drain_elem <= \$1393 ;
   always @(posedge clk)
-    drain_slot <= \$1405 ;
+    drain_slot <= \$1394 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$407 ;
+    drain_lane_data0 <= \$signature__data$405 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$408 ;
+    drain_lane_data1 <= \$signature__data$406 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$409 ;
+    drain_lane_data2 <= \$signature__data$407 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$410 ;
+    drain_lane_data3 <= \$signature__data$408 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$411 ;
+    drain_lane_data4 <= \$signature__data$409 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$412 ;
+    drain_lane_data5 <= \$signature__data$410 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$413 ;
+    drain_lane_data6 <= \$signature__data$411 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$414 ;
+    drain_lane_data7 <= \$signature__data$412 ;
   always @(posedge clk)
-    release_slot <= \$1406 ;
+    release_slot <= \$1395 ;
   always @(posedge clk)
-    in_flight <= \$1407 ;
+    in_flight <= \$1396 ;
   always @(posedge clk)
-    clear_counters_r <= \$1408 ;
+    clear_counters_r <= \$1397 ;
   always @(posedge clk)
-    inc_busy <= \$1409 ;
+    inc_busy <= \$1398 ;
   always @(posedge clk)
-    count_busy <= \$1410 ;
+    count_busy <= \$1399 ;
   always @(posedge clk)
-    inc_stall_input <= \$1411 ;
+    inc_stall_input <= \$1400 ;
   always @(posedge clk)
-    count_stall_input <= \$1412 ;
+    count_stall_input <= \$1401 ;
   always @(posedge clk)
-    inc_stall_output <= \$1413 ;
+    inc_stall_output <= \$1402 ;
   always @(posedge clk)
-    count_stall_output <= \$1414 ;
+    count_stall_output <= \$1403 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1415 ;
+    inc_mac_ops <= \$1404 ;
   always @(posedge clk)
-    count_mac_ops <= \$1416 ;
+    count_mac_ops <= \$1405 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1417 ;
+    inc_bank_reads <= \$1406 ;
   always @(posedge clk)
-    count_bank_reads <= \$1418 ;
+    count_bank_reads <= \$1407 ;
   always @(posedge clk)
-    inc_act_reads <= \$1419 ;
+    inc_act_reads <= \$1408 ;
   always @(posedge clk)
-    count_act_reads <= \$1420 ;
+    count_act_reads <= \$1409 ;
   always @(posedge clk)
-    inc_act_writes <= \$1421 ;
+    inc_act_writes <= \$1410 ;
   always @(posedge clk)
-    count_act_writes <= \$1422 ;
+    count_act_writes <= \$1411 ;
   always @(posedge clk)
-    inc_inferences <= \$1423 ;
+    inc_inferences <= \$1412 ;
   always @(posedge clk)
-    count_inferences <= \$1424 ;
+    count_inferences <= \$1413 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3315$0 (drain_last2),
-    .\port$338$0 (drain_data),
+    .\port$3297$0 (drain_last2),
+    .\port$336$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -4310,8 +4287,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3486$0 (\$1425 ),
-    .\port$3487$0 (\$1426 ),
+    .\port$3468$0 (\$1414 ),
+    .\port$3469$0 (\$1415 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -4328,8 +4305,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3614$0 (\$1427 ),
-    .\port$3615$0 (\$1428 ),
+    .\port$3596$0 (\$1416 ),
+    .\port$3597$0 (\$1417 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -4346,8 +4323,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3742$0 (\$1429 ),
-    .\port$3743$0 (\$1430 ),
+    .\port$3724$0 (\$1418 ),
+    .\port$3725$0 (\$1419 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -4364,8 +4341,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3870$0 (\$1431 ),
-    .\port$3871$0 (\$1432 ),
+    .\port$3852$0 (\$1420 ),
+    .\port$3853$0 (\$1421 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -4382,8 +4359,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3998$0 (\$1433 ),
-    .\port$3999$0 (\$1434 ),
+    .\port$3980$0 (\$1422 ),
+    .\port$3981$0 (\$1423 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -4400,8 +4377,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$4126$0 (\$1435 ),
-    .\port$4127$0 (\$1436 ),
+    .\port$4108$0 (\$1424 ),
+    .\port$4109$0 (\$1425 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -4418,8 +4395,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$4254$0 (\$1437 ),
-    .\port$4255$0 (\$1438 ),
+    .\port$4236$0 (\$1426 ),
+    .\port$4237$0 (\$1427 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -4436,8 +4413,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4382$0 (\$1439 ),
-    .\port$4383$0 (\$1440 ),
+    .\port$4364$0 (\$1428 ),
+    .\port$4365$0 (\$1429 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4487,7 +4464,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$224 ) begin
+    end else if (\$222 ) begin
       wb_parity_next0 = wb_par14;
     end
   end
@@ -4496,8 +4473,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 9'h000;
-    end else if (\$224 ) begin
-      wb_groups_next0 = \$227 [8:0];
+    end else if (\$222 ) begin
+      wb_groups_next0 = \$225 [8:0];
     end
   end
   always @* begin
@@ -4505,7 +4482,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$229 ) begin
+    end else if (\$227 ) begin
       wb_parity_next1 = wb_par14;
     end
   end
@@ -4514,8 +4491,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 9'h000;
-    end else if (\$229 ) begin
-      wb_groups_next1 = \$232 [8:0];
+    end else if (\$227 ) begin
+      wb_groups_next1 = \$230 [8:0];
     end
   end
   always @* begin
@@ -4546,109 +4523,292 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = n_layers;
-    if (\$282 ) begin
-      if (\$283 ) begin
-        \$1321  = \$285 [3:0];
+    \$1311  = n_layers;
+    if (\$280 ) begin
+      if (\$281 ) begin
+        \$1311  = \$283 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = \$287 [8:0];
+    \$1312  = \$285 [8:0];
     if (rst) begin
-      \$1322  = 9'h000;
+      \$1312  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = dl_rp__data[17:9];
+    \$1313  = dl_rp__data[17:9];
+    if (rst) begin
+      \$1313  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1314  = in_beats0;
+    if (\$287 ) begin
+      \$1314  = \$288 [8:0];
+    end
+    if (in_release0) begin
+      \$1314  = 9'h000;
+    end
+    if (rst) begin
+      \$1314  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1315  = in_full0;
+    if (\$287 ) begin
+      if (\$290 ) begin
+        \$1315  = 1'h1;
+      end
+    end
+    if (in_release0) begin
+      \$1315  = 1'h0;
+    end
+    if (rst) begin
+      \$1315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1316  = in_beats1;
+    if (\$292 ) begin
+      \$1316  = \$293 [8:0];
+    end
+    if (in_release1) begin
+      \$1316  = 9'h000;
+    end
+    if (rst) begin
+      \$1316  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1317  = in_full1;
+    if (\$292 ) begin
+      if (\$295 ) begin
+        \$1317  = 1'h1;
+      end
+    end
+    if (in_release1) begin
+      \$1317  = 1'h0;
+    end
+    if (rst) begin
+      \$1317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1318  = in_wslot;
+    if (\$299 ) begin
+      \$1318  = \$300 ;
+    end
+    if (rst) begin
+      \$1318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1319  = \$302 [8:0];
+    if (rst) begin
+      \$1319  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1320  = cur_groups;
+    if (\$303 ) begin
+      \$1320  = \$89 [8:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1320  = \$89 [8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1320  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1321  = cur_folds_m1;
+    if (\$303 ) begin
+      \$1321  = \$305 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1321  = \$313 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1321  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1322  = cur_groups_m1;
+    if (\$303 ) begin
+      \$1322  = \$307 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1322  = \$315 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1322  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1323  = cur_out;
+    if (\$303 ) begin
+      \$1323  = nxt_rp__data[17:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1323  = nxt_rp__data[17:9];
+        end
+      end
+    end
     if (rst) begin
       \$1323  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = in_beats0;
-    if (\$289 ) begin
-      \$1324  = \$290 [8:0];
-    end
-    if (in_release0) begin
-      \$1324  = 9'h000;
-    end
-    if (rst) begin
-      \$1324  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = in_full0;
-    if (\$289 ) begin
-      if (\$292 ) begin
-        \$1325  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$1325  = 1'h0;
-    end
-    if (rst) begin
-      \$1325  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = in_beats1;
-    if (\$294 ) begin
-      \$1326  = \$295 [8:0];
-    end
-    if (in_release1) begin
-      \$1326  = 9'h000;
-    end
-    if (rst) begin
-      \$1326  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = in_full1;
-    if (\$294 ) begin
-      if (\$297 ) begin
-        \$1327  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$1327  = 1'h0;
-    end
-    if (rst) begin
-      \$1327  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = in_wslot;
-    if (\$301 ) begin
-      \$1328  = \$302 ;
-    end
-    if (rst) begin
-      \$1328  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = \$304 [8:0];
-    if (rst) begin
-      \$1329  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = cur_folds;
-    if (\$305 ) begin
-      \$1330  = \$89 [8:0];
+    \$1324  = cur_is_last;
+    if (\$303 ) begin
+      \$1324  = \$309 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1330  = \$89 [8:0];
+          \$1324  = \$317 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1325  = cur_relu;
+    if (\$303 ) begin
+      \$1325  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1325  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$1325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1326  = cur_requantize;
+    if (\$303 ) begin
+      \$1326  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1326  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$1326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1327  = bank_addr;
+    if (\$303 ) begin
+      \$1327  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1327  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$320 ) begin
+              \$1327  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$324 ) begin
+        \$1327  = \$325 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1327  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1328  = rq_addr;
+    if (\$303 ) begin
+      \$1328  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1328  = \$311 [7:0];
+        if (last_group) begin
+          \$1328  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$320 ) begin
+              \$1328  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1328  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1329  = layer;
+    if (\$303 ) begin
+      \$1329  = \$87 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1329  = \$87 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1329  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1330  = group;
+    if (\$303 ) begin
+      \$1330  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1330  = \$310 [8:0];
+        if (last_group) begin
+          \$1330  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$320 ) begin
+              \$1330  = b_group;
+            end
+          end
         end
       end
     end
@@ -4658,14 +4818,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = cur_groups;
-    if (\$305 ) begin
-      \$1331  = \$91 [8:0];
+    \$1331  = fold;
+    if (\$303 ) begin
+      \$1331  = 9'h000;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$1331  = 9'h000;
         if (last_group) begin
-          \$1331  = \$91 [8:0];
+          \$1331  = 9'h000;
         end
+      end else begin
+        \$1331  = \$321 [8:0];
       end
     end
     if (rst) begin
@@ -4674,46 +4838,60 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1332  = cur_folds_m1;
-    if (\$305 ) begin
-      \$1332  = \$307 ;
+    \$1332  = fold_end;
+    if (\$303 ) begin
+      \$1332  = 10'h008;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$1332  = 10'h008;
         if (last_group) begin
-          \$1332  = \$315 ;
+          \$1332  = 10'h008;
         end
+      end else begin
+        \$1332  = fold_end_next[9:0];
       end
     end
     if (rst) begin
-      \$1332  = 10'h3ff;
+      \$1332  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1333  = cur_groups_m1;
-    if (\$305 ) begin
-      \$1333  = \$309 ;
+    \$1333  = fold_end_next;
+    if (\$303 ) begin
+      \$1333  = 11'h010;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$1333  = 11'h010;
         if (last_group) begin
-          \$1333  = \$317 ;
+          \$1333  = 11'h010;
         end
+      end else begin
+        \$1333  = \$322 [10:0];
       end
     end
     if (rst) begin
-      \$1333  = 10'h3ff;
+      \$1333  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1334  = cur_out;
-    if (\$305 ) begin
-      \$1334  = nxt_rp__data[17:9];
+    \$1334  = b_group;
+    if (\$303 ) begin
+      \$1334  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1334  = nxt_rp__data[17:9];
+          if (cur_is_last) begin
+            \$1334  = 9'h000;
+          end
         end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1334  = \$328 [8:0];
       end
     end
     if (rst) begin
@@ -4722,31 +4900,44 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1335  = cur_is_last;
-    if (\$305 ) begin
-      \$1335  = \$311 ;
+    \$1335  = b_fold;
+    if (\$303 ) begin
+      \$1335  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1335  = \$319 ;
+          if (cur_is_last) begin
+            \$1335  = 9'h000;
+          end
         end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1335  = 9'h000;
+      end else begin
+        \$1335  = \$330 [8:0];
       end
     end
     if (rst) begin
-      \$1335  = 1'h0;
+      \$1335  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1336  = cur_relu;
-    if (\$305 ) begin
-      \$1336  = nxt_rp__data[35];
+    \$1336  = b_in_group;
+    if (\$303 ) begin
+      \$1336  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1336  = nxt_rp__data[35];
+          if (cur_is_last) begin
+            \$1336  = 1'h0;
+          end
         end
       end
+    end else if (issue_b) begin
+      \$1336  = \$327 ;
     end
     if (rst) begin
       \$1336  = 1'h0;
@@ -4754,98 +4945,92 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1337  = cur_requantize;
-    if (\$305 ) begin
-      \$1337  = nxt_rp__data[36];
+    \$1337  = b_bank_addr;
+    if (\$303 ) begin
+      \$1337  = d0_rp__data[26:18];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1337  = nxt_rp__data[36];
+          if (cur_is_last) begin
+            \$1337  = d0_rp__data[26:18];
+          end
         end
       end
+    end else if (issue_b) begin
+      \$1337  = \$326 [8:0];
     end
     if (rst) begin
-      \$1337  = 1'h0;
+      \$1337  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1338  = bank_addr;
-    if (\$305 ) begin
-      \$1338  = nxt_rp__data[26:18];
+    \$1338  = b_rq_addr;
+    if (\$303 ) begin
+      \$1338  = d0_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1338  = nxt_rp__data[26:18];
           if (cur_is_last) begin
+            \$1338  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1338  = \$329 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1338  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1339  = loaded;
+    if (\$303 ) begin
+      \$1339  = 1'h1;
+    end
+    if (\$332 ) begin
+      \$1339  = 1'h0;
+    end
+    if (rst) begin
+      \$1339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1340  = wr_buf;
+    if (\$303 ) begin
+      \$1340  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1340  = \$318 ;
+          if (cur_is_last) begin
+            \$1340  = 1'h0;
             if (b_done) begin
-            end else if (\$322 ) begin
-              \$1338  = b_bank_addr;
+              \$1340  = 1'h1;
             end
           end
         end
       end
-      if (\$326 ) begin
-        \$1338  = \$327 [8:0];
-      end
     end
     if (rst) begin
-      \$1338  = 9'h000;
+      \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1339  = rq_addr;
-    if (\$305 ) begin
-      \$1339  = nxt_rp__data[34:27];
+    \$1341  = prev_out;
+    if (\$303 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
-        \$1339  = \$313 [7:0];
         if (last_group) begin
-          \$1339  = nxt_rp__data[34:27];
+          \$1341  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$322 ) begin
-              \$1339  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1339  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1340  = layer;
-    if (\$305 ) begin
-      \$1340  = \$87 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1340  = \$87 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1340  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1341  = group;
-    if (\$305 ) begin
-      \$1341  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1341  = \$312 [8:0];
-        if (last_group) begin
-          \$1341  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$322 ) begin
-              \$1341  = b_group;
+              \$1341  = d0_rp__data[17:9];
             end
           end
         end
@@ -4857,405 +5042,357 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1342  = fold;
-    if (\$305 ) begin
+    \$1342  = prev_groups;
+    if (\$303 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1342  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1342  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
       \$1342  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1342  = 9'h000;
-        if (last_group) begin
-          \$1342  = 9'h000;
-        end
-      end else begin
-        \$1342  = \$323 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1342  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1343  = fold_end;
-    if (\$305 ) begin
-      \$1343  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1343  = 10'h008;
-        if (last_group) begin
-          \$1343  = 10'h008;
-        end
-      end else begin
-        \$1343  = fold_end_next[9:0];
-      end
-    end
-    if (rst) begin
-      \$1343  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1344  = fold_end_next;
-    if (\$305 ) begin
-      \$1344  = 11'h010;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1344  = 11'h010;
-        if (last_group) begin
-          \$1344  = 11'h010;
-        end
-      end else begin
-        \$1344  = \$324 [10:0];
-      end
-    end
-    if (rst) begin
-      \$1344  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1345  = b_group;
-    if (\$305 ) begin
-      \$1345  = 9'h000;
+    \$1343  = ctx;
+    if (\$303 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1345  = 9'h000;
+            \$1343  = \$319 ;
           end
         end
       end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1345  = \$330 [8:0];
-      end
     end
     if (rst) begin
-      \$1345  = 9'h000;
+      \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1346  = b_fold;
-    if (\$305 ) begin
-      \$1346  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1346  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1346  = 9'h000;
-      end else begin
-        \$1346  = \$332 [8:0];
-      end
-    end
+    \$1344  = track_reset0;
     if (rst) begin
-      \$1346  = 9'h000;
+      \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1347  = b_in_group;
-    if (\$305 ) begin
-      \$1347  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1347  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1347  = \$329 ;
+    \$1345  = track_reset1;
+    if (rst) begin
+      \$1345  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1346  = issue;
+    if (rst) begin
+      \$1346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1347  = \$357 ;
     if (rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1348  = b_bank_addr;
-    if (\$305 ) begin
-      \$1348  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1348  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1348  = \$328 [8:0];
-    end
+    \$1348  = wb_valid1;
     if (rst) begin
-      \$1348  = 9'h000;
+      \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1349  = b_rq_addr;
-    if (\$305 ) begin
-      \$1349  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1349  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1349  = \$331 [7:0];
-      end
-    end
+    \$1349  = wb_valid2;
     if (rst) begin
-      \$1349  = 8'h00;
+      \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1350  = loaded;
-    if (\$305 ) begin
-      \$1350  = 1'h1;
-    end
-    if (\$334 ) begin
-      \$1350  = 1'h0;
-    end
+    \$1350  = wb_valid3;
     if (rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1351  = wr_buf;
-    if (\$305 ) begin
-      \$1351  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1351  = \$320 ;
-          if (cur_is_last) begin
-            \$1351  = 1'h0;
-            if (b_done) begin
-              \$1351  = 1'h1;
-            end
-          end
-        end
-      end
-    end
+    \$1351  = wb_valid4;
     if (rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1352  = prev_out;
-    if (\$305 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1352  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1352  = d0_rp__data[17:9];
-            end
-          end
-        end
-      end
-    end
+    \$1352  = wb_valid5;
     if (rst) begin
-      \$1352  = 9'h000;
+      \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1353  = prev_groups;
-    if (\$305 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1353  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1353  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1353  = wb_valid6;
     if (rst) begin
-      \$1353  = 9'h000;
+      \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1354  = ctx;
-    if (\$305 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1354  = \$321 ;
-          end
-        end
-      end
-    end
+    \$1354  = wb_valid7;
     if (rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1355  = track_reset0;
+    \$1355  = wb_valid8;
     if (rst) begin
       \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1356  = track_reset1;
+    \$1356  = wb_valid9;
     if (rst) begin
       \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1357  = issue;
+    \$1357  = wb_valid10;
     if (rst) begin
       \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1358  = \$359 ;
+    \$1358  = wb_valid11;
     if (rst) begin
       \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1359  = wb_valid1;
+    \$1359  = wb_valid12;
     if (rst) begin
       \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1360  = wb_valid2;
+    \$1360  = wb_valid13;
     if (rst) begin
       \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1361  = wb_valid3;
+    \$1361  = wb_parity_next0;
     if (rst) begin
       \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1362  = wb_valid4;
+    \$1362  = wb_groups_next0;
     if (rst) begin
-      \$1362  = 1'h0;
+      \$1362  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1363  = wb_valid5;
+    \$1363  = \$358 ;
     if (rst) begin
-      \$1363  = 1'h0;
+      \$1363  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1364  = wb_valid6;
+    \$1364  = wb_parity_next1;
     if (rst) begin
       \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1365  = wb_valid7;
+    \$1365  = wb_groups_next1;
     if (rst) begin
-      \$1365  = 1'h0;
+      \$1365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1366  = wb_valid8;
+    \$1366  = \$359 ;
     if (rst) begin
-      \$1366  = 1'h0;
+      \$1366  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1367  = wb_valid9;
+    (* full_case = 32'd1 *)
+    if (\$360 ) begin
+      \$1367  = \$372 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$474 ) begin
+        \$1367  = \$486 ;
+      end else if (last_fold) begin
+        \$1367  = \$598 ;
+      end else begin
+        \$1367  = \$808 ;
+      end
+    end else if (issue_b) begin
+      \$1367  = \$928 ;
+    end else begin
+      \$1367  = \$1058 ;
+    end
     if (rst) begin
       \$1367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1368  = wb_valid10;
+    (* full_case = 32'd1 *)
+    if (\$360 ) begin
+      \$1368  = \$384 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$474 ) begin
+        \$1368  = \$498 ;
+      end else if (last_fold) begin
+        \$1368  = \$614 ;
+      end else begin
+        \$1368  = \$824 ;
+      end
+    end else if (issue_b) begin
+      \$1368  = \$954 ;
+    end else begin
+      \$1368  = \$1074 ;
+    end
     if (rst) begin
       \$1368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1369  = wb_valid11;
+    (* full_case = 32'd1 *)
+    if (\$360 ) begin
+      \$1369  = \$444 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$474 ) begin
+        \$1369  = \$558 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1369  = \$675 ;
+        end else begin
+          \$1369  = \$764 ;
+        end
+      end else begin
+        \$1369  = \$884 ;
+      end
+    end else if (issue_b) begin
+      \$1369  = \$1014 ;
+    end else begin
+      \$1369  = \$1134 ;
+    end
     if (rst) begin
       \$1369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1370  = wb_valid12;
+    (* full_case = 32'd1 *)
+    if (\$360 ) begin
+      \$1370  = \$472 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$474 ) begin
+        \$1370  = \$586 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1370  = \$704 ;
+        end else begin
+          \$1370  = \$792 ;
+        end
+      end else begin
+        \$1370  = \$912 ;
+      end
+    end else if (issue_b) begin
+      \$1370  = \$1042 ;
+    end else begin
+      \$1370  = \$1162 ;
+    end
     if (rst) begin
       \$1370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1371  = wb_valid13;
+    (* full_case = 32'd1 *)
+    if (\$1172 ) begin
+      \$1371  = \$1178 ;
+    end else if (\$1175 ) begin
+      \$1371  = \$1182 ;
+    end else begin
+      \$1371  = \$1186 ;
+    end
     if (rst) begin
       \$1371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1372  = wb_parity_next0;
+    \$1372  = last_fold;
+    if (\$1187 ) begin
+      \$1372  = \$1193 ;
+    end else if (\$1189 ) begin
+      \$1372  = \$1199 ;
+    end else if (\$1190 ) begin
+      \$1372  = \$1220 ;
+    end else if (issue_a) begin
+      \$1372  = \$1223 ;
+    end
     if (rst) begin
       \$1372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1373  = wb_groups_next0;
+    \$1373  = last_group;
+    if (\$1187 ) begin
+      \$1373  = \$1196 ;
+    end else if (\$1189 ) begin
+      \$1373  = \$1213 ;
+    end else if (\$1190 ) begin
+      \$1373  = \$1221 ;
+    end
     if (rst) begin
-      \$1373  = 9'h000;
+      \$1373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1374  = wb_groups_plus1_0;
-    if (track_reset_r0) begin
+    \$1374  = group_plus1;
+    if (\$1187 ) begin
       \$1374  = 10'h001;
-    end else if (\$361 ) begin
-      \$1374  = \$364 [9:0];
+    end else if (\$1189 ) begin
+      \$1374  = \$1219 ;
+    end else if (\$1190 ) begin
+      \$1374  = \$1222 [9:0];
     end
     if (rst) begin
       \$1374  = 10'h001;
@@ -5263,157 +5400,128 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1375  = wb_parity_next1;
-    if (rst) begin
+    \$1375  = b_group_is_0;
+    if (\$1228 ) begin
+      \$1375  = 1'h1;
+    end else if (\$1232 ) begin
       \$1375  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1376  = wb_groups_next1;
     if (rst) begin
-      \$1376  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1377  = wb_groups_plus1_1;
-    if (track_reset_r1) begin
-      \$1377  = 10'h001;
-    end else if (\$366 ) begin
-      \$1377  = \$369 [9:0];
-    end
-    if (rst) begin
-      \$1377  = 10'h001;
+      \$1375  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1378  = \$382 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1378  = \$496 ;
-      end else if (last_fold) begin
-        \$1378  = \$608 ;
-      end else begin
-        \$1378  = \$818 ;
-      end
-    end else if (issue_b) begin
-      \$1378  = \$938 ;
+    if (\$1228 ) begin
+      \$1376  = \$1235 ;
+    end else if (\$1232 ) begin
+      \$1376  = \$1242 ;
     end else begin
-      \$1378  = \$1068 ;
+      \$1376  = \$1250 ;
     end
     if (rst) begin
-      \$1378  = 1'h0;
+      \$1376  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1379  = \$394 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1379  = \$508 ;
-      end else if (last_fold) begin
-        \$1379  = \$624 ;
-      end else begin
-        \$1379  = \$834 ;
-      end
-    end else if (issue_b) begin
-      \$1379  = \$964 ;
+    if (\$1228 ) begin
+      \$1377  = \$1238 ;
+    end else if (\$1232 ) begin
+      \$1377  = \$1247 ;
     end else begin
-      \$1379  = \$1084 ;
+      \$1377  = \$1254 ;
     end
     if (rst) begin
-      \$1379  = 1'h0;
+      \$1377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1378  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1380  = \$454 ;
+    if (\$1228 ) begin
+      \$1378  = 10'h001;
+    end else if (\$1232 ) begin
+      \$1378  = 10'h001;
+    end else begin
+      if (\$1257 ) begin
+        \$1378  = \$1258 [9:0];
+      end
+    end
+    if (rst) begin
+      \$1378  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1379  = layer_is_0;
+    if (\$1259 ) begin
+      \$1379  = 1'h1;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1380  = \$568 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1380  = \$685 ;
-        end else begin
-          \$1380  = \$774 ;
+      if (\$1262 ) begin
+        \$1379  = \$1264 ;
+      end
+    end
+    if (rst) begin
+      \$1379  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1380  = group_is_0;
+    if (\$1259 ) begin
+      \$1380  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1262 ) begin
+        \$1380  = 1'h1;
+        if (\$1268 ) begin
+          \$1380  = 1'h0;
         end
-      end else begin
-        \$1380  = \$894 ;
-      end
-    end else if (issue_b) begin
-      \$1380  = \$1024 ;
-    end else begin
-      \$1380  = \$1144 ;
-    end
-    if (rst) begin
-      \$1380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$370 ) begin
-      \$1381  = \$482 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$484 ) begin
-        \$1381  = \$596 ;
       end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1381  = \$714 ;
-        end else begin
-          \$1381  = \$802 ;
-        end
-      end else begin
-        \$1381  = \$922 ;
+        \$1380  = 1'h0;
       end
-    end else if (issue_b) begin
-      \$1381  = \$1052 ;
-    end else begin
-      \$1381  = \$1172 ;
     end
     if (rst) begin
-      \$1381  = 1'h0;
+      \$1380  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1182 ) begin
-      \$1382  = \$1188 ;
-    end else if (\$1185 ) begin
-      \$1382  = \$1192 ;
-    end else begin
-      \$1382  = \$1196 ;
-    end
-    if (rst) begin
-      \$1382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1383  = last_fold;
-    if (\$1197 ) begin
-      \$1383  = \$1203 ;
-    end else if (\$1199 ) begin
-      \$1383  = \$1209 ;
-    end else if (\$1200 ) begin
-      \$1383  = \$1230 ;
+    \$1381  = fold_is_0;
+    if (\$1259 ) begin
+      \$1381  = 1'h1;
     end else if (issue_a) begin
-      \$1383  = \$1233 ;
+      \$1381  = last_fold;
+    end
+    if (rst) begin
+      \$1381  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1382  = fold_plus1;
+    if (\$1259 ) begin
+      \$1382  = 10'h001;
+    end else if (issue_a) begin
+      \$1382  = \$1261 [9:0];
+    end
+    if (rst) begin
+      \$1382  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1383  = out_full0;
+    if (\$1270 ) begin
+      \$1383  = 1'h1;
+    end
+    if (done) begin
+      if (\$1288 ) begin
+        \$1383  = 1'h0;
+      end
     end
     if (rst) begin
       \$1383  = 1'h0;
@@ -5421,13 +5529,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1384  = last_group;
-    if (\$1197 ) begin
-      \$1384  = \$1206 ;
-    end else if (\$1199 ) begin
-      \$1384  = \$1223 ;
-    end else if (\$1200 ) begin
-      \$1384  = \$1231 ;
+    \$1384  = out_pending0;
+    if (\$1270 ) begin
+      \$1384  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1282 ) begin
+        if (\$1284 ) begin
+          \$1384  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$1384  = 1'h0;
@@ -5435,141 +5546,109 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1385  = group_plus1;
-    if (\$1197 ) begin
-      \$1385  = 10'h001;
-    end else if (\$1199 ) begin
-      \$1385  = \$1229 ;
-    end else if (\$1200 ) begin
-      \$1385  = \$1232 [9:0];
+    \$1385  = out_groups0;
+    if (\$1270 ) begin
+      \$1385  = 9'h000;
+    end else if (\$1272 ) begin
+      \$1385  = \$1273 [8:0];
     end
     if (rst) begin
-      \$1385  = 10'h001;
+      \$1385  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1386  = b_group_is_0;
-    if (\$1238 ) begin
+    \$1386  = out_full1;
+    if (\$1275 ) begin
       \$1386  = 1'h1;
-    end else if (\$1242 ) begin
-      \$1386  = 1'h0;
-    end
-    if (rst) begin
-      \$1386  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1238 ) begin
-      \$1387  = \$1245 ;
-    end else if (\$1242 ) begin
-      \$1387  = \$1252 ;
-    end else begin
-      \$1387  = \$1260 ;
-    end
-    if (rst) begin
-      \$1387  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1238 ) begin
-      \$1388  = \$1248 ;
-    end else if (\$1242 ) begin
-      \$1388  = \$1257 ;
-    end else begin
-      \$1388  = \$1264 ;
-    end
-    if (rst) begin
-      \$1388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1389  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$1238 ) begin
-      \$1389  = 10'h001;
-    end else if (\$1242 ) begin
-      \$1389  = 10'h001;
-    end else begin
-      if (\$1267 ) begin
-        \$1389  = \$1268 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1389  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1390  = layer_is_0;
-    if (\$1269 ) begin
-      \$1390  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1272 ) begin
-        \$1390  = \$1274 ;
-      end
-    end
-    if (rst) begin
-      \$1390  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1391  = group_is_0;
-    if (\$1269 ) begin
-      \$1391  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1272 ) begin
-        \$1391  = 1'h1;
-        if (\$1278 ) begin
-          \$1391  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1391  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1391  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1392  = fold_is_0;
-    if (\$1269 ) begin
-      \$1392  = 1'h1;
-    end else if (issue_a) begin
-      \$1392  = last_fold;
-    end
-    if (rst) begin
-      \$1392  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1393  = fold_plus1;
-    if (\$1269 ) begin
-      \$1393  = 10'h001;
-    end else if (issue_a) begin
-      \$1393  = \$1271 [9:0];
-    end
-    if (rst) begin
-      \$1393  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1394  = out_full0;
-    if (\$1280 ) begin
-      \$1394  = 1'h1;
     end
     if (done) begin
-      if (\$1298 ) begin
-        \$1394  = 1'h0;
+      if (\$1289 ) begin
+        \$1386  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1387  = out_pending1;
+    if (\$1275 ) begin
+      \$1387  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1282 ) begin
+        if (\$1285 ) begin
+          \$1387  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1388  = out_groups1;
+    if (\$1275 ) begin
+      \$1388  = 9'h000;
+    end else if (\$1277 ) begin
+      \$1388  = \$1278 [8:0];
+    end
+    if (rst) begin
+      \$1388  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1389  = drain_read;
+    if (rst) begin
+      \$1389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1390  = drain_inflight;
+    if (rst) begin
+      \$1390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1391  = drain_lane;
+    if (drain_read) begin
+      \$1391  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1392  = drain_last;
+    if (drain_read) begin
+      \$1392  = \$1280 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1393  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$1282 ) begin
+        \$1393  = 9'h000;
+      end else begin
+        \$1393  = \$1286 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1393  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1394  = drain_slot;
+    if (drain_read) begin
+      if (\$1282 ) begin
+        \$1394  = \$1283 ;
       end
     end
     if (rst) begin
@@ -5578,16 +5657,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1395  = out_pending0;
-    if (\$1280 ) begin
-      \$1395  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1292 ) begin
-        if (\$1294 ) begin
-          \$1395  = 1'h0;
-        end
-      end
+    \$1395  = release_slot;
+    if (done) begin
+      \$1395  = \$1287 ;
     end
     if (rst) begin
       \$1395  = 1'h0;
@@ -5595,249 +5667,128 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1396  = out_groups0;
-    if (\$1280 ) begin
-      \$1396  = 9'h000;
-    end else if (\$1282 ) begin
-      \$1396  = \$1283 [8:0];
-    end
+    \$1396  = \$1291 [2:0];
     if (rst) begin
-      \$1396  = 9'h000;
+      \$1396  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1397  = out_full1;
-    if (\$1285 ) begin
-      \$1397  = 1'h1;
-    end
-    if (done) begin
-      if (\$1299 ) begin
-        \$1397  = 1'h0;
-      end
-    end
+    \$1397  = clear_counters;
     if (rst) begin
       \$1397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1398  = out_pending1;
-    if (\$1285 ) begin
-      \$1398  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1292 ) begin
-        if (\$1295 ) begin
-          \$1398  = 1'h0;
-        end
-      end
-    end
+    \$1398  = { 6'h00, busy };
     if (rst) begin
-      \$1398  = 1'h0;
+      \$1398  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1399  = out_groups1;
-    if (\$1285 ) begin
-      \$1399  = 9'h000;
-    end else if (\$1287 ) begin
-      \$1399  = \$1288 [8:0];
-    end
+    \$1399  = \$1293 [31:0];
     if (rst) begin
-      \$1399  = 9'h000;
+      \$1399  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1400  = drain_read;
+    \$1400  = { 6'h00, stall_input };
     if (rst) begin
-      \$1400  = 1'h0;
+      \$1400  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1401  = drain_inflight;
+    \$1401  = \$1295 [31:0];
     if (rst) begin
-      \$1401  = 1'h0;
+      \$1401  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1402  = drain_lane;
-    if (drain_read) begin
-      \$1402  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1403  = drain_last;
-    if (drain_read) begin
-      \$1403  = \$1290 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1404  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$1292 ) begin
-        \$1404  = 9'h000;
-      end else begin
-        \$1404  = \$1296 [8:0];
-      end
-    end
+    \$1402  = { 6'h00, stall_output };
     if (rst) begin
-      \$1404  = 9'h000;
+      \$1402  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1405  = drain_slot;
-    if (drain_read) begin
-      if (\$1292 ) begin
-        \$1405  = \$1293 ;
-      end
-    end
+    \$1403  = \$1297 [31:0];
     if (rst) begin
-      \$1405  = 1'h0;
+      \$1403  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1406  = release_slot;
-    if (done) begin
-      \$1406  = \$1297 ;
-    end
+    \$1404  = \$1298 ;
     if (rst) begin
-      \$1406  = 1'h0;
+      \$1404  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1407  = \$1301 [2:0];
+    \$1405  = \$1300 [31:0];
     if (rst) begin
-      \$1407  = 3'h0;
+      \$1405  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1408  = clear_counters;
+    \$1406  = { 3'h0, \$1301  };
     if (rst) begin
-      \$1408  = 1'h0;
+      \$1406  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1409  = { 6'h00, busy };
+    \$1407  = \$1303 [31:0];
     if (rst) begin
-      \$1409  = 7'h00;
+      \$1407  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1410  = \$1303 [31:0];
+    \$1408  = { 6'h00, issue };
     if (rst) begin
-      \$1410  = 32'd0;
+      \$1408  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1411  = { 6'h00, stall_input };
+    \$1409  = \$1305 [31:0];
     if (rst) begin
-      \$1411  = 7'h00;
+      \$1409  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1412  = \$1305 [31:0];
+    \$1410  = { 5'h00, \$1306  };
     if (rst) begin
-      \$1412  = 32'd0;
+      \$1410  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1413  = { 6'h00, stall_output };
+    \$1411  = \$1308 [31:0];
     if (rst) begin
-      \$1413  = 7'h00;
+      \$1411  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1414  = \$1307 [31:0];
+    \$1412  = { 6'h00, done };
     if (rst) begin
-      \$1414  = 32'd0;
+      \$1412  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1415  = \$1308 ;
+    \$1413  = \$1310 [31:0];
     if (rst) begin
-      \$1415  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1416  = \$1310 [31:0];
-    if (rst) begin
-      \$1416  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1417  = { 3'h0, \$1311  };
-    if (rst) begin
-      \$1417  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1418  = \$1313 [31:0];
-    if (rst) begin
-      \$1418  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1419  = { 6'h00, issue };
-    if (rst) begin
-      \$1419  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1420  = \$1315 [31:0];
-    if (rst) begin
-      \$1420  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1421  = { 5'h00, \$1316  };
-    if (rst) begin
-      \$1421  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1422  = \$1318 [31:0];
-    if (rst) begin
-      \$1422  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1423  = { 6'h00, done };
-    if (rst) begin
-      \$1423  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1424  = \$1320 [31:0];
-    if (rst) begin
-      \$1424  = 32'd0;
+      \$1413  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5883,119 +5834,118 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_wp__en = { \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68 , \$66  };
   assign next_layer = \$87 [3:0];
   assign nxt_rp__addr = \$87 [2:0];
-  assign next_folds = \$89 [8:0];
-  assign next_groups = \$91 [8:0];
-  assign \step_valid$122  = step_valid;
-  assign \step_addr$124  = step_addr;
-  assign \step_first$126  = step_first;
-  assign \step_last$128  = step_last;
-  assign \step_rq$130  = step_rq;
-  assign \step_relu$132  = step_relu;
-  assign \step_requantize$134  = step_requantize;
-  assign \step_valid$135  = step_valid;
-  assign \step_addr$136  = step_addr;
-  assign \step_first$137  = step_first;
-  assign \step_last$138  = step_last;
-  assign \step_rq$139  = step_rq;
-  assign \step_relu$140  = step_relu;
-  assign \step_requantize$141  = step_requantize;
-  assign \step_valid$142  = step_valid;
-  assign \step_addr$143  = step_addr;
-  assign \step_first$144  = step_first;
-  assign \step_last$145  = step_last;
-  assign \step_rq$146  = step_rq;
-  assign \step_relu$147  = step_relu;
-  assign \step_requantize$148  = step_requantize;
-  assign \step_valid$149  = step_valid;
-  assign \step_addr$150  = step_addr;
-  assign \step_first$151  = step_first;
-  assign \step_last$152  = step_last;
-  assign \step_rq$153  = step_rq;
-  assign \step_relu$154  = step_relu;
-  assign \step_requantize$155  = step_requantize;
-  assign \step_valid$156  = step_valid;
-  assign \step_addr$157  = step_addr;
-  assign \step_first$158  = step_first;
-  assign \step_last$159  = step_last;
-  assign \step_rq$160  = step_rq;
-  assign \step_relu$161  = step_relu;
-  assign \step_requantize$162  = step_requantize;
-  assign \step_valid$163  = step_valid;
-  assign \step_addr$164  = step_addr;
-  assign \step_first$165  = step_first;
-  assign \step_last$166  = step_last;
-  assign \step_rq$167  = step_rq;
-  assign \step_relu$168  = step_relu;
-  assign \step_requantize$169  = step_requantize;
-  assign \step_valid$170  = step_valid;
-  assign \step_addr$171  = step_addr;
-  assign \step_first$172  = step_first;
-  assign \step_last$173  = step_last;
-  assign \step_rq$174  = step_rq;
-  assign \step_relu$175  = step_relu;
-  assign \step_requantize$176  = step_requantize;
-  assign \step_valid$177  = step_valid;
-  assign \step_addr$178  = step_addr;
-  assign \step_first$179  = step_first;
-  assign \step_last$180  = step_last;
-  assign \step_rq$181  = step_rq;
-  assign \step_relu$182  = step_relu;
-  assign \step_requantize$183  = step_requantize;
+  assign next_groups = \$89 [8:0];
+  assign \step_valid$121  = step_valid;
+  assign \step_addr$123  = step_addr;
+  assign \step_first$125  = step_first;
+  assign \step_last$127  = step_last;
+  assign \step_rq$129  = step_rq;
+  assign \step_relu$131  = step_relu;
+  assign \step_requantize$133  = step_requantize;
+  assign \step_valid$134  = step_valid;
+  assign \step_addr$135  = step_addr;
+  assign \step_first$136  = step_first;
+  assign \step_last$137  = step_last;
+  assign \step_rq$138  = step_rq;
+  assign \step_relu$139  = step_relu;
+  assign \step_requantize$140  = step_requantize;
+  assign \step_valid$141  = step_valid;
+  assign \step_addr$142  = step_addr;
+  assign \step_first$143  = step_first;
+  assign \step_last$144  = step_last;
+  assign \step_rq$145  = step_rq;
+  assign \step_relu$146  = step_relu;
+  assign \step_requantize$147  = step_requantize;
+  assign \step_valid$148  = step_valid;
+  assign \step_addr$149  = step_addr;
+  assign \step_first$150  = step_first;
+  assign \step_last$151  = step_last;
+  assign \step_rq$152  = step_rq;
+  assign \step_relu$153  = step_relu;
+  assign \step_requantize$154  = step_requantize;
+  assign \step_valid$155  = step_valid;
+  assign \step_addr$156  = step_addr;
+  assign \step_first$157  = step_first;
+  assign \step_last$158  = step_last;
+  assign \step_rq$159  = step_rq;
+  assign \step_relu$160  = step_relu;
+  assign \step_requantize$161  = step_requantize;
+  assign \step_valid$162  = step_valid;
+  assign \step_addr$163  = step_addr;
+  assign \step_first$164  = step_first;
+  assign \step_last$165  = step_last;
+  assign \step_rq$166  = step_rq;
+  assign \step_relu$167  = step_relu;
+  assign \step_requantize$168  = step_requantize;
+  assign \step_valid$169  = step_valid;
+  assign \step_addr$170  = step_addr;
+  assign \step_first$171  = step_first;
+  assign \step_last$172  = step_last;
+  assign \step_rq$173  = step_rq;
+  assign \step_relu$174  = step_relu;
+  assign \step_requantize$175  = step_requantize;
+  assign \step_valid$176  = step_valid;
+  assign \step_addr$177  = step_addr;
+  assign \step_first$178  = step_first;
+  assign \step_last$179  = step_last;
+  assign \step_rq$180  = step_rq;
+  assign \step_relu$181  = step_relu;
+  assign \step_requantize$182  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
+  assign \act$194  = act_word;
   assign \act$195  = act_word;
   assign \act$196  = act_word;
   assign \act$197  = act_word;
   assign \act$198  = act_word;
   assign \act$199  = act_word;
   assign \act$200  = act_word;
-  assign \act$201  = act_word;
-  assign act_wp__addr = \$206 [6:0];
-  assign act_wp__data = { \$1439 , \$1437 , \$1435 , \$1433 , \$1431 , \$1429 , \$1427 , \$1425  };
-  assign result = { \$1426 , \$1425  };
-  assign \result$212  = { \$1428 , \$1427  };
-  assign \result$213  = { \$1430 , \$1429  };
-  assign \result$214  = { \$1432 , \$1431  };
-  assign \result$215  = { \$1434 , \$1433  };
-  assign \result$216  = { \$1436 , \$1435  };
-  assign \result$217  = { \$1438 , \$1437  };
-  assign \result$218  = { \$1440 , \$1439  };
-  assign act_wp__en = { \$222 , \$220 , \$218 , \$216 , \$214 , \$212 , \$210 , \$208  };
+  assign act_wp__addr = \$204 [6:0];
+  assign act_wp__data = { \$1428 , \$1426 , \$1424 , \$1422 , \$1420 , \$1418 , \$1416 , \$1414  };
+  assign result = { \$1415 , \$1414  };
+  assign \result$211  = { \$1417 , \$1416  };
+  assign \result$212  = { \$1419 , \$1418  };
+  assign \result$213  = { \$1421 , \$1420  };
+  assign \result$214  = { \$1423 , \$1422  };
+  assign \result$215  = { \$1425 , \$1424  };
+  assign \result$216  = { \$1427 , \$1426  };
+  assign \result$217  = { \$1429 , \$1428  };
+  assign act_wp__en = { \$220 , \$218 , \$216 , \$214 , \$212 , \$210 , \$208 , \$206  };
   assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$234 [5:0];
-  assign \$signature__data  = { \$1426 , \$1425  };
-  assign \$signature__en$233  = out_write;
-  assign \$signature__addr$234  = \$236 [5:0];
-  assign \$signature__data$235  = { \$1428 , \$1427  };
-  assign \$signature__en$236  = out_write;
-  assign \$signature__addr$237  = \$238 [5:0];
-  assign \$signature__data$238  = { \$1430 , \$1429  };
-  assign \$signature__en$239  = out_write;
-  assign \$signature__addr$240  = \$240 [5:0];
-  assign \$signature__data$241  = { \$1432 , \$1431  };
-  assign \$signature__en$242  = out_write;
-  assign \$signature__addr$243  = \$242 [5:0];
-  assign \$signature__data$244  = { \$1434 , \$1433  };
-  assign \$signature__en$245  = out_write;
-  assign \$signature__addr$246  = \$244 [5:0];
-  assign \$signature__data$247  = { \$1436 , \$1435  };
-  assign \$signature__en$248  = out_write;
-  assign \$signature__addr$249  = \$246 [5:0];
-  assign \$signature__data$250  = { \$1438 , \$1437  };
-  assign \$signature__en$251  = out_write;
-  assign \$signature__addr$252  = \$248 [5:0];
-  assign \$signature__data$253  = { \$1440 , \$1439  };
-  assign \$signature__addr$264  = \$259 [5:0];
-  assign \$signature__addr$265  = \$262 [5:0];
-  assign \$signature__addr$266  = \$265 [5:0];
-  assign \$signature__addr$267  = \$268 [5:0];
-  assign \$signature__addr$268  = \$271 [5:0];
-  assign \$signature__addr$269  = \$274 [5:0];
-  assign \$signature__addr$270  = \$277 [5:0];
-  assign \$signature__addr$271  = \$280 [5:0];
+  assign \$signature__addr  = \$232 [5:0];
+  assign \$signature__data  = { \$1415 , \$1414  };
+  assign \$signature__en$232  = out_write;
+  assign \$signature__addr$233  = \$234 [5:0];
+  assign \$signature__data$234  = { \$1417 , \$1416  };
+  assign \$signature__en$235  = out_write;
+  assign \$signature__addr$236  = \$236 [5:0];
+  assign \$signature__data$237  = { \$1419 , \$1418  };
+  assign \$signature__en$238  = out_write;
+  assign \$signature__addr$239  = \$238 [5:0];
+  assign \$signature__data$240  = { \$1421 , \$1420  };
+  assign \$signature__en$241  = out_write;
+  assign \$signature__addr$242  = \$240 [5:0];
+  assign \$signature__data$243  = { \$1423 , \$1422  };
+  assign \$signature__en$244  = out_write;
+  assign \$signature__addr$245  = \$242 [5:0];
+  assign \$signature__data$246  = { \$1425 , \$1424  };
+  assign \$signature__en$247  = out_write;
+  assign \$signature__addr$248  = \$244 [5:0];
+  assign \$signature__data$249  = { \$1427 , \$1426  };
+  assign \$signature__en$250  = out_write;
+  assign \$signature__addr$251  = \$246 [5:0];
+  assign \$signature__data$252  = { \$1429 , \$1428  };
+  assign \$signature__addr$263  = \$257 [5:0];
+  assign \$signature__addr$264  = \$260 [5:0];
+  assign \$signature__addr$265  = \$263 [5:0];
+  assign \$signature__addr$266  = \$266 [5:0];
+  assign \$signature__addr$267  = \$269 [5:0];
+  assign \$signature__addr$268  = \$272 [5:0];
+  assign \$signature__addr$269  = \$275 [5:0];
+  assign \$signature__addr$270  = \$278 [5:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -6027,13 +5977,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$79  = 1'h1;
   assign \$80  = in_fire;
   assign \$89  = { 3'h0, \$88 [9:3] };
-  assign \$91  = { 3'h0, \$90 [9:3] };
-  assign \$109  = \$108 ;
-  assign \$128  = \$127 ;
-  assign \$160  = \$158 ;
-  assign \$180  = ctx;
-  assign \$189  = ctx;
-  assign \$202  = wb_group14;
+  assign \$107  = \$106 ;
+  assign \$126  = \$125 ;
+  assign \$158  = \$156 ;
+  assign \$178  = ctx;
+  assign \$187  = ctx;
+  assign \$200  = wb_group14;
+  assign \$205  = 1'h1;
+  assign \$206  = act_write;
   assign \$207  = 1'h1;
   assign \$208  = act_write;
   assign \$209  = 1'h1;
@@ -6048,209 +5999,206 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$218  = act_write;
   assign \$219  = 1'h1;
   assign \$220  = act_write;
-  assign \$221  = 1'h1;
-  assign \$222  = act_write;
-  assign \$228  = wb_ctx14;
-  assign \$251  = { 3'h0, drain_elem[8:3] };
-  assign \$257  = { 3'h0, drain_elem[8:3] };
-  assign \$260  = { 3'h0, drain_elem[8:3] };
-  assign \$263  = { 3'h0, drain_elem[8:3] };
-  assign \$266  = { 3'h0, drain_elem[8:3] };
-  assign \$269  = { 3'h0, drain_elem[8:3] };
-  assign \$272  = { 3'h0, drain_elem[8:3] };
-  assign \$275  = { 3'h0, drain_elem[8:3] };
-  assign \$278  = { 3'h0, drain_elem[8:3] };
-  assign \$287  = { 3'h0, \$286 [9:3] };
-  assign \$293  = in_wslot;
-  assign \$304  = { 3'h0, \$303 [9:3] };
+  assign \$226  = wb_ctx14;
+  assign \$249  = { 3'h0, drain_elem[8:3] };
+  assign \$255  = { 3'h0, drain_elem[8:3] };
+  assign \$258  = { 3'h0, drain_elem[8:3] };
+  assign \$261  = { 3'h0, drain_elem[8:3] };
+  assign \$264  = { 3'h0, drain_elem[8:3] };
+  assign \$267  = { 3'h0, drain_elem[8:3] };
+  assign \$270  = { 3'h0, drain_elem[8:3] };
+  assign \$273  = { 3'h0, drain_elem[8:3] };
+  assign \$276  = { 3'h0, drain_elem[8:3] };
+  assign \$285  = { 3'h0, \$284 [9:3] };
+  assign \$291  = in_wslot;
+  assign \$302  = { 3'h0, \$301 [9:3] };
+  assign \$305  = { \$304 [9], \$304 [9], \$304 [9], \$304 [9:3] };
   assign \$307  = { \$306 [9], \$306 [9], \$306 [9], \$306 [9:3] };
-  assign \$309  = { \$308 [9], \$308 [9], \$308 [9], \$308 [9:3] };
+  assign \$313  = { \$312 [9], \$312 [9], \$312 [9], \$312 [9:3] };
   assign \$315  = { \$314 [9], \$314 [9], \$314 [9], \$314 [9:3] };
-  assign \$317  = { \$316 [9], \$316 [9], \$316 [9], \$316 [9:3] };
-  assign \$342  = b_fold;
-  assign \$345  = fold;
-  assign \$349  = fold;
-  assign \$365  = wb_ctx14;
-  assign \$374  = in_wslot;
-  assign \$390  = in_wslot;
-  assign \$401  = 4'h0;
-  assign \$403  = 4'h0;
-  assign \$406  = wb_ctx14;
-  assign \$409  = { wb_groups_plus1_1, 3'h0 };
-  assign \$411  = { wb_groups_plus1_1, 3'h0 };
-  assign \$414  = 4'h8;
-  assign \$416  = 4'h8;
-  assign \$420  = { wb_groups1, 3'h0 };
-  assign \$422  = { wb_groups1, 3'h0 };
-  assign \$427  = 4'h0;
-  assign \$429  = 4'h0;
-  assign \$435  = { wb_groups_plus1_0, 3'h0 };
-  assign \$437  = { wb_groups_plus1_0, 3'h0 };
-  assign \$440  = 4'h8;
-  assign \$442  = 4'h8;
-  assign \$446  = { wb_groups0, 3'h0 };
-  assign \$448  = { wb_groups0, 3'h0 };
-  assign \$462  = wb_ctx14;
-  assign \$492  = in_wslot;
-  assign \$500  = in_wslot;
-  assign \$510  = 1'h0;
-  assign \$515  = 4'h0;
-  assign \$517  = 4'h0;
-  assign \$523  = { wb_groups_plus1_0, 3'h0 };
-  assign \$525  = { wb_groups_plus1_0, 3'h0 };
-  assign \$528  = 4'h8;
-  assign \$530  = 4'h8;
-  assign \$534  = { wb_groups0, 3'h0 };
-  assign \$536  = { wb_groups0, 3'h0 };
-  assign \$541  = 4'h0;
-  assign \$543  = 4'h0;
-  assign \$546  = wb_ctx14;
-  assign \$549  = { wb_groups_plus1_1, 3'h0 };
-  assign \$551  = { wb_groups_plus1_1, 3'h0 };
-  assign \$554  = 4'h8;
-  assign \$556  = 4'h8;
-  assign \$560  = { wb_groups1, 3'h0 };
-  assign \$562  = { wb_groups1, 3'h0 };
-  assign \$570  = 1'h0;
-  assign \$586  = wb_ctx14;
-  assign \$600  = in_wslot;
-  assign \$618  = in_wslot;
-  assign \$627  = layer[0];
-  assign \$632  = 4'h0;
-  assign \$634  = 4'h0;
-  assign \$637  = wb_ctx14;
-  assign \$640  = { wb_groups_plus1_1, 3'h0 };
-  assign \$642  = { wb_groups_plus1_1, 3'h0 };
-  assign \$645  = 4'h8;
-  assign \$647  = 4'h8;
-  assign \$651  = { wb_groups1, 3'h0 };
-  assign \$653  = { wb_groups1, 3'h0 };
-  assign \$658  = 4'h0;
-  assign \$660  = 4'h0;
-  assign \$666  = { wb_groups_plus1_0, 3'h0 };
-  assign \$668  = { wb_groups_plus1_0, 3'h0 };
-  assign \$671  = 4'h8;
-  assign \$673  = 4'h8;
-  assign \$677  = { wb_groups0, 3'h0 };
-  assign \$679  = { wb_groups0, 3'h0 };
-  assign \$688  = layer[0];
-  assign \$694  = wb_ctx14;
-  assign \$721  = 4'h0;
-  assign \$723  = 4'h0;
-  assign \$726  = wb_ctx14;
-  assign \$729  = { wb_groups_plus1_1, 3'h0 };
-  assign \$731  = { wb_groups_plus1_1, 3'h0 };
-  assign \$734  = 4'h8;
-  assign \$736  = 4'h8;
-  assign \$740  = { wb_groups1, 3'h0 };
-  assign \$742  = { wb_groups1, 3'h0 };
-  assign \$747  = 4'h0;
-  assign \$749  = 4'h0;
-  assign \$755  = { wb_groups_plus1_0, 3'h0 };
-  assign \$757  = { wb_groups_plus1_0, 3'h0 };
-  assign \$760  = 4'h8;
-  assign \$762  = 4'h8;
-  assign \$766  = { wb_groups0, 3'h0 };
-  assign \$768  = { wb_groups0, 3'h0 };
-  assign \$782  = wb_ctx14;
-  assign \$806  = in_wslot;
-  assign \$828  = in_wslot;
-  assign \$841  = 4'h0;
-  assign \$843  = 4'h0;
-  assign \$846  = wb_ctx14;
-  assign \$849  = { wb_groups_plus1_1, 3'h0 };
-  assign \$851  = { wb_groups_plus1_1, 3'h0 };
-  assign \$854  = 4'h8;
-  assign \$856  = 4'h8;
-  assign \$860  = { wb_groups1, 3'h0 };
-  assign \$862  = { wb_groups1, 3'h0 };
-  assign \$867  = 4'h0;
-  assign \$869  = 4'h0;
-  assign \$875  = { wb_groups_plus1_0, 3'h0 };
-  assign \$877  = { wb_groups_plus1_0, 3'h0 };
-  assign \$880  = 4'h8;
-  assign \$882  = 4'h8;
-  assign \$886  = { wb_groups0, 3'h0 };
-  assign \$888  = { wb_groups0, 3'h0 };
-  assign \$902  = wb_ctx14;
-  assign \$926  = in_wslot;
-  assign \$946  = in_wslot;
-  assign \$957  = in_wslot;
-  assign \$971  = 4'h0;
-  assign \$973  = 4'h0;
-  assign \$976  = wb_ctx14;
-  assign \$979  = { wb_groups_plus1_1, 3'h0 };
-  assign \$981  = { wb_groups_plus1_1, 3'h0 };
-  assign \$984  = 4'h8;
-  assign \$986  = 4'h8;
-  assign \$990  = { wb_groups1, 3'h0 };
-  assign \$992  = { wb_groups1, 3'h0 };
-  assign \$997  = 4'h0;
-  assign \$999  = 4'h0;
-  assign \$1005  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1007  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1010  = 4'h8;
-  assign \$1012  = 4'h8;
-  assign \$1016  = { wb_groups0, 3'h0 };
-  assign \$1018  = { wb_groups0, 3'h0 };
-  assign \$1032  = wb_ctx14;
-  assign \$1056  = in_wslot;
-  assign \$1078  = in_wslot;
-  assign \$1091  = 4'h0;
-  assign \$1093  = 4'h0;
-  assign \$1096  = wb_ctx14;
-  assign \$1099  = { wb_groups_plus1_1, 3'h0 };
-  assign \$1101  = { wb_groups_plus1_1, 3'h0 };
-  assign \$1104  = 4'h8;
-  assign \$1106  = 4'h8;
-  assign \$1110  = { wb_groups1, 3'h0 };
-  assign \$1112  = { wb_groups1, 3'h0 };
-  assign \$1117  = 4'h0;
-  assign \$1119  = 4'h0;
-  assign \$1125  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1127  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1130  = 4'h8;
-  assign \$1132  = 4'h8;
-  assign \$1136  = { wb_groups0, 3'h0 };
-  assign \$1138  = { wb_groups0, 3'h0 };
-  assign \$1152  = wb_ctx14;
-  assign \$1187  = { 3'h0, \$1186 [9:3] };
-  assign \$1190  = { 3'h0, \$1189 [9:3] };
-  assign \$1194  = { 3'h0, \$1193 [9:3] };
-  assign \$1214  = { b_group, 3'h0 };
-  assign \$1217  = { \$1216 , 3'h0 };
-  assign \$1244  = { 3'h0, \$1243 [9:3] };
-  assign \$1247  = { 3'h0, \$1246 [9:3] };
-  assign \$1251  = { 3'h0, \$1250 [9:3] };
-  assign \$1255  = { 3'h0, \$1254 [9:3] };
-  assign \$1259  = { 3'h0, \$1258 [9:3] };
-  assign \$1262  = { 3'h0, \$1261 [9:3] };
-  assign \$1284  = ctx;
-  assign \$1286  = wb_ctx14;
-  assign \$1295  = drain_slot;
-  assign \$1299  = release_slot;
-  assign \$166  = ctx;
-  assign \$175  = ctx;
-  assign \$516  = 1'h0;
-  assign \$519  = \$518 ;
-  assign \$529  = 1'h1;
-  assign \$532  = 1'h1;
-  assign \$542  = 1'h0;
-  assign \$545  = \$544 ;
-  assign \$555  = 1'h1;
-  assign \$558  = 1'h1;
-  assign \$633  = 1'h0;
-  assign \$636  = \$635 ;
-  assign \$646  = 1'h1;
-  assign \$649  = 1'h1;
-  assign \$659  = 1'h0;
-  assign \$662  = \$661 ;
-  assign \$672  = 1'h1;
-  assign \$675  = 1'h1;
+  assign \$340  = b_fold;
+  assign \$343  = fold;
+  assign \$347  = fold;
+  assign \$364  = in_wslot;
+  assign \$380  = in_wslot;
+  assign \$391  = 4'h0;
+  assign \$393  = 4'h0;
+  assign \$396  = wb_ctx14;
+  assign \$399  = { wb_groups_plus1_1, 3'h0 };
+  assign \$401  = { wb_groups_plus1_1, 3'h0 };
+  assign \$404  = 4'h8;
+  assign \$406  = 4'h8;
+  assign \$410  = { wb_groups1, 3'h0 };
+  assign \$412  = { wb_groups1, 3'h0 };
+  assign \$417  = 4'h0;
+  assign \$419  = 4'h0;
+  assign \$425  = { wb_groups_plus1_0, 3'h0 };
+  assign \$427  = { wb_groups_plus1_0, 3'h0 };
+  assign \$430  = 4'h8;
+  assign \$432  = 4'h8;
+  assign \$436  = { wb_groups0, 3'h0 };
+  assign \$438  = { wb_groups0, 3'h0 };
+  assign \$452  = wb_ctx14;
+  assign \$482  = in_wslot;
+  assign \$490  = in_wslot;
+  assign \$500  = 1'h0;
+  assign \$505  = 4'h0;
+  assign \$507  = 4'h0;
+  assign \$513  = { wb_groups_plus1_0, 3'h0 };
+  assign \$515  = { wb_groups_plus1_0, 3'h0 };
+  assign \$518  = 4'h8;
+  assign \$520  = 4'h8;
+  assign \$524  = { wb_groups0, 3'h0 };
+  assign \$526  = { wb_groups0, 3'h0 };
+  assign \$531  = 4'h0;
+  assign \$533  = 4'h0;
+  assign \$536  = wb_ctx14;
+  assign \$539  = { wb_groups_plus1_1, 3'h0 };
+  assign \$541  = { wb_groups_plus1_1, 3'h0 };
+  assign \$544  = 4'h8;
+  assign \$546  = 4'h8;
+  assign \$550  = { wb_groups1, 3'h0 };
+  assign \$552  = { wb_groups1, 3'h0 };
+  assign \$560  = 1'h0;
+  assign \$576  = wb_ctx14;
+  assign \$590  = in_wslot;
+  assign \$608  = in_wslot;
+  assign \$617  = layer[0];
+  assign \$622  = 4'h0;
+  assign \$624  = 4'h0;
+  assign \$627  = wb_ctx14;
+  assign \$630  = { wb_groups_plus1_1, 3'h0 };
+  assign \$632  = { wb_groups_plus1_1, 3'h0 };
+  assign \$635  = 4'h8;
+  assign \$637  = 4'h8;
+  assign \$641  = { wb_groups1, 3'h0 };
+  assign \$643  = { wb_groups1, 3'h0 };
+  assign \$648  = 4'h0;
+  assign \$650  = 4'h0;
+  assign \$656  = { wb_groups_plus1_0, 3'h0 };
+  assign \$658  = { wb_groups_plus1_0, 3'h0 };
+  assign \$661  = 4'h8;
+  assign \$663  = 4'h8;
+  assign \$667  = { wb_groups0, 3'h0 };
+  assign \$669  = { wb_groups0, 3'h0 };
+  assign \$678  = layer[0];
+  assign \$684  = wb_ctx14;
+  assign \$711  = 4'h0;
+  assign \$713  = 4'h0;
+  assign \$716  = wb_ctx14;
+  assign \$719  = { wb_groups_plus1_1, 3'h0 };
+  assign \$721  = { wb_groups_plus1_1, 3'h0 };
+  assign \$724  = 4'h8;
+  assign \$726  = 4'h8;
+  assign \$730  = { wb_groups1, 3'h0 };
+  assign \$732  = { wb_groups1, 3'h0 };
+  assign \$737  = 4'h0;
+  assign \$739  = 4'h0;
+  assign \$745  = { wb_groups_plus1_0, 3'h0 };
+  assign \$747  = { wb_groups_plus1_0, 3'h0 };
+  assign \$750  = 4'h8;
+  assign \$752  = 4'h8;
+  assign \$756  = { wb_groups0, 3'h0 };
+  assign \$758  = { wb_groups0, 3'h0 };
+  assign \$772  = wb_ctx14;
+  assign \$796  = in_wslot;
+  assign \$818  = in_wslot;
+  assign \$831  = 4'h0;
+  assign \$833  = 4'h0;
+  assign \$836  = wb_ctx14;
+  assign \$839  = { wb_groups_plus1_1, 3'h0 };
+  assign \$841  = { wb_groups_plus1_1, 3'h0 };
+  assign \$844  = 4'h8;
+  assign \$846  = 4'h8;
+  assign \$850  = { wb_groups1, 3'h0 };
+  assign \$852  = { wb_groups1, 3'h0 };
+  assign \$857  = 4'h0;
+  assign \$859  = 4'h0;
+  assign \$865  = { wb_groups_plus1_0, 3'h0 };
+  assign \$867  = { wb_groups_plus1_0, 3'h0 };
+  assign \$870  = 4'h8;
+  assign \$872  = 4'h8;
+  assign \$876  = { wb_groups0, 3'h0 };
+  assign \$878  = { wb_groups0, 3'h0 };
+  assign \$892  = wb_ctx14;
+  assign \$916  = in_wslot;
+  assign \$936  = in_wslot;
+  assign \$947  = in_wslot;
+  assign \$961  = 4'h0;
+  assign \$963  = 4'h0;
+  assign \$966  = wb_ctx14;
+  assign \$969  = { wb_groups_plus1_1, 3'h0 };
+  assign \$971  = { wb_groups_plus1_1, 3'h0 };
+  assign \$974  = 4'h8;
+  assign \$976  = 4'h8;
+  assign \$980  = { wb_groups1, 3'h0 };
+  assign \$982  = { wb_groups1, 3'h0 };
+  assign \$987  = 4'h0;
+  assign \$989  = 4'h0;
+  assign \$995  = { wb_groups_plus1_0, 3'h0 };
+  assign \$997  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1000  = 4'h8;
+  assign \$1002  = 4'h8;
+  assign \$1006  = { wb_groups0, 3'h0 };
+  assign \$1008  = { wb_groups0, 3'h0 };
+  assign \$1022  = wb_ctx14;
+  assign \$1046  = in_wslot;
+  assign \$1068  = in_wslot;
+  assign \$1081  = 4'h0;
+  assign \$1083  = 4'h0;
+  assign \$1086  = wb_ctx14;
+  assign \$1089  = { wb_groups_plus1_1, 3'h0 };
+  assign \$1091  = { wb_groups_plus1_1, 3'h0 };
+  assign \$1094  = 4'h8;
+  assign \$1096  = 4'h8;
+  assign \$1100  = { wb_groups1, 3'h0 };
+  assign \$1102  = { wb_groups1, 3'h0 };
+  assign \$1107  = 4'h0;
+  assign \$1109  = 4'h0;
+  assign \$1115  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1117  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1120  = 4'h8;
+  assign \$1122  = 4'h8;
+  assign \$1126  = { wb_groups0, 3'h0 };
+  assign \$1128  = { wb_groups0, 3'h0 };
+  assign \$1142  = wb_ctx14;
+  assign \$1177  = { 3'h0, \$1176 [9:3] };
+  assign \$1180  = { 3'h0, \$1179 [9:3] };
+  assign \$1184  = { 3'h0, \$1183 [9:3] };
+  assign \$1204  = { b_group, 3'h0 };
+  assign \$1207  = { \$1206 , 3'h0 };
+  assign \$1234  = { 3'h0, \$1233 [9:3] };
+  assign \$1237  = { 3'h0, \$1236 [9:3] };
+  assign \$1241  = { 3'h0, \$1240 [9:3] };
+  assign \$1245  = { 3'h0, \$1244 [9:3] };
+  assign \$1249  = { 3'h0, \$1248 [9:3] };
+  assign \$1252  = { 3'h0, \$1251 [9:3] };
+  assign \$1274  = ctx;
+  assign \$1276  = wb_ctx14;
+  assign \$1285  = drain_slot;
+  assign \$1289  = release_slot;
+  assign \$164  = ctx;
+  assign \$173  = ctx;
+  assign \$506  = 1'h0;
+  assign \$509  = \$508 ;
+  assign \$519  = 1'h1;
+  assign \$522  = 1'h1;
+  assign \$532  = 1'h0;
+  assign \$535  = \$534 ;
+  assign \$545  = 1'h1;
+  assign \$548  = 1'h1;
+  assign \$623  = 1'h0;
+  assign \$626  = \$625 ;
+  assign \$636  = 1'h1;
+  assign \$639  = 1'h1;
+  assign \$649  = 1'h0;
+  assign \$652  = \$651 ;
+  assign \$662  = 1'h1;
+  assign \$665  = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \port$3315$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$336$0 , r_rdy, r_data, w_en, \port$3297$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6275,10 +6223,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3315$0 ;
-  wire \port$3315$0 ;
-  input [31:0] \port$338$0 ;
-  wire [31:0] \port$338$0 ;
+  input \port$3297$0 ;
+  wire \port$3297$0 ;
+  input [31:0] \port$336$0 ;
+  wire [31:0] \port$336$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -6311,7 +6259,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3315$0 , \port$338$0  };
+      storage[w_port__addr] <= { \port$3297$0 , \port$336$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6373,14 +6321,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3315$0 , \port$338$0  };
-  assign w_data = { \port$3315$0 , \port$338$0  };
+  assign w_port__data = { \port$3297$0 , \port$336$0  };
+  assign w_data = { \port$3297$0 , \port$336$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3486$0 , \port$3487$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3468$0 , \port$3469$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6498,10 +6446,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  output [7:0] \port$3486$0 ;
-  wire [7:0] \port$3486$0 ;
-  output [23:0] \port$3487$0 ;
-  wire [23:0] \port$3487$0 ;
+  output [7:0] \port$3468$0 ;
+  wire [7:0] \port$3468$0 ;
+  output [23:0] \port$3469$0 ;
+  wire [23:0] \port$3469$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7491,7 +7439,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3438$0 (pe0_flags),
+    .\port$3420$0 (pe0_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7579,13 +7527,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3486$0  = \$30 ;
-  assign \port$3487$0  = \$31 ;
+  assign \port$3468$0  = \$30 ;
+  assign \port$3469$0  = \$31 ;
   assign \$19  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3438$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3420$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7769,8 +7717,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3438$0 ;
-  wire [1:0] \port$3438$0 ;
+  input [1:0] \port$3420$0 ;
+  wire [1:0] \port$3420$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7977,9 +7925,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3438$0 [0];
+    rq_relu1 <= \port$3420$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3438$0 [1];
+    rq_req1 <= \port$3420$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8102,8 +8050,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3438$0 [0];
-  assign i_requantize = \port$3438$0 [1];
+  assign i_relu = \port$3420$0 [0];
+  assign i_requantize = \port$3420$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8112,7 +8060,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3614$0 , \port$3615$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3596$0 , \port$3597$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8230,10 +8178,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  output [7:0] \port$3614$0 ;
-  wire [7:0] \port$3614$0 ;
-  output [23:0] \port$3615$0 ;
-  wire [23:0] \port$3615$0 ;
+  output [7:0] \port$3596$0 ;
+  wire [7:0] \port$3596$0 ;
+  output [23:0] \port$3597$0 ;
+  wire [23:0] \port$3597$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9223,7 +9171,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3566$0 (pe1_flags),
+    .\port$3548$0 (pe1_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -9311,13 +9259,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3614$0  = \$30 ;
-  assign \port$3615$0  = \$31 ;
+  assign \port$3596$0  = \$30 ;
+  assign \port$3597$0  = \$31 ;
   assign \$19  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3566$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3548$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9501,8 +9449,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3566$0 ;
-  wire [1:0] \port$3566$0 ;
+  input [1:0] \port$3548$0 ;
+  wire [1:0] \port$3548$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9709,9 +9657,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3566$0 [0];
+    rq_relu1 <= \port$3548$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3566$0 [1];
+    rq_req1 <= \port$3548$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9834,8 +9782,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3566$0 [0];
-  assign i_requantize = \port$3566$0 [1];
+  assign i_relu = \port$3548$0 [0];
+  assign i_requantize = \port$3548$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9844,7 +9792,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3742$0 , \port$3743$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3724$0 , \port$3725$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9962,10 +9910,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  output [7:0] \port$3742$0 ;
-  wire [7:0] \port$3742$0 ;
-  output [23:0] \port$3743$0 ;
-  wire [23:0] \port$3743$0 ;
+  output [7:0] \port$3724$0 ;
+  wire [7:0] \port$3724$0 ;
+  output [23:0] \port$3725$0 ;
+  wire [23:0] \port$3725$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10955,7 +10903,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3694$0 (pe2_flags),
+    .\port$3676$0 (pe2_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -11043,13 +10991,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3742$0  = \$30 ;
-  assign \port$3743$0  = \$31 ;
+  assign \port$3724$0  = \$30 ;
+  assign \port$3725$0  = \$31 ;
   assign \$19  = { pe2_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3694$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3676$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11233,8 +11181,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3694$0 ;
-  wire [1:0] \port$3694$0 ;
+  input [1:0] \port$3676$0 ;
+  wire [1:0] \port$3676$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11441,9 +11389,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3694$0 [0];
+    rq_relu1 <= \port$3676$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3694$0 [1];
+    rq_req1 <= \port$3676$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11566,8 +11514,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3694$0 [0];
-  assign i_requantize = \port$3694$0 [1];
+  assign i_relu = \port$3676$0 [0];
+  assign i_requantize = \port$3676$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11576,7 +11524,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3870$0 , \port$3871$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3852$0 , \port$3853$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11694,10 +11642,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  output [7:0] \port$3870$0 ;
-  wire [7:0] \port$3870$0 ;
-  output [23:0] \port$3871$0 ;
-  wire [23:0] \port$3871$0 ;
+  output [7:0] \port$3852$0 ;
+  wire [7:0] \port$3852$0 ;
+  output [23:0] \port$3853$0 ;
+  wire [23:0] \port$3853$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12687,7 +12635,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3822$0 (pe3_flags),
+    .\port$3804$0 (pe3_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -12775,13 +12723,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3870$0  = \$30 ;
-  assign \port$3871$0  = \$31 ;
+  assign \port$3852$0  = \$30 ;
+  assign \port$3853$0  = \$31 ;
   assign \$19  = { pe3_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3822$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3804$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12965,8 +12913,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3822$0 ;
-  wire [1:0] \port$3822$0 ;
+  input [1:0] \port$3804$0 ;
+  wire [1:0] \port$3804$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13173,9 +13121,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3822$0 [0];
+    rq_relu1 <= \port$3804$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3822$0 [1];
+    rq_req1 <= \port$3804$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13298,8 +13246,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3822$0 [0];
-  assign i_requantize = \port$3822$0 [1];
+  assign i_relu = \port$3804$0 [0];
+  assign i_requantize = \port$3804$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13308,7 +13256,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3998$0 , \port$3999$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3980$0 , \port$3981$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13426,10 +13374,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  output [7:0] \port$3998$0 ;
-  wire [7:0] \port$3998$0 ;
-  output [23:0] \port$3999$0 ;
-  wire [23:0] \port$3999$0 ;
+  output [7:0] \port$3980$0 ;
+  wire [7:0] \port$3980$0 ;
+  output [23:0] \port$3981$0 ;
+  wire [23:0] \port$3981$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14419,7 +14367,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3950$0 (pe4_flags),
+    .\port$3932$0 (pe4_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -14507,13 +14455,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3998$0  = \$30 ;
-  assign \port$3999$0  = \$31 ;
+  assign \port$3980$0  = \$30 ;
+  assign \port$3981$0  = \$31 ;
   assign \$19  = { pe4_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3950$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3932$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14697,8 +14645,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3950$0 ;
-  wire [1:0] \port$3950$0 ;
+  input [1:0] \port$3932$0 ;
+  wire [1:0] \port$3932$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14905,9 +14853,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3950$0 [0];
+    rq_relu1 <= \port$3932$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3950$0 [1];
+    rq_req1 <= \port$3932$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15030,8 +14978,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3950$0 [0];
-  assign i_requantize = \port$3950$0 [1];
+  assign i_relu = \port$3932$0 [0];
+  assign i_requantize = \port$3932$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15040,7 +14988,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4126$0 , \port$4127$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4108$0 , \port$4109$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15158,10 +15106,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  output [7:0] \port$4126$0 ;
-  wire [7:0] \port$4126$0 ;
-  output [23:0] \port$4127$0 ;
-  wire [23:0] \port$4127$0 ;
+  output [7:0] \port$4108$0 ;
+  wire [7:0] \port$4108$0 ;
+  output [23:0] \port$4109$0 ;
+  wire [23:0] \port$4109$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16151,7 +16099,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4078$0 (pe5_flags),
+    .\port$4060$0 (pe5_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -16239,13 +16187,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4126$0  = \$30 ;
-  assign \port$4127$0  = \$31 ;
+  assign \port$4108$0  = \$30 ;
+  assign \port$4109$0  = \$31 ;
   assign \$19  = { pe5_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4078$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4060$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16429,8 +16377,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4078$0 ;
-  wire [1:0] \port$4078$0 ;
+  input [1:0] \port$4060$0 ;
+  wire [1:0] \port$4060$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16637,9 +16585,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4078$0 [0];
+    rq_relu1 <= \port$4060$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4078$0 [1];
+    rq_req1 <= \port$4060$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16762,8 +16710,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4078$0 [0];
-  assign i_requantize = \port$4078$0 [1];
+  assign i_relu = \port$4060$0 [0];
+  assign i_requantize = \port$4060$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16772,7 +16720,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4254$0 , \port$4255$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4236$0 , \port$4237$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16890,10 +16838,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  output [7:0] \port$4254$0 ;
-  wire [7:0] \port$4254$0 ;
-  output [23:0] \port$4255$0 ;
-  wire [23:0] \port$4255$0 ;
+  output [7:0] \port$4236$0 ;
+  wire [7:0] \port$4236$0 ;
+  output [23:0] \port$4237$0 ;
+  wire [23:0] \port$4237$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17883,7 +17831,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4206$0 (pe6_flags),
+    .\port$4188$0 (pe6_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -17971,13 +17919,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4254$0  = \$30 ;
-  assign \port$4255$0  = \$31 ;
+  assign \port$4236$0  = \$30 ;
+  assign \port$4237$0  = \$31 ;
   assign \$19  = { pe6_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4206$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4188$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18161,8 +18109,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4206$0 ;
-  wire [1:0] \port$4206$0 ;
+  input [1:0] \port$4188$0 ;
+  wire [1:0] \port$4188$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18369,9 +18317,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4206$0 [0];
+    rq_relu1 <= \port$4188$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4206$0 [1];
+    rq_req1 <= \port$4188$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18494,8 +18442,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$42
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4206$0 [0];
-  assign i_requantize = \port$4206$0 [1];
+  assign i_relu = \port$4188$0 [0];
+  assign i_requantize = \port$4188$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18504,7 +18452,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$42
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4382$0 , \port$4383$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4364$0 , \port$4365$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18622,10 +18570,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  output [7:0] \port$4382$0 ;
-  wire [7:0] \port$4382$0 ;
-  output [23:0] \port$4383$0 ;
-  wire [23:0] \port$4383$0 ;
+  output [7:0] \port$4364$0 ;
+  wire [7:0] \port$4364$0 ;
+  output [23:0] \port$4365$0 ;
+  wire [23:0] \port$4365$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19615,7 +19563,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4334$0 (pe7_flags),
+    .\port$4316$0 (pe7_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -19703,13 +19651,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4382$0  = \$30 ;
-  assign \port$4383$0  = \$31 ;
+  assign \port$4364$0  = \$30 ;
+  assign \port$4365$0  = \$31 ;
   assign \$19  = { pe7_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4334$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4316$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -19893,8 +19841,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4334$0 ;
-  wire [1:0] \port$4334$0 ;
+  input [1:0] \port$4316$0 ;
+  wire [1:0] \port$4316$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20101,9 +20049,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4334$0 [0];
+    rq_relu1 <= \port$4316$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4334$0 [1];
+    rq_req1 <= \port$4316$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20226,8 +20174,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4334$0 [0];
-  assign i_requantize = \port$4334$0 [1];
+  assign i_relu = \port$4316$0 [0];
+  assign i_requantize = \port$4316$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

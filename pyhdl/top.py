@@ -44,6 +44,11 @@ def _log2(n: int) -> int:
     return (n - 1).bit_length()
 
 
+def _ceil_div(value, k: int):
+    """``ceil(value / k)`` for a power of two ``k``: folds of ``simd``, groups of ``pe``."""
+    return (value + (k - 1)) >> _log2(k)
+
+
 class NmcArray(wiring.Component):
     """The array: ``pe`` processing elements of ``simd`` MAC lanes each.
 
@@ -214,8 +219,12 @@ class NmcArray(wiring.Component):
         d0_rp = desc_mem.read_port(domain="comb")
         dl_rp = desc_mem.read_port(domain="comb")
         m.d.comb += [d0_rp.addr.eq(0), dl_rp.addr.eq(n_layers - 1)]
-        f0 = Signal(feat_bits, name="in_folds")  # input beats per vector
-        m.d.sync += f0.eq((fields(d0_rp.data)["in_features"] + (S - 1)) >> _log2(S))
+        d0 = fields(d0_rp.data)
+        # layer 0's folds (input beats per vector) and groups, registered; the sequencer's
+        # flags compare against the values they take next cycle
+        f0_next, g0_next = _ceil_div(d0["in_features"], S), _ceil_div(d0["out_features"], P)
+        f0 = Signal(feat_bits, name="in_folds")
+        m.d.sync += f0.eq(f0_next)
         out_n = Signal(feat_bits, name="out_n")  # results per inference
         m.d.sync += out_n.eq(fields(dl_rp.data)["out_features"])
 
@@ -287,7 +296,6 @@ class NmcArray(wiring.Component):
         rq_addr = Signal(rq_bits, name="rq_addr")
         wr_buf = Signal(name="wr_buf")       # act buffer of the pair this layer writes
         actx = Signal(name="ctx")
-        cur_F = Signal(group_bits, name="cur_folds")
         cur_G = Signal(group_bits, name="cur_groups")
         cur_out = Signal(feat_bits, name="cur_out")
         prev_out = Signal(feat_bits, name="prev_out")
@@ -301,8 +309,7 @@ class NmcArray(wiring.Component):
         b_rq = Signal(rq_bits, name="b_rq_addr")
         b_own = Signal(name="b_in_group")    # B is in the middle of a group
         g0 = Signal(group_bits, name="in_groups")
-        d0 = fields(d0_rp.data)
-        m.d.sync += g0.eq((d0["out_features"] + (P - 1)) >> _log2(P))
+        m.d.sync += g0.eq(g0_next)
         # equality checks of the decision, kept as registers updated with their operands
         # (see "zero flags" below): b_done = (b_g == g0), B has issued all of its layer 0
         b_done = Signal(name="b_done", init=1)  # b_g = g0 = 0 after reset
@@ -317,10 +324,8 @@ class NmcArray(wiring.Component):
         m.d.comb += [nxt_idx.eq(Mux(~loaded, 0, Mux(cur_last, Mux(b_done, 1, 0), layer + 1))),
                      nxt_rp.addr.eq(nxt_idx)]
         nd = fields(nxt_rp.data)
-        F_nd = Signal(group_bits, name="next_folds")
         G_nd = Signal(group_bits, name="next_groups")
-        m.d.comb += [F_nd.eq((nd["in_features"] + (S - 1)) >> _log2(S)),
-                     G_nd.eq((nd["out_features"] + (P - 1)) >> _log2(P))]
+        m.d.comb += G_nd.eq(_ceil_div(nd["out_features"], P))
         # ceil(n/k) - 1 = (n-1) >> log2(k) (also -1 for n = 0), and ceil(n/k) == 1 iff
         # 0 < n <= k: one carry chain after the descriptor read instead of three
         nd_in, nd_out = nd["in_features"], nd["out_features"]
@@ -335,11 +340,19 @@ class NmcArray(wiring.Component):
 
         # readiness of A's step at (layer, g, f)
         # fold f needs elements < min((f+1)*simd, prev_out): `fold_end` = (f+1)*simd
-        # (f+1)*simd <= cur_F*simd < in_features + simd < 2**(feat_bits+1): no wider, as it
+        # (f+1)*simd <= folds*simd < in_features + simd < 2**(feat_bits+1): no wider, as it
         # starts the carry chain of the producer-written compare
         fold_end = Signal(feat_bits + 1, name="fold_end")
         fold_end2 = Signal(feat_bits + 2, name="fold_end_next")  # fold_end + simd
-        abeats = Mux(actx, beats[1], beats[0])
+
+        def of_a(pair):
+            """The element of a per-context pair that belongs to context A (``ctx``)."""
+            return Mux(actx, pair[1], pair[0])
+
+        def of_b(pair):
+            return Mux(actx, pair[0], pair[1])
+
+        abeats = of_a(beats)
         # a tracking reset requested last cycle is applied at the end of this one: until
         # then the context's counters are stale and must not satisfy a check
         track_reset_r = [Signal(name=f"track_reset_r{c}") for c in range(2)]
@@ -360,7 +373,7 @@ class NmcArray(wiring.Component):
         wb_count_n = [Signal(group_bits, name=f"wb_groups_next{c}") for c in range(2)]
         wb_plus1 = [Signal(group_bits + 1, name=f"wb_groups_plus1_{c}", init=1) for c in range(2)]
         first_step = g_zero & f_zero
-        out_ok = ~(cur_last & first_step & Mux(actx, out_full[1], out_full[0]))
+        out_ok = ~(cur_last & first_step & of_a(out_full))
         data_ok = Mux(layer0, in_ok, ~g_zero | raw_ok)
         weights_ok = Const(1)
         if vn:
@@ -389,7 +402,7 @@ class NmcArray(wiring.Component):
                      stall_out.eq(~issue & ~b_own & active & data_ok & ~out_ok)]
 
         def load_cur():
-            return [cur_F.eq(F_nd), cur_G.eq(G_nd), cur_F_m1.eq(F_nd_m1), cur_G_m1.eq(G_nd_m1),
+            return [cur_G.eq(G_nd), cur_F_m1.eq(F_nd_m1), cur_G_m1.eq(G_nd_m1),
                     cur_out.eq(nd["out_features"]),
                     cur_last.eq(nxt_idx == n_layers - 1),
                     cur_relu.eq(nd["relu"]), cur_req.eq(nd["requantize"]),
@@ -399,7 +412,7 @@ class NmcArray(wiring.Component):
         def reset_b():
             return [b_g.eq(0), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
 
-        # f == cur_F - 1, g == cur_G - 1, b_f == f0 - 1: registers (see "zero flags" below)
+        # f == folds - 1, g == cur_G - 1, b_f == f0 - 1: registers (see "zero flags" below)
         last_fold = Signal(name="last_fold")
         last_group = Signal(name="last_group")
         b_last_fold = Signal(name="b_last_fold")
@@ -556,11 +569,8 @@ class NmcArray(wiring.Component):
             with m.Elif(act_write & (wb["ctx"] == c)):
                 m.d.comb += [wb_par_n[c].eq(wb["par"]),
                              wb_count_n[c].eq(Mux(wb_par[c] == wb["par"], wb_count[c] + 1, 1))]
-            m.d.sync += [wb_par[c].eq(wb_par_n[c]), wb_count[c].eq(wb_count_n[c])]
-            with m.If(track_reset_r[c]):
-                m.d.sync += wb_plus1[c].eq(1)
-            with m.Elif(act_write & (wb["ctx"] == c)):
-                m.d.sync += wb_plus1[c].eq(Mux(wb_par[c] == wb["par"], wb_plus1[c] + 1, 2))
+            m.d.sync += [wb_par[c].eq(wb_par_n[c]), wb_count[c].eq(wb_count_n[c]),
+                         wb_plus1[c].eq(wb_count_n[c] + 1)]
 
         # ---- readiness flags: next-state values of the four checks ----------------------
         # Candidates are compares of registers (and of this cycle's input beat and
@@ -574,23 +584,19 @@ class NmcArray(wiring.Component):
         f1 = Signal(group_bits + 1, name="fold_plus1", init=1)
         bf1 = Signal(group_bits + 1, name="b_fold_plus1", init=1)
 
-        def beats_gt(of_a, x):
-            """beats[c] + inc[c] > x for the context that is A (of_a) or B now."""
-            hi, lo = (1, 0) if of_a else (0, 1)
-            return Mux(actx, (beats[hi] > x) | inc[hi] & (beats[hi] == x),
-                       (beats[lo] > x) | inc[lo] & (beats[lo] == x))
+        def beats_gt(x):
+            """beats[c] + inc[c] > x, per context."""
+            return [(beats[c] > x) | inc[c] & (beats[c] == x) for c in range(2)]
 
-        a_nz = Mux(actx, (beats[1] != 0) | inc[1], (beats[0] != 0) | inc[0])
-        b_nz = Mux(actx, (beats[0] != 0) | inc[0], (beats[1] != 0) | inc[1])
-        rel_a = Mux(actx, in_release[1], in_release[0])
-        rel_b = Mux(actx, in_release[0], in_release[1])
+        nz = [(beats[c] != 0) | inc[c] for c in range(2)]
+        a_nz, b_nz = of_a(nz), of_b(nz)
+        rel_a, rel_b = of_a(in_release), of_b(in_release)
         handover = last_fold & last_group & cur_last
 
-        def par_ok_next(c_is_a, layer_odd_next):
-            """Write-back parity of the context that is A next, and no tracking reset."""
-            par = Mux(actx, wb_par_n[1], wb_par_n[0]) if c_is_a else Mux(actx, wb_par_n[0], wb_par_n[1])
-            trn = Mux(actx, track_reset[1], track_reset[0]) if c_is_a else Mux(actx, track_reset[0], track_reset[1])
-            return (par == ~layer_odd_next) & ~trn
+        def par_ok_next(sel, layer_odd_next):
+            """Write-back parity of the context that is A next (``sel`` picks it among the
+            present A and B), and no tracking reset."""
+            return (sel(wb_par_n) == ~layer_odd_next) & ~sel(track_reset)
 
         # the next write-back count is 0, 1, wb_count or wb_count + 1 (wb_plus1, a register):
         # compare each against the bound, then select by this cycle's write-back event
@@ -601,43 +607,38 @@ class NmcArray(wiring.Component):
                        Mux(ev, Mux(wb_par[c] == wb["par"], test(wb_plus1[c]), test(Const(1))),
                            test(wb_count[c])))
 
-        def for_ctx(of_a, test):
-            hi, lo = (1, 0) if of_a else (0, 1)
-            return Mux(actx, count_next(hi, test), count_next(lo, test))
-
-        def raw_pair(par, of_a, end, prev, groups):
+        def raw_pair(sel, layer_odd_next, end, prev, groups):
             def ready(n):
                 written = n << _log2(P)
                 return (written >= end) | (written >= prev)
-            return [raw_ok.eq(par & for_ctx(of_a, ready)),
-                    raw_full.eq(par & for_ctx(of_a, lambda n: n == groups))]
+            par = par_ok_next(sel, layer_odd_next)
+            return [raw_ok.eq(par & sel([count_next(c, ready) for c in range(2)])),
+                    raw_full.eq(par & sel([count_next(c, lambda n: n == groups) for c in range(2)]))]
 
-        stay = raw_pair(par_ok_next(True, layer[0]), True, fold_end, prev_out, prev_G)
+        stay = raw_pair(of_a, layer[0], fold_end, prev_out, prev_G)
         with m.If(~loaded):
             m.d.sync += [in_ok.eq(~rel_a & a_nz), b_ready.eq(~rel_b & b_nz)] + stay
         with m.Elif(pick_a):
             with m.If(handover):
                 # the next vector becomes A at fold 0; the old context becomes B at fold 0
                 m.d.sync += [in_ok.eq(~rel_b & b_nz), b_ready.eq(~rel_a & a_nz)]
-                m.d.sync += raw_pair(par_ok_next(False, Const(1)), False, S, d0["out_features"], g0)
+                m.d.sync += raw_pair(of_b, Const(1), S, d0["out_features"], g0)
             with m.Elif(last_fold):
-                m.d.sync += [in_ok.eq(~rel_a & a_nz), b_ready.eq(~rel_b & beats_gt(False, b_f))]
+                m.d.sync += [in_ok.eq(~rel_a & a_nz), b_ready.eq(~rel_b & of_b(beats_gt(b_f)))]
                 with m.If(last_group):  # next layer, group 0
-                    m.d.sync += raw_pair(par_ok_next(True, ~layer[0]), True, S, cur_out, cur_G)
+                    m.d.sync += raw_pair(of_a, ~layer[0], S, cur_out, cur_G)
                 with m.Else():  # next group: g != 0, neither raw flag is read
                     m.d.sync += stay
             with m.Else():
-                m.d.sync += [in_ok.eq(~rel_a & beats_gt(True, f1)), b_ready.eq(~rel_b & beats_gt(False, b_f))]
-                m.d.sync += raw_pair(par_ok_next(True, layer[0]), True, fold_end2, prev_out, prev_G)
+                m.d.sync += [in_ok.eq(~rel_a & of_a(beats_gt(f1))), b_ready.eq(~rel_b & of_b(beats_gt(b_f)))]
+                m.d.sync += raw_pair(of_a, layer[0], fold_end2, prev_out, prev_G)
         with m.Elif(pick_b):
-            m.d.sync += [in_ok.eq(~rel_a & beats_gt(True, f)),
-                         b_ready.eq(~rel_b & Mux(b_last_fold, b_nz, beats_gt(False, bf1)))] + stay
+            m.d.sync += [in_ok.eq(~rel_a & of_a(beats_gt(f))),
+                         b_ready.eq(~rel_b & Mux(b_last_fold, b_nz, of_b(beats_gt(bf1))))] + stay
         with m.Else():
-            m.d.sync += [in_ok.eq(~rel_a & beats_gt(True, f)), b_ready.eq(~rel_b & beats_gt(False, b_f))] + stay
+            m.d.sync += [in_ok.eq(~rel_a & of_a(beats_gt(f))), b_ready.eq(~rel_b & of_b(beats_gt(b_f)))] + stay
 
         # ---- zero flags: layer == 0, g == 0, f == 0, b_g == 0 and b_done, next-state ----
-        g0_next = (d0["out_features"] + (P - 1)) >> _log2(P)  # what g0 holds next cycle
-        f0_next = (d0["in_features"] + (S - 1)) >> _log2(S)    # and f0
         b_reset = ~loaded | pick_a & handover  # reset_b()
         b_advance = loaded & ~pick_a & pick_b & b_last_fold
         # ... and the last-fold/last-group flags
