@@ -45,6 +45,7 @@ def test_pe_dot_products(cfg):
 
     async def tb(ctx):
         steps = F * groups
+        lead = sizing.buffer_read_stages()  # activations arrive this many cycles after their step
         for t in range(steps + dut.stages + 2):
             if t < steps:
                 g, f = divmod(t, F)
@@ -57,8 +58,6 @@ def test_pe_dot_products(cfg):
                 ctx.set(dut.step_requantize, flags[g][1])
             else:
                 ctx.set(dut.step_valid, 0)
-            # activations arrive buffer_read_stages after their step
-            lead = sizing.buffer_read_stages()
             if lead <= t < steps + lead:
                 ctx.set(dut.act, sizing.pack_lanes(acts[t - lead], cfg.a_bits))
             if ctx.get(dut.result_valid):

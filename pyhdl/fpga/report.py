@@ -31,8 +31,7 @@ def module_cells(stat: dict, module: str) -> dict[str, int]:
         total = {}
         for kind, n in find(name).get("num_cells_by_type", {}).items():
             kind, n = str(kind), int(n)
-            sub = find(kind) if kind != name else None
-            for k, v in (cells_of(kind, depth + 1) if sub is not None else {kind: 1}).items():
+            for k, v in (cells_of(kind, depth + 1) if find(kind) is not None else {kind: 1}).items():
                 total[k] = total.get(k, 0) + v * n
         return total
 
