@@ -8,62 +8,62 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
-  wire [1:0] \$1001 ;
+  wire \$1001 ;
   wire \$1002 ;
   wire \$1003 ;
-  wire \$1004 ;
+  wire [1:0] \$1004 ;
   wire \$1005 ;
-  wire \$1006 ;
-  wire [9:0] \$1007 ;
+  wire [1:0] \$1006 ;
+  wire \$1007 ;
   wire \$1008 ;
-  wire [9:0] \$1009 ;
+  wire \$1009 ;
   wire \$101 ;
   wire \$1010 ;
   wire \$1011 ;
-  wire [1:0] \$1012 ;
+  wire [9:0] \$1012 ;
   wire \$1013 ;
-  wire [1:0] \$1014 ;
+  wire [9:0] \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
-  wire \$1017 ;
-  wire [8:0] \$1018 ;
-  wire \$1019 ;
+  wire [1:0] \$1017 ;
+  wire \$1018 ;
+  wire [1:0] \$1019 ;
   wire \$102 ;
-  wire [8:0] \$1020 ;
+  wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
-  wire \$1023 ;
+  wire [8:0] \$1023 ;
   wire \$1024 ;
-  wire [1:0] \$1025 ;
+  wire [8:0] \$1025 ;
   wire \$1026 ;
-  wire [1:0] \$1027 ;
+  wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
+  wire [1:0] \$1030 ;
   wire \$1031 ;
-  wire \$1032 ;
-  wire [9:0] \$1033 ;
+  wire [1:0] \$1032 ;
+  wire \$1033 ;
   wire \$1034 ;
-  wire [9:0] \$1035 ;
+  wire \$1035 ;
   wire \$1036 ;
   wire \$1037 ;
-  wire [1:0] \$1038 ;
+  wire [9:0] \$1038 ;
   wire \$1039 ;
   wire \$104 ;
-  wire [1:0] \$1040 ;
+  wire [9:0] \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
-  wire \$1043 ;
-  wire [8:0] \$1044 ;
-  wire \$1045 ;
-  wire [8:0] \$1046 ;
+  wire [1:0] \$1043 ;
+  wire \$1044 ;
+  wire [1:0] \$1045 ;
+  wire \$1046 ;
   wire \$1047 ;
   wire \$1048 ;
-  wire \$1049 ;
+  wire [8:0] \$1049 ;
   wire \$105 ;
   wire \$1050 ;
-  wire \$1051 ;
+  wire [8:0] \$1051 ;
   wire \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
@@ -110,23 +110,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
-  wire [8:0] \$1094 ;
-  wire [8:0] \$1095 ;
+  wire \$1094 ;
+  wire \$1095 ;
   wire \$1096 ;
-  wire [8:0] \$1097 ;
-  wire [8:0] \$1098 ;
-  wire [9:0] \$1099 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire [8:0] \$1099 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$1100 ;
-  wire [8:0] \$1101 ;
+  wire [7:0] \$110 ;
+  wire [8:0] \$1100 ;
+  wire \$1101 ;
   wire [8:0] \$1102 ;
-  wire [9:0] \$1103 ;
-  wire \$1104 ;
+  wire [8:0] \$1103 ;
+  wire [9:0] \$1104 ;
   wire \$1105 ;
-  wire \$1106 ;
-  wire \$1107 ;
-  wire \$1108 ;
+  wire [8:0] \$1106 ;
+  wire [8:0] \$1107 ;
+  wire [9:0] \$1108 ;
   wire \$1109 ;
   wire \$111 ;
   wire \$1110 ;
@@ -142,12 +142,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
-  wire [8:0] \$1122 ;
-  wire \$1123 ;
+  wire \$1122 ;
+  wire [8:0] \$1123 ;
   wire [8:0] \$1124 ;
-  wire [9:0] \$1125 ;
+  wire \$1125 ;
   wire \$1126 ;
-  wire \$1127 ;
+  wire [9:0] \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
   wire \$113 ;
@@ -157,62 +157,62 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1133 ;
   wire \$1134 ;
   wire \$1135 ;
-  wire [8:0] \$1136 ;
-  wire [8:0] \$1137 ;
-  wire \$1138 ;
-  wire \$1139 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire [8:0] \$1138 ;
+  wire [8:0] \$1139 ;
   wire \$114 ;
-  wire [9:0] \$1140 ;
-  wire \$1141 ;
-  wire \$1142 ;
+  wire \$1140 ;
+  wire [8:0] \$1141 ;
+  wire [8:0] \$1142 ;
   wire \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
+  wire [8:0] \$1144 ;
+  wire [8:0] \$1145 ;
+  wire [8:0] \$1146 ;
   wire \$1147 ;
-  wire \$1148 ;
-  wire \$1149 ;
+  wire [8:0] \$1148 ;
+  wire [8:0] \$1149 ;
   wire \$115 ;
-  wire \$1150 ;
-  wire [8:0] \$1151 ;
-  wire [8:0] \$1152 ;
-  wire \$1153 ;
+  wire [8:0] \$1150 ;
+  wire [9:0] \$1151 ;
+  wire \$1152 ;
+  wire [8:0] \$1153 ;
   wire [8:0] \$1154 ;
-  wire [8:0] \$1155 ;
-  wire \$1156 ;
+  wire \$1155 ;
+  wire [8:0] \$1156 ;
   wire [8:0] \$1157 ;
-  wire [8:0] \$1158 ;
-  wire [8:0] \$1159 ;
+  wire [9:0] \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
   wire \$1160 ;
-  wire [8:0] \$1161 ;
-  wire [8:0] \$1162 ;
-  wire [8:0] \$1163 ;
-  wire [9:0] \$1164 ;
-  wire \$1165 ;
-  wire [8:0] \$1166 ;
-  wire [8:0] \$1167 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire [9:0] \$1163 ;
+  wire \$1164 ;
+  wire [9:0] \$1165 ;
+  wire [9:0] \$1166 ;
+  wire \$1167 ;
   wire \$1168 ;
-  wire [8:0] \$1169 ;
+  wire \$1169 ;
   wire \$117 ;
-  wire [8:0] \$1170 ;
-  wire [9:0] \$1171 ;
+  wire \$1170 ;
+  wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
-  wire [9:0] \$1176 ;
+  wire \$1176 ;
   wire \$1177 ;
-  wire [9:0] \$1178 ;
-  wire [9:0] \$1179 ;
+  wire [8:0] \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
-  wire \$1183 ;
-  wire \$1184 ;
+  wire [8:0] \$1183 ;
+  wire [8:0] \$1184 ;
   wire \$1185 ;
-  wire \$1186 ;
+  wire [8:0] \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
@@ -222,91 +222,91 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
-  wire \$1195 ;
-  wire [8:0] \$1196 ;
-  wire [8:0] \$1197 ;
-  wire \$1198 ;
-  wire [8:0] \$1199 ;
+  wire [3:0] \$1195 ;
+  wire [4:0] \$1196 ;
+  wire [31:0] \$1197 ;
+  wire [32:0] \$1198 ;
+  wire [31:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$1200 ;
-  wire \$1201 ;
-  wire \$1202 ;
-  wire \$1203 ;
-  wire [8:0] \$1204 ;
-  wire \$1205 ;
-  wire \$1206 ;
-  wire \$1207 ;
-  wire [3:0] \$1208 ;
-  wire [4:0] \$1209 ;
+  wire [32:0] \$1200 ;
+  wire [31:0] \$1201 ;
+  wire [32:0] \$1202 ;
+  wire [3:0] \$1203 ;
+  wire [31:0] \$1204 ;
+  wire [32:0] \$1205 ;
+  wire [1:0] \$1206 ;
+  wire [31:0] \$1207 ;
+  wire [32:0] \$1208 ;
+  wire [31:0] \$1209 ;
   wire \$121 ;
-  wire [31:0] \$1210 ;
-  wire [32:0] \$1211 ;
+  wire [32:0] \$1210 ;
+  wire [1:0] \$1211 ;
   wire [31:0] \$1212 ;
   wire [32:0] \$1213 ;
   wire [31:0] \$1214 ;
   wire [32:0] \$1215 ;
-  wire [3:0] \$1216 ;
-  wire [31:0] \$1217 ;
-  wire [32:0] \$1218 ;
-  wire [1:0] \$1219 ;
+  reg [2:0] \$1216 ;
+  reg [7:0] \$1217 ;
+  reg [7:0] \$1218 ;
+  reg [7:0] \$1219 ;
   wire \$122 ;
-  wire [31:0] \$1220 ;
-  wire [32:0] \$1221 ;
-  wire [31:0] \$1222 ;
-  wire [32:0] \$1223 ;
-  wire [1:0] \$1224 ;
-  wire [31:0] \$1225 ;
-  wire [32:0] \$1226 ;
-  wire [31:0] \$1227 ;
-  wire [32:0] \$1228 ;
-  reg [2:0] \$1229 ;
+  reg \$1220 ;
+  reg [7:0] \$1221 ;
+  reg \$1222 ;
+  reg \$1223 ;
+  reg [7:0] \$1224 ;
+  reg [7:0] \$1225 ;
+  reg [8:0] \$1226 ;
+  reg [8:0] \$1227 ;
+  reg [7:0] \$1228 ;
+  reg \$1229 ;
   wire \$123 ;
-  reg [7:0] \$1230 ;
-  reg [7:0] \$1231 ;
-  reg [7:0] \$1232 ;
-  reg \$1233 ;
-  reg [7:0] \$1234 ;
-  reg \$1235 ;
-  reg \$1236 ;
-  reg [7:0] \$1237 ;
-  reg [7:0] \$1238 ;
-  reg [8:0] \$1239 ;
+  reg \$1230 ;
+  reg \$1231 ;
+  reg [8:0] \$1232 ;
+  reg [7:0] \$1233 ;
+  reg [2:0] \$1234 ;
+  reg [7:0] \$1235 ;
+  reg [7:0] \$1236 ;
+  reg [8:0] \$1237 ;
+  reg [9:0] \$1238 ;
+  reg [7:0] \$1239 ;
   wire \$124 ;
-  reg [8:0] \$1240 ;
-  reg [7:0] \$1241 ;
-  reg \$1242 ;
-  reg \$1243 ;
+  reg [7:0] \$1240 ;
+  reg \$1241 ;
+  reg [8:0] \$1242 ;
+  reg [7:0] \$1243 ;
   reg \$1244 ;
-  reg [8:0] \$1245 ;
+  reg \$1245 ;
   reg [7:0] \$1246 ;
-  reg [2:0] \$1247 ;
-  reg [7:0] \$1248 ;
-  reg [7:0] \$1249 ;
+  reg [7:0] \$1247 ;
+  reg \$1248 ;
+  reg \$1249 ;
   wire \$125 ;
-  reg [8:0] \$1250 ;
-  reg [9:0] \$1251 ;
-  reg [7:0] \$1252 ;
-  reg [7:0] \$1253 ;
+  reg \$1250 ;
+  reg \$1251 ;
+  reg \$1252 ;
+  reg \$1253 ;
   reg \$1254 ;
-  reg [8:0] \$1255 ;
-  reg [7:0] \$1256 ;
+  reg \$1255 ;
+  reg \$1256 ;
   reg \$1257 ;
   reg \$1258 ;
-  reg [7:0] \$1259 ;
+  reg \$1259 ;
   wire \$126 ;
-  reg [7:0] \$1260 ;
+  reg \$1260 ;
   reg \$1261 ;
   reg \$1262 ;
   reg \$1263 ;
   reg \$1264 ;
   reg \$1265 ;
-  reg \$1266 ;
-  reg \$1267 ;
+  reg [7:0] \$1266 ;
+  reg [8:0] \$1267 ;
   reg \$1268 ;
-  reg \$1269 ;
+  reg [7:0] \$1269 ;
   wire \$127 ;
-  reg \$1270 ;
+  reg [8:0] \$1270 ;
   reg \$1271 ;
   reg \$1272 ;
   reg \$1273 ;
@@ -314,70 +314,57 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1275 ;
   reg \$1276 ;
   reg \$1277 ;
-  reg \$1278 ;
-  reg [7:0] \$1279 ;
+  reg [8:0] \$1278 ;
+  reg \$1279 ;
   wire \$128 ;
-  reg [8:0] \$1280 ;
+  reg \$1280 ;
   reg \$1281 ;
-  reg [7:0] \$1282 ;
-  reg [8:0] \$1283 ;
+  reg [8:0] \$1282 ;
+  reg \$1283 ;
   reg \$1284 ;
   reg \$1285 ;
-  reg \$1286 ;
+  reg [8:0] \$1286 ;
   reg \$1287 ;
   reg \$1288 ;
-  reg \$1289 ;
+  reg [7:0] \$1289 ;
   wire \$129 ;
   reg \$1290 ;
-  reg [8:0] \$1291 ;
-  reg \$1292 ;
+  reg \$1291 ;
+  reg [7:0] \$1292 ;
   reg \$1293 ;
   reg \$1294 ;
-  reg [8:0] \$1295 ;
+  reg \$1295 ;
   reg \$1296 ;
-  reg \$1297 ;
+  reg [7:0] \$1297 ;
   reg \$1298 ;
-  reg [8:0] \$1299 ;
+  reg \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg \$1300 ;
+  reg [2:0] \$1300 ;
   reg \$1301 ;
-  reg [7:0] \$1302 ;
-  reg \$1303 ;
-  reg \$1304 ;
-  reg [7:0] \$1305 ;
-  reg \$1306 ;
-  reg \$1307 ;
-  reg \$1308 ;
-  reg \$1309 ;
+  reg [3:0] \$1302 ;
+  reg [31:0] \$1303 ;
+  reg [3:0] \$1304 ;
+  reg [31:0] \$1305 ;
+  reg [3:0] \$1306 ;
+  reg [31:0] \$1307 ;
+  reg [3:0] \$1308 ;
+  reg [31:0] \$1309 ;
   wire \$131 ;
-  reg [7:0] \$1310 ;
-  reg \$1311 ;
-  reg \$1312 ;
-  reg [2:0] \$1313 ;
-  reg \$1314 ;
-  reg [3:0] \$1315 ;
-  reg [31:0] \$1316 ;
-  reg [3:0] \$1317 ;
-  reg [31:0] \$1318 ;
-  reg [3:0] \$1319 ;
+  reg [3:0] \$1310 ;
+  reg [31:0] \$1311 ;
+  reg [3:0] \$1312 ;
+  reg [31:0] \$1313 ;
+  reg [3:0] \$1314 ;
+  reg [31:0] \$1315 ;
+  reg [3:0] \$1316 ;
+  reg [31:0] \$1317 ;
+  wire [7:0] \$1318 ;
+  wire [23:0] \$1319 ;
   wire \$132 ;
-  reg [31:0] \$1320 ;
-  reg [3:0] \$1321 ;
-  reg [31:0] \$1322 ;
-  reg [3:0] \$1323 ;
-  reg [31:0] \$1324 ;
-  reg [3:0] \$1325 ;
-  reg [31:0] \$1326 ;
-  reg [3:0] \$1327 ;
-  reg [31:0] \$1328 ;
-  reg [3:0] \$1329 ;
+  wire [7:0] \$1320 ;
+  wire [23:0] \$1321 ;
   wire \$133 ;
-  reg [31:0] \$1330 ;
-  wire [7:0] \$1331 ;
-  wire [23:0] \$1332 ;
-  wire [7:0] \$1333 ;
-  wire [23:0] \$1334 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
@@ -402,12 +389,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [7:0] \$156 ;
-  wire [6:0] \$157 ;
-  wire [8:0] \$158 ;
-  wire [5:0] \$159 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [9:0] \$160 ;
+  wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
@@ -416,133 +403,133 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  wire [7:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire [8:0] \$172 ;
-  wire [8:0] \$173 ;
+  wire [6:0] \$170 ;
+  wire [8:0] \$171 ;
+  wire [5:0] \$172 ;
+  wire [9:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [8:0] \$177 ;
-  wire [8:0] \$178 ;
-  wire [6:0] \$179 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [8:0] \$180 ;
-  wire [6:0] \$181 ;
-  wire [8:0] \$182 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
   wire \$183 ;
-  wire [7:0] \$184 ;
-  wire [7:0] \$185 ;
-  wire \$186 ;
+  wire \$184 ;
+  wire [8:0] \$185 ;
+  wire [8:0] \$186 ;
   wire \$187 ;
-  wire [3:0] \$188 ;
-  wire [4:0] \$189 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire [7:0] \$191 ;
+  wire [8:0] \$190 ;
+  wire [8:0] \$191 ;
   wire [6:0] \$192 ;
   wire [8:0] \$193 ;
-  wire [7:0] \$194 ;
-  wire [6:0] \$195 ;
-  wire [8:0] \$196 ;
-  wire \$197 ;
-  wire \$198 ;
+  wire [6:0] \$194 ;
+  wire [8:0] \$195 ;
+  wire \$196 ;
+  wire [7:0] \$197 ;
+  wire [7:0] \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [53:0] \$201 ;
-  wire [8:0] \$202 ;
-  wire [8:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
+  wire [3:0] \$201 ;
+  wire [4:0] \$202 ;
+  wire \$203 ;
+  wire [7:0] \$204 ;
+  wire [6:0] \$205 ;
   wire [8:0] \$206 ;
-  wire [8:0] \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire [3:0] \$21 ;
+  wire [7:0] \$207 ;
+  wire [6:0] \$208 ;
+  wire [8:0] \$209 ;
+  wire [8:0] \$21 ;
   wire \$210 ;
-  wire [8:0] \$211 ;
-  wire [8:0] \$212 ;
+  wire \$211 ;
+  wire \$212 ;
   wire \$213 ;
-  wire [7:0] \$214 ;
+  wire [53:0] \$214 ;
   wire [8:0] \$215 ;
-  wire \$216 ;
+  wire [8:0] \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire [8:0] \$219 ;
-  wire \$22 ;
+  wire [8:0] \$22 ;
   wire [8:0] \$220 ;
   wire \$221 ;
-  wire [8:0] \$222 ;
-  wire [8:0] \$223 ;
+  wire \$222 ;
+  wire \$223 ;
   wire [8:0] \$224 ;
   wire [8:0] \$225 ;
-  wire [3:0] \$226 ;
-  wire \$227 ;
+  wire \$226 ;
+  wire [7:0] \$227 ;
   wire [8:0] \$228 ;
-  wire [8:0] \$229 ;
-  wire \$23 ;
-  wire [8:0] \$230 ;
-  wire [8:0] \$231 ;
+  wire \$229 ;
+  wire [8:0] \$23 ;
+  wire \$230 ;
+  wire \$231 ;
   wire [8:0] \$232 ;
   wire [8:0] \$233 ;
-  wire [3:0] \$234 ;
-  wire \$235 ;
+  wire \$234 ;
+  wire [3:0] \$235 ;
   wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire [8:0] \$239 ;
-  wire \$24 ;
-  wire [10:0] \$240 ;
+  wire [8:0] \$237 ;
+  wire [8:0] \$238 ;
+  wire [3:0] \$239 ;
+  wire [8:0] \$24 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [9:0] \$243 ;
-  wire [9:0] \$244 ;
-  wire \$245 ;
-  wire [8:0] \$246 ;
-  wire [8:0] \$247 ;
-  wire [8:0] \$248 ;
-  wire \$249 ;
-  wire [7:0] \$25 ;
+  wire \$243 ;
+  wire [8:0] \$244 ;
+  wire [10:0] \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire [9:0] \$248 ;
+  wire [9:0] \$249 ;
+  wire [8:0] \$25 ;
   wire \$250 ;
   wire [8:0] \$251 ;
-  wire \$252 ;
-  wire \$253 ;
+  wire [8:0] \$252 ;
+  wire [8:0] \$253 ;
   wire \$254 ;
-  wire [7:0] \$255 ;
-  wire \$256 ;
+  wire \$255 ;
+  wire [8:0] \$256 ;
   wire \$257 ;
-  wire [7:0] \$258 ;
-  wire [5:0] \$259 ;
-  wire [7:0] \$26 ;
-  wire [8:0] \$260 ;
-  wire [7:0] \$261 ;
-  wire [5:0] \$262 ;
-  wire [8:0] \$263 ;
-  wire [8:0] \$264 ;
-  wire [7:0] \$265 ;
-  wire [6:0] \$266 ;
-  wire [8:0] \$267 ;
-  wire [5:0] \$268 ;
-  wire [9:0] \$269 ;
-  wire [5:0] \$27 ;
-  wire \$270 ;
-  wire [7:0] \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire [8:0] \$26 ;
+  wire [7:0] \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire [7:0] \$263 ;
+  wire [5:0] \$264 ;
+  wire [8:0] \$265 ;
+  wire [7:0] \$266 ;
+  wire [5:0] \$267 ;
+  wire [8:0] \$268 ;
+  wire [8:0] \$269 ;
+  wire \$27 ;
+  wire [7:0] \$270 ;
+  wire [6:0] \$271 ;
+  wire [8:0] \$272 ;
+  wire [5:0] \$273 ;
+  wire [9:0] \$274 ;
   wire \$275 ;
-  wire [8:0] \$276 ;
-  wire [8:0] \$277 ;
+  wire [7:0] \$276 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire [8:0] \$28 ;
+  wire \$28 ;
   wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
+  wire [8:0] \$281 ;
+  wire [8:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
@@ -572,65 +559,65 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire [1:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
   wire \$310 ;
-  wire [1:0] \$311 ;
+  wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire \$314 ;
+  wire [1:0] \$314 ;
   wire \$315 ;
-  wire \$316 ;
-  wire [9:0] \$317 ;
+  wire [1:0] \$316 ;
+  wire \$317 ;
   wire \$318 ;
-  wire [9:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [1:0] \$322 ;
+  wire [9:0] \$322 ;
   wire \$323 ;
-  wire [1:0] \$324 ;
+  wire [9:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
-  wire [8:0] \$328 ;
-  wire \$329 ;
+  wire [1:0] \$327 ;
+  wire \$328 ;
+  wire [1:0] \$329 ;
   wire \$33 ;
-  wire [8:0] \$330 ;
+  wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire \$333 ;
+  wire [8:0] \$333 ;
   wire \$334 ;
-  wire [1:0] \$335 ;
+  wire [8:0] \$335 ;
   wire \$336 ;
-  wire [1:0] \$337 ;
+  wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [1:0] \$340 ;
   wire \$341 ;
-  wire \$342 ;
-  wire [9:0] \$343 ;
+  wire [1:0] \$342 ;
+  wire \$343 ;
   wire \$344 ;
-  wire [9:0] \$345 ;
+  wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [1:0] \$348 ;
+  wire [9:0] \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire [1:0] \$350 ;
+  wire [9:0] \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire \$353 ;
-  wire [8:0] \$354 ;
-  wire \$355 ;
-  wire [8:0] \$356 ;
+  wire [1:0] \$353 ;
+  wire \$354 ;
+  wire [1:0] \$355 ;
+  wire \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire \$359 ;
-  wire \$36 ;
+  wire [8:0] \$359 ;
+  wire [3:0] \$36 ;
   wire \$360 ;
-  wire \$361 ;
+  wire [8:0] \$361 ;
   wire \$362 ;
   wire \$363 ;
   wire \$364 ;
@@ -639,7 +626,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire [7:0] \$37 ;
+  wire \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
@@ -673,7 +660,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [7:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -684,7 +671,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire [3:0] \$41 ;
+  wire [7:0] \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
@@ -695,68 +682,68 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire [3:0] \$42 ;
+  wire [5:0] \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
-  wire [1:0] \$423 ;
+  wire \$423 ;
   wire \$424 ;
-  wire [1:0] \$425 ;
+  wire \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire \$428 ;
+  wire [1:0] \$428 ;
   wire \$429 ;
-  wire [3:0] \$43 ;
-  wire \$430 ;
-  wire [9:0] \$431 ;
+  wire [8:0] \$43 ;
+  wire [1:0] \$430 ;
+  wire \$431 ;
   wire \$432 ;
-  wire [9:0] \$433 ;
+  wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire [1:0] \$436 ;
+  wire [9:0] \$436 ;
   wire \$437 ;
-  wire [1:0] \$438 ;
+  wire [9:0] \$438 ;
   wire \$439 ;
-  wire [8:0] \$44 ;
+  wire \$44 ;
   wire \$440 ;
-  wire \$441 ;
-  wire [8:0] \$442 ;
-  wire \$443 ;
-  wire [8:0] \$444 ;
+  wire [1:0] \$441 ;
+  wire \$442 ;
+  wire [1:0] \$443 ;
+  wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire \$447 ;
+  wire [8:0] \$447 ;
   wire \$448 ;
-  wire [1:0] \$449 ;
-  wire [8:0] \$45 ;
+  wire [8:0] \$449 ;
+  wire \$45 ;
   wire \$450 ;
-  wire [1:0] \$451 ;
+  wire \$451 ;
   wire \$452 ;
   wire \$453 ;
-  wire \$454 ;
+  wire [1:0] \$454 ;
   wire \$455 ;
-  wire \$456 ;
-  wire [9:0] \$457 ;
+  wire [1:0] \$456 ;
+  wire \$457 ;
   wire \$458 ;
-  wire [9:0] \$459 ;
+  wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire [1:0] \$462 ;
+  wire [9:0] \$462 ;
   wire \$463 ;
-  wire [1:0] \$464 ;
+  wire [9:0] \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire \$467 ;
-  wire [8:0] \$468 ;
-  wire \$469 ;
+  wire [1:0] \$467 ;
+  wire \$468 ;
+  wire [1:0] \$469 ;
   wire \$47 ;
-  wire [8:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire \$473 ;
+  wire [8:0] \$473 ;
   wire \$474 ;
-  wire \$475 ;
+  wire [8:0] \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
@@ -806,7 +793,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$517 ;
   wire \$518 ;
   wire \$519 ;
-  wire \$52 ;
+  wire [7:0] \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
@@ -829,64 +816,64 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire [1:0] \$540 ;
+  wire \$540 ;
   wire \$541 ;
-  wire [1:0] \$542 ;
+  wire \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire \$545 ;
+  wire [1:0] \$545 ;
   wire \$546 ;
-  wire \$547 ;
-  wire [9:0] \$548 ;
+  wire [1:0] \$547 ;
+  wire \$548 ;
   wire \$549 ;
   wire \$55 ;
-  wire [9:0] \$550 ;
+  wire \$550 ;
   wire \$551 ;
   wire \$552 ;
-  wire [1:0] \$553 ;
+  wire [9:0] \$553 ;
   wire \$554 ;
-  wire [1:0] \$555 ;
+  wire [9:0] \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire \$558 ;
-  wire [8:0] \$559 ;
-  wire \$56 ;
-  wire \$560 ;
-  wire [8:0] \$561 ;
+  wire [1:0] \$558 ;
+  wire \$559 ;
+  wire [3:0] \$56 ;
+  wire [1:0] \$560 ;
+  wire \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire \$564 ;
+  wire [8:0] \$564 ;
   wire \$565 ;
-  wire [1:0] \$566 ;
+  wire [8:0] \$566 ;
   wire \$567 ;
-  wire [1:0] \$568 ;
+  wire \$568 ;
   wire \$569 ;
-  wire \$57 ;
+  wire [3:0] \$57 ;
   wire \$570 ;
-  wire \$571 ;
+  wire [1:0] \$571 ;
   wire \$572 ;
-  wire \$573 ;
-  wire [9:0] \$574 ;
+  wire [1:0] \$573 ;
+  wire \$574 ;
   wire \$575 ;
-  wire [9:0] \$576 ;
+  wire \$576 ;
   wire \$577 ;
   wire \$578 ;
-  wire [1:0] \$579 ;
-  wire \$58 ;
+  wire [9:0] \$579 ;
+  wire [3:0] \$58 ;
   wire \$580 ;
-  wire [1:0] \$581 ;
+  wire [9:0] \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire \$584 ;
-  wire [8:0] \$585 ;
-  wire \$586 ;
-  wire [8:0] \$587 ;
+  wire [1:0] \$584 ;
+  wire \$585 ;
+  wire [1:0] \$586 ;
+  wire \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire \$59 ;
-  wire \$590 ;
+  wire [8:0] \$590 ;
   wire \$591 ;
-  wire \$592 ;
+  wire [8:0] \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
@@ -927,65 +914,65 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
-  wire [1:0] \$629 ;
+  wire \$629 ;
   wire \$63 ;
   wire \$630 ;
-  wire [1:0] \$631 ;
+  wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire \$634 ;
+  wire [1:0] \$634 ;
   wire \$635 ;
-  wire \$636 ;
-  wire [9:0] \$637 ;
+  wire [1:0] \$636 ;
+  wire \$637 ;
   wire \$638 ;
-  wire [9:0] \$639 ;
+  wire \$639 ;
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire [1:0] \$642 ;
+  wire [9:0] \$642 ;
   wire \$643 ;
-  wire [1:0] \$644 ;
+  wire [9:0] \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire \$647 ;
-  wire [8:0] \$648 ;
-  wire \$649 ;
+  wire [1:0] \$647 ;
+  wire \$648 ;
+  wire [1:0] \$649 ;
   wire \$65 ;
-  wire [8:0] \$650 ;
+  wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire \$653 ;
+  wire [8:0] \$653 ;
   wire \$654 ;
-  wire [1:0] \$655 ;
+  wire [8:0] \$655 ;
   wire \$656 ;
-  wire [1:0] \$657 ;
+  wire \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
+  wire [1:0] \$660 ;
   wire \$661 ;
-  wire \$662 ;
-  wire [9:0] \$663 ;
+  wire [1:0] \$662 ;
+  wire \$663 ;
   wire \$664 ;
-  wire [9:0] \$665 ;
+  wire \$665 ;
   wire \$666 ;
   wire \$667 ;
-  wire [1:0] \$668 ;
+  wire [9:0] \$668 ;
   wire \$669 ;
   wire \$67 ;
-  wire [1:0] \$670 ;
+  wire [9:0] \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire \$673 ;
-  wire [8:0] \$674 ;
-  wire \$675 ;
-  wire [8:0] \$676 ;
+  wire [1:0] \$673 ;
+  wire \$674 ;
+  wire [1:0] \$675 ;
+  wire \$676 ;
   wire \$677 ;
   wire \$678 ;
-  wire \$679 ;
+  wire [8:0] \$679 ;
   wire \$68 ;
   wire \$680 ;
-  wire \$681 ;
+  wire [8:0] \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
@@ -1060,66 +1047,66 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
-  wire [1:0] \$749 ;
+  wire \$749 ;
   wire \$75 ;
   wire \$750 ;
-  wire [1:0] \$751 ;
+  wire \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire \$754 ;
+  wire [1:0] \$754 ;
   wire \$755 ;
-  wire \$756 ;
-  wire [9:0] \$757 ;
+  wire [1:0] \$756 ;
+  wire \$757 ;
   wire \$758 ;
-  wire [9:0] \$759 ;
+  wire \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
-  wire [1:0] \$762 ;
+  wire [9:0] \$762 ;
   wire \$763 ;
-  wire [1:0] \$764 ;
+  wire [9:0] \$764 ;
   wire \$765 ;
   wire \$766 ;
-  wire \$767 ;
-  wire [8:0] \$768 ;
-  wire \$769 ;
+  wire [1:0] \$767 ;
+  wire \$768 ;
+  wire [1:0] \$769 ;
   wire \$77 ;
-  wire [8:0] \$770 ;
+  wire \$770 ;
   wire \$771 ;
   wire \$772 ;
-  wire \$773 ;
+  wire [8:0] \$773 ;
   wire \$774 ;
-  wire [1:0] \$775 ;
+  wire [8:0] \$775 ;
   wire \$776 ;
-  wire [1:0] \$777 ;
+  wire \$777 ;
   wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
+  wire [1:0] \$780 ;
   wire \$781 ;
-  wire \$782 ;
-  wire [9:0] \$783 ;
+  wire [1:0] \$782 ;
+  wire \$783 ;
   wire \$784 ;
-  wire [9:0] \$785 ;
+  wire \$785 ;
   wire \$786 ;
   wire \$787 ;
-  wire [1:0] \$788 ;
+  wire [9:0] \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire [1:0] \$790 ;
+  wire [9:0] \$790 ;
   wire \$791 ;
   wire \$792 ;
-  wire \$793 ;
-  wire [8:0] \$794 ;
-  wire \$795 ;
-  wire [8:0] \$796 ;
+  wire [1:0] \$793 ;
+  wire \$794 ;
+  wire [1:0] \$795 ;
+  wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire \$799 ;
+  wire [8:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
-  wire \$801 ;
+  wire [8:0] \$801 ;
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
@@ -1204,66 +1191,66 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire [1:0] \$879 ;
+  wire \$879 ;
   wire \$88 ;
   wire \$880 ;
-  wire [1:0] \$881 ;
+  wire \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire \$884 ;
+  wire [1:0] \$884 ;
   wire \$885 ;
-  wire \$886 ;
-  wire [9:0] \$887 ;
+  wire [1:0] \$886 ;
+  wire \$887 ;
   wire \$888 ;
-  wire [9:0] \$889 ;
+  wire \$889 ;
   wire \$89 ;
   wire \$890 ;
   wire \$891 ;
-  wire [1:0] \$892 ;
+  wire [9:0] \$892 ;
   wire \$893 ;
-  wire [1:0] \$894 ;
+  wire [9:0] \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire \$897 ;
-  wire [8:0] \$898 ;
-  wire \$899 ;
+  wire [1:0] \$897 ;
+  wire \$898 ;
+  wire [1:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [8:0] \$900 ;
+  wire \$900 ;
   wire \$901 ;
   wire \$902 ;
-  wire \$903 ;
+  wire [8:0] \$903 ;
   wire \$904 ;
-  wire [1:0] \$905 ;
+  wire [8:0] \$905 ;
   wire \$906 ;
-  wire [1:0] \$907 ;
+  wire \$907 ;
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
-  wire \$910 ;
+  wire [1:0] \$910 ;
   wire \$911 ;
-  wire \$912 ;
-  wire [9:0] \$913 ;
+  wire [1:0] \$912 ;
+  wire \$913 ;
   wire \$914 ;
-  wire [9:0] \$915 ;
+  wire \$915 ;
   wire \$916 ;
   wire \$917 ;
-  wire [1:0] \$918 ;
+  wire [9:0] \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire [1:0] \$920 ;
+  wire [9:0] \$920 ;
   wire \$921 ;
   wire \$922 ;
-  wire \$923 ;
-  wire [8:0] \$924 ;
-  wire \$925 ;
-  wire [8:0] \$926 ;
+  wire [1:0] \$923 ;
+  wire \$924 ;
+  wire [1:0] \$925 ;
+  wire \$926 ;
   wire \$927 ;
   wire \$928 ;
-  wire \$929 ;
+  wire [8:0] \$929 ;
   wire \$93 ;
   wire \$930 ;
-  wire \$931 ;
+  wire [8:0] \$931 ;
   wire \$932 ;
   wire \$933 ;
   wire \$934 ;
@@ -1305,7 +1292,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire [7:0] \$97 ;
+  wire \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
@@ -1337,19 +1324,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$996 ;
   wire \$997 ;
   wire \$998 ;
-  wire [1:0] \$999 ;
-  wire [6:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$143 ;
-  wire [6:0] \$signature__addr$155 ;
-  wire [6:0] \$signature__addr$156 ;
-  wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$144 ;
-  wire [31:0] \$signature__data$280 ;
-  wire [31:0] \$signature__data$281 ;
+  wire \$999 ;
+  wire [1:0] \$signature__addr ;
+  wire [6:0] \$signature__addr$142 ;
+  wire [6:0] \$signature__addr$145 ;
+  wire [6:0] \$signature__addr$157 ;
+  wire [6:0] \$signature__addr$158 ;
+  wire [34:0] \$signature__data ;
+  wire [31:0] \$signature__data$143 ;
+  wire [31:0] \$signature__data$146 ;
+  wire [31:0] \$signature__data$284 ;
+  wire [31:0] \$signature__data$285 ;
   wire \$signature__en ;
-  wire \$signature__en$142 ;
+  wire \$signature__en$141 ;
+  wire \$signature__en$144 ;
   wire [31:0] act;
-  wire [31:0] \act$116 ;
+  wire [31:0] \act$118 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1422,9 +1412,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_last2 = 1'h0;
   wire drain_read;
   reg drain_slot = 1'h0;
-  wire [1:0] dwp__addr;
-  wire [34:0] dwp__data;
-  wire dwp__en;
   wire finished;
   reg [7:0] fold = 8'h00;
   reg [8:0] fold_end = 9'h000;
@@ -1486,10 +1473,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load_hold;
   reg loaded = 1'h0;
   reg [2:0] n_layers = 3'h0;
-  wire [7:0] next_groups;
   wire [2:0] next_layer;
   wire [1:0] nxt_rp__addr;
   wire [34:0] nxt_rp__data;
+  wire [1:0] nxt_steps_rp__addr;
+  wire [27:0] nxt_steps_rp__data;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1522,7 +1510,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$127 ;
+  wire [31:0] \result$129 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1541,46 +1529,49 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$87 ;
+  wire [8:0] \step_addr$101 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$99 ;
+  wire [8:0] \step_addr$89 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$100 ;
+  wire \step_first$102 ;
   (* init = 1'h0 *)
-  wire \step_first$89 ;
+  wire \step_first$91 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$101 ;
+  wire \step_last$103 ;
   (* init = 1'h0 *)
-  wire \step_last$91 ;
+  wire \step_last$93 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$103 ;
+  wire \step_relu$105 ;
   (* init = 1'h0 *)
-  wire \step_relu$95 ;
+  wire \step_relu$97 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$104 ;
+  wire \step_requantize$106 ;
   (* init = 1'h0 *)
-  wire \step_requantize$97 ;
+  wire \step_requantize$99 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$102 ;
+  wire [7:0] \step_rq$104 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$93 ;
+  wire [7:0] \step_rq$95 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$85 ;
+  wire \step_valid$100 ;
   (* init = 1'h0 *)
-  wire \step_valid$98 ;
+  wire \step_valid$87 ;
+  wire [1:0] swp__addr;
+  wire [27:0] swp__data;
+  wire swp__en;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -1799,14 +1790,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$162 )
-      actbuf[\$160 [6:0]][7:0] <= \$1331 ;
-    if (\$164 )
-      actbuf[\$160 [6:0]][15:8] <= \$1333 ;
-    if (\$166 )
-      actbuf[\$160 [6:0]][23:16] <= \$1331 ;
-    if (\$168 )
-      actbuf[\$160 [6:0]][31:24] <= \$1333 ;
+    if (\$175 )
+      actbuf[\$173 [6:0]][7:0] <= \$1318 ;
+    if (\$177 )
+      actbuf[\$173 [6:0]][15:8] <= \$1320 ;
+    if (\$179 )
+      actbuf[\$173 [6:0]][23:16] <= \$1318 ;
+    if (\$181 )
+      actbuf[\$173 [6:0]][31:24] <= \$1320 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1815,6 +1806,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
   end
   assign act_rp__data = _0_;
+  reg [27:0] descriptor_steps [3:0];
+  initial begin
+    descriptor_steps[0] = 28'h0000000;
+    descriptor_steps[1] = 28'h0000000;
+    descriptor_steps[2] = 28'h0000000;
+    descriptor_steps[3] = 28'h0000000;
+  end
+  always @(posedge clk) begin
+    if (swp__en)
+      descriptor_steps[load__payload[1:0]] <= { \$32 , \$29 , \$26 , \$24 , \$22 [7:0] };
+  end
+  assign nxt_steps_rp__data = descriptor_steps[\$58 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1823,11 +1826,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     descriptors[3] = 35'h000000000;
   end
   always @(posedge clk) begin
-    if (dwp__en)
+    if (\$signature__en )
       descriptors[load__payload[1:0]] <= load__payload[66:32];
   end
-  assign nxt_rp__data = descriptors[\$43 [1:0]];
-  assign dl_rp__data = descriptors[\$21 [1:0]];
+  assign nxt_rp__data = descriptors[\$58 [1:0]];
+  assign dl_rp__data = descriptors[\$36 [1:0]];
   assign d0_rp__data = descriptors[2'h0];
   (* ram_style = "block" *)
   reg [31:0] inbuf [63:0];
@@ -1898,8 +1901,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$30 )
-      inbuf[\$28 [5:0]] <= i_stream__payload;
+    if (\$45 )
+      inbuf[\$43 [5:0]] <= i_stream__payload;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -2041,13 +2044,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$180 [6:0]] <= { \$1332 , \$1331  };
+      outbuf0[\$193 [6:0]] <= { \$1319 , \$1318  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$193 [6:0]];
+    _2_ <= outbuf0[\$206 [6:0]];
   end
-  assign \$signature__data$280  = _2_;
+  assign \$signature__data$284  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2181,13 +2184,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$182 [6:0]] <= { \$1334 , \$1333  };
+      outbuf1[\$195 [6:0]] <= { \$1321 , \$1320  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$196 [6:0]];
+    _3_ <= outbuf1[\$209 [6:0]];
   end
-  assign \$signature__data$281  = _3_;
+  assign \$signature__data$285  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2209,1132 +2212,1124 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$15  = load__payload[31:28] == 2'h2;
   assign \$16  = ld_fire & \$15 ;
   assign \$17  = load__payload[19:0] < 3'h4;
-  assign dwp__en = \$16  & \$17 ;
-  assign \$18  = load__payload[31:28] == 2'h3;
+  assign \$signature__en  = \$16  & \$17 ;
+  assign \$18  = load__payload[31:28] == 2'h2;
   assign \$19  = ld_fire & \$18 ;
-  assign \$20  = load__payload[19:0] == 1'h1;
-  assign \$21  = n_layers - 1'h1;
-  assign \$22  = in_wslot ? in_full1 : in_full0;
-  assign \$23  = ~ \$22 ;
-  assign \$24  = | n_layers;
-  assign i_stream__ready = \$23  & \$24 ;
+  assign \$20  = load__payload[19:0] < 3'h4;
+  assign swp__en = \$19  & \$20 ;
+  assign \$21  = load__payload[47:40] + 1'h1;
+  assign \$23  = load__payload[39:32] - 1'h1;
+  assign \$25  = load__payload[47:40] - 1'h1;
+  assign \$27  = | load__payload[39:32];
+  assign \$28  = load__payload[39:32] <= 3'h4;
+  assign \$29  = \$27  & \$28 ;
+  assign \$30  = | load__payload[47:40];
+  assign \$31  = load__payload[47:40] <= 2'h2;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = load__payload[31:28] == 2'h3;
+  assign \$34  = ld_fire & \$33 ;
+  assign \$35  = load__payload[19:0] == 1'h1;
+  assign \$36  = n_layers - 1'h1;
+  assign \$37  = in_wslot ? in_full1 : in_full0;
+  assign \$38  = ~ \$37 ;
+  assign \$39  = | n_layers;
+  assign i_stream__ready = \$38  & \$39 ;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$25  = in_wslot ? in_beats1 : in_beats0;
-  assign \$27  = in_wslot ? 6'h20 : 6'h00;
-  assign \$28  = \$26  + \$27 ;
-  assign \$37  = in_wslot ? in_beats1 : in_beats0;
-  assign \$38  = ! \$37 ;
-  assign vector_start = in_fire & \$38 ;
-  assign \$39  = ~ loaded;
-  assign \$40  = b_done ? 1'h1 : 1'h0;
-  assign \$41  = layer + 1'h1;
-  assign \$42  = cur_is_last ? { 3'h0, \$40  } : \$41 ;
-  assign \$43  = loaded ? \$42  : 4'h0;
-  assign \$44  = nxt_rp__data[15:8] + 1'h1;
-  assign \$46  = | n_layers;
-  assign active = loaded & \$46 ;
-  assign \$47  = ~ layer_is_0;
-  assign \$48  = active & \$47 ;
-  assign \$49  = ~ b_done;
-  assign \$50  = \$48  & \$49 ;
-  assign b_available = \$50  & b_ready;
-  assign \$51  = ~ b_in_group;
-  assign \$52  = \$51  & fold_is_0;
-  assign \$53  = ~ group_is_0;
-  assign \$54  = \$53  | raw_ok;
-  assign \$55  = layer_is_0 ? in_ok : \$54 ;
-  assign \$56  = active & \$55 ;
-  assign \$57  = group_is_0 & fold_is_0;
-  assign \$58  = cur_is_last & \$57 ;
-  assign \$59  = ctx ? out_full1 : out_full0;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$56  & \$61 ;
-  assign \$64  = ~ layer_is_0;
-  assign \$65  = \$64  & group_is_0;
-  assign \$66  = \$65  ? raw_full : 1'h1;
-  assign \$67  = \$63  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$52  & \$68 ;
-  assign \$70  = \$69  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$70 ;
-  assign \$71  = ~ b_in_group;
-  assign \$72  = ~ group_is_0;
-  assign \$73  = \$72  | raw_ok;
-  assign \$74  = layer_is_0 ? in_ok : \$73 ;
-  assign \$75  = active & \$74 ;
-  assign \$76  = group_is_0 & fold_is_0;
-  assign \$77  = cur_is_last & \$76 ;
-  assign \$78  = ctx ? out_full1 : out_full0;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$75  & \$80 ;
-  assign \$83  = \$71  & \$82 ;
+  assign \$40  = in_wslot ? in_beats1 : in_beats0;
+  assign \$42  = in_wslot ? 6'h20 : 6'h00;
+  assign \$43  = \$41  + \$42 ;
+  assign \$52  = in_wslot ? in_beats1 : in_beats0;
+  assign \$53  = ! \$52 ;
+  assign vector_start = in_fire & \$53 ;
+  assign \$54  = ~ loaded;
+  assign \$55  = b_done ? 1'h1 : 1'h0;
+  assign \$56  = layer + 1'h1;
+  assign \$57  = cur_is_last ? { 3'h0, \$55  } : \$56 ;
+  assign \$58  = loaded ? \$57  : 4'h0;
+  assign \$59  = | n_layers;
+  assign active = loaded & \$59 ;
+  assign \$60  = ~ layer_is_0;
+  assign \$61  = active & \$60 ;
+  assign \$62  = ~ b_done;
+  assign \$63  = \$61  & \$62 ;
+  assign b_available = \$63  & b_ready;
+  assign \$64  = ~ b_in_group;
+  assign \$65  = \$64  & fold_is_0;
+  assign \$66  = ~ group_is_0;
+  assign \$67  = \$66  | raw_ok;
+  assign \$68  = layer_is_0 ? in_ok : \$67 ;
+  assign \$69  = active & \$68 ;
+  assign \$70  = group_is_0 & fold_is_0;
+  assign \$71  = cur_is_last & \$70 ;
+  assign \$72  = ctx ? out_full1 : out_full0;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = \$69  & \$74 ;
+  assign \$77  = ~ layer_is_0;
+  assign \$78  = \$77  & group_is_0;
+  assign \$79  = \$78  ? raw_full : 1'h1;
+  assign \$80  = \$76  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$65  & \$81 ;
+  assign \$83  = \$82  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$83 ;
   assign \$84  = ~ b_in_group;
-  assign \$85  = \$84  & fold_is_0;
-  assign \$86  = ~ layer_is_0;
-  assign \$87  = \$86  & group_is_0;
-  assign \$88  = \$87  ? raw_full : 1'h1;
-  assign \$89  = ~ \$88 ;
-  assign \$90  = \$85  & \$89 ;
-  assign \$91  = \$90  & b_available;
-  assign \$92  = ~ \$91 ;
-  assign issue_a = \$83  & \$92 ;
+  assign \$85  = ~ group_is_0;
+  assign \$86  = \$85  | raw_ok;
+  assign \$87  = layer_is_0 ? in_ok : \$86 ;
+  assign \$88  = active & \$87 ;
+  assign \$89  = group_is_0 & fold_is_0;
+  assign \$90  = cur_is_last & \$89 ;
+  assign \$91  = ctx ? out_full1 : out_full0;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = \$88  & \$93 ;
+  assign \$96  = \$84  & \$95 ;
+  assign \$97  = ~ b_in_group;
+  assign \$98  = \$97  & fold_is_0;
+  assign \$99  = ~ layer_is_0;
+  assign \$100  = \$99  & group_is_0;
+  assign \$101  = \$100  ? raw_full : 1'h1;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = \$98  & \$102 ;
+  assign \$104  = \$103  & b_available;
+  assign \$105  = ~ \$104 ;
+  assign issue_a = \$96  & \$105 ;
   assign issue = issue_a | issue_b;
-  assign \$93  = ~ issue;
-  assign \$94  = \$93  & active;
-  assign \$95  = ~ in_ok;
-  assign \$96  = layer_is_0 & \$95 ;
-  assign \$97  = ctx ? in_beats1 : in_beats0;
-  assign \$98  = | \$97 ;
-  assign \$99  = \$96  & \$98 ;
-  assign \$100  = b_in_group ? 1'h1 : \$99 ;
-  assign stall_input = \$94  & \$100 ;
-  assign \$101  = ~ issue;
-  assign \$102  = ~ b_in_group;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = \$103  & active;
-  assign \$105  = ~ group_is_0;
-  assign \$106  = \$105  | raw_ok;
-  assign \$107  = layer_is_0 ? in_ok : \$106 ;
-  assign \$108  = \$104  & \$107 ;
-  assign \$109  = group_is_0 & fold_is_0;
-  assign \$110  = cur_is_last & \$109 ;
-  assign \$111  = ctx ? out_full1 : out_full0;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign stall_output = \$108  & \$114 ;
-  assign \$115  = ! ctx;
-  assign \$116  = issue_a & \$115 ;
-  assign \$117  = \$116  & layer_is_0;
-  assign \$118  = \$117  & last_fold;
-  assign \$119  = \$118  & last_group;
-  assign \$121  = issue_b & \$120 ;
-  assign \$122  = \$121  & b_last_fold;
-  assign \$123  = \$122  & b_last_group;
-  assign in_release0 = \$119  | \$123 ;
-  assign \$124  = ! ctx;
-  assign \$125  = issue_a & \$124 ;
-  assign \$126  = \$125  & layer_is_0;
-  assign \$127  = group_is_0 & fold_is_0;
-  assign \$128  = \$126  & \$127 ;
-  assign \$130  = issue_b & \$129 ;
-  assign \$131  = \$130  & b_group_is_0;
-  assign \$132  = ! b_fold;
-  assign \$133  = \$131  & \$132 ;
-  assign track_reset0 = \$128  | \$133 ;
-  assign \$135  = issue_a & \$134 ;
-  assign \$136  = \$135  & layer_is_0;
-  assign \$137  = \$136  & last_fold;
-  assign \$138  = \$137  & last_group;
-  assign \$139  = ~ ctx;
-  assign \$140  = issue_b & \$139 ;
-  assign \$141  = \$140  & b_last_fold;
-  assign \$142  = \$141  & b_last_group;
-  assign in_release1 = \$138  | \$142 ;
-  assign \$144  = issue_a & \$143 ;
-  assign \$145  = \$144  & layer_is_0;
-  assign \$146  = group_is_0 & fold_is_0;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = ~ ctx;
-  assign \$149  = issue_b & \$148 ;
-  assign \$150  = \$149  & b_group_is_0;
-  assign \$151  = ! b_fold;
-  assign \$152  = \$150  & \$151 ;
-  assign track_reset1 = \$147  | \$152 ;
-  assign \$153  = issue_a & cur_is_last;
-  assign \$154  = group_is_0 & fold_is_0;
-  assign claim_out = \$153  & \$154 ;
+  assign \$106  = ~ issue;
+  assign \$107  = \$106  & active;
+  assign \$108  = ~ in_ok;
+  assign \$109  = layer_is_0 & \$108 ;
+  assign \$110  = ctx ? in_beats1 : in_beats0;
+  assign \$111  = | \$110 ;
+  assign \$112  = \$109  & \$111 ;
+  assign \$113  = b_in_group ? 1'h1 : \$112 ;
+  assign stall_input = \$107  & \$113 ;
+  assign \$114  = ~ issue;
+  assign \$115  = ~ b_in_group;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = \$116  & active;
+  assign \$118  = ~ group_is_0;
+  assign \$119  = \$118  | raw_ok;
+  assign \$120  = layer_is_0 ? in_ok : \$119 ;
+  assign \$121  = \$117  & \$120 ;
+  assign \$122  = group_is_0 & fold_is_0;
+  assign \$123  = cur_is_last & \$122 ;
+  assign \$124  = ctx ? out_full1 : out_full0;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign stall_output = \$121  & \$127 ;
+  assign \$128  = ! ctx;
+  assign \$129  = issue_a & \$128 ;
+  assign \$130  = \$129  & layer_is_0;
+  assign \$131  = \$130  & last_fold;
+  assign \$132  = \$131  & last_group;
+  assign \$134  = issue_b & \$133 ;
+  assign \$135  = \$134  & b_last_fold;
+  assign \$136  = \$135  & b_last_group;
+  assign in_release0 = \$132  | \$136 ;
+  assign \$137  = ! ctx;
+  assign \$138  = issue_a & \$137 ;
+  assign \$139  = \$138  & layer_is_0;
+  assign \$140  = group_is_0 & fold_is_0;
+  assign \$141  = \$139  & \$140 ;
+  assign \$143  = issue_b & \$142 ;
+  assign \$144  = \$143  & b_group_is_0;
+  assign \$145  = ! b_fold;
+  assign \$146  = \$144  & \$145 ;
+  assign track_reset0 = \$141  | \$146 ;
+  assign \$148  = issue_a & \$147 ;
+  assign \$149  = \$148  & layer_is_0;
+  assign \$150  = \$149  & last_fold;
+  assign \$151  = \$150  & last_group;
+  assign \$152  = ~ ctx;
+  assign \$153  = issue_b & \$152 ;
+  assign \$154  = \$153  & b_last_fold;
+  assign \$155  = \$154  & b_last_group;
+  assign in_release1 = \$151  | \$155 ;
+  assign \$157  = issue_a & \$156 ;
+  assign \$158  = \$157  & layer_is_0;
+  assign \$159  = group_is_0 & fold_is_0;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = ~ ctx;
+  assign \$162  = issue_b & \$161 ;
+  assign \$163  = \$162  & b_group_is_0;
+  assign \$164  = ! b_fold;
+  assign \$165  = \$163  & \$164 ;
+  assign track_reset1 = \$160  | \$165 ;
+  assign \$166  = issue_a & cur_is_last;
+  assign \$167  = group_is_0 & fold_is_0;
+  assign claim_out = \$166  & \$167 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$155  = ~ wb_out13;
-  assign act_write = wb_valid13 & \$155 ;
+  assign \$168  = ~ wb_out13;
+  assign act_write = wb_valid13 & \$168 ;
   assign out_write = wb_valid13 & wb_out13;
-  assign \$157  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$158  = \$156  + \$157 ;
-  assign \$159  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$160  = \$158  + \$159 ;
-  assign \$161  = ! wb_group13[0];
-  assign \$162  = act_write & \$161 ;
-  assign \$163  = ! wb_group13[0];
-  assign \$164  = act_write & \$163 ;
-  assign \$166  = act_write & \$165 ;
-  assign \$168  = act_write & \$167 ;
-  assign \$169  = ! wb_ctx13;
-  assign \$170  = act_write & \$169 ;
-  assign \$171  = wb_parity0 == wb_par13;
-  assign \$172  = wb_groups0 + 1'h1;
-  assign \$173  = \$171  ? \$172  : 9'h001;
+  assign \$170  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$171  = \$169  + \$170 ;
+  assign \$172  = wb_par13 ? 6'h20 : 6'h00;
+  assign \$173  = \$171  + \$172 ;
+  assign \$174  = ! wb_group13[0];
   assign \$175  = act_write & \$174 ;
-  assign \$176  = wb_parity1 == wb_par13;
-  assign \$177  = wb_groups1 + 1'h1;
-  assign \$178  = \$176  ? \$177  : 9'h001;
-  assign \$179  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$180  = wb_group13 + \$179 ;
-  assign \$181  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$182  = wb_group13 + \$181 ;
-  assign \$183  = drain_slot ? out_pending1 : out_pending0;
-  assign \$184  = drain_slot ? out_groups1 : out_groups0;
-  assign \$186  = \$184  > \$185 ;
-  assign \$187  = \$183  & \$186 ;
-  assign \$188  = w_level + drain_inflight;
-  assign \$189  = \$188  + drain_inflight2;
-  assign \$190  = \$189  < 3'h4;
-  assign drain_read = \$187  & \$190 ;
-  assign \$192  = drain_slot ? 7'h40 : 7'h00;
-  assign \$193  = \$191  + \$192 ;
-  assign \$195  = drain_slot ? 7'h40 : 7'h00;
-  assign \$196  = \$194  + \$195 ;
+  assign \$176  = ! wb_group13[0];
+  assign \$177  = act_write & \$176 ;
+  assign \$179  = act_write & \$178 ;
+  assign \$181  = act_write & \$180 ;
+  assign \$182  = ! wb_ctx13;
+  assign \$183  = act_write & \$182 ;
+  assign \$184  = wb_parity0 == wb_par13;
+  assign \$185  = wb_groups0 + 1'h1;
+  assign \$186  = \$184  ? \$185  : 9'h001;
+  assign \$188  = act_write & \$187 ;
+  assign \$189  = wb_parity1 == wb_par13;
+  assign \$190  = wb_groups1 + 1'h1;
+  assign \$191  = \$189  ? \$190  : 9'h001;
+  assign \$192  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$193  = wb_group13 + \$192 ;
+  assign \$194  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$195  = wb_group13 + \$194 ;
+  assign \$196  = drain_slot ? out_pending1 : out_pending0;
+  assign \$197  = drain_slot ? out_groups1 : out_groups0;
+  assign \$199  = \$197  > \$198 ;
+  assign \$200  = \$196  & \$199 ;
+  assign \$201  = w_level + drain_inflight;
+  assign \$202  = \$201  + drain_inflight2;
+  assign \$203  = \$202  < 3'h4;
+  assign drain_read = \$200  & \$203 ;
+  assign \$205  = drain_slot ? 7'h40 : 7'h00;
+  assign \$206  = \$204  + \$205 ;
+  assign \$208  = drain_slot ? 7'h40 : 7'h00;
+  assign \$209  = \$207  + \$208 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$197  = load__payload[31:28] == 2'h3;
-  assign \$198  = ld_fire & \$197 ;
-  assign \$199  = ! load__payload[19:0];
-  assign \$200  = load__payload[85:32] > 3'h4;
-  assign \$201  = \$200  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$202  = d0_rp__data[7:0] + 2'h3;
-  assign \$204  = ! in_wslot;
-  assign \$205  = in_fire & \$204 ;
-  assign \$206  = in_beats0 + 1'h1;
-  assign \$207  = in_beats0 + 1'h1;
-  assign \$208  = \$207  == in_folds;
-  assign \$210  = in_fire & \$209 ;
-  assign \$211  = in_beats1 + 1'h1;
-  assign \$212  = in_beats1 + 1'h1;
-  assign \$213  = \$212  == in_folds;
-  assign \$214  = in_wslot ? in_beats1 : in_beats0;
-  assign \$215  = \$214  + 1'h1;
-  assign \$216  = \$215  == in_folds;
-  assign \$217  = in_fire & \$216 ;
-  assign \$218  = ~ in_wslot;
-  assign \$219  = d0_rp__data[15:8] + 1'h1;
-  assign \$221  = ~ loaded;
-  assign \$222  = nxt_rp__data[7:0] - 1'h1;
-  assign \$224  = nxt_rp__data[15:8] - 1'h1;
-  assign \$226  = n_layers - 1'h1;
-  assign \$227  = \$43 [2:0] == \$226 ;
-  assign \$228  = group + 1'h1;
-  assign \$229  = rq_addr + 1'h1;
-  assign \$230  = nxt_rp__data[7:0] - 1'h1;
-  assign \$232  = nxt_rp__data[15:8] - 1'h1;
-  assign \$234  = n_layers - 1'h1;
-  assign \$235  = \$43 [2:0] == \$234 ;
-  assign \$236  = ~ wr_buf;
-  assign \$237  = ~ ctx;
-  assign \$238  = ~ b_group_is_0;
-  assign \$239  = fold + 1'h1;
-  assign \$240  = fold_end_next + 3'h4;
-  assign \$241  = last_fold & last_group;
-  assign \$242  = ~ \$241 ;
-  assign \$243  = bank_addr + 1'h1;
-  assign \$244  = b_bank_addr + 1'h1;
-  assign \$245  = ~ b_last_fold;
-  assign \$246  = b_group + 1'h1;
-  assign \$247  = b_rq_addr + 1'h1;
-  assign \$248  = b_fold + 1'h1;
-  assign \$249  = ~ clear_counters;
-  assign \$250  = ld_fire & \$249 ;
-  assign \$251  = issue_b ? b_bank_addr : bank_addr;
-  assign \$252  = ! b_fold;
-  assign \$253  = issue_b ? \$252  : fold_is_0;
-  assign \$254  = issue_b ? b_last_fold : last_fold;
-  assign \$255  = issue_b ? b_rq_addr : rq_addr;
-  assign \$256  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$257  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$259  = ctx ? 6'h00 : 6'h20;
-  assign \$260  = \$258  + \$259 ;
-  assign \$262  = ctx ? 6'h20 : 6'h00;
-  assign \$263  = \$261  + \$262 ;
-  assign \$264  = issue_b ? \$260  : \$263 ;
-  assign \$266  = ctx ? 7'h40 : 7'h00;
-  assign \$267  = \$265  + \$266 ;
-  assign \$268  = wr_buf ? 6'h00 : 6'h20;
-  assign \$269  = \$267  + \$268 ;
-  assign \$270  = issue_b | layer_is_0;
-  assign \$271  = issue_b ? b_group : group;
-  assign \$272  = issue_b ? 1'h0 : wr_buf;
-  assign \$273  = ctx ^ issue_b;
-  assign \$274  = issue_a & cur_is_last;
-  assign \$275  = step_valid & step_last;
-  assign \$276  = wb_groups_next0 + 1'h1;
-  assign \$277  = wb_groups_next1 + 1'h1;
-  assign \$278  = ~ loaded;
-  assign \$279  = ctx ? in_release1 : in_release0;
-  assign \$280  = ~ \$279 ;
-  assign \$281  = | in_beats1;
-  assign \$283  = in_fire & \$282 ;
-  assign \$284  = \$281  | \$283 ;
-  assign \$285  = | in_beats0;
-  assign \$286  = ! in_wslot;
-  assign \$287  = in_fire & \$286 ;
-  assign \$288  = \$285  | \$287 ;
-  assign \$289  = ctx ? \$284  : \$288 ;
-  assign \$290  = \$280  & \$289 ;
-  assign \$291  = ctx ? in_release0 : in_release1;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = | in_beats0;
-  assign \$294  = ! in_wslot;
-  assign \$295  = in_fire & \$294 ;
-  assign \$296  = \$293  | \$295 ;
-  assign \$297  = | in_beats1;
-  assign \$299  = in_fire & \$298 ;
-  assign \$300  = \$297  | \$299 ;
-  assign \$301  = ctx ? \$296  : \$300 ;
-  assign \$302  = \$292  & \$301 ;
-  assign \$303  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$304  = ~ layer[0];
-  assign \$305  = \$303  == \$304 ;
-  assign \$306  = ctx ? track_reset1 : track_reset0;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = \$305  & \$307 ;
-  assign \$310  = 2'h0 >= fold_end;
-  assign \$312  = 2'h0 >= prev_out;
-  assign \$313  = \$310  | \$312 ;
-  assign \$315  = act_write & \$314 ;
-  assign \$316  = wb_parity1 == wb_par13;
-  assign \$318  = \$317  >= fold_end;
-  assign \$320  = \$319  >= prev_out;
-  assign \$321  = \$318  | \$320 ;
-  assign \$323  = 2'h2 >= fold_end;
-  assign \$325  = 2'h2 >= prev_out;
+  assign \$210  = load__payload[31:28] == 2'h3;
+  assign \$211  = ld_fire & \$210 ;
+  assign \$212  = ! load__payload[19:0];
+  assign \$213  = load__payload[85:32] > 3'h4;
+  assign \$214  = \$213  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$215  = d0_rp__data[7:0] + 2'h3;
+  assign \$217  = ! in_wslot;
+  assign \$218  = in_fire & \$217 ;
+  assign \$219  = in_beats0 + 1'h1;
+  assign \$220  = in_beats0 + 1'h1;
+  assign \$221  = \$220  == in_folds;
+  assign \$223  = in_fire & \$222 ;
+  assign \$224  = in_beats1 + 1'h1;
+  assign \$225  = in_beats1 + 1'h1;
+  assign \$226  = \$225  == in_folds;
+  assign \$227  = in_wslot ? in_beats1 : in_beats0;
+  assign \$228  = \$227  + 1'h1;
+  assign \$229  = \$228  == in_folds;
+  assign \$230  = in_fire & \$229 ;
+  assign \$231  = ~ in_wslot;
+  assign \$232  = d0_rp__data[15:8] + 1'h1;
+  assign \$234  = ~ loaded;
+  assign \$235  = n_layers - 1'h1;
+  assign \$236  = \$58 [2:0] == \$235 ;
+  assign \$237  = group + 1'h1;
+  assign \$238  = rq_addr + 1'h1;
+  assign \$239  = n_layers - 1'h1;
+  assign \$240  = \$58 [2:0] == \$239 ;
+  assign \$241  = ~ wr_buf;
+  assign \$242  = ~ ctx;
+  assign \$243  = ~ b_group_is_0;
+  assign \$244  = fold + 1'h1;
+  assign \$245  = fold_end_next + 3'h4;
+  assign \$246  = last_fold & last_group;
+  assign \$247  = ~ \$246 ;
+  assign \$248  = bank_addr + 1'h1;
+  assign \$249  = b_bank_addr + 1'h1;
+  assign \$250  = ~ b_last_fold;
+  assign \$251  = b_group + 1'h1;
+  assign \$252  = b_rq_addr + 1'h1;
+  assign \$253  = b_fold + 1'h1;
+  assign \$254  = ~ clear_counters;
+  assign \$255  = ld_fire & \$254 ;
+  assign \$256  = issue_b ? b_bank_addr : bank_addr;
+  assign \$257  = ! b_fold;
+  assign \$258  = issue_b ? \$257  : fold_is_0;
+  assign \$259  = issue_b ? b_last_fold : last_fold;
+  assign \$260  = issue_b ? b_rq_addr : rq_addr;
+  assign \$261  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$262  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$264  = ctx ? 6'h00 : 6'h20;
+  assign \$265  = \$263  + \$264 ;
+  assign \$267  = ctx ? 6'h20 : 6'h00;
+  assign \$268  = \$266  + \$267 ;
+  assign \$269  = issue_b ? \$265  : \$268 ;
+  assign \$271  = ctx ? 7'h40 : 7'h00;
+  assign \$272  = \$270  + \$271 ;
+  assign \$273  = wr_buf ? 6'h00 : 6'h20;
+  assign \$274  = \$272  + \$273 ;
+  assign \$275  = issue_b | layer_is_0;
+  assign \$276  = issue_b ? b_group : group;
+  assign \$277  = issue_b ? 1'h0 : wr_buf;
+  assign \$278  = ctx ^ issue_b;
+  assign \$279  = issue_a & cur_is_last;
+  assign \$280  = step_valid & step_last;
+  assign \$281  = wb_groups_next0 + 1'h1;
+  assign \$282  = wb_groups_next1 + 1'h1;
+  assign \$283  = ~ loaded;
+  assign \$284  = ctx ? in_release1 : in_release0;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = | in_beats1;
+  assign \$288  = in_fire & \$287 ;
+  assign \$289  = \$286  | \$288 ;
+  assign \$290  = | in_beats0;
+  assign \$291  = ! in_wslot;
+  assign \$292  = in_fire & \$291 ;
+  assign \$293  = \$290  | \$292 ;
+  assign \$294  = ctx ? \$289  : \$293 ;
+  assign \$295  = \$285  & \$294 ;
+  assign \$296  = ctx ? in_release0 : in_release1;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = | in_beats0;
+  assign \$299  = ! in_wslot;
+  assign \$300  = in_fire & \$299 ;
+  assign \$301  = \$298  | \$300 ;
+  assign \$302  = | in_beats1;
+  assign \$304  = in_fire & \$303 ;
+  assign \$305  = \$302  | \$304 ;
+  assign \$306  = ctx ? \$301  : \$305 ;
+  assign \$307  = \$297  & \$306 ;
+  assign \$308  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$309  = ~ layer[0];
+  assign \$310  = \$308  == \$309 ;
+  assign \$311  = ctx ? track_reset1 : track_reset0;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$310  & \$312 ;
+  assign \$315  = 2'h0 >= fold_end;
+  assign \$317  = 2'h0 >= prev_out;
+  assign \$318  = \$315  | \$317 ;
+  assign \$320  = act_write & \$319 ;
+  assign \$321  = wb_parity1 == wb_par13;
+  assign \$323  = \$322  >= fold_end;
+  assign \$325  = \$324  >= prev_out;
   assign \$326  = \$323  | \$325 ;
-  assign \$327  = \$316  ? \$321  : \$326 ;
-  assign \$329  = \$328  >= fold_end;
-  assign \$331  = \$330  >= prev_out;
-  assign \$332  = \$329  | \$331 ;
-  assign \$333  = \$315  ? \$327  : \$332 ;
-  assign \$334  = track_reset_r1 ? \$313  : \$333 ;
-  assign \$336  = 2'h0 >= fold_end;
-  assign \$338  = 2'h0 >= prev_out;
-  assign \$339  = \$336  | \$338 ;
-  assign \$340  = ! wb_ctx13;
-  assign \$341  = act_write & \$340 ;
-  assign \$342  = wb_parity0 == wb_par13;
-  assign \$344  = \$343  >= fold_end;
-  assign \$346  = \$345  >= prev_out;
-  assign \$347  = \$344  | \$346 ;
-  assign \$349  = 2'h2 >= fold_end;
-  assign \$351  = 2'h2 >= prev_out;
+  assign \$328  = 2'h2 >= fold_end;
+  assign \$330  = 2'h2 >= prev_out;
+  assign \$331  = \$328  | \$330 ;
+  assign \$332  = \$321  ? \$326  : \$331 ;
+  assign \$334  = \$333  >= fold_end;
+  assign \$336  = \$335  >= prev_out;
+  assign \$337  = \$334  | \$336 ;
+  assign \$338  = \$320  ? \$332  : \$337 ;
+  assign \$339  = track_reset_r1 ? \$318  : \$338 ;
+  assign \$341  = 2'h0 >= fold_end;
+  assign \$343  = 2'h0 >= prev_out;
+  assign \$344  = \$341  | \$343 ;
+  assign \$345  = ! wb_ctx13;
+  assign \$346  = act_write & \$345 ;
+  assign \$347  = wb_parity0 == wb_par13;
+  assign \$349  = \$348  >= fold_end;
+  assign \$351  = \$350  >= prev_out;
   assign \$352  = \$349  | \$351 ;
-  assign \$353  = \$342  ? \$347  : \$352 ;
-  assign \$355  = \$354  >= fold_end;
-  assign \$357  = \$356  >= prev_out;
-  assign \$358  = \$355  | \$357 ;
-  assign \$359  = \$341  ? \$353  : \$358 ;
-  assign \$360  = track_reset_r0 ? \$339  : \$359 ;
-  assign \$361  = ctx ? \$334  : \$360 ;
-  assign \$362  = \$308  & \$361 ;
-  assign \$363  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$364  = ~ layer[0];
-  assign \$365  = \$363  == \$364 ;
-  assign \$366  = ctx ? track_reset1 : track_reset0;
-  assign \$367  = ~ \$366 ;
-  assign \$368  = \$365  & \$367 ;
-  assign \$369  = ! prev_groups;
-  assign \$371  = act_write & \$370 ;
-  assign \$372  = wb_parity1 == wb_par13;
-  assign \$373  = wb_groups_plus1_1 == prev_groups;
-  assign \$374  = 1'h1 == prev_groups;
-  assign \$375  = \$372  ? \$373  : \$374 ;
-  assign \$376  = wb_groups1 == prev_groups;
-  assign \$377  = \$371  ? \$375  : \$376 ;
-  assign \$378  = track_reset_r1 ? \$369  : \$377 ;
-  assign \$379  = ! prev_groups;
-  assign \$380  = ! wb_ctx13;
-  assign \$381  = act_write & \$380 ;
-  assign \$382  = wb_parity0 == wb_par13;
-  assign \$383  = wb_groups_plus1_0 == prev_groups;
-  assign \$384  = 1'h1 == prev_groups;
-  assign \$385  = \$382  ? \$383  : \$384 ;
-  assign \$386  = wb_groups0 == prev_groups;
-  assign \$387  = \$381  ? \$385  : \$386 ;
-  assign \$388  = track_reset_r0 ? \$379  : \$387 ;
-  assign \$389  = ctx ? \$378  : \$388 ;
-  assign \$390  = \$368  & \$389 ;
-  assign \$391  = last_fold & last_group;
-  assign \$392  = \$391  & cur_is_last;
-  assign \$393  = ctx ? in_release0 : in_release1;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = | in_beats0;
-  assign \$396  = ! in_wslot;
-  assign \$397  = in_fire & \$396 ;
-  assign \$398  = \$395  | \$397 ;
-  assign \$399  = | in_beats1;
-  assign \$401  = in_fire & \$400 ;
-  assign \$402  = \$399  | \$401 ;
-  assign \$403  = ctx ? \$398  : \$402 ;
-  assign \$404  = \$394  & \$403 ;
-  assign \$405  = ctx ? in_release1 : in_release0;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = | in_beats1;
-  assign \$409  = in_fire & \$408 ;
-  assign \$410  = \$407  | \$409 ;
-  assign \$411  = | in_beats0;
-  assign \$412  = ! in_wslot;
-  assign \$413  = in_fire & \$412 ;
-  assign \$414  = \$411  | \$413 ;
-  assign \$415  = ctx ? \$410  : \$414 ;
-  assign \$416  = \$406  & \$415 ;
-  assign \$417  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$419  = ~ \$417 ;
-  assign \$420  = ctx ? track_reset0 : track_reset1;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = \$419  & \$421 ;
-  assign \$426  = 2'h0 >= d0_rp__data[15:8];
-  assign \$428  = ! wb_ctx13;
-  assign \$429  = act_write & \$428 ;
-  assign \$430  = wb_parity0 == wb_par13;
-  assign \$432  = \$431  >= 3'h4;
-  assign \$434  = \$433  >= d0_rp__data[15:8];
-  assign \$435  = \$432  | \$434 ;
-  assign \$439  = 2'h2 >= d0_rp__data[15:8];
-  assign \$441  = \$430  ? \$435  : \$440 ;
-  assign \$443  = \$442  >= 3'h4;
-  assign \$445  = \$444  >= d0_rp__data[15:8];
-  assign \$446  = \$443  | \$445 ;
-  assign \$447  = \$429  ? \$441  : \$446 ;
-  assign \$448  = track_reset_r0 ? \$427  : \$447 ;
-  assign \$452  = 2'h0 >= d0_rp__data[15:8];
-  assign \$455  = act_write & \$454 ;
-  assign \$456  = wb_parity1 == wb_par13;
-  assign \$458  = \$457  >= 3'h4;
-  assign \$460  = \$459  >= d0_rp__data[15:8];
-  assign \$461  = \$458  | \$460 ;
-  assign \$465  = 2'h2 >= d0_rp__data[15:8];
-  assign \$467  = \$456  ? \$461  : \$466 ;
-  assign \$469  = \$468  >= 3'h4;
-  assign \$471  = \$470  >= d0_rp__data[15:8];
-  assign \$472  = \$469  | \$471 ;
-  assign \$473  = \$455  ? \$467  : \$472 ;
-  assign \$474  = track_reset_r1 ? \$453  : \$473 ;
-  assign \$475  = ctx ? \$448  : \$474 ;
-  assign \$476  = \$422  & \$475 ;
-  assign \$477  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$479  = ~ \$477 ;
-  assign \$480  = ctx ? track_reset0 : track_reset1;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = \$479  & \$481 ;
-  assign \$483  = ! in_groups;
-  assign \$484  = ! wb_ctx13;
-  assign \$485  = act_write & \$484 ;
-  assign \$486  = wb_parity0 == wb_par13;
-  assign \$487  = wb_groups_plus1_0 == in_groups;
-  assign \$488  = 1'h1 == in_groups;
-  assign \$489  = \$486  ? \$487  : \$488 ;
-  assign \$490  = wb_groups0 == in_groups;
-  assign \$491  = \$485  ? \$489  : \$490 ;
-  assign \$492  = track_reset_r0 ? \$483  : \$491 ;
-  assign \$493  = ! in_groups;
-  assign \$495  = act_write & \$494 ;
-  assign \$496  = wb_parity1 == wb_par13;
-  assign \$497  = wb_groups_plus1_1 == in_groups;
-  assign \$498  = 1'h1 == in_groups;
-  assign \$499  = \$496  ? \$497  : \$498 ;
-  assign \$500  = wb_groups1 == in_groups;
-  assign \$501  = \$495  ? \$499  : \$500 ;
-  assign \$502  = track_reset_r1 ? \$493  : \$501 ;
-  assign \$503  = ctx ? \$492  : \$502 ;
-  assign \$504  = \$482  & \$503 ;
-  assign \$505  = ctx ? in_release1 : in_release0;
-  assign \$506  = ~ \$505 ;
-  assign \$507  = | in_beats1;
-  assign \$509  = in_fire & \$508 ;
-  assign \$510  = \$507  | \$509 ;
-  assign \$511  = | in_beats0;
-  assign \$512  = ! in_wslot;
-  assign \$513  = in_fire & \$512 ;
-  assign \$514  = \$511  | \$513 ;
-  assign \$515  = ctx ? \$510  : \$514 ;
-  assign \$516  = \$506  & \$515 ;
-  assign \$517  = ctx ? in_release0 : in_release1;
-  assign \$518  = ~ \$517 ;
-  assign \$519  = in_beats0 > b_fold;
-  assign \$520  = ! in_wslot;
-  assign \$521  = in_fire & \$520 ;
-  assign \$522  = in_beats0 == b_fold;
-  assign \$523  = \$521  & \$522 ;
-  assign \$524  = \$519  | \$523 ;
-  assign \$525  = in_beats1 > b_fold;
-  assign \$527  = in_fire & \$526 ;
-  assign \$528  = in_beats1 == b_fold;
-  assign \$529  = \$527  & \$528 ;
-  assign \$530  = \$525  | \$529 ;
-  assign \$531  = ctx ? \$524  : \$530 ;
-  assign \$532  = \$518  & \$531 ;
-  assign \$533  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$534  = ~ layer[0];
-  assign \$536  = \$533  == \$535 ;
-  assign \$537  = ctx ? track_reset1 : track_reset0;
-  assign \$538  = ~ \$537 ;
-  assign \$539  = \$536  & \$538 ;
-  assign \$543  = 2'h0 >= cur_out;
-  assign \$546  = act_write & \$545 ;
-  assign \$547  = wb_parity1 == wb_par13;
-  assign \$549  = \$548  >= 3'h4;
-  assign \$551  = \$550  >= cur_out;
-  assign \$552  = \$549  | \$551 ;
-  assign \$556  = 2'h2 >= cur_out;
-  assign \$558  = \$547  ? \$552  : \$557 ;
-  assign \$560  = \$559  >= 3'h4;
-  assign \$562  = \$561  >= cur_out;
-  assign \$563  = \$560  | \$562 ;
-  assign \$564  = \$546  ? \$558  : \$563 ;
-  assign \$565  = track_reset_r1 ? \$544  : \$564 ;
-  assign \$569  = 2'h0 >= cur_out;
-  assign \$571  = ! wb_ctx13;
-  assign \$572  = act_write & \$571 ;
-  assign \$573  = wb_parity0 == wb_par13;
-  assign \$575  = \$574  >= 3'h4;
-  assign \$577  = \$576  >= cur_out;
-  assign \$578  = \$575  | \$577 ;
-  assign \$582  = 2'h2 >= cur_out;
-  assign \$584  = \$573  ? \$578  : \$583 ;
-  assign \$586  = \$585  >= 3'h4;
-  assign \$588  = \$587  >= cur_out;
-  assign \$589  = \$586  | \$588 ;
-  assign \$590  = \$572  ? \$584  : \$589 ;
-  assign \$591  = track_reset_r0 ? \$570  : \$590 ;
-  assign \$592  = ctx ? \$565  : \$591 ;
-  assign \$593  = \$539  & \$592 ;
-  assign \$594  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$595  = ~ layer[0];
-  assign \$597  = \$594  == \$596 ;
-  assign \$598  = ctx ? track_reset1 : track_reset0;
-  assign \$599  = ~ \$598 ;
-  assign \$600  = \$597  & \$599 ;
-  assign \$601  = ! cur_groups;
-  assign \$603  = act_write & \$602 ;
-  assign \$604  = wb_parity1 == wb_par13;
-  assign \$605  = wb_groups_plus1_1 == cur_groups;
-  assign \$606  = 1'h1 == cur_groups;
-  assign \$607  = \$604  ? \$605  : \$606 ;
-  assign \$608  = wb_groups1 == cur_groups;
-  assign \$609  = \$603  ? \$607  : \$608 ;
-  assign \$610  = track_reset_r1 ? \$601  : \$609 ;
-  assign \$611  = ! cur_groups;
-  assign \$612  = ! wb_ctx13;
-  assign \$613  = act_write & \$612 ;
-  assign \$614  = wb_parity0 == wb_par13;
-  assign \$615  = wb_groups_plus1_0 == cur_groups;
-  assign \$616  = 1'h1 == cur_groups;
-  assign \$617  = \$614  ? \$615  : \$616 ;
-  assign \$618  = wb_groups0 == cur_groups;
-  assign \$619  = \$613  ? \$617  : \$618 ;
-  assign \$620  = track_reset_r0 ? \$611  : \$619 ;
-  assign \$621  = ctx ? \$610  : \$620 ;
-  assign \$622  = \$600  & \$621 ;
-  assign \$623  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$624  = ~ layer[0];
-  assign \$625  = \$623  == \$624 ;
-  assign \$626  = ctx ? track_reset1 : track_reset0;
-  assign \$627  = ~ \$626 ;
-  assign \$628  = \$625  & \$627 ;
-  assign \$630  = 2'h0 >= fold_end;
-  assign \$632  = 2'h0 >= prev_out;
-  assign \$633  = \$630  | \$632 ;
-  assign \$635  = act_write & \$634 ;
-  assign \$636  = wb_parity1 == wb_par13;
-  assign \$638  = \$637  >= fold_end;
-  assign \$640  = \$639  >= prev_out;
-  assign \$641  = \$638  | \$640 ;
-  assign \$643  = 2'h2 >= fold_end;
-  assign \$645  = 2'h2 >= prev_out;
+  assign \$354  = 2'h2 >= fold_end;
+  assign \$356  = 2'h2 >= prev_out;
+  assign \$357  = \$354  | \$356 ;
+  assign \$358  = \$347  ? \$352  : \$357 ;
+  assign \$360  = \$359  >= fold_end;
+  assign \$362  = \$361  >= prev_out;
+  assign \$363  = \$360  | \$362 ;
+  assign \$364  = \$346  ? \$358  : \$363 ;
+  assign \$365  = track_reset_r0 ? \$344  : \$364 ;
+  assign \$366  = ctx ? \$339  : \$365 ;
+  assign \$367  = \$313  & \$366 ;
+  assign \$368  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$369  = ~ layer[0];
+  assign \$370  = \$368  == \$369 ;
+  assign \$371  = ctx ? track_reset1 : track_reset0;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = \$370  & \$372 ;
+  assign \$374  = ! prev_groups;
+  assign \$376  = act_write & \$375 ;
+  assign \$377  = wb_parity1 == wb_par13;
+  assign \$378  = wb_groups_plus1_1 == prev_groups;
+  assign \$379  = 1'h1 == prev_groups;
+  assign \$380  = \$377  ? \$378  : \$379 ;
+  assign \$381  = wb_groups1 == prev_groups;
+  assign \$382  = \$376  ? \$380  : \$381 ;
+  assign \$383  = track_reset_r1 ? \$374  : \$382 ;
+  assign \$384  = ! prev_groups;
+  assign \$385  = ! wb_ctx13;
+  assign \$386  = act_write & \$385 ;
+  assign \$387  = wb_parity0 == wb_par13;
+  assign \$388  = wb_groups_plus1_0 == prev_groups;
+  assign \$389  = 1'h1 == prev_groups;
+  assign \$390  = \$387  ? \$388  : \$389 ;
+  assign \$391  = wb_groups0 == prev_groups;
+  assign \$392  = \$386  ? \$390  : \$391 ;
+  assign \$393  = track_reset_r0 ? \$384  : \$392 ;
+  assign \$394  = ctx ? \$383  : \$393 ;
+  assign \$395  = \$373  & \$394 ;
+  assign \$396  = last_fold & last_group;
+  assign \$397  = \$396  & cur_is_last;
+  assign \$398  = ctx ? in_release0 : in_release1;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = | in_beats0;
+  assign \$401  = ! in_wslot;
+  assign \$402  = in_fire & \$401 ;
+  assign \$403  = \$400  | \$402 ;
+  assign \$404  = | in_beats1;
+  assign \$406  = in_fire & \$405 ;
+  assign \$407  = \$404  | \$406 ;
+  assign \$408  = ctx ? \$403  : \$407 ;
+  assign \$409  = \$399  & \$408 ;
+  assign \$410  = ctx ? in_release1 : in_release0;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = | in_beats1;
+  assign \$414  = in_fire & \$413 ;
+  assign \$415  = \$412  | \$414 ;
+  assign \$416  = | in_beats0;
+  assign \$417  = ! in_wslot;
+  assign \$418  = in_fire & \$417 ;
+  assign \$419  = \$416  | \$418 ;
+  assign \$420  = ctx ? \$415  : \$419 ;
+  assign \$421  = \$411  & \$420 ;
+  assign \$422  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$424  = ~ \$422 ;
+  assign \$425  = ctx ? track_reset0 : track_reset1;
+  assign \$426  = ~ \$425 ;
+  assign \$427  = \$424  & \$426 ;
+  assign \$431  = 2'h0 >= d0_rp__data[15:8];
+  assign \$433  = ! wb_ctx13;
+  assign \$434  = act_write & \$433 ;
+  assign \$435  = wb_parity0 == wb_par13;
+  assign \$437  = \$436  >= 3'h4;
+  assign \$439  = \$438  >= d0_rp__data[15:8];
+  assign \$440  = \$437  | \$439 ;
+  assign \$444  = 2'h2 >= d0_rp__data[15:8];
+  assign \$446  = \$435  ? \$440  : \$445 ;
+  assign \$448  = \$447  >= 3'h4;
+  assign \$450  = \$449  >= d0_rp__data[15:8];
+  assign \$451  = \$448  | \$450 ;
+  assign \$452  = \$434  ? \$446  : \$451 ;
+  assign \$453  = track_reset_r0 ? \$432  : \$452 ;
+  assign \$457  = 2'h0 >= d0_rp__data[15:8];
+  assign \$460  = act_write & \$459 ;
+  assign \$461  = wb_parity1 == wb_par13;
+  assign \$463  = \$462  >= 3'h4;
+  assign \$465  = \$464  >= d0_rp__data[15:8];
+  assign \$466  = \$463  | \$465 ;
+  assign \$470  = 2'h2 >= d0_rp__data[15:8];
+  assign \$472  = \$461  ? \$466  : \$471 ;
+  assign \$474  = \$473  >= 3'h4;
+  assign \$476  = \$475  >= d0_rp__data[15:8];
+  assign \$477  = \$474  | \$476 ;
+  assign \$478  = \$460  ? \$472  : \$477 ;
+  assign \$479  = track_reset_r1 ? \$458  : \$478 ;
+  assign \$480  = ctx ? \$453  : \$479 ;
+  assign \$481  = \$427  & \$480 ;
+  assign \$482  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$484  = ~ \$482 ;
+  assign \$485  = ctx ? track_reset0 : track_reset1;
+  assign \$486  = ~ \$485 ;
+  assign \$487  = \$484  & \$486 ;
+  assign \$488  = ! in_groups;
+  assign \$489  = ! wb_ctx13;
+  assign \$490  = act_write & \$489 ;
+  assign \$491  = wb_parity0 == wb_par13;
+  assign \$492  = wb_groups_plus1_0 == in_groups;
+  assign \$493  = 1'h1 == in_groups;
+  assign \$494  = \$491  ? \$492  : \$493 ;
+  assign \$495  = wb_groups0 == in_groups;
+  assign \$496  = \$490  ? \$494  : \$495 ;
+  assign \$497  = track_reset_r0 ? \$488  : \$496 ;
+  assign \$498  = ! in_groups;
+  assign \$500  = act_write & \$499 ;
+  assign \$501  = wb_parity1 == wb_par13;
+  assign \$502  = wb_groups_plus1_1 == in_groups;
+  assign \$503  = 1'h1 == in_groups;
+  assign \$504  = \$501  ? \$502  : \$503 ;
+  assign \$505  = wb_groups1 == in_groups;
+  assign \$506  = \$500  ? \$504  : \$505 ;
+  assign \$507  = track_reset_r1 ? \$498  : \$506 ;
+  assign \$508  = ctx ? \$497  : \$507 ;
+  assign \$509  = \$487  & \$508 ;
+  assign \$510  = ctx ? in_release1 : in_release0;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = | in_beats1;
+  assign \$514  = in_fire & \$513 ;
+  assign \$515  = \$512  | \$514 ;
+  assign \$516  = | in_beats0;
+  assign \$517  = ! in_wslot;
+  assign \$518  = in_fire & \$517 ;
+  assign \$519  = \$516  | \$518 ;
+  assign \$520  = ctx ? \$515  : \$519 ;
+  assign \$521  = \$511  & \$520 ;
+  assign \$522  = ctx ? in_release0 : in_release1;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = in_beats0 > b_fold;
+  assign \$525  = ! in_wslot;
+  assign \$526  = in_fire & \$525 ;
+  assign \$527  = in_beats0 == b_fold;
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = \$524  | \$528 ;
+  assign \$530  = in_beats1 > b_fold;
+  assign \$532  = in_fire & \$531 ;
+  assign \$533  = in_beats1 == b_fold;
+  assign \$534  = \$532  & \$533 ;
+  assign \$535  = \$530  | \$534 ;
+  assign \$536  = ctx ? \$529  : \$535 ;
+  assign \$537  = \$523  & \$536 ;
+  assign \$538  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$539  = ~ layer[0];
+  assign \$541  = \$538  == \$540 ;
+  assign \$542  = ctx ? track_reset1 : track_reset0;
+  assign \$543  = ~ \$542 ;
+  assign \$544  = \$541  & \$543 ;
+  assign \$548  = 2'h0 >= cur_out;
+  assign \$551  = act_write & \$550 ;
+  assign \$552  = wb_parity1 == wb_par13;
+  assign \$554  = \$553  >= 3'h4;
+  assign \$556  = \$555  >= cur_out;
+  assign \$557  = \$554  | \$556 ;
+  assign \$561  = 2'h2 >= cur_out;
+  assign \$563  = \$552  ? \$557  : \$562 ;
+  assign \$565  = \$564  >= 3'h4;
+  assign \$567  = \$566  >= cur_out;
+  assign \$568  = \$565  | \$567 ;
+  assign \$569  = \$551  ? \$563  : \$568 ;
+  assign \$570  = track_reset_r1 ? \$549  : \$569 ;
+  assign \$574  = 2'h0 >= cur_out;
+  assign \$576  = ! wb_ctx13;
+  assign \$577  = act_write & \$576 ;
+  assign \$578  = wb_parity0 == wb_par13;
+  assign \$580  = \$579  >= 3'h4;
+  assign \$582  = \$581  >= cur_out;
+  assign \$583  = \$580  | \$582 ;
+  assign \$587  = 2'h2 >= cur_out;
+  assign \$589  = \$578  ? \$583  : \$588 ;
+  assign \$591  = \$590  >= 3'h4;
+  assign \$593  = \$592  >= cur_out;
+  assign \$594  = \$591  | \$593 ;
+  assign \$595  = \$577  ? \$589  : \$594 ;
+  assign \$596  = track_reset_r0 ? \$575  : \$595 ;
+  assign \$597  = ctx ? \$570  : \$596 ;
+  assign \$598  = \$544  & \$597 ;
+  assign \$599  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$600  = ~ layer[0];
+  assign \$602  = \$599  == \$601 ;
+  assign \$603  = ctx ? track_reset1 : track_reset0;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$602  & \$604 ;
+  assign \$606  = ! cur_groups;
+  assign \$608  = act_write & \$607 ;
+  assign \$609  = wb_parity1 == wb_par13;
+  assign \$610  = wb_groups_plus1_1 == cur_groups;
+  assign \$611  = 1'h1 == cur_groups;
+  assign \$612  = \$609  ? \$610  : \$611 ;
+  assign \$613  = wb_groups1 == cur_groups;
+  assign \$614  = \$608  ? \$612  : \$613 ;
+  assign \$615  = track_reset_r1 ? \$606  : \$614 ;
+  assign \$616  = ! cur_groups;
+  assign \$617  = ! wb_ctx13;
+  assign \$618  = act_write & \$617 ;
+  assign \$619  = wb_parity0 == wb_par13;
+  assign \$620  = wb_groups_plus1_0 == cur_groups;
+  assign \$621  = 1'h1 == cur_groups;
+  assign \$622  = \$619  ? \$620  : \$621 ;
+  assign \$623  = wb_groups0 == cur_groups;
+  assign \$624  = \$618  ? \$622  : \$623 ;
+  assign \$625  = track_reset_r0 ? \$616  : \$624 ;
+  assign \$626  = ctx ? \$615  : \$625 ;
+  assign \$627  = \$605  & \$626 ;
+  assign \$628  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$629  = ~ layer[0];
+  assign \$630  = \$628  == \$629 ;
+  assign \$631  = ctx ? track_reset1 : track_reset0;
+  assign \$632  = ~ \$631 ;
+  assign \$633  = \$630  & \$632 ;
+  assign \$635  = 2'h0 >= fold_end;
+  assign \$637  = 2'h0 >= prev_out;
+  assign \$638  = \$635  | \$637 ;
+  assign \$640  = act_write & \$639 ;
+  assign \$641  = wb_parity1 == wb_par13;
+  assign \$643  = \$642  >= fold_end;
+  assign \$645  = \$644  >= prev_out;
   assign \$646  = \$643  | \$645 ;
-  assign \$647  = \$636  ? \$641  : \$646 ;
-  assign \$649  = \$648  >= fold_end;
-  assign \$651  = \$650  >= prev_out;
-  assign \$652  = \$649  | \$651 ;
-  assign \$653  = \$635  ? \$647  : \$652 ;
-  assign \$654  = track_reset_r1 ? \$633  : \$653 ;
-  assign \$656  = 2'h0 >= fold_end;
-  assign \$658  = 2'h0 >= prev_out;
-  assign \$659  = \$656  | \$658 ;
-  assign \$660  = ! wb_ctx13;
-  assign \$661  = act_write & \$660 ;
-  assign \$662  = wb_parity0 == wb_par13;
-  assign \$664  = \$663  >= fold_end;
-  assign \$666  = \$665  >= prev_out;
-  assign \$667  = \$664  | \$666 ;
-  assign \$669  = 2'h2 >= fold_end;
-  assign \$671  = 2'h2 >= prev_out;
+  assign \$648  = 2'h2 >= fold_end;
+  assign \$650  = 2'h2 >= prev_out;
+  assign \$651  = \$648  | \$650 ;
+  assign \$652  = \$641  ? \$646  : \$651 ;
+  assign \$654  = \$653  >= fold_end;
+  assign \$656  = \$655  >= prev_out;
+  assign \$657  = \$654  | \$656 ;
+  assign \$658  = \$640  ? \$652  : \$657 ;
+  assign \$659  = track_reset_r1 ? \$638  : \$658 ;
+  assign \$661  = 2'h0 >= fold_end;
+  assign \$663  = 2'h0 >= prev_out;
+  assign \$664  = \$661  | \$663 ;
+  assign \$665  = ! wb_ctx13;
+  assign \$666  = act_write & \$665 ;
+  assign \$667  = wb_parity0 == wb_par13;
+  assign \$669  = \$668  >= fold_end;
+  assign \$671  = \$670  >= prev_out;
   assign \$672  = \$669  | \$671 ;
-  assign \$673  = \$662  ? \$667  : \$672 ;
-  assign \$675  = \$674  >= fold_end;
-  assign \$677  = \$676  >= prev_out;
-  assign \$678  = \$675  | \$677 ;
-  assign \$679  = \$661  ? \$673  : \$678 ;
-  assign \$680  = track_reset_r0 ? \$659  : \$679 ;
-  assign \$681  = ctx ? \$654  : \$680 ;
-  assign \$682  = \$628  & \$681 ;
-  assign \$683  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$684  = ~ layer[0];
-  assign \$685  = \$683  == \$684 ;
-  assign \$686  = ctx ? track_reset1 : track_reset0;
-  assign \$687  = ~ \$686 ;
-  assign \$688  = \$685  & \$687 ;
-  assign \$689  = ! prev_groups;
-  assign \$691  = act_write & \$690 ;
-  assign \$692  = wb_parity1 == wb_par13;
-  assign \$693  = wb_groups_plus1_1 == prev_groups;
-  assign \$694  = 1'h1 == prev_groups;
-  assign \$695  = \$692  ? \$693  : \$694 ;
-  assign \$696  = wb_groups1 == prev_groups;
-  assign \$697  = \$691  ? \$695  : \$696 ;
-  assign \$698  = track_reset_r1 ? \$689  : \$697 ;
-  assign \$699  = ! prev_groups;
-  assign \$700  = ! wb_ctx13;
-  assign \$701  = act_write & \$700 ;
-  assign \$702  = wb_parity0 == wb_par13;
-  assign \$703  = wb_groups_plus1_0 == prev_groups;
-  assign \$704  = 1'h1 == prev_groups;
-  assign \$705  = \$702  ? \$703  : \$704 ;
-  assign \$706  = wb_groups0 == prev_groups;
-  assign \$707  = \$701  ? \$705  : \$706 ;
-  assign \$708  = track_reset_r0 ? \$699  : \$707 ;
-  assign \$709  = ctx ? \$698  : \$708 ;
-  assign \$710  = \$688  & \$709 ;
-  assign \$711  = ctx ? in_release1 : in_release0;
-  assign \$712  = ~ \$711 ;
-  assign \$713  = in_beats1 > fold_plus1;
-  assign \$715  = in_fire & \$714 ;
-  assign \$716  = in_beats1 == fold_plus1;
-  assign \$717  = \$715  & \$716 ;
-  assign \$718  = \$713  | \$717 ;
-  assign \$719  = in_beats0 > fold_plus1;
-  assign \$720  = ! in_wslot;
-  assign \$721  = in_fire & \$720 ;
-  assign \$722  = in_beats0 == fold_plus1;
-  assign \$723  = \$721  & \$722 ;
-  assign \$724  = \$719  | \$723 ;
-  assign \$725  = ctx ? \$718  : \$724 ;
-  assign \$726  = \$712  & \$725 ;
-  assign \$727  = ctx ? in_release0 : in_release1;
-  assign \$728  = ~ \$727 ;
-  assign \$729  = in_beats0 > b_fold;
-  assign \$730  = ! in_wslot;
-  assign \$731  = in_fire & \$730 ;
-  assign \$732  = in_beats0 == b_fold;
-  assign \$733  = \$731  & \$732 ;
-  assign \$734  = \$729  | \$733 ;
-  assign \$735  = in_beats1 > b_fold;
-  assign \$737  = in_fire & \$736 ;
-  assign \$738  = in_beats1 == b_fold;
-  assign \$739  = \$737  & \$738 ;
-  assign \$740  = \$735  | \$739 ;
-  assign \$741  = ctx ? \$734  : \$740 ;
-  assign \$742  = \$728  & \$741 ;
-  assign \$743  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$744  = ~ layer[0];
-  assign \$745  = \$743  == \$744 ;
-  assign \$746  = ctx ? track_reset1 : track_reset0;
-  assign \$747  = ~ \$746 ;
-  assign \$748  = \$745  & \$747 ;
-  assign \$750  = 2'h0 >= fold_end_next;
-  assign \$752  = 2'h0 >= prev_out;
-  assign \$753  = \$750  | \$752 ;
-  assign \$755  = act_write & \$754 ;
-  assign \$756  = wb_parity1 == wb_par13;
-  assign \$758  = \$757  >= fold_end_next;
-  assign \$760  = \$759  >= prev_out;
-  assign \$761  = \$758  | \$760 ;
-  assign \$763  = 2'h2 >= fold_end_next;
-  assign \$765  = 2'h2 >= prev_out;
+  assign \$674  = 2'h2 >= fold_end;
+  assign \$676  = 2'h2 >= prev_out;
+  assign \$677  = \$674  | \$676 ;
+  assign \$678  = \$667  ? \$672  : \$677 ;
+  assign \$680  = \$679  >= fold_end;
+  assign \$682  = \$681  >= prev_out;
+  assign \$683  = \$680  | \$682 ;
+  assign \$684  = \$666  ? \$678  : \$683 ;
+  assign \$685  = track_reset_r0 ? \$664  : \$684 ;
+  assign \$686  = ctx ? \$659  : \$685 ;
+  assign \$687  = \$633  & \$686 ;
+  assign \$688  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$689  = ~ layer[0];
+  assign \$690  = \$688  == \$689 ;
+  assign \$691  = ctx ? track_reset1 : track_reset0;
+  assign \$692  = ~ \$691 ;
+  assign \$693  = \$690  & \$692 ;
+  assign \$694  = ! prev_groups;
+  assign \$696  = act_write & \$695 ;
+  assign \$697  = wb_parity1 == wb_par13;
+  assign \$698  = wb_groups_plus1_1 == prev_groups;
+  assign \$699  = 1'h1 == prev_groups;
+  assign \$700  = \$697  ? \$698  : \$699 ;
+  assign \$701  = wb_groups1 == prev_groups;
+  assign \$702  = \$696  ? \$700  : \$701 ;
+  assign \$703  = track_reset_r1 ? \$694  : \$702 ;
+  assign \$704  = ! prev_groups;
+  assign \$705  = ! wb_ctx13;
+  assign \$706  = act_write & \$705 ;
+  assign \$707  = wb_parity0 == wb_par13;
+  assign \$708  = wb_groups_plus1_0 == prev_groups;
+  assign \$709  = 1'h1 == prev_groups;
+  assign \$710  = \$707  ? \$708  : \$709 ;
+  assign \$711  = wb_groups0 == prev_groups;
+  assign \$712  = \$706  ? \$710  : \$711 ;
+  assign \$713  = track_reset_r0 ? \$704  : \$712 ;
+  assign \$714  = ctx ? \$703  : \$713 ;
+  assign \$715  = \$693  & \$714 ;
+  assign \$716  = ctx ? in_release1 : in_release0;
+  assign \$717  = ~ \$716 ;
+  assign \$718  = in_beats1 > fold_plus1;
+  assign \$720  = in_fire & \$719 ;
+  assign \$721  = in_beats1 == fold_plus1;
+  assign \$722  = \$720  & \$721 ;
+  assign \$723  = \$718  | \$722 ;
+  assign \$724  = in_beats0 > fold_plus1;
+  assign \$725  = ! in_wslot;
+  assign \$726  = in_fire & \$725 ;
+  assign \$727  = in_beats0 == fold_plus1;
+  assign \$728  = \$726  & \$727 ;
+  assign \$729  = \$724  | \$728 ;
+  assign \$730  = ctx ? \$723  : \$729 ;
+  assign \$731  = \$717  & \$730 ;
+  assign \$732  = ctx ? in_release0 : in_release1;
+  assign \$733  = ~ \$732 ;
+  assign \$734  = in_beats0 > b_fold;
+  assign \$735  = ! in_wslot;
+  assign \$736  = in_fire & \$735 ;
+  assign \$737  = in_beats0 == b_fold;
+  assign \$738  = \$736  & \$737 ;
+  assign \$739  = \$734  | \$738 ;
+  assign \$740  = in_beats1 > b_fold;
+  assign \$742  = in_fire & \$741 ;
+  assign \$743  = in_beats1 == b_fold;
+  assign \$744  = \$742  & \$743 ;
+  assign \$745  = \$740  | \$744 ;
+  assign \$746  = ctx ? \$739  : \$745 ;
+  assign \$747  = \$733  & \$746 ;
+  assign \$748  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$749  = ~ layer[0];
+  assign \$750  = \$748  == \$749 ;
+  assign \$751  = ctx ? track_reset1 : track_reset0;
+  assign \$752  = ~ \$751 ;
+  assign \$753  = \$750  & \$752 ;
+  assign \$755  = 2'h0 >= fold_end_next;
+  assign \$757  = 2'h0 >= prev_out;
+  assign \$758  = \$755  | \$757 ;
+  assign \$760  = act_write & \$759 ;
+  assign \$761  = wb_parity1 == wb_par13;
+  assign \$763  = \$762  >= fold_end_next;
+  assign \$765  = \$764  >= prev_out;
   assign \$766  = \$763  | \$765 ;
-  assign \$767  = \$756  ? \$761  : \$766 ;
-  assign \$769  = \$768  >= fold_end_next;
-  assign \$771  = \$770  >= prev_out;
-  assign \$772  = \$769  | \$771 ;
-  assign \$773  = \$755  ? \$767  : \$772 ;
-  assign \$774  = track_reset_r1 ? \$753  : \$773 ;
-  assign \$776  = 2'h0 >= fold_end_next;
-  assign \$778  = 2'h0 >= prev_out;
-  assign \$779  = \$776  | \$778 ;
-  assign \$780  = ! wb_ctx13;
-  assign \$781  = act_write & \$780 ;
-  assign \$782  = wb_parity0 == wb_par13;
-  assign \$784  = \$783  >= fold_end_next;
-  assign \$786  = \$785  >= prev_out;
-  assign \$787  = \$784  | \$786 ;
-  assign \$789  = 2'h2 >= fold_end_next;
-  assign \$791  = 2'h2 >= prev_out;
+  assign \$768  = 2'h2 >= fold_end_next;
+  assign \$770  = 2'h2 >= prev_out;
+  assign \$771  = \$768  | \$770 ;
+  assign \$772  = \$761  ? \$766  : \$771 ;
+  assign \$774  = \$773  >= fold_end_next;
+  assign \$776  = \$775  >= prev_out;
+  assign \$777  = \$774  | \$776 ;
+  assign \$778  = \$760  ? \$772  : \$777 ;
+  assign \$779  = track_reset_r1 ? \$758  : \$778 ;
+  assign \$781  = 2'h0 >= fold_end_next;
+  assign \$783  = 2'h0 >= prev_out;
+  assign \$784  = \$781  | \$783 ;
+  assign \$785  = ! wb_ctx13;
+  assign \$786  = act_write & \$785 ;
+  assign \$787  = wb_parity0 == wb_par13;
+  assign \$789  = \$788  >= fold_end_next;
+  assign \$791  = \$790  >= prev_out;
   assign \$792  = \$789  | \$791 ;
-  assign \$793  = \$782  ? \$787  : \$792 ;
-  assign \$795  = \$794  >= fold_end_next;
-  assign \$797  = \$796  >= prev_out;
-  assign \$798  = \$795  | \$797 ;
-  assign \$799  = \$781  ? \$793  : \$798 ;
-  assign \$800  = track_reset_r0 ? \$779  : \$799 ;
-  assign \$801  = ctx ? \$774  : \$800 ;
-  assign \$802  = \$748  & \$801 ;
-  assign \$803  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$804  = ~ layer[0];
-  assign \$805  = \$803  == \$804 ;
-  assign \$806  = ctx ? track_reset1 : track_reset0;
-  assign \$807  = ~ \$806 ;
-  assign \$808  = \$805  & \$807 ;
-  assign \$809  = ! prev_groups;
-  assign \$811  = act_write & \$810 ;
-  assign \$812  = wb_parity1 == wb_par13;
-  assign \$813  = wb_groups_plus1_1 == prev_groups;
-  assign \$814  = 1'h1 == prev_groups;
-  assign \$815  = \$812  ? \$813  : \$814 ;
-  assign \$816  = wb_groups1 == prev_groups;
-  assign \$817  = \$811  ? \$815  : \$816 ;
-  assign \$818  = track_reset_r1 ? \$809  : \$817 ;
-  assign \$819  = ! prev_groups;
-  assign \$820  = ! wb_ctx13;
-  assign \$821  = act_write & \$820 ;
-  assign \$822  = wb_parity0 == wb_par13;
-  assign \$823  = wb_groups_plus1_0 == prev_groups;
-  assign \$824  = 1'h1 == prev_groups;
-  assign \$825  = \$822  ? \$823  : \$824 ;
-  assign \$826  = wb_groups0 == prev_groups;
-  assign \$827  = \$821  ? \$825  : \$826 ;
-  assign \$828  = track_reset_r0 ? \$819  : \$827 ;
-  assign \$829  = ctx ? \$818  : \$828 ;
-  assign \$830  = \$808  & \$829 ;
-  assign \$831  = ctx ? in_release1 : in_release0;
-  assign \$832  = ~ \$831 ;
-  assign \$833  = in_beats1 > fold;
-  assign \$835  = in_fire & \$834 ;
-  assign \$836  = in_beats1 == fold;
-  assign \$837  = \$835  & \$836 ;
-  assign \$838  = \$833  | \$837 ;
-  assign \$839  = in_beats0 > fold;
-  assign \$840  = ! in_wslot;
-  assign \$841  = in_fire & \$840 ;
-  assign \$842  = in_beats0 == fold;
-  assign \$843  = \$841  & \$842 ;
-  assign \$844  = \$839  | \$843 ;
-  assign \$845  = ctx ? \$838  : \$844 ;
-  assign \$846  = \$832  & \$845 ;
-  assign \$847  = ctx ? in_release0 : in_release1;
-  assign \$848  = ~ \$847 ;
-  assign \$849  = | in_beats0;
-  assign \$850  = ! in_wslot;
-  assign \$851  = in_fire & \$850 ;
-  assign \$852  = \$849  | \$851 ;
-  assign \$853  = | in_beats1;
-  assign \$855  = in_fire & \$854 ;
-  assign \$856  = \$853  | \$855 ;
-  assign \$857  = ctx ? \$852  : \$856 ;
-  assign \$858  = in_beats0 > b_fold_plus1;
-  assign \$859  = ! in_wslot;
+  assign \$794  = 2'h2 >= fold_end_next;
+  assign \$796  = 2'h2 >= prev_out;
+  assign \$797  = \$794  | \$796 ;
+  assign \$798  = \$787  ? \$792  : \$797 ;
+  assign \$800  = \$799  >= fold_end_next;
+  assign \$802  = \$801  >= prev_out;
+  assign \$803  = \$800  | \$802 ;
+  assign \$804  = \$786  ? \$798  : \$803 ;
+  assign \$805  = track_reset_r0 ? \$784  : \$804 ;
+  assign \$806  = ctx ? \$779  : \$805 ;
+  assign \$807  = \$753  & \$806 ;
+  assign \$808  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$809  = ~ layer[0];
+  assign \$810  = \$808  == \$809 ;
+  assign \$811  = ctx ? track_reset1 : track_reset0;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = \$810  & \$812 ;
+  assign \$814  = ! prev_groups;
+  assign \$816  = act_write & \$815 ;
+  assign \$817  = wb_parity1 == wb_par13;
+  assign \$818  = wb_groups_plus1_1 == prev_groups;
+  assign \$819  = 1'h1 == prev_groups;
+  assign \$820  = \$817  ? \$818  : \$819 ;
+  assign \$821  = wb_groups1 == prev_groups;
+  assign \$822  = \$816  ? \$820  : \$821 ;
+  assign \$823  = track_reset_r1 ? \$814  : \$822 ;
+  assign \$824  = ! prev_groups;
+  assign \$825  = ! wb_ctx13;
+  assign \$826  = act_write & \$825 ;
+  assign \$827  = wb_parity0 == wb_par13;
+  assign \$828  = wb_groups_plus1_0 == prev_groups;
+  assign \$829  = 1'h1 == prev_groups;
+  assign \$830  = \$827  ? \$828  : \$829 ;
+  assign \$831  = wb_groups0 == prev_groups;
+  assign \$832  = \$826  ? \$830  : \$831 ;
+  assign \$833  = track_reset_r0 ? \$824  : \$832 ;
+  assign \$834  = ctx ? \$823  : \$833 ;
+  assign \$835  = \$813  & \$834 ;
+  assign \$836  = ctx ? in_release1 : in_release0;
+  assign \$837  = ~ \$836 ;
+  assign \$838  = in_beats1 > fold;
+  assign \$840  = in_fire & \$839 ;
+  assign \$841  = in_beats1 == fold;
+  assign \$842  = \$840  & \$841 ;
+  assign \$843  = \$838  | \$842 ;
+  assign \$844  = in_beats0 > fold;
+  assign \$845  = ! in_wslot;
+  assign \$846  = in_fire & \$845 ;
+  assign \$847  = in_beats0 == fold;
+  assign \$848  = \$846  & \$847 ;
+  assign \$849  = \$844  | \$848 ;
+  assign \$850  = ctx ? \$843  : \$849 ;
+  assign \$851  = \$837  & \$850 ;
+  assign \$852  = ctx ? in_release0 : in_release1;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = | in_beats0;
+  assign \$855  = ! in_wslot;
+  assign \$856  = in_fire & \$855 ;
+  assign \$857  = \$854  | \$856 ;
+  assign \$858  = | in_beats1;
   assign \$860  = in_fire & \$859 ;
-  assign \$861  = in_beats0 == b_fold_plus1;
-  assign \$862  = \$860  & \$861 ;
-  assign \$863  = \$858  | \$862 ;
-  assign \$864  = in_beats1 > b_fold_plus1;
-  assign \$866  = in_fire & \$865 ;
-  assign \$867  = in_beats1 == b_fold_plus1;
-  assign \$868  = \$866  & \$867 ;
-  assign \$869  = \$864  | \$868 ;
-  assign \$870  = ctx ? \$863  : \$869 ;
-  assign \$871  = b_last_fold ? \$857  : \$870 ;
-  assign \$872  = \$848  & \$871 ;
-  assign \$873  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$874  = ~ layer[0];
-  assign \$875  = \$873  == \$874 ;
-  assign \$876  = ctx ? track_reset1 : track_reset0;
-  assign \$877  = ~ \$876 ;
-  assign \$878  = \$875  & \$877 ;
-  assign \$880  = 2'h0 >= fold_end;
-  assign \$882  = 2'h0 >= prev_out;
-  assign \$883  = \$880  | \$882 ;
-  assign \$885  = act_write & \$884 ;
-  assign \$886  = wb_parity1 == wb_par13;
-  assign \$888  = \$887  >= fold_end;
-  assign \$890  = \$889  >= prev_out;
-  assign \$891  = \$888  | \$890 ;
-  assign \$893  = 2'h2 >= fold_end;
-  assign \$895  = 2'h2 >= prev_out;
+  assign \$861  = \$858  | \$860 ;
+  assign \$862  = ctx ? \$857  : \$861 ;
+  assign \$863  = in_beats0 > b_fold_plus1;
+  assign \$864  = ! in_wslot;
+  assign \$865  = in_fire & \$864 ;
+  assign \$866  = in_beats0 == b_fold_plus1;
+  assign \$867  = \$865  & \$866 ;
+  assign \$868  = \$863  | \$867 ;
+  assign \$869  = in_beats1 > b_fold_plus1;
+  assign \$871  = in_fire & \$870 ;
+  assign \$872  = in_beats1 == b_fold_plus1;
+  assign \$873  = \$871  & \$872 ;
+  assign \$874  = \$869  | \$873 ;
+  assign \$875  = ctx ? \$868  : \$874 ;
+  assign \$876  = b_last_fold ? \$862  : \$875 ;
+  assign \$877  = \$853  & \$876 ;
+  assign \$878  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$879  = ~ layer[0];
+  assign \$880  = \$878  == \$879 ;
+  assign \$881  = ctx ? track_reset1 : track_reset0;
+  assign \$882  = ~ \$881 ;
+  assign \$883  = \$880  & \$882 ;
+  assign \$885  = 2'h0 >= fold_end;
+  assign \$887  = 2'h0 >= prev_out;
+  assign \$888  = \$885  | \$887 ;
+  assign \$890  = act_write & \$889 ;
+  assign \$891  = wb_parity1 == wb_par13;
+  assign \$893  = \$892  >= fold_end;
+  assign \$895  = \$894  >= prev_out;
   assign \$896  = \$893  | \$895 ;
-  assign \$897  = \$886  ? \$891  : \$896 ;
-  assign \$899  = \$898  >= fold_end;
-  assign \$901  = \$900  >= prev_out;
-  assign \$902  = \$899  | \$901 ;
-  assign \$903  = \$885  ? \$897  : \$902 ;
-  assign \$904  = track_reset_r1 ? \$883  : \$903 ;
-  assign \$906  = 2'h0 >= fold_end;
-  assign \$908  = 2'h0 >= prev_out;
-  assign \$909  = \$906  | \$908 ;
-  assign \$910  = ! wb_ctx13;
-  assign \$911  = act_write & \$910 ;
-  assign \$912  = wb_parity0 == wb_par13;
-  assign \$914  = \$913  >= fold_end;
-  assign \$916  = \$915  >= prev_out;
-  assign \$917  = \$914  | \$916 ;
-  assign \$919  = 2'h2 >= fold_end;
-  assign \$921  = 2'h2 >= prev_out;
+  assign \$898  = 2'h2 >= fold_end;
+  assign \$900  = 2'h2 >= prev_out;
+  assign \$901  = \$898  | \$900 ;
+  assign \$902  = \$891  ? \$896  : \$901 ;
+  assign \$904  = \$903  >= fold_end;
+  assign \$906  = \$905  >= prev_out;
+  assign \$907  = \$904  | \$906 ;
+  assign \$908  = \$890  ? \$902  : \$907 ;
+  assign \$909  = track_reset_r1 ? \$888  : \$908 ;
+  assign \$911  = 2'h0 >= fold_end;
+  assign \$913  = 2'h0 >= prev_out;
+  assign \$914  = \$911  | \$913 ;
+  assign \$915  = ! wb_ctx13;
+  assign \$916  = act_write & \$915 ;
+  assign \$917  = wb_parity0 == wb_par13;
+  assign \$919  = \$918  >= fold_end;
+  assign \$921  = \$920  >= prev_out;
   assign \$922  = \$919  | \$921 ;
-  assign \$923  = \$912  ? \$917  : \$922 ;
-  assign \$925  = \$924  >= fold_end;
-  assign \$927  = \$926  >= prev_out;
-  assign \$928  = \$925  | \$927 ;
-  assign \$929  = \$911  ? \$923  : \$928 ;
-  assign \$930  = track_reset_r0 ? \$909  : \$929 ;
-  assign \$931  = ctx ? \$904  : \$930 ;
-  assign \$932  = \$878  & \$931 ;
-  assign \$933  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$934  = ~ layer[0];
-  assign \$935  = \$933  == \$934 ;
-  assign \$936  = ctx ? track_reset1 : track_reset0;
-  assign \$937  = ~ \$936 ;
-  assign \$938  = \$935  & \$937 ;
-  assign \$939  = ! prev_groups;
-  assign \$941  = act_write & \$940 ;
-  assign \$942  = wb_parity1 == wb_par13;
-  assign \$943  = wb_groups_plus1_1 == prev_groups;
-  assign \$944  = 1'h1 == prev_groups;
-  assign \$945  = \$942  ? \$943  : \$944 ;
-  assign \$946  = wb_groups1 == prev_groups;
-  assign \$947  = \$941  ? \$945  : \$946 ;
-  assign \$948  = track_reset_r1 ? \$939  : \$947 ;
-  assign \$949  = ! prev_groups;
-  assign \$950  = ! wb_ctx13;
-  assign \$951  = act_write & \$950 ;
-  assign \$952  = wb_parity0 == wb_par13;
-  assign \$953  = wb_groups_plus1_0 == prev_groups;
-  assign \$954  = 1'h1 == prev_groups;
-  assign \$955  = \$952  ? \$953  : \$954 ;
-  assign \$956  = wb_groups0 == prev_groups;
-  assign \$957  = \$951  ? \$955  : \$956 ;
-  assign \$958  = track_reset_r0 ? \$949  : \$957 ;
-  assign \$959  = ctx ? \$948  : \$958 ;
-  assign \$960  = \$938  & \$959 ;
-  assign \$961  = ctx ? in_release1 : in_release0;
-  assign \$962  = ~ \$961 ;
-  assign \$963  = in_beats1 > fold;
-  assign \$965  = in_fire & \$964 ;
-  assign \$966  = in_beats1 == fold;
-  assign \$967  = \$965  & \$966 ;
-  assign \$968  = \$963  | \$967 ;
-  assign \$969  = in_beats0 > fold;
-  assign \$970  = ! in_wslot;
-  assign \$971  = in_fire & \$970 ;
-  assign \$972  = in_beats0 == fold;
-  assign \$973  = \$971  & \$972 ;
-  assign \$974  = \$969  | \$973 ;
-  assign \$975  = ctx ? \$968  : \$974 ;
-  assign \$976  = \$962  & \$975 ;
-  assign \$977  = ctx ? in_release0 : in_release1;
-  assign \$978  = ~ \$977 ;
-  assign \$979  = in_beats0 > b_fold;
-  assign \$980  = ! in_wslot;
-  assign \$981  = in_fire & \$980 ;
-  assign \$982  = in_beats0 == b_fold;
-  assign \$983  = \$981  & \$982 ;
-  assign \$984  = \$979  | \$983 ;
-  assign \$985  = in_beats1 > b_fold;
-  assign \$987  = in_fire & \$986 ;
-  assign \$988  = in_beats1 == b_fold;
-  assign \$989  = \$987  & \$988 ;
-  assign \$990  = \$985  | \$989 ;
-  assign \$991  = ctx ? \$984  : \$990 ;
-  assign \$992  = \$978  & \$991 ;
-  assign \$993  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$994  = ~ layer[0];
-  assign \$995  = \$993  == \$994 ;
-  assign \$996  = ctx ? track_reset1 : track_reset0;
-  assign \$997  = ~ \$996 ;
-  assign \$998  = \$995  & \$997 ;
-  assign \$1000  = 2'h0 >= fold_end;
-  assign \$1002  = 2'h0 >= prev_out;
-  assign \$1003  = \$1000  | \$1002 ;
-  assign \$1005  = act_write & \$1004 ;
-  assign \$1006  = wb_parity1 == wb_par13;
-  assign \$1008  = \$1007  >= fold_end;
-  assign \$1010  = \$1009  >= prev_out;
-  assign \$1011  = \$1008  | \$1010 ;
-  assign \$1013  = 2'h2 >= fold_end;
-  assign \$1015  = 2'h2 >= prev_out;
+  assign \$924  = 2'h2 >= fold_end;
+  assign \$926  = 2'h2 >= prev_out;
+  assign \$927  = \$924  | \$926 ;
+  assign \$928  = \$917  ? \$922  : \$927 ;
+  assign \$930  = \$929  >= fold_end;
+  assign \$932  = \$931  >= prev_out;
+  assign \$933  = \$930  | \$932 ;
+  assign \$934  = \$916  ? \$928  : \$933 ;
+  assign \$935  = track_reset_r0 ? \$914  : \$934 ;
+  assign \$936  = ctx ? \$909  : \$935 ;
+  assign \$937  = \$883  & \$936 ;
+  assign \$938  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$939  = ~ layer[0];
+  assign \$940  = \$938  == \$939 ;
+  assign \$941  = ctx ? track_reset1 : track_reset0;
+  assign \$942  = ~ \$941 ;
+  assign \$943  = \$940  & \$942 ;
+  assign \$944  = ! prev_groups;
+  assign \$946  = act_write & \$945 ;
+  assign \$947  = wb_parity1 == wb_par13;
+  assign \$948  = wb_groups_plus1_1 == prev_groups;
+  assign \$949  = 1'h1 == prev_groups;
+  assign \$950  = \$947  ? \$948  : \$949 ;
+  assign \$951  = wb_groups1 == prev_groups;
+  assign \$952  = \$946  ? \$950  : \$951 ;
+  assign \$953  = track_reset_r1 ? \$944  : \$952 ;
+  assign \$954  = ! prev_groups;
+  assign \$955  = ! wb_ctx13;
+  assign \$956  = act_write & \$955 ;
+  assign \$957  = wb_parity0 == wb_par13;
+  assign \$958  = wb_groups_plus1_0 == prev_groups;
+  assign \$959  = 1'h1 == prev_groups;
+  assign \$960  = \$957  ? \$958  : \$959 ;
+  assign \$961  = wb_groups0 == prev_groups;
+  assign \$962  = \$956  ? \$960  : \$961 ;
+  assign \$963  = track_reset_r0 ? \$954  : \$962 ;
+  assign \$964  = ctx ? \$953  : \$963 ;
+  assign \$965  = \$943  & \$964 ;
+  assign \$966  = ctx ? in_release1 : in_release0;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = in_beats1 > fold;
+  assign \$970  = in_fire & \$969 ;
+  assign \$971  = in_beats1 == fold;
+  assign \$972  = \$970  & \$971 ;
+  assign \$973  = \$968  | \$972 ;
+  assign \$974  = in_beats0 > fold;
+  assign \$975  = ! in_wslot;
+  assign \$976  = in_fire & \$975 ;
+  assign \$977  = in_beats0 == fold;
+  assign \$978  = \$976  & \$977 ;
+  assign \$979  = \$974  | \$978 ;
+  assign \$980  = ctx ? \$973  : \$979 ;
+  assign \$981  = \$967  & \$980 ;
+  assign \$982  = ctx ? in_release0 : in_release1;
+  assign \$983  = ~ \$982 ;
+  assign \$984  = in_beats0 > b_fold;
+  assign \$985  = ! in_wslot;
+  assign \$986  = in_fire & \$985 ;
+  assign \$987  = in_beats0 == b_fold;
+  assign \$988  = \$986  & \$987 ;
+  assign \$989  = \$984  | \$988 ;
+  assign \$990  = in_beats1 > b_fold;
+  assign \$992  = in_fire & \$991 ;
+  assign \$993  = in_beats1 == b_fold;
+  assign \$994  = \$992  & \$993 ;
+  assign \$995  = \$990  | \$994 ;
+  assign \$996  = ctx ? \$989  : \$995 ;
+  assign \$997  = \$983  & \$996 ;
+  assign \$998  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$999  = ~ layer[0];
+  assign \$1000  = \$998  == \$999 ;
+  assign \$1001  = ctx ? track_reset1 : track_reset0;
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = \$1000  & \$1002 ;
+  assign \$1005  = 2'h0 >= fold_end;
+  assign \$1007  = 2'h0 >= prev_out;
+  assign \$1008  = \$1005  | \$1007 ;
+  assign \$1010  = act_write & \$1009 ;
+  assign \$1011  = wb_parity1 == wb_par13;
+  assign \$1013  = \$1012  >= fold_end;
+  assign \$1015  = \$1014  >= prev_out;
   assign \$1016  = \$1013  | \$1015 ;
-  assign \$1017  = \$1006  ? \$1011  : \$1016 ;
-  assign \$1019  = \$1018  >= fold_end;
-  assign \$1021  = \$1020  >= prev_out;
-  assign \$1022  = \$1019  | \$1021 ;
-  assign \$1023  = \$1005  ? \$1017  : \$1022 ;
-  assign \$1024  = track_reset_r1 ? \$1003  : \$1023 ;
-  assign \$1026  = 2'h0 >= fold_end;
-  assign \$1028  = 2'h0 >= prev_out;
-  assign \$1029  = \$1026  | \$1028 ;
-  assign \$1030  = ! wb_ctx13;
-  assign \$1031  = act_write & \$1030 ;
-  assign \$1032  = wb_parity0 == wb_par13;
-  assign \$1034  = \$1033  >= fold_end;
-  assign \$1036  = \$1035  >= prev_out;
-  assign \$1037  = \$1034  | \$1036 ;
-  assign \$1039  = 2'h2 >= fold_end;
-  assign \$1041  = 2'h2 >= prev_out;
+  assign \$1018  = 2'h2 >= fold_end;
+  assign \$1020  = 2'h2 >= prev_out;
+  assign \$1021  = \$1018  | \$1020 ;
+  assign \$1022  = \$1011  ? \$1016  : \$1021 ;
+  assign \$1024  = \$1023  >= fold_end;
+  assign \$1026  = \$1025  >= prev_out;
+  assign \$1027  = \$1024  | \$1026 ;
+  assign \$1028  = \$1010  ? \$1022  : \$1027 ;
+  assign \$1029  = track_reset_r1 ? \$1008  : \$1028 ;
+  assign \$1031  = 2'h0 >= fold_end;
+  assign \$1033  = 2'h0 >= prev_out;
+  assign \$1034  = \$1031  | \$1033 ;
+  assign \$1035  = ! wb_ctx13;
+  assign \$1036  = act_write & \$1035 ;
+  assign \$1037  = wb_parity0 == wb_par13;
+  assign \$1039  = \$1038  >= fold_end;
+  assign \$1041  = \$1040  >= prev_out;
   assign \$1042  = \$1039  | \$1041 ;
-  assign \$1043  = \$1032  ? \$1037  : \$1042 ;
-  assign \$1045  = \$1044  >= fold_end;
-  assign \$1047  = \$1046  >= prev_out;
-  assign \$1048  = \$1045  | \$1047 ;
-  assign \$1049  = \$1031  ? \$1043  : \$1048 ;
-  assign \$1050  = track_reset_r0 ? \$1029  : \$1049 ;
-  assign \$1051  = ctx ? \$1024  : \$1050 ;
-  assign \$1052  = \$998  & \$1051 ;
-  assign \$1053  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1054  = ~ layer[0];
-  assign \$1055  = \$1053  == \$1054 ;
-  assign \$1056  = ctx ? track_reset1 : track_reset0;
-  assign \$1057  = ~ \$1056 ;
-  assign \$1058  = \$1055  & \$1057 ;
-  assign \$1059  = ! prev_groups;
-  assign \$1061  = act_write & \$1060 ;
-  assign \$1062  = wb_parity1 == wb_par13;
-  assign \$1063  = wb_groups_plus1_1 == prev_groups;
-  assign \$1064  = 1'h1 == prev_groups;
-  assign \$1065  = \$1062  ? \$1063  : \$1064 ;
-  assign \$1066  = wb_groups1 == prev_groups;
-  assign \$1067  = \$1061  ? \$1065  : \$1066 ;
-  assign \$1068  = track_reset_r1 ? \$1059  : \$1067 ;
-  assign \$1069  = ! prev_groups;
-  assign \$1070  = ! wb_ctx13;
-  assign \$1071  = act_write & \$1070 ;
-  assign \$1072  = wb_parity0 == wb_par13;
-  assign \$1073  = wb_groups_plus1_0 == prev_groups;
-  assign \$1074  = 1'h1 == prev_groups;
-  assign \$1075  = \$1072  ? \$1073  : \$1074 ;
-  assign \$1076  = wb_groups0 == prev_groups;
-  assign \$1077  = \$1071  ? \$1075  : \$1076 ;
-  assign \$1078  = track_reset_r0 ? \$1069  : \$1077 ;
-  assign \$1079  = ctx ? \$1068  : \$1078 ;
-  assign \$1080  = \$1058  & \$1079 ;
-  assign \$1081  = ~ loaded;
-  assign \$1082  = last_fold & last_group;
-  assign \$1083  = \$1082  & cur_is_last;
-  assign \$1084  = issue_a & \$1083 ;
-  assign \$1085  = \$1081  | \$1084 ;
-  assign \$1086  = ~ issue_a;
-  assign \$1087  = loaded & \$1086 ;
-  assign \$1088  = \$1087  & issue_b;
-  assign \$1089  = \$1088  & b_last_fold;
-  assign \$1090  = \$1085  | \$1089 ;
+  assign \$1044  = 2'h2 >= fold_end;
+  assign \$1046  = 2'h2 >= prev_out;
+  assign \$1047  = \$1044  | \$1046 ;
+  assign \$1048  = \$1037  ? \$1042  : \$1047 ;
+  assign \$1050  = \$1049  >= fold_end;
+  assign \$1052  = \$1051  >= prev_out;
+  assign \$1053  = \$1050  | \$1052 ;
+  assign \$1054  = \$1036  ? \$1048  : \$1053 ;
+  assign \$1055  = track_reset_r0 ? \$1034  : \$1054 ;
+  assign \$1056  = ctx ? \$1029  : \$1055 ;
+  assign \$1057  = \$1003  & \$1056 ;
+  assign \$1058  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1059  = ~ layer[0];
+  assign \$1060  = \$1058  == \$1059 ;
+  assign \$1061  = ctx ? track_reset1 : track_reset0;
+  assign \$1062  = ~ \$1061 ;
+  assign \$1063  = \$1060  & \$1062 ;
+  assign \$1064  = ! prev_groups;
+  assign \$1066  = act_write & \$1065 ;
+  assign \$1067  = wb_parity1 == wb_par13;
+  assign \$1068  = wb_groups_plus1_1 == prev_groups;
+  assign \$1069  = 1'h1 == prev_groups;
+  assign \$1070  = \$1067  ? \$1068  : \$1069 ;
+  assign \$1071  = wb_groups1 == prev_groups;
+  assign \$1072  = \$1066  ? \$1070  : \$1071 ;
+  assign \$1073  = track_reset_r1 ? \$1064  : \$1072 ;
+  assign \$1074  = ! prev_groups;
+  assign \$1075  = ! wb_ctx13;
+  assign \$1076  = act_write & \$1075 ;
+  assign \$1077  = wb_parity0 == wb_par13;
+  assign \$1078  = wb_groups_plus1_0 == prev_groups;
+  assign \$1079  = 1'h1 == prev_groups;
+  assign \$1080  = \$1077  ? \$1078  : \$1079 ;
+  assign \$1081  = wb_groups0 == prev_groups;
+  assign \$1082  = \$1076  ? \$1080  : \$1081 ;
+  assign \$1083  = track_reset_r0 ? \$1074  : \$1082 ;
+  assign \$1084  = ctx ? \$1073  : \$1083 ;
+  assign \$1085  = \$1063  & \$1084 ;
+  assign \$1086  = ~ loaded;
+  assign \$1087  = last_fold & last_group;
+  assign \$1088  = \$1087  & cur_is_last;
+  assign \$1089  = issue_a & \$1088 ;
+  assign \$1090  = \$1086  | \$1089 ;
   assign \$1091  = ~ issue_a;
   assign \$1092  = loaded & \$1091 ;
   assign \$1093  = \$1092  & issue_b;
-  assign \$1094  = d0_rp__data[7:0] + 2'h3;
-  assign \$1096  = \$1095  == 1'h1;
-  assign \$1097  = d0_rp__data[7:0] + 2'h3;
-  assign \$1099  = \$1098  - 1'h1;
-  assign \$1100  = b_fold_plus1 == \$1099 ;
-  assign \$1101  = d0_rp__data[7:0] + 2'h3;
-  assign \$1103  = \$1102  - 1'h1;
-  assign \$1104  = b_fold == \$1103 ;
-  assign \$1105  = ~ loaded;
-  assign \$1106  = issue_a & last_fold;
-  assign \$1107  = \$1106  & last_group;
-  assign \$1108  = issue_a & last_fold;
-  assign \$1109  = | nxt_rp__data[7:0];
-  assign \$1110  = nxt_rp__data[7:0] <= 3'h4;
-  assign \$1111  = \$1109  & \$1110 ;
-  assign \$1112  = | nxt_rp__data[15:8];
-  assign \$1113  = nxt_rp__data[15:8] <= 2'h2;
-  assign \$1114  = \$1112  & \$1113 ;
-  assign \$1115  = | nxt_rp__data[7:0];
-  assign \$1116  = nxt_rp__data[7:0] <= 3'h4;
+  assign \$1094  = \$1093  & b_last_fold;
+  assign \$1095  = \$1090  | \$1094 ;
+  assign \$1096  = ~ issue_a;
+  assign \$1097  = loaded & \$1096 ;
+  assign \$1098  = \$1097  & issue_b;
+  assign \$1099  = d0_rp__data[7:0] + 2'h3;
+  assign \$1101  = \$1100  == 1'h1;
+  assign \$1102  = d0_rp__data[7:0] + 2'h3;
+  assign \$1104  = \$1103  - 1'h1;
+  assign \$1105  = b_fold_plus1 == \$1104 ;
+  assign \$1106  = d0_rp__data[7:0] + 2'h3;
+  assign \$1108  = \$1107  - 1'h1;
+  assign \$1109  = b_fold == \$1108 ;
+  assign \$1110  = ~ loaded;
+  assign \$1111  = issue_a & last_fold;
+  assign \$1112  = \$1111  & last_group;
+  assign \$1113  = issue_a & last_fold;
+  assign \$1114  = ~ b_done;
+  assign \$1115  = cur_is_last & \$1114 ;
+  assign \$1116  = ~ b_group_is_0;
   assign \$1117  = \$1115  & \$1116 ;
-  assign \$1118  = ~ b_done;
-  assign \$1119  = cur_is_last & \$1118 ;
-  assign \$1120  = ~ b_group_is_0;
-  assign \$1121  = \$1119  & \$1120 ;
-  assign \$1123  = nxt_rp__data[15:8] > \$1122 ;
-  assign \$1124  = b_group + 1'h1;
-  assign \$1126  = nxt_rp__data[15:8] <= \$1125 ;
-  assign \$1127  = \$1123  & \$1126 ;
-  assign \$1128  = | nxt_rp__data[15:8];
-  assign \$1129  = nxt_rp__data[15:8] <= 2'h2;
-  assign \$1130  = \$1128  & \$1129 ;
-  assign \$1131  = \$1121  ? \$1127  : \$1130 ;
-  assign \$1132  = ~ b_done;
-  assign \$1133  = cur_is_last & \$1132 ;
-  assign \$1134  = ~ b_group_is_0;
-  assign \$1135  = \$1133  & \$1134 ;
-  assign \$1136  = b_group + 1'h1;
-  assign \$1137  = \$1135  ? \$1136  : 9'h001;
-  assign \$1138  = ! cur_folds_m1;
-  assign \$1139  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$1140  = group_plus1 + 1'h1;
-  assign \$1141  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$1142  = ~ loaded;
-  assign \$1143  = last_fold & last_group;
-  assign \$1144  = \$1143  & cur_is_last;
-  assign \$1145  = issue_a & \$1144 ;
-  assign \$1146  = \$1142  | \$1145 ;
-  assign \$1147  = ~ issue_a;
-  assign \$1148  = loaded & \$1147 ;
-  assign \$1149  = \$1148  & issue_b;
-  assign \$1150  = \$1149  & b_last_fold;
-  assign \$1151  = d0_rp__data[15:8] + 1'h1;
-  assign \$1153  = ! \$1152 ;
-  assign \$1154  = d0_rp__data[15:8] + 1'h1;
-  assign \$1156  = \$1155  == 1'h1;
-  assign \$1157  = b_group + 1'h1;
-  assign \$1158  = d0_rp__data[15:8] + 1'h1;
-  assign \$1160  = \$1157  == \$1159 ;
-  assign \$1161  = b_group + 1'h1;
-  assign \$1162  = d0_rp__data[15:8] + 1'h1;
-  assign \$1164  = \$1163  - 1'h1;
-  assign \$1165  = \$1161  == \$1164 ;
-  assign \$1166  = d0_rp__data[15:8] + 1'h1;
-  assign \$1168  = b_group == \$1167 ;
-  assign \$1169  = d0_rp__data[15:8] + 1'h1;
-  assign \$1171  = \$1170  - 1'h1;
-  assign \$1172  = b_group == \$1171 ;
-  assign \$1173  = ~ issue_a;
-  assign \$1174  = loaded & \$1173 ;
-  assign \$1175  = \$1174  & issue_b;
-  assign \$1176  = b_fold_plus1 + 1'h1;
-  assign \$1177  = ~ loaded;
-  assign \$1178  = fold_plus1 + 1'h1;
-  assign \$1179  = last_fold ? 10'h001 : \$1178 ;
-  assign \$1180  = last_fold & last_group;
-  assign \$1181  = ~ b_done;
-  assign \$1182  = cur_is_last & \$1181 ;
-  assign \$1183  = ~ b_done;
-  assign \$1184  = cur_is_last & \$1183 ;
-  assign \$1185  = ~ b_group_is_0;
-  assign \$1186  = \$1184  & \$1185 ;
-  assign \$1187  = ! ctx;
-  assign \$1188  = claim_out & \$1187 ;
-  assign \$1189  = ! wb_ctx13;
-  assign \$1190  = out_write & \$1189 ;
-  assign \$1191  = out_groups0 + 1'h1;
-  assign \$1193  = claim_out & \$1192 ;
-  assign \$1195  = out_write & \$1194 ;
-  assign \$1196  = out_groups1 + 1'h1;
-  assign \$1197  = out_n - 1'h1;
-  assign \$1198  = drain_elem == \$1197 ;
-  assign \$1199  = out_n - 1'h1;
-  assign \$1200  = drain_elem == \$1199 ;
-  assign \$1201  = ~ drain_slot;
-  assign \$1202  = ! drain_slot;
-  assign \$1204  = drain_elem + 1'h1;
-  assign \$1205  = ~ release_slot;
-  assign \$1206  = ! release_slot;
-  assign \$1208  = in_flight + vector_start;
-  assign \$1209  = \$1208  - done;
-  assign \$1210  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$1211  = \$1210  + inc_busy;
-  assign \$1212  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$1213  = \$1212  + inc_stall_input;
-  assign \$1214  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$1215  = \$1214  + inc_stall_output;
-  assign \$1216  = issue ? 4'h8 : 4'h0;
-  assign \$1217  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$1218  = \$1217  + inc_mac_ops;
-  assign \$1219  = issue ? 2'h2 : 2'h0;
-  assign \$1220  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$1221  = \$1220  + inc_bank_reads;
-  assign \$1222  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$1223  = \$1222  + inc_act_reads;
-  assign \$1224  = in_fire + act_write;
-  assign \$1225  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$1226  = \$1225  + inc_act_writes;
-  assign \$1227  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$1228  = \$1227  + inc_inferences;
+  assign \$1118  = \$1117  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$1119  = ~ b_done;
+  assign \$1120  = cur_is_last & \$1119 ;
+  assign \$1121  = ~ b_group_is_0;
+  assign \$1122  = \$1120  & \$1121 ;
+  assign \$1123  = b_group + 1'h1;
+  assign \$1124  = \$1122  ? \$1123  : 9'h001;
+  assign \$1125  = ! cur_folds_m1;
+  assign \$1126  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$1127  = group_plus1 + 1'h1;
+  assign \$1128  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$1129  = ~ loaded;
+  assign \$1130  = last_fold & last_group;
+  assign \$1131  = \$1130  & cur_is_last;
+  assign \$1132  = issue_a & \$1131 ;
+  assign \$1133  = \$1129  | \$1132 ;
+  assign \$1134  = ~ issue_a;
+  assign \$1135  = loaded & \$1134 ;
+  assign \$1136  = \$1135  & issue_b;
+  assign \$1137  = \$1136  & b_last_fold;
+  assign \$1138  = d0_rp__data[15:8] + 1'h1;
+  assign \$1140  = ! \$1139 ;
+  assign \$1141  = d0_rp__data[15:8] + 1'h1;
+  assign \$1143  = \$1142  == 1'h1;
+  assign \$1144  = b_group + 1'h1;
+  assign \$1145  = d0_rp__data[15:8] + 1'h1;
+  assign \$1147  = \$1144  == \$1146 ;
+  assign \$1148  = b_group + 1'h1;
+  assign \$1149  = d0_rp__data[15:8] + 1'h1;
+  assign \$1151  = \$1150  - 1'h1;
+  assign \$1152  = \$1148  == \$1151 ;
+  assign \$1153  = d0_rp__data[15:8] + 1'h1;
+  assign \$1155  = b_group == \$1154 ;
+  assign \$1156  = d0_rp__data[15:8] + 1'h1;
+  assign \$1158  = \$1157  - 1'h1;
+  assign \$1159  = b_group == \$1158 ;
+  assign \$1160  = ~ issue_a;
+  assign \$1161  = loaded & \$1160 ;
+  assign \$1162  = \$1161  & issue_b;
+  assign \$1163  = b_fold_plus1 + 1'h1;
+  assign \$1164  = ~ loaded;
+  assign \$1165  = fold_plus1 + 1'h1;
+  assign \$1166  = last_fold ? 10'h001 : \$1165 ;
+  assign \$1167  = last_fold & last_group;
+  assign \$1168  = ~ b_done;
+  assign \$1169  = cur_is_last & \$1168 ;
+  assign \$1170  = ~ b_done;
+  assign \$1171  = cur_is_last & \$1170 ;
+  assign \$1172  = ~ b_group_is_0;
+  assign \$1173  = \$1171  & \$1172 ;
+  assign \$1174  = ! ctx;
+  assign \$1175  = claim_out & \$1174 ;
+  assign \$1176  = ! wb_ctx13;
+  assign \$1177  = out_write & \$1176 ;
+  assign \$1178  = out_groups0 + 1'h1;
+  assign \$1180  = claim_out & \$1179 ;
+  assign \$1182  = out_write & \$1181 ;
+  assign \$1183  = out_groups1 + 1'h1;
+  assign \$1184  = out_n - 1'h1;
+  assign \$1185  = drain_elem == \$1184 ;
+  assign \$1186  = out_n - 1'h1;
+  assign \$1187  = drain_elem == \$1186 ;
+  assign \$1188  = ~ drain_slot;
+  assign \$1189  = ! drain_slot;
+  assign \$1191  = drain_elem + 1'h1;
+  assign \$1192  = ~ release_slot;
+  assign \$1193  = ! release_slot;
+  assign \$1195  = in_flight + vector_start;
+  assign \$1196  = \$1195  - done;
+  assign \$1197  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$1198  = \$1197  + inc_busy;
+  assign \$1199  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$1200  = \$1199  + inc_stall_input;
+  assign \$1201  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$1202  = \$1201  + inc_stall_output;
+  assign \$1203  = issue ? 4'h8 : 4'h0;
+  assign \$1204  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$1205  = \$1204  + inc_mac_ops;
+  assign \$1206  = issue ? 2'h2 : 2'h0;
+  assign \$1207  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$1208  = \$1207  + inc_bank_reads;
+  assign \$1209  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$1210  = \$1209  + inc_act_reads;
+  assign \$1211  = in_fire + act_write;
+  assign \$1212  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$1213  = \$1212  + inc_act_writes;
+  assign \$1214  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$1215  = \$1214  + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1229 ;
+    n_layers <= \$1216 ;
   always @(posedge clk)
-    in_folds <= \$1230 ;
+    in_folds <= \$1217 ;
   always @(posedge clk)
-    out_n <= \$1231 ;
+    out_n <= \$1218 ;
   always @(posedge clk)
-    in_beats0 <= \$1232 ;
+    in_beats0 <= \$1219 ;
   always @(posedge clk)
-    in_full0 <= \$1233 ;
+    in_full0 <= \$1220 ;
   always @(posedge clk)
-    in_beats1 <= \$1234 ;
+    in_beats1 <= \$1221 ;
   always @(posedge clk)
-    in_full1 <= \$1235 ;
+    in_full1 <= \$1222 ;
   always @(posedge clk)
-    in_wslot <= \$1236 ;
+    in_wslot <= \$1223 ;
   always @(posedge clk)
-    in_groups <= \$1237 ;
+    in_groups <= \$1224 ;
   always @(posedge clk)
-    cur_groups <= \$1238 ;
+    cur_groups <= \$1225 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1239 ;
+    cur_folds_m1 <= \$1226 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1240 ;
+    cur_groups_m1 <= \$1227 ;
   always @(posedge clk)
-    cur_out <= \$1241 ;
+    cur_out <= \$1228 ;
   always @(posedge clk)
-    cur_is_last <= \$1242 ;
+    cur_is_last <= \$1229 ;
   always @(posedge clk)
-    cur_relu <= \$1243 ;
+    cur_relu <= \$1230 ;
   always @(posedge clk)
-    cur_requantize <= \$1244 ;
+    cur_requantize <= \$1231 ;
   always @(posedge clk)
-    bank_addr <= \$1245 ;
+    bank_addr <= \$1232 ;
   always @(posedge clk)
-    rq_addr <= \$1246 ;
+    rq_addr <= \$1233 ;
   always @(posedge clk)
-    layer <= \$1247 ;
+    layer <= \$1234 ;
   always @(posedge clk)
-    group <= \$1248 ;
+    group <= \$1235 ;
   always @(posedge clk)
-    fold <= \$1249 ;
+    fold <= \$1236 ;
   always @(posedge clk)
-    fold_end <= \$1250 ;
+    fold_end <= \$1237 ;
   always @(posedge clk)
-    fold_end_next <= \$1251 ;
+    fold_end_next <= \$1238 ;
   always @(posedge clk)
-    b_group <= \$1252 ;
+    b_group <= \$1239 ;
   always @(posedge clk)
-    b_fold <= \$1253 ;
+    b_fold <= \$1240 ;
   always @(posedge clk)
-    b_in_group <= \$1254 ;
+    b_in_group <= \$1241 ;
   always @(posedge clk)
-    b_bank_addr <= \$1255 ;
+    b_bank_addr <= \$1242 ;
   always @(posedge clk)
-    b_rq_addr <= \$1256 ;
+    b_rq_addr <= \$1243 ;
   always @(posedge clk)
-    loaded <= \$1257 ;
+    loaded <= \$1244 ;
   always @(posedge clk)
-    wr_buf <= \$1258 ;
+    wr_buf <= \$1245 ;
   always @(posedge clk)
-    prev_out <= \$1259 ;
+    prev_out <= \$1246 ;
   always @(posedge clk)
-    prev_groups <= \$1260 ;
+    prev_groups <= \$1247 ;
   always @(posedge clk)
-    ctx <= \$1261 ;
+    ctx <= \$1248 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1262 ;
+    track_reset_r0 <= \$1249 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1263 ;
+    track_reset_r1 <= \$1250 ;
   always @(posedge clk)
-    step_addr <= \$251 ;
+    step_addr <= \$256 ;
   always @(posedge clk)
-    step_first <= \$253 ;
+    step_first <= \$258 ;
   always @(posedge clk)
-    step_last <= \$254 ;
+    step_last <= \$259 ;
   always @(posedge clk)
-    step_rq <= \$255 ;
+    step_rq <= \$260 ;
   always @(posedge clk)
-    step_relu <= \$256 ;
+    step_relu <= \$261 ;
   always @(posedge clk)
-    step_requantize <= \$257 ;
+    step_requantize <= \$262 ;
   always @(posedge clk)
-    step_in_addr <= \$264 ;
+    step_in_addr <= \$269 ;
   always @(posedge clk)
-    step_act_addr <= \$269 ;
+    step_act_addr <= \$274 ;
   always @(posedge clk)
-    step_from_input <= \$270 ;
+    step_from_input <= \$275 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$271 ;
+    step_group <= \$276 ;
   always @(posedge clk)
-    step_par <= \$272 ;
+    step_par <= \$277 ;
   always @(posedge clk)
-    step_ctx <= \$273 ;
+    step_ctx <= \$278 ;
   always @(posedge clk)
-    step_out <= \$274 ;
+    step_out <= \$279 ;
   always @(posedge clk)
-    step_valid <= \$1264 ;
+    step_valid <= \$1251 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3348,7 +3343,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1265 ;
+    wb_valid1 <= \$1252 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3358,7 +3353,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1266 ;
+    wb_valid2 <= \$1253 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3368,7 +3363,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1267 ;
+    wb_valid3 <= \$1254 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3378,7 +3373,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1268 ;
+    wb_valid4 <= \$1255 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3388,7 +3383,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1269 ;
+    wb_valid5 <= \$1256 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3398,7 +3393,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1270 ;
+    wb_valid6 <= \$1257 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3408,7 +3403,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1271 ;
+    wb_valid7 <= \$1258 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3418,7 +3413,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1272 ;
+    wb_valid8 <= \$1259 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3428,7 +3423,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1273 ;
+    wb_valid9 <= \$1260 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3438,7 +3433,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1274 ;
+    wb_valid10 <= \$1261 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3448,7 +3443,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1275 ;
+    wb_valid11 <= \$1262 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3458,7 +3453,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1276 ;
+    wb_valid12 <= \$1263 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3468,7 +3463,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1277 ;
+    wb_valid13 <= \$1264 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3478,124 +3473,124 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$1278 ;
+    wb_parity0 <= \$1265 ;
   always @(posedge clk)
-    wb_groups0 <= \$1279 ;
+    wb_groups0 <= \$1266 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1280 ;
+    wb_groups_plus1_0 <= \$1267 ;
   always @(posedge clk)
-    wb_parity1 <= \$1281 ;
+    wb_parity1 <= \$1268 ;
   always @(posedge clk)
-    wb_groups1 <= \$1282 ;
+    wb_groups1 <= \$1269 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1283 ;
+    wb_groups_plus1_1 <= \$1270 ;
   always @(posedge clk)
-    in_ok <= \$1284 ;
+    in_ok <= \$1271 ;
   always @(posedge clk)
-    b_ready <= \$1285 ;
+    b_ready <= \$1272 ;
   always @(posedge clk)
-    raw_ok <= \$1286 ;
+    raw_ok <= \$1273 ;
   always @(posedge clk)
-    raw_full <= \$1287 ;
+    raw_full <= \$1274 ;
   always @(posedge clk)
-    b_last_fold <= \$1288 ;
+    b_last_fold <= \$1275 ;
   always @(posedge clk)
-    last_fold <= \$1289 ;
+    last_fold <= \$1276 ;
   always @(posedge clk)
-    last_group <= \$1290 ;
+    last_group <= \$1277 ;
   always @(posedge clk)
-    group_plus1 <= \$1291 ;
+    group_plus1 <= \$1278 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1292 ;
+    b_group_is_0 <= \$1279 ;
   always @(posedge clk)
-    b_done <= \$1293 ;
+    b_done <= \$1280 ;
   always @(posedge clk)
-    b_last_group <= \$1294 ;
+    b_last_group <= \$1281 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1295 ;
+    b_fold_plus1 <= \$1282 ;
   always @(posedge clk)
-    layer_is_0 <= \$1296 ;
+    layer_is_0 <= \$1283 ;
   always @(posedge clk)
-    group_is_0 <= \$1297 ;
+    group_is_0 <= \$1284 ;
   always @(posedge clk)
-    fold_is_0 <= \$1298 ;
+    fold_is_0 <= \$1285 ;
   always @(posedge clk)
-    fold_plus1 <= \$1299 ;
+    fold_plus1 <= \$1286 ;
   always @(posedge clk)
-    out_full0 <= \$1300 ;
+    out_full0 <= \$1287 ;
   always @(posedge clk)
-    out_pending0 <= \$1301 ;
+    out_pending0 <= \$1288 ;
   always @(posedge clk)
-    out_groups0 <= \$1302 ;
+    out_groups0 <= \$1289 ;
   always @(posedge clk)
-    out_full1 <= \$1303 ;
+    out_full1 <= \$1290 ;
   always @(posedge clk)
-    out_pending1 <= \$1304 ;
+    out_pending1 <= \$1291 ;
   always @(posedge clk)
-    out_groups1 <= \$1305 ;
+    out_groups1 <= \$1292 ;
   always @(posedge clk)
-    drain_inflight <= \$1306 ;
+    drain_inflight <= \$1293 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1307 ;
+    drain_inflight2 <= \$1294 ;
   always @(posedge clk)
-    drain_lane <= \$1308 ;
+    drain_lane <= \$1295 ;
   always @(posedge clk)
-    drain_last <= \$1309 ;
+    drain_last <= \$1296 ;
   always @(posedge clk)
-    drain_elem <= \$1310 ;
+    drain_elem <= \$1297 ;
   always @(posedge clk)
-    drain_slot <= \$1311 ;
+    drain_slot <= \$1298 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$280 ;
+    drain_lane_data0 <= \$signature__data$284 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$281 ;
+    drain_lane_data1 <= \$signature__data$285 ;
   always @(posedge clk)
-    release_slot <= \$1312 ;
+    release_slot <= \$1299 ;
   always @(posedge clk)
-    in_flight <= \$1313 ;
+    in_flight <= \$1300 ;
   always @(posedge clk)
-    clear_counters_r <= \$1314 ;
+    clear_counters_r <= \$1301 ;
   always @(posedge clk)
-    inc_busy <= \$1315 ;
+    inc_busy <= \$1302 ;
   always @(posedge clk)
-    count_busy <= \$1316 ;
+    count_busy <= \$1303 ;
   always @(posedge clk)
-    inc_stall_input <= \$1317 ;
+    inc_stall_input <= \$1304 ;
   always @(posedge clk)
-    count_stall_input <= \$1318 ;
+    count_stall_input <= \$1305 ;
   always @(posedge clk)
-    inc_stall_output <= \$1319 ;
+    inc_stall_output <= \$1306 ;
   always @(posedge clk)
-    count_stall_output <= \$1320 ;
+    count_stall_output <= \$1307 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1321 ;
+    inc_mac_ops <= \$1308 ;
   always @(posedge clk)
-    count_mac_ops <= \$1322 ;
+    count_mac_ops <= \$1309 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1323 ;
+    inc_bank_reads <= \$1310 ;
   always @(posedge clk)
-    count_bank_reads <= \$1324 ;
+    count_bank_reads <= \$1311 ;
   always @(posedge clk)
-    inc_act_reads <= \$1325 ;
+    inc_act_reads <= \$1312 ;
   always @(posedge clk)
-    count_act_reads <= \$1326 ;
+    count_act_reads <= \$1313 ;
   always @(posedge clk)
-    inc_act_writes <= \$1327 ;
+    inc_act_writes <= \$1314 ;
   always @(posedge clk)
-    count_act_writes <= \$1328 ;
+    count_act_writes <= \$1315 ;
   always @(posedge clk)
-    inc_inferences <= \$1329 ;
+    inc_inferences <= \$1316 ;
   always @(posedge clk)
-    count_inferences <= \$1330 ;
+    count_inferences <= \$1317 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$2023$0 (drain_last2),
-    .\port$236$0 (drain_data),
+    .\port$2014$0 (drain_last2),
+    .\port$250$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3605,8 +3600,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$2173$0 (\$1331 ),
-    .\port$2174$0 (\$1332 ),
+    .\port$2164$0 (\$1318 ),
+    .\port$2165$0 (\$1319 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3623,8 +3618,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2286$0 (\$1333 ),
-    .\port$2287$0 (\$1334 ),
+    .\port$2277$0 (\$1320 ),
+    .\port$2278$0 (\$1321 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3651,8 +3646,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$19 ) begin
-      if (\$20 ) begin
+    if (\$34 ) begin
+      if (\$35 ) begin
         clear_counters = 1'h1;
       end
     end
@@ -3662,7 +3657,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$170 ) begin
+    end else if (\$183 ) begin
       wb_parity_next0 = wb_par13;
     end
   end
@@ -3671,8 +3666,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 8'h00;
-    end else if (\$170 ) begin
-      wb_groups_next0 = \$173 [7:0];
+    end else if (\$183 ) begin
+      wb_groups_next0 = \$186 [7:0];
     end
   end
   always @* begin
@@ -3680,7 +3675,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$175 ) begin
+    end else if (\$188 ) begin
       wb_parity_next1 = wb_par13;
     end
   end
@@ -3689,8 +3684,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 8'h00;
-    end else if (\$175 ) begin
-      wb_groups_next1 = \$178 [7:0];
+    end else if (\$188 ) begin
+      wb_groups_next1 = \$191 [7:0];
     end
   end
   always @* begin
@@ -3721,207 +3716,476 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1229  = n_layers;
-    if (\$198 ) begin
-      if (\$199 ) begin
-        \$1229  = \$201 [2:0];
+    \$1216  = n_layers;
+    if (\$211 ) begin
+      if (\$212 ) begin
+        \$1216  = \$214 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1230  = \$203 [7:0];
+    \$1217  = \$216 [7:0];
     if (rst) begin
-      \$1230  = 8'h00;
+      \$1217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1231  = dl_rp__data[15:8];
+    \$1218  = dl_rp__data[15:8];
     if (rst) begin
-      \$1231  = 8'h00;
+      \$1218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1232  = in_beats0;
-    if (\$205 ) begin
-      \$1232  = \$206 [7:0];
+    \$1219  = in_beats0;
+    if (\$218 ) begin
+      \$1219  = \$219 [7:0];
     end
     if (in_release0) begin
-      \$1232  = 8'h00;
+      \$1219  = 8'h00;
     end
     if (rst) begin
-      \$1232  = 8'h00;
+      \$1219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1233  = in_full0;
-    if (\$205 ) begin
-      if (\$208 ) begin
-        \$1233  = 1'h1;
+    \$1220  = in_full0;
+    if (\$218 ) begin
+      if (\$221 ) begin
+        \$1220  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$1233  = 1'h0;
+      \$1220  = 1'h0;
     end
     if (rst) begin
-      \$1233  = 1'h0;
+      \$1220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1234  = in_beats1;
-    if (\$210 ) begin
-      \$1234  = \$211 [7:0];
+    \$1221  = in_beats1;
+    if (\$223 ) begin
+      \$1221  = \$224 [7:0];
     end
     if (in_release1) begin
-      \$1234  = 8'h00;
+      \$1221  = 8'h00;
     end
     if (rst) begin
-      \$1234  = 8'h00;
+      \$1221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1235  = in_full1;
-    if (\$210 ) begin
-      if (\$213 ) begin
-        \$1235  = 1'h1;
+    \$1222  = in_full1;
+    if (\$223 ) begin
+      if (\$226 ) begin
+        \$1222  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$1235  = 1'h0;
+      \$1222  = 1'h0;
     end
     if (rst) begin
-      \$1235  = 1'h0;
+      \$1222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1236  = in_wslot;
-    if (\$217 ) begin
-      \$1236  = \$218 ;
+    \$1223  = in_wslot;
+    if (\$230 ) begin
+      \$1223  = \$231 ;
     end
     if (rst) begin
-      \$1236  = 1'h0;
+      \$1223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1237  = \$220 [7:0];
+    \$1224  = \$233 [7:0];
     if (rst) begin
-      \$1237  = 8'h00;
+      \$1224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1238  = cur_groups;
-    if (\$221 ) begin
-      \$1238  = \$45 [7:0];
+    \$1225  = cur_groups;
+    if (\$234 ) begin
+      \$1225  = nxt_steps_rp__data[7:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1238  = \$45 [7:0];
+          \$1225  = nxt_steps_rp__data[7:0];
         end
       end
     end
     if (rst) begin
-      \$1238  = 8'h00;
+      \$1225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1239  = cur_folds_m1;
-    if (\$221 ) begin
-      \$1239  = \$223 ;
+    \$1226  = cur_folds_m1;
+    if (\$234 ) begin
+      \$1226  = nxt_steps_rp__data[16:8];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1239  = \$231 ;
+          \$1226  = nxt_steps_rp__data[16:8];
         end
       end
     end
     if (rst) begin
-      \$1239  = 9'h1ff;
+      \$1226  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1240  = cur_groups_m1;
-    if (\$221 ) begin
-      \$1240  = \$225 ;
+    \$1227  = cur_groups_m1;
+    if (\$234 ) begin
+      \$1227  = nxt_steps_rp__data[25:17];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1240  = \$233 ;
+          \$1227  = nxt_steps_rp__data[25:17];
         end
       end
     end
     if (rst) begin
-      \$1240  = 9'h1ff;
+      \$1227  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1241  = cur_out;
-    if (\$221 ) begin
-      \$1241  = nxt_rp__data[15:8];
+    \$1228  = cur_out;
+    if (\$234 ) begin
+      \$1228  = nxt_rp__data[15:8];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1241  = nxt_rp__data[15:8];
+          \$1228  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$1241  = 8'h00;
+      \$1228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1242  = cur_is_last;
-    if (\$221 ) begin
-      \$1242  = \$227 ;
+    \$1229  = cur_is_last;
+    if (\$234 ) begin
+      \$1229  = \$236 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1242  = \$235 ;
+          \$1229  = \$240 ;
         end
       end
     end
     if (rst) begin
-      \$1242  = 1'h0;
+      \$1229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1243  = cur_relu;
-    if (\$221 ) begin
-      \$1243  = nxt_rp__data[33];
+    \$1230  = cur_relu;
+    if (\$234 ) begin
+      \$1230  = nxt_rp__data[33];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1243  = nxt_rp__data[33];
+          \$1230  = nxt_rp__data[33];
         end
       end
     end
     if (rst) begin
-      \$1243  = 1'h0;
+      \$1230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1244  = cur_requantize;
-    if (\$221 ) begin
-      \$1244  = nxt_rp__data[34];
+    \$1231  = cur_requantize;
+    if (\$234 ) begin
+      \$1231  = nxt_rp__data[34];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1244  = nxt_rp__data[34];
+          \$1231  = nxt_rp__data[34];
         end
       end
+    end
+    if (rst) begin
+      \$1231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1232  = bank_addr;
+    if (\$234 ) begin
+      \$1232  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1232  = nxt_rp__data[24:16];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$243 ) begin
+              \$1232  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$247 ) begin
+        \$1232  = \$248 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1232  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1233  = rq_addr;
+    if (\$234 ) begin
+      \$1233  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1233  = \$238 [7:0];
+        if (last_group) begin
+          \$1233  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$243 ) begin
+              \$1233  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1233  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1234  = layer;
+    if (\$234 ) begin
+      \$1234  = \$58 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1234  = \$58 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1234  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1235  = group;
+    if (\$234 ) begin
+      \$1235  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1235  = \$237 [7:0];
+        if (last_group) begin
+          \$1235  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$243 ) begin
+              \$1235  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1235  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1236  = fold;
+    if (\$234 ) begin
+      \$1236  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1236  = 8'h00;
+        if (last_group) begin
+          \$1236  = 8'h00;
+        end
+      end else begin
+        \$1236  = \$244 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1236  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1237  = fold_end;
+    if (\$234 ) begin
+      \$1237  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1237  = 9'h004;
+        if (last_group) begin
+          \$1237  = 9'h004;
+        end
+      end else begin
+        \$1237  = fold_end_next[8:0];
+      end
+    end
+    if (rst) begin
+      \$1237  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1238  = fold_end_next;
+    if (\$234 ) begin
+      \$1238  = 10'h008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1238  = 10'h008;
+        if (last_group) begin
+          \$1238  = 10'h008;
+        end
+      end else begin
+        \$1238  = \$245 [9:0];
+      end
+    end
+    if (rst) begin
+      \$1238  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1239  = b_group;
+    if (\$234 ) begin
+      \$1239  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1239  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1239  = \$251 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1239  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1240  = b_fold;
+    if (\$234 ) begin
+      \$1240  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1240  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1240  = 8'h00;
+      end else begin
+        \$1240  = \$253 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1240  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1241  = b_in_group;
+    if (\$234 ) begin
+      \$1241  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1241  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1241  = \$250 ;
+    end
+    if (rst) begin
+      \$1241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1242  = b_bank_addr;
+    if (\$234 ) begin
+      \$1242  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1242  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1242  = \$249 [8:0];
+    end
+    if (rst) begin
+      \$1242  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1243  = b_rq_addr;
+    if (\$234 ) begin
+      \$1243  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1243  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1243  = \$252 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1243  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1244  = loaded;
+    if (\$234 ) begin
+      \$1244  = 1'h1;
+    end
+    if (\$255 ) begin
+      \$1244  = 1'h0;
     end
     if (rst) begin
       \$1244  = 1'h0;
@@ -3929,43 +4193,37 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1245  = bank_addr;
-    if (\$221 ) begin
-      \$1245  = nxt_rp__data[24:16];
+    \$1245  = wr_buf;
+    if (\$234 ) begin
+      \$1245  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1245  = nxt_rp__data[24:16];
+          \$1245  = \$241 ;
           if (cur_is_last) begin
+            \$1245  = 1'h0;
             if (b_done) begin
-            end else if (\$238 ) begin
-              \$1245  = b_bank_addr;
+              \$1245  = 1'h1;
             end
           end
         end
       end
-      if (\$242 ) begin
-        \$1245  = \$243 [8:0];
-      end
     end
     if (rst) begin
-      \$1245  = 9'h000;
+      \$1245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1246  = rq_addr;
-    if (\$221 ) begin
-      \$1246  = nxt_rp__data[32:25];
+    \$1246  = prev_out;
+    if (\$234 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
-        \$1246  = \$229 [7:0];
         if (last_group) begin
-          \$1246  = nxt_rp__data[32:25];
+          \$1246  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$238 ) begin
-              \$1246  = b_rq_addr;
+              \$1246  = d0_rp__data[15:8];
             end
           end
         end
@@ -3977,555 +4235,479 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1247  = layer;
-    if (\$221 ) begin
-      \$1247  = \$43 [2:0];
+    \$1247  = prev_groups;
+    if (\$234 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1247  = \$43 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1247  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1248  = group;
-    if (\$221 ) begin
-      \$1248  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1248  = \$228 [7:0];
-        if (last_group) begin
-          \$1248  = 8'h00;
+          \$1247  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$238 ) begin
-              \$1248  = b_group;
+              \$1247  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1248  = 8'h00;
+      \$1247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1249  = fold;
-    if (\$221 ) begin
-      \$1249  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1249  = 8'h00;
-        if (last_group) begin
-          \$1249  = 8'h00;
-        end
-      end else begin
-        \$1249  = \$239 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1249  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1250  = fold_end;
-    if (\$221 ) begin
-      \$1250  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1250  = 9'h004;
-        if (last_group) begin
-          \$1250  = 9'h004;
-        end
-      end else begin
-        \$1250  = fold_end_next[8:0];
-      end
-    end
-    if (rst) begin
-      \$1250  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1251  = fold_end_next;
-    if (\$221 ) begin
-      \$1251  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1251  = 10'h008;
-        if (last_group) begin
-          \$1251  = 10'h008;
-        end
-      end else begin
-        \$1251  = \$240 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1251  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1252  = b_group;
-    if (\$221 ) begin
-      \$1252  = 8'h00;
+    \$1248  = ctx;
+    if (\$234 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1252  = 8'h00;
+            \$1248  = \$242 ;
           end
         end
       end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1252  = \$246 [7:0];
-      end
     end
     if (rst) begin
-      \$1252  = 8'h00;
+      \$1248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1253  = b_fold;
-    if (\$221 ) begin
-      \$1253  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1253  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1253  = 8'h00;
-      end else begin
-        \$1253  = \$248 [7:0];
-      end
-    end
+    \$1249  = track_reset0;
     if (rst) begin
-      \$1253  = 8'h00;
+      \$1249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1254  = b_in_group;
-    if (\$221 ) begin
-      \$1254  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1254  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1254  = \$245 ;
+    \$1250  = track_reset1;
+    if (rst) begin
+      \$1250  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1251  = issue;
+    if (rst) begin
+      \$1251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1252  = \$280 ;
+    if (rst) begin
+      \$1252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1253  = wb_valid1;
+    if (rst) begin
+      \$1253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1254  = wb_valid2;
     if (rst) begin
       \$1254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1255  = b_bank_addr;
-    if (\$221 ) begin
-      \$1255  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1255  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1255  = \$244 [8:0];
-    end
+    \$1255  = wb_valid3;
     if (rst) begin
-      \$1255  = 9'h000;
+      \$1255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1256  = b_rq_addr;
-    if (\$221 ) begin
-      \$1256  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1256  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1256  = \$247 [7:0];
-      end
-    end
+    \$1256  = wb_valid4;
     if (rst) begin
-      \$1256  = 8'h00;
+      \$1256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1257  = loaded;
-    if (\$221 ) begin
-      \$1257  = 1'h1;
-    end
-    if (\$250 ) begin
-      \$1257  = 1'h0;
-    end
+    \$1257  = wb_valid5;
     if (rst) begin
       \$1257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1258  = wr_buf;
-    if (\$221 ) begin
-      \$1258  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1258  = \$236 ;
-          if (cur_is_last) begin
-            \$1258  = 1'h0;
-            if (b_done) begin
-              \$1258  = 1'h1;
-            end
-          end
-        end
-      end
-    end
+    \$1258  = wb_valid6;
     if (rst) begin
       \$1258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1259  = prev_out;
-    if (\$221 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1259  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1259  = d0_rp__data[15:8];
-            end
-          end
-        end
-      end
-    end
+    \$1259  = wb_valid7;
     if (rst) begin
-      \$1259  = 8'h00;
+      \$1259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1260  = prev_groups;
-    if (\$221 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1260  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1260  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1260  = wb_valid8;
     if (rst) begin
-      \$1260  = 8'h00;
+      \$1260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1261  = ctx;
-    if (\$221 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1261  = \$237 ;
-          end
-        end
-      end
-    end
+    \$1261  = wb_valid9;
     if (rst) begin
       \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1262  = track_reset0;
+    \$1262  = wb_valid10;
     if (rst) begin
       \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1263  = track_reset1;
+    \$1263  = wb_valid11;
     if (rst) begin
       \$1263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1264  = issue;
+    \$1264  = wb_valid12;
     if (rst) begin
       \$1264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1265  = \$275 ;
+    \$1265  = wb_parity_next0;
     if (rst) begin
       \$1265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1266  = wb_valid1;
+    \$1266  = wb_groups_next0;
     if (rst) begin
-      \$1266  = 1'h0;
+      \$1266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1267  = wb_valid2;
+    \$1267  = \$281 ;
     if (rst) begin
-      \$1267  = 1'h0;
+      \$1267  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1268  = wb_valid3;
+    \$1268  = wb_parity_next1;
     if (rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1269  = wb_valid4;
+    \$1269  = wb_groups_next1;
     if (rst) begin
-      \$1269  = 1'h0;
+      \$1269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1270  = wb_valid5;
+    \$1270  = \$282 ;
     if (rst) begin
-      \$1270  = 1'h0;
+      \$1270  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1271  = wb_valid6;
+    (* full_case = 32'd1 *)
+    if (\$283 ) begin
+      \$1271  = \$295 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$397 ) begin
+        \$1271  = \$409 ;
+      end else if (last_fold) begin
+        \$1271  = \$521 ;
+      end else begin
+        \$1271  = \$731 ;
+      end
+    end else if (issue_b) begin
+      \$1271  = \$851 ;
+    end else begin
+      \$1271  = \$981 ;
+    end
     if (rst) begin
       \$1271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1272  = wb_valid7;
+    (* full_case = 32'd1 *)
+    if (\$283 ) begin
+      \$1272  = \$307 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$397 ) begin
+        \$1272  = \$421 ;
+      end else if (last_fold) begin
+        \$1272  = \$537 ;
+      end else begin
+        \$1272  = \$747 ;
+      end
+    end else if (issue_b) begin
+      \$1272  = \$877 ;
+    end else begin
+      \$1272  = \$997 ;
+    end
     if (rst) begin
       \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1273  = wb_valid8;
+    (* full_case = 32'd1 *)
+    if (\$283 ) begin
+      \$1273  = \$367 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$397 ) begin
+        \$1273  = \$481 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1273  = \$598 ;
+        end else begin
+          \$1273  = \$687 ;
+        end
+      end else begin
+        \$1273  = \$807 ;
+      end
+    end else if (issue_b) begin
+      \$1273  = \$937 ;
+    end else begin
+      \$1273  = \$1057 ;
+    end
     if (rst) begin
       \$1273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1274  = wb_valid9;
+    (* full_case = 32'd1 *)
+    if (\$283 ) begin
+      \$1274  = \$395 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$397 ) begin
+        \$1274  = \$509 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1274  = \$627 ;
+        end else begin
+          \$1274  = \$715 ;
+        end
+      end else begin
+        \$1274  = \$835 ;
+      end
+    end else if (issue_b) begin
+      \$1274  = \$965 ;
+    end else begin
+      \$1274  = \$1085 ;
+    end
     if (rst) begin
       \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1275  = wb_valid10;
+    (* full_case = 32'd1 *)
+    if (\$1095 ) begin
+      \$1275  = \$1101 ;
+    end else if (\$1098 ) begin
+      \$1275  = \$1105 ;
+    end else begin
+      \$1275  = \$1109 ;
+    end
     if (rst) begin
       \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1276  = wb_valid11;
+    \$1276  = last_fold;
+    if (\$1110 ) begin
+      \$1276  = nxt_steps_rp__data[26];
+    end else if (\$1112 ) begin
+      \$1276  = nxt_steps_rp__data[26];
+    end else if (\$1113 ) begin
+      \$1276  = \$1125 ;
+    end else if (issue_a) begin
+      \$1276  = \$1128 ;
+    end
     if (rst) begin
       \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1277  = wb_valid12;
+    \$1277  = last_group;
+    if (\$1110 ) begin
+      \$1277  = nxt_steps_rp__data[27];
+    end else if (\$1112 ) begin
+      \$1277  = \$1118 ;
+    end else if (\$1113 ) begin
+      \$1277  = \$1126 ;
+    end
     if (rst) begin
       \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1278  = wb_parity_next0;
+    \$1278  = group_plus1;
+    if (\$1110 ) begin
+      \$1278  = 9'h001;
+    end else if (\$1112 ) begin
+      \$1278  = \$1124 ;
+    end else if (\$1113 ) begin
+      \$1278  = \$1127 [8:0];
+    end
     if (rst) begin
-      \$1278  = 1'h0;
+      \$1278  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1279  = wb_groups_next0;
+    \$1279  = b_group_is_0;
+    if (\$1133 ) begin
+      \$1279  = 1'h1;
+    end else if (\$1137 ) begin
+      \$1279  = 1'h0;
+    end
     if (rst) begin
-      \$1279  = 8'h00;
+      \$1279  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1280  = \$276 ;
+    (* full_case = 32'd1 *)
+    if (\$1133 ) begin
+      \$1280  = \$1140 ;
+    end else if (\$1137 ) begin
+      \$1280  = \$1147 ;
+    end else begin
+      \$1280  = \$1155 ;
+    end
     if (rst) begin
-      \$1280  = 9'h001;
+      \$1280  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1281  = wb_parity_next1;
+    (* full_case = 32'd1 *)
+    if (\$1133 ) begin
+      \$1281  = \$1143 ;
+    end else if (\$1137 ) begin
+      \$1281  = \$1152 ;
+    end else begin
+      \$1281  = \$1159 ;
+    end
     if (rst) begin
       \$1281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1282  = wb_groups_next1;
-    if (rst) begin
-      \$1282  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1283  = \$277 ;
-    if (rst) begin
-      \$1283  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1282  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$278 ) begin
-      \$1284  = \$290 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$392 ) begin
-        \$1284  = \$404 ;
-      end else if (last_fold) begin
-        \$1284  = \$516 ;
-      end else begin
-        \$1284  = \$726 ;
-      end
-    end else if (issue_b) begin
-      \$1284  = \$846 ;
+    if (\$1133 ) begin
+      \$1282  = 9'h001;
+    end else if (\$1137 ) begin
+      \$1282  = 9'h001;
     end else begin
-      \$1284  = \$976 ;
-    end
-    if (rst) begin
-      \$1284  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$278 ) begin
-      \$1285  = \$302 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$392 ) begin
-        \$1285  = \$416 ;
-      end else if (last_fold) begin
-        \$1285  = \$532 ;
-      end else begin
-        \$1285  = \$742 ;
+      if (\$1162 ) begin
+        \$1282  = \$1163 [8:0];
       end
-    end else if (issue_b) begin
-      \$1285  = \$872 ;
-    end else begin
-      \$1285  = \$992 ;
     end
     if (rst) begin
-      \$1285  = 1'h0;
+      \$1282  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$278 ) begin
-      \$1286  = \$362 ;
+    \$1283  = layer_is_0;
+    if (\$1164 ) begin
+      \$1283  = 1'h1;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$392 ) begin
-        \$1286  = \$476 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1286  = \$593 ;
-        end else begin
-          \$1286  = \$682 ;
+      if (\$1167 ) begin
+        \$1283  = \$1169 ;
+      end
+    end
+    if (rst) begin
+      \$1283  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1284  = group_is_0;
+    if (\$1164 ) begin
+      \$1284  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1167 ) begin
+        \$1284  = 1'h1;
+        if (\$1173 ) begin
+          \$1284  = 1'h0;
         end
-      end else begin
-        \$1286  = \$802 ;
+      end else if (last_fold) begin
+        \$1284  = 1'h0;
       end
-    end else if (issue_b) begin
-      \$1286  = \$932 ;
-    end else begin
-      \$1286  = \$1052 ;
     end
     if (rst) begin
-      \$1286  = 1'h0;
+      \$1284  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$278 ) begin
-      \$1287  = \$390 ;
+    \$1285  = fold_is_0;
+    if (\$1164 ) begin
+      \$1285  = 1'h1;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$392 ) begin
-        \$1287  = \$504 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1287  = \$622 ;
-        end else begin
-          \$1287  = \$710 ;
-        end
-      end else begin
-        \$1287  = \$830 ;
+      \$1285  = last_fold;
+    end
+    if (rst) begin
+      \$1285  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1286  = fold_plus1;
+    if (\$1164 ) begin
+      \$1286  = 9'h001;
+    end else if (issue_a) begin
+      \$1286  = \$1166 [8:0];
+    end
+    if (rst) begin
+      \$1286  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1287  = out_full0;
+    if (\$1175 ) begin
+      \$1287  = 1'h1;
+    end
+    if (done) begin
+      if (\$1193 ) begin
+        \$1287  = 1'h0;
       end
-    end else if (issue_b) begin
-      \$1287  = \$960 ;
-    end else begin
-      \$1287  = \$1080 ;
     end
     if (rst) begin
       \$1287  = 1'h0;
@@ -4533,13 +4715,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1090 ) begin
-      \$1288  = \$1096 ;
-    end else if (\$1093 ) begin
-      \$1288  = \$1100 ;
-    end else begin
-      \$1288  = \$1104 ;
+    \$1288  = out_pending0;
+    if (\$1175 ) begin
+      \$1288  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1187 ) begin
+        if (\$1189 ) begin
+          \$1288  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$1288  = 1'h0;
@@ -4547,29 +4732,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1289  = last_fold;
-    if (\$1105 ) begin
-      \$1289  = \$1111 ;
-    end else if (\$1107 ) begin
-      \$1289  = \$1117 ;
-    end else if (\$1108 ) begin
-      \$1289  = \$1138 ;
-    end else if (issue_a) begin
-      \$1289  = \$1141 ;
+    \$1289  = out_groups0;
+    if (\$1175 ) begin
+      \$1289  = 8'h00;
+    end else if (\$1177 ) begin
+      \$1289  = \$1178 [7:0];
     end
     if (rst) begin
-      \$1289  = 1'h0;
+      \$1289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1290  = last_group;
-    if (\$1105 ) begin
-      \$1290  = \$1114 ;
-    end else if (\$1107 ) begin
-      \$1290  = \$1131 ;
-    end else if (\$1108 ) begin
-      \$1290  = \$1139 ;
+    \$1290  = out_full1;
+    if (\$1180 ) begin
+      \$1290  = 1'h1;
+    end
+    if (done) begin
+      if (\$1194 ) begin
+        \$1290  = 1'h0;
+      end
     end
     if (rst) begin
       \$1290  = 1'h0;
@@ -4577,409 +4759,222 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1291  = group_plus1;
-    if (\$1105 ) begin
-      \$1291  = 9'h001;
-    end else if (\$1107 ) begin
-      \$1291  = \$1137 ;
-    end else if (\$1108 ) begin
-      \$1291  = \$1140 [8:0];
+    \$1291  = out_pending1;
+    if (\$1180 ) begin
+      \$1291  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1187 ) begin
+        if (\$1190 ) begin
+          \$1291  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$1291  = 9'h001;
+      \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1292  = b_group_is_0;
-    if (\$1146 ) begin
-      \$1292  = 1'h1;
-    end else if (\$1150 ) begin
-      \$1292  = 1'h0;
+    \$1292  = out_groups1;
+    if (\$1180 ) begin
+      \$1292  = 8'h00;
+    end else if (\$1182 ) begin
+      \$1292  = \$1183 [7:0];
     end
     if (rst) begin
-      \$1292  = 1'h1;
+      \$1292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1146 ) begin
-      \$1293  = \$1153 ;
-    end else if (\$1150 ) begin
-      \$1293  = \$1160 ;
-    end else begin
-      \$1293  = \$1168 ;
-    end
+    \$1293  = drain_read;
     if (rst) begin
-      \$1293  = 1'h1;
+      \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1146 ) begin
-      \$1294  = \$1156 ;
-    end else if (\$1150 ) begin
-      \$1294  = \$1165 ;
-    end else begin
-      \$1294  = \$1172 ;
-    end
+    \$1294  = drain_inflight;
     if (rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1295  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$1146 ) begin
-      \$1295  = 9'h001;
-    end else if (\$1150 ) begin
-      \$1295  = 9'h001;
-    end else begin
-      if (\$1175 ) begin
-        \$1295  = \$1176 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1295  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1296  = layer_is_0;
-    if (\$1177 ) begin
-      \$1296  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1180 ) begin
-        \$1296  = \$1182 ;
-      end
-    end
-    if (rst) begin
-      \$1296  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1297  = group_is_0;
-    if (\$1177 ) begin
-      \$1297  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1180 ) begin
-        \$1297  = 1'h1;
-        if (\$1186 ) begin
-          \$1297  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1297  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1297  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1298  = fold_is_0;
-    if (\$1177 ) begin
-      \$1298  = 1'h1;
-    end else if (issue_a) begin
-      \$1298  = last_fold;
-    end
-    if (rst) begin
-      \$1298  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1299  = fold_plus1;
-    if (\$1177 ) begin
-      \$1299  = 9'h001;
-    end else if (issue_a) begin
-      \$1299  = \$1179 [8:0];
-    end
-    if (rst) begin
-      \$1299  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = out_full0;
-    if (\$1188 ) begin
-      \$1300  = 1'h1;
-    end
-    if (done) begin
-      if (\$1206 ) begin
-        \$1300  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = out_pending0;
-    if (\$1188 ) begin
-      \$1301  = 1'h1;
-    end
+    \$1295  = drain_lane;
     if (drain_read) begin
-      if (\$1200 ) begin
-        if (\$1202 ) begin
-          \$1301  = 1'h0;
-        end
+      \$1295  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1296  = drain_last;
+    if (drain_read) begin
+      \$1296  = \$1185 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1297  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$1187 ) begin
+        \$1297  = 8'h00;
+      end else begin
+        \$1297  = \$1191 [7:0];
       end
     end
+    if (rst) begin
+      \$1297  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1298  = drain_slot;
+    if (drain_read) begin
+      if (\$1187 ) begin
+        \$1298  = \$1188 ;
+      end
+    end
+    if (rst) begin
+      \$1298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1299  = release_slot;
+    if (done) begin
+      \$1299  = \$1192 ;
+    end
+    if (rst) begin
+      \$1299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1300  = \$1196 [2:0];
+    if (rst) begin
+      \$1300  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1301  = clear_counters;
     if (rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = out_groups0;
-    if (\$1188 ) begin
-      \$1302  = 8'h00;
-    end else if (\$1190 ) begin
-      \$1302  = \$1191 [7:0];
-    end
+    \$1302  = { 3'h0, busy };
     if (rst) begin
-      \$1302  = 8'h00;
+      \$1302  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = out_full1;
-    if (\$1193 ) begin
-      \$1303  = 1'h1;
-    end
-    if (done) begin
-      if (\$1207 ) begin
-        \$1303  = 1'h0;
-      end
-    end
+    \$1303  = \$1198 [31:0];
     if (rst) begin
-      \$1303  = 1'h0;
+      \$1303  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1304  = out_pending1;
-    if (\$1193 ) begin
-      \$1304  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1200 ) begin
-        if (\$1203 ) begin
-          \$1304  = 1'h0;
-        end
-      end
-    end
+    \$1304  = { 3'h0, stall_input };
     if (rst) begin
-      \$1304  = 1'h0;
+      \$1304  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1305  = out_groups1;
-    if (\$1193 ) begin
-      \$1305  = 8'h00;
-    end else if (\$1195 ) begin
-      \$1305  = \$1196 [7:0];
-    end
+    \$1305  = \$1200 [31:0];
     if (rst) begin
-      \$1305  = 8'h00;
+      \$1305  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = drain_read;
+    \$1306  = { 3'h0, stall_output };
     if (rst) begin
-      \$1306  = 1'h0;
+      \$1306  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1307  = drain_inflight;
+    \$1307  = \$1202 [31:0];
     if (rst) begin
-      \$1307  = 1'h0;
+      \$1307  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1308  = drain_lane;
-    if (drain_read) begin
-      \$1308  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1309  = drain_last;
-    if (drain_read) begin
-      \$1309  = \$1198 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1310  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$1200 ) begin
-        \$1310  = 8'h00;
-      end else begin
-        \$1310  = \$1204 [7:0];
-      end
-    end
+    \$1308  = \$1203 ;
     if (rst) begin
-      \$1310  = 8'h00;
+      \$1308  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = drain_slot;
-    if (drain_read) begin
-      if (\$1200 ) begin
-        \$1311  = \$1201 ;
-      end
-    end
+    \$1309  = \$1205 [31:0];
     if (rst) begin
-      \$1311  = 1'h0;
+      \$1309  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = release_slot;
-    if (done) begin
-      \$1312  = \$1205 ;
-    end
+    \$1310  = { 2'h0, \$1206  };
     if (rst) begin
-      \$1312  = 1'h0;
+      \$1310  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = \$1209 [2:0];
+    \$1311  = \$1208 [31:0];
     if (rst) begin
-      \$1313  = 3'h0;
+      \$1311  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = clear_counters;
+    \$1312  = { 3'h0, issue };
     if (rst) begin
-      \$1314  = 1'h0;
+      \$1312  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = { 3'h0, busy };
+    \$1313  = \$1210 [31:0];
     if (rst) begin
-      \$1315  = 4'h0;
+      \$1313  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = \$1211 [31:0];
+    \$1314  = { 2'h0, \$1211  };
     if (rst) begin
-      \$1316  = 32'd0;
+      \$1314  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = { 3'h0, stall_input };
+    \$1315  = \$1213 [31:0];
     if (rst) begin
-      \$1317  = 4'h0;
+      \$1315  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1318  = \$1213 [31:0];
+    \$1316  = { 3'h0, done };
     if (rst) begin
-      \$1318  = 32'd0;
+      \$1316  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = { 3'h0, stall_output };
+    \$1317  = \$1215 [31:0];
     if (rst) begin
-      \$1319  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1320  = \$1215 [31:0];
-    if (rst) begin
-      \$1320  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = \$1216 ;
-    if (rst) begin
-      \$1321  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = \$1218 [31:0];
-    if (rst) begin
-      \$1322  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = { 2'h0, \$1219  };
-    if (rst) begin
-      \$1323  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = \$1221 [31:0];
-    if (rst) begin
-      \$1324  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = { 3'h0, issue };
-    if (rst) begin
-      \$1325  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = \$1223 [31:0];
-    if (rst) begin
-      \$1326  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = { 2'h0, \$1224  };
-    if (rst) begin
-      \$1327  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = \$1226 [31:0];
-    if (rst) begin
-      \$1328  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = { 3'h0, done };
-    if (rst) begin
-      \$1329  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = \$1228 [31:0];
-    if (rst) begin
-      \$1330  = 32'd0;
+      \$1317  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4992,49 +4987,51 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \bank_wdata$26  = load__payload[63:32];
   assign \rq_waddr$28  = load__payload[7:0];
   assign \rq_wdata$29  = load__payload[85:32];
-  assign dwp__addr = load__payload[1:0];
-  assign dwp__data = load__payload[66:32];
+  assign \$signature__addr  = load__payload[1:0];
+  assign \$signature__data  = load__payload[66:32];
+  assign swp__addr = load__payload[1:0];
+  assign swp__data = { \$32 , \$29 , \$26 , \$24 , \$22 [7:0] };
   assign d0_rp__addr = 2'h0;
-  assign dl_rp__addr = \$21 [1:0];
-  assign in_wp__addr = \$28 [5:0];
+  assign dl_rp__addr = \$36 [1:0];
+  assign in_wp__addr = \$43 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$36 , \$34 , \$32 , \$30  };
-  assign next_layer = \$43 [2:0];
-  assign nxt_rp__addr = \$43 [1:0];
-  assign next_groups = \$45 [7:0];
-  assign \step_valid$85  = step_valid;
-  assign \step_addr$87  = step_addr;
-  assign \step_first$89  = step_first;
-  assign \step_last$91  = step_last;
-  assign \step_rq$93  = step_rq;
-  assign \step_relu$95  = step_relu;
-  assign \step_requantize$97  = step_requantize;
-  assign \step_valid$98  = step_valid;
-  assign \step_addr$99  = step_addr;
-  assign \step_first$100  = step_first;
-  assign \step_last$101  = step_last;
-  assign \step_rq$102  = step_rq;
-  assign \step_relu$103  = step_relu;
-  assign \step_requantize$104  = step_requantize;
+  assign in_wp__en = { \$51 , \$49 , \$47 , \$45  };
+  assign next_layer = \$58 [2:0];
+  assign nxt_rp__addr = \$58 [1:0];
+  assign nxt_steps_rp__addr = \$58 [1:0];
+  assign \step_valid$87  = step_valid;
+  assign \step_addr$89  = step_addr;
+  assign \step_first$91  = step_first;
+  assign \step_last$93  = step_last;
+  assign \step_rq$95  = step_rq;
+  assign \step_relu$97  = step_relu;
+  assign \step_requantize$99  = step_requantize;
+  assign \step_valid$100  = step_valid;
+  assign \step_addr$101  = step_addr;
+  assign \step_first$102  = step_first;
+  assign \step_last$103  = step_last;
+  assign \step_rq$104  = step_rq;
+  assign \step_relu$105  = step_relu;
+  assign \step_requantize$106  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
-  assign \act$116  = act_word;
-  assign act_wp__addr = \$160 [6:0];
-  assign act_wp__data = { \$1333 , \$1331 , \$1333 , \$1331  };
-  assign result = { \$1332 , \$1331  };
-  assign \result$127  = { \$1334 , \$1333  };
-  assign act_wp__en = { \$168 , \$166 , \$164 , \$162  };
-  assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$180 [6:0];
-  assign \$signature__data  = { \$1332 , \$1331  };
-  assign \$signature__en$142  = out_write;
-  assign \$signature__addr$143  = \$182 [6:0];
-  assign \$signature__data$144  = { \$1334 , \$1333  };
-  assign \$signature__addr$155  = \$193 [6:0];
-  assign \$signature__addr$156  = \$196 [6:0];
+  assign \act$118  = act_word;
+  assign act_wp__addr = \$173 [6:0];
+  assign act_wp__data = { \$1320 , \$1318 , \$1320 , \$1318  };
+  assign result = { \$1319 , \$1318  };
+  assign \result$129  = { \$1321 , \$1320  };
+  assign act_wp__en = { \$181 , \$179 , \$177 , \$175  };
+  assign \$signature__en$141  = out_write;
+  assign \$signature__addr$142  = \$193 [6:0];
+  assign \$signature__data$143  = { \$1319 , \$1318  };
+  assign \$signature__en$144  = out_write;
+  assign \$signature__addr$145  = \$195 [6:0];
+  assign \$signature__data$146  = { \$1321 , \$1320  };
+  assign \$signature__addr$157  = \$206 [6:0];
+  assign \$signature__addr$158  = \$209 [6:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5048,218 +5045,214 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \o_stream__payload.last  = o_stream__payload[32];
   assign \$2  = 1'h1;
   assign load__ready = \$1 ;
-  assign \$26  = \$25 ;
-  assign \$29  = 1'h1;
-  assign \$30  = in_fire;
-  assign \$31  = 1'h1;
-  assign \$32  = in_fire;
-  assign \$33  = 1'h1;
-  assign \$34  = in_fire;
-  assign \$35  = 1'h1;
-  assign \$36  = in_fire;
-  assign \$45  = { 1'h0, \$44 [8:1] };
-  assign \$63  = \$62 ;
-  assign \$82  = \$81 ;
-  assign \$114  = \$112 ;
-  assign \$134  = ctx;
-  assign \$143  = ctx;
-  assign \$156  = { 1'h0, wb_group13[7:1] };
-  assign \$165  = wb_group13[0];
-  assign \$167  = wb_group13[0];
-  assign \$174  = wb_ctx13;
-  assign \$185  = { 1'h0, drain_elem[7:1] };
-  assign \$191  = { 1'h0, drain_elem[7:1] };
-  assign \$194  = { 1'h0, drain_elem[7:1] };
-  assign \$203  = { 2'h0, \$202 [8:2] };
-  assign \$209  = in_wslot;
-  assign \$220  = { 1'h0, \$219 [8:1] };
-  assign \$223  = { \$222 [8], \$222 [8], \$222 [8:2] };
-  assign \$225  = { \$224 [8], \$224 [8:1] };
-  assign \$231  = { \$230 [8], \$230 [8], \$230 [8:2] };
-  assign \$233  = { \$232 [8], \$232 [8:1] };
-  assign \$258  = b_fold;
-  assign \$261  = fold;
-  assign \$265  = fold;
-  assign \$282  = in_wslot;
-  assign \$298  = in_wslot;
-  assign \$309  = 2'h0;
-  assign \$311  = 2'h0;
-  assign \$314  = wb_ctx13;
-  assign \$317  = { wb_groups_plus1_1, 1'h0 };
-  assign \$319  = { wb_groups_plus1_1, 1'h0 };
-  assign \$322  = 2'h2;
-  assign \$324  = 2'h2;
-  assign \$328  = { wb_groups1, 1'h0 };
-  assign \$330  = { wb_groups1, 1'h0 };
-  assign \$335  = 2'h0;
-  assign \$337  = 2'h0;
-  assign \$343  = { wb_groups_plus1_0, 1'h0 };
-  assign \$345  = { wb_groups_plus1_0, 1'h0 };
-  assign \$348  = 2'h2;
-  assign \$350  = 2'h2;
-  assign \$354  = { wb_groups0, 1'h0 };
-  assign \$356  = { wb_groups0, 1'h0 };
-  assign \$370  = wb_ctx13;
-  assign \$400  = in_wslot;
-  assign \$408  = in_wslot;
-  assign \$418  = 1'h0;
-  assign \$423  = 2'h0;
-  assign \$425  = 2'h0;
-  assign \$431  = { wb_groups_plus1_0, 1'h0 };
-  assign \$433  = { wb_groups_plus1_0, 1'h0 };
-  assign \$436  = 2'h2;
-  assign \$438  = 2'h2;
-  assign \$442  = { wb_groups0, 1'h0 };
-  assign \$444  = { wb_groups0, 1'h0 };
-  assign \$449  = 2'h0;
-  assign \$451  = 2'h0;
-  assign \$454  = wb_ctx13;
-  assign \$457  = { wb_groups_plus1_1, 1'h0 };
-  assign \$459  = { wb_groups_plus1_1, 1'h0 };
-  assign \$462  = 2'h2;
-  assign \$464  = 2'h2;
-  assign \$468  = { wb_groups1, 1'h0 };
-  assign \$470  = { wb_groups1, 1'h0 };
-  assign \$478  = 1'h0;
-  assign \$494  = wb_ctx13;
-  assign \$508  = in_wslot;
-  assign \$526  = in_wslot;
-  assign \$535  = layer[0];
-  assign \$540  = 2'h0;
-  assign \$542  = 2'h0;
-  assign \$545  = wb_ctx13;
-  assign \$548  = { wb_groups_plus1_1, 1'h0 };
-  assign \$550  = { wb_groups_plus1_1, 1'h0 };
-  assign \$553  = 2'h2;
-  assign \$555  = 2'h2;
-  assign \$559  = { wb_groups1, 1'h0 };
-  assign \$561  = { wb_groups1, 1'h0 };
-  assign \$566  = 2'h0;
-  assign \$568  = 2'h0;
-  assign \$574  = { wb_groups_plus1_0, 1'h0 };
-  assign \$576  = { wb_groups_plus1_0, 1'h0 };
-  assign \$579  = 2'h2;
-  assign \$581  = 2'h2;
-  assign \$585  = { wb_groups0, 1'h0 };
-  assign \$587  = { wb_groups0, 1'h0 };
-  assign \$596  = layer[0];
-  assign \$602  = wb_ctx13;
-  assign \$629  = 2'h0;
-  assign \$631  = 2'h0;
-  assign \$634  = wb_ctx13;
-  assign \$637  = { wb_groups_plus1_1, 1'h0 };
-  assign \$639  = { wb_groups_plus1_1, 1'h0 };
-  assign \$642  = 2'h2;
-  assign \$644  = 2'h2;
-  assign \$648  = { wb_groups1, 1'h0 };
-  assign \$650  = { wb_groups1, 1'h0 };
-  assign \$655  = 2'h0;
-  assign \$657  = 2'h0;
-  assign \$663  = { wb_groups_plus1_0, 1'h0 };
-  assign \$665  = { wb_groups_plus1_0, 1'h0 };
-  assign \$668  = 2'h2;
-  assign \$670  = 2'h2;
-  assign \$674  = { wb_groups0, 1'h0 };
-  assign \$676  = { wb_groups0, 1'h0 };
-  assign \$690  = wb_ctx13;
-  assign \$714  = in_wslot;
-  assign \$736  = in_wslot;
-  assign \$749  = 2'h0;
-  assign \$751  = 2'h0;
-  assign \$754  = wb_ctx13;
-  assign \$757  = { wb_groups_plus1_1, 1'h0 };
-  assign \$759  = { wb_groups_plus1_1, 1'h0 };
-  assign \$762  = 2'h2;
-  assign \$764  = 2'h2;
-  assign \$768  = { wb_groups1, 1'h0 };
-  assign \$770  = { wb_groups1, 1'h0 };
-  assign \$775  = 2'h0;
-  assign \$777  = 2'h0;
-  assign \$783  = { wb_groups_plus1_0, 1'h0 };
-  assign \$785  = { wb_groups_plus1_0, 1'h0 };
-  assign \$788  = 2'h2;
-  assign \$790  = 2'h2;
-  assign \$794  = { wb_groups0, 1'h0 };
-  assign \$796  = { wb_groups0, 1'h0 };
-  assign \$810  = wb_ctx13;
-  assign \$834  = in_wslot;
-  assign \$854  = in_wslot;
-  assign \$865  = in_wslot;
-  assign \$879  = 2'h0;
-  assign \$881  = 2'h0;
-  assign \$884  = wb_ctx13;
-  assign \$887  = { wb_groups_plus1_1, 1'h0 };
-  assign \$889  = { wb_groups_plus1_1, 1'h0 };
-  assign \$892  = 2'h2;
-  assign \$894  = 2'h2;
-  assign \$898  = { wb_groups1, 1'h0 };
-  assign \$900  = { wb_groups1, 1'h0 };
-  assign \$905  = 2'h0;
-  assign \$907  = 2'h0;
-  assign \$913  = { wb_groups_plus1_0, 1'h0 };
-  assign \$915  = { wb_groups_plus1_0, 1'h0 };
-  assign \$918  = 2'h2;
-  assign \$920  = 2'h2;
-  assign \$924  = { wb_groups0, 1'h0 };
-  assign \$926  = { wb_groups0, 1'h0 };
-  assign \$940  = wb_ctx13;
-  assign \$964  = in_wslot;
-  assign \$986  = in_wslot;
-  assign \$999  = 2'h0;
-  assign \$1001  = 2'h0;
-  assign \$1004  = wb_ctx13;
-  assign \$1007  = { wb_groups_plus1_1, 1'h0 };
-  assign \$1009  = { wb_groups_plus1_1, 1'h0 };
-  assign \$1012  = 2'h2;
-  assign \$1014  = 2'h2;
-  assign \$1018  = { wb_groups1, 1'h0 };
-  assign \$1020  = { wb_groups1, 1'h0 };
-  assign \$1025  = 2'h0;
-  assign \$1027  = 2'h0;
-  assign \$1033  = { wb_groups_plus1_0, 1'h0 };
-  assign \$1035  = { wb_groups_plus1_0, 1'h0 };
-  assign \$1038  = 2'h2;
-  assign \$1040  = 2'h2;
-  assign \$1044  = { wb_groups0, 1'h0 };
-  assign \$1046  = { wb_groups0, 1'h0 };
-  assign \$1060  = wb_ctx13;
-  assign \$1095  = { 2'h0, \$1094 [8:2] };
-  assign \$1098  = { 2'h0, \$1097 [8:2] };
-  assign \$1102  = { 2'h0, \$1101 [8:2] };
-  assign \$1122  = { b_group, 1'h0 };
-  assign \$1125  = { \$1124 , 1'h0 };
-  assign \$1152  = { 1'h0, \$1151 [8:1] };
-  assign \$1155  = { 1'h0, \$1154 [8:1] };
-  assign \$1159  = { 1'h0, \$1158 [8:1] };
-  assign \$1163  = { 1'h0, \$1162 [8:1] };
-  assign \$1167  = { 1'h0, \$1166 [8:1] };
-  assign \$1170  = { 1'h0, \$1169 [8:1] };
-  assign \$1192  = ctx;
-  assign \$1194  = wb_ctx13;
-  assign \$1203  = drain_slot;
-  assign \$1207  = release_slot;
-  assign \$120  = ctx;
-  assign \$129  = ctx;
-  assign \$424  = 1'h0;
-  assign \$427  = \$426 ;
-  assign \$437  = 1'h0;
-  assign \$440  = \$439 ;
-  assign \$450  = 1'h0;
-  assign \$453  = \$452 ;
-  assign \$463  = 1'h0;
-  assign \$466  = \$465 ;
-  assign \$541  = 1'h0;
-  assign \$544  = \$543 ;
-  assign \$554  = 1'h0;
-  assign \$557  = \$556 ;
-  assign \$567  = 1'h0;
-  assign \$570  = \$569 ;
-  assign \$580  = 1'h0;
-  assign \$583  = \$582 ;
+  assign \$22  = { 1'h0, \$21 [8:1] };
+  assign \$24  = { \$23 [8], \$23 [8], \$23 [8:2] };
+  assign \$26  = { \$25 [8], \$25 [8:1] };
+  assign \$41  = \$40 ;
+  assign \$44  = 1'h1;
+  assign \$45  = in_fire;
+  assign \$46  = 1'h1;
+  assign \$47  = in_fire;
+  assign \$48  = 1'h1;
+  assign \$49  = in_fire;
+  assign \$50  = 1'h1;
+  assign \$51  = in_fire;
+  assign \$76  = \$75 ;
+  assign \$95  = \$94 ;
+  assign \$127  = \$125 ;
+  assign \$147  = ctx;
+  assign \$156  = ctx;
+  assign \$169  = { 1'h0, wb_group13[7:1] };
+  assign \$178  = wb_group13[0];
+  assign \$180  = wb_group13[0];
+  assign \$187  = wb_ctx13;
+  assign \$198  = { 1'h0, drain_elem[7:1] };
+  assign \$204  = { 1'h0, drain_elem[7:1] };
+  assign \$207  = { 1'h0, drain_elem[7:1] };
+  assign \$216  = { 2'h0, \$215 [8:2] };
+  assign \$222  = in_wslot;
+  assign \$233  = { 1'h0, \$232 [8:1] };
+  assign \$263  = b_fold;
+  assign \$266  = fold;
+  assign \$270  = fold;
+  assign \$287  = in_wslot;
+  assign \$303  = in_wslot;
+  assign \$314  = 2'h0;
+  assign \$316  = 2'h0;
+  assign \$319  = wb_ctx13;
+  assign \$322  = { wb_groups_plus1_1, 1'h0 };
+  assign \$324  = { wb_groups_plus1_1, 1'h0 };
+  assign \$327  = 2'h2;
+  assign \$329  = 2'h2;
+  assign \$333  = { wb_groups1, 1'h0 };
+  assign \$335  = { wb_groups1, 1'h0 };
+  assign \$340  = 2'h0;
+  assign \$342  = 2'h0;
+  assign \$348  = { wb_groups_plus1_0, 1'h0 };
+  assign \$350  = { wb_groups_plus1_0, 1'h0 };
+  assign \$353  = 2'h2;
+  assign \$355  = 2'h2;
+  assign \$359  = { wb_groups0, 1'h0 };
+  assign \$361  = { wb_groups0, 1'h0 };
+  assign \$375  = wb_ctx13;
+  assign \$405  = in_wslot;
+  assign \$413  = in_wslot;
+  assign \$423  = 1'h0;
+  assign \$428  = 2'h0;
+  assign \$430  = 2'h0;
+  assign \$436  = { wb_groups_plus1_0, 1'h0 };
+  assign \$438  = { wb_groups_plus1_0, 1'h0 };
+  assign \$441  = 2'h2;
+  assign \$443  = 2'h2;
+  assign \$447  = { wb_groups0, 1'h0 };
+  assign \$449  = { wb_groups0, 1'h0 };
+  assign \$454  = 2'h0;
+  assign \$456  = 2'h0;
+  assign \$459  = wb_ctx13;
+  assign \$462  = { wb_groups_plus1_1, 1'h0 };
+  assign \$464  = { wb_groups_plus1_1, 1'h0 };
+  assign \$467  = 2'h2;
+  assign \$469  = 2'h2;
+  assign \$473  = { wb_groups1, 1'h0 };
+  assign \$475  = { wb_groups1, 1'h0 };
+  assign \$483  = 1'h0;
+  assign \$499  = wb_ctx13;
+  assign \$513  = in_wslot;
+  assign \$531  = in_wslot;
+  assign \$540  = layer[0];
+  assign \$545  = 2'h0;
+  assign \$547  = 2'h0;
+  assign \$550  = wb_ctx13;
+  assign \$553  = { wb_groups_plus1_1, 1'h0 };
+  assign \$555  = { wb_groups_plus1_1, 1'h0 };
+  assign \$558  = 2'h2;
+  assign \$560  = 2'h2;
+  assign \$564  = { wb_groups1, 1'h0 };
+  assign \$566  = { wb_groups1, 1'h0 };
+  assign \$571  = 2'h0;
+  assign \$573  = 2'h0;
+  assign \$579  = { wb_groups_plus1_0, 1'h0 };
+  assign \$581  = { wb_groups_plus1_0, 1'h0 };
+  assign \$584  = 2'h2;
+  assign \$586  = 2'h2;
+  assign \$590  = { wb_groups0, 1'h0 };
+  assign \$592  = { wb_groups0, 1'h0 };
+  assign \$601  = layer[0];
+  assign \$607  = wb_ctx13;
+  assign \$634  = 2'h0;
+  assign \$636  = 2'h0;
+  assign \$639  = wb_ctx13;
+  assign \$642  = { wb_groups_plus1_1, 1'h0 };
+  assign \$644  = { wb_groups_plus1_1, 1'h0 };
+  assign \$647  = 2'h2;
+  assign \$649  = 2'h2;
+  assign \$653  = { wb_groups1, 1'h0 };
+  assign \$655  = { wb_groups1, 1'h0 };
+  assign \$660  = 2'h0;
+  assign \$662  = 2'h0;
+  assign \$668  = { wb_groups_plus1_0, 1'h0 };
+  assign \$670  = { wb_groups_plus1_0, 1'h0 };
+  assign \$673  = 2'h2;
+  assign \$675  = 2'h2;
+  assign \$679  = { wb_groups0, 1'h0 };
+  assign \$681  = { wb_groups0, 1'h0 };
+  assign \$695  = wb_ctx13;
+  assign \$719  = in_wslot;
+  assign \$741  = in_wslot;
+  assign \$754  = 2'h0;
+  assign \$756  = 2'h0;
+  assign \$759  = wb_ctx13;
+  assign \$762  = { wb_groups_plus1_1, 1'h0 };
+  assign \$764  = { wb_groups_plus1_1, 1'h0 };
+  assign \$767  = 2'h2;
+  assign \$769  = 2'h2;
+  assign \$773  = { wb_groups1, 1'h0 };
+  assign \$775  = { wb_groups1, 1'h0 };
+  assign \$780  = 2'h0;
+  assign \$782  = 2'h0;
+  assign \$788  = { wb_groups_plus1_0, 1'h0 };
+  assign \$790  = { wb_groups_plus1_0, 1'h0 };
+  assign \$793  = 2'h2;
+  assign \$795  = 2'h2;
+  assign \$799  = { wb_groups0, 1'h0 };
+  assign \$801  = { wb_groups0, 1'h0 };
+  assign \$815  = wb_ctx13;
+  assign \$839  = in_wslot;
+  assign \$859  = in_wslot;
+  assign \$870  = in_wslot;
+  assign \$884  = 2'h0;
+  assign \$886  = 2'h0;
+  assign \$889  = wb_ctx13;
+  assign \$892  = { wb_groups_plus1_1, 1'h0 };
+  assign \$894  = { wb_groups_plus1_1, 1'h0 };
+  assign \$897  = 2'h2;
+  assign \$899  = 2'h2;
+  assign \$903  = { wb_groups1, 1'h0 };
+  assign \$905  = { wb_groups1, 1'h0 };
+  assign \$910  = 2'h0;
+  assign \$912  = 2'h0;
+  assign \$918  = { wb_groups_plus1_0, 1'h0 };
+  assign \$920  = { wb_groups_plus1_0, 1'h0 };
+  assign \$923  = 2'h2;
+  assign \$925  = 2'h2;
+  assign \$929  = { wb_groups0, 1'h0 };
+  assign \$931  = { wb_groups0, 1'h0 };
+  assign \$945  = wb_ctx13;
+  assign \$969  = in_wslot;
+  assign \$991  = in_wslot;
+  assign \$1004  = 2'h0;
+  assign \$1006  = 2'h0;
+  assign \$1009  = wb_ctx13;
+  assign \$1012  = { wb_groups_plus1_1, 1'h0 };
+  assign \$1014  = { wb_groups_plus1_1, 1'h0 };
+  assign \$1017  = 2'h2;
+  assign \$1019  = 2'h2;
+  assign \$1023  = { wb_groups1, 1'h0 };
+  assign \$1025  = { wb_groups1, 1'h0 };
+  assign \$1030  = 2'h0;
+  assign \$1032  = 2'h0;
+  assign \$1038  = { wb_groups_plus1_0, 1'h0 };
+  assign \$1040  = { wb_groups_plus1_0, 1'h0 };
+  assign \$1043  = 2'h2;
+  assign \$1045  = 2'h2;
+  assign \$1049  = { wb_groups0, 1'h0 };
+  assign \$1051  = { wb_groups0, 1'h0 };
+  assign \$1065  = wb_ctx13;
+  assign \$1100  = { 2'h0, \$1099 [8:2] };
+  assign \$1103  = { 2'h0, \$1102 [8:2] };
+  assign \$1107  = { 2'h0, \$1106 [8:2] };
+  assign \$1139  = { 1'h0, \$1138 [8:1] };
+  assign \$1142  = { 1'h0, \$1141 [8:1] };
+  assign \$1146  = { 1'h0, \$1145 [8:1] };
+  assign \$1150  = { 1'h0, \$1149 [8:1] };
+  assign \$1154  = { 1'h0, \$1153 [8:1] };
+  assign \$1157  = { 1'h0, \$1156 [8:1] };
+  assign \$1179  = ctx;
+  assign \$1181  = wb_ctx13;
+  assign \$1190  = drain_slot;
+  assign \$1194  = release_slot;
+  assign \$133  = ctx;
+  assign \$142  = ctx;
+  assign \$429  = 1'h0;
+  assign \$432  = \$431 ;
+  assign \$442  = 1'h0;
+  assign \$445  = \$444 ;
+  assign \$455  = 1'h0;
+  assign \$458  = \$457 ;
+  assign \$468  = 1'h0;
+  assign \$471  = \$470 ;
+  assign \$546  = 1'h0;
+  assign \$549  = \$548 ;
+  assign \$559  = 1'h0;
+  assign \$562  = \$561 ;
+  assign \$572  = 1'h0;
+  assign \$575  = \$574 ;
+  assign \$585  = 1'h0;
+  assign \$588  = \$587 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$236$0 , r_rdy, r_data, w_en, \port$2023$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$250$0 , r_rdy, r_data, w_en, \port$2014$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5284,10 +5277,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$236$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$2023$0 ;
-  wire \port$2023$0 ;
-  input [31:0] \port$236$0 ;
-  wire [31:0] \port$236$0 ;
+  input \port$2014$0 ;
+  wire \port$2014$0 ;
+  input [31:0] \port$250$0 ;
+  wire [31:0] \port$250$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5320,7 +5313,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$236$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2023$0 , \port$236$0  };
+      storage[w_port__addr] <= { \port$2014$0 , \port$250$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5382,14 +5375,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$236$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2023$0 , \port$236$0  };
-  assign w_data = { \port$2023$0 , \port$236$0  };
+  assign w_port__data = { \port$2014$0 , \port$250$0  };
+  assign w_data = { \port$2014$0 , \port$250$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2173$0 , \port$2174$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2164$0 , \port$2165$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5484,10 +5477,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  output [7:0] \port$2173$0 ;
-  wire [7:0] \port$2173$0 ;
-  output [23:0] \port$2174$0 ;
-  wire [23:0] \port$2174$0 ;
+  output [7:0] \port$2164$0 ;
+  wire [7:0] \port$2164$0 ;
+  output [23:0] \port$2165$0 ;
+  wire [23:0] \port$2165$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6441,7 +6434,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$2125$0 (pe0_flags),
+    .\port$2116$0 (pe0_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -6522,13 +6515,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2173$0  = \$21 ;
-  assign \port$2174$0  = \$22 ;
+  assign \port$2164$0  = \$21 ;
+  assign \port$2165$0  = \$22 ;
   assign \$11  = { pe0_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2125$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2116$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6712,8 +6705,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2125$0 ;
-  wire [1:0] \port$2125$0 ;
+  input [1:0] \port$2116$0 ;
+  wire [1:0] \port$2116$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6920,9 +6913,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2125$0 [0];
+    rq_relu1 <= \port$2116$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2125$0 [1];
+    rq_req1 <= \port$2116$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7045,8 +7038,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2125$0 [0];
-  assign i_requantize = \port$2125$0 [1];
+  assign i_relu = \port$2116$0 [0];
+  assign i_requantize = \port$2116$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7055,7 +7048,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2286$0 , \port$2287$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2277$0 , \port$2278$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7150,10 +7143,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  output [7:0] \port$2286$0 ;
-  wire [7:0] \port$2286$0 ;
-  output [23:0] \port$2287$0 ;
-  wire [23:0] \port$2287$0 ;
+  output [7:0] \port$2277$0 ;
+  wire [7:0] \port$2277$0 ;
+  output [23:0] \port$2278$0 ;
+  wire [23:0] \port$2278$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8107,7 +8100,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$2238$0 (pe1_flags),
+    .\port$2229$0 (pe1_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -8188,13 +8181,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2286$0  = \$21 ;
-  assign \port$2287$0  = \$22 ;
+  assign \port$2277$0  = \$21 ;
+  assign \port$2278$0  = \$22 ;
   assign \$11  = { pe1_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2238$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2229$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8378,8 +8371,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2238$0 ;
-  wire [1:0] \port$2238$0 ;
+  input [1:0] \port$2229$0 ;
+  wire [1:0] \port$2229$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8586,9 +8579,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2238$0 [0];
+    rq_relu1 <= \port$2229$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2238$0 [1];
+    rq_req1 <= \port$2229$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8711,8 +8704,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2238$0 [0];
-  assign i_requantize = \port$2238$0 [1];
+  assign i_relu = \port$2229$0 [0];
+  assign i_requantize = \port$2229$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -6,29 +6,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire [3:0] \$1000 ;
+  wire [4:0] \$100 ;
+  wire [12:0] \$1000 ;
   wire \$1001 ;
-  wire [3:0] \$1002 ;
+  wire [12:0] \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
-  wire \$1005 ;
-  wire [11:0] \$1006 ;
-  wire \$1007 ;
-  wire [11:0] \$1008 ;
+  wire [3:0] \$1005 ;
+  wire \$1006 ;
+  wire [3:0] \$1007 ;
+  wire \$1008 ;
   wire \$1009 ;
-  wire \$101 ;
+  wire [4:0] \$101 ;
   wire \$1010 ;
-  wire \$1011 ;
+  wire [11:0] \$1011 ;
   wire \$1012 ;
-  wire \$1013 ;
+  wire [11:0] \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
   wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
-  wire \$102 ;
+  wire [4:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
@@ -96,65 +96,65 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1079 ;
   wire \$108 ;
   wire \$1080 ;
-  wire [3:0] \$1081 ;
+  wire \$1081 ;
   wire \$1082 ;
-  wire [3:0] \$1083 ;
+  wire \$1083 ;
   wire \$1084 ;
   wire \$1085 ;
-  wire \$1086 ;
+  wire [3:0] \$1086 ;
   wire \$1087 ;
-  wire \$1088 ;
-  wire [12:0] \$1089 ;
+  wire [3:0] \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
   wire \$1090 ;
-  wire [12:0] \$1091 ;
+  wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
-  wire [3:0] \$1094 ;
+  wire [12:0] \$1094 ;
   wire \$1095 ;
-  wire [3:0] \$1096 ;
+  wire [12:0] \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
-  wire \$1099 ;
+  wire [3:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire [11:0] \$1100 ;
-  wire \$1101 ;
-  wire [11:0] \$1102 ;
+  wire \$1100 ;
+  wire [3:0] \$1101 ;
+  wire \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
-  wire \$1105 ;
+  wire [11:0] \$1105 ;
   wire \$1106 ;
-  wire [3:0] \$1107 ;
+  wire [11:0] \$1107 ;
   wire \$1108 ;
-  wire [3:0] \$1109 ;
+  wire \$1109 ;
   wire \$111 ;
   wire \$1110 ;
   wire \$1111 ;
-  wire \$1112 ;
+  wire [3:0] \$1112 ;
   wire \$1113 ;
-  wire \$1114 ;
-  wire [12:0] \$1115 ;
+  wire [3:0] \$1114 ;
+  wire \$1115 ;
   wire \$1116 ;
-  wire [12:0] \$1117 ;
+  wire \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
   wire \$112 ;
-  wire [3:0] \$1120 ;
+  wire [12:0] \$1120 ;
   wire \$1121 ;
-  wire [3:0] \$1122 ;
+  wire [12:0] \$1122 ;
   wire \$1123 ;
   wire \$1124 ;
-  wire \$1125 ;
-  wire [11:0] \$1126 ;
-  wire \$1127 ;
-  wire [11:0] \$1128 ;
+  wire [3:0] \$1125 ;
+  wire \$1126 ;
+  wire [3:0] \$1127 ;
+  wire \$1128 ;
   wire \$1129 ;
   wire \$113 ;
   wire \$1130 ;
-  wire \$1131 ;
+  wire [11:0] \$1131 ;
   wire \$1132 ;
-  wire \$1133 ;
+  wire [11:0] \$1133 ;
   wire \$1134 ;
   wire \$1135 ;
   wire \$1136 ;
@@ -201,23 +201,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
-  wire [9:0] \$1176 ;
-  wire [9:0] \$1177 ;
+  wire \$1176 ;
+  wire \$1177 ;
   wire \$1178 ;
-  wire [9:0] \$1179 ;
+  wire \$1179 ;
   wire \$118 ;
-  wire [9:0] \$1180 ;
-  wire [10:0] \$1181 ;
-  wire \$1182 ;
-  wire [9:0] \$1183 ;
+  wire \$1180 ;
+  wire [9:0] \$1181 ;
+  wire [9:0] \$1182 ;
+  wire \$1183 ;
   wire [9:0] \$1184 ;
-  wire [10:0] \$1185 ;
-  wire \$1186 ;
+  wire [9:0] \$1185 ;
+  wire [10:0] \$1186 ;
   wire \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
+  wire [9:0] \$1188 ;
+  wire [9:0] \$1189 ;
   wire \$119 ;
-  wire \$1190 ;
+  wire [10:0] \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
@@ -233,12 +233,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
-  wire [11:0] \$1204 ;
-  wire \$1205 ;
+  wire \$1204 ;
+  wire [9:0] \$1205 ;
   wire [9:0] \$1206 ;
-  wire [12:0] \$1207 ;
+  wire \$1207 ;
   wire \$1208 ;
-  wire \$1209 ;
+  wire [10:0] \$1209 ;
   wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
@@ -248,62 +248,62 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
-  wire [9:0] \$1218 ;
-  wire [9:0] \$1219 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
-  wire \$1220 ;
-  wire \$1221 ;
-  wire [10:0] \$1222 ;
-  wire \$1223 ;
-  wire \$1224 ;
+  wire [9:0] \$1220 ;
+  wire [9:0] \$1221 ;
+  wire \$1222 ;
+  wire [9:0] \$1223 ;
+  wire [9:0] \$1224 ;
   wire \$1225 ;
-  wire \$1226 ;
-  wire \$1227 ;
-  wire \$1228 ;
+  wire [9:0] \$1226 ;
+  wire [9:0] \$1227 ;
+  wire [9:0] \$1228 ;
   wire \$1229 ;
   wire \$123 ;
-  wire \$1230 ;
-  wire \$1231 ;
-  wire \$1232 ;
-  wire [9:0] \$1233 ;
-  wire [9:0] \$1234 ;
-  wire \$1235 ;
+  wire [9:0] \$1230 ;
+  wire [9:0] \$1231 ;
+  wire [9:0] \$1232 ;
+  wire [10:0] \$1233 ;
+  wire \$1234 ;
+  wire [9:0] \$1235 ;
   wire [9:0] \$1236 ;
-  wire [9:0] \$1237 ;
-  wire \$1238 ;
+  wire \$1237 ;
+  wire [9:0] \$1238 ;
   wire [9:0] \$1239 ;
   wire \$124 ;
-  wire [9:0] \$1240 ;
-  wire [9:0] \$1241 ;
+  wire [10:0] \$1240 ;
+  wire \$1241 ;
   wire \$1242 ;
-  wire [9:0] \$1243 ;
-  wire [9:0] \$1244 ;
-  wire [9:0] \$1245 ;
-  wire [10:0] \$1246 ;
-  wire \$1247 ;
-  wire [9:0] \$1248 ;
-  wire [9:0] \$1249 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire [10:0] \$1245 ;
+  wire \$1246 ;
+  wire [10:0] \$1247 ;
+  wire [10:0] \$1248 ;
+  wire \$1249 ;
   wire \$125 ;
   wire \$1250 ;
-  wire [9:0] \$1251 ;
-  wire [9:0] \$1252 ;
-  wire [10:0] \$1253 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
   wire \$1254 ;
   wire \$1255 ;
   wire \$1256 ;
   wire \$1257 ;
-  wire [10:0] \$1258 ;
+  wire \$1258 ;
   wire \$1259 ;
   wire \$126 ;
-  wire [10:0] \$1260 ;
-  wire [10:0] \$1261 ;
+  wire [9:0] \$1260 ;
+  wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
   wire \$1264 ;
-  wire \$1265 ;
-  wire \$1266 ;
+  wire [9:0] \$1265 ;
+  wire [9:0] \$1266 ;
   wire \$1267 ;
-  wire \$1268 ;
+  wire [9:0] \$1268 ;
   wire \$1269 ;
   wire \$127 ;
   wire \$1270 ;
@@ -313,92 +313,92 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
-  wire \$1277 ;
-  wire [9:0] \$1278 ;
-  wire [9:0] \$1279 ;
+  wire [3:0] \$1277 ;
+  wire [4:0] \$1278 ;
+  wire [31:0] \$1279 ;
   wire \$128 ;
-  wire \$1280 ;
-  wire [9:0] \$1281 ;
-  wire \$1282 ;
-  wire \$1283 ;
-  wire \$1284 ;
-  wire \$1285 ;
-  wire [9:0] \$1286 ;
-  wire \$1287 ;
-  wire \$1288 ;
-  wire \$1289 ;
+  wire [32:0] \$1280 ;
+  wire [31:0] \$1281 ;
+  wire [32:0] \$1282 ;
+  wire [31:0] \$1283 ;
+  wire [32:0] \$1284 ;
+  wire [6:0] \$1285 ;
+  wire [31:0] \$1286 ;
+  wire [32:0] \$1287 ;
+  wire [3:0] \$1288 ;
+  wire [31:0] \$1289 ;
   wire \$129 ;
-  wire [3:0] \$1290 ;
-  wire [4:0] \$1291 ;
-  wire [31:0] \$1292 ;
-  wire [32:0] \$1293 ;
+  wire [32:0] \$1290 ;
+  wire [31:0] \$1291 ;
+  wire [32:0] \$1292 ;
+  wire [1:0] \$1293 ;
   wire [31:0] \$1294 ;
   wire [32:0] \$1295 ;
   wire [31:0] \$1296 ;
   wire [32:0] \$1297 ;
-  wire [6:0] \$1298 ;
-  wire [31:0] \$1299 ;
+  reg [3:0] \$1298 ;
+  reg [8:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  wire [32:0] \$1300 ;
-  wire [3:0] \$1301 ;
-  wire [31:0] \$1302 ;
-  wire [32:0] \$1303 ;
-  wire [31:0] \$1304 ;
-  wire [32:0] \$1305 ;
-  wire [1:0] \$1306 ;
-  wire [31:0] \$1307 ;
-  wire [32:0] \$1308 ;
-  wire [31:0] \$1309 ;
+  reg [8:0] \$1300 ;
+  reg [8:0] \$1301 ;
+  reg \$1302 ;
+  reg [8:0] \$1303 ;
+  reg \$1304 ;
+  reg \$1305 ;
+  reg [8:0] \$1306 ;
+  reg [8:0] \$1307 ;
+  reg [9:0] \$1308 ;
+  reg [9:0] \$1309 ;
   wire \$131 ;
-  wire [32:0] \$1310 ;
-  reg [3:0] \$1311 ;
-  reg [8:0] \$1312 ;
-  reg [8:0] \$1313 ;
+  reg [8:0] \$1310 ;
+  reg \$1311 ;
+  reg \$1312 ;
+  reg \$1313 ;
   reg [8:0] \$1314 ;
-  reg \$1315 ;
-  reg [8:0] \$1316 ;
-  reg \$1317 ;
-  reg \$1318 ;
-  reg [8:0] \$1319 ;
+  reg [7:0] \$1315 ;
+  reg [3:0] \$1316 ;
+  reg [8:0] \$1317 ;
+  reg [8:0] \$1318 ;
+  reg [9:0] \$1319 ;
   wire \$132 ;
-  reg [8:0] \$1320 ;
-  reg [9:0] \$1321 ;
-  reg [9:0] \$1322 ;
-  reg [8:0] \$1323 ;
-  reg \$1324 ;
-  reg \$1325 ;
+  reg [10:0] \$1320 ;
+  reg [8:0] \$1321 ;
+  reg [8:0] \$1322 ;
+  reg \$1323 ;
+  reg [8:0] \$1324 ;
+  reg [7:0] \$1325 ;
   reg \$1326 ;
-  reg [8:0] \$1327 ;
-  reg [7:0] \$1328 ;
-  reg [3:0] \$1329 ;
+  reg \$1327 ;
+  reg [8:0] \$1328 ;
+  reg [8:0] \$1329 ;
   wire \$133 ;
-  reg [8:0] \$1330 ;
-  reg [8:0] \$1331 ;
-  reg [9:0] \$1332 ;
-  reg [10:0] \$1333 ;
-  reg [8:0] \$1334 ;
-  reg [8:0] \$1335 ;
+  reg \$1330 ;
+  reg \$1331 ;
+  reg \$1332 ;
+  reg \$1333 ;
+  reg \$1334 ;
+  reg \$1335 ;
   reg \$1336 ;
-  reg [8:0] \$1337 ;
-  reg [7:0] \$1338 ;
+  reg \$1337 ;
+  reg \$1338 ;
   reg \$1339 ;
   wire \$134 ;
   reg \$1340 ;
-  reg [8:0] \$1341 ;
-  reg [8:0] \$1342 ;
+  reg \$1341 ;
+  reg \$1342 ;
   reg \$1343 ;
   reg \$1344 ;
   reg \$1345 ;
   reg \$1346 ;
   reg \$1347 ;
   reg \$1348 ;
-  reg \$1349 ;
+  reg [8:0] \$1349 ;
   wire \$135 ;
-  reg \$1350 ;
+  reg [9:0] \$1350 ;
   reg \$1351 ;
-  reg \$1352 ;
-  reg \$1353 ;
+  reg [8:0] \$1352 ;
+  reg [9:0] \$1353 ;
   reg \$1354 ;
   reg \$1355 ;
   reg \$1356 ;
@@ -407,82 +407,69 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1359 ;
   wire \$136 ;
   reg \$1360 ;
-  reg \$1361 ;
-  reg [8:0] \$1362 ;
-  reg [9:0] \$1363 ;
+  reg [9:0] \$1361 ;
+  reg \$1362 ;
+  reg \$1363 ;
   reg \$1364 ;
-  reg [8:0] \$1365 ;
-  reg [9:0] \$1366 ;
+  reg [9:0] \$1365 ;
+  reg \$1366 ;
   reg \$1367 ;
   reg \$1368 ;
-  reg \$1369 ;
+  reg [9:0] \$1369 ;
   wire \$137 ;
   reg \$1370 ;
   reg \$1371 ;
-  reg \$1372 ;
+  reg [8:0] \$1372 ;
   reg \$1373 ;
-  reg [9:0] \$1374 ;
-  reg \$1375 ;
+  reg \$1374 ;
+  reg [8:0] \$1375 ;
   reg \$1376 ;
   reg \$1377 ;
-  reg [9:0] \$1378 ;
+  reg [2:0] \$1378 ;
   reg \$1379 ;
   wire \$138 ;
-  reg \$1380 ;
+  reg [8:0] \$1380 ;
   reg \$1381 ;
-  reg [9:0] \$1382 ;
-  reg \$1383 ;
+  reg \$1382 ;
+  reg [2:0] \$1383 ;
   reg \$1384 ;
-  reg [8:0] \$1385 ;
-  reg \$1386 ;
-  reg \$1387 ;
-  reg [8:0] \$1388 ;
-  reg \$1389 ;
+  reg [6:0] \$1385 ;
+  reg [31:0] \$1386 ;
+  reg [6:0] \$1387 ;
+  reg [31:0] \$1388 ;
+  reg [6:0] \$1389 ;
   wire \$139 ;
-  reg \$1390 ;
-  reg [2:0] \$1391 ;
-  reg \$1392 ;
-  reg [8:0] \$1393 ;
-  reg \$1394 ;
-  reg \$1395 ;
-  reg [2:0] \$1396 ;
-  reg \$1397 ;
-  reg [6:0] \$1398 ;
-  reg [31:0] \$1399 ;
+  reg [31:0] \$1390 ;
+  reg [6:0] \$1391 ;
+  reg [31:0] \$1392 ;
+  reg [6:0] \$1393 ;
+  reg [31:0] \$1394 ;
+  reg [6:0] \$1395 ;
+  reg [31:0] \$1396 ;
+  reg [6:0] \$1397 ;
+  reg [31:0] \$1398 ;
+  reg [6:0] \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  reg [6:0] \$1400 ;
-  reg [31:0] \$1401 ;
-  reg [6:0] \$1402 ;
-  reg [31:0] \$1403 ;
-  reg [6:0] \$1404 ;
-  reg [31:0] \$1405 ;
-  reg [6:0] \$1406 ;
-  reg [31:0] \$1407 ;
-  reg [6:0] \$1408 ;
-  reg [31:0] \$1409 ;
-  wire [8:0] \$141 ;
-  reg [6:0] \$1410 ;
-  reg [31:0] \$1411 ;
-  reg [6:0] \$1412 ;
-  reg [31:0] \$1413 ;
-  wire [7:0] \$1414 ;
-  wire [23:0] \$1415 ;
-  wire [7:0] \$1416 ;
-  wire [23:0] \$1417 ;
-  wire [7:0] \$1418 ;
-  wire [23:0] \$1419 ;
+  reg [31:0] \$1400 ;
+  wire [7:0] \$1401 ;
+  wire [23:0] \$1402 ;
+  wire [7:0] \$1403 ;
+  wire [23:0] \$1404 ;
+  wire [7:0] \$1405 ;
+  wire [23:0] \$1406 ;
+  wire [7:0] \$1407 ;
+  wire [23:0] \$1408 ;
+  wire [7:0] \$1409 ;
+  wire \$141 ;
+  wire [23:0] \$1410 ;
+  wire [7:0] \$1411 ;
+  wire [23:0] \$1412 ;
+  wire [7:0] \$1413 ;
+  wire [23:0] \$1414 ;
+  wire [7:0] \$1415 ;
+  wire [23:0] \$1416 ;
   wire \$142 ;
-  wire [7:0] \$1420 ;
-  wire [23:0] \$1421 ;
-  wire [7:0] \$1422 ;
-  wire [23:0] \$1423 ;
-  wire [7:0] \$1424 ;
-  wire [23:0] \$1425 ;
-  wire [7:0] \$1426 ;
-  wire [23:0] \$1427 ;
-  wire [7:0] \$1428 ;
-  wire [23:0] \$1429 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
@@ -495,7 +482,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [8:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
@@ -547,11 +534,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [8:0] \$200 ;
-  wire [6:0] \$201 ;
-  wire [9:0] \$202 ;
-  wire [5:0] \$203 ;
-  wire [10:0] \$204 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
@@ -561,11 +548,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
+  wire [8:0] \$213 ;
+  wire [6:0] \$214 ;
+  wire [9:0] \$215 ;
+  wire [5:0] \$216 ;
+  wire [10:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
@@ -573,88 +560,88 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [9:0] \$224 ;
-  wire [9:0] \$225 ;
+  wire \$224 ;
+  wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire [9:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [9:0] \$230 ;
-  wire [5:0] \$231 ;
-  wire [9:0] \$232 ;
-  wire [5:0] \$233 ;
-  wire [9:0] \$234 ;
-  wire [5:0] \$235 ;
-  wire [9:0] \$236 ;
-  wire [5:0] \$237 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire [9:0] \$237 ;
   wire [9:0] \$238 ;
-  wire [5:0] \$239 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [9:0] \$240 ;
-  wire [5:0] \$241 ;
+  wire \$240 ;
+  wire \$241 ;
   wire [9:0] \$242 ;
-  wire [5:0] \$243 ;
-  wire [9:0] \$244 ;
-  wire [5:0] \$245 ;
-  wire [9:0] \$246 ;
-  wire \$247 ;
-  wire [8:0] \$248 ;
-  wire [8:0] \$249 ;
+  wire [9:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [9:0] \$245 ;
+  wire [5:0] \$246 ;
+  wire [9:0] \$247 ;
+  wire [5:0] \$248 ;
+  wire [9:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire [3:0] \$252 ;
-  wire [4:0] \$253 ;
-  wire \$254 ;
-  wire [8:0] \$255 ;
+  wire [5:0] \$250 ;
+  wire [9:0] \$251 ;
+  wire [5:0] \$252 ;
+  wire [9:0] \$253 ;
+  wire [5:0] \$254 ;
+  wire [9:0] \$255 ;
   wire [5:0] \$256 ;
   wire [9:0] \$257 ;
-  wire [8:0] \$258 ;
-  wire [5:0] \$259 ;
+  wire [5:0] \$258 ;
+  wire [9:0] \$259 ;
   wire \$26 ;
-  wire [9:0] \$260 ;
+  wire \$260 ;
   wire [8:0] \$261 ;
-  wire [5:0] \$262 ;
-  wire [9:0] \$263 ;
-  wire [8:0] \$264 ;
-  wire [5:0] \$265 ;
-  wire [9:0] \$266 ;
-  wire [8:0] \$267 ;
-  wire [5:0] \$268 ;
-  wire [9:0] \$269 ;
+  wire [8:0] \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire [3:0] \$265 ;
+  wire [4:0] \$266 ;
+  wire \$267 ;
+  wire [8:0] \$268 ;
+  wire [5:0] \$269 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [9:0] \$272 ;
-  wire [8:0] \$273 ;
-  wire [5:0] \$274 ;
-  wire [9:0] \$275 ;
-  wire [8:0] \$276 ;
-  wire [5:0] \$277 ;
-  wire [9:0] \$278 ;
-  wire \$279 ;
+  wire [9:0] \$270 ;
+  wire [8:0] \$271 ;
+  wire [5:0] \$272 ;
+  wire [9:0] \$273 ;
+  wire [8:0] \$274 ;
+  wire [5:0] \$275 ;
+  wire [9:0] \$276 ;
+  wire [8:0] \$277 ;
+  wire [5:0] \$278 ;
+  wire [9:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire [63:0] \$283 ;
-  wire [9:0] \$284 ;
+  wire [8:0] \$280 ;
+  wire [5:0] \$281 ;
+  wire [9:0] \$282 ;
+  wire [8:0] \$283 ;
+  wire [5:0] \$284 ;
   wire [9:0] \$285 ;
-  wire \$286 ;
-  wire \$287 ;
+  wire [8:0] \$286 ;
+  wire [5:0] \$287 ;
   wire [9:0] \$288 ;
-  wire [9:0] \$289 ;
+  wire [8:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
+  wire [5:0] \$290 ;
+  wire [9:0] \$291 ;
   wire \$292 ;
-  wire [9:0] \$293 ;
-  wire [9:0] \$294 ;
+  wire \$293 ;
+  wire \$294 ;
   wire \$295 ;
-  wire [8:0] \$296 ;
+  wire [63:0] \$296 ;
   wire [9:0] \$297 ;
-  wire \$298 ;
+  wire [9:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
@@ -662,73 +649,73 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$301 ;
   wire [9:0] \$302 ;
   wire \$303 ;
-  wire [9:0] \$304 ;
-  wire [9:0] \$305 ;
+  wire \$304 ;
+  wire \$305 ;
   wire [9:0] \$306 ;
   wire [9:0] \$307 ;
-  wire [4:0] \$308 ;
-  wire \$309 ;
+  wire \$308 ;
+  wire [8:0] \$309 ;
   wire \$31 ;
   wire [9:0] \$310 ;
-  wire [8:0] \$311 ;
-  wire [9:0] \$312 ;
-  wire [9:0] \$313 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
   wire [9:0] \$314 ;
   wire [9:0] \$315 ;
-  wire [4:0] \$316 ;
-  wire \$317 ;
+  wire \$316 ;
+  wire [4:0] \$317 ;
   wire \$318 ;
-  wire \$319 ;
+  wire [9:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire [9:0] \$321 ;
-  wire [11:0] \$322 ;
+  wire [8:0] \$320 ;
+  wire [4:0] \$321 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire [9:0] \$325 ;
+  wire \$325 ;
   wire [9:0] \$326 ;
-  wire \$327 ;
-  wire [9:0] \$328 ;
-  wire [8:0] \$329 ;
+  wire [11:0] \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
   wire [9:0] \$330 ;
-  wire \$331 ;
+  wire [9:0] \$331 ;
   wire \$332 ;
-  wire [8:0] \$333 ;
-  wire \$334 ;
-  wire \$335 ;
+  wire [9:0] \$333 ;
+  wire [8:0] \$334 ;
+  wire [9:0] \$335 ;
   wire \$336 ;
-  wire [7:0] \$337 ;
-  wire \$338 ;
+  wire \$337 ;
+  wire [8:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [8:0] \$340 ;
-  wire [5:0] \$341 ;
-  wire [9:0] \$342 ;
-  wire [8:0] \$343 ;
-  wire [5:0] \$344 ;
-  wire [9:0] \$345 ;
-  wire [9:0] \$346 ;
-  wire [8:0] \$347 ;
-  wire [6:0] \$348 ;
-  wire [9:0] \$349 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire [7:0] \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire [8:0] \$345 ;
+  wire [5:0] \$346 ;
+  wire [9:0] \$347 ;
+  wire [8:0] \$348 ;
+  wire [5:0] \$349 ;
   wire \$35 ;
-  wire [5:0] \$350 ;
-  wire [10:0] \$351 ;
-  wire \$352 ;
-  wire [8:0] \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
+  wire [9:0] \$350 ;
+  wire [9:0] \$351 ;
+  wire [8:0] \$352 ;
+  wire [6:0] \$353 ;
+  wire [9:0] \$354 ;
+  wire [5:0] \$355 ;
+  wire [10:0] \$356 ;
   wire \$357 ;
-  wire [9:0] \$358 ;
-  wire [9:0] \$359 ;
+  wire [8:0] \$358 ;
+  wire \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
+  wire [9:0] \$363 ;
+  wire [9:0] \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
@@ -758,65 +745,65 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
-  wire [3:0] \$391 ;
+  wire \$391 ;
   wire \$392 ;
-  wire [3:0] \$393 ;
+  wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire \$396 ;
+  wire [3:0] \$396 ;
   wire \$397 ;
-  wire \$398 ;
-  wire [12:0] \$399 ;
+  wire [3:0] \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
-  wire [12:0] \$401 ;
+  wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [3:0] \$404 ;
+  wire [12:0] \$404 ;
   wire \$405 ;
-  wire [3:0] \$406 ;
+  wire [12:0] \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire \$409 ;
+  wire [3:0] \$409 ;
   wire \$41 ;
-  wire [11:0] \$410 ;
-  wire \$411 ;
-  wire [11:0] \$412 ;
+  wire \$410 ;
+  wire [3:0] \$411 ;
+  wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire \$415 ;
+  wire [11:0] \$415 ;
   wire \$416 ;
-  wire [3:0] \$417 ;
+  wire [11:0] \$417 ;
   wire \$418 ;
-  wire [3:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire \$422 ;
+  wire [3:0] \$422 ;
   wire \$423 ;
-  wire \$424 ;
-  wire [12:0] \$425 ;
+  wire [3:0] \$424 ;
+  wire \$425 ;
   wire \$426 ;
-  wire [12:0] \$427 ;
+  wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [3:0] \$430 ;
+  wire [12:0] \$430 ;
   wire \$431 ;
-  wire [3:0] \$432 ;
+  wire [12:0] \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire \$435 ;
-  wire [11:0] \$436 ;
-  wire \$437 ;
-  wire [11:0] \$438 ;
+  wire [3:0] \$435 ;
+  wire \$436 ;
+  wire [3:0] \$437 ;
+  wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire \$441 ;
+  wire [11:0] \$441 ;
   wire \$442 ;
-  wire \$443 ;
+  wire [11:0] \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
@@ -885,64 +872,64 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
-  wire [3:0] \$505 ;
+  wire \$505 ;
   wire \$506 ;
-  wire [3:0] \$507 ;
+  wire \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire \$510 ;
+  wire [3:0] \$510 ;
   wire \$511 ;
-  wire \$512 ;
-  wire [12:0] \$513 ;
+  wire [3:0] \$512 ;
+  wire \$513 ;
   wire \$514 ;
-  wire [12:0] \$515 ;
+  wire \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire [3:0] \$518 ;
+  wire [12:0] \$518 ;
   wire \$519 ;
   wire \$52 ;
-  wire [3:0] \$520 ;
+  wire [12:0] \$520 ;
   wire \$521 ;
   wire \$522 ;
-  wire \$523 ;
-  wire [11:0] \$524 ;
-  wire \$525 ;
-  wire [11:0] \$526 ;
+  wire [3:0] \$523 ;
+  wire \$524 ;
+  wire [3:0] \$525 ;
+  wire \$526 ;
   wire \$527 ;
   wire \$528 ;
-  wire \$529 ;
+  wire [11:0] \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire [3:0] \$531 ;
+  wire [11:0] \$531 ;
   wire \$532 ;
-  wire [3:0] \$533 ;
+  wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire \$536 ;
+  wire [3:0] \$536 ;
   wire \$537 ;
-  wire \$538 ;
-  wire [12:0] \$539 ;
+  wire [3:0] \$538 ;
+  wire \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire [12:0] \$541 ;
+  wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [3:0] \$544 ;
+  wire [12:0] \$544 ;
   wire \$545 ;
-  wire [3:0] \$546 ;
+  wire [12:0] \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire \$549 ;
+  wire [3:0] \$549 ;
   wire \$55 ;
-  wire [11:0] \$550 ;
-  wire \$551 ;
-  wire [11:0] \$552 ;
+  wire \$550 ;
+  wire [3:0] \$551 ;
+  wire \$552 ;
   wire \$553 ;
   wire \$554 ;
-  wire \$555 ;
+  wire [11:0] \$555 ;
   wire \$556 ;
-  wire \$557 ;
+  wire [11:0] \$557 ;
   wire \$558 ;
   wire \$559 ;
   wire \$56 ;
@@ -956,7 +943,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [4:0] \$57 ;
+  wire [9:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -967,7 +954,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire \$58 ;
+  wire [9:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -978,7 +965,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire \$59 ;
+  wire [9:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -990,7 +977,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [9:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -1001,7 +988,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [8:0] \$61 ;
+  wire [9:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
@@ -1012,67 +999,67 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire [8:0] \$62 ;
+  wire [9:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
-  wire [3:0] \$622 ;
+  wire \$622 ;
   wire \$623 ;
-  wire [3:0] \$624 ;
+  wire \$624 ;
   wire \$625 ;
   wire \$626 ;
-  wire \$627 ;
+  wire [3:0] \$627 ;
   wire \$628 ;
-  wire \$629 ;
-  wire [5:0] \$63 ;
-  wire [12:0] \$630 ;
+  wire [3:0] \$629 ;
+  wire \$63 ;
+  wire \$630 ;
   wire \$631 ;
-  wire [12:0] \$632 ;
+  wire \$632 ;
   wire \$633 ;
   wire \$634 ;
-  wire [3:0] \$635 ;
+  wire [12:0] \$635 ;
   wire \$636 ;
-  wire [3:0] \$637 ;
+  wire [12:0] \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire [9:0] \$64 ;
-  wire \$640 ;
-  wire [11:0] \$641 ;
-  wire \$642 ;
-  wire [11:0] \$643 ;
+  wire \$64 ;
+  wire [3:0] \$640 ;
+  wire \$641 ;
+  wire [3:0] \$642 ;
+  wire \$643 ;
   wire \$644 ;
   wire \$645 ;
-  wire \$646 ;
+  wire [11:0] \$646 ;
   wire \$647 ;
-  wire [3:0] \$648 ;
+  wire [11:0] \$648 ;
   wire \$649 ;
   wire \$65 ;
-  wire [3:0] \$650 ;
+  wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire \$653 ;
+  wire [3:0] \$653 ;
   wire \$654 ;
-  wire \$655 ;
-  wire [12:0] \$656 ;
+  wire [3:0] \$655 ;
+  wire \$656 ;
   wire \$657 ;
-  wire [12:0] \$658 ;
+  wire \$658 ;
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
-  wire [3:0] \$661 ;
+  wire [12:0] \$661 ;
   wire \$662 ;
-  wire [3:0] \$663 ;
+  wire [12:0] \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire \$666 ;
-  wire [11:0] \$667 ;
-  wire \$668 ;
-  wire [11:0] \$669 ;
+  wire [3:0] \$666 ;
+  wire \$667 ;
+  wire [3:0] \$668 ;
+  wire \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire \$672 ;
+  wire [11:0] \$672 ;
   wire \$673 ;
-  wire \$674 ;
+  wire [11:0] \$674 ;
   wire \$675 ;
   wire \$676 ;
   wire \$677 ;
@@ -1114,71 +1101,71 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
-  wire [3:0] \$711 ;
+  wire \$711 ;
   wire \$712 ;
-  wire [3:0] \$713 ;
+  wire \$713 ;
   wire \$714 ;
   wire \$715 ;
-  wire \$716 ;
+  wire [3:0] \$716 ;
   wire \$717 ;
-  wire \$718 ;
-  wire [12:0] \$719 ;
-  wire \$72 ;
+  wire [3:0] \$718 ;
+  wire \$719 ;
+  wire [4:0] \$72 ;
   wire \$720 ;
-  wire [12:0] \$721 ;
+  wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire [3:0] \$724 ;
+  wire [12:0] \$724 ;
   wire \$725 ;
-  wire [3:0] \$726 ;
+  wire [12:0] \$726 ;
   wire \$727 ;
   wire \$728 ;
-  wire \$729 ;
+  wire [3:0] \$729 ;
   wire \$73 ;
-  wire [11:0] \$730 ;
-  wire \$731 ;
-  wire [11:0] \$732 ;
+  wire \$730 ;
+  wire [3:0] \$731 ;
+  wire \$732 ;
   wire \$733 ;
   wire \$734 ;
-  wire \$735 ;
+  wire [11:0] \$735 ;
   wire \$736 ;
-  wire [3:0] \$737 ;
+  wire [11:0] \$737 ;
   wire \$738 ;
-  wire [3:0] \$739 ;
+  wire \$739 ;
   wire \$74 ;
   wire \$740 ;
   wire \$741 ;
-  wire \$742 ;
+  wire [3:0] \$742 ;
   wire \$743 ;
-  wire \$744 ;
-  wire [12:0] \$745 ;
+  wire [3:0] \$744 ;
+  wire \$745 ;
   wire \$746 ;
-  wire [12:0] \$747 ;
+  wire \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire [3:0] \$750 ;
+  wire [12:0] \$750 ;
   wire \$751 ;
-  wire [3:0] \$752 ;
+  wire [12:0] \$752 ;
   wire \$753 ;
   wire \$754 ;
-  wire \$755 ;
-  wire [11:0] \$756 ;
-  wire \$757 ;
-  wire [11:0] \$758 ;
+  wire [3:0] \$755 ;
+  wire \$756 ;
+  wire [3:0] \$757 ;
+  wire \$758 ;
   wire \$759 ;
-  wire \$76 ;
+  wire [8:0] \$76 ;
   wire \$760 ;
-  wire \$761 ;
+  wire [11:0] \$761 ;
   wire \$762 ;
-  wire \$763 ;
+  wire [11:0] \$763 ;
   wire \$764 ;
   wire \$765 ;
   wire \$766 ;
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
-  wire \$77 ;
+  wire [8:0] \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
@@ -1189,7 +1176,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
-  wire \$78 ;
+  wire [5:0] \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
@@ -1200,7 +1187,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
-  wire \$79 ;
+  wire [9:0] \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
@@ -1223,7 +1210,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
-  wire [8:0] \$81 ;
+  wire \$81 ;
   wire \$810 ;
   wire \$811 ;
   wire \$812 ;
@@ -1247,71 +1234,71 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$829 ;
   wire \$83 ;
   wire \$830 ;
-  wire [3:0] \$831 ;
+  wire \$831 ;
   wire \$832 ;
-  wire [3:0] \$833 ;
+  wire \$833 ;
   wire \$834 ;
   wire \$835 ;
-  wire \$836 ;
+  wire [3:0] \$836 ;
   wire \$837 ;
-  wire \$838 ;
-  wire [12:0] \$839 ;
+  wire [3:0] \$838 ;
+  wire \$839 ;
   wire \$84 ;
   wire \$840 ;
-  wire [12:0] \$841 ;
+  wire \$841 ;
   wire \$842 ;
   wire \$843 ;
-  wire [3:0] \$844 ;
+  wire [12:0] \$844 ;
   wire \$845 ;
-  wire [3:0] \$846 ;
+  wire [12:0] \$846 ;
   wire \$847 ;
   wire \$848 ;
-  wire \$849 ;
-  wire [4:0] \$85 ;
-  wire [11:0] \$850 ;
-  wire \$851 ;
-  wire [11:0] \$852 ;
+  wire [3:0] \$849 ;
+  wire \$85 ;
+  wire \$850 ;
+  wire [3:0] \$851 ;
+  wire \$852 ;
   wire \$853 ;
   wire \$854 ;
-  wire \$855 ;
+  wire [11:0] \$855 ;
   wire \$856 ;
-  wire [3:0] \$857 ;
+  wire [11:0] \$857 ;
   wire \$858 ;
-  wire [3:0] \$859 ;
-  wire [4:0] \$86 ;
+  wire \$859 ;
+  wire \$86 ;
   wire \$860 ;
   wire \$861 ;
-  wire \$862 ;
+  wire [3:0] \$862 ;
   wire \$863 ;
-  wire \$864 ;
-  wire [12:0] \$865 ;
+  wire [3:0] \$864 ;
+  wire \$865 ;
   wire \$866 ;
-  wire [12:0] \$867 ;
+  wire \$867 ;
   wire \$868 ;
   wire \$869 ;
-  wire [4:0] \$87 ;
-  wire [3:0] \$870 ;
+  wire \$87 ;
+  wire [12:0] \$870 ;
   wire \$871 ;
-  wire [3:0] \$872 ;
+  wire [12:0] \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire \$875 ;
-  wire [11:0] \$876 ;
-  wire \$877 ;
-  wire [11:0] \$878 ;
+  wire [3:0] \$875 ;
+  wire \$876 ;
+  wire [3:0] \$877 ;
+  wire \$878 ;
   wire \$879 ;
-  wire [9:0] \$88 ;
+  wire \$88 ;
   wire \$880 ;
-  wire \$881 ;
+  wire [11:0] \$881 ;
   wire \$882 ;
-  wire \$883 ;
+  wire [11:0] \$883 ;
   wire \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
-  wire [9:0] \$89 ;
+  wire \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
@@ -1389,98 +1376,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire \$96 ;
+  wire [8:0] \$96 ;
   wire \$960 ;
-  wire [3:0] \$961 ;
+  wire \$961 ;
   wire \$962 ;
-  wire [3:0] \$963 ;
+  wire \$963 ;
   wire \$964 ;
   wire \$965 ;
-  wire \$966 ;
+  wire [3:0] \$966 ;
   wire \$967 ;
-  wire \$968 ;
-  wire [12:0] \$969 ;
+  wire [3:0] \$968 ;
+  wire \$969 ;
   wire \$97 ;
   wire \$970 ;
-  wire [12:0] \$971 ;
+  wire \$971 ;
   wire \$972 ;
   wire \$973 ;
-  wire [3:0] \$974 ;
+  wire [12:0] \$974 ;
   wire \$975 ;
-  wire [3:0] \$976 ;
+  wire [12:0] \$976 ;
   wire \$977 ;
   wire \$978 ;
-  wire \$979 ;
+  wire [3:0] \$979 ;
   wire \$98 ;
-  wire [11:0] \$980 ;
-  wire \$981 ;
-  wire [11:0] \$982 ;
+  wire \$980 ;
+  wire [3:0] \$981 ;
+  wire \$982 ;
   wire \$983 ;
   wire \$984 ;
-  wire \$985 ;
+  wire [11:0] \$985 ;
   wire \$986 ;
-  wire [3:0] \$987 ;
+  wire [11:0] \$987 ;
   wire \$988 ;
-  wire [3:0] \$989 ;
+  wire \$989 ;
   wire \$99 ;
   wire \$990 ;
   wire \$991 ;
-  wire \$992 ;
+  wire [3:0] \$992 ;
   wire \$993 ;
-  wire \$994 ;
-  wire [12:0] \$995 ;
+  wire [3:0] \$994 ;
+  wire \$995 ;
   wire \$996 ;
-  wire [12:0] \$997 ;
+  wire \$997 ;
   wire \$998 ;
   wire \$999 ;
-  wire [5:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$233 ;
-  wire [5:0] \$signature__addr$236 ;
-  wire [5:0] \$signature__addr$239 ;
-  wire [5:0] \$signature__addr$242 ;
-  wire [5:0] \$signature__addr$245 ;
-  wire [5:0] \$signature__addr$248 ;
-  wire [5:0] \$signature__addr$251 ;
-  wire [5:0] \$signature__addr$263 ;
-  wire [5:0] \$signature__addr$264 ;
+  wire [2:0] \$signature__addr ;
+  wire [5:0] \$signature__addr$232 ;
+  wire [5:0] \$signature__addr$235 ;
+  wire [5:0] \$signature__addr$238 ;
+  wire [5:0] \$signature__addr$241 ;
+  wire [5:0] \$signature__addr$244 ;
+  wire [5:0] \$signature__addr$247 ;
+  wire [5:0] \$signature__addr$250 ;
+  wire [5:0] \$signature__addr$253 ;
   wire [5:0] \$signature__addr$265 ;
   wire [5:0] \$signature__addr$266 ;
   wire [5:0] \$signature__addr$267 ;
   wire [5:0] \$signature__addr$268 ;
   wire [5:0] \$signature__addr$269 ;
   wire [5:0] \$signature__addr$270 ;
-  wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$234 ;
-  wire [31:0] \$signature__data$237 ;
-  wire [31:0] \$signature__data$240 ;
-  wire [31:0] \$signature__data$243 ;
-  wire [31:0] \$signature__data$246 ;
-  wire [31:0] \$signature__data$249 ;
-  wire [31:0] \$signature__data$252 ;
-  wire [31:0] \$signature__data$405 ;
-  wire [31:0] \$signature__data$406 ;
-  wire [31:0] \$signature__data$407 ;
-  wire [31:0] \$signature__data$408 ;
+  wire [5:0] \$signature__addr$271 ;
+  wire [5:0] \$signature__addr$272 ;
+  wire [36:0] \$signature__data ;
+  wire [31:0] \$signature__data$233 ;
+  wire [31:0] \$signature__data$236 ;
+  wire [31:0] \$signature__data$239 ;
+  wire [31:0] \$signature__data$242 ;
+  wire [31:0] \$signature__data$245 ;
+  wire [31:0] \$signature__data$248 ;
+  wire [31:0] \$signature__data$251 ;
+  wire [31:0] \$signature__data$254 ;
   wire [31:0] \$signature__data$409 ;
   wire [31:0] \$signature__data$410 ;
   wire [31:0] \$signature__data$411 ;
   wire [31:0] \$signature__data$412 ;
+  wire [31:0] \$signature__data$413 ;
+  wire [31:0] \$signature__data$414 ;
+  wire [31:0] \$signature__data$415 ;
+  wire [31:0] \$signature__data$416 ;
   wire \$signature__en ;
-  wire \$signature__en$232 ;
-  wire \$signature__en$235 ;
-  wire \$signature__en$238 ;
-  wire \$signature__en$241 ;
-  wire \$signature__en$244 ;
-  wire \$signature__en$247 ;
-  wire \$signature__en$250 ;
+  wire \$signature__en$231 ;
+  wire \$signature__en$234 ;
+  wire \$signature__en$237 ;
+  wire \$signature__en$240 ;
+  wire \$signature__en$243 ;
+  wire \$signature__en$246 ;
+  wire \$signature__en$249 ;
+  wire \$signature__en$252 ;
   wire [63:0] act;
-  wire [63:0] \act$194 ;
-  wire [63:0] \act$195 ;
   wire [63:0] \act$196 ;
   wire [63:0] \act$197 ;
   wire [63:0] \act$198 ;
   wire [63:0] \act$199 ;
   wire [63:0] \act$200 ;
+  wire [63:0] \act$201 ;
+  wire [63:0] \act$202 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1577,9 +1567,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_last2 = 1'h0;
   wire drain_read;
   reg drain_slot = 1'h0;
-  wire [2:0] dwp__addr;
-  wire [36:0] dwp__data;
-  wire dwp__en;
   wire finished;
   reg [8:0] fold = 9'h000;
   reg [9:0] fold_end = 10'h000;
@@ -1641,10 +1628,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load_hold;
   reg loaded = 1'h0;
   reg [3:0] n_layers = 4'h0;
-  wire [8:0] next_groups;
   wire [3:0] next_layer;
   wire [2:0] nxt_rp__addr;
   wire [36:0] nxt_rp__data;
+  wire [2:0] nxt_steps_rp__addr;
+  wire [30:0] nxt_steps_rp__data;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1677,13 +1665,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$211 ;
-  wire [31:0] \result$212 ;
   wire [31:0] \result$213 ;
   wire [31:0] \result$214 ;
   wire [31:0] \result$215 ;
   wire [31:0] \result$216 ;
   wire [31:0] \result$217 ;
+  wire [31:0] \result$218 ;
+  wire [31:0] \result$219 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$28 ;
@@ -1720,130 +1708,133 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$123 ;
+  wire [8:0] \step_addr$125 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$135 ;
+  wire [8:0] \step_addr$137 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$142 ;
+  wire [8:0] \step_addr$144 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$149 ;
+  wire [8:0] \step_addr$151 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$156 ;
+  wire [8:0] \step_addr$158 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$163 ;
+  wire [8:0] \step_addr$165 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$170 ;
+  wire [8:0] \step_addr$172 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$177 ;
+  wire [8:0] \step_addr$179 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$125 ;
+  wire \step_first$127 ;
   (* init = 1'h0 *)
-  wire \step_first$136 ;
+  wire \step_first$138 ;
   (* init = 1'h0 *)
-  wire \step_first$143 ;
+  wire \step_first$145 ;
   (* init = 1'h0 *)
-  wire \step_first$150 ;
+  wire \step_first$152 ;
   (* init = 1'h0 *)
-  wire \step_first$157 ;
+  wire \step_first$159 ;
   (* init = 1'h0 *)
-  wire \step_first$164 ;
+  wire \step_first$166 ;
   (* init = 1'h0 *)
-  wire \step_first$171 ;
+  wire \step_first$173 ;
   (* init = 1'h0 *)
-  wire \step_first$178 ;
+  wire \step_first$180 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$127 ;
+  wire \step_last$129 ;
   (* init = 1'h0 *)
-  wire \step_last$137 ;
+  wire \step_last$139 ;
   (* init = 1'h0 *)
-  wire \step_last$144 ;
+  wire \step_last$146 ;
   (* init = 1'h0 *)
-  wire \step_last$151 ;
+  wire \step_last$153 ;
   (* init = 1'h0 *)
-  wire \step_last$158 ;
+  wire \step_last$160 ;
   (* init = 1'h0 *)
-  wire \step_last$165 ;
+  wire \step_last$167 ;
   (* init = 1'h0 *)
-  wire \step_last$172 ;
+  wire \step_last$174 ;
   (* init = 1'h0 *)
-  wire \step_last$179 ;
+  wire \step_last$181 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$131 ;
+  wire \step_relu$133 ;
   (* init = 1'h0 *)
-  wire \step_relu$139 ;
+  wire \step_relu$141 ;
   (* init = 1'h0 *)
-  wire \step_relu$146 ;
+  wire \step_relu$148 ;
   (* init = 1'h0 *)
-  wire \step_relu$153 ;
+  wire \step_relu$155 ;
   (* init = 1'h0 *)
-  wire \step_relu$160 ;
+  wire \step_relu$162 ;
   (* init = 1'h0 *)
-  wire \step_relu$167 ;
+  wire \step_relu$169 ;
   (* init = 1'h0 *)
-  wire \step_relu$174 ;
+  wire \step_relu$176 ;
   (* init = 1'h0 *)
-  wire \step_relu$181 ;
+  wire \step_relu$183 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$133 ;
+  wire \step_requantize$135 ;
   (* init = 1'h0 *)
-  wire \step_requantize$140 ;
+  wire \step_requantize$142 ;
   (* init = 1'h0 *)
-  wire \step_requantize$147 ;
+  wire \step_requantize$149 ;
   (* init = 1'h0 *)
-  wire \step_requantize$154 ;
+  wire \step_requantize$156 ;
   (* init = 1'h0 *)
-  wire \step_requantize$161 ;
+  wire \step_requantize$163 ;
   (* init = 1'h0 *)
-  wire \step_requantize$168 ;
+  wire \step_requantize$170 ;
   (* init = 1'h0 *)
-  wire \step_requantize$175 ;
+  wire \step_requantize$177 ;
   (* init = 1'h0 *)
-  wire \step_requantize$182 ;
+  wire \step_requantize$184 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$129 ;
+  wire [7:0] \step_rq$131 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$138 ;
+  wire [7:0] \step_rq$140 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$145 ;
+  wire [7:0] \step_rq$147 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$152 ;
+  wire [7:0] \step_rq$154 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$159 ;
+  wire [7:0] \step_rq$161 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$166 ;
+  wire [7:0] \step_rq$168 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$173 ;
+  wire [7:0] \step_rq$175 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$180 ;
+  wire [7:0] \step_rq$182 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$121 ;
+  wire \step_valid$123 ;
   (* init = 1'h0 *)
-  wire \step_valid$134 ;
+  wire \step_valid$136 ;
   (* init = 1'h0 *)
-  wire \step_valid$141 ;
+  wire \step_valid$143 ;
   (* init = 1'h0 *)
-  wire \step_valid$148 ;
+  wire \step_valid$150 ;
   (* init = 1'h0 *)
-  wire \step_valid$155 ;
+  wire \step_valid$157 ;
   (* init = 1'h0 *)
-  wire \step_valid$162 ;
+  wire \step_valid$164 ;
   (* init = 1'h0 *)
-  wire \step_valid$169 ;
+  wire \step_valid$171 ;
   (* init = 1'h0 *)
-  wire \step_valid$176 ;
+  wire \step_valid$178 ;
+  wire [2:0] swp__addr;
+  wire [30:0] swp__data;
+  wire swp__en;
   wire track_reset0;
   wire track_reset1;
   reg track_reset_r0 = 1'h0;
@@ -2067,8 +2058,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$206 )
-      actbuf[\$204 [6:0]] <= { \$1428 , \$1426 , \$1424 , \$1422 , \$1420 , \$1418 , \$1416 , \$1414  };
+    if (\$219 )
+      actbuf[\$217 [6:0]] <= { \$1415 , \$1413 , \$1411 , \$1409 , \$1407 , \$1405 , \$1403 , \$1401  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -2077,6 +2068,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
   end
   assign act_rp__data = _0_;
+  reg [30:0] descriptor_steps [7:0];
+  initial begin
+    descriptor_steps[0] = 31'h00000000;
+    descriptor_steps[1] = 31'h00000000;
+    descriptor_steps[2] = 31'h00000000;
+    descriptor_steps[3] = 31'h00000000;
+    descriptor_steps[4] = 31'h00000000;
+    descriptor_steps[5] = 31'h00000000;
+    descriptor_steps[6] = 31'h00000000;
+    descriptor_steps[7] = 31'h00000000;
+  end
+  always @(posedge clk) begin
+    if (swp__en)
+      descriptor_steps[load__payload[2:0]] <= { \$68 , \$65 , \$62 , \$60 , \$58 [8:0] };
+  end
+  assign nxt_steps_rp__data = descriptor_steps[\$102 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -2089,11 +2096,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     descriptors[7] = 37'h0000000000;
   end
   always @(posedge clk) begin
-    if (dwp__en)
+    if (\$signature__en )
       descriptors[load__payload[2:0]] <= load__payload[68:32];
   end
-  assign nxt_rp__data = descriptors[\$87 [2:0]];
-  assign dl_rp__data = descriptors[\$57 [2:0]];
+  assign nxt_rp__data = descriptors[\$102 [2:0]];
+  assign dl_rp__data = descriptors[\$72 [2:0]];
   assign d0_rp__data = descriptors[3'h0];
   (* ram_style = "block" *)
   reg [63:0] inbuf [63:0];
@@ -2164,8 +2171,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$66 )
-      inbuf[\$64 [5:0]] <= i_stream__payload;
+    if (\$81 )
+      inbuf[\$79 [5:0]] <= i_stream__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -2243,13 +2250,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$232 [5:0]] <= { \$1415 , \$1414  };
+      outbuf0[\$245 [5:0]] <= { \$1402 , \$1401  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$257 [5:0]];
+    _2_ <= outbuf0[\$270 [5:0]];
   end
-  assign \$signature__data$405  = _2_;
+  assign \$signature__data$409  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2319,13 +2326,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$234 [5:0]] <= { \$1417 , \$1416  };
+      outbuf1[\$247 [5:0]] <= { \$1404 , \$1403  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$260 [5:0]];
+    _3_ <= outbuf1[\$273 [5:0]];
   end
-  assign \$signature__data$406  = _3_;
+  assign \$signature__data$410  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2395,13 +2402,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$236 [5:0]] <= { \$1419 , \$1418  };
+      outbuf2[\$249 [5:0]] <= { \$1406 , \$1405  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$263 [5:0]];
+    _4_ <= outbuf2[\$276 [5:0]];
   end
-  assign \$signature__data$407  = _4_;
+  assign \$signature__data$411  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2471,13 +2478,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$238 [5:0]] <= { \$1421 , \$1420  };
+      outbuf3[\$251 [5:0]] <= { \$1408 , \$1407  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$266 [5:0]];
+    _5_ <= outbuf3[\$279 [5:0]];
   end
-  assign \$signature__data$408  = _5_;
+  assign \$signature__data$412  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2547,13 +2554,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$240 [5:0]] <= { \$1423 , \$1422  };
+      outbuf4[\$253 [5:0]] <= { \$1410 , \$1409  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$269 [5:0]];
+    _6_ <= outbuf4[\$282 [5:0]];
   end
-  assign \$signature__data$409  = _6_;
+  assign \$signature__data$413  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2623,13 +2630,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$242 [5:0]] <= { \$1425 , \$1424  };
+      outbuf5[\$255 [5:0]] <= { \$1412 , \$1411  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$272 [5:0]];
+    _7_ <= outbuf5[\$285 [5:0]];
   end
-  assign \$signature__data$410  = _7_;
+  assign \$signature__data$414  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2699,13 +2706,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$244 [5:0]] <= { \$1427 , \$1426  };
+      outbuf6[\$257 [5:0]] <= { \$1414 , \$1413  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$275 [5:0]];
+    _8_ <= outbuf6[\$288 [5:0]];
   end
-  assign \$signature__data$411  = _8_;
+  assign \$signature__data$415  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2775,13 +2782,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$246 [5:0]] <= { \$1429 , \$1428  };
+      outbuf7[\$259 [5:0]] <= { \$1416 , \$1415  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$278 [5:0]];
+    _9_ <= outbuf7[\$291 [5:0]];
   end
-  assign \$signature__data$412  = _9_;
+  assign \$signature__data$416  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2851,1150 +2858,1142 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$51  = load__payload[31:28] == 2'h2;
   assign \$52  = ld_fire & \$51 ;
   assign \$53  = load__payload[19:0] < 4'h8;
-  assign dwp__en = \$52  & \$53 ;
-  assign \$54  = load__payload[31:28] == 2'h3;
+  assign \$signature__en  = \$52  & \$53 ;
+  assign \$54  = load__payload[31:28] == 2'h2;
   assign \$55  = ld_fire & \$54 ;
-  assign \$56  = load__payload[19:0] == 1'h1;
-  assign \$57  = n_layers - 1'h1;
-  assign \$58  = in_wslot ? in_full1 : in_full0;
-  assign \$59  = ~ \$58 ;
-  assign \$60  = | n_layers;
-  assign i_stream__ready = \$59  & \$60 ;
+  assign \$56  = load__payload[19:0] < 4'h8;
+  assign swp__en = \$55  & \$56 ;
+  assign \$57  = load__payload[49:41] + 3'h7;
+  assign \$59  = load__payload[40:32] - 1'h1;
+  assign \$61  = load__payload[49:41] - 1'h1;
+  assign \$63  = | load__payload[40:32];
+  assign \$64  = load__payload[40:32] <= 4'h8;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = | load__payload[49:41];
+  assign \$67  = load__payload[49:41] <= 4'h8;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = load__payload[31:28] == 2'h3;
+  assign \$70  = ld_fire & \$69 ;
+  assign \$71  = load__payload[19:0] == 1'h1;
+  assign \$72  = n_layers - 1'h1;
+  assign \$73  = in_wslot ? in_full1 : in_full0;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = | n_layers;
+  assign i_stream__ready = \$74  & \$75 ;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$61  = in_wslot ? in_beats1 : in_beats0;
-  assign \$63  = in_wslot ? 6'h20 : 6'h00;
-  assign \$64  = \$62  + \$63 ;
-  assign \$81  = in_wslot ? in_beats1 : in_beats0;
-  assign \$82  = ! \$81 ;
-  assign vector_start = in_fire & \$82 ;
-  assign \$83  = ~ loaded;
-  assign \$84  = b_done ? 1'h1 : 1'h0;
-  assign \$85  = layer + 1'h1;
-  assign \$86  = cur_is_last ? { 4'h0, \$84  } : \$85 ;
-  assign \$87  = loaded ? \$86  : 5'h00;
-  assign \$88  = nxt_rp__data[17:9] + 3'h7;
-  assign \$90  = | n_layers;
-  assign active = loaded & \$90 ;
-  assign \$91  = ~ layer_is_0;
-  assign \$92  = active & \$91 ;
-  assign \$93  = ~ b_done;
-  assign \$94  = \$92  & \$93 ;
-  assign b_available = \$94  & b_ready;
-  assign \$95  = ~ b_in_group;
-  assign \$96  = \$95  & fold_is_0;
-  assign \$97  = ~ group_is_0;
-  assign \$98  = \$97  | raw_ok;
-  assign \$99  = layer_is_0 ? in_ok : \$98 ;
-  assign \$100  = active & \$99 ;
-  assign \$101  = group_is_0 & fold_is_0;
-  assign \$102  = cur_is_last & \$101 ;
-  assign \$103  = ctx ? out_full1 : out_full0;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = ~ \$104 ;
-  assign \$106  = \$100  & \$105 ;
-  assign \$108  = ~ layer_is_0;
-  assign \$109  = \$108  & group_is_0;
-  assign \$110  = \$109  ? raw_full : 1'h1;
-  assign \$111  = \$107  & \$110 ;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = \$96  & \$112 ;
-  assign \$114  = \$113  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$114 ;
-  assign \$115  = ~ b_in_group;
-  assign \$116  = ~ group_is_0;
-  assign \$117  = \$116  | raw_ok;
-  assign \$118  = layer_is_0 ? in_ok : \$117 ;
-  assign \$119  = active & \$118 ;
-  assign \$120  = group_is_0 & fold_is_0;
-  assign \$121  = cur_is_last & \$120 ;
-  assign \$122  = ctx ? out_full1 : out_full0;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = \$119  & \$124 ;
-  assign \$127  = \$115  & \$126 ;
+  assign \$76  = in_wslot ? in_beats1 : in_beats0;
+  assign \$78  = in_wslot ? 6'h20 : 6'h00;
+  assign \$79  = \$77  + \$78 ;
+  assign \$96  = in_wslot ? in_beats1 : in_beats0;
+  assign \$97  = ! \$96 ;
+  assign vector_start = in_fire & \$97 ;
+  assign \$98  = ~ loaded;
+  assign \$99  = b_done ? 1'h1 : 1'h0;
+  assign \$100  = layer + 1'h1;
+  assign \$101  = cur_is_last ? { 4'h0, \$99  } : \$100 ;
+  assign \$102  = loaded ? \$101  : 5'h00;
+  assign \$103  = | n_layers;
+  assign active = loaded & \$103 ;
+  assign \$104  = ~ layer_is_0;
+  assign \$105  = active & \$104 ;
+  assign \$106  = ~ b_done;
+  assign \$107  = \$105  & \$106 ;
+  assign b_available = \$107  & b_ready;
+  assign \$108  = ~ b_in_group;
+  assign \$109  = \$108  & fold_is_0;
+  assign \$110  = ~ group_is_0;
+  assign \$111  = \$110  | raw_ok;
+  assign \$112  = layer_is_0 ? in_ok : \$111 ;
+  assign \$113  = active & \$112 ;
+  assign \$114  = group_is_0 & fold_is_0;
+  assign \$115  = cur_is_last & \$114 ;
+  assign \$116  = ctx ? out_full1 : out_full0;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = \$113  & \$118 ;
+  assign \$121  = ~ layer_is_0;
+  assign \$122  = \$121  & group_is_0;
+  assign \$123  = \$122  ? raw_full : 1'h1;
+  assign \$124  = \$120  & \$123 ;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = \$109  & \$125 ;
+  assign \$127  = \$126  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$127 ;
   assign \$128  = ~ b_in_group;
-  assign \$129  = \$128  & fold_is_0;
-  assign \$130  = ~ layer_is_0;
-  assign \$131  = \$130  & group_is_0;
-  assign \$132  = \$131  ? raw_full : 1'h1;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = \$129  & \$133 ;
-  assign \$135  = \$134  & b_available;
-  assign \$136  = ~ \$135 ;
-  assign issue_a = \$127  & \$136 ;
+  assign \$129  = ~ group_is_0;
+  assign \$130  = \$129  | raw_ok;
+  assign \$131  = layer_is_0 ? in_ok : \$130 ;
+  assign \$132  = active & \$131 ;
+  assign \$133  = group_is_0 & fold_is_0;
+  assign \$134  = cur_is_last & \$133 ;
+  assign \$135  = ctx ? out_full1 : out_full0;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$132  & \$137 ;
+  assign \$140  = \$128  & \$139 ;
+  assign \$141  = ~ b_in_group;
+  assign \$142  = \$141  & fold_is_0;
+  assign \$143  = ~ layer_is_0;
+  assign \$144  = \$143  & group_is_0;
+  assign \$145  = \$144  ? raw_full : 1'h1;
+  assign \$146  = ~ \$145 ;
+  assign \$147  = \$142  & \$146 ;
+  assign \$148  = \$147  & b_available;
+  assign \$149  = ~ \$148 ;
+  assign issue_a = \$140  & \$149 ;
   assign issue = issue_a | issue_b;
-  assign \$137  = ~ issue;
-  assign \$138  = \$137  & active;
-  assign \$139  = ~ in_ok;
-  assign \$140  = layer_is_0 & \$139 ;
-  assign \$141  = ctx ? in_beats1 : in_beats0;
-  assign \$142  = | \$141 ;
-  assign \$143  = \$140  & \$142 ;
-  assign \$144  = b_in_group ? 1'h1 : \$143 ;
-  assign stall_input = \$138  & \$144 ;
-  assign \$145  = ~ issue;
-  assign \$146  = ~ b_in_group;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = \$147  & active;
-  assign \$149  = ~ group_is_0;
-  assign \$150  = \$149  | raw_ok;
-  assign \$151  = layer_is_0 ? in_ok : \$150 ;
-  assign \$152  = \$148  & \$151 ;
-  assign \$153  = group_is_0 & fold_is_0;
-  assign \$154  = cur_is_last & \$153 ;
-  assign \$155  = ctx ? out_full1 : out_full0;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign stall_output = \$152  & \$158 ;
-  assign \$159  = ! ctx;
-  assign \$160  = issue_a & \$159 ;
-  assign \$161  = \$160  & layer_is_0;
-  assign \$162  = \$161  & last_fold;
-  assign \$163  = \$162  & last_group;
-  assign \$165  = issue_b & \$164 ;
-  assign \$166  = \$165  & b_last_fold;
-  assign \$167  = \$166  & b_last_group;
-  assign in_release0 = \$163  | \$167 ;
-  assign \$168  = ! ctx;
-  assign \$169  = issue_a & \$168 ;
-  assign \$170  = \$169  & layer_is_0;
-  assign \$171  = group_is_0 & fold_is_0;
-  assign \$172  = \$170  & \$171 ;
-  assign \$174  = issue_b & \$173 ;
-  assign \$175  = \$174  & b_group_is_0;
-  assign \$176  = ! b_fold;
-  assign \$177  = \$175  & \$176 ;
-  assign track_reset0 = \$172  | \$177 ;
-  assign \$179  = issue_a & \$178 ;
-  assign \$180  = \$179  & layer_is_0;
-  assign \$181  = \$180  & last_fold;
-  assign \$182  = \$181  & last_group;
-  assign \$183  = ~ ctx;
-  assign \$184  = issue_b & \$183 ;
-  assign \$185  = \$184  & b_last_fold;
-  assign \$186  = \$185  & b_last_group;
-  assign in_release1 = \$182  | \$186 ;
-  assign \$188  = issue_a & \$187 ;
-  assign \$189  = \$188  & layer_is_0;
-  assign \$190  = group_is_0 & fold_is_0;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = ~ ctx;
-  assign \$193  = issue_b & \$192 ;
-  assign \$194  = \$193  & b_group_is_0;
-  assign \$195  = ! b_fold;
-  assign \$196  = \$194  & \$195 ;
-  assign track_reset1 = \$191  | \$196 ;
-  assign \$197  = issue_a & cur_is_last;
-  assign \$198  = group_is_0 & fold_is_0;
-  assign claim_out = \$197  & \$198 ;
+  assign \$150  = ~ issue;
+  assign \$151  = \$150  & active;
+  assign \$152  = ~ in_ok;
+  assign \$153  = layer_is_0 & \$152 ;
+  assign \$154  = ctx ? in_beats1 : in_beats0;
+  assign \$155  = | \$154 ;
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = b_in_group ? 1'h1 : \$156 ;
+  assign stall_input = \$151  & \$157 ;
+  assign \$158  = ~ issue;
+  assign \$159  = ~ b_in_group;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = \$160  & active;
+  assign \$162  = ~ group_is_0;
+  assign \$163  = \$162  | raw_ok;
+  assign \$164  = layer_is_0 ? in_ok : \$163 ;
+  assign \$165  = \$161  & \$164 ;
+  assign \$166  = group_is_0 & fold_is_0;
+  assign \$167  = cur_is_last & \$166 ;
+  assign \$168  = ctx ? out_full1 : out_full0;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign stall_output = \$165  & \$171 ;
+  assign \$172  = ! ctx;
+  assign \$173  = issue_a & \$172 ;
+  assign \$174  = \$173  & layer_is_0;
+  assign \$175  = \$174  & last_fold;
+  assign \$176  = \$175  & last_group;
+  assign \$178  = issue_b & \$177 ;
+  assign \$179  = \$178  & b_last_fold;
+  assign \$180  = \$179  & b_last_group;
+  assign in_release0 = \$176  | \$180 ;
+  assign \$181  = ! ctx;
+  assign \$182  = issue_a & \$181 ;
+  assign \$183  = \$182  & layer_is_0;
+  assign \$184  = group_is_0 & fold_is_0;
+  assign \$185  = \$183  & \$184 ;
+  assign \$187  = issue_b & \$186 ;
+  assign \$188  = \$187  & b_group_is_0;
+  assign \$189  = ! b_fold;
+  assign \$190  = \$188  & \$189 ;
+  assign track_reset0 = \$185  | \$190 ;
+  assign \$192  = issue_a & \$191 ;
+  assign \$193  = \$192  & layer_is_0;
+  assign \$194  = \$193  & last_fold;
+  assign \$195  = \$194  & last_group;
+  assign \$196  = ~ ctx;
+  assign \$197  = issue_b & \$196 ;
+  assign \$198  = \$197  & b_last_fold;
+  assign \$199  = \$198  & b_last_group;
+  assign in_release1 = \$195  | \$199 ;
+  assign \$201  = issue_a & \$200 ;
+  assign \$202  = \$201  & layer_is_0;
+  assign \$203  = group_is_0 & fold_is_0;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = ~ ctx;
+  assign \$206  = issue_b & \$205 ;
+  assign \$207  = \$206  & b_group_is_0;
+  assign \$208  = ! b_fold;
+  assign \$209  = \$207  & \$208 ;
+  assign track_reset1 = \$204  | \$209 ;
+  assign \$210  = issue_a & cur_is_last;
+  assign \$211  = group_is_0 & fold_is_0;
+  assign claim_out = \$210  & \$211 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$199  = ~ wb_out14;
-  assign act_write = wb_valid14 & \$199 ;
+  assign \$212  = ~ wb_out14;
+  assign act_write = wb_valid14 & \$212 ;
   assign out_write = wb_valid14 & wb_out14;
-  assign \$201  = wb_ctx14 ? 7'h40 : 7'h00;
-  assign \$202  = \$200  + \$201 ;
-  assign \$203  = wb_par14 ? 6'h20 : 6'h00;
-  assign \$204  = \$202  + \$203 ;
-  assign \$221  = ! wb_ctx14;
-  assign \$222  = act_write & \$221 ;
-  assign \$223  = wb_parity0 == wb_par14;
-  assign \$224  = wb_groups0 + 1'h1;
-  assign \$225  = \$223  ? \$224  : 10'h001;
-  assign \$227  = act_write & \$226 ;
-  assign \$228  = wb_parity1 == wb_par14;
-  assign \$229  = wb_groups1 + 1'h1;
-  assign \$230  = \$228  ? \$229  : 10'h001;
-  assign \$231  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$232  = wb_group14 + \$231 ;
-  assign \$233  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$234  = wb_group14 + \$233 ;
-  assign \$235  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$236  = wb_group14 + \$235 ;
-  assign \$237  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$238  = wb_group14 + \$237 ;
-  assign \$239  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$240  = wb_group14 + \$239 ;
-  assign \$241  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$242  = wb_group14 + \$241 ;
-  assign \$243  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$244  = wb_group14 + \$243 ;
-  assign \$245  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$246  = wb_group14 + \$245 ;
-  assign \$247  = drain_slot ? out_pending1 : out_pending0;
-  assign \$248  = drain_slot ? out_groups1 : out_groups0;
-  assign \$250  = \$248  > \$249 ;
-  assign \$251  = \$247  & \$250 ;
-  assign \$252  = w_level + drain_inflight;
-  assign \$253  = \$252  + drain_inflight2;
-  assign \$254  = \$253  < 3'h4;
-  assign drain_read = \$251  & \$254 ;
-  assign \$256  = drain_slot ? 6'h20 : 6'h00;
-  assign \$257  = \$255  + \$256 ;
-  assign \$259  = drain_slot ? 6'h20 : 6'h00;
-  assign \$260  = \$258  + \$259 ;
-  assign \$262  = drain_slot ? 6'h20 : 6'h00;
-  assign \$263  = \$261  + \$262 ;
-  assign \$265  = drain_slot ? 6'h20 : 6'h00;
-  assign \$266  = \$264  + \$265 ;
-  assign \$268  = drain_slot ? 6'h20 : 6'h00;
-  assign \$269  = \$267  + \$268 ;
-  assign \$271  = drain_slot ? 6'h20 : 6'h00;
-  assign \$272  = \$270  + \$271 ;
-  assign \$274  = drain_slot ? 6'h20 : 6'h00;
-  assign \$275  = \$273  + \$274 ;
-  assign \$277  = drain_slot ? 6'h20 : 6'h00;
-  assign \$278  = \$276  + \$277 ;
+  assign \$214  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$215  = \$213  + \$214 ;
+  assign \$216  = wb_par14 ? 6'h20 : 6'h00;
+  assign \$217  = \$215  + \$216 ;
+  assign \$234  = ! wb_ctx14;
+  assign \$235  = act_write & \$234 ;
+  assign \$236  = wb_parity0 == wb_par14;
+  assign \$237  = wb_groups0 + 1'h1;
+  assign \$238  = \$236  ? \$237  : 10'h001;
+  assign \$240  = act_write & \$239 ;
+  assign \$241  = wb_parity1 == wb_par14;
+  assign \$242  = wb_groups1 + 1'h1;
+  assign \$243  = \$241  ? \$242  : 10'h001;
+  assign \$244  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$245  = wb_group14 + \$244 ;
+  assign \$246  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$247  = wb_group14 + \$246 ;
+  assign \$248  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$249  = wb_group14 + \$248 ;
+  assign \$250  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$251  = wb_group14 + \$250 ;
+  assign \$252  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$253  = wb_group14 + \$252 ;
+  assign \$254  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$255  = wb_group14 + \$254 ;
+  assign \$256  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$257  = wb_group14 + \$256 ;
+  assign \$258  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$259  = wb_group14 + \$258 ;
+  assign \$260  = drain_slot ? out_pending1 : out_pending0;
+  assign \$261  = drain_slot ? out_groups1 : out_groups0;
+  assign \$263  = \$261  > \$262 ;
+  assign \$264  = \$260  & \$263 ;
+  assign \$265  = w_level + drain_inflight;
+  assign \$266  = \$265  + drain_inflight2;
+  assign \$267  = \$266  < 3'h4;
+  assign drain_read = \$264  & \$267 ;
+  assign \$269  = drain_slot ? 6'h20 : 6'h00;
+  assign \$270  = \$268  + \$269 ;
+  assign \$272  = drain_slot ? 6'h20 : 6'h00;
+  assign \$273  = \$271  + \$272 ;
+  assign \$275  = drain_slot ? 6'h20 : 6'h00;
+  assign \$276  = \$274  + \$275 ;
+  assign \$278  = drain_slot ? 6'h20 : 6'h00;
+  assign \$279  = \$277  + \$278 ;
+  assign \$281  = drain_slot ? 6'h20 : 6'h00;
+  assign \$282  = \$280  + \$281 ;
+  assign \$284  = drain_slot ? 6'h20 : 6'h00;
+  assign \$285  = \$283  + \$284 ;
+  assign \$287  = drain_slot ? 6'h20 : 6'h00;
+  assign \$288  = \$286  + \$287 ;
+  assign \$290  = drain_slot ? 6'h20 : 6'h00;
+  assign \$291  = \$289  + \$290 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$279  = load__payload[31:28] == 2'h3;
-  assign \$280  = ld_fire & \$279 ;
-  assign \$281  = ! load__payload[19:0];
-  assign \$282  = load__payload[95:32] > 4'h8;
-  assign \$283  = \$282  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$284  = d0_rp__data[8:0] + 3'h7;
-  assign \$286  = ! in_wslot;
-  assign \$287  = in_fire & \$286 ;
-  assign \$288  = in_beats0 + 1'h1;
-  assign \$289  = in_beats0 + 1'h1;
-  assign \$290  = \$289  == in_folds;
-  assign \$292  = in_fire & \$291 ;
-  assign \$293  = in_beats1 + 1'h1;
-  assign \$294  = in_beats1 + 1'h1;
-  assign \$295  = \$294  == in_folds;
-  assign \$296  = in_wslot ? in_beats1 : in_beats0;
-  assign \$297  = \$296  + 1'h1;
-  assign \$298  = \$297  == in_folds;
-  assign \$299  = in_fire & \$298 ;
-  assign \$300  = ~ in_wslot;
-  assign \$301  = d0_rp__data[17:9] + 3'h7;
-  assign \$303  = ~ loaded;
-  assign \$304  = nxt_rp__data[8:0] - 1'h1;
-  assign \$306  = nxt_rp__data[17:9] - 1'h1;
-  assign \$308  = n_layers - 1'h1;
-  assign \$309  = \$87 [3:0] == \$308 ;
-  assign \$310  = group + 1'h1;
-  assign \$311  = rq_addr + 1'h1;
-  assign \$312  = nxt_rp__data[8:0] - 1'h1;
-  assign \$314  = nxt_rp__data[17:9] - 1'h1;
-  assign \$316  = n_layers - 1'h1;
-  assign \$317  = \$87 [3:0] == \$316 ;
-  assign \$318  = ~ wr_buf;
-  assign \$319  = ~ ctx;
-  assign \$320  = ~ b_group_is_0;
-  assign \$321  = fold + 1'h1;
-  assign \$322  = fold_end_next + 4'h8;
-  assign \$323  = last_fold & last_group;
-  assign \$324  = ~ \$323 ;
-  assign \$325  = bank_addr + 1'h1;
-  assign \$326  = b_bank_addr + 1'h1;
-  assign \$327  = ~ b_last_fold;
-  assign \$328  = b_group + 1'h1;
-  assign \$329  = b_rq_addr + 1'h1;
-  assign \$330  = b_fold + 1'h1;
-  assign \$331  = ~ clear_counters;
-  assign \$332  = ld_fire & \$331 ;
-  assign \$333  = issue_b ? b_bank_addr : bank_addr;
-  assign \$334  = ! b_fold;
-  assign \$335  = issue_b ? \$334  : fold_is_0;
-  assign \$336  = issue_b ? b_last_fold : last_fold;
-  assign \$337  = issue_b ? b_rq_addr : rq_addr;
-  assign \$338  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$339  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$341  = ctx ? 6'h00 : 6'h20;
-  assign \$342  = \$340  + \$341 ;
-  assign \$344  = ctx ? 6'h20 : 6'h00;
-  assign \$345  = \$343  + \$344 ;
-  assign \$346  = issue_b ? \$342  : \$345 ;
-  assign \$348  = ctx ? 7'h40 : 7'h00;
-  assign \$349  = \$347  + \$348 ;
-  assign \$350  = wr_buf ? 6'h00 : 6'h20;
-  assign \$351  = \$349  + \$350 ;
-  assign \$352  = issue_b | layer_is_0;
-  assign \$353  = issue_b ? b_group : group;
-  assign \$354  = issue_b ? 1'h0 : wr_buf;
-  assign \$355  = ctx ^ issue_b;
-  assign \$356  = issue_a & cur_is_last;
-  assign \$357  = step_valid & step_last;
-  assign \$358  = wb_groups_next0 + 1'h1;
-  assign \$359  = wb_groups_next1 + 1'h1;
-  assign \$360  = ~ loaded;
-  assign \$361  = ctx ? in_release1 : in_release0;
-  assign \$362  = ~ \$361 ;
-  assign \$363  = | in_beats1;
-  assign \$365  = in_fire & \$364 ;
-  assign \$366  = \$363  | \$365 ;
-  assign \$367  = | in_beats0;
-  assign \$368  = ! in_wslot;
-  assign \$369  = in_fire & \$368 ;
-  assign \$370  = \$367  | \$369 ;
-  assign \$371  = ctx ? \$366  : \$370 ;
-  assign \$372  = \$362  & \$371 ;
-  assign \$373  = ctx ? in_release0 : in_release1;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = | in_beats0;
-  assign \$376  = ! in_wslot;
-  assign \$377  = in_fire & \$376 ;
-  assign \$378  = \$375  | \$377 ;
-  assign \$379  = | in_beats1;
-  assign \$381  = in_fire & \$380 ;
-  assign \$382  = \$379  | \$381 ;
-  assign \$383  = ctx ? \$378  : \$382 ;
-  assign \$384  = \$374  & \$383 ;
-  assign \$385  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$386  = ~ layer[0];
-  assign \$387  = \$385  == \$386 ;
-  assign \$388  = ctx ? track_reset1 : track_reset0;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = \$387  & \$389 ;
-  assign \$392  = 4'h0 >= fold_end;
-  assign \$394  = 4'h0 >= prev_out;
-  assign \$395  = \$392  | \$394 ;
-  assign \$397  = act_write & \$396 ;
-  assign \$398  = wb_parity1 == wb_par14;
-  assign \$400  = \$399  >= fold_end;
-  assign \$402  = \$401  >= prev_out;
-  assign \$403  = \$400  | \$402 ;
-  assign \$405  = 4'h8 >= fold_end;
-  assign \$407  = 4'h8 >= prev_out;
+  assign \$292  = load__payload[31:28] == 2'h3;
+  assign \$293  = ld_fire & \$292 ;
+  assign \$294  = ! load__payload[19:0];
+  assign \$295  = load__payload[95:32] > 4'h8;
+  assign \$296  = \$295  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$297  = d0_rp__data[8:0] + 3'h7;
+  assign \$299  = ! in_wslot;
+  assign \$300  = in_fire & \$299 ;
+  assign \$301  = in_beats0 + 1'h1;
+  assign \$302  = in_beats0 + 1'h1;
+  assign \$303  = \$302  == in_folds;
+  assign \$305  = in_fire & \$304 ;
+  assign \$306  = in_beats1 + 1'h1;
+  assign \$307  = in_beats1 + 1'h1;
+  assign \$308  = \$307  == in_folds;
+  assign \$309  = in_wslot ? in_beats1 : in_beats0;
+  assign \$310  = \$309  + 1'h1;
+  assign \$311  = \$310  == in_folds;
+  assign \$312  = in_fire & \$311 ;
+  assign \$313  = ~ in_wslot;
+  assign \$314  = d0_rp__data[17:9] + 3'h7;
+  assign \$316  = ~ loaded;
+  assign \$317  = n_layers - 1'h1;
+  assign \$318  = \$102 [3:0] == \$317 ;
+  assign \$319  = group + 1'h1;
+  assign \$320  = rq_addr + 1'h1;
+  assign \$321  = n_layers - 1'h1;
+  assign \$322  = \$102 [3:0] == \$321 ;
+  assign \$323  = ~ wr_buf;
+  assign \$324  = ~ ctx;
+  assign \$325  = ~ b_group_is_0;
+  assign \$326  = fold + 1'h1;
+  assign \$327  = fold_end_next + 4'h8;
+  assign \$328  = last_fold & last_group;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = bank_addr + 1'h1;
+  assign \$331  = b_bank_addr + 1'h1;
+  assign \$332  = ~ b_last_fold;
+  assign \$333  = b_group + 1'h1;
+  assign \$334  = b_rq_addr + 1'h1;
+  assign \$335  = b_fold + 1'h1;
+  assign \$336  = ~ clear_counters;
+  assign \$337  = ld_fire & \$336 ;
+  assign \$338  = issue_b ? b_bank_addr : bank_addr;
+  assign \$339  = ! b_fold;
+  assign \$340  = issue_b ? \$339  : fold_is_0;
+  assign \$341  = issue_b ? b_last_fold : last_fold;
+  assign \$342  = issue_b ? b_rq_addr : rq_addr;
+  assign \$343  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$344  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$346  = ctx ? 6'h00 : 6'h20;
+  assign \$347  = \$345  + \$346 ;
+  assign \$349  = ctx ? 6'h20 : 6'h00;
+  assign \$350  = \$348  + \$349 ;
+  assign \$351  = issue_b ? \$347  : \$350 ;
+  assign \$353  = ctx ? 7'h40 : 7'h00;
+  assign \$354  = \$352  + \$353 ;
+  assign \$355  = wr_buf ? 6'h00 : 6'h20;
+  assign \$356  = \$354  + \$355 ;
+  assign \$357  = issue_b | layer_is_0;
+  assign \$358  = issue_b ? b_group : group;
+  assign \$359  = issue_b ? 1'h0 : wr_buf;
+  assign \$360  = ctx ^ issue_b;
+  assign \$361  = issue_a & cur_is_last;
+  assign \$362  = step_valid & step_last;
+  assign \$363  = wb_groups_next0 + 1'h1;
+  assign \$364  = wb_groups_next1 + 1'h1;
+  assign \$365  = ~ loaded;
+  assign \$366  = ctx ? in_release1 : in_release0;
+  assign \$367  = ~ \$366 ;
+  assign \$368  = | in_beats1;
+  assign \$370  = in_fire & \$369 ;
+  assign \$371  = \$368  | \$370 ;
+  assign \$372  = | in_beats0;
+  assign \$373  = ! in_wslot;
+  assign \$374  = in_fire & \$373 ;
+  assign \$375  = \$372  | \$374 ;
+  assign \$376  = ctx ? \$371  : \$375 ;
+  assign \$377  = \$367  & \$376 ;
+  assign \$378  = ctx ? in_release0 : in_release1;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = | in_beats0;
+  assign \$381  = ! in_wslot;
+  assign \$382  = in_fire & \$381 ;
+  assign \$383  = \$380  | \$382 ;
+  assign \$384  = | in_beats1;
+  assign \$386  = in_fire & \$385 ;
+  assign \$387  = \$384  | \$386 ;
+  assign \$388  = ctx ? \$383  : \$387 ;
+  assign \$389  = \$379  & \$388 ;
+  assign \$390  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$391  = ~ layer[0];
+  assign \$392  = \$390  == \$391 ;
+  assign \$393  = ctx ? track_reset1 : track_reset0;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = \$392  & \$394 ;
+  assign \$397  = 4'h0 >= fold_end;
+  assign \$399  = 4'h0 >= prev_out;
+  assign \$400  = \$397  | \$399 ;
+  assign \$402  = act_write & \$401 ;
+  assign \$403  = wb_parity1 == wb_par14;
+  assign \$405  = \$404  >= fold_end;
+  assign \$407  = \$406  >= prev_out;
   assign \$408  = \$405  | \$407 ;
-  assign \$409  = \$398  ? \$403  : \$408 ;
-  assign \$411  = \$410  >= fold_end;
-  assign \$413  = \$412  >= prev_out;
-  assign \$414  = \$411  | \$413 ;
-  assign \$415  = \$397  ? \$409  : \$414 ;
-  assign \$416  = track_reset_r1 ? \$395  : \$415 ;
-  assign \$418  = 4'h0 >= fold_end;
-  assign \$420  = 4'h0 >= prev_out;
-  assign \$421  = \$418  | \$420 ;
-  assign \$422  = ! wb_ctx14;
-  assign \$423  = act_write & \$422 ;
-  assign \$424  = wb_parity0 == wb_par14;
-  assign \$426  = \$425  >= fold_end;
-  assign \$428  = \$427  >= prev_out;
-  assign \$429  = \$426  | \$428 ;
-  assign \$431  = 4'h8 >= fold_end;
-  assign \$433  = 4'h8 >= prev_out;
+  assign \$410  = 4'h8 >= fold_end;
+  assign \$412  = 4'h8 >= prev_out;
+  assign \$413  = \$410  | \$412 ;
+  assign \$414  = \$403  ? \$408  : \$413 ;
+  assign \$416  = \$415  >= fold_end;
+  assign \$418  = \$417  >= prev_out;
+  assign \$419  = \$416  | \$418 ;
+  assign \$420  = \$402  ? \$414  : \$419 ;
+  assign \$421  = track_reset_r1 ? \$400  : \$420 ;
+  assign \$423  = 4'h0 >= fold_end;
+  assign \$425  = 4'h0 >= prev_out;
+  assign \$426  = \$423  | \$425 ;
+  assign \$427  = ! wb_ctx14;
+  assign \$428  = act_write & \$427 ;
+  assign \$429  = wb_parity0 == wb_par14;
+  assign \$431  = \$430  >= fold_end;
+  assign \$433  = \$432  >= prev_out;
   assign \$434  = \$431  | \$433 ;
-  assign \$435  = \$424  ? \$429  : \$434 ;
-  assign \$437  = \$436  >= fold_end;
-  assign \$439  = \$438  >= prev_out;
-  assign \$440  = \$437  | \$439 ;
-  assign \$441  = \$423  ? \$435  : \$440 ;
-  assign \$442  = track_reset_r0 ? \$421  : \$441 ;
-  assign \$443  = ctx ? \$416  : \$442 ;
-  assign \$444  = \$390  & \$443 ;
-  assign \$445  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$446  = ~ layer[0];
-  assign \$447  = \$445  == \$446 ;
-  assign \$448  = ctx ? track_reset1 : track_reset0;
-  assign \$449  = ~ \$448 ;
-  assign \$450  = \$447  & \$449 ;
-  assign \$451  = ! prev_groups;
-  assign \$453  = act_write & \$452 ;
-  assign \$454  = wb_parity1 == wb_par14;
-  assign \$455  = wb_groups_plus1_1 == prev_groups;
-  assign \$456  = 1'h1 == prev_groups;
-  assign \$457  = \$454  ? \$455  : \$456 ;
-  assign \$458  = wb_groups1 == prev_groups;
-  assign \$459  = \$453  ? \$457  : \$458 ;
-  assign \$460  = track_reset_r1 ? \$451  : \$459 ;
-  assign \$461  = ! prev_groups;
-  assign \$462  = ! wb_ctx14;
-  assign \$463  = act_write & \$462 ;
-  assign \$464  = wb_parity0 == wb_par14;
-  assign \$465  = wb_groups_plus1_0 == prev_groups;
-  assign \$466  = 1'h1 == prev_groups;
-  assign \$467  = \$464  ? \$465  : \$466 ;
-  assign \$468  = wb_groups0 == prev_groups;
-  assign \$469  = \$463  ? \$467  : \$468 ;
-  assign \$470  = track_reset_r0 ? \$461  : \$469 ;
-  assign \$471  = ctx ? \$460  : \$470 ;
-  assign \$472  = \$450  & \$471 ;
-  assign \$473  = last_fold & last_group;
-  assign \$474  = \$473  & cur_is_last;
-  assign \$475  = ctx ? in_release0 : in_release1;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = | in_beats0;
-  assign \$478  = ! in_wslot;
-  assign \$479  = in_fire & \$478 ;
-  assign \$480  = \$477  | \$479 ;
-  assign \$481  = | in_beats1;
-  assign \$483  = in_fire & \$482 ;
-  assign \$484  = \$481  | \$483 ;
-  assign \$485  = ctx ? \$480  : \$484 ;
-  assign \$486  = \$476  & \$485 ;
-  assign \$487  = ctx ? in_release1 : in_release0;
-  assign \$488  = ~ \$487 ;
-  assign \$489  = | in_beats1;
-  assign \$491  = in_fire & \$490 ;
-  assign \$492  = \$489  | \$491 ;
-  assign \$493  = | in_beats0;
-  assign \$494  = ! in_wslot;
-  assign \$495  = in_fire & \$494 ;
-  assign \$496  = \$493  | \$495 ;
-  assign \$497  = ctx ? \$492  : \$496 ;
-  assign \$498  = \$488  & \$497 ;
-  assign \$499  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$501  = ~ \$499 ;
-  assign \$502  = ctx ? track_reset0 : track_reset1;
-  assign \$503  = ~ \$502 ;
-  assign \$504  = \$501  & \$503 ;
-  assign \$508  = 4'h0 >= d0_rp__data[17:9];
-  assign \$510  = ! wb_ctx14;
-  assign \$511  = act_write & \$510 ;
-  assign \$512  = wb_parity0 == wb_par14;
-  assign \$514  = \$513  >= 4'h8;
-  assign \$516  = \$515  >= d0_rp__data[17:9];
-  assign \$517  = \$514  | \$516 ;
-  assign \$521  = 4'h8 >= d0_rp__data[17:9];
-  assign \$523  = \$512  ? \$517  : 1'h1;
-  assign \$525  = \$524  >= 4'h8;
-  assign \$527  = \$526  >= d0_rp__data[17:9];
-  assign \$528  = \$525  | \$527 ;
-  assign \$529  = \$511  ? \$523  : \$528 ;
-  assign \$530  = track_reset_r0 ? \$509  : \$529 ;
-  assign \$534  = 4'h0 >= d0_rp__data[17:9];
-  assign \$537  = act_write & \$536 ;
-  assign \$538  = wb_parity1 == wb_par14;
-  assign \$540  = \$539  >= 4'h8;
-  assign \$542  = \$541  >= d0_rp__data[17:9];
-  assign \$543  = \$540  | \$542 ;
-  assign \$547  = 4'h8 >= d0_rp__data[17:9];
-  assign \$549  = \$538  ? \$543  : 1'h1;
-  assign \$551  = \$550  >= 4'h8;
-  assign \$553  = \$552  >= d0_rp__data[17:9];
-  assign \$554  = \$551  | \$553 ;
-  assign \$555  = \$537  ? \$549  : \$554 ;
-  assign \$556  = track_reset_r1 ? \$535  : \$555 ;
-  assign \$557  = ctx ? \$530  : \$556 ;
-  assign \$558  = \$504  & \$557 ;
-  assign \$559  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$561  = ~ \$559 ;
-  assign \$562  = ctx ? track_reset0 : track_reset1;
-  assign \$563  = ~ \$562 ;
-  assign \$564  = \$561  & \$563 ;
-  assign \$565  = ! in_groups;
-  assign \$566  = ! wb_ctx14;
-  assign \$567  = act_write & \$566 ;
-  assign \$568  = wb_parity0 == wb_par14;
-  assign \$569  = wb_groups_plus1_0 == in_groups;
-  assign \$570  = 1'h1 == in_groups;
-  assign \$571  = \$568  ? \$569  : \$570 ;
-  assign \$572  = wb_groups0 == in_groups;
-  assign \$573  = \$567  ? \$571  : \$572 ;
-  assign \$574  = track_reset_r0 ? \$565  : \$573 ;
-  assign \$575  = ! in_groups;
-  assign \$577  = act_write & \$576 ;
-  assign \$578  = wb_parity1 == wb_par14;
-  assign \$579  = wb_groups_plus1_1 == in_groups;
-  assign \$580  = 1'h1 == in_groups;
-  assign \$581  = \$578  ? \$579  : \$580 ;
-  assign \$582  = wb_groups1 == in_groups;
-  assign \$583  = \$577  ? \$581  : \$582 ;
-  assign \$584  = track_reset_r1 ? \$575  : \$583 ;
-  assign \$585  = ctx ? \$574  : \$584 ;
-  assign \$586  = \$564  & \$585 ;
-  assign \$587  = ctx ? in_release1 : in_release0;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = | in_beats1;
-  assign \$591  = in_fire & \$590 ;
-  assign \$592  = \$589  | \$591 ;
-  assign \$593  = | in_beats0;
-  assign \$594  = ! in_wslot;
-  assign \$595  = in_fire & \$594 ;
-  assign \$596  = \$593  | \$595 ;
-  assign \$597  = ctx ? \$592  : \$596 ;
-  assign \$598  = \$588  & \$597 ;
-  assign \$599  = ctx ? in_release0 : in_release1;
-  assign \$600  = ~ \$599 ;
-  assign \$601  = in_beats0 > b_fold;
-  assign \$602  = ! in_wslot;
-  assign \$603  = in_fire & \$602 ;
-  assign \$604  = in_beats0 == b_fold;
-  assign \$605  = \$603  & \$604 ;
-  assign \$606  = \$601  | \$605 ;
-  assign \$607  = in_beats1 > b_fold;
-  assign \$609  = in_fire & \$608 ;
-  assign \$610  = in_beats1 == b_fold;
-  assign \$611  = \$609  & \$610 ;
-  assign \$612  = \$607  | \$611 ;
-  assign \$613  = ctx ? \$606  : \$612 ;
-  assign \$614  = \$600  & \$613 ;
-  assign \$615  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$616  = ~ layer[0];
-  assign \$618  = \$615  == \$617 ;
-  assign \$619  = ctx ? track_reset1 : track_reset0;
-  assign \$620  = ~ \$619 ;
-  assign \$621  = \$618  & \$620 ;
-  assign \$625  = 4'h0 >= cur_out;
-  assign \$628  = act_write & \$627 ;
-  assign \$629  = wb_parity1 == wb_par14;
-  assign \$631  = \$630  >= 4'h8;
-  assign \$633  = \$632  >= cur_out;
-  assign \$634  = \$631  | \$633 ;
-  assign \$638  = 4'h8 >= cur_out;
-  assign \$640  = \$629  ? \$634  : 1'h1;
-  assign \$642  = \$641  >= 4'h8;
-  assign \$644  = \$643  >= cur_out;
-  assign \$645  = \$642  | \$644 ;
-  assign \$646  = \$628  ? \$640  : \$645 ;
-  assign \$647  = track_reset_r1 ? \$626  : \$646 ;
-  assign \$651  = 4'h0 >= cur_out;
-  assign \$653  = ! wb_ctx14;
-  assign \$654  = act_write & \$653 ;
-  assign \$655  = wb_parity0 == wb_par14;
-  assign \$657  = \$656  >= 4'h8;
-  assign \$659  = \$658  >= cur_out;
-  assign \$660  = \$657  | \$659 ;
-  assign \$664  = 4'h8 >= cur_out;
-  assign \$666  = \$655  ? \$660  : 1'h1;
-  assign \$668  = \$667  >= 4'h8;
-  assign \$670  = \$669  >= cur_out;
-  assign \$671  = \$668  | \$670 ;
-  assign \$672  = \$654  ? \$666  : \$671 ;
-  assign \$673  = track_reset_r0 ? \$652  : \$672 ;
-  assign \$674  = ctx ? \$647  : \$673 ;
-  assign \$675  = \$621  & \$674 ;
-  assign \$676  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$677  = ~ layer[0];
-  assign \$679  = \$676  == \$678 ;
-  assign \$680  = ctx ? track_reset1 : track_reset0;
-  assign \$681  = ~ \$680 ;
-  assign \$682  = \$679  & \$681 ;
-  assign \$683  = ! cur_groups;
-  assign \$685  = act_write & \$684 ;
-  assign \$686  = wb_parity1 == wb_par14;
-  assign \$687  = wb_groups_plus1_1 == cur_groups;
-  assign \$688  = 1'h1 == cur_groups;
-  assign \$689  = \$686  ? \$687  : \$688 ;
-  assign \$690  = wb_groups1 == cur_groups;
-  assign \$691  = \$685  ? \$689  : \$690 ;
-  assign \$692  = track_reset_r1 ? \$683  : \$691 ;
-  assign \$693  = ! cur_groups;
-  assign \$694  = ! wb_ctx14;
-  assign \$695  = act_write & \$694 ;
-  assign \$696  = wb_parity0 == wb_par14;
-  assign \$697  = wb_groups_plus1_0 == cur_groups;
-  assign \$698  = 1'h1 == cur_groups;
-  assign \$699  = \$696  ? \$697  : \$698 ;
-  assign \$700  = wb_groups0 == cur_groups;
-  assign \$701  = \$695  ? \$699  : \$700 ;
-  assign \$702  = track_reset_r0 ? \$693  : \$701 ;
-  assign \$703  = ctx ? \$692  : \$702 ;
-  assign \$704  = \$682  & \$703 ;
-  assign \$705  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$706  = ~ layer[0];
-  assign \$707  = \$705  == \$706 ;
-  assign \$708  = ctx ? track_reset1 : track_reset0;
-  assign \$709  = ~ \$708 ;
-  assign \$710  = \$707  & \$709 ;
-  assign \$712  = 4'h0 >= fold_end;
-  assign \$714  = 4'h0 >= prev_out;
-  assign \$715  = \$712  | \$714 ;
-  assign \$717  = act_write & \$716 ;
-  assign \$718  = wb_parity1 == wb_par14;
-  assign \$720  = \$719  >= fold_end;
-  assign \$722  = \$721  >= prev_out;
-  assign \$723  = \$720  | \$722 ;
-  assign \$725  = 4'h8 >= fold_end;
-  assign \$727  = 4'h8 >= prev_out;
+  assign \$436  = 4'h8 >= fold_end;
+  assign \$438  = 4'h8 >= prev_out;
+  assign \$439  = \$436  | \$438 ;
+  assign \$440  = \$429  ? \$434  : \$439 ;
+  assign \$442  = \$441  >= fold_end;
+  assign \$444  = \$443  >= prev_out;
+  assign \$445  = \$442  | \$444 ;
+  assign \$446  = \$428  ? \$440  : \$445 ;
+  assign \$447  = track_reset_r0 ? \$426  : \$446 ;
+  assign \$448  = ctx ? \$421  : \$447 ;
+  assign \$449  = \$395  & \$448 ;
+  assign \$450  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$451  = ~ layer[0];
+  assign \$452  = \$450  == \$451 ;
+  assign \$453  = ctx ? track_reset1 : track_reset0;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$452  & \$454 ;
+  assign \$456  = ! prev_groups;
+  assign \$458  = act_write & \$457 ;
+  assign \$459  = wb_parity1 == wb_par14;
+  assign \$460  = wb_groups_plus1_1 == prev_groups;
+  assign \$461  = 1'h1 == prev_groups;
+  assign \$462  = \$459  ? \$460  : \$461 ;
+  assign \$463  = wb_groups1 == prev_groups;
+  assign \$464  = \$458  ? \$462  : \$463 ;
+  assign \$465  = track_reset_r1 ? \$456  : \$464 ;
+  assign \$466  = ! prev_groups;
+  assign \$467  = ! wb_ctx14;
+  assign \$468  = act_write & \$467 ;
+  assign \$469  = wb_parity0 == wb_par14;
+  assign \$470  = wb_groups_plus1_0 == prev_groups;
+  assign \$471  = 1'h1 == prev_groups;
+  assign \$472  = \$469  ? \$470  : \$471 ;
+  assign \$473  = wb_groups0 == prev_groups;
+  assign \$474  = \$468  ? \$472  : \$473 ;
+  assign \$475  = track_reset_r0 ? \$466  : \$474 ;
+  assign \$476  = ctx ? \$465  : \$475 ;
+  assign \$477  = \$455  & \$476 ;
+  assign \$478  = last_fold & last_group;
+  assign \$479  = \$478  & cur_is_last;
+  assign \$480  = ctx ? in_release0 : in_release1;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = | in_beats0;
+  assign \$483  = ! in_wslot;
+  assign \$484  = in_fire & \$483 ;
+  assign \$485  = \$482  | \$484 ;
+  assign \$486  = | in_beats1;
+  assign \$488  = in_fire & \$487 ;
+  assign \$489  = \$486  | \$488 ;
+  assign \$490  = ctx ? \$485  : \$489 ;
+  assign \$491  = \$481  & \$490 ;
+  assign \$492  = ctx ? in_release1 : in_release0;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = | in_beats1;
+  assign \$496  = in_fire & \$495 ;
+  assign \$497  = \$494  | \$496 ;
+  assign \$498  = | in_beats0;
+  assign \$499  = ! in_wslot;
+  assign \$500  = in_fire & \$499 ;
+  assign \$501  = \$498  | \$500 ;
+  assign \$502  = ctx ? \$497  : \$501 ;
+  assign \$503  = \$493  & \$502 ;
+  assign \$504  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$506  = ~ \$504 ;
+  assign \$507  = ctx ? track_reset0 : track_reset1;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$506  & \$508 ;
+  assign \$513  = 4'h0 >= d0_rp__data[17:9];
+  assign \$515  = ! wb_ctx14;
+  assign \$516  = act_write & \$515 ;
+  assign \$517  = wb_parity0 == wb_par14;
+  assign \$519  = \$518  >= 4'h8;
+  assign \$521  = \$520  >= d0_rp__data[17:9];
+  assign \$522  = \$519  | \$521 ;
+  assign \$526  = 4'h8 >= d0_rp__data[17:9];
+  assign \$528  = \$517  ? \$522  : 1'h1;
+  assign \$530  = \$529  >= 4'h8;
+  assign \$532  = \$531  >= d0_rp__data[17:9];
+  assign \$533  = \$530  | \$532 ;
+  assign \$534  = \$516  ? \$528  : \$533 ;
+  assign \$535  = track_reset_r0 ? \$514  : \$534 ;
+  assign \$539  = 4'h0 >= d0_rp__data[17:9];
+  assign \$542  = act_write & \$541 ;
+  assign \$543  = wb_parity1 == wb_par14;
+  assign \$545  = \$544  >= 4'h8;
+  assign \$547  = \$546  >= d0_rp__data[17:9];
+  assign \$548  = \$545  | \$547 ;
+  assign \$552  = 4'h8 >= d0_rp__data[17:9];
+  assign \$554  = \$543  ? \$548  : 1'h1;
+  assign \$556  = \$555  >= 4'h8;
+  assign \$558  = \$557  >= d0_rp__data[17:9];
+  assign \$559  = \$556  | \$558 ;
+  assign \$560  = \$542  ? \$554  : \$559 ;
+  assign \$561  = track_reset_r1 ? \$540  : \$560 ;
+  assign \$562  = ctx ? \$535  : \$561 ;
+  assign \$563  = \$509  & \$562 ;
+  assign \$564  = ctx ? wb_parity_next0 : wb_parity_next1;
+  assign \$566  = ~ \$564 ;
+  assign \$567  = ctx ? track_reset0 : track_reset1;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = \$566  & \$568 ;
+  assign \$570  = ! in_groups;
+  assign \$571  = ! wb_ctx14;
+  assign \$572  = act_write & \$571 ;
+  assign \$573  = wb_parity0 == wb_par14;
+  assign \$574  = wb_groups_plus1_0 == in_groups;
+  assign \$575  = 1'h1 == in_groups;
+  assign \$576  = \$573  ? \$574  : \$575 ;
+  assign \$577  = wb_groups0 == in_groups;
+  assign \$578  = \$572  ? \$576  : \$577 ;
+  assign \$579  = track_reset_r0 ? \$570  : \$578 ;
+  assign \$580  = ! in_groups;
+  assign \$582  = act_write & \$581 ;
+  assign \$583  = wb_parity1 == wb_par14;
+  assign \$584  = wb_groups_plus1_1 == in_groups;
+  assign \$585  = 1'h1 == in_groups;
+  assign \$586  = \$583  ? \$584  : \$585 ;
+  assign \$587  = wb_groups1 == in_groups;
+  assign \$588  = \$582  ? \$586  : \$587 ;
+  assign \$589  = track_reset_r1 ? \$580  : \$588 ;
+  assign \$590  = ctx ? \$579  : \$589 ;
+  assign \$591  = \$569  & \$590 ;
+  assign \$592  = ctx ? in_release1 : in_release0;
+  assign \$593  = ~ \$592 ;
+  assign \$594  = | in_beats1;
+  assign \$596  = in_fire & \$595 ;
+  assign \$597  = \$594  | \$596 ;
+  assign \$598  = | in_beats0;
+  assign \$599  = ! in_wslot;
+  assign \$600  = in_fire & \$599 ;
+  assign \$601  = \$598  | \$600 ;
+  assign \$602  = ctx ? \$597  : \$601 ;
+  assign \$603  = \$593  & \$602 ;
+  assign \$604  = ctx ? in_release0 : in_release1;
+  assign \$605  = ~ \$604 ;
+  assign \$606  = in_beats0 > b_fold;
+  assign \$607  = ! in_wslot;
+  assign \$608  = in_fire & \$607 ;
+  assign \$609  = in_beats0 == b_fold;
+  assign \$610  = \$608  & \$609 ;
+  assign \$611  = \$606  | \$610 ;
+  assign \$612  = in_beats1 > b_fold;
+  assign \$614  = in_fire & \$613 ;
+  assign \$615  = in_beats1 == b_fold;
+  assign \$616  = \$614  & \$615 ;
+  assign \$617  = \$612  | \$616 ;
+  assign \$618  = ctx ? \$611  : \$617 ;
+  assign \$619  = \$605  & \$618 ;
+  assign \$620  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$621  = ~ layer[0];
+  assign \$623  = \$620  == \$622 ;
+  assign \$624  = ctx ? track_reset1 : track_reset0;
+  assign \$625  = ~ \$624 ;
+  assign \$626  = \$623  & \$625 ;
+  assign \$630  = 4'h0 >= cur_out;
+  assign \$633  = act_write & \$632 ;
+  assign \$634  = wb_parity1 == wb_par14;
+  assign \$636  = \$635  >= 4'h8;
+  assign \$638  = \$637  >= cur_out;
+  assign \$639  = \$636  | \$638 ;
+  assign \$643  = 4'h8 >= cur_out;
+  assign \$645  = \$634  ? \$639  : 1'h1;
+  assign \$647  = \$646  >= 4'h8;
+  assign \$649  = \$648  >= cur_out;
+  assign \$650  = \$647  | \$649 ;
+  assign \$651  = \$633  ? \$645  : \$650 ;
+  assign \$652  = track_reset_r1 ? \$631  : \$651 ;
+  assign \$656  = 4'h0 >= cur_out;
+  assign \$658  = ! wb_ctx14;
+  assign \$659  = act_write & \$658 ;
+  assign \$660  = wb_parity0 == wb_par14;
+  assign \$662  = \$661  >= 4'h8;
+  assign \$664  = \$663  >= cur_out;
+  assign \$665  = \$662  | \$664 ;
+  assign \$669  = 4'h8 >= cur_out;
+  assign \$671  = \$660  ? \$665  : 1'h1;
+  assign \$673  = \$672  >= 4'h8;
+  assign \$675  = \$674  >= cur_out;
+  assign \$676  = \$673  | \$675 ;
+  assign \$677  = \$659  ? \$671  : \$676 ;
+  assign \$678  = track_reset_r0 ? \$657  : \$677 ;
+  assign \$679  = ctx ? \$652  : \$678 ;
+  assign \$680  = \$626  & \$679 ;
+  assign \$681  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$682  = ~ layer[0];
+  assign \$684  = \$681  == \$683 ;
+  assign \$685  = ctx ? track_reset1 : track_reset0;
+  assign \$686  = ~ \$685 ;
+  assign \$687  = \$684  & \$686 ;
+  assign \$688  = ! cur_groups;
+  assign \$690  = act_write & \$689 ;
+  assign \$691  = wb_parity1 == wb_par14;
+  assign \$692  = wb_groups_plus1_1 == cur_groups;
+  assign \$693  = 1'h1 == cur_groups;
+  assign \$694  = \$691  ? \$692  : \$693 ;
+  assign \$695  = wb_groups1 == cur_groups;
+  assign \$696  = \$690  ? \$694  : \$695 ;
+  assign \$697  = track_reset_r1 ? \$688  : \$696 ;
+  assign \$698  = ! cur_groups;
+  assign \$699  = ! wb_ctx14;
+  assign \$700  = act_write & \$699 ;
+  assign \$701  = wb_parity0 == wb_par14;
+  assign \$702  = wb_groups_plus1_0 == cur_groups;
+  assign \$703  = 1'h1 == cur_groups;
+  assign \$704  = \$701  ? \$702  : \$703 ;
+  assign \$705  = wb_groups0 == cur_groups;
+  assign \$706  = \$700  ? \$704  : \$705 ;
+  assign \$707  = track_reset_r0 ? \$698  : \$706 ;
+  assign \$708  = ctx ? \$697  : \$707 ;
+  assign \$709  = \$687  & \$708 ;
+  assign \$710  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$711  = ~ layer[0];
+  assign \$712  = \$710  == \$711 ;
+  assign \$713  = ctx ? track_reset1 : track_reset0;
+  assign \$714  = ~ \$713 ;
+  assign \$715  = \$712  & \$714 ;
+  assign \$717  = 4'h0 >= fold_end;
+  assign \$719  = 4'h0 >= prev_out;
+  assign \$720  = \$717  | \$719 ;
+  assign \$722  = act_write & \$721 ;
+  assign \$723  = wb_parity1 == wb_par14;
+  assign \$725  = \$724  >= fold_end;
+  assign \$727  = \$726  >= prev_out;
   assign \$728  = \$725  | \$727 ;
-  assign \$729  = \$718  ? \$723  : \$728 ;
-  assign \$731  = \$730  >= fold_end;
-  assign \$733  = \$732  >= prev_out;
-  assign \$734  = \$731  | \$733 ;
-  assign \$735  = \$717  ? \$729  : \$734 ;
-  assign \$736  = track_reset_r1 ? \$715  : \$735 ;
-  assign \$738  = 4'h0 >= fold_end;
-  assign \$740  = 4'h0 >= prev_out;
-  assign \$741  = \$738  | \$740 ;
-  assign \$742  = ! wb_ctx14;
-  assign \$743  = act_write & \$742 ;
-  assign \$744  = wb_parity0 == wb_par14;
-  assign \$746  = \$745  >= fold_end;
-  assign \$748  = \$747  >= prev_out;
-  assign \$749  = \$746  | \$748 ;
-  assign \$751  = 4'h8 >= fold_end;
-  assign \$753  = 4'h8 >= prev_out;
+  assign \$730  = 4'h8 >= fold_end;
+  assign \$732  = 4'h8 >= prev_out;
+  assign \$733  = \$730  | \$732 ;
+  assign \$734  = \$723  ? \$728  : \$733 ;
+  assign \$736  = \$735  >= fold_end;
+  assign \$738  = \$737  >= prev_out;
+  assign \$739  = \$736  | \$738 ;
+  assign \$740  = \$722  ? \$734  : \$739 ;
+  assign \$741  = track_reset_r1 ? \$720  : \$740 ;
+  assign \$743  = 4'h0 >= fold_end;
+  assign \$745  = 4'h0 >= prev_out;
+  assign \$746  = \$743  | \$745 ;
+  assign \$747  = ! wb_ctx14;
+  assign \$748  = act_write & \$747 ;
+  assign \$749  = wb_parity0 == wb_par14;
+  assign \$751  = \$750  >= fold_end;
+  assign \$753  = \$752  >= prev_out;
   assign \$754  = \$751  | \$753 ;
-  assign \$755  = \$744  ? \$749  : \$754 ;
-  assign \$757  = \$756  >= fold_end;
-  assign \$759  = \$758  >= prev_out;
-  assign \$760  = \$757  | \$759 ;
-  assign \$761  = \$743  ? \$755  : \$760 ;
-  assign \$762  = track_reset_r0 ? \$741  : \$761 ;
-  assign \$763  = ctx ? \$736  : \$762 ;
-  assign \$764  = \$710  & \$763 ;
-  assign \$765  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$766  = ~ layer[0];
-  assign \$767  = \$765  == \$766 ;
-  assign \$768  = ctx ? track_reset1 : track_reset0;
-  assign \$769  = ~ \$768 ;
-  assign \$770  = \$767  & \$769 ;
-  assign \$771  = ! prev_groups;
-  assign \$773  = act_write & \$772 ;
-  assign \$774  = wb_parity1 == wb_par14;
-  assign \$775  = wb_groups_plus1_1 == prev_groups;
-  assign \$776  = 1'h1 == prev_groups;
-  assign \$777  = \$774  ? \$775  : \$776 ;
-  assign \$778  = wb_groups1 == prev_groups;
-  assign \$779  = \$773  ? \$777  : \$778 ;
-  assign \$780  = track_reset_r1 ? \$771  : \$779 ;
-  assign \$781  = ! prev_groups;
-  assign \$782  = ! wb_ctx14;
-  assign \$783  = act_write & \$782 ;
-  assign \$784  = wb_parity0 == wb_par14;
-  assign \$785  = wb_groups_plus1_0 == prev_groups;
-  assign \$786  = 1'h1 == prev_groups;
-  assign \$787  = \$784  ? \$785  : \$786 ;
-  assign \$788  = wb_groups0 == prev_groups;
-  assign \$789  = \$783  ? \$787  : \$788 ;
-  assign \$790  = track_reset_r0 ? \$781  : \$789 ;
-  assign \$791  = ctx ? \$780  : \$790 ;
-  assign \$792  = \$770  & \$791 ;
-  assign \$793  = ctx ? in_release1 : in_release0;
-  assign \$794  = ~ \$793 ;
-  assign \$795  = in_beats1 > fold_plus1;
-  assign \$797  = in_fire & \$796 ;
-  assign \$798  = in_beats1 == fold_plus1;
-  assign \$799  = \$797  & \$798 ;
-  assign \$800  = \$795  | \$799 ;
-  assign \$801  = in_beats0 > fold_plus1;
-  assign \$802  = ! in_wslot;
-  assign \$803  = in_fire & \$802 ;
-  assign \$804  = in_beats0 == fold_plus1;
-  assign \$805  = \$803  & \$804 ;
-  assign \$806  = \$801  | \$805 ;
-  assign \$807  = ctx ? \$800  : \$806 ;
-  assign \$808  = \$794  & \$807 ;
-  assign \$809  = ctx ? in_release0 : in_release1;
-  assign \$810  = ~ \$809 ;
-  assign \$811  = in_beats0 > b_fold;
-  assign \$812  = ! in_wslot;
-  assign \$813  = in_fire & \$812 ;
-  assign \$814  = in_beats0 == b_fold;
-  assign \$815  = \$813  & \$814 ;
-  assign \$816  = \$811  | \$815 ;
-  assign \$817  = in_beats1 > b_fold;
-  assign \$819  = in_fire & \$818 ;
-  assign \$820  = in_beats1 == b_fold;
-  assign \$821  = \$819  & \$820 ;
-  assign \$822  = \$817  | \$821 ;
-  assign \$823  = ctx ? \$816  : \$822 ;
-  assign \$824  = \$810  & \$823 ;
-  assign \$825  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$826  = ~ layer[0];
-  assign \$827  = \$825  == \$826 ;
-  assign \$828  = ctx ? track_reset1 : track_reset0;
-  assign \$829  = ~ \$828 ;
-  assign \$830  = \$827  & \$829 ;
-  assign \$832  = 4'h0 >= fold_end_next;
-  assign \$834  = 4'h0 >= prev_out;
-  assign \$835  = \$832  | \$834 ;
-  assign \$837  = act_write & \$836 ;
-  assign \$838  = wb_parity1 == wb_par14;
-  assign \$840  = \$839  >= fold_end_next;
-  assign \$842  = \$841  >= prev_out;
-  assign \$843  = \$840  | \$842 ;
-  assign \$845  = 4'h8 >= fold_end_next;
-  assign \$847  = 4'h8 >= prev_out;
+  assign \$756  = 4'h8 >= fold_end;
+  assign \$758  = 4'h8 >= prev_out;
+  assign \$759  = \$756  | \$758 ;
+  assign \$760  = \$749  ? \$754  : \$759 ;
+  assign \$762  = \$761  >= fold_end;
+  assign \$764  = \$763  >= prev_out;
+  assign \$765  = \$762  | \$764 ;
+  assign \$766  = \$748  ? \$760  : \$765 ;
+  assign \$767  = track_reset_r0 ? \$746  : \$766 ;
+  assign \$768  = ctx ? \$741  : \$767 ;
+  assign \$769  = \$715  & \$768 ;
+  assign \$770  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$771  = ~ layer[0];
+  assign \$772  = \$770  == \$771 ;
+  assign \$773  = ctx ? track_reset1 : track_reset0;
+  assign \$774  = ~ \$773 ;
+  assign \$775  = \$772  & \$774 ;
+  assign \$776  = ! prev_groups;
+  assign \$778  = act_write & \$777 ;
+  assign \$779  = wb_parity1 == wb_par14;
+  assign \$780  = wb_groups_plus1_1 == prev_groups;
+  assign \$781  = 1'h1 == prev_groups;
+  assign \$782  = \$779  ? \$780  : \$781 ;
+  assign \$783  = wb_groups1 == prev_groups;
+  assign \$784  = \$778  ? \$782  : \$783 ;
+  assign \$785  = track_reset_r1 ? \$776  : \$784 ;
+  assign \$786  = ! prev_groups;
+  assign \$787  = ! wb_ctx14;
+  assign \$788  = act_write & \$787 ;
+  assign \$789  = wb_parity0 == wb_par14;
+  assign \$790  = wb_groups_plus1_0 == prev_groups;
+  assign \$791  = 1'h1 == prev_groups;
+  assign \$792  = \$789  ? \$790  : \$791 ;
+  assign \$793  = wb_groups0 == prev_groups;
+  assign \$794  = \$788  ? \$792  : \$793 ;
+  assign \$795  = track_reset_r0 ? \$786  : \$794 ;
+  assign \$796  = ctx ? \$785  : \$795 ;
+  assign \$797  = \$775  & \$796 ;
+  assign \$798  = ctx ? in_release1 : in_release0;
+  assign \$799  = ~ \$798 ;
+  assign \$800  = in_beats1 > fold_plus1;
+  assign \$802  = in_fire & \$801 ;
+  assign \$803  = in_beats1 == fold_plus1;
+  assign \$804  = \$802  & \$803 ;
+  assign \$805  = \$800  | \$804 ;
+  assign \$806  = in_beats0 > fold_plus1;
+  assign \$807  = ! in_wslot;
+  assign \$808  = in_fire & \$807 ;
+  assign \$809  = in_beats0 == fold_plus1;
+  assign \$810  = \$808  & \$809 ;
+  assign \$811  = \$806  | \$810 ;
+  assign \$812  = ctx ? \$805  : \$811 ;
+  assign \$813  = \$799  & \$812 ;
+  assign \$814  = ctx ? in_release0 : in_release1;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = in_beats0 > b_fold;
+  assign \$817  = ! in_wslot;
+  assign \$818  = in_fire & \$817 ;
+  assign \$819  = in_beats0 == b_fold;
+  assign \$820  = \$818  & \$819 ;
+  assign \$821  = \$816  | \$820 ;
+  assign \$822  = in_beats1 > b_fold;
+  assign \$824  = in_fire & \$823 ;
+  assign \$825  = in_beats1 == b_fold;
+  assign \$826  = \$824  & \$825 ;
+  assign \$827  = \$822  | \$826 ;
+  assign \$828  = ctx ? \$821  : \$827 ;
+  assign \$829  = \$815  & \$828 ;
+  assign \$830  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$831  = ~ layer[0];
+  assign \$832  = \$830  == \$831 ;
+  assign \$833  = ctx ? track_reset1 : track_reset0;
+  assign \$834  = ~ \$833 ;
+  assign \$835  = \$832  & \$834 ;
+  assign \$837  = 4'h0 >= fold_end_next;
+  assign \$839  = 4'h0 >= prev_out;
+  assign \$840  = \$837  | \$839 ;
+  assign \$842  = act_write & \$841 ;
+  assign \$843  = wb_parity1 == wb_par14;
+  assign \$845  = \$844  >= fold_end_next;
+  assign \$847  = \$846  >= prev_out;
   assign \$848  = \$845  | \$847 ;
-  assign \$849  = \$838  ? \$843  : \$848 ;
-  assign \$851  = \$850  >= fold_end_next;
-  assign \$853  = \$852  >= prev_out;
-  assign \$854  = \$851  | \$853 ;
-  assign \$855  = \$837  ? \$849  : \$854 ;
-  assign \$856  = track_reset_r1 ? \$835  : \$855 ;
-  assign \$858  = 4'h0 >= fold_end_next;
-  assign \$860  = 4'h0 >= prev_out;
-  assign \$861  = \$858  | \$860 ;
-  assign \$862  = ! wb_ctx14;
-  assign \$863  = act_write & \$862 ;
-  assign \$864  = wb_parity0 == wb_par14;
-  assign \$866  = \$865  >= fold_end_next;
-  assign \$868  = \$867  >= prev_out;
-  assign \$869  = \$866  | \$868 ;
-  assign \$871  = 4'h8 >= fold_end_next;
-  assign \$873  = 4'h8 >= prev_out;
+  assign \$850  = 4'h8 >= fold_end_next;
+  assign \$852  = 4'h8 >= prev_out;
+  assign \$853  = \$850  | \$852 ;
+  assign \$854  = \$843  ? \$848  : \$853 ;
+  assign \$856  = \$855  >= fold_end_next;
+  assign \$858  = \$857  >= prev_out;
+  assign \$859  = \$856  | \$858 ;
+  assign \$860  = \$842  ? \$854  : \$859 ;
+  assign \$861  = track_reset_r1 ? \$840  : \$860 ;
+  assign \$863  = 4'h0 >= fold_end_next;
+  assign \$865  = 4'h0 >= prev_out;
+  assign \$866  = \$863  | \$865 ;
+  assign \$867  = ! wb_ctx14;
+  assign \$868  = act_write & \$867 ;
+  assign \$869  = wb_parity0 == wb_par14;
+  assign \$871  = \$870  >= fold_end_next;
+  assign \$873  = \$872  >= prev_out;
   assign \$874  = \$871  | \$873 ;
-  assign \$875  = \$864  ? \$869  : \$874 ;
-  assign \$877  = \$876  >= fold_end_next;
-  assign \$879  = \$878  >= prev_out;
-  assign \$880  = \$877  | \$879 ;
-  assign \$881  = \$863  ? \$875  : \$880 ;
-  assign \$882  = track_reset_r0 ? \$861  : \$881 ;
-  assign \$883  = ctx ? \$856  : \$882 ;
-  assign \$884  = \$830  & \$883 ;
-  assign \$885  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$886  = ~ layer[0];
-  assign \$887  = \$885  == \$886 ;
-  assign \$888  = ctx ? track_reset1 : track_reset0;
-  assign \$889  = ~ \$888 ;
-  assign \$890  = \$887  & \$889 ;
-  assign \$891  = ! prev_groups;
-  assign \$893  = act_write & \$892 ;
-  assign \$894  = wb_parity1 == wb_par14;
-  assign \$895  = wb_groups_plus1_1 == prev_groups;
-  assign \$896  = 1'h1 == prev_groups;
-  assign \$897  = \$894  ? \$895  : \$896 ;
-  assign \$898  = wb_groups1 == prev_groups;
-  assign \$899  = \$893  ? \$897  : \$898 ;
-  assign \$900  = track_reset_r1 ? \$891  : \$899 ;
-  assign \$901  = ! prev_groups;
-  assign \$902  = ! wb_ctx14;
-  assign \$903  = act_write & \$902 ;
-  assign \$904  = wb_parity0 == wb_par14;
-  assign \$905  = wb_groups_plus1_0 == prev_groups;
-  assign \$906  = 1'h1 == prev_groups;
-  assign \$907  = \$904  ? \$905  : \$906 ;
-  assign \$908  = wb_groups0 == prev_groups;
-  assign \$909  = \$903  ? \$907  : \$908 ;
-  assign \$910  = track_reset_r0 ? \$901  : \$909 ;
-  assign \$911  = ctx ? \$900  : \$910 ;
-  assign \$912  = \$890  & \$911 ;
-  assign \$913  = ctx ? in_release1 : in_release0;
-  assign \$914  = ~ \$913 ;
-  assign \$915  = in_beats1 > fold;
-  assign \$917  = in_fire & \$916 ;
-  assign \$918  = in_beats1 == fold;
-  assign \$919  = \$917  & \$918 ;
-  assign \$920  = \$915  | \$919 ;
-  assign \$921  = in_beats0 > fold;
-  assign \$922  = ! in_wslot;
-  assign \$923  = in_fire & \$922 ;
-  assign \$924  = in_beats0 == fold;
-  assign \$925  = \$923  & \$924 ;
-  assign \$926  = \$921  | \$925 ;
-  assign \$927  = ctx ? \$920  : \$926 ;
-  assign \$928  = \$914  & \$927 ;
-  assign \$929  = ctx ? in_release0 : in_release1;
-  assign \$930  = ~ \$929 ;
-  assign \$931  = | in_beats0;
-  assign \$932  = ! in_wslot;
-  assign \$933  = in_fire & \$932 ;
-  assign \$934  = \$931  | \$933 ;
-  assign \$935  = | in_beats1;
-  assign \$937  = in_fire & \$936 ;
-  assign \$938  = \$935  | \$937 ;
-  assign \$939  = ctx ? \$934  : \$938 ;
-  assign \$940  = in_beats0 > b_fold_plus1;
-  assign \$941  = ! in_wslot;
+  assign \$876  = 4'h8 >= fold_end_next;
+  assign \$878  = 4'h8 >= prev_out;
+  assign \$879  = \$876  | \$878 ;
+  assign \$880  = \$869  ? \$874  : \$879 ;
+  assign \$882  = \$881  >= fold_end_next;
+  assign \$884  = \$883  >= prev_out;
+  assign \$885  = \$882  | \$884 ;
+  assign \$886  = \$868  ? \$880  : \$885 ;
+  assign \$887  = track_reset_r0 ? \$866  : \$886 ;
+  assign \$888  = ctx ? \$861  : \$887 ;
+  assign \$889  = \$835  & \$888 ;
+  assign \$890  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$891  = ~ layer[0];
+  assign \$892  = \$890  == \$891 ;
+  assign \$893  = ctx ? track_reset1 : track_reset0;
+  assign \$894  = ~ \$893 ;
+  assign \$895  = \$892  & \$894 ;
+  assign \$896  = ! prev_groups;
+  assign \$898  = act_write & \$897 ;
+  assign \$899  = wb_parity1 == wb_par14;
+  assign \$900  = wb_groups_plus1_1 == prev_groups;
+  assign \$901  = 1'h1 == prev_groups;
+  assign \$902  = \$899  ? \$900  : \$901 ;
+  assign \$903  = wb_groups1 == prev_groups;
+  assign \$904  = \$898  ? \$902  : \$903 ;
+  assign \$905  = track_reset_r1 ? \$896  : \$904 ;
+  assign \$906  = ! prev_groups;
+  assign \$907  = ! wb_ctx14;
+  assign \$908  = act_write & \$907 ;
+  assign \$909  = wb_parity0 == wb_par14;
+  assign \$910  = wb_groups_plus1_0 == prev_groups;
+  assign \$911  = 1'h1 == prev_groups;
+  assign \$912  = \$909  ? \$910  : \$911 ;
+  assign \$913  = wb_groups0 == prev_groups;
+  assign \$914  = \$908  ? \$912  : \$913 ;
+  assign \$915  = track_reset_r0 ? \$906  : \$914 ;
+  assign \$916  = ctx ? \$905  : \$915 ;
+  assign \$917  = \$895  & \$916 ;
+  assign \$918  = ctx ? in_release1 : in_release0;
+  assign \$919  = ~ \$918 ;
+  assign \$920  = in_beats1 > fold;
+  assign \$922  = in_fire & \$921 ;
+  assign \$923  = in_beats1 == fold;
+  assign \$924  = \$922  & \$923 ;
+  assign \$925  = \$920  | \$924 ;
+  assign \$926  = in_beats0 > fold;
+  assign \$927  = ! in_wslot;
+  assign \$928  = in_fire & \$927 ;
+  assign \$929  = in_beats0 == fold;
+  assign \$930  = \$928  & \$929 ;
+  assign \$931  = \$926  | \$930 ;
+  assign \$932  = ctx ? \$925  : \$931 ;
+  assign \$933  = \$919  & \$932 ;
+  assign \$934  = ctx ? in_release0 : in_release1;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = | in_beats0;
+  assign \$937  = ! in_wslot;
+  assign \$938  = in_fire & \$937 ;
+  assign \$939  = \$936  | \$938 ;
+  assign \$940  = | in_beats1;
   assign \$942  = in_fire & \$941 ;
-  assign \$943  = in_beats0 == b_fold_plus1;
-  assign \$944  = \$942  & \$943 ;
-  assign \$945  = \$940  | \$944 ;
-  assign \$946  = in_beats1 > b_fold_plus1;
-  assign \$948  = in_fire & \$947 ;
-  assign \$949  = in_beats1 == b_fold_plus1;
-  assign \$950  = \$948  & \$949 ;
-  assign \$951  = \$946  | \$950 ;
-  assign \$952  = ctx ? \$945  : \$951 ;
-  assign \$953  = b_last_fold ? \$939  : \$952 ;
-  assign \$954  = \$930  & \$953 ;
-  assign \$955  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$956  = ~ layer[0];
-  assign \$957  = \$955  == \$956 ;
-  assign \$958  = ctx ? track_reset1 : track_reset0;
-  assign \$959  = ~ \$958 ;
-  assign \$960  = \$957  & \$959 ;
-  assign \$962  = 4'h0 >= fold_end;
-  assign \$964  = 4'h0 >= prev_out;
-  assign \$965  = \$962  | \$964 ;
-  assign \$967  = act_write & \$966 ;
-  assign \$968  = wb_parity1 == wb_par14;
-  assign \$970  = \$969  >= fold_end;
-  assign \$972  = \$971  >= prev_out;
-  assign \$973  = \$970  | \$972 ;
-  assign \$975  = 4'h8 >= fold_end;
-  assign \$977  = 4'h8 >= prev_out;
+  assign \$943  = \$940  | \$942 ;
+  assign \$944  = ctx ? \$939  : \$943 ;
+  assign \$945  = in_beats0 > b_fold_plus1;
+  assign \$946  = ! in_wslot;
+  assign \$947  = in_fire & \$946 ;
+  assign \$948  = in_beats0 == b_fold_plus1;
+  assign \$949  = \$947  & \$948 ;
+  assign \$950  = \$945  | \$949 ;
+  assign \$951  = in_beats1 > b_fold_plus1;
+  assign \$953  = in_fire & \$952 ;
+  assign \$954  = in_beats1 == b_fold_plus1;
+  assign \$955  = \$953  & \$954 ;
+  assign \$956  = \$951  | \$955 ;
+  assign \$957  = ctx ? \$950  : \$956 ;
+  assign \$958  = b_last_fold ? \$944  : \$957 ;
+  assign \$959  = \$935  & \$958 ;
+  assign \$960  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$961  = ~ layer[0];
+  assign \$962  = \$960  == \$961 ;
+  assign \$963  = ctx ? track_reset1 : track_reset0;
+  assign \$964  = ~ \$963 ;
+  assign \$965  = \$962  & \$964 ;
+  assign \$967  = 4'h0 >= fold_end;
+  assign \$969  = 4'h0 >= prev_out;
+  assign \$970  = \$967  | \$969 ;
+  assign \$972  = act_write & \$971 ;
+  assign \$973  = wb_parity1 == wb_par14;
+  assign \$975  = \$974  >= fold_end;
+  assign \$977  = \$976  >= prev_out;
   assign \$978  = \$975  | \$977 ;
-  assign \$979  = \$968  ? \$973  : \$978 ;
-  assign \$981  = \$980  >= fold_end;
-  assign \$983  = \$982  >= prev_out;
-  assign \$984  = \$981  | \$983 ;
-  assign \$985  = \$967  ? \$979  : \$984 ;
-  assign \$986  = track_reset_r1 ? \$965  : \$985 ;
-  assign \$988  = 4'h0 >= fold_end;
-  assign \$990  = 4'h0 >= prev_out;
-  assign \$991  = \$988  | \$990 ;
-  assign \$992  = ! wb_ctx14;
-  assign \$993  = act_write & \$992 ;
-  assign \$994  = wb_parity0 == wb_par14;
-  assign \$996  = \$995  >= fold_end;
-  assign \$998  = \$997  >= prev_out;
-  assign \$999  = \$996  | \$998 ;
-  assign \$1001  = 4'h8 >= fold_end;
-  assign \$1003  = 4'h8 >= prev_out;
+  assign \$980  = 4'h8 >= fold_end;
+  assign \$982  = 4'h8 >= prev_out;
+  assign \$983  = \$980  | \$982 ;
+  assign \$984  = \$973  ? \$978  : \$983 ;
+  assign \$986  = \$985  >= fold_end;
+  assign \$988  = \$987  >= prev_out;
+  assign \$989  = \$986  | \$988 ;
+  assign \$990  = \$972  ? \$984  : \$989 ;
+  assign \$991  = track_reset_r1 ? \$970  : \$990 ;
+  assign \$993  = 4'h0 >= fold_end;
+  assign \$995  = 4'h0 >= prev_out;
+  assign \$996  = \$993  | \$995 ;
+  assign \$997  = ! wb_ctx14;
+  assign \$998  = act_write & \$997 ;
+  assign \$999  = wb_parity0 == wb_par14;
+  assign \$1001  = \$1000  >= fold_end;
+  assign \$1003  = \$1002  >= prev_out;
   assign \$1004  = \$1001  | \$1003 ;
-  assign \$1005  = \$994  ? \$999  : \$1004 ;
-  assign \$1007  = \$1006  >= fold_end;
-  assign \$1009  = \$1008  >= prev_out;
-  assign \$1010  = \$1007  | \$1009 ;
-  assign \$1011  = \$993  ? \$1005  : \$1010 ;
-  assign \$1012  = track_reset_r0 ? \$991  : \$1011 ;
-  assign \$1013  = ctx ? \$986  : \$1012 ;
-  assign \$1014  = \$960  & \$1013 ;
-  assign \$1015  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1016  = ~ layer[0];
-  assign \$1017  = \$1015  == \$1016 ;
-  assign \$1018  = ctx ? track_reset1 : track_reset0;
-  assign \$1019  = ~ \$1018 ;
-  assign \$1020  = \$1017  & \$1019 ;
-  assign \$1021  = ! prev_groups;
-  assign \$1023  = act_write & \$1022 ;
-  assign \$1024  = wb_parity1 == wb_par14;
-  assign \$1025  = wb_groups_plus1_1 == prev_groups;
-  assign \$1026  = 1'h1 == prev_groups;
-  assign \$1027  = \$1024  ? \$1025  : \$1026 ;
-  assign \$1028  = wb_groups1 == prev_groups;
-  assign \$1029  = \$1023  ? \$1027  : \$1028 ;
-  assign \$1030  = track_reset_r1 ? \$1021  : \$1029 ;
-  assign \$1031  = ! prev_groups;
-  assign \$1032  = ! wb_ctx14;
-  assign \$1033  = act_write & \$1032 ;
-  assign \$1034  = wb_parity0 == wb_par14;
-  assign \$1035  = wb_groups_plus1_0 == prev_groups;
-  assign \$1036  = 1'h1 == prev_groups;
-  assign \$1037  = \$1034  ? \$1035  : \$1036 ;
-  assign \$1038  = wb_groups0 == prev_groups;
-  assign \$1039  = \$1033  ? \$1037  : \$1038 ;
-  assign \$1040  = track_reset_r0 ? \$1031  : \$1039 ;
-  assign \$1041  = ctx ? \$1030  : \$1040 ;
-  assign \$1042  = \$1020  & \$1041 ;
-  assign \$1043  = ctx ? in_release1 : in_release0;
-  assign \$1044  = ~ \$1043 ;
-  assign \$1045  = in_beats1 > fold;
-  assign \$1047  = in_fire & \$1046 ;
-  assign \$1048  = in_beats1 == fold;
-  assign \$1049  = \$1047  & \$1048 ;
-  assign \$1050  = \$1045  | \$1049 ;
-  assign \$1051  = in_beats0 > fold;
-  assign \$1052  = ! in_wslot;
-  assign \$1053  = in_fire & \$1052 ;
-  assign \$1054  = in_beats0 == fold;
-  assign \$1055  = \$1053  & \$1054 ;
-  assign \$1056  = \$1051  | \$1055 ;
-  assign \$1057  = ctx ? \$1050  : \$1056 ;
-  assign \$1058  = \$1044  & \$1057 ;
-  assign \$1059  = ctx ? in_release0 : in_release1;
-  assign \$1060  = ~ \$1059 ;
-  assign \$1061  = in_beats0 > b_fold;
-  assign \$1062  = ! in_wslot;
-  assign \$1063  = in_fire & \$1062 ;
-  assign \$1064  = in_beats0 == b_fold;
-  assign \$1065  = \$1063  & \$1064 ;
-  assign \$1066  = \$1061  | \$1065 ;
-  assign \$1067  = in_beats1 > b_fold;
-  assign \$1069  = in_fire & \$1068 ;
-  assign \$1070  = in_beats1 == b_fold;
-  assign \$1071  = \$1069  & \$1070 ;
-  assign \$1072  = \$1067  | \$1071 ;
-  assign \$1073  = ctx ? \$1066  : \$1072 ;
-  assign \$1074  = \$1060  & \$1073 ;
-  assign \$1075  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1076  = ~ layer[0];
-  assign \$1077  = \$1075  == \$1076 ;
-  assign \$1078  = ctx ? track_reset1 : track_reset0;
-  assign \$1079  = ~ \$1078 ;
-  assign \$1080  = \$1077  & \$1079 ;
-  assign \$1082  = 4'h0 >= fold_end;
-  assign \$1084  = 4'h0 >= prev_out;
-  assign \$1085  = \$1082  | \$1084 ;
-  assign \$1087  = act_write & \$1086 ;
-  assign \$1088  = wb_parity1 == wb_par14;
-  assign \$1090  = \$1089  >= fold_end;
-  assign \$1092  = \$1091  >= prev_out;
-  assign \$1093  = \$1090  | \$1092 ;
-  assign \$1095  = 4'h8 >= fold_end;
-  assign \$1097  = 4'h8 >= prev_out;
+  assign \$1006  = 4'h8 >= fold_end;
+  assign \$1008  = 4'h8 >= prev_out;
+  assign \$1009  = \$1006  | \$1008 ;
+  assign \$1010  = \$999  ? \$1004  : \$1009 ;
+  assign \$1012  = \$1011  >= fold_end;
+  assign \$1014  = \$1013  >= prev_out;
+  assign \$1015  = \$1012  | \$1014 ;
+  assign \$1016  = \$998  ? \$1010  : \$1015 ;
+  assign \$1017  = track_reset_r0 ? \$996  : \$1016 ;
+  assign \$1018  = ctx ? \$991  : \$1017 ;
+  assign \$1019  = \$965  & \$1018 ;
+  assign \$1020  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1021  = ~ layer[0];
+  assign \$1022  = \$1020  == \$1021 ;
+  assign \$1023  = ctx ? track_reset1 : track_reset0;
+  assign \$1024  = ~ \$1023 ;
+  assign \$1025  = \$1022  & \$1024 ;
+  assign \$1026  = ! prev_groups;
+  assign \$1028  = act_write & \$1027 ;
+  assign \$1029  = wb_parity1 == wb_par14;
+  assign \$1030  = wb_groups_plus1_1 == prev_groups;
+  assign \$1031  = 1'h1 == prev_groups;
+  assign \$1032  = \$1029  ? \$1030  : \$1031 ;
+  assign \$1033  = wb_groups1 == prev_groups;
+  assign \$1034  = \$1028  ? \$1032  : \$1033 ;
+  assign \$1035  = track_reset_r1 ? \$1026  : \$1034 ;
+  assign \$1036  = ! prev_groups;
+  assign \$1037  = ! wb_ctx14;
+  assign \$1038  = act_write & \$1037 ;
+  assign \$1039  = wb_parity0 == wb_par14;
+  assign \$1040  = wb_groups_plus1_0 == prev_groups;
+  assign \$1041  = 1'h1 == prev_groups;
+  assign \$1042  = \$1039  ? \$1040  : \$1041 ;
+  assign \$1043  = wb_groups0 == prev_groups;
+  assign \$1044  = \$1038  ? \$1042  : \$1043 ;
+  assign \$1045  = track_reset_r0 ? \$1036  : \$1044 ;
+  assign \$1046  = ctx ? \$1035  : \$1045 ;
+  assign \$1047  = \$1025  & \$1046 ;
+  assign \$1048  = ctx ? in_release1 : in_release0;
+  assign \$1049  = ~ \$1048 ;
+  assign \$1050  = in_beats1 > fold;
+  assign \$1052  = in_fire & \$1051 ;
+  assign \$1053  = in_beats1 == fold;
+  assign \$1054  = \$1052  & \$1053 ;
+  assign \$1055  = \$1050  | \$1054 ;
+  assign \$1056  = in_beats0 > fold;
+  assign \$1057  = ! in_wslot;
+  assign \$1058  = in_fire & \$1057 ;
+  assign \$1059  = in_beats0 == fold;
+  assign \$1060  = \$1058  & \$1059 ;
+  assign \$1061  = \$1056  | \$1060 ;
+  assign \$1062  = ctx ? \$1055  : \$1061 ;
+  assign \$1063  = \$1049  & \$1062 ;
+  assign \$1064  = ctx ? in_release0 : in_release1;
+  assign \$1065  = ~ \$1064 ;
+  assign \$1066  = in_beats0 > b_fold;
+  assign \$1067  = ! in_wslot;
+  assign \$1068  = in_fire & \$1067 ;
+  assign \$1069  = in_beats0 == b_fold;
+  assign \$1070  = \$1068  & \$1069 ;
+  assign \$1071  = \$1066  | \$1070 ;
+  assign \$1072  = in_beats1 > b_fold;
+  assign \$1074  = in_fire & \$1073 ;
+  assign \$1075  = in_beats1 == b_fold;
+  assign \$1076  = \$1074  & \$1075 ;
+  assign \$1077  = \$1072  | \$1076 ;
+  assign \$1078  = ctx ? \$1071  : \$1077 ;
+  assign \$1079  = \$1065  & \$1078 ;
+  assign \$1080  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1081  = ~ layer[0];
+  assign \$1082  = \$1080  == \$1081 ;
+  assign \$1083  = ctx ? track_reset1 : track_reset0;
+  assign \$1084  = ~ \$1083 ;
+  assign \$1085  = \$1082  & \$1084 ;
+  assign \$1087  = 4'h0 >= fold_end;
+  assign \$1089  = 4'h0 >= prev_out;
+  assign \$1090  = \$1087  | \$1089 ;
+  assign \$1092  = act_write & \$1091 ;
+  assign \$1093  = wb_parity1 == wb_par14;
+  assign \$1095  = \$1094  >= fold_end;
+  assign \$1097  = \$1096  >= prev_out;
   assign \$1098  = \$1095  | \$1097 ;
-  assign \$1099  = \$1088  ? \$1093  : \$1098 ;
-  assign \$1101  = \$1100  >= fold_end;
-  assign \$1103  = \$1102  >= prev_out;
-  assign \$1104  = \$1101  | \$1103 ;
-  assign \$1105  = \$1087  ? \$1099  : \$1104 ;
-  assign \$1106  = track_reset_r1 ? \$1085  : \$1105 ;
-  assign \$1108  = 4'h0 >= fold_end;
-  assign \$1110  = 4'h0 >= prev_out;
-  assign \$1111  = \$1108  | \$1110 ;
-  assign \$1112  = ! wb_ctx14;
-  assign \$1113  = act_write & \$1112 ;
-  assign \$1114  = wb_parity0 == wb_par14;
-  assign \$1116  = \$1115  >= fold_end;
-  assign \$1118  = \$1117  >= prev_out;
-  assign \$1119  = \$1116  | \$1118 ;
-  assign \$1121  = 4'h8 >= fold_end;
-  assign \$1123  = 4'h8 >= prev_out;
+  assign \$1100  = 4'h8 >= fold_end;
+  assign \$1102  = 4'h8 >= prev_out;
+  assign \$1103  = \$1100  | \$1102 ;
+  assign \$1104  = \$1093  ? \$1098  : \$1103 ;
+  assign \$1106  = \$1105  >= fold_end;
+  assign \$1108  = \$1107  >= prev_out;
+  assign \$1109  = \$1106  | \$1108 ;
+  assign \$1110  = \$1092  ? \$1104  : \$1109 ;
+  assign \$1111  = track_reset_r1 ? \$1090  : \$1110 ;
+  assign \$1113  = 4'h0 >= fold_end;
+  assign \$1115  = 4'h0 >= prev_out;
+  assign \$1116  = \$1113  | \$1115 ;
+  assign \$1117  = ! wb_ctx14;
+  assign \$1118  = act_write & \$1117 ;
+  assign \$1119  = wb_parity0 == wb_par14;
+  assign \$1121  = \$1120  >= fold_end;
+  assign \$1123  = \$1122  >= prev_out;
   assign \$1124  = \$1121  | \$1123 ;
-  assign \$1125  = \$1114  ? \$1119  : \$1124 ;
-  assign \$1127  = \$1126  >= fold_end;
-  assign \$1129  = \$1128  >= prev_out;
-  assign \$1130  = \$1127  | \$1129 ;
-  assign \$1131  = \$1113  ? \$1125  : \$1130 ;
-  assign \$1132  = track_reset_r0 ? \$1111  : \$1131 ;
-  assign \$1133  = ctx ? \$1106  : \$1132 ;
-  assign \$1134  = \$1080  & \$1133 ;
-  assign \$1135  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1136  = ~ layer[0];
-  assign \$1137  = \$1135  == \$1136 ;
-  assign \$1138  = ctx ? track_reset1 : track_reset0;
-  assign \$1139  = ~ \$1138 ;
-  assign \$1140  = \$1137  & \$1139 ;
-  assign \$1141  = ! prev_groups;
-  assign \$1143  = act_write & \$1142 ;
-  assign \$1144  = wb_parity1 == wb_par14;
-  assign \$1145  = wb_groups_plus1_1 == prev_groups;
-  assign \$1146  = 1'h1 == prev_groups;
-  assign \$1147  = \$1144  ? \$1145  : \$1146 ;
-  assign \$1148  = wb_groups1 == prev_groups;
-  assign \$1149  = \$1143  ? \$1147  : \$1148 ;
-  assign \$1150  = track_reset_r1 ? \$1141  : \$1149 ;
-  assign \$1151  = ! prev_groups;
-  assign \$1152  = ! wb_ctx14;
-  assign \$1153  = act_write & \$1152 ;
-  assign \$1154  = wb_parity0 == wb_par14;
-  assign \$1155  = wb_groups_plus1_0 == prev_groups;
-  assign \$1156  = 1'h1 == prev_groups;
-  assign \$1157  = \$1154  ? \$1155  : \$1156 ;
-  assign \$1158  = wb_groups0 == prev_groups;
-  assign \$1159  = \$1153  ? \$1157  : \$1158 ;
-  assign \$1160  = track_reset_r0 ? \$1151  : \$1159 ;
-  assign \$1161  = ctx ? \$1150  : \$1160 ;
-  assign \$1162  = \$1140  & \$1161 ;
-  assign \$1163  = ~ loaded;
-  assign \$1164  = last_fold & last_group;
-  assign \$1165  = \$1164  & cur_is_last;
-  assign \$1166  = issue_a & \$1165 ;
-  assign \$1167  = \$1163  | \$1166 ;
-  assign \$1168  = ~ issue_a;
-  assign \$1169  = loaded & \$1168 ;
-  assign \$1170  = \$1169  & issue_b;
-  assign \$1171  = \$1170  & b_last_fold;
-  assign \$1172  = \$1167  | \$1171 ;
+  assign \$1126  = 4'h8 >= fold_end;
+  assign \$1128  = 4'h8 >= prev_out;
+  assign \$1129  = \$1126  | \$1128 ;
+  assign \$1130  = \$1119  ? \$1124  : \$1129 ;
+  assign \$1132  = \$1131  >= fold_end;
+  assign \$1134  = \$1133  >= prev_out;
+  assign \$1135  = \$1132  | \$1134 ;
+  assign \$1136  = \$1118  ? \$1130  : \$1135 ;
+  assign \$1137  = track_reset_r0 ? \$1116  : \$1136 ;
+  assign \$1138  = ctx ? \$1111  : \$1137 ;
+  assign \$1139  = \$1085  & \$1138 ;
+  assign \$1140  = ctx ? wb_parity_next1 : wb_parity_next0;
+  assign \$1141  = ~ layer[0];
+  assign \$1142  = \$1140  == \$1141 ;
+  assign \$1143  = ctx ? track_reset1 : track_reset0;
+  assign \$1144  = ~ \$1143 ;
+  assign \$1145  = \$1142  & \$1144 ;
+  assign \$1146  = ! prev_groups;
+  assign \$1148  = act_write & \$1147 ;
+  assign \$1149  = wb_parity1 == wb_par14;
+  assign \$1150  = wb_groups_plus1_1 == prev_groups;
+  assign \$1151  = 1'h1 == prev_groups;
+  assign \$1152  = \$1149  ? \$1150  : \$1151 ;
+  assign \$1153  = wb_groups1 == prev_groups;
+  assign \$1154  = \$1148  ? \$1152  : \$1153 ;
+  assign \$1155  = track_reset_r1 ? \$1146  : \$1154 ;
+  assign \$1156  = ! prev_groups;
+  assign \$1157  = ! wb_ctx14;
+  assign \$1158  = act_write & \$1157 ;
+  assign \$1159  = wb_parity0 == wb_par14;
+  assign \$1160  = wb_groups_plus1_0 == prev_groups;
+  assign \$1161  = 1'h1 == prev_groups;
+  assign \$1162  = \$1159  ? \$1160  : \$1161 ;
+  assign \$1163  = wb_groups0 == prev_groups;
+  assign \$1164  = \$1158  ? \$1162  : \$1163 ;
+  assign \$1165  = track_reset_r0 ? \$1156  : \$1164 ;
+  assign \$1166  = ctx ? \$1155  : \$1165 ;
+  assign \$1167  = \$1145  & \$1166 ;
+  assign \$1168  = ~ loaded;
+  assign \$1169  = last_fold & last_group;
+  assign \$1170  = \$1169  & cur_is_last;
+  assign \$1171  = issue_a & \$1170 ;
+  assign \$1172  = \$1168  | \$1171 ;
   assign \$1173  = ~ issue_a;
   assign \$1174  = loaded & \$1173 ;
   assign \$1175  = \$1174  & issue_b;
-  assign \$1176  = d0_rp__data[8:0] + 3'h7;
-  assign \$1178  = \$1177  == 1'h1;
-  assign \$1179  = d0_rp__data[8:0] + 3'h7;
-  assign \$1181  = \$1180  - 1'h1;
-  assign \$1182  = b_fold_plus1 == \$1181 ;
-  assign \$1183  = d0_rp__data[8:0] + 3'h7;
-  assign \$1185  = \$1184  - 1'h1;
-  assign \$1186  = b_fold == \$1185 ;
-  assign \$1187  = ~ loaded;
-  assign \$1188  = issue_a & last_fold;
-  assign \$1189  = \$1188  & last_group;
-  assign \$1190  = issue_a & last_fold;
-  assign \$1191  = | nxt_rp__data[8:0];
-  assign \$1192  = nxt_rp__data[8:0] <= 4'h8;
-  assign \$1193  = \$1191  & \$1192 ;
-  assign \$1194  = | nxt_rp__data[17:9];
-  assign \$1195  = nxt_rp__data[17:9] <= 4'h8;
-  assign \$1196  = \$1194  & \$1195 ;
-  assign \$1197  = | nxt_rp__data[8:0];
-  assign \$1198  = nxt_rp__data[8:0] <= 4'h8;
+  assign \$1176  = \$1175  & b_last_fold;
+  assign \$1177  = \$1172  | \$1176 ;
+  assign \$1178  = ~ issue_a;
+  assign \$1179  = loaded & \$1178 ;
+  assign \$1180  = \$1179  & issue_b;
+  assign \$1181  = d0_rp__data[8:0] + 3'h7;
+  assign \$1183  = \$1182  == 1'h1;
+  assign \$1184  = d0_rp__data[8:0] + 3'h7;
+  assign \$1186  = \$1185  - 1'h1;
+  assign \$1187  = b_fold_plus1 == \$1186 ;
+  assign \$1188  = d0_rp__data[8:0] + 3'h7;
+  assign \$1190  = \$1189  - 1'h1;
+  assign \$1191  = b_fold == \$1190 ;
+  assign \$1192  = ~ loaded;
+  assign \$1193  = issue_a & last_fold;
+  assign \$1194  = \$1193  & last_group;
+  assign \$1195  = issue_a & last_fold;
+  assign \$1196  = ~ b_done;
+  assign \$1197  = cur_is_last & \$1196 ;
+  assign \$1198  = ~ b_group_is_0;
   assign \$1199  = \$1197  & \$1198 ;
-  assign \$1200  = ~ b_done;
-  assign \$1201  = cur_is_last & \$1200 ;
-  assign \$1202  = ~ b_group_is_0;
-  assign \$1203  = \$1201  & \$1202 ;
-  assign \$1205  = nxt_rp__data[17:9] > \$1204 ;
-  assign \$1206  = b_group + 1'h1;
-  assign \$1208  = nxt_rp__data[17:9] <= \$1207 ;
-  assign \$1209  = \$1205  & \$1208 ;
-  assign \$1210  = | nxt_rp__data[17:9];
-  assign \$1211  = nxt_rp__data[17:9] <= 4'h8;
-  assign \$1212  = \$1210  & \$1211 ;
-  assign \$1213  = \$1203  ? \$1209  : \$1212 ;
-  assign \$1214  = ~ b_done;
-  assign \$1215  = cur_is_last & \$1214 ;
-  assign \$1216  = ~ b_group_is_0;
-  assign \$1217  = \$1215  & \$1216 ;
-  assign \$1218  = b_group + 1'h1;
-  assign \$1219  = \$1217  ? \$1218  : 10'h001;
-  assign \$1220  = ! cur_folds_m1;
-  assign \$1221  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$1222  = group_plus1 + 1'h1;
-  assign \$1223  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$1224  = ~ loaded;
-  assign \$1225  = last_fold & last_group;
-  assign \$1226  = \$1225  & cur_is_last;
-  assign \$1227  = issue_a & \$1226 ;
-  assign \$1228  = \$1224  | \$1227 ;
-  assign \$1229  = ~ issue_a;
-  assign \$1230  = loaded & \$1229 ;
-  assign \$1231  = \$1230  & issue_b;
-  assign \$1232  = \$1231  & b_last_fold;
-  assign \$1233  = d0_rp__data[17:9] + 3'h7;
-  assign \$1235  = ! \$1234 ;
-  assign \$1236  = d0_rp__data[17:9] + 3'h7;
-  assign \$1238  = \$1237  == 1'h1;
-  assign \$1239  = b_group + 1'h1;
-  assign \$1240  = d0_rp__data[17:9] + 3'h7;
-  assign \$1242  = \$1239  == \$1241 ;
-  assign \$1243  = b_group + 1'h1;
-  assign \$1244  = d0_rp__data[17:9] + 3'h7;
-  assign \$1246  = \$1245  - 1'h1;
-  assign \$1247  = \$1243  == \$1246 ;
-  assign \$1248  = d0_rp__data[17:9] + 3'h7;
-  assign \$1250  = b_group == \$1249 ;
-  assign \$1251  = d0_rp__data[17:9] + 3'h7;
-  assign \$1253  = \$1252  - 1'h1;
-  assign \$1254  = b_group == \$1253 ;
-  assign \$1255  = ~ issue_a;
-  assign \$1256  = loaded & \$1255 ;
-  assign \$1257  = \$1256  & issue_b;
-  assign \$1258  = b_fold_plus1 + 1'h1;
-  assign \$1259  = ~ loaded;
-  assign \$1260  = fold_plus1 + 1'h1;
-  assign \$1261  = last_fold ? 11'h001 : \$1260 ;
-  assign \$1262  = last_fold & last_group;
-  assign \$1263  = ~ b_done;
-  assign \$1264  = cur_is_last & \$1263 ;
-  assign \$1265  = ~ b_done;
-  assign \$1266  = cur_is_last & \$1265 ;
-  assign \$1267  = ~ b_group_is_0;
-  assign \$1268  = \$1266  & \$1267 ;
-  assign \$1269  = ! ctx;
-  assign \$1270  = claim_out & \$1269 ;
-  assign \$1271  = ! wb_ctx14;
-  assign \$1272  = out_write & \$1271 ;
-  assign \$1273  = out_groups0 + 1'h1;
-  assign \$1275  = claim_out & \$1274 ;
-  assign \$1277  = out_write & \$1276 ;
-  assign \$1278  = out_groups1 + 1'h1;
-  assign \$1279  = out_n - 1'h1;
-  assign \$1280  = drain_elem == \$1279 ;
-  assign \$1281  = out_n - 1'h1;
-  assign \$1282  = drain_elem == \$1281 ;
-  assign \$1283  = ~ drain_slot;
-  assign \$1284  = ! drain_slot;
-  assign \$1286  = drain_elem + 1'h1;
-  assign \$1287  = ~ release_slot;
-  assign \$1288  = ! release_slot;
-  assign \$1290  = in_flight + vector_start;
-  assign \$1291  = \$1290  - done;
-  assign \$1292  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$1293  = \$1292  + inc_busy;
-  assign \$1294  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$1295  = \$1294  + inc_stall_input;
-  assign \$1296  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$1297  = \$1296  + inc_stall_output;
-  assign \$1298  = issue ? 7'h40 : 7'h00;
-  assign \$1299  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$1300  = \$1299  + inc_mac_ops;
-  assign \$1301  = issue ? 4'h8 : 4'h0;
-  assign \$1302  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$1303  = \$1302  + inc_bank_reads;
-  assign \$1304  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$1305  = \$1304  + inc_act_reads;
-  assign \$1306  = in_fire + act_write;
-  assign \$1307  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$1308  = \$1307  + inc_act_writes;
-  assign \$1309  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$1310  = \$1309  + inc_inferences;
+  assign \$1200  = \$1199  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$1201  = ~ b_done;
+  assign \$1202  = cur_is_last & \$1201 ;
+  assign \$1203  = ~ b_group_is_0;
+  assign \$1204  = \$1202  & \$1203 ;
+  assign \$1205  = b_group + 1'h1;
+  assign \$1206  = \$1204  ? \$1205  : 10'h001;
+  assign \$1207  = ! cur_folds_m1;
+  assign \$1208  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$1209  = group_plus1 + 1'h1;
+  assign \$1210  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$1211  = ~ loaded;
+  assign \$1212  = last_fold & last_group;
+  assign \$1213  = \$1212  & cur_is_last;
+  assign \$1214  = issue_a & \$1213 ;
+  assign \$1215  = \$1211  | \$1214 ;
+  assign \$1216  = ~ issue_a;
+  assign \$1217  = loaded & \$1216 ;
+  assign \$1218  = \$1217  & issue_b;
+  assign \$1219  = \$1218  & b_last_fold;
+  assign \$1220  = d0_rp__data[17:9] + 3'h7;
+  assign \$1222  = ! \$1221 ;
+  assign \$1223  = d0_rp__data[17:9] + 3'h7;
+  assign \$1225  = \$1224  == 1'h1;
+  assign \$1226  = b_group + 1'h1;
+  assign \$1227  = d0_rp__data[17:9] + 3'h7;
+  assign \$1229  = \$1226  == \$1228 ;
+  assign \$1230  = b_group + 1'h1;
+  assign \$1231  = d0_rp__data[17:9] + 3'h7;
+  assign \$1233  = \$1232  - 1'h1;
+  assign \$1234  = \$1230  == \$1233 ;
+  assign \$1235  = d0_rp__data[17:9] + 3'h7;
+  assign \$1237  = b_group == \$1236 ;
+  assign \$1238  = d0_rp__data[17:9] + 3'h7;
+  assign \$1240  = \$1239  - 1'h1;
+  assign \$1241  = b_group == \$1240 ;
+  assign \$1242  = ~ issue_a;
+  assign \$1243  = loaded & \$1242 ;
+  assign \$1244  = \$1243  & issue_b;
+  assign \$1245  = b_fold_plus1 + 1'h1;
+  assign \$1246  = ~ loaded;
+  assign \$1247  = fold_plus1 + 1'h1;
+  assign \$1248  = last_fold ? 11'h001 : \$1247 ;
+  assign \$1249  = last_fold & last_group;
+  assign \$1250  = ~ b_done;
+  assign \$1251  = cur_is_last & \$1250 ;
+  assign \$1252  = ~ b_done;
+  assign \$1253  = cur_is_last & \$1252 ;
+  assign \$1254  = ~ b_group_is_0;
+  assign \$1255  = \$1253  & \$1254 ;
+  assign \$1256  = ! ctx;
+  assign \$1257  = claim_out & \$1256 ;
+  assign \$1258  = ! wb_ctx14;
+  assign \$1259  = out_write & \$1258 ;
+  assign \$1260  = out_groups0 + 1'h1;
+  assign \$1262  = claim_out & \$1261 ;
+  assign \$1264  = out_write & \$1263 ;
+  assign \$1265  = out_groups1 + 1'h1;
+  assign \$1266  = out_n - 1'h1;
+  assign \$1267  = drain_elem == \$1266 ;
+  assign \$1268  = out_n - 1'h1;
+  assign \$1269  = drain_elem == \$1268 ;
+  assign \$1270  = ~ drain_slot;
+  assign \$1271  = ! drain_slot;
+  assign \$1273  = drain_elem + 1'h1;
+  assign \$1274  = ~ release_slot;
+  assign \$1275  = ! release_slot;
+  assign \$1277  = in_flight + vector_start;
+  assign \$1278  = \$1277  - done;
+  assign \$1279  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$1280  = \$1279  + inc_busy;
+  assign \$1281  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$1282  = \$1281  + inc_stall_input;
+  assign \$1283  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$1284  = \$1283  + inc_stall_output;
+  assign \$1285  = issue ? 7'h40 : 7'h00;
+  assign \$1286  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$1287  = \$1286  + inc_mac_ops;
+  assign \$1288  = issue ? 4'h8 : 4'h0;
+  assign \$1289  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$1290  = \$1289  + inc_bank_reads;
+  assign \$1291  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$1292  = \$1291  + inc_act_reads;
+  assign \$1293  = in_fire + act_write;
+  assign \$1294  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$1295  = \$1294  + inc_act_writes;
+  assign \$1296  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$1297  = \$1296  + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1311 ;
+    n_layers <= \$1298 ;
   always @(posedge clk)
-    in_folds <= \$1312 ;
+    in_folds <= \$1299 ;
   always @(posedge clk)
-    out_n <= \$1313 ;
+    out_n <= \$1300 ;
   always @(posedge clk)
-    in_beats0 <= \$1314 ;
+    in_beats0 <= \$1301 ;
   always @(posedge clk)
-    in_full0 <= \$1315 ;
+    in_full0 <= \$1302 ;
   always @(posedge clk)
-    in_beats1 <= \$1316 ;
+    in_beats1 <= \$1303 ;
   always @(posedge clk)
-    in_full1 <= \$1317 ;
+    in_full1 <= \$1304 ;
   always @(posedge clk)
-    in_wslot <= \$1318 ;
+    in_wslot <= \$1305 ;
   always @(posedge clk)
-    in_groups <= \$1319 ;
+    in_groups <= \$1306 ;
   always @(posedge clk)
-    cur_groups <= \$1320 ;
+    cur_groups <= \$1307 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1321 ;
+    cur_folds_m1 <= \$1308 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1322 ;
+    cur_groups_m1 <= \$1309 ;
   always @(posedge clk)
-    cur_out <= \$1323 ;
+    cur_out <= \$1310 ;
   always @(posedge clk)
-    cur_is_last <= \$1324 ;
+    cur_is_last <= \$1311 ;
   always @(posedge clk)
-    cur_relu <= \$1325 ;
+    cur_relu <= \$1312 ;
   always @(posedge clk)
-    cur_requantize <= \$1326 ;
+    cur_requantize <= \$1313 ;
   always @(posedge clk)
-    bank_addr <= \$1327 ;
+    bank_addr <= \$1314 ;
   always @(posedge clk)
-    rq_addr <= \$1328 ;
+    rq_addr <= \$1315 ;
   always @(posedge clk)
-    layer <= \$1329 ;
+    layer <= \$1316 ;
   always @(posedge clk)
-    group <= \$1330 ;
+    group <= \$1317 ;
   always @(posedge clk)
-    fold <= \$1331 ;
+    fold <= \$1318 ;
   always @(posedge clk)
-    fold_end <= \$1332 ;
+    fold_end <= \$1319 ;
   always @(posedge clk)
-    fold_end_next <= \$1333 ;
+    fold_end_next <= \$1320 ;
   always @(posedge clk)
-    b_group <= \$1334 ;
+    b_group <= \$1321 ;
   always @(posedge clk)
-    b_fold <= \$1335 ;
+    b_fold <= \$1322 ;
   always @(posedge clk)
-    b_in_group <= \$1336 ;
+    b_in_group <= \$1323 ;
   always @(posedge clk)
-    b_bank_addr <= \$1337 ;
+    b_bank_addr <= \$1324 ;
   always @(posedge clk)
-    b_rq_addr <= \$1338 ;
+    b_rq_addr <= \$1325 ;
   always @(posedge clk)
-    loaded <= \$1339 ;
+    loaded <= \$1326 ;
   always @(posedge clk)
-    wr_buf <= \$1340 ;
+    wr_buf <= \$1327 ;
   always @(posedge clk)
-    prev_out <= \$1341 ;
+    prev_out <= \$1328 ;
   always @(posedge clk)
-    prev_groups <= \$1342 ;
+    prev_groups <= \$1329 ;
   always @(posedge clk)
-    ctx <= \$1343 ;
+    ctx <= \$1330 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1344 ;
+    track_reset_r0 <= \$1331 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1345 ;
+    track_reset_r1 <= \$1332 ;
   always @(posedge clk)
-    step_addr <= \$333 ;
+    step_addr <= \$338 ;
   always @(posedge clk)
-    step_first <= \$335 ;
+    step_first <= \$340 ;
   always @(posedge clk)
-    step_last <= \$336 ;
+    step_last <= \$341 ;
   always @(posedge clk)
-    step_rq <= \$337 ;
+    step_rq <= \$342 ;
   always @(posedge clk)
-    step_relu <= \$338 ;
+    step_relu <= \$343 ;
   always @(posedge clk)
-    step_requantize <= \$339 ;
+    step_requantize <= \$344 ;
   always @(posedge clk)
-    step_in_addr <= \$346 ;
+    step_in_addr <= \$351 ;
   always @(posedge clk)
-    step_act_addr <= \$351 ;
+    step_act_addr <= \$356 ;
   always @(posedge clk)
-    step_from_input <= \$352 ;
+    step_from_input <= \$357 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$353 ;
+    step_group <= \$358 ;
   always @(posedge clk)
-    step_par <= \$354 ;
+    step_par <= \$359 ;
   always @(posedge clk)
-    step_ctx <= \$355 ;
+    step_ctx <= \$360 ;
   always @(posedge clk)
-    step_out <= \$356 ;
+    step_out <= \$361 ;
   always @(posedge clk)
-    step_valid <= \$1346 ;
+    step_valid <= \$1333 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -4008,7 +4007,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1347 ;
+    wb_valid1 <= \$1334 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -4018,7 +4017,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1348 ;
+    wb_valid2 <= \$1335 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -4028,7 +4027,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1349 ;
+    wb_valid3 <= \$1336 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -4038,7 +4037,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1350 ;
+    wb_valid4 <= \$1337 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -4048,7 +4047,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1351 ;
+    wb_valid5 <= \$1338 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -4058,7 +4057,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1352 ;
+    wb_valid6 <= \$1339 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -4068,7 +4067,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1353 ;
+    wb_valid7 <= \$1340 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -4078,7 +4077,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1354 ;
+    wb_valid8 <= \$1341 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -4088,7 +4087,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1355 ;
+    wb_valid9 <= \$1342 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4098,7 +4097,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1356 ;
+    wb_valid10 <= \$1343 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4108,7 +4107,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1357 ;
+    wb_valid11 <= \$1344 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4118,7 +4117,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1358 ;
+    wb_valid12 <= \$1345 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4128,7 +4127,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1359 ;
+    wb_valid13 <= \$1346 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4138,7 +4137,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1360 ;
+    wb_valid14 <= \$1347 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -4148,136 +4147,136 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_parity0 <= \$1361 ;
+    wb_parity0 <= \$1348 ;
   always @(posedge clk)
-    wb_groups0 <= \$1362 ;
+    wb_groups0 <= \$1349 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1363 ;
+    wb_groups_plus1_0 <= \$1350 ;
   always @(posedge clk)
-    wb_parity1 <= \$1364 ;
+    wb_parity1 <= \$1351 ;
   always @(posedge clk)
-    wb_groups1 <= \$1365 ;
+    wb_groups1 <= \$1352 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1366 ;
+    wb_groups_plus1_1 <= \$1353 ;
   always @(posedge clk)
-    in_ok <= \$1367 ;
+    in_ok <= \$1354 ;
   always @(posedge clk)
-    b_ready <= \$1368 ;
+    b_ready <= \$1355 ;
   always @(posedge clk)
-    raw_ok <= \$1369 ;
+    raw_ok <= \$1356 ;
   always @(posedge clk)
-    raw_full <= \$1370 ;
+    raw_full <= \$1357 ;
   always @(posedge clk)
-    b_last_fold <= \$1371 ;
+    b_last_fold <= \$1358 ;
   always @(posedge clk)
-    last_fold <= \$1372 ;
+    last_fold <= \$1359 ;
   always @(posedge clk)
-    last_group <= \$1373 ;
+    last_group <= \$1360 ;
   always @(posedge clk)
-    group_plus1 <= \$1374 ;
+    group_plus1 <= \$1361 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1375 ;
+    b_group_is_0 <= \$1362 ;
   always @(posedge clk)
-    b_done <= \$1376 ;
+    b_done <= \$1363 ;
   always @(posedge clk)
-    b_last_group <= \$1377 ;
+    b_last_group <= \$1364 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1378 ;
+    b_fold_plus1 <= \$1365 ;
   always @(posedge clk)
-    layer_is_0 <= \$1379 ;
+    layer_is_0 <= \$1366 ;
   always @(posedge clk)
-    group_is_0 <= \$1380 ;
+    group_is_0 <= \$1367 ;
   always @(posedge clk)
-    fold_is_0 <= \$1381 ;
+    fold_is_0 <= \$1368 ;
   always @(posedge clk)
-    fold_plus1 <= \$1382 ;
+    fold_plus1 <= \$1369 ;
   always @(posedge clk)
-    out_full0 <= \$1383 ;
+    out_full0 <= \$1370 ;
   always @(posedge clk)
-    out_pending0 <= \$1384 ;
+    out_pending0 <= \$1371 ;
   always @(posedge clk)
-    out_groups0 <= \$1385 ;
+    out_groups0 <= \$1372 ;
   always @(posedge clk)
-    out_full1 <= \$1386 ;
+    out_full1 <= \$1373 ;
   always @(posedge clk)
-    out_pending1 <= \$1387 ;
+    out_pending1 <= \$1374 ;
   always @(posedge clk)
-    out_groups1 <= \$1388 ;
+    out_groups1 <= \$1375 ;
   always @(posedge clk)
-    drain_inflight <= \$1389 ;
+    drain_inflight <= \$1376 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1390 ;
+    drain_inflight2 <= \$1377 ;
   always @(posedge clk)
-    drain_lane <= \$1391 ;
+    drain_lane <= \$1378 ;
   always @(posedge clk)
-    drain_last <= \$1392 ;
+    drain_last <= \$1379 ;
   always @(posedge clk)
-    drain_elem <= \$1393 ;
+    drain_elem <= \$1380 ;
   always @(posedge clk)
-    drain_slot <= \$1394 ;
+    drain_slot <= \$1381 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$405 ;
+    drain_lane_data0 <= \$signature__data$409 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$406 ;
+    drain_lane_data1 <= \$signature__data$410 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$407 ;
+    drain_lane_data2 <= \$signature__data$411 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$408 ;
+    drain_lane_data3 <= \$signature__data$412 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$409 ;
+    drain_lane_data4 <= \$signature__data$413 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$410 ;
+    drain_lane_data5 <= \$signature__data$414 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$411 ;
+    drain_lane_data6 <= \$signature__data$415 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$412 ;
+    drain_lane_data7 <= \$signature__data$416 ;
   always @(posedge clk)
-    release_slot <= \$1395 ;
+    release_slot <= \$1382 ;
   always @(posedge clk)
-    in_flight <= \$1396 ;
+    in_flight <= \$1383 ;
   always @(posedge clk)
-    clear_counters_r <= \$1397 ;
+    clear_counters_r <= \$1384 ;
   always @(posedge clk)
-    inc_busy <= \$1398 ;
+    inc_busy <= \$1385 ;
   always @(posedge clk)
-    count_busy <= \$1399 ;
+    count_busy <= \$1386 ;
   always @(posedge clk)
-    inc_stall_input <= \$1400 ;
+    inc_stall_input <= \$1387 ;
   always @(posedge clk)
-    count_stall_input <= \$1401 ;
+    count_stall_input <= \$1388 ;
   always @(posedge clk)
-    inc_stall_output <= \$1402 ;
+    inc_stall_output <= \$1389 ;
   always @(posedge clk)
-    count_stall_output <= \$1403 ;
+    count_stall_output <= \$1390 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1404 ;
+    inc_mac_ops <= \$1391 ;
   always @(posedge clk)
-    count_mac_ops <= \$1405 ;
+    count_mac_ops <= \$1392 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1406 ;
+    inc_bank_reads <= \$1393 ;
   always @(posedge clk)
-    count_bank_reads <= \$1407 ;
+    count_bank_reads <= \$1394 ;
   always @(posedge clk)
-    inc_act_reads <= \$1408 ;
+    inc_act_reads <= \$1395 ;
   always @(posedge clk)
-    count_act_reads <= \$1409 ;
+    count_act_reads <= \$1396 ;
   always @(posedge clk)
-    inc_act_writes <= \$1410 ;
+    inc_act_writes <= \$1397 ;
   always @(posedge clk)
-    count_act_writes <= \$1411 ;
+    count_act_writes <= \$1398 ;
   always @(posedge clk)
-    inc_inferences <= \$1412 ;
+    inc_inferences <= \$1399 ;
   always @(posedge clk)
-    count_inferences <= \$1413 ;
+    count_inferences <= \$1400 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3297$0 (drain_last2),
-    .\port$336$0 (drain_data),
+    .\port$3288$0 (drain_last2),
+    .\port$350$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -4287,8 +4286,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3468$0 (\$1414 ),
-    .\port$3469$0 (\$1415 ),
+    .\port$3459$0 (\$1401 ),
+    .\port$3460$0 (\$1402 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -4305,8 +4304,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3596$0 (\$1416 ),
-    .\port$3597$0 (\$1417 ),
+    .\port$3587$0 (\$1403 ),
+    .\port$3588$0 (\$1404 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -4323,8 +4322,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3724$0 (\$1418 ),
-    .\port$3725$0 (\$1419 ),
+    .\port$3715$0 (\$1405 ),
+    .\port$3716$0 (\$1406 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -4341,8 +4340,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3852$0 (\$1420 ),
-    .\port$3853$0 (\$1421 ),
+    .\port$3843$0 (\$1407 ),
+    .\port$3844$0 (\$1408 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -4359,8 +4358,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3980$0 (\$1422 ),
-    .\port$3981$0 (\$1423 ),
+    .\port$3971$0 (\$1409 ),
+    .\port$3972$0 (\$1410 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -4377,8 +4376,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$4108$0 (\$1424 ),
-    .\port$4109$0 (\$1425 ),
+    .\port$4099$0 (\$1411 ),
+    .\port$4100$0 (\$1412 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -4395,8 +4394,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$4236$0 (\$1426 ),
-    .\port$4237$0 (\$1427 ),
+    .\port$4227$0 (\$1413 ),
+    .\port$4228$0 (\$1414 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -4413,8 +4412,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4364$0 (\$1428 ),
-    .\port$4365$0 (\$1429 ),
+    .\port$4355$0 (\$1415 ),
+    .\port$4356$0 (\$1416 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4453,8 +4452,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$55 ) begin
-      if (\$56 ) begin
+    if (\$70 ) begin
+      if (\$71 ) begin
         clear_counters = 1'h1;
       end
     end
@@ -4464,7 +4463,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next0 = wb_parity0;
     if (track_reset_r0) begin
       wb_parity_next0 = 1'h1;
-    end else if (\$222 ) begin
+    end else if (\$235 ) begin
       wb_parity_next0 = wb_par14;
     end
   end
@@ -4473,8 +4472,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next0 = wb_groups0;
     if (track_reset_r0) begin
       wb_groups_next0 = 9'h000;
-    end else if (\$222 ) begin
-      wb_groups_next0 = \$225 [8:0];
+    end else if (\$235 ) begin
+      wb_groups_next0 = \$238 [8:0];
     end
   end
   always @* begin
@@ -4482,7 +4481,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_parity_next1 = wb_parity1;
     if (track_reset_r1) begin
       wb_parity_next1 = 1'h1;
-    end else if (\$227 ) begin
+    end else if (\$240 ) begin
       wb_parity_next1 = wb_par14;
     end
   end
@@ -4491,8 +4490,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     wb_groups_next1 = wb_groups1;
     if (track_reset_r1) begin
       wb_groups_next1 = 9'h000;
-    end else if (\$227 ) begin
-      wb_groups_next1 = \$230 [8:0];
+    end else if (\$240 ) begin
+      wb_groups_next1 = \$243 [8:0];
     end
   end
   always @* begin
@@ -4523,207 +4522,476 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = n_layers;
-    if (\$280 ) begin
-      if (\$281 ) begin
-        \$1311  = \$283 [3:0];
+    \$1298  = n_layers;
+    if (\$293 ) begin
+      if (\$294 ) begin
+        \$1298  = \$296 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = \$285 [8:0];
+    \$1299  = \$298 [8:0];
     if (rst) begin
-      \$1312  = 9'h000;
+      \$1299  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = dl_rp__data[17:9];
+    \$1300  = dl_rp__data[17:9];
     if (rst) begin
-      \$1313  = 9'h000;
+      \$1300  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = in_beats0;
-    if (\$287 ) begin
-      \$1314  = \$288 [8:0];
+    \$1301  = in_beats0;
+    if (\$300 ) begin
+      \$1301  = \$301 [8:0];
     end
     if (in_release0) begin
-      \$1314  = 9'h000;
+      \$1301  = 9'h000;
     end
     if (rst) begin
-      \$1314  = 9'h000;
+      \$1301  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = in_full0;
-    if (\$287 ) begin
-      if (\$290 ) begin
-        \$1315  = 1'h1;
+    \$1302  = in_full0;
+    if (\$300 ) begin
+      if (\$303 ) begin
+        \$1302  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$1315  = 1'h0;
+      \$1302  = 1'h0;
     end
     if (rst) begin
-      \$1315  = 1'h0;
+      \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = in_beats1;
-    if (\$292 ) begin
-      \$1316  = \$293 [8:0];
+    \$1303  = in_beats1;
+    if (\$305 ) begin
+      \$1303  = \$306 [8:0];
     end
     if (in_release1) begin
-      \$1316  = 9'h000;
+      \$1303  = 9'h000;
     end
     if (rst) begin
-      \$1316  = 9'h000;
+      \$1303  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = in_full1;
-    if (\$292 ) begin
-      if (\$295 ) begin
-        \$1317  = 1'h1;
+    \$1304  = in_full1;
+    if (\$305 ) begin
+      if (\$308 ) begin
+        \$1304  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$1317  = 1'h0;
+      \$1304  = 1'h0;
     end
     if (rst) begin
-      \$1317  = 1'h0;
+      \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1318  = in_wslot;
-    if (\$299 ) begin
-      \$1318  = \$300 ;
+    \$1305  = in_wslot;
+    if (\$312 ) begin
+      \$1305  = \$313 ;
     end
     if (rst) begin
-      \$1318  = 1'h0;
+      \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = \$302 [8:0];
+    \$1306  = \$315 [8:0];
     if (rst) begin
-      \$1319  = 9'h000;
+      \$1306  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1320  = cur_groups;
-    if (\$303 ) begin
-      \$1320  = \$89 [8:0];
+    \$1307  = cur_groups;
+    if (\$316 ) begin
+      \$1307  = nxt_steps_rp__data[8:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1320  = \$89 [8:0];
+          \$1307  = nxt_steps_rp__data[8:0];
         end
       end
     end
     if (rst) begin
-      \$1320  = 9'h000;
+      \$1307  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = cur_folds_m1;
-    if (\$303 ) begin
-      \$1321  = \$305 ;
+    \$1308  = cur_folds_m1;
+    if (\$316 ) begin
+      \$1308  = nxt_steps_rp__data[18:9];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1321  = \$313 ;
+          \$1308  = nxt_steps_rp__data[18:9];
         end
       end
     end
     if (rst) begin
-      \$1321  = 10'h3ff;
+      \$1308  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = cur_groups_m1;
-    if (\$303 ) begin
-      \$1322  = \$307 ;
+    \$1309  = cur_groups_m1;
+    if (\$316 ) begin
+      \$1309  = nxt_steps_rp__data[28:19];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1322  = \$315 ;
+          \$1309  = nxt_steps_rp__data[28:19];
         end
       end
     end
     if (rst) begin
-      \$1322  = 10'h3ff;
+      \$1309  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = cur_out;
-    if (\$303 ) begin
-      \$1323  = nxt_rp__data[17:9];
+    \$1310  = cur_out;
+    if (\$316 ) begin
+      \$1310  = nxt_rp__data[17:9];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1323  = nxt_rp__data[17:9];
+          \$1310  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$1323  = 9'h000;
+      \$1310  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = cur_is_last;
-    if (\$303 ) begin
-      \$1324  = \$309 ;
+    \$1311  = cur_is_last;
+    if (\$316 ) begin
+      \$1311  = \$318 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1324  = \$317 ;
+          \$1311  = \$322 ;
         end
       end
     end
     if (rst) begin
-      \$1324  = 1'h0;
+      \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = cur_relu;
-    if (\$303 ) begin
-      \$1325  = nxt_rp__data[35];
+    \$1312  = cur_relu;
+    if (\$316 ) begin
+      \$1312  = nxt_rp__data[35];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1325  = nxt_rp__data[35];
+          \$1312  = nxt_rp__data[35];
         end
       end
     end
     if (rst) begin
-      \$1325  = 1'h0;
+      \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = cur_requantize;
-    if (\$303 ) begin
-      \$1326  = nxt_rp__data[36];
+    \$1313  = cur_requantize;
+    if (\$316 ) begin
+      \$1313  = nxt_rp__data[36];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1326  = nxt_rp__data[36];
+          \$1313  = nxt_rp__data[36];
         end
       end
+    end
+    if (rst) begin
+      \$1313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1314  = bank_addr;
+    if (\$316 ) begin
+      \$1314  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1314  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$325 ) begin
+              \$1314  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$329 ) begin
+        \$1314  = \$330 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1314  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1315  = rq_addr;
+    if (\$316 ) begin
+      \$1315  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1315  = \$320 [7:0];
+        if (last_group) begin
+          \$1315  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$325 ) begin
+              \$1315  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1315  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1316  = layer;
+    if (\$316 ) begin
+      \$1316  = \$102 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1316  = \$102 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1316  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1317  = group;
+    if (\$316 ) begin
+      \$1317  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1317  = \$319 [8:0];
+        if (last_group) begin
+          \$1317  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$325 ) begin
+              \$1317  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1317  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1318  = fold;
+    if (\$316 ) begin
+      \$1318  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1318  = 9'h000;
+        if (last_group) begin
+          \$1318  = 9'h000;
+        end
+      end else begin
+        \$1318  = \$326 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1318  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1319  = fold_end;
+    if (\$316 ) begin
+      \$1319  = 10'h008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1319  = 10'h008;
+        if (last_group) begin
+          \$1319  = 10'h008;
+        end
+      end else begin
+        \$1319  = fold_end_next[9:0];
+      end
+    end
+    if (rst) begin
+      \$1319  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1320  = fold_end_next;
+    if (\$316 ) begin
+      \$1320  = 11'h010;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1320  = 11'h010;
+        if (last_group) begin
+          \$1320  = 11'h010;
+        end
+      end else begin
+        \$1320  = \$327 [10:0];
+      end
+    end
+    if (rst) begin
+      \$1320  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1321  = b_group;
+    if (\$316 ) begin
+      \$1321  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1321  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1321  = \$333 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1321  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1322  = b_fold;
+    if (\$316 ) begin
+      \$1322  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1322  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1322  = 9'h000;
+      end else begin
+        \$1322  = \$335 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1322  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1323  = b_in_group;
+    if (\$316 ) begin
+      \$1323  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1323  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1323  = \$332 ;
+    end
+    if (rst) begin
+      \$1323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1324  = b_bank_addr;
+    if (\$316 ) begin
+      \$1324  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1324  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1324  = \$331 [8:0];
+    end
+    if (rst) begin
+      \$1324  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1325  = b_rq_addr;
+    if (\$316 ) begin
+      \$1325  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1325  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1325  = \$334 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1325  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1326  = loaded;
+    if (\$316 ) begin
+      \$1326  = 1'h1;
+    end
+    if (\$337 ) begin
+      \$1326  = 1'h0;
     end
     if (rst) begin
       \$1326  = 1'h0;
@@ -4731,610 +4999,528 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = bank_addr;
-    if (\$303 ) begin
-      \$1327  = nxt_rp__data[26:18];
+    \$1327  = wr_buf;
+    if (\$316 ) begin
+      \$1327  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1327  = nxt_rp__data[26:18];
+          \$1327  = \$323 ;
           if (cur_is_last) begin
+            \$1327  = 1'h0;
             if (b_done) begin
-            end else if (\$320 ) begin
-              \$1327  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$324 ) begin
-        \$1327  = \$325 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1327  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = rq_addr;
-    if (\$303 ) begin
-      \$1328  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1328  = \$311 [7:0];
-        if (last_group) begin
-          \$1328  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$320 ) begin
-              \$1328  = b_rq_addr;
+              \$1327  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1328  = 8'h00;
+      \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = layer;
-    if (\$303 ) begin
-      \$1329  = \$87 [3:0];
+    \$1328  = prev_out;
+    if (\$316 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1329  = \$87 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1329  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = group;
-    if (\$303 ) begin
-      \$1330  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1330  = \$310 [8:0];
-        if (last_group) begin
-          \$1330  = 9'h000;
+          \$1328  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$320 ) begin
-              \$1330  = b_group;
+              \$1328  = d0_rp__data[17:9];
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1330  = 9'h000;
+      \$1328  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = fold;
-    if (\$303 ) begin
-      \$1331  = 9'h000;
+    \$1329  = prev_groups;
+    if (\$316 ) begin
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1331  = 9'h000;
         if (last_group) begin
-          \$1331  = 9'h000;
+          \$1329  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1329  = in_groups;
+            end
+          end
         end
-      end else begin
-        \$1331  = \$321 [8:0];
       end
     end
     if (rst) begin
-      \$1331  = 9'h000;
+      \$1329  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1332  = fold_end;
-    if (\$303 ) begin
-      \$1332  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1332  = 10'h008;
-        if (last_group) begin
-          \$1332  = 10'h008;
-        end
-      end else begin
-        \$1332  = fold_end_next[9:0];
-      end
-    end
-    if (rst) begin
-      \$1332  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1333  = fold_end_next;
-    if (\$303 ) begin
-      \$1333  = 11'h010;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1333  = 11'h010;
-        if (last_group) begin
-          \$1333  = 11'h010;
-        end
-      end else begin
-        \$1333  = \$322 [10:0];
-      end
-    end
-    if (rst) begin
-      \$1333  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1334  = b_group;
-    if (\$303 ) begin
-      \$1334  = 9'h000;
+    \$1330  = ctx;
+    if (\$316 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1334  = 9'h000;
+            \$1330  = \$324 ;
           end
         end
       end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1334  = \$328 [8:0];
-      end
     end
     if (rst) begin
-      \$1334  = 9'h000;
+      \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1335  = b_fold;
-    if (\$303 ) begin
-      \$1335  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1335  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1335  = 9'h000;
-      end else begin
-        \$1335  = \$330 [8:0];
-      end
-    end
+    \$1331  = track_reset0;
     if (rst) begin
-      \$1335  = 9'h000;
+      \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1336  = b_in_group;
-    if (\$303 ) begin
-      \$1336  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1336  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1336  = \$327 ;
+    \$1332  = track_reset1;
+    if (rst) begin
+      \$1332  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1333  = issue;
+    if (rst) begin
+      \$1333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1334  = \$362 ;
+    if (rst) begin
+      \$1334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1335  = wb_valid1;
+    if (rst) begin
+      \$1335  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1336  = wb_valid2;
     if (rst) begin
       \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1337  = b_bank_addr;
-    if (\$303 ) begin
-      \$1337  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1337  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1337  = \$326 [8:0];
-    end
+    \$1337  = wb_valid3;
     if (rst) begin
-      \$1337  = 9'h000;
+      \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1338  = b_rq_addr;
-    if (\$303 ) begin
-      \$1338  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1338  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1338  = \$329 [7:0];
-      end
-    end
+    \$1338  = wb_valid4;
     if (rst) begin
-      \$1338  = 8'h00;
+      \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1339  = loaded;
-    if (\$303 ) begin
-      \$1339  = 1'h1;
-    end
-    if (\$332 ) begin
-      \$1339  = 1'h0;
-    end
+    \$1339  = wb_valid5;
     if (rst) begin
       \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1340  = wr_buf;
-    if (\$303 ) begin
-      \$1340  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1340  = \$318 ;
-          if (cur_is_last) begin
-            \$1340  = 1'h0;
-            if (b_done) begin
-              \$1340  = 1'h1;
-            end
-          end
-        end
-      end
-    end
+    \$1340  = wb_valid6;
     if (rst) begin
       \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1341  = prev_out;
-    if (\$303 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1341  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1341  = d0_rp__data[17:9];
-            end
-          end
-        end
-      end
-    end
+    \$1341  = wb_valid7;
     if (rst) begin
-      \$1341  = 9'h000;
+      \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1342  = prev_groups;
-    if (\$303 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1342  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1342  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1342  = wb_valid8;
     if (rst) begin
-      \$1342  = 9'h000;
+      \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1343  = ctx;
-    if (\$303 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1343  = \$319 ;
-          end
-        end
-      end
-    end
+    \$1343  = wb_valid9;
     if (rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1344  = track_reset0;
+    \$1344  = wb_valid10;
     if (rst) begin
       \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1345  = track_reset1;
+    \$1345  = wb_valid11;
     if (rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1346  = issue;
+    \$1346  = wb_valid12;
     if (rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1347  = \$357 ;
+    \$1347  = wb_valid13;
     if (rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1348  = wb_valid1;
+    \$1348  = wb_parity_next0;
     if (rst) begin
       \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1349  = wb_valid2;
+    \$1349  = wb_groups_next0;
     if (rst) begin
-      \$1349  = 1'h0;
+      \$1349  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1350  = wb_valid3;
+    \$1350  = \$363 ;
     if (rst) begin
-      \$1350  = 1'h0;
+      \$1350  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1351  = wb_valid4;
+    \$1351  = wb_parity_next1;
     if (rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1352  = wb_valid5;
+    \$1352  = wb_groups_next1;
     if (rst) begin
-      \$1352  = 1'h0;
+      \$1352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1353  = wb_valid6;
+    \$1353  = \$364 ;
     if (rst) begin
-      \$1353  = 1'h0;
+      \$1353  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1354  = wb_valid7;
+    (* full_case = 32'd1 *)
+    if (\$365 ) begin
+      \$1354  = \$377 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$479 ) begin
+        \$1354  = \$491 ;
+      end else if (last_fold) begin
+        \$1354  = \$603 ;
+      end else begin
+        \$1354  = \$813 ;
+      end
+    end else if (issue_b) begin
+      \$1354  = \$933 ;
+    end else begin
+      \$1354  = \$1063 ;
+    end
     if (rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1355  = wb_valid8;
+    (* full_case = 32'd1 *)
+    if (\$365 ) begin
+      \$1355  = \$389 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$479 ) begin
+        \$1355  = \$503 ;
+      end else if (last_fold) begin
+        \$1355  = \$619 ;
+      end else begin
+        \$1355  = \$829 ;
+      end
+    end else if (issue_b) begin
+      \$1355  = \$959 ;
+    end else begin
+      \$1355  = \$1079 ;
+    end
     if (rst) begin
       \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1356  = wb_valid9;
+    (* full_case = 32'd1 *)
+    if (\$365 ) begin
+      \$1356  = \$449 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$479 ) begin
+        \$1356  = \$563 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1356  = \$680 ;
+        end else begin
+          \$1356  = \$769 ;
+        end
+      end else begin
+        \$1356  = \$889 ;
+      end
+    end else if (issue_b) begin
+      \$1356  = \$1019 ;
+    end else begin
+      \$1356  = \$1139 ;
+    end
     if (rst) begin
       \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1357  = wb_valid10;
+    (* full_case = 32'd1 *)
+    if (\$365 ) begin
+      \$1357  = \$477 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$479 ) begin
+        \$1357  = \$591 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1357  = \$709 ;
+        end else begin
+          \$1357  = \$797 ;
+        end
+      end else begin
+        \$1357  = \$917 ;
+      end
+    end else if (issue_b) begin
+      \$1357  = \$1047 ;
+    end else begin
+      \$1357  = \$1167 ;
+    end
     if (rst) begin
       \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1358  = wb_valid11;
+    (* full_case = 32'd1 *)
+    if (\$1177 ) begin
+      \$1358  = \$1183 ;
+    end else if (\$1180 ) begin
+      \$1358  = \$1187 ;
+    end else begin
+      \$1358  = \$1191 ;
+    end
     if (rst) begin
       \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1359  = wb_valid12;
+    \$1359  = last_fold;
+    if (\$1192 ) begin
+      \$1359  = nxt_steps_rp__data[29];
+    end else if (\$1194 ) begin
+      \$1359  = nxt_steps_rp__data[29];
+    end else if (\$1195 ) begin
+      \$1359  = \$1207 ;
+    end else if (issue_a) begin
+      \$1359  = \$1210 ;
+    end
     if (rst) begin
       \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1360  = wb_valid13;
+    \$1360  = last_group;
+    if (\$1192 ) begin
+      \$1360  = nxt_steps_rp__data[30];
+    end else if (\$1194 ) begin
+      \$1360  = \$1200 ;
+    end else if (\$1195 ) begin
+      \$1360  = \$1208 ;
+    end
     if (rst) begin
       \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1361  = wb_parity_next0;
+    \$1361  = group_plus1;
+    if (\$1192 ) begin
+      \$1361  = 10'h001;
+    end else if (\$1194 ) begin
+      \$1361  = \$1206 ;
+    end else if (\$1195 ) begin
+      \$1361  = \$1209 [9:0];
+    end
     if (rst) begin
-      \$1361  = 1'h0;
+      \$1361  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1362  = wb_groups_next0;
+    \$1362  = b_group_is_0;
+    if (\$1215 ) begin
+      \$1362  = 1'h1;
+    end else if (\$1219 ) begin
+      \$1362  = 1'h0;
+    end
     if (rst) begin
-      \$1362  = 9'h000;
+      \$1362  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1363  = \$358 ;
+    (* full_case = 32'd1 *)
+    if (\$1215 ) begin
+      \$1363  = \$1222 ;
+    end else if (\$1219 ) begin
+      \$1363  = \$1229 ;
+    end else begin
+      \$1363  = \$1237 ;
+    end
     if (rst) begin
-      \$1363  = 10'h001;
+      \$1363  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1364  = wb_parity_next1;
+    (* full_case = 32'd1 *)
+    if (\$1215 ) begin
+      \$1364  = \$1225 ;
+    end else if (\$1219 ) begin
+      \$1364  = \$1234 ;
+    end else begin
+      \$1364  = \$1241 ;
+    end
     if (rst) begin
       \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1365  = wb_groups_next1;
-    if (rst) begin
-      \$1365  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1366  = \$359 ;
-    if (rst) begin
-      \$1366  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1365  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$360 ) begin
-      \$1367  = \$372 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$474 ) begin
-        \$1367  = \$486 ;
-      end else if (last_fold) begin
-        \$1367  = \$598 ;
-      end else begin
-        \$1367  = \$808 ;
-      end
-    end else if (issue_b) begin
-      \$1367  = \$928 ;
+    if (\$1215 ) begin
+      \$1365  = 10'h001;
+    end else if (\$1219 ) begin
+      \$1365  = 10'h001;
     end else begin
-      \$1367  = \$1058 ;
-    end
-    if (rst) begin
-      \$1367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$360 ) begin
-      \$1368  = \$384 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$474 ) begin
-        \$1368  = \$498 ;
-      end else if (last_fold) begin
-        \$1368  = \$614 ;
-      end else begin
-        \$1368  = \$824 ;
+      if (\$1244 ) begin
+        \$1365  = \$1245 [9:0];
       end
-    end else if (issue_b) begin
-      \$1368  = \$954 ;
-    end else begin
-      \$1368  = \$1074 ;
     end
     if (rst) begin
-      \$1368  = 1'h0;
+      \$1365  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$360 ) begin
-      \$1369  = \$444 ;
+    \$1366  = layer_is_0;
+    if (\$1246 ) begin
+      \$1366  = 1'h1;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$474 ) begin
-        \$1369  = \$558 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1369  = \$675 ;
-        end else begin
-          \$1369  = \$764 ;
+      if (\$1249 ) begin
+        \$1366  = \$1251 ;
+      end
+    end
+    if (rst) begin
+      \$1366  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1367  = group_is_0;
+    if (\$1246 ) begin
+      \$1367  = 1'h1;
+    end else if (issue_a) begin
+      if (\$1249 ) begin
+        \$1367  = 1'h1;
+        if (\$1255 ) begin
+          \$1367  = 1'h0;
         end
-      end else begin
-        \$1369  = \$884 ;
+      end else if (last_fold) begin
+        \$1367  = 1'h0;
       end
-    end else if (issue_b) begin
-      \$1369  = \$1014 ;
-    end else begin
-      \$1369  = \$1134 ;
     end
     if (rst) begin
-      \$1369  = 1'h0;
+      \$1367  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$360 ) begin
-      \$1370  = \$472 ;
+    \$1368  = fold_is_0;
+    if (\$1246 ) begin
+      \$1368  = 1'h1;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$474 ) begin
-        \$1370  = \$586 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1370  = \$704 ;
-        end else begin
-          \$1370  = \$792 ;
-        end
-      end else begin
-        \$1370  = \$912 ;
+      \$1368  = last_fold;
+    end
+    if (rst) begin
+      \$1368  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1369  = fold_plus1;
+    if (\$1246 ) begin
+      \$1369  = 10'h001;
+    end else if (issue_a) begin
+      \$1369  = \$1248 [9:0];
+    end
+    if (rst) begin
+      \$1369  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1370  = out_full0;
+    if (\$1257 ) begin
+      \$1370  = 1'h1;
+    end
+    if (done) begin
+      if (\$1275 ) begin
+        \$1370  = 1'h0;
       end
-    end else if (issue_b) begin
-      \$1370  = \$1042 ;
-    end else begin
-      \$1370  = \$1162 ;
     end
     if (rst) begin
       \$1370  = 1'h0;
@@ -5342,13 +5528,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1172 ) begin
-      \$1371  = \$1178 ;
-    end else if (\$1175 ) begin
-      \$1371  = \$1182 ;
-    end else begin
-      \$1371  = \$1186 ;
+    \$1371  = out_pending0;
+    if (\$1257 ) begin
+      \$1371  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1269 ) begin
+        if (\$1271 ) begin
+          \$1371  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$1371  = 1'h0;
@@ -5356,29 +5545,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1372  = last_fold;
-    if (\$1187 ) begin
-      \$1372  = \$1193 ;
-    end else if (\$1189 ) begin
-      \$1372  = \$1199 ;
-    end else if (\$1190 ) begin
-      \$1372  = \$1220 ;
-    end else if (issue_a) begin
-      \$1372  = \$1223 ;
+    \$1372  = out_groups0;
+    if (\$1257 ) begin
+      \$1372  = 9'h000;
+    end else if (\$1259 ) begin
+      \$1372  = \$1260 [8:0];
     end
     if (rst) begin
-      \$1372  = 1'h0;
+      \$1372  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1373  = last_group;
-    if (\$1187 ) begin
-      \$1373  = \$1196 ;
-    end else if (\$1189 ) begin
-      \$1373  = \$1213 ;
-    end else if (\$1190 ) begin
-      \$1373  = \$1221 ;
+    \$1373  = out_full1;
+    if (\$1262 ) begin
+      \$1373  = 1'h1;
+    end
+    if (done) begin
+      if (\$1276 ) begin
+        \$1373  = 1'h0;
+      end
     end
     if (rst) begin
       \$1373  = 1'h0;
@@ -5386,409 +5572,222 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1374  = group_plus1;
-    if (\$1187 ) begin
-      \$1374  = 10'h001;
-    end else if (\$1189 ) begin
-      \$1374  = \$1219 ;
-    end else if (\$1190 ) begin
-      \$1374  = \$1222 [9:0];
+    \$1374  = out_pending1;
+    if (\$1262 ) begin
+      \$1374  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$1269 ) begin
+        if (\$1272 ) begin
+          \$1374  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$1374  = 10'h001;
+      \$1374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1375  = b_group_is_0;
-    if (\$1228 ) begin
-      \$1375  = 1'h1;
-    end else if (\$1232 ) begin
-      \$1375  = 1'h0;
+    \$1375  = out_groups1;
+    if (\$1262 ) begin
+      \$1375  = 9'h000;
+    end else if (\$1264 ) begin
+      \$1375  = \$1265 [8:0];
     end
     if (rst) begin
-      \$1375  = 1'h1;
+      \$1375  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1228 ) begin
-      \$1376  = \$1235 ;
-    end else if (\$1232 ) begin
-      \$1376  = \$1242 ;
-    end else begin
-      \$1376  = \$1250 ;
-    end
+    \$1376  = drain_read;
     if (rst) begin
-      \$1376  = 1'h1;
+      \$1376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1228 ) begin
-      \$1377  = \$1238 ;
-    end else if (\$1232 ) begin
-      \$1377  = \$1247 ;
-    end else begin
-      \$1377  = \$1254 ;
-    end
+    \$1377  = drain_inflight;
     if (rst) begin
       \$1377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1378  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$1228 ) begin
-      \$1378  = 10'h001;
-    end else if (\$1232 ) begin
-      \$1378  = 10'h001;
-    end else begin
-      if (\$1257 ) begin
-        \$1378  = \$1258 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1378  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1379  = layer_is_0;
-    if (\$1259 ) begin
-      \$1379  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1262 ) begin
-        \$1379  = \$1264 ;
-      end
-    end
-    if (rst) begin
-      \$1379  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1380  = group_is_0;
-    if (\$1259 ) begin
-      \$1380  = 1'h1;
-    end else if (issue_a) begin
-      if (\$1262 ) begin
-        \$1380  = 1'h1;
-        if (\$1268 ) begin
-          \$1380  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1380  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1380  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1381  = fold_is_0;
-    if (\$1259 ) begin
-      \$1381  = 1'h1;
-    end else if (issue_a) begin
-      \$1381  = last_fold;
-    end
-    if (rst) begin
-      \$1381  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1382  = fold_plus1;
-    if (\$1259 ) begin
-      \$1382  = 10'h001;
-    end else if (issue_a) begin
-      \$1382  = \$1261 [9:0];
-    end
-    if (rst) begin
-      \$1382  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1383  = out_full0;
-    if (\$1270 ) begin
-      \$1383  = 1'h1;
-    end
-    if (done) begin
-      if (\$1288 ) begin
-        \$1383  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1383  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1384  = out_pending0;
-    if (\$1270 ) begin
-      \$1384  = 1'h1;
-    end
+    \$1378  = drain_lane;
     if (drain_read) begin
-      if (\$1282 ) begin
-        if (\$1284 ) begin
-          \$1384  = 1'h0;
-        end
+      \$1378  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1379  = drain_last;
+    if (drain_read) begin
+      \$1379  = \$1267 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1380  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$1269 ) begin
+        \$1380  = 9'h000;
+      end else begin
+        \$1380  = \$1273 [8:0];
       end
     end
+    if (rst) begin
+      \$1380  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1381  = drain_slot;
+    if (drain_read) begin
+      if (\$1269 ) begin
+        \$1381  = \$1270 ;
+      end
+    end
+    if (rst) begin
+      \$1381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1382  = release_slot;
+    if (done) begin
+      \$1382  = \$1274 ;
+    end
+    if (rst) begin
+      \$1382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1383  = \$1278 [2:0];
+    if (rst) begin
+      \$1383  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1384  = clear_counters;
     if (rst) begin
       \$1384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1385  = out_groups0;
-    if (\$1270 ) begin
-      \$1385  = 9'h000;
-    end else if (\$1272 ) begin
-      \$1385  = \$1273 [8:0];
-    end
+    \$1385  = { 6'h00, busy };
     if (rst) begin
-      \$1385  = 9'h000;
+      \$1385  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1386  = out_full1;
-    if (\$1275 ) begin
-      \$1386  = 1'h1;
-    end
-    if (done) begin
-      if (\$1289 ) begin
-        \$1386  = 1'h0;
-      end
-    end
+    \$1386  = \$1280 [31:0];
     if (rst) begin
-      \$1386  = 1'h0;
+      \$1386  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1387  = out_pending1;
-    if (\$1275 ) begin
-      \$1387  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$1282 ) begin
-        if (\$1285 ) begin
-          \$1387  = 1'h0;
-        end
-      end
-    end
+    \$1387  = { 6'h00, stall_input };
     if (rst) begin
-      \$1387  = 1'h0;
+      \$1387  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1388  = out_groups1;
-    if (\$1275 ) begin
-      \$1388  = 9'h000;
-    end else if (\$1277 ) begin
-      \$1388  = \$1278 [8:0];
-    end
+    \$1388  = \$1282 [31:0];
     if (rst) begin
-      \$1388  = 9'h000;
+      \$1388  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1389  = drain_read;
+    \$1389  = { 6'h00, stall_output };
     if (rst) begin
-      \$1389  = 1'h0;
+      \$1389  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1390  = drain_inflight;
+    \$1390  = \$1284 [31:0];
     if (rst) begin
-      \$1390  = 1'h0;
+      \$1390  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1391  = drain_lane;
-    if (drain_read) begin
-      \$1391  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1392  = drain_last;
-    if (drain_read) begin
-      \$1392  = \$1280 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1393  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$1282 ) begin
-        \$1393  = 9'h000;
-      end else begin
-        \$1393  = \$1286 [8:0];
-      end
-    end
+    \$1391  = \$1285 ;
     if (rst) begin
-      \$1393  = 9'h000;
+      \$1391  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1394  = drain_slot;
-    if (drain_read) begin
-      if (\$1282 ) begin
-        \$1394  = \$1283 ;
-      end
-    end
+    \$1392  = \$1287 [31:0];
     if (rst) begin
-      \$1394  = 1'h0;
+      \$1392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1395  = release_slot;
-    if (done) begin
-      \$1395  = \$1287 ;
-    end
+    \$1393  = { 3'h0, \$1288  };
     if (rst) begin
-      \$1395  = 1'h0;
+      \$1393  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1396  = \$1291 [2:0];
+    \$1394  = \$1290 [31:0];
     if (rst) begin
-      \$1396  = 3'h0;
+      \$1394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1397  = clear_counters;
+    \$1395  = { 6'h00, issue };
     if (rst) begin
-      \$1397  = 1'h0;
+      \$1395  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1398  = { 6'h00, busy };
+    \$1396  = \$1292 [31:0];
     if (rst) begin
-      \$1398  = 7'h00;
+      \$1396  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1399  = \$1293 [31:0];
+    \$1397  = { 5'h00, \$1293  };
     if (rst) begin
-      \$1399  = 32'd0;
+      \$1397  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1400  = { 6'h00, stall_input };
+    \$1398  = \$1295 [31:0];
     if (rst) begin
-      \$1400  = 7'h00;
+      \$1398  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1401  = \$1295 [31:0];
+    \$1399  = { 6'h00, done };
     if (rst) begin
-      \$1401  = 32'd0;
+      \$1399  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1402  = { 6'h00, stall_output };
+    \$1400  = \$1297 [31:0];
     if (rst) begin
-      \$1402  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1403  = \$1297 [31:0];
-    if (rst) begin
-      \$1403  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1404  = \$1298 ;
-    if (rst) begin
-      \$1404  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1405  = \$1300 [31:0];
-    if (rst) begin
-      \$1405  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1406  = { 3'h0, \$1301  };
-    if (rst) begin
-      \$1406  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1407  = \$1303 [31:0];
-    if (rst) begin
-      \$1407  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1408  = { 6'h00, issue };
-    if (rst) begin
-      \$1408  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1409  = \$1305 [31:0];
-    if (rst) begin
-      \$1409  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1410  = { 5'h00, \$1306  };
-    if (rst) begin
-      \$1410  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1411  = \$1308 [31:0];
-    if (rst) begin
-      \$1411  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1412  = { 6'h00, done };
-    if (rst) begin
-      \$1412  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1413  = \$1310 [31:0];
-    if (rst) begin
-      \$1413  = 32'd0;
+      \$1400  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5825,127 +5824,129 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \bank_wdata$62  = load__payload[95:32];
   assign \rq_waddr$64  = load__payload[7:0];
   assign \rq_wdata$65  = load__payload[85:32];
-  assign dwp__addr = load__payload[2:0];
-  assign dwp__data = load__payload[68:32];
+  assign \$signature__addr  = load__payload[2:0];
+  assign \$signature__data  = load__payload[68:32];
+  assign swp__addr = load__payload[2:0];
+  assign swp__data = { \$68 , \$65 , \$62 , \$60 , \$58 [8:0] };
   assign d0_rp__addr = 3'h0;
-  assign dl_rp__addr = \$57 [2:0];
-  assign in_wp__addr = \$64 [5:0];
+  assign dl_rp__addr = \$72 [2:0];
+  assign in_wp__addr = \$79 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68 , \$66  };
-  assign next_layer = \$87 [3:0];
-  assign nxt_rp__addr = \$87 [2:0];
-  assign next_groups = \$89 [8:0];
-  assign \step_valid$121  = step_valid;
-  assign \step_addr$123  = step_addr;
-  assign \step_first$125  = step_first;
-  assign \step_last$127  = step_last;
-  assign \step_rq$129  = step_rq;
-  assign \step_relu$131  = step_relu;
-  assign \step_requantize$133  = step_requantize;
-  assign \step_valid$134  = step_valid;
-  assign \step_addr$135  = step_addr;
-  assign \step_first$136  = step_first;
-  assign \step_last$137  = step_last;
-  assign \step_rq$138  = step_rq;
-  assign \step_relu$139  = step_relu;
-  assign \step_requantize$140  = step_requantize;
-  assign \step_valid$141  = step_valid;
-  assign \step_addr$142  = step_addr;
-  assign \step_first$143  = step_first;
-  assign \step_last$144  = step_last;
-  assign \step_rq$145  = step_rq;
-  assign \step_relu$146  = step_relu;
-  assign \step_requantize$147  = step_requantize;
-  assign \step_valid$148  = step_valid;
-  assign \step_addr$149  = step_addr;
-  assign \step_first$150  = step_first;
-  assign \step_last$151  = step_last;
-  assign \step_rq$152  = step_rq;
-  assign \step_relu$153  = step_relu;
-  assign \step_requantize$154  = step_requantize;
-  assign \step_valid$155  = step_valid;
-  assign \step_addr$156  = step_addr;
-  assign \step_first$157  = step_first;
-  assign \step_last$158  = step_last;
-  assign \step_rq$159  = step_rq;
-  assign \step_relu$160  = step_relu;
-  assign \step_requantize$161  = step_requantize;
-  assign \step_valid$162  = step_valid;
-  assign \step_addr$163  = step_addr;
-  assign \step_first$164  = step_first;
-  assign \step_last$165  = step_last;
-  assign \step_rq$166  = step_rq;
-  assign \step_relu$167  = step_relu;
-  assign \step_requantize$168  = step_requantize;
-  assign \step_valid$169  = step_valid;
-  assign \step_addr$170  = step_addr;
-  assign \step_first$171  = step_first;
-  assign \step_last$172  = step_last;
-  assign \step_rq$173  = step_rq;
-  assign \step_relu$174  = step_relu;
-  assign \step_requantize$175  = step_requantize;
-  assign \step_valid$176  = step_valid;
-  assign \step_addr$177  = step_addr;
-  assign \step_first$178  = step_first;
-  assign \step_last$179  = step_last;
-  assign \step_rq$180  = step_rq;
-  assign \step_relu$181  = step_relu;
-  assign \step_requantize$182  = step_requantize;
+  assign in_wp__en = { \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81  };
+  assign next_layer = \$102 [3:0];
+  assign nxt_rp__addr = \$102 [2:0];
+  assign nxt_steps_rp__addr = \$102 [2:0];
+  assign \step_valid$123  = step_valid;
+  assign \step_addr$125  = step_addr;
+  assign \step_first$127  = step_first;
+  assign \step_last$129  = step_last;
+  assign \step_rq$131  = step_rq;
+  assign \step_relu$133  = step_relu;
+  assign \step_requantize$135  = step_requantize;
+  assign \step_valid$136  = step_valid;
+  assign \step_addr$137  = step_addr;
+  assign \step_first$138  = step_first;
+  assign \step_last$139  = step_last;
+  assign \step_rq$140  = step_rq;
+  assign \step_relu$141  = step_relu;
+  assign \step_requantize$142  = step_requantize;
+  assign \step_valid$143  = step_valid;
+  assign \step_addr$144  = step_addr;
+  assign \step_first$145  = step_first;
+  assign \step_last$146  = step_last;
+  assign \step_rq$147  = step_rq;
+  assign \step_relu$148  = step_relu;
+  assign \step_requantize$149  = step_requantize;
+  assign \step_valid$150  = step_valid;
+  assign \step_addr$151  = step_addr;
+  assign \step_first$152  = step_first;
+  assign \step_last$153  = step_last;
+  assign \step_rq$154  = step_rq;
+  assign \step_relu$155  = step_relu;
+  assign \step_requantize$156  = step_requantize;
+  assign \step_valid$157  = step_valid;
+  assign \step_addr$158  = step_addr;
+  assign \step_first$159  = step_first;
+  assign \step_last$160  = step_last;
+  assign \step_rq$161  = step_rq;
+  assign \step_relu$162  = step_relu;
+  assign \step_requantize$163  = step_requantize;
+  assign \step_valid$164  = step_valid;
+  assign \step_addr$165  = step_addr;
+  assign \step_first$166  = step_first;
+  assign \step_last$167  = step_last;
+  assign \step_rq$168  = step_rq;
+  assign \step_relu$169  = step_relu;
+  assign \step_requantize$170  = step_requantize;
+  assign \step_valid$171  = step_valid;
+  assign \step_addr$172  = step_addr;
+  assign \step_first$173  = step_first;
+  assign \step_last$174  = step_last;
+  assign \step_rq$175  = step_rq;
+  assign \step_relu$176  = step_relu;
+  assign \step_requantize$177  = step_requantize;
+  assign \step_valid$178  = step_valid;
+  assign \step_addr$179  = step_addr;
+  assign \step_first$180  = step_first;
+  assign \step_last$181  = step_last;
+  assign \step_rq$182  = step_rq;
+  assign \step_relu$183  = step_relu;
+  assign \step_requantize$184  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
   assign act = act_word;
-  assign \act$194  = act_word;
-  assign \act$195  = act_word;
   assign \act$196  = act_word;
   assign \act$197  = act_word;
   assign \act$198  = act_word;
   assign \act$199  = act_word;
   assign \act$200  = act_word;
-  assign act_wp__addr = \$204 [6:0];
-  assign act_wp__data = { \$1428 , \$1426 , \$1424 , \$1422 , \$1420 , \$1418 , \$1416 , \$1414  };
-  assign result = { \$1415 , \$1414  };
-  assign \result$211  = { \$1417 , \$1416  };
-  assign \result$212  = { \$1419 , \$1418  };
-  assign \result$213  = { \$1421 , \$1420  };
-  assign \result$214  = { \$1423 , \$1422  };
-  assign \result$215  = { \$1425 , \$1424  };
-  assign \result$216  = { \$1427 , \$1426  };
-  assign \result$217  = { \$1429 , \$1428  };
-  assign act_wp__en = { \$220 , \$218 , \$216 , \$214 , \$212 , \$210 , \$208 , \$206  };
-  assign \$signature__en  = out_write;
-  assign \$signature__addr  = \$232 [5:0];
-  assign \$signature__data  = { \$1415 , \$1414  };
-  assign \$signature__en$232  = out_write;
-  assign \$signature__addr$233  = \$234 [5:0];
-  assign \$signature__data$234  = { \$1417 , \$1416  };
-  assign \$signature__en$235  = out_write;
-  assign \$signature__addr$236  = \$236 [5:0];
-  assign \$signature__data$237  = { \$1419 , \$1418  };
-  assign \$signature__en$238  = out_write;
-  assign \$signature__addr$239  = \$238 [5:0];
-  assign \$signature__data$240  = { \$1421 , \$1420  };
-  assign \$signature__en$241  = out_write;
-  assign \$signature__addr$242  = \$240 [5:0];
-  assign \$signature__data$243  = { \$1423 , \$1422  };
-  assign \$signature__en$244  = out_write;
-  assign \$signature__addr$245  = \$242 [5:0];
-  assign \$signature__data$246  = { \$1425 , \$1424  };
-  assign \$signature__en$247  = out_write;
-  assign \$signature__addr$248  = \$244 [5:0];
-  assign \$signature__data$249  = { \$1427 , \$1426  };
-  assign \$signature__en$250  = out_write;
-  assign \$signature__addr$251  = \$246 [5:0];
-  assign \$signature__data$252  = { \$1429 , \$1428  };
-  assign \$signature__addr$263  = \$257 [5:0];
-  assign \$signature__addr$264  = \$260 [5:0];
-  assign \$signature__addr$265  = \$263 [5:0];
-  assign \$signature__addr$266  = \$266 [5:0];
-  assign \$signature__addr$267  = \$269 [5:0];
-  assign \$signature__addr$268  = \$272 [5:0];
-  assign \$signature__addr$269  = \$275 [5:0];
-  assign \$signature__addr$270  = \$278 [5:0];
+  assign \act$201  = act_word;
+  assign \act$202  = act_word;
+  assign act_wp__addr = \$217 [6:0];
+  assign act_wp__data = { \$1415 , \$1413 , \$1411 , \$1409 , \$1407 , \$1405 , \$1403 , \$1401  };
+  assign result = { \$1402 , \$1401  };
+  assign \result$213  = { \$1404 , \$1403  };
+  assign \result$214  = { \$1406 , \$1405  };
+  assign \result$215  = { \$1408 , \$1407  };
+  assign \result$216  = { \$1410 , \$1409  };
+  assign \result$217  = { \$1412 , \$1411  };
+  assign \result$218  = { \$1414 , \$1413  };
+  assign \result$219  = { \$1416 , \$1415  };
+  assign act_wp__en = { \$233 , \$231 , \$229 , \$227 , \$225 , \$223 , \$221 , \$219  };
+  assign \$signature__en$231  = out_write;
+  assign \$signature__addr$232  = \$245 [5:0];
+  assign \$signature__data$233  = { \$1402 , \$1401  };
+  assign \$signature__en$234  = out_write;
+  assign \$signature__addr$235  = \$247 [5:0];
+  assign \$signature__data$236  = { \$1404 , \$1403  };
+  assign \$signature__en$237  = out_write;
+  assign \$signature__addr$238  = \$249 [5:0];
+  assign \$signature__data$239  = { \$1406 , \$1405  };
+  assign \$signature__en$240  = out_write;
+  assign \$signature__addr$241  = \$251 [5:0];
+  assign \$signature__data$242  = { \$1408 , \$1407  };
+  assign \$signature__en$243  = out_write;
+  assign \$signature__addr$244  = \$253 [5:0];
+  assign \$signature__data$245  = { \$1410 , \$1409  };
+  assign \$signature__en$246  = out_write;
+  assign \$signature__addr$247  = \$255 [5:0];
+  assign \$signature__data$248  = { \$1412 , \$1411  };
+  assign \$signature__en$249  = out_write;
+  assign \$signature__addr$250  = \$257 [5:0];
+  assign \$signature__data$251  = { \$1414 , \$1413  };
+  assign \$signature__en$252  = out_write;
+  assign \$signature__addr$253  = \$259 [5:0];
+  assign \$signature__data$254  = { \$1416 , \$1415  };
+  assign \$signature__addr$265  = \$270 [5:0];
+  assign \$signature__addr$266  = \$273 [5:0];
+  assign \$signature__addr$267  = \$276 [5:0];
+  assign \$signature__addr$268  = \$279 [5:0];
+  assign \$signature__addr$269  = \$282 [5:0];
+  assign \$signature__addr$270  = \$285 [5:0];
+  assign \$signature__addr$271  = \$288 [5:0];
+  assign \$signature__addr$272  = \$291 [5:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5959,246 +5960,242 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \o_stream__payload.last  = o_stream__payload[32];
   assign \$2  = 1'h1;
   assign load__ready = \$1 ;
-  assign \$62  = \$61 ;
-  assign \$65  = 1'h1;
-  assign \$66  = in_fire;
-  assign \$67  = 1'h1;
-  assign \$68  = in_fire;
-  assign \$69  = 1'h1;
-  assign \$70  = in_fire;
-  assign \$71  = 1'h1;
-  assign \$72  = in_fire;
-  assign \$73  = 1'h1;
-  assign \$74  = in_fire;
-  assign \$75  = 1'h1;
-  assign \$76  = in_fire;
-  assign \$77  = 1'h1;
-  assign \$78  = in_fire;
-  assign \$79  = 1'h1;
-  assign \$80  = in_fire;
-  assign \$89  = { 3'h0, \$88 [9:3] };
-  assign \$107  = \$106 ;
-  assign \$126  = \$125 ;
-  assign \$158  = \$156 ;
-  assign \$178  = ctx;
-  assign \$187  = ctx;
-  assign \$200  = wb_group14;
-  assign \$205  = 1'h1;
-  assign \$206  = act_write;
-  assign \$207  = 1'h1;
-  assign \$208  = act_write;
-  assign \$209  = 1'h1;
-  assign \$210  = act_write;
-  assign \$211  = 1'h1;
-  assign \$212  = act_write;
-  assign \$213  = 1'h1;
-  assign \$214  = act_write;
-  assign \$215  = 1'h1;
-  assign \$216  = act_write;
-  assign \$217  = 1'h1;
-  assign \$218  = act_write;
-  assign \$219  = 1'h1;
-  assign \$220  = act_write;
-  assign \$226  = wb_ctx14;
-  assign \$249  = { 3'h0, drain_elem[8:3] };
-  assign \$255  = { 3'h0, drain_elem[8:3] };
-  assign \$258  = { 3'h0, drain_elem[8:3] };
-  assign \$261  = { 3'h0, drain_elem[8:3] };
-  assign \$264  = { 3'h0, drain_elem[8:3] };
-  assign \$267  = { 3'h0, drain_elem[8:3] };
-  assign \$270  = { 3'h0, drain_elem[8:3] };
-  assign \$273  = { 3'h0, drain_elem[8:3] };
-  assign \$276  = { 3'h0, drain_elem[8:3] };
-  assign \$285  = { 3'h0, \$284 [9:3] };
-  assign \$291  = in_wslot;
-  assign \$302  = { 3'h0, \$301 [9:3] };
-  assign \$305  = { \$304 [9], \$304 [9], \$304 [9], \$304 [9:3] };
-  assign \$307  = { \$306 [9], \$306 [9], \$306 [9], \$306 [9:3] };
-  assign \$313  = { \$312 [9], \$312 [9], \$312 [9], \$312 [9:3] };
-  assign \$315  = { \$314 [9], \$314 [9], \$314 [9], \$314 [9:3] };
-  assign \$340  = b_fold;
-  assign \$343  = fold;
-  assign \$347  = fold;
-  assign \$364  = in_wslot;
-  assign \$380  = in_wslot;
-  assign \$391  = 4'h0;
-  assign \$393  = 4'h0;
-  assign \$396  = wb_ctx14;
-  assign \$399  = { wb_groups_plus1_1, 3'h0 };
-  assign \$401  = { wb_groups_plus1_1, 3'h0 };
-  assign \$404  = 4'h8;
-  assign \$406  = 4'h8;
-  assign \$410  = { wb_groups1, 3'h0 };
-  assign \$412  = { wb_groups1, 3'h0 };
-  assign \$417  = 4'h0;
-  assign \$419  = 4'h0;
-  assign \$425  = { wb_groups_plus1_0, 3'h0 };
-  assign \$427  = { wb_groups_plus1_0, 3'h0 };
-  assign \$430  = 4'h8;
-  assign \$432  = 4'h8;
-  assign \$436  = { wb_groups0, 3'h0 };
-  assign \$438  = { wb_groups0, 3'h0 };
-  assign \$452  = wb_ctx14;
-  assign \$482  = in_wslot;
-  assign \$490  = in_wslot;
-  assign \$500  = 1'h0;
-  assign \$505  = 4'h0;
-  assign \$507  = 4'h0;
-  assign \$513  = { wb_groups_plus1_0, 3'h0 };
-  assign \$515  = { wb_groups_plus1_0, 3'h0 };
-  assign \$518  = 4'h8;
-  assign \$520  = 4'h8;
-  assign \$524  = { wb_groups0, 3'h0 };
-  assign \$526  = { wb_groups0, 3'h0 };
-  assign \$531  = 4'h0;
-  assign \$533  = 4'h0;
-  assign \$536  = wb_ctx14;
-  assign \$539  = { wb_groups_plus1_1, 3'h0 };
-  assign \$541  = { wb_groups_plus1_1, 3'h0 };
-  assign \$544  = 4'h8;
-  assign \$546  = 4'h8;
-  assign \$550  = { wb_groups1, 3'h0 };
-  assign \$552  = { wb_groups1, 3'h0 };
-  assign \$560  = 1'h0;
-  assign \$576  = wb_ctx14;
-  assign \$590  = in_wslot;
-  assign \$608  = in_wslot;
-  assign \$617  = layer[0];
-  assign \$622  = 4'h0;
-  assign \$624  = 4'h0;
-  assign \$627  = wb_ctx14;
-  assign \$630  = { wb_groups_plus1_1, 3'h0 };
-  assign \$632  = { wb_groups_plus1_1, 3'h0 };
-  assign \$635  = 4'h8;
-  assign \$637  = 4'h8;
-  assign \$641  = { wb_groups1, 3'h0 };
-  assign \$643  = { wb_groups1, 3'h0 };
-  assign \$648  = 4'h0;
-  assign \$650  = 4'h0;
-  assign \$656  = { wb_groups_plus1_0, 3'h0 };
-  assign \$658  = { wb_groups_plus1_0, 3'h0 };
-  assign \$661  = 4'h8;
-  assign \$663  = 4'h8;
-  assign \$667  = { wb_groups0, 3'h0 };
-  assign \$669  = { wb_groups0, 3'h0 };
-  assign \$678  = layer[0];
-  assign \$684  = wb_ctx14;
-  assign \$711  = 4'h0;
-  assign \$713  = 4'h0;
-  assign \$716  = wb_ctx14;
-  assign \$719  = { wb_groups_plus1_1, 3'h0 };
-  assign \$721  = { wb_groups_plus1_1, 3'h0 };
-  assign \$724  = 4'h8;
-  assign \$726  = 4'h8;
-  assign \$730  = { wb_groups1, 3'h0 };
-  assign \$732  = { wb_groups1, 3'h0 };
-  assign \$737  = 4'h0;
-  assign \$739  = 4'h0;
-  assign \$745  = { wb_groups_plus1_0, 3'h0 };
-  assign \$747  = { wb_groups_plus1_0, 3'h0 };
-  assign \$750  = 4'h8;
-  assign \$752  = 4'h8;
-  assign \$756  = { wb_groups0, 3'h0 };
-  assign \$758  = { wb_groups0, 3'h0 };
-  assign \$772  = wb_ctx14;
-  assign \$796  = in_wslot;
-  assign \$818  = in_wslot;
-  assign \$831  = 4'h0;
-  assign \$833  = 4'h0;
-  assign \$836  = wb_ctx14;
-  assign \$839  = { wb_groups_plus1_1, 3'h0 };
-  assign \$841  = { wb_groups_plus1_1, 3'h0 };
-  assign \$844  = 4'h8;
-  assign \$846  = 4'h8;
-  assign \$850  = { wb_groups1, 3'h0 };
-  assign \$852  = { wb_groups1, 3'h0 };
-  assign \$857  = 4'h0;
-  assign \$859  = 4'h0;
-  assign \$865  = { wb_groups_plus1_0, 3'h0 };
-  assign \$867  = { wb_groups_plus1_0, 3'h0 };
-  assign \$870  = 4'h8;
-  assign \$872  = 4'h8;
-  assign \$876  = { wb_groups0, 3'h0 };
-  assign \$878  = { wb_groups0, 3'h0 };
-  assign \$892  = wb_ctx14;
-  assign \$916  = in_wslot;
-  assign \$936  = in_wslot;
-  assign \$947  = in_wslot;
-  assign \$961  = 4'h0;
-  assign \$963  = 4'h0;
-  assign \$966  = wb_ctx14;
-  assign \$969  = { wb_groups_plus1_1, 3'h0 };
-  assign \$971  = { wb_groups_plus1_1, 3'h0 };
-  assign \$974  = 4'h8;
-  assign \$976  = 4'h8;
-  assign \$980  = { wb_groups1, 3'h0 };
-  assign \$982  = { wb_groups1, 3'h0 };
-  assign \$987  = 4'h0;
-  assign \$989  = 4'h0;
-  assign \$995  = { wb_groups_plus1_0, 3'h0 };
-  assign \$997  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1000  = 4'h8;
-  assign \$1002  = 4'h8;
-  assign \$1006  = { wb_groups0, 3'h0 };
-  assign \$1008  = { wb_groups0, 3'h0 };
-  assign \$1022  = wb_ctx14;
-  assign \$1046  = in_wslot;
-  assign \$1068  = in_wslot;
-  assign \$1081  = 4'h0;
-  assign \$1083  = 4'h0;
-  assign \$1086  = wb_ctx14;
-  assign \$1089  = { wb_groups_plus1_1, 3'h0 };
-  assign \$1091  = { wb_groups_plus1_1, 3'h0 };
-  assign \$1094  = 4'h8;
-  assign \$1096  = 4'h8;
-  assign \$1100  = { wb_groups1, 3'h0 };
-  assign \$1102  = { wb_groups1, 3'h0 };
-  assign \$1107  = 4'h0;
-  assign \$1109  = 4'h0;
-  assign \$1115  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1117  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1120  = 4'h8;
-  assign \$1122  = 4'h8;
-  assign \$1126  = { wb_groups0, 3'h0 };
-  assign \$1128  = { wb_groups0, 3'h0 };
-  assign \$1142  = wb_ctx14;
-  assign \$1177  = { 3'h0, \$1176 [9:3] };
-  assign \$1180  = { 3'h0, \$1179 [9:3] };
-  assign \$1184  = { 3'h0, \$1183 [9:3] };
-  assign \$1204  = { b_group, 3'h0 };
-  assign \$1207  = { \$1206 , 3'h0 };
-  assign \$1234  = { 3'h0, \$1233 [9:3] };
-  assign \$1237  = { 3'h0, \$1236 [9:3] };
-  assign \$1241  = { 3'h0, \$1240 [9:3] };
-  assign \$1245  = { 3'h0, \$1244 [9:3] };
-  assign \$1249  = { 3'h0, \$1248 [9:3] };
-  assign \$1252  = { 3'h0, \$1251 [9:3] };
-  assign \$1274  = ctx;
-  assign \$1276  = wb_ctx14;
-  assign \$1285  = drain_slot;
-  assign \$1289  = release_slot;
-  assign \$164  = ctx;
-  assign \$173  = ctx;
-  assign \$506  = 1'h0;
-  assign \$509  = \$508 ;
-  assign \$519  = 1'h1;
-  assign \$522  = 1'h1;
-  assign \$532  = 1'h0;
-  assign \$535  = \$534 ;
-  assign \$545  = 1'h1;
-  assign \$548  = 1'h1;
-  assign \$623  = 1'h0;
-  assign \$626  = \$625 ;
-  assign \$636  = 1'h1;
-  assign \$639  = 1'h1;
-  assign \$649  = 1'h0;
-  assign \$652  = \$651 ;
-  assign \$662  = 1'h1;
-  assign \$665  = 1'h1;
+  assign \$58  = { 3'h0, \$57 [9:3] };
+  assign \$60  = { \$59 [9], \$59 [9], \$59 [9], \$59 [9:3] };
+  assign \$62  = { \$61 [9], \$61 [9], \$61 [9], \$61 [9:3] };
+  assign \$77  = \$76 ;
+  assign \$80  = 1'h1;
+  assign \$81  = in_fire;
+  assign \$82  = 1'h1;
+  assign \$83  = in_fire;
+  assign \$84  = 1'h1;
+  assign \$85  = in_fire;
+  assign \$86  = 1'h1;
+  assign \$87  = in_fire;
+  assign \$88  = 1'h1;
+  assign \$89  = in_fire;
+  assign \$90  = 1'h1;
+  assign \$91  = in_fire;
+  assign \$92  = 1'h1;
+  assign \$93  = in_fire;
+  assign \$94  = 1'h1;
+  assign \$95  = in_fire;
+  assign \$120  = \$119 ;
+  assign \$139  = \$138 ;
+  assign \$171  = \$169 ;
+  assign \$191  = ctx;
+  assign \$200  = ctx;
+  assign \$213  = wb_group14;
+  assign \$218  = 1'h1;
+  assign \$219  = act_write;
+  assign \$220  = 1'h1;
+  assign \$221  = act_write;
+  assign \$222  = 1'h1;
+  assign \$223  = act_write;
+  assign \$224  = 1'h1;
+  assign \$225  = act_write;
+  assign \$226  = 1'h1;
+  assign \$227  = act_write;
+  assign \$228  = 1'h1;
+  assign \$229  = act_write;
+  assign \$230  = 1'h1;
+  assign \$231  = act_write;
+  assign \$232  = 1'h1;
+  assign \$233  = act_write;
+  assign \$239  = wb_ctx14;
+  assign \$262  = { 3'h0, drain_elem[8:3] };
+  assign \$268  = { 3'h0, drain_elem[8:3] };
+  assign \$271  = { 3'h0, drain_elem[8:3] };
+  assign \$274  = { 3'h0, drain_elem[8:3] };
+  assign \$277  = { 3'h0, drain_elem[8:3] };
+  assign \$280  = { 3'h0, drain_elem[8:3] };
+  assign \$283  = { 3'h0, drain_elem[8:3] };
+  assign \$286  = { 3'h0, drain_elem[8:3] };
+  assign \$289  = { 3'h0, drain_elem[8:3] };
+  assign \$298  = { 3'h0, \$297 [9:3] };
+  assign \$304  = in_wslot;
+  assign \$315  = { 3'h0, \$314 [9:3] };
+  assign \$345  = b_fold;
+  assign \$348  = fold;
+  assign \$352  = fold;
+  assign \$369  = in_wslot;
+  assign \$385  = in_wslot;
+  assign \$396  = 4'h0;
+  assign \$398  = 4'h0;
+  assign \$401  = wb_ctx14;
+  assign \$404  = { wb_groups_plus1_1, 3'h0 };
+  assign \$406  = { wb_groups_plus1_1, 3'h0 };
+  assign \$409  = 4'h8;
+  assign \$411  = 4'h8;
+  assign \$415  = { wb_groups1, 3'h0 };
+  assign \$417  = { wb_groups1, 3'h0 };
+  assign \$422  = 4'h0;
+  assign \$424  = 4'h0;
+  assign \$430  = { wb_groups_plus1_0, 3'h0 };
+  assign \$432  = { wb_groups_plus1_0, 3'h0 };
+  assign \$435  = 4'h8;
+  assign \$437  = 4'h8;
+  assign \$441  = { wb_groups0, 3'h0 };
+  assign \$443  = { wb_groups0, 3'h0 };
+  assign \$457  = wb_ctx14;
+  assign \$487  = in_wslot;
+  assign \$495  = in_wslot;
+  assign \$505  = 1'h0;
+  assign \$510  = 4'h0;
+  assign \$512  = 4'h0;
+  assign \$518  = { wb_groups_plus1_0, 3'h0 };
+  assign \$520  = { wb_groups_plus1_0, 3'h0 };
+  assign \$523  = 4'h8;
+  assign \$525  = 4'h8;
+  assign \$529  = { wb_groups0, 3'h0 };
+  assign \$531  = { wb_groups0, 3'h0 };
+  assign \$536  = 4'h0;
+  assign \$538  = 4'h0;
+  assign \$541  = wb_ctx14;
+  assign \$544  = { wb_groups_plus1_1, 3'h0 };
+  assign \$546  = { wb_groups_plus1_1, 3'h0 };
+  assign \$549  = 4'h8;
+  assign \$551  = 4'h8;
+  assign \$555  = { wb_groups1, 3'h0 };
+  assign \$557  = { wb_groups1, 3'h0 };
+  assign \$565  = 1'h0;
+  assign \$581  = wb_ctx14;
+  assign \$595  = in_wslot;
+  assign \$613  = in_wslot;
+  assign \$622  = layer[0];
+  assign \$627  = 4'h0;
+  assign \$629  = 4'h0;
+  assign \$632  = wb_ctx14;
+  assign \$635  = { wb_groups_plus1_1, 3'h0 };
+  assign \$637  = { wb_groups_plus1_1, 3'h0 };
+  assign \$640  = 4'h8;
+  assign \$642  = 4'h8;
+  assign \$646  = { wb_groups1, 3'h0 };
+  assign \$648  = { wb_groups1, 3'h0 };
+  assign \$653  = 4'h0;
+  assign \$655  = 4'h0;
+  assign \$661  = { wb_groups_plus1_0, 3'h0 };
+  assign \$663  = { wb_groups_plus1_0, 3'h0 };
+  assign \$666  = 4'h8;
+  assign \$668  = 4'h8;
+  assign \$672  = { wb_groups0, 3'h0 };
+  assign \$674  = { wb_groups0, 3'h0 };
+  assign \$683  = layer[0];
+  assign \$689  = wb_ctx14;
+  assign \$716  = 4'h0;
+  assign \$718  = 4'h0;
+  assign \$721  = wb_ctx14;
+  assign \$724  = { wb_groups_plus1_1, 3'h0 };
+  assign \$726  = { wb_groups_plus1_1, 3'h0 };
+  assign \$729  = 4'h8;
+  assign \$731  = 4'h8;
+  assign \$735  = { wb_groups1, 3'h0 };
+  assign \$737  = { wb_groups1, 3'h0 };
+  assign \$742  = 4'h0;
+  assign \$744  = 4'h0;
+  assign \$750  = { wb_groups_plus1_0, 3'h0 };
+  assign \$752  = { wb_groups_plus1_0, 3'h0 };
+  assign \$755  = 4'h8;
+  assign \$757  = 4'h8;
+  assign \$761  = { wb_groups0, 3'h0 };
+  assign \$763  = { wb_groups0, 3'h0 };
+  assign \$777  = wb_ctx14;
+  assign \$801  = in_wslot;
+  assign \$823  = in_wslot;
+  assign \$836  = 4'h0;
+  assign \$838  = 4'h0;
+  assign \$841  = wb_ctx14;
+  assign \$844  = { wb_groups_plus1_1, 3'h0 };
+  assign \$846  = { wb_groups_plus1_1, 3'h0 };
+  assign \$849  = 4'h8;
+  assign \$851  = 4'h8;
+  assign \$855  = { wb_groups1, 3'h0 };
+  assign \$857  = { wb_groups1, 3'h0 };
+  assign \$862  = 4'h0;
+  assign \$864  = 4'h0;
+  assign \$870  = { wb_groups_plus1_0, 3'h0 };
+  assign \$872  = { wb_groups_plus1_0, 3'h0 };
+  assign \$875  = 4'h8;
+  assign \$877  = 4'h8;
+  assign \$881  = { wb_groups0, 3'h0 };
+  assign \$883  = { wb_groups0, 3'h0 };
+  assign \$897  = wb_ctx14;
+  assign \$921  = in_wslot;
+  assign \$941  = in_wslot;
+  assign \$952  = in_wslot;
+  assign \$966  = 4'h0;
+  assign \$968  = 4'h0;
+  assign \$971  = wb_ctx14;
+  assign \$974  = { wb_groups_plus1_1, 3'h0 };
+  assign \$976  = { wb_groups_plus1_1, 3'h0 };
+  assign \$979  = 4'h8;
+  assign \$981  = 4'h8;
+  assign \$985  = { wb_groups1, 3'h0 };
+  assign \$987  = { wb_groups1, 3'h0 };
+  assign \$992  = 4'h0;
+  assign \$994  = 4'h0;
+  assign \$1000  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1002  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1005  = 4'h8;
+  assign \$1007  = 4'h8;
+  assign \$1011  = { wb_groups0, 3'h0 };
+  assign \$1013  = { wb_groups0, 3'h0 };
+  assign \$1027  = wb_ctx14;
+  assign \$1051  = in_wslot;
+  assign \$1073  = in_wslot;
+  assign \$1086  = 4'h0;
+  assign \$1088  = 4'h0;
+  assign \$1091  = wb_ctx14;
+  assign \$1094  = { wb_groups_plus1_1, 3'h0 };
+  assign \$1096  = { wb_groups_plus1_1, 3'h0 };
+  assign \$1099  = 4'h8;
+  assign \$1101  = 4'h8;
+  assign \$1105  = { wb_groups1, 3'h0 };
+  assign \$1107  = { wb_groups1, 3'h0 };
+  assign \$1112  = 4'h0;
+  assign \$1114  = 4'h0;
+  assign \$1120  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1122  = { wb_groups_plus1_0, 3'h0 };
+  assign \$1125  = 4'h8;
+  assign \$1127  = 4'h8;
+  assign \$1131  = { wb_groups0, 3'h0 };
+  assign \$1133  = { wb_groups0, 3'h0 };
+  assign \$1147  = wb_ctx14;
+  assign \$1182  = { 3'h0, \$1181 [9:3] };
+  assign \$1185  = { 3'h0, \$1184 [9:3] };
+  assign \$1189  = { 3'h0, \$1188 [9:3] };
+  assign \$1221  = { 3'h0, \$1220 [9:3] };
+  assign \$1224  = { 3'h0, \$1223 [9:3] };
+  assign \$1228  = { 3'h0, \$1227 [9:3] };
+  assign \$1232  = { 3'h0, \$1231 [9:3] };
+  assign \$1236  = { 3'h0, \$1235 [9:3] };
+  assign \$1239  = { 3'h0, \$1238 [9:3] };
+  assign \$1261  = ctx;
+  assign \$1263  = wb_ctx14;
+  assign \$1272  = drain_slot;
+  assign \$1276  = release_slot;
+  assign \$177  = ctx;
+  assign \$186  = ctx;
+  assign \$511  = 1'h0;
+  assign \$514  = \$513 ;
+  assign \$524  = 1'h1;
+  assign \$527  = 1'h1;
+  assign \$537  = 1'h0;
+  assign \$540  = \$539 ;
+  assign \$550  = 1'h1;
+  assign \$553  = 1'h1;
+  assign \$628  = 1'h0;
+  assign \$631  = \$630 ;
+  assign \$641  = 1'h1;
+  assign \$644  = 1'h1;
+  assign \$654  = 1'h0;
+  assign \$657  = \$656 ;
+  assign \$667  = 1'h1;
+  assign \$670  = 1'h1;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$336$0 , r_rdy, r_data, w_en, \port$3297$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$350$0 , r_rdy, r_data, w_en, \port$3288$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6223,10 +6220,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$336$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3297$0 ;
-  wire \port$3297$0 ;
-  input [31:0] \port$336$0 ;
-  wire [31:0] \port$336$0 ;
+  input \port$3288$0 ;
+  wire \port$3288$0 ;
+  input [31:0] \port$350$0 ;
+  wire [31:0] \port$350$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -6259,7 +6256,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$336$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3297$0 , \port$336$0  };
+      storage[w_port__addr] <= { \port$3288$0 , \port$350$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6321,14 +6318,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$336$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3297$0 , \port$336$0  };
-  assign w_data = { \port$3297$0 , \port$336$0  };
+  assign w_port__data = { \port$3288$0 , \port$350$0  };
+  assign w_data = { \port$3288$0 , \port$350$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3468$0 , \port$3469$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3459$0 , \port$3460$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6446,10 +6443,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  output [7:0] \port$3468$0 ;
-  wire [7:0] \port$3468$0 ;
-  output [23:0] \port$3469$0 ;
-  wire [23:0] \port$3469$0 ;
+  output [7:0] \port$3459$0 ;
+  wire [7:0] \port$3459$0 ;
+  output [23:0] \port$3460$0 ;
+  wire [23:0] \port$3460$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7439,7 +7436,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3420$0 (pe0_flags),
+    .\port$3411$0 (pe0_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7527,13 +7524,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3468$0  = \$30 ;
-  assign \port$3469$0  = \$31 ;
+  assign \port$3459$0  = \$30 ;
+  assign \port$3460$0  = \$31 ;
   assign \$19  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3420$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3411$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7717,8 +7714,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3420$0 ;
-  wire [1:0] \port$3420$0 ;
+  input [1:0] \port$3411$0 ;
+  wire [1:0] \port$3411$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7925,9 +7922,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3420$0 [0];
+    rq_relu1 <= \port$3411$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3420$0 [1];
+    rq_req1 <= \port$3411$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8050,8 +8047,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3420$0 [0];
-  assign i_requantize = \port$3420$0 [1];
+  assign i_relu = \port$3411$0 [0];
+  assign i_requantize = \port$3411$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8060,7 +8057,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3596$0 , \port$3597$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3587$0 , \port$3588$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8178,10 +8175,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  output [7:0] \port$3596$0 ;
-  wire [7:0] \port$3596$0 ;
-  output [23:0] \port$3597$0 ;
-  wire [23:0] \port$3597$0 ;
+  output [7:0] \port$3587$0 ;
+  wire [7:0] \port$3587$0 ;
+  output [23:0] \port$3588$0 ;
+  wire [23:0] \port$3588$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9171,7 +9168,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3548$0 (pe1_flags),
+    .\port$3539$0 (pe1_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -9259,13 +9256,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3596$0  = \$30 ;
-  assign \port$3597$0  = \$31 ;
+  assign \port$3587$0  = \$30 ;
+  assign \port$3588$0  = \$31 ;
   assign \$19  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3548$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3539$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9449,8 +9446,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3548$0 ;
-  wire [1:0] \port$3548$0 ;
+  input [1:0] \port$3539$0 ;
+  wire [1:0] \port$3539$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9657,9 +9654,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3548$0 [0];
+    rq_relu1 <= \port$3539$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3548$0 [1];
+    rq_req1 <= \port$3539$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9782,8 +9779,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3548$0 [0];
-  assign i_requantize = \port$3548$0 [1];
+  assign i_relu = \port$3539$0 [0];
+  assign i_requantize = \port$3539$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9792,7 +9789,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3724$0 , \port$3725$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3715$0 , \port$3716$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9910,10 +9907,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  output [7:0] \port$3724$0 ;
-  wire [7:0] \port$3724$0 ;
-  output [23:0] \port$3725$0 ;
-  wire [23:0] \port$3725$0 ;
+  output [7:0] \port$3715$0 ;
+  wire [7:0] \port$3715$0 ;
+  output [23:0] \port$3716$0 ;
+  wire [23:0] \port$3716$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10903,7 +10900,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3676$0 (pe2_flags),
+    .\port$3667$0 (pe2_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -10991,13 +10988,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3724$0  = \$30 ;
-  assign \port$3725$0  = \$31 ;
+  assign \port$3715$0  = \$30 ;
+  assign \port$3716$0  = \$31 ;
   assign \$19  = { pe2_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3676$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3667$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11181,8 +11178,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3676$0 ;
-  wire [1:0] \port$3676$0 ;
+  input [1:0] \port$3667$0 ;
+  wire [1:0] \port$3667$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11389,9 +11386,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3676$0 [0];
+    rq_relu1 <= \port$3667$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3676$0 [1];
+    rq_req1 <= \port$3667$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11514,8 +11511,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3676$0 [0];
-  assign i_requantize = \port$3676$0 [1];
+  assign i_relu = \port$3667$0 [0];
+  assign i_requantize = \port$3667$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11524,7 +11521,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3852$0 , \port$3853$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3843$0 , \port$3844$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11642,10 +11639,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  output [7:0] \port$3852$0 ;
-  wire [7:0] \port$3852$0 ;
-  output [23:0] \port$3853$0 ;
-  wire [23:0] \port$3853$0 ;
+  output [7:0] \port$3843$0 ;
+  wire [7:0] \port$3843$0 ;
+  output [23:0] \port$3844$0 ;
+  wire [23:0] \port$3844$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12635,7 +12632,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3804$0 (pe3_flags),
+    .\port$3795$0 (pe3_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -12723,13 +12720,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3852$0  = \$30 ;
-  assign \port$3853$0  = \$31 ;
+  assign \port$3843$0  = \$30 ;
+  assign \port$3844$0  = \$31 ;
   assign \$19  = { pe3_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3804$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3795$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12913,8 +12910,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3804$0 ;
-  wire [1:0] \port$3804$0 ;
+  input [1:0] \port$3795$0 ;
+  wire [1:0] \port$3795$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13121,9 +13118,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3804$0 [0];
+    rq_relu1 <= \port$3795$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3804$0 [1];
+    rq_req1 <= \port$3795$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13246,8 +13243,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3804$0 [0];
-  assign i_requantize = \port$3804$0 [1];
+  assign i_relu = \port$3795$0 [0];
+  assign i_requantize = \port$3795$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13256,7 +13253,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3980$0 , \port$3981$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3971$0 , \port$3972$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13374,10 +13371,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  output [7:0] \port$3980$0 ;
-  wire [7:0] \port$3980$0 ;
-  output [23:0] \port$3981$0 ;
-  wire [23:0] \port$3981$0 ;
+  output [7:0] \port$3971$0 ;
+  wire [7:0] \port$3971$0 ;
+  output [23:0] \port$3972$0 ;
+  wire [23:0] \port$3972$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14367,7 +14364,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3932$0 (pe4_flags),
+    .\port$3923$0 (pe4_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -14455,13 +14452,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3980$0  = \$30 ;
-  assign \port$3981$0  = \$31 ;
+  assign \port$3971$0  = \$30 ;
+  assign \port$3972$0  = \$31 ;
   assign \$19  = { pe4_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3932$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3923$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14645,8 +14642,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3932$0 ;
-  wire [1:0] \port$3932$0 ;
+  input [1:0] \port$3923$0 ;
+  wire [1:0] \port$3923$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14853,9 +14850,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3932$0 [0];
+    rq_relu1 <= \port$3923$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3932$0 [1];
+    rq_req1 <= \port$3923$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14978,8 +14975,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3932$0 [0];
-  assign i_requantize = \port$3932$0 [1];
+  assign i_relu = \port$3923$0 [0];
+  assign i_requantize = \port$3923$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14988,7 +14985,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4108$0 , \port$4109$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4099$0 , \port$4100$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15106,10 +15103,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  output [7:0] \port$4108$0 ;
-  wire [7:0] \port$4108$0 ;
-  output [23:0] \port$4109$0 ;
-  wire [23:0] \port$4109$0 ;
+  output [7:0] \port$4099$0 ;
+  wire [7:0] \port$4099$0 ;
+  output [23:0] \port$4100$0 ;
+  wire [23:0] \port$4100$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16099,7 +16096,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4060$0 (pe5_flags),
+    .\port$4051$0 (pe5_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -16187,13 +16184,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4108$0  = \$30 ;
-  assign \port$4109$0  = \$31 ;
+  assign \port$4099$0  = \$30 ;
+  assign \port$4100$0  = \$31 ;
   assign \$19  = { pe5_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4060$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4051$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16377,8 +16374,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4060$0 ;
-  wire [1:0] \port$4060$0 ;
+  input [1:0] \port$4051$0 ;
+  wire [1:0] \port$4051$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16585,9 +16582,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4060$0 [0];
+    rq_relu1 <= \port$4051$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4060$0 [1];
+    rq_req1 <= \port$4051$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16710,8 +16707,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4060$0 [0];
-  assign i_requantize = \port$4060$0 [1];
+  assign i_relu = \port$4051$0 [0];
+  assign i_requantize = \port$4051$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16720,7 +16717,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4236$0 , \port$4237$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4227$0 , \port$4228$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16838,10 +16835,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  output [7:0] \port$4236$0 ;
-  wire [7:0] \port$4236$0 ;
-  output [23:0] \port$4237$0 ;
-  wire [23:0] \port$4237$0 ;
+  output [7:0] \port$4227$0 ;
+  wire [7:0] \port$4227$0 ;
+  output [23:0] \port$4228$0 ;
+  wire [23:0] \port$4228$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17831,7 +17828,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4188$0 (pe6_flags),
+    .\port$4179$0 (pe6_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -17919,13 +17916,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4236$0  = \$30 ;
-  assign \port$4237$0  = \$31 ;
+  assign \port$4227$0  = \$30 ;
+  assign \port$4228$0  = \$31 ;
   assign \$19  = { pe6_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4188$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4179$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18109,8 +18106,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4188$0 ;
-  wire [1:0] \port$4188$0 ;
+  input [1:0] \port$4179$0 ;
+  wire [1:0] \port$4179$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18317,9 +18314,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4188$0 [0];
+    rq_relu1 <= \port$4179$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4188$0 [1];
+    rq_req1 <= \port$4179$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18442,8 +18439,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4188$0 [0];
-  assign i_requantize = \port$4188$0 [1];
+  assign i_relu = \port$4179$0 [0];
+  assign i_requantize = \port$4179$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18452,7 +18449,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4364$0 , \port$4365$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4355$0 , \port$4356$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18570,10 +18567,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  output [7:0] \port$4364$0 ;
-  wire [7:0] \port$4364$0 ;
-  output [23:0] \port$4365$0 ;
-  wire [23:0] \port$4365$0 ;
+  output [7:0] \port$4355$0 ;
+  wire [7:0] \port$4355$0 ;
+  output [23:0] \port$4356$0 ;
+  wire [23:0] \port$4356$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19563,7 +19560,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4316$0 (pe7_flags),
+    .\port$4307$0 (pe7_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -19651,13 +19648,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4364$0  = \$30 ;
-  assign \port$4365$0  = \$31 ;
+  assign \port$4355$0  = \$30 ;
+  assign \port$4356$0  = \$31 ;
   assign \$19  = { pe7_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4316$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4307$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -19841,8 +19838,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4316$0 ;
-  wire [1:0] \port$4316$0 ;
+  input [1:0] \port$4307$0 ;
+  wire [1:0] \port$4307$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20049,9 +20046,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4316$0 [0];
+    rq_relu1 <= \port$4307$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4316$0 [1];
+    rq_req1 <= \port$4307$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20174,8 +20171,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4316$0 [0];
-  assign i_requantize = \port$4316$0 [1];
+  assign i_relu = \port$4307$0 [0];
+  assign i_requantize = \port$4307$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -57,7 +57,8 @@ def ideal_cycles(shapes, cfg: ArrayConfig) -> int:
 __all__ += [
     "index_bits", "lanes", "lane_ratio", "act_words", "out_words", "rq_depth", "rq_bits",
     "descriptor_fields", "descriptor_bits", "load_data_bits", "pack_descriptor",
-    "unpack_descriptor", "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes",
+    "unpack_descriptor", "descriptor_step_fields", "descriptor_steps", "pack_descriptor_steps",
+    "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes",
     "tree_levels", "buffer_read_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
     "issue_stages", "writeback_latency",
     "schedule", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
@@ -166,6 +167,44 @@ def pack_descriptor(cfg: ArrayConfig, **values) -> int:
 
 def unpack_descriptor(cfg: ArrayConfig, word: int) -> dict:
     return _unpack(descriptor_fields(cfg), word)
+
+
+def descriptor_step_fields(cfg: ArrayConfig) -> list[tuple[str, int]]:
+    """``[(name, width), ...]`` of a layer's step counts as the array stores them beside
+    its descriptor: ``groups``, ``folds - 1`` and ``groups - 1`` (two's complement, -1
+    for 0 features) and the flags ``folds == 1``, ``groups == 1``."""
+    feat = cfg.max_features.bit_length()
+    return [("groups", feat), ("folds_m1", feat + 1), ("groups_m1", feat + 1),
+            ("one_fold", 1), ("one_group", 1)]
+
+
+def descriptor_steps(cfg: ArrayConfig, in_features, out_features) -> dict:
+    """The step counts of :func:`descriptor_step_fields` from a layer's feature counts.
+
+    One formula for both users: with ints it gives the memory init of a compiled
+    program, with Amaranth values the logic that decodes a descriptor being loaded.
+    The array stores them so that no adder or magnitude compare sits between its
+    descriptor read and the sequencer's next-layer flags (the ECP5 critical path).
+    """
+    s_log, p_log = (cfg.simd - 1).bit_length(), (cfg.pe - 1).bit_length()  # powers of two
+    return {
+        "groups": (out_features + (cfg.pe - 1)) >> p_log,
+        "folds_m1": (in_features - 1) >> s_log,  # (n-1) >> log2(k) = ceil(n/k) - 1, -1 for 0
+        "groups_m1": (out_features - 1) >> p_log,
+        "one_fold": (in_features != 0) & (in_features <= cfg.simd),
+        "one_group": (out_features != 0) & (out_features <= cfg.pe),
+    }
+
+
+def pack_descriptor_steps(cfg: ArrayConfig, descriptor: int) -> int:
+    """The stored step-count word of a descriptor word (memory init)."""
+    d = unpack_descriptor(cfg, descriptor)
+    steps = descriptor_steps(cfg, d["in_features"], d["out_features"])
+    word, shift = 0, 0
+    for name, width in descriptor_step_fields(cfg):
+        word |= (int(steps[name]) & (2**width - 1)) << shift
+        shift += width
+    return word
 
 
 def _requant_fields(cfg: ArrayConfig):

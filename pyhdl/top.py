@@ -149,6 +149,12 @@ class NmcArray(wiring.Component):
         desc_mem = tech.ram(shape=unsigned(sizing.descriptor_bits(cfg)), depth=cfg.max_layers,
                             init=prog.descriptors if prog else (), name="descriptors")
         m.submodules.descriptors = desc_mem
+        # each descriptor's step counts, decoded as it is loaded (sizing.descriptor_steps)
+        step_fields = sizing.descriptor_step_fields(cfg)
+        steps_mem = tech.ram(shape=unsigned(sum(w for _, w in step_fields)), depth=cfg.max_layers,
+                             init=[sizing.pack_descriptor_steps(cfg, d) for d in prog.descriptors] if prog else (),
+                             name="descriptor_steps")
+        m.submodules.descriptor_steps = steps_mem
         n_layers = Signal(range(cfg.max_layers + 1), name="n_layers", reset_less=True,
                           init=len(prog.descriptors) if prog else 0)
 
@@ -206,9 +212,12 @@ class NmcArray(wiring.Component):
                              pe.bank_waddr.eq(word), pe.bank_wdata.eq(ld.data)]
             m.d.comb += [pe.rq_we.eq(hit & (region == sizing.REGION_REQUANT)),
                          pe.rq_waddr.eq(word), pe.rq_wdata.eq(ld.data)]
-        dwp = desc_mem.write_port()
-        m.d.comb += [dwp.en.eq(ld_fire & (region == sizing.REGION_DESCRIPTOR) & (word < cfg.max_layers)),
-                     dwp.addr.eq(word), dwp.data.eq(ld.data)]
+        dwp, swp = desc_mem.write_port(), steps_mem.write_port()
+        ld_desc = fields(ld.data)
+        ld_steps = sizing.descriptor_steps(cfg, ld_desc["in_features"], ld_desc["out_features"])
+        for wp, data in ((dwp, ld.data), (swp, Cat(*[ld_steps[n][:w] for n, w in step_fields]))):
+            m.d.comb += [wp.en.eq(ld_fire & (region == sizing.REGION_DESCRIPTOR) & (word < cfg.max_layers)),
+                         wp.addr.eq(word), wp.data.eq(data)]
         with m.If(ld_fire & (region == sizing.REGION_CONTROL)):
             with m.If(word == sizing.CONTROL_N_LAYERS):
                 m.d.sync += n_layers.eq(Mux(ld.data > cfg.max_layers, cfg.max_layers, ld.data))
@@ -324,15 +333,16 @@ class NmcArray(wiring.Component):
         m.d.comb += [nxt_idx.eq(Mux(~loaded, 0, Mux(cur_last, Mux(b_done, 1, 0), layer + 1))),
                      nxt_rp.addr.eq(nxt_idx)]
         nd = fields(nxt_rp.data)
-        G_nd = Signal(group_bits, name="next_groups")
-        m.d.comb += G_nd.eq(_ceil_div(nd["out_features"], P))
-        # ceil(n/k) - 1 = (n-1) >> log2(k) (also -1 for n = 0), and ceil(n/k) == 1 iff
-        # 0 < n <= k: one carry chain after the descriptor read instead of three
-        nd_in, nd_out = nd["in_features"], nd["out_features"]
-        F_nd_m1 = (nd_in - 1) >> _log2(S)
-        G_nd_m1 = (nd_out - 1) >> _log2(P)
-        F_nd_is1 = (nd_in != 0) & (nd_in <= S)
-        G_nd_is1 = (nd_out != 0) & (nd_out <= P)
+        # its step counts come decoded from their own memory: the next-layer flags are a
+        # memory read and a select, with no carry chain
+        nxt_steps_rp = steps_mem.read_port(domain="comb")
+        m.d.comb += nxt_steps_rp.addr.eq(nxt_idx)
+        ns, at = {}, 0
+        for name, width in step_fields:
+            ns[name] = nxt_steps_rp.data[at:at + width]
+            at += width
+        G_nd, F_nd_m1, G_nd_m1 = ns["groups"], ns["folds_m1"].as_signed(), ns["groups_m1"].as_signed()
+        F_nd_is1, G_nd_is1 = ns["one_fold"], ns["one_group"]
 
         # write-back tracking per context: parity of the layer last written, groups written
         wb_par = [Signal(name=f"wb_parity{c}") for c in range(2)]
@@ -652,10 +662,9 @@ class NmcArray(wiring.Component):
         with m.If(~loaded):
             m.d.sync += [last_fold.eq(F_nd_is1), last_group.eq(G_nd_is1), g1.eq(1)]
         with m.Elif(pick_a & last_fold & last_group):
-            # b_g == ceil(out/pe) - 1  iff  b_g*pe < out <= (b_g+1)*pe
-            b_g_last = (nd_out > (b_g << _log2(P))) & (nd_out <= ((b_g + 1) << _log2(P)))
+            # continuing B's layer 0 at b_g: its last group is b_g == g0 - 1, B's own flag
             m.d.sync += [last_fold.eq(F_nd_is1),
-                         last_group.eq(Mux(b_continues, b_g_last, G_nd_is1)),
+                         last_group.eq(Mux(b_continues, b_last_group, G_nd_is1)),
                          g1.eq(Mux(b_continues, b_g + 1, 1))]
         with m.Elif(pick_a & last_fold):
             m.d.sync += [last_fold.eq(cur_F_m1 == 0), last_group.eq(g1 == cur_G_m1), g1.eq(g1 + 1)]

@@ -95,3 +95,24 @@ def test_schedule_latency_overrides_are_checked():
         sizing.inference_cycles([(8, 8)], DEFAULT, drain=-1)
     with pytest.raises(TypeError, match=r"^writeback latency must be an int, not 2\.5$"):
         sizing.schedule([(8, 8)], DEFAULT, writeback=2.5)
+
+
+@pytest.mark.parametrize("cfg", [DEFAULT, SMALL, ArrayConfig(pe=1, simd=1, max_features=16)],
+                         ids=lambda c: c.name)
+def test_stored_step_counts_are_the_folds_and_groups(cfg):
+    # the hardware decodes a loaded descriptor with the same formula on Amaranth
+    # values; here the ints, which are the memory init, against folds()/groups()
+    fields = dict(sizing.descriptor_step_fields(cfg))
+    for n in range(cfg.max_features + 1):
+        word = sizing.pack_descriptor(cfg, in_features=n, out_features=n, bank_base=0, rq_base=0,
+                                      relu=0, requantize=0)
+        stored = sizing.pack_descriptor_steps(cfg, word)
+        got, at = {}, 0
+        for name, width in sizing.descriptor_step_fields(cfg):
+            raw = stored >> at & (2**width - 1)
+            got[name] = raw - (raw >> (width - 1) << width) if name.endswith("_m1") else raw
+            at += width
+        F, G = sizing.folds(n, cfg), sizing.groups(n, cfg)
+        assert got == {"groups": G, "folds_m1": F - 1, "groups_m1": G - 1,
+                       "one_fold": int(F == 1), "one_group": int(G == 1)}, n
+        assert G < 2**fields["groups"]
