@@ -7,363 +7,88 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire [1:0] \$1004 ;
-  wire \$1005 ;
-  wire [1:0] \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
+  reg \$1000 ;
+  reg \$1001 ;
+  reg \$1002 ;
+  reg [8:0] \$1003 ;
+  reg \$1004 ;
+  reg \$1005 ;
+  reg \$1006 ;
+  reg [8:0] \$1007 ;
+  reg \$1008 ;
+  reg \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire [9:0] \$1012 ;
-  wire \$1013 ;
-  wire [9:0] \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire [1:0] \$1017 ;
-  wire \$1018 ;
-  wire [1:0] \$1019 ;
+  reg \$1010 ;
+  reg [8:0] \$1011 ;
+  reg \$1012 ;
+  reg \$1013 ;
+  reg [7:0] \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg [7:0] \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire [8:0] \$1023 ;
-  wire \$1024 ;
-  wire [8:0] \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
+  reg \$1020 ;
+  reg \$1021 ;
+  reg [7:0] \$1022 ;
+  reg \$1023 ;
+  reg \$1024 ;
+  reg [2:0] \$1025 ;
+  reg \$1026 ;
+  reg [3:0] \$1027 ;
+  reg [31:0] \$1028 ;
+  reg [3:0] \$1029 ;
   wire \$103 ;
-  wire [1:0] \$1030 ;
-  wire \$1031 ;
-  wire [1:0] \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire [9:0] \$1038 ;
-  wire \$1039 ;
+  reg [31:0] \$1030 ;
+  reg [3:0] \$1031 ;
+  reg [31:0] \$1032 ;
+  reg [3:0] \$1033 ;
+  reg [31:0] \$1034 ;
+  reg [3:0] \$1035 ;
+  reg [31:0] \$1036 ;
+  reg [3:0] \$1037 ;
+  reg [31:0] \$1038 ;
+  reg [3:0] \$1039 ;
   wire \$104 ;
-  wire [9:0] \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire [1:0] \$1043 ;
-  wire \$1044 ;
-  wire [1:0] \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire [8:0] \$1049 ;
+  reg [31:0] \$1040 ;
+  reg [3:0] \$1041 ;
+  reg [31:0] \$1042 ;
+  wire [7:0] \$1043 ;
+  wire [23:0] \$1044 ;
+  wire [7:0] \$1045 ;
+  wire [23:0] \$1046 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire [8:0] \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
   wire \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire [8:0] \$1099 ;
   wire \$11 ;
   wire [7:0] \$110 ;
-  wire [8:0] \$1100 ;
-  wire \$1101 ;
-  wire [8:0] \$1102 ;
-  wire [8:0] \$1103 ;
-  wire [9:0] \$1104 ;
-  wire \$1105 ;
-  wire [8:0] \$1106 ;
-  wire [8:0] \$1107 ;
-  wire [9:0] \$1108 ;
-  wire \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
-  wire \$1118 ;
-  wire \$1119 ;
   wire \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire \$1122 ;
-  wire [8:0] \$1123 ;
-  wire [8:0] \$1124 ;
-  wire \$1125 ;
-  wire \$1126 ;
-  wire [9:0] \$1127 ;
-  wire \$1128 ;
-  wire \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
-  wire \$1131 ;
-  wire \$1132 ;
-  wire \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
-  wire \$1136 ;
-  wire \$1137 ;
-  wire [8:0] \$1138 ;
-  wire [8:0] \$1139 ;
   wire \$114 ;
-  wire \$1140 ;
-  wire [8:0] \$1141 ;
-  wire [8:0] \$1142 ;
-  wire \$1143 ;
-  wire [8:0] \$1144 ;
-  wire [8:0] \$1145 ;
-  wire [8:0] \$1146 ;
-  wire \$1147 ;
-  wire [8:0] \$1148 ;
-  wire [8:0] \$1149 ;
   wire \$115 ;
-  wire [8:0] \$1150 ;
-  wire [9:0] \$1151 ;
-  wire \$1152 ;
-  wire [8:0] \$1153 ;
-  wire [8:0] \$1154 ;
-  wire \$1155 ;
-  wire [8:0] \$1156 ;
-  wire [8:0] \$1157 ;
-  wire [9:0] \$1158 ;
-  wire \$1159 ;
   wire \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
-  wire \$1162 ;
-  wire [9:0] \$1163 ;
-  wire \$1164 ;
-  wire [9:0] \$1165 ;
-  wire [9:0] \$1166 ;
-  wire \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
   wire \$117 ;
-  wire \$1170 ;
-  wire \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire \$1174 ;
-  wire \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
-  wire [8:0] \$1178 ;
-  wire \$1179 ;
   wire \$118 ;
-  wire \$1180 ;
-  wire \$1181 ;
-  wire \$1182 ;
-  wire [8:0] \$1183 ;
-  wire [8:0] \$1184 ;
-  wire \$1185 ;
-  wire [8:0] \$1186 ;
-  wire \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
   wire \$119 ;
-  wire \$1190 ;
-  wire [8:0] \$1191 ;
-  wire \$1192 ;
-  wire \$1193 ;
-  wire \$1194 ;
-  wire [3:0] \$1195 ;
-  wire [4:0] \$1196 ;
-  wire [31:0] \$1197 ;
-  wire [32:0] \$1198 ;
-  wire [31:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire [32:0] \$1200 ;
-  wire [31:0] \$1201 ;
-  wire [32:0] \$1202 ;
-  wire [3:0] \$1203 ;
-  wire [31:0] \$1204 ;
-  wire [32:0] \$1205 ;
-  wire [1:0] \$1206 ;
-  wire [31:0] \$1207 ;
-  wire [32:0] \$1208 ;
-  wire [31:0] \$1209 ;
   wire \$121 ;
-  wire [32:0] \$1210 ;
-  wire [1:0] \$1211 ;
-  wire [31:0] \$1212 ;
-  wire [32:0] \$1213 ;
-  wire [31:0] \$1214 ;
-  wire [32:0] \$1215 ;
-  reg [2:0] \$1216 ;
-  reg [7:0] \$1217 ;
-  reg [7:0] \$1218 ;
-  reg [7:0] \$1219 ;
   wire \$122 ;
-  reg \$1220 ;
-  reg [7:0] \$1221 ;
-  reg \$1222 ;
-  reg \$1223 ;
-  reg [7:0] \$1224 ;
-  reg [7:0] \$1225 ;
-  reg [8:0] \$1226 ;
-  reg [8:0] \$1227 ;
-  reg [7:0] \$1228 ;
-  reg \$1229 ;
   wire \$123 ;
-  reg \$1230 ;
-  reg \$1231 ;
-  reg [8:0] \$1232 ;
-  reg [7:0] \$1233 ;
-  reg [2:0] \$1234 ;
-  reg [7:0] \$1235 ;
-  reg [7:0] \$1236 ;
-  reg [8:0] \$1237 ;
-  reg [9:0] \$1238 ;
-  reg [7:0] \$1239 ;
   wire \$124 ;
-  reg [7:0] \$1240 ;
-  reg \$1241 ;
-  reg [8:0] \$1242 ;
-  reg [7:0] \$1243 ;
-  reg \$1244 ;
-  reg \$1245 ;
-  reg [7:0] \$1246 ;
-  reg [7:0] \$1247 ;
-  reg \$1248 ;
-  reg \$1249 ;
   wire \$125 ;
-  reg \$1250 ;
-  reg \$1251 ;
-  reg \$1252 ;
-  reg \$1253 ;
-  reg \$1254 ;
-  reg \$1255 ;
-  reg \$1256 ;
-  reg \$1257 ;
-  reg \$1258 ;
-  reg \$1259 ;
   wire \$126 ;
-  reg \$1260 ;
-  reg \$1261 ;
-  reg \$1262 ;
-  reg \$1263 ;
-  reg \$1264 ;
-  reg \$1265 ;
-  reg [7:0] \$1266 ;
-  reg [8:0] \$1267 ;
-  reg \$1268 ;
-  reg [7:0] \$1269 ;
   wire \$127 ;
-  reg [8:0] \$1270 ;
-  reg \$1271 ;
-  reg \$1272 ;
-  reg \$1273 ;
-  reg \$1274 ;
-  reg \$1275 ;
-  reg \$1276 ;
-  reg \$1277 ;
-  reg [8:0] \$1278 ;
-  reg \$1279 ;
   wire \$128 ;
-  reg \$1280 ;
-  reg \$1281 ;
-  reg [8:0] \$1282 ;
-  reg \$1283 ;
-  reg \$1284 ;
-  reg \$1285 ;
-  reg [8:0] \$1286 ;
-  reg \$1287 ;
-  reg \$1288 ;
-  reg [7:0] \$1289 ;
   wire \$129 ;
-  reg \$1290 ;
-  reg \$1291 ;
-  reg [7:0] \$1292 ;
-  reg \$1293 ;
-  reg \$1294 ;
-  reg \$1295 ;
-  reg \$1296 ;
-  reg [7:0] \$1297 ;
-  reg \$1298 ;
-  reg \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg [2:0] \$1300 ;
-  reg \$1301 ;
-  reg [3:0] \$1302 ;
-  reg [31:0] \$1303 ;
-  reg [3:0] \$1304 ;
-  reg [31:0] \$1305 ;
-  reg [3:0] \$1306 ;
-  reg [31:0] \$1307 ;
-  reg [3:0] \$1308 ;
-  reg [31:0] \$1309 ;
   wire \$131 ;
-  reg [3:0] \$1310 ;
-  reg [31:0] \$1311 ;
-  reg [3:0] \$1312 ;
-  reg [31:0] \$1313 ;
-  reg [3:0] \$1314 ;
-  reg [31:0] \$1315 ;
-  reg [3:0] \$1316 ;
-  reg [31:0] \$1317 ;
-  wire [7:0] \$1318 ;
-  wire [23:0] \$1319 ;
   wire \$132 ;
-  wire [7:0] \$1320 ;
-  wire [23:0] \$1321 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -418,125 +143,125 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire [6:0] \$182 ;
+  wire [8:0] \$183 ;
+  wire [6:0] \$184 ;
   wire [8:0] \$185 ;
-  wire [8:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
+  wire \$186 ;
+  wire [7:0] \$187 ;
+  wire [7:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [8:0] \$190 ;
-  wire [8:0] \$191 ;
-  wire [6:0] \$192 ;
-  wire [8:0] \$193 ;
-  wire [6:0] \$194 ;
-  wire [8:0] \$195 ;
-  wire \$196 ;
+  wire \$190 ;
+  wire [3:0] \$191 ;
+  wire [4:0] \$192 ;
+  wire \$193 ;
+  wire [7:0] \$194 ;
+  wire [6:0] \$195 ;
+  wire [8:0] \$196 ;
   wire [7:0] \$197 ;
-  wire [7:0] \$198 ;
-  wire \$199 ;
+  wire [6:0] \$198 ;
+  wire [8:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [3:0] \$201 ;
-  wire [4:0] \$202 ;
+  wire \$201 ;
+  wire \$202 ;
   wire \$203 ;
-  wire [7:0] \$204 ;
-  wire [6:0] \$205 ;
+  wire [53:0] \$204 ;
+  wire [8:0] \$205 ;
   wire [8:0] \$206 ;
-  wire [7:0] \$207 ;
-  wire [6:0] \$208 ;
+  wire \$207 ;
+  wire \$208 ;
   wire [8:0] \$209 ;
   wire [8:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire [53:0] \$214 ;
-  wire [8:0] \$215 ;
-  wire [8:0] \$216 ;
+  wire [8:0] \$213 ;
+  wire \$214 ;
+  wire [7:0] \$215 ;
+  wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire [8:0] \$219 ;
   wire [8:0] \$22 ;
   wire [8:0] \$220 ;
   wire \$221 ;
-  wire \$222 ;
+  wire [3:0] \$222 ;
   wire \$223 ;
   wire [8:0] \$224 ;
   wire [8:0] \$225 ;
-  wire \$226 ;
-  wire [7:0] \$227 ;
-  wire [8:0] \$228 ;
+  wire [3:0] \$226 ;
+  wire \$227 ;
+  wire \$228 ;
   wire \$229 ;
   wire [8:0] \$23 ;
   wire \$230 ;
-  wire \$231 ;
-  wire [8:0] \$232 ;
-  wire [8:0] \$233 ;
+  wire [8:0] \$231 ;
+  wire [10:0] \$232 ;
+  wire \$233 ;
   wire \$234 ;
-  wire [3:0] \$235 ;
-  wire \$236 ;
-  wire [8:0] \$237 ;
+  wire [9:0] \$235 ;
+  wire [9:0] \$236 ;
+  wire \$237 ;
   wire [8:0] \$238 ;
-  wire [3:0] \$239 ;
+  wire [8:0] \$239 ;
   wire [8:0] \$24 ;
-  wire \$240 ;
+  wire [8:0] \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
-  wire [8:0] \$244 ;
-  wire [10:0] \$245 ;
+  wire [8:0] \$243 ;
+  wire \$244 ;
+  wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
-  wire [9:0] \$248 ;
-  wire [9:0] \$249 ;
+  wire [7:0] \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire [8:0] \$25 ;
-  wire \$250 ;
-  wire [8:0] \$251 ;
+  wire [7:0] \$250 ;
+  wire [5:0] \$251 ;
   wire [8:0] \$252 ;
-  wire [8:0] \$253 ;
-  wire \$254 ;
-  wire \$255 ;
+  wire [7:0] \$253 ;
+  wire [5:0] \$254 ;
+  wire [8:0] \$255 ;
   wire [8:0] \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [7:0] \$257 ;
+  wire [6:0] \$258 ;
+  wire [8:0] \$259 ;
   wire [8:0] \$26 ;
-  wire [7:0] \$260 ;
-  wire \$261 ;
+  wire [5:0] \$260 ;
+  wire [9:0] \$261 ;
   wire \$262 ;
   wire [7:0] \$263 ;
-  wire [5:0] \$264 ;
-  wire [8:0] \$265 ;
-  wire [7:0] \$266 ;
-  wire [5:0] \$267 ;
-  wire [8:0] \$268 ;
-  wire [8:0] \$269 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire [7:0] \$269 ;
   wire \$27 ;
-  wire [7:0] \$270 ;
-  wire [6:0] \$271 ;
-  wire [8:0] \$272 ;
-  wire [5:0] \$273 ;
-  wire [9:0] \$274 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
   wire \$275 ;
   wire [7:0] \$276 ;
-  wire \$277 ;
-  wire \$278 ;
+  wire [8:0] \$277 ;
+  wire [8:0] \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire [8:0] \$281 ;
-  wire [8:0] \$282 ;
+  wire [7:0] \$280 ;
+  wire \$281 ;
+  wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [7:0] \$287 ;
+  wire [8:0] \$288 ;
+  wire [8:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
@@ -565,59 +290,59 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [1:0] \$314 ;
+  wire \$314 ;
   wire \$315 ;
-  wire [1:0] \$316 ;
+  wire \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [9:0] \$322 ;
-  wire \$323 ;
-  wire [9:0] \$324 ;
-  wire \$325 ;
+  wire \$322 ;
+  wire [1:0] \$323 ;
+  wire \$324 ;
+  wire [1:0] \$325 ;
   wire \$326 ;
-  wire [1:0] \$327 ;
-  wire \$328 ;
-  wire [1:0] \$329 ;
+  wire \$327 ;
+  wire [8:0] \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire \$330 ;
+  wire [8:0] \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire [8:0] \$333 ;
-  wire \$334 ;
-  wire [8:0] \$335 ;
-  wire \$336 ;
+  wire \$333 ;
+  wire [1:0] \$334 ;
+  wire \$335 ;
+  wire [1:0] \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
+  wire [8:0] \$339 ;
   wire \$34 ;
-  wire [1:0] \$340 ;
-  wire \$341 ;
-  wire [1:0] \$342 ;
+  wire \$340 ;
+  wire [8:0] \$341 ;
+  wire \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [9:0] \$348 ;
+  wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire [9:0] \$350 ;
+  wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire [1:0] \$353 ;
+  wire \$353 ;
   wire \$354 ;
-  wire [1:0] \$355 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire [8:0] \$359 ;
+  wire \$359 ;
   wire [3:0] \$36 ;
   wire \$360 ;
-  wire [8:0] \$361 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
   wire \$364 ;
@@ -656,28 +381,28 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$394 ;
   wire \$395 ;
   wire \$396 ;
-  wire \$397 ;
+  wire [1:0] \$397 ;
   wire \$398 ;
-  wire \$399 ;
+  wire [1:0] \$399 ;
   wire \$4 ;
   wire [7:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire \$402 ;
+  wire [8:0] \$402 ;
   wire \$403 ;
-  wire \$404 ;
+  wire [8:0] \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire \$408 ;
+  wire [1:0] \$408 ;
   wire \$409 ;
   wire [7:0] \$41 ;
-  wire \$410 ;
+  wire [1:0] \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire \$413 ;
+  wire [8:0] \$413 ;
   wire \$414 ;
-  wire \$415 ;
+  wire [8:0] \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
@@ -691,78 +416,78 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire [1:0] \$428 ;
+  wire \$428 ;
   wire \$429 ;
   wire [8:0] \$43 ;
-  wire [1:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire [9:0] \$436 ;
+  wire \$436 ;
   wire \$437 ;
-  wire [9:0] \$438 ;
+  wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire [1:0] \$441 ;
+  wire \$441 ;
   wire \$442 ;
-  wire [1:0] \$443 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire [8:0] \$447 ;
+  wire \$447 ;
   wire \$448 ;
-  wire [8:0] \$449 ;
+  wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
-  wire [1:0] \$454 ;
+  wire \$454 ;
   wire \$455 ;
-  wire [1:0] \$456 ;
+  wire \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire [9:0] \$462 ;
+  wire \$462 ;
   wire \$463 ;
-  wire [9:0] \$464 ;
+  wire \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire [1:0] \$467 ;
+  wire \$467 ;
   wire \$468 ;
-  wire [1:0] \$469 ;
+  wire \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire [8:0] \$473 ;
-  wire \$474 ;
-  wire [8:0] \$475 ;
-  wire \$476 ;
+  wire \$473 ;
+  wire [1:0] \$474 ;
+  wire \$475 ;
+  wire [1:0] \$476 ;
   wire \$477 ;
   wire \$478 ;
-  wire \$479 ;
+  wire [8:0] \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
+  wire [8:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
-  wire \$485 ;
+  wire [1:0] \$485 ;
   wire \$486 ;
-  wire \$487 ;
+  wire [1:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [8:0] \$490 ;
   wire \$491 ;
-  wire \$492 ;
+  wire [8:0] \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
@@ -797,83 +522,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
-  wire \$523 ;
+  wire [1:0] \$523 ;
   wire \$524 ;
-  wire \$525 ;
+  wire [1:0] \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire \$528 ;
+  wire [8:0] \$528 ;
   wire \$529 ;
   wire \$53 ;
-  wire \$530 ;
+  wire [8:0] \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire \$534 ;
+  wire [1:0] \$534 ;
   wire \$535 ;
-  wire \$536 ;
+  wire [1:0] \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire \$539 ;
+  wire [8:0] \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire \$541 ;
+  wire [8:0] \$541 ;
   wire \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire [1:0] \$545 ;
+  wire \$545 ;
   wire \$546 ;
-  wire [1:0] \$547 ;
+  wire \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
-  wire [9:0] \$553 ;
+  wire \$553 ;
   wire \$554 ;
-  wire [9:0] \$555 ;
+  wire \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire [1:0] \$558 ;
+  wire \$558 ;
   wire \$559 ;
   wire [3:0] \$56 ;
-  wire [1:0] \$560 ;
+  wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire [8:0] \$564 ;
+  wire \$564 ;
   wire \$565 ;
-  wire [8:0] \$566 ;
+  wire \$566 ;
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire [3:0] \$57 ;
   wire \$570 ;
-  wire [1:0] \$571 ;
+  wire \$571 ;
   wire \$572 ;
-  wire [1:0] \$573 ;
+  wire \$573 ;
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
-  wire [9:0] \$579 ;
+  wire \$579 ;
   wire [3:0] \$58 ;
   wire \$580 ;
-  wire [9:0] \$581 ;
+  wire \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire [1:0] \$584 ;
+  wire \$584 ;
   wire \$585 ;
-  wire [1:0] \$586 ;
+  wire \$586 ;
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire \$59 ;
-  wire [8:0] \$590 ;
+  wire \$590 ;
   wire \$591 ;
-  wire [8:0] \$592 ;
+  wire \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
@@ -886,27 +611,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
-  wire \$603 ;
+  wire [1:0] \$603 ;
   wire \$604 ;
-  wire \$605 ;
+  wire [1:0] \$605 ;
   wire \$606 ;
   wire \$607 ;
-  wire \$608 ;
+  wire [8:0] \$608 ;
   wire \$609 ;
   wire \$61 ;
-  wire \$610 ;
+  wire [8:0] \$610 ;
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire \$614 ;
+  wire [1:0] \$614 ;
   wire \$615 ;
-  wire \$616 ;
+  wire [1:0] \$616 ;
   wire \$617 ;
   wire \$618 ;
-  wire \$619 ;
+  wire [8:0] \$619 ;
   wire \$62 ;
   wire \$620 ;
-  wire \$621 ;
+  wire [8:0] \$621 ;
   wire \$622 ;
   wire \$623 ;
   wire \$624 ;
@@ -920,59 +645,59 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire [1:0] \$634 ;
+  wire \$634 ;
   wire \$635 ;
-  wire [1:0] \$636 ;
+  wire \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire [9:0] \$642 ;
+  wire \$642 ;
   wire \$643 ;
-  wire [9:0] \$644 ;
+  wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire [1:0] \$647 ;
+  wire \$647 ;
   wire \$648 ;
-  wire [1:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire [8:0] \$653 ;
+  wire \$653 ;
   wire \$654 ;
-  wire [8:0] \$655 ;
+  wire \$655 ;
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire [1:0] \$660 ;
+  wire \$660 ;
   wire \$661 ;
-  wire [1:0] \$662 ;
+  wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
   wire \$666 ;
   wire \$667 ;
-  wire [9:0] \$668 ;
+  wire \$668 ;
   wire \$669 ;
   wire \$67 ;
-  wire [9:0] \$670 ;
+  wire \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire [1:0] \$673 ;
+  wire \$673 ;
   wire \$674 ;
-  wire [1:0] \$675 ;
+  wire \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
-  wire [8:0] \$679 ;
+  wire \$679 ;
   wire \$68 ;
   wire \$680 ;
-  wire [8:0] \$681 ;
+  wire \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
@@ -985,28 +710,28 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
-  wire \$693 ;
+  wire [1:0] \$693 ;
   wire \$694 ;
-  wire \$695 ;
+  wire [1:0] \$695 ;
   wire \$696 ;
   wire \$697 ;
-  wire \$698 ;
+  wire [8:0] \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
+  wire [8:0] \$700 ;
   wire \$701 ;
   wire \$702 ;
   wire \$703 ;
-  wire \$704 ;
+  wire [1:0] \$704 ;
   wire \$705 ;
-  wire \$706 ;
+  wire [1:0] \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire \$709 ;
+  wire [8:0] \$709 ;
   wire \$71 ;
   wire \$710 ;
-  wire \$711 ;
+  wire [8:0] \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
@@ -1053,60 +778,60 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire [1:0] \$754 ;
+  wire \$754 ;
   wire \$755 ;
-  wire [1:0] \$756 ;
+  wire \$756 ;
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
-  wire [9:0] \$762 ;
+  wire \$762 ;
   wire \$763 ;
-  wire [9:0] \$764 ;
+  wire \$764 ;
   wire \$765 ;
   wire \$766 ;
-  wire [1:0] \$767 ;
+  wire \$767 ;
   wire \$768 ;
-  wire [1:0] \$769 ;
+  wire \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
-  wire [8:0] \$773 ;
+  wire [1:0] \$773 ;
   wire \$774 ;
-  wire [8:0] \$775 ;
+  wire [1:0] \$775 ;
   wire \$776 ;
   wire \$777 ;
-  wire \$778 ;
+  wire [8:0] \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire [1:0] \$780 ;
+  wire [8:0] \$780 ;
   wire \$781 ;
-  wire [1:0] \$782 ;
+  wire \$782 ;
   wire \$783 ;
-  wire \$784 ;
+  wire [1:0] \$784 ;
   wire \$785 ;
-  wire \$786 ;
+  wire [1:0] \$786 ;
   wire \$787 ;
-  wire [9:0] \$788 ;
-  wire \$789 ;
+  wire \$788 ;
+  wire [8:0] \$789 ;
   wire \$79 ;
-  wire [9:0] \$790 ;
-  wire \$791 ;
+  wire \$790 ;
+  wire [8:0] \$791 ;
   wire \$792 ;
-  wire [1:0] \$793 ;
+  wire \$793 ;
   wire \$794 ;
-  wire [1:0] \$795 ;
+  wire \$795 ;
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire [8:0] \$799 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
-  wire [8:0] \$801 ;
+  wire \$801 ;
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
@@ -1133,17 +858,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
+  wire [8:0] \$826 ;
+  wire [8:0] \$827 ;
   wire \$828 ;
-  wire \$829 ;
+  wire [8:0] \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
+  wire [8:0] \$830 ;
+  wire [9:0] \$831 ;
   wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
+  wire [8:0] \$833 ;
+  wire [8:0] \$834 ;
+  wire [9:0] \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
@@ -1160,11 +885,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$848 ;
   wire \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  wire \$851 ;
+  wire [8:0] \$850 ;
+  wire [8:0] \$851 ;
   wire \$852 ;
   wire \$853 ;
-  wire \$854 ;
+  wire [9:0] \$854 ;
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
@@ -1176,50 +901,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$862 ;
   wire \$863 ;
   wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
+  wire [8:0] \$865 ;
+  wire [8:0] \$866 ;
   wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
+  wire [8:0] \$868 ;
+  wire [8:0] \$869 ;
   wire \$87 ;
   wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
+  wire [8:0] \$871 ;
+  wire [8:0] \$872 ;
+  wire [8:0] \$873 ;
   wire \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
+  wire [8:0] \$875 ;
+  wire [8:0] \$876 ;
+  wire [8:0] \$877 ;
+  wire [9:0] \$878 ;
   wire \$879 ;
   wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
+  wire [8:0] \$880 ;
+  wire [8:0] \$881 ;
   wire \$882 ;
-  wire \$883 ;
-  wire [1:0] \$884 ;
-  wire \$885 ;
-  wire [1:0] \$886 ;
+  wire [8:0] \$883 ;
+  wire [8:0] \$884 ;
+  wire [9:0] \$885 ;
+  wire \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire \$89 ;
-  wire \$890 ;
+  wire [9:0] \$890 ;
   wire \$891 ;
   wire [9:0] \$892 ;
-  wire \$893 ;
-  wire [9:0] \$894 ;
+  wire [9:0] \$893 ;
+  wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire [1:0] \$897 ;
+  wire \$897 ;
   wire \$898 ;
-  wire [1:0] \$899 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
-  wire [8:0] \$903 ;
+  wire \$903 ;
   wire \$904 ;
   wire [8:0] \$905 ;
   wire \$906 ;
@@ -1227,117 +952,117 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
-  wire [1:0] \$910 ;
-  wire \$911 ;
-  wire [1:0] \$912 ;
-  wire \$913 ;
+  wire [8:0] \$910 ;
+  wire [8:0] \$911 ;
+  wire \$912 ;
+  wire [8:0] \$913 ;
   wire \$914 ;
   wire \$915 ;
   wire \$916 ;
   wire \$917 ;
-  wire [9:0] \$918 ;
+  wire [8:0] \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire [9:0] \$920 ;
+  wire \$920 ;
   wire \$921 ;
-  wire \$922 ;
-  wire [1:0] \$923 ;
-  wire \$924 ;
-  wire [1:0] \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire [8:0] \$929 ;
+  wire [3:0] \$922 ;
+  wire [4:0] \$923 ;
+  wire [31:0] \$924 ;
+  wire [32:0] \$925 ;
+  wire [31:0] \$926 ;
+  wire [32:0] \$927 ;
+  wire [31:0] \$928 ;
+  wire [32:0] \$929 ;
   wire \$93 ;
-  wire \$930 ;
-  wire [8:0] \$931 ;
-  wire \$932 ;
-  wire \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
-  wire \$938 ;
-  wire \$939 ;
+  wire [3:0] \$930 ;
+  wire [31:0] \$931 ;
+  wire [32:0] \$932 ;
+  wire [1:0] \$933 ;
+  wire [31:0] \$934 ;
+  wire [32:0] \$935 ;
+  wire [31:0] \$936 ;
+  wire [32:0] \$937 ;
+  wire [1:0] \$938 ;
+  wire [31:0] \$939 ;
   wire \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire \$945 ;
-  wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire \$949 ;
+  wire [32:0] \$940 ;
+  wire [31:0] \$941 ;
+  wire [32:0] \$942 ;
+  reg [2:0] \$943 ;
+  reg [8:0] \$944 ;
+  reg [7:0] \$945 ;
+  reg [7:0] \$946 ;
+  reg \$947 ;
+  reg [7:0] \$948 ;
+  reg \$949 ;
   wire \$95 ;
-  wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
+  reg \$950 ;
+  reg [7:0] \$951 ;
+  reg [7:0] \$952 ;
+  reg [8:0] \$953 ;
+  reg [8:0] \$954 ;
+  reg [7:0] \$955 ;
+  reg \$956 ;
+  reg \$957 ;
+  reg \$958 ;
+  reg [8:0] \$959 ;
   wire \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
+  reg [7:0] \$960 ;
+  reg [2:0] \$961 ;
+  reg [7:0] \$962 ;
+  reg [7:0] \$963 ;
+  reg [8:0] \$964 ;
+  reg [9:0] \$965 ;
+  reg [7:0] \$966 ;
+  reg [7:0] \$967 ;
+  reg \$968 ;
+  reg [8:0] \$969 ;
   wire \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
+  reg [7:0] \$970 ;
+  reg \$971 ;
+  reg \$972 ;
+  reg [7:0] \$973 ;
+  reg [7:0] \$974 ;
+  reg \$975 ;
+  reg \$976 ;
+  reg \$977 ;
+  reg \$978 ;
+  reg \$979 ;
   wire \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
+  reg \$980 ;
+  reg \$981 ;
+  reg \$982 ;
+  reg \$983 ;
+  reg \$984 ;
+  reg \$985 ;
+  reg \$986 ;
+  reg \$987 ;
+  reg \$988 ;
+  reg \$989 ;
   wire \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
+  reg \$990 ;
+  reg \$991 ;
+  reg [7:0] \$992 ;
+  reg \$993 ;
+  reg \$994 ;
+  reg [7:0] \$995 ;
+  reg \$996 ;
+  reg \$997 ;
+  reg \$998 ;
+  reg \$999 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$142 ;
-  wire [6:0] \$signature__addr$145 ;
-  wire [6:0] \$signature__addr$157 ;
-  wire [6:0] \$signature__addr$158 ;
+  wire [6:0] \$signature__addr$132 ;
+  wire [6:0] \$signature__addr$135 ;
+  wire [6:0] \$signature__addr$147 ;
+  wire [6:0] \$signature__addr$148 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$143 ;
-  wire [31:0] \$signature__data$146 ;
-  wire [31:0] \$signature__data$284 ;
-  wire [31:0] \$signature__data$285 ;
+  wire [31:0] \$signature__data$133 ;
+  wire [31:0] \$signature__data$136 ;
+  wire [31:0] \$signature__data$278 ;
+  wire [31:0] \$signature__data$279 ;
   wire \$signature__en ;
-  wire \$signature__en$141 ;
-  wire \$signature__en$144 ;
+  wire \$signature__en$131 ;
+  wire \$signature__en$134 ;
   wire [31:0] act;
   wire [31:0] \act$118 ;
   wire [6:0] act_rp__addr;
@@ -1431,7 +1156,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] in_beats1 = 8'h00;
   wire in_fire;
   reg [2:0] in_flight = 3'h0;
-  reg [7:0] in_folds = 8'h00;
+  reg [8:0] in_folds_m1 = 9'h1ff;
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
   reg [7:0] in_groups = 8'h00;
@@ -1607,12 +1332,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_group7 = 8'h00;
   reg [7:0] wb_group8 = 8'h00;
   reg [7:0] wb_group9 = 8'h00;
-  reg [7:0] wb_groups0 = 8'h00;
-  reg [7:0] wb_groups1 = 8'h00;
-  reg [7:0] wb_groups_next0;
-  reg [7:0] wb_groups_next1;
-  reg [8:0] wb_groups_plus1_0 = 9'h001;
-  reg [8:0] wb_groups_plus1_1 = 9'h001;
+  reg [7:0] wb_groups_ahead0 = 8'h00;
+  reg [7:0] wb_groups_ahead1 = 8'h00;
   reg wb_out1 = 1'h0;
   reg wb_out10 = 1'h0;
   reg wb_out11 = 1'h0;
@@ -1639,10 +1360,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par7 = 1'h0;
   reg wb_par8 = 1'h0;
   reg wb_par9 = 1'h0;
-  reg wb_parity0 = 1'h0;
-  reg wb_parity1 = 1'h0;
-  reg wb_parity_next0;
-  reg wb_parity_next1;
+  reg wb_parity_ahead0 = 1'h0;
+  reg wb_parity_ahead1 = 1'h0;
   reg wb_valid1 = 1'h0;
   reg wb_valid10 = 1'h0;
   reg wb_valid11 = 1'h0;
@@ -1791,13 +1510,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$175 )
-      actbuf[\$173 [6:0]][7:0] <= \$1318 ;
+      actbuf[\$173 [6:0]][7:0] <= \$1043 ;
     if (\$177 )
-      actbuf[\$173 [6:0]][15:8] <= \$1320 ;
+      actbuf[\$173 [6:0]][15:8] <= \$1045 ;
     if (\$179 )
-      actbuf[\$173 [6:0]][23:16] <= \$1318 ;
+      actbuf[\$173 [6:0]][23:16] <= \$1043 ;
     if (\$181 )
-      actbuf[\$173 [6:0]][31:24] <= \$1320 ;
+      actbuf[\$173 [6:0]][31:24] <= \$1045 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -2044,13 +1763,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$193 [6:0]] <= { \$1319 , \$1318  };
+      outbuf0[\$183 [6:0]] <= { \$1044 , \$1043  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$206 [6:0]];
+    _2_ <= outbuf0[\$196 [6:0]];
   end
-  assign \$signature__data$284  = _2_;
+  assign \$signature__data$278  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2184,13 +1903,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$195 [6:0]] <= { \$1321 , \$1320  };
+      outbuf1[\$185 [6:0]] <= { \$1046 , \$1045  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$209 [6:0]];
+    _3_ <= outbuf1[\$199 [6:0]];
   end
-  assign \$signature__data$285  = _3_;
+  assign \$signature__data$279  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2374,962 +2093,763 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$177  = act_write & \$176 ;
   assign \$179  = act_write & \$178 ;
   assign \$181  = act_write & \$180 ;
-  assign \$182  = ! wb_ctx13;
-  assign \$183  = act_write & \$182 ;
-  assign \$184  = wb_parity0 == wb_par13;
-  assign \$185  = wb_groups0 + 1'h1;
-  assign \$186  = \$184  ? \$185  : 9'h001;
-  assign \$188  = act_write & \$187 ;
-  assign \$189  = wb_parity1 == wb_par13;
-  assign \$190  = wb_groups1 + 1'h1;
-  assign \$191  = \$189  ? \$190  : 9'h001;
-  assign \$192  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$193  = wb_group13 + \$192 ;
-  assign \$194  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$195  = wb_group13 + \$194 ;
-  assign \$196  = drain_slot ? out_pending1 : out_pending0;
-  assign \$197  = drain_slot ? out_groups1 : out_groups0;
-  assign \$199  = \$197  > \$198 ;
-  assign \$200  = \$196  & \$199 ;
-  assign \$201  = w_level + drain_inflight;
-  assign \$202  = \$201  + drain_inflight2;
-  assign \$203  = \$202  < 3'h4;
-  assign drain_read = \$200  & \$203 ;
-  assign \$205  = drain_slot ? 7'h40 : 7'h00;
-  assign \$206  = \$204  + \$205 ;
-  assign \$208  = drain_slot ? 7'h40 : 7'h00;
-  assign \$209  = \$207  + \$208 ;
+  assign \$182  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$183  = wb_group13 + \$182 ;
+  assign \$184  = wb_ctx13 ? 7'h40 : 7'h00;
+  assign \$185  = wb_group13 + \$184 ;
+  assign \$186  = drain_slot ? out_pending1 : out_pending0;
+  assign \$187  = drain_slot ? out_groups1 : out_groups0;
+  assign \$189  = \$187  > \$188 ;
+  assign \$190  = \$186  & \$189 ;
+  assign \$191  = w_level + drain_inflight;
+  assign \$192  = \$191  + drain_inflight2;
+  assign \$193  = \$192  < 3'h4;
+  assign drain_read = \$190  & \$193 ;
+  assign \$195  = drain_slot ? 7'h40 : 7'h00;
+  assign \$196  = \$194  + \$195 ;
+  assign \$198  = drain_slot ? 7'h40 : 7'h00;
+  assign \$199  = \$197  + \$198 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$210  = load__payload[31:28] == 2'h3;
-  assign \$211  = ld_fire & \$210 ;
-  assign \$212  = ! load__payload[19:0];
-  assign \$213  = load__payload[85:32] > 3'h4;
-  assign \$214  = \$213  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$215  = d0_rp__data[7:0] + 2'h3;
-  assign \$217  = ! in_wslot;
-  assign \$218  = in_fire & \$217 ;
-  assign \$219  = in_beats0 + 1'h1;
-  assign \$220  = in_beats0 + 1'h1;
-  assign \$221  = \$220  == in_folds;
-  assign \$223  = in_fire & \$222 ;
-  assign \$224  = in_beats1 + 1'h1;
-  assign \$225  = in_beats1 + 1'h1;
-  assign \$226  = \$225  == in_folds;
-  assign \$227  = in_wslot ? in_beats1 : in_beats0;
-  assign \$228  = \$227  + 1'h1;
-  assign \$229  = \$228  == in_folds;
-  assign \$230  = in_fire & \$229 ;
-  assign \$231  = ~ in_wslot;
-  assign \$232  = d0_rp__data[15:8] + 1'h1;
-  assign \$234  = ~ loaded;
-  assign \$235  = n_layers - 1'h1;
-  assign \$236  = \$58 [2:0] == \$235 ;
-  assign \$237  = group + 1'h1;
-  assign \$238  = rq_addr + 1'h1;
-  assign \$239  = n_layers - 1'h1;
-  assign \$240  = \$58 [2:0] == \$239 ;
-  assign \$241  = ~ wr_buf;
-  assign \$242  = ~ ctx;
-  assign \$243  = ~ b_group_is_0;
-  assign \$244  = fold + 1'h1;
-  assign \$245  = fold_end_next + 3'h4;
-  assign \$246  = last_fold & last_group;
-  assign \$247  = ~ \$246 ;
-  assign \$248  = bank_addr + 1'h1;
-  assign \$249  = b_bank_addr + 1'h1;
-  assign \$250  = ~ b_last_fold;
-  assign \$251  = b_group + 1'h1;
-  assign \$252  = b_rq_addr + 1'h1;
-  assign \$253  = b_fold + 1'h1;
-  assign \$254  = ~ clear_counters;
-  assign \$255  = ld_fire & \$254 ;
-  assign \$256  = issue_b ? b_bank_addr : bank_addr;
-  assign \$257  = ! b_fold;
-  assign \$258  = issue_b ? \$257  : fold_is_0;
-  assign \$259  = issue_b ? b_last_fold : last_fold;
-  assign \$260  = issue_b ? b_rq_addr : rq_addr;
-  assign \$261  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$262  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$264  = ctx ? 6'h00 : 6'h20;
-  assign \$265  = \$263  + \$264 ;
-  assign \$267  = ctx ? 6'h20 : 6'h00;
-  assign \$268  = \$266  + \$267 ;
-  assign \$269  = issue_b ? \$265  : \$268 ;
-  assign \$271  = ctx ? 7'h40 : 7'h00;
-  assign \$272  = \$270  + \$271 ;
-  assign \$273  = wr_buf ? 6'h00 : 6'h20;
-  assign \$274  = \$272  + \$273 ;
-  assign \$275  = issue_b | layer_is_0;
-  assign \$276  = issue_b ? b_group : group;
-  assign \$277  = issue_b ? 1'h0 : wr_buf;
-  assign \$278  = ctx ^ issue_b;
-  assign \$279  = issue_a & cur_is_last;
-  assign \$280  = step_valid & step_last;
-  assign \$281  = wb_groups_next0 + 1'h1;
-  assign \$282  = wb_groups_next1 + 1'h1;
-  assign \$283  = ~ loaded;
-  assign \$284  = ctx ? in_release1 : in_release0;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = | in_beats1;
-  assign \$288  = in_fire & \$287 ;
-  assign \$289  = \$286  | \$288 ;
-  assign \$290  = | in_beats0;
-  assign \$291  = ! in_wslot;
-  assign \$292  = in_fire & \$291 ;
-  assign \$293  = \$290  | \$292 ;
-  assign \$294  = ctx ? \$289  : \$293 ;
-  assign \$295  = \$285  & \$294 ;
-  assign \$296  = ctx ? in_release0 : in_release1;
-  assign \$297  = ~ \$296 ;
-  assign \$298  = | in_beats0;
-  assign \$299  = ! in_wslot;
-  assign \$300  = in_fire & \$299 ;
-  assign \$301  = \$298  | \$300 ;
-  assign \$302  = | in_beats1;
-  assign \$304  = in_fire & \$303 ;
-  assign \$305  = \$302  | \$304 ;
-  assign \$306  = ctx ? \$301  : \$305 ;
-  assign \$307  = \$297  & \$306 ;
-  assign \$308  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$309  = ~ layer[0];
-  assign \$310  = \$308  == \$309 ;
-  assign \$311  = ctx ? track_reset1 : track_reset0;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = \$310  & \$312 ;
-  assign \$315  = 2'h0 >= fold_end;
-  assign \$317  = 2'h0 >= prev_out;
-  assign \$318  = \$315  | \$317 ;
-  assign \$320  = act_write & \$319 ;
-  assign \$321  = wb_parity1 == wb_par13;
-  assign \$323  = \$322  >= fold_end;
-  assign \$325  = \$324  >= prev_out;
-  assign \$326  = \$323  | \$325 ;
-  assign \$328  = 2'h2 >= fold_end;
-  assign \$330  = 2'h2 >= prev_out;
-  assign \$331  = \$328  | \$330 ;
-  assign \$332  = \$321  ? \$326  : \$331 ;
-  assign \$334  = \$333  >= fold_end;
-  assign \$336  = \$335  >= prev_out;
-  assign \$337  = \$334  | \$336 ;
-  assign \$338  = \$320  ? \$332  : \$337 ;
-  assign \$339  = track_reset_r1 ? \$318  : \$338 ;
-  assign \$341  = 2'h0 >= fold_end;
-  assign \$343  = 2'h0 >= prev_out;
-  assign \$344  = \$341  | \$343 ;
-  assign \$345  = ! wb_ctx13;
-  assign \$346  = act_write & \$345 ;
-  assign \$347  = wb_parity0 == wb_par13;
-  assign \$349  = \$348  >= fold_end;
-  assign \$351  = \$350  >= prev_out;
-  assign \$352  = \$349  | \$351 ;
-  assign \$354  = 2'h2 >= fold_end;
-  assign \$356  = 2'h2 >= prev_out;
-  assign \$357  = \$354  | \$356 ;
-  assign \$358  = \$347  ? \$352  : \$357 ;
-  assign \$360  = \$359  >= fold_end;
-  assign \$362  = \$361  >= prev_out;
-  assign \$363  = \$360  | \$362 ;
-  assign \$364  = \$346  ? \$358  : \$363 ;
-  assign \$365  = track_reset_r0 ? \$344  : \$364 ;
-  assign \$366  = ctx ? \$339  : \$365 ;
-  assign \$367  = \$313  & \$366 ;
-  assign \$368  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$369  = ~ layer[0];
-  assign \$370  = \$368  == \$369 ;
-  assign \$371  = ctx ? track_reset1 : track_reset0;
-  assign \$372  = ~ \$371 ;
-  assign \$373  = \$370  & \$372 ;
-  assign \$374  = ! prev_groups;
-  assign \$376  = act_write & \$375 ;
-  assign \$377  = wb_parity1 == wb_par13;
-  assign \$378  = wb_groups_plus1_1 == prev_groups;
-  assign \$379  = 1'h1 == prev_groups;
-  assign \$380  = \$377  ? \$378  : \$379 ;
-  assign \$381  = wb_groups1 == prev_groups;
-  assign \$382  = \$376  ? \$380  : \$381 ;
-  assign \$383  = track_reset_r1 ? \$374  : \$382 ;
-  assign \$384  = ! prev_groups;
-  assign \$385  = ! wb_ctx13;
-  assign \$386  = act_write & \$385 ;
-  assign \$387  = wb_parity0 == wb_par13;
-  assign \$388  = wb_groups_plus1_0 == prev_groups;
-  assign \$389  = 1'h1 == prev_groups;
-  assign \$390  = \$387  ? \$388  : \$389 ;
-  assign \$391  = wb_groups0 == prev_groups;
-  assign \$392  = \$386  ? \$390  : \$391 ;
-  assign \$393  = track_reset_r0 ? \$384  : \$392 ;
-  assign \$394  = ctx ? \$383  : \$393 ;
-  assign \$395  = \$373  & \$394 ;
-  assign \$396  = last_fold & last_group;
-  assign \$397  = \$396  & cur_is_last;
-  assign \$398  = ctx ? in_release0 : in_release1;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = | in_beats0;
-  assign \$401  = ! in_wslot;
-  assign \$402  = in_fire & \$401 ;
-  assign \$403  = \$400  | \$402 ;
-  assign \$404  = | in_beats1;
-  assign \$406  = in_fire & \$405 ;
-  assign \$407  = \$404  | \$406 ;
-  assign \$408  = ctx ? \$403  : \$407 ;
-  assign \$409  = \$399  & \$408 ;
-  assign \$410  = ctx ? in_release1 : in_release0;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = | in_beats1;
-  assign \$414  = in_fire & \$413 ;
-  assign \$415  = \$412  | \$414 ;
-  assign \$416  = | in_beats0;
-  assign \$417  = ! in_wslot;
-  assign \$418  = in_fire & \$417 ;
-  assign \$419  = \$416  | \$418 ;
-  assign \$420  = ctx ? \$415  : \$419 ;
-  assign \$421  = \$411  & \$420 ;
-  assign \$422  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$424  = ~ \$422 ;
-  assign \$425  = ctx ? track_reset0 : track_reset1;
-  assign \$426  = ~ \$425 ;
-  assign \$427  = \$424  & \$426 ;
-  assign \$431  = 2'h0 >= d0_rp__data[15:8];
-  assign \$433  = ! wb_ctx13;
-  assign \$434  = act_write & \$433 ;
-  assign \$435  = wb_parity0 == wb_par13;
-  assign \$437  = \$436  >= 3'h4;
-  assign \$439  = \$438  >= d0_rp__data[15:8];
-  assign \$440  = \$437  | \$439 ;
-  assign \$444  = 2'h2 >= d0_rp__data[15:8];
-  assign \$446  = \$435  ? \$440  : \$445 ;
-  assign \$448  = \$447  >= 3'h4;
-  assign \$450  = \$449  >= d0_rp__data[15:8];
-  assign \$451  = \$448  | \$450 ;
-  assign \$452  = \$434  ? \$446  : \$451 ;
-  assign \$453  = track_reset_r0 ? \$432  : \$452 ;
-  assign \$457  = 2'h0 >= d0_rp__data[15:8];
-  assign \$460  = act_write & \$459 ;
-  assign \$461  = wb_parity1 == wb_par13;
-  assign \$463  = \$462  >= 3'h4;
-  assign \$465  = \$464  >= d0_rp__data[15:8];
-  assign \$466  = \$463  | \$465 ;
-  assign \$470  = 2'h2 >= d0_rp__data[15:8];
-  assign \$472  = \$461  ? \$466  : \$471 ;
-  assign \$474  = \$473  >= 3'h4;
-  assign \$476  = \$475  >= d0_rp__data[15:8];
-  assign \$477  = \$474  | \$476 ;
-  assign \$478  = \$460  ? \$472  : \$477 ;
-  assign \$479  = track_reset_r1 ? \$458  : \$478 ;
-  assign \$480  = ctx ? \$453  : \$479 ;
-  assign \$481  = \$427  & \$480 ;
-  assign \$482  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$484  = ~ \$482 ;
-  assign \$485  = ctx ? track_reset0 : track_reset1;
-  assign \$486  = ~ \$485 ;
-  assign \$487  = \$484  & \$486 ;
-  assign \$488  = ! in_groups;
-  assign \$489  = ! wb_ctx13;
-  assign \$490  = act_write & \$489 ;
-  assign \$491  = wb_parity0 == wb_par13;
-  assign \$492  = wb_groups_plus1_0 == in_groups;
-  assign \$493  = 1'h1 == in_groups;
-  assign \$494  = \$491  ? \$492  : \$493 ;
-  assign \$495  = wb_groups0 == in_groups;
-  assign \$496  = \$490  ? \$494  : \$495 ;
-  assign \$497  = track_reset_r0 ? \$488  : \$496 ;
-  assign \$498  = ! in_groups;
-  assign \$500  = act_write & \$499 ;
-  assign \$501  = wb_parity1 == wb_par13;
-  assign \$502  = wb_groups_plus1_1 == in_groups;
-  assign \$503  = 1'h1 == in_groups;
-  assign \$504  = \$501  ? \$502  : \$503 ;
-  assign \$505  = wb_groups1 == in_groups;
-  assign \$506  = \$500  ? \$504  : \$505 ;
-  assign \$507  = track_reset_r1 ? \$498  : \$506 ;
-  assign \$508  = ctx ? \$497  : \$507 ;
-  assign \$509  = \$487  & \$508 ;
-  assign \$510  = ctx ? in_release1 : in_release0;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = | in_beats1;
-  assign \$514  = in_fire & \$513 ;
-  assign \$515  = \$512  | \$514 ;
-  assign \$516  = | in_beats0;
-  assign \$517  = ! in_wslot;
-  assign \$518  = in_fire & \$517 ;
-  assign \$519  = \$516  | \$518 ;
-  assign \$520  = ctx ? \$515  : \$519 ;
-  assign \$521  = \$511  & \$520 ;
-  assign \$522  = ctx ? in_release0 : in_release1;
-  assign \$523  = ~ \$522 ;
-  assign \$524  = in_beats0 > b_fold;
-  assign \$525  = ! in_wslot;
-  assign \$526  = in_fire & \$525 ;
-  assign \$527  = in_beats0 == b_fold;
-  assign \$528  = \$526  & \$527 ;
-  assign \$529  = \$524  | \$528 ;
-  assign \$530  = in_beats1 > b_fold;
-  assign \$532  = in_fire & \$531 ;
-  assign \$533  = in_beats1 == b_fold;
-  assign \$534  = \$532  & \$533 ;
-  assign \$535  = \$530  | \$534 ;
-  assign \$536  = ctx ? \$529  : \$535 ;
-  assign \$537  = \$523  & \$536 ;
-  assign \$538  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$539  = ~ layer[0];
-  assign \$541  = \$538  == \$540 ;
-  assign \$542  = ctx ? track_reset1 : track_reset0;
-  assign \$543  = ~ \$542 ;
-  assign \$544  = \$541  & \$543 ;
-  assign \$548  = 2'h0 >= cur_out;
-  assign \$551  = act_write & \$550 ;
-  assign \$552  = wb_parity1 == wb_par13;
-  assign \$554  = \$553  >= 3'h4;
-  assign \$556  = \$555  >= cur_out;
-  assign \$557  = \$554  | \$556 ;
-  assign \$561  = 2'h2 >= cur_out;
-  assign \$563  = \$552  ? \$557  : \$562 ;
-  assign \$565  = \$564  >= 3'h4;
-  assign \$567  = \$566  >= cur_out;
-  assign \$568  = \$565  | \$567 ;
-  assign \$569  = \$551  ? \$563  : \$568 ;
-  assign \$570  = track_reset_r1 ? \$549  : \$569 ;
-  assign \$574  = 2'h0 >= cur_out;
-  assign \$576  = ! wb_ctx13;
-  assign \$577  = act_write & \$576 ;
-  assign \$578  = wb_parity0 == wb_par13;
-  assign \$580  = \$579  >= 3'h4;
-  assign \$582  = \$581  >= cur_out;
-  assign \$583  = \$580  | \$582 ;
-  assign \$587  = 2'h2 >= cur_out;
-  assign \$589  = \$578  ? \$583  : \$588 ;
-  assign \$591  = \$590  >= 3'h4;
-  assign \$593  = \$592  >= cur_out;
-  assign \$594  = \$591  | \$593 ;
-  assign \$595  = \$577  ? \$589  : \$594 ;
-  assign \$596  = track_reset_r0 ? \$575  : \$595 ;
-  assign \$597  = ctx ? \$570  : \$596 ;
-  assign \$598  = \$544  & \$597 ;
-  assign \$599  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$600  = ~ layer[0];
-  assign \$602  = \$599  == \$601 ;
-  assign \$603  = ctx ? track_reset1 : track_reset0;
-  assign \$604  = ~ \$603 ;
-  assign \$605  = \$602  & \$604 ;
-  assign \$606  = ! cur_groups;
-  assign \$608  = act_write & \$607 ;
-  assign \$609  = wb_parity1 == wb_par13;
-  assign \$610  = wb_groups_plus1_1 == cur_groups;
-  assign \$611  = 1'h1 == cur_groups;
-  assign \$612  = \$609  ? \$610  : \$611 ;
-  assign \$613  = wb_groups1 == cur_groups;
-  assign \$614  = \$608  ? \$612  : \$613 ;
-  assign \$615  = track_reset_r1 ? \$606  : \$614 ;
-  assign \$616  = ! cur_groups;
-  assign \$617  = ! wb_ctx13;
-  assign \$618  = act_write & \$617 ;
-  assign \$619  = wb_parity0 == wb_par13;
-  assign \$620  = wb_groups_plus1_0 == cur_groups;
-  assign \$621  = 1'h1 == cur_groups;
-  assign \$622  = \$619  ? \$620  : \$621 ;
-  assign \$623  = wb_groups0 == cur_groups;
-  assign \$624  = \$618  ? \$622  : \$623 ;
-  assign \$625  = track_reset_r0 ? \$616  : \$624 ;
-  assign \$626  = ctx ? \$615  : \$625 ;
-  assign \$627  = \$605  & \$626 ;
-  assign \$628  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$629  = ~ layer[0];
-  assign \$630  = \$628  == \$629 ;
-  assign \$631  = ctx ? track_reset1 : track_reset0;
-  assign \$632  = ~ \$631 ;
-  assign \$633  = \$630  & \$632 ;
-  assign \$635  = 2'h0 >= fold_end;
-  assign \$637  = 2'h0 >= prev_out;
-  assign \$638  = \$635  | \$637 ;
-  assign \$640  = act_write & \$639 ;
-  assign \$641  = wb_parity1 == wb_par13;
-  assign \$643  = \$642  >= fold_end;
-  assign \$645  = \$644  >= prev_out;
-  assign \$646  = \$643  | \$645 ;
-  assign \$648  = 2'h2 >= fold_end;
-  assign \$650  = 2'h2 >= prev_out;
-  assign \$651  = \$648  | \$650 ;
-  assign \$652  = \$641  ? \$646  : \$651 ;
-  assign \$654  = \$653  >= fold_end;
-  assign \$656  = \$655  >= prev_out;
-  assign \$657  = \$654  | \$656 ;
-  assign \$658  = \$640  ? \$652  : \$657 ;
-  assign \$659  = track_reset_r1 ? \$638  : \$658 ;
-  assign \$661  = 2'h0 >= fold_end;
-  assign \$663  = 2'h0 >= prev_out;
+  assign \$200  = load__payload[31:28] == 2'h3;
+  assign \$201  = ld_fire & \$200 ;
+  assign \$202  = ! load__payload[19:0];
+  assign \$203  = load__payload[85:32] > 3'h4;
+  assign \$204  = \$203  ? 54'h00000000000004 : load__payload[85:32];
+  assign \$205  = d0_rp__data[7:0] - 1'h1;
+  assign \$207  = ! in_wslot;
+  assign \$208  = in_fire & \$207 ;
+  assign \$209  = in_beats0 + 1'h1;
+  assign \$210  = in_beats0 == in_folds_m1;
+  assign \$212  = in_fire & \$211 ;
+  assign \$213  = in_beats1 + 1'h1;
+  assign \$214  = in_beats1 == in_folds_m1;
+  assign \$215  = in_wslot ? in_beats1 : in_beats0;
+  assign \$216  = \$215  == in_folds_m1;
+  assign \$217  = in_fire & \$216 ;
+  assign \$218  = ~ in_wslot;
+  assign \$219  = d0_rp__data[15:8] + 1'h1;
+  assign \$221  = ~ loaded;
+  assign \$222  = n_layers - 1'h1;
+  assign \$223  = \$58 [2:0] == \$222 ;
+  assign \$224  = group + 1'h1;
+  assign \$225  = rq_addr + 1'h1;
+  assign \$226  = n_layers - 1'h1;
+  assign \$227  = \$58 [2:0] == \$226 ;
+  assign \$228  = ~ wr_buf;
+  assign \$229  = ~ ctx;
+  assign \$230  = ~ b_group_is_0;
+  assign \$231  = fold + 1'h1;
+  assign \$232  = fold_end_next + 3'h4;
+  assign \$233  = last_fold & last_group;
+  assign \$234  = ~ \$233 ;
+  assign \$235  = bank_addr + 1'h1;
+  assign \$236  = b_bank_addr + 1'h1;
+  assign \$237  = ~ b_last_fold;
+  assign \$238  = b_group + 1'h1;
+  assign \$239  = b_rq_addr + 1'h1;
+  assign \$240  = b_fold + 1'h1;
+  assign \$241  = ~ clear_counters;
+  assign \$242  = ld_fire & \$241 ;
+  assign \$243  = issue_b ? b_bank_addr : bank_addr;
+  assign \$244  = ! b_fold;
+  assign \$245  = issue_b ? \$244  : fold_is_0;
+  assign \$246  = issue_b ? b_last_fold : last_fold;
+  assign \$247  = issue_b ? b_rq_addr : rq_addr;
+  assign \$248  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$249  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$251  = ctx ? 6'h00 : 6'h20;
+  assign \$252  = \$250  + \$251 ;
+  assign \$254  = ctx ? 6'h20 : 6'h00;
+  assign \$255  = \$253  + \$254 ;
+  assign \$256  = issue_b ? \$252  : \$255 ;
+  assign \$258  = ctx ? 7'h40 : 7'h00;
+  assign \$259  = \$257  + \$258 ;
+  assign \$260  = wr_buf ? 6'h00 : 6'h20;
+  assign \$261  = \$259  + \$260 ;
+  assign \$262  = issue_b | layer_is_0;
+  assign \$263  = issue_b ? b_group : group;
+  assign \$264  = issue_b ? 1'h0 : wr_buf;
+  assign \$265  = ctx ^ issue_b;
+  assign \$266  = issue_a & cur_is_last;
+  assign \$267  = step_valid & step_last;
+  assign \$268  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$269  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$270  = ~ wb_out12;
+  assign \$271  = wb_valid12 & \$270 ;
+  assign \$272  = ! wb_ctx12;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$275  = \$274  == wb_par12;
+  assign \$276  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$277  = \$276  + 1'h1;
+  assign \$278  = \$275  ? \$277  : 9'h001;
+  assign \$279  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$280  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$281  = ~ wb_out12;
+  assign \$282  = wb_valid12 & \$281 ;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$286  = \$285  == wb_par12;
+  assign \$287  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$288  = \$287  + 1'h1;
+  assign \$289  = \$286  ? \$288  : 9'h001;
+  assign \$290  = ~ loaded;
+  assign \$291  = ctx ? in_release1 : in_release0;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = | in_beats1;
+  assign \$295  = in_fire & \$294 ;
+  assign \$296  = \$293  | \$295 ;
+  assign \$297  = | in_beats0;
+  assign \$298  = ! in_wslot;
+  assign \$299  = in_fire & \$298 ;
+  assign \$300  = \$297  | \$299 ;
+  assign \$301  = ctx ? \$296  : \$300 ;
+  assign \$302  = \$292  & \$301 ;
+  assign \$303  = ctx ? in_release0 : in_release1;
+  assign \$304  = ~ \$303 ;
+  assign \$305  = | in_beats0;
+  assign \$306  = ! in_wslot;
+  assign \$307  = in_fire & \$306 ;
+  assign \$308  = \$305  | \$307 ;
+  assign \$309  = | in_beats1;
+  assign \$311  = in_fire & \$310 ;
+  assign \$312  = \$309  | \$311 ;
+  assign \$313  = ctx ? \$308  : \$312 ;
+  assign \$314  = \$304  & \$313 ;
+  assign \$315  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$316  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$317  = ctx ? \$315  : \$316 ;
+  assign \$318  = ~ layer[0];
+  assign \$319  = \$317  == \$318 ;
+  assign \$320  = ctx ? track_reset1 : track_reset0;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = \$319  & \$321 ;
+  assign \$324  = 2'h0 >= fold_end;
+  assign \$326  = 2'h0 >= prev_out;
+  assign \$327  = \$324  | \$326 ;
+  assign \$329  = \$328  >= fold_end;
+  assign \$331  = \$330  >= prev_out;
+  assign \$332  = \$329  | \$331 ;
+  assign \$333  = track_reset_r1 ? \$327  : \$332 ;
+  assign \$335  = 2'h0 >= fold_end;
+  assign \$337  = 2'h0 >= prev_out;
+  assign \$338  = \$335  | \$337 ;
+  assign \$340  = \$339  >= fold_end;
+  assign \$342  = \$341  >= prev_out;
+  assign \$343  = \$340  | \$342 ;
+  assign \$344  = track_reset_r0 ? \$338  : \$343 ;
+  assign \$345  = ctx ? \$333  : \$344 ;
+  assign \$346  = \$322  & \$345 ;
+  assign \$347  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$348  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$349  = ctx ? \$347  : \$348 ;
+  assign \$350  = ~ layer[0];
+  assign \$351  = \$349  == \$350 ;
+  assign \$352  = ctx ? track_reset1 : track_reset0;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = \$351  & \$353 ;
+  assign \$355  = ! prev_groups;
+  assign \$356  = wb_groups_ahead1 == prev_groups;
+  assign \$357  = track_reset_r1 ? \$355  : \$356 ;
+  assign \$358  = ! prev_groups;
+  assign \$359  = wb_groups_ahead0 == prev_groups;
+  assign \$360  = track_reset_r0 ? \$358  : \$359 ;
+  assign \$361  = ctx ? \$357  : \$360 ;
+  assign \$362  = \$354  & \$361 ;
+  assign \$363  = last_fold & last_group;
+  assign \$364  = \$363  & cur_is_last;
+  assign \$365  = ctx ? in_release0 : in_release1;
+  assign \$366  = ~ \$365 ;
+  assign \$367  = | in_beats0;
+  assign \$368  = ! in_wslot;
+  assign \$369  = in_fire & \$368 ;
+  assign \$370  = \$367  | \$369 ;
+  assign \$371  = | in_beats1;
+  assign \$373  = in_fire & \$372 ;
+  assign \$374  = \$371  | \$373 ;
+  assign \$375  = ctx ? \$370  : \$374 ;
+  assign \$376  = \$366  & \$375 ;
+  assign \$377  = ctx ? in_release1 : in_release0;
+  assign \$378  = ~ \$377 ;
+  assign \$379  = | in_beats1;
+  assign \$381  = in_fire & \$380 ;
+  assign \$382  = \$379  | \$381 ;
+  assign \$383  = | in_beats0;
+  assign \$384  = ! in_wslot;
+  assign \$385  = in_fire & \$384 ;
+  assign \$386  = \$383  | \$385 ;
+  assign \$387  = ctx ? \$382  : \$386 ;
+  assign \$388  = \$378  & \$387 ;
+  assign \$389  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$390  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$391  = ctx ? \$389  : \$390 ;
+  assign \$393  = ~ \$391 ;
+  assign \$394  = ctx ? track_reset0 : track_reset1;
+  assign \$395  = ~ \$394 ;
+  assign \$396  = \$393  & \$395 ;
+  assign \$400  = 2'h0 >= d0_rp__data[15:8];
+  assign \$403  = \$402  >= 3'h4;
+  assign \$405  = \$404  >= d0_rp__data[15:8];
+  assign \$406  = \$403  | \$405 ;
+  assign \$407  = track_reset_r0 ? \$401  : \$406 ;
+  assign \$411  = 2'h0 >= d0_rp__data[15:8];
+  assign \$414  = \$413  >= 3'h4;
+  assign \$416  = \$415  >= d0_rp__data[15:8];
+  assign \$417  = \$414  | \$416 ;
+  assign \$418  = track_reset_r1 ? \$412  : \$417 ;
+  assign \$419  = ctx ? \$407  : \$418 ;
+  assign \$420  = \$396  & \$419 ;
+  assign \$421  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$422  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$423  = ctx ? \$421  : \$422 ;
+  assign \$425  = ~ \$423 ;
+  assign \$426  = ctx ? track_reset0 : track_reset1;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$425  & \$427 ;
+  assign \$429  = ! in_groups;
+  assign \$430  = wb_groups_ahead0 == in_groups;
+  assign \$431  = track_reset_r0 ? \$429  : \$430 ;
+  assign \$432  = ! in_groups;
+  assign \$433  = wb_groups_ahead1 == in_groups;
+  assign \$434  = track_reset_r1 ? \$432  : \$433 ;
+  assign \$435  = ctx ? \$431  : \$434 ;
+  assign \$436  = \$428  & \$435 ;
+  assign \$437  = ctx ? in_release1 : in_release0;
+  assign \$438  = ~ \$437 ;
+  assign \$439  = | in_beats1;
+  assign \$441  = in_fire & \$440 ;
+  assign \$442  = \$439  | \$441 ;
+  assign \$443  = | in_beats0;
+  assign \$444  = ! in_wslot;
+  assign \$445  = in_fire & \$444 ;
+  assign \$446  = \$443  | \$445 ;
+  assign \$447  = ctx ? \$442  : \$446 ;
+  assign \$448  = \$438  & \$447 ;
+  assign \$449  = ctx ? in_release0 : in_release1;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = in_beats0 > b_fold;
+  assign \$452  = ! in_wslot;
+  assign \$453  = in_fire & \$452 ;
+  assign \$454  = in_beats0 == b_fold;
+  assign \$455  = \$453  & \$454 ;
+  assign \$456  = \$451  | \$455 ;
+  assign \$457  = in_beats1 > b_fold;
+  assign \$459  = in_fire & \$458 ;
+  assign \$460  = in_beats1 == b_fold;
+  assign \$461  = \$459  & \$460 ;
+  assign \$462  = \$457  | \$461 ;
+  assign \$463  = ctx ? \$456  : \$462 ;
+  assign \$464  = \$450  & \$463 ;
+  assign \$465  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$466  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$467  = ctx ? \$465  : \$466 ;
+  assign \$468  = ~ layer[0];
+  assign \$470  = \$467  == \$469 ;
+  assign \$471  = ctx ? track_reset1 : track_reset0;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = \$470  & \$472 ;
+  assign \$477  = 2'h0 >= cur_out;
+  assign \$480  = \$479  >= 3'h4;
+  assign \$482  = \$481  >= cur_out;
+  assign \$483  = \$480  | \$482 ;
+  assign \$484  = track_reset_r1 ? \$478  : \$483 ;
+  assign \$488  = 2'h0 >= cur_out;
+  assign \$491  = \$490  >= 3'h4;
+  assign \$493  = \$492  >= cur_out;
+  assign \$494  = \$491  | \$493 ;
+  assign \$495  = track_reset_r0 ? \$489  : \$494 ;
+  assign \$496  = ctx ? \$484  : \$495 ;
+  assign \$497  = \$473  & \$496 ;
+  assign \$498  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$499  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$500  = ctx ? \$498  : \$499 ;
+  assign \$501  = ~ layer[0];
+  assign \$503  = \$500  == \$502 ;
+  assign \$504  = ctx ? track_reset1 : track_reset0;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = \$503  & \$505 ;
+  assign \$507  = ! cur_groups;
+  assign \$508  = wb_groups_ahead1 == cur_groups;
+  assign \$509  = track_reset_r1 ? \$507  : \$508 ;
+  assign \$510  = ! cur_groups;
+  assign \$511  = wb_groups_ahead0 == cur_groups;
+  assign \$512  = track_reset_r0 ? \$510  : \$511 ;
+  assign \$513  = ctx ? \$509  : \$512 ;
+  assign \$514  = \$506  & \$513 ;
+  assign \$515  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$516  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$517  = ctx ? \$515  : \$516 ;
+  assign \$518  = ~ layer[0];
+  assign \$519  = \$517  == \$518 ;
+  assign \$520  = ctx ? track_reset1 : track_reset0;
+  assign \$521  = ~ \$520 ;
+  assign \$522  = \$519  & \$521 ;
+  assign \$524  = 2'h0 >= fold_end;
+  assign \$526  = 2'h0 >= prev_out;
+  assign \$527  = \$524  | \$526 ;
+  assign \$529  = \$528  >= fold_end;
+  assign \$531  = \$530  >= prev_out;
+  assign \$532  = \$529  | \$531 ;
+  assign \$533  = track_reset_r1 ? \$527  : \$532 ;
+  assign \$535  = 2'h0 >= fold_end;
+  assign \$537  = 2'h0 >= prev_out;
+  assign \$538  = \$535  | \$537 ;
+  assign \$540  = \$539  >= fold_end;
+  assign \$542  = \$541  >= prev_out;
+  assign \$543  = \$540  | \$542 ;
+  assign \$544  = track_reset_r0 ? \$538  : \$543 ;
+  assign \$545  = ctx ? \$533  : \$544 ;
+  assign \$546  = \$522  & \$545 ;
+  assign \$547  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$548  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$549  = ctx ? \$547  : \$548 ;
+  assign \$550  = ~ layer[0];
+  assign \$551  = \$549  == \$550 ;
+  assign \$552  = ctx ? track_reset1 : track_reset0;
+  assign \$553  = ~ \$552 ;
+  assign \$554  = \$551  & \$553 ;
+  assign \$555  = ! prev_groups;
+  assign \$556  = wb_groups_ahead1 == prev_groups;
+  assign \$557  = track_reset_r1 ? \$555  : \$556 ;
+  assign \$558  = ! prev_groups;
+  assign \$559  = wb_groups_ahead0 == prev_groups;
+  assign \$560  = track_reset_r0 ? \$558  : \$559 ;
+  assign \$561  = ctx ? \$557  : \$560 ;
+  assign \$562  = \$554  & \$561 ;
+  assign \$563  = ctx ? in_release1 : in_release0;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = in_beats1 > fold_plus1;
+  assign \$567  = in_fire & \$566 ;
+  assign \$568  = in_beats1 == fold_plus1;
+  assign \$569  = \$567  & \$568 ;
+  assign \$570  = \$565  | \$569 ;
+  assign \$571  = in_beats0 > fold_plus1;
+  assign \$572  = ! in_wslot;
+  assign \$573  = in_fire & \$572 ;
+  assign \$574  = in_beats0 == fold_plus1;
+  assign \$575  = \$573  & \$574 ;
+  assign \$576  = \$571  | \$575 ;
+  assign \$577  = ctx ? \$570  : \$576 ;
+  assign \$578  = \$564  & \$577 ;
+  assign \$579  = ctx ? in_release0 : in_release1;
+  assign \$580  = ~ \$579 ;
+  assign \$581  = in_beats0 > b_fold;
+  assign \$582  = ! in_wslot;
+  assign \$583  = in_fire & \$582 ;
+  assign \$584  = in_beats0 == b_fold;
+  assign \$585  = \$583  & \$584 ;
+  assign \$586  = \$581  | \$585 ;
+  assign \$587  = in_beats1 > b_fold;
+  assign \$589  = in_fire & \$588 ;
+  assign \$590  = in_beats1 == b_fold;
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = \$587  | \$591 ;
+  assign \$593  = ctx ? \$586  : \$592 ;
+  assign \$594  = \$580  & \$593 ;
+  assign \$595  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$596  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$597  = ctx ? \$595  : \$596 ;
+  assign \$598  = ~ layer[0];
+  assign \$599  = \$597  == \$598 ;
+  assign \$600  = ctx ? track_reset1 : track_reset0;
+  assign \$601  = ~ \$600 ;
+  assign \$602  = \$599  & \$601 ;
+  assign \$604  = 2'h0 >= fold_end_next;
+  assign \$606  = 2'h0 >= prev_out;
+  assign \$607  = \$604  | \$606 ;
+  assign \$609  = \$608  >= fold_end_next;
+  assign \$611  = \$610  >= prev_out;
+  assign \$612  = \$609  | \$611 ;
+  assign \$613  = track_reset_r1 ? \$607  : \$612 ;
+  assign \$615  = 2'h0 >= fold_end_next;
+  assign \$617  = 2'h0 >= prev_out;
+  assign \$618  = \$615  | \$617 ;
+  assign \$620  = \$619  >= fold_end_next;
+  assign \$622  = \$621  >= prev_out;
+  assign \$623  = \$620  | \$622 ;
+  assign \$624  = track_reset_r0 ? \$618  : \$623 ;
+  assign \$625  = ctx ? \$613  : \$624 ;
+  assign \$626  = \$602  & \$625 ;
+  assign \$627  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$628  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$629  = ctx ? \$627  : \$628 ;
+  assign \$630  = ~ layer[0];
+  assign \$631  = \$629  == \$630 ;
+  assign \$632  = ctx ? track_reset1 : track_reset0;
+  assign \$633  = ~ \$632 ;
+  assign \$634  = \$631  & \$633 ;
+  assign \$635  = ! prev_groups;
+  assign \$636  = wb_groups_ahead1 == prev_groups;
+  assign \$637  = track_reset_r1 ? \$635  : \$636 ;
+  assign \$638  = ! prev_groups;
+  assign \$639  = wb_groups_ahead0 == prev_groups;
+  assign \$640  = track_reset_r0 ? \$638  : \$639 ;
+  assign \$641  = ctx ? \$637  : \$640 ;
+  assign \$642  = \$634  & \$641 ;
+  assign \$643  = ctx ? in_release1 : in_release0;
+  assign \$644  = ~ \$643 ;
+  assign \$645  = in_beats1 > fold;
+  assign \$647  = in_fire & \$646 ;
+  assign \$648  = in_beats1 == fold;
+  assign \$649  = \$647  & \$648 ;
+  assign \$650  = \$645  | \$649 ;
+  assign \$651  = in_beats0 > fold;
+  assign \$652  = ! in_wslot;
+  assign \$653  = in_fire & \$652 ;
+  assign \$654  = in_beats0 == fold;
+  assign \$655  = \$653  & \$654 ;
+  assign \$656  = \$651  | \$655 ;
+  assign \$657  = ctx ? \$650  : \$656 ;
+  assign \$658  = \$644  & \$657 ;
+  assign \$659  = ctx ? in_release0 : in_release1;
+  assign \$660  = ~ \$659 ;
+  assign \$661  = | in_beats0;
+  assign \$662  = ! in_wslot;
+  assign \$663  = in_fire & \$662 ;
   assign \$664  = \$661  | \$663 ;
-  assign \$665  = ! wb_ctx13;
-  assign \$666  = act_write & \$665 ;
-  assign \$667  = wb_parity0 == wb_par13;
-  assign \$669  = \$668  >= fold_end;
-  assign \$671  = \$670  >= prev_out;
-  assign \$672  = \$669  | \$671 ;
-  assign \$674  = 2'h2 >= fold_end;
-  assign \$676  = 2'h2 >= prev_out;
-  assign \$677  = \$674  | \$676 ;
-  assign \$678  = \$667  ? \$672  : \$677 ;
-  assign \$680  = \$679  >= fold_end;
-  assign \$682  = \$681  >= prev_out;
-  assign \$683  = \$680  | \$682 ;
-  assign \$684  = \$666  ? \$678  : \$683 ;
-  assign \$685  = track_reset_r0 ? \$664  : \$684 ;
-  assign \$686  = ctx ? \$659  : \$685 ;
-  assign \$687  = \$633  & \$686 ;
-  assign \$688  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$689  = ~ layer[0];
-  assign \$690  = \$688  == \$689 ;
-  assign \$691  = ctx ? track_reset1 : track_reset0;
-  assign \$692  = ~ \$691 ;
-  assign \$693  = \$690  & \$692 ;
-  assign \$694  = ! prev_groups;
-  assign \$696  = act_write & \$695 ;
-  assign \$697  = wb_parity1 == wb_par13;
-  assign \$698  = wb_groups_plus1_1 == prev_groups;
-  assign \$699  = 1'h1 == prev_groups;
-  assign \$700  = \$697  ? \$698  : \$699 ;
-  assign \$701  = wb_groups1 == prev_groups;
-  assign \$702  = \$696  ? \$700  : \$701 ;
-  assign \$703  = track_reset_r1 ? \$694  : \$702 ;
-  assign \$704  = ! prev_groups;
-  assign \$705  = ! wb_ctx13;
-  assign \$706  = act_write & \$705 ;
-  assign \$707  = wb_parity0 == wb_par13;
-  assign \$708  = wb_groups_plus1_0 == prev_groups;
-  assign \$709  = 1'h1 == prev_groups;
-  assign \$710  = \$707  ? \$708  : \$709 ;
-  assign \$711  = wb_groups0 == prev_groups;
-  assign \$712  = \$706  ? \$710  : \$711 ;
-  assign \$713  = track_reset_r0 ? \$704  : \$712 ;
-  assign \$714  = ctx ? \$703  : \$713 ;
-  assign \$715  = \$693  & \$714 ;
-  assign \$716  = ctx ? in_release1 : in_release0;
-  assign \$717  = ~ \$716 ;
-  assign \$718  = in_beats1 > fold_plus1;
-  assign \$720  = in_fire & \$719 ;
-  assign \$721  = in_beats1 == fold_plus1;
-  assign \$722  = \$720  & \$721 ;
-  assign \$723  = \$718  | \$722 ;
-  assign \$724  = in_beats0 > fold_plus1;
-  assign \$725  = ! in_wslot;
-  assign \$726  = in_fire & \$725 ;
-  assign \$727  = in_beats0 == fold_plus1;
-  assign \$728  = \$726  & \$727 ;
-  assign \$729  = \$724  | \$728 ;
-  assign \$730  = ctx ? \$723  : \$729 ;
-  assign \$731  = \$717  & \$730 ;
-  assign \$732  = ctx ? in_release0 : in_release1;
-  assign \$733  = ~ \$732 ;
-  assign \$734  = in_beats0 > b_fold;
-  assign \$735  = ! in_wslot;
-  assign \$736  = in_fire & \$735 ;
-  assign \$737  = in_beats0 == b_fold;
-  assign \$738  = \$736  & \$737 ;
-  assign \$739  = \$734  | \$738 ;
-  assign \$740  = in_beats1 > b_fold;
-  assign \$742  = in_fire & \$741 ;
-  assign \$743  = in_beats1 == b_fold;
-  assign \$744  = \$742  & \$743 ;
-  assign \$745  = \$740  | \$744 ;
-  assign \$746  = ctx ? \$739  : \$745 ;
-  assign \$747  = \$733  & \$746 ;
-  assign \$748  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$749  = ~ layer[0];
-  assign \$750  = \$748  == \$749 ;
-  assign \$751  = ctx ? track_reset1 : track_reset0;
-  assign \$752  = ~ \$751 ;
-  assign \$753  = \$750  & \$752 ;
-  assign \$755  = 2'h0 >= fold_end_next;
-  assign \$757  = 2'h0 >= prev_out;
-  assign \$758  = \$755  | \$757 ;
-  assign \$760  = act_write & \$759 ;
-  assign \$761  = wb_parity1 == wb_par13;
-  assign \$763  = \$762  >= fold_end_next;
-  assign \$765  = \$764  >= prev_out;
-  assign \$766  = \$763  | \$765 ;
-  assign \$768  = 2'h2 >= fold_end_next;
-  assign \$770  = 2'h2 >= prev_out;
-  assign \$771  = \$768  | \$770 ;
-  assign \$772  = \$761  ? \$766  : \$771 ;
-  assign \$774  = \$773  >= fold_end_next;
-  assign \$776  = \$775  >= prev_out;
+  assign \$665  = | in_beats1;
+  assign \$667  = in_fire & \$666 ;
+  assign \$668  = \$665  | \$667 ;
+  assign \$669  = ctx ? \$664  : \$668 ;
+  assign \$670  = in_beats0 > b_fold_plus1;
+  assign \$671  = ! in_wslot;
+  assign \$672  = in_fire & \$671 ;
+  assign \$673  = in_beats0 == b_fold_plus1;
+  assign \$674  = \$672  & \$673 ;
+  assign \$675  = \$670  | \$674 ;
+  assign \$676  = in_beats1 > b_fold_plus1;
+  assign \$678  = in_fire & \$677 ;
+  assign \$679  = in_beats1 == b_fold_plus1;
+  assign \$680  = \$678  & \$679 ;
+  assign \$681  = \$676  | \$680 ;
+  assign \$682  = ctx ? \$675  : \$681 ;
+  assign \$683  = b_last_fold ? \$669  : \$682 ;
+  assign \$684  = \$660  & \$683 ;
+  assign \$685  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$686  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$687  = ctx ? \$685  : \$686 ;
+  assign \$688  = ~ layer[0];
+  assign \$689  = \$687  == \$688 ;
+  assign \$690  = ctx ? track_reset1 : track_reset0;
+  assign \$691  = ~ \$690 ;
+  assign \$692  = \$689  & \$691 ;
+  assign \$694  = 2'h0 >= fold_end;
+  assign \$696  = 2'h0 >= prev_out;
+  assign \$697  = \$694  | \$696 ;
+  assign \$699  = \$698  >= fold_end;
+  assign \$701  = \$700  >= prev_out;
+  assign \$702  = \$699  | \$701 ;
+  assign \$703  = track_reset_r1 ? \$697  : \$702 ;
+  assign \$705  = 2'h0 >= fold_end;
+  assign \$707  = 2'h0 >= prev_out;
+  assign \$708  = \$705  | \$707 ;
+  assign \$710  = \$709  >= fold_end;
+  assign \$712  = \$711  >= prev_out;
+  assign \$713  = \$710  | \$712 ;
+  assign \$714  = track_reset_r0 ? \$708  : \$713 ;
+  assign \$715  = ctx ? \$703  : \$714 ;
+  assign \$716  = \$692  & \$715 ;
+  assign \$717  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$718  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$719  = ctx ? \$717  : \$718 ;
+  assign \$720  = ~ layer[0];
+  assign \$721  = \$719  == \$720 ;
+  assign \$722  = ctx ? track_reset1 : track_reset0;
+  assign \$723  = ~ \$722 ;
+  assign \$724  = \$721  & \$723 ;
+  assign \$725  = ! prev_groups;
+  assign \$726  = wb_groups_ahead1 == prev_groups;
+  assign \$727  = track_reset_r1 ? \$725  : \$726 ;
+  assign \$728  = ! prev_groups;
+  assign \$729  = wb_groups_ahead0 == prev_groups;
+  assign \$730  = track_reset_r0 ? \$728  : \$729 ;
+  assign \$731  = ctx ? \$727  : \$730 ;
+  assign \$732  = \$724  & \$731 ;
+  assign \$733  = ctx ? in_release1 : in_release0;
+  assign \$734  = ~ \$733 ;
+  assign \$735  = in_beats1 > fold;
+  assign \$737  = in_fire & \$736 ;
+  assign \$738  = in_beats1 == fold;
+  assign \$739  = \$737  & \$738 ;
+  assign \$740  = \$735  | \$739 ;
+  assign \$741  = in_beats0 > fold;
+  assign \$742  = ! in_wslot;
+  assign \$743  = in_fire & \$742 ;
+  assign \$744  = in_beats0 == fold;
+  assign \$745  = \$743  & \$744 ;
+  assign \$746  = \$741  | \$745 ;
+  assign \$747  = ctx ? \$740  : \$746 ;
+  assign \$748  = \$734  & \$747 ;
+  assign \$749  = ctx ? in_release0 : in_release1;
+  assign \$750  = ~ \$749 ;
+  assign \$751  = in_beats0 > b_fold;
+  assign \$752  = ! in_wslot;
+  assign \$753  = in_fire & \$752 ;
+  assign \$754  = in_beats0 == b_fold;
+  assign \$755  = \$753  & \$754 ;
+  assign \$756  = \$751  | \$755 ;
+  assign \$757  = in_beats1 > b_fold;
+  assign \$759  = in_fire & \$758 ;
+  assign \$760  = in_beats1 == b_fold;
+  assign \$761  = \$759  & \$760 ;
+  assign \$762  = \$757  | \$761 ;
+  assign \$763  = ctx ? \$756  : \$762 ;
+  assign \$764  = \$750  & \$763 ;
+  assign \$765  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$766  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$767  = ctx ? \$765  : \$766 ;
+  assign \$768  = ~ layer[0];
+  assign \$769  = \$767  == \$768 ;
+  assign \$770  = ctx ? track_reset1 : track_reset0;
+  assign \$771  = ~ \$770 ;
+  assign \$772  = \$769  & \$771 ;
+  assign \$774  = 2'h0 >= fold_end;
+  assign \$776  = 2'h0 >= prev_out;
   assign \$777  = \$774  | \$776 ;
-  assign \$778  = \$760  ? \$772  : \$777 ;
-  assign \$779  = track_reset_r1 ? \$758  : \$778 ;
-  assign \$781  = 2'h0 >= fold_end_next;
-  assign \$783  = 2'h0 >= prev_out;
-  assign \$784  = \$781  | \$783 ;
-  assign \$785  = ! wb_ctx13;
-  assign \$786  = act_write & \$785 ;
-  assign \$787  = wb_parity0 == wb_par13;
-  assign \$789  = \$788  >= fold_end_next;
-  assign \$791  = \$790  >= prev_out;
-  assign \$792  = \$789  | \$791 ;
-  assign \$794  = 2'h2 >= fold_end_next;
-  assign \$796  = 2'h2 >= prev_out;
-  assign \$797  = \$794  | \$796 ;
-  assign \$798  = \$787  ? \$792  : \$797 ;
-  assign \$800  = \$799  >= fold_end_next;
-  assign \$802  = \$801  >= prev_out;
-  assign \$803  = \$800  | \$802 ;
-  assign \$804  = \$786  ? \$798  : \$803 ;
-  assign \$805  = track_reset_r0 ? \$784  : \$804 ;
-  assign \$806  = ctx ? \$779  : \$805 ;
-  assign \$807  = \$753  & \$806 ;
-  assign \$808  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$809  = ~ layer[0];
-  assign \$810  = \$808  == \$809 ;
-  assign \$811  = ctx ? track_reset1 : track_reset0;
-  assign \$812  = ~ \$811 ;
-  assign \$813  = \$810  & \$812 ;
-  assign \$814  = ! prev_groups;
-  assign \$816  = act_write & \$815 ;
-  assign \$817  = wb_parity1 == wb_par13;
-  assign \$818  = wb_groups_plus1_1 == prev_groups;
-  assign \$819  = 1'h1 == prev_groups;
-  assign \$820  = \$817  ? \$818  : \$819 ;
-  assign \$821  = wb_groups1 == prev_groups;
-  assign \$822  = \$816  ? \$820  : \$821 ;
-  assign \$823  = track_reset_r1 ? \$814  : \$822 ;
-  assign \$824  = ! prev_groups;
-  assign \$825  = ! wb_ctx13;
-  assign \$826  = act_write & \$825 ;
-  assign \$827  = wb_parity0 == wb_par13;
-  assign \$828  = wb_groups_plus1_0 == prev_groups;
-  assign \$829  = 1'h1 == prev_groups;
-  assign \$830  = \$827  ? \$828  : \$829 ;
-  assign \$831  = wb_groups0 == prev_groups;
-  assign \$832  = \$826  ? \$830  : \$831 ;
-  assign \$833  = track_reset_r0 ? \$824  : \$832 ;
-  assign \$834  = ctx ? \$823  : \$833 ;
-  assign \$835  = \$813  & \$834 ;
-  assign \$836  = ctx ? in_release1 : in_release0;
-  assign \$837  = ~ \$836 ;
-  assign \$838  = in_beats1 > fold;
-  assign \$840  = in_fire & \$839 ;
-  assign \$841  = in_beats1 == fold;
-  assign \$842  = \$840  & \$841 ;
-  assign \$843  = \$838  | \$842 ;
-  assign \$844  = in_beats0 > fold;
-  assign \$845  = ! in_wslot;
-  assign \$846  = in_fire & \$845 ;
-  assign \$847  = in_beats0 == fold;
-  assign \$848  = \$846  & \$847 ;
-  assign \$849  = \$844  | \$848 ;
-  assign \$850  = ctx ? \$843  : \$849 ;
-  assign \$851  = \$837  & \$850 ;
-  assign \$852  = ctx ? in_release0 : in_release1;
-  assign \$853  = ~ \$852 ;
-  assign \$854  = | in_beats0;
-  assign \$855  = ! in_wslot;
-  assign \$856  = in_fire & \$855 ;
-  assign \$857  = \$854  | \$856 ;
-  assign \$858  = | in_beats1;
-  assign \$860  = in_fire & \$859 ;
-  assign \$861  = \$858  | \$860 ;
-  assign \$862  = ctx ? \$857  : \$861 ;
-  assign \$863  = in_beats0 > b_fold_plus1;
-  assign \$864  = ! in_wslot;
-  assign \$865  = in_fire & \$864 ;
-  assign \$866  = in_beats0 == b_fold_plus1;
-  assign \$867  = \$865  & \$866 ;
-  assign \$868  = \$863  | \$867 ;
-  assign \$869  = in_beats1 > b_fold_plus1;
-  assign \$871  = in_fire & \$870 ;
-  assign \$872  = in_beats1 == b_fold_plus1;
-  assign \$873  = \$871  & \$872 ;
-  assign \$874  = \$869  | \$873 ;
-  assign \$875  = ctx ? \$868  : \$874 ;
-  assign \$876  = b_last_fold ? \$862  : \$875 ;
-  assign \$877  = \$853  & \$876 ;
-  assign \$878  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$879  = ~ layer[0];
-  assign \$880  = \$878  == \$879 ;
-  assign \$881  = ctx ? track_reset1 : track_reset0;
-  assign \$882  = ~ \$881 ;
-  assign \$883  = \$880  & \$882 ;
-  assign \$885  = 2'h0 >= fold_end;
-  assign \$887  = 2'h0 >= prev_out;
-  assign \$888  = \$885  | \$887 ;
-  assign \$890  = act_write & \$889 ;
-  assign \$891  = wb_parity1 == wb_par13;
-  assign \$893  = \$892  >= fold_end;
-  assign \$895  = \$894  >= prev_out;
-  assign \$896  = \$893  | \$895 ;
-  assign \$898  = 2'h2 >= fold_end;
-  assign \$900  = 2'h2 >= prev_out;
-  assign \$901  = \$898  | \$900 ;
-  assign \$902  = \$891  ? \$896  : \$901 ;
-  assign \$904  = \$903  >= fold_end;
-  assign \$906  = \$905  >= prev_out;
-  assign \$907  = \$904  | \$906 ;
-  assign \$908  = \$890  ? \$902  : \$907 ;
-  assign \$909  = track_reset_r1 ? \$888  : \$908 ;
-  assign \$911  = 2'h0 >= fold_end;
-  assign \$913  = 2'h0 >= prev_out;
-  assign \$914  = \$911  | \$913 ;
-  assign \$915  = ! wb_ctx13;
-  assign \$916  = act_write & \$915 ;
-  assign \$917  = wb_parity0 == wb_par13;
-  assign \$919  = \$918  >= fold_end;
-  assign \$921  = \$920  >= prev_out;
-  assign \$922  = \$919  | \$921 ;
-  assign \$924  = 2'h2 >= fold_end;
-  assign \$926  = 2'h2 >= prev_out;
-  assign \$927  = \$924  | \$926 ;
-  assign \$928  = \$917  ? \$922  : \$927 ;
-  assign \$930  = \$929  >= fold_end;
-  assign \$932  = \$931  >= prev_out;
-  assign \$933  = \$930  | \$932 ;
-  assign \$934  = \$916  ? \$928  : \$933 ;
-  assign \$935  = track_reset_r0 ? \$914  : \$934 ;
-  assign \$936  = ctx ? \$909  : \$935 ;
-  assign \$937  = \$883  & \$936 ;
-  assign \$938  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$939  = ~ layer[0];
-  assign \$940  = \$938  == \$939 ;
-  assign \$941  = ctx ? track_reset1 : track_reset0;
-  assign \$942  = ~ \$941 ;
-  assign \$943  = \$940  & \$942 ;
-  assign \$944  = ! prev_groups;
-  assign \$946  = act_write & \$945 ;
-  assign \$947  = wb_parity1 == wb_par13;
-  assign \$948  = wb_groups_plus1_1 == prev_groups;
-  assign \$949  = 1'h1 == prev_groups;
-  assign \$950  = \$947  ? \$948  : \$949 ;
-  assign \$951  = wb_groups1 == prev_groups;
-  assign \$952  = \$946  ? \$950  : \$951 ;
-  assign \$953  = track_reset_r1 ? \$944  : \$952 ;
-  assign \$954  = ! prev_groups;
-  assign \$955  = ! wb_ctx13;
-  assign \$956  = act_write & \$955 ;
-  assign \$957  = wb_parity0 == wb_par13;
-  assign \$958  = wb_groups_plus1_0 == prev_groups;
-  assign \$959  = 1'h1 == prev_groups;
-  assign \$960  = \$957  ? \$958  : \$959 ;
-  assign \$961  = wb_groups0 == prev_groups;
-  assign \$962  = \$956  ? \$960  : \$961 ;
-  assign \$963  = track_reset_r0 ? \$954  : \$962 ;
-  assign \$964  = ctx ? \$953  : \$963 ;
-  assign \$965  = \$943  & \$964 ;
-  assign \$966  = ctx ? in_release1 : in_release0;
-  assign \$967  = ~ \$966 ;
-  assign \$968  = in_beats1 > fold;
-  assign \$970  = in_fire & \$969 ;
-  assign \$971  = in_beats1 == fold;
-  assign \$972  = \$970  & \$971 ;
-  assign \$973  = \$968  | \$972 ;
-  assign \$974  = in_beats0 > fold;
-  assign \$975  = ! in_wslot;
-  assign \$976  = in_fire & \$975 ;
-  assign \$977  = in_beats0 == fold;
-  assign \$978  = \$976  & \$977 ;
-  assign \$979  = \$974  | \$978 ;
-  assign \$980  = ctx ? \$973  : \$979 ;
-  assign \$981  = \$967  & \$980 ;
-  assign \$982  = ctx ? in_release0 : in_release1;
-  assign \$983  = ~ \$982 ;
-  assign \$984  = in_beats0 > b_fold;
-  assign \$985  = ! in_wslot;
-  assign \$986  = in_fire & \$985 ;
-  assign \$987  = in_beats0 == b_fold;
-  assign \$988  = \$986  & \$987 ;
-  assign \$989  = \$984  | \$988 ;
-  assign \$990  = in_beats1 > b_fold;
-  assign \$992  = in_fire & \$991 ;
-  assign \$993  = in_beats1 == b_fold;
-  assign \$994  = \$992  & \$993 ;
-  assign \$995  = \$990  | \$994 ;
-  assign \$996  = ctx ? \$989  : \$995 ;
-  assign \$997  = \$983  & \$996 ;
-  assign \$998  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$999  = ~ layer[0];
-  assign \$1000  = \$998  == \$999 ;
-  assign \$1001  = ctx ? track_reset1 : track_reset0;
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = \$1000  & \$1002 ;
-  assign \$1005  = 2'h0 >= fold_end;
-  assign \$1007  = 2'h0 >= prev_out;
-  assign \$1008  = \$1005  | \$1007 ;
-  assign \$1010  = act_write & \$1009 ;
-  assign \$1011  = wb_parity1 == wb_par13;
-  assign \$1013  = \$1012  >= fold_end;
-  assign \$1015  = \$1014  >= prev_out;
-  assign \$1016  = \$1013  | \$1015 ;
-  assign \$1018  = 2'h2 >= fold_end;
-  assign \$1020  = 2'h2 >= prev_out;
-  assign \$1021  = \$1018  | \$1020 ;
-  assign \$1022  = \$1011  ? \$1016  : \$1021 ;
-  assign \$1024  = \$1023  >= fold_end;
-  assign \$1026  = \$1025  >= prev_out;
-  assign \$1027  = \$1024  | \$1026 ;
-  assign \$1028  = \$1010  ? \$1022  : \$1027 ;
-  assign \$1029  = track_reset_r1 ? \$1008  : \$1028 ;
-  assign \$1031  = 2'h0 >= fold_end;
-  assign \$1033  = 2'h0 >= prev_out;
-  assign \$1034  = \$1031  | \$1033 ;
-  assign \$1035  = ! wb_ctx13;
-  assign \$1036  = act_write & \$1035 ;
-  assign \$1037  = wb_parity0 == wb_par13;
-  assign \$1039  = \$1038  >= fold_end;
-  assign \$1041  = \$1040  >= prev_out;
-  assign \$1042  = \$1039  | \$1041 ;
-  assign \$1044  = 2'h2 >= fold_end;
-  assign \$1046  = 2'h2 >= prev_out;
-  assign \$1047  = \$1044  | \$1046 ;
-  assign \$1048  = \$1037  ? \$1042  : \$1047 ;
-  assign \$1050  = \$1049  >= fold_end;
-  assign \$1052  = \$1051  >= prev_out;
-  assign \$1053  = \$1050  | \$1052 ;
-  assign \$1054  = \$1036  ? \$1048  : \$1053 ;
-  assign \$1055  = track_reset_r0 ? \$1034  : \$1054 ;
-  assign \$1056  = ctx ? \$1029  : \$1055 ;
-  assign \$1057  = \$1003  & \$1056 ;
-  assign \$1058  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1059  = ~ layer[0];
-  assign \$1060  = \$1058  == \$1059 ;
-  assign \$1061  = ctx ? track_reset1 : track_reset0;
-  assign \$1062  = ~ \$1061 ;
-  assign \$1063  = \$1060  & \$1062 ;
-  assign \$1064  = ! prev_groups;
-  assign \$1066  = act_write & \$1065 ;
-  assign \$1067  = wb_parity1 == wb_par13;
-  assign \$1068  = wb_groups_plus1_1 == prev_groups;
-  assign \$1069  = 1'h1 == prev_groups;
-  assign \$1070  = \$1067  ? \$1068  : \$1069 ;
-  assign \$1071  = wb_groups1 == prev_groups;
-  assign \$1072  = \$1066  ? \$1070  : \$1071 ;
-  assign \$1073  = track_reset_r1 ? \$1064  : \$1072 ;
-  assign \$1074  = ! prev_groups;
-  assign \$1075  = ! wb_ctx13;
-  assign \$1076  = act_write & \$1075 ;
-  assign \$1077  = wb_parity0 == wb_par13;
-  assign \$1078  = wb_groups_plus1_0 == prev_groups;
-  assign \$1079  = 1'h1 == prev_groups;
-  assign \$1080  = \$1077  ? \$1078  : \$1079 ;
-  assign \$1081  = wb_groups0 == prev_groups;
-  assign \$1082  = \$1076  ? \$1080  : \$1081 ;
-  assign \$1083  = track_reset_r0 ? \$1074  : \$1082 ;
-  assign \$1084  = ctx ? \$1073  : \$1083 ;
-  assign \$1085  = \$1063  & \$1084 ;
-  assign \$1086  = ~ loaded;
-  assign \$1087  = last_fold & last_group;
-  assign \$1088  = \$1087  & cur_is_last;
-  assign \$1089  = issue_a & \$1088 ;
-  assign \$1090  = \$1086  | \$1089 ;
-  assign \$1091  = ~ issue_a;
-  assign \$1092  = loaded & \$1091 ;
-  assign \$1093  = \$1092  & issue_b;
-  assign \$1094  = \$1093  & b_last_fold;
-  assign \$1095  = \$1090  | \$1094 ;
-  assign \$1096  = ~ issue_a;
-  assign \$1097  = loaded & \$1096 ;
-  assign \$1098  = \$1097  & issue_b;
-  assign \$1099  = d0_rp__data[7:0] + 2'h3;
-  assign \$1101  = \$1100  == 1'h1;
-  assign \$1102  = d0_rp__data[7:0] + 2'h3;
-  assign \$1104  = \$1103  - 1'h1;
-  assign \$1105  = b_fold_plus1 == \$1104 ;
-  assign \$1106  = d0_rp__data[7:0] + 2'h3;
-  assign \$1108  = \$1107  - 1'h1;
-  assign \$1109  = b_fold == \$1108 ;
-  assign \$1110  = ~ loaded;
-  assign \$1111  = issue_a & last_fold;
-  assign \$1112  = \$1111  & last_group;
-  assign \$1113  = issue_a & last_fold;
-  assign \$1114  = ~ b_done;
-  assign \$1115  = cur_is_last & \$1114 ;
-  assign \$1116  = ~ b_group_is_0;
-  assign \$1117  = \$1115  & \$1116 ;
-  assign \$1118  = \$1117  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$1119  = ~ b_done;
-  assign \$1120  = cur_is_last & \$1119 ;
-  assign \$1121  = ~ b_group_is_0;
-  assign \$1122  = \$1120  & \$1121 ;
-  assign \$1123  = b_group + 1'h1;
-  assign \$1124  = \$1122  ? \$1123  : 9'h001;
-  assign \$1125  = ! cur_folds_m1;
-  assign \$1126  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$1127  = group_plus1 + 1'h1;
-  assign \$1128  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$1129  = ~ loaded;
-  assign \$1130  = last_fold & last_group;
-  assign \$1131  = \$1130  & cur_is_last;
-  assign \$1132  = issue_a & \$1131 ;
-  assign \$1133  = \$1129  | \$1132 ;
-  assign \$1134  = ~ issue_a;
-  assign \$1135  = loaded & \$1134 ;
-  assign \$1136  = \$1135  & issue_b;
-  assign \$1137  = \$1136  & b_last_fold;
-  assign \$1138  = d0_rp__data[15:8] + 1'h1;
-  assign \$1140  = ! \$1139 ;
-  assign \$1141  = d0_rp__data[15:8] + 1'h1;
-  assign \$1143  = \$1142  == 1'h1;
-  assign \$1144  = b_group + 1'h1;
-  assign \$1145  = d0_rp__data[15:8] + 1'h1;
-  assign \$1147  = \$1144  == \$1146 ;
-  assign \$1148  = b_group + 1'h1;
-  assign \$1149  = d0_rp__data[15:8] + 1'h1;
-  assign \$1151  = \$1150  - 1'h1;
-  assign \$1152  = \$1148  == \$1151 ;
-  assign \$1153  = d0_rp__data[15:8] + 1'h1;
-  assign \$1155  = b_group == \$1154 ;
-  assign \$1156  = d0_rp__data[15:8] + 1'h1;
-  assign \$1158  = \$1157  - 1'h1;
-  assign \$1159  = b_group == \$1158 ;
-  assign \$1160  = ~ issue_a;
-  assign \$1161  = loaded & \$1160 ;
-  assign \$1162  = \$1161  & issue_b;
-  assign \$1163  = b_fold_plus1 + 1'h1;
-  assign \$1164  = ~ loaded;
-  assign \$1165  = fold_plus1 + 1'h1;
-  assign \$1166  = last_fold ? 10'h001 : \$1165 ;
-  assign \$1167  = last_fold & last_group;
-  assign \$1168  = ~ b_done;
-  assign \$1169  = cur_is_last & \$1168 ;
-  assign \$1170  = ~ b_done;
-  assign \$1171  = cur_is_last & \$1170 ;
-  assign \$1172  = ~ b_group_is_0;
-  assign \$1173  = \$1171  & \$1172 ;
-  assign \$1174  = ! ctx;
-  assign \$1175  = claim_out & \$1174 ;
-  assign \$1176  = ! wb_ctx13;
-  assign \$1177  = out_write & \$1176 ;
-  assign \$1178  = out_groups0 + 1'h1;
-  assign \$1180  = claim_out & \$1179 ;
-  assign \$1182  = out_write & \$1181 ;
-  assign \$1183  = out_groups1 + 1'h1;
-  assign \$1184  = out_n - 1'h1;
-  assign \$1185  = drain_elem == \$1184 ;
-  assign \$1186  = out_n - 1'h1;
-  assign \$1187  = drain_elem == \$1186 ;
-  assign \$1188  = ~ drain_slot;
-  assign \$1189  = ! drain_slot;
-  assign \$1191  = drain_elem + 1'h1;
-  assign \$1192  = ~ release_slot;
-  assign \$1193  = ! release_slot;
-  assign \$1195  = in_flight + vector_start;
-  assign \$1196  = \$1195  - done;
-  assign \$1197  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$1198  = \$1197  + inc_busy;
-  assign \$1199  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$1200  = \$1199  + inc_stall_input;
-  assign \$1201  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$1202  = \$1201  + inc_stall_output;
-  assign \$1203  = issue ? 4'h8 : 4'h0;
-  assign \$1204  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$1205  = \$1204  + inc_mac_ops;
-  assign \$1206  = issue ? 2'h2 : 2'h0;
-  assign \$1207  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$1208  = \$1207  + inc_bank_reads;
-  assign \$1209  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$1210  = \$1209  + inc_act_reads;
-  assign \$1211  = in_fire + act_write;
-  assign \$1212  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$1213  = \$1212  + inc_act_writes;
-  assign \$1214  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$1215  = \$1214  + inc_inferences;
+  assign \$779  = \$778  >= fold_end;
+  assign \$781  = \$780  >= prev_out;
+  assign \$782  = \$779  | \$781 ;
+  assign \$783  = track_reset_r1 ? \$777  : \$782 ;
+  assign \$785  = 2'h0 >= fold_end;
+  assign \$787  = 2'h0 >= prev_out;
+  assign \$788  = \$785  | \$787 ;
+  assign \$790  = \$789  >= fold_end;
+  assign \$792  = \$791  >= prev_out;
+  assign \$793  = \$790  | \$792 ;
+  assign \$794  = track_reset_r0 ? \$788  : \$793 ;
+  assign \$795  = ctx ? \$783  : \$794 ;
+  assign \$796  = \$772  & \$795 ;
+  assign \$797  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$798  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$799  = ctx ? \$797  : \$798 ;
+  assign \$800  = ~ layer[0];
+  assign \$801  = \$799  == \$800 ;
+  assign \$802  = ctx ? track_reset1 : track_reset0;
+  assign \$803  = ~ \$802 ;
+  assign \$804  = \$801  & \$803 ;
+  assign \$805  = ! prev_groups;
+  assign \$806  = wb_groups_ahead1 == prev_groups;
+  assign \$807  = track_reset_r1 ? \$805  : \$806 ;
+  assign \$808  = ! prev_groups;
+  assign \$809  = wb_groups_ahead0 == prev_groups;
+  assign \$810  = track_reset_r0 ? \$808  : \$809 ;
+  assign \$811  = ctx ? \$807  : \$810 ;
+  assign \$812  = \$804  & \$811 ;
+  assign \$813  = ~ loaded;
+  assign \$814  = last_fold & last_group;
+  assign \$815  = \$814  & cur_is_last;
+  assign \$816  = issue_a & \$815 ;
+  assign \$817  = \$813  | \$816 ;
+  assign \$818  = ~ issue_a;
+  assign \$819  = loaded & \$818 ;
+  assign \$820  = \$819  & issue_b;
+  assign \$821  = \$820  & b_last_fold;
+  assign \$822  = \$817  | \$821 ;
+  assign \$823  = ~ issue_a;
+  assign \$824  = loaded & \$823 ;
+  assign \$825  = \$824  & issue_b;
+  assign \$826  = d0_rp__data[7:0] + 2'h3;
+  assign \$828  = \$827  == 1'h1;
+  assign \$829  = d0_rp__data[7:0] + 2'h3;
+  assign \$831  = \$830  - 1'h1;
+  assign \$832  = b_fold_plus1 == \$831 ;
+  assign \$833  = d0_rp__data[7:0] + 2'h3;
+  assign \$835  = \$834  - 1'h1;
+  assign \$836  = b_fold == \$835 ;
+  assign \$837  = ~ loaded;
+  assign \$838  = issue_a & last_fold;
+  assign \$839  = \$838  & last_group;
+  assign \$840  = issue_a & last_fold;
+  assign \$841  = ~ b_done;
+  assign \$842  = cur_is_last & \$841 ;
+  assign \$843  = ~ b_group_is_0;
+  assign \$844  = \$842  & \$843 ;
+  assign \$845  = \$844  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$846  = ~ b_done;
+  assign \$847  = cur_is_last & \$846 ;
+  assign \$848  = ~ b_group_is_0;
+  assign \$849  = \$847  & \$848 ;
+  assign \$850  = b_group + 1'h1;
+  assign \$851  = \$849  ? \$850  : 9'h001;
+  assign \$852  = ! cur_folds_m1;
+  assign \$853  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$854  = group_plus1 + 1'h1;
+  assign \$855  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$856  = ~ loaded;
+  assign \$857  = last_fold & last_group;
+  assign \$858  = \$857  & cur_is_last;
+  assign \$859  = issue_a & \$858 ;
+  assign \$860  = \$856  | \$859 ;
+  assign \$861  = ~ issue_a;
+  assign \$862  = loaded & \$861 ;
+  assign \$863  = \$862  & issue_b;
+  assign \$864  = \$863  & b_last_fold;
+  assign \$865  = d0_rp__data[15:8] + 1'h1;
+  assign \$867  = ! \$866 ;
+  assign \$868  = d0_rp__data[15:8] + 1'h1;
+  assign \$870  = \$869  == 1'h1;
+  assign \$871  = b_group + 1'h1;
+  assign \$872  = d0_rp__data[15:8] + 1'h1;
+  assign \$874  = \$871  == \$873 ;
+  assign \$875  = b_group + 1'h1;
+  assign \$876  = d0_rp__data[15:8] + 1'h1;
+  assign \$878  = \$877  - 1'h1;
+  assign \$879  = \$875  == \$878 ;
+  assign \$880  = d0_rp__data[15:8] + 1'h1;
+  assign \$882  = b_group == \$881 ;
+  assign \$883  = d0_rp__data[15:8] + 1'h1;
+  assign \$885  = \$884  - 1'h1;
+  assign \$886  = b_group == \$885 ;
+  assign \$887  = ~ issue_a;
+  assign \$888  = loaded & \$887 ;
+  assign \$889  = \$888  & issue_b;
+  assign \$890  = b_fold_plus1 + 1'h1;
+  assign \$891  = ~ loaded;
+  assign \$892  = fold_plus1 + 1'h1;
+  assign \$893  = last_fold ? 10'h001 : \$892 ;
+  assign \$894  = last_fold & last_group;
+  assign \$895  = ~ b_done;
+  assign \$896  = cur_is_last & \$895 ;
+  assign \$897  = ~ b_done;
+  assign \$898  = cur_is_last & \$897 ;
+  assign \$899  = ~ b_group_is_0;
+  assign \$900  = \$898  & \$899 ;
+  assign \$901  = ! ctx;
+  assign \$902  = claim_out & \$901 ;
+  assign \$903  = ! wb_ctx13;
+  assign \$904  = out_write & \$903 ;
+  assign \$905  = out_groups0 + 1'h1;
+  assign \$907  = claim_out & \$906 ;
+  assign \$909  = out_write & \$908 ;
+  assign \$910  = out_groups1 + 1'h1;
+  assign \$911  = out_n - 1'h1;
+  assign \$912  = drain_elem == \$911 ;
+  assign \$913  = out_n - 1'h1;
+  assign \$914  = drain_elem == \$913 ;
+  assign \$915  = ~ drain_slot;
+  assign \$916  = ! drain_slot;
+  assign \$918  = drain_elem + 1'h1;
+  assign \$919  = ~ release_slot;
+  assign \$920  = ! release_slot;
+  assign \$922  = in_flight + vector_start;
+  assign \$923  = \$922  - done;
+  assign \$924  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$925  = \$924  + inc_busy;
+  assign \$926  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$927  = \$926  + inc_stall_input;
+  assign \$928  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$929  = \$928  + inc_stall_output;
+  assign \$930  = issue ? 4'h8 : 4'h0;
+  assign \$931  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$932  = \$931  + inc_mac_ops;
+  assign \$933  = issue ? 2'h2 : 2'h0;
+  assign \$934  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$935  = \$934  + inc_bank_reads;
+  assign \$936  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$937  = \$936  + inc_act_reads;
+  assign \$938  = in_fire + act_write;
+  assign \$939  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$940  = \$939  + inc_act_writes;
+  assign \$941  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$942  = \$941  + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1216 ;
+    n_layers <= \$943 ;
   always @(posedge clk)
-    in_folds <= \$1217 ;
+    in_folds_m1 <= \$944 ;
   always @(posedge clk)
-    out_n <= \$1218 ;
+    out_n <= \$945 ;
   always @(posedge clk)
-    in_beats0 <= \$1219 ;
+    in_beats0 <= \$946 ;
   always @(posedge clk)
-    in_full0 <= \$1220 ;
+    in_full0 <= \$947 ;
   always @(posedge clk)
-    in_beats1 <= \$1221 ;
+    in_beats1 <= \$948 ;
   always @(posedge clk)
-    in_full1 <= \$1222 ;
+    in_full1 <= \$949 ;
   always @(posedge clk)
-    in_wslot <= \$1223 ;
+    in_wslot <= \$950 ;
   always @(posedge clk)
-    in_groups <= \$1224 ;
+    in_groups <= \$951 ;
   always @(posedge clk)
-    cur_groups <= \$1225 ;
+    cur_groups <= \$952 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1226 ;
+    cur_folds_m1 <= \$953 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1227 ;
+    cur_groups_m1 <= \$954 ;
   always @(posedge clk)
-    cur_out <= \$1228 ;
+    cur_out <= \$955 ;
   always @(posedge clk)
-    cur_is_last <= \$1229 ;
+    cur_is_last <= \$956 ;
   always @(posedge clk)
-    cur_relu <= \$1230 ;
+    cur_relu <= \$957 ;
   always @(posedge clk)
-    cur_requantize <= \$1231 ;
+    cur_requantize <= \$958 ;
   always @(posedge clk)
-    bank_addr <= \$1232 ;
+    bank_addr <= \$959 ;
   always @(posedge clk)
-    rq_addr <= \$1233 ;
+    rq_addr <= \$960 ;
   always @(posedge clk)
-    layer <= \$1234 ;
+    layer <= \$961 ;
   always @(posedge clk)
-    group <= \$1235 ;
+    group <= \$962 ;
   always @(posedge clk)
-    fold <= \$1236 ;
+    fold <= \$963 ;
   always @(posedge clk)
-    fold_end <= \$1237 ;
+    fold_end <= \$964 ;
   always @(posedge clk)
-    fold_end_next <= \$1238 ;
+    fold_end_next <= \$965 ;
   always @(posedge clk)
-    b_group <= \$1239 ;
+    b_group <= \$966 ;
   always @(posedge clk)
-    b_fold <= \$1240 ;
+    b_fold <= \$967 ;
   always @(posedge clk)
-    b_in_group <= \$1241 ;
+    b_in_group <= \$968 ;
   always @(posedge clk)
-    b_bank_addr <= \$1242 ;
+    b_bank_addr <= \$969 ;
   always @(posedge clk)
-    b_rq_addr <= \$1243 ;
+    b_rq_addr <= \$970 ;
   always @(posedge clk)
-    loaded <= \$1244 ;
+    loaded <= \$971 ;
   always @(posedge clk)
-    wr_buf <= \$1245 ;
+    wr_buf <= \$972 ;
   always @(posedge clk)
-    prev_out <= \$1246 ;
+    prev_out <= \$973 ;
   always @(posedge clk)
-    prev_groups <= \$1247 ;
+    prev_groups <= \$974 ;
   always @(posedge clk)
-    ctx <= \$1248 ;
+    ctx <= \$975 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1249 ;
+    step_addr <= \$243 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1250 ;
+    step_first <= \$245 ;
   always @(posedge clk)
-    step_addr <= \$256 ;
+    step_last <= \$246 ;
   always @(posedge clk)
-    step_first <= \$258 ;
+    step_rq <= \$247 ;
   always @(posedge clk)
-    step_last <= \$259 ;
+    step_relu <= \$248 ;
   always @(posedge clk)
-    step_rq <= \$260 ;
+    step_requantize <= \$249 ;
   always @(posedge clk)
-    step_relu <= \$261 ;
+    step_in_addr <= \$256 ;
   always @(posedge clk)
-    step_requantize <= \$262 ;
+    step_act_addr <= \$261 ;
   always @(posedge clk)
-    step_in_addr <= \$269 ;
-  always @(posedge clk)
-    step_act_addr <= \$274 ;
-  always @(posedge clk)
-    step_from_input <= \$275 ;
+    step_from_input <= \$262 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$276 ;
+    step_group <= \$263 ;
   always @(posedge clk)
-    step_par <= \$277 ;
+    step_par <= \$264 ;
   always @(posedge clk)
-    step_ctx <= \$278 ;
+    step_ctx <= \$265 ;
   always @(posedge clk)
-    step_out <= \$279 ;
+    step_out <= \$266 ;
   always @(posedge clk)
-    step_valid <= \$1251 ;
+    step_valid <= \$976 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3343,7 +2863,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1252 ;
+    wb_valid1 <= \$977 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3353,7 +2873,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1253 ;
+    wb_valid2 <= \$978 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3363,7 +2883,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1254 ;
+    wb_valid3 <= \$979 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3373,7 +2893,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1255 ;
+    wb_valid4 <= \$980 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3383,7 +2903,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1256 ;
+    wb_valid5 <= \$981 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3393,7 +2913,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1257 ;
+    wb_valid6 <= \$982 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3403,7 +2923,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1258 ;
+    wb_valid7 <= \$983 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3413,7 +2933,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1259 ;
+    wb_valid8 <= \$984 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3423,7 +2943,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1260 ;
+    wb_valid9 <= \$985 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3433,7 +2953,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1261 ;
+    wb_valid10 <= \$986 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3443,7 +2963,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1262 ;
+    wb_valid11 <= \$987 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3453,7 +2973,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1263 ;
+    wb_valid12 <= \$988 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3463,7 +2983,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1264 ;
+    wb_valid13 <= \$989 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3473,124 +2993,124 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_parity0 <= \$1265 ;
+    track_reset_r0 <= \$990 ;
   always @(posedge clk)
-    wb_groups0 <= \$1266 ;
+    wb_parity_ahead0 <= \$991 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1267 ;
+    wb_groups_ahead0 <= \$992 ;
   always @(posedge clk)
-    wb_parity1 <= \$1268 ;
+    track_reset_r1 <= \$993 ;
   always @(posedge clk)
-    wb_groups1 <= \$1269 ;
+    wb_parity_ahead1 <= \$994 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1270 ;
+    wb_groups_ahead1 <= \$995 ;
   always @(posedge clk)
-    in_ok <= \$1271 ;
+    in_ok <= \$996 ;
   always @(posedge clk)
-    b_ready <= \$1272 ;
+    b_ready <= \$997 ;
   always @(posedge clk)
-    raw_ok <= \$1273 ;
+    raw_ok <= \$998 ;
   always @(posedge clk)
-    raw_full <= \$1274 ;
+    raw_full <= \$999 ;
   always @(posedge clk)
-    b_last_fold <= \$1275 ;
+    b_last_fold <= \$1000 ;
   always @(posedge clk)
-    last_fold <= \$1276 ;
+    last_fold <= \$1001 ;
   always @(posedge clk)
-    last_group <= \$1277 ;
+    last_group <= \$1002 ;
   always @(posedge clk)
-    group_plus1 <= \$1278 ;
+    group_plus1 <= \$1003 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1279 ;
+    b_group_is_0 <= \$1004 ;
   always @(posedge clk)
-    b_done <= \$1280 ;
+    b_done <= \$1005 ;
   always @(posedge clk)
-    b_last_group <= \$1281 ;
+    b_last_group <= \$1006 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1282 ;
+    b_fold_plus1 <= \$1007 ;
   always @(posedge clk)
-    layer_is_0 <= \$1283 ;
+    layer_is_0 <= \$1008 ;
   always @(posedge clk)
-    group_is_0 <= \$1284 ;
+    group_is_0 <= \$1009 ;
   always @(posedge clk)
-    fold_is_0 <= \$1285 ;
+    fold_is_0 <= \$1010 ;
   always @(posedge clk)
-    fold_plus1 <= \$1286 ;
+    fold_plus1 <= \$1011 ;
   always @(posedge clk)
-    out_full0 <= \$1287 ;
+    out_full0 <= \$1012 ;
   always @(posedge clk)
-    out_pending0 <= \$1288 ;
+    out_pending0 <= \$1013 ;
   always @(posedge clk)
-    out_groups0 <= \$1289 ;
+    out_groups0 <= \$1014 ;
   always @(posedge clk)
-    out_full1 <= \$1290 ;
+    out_full1 <= \$1015 ;
   always @(posedge clk)
-    out_pending1 <= \$1291 ;
+    out_pending1 <= \$1016 ;
   always @(posedge clk)
-    out_groups1 <= \$1292 ;
+    out_groups1 <= \$1017 ;
   always @(posedge clk)
-    drain_inflight <= \$1293 ;
+    drain_inflight <= \$1018 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1294 ;
+    drain_inflight2 <= \$1019 ;
   always @(posedge clk)
-    drain_lane <= \$1295 ;
+    drain_lane <= \$1020 ;
   always @(posedge clk)
-    drain_last <= \$1296 ;
+    drain_last <= \$1021 ;
   always @(posedge clk)
-    drain_elem <= \$1297 ;
+    drain_elem <= \$1022 ;
   always @(posedge clk)
-    drain_slot <= \$1298 ;
+    drain_slot <= \$1023 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$284 ;
+    drain_lane_data0 <= \$signature__data$278 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$285 ;
+    drain_lane_data1 <= \$signature__data$279 ;
   always @(posedge clk)
-    release_slot <= \$1299 ;
+    release_slot <= \$1024 ;
   always @(posedge clk)
-    in_flight <= \$1300 ;
+    in_flight <= \$1025 ;
   always @(posedge clk)
-    clear_counters_r <= \$1301 ;
+    clear_counters_r <= \$1026 ;
   always @(posedge clk)
-    inc_busy <= \$1302 ;
+    inc_busy <= \$1027 ;
   always @(posedge clk)
-    count_busy <= \$1303 ;
+    count_busy <= \$1028 ;
   always @(posedge clk)
-    inc_stall_input <= \$1304 ;
+    inc_stall_input <= \$1029 ;
   always @(posedge clk)
-    count_stall_input <= \$1305 ;
+    count_stall_input <= \$1030 ;
   always @(posedge clk)
-    inc_stall_output <= \$1306 ;
+    inc_stall_output <= \$1031 ;
   always @(posedge clk)
-    count_stall_output <= \$1307 ;
+    count_stall_output <= \$1032 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1308 ;
+    inc_mac_ops <= \$1033 ;
   always @(posedge clk)
-    count_mac_ops <= \$1309 ;
+    count_mac_ops <= \$1034 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1310 ;
+    inc_bank_reads <= \$1035 ;
   always @(posedge clk)
-    count_bank_reads <= \$1311 ;
+    count_bank_reads <= \$1036 ;
   always @(posedge clk)
-    inc_act_reads <= \$1312 ;
+    inc_act_reads <= \$1037 ;
   always @(posedge clk)
-    count_act_reads <= \$1313 ;
+    count_act_reads <= \$1038 ;
   always @(posedge clk)
-    inc_act_writes <= \$1314 ;
+    inc_act_writes <= \$1039 ;
   always @(posedge clk)
-    count_act_writes <= \$1315 ;
+    count_act_writes <= \$1040 ;
   always @(posedge clk)
-    inc_inferences <= \$1316 ;
+    inc_inferences <= \$1041 ;
   always @(posedge clk)
-    count_inferences <= \$1317 ;
+    count_inferences <= \$1042 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$2014$0 (drain_last2),
-    .\port$250$0 (drain_data),
+    .\port$1731$0 (drain_last2),
+    .\port$234$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3600,8 +3120,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$2164$0 (\$1318 ),
-    .\port$2165$0 (\$1319 ),
+    .\port$1881$0 (\$1043 ),
+    .\port$1882$0 (\$1044 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3618,8 +3138,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2277$0 (\$1320 ),
-    .\port$2278$0 (\$1321 ),
+    .\port$1994$0 (\$1045 ),
+    .\port$1995$0 (\$1046 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3654,42 +3174,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wb_parity_next0 = wb_parity0;
-    if (track_reset_r0) begin
-      wb_parity_next0 = 1'h1;
-    end else if (\$183 ) begin
-      wb_parity_next0 = wb_par13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wb_groups_next0 = wb_groups0;
-    if (track_reset_r0) begin
-      wb_groups_next0 = 8'h00;
-    end else if (\$183 ) begin
-      wb_groups_next0 = \$186 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wb_parity_next1 = wb_parity1;
-    if (track_reset_r1) begin
-      wb_parity_next1 = 1'h1;
-    end else if (\$188 ) begin
-      wb_parity_next1 = wb_par13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wb_groups_next1 = wb_groups1;
-    if (track_reset_r1) begin
-      wb_groups_next1 = 8'h00;
-    end else if (\$188 ) begin
-      wb_groups_next1 = \$191 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
@@ -3716,1265 +3200,1263 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1216  = n_layers;
-    if (\$211 ) begin
-      if (\$212 ) begin
-        \$1216  = \$214 [2:0];
+    \$943  = n_layers;
+    if (\$201 ) begin
+      if (\$202 ) begin
+        \$943  = \$204 [2:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1217  = \$216 [7:0];
+    \$944  = \$206 ;
     if (rst) begin
-      \$1217  = 8'h00;
+      \$944  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1218  = dl_rp__data[15:8];
+    \$945  = dl_rp__data[15:8];
     if (rst) begin
-      \$1218  = 8'h00;
+      \$945  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1219  = in_beats0;
-    if (\$218 ) begin
-      \$1219  = \$219 [7:0];
+    \$946  = in_beats0;
+    if (\$208 ) begin
+      \$946  = \$209 [7:0];
     end
     if (in_release0) begin
-      \$1219  = 8'h00;
+      \$946  = 8'h00;
     end
     if (rst) begin
-      \$1219  = 8'h00;
+      \$946  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1220  = in_full0;
-    if (\$218 ) begin
-      if (\$221 ) begin
-        \$1220  = 1'h1;
+    \$947  = in_full0;
+    if (\$208 ) begin
+      if (\$210 ) begin
+        \$947  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$1220  = 1'h0;
+      \$947  = 1'h0;
     end
     if (rst) begin
-      \$1220  = 1'h0;
+      \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1221  = in_beats1;
-    if (\$223 ) begin
-      \$1221  = \$224 [7:0];
+    \$948  = in_beats1;
+    if (\$212 ) begin
+      \$948  = \$213 [7:0];
     end
     if (in_release1) begin
-      \$1221  = 8'h00;
+      \$948  = 8'h00;
     end
     if (rst) begin
-      \$1221  = 8'h00;
+      \$948  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1222  = in_full1;
-    if (\$223 ) begin
-      if (\$226 ) begin
-        \$1222  = 1'h1;
+    \$949  = in_full1;
+    if (\$212 ) begin
+      if (\$214 ) begin
+        \$949  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$1222  = 1'h0;
+      \$949  = 1'h0;
     end
     if (rst) begin
-      \$1222  = 1'h0;
+      \$949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1223  = in_wslot;
-    if (\$230 ) begin
-      \$1223  = \$231 ;
+    \$950  = in_wslot;
+    if (\$217 ) begin
+      \$950  = \$218 ;
     end
     if (rst) begin
-      \$1223  = 1'h0;
+      \$950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1224  = \$233 [7:0];
+    \$951  = \$220 [7:0];
     if (rst) begin
-      \$1224  = 8'h00;
+      \$951  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1225  = cur_groups;
-    if (\$234 ) begin
-      \$1225  = nxt_steps_rp__data[7:0];
+    \$952  = cur_groups;
+    if (\$221 ) begin
+      \$952  = nxt_steps_rp__data[7:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1225  = nxt_steps_rp__data[7:0];
+          \$952  = nxt_steps_rp__data[7:0];
         end
       end
     end
     if (rst) begin
-      \$1225  = 8'h00;
+      \$952  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1226  = cur_folds_m1;
-    if (\$234 ) begin
-      \$1226  = nxt_steps_rp__data[16:8];
+    \$953  = cur_folds_m1;
+    if (\$221 ) begin
+      \$953  = nxt_steps_rp__data[16:8];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1226  = nxt_steps_rp__data[16:8];
+          \$953  = nxt_steps_rp__data[16:8];
         end
       end
     end
     if (rst) begin
-      \$1226  = 9'h1ff;
+      \$953  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1227  = cur_groups_m1;
-    if (\$234 ) begin
-      \$1227  = nxt_steps_rp__data[25:17];
+    \$954  = cur_groups_m1;
+    if (\$221 ) begin
+      \$954  = nxt_steps_rp__data[25:17];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1227  = nxt_steps_rp__data[25:17];
+          \$954  = nxt_steps_rp__data[25:17];
         end
       end
     end
     if (rst) begin
-      \$1227  = 9'h1ff;
+      \$954  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1228  = cur_out;
-    if (\$234 ) begin
-      \$1228  = nxt_rp__data[15:8];
+    \$955  = cur_out;
+    if (\$221 ) begin
+      \$955  = nxt_rp__data[15:8];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1228  = nxt_rp__data[15:8];
+          \$955  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$1228  = 8'h00;
+      \$955  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1229  = cur_is_last;
-    if (\$234 ) begin
-      \$1229  = \$236 ;
+    \$956  = cur_is_last;
+    if (\$221 ) begin
+      \$956  = \$223 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1229  = \$240 ;
+          \$956  = \$227 ;
         end
       end
     end
     if (rst) begin
-      \$1229  = 1'h0;
+      \$956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1230  = cur_relu;
-    if (\$234 ) begin
-      \$1230  = nxt_rp__data[33];
+    \$957  = cur_relu;
+    if (\$221 ) begin
+      \$957  = nxt_rp__data[33];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1230  = nxt_rp__data[33];
+          \$957  = nxt_rp__data[33];
         end
       end
     end
     if (rst) begin
-      \$1230  = 1'h0;
+      \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1231  = cur_requantize;
-    if (\$234 ) begin
-      \$1231  = nxt_rp__data[34];
+    \$958  = cur_requantize;
+    if (\$221 ) begin
+      \$958  = nxt_rp__data[34];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1231  = nxt_rp__data[34];
+          \$958  = nxt_rp__data[34];
         end
       end
     end
     if (rst) begin
-      \$1231  = 1'h0;
+      \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1232  = bank_addr;
-    if (\$234 ) begin
-      \$1232  = nxt_rp__data[24:16];
+    \$959  = bank_addr;
+    if (\$221 ) begin
+      \$959  = nxt_rp__data[24:16];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1232  = nxt_rp__data[24:16];
+          \$959  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$243 ) begin
-              \$1232  = b_bank_addr;
+            end else if (\$230 ) begin
+              \$959  = b_bank_addr;
             end
           end
         end
       end
-      if (\$247 ) begin
-        \$1232  = \$248 [8:0];
+      if (\$234 ) begin
+        \$959  = \$235 [8:0];
       end
     end
     if (rst) begin
-      \$1232  = 9'h000;
+      \$959  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1233  = rq_addr;
-    if (\$234 ) begin
-      \$1233  = nxt_rp__data[32:25];
+    \$960  = rq_addr;
+    if (\$221 ) begin
+      \$960  = nxt_rp__data[32:25];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$1233  = \$238 [7:0];
+        \$960  = \$225 [7:0];
         if (last_group) begin
-          \$1233  = nxt_rp__data[32:25];
+          \$960  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$243 ) begin
-              \$1233  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1233  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1234  = layer;
-    if (\$234 ) begin
-      \$1234  = \$58 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1234  = \$58 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1234  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1235  = group;
-    if (\$234 ) begin
-      \$1235  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1235  = \$237 [7:0];
-        if (last_group) begin
-          \$1235  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$243 ) begin
-              \$1235  = b_group;
+            end else if (\$230 ) begin
+              \$960  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1235  = 8'h00;
+      \$960  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1236  = fold;
-    if (\$234 ) begin
-      \$1236  = 8'h00;
+    \$961  = layer;
+    if (\$221 ) begin
+      \$961  = \$58 [2:0];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1236  = 8'h00;
         if (last_group) begin
-          \$1236  = 8'h00;
+          \$961  = \$58 [2:0];
         end
-      end else begin
-        \$1236  = \$244 [7:0];
       end
     end
     if (rst) begin
-      \$1236  = 8'h00;
+      \$961  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1237  = fold_end;
-    if (\$234 ) begin
-      \$1237  = 9'h004;
+    \$962  = group;
+    if (\$221 ) begin
+      \$962  = 8'h00;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1237  = 9'h004;
+        \$962  = \$224 [7:0];
         if (last_group) begin
-          \$1237  = 9'h004;
+          \$962  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$230 ) begin
+              \$962  = b_group;
+            end
+          end
         end
-      end else begin
-        \$1237  = fold_end_next[8:0];
       end
     end
     if (rst) begin
-      \$1237  = 9'h000;
+      \$962  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1238  = fold_end_next;
-    if (\$234 ) begin
-      \$1238  = 10'h008;
+    \$963  = fold;
+    if (\$221 ) begin
+      \$963  = 8'h00;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1238  = 10'h008;
+        \$963  = 8'h00;
         if (last_group) begin
-          \$1238  = 10'h008;
+          \$963  = 8'h00;
         end
       end else begin
-        \$1238  = \$245 [9:0];
+        \$963  = \$231 [7:0];
       end
     end
     if (rst) begin
-      \$1238  = 10'h000;
+      \$963  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1239  = b_group;
-    if (\$234 ) begin
-      \$1239  = 8'h00;
+    \$964  = fold_end;
+    if (\$221 ) begin
+      \$964  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$964  = 9'h004;
+        if (last_group) begin
+          \$964  = 9'h004;
+        end
+      end else begin
+        \$964  = fold_end_next[8:0];
+      end
+    end
+    if (rst) begin
+      \$964  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$965  = fold_end_next;
+    if (\$221 ) begin
+      \$965  = 10'h008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$965  = 10'h008;
+        if (last_group) begin
+          \$965  = 10'h008;
+        end
+      end else begin
+        \$965  = \$232 [9:0];
+      end
+    end
+    if (rst) begin
+      \$965  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$966  = b_group;
+    if (\$221 ) begin
+      \$966  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1239  = 8'h00;
+            \$966  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$1239  = \$251 [7:0];
+        \$966  = \$238 [7:0];
       end
     end
     if (rst) begin
-      \$1239  = 8'h00;
+      \$966  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1240  = b_fold;
-    if (\$234 ) begin
-      \$1240  = 8'h00;
+    \$967  = b_fold;
+    if (\$221 ) begin
+      \$967  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1240  = 8'h00;
+            \$967  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
       (* full_case = 32'd1 *)
       if (b_last_fold) begin
-        \$1240  = 8'h00;
+        \$967  = 8'h00;
       end else begin
-        \$1240  = \$253 [7:0];
+        \$967  = \$240 [7:0];
       end
     end
     if (rst) begin
-      \$1240  = 8'h00;
+      \$967  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1241  = b_in_group;
-    if (\$234 ) begin
-      \$1241  = 1'h0;
+    \$968  = b_in_group;
+    if (\$221 ) begin
+      \$968  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1241  = 1'h0;
+            \$968  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$1241  = \$250 ;
+      \$968  = \$237 ;
     end
     if (rst) begin
-      \$1241  = 1'h0;
+      \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1242  = b_bank_addr;
-    if (\$234 ) begin
-      \$1242  = d0_rp__data[24:16];
+    \$969  = b_bank_addr;
+    if (\$221 ) begin
+      \$969  = d0_rp__data[24:16];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1242  = d0_rp__data[24:16];
+            \$969  = d0_rp__data[24:16];
           end
         end
       end
     end else if (issue_b) begin
-      \$1242  = \$249 [8:0];
+      \$969  = \$236 [8:0];
     end
     if (rst) begin
-      \$1242  = 9'h000;
+      \$969  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1243  = b_rq_addr;
-    if (\$234 ) begin
-      \$1243  = d0_rp__data[32:25];
+    \$970  = b_rq_addr;
+    if (\$221 ) begin
+      \$970  = d0_rp__data[32:25];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1243  = d0_rp__data[32:25];
+            \$970  = d0_rp__data[32:25];
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$1243  = \$252 [7:0];
+        \$970  = \$239 [7:0];
       end
     end
     if (rst) begin
-      \$1243  = 8'h00;
+      \$970  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1244  = loaded;
-    if (\$234 ) begin
-      \$1244  = 1'h1;
+    \$971  = loaded;
+    if (\$221 ) begin
+      \$971  = 1'h1;
     end
-    if (\$255 ) begin
-      \$1244  = 1'h0;
+    if (\$242 ) begin
+      \$971  = 1'h0;
     end
     if (rst) begin
-      \$1244  = 1'h0;
+      \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1245  = wr_buf;
-    if (\$234 ) begin
-      \$1245  = 1'h0;
+    \$972  = wr_buf;
+    if (\$221 ) begin
+      \$972  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1245  = \$241 ;
+          \$972  = \$228 ;
           if (cur_is_last) begin
-            \$1245  = 1'h0;
+            \$972  = 1'h0;
             if (b_done) begin
-              \$1245  = 1'h1;
+              \$972  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1245  = 1'h0;
+      \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1246  = prev_out;
-    if (\$234 ) begin
+    \$973  = prev_out;
+    if (\$221 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1246  = cur_out;
+          \$973  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$1246  = d0_rp__data[15:8];
+              \$973  = d0_rp__data[15:8];
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1246  = 8'h00;
+      \$973  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1247  = prev_groups;
-    if (\$234 ) begin
+    \$974  = prev_groups;
+    if (\$221 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1247  = cur_groups;
+          \$974  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$1247  = in_groups;
+              \$974  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1247  = 8'h00;
+      \$974  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1248  = ctx;
-    if (\$234 ) begin
+    \$975  = ctx;
+    if (\$221 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1248  = \$242 ;
+            \$975  = \$229 ;
           end
         end
       end
     end
     if (rst) begin
-      \$1248  = 1'h0;
+      \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1249  = track_reset0;
+    \$976  = issue;
     if (rst) begin
-      \$1249  = 1'h0;
+      \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1250  = track_reset1;
+    \$977  = \$267 ;
     if (rst) begin
-      \$1250  = 1'h0;
+      \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1251  = issue;
+    \$978  = wb_valid1;
     if (rst) begin
-      \$1251  = 1'h0;
+      \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1252  = \$280 ;
+    \$979  = wb_valid2;
     if (rst) begin
-      \$1252  = 1'h0;
+      \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1253  = wb_valid1;
+    \$980  = wb_valid3;
     if (rst) begin
-      \$1253  = 1'h0;
+      \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1254  = wb_valid2;
+    \$981  = wb_valid4;
     if (rst) begin
-      \$1254  = 1'h0;
+      \$981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1255  = wb_valid3;
+    \$982  = wb_valid5;
     if (rst) begin
-      \$1255  = 1'h0;
+      \$982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1256  = wb_valid4;
+    \$983  = wb_valid6;
     if (rst) begin
-      \$1256  = 1'h0;
+      \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1257  = wb_valid5;
+    \$984  = wb_valid7;
     if (rst) begin
-      \$1257  = 1'h0;
+      \$984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1258  = wb_valid6;
+    \$985  = wb_valid8;
     if (rst) begin
-      \$1258  = 1'h0;
+      \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1259  = wb_valid7;
+    \$986  = wb_valid9;
     if (rst) begin
-      \$1259  = 1'h0;
+      \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1260  = wb_valid8;
+    \$987  = wb_valid10;
     if (rst) begin
-      \$1260  = 1'h0;
+      \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1261  = wb_valid9;
+    \$988  = wb_valid11;
     if (rst) begin
-      \$1261  = 1'h0;
+      \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1262  = wb_valid10;
+    \$989  = wb_valid12;
     if (rst) begin
-      \$1262  = 1'h0;
+      \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1263  = wb_valid11;
+    \$990  = track_reset0;
     if (rst) begin
-      \$1263  = 1'h0;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1264  = wb_valid12;
+    \$991  = \$268 ;
+    if (\$273 ) begin
+      \$991  = wb_par12;
+    end
     if (rst) begin
-      \$1264  = 1'h0;
+      \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1265  = wb_parity_next0;
+    \$992  = \$269 ;
+    if (\$273 ) begin
+      \$992  = \$278 [7:0];
+    end
     if (rst) begin
-      \$1265  = 1'h0;
+      \$992  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1266  = wb_groups_next0;
+    \$993  = track_reset1;
     if (rst) begin
-      \$1266  = 8'h00;
+      \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1267  = \$281 ;
+    \$994  = \$279 ;
+    if (\$284 ) begin
+      \$994  = wb_par12;
+    end
     if (rst) begin
-      \$1267  = 9'h001;
+      \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1268  = wb_parity_next1;
-    if (rst) begin
-      \$1268  = 1'h0;
+    \$995  = \$280 ;
+    if (\$284 ) begin
+      \$995  = \$289 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1269  = wb_groups_next1;
     if (rst) begin
-      \$1269  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1270  = \$282 ;
-    if (rst) begin
-      \$1270  = 9'h001;
+      \$995  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$283 ) begin
-      \$1271  = \$295 ;
+    if (\$290 ) begin
+      \$996  = \$302 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$397 ) begin
-        \$1271  = \$409 ;
+      if (\$364 ) begin
+        \$996  = \$376 ;
       end else if (last_fold) begin
-        \$1271  = \$521 ;
+        \$996  = \$448 ;
       end else begin
-        \$1271  = \$731 ;
+        \$996  = \$578 ;
       end
     end else if (issue_b) begin
-      \$1271  = \$851 ;
+      \$996  = \$658 ;
     end else begin
-      \$1271  = \$981 ;
+      \$996  = \$748 ;
     end
     if (rst) begin
-      \$1271  = 1'h0;
+      \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$283 ) begin
-      \$1272  = \$307 ;
+    if (\$290 ) begin
+      \$997  = \$314 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$397 ) begin
-        \$1272  = \$421 ;
+      if (\$364 ) begin
+        \$997  = \$388 ;
       end else if (last_fold) begin
-        \$1272  = \$537 ;
+        \$997  = \$464 ;
       end else begin
-        \$1272  = \$747 ;
+        \$997  = \$594 ;
       end
     end else if (issue_b) begin
-      \$1272  = \$877 ;
+      \$997  = \$684 ;
     end else begin
-      \$1272  = \$997 ;
+      \$997  = \$764 ;
     end
     if (rst) begin
-      \$1272  = 1'h0;
+      \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$283 ) begin
-      \$1273  = \$367 ;
+    if (\$290 ) begin
+      \$998  = \$346 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$397 ) begin
-        \$1273  = \$481 ;
+      if (\$364 ) begin
+        \$998  = \$420 ;
       end else if (last_fold) begin
         (* full_case = 32'd1 *)
         if (last_group) begin
-          \$1273  = \$598 ;
+          \$998  = \$497 ;
         end else begin
-          \$1273  = \$687 ;
+          \$998  = \$546 ;
         end
       end else begin
-        \$1273  = \$807 ;
+        \$998  = \$626 ;
       end
     end else if (issue_b) begin
-      \$1273  = \$937 ;
+      \$998  = \$716 ;
     end else begin
-      \$1273  = \$1057 ;
+      \$998  = \$796 ;
     end
     if (rst) begin
-      \$1273  = 1'h0;
+      \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$283 ) begin
-      \$1274  = \$395 ;
+    if (\$290 ) begin
+      \$999  = \$362 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$397 ) begin
-        \$1274  = \$509 ;
+      if (\$364 ) begin
+        \$999  = \$436 ;
       end else if (last_fold) begin
         (* full_case = 32'd1 *)
         if (last_group) begin
-          \$1274  = \$627 ;
+          \$999  = \$514 ;
         end else begin
-          \$1274  = \$715 ;
+          \$999  = \$562 ;
         end
       end else begin
-        \$1274  = \$835 ;
+        \$999  = \$642 ;
       end
     end else if (issue_b) begin
-      \$1274  = \$965 ;
+      \$999  = \$732 ;
     end else begin
-      \$1274  = \$1085 ;
+      \$999  = \$812 ;
     end
     if (rst) begin
-      \$1274  = 1'h0;
+      \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$1095 ) begin
-      \$1275  = \$1101 ;
-    end else if (\$1098 ) begin
-      \$1275  = \$1105 ;
+    if (\$822 ) begin
+      \$1000  = \$828 ;
+    end else if (\$825 ) begin
+      \$1000  = \$832 ;
     end else begin
-      \$1275  = \$1109 ;
+      \$1000  = \$836 ;
     end
     if (rst) begin
-      \$1275  = 1'h0;
+      \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1276  = last_fold;
-    if (\$1110 ) begin
-      \$1276  = nxt_steps_rp__data[26];
-    end else if (\$1112 ) begin
-      \$1276  = nxt_steps_rp__data[26];
-    end else if (\$1113 ) begin
-      \$1276  = \$1125 ;
+    \$1001  = last_fold;
+    if (\$837 ) begin
+      \$1001  = nxt_steps_rp__data[26];
+    end else if (\$839 ) begin
+      \$1001  = nxt_steps_rp__data[26];
+    end else if (\$840 ) begin
+      \$1001  = \$852 ;
     end else if (issue_a) begin
-      \$1276  = \$1128 ;
+      \$1001  = \$855 ;
     end
     if (rst) begin
-      \$1276  = 1'h0;
+      \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1277  = last_group;
-    if (\$1110 ) begin
-      \$1277  = nxt_steps_rp__data[27];
-    end else if (\$1112 ) begin
-      \$1277  = \$1118 ;
-    end else if (\$1113 ) begin
-      \$1277  = \$1126 ;
+    \$1002  = last_group;
+    if (\$837 ) begin
+      \$1002  = nxt_steps_rp__data[27];
+    end else if (\$839 ) begin
+      \$1002  = \$845 ;
+    end else if (\$840 ) begin
+      \$1002  = \$853 ;
     end
     if (rst) begin
-      \$1277  = 1'h0;
+      \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1278  = group_plus1;
-    if (\$1110 ) begin
-      \$1278  = 9'h001;
-    end else if (\$1112 ) begin
-      \$1278  = \$1124 ;
-    end else if (\$1113 ) begin
-      \$1278  = \$1127 [8:0];
+    \$1003  = group_plus1;
+    if (\$837 ) begin
+      \$1003  = 9'h001;
+    end else if (\$839 ) begin
+      \$1003  = \$851 ;
+    end else if (\$840 ) begin
+      \$1003  = \$854 [8:0];
     end
     if (rst) begin
-      \$1278  = 9'h001;
+      \$1003  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1279  = b_group_is_0;
-    if (\$1133 ) begin
-      \$1279  = 1'h1;
-    end else if (\$1137 ) begin
-      \$1279  = 1'h0;
+    \$1004  = b_group_is_0;
+    if (\$860 ) begin
+      \$1004  = 1'h1;
+    end else if (\$864 ) begin
+      \$1004  = 1'h0;
     end
     if (rst) begin
-      \$1279  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1133 ) begin
-      \$1280  = \$1140 ;
-    end else if (\$1137 ) begin
-      \$1280  = \$1147 ;
-    end else begin
-      \$1280  = \$1155 ;
-    end
-    if (rst) begin
-      \$1280  = 1'h1;
+      \$1004  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$1133 ) begin
-      \$1281  = \$1143 ;
-    end else if (\$1137 ) begin
-      \$1281  = \$1152 ;
+    if (\$860 ) begin
+      \$1005  = \$867 ;
+    end else if (\$864 ) begin
+      \$1005  = \$874 ;
     end else begin
-      \$1281  = \$1159 ;
+      \$1005  = \$882 ;
     end
     if (rst) begin
-      \$1281  = 1'h0;
+      \$1005  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1282  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$1133 ) begin
-      \$1282  = 9'h001;
-    end else if (\$1137 ) begin
-      \$1282  = 9'h001;
+    if (\$860 ) begin
+      \$1006  = \$870 ;
+    end else if (\$864 ) begin
+      \$1006  = \$879 ;
     end else begin
-      if (\$1162 ) begin
-        \$1282  = \$1163 [8:0];
+      \$1006  = \$886 ;
+    end
+    if (rst) begin
+      \$1006  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1007  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$860 ) begin
+      \$1007  = 9'h001;
+    end else if (\$864 ) begin
+      \$1007  = 9'h001;
+    end else begin
+      if (\$889 ) begin
+        \$1007  = \$890 [8:0];
       end
     end
     if (rst) begin
-      \$1282  = 9'h001;
+      \$1007  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1283  = layer_is_0;
-    if (\$1164 ) begin
-      \$1283  = 1'h1;
+    \$1008  = layer_is_0;
+    if (\$891 ) begin
+      \$1008  = 1'h1;
     end else if (issue_a) begin
-      if (\$1167 ) begin
-        \$1283  = \$1169 ;
+      if (\$894 ) begin
+        \$1008  = \$896 ;
       end
     end
     if (rst) begin
-      \$1283  = 1'h1;
+      \$1008  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1284  = group_is_0;
-    if (\$1164 ) begin
-      \$1284  = 1'h1;
+    \$1009  = group_is_0;
+    if (\$891 ) begin
+      \$1009  = 1'h1;
     end else if (issue_a) begin
-      if (\$1167 ) begin
-        \$1284  = 1'h1;
-        if (\$1173 ) begin
-          \$1284  = 1'h0;
+      if (\$894 ) begin
+        \$1009  = 1'h1;
+        if (\$900 ) begin
+          \$1009  = 1'h0;
         end
       end else if (last_fold) begin
-        \$1284  = 1'h0;
+        \$1009  = 1'h0;
       end
     end
     if (rst) begin
-      \$1284  = 1'h1;
+      \$1009  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1285  = fold_is_0;
-    if (\$1164 ) begin
-      \$1285  = 1'h1;
+    \$1010  = fold_is_0;
+    if (\$891 ) begin
+      \$1010  = 1'h1;
     end else if (issue_a) begin
-      \$1285  = last_fold;
+      \$1010  = last_fold;
     end
     if (rst) begin
-      \$1285  = 1'h1;
+      \$1010  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1286  = fold_plus1;
-    if (\$1164 ) begin
-      \$1286  = 9'h001;
+    \$1011  = fold_plus1;
+    if (\$891 ) begin
+      \$1011  = 9'h001;
     end else if (issue_a) begin
-      \$1286  = \$1166 [8:0];
+      \$1011  = \$893 [8:0];
     end
     if (rst) begin
-      \$1286  = 9'h001;
+      \$1011  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1287  = out_full0;
-    if (\$1175 ) begin
-      \$1287  = 1'h1;
+    \$1012  = out_full0;
+    if (\$902 ) begin
+      \$1012  = 1'h1;
     end
     if (done) begin
-      if (\$1193 ) begin
-        \$1287  = 1'h0;
+      if (\$920 ) begin
+        \$1012  = 1'h0;
       end
     end
     if (rst) begin
-      \$1287  = 1'h0;
+      \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1288  = out_pending0;
-    if (\$1175 ) begin
-      \$1288  = 1'h1;
+    \$1013  = out_pending0;
+    if (\$902 ) begin
+      \$1013  = 1'h1;
     end
     if (drain_read) begin
-      if (\$1187 ) begin
-        if (\$1189 ) begin
-          \$1288  = 1'h0;
+      if (\$914 ) begin
+        if (\$916 ) begin
+          \$1013  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1288  = 1'h0;
+      \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1289  = out_groups0;
-    if (\$1175 ) begin
-      \$1289  = 8'h00;
-    end else if (\$1177 ) begin
-      \$1289  = \$1178 [7:0];
+    \$1014  = out_groups0;
+    if (\$902 ) begin
+      \$1014  = 8'h00;
+    end else if (\$904 ) begin
+      \$1014  = \$905 [7:0];
     end
     if (rst) begin
-      \$1289  = 8'h00;
+      \$1014  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1290  = out_full1;
-    if (\$1180 ) begin
-      \$1290  = 1'h1;
+    \$1015  = out_full1;
+    if (\$907 ) begin
+      \$1015  = 1'h1;
     end
     if (done) begin
-      if (\$1194 ) begin
-        \$1290  = 1'h0;
+      if (\$921 ) begin
+        \$1015  = 1'h0;
       end
     end
     if (rst) begin
-      \$1290  = 1'h0;
+      \$1015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1291  = out_pending1;
-    if (\$1180 ) begin
-      \$1291  = 1'h1;
+    \$1016  = out_pending1;
+    if (\$907 ) begin
+      \$1016  = 1'h1;
     end
     if (drain_read) begin
-      if (\$1187 ) begin
-        if (\$1190 ) begin
-          \$1291  = 1'h0;
+      if (\$914 ) begin
+        if (\$917 ) begin
+          \$1016  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1291  = 1'h0;
+      \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1292  = out_groups1;
-    if (\$1180 ) begin
-      \$1292  = 8'h00;
-    end else if (\$1182 ) begin
-      \$1292  = \$1183 [7:0];
+    \$1017  = out_groups1;
+    if (\$907 ) begin
+      \$1017  = 8'h00;
+    end else if (\$909 ) begin
+      \$1017  = \$910 [7:0];
     end
     if (rst) begin
-      \$1292  = 8'h00;
+      \$1017  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1293  = drain_read;
+    \$1018  = drain_read;
     if (rst) begin
-      \$1293  = 1'h0;
+      \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1294  = drain_inflight;
+    \$1019  = drain_inflight;
     if (rst) begin
-      \$1294  = 1'h0;
+      \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1295  = drain_lane;
+    \$1020  = drain_lane;
     if (drain_read) begin
-      \$1295  = drain_elem[0];
+      \$1020  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1296  = drain_last;
+    \$1021  = drain_last;
     if (drain_read) begin
-      \$1296  = \$1185 ;
+      \$1021  = \$912 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1297  = drain_elem;
+    \$1022  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$1187 ) begin
-        \$1297  = 8'h00;
+      if (\$914 ) begin
+        \$1022  = 8'h00;
       end else begin
-        \$1297  = \$1191 [7:0];
+        \$1022  = \$918 [7:0];
       end
     end
     if (rst) begin
-      \$1297  = 8'h00;
+      \$1022  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1298  = drain_slot;
+    \$1023  = drain_slot;
     if (drain_read) begin
-      if (\$1187 ) begin
-        \$1298  = \$1188 ;
+      if (\$914 ) begin
+        \$1023  = \$915 ;
       end
     end
     if (rst) begin
-      \$1298  = 1'h0;
+      \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1299  = release_slot;
+    \$1024  = release_slot;
     if (done) begin
-      \$1299  = \$1192 ;
+      \$1024  = \$919 ;
     end
     if (rst) begin
-      \$1299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = \$1196 [2:0];
-    if (rst) begin
-      \$1300  = 3'h0;
+      \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = clear_counters;
+    \$1025  = \$923 [2:0];
     if (rst) begin
-      \$1301  = 1'h0;
+      \$1025  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = { 3'h0, busy };
+    \$1026  = clear_counters;
     if (rst) begin
-      \$1302  = 4'h0;
+      \$1026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = \$1198 [31:0];
+    \$1027  = { 3'h0, busy };
     if (rst) begin
-      \$1303  = 32'd0;
+      \$1027  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1304  = { 3'h0, stall_input };
+    \$1028  = \$925 [31:0];
     if (rst) begin
-      \$1304  = 4'h0;
+      \$1028  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1305  = \$1200 [31:0];
+    \$1029  = { 3'h0, stall_input };
     if (rst) begin
-      \$1305  = 32'd0;
+      \$1029  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = { 3'h0, stall_output };
+    \$1030  = \$927 [31:0];
     if (rst) begin
-      \$1306  = 4'h0;
+      \$1030  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1307  = \$1202 [31:0];
+    \$1031  = { 3'h0, stall_output };
     if (rst) begin
-      \$1307  = 32'd0;
+      \$1031  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1308  = \$1203 ;
+    \$1032  = \$929 [31:0];
     if (rst) begin
-      \$1308  = 4'h0;
+      \$1032  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1309  = \$1205 [31:0];
+    \$1033  = \$930 ;
     if (rst) begin
-      \$1309  = 32'd0;
+      \$1033  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1310  = { 2'h0, \$1206  };
+    \$1034  = \$932 [31:0];
     if (rst) begin
-      \$1310  = 4'h0;
+      \$1034  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = \$1208 [31:0];
+    \$1035  = { 2'h0, \$933  };
     if (rst) begin
-      \$1311  = 32'd0;
+      \$1035  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = { 3'h0, issue };
+    \$1036  = \$935 [31:0];
     if (rst) begin
-      \$1312  = 4'h0;
+      \$1036  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = \$1210 [31:0];
+    \$1037  = { 3'h0, issue };
     if (rst) begin
-      \$1313  = 32'd0;
+      \$1037  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = { 2'h0, \$1211  };
+    \$1038  = \$937 [31:0];
     if (rst) begin
-      \$1314  = 4'h0;
+      \$1038  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = \$1213 [31:0];
+    \$1039  = { 2'h0, \$938  };
     if (rst) begin
-      \$1315  = 32'd0;
+      \$1039  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = { 3'h0, done };
+    \$1040  = \$940 [31:0];
     if (rst) begin
-      \$1316  = 4'h0;
+      \$1040  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = \$1215 [31:0];
+    \$1041  = { 3'h0, done };
     if (rst) begin
-      \$1317  = 32'd0;
+      \$1041  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = \$942 [31:0];
+    if (rst) begin
+      \$1042  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5020,18 +4502,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act = act_word;
   assign \act$118  = act_word;
   assign act_wp__addr = \$173 [6:0];
-  assign act_wp__data = { \$1320 , \$1318 , \$1320 , \$1318  };
-  assign result = { \$1319 , \$1318  };
-  assign \result$129  = { \$1321 , \$1320  };
+  assign act_wp__data = { \$1045 , \$1043 , \$1045 , \$1043  };
+  assign result = { \$1044 , \$1043  };
+  assign \result$129  = { \$1046 , \$1045  };
   assign act_wp__en = { \$181 , \$179 , \$177 , \$175  };
-  assign \$signature__en$141  = out_write;
-  assign \$signature__addr$142  = \$193 [6:0];
-  assign \$signature__data$143  = { \$1319 , \$1318  };
-  assign \$signature__en$144  = out_write;
-  assign \$signature__addr$145  = \$195 [6:0];
-  assign \$signature__data$146  = { \$1321 , \$1320  };
-  assign \$signature__addr$157  = \$206 [6:0];
-  assign \$signature__addr$158  = \$209 [6:0];
+  assign \$signature__en$131  = out_write;
+  assign \$signature__addr$132  = \$183 [6:0];
+  assign \$signature__data$133  = { \$1044 , \$1043  };
+  assign \$signature__en$134  = out_write;
+  assign \$signature__addr$135  = \$185 [6:0];
+  assign \$signature__data$136  = { \$1046 , \$1045  };
+  assign \$signature__addr$147  = \$196 [6:0];
+  assign \$signature__addr$148  = \$199 [6:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5065,194 +4547,116 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$169  = { 1'h0, wb_group13[7:1] };
   assign \$178  = wb_group13[0];
   assign \$180  = wb_group13[0];
-  assign \$187  = wb_ctx13;
-  assign \$198  = { 1'h0, drain_elem[7:1] };
-  assign \$204  = { 1'h0, drain_elem[7:1] };
-  assign \$207  = { 1'h0, drain_elem[7:1] };
-  assign \$216  = { 2'h0, \$215 [8:2] };
-  assign \$222  = in_wslot;
-  assign \$233  = { 1'h0, \$232 [8:1] };
-  assign \$263  = b_fold;
-  assign \$266  = fold;
-  assign \$270  = fold;
-  assign \$287  = in_wslot;
-  assign \$303  = in_wslot;
-  assign \$314  = 2'h0;
-  assign \$316  = 2'h0;
-  assign \$319  = wb_ctx13;
-  assign \$322  = { wb_groups_plus1_1, 1'h0 };
-  assign \$324  = { wb_groups_plus1_1, 1'h0 };
-  assign \$327  = 2'h2;
-  assign \$329  = 2'h2;
-  assign \$333  = { wb_groups1, 1'h0 };
-  assign \$335  = { wb_groups1, 1'h0 };
-  assign \$340  = 2'h0;
-  assign \$342  = 2'h0;
-  assign \$348  = { wb_groups_plus1_0, 1'h0 };
-  assign \$350  = { wb_groups_plus1_0, 1'h0 };
-  assign \$353  = 2'h2;
-  assign \$355  = 2'h2;
-  assign \$359  = { wb_groups0, 1'h0 };
-  assign \$361  = { wb_groups0, 1'h0 };
-  assign \$375  = wb_ctx13;
-  assign \$405  = in_wslot;
-  assign \$413  = in_wslot;
-  assign \$423  = 1'h0;
-  assign \$428  = 2'h0;
-  assign \$430  = 2'h0;
-  assign \$436  = { wb_groups_plus1_0, 1'h0 };
-  assign \$438  = { wb_groups_plus1_0, 1'h0 };
-  assign \$441  = 2'h2;
-  assign \$443  = 2'h2;
-  assign \$447  = { wb_groups0, 1'h0 };
-  assign \$449  = { wb_groups0, 1'h0 };
-  assign \$454  = 2'h0;
-  assign \$456  = 2'h0;
-  assign \$459  = wb_ctx13;
-  assign \$462  = { wb_groups_plus1_1, 1'h0 };
-  assign \$464  = { wb_groups_plus1_1, 1'h0 };
-  assign \$467  = 2'h2;
-  assign \$469  = 2'h2;
-  assign \$473  = { wb_groups1, 1'h0 };
-  assign \$475  = { wb_groups1, 1'h0 };
-  assign \$483  = 1'h0;
-  assign \$499  = wb_ctx13;
-  assign \$513  = in_wslot;
-  assign \$531  = in_wslot;
-  assign \$540  = layer[0];
-  assign \$545  = 2'h0;
-  assign \$547  = 2'h0;
-  assign \$550  = wb_ctx13;
-  assign \$553  = { wb_groups_plus1_1, 1'h0 };
-  assign \$555  = { wb_groups_plus1_1, 1'h0 };
-  assign \$558  = 2'h2;
-  assign \$560  = 2'h2;
-  assign \$564  = { wb_groups1, 1'h0 };
-  assign \$566  = { wb_groups1, 1'h0 };
-  assign \$571  = 2'h0;
-  assign \$573  = 2'h0;
-  assign \$579  = { wb_groups_plus1_0, 1'h0 };
-  assign \$581  = { wb_groups_plus1_0, 1'h0 };
-  assign \$584  = 2'h2;
-  assign \$586  = 2'h2;
-  assign \$590  = { wb_groups0, 1'h0 };
-  assign \$592  = { wb_groups0, 1'h0 };
-  assign \$601  = layer[0];
-  assign \$607  = wb_ctx13;
-  assign \$634  = 2'h0;
-  assign \$636  = 2'h0;
-  assign \$639  = wb_ctx13;
-  assign \$642  = { wb_groups_plus1_1, 1'h0 };
-  assign \$644  = { wb_groups_plus1_1, 1'h0 };
-  assign \$647  = 2'h2;
-  assign \$649  = 2'h2;
-  assign \$653  = { wb_groups1, 1'h0 };
-  assign \$655  = { wb_groups1, 1'h0 };
-  assign \$660  = 2'h0;
-  assign \$662  = 2'h0;
-  assign \$668  = { wb_groups_plus1_0, 1'h0 };
-  assign \$670  = { wb_groups_plus1_0, 1'h0 };
-  assign \$673  = 2'h2;
-  assign \$675  = 2'h2;
-  assign \$679  = { wb_groups0, 1'h0 };
-  assign \$681  = { wb_groups0, 1'h0 };
-  assign \$695  = wb_ctx13;
-  assign \$719  = in_wslot;
-  assign \$741  = in_wslot;
-  assign \$754  = 2'h0;
-  assign \$756  = 2'h0;
-  assign \$759  = wb_ctx13;
-  assign \$762  = { wb_groups_plus1_1, 1'h0 };
-  assign \$764  = { wb_groups_plus1_1, 1'h0 };
-  assign \$767  = 2'h2;
-  assign \$769  = 2'h2;
-  assign \$773  = { wb_groups1, 1'h0 };
-  assign \$775  = { wb_groups1, 1'h0 };
-  assign \$780  = 2'h0;
-  assign \$782  = 2'h0;
-  assign \$788  = { wb_groups_plus1_0, 1'h0 };
-  assign \$790  = { wb_groups_plus1_0, 1'h0 };
-  assign \$793  = 2'h2;
-  assign \$795  = 2'h2;
-  assign \$799  = { wb_groups0, 1'h0 };
-  assign \$801  = { wb_groups0, 1'h0 };
-  assign \$815  = wb_ctx13;
-  assign \$839  = in_wslot;
-  assign \$859  = in_wslot;
-  assign \$870  = in_wslot;
-  assign \$884  = 2'h0;
-  assign \$886  = 2'h0;
-  assign \$889  = wb_ctx13;
-  assign \$892  = { wb_groups_plus1_1, 1'h0 };
-  assign \$894  = { wb_groups_plus1_1, 1'h0 };
-  assign \$897  = 2'h2;
-  assign \$899  = 2'h2;
-  assign \$903  = { wb_groups1, 1'h0 };
-  assign \$905  = { wb_groups1, 1'h0 };
-  assign \$910  = 2'h0;
-  assign \$912  = 2'h0;
-  assign \$918  = { wb_groups_plus1_0, 1'h0 };
-  assign \$920  = { wb_groups_plus1_0, 1'h0 };
-  assign \$923  = 2'h2;
-  assign \$925  = 2'h2;
-  assign \$929  = { wb_groups0, 1'h0 };
-  assign \$931  = { wb_groups0, 1'h0 };
-  assign \$945  = wb_ctx13;
-  assign \$969  = in_wslot;
-  assign \$991  = in_wslot;
-  assign \$1004  = 2'h0;
-  assign \$1006  = 2'h0;
-  assign \$1009  = wb_ctx13;
-  assign \$1012  = { wb_groups_plus1_1, 1'h0 };
-  assign \$1014  = { wb_groups_plus1_1, 1'h0 };
-  assign \$1017  = 2'h2;
-  assign \$1019  = 2'h2;
-  assign \$1023  = { wb_groups1, 1'h0 };
-  assign \$1025  = { wb_groups1, 1'h0 };
-  assign \$1030  = 2'h0;
-  assign \$1032  = 2'h0;
-  assign \$1038  = { wb_groups_plus1_0, 1'h0 };
-  assign \$1040  = { wb_groups_plus1_0, 1'h0 };
-  assign \$1043  = 2'h2;
-  assign \$1045  = 2'h2;
-  assign \$1049  = { wb_groups0, 1'h0 };
-  assign \$1051  = { wb_groups0, 1'h0 };
-  assign \$1065  = wb_ctx13;
-  assign \$1100  = { 2'h0, \$1099 [8:2] };
-  assign \$1103  = { 2'h0, \$1102 [8:2] };
-  assign \$1107  = { 2'h0, \$1106 [8:2] };
-  assign \$1139  = { 1'h0, \$1138 [8:1] };
-  assign \$1142  = { 1'h0, \$1141 [8:1] };
-  assign \$1146  = { 1'h0, \$1145 [8:1] };
-  assign \$1150  = { 1'h0, \$1149 [8:1] };
-  assign \$1154  = { 1'h0, \$1153 [8:1] };
-  assign \$1157  = { 1'h0, \$1156 [8:1] };
-  assign \$1179  = ctx;
-  assign \$1181  = wb_ctx13;
-  assign \$1190  = drain_slot;
-  assign \$1194  = release_slot;
+  assign \$188  = { 1'h0, drain_elem[7:1] };
+  assign \$194  = { 1'h0, drain_elem[7:1] };
+  assign \$197  = { 1'h0, drain_elem[7:1] };
+  assign \$206  = { \$205 [8], \$205 [8], \$205 [8:2] };
+  assign \$211  = in_wslot;
+  assign \$220  = { 1'h0, \$219 [8:1] };
+  assign \$250  = b_fold;
+  assign \$253  = fold;
+  assign \$257  = fold;
+  assign \$283  = wb_ctx12;
+  assign \$294  = in_wslot;
+  assign \$310  = in_wslot;
+  assign \$323  = 2'h0;
+  assign \$325  = 2'h0;
+  assign \$328  = { wb_groups_ahead1, 1'h0 };
+  assign \$330  = { wb_groups_ahead1, 1'h0 };
+  assign \$334  = 2'h0;
+  assign \$336  = 2'h0;
+  assign \$339  = { wb_groups_ahead0, 1'h0 };
+  assign \$341  = { wb_groups_ahead0, 1'h0 };
+  assign \$372  = in_wslot;
+  assign \$380  = in_wslot;
+  assign \$392  = 1'h0;
+  assign \$397  = 2'h0;
+  assign \$399  = 2'h0;
+  assign \$402  = { wb_groups_ahead0, 1'h0 };
+  assign \$404  = { wb_groups_ahead0, 1'h0 };
+  assign \$408  = 2'h0;
+  assign \$410  = 2'h0;
+  assign \$413  = { wb_groups_ahead1, 1'h0 };
+  assign \$415  = { wb_groups_ahead1, 1'h0 };
+  assign \$424  = 1'h0;
+  assign \$440  = in_wslot;
+  assign \$458  = in_wslot;
+  assign \$469  = layer[0];
+  assign \$474  = 2'h0;
+  assign \$476  = 2'h0;
+  assign \$479  = { wb_groups_ahead1, 1'h0 };
+  assign \$481  = { wb_groups_ahead1, 1'h0 };
+  assign \$485  = 2'h0;
+  assign \$487  = 2'h0;
+  assign \$490  = { wb_groups_ahead0, 1'h0 };
+  assign \$492  = { wb_groups_ahead0, 1'h0 };
+  assign \$502  = layer[0];
+  assign \$523  = 2'h0;
+  assign \$525  = 2'h0;
+  assign \$528  = { wb_groups_ahead1, 1'h0 };
+  assign \$530  = { wb_groups_ahead1, 1'h0 };
+  assign \$534  = 2'h0;
+  assign \$536  = 2'h0;
+  assign \$539  = { wb_groups_ahead0, 1'h0 };
+  assign \$541  = { wb_groups_ahead0, 1'h0 };
+  assign \$566  = in_wslot;
+  assign \$588  = in_wslot;
+  assign \$603  = 2'h0;
+  assign \$605  = 2'h0;
+  assign \$608  = { wb_groups_ahead1, 1'h0 };
+  assign \$610  = { wb_groups_ahead1, 1'h0 };
+  assign \$614  = 2'h0;
+  assign \$616  = 2'h0;
+  assign \$619  = { wb_groups_ahead0, 1'h0 };
+  assign \$621  = { wb_groups_ahead0, 1'h0 };
+  assign \$646  = in_wslot;
+  assign \$666  = in_wslot;
+  assign \$677  = in_wslot;
+  assign \$693  = 2'h0;
+  assign \$695  = 2'h0;
+  assign \$698  = { wb_groups_ahead1, 1'h0 };
+  assign \$700  = { wb_groups_ahead1, 1'h0 };
+  assign \$704  = 2'h0;
+  assign \$706  = 2'h0;
+  assign \$709  = { wb_groups_ahead0, 1'h0 };
+  assign \$711  = { wb_groups_ahead0, 1'h0 };
+  assign \$736  = in_wslot;
+  assign \$758  = in_wslot;
+  assign \$773  = 2'h0;
+  assign \$775  = 2'h0;
+  assign \$778  = { wb_groups_ahead1, 1'h0 };
+  assign \$780  = { wb_groups_ahead1, 1'h0 };
+  assign \$784  = 2'h0;
+  assign \$786  = 2'h0;
+  assign \$789  = { wb_groups_ahead0, 1'h0 };
+  assign \$791  = { wb_groups_ahead0, 1'h0 };
+  assign \$827  = { 2'h0, \$826 [8:2] };
+  assign \$830  = { 2'h0, \$829 [8:2] };
+  assign \$834  = { 2'h0, \$833 [8:2] };
+  assign \$866  = { 1'h0, \$865 [8:1] };
+  assign \$869  = { 1'h0, \$868 [8:1] };
+  assign \$873  = { 1'h0, \$872 [8:1] };
+  assign \$877  = { 1'h0, \$876 [8:1] };
+  assign \$881  = { 1'h0, \$880 [8:1] };
+  assign \$884  = { 1'h0, \$883 [8:1] };
+  assign \$906  = ctx;
+  assign \$908  = wb_ctx13;
+  assign \$917  = drain_slot;
+  assign \$921  = release_slot;
   assign \$133  = ctx;
   assign \$142  = ctx;
-  assign \$429  = 1'h0;
-  assign \$432  = \$431 ;
-  assign \$442  = 1'h0;
-  assign \$445  = \$444 ;
-  assign \$455  = 1'h0;
-  assign \$458  = \$457 ;
-  assign \$468  = 1'h0;
-  assign \$471  = \$470 ;
-  assign \$546  = 1'h0;
-  assign \$549  = \$548 ;
-  assign \$559  = 1'h0;
-  assign \$562  = \$561 ;
-  assign \$572  = 1'h0;
-  assign \$575  = \$574 ;
-  assign \$585  = 1'h0;
-  assign \$588  = \$587 ;
+  assign \$398  = 1'h0;
+  assign \$401  = \$400 ;
+  assign \$409  = 1'h0;
+  assign \$412  = \$411 ;
+  assign \$475  = 1'h0;
+  assign \$478  = \$477 ;
+  assign \$486  = 1'h0;
+  assign \$489  = \$488 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$250$0 , r_rdy, r_data, w_en, \port$2014$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$234$0 , r_rdy, r_data, w_en, \port$1731$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5277,10 +4681,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$250$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$2014$0 ;
-  wire \port$2014$0 ;
-  input [31:0] \port$250$0 ;
-  wire [31:0] \port$250$0 ;
+  input \port$1731$0 ;
+  wire \port$1731$0 ;
+  input [31:0] \port$234$0 ;
+  wire [31:0] \port$234$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5313,7 +4717,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$250$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2014$0 , \port$250$0  };
+      storage[w_port__addr] <= { \port$1731$0 , \port$234$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5375,14 +4779,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$250$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2014$0 , \port$250$0  };
-  assign w_data = { \port$2014$0 , \port$250$0  };
+  assign w_port__data = { \port$1731$0 , \port$234$0  };
+  assign w_data = { \port$1731$0 , \port$234$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2164$0 , \port$2165$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1881$0 , \port$1882$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5477,10 +4881,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg [31:0] pe0_w = 32'd0;
-  output [7:0] \port$2164$0 ;
-  wire [7:0] \port$2164$0 ;
-  output [23:0] \port$2165$0 ;
-  wire [23:0] \port$2165$0 ;
+  output [7:0] \port$1881$0 ;
+  wire [7:0] \port$1881$0 ;
+  output [23:0] \port$1882$0 ;
+  wire [23:0] \port$1882$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6434,7 +5838,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$2116$0 (pe0_flags),
+    .\port$1833$0 (pe0_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -6515,13 +5919,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2164$0  = \$21 ;
-  assign \port$2165$0  = \$22 ;
+  assign \port$1881$0  = \$21 ;
+  assign \port$1882$0  = \$22 ;
   assign \$11  = { pe0_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$2116$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1833$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6705,8 +6109,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2116$0 ;
-  wire [1:0] \port$2116$0 ;
+  input [1:0] \port$1833$0 ;
+  wire [1:0] \port$1833$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6913,9 +6317,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2116$0 [0];
+    rq_relu1 <= \port$1833$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2116$0 [1];
+    rq_req1 <= \port$1833$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7038,8 +6442,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2116$0 [0];
-  assign i_requantize = \port$2116$0 [1];
+  assign i_relu = \port$1833$0 [0];
+  assign i_requantize = \port$1833$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7048,7 +6452,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$21
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2277$0 , \port$2278$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1994$0 , \port$1995$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7143,10 +6547,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg [31:0] pe1_w = 32'd0;
-  output [7:0] \port$2277$0 ;
-  wire [7:0] \port$2277$0 ;
-  output [23:0] \port$2278$0 ;
-  wire [23:0] \port$2278$0 ;
+  output [7:0] \port$1994$0 ;
+  wire [7:0] \port$1994$0 ;
+  output [23:0] \port$1995$0 ;
+  wire [23:0] \port$1995$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8100,7 +7504,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$2229$0 (pe1_flags),
+    .\port$1946$0 (pe1_flags),
     .rq_ext6(\$22 ),
     .rq_low6(\$21 ),
     .rst(rst)
@@ -8181,13 +7585,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$22 , \$21  };
   assign o_data = { \$22 , \$21  };
-  assign \port$2277$0  = \$21 ;
-  assign \port$2278$0  = \$22 ;
+  assign \port$1994$0  = \$21 ;
+  assign \port$1995$0  = \$22 ;
   assign \$11  = { pe1_requantize6, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$2229$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1946$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8371,8 +7775,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2229$0 ;
-  wire [1:0] \port$2229$0 ;
+  input [1:0] \port$1946$0 ;
+  wire [1:0] \port$1946$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8579,9 +7983,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2229$0 [0];
+    rq_relu1 <= \port$1946$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2229$0 [1];
+    rq_req1 <= \port$1946$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8704,8 +8108,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$22
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2229$0 [0];
-  assign i_requantize = \port$2229$0 [1];
+  assign i_relu = \port$1946$0 [0];
+  assign i_requantize = \port$1946$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

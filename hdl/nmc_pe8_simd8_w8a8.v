@@ -7,468 +7,193 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire [4:0] \$100 ;
-  wire [12:0] \$1000 ;
+  wire [9:0] \$1000 ;
   wire \$1001 ;
-  wire [12:0] \$1002 ;
+  wire \$1002 ;
   wire \$1003 ;
-  wire \$1004 ;
-  wire [3:0] \$1005 ;
-  wire \$1006 ;
-  wire [3:0] \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
+  wire [3:0] \$1004 ;
+  wire [4:0] \$1005 ;
+  wire [31:0] \$1006 ;
+  wire [32:0] \$1007 ;
+  wire [31:0] \$1008 ;
+  wire [32:0] \$1009 ;
   wire [4:0] \$101 ;
-  wire \$1010 ;
-  wire [11:0] \$1011 ;
-  wire \$1012 ;
-  wire [11:0] \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
+  wire [31:0] \$1010 ;
+  wire [32:0] \$1011 ;
+  wire [6:0] \$1012 ;
+  wire [31:0] \$1013 ;
+  wire [32:0] \$1014 ;
+  wire [3:0] \$1015 ;
+  wire [31:0] \$1016 ;
+  wire [32:0] \$1017 ;
+  wire [31:0] \$1018 ;
+  wire [32:0] \$1019 ;
   wire [4:0] \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
+  wire [1:0] \$1020 ;
+  wire [31:0] \$1021 ;
+  wire [32:0] \$1022 ;
+  wire [31:0] \$1023 ;
+  wire [32:0] \$1024 ;
+  reg [3:0] \$1025 ;
+  reg [9:0] \$1026 ;
+  reg [8:0] \$1027 ;
+  reg [8:0] \$1028 ;
+  reg \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
+  reg [8:0] \$1030 ;
+  reg \$1031 ;
+  reg \$1032 ;
+  reg [8:0] \$1033 ;
+  reg [8:0] \$1034 ;
+  reg [9:0] \$1035 ;
+  reg [9:0] \$1036 ;
+  reg [8:0] \$1037 ;
+  reg \$1038 ;
+  reg \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
+  reg \$1040 ;
+  reg [8:0] \$1041 ;
+  reg [7:0] \$1042 ;
+  reg [3:0] \$1043 ;
+  reg [8:0] \$1044 ;
+  reg [8:0] \$1045 ;
+  reg [9:0] \$1046 ;
+  reg [10:0] \$1047 ;
+  reg [8:0] \$1048 ;
+  reg [8:0] \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
+  reg \$1050 ;
+  reg [8:0] \$1051 ;
+  reg [7:0] \$1052 ;
+  reg \$1053 ;
+  reg \$1054 ;
+  reg [8:0] \$1055 ;
+  reg [8:0] \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
+  reg \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg \$1063 ;
+  reg \$1064 ;
+  reg \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
+  reg \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
+  reg \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg \$1073 ;
+  reg \$1074 ;
+  reg [8:0] \$1075 ;
+  reg \$1076 ;
+  reg \$1077 ;
+  reg [8:0] \$1078 ;
+  reg \$1079 ;
   wire \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire [3:0] \$1086 ;
-  wire \$1087 ;
-  wire [3:0] \$1088 ;
-  wire \$1089 ;
+  reg \$1080 ;
+  reg \$1081 ;
+  reg \$1082 ;
+  reg \$1083 ;
+  reg \$1084 ;
+  reg \$1085 ;
+  reg [9:0] \$1086 ;
+  reg \$1087 ;
+  reg \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire [12:0] \$1094 ;
-  wire \$1095 ;
-  wire [12:0] \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire [3:0] \$1099 ;
+  reg [9:0] \$1090 ;
+  reg \$1091 ;
+  reg \$1092 ;
+  reg \$1093 ;
+  reg [9:0] \$1094 ;
+  reg \$1095 ;
+  reg \$1096 ;
+  reg [8:0] \$1097 ;
+  reg \$1098 ;
+  reg \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$1100 ;
-  wire [3:0] \$1101 ;
-  wire \$1102 ;
-  wire \$1103 ;
-  wire \$1104 ;
-  wire [11:0] \$1105 ;
-  wire \$1106 ;
-  wire [11:0] \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
+  reg [8:0] \$1100 ;
+  reg \$1101 ;
+  reg \$1102 ;
+  reg [2:0] \$1103 ;
+  reg \$1104 ;
+  reg [8:0] \$1105 ;
+  reg \$1106 ;
+  reg \$1107 ;
+  reg [2:0] \$1108 ;
+  reg \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
-  wire [3:0] \$1112 ;
-  wire \$1113 ;
-  wire [3:0] \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
-  wire \$1118 ;
-  wire \$1119 ;
+  reg [6:0] \$1110 ;
+  reg [31:0] \$1111 ;
+  reg [6:0] \$1112 ;
+  reg [31:0] \$1113 ;
+  reg [6:0] \$1114 ;
+  reg [31:0] \$1115 ;
+  reg [6:0] \$1116 ;
+  reg [31:0] \$1117 ;
+  reg [6:0] \$1118 ;
+  reg [31:0] \$1119 ;
   wire \$112 ;
-  wire [12:0] \$1120 ;
-  wire \$1121 ;
-  wire [12:0] \$1122 ;
-  wire \$1123 ;
-  wire \$1124 ;
-  wire [3:0] \$1125 ;
-  wire \$1126 ;
-  wire [3:0] \$1127 ;
-  wire \$1128 ;
-  wire \$1129 ;
+  reg [6:0] \$1120 ;
+  reg [31:0] \$1121 ;
+  reg [6:0] \$1122 ;
+  reg [31:0] \$1123 ;
+  reg [6:0] \$1124 ;
+  reg [31:0] \$1125 ;
+  wire [7:0] \$1126 ;
+  wire [23:0] \$1127 ;
+  wire [7:0] \$1128 ;
+  wire [23:0] \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
-  wire [11:0] \$1131 ;
-  wire \$1132 ;
-  wire [11:0] \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
-  wire \$1136 ;
-  wire \$1137 ;
-  wire \$1138 ;
-  wire \$1139 ;
+  wire [7:0] \$1130 ;
+  wire [23:0] \$1131 ;
+  wire [7:0] \$1132 ;
+  wire [23:0] \$1133 ;
+  wire [7:0] \$1134 ;
+  wire [23:0] \$1135 ;
+  wire [7:0] \$1136 ;
+  wire [23:0] \$1137 ;
+  wire [7:0] \$1138 ;
+  wire [23:0] \$1139 ;
   wire \$114 ;
-  wire \$1140 ;
-  wire \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
-  wire \$1147 ;
-  wire \$1148 ;
-  wire \$1149 ;
+  wire [7:0] \$1140 ;
+  wire [23:0] \$1141 ;
   wire \$115 ;
-  wire \$1150 ;
-  wire \$1151 ;
-  wire \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
-  wire \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  wire \$1159 ;
   wire \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
-  wire \$1162 ;
-  wire \$1163 ;
-  wire \$1164 ;
-  wire \$1165 ;
-  wire \$1166 ;
-  wire \$1167 ;
-  wire \$1168 ;
-  wire \$1169 ;
   wire \$117 ;
-  wire \$1170 ;
-  wire \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
-  wire \$1174 ;
-  wire \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
-  wire \$1178 ;
-  wire \$1179 ;
   wire \$118 ;
-  wire \$1180 ;
-  wire [9:0] \$1181 ;
-  wire [9:0] \$1182 ;
-  wire \$1183 ;
-  wire [9:0] \$1184 ;
-  wire [9:0] \$1185 ;
-  wire [10:0] \$1186 ;
-  wire \$1187 ;
-  wire [9:0] \$1188 ;
-  wire [9:0] \$1189 ;
   wire \$119 ;
-  wire [10:0] \$1190 ;
-  wire \$1191 ;
-  wire \$1192 ;
-  wire \$1193 ;
-  wire \$1194 ;
-  wire \$1195 ;
-  wire \$1196 ;
-  wire \$1197 ;
-  wire \$1198 ;
-  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$1200 ;
-  wire \$1201 ;
-  wire \$1202 ;
-  wire \$1203 ;
-  wire \$1204 ;
-  wire [9:0] \$1205 ;
-  wire [9:0] \$1206 ;
-  wire \$1207 ;
-  wire \$1208 ;
-  wire [10:0] \$1209 ;
   wire \$121 ;
-  wire \$1210 ;
-  wire \$1211 ;
-  wire \$1212 ;
-  wire \$1213 ;
-  wire \$1214 ;
-  wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
-  wire \$1218 ;
-  wire \$1219 ;
   wire \$122 ;
-  wire [9:0] \$1220 ;
-  wire [9:0] \$1221 ;
-  wire \$1222 ;
-  wire [9:0] \$1223 ;
-  wire [9:0] \$1224 ;
-  wire \$1225 ;
-  wire [9:0] \$1226 ;
-  wire [9:0] \$1227 ;
-  wire [9:0] \$1228 ;
-  wire \$1229 ;
   wire \$123 ;
-  wire [9:0] \$1230 ;
-  wire [9:0] \$1231 ;
-  wire [9:0] \$1232 ;
-  wire [10:0] \$1233 ;
-  wire \$1234 ;
-  wire [9:0] \$1235 ;
-  wire [9:0] \$1236 ;
-  wire \$1237 ;
-  wire [9:0] \$1238 ;
-  wire [9:0] \$1239 ;
   wire \$124 ;
-  wire [10:0] \$1240 ;
-  wire \$1241 ;
-  wire \$1242 ;
-  wire \$1243 ;
-  wire \$1244 ;
-  wire [10:0] \$1245 ;
-  wire \$1246 ;
-  wire [10:0] \$1247 ;
-  wire [10:0] \$1248 ;
-  wire \$1249 ;
   wire \$125 ;
-  wire \$1250 ;
-  wire \$1251 ;
-  wire \$1252 ;
-  wire \$1253 ;
-  wire \$1254 ;
-  wire \$1255 ;
-  wire \$1256 ;
-  wire \$1257 ;
-  wire \$1258 ;
-  wire \$1259 ;
   wire \$126 ;
-  wire [9:0] \$1260 ;
-  wire \$1261 ;
-  wire \$1262 ;
-  wire \$1263 ;
-  wire \$1264 ;
-  wire [9:0] \$1265 ;
-  wire [9:0] \$1266 ;
-  wire \$1267 ;
-  wire [9:0] \$1268 ;
-  wire \$1269 ;
   wire \$127 ;
-  wire \$1270 ;
-  wire \$1271 ;
-  wire \$1272 ;
-  wire [9:0] \$1273 ;
-  wire \$1274 ;
-  wire \$1275 ;
-  wire \$1276 ;
-  wire [3:0] \$1277 ;
-  wire [4:0] \$1278 ;
-  wire [31:0] \$1279 ;
   wire \$128 ;
-  wire [32:0] \$1280 ;
-  wire [31:0] \$1281 ;
-  wire [32:0] \$1282 ;
-  wire [31:0] \$1283 ;
-  wire [32:0] \$1284 ;
-  wire [6:0] \$1285 ;
-  wire [31:0] \$1286 ;
-  wire [32:0] \$1287 ;
-  wire [3:0] \$1288 ;
-  wire [31:0] \$1289 ;
   wire \$129 ;
-  wire [32:0] \$1290 ;
-  wire [31:0] \$1291 ;
-  wire [32:0] \$1292 ;
-  wire [1:0] \$1293 ;
-  wire [31:0] \$1294 ;
-  wire [32:0] \$1295 ;
-  wire [31:0] \$1296 ;
-  wire [32:0] \$1297 ;
-  reg [3:0] \$1298 ;
-  reg [8:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg [8:0] \$1300 ;
-  reg [8:0] \$1301 ;
-  reg \$1302 ;
-  reg [8:0] \$1303 ;
-  reg \$1304 ;
-  reg \$1305 ;
-  reg [8:0] \$1306 ;
-  reg [8:0] \$1307 ;
-  reg [9:0] \$1308 ;
-  reg [9:0] \$1309 ;
   wire \$131 ;
-  reg [8:0] \$1310 ;
-  reg \$1311 ;
-  reg \$1312 ;
-  reg \$1313 ;
-  reg [8:0] \$1314 ;
-  reg [7:0] \$1315 ;
-  reg [3:0] \$1316 ;
-  reg [8:0] \$1317 ;
-  reg [8:0] \$1318 ;
-  reg [9:0] \$1319 ;
   wire \$132 ;
-  reg [10:0] \$1320 ;
-  reg [8:0] \$1321 ;
-  reg [8:0] \$1322 ;
-  reg \$1323 ;
-  reg [8:0] \$1324 ;
-  reg [7:0] \$1325 ;
-  reg \$1326 ;
-  reg \$1327 ;
-  reg [8:0] \$1328 ;
-  reg [8:0] \$1329 ;
   wire \$133 ;
-  reg \$1330 ;
-  reg \$1331 ;
-  reg \$1332 ;
-  reg \$1333 ;
-  reg \$1334 ;
-  reg \$1335 ;
-  reg \$1336 ;
-  reg \$1337 ;
-  reg \$1338 ;
-  reg \$1339 ;
   wire \$134 ;
-  reg \$1340 ;
-  reg \$1341 ;
-  reg \$1342 ;
-  reg \$1343 ;
-  reg \$1344 ;
-  reg \$1345 ;
-  reg \$1346 ;
-  reg \$1347 ;
-  reg \$1348 ;
-  reg [8:0] \$1349 ;
   wire \$135 ;
-  reg [9:0] \$1350 ;
-  reg \$1351 ;
-  reg [8:0] \$1352 ;
-  reg [9:0] \$1353 ;
-  reg \$1354 ;
-  reg \$1355 ;
-  reg \$1356 ;
-  reg \$1357 ;
-  reg \$1358 ;
-  reg \$1359 ;
   wire \$136 ;
-  reg \$1360 ;
-  reg [9:0] \$1361 ;
-  reg \$1362 ;
-  reg \$1363 ;
-  reg \$1364 ;
-  reg [9:0] \$1365 ;
-  reg \$1366 ;
-  reg \$1367 ;
-  reg \$1368 ;
-  reg [9:0] \$1369 ;
   wire \$137 ;
-  reg \$1370 ;
-  reg \$1371 ;
-  reg [8:0] \$1372 ;
-  reg \$1373 ;
-  reg \$1374 ;
-  reg [8:0] \$1375 ;
-  reg \$1376 ;
-  reg \$1377 ;
-  reg [2:0] \$1378 ;
-  reg \$1379 ;
   wire \$138 ;
-  reg [8:0] \$1380 ;
-  reg \$1381 ;
-  reg \$1382 ;
-  reg [2:0] \$1383 ;
-  reg \$1384 ;
-  reg [6:0] \$1385 ;
-  reg [31:0] \$1386 ;
-  reg [6:0] \$1387 ;
-  reg [31:0] \$1388 ;
-  reg [6:0] \$1389 ;
   wire \$139 ;
-  reg [31:0] \$1390 ;
-  reg [6:0] \$1391 ;
-  reg [31:0] \$1392 ;
-  reg [6:0] \$1393 ;
-  reg [31:0] \$1394 ;
-  reg [6:0] \$1395 ;
-  reg [31:0] \$1396 ;
-  reg [6:0] \$1397 ;
-  reg [31:0] \$1398 ;
-  reg [6:0] \$1399 ;
   wire \$14 ;
   wire \$140 ;
-  reg [31:0] \$1400 ;
-  wire [7:0] \$1401 ;
-  wire [23:0] \$1402 ;
-  wire [7:0] \$1403 ;
-  wire [23:0] \$1404 ;
-  wire [7:0] \$1405 ;
-  wire [23:0] \$1406 ;
-  wire [7:0] \$1407 ;
-  wire [23:0] \$1408 ;
-  wire [7:0] \$1409 ;
   wire \$141 ;
-  wire [23:0] \$1410 ;
-  wire [7:0] \$1411 ;
-  wire [23:0] \$1412 ;
-  wire [7:0] \$1413 ;
-  wire [23:0] \$1414 ;
-  wire [7:0] \$1415 ;
-  wire [23:0] \$1416 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
@@ -571,16 +296,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
+  wire [5:0] \$234 ;
+  wire [9:0] \$235 ;
+  wire [5:0] \$236 ;
   wire [9:0] \$237 ;
-  wire [9:0] \$238 ;
-  wire \$239 ;
+  wire [5:0] \$238 ;
+  wire [9:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [9:0] \$242 ;
+  wire [5:0] \$240 ;
+  wire [9:0] \$241 ;
+  wire [5:0] \$242 ;
   wire [9:0] \$243 ;
   wire [5:0] \$244 ;
   wire [9:0] \$245 ;
@@ -589,59 +314,59 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$248 ;
   wire [9:0] \$249 ;
   wire \$25 ;
-  wire [5:0] \$250 ;
-  wire [9:0] \$251 ;
-  wire [5:0] \$252 ;
-  wire [9:0] \$253 ;
-  wire [5:0] \$254 ;
-  wire [9:0] \$255 ;
-  wire [5:0] \$256 ;
-  wire [9:0] \$257 ;
-  wire [5:0] \$258 ;
-  wire [9:0] \$259 ;
+  wire \$250 ;
+  wire [8:0] \$251 ;
+  wire [8:0] \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire [3:0] \$255 ;
+  wire [4:0] \$256 ;
+  wire \$257 ;
+  wire [8:0] \$258 ;
+  wire [5:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
+  wire [9:0] \$260 ;
   wire [8:0] \$261 ;
-  wire [8:0] \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire [3:0] \$265 ;
-  wire [4:0] \$266 ;
-  wire \$267 ;
-  wire [8:0] \$268 ;
-  wire [5:0] \$269 ;
+  wire [5:0] \$262 ;
+  wire [9:0] \$263 ;
+  wire [8:0] \$264 ;
+  wire [5:0] \$265 ;
+  wire [9:0] \$266 ;
+  wire [8:0] \$267 ;
+  wire [5:0] \$268 ;
+  wire [9:0] \$269 ;
   wire \$27 ;
-  wire [9:0] \$270 ;
-  wire [8:0] \$271 ;
-  wire [5:0] \$272 ;
-  wire [9:0] \$273 ;
-  wire [8:0] \$274 ;
-  wire [5:0] \$275 ;
-  wire [9:0] \$276 ;
-  wire [8:0] \$277 ;
-  wire [5:0] \$278 ;
-  wire [9:0] \$279 ;
+  wire [8:0] \$270 ;
+  wire [5:0] \$271 ;
+  wire [9:0] \$272 ;
+  wire [8:0] \$273 ;
+  wire [5:0] \$274 ;
+  wire [9:0] \$275 ;
+  wire [8:0] \$276 ;
+  wire [5:0] \$277 ;
+  wire [9:0] \$278 ;
+  wire [8:0] \$279 ;
   wire \$28 ;
-  wire [8:0] \$280 ;
-  wire [5:0] \$281 ;
-  wire [9:0] \$282 ;
-  wire [8:0] \$283 ;
-  wire [5:0] \$284 ;
-  wire [9:0] \$285 ;
-  wire [8:0] \$286 ;
-  wire [5:0] \$287 ;
+  wire [5:0] \$280 ;
+  wire [9:0] \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire [63:0] \$286 ;
+  wire [9:0] \$287 ;
   wire [9:0] \$288 ;
-  wire [8:0] \$289 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [5:0] \$290 ;
+  wire \$290 ;
   wire [9:0] \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire \$295 ;
-  wire [63:0] \$296 ;
-  wire [9:0] \$297 ;
-  wire [9:0] \$298 ;
+  wire [9:0] \$295 ;
+  wire \$296 ;
+  wire [8:0] \$297 ;
+  wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
@@ -649,81 +374,81 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$301 ;
   wire [9:0] \$302 ;
   wire \$303 ;
-  wire \$304 ;
+  wire [4:0] \$304 ;
   wire \$305 ;
   wire [9:0] \$306 ;
-  wire [9:0] \$307 ;
-  wire \$308 ;
-  wire [8:0] \$309 ;
+  wire [8:0] \$307 ;
+  wire [4:0] \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [9:0] \$310 ;
+  wire \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire \$313 ;
-  wire [9:0] \$314 ;
-  wire [9:0] \$315 ;
+  wire [9:0] \$313 ;
+  wire [11:0] \$314 ;
+  wire \$315 ;
   wire \$316 ;
-  wire [4:0] \$317 ;
-  wire \$318 ;
-  wire [9:0] \$319 ;
+  wire [9:0] \$317 ;
+  wire [9:0] \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [8:0] \$320 ;
-  wire [4:0] \$321 ;
-  wire \$322 ;
+  wire [9:0] \$320 ;
+  wire [8:0] \$321 ;
+  wire [9:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire \$325 ;
-  wire [9:0] \$326 ;
-  wire [11:0] \$327 ;
+  wire [8:0] \$325 ;
+  wire \$326 ;
+  wire \$327 ;
   wire \$328 ;
-  wire \$329 ;
+  wire [7:0] \$329 ;
   wire \$33 ;
-  wire [9:0] \$330 ;
-  wire [9:0] \$331 ;
-  wire \$332 ;
-  wire [9:0] \$333 ;
-  wire [8:0] \$334 ;
-  wire [9:0] \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire [8:0] \$338 ;
-  wire \$339 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire [8:0] \$332 ;
+  wire [5:0] \$333 ;
+  wire [9:0] \$334 ;
+  wire [8:0] \$335 ;
+  wire [5:0] \$336 ;
+  wire [9:0] \$337 ;
+  wire [9:0] \$338 ;
+  wire [8:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire [7:0] \$342 ;
-  wire \$343 ;
+  wire [6:0] \$340 ;
+  wire [9:0] \$341 ;
+  wire [5:0] \$342 ;
+  wire [10:0] \$343 ;
   wire \$344 ;
   wire [8:0] \$345 ;
-  wire [5:0] \$346 ;
-  wire [9:0] \$347 ;
-  wire [8:0] \$348 ;
-  wire [5:0] \$349 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [9:0] \$350 ;
-  wire [9:0] \$351 ;
-  wire [8:0] \$352 ;
-  wire [6:0] \$353 ;
-  wire [9:0] \$354 ;
-  wire [5:0] \$355 ;
-  wire [10:0] \$356 ;
+  wire \$350 ;
+  wire [8:0] \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
   wire \$357 ;
   wire [8:0] \$358 ;
-  wire \$359 ;
+  wire [9:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
+  wire [9:0] \$360 ;
   wire \$361 ;
-  wire \$362 ;
-  wire [9:0] \$363 ;
-  wire [9:0] \$364 ;
+  wire [8:0] \$362 ;
+  wire \$363 ;
+  wire \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
-  wire \$369 ;
+  wire [8:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
+  wire [9:0] \$370 ;
+  wire [9:0] \$371 ;
   wire \$372 ;
   wire \$373 ;
   wire \$374 ;
@@ -750,9 +475,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire [3:0] \$396 ;
+  wire \$396 ;
   wire \$397 ;
-  wire [3:0] \$398 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
@@ -760,50 +485,50 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [12:0] \$404 ;
-  wire \$405 ;
-  wire [12:0] \$406 ;
-  wire \$407 ;
+  wire \$404 ;
+  wire [3:0] \$405 ;
+  wire \$406 ;
+  wire [3:0] \$407 ;
   wire \$408 ;
-  wire [3:0] \$409 ;
+  wire \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire [3:0] \$411 ;
-  wire \$412 ;
+  wire [11:0] \$410 ;
+  wire \$411 ;
+  wire [11:0] \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire [11:0] \$415 ;
-  wire \$416 ;
-  wire [11:0] \$417 ;
-  wire \$418 ;
+  wire \$415 ;
+  wire [3:0] \$416 ;
+  wire \$417 ;
+  wire [3:0] \$418 ;
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
-  wire \$421 ;
-  wire [3:0] \$422 ;
-  wire \$423 ;
-  wire [3:0] \$424 ;
+  wire [11:0] \$421 ;
+  wire \$422 ;
+  wire [11:0] \$423 ;
+  wire \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [12:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
-  wire [12:0] \$432 ;
+  wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire [3:0] \$435 ;
+  wire \$435 ;
   wire \$436 ;
-  wire [3:0] \$437 ;
+  wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire [11:0] \$441 ;
+  wire \$441 ;
   wire \$442 ;
-  wire [11:0] \$443 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
@@ -842,27 +567,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
-  wire \$479 ;
+  wire [3:0] \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
+  wire [3:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
-  wire \$484 ;
+  wire [11:0] \$484 ;
   wire \$485 ;
-  wire \$486 ;
+  wire [11:0] \$486 ;
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [3:0] \$490 ;
   wire \$491 ;
-  wire \$492 ;
+  wire [3:0] \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
+  wire [11:0] \$495 ;
   wire \$496 ;
-  wire \$497 ;
+  wire [11:0] \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
@@ -878,77 +603,77 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire [3:0] \$510 ;
+  wire \$510 ;
   wire \$511 ;
-  wire [3:0] \$512 ;
+  wire \$512 ;
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
-  wire [12:0] \$518 ;
+  wire \$518 ;
   wire \$519 ;
   wire \$52 ;
-  wire [12:0] \$520 ;
+  wire \$520 ;
   wire \$521 ;
   wire \$522 ;
-  wire [3:0] \$523 ;
+  wire \$523 ;
   wire \$524 ;
-  wire [3:0] \$525 ;
+  wire \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
-  wire [11:0] \$529 ;
+  wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire [11:0] \$531 ;
+  wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire [3:0] \$536 ;
+  wire \$536 ;
   wire \$537 ;
-  wire [3:0] \$538 ;
+  wire \$538 ;
   wire \$539 ;
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [12:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
-  wire [12:0] \$546 ;
+  wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire [3:0] \$549 ;
+  wire \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire [3:0] \$551 ;
+  wire \$551 ;
   wire \$552 ;
   wire \$553 ;
   wire \$554 ;
-  wire [11:0] \$555 ;
-  wire \$556 ;
-  wire [11:0] \$557 ;
-  wire \$558 ;
+  wire \$555 ;
+  wire [3:0] \$556 ;
+  wire \$557 ;
+  wire [3:0] \$558 ;
   wire \$559 ;
   wire \$56 ;
   wire \$560 ;
-  wire \$561 ;
+  wire [11:0] \$561 ;
   wire \$562 ;
-  wire \$563 ;
+  wire [11:0] \$563 ;
   wire \$564 ;
   wire \$565 ;
   wire \$566 ;
-  wire \$567 ;
+  wire [3:0] \$567 ;
   wire \$568 ;
-  wire \$569 ;
+  wire [3:0] \$569 ;
   wire [9:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire \$572 ;
+  wire [11:0] \$572 ;
   wire \$573 ;
-  wire \$574 ;
+  wire [11:0] \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
@@ -983,83 +708,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
-  wire \$605 ;
+  wire [3:0] \$605 ;
   wire \$606 ;
-  wire \$607 ;
+  wire [3:0] \$607 ;
   wire \$608 ;
   wire \$609 ;
   wire [9:0] \$61 ;
-  wire \$610 ;
+  wire [11:0] \$610 ;
   wire \$611 ;
-  wire \$612 ;
+  wire [11:0] \$612 ;
   wire \$613 ;
   wire \$614 ;
   wire \$615 ;
-  wire \$616 ;
+  wire [3:0] \$616 ;
   wire \$617 ;
-  wire \$618 ;
+  wire [3:0] \$618 ;
   wire \$619 ;
   wire [9:0] \$62 ;
   wire \$620 ;
-  wire \$621 ;
+  wire [11:0] \$621 ;
   wire \$622 ;
-  wire \$623 ;
+  wire [11:0] \$623 ;
   wire \$624 ;
   wire \$625 ;
   wire \$626 ;
-  wire [3:0] \$627 ;
+  wire \$627 ;
   wire \$628 ;
-  wire [3:0] \$629 ;
+  wire \$629 ;
   wire \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
-  wire [12:0] \$635 ;
+  wire \$635 ;
   wire \$636 ;
-  wire [12:0] \$637 ;
+  wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire [3:0] \$640 ;
+  wire \$640 ;
   wire \$641 ;
-  wire [3:0] \$642 ;
+  wire \$642 ;
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
-  wire [11:0] \$646 ;
+  wire \$646 ;
   wire \$647 ;
-  wire [11:0] \$648 ;
+  wire \$648 ;
   wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire [3:0] \$653 ;
+  wire \$653 ;
   wire \$654 ;
-  wire [3:0] \$655 ;
+  wire \$655 ;
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
-  wire [12:0] \$661 ;
+  wire \$661 ;
   wire \$662 ;
-  wire [12:0] \$663 ;
+  wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire [3:0] \$666 ;
+  wire \$666 ;
   wire \$667 ;
-  wire [3:0] \$668 ;
+  wire \$668 ;
   wire \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire [11:0] \$672 ;
+  wire \$672 ;
   wire \$673 ;
-  wire [11:0] \$674 ;
+  wire \$674 ;
   wire \$675 ;
   wire \$676 ;
   wire \$677 ;
@@ -1071,28 +796,28 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
-  wire \$685 ;
+  wire [3:0] \$685 ;
   wire \$686 ;
-  wire \$687 ;
+  wire [3:0] \$687 ;
   wire \$688 ;
   wire \$689 ;
   wire \$69 ;
-  wire \$690 ;
+  wire [11:0] \$690 ;
   wire \$691 ;
-  wire \$692 ;
+  wire [11:0] \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire \$696 ;
+  wire [3:0] \$696 ;
   wire \$697 ;
-  wire \$698 ;
+  wire [3:0] \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire \$701 ;
+  wire [11:0] \$701 ;
   wire \$702 ;
-  wire \$703 ;
+  wire [11:0] \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
@@ -1106,59 +831,59 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$713 ;
   wire \$714 ;
   wire \$715 ;
-  wire [3:0] \$716 ;
+  wire \$716 ;
   wire \$717 ;
-  wire [3:0] \$718 ;
+  wire \$718 ;
   wire \$719 ;
   wire [4:0] \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire [12:0] \$724 ;
+  wire \$724 ;
   wire \$725 ;
-  wire [12:0] \$726 ;
+  wire \$726 ;
   wire \$727 ;
   wire \$728 ;
-  wire [3:0] \$729 ;
+  wire \$729 ;
   wire \$73 ;
   wire \$730 ;
-  wire [3:0] \$731 ;
+  wire \$731 ;
   wire \$732 ;
   wire \$733 ;
   wire \$734 ;
-  wire [11:0] \$735 ;
+  wire \$735 ;
   wire \$736 ;
-  wire [11:0] \$737 ;
+  wire \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
   wire \$740 ;
   wire \$741 ;
-  wire [3:0] \$742 ;
+  wire \$742 ;
   wire \$743 ;
-  wire [3:0] \$744 ;
+  wire \$744 ;
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire [12:0] \$750 ;
+  wire \$750 ;
   wire \$751 ;
-  wire [12:0] \$752 ;
+  wire \$752 ;
   wire \$753 ;
   wire \$754 ;
-  wire [3:0] \$755 ;
+  wire \$755 ;
   wire \$756 ;
-  wire [3:0] \$757 ;
+  wire \$757 ;
   wire \$758 ;
   wire \$759 ;
   wire [8:0] \$76 ;
   wire \$760 ;
-  wire [11:0] \$761 ;
+  wire \$761 ;
   wire \$762 ;
-  wire [11:0] \$763 ;
+  wire \$763 ;
   wire \$764 ;
   wire \$765 ;
   wire \$766 ;
@@ -1171,27 +896,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
-  wire \$775 ;
+  wire [3:0] \$775 ;
   wire \$776 ;
-  wire \$777 ;
+  wire [3:0] \$777 ;
   wire \$778 ;
   wire \$779 ;
   wire [5:0] \$78 ;
-  wire \$780 ;
+  wire [11:0] \$780 ;
   wire \$781 ;
-  wire \$782 ;
+  wire [11:0] \$782 ;
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
-  wire \$786 ;
+  wire [3:0] \$786 ;
   wire \$787 ;
-  wire \$788 ;
+  wire [3:0] \$788 ;
   wire \$789 ;
   wire [9:0] \$79 ;
   wire \$790 ;
-  wire \$791 ;
+  wire [11:0] \$791 ;
   wire \$792 ;
-  wire \$793 ;
+  wire [11:0] \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
@@ -1239,59 +964,59 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
-  wire [3:0] \$836 ;
+  wire \$836 ;
   wire \$837 ;
-  wire [3:0] \$838 ;
+  wire \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
-  wire [12:0] \$844 ;
+  wire \$844 ;
   wire \$845 ;
-  wire [12:0] \$846 ;
+  wire \$846 ;
   wire \$847 ;
   wire \$848 ;
-  wire [3:0] \$849 ;
+  wire \$849 ;
   wire \$85 ;
   wire \$850 ;
-  wire [3:0] \$851 ;
+  wire \$851 ;
   wire \$852 ;
   wire \$853 ;
   wire \$854 ;
-  wire [11:0] \$855 ;
+  wire [3:0] \$855 ;
   wire \$856 ;
-  wire [11:0] \$857 ;
+  wire [3:0] \$857 ;
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
+  wire [11:0] \$860 ;
   wire \$861 ;
-  wire [3:0] \$862 ;
+  wire [11:0] \$862 ;
   wire \$863 ;
-  wire [3:0] \$864 ;
+  wire \$864 ;
   wire \$865 ;
-  wire \$866 ;
+  wire [3:0] \$866 ;
   wire \$867 ;
-  wire \$868 ;
+  wire [3:0] \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire [12:0] \$870 ;
-  wire \$871 ;
-  wire [12:0] \$872 ;
-  wire \$873 ;
+  wire \$870 ;
+  wire [11:0] \$871 ;
+  wire \$872 ;
+  wire [11:0] \$873 ;
   wire \$874 ;
-  wire [3:0] \$875 ;
+  wire \$875 ;
   wire \$876 ;
-  wire [3:0] \$877 ;
+  wire \$877 ;
   wire \$878 ;
   wire \$879 ;
   wire \$88 ;
   wire \$880 ;
-  wire [11:0] \$881 ;
+  wire \$881 ;
   wire \$882 ;
-  wire [11:0] \$883 ;
+  wire \$883 ;
   wire \$884 ;
   wire \$885 ;
   wire \$886 ;
@@ -1319,17 +1044,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
+  wire [9:0] \$908 ;
+  wire [9:0] \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
+  wire [9:0] \$911 ;
+  wire [9:0] \$912 ;
+  wire [10:0] \$913 ;
   wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
+  wire [9:0] \$915 ;
+  wire [9:0] \$916 ;
+  wire [10:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
@@ -1346,11 +1071,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
-  wire \$932 ;
-  wire \$933 ;
+  wire [9:0] \$932 ;
+  wire [9:0] \$933 ;
   wire \$934 ;
   wire \$935 ;
-  wire \$936 ;
+  wire [10:0] \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
@@ -1362,107 +1087,107 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$944 ;
   wire \$945 ;
   wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
+  wire [9:0] \$947 ;
+  wire [9:0] \$948 ;
   wire \$949 ;
   wire \$95 ;
-  wire \$950 ;
-  wire \$951 ;
+  wire [9:0] \$950 ;
+  wire [9:0] \$951 ;
   wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
+  wire [9:0] \$953 ;
+  wire [9:0] \$954 ;
+  wire [9:0] \$955 ;
   wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
+  wire [9:0] \$957 ;
+  wire [9:0] \$958 ;
+  wire [9:0] \$959 ;
   wire [8:0] \$96 ;
-  wire \$960 ;
+  wire [10:0] \$960 ;
   wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
+  wire [9:0] \$962 ;
+  wire [9:0] \$963 ;
   wire \$964 ;
-  wire \$965 ;
-  wire [3:0] \$966 ;
-  wire \$967 ;
-  wire [3:0] \$968 ;
+  wire [9:0] \$965 ;
+  wire [9:0] \$966 ;
+  wire [10:0] \$967 ;
+  wire \$968 ;
   wire \$969 ;
   wire \$97 ;
   wire \$970 ;
   wire \$971 ;
-  wire \$972 ;
+  wire [10:0] \$972 ;
   wire \$973 ;
-  wire [12:0] \$974 ;
-  wire \$975 ;
-  wire [12:0] \$976 ;
+  wire [10:0] \$974 ;
+  wire [10:0] \$975 ;
+  wire \$976 ;
   wire \$977 ;
   wire \$978 ;
-  wire [3:0] \$979 ;
+  wire \$979 ;
   wire \$98 ;
   wire \$980 ;
-  wire [3:0] \$981 ;
+  wire \$981 ;
   wire \$982 ;
   wire \$983 ;
   wire \$984 ;
-  wire [11:0] \$985 ;
+  wire \$985 ;
   wire \$986 ;
-  wire [11:0] \$987 ;
+  wire [9:0] \$987 ;
   wire \$988 ;
   wire \$989 ;
   wire \$99 ;
   wire \$990 ;
   wire \$991 ;
-  wire [3:0] \$992 ;
-  wire \$993 ;
-  wire [3:0] \$994 ;
-  wire \$995 ;
+  wire [9:0] \$992 ;
+  wire [9:0] \$993 ;
+  wire \$994 ;
+  wire [9:0] \$995 ;
   wire \$996 ;
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$232 ;
-  wire [5:0] \$signature__addr$235 ;
-  wire [5:0] \$signature__addr$238 ;
-  wire [5:0] \$signature__addr$241 ;
-  wire [5:0] \$signature__addr$244 ;
-  wire [5:0] \$signature__addr$247 ;
-  wire [5:0] \$signature__addr$250 ;
-  wire [5:0] \$signature__addr$253 ;
-  wire [5:0] \$signature__addr$265 ;
-  wire [5:0] \$signature__addr$266 ;
-  wire [5:0] \$signature__addr$267 ;
-  wire [5:0] \$signature__addr$268 ;
-  wire [5:0] \$signature__addr$269 ;
-  wire [5:0] \$signature__addr$270 ;
-  wire [5:0] \$signature__addr$271 ;
-  wire [5:0] \$signature__addr$272 ;
+  wire [5:0] \$signature__addr$222 ;
+  wire [5:0] \$signature__addr$225 ;
+  wire [5:0] \$signature__addr$228 ;
+  wire [5:0] \$signature__addr$231 ;
+  wire [5:0] \$signature__addr$234 ;
+  wire [5:0] \$signature__addr$237 ;
+  wire [5:0] \$signature__addr$240 ;
+  wire [5:0] \$signature__addr$243 ;
+  wire [5:0] \$signature__addr$255 ;
+  wire [5:0] \$signature__addr$256 ;
+  wire [5:0] \$signature__addr$257 ;
+  wire [5:0] \$signature__addr$258 ;
+  wire [5:0] \$signature__addr$259 ;
+  wire [5:0] \$signature__addr$260 ;
+  wire [5:0] \$signature__addr$261 ;
+  wire [5:0] \$signature__addr$262 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$233 ;
-  wire [31:0] \$signature__data$236 ;
-  wire [31:0] \$signature__data$239 ;
-  wire [31:0] \$signature__data$242 ;
-  wire [31:0] \$signature__data$245 ;
-  wire [31:0] \$signature__data$248 ;
-  wire [31:0] \$signature__data$251 ;
-  wire [31:0] \$signature__data$254 ;
+  wire [31:0] \$signature__data$223 ;
+  wire [31:0] \$signature__data$226 ;
+  wire [31:0] \$signature__data$229 ;
+  wire [31:0] \$signature__data$232 ;
+  wire [31:0] \$signature__data$235 ;
+  wire [31:0] \$signature__data$238 ;
+  wire [31:0] \$signature__data$241 ;
+  wire [31:0] \$signature__data$244 ;
+  wire [31:0] \$signature__data$403 ;
+  wire [31:0] \$signature__data$404 ;
+  wire [31:0] \$signature__data$405 ;
+  wire [31:0] \$signature__data$406 ;
+  wire [31:0] \$signature__data$407 ;
+  wire [31:0] \$signature__data$408 ;
   wire [31:0] \$signature__data$409 ;
   wire [31:0] \$signature__data$410 ;
-  wire [31:0] \$signature__data$411 ;
-  wire [31:0] \$signature__data$412 ;
-  wire [31:0] \$signature__data$413 ;
-  wire [31:0] \$signature__data$414 ;
-  wire [31:0] \$signature__data$415 ;
-  wire [31:0] \$signature__data$416 ;
   wire \$signature__en ;
-  wire \$signature__en$231 ;
-  wire \$signature__en$234 ;
-  wire \$signature__en$237 ;
-  wire \$signature__en$240 ;
-  wire \$signature__en$243 ;
-  wire \$signature__en$246 ;
-  wire \$signature__en$249 ;
-  wire \$signature__en$252 ;
+  wire \$signature__en$221 ;
+  wire \$signature__en$224 ;
+  wire \$signature__en$227 ;
+  wire \$signature__en$230 ;
+  wire \$signature__en$233 ;
+  wire \$signature__en$236 ;
+  wire \$signature__en$239 ;
+  wire \$signature__en$242 ;
   wire [63:0] act;
   wire [63:0] \act$196 ;
   wire [63:0] \act$197 ;
@@ -1586,7 +1311,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] in_beats1 = 9'h000;
   wire in_fire;
   reg [2:0] in_flight = 3'h0;
-  reg [8:0] in_folds = 9'h000;
+  reg [9:0] in_folds_m1 = 10'h3ff;
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
   reg [8:0] in_groups = 9'h000;
@@ -1872,12 +1597,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_group7 = 9'h000;
   reg [8:0] wb_group8 = 9'h000;
   reg [8:0] wb_group9 = 9'h000;
-  reg [8:0] wb_groups0 = 9'h000;
-  reg [8:0] wb_groups1 = 9'h000;
-  reg [8:0] wb_groups_next0;
-  reg [8:0] wb_groups_next1;
-  reg [9:0] wb_groups_plus1_0 = 10'h001;
-  reg [9:0] wb_groups_plus1_1 = 10'h001;
+  reg [8:0] wb_groups_ahead0 = 9'h000;
+  reg [8:0] wb_groups_ahead1 = 9'h000;
   reg wb_out1 = 1'h0;
   reg wb_out10 = 1'h0;
   reg wb_out11 = 1'h0;
@@ -1906,10 +1627,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par7 = 1'h0;
   reg wb_par8 = 1'h0;
   reg wb_par9 = 1'h0;
-  reg wb_parity0 = 1'h0;
-  reg wb_parity1 = 1'h0;
-  reg wb_parity_next0;
-  reg wb_parity_next1;
+  reg wb_parity_ahead0 = 1'h0;
+  reg wb_parity_ahead1 = 1'h0;
   reg wb_valid1 = 1'h0;
   reg wb_valid10 = 1'h0;
   reg wb_valid11 = 1'h0;
@@ -2059,7 +1778,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$219 )
-      actbuf[\$217 [6:0]] <= { \$1415 , \$1413 , \$1411 , \$1409 , \$1407 , \$1405 , \$1403 , \$1401  };
+      actbuf[\$217 [6:0]] <= { \$1140 , \$1138 , \$1136 , \$1134 , \$1132 , \$1130 , \$1128 , \$1126  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -2250,13 +1969,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$245 [5:0]] <= { \$1402 , \$1401  };
+      outbuf0[\$235 [5:0]] <= { \$1127 , \$1126  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$270 [5:0]];
+    _2_ <= outbuf0[\$260 [5:0]];
   end
-  assign \$signature__data$409  = _2_;
+  assign \$signature__data$403  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2326,13 +2045,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$247 [5:0]] <= { \$1404 , \$1403  };
+      outbuf1[\$237 [5:0]] <= { \$1129 , \$1128  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$273 [5:0]];
+    _3_ <= outbuf1[\$263 [5:0]];
   end
-  assign \$signature__data$410  = _3_;
+  assign \$signature__data$404  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2402,13 +2121,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$249 [5:0]] <= { \$1406 , \$1405  };
+      outbuf2[\$239 [5:0]] <= { \$1131 , \$1130  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$276 [5:0]];
+    _4_ <= outbuf2[\$266 [5:0]];
   end
-  assign \$signature__data$411  = _4_;
+  assign \$signature__data$405  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2478,13 +2197,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$251 [5:0]] <= { \$1408 , \$1407  };
+      outbuf3[\$241 [5:0]] <= { \$1133 , \$1132  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$279 [5:0]];
+    _5_ <= outbuf3[\$269 [5:0]];
   end
-  assign \$signature__data$412  = _5_;
+  assign \$signature__data$406  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2554,13 +2273,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$253 [5:0]] <= { \$1410 , \$1409  };
+      outbuf4[\$243 [5:0]] <= { \$1135 , \$1134  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$282 [5:0]];
+    _6_ <= outbuf4[\$272 [5:0]];
   end
-  assign \$signature__data$413  = _6_;
+  assign \$signature__data$407  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2630,13 +2349,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$255 [5:0]] <= { \$1412 , \$1411  };
+      outbuf5[\$245 [5:0]] <= { \$1137 , \$1136  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$285 [5:0]];
+    _7_ <= outbuf5[\$275 [5:0]];
   end
-  assign \$signature__data$414  = _7_;
+  assign \$signature__data$408  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2706,13 +2425,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$257 [5:0]] <= { \$1414 , \$1413  };
+      outbuf6[\$247 [5:0]] <= { \$1139 , \$1138  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$288 [5:0]];
+    _8_ <= outbuf6[\$278 [5:0]];
   end
-  assign \$signature__data$415  = _8_;
+  assign \$signature__data$409  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2782,13 +2501,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$259 [5:0]] <= { \$1416 , \$1415  };
+      outbuf7[\$249 [5:0]] <= { \$1141 , \$1140  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$291 [5:0]];
+    _9_ <= outbuf7[\$281 [5:0]];
   end
-  assign \$signature__data$416  = _9_;
+  assign \$signature__data$410  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -3014,986 +2733,787 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$215  = \$213  + \$214 ;
   assign \$216  = wb_par14 ? 6'h20 : 6'h00;
   assign \$217  = \$215  + \$216 ;
-  assign \$234  = ! wb_ctx14;
-  assign \$235  = act_write & \$234 ;
-  assign \$236  = wb_parity0 == wb_par14;
-  assign \$237  = wb_groups0 + 1'h1;
-  assign \$238  = \$236  ? \$237  : 10'h001;
-  assign \$240  = act_write & \$239 ;
-  assign \$241  = wb_parity1 == wb_par14;
-  assign \$242  = wb_groups1 + 1'h1;
-  assign \$243  = \$241  ? \$242  : 10'h001;
+  assign \$234  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$235  = wb_group14 + \$234 ;
+  assign \$236  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$237  = wb_group14 + \$236 ;
+  assign \$238  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$239  = wb_group14 + \$238 ;
+  assign \$240  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$241  = wb_group14 + \$240 ;
+  assign \$242  = wb_ctx14 ? 6'h20 : 6'h00;
+  assign \$243  = wb_group14 + \$242 ;
   assign \$244  = wb_ctx14 ? 6'h20 : 6'h00;
   assign \$245  = wb_group14 + \$244 ;
   assign \$246  = wb_ctx14 ? 6'h20 : 6'h00;
   assign \$247  = wb_group14 + \$246 ;
   assign \$248  = wb_ctx14 ? 6'h20 : 6'h00;
   assign \$249  = wb_group14 + \$248 ;
-  assign \$250  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$251  = wb_group14 + \$250 ;
-  assign \$252  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$253  = wb_group14 + \$252 ;
-  assign \$254  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$255  = wb_group14 + \$254 ;
-  assign \$256  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$257  = wb_group14 + \$256 ;
-  assign \$258  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$259  = wb_group14 + \$258 ;
-  assign \$260  = drain_slot ? out_pending1 : out_pending0;
-  assign \$261  = drain_slot ? out_groups1 : out_groups0;
-  assign \$263  = \$261  > \$262 ;
-  assign \$264  = \$260  & \$263 ;
-  assign \$265  = w_level + drain_inflight;
-  assign \$266  = \$265  + drain_inflight2;
-  assign \$267  = \$266  < 3'h4;
-  assign drain_read = \$264  & \$267 ;
-  assign \$269  = drain_slot ? 6'h20 : 6'h00;
-  assign \$270  = \$268  + \$269 ;
-  assign \$272  = drain_slot ? 6'h20 : 6'h00;
-  assign \$273  = \$271  + \$272 ;
-  assign \$275  = drain_slot ? 6'h20 : 6'h00;
-  assign \$276  = \$274  + \$275 ;
-  assign \$278  = drain_slot ? 6'h20 : 6'h00;
-  assign \$279  = \$277  + \$278 ;
-  assign \$281  = drain_slot ? 6'h20 : 6'h00;
-  assign \$282  = \$280  + \$281 ;
-  assign \$284  = drain_slot ? 6'h20 : 6'h00;
-  assign \$285  = \$283  + \$284 ;
-  assign \$287  = drain_slot ? 6'h20 : 6'h00;
-  assign \$288  = \$286  + \$287 ;
-  assign \$290  = drain_slot ? 6'h20 : 6'h00;
-  assign \$291  = \$289  + \$290 ;
+  assign \$250  = drain_slot ? out_pending1 : out_pending0;
+  assign \$251  = drain_slot ? out_groups1 : out_groups0;
+  assign \$253  = \$251  > \$252 ;
+  assign \$254  = \$250  & \$253 ;
+  assign \$255  = w_level + drain_inflight;
+  assign \$256  = \$255  + drain_inflight2;
+  assign \$257  = \$256  < 3'h4;
+  assign drain_read = \$254  & \$257 ;
+  assign \$259  = drain_slot ? 6'h20 : 6'h00;
+  assign \$260  = \$258  + \$259 ;
+  assign \$262  = drain_slot ? 6'h20 : 6'h00;
+  assign \$263  = \$261  + \$262 ;
+  assign \$265  = drain_slot ? 6'h20 : 6'h00;
+  assign \$266  = \$264  + \$265 ;
+  assign \$268  = drain_slot ? 6'h20 : 6'h00;
+  assign \$269  = \$267  + \$268 ;
+  assign \$271  = drain_slot ? 6'h20 : 6'h00;
+  assign \$272  = \$270  + \$271 ;
+  assign \$274  = drain_slot ? 6'h20 : 6'h00;
+  assign \$275  = \$273  + \$274 ;
+  assign \$277  = drain_slot ? 6'h20 : 6'h00;
+  assign \$278  = \$276  + \$277 ;
+  assign \$280  = drain_slot ? 6'h20 : 6'h00;
+  assign \$281  = \$279  + \$280 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$292  = load__payload[31:28] == 2'h3;
-  assign \$293  = ld_fire & \$292 ;
-  assign \$294  = ! load__payload[19:0];
-  assign \$295  = load__payload[95:32] > 4'h8;
-  assign \$296  = \$295  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$297  = d0_rp__data[8:0] + 3'h7;
-  assign \$299  = ! in_wslot;
-  assign \$300  = in_fire & \$299 ;
-  assign \$301  = in_beats0 + 1'h1;
-  assign \$302  = in_beats0 + 1'h1;
-  assign \$303  = \$302  == in_folds;
-  assign \$305  = in_fire & \$304 ;
-  assign \$306  = in_beats1 + 1'h1;
-  assign \$307  = in_beats1 + 1'h1;
-  assign \$308  = \$307  == in_folds;
-  assign \$309  = in_wslot ? in_beats1 : in_beats0;
-  assign \$310  = \$309  + 1'h1;
-  assign \$311  = \$310  == in_folds;
-  assign \$312  = in_fire & \$311 ;
-  assign \$313  = ~ in_wslot;
-  assign \$314  = d0_rp__data[17:9] + 3'h7;
-  assign \$316  = ~ loaded;
-  assign \$317  = n_layers - 1'h1;
-  assign \$318  = \$102 [3:0] == \$317 ;
-  assign \$319  = group + 1'h1;
-  assign \$320  = rq_addr + 1'h1;
-  assign \$321  = n_layers - 1'h1;
-  assign \$322  = \$102 [3:0] == \$321 ;
-  assign \$323  = ~ wr_buf;
-  assign \$324  = ~ ctx;
-  assign \$325  = ~ b_group_is_0;
-  assign \$326  = fold + 1'h1;
-  assign \$327  = fold_end_next + 4'h8;
-  assign \$328  = last_fold & last_group;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = bank_addr + 1'h1;
-  assign \$331  = b_bank_addr + 1'h1;
-  assign \$332  = ~ b_last_fold;
-  assign \$333  = b_group + 1'h1;
-  assign \$334  = b_rq_addr + 1'h1;
-  assign \$335  = b_fold + 1'h1;
-  assign \$336  = ~ clear_counters;
-  assign \$337  = ld_fire & \$336 ;
-  assign \$338  = issue_b ? b_bank_addr : bank_addr;
-  assign \$339  = ! b_fold;
-  assign \$340  = issue_b ? \$339  : fold_is_0;
-  assign \$341  = issue_b ? b_last_fold : last_fold;
-  assign \$342  = issue_b ? b_rq_addr : rq_addr;
-  assign \$343  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$344  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$346  = ctx ? 6'h00 : 6'h20;
-  assign \$347  = \$345  + \$346 ;
-  assign \$349  = ctx ? 6'h20 : 6'h00;
-  assign \$350  = \$348  + \$349 ;
-  assign \$351  = issue_b ? \$347  : \$350 ;
-  assign \$353  = ctx ? 7'h40 : 7'h00;
-  assign \$354  = \$352  + \$353 ;
-  assign \$355  = wr_buf ? 6'h00 : 6'h20;
-  assign \$356  = \$354  + \$355 ;
-  assign \$357  = issue_b | layer_is_0;
-  assign \$358  = issue_b ? b_group : group;
-  assign \$359  = issue_b ? 1'h0 : wr_buf;
-  assign \$360  = ctx ^ issue_b;
-  assign \$361  = issue_a & cur_is_last;
-  assign \$362  = step_valid & step_last;
-  assign \$363  = wb_groups_next0 + 1'h1;
-  assign \$364  = wb_groups_next1 + 1'h1;
-  assign \$365  = ~ loaded;
-  assign \$366  = ctx ? in_release1 : in_release0;
-  assign \$367  = ~ \$366 ;
-  assign \$368  = | in_beats1;
-  assign \$370  = in_fire & \$369 ;
-  assign \$371  = \$368  | \$370 ;
-  assign \$372  = | in_beats0;
-  assign \$373  = ! in_wslot;
-  assign \$374  = in_fire & \$373 ;
-  assign \$375  = \$372  | \$374 ;
-  assign \$376  = ctx ? \$371  : \$375 ;
-  assign \$377  = \$367  & \$376 ;
-  assign \$378  = ctx ? in_release0 : in_release1;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = | in_beats0;
-  assign \$381  = ! in_wslot;
-  assign \$382  = in_fire & \$381 ;
-  assign \$383  = \$380  | \$382 ;
-  assign \$384  = | in_beats1;
-  assign \$386  = in_fire & \$385 ;
-  assign \$387  = \$384  | \$386 ;
-  assign \$388  = ctx ? \$383  : \$387 ;
-  assign \$389  = \$379  & \$388 ;
-  assign \$390  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$391  = ~ layer[0];
-  assign \$392  = \$390  == \$391 ;
-  assign \$393  = ctx ? track_reset1 : track_reset0;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = \$392  & \$394 ;
-  assign \$397  = 4'h0 >= fold_end;
-  assign \$399  = 4'h0 >= prev_out;
-  assign \$400  = \$397  | \$399 ;
-  assign \$402  = act_write & \$401 ;
-  assign \$403  = wb_parity1 == wb_par14;
-  assign \$405  = \$404  >= fold_end;
-  assign \$407  = \$406  >= prev_out;
-  assign \$408  = \$405  | \$407 ;
-  assign \$410  = 4'h8 >= fold_end;
-  assign \$412  = 4'h8 >= prev_out;
-  assign \$413  = \$410  | \$412 ;
-  assign \$414  = \$403  ? \$408  : \$413 ;
-  assign \$416  = \$415  >= fold_end;
-  assign \$418  = \$417  >= prev_out;
-  assign \$419  = \$416  | \$418 ;
-  assign \$420  = \$402  ? \$414  : \$419 ;
-  assign \$421  = track_reset_r1 ? \$400  : \$420 ;
-  assign \$423  = 4'h0 >= fold_end;
-  assign \$425  = 4'h0 >= prev_out;
-  assign \$426  = \$423  | \$425 ;
-  assign \$427  = ! wb_ctx14;
-  assign \$428  = act_write & \$427 ;
-  assign \$429  = wb_parity0 == wb_par14;
-  assign \$431  = \$430  >= fold_end;
-  assign \$433  = \$432  >= prev_out;
-  assign \$434  = \$431  | \$433 ;
-  assign \$436  = 4'h8 >= fold_end;
-  assign \$438  = 4'h8 >= prev_out;
-  assign \$439  = \$436  | \$438 ;
-  assign \$440  = \$429  ? \$434  : \$439 ;
-  assign \$442  = \$441  >= fold_end;
-  assign \$444  = \$443  >= prev_out;
-  assign \$445  = \$442  | \$444 ;
-  assign \$446  = \$428  ? \$440  : \$445 ;
-  assign \$447  = track_reset_r0 ? \$426  : \$446 ;
-  assign \$448  = ctx ? \$421  : \$447 ;
-  assign \$449  = \$395  & \$448 ;
-  assign \$450  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$451  = ~ layer[0];
-  assign \$452  = \$450  == \$451 ;
-  assign \$453  = ctx ? track_reset1 : track_reset0;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$452  & \$454 ;
-  assign \$456  = ! prev_groups;
-  assign \$458  = act_write & \$457 ;
-  assign \$459  = wb_parity1 == wb_par14;
-  assign \$460  = wb_groups_plus1_1 == prev_groups;
-  assign \$461  = 1'h1 == prev_groups;
-  assign \$462  = \$459  ? \$460  : \$461 ;
-  assign \$463  = wb_groups1 == prev_groups;
-  assign \$464  = \$458  ? \$462  : \$463 ;
-  assign \$465  = track_reset_r1 ? \$456  : \$464 ;
-  assign \$466  = ! prev_groups;
-  assign \$467  = ! wb_ctx14;
-  assign \$468  = act_write & \$467 ;
-  assign \$469  = wb_parity0 == wb_par14;
-  assign \$470  = wb_groups_plus1_0 == prev_groups;
-  assign \$471  = 1'h1 == prev_groups;
-  assign \$472  = \$469  ? \$470  : \$471 ;
-  assign \$473  = wb_groups0 == prev_groups;
-  assign \$474  = \$468  ? \$472  : \$473 ;
-  assign \$475  = track_reset_r0 ? \$466  : \$474 ;
-  assign \$476  = ctx ? \$465  : \$475 ;
-  assign \$477  = \$455  & \$476 ;
-  assign \$478  = last_fold & last_group;
-  assign \$479  = \$478  & cur_is_last;
-  assign \$480  = ctx ? in_release0 : in_release1;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = | in_beats0;
-  assign \$483  = ! in_wslot;
-  assign \$484  = in_fire & \$483 ;
-  assign \$485  = \$482  | \$484 ;
-  assign \$486  = | in_beats1;
-  assign \$488  = in_fire & \$487 ;
-  assign \$489  = \$486  | \$488 ;
-  assign \$490  = ctx ? \$485  : \$489 ;
-  assign \$491  = \$481  & \$490 ;
-  assign \$492  = ctx ? in_release1 : in_release0;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = | in_beats1;
-  assign \$496  = in_fire & \$495 ;
-  assign \$497  = \$494  | \$496 ;
-  assign \$498  = | in_beats0;
-  assign \$499  = ! in_wslot;
-  assign \$500  = in_fire & \$499 ;
-  assign \$501  = \$498  | \$500 ;
-  assign \$502  = ctx ? \$497  : \$501 ;
-  assign \$503  = \$493  & \$502 ;
-  assign \$504  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$506  = ~ \$504 ;
-  assign \$507  = ctx ? track_reset0 : track_reset1;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = \$506  & \$508 ;
-  assign \$513  = 4'h0 >= d0_rp__data[17:9];
-  assign \$515  = ! wb_ctx14;
-  assign \$516  = act_write & \$515 ;
-  assign \$517  = wb_parity0 == wb_par14;
-  assign \$519  = \$518  >= 4'h8;
-  assign \$521  = \$520  >= d0_rp__data[17:9];
-  assign \$522  = \$519  | \$521 ;
-  assign \$526  = 4'h8 >= d0_rp__data[17:9];
-  assign \$528  = \$517  ? \$522  : 1'h1;
-  assign \$530  = \$529  >= 4'h8;
-  assign \$532  = \$531  >= d0_rp__data[17:9];
-  assign \$533  = \$530  | \$532 ;
-  assign \$534  = \$516  ? \$528  : \$533 ;
-  assign \$535  = track_reset_r0 ? \$514  : \$534 ;
-  assign \$539  = 4'h0 >= d0_rp__data[17:9];
-  assign \$542  = act_write & \$541 ;
-  assign \$543  = wb_parity1 == wb_par14;
-  assign \$545  = \$544  >= 4'h8;
-  assign \$547  = \$546  >= d0_rp__data[17:9];
-  assign \$548  = \$545  | \$547 ;
-  assign \$552  = 4'h8 >= d0_rp__data[17:9];
-  assign \$554  = \$543  ? \$548  : 1'h1;
-  assign \$556  = \$555  >= 4'h8;
-  assign \$558  = \$557  >= d0_rp__data[17:9];
-  assign \$559  = \$556  | \$558 ;
-  assign \$560  = \$542  ? \$554  : \$559 ;
-  assign \$561  = track_reset_r1 ? \$540  : \$560 ;
-  assign \$562  = ctx ? \$535  : \$561 ;
-  assign \$563  = \$509  & \$562 ;
-  assign \$564  = ctx ? wb_parity_next0 : wb_parity_next1;
-  assign \$566  = ~ \$564 ;
-  assign \$567  = ctx ? track_reset0 : track_reset1;
-  assign \$568  = ~ \$567 ;
-  assign \$569  = \$566  & \$568 ;
-  assign \$570  = ! in_groups;
-  assign \$571  = ! wb_ctx14;
-  assign \$572  = act_write & \$571 ;
-  assign \$573  = wb_parity0 == wb_par14;
-  assign \$574  = wb_groups_plus1_0 == in_groups;
-  assign \$575  = 1'h1 == in_groups;
-  assign \$576  = \$573  ? \$574  : \$575 ;
-  assign \$577  = wb_groups0 == in_groups;
-  assign \$578  = \$572  ? \$576  : \$577 ;
-  assign \$579  = track_reset_r0 ? \$570  : \$578 ;
-  assign \$580  = ! in_groups;
-  assign \$582  = act_write & \$581 ;
-  assign \$583  = wb_parity1 == wb_par14;
-  assign \$584  = wb_groups_plus1_1 == in_groups;
-  assign \$585  = 1'h1 == in_groups;
-  assign \$586  = \$583  ? \$584  : \$585 ;
-  assign \$587  = wb_groups1 == in_groups;
-  assign \$588  = \$582  ? \$586  : \$587 ;
-  assign \$589  = track_reset_r1 ? \$580  : \$588 ;
-  assign \$590  = ctx ? \$579  : \$589 ;
-  assign \$591  = \$569  & \$590 ;
-  assign \$592  = ctx ? in_release1 : in_release0;
-  assign \$593  = ~ \$592 ;
-  assign \$594  = | in_beats1;
-  assign \$596  = in_fire & \$595 ;
-  assign \$597  = \$594  | \$596 ;
-  assign \$598  = | in_beats0;
-  assign \$599  = ! in_wslot;
-  assign \$600  = in_fire & \$599 ;
-  assign \$601  = \$598  | \$600 ;
-  assign \$602  = ctx ? \$597  : \$601 ;
-  assign \$603  = \$593  & \$602 ;
-  assign \$604  = ctx ? in_release0 : in_release1;
-  assign \$605  = ~ \$604 ;
-  assign \$606  = in_beats0 > b_fold;
-  assign \$607  = ! in_wslot;
-  assign \$608  = in_fire & \$607 ;
-  assign \$609  = in_beats0 == b_fold;
-  assign \$610  = \$608  & \$609 ;
-  assign \$611  = \$606  | \$610 ;
-  assign \$612  = in_beats1 > b_fold;
-  assign \$614  = in_fire & \$613 ;
-  assign \$615  = in_beats1 == b_fold;
-  assign \$616  = \$614  & \$615 ;
-  assign \$617  = \$612  | \$616 ;
-  assign \$618  = ctx ? \$611  : \$617 ;
-  assign \$619  = \$605  & \$618 ;
-  assign \$620  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$621  = ~ layer[0];
-  assign \$623  = \$620  == \$622 ;
-  assign \$624  = ctx ? track_reset1 : track_reset0;
-  assign \$625  = ~ \$624 ;
-  assign \$626  = \$623  & \$625 ;
-  assign \$630  = 4'h0 >= cur_out;
-  assign \$633  = act_write & \$632 ;
-  assign \$634  = wb_parity1 == wb_par14;
-  assign \$636  = \$635  >= 4'h8;
-  assign \$638  = \$637  >= cur_out;
-  assign \$639  = \$636  | \$638 ;
-  assign \$643  = 4'h8 >= cur_out;
-  assign \$645  = \$634  ? \$639  : 1'h1;
-  assign \$647  = \$646  >= 4'h8;
-  assign \$649  = \$648  >= cur_out;
-  assign \$650  = \$647  | \$649 ;
-  assign \$651  = \$633  ? \$645  : \$650 ;
-  assign \$652  = track_reset_r1 ? \$631  : \$651 ;
-  assign \$656  = 4'h0 >= cur_out;
-  assign \$658  = ! wb_ctx14;
-  assign \$659  = act_write & \$658 ;
-  assign \$660  = wb_parity0 == wb_par14;
-  assign \$662  = \$661  >= 4'h8;
-  assign \$664  = \$663  >= cur_out;
-  assign \$665  = \$662  | \$664 ;
-  assign \$669  = 4'h8 >= cur_out;
-  assign \$671  = \$660  ? \$665  : 1'h1;
-  assign \$673  = \$672  >= 4'h8;
-  assign \$675  = \$674  >= cur_out;
-  assign \$676  = \$673  | \$675 ;
-  assign \$677  = \$659  ? \$671  : \$676 ;
-  assign \$678  = track_reset_r0 ? \$657  : \$677 ;
-  assign \$679  = ctx ? \$652  : \$678 ;
-  assign \$680  = \$626  & \$679 ;
-  assign \$681  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$682  = ~ layer[0];
-  assign \$684  = \$681  == \$683 ;
-  assign \$685  = ctx ? track_reset1 : track_reset0;
-  assign \$686  = ~ \$685 ;
-  assign \$687  = \$684  & \$686 ;
-  assign \$688  = ! cur_groups;
-  assign \$690  = act_write & \$689 ;
-  assign \$691  = wb_parity1 == wb_par14;
-  assign \$692  = wb_groups_plus1_1 == cur_groups;
-  assign \$693  = 1'h1 == cur_groups;
-  assign \$694  = \$691  ? \$692  : \$693 ;
-  assign \$695  = wb_groups1 == cur_groups;
-  assign \$696  = \$690  ? \$694  : \$695 ;
-  assign \$697  = track_reset_r1 ? \$688  : \$696 ;
-  assign \$698  = ! cur_groups;
-  assign \$699  = ! wb_ctx14;
-  assign \$700  = act_write & \$699 ;
-  assign \$701  = wb_parity0 == wb_par14;
-  assign \$702  = wb_groups_plus1_0 == cur_groups;
-  assign \$703  = 1'h1 == cur_groups;
-  assign \$704  = \$701  ? \$702  : \$703 ;
-  assign \$705  = wb_groups0 == cur_groups;
-  assign \$706  = \$700  ? \$704  : \$705 ;
-  assign \$707  = track_reset_r0 ? \$698  : \$706 ;
-  assign \$708  = ctx ? \$697  : \$707 ;
-  assign \$709  = \$687  & \$708 ;
-  assign \$710  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$711  = ~ layer[0];
-  assign \$712  = \$710  == \$711 ;
-  assign \$713  = ctx ? track_reset1 : track_reset0;
-  assign \$714  = ~ \$713 ;
-  assign \$715  = \$712  & \$714 ;
-  assign \$717  = 4'h0 >= fold_end;
-  assign \$719  = 4'h0 >= prev_out;
-  assign \$720  = \$717  | \$719 ;
-  assign \$722  = act_write & \$721 ;
-  assign \$723  = wb_parity1 == wb_par14;
-  assign \$725  = \$724  >= fold_end;
-  assign \$727  = \$726  >= prev_out;
-  assign \$728  = \$725  | \$727 ;
-  assign \$730  = 4'h8 >= fold_end;
-  assign \$732  = 4'h8 >= prev_out;
-  assign \$733  = \$730  | \$732 ;
-  assign \$734  = \$723  ? \$728  : \$733 ;
-  assign \$736  = \$735  >= fold_end;
-  assign \$738  = \$737  >= prev_out;
-  assign \$739  = \$736  | \$738 ;
-  assign \$740  = \$722  ? \$734  : \$739 ;
-  assign \$741  = track_reset_r1 ? \$720  : \$740 ;
-  assign \$743  = 4'h0 >= fold_end;
-  assign \$745  = 4'h0 >= prev_out;
+  assign \$282  = load__payload[31:28] == 2'h3;
+  assign \$283  = ld_fire & \$282 ;
+  assign \$284  = ! load__payload[19:0];
+  assign \$285  = load__payload[95:32] > 4'h8;
+  assign \$286  = \$285  ? 64'h0000000000000008 : load__payload[95:32];
+  assign \$287  = d0_rp__data[8:0] - 1'h1;
+  assign \$289  = ! in_wslot;
+  assign \$290  = in_fire & \$289 ;
+  assign \$291  = in_beats0 + 1'h1;
+  assign \$292  = in_beats0 == in_folds_m1;
+  assign \$294  = in_fire & \$293 ;
+  assign \$295  = in_beats1 + 1'h1;
+  assign \$296  = in_beats1 == in_folds_m1;
+  assign \$297  = in_wslot ? in_beats1 : in_beats0;
+  assign \$298  = \$297  == in_folds_m1;
+  assign \$299  = in_fire & \$298 ;
+  assign \$300  = ~ in_wslot;
+  assign \$301  = d0_rp__data[17:9] + 3'h7;
+  assign \$303  = ~ loaded;
+  assign \$304  = n_layers - 1'h1;
+  assign \$305  = \$102 [3:0] == \$304 ;
+  assign \$306  = group + 1'h1;
+  assign \$307  = rq_addr + 1'h1;
+  assign \$308  = n_layers - 1'h1;
+  assign \$309  = \$102 [3:0] == \$308 ;
+  assign \$310  = ~ wr_buf;
+  assign \$311  = ~ ctx;
+  assign \$312  = ~ b_group_is_0;
+  assign \$313  = fold + 1'h1;
+  assign \$314  = fold_end_next + 4'h8;
+  assign \$315  = last_fold & last_group;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = bank_addr + 1'h1;
+  assign \$318  = b_bank_addr + 1'h1;
+  assign \$319  = ~ b_last_fold;
+  assign \$320  = b_group + 1'h1;
+  assign \$321  = b_rq_addr + 1'h1;
+  assign \$322  = b_fold + 1'h1;
+  assign \$323  = ~ clear_counters;
+  assign \$324  = ld_fire & \$323 ;
+  assign \$325  = issue_b ? b_bank_addr : bank_addr;
+  assign \$326  = ! b_fold;
+  assign \$327  = issue_b ? \$326  : fold_is_0;
+  assign \$328  = issue_b ? b_last_fold : last_fold;
+  assign \$329  = issue_b ? b_rq_addr : rq_addr;
+  assign \$330  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$331  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$333  = ctx ? 6'h00 : 6'h20;
+  assign \$334  = \$332  + \$333 ;
+  assign \$336  = ctx ? 6'h20 : 6'h00;
+  assign \$337  = \$335  + \$336 ;
+  assign \$338  = issue_b ? \$334  : \$337 ;
+  assign \$340  = ctx ? 7'h40 : 7'h00;
+  assign \$341  = \$339  + \$340 ;
+  assign \$342  = wr_buf ? 6'h00 : 6'h20;
+  assign \$343  = \$341  + \$342 ;
+  assign \$344  = issue_b | layer_is_0;
+  assign \$345  = issue_b ? b_group : group;
+  assign \$346  = issue_b ? 1'h0 : wr_buf;
+  assign \$347  = ctx ^ issue_b;
+  assign \$348  = issue_a & cur_is_last;
+  assign \$349  = step_valid & step_last;
+  assign \$350  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$351  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$352  = ~ wb_out13;
+  assign \$353  = wb_valid13 & \$352 ;
+  assign \$354  = ! wb_ctx13;
+  assign \$355  = \$353  & \$354 ;
+  assign \$356  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$357  = \$356  == wb_par13;
+  assign \$358  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$359  = \$358  + 1'h1;
+  assign \$360  = \$357  ? \$359  : 10'h001;
+  assign \$361  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$362  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$363  = ~ wb_out13;
+  assign \$364  = wb_valid13 & \$363 ;
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$368  = \$367  == wb_par13;
+  assign \$369  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$370  = \$369  + 1'h1;
+  assign \$371  = \$368  ? \$370  : 10'h001;
+  assign \$372  = ~ loaded;
+  assign \$373  = ctx ? in_release1 : in_release0;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = | in_beats1;
+  assign \$377  = in_fire & \$376 ;
+  assign \$378  = \$375  | \$377 ;
+  assign \$379  = | in_beats0;
+  assign \$380  = ! in_wslot;
+  assign \$381  = in_fire & \$380 ;
+  assign \$382  = \$379  | \$381 ;
+  assign \$383  = ctx ? \$378  : \$382 ;
+  assign \$384  = \$374  & \$383 ;
+  assign \$385  = ctx ? in_release0 : in_release1;
+  assign \$386  = ~ \$385 ;
+  assign \$387  = | in_beats0;
+  assign \$388  = ! in_wslot;
+  assign \$389  = in_fire & \$388 ;
+  assign \$390  = \$387  | \$389 ;
+  assign \$391  = | in_beats1;
+  assign \$393  = in_fire & \$392 ;
+  assign \$394  = \$391  | \$393 ;
+  assign \$395  = ctx ? \$390  : \$394 ;
+  assign \$396  = \$386  & \$395 ;
+  assign \$397  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$398  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$399  = ctx ? \$397  : \$398 ;
+  assign \$400  = ~ layer[0];
+  assign \$401  = \$399  == \$400 ;
+  assign \$402  = ctx ? track_reset1 : track_reset0;
+  assign \$403  = ~ \$402 ;
+  assign \$404  = \$401  & \$403 ;
+  assign \$406  = 4'h0 >= fold_end;
+  assign \$408  = 4'h0 >= prev_out;
+  assign \$409  = \$406  | \$408 ;
+  assign \$411  = \$410  >= fold_end;
+  assign \$413  = \$412  >= prev_out;
+  assign \$414  = \$411  | \$413 ;
+  assign \$415  = track_reset_r1 ? \$409  : \$414 ;
+  assign \$417  = 4'h0 >= fold_end;
+  assign \$419  = 4'h0 >= prev_out;
+  assign \$420  = \$417  | \$419 ;
+  assign \$422  = \$421  >= fold_end;
+  assign \$424  = \$423  >= prev_out;
+  assign \$425  = \$422  | \$424 ;
+  assign \$426  = track_reset_r0 ? \$420  : \$425 ;
+  assign \$427  = ctx ? \$415  : \$426 ;
+  assign \$428  = \$404  & \$427 ;
+  assign \$429  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$430  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$431  = ctx ? \$429  : \$430 ;
+  assign \$432  = ~ layer[0];
+  assign \$433  = \$431  == \$432 ;
+  assign \$434  = ctx ? track_reset1 : track_reset0;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = \$433  & \$435 ;
+  assign \$437  = ! prev_groups;
+  assign \$438  = wb_groups_ahead1 == prev_groups;
+  assign \$439  = track_reset_r1 ? \$437  : \$438 ;
+  assign \$440  = ! prev_groups;
+  assign \$441  = wb_groups_ahead0 == prev_groups;
+  assign \$442  = track_reset_r0 ? \$440  : \$441 ;
+  assign \$443  = ctx ? \$439  : \$442 ;
+  assign \$444  = \$436  & \$443 ;
+  assign \$445  = last_fold & last_group;
+  assign \$446  = \$445  & cur_is_last;
+  assign \$447  = ctx ? in_release0 : in_release1;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = | in_beats0;
+  assign \$450  = ! in_wslot;
+  assign \$451  = in_fire & \$450 ;
+  assign \$452  = \$449  | \$451 ;
+  assign \$453  = | in_beats1;
+  assign \$455  = in_fire & \$454 ;
+  assign \$456  = \$453  | \$455 ;
+  assign \$457  = ctx ? \$452  : \$456 ;
+  assign \$458  = \$448  & \$457 ;
+  assign \$459  = ctx ? in_release1 : in_release0;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = | in_beats1;
+  assign \$463  = in_fire & \$462 ;
+  assign \$464  = \$461  | \$463 ;
+  assign \$465  = | in_beats0;
+  assign \$466  = ! in_wslot;
+  assign \$467  = in_fire & \$466 ;
+  assign \$468  = \$465  | \$467 ;
+  assign \$469  = ctx ? \$464  : \$468 ;
+  assign \$470  = \$460  & \$469 ;
+  assign \$471  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$472  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$473  = ctx ? \$471  : \$472 ;
+  assign \$475  = ~ \$473 ;
+  assign \$476  = ctx ? track_reset0 : track_reset1;
+  assign \$477  = ~ \$476 ;
+  assign \$478  = \$475  & \$477 ;
+  assign \$482  = 4'h0 >= d0_rp__data[17:9];
+  assign \$485  = \$484  >= 4'h8;
+  assign \$487  = \$486  >= d0_rp__data[17:9];
+  assign \$488  = \$485  | \$487 ;
+  assign \$489  = track_reset_r0 ? \$483  : \$488 ;
+  assign \$493  = 4'h0 >= d0_rp__data[17:9];
+  assign \$496  = \$495  >= 4'h8;
+  assign \$498  = \$497  >= d0_rp__data[17:9];
+  assign \$499  = \$496  | \$498 ;
+  assign \$500  = track_reset_r1 ? \$494  : \$499 ;
+  assign \$501  = ctx ? \$489  : \$500 ;
+  assign \$502  = \$478  & \$501 ;
+  assign \$503  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$504  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$505  = ctx ? \$503  : \$504 ;
+  assign \$507  = ~ \$505 ;
+  assign \$508  = ctx ? track_reset0 : track_reset1;
+  assign \$509  = ~ \$508 ;
+  assign \$510  = \$507  & \$509 ;
+  assign \$511  = ! in_groups;
+  assign \$512  = wb_groups_ahead0 == in_groups;
+  assign \$513  = track_reset_r0 ? \$511  : \$512 ;
+  assign \$514  = ! in_groups;
+  assign \$515  = wb_groups_ahead1 == in_groups;
+  assign \$516  = track_reset_r1 ? \$514  : \$515 ;
+  assign \$517  = ctx ? \$513  : \$516 ;
+  assign \$518  = \$510  & \$517 ;
+  assign \$519  = ctx ? in_release1 : in_release0;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = | in_beats1;
+  assign \$523  = in_fire & \$522 ;
+  assign \$524  = \$521  | \$523 ;
+  assign \$525  = | in_beats0;
+  assign \$526  = ! in_wslot;
+  assign \$527  = in_fire & \$526 ;
+  assign \$528  = \$525  | \$527 ;
+  assign \$529  = ctx ? \$524  : \$528 ;
+  assign \$530  = \$520  & \$529 ;
+  assign \$531  = ctx ? in_release0 : in_release1;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = in_beats0 > b_fold;
+  assign \$534  = ! in_wslot;
+  assign \$535  = in_fire & \$534 ;
+  assign \$536  = in_beats0 == b_fold;
+  assign \$537  = \$535  & \$536 ;
+  assign \$538  = \$533  | \$537 ;
+  assign \$539  = in_beats1 > b_fold;
+  assign \$541  = in_fire & \$540 ;
+  assign \$542  = in_beats1 == b_fold;
+  assign \$543  = \$541  & \$542 ;
+  assign \$544  = \$539  | \$543 ;
+  assign \$545  = ctx ? \$538  : \$544 ;
+  assign \$546  = \$532  & \$545 ;
+  assign \$547  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$548  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$549  = ctx ? \$547  : \$548 ;
+  assign \$550  = ~ layer[0];
+  assign \$552  = \$549  == \$551 ;
+  assign \$553  = ctx ? track_reset1 : track_reset0;
+  assign \$554  = ~ \$553 ;
+  assign \$555  = \$552  & \$554 ;
+  assign \$559  = 4'h0 >= cur_out;
+  assign \$562  = \$561  >= 4'h8;
+  assign \$564  = \$563  >= cur_out;
+  assign \$565  = \$562  | \$564 ;
+  assign \$566  = track_reset_r1 ? \$560  : \$565 ;
+  assign \$570  = 4'h0 >= cur_out;
+  assign \$573  = \$572  >= 4'h8;
+  assign \$575  = \$574  >= cur_out;
+  assign \$576  = \$573  | \$575 ;
+  assign \$577  = track_reset_r0 ? \$571  : \$576 ;
+  assign \$578  = ctx ? \$566  : \$577 ;
+  assign \$579  = \$555  & \$578 ;
+  assign \$580  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$581  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$582  = ctx ? \$580  : \$581 ;
+  assign \$583  = ~ layer[0];
+  assign \$585  = \$582  == \$584 ;
+  assign \$586  = ctx ? track_reset1 : track_reset0;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = \$585  & \$587 ;
+  assign \$589  = ! cur_groups;
+  assign \$590  = wb_groups_ahead1 == cur_groups;
+  assign \$591  = track_reset_r1 ? \$589  : \$590 ;
+  assign \$592  = ! cur_groups;
+  assign \$593  = wb_groups_ahead0 == cur_groups;
+  assign \$594  = track_reset_r0 ? \$592  : \$593 ;
+  assign \$595  = ctx ? \$591  : \$594 ;
+  assign \$596  = \$588  & \$595 ;
+  assign \$597  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$598  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$599  = ctx ? \$597  : \$598 ;
+  assign \$600  = ~ layer[0];
+  assign \$601  = \$599  == \$600 ;
+  assign \$602  = ctx ? track_reset1 : track_reset0;
+  assign \$603  = ~ \$602 ;
+  assign \$604  = \$601  & \$603 ;
+  assign \$606  = 4'h0 >= fold_end;
+  assign \$608  = 4'h0 >= prev_out;
+  assign \$609  = \$606  | \$608 ;
+  assign \$611  = \$610  >= fold_end;
+  assign \$613  = \$612  >= prev_out;
+  assign \$614  = \$611  | \$613 ;
+  assign \$615  = track_reset_r1 ? \$609  : \$614 ;
+  assign \$617  = 4'h0 >= fold_end;
+  assign \$619  = 4'h0 >= prev_out;
+  assign \$620  = \$617  | \$619 ;
+  assign \$622  = \$621  >= fold_end;
+  assign \$624  = \$623  >= prev_out;
+  assign \$625  = \$622  | \$624 ;
+  assign \$626  = track_reset_r0 ? \$620  : \$625 ;
+  assign \$627  = ctx ? \$615  : \$626 ;
+  assign \$628  = \$604  & \$627 ;
+  assign \$629  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$630  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$631  = ctx ? \$629  : \$630 ;
+  assign \$632  = ~ layer[0];
+  assign \$633  = \$631  == \$632 ;
+  assign \$634  = ctx ? track_reset1 : track_reset0;
+  assign \$635  = ~ \$634 ;
+  assign \$636  = \$633  & \$635 ;
+  assign \$637  = ! prev_groups;
+  assign \$638  = wb_groups_ahead1 == prev_groups;
+  assign \$639  = track_reset_r1 ? \$637  : \$638 ;
+  assign \$640  = ! prev_groups;
+  assign \$641  = wb_groups_ahead0 == prev_groups;
+  assign \$642  = track_reset_r0 ? \$640  : \$641 ;
+  assign \$643  = ctx ? \$639  : \$642 ;
+  assign \$644  = \$636  & \$643 ;
+  assign \$645  = ctx ? in_release1 : in_release0;
+  assign \$646  = ~ \$645 ;
+  assign \$647  = in_beats1 > fold_plus1;
+  assign \$649  = in_fire & \$648 ;
+  assign \$650  = in_beats1 == fold_plus1;
+  assign \$651  = \$649  & \$650 ;
+  assign \$652  = \$647  | \$651 ;
+  assign \$653  = in_beats0 > fold_plus1;
+  assign \$654  = ! in_wslot;
+  assign \$655  = in_fire & \$654 ;
+  assign \$656  = in_beats0 == fold_plus1;
+  assign \$657  = \$655  & \$656 ;
+  assign \$658  = \$653  | \$657 ;
+  assign \$659  = ctx ? \$652  : \$658 ;
+  assign \$660  = \$646  & \$659 ;
+  assign \$661  = ctx ? in_release0 : in_release1;
+  assign \$662  = ~ \$661 ;
+  assign \$663  = in_beats0 > b_fold;
+  assign \$664  = ! in_wslot;
+  assign \$665  = in_fire & \$664 ;
+  assign \$666  = in_beats0 == b_fold;
+  assign \$667  = \$665  & \$666 ;
+  assign \$668  = \$663  | \$667 ;
+  assign \$669  = in_beats1 > b_fold;
+  assign \$671  = in_fire & \$670 ;
+  assign \$672  = in_beats1 == b_fold;
+  assign \$673  = \$671  & \$672 ;
+  assign \$674  = \$669  | \$673 ;
+  assign \$675  = ctx ? \$668  : \$674 ;
+  assign \$676  = \$662  & \$675 ;
+  assign \$677  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$678  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$679  = ctx ? \$677  : \$678 ;
+  assign \$680  = ~ layer[0];
+  assign \$681  = \$679  == \$680 ;
+  assign \$682  = ctx ? track_reset1 : track_reset0;
+  assign \$683  = ~ \$682 ;
+  assign \$684  = \$681  & \$683 ;
+  assign \$686  = 4'h0 >= fold_end_next;
+  assign \$688  = 4'h0 >= prev_out;
+  assign \$689  = \$686  | \$688 ;
+  assign \$691  = \$690  >= fold_end_next;
+  assign \$693  = \$692  >= prev_out;
+  assign \$694  = \$691  | \$693 ;
+  assign \$695  = track_reset_r1 ? \$689  : \$694 ;
+  assign \$697  = 4'h0 >= fold_end_next;
+  assign \$699  = 4'h0 >= prev_out;
+  assign \$700  = \$697  | \$699 ;
+  assign \$702  = \$701  >= fold_end_next;
+  assign \$704  = \$703  >= prev_out;
+  assign \$705  = \$702  | \$704 ;
+  assign \$706  = track_reset_r0 ? \$700  : \$705 ;
+  assign \$707  = ctx ? \$695  : \$706 ;
+  assign \$708  = \$684  & \$707 ;
+  assign \$709  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$710  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$711  = ctx ? \$709  : \$710 ;
+  assign \$712  = ~ layer[0];
+  assign \$713  = \$711  == \$712 ;
+  assign \$714  = ctx ? track_reset1 : track_reset0;
+  assign \$715  = ~ \$714 ;
+  assign \$716  = \$713  & \$715 ;
+  assign \$717  = ! prev_groups;
+  assign \$718  = wb_groups_ahead1 == prev_groups;
+  assign \$719  = track_reset_r1 ? \$717  : \$718 ;
+  assign \$720  = ! prev_groups;
+  assign \$721  = wb_groups_ahead0 == prev_groups;
+  assign \$722  = track_reset_r0 ? \$720  : \$721 ;
+  assign \$723  = ctx ? \$719  : \$722 ;
+  assign \$724  = \$716  & \$723 ;
+  assign \$725  = ctx ? in_release1 : in_release0;
+  assign \$726  = ~ \$725 ;
+  assign \$727  = in_beats1 > fold;
+  assign \$729  = in_fire & \$728 ;
+  assign \$730  = in_beats1 == fold;
+  assign \$731  = \$729  & \$730 ;
+  assign \$732  = \$727  | \$731 ;
+  assign \$733  = in_beats0 > fold;
+  assign \$734  = ! in_wslot;
+  assign \$735  = in_fire & \$734 ;
+  assign \$736  = in_beats0 == fold;
+  assign \$737  = \$735  & \$736 ;
+  assign \$738  = \$733  | \$737 ;
+  assign \$739  = ctx ? \$732  : \$738 ;
+  assign \$740  = \$726  & \$739 ;
+  assign \$741  = ctx ? in_release0 : in_release1;
+  assign \$742  = ~ \$741 ;
+  assign \$743  = | in_beats0;
+  assign \$744  = ! in_wslot;
+  assign \$745  = in_fire & \$744 ;
   assign \$746  = \$743  | \$745 ;
-  assign \$747  = ! wb_ctx14;
-  assign \$748  = act_write & \$747 ;
-  assign \$749  = wb_parity0 == wb_par14;
-  assign \$751  = \$750  >= fold_end;
-  assign \$753  = \$752  >= prev_out;
-  assign \$754  = \$751  | \$753 ;
-  assign \$756  = 4'h8 >= fold_end;
-  assign \$758  = 4'h8 >= prev_out;
-  assign \$759  = \$756  | \$758 ;
-  assign \$760  = \$749  ? \$754  : \$759 ;
-  assign \$762  = \$761  >= fold_end;
-  assign \$764  = \$763  >= prev_out;
-  assign \$765  = \$762  | \$764 ;
-  assign \$766  = \$748  ? \$760  : \$765 ;
-  assign \$767  = track_reset_r0 ? \$746  : \$766 ;
-  assign \$768  = ctx ? \$741  : \$767 ;
-  assign \$769  = \$715  & \$768 ;
-  assign \$770  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$771  = ~ layer[0];
-  assign \$772  = \$770  == \$771 ;
-  assign \$773  = ctx ? track_reset1 : track_reset0;
-  assign \$774  = ~ \$773 ;
-  assign \$775  = \$772  & \$774 ;
-  assign \$776  = ! prev_groups;
-  assign \$778  = act_write & \$777 ;
-  assign \$779  = wb_parity1 == wb_par14;
-  assign \$780  = wb_groups_plus1_1 == prev_groups;
-  assign \$781  = 1'h1 == prev_groups;
-  assign \$782  = \$779  ? \$780  : \$781 ;
-  assign \$783  = wb_groups1 == prev_groups;
-  assign \$784  = \$778  ? \$782  : \$783 ;
-  assign \$785  = track_reset_r1 ? \$776  : \$784 ;
-  assign \$786  = ! prev_groups;
-  assign \$787  = ! wb_ctx14;
-  assign \$788  = act_write & \$787 ;
-  assign \$789  = wb_parity0 == wb_par14;
-  assign \$790  = wb_groups_plus1_0 == prev_groups;
-  assign \$791  = 1'h1 == prev_groups;
-  assign \$792  = \$789  ? \$790  : \$791 ;
-  assign \$793  = wb_groups0 == prev_groups;
-  assign \$794  = \$788  ? \$792  : \$793 ;
-  assign \$795  = track_reset_r0 ? \$786  : \$794 ;
-  assign \$796  = ctx ? \$785  : \$795 ;
-  assign \$797  = \$775  & \$796 ;
-  assign \$798  = ctx ? in_release1 : in_release0;
-  assign \$799  = ~ \$798 ;
-  assign \$800  = in_beats1 > fold_plus1;
-  assign \$802  = in_fire & \$801 ;
-  assign \$803  = in_beats1 == fold_plus1;
-  assign \$804  = \$802  & \$803 ;
-  assign \$805  = \$800  | \$804 ;
-  assign \$806  = in_beats0 > fold_plus1;
-  assign \$807  = ! in_wslot;
-  assign \$808  = in_fire & \$807 ;
-  assign \$809  = in_beats0 == fold_plus1;
-  assign \$810  = \$808  & \$809 ;
-  assign \$811  = \$806  | \$810 ;
-  assign \$812  = ctx ? \$805  : \$811 ;
-  assign \$813  = \$799  & \$812 ;
-  assign \$814  = ctx ? in_release0 : in_release1;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = in_beats0 > b_fold;
-  assign \$817  = ! in_wslot;
-  assign \$818  = in_fire & \$817 ;
-  assign \$819  = in_beats0 == b_fold;
-  assign \$820  = \$818  & \$819 ;
-  assign \$821  = \$816  | \$820 ;
-  assign \$822  = in_beats1 > b_fold;
-  assign \$824  = in_fire & \$823 ;
-  assign \$825  = in_beats1 == b_fold;
-  assign \$826  = \$824  & \$825 ;
-  assign \$827  = \$822  | \$826 ;
-  assign \$828  = ctx ? \$821  : \$827 ;
-  assign \$829  = \$815  & \$828 ;
-  assign \$830  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$831  = ~ layer[0];
-  assign \$832  = \$830  == \$831 ;
-  assign \$833  = ctx ? track_reset1 : track_reset0;
-  assign \$834  = ~ \$833 ;
-  assign \$835  = \$832  & \$834 ;
-  assign \$837  = 4'h0 >= fold_end_next;
-  assign \$839  = 4'h0 >= prev_out;
-  assign \$840  = \$837  | \$839 ;
-  assign \$842  = act_write & \$841 ;
-  assign \$843  = wb_parity1 == wb_par14;
-  assign \$845  = \$844  >= fold_end_next;
-  assign \$847  = \$846  >= prev_out;
-  assign \$848  = \$845  | \$847 ;
-  assign \$850  = 4'h8 >= fold_end_next;
-  assign \$852  = 4'h8 >= prev_out;
-  assign \$853  = \$850  | \$852 ;
-  assign \$854  = \$843  ? \$848  : \$853 ;
-  assign \$856  = \$855  >= fold_end_next;
-  assign \$858  = \$857  >= prev_out;
+  assign \$747  = | in_beats1;
+  assign \$749  = in_fire & \$748 ;
+  assign \$750  = \$747  | \$749 ;
+  assign \$751  = ctx ? \$746  : \$750 ;
+  assign \$752  = in_beats0 > b_fold_plus1;
+  assign \$753  = ! in_wslot;
+  assign \$754  = in_fire & \$753 ;
+  assign \$755  = in_beats0 == b_fold_plus1;
+  assign \$756  = \$754  & \$755 ;
+  assign \$757  = \$752  | \$756 ;
+  assign \$758  = in_beats1 > b_fold_plus1;
+  assign \$760  = in_fire & \$759 ;
+  assign \$761  = in_beats1 == b_fold_plus1;
+  assign \$762  = \$760  & \$761 ;
+  assign \$763  = \$758  | \$762 ;
+  assign \$764  = ctx ? \$757  : \$763 ;
+  assign \$765  = b_last_fold ? \$751  : \$764 ;
+  assign \$766  = \$742  & \$765 ;
+  assign \$767  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$768  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$769  = ctx ? \$767  : \$768 ;
+  assign \$770  = ~ layer[0];
+  assign \$771  = \$769  == \$770 ;
+  assign \$772  = ctx ? track_reset1 : track_reset0;
+  assign \$773  = ~ \$772 ;
+  assign \$774  = \$771  & \$773 ;
+  assign \$776  = 4'h0 >= fold_end;
+  assign \$778  = 4'h0 >= prev_out;
+  assign \$779  = \$776  | \$778 ;
+  assign \$781  = \$780  >= fold_end;
+  assign \$783  = \$782  >= prev_out;
+  assign \$784  = \$781  | \$783 ;
+  assign \$785  = track_reset_r1 ? \$779  : \$784 ;
+  assign \$787  = 4'h0 >= fold_end;
+  assign \$789  = 4'h0 >= prev_out;
+  assign \$790  = \$787  | \$789 ;
+  assign \$792  = \$791  >= fold_end;
+  assign \$794  = \$793  >= prev_out;
+  assign \$795  = \$792  | \$794 ;
+  assign \$796  = track_reset_r0 ? \$790  : \$795 ;
+  assign \$797  = ctx ? \$785  : \$796 ;
+  assign \$798  = \$774  & \$797 ;
+  assign \$799  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$800  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$801  = ctx ? \$799  : \$800 ;
+  assign \$802  = ~ layer[0];
+  assign \$803  = \$801  == \$802 ;
+  assign \$804  = ctx ? track_reset1 : track_reset0;
+  assign \$805  = ~ \$804 ;
+  assign \$806  = \$803  & \$805 ;
+  assign \$807  = ! prev_groups;
+  assign \$808  = wb_groups_ahead1 == prev_groups;
+  assign \$809  = track_reset_r1 ? \$807  : \$808 ;
+  assign \$810  = ! prev_groups;
+  assign \$811  = wb_groups_ahead0 == prev_groups;
+  assign \$812  = track_reset_r0 ? \$810  : \$811 ;
+  assign \$813  = ctx ? \$809  : \$812 ;
+  assign \$814  = \$806  & \$813 ;
+  assign \$815  = ctx ? in_release1 : in_release0;
+  assign \$816  = ~ \$815 ;
+  assign \$817  = in_beats1 > fold;
+  assign \$819  = in_fire & \$818 ;
+  assign \$820  = in_beats1 == fold;
+  assign \$821  = \$819  & \$820 ;
+  assign \$822  = \$817  | \$821 ;
+  assign \$823  = in_beats0 > fold;
+  assign \$824  = ! in_wslot;
+  assign \$825  = in_fire & \$824 ;
+  assign \$826  = in_beats0 == fold;
+  assign \$827  = \$825  & \$826 ;
+  assign \$828  = \$823  | \$827 ;
+  assign \$829  = ctx ? \$822  : \$828 ;
+  assign \$830  = \$816  & \$829 ;
+  assign \$831  = ctx ? in_release0 : in_release1;
+  assign \$832  = ~ \$831 ;
+  assign \$833  = in_beats0 > b_fold;
+  assign \$834  = ! in_wslot;
+  assign \$835  = in_fire & \$834 ;
+  assign \$836  = in_beats0 == b_fold;
+  assign \$837  = \$835  & \$836 ;
+  assign \$838  = \$833  | \$837 ;
+  assign \$839  = in_beats1 > b_fold;
+  assign \$841  = in_fire & \$840 ;
+  assign \$842  = in_beats1 == b_fold;
+  assign \$843  = \$841  & \$842 ;
+  assign \$844  = \$839  | \$843 ;
+  assign \$845  = ctx ? \$838  : \$844 ;
+  assign \$846  = \$832  & \$845 ;
+  assign \$847  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$848  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$849  = ctx ? \$847  : \$848 ;
+  assign \$850  = ~ layer[0];
+  assign \$851  = \$849  == \$850 ;
+  assign \$852  = ctx ? track_reset1 : track_reset0;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = \$851  & \$853 ;
+  assign \$856  = 4'h0 >= fold_end;
+  assign \$858  = 4'h0 >= prev_out;
   assign \$859  = \$856  | \$858 ;
-  assign \$860  = \$842  ? \$854  : \$859 ;
-  assign \$861  = track_reset_r1 ? \$840  : \$860 ;
-  assign \$863  = 4'h0 >= fold_end_next;
-  assign \$865  = 4'h0 >= prev_out;
-  assign \$866  = \$863  | \$865 ;
-  assign \$867  = ! wb_ctx14;
-  assign \$868  = act_write & \$867 ;
-  assign \$869  = wb_parity0 == wb_par14;
-  assign \$871  = \$870  >= fold_end_next;
-  assign \$873  = \$872  >= prev_out;
-  assign \$874  = \$871  | \$873 ;
-  assign \$876  = 4'h8 >= fold_end_next;
-  assign \$878  = 4'h8 >= prev_out;
-  assign \$879  = \$876  | \$878 ;
-  assign \$880  = \$869  ? \$874  : \$879 ;
-  assign \$882  = \$881  >= fold_end_next;
-  assign \$884  = \$883  >= prev_out;
-  assign \$885  = \$882  | \$884 ;
-  assign \$886  = \$868  ? \$880  : \$885 ;
-  assign \$887  = track_reset_r0 ? \$866  : \$886 ;
-  assign \$888  = ctx ? \$861  : \$887 ;
-  assign \$889  = \$835  & \$888 ;
-  assign \$890  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$891  = ~ layer[0];
-  assign \$892  = \$890  == \$891 ;
-  assign \$893  = ctx ? track_reset1 : track_reset0;
-  assign \$894  = ~ \$893 ;
-  assign \$895  = \$892  & \$894 ;
-  assign \$896  = ! prev_groups;
-  assign \$898  = act_write & \$897 ;
-  assign \$899  = wb_parity1 == wb_par14;
-  assign \$900  = wb_groups_plus1_1 == prev_groups;
-  assign \$901  = 1'h1 == prev_groups;
-  assign \$902  = \$899  ? \$900  : \$901 ;
-  assign \$903  = wb_groups1 == prev_groups;
-  assign \$904  = \$898  ? \$902  : \$903 ;
-  assign \$905  = track_reset_r1 ? \$896  : \$904 ;
-  assign \$906  = ! prev_groups;
-  assign \$907  = ! wb_ctx14;
-  assign \$908  = act_write & \$907 ;
-  assign \$909  = wb_parity0 == wb_par14;
-  assign \$910  = wb_groups_plus1_0 == prev_groups;
-  assign \$911  = 1'h1 == prev_groups;
-  assign \$912  = \$909  ? \$910  : \$911 ;
-  assign \$913  = wb_groups0 == prev_groups;
-  assign \$914  = \$908  ? \$912  : \$913 ;
-  assign \$915  = track_reset_r0 ? \$906  : \$914 ;
-  assign \$916  = ctx ? \$905  : \$915 ;
-  assign \$917  = \$895  & \$916 ;
-  assign \$918  = ctx ? in_release1 : in_release0;
-  assign \$919  = ~ \$918 ;
-  assign \$920  = in_beats1 > fold;
-  assign \$922  = in_fire & \$921 ;
-  assign \$923  = in_beats1 == fold;
-  assign \$924  = \$922  & \$923 ;
-  assign \$925  = \$920  | \$924 ;
-  assign \$926  = in_beats0 > fold;
-  assign \$927  = ! in_wslot;
-  assign \$928  = in_fire & \$927 ;
-  assign \$929  = in_beats0 == fold;
-  assign \$930  = \$928  & \$929 ;
-  assign \$931  = \$926  | \$930 ;
-  assign \$932  = ctx ? \$925  : \$931 ;
-  assign \$933  = \$919  & \$932 ;
-  assign \$934  = ctx ? in_release0 : in_release1;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = | in_beats0;
-  assign \$937  = ! in_wslot;
-  assign \$938  = in_fire & \$937 ;
-  assign \$939  = \$936  | \$938 ;
-  assign \$940  = | in_beats1;
-  assign \$942  = in_fire & \$941 ;
-  assign \$943  = \$940  | \$942 ;
-  assign \$944  = ctx ? \$939  : \$943 ;
-  assign \$945  = in_beats0 > b_fold_plus1;
-  assign \$946  = ! in_wslot;
-  assign \$947  = in_fire & \$946 ;
-  assign \$948  = in_beats0 == b_fold_plus1;
-  assign \$949  = \$947  & \$948 ;
-  assign \$950  = \$945  | \$949 ;
-  assign \$951  = in_beats1 > b_fold_plus1;
-  assign \$953  = in_fire & \$952 ;
-  assign \$954  = in_beats1 == b_fold_plus1;
-  assign \$955  = \$953  & \$954 ;
-  assign \$956  = \$951  | \$955 ;
-  assign \$957  = ctx ? \$950  : \$956 ;
-  assign \$958  = b_last_fold ? \$944  : \$957 ;
-  assign \$959  = \$935  & \$958 ;
-  assign \$960  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$961  = ~ layer[0];
-  assign \$962  = \$960  == \$961 ;
-  assign \$963  = ctx ? track_reset1 : track_reset0;
-  assign \$964  = ~ \$963 ;
-  assign \$965  = \$962  & \$964 ;
-  assign \$967  = 4'h0 >= fold_end;
-  assign \$969  = 4'h0 >= prev_out;
-  assign \$970  = \$967  | \$969 ;
-  assign \$972  = act_write & \$971 ;
-  assign \$973  = wb_parity1 == wb_par14;
-  assign \$975  = \$974  >= fold_end;
-  assign \$977  = \$976  >= prev_out;
-  assign \$978  = \$975  | \$977 ;
-  assign \$980  = 4'h8 >= fold_end;
-  assign \$982  = 4'h8 >= prev_out;
-  assign \$983  = \$980  | \$982 ;
-  assign \$984  = \$973  ? \$978  : \$983 ;
-  assign \$986  = \$985  >= fold_end;
-  assign \$988  = \$987  >= prev_out;
-  assign \$989  = \$986  | \$988 ;
-  assign \$990  = \$972  ? \$984  : \$989 ;
-  assign \$991  = track_reset_r1 ? \$970  : \$990 ;
-  assign \$993  = 4'h0 >= fold_end;
-  assign \$995  = 4'h0 >= prev_out;
-  assign \$996  = \$993  | \$995 ;
-  assign \$997  = ! wb_ctx14;
-  assign \$998  = act_write & \$997 ;
-  assign \$999  = wb_parity0 == wb_par14;
-  assign \$1001  = \$1000  >= fold_end;
-  assign \$1003  = \$1002  >= prev_out;
-  assign \$1004  = \$1001  | \$1003 ;
-  assign \$1006  = 4'h8 >= fold_end;
-  assign \$1008  = 4'h8 >= prev_out;
-  assign \$1009  = \$1006  | \$1008 ;
-  assign \$1010  = \$999  ? \$1004  : \$1009 ;
-  assign \$1012  = \$1011  >= fold_end;
-  assign \$1014  = \$1013  >= prev_out;
-  assign \$1015  = \$1012  | \$1014 ;
-  assign \$1016  = \$998  ? \$1010  : \$1015 ;
-  assign \$1017  = track_reset_r0 ? \$996  : \$1016 ;
-  assign \$1018  = ctx ? \$991  : \$1017 ;
-  assign \$1019  = \$965  & \$1018 ;
-  assign \$1020  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1021  = ~ layer[0];
-  assign \$1022  = \$1020  == \$1021 ;
-  assign \$1023  = ctx ? track_reset1 : track_reset0;
-  assign \$1024  = ~ \$1023 ;
-  assign \$1025  = \$1022  & \$1024 ;
-  assign \$1026  = ! prev_groups;
-  assign \$1028  = act_write & \$1027 ;
-  assign \$1029  = wb_parity1 == wb_par14;
-  assign \$1030  = wb_groups_plus1_1 == prev_groups;
-  assign \$1031  = 1'h1 == prev_groups;
-  assign \$1032  = \$1029  ? \$1030  : \$1031 ;
-  assign \$1033  = wb_groups1 == prev_groups;
-  assign \$1034  = \$1028  ? \$1032  : \$1033 ;
-  assign \$1035  = track_reset_r1 ? \$1026  : \$1034 ;
-  assign \$1036  = ! prev_groups;
-  assign \$1037  = ! wb_ctx14;
-  assign \$1038  = act_write & \$1037 ;
-  assign \$1039  = wb_parity0 == wb_par14;
-  assign \$1040  = wb_groups_plus1_0 == prev_groups;
-  assign \$1041  = 1'h1 == prev_groups;
-  assign \$1042  = \$1039  ? \$1040  : \$1041 ;
-  assign \$1043  = wb_groups0 == prev_groups;
-  assign \$1044  = \$1038  ? \$1042  : \$1043 ;
-  assign \$1045  = track_reset_r0 ? \$1036  : \$1044 ;
-  assign \$1046  = ctx ? \$1035  : \$1045 ;
-  assign \$1047  = \$1025  & \$1046 ;
-  assign \$1048  = ctx ? in_release1 : in_release0;
-  assign \$1049  = ~ \$1048 ;
-  assign \$1050  = in_beats1 > fold;
-  assign \$1052  = in_fire & \$1051 ;
-  assign \$1053  = in_beats1 == fold;
-  assign \$1054  = \$1052  & \$1053 ;
-  assign \$1055  = \$1050  | \$1054 ;
-  assign \$1056  = in_beats0 > fold;
-  assign \$1057  = ! in_wslot;
-  assign \$1058  = in_fire & \$1057 ;
-  assign \$1059  = in_beats0 == fold;
-  assign \$1060  = \$1058  & \$1059 ;
-  assign \$1061  = \$1056  | \$1060 ;
-  assign \$1062  = ctx ? \$1055  : \$1061 ;
-  assign \$1063  = \$1049  & \$1062 ;
-  assign \$1064  = ctx ? in_release0 : in_release1;
-  assign \$1065  = ~ \$1064 ;
-  assign \$1066  = in_beats0 > b_fold;
-  assign \$1067  = ! in_wslot;
-  assign \$1068  = in_fire & \$1067 ;
-  assign \$1069  = in_beats0 == b_fold;
-  assign \$1070  = \$1068  & \$1069 ;
-  assign \$1071  = \$1066  | \$1070 ;
-  assign \$1072  = in_beats1 > b_fold;
-  assign \$1074  = in_fire & \$1073 ;
-  assign \$1075  = in_beats1 == b_fold;
-  assign \$1076  = \$1074  & \$1075 ;
-  assign \$1077  = \$1072  | \$1076 ;
-  assign \$1078  = ctx ? \$1071  : \$1077 ;
-  assign \$1079  = \$1065  & \$1078 ;
-  assign \$1080  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1081  = ~ layer[0];
-  assign \$1082  = \$1080  == \$1081 ;
-  assign \$1083  = ctx ? track_reset1 : track_reset0;
-  assign \$1084  = ~ \$1083 ;
-  assign \$1085  = \$1082  & \$1084 ;
-  assign \$1087  = 4'h0 >= fold_end;
-  assign \$1089  = 4'h0 >= prev_out;
-  assign \$1090  = \$1087  | \$1089 ;
-  assign \$1092  = act_write & \$1091 ;
-  assign \$1093  = wb_parity1 == wb_par14;
-  assign \$1095  = \$1094  >= fold_end;
-  assign \$1097  = \$1096  >= prev_out;
-  assign \$1098  = \$1095  | \$1097 ;
-  assign \$1100  = 4'h8 >= fold_end;
-  assign \$1102  = 4'h8 >= prev_out;
-  assign \$1103  = \$1100  | \$1102 ;
-  assign \$1104  = \$1093  ? \$1098  : \$1103 ;
-  assign \$1106  = \$1105  >= fold_end;
-  assign \$1108  = \$1107  >= prev_out;
-  assign \$1109  = \$1106  | \$1108 ;
-  assign \$1110  = \$1092  ? \$1104  : \$1109 ;
-  assign \$1111  = track_reset_r1 ? \$1090  : \$1110 ;
-  assign \$1113  = 4'h0 >= fold_end;
-  assign \$1115  = 4'h0 >= prev_out;
-  assign \$1116  = \$1113  | \$1115 ;
-  assign \$1117  = ! wb_ctx14;
-  assign \$1118  = act_write & \$1117 ;
-  assign \$1119  = wb_parity0 == wb_par14;
-  assign \$1121  = \$1120  >= fold_end;
-  assign \$1123  = \$1122  >= prev_out;
-  assign \$1124  = \$1121  | \$1123 ;
-  assign \$1126  = 4'h8 >= fold_end;
-  assign \$1128  = 4'h8 >= prev_out;
-  assign \$1129  = \$1126  | \$1128 ;
-  assign \$1130  = \$1119  ? \$1124  : \$1129 ;
-  assign \$1132  = \$1131  >= fold_end;
-  assign \$1134  = \$1133  >= prev_out;
-  assign \$1135  = \$1132  | \$1134 ;
-  assign \$1136  = \$1118  ? \$1130  : \$1135 ;
-  assign \$1137  = track_reset_r0 ? \$1116  : \$1136 ;
-  assign \$1138  = ctx ? \$1111  : \$1137 ;
-  assign \$1139  = \$1085  & \$1138 ;
-  assign \$1140  = ctx ? wb_parity_next1 : wb_parity_next0;
-  assign \$1141  = ~ layer[0];
-  assign \$1142  = \$1140  == \$1141 ;
-  assign \$1143  = ctx ? track_reset1 : track_reset0;
-  assign \$1144  = ~ \$1143 ;
-  assign \$1145  = \$1142  & \$1144 ;
-  assign \$1146  = ! prev_groups;
-  assign \$1148  = act_write & \$1147 ;
-  assign \$1149  = wb_parity1 == wb_par14;
-  assign \$1150  = wb_groups_plus1_1 == prev_groups;
-  assign \$1151  = 1'h1 == prev_groups;
-  assign \$1152  = \$1149  ? \$1150  : \$1151 ;
-  assign \$1153  = wb_groups1 == prev_groups;
-  assign \$1154  = \$1148  ? \$1152  : \$1153 ;
-  assign \$1155  = track_reset_r1 ? \$1146  : \$1154 ;
-  assign \$1156  = ! prev_groups;
-  assign \$1157  = ! wb_ctx14;
-  assign \$1158  = act_write & \$1157 ;
-  assign \$1159  = wb_parity0 == wb_par14;
-  assign \$1160  = wb_groups_plus1_0 == prev_groups;
-  assign \$1161  = 1'h1 == prev_groups;
-  assign \$1162  = \$1159  ? \$1160  : \$1161 ;
-  assign \$1163  = wb_groups0 == prev_groups;
-  assign \$1164  = \$1158  ? \$1162  : \$1163 ;
-  assign \$1165  = track_reset_r0 ? \$1156  : \$1164 ;
-  assign \$1166  = ctx ? \$1155  : \$1165 ;
-  assign \$1167  = \$1145  & \$1166 ;
-  assign \$1168  = ~ loaded;
-  assign \$1169  = last_fold & last_group;
-  assign \$1170  = \$1169  & cur_is_last;
-  assign \$1171  = issue_a & \$1170 ;
-  assign \$1172  = \$1168  | \$1171 ;
-  assign \$1173  = ~ issue_a;
-  assign \$1174  = loaded & \$1173 ;
-  assign \$1175  = \$1174  & issue_b;
-  assign \$1176  = \$1175  & b_last_fold;
-  assign \$1177  = \$1172  | \$1176 ;
-  assign \$1178  = ~ issue_a;
-  assign \$1179  = loaded & \$1178 ;
-  assign \$1180  = \$1179  & issue_b;
-  assign \$1181  = d0_rp__data[8:0] + 3'h7;
-  assign \$1183  = \$1182  == 1'h1;
-  assign \$1184  = d0_rp__data[8:0] + 3'h7;
-  assign \$1186  = \$1185  - 1'h1;
-  assign \$1187  = b_fold_plus1 == \$1186 ;
-  assign \$1188  = d0_rp__data[8:0] + 3'h7;
-  assign \$1190  = \$1189  - 1'h1;
-  assign \$1191  = b_fold == \$1190 ;
-  assign \$1192  = ~ loaded;
-  assign \$1193  = issue_a & last_fold;
-  assign \$1194  = \$1193  & last_group;
-  assign \$1195  = issue_a & last_fold;
-  assign \$1196  = ~ b_done;
-  assign \$1197  = cur_is_last & \$1196 ;
-  assign \$1198  = ~ b_group_is_0;
-  assign \$1199  = \$1197  & \$1198 ;
-  assign \$1200  = \$1199  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$1201  = ~ b_done;
-  assign \$1202  = cur_is_last & \$1201 ;
-  assign \$1203  = ~ b_group_is_0;
-  assign \$1204  = \$1202  & \$1203 ;
-  assign \$1205  = b_group + 1'h1;
-  assign \$1206  = \$1204  ? \$1205  : 10'h001;
-  assign \$1207  = ! cur_folds_m1;
-  assign \$1208  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$1209  = group_plus1 + 1'h1;
-  assign \$1210  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$1211  = ~ loaded;
-  assign \$1212  = last_fold & last_group;
-  assign \$1213  = \$1212  & cur_is_last;
-  assign \$1214  = issue_a & \$1213 ;
-  assign \$1215  = \$1211  | \$1214 ;
-  assign \$1216  = ~ issue_a;
-  assign \$1217  = loaded & \$1216 ;
-  assign \$1218  = \$1217  & issue_b;
-  assign \$1219  = \$1218  & b_last_fold;
-  assign \$1220  = d0_rp__data[17:9] + 3'h7;
-  assign \$1222  = ! \$1221 ;
-  assign \$1223  = d0_rp__data[17:9] + 3'h7;
-  assign \$1225  = \$1224  == 1'h1;
-  assign \$1226  = b_group + 1'h1;
-  assign \$1227  = d0_rp__data[17:9] + 3'h7;
-  assign \$1229  = \$1226  == \$1228 ;
-  assign \$1230  = b_group + 1'h1;
-  assign \$1231  = d0_rp__data[17:9] + 3'h7;
-  assign \$1233  = \$1232  - 1'h1;
-  assign \$1234  = \$1230  == \$1233 ;
-  assign \$1235  = d0_rp__data[17:9] + 3'h7;
-  assign \$1237  = b_group == \$1236 ;
-  assign \$1238  = d0_rp__data[17:9] + 3'h7;
-  assign \$1240  = \$1239  - 1'h1;
-  assign \$1241  = b_group == \$1240 ;
-  assign \$1242  = ~ issue_a;
-  assign \$1243  = loaded & \$1242 ;
-  assign \$1244  = \$1243  & issue_b;
-  assign \$1245  = b_fold_plus1 + 1'h1;
-  assign \$1246  = ~ loaded;
-  assign \$1247  = fold_plus1 + 1'h1;
-  assign \$1248  = last_fold ? 11'h001 : \$1247 ;
-  assign \$1249  = last_fold & last_group;
-  assign \$1250  = ~ b_done;
-  assign \$1251  = cur_is_last & \$1250 ;
-  assign \$1252  = ~ b_done;
-  assign \$1253  = cur_is_last & \$1252 ;
-  assign \$1254  = ~ b_group_is_0;
-  assign \$1255  = \$1253  & \$1254 ;
-  assign \$1256  = ! ctx;
-  assign \$1257  = claim_out & \$1256 ;
-  assign \$1258  = ! wb_ctx14;
-  assign \$1259  = out_write & \$1258 ;
-  assign \$1260  = out_groups0 + 1'h1;
-  assign \$1262  = claim_out & \$1261 ;
-  assign \$1264  = out_write & \$1263 ;
-  assign \$1265  = out_groups1 + 1'h1;
-  assign \$1266  = out_n - 1'h1;
-  assign \$1267  = drain_elem == \$1266 ;
-  assign \$1268  = out_n - 1'h1;
-  assign \$1269  = drain_elem == \$1268 ;
-  assign \$1270  = ~ drain_slot;
-  assign \$1271  = ! drain_slot;
-  assign \$1273  = drain_elem + 1'h1;
-  assign \$1274  = ~ release_slot;
-  assign \$1275  = ! release_slot;
-  assign \$1277  = in_flight + vector_start;
-  assign \$1278  = \$1277  - done;
-  assign \$1279  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$1280  = \$1279  + inc_busy;
-  assign \$1281  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$1282  = \$1281  + inc_stall_input;
-  assign \$1283  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$1284  = \$1283  + inc_stall_output;
-  assign \$1285  = issue ? 7'h40 : 7'h00;
-  assign \$1286  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$1287  = \$1286  + inc_mac_ops;
-  assign \$1288  = issue ? 4'h8 : 4'h0;
-  assign \$1289  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$1290  = \$1289  + inc_bank_reads;
-  assign \$1291  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$1292  = \$1291  + inc_act_reads;
-  assign \$1293  = in_fire + act_write;
-  assign \$1294  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$1295  = \$1294  + inc_act_writes;
-  assign \$1296  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$1297  = \$1296  + inc_inferences;
+  assign \$861  = \$860  >= fold_end;
+  assign \$863  = \$862  >= prev_out;
+  assign \$864  = \$861  | \$863 ;
+  assign \$865  = track_reset_r1 ? \$859  : \$864 ;
+  assign \$867  = 4'h0 >= fold_end;
+  assign \$869  = 4'h0 >= prev_out;
+  assign \$870  = \$867  | \$869 ;
+  assign \$872  = \$871  >= fold_end;
+  assign \$874  = \$873  >= prev_out;
+  assign \$875  = \$872  | \$874 ;
+  assign \$876  = track_reset_r0 ? \$870  : \$875 ;
+  assign \$877  = ctx ? \$865  : \$876 ;
+  assign \$878  = \$854  & \$877 ;
+  assign \$879  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$880  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$881  = ctx ? \$879  : \$880 ;
+  assign \$882  = ~ layer[0];
+  assign \$883  = \$881  == \$882 ;
+  assign \$884  = ctx ? track_reset1 : track_reset0;
+  assign \$885  = ~ \$884 ;
+  assign \$886  = \$883  & \$885 ;
+  assign \$887  = ! prev_groups;
+  assign \$888  = wb_groups_ahead1 == prev_groups;
+  assign \$889  = track_reset_r1 ? \$887  : \$888 ;
+  assign \$890  = ! prev_groups;
+  assign \$891  = wb_groups_ahead0 == prev_groups;
+  assign \$892  = track_reset_r0 ? \$890  : \$891 ;
+  assign \$893  = ctx ? \$889  : \$892 ;
+  assign \$894  = \$886  & \$893 ;
+  assign \$895  = ~ loaded;
+  assign \$896  = last_fold & last_group;
+  assign \$897  = \$896  & cur_is_last;
+  assign \$898  = issue_a & \$897 ;
+  assign \$899  = \$895  | \$898 ;
+  assign \$900  = ~ issue_a;
+  assign \$901  = loaded & \$900 ;
+  assign \$902  = \$901  & issue_b;
+  assign \$903  = \$902  & b_last_fold;
+  assign \$904  = \$899  | \$903 ;
+  assign \$905  = ~ issue_a;
+  assign \$906  = loaded & \$905 ;
+  assign \$907  = \$906  & issue_b;
+  assign \$908  = d0_rp__data[8:0] + 3'h7;
+  assign \$910  = \$909  == 1'h1;
+  assign \$911  = d0_rp__data[8:0] + 3'h7;
+  assign \$913  = \$912  - 1'h1;
+  assign \$914  = b_fold_plus1 == \$913 ;
+  assign \$915  = d0_rp__data[8:0] + 3'h7;
+  assign \$917  = \$916  - 1'h1;
+  assign \$918  = b_fold == \$917 ;
+  assign \$919  = ~ loaded;
+  assign \$920  = issue_a & last_fold;
+  assign \$921  = \$920  & last_group;
+  assign \$922  = issue_a & last_fold;
+  assign \$923  = ~ b_done;
+  assign \$924  = cur_is_last & \$923 ;
+  assign \$925  = ~ b_group_is_0;
+  assign \$926  = \$924  & \$925 ;
+  assign \$927  = \$926  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$928  = ~ b_done;
+  assign \$929  = cur_is_last & \$928 ;
+  assign \$930  = ~ b_group_is_0;
+  assign \$931  = \$929  & \$930 ;
+  assign \$932  = b_group + 1'h1;
+  assign \$933  = \$931  ? \$932  : 10'h001;
+  assign \$934  = ! cur_folds_m1;
+  assign \$935  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$936  = group_plus1 + 1'h1;
+  assign \$937  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$938  = ~ loaded;
+  assign \$939  = last_fold & last_group;
+  assign \$940  = \$939  & cur_is_last;
+  assign \$941  = issue_a & \$940 ;
+  assign \$942  = \$938  | \$941 ;
+  assign \$943  = ~ issue_a;
+  assign \$944  = loaded & \$943 ;
+  assign \$945  = \$944  & issue_b;
+  assign \$946  = \$945  & b_last_fold;
+  assign \$947  = d0_rp__data[17:9] + 3'h7;
+  assign \$949  = ! \$948 ;
+  assign \$950  = d0_rp__data[17:9] + 3'h7;
+  assign \$952  = \$951  == 1'h1;
+  assign \$953  = b_group + 1'h1;
+  assign \$954  = d0_rp__data[17:9] + 3'h7;
+  assign \$956  = \$953  == \$955 ;
+  assign \$957  = b_group + 1'h1;
+  assign \$958  = d0_rp__data[17:9] + 3'h7;
+  assign \$960  = \$959  - 1'h1;
+  assign \$961  = \$957  == \$960 ;
+  assign \$962  = d0_rp__data[17:9] + 3'h7;
+  assign \$964  = b_group == \$963 ;
+  assign \$965  = d0_rp__data[17:9] + 3'h7;
+  assign \$967  = \$966  - 1'h1;
+  assign \$968  = b_group == \$967 ;
+  assign \$969  = ~ issue_a;
+  assign \$970  = loaded & \$969 ;
+  assign \$971  = \$970  & issue_b;
+  assign \$972  = b_fold_plus1 + 1'h1;
+  assign \$973  = ~ loaded;
+  assign \$974  = fold_plus1 + 1'h1;
+  assign \$975  = last_fold ? 11'h001 : \$974 ;
+  assign \$976  = last_fold & last_group;
+  assign \$977  = ~ b_done;
+  assign \$978  = cur_is_last & \$977 ;
+  assign \$979  = ~ b_done;
+  assign \$980  = cur_is_last & \$979 ;
+  assign \$981  = ~ b_group_is_0;
+  assign \$982  = \$980  & \$981 ;
+  assign \$983  = ! ctx;
+  assign \$984  = claim_out & \$983 ;
+  assign \$985  = ! wb_ctx14;
+  assign \$986  = out_write & \$985 ;
+  assign \$987  = out_groups0 + 1'h1;
+  assign \$989  = claim_out & \$988 ;
+  assign \$991  = out_write & \$990 ;
+  assign \$992  = out_groups1 + 1'h1;
+  assign \$993  = out_n - 1'h1;
+  assign \$994  = drain_elem == \$993 ;
+  assign \$995  = out_n - 1'h1;
+  assign \$996  = drain_elem == \$995 ;
+  assign \$997  = ~ drain_slot;
+  assign \$998  = ! drain_slot;
+  assign \$1000  = drain_elem + 1'h1;
+  assign \$1001  = ~ release_slot;
+  assign \$1002  = ! release_slot;
+  assign \$1004  = in_flight + vector_start;
+  assign \$1005  = \$1004  - done;
+  assign \$1006  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$1007  = \$1006  + inc_busy;
+  assign \$1008  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$1009  = \$1008  + inc_stall_input;
+  assign \$1010  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$1011  = \$1010  + inc_stall_output;
+  assign \$1012  = issue ? 7'h40 : 7'h00;
+  assign \$1013  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$1014  = \$1013  + inc_mac_ops;
+  assign \$1015  = issue ? 4'h8 : 4'h0;
+  assign \$1016  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$1017  = \$1016  + inc_bank_reads;
+  assign \$1018  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$1019  = \$1018  + inc_act_reads;
+  assign \$1020  = in_fire + act_write;
+  assign \$1021  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$1022  = \$1021  + inc_act_writes;
+  assign \$1023  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$1024  = \$1023  + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1298 ;
+    n_layers <= \$1025 ;
   always @(posedge clk)
-    in_folds <= \$1299 ;
+    in_folds_m1 <= \$1026 ;
   always @(posedge clk)
-    out_n <= \$1300 ;
+    out_n <= \$1027 ;
   always @(posedge clk)
-    in_beats0 <= \$1301 ;
+    in_beats0 <= \$1028 ;
   always @(posedge clk)
-    in_full0 <= \$1302 ;
+    in_full0 <= \$1029 ;
   always @(posedge clk)
-    in_beats1 <= \$1303 ;
+    in_beats1 <= \$1030 ;
   always @(posedge clk)
-    in_full1 <= \$1304 ;
+    in_full1 <= \$1031 ;
   always @(posedge clk)
-    in_wslot <= \$1305 ;
+    in_wslot <= \$1032 ;
   always @(posedge clk)
-    in_groups <= \$1306 ;
+    in_groups <= \$1033 ;
   always @(posedge clk)
-    cur_groups <= \$1307 ;
+    cur_groups <= \$1034 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1308 ;
+    cur_folds_m1 <= \$1035 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1309 ;
+    cur_groups_m1 <= \$1036 ;
   always @(posedge clk)
-    cur_out <= \$1310 ;
+    cur_out <= \$1037 ;
   always @(posedge clk)
-    cur_is_last <= \$1311 ;
+    cur_is_last <= \$1038 ;
   always @(posedge clk)
-    cur_relu <= \$1312 ;
+    cur_relu <= \$1039 ;
   always @(posedge clk)
-    cur_requantize <= \$1313 ;
+    cur_requantize <= \$1040 ;
   always @(posedge clk)
-    bank_addr <= \$1314 ;
+    bank_addr <= \$1041 ;
   always @(posedge clk)
-    rq_addr <= \$1315 ;
+    rq_addr <= \$1042 ;
   always @(posedge clk)
-    layer <= \$1316 ;
+    layer <= \$1043 ;
   always @(posedge clk)
-    group <= \$1317 ;
+    group <= \$1044 ;
   always @(posedge clk)
-    fold <= \$1318 ;
+    fold <= \$1045 ;
   always @(posedge clk)
-    fold_end <= \$1319 ;
+    fold_end <= \$1046 ;
   always @(posedge clk)
-    fold_end_next <= \$1320 ;
+    fold_end_next <= \$1047 ;
   always @(posedge clk)
-    b_group <= \$1321 ;
+    b_group <= \$1048 ;
   always @(posedge clk)
-    b_fold <= \$1322 ;
+    b_fold <= \$1049 ;
   always @(posedge clk)
-    b_in_group <= \$1323 ;
+    b_in_group <= \$1050 ;
   always @(posedge clk)
-    b_bank_addr <= \$1324 ;
+    b_bank_addr <= \$1051 ;
   always @(posedge clk)
-    b_rq_addr <= \$1325 ;
+    b_rq_addr <= \$1052 ;
   always @(posedge clk)
-    loaded <= \$1326 ;
+    loaded <= \$1053 ;
   always @(posedge clk)
-    wr_buf <= \$1327 ;
+    wr_buf <= \$1054 ;
   always @(posedge clk)
-    prev_out <= \$1328 ;
+    prev_out <= \$1055 ;
   always @(posedge clk)
-    prev_groups <= \$1329 ;
+    prev_groups <= \$1056 ;
   always @(posedge clk)
-    ctx <= \$1330 ;
+    ctx <= \$1057 ;
   always @(posedge clk)
-    track_reset_r0 <= \$1331 ;
+    step_addr <= \$325 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1332 ;
+    step_first <= \$327 ;
   always @(posedge clk)
-    step_addr <= \$338 ;
+    step_last <= \$328 ;
   always @(posedge clk)
-    step_first <= \$340 ;
+    step_rq <= \$329 ;
   always @(posedge clk)
-    step_last <= \$341 ;
+    step_relu <= \$330 ;
   always @(posedge clk)
-    step_rq <= \$342 ;
+    step_requantize <= \$331 ;
   always @(posedge clk)
-    step_relu <= \$343 ;
+    step_in_addr <= \$338 ;
   always @(posedge clk)
-    step_requantize <= \$344 ;
+    step_act_addr <= \$343 ;
   always @(posedge clk)
-    step_in_addr <= \$351 ;
-  always @(posedge clk)
-    step_act_addr <= \$356 ;
-  always @(posedge clk)
-    step_from_input <= \$357 ;
+    step_from_input <= \$344 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$358 ;
+    step_group <= \$345 ;
   always @(posedge clk)
-    step_par <= \$359 ;
+    step_par <= \$346 ;
   always @(posedge clk)
-    step_ctx <= \$360 ;
+    step_ctx <= \$347 ;
   always @(posedge clk)
-    step_out <= \$361 ;
+    step_out <= \$348 ;
   always @(posedge clk)
-    step_valid <= \$1333 ;
+    step_valid <= \$1058 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -4007,7 +3527,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1334 ;
+    wb_valid1 <= \$1059 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -4017,7 +3537,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1335 ;
+    wb_valid2 <= \$1060 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -4027,7 +3547,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1336 ;
+    wb_valid3 <= \$1061 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -4037,7 +3557,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1337 ;
+    wb_valid4 <= \$1062 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -4047,7 +3567,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1338 ;
+    wb_valid5 <= \$1063 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -4057,7 +3577,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1339 ;
+    wb_valid6 <= \$1064 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -4067,7 +3587,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1340 ;
+    wb_valid7 <= \$1065 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -4077,7 +3597,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1341 ;
+    wb_valid8 <= \$1066 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -4087,7 +3607,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1342 ;
+    wb_valid9 <= \$1067 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -4097,7 +3617,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1343 ;
+    wb_valid10 <= \$1068 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -4107,7 +3627,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1344 ;
+    wb_valid11 <= \$1069 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -4117,7 +3637,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1345 ;
+    wb_valid12 <= \$1070 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -4127,7 +3647,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1346 ;
+    wb_valid13 <= \$1071 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -4137,7 +3657,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1347 ;
+    wb_valid14 <= \$1072 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -4147,136 +3667,136 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_parity0 <= \$1348 ;
+    track_reset_r0 <= \$1073 ;
   always @(posedge clk)
-    wb_groups0 <= \$1349 ;
+    wb_parity_ahead0 <= \$1074 ;
   always @(posedge clk)
-    wb_groups_plus1_0 <= \$1350 ;
+    wb_groups_ahead0 <= \$1075 ;
   always @(posedge clk)
-    wb_parity1 <= \$1351 ;
+    track_reset_r1 <= \$1076 ;
   always @(posedge clk)
-    wb_groups1 <= \$1352 ;
+    wb_parity_ahead1 <= \$1077 ;
   always @(posedge clk)
-    wb_groups_plus1_1 <= \$1353 ;
+    wb_groups_ahead1 <= \$1078 ;
   always @(posedge clk)
-    in_ok <= \$1354 ;
+    in_ok <= \$1079 ;
   always @(posedge clk)
-    b_ready <= \$1355 ;
+    b_ready <= \$1080 ;
   always @(posedge clk)
-    raw_ok <= \$1356 ;
+    raw_ok <= \$1081 ;
   always @(posedge clk)
-    raw_full <= \$1357 ;
+    raw_full <= \$1082 ;
   always @(posedge clk)
-    b_last_fold <= \$1358 ;
+    b_last_fold <= \$1083 ;
   always @(posedge clk)
-    last_fold <= \$1359 ;
+    last_fold <= \$1084 ;
   always @(posedge clk)
-    last_group <= \$1360 ;
+    last_group <= \$1085 ;
   always @(posedge clk)
-    group_plus1 <= \$1361 ;
+    group_plus1 <= \$1086 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1362 ;
+    b_group_is_0 <= \$1087 ;
   always @(posedge clk)
-    b_done <= \$1363 ;
+    b_done <= \$1088 ;
   always @(posedge clk)
-    b_last_group <= \$1364 ;
+    b_last_group <= \$1089 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1365 ;
+    b_fold_plus1 <= \$1090 ;
   always @(posedge clk)
-    layer_is_0 <= \$1366 ;
+    layer_is_0 <= \$1091 ;
   always @(posedge clk)
-    group_is_0 <= \$1367 ;
+    group_is_0 <= \$1092 ;
   always @(posedge clk)
-    fold_is_0 <= \$1368 ;
+    fold_is_0 <= \$1093 ;
   always @(posedge clk)
-    fold_plus1 <= \$1369 ;
+    fold_plus1 <= \$1094 ;
   always @(posedge clk)
-    out_full0 <= \$1370 ;
+    out_full0 <= \$1095 ;
   always @(posedge clk)
-    out_pending0 <= \$1371 ;
+    out_pending0 <= \$1096 ;
   always @(posedge clk)
-    out_groups0 <= \$1372 ;
+    out_groups0 <= \$1097 ;
   always @(posedge clk)
-    out_full1 <= \$1373 ;
+    out_full1 <= \$1098 ;
   always @(posedge clk)
-    out_pending1 <= \$1374 ;
+    out_pending1 <= \$1099 ;
   always @(posedge clk)
-    out_groups1 <= \$1375 ;
+    out_groups1 <= \$1100 ;
   always @(posedge clk)
-    drain_inflight <= \$1376 ;
+    drain_inflight <= \$1101 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1377 ;
+    drain_inflight2 <= \$1102 ;
   always @(posedge clk)
-    drain_lane <= \$1378 ;
+    drain_lane <= \$1103 ;
   always @(posedge clk)
-    drain_last <= \$1379 ;
+    drain_last <= \$1104 ;
   always @(posedge clk)
-    drain_elem <= \$1380 ;
+    drain_elem <= \$1105 ;
   always @(posedge clk)
-    drain_slot <= \$1381 ;
+    drain_slot <= \$1106 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$409 ;
+    drain_lane_data0 <= \$signature__data$403 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$410 ;
+    drain_lane_data1 <= \$signature__data$404 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$411 ;
+    drain_lane_data2 <= \$signature__data$405 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$412 ;
+    drain_lane_data3 <= \$signature__data$406 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$413 ;
+    drain_lane_data4 <= \$signature__data$407 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$414 ;
+    drain_lane_data5 <= \$signature__data$408 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$415 ;
+    drain_lane_data6 <= \$signature__data$409 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$416 ;
+    drain_lane_data7 <= \$signature__data$410 ;
   always @(posedge clk)
-    release_slot <= \$1382 ;
+    release_slot <= \$1107 ;
   always @(posedge clk)
-    in_flight <= \$1383 ;
+    in_flight <= \$1108 ;
   always @(posedge clk)
-    clear_counters_r <= \$1384 ;
+    clear_counters_r <= \$1109 ;
   always @(posedge clk)
-    inc_busy <= \$1385 ;
+    inc_busy <= \$1110 ;
   always @(posedge clk)
-    count_busy <= \$1386 ;
+    count_busy <= \$1111 ;
   always @(posedge clk)
-    inc_stall_input <= \$1387 ;
+    inc_stall_input <= \$1112 ;
   always @(posedge clk)
-    count_stall_input <= \$1388 ;
+    count_stall_input <= \$1113 ;
   always @(posedge clk)
-    inc_stall_output <= \$1389 ;
+    inc_stall_output <= \$1114 ;
   always @(posedge clk)
-    count_stall_output <= \$1390 ;
+    count_stall_output <= \$1115 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1391 ;
+    inc_mac_ops <= \$1116 ;
   always @(posedge clk)
-    count_mac_ops <= \$1392 ;
+    count_mac_ops <= \$1117 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1393 ;
+    inc_bank_reads <= \$1118 ;
   always @(posedge clk)
-    count_bank_reads <= \$1394 ;
+    count_bank_reads <= \$1119 ;
   always @(posedge clk)
-    inc_act_reads <= \$1395 ;
+    inc_act_reads <= \$1120 ;
   always @(posedge clk)
-    count_act_reads <= \$1396 ;
+    count_act_reads <= \$1121 ;
   always @(posedge clk)
-    inc_act_writes <= \$1397 ;
+    inc_act_writes <= \$1122 ;
   always @(posedge clk)
-    count_act_writes <= \$1398 ;
+    count_act_writes <= \$1123 ;
   always @(posedge clk)
-    inc_inferences <= \$1399 ;
+    inc_inferences <= \$1124 ;
   always @(posedge clk)
-    count_inferences <= \$1400 ;
+    count_inferences <= \$1125 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3288$0 (drain_last2),
-    .\port$350$0 (drain_data),
+    .\port$3005$0 (drain_last2),
+    .\port$334$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -4286,8 +3806,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3459$0 (\$1401 ),
-    .\port$3460$0 (\$1402 ),
+    .\port$3176$0 (\$1126 ),
+    .\port$3177$0 (\$1127 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -4304,8 +3824,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3587$0 (\$1403 ),
-    .\port$3588$0 (\$1404 ),
+    .\port$3304$0 (\$1128 ),
+    .\port$3305$0 (\$1129 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -4322,8 +3842,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3715$0 (\$1405 ),
-    .\port$3716$0 (\$1406 ),
+    .\port$3432$0 (\$1130 ),
+    .\port$3433$0 (\$1131 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -4340,8 +3860,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3843$0 (\$1407 ),
-    .\port$3844$0 (\$1408 ),
+    .\port$3560$0 (\$1132 ),
+    .\port$3561$0 (\$1133 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -4358,8 +3878,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3971$0 (\$1409 ),
-    .\port$3972$0 (\$1410 ),
+    .\port$3688$0 (\$1134 ),
+    .\port$3689$0 (\$1135 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -4376,8 +3896,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$4099$0 (\$1411 ),
-    .\port$4100$0 (\$1412 ),
+    .\port$3816$0 (\$1136 ),
+    .\port$3817$0 (\$1137 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -4394,8 +3914,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$4227$0 (\$1413 ),
-    .\port$4228$0 (\$1414 ),
+    .\port$3944$0 (\$1138 ),
+    .\port$3945$0 (\$1139 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -4412,8 +3932,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4355$0 (\$1415 ),
-    .\port$4356$0 (\$1416 ),
+    .\port$4072$0 (\$1140 ),
+    .\port$4073$0 (\$1141 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4460,42 +3980,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wb_parity_next0 = wb_parity0;
-    if (track_reset_r0) begin
-      wb_parity_next0 = 1'h1;
-    end else if (\$235 ) begin
-      wb_parity_next0 = wb_par14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wb_groups_next0 = wb_groups0;
-    if (track_reset_r0) begin
-      wb_groups_next0 = 9'h000;
-    end else if (\$235 ) begin
-      wb_groups_next0 = \$238 [8:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wb_parity_next1 = wb_parity1;
-    if (track_reset_r1) begin
-      wb_parity_next1 = 1'h1;
-    end else if (\$240 ) begin
-      wb_parity_next1 = wb_par14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    wb_groups_next1 = wb_groups1;
-    if (track_reset_r1) begin
-      wb_groups_next1 = 9'h000;
-    end else if (\$240 ) begin
-      wb_groups_next1 = \$243 [8:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
@@ -4522,1272 +4006,1270 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1298  = n_layers;
-    if (\$293 ) begin
-      if (\$294 ) begin
-        \$1298  = \$296 [3:0];
+    \$1025  = n_layers;
+    if (\$283 ) begin
+      if (\$284 ) begin
+        \$1025  = \$286 [3:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1299  = \$298 [8:0];
+    \$1026  = \$288 ;
     if (rst) begin
-      \$1299  = 9'h000;
+      \$1026  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = dl_rp__data[17:9];
+    \$1027  = dl_rp__data[17:9];
     if (rst) begin
-      \$1300  = 9'h000;
+      \$1027  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = in_beats0;
-    if (\$300 ) begin
-      \$1301  = \$301 [8:0];
+    \$1028  = in_beats0;
+    if (\$290 ) begin
+      \$1028  = \$291 [8:0];
     end
     if (in_release0) begin
-      \$1301  = 9'h000;
+      \$1028  = 9'h000;
     end
     if (rst) begin
-      \$1301  = 9'h000;
+      \$1028  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = in_full0;
-    if (\$300 ) begin
-      if (\$303 ) begin
-        \$1302  = 1'h1;
+    \$1029  = in_full0;
+    if (\$290 ) begin
+      if (\$292 ) begin
+        \$1029  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$1302  = 1'h0;
+      \$1029  = 1'h0;
     end
     if (rst) begin
-      \$1302  = 1'h0;
+      \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = in_beats1;
-    if (\$305 ) begin
-      \$1303  = \$306 [8:0];
+    \$1030  = in_beats1;
+    if (\$294 ) begin
+      \$1030  = \$295 [8:0];
     end
     if (in_release1) begin
-      \$1303  = 9'h000;
+      \$1030  = 9'h000;
     end
     if (rst) begin
-      \$1303  = 9'h000;
+      \$1030  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1304  = in_full1;
-    if (\$305 ) begin
-      if (\$308 ) begin
-        \$1304  = 1'h1;
+    \$1031  = in_full1;
+    if (\$294 ) begin
+      if (\$296 ) begin
+        \$1031  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$1304  = 1'h0;
+      \$1031  = 1'h0;
     end
     if (rst) begin
-      \$1304  = 1'h0;
+      \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1305  = in_wslot;
-    if (\$312 ) begin
-      \$1305  = \$313 ;
+    \$1032  = in_wslot;
+    if (\$299 ) begin
+      \$1032  = \$300 ;
     end
     if (rst) begin
-      \$1305  = 1'h0;
+      \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = \$315 [8:0];
+    \$1033  = \$302 [8:0];
     if (rst) begin
-      \$1306  = 9'h000;
+      \$1033  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1307  = cur_groups;
-    if (\$316 ) begin
-      \$1307  = nxt_steps_rp__data[8:0];
+    \$1034  = cur_groups;
+    if (\$303 ) begin
+      \$1034  = nxt_steps_rp__data[8:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1307  = nxt_steps_rp__data[8:0];
+          \$1034  = nxt_steps_rp__data[8:0];
         end
       end
     end
     if (rst) begin
-      \$1307  = 9'h000;
+      \$1034  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1308  = cur_folds_m1;
-    if (\$316 ) begin
-      \$1308  = nxt_steps_rp__data[18:9];
+    \$1035  = cur_folds_m1;
+    if (\$303 ) begin
+      \$1035  = nxt_steps_rp__data[18:9];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1308  = nxt_steps_rp__data[18:9];
+          \$1035  = nxt_steps_rp__data[18:9];
         end
       end
     end
     if (rst) begin
-      \$1308  = 10'h3ff;
+      \$1035  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1309  = cur_groups_m1;
-    if (\$316 ) begin
-      \$1309  = nxt_steps_rp__data[28:19];
+    \$1036  = cur_groups_m1;
+    if (\$303 ) begin
+      \$1036  = nxt_steps_rp__data[28:19];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1309  = nxt_steps_rp__data[28:19];
+          \$1036  = nxt_steps_rp__data[28:19];
         end
       end
     end
     if (rst) begin
-      \$1309  = 10'h3ff;
+      \$1036  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1310  = cur_out;
-    if (\$316 ) begin
-      \$1310  = nxt_rp__data[17:9];
+    \$1037  = cur_out;
+    if (\$303 ) begin
+      \$1037  = nxt_rp__data[17:9];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1310  = nxt_rp__data[17:9];
+          \$1037  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$1310  = 9'h000;
+      \$1037  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = cur_is_last;
-    if (\$316 ) begin
-      \$1311  = \$318 ;
+    \$1038  = cur_is_last;
+    if (\$303 ) begin
+      \$1038  = \$305 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1311  = \$322 ;
+          \$1038  = \$309 ;
         end
       end
     end
     if (rst) begin
-      \$1311  = 1'h0;
+      \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = cur_relu;
-    if (\$316 ) begin
-      \$1312  = nxt_rp__data[35];
+    \$1039  = cur_relu;
+    if (\$303 ) begin
+      \$1039  = nxt_rp__data[35];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1312  = nxt_rp__data[35];
+          \$1039  = nxt_rp__data[35];
         end
       end
     end
     if (rst) begin
-      \$1312  = 1'h0;
+      \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = cur_requantize;
-    if (\$316 ) begin
-      \$1313  = nxt_rp__data[36];
+    \$1040  = cur_requantize;
+    if (\$303 ) begin
+      \$1040  = nxt_rp__data[36];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1313  = nxt_rp__data[36];
+          \$1040  = nxt_rp__data[36];
         end
       end
     end
     if (rst) begin
-      \$1313  = 1'h0;
+      \$1040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = bank_addr;
-    if (\$316 ) begin
-      \$1314  = nxt_rp__data[26:18];
+    \$1041  = bank_addr;
+    if (\$303 ) begin
+      \$1041  = nxt_rp__data[26:18];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1314  = nxt_rp__data[26:18];
+          \$1041  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$325 ) begin
-              \$1314  = b_bank_addr;
+            end else if (\$312 ) begin
+              \$1041  = b_bank_addr;
             end
           end
         end
       end
-      if (\$329 ) begin
-        \$1314  = \$330 [8:0];
+      if (\$316 ) begin
+        \$1041  = \$317 [8:0];
       end
     end
     if (rst) begin
-      \$1314  = 9'h000;
+      \$1041  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = rq_addr;
-    if (\$316 ) begin
-      \$1315  = nxt_rp__data[34:27];
+    \$1042  = rq_addr;
+    if (\$303 ) begin
+      \$1042  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$1315  = \$320 [7:0];
+        \$1042  = \$307 [7:0];
         if (last_group) begin
-          \$1315  = nxt_rp__data[34:27];
+          \$1042  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$325 ) begin
-              \$1315  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1315  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = layer;
-    if (\$316 ) begin
-      \$1316  = \$102 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1316  = \$102 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1316  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = group;
-    if (\$316 ) begin
-      \$1317  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1317  = \$319 [8:0];
-        if (last_group) begin
-          \$1317  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$325 ) begin
-              \$1317  = b_group;
+            end else if (\$312 ) begin
+              \$1042  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1317  = 9'h000;
+      \$1042  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1318  = fold;
-    if (\$316 ) begin
-      \$1318  = 9'h000;
+    \$1043  = layer;
+    if (\$303 ) begin
+      \$1043  = \$102 [3:0];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1318  = 9'h000;
         if (last_group) begin
-          \$1318  = 9'h000;
+          \$1043  = \$102 [3:0];
         end
-      end else begin
-        \$1318  = \$326 [8:0];
       end
     end
     if (rst) begin
-      \$1318  = 9'h000;
+      \$1043  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = fold_end;
-    if (\$316 ) begin
-      \$1319  = 10'h008;
+    \$1044  = group;
+    if (\$303 ) begin
+      \$1044  = 9'h000;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1319  = 10'h008;
+        \$1044  = \$306 [8:0];
         if (last_group) begin
-          \$1319  = 10'h008;
+          \$1044  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$312 ) begin
+              \$1044  = b_group;
+            end
+          end
         end
-      end else begin
-        \$1319  = fold_end_next[9:0];
       end
     end
     if (rst) begin
-      \$1319  = 10'h000;
+      \$1044  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1320  = fold_end_next;
-    if (\$316 ) begin
-      \$1320  = 11'h010;
+    \$1045  = fold;
+    if (\$303 ) begin
+      \$1045  = 9'h000;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1320  = 11'h010;
+        \$1045  = 9'h000;
         if (last_group) begin
-          \$1320  = 11'h010;
+          \$1045  = 9'h000;
         end
       end else begin
-        \$1320  = \$327 [10:0];
+        \$1045  = \$313 [8:0];
       end
     end
     if (rst) begin
-      \$1320  = 11'h000;
+      \$1045  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = b_group;
-    if (\$316 ) begin
-      \$1321  = 9'h000;
+    \$1046  = fold_end;
+    if (\$303 ) begin
+      \$1046  = 10'h008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1046  = 10'h008;
+        if (last_group) begin
+          \$1046  = 10'h008;
+        end
+      end else begin
+        \$1046  = fold_end_next[9:0];
+      end
+    end
+    if (rst) begin
+      \$1046  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = fold_end_next;
+    if (\$303 ) begin
+      \$1047  = 11'h010;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1047  = 11'h010;
+        if (last_group) begin
+          \$1047  = 11'h010;
+        end
+      end else begin
+        \$1047  = \$314 [10:0];
+      end
+    end
+    if (rst) begin
+      \$1047  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1048  = b_group;
+    if (\$303 ) begin
+      \$1048  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1321  = 9'h000;
+            \$1048  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$1321  = \$333 [8:0];
+        \$1048  = \$320 [8:0];
       end
     end
     if (rst) begin
-      \$1321  = 9'h000;
+      \$1048  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = b_fold;
-    if (\$316 ) begin
-      \$1322  = 9'h000;
+    \$1049  = b_fold;
+    if (\$303 ) begin
+      \$1049  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1322  = 9'h000;
+            \$1049  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
       (* full_case = 32'd1 *)
       if (b_last_fold) begin
-        \$1322  = 9'h000;
+        \$1049  = 9'h000;
       end else begin
-        \$1322  = \$335 [8:0];
+        \$1049  = \$322 [8:0];
       end
     end
     if (rst) begin
-      \$1322  = 9'h000;
+      \$1049  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = b_in_group;
-    if (\$316 ) begin
-      \$1323  = 1'h0;
+    \$1050  = b_in_group;
+    if (\$303 ) begin
+      \$1050  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1323  = 1'h0;
+            \$1050  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$1323  = \$332 ;
+      \$1050  = \$319 ;
     end
     if (rst) begin
-      \$1323  = 1'h0;
+      \$1050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = b_bank_addr;
-    if (\$316 ) begin
-      \$1324  = d0_rp__data[26:18];
+    \$1051  = b_bank_addr;
+    if (\$303 ) begin
+      \$1051  = d0_rp__data[26:18];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1324  = d0_rp__data[26:18];
+            \$1051  = d0_rp__data[26:18];
           end
         end
       end
     end else if (issue_b) begin
-      \$1324  = \$331 [8:0];
+      \$1051  = \$318 [8:0];
     end
     if (rst) begin
-      \$1324  = 9'h000;
+      \$1051  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = b_rq_addr;
-    if (\$316 ) begin
-      \$1325  = d0_rp__data[34:27];
+    \$1052  = b_rq_addr;
+    if (\$303 ) begin
+      \$1052  = d0_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1325  = d0_rp__data[34:27];
+            \$1052  = d0_rp__data[34:27];
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$1325  = \$334 [7:0];
+        \$1052  = \$321 [7:0];
       end
     end
     if (rst) begin
-      \$1325  = 8'h00;
+      \$1052  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = loaded;
-    if (\$316 ) begin
-      \$1326  = 1'h1;
+    \$1053  = loaded;
+    if (\$303 ) begin
+      \$1053  = 1'h1;
     end
-    if (\$337 ) begin
-      \$1326  = 1'h0;
+    if (\$324 ) begin
+      \$1053  = 1'h0;
     end
     if (rst) begin
-      \$1326  = 1'h0;
+      \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = wr_buf;
-    if (\$316 ) begin
-      \$1327  = 1'h0;
+    \$1054  = wr_buf;
+    if (\$303 ) begin
+      \$1054  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1327  = \$323 ;
+          \$1054  = \$310 ;
           if (cur_is_last) begin
-            \$1327  = 1'h0;
+            \$1054  = 1'h0;
             if (b_done) begin
-              \$1327  = 1'h1;
+              \$1054  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1327  = 1'h0;
+      \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = prev_out;
-    if (\$316 ) begin
+    \$1055  = prev_out;
+    if (\$303 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1328  = cur_out;
+          \$1055  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$1328  = d0_rp__data[17:9];
+              \$1055  = d0_rp__data[17:9];
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1328  = 9'h000;
+      \$1055  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = prev_groups;
-    if (\$316 ) begin
+    \$1056  = prev_groups;
+    if (\$303 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1329  = cur_groups;
+          \$1056  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$1329  = in_groups;
+              \$1056  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1329  = 9'h000;
+      \$1056  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = ctx;
-    if (\$316 ) begin
+    \$1057  = ctx;
+    if (\$303 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1330  = \$324 ;
+            \$1057  = \$311 ;
           end
         end
       end
     end
     if (rst) begin
-      \$1330  = 1'h0;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = track_reset0;
+    \$1058  = issue;
     if (rst) begin
-      \$1331  = 1'h0;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1332  = track_reset1;
+    \$1059  = \$349 ;
     if (rst) begin
-      \$1332  = 1'h0;
+      \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1333  = issue;
+    \$1060  = wb_valid1;
     if (rst) begin
-      \$1333  = 1'h0;
+      \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1334  = \$362 ;
+    \$1061  = wb_valid2;
     if (rst) begin
-      \$1334  = 1'h0;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1335  = wb_valid1;
+    \$1062  = wb_valid3;
     if (rst) begin
-      \$1335  = 1'h0;
+      \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1336  = wb_valid2;
+    \$1063  = wb_valid4;
     if (rst) begin
-      \$1336  = 1'h0;
+      \$1063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1337  = wb_valid3;
+    \$1064  = wb_valid5;
     if (rst) begin
-      \$1337  = 1'h0;
+      \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1338  = wb_valid4;
+    \$1065  = wb_valid6;
     if (rst) begin
-      \$1338  = 1'h0;
+      \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1339  = wb_valid5;
+    \$1066  = wb_valid7;
     if (rst) begin
-      \$1339  = 1'h0;
+      \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1340  = wb_valid6;
+    \$1067  = wb_valid8;
     if (rst) begin
-      \$1340  = 1'h0;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1341  = wb_valid7;
+    \$1068  = wb_valid9;
     if (rst) begin
-      \$1341  = 1'h0;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1342  = wb_valid8;
+    \$1069  = wb_valid10;
     if (rst) begin
-      \$1342  = 1'h0;
+      \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1343  = wb_valid9;
+    \$1070  = wb_valid11;
     if (rst) begin
-      \$1343  = 1'h0;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1344  = wb_valid10;
+    \$1071  = wb_valid12;
     if (rst) begin
-      \$1344  = 1'h0;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1345  = wb_valid11;
+    \$1072  = wb_valid13;
     if (rst) begin
-      \$1345  = 1'h0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1346  = wb_valid12;
+    \$1073  = track_reset0;
     if (rst) begin
-      \$1346  = 1'h0;
+      \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1347  = wb_valid13;
+    \$1074  = \$350 ;
+    if (\$355 ) begin
+      \$1074  = wb_par13;
+    end
     if (rst) begin
-      \$1347  = 1'h0;
+      \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1348  = wb_parity_next0;
+    \$1075  = \$351 ;
+    if (\$355 ) begin
+      \$1075  = \$360 [8:0];
+    end
     if (rst) begin
-      \$1348  = 1'h0;
+      \$1075  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1349  = wb_groups_next0;
+    \$1076  = track_reset1;
     if (rst) begin
-      \$1349  = 9'h000;
+      \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1350  = \$363 ;
+    \$1077  = \$361 ;
+    if (\$366 ) begin
+      \$1077  = wb_par13;
+    end
     if (rst) begin
-      \$1350  = 10'h001;
+      \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1351  = wb_parity_next1;
-    if (rst) begin
-      \$1351  = 1'h0;
+    \$1078  = \$362 ;
+    if (\$366 ) begin
+      \$1078  = \$371 [8:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1352  = wb_groups_next1;
     if (rst) begin
-      \$1352  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1353  = \$364 ;
-    if (rst) begin
-      \$1353  = 10'h001;
+      \$1078  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$365 ) begin
-      \$1354  = \$377 ;
+    if (\$372 ) begin
+      \$1079  = \$384 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$479 ) begin
-        \$1354  = \$491 ;
+      if (\$446 ) begin
+        \$1079  = \$458 ;
       end else if (last_fold) begin
-        \$1354  = \$603 ;
+        \$1079  = \$530 ;
       end else begin
-        \$1354  = \$813 ;
+        \$1079  = \$660 ;
       end
     end else if (issue_b) begin
-      \$1354  = \$933 ;
+      \$1079  = \$740 ;
     end else begin
-      \$1354  = \$1063 ;
+      \$1079  = \$830 ;
     end
     if (rst) begin
-      \$1354  = 1'h0;
+      \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$365 ) begin
-      \$1355  = \$389 ;
+    if (\$372 ) begin
+      \$1080  = \$396 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$479 ) begin
-        \$1355  = \$503 ;
+      if (\$446 ) begin
+        \$1080  = \$470 ;
       end else if (last_fold) begin
-        \$1355  = \$619 ;
+        \$1080  = \$546 ;
       end else begin
-        \$1355  = \$829 ;
+        \$1080  = \$676 ;
       end
     end else if (issue_b) begin
-      \$1355  = \$959 ;
+      \$1080  = \$766 ;
     end else begin
-      \$1355  = \$1079 ;
+      \$1080  = \$846 ;
     end
     if (rst) begin
-      \$1355  = 1'h0;
+      \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$365 ) begin
-      \$1356  = \$449 ;
+    if (\$372 ) begin
+      \$1081  = \$428 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$479 ) begin
-        \$1356  = \$563 ;
+      if (\$446 ) begin
+        \$1081  = \$502 ;
       end else if (last_fold) begin
         (* full_case = 32'd1 *)
         if (last_group) begin
-          \$1356  = \$680 ;
+          \$1081  = \$579 ;
         end else begin
-          \$1356  = \$769 ;
+          \$1081  = \$628 ;
         end
       end else begin
-        \$1356  = \$889 ;
+        \$1081  = \$708 ;
       end
     end else if (issue_b) begin
-      \$1356  = \$1019 ;
+      \$1081  = \$798 ;
     end else begin
-      \$1356  = \$1139 ;
+      \$1081  = \$878 ;
     end
     if (rst) begin
-      \$1356  = 1'h0;
+      \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$365 ) begin
-      \$1357  = \$477 ;
+    if (\$372 ) begin
+      \$1082  = \$444 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
-      if (\$479 ) begin
-        \$1357  = \$591 ;
+      if (\$446 ) begin
+        \$1082  = \$518 ;
       end else if (last_fold) begin
         (* full_case = 32'd1 *)
         if (last_group) begin
-          \$1357  = \$709 ;
+          \$1082  = \$596 ;
         end else begin
-          \$1357  = \$797 ;
+          \$1082  = \$644 ;
         end
       end else begin
-        \$1357  = \$917 ;
+        \$1082  = \$724 ;
       end
     end else if (issue_b) begin
-      \$1357  = \$1047 ;
+      \$1082  = \$814 ;
     end else begin
-      \$1357  = \$1167 ;
+      \$1082  = \$894 ;
     end
     if (rst) begin
-      \$1357  = 1'h0;
+      \$1082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$1177 ) begin
-      \$1358  = \$1183 ;
-    end else if (\$1180 ) begin
-      \$1358  = \$1187 ;
+    if (\$904 ) begin
+      \$1083  = \$910 ;
+    end else if (\$907 ) begin
+      \$1083  = \$914 ;
     end else begin
-      \$1358  = \$1191 ;
+      \$1083  = \$918 ;
     end
     if (rst) begin
-      \$1358  = 1'h0;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1359  = last_fold;
-    if (\$1192 ) begin
-      \$1359  = nxt_steps_rp__data[29];
-    end else if (\$1194 ) begin
-      \$1359  = nxt_steps_rp__data[29];
-    end else if (\$1195 ) begin
-      \$1359  = \$1207 ;
+    \$1084  = last_fold;
+    if (\$919 ) begin
+      \$1084  = nxt_steps_rp__data[29];
+    end else if (\$921 ) begin
+      \$1084  = nxt_steps_rp__data[29];
+    end else if (\$922 ) begin
+      \$1084  = \$934 ;
     end else if (issue_a) begin
-      \$1359  = \$1210 ;
+      \$1084  = \$937 ;
     end
     if (rst) begin
-      \$1359  = 1'h0;
+      \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1360  = last_group;
-    if (\$1192 ) begin
-      \$1360  = nxt_steps_rp__data[30];
-    end else if (\$1194 ) begin
-      \$1360  = \$1200 ;
-    end else if (\$1195 ) begin
-      \$1360  = \$1208 ;
+    \$1085  = last_group;
+    if (\$919 ) begin
+      \$1085  = nxt_steps_rp__data[30];
+    end else if (\$921 ) begin
+      \$1085  = \$927 ;
+    end else if (\$922 ) begin
+      \$1085  = \$935 ;
     end
     if (rst) begin
-      \$1360  = 1'h0;
+      \$1085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1361  = group_plus1;
-    if (\$1192 ) begin
-      \$1361  = 10'h001;
-    end else if (\$1194 ) begin
-      \$1361  = \$1206 ;
-    end else if (\$1195 ) begin
-      \$1361  = \$1209 [9:0];
+    \$1086  = group_plus1;
+    if (\$919 ) begin
+      \$1086  = 10'h001;
+    end else if (\$921 ) begin
+      \$1086  = \$933 ;
+    end else if (\$922 ) begin
+      \$1086  = \$936 [9:0];
     end
     if (rst) begin
-      \$1361  = 10'h001;
+      \$1086  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1362  = b_group_is_0;
-    if (\$1215 ) begin
-      \$1362  = 1'h1;
-    end else if (\$1219 ) begin
-      \$1362  = 1'h0;
+    \$1087  = b_group_is_0;
+    if (\$942 ) begin
+      \$1087  = 1'h1;
+    end else if (\$946 ) begin
+      \$1087  = 1'h0;
     end
     if (rst) begin
-      \$1362  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$1215 ) begin
-      \$1363  = \$1222 ;
-    end else if (\$1219 ) begin
-      \$1363  = \$1229 ;
-    end else begin
-      \$1363  = \$1237 ;
-    end
-    if (rst) begin
-      \$1363  = 1'h1;
+      \$1087  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$1215 ) begin
-      \$1364  = \$1225 ;
-    end else if (\$1219 ) begin
-      \$1364  = \$1234 ;
+    if (\$942 ) begin
+      \$1088  = \$949 ;
+    end else if (\$946 ) begin
+      \$1088  = \$956 ;
     end else begin
-      \$1364  = \$1241 ;
+      \$1088  = \$964 ;
     end
     if (rst) begin
-      \$1364  = 1'h0;
+      \$1088  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1365  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$1215 ) begin
-      \$1365  = 10'h001;
-    end else if (\$1219 ) begin
-      \$1365  = 10'h001;
+    if (\$942 ) begin
+      \$1089  = \$952 ;
+    end else if (\$946 ) begin
+      \$1089  = \$961 ;
     end else begin
-      if (\$1244 ) begin
-        \$1365  = \$1245 [9:0];
+      \$1089  = \$968 ;
+    end
+    if (rst) begin
+      \$1089  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1090  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$942 ) begin
+      \$1090  = 10'h001;
+    end else if (\$946 ) begin
+      \$1090  = 10'h001;
+    end else begin
+      if (\$971 ) begin
+        \$1090  = \$972 [9:0];
       end
     end
     if (rst) begin
-      \$1365  = 10'h001;
+      \$1090  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1366  = layer_is_0;
-    if (\$1246 ) begin
-      \$1366  = 1'h1;
+    \$1091  = layer_is_0;
+    if (\$973 ) begin
+      \$1091  = 1'h1;
     end else if (issue_a) begin
-      if (\$1249 ) begin
-        \$1366  = \$1251 ;
+      if (\$976 ) begin
+        \$1091  = \$978 ;
       end
     end
     if (rst) begin
-      \$1366  = 1'h1;
+      \$1091  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1367  = group_is_0;
-    if (\$1246 ) begin
-      \$1367  = 1'h1;
+    \$1092  = group_is_0;
+    if (\$973 ) begin
+      \$1092  = 1'h1;
     end else if (issue_a) begin
-      if (\$1249 ) begin
-        \$1367  = 1'h1;
-        if (\$1255 ) begin
-          \$1367  = 1'h0;
+      if (\$976 ) begin
+        \$1092  = 1'h1;
+        if (\$982 ) begin
+          \$1092  = 1'h0;
         end
       end else if (last_fold) begin
-        \$1367  = 1'h0;
+        \$1092  = 1'h0;
       end
     end
     if (rst) begin
-      \$1367  = 1'h1;
+      \$1092  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1368  = fold_is_0;
-    if (\$1246 ) begin
-      \$1368  = 1'h1;
+    \$1093  = fold_is_0;
+    if (\$973 ) begin
+      \$1093  = 1'h1;
     end else if (issue_a) begin
-      \$1368  = last_fold;
+      \$1093  = last_fold;
     end
     if (rst) begin
-      \$1368  = 1'h1;
+      \$1093  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1369  = fold_plus1;
-    if (\$1246 ) begin
-      \$1369  = 10'h001;
+    \$1094  = fold_plus1;
+    if (\$973 ) begin
+      \$1094  = 10'h001;
     end else if (issue_a) begin
-      \$1369  = \$1248 [9:0];
+      \$1094  = \$975 [9:0];
     end
     if (rst) begin
-      \$1369  = 10'h001;
+      \$1094  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1370  = out_full0;
-    if (\$1257 ) begin
-      \$1370  = 1'h1;
+    \$1095  = out_full0;
+    if (\$984 ) begin
+      \$1095  = 1'h1;
     end
     if (done) begin
-      if (\$1275 ) begin
-        \$1370  = 1'h0;
+      if (\$1002 ) begin
+        \$1095  = 1'h0;
       end
     end
     if (rst) begin
-      \$1370  = 1'h0;
+      \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1371  = out_pending0;
-    if (\$1257 ) begin
-      \$1371  = 1'h1;
+    \$1096  = out_pending0;
+    if (\$984 ) begin
+      \$1096  = 1'h1;
     end
     if (drain_read) begin
-      if (\$1269 ) begin
-        if (\$1271 ) begin
-          \$1371  = 1'h0;
+      if (\$996 ) begin
+        if (\$998 ) begin
+          \$1096  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1371  = 1'h0;
+      \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1372  = out_groups0;
-    if (\$1257 ) begin
-      \$1372  = 9'h000;
-    end else if (\$1259 ) begin
-      \$1372  = \$1260 [8:0];
+    \$1097  = out_groups0;
+    if (\$984 ) begin
+      \$1097  = 9'h000;
+    end else if (\$986 ) begin
+      \$1097  = \$987 [8:0];
     end
     if (rst) begin
-      \$1372  = 9'h000;
+      \$1097  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1373  = out_full1;
-    if (\$1262 ) begin
-      \$1373  = 1'h1;
+    \$1098  = out_full1;
+    if (\$989 ) begin
+      \$1098  = 1'h1;
     end
     if (done) begin
-      if (\$1276 ) begin
-        \$1373  = 1'h0;
+      if (\$1003 ) begin
+        \$1098  = 1'h0;
       end
     end
     if (rst) begin
-      \$1373  = 1'h0;
+      \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1374  = out_pending1;
-    if (\$1262 ) begin
-      \$1374  = 1'h1;
+    \$1099  = out_pending1;
+    if (\$989 ) begin
+      \$1099  = 1'h1;
     end
     if (drain_read) begin
-      if (\$1269 ) begin
-        if (\$1272 ) begin
-          \$1374  = 1'h0;
+      if (\$996 ) begin
+        if (\$999 ) begin
+          \$1099  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1374  = 1'h0;
+      \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1375  = out_groups1;
-    if (\$1262 ) begin
-      \$1375  = 9'h000;
-    end else if (\$1264 ) begin
-      \$1375  = \$1265 [8:0];
+    \$1100  = out_groups1;
+    if (\$989 ) begin
+      \$1100  = 9'h000;
+    end else if (\$991 ) begin
+      \$1100  = \$992 [8:0];
     end
     if (rst) begin
-      \$1375  = 9'h000;
+      \$1100  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1376  = drain_read;
+    \$1101  = drain_read;
     if (rst) begin
-      \$1376  = 1'h0;
+      \$1101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1377  = drain_inflight;
+    \$1102  = drain_inflight;
     if (rst) begin
-      \$1377  = 1'h0;
+      \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1378  = drain_lane;
+    \$1103  = drain_lane;
     if (drain_read) begin
-      \$1378  = drain_elem[2:0];
+      \$1103  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1379  = drain_last;
+    \$1104  = drain_last;
     if (drain_read) begin
-      \$1379  = \$1267 ;
+      \$1104  = \$994 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1380  = drain_elem;
+    \$1105  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$1269 ) begin
-        \$1380  = 9'h000;
+      if (\$996 ) begin
+        \$1105  = 9'h000;
       end else begin
-        \$1380  = \$1273 [8:0];
+        \$1105  = \$1000 [8:0];
       end
     end
     if (rst) begin
-      \$1380  = 9'h000;
+      \$1105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1381  = drain_slot;
+    \$1106  = drain_slot;
     if (drain_read) begin
-      if (\$1269 ) begin
-        \$1381  = \$1270 ;
+      if (\$996 ) begin
+        \$1106  = \$997 ;
       end
     end
     if (rst) begin
-      \$1381  = 1'h0;
+      \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1382  = release_slot;
+    \$1107  = release_slot;
     if (done) begin
-      \$1382  = \$1274 ;
+      \$1107  = \$1001 ;
     end
     if (rst) begin
-      \$1382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1383  = \$1278 [2:0];
-    if (rst) begin
-      \$1383  = 3'h0;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1384  = clear_counters;
+    \$1108  = \$1005 [2:0];
     if (rst) begin
-      \$1384  = 1'h0;
+      \$1108  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1385  = { 6'h00, busy };
+    \$1109  = clear_counters;
     if (rst) begin
-      \$1385  = 7'h00;
+      \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1386  = \$1280 [31:0];
+    \$1110  = { 6'h00, busy };
     if (rst) begin
-      \$1386  = 32'd0;
+      \$1110  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1387  = { 6'h00, stall_input };
+    \$1111  = \$1007 [31:0];
     if (rst) begin
-      \$1387  = 7'h00;
+      \$1111  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1388  = \$1282 [31:0];
+    \$1112  = { 6'h00, stall_input };
     if (rst) begin
-      \$1388  = 32'd0;
+      \$1112  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1389  = { 6'h00, stall_output };
+    \$1113  = \$1009 [31:0];
     if (rst) begin
-      \$1389  = 7'h00;
+      \$1113  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1390  = \$1284 [31:0];
+    \$1114  = { 6'h00, stall_output };
     if (rst) begin
-      \$1390  = 32'd0;
+      \$1114  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1391  = \$1285 ;
+    \$1115  = \$1011 [31:0];
     if (rst) begin
-      \$1391  = 7'h00;
+      \$1115  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1392  = \$1287 [31:0];
+    \$1116  = \$1012 ;
     if (rst) begin
-      \$1392  = 32'd0;
+      \$1116  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1393  = { 3'h0, \$1288  };
+    \$1117  = \$1014 [31:0];
     if (rst) begin
-      \$1393  = 7'h00;
+      \$1117  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1394  = \$1290 [31:0];
+    \$1118  = { 3'h0, \$1015  };
     if (rst) begin
-      \$1394  = 32'd0;
+      \$1118  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1395  = { 6'h00, issue };
+    \$1119  = \$1017 [31:0];
     if (rst) begin
-      \$1395  = 7'h00;
+      \$1119  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1396  = \$1292 [31:0];
+    \$1120  = { 6'h00, issue };
     if (rst) begin
-      \$1396  = 32'd0;
+      \$1120  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1397  = { 5'h00, \$1293  };
+    \$1121  = \$1019 [31:0];
     if (rst) begin
-      \$1397  = 7'h00;
+      \$1121  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1398  = \$1295 [31:0];
+    \$1122  = { 5'h00, \$1020  };
     if (rst) begin
-      \$1398  = 32'd0;
+      \$1122  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1399  = { 6'h00, done };
+    \$1123  = \$1022 [31:0];
     if (rst) begin
-      \$1399  = 7'h00;
+      \$1123  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1400  = \$1297 [31:0];
+    \$1124  = { 6'h00, done };
     if (rst) begin
-      \$1400  = 32'd0;
+      \$1124  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1125  = \$1024 [31:0];
+    if (rst) begin
+      \$1125  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5905,48 +5387,48 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$201  = act_word;
   assign \act$202  = act_word;
   assign act_wp__addr = \$217 [6:0];
-  assign act_wp__data = { \$1415 , \$1413 , \$1411 , \$1409 , \$1407 , \$1405 , \$1403 , \$1401  };
-  assign result = { \$1402 , \$1401  };
-  assign \result$213  = { \$1404 , \$1403  };
-  assign \result$214  = { \$1406 , \$1405  };
-  assign \result$215  = { \$1408 , \$1407  };
-  assign \result$216  = { \$1410 , \$1409  };
-  assign \result$217  = { \$1412 , \$1411  };
-  assign \result$218  = { \$1414 , \$1413  };
-  assign \result$219  = { \$1416 , \$1415  };
+  assign act_wp__data = { \$1140 , \$1138 , \$1136 , \$1134 , \$1132 , \$1130 , \$1128 , \$1126  };
+  assign result = { \$1127 , \$1126  };
+  assign \result$213  = { \$1129 , \$1128  };
+  assign \result$214  = { \$1131 , \$1130  };
+  assign \result$215  = { \$1133 , \$1132  };
+  assign \result$216  = { \$1135 , \$1134  };
+  assign \result$217  = { \$1137 , \$1136  };
+  assign \result$218  = { \$1139 , \$1138  };
+  assign \result$219  = { \$1141 , \$1140  };
   assign act_wp__en = { \$233 , \$231 , \$229 , \$227 , \$225 , \$223 , \$221 , \$219  };
-  assign \$signature__en$231  = out_write;
-  assign \$signature__addr$232  = \$245 [5:0];
-  assign \$signature__data$233  = { \$1402 , \$1401  };
-  assign \$signature__en$234  = out_write;
-  assign \$signature__addr$235  = \$247 [5:0];
-  assign \$signature__data$236  = { \$1404 , \$1403  };
-  assign \$signature__en$237  = out_write;
-  assign \$signature__addr$238  = \$249 [5:0];
-  assign \$signature__data$239  = { \$1406 , \$1405  };
-  assign \$signature__en$240  = out_write;
-  assign \$signature__addr$241  = \$251 [5:0];
-  assign \$signature__data$242  = { \$1408 , \$1407  };
-  assign \$signature__en$243  = out_write;
-  assign \$signature__addr$244  = \$253 [5:0];
-  assign \$signature__data$245  = { \$1410 , \$1409  };
-  assign \$signature__en$246  = out_write;
-  assign \$signature__addr$247  = \$255 [5:0];
-  assign \$signature__data$248  = { \$1412 , \$1411  };
-  assign \$signature__en$249  = out_write;
-  assign \$signature__addr$250  = \$257 [5:0];
-  assign \$signature__data$251  = { \$1414 , \$1413  };
-  assign \$signature__en$252  = out_write;
-  assign \$signature__addr$253  = \$259 [5:0];
-  assign \$signature__data$254  = { \$1416 , \$1415  };
-  assign \$signature__addr$265  = \$270 [5:0];
-  assign \$signature__addr$266  = \$273 [5:0];
-  assign \$signature__addr$267  = \$276 [5:0];
-  assign \$signature__addr$268  = \$279 [5:0];
-  assign \$signature__addr$269  = \$282 [5:0];
-  assign \$signature__addr$270  = \$285 [5:0];
-  assign \$signature__addr$271  = \$288 [5:0];
-  assign \$signature__addr$272  = \$291 [5:0];
+  assign \$signature__en$221  = out_write;
+  assign \$signature__addr$222  = \$235 [5:0];
+  assign \$signature__data$223  = { \$1127 , \$1126  };
+  assign \$signature__en$224  = out_write;
+  assign \$signature__addr$225  = \$237 [5:0];
+  assign \$signature__data$226  = { \$1129 , \$1128  };
+  assign \$signature__en$227  = out_write;
+  assign \$signature__addr$228  = \$239 [5:0];
+  assign \$signature__data$229  = { \$1131 , \$1130  };
+  assign \$signature__en$230  = out_write;
+  assign \$signature__addr$231  = \$241 [5:0];
+  assign \$signature__data$232  = { \$1133 , \$1132  };
+  assign \$signature__en$233  = out_write;
+  assign \$signature__addr$234  = \$243 [5:0];
+  assign \$signature__data$235  = { \$1135 , \$1134  };
+  assign \$signature__en$236  = out_write;
+  assign \$signature__addr$237  = \$245 [5:0];
+  assign \$signature__data$238  = { \$1137 , \$1136  };
+  assign \$signature__en$239  = out_write;
+  assign \$signature__addr$240  = \$247 [5:0];
+  assign \$signature__data$241  = { \$1139 , \$1138  };
+  assign \$signature__en$242  = out_write;
+  assign \$signature__addr$243  = \$249 [5:0];
+  assign \$signature__data$244  = { \$1141 , \$1140  };
+  assign \$signature__addr$255  = \$260 [5:0];
+  assign \$signature__addr$256  = \$263 [5:0];
+  assign \$signature__addr$257  = \$266 [5:0];
+  assign \$signature__addr$258  = \$269 [5:0];
+  assign \$signature__addr$259  = \$272 [5:0];
+  assign \$signature__addr$260  = \$275 [5:0];
+  assign \$signature__addr$261  = \$278 [5:0];
+  assign \$signature__addr$262  = \$281 [5:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -6002,200 +5484,122 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$231  = act_write;
   assign \$232  = 1'h1;
   assign \$233  = act_write;
-  assign \$239  = wb_ctx14;
-  assign \$262  = { 3'h0, drain_elem[8:3] };
-  assign \$268  = { 3'h0, drain_elem[8:3] };
-  assign \$271  = { 3'h0, drain_elem[8:3] };
-  assign \$274  = { 3'h0, drain_elem[8:3] };
-  assign \$277  = { 3'h0, drain_elem[8:3] };
-  assign \$280  = { 3'h0, drain_elem[8:3] };
-  assign \$283  = { 3'h0, drain_elem[8:3] };
-  assign \$286  = { 3'h0, drain_elem[8:3] };
-  assign \$289  = { 3'h0, drain_elem[8:3] };
-  assign \$298  = { 3'h0, \$297 [9:3] };
-  assign \$304  = in_wslot;
-  assign \$315  = { 3'h0, \$314 [9:3] };
-  assign \$345  = b_fold;
-  assign \$348  = fold;
-  assign \$352  = fold;
-  assign \$369  = in_wslot;
-  assign \$385  = in_wslot;
-  assign \$396  = 4'h0;
-  assign \$398  = 4'h0;
-  assign \$401  = wb_ctx14;
-  assign \$404  = { wb_groups_plus1_1, 3'h0 };
-  assign \$406  = { wb_groups_plus1_1, 3'h0 };
-  assign \$409  = 4'h8;
-  assign \$411  = 4'h8;
-  assign \$415  = { wb_groups1, 3'h0 };
-  assign \$417  = { wb_groups1, 3'h0 };
-  assign \$422  = 4'h0;
-  assign \$424  = 4'h0;
-  assign \$430  = { wb_groups_plus1_0, 3'h0 };
-  assign \$432  = { wb_groups_plus1_0, 3'h0 };
-  assign \$435  = 4'h8;
-  assign \$437  = 4'h8;
-  assign \$441  = { wb_groups0, 3'h0 };
-  assign \$443  = { wb_groups0, 3'h0 };
-  assign \$457  = wb_ctx14;
-  assign \$487  = in_wslot;
-  assign \$495  = in_wslot;
-  assign \$505  = 1'h0;
-  assign \$510  = 4'h0;
-  assign \$512  = 4'h0;
-  assign \$518  = { wb_groups_plus1_0, 3'h0 };
-  assign \$520  = { wb_groups_plus1_0, 3'h0 };
-  assign \$523  = 4'h8;
-  assign \$525  = 4'h8;
-  assign \$529  = { wb_groups0, 3'h0 };
-  assign \$531  = { wb_groups0, 3'h0 };
-  assign \$536  = 4'h0;
-  assign \$538  = 4'h0;
-  assign \$541  = wb_ctx14;
-  assign \$544  = { wb_groups_plus1_1, 3'h0 };
-  assign \$546  = { wb_groups_plus1_1, 3'h0 };
-  assign \$549  = 4'h8;
-  assign \$551  = 4'h8;
-  assign \$555  = { wb_groups1, 3'h0 };
-  assign \$557  = { wb_groups1, 3'h0 };
-  assign \$565  = 1'h0;
-  assign \$581  = wb_ctx14;
-  assign \$595  = in_wslot;
-  assign \$613  = in_wslot;
-  assign \$622  = layer[0];
-  assign \$627  = 4'h0;
-  assign \$629  = 4'h0;
-  assign \$632  = wb_ctx14;
-  assign \$635  = { wb_groups_plus1_1, 3'h0 };
-  assign \$637  = { wb_groups_plus1_1, 3'h0 };
-  assign \$640  = 4'h8;
-  assign \$642  = 4'h8;
-  assign \$646  = { wb_groups1, 3'h0 };
-  assign \$648  = { wb_groups1, 3'h0 };
-  assign \$653  = 4'h0;
-  assign \$655  = 4'h0;
-  assign \$661  = { wb_groups_plus1_0, 3'h0 };
-  assign \$663  = { wb_groups_plus1_0, 3'h0 };
-  assign \$666  = 4'h8;
-  assign \$668  = 4'h8;
-  assign \$672  = { wb_groups0, 3'h0 };
-  assign \$674  = { wb_groups0, 3'h0 };
-  assign \$683  = layer[0];
-  assign \$689  = wb_ctx14;
-  assign \$716  = 4'h0;
-  assign \$718  = 4'h0;
-  assign \$721  = wb_ctx14;
-  assign \$724  = { wb_groups_plus1_1, 3'h0 };
-  assign \$726  = { wb_groups_plus1_1, 3'h0 };
-  assign \$729  = 4'h8;
-  assign \$731  = 4'h8;
-  assign \$735  = { wb_groups1, 3'h0 };
-  assign \$737  = { wb_groups1, 3'h0 };
-  assign \$742  = 4'h0;
-  assign \$744  = 4'h0;
-  assign \$750  = { wb_groups_plus1_0, 3'h0 };
-  assign \$752  = { wb_groups_plus1_0, 3'h0 };
-  assign \$755  = 4'h8;
-  assign \$757  = 4'h8;
-  assign \$761  = { wb_groups0, 3'h0 };
-  assign \$763  = { wb_groups0, 3'h0 };
-  assign \$777  = wb_ctx14;
-  assign \$801  = in_wslot;
-  assign \$823  = in_wslot;
-  assign \$836  = 4'h0;
-  assign \$838  = 4'h0;
-  assign \$841  = wb_ctx14;
-  assign \$844  = { wb_groups_plus1_1, 3'h0 };
-  assign \$846  = { wb_groups_plus1_1, 3'h0 };
-  assign \$849  = 4'h8;
-  assign \$851  = 4'h8;
-  assign \$855  = { wb_groups1, 3'h0 };
-  assign \$857  = { wb_groups1, 3'h0 };
-  assign \$862  = 4'h0;
-  assign \$864  = 4'h0;
-  assign \$870  = { wb_groups_plus1_0, 3'h0 };
-  assign \$872  = { wb_groups_plus1_0, 3'h0 };
-  assign \$875  = 4'h8;
-  assign \$877  = 4'h8;
-  assign \$881  = { wb_groups0, 3'h0 };
-  assign \$883  = { wb_groups0, 3'h0 };
-  assign \$897  = wb_ctx14;
-  assign \$921  = in_wslot;
-  assign \$941  = in_wslot;
-  assign \$952  = in_wslot;
-  assign \$966  = 4'h0;
-  assign \$968  = 4'h0;
-  assign \$971  = wb_ctx14;
-  assign \$974  = { wb_groups_plus1_1, 3'h0 };
-  assign \$976  = { wb_groups_plus1_1, 3'h0 };
-  assign \$979  = 4'h8;
-  assign \$981  = 4'h8;
-  assign \$985  = { wb_groups1, 3'h0 };
-  assign \$987  = { wb_groups1, 3'h0 };
-  assign \$992  = 4'h0;
-  assign \$994  = 4'h0;
-  assign \$1000  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1002  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1005  = 4'h8;
-  assign \$1007  = 4'h8;
-  assign \$1011  = { wb_groups0, 3'h0 };
-  assign \$1013  = { wb_groups0, 3'h0 };
-  assign \$1027  = wb_ctx14;
-  assign \$1051  = in_wslot;
-  assign \$1073  = in_wslot;
-  assign \$1086  = 4'h0;
-  assign \$1088  = 4'h0;
-  assign \$1091  = wb_ctx14;
-  assign \$1094  = { wb_groups_plus1_1, 3'h0 };
-  assign \$1096  = { wb_groups_plus1_1, 3'h0 };
-  assign \$1099  = 4'h8;
-  assign \$1101  = 4'h8;
-  assign \$1105  = { wb_groups1, 3'h0 };
-  assign \$1107  = { wb_groups1, 3'h0 };
-  assign \$1112  = 4'h0;
-  assign \$1114  = 4'h0;
-  assign \$1120  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1122  = { wb_groups_plus1_0, 3'h0 };
-  assign \$1125  = 4'h8;
-  assign \$1127  = 4'h8;
-  assign \$1131  = { wb_groups0, 3'h0 };
-  assign \$1133  = { wb_groups0, 3'h0 };
-  assign \$1147  = wb_ctx14;
-  assign \$1182  = { 3'h0, \$1181 [9:3] };
-  assign \$1185  = { 3'h0, \$1184 [9:3] };
-  assign \$1189  = { 3'h0, \$1188 [9:3] };
-  assign \$1221  = { 3'h0, \$1220 [9:3] };
-  assign \$1224  = { 3'h0, \$1223 [9:3] };
-  assign \$1228  = { 3'h0, \$1227 [9:3] };
-  assign \$1232  = { 3'h0, \$1231 [9:3] };
-  assign \$1236  = { 3'h0, \$1235 [9:3] };
-  assign \$1239  = { 3'h0, \$1238 [9:3] };
-  assign \$1261  = ctx;
-  assign \$1263  = wb_ctx14;
-  assign \$1272  = drain_slot;
-  assign \$1276  = release_slot;
+  assign \$252  = { 3'h0, drain_elem[8:3] };
+  assign \$258  = { 3'h0, drain_elem[8:3] };
+  assign \$261  = { 3'h0, drain_elem[8:3] };
+  assign \$264  = { 3'h0, drain_elem[8:3] };
+  assign \$267  = { 3'h0, drain_elem[8:3] };
+  assign \$270  = { 3'h0, drain_elem[8:3] };
+  assign \$273  = { 3'h0, drain_elem[8:3] };
+  assign \$276  = { 3'h0, drain_elem[8:3] };
+  assign \$279  = { 3'h0, drain_elem[8:3] };
+  assign \$288  = { \$287 [9], \$287 [9], \$287 [9], \$287 [9:3] };
+  assign \$293  = in_wslot;
+  assign \$302  = { 3'h0, \$301 [9:3] };
+  assign \$332  = b_fold;
+  assign \$335  = fold;
+  assign \$339  = fold;
+  assign \$365  = wb_ctx13;
+  assign \$376  = in_wslot;
+  assign \$392  = in_wslot;
+  assign \$405  = 4'h0;
+  assign \$407  = 4'h0;
+  assign \$410  = { wb_groups_ahead1, 3'h0 };
+  assign \$412  = { wb_groups_ahead1, 3'h0 };
+  assign \$416  = 4'h0;
+  assign \$418  = 4'h0;
+  assign \$421  = { wb_groups_ahead0, 3'h0 };
+  assign \$423  = { wb_groups_ahead0, 3'h0 };
+  assign \$454  = in_wslot;
+  assign \$462  = in_wslot;
+  assign \$474  = 1'h0;
+  assign \$479  = 4'h0;
+  assign \$481  = 4'h0;
+  assign \$484  = { wb_groups_ahead0, 3'h0 };
+  assign \$486  = { wb_groups_ahead0, 3'h0 };
+  assign \$490  = 4'h0;
+  assign \$492  = 4'h0;
+  assign \$495  = { wb_groups_ahead1, 3'h0 };
+  assign \$497  = { wb_groups_ahead1, 3'h0 };
+  assign \$506  = 1'h0;
+  assign \$522  = in_wslot;
+  assign \$540  = in_wslot;
+  assign \$551  = layer[0];
+  assign \$556  = 4'h0;
+  assign \$558  = 4'h0;
+  assign \$561  = { wb_groups_ahead1, 3'h0 };
+  assign \$563  = { wb_groups_ahead1, 3'h0 };
+  assign \$567  = 4'h0;
+  assign \$569  = 4'h0;
+  assign \$572  = { wb_groups_ahead0, 3'h0 };
+  assign \$574  = { wb_groups_ahead0, 3'h0 };
+  assign \$584  = layer[0];
+  assign \$605  = 4'h0;
+  assign \$607  = 4'h0;
+  assign \$610  = { wb_groups_ahead1, 3'h0 };
+  assign \$612  = { wb_groups_ahead1, 3'h0 };
+  assign \$616  = 4'h0;
+  assign \$618  = 4'h0;
+  assign \$621  = { wb_groups_ahead0, 3'h0 };
+  assign \$623  = { wb_groups_ahead0, 3'h0 };
+  assign \$648  = in_wslot;
+  assign \$670  = in_wslot;
+  assign \$685  = 4'h0;
+  assign \$687  = 4'h0;
+  assign \$690  = { wb_groups_ahead1, 3'h0 };
+  assign \$692  = { wb_groups_ahead1, 3'h0 };
+  assign \$696  = 4'h0;
+  assign \$698  = 4'h0;
+  assign \$701  = { wb_groups_ahead0, 3'h0 };
+  assign \$703  = { wb_groups_ahead0, 3'h0 };
+  assign \$728  = in_wslot;
+  assign \$748  = in_wslot;
+  assign \$759  = in_wslot;
+  assign \$775  = 4'h0;
+  assign \$777  = 4'h0;
+  assign \$780  = { wb_groups_ahead1, 3'h0 };
+  assign \$782  = { wb_groups_ahead1, 3'h0 };
+  assign \$786  = 4'h0;
+  assign \$788  = 4'h0;
+  assign \$791  = { wb_groups_ahead0, 3'h0 };
+  assign \$793  = { wb_groups_ahead0, 3'h0 };
+  assign \$818  = in_wslot;
+  assign \$840  = in_wslot;
+  assign \$855  = 4'h0;
+  assign \$857  = 4'h0;
+  assign \$860  = { wb_groups_ahead1, 3'h0 };
+  assign \$862  = { wb_groups_ahead1, 3'h0 };
+  assign \$866  = 4'h0;
+  assign \$868  = 4'h0;
+  assign \$871  = { wb_groups_ahead0, 3'h0 };
+  assign \$873  = { wb_groups_ahead0, 3'h0 };
+  assign \$909  = { 3'h0, \$908 [9:3] };
+  assign \$912  = { 3'h0, \$911 [9:3] };
+  assign \$916  = { 3'h0, \$915 [9:3] };
+  assign \$948  = { 3'h0, \$947 [9:3] };
+  assign \$951  = { 3'h0, \$950 [9:3] };
+  assign \$955  = { 3'h0, \$954 [9:3] };
+  assign \$959  = { 3'h0, \$958 [9:3] };
+  assign \$963  = { 3'h0, \$962 [9:3] };
+  assign \$966  = { 3'h0, \$965 [9:3] };
+  assign \$988  = ctx;
+  assign \$990  = wb_ctx14;
+  assign \$999  = drain_slot;
+  assign \$1003  = release_slot;
   assign \$177  = ctx;
   assign \$186  = ctx;
-  assign \$511  = 1'h0;
-  assign \$514  = \$513 ;
-  assign \$524  = 1'h1;
-  assign \$527  = 1'h1;
-  assign \$537  = 1'h0;
-  assign \$540  = \$539 ;
-  assign \$550  = 1'h1;
-  assign \$553  = 1'h1;
-  assign \$628  = 1'h0;
-  assign \$631  = \$630 ;
-  assign \$641  = 1'h1;
-  assign \$644  = 1'h1;
-  assign \$654  = 1'h0;
-  assign \$657  = \$656 ;
-  assign \$667  = 1'h1;
-  assign \$670  = 1'h1;
+  assign \$480  = 1'h0;
+  assign \$483  = \$482 ;
+  assign \$491  = 1'h0;
+  assign \$494  = \$493 ;
+  assign \$557  = 1'h0;
+  assign \$560  = \$559 ;
+  assign \$568  = 1'h0;
+  assign \$571  = \$570 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$350$0 , r_rdy, r_data, w_en, \port$3288$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$334$0 , r_rdy, r_data, w_en, \port$3005$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6220,10 +5624,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$350$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3288$0 ;
-  wire \port$3288$0 ;
-  input [31:0] \port$350$0 ;
-  wire [31:0] \port$350$0 ;
+  input \port$3005$0 ;
+  wire \port$3005$0 ;
+  input [31:0] \port$334$0 ;
+  wire [31:0] \port$334$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -6256,7 +5660,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$350$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3288$0 , \port$350$0  };
+      storage[w_port__addr] <= { \port$3005$0 , \port$334$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6318,14 +5722,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$350$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3288$0 , \port$350$0  };
-  assign w_data = { \port$3288$0 , \port$350$0  };
+  assign w_port__data = { \port$3005$0 , \port$334$0  };
+  assign w_data = { \port$3005$0 , \port$334$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3459$0 , \port$3460$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3176$0 , \port$3177$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6443,10 +5847,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg [63:0] pe0_w = 64'h0000000000000000;
-  output [7:0] \port$3459$0 ;
-  wire [7:0] \port$3459$0 ;
-  output [23:0] \port$3460$0 ;
-  wire [23:0] \port$3460$0 ;
+  output [7:0] \port$3176$0 ;
+  wire [7:0] \port$3176$0 ;
+  output [23:0] \port$3177$0 ;
+  wire [23:0] \port$3177$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7436,7 +6840,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3411$0 (pe0_flags),
+    .\port$3128$0 (pe0_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7524,13 +6928,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3459$0  = \$30 ;
-  assign \port$3460$0  = \$31 ;
+  assign \port$3176$0  = \$30 ;
+  assign \port$3177$0  = \$31 ;
   assign \$19  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3411$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3128$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7714,8 +7118,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3411$0 ;
-  wire [1:0] \port$3411$0 ;
+  input [1:0] \port$3128$0 ;
+  wire [1:0] \port$3128$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7922,9 +7326,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3411$0 [0];
+    rq_relu1 <= \port$3128$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3411$0 [1];
+    rq_req1 <= \port$3128$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8047,8 +7451,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3411$0 [0];
-  assign i_requantize = \port$3411$0 [1];
+  assign i_relu = \port$3128$0 [0];
+  assign i_requantize = \port$3128$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8057,7 +7461,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3587$0 , \port$3588$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3304$0 , \port$3305$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8175,10 +7579,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg [63:0] pe1_w = 64'h0000000000000000;
-  output [7:0] \port$3587$0 ;
-  wire [7:0] \port$3587$0 ;
-  output [23:0] \port$3588$0 ;
-  wire [23:0] \port$3588$0 ;
+  output [7:0] \port$3304$0 ;
+  wire [7:0] \port$3304$0 ;
+  output [23:0] \port$3305$0 ;
+  wire [23:0] \port$3305$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9168,7 +8572,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3539$0 (pe1_flags),
+    .\port$3256$0 (pe1_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -9256,13 +8660,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3587$0  = \$30 ;
-  assign \port$3588$0  = \$31 ;
+  assign \port$3304$0  = \$30 ;
+  assign \port$3305$0  = \$31 ;
   assign \$19  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3539$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3256$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9446,8 +8850,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3539$0 ;
-  wire [1:0] \port$3539$0 ;
+  input [1:0] \port$3256$0 ;
+  wire [1:0] \port$3256$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9654,9 +9058,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3539$0 [0];
+    rq_relu1 <= \port$3256$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3539$0 [1];
+    rq_req1 <= \port$3256$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9779,8 +9183,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3539$0 [0];
-  assign i_requantize = \port$3539$0 [1];
+  assign i_relu = \port$3256$0 [0];
+  assign i_requantize = \port$3256$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9789,7 +9193,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3715$0 , \port$3716$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3432$0 , \port$3433$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9907,10 +9311,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
   reg [63:0] pe2_w = 64'h0000000000000000;
-  output [7:0] \port$3715$0 ;
-  wire [7:0] \port$3715$0 ;
-  output [23:0] \port$3716$0 ;
-  wire [23:0] \port$3716$0 ;
+  output [7:0] \port$3432$0 ;
+  wire [7:0] \port$3432$0 ;
+  output [23:0] \port$3433$0 ;
+  wire [23:0] \port$3433$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10900,7 +10304,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3667$0 (pe2_flags),
+    .\port$3384$0 (pe2_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -10988,13 +10392,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3715$0  = \$30 ;
-  assign \port$3716$0  = \$31 ;
+  assign \port$3432$0  = \$30 ;
+  assign \port$3433$0  = \$31 ;
   assign \$19  = { pe2_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3667$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3384$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11178,8 +10582,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3667$0 ;
-  wire [1:0] \port$3667$0 ;
+  input [1:0] \port$3384$0 ;
+  wire [1:0] \port$3384$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11386,9 +10790,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3667$0 [0];
+    rq_relu1 <= \port$3384$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3667$0 [1];
+    rq_req1 <= \port$3384$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11511,8 +10915,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3667$0 [0];
-  assign i_requantize = \port$3667$0 [1];
+  assign i_relu = \port$3384$0 [0];
+  assign i_requantize = \port$3384$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11521,7 +10925,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3843$0 , \port$3844$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3560$0 , \port$3561$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11639,10 +11043,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
   reg [63:0] pe3_w = 64'h0000000000000000;
-  output [7:0] \port$3843$0 ;
-  wire [7:0] \port$3843$0 ;
-  output [23:0] \port$3844$0 ;
-  wire [23:0] \port$3844$0 ;
+  output [7:0] \port$3560$0 ;
+  wire [7:0] \port$3560$0 ;
+  output [23:0] \port$3561$0 ;
+  wire [23:0] \port$3561$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12632,7 +12036,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3795$0 (pe3_flags),
+    .\port$3512$0 (pe3_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -12720,13 +12124,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3843$0  = \$30 ;
-  assign \port$3844$0  = \$31 ;
+  assign \port$3560$0  = \$30 ;
+  assign \port$3561$0  = \$31 ;
   assign \$19  = { pe3_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3795$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3512$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12910,8 +12314,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3795$0 ;
-  wire [1:0] \port$3795$0 ;
+  input [1:0] \port$3512$0 ;
+  wire [1:0] \port$3512$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13118,9 +12522,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3795$0 [0];
+    rq_relu1 <= \port$3512$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3795$0 [1];
+    rq_req1 <= \port$3512$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13243,8 +12647,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3795$0 [0];
-  assign i_requantize = \port$3795$0 [1];
+  assign i_relu = \port$3512$0 [0];
+  assign i_requantize = \port$3512$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13253,7 +12657,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3971$0 , \port$3972$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3688$0 , \port$3689$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13371,10 +12775,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
   reg [63:0] pe4_w = 64'h0000000000000000;
-  output [7:0] \port$3971$0 ;
-  wire [7:0] \port$3971$0 ;
-  output [23:0] \port$3972$0 ;
-  wire [23:0] \port$3972$0 ;
+  output [7:0] \port$3688$0 ;
+  wire [7:0] \port$3688$0 ;
+  output [23:0] \port$3689$0 ;
+  wire [23:0] \port$3689$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14364,7 +13768,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3923$0 (pe4_flags),
+    .\port$3640$0 (pe4_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -14452,13 +13856,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$3971$0  = \$30 ;
-  assign \port$3972$0  = \$31 ;
+  assign \port$3688$0  = \$30 ;
+  assign \port$3689$0  = \$31 ;
   assign \$19  = { pe4_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3923$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3640$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14642,8 +14046,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3923$0 ;
-  wire [1:0] \port$3923$0 ;
+  input [1:0] \port$3640$0 ;
+  wire [1:0] \port$3640$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14850,9 +14254,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3923$0 [0];
+    rq_relu1 <= \port$3640$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3923$0 [1];
+    rq_req1 <= \port$3640$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14975,8 +14379,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3923$0 [0];
-  assign i_requantize = \port$3923$0 [1];
+  assign i_relu = \port$3640$0 [0];
+  assign i_requantize = \port$3640$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14985,7 +14389,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4099$0 , \port$4100$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3816$0 , \port$3817$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15103,10 +14507,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
   reg [63:0] pe5_w = 64'h0000000000000000;
-  output [7:0] \port$4099$0 ;
-  wire [7:0] \port$4099$0 ;
-  output [23:0] \port$4100$0 ;
-  wire [23:0] \port$4100$0 ;
+  output [7:0] \port$3816$0 ;
+  wire [7:0] \port$3816$0 ;
+  output [23:0] \port$3817$0 ;
+  wire [23:0] \port$3817$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16096,7 +15500,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4051$0 (pe5_flags),
+    .\port$3768$0 (pe5_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -16184,13 +15588,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4099$0  = \$30 ;
-  assign \port$4100$0  = \$31 ;
+  assign \port$3816$0  = \$30 ;
+  assign \port$3817$0  = \$31 ;
   assign \$19  = { pe5_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$4051$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$3768$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16374,8 +15778,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4051$0 ;
-  wire [1:0] \port$4051$0 ;
+  input [1:0] \port$3768$0 ;
+  wire [1:0] \port$3768$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16582,9 +15986,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4051$0 [0];
+    rq_relu1 <= \port$3768$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4051$0 [1];
+    rq_req1 <= \port$3768$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16707,8 +16111,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4051$0 [0];
-  assign i_requantize = \port$4051$0 [1];
+  assign i_relu = \port$3768$0 [0];
+  assign i_requantize = \port$3768$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16717,7 +16121,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4227$0 , \port$4228$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3944$0 , \port$3945$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16835,10 +16239,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
   reg [63:0] pe6_w = 64'h0000000000000000;
-  output [7:0] \port$4227$0 ;
-  wire [7:0] \port$4227$0 ;
-  output [23:0] \port$4228$0 ;
-  wire [23:0] \port$4228$0 ;
+  output [7:0] \port$3944$0 ;
+  wire [7:0] \port$3944$0 ;
+  output [23:0] \port$3945$0 ;
+  wire [23:0] \port$3945$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17828,7 +17232,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4179$0 (pe6_flags),
+    .\port$3896$0 (pe6_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -17916,13 +17320,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4227$0  = \$30 ;
-  assign \port$4228$0  = \$31 ;
+  assign \port$3944$0  = \$30 ;
+  assign \port$3945$0  = \$31 ;
   assign \$19  = { pe6_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$4179$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$3896$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18106,8 +17510,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4179$0 ;
-  wire [1:0] \port$4179$0 ;
+  input [1:0] \port$3896$0 ;
+  wire [1:0] \port$3896$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18314,9 +17718,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4179$0 [0];
+    rq_relu1 <= \port$3896$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4179$0 [1];
+    rq_req1 <= \port$3896$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18439,8 +17843,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4179$0 [0];
-  assign i_requantize = \port$4179$0 [1];
+  assign i_relu = \port$3896$0 [0];
+  assign i_requantize = \port$3896$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18449,7 +17853,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4355$0 , \port$4356$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4072$0 , \port$4073$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18567,10 +17971,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
   reg [63:0] pe7_w = 64'h0000000000000000;
-  output [7:0] \port$4355$0 ;
-  wire [7:0] \port$4355$0 ;
-  output [23:0] \port$4356$0 ;
-  wire [23:0] \port$4356$0 ;
+  output [7:0] \port$4072$0 ;
+  wire [7:0] \port$4072$0 ;
+  output [23:0] \port$4073$0 ;
+  wire [23:0] \port$4073$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19560,7 +18964,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4307$0 (pe7_flags),
+    .\port$4024$0 (pe7_flags),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -19648,13 +19052,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$4355$0  = \$30 ;
-  assign \port$4356$0  = \$31 ;
+  assign \port$4072$0  = \$30 ;
+  assign \port$4073$0  = \$31 ;
   assign \$19  = { pe7_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4307$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4024$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -19838,8 +19242,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4307$0 ;
-  wire [1:0] \port$4307$0 ;
+  input [1:0] \port$4024$0 ;
+  wire [1:0] \port$4024$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20046,9 +19450,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4307$0 [0];
+    rq_relu1 <= \port$4024$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4307$0 [1];
+    rq_req1 <= \port$4024$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20171,8 +19575,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4307$0 [0];
-  assign i_requantize = \port$4307$0 [1];
+  assign i_relu = \port$4024$0 [0];
+  assign i_requantize = \port$4024$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

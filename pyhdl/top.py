@@ -232,8 +232,10 @@ class NmcArray(wiring.Component):
         # layer 0's folds (input beats per vector) and groups, registered; the sequencer's
         # flags compare against the values they take next cycle
         f0_next, g0_next = _ceil_div(d0["in_features"], S), _ceil_div(d0["out_features"], P)
-        f0 = Signal(feat_bits, name="in_folds")
-        m.d.sync += f0.eq(f0_next)
+        # the input side only asks "is this the vector's last beat": beats == folds - 1,
+        # an equality against a register rather than an increment before a compare
+        f0_m1 = Signal(signed(feat_bits + 1), name="in_folds_m1", init=-1)
+        m.d.sync += f0_m1.eq(sizing.descriptor_steps(cfg, d0["in_features"], d0["out_features"])["folds_m1"])
         out_n = Signal(feat_bits, name="out_n")  # results per inference
         m.d.sync += out_n.eq(fields(dl_rp.data)["out_features"])
 
@@ -262,11 +264,11 @@ class NmcArray(wiring.Component):
         for c in range(2):
             with m.If(in_fire & (ws == c)):
                 m.d.sync += beats[c].eq(beats[c] + 1)
-                with m.If(beats[c] + 1 == f0):
+                with m.If(beats[c] == f0_m1):
                     m.d.sync += full[c].eq(1)
             with m.If(in_release[c]):
                 m.d.sync += [full[c].eq(0), beats[c].eq(0)]
-        with m.If(in_fire & (wbeats + 1 == f0)):
+        with m.If(in_fire & (wbeats == f0_m1)):
             m.d.sync += ws.eq(~ws)
 
         # ---- hidden activation buffers: a ping-pong pair per inference context ----------
@@ -344,10 +346,6 @@ class NmcArray(wiring.Component):
         G_nd, F_nd_m1, G_nd_m1 = ns["groups"], ns["folds_m1"].as_signed(), ns["groups_m1"].as_signed()
         F_nd_is1, G_nd_is1 = ns["one_fold"], ns["one_group"]
 
-        # write-back tracking per context: parity of the layer last written, groups written
-        wb_par = [Signal(name=f"wb_parity{c}") for c in range(2)]
-        wb_count = [Signal(group_bits, name=f"wb_groups{c}") for c in range(2)]
-
         # readiness of A's step at (layer, g, f)
         # fold f needs elements < min((f+1)*simd, prev_out): `fold_end` = (f+1)*simd
         # (f+1)*simd <= folds*simd < in_features + simd < 2**(feat_bits+1): no wider, as it
@@ -363,9 +361,6 @@ class NmcArray(wiring.Component):
             return Mux(actx, pair[0], pair[1])
 
         abeats = of_a(beats)
-        # a tracking reset requested last cycle is applied at the end of this one: until
-        # then the context's counters are stale and must not satisfy a check
-        track_reset_r = [Signal(name=f"track_reset_r{c}") for c in range(2)]
         # The decision reads its four magnitude checks from registers (Fmax: a carry
         # chain before the arbitration and its fan-out was the critical path).  Each
         # register is computed a cycle ahead, from the next-state value of everything it
@@ -379,9 +374,17 @@ class NmcArray(wiring.Component):
         b_ready = Signal(name="b_ready")
         raw_ok = Signal(name="raw_ok")
         raw_full = Signal(name="raw_full")
-        wb_par_n = [Signal(name=f"wb_parity_next{c}") for c in range(2)]
-        wb_count_n = [Signal(group_bits, name=f"wb_groups_next{c}") for c in range(2)]
-        wb_plus1 = [Signal(group_bits + 1, name=f"wb_groups_plus1_{c}", init=1) for c in range(2)]
+        # write-back tracking per context, one cycle ahead: parity of the layer last
+        # written and groups written as they will be after this cycle's write-back (the
+        # write-back control is a delay line, so its next event is known a cycle early and
+        # the flags below compare registers instead of selecting among four counts).
+        # A tracking reset requested last cycle (the context started its layer 0) is
+        # applied on top, so that the decision does not drive the counters' next state.
+        track_reset_r = [Signal(name=f"track_reset_r{c}") for c in range(2)]
+        wb_par_ahead = [Signal(name=f"wb_parity_ahead{c}") for c in range(2)]
+        wb_count_ahead = [Signal(group_bits, name=f"wb_groups_ahead{c}") for c in range(2)]
+        wb_par_n = [Mux(track_reset_r[c], 1, wb_par_ahead[c]) for c in range(2)]
+        wb_count_n = [Mux(track_reset_r[c], 0, wb_count_ahead[c]) for c in range(2)]
         first_step = g_zero & f_zero
         out_ok = ~(cur_last & first_step & of_a(out_full))
         data_ok = Mux(layer0, in_ok, ~g_zero | raw_ok)
@@ -463,7 +466,6 @@ class NmcArray(wiring.Component):
                 track_reset[c].eq(pick_a & a_here & layer0 & first_step
                                   | pick_b & b_here & bg_zero & (b_f == 0)),
             ]
-        m.d.sync += [track_reset_r[c].eq(track_reset[c]) for c in range(2)]
 
         # any program write may change the current descriptor or (vonneumann) the
         # prefetched weights: start over from layer 0; clearing counters changes neither
@@ -562,7 +564,7 @@ class NmcArray(wiring.Component):
                 sig = Signal(width, name=f"wb_{name}{k}", reset_less=name != "valid")
                 m.d.sync += sig.eq(stage[name])
                 nxt[name] = sig
-            stage = nxt
+            wb_early, stage = stage, nxt  # the write-back of the next cycle, and of this one
         wb = stage
         act_write = Signal(name="act_write")
         out_write = Signal(name="out_write")
@@ -573,18 +575,15 @@ class NmcArray(wiring.Component):
                      act_wp.data.eq(Cat(*[pes[l % P].result[:cfg.a_bits] for l in range(B)])),
                      act_wp.en.eq(Cat(*[act_write & (wb_blk == l // P) for l in range(B)]))]
         for c in range(2):
-            m.d.comb += [wb_par_n[c].eq(wb_par[c]), wb_count_n[c].eq(wb_count[c])]
-            with m.If(track_reset_r[c]):
-                m.d.comb += [wb_par_n[c].eq(1), wb_count_n[c].eq(0)]
-            with m.Elif(act_write & (wb["ctx"] == c)):
-                m.d.comb += [wb_par_n[c].eq(wb["par"]),
-                             wb_count_n[c].eq(Mux(wb_par[c] == wb["par"], wb_count[c] + 1, 1))]
-            m.d.sync += [wb_par[c].eq(wb_par_n[c]), wb_count[c].eq(wb_count_n[c]),
-                         wb_plus1[c].eq(wb_count_n[c] + 1)]
+            m.d.sync += [track_reset_r[c].eq(track_reset[c]),
+                         wb_par_ahead[c].eq(wb_par_n[c]), wb_count_ahead[c].eq(wb_count_n[c])]
+            with m.If(wb_early["valid"] & ~wb_early["out"] & (wb_early["ctx"] == c)):
+                m.d.sync += [wb_par_ahead[c].eq(wb_early["par"]),
+                             wb_count_ahead[c].eq(Mux(wb_par_n[c] == wb_early["par"], wb_count_n[c] + 1, 1))]
 
         # ---- readiness flags: next-state values of the four checks ----------------------
-        # Candidates are compares of registers (and of this cycle's input beat and
-        # write-back, both known early); the decision only selects among them.  Cases
+        # Candidates are compares of registers (and of this cycle's input beat, known
+        # early); the decision only selects among them.  Cases
         # follow the sequencer's own update rules above; where a flag will not be read
         # in the next state (layer 0 for the raw_* pair, a group other than 0 for
         # raw_full, g != 0 for raw_ok) its value does not matter.
@@ -608,22 +607,15 @@ class NmcArray(wiring.Component):
             present A and B), and no tracking reset."""
             return (sel(wb_par_n) == ~layer_odd_next) & ~sel(track_reset)
 
-        # the next write-back count is 0, 1, wb_count or wb_count + 1 (wb_plus1, a register):
-        # compare each against the bound, then select by this cycle's write-back event
-        def count_next(c, test):
-            """``test(wb_count_next[c])`` with no adder before ``test``."""
-            ev = act_write & (wb["ctx"] == c)
-            return Mux(track_reset_r[c], test(Const(0)),
-                       Mux(ev, Mux(wb_par[c] == wb["par"], test(wb_plus1[c]), test(Const(1))),
-                           test(wb_count[c])))
-
         def raw_pair(sel, layer_odd_next, end, prev, groups):
             def ready(n):
                 written = n << _log2(P)
                 return (written >= end) | (written >= prev)
             par = par_ok_next(sel, layer_odd_next)
-            return [raw_ok.eq(par & sel([count_next(c, ready) for c in range(2)])),
-                    raw_full.eq(par & sel([count_next(c, lambda n: n == groups) for c in range(2)]))]
+            # the count tests see the registers, the reset selects the test of 0 after them
+            def count_test(test):
+                return sel([Mux(track_reset_r[c], test(Const(0)), test(wb_count_ahead[c])) for c in range(2)])
+            return [raw_ok.eq(par & count_test(ready)), raw_full.eq(par & count_test(lambda n: n == groups))]
 
         stay = raw_pair(of_a, layer[0], fold_end, prev_out, prev_G)
         with m.If(~loaded):
