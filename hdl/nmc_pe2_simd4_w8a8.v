@@ -10,7 +10,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1000 ;
   reg \$1001 ;
   reg \$1002 ;
-  reg [8:0] \$1003 ;
+  reg \$1003 ;
   reg \$1004 ;
   reg \$1005 ;
   reg \$1006 ;
@@ -22,25 +22,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] \$1011 ;
   reg \$1012 ;
   reg \$1013 ;
-  reg [7:0] \$1014 ;
-  reg \$1015 ;
+  reg \$1014 ;
+  reg [8:0] \$1015 ;
   reg \$1016 ;
-  reg [7:0] \$1017 ;
-  reg \$1018 ;
+  reg \$1017 ;
+  reg [7:0] \$1018 ;
   reg \$1019 ;
   wire \$102 ;
   reg \$1020 ;
-  reg \$1021 ;
-  reg [7:0] \$1022 ;
+  reg [7:0] \$1021 ;
+  reg \$1022 ;
   reg \$1023 ;
   reg \$1024 ;
-  reg [2:0] \$1025 ;
-  reg \$1026 ;
-  reg [3:0] \$1027 ;
-  reg [31:0] \$1028 ;
-  reg [3:0] \$1029 ;
+  reg \$1025 ;
+  reg [7:0] \$1026 ;
+  reg \$1027 ;
+  reg \$1028 ;
+  reg [2:0] \$1029 ;
   wire \$103 ;
-  reg [31:0] \$1030 ;
+  reg \$1030 ;
   reg [3:0] \$1031 ;
   reg [31:0] \$1032 ;
   reg [3:0] \$1033 ;
@@ -54,17 +54,21 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$1040 ;
   reg [3:0] \$1041 ;
   reg [31:0] \$1042 ;
-  wire [7:0] \$1043 ;
-  wire [23:0] \$1044 ;
-  wire [7:0] \$1045 ;
-  wire [23:0] \$1046 ;
+  reg [3:0] \$1043 ;
+  reg [31:0] \$1044 ;
+  reg [3:0] \$1045 ;
+  reg [31:0] \$1046 ;
+  wire [7:0] \$1047 ;
+  wire [23:0] \$1048 ;
+  wire [7:0] \$1049 ;
   wire \$105 ;
+  wire [23:0] \$1050 ;
   wire \$106 ;
-  wire \$107 ;
+  wire [7:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [7:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
@@ -123,92 +127,92 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire [7:0] \$169 ;
+  wire [7:0] \$164 ;
+  wire [6:0] \$165 ;
+  wire [8:0] \$166 ;
+  wire [5:0] \$167 ;
+  wire [9:0] \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [6:0] \$170 ;
-  wire [8:0] \$171 ;
-  wire [5:0] \$172 ;
-  wire [9:0] \$173 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [6:0] \$177 ;
+  wire [8:0] \$178 ;
+  wire [6:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [8:0] \$180 ;
   wire \$181 ;
-  wire [6:0] \$182 ;
-  wire [8:0] \$183 ;
-  wire [6:0] \$184 ;
-  wire [8:0] \$185 ;
-  wire \$186 ;
-  wire [7:0] \$187 ;
-  wire [7:0] \$188 ;
-  wire \$189 ;
+  wire [7:0] \$182 ;
+  wire [7:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [3:0] \$186 ;
+  wire [4:0] \$187 ;
+  wire \$188 ;
+  wire [7:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire [3:0] \$191 ;
-  wire [4:0] \$192 ;
-  wire \$193 ;
-  wire [7:0] \$194 ;
-  wire [6:0] \$195 ;
-  wire [8:0] \$196 ;
-  wire [7:0] \$197 ;
-  wire [6:0] \$198 ;
-  wire [8:0] \$199 ;
+  wire [6:0] \$190 ;
+  wire [8:0] \$191 ;
+  wire [7:0] \$192 ;
+  wire [6:0] \$193 ;
+  wire [8:0] \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire [53:0] \$204 ;
+  wire [3:0] \$202 ;
+  wire [3:0] \$203 ;
+  wire [8:0] \$204 ;
   wire [8:0] \$205 ;
-  wire [8:0] \$206 ;
+  wire \$206 ;
   wire \$207 ;
-  wire \$208 ;
-  wire [8:0] \$209 ;
+  wire [8:0] \$208 ;
+  wire \$209 ;
   wire [8:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire \$212 ;
-  wire [8:0] \$213 ;
-  wire \$214 ;
-  wire [7:0] \$215 ;
+  wire [8:0] \$212 ;
+  wire \$213 ;
+  wire [7:0] \$214 ;
+  wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire \$218 ;
+  wire [8:0] \$218 ;
   wire [8:0] \$219 ;
   wire [8:0] \$22 ;
-  wire [8:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
-  wire [3:0] \$222 ;
-  wire \$223 ;
-  wire [8:0] \$224 ;
-  wire [8:0] \$225 ;
-  wire [3:0] \$226 ;
+  wire [8:0] \$222 ;
+  wire [8:0] \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [8:0] \$228 ;
+  wire [10:0] \$229 ;
   wire [8:0] \$23 ;
   wire \$230 ;
-  wire [8:0] \$231 ;
-  wire [10:0] \$232 ;
-  wire \$233 ;
+  wire \$231 ;
+  wire [9:0] \$232 ;
+  wire [9:0] \$233 ;
   wire \$234 ;
-  wire [9:0] \$235 ;
-  wire [9:0] \$236 ;
-  wire \$237 ;
-  wire [8:0] \$238 ;
-  wire [8:0] \$239 ;
+  wire [8:0] \$235 ;
+  wire [8:0] \$236 ;
+  wire [8:0] \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire [8:0] \$24 ;
-  wire [8:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire [8:0] \$243 ;
@@ -340,7 +344,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [3:0] \$36 ;
+  wire \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
@@ -362,7 +366,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire \$38 ;
+  wire [7:0] \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
@@ -373,7 +377,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire \$39 ;
+  wire [7:0] \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -385,7 +389,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$398 ;
   wire [1:0] \$399 ;
   wire \$4 ;
-  wire [7:0] \$40 ;
+  wire [5:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire [8:0] \$402 ;
@@ -396,7 +400,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$407 ;
   wire [1:0] \$408 ;
   wire \$409 ;
-  wire [7:0] \$41 ;
+  wire [8:0] \$41 ;
   wire [1:0] \$410 ;
   wire \$411 ;
   wire \$412 ;
@@ -407,7 +411,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire [5:0] \$42 ;
+  wire \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
@@ -418,7 +422,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
-  wire [8:0] \$43 ;
+  wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
@@ -496,7 +500,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
-  wire \$50 ;
+  wire [7:0] \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
@@ -518,7 +522,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$517 ;
   wire \$518 ;
   wire \$519 ;
-  wire [7:0] \$52 ;
+  wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
@@ -540,7 +544,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$537 ;
   wire \$538 ;
   wire [8:0] \$539 ;
-  wire \$54 ;
+  wire [3:0] \$54 ;
   wire \$540 ;
   wire [8:0] \$541 ;
   wire \$542 ;
@@ -551,7 +555,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
-  wire \$55 ;
+  wire [3:0] \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
@@ -573,7 +577,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [3:0] \$57 ;
+  wire \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -584,7 +588,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire [3:0] \$58 ;
+  wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -988,42 +992,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] \$940 ;
   wire [31:0] \$941 ;
   wire [32:0] \$942 ;
-  reg [2:0] \$943 ;
-  reg [8:0] \$944 ;
-  reg [7:0] \$945 ;
+  reg \$943 ;
+  reg [3:0] \$944 ;
+  reg [8:0] \$945 ;
   reg [7:0] \$946 ;
-  reg \$947 ;
-  reg [7:0] \$948 ;
-  reg \$949 ;
+  reg [7:0] \$947 ;
+  reg \$948 ;
+  reg [7:0] \$949 ;
   wire \$95 ;
   reg \$950 ;
-  reg [7:0] \$951 ;
+  reg \$951 ;
   reg [7:0] \$952 ;
-  reg [8:0] \$953 ;
+  reg [7:0] \$953 ;
   reg [8:0] \$954 ;
-  reg [7:0] \$955 ;
-  reg \$956 ;
+  reg [8:0] \$955 ;
+  reg [7:0] \$956 ;
   reg \$957 ;
   reg \$958 ;
-  reg [8:0] \$959 ;
+  reg \$959 ;
   wire \$96 ;
-  reg [7:0] \$960 ;
-  reg [2:0] \$961 ;
-  reg [7:0] \$962 ;
+  reg [8:0] \$960 ;
+  reg [7:0] \$961 ;
+  reg [2:0] \$962 ;
   reg [7:0] \$963 ;
-  reg [8:0] \$964 ;
-  reg [9:0] \$965 ;
-  reg [7:0] \$966 ;
+  reg [7:0] \$964 ;
+  reg [8:0] \$965 ;
+  reg [9:0] \$966 ;
   reg [7:0] \$967 ;
-  reg \$968 ;
-  reg [8:0] \$969 ;
+  reg [7:0] \$968 ;
+  reg \$969 ;
   wire \$97 ;
-  reg [7:0] \$970 ;
-  reg \$971 ;
+  reg [8:0] \$970 ;
+  reg [7:0] \$971 ;
   reg \$972 ;
-  reg [7:0] \$973 ;
+  reg \$973 ;
   reg [7:0] \$974 ;
-  reg \$975 ;
+  reg [7:0] \$975 ;
   reg \$976 ;
   reg \$977 ;
   reg \$978 ;
@@ -1042,14 +1046,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$99 ;
   reg \$990 ;
   reg \$991 ;
-  reg [7:0] \$992 ;
+  reg \$992 ;
   reg \$993 ;
   reg \$994 ;
-  reg [7:0] \$995 ;
-  reg \$996 ;
+  reg \$995 ;
+  reg [7:0] \$996 ;
   reg \$997 ;
   reg \$998 ;
-  reg \$999 ;
+  reg [7:0] \$999 ;
   wire [1:0] \$signature__addr ;
   wire [6:0] \$signature__addr$132 ;
   wire [6:0] \$signature__addr$135 ;
@@ -1058,8 +1062,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] \$signature__data ;
   wire [31:0] \$signature__data$133 ;
   wire [31:0] \$signature__data$136 ;
-  wire [31:0] \$signature__data$278 ;
-  wire [31:0] \$signature__data$279 ;
+  wire [31:0] \$signature__data$285 ;
+  wire [31:0] \$signature__data$286 ;
   wire \$signature__en ;
   wire \$signature__en$131 ;
   wire \$signature__en$134 ;
@@ -1097,7 +1101,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   output busy;
   wire busy;
   wire busy_r;
-  wire claim_out;
+  reg claim_ctx = 1'h0;
+  reg claim_out = 1'h0;
   reg clear_counters;
   reg clear_counters_r = 1'h0;
   input clk;
@@ -1146,6 +1151,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] group = 8'h00;
   reg group_is_0 = 1'h1;
   reg [8:0] group_plus1 = 9'h001;
+  reg has_layers = 1'h0;
   input [31:0] i_stream__payload;
   wire [31:0] i_stream__payload;
   output i_stream__ready;
@@ -1184,6 +1190,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire issue_b;
   reg last_fold = 1'h0;
   reg last_group = 1'h0;
+  reg [3:0] last_layer = 4'hf;
   reg [2:0] layer = 3'h0;
   reg layer_is_0 = 1'h1;
   wire ld_fire;
@@ -1197,7 +1204,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load__valid;
   wire load_hold;
   reg loaded = 1'h0;
-  reg [2:0] n_layers = 3'h0;
   wire [2:0] next_layer;
   wire [1:0] nxt_rp__addr;
   wire [34:0] nxt_rp__data;
@@ -1311,6 +1317,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx11 = 1'h0;
   reg wb_ctx12 = 1'h0;
   reg wb_ctx13 = 1'h0;
+  reg wb_ctx14 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -1324,6 +1331,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_group11 = 8'h00;
   reg [7:0] wb_group12 = 8'h00;
   reg [7:0] wb_group13 = 8'h00;
+  reg [7:0] wb_group14 = 8'h00;
   reg [7:0] wb_group2 = 8'h00;
   reg [7:0] wb_group3 = 8'h00;
   reg [7:0] wb_group4 = 8'h00;
@@ -1339,6 +1347,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out11 = 1'h0;
   reg wb_out12 = 1'h0;
   reg wb_out13 = 1'h0;
+  reg wb_out14 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -1352,6 +1361,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par11 = 1'h0;
   reg wb_par12 = 1'h0;
   reg wb_par13 = 1'h0;
+  reg wb_par14 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -1367,6 +1377,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid11 = 1'h0;
   reg wb_valid12 = 1'h0;
   reg wb_valid13 = 1'h0;
+  reg wb_valid14 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -1509,14 +1520,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$175 )
-      actbuf[\$173 [6:0]][7:0] <= \$1043 ;
-    if (\$177 )
-      actbuf[\$173 [6:0]][15:8] <= \$1045 ;
-    if (\$179 )
-      actbuf[\$173 [6:0]][23:16] <= \$1043 ;
-    if (\$181 )
-      actbuf[\$173 [6:0]][31:24] <= \$1045 ;
+    if (\$170 )
+      actbuf[\$168 [6:0]][7:0] <= \$1047 ;
+    if (\$172 )
+      actbuf[\$168 [6:0]][15:8] <= \$1049 ;
+    if (\$174 )
+      actbuf[\$168 [6:0]][23:16] <= \$1047 ;
+    if (\$176 )
+      actbuf[\$168 [6:0]][31:24] <= \$1049 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1536,7 +1547,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load__payload[1:0]] <= { \$32 , \$29 , \$26 , \$24 , \$22 [7:0] };
   end
-  assign nxt_steps_rp__data = descriptor_steps[\$58 [1:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$56 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1548,8 +1559,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load__payload[1:0]] <= load__payload[66:32];
   end
-  assign nxt_rp__data = descriptors[\$58 [1:0]];
-  assign dl_rp__data = descriptors[\$36 [1:0]];
+  assign nxt_rp__data = descriptors[\$56 [1:0]];
+  assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
   (* ram_style = "block" *)
   reg [31:0] inbuf [63:0];
@@ -1620,8 +1631,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$45 )
-      inbuf[\$43 [5:0]] <= i_stream__payload;
+    if (\$43 )
+      inbuf[\$41 [5:0]] <= i_stream__payload;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -1763,13 +1774,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$183 [6:0]] <= { \$1044 , \$1043  };
+      outbuf0[\$178 [6:0]] <= { \$1048 , \$1047  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$196 [6:0]];
+    _2_ <= outbuf0[\$191 [6:0]];
   end
-  assign \$signature__data$278  = _2_;
+  assign \$signature__data$285  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1903,13 +1914,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$185 [6:0]] <= { \$1046 , \$1045  };
+      outbuf1[\$180 [6:0]] <= { \$1050 , \$1049  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$199 [6:0]];
+    _3_ <= outbuf1[\$194 [6:0]];
   end
-  assign \$signature__data$279  = _3_;
+  assign \$signature__data$286  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -1948,210 +1959,209 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$33  = load__payload[31:28] == 2'h3;
   assign \$34  = ld_fire & \$33 ;
   assign \$35  = load__payload[19:0] == 1'h1;
-  assign \$36  = n_layers - 1'h1;
-  assign \$37  = in_wslot ? in_full1 : in_full0;
-  assign \$38  = ~ \$37 ;
-  assign \$39  = | n_layers;
-  assign i_stream__ready = \$38  & \$39 ;
+  assign \$36  = in_wslot ? in_full1 : in_full0;
+  assign \$37  = ~ \$36 ;
+  assign i_stream__ready = \$37  & has_layers;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$40  = in_wslot ? in_beats1 : in_beats0;
-  assign \$42  = in_wslot ? 6'h20 : 6'h00;
-  assign \$43  = \$41  + \$42 ;
-  assign \$52  = in_wslot ? in_beats1 : in_beats0;
-  assign \$53  = ! \$52 ;
-  assign vector_start = in_fire & \$53 ;
-  assign \$54  = ~ loaded;
-  assign \$55  = b_done ? 1'h1 : 1'h0;
-  assign \$56  = layer + 1'h1;
-  assign \$57  = cur_is_last ? { 3'h0, \$55  } : \$56 ;
-  assign \$58  = loaded ? \$57  : 4'h0;
-  assign \$59  = | n_layers;
-  assign active = loaded & \$59 ;
-  assign \$60  = ~ layer_is_0;
-  assign \$61  = active & \$60 ;
-  assign \$62  = ~ b_done;
-  assign \$63  = \$61  & \$62 ;
-  assign b_available = \$63  & b_ready;
-  assign \$64  = ~ b_in_group;
-  assign \$65  = \$64  & fold_is_0;
-  assign \$66  = ~ group_is_0;
-  assign \$67  = \$66  | raw_ok;
-  assign \$68  = layer_is_0 ? in_ok : \$67 ;
-  assign \$69  = active & \$68 ;
-  assign \$70  = group_is_0 & fold_is_0;
-  assign \$71  = cur_is_last & \$70 ;
-  assign \$72  = ctx ? out_full1 : out_full0;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$69  & \$74 ;
-  assign \$77  = ~ layer_is_0;
-  assign \$78  = \$77  & group_is_0;
-  assign \$79  = \$78  ? raw_full : 1'h1;
-  assign \$80  = \$76  & \$79 ;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$65  & \$81 ;
-  assign \$83  = \$82  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$83 ;
-  assign \$84  = ~ b_in_group;
-  assign \$85  = ~ group_is_0;
-  assign \$86  = \$85  | raw_ok;
-  assign \$87  = layer_is_0 ? in_ok : \$86 ;
-  assign \$88  = active & \$87 ;
-  assign \$89  = group_is_0 & fold_is_0;
-  assign \$90  = cur_is_last & \$89 ;
-  assign \$91  = ctx ? out_full1 : out_full0;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = \$88  & \$93 ;
-  assign \$96  = \$84  & \$95 ;
-  assign \$97  = ~ b_in_group;
-  assign \$98  = \$97  & fold_is_0;
-  assign \$99  = ~ layer_is_0;
-  assign \$100  = \$99  & group_is_0;
-  assign \$101  = \$100  ? raw_full : 1'h1;
+  assign \$38  = in_wslot ? in_beats1 : in_beats0;
+  assign \$40  = in_wslot ? 6'h20 : 6'h00;
+  assign \$41  = \$39  + \$40 ;
+  assign \$50  = in_wslot ? in_beats1 : in_beats0;
+  assign \$51  = ! \$50 ;
+  assign vector_start = in_fire & \$51 ;
+  assign \$52  = ~ loaded;
+  assign \$53  = b_done ? 1'h1 : 1'h0;
+  assign \$54  = layer + 1'h1;
+  assign \$55  = cur_is_last ? { 3'h0, \$53  } : \$54 ;
+  assign \$56  = loaded ? \$55  : 4'h0;
+  assign active = loaded & has_layers;
+  assign \$57  = ~ layer_is_0;
+  assign \$58  = active & \$57 ;
+  assign \$59  = ~ b_done;
+  assign \$60  = \$58  & \$59 ;
+  assign b_available = \$60  & b_ready;
+  assign \$61  = ~ b_in_group;
+  assign \$62  = \$61  & fold_is_0;
+  assign \$63  = ~ group_is_0;
+  assign \$64  = \$63  | raw_ok;
+  assign \$65  = layer_is_0 ? in_ok : \$64 ;
+  assign \$66  = active & \$65 ;
+  assign \$67  = group_is_0 & fold_is_0;
+  assign \$68  = cur_is_last & \$67 ;
+  assign \$69  = ctx ? out_full1 : out_full0;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$66  & \$71 ;
+  assign \$74  = ~ layer_is_0;
+  assign \$75  = \$74  & group_is_0;
+  assign \$76  = \$75  ? raw_full : 1'h1;
+  assign \$77  = \$73  & \$76 ;
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$62  & \$78 ;
+  assign \$80  = \$79  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$80 ;
+  assign \$81  = ~ b_in_group;
+  assign \$82  = ~ group_is_0;
+  assign \$83  = \$82  | raw_ok;
+  assign \$84  = layer_is_0 ? in_ok : \$83 ;
+  assign \$85  = active & \$84 ;
+  assign \$86  = group_is_0 & fold_is_0;
+  assign \$87  = cur_is_last & \$86 ;
+  assign \$88  = ctx ? out_full1 : out_full0;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = ~ \$89 ;
+  assign \$91  = \$85  & \$90 ;
+  assign \$93  = \$81  & \$92 ;
+  assign \$94  = ~ b_in_group;
+  assign \$95  = \$94  & fold_is_0;
+  assign \$96  = ~ layer_is_0;
+  assign \$97  = \$96  & group_is_0;
+  assign \$98  = \$97  ? raw_full : 1'h1;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = \$95  & \$99 ;
+  assign \$101  = \$100  & b_available;
   assign \$102  = ~ \$101 ;
-  assign \$103  = \$98  & \$102 ;
-  assign \$104  = \$103  & b_available;
-  assign \$105  = ~ \$104 ;
-  assign issue_a = \$96  & \$105 ;
+  assign issue_a = \$93  & \$102 ;
   assign issue = issue_a | issue_b;
-  assign \$106  = ~ issue;
-  assign \$107  = \$106  & active;
-  assign \$108  = ~ in_ok;
-  assign \$109  = layer_is_0 & \$108 ;
-  assign \$110  = ctx ? in_beats1 : in_beats0;
-  assign \$111  = | \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = b_in_group ? 1'h1 : \$112 ;
-  assign stall_input = \$107  & \$113 ;
-  assign \$114  = ~ issue;
-  assign \$115  = ~ b_in_group;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = \$116  & active;
-  assign \$118  = ~ group_is_0;
-  assign \$119  = \$118  | raw_ok;
-  assign \$120  = layer_is_0 ? in_ok : \$119 ;
-  assign \$121  = \$117  & \$120 ;
-  assign \$122  = group_is_0 & fold_is_0;
-  assign \$123  = cur_is_last & \$122 ;
-  assign \$124  = ctx ? out_full1 : out_full0;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = ~ \$125 ;
-  assign stall_output = \$121  & \$127 ;
-  assign \$128  = ! ctx;
-  assign \$129  = issue_a & \$128 ;
-  assign \$130  = \$129  & layer_is_0;
-  assign \$131  = \$130  & last_fold;
-  assign \$132  = \$131  & last_group;
-  assign \$134  = issue_b & \$133 ;
-  assign \$135  = \$134  & b_last_fold;
-  assign \$136  = \$135  & b_last_group;
-  assign in_release0 = \$132  | \$136 ;
-  assign \$137  = ! ctx;
-  assign \$138  = issue_a & \$137 ;
-  assign \$139  = \$138  & layer_is_0;
-  assign \$140  = group_is_0 & fold_is_0;
-  assign \$141  = \$139  & \$140 ;
-  assign \$143  = issue_b & \$142 ;
-  assign \$144  = \$143  & b_group_is_0;
-  assign \$145  = ! b_fold;
-  assign \$146  = \$144  & \$145 ;
-  assign track_reset0 = \$141  | \$146 ;
-  assign \$148  = issue_a & \$147 ;
-  assign \$149  = \$148  & layer_is_0;
-  assign \$150  = \$149  & last_fold;
-  assign \$151  = \$150  & last_group;
-  assign \$152  = ~ ctx;
-  assign \$153  = issue_b & \$152 ;
-  assign \$154  = \$153  & b_last_fold;
-  assign \$155  = \$154  & b_last_group;
-  assign in_release1 = \$151  | \$155 ;
-  assign \$157  = issue_a & \$156 ;
-  assign \$158  = \$157  & layer_is_0;
-  assign \$159  = group_is_0 & fold_is_0;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = ~ ctx;
-  assign \$162  = issue_b & \$161 ;
-  assign \$163  = \$162  & b_group_is_0;
-  assign \$164  = ! b_fold;
-  assign \$165  = \$163  & \$164 ;
-  assign track_reset1 = \$160  | \$165 ;
-  assign \$166  = issue_a & cur_is_last;
-  assign \$167  = group_is_0 & fold_is_0;
-  assign claim_out = \$166  & \$167 ;
+  assign \$103  = ~ issue;
+  assign \$104  = \$103  & active;
+  assign \$105  = ~ in_ok;
+  assign \$106  = layer_is_0 & \$105 ;
+  assign \$107  = ctx ? in_beats1 : in_beats0;
+  assign \$108  = | \$107 ;
+  assign \$109  = \$106  & \$108 ;
+  assign \$110  = b_in_group ? 1'h1 : \$109 ;
+  assign stall_input = \$104  & \$110 ;
+  assign \$111  = ~ issue;
+  assign \$112  = ~ b_in_group;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = \$113  & active;
+  assign \$115  = ~ group_is_0;
+  assign \$116  = \$115  | raw_ok;
+  assign \$117  = layer_is_0 ? in_ok : \$116 ;
+  assign \$118  = \$114  & \$117 ;
+  assign \$119  = group_is_0 & fold_is_0;
+  assign \$120  = cur_is_last & \$119 ;
+  assign \$121  = ctx ? out_full1 : out_full0;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign stall_output = \$118  & \$124 ;
+  assign \$125  = ! ctx;
+  assign \$126  = issue_a & \$125 ;
+  assign \$127  = \$126  & layer_is_0;
+  assign \$128  = \$127  & last_fold;
+  assign \$129  = \$128  & last_group;
+  assign \$131  = issue_b & \$130 ;
+  assign \$132  = \$131  & b_last_fold;
+  assign \$133  = \$132  & b_last_group;
+  assign in_release0 = \$129  | \$133 ;
+  assign \$134  = ! ctx;
+  assign \$135  = issue_a & \$134 ;
+  assign \$136  = \$135  & layer_is_0;
+  assign \$137  = group_is_0 & fold_is_0;
+  assign \$138  = \$136  & \$137 ;
+  assign \$140  = issue_b & \$139 ;
+  assign \$141  = \$140  & b_group_is_0;
+  assign \$142  = ! b_fold;
+  assign \$143  = \$141  & \$142 ;
+  assign track_reset0 = \$138  | \$143 ;
+  assign \$145  = issue_a & \$144 ;
+  assign \$146  = \$145  & layer_is_0;
+  assign \$147  = \$146  & last_fold;
+  assign \$148  = \$147  & last_group;
+  assign \$149  = ~ ctx;
+  assign \$150  = issue_b & \$149 ;
+  assign \$151  = \$150  & b_last_fold;
+  assign \$152  = \$151  & b_last_group;
+  assign in_release1 = \$148  | \$152 ;
+  assign \$154  = issue_a & \$153 ;
+  assign \$155  = \$154  & layer_is_0;
+  assign \$156  = group_is_0 & fold_is_0;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = ~ ctx;
+  assign \$159  = issue_b & \$158 ;
+  assign \$160  = \$159  & b_group_is_0;
+  assign \$161  = ! b_fold;
+  assign \$162  = \$160  & \$161 ;
+  assign track_reset1 = \$157  | \$162 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$168  = ~ wb_out13;
-  assign act_write = wb_valid13 & \$168 ;
-  assign out_write = wb_valid13 & wb_out13;
-  assign \$170  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$171  = \$169  + \$170 ;
-  assign \$172  = wb_par13 ? 6'h20 : 6'h00;
-  assign \$173  = \$171  + \$172 ;
-  assign \$174  = ! wb_group13[0];
-  assign \$175  = act_write & \$174 ;
-  assign \$176  = ! wb_group13[0];
-  assign \$177  = act_write & \$176 ;
-  assign \$179  = act_write & \$178 ;
-  assign \$181  = act_write & \$180 ;
-  assign \$182  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$183  = wb_group13 + \$182 ;
-  assign \$184  = wb_ctx13 ? 7'h40 : 7'h00;
-  assign \$185  = wb_group13 + \$184 ;
-  assign \$186  = drain_slot ? out_pending1 : out_pending0;
-  assign \$187  = drain_slot ? out_groups1 : out_groups0;
-  assign \$189  = \$187  > \$188 ;
-  assign \$190  = \$186  & \$189 ;
-  assign \$191  = w_level + drain_inflight;
-  assign \$192  = \$191  + drain_inflight2;
-  assign \$193  = \$192  < 3'h4;
-  assign drain_read = \$190  & \$193 ;
-  assign \$195  = drain_slot ? 7'h40 : 7'h00;
-  assign \$196  = \$194  + \$195 ;
-  assign \$198  = drain_slot ? 7'h40 : 7'h00;
-  assign \$199  = \$197  + \$198 ;
+  assign \$163  = ~ wb_out14;
+  assign act_write = wb_valid14 & \$163 ;
+  assign out_write = wb_valid14 & wb_out14;
+  assign \$165  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$166  = \$164  + \$165 ;
+  assign \$167  = wb_par14 ? 6'h20 : 6'h00;
+  assign \$168  = \$166  + \$167 ;
+  assign \$169  = ! wb_group14[0];
+  assign \$170  = act_write & \$169 ;
+  assign \$171  = ! wb_group14[0];
+  assign \$172  = act_write & \$171 ;
+  assign \$174  = act_write & \$173 ;
+  assign \$176  = act_write & \$175 ;
+  assign \$177  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$178  = wb_group14 + \$177 ;
+  assign \$179  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$180  = wb_group14 + \$179 ;
+  assign \$181  = drain_slot ? out_pending1 : out_pending0;
+  assign \$182  = drain_slot ? out_groups1 : out_groups0;
+  assign \$184  = \$182  > \$183 ;
+  assign \$185  = \$181  & \$184 ;
+  assign \$186  = w_level + drain_inflight;
+  assign \$187  = \$186  + drain_inflight2;
+  assign \$188  = \$187  < 3'h4;
+  assign drain_read = \$185  & \$188 ;
+  assign \$190  = drain_slot ? 7'h40 : 7'h00;
+  assign \$191  = \$189  + \$190 ;
+  assign \$193  = drain_slot ? 7'h40 : 7'h00;
+  assign \$194  = \$192  + \$193 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$200  = load__payload[31:28] == 2'h3;
-  assign \$201  = ld_fire & \$200 ;
-  assign \$202  = ! load__payload[19:0];
-  assign \$203  = load__payload[85:32] > 3'h4;
-  assign \$204  = \$203  ? 54'h00000000000004 : load__payload[85:32];
-  assign \$205  = d0_rp__data[7:0] - 1'h1;
-  assign \$207  = ! in_wslot;
-  assign \$208  = in_fire & \$207 ;
-  assign \$209  = in_beats0 + 1'h1;
-  assign \$210  = in_beats0 == in_folds_m1;
-  assign \$212  = in_fire & \$211 ;
-  assign \$213  = in_beats1 + 1'h1;
-  assign \$214  = in_beats1 == in_folds_m1;
-  assign \$215  = in_wslot ? in_beats1 : in_beats0;
-  assign \$216  = \$215  == in_folds_m1;
-  assign \$217  = in_fire & \$216 ;
-  assign \$218  = ~ in_wslot;
-  assign \$219  = d0_rp__data[15:8] + 1'h1;
-  assign \$221  = ~ loaded;
-  assign \$222  = n_layers - 1'h1;
-  assign \$223  = \$58 [2:0] == \$222 ;
-  assign \$224  = group + 1'h1;
-  assign \$225  = rq_addr + 1'h1;
-  assign \$226  = n_layers - 1'h1;
-  assign \$227  = \$58 [2:0] == \$226 ;
-  assign \$228  = ~ wr_buf;
-  assign \$229  = ~ ctx;
-  assign \$230  = ~ b_group_is_0;
-  assign \$231  = fold + 1'h1;
-  assign \$232  = fold_end_next + 3'h4;
-  assign \$233  = last_fold & last_group;
-  assign \$234  = ~ \$233 ;
-  assign \$235  = bank_addr + 1'h1;
-  assign \$236  = b_bank_addr + 1'h1;
-  assign \$237  = ~ b_last_fold;
-  assign \$238  = b_group + 1'h1;
-  assign \$239  = b_rq_addr + 1'h1;
-  assign \$240  = b_fold + 1'h1;
-  assign \$241  = ~ clear_counters;
-  assign \$242  = ld_fire & \$241 ;
+  assign \$195  = load__payload[31:28] == 2'h3;
+  assign \$196  = ld_fire & \$195 ;
+  assign \$197  = ! load__payload[19:0];
+  assign \$198  = | load__payload[85:32];
+  assign \$199  = | load__payload[85:35];
+  assign \$200  = load__payload[34:32] > 3'h4;
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = load__payload[34:32] - 1'h1;
+  assign \$203  = \$201  ? 4'h3 : \$202 ;
+  assign \$204  = d0_rp__data[7:0] - 1'h1;
+  assign \$206  = ! in_wslot;
+  assign \$207  = in_fire & \$206 ;
+  assign \$208  = in_beats0 + 1'h1;
+  assign \$209  = in_beats0 == in_folds_m1;
+  assign \$211  = in_fire & \$210 ;
+  assign \$212  = in_beats1 + 1'h1;
+  assign \$213  = in_beats1 == in_folds_m1;
+  assign \$214  = in_wslot ? in_beats1 : in_beats0;
+  assign \$215  = \$214  == in_folds_m1;
+  assign \$216  = in_fire & \$215 ;
+  assign \$217  = ~ in_wslot;
+  assign \$218  = d0_rp__data[15:8] + 1'h1;
+  assign \$220  = ~ loaded;
+  assign \$221  = \$56 [2:0] == last_layer;
+  assign \$222  = group + 1'h1;
+  assign \$223  = rq_addr + 1'h1;
+  assign \$224  = \$56 [2:0] == last_layer;
+  assign \$225  = ~ wr_buf;
+  assign \$226  = ~ ctx;
+  assign \$227  = ~ b_group_is_0;
+  assign \$228  = fold + 1'h1;
+  assign \$229  = fold_end_next + 3'h4;
+  assign \$230  = last_fold & last_group;
+  assign \$231  = ~ \$230 ;
+  assign \$232  = bank_addr + 1'h1;
+  assign \$233  = b_bank_addr + 1'h1;
+  assign \$234  = ~ b_last_fold;
+  assign \$235  = b_group + 1'h1;
+  assign \$236  = b_rq_addr + 1'h1;
+  assign \$237  = b_fold + 1'h1;
+  assign \$238  = ~ clear_counters;
+  assign \$239  = ld_fire & \$238 ;
+  assign \$240  = issue_a & cur_is_last;
+  assign \$241  = group_is_0 & fold_is_0;
+  assign \$242  = \$240  & \$241 ;
   assign \$243  = issue_b ? b_bank_addr : bank_addr;
   assign \$244  = ! b_fold;
   assign \$245  = issue_b ? \$244  : fold_is_0;
@@ -2176,22 +2186,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$267  = step_valid & step_last;
   assign \$268  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
   assign \$269  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$270  = ~ wb_out12;
-  assign \$271  = wb_valid12 & \$270 ;
-  assign \$272  = ! wb_ctx12;
+  assign \$270  = ~ wb_out13;
+  assign \$271  = wb_valid13 & \$270 ;
+  assign \$272  = ! wb_ctx13;
   assign \$273  = \$271  & \$272 ;
   assign \$274  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$275  = \$274  == wb_par12;
+  assign \$275  = \$274  == wb_par13;
   assign \$276  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
   assign \$277  = \$276  + 1'h1;
   assign \$278  = \$275  ? \$277  : 9'h001;
   assign \$279  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
   assign \$280  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$281  = ~ wb_out12;
-  assign \$282  = wb_valid12 & \$281 ;
+  assign \$281  = ~ wb_out13;
+  assign \$282  = wb_valid13 & \$281 ;
   assign \$284  = \$282  & \$283 ;
   assign \$285  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$286  = \$285  == wb_par12;
+  assign \$286  = \$285  == wb_par13;
   assign \$287  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
   assign \$288  = \$287  + 1'h1;
   assign \$289  = \$286  ? \$288  : 9'h001;
@@ -2716,9 +2726,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$898  = cur_is_last & \$897 ;
   assign \$899  = ~ b_group_is_0;
   assign \$900  = \$898  & \$899 ;
-  assign \$901  = ! ctx;
+  assign \$901  = ! claim_ctx;
   assign \$902  = claim_out & \$901 ;
-  assign \$903  = ! wb_ctx13;
+  assign \$903  = ! wb_ctx14;
   assign \$904  = out_write & \$903 ;
   assign \$905  = out_groups0 + 1'h1;
   assign \$907  = claim_out & \$906 ;
@@ -2755,71 +2765,77 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$941  = clear_counters_r ? 32'd0 : count_inferences;
   assign \$942  = \$941  + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$943 ;
+    has_layers <= \$943 ;
   always @(posedge clk)
-    in_folds_m1 <= \$944 ;
+    last_layer <= \$944 ;
   always @(posedge clk)
-    out_n <= \$945 ;
+    in_folds_m1 <= \$945 ;
   always @(posedge clk)
-    in_beats0 <= \$946 ;
+    out_n <= \$946 ;
   always @(posedge clk)
-    in_full0 <= \$947 ;
+    in_beats0 <= \$947 ;
   always @(posedge clk)
-    in_beats1 <= \$948 ;
+    in_full0 <= \$948 ;
   always @(posedge clk)
-    in_full1 <= \$949 ;
+    in_beats1 <= \$949 ;
   always @(posedge clk)
-    in_wslot <= \$950 ;
+    in_full1 <= \$950 ;
   always @(posedge clk)
-    in_groups <= \$951 ;
+    in_wslot <= \$951 ;
   always @(posedge clk)
-    cur_groups <= \$952 ;
+    in_groups <= \$952 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$953 ;
+    cur_groups <= \$953 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$954 ;
+    cur_folds_m1 <= \$954 ;
   always @(posedge clk)
-    cur_out <= \$955 ;
+    cur_groups_m1 <= \$955 ;
   always @(posedge clk)
-    cur_is_last <= \$956 ;
+    cur_out <= \$956 ;
   always @(posedge clk)
-    cur_relu <= \$957 ;
+    cur_is_last <= \$957 ;
   always @(posedge clk)
-    cur_requantize <= \$958 ;
+    cur_relu <= \$958 ;
   always @(posedge clk)
-    bank_addr <= \$959 ;
+    cur_requantize <= \$959 ;
   always @(posedge clk)
-    rq_addr <= \$960 ;
+    bank_addr <= \$960 ;
   always @(posedge clk)
-    layer <= \$961 ;
+    rq_addr <= \$961 ;
   always @(posedge clk)
-    group <= \$962 ;
+    layer <= \$962 ;
   always @(posedge clk)
-    fold <= \$963 ;
+    group <= \$963 ;
   always @(posedge clk)
-    fold_end <= \$964 ;
+    fold <= \$964 ;
   always @(posedge clk)
-    fold_end_next <= \$965 ;
+    fold_end <= \$965 ;
   always @(posedge clk)
-    b_group <= \$966 ;
+    fold_end_next <= \$966 ;
   always @(posedge clk)
-    b_fold <= \$967 ;
+    b_group <= \$967 ;
   always @(posedge clk)
-    b_in_group <= \$968 ;
+    b_fold <= \$968 ;
   always @(posedge clk)
-    b_bank_addr <= \$969 ;
+    b_in_group <= \$969 ;
   always @(posedge clk)
-    b_rq_addr <= \$970 ;
+    b_bank_addr <= \$970 ;
   always @(posedge clk)
-    loaded <= \$971 ;
+    b_rq_addr <= \$971 ;
   always @(posedge clk)
-    wr_buf <= \$972 ;
+    loaded <= \$972 ;
   always @(posedge clk)
-    prev_out <= \$973 ;
+    wr_buf <= \$973 ;
   always @(posedge clk)
-    prev_groups <= \$974 ;
+    prev_out <= \$974 ;
   always @(posedge clk)
-    ctx <= \$975 ;
+    prev_groups <= \$975 ;
+  always @(posedge clk)
+    ctx <= \$976 ;
+  always @(posedge clk)
+    claim_out <= \$977 ;
+  always @(posedge clk)
+    claim_ctx <= \$978 ;
   always @(posedge clk)
     step_addr <= \$243 ;
   always @(posedge clk)
@@ -2849,7 +2865,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$266 ;
   always @(posedge clk)
-    step_valid <= \$976 ;
+    step_valid <= \$979 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2863,7 +2879,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$977 ;
+    wb_valid1 <= \$980 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2873,7 +2889,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$978 ;
+    wb_valid2 <= \$981 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2883,7 +2899,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$979 ;
+    wb_valid3 <= \$982 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2893,7 +2909,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$980 ;
+    wb_valid4 <= \$983 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2903,7 +2919,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$981 ;
+    wb_valid5 <= \$984 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2913,7 +2929,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$982 ;
+    wb_valid6 <= \$985 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2923,7 +2939,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$983 ;
+    wb_valid7 <= \$986 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2933,7 +2949,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$984 ;
+    wb_valid8 <= \$987 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2943,7 +2959,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$985 ;
+    wb_valid9 <= \$988 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2953,7 +2969,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$986 ;
+    wb_valid10 <= \$989 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2963,7 +2979,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$987 ;
+    wb_valid11 <= \$990 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2973,7 +2989,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$988 ;
+    wb_valid12 <= \$991 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2983,7 +2999,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$989 ;
+    wb_valid13 <= \$992 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2993,124 +3009,134 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    track_reset_r0 <= \$990 ;
+    wb_valid14 <= \$993 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$991 ;
+    wb_group14 <= wb_group13;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$992 ;
+    wb_par14 <= wb_par13;
   always @(posedge clk)
-    track_reset_r1 <= \$993 ;
+    wb_ctx14 <= wb_ctx13;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$994 ;
+    wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$995 ;
+    track_reset_r0 <= \$994 ;
   always @(posedge clk)
-    in_ok <= \$996 ;
+    wb_parity_ahead0 <= \$995 ;
   always @(posedge clk)
-    b_ready <= \$997 ;
+    wb_groups_ahead0 <= \$996 ;
   always @(posedge clk)
-    raw_ok <= \$998 ;
+    track_reset_r1 <= \$997 ;
   always @(posedge clk)
-    raw_full <= \$999 ;
+    wb_parity_ahead1 <= \$998 ;
   always @(posedge clk)
-    b_last_fold <= \$1000 ;
+    wb_groups_ahead1 <= \$999 ;
   always @(posedge clk)
-    last_fold <= \$1001 ;
+    in_ok <= \$1000 ;
   always @(posedge clk)
-    last_group <= \$1002 ;
+    b_ready <= \$1001 ;
   always @(posedge clk)
-    group_plus1 <= \$1003 ;
+    raw_ok <= \$1002 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1004 ;
+    raw_full <= \$1003 ;
   always @(posedge clk)
-    b_done <= \$1005 ;
+    b_last_fold <= \$1004 ;
   always @(posedge clk)
-    b_last_group <= \$1006 ;
+    last_fold <= \$1005 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1007 ;
+    last_group <= \$1006 ;
   always @(posedge clk)
-    layer_is_0 <= \$1008 ;
+    group_plus1 <= \$1007 ;
   always @(posedge clk)
-    group_is_0 <= \$1009 ;
+    b_group_is_0 <= \$1008 ;
   always @(posedge clk)
-    fold_is_0 <= \$1010 ;
+    b_done <= \$1009 ;
   always @(posedge clk)
-    fold_plus1 <= \$1011 ;
+    b_last_group <= \$1010 ;
   always @(posedge clk)
-    out_full0 <= \$1012 ;
+    b_fold_plus1 <= \$1011 ;
   always @(posedge clk)
-    out_pending0 <= \$1013 ;
+    layer_is_0 <= \$1012 ;
   always @(posedge clk)
-    out_groups0 <= \$1014 ;
+    group_is_0 <= \$1013 ;
   always @(posedge clk)
-    out_full1 <= \$1015 ;
+    fold_is_0 <= \$1014 ;
   always @(posedge clk)
-    out_pending1 <= \$1016 ;
+    fold_plus1 <= \$1015 ;
   always @(posedge clk)
-    out_groups1 <= \$1017 ;
+    out_full0 <= \$1016 ;
   always @(posedge clk)
-    drain_inflight <= \$1018 ;
+    out_pending0 <= \$1017 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1019 ;
+    out_groups0 <= \$1018 ;
   always @(posedge clk)
-    drain_lane <= \$1020 ;
+    out_full1 <= \$1019 ;
   always @(posedge clk)
-    drain_last <= \$1021 ;
+    out_pending1 <= \$1020 ;
   always @(posedge clk)
-    drain_elem <= \$1022 ;
+    out_groups1 <= \$1021 ;
   always @(posedge clk)
-    drain_slot <= \$1023 ;
+    drain_inflight <= \$1022 ;
+  always @(posedge clk)
+    drain_inflight2 <= \$1023 ;
+  always @(posedge clk)
+    drain_lane <= \$1024 ;
+  always @(posedge clk)
+    drain_last <= \$1025 ;
+  always @(posedge clk)
+    drain_elem <= \$1026 ;
+  always @(posedge clk)
+    drain_slot <= \$1027 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$278 ;
+    drain_lane_data0 <= \$signature__data$285 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$279 ;
+    drain_lane_data1 <= \$signature__data$286 ;
   always @(posedge clk)
-    release_slot <= \$1024 ;
+    release_slot <= \$1028 ;
   always @(posedge clk)
-    in_flight <= \$1025 ;
+    in_flight <= \$1029 ;
   always @(posedge clk)
-    clear_counters_r <= \$1026 ;
+    clear_counters_r <= \$1030 ;
   always @(posedge clk)
-    inc_busy <= \$1027 ;
+    inc_busy <= \$1031 ;
   always @(posedge clk)
-    count_busy <= \$1028 ;
+    count_busy <= \$1032 ;
   always @(posedge clk)
-    inc_stall_input <= \$1029 ;
+    inc_stall_input <= \$1033 ;
   always @(posedge clk)
-    count_stall_input <= \$1030 ;
+    count_stall_input <= \$1034 ;
   always @(posedge clk)
-    inc_stall_output <= \$1031 ;
+    inc_stall_output <= \$1035 ;
   always @(posedge clk)
-    count_stall_output <= \$1032 ;
+    count_stall_output <= \$1036 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1033 ;
+    inc_mac_ops <= \$1037 ;
   always @(posedge clk)
-    count_mac_ops <= \$1034 ;
+    count_mac_ops <= \$1038 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1035 ;
+    inc_bank_reads <= \$1039 ;
   always @(posedge clk)
-    count_bank_reads <= \$1036 ;
+    count_bank_reads <= \$1040 ;
   always @(posedge clk)
-    inc_act_reads <= \$1037 ;
+    inc_act_reads <= \$1041 ;
   always @(posedge clk)
-    count_act_reads <= \$1038 ;
+    count_act_reads <= \$1042 ;
   always @(posedge clk)
-    inc_act_writes <= \$1039 ;
+    inc_act_writes <= \$1043 ;
   always @(posedge clk)
-    count_act_writes <= \$1040 ;
+    count_act_writes <= \$1044 ;
   always @(posedge clk)
-    inc_inferences <= \$1041 ;
+    inc_inferences <= \$1045 ;
   always @(posedge clk)
-    count_inferences <= \$1042 ;
+    count_inferences <= \$1046 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1731$0 (drain_last2),
-    .\port$234$0 (drain_data),
+    .\port$1742$0 (drain_last2),
+    .\port$228$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3120,8 +3146,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$1881$0 (\$1043 ),
-    .\port$1882$0 (\$1044 ),
+    .\port$1901$0 (\$1047 ),
+    .\port$1902$0 (\$1048 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3138,8 +3164,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$1994$0 (\$1045 ),
-    .\port$1995$0 (\$1046 ),
+    .\port$2023$0 (\$1049 ),
+    .\port$2024$0 (\$1050 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3200,88 +3226,87 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = n_layers;
-    if (\$201 ) begin
-      if (\$202 ) begin
-        \$943  = \$204 [2:0];
+    \$943  = has_layers;
+    if (\$196 ) begin
+      if (\$197 ) begin
+        \$943  = \$198 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \$206 ;
-    if (rst) begin
-      \$944  = 9'h1ff;
+    \$944  = last_layer;
+    if (\$196 ) begin
+      if (\$197 ) begin
+        \$944  = \$203 ;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = dl_rp__data[15:8];
+    \$945  = \$205 ;
     if (rst) begin
-      \$945  = 8'h00;
+      \$945  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = in_beats0;
-    if (\$208 ) begin
-      \$946  = \$209 [7:0];
-    end
-    if (in_release0) begin
-      \$946  = 8'h00;
-    end
+    \$946  = dl_rp__data[15:8];
     if (rst) begin
       \$946  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = in_full0;
-    if (\$208 ) begin
-      if (\$210 ) begin
-        \$947  = 1'h1;
+    \$947  = in_beats0;
+    if (\$207 ) begin
+      \$947  = \$208 [7:0];
+    end
+    if (in_release0) begin
+      \$947  = 8'h00;
+    end
+    if (rst) begin
+      \$947  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = in_full0;
+    if (\$207 ) begin
+      if (\$209 ) begin
+        \$948  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$947  = 1'h0;
+      \$948  = 1'h0;
     end
     if (rst) begin
-      \$947  = 1'h0;
+      \$948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = in_beats1;
-    if (\$212 ) begin
-      \$948  = \$213 [7:0];
+    \$949  = in_beats1;
+    if (\$211 ) begin
+      \$949  = \$212 [7:0];
     end
     if (in_release1) begin
-      \$948  = 8'h00;
+      \$949  = 8'h00;
     end
     if (rst) begin
-      \$948  = 8'h00;
+      \$949  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = in_full1;
-    if (\$212 ) begin
-      if (\$214 ) begin
-        \$949  = 1'h1;
+    \$950  = in_full1;
+    if (\$211 ) begin
+      if (\$213 ) begin
+        \$950  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$949  = 1'h0;
-    end
-    if (rst) begin
-      \$949  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = in_wslot;
-    if (\$217 ) begin
-      \$950  = \$218 ;
+      \$950  = 1'h0;
     end
     if (rst) begin
       \$950  = 1'h0;
@@ -3289,52 +3314,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \$220 [7:0];
+    \$951  = in_wslot;
+    if (\$216 ) begin
+      \$951  = \$217 ;
+    end
     if (rst) begin
-      \$951  = 8'h00;
+      \$951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = cur_groups;
-    if (\$221 ) begin
-      \$952  = nxt_steps_rp__data[7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$952  = nxt_steps_rp__data[7:0];
-        end
-      end
-    end
+    \$952  = \$219 [7:0];
     if (rst) begin
       \$952  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = cur_folds_m1;
-    if (\$221 ) begin
-      \$953  = nxt_steps_rp__data[16:8];
+    \$953  = cur_groups;
+    if (\$220 ) begin
+      \$953  = nxt_steps_rp__data[7:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$953  = nxt_steps_rp__data[16:8];
+          \$953  = nxt_steps_rp__data[7:0];
         end
       end
     end
     if (rst) begin
-      \$953  = 9'h1ff;
+      \$953  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = cur_groups_m1;
-    if (\$221 ) begin
-      \$954  = nxt_steps_rp__data[25:17];
+    \$954  = cur_folds_m1;
+    if (\$220 ) begin
+      \$954  = nxt_steps_rp__data[16:8];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$954  = nxt_steps_rp__data[25:17];
+          \$954  = nxt_steps_rp__data[16:8];
         end
       end
     end
@@ -3344,45 +3363,45 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = cur_out;
-    if (\$221 ) begin
-      \$955  = nxt_rp__data[15:8];
+    \$955  = cur_groups_m1;
+    if (\$220 ) begin
+      \$955  = nxt_steps_rp__data[25:17];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$955  = nxt_rp__data[15:8];
+          \$955  = nxt_steps_rp__data[25:17];
         end
       end
     end
     if (rst) begin
-      \$955  = 8'h00;
+      \$955  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = cur_is_last;
-    if (\$221 ) begin
-      \$956  = \$223 ;
+    \$956  = cur_out;
+    if (\$220 ) begin
+      \$956  = nxt_rp__data[15:8];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$956  = \$227 ;
+          \$956  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$956  = 1'h0;
+      \$956  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = cur_relu;
-    if (\$221 ) begin
-      \$957  = nxt_rp__data[33];
+    \$957  = cur_is_last;
+    if (\$220 ) begin
+      \$957  = \$221 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$957  = nxt_rp__data[33];
+          \$957  = \$224 ;
         end
       end
     end
@@ -3392,13 +3411,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = cur_requantize;
-    if (\$221 ) begin
-      \$958  = nxt_rp__data[34];
+    \$958  = cur_relu;
+    if (\$220 ) begin
+      \$958  = nxt_rp__data[33];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$958  = nxt_rp__data[34];
+          \$958  = nxt_rp__data[33];
         end
       end
     end
@@ -3408,105 +3427,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = bank_addr;
-    if (\$221 ) begin
-      \$959  = nxt_rp__data[24:16];
+    \$959  = cur_requantize;
+    if (\$220 ) begin
+      \$959  = nxt_rp__data[34];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$959  = nxt_rp__data[24:16];
+          \$959  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$959  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = bank_addr;
+    if (\$220 ) begin
+      \$960  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$960  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$230 ) begin
-              \$959  = b_bank_addr;
+            end else if (\$227 ) begin
+              \$960  = b_bank_addr;
             end
           end
         end
       end
-      if (\$234 ) begin
-        \$959  = \$235 [8:0];
+      if (\$231 ) begin
+        \$960  = \$232 [8:0];
       end
     end
     if (rst) begin
-      \$959  = 9'h000;
+      \$960  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = rq_addr;
-    if (\$221 ) begin
-      \$960  = nxt_rp__data[32:25];
+    \$961  = rq_addr;
+    if (\$220 ) begin
+      \$961  = nxt_rp__data[32:25];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$960  = \$225 [7:0];
+        \$961  = \$223 [7:0];
         if (last_group) begin
-          \$960  = nxt_rp__data[32:25];
+          \$961  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$230 ) begin
-              \$960  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$960  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = layer;
-    if (\$221 ) begin
-      \$961  = \$58 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$961  = \$58 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$961  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = group;
-    if (\$221 ) begin
-      \$962  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$962  = \$224 [7:0];
-        if (last_group) begin
-          \$962  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$230 ) begin
-              \$962  = b_group;
+            end else if (\$227 ) begin
+              \$961  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$962  = 8'h00;
+      \$961  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = fold;
-    if (\$221 ) begin
+    \$962  = layer;
+    if (\$220 ) begin
+      \$962  = \$56 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$962  = \$56 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$962  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = group;
+    if (\$220 ) begin
       \$963  = 8'h00;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$963  = 8'h00;
+        \$963  = \$222 [7:0];
         if (last_group) begin
           \$963  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$227 ) begin
+              \$963  = b_group;
+            end
+          end
         end
-      end else begin
-        \$963  = \$231 [7:0];
       end
     end
     if (rst) begin
@@ -3515,70 +3530,68 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = fold_end;
-    if (\$221 ) begin
-      \$964  = 9'h004;
+    \$964  = fold;
+    if (\$220 ) begin
+      \$964  = 8'h00;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$964  = 9'h004;
+        \$964  = 8'h00;
         if (last_group) begin
-          \$964  = 9'h004;
+          \$964  = 8'h00;
         end
       end else begin
-        \$964  = fold_end_next[8:0];
+        \$964  = \$228 [7:0];
       end
     end
     if (rst) begin
-      \$964  = 9'h000;
+      \$964  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = fold_end_next;
-    if (\$221 ) begin
-      \$965  = 10'h008;
+    \$965  = fold_end;
+    if (\$220 ) begin
+      \$965  = 9'h004;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$965  = 10'h008;
+        \$965  = 9'h004;
         if (last_group) begin
-          \$965  = 10'h008;
+          \$965  = 9'h004;
         end
       end else begin
-        \$965  = \$232 [9:0];
+        \$965  = fold_end_next[8:0];
       end
     end
     if (rst) begin
-      \$965  = 10'h000;
+      \$965  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = b_group;
-    if (\$221 ) begin
-      \$966  = 8'h00;
+    \$966  = fold_end_next;
+    if (\$220 ) begin
+      \$966  = 10'h008;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$966  = 10'h008;
         if (last_group) begin
-          if (cur_is_last) begin
-            \$966  = 8'h00;
-          end
+          \$966  = 10'h008;
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$966  = \$238 [7:0];
+      end else begin
+        \$966  = \$229 [9:0];
       end
     end
     if (rst) begin
-      \$966  = 8'h00;
+      \$966  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = b_fold;
-    if (\$221 ) begin
+    \$967  = b_group;
+    if (\$220 ) begin
       \$967  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
@@ -3589,11 +3602,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
         end
       end
     end else if (issue_b) begin
-      (* full_case = 32'd1 *)
       if (b_last_fold) begin
-        \$967  = 8'h00;
-      end else begin
-        \$967  = \$240 [7:0];
+        \$967  = \$235 [7:0];
       end
     end
     if (rst) begin
@@ -3602,96 +3612,99 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = b_in_group;
-    if (\$221 ) begin
-      \$968  = 1'h0;
+    \$968  = b_fold;
+    if (\$220 ) begin
+      \$968  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$968  = 1'h0;
+            \$968  = 8'h00;
           end
         end
       end
     end else if (issue_b) begin
-      \$968  = \$237 ;
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$968  = 8'h00;
+      end else begin
+        \$968  = \$237 [7:0];
+      end
     end
     if (rst) begin
-      \$968  = 1'h0;
+      \$968  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = b_bank_addr;
-    if (\$221 ) begin
-      \$969  = d0_rp__data[24:16];
+    \$969  = b_in_group;
+    if (\$220 ) begin
+      \$969  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$969  = d0_rp__data[24:16];
+            \$969  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$969  = \$236 [8:0];
+      \$969  = \$234 ;
     end
     if (rst) begin
-      \$969  = 9'h000;
+      \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = b_rq_addr;
-    if (\$221 ) begin
-      \$970  = d0_rp__data[32:25];
+    \$970  = b_bank_addr;
+    if (\$220 ) begin
+      \$970  = d0_rp__data[24:16];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$970  = d0_rp__data[32:25];
+            \$970  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$970  = \$233 [8:0];
+    end
+    if (rst) begin
+      \$970  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$971  = b_rq_addr;
+    if (\$220 ) begin
+      \$971  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$971  = d0_rp__data[32:25];
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$970  = \$239 [7:0];
+        \$971  = \$236 [7:0];
       end
     end
     if (rst) begin
-      \$970  = 8'h00;
+      \$971  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = loaded;
-    if (\$221 ) begin
-      \$971  = 1'h1;
+    \$972  = loaded;
+    if (\$220 ) begin
+      \$972  = 1'h1;
     end
-    if (\$242 ) begin
-      \$971  = 1'h0;
-    end
-    if (rst) begin
-      \$971  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = wr_buf;
-    if (\$221 ) begin
+    if (\$239 ) begin
       \$972  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$972  = \$228 ;
-          if (cur_is_last) begin
-            \$972  = 1'h0;
-            if (b_done) begin
-              \$972  = 1'h1;
-            end
-          end
-        end
-      end
     end
     if (rst) begin
       \$972  = 1'h0;
@@ -3699,35 +3712,37 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = prev_out;
-    if (\$221 ) begin
+    \$973  = wr_buf;
+    if (\$220 ) begin
+      \$973  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$973  = cur_out;
+          \$973  = \$225 ;
           if (cur_is_last) begin
+            \$973  = 1'h0;
             if (b_done) begin
-              \$973  = d0_rp__data[15:8];
+              \$973  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$973  = 8'h00;
+      \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = prev_groups;
-    if (\$221 ) begin
+    \$974  = prev_out;
+    if (\$220 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$974  = cur_groups;
+          \$974  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$974  = in_groups;
+              \$974  = d0_rp__data[15:8];
             end
           end
         end
@@ -3739,242 +3754,199 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = ctx;
-    if (\$221 ) begin
+    \$975  = prev_groups;
+    if (\$220 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$975  = cur_groups;
           if (cur_is_last) begin
-            \$975  = \$229 ;
+            if (b_done) begin
+              \$975  = in_groups;
+            end
           end
         end
       end
     end
     if (rst) begin
-      \$975  = 1'h0;
+      \$975  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = issue;
+    \$976  = ctx;
+    if (\$220 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$976  = \$226 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \$267 ;
+    \$977  = \$242 ;
     if (rst) begin
       \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = wb_valid1;
+    \$978  = ctx;
     if (rst) begin
       \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = wb_valid2;
+    \$979  = issue;
     if (rst) begin
       \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = wb_valid3;
+    \$980  = \$267 ;
     if (rst) begin
       \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = wb_valid4;
+    \$981  = wb_valid1;
     if (rst) begin
       \$981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = wb_valid5;
+    \$982  = wb_valid2;
     if (rst) begin
       \$982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = wb_valid6;
+    \$983  = wb_valid3;
     if (rst) begin
       \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = wb_valid7;
+    \$984  = wb_valid4;
     if (rst) begin
       \$984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = wb_valid8;
+    \$985  = wb_valid5;
     if (rst) begin
       \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = wb_valid9;
+    \$986  = wb_valid6;
     if (rst) begin
       \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = wb_valid10;
+    \$987  = wb_valid7;
     if (rst) begin
       \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = wb_valid11;
+    \$988  = wb_valid8;
     if (rst) begin
       \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = wb_valid12;
+    \$989  = wb_valid9;
     if (rst) begin
       \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = track_reset0;
+    \$990  = wb_valid10;
     if (rst) begin
       \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \$268 ;
-    if (\$273 ) begin
-      \$991  = wb_par12;
-    end
+    \$991  = wb_valid11;
     if (rst) begin
       \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \$269 ;
-    if (\$273 ) begin
-      \$992  = \$278 [7:0];
-    end
+    \$992  = wb_valid12;
     if (rst) begin
-      \$992  = 8'h00;
+      \$992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = track_reset1;
+    \$993  = wb_valid13;
     if (rst) begin
       \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \$279 ;
-    if (\$284 ) begin
-      \$994  = wb_par12;
-    end
+    \$994  = track_reset0;
     if (rst) begin
       \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \$280 ;
-    if (\$284 ) begin
-      \$995  = \$289 [7:0];
+    \$995  = \$268 ;
+    if (\$273 ) begin
+      \$995  = wb_par13;
     end
     if (rst) begin
-      \$995  = 8'h00;
+      \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$996  = \$302 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$996  = \$376 ;
-      end else if (last_fold) begin
-        \$996  = \$448 ;
-      end else begin
-        \$996  = \$578 ;
-      end
-    end else if (issue_b) begin
-      \$996  = \$658 ;
-    end else begin
-      \$996  = \$748 ;
+    \$996  = \$269 ;
+    if (\$273 ) begin
+      \$996  = \$278 [7:0];
     end
     if (rst) begin
-      \$996  = 1'h0;
+      \$996  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$997  = \$314 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$997  = \$388 ;
-      end else if (last_fold) begin
-        \$997  = \$464 ;
-      end else begin
-        \$997  = \$594 ;
-      end
-    end else if (issue_b) begin
-      \$997  = \$684 ;
-    end else begin
-      \$997  = \$764 ;
-    end
+    \$997  = track_reset1;
     if (rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$998  = \$346 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$998  = \$420 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$998  = \$497 ;
-        end else begin
-          \$998  = \$546 ;
-        end
-      end else begin
-        \$998  = \$626 ;
-      end
-    end else if (issue_b) begin
-      \$998  = \$716 ;
-    end else begin
-      \$998  = \$796 ;
+    \$998  = \$279 ;
+    if (\$284 ) begin
+      \$998  = wb_par13;
     end
     if (rst) begin
       \$998  = 1'h0;
@@ -3982,41 +3954,32 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$999  = \$362 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$999  = \$436 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$999  = \$514 ;
-        end else begin
-          \$999  = \$562 ;
-        end
-      end else begin
-        \$999  = \$642 ;
-      end
-    end else if (issue_b) begin
-      \$999  = \$732 ;
-    end else begin
-      \$999  = \$812 ;
+    \$999  = \$280 ;
+    if (\$284 ) begin
+      \$999  = \$289 [7:0];
     end
     if (rst) begin
-      \$999  = 1'h0;
+      \$999  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$822 ) begin
-      \$1000  = \$828 ;
-    end else if (\$825 ) begin
-      \$1000  = \$832 ;
+    if (\$290 ) begin
+      \$1000  = \$302 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$1000  = \$376 ;
+      end else if (last_fold) begin
+        \$1000  = \$448 ;
+      end else begin
+        \$1000  = \$578 ;
+      end
+    end else if (issue_b) begin
+      \$1000  = \$658 ;
     end else begin
-      \$1000  = \$836 ;
+      \$1000  = \$748 ;
     end
     if (rst) begin
       \$1000  = 1'h0;
@@ -4024,15 +3987,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = last_fold;
-    if (\$837 ) begin
-      \$1001  = nxt_steps_rp__data[26];
-    end else if (\$839 ) begin
-      \$1001  = nxt_steps_rp__data[26];
-    end else if (\$840 ) begin
-      \$1001  = \$852 ;
+    (* full_case = 32'd1 *)
+    if (\$290 ) begin
+      \$1001  = \$314 ;
     end else if (issue_a) begin
-      \$1001  = \$855 ;
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$1001  = \$388 ;
+      end else if (last_fold) begin
+        \$1001  = \$464 ;
+      end else begin
+        \$1001  = \$594 ;
+      end
+    end else if (issue_b) begin
+      \$1001  = \$684 ;
+    end else begin
+      \$1001  = \$764 ;
     end
     if (rst) begin
       \$1001  = 1'h0;
@@ -4040,13 +4010,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = last_group;
-    if (\$837 ) begin
-      \$1002  = nxt_steps_rp__data[27];
-    end else if (\$839 ) begin
-      \$1002  = \$845 ;
-    end else if (\$840 ) begin
-      \$1002  = \$853 ;
+    (* full_case = 32'd1 *)
+    if (\$290 ) begin
+      \$1002  = \$346 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$1002  = \$420 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1002  = \$497 ;
+        end else begin
+          \$1002  = \$546 ;
+        end
+      end else begin
+        \$1002  = \$626 ;
+      end
+    end else if (issue_b) begin
+      \$1002  = \$716 ;
+    end else begin
+      \$1002  = \$796 ;
     end
     if (rst) begin
       \$1002  = 1'h0;
@@ -4054,53 +4038,71 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = group_plus1;
-    if (\$837 ) begin
-      \$1003  = 9'h001;
-    end else if (\$839 ) begin
-      \$1003  = \$851 ;
-    end else if (\$840 ) begin
-      \$1003  = \$854 [8:0];
+    (* full_case = 32'd1 *)
+    if (\$290 ) begin
+      \$1003  = \$362 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$1003  = \$436 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1003  = \$514 ;
+        end else begin
+          \$1003  = \$562 ;
+        end
+      end else begin
+        \$1003  = \$642 ;
+      end
+    end else if (issue_b) begin
+      \$1003  = \$732 ;
+    end else begin
+      \$1003  = \$812 ;
     end
     if (rst) begin
-      \$1003  = 9'h001;
+      \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = b_group_is_0;
-    if (\$860 ) begin
-      \$1004  = 1'h1;
-    end else if (\$864 ) begin
+    (* full_case = 32'd1 *)
+    if (\$822 ) begin
+      \$1004  = \$828 ;
+    end else if (\$825 ) begin
+      \$1004  = \$832 ;
+    end else begin
+      \$1004  = \$836 ;
+    end
+    if (rst) begin
       \$1004  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1005  = last_fold;
+    if (\$837 ) begin
+      \$1005  = nxt_steps_rp__data[26];
+    end else if (\$839 ) begin
+      \$1005  = nxt_steps_rp__data[26];
+    end else if (\$840 ) begin
+      \$1005  = \$852 ;
+    end else if (issue_a) begin
+      \$1005  = \$855 ;
+    end
     if (rst) begin
-      \$1004  = 1'h1;
+      \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$860 ) begin
-      \$1005  = \$867 ;
-    end else if (\$864 ) begin
-      \$1005  = \$874 ;
-    end else begin
-      \$1005  = \$882 ;
-    end
-    if (rst) begin
-      \$1005  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$860 ) begin
-      \$1006  = \$870 ;
-    end else if (\$864 ) begin
-      \$1006  = \$879 ;
-    end else begin
-      \$1006  = \$886 ;
+    \$1006  = last_group;
+    if (\$837 ) begin
+      \$1006  = nxt_steps_rp__data[27];
+    end else if (\$839 ) begin
+      \$1006  = \$845 ;
+    end else if (\$840 ) begin
+      \$1006  = \$853 ;
     end
     if (rst) begin
       \$1006  = 1'h0;
@@ -4108,148 +4110,141 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = b_fold_plus1;
+    \$1007  = group_plus1;
+    if (\$837 ) begin
+      \$1007  = 9'h001;
+    end else if (\$839 ) begin
+      \$1007  = \$851 ;
+    end else if (\$840 ) begin
+      \$1007  = \$854 [8:0];
+    end
+    if (rst) begin
+      \$1007  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = b_group_is_0;
+    if (\$860 ) begin
+      \$1008  = 1'h1;
+    end else if (\$864 ) begin
+      \$1008  = 1'h0;
+    end
+    if (rst) begin
+      \$1008  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$860 ) begin
-      \$1007  = 9'h001;
+      \$1009  = \$867 ;
     end else if (\$864 ) begin
-      \$1007  = 9'h001;
+      \$1009  = \$874 ;
+    end else begin
+      \$1009  = \$882 ;
+    end
+    if (rst) begin
+      \$1009  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$860 ) begin
+      \$1010  = \$870 ;
+    end else if (\$864 ) begin
+      \$1010  = \$879 ;
+    end else begin
+      \$1010  = \$886 ;
+    end
+    if (rst) begin
+      \$1010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1011  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$860 ) begin
+      \$1011  = 9'h001;
+    end else if (\$864 ) begin
+      \$1011  = 9'h001;
     end else begin
       if (\$889 ) begin
-        \$1007  = \$890 [8:0];
+        \$1011  = \$890 [8:0];
       end
     end
     if (rst) begin
-      \$1007  = 9'h001;
+      \$1011  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = layer_is_0;
+    \$1012  = layer_is_0;
     if (\$891 ) begin
-      \$1008  = 1'h1;
+      \$1012  = 1'h1;
     end else if (issue_a) begin
       if (\$894 ) begin
-        \$1008  = \$896 ;
+        \$1012  = \$896 ;
       end
     end
     if (rst) begin
-      \$1008  = 1'h1;
+      \$1012  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = group_is_0;
+    \$1013  = group_is_0;
     if (\$891 ) begin
-      \$1009  = 1'h1;
+      \$1013  = 1'h1;
     end else if (issue_a) begin
       if (\$894 ) begin
-        \$1009  = 1'h1;
+        \$1013  = 1'h1;
         if (\$900 ) begin
-          \$1009  = 1'h0;
+          \$1013  = 1'h0;
         end
       end else if (last_fold) begin
-        \$1009  = 1'h0;
+        \$1013  = 1'h0;
       end
     end
     if (rst) begin
-      \$1009  = 1'h1;
+      \$1013  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = fold_is_0;
+    \$1014  = fold_is_0;
     if (\$891 ) begin
-      \$1010  = 1'h1;
+      \$1014  = 1'h1;
     end else if (issue_a) begin
-      \$1010  = last_fold;
+      \$1014  = last_fold;
     end
     if (rst) begin
-      \$1010  = 1'h1;
+      \$1014  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = fold_plus1;
+    \$1015  = fold_plus1;
     if (\$891 ) begin
-      \$1011  = 9'h001;
+      \$1015  = 9'h001;
     end else if (issue_a) begin
-      \$1011  = \$893 [8:0];
+      \$1015  = \$893 [8:0];
     end
     if (rst) begin
-      \$1011  = 9'h001;
+      \$1015  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = out_full0;
+    \$1016  = out_full0;
     if (\$902 ) begin
-      \$1012  = 1'h1;
+      \$1016  = 1'h1;
     end
     if (done) begin
       if (\$920 ) begin
-        \$1012  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1012  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = out_pending0;
-    if (\$902 ) begin
-      \$1013  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$914 ) begin
-        if (\$916 ) begin
-          \$1013  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1013  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = out_groups0;
-    if (\$902 ) begin
-      \$1014  = 8'h00;
-    end else if (\$904 ) begin
-      \$1014  = \$905 [7:0];
-    end
-    if (rst) begin
-      \$1014  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = out_full1;
-    if (\$907 ) begin
-      \$1015  = 1'h1;
-    end
-    if (done) begin
-      if (\$921 ) begin
-        \$1015  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1015  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = out_pending1;
-    if (\$907 ) begin
-      \$1016  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$914 ) begin
-        if (\$917 ) begin
-          \$1016  = 1'h0;
-        end
+        \$1016  = 1'h0;
       end
     end
     if (rst) begin
@@ -4258,205 +4253,266 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = out_groups1;
+    \$1017  = out_pending0;
+    if (\$902 ) begin
+      \$1017  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$914 ) begin
+        if (\$916 ) begin
+          \$1017  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1017  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1018  = out_groups0;
+    if (\$902 ) begin
+      \$1018  = 8'h00;
+    end else if (\$904 ) begin
+      \$1018  = \$905 [7:0];
+    end
+    if (rst) begin
+      \$1018  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1019  = out_full1;
     if (\$907 ) begin
-      \$1017  = 8'h00;
-    end else if (\$909 ) begin
-      \$1017  = \$910 [7:0];
+      \$1019  = 1'h1;
     end
-    if (rst) begin
-      \$1017  = 8'h00;
+    if (done) begin
+      if (\$921 ) begin
+        \$1019  = 1'h0;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = drain_read;
-    if (rst) begin
-      \$1018  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = drain_inflight;
     if (rst) begin
       \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = drain_lane;
-    if (drain_read) begin
-      \$1020  = drain_elem[0];
+    \$1020  = out_pending1;
+    if (\$907 ) begin
+      \$1020  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = drain_last;
     if (drain_read) begin
-      \$1021  = \$912 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
       if (\$914 ) begin
-        \$1022  = 8'h00;
-      end else begin
-        \$1022  = \$918 [7:0];
+        if (\$917 ) begin
+          \$1020  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$1022  = 8'h00;
+      \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = drain_slot;
-    if (drain_read) begin
-      if (\$914 ) begin
-        \$1023  = \$915 ;
-      end
+    \$1021  = out_groups1;
+    if (\$907 ) begin
+      \$1021  = 8'h00;
+    end else if (\$909 ) begin
+      \$1021  = \$910 [7:0];
     end
+    if (rst) begin
+      \$1021  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = drain_read;
+    if (rst) begin
+      \$1022  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = drain_inflight;
     if (rst) begin
       \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = release_slot;
+    \$1024  = drain_lane;
+    if (drain_read) begin
+      \$1024  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1025  = drain_last;
+    if (drain_read) begin
+      \$1025  = \$912 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$914 ) begin
+        \$1026  = 8'h00;
+      end else begin
+        \$1026  = \$918 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1026  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1027  = drain_slot;
+    if (drain_read) begin
+      if (\$914 ) begin
+        \$1027  = \$915 ;
+      end
+    end
+    if (rst) begin
+      \$1027  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = release_slot;
     if (done) begin
-      \$1024  = \$919 ;
+      \$1028  = \$919 ;
     end
     if (rst) begin
-      \$1024  = 1'h0;
+      \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \$923 [2:0];
+    \$1029  = \$923 [2:0];
     if (rst) begin
-      \$1025  = 3'h0;
+      \$1029  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = clear_counters;
+    \$1030  = clear_counters;
     if (rst) begin
-      \$1026  = 1'h0;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = { 3'h0, busy };
-    if (rst) begin
-      \$1027  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \$925 [31:0];
-    if (rst) begin
-      \$1028  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = { 3'h0, stall_input };
-    if (rst) begin
-      \$1029  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \$927 [31:0];
-    if (rst) begin
-      \$1030  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = { 3'h0, stall_output };
+    \$1031  = { 3'h0, busy };
     if (rst) begin
       \$1031  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \$929 [31:0];
+    \$1032  = \$925 [31:0];
     if (rst) begin
       \$1032  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \$930 ;
+    \$1033  = { 3'h0, stall_input };
     if (rst) begin
       \$1033  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \$932 [31:0];
+    \$1034  = \$927 [31:0];
     if (rst) begin
       \$1034  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = { 2'h0, \$933  };
+    \$1035  = { 3'h0, stall_output };
     if (rst) begin
       \$1035  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = \$935 [31:0];
+    \$1036  = \$929 [31:0];
     if (rst) begin
       \$1036  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = { 3'h0, issue };
+    \$1037  = \$930 ;
     if (rst) begin
       \$1037  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \$937 [31:0];
+    \$1038  = \$932 [31:0];
     if (rst) begin
       \$1038  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = { 2'h0, \$938  };
+    \$1039  = { 2'h0, \$933  };
     if (rst) begin
       \$1039  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \$940 [31:0];
+    \$1040  = \$935 [31:0];
     if (rst) begin
       \$1040  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = { 3'h0, done };
+    \$1041  = { 3'h0, issue };
     if (rst) begin
       \$1041  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = \$942 [31:0];
+    \$1042  = \$937 [31:0];
     if (rst) begin
       \$1042  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1043  = { 2'h0, \$938  };
+    if (rst) begin
+      \$1043  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = \$940 [31:0];
+    if (rst) begin
+      \$1044  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = { 3'h0, done };
+    if (rst) begin
+      \$1045  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = \$942 [31:0];
+    if (rst) begin
+      \$1046  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4474,13 +4530,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign swp__addr = load__payload[1:0];
   assign swp__data = { \$32 , \$29 , \$26 , \$24 , \$22 [7:0] };
   assign d0_rp__addr = 2'h0;
-  assign dl_rp__addr = \$36 [1:0];
-  assign in_wp__addr = \$43 [5:0];
+  assign dl_rp__addr = last_layer[1:0];
+  assign in_wp__addr = \$41 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$51 , \$49 , \$47 , \$45  };
-  assign next_layer = \$58 [2:0];
-  assign nxt_rp__addr = \$58 [1:0];
-  assign nxt_steps_rp__addr = \$58 [1:0];
+  assign in_wp__en = { \$49 , \$47 , \$45 , \$43  };
+  assign next_layer = \$56 [2:0];
+  assign nxt_rp__addr = \$56 [1:0];
+  assign nxt_steps_rp__addr = \$56 [1:0];
   assign \step_valid$87  = step_valid;
   assign \step_addr$89  = step_addr;
   assign \step_first$91  = step_first;
@@ -4501,19 +4557,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_rp__en = step_valid;
   assign act = act_word;
   assign \act$118  = act_word;
-  assign act_wp__addr = \$173 [6:0];
-  assign act_wp__data = { \$1045 , \$1043 , \$1045 , \$1043  };
-  assign result = { \$1044 , \$1043  };
-  assign \result$129  = { \$1046 , \$1045  };
-  assign act_wp__en = { \$181 , \$179 , \$177 , \$175  };
+  assign act_wp__addr = \$168 [6:0];
+  assign act_wp__data = { \$1049 , \$1047 , \$1049 , \$1047  };
+  assign result = { \$1048 , \$1047  };
+  assign \result$129  = { \$1050 , \$1049  };
+  assign act_wp__en = { \$176 , \$174 , \$172 , \$170  };
   assign \$signature__en$131  = out_write;
-  assign \$signature__addr$132  = \$183 [6:0];
-  assign \$signature__data$133  = { \$1044 , \$1043  };
+  assign \$signature__addr$132  = \$178 [6:0];
+  assign \$signature__data$133  = { \$1048 , \$1047  };
   assign \$signature__en$134  = out_write;
-  assign \$signature__addr$135  = \$185 [6:0];
-  assign \$signature__data$136  = { \$1046 , \$1045  };
-  assign \$signature__addr$147  = \$196 [6:0];
-  assign \$signature__addr$148  = \$199 [6:0];
+  assign \$signature__addr$135  = \$180 [6:0];
+  assign \$signature__data$136  = { \$1050 , \$1049  };
+  assign \$signature__addr$147  = \$191 [6:0];
+  assign \$signature__addr$148  = \$194 [6:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4530,33 +4586,33 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$22  = { 1'h0, \$21 [8:1] };
   assign \$24  = { \$23 [8], \$23 [8], \$23 [8:2] };
   assign \$26  = { \$25 [8], \$25 [8:1] };
-  assign \$41  = \$40 ;
+  assign \$39  = \$38 ;
+  assign \$42  = 1'h1;
+  assign \$43  = in_fire;
   assign \$44  = 1'h1;
   assign \$45  = in_fire;
   assign \$46  = 1'h1;
   assign \$47  = in_fire;
   assign \$48  = 1'h1;
   assign \$49  = in_fire;
-  assign \$50  = 1'h1;
-  assign \$51  = in_fire;
-  assign \$76  = \$75 ;
-  assign \$95  = \$94 ;
-  assign \$127  = \$125 ;
-  assign \$147  = ctx;
-  assign \$156  = ctx;
-  assign \$169  = { 1'h0, wb_group13[7:1] };
-  assign \$178  = wb_group13[0];
-  assign \$180  = wb_group13[0];
-  assign \$188  = { 1'h0, drain_elem[7:1] };
-  assign \$194  = { 1'h0, drain_elem[7:1] };
-  assign \$197  = { 1'h0, drain_elem[7:1] };
-  assign \$206  = { \$205 [8], \$205 [8], \$205 [8:2] };
-  assign \$211  = in_wslot;
-  assign \$220  = { 1'h0, \$219 [8:1] };
+  assign \$73  = \$72 ;
+  assign \$92  = \$91 ;
+  assign \$124  = \$122 ;
+  assign \$144  = ctx;
+  assign \$153  = ctx;
+  assign \$164  = { 1'h0, wb_group14[7:1] };
+  assign \$173  = wb_group14[0];
+  assign \$175  = wb_group14[0];
+  assign \$183  = { 1'h0, drain_elem[7:1] };
+  assign \$189  = { 1'h0, drain_elem[7:1] };
+  assign \$192  = { 1'h0, drain_elem[7:1] };
+  assign \$205  = { \$204 [8], \$204 [8], \$204 [8:2] };
+  assign \$210  = in_wslot;
+  assign \$219  = { 1'h0, \$218 [8:1] };
   assign \$250  = b_fold;
   assign \$253  = fold;
   assign \$257  = fold;
-  assign \$283  = wb_ctx12;
+  assign \$283  = wb_ctx13;
   assign \$294  = in_wslot;
   assign \$310  = in_wslot;
   assign \$323  = 2'h0;
@@ -4639,12 +4695,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$877  = { 1'h0, \$876 [8:1] };
   assign \$881  = { 1'h0, \$880 [8:1] };
   assign \$884  = { 1'h0, \$883 [8:1] };
-  assign \$906  = ctx;
-  assign \$908  = wb_ctx13;
+  assign \$906  = claim_ctx;
+  assign \$908  = wb_ctx14;
   assign \$917  = drain_slot;
   assign \$921  = release_slot;
-  assign \$133  = ctx;
-  assign \$142  = ctx;
+  assign \$130  = ctx;
+  assign \$139  = ctx;
   assign \$398  = 1'h0;
   assign \$401  = \$400 ;
   assign \$409  = 1'h0;
@@ -4656,7 +4712,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$234$0 , r_rdy, r_data, w_en, \port$1731$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \port$1742$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4681,10 +4737,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$234$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1731$0 ;
-  wire \port$1731$0 ;
-  input [31:0] \port$234$0 ;
-  wire [31:0] \port$234$0 ;
+  input \port$1742$0 ;
+  wire \port$1742$0 ;
+  input [31:0] \port$228$0 ;
+  wire [31:0] \port$228$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4717,7 +4773,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$234$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1731$0 , \port$234$0  };
+      storage[w_port__addr] <= { \port$1742$0 , \port$228$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4779,14 +4835,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$234$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1731$0 , \port$234$0  };
-  assign w_data = { \port$1731$0 , \port$234$0  };
+  assign w_port__data = { \port$1742$0 , \port$228$0  };
+  assign w_data = { \port$1742$0 , \port$228$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1881$0 , \port$1882$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1901$0 , \port$1902$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4798,11 +4854,12 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg \$16 ;
   reg \$17 ;
   reg \$18 ;
-  reg [31:0] \$19 ;
+  reg \$19 ;
   wire [15:0] \$2 ;
-  reg \$20 ;
-  wire [7:0] \$21 ;
-  wire [23:0] \$22 ;
+  reg [31:0] \$20 ;
+  reg \$21 ;
+  wire [7:0] \$22 ;
+  wire [23:0] \$23 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -4829,7 +4886,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire i_valid;
   wire [31:0] o_data;
   wire o_valid;
-  reg [31:0] pe0_a = 32'd0;
+  reg [31:0] pe0_a1 = 32'd0;
+  reg [31:0] pe0_a2 = 32'd0;
   reg [31:0] pe0_acc = 32'd0;
   reg [31:0] pe0_bank_out2 = 32'd0;
   reg pe0_done = 1'h0;
@@ -4839,6 +4897,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_first4 = 1'h0;
   reg pe0_first5 = 1'h0;
   reg pe0_first6 = 1'h0;
+  reg pe0_first7 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last2 = 1'h0;
@@ -4846,6 +4905,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_last4 = 1'h0;
   reg pe0_last5 = 1'h0;
   reg pe0_last6 = 1'h0;
+  reg pe0_last7 = 1'h0;
   reg [15:0] pe0_m = 16'h0000;
   reg [15:0] pe0_prod0 = 16'h0000;
   reg [15:0] pe0_prod1 = 16'h0000;
@@ -4857,18 +4917,21 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_relu4 = 1'h0;
   reg pe0_relu5 = 1'h0;
   reg pe0_relu6 = 1'h0;
+  reg pe0_relu7 = 1'h0;
   reg pe0_requantize1 = 1'h0;
   reg pe0_requantize2 = 1'h0;
   reg pe0_requantize3 = 1'h0;
   reg pe0_requantize4 = 1'h0;
   reg pe0_requantize5 = 1'h0;
   reg pe0_requantize6 = 1'h0;
+  reg pe0_requantize7 = 1'h0;
   reg [7:0] pe0_rq1 = 8'h00;
   reg [7:0] pe0_rq2 = 8'h00;
   reg [7:0] pe0_rq3 = 8'h00;
   reg [7:0] pe0_rq4 = 8'h00;
   reg [7:0] pe0_rq5 = 8'h00;
   reg [7:0] pe0_rq6 = 8'h00;
+  reg [7:0] pe0_rq7 = 8'h00;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
@@ -4880,11 +4943,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid4 = 1'h0;
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
-  reg [31:0] pe0_w = 32'd0;
-  output [7:0] \port$1881$0 ;
-  wire [7:0] \port$1881$0 ;
-  output [23:0] \port$1882$0 ;
-  wire [23:0] \port$1882$0 ;
+  reg pe0_valid7 = 1'h0;
+  reg [31:0] pe0_w1 = 32'd0;
+  reg [31:0] pe0_w2 = 32'd0;
+  output [7:0] \port$1901$0 ;
+  wire [7:0] \port$1901$0 ;
+  output [23:0] \port$1902$0 ;
+  wire [23:0] \port$1902$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5713,22 +5778,38 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq4];
+    _1_ <= rq0[pe0_rq5];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe0_sum0_0 <= \$5 ;
+  always @(posedge clk)
+    pe0_sum0_1 <= \$6 ;
+  always @(posedge clk)
+    pe0_sum1_0 <= \$7 ;
+  always @(posedge clk)
+    pe0_rq_entry <= rrp__data;
+  always @(posedge clk)
+    pe0_acc <= \$20 ;
+  always @(posedge clk)
+    pe0_done <= \$21 ;
+  always @(posedge clk)
+    pe0_m <= pe0_rq_entry[47:32];
+  always @(posedge clk)
+    pe0_s <= pe0_rq_entry[53:48];
+  always @(posedge clk)
     pe0_flags <= \$12 ;
-  assign \$1  = $signed(pe0_w[7:0]) * $signed(pe0_a[7:0]);
-  assign \$2  = $signed(pe0_w[15:8]) * $signed(pe0_a[15:8]);
-  assign \$3  = $signed(pe0_w[23:16]) * $signed(pe0_a[23:16]);
-  assign \$4  = $signed(pe0_w[31:24]) * $signed(pe0_a[31:24]);
+  assign \$1  = $signed(pe0_w2[7:0]) * $signed(pe0_a2[7:0]);
+  assign \$2  = $signed(pe0_w2[15:8]) * $signed(pe0_a2[15:8]);
+  assign \$3  = $signed(pe0_w2[23:16]) * $signed(pe0_a2[23:16]);
+  assign \$4  = $signed(pe0_w2[31:24]) * $signed(pe0_a2[31:24]);
   assign \$5  = $signed(pe0_prod0) + $signed(pe0_prod1);
   assign \$6  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$7  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
-  assign \$8  = pe0_first6 ? pe0_rq_entry[31:0] : pe0_acc;
+  assign \$8  = pe0_first7 ? pe0_rq_entry[31:0] : pe0_acc;
   assign \$9  = $signed(\$8 ) + $signed(pe0_sum1_0);
-  assign \$10  = pe0_valid6 & pe0_last6;
-  assign \$12  = { 1'h0, pe0_relu6 } | \$11 ;
+  assign \$10  = pe0_valid7 & pe0_last7;
+  assign \$12  = { 1'h0, pe0_relu7 } | \$11 ;
   always @(posedge clk)
     pe0_valid1 <= \$13 ;
   always @(posedge clk)
@@ -5802,11 +5883,27 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
+    pe0_valid7 <= \$19 ;
+  always @(posedge clk)
+    pe0_first7 <= pe0_first6;
+  always @(posedge clk)
+    pe0_last7 <= pe0_last6;
+  always @(posedge clk)
+    pe0_rq7 <= pe0_rq6;
+  always @(posedge clk)
+    pe0_relu7 <= pe0_relu6;
+  always @(posedge clk)
+    pe0_requantize7 <= pe0_requantize6;
+  always @(posedge clk)
     pe0_bank_out2 <= rp__data;
   always @(posedge clk)
-    pe0_w <= pe0_bank_out2;
+    pe0_w1 <= pe0_bank_out2;
   always @(posedge clk)
-    pe0_a <= act;
+    pe0_a1 <= act;
+  always @(posedge clk)
+    pe0_w2 <= pe0_w1;
+  always @(posedge clk)
+    pe0_a2 <= pe0_a1;
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   always @(posedge clk)
@@ -5815,22 +5912,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe0_prod2 <= \$3 ;
   always @(posedge clk)
     pe0_prod3 <= \$4 ;
-  always @(posedge clk)
-    pe0_sum0_0 <= \$5 ;
-  always @(posedge clk)
-    pe0_sum0_1 <= \$6 ;
-  always @(posedge clk)
-    pe0_sum1_0 <= \$7 ;
-  always @(posedge clk)
-    pe0_rq_entry <= rrp__data;
-  always @(posedge clk)
-    pe0_acc <= \$19 ;
-  always @(posedge clk)
-    pe0_done <= \$20 ;
-  always @(posedge clk)
-    pe0_m <= pe0_rq_entry[47:32];
-  always @(posedge clk)
-    pe0_s <= pe0_rq_entry[53:48];
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc),
@@ -5838,11 +5919,25 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1833$0 (pe0_flags),
-    .rq_ext6(\$22 ),
-    .rq_low6(\$21 ),
+    .\port$1853$0 (pe0_flags),
+    .rq_ext6(\$23 ),
+    .rq_low6(\$22 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$20  = pe0_acc;
+    if (pe0_valid7) begin
+      \$20  = \$9 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$21  = \$10 ;
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$13  = step_valid;
@@ -5887,16 +5982,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$19  = pe0_acc;
-    if (pe0_valid6) begin
-      \$19  = \$9 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$20  = \$10 ;
+    \$19  = pe0_valid6;
     if (rst) begin
-      \$20  = 1'h0;
+      \$19  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -5909,7 +5997,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign rwp__addr = wp__addr[7:0];
   assign rq_waddr = wp__addr[7:0];
   assign rq_wdata = rwp__data;
-  assign rrp__addr = pe0_rq4;
+  assign rrp__addr = pe0_rq5;
   assign i_valid = pe0_done;
   assign i_acc = pe0_acc;
   assign i_m = pe0_m;
@@ -5917,15 +6005,15 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$22 , \$21  };
-  assign o_data = { \$22 , \$21  };
-  assign \port$1881$0  = \$21 ;
-  assign \port$1882$0  = \$22 ;
-  assign \$11  = { pe0_requantize6, 1'h0 };
+  assign result = { \$23 , \$22  };
+  assign o_data = { \$23 , \$22  };
+  assign \port$1901$0  = \$22 ;
+  assign \port$1902$0  = \$23 ;
+  assign \$11  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1833$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1853$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6109,8 +6197,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1833$0 ;
-  wire [1:0] \port$1833$0 ;
+  input [1:0] \port$1853$0 ;
+  wire [1:0] \port$1853$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6317,9 +6405,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1833$0 [0];
+    rq_relu1 <= \port$1853$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1833$0 [1];
+    rq_req1 <= \port$1853$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6442,8 +6530,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1833$0 [0];
-  assign i_requantize = \port$1833$0 [1];
+  assign i_relu = \port$1853$0 [0];
+  assign i_requantize = \port$1853$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6452,7 +6540,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1994$0 , \port$1995$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2023$0 , \port$2024$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6464,11 +6552,12 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg \$16 ;
   reg \$17 ;
   reg \$18 ;
-  reg [31:0] \$19 ;
+  reg \$19 ;
   wire [15:0] \$2 ;
-  reg \$20 ;
-  wire [7:0] \$21 ;
-  wire [23:0] \$22 ;
+  reg [31:0] \$20 ;
+  reg \$21 ;
+  wire [7:0] \$22 ;
+  wire [23:0] \$23 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -6495,7 +6584,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire i_valid;
   wire [31:0] o_data;
   wire o_valid;
-  reg [31:0] pe1_a = 32'd0;
+  reg [31:0] pe1_a1 = 32'd0;
+  reg [31:0] pe1_a2 = 32'd0;
   reg [31:0] pe1_acc = 32'd0;
   reg [31:0] pe1_bank_out2 = 32'd0;
   reg pe1_done = 1'h0;
@@ -6505,6 +6595,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_first4 = 1'h0;
   reg pe1_first5 = 1'h0;
   reg pe1_first6 = 1'h0;
+  reg pe1_first7 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last2 = 1'h0;
@@ -6512,6 +6603,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_last4 = 1'h0;
   reg pe1_last5 = 1'h0;
   reg pe1_last6 = 1'h0;
+  reg pe1_last7 = 1'h0;
   reg [15:0] pe1_m = 16'h0000;
   reg [15:0] pe1_prod0 = 16'h0000;
   reg [15:0] pe1_prod1 = 16'h0000;
@@ -6523,18 +6615,21 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_relu4 = 1'h0;
   reg pe1_relu5 = 1'h0;
   reg pe1_relu6 = 1'h0;
+  reg pe1_relu7 = 1'h0;
   reg pe1_requantize1 = 1'h0;
   reg pe1_requantize2 = 1'h0;
   reg pe1_requantize3 = 1'h0;
   reg pe1_requantize4 = 1'h0;
   reg pe1_requantize5 = 1'h0;
   reg pe1_requantize6 = 1'h0;
+  reg pe1_requantize7 = 1'h0;
   reg [7:0] pe1_rq1 = 8'h00;
   reg [7:0] pe1_rq2 = 8'h00;
   reg [7:0] pe1_rq3 = 8'h00;
   reg [7:0] pe1_rq4 = 8'h00;
   reg [7:0] pe1_rq5 = 8'h00;
   reg [7:0] pe1_rq6 = 8'h00;
+  reg [7:0] pe1_rq7 = 8'h00;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
@@ -6546,11 +6641,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid4 = 1'h0;
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
-  reg [31:0] pe1_w = 32'd0;
-  output [7:0] \port$1994$0 ;
-  wire [7:0] \port$1994$0 ;
-  output [23:0] \port$1995$0 ;
-  wire [23:0] \port$1995$0 ;
+  reg pe1_valid7 = 1'h0;
+  reg [31:0] pe1_w1 = 32'd0;
+  reg [31:0] pe1_w2 = 32'd0;
+  output [7:0] \port$2023$0 ;
+  wire [7:0] \port$2023$0 ;
+  output [23:0] \port$2024$0 ;
+  wire [23:0] \port$2024$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7379,22 +7476,38 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq4];
+    _1_ <= rq1[pe1_rq5];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe1_sum0_0 <= \$5 ;
+  always @(posedge clk)
+    pe1_sum0_1 <= \$6 ;
+  always @(posedge clk)
+    pe1_sum1_0 <= \$7 ;
+  always @(posedge clk)
+    pe1_rq_entry <= rrp__data;
+  always @(posedge clk)
+    pe1_acc <= \$20 ;
+  always @(posedge clk)
+    pe1_done <= \$21 ;
+  always @(posedge clk)
+    pe1_m <= pe1_rq_entry[47:32];
+  always @(posedge clk)
+    pe1_s <= pe1_rq_entry[53:48];
+  always @(posedge clk)
     pe1_flags <= \$12 ;
-  assign \$1  = $signed(pe1_w[7:0]) * $signed(pe1_a[7:0]);
-  assign \$2  = $signed(pe1_w[15:8]) * $signed(pe1_a[15:8]);
-  assign \$3  = $signed(pe1_w[23:16]) * $signed(pe1_a[23:16]);
-  assign \$4  = $signed(pe1_w[31:24]) * $signed(pe1_a[31:24]);
+  assign \$1  = $signed(pe1_w2[7:0]) * $signed(pe1_a2[7:0]);
+  assign \$2  = $signed(pe1_w2[15:8]) * $signed(pe1_a2[15:8]);
+  assign \$3  = $signed(pe1_w2[23:16]) * $signed(pe1_a2[23:16]);
+  assign \$4  = $signed(pe1_w2[31:24]) * $signed(pe1_a2[31:24]);
   assign \$5  = $signed(pe1_prod0) + $signed(pe1_prod1);
   assign \$6  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$7  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
-  assign \$8  = pe1_first6 ? pe1_rq_entry[31:0] : pe1_acc;
+  assign \$8  = pe1_first7 ? pe1_rq_entry[31:0] : pe1_acc;
   assign \$9  = $signed(\$8 ) + $signed(pe1_sum1_0);
-  assign \$10  = pe1_valid6 & pe1_last6;
-  assign \$12  = { 1'h0, pe1_relu6 } | \$11 ;
+  assign \$10  = pe1_valid7 & pe1_last7;
+  assign \$12  = { 1'h0, pe1_relu7 } | \$11 ;
   always @(posedge clk)
     pe1_valid1 <= \$13 ;
   always @(posedge clk)
@@ -7468,11 +7581,27 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
+    pe1_valid7 <= \$19 ;
+  always @(posedge clk)
+    pe1_first7 <= pe1_first6;
+  always @(posedge clk)
+    pe1_last7 <= pe1_last6;
+  always @(posedge clk)
+    pe1_rq7 <= pe1_rq6;
+  always @(posedge clk)
+    pe1_relu7 <= pe1_relu6;
+  always @(posedge clk)
+    pe1_requantize7 <= pe1_requantize6;
+  always @(posedge clk)
     pe1_bank_out2 <= rp__data;
   always @(posedge clk)
-    pe1_w <= pe1_bank_out2;
+    pe1_w1 <= pe1_bank_out2;
   always @(posedge clk)
-    pe1_a <= act;
+    pe1_a1 <= act;
+  always @(posedge clk)
+    pe1_w2 <= pe1_w1;
+  always @(posedge clk)
+    pe1_a2 <= pe1_a1;
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   always @(posedge clk)
@@ -7481,22 +7610,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe1_prod2 <= \$3 ;
   always @(posedge clk)
     pe1_prod3 <= \$4 ;
-  always @(posedge clk)
-    pe1_sum0_0 <= \$5 ;
-  always @(posedge clk)
-    pe1_sum0_1 <= \$6 ;
-  always @(posedge clk)
-    pe1_sum1_0 <= \$7 ;
-  always @(posedge clk)
-    pe1_rq_entry <= rrp__data;
-  always @(posedge clk)
-    pe1_acc <= \$19 ;
-  always @(posedge clk)
-    pe1_done <= \$20 ;
-  always @(posedge clk)
-    pe1_m <= pe1_rq_entry[47:32];
-  always @(posedge clk)
-    pe1_s <= pe1_rq_entry[53:48];
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc),
@@ -7504,11 +7617,25 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1946$0 (pe1_flags),
-    .rq_ext6(\$22 ),
-    .rq_low6(\$21 ),
+    .\port$1975$0 (pe1_flags),
+    .rq_ext6(\$23 ),
+    .rq_low6(\$22 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$20  = pe1_acc;
+    if (pe1_valid7) begin
+      \$20  = \$9 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$21  = \$10 ;
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$13  = step_valid;
@@ -7553,16 +7680,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$19  = pe1_acc;
-    if (pe1_valid6) begin
-      \$19  = \$9 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$20  = \$10 ;
+    \$19  = pe1_valid6;
     if (rst) begin
-      \$20  = 1'h0;
+      \$19  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -7575,7 +7695,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign rwp__addr = wp__addr[7:0];
   assign rq_waddr = wp__addr[7:0];
   assign rq_wdata = rwp__data;
-  assign rrp__addr = pe1_rq4;
+  assign rrp__addr = pe1_rq5;
   assign i_valid = pe1_done;
   assign i_acc = pe1_acc;
   assign i_m = pe1_m;
@@ -7583,15 +7703,15 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$22 , \$21  };
-  assign o_data = { \$22 , \$21  };
-  assign \port$1994$0  = \$21 ;
-  assign \port$1995$0  = \$22 ;
-  assign \$11  = { pe1_requantize6, 1'h0 };
+  assign result = { \$23 , \$22  };
+  assign o_data = { \$23 , \$22  };
+  assign \port$2023$0  = \$22 ;
+  assign \port$2024$0  = \$23 ;
+  assign \$11  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1946$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1975$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7775,8 +7895,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1946$0 ;
-  wire [1:0] \port$1946$0 ;
+  input [1:0] \port$1975$0 ;
+  wire [1:0] \port$1975$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7983,9 +8103,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1946$0 [0];
+    rq_relu1 <= \port$1975$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1946$0 [1];
+    rq_req1 <= \port$1975$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8108,8 +8228,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1946$0 [0];
-  assign i_requantize = \port$1946$0 [1];
+  assign i_relu = \port$1975$0 [0];
+  assign i_requantize = \port$1975$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -17,7 +17,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] \$1007 ;
   wire [31:0] \$1008 ;
   wire [32:0] \$1009 ;
-  wire [4:0] \$101 ;
+  wire \$101 ;
   wire [31:0] \$1010 ;
   wire [32:0] \$1011 ;
   wire [6:0] \$1012 ;
@@ -28,48 +28,48 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] \$1017 ;
   wire [31:0] \$1018 ;
   wire [32:0] \$1019 ;
-  wire [4:0] \$102 ;
+  wire \$102 ;
   wire [1:0] \$1020 ;
   wire [31:0] \$1021 ;
   wire [32:0] \$1022 ;
   wire [31:0] \$1023 ;
   wire [32:0] \$1024 ;
-  reg [3:0] \$1025 ;
-  reg [9:0] \$1026 ;
-  reg [8:0] \$1027 ;
+  reg \$1025 ;
+  reg [4:0] \$1026 ;
+  reg [9:0] \$1027 ;
   reg [8:0] \$1028 ;
-  reg \$1029 ;
+  reg [8:0] \$1029 ;
   wire \$103 ;
-  reg [8:0] \$1030 ;
-  reg \$1031 ;
+  reg \$1030 ;
+  reg [8:0] \$1031 ;
   reg \$1032 ;
-  reg [8:0] \$1033 ;
+  reg \$1033 ;
   reg [8:0] \$1034 ;
-  reg [9:0] \$1035 ;
+  reg [8:0] \$1035 ;
   reg [9:0] \$1036 ;
-  reg [8:0] \$1037 ;
-  reg \$1038 ;
+  reg [9:0] \$1037 ;
+  reg [8:0] \$1038 ;
   reg \$1039 ;
   wire \$104 ;
   reg \$1040 ;
-  reg [8:0] \$1041 ;
-  reg [7:0] \$1042 ;
-  reg [3:0] \$1043 ;
-  reg [8:0] \$1044 ;
+  reg \$1041 ;
+  reg [8:0] \$1042 ;
+  reg [7:0] \$1043 ;
+  reg [3:0] \$1044 ;
   reg [8:0] \$1045 ;
-  reg [9:0] \$1046 ;
-  reg [10:0] \$1047 ;
-  reg [8:0] \$1048 ;
+  reg [8:0] \$1046 ;
+  reg [9:0] \$1047 ;
+  reg [10:0] \$1048 ;
   reg [8:0] \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
-  reg [8:0] \$1051 ;
-  reg [7:0] \$1052 ;
-  reg \$1053 ;
+  reg [8:0] \$1050 ;
+  reg \$1051 ;
+  reg [8:0] \$1052 ;
+  reg [7:0] \$1053 ;
   reg \$1054 ;
-  reg [8:0] \$1055 ;
+  reg \$1055 ;
   reg [8:0] \$1056 ;
-  reg \$1057 ;
+  reg [8:0] \$1057 ;
   reg \$1058 ;
   reg \$1059 ;
   wire \$106 ;
@@ -89,19 +89,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1072 ;
   reg \$1073 ;
   reg \$1074 ;
-  reg [8:0] \$1075 ;
+  reg \$1075 ;
   reg \$1076 ;
   reg \$1077 ;
-  reg [8:0] \$1078 ;
-  reg \$1079 ;
+  reg \$1078 ;
+  reg [8:0] \$1079 ;
   wire \$108 ;
   reg \$1080 ;
   reg \$1081 ;
-  reg \$1082 ;
+  reg [8:0] \$1082 ;
   reg \$1083 ;
   reg \$1084 ;
   reg \$1085 ;
-  reg [9:0] \$1086 ;
+  reg \$1086 ;
   reg \$1087 ;
   reg \$1088 ;
   reg \$1089 ;
@@ -113,26 +113,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] \$1094 ;
   reg \$1095 ;
   reg \$1096 ;
-  reg [8:0] \$1097 ;
-  reg \$1098 ;
+  reg \$1097 ;
+  reg [9:0] \$1098 ;
   reg \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [8:0] \$1100 ;
-  reg \$1101 ;
+  reg \$1100 ;
+  reg [8:0] \$1101 ;
   reg \$1102 ;
-  reg [2:0] \$1103 ;
-  reg \$1104 ;
-  reg [8:0] \$1105 ;
+  reg \$1103 ;
+  reg [8:0] \$1104 ;
+  reg \$1105 ;
   reg \$1106 ;
-  reg \$1107 ;
-  reg [2:0] \$1108 ;
-  reg \$1109 ;
+  reg [2:0] \$1107 ;
+  reg \$1108 ;
+  reg [8:0] \$1109 ;
   wire \$111 ;
-  reg [6:0] \$1110 ;
-  reg [31:0] \$1111 ;
-  reg [6:0] \$1112 ;
-  reg [31:0] \$1113 ;
+  reg \$1110 ;
+  reg \$1111 ;
+  reg [2:0] \$1112 ;
+  reg \$1113 ;
   reg [6:0] \$1114 ;
   reg [31:0] \$1115 ;
   reg [6:0] \$1116 ;
@@ -146,10 +146,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$1123 ;
   reg [6:0] \$1124 ;
   reg [31:0] \$1125 ;
-  wire [7:0] \$1126 ;
-  wire [23:0] \$1127 ;
-  wire [7:0] \$1128 ;
-  wire [23:0] \$1129 ;
+  reg [6:0] \$1126 ;
+  reg [31:0] \$1127 ;
+  reg [6:0] \$1128 ;
+  reg [31:0] \$1129 ;
   wire \$113 ;
   wire [7:0] \$1130 ;
   wire [23:0] \$1131 ;
@@ -164,6 +164,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$114 ;
   wire [7:0] \$1140 ;
   wire [23:0] \$1141 ;
+  wire [7:0] \$1142 ;
+  wire [23:0] \$1143 ;
+  wire [7:0] \$1144 ;
+  wire [23:0] \$1145 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
@@ -204,10 +208,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$151 ;
+  wire [8:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [8:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
@@ -267,17 +271,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [8:0] \$208 ;
+  wire [6:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire [8:0] \$213 ;
-  wire [6:0] \$214 ;
-  wire [9:0] \$215 ;
-  wire [5:0] \$216 ;
-  wire [10:0] \$217 ;
+  wire [9:0] \$210 ;
+  wire [5:0] \$211 ;
+  wire [10:0] \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
@@ -290,111 +294,111 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [5:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire [5:0] \$234 ;
-  wire [9:0] \$235 ;
-  wire [5:0] \$236 ;
-  wire [9:0] \$237 ;
-  wire [5:0] \$238 ;
-  wire [9:0] \$239 ;
+  wire [9:0] \$230 ;
+  wire [5:0] \$231 ;
+  wire [9:0] \$232 ;
+  wire [5:0] \$233 ;
+  wire [9:0] \$234 ;
+  wire [5:0] \$235 ;
+  wire [9:0] \$236 ;
+  wire [5:0] \$237 ;
+  wire [9:0] \$238 ;
+  wire [5:0] \$239 ;
   wire \$24 ;
-  wire [5:0] \$240 ;
-  wire [9:0] \$241 ;
-  wire [5:0] \$242 ;
-  wire [9:0] \$243 ;
-  wire [5:0] \$244 ;
-  wire [9:0] \$245 ;
-  wire [5:0] \$246 ;
-  wire [9:0] \$247 ;
-  wire [5:0] \$248 ;
-  wire [9:0] \$249 ;
+  wire [9:0] \$240 ;
+  wire [5:0] \$241 ;
+  wire [9:0] \$242 ;
+  wire [5:0] \$243 ;
+  wire [9:0] \$244 ;
+  wire \$245 ;
+  wire [8:0] \$246 ;
+  wire [8:0] \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire [8:0] \$251 ;
-  wire [8:0] \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire [3:0] \$255 ;
-  wire [4:0] \$256 ;
-  wire \$257 ;
-  wire [8:0] \$258 ;
-  wire [5:0] \$259 ;
+  wire [3:0] \$250 ;
+  wire [4:0] \$251 ;
+  wire \$252 ;
+  wire [8:0] \$253 ;
+  wire [5:0] \$254 ;
+  wire [9:0] \$255 ;
+  wire [8:0] \$256 ;
+  wire [5:0] \$257 ;
+  wire [9:0] \$258 ;
+  wire [8:0] \$259 ;
   wire \$26 ;
-  wire [9:0] \$260 ;
-  wire [8:0] \$261 ;
-  wire [5:0] \$262 ;
-  wire [9:0] \$263 ;
-  wire [8:0] \$264 ;
-  wire [5:0] \$265 ;
-  wire [9:0] \$266 ;
-  wire [8:0] \$267 ;
-  wire [5:0] \$268 ;
-  wire [9:0] \$269 ;
+  wire [5:0] \$260 ;
+  wire [9:0] \$261 ;
+  wire [8:0] \$262 ;
+  wire [5:0] \$263 ;
+  wire [9:0] \$264 ;
+  wire [8:0] \$265 ;
+  wire [5:0] \$266 ;
+  wire [9:0] \$267 ;
+  wire [8:0] \$268 ;
+  wire [5:0] \$269 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [9:0] \$272 ;
-  wire [8:0] \$273 ;
-  wire [5:0] \$274 ;
-  wire [9:0] \$275 ;
-  wire [8:0] \$276 ;
-  wire [5:0] \$277 ;
-  wire [9:0] \$278 ;
-  wire [8:0] \$279 ;
+  wire [9:0] \$270 ;
+  wire [8:0] \$271 ;
+  wire [5:0] \$272 ;
+  wire [9:0] \$273 ;
+  wire [8:0] \$274 ;
+  wire [5:0] \$275 ;
+  wire [9:0] \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [5:0] \$280 ;
-  wire [9:0] \$281 ;
+  wire \$280 ;
+  wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire [63:0] \$286 ;
+  wire [4:0] \$284 ;
+  wire [4:0] \$285 ;
+  wire [9:0] \$286 ;
   wire [9:0] \$287 ;
-  wire [9:0] \$288 ;
+  wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire [9:0] \$291 ;
+  wire [9:0] \$290 ;
+  wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire \$294 ;
-  wire [9:0] \$295 ;
-  wire \$296 ;
-  wire [8:0] \$297 ;
+  wire [9:0] \$294 ;
+  wire \$295 ;
+  wire [8:0] \$296 ;
+  wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
+  wire [9:0] \$300 ;
   wire [9:0] \$301 ;
-  wire [9:0] \$302 ;
+  wire \$302 ;
   wire \$303 ;
-  wire [4:0] \$304 ;
-  wire \$305 ;
-  wire [9:0] \$306 ;
-  wire [8:0] \$307 ;
-  wire [4:0] \$308 ;
+  wire [9:0] \$304 ;
+  wire [8:0] \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
+  wire [9:0] \$310 ;
+  wire [11:0] \$311 ;
   wire \$312 ;
-  wire [9:0] \$313 ;
-  wire [11:0] \$314 ;
-  wire \$315 ;
+  wire \$313 ;
+  wire [9:0] \$314 ;
+  wire [9:0] \$315 ;
   wire \$316 ;
   wire [9:0] \$317 ;
-  wire [9:0] \$318 ;
-  wire \$319 ;
+  wire [8:0] \$318 ;
+  wire [9:0] \$319 ;
   wire \$32 ;
-  wire [9:0] \$320 ;
-  wire [8:0] \$321 ;
-  wire [9:0] \$322 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire [8:0] \$325 ;
@@ -835,7 +839,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
-  wire [4:0] \$72 ;
+  wire \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
@@ -857,7 +861,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
-  wire \$74 ;
+  wire [8:0] \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
@@ -868,7 +872,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
-  wire \$75 ;
+  wire [8:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
@@ -879,7 +883,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
-  wire [8:0] \$76 ;
+  wire [5:0] \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
@@ -890,7 +894,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
-  wire [8:0] \$77 ;
+  wire [9:0] \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
@@ -901,7 +905,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [3:0] \$777 ;
   wire \$778 ;
   wire \$779 ;
-  wire [5:0] \$78 ;
+  wire \$78 ;
   wire [11:0] \$780 ;
   wire \$781 ;
   wire [11:0] \$782 ;
@@ -912,7 +916,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$787 ;
   wire [3:0] \$788 ;
   wire \$789 ;
-  wire [9:0] \$79 ;
+  wire \$79 ;
   wire \$790 ;
   wire [11:0] \$791 ;
   wire \$792 ;
@@ -1079,7 +1083,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire \$94 ;
+  wire [8:0] \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
@@ -1101,7 +1105,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$957 ;
   wire [9:0] \$958 ;
   wire [9:0] \$959 ;
-  wire [8:0] \$96 ;
+  wire \$96 ;
   wire [10:0] \$960 ;
   wire \$961 ;
   wire [9:0] \$962 ;
@@ -1123,7 +1127,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire \$98 ;
+  wire [4:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
@@ -1134,7 +1138,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire \$99 ;
+  wire [4:0] \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire [9:0] \$992 ;
@@ -1171,14 +1175,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$238 ;
   wire [31:0] \$signature__data$241 ;
   wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$403 ;
-  wire [31:0] \$signature__data$404 ;
-  wire [31:0] \$signature__data$405 ;
-  wire [31:0] \$signature__data$406 ;
-  wire [31:0] \$signature__data$407 ;
-  wire [31:0] \$signature__data$408 ;
-  wire [31:0] \$signature__data$409 ;
   wire [31:0] \$signature__data$410 ;
+  wire [31:0] \$signature__data$411 ;
+  wire [31:0] \$signature__data$412 ;
+  wire [31:0] \$signature__data$413 ;
+  wire [31:0] \$signature__data$414 ;
+  wire [31:0] \$signature__data$415 ;
+  wire [31:0] \$signature__data$416 ;
+  wire [31:0] \$signature__data$417 ;
   wire \$signature__en ;
   wire \$signature__en$221 ;
   wire \$signature__en$224 ;
@@ -1246,7 +1250,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   output busy;
   wire busy;
   wire busy_r;
-  wire claim_out;
+  reg claim_ctx = 1'h0;
+  reg claim_out = 1'h0;
   reg clear_counters;
   reg clear_counters_r = 1'h0;
   input clk;
@@ -1301,6 +1306,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] group = 9'h000;
   reg group_is_0 = 1'h1;
   reg [9:0] group_plus1 = 10'h001;
+  reg has_layers = 1'h0;
   input [63:0] i_stream__payload;
   wire [63:0] i_stream__payload;
   output i_stream__ready;
@@ -1339,6 +1345,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire issue_b;
   reg last_fold = 1'h0;
   reg last_group = 1'h0;
+  reg [4:0] last_layer = 5'h1f;
   reg [3:0] layer = 4'h0;
   reg layer_is_0 = 1'h1;
   wire ld_fire;
@@ -1352,7 +1359,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load__valid;
   wire load_hold;
   reg loaded = 1'h0;
-  reg [3:0] n_layers = 4'h0;
   wire [3:0] next_layer;
   wire [2:0] nxt_rp__addr;
   wire [36:0] nxt_rp__data;
@@ -1575,6 +1581,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx12 = 1'h0;
   reg wb_ctx13 = 1'h0;
   reg wb_ctx14 = 1'h0;
+  reg wb_ctx15 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -1589,6 +1596,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_group12 = 9'h000;
   reg [8:0] wb_group13 = 9'h000;
   reg [8:0] wb_group14 = 9'h000;
+  reg [8:0] wb_group15 = 9'h000;
   reg [8:0] wb_group2 = 9'h000;
   reg [8:0] wb_group3 = 9'h000;
   reg [8:0] wb_group4 = 9'h000;
@@ -1605,6 +1613,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out12 = 1'h0;
   reg wb_out13 = 1'h0;
   reg wb_out14 = 1'h0;
+  reg wb_out15 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -1619,6 +1628,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par12 = 1'h0;
   reg wb_par13 = 1'h0;
   reg wb_par14 = 1'h0;
+  reg wb_par15 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -1635,6 +1645,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid12 = 1'h0;
   reg wb_valid13 = 1'h0;
   reg wb_valid14 = 1'h0;
+  reg wb_valid15 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -1777,8 +1788,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$219 )
-      actbuf[\$217 [6:0]] <= { \$1140 , \$1138 , \$1136 , \$1134 , \$1132 , \$1130 , \$1128 , \$1126  };
+    if (\$214 )
+      actbuf[\$212 [6:0]] <= { \$1144 , \$1142 , \$1140 , \$1138 , \$1136 , \$1134 , \$1132 , \$1130  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1802,7 +1813,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load__payload[2:0]] <= { \$68 , \$65 , \$62 , \$60 , \$58 [8:0] };
   end
-  assign nxt_steps_rp__data = descriptor_steps[\$102 [2:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$100 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -1818,8 +1829,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load__payload[2:0]] <= load__payload[68:32];
   end
-  assign nxt_rp__data = descriptors[\$102 [2:0]];
-  assign dl_rp__data = descriptors[\$72 [2:0]];
+  assign nxt_rp__data = descriptors[\$100 [2:0]];
+  assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
   (* ram_style = "block" *)
   reg [63:0] inbuf [63:0];
@@ -1890,8 +1901,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$81 )
-      inbuf[\$79 [5:0]] <= i_stream__payload;
+    if (\$79 )
+      inbuf[\$77 [5:0]] <= i_stream__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -1969,13 +1980,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$235 [5:0]] <= { \$1127 , \$1126  };
+      outbuf0[\$230 [5:0]] <= { \$1131 , \$1130  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$260 [5:0]];
+    _2_ <= outbuf0[\$255 [5:0]];
   end
-  assign \$signature__data$403  = _2_;
+  assign \$signature__data$410  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2045,13 +2056,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$237 [5:0]] <= { \$1129 , \$1128  };
+      outbuf1[\$232 [5:0]] <= { \$1133 , \$1132  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$263 [5:0]];
+    _3_ <= outbuf1[\$258 [5:0]];
   end
-  assign \$signature__data$404  = _3_;
+  assign \$signature__data$411  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2121,13 +2132,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$239 [5:0]] <= { \$1131 , \$1130  };
+      outbuf2[\$234 [5:0]] <= { \$1135 , \$1134  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$266 [5:0]];
+    _4_ <= outbuf2[\$261 [5:0]];
   end
-  assign \$signature__data$405  = _4_;
+  assign \$signature__data$412  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2197,13 +2208,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$241 [5:0]] <= { \$1133 , \$1132  };
+      outbuf3[\$236 [5:0]] <= { \$1137 , \$1136  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$269 [5:0]];
+    _5_ <= outbuf3[\$264 [5:0]];
   end
-  assign \$signature__data$406  = _5_;
+  assign \$signature__data$413  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2273,13 +2284,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$243 [5:0]] <= { \$1135 , \$1134  };
+      outbuf4[\$238 [5:0]] <= { \$1139 , \$1138  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$272 [5:0]];
+    _6_ <= outbuf4[\$267 [5:0]];
   end
-  assign \$signature__data$407  = _6_;
+  assign \$signature__data$414  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2349,13 +2360,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$245 [5:0]] <= { \$1137 , \$1136  };
+      outbuf5[\$240 [5:0]] <= { \$1141 , \$1140  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$275 [5:0]];
+    _7_ <= outbuf5[\$270 [5:0]];
   end
-  assign \$signature__data$408  = _7_;
+  assign \$signature__data$415  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2425,13 +2436,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$247 [5:0]] <= { \$1139 , \$1138  };
+      outbuf6[\$242 [5:0]] <= { \$1143 , \$1142  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$278 [5:0]];
+    _8_ <= outbuf6[\$273 [5:0]];
   end
-  assign \$signature__data$409  = _8_;
+  assign \$signature__data$416  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2501,13 +2512,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$249 [5:0]] <= { \$1141 , \$1140  };
+      outbuf7[\$244 [5:0]] <= { \$1145 , \$1144  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$281 [5:0]];
+    _9_ <= outbuf7[\$276 [5:0]];
   end
-  assign \$signature__data$410  = _9_;
+  assign \$signature__data$417  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2594,228 +2605,227 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$69  = load__payload[31:28] == 2'h3;
   assign \$70  = ld_fire & \$69 ;
   assign \$71  = load__payload[19:0] == 1'h1;
-  assign \$72  = n_layers - 1'h1;
-  assign \$73  = in_wslot ? in_full1 : in_full0;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = | n_layers;
-  assign i_stream__ready = \$74  & \$75 ;
+  assign \$72  = in_wslot ? in_full1 : in_full0;
+  assign \$73  = ~ \$72 ;
+  assign i_stream__ready = \$73  & has_layers;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$76  = in_wslot ? in_beats1 : in_beats0;
-  assign \$78  = in_wslot ? 6'h20 : 6'h00;
-  assign \$79  = \$77  + \$78 ;
-  assign \$96  = in_wslot ? in_beats1 : in_beats0;
-  assign \$97  = ! \$96 ;
-  assign vector_start = in_fire & \$97 ;
-  assign \$98  = ~ loaded;
-  assign \$99  = b_done ? 1'h1 : 1'h0;
-  assign \$100  = layer + 1'h1;
-  assign \$101  = cur_is_last ? { 4'h0, \$99  } : \$100 ;
-  assign \$102  = loaded ? \$101  : 5'h00;
-  assign \$103  = | n_layers;
-  assign active = loaded & \$103 ;
-  assign \$104  = ~ layer_is_0;
-  assign \$105  = active & \$104 ;
-  assign \$106  = ~ b_done;
-  assign \$107  = \$105  & \$106 ;
-  assign b_available = \$107  & b_ready;
-  assign \$108  = ~ b_in_group;
-  assign \$109  = \$108  & fold_is_0;
-  assign \$110  = ~ group_is_0;
-  assign \$111  = \$110  | raw_ok;
-  assign \$112  = layer_is_0 ? in_ok : \$111 ;
-  assign \$113  = active & \$112 ;
-  assign \$114  = group_is_0 & fold_is_0;
-  assign \$115  = cur_is_last & \$114 ;
-  assign \$116  = ctx ? out_full1 : out_full0;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = ~ \$117 ;
-  assign \$119  = \$113  & \$118 ;
-  assign \$121  = ~ layer_is_0;
-  assign \$122  = \$121  & group_is_0;
-  assign \$123  = \$122  ? raw_full : 1'h1;
-  assign \$124  = \$120  & \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = \$109  & \$125 ;
-  assign \$127  = \$126  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$127 ;
-  assign \$128  = ~ b_in_group;
-  assign \$129  = ~ group_is_0;
-  assign \$130  = \$129  | raw_ok;
-  assign \$131  = layer_is_0 ? in_ok : \$130 ;
-  assign \$132  = active & \$131 ;
-  assign \$133  = group_is_0 & fold_is_0;
-  assign \$134  = cur_is_last & \$133 ;
-  assign \$135  = ctx ? out_full1 : out_full0;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$132  & \$137 ;
-  assign \$140  = \$128  & \$139 ;
-  assign \$141  = ~ b_in_group;
-  assign \$142  = \$141  & fold_is_0;
-  assign \$143  = ~ layer_is_0;
-  assign \$144  = \$143  & group_is_0;
-  assign \$145  = \$144  ? raw_full : 1'h1;
+  assign \$74  = in_wslot ? in_beats1 : in_beats0;
+  assign \$76  = in_wslot ? 6'h20 : 6'h00;
+  assign \$77  = \$75  + \$76 ;
+  assign \$94  = in_wslot ? in_beats1 : in_beats0;
+  assign \$95  = ! \$94 ;
+  assign vector_start = in_fire & \$95 ;
+  assign \$96  = ~ loaded;
+  assign \$97  = b_done ? 1'h1 : 1'h0;
+  assign \$98  = layer + 1'h1;
+  assign \$99  = cur_is_last ? { 4'h0, \$97  } : \$98 ;
+  assign \$100  = loaded ? \$99  : 5'h00;
+  assign active = loaded & has_layers;
+  assign \$101  = ~ layer_is_0;
+  assign \$102  = active & \$101 ;
+  assign \$103  = ~ b_done;
+  assign \$104  = \$102  & \$103 ;
+  assign b_available = \$104  & b_ready;
+  assign \$105  = ~ b_in_group;
+  assign \$106  = \$105  & fold_is_0;
+  assign \$107  = ~ group_is_0;
+  assign \$108  = \$107  | raw_ok;
+  assign \$109  = layer_is_0 ? in_ok : \$108 ;
+  assign \$110  = active & \$109 ;
+  assign \$111  = group_is_0 & fold_is_0;
+  assign \$112  = cur_is_last & \$111 ;
+  assign \$113  = ctx ? out_full1 : out_full0;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$110  & \$115 ;
+  assign \$118  = ~ layer_is_0;
+  assign \$119  = \$118  & group_is_0;
+  assign \$120  = \$119  ? raw_full : 1'h1;
+  assign \$121  = \$117  & \$120 ;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = \$106  & \$122 ;
+  assign \$124  = \$123  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$124 ;
+  assign \$125  = ~ b_in_group;
+  assign \$126  = ~ group_is_0;
+  assign \$127  = \$126  | raw_ok;
+  assign \$128  = layer_is_0 ? in_ok : \$127 ;
+  assign \$129  = active & \$128 ;
+  assign \$130  = group_is_0 & fold_is_0;
+  assign \$131  = cur_is_last & \$130 ;
+  assign \$132  = ctx ? out_full1 : out_full0;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = \$129  & \$134 ;
+  assign \$137  = \$125  & \$136 ;
+  assign \$138  = ~ b_in_group;
+  assign \$139  = \$138  & fold_is_0;
+  assign \$140  = ~ layer_is_0;
+  assign \$141  = \$140  & group_is_0;
+  assign \$142  = \$141  ? raw_full : 1'h1;
+  assign \$143  = ~ \$142 ;
+  assign \$144  = \$139  & \$143 ;
+  assign \$145  = \$144  & b_available;
   assign \$146  = ~ \$145 ;
-  assign \$147  = \$142  & \$146 ;
-  assign \$148  = \$147  & b_available;
-  assign \$149  = ~ \$148 ;
-  assign issue_a = \$140  & \$149 ;
+  assign issue_a = \$137  & \$146 ;
   assign issue = issue_a | issue_b;
-  assign \$150  = ~ issue;
-  assign \$151  = \$150  & active;
-  assign \$152  = ~ in_ok;
-  assign \$153  = layer_is_0 & \$152 ;
-  assign \$154  = ctx ? in_beats1 : in_beats0;
-  assign \$155  = | \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = b_in_group ? 1'h1 : \$156 ;
-  assign stall_input = \$151  & \$157 ;
-  assign \$158  = ~ issue;
-  assign \$159  = ~ b_in_group;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = \$160  & active;
-  assign \$162  = ~ group_is_0;
-  assign \$163  = \$162  | raw_ok;
-  assign \$164  = layer_is_0 ? in_ok : \$163 ;
-  assign \$165  = \$161  & \$164 ;
-  assign \$166  = group_is_0 & fold_is_0;
-  assign \$167  = cur_is_last & \$166 ;
-  assign \$168  = ctx ? out_full1 : out_full0;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = ~ \$169 ;
-  assign stall_output = \$165  & \$171 ;
-  assign \$172  = ! ctx;
-  assign \$173  = issue_a & \$172 ;
-  assign \$174  = \$173  & layer_is_0;
-  assign \$175  = \$174  & last_fold;
-  assign \$176  = \$175  & last_group;
-  assign \$178  = issue_b & \$177 ;
-  assign \$179  = \$178  & b_last_fold;
-  assign \$180  = \$179  & b_last_group;
-  assign in_release0 = \$176  | \$180 ;
-  assign \$181  = ! ctx;
-  assign \$182  = issue_a & \$181 ;
-  assign \$183  = \$182  & layer_is_0;
-  assign \$184  = group_is_0 & fold_is_0;
-  assign \$185  = \$183  & \$184 ;
-  assign \$187  = issue_b & \$186 ;
-  assign \$188  = \$187  & b_group_is_0;
-  assign \$189  = ! b_fold;
-  assign \$190  = \$188  & \$189 ;
-  assign track_reset0 = \$185  | \$190 ;
-  assign \$192  = issue_a & \$191 ;
-  assign \$193  = \$192  & layer_is_0;
-  assign \$194  = \$193  & last_fold;
-  assign \$195  = \$194  & last_group;
-  assign \$196  = ~ ctx;
-  assign \$197  = issue_b & \$196 ;
-  assign \$198  = \$197  & b_last_fold;
-  assign \$199  = \$198  & b_last_group;
-  assign in_release1 = \$195  | \$199 ;
-  assign \$201  = issue_a & \$200 ;
-  assign \$202  = \$201  & layer_is_0;
-  assign \$203  = group_is_0 & fold_is_0;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ ctx;
-  assign \$206  = issue_b & \$205 ;
-  assign \$207  = \$206  & b_group_is_0;
-  assign \$208  = ! b_fold;
-  assign \$209  = \$207  & \$208 ;
-  assign track_reset1 = \$204  | \$209 ;
-  assign \$210  = issue_a & cur_is_last;
-  assign \$211  = group_is_0 & fold_is_0;
-  assign claim_out = \$210  & \$211 ;
+  assign \$147  = ~ issue;
+  assign \$148  = \$147  & active;
+  assign \$149  = ~ in_ok;
+  assign \$150  = layer_is_0 & \$149 ;
+  assign \$151  = ctx ? in_beats1 : in_beats0;
+  assign \$152  = | \$151 ;
+  assign \$153  = \$150  & \$152 ;
+  assign \$154  = b_in_group ? 1'h1 : \$153 ;
+  assign stall_input = \$148  & \$154 ;
+  assign \$155  = ~ issue;
+  assign \$156  = ~ b_in_group;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \$157  & active;
+  assign \$159  = ~ group_is_0;
+  assign \$160  = \$159  | raw_ok;
+  assign \$161  = layer_is_0 ? in_ok : \$160 ;
+  assign \$162  = \$158  & \$161 ;
+  assign \$163  = group_is_0 & fold_is_0;
+  assign \$164  = cur_is_last & \$163 ;
+  assign \$165  = ctx ? out_full1 : out_full0;
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = ~ \$166 ;
+  assign stall_output = \$162  & \$168 ;
+  assign \$169  = ! ctx;
+  assign \$170  = issue_a & \$169 ;
+  assign \$171  = \$170  & layer_is_0;
+  assign \$172  = \$171  & last_fold;
+  assign \$173  = \$172  & last_group;
+  assign \$175  = issue_b & \$174 ;
+  assign \$176  = \$175  & b_last_fold;
+  assign \$177  = \$176  & b_last_group;
+  assign in_release0 = \$173  | \$177 ;
+  assign \$178  = ! ctx;
+  assign \$179  = issue_a & \$178 ;
+  assign \$180  = \$179  & layer_is_0;
+  assign \$181  = group_is_0 & fold_is_0;
+  assign \$182  = \$180  & \$181 ;
+  assign \$184  = issue_b & \$183 ;
+  assign \$185  = \$184  & b_group_is_0;
+  assign \$186  = ! b_fold;
+  assign \$187  = \$185  & \$186 ;
+  assign track_reset0 = \$182  | \$187 ;
+  assign \$189  = issue_a & \$188 ;
+  assign \$190  = \$189  & layer_is_0;
+  assign \$191  = \$190  & last_fold;
+  assign \$192  = \$191  & last_group;
+  assign \$193  = ~ ctx;
+  assign \$194  = issue_b & \$193 ;
+  assign \$195  = \$194  & b_last_fold;
+  assign \$196  = \$195  & b_last_group;
+  assign in_release1 = \$192  | \$196 ;
+  assign \$198  = issue_a & \$197 ;
+  assign \$199  = \$198  & layer_is_0;
+  assign \$200  = group_is_0 & fold_is_0;
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = ~ ctx;
+  assign \$203  = issue_b & \$202 ;
+  assign \$204  = \$203  & b_group_is_0;
+  assign \$205  = ! b_fold;
+  assign \$206  = \$204  & \$205 ;
+  assign track_reset1 = \$201  | \$206 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$212  = ~ wb_out14;
-  assign act_write = wb_valid14 & \$212 ;
-  assign out_write = wb_valid14 & wb_out14;
-  assign \$214  = wb_ctx14 ? 7'h40 : 7'h00;
-  assign \$215  = \$213  + \$214 ;
-  assign \$216  = wb_par14 ? 6'h20 : 6'h00;
-  assign \$217  = \$215  + \$216 ;
-  assign \$234  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$235  = wb_group14 + \$234 ;
-  assign \$236  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$237  = wb_group14 + \$236 ;
-  assign \$238  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$239  = wb_group14 + \$238 ;
-  assign \$240  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$241  = wb_group14 + \$240 ;
-  assign \$242  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$243  = wb_group14 + \$242 ;
-  assign \$244  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$245  = wb_group14 + \$244 ;
-  assign \$246  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$247  = wb_group14 + \$246 ;
-  assign \$248  = wb_ctx14 ? 6'h20 : 6'h00;
-  assign \$249  = wb_group14 + \$248 ;
-  assign \$250  = drain_slot ? out_pending1 : out_pending0;
-  assign \$251  = drain_slot ? out_groups1 : out_groups0;
-  assign \$253  = \$251  > \$252 ;
-  assign \$254  = \$250  & \$253 ;
-  assign \$255  = w_level + drain_inflight;
-  assign \$256  = \$255  + drain_inflight2;
-  assign \$257  = \$256  < 3'h4;
-  assign drain_read = \$254  & \$257 ;
-  assign \$259  = drain_slot ? 6'h20 : 6'h00;
-  assign \$260  = \$258  + \$259 ;
-  assign \$262  = drain_slot ? 6'h20 : 6'h00;
-  assign \$263  = \$261  + \$262 ;
-  assign \$265  = drain_slot ? 6'h20 : 6'h00;
-  assign \$266  = \$264  + \$265 ;
-  assign \$268  = drain_slot ? 6'h20 : 6'h00;
-  assign \$269  = \$267  + \$268 ;
-  assign \$271  = drain_slot ? 6'h20 : 6'h00;
-  assign \$272  = \$270  + \$271 ;
-  assign \$274  = drain_slot ? 6'h20 : 6'h00;
-  assign \$275  = \$273  + \$274 ;
-  assign \$277  = drain_slot ? 6'h20 : 6'h00;
-  assign \$278  = \$276  + \$277 ;
-  assign \$280  = drain_slot ? 6'h20 : 6'h00;
-  assign \$281  = \$279  + \$280 ;
+  assign \$207  = ~ wb_out15;
+  assign act_write = wb_valid15 & \$207 ;
+  assign out_write = wb_valid15 & wb_out15;
+  assign \$209  = wb_ctx15 ? 7'h40 : 7'h00;
+  assign \$210  = \$208  + \$209 ;
+  assign \$211  = wb_par15 ? 6'h20 : 6'h00;
+  assign \$212  = \$210  + \$211 ;
+  assign \$229  = wb_ctx15 ? 6'h20 : 6'h00;
+  assign \$230  = wb_group15 + \$229 ;
+  assign \$231  = wb_ctx15 ? 6'h20 : 6'h00;
+  assign \$232  = wb_group15 + \$231 ;
+  assign \$233  = wb_ctx15 ? 6'h20 : 6'h00;
+  assign \$234  = wb_group15 + \$233 ;
+  assign \$235  = wb_ctx15 ? 6'h20 : 6'h00;
+  assign \$236  = wb_group15 + \$235 ;
+  assign \$237  = wb_ctx15 ? 6'h20 : 6'h00;
+  assign \$238  = wb_group15 + \$237 ;
+  assign \$239  = wb_ctx15 ? 6'h20 : 6'h00;
+  assign \$240  = wb_group15 + \$239 ;
+  assign \$241  = wb_ctx15 ? 6'h20 : 6'h00;
+  assign \$242  = wb_group15 + \$241 ;
+  assign \$243  = wb_ctx15 ? 6'h20 : 6'h00;
+  assign \$244  = wb_group15 + \$243 ;
+  assign \$245  = drain_slot ? out_pending1 : out_pending0;
+  assign \$246  = drain_slot ? out_groups1 : out_groups0;
+  assign \$248  = \$246  > \$247 ;
+  assign \$249  = \$245  & \$248 ;
+  assign \$250  = w_level + drain_inflight;
+  assign \$251  = \$250  + drain_inflight2;
+  assign \$252  = \$251  < 3'h4;
+  assign drain_read = \$249  & \$252 ;
+  assign \$254  = drain_slot ? 6'h20 : 6'h00;
+  assign \$255  = \$253  + \$254 ;
+  assign \$257  = drain_slot ? 6'h20 : 6'h00;
+  assign \$258  = \$256  + \$257 ;
+  assign \$260  = drain_slot ? 6'h20 : 6'h00;
+  assign \$261  = \$259  + \$260 ;
+  assign \$263  = drain_slot ? 6'h20 : 6'h00;
+  assign \$264  = \$262  + \$263 ;
+  assign \$266  = drain_slot ? 6'h20 : 6'h00;
+  assign \$267  = \$265  + \$266 ;
+  assign \$269  = drain_slot ? 6'h20 : 6'h00;
+  assign \$270  = \$268  + \$269 ;
+  assign \$272  = drain_slot ? 6'h20 : 6'h00;
+  assign \$273  = \$271  + \$272 ;
+  assign \$275  = drain_slot ? 6'h20 : 6'h00;
+  assign \$276  = \$274  + \$275 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign busy = | in_flight;
-  assign \$282  = load__payload[31:28] == 2'h3;
-  assign \$283  = ld_fire & \$282 ;
-  assign \$284  = ! load__payload[19:0];
-  assign \$285  = load__payload[95:32] > 4'h8;
-  assign \$286  = \$285  ? 64'h0000000000000008 : load__payload[95:32];
-  assign \$287  = d0_rp__data[8:0] - 1'h1;
-  assign \$289  = ! in_wslot;
-  assign \$290  = in_fire & \$289 ;
-  assign \$291  = in_beats0 + 1'h1;
-  assign \$292  = in_beats0 == in_folds_m1;
-  assign \$294  = in_fire & \$293 ;
-  assign \$295  = in_beats1 + 1'h1;
-  assign \$296  = in_beats1 == in_folds_m1;
-  assign \$297  = in_wslot ? in_beats1 : in_beats0;
-  assign \$298  = \$297  == in_folds_m1;
-  assign \$299  = in_fire & \$298 ;
-  assign \$300  = ~ in_wslot;
-  assign \$301  = d0_rp__data[17:9] + 3'h7;
-  assign \$303  = ~ loaded;
-  assign \$304  = n_layers - 1'h1;
-  assign \$305  = \$102 [3:0] == \$304 ;
-  assign \$306  = group + 1'h1;
-  assign \$307  = rq_addr + 1'h1;
-  assign \$308  = n_layers - 1'h1;
-  assign \$309  = \$102 [3:0] == \$308 ;
-  assign \$310  = ~ wr_buf;
-  assign \$311  = ~ ctx;
-  assign \$312  = ~ b_group_is_0;
-  assign \$313  = fold + 1'h1;
-  assign \$314  = fold_end_next + 4'h8;
-  assign \$315  = last_fold & last_group;
-  assign \$316  = ~ \$315 ;
-  assign \$317  = bank_addr + 1'h1;
-  assign \$318  = b_bank_addr + 1'h1;
-  assign \$319  = ~ b_last_fold;
-  assign \$320  = b_group + 1'h1;
-  assign \$321  = b_rq_addr + 1'h1;
-  assign \$322  = b_fold + 1'h1;
-  assign \$323  = ~ clear_counters;
-  assign \$324  = ld_fire & \$323 ;
+  assign \$277  = load__payload[31:28] == 2'h3;
+  assign \$278  = ld_fire & \$277 ;
+  assign \$279  = ! load__payload[19:0];
+  assign \$280  = | load__payload[95:32];
+  assign \$281  = | load__payload[95:36];
+  assign \$282  = load__payload[35:32] > 4'h8;
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = load__payload[35:32] - 1'h1;
+  assign \$285  = \$283  ? 5'h07 : \$284 ;
+  assign \$286  = d0_rp__data[8:0] - 1'h1;
+  assign \$288  = ! in_wslot;
+  assign \$289  = in_fire & \$288 ;
+  assign \$290  = in_beats0 + 1'h1;
+  assign \$291  = in_beats0 == in_folds_m1;
+  assign \$293  = in_fire & \$292 ;
+  assign \$294  = in_beats1 + 1'h1;
+  assign \$295  = in_beats1 == in_folds_m1;
+  assign \$296  = in_wslot ? in_beats1 : in_beats0;
+  assign \$297  = \$296  == in_folds_m1;
+  assign \$298  = in_fire & \$297 ;
+  assign \$299  = ~ in_wslot;
+  assign \$300  = d0_rp__data[17:9] + 3'h7;
+  assign \$302  = ~ loaded;
+  assign \$303  = \$100 [3:0] == last_layer;
+  assign \$304  = group + 1'h1;
+  assign \$305  = rq_addr + 1'h1;
+  assign \$306  = \$100 [3:0] == last_layer;
+  assign \$307  = ~ wr_buf;
+  assign \$308  = ~ ctx;
+  assign \$309  = ~ b_group_is_0;
+  assign \$310  = fold + 1'h1;
+  assign \$311  = fold_end_next + 4'h8;
+  assign \$312  = last_fold & last_group;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = bank_addr + 1'h1;
+  assign \$315  = b_bank_addr + 1'h1;
+  assign \$316  = ~ b_last_fold;
+  assign \$317  = b_group + 1'h1;
+  assign \$318  = b_rq_addr + 1'h1;
+  assign \$319  = b_fold + 1'h1;
+  assign \$320  = ~ clear_counters;
+  assign \$321  = ld_fire & \$320 ;
+  assign \$322  = issue_a & cur_is_last;
+  assign \$323  = group_is_0 & fold_is_0;
+  assign \$324  = \$322  & \$323 ;
   assign \$325  = issue_b ? b_bank_addr : bank_addr;
   assign \$326  = ! b_fold;
   assign \$327  = issue_b ? \$326  : fold_is_0;
@@ -2840,22 +2850,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$349  = step_valid & step_last;
   assign \$350  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
   assign \$351  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$352  = ~ wb_out13;
-  assign \$353  = wb_valid13 & \$352 ;
-  assign \$354  = ! wb_ctx13;
+  assign \$352  = ~ wb_out14;
+  assign \$353  = wb_valid14 & \$352 ;
+  assign \$354  = ! wb_ctx14;
   assign \$355  = \$353  & \$354 ;
   assign \$356  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$357  = \$356  == wb_par13;
+  assign \$357  = \$356  == wb_par14;
   assign \$358  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
   assign \$359  = \$358  + 1'h1;
   assign \$360  = \$357  ? \$359  : 10'h001;
   assign \$361  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
   assign \$362  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$363  = ~ wb_out13;
-  assign \$364  = wb_valid13 & \$363 ;
+  assign \$363  = ~ wb_out14;
+  assign \$364  = wb_valid14 & \$363 ;
   assign \$366  = \$364  & \$365 ;
   assign \$367  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$368  = \$367  == wb_par13;
+  assign \$368  = \$367  == wb_par14;
   assign \$369  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
   assign \$370  = \$369  + 1'h1;
   assign \$371  = \$368  ? \$370  : 10'h001;
@@ -3380,9 +3390,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$980  = cur_is_last & \$979 ;
   assign \$981  = ~ b_group_is_0;
   assign \$982  = \$980  & \$981 ;
-  assign \$983  = ! ctx;
+  assign \$983  = ! claim_ctx;
   assign \$984  = claim_out & \$983 ;
-  assign \$985  = ! wb_ctx14;
+  assign \$985  = ! wb_ctx15;
   assign \$986  = out_write & \$985 ;
   assign \$987  = out_groups0 + 1'h1;
   assign \$989  = claim_out & \$988 ;
@@ -3419,71 +3429,77 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$1023  = clear_counters_r ? 32'd0 : count_inferences;
   assign \$1024  = \$1023  + inc_inferences;
   always @(posedge clk)
-    n_layers <= \$1025 ;
+    has_layers <= \$1025 ;
   always @(posedge clk)
-    in_folds_m1 <= \$1026 ;
+    last_layer <= \$1026 ;
   always @(posedge clk)
-    out_n <= \$1027 ;
+    in_folds_m1 <= \$1027 ;
   always @(posedge clk)
-    in_beats0 <= \$1028 ;
+    out_n <= \$1028 ;
   always @(posedge clk)
-    in_full0 <= \$1029 ;
+    in_beats0 <= \$1029 ;
   always @(posedge clk)
-    in_beats1 <= \$1030 ;
+    in_full0 <= \$1030 ;
   always @(posedge clk)
-    in_full1 <= \$1031 ;
+    in_beats1 <= \$1031 ;
   always @(posedge clk)
-    in_wslot <= \$1032 ;
+    in_full1 <= \$1032 ;
   always @(posedge clk)
-    in_groups <= \$1033 ;
+    in_wslot <= \$1033 ;
   always @(posedge clk)
-    cur_groups <= \$1034 ;
+    in_groups <= \$1034 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1035 ;
+    cur_groups <= \$1035 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1036 ;
+    cur_folds_m1 <= \$1036 ;
   always @(posedge clk)
-    cur_out <= \$1037 ;
+    cur_groups_m1 <= \$1037 ;
   always @(posedge clk)
-    cur_is_last <= \$1038 ;
+    cur_out <= \$1038 ;
   always @(posedge clk)
-    cur_relu <= \$1039 ;
+    cur_is_last <= \$1039 ;
   always @(posedge clk)
-    cur_requantize <= \$1040 ;
+    cur_relu <= \$1040 ;
   always @(posedge clk)
-    bank_addr <= \$1041 ;
+    cur_requantize <= \$1041 ;
   always @(posedge clk)
-    rq_addr <= \$1042 ;
+    bank_addr <= \$1042 ;
   always @(posedge clk)
-    layer <= \$1043 ;
+    rq_addr <= \$1043 ;
   always @(posedge clk)
-    group <= \$1044 ;
+    layer <= \$1044 ;
   always @(posedge clk)
-    fold <= \$1045 ;
+    group <= \$1045 ;
   always @(posedge clk)
-    fold_end <= \$1046 ;
+    fold <= \$1046 ;
   always @(posedge clk)
-    fold_end_next <= \$1047 ;
+    fold_end <= \$1047 ;
   always @(posedge clk)
-    b_group <= \$1048 ;
+    fold_end_next <= \$1048 ;
   always @(posedge clk)
-    b_fold <= \$1049 ;
+    b_group <= \$1049 ;
   always @(posedge clk)
-    b_in_group <= \$1050 ;
+    b_fold <= \$1050 ;
   always @(posedge clk)
-    b_bank_addr <= \$1051 ;
+    b_in_group <= \$1051 ;
   always @(posedge clk)
-    b_rq_addr <= \$1052 ;
+    b_bank_addr <= \$1052 ;
   always @(posedge clk)
-    loaded <= \$1053 ;
+    b_rq_addr <= \$1053 ;
   always @(posedge clk)
-    wr_buf <= \$1054 ;
+    loaded <= \$1054 ;
   always @(posedge clk)
-    prev_out <= \$1055 ;
+    wr_buf <= \$1055 ;
   always @(posedge clk)
-    prev_groups <= \$1056 ;
+    prev_out <= \$1056 ;
   always @(posedge clk)
-    ctx <= \$1057 ;
+    prev_groups <= \$1057 ;
+  always @(posedge clk)
+    ctx <= \$1058 ;
+  always @(posedge clk)
+    claim_out <= \$1059 ;
+  always @(posedge clk)
+    claim_ctx <= \$1060 ;
   always @(posedge clk)
     step_addr <= \$325 ;
   always @(posedge clk)
@@ -3513,7 +3529,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$348 ;
   always @(posedge clk)
-    step_valid <= \$1058 ;
+    step_valid <= \$1061 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3527,7 +3543,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1059 ;
+    wb_valid1 <= \$1062 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3537,7 +3553,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1060 ;
+    wb_valid2 <= \$1063 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3547,7 +3563,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1061 ;
+    wb_valid3 <= \$1064 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3557,7 +3573,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1062 ;
+    wb_valid4 <= \$1065 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3567,7 +3583,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1063 ;
+    wb_valid5 <= \$1066 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3577,7 +3593,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1064 ;
+    wb_valid6 <= \$1067 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3587,7 +3603,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1065 ;
+    wb_valid7 <= \$1068 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3597,7 +3613,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1066 ;
+    wb_valid8 <= \$1069 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3607,7 +3623,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1067 ;
+    wb_valid9 <= \$1070 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3617,7 +3633,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1068 ;
+    wb_valid10 <= \$1071 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3627,7 +3643,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1069 ;
+    wb_valid11 <= \$1072 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3637,7 +3653,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1070 ;
+    wb_valid12 <= \$1073 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3647,7 +3663,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1071 ;
+    wb_valid13 <= \$1074 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3657,7 +3673,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1072 ;
+    wb_valid14 <= \$1075 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3667,136 +3683,146 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    track_reset_r0 <= \$1073 ;
+    wb_valid15 <= \$1076 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1074 ;
+    wb_group15 <= wb_group14;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1075 ;
+    wb_par15 <= wb_par14;
   always @(posedge clk)
-    track_reset_r1 <= \$1076 ;
+    wb_ctx15 <= wb_ctx14;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1077 ;
+    wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1078 ;
+    track_reset_r0 <= \$1077 ;
   always @(posedge clk)
-    in_ok <= \$1079 ;
+    wb_parity_ahead0 <= \$1078 ;
   always @(posedge clk)
-    b_ready <= \$1080 ;
+    wb_groups_ahead0 <= \$1079 ;
   always @(posedge clk)
-    raw_ok <= \$1081 ;
+    track_reset_r1 <= \$1080 ;
   always @(posedge clk)
-    raw_full <= \$1082 ;
+    wb_parity_ahead1 <= \$1081 ;
   always @(posedge clk)
-    b_last_fold <= \$1083 ;
+    wb_groups_ahead1 <= \$1082 ;
   always @(posedge clk)
-    last_fold <= \$1084 ;
+    in_ok <= \$1083 ;
   always @(posedge clk)
-    last_group <= \$1085 ;
+    b_ready <= \$1084 ;
   always @(posedge clk)
-    group_plus1 <= \$1086 ;
+    raw_ok <= \$1085 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1087 ;
+    raw_full <= \$1086 ;
   always @(posedge clk)
-    b_done <= \$1088 ;
+    b_last_fold <= \$1087 ;
   always @(posedge clk)
-    b_last_group <= \$1089 ;
+    last_fold <= \$1088 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1090 ;
+    last_group <= \$1089 ;
   always @(posedge clk)
-    layer_is_0 <= \$1091 ;
+    group_plus1 <= \$1090 ;
   always @(posedge clk)
-    group_is_0 <= \$1092 ;
+    b_group_is_0 <= \$1091 ;
   always @(posedge clk)
-    fold_is_0 <= \$1093 ;
+    b_done <= \$1092 ;
   always @(posedge clk)
-    fold_plus1 <= \$1094 ;
+    b_last_group <= \$1093 ;
   always @(posedge clk)
-    out_full0 <= \$1095 ;
+    b_fold_plus1 <= \$1094 ;
   always @(posedge clk)
-    out_pending0 <= \$1096 ;
+    layer_is_0 <= \$1095 ;
   always @(posedge clk)
-    out_groups0 <= \$1097 ;
+    group_is_0 <= \$1096 ;
   always @(posedge clk)
-    out_full1 <= \$1098 ;
+    fold_is_0 <= \$1097 ;
   always @(posedge clk)
-    out_pending1 <= \$1099 ;
+    fold_plus1 <= \$1098 ;
   always @(posedge clk)
-    out_groups1 <= \$1100 ;
+    out_full0 <= \$1099 ;
   always @(posedge clk)
-    drain_inflight <= \$1101 ;
+    out_pending0 <= \$1100 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1102 ;
+    out_groups0 <= \$1101 ;
   always @(posedge clk)
-    drain_lane <= \$1103 ;
+    out_full1 <= \$1102 ;
   always @(posedge clk)
-    drain_last <= \$1104 ;
+    out_pending1 <= \$1103 ;
   always @(posedge clk)
-    drain_elem <= \$1105 ;
+    out_groups1 <= \$1104 ;
   always @(posedge clk)
-    drain_slot <= \$1106 ;
+    drain_inflight <= \$1105 ;
+  always @(posedge clk)
+    drain_inflight2 <= \$1106 ;
+  always @(posedge clk)
+    drain_lane <= \$1107 ;
+  always @(posedge clk)
+    drain_last <= \$1108 ;
+  always @(posedge clk)
+    drain_elem <= \$1109 ;
+  always @(posedge clk)
+    drain_slot <= \$1110 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$403 ;
+    drain_lane_data0 <= \$signature__data$410 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$404 ;
+    drain_lane_data1 <= \$signature__data$411 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$405 ;
+    drain_lane_data2 <= \$signature__data$412 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$406 ;
+    drain_lane_data3 <= \$signature__data$413 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$407 ;
+    drain_lane_data4 <= \$signature__data$414 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$408 ;
+    drain_lane_data5 <= \$signature__data$415 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$409 ;
+    drain_lane_data6 <= \$signature__data$416 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$410 ;
+    drain_lane_data7 <= \$signature__data$417 ;
   always @(posedge clk)
-    release_slot <= \$1107 ;
+    release_slot <= \$1111 ;
   always @(posedge clk)
-    in_flight <= \$1108 ;
+    in_flight <= \$1112 ;
   always @(posedge clk)
-    clear_counters_r <= \$1109 ;
+    clear_counters_r <= \$1113 ;
   always @(posedge clk)
-    inc_busy <= \$1110 ;
+    inc_busy <= \$1114 ;
   always @(posedge clk)
-    count_busy <= \$1111 ;
+    count_busy <= \$1115 ;
   always @(posedge clk)
-    inc_stall_input <= \$1112 ;
+    inc_stall_input <= \$1116 ;
   always @(posedge clk)
-    count_stall_input <= \$1113 ;
+    count_stall_input <= \$1117 ;
   always @(posedge clk)
-    inc_stall_output <= \$1114 ;
+    inc_stall_output <= \$1118 ;
   always @(posedge clk)
-    count_stall_output <= \$1115 ;
+    count_stall_output <= \$1119 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1116 ;
+    inc_mac_ops <= \$1120 ;
   always @(posedge clk)
-    count_mac_ops <= \$1117 ;
+    count_mac_ops <= \$1121 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1118 ;
+    inc_bank_reads <= \$1122 ;
   always @(posedge clk)
-    count_bank_reads <= \$1119 ;
+    count_bank_reads <= \$1123 ;
   always @(posedge clk)
-    inc_act_reads <= \$1120 ;
+    inc_act_reads <= \$1124 ;
   always @(posedge clk)
-    count_act_reads <= \$1121 ;
+    count_act_reads <= \$1125 ;
   always @(posedge clk)
-    inc_act_writes <= \$1122 ;
+    inc_act_writes <= \$1126 ;
   always @(posedge clk)
-    count_act_writes <= \$1123 ;
+    count_act_writes <= \$1127 ;
   always @(posedge clk)
-    inc_inferences <= \$1124 ;
+    inc_inferences <= \$1128 ;
   always @(posedge clk)
-    count_inferences <= \$1125 ;
+    count_inferences <= \$1129 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3005$0 (drain_last2),
-    .\port$334$0 (drain_data),
+    .\port$3016$0 (drain_last2),
+    .\port$328$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3806,8 +3832,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3176$0 (\$1126 ),
-    .\port$3177$0 (\$1127 ),
+    .\port$3196$0 (\$1130 ),
+    .\port$3197$0 (\$1131 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -3824,8 +3850,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3304$0 (\$1128 ),
-    .\port$3305$0 (\$1129 ),
+    .\port$3333$0 (\$1132 ),
+    .\port$3334$0 (\$1133 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -3842,8 +3868,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3432$0 (\$1130 ),
-    .\port$3433$0 (\$1131 ),
+    .\port$3470$0 (\$1134 ),
+    .\port$3471$0 (\$1135 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -3860,8 +3886,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3560$0 (\$1132 ),
-    .\port$3561$0 (\$1133 ),
+    .\port$3607$0 (\$1136 ),
+    .\port$3608$0 (\$1137 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -3878,8 +3904,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3688$0 (\$1134 ),
-    .\port$3689$0 (\$1135 ),
+    .\port$3744$0 (\$1138 ),
+    .\port$3745$0 (\$1139 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -3896,8 +3922,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$3816$0 (\$1136 ),
-    .\port$3817$0 (\$1137 ),
+    .\port$3881$0 (\$1140 ),
+    .\port$3882$0 (\$1141 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -3914,8 +3940,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$3944$0 (\$1138 ),
-    .\port$3945$0 (\$1139 ),
+    .\port$4018$0 (\$1142 ),
+    .\port$4019$0 (\$1143 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -3932,8 +3958,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4072$0 (\$1140 ),
-    .\port$4073$0 (\$1141 ),
+    .\port$4155$0 (\$1144 ),
+    .\port$4156$0 (\$1145 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4006,88 +4032,87 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = n_layers;
-    if (\$283 ) begin
-      if (\$284 ) begin
-        \$1025  = \$286 [3:0];
+    \$1025  = has_layers;
+    if (\$278 ) begin
+      if (\$279 ) begin
+        \$1025  = \$280 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \$288 ;
-    if (rst) begin
-      \$1026  = 10'h3ff;
+    \$1026  = last_layer;
+    if (\$278 ) begin
+      if (\$279 ) begin
+        \$1026  = \$285 ;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = dl_rp__data[17:9];
+    \$1027  = \$287 ;
     if (rst) begin
-      \$1027  = 9'h000;
+      \$1027  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = in_beats0;
-    if (\$290 ) begin
-      \$1028  = \$291 [8:0];
-    end
-    if (in_release0) begin
-      \$1028  = 9'h000;
-    end
+    \$1028  = dl_rp__data[17:9];
     if (rst) begin
       \$1028  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = in_full0;
-    if (\$290 ) begin
-      if (\$292 ) begin
-        \$1029  = 1'h1;
+    \$1029  = in_beats0;
+    if (\$289 ) begin
+      \$1029  = \$290 [8:0];
+    end
+    if (in_release0) begin
+      \$1029  = 9'h000;
+    end
+    if (rst) begin
+      \$1029  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = in_full0;
+    if (\$289 ) begin
+      if (\$291 ) begin
+        \$1030  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$1029  = 1'h0;
+      \$1030  = 1'h0;
     end
     if (rst) begin
-      \$1029  = 1'h0;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = in_beats1;
-    if (\$294 ) begin
-      \$1030  = \$295 [8:0];
+    \$1031  = in_beats1;
+    if (\$293 ) begin
+      \$1031  = \$294 [8:0];
     end
     if (in_release1) begin
-      \$1030  = 9'h000;
+      \$1031  = 9'h000;
     end
     if (rst) begin
-      \$1030  = 9'h000;
+      \$1031  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = in_full1;
-    if (\$294 ) begin
-      if (\$296 ) begin
-        \$1031  = 1'h1;
+    \$1032  = in_full1;
+    if (\$293 ) begin
+      if (\$295 ) begin
+        \$1032  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$1031  = 1'h0;
-    end
-    if (rst) begin
-      \$1031  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = in_wslot;
-    if (\$299 ) begin
-      \$1032  = \$300 ;
+      \$1032  = 1'h0;
     end
     if (rst) begin
       \$1032  = 1'h0;
@@ -4095,52 +4120,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \$302 [8:0];
+    \$1033  = in_wslot;
+    if (\$298 ) begin
+      \$1033  = \$299 ;
+    end
     if (rst) begin
-      \$1033  = 9'h000;
+      \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = cur_groups;
-    if (\$303 ) begin
-      \$1034  = nxt_steps_rp__data[8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1034  = nxt_steps_rp__data[8:0];
-        end
-      end
-    end
+    \$1034  = \$301 [8:0];
     if (rst) begin
       \$1034  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = cur_folds_m1;
-    if (\$303 ) begin
-      \$1035  = nxt_steps_rp__data[18:9];
+    \$1035  = cur_groups;
+    if (\$302 ) begin
+      \$1035  = nxt_steps_rp__data[8:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1035  = nxt_steps_rp__data[18:9];
+          \$1035  = nxt_steps_rp__data[8:0];
         end
       end
     end
     if (rst) begin
-      \$1035  = 10'h3ff;
+      \$1035  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = cur_groups_m1;
-    if (\$303 ) begin
-      \$1036  = nxt_steps_rp__data[28:19];
+    \$1036  = cur_folds_m1;
+    if (\$302 ) begin
+      \$1036  = nxt_steps_rp__data[18:9];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1036  = nxt_steps_rp__data[28:19];
+          \$1036  = nxt_steps_rp__data[18:9];
         end
       end
     end
@@ -4150,45 +4169,45 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = cur_out;
-    if (\$303 ) begin
-      \$1037  = nxt_rp__data[17:9];
+    \$1037  = cur_groups_m1;
+    if (\$302 ) begin
+      \$1037  = nxt_steps_rp__data[28:19];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1037  = nxt_rp__data[17:9];
+          \$1037  = nxt_steps_rp__data[28:19];
         end
       end
     end
     if (rst) begin
-      \$1037  = 9'h000;
+      \$1037  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = cur_is_last;
-    if (\$303 ) begin
-      \$1038  = \$305 ;
+    \$1038  = cur_out;
+    if (\$302 ) begin
+      \$1038  = nxt_rp__data[17:9];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1038  = \$309 ;
+          \$1038  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$1038  = 1'h0;
+      \$1038  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = cur_relu;
-    if (\$303 ) begin
-      \$1039  = nxt_rp__data[35];
+    \$1039  = cur_is_last;
+    if (\$302 ) begin
+      \$1039  = \$303 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1039  = nxt_rp__data[35];
+          \$1039  = \$306 ;
         end
       end
     end
@@ -4198,13 +4217,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = cur_requantize;
-    if (\$303 ) begin
-      \$1040  = nxt_rp__data[36];
+    \$1040  = cur_relu;
+    if (\$302 ) begin
+      \$1040  = nxt_rp__data[35];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1040  = nxt_rp__data[36];
+          \$1040  = nxt_rp__data[35];
         end
       end
     end
@@ -4214,105 +4233,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = bank_addr;
-    if (\$303 ) begin
-      \$1041  = nxt_rp__data[26:18];
+    \$1041  = cur_requantize;
+    if (\$302 ) begin
+      \$1041  = nxt_rp__data[36];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1041  = nxt_rp__data[26:18];
+          \$1041  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$1041  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = bank_addr;
+    if (\$302 ) begin
+      \$1042  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1042  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$312 ) begin
-              \$1041  = b_bank_addr;
+            end else if (\$309 ) begin
+              \$1042  = b_bank_addr;
             end
           end
         end
       end
-      if (\$316 ) begin
-        \$1041  = \$317 [8:0];
+      if (\$313 ) begin
+        \$1042  = \$314 [8:0];
       end
     end
     if (rst) begin
-      \$1041  = 9'h000;
+      \$1042  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = rq_addr;
-    if (\$303 ) begin
-      \$1042  = nxt_rp__data[34:27];
+    \$1043  = rq_addr;
+    if (\$302 ) begin
+      \$1043  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$1042  = \$307 [7:0];
+        \$1043  = \$305 [7:0];
         if (last_group) begin
-          \$1042  = nxt_rp__data[34:27];
+          \$1043  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$312 ) begin
-              \$1042  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1042  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = layer;
-    if (\$303 ) begin
-      \$1043  = \$102 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1043  = \$102 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1043  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = group;
-    if (\$303 ) begin
-      \$1044  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1044  = \$306 [8:0];
-        if (last_group) begin
-          \$1044  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$312 ) begin
-              \$1044  = b_group;
+            end else if (\$309 ) begin
+              \$1043  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1044  = 9'h000;
+      \$1043  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = fold;
-    if (\$303 ) begin
+    \$1044  = layer;
+    if (\$302 ) begin
+      \$1044  = \$100 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1044  = \$100 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1044  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = group;
+    if (\$302 ) begin
       \$1045  = 9'h000;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1045  = 9'h000;
+        \$1045  = \$304 [8:0];
         if (last_group) begin
           \$1045  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$309 ) begin
+              \$1045  = b_group;
+            end
+          end
         end
-      end else begin
-        \$1045  = \$313 [8:0];
       end
     end
     if (rst) begin
@@ -4321,70 +4336,68 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = fold_end;
-    if (\$303 ) begin
-      \$1046  = 10'h008;
+    \$1046  = fold;
+    if (\$302 ) begin
+      \$1046  = 9'h000;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1046  = 10'h008;
+        \$1046  = 9'h000;
         if (last_group) begin
-          \$1046  = 10'h008;
+          \$1046  = 9'h000;
         end
       end else begin
-        \$1046  = fold_end_next[9:0];
+        \$1046  = \$310 [8:0];
       end
     end
     if (rst) begin
-      \$1046  = 10'h000;
+      \$1046  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = fold_end_next;
-    if (\$303 ) begin
-      \$1047  = 11'h010;
+    \$1047  = fold_end;
+    if (\$302 ) begin
+      \$1047  = 10'h008;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$1047  = 11'h010;
+        \$1047  = 10'h008;
         if (last_group) begin
-          \$1047  = 11'h010;
+          \$1047  = 10'h008;
         end
       end else begin
-        \$1047  = \$314 [10:0];
+        \$1047  = fold_end_next[9:0];
       end
     end
     if (rst) begin
-      \$1047  = 11'h000;
+      \$1047  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = b_group;
-    if (\$303 ) begin
-      \$1048  = 9'h000;
+    \$1048  = fold_end_next;
+    if (\$302 ) begin
+      \$1048  = 11'h010;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$1048  = 11'h010;
         if (last_group) begin
-          if (cur_is_last) begin
-            \$1048  = 9'h000;
-          end
+          \$1048  = 11'h010;
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1048  = \$320 [8:0];
+      end else begin
+        \$1048  = \$311 [10:0];
       end
     end
     if (rst) begin
-      \$1048  = 9'h000;
+      \$1048  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = b_fold;
-    if (\$303 ) begin
+    \$1049  = b_group;
+    if (\$302 ) begin
       \$1049  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
@@ -4395,11 +4408,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
         end
       end
     end else if (issue_b) begin
-      (* full_case = 32'd1 *)
       if (b_last_fold) begin
-        \$1049  = 9'h000;
-      end else begin
-        \$1049  = \$322 [8:0];
+        \$1049  = \$317 [8:0];
       end
     end
     if (rst) begin
@@ -4408,96 +4418,99 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = b_in_group;
-    if (\$303 ) begin
-      \$1050  = 1'h0;
+    \$1050  = b_fold;
+    if (\$302 ) begin
+      \$1050  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1050  = 1'h0;
+            \$1050  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
-      \$1050  = \$319 ;
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1050  = 9'h000;
+      end else begin
+        \$1050  = \$319 [8:0];
+      end
     end
     if (rst) begin
-      \$1050  = 1'h0;
+      \$1050  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = b_bank_addr;
-    if (\$303 ) begin
-      \$1051  = d0_rp__data[26:18];
+    \$1051  = b_in_group;
+    if (\$302 ) begin
+      \$1051  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1051  = d0_rp__data[26:18];
+            \$1051  = 1'h0;
           end
         end
       end
     end else if (issue_b) begin
-      \$1051  = \$318 [8:0];
+      \$1051  = \$316 ;
     end
     if (rst) begin
-      \$1051  = 9'h000;
+      \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = b_rq_addr;
-    if (\$303 ) begin
-      \$1052  = d0_rp__data[34:27];
+    \$1052  = b_bank_addr;
+    if (\$302 ) begin
+      \$1052  = d0_rp__data[26:18];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1052  = d0_rp__data[34:27];
+            \$1052  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1052  = \$315 [8:0];
+    end
+    if (rst) begin
+      \$1052  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1053  = b_rq_addr;
+    if (\$302 ) begin
+      \$1053  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1053  = d0_rp__data[34:27];
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$1052  = \$321 [7:0];
+        \$1053  = \$318 [7:0];
       end
     end
     if (rst) begin
-      \$1052  = 8'h00;
+      \$1053  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = loaded;
-    if (\$303 ) begin
-      \$1053  = 1'h1;
+    \$1054  = loaded;
+    if (\$302 ) begin
+      \$1054  = 1'h1;
     end
-    if (\$324 ) begin
-      \$1053  = 1'h0;
-    end
-    if (rst) begin
-      \$1053  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = wr_buf;
-    if (\$303 ) begin
+    if (\$321 ) begin
       \$1054  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1054  = \$310 ;
-          if (cur_is_last) begin
-            \$1054  = 1'h0;
-            if (b_done) begin
-              \$1054  = 1'h1;
-            end
-          end
-        end
-      end
     end
     if (rst) begin
       \$1054  = 1'h0;
@@ -4505,35 +4518,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = prev_out;
-    if (\$303 ) begin
+    \$1055  = wr_buf;
+    if (\$302 ) begin
+      \$1055  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1055  = cur_out;
+          \$1055  = \$307 ;
           if (cur_is_last) begin
+            \$1055  = 1'h0;
             if (b_done) begin
-              \$1055  = d0_rp__data[17:9];
+              \$1055  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1055  = 9'h000;
+      \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = prev_groups;
-    if (\$303 ) begin
+    \$1056  = prev_out;
+    if (\$302 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1056  = cur_groups;
+          \$1056  = cur_out;
           if (cur_is_last) begin
             if (b_done) begin
-              \$1056  = in_groups;
+              \$1056  = d0_rp__data[17:9];
             end
           end
         end
@@ -4545,249 +4560,206 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = ctx;
-    if (\$303 ) begin
+    \$1057  = prev_groups;
+    if (\$302 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$1057  = cur_groups;
           if (cur_is_last) begin
-            \$1057  = \$311 ;
+            if (b_done) begin
+              \$1057  = in_groups;
+            end
           end
         end
       end
     end
     if (rst) begin
-      \$1057  = 1'h0;
+      \$1057  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = issue;
+    \$1058  = ctx;
+    if (\$302 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1058  = \$308 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \$349 ;
+    \$1059  = \$324 ;
     if (rst) begin
       \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = wb_valid1;
+    \$1060  = ctx;
     if (rst) begin
       \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = wb_valid2;
+    \$1061  = issue;
     if (rst) begin
       \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = wb_valid3;
+    \$1062  = \$349 ;
     if (rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = wb_valid4;
+    \$1063  = wb_valid1;
     if (rst) begin
       \$1063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = wb_valid5;
+    \$1064  = wb_valid2;
     if (rst) begin
       \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = wb_valid6;
+    \$1065  = wb_valid3;
     if (rst) begin
       \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = wb_valid7;
+    \$1066  = wb_valid4;
     if (rst) begin
       \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = wb_valid8;
+    \$1067  = wb_valid5;
     if (rst) begin
       \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = wb_valid9;
+    \$1068  = wb_valid6;
     if (rst) begin
       \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = wb_valid10;
+    \$1069  = wb_valid7;
     if (rst) begin
       \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = wb_valid11;
+    \$1070  = wb_valid8;
     if (rst) begin
       \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = wb_valid12;
+    \$1071  = wb_valid9;
     if (rst) begin
       \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = wb_valid13;
+    \$1072  = wb_valid10;
     if (rst) begin
       \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = track_reset0;
+    \$1073  = wb_valid11;
     if (rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \$350 ;
-    if (\$355 ) begin
-      \$1074  = wb_par13;
-    end
+    \$1074  = wb_valid12;
     if (rst) begin
       \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = \$351 ;
-    if (\$355 ) begin
-      \$1075  = \$360 [8:0];
-    end
+    \$1075  = wb_valid13;
     if (rst) begin
-      \$1075  = 9'h000;
+      \$1075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = track_reset1;
+    \$1076  = wb_valid14;
     if (rst) begin
       \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = \$361 ;
-    if (\$366 ) begin
-      \$1077  = wb_par13;
-    end
+    \$1077  = track_reset0;
     if (rst) begin
       \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \$362 ;
-    if (\$366 ) begin
-      \$1078  = \$371 [8:0];
+    \$1078  = \$350 ;
+    if (\$355 ) begin
+      \$1078  = wb_par14;
     end
     if (rst) begin
-      \$1078  = 9'h000;
+      \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1079  = \$384 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1079  = \$458 ;
-      end else if (last_fold) begin
-        \$1079  = \$530 ;
-      end else begin
-        \$1079  = \$660 ;
-      end
-    end else if (issue_b) begin
-      \$1079  = \$740 ;
-    end else begin
-      \$1079  = \$830 ;
+    \$1079  = \$351 ;
+    if (\$355 ) begin
+      \$1079  = \$360 [8:0];
     end
     if (rst) begin
-      \$1079  = 1'h0;
+      \$1079  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1080  = \$396 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1080  = \$470 ;
-      end else if (last_fold) begin
-        \$1080  = \$546 ;
-      end else begin
-        \$1080  = \$676 ;
-      end
-    end else if (issue_b) begin
-      \$1080  = \$766 ;
-    end else begin
-      \$1080  = \$846 ;
-    end
+    \$1080  = track_reset1;
     if (rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1081  = \$428 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1081  = \$502 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1081  = \$579 ;
-        end else begin
-          \$1081  = \$628 ;
-        end
-      end else begin
-        \$1081  = \$708 ;
-      end
-    end else if (issue_b) begin
-      \$1081  = \$798 ;
-    end else begin
-      \$1081  = \$878 ;
+    \$1081  = \$361 ;
+    if (\$366 ) begin
+      \$1081  = wb_par14;
     end
     if (rst) begin
       \$1081  = 1'h0;
@@ -4795,41 +4767,32 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1082  = \$444 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1082  = \$518 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1082  = \$596 ;
-        end else begin
-          \$1082  = \$644 ;
-        end
-      end else begin
-        \$1082  = \$724 ;
-      end
-    end else if (issue_b) begin
-      \$1082  = \$814 ;
-    end else begin
-      \$1082  = \$894 ;
+    \$1082  = \$362 ;
+    if (\$366 ) begin
+      \$1082  = \$371 [8:0];
     end
     if (rst) begin
-      \$1082  = 1'h0;
+      \$1082  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$904 ) begin
-      \$1083  = \$910 ;
-    end else if (\$907 ) begin
-      \$1083  = \$914 ;
+    if (\$372 ) begin
+      \$1083  = \$384 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1083  = \$458 ;
+      end else if (last_fold) begin
+        \$1083  = \$530 ;
+      end else begin
+        \$1083  = \$660 ;
+      end
+    end else if (issue_b) begin
+      \$1083  = \$740 ;
     end else begin
-      \$1083  = \$918 ;
+      \$1083  = \$830 ;
     end
     if (rst) begin
       \$1083  = 1'h0;
@@ -4837,15 +4800,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = last_fold;
-    if (\$919 ) begin
-      \$1084  = nxt_steps_rp__data[29];
-    end else if (\$921 ) begin
-      \$1084  = nxt_steps_rp__data[29];
-    end else if (\$922 ) begin
-      \$1084  = \$934 ;
+    (* full_case = 32'd1 *)
+    if (\$372 ) begin
+      \$1084  = \$396 ;
     end else if (issue_a) begin
-      \$1084  = \$937 ;
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1084  = \$470 ;
+      end else if (last_fold) begin
+        \$1084  = \$546 ;
+      end else begin
+        \$1084  = \$676 ;
+      end
+    end else if (issue_b) begin
+      \$1084  = \$766 ;
+    end else begin
+      \$1084  = \$846 ;
     end
     if (rst) begin
       \$1084  = 1'h0;
@@ -4853,13 +4823,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = last_group;
-    if (\$919 ) begin
-      \$1085  = nxt_steps_rp__data[30];
-    end else if (\$921 ) begin
-      \$1085  = \$927 ;
-    end else if (\$922 ) begin
-      \$1085  = \$935 ;
+    (* full_case = 32'd1 *)
+    if (\$372 ) begin
+      \$1085  = \$428 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1085  = \$502 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1085  = \$579 ;
+        end else begin
+          \$1085  = \$628 ;
+        end
+      end else begin
+        \$1085  = \$708 ;
+      end
+    end else if (issue_b) begin
+      \$1085  = \$798 ;
+    end else begin
+      \$1085  = \$878 ;
     end
     if (rst) begin
       \$1085  = 1'h0;
@@ -4867,53 +4851,71 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = group_plus1;
-    if (\$919 ) begin
-      \$1086  = 10'h001;
-    end else if (\$921 ) begin
-      \$1086  = \$933 ;
-    end else if (\$922 ) begin
-      \$1086  = \$936 [9:0];
+    (* full_case = 32'd1 *)
+    if (\$372 ) begin
+      \$1086  = \$444 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1086  = \$518 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1086  = \$596 ;
+        end else begin
+          \$1086  = \$644 ;
+        end
+      end else begin
+        \$1086  = \$724 ;
+      end
+    end else if (issue_b) begin
+      \$1086  = \$814 ;
+    end else begin
+      \$1086  = \$894 ;
     end
     if (rst) begin
-      \$1086  = 10'h001;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = b_group_is_0;
-    if (\$942 ) begin
-      \$1087  = 1'h1;
-    end else if (\$946 ) begin
+    (* full_case = 32'd1 *)
+    if (\$904 ) begin
+      \$1087  = \$910 ;
+    end else if (\$907 ) begin
+      \$1087  = \$914 ;
+    end else begin
+      \$1087  = \$918 ;
+    end
+    if (rst) begin
       \$1087  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1088  = last_fold;
+    if (\$919 ) begin
+      \$1088  = nxt_steps_rp__data[29];
+    end else if (\$921 ) begin
+      \$1088  = nxt_steps_rp__data[29];
+    end else if (\$922 ) begin
+      \$1088  = \$934 ;
+    end else if (issue_a) begin
+      \$1088  = \$937 ;
+    end
     if (rst) begin
-      \$1087  = 1'h1;
+      \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$942 ) begin
-      \$1088  = \$949 ;
-    end else if (\$946 ) begin
-      \$1088  = \$956 ;
-    end else begin
-      \$1088  = \$964 ;
-    end
-    if (rst) begin
-      \$1088  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$942 ) begin
-      \$1089  = \$952 ;
-    end else if (\$946 ) begin
-      \$1089  = \$961 ;
-    end else begin
-      \$1089  = \$968 ;
+    \$1089  = last_group;
+    if (\$919 ) begin
+      \$1089  = nxt_steps_rp__data[30];
+    end else if (\$921 ) begin
+      \$1089  = \$927 ;
+    end else if (\$922 ) begin
+      \$1089  = \$935 ;
     end
     if (rst) begin
       \$1089  = 1'h0;
@@ -4921,148 +4923,141 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = b_fold_plus1;
+    \$1090  = group_plus1;
+    if (\$919 ) begin
+      \$1090  = 10'h001;
+    end else if (\$921 ) begin
+      \$1090  = \$933 ;
+    end else if (\$922 ) begin
+      \$1090  = \$936 [9:0];
+    end
+    if (rst) begin
+      \$1090  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = b_group_is_0;
+    if (\$942 ) begin
+      \$1091  = 1'h1;
+    end else if (\$946 ) begin
+      \$1091  = 1'h0;
+    end
+    if (rst) begin
+      \$1091  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$942 ) begin
-      \$1090  = 10'h001;
+      \$1092  = \$949 ;
     end else if (\$946 ) begin
-      \$1090  = 10'h001;
+      \$1092  = \$956 ;
+    end else begin
+      \$1092  = \$964 ;
+    end
+    if (rst) begin
+      \$1092  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$942 ) begin
+      \$1093  = \$952 ;
+    end else if (\$946 ) begin
+      \$1093  = \$961 ;
+    end else begin
+      \$1093  = \$968 ;
+    end
+    if (rst) begin
+      \$1093  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1094  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$942 ) begin
+      \$1094  = 10'h001;
+    end else if (\$946 ) begin
+      \$1094  = 10'h001;
     end else begin
       if (\$971 ) begin
-        \$1090  = \$972 [9:0];
+        \$1094  = \$972 [9:0];
       end
     end
     if (rst) begin
-      \$1090  = 10'h001;
+      \$1094  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = layer_is_0;
+    \$1095  = layer_is_0;
     if (\$973 ) begin
-      \$1091  = 1'h1;
+      \$1095  = 1'h1;
     end else if (issue_a) begin
       if (\$976 ) begin
-        \$1091  = \$978 ;
+        \$1095  = \$978 ;
       end
     end
     if (rst) begin
-      \$1091  = 1'h1;
+      \$1095  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = group_is_0;
+    \$1096  = group_is_0;
     if (\$973 ) begin
-      \$1092  = 1'h1;
+      \$1096  = 1'h1;
     end else if (issue_a) begin
       if (\$976 ) begin
-        \$1092  = 1'h1;
+        \$1096  = 1'h1;
         if (\$982 ) begin
-          \$1092  = 1'h0;
+          \$1096  = 1'h0;
         end
       end else if (last_fold) begin
-        \$1092  = 1'h0;
+        \$1096  = 1'h0;
       end
     end
     if (rst) begin
-      \$1092  = 1'h1;
+      \$1096  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = fold_is_0;
+    \$1097  = fold_is_0;
     if (\$973 ) begin
-      \$1093  = 1'h1;
+      \$1097  = 1'h1;
     end else if (issue_a) begin
-      \$1093  = last_fold;
+      \$1097  = last_fold;
     end
     if (rst) begin
-      \$1093  = 1'h1;
+      \$1097  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = fold_plus1;
+    \$1098  = fold_plus1;
     if (\$973 ) begin
-      \$1094  = 10'h001;
+      \$1098  = 10'h001;
     end else if (issue_a) begin
-      \$1094  = \$975 [9:0];
+      \$1098  = \$975 [9:0];
     end
     if (rst) begin
-      \$1094  = 10'h001;
+      \$1098  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = out_full0;
+    \$1099  = out_full0;
     if (\$984 ) begin
-      \$1095  = 1'h1;
+      \$1099  = 1'h1;
     end
     if (done) begin
       if (\$1002 ) begin
-        \$1095  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1095  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = out_pending0;
-    if (\$984 ) begin
-      \$1096  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$996 ) begin
-        if (\$998 ) begin
-          \$1096  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1096  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = out_groups0;
-    if (\$984 ) begin
-      \$1097  = 9'h000;
-    end else if (\$986 ) begin
-      \$1097  = \$987 [8:0];
-    end
-    if (rst) begin
-      \$1097  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = out_full1;
-    if (\$989 ) begin
-      \$1098  = 1'h1;
-    end
-    if (done) begin
-      if (\$1003 ) begin
-        \$1098  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1098  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = out_pending1;
-    if (\$989 ) begin
-      \$1099  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$996 ) begin
-        if (\$999 ) begin
-          \$1099  = 1'h0;
-        end
+        \$1099  = 1'h0;
       end
     end
     if (rst) begin
@@ -5071,205 +5066,266 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = out_groups1;
+    \$1100  = out_pending0;
+    if (\$984 ) begin
+      \$1100  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$996 ) begin
+        if (\$998 ) begin
+          \$1100  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1101  = out_groups0;
+    if (\$984 ) begin
+      \$1101  = 9'h000;
+    end else if (\$986 ) begin
+      \$1101  = \$987 [8:0];
+    end
+    if (rst) begin
+      \$1101  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1102  = out_full1;
     if (\$989 ) begin
-      \$1100  = 9'h000;
-    end else if (\$991 ) begin
-      \$1100  = \$992 [8:0];
+      \$1102  = 1'h1;
     end
-    if (rst) begin
-      \$1100  = 9'h000;
+    if (done) begin
+      if (\$1003 ) begin
+        \$1102  = 1'h0;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = drain_read;
-    if (rst) begin
-      \$1101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = drain_inflight;
     if (rst) begin
       \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = drain_lane;
-    if (drain_read) begin
-      \$1103  = drain_elem[2:0];
+    \$1103  = out_pending1;
+    if (\$989 ) begin
+      \$1103  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = drain_last;
     if (drain_read) begin
-      \$1104  = \$994 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
       if (\$996 ) begin
-        \$1105  = 9'h000;
-      end else begin
-        \$1105  = \$1000 [8:0];
+        if (\$999 ) begin
+          \$1103  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$1105  = 9'h000;
+      \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = drain_slot;
-    if (drain_read) begin
-      if (\$996 ) begin
-        \$1106  = \$997 ;
-      end
+    \$1104  = out_groups1;
+    if (\$989 ) begin
+      \$1104  = 9'h000;
+    end else if (\$991 ) begin
+      \$1104  = \$992 [8:0];
     end
+    if (rst) begin
+      \$1104  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = drain_read;
+    if (rst) begin
+      \$1105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1106  = drain_inflight;
     if (rst) begin
       \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = release_slot;
+    \$1107  = drain_lane;
+    if (drain_read) begin
+      \$1107  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1108  = drain_last;
+    if (drain_read) begin
+      \$1108  = \$994 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$996 ) begin
+        \$1109  = 9'h000;
+      end else begin
+        \$1109  = \$1000 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1109  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = drain_slot;
+    if (drain_read) begin
+      if (\$996 ) begin
+        \$1110  = \$997 ;
+      end
+    end
+    if (rst) begin
+      \$1110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = release_slot;
     if (done) begin
-      \$1107  = \$1001 ;
+      \$1111  = \$1001 ;
     end
     if (rst) begin
-      \$1107  = 1'h0;
+      \$1111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \$1005 [2:0];
+    \$1112  = \$1005 [2:0];
     if (rst) begin
-      \$1108  = 3'h0;
+      \$1112  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = clear_counters;
+    \$1113  = clear_counters;
     if (rst) begin
-      \$1109  = 1'h0;
+      \$1113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = { 6'h00, busy };
-    if (rst) begin
-      \$1110  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = \$1007 [31:0];
-    if (rst) begin
-      \$1111  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = { 6'h00, stall_input };
-    if (rst) begin
-      \$1112  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = \$1009 [31:0];
-    if (rst) begin
-      \$1113  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = { 6'h00, stall_output };
+    \$1114  = { 6'h00, busy };
     if (rst) begin
       \$1114  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = \$1011 [31:0];
+    \$1115  = \$1007 [31:0];
     if (rst) begin
       \$1115  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = \$1012 ;
+    \$1116  = { 6'h00, stall_input };
     if (rst) begin
       \$1116  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \$1014 [31:0];
+    \$1117  = \$1009 [31:0];
     if (rst) begin
       \$1117  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = { 3'h0, \$1015  };
+    \$1118  = { 6'h00, stall_output };
     if (rst) begin
       \$1118  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = \$1017 [31:0];
+    \$1119  = \$1011 [31:0];
     if (rst) begin
       \$1119  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = { 6'h00, issue };
+    \$1120  = \$1012 ;
     if (rst) begin
       \$1120  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = \$1019 [31:0];
+    \$1121  = \$1014 [31:0];
     if (rst) begin
       \$1121  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = { 5'h00, \$1020  };
+    \$1122  = { 3'h0, \$1015  };
     if (rst) begin
       \$1122  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = \$1022 [31:0];
+    \$1123  = \$1017 [31:0];
     if (rst) begin
       \$1123  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = { 6'h00, done };
+    \$1124  = { 6'h00, issue };
     if (rst) begin
       \$1124  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = \$1024 [31:0];
+    \$1125  = \$1019 [31:0];
     if (rst) begin
       \$1125  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = { 5'h00, \$1020  };
+    if (rst) begin
+      \$1126  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = \$1022 [31:0];
+    if (rst) begin
+      \$1127  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = { 6'h00, done };
+    if (rst) begin
+      \$1128  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = \$1024 [31:0];
+    if (rst) begin
+      \$1129  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5311,13 +5367,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign swp__addr = load__payload[2:0];
   assign swp__data = { \$68 , \$65 , \$62 , \$60 , \$58 [8:0] };
   assign d0_rp__addr = 3'h0;
-  assign dl_rp__addr = \$72 [2:0];
-  assign in_wp__addr = \$79 [5:0];
+  assign dl_rp__addr = last_layer[2:0];
+  assign in_wp__addr = \$77 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81  };
-  assign next_layer = \$102 [3:0];
-  assign nxt_rp__addr = \$102 [2:0];
-  assign nxt_steps_rp__addr = \$102 [2:0];
+  assign in_wp__en = { \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79  };
+  assign next_layer = \$100 [3:0];
+  assign nxt_rp__addr = \$100 [2:0];
+  assign nxt_steps_rp__addr = \$100 [2:0];
   assign \step_valid$123  = step_valid;
   assign \step_addr$125  = step_addr;
   assign \step_first$127  = step_first;
@@ -5386,49 +5442,49 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$200  = act_word;
   assign \act$201  = act_word;
   assign \act$202  = act_word;
-  assign act_wp__addr = \$217 [6:0];
-  assign act_wp__data = { \$1140 , \$1138 , \$1136 , \$1134 , \$1132 , \$1130 , \$1128 , \$1126  };
-  assign result = { \$1127 , \$1126  };
-  assign \result$213  = { \$1129 , \$1128  };
-  assign \result$214  = { \$1131 , \$1130  };
-  assign \result$215  = { \$1133 , \$1132  };
-  assign \result$216  = { \$1135 , \$1134  };
-  assign \result$217  = { \$1137 , \$1136  };
-  assign \result$218  = { \$1139 , \$1138  };
-  assign \result$219  = { \$1141 , \$1140  };
-  assign act_wp__en = { \$233 , \$231 , \$229 , \$227 , \$225 , \$223 , \$221 , \$219  };
+  assign act_wp__addr = \$212 [6:0];
+  assign act_wp__data = { \$1144 , \$1142 , \$1140 , \$1138 , \$1136 , \$1134 , \$1132 , \$1130  };
+  assign result = { \$1131 , \$1130  };
+  assign \result$213  = { \$1133 , \$1132  };
+  assign \result$214  = { \$1135 , \$1134  };
+  assign \result$215  = { \$1137 , \$1136  };
+  assign \result$216  = { \$1139 , \$1138  };
+  assign \result$217  = { \$1141 , \$1140  };
+  assign \result$218  = { \$1143 , \$1142  };
+  assign \result$219  = { \$1145 , \$1144  };
+  assign act_wp__en = { \$228 , \$226 , \$224 , \$222 , \$220 , \$218 , \$216 , \$214  };
   assign \$signature__en$221  = out_write;
-  assign \$signature__addr$222  = \$235 [5:0];
-  assign \$signature__data$223  = { \$1127 , \$1126  };
+  assign \$signature__addr$222  = \$230 [5:0];
+  assign \$signature__data$223  = { \$1131 , \$1130  };
   assign \$signature__en$224  = out_write;
-  assign \$signature__addr$225  = \$237 [5:0];
-  assign \$signature__data$226  = { \$1129 , \$1128  };
+  assign \$signature__addr$225  = \$232 [5:0];
+  assign \$signature__data$226  = { \$1133 , \$1132  };
   assign \$signature__en$227  = out_write;
-  assign \$signature__addr$228  = \$239 [5:0];
-  assign \$signature__data$229  = { \$1131 , \$1130  };
+  assign \$signature__addr$228  = \$234 [5:0];
+  assign \$signature__data$229  = { \$1135 , \$1134  };
   assign \$signature__en$230  = out_write;
-  assign \$signature__addr$231  = \$241 [5:0];
-  assign \$signature__data$232  = { \$1133 , \$1132  };
+  assign \$signature__addr$231  = \$236 [5:0];
+  assign \$signature__data$232  = { \$1137 , \$1136  };
   assign \$signature__en$233  = out_write;
-  assign \$signature__addr$234  = \$243 [5:0];
-  assign \$signature__data$235  = { \$1135 , \$1134  };
+  assign \$signature__addr$234  = \$238 [5:0];
+  assign \$signature__data$235  = { \$1139 , \$1138  };
   assign \$signature__en$236  = out_write;
-  assign \$signature__addr$237  = \$245 [5:0];
-  assign \$signature__data$238  = { \$1137 , \$1136  };
+  assign \$signature__addr$237  = \$240 [5:0];
+  assign \$signature__data$238  = { \$1141 , \$1140  };
   assign \$signature__en$239  = out_write;
-  assign \$signature__addr$240  = \$247 [5:0];
-  assign \$signature__data$241  = { \$1139 , \$1138  };
+  assign \$signature__addr$240  = \$242 [5:0];
+  assign \$signature__data$241  = { \$1143 , \$1142  };
   assign \$signature__en$242  = out_write;
-  assign \$signature__addr$243  = \$249 [5:0];
-  assign \$signature__data$244  = { \$1141 , \$1140  };
-  assign \$signature__addr$255  = \$260 [5:0];
-  assign \$signature__addr$256  = \$263 [5:0];
-  assign \$signature__addr$257  = \$266 [5:0];
-  assign \$signature__addr$258  = \$269 [5:0];
-  assign \$signature__addr$259  = \$272 [5:0];
-  assign \$signature__addr$260  = \$275 [5:0];
-  assign \$signature__addr$261  = \$278 [5:0];
-  assign \$signature__addr$262  = \$281 [5:0];
+  assign \$signature__addr$243  = \$244 [5:0];
+  assign \$signature__data$244  = { \$1145 , \$1144  };
+  assign \$signature__addr$255  = \$255 [5:0];
+  assign \$signature__addr$256  = \$258 [5:0];
+  assign \$signature__addr$257  = \$261 [5:0];
+  assign \$signature__addr$258  = \$264 [5:0];
+  assign \$signature__addr$259  = \$267 [5:0];
+  assign \$signature__addr$260  = \$270 [5:0];
+  assign \$signature__addr$261  = \$273 [5:0];
+  assign \$signature__addr$262  = \$276 [5:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5445,7 +5501,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$58  = { 3'h0, \$57 [9:3] };
   assign \$60  = { \$59 [9], \$59 [9], \$59 [9], \$59 [9:3] };
   assign \$62  = { \$61 [9], \$61 [9], \$61 [9], \$61 [9:3] };
-  assign \$77  = \$76 ;
+  assign \$75  = \$74 ;
+  assign \$78  = 1'h1;
+  assign \$79  = in_fire;
   assign \$80  = 1'h1;
   assign \$81  = in_fire;
   assign \$82  = 1'h1;
@@ -5460,46 +5518,44 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$91  = in_fire;
   assign \$92  = 1'h1;
   assign \$93  = in_fire;
-  assign \$94  = 1'h1;
-  assign \$95  = in_fire;
-  assign \$120  = \$119 ;
-  assign \$139  = \$138 ;
-  assign \$171  = \$169 ;
-  assign \$191  = ctx;
-  assign \$200  = ctx;
-  assign \$213  = wb_group14;
-  assign \$218  = 1'h1;
-  assign \$219  = act_write;
-  assign \$220  = 1'h1;
-  assign \$221  = act_write;
-  assign \$222  = 1'h1;
-  assign \$223  = act_write;
-  assign \$224  = 1'h1;
-  assign \$225  = act_write;
-  assign \$226  = 1'h1;
-  assign \$227  = act_write;
-  assign \$228  = 1'h1;
-  assign \$229  = act_write;
-  assign \$230  = 1'h1;
-  assign \$231  = act_write;
-  assign \$232  = 1'h1;
-  assign \$233  = act_write;
-  assign \$252  = { 3'h0, drain_elem[8:3] };
-  assign \$258  = { 3'h0, drain_elem[8:3] };
-  assign \$261  = { 3'h0, drain_elem[8:3] };
-  assign \$264  = { 3'h0, drain_elem[8:3] };
-  assign \$267  = { 3'h0, drain_elem[8:3] };
-  assign \$270  = { 3'h0, drain_elem[8:3] };
-  assign \$273  = { 3'h0, drain_elem[8:3] };
-  assign \$276  = { 3'h0, drain_elem[8:3] };
-  assign \$279  = { 3'h0, drain_elem[8:3] };
-  assign \$288  = { \$287 [9], \$287 [9], \$287 [9], \$287 [9:3] };
-  assign \$293  = in_wslot;
-  assign \$302  = { 3'h0, \$301 [9:3] };
+  assign \$117  = \$116 ;
+  assign \$136  = \$135 ;
+  assign \$168  = \$166 ;
+  assign \$188  = ctx;
+  assign \$197  = ctx;
+  assign \$208  = wb_group15;
+  assign \$213  = 1'h1;
+  assign \$214  = act_write;
+  assign \$215  = 1'h1;
+  assign \$216  = act_write;
+  assign \$217  = 1'h1;
+  assign \$218  = act_write;
+  assign \$219  = 1'h1;
+  assign \$220  = act_write;
+  assign \$221  = 1'h1;
+  assign \$222  = act_write;
+  assign \$223  = 1'h1;
+  assign \$224  = act_write;
+  assign \$225  = 1'h1;
+  assign \$226  = act_write;
+  assign \$227  = 1'h1;
+  assign \$228  = act_write;
+  assign \$247  = { 3'h0, drain_elem[8:3] };
+  assign \$253  = { 3'h0, drain_elem[8:3] };
+  assign \$256  = { 3'h0, drain_elem[8:3] };
+  assign \$259  = { 3'h0, drain_elem[8:3] };
+  assign \$262  = { 3'h0, drain_elem[8:3] };
+  assign \$265  = { 3'h0, drain_elem[8:3] };
+  assign \$268  = { 3'h0, drain_elem[8:3] };
+  assign \$271  = { 3'h0, drain_elem[8:3] };
+  assign \$274  = { 3'h0, drain_elem[8:3] };
+  assign \$287  = { \$286 [9], \$286 [9], \$286 [9], \$286 [9:3] };
+  assign \$292  = in_wslot;
+  assign \$301  = { 3'h0, \$300 [9:3] };
   assign \$332  = b_fold;
   assign \$335  = fold;
   assign \$339  = fold;
-  assign \$365  = wb_ctx13;
+  assign \$365  = wb_ctx14;
   assign \$376  = in_wslot;
   assign \$392  = in_wslot;
   assign \$405  = 4'h0;
@@ -5582,12 +5638,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$959  = { 3'h0, \$958 [9:3] };
   assign \$963  = { 3'h0, \$962 [9:3] };
   assign \$966  = { 3'h0, \$965 [9:3] };
-  assign \$988  = ctx;
-  assign \$990  = wb_ctx14;
+  assign \$988  = claim_ctx;
+  assign \$990  = wb_ctx15;
   assign \$999  = drain_slot;
   assign \$1003  = release_slot;
-  assign \$177  = ctx;
-  assign \$186  = ctx;
+  assign \$174  = ctx;
+  assign \$183  = ctx;
   assign \$480  = 1'h0;
   assign \$483  = \$482 ;
   assign \$491  = 1'h0;
@@ -5599,7 +5655,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$334$0 , r_rdy, r_data, w_en, \port$3005$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \port$3016$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5624,10 +5680,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$334$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3005$0 ;
-  wire \port$3005$0 ;
-  input [31:0] \port$334$0 ;
-  wire [31:0] \port$334$0 ;
+  input \port$3016$0 ;
+  wire \port$3016$0 ;
+  input [31:0] \port$328$0 ;
+  wire [31:0] \port$328$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5660,7 +5716,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$334$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3005$0 , \port$334$0  };
+      storage[w_port__addr] <= { \port$3016$0 , \port$328$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5722,14 +5778,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$334$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3005$0 , \port$334$0  };
-  assign w_data = { \port$3005$0 , \port$334$0  };
+  assign w_port__data = { \port$3016$0 , \port$328$0  };
+  assign w_data = { \port$3016$0 , \port$328$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3176$0 , \port$3177$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3196$0 , \port$3197$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5751,11 +5807,12 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
-  reg [31:0] \$28 ;
-  reg \$29 ;
+  reg \$28 ;
+  reg [31:0] \$29 ;
   wire [15:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [23:0] \$31 ;
+  reg \$30 ;
+  wire [7:0] \$31 ;
+  wire [23:0] \$32 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -5781,7 +5838,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire i_valid;
   wire [31:0] o_data;
   wire o_valid;
-  reg [63:0] pe0_a = 64'h0000000000000000;
+  reg [63:0] pe0_a1 = 64'h0000000000000000;
+  reg [63:0] pe0_a2 = 64'h0000000000000000;
   reg [31:0] pe0_acc = 32'd0;
   reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
   reg pe0_done = 1'h0;
@@ -5792,6 +5850,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_first5 = 1'h0;
   reg pe0_first6 = 1'h0;
   reg pe0_first7 = 1'h0;
+  reg pe0_first8 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last2 = 1'h0;
@@ -5800,6 +5859,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_last5 = 1'h0;
   reg pe0_last6 = 1'h0;
   reg pe0_last7 = 1'h0;
+  reg pe0_last8 = 1'h0;
   reg [15:0] pe0_m = 16'h0000;
   reg [15:0] pe0_prod0 = 16'h0000;
   reg [15:0] pe0_prod1 = 16'h0000;
@@ -5816,6 +5876,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_relu5 = 1'h0;
   reg pe0_relu6 = 1'h0;
   reg pe0_relu7 = 1'h0;
+  reg pe0_relu8 = 1'h0;
   reg pe0_requantize1 = 1'h0;
   reg pe0_requantize2 = 1'h0;
   reg pe0_requantize3 = 1'h0;
@@ -5823,6 +5884,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_requantize5 = 1'h0;
   reg pe0_requantize6 = 1'h0;
   reg pe0_requantize7 = 1'h0;
+  reg pe0_requantize8 = 1'h0;
   reg [7:0] pe0_rq1 = 8'h00;
   reg [7:0] pe0_rq2 = 8'h00;
   reg [7:0] pe0_rq3 = 8'h00;
@@ -5830,6 +5892,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe0_rq5 = 8'h00;
   reg [7:0] pe0_rq6 = 8'h00;
   reg [7:0] pe0_rq7 = 8'h00;
+  reg [7:0] pe0_rq8 = 8'h00;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
@@ -5846,11 +5909,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
-  reg [63:0] pe0_w = 64'h0000000000000000;
-  output [7:0] \port$3176$0 ;
-  wire [7:0] \port$3176$0 ;
-  output [23:0] \port$3177$0 ;
-  wire [23:0] \port$3177$0 ;
+  reg pe0_valid8 = 1'h0;
+  reg [63:0] pe0_w1 = 64'h0000000000000000;
+  reg [63:0] pe0_w2 = 64'h0000000000000000;
+  output [7:0] \port$3196$0 ;
+  wire [7:0] \port$3196$0 ;
+  output [23:0] \port$3197$0 ;
+  wire [23:0] \port$3197$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6679,9 +6744,11 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq5];
+    _1_ <= rq0[pe0_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
     pe0_valid7 <= \$27 ;
   always @(posedge clk)
@@ -6695,11 +6762,27 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
+    pe0_valid8 <= \$28 ;
+  always @(posedge clk)
+    pe0_first8 <= pe0_first7;
+  always @(posedge clk)
+    pe0_last8 <= pe0_last7;
+  always @(posedge clk)
+    pe0_rq8 <= pe0_rq7;
+  always @(posedge clk)
+    pe0_relu8 <= pe0_relu7;
+  always @(posedge clk)
+    pe0_requantize8 <= pe0_requantize7;
+  always @(posedge clk)
     pe0_bank_out2 <= rp__data;
   always @(posedge clk)
-    pe0_w <= pe0_bank_out2;
+    pe0_w1 <= pe0_bank_out2;
   always @(posedge clk)
-    pe0_a <= act;
+    pe0_a1 <= act;
+  always @(posedge clk)
+    pe0_w2 <= pe0_w1;
+  always @(posedge clk)
+    pe0_a2 <= pe0_a1;
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   always @(posedge clk)
@@ -6733,23 +6816,23 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe0_acc <= \$28 ;
+    pe0_acc <= \$29 ;
   always @(posedge clk)
-    pe0_done <= \$29 ;
+    pe0_done <= \$30 ;
   always @(posedge clk)
     pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
     pe0_s <= pe0_rq_entry[53:48];
   always @(posedge clk)
     pe0_flags <= \$20 ;
-  assign \$1  = $signed(pe0_w[7:0]) * $signed(pe0_a[7:0]);
-  assign \$2  = $signed(pe0_w[15:8]) * $signed(pe0_a[15:8]);
-  assign \$3  = $signed(pe0_w[23:16]) * $signed(pe0_a[23:16]);
-  assign \$4  = $signed(pe0_w[31:24]) * $signed(pe0_a[31:24]);
-  assign \$5  = $signed(pe0_w[39:32]) * $signed(pe0_a[39:32]);
-  assign \$6  = $signed(pe0_w[47:40]) * $signed(pe0_a[47:40]);
-  assign \$7  = $signed(pe0_w[55:48]) * $signed(pe0_a[55:48]);
-  assign \$8  = $signed(pe0_w[63:56]) * $signed(pe0_a[63:56]);
+  assign \$1  = $signed(pe0_w2[7:0]) * $signed(pe0_a2[7:0]);
+  assign \$2  = $signed(pe0_w2[15:8]) * $signed(pe0_a2[15:8]);
+  assign \$3  = $signed(pe0_w2[23:16]) * $signed(pe0_a2[23:16]);
+  assign \$4  = $signed(pe0_w2[31:24]) * $signed(pe0_a2[31:24]);
+  assign \$5  = $signed(pe0_w2[39:32]) * $signed(pe0_a2[39:32]);
+  assign \$6  = $signed(pe0_w2[47:40]) * $signed(pe0_a2[47:40]);
+  assign \$7  = $signed(pe0_w2[55:48]) * $signed(pe0_a2[55:48]);
+  assign \$8  = $signed(pe0_w2[63:56]) * $signed(pe0_a2[63:56]);
   assign \$9  = $signed(pe0_prod0) + $signed(pe0_prod1);
   assign \$10  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$11  = $signed(pe0_prod4) + $signed(pe0_prod5);
@@ -6757,10 +6840,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
   assign \$14  = $signed(pe0_sum0_2) + $signed(pe0_sum0_3);
   assign \$15  = $signed(pe0_sum1_0) + $signed(pe0_sum1_1);
-  assign \$16  = pe0_first7 ? pe0_rq_entry[31:0] : pe0_acc;
+  assign \$16  = pe0_first8 ? pe0_rq_entry[31:0] : pe0_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe0_sum2_0);
-  assign \$18  = pe0_valid7 & pe0_last7;
-  assign \$20  = { 1'h0, pe0_relu7 } | \$19 ;
+  assign \$18  = pe0_valid8 & pe0_last8;
+  assign \$20  = { 1'h0, pe0_relu8 } | \$19 ;
   always @(posedge clk)
     pe0_valid1 <= \$21 ;
   always @(posedge clk)
@@ -6831,8 +6914,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe0_rq6 <= pe0_rq5;
   always @(posedge clk)
     pe0_relu6 <= pe0_relu5;
-  always @(posedge clk)
-    pe0_requantize6 <= pe0_requantize5;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc),
@@ -6840,9 +6921,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3128$0 (pe0_flags),
-    .rq_ext6(\$31 ),
-    .rq_low6(\$30 ),
+    .\port$3148$0 (pe0_flags),
+    .rq_ext6(\$32 ),
+    .rq_low6(\$31 ),
     .rst(rst)
   );
   always @* begin
@@ -6854,16 +6935,23 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = pe0_acc;
-    if (pe0_valid7) begin
-      \$28  = \$17 [31:0];
+    \$28  = pe0_valid7;
+    if (rst) begin
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = \$18 ;
+    \$29  = pe0_acc;
+    if (pe0_valid8) begin
+      \$29  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$30  = \$18 ;
     if (rst) begin
-      \$29  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
@@ -6918,7 +7006,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe0_rq5;
+  assign rrp__addr = pe0_rq6;
   assign i_valid = pe0_done;
   assign i_acc = pe0_acc;
   assign i_m = pe0_m;
@@ -6926,15 +7014,15 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$31 , \$30  };
-  assign o_data = { \$31 , \$30  };
-  assign \port$3176$0  = \$30 ;
-  assign \port$3177$0  = \$31 ;
-  assign \$19  = { pe0_requantize7, 1'h0 };
+  assign result = { \$32 , \$31  };
+  assign o_data = { \$32 , \$31  };
+  assign \port$3196$0  = \$31 ;
+  assign \port$3197$0  = \$32 ;
+  assign \$19  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3128$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3148$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7118,8 +7206,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3128$0 ;
-  wire [1:0] \port$3128$0 ;
+  input [1:0] \port$3148$0 ;
+  wire [1:0] \port$3148$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7326,9 +7414,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3128$0 [0];
+    rq_relu1 <= \port$3148$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3128$0 [1];
+    rq_req1 <= \port$3148$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7451,8 +7539,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3128$0 [0];
-  assign i_requantize = \port$3128$0 [1];
+  assign i_relu = \port$3148$0 [0];
+  assign i_requantize = \port$3148$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7461,7 +7549,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3304$0 , \port$3305$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3333$0 , \port$3334$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7483,11 +7571,12 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
-  reg [31:0] \$28 ;
-  reg \$29 ;
+  reg \$28 ;
+  reg [31:0] \$29 ;
   wire [15:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [23:0] \$31 ;
+  reg \$30 ;
+  wire [7:0] \$31 ;
+  wire [23:0] \$32 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -7513,7 +7602,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire i_valid;
   wire [31:0] o_data;
   wire o_valid;
-  reg [63:0] pe1_a = 64'h0000000000000000;
+  reg [63:0] pe1_a1 = 64'h0000000000000000;
+  reg [63:0] pe1_a2 = 64'h0000000000000000;
   reg [31:0] pe1_acc = 32'd0;
   reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
   reg pe1_done = 1'h0;
@@ -7524,6 +7614,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_first5 = 1'h0;
   reg pe1_first6 = 1'h0;
   reg pe1_first7 = 1'h0;
+  reg pe1_first8 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last2 = 1'h0;
@@ -7532,6 +7623,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_last5 = 1'h0;
   reg pe1_last6 = 1'h0;
   reg pe1_last7 = 1'h0;
+  reg pe1_last8 = 1'h0;
   reg [15:0] pe1_m = 16'h0000;
   reg [15:0] pe1_prod0 = 16'h0000;
   reg [15:0] pe1_prod1 = 16'h0000;
@@ -7548,6 +7640,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_relu5 = 1'h0;
   reg pe1_relu6 = 1'h0;
   reg pe1_relu7 = 1'h0;
+  reg pe1_relu8 = 1'h0;
   reg pe1_requantize1 = 1'h0;
   reg pe1_requantize2 = 1'h0;
   reg pe1_requantize3 = 1'h0;
@@ -7555,6 +7648,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_requantize5 = 1'h0;
   reg pe1_requantize6 = 1'h0;
   reg pe1_requantize7 = 1'h0;
+  reg pe1_requantize8 = 1'h0;
   reg [7:0] pe1_rq1 = 8'h00;
   reg [7:0] pe1_rq2 = 8'h00;
   reg [7:0] pe1_rq3 = 8'h00;
@@ -7562,6 +7656,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe1_rq5 = 8'h00;
   reg [7:0] pe1_rq6 = 8'h00;
   reg [7:0] pe1_rq7 = 8'h00;
+  reg [7:0] pe1_rq8 = 8'h00;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
@@ -7578,11 +7673,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
-  reg [63:0] pe1_w = 64'h0000000000000000;
-  output [7:0] \port$3304$0 ;
-  wire [7:0] \port$3304$0 ;
-  output [23:0] \port$3305$0 ;
-  wire [23:0] \port$3305$0 ;
+  reg pe1_valid8 = 1'h0;
+  reg [63:0] pe1_w1 = 64'h0000000000000000;
+  reg [63:0] pe1_w2 = 64'h0000000000000000;
+  output [7:0] \port$3333$0 ;
+  wire [7:0] \port$3333$0 ;
+  output [23:0] \port$3334$0 ;
+  wire [23:0] \port$3334$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8411,9 +8508,11 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq5];
+    _1_ <= rq1[pe1_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
     pe1_valid7 <= \$27 ;
   always @(posedge clk)
@@ -8427,11 +8526,27 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
+    pe1_valid8 <= \$28 ;
+  always @(posedge clk)
+    pe1_first8 <= pe1_first7;
+  always @(posedge clk)
+    pe1_last8 <= pe1_last7;
+  always @(posedge clk)
+    pe1_rq8 <= pe1_rq7;
+  always @(posedge clk)
+    pe1_relu8 <= pe1_relu7;
+  always @(posedge clk)
+    pe1_requantize8 <= pe1_requantize7;
+  always @(posedge clk)
     pe1_bank_out2 <= rp__data;
   always @(posedge clk)
-    pe1_w <= pe1_bank_out2;
+    pe1_w1 <= pe1_bank_out2;
   always @(posedge clk)
-    pe1_a <= act;
+    pe1_a1 <= act;
+  always @(posedge clk)
+    pe1_w2 <= pe1_w1;
+  always @(posedge clk)
+    pe1_a2 <= pe1_a1;
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   always @(posedge clk)
@@ -8465,23 +8580,23 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe1_acc <= \$28 ;
+    pe1_acc <= \$29 ;
   always @(posedge clk)
-    pe1_done <= \$29 ;
+    pe1_done <= \$30 ;
   always @(posedge clk)
     pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
     pe1_s <= pe1_rq_entry[53:48];
   always @(posedge clk)
     pe1_flags <= \$20 ;
-  assign \$1  = $signed(pe1_w[7:0]) * $signed(pe1_a[7:0]);
-  assign \$2  = $signed(pe1_w[15:8]) * $signed(pe1_a[15:8]);
-  assign \$3  = $signed(pe1_w[23:16]) * $signed(pe1_a[23:16]);
-  assign \$4  = $signed(pe1_w[31:24]) * $signed(pe1_a[31:24]);
-  assign \$5  = $signed(pe1_w[39:32]) * $signed(pe1_a[39:32]);
-  assign \$6  = $signed(pe1_w[47:40]) * $signed(pe1_a[47:40]);
-  assign \$7  = $signed(pe1_w[55:48]) * $signed(pe1_a[55:48]);
-  assign \$8  = $signed(pe1_w[63:56]) * $signed(pe1_a[63:56]);
+  assign \$1  = $signed(pe1_w2[7:0]) * $signed(pe1_a2[7:0]);
+  assign \$2  = $signed(pe1_w2[15:8]) * $signed(pe1_a2[15:8]);
+  assign \$3  = $signed(pe1_w2[23:16]) * $signed(pe1_a2[23:16]);
+  assign \$4  = $signed(pe1_w2[31:24]) * $signed(pe1_a2[31:24]);
+  assign \$5  = $signed(pe1_w2[39:32]) * $signed(pe1_a2[39:32]);
+  assign \$6  = $signed(pe1_w2[47:40]) * $signed(pe1_a2[47:40]);
+  assign \$7  = $signed(pe1_w2[55:48]) * $signed(pe1_a2[55:48]);
+  assign \$8  = $signed(pe1_w2[63:56]) * $signed(pe1_a2[63:56]);
   assign \$9  = $signed(pe1_prod0) + $signed(pe1_prod1);
   assign \$10  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$11  = $signed(pe1_prod4) + $signed(pe1_prod5);
@@ -8489,10 +8604,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
   assign \$14  = $signed(pe1_sum0_2) + $signed(pe1_sum0_3);
   assign \$15  = $signed(pe1_sum1_0) + $signed(pe1_sum1_1);
-  assign \$16  = pe1_first7 ? pe1_rq_entry[31:0] : pe1_acc;
+  assign \$16  = pe1_first8 ? pe1_rq_entry[31:0] : pe1_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe1_sum2_0);
-  assign \$18  = pe1_valid7 & pe1_last7;
-  assign \$20  = { 1'h0, pe1_relu7 } | \$19 ;
+  assign \$18  = pe1_valid8 & pe1_last8;
+  assign \$20  = { 1'h0, pe1_relu8 } | \$19 ;
   always @(posedge clk)
     pe1_valid1 <= \$21 ;
   always @(posedge clk)
@@ -8563,8 +8678,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe1_rq6 <= pe1_rq5;
   always @(posedge clk)
     pe1_relu6 <= pe1_relu5;
-  always @(posedge clk)
-    pe1_requantize6 <= pe1_requantize5;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc),
@@ -8572,9 +8685,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3256$0 (pe1_flags),
-    .rq_ext6(\$31 ),
-    .rq_low6(\$30 ),
+    .\port$3285$0 (pe1_flags),
+    .rq_ext6(\$32 ),
+    .rq_low6(\$31 ),
     .rst(rst)
   );
   always @* begin
@@ -8586,16 +8699,23 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = pe1_acc;
-    if (pe1_valid7) begin
-      \$28  = \$17 [31:0];
+    \$28  = pe1_valid7;
+    if (rst) begin
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = \$18 ;
+    \$29  = pe1_acc;
+    if (pe1_valid8) begin
+      \$29  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$30  = \$18 ;
     if (rst) begin
-      \$29  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
@@ -8650,7 +8770,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe1_rq5;
+  assign rrp__addr = pe1_rq6;
   assign i_valid = pe1_done;
   assign i_acc = pe1_acc;
   assign i_m = pe1_m;
@@ -8658,15 +8778,15 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$31 , \$30  };
-  assign o_data = { \$31 , \$30  };
-  assign \port$3304$0  = \$30 ;
-  assign \port$3305$0  = \$31 ;
-  assign \$19  = { pe1_requantize7, 1'h0 };
+  assign result = { \$32 , \$31  };
+  assign o_data = { \$32 , \$31  };
+  assign \port$3333$0  = \$31 ;
+  assign \port$3334$0  = \$32 ;
+  assign \$19  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3256$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3285$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8850,8 +8970,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3256$0 ;
-  wire [1:0] \port$3256$0 ;
+  input [1:0] \port$3285$0 ;
+  wire [1:0] \port$3285$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9058,9 +9178,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3256$0 [0];
+    rq_relu1 <= \port$3285$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3256$0 [1];
+    rq_req1 <= \port$3285$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9183,8 +9303,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3256$0 [0];
-  assign i_requantize = \port$3256$0 [1];
+  assign i_relu = \port$3285$0 [0];
+  assign i_requantize = \port$3285$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9193,7 +9313,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3432$0 , \port$3433$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3470$0 , \port$3471$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9215,11 +9335,12 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
-  reg [31:0] \$28 ;
-  reg \$29 ;
+  reg \$28 ;
+  reg [31:0] \$29 ;
   wire [15:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [23:0] \$31 ;
+  reg \$30 ;
+  wire [7:0] \$31 ;
+  wire [23:0] \$32 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -9245,7 +9366,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire i_valid;
   wire [31:0] o_data;
   wire o_valid;
-  reg [63:0] pe2_a = 64'h0000000000000000;
+  reg [63:0] pe2_a1 = 64'h0000000000000000;
+  reg [63:0] pe2_a2 = 64'h0000000000000000;
   reg [31:0] pe2_acc = 32'd0;
   reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
   reg pe2_done = 1'h0;
@@ -9256,6 +9378,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_first5 = 1'h0;
   reg pe2_first6 = 1'h0;
   reg pe2_first7 = 1'h0;
+  reg pe2_first8 = 1'h0;
   reg [1:0] pe2_flags = 2'h0;
   reg pe2_last1 = 1'h0;
   reg pe2_last2 = 1'h0;
@@ -9264,6 +9387,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_last5 = 1'h0;
   reg pe2_last6 = 1'h0;
   reg pe2_last7 = 1'h0;
+  reg pe2_last8 = 1'h0;
   reg [15:0] pe2_m = 16'h0000;
   reg [15:0] pe2_prod0 = 16'h0000;
   reg [15:0] pe2_prod1 = 16'h0000;
@@ -9280,6 +9404,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_relu5 = 1'h0;
   reg pe2_relu6 = 1'h0;
   reg pe2_relu7 = 1'h0;
+  reg pe2_relu8 = 1'h0;
   reg pe2_requantize1 = 1'h0;
   reg pe2_requantize2 = 1'h0;
   reg pe2_requantize3 = 1'h0;
@@ -9287,6 +9412,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_requantize5 = 1'h0;
   reg pe2_requantize6 = 1'h0;
   reg pe2_requantize7 = 1'h0;
+  reg pe2_requantize8 = 1'h0;
   reg [7:0] pe2_rq1 = 8'h00;
   reg [7:0] pe2_rq2 = 8'h00;
   reg [7:0] pe2_rq3 = 8'h00;
@@ -9294,6 +9420,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe2_rq5 = 8'h00;
   reg [7:0] pe2_rq6 = 8'h00;
   reg [7:0] pe2_rq7 = 8'h00;
+  reg [7:0] pe2_rq8 = 8'h00;
   reg [53:0] pe2_rq_entry = 54'h00000000000000;
   reg [5:0] pe2_s = 6'h00;
   reg [16:0] pe2_sum0_0 = 17'h00000;
@@ -9310,11 +9437,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid5 = 1'h0;
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
-  reg [63:0] pe2_w = 64'h0000000000000000;
-  output [7:0] \port$3432$0 ;
-  wire [7:0] \port$3432$0 ;
-  output [23:0] \port$3433$0 ;
-  wire [23:0] \port$3433$0 ;
+  reg pe2_valid8 = 1'h0;
+  reg [63:0] pe2_w1 = 64'h0000000000000000;
+  reg [63:0] pe2_w2 = 64'h0000000000000000;
+  output [7:0] \port$3470$0 ;
+  wire [7:0] \port$3470$0 ;
+  output [23:0] \port$3471$0 ;
+  wire [23:0] \port$3471$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10143,9 +10272,11 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq2[pe2_rq5];
+    _1_ <= rq2[pe2_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe2_requantize6 <= pe2_requantize5;
   always @(posedge clk)
     pe2_valid7 <= \$27 ;
   always @(posedge clk)
@@ -10159,11 +10290,27 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_requantize7 <= pe2_requantize6;
   always @(posedge clk)
+    pe2_valid8 <= \$28 ;
+  always @(posedge clk)
+    pe2_first8 <= pe2_first7;
+  always @(posedge clk)
+    pe2_last8 <= pe2_last7;
+  always @(posedge clk)
+    pe2_rq8 <= pe2_rq7;
+  always @(posedge clk)
+    pe2_relu8 <= pe2_relu7;
+  always @(posedge clk)
+    pe2_requantize8 <= pe2_requantize7;
+  always @(posedge clk)
     pe2_bank_out2 <= rp__data;
   always @(posedge clk)
-    pe2_w <= pe2_bank_out2;
+    pe2_w1 <= pe2_bank_out2;
   always @(posedge clk)
-    pe2_a <= act;
+    pe2_a1 <= act;
+  always @(posedge clk)
+    pe2_w2 <= pe2_w1;
+  always @(posedge clk)
+    pe2_a2 <= pe2_a1;
   always @(posedge clk)
     pe2_prod0 <= \$1 ;
   always @(posedge clk)
@@ -10197,23 +10344,23 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe2_acc <= \$28 ;
+    pe2_acc <= \$29 ;
   always @(posedge clk)
-    pe2_done <= \$29 ;
+    pe2_done <= \$30 ;
   always @(posedge clk)
     pe2_m <= pe2_rq_entry[47:32];
   always @(posedge clk)
     pe2_s <= pe2_rq_entry[53:48];
   always @(posedge clk)
     pe2_flags <= \$20 ;
-  assign \$1  = $signed(pe2_w[7:0]) * $signed(pe2_a[7:0]);
-  assign \$2  = $signed(pe2_w[15:8]) * $signed(pe2_a[15:8]);
-  assign \$3  = $signed(pe2_w[23:16]) * $signed(pe2_a[23:16]);
-  assign \$4  = $signed(pe2_w[31:24]) * $signed(pe2_a[31:24]);
-  assign \$5  = $signed(pe2_w[39:32]) * $signed(pe2_a[39:32]);
-  assign \$6  = $signed(pe2_w[47:40]) * $signed(pe2_a[47:40]);
-  assign \$7  = $signed(pe2_w[55:48]) * $signed(pe2_a[55:48]);
-  assign \$8  = $signed(pe2_w[63:56]) * $signed(pe2_a[63:56]);
+  assign \$1  = $signed(pe2_w2[7:0]) * $signed(pe2_a2[7:0]);
+  assign \$2  = $signed(pe2_w2[15:8]) * $signed(pe2_a2[15:8]);
+  assign \$3  = $signed(pe2_w2[23:16]) * $signed(pe2_a2[23:16]);
+  assign \$4  = $signed(pe2_w2[31:24]) * $signed(pe2_a2[31:24]);
+  assign \$5  = $signed(pe2_w2[39:32]) * $signed(pe2_a2[39:32]);
+  assign \$6  = $signed(pe2_w2[47:40]) * $signed(pe2_a2[47:40]);
+  assign \$7  = $signed(pe2_w2[55:48]) * $signed(pe2_a2[55:48]);
+  assign \$8  = $signed(pe2_w2[63:56]) * $signed(pe2_a2[63:56]);
   assign \$9  = $signed(pe2_prod0) + $signed(pe2_prod1);
   assign \$10  = $signed(pe2_prod2) + $signed(pe2_prod3);
   assign \$11  = $signed(pe2_prod4) + $signed(pe2_prod5);
@@ -10221,10 +10368,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe2_sum0_0) + $signed(pe2_sum0_1);
   assign \$14  = $signed(pe2_sum0_2) + $signed(pe2_sum0_3);
   assign \$15  = $signed(pe2_sum1_0) + $signed(pe2_sum1_1);
-  assign \$16  = pe2_first7 ? pe2_rq_entry[31:0] : pe2_acc;
+  assign \$16  = pe2_first8 ? pe2_rq_entry[31:0] : pe2_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe2_sum2_0);
-  assign \$18  = pe2_valid7 & pe2_last7;
-  assign \$20  = { 1'h0, pe2_relu7 } | \$19 ;
+  assign \$18  = pe2_valid8 & pe2_last8;
+  assign \$20  = { 1'h0, pe2_relu8 } | \$19 ;
   always @(posedge clk)
     pe2_valid1 <= \$21 ;
   always @(posedge clk)
@@ -10295,8 +10442,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe2_rq6 <= pe2_rq5;
   always @(posedge clk)
     pe2_relu6 <= pe2_relu5;
-  always @(posedge clk)
-    pe2_requantize6 <= pe2_requantize5;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
     .i_acc(pe2_acc),
@@ -10304,9 +10449,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3384$0 (pe2_flags),
-    .rq_ext6(\$31 ),
-    .rq_low6(\$30 ),
+    .\port$3422$0 (pe2_flags),
+    .rq_ext6(\$32 ),
+    .rq_low6(\$31 ),
     .rst(rst)
   );
   always @* begin
@@ -10318,16 +10463,23 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$28  = pe2_acc;
-    if (pe2_valid7) begin
-      \$28  = \$17 [31:0];
+    \$28  = pe2_valid7;
+    if (rst) begin
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$29  = \$18 ;
+    \$29  = pe2_acc;
+    if (pe2_valid8) begin
+      \$29  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$30  = \$18 ;
     if (rst) begin
-      \$29  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
@@ -10382,7 +10534,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe2_rq5;
+  assign rrp__addr = pe2_rq6;
   assign i_valid = pe2_done;
   assign i_acc = pe2_acc;
   assign i_m = pe2_m;
@@ -10390,15 +10542,15 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe2_flags[0];
   assign i_requantize = pe2_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$31 , \$30  };
-  assign o_data = { \$31 , \$30  };
-  assign \port$3432$0  = \$30 ;
-  assign \port$3433$0  = \$31 ;
-  assign \$19  = { pe2_requantize7, 1'h0 };
+  assign result = { \$32 , \$31  };
+  assign o_data = { \$32 , \$31  };
+  assign \port$3470$0  = \$31 ;
+  assign \port$3471$0  = \$32 ;
+  assign \$19  = { pe2_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3384$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3422$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -10582,8 +10734,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3384$0 ;
-  wire [1:0] \port$3384$0 ;
+  input [1:0] \port$3422$0 ;
+  wire [1:0] \port$3422$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -10790,9 +10942,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3384$0 [0];
+    rq_relu1 <= \port$3422$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3384$0 [1];
+    rq_req1 <= \port$3422$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10915,8 +11067,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3384$0 [0];
-  assign i_requantize = \port$3384$0 [1];
+  assign i_relu = \port$3422$0 [0];
+  assign i_requantize = \port$3422$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10925,7 +11077,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3560$0 , \port$3561$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3607$0 , \port$3608$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10947,11 +11099,12 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
-  reg [31:0] \$28 ;
-  reg \$29 ;
+  reg \$28 ;
+  reg [31:0] \$29 ;
   wire [15:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [23:0] \$31 ;
+  reg \$30 ;
+  wire [7:0] \$31 ;
+  wire [23:0] \$32 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -10977,7 +11130,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire i_valid;
   wire [31:0] o_data;
   wire o_valid;
-  reg [63:0] pe3_a = 64'h0000000000000000;
+  reg [63:0] pe3_a1 = 64'h0000000000000000;
+  reg [63:0] pe3_a2 = 64'h0000000000000000;
   reg [31:0] pe3_acc = 32'd0;
   reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
   reg pe3_done = 1'h0;
@@ -10988,6 +11142,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_first5 = 1'h0;
   reg pe3_first6 = 1'h0;
   reg pe3_first7 = 1'h0;
+  reg pe3_first8 = 1'h0;
   reg [1:0] pe3_flags = 2'h0;
   reg pe3_last1 = 1'h0;
   reg pe3_last2 = 1'h0;
@@ -10996,6 +11151,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_last5 = 1'h0;
   reg pe3_last6 = 1'h0;
   reg pe3_last7 = 1'h0;
+  reg pe3_last8 = 1'h0;
   reg [15:0] pe3_m = 16'h0000;
   reg [15:0] pe3_prod0 = 16'h0000;
   reg [15:0] pe3_prod1 = 16'h0000;
@@ -11012,6 +11168,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_relu5 = 1'h0;
   reg pe3_relu6 = 1'h0;
   reg pe3_relu7 = 1'h0;
+  reg pe3_relu8 = 1'h0;
   reg pe3_requantize1 = 1'h0;
   reg pe3_requantize2 = 1'h0;
   reg pe3_requantize3 = 1'h0;
@@ -11019,6 +11176,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_requantize5 = 1'h0;
   reg pe3_requantize6 = 1'h0;
   reg pe3_requantize7 = 1'h0;
+  reg pe3_requantize8 = 1'h0;
   reg [7:0] pe3_rq1 = 8'h00;
   reg [7:0] pe3_rq2 = 8'h00;
   reg [7:0] pe3_rq3 = 8'h00;
@@ -11026,6 +11184,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe3_rq5 = 8'h00;
   reg [7:0] pe3_rq6 = 8'h00;
   reg [7:0] pe3_rq7 = 8'h00;
+  reg [7:0] pe3_rq8 = 8'h00;
   reg [53:0] pe3_rq_entry = 54'h00000000000000;
   reg [5:0] pe3_s = 6'h00;
   reg [16:0] pe3_sum0_0 = 17'h00000;
@@ -11042,11 +11201,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid5 = 1'h0;
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
-  reg [63:0] pe3_w = 64'h0000000000000000;
-  output [7:0] \port$3560$0 ;
-  wire [7:0] \port$3560$0 ;
-  output [23:0] \port$3561$0 ;
-  wire [23:0] \port$3561$0 ;
+  reg pe3_valid8 = 1'h0;
+  reg [63:0] pe3_w1 = 64'h0000000000000000;
+  reg [63:0] pe3_w2 = 64'h0000000000000000;
+  output [7:0] \port$3607$0 ;
+  wire [7:0] \port$3607$0 ;
+  output [23:0] \port$3608$0 ;
+  wire [23:0] \port$3608$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11875,9 +12036,11 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq3[pe3_rq5];
+    _1_ <= rq3[pe3_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe3_requantize6 <= pe3_requantize5;
   always @(posedge clk)
     pe3_valid7 <= \$27 ;
   always @(posedge clk)
@@ -11891,11 +12054,27 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_requantize7 <= pe3_requantize6;
   always @(posedge clk)
+    pe3_valid8 <= \$28 ;
+  always @(posedge clk)
+    pe3_first8 <= pe3_first7;
+  always @(posedge clk)
+    pe3_last8 <= pe3_last7;
+  always @(posedge clk)
+    pe3_rq8 <= pe3_rq7;
+  always @(posedge clk)
+    pe3_relu8 <= pe3_relu7;
+  always @(posedge clk)
+    pe3_requantize8 <= pe3_requantize7;
+  always @(posedge clk)
     pe3_bank_out2 <= rp__data;
   always @(posedge clk)
-    pe3_w <= pe3_bank_out2;
+    pe3_w1 <= pe3_bank_out2;
   always @(posedge clk)
-    pe3_a <= act;
+    pe3_a1 <= act;
+  always @(posedge clk)
+    pe3_w2 <= pe3_w1;
+  always @(posedge clk)
+    pe3_a2 <= pe3_a1;
   always @(posedge clk)
     pe3_prod0 <= \$1 ;
   always @(posedge clk)
@@ -11929,23 +12108,23 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe3_acc <= \$28 ;
+    pe3_acc <= \$29 ;
   always @(posedge clk)
-    pe3_done <= \$29 ;
+    pe3_done <= \$30 ;
   always @(posedge clk)
     pe3_m <= pe3_rq_entry[47:32];
   always @(posedge clk)
     pe3_s <= pe3_rq_entry[53:48];
   always @(posedge clk)
     pe3_flags <= \$20 ;
-  assign \$1  = $signed(pe3_w[7:0]) * $signed(pe3_a[7:0]);
-  assign \$2  = $signed(pe3_w[15:8]) * $signed(pe3_a[15:8]);
-  assign \$3  = $signed(pe3_w[23:16]) * $signed(pe3_a[23:16]);
-  assign \$4  = $signed(pe3_w[31:24]) * $signed(pe3_a[31:24]);
-  assign \$5  = $signed(pe3_w[39:32]) * $signed(pe3_a[39:32]);
-  assign \$6  = $signed(pe3_w[47:40]) * $signed(pe3_a[47:40]);
-  assign \$7  = $signed(pe3_w[55:48]) * $signed(pe3_a[55:48]);
-  assign \$8  = $signed(pe3_w[63:56]) * $signed(pe3_a[63:56]);
+  assign \$1  = $signed(pe3_w2[7:0]) * $signed(pe3_a2[7:0]);
+  assign \$2  = $signed(pe3_w2[15:8]) * $signed(pe3_a2[15:8]);
+  assign \$3  = $signed(pe3_w2[23:16]) * $signed(pe3_a2[23:16]);
+  assign \$4  = $signed(pe3_w2[31:24]) * $signed(pe3_a2[31:24]);
+  assign \$5  = $signed(pe3_w2[39:32]) * $signed(pe3_a2[39:32]);
+  assign \$6  = $signed(pe3_w2[47:40]) * $signed(pe3_a2[47:40]);
+  assign \$7  = $signed(pe3_w2[55:48]) * $signed(pe3_a2[55:48]);
+  assign \$8  = $signed(pe3_w2[63:56]) * $signed(pe3_a2[63:56]);
   assign \$9  = $signed(pe3_prod0) + $signed(pe3_prod1);
   assign \$10  = $signed(pe3_prod2) + $signed(pe3_prod3);
   assign \$11  = $signed(pe3_prod4) + $signed(pe3_prod5);
@@ -11953,10 +12132,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe3_sum0_0) + $signed(pe3_sum0_1);
   assign \$14  = $signed(pe3_sum0_2) + $signed(pe3_sum0_3);
   assign \$15  = $signed(pe3_sum1_0) + $signed(pe3_sum1_1);
-  assign \$16  = pe3_first7 ? pe3_rq_entry[31:0] : pe3_acc;
+  assign \$16  = pe3_first8 ? pe3_rq_entry[31:0] : pe3_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe3_sum2_0);
-  assign \$18  = pe3_valid7 & pe3_last7;
-  assign \$20  = { 1'h0, pe3_relu7 } | \$19 ;
+  assign \$18  = pe3_valid8 & pe3_last8;
+  assign \$20  = { 1'h0, pe3_relu8 } | \$19 ;
   always @(posedge clk)
     pe3_valid1 <= \$21 ;
   always @(posedge clk)
@@ -12027,8 +12206,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe3_rq6 <= pe3_rq5;
   always @(posedge clk)
     pe3_relu6 <= pe3_relu5;
-  always @(posedge clk)
-    pe3_requantize6 <= pe3_requantize5;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
     .i_acc(pe3_acc),
@@ -12036,9 +12213,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3512$0 (pe3_flags),
-    .rq_ext6(\$31 ),
-    .rq_low6(\$30 ),
+    .\port$3559$0 (pe3_flags),
+    .rq_ext6(\$32 ),
+    .rq_low6(\$31 ),
     .rst(rst)
   );
   always @* begin
@@ -12050,16 +12227,23 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$28  = pe3_acc;
-    if (pe3_valid7) begin
-      \$28  = \$17 [31:0];
+    \$28  = pe3_valid7;
+    if (rst) begin
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$29  = \$18 ;
+    \$29  = pe3_acc;
+    if (pe3_valid8) begin
+      \$29  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$30  = \$18 ;
     if (rst) begin
-      \$29  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
@@ -12114,7 +12298,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe3_rq5;
+  assign rrp__addr = pe3_rq6;
   assign i_valid = pe3_done;
   assign i_acc = pe3_acc;
   assign i_m = pe3_m;
@@ -12122,15 +12306,15 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe3_flags[0];
   assign i_requantize = pe3_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$31 , \$30  };
-  assign o_data = { \$31 , \$30  };
-  assign \port$3560$0  = \$30 ;
-  assign \port$3561$0  = \$31 ;
-  assign \$19  = { pe3_requantize7, 1'h0 };
+  assign result = { \$32 , \$31  };
+  assign o_data = { \$32 , \$31  };
+  assign \port$3607$0  = \$31 ;
+  assign \port$3608$0  = \$32 ;
+  assign \$19  = { pe3_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3512$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3559$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12314,8 +12498,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3512$0 ;
-  wire [1:0] \port$3512$0 ;
+  input [1:0] \port$3559$0 ;
+  wire [1:0] \port$3559$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -12522,9 +12706,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3512$0 [0];
+    rq_relu1 <= \port$3559$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3512$0 [1];
+    rq_req1 <= \port$3559$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12647,8 +12831,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3512$0 [0];
-  assign i_requantize = \port$3512$0 [1];
+  assign i_relu = \port$3559$0 [0];
+  assign i_requantize = \port$3559$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12657,7 +12841,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3688$0 , \port$3689$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3744$0 , \port$3745$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12679,11 +12863,12 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
-  reg [31:0] \$28 ;
-  reg \$29 ;
+  reg \$28 ;
+  reg [31:0] \$29 ;
   wire [15:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [23:0] \$31 ;
+  reg \$30 ;
+  wire [7:0] \$31 ;
+  wire [23:0] \$32 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -12709,7 +12894,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire i_valid;
   wire [31:0] o_data;
   wire o_valid;
-  reg [63:0] pe4_a = 64'h0000000000000000;
+  reg [63:0] pe4_a1 = 64'h0000000000000000;
+  reg [63:0] pe4_a2 = 64'h0000000000000000;
   reg [31:0] pe4_acc = 32'd0;
   reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
   reg pe4_done = 1'h0;
@@ -12720,6 +12906,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_first5 = 1'h0;
   reg pe4_first6 = 1'h0;
   reg pe4_first7 = 1'h0;
+  reg pe4_first8 = 1'h0;
   reg [1:0] pe4_flags = 2'h0;
   reg pe4_last1 = 1'h0;
   reg pe4_last2 = 1'h0;
@@ -12728,6 +12915,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_last5 = 1'h0;
   reg pe4_last6 = 1'h0;
   reg pe4_last7 = 1'h0;
+  reg pe4_last8 = 1'h0;
   reg [15:0] pe4_m = 16'h0000;
   reg [15:0] pe4_prod0 = 16'h0000;
   reg [15:0] pe4_prod1 = 16'h0000;
@@ -12744,6 +12932,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_relu5 = 1'h0;
   reg pe4_relu6 = 1'h0;
   reg pe4_relu7 = 1'h0;
+  reg pe4_relu8 = 1'h0;
   reg pe4_requantize1 = 1'h0;
   reg pe4_requantize2 = 1'h0;
   reg pe4_requantize3 = 1'h0;
@@ -12751,6 +12940,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_requantize5 = 1'h0;
   reg pe4_requantize6 = 1'h0;
   reg pe4_requantize7 = 1'h0;
+  reg pe4_requantize8 = 1'h0;
   reg [7:0] pe4_rq1 = 8'h00;
   reg [7:0] pe4_rq2 = 8'h00;
   reg [7:0] pe4_rq3 = 8'h00;
@@ -12758,6 +12948,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe4_rq5 = 8'h00;
   reg [7:0] pe4_rq6 = 8'h00;
   reg [7:0] pe4_rq7 = 8'h00;
+  reg [7:0] pe4_rq8 = 8'h00;
   reg [53:0] pe4_rq_entry = 54'h00000000000000;
   reg [5:0] pe4_s = 6'h00;
   reg [16:0] pe4_sum0_0 = 17'h00000;
@@ -12774,11 +12965,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid5 = 1'h0;
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
-  reg [63:0] pe4_w = 64'h0000000000000000;
-  output [7:0] \port$3688$0 ;
-  wire [7:0] \port$3688$0 ;
-  output [23:0] \port$3689$0 ;
-  wire [23:0] \port$3689$0 ;
+  reg pe4_valid8 = 1'h0;
+  reg [63:0] pe4_w1 = 64'h0000000000000000;
+  reg [63:0] pe4_w2 = 64'h0000000000000000;
+  output [7:0] \port$3744$0 ;
+  wire [7:0] \port$3744$0 ;
+  output [23:0] \port$3745$0 ;
+  wire [23:0] \port$3745$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13607,9 +13800,11 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq4[pe4_rq5];
+    _1_ <= rq4[pe4_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe4_requantize6 <= pe4_requantize5;
   always @(posedge clk)
     pe4_valid7 <= \$27 ;
   always @(posedge clk)
@@ -13623,11 +13818,27 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_requantize7 <= pe4_requantize6;
   always @(posedge clk)
+    pe4_valid8 <= \$28 ;
+  always @(posedge clk)
+    pe4_first8 <= pe4_first7;
+  always @(posedge clk)
+    pe4_last8 <= pe4_last7;
+  always @(posedge clk)
+    pe4_rq8 <= pe4_rq7;
+  always @(posedge clk)
+    pe4_relu8 <= pe4_relu7;
+  always @(posedge clk)
+    pe4_requantize8 <= pe4_requantize7;
+  always @(posedge clk)
     pe4_bank_out2 <= rp__data;
   always @(posedge clk)
-    pe4_w <= pe4_bank_out2;
+    pe4_w1 <= pe4_bank_out2;
   always @(posedge clk)
-    pe4_a <= act;
+    pe4_a1 <= act;
+  always @(posedge clk)
+    pe4_w2 <= pe4_w1;
+  always @(posedge clk)
+    pe4_a2 <= pe4_a1;
   always @(posedge clk)
     pe4_prod0 <= \$1 ;
   always @(posedge clk)
@@ -13661,23 +13872,23 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe4_acc <= \$28 ;
+    pe4_acc <= \$29 ;
   always @(posedge clk)
-    pe4_done <= \$29 ;
+    pe4_done <= \$30 ;
   always @(posedge clk)
     pe4_m <= pe4_rq_entry[47:32];
   always @(posedge clk)
     pe4_s <= pe4_rq_entry[53:48];
   always @(posedge clk)
     pe4_flags <= \$20 ;
-  assign \$1  = $signed(pe4_w[7:0]) * $signed(pe4_a[7:0]);
-  assign \$2  = $signed(pe4_w[15:8]) * $signed(pe4_a[15:8]);
-  assign \$3  = $signed(pe4_w[23:16]) * $signed(pe4_a[23:16]);
-  assign \$4  = $signed(pe4_w[31:24]) * $signed(pe4_a[31:24]);
-  assign \$5  = $signed(pe4_w[39:32]) * $signed(pe4_a[39:32]);
-  assign \$6  = $signed(pe4_w[47:40]) * $signed(pe4_a[47:40]);
-  assign \$7  = $signed(pe4_w[55:48]) * $signed(pe4_a[55:48]);
-  assign \$8  = $signed(pe4_w[63:56]) * $signed(pe4_a[63:56]);
+  assign \$1  = $signed(pe4_w2[7:0]) * $signed(pe4_a2[7:0]);
+  assign \$2  = $signed(pe4_w2[15:8]) * $signed(pe4_a2[15:8]);
+  assign \$3  = $signed(pe4_w2[23:16]) * $signed(pe4_a2[23:16]);
+  assign \$4  = $signed(pe4_w2[31:24]) * $signed(pe4_a2[31:24]);
+  assign \$5  = $signed(pe4_w2[39:32]) * $signed(pe4_a2[39:32]);
+  assign \$6  = $signed(pe4_w2[47:40]) * $signed(pe4_a2[47:40]);
+  assign \$7  = $signed(pe4_w2[55:48]) * $signed(pe4_a2[55:48]);
+  assign \$8  = $signed(pe4_w2[63:56]) * $signed(pe4_a2[63:56]);
   assign \$9  = $signed(pe4_prod0) + $signed(pe4_prod1);
   assign \$10  = $signed(pe4_prod2) + $signed(pe4_prod3);
   assign \$11  = $signed(pe4_prod4) + $signed(pe4_prod5);
@@ -13685,10 +13896,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe4_sum0_0) + $signed(pe4_sum0_1);
   assign \$14  = $signed(pe4_sum0_2) + $signed(pe4_sum0_3);
   assign \$15  = $signed(pe4_sum1_0) + $signed(pe4_sum1_1);
-  assign \$16  = pe4_first7 ? pe4_rq_entry[31:0] : pe4_acc;
+  assign \$16  = pe4_first8 ? pe4_rq_entry[31:0] : pe4_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe4_sum2_0);
-  assign \$18  = pe4_valid7 & pe4_last7;
-  assign \$20  = { 1'h0, pe4_relu7 } | \$19 ;
+  assign \$18  = pe4_valid8 & pe4_last8;
+  assign \$20  = { 1'h0, pe4_relu8 } | \$19 ;
   always @(posedge clk)
     pe4_valid1 <= \$21 ;
   always @(posedge clk)
@@ -13759,8 +13970,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe4_rq6 <= pe4_rq5;
   always @(posedge clk)
     pe4_relu6 <= pe4_relu5;
-  always @(posedge clk)
-    pe4_requantize6 <= pe4_requantize5;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
     .i_acc(pe4_acc),
@@ -13768,9 +13977,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3640$0 (pe4_flags),
-    .rq_ext6(\$31 ),
-    .rq_low6(\$30 ),
+    .\port$3696$0 (pe4_flags),
+    .rq_ext6(\$32 ),
+    .rq_low6(\$31 ),
     .rst(rst)
   );
   always @* begin
@@ -13782,16 +13991,23 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$28  = pe4_acc;
-    if (pe4_valid7) begin
-      \$28  = \$17 [31:0];
+    \$28  = pe4_valid7;
+    if (rst) begin
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$29  = \$18 ;
+    \$29  = pe4_acc;
+    if (pe4_valid8) begin
+      \$29  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$30  = \$18 ;
     if (rst) begin
-      \$29  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
@@ -13846,7 +14062,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe4_rq5;
+  assign rrp__addr = pe4_rq6;
   assign i_valid = pe4_done;
   assign i_acc = pe4_acc;
   assign i_m = pe4_m;
@@ -13854,15 +14070,15 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe4_flags[0];
   assign i_requantize = pe4_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$31 , \$30  };
-  assign o_data = { \$31 , \$30  };
-  assign \port$3688$0  = \$30 ;
-  assign \port$3689$0  = \$31 ;
-  assign \$19  = { pe4_requantize7, 1'h0 };
+  assign result = { \$32 , \$31  };
+  assign o_data = { \$32 , \$31  };
+  assign \port$3744$0  = \$31 ;
+  assign \port$3745$0  = \$32 ;
+  assign \$19  = { pe4_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3640$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3696$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14046,8 +14262,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3640$0 ;
-  wire [1:0] \port$3640$0 ;
+  input [1:0] \port$3696$0 ;
+  wire [1:0] \port$3696$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14254,9 +14470,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3640$0 [0];
+    rq_relu1 <= \port$3696$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3640$0 [1];
+    rq_req1 <= \port$3696$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14379,8 +14595,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3640$0 [0];
-  assign i_requantize = \port$3640$0 [1];
+  assign i_relu = \port$3696$0 [0];
+  assign i_requantize = \port$3696$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14389,7 +14605,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3816$0 , \port$3817$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3881$0 , \port$3882$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14411,11 +14627,12 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
-  reg [31:0] \$28 ;
-  reg \$29 ;
+  reg \$28 ;
+  reg [31:0] \$29 ;
   wire [15:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [23:0] \$31 ;
+  reg \$30 ;
+  wire [7:0] \$31 ;
+  wire [23:0] \$32 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -14441,7 +14658,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire i_valid;
   wire [31:0] o_data;
   wire o_valid;
-  reg [63:0] pe5_a = 64'h0000000000000000;
+  reg [63:0] pe5_a1 = 64'h0000000000000000;
+  reg [63:0] pe5_a2 = 64'h0000000000000000;
   reg [31:0] pe5_acc = 32'd0;
   reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
   reg pe5_done = 1'h0;
@@ -14452,6 +14670,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_first5 = 1'h0;
   reg pe5_first6 = 1'h0;
   reg pe5_first7 = 1'h0;
+  reg pe5_first8 = 1'h0;
   reg [1:0] pe5_flags = 2'h0;
   reg pe5_last1 = 1'h0;
   reg pe5_last2 = 1'h0;
@@ -14460,6 +14679,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_last5 = 1'h0;
   reg pe5_last6 = 1'h0;
   reg pe5_last7 = 1'h0;
+  reg pe5_last8 = 1'h0;
   reg [15:0] pe5_m = 16'h0000;
   reg [15:0] pe5_prod0 = 16'h0000;
   reg [15:0] pe5_prod1 = 16'h0000;
@@ -14476,6 +14696,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_relu5 = 1'h0;
   reg pe5_relu6 = 1'h0;
   reg pe5_relu7 = 1'h0;
+  reg pe5_relu8 = 1'h0;
   reg pe5_requantize1 = 1'h0;
   reg pe5_requantize2 = 1'h0;
   reg pe5_requantize3 = 1'h0;
@@ -14483,6 +14704,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_requantize5 = 1'h0;
   reg pe5_requantize6 = 1'h0;
   reg pe5_requantize7 = 1'h0;
+  reg pe5_requantize8 = 1'h0;
   reg [7:0] pe5_rq1 = 8'h00;
   reg [7:0] pe5_rq2 = 8'h00;
   reg [7:0] pe5_rq3 = 8'h00;
@@ -14490,6 +14712,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe5_rq5 = 8'h00;
   reg [7:0] pe5_rq6 = 8'h00;
   reg [7:0] pe5_rq7 = 8'h00;
+  reg [7:0] pe5_rq8 = 8'h00;
   reg [53:0] pe5_rq_entry = 54'h00000000000000;
   reg [5:0] pe5_s = 6'h00;
   reg [16:0] pe5_sum0_0 = 17'h00000;
@@ -14506,11 +14729,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid5 = 1'h0;
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
-  reg [63:0] pe5_w = 64'h0000000000000000;
-  output [7:0] \port$3816$0 ;
-  wire [7:0] \port$3816$0 ;
-  output [23:0] \port$3817$0 ;
-  wire [23:0] \port$3817$0 ;
+  reg pe5_valid8 = 1'h0;
+  reg [63:0] pe5_w1 = 64'h0000000000000000;
+  reg [63:0] pe5_w2 = 64'h0000000000000000;
+  output [7:0] \port$3881$0 ;
+  wire [7:0] \port$3881$0 ;
+  output [23:0] \port$3882$0 ;
+  wire [23:0] \port$3882$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -15339,9 +15564,11 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq5[pe5_rq5];
+    _1_ <= rq5[pe5_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe5_requantize6 <= pe5_requantize5;
   always @(posedge clk)
     pe5_valid7 <= \$27 ;
   always @(posedge clk)
@@ -15355,11 +15582,27 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_requantize7 <= pe5_requantize6;
   always @(posedge clk)
+    pe5_valid8 <= \$28 ;
+  always @(posedge clk)
+    pe5_first8 <= pe5_first7;
+  always @(posedge clk)
+    pe5_last8 <= pe5_last7;
+  always @(posedge clk)
+    pe5_rq8 <= pe5_rq7;
+  always @(posedge clk)
+    pe5_relu8 <= pe5_relu7;
+  always @(posedge clk)
+    pe5_requantize8 <= pe5_requantize7;
+  always @(posedge clk)
     pe5_bank_out2 <= rp__data;
   always @(posedge clk)
-    pe5_w <= pe5_bank_out2;
+    pe5_w1 <= pe5_bank_out2;
   always @(posedge clk)
-    pe5_a <= act;
+    pe5_a1 <= act;
+  always @(posedge clk)
+    pe5_w2 <= pe5_w1;
+  always @(posedge clk)
+    pe5_a2 <= pe5_a1;
   always @(posedge clk)
     pe5_prod0 <= \$1 ;
   always @(posedge clk)
@@ -15393,23 +15636,23 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe5_acc <= \$28 ;
+    pe5_acc <= \$29 ;
   always @(posedge clk)
-    pe5_done <= \$29 ;
+    pe5_done <= \$30 ;
   always @(posedge clk)
     pe5_m <= pe5_rq_entry[47:32];
   always @(posedge clk)
     pe5_s <= pe5_rq_entry[53:48];
   always @(posedge clk)
     pe5_flags <= \$20 ;
-  assign \$1  = $signed(pe5_w[7:0]) * $signed(pe5_a[7:0]);
-  assign \$2  = $signed(pe5_w[15:8]) * $signed(pe5_a[15:8]);
-  assign \$3  = $signed(pe5_w[23:16]) * $signed(pe5_a[23:16]);
-  assign \$4  = $signed(pe5_w[31:24]) * $signed(pe5_a[31:24]);
-  assign \$5  = $signed(pe5_w[39:32]) * $signed(pe5_a[39:32]);
-  assign \$6  = $signed(pe5_w[47:40]) * $signed(pe5_a[47:40]);
-  assign \$7  = $signed(pe5_w[55:48]) * $signed(pe5_a[55:48]);
-  assign \$8  = $signed(pe5_w[63:56]) * $signed(pe5_a[63:56]);
+  assign \$1  = $signed(pe5_w2[7:0]) * $signed(pe5_a2[7:0]);
+  assign \$2  = $signed(pe5_w2[15:8]) * $signed(pe5_a2[15:8]);
+  assign \$3  = $signed(pe5_w2[23:16]) * $signed(pe5_a2[23:16]);
+  assign \$4  = $signed(pe5_w2[31:24]) * $signed(pe5_a2[31:24]);
+  assign \$5  = $signed(pe5_w2[39:32]) * $signed(pe5_a2[39:32]);
+  assign \$6  = $signed(pe5_w2[47:40]) * $signed(pe5_a2[47:40]);
+  assign \$7  = $signed(pe5_w2[55:48]) * $signed(pe5_a2[55:48]);
+  assign \$8  = $signed(pe5_w2[63:56]) * $signed(pe5_a2[63:56]);
   assign \$9  = $signed(pe5_prod0) + $signed(pe5_prod1);
   assign \$10  = $signed(pe5_prod2) + $signed(pe5_prod3);
   assign \$11  = $signed(pe5_prod4) + $signed(pe5_prod5);
@@ -15417,10 +15660,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe5_sum0_0) + $signed(pe5_sum0_1);
   assign \$14  = $signed(pe5_sum0_2) + $signed(pe5_sum0_3);
   assign \$15  = $signed(pe5_sum1_0) + $signed(pe5_sum1_1);
-  assign \$16  = pe5_first7 ? pe5_rq_entry[31:0] : pe5_acc;
+  assign \$16  = pe5_first8 ? pe5_rq_entry[31:0] : pe5_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe5_sum2_0);
-  assign \$18  = pe5_valid7 & pe5_last7;
-  assign \$20  = { 1'h0, pe5_relu7 } | \$19 ;
+  assign \$18  = pe5_valid8 & pe5_last8;
+  assign \$20  = { 1'h0, pe5_relu8 } | \$19 ;
   always @(posedge clk)
     pe5_valid1 <= \$21 ;
   always @(posedge clk)
@@ -15491,8 +15734,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe5_rq6 <= pe5_rq5;
   always @(posedge clk)
     pe5_relu6 <= pe5_relu5;
-  always @(posedge clk)
-    pe5_requantize6 <= pe5_requantize5;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
     .i_acc(pe5_acc),
@@ -15500,9 +15741,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3768$0 (pe5_flags),
-    .rq_ext6(\$31 ),
-    .rq_low6(\$30 ),
+    .\port$3833$0 (pe5_flags),
+    .rq_ext6(\$32 ),
+    .rq_low6(\$31 ),
     .rst(rst)
   );
   always @* begin
@@ -15514,16 +15755,23 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$28  = pe5_acc;
-    if (pe5_valid7) begin
-      \$28  = \$17 [31:0];
+    \$28  = pe5_valid7;
+    if (rst) begin
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$29  = \$18 ;
+    \$29  = pe5_acc;
+    if (pe5_valid8) begin
+      \$29  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$30  = \$18 ;
     if (rst) begin
-      \$29  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
@@ -15578,7 +15826,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe5_rq5;
+  assign rrp__addr = pe5_rq6;
   assign i_valid = pe5_done;
   assign i_acc = pe5_acc;
   assign i_m = pe5_m;
@@ -15586,15 +15834,15 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe5_flags[0];
   assign i_requantize = pe5_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$31 , \$30  };
-  assign o_data = { \$31 , \$30  };
-  assign \port$3816$0  = \$30 ;
-  assign \port$3817$0  = \$31 ;
-  assign \$19  = { pe5_requantize7, 1'h0 };
+  assign result = { \$32 , \$31  };
+  assign o_data = { \$32 , \$31  };
+  assign \port$3881$0  = \$31 ;
+  assign \port$3882$0  = \$32 ;
+  assign \$19  = { pe5_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$3768$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$3833$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -15778,8 +16026,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3768$0 ;
-  wire [1:0] \port$3768$0 ;
+  input [1:0] \port$3833$0 ;
+  wire [1:0] \port$3833$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -15986,9 +16234,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3768$0 [0];
+    rq_relu1 <= \port$3833$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3768$0 [1];
+    rq_req1 <= \port$3833$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16111,8 +16359,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$37
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3768$0 [0];
-  assign i_requantize = \port$3768$0 [1];
+  assign i_relu = \port$3833$0 [0];
+  assign i_requantize = \port$3833$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16121,7 +16369,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3944$0 , \port$3945$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4018$0 , \port$4019$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16143,11 +16391,12 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
-  reg [31:0] \$28 ;
-  reg \$29 ;
+  reg \$28 ;
+  reg [31:0] \$29 ;
   wire [15:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [23:0] \$31 ;
+  reg \$30 ;
+  wire [7:0] \$31 ;
+  wire [23:0] \$32 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -16173,7 +16422,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire i_valid;
   wire [31:0] o_data;
   wire o_valid;
-  reg [63:0] pe6_a = 64'h0000000000000000;
+  reg [63:0] pe6_a1 = 64'h0000000000000000;
+  reg [63:0] pe6_a2 = 64'h0000000000000000;
   reg [31:0] pe6_acc = 32'd0;
   reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
   reg pe6_done = 1'h0;
@@ -16184,6 +16434,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_first5 = 1'h0;
   reg pe6_first6 = 1'h0;
   reg pe6_first7 = 1'h0;
+  reg pe6_first8 = 1'h0;
   reg [1:0] pe6_flags = 2'h0;
   reg pe6_last1 = 1'h0;
   reg pe6_last2 = 1'h0;
@@ -16192,6 +16443,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_last5 = 1'h0;
   reg pe6_last6 = 1'h0;
   reg pe6_last7 = 1'h0;
+  reg pe6_last8 = 1'h0;
   reg [15:0] pe6_m = 16'h0000;
   reg [15:0] pe6_prod0 = 16'h0000;
   reg [15:0] pe6_prod1 = 16'h0000;
@@ -16208,6 +16460,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_relu5 = 1'h0;
   reg pe6_relu6 = 1'h0;
   reg pe6_relu7 = 1'h0;
+  reg pe6_relu8 = 1'h0;
   reg pe6_requantize1 = 1'h0;
   reg pe6_requantize2 = 1'h0;
   reg pe6_requantize3 = 1'h0;
@@ -16215,6 +16468,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_requantize5 = 1'h0;
   reg pe6_requantize6 = 1'h0;
   reg pe6_requantize7 = 1'h0;
+  reg pe6_requantize8 = 1'h0;
   reg [7:0] pe6_rq1 = 8'h00;
   reg [7:0] pe6_rq2 = 8'h00;
   reg [7:0] pe6_rq3 = 8'h00;
@@ -16222,6 +16476,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe6_rq5 = 8'h00;
   reg [7:0] pe6_rq6 = 8'h00;
   reg [7:0] pe6_rq7 = 8'h00;
+  reg [7:0] pe6_rq8 = 8'h00;
   reg [53:0] pe6_rq_entry = 54'h00000000000000;
   reg [5:0] pe6_s = 6'h00;
   reg [16:0] pe6_sum0_0 = 17'h00000;
@@ -16238,11 +16493,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid5 = 1'h0;
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
-  reg [63:0] pe6_w = 64'h0000000000000000;
-  output [7:0] \port$3944$0 ;
-  wire [7:0] \port$3944$0 ;
-  output [23:0] \port$3945$0 ;
-  wire [23:0] \port$3945$0 ;
+  reg pe6_valid8 = 1'h0;
+  reg [63:0] pe6_w1 = 64'h0000000000000000;
+  reg [63:0] pe6_w2 = 64'h0000000000000000;
+  output [7:0] \port$4018$0 ;
+  wire [7:0] \port$4018$0 ;
+  output [23:0] \port$4019$0 ;
+  wire [23:0] \port$4019$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17071,9 +17328,11 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq6[pe6_rq5];
+    _1_ <= rq6[pe6_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe6_requantize6 <= pe6_requantize5;
   always @(posedge clk)
     pe6_valid7 <= \$27 ;
   always @(posedge clk)
@@ -17087,11 +17346,27 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_requantize7 <= pe6_requantize6;
   always @(posedge clk)
+    pe6_valid8 <= \$28 ;
+  always @(posedge clk)
+    pe6_first8 <= pe6_first7;
+  always @(posedge clk)
+    pe6_last8 <= pe6_last7;
+  always @(posedge clk)
+    pe6_rq8 <= pe6_rq7;
+  always @(posedge clk)
+    pe6_relu8 <= pe6_relu7;
+  always @(posedge clk)
+    pe6_requantize8 <= pe6_requantize7;
+  always @(posedge clk)
     pe6_bank_out2 <= rp__data;
   always @(posedge clk)
-    pe6_w <= pe6_bank_out2;
+    pe6_w1 <= pe6_bank_out2;
   always @(posedge clk)
-    pe6_a <= act;
+    pe6_a1 <= act;
+  always @(posedge clk)
+    pe6_w2 <= pe6_w1;
+  always @(posedge clk)
+    pe6_a2 <= pe6_a1;
   always @(posedge clk)
     pe6_prod0 <= \$1 ;
   always @(posedge clk)
@@ -17125,23 +17400,23 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe6_acc <= \$28 ;
+    pe6_acc <= \$29 ;
   always @(posedge clk)
-    pe6_done <= \$29 ;
+    pe6_done <= \$30 ;
   always @(posedge clk)
     pe6_m <= pe6_rq_entry[47:32];
   always @(posedge clk)
     pe6_s <= pe6_rq_entry[53:48];
   always @(posedge clk)
     pe6_flags <= \$20 ;
-  assign \$1  = $signed(pe6_w[7:0]) * $signed(pe6_a[7:0]);
-  assign \$2  = $signed(pe6_w[15:8]) * $signed(pe6_a[15:8]);
-  assign \$3  = $signed(pe6_w[23:16]) * $signed(pe6_a[23:16]);
-  assign \$4  = $signed(pe6_w[31:24]) * $signed(pe6_a[31:24]);
-  assign \$5  = $signed(pe6_w[39:32]) * $signed(pe6_a[39:32]);
-  assign \$6  = $signed(pe6_w[47:40]) * $signed(pe6_a[47:40]);
-  assign \$7  = $signed(pe6_w[55:48]) * $signed(pe6_a[55:48]);
-  assign \$8  = $signed(pe6_w[63:56]) * $signed(pe6_a[63:56]);
+  assign \$1  = $signed(pe6_w2[7:0]) * $signed(pe6_a2[7:0]);
+  assign \$2  = $signed(pe6_w2[15:8]) * $signed(pe6_a2[15:8]);
+  assign \$3  = $signed(pe6_w2[23:16]) * $signed(pe6_a2[23:16]);
+  assign \$4  = $signed(pe6_w2[31:24]) * $signed(pe6_a2[31:24]);
+  assign \$5  = $signed(pe6_w2[39:32]) * $signed(pe6_a2[39:32]);
+  assign \$6  = $signed(pe6_w2[47:40]) * $signed(pe6_a2[47:40]);
+  assign \$7  = $signed(pe6_w2[55:48]) * $signed(pe6_a2[55:48]);
+  assign \$8  = $signed(pe6_w2[63:56]) * $signed(pe6_a2[63:56]);
   assign \$9  = $signed(pe6_prod0) + $signed(pe6_prod1);
   assign \$10  = $signed(pe6_prod2) + $signed(pe6_prod3);
   assign \$11  = $signed(pe6_prod4) + $signed(pe6_prod5);
@@ -17149,10 +17424,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe6_sum0_0) + $signed(pe6_sum0_1);
   assign \$14  = $signed(pe6_sum0_2) + $signed(pe6_sum0_3);
   assign \$15  = $signed(pe6_sum1_0) + $signed(pe6_sum1_1);
-  assign \$16  = pe6_first7 ? pe6_rq_entry[31:0] : pe6_acc;
+  assign \$16  = pe6_first8 ? pe6_rq_entry[31:0] : pe6_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe6_sum2_0);
-  assign \$18  = pe6_valid7 & pe6_last7;
-  assign \$20  = { 1'h0, pe6_relu7 } | \$19 ;
+  assign \$18  = pe6_valid8 & pe6_last8;
+  assign \$20  = { 1'h0, pe6_relu8 } | \$19 ;
   always @(posedge clk)
     pe6_valid1 <= \$21 ;
   always @(posedge clk)
@@ -17223,8 +17498,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe6_rq6 <= pe6_rq5;
   always @(posedge clk)
     pe6_relu6 <= pe6_relu5;
-  always @(posedge clk)
-    pe6_requantize6 <= pe6_requantize5;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
     .i_acc(pe6_acc),
@@ -17232,9 +17505,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$3896$0 (pe6_flags),
-    .rq_ext6(\$31 ),
-    .rq_low6(\$30 ),
+    .\port$3970$0 (pe6_flags),
+    .rq_ext6(\$32 ),
+    .rq_low6(\$31 ),
     .rst(rst)
   );
   always @* begin
@@ -17246,16 +17519,23 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$28  = pe6_acc;
-    if (pe6_valid7) begin
-      \$28  = \$17 [31:0];
+    \$28  = pe6_valid7;
+    if (rst) begin
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$29  = \$18 ;
+    \$29  = pe6_acc;
+    if (pe6_valid8) begin
+      \$29  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$30  = \$18 ;
     if (rst) begin
-      \$29  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
@@ -17310,7 +17590,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe6_rq5;
+  assign rrp__addr = pe6_rq6;
   assign i_valid = pe6_done;
   assign i_acc = pe6_acc;
   assign i_m = pe6_m;
@@ -17318,15 +17598,15 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe6_flags[0];
   assign i_requantize = pe6_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$31 , \$30  };
-  assign o_data = { \$31 , \$30  };
-  assign \port$3944$0  = \$30 ;
-  assign \port$3945$0  = \$31 ;
-  assign \$19  = { pe6_requantize7, 1'h0 };
+  assign result = { \$32 , \$31  };
+  assign o_data = { \$32 , \$31  };
+  assign \port$4018$0  = \$31 ;
+  assign \port$4019$0  = \$32 ;
+  assign \$19  = { pe6_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$3896$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$3970$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -17510,8 +17790,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3896$0 ;
-  wire [1:0] \port$3896$0 ;
+  input [1:0] \port$3970$0 ;
+  wire [1:0] \port$3970$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -17718,9 +17998,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3896$0 [0];
+    rq_relu1 <= \port$3970$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3896$0 [1];
+    rq_req1 <= \port$3970$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17843,8 +18123,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3896$0 [0];
-  assign i_requantize = \port$3896$0 [1];
+  assign i_relu = \port$3970$0 [0];
+  assign i_requantize = \port$3970$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17853,7 +18133,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4072$0 , \port$4073$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4155$0 , \port$4156$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17875,11 +18155,12 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
-  reg [31:0] \$28 ;
-  reg \$29 ;
+  reg \$28 ;
+  reg [31:0] \$29 ;
   wire [15:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [23:0] \$31 ;
+  reg \$30 ;
+  wire [7:0] \$31 ;
+  wire [23:0] \$32 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -17905,7 +18186,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire i_valid;
   wire [31:0] o_data;
   wire o_valid;
-  reg [63:0] pe7_a = 64'h0000000000000000;
+  reg [63:0] pe7_a1 = 64'h0000000000000000;
+  reg [63:0] pe7_a2 = 64'h0000000000000000;
   reg [31:0] pe7_acc = 32'd0;
   reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
   reg pe7_done = 1'h0;
@@ -17916,6 +18198,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_first5 = 1'h0;
   reg pe7_first6 = 1'h0;
   reg pe7_first7 = 1'h0;
+  reg pe7_first8 = 1'h0;
   reg [1:0] pe7_flags = 2'h0;
   reg pe7_last1 = 1'h0;
   reg pe7_last2 = 1'h0;
@@ -17924,6 +18207,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_last5 = 1'h0;
   reg pe7_last6 = 1'h0;
   reg pe7_last7 = 1'h0;
+  reg pe7_last8 = 1'h0;
   reg [15:0] pe7_m = 16'h0000;
   reg [15:0] pe7_prod0 = 16'h0000;
   reg [15:0] pe7_prod1 = 16'h0000;
@@ -17940,6 +18224,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_relu5 = 1'h0;
   reg pe7_relu6 = 1'h0;
   reg pe7_relu7 = 1'h0;
+  reg pe7_relu8 = 1'h0;
   reg pe7_requantize1 = 1'h0;
   reg pe7_requantize2 = 1'h0;
   reg pe7_requantize3 = 1'h0;
@@ -17947,6 +18232,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_requantize5 = 1'h0;
   reg pe7_requantize6 = 1'h0;
   reg pe7_requantize7 = 1'h0;
+  reg pe7_requantize8 = 1'h0;
   reg [7:0] pe7_rq1 = 8'h00;
   reg [7:0] pe7_rq2 = 8'h00;
   reg [7:0] pe7_rq3 = 8'h00;
@@ -17954,6 +18240,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe7_rq5 = 8'h00;
   reg [7:0] pe7_rq6 = 8'h00;
   reg [7:0] pe7_rq7 = 8'h00;
+  reg [7:0] pe7_rq8 = 8'h00;
   reg [53:0] pe7_rq_entry = 54'h00000000000000;
   reg [5:0] pe7_s = 6'h00;
   reg [16:0] pe7_sum0_0 = 17'h00000;
@@ -17970,11 +18257,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid5 = 1'h0;
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
-  reg [63:0] pe7_w = 64'h0000000000000000;
-  output [7:0] \port$4072$0 ;
-  wire [7:0] \port$4072$0 ;
-  output [23:0] \port$4073$0 ;
-  wire [23:0] \port$4073$0 ;
+  reg pe7_valid8 = 1'h0;
+  reg [63:0] pe7_w1 = 64'h0000000000000000;
+  reg [63:0] pe7_w2 = 64'h0000000000000000;
+  output [7:0] \port$4155$0 ;
+  wire [7:0] \port$4155$0 ;
+  output [23:0] \port$4156$0 ;
+  wire [23:0] \port$4156$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18803,9 +19092,11 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq7[pe7_rq5];
+    _1_ <= rq7[pe7_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe7_requantize6 <= pe7_requantize5;
   always @(posedge clk)
     pe7_valid7 <= \$27 ;
   always @(posedge clk)
@@ -18819,11 +19110,27 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_requantize7 <= pe7_requantize6;
   always @(posedge clk)
+    pe7_valid8 <= \$28 ;
+  always @(posedge clk)
+    pe7_first8 <= pe7_first7;
+  always @(posedge clk)
+    pe7_last8 <= pe7_last7;
+  always @(posedge clk)
+    pe7_rq8 <= pe7_rq7;
+  always @(posedge clk)
+    pe7_relu8 <= pe7_relu7;
+  always @(posedge clk)
+    pe7_requantize8 <= pe7_requantize7;
+  always @(posedge clk)
     pe7_bank_out2 <= rp__data;
   always @(posedge clk)
-    pe7_w <= pe7_bank_out2;
+    pe7_w1 <= pe7_bank_out2;
   always @(posedge clk)
-    pe7_a <= act;
+    pe7_a1 <= act;
+  always @(posedge clk)
+    pe7_w2 <= pe7_w1;
+  always @(posedge clk)
+    pe7_a2 <= pe7_a1;
   always @(posedge clk)
     pe7_prod0 <= \$1 ;
   always @(posedge clk)
@@ -18857,23 +19164,23 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe7_acc <= \$28 ;
+    pe7_acc <= \$29 ;
   always @(posedge clk)
-    pe7_done <= \$29 ;
+    pe7_done <= \$30 ;
   always @(posedge clk)
     pe7_m <= pe7_rq_entry[47:32];
   always @(posedge clk)
     pe7_s <= pe7_rq_entry[53:48];
   always @(posedge clk)
     pe7_flags <= \$20 ;
-  assign \$1  = $signed(pe7_w[7:0]) * $signed(pe7_a[7:0]);
-  assign \$2  = $signed(pe7_w[15:8]) * $signed(pe7_a[15:8]);
-  assign \$3  = $signed(pe7_w[23:16]) * $signed(pe7_a[23:16]);
-  assign \$4  = $signed(pe7_w[31:24]) * $signed(pe7_a[31:24]);
-  assign \$5  = $signed(pe7_w[39:32]) * $signed(pe7_a[39:32]);
-  assign \$6  = $signed(pe7_w[47:40]) * $signed(pe7_a[47:40]);
-  assign \$7  = $signed(pe7_w[55:48]) * $signed(pe7_a[55:48]);
-  assign \$8  = $signed(pe7_w[63:56]) * $signed(pe7_a[63:56]);
+  assign \$1  = $signed(pe7_w2[7:0]) * $signed(pe7_a2[7:0]);
+  assign \$2  = $signed(pe7_w2[15:8]) * $signed(pe7_a2[15:8]);
+  assign \$3  = $signed(pe7_w2[23:16]) * $signed(pe7_a2[23:16]);
+  assign \$4  = $signed(pe7_w2[31:24]) * $signed(pe7_a2[31:24]);
+  assign \$5  = $signed(pe7_w2[39:32]) * $signed(pe7_a2[39:32]);
+  assign \$6  = $signed(pe7_w2[47:40]) * $signed(pe7_a2[47:40]);
+  assign \$7  = $signed(pe7_w2[55:48]) * $signed(pe7_a2[55:48]);
+  assign \$8  = $signed(pe7_w2[63:56]) * $signed(pe7_a2[63:56]);
   assign \$9  = $signed(pe7_prod0) + $signed(pe7_prod1);
   assign \$10  = $signed(pe7_prod2) + $signed(pe7_prod3);
   assign \$11  = $signed(pe7_prod4) + $signed(pe7_prod5);
@@ -18881,10 +19188,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe7_sum0_0) + $signed(pe7_sum0_1);
   assign \$14  = $signed(pe7_sum0_2) + $signed(pe7_sum0_3);
   assign \$15  = $signed(pe7_sum1_0) + $signed(pe7_sum1_1);
-  assign \$16  = pe7_first7 ? pe7_rq_entry[31:0] : pe7_acc;
+  assign \$16  = pe7_first8 ? pe7_rq_entry[31:0] : pe7_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe7_sum2_0);
-  assign \$18  = pe7_valid7 & pe7_last7;
-  assign \$20  = { 1'h0, pe7_relu7 } | \$19 ;
+  assign \$18  = pe7_valid8 & pe7_last8;
+  assign \$20  = { 1'h0, pe7_relu8 } | \$19 ;
   always @(posedge clk)
     pe7_valid1 <= \$21 ;
   always @(posedge clk)
@@ -18955,8 +19262,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe7_rq6 <= pe7_rq5;
   always @(posedge clk)
     pe7_relu6 <= pe7_relu5;
-  always @(posedge clk)
-    pe7_requantize6 <= pe7_requantize5;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
     .i_acc(pe7_acc),
@@ -18964,9 +19269,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4024$0 (pe7_flags),
-    .rq_ext6(\$31 ),
-    .rq_low6(\$30 ),
+    .\port$4107$0 (pe7_flags),
+    .rq_ext6(\$32 ),
+    .rq_low6(\$31 ),
     .rst(rst)
   );
   always @* begin
@@ -18978,16 +19283,23 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$28  = pe7_acc;
-    if (pe7_valid7) begin
-      \$28  = \$17 [31:0];
+    \$28  = pe7_valid7;
+    if (rst) begin
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$29  = \$18 ;
+    \$29  = pe7_acc;
+    if (pe7_valid8) begin
+      \$29  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$30  = \$18 ;
     if (rst) begin
-      \$29  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
@@ -19042,7 +19354,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe7_rq5;
+  assign rrp__addr = pe7_rq6;
   assign i_valid = pe7_done;
   assign i_acc = pe7_acc;
   assign i_m = pe7_m;
@@ -19050,15 +19362,15 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe7_flags[0];
   assign i_requantize = pe7_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$31 , \$30  };
-  assign o_data = { \$31 , \$30  };
-  assign \port$4072$0  = \$30 ;
-  assign \port$4073$0  = \$31 ;
-  assign \$19  = { pe7_requantize7, 1'h0 };
+  assign result = { \$32 , \$31  };
+  assign o_data = { \$32 , \$31  };
+  assign \port$4155$0  = \$31 ;
+  assign \port$4156$0  = \$32 ;
+  assign \$19  = { pe7_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4024$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4107$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -19242,8 +19554,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4024$0 ;
-  wire [1:0] \port$4024$0 ;
+  input [1:0] \port$4107$0 ;
+  wire [1:0] \port$4107$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -19450,9 +19762,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4024$0 [0];
+    rq_relu1 <= \port$4107$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4024$0 [1];
+    rq_req1 <= \port$4107$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19575,8 +19887,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4024$0 [0];
-  assign i_requantize = \port$4024$0 [1];
+  assign i_relu = \port$4107$0 [0];
+  assign i_requantize = \port$4107$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -10,12 +10,13 @@ one hands it to the requantization unit.
 Pipeline (cycle ``k`` after the step is issued; see ``pyhdl.sizing.pe_stages``)::
 
     k=0  bank address        k=1  bank read data       k=2  bank output register
-    k=3  weight/activation registers                   k=4  products
-    k=4+log2(simd)  lane sum                           k=5+log2(simd)  accumulator
+    k=3  weight/activation registers   k=4  the same again, beside the multipliers
+    k=5  products            k=5+log2(simd)  lane sum  k=6+log2(simd)  accumulator
     +6   requantization (multiply, rounding shift, clamp) -> result
 
 (``R = pyhdl.sizing.buffer_read_stages()`` = 2 cycles of read latency: no logic
-follows a block RAM's data output in the cycle it is read.)
+follows a block RAM's data output in the cycle it is read; ``O =
+pyhdl.sizing.operand_stages()`` = 2 operand registers.)
 
 The requant table (bias/m/s per neuron group) is read three cycles before the
 accumulator needs the bias and its output registered.  In ``vonneumann`` mode the PE has no bank; its
@@ -119,14 +120,15 @@ class ProcessingElement(wiring.Component):
         m = Module()
         cfg, p = self._cfg, self._index
         S, levels = cfg.simd, sizing.tree_levels(cfg)
-        R = sizing.buffer_read_stages()  # k of the operand registers - 1
+        R = sizing.buffer_read_stages()  # k of the first operand register - 1
+        O = sizing.operand_stages()
 
         # control travels beside the data; index k = valid during issue cycle + k
         fields = {"valid": 1, "first": 1, "last": 1, "rq": len(self.step_rq), "relu": 1, "requantize": 1}
         src = {"valid": self.step_valid, "first": self.step_first, "last": self.step_last,
                "rq": self.step_rq, "relu": self.step_relu, "requantize": self.step_requantize}
         ctl = [src]
-        for k in range(1, R + 3 + levels):
+        for k in range(1, R + O + 2 + levels):
             stage = {}
             for name, width in fields.items():
                 sig = Signal(width, name=f"pe{p}_{name}{k}", reset_less=name != "valid")
@@ -154,19 +156,23 @@ class ProcessingElement(wiring.Component):
             m.d.sync += reg.eq(word)
             word = reg
 
-        # k=R+1: registered weights and activations (short fan-out into the multipliers)
-        w_r = Signal(S * cfg.w_bits, name=f"pe{p}_w", reset_less=True)
-        a_r = Signal(S * cfg.a_bits, name=f"pe{p}_a", reset_less=True)
-        m.d.sync += [w_r.eq(word), a_r.eq(self.act)]
+        # k=R+1 .. R+O: registered weights and activations; the last pair has only its
+        # multipliers to reach, so placement can put it beside them
+        w_r, a_r = word, self.act
+        for k in range(1, O + 1):
+            w_k = Signal(S * cfg.w_bits, name=f"pe{p}_w{k}", reset_less=True)
+            a_k = Signal(S * cfg.a_bits, name=f"pe{p}_a{k}", reset_less=True)
+            m.d.sync += [w_k.eq(w_r), a_k.eq(a_r)]
+            w_r, a_r = w_k, a_k
 
-        # k=R+2: products
+        # k=R+O+1: products
         terms = []
         for s in range(S):
             w = w_r[s * cfg.w_bits:(s + 1) * cfg.w_bits].as_signed()
             a = a_r[s * cfg.a_bits:(s + 1) * cfg.a_bits].as_signed()
             terms.append(tech.registered_product(m, w, a, name=f"pe{p}_prod{s}"))
 
-        # k=R+2+levels: registered adder tree
+        # k=R+O+1+levels: registered adder tree
         for level in range(levels):
             nxt = []
             for i in range(0, len(terms), 2):
@@ -185,15 +191,15 @@ class ProcessingElement(wiring.Component):
         # read one cycle early and register: block-RAM clock-to-out must not feed the
         # accumulator's adder directly
         rrp = rq.read_port(transparent_for=())
-        m.d.comb += rrp.addr.eq(ctl[R + levels]["rq"])
+        m.d.comb += rrp.addr.eq(ctl[R + O - 1 + levels]["rq"])
         entry = Signal(sizing.rq_bits(cfg), name=f"pe{p}_rq_entry", reset_less=True)
         m.d.sync += entry.eq(rrp.data)
         bias = entry[:cfg.acc_bits].as_signed()
         mult = entry[cfg.acc_bits:cfg.acc_bits + cfg.m_bits]
         shift = entry[cfg.acc_bits + cfg.m_bits:]
 
-        # k=R+3+levels: accumulator, starting from the bias on the group's first fold
-        c = ctl[R + 2 + levels]
+        # k=R+O+2+levels: accumulator, starting from the bias on the group's first fold
+        c = ctl[R + O + 1 + levels]
         acc = Signal(signed(cfg.acc_bits), name=f"pe{p}_acc", reset_less=True)
         with m.If(c["valid"]):
             m.d.sync += acc.eq(Mux(c["first"], bias, acc) + lane_sum)

@@ -59,7 +59,7 @@ __all__ += [
     "descriptor_fields", "descriptor_bits", "load_data_bits", "pack_descriptor",
     "unpack_descriptor", "descriptor_step_fields", "descriptor_steps", "pack_descriptor_steps",
     "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes",
-    "tree_levels", "buffer_read_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
+    "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
     "issue_stages", "writeback_latency",
     "schedule", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
@@ -269,15 +269,26 @@ def buffer_read_stages() -> int:
     return 2
 
 
+def operand_stages() -> int:
+    """Registers between the buffer/bank read registers and the multipliers.
+
+    The first takes the activations broadcast to every PE (a long route from the
+    shared read select); the second sits beside the DSP and has nothing to reach but
+    it.  With one, the register-to-multiplier route (3.1 ns on ECP5 speed 6) plus the
+    unregistered MULT18X18D (3.9 ns) was the critical path.
+    """
+    return 2
+
+
 def pe_stages(cfg: ArrayConfig) -> int:
     """Cycles from issuing a step (bank address presented) to its result being written.
 
-    bank read and its output register ``buffer_read_stages`` + operand register 1 +
-    product 1 + adder tree ``log2(simd)`` + accumulator 1 + requantization 6.  A read
-    issued ``pe_stages + 1`` cycles after the step that completed a group sees that
-    group's results.
+    bank read and its output register ``buffer_read_stages`` + operand registers
+    ``operand_stages`` + product 1 + adder tree ``log2(simd)`` + accumulator 1 +
+    requantization 6.  A read issued ``pe_stages + 1`` cycles after the step that
+    completed a group sees that group's results.
     """
-    return buffer_read_stages() + 2 + tree_levels(cfg) + 1 + requant_stages()
+    return buffer_read_stages() + operand_stages() + 1 + tree_levels(cfg) + 1 + requant_stages()
 
 
 def issue_stages() -> int:

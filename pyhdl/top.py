@@ -155,8 +155,11 @@ class NmcArray(wiring.Component):
                              init=[sizing.pack_descriptor_steps(cfg, d) for d in prog.descriptors] if prog else (),
                              name="descriptor_steps")
         m.submodules.descriptor_steps = steps_mem
-        n_layers = Signal(range(cfg.max_layers + 1), name="n_layers", reset_less=True,
-                          init=len(prog.descriptors) if prog else 0)
+        n_init = len(prog.descriptors) if prog else 0
+        # the layer count (control word) is kept only as what the sequencer asks of it:
+        # no adder or compare on the way from a register into the issue decision
+        has_layers = Signal(name="has_layers", reset_less=True, init=n_init != 0)
+        last_layer = Signal(signed(layer_bits + 1), name="last_layer", reset_less=True, init=n_init - 1)
 
         def fields(word):
             out, at = {}, 0
@@ -220,14 +223,19 @@ class NmcArray(wiring.Component):
                          wp.addr.eq(word), wp.data.eq(data)]
         with m.If(ld_fire & (region == sizing.REGION_CONTROL)):
             with m.If(word == sizing.CONTROL_N_LAYERS):
-                m.d.sync += n_layers.eq(Mux(ld.data > cfg.max_layers, cfg.max_layers, ld.data))
+                # n = min(data, max_layers): written as OR trees and a narrow subtract, not
+                # a compare and subtract as wide as the load data
+                low = ld.data[:layer_bits]
+                clamp = (ld.data[layer_bits:] != 0) | (low > cfg.max_layers)
+                m.d.sync += [has_layers.eq(ld.data != 0),
+                             last_layer.eq(Mux(clamp, cfg.max_layers - 1, low - 1))]
             with m.If(word == sizing.CONTROL_CLEAR):
                 m.d.comb += clear.eq(1)
 
         # descriptor views that do not depend on the sequencer position
         d0_rp = desc_mem.read_port(domain="comb")
         dl_rp = desc_mem.read_port(domain="comb")
-        m.d.comb += [d0_rp.addr.eq(0), dl_rp.addr.eq(n_layers - 1)]
+        m.d.comb += [d0_rp.addr.eq(0), dl_rp.addr.eq(last_layer)]
         d0 = fields(d0_rp.data)
         # layer 0's folds (input beats per vector) and groups, registered; the sequencer's
         # flags compare against the values they take next cycle
@@ -252,7 +260,7 @@ class NmcArray(wiring.Component):
         wbeats = Mux(ws, beats[1], beats[0])
         wfull = Mux(ws, full[1], full[0])
         in_fire = Signal(name="in_fire")
-        m.d.comb += [self.i_stream.ready.eq(~wfull & (n_layers != 0)),
+        m.d.comb += [self.i_stream.ready.eq(~wfull & has_layers),
                      in_fire.eq(self.i_stream.valid & self.i_stream.ready)]
         in_word = (wbeats >> _log2(R)) + Mux(ws, AW, 0)
         in_blk = wbeats[:_log2(R)] if R > 1 else Const(0)
@@ -394,7 +402,7 @@ class NmcArray(wiring.Component):
             phase = Signal(range(max(2, K)), name="bus_phase")
             weights_ok = phase == K - 1
         active = Signal(name="active")
-        m.d.comb += active.eq(loaded & (n_layers != 0))
+        m.d.comb += active.eq(loaded & has_layers)
         a_ok = active & data_ok & out_ok & weights_ok
         a_calm = Mux(~layer0 & g_zero, raw_full, 1)  # A's group would not wait
         b_avail = Signal(name="b_available")
@@ -417,7 +425,7 @@ class NmcArray(wiring.Component):
         def load_cur():
             return [cur_G.eq(G_nd), cur_F_m1.eq(F_nd_m1), cur_G_m1.eq(G_nd_m1),
                     cur_out.eq(nd["out_features"]),
-                    cur_last.eq(nxt_idx == n_layers - 1),
+                    cur_last.eq(nxt_idx == last_layer),
                     cur_relu.eq(nd["relu"]), cur_req.eq(nd["requantize"]),
                     bank_addr.eq(nd["bank_base"]), rq_addr.eq(nd["rq_base"]),
                     layer.eq(nxt_idx), g.eq(0), f.eq(0), fold_end.eq(S), fold_end2.eq(2 * S)]
@@ -471,8 +479,13 @@ class NmcArray(wiring.Component):
         # prefetched weights: start over from layer 0; clearing counters changes neither
         with m.If(ld_fire & ~(clear)):
             m.d.sync += loaded.eq(0)
+        # A's first step of the last layer claims its output slot.  The claim is applied a
+        # cycle late (registered): it only has to be visible when this slot is next
+        # checked, after the other context's inference, so two cycles later at the
+        # earliest; and the decision then does not drive the slot's counters directly.
         claim = Signal(name="claim_out")
-        m.d.comb += claim.eq(pick_a & cur_last & first_step)
+        claim_ctx = Signal(name="claim_ctx")
+        m.d.sync += [claim.eq(pick_a & cur_last & first_step), claim_ctx.eq(actx)]
 
         if vn:
             wrp = wmem.read_port(transparent_for=())
@@ -685,7 +698,7 @@ class NmcArray(wiring.Component):
             m.d.comb += [out_wps[p].en.eq(out_write), out_wps[p].addr.eq(wb["group"] + Mux(wb["ctx"], OW, 0)),
                          out_wps[p].data.eq(pes[p].result)]
         for c in range(2):
-            with m.If(claim & (actx == c)):
+            with m.If(claim & (claim_ctx == c)):
                 m.d.sync += [out_full[c].eq(1), out_pend[c].eq(1), out_wr[c].eq(0)]
             with m.Elif(out_write & (wb["ctx"] == c)):
                 m.d.sync += out_wr[c].eq(out_wr[c] + 1)

@@ -6,6 +6,7 @@ against the cycle model of pyhdl.sizing.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -137,3 +138,17 @@ def test_array_rejects_bad_arguments():
     other = compile_model(image, cfg.replace(bank_depth=128))
     with pytest.raises(ValueError, match=r"^program was compiled for a different ArrayConfig$"):
         NmcArray(cfg, program=other)
+
+
+@pytest.mark.parametrize("n_layers", [3, 2**19], ids=["low-bits-above", "high-bits"])
+def test_layer_count_above_max_layers_is_clamped(n_layers):
+    # the control word is clamped to max_layers (docs/hardware.md): a model of exactly
+    # max_layers layers still runs whole when told more
+    cfg = ArrayConfig(pe=2, simd=4, bank_depth=64, max_features=32, max_layers=2)
+    image, rng, draw = _model(cfg, [10, 7, 5], seed=11)
+    program = compile_model(image, cfg)
+    addr, count = program.load_words[-1]
+    assert count == cfg.max_layers
+    program = dataclasses.replace(program, load_words=program.load_words[:-1] + [(addr, n_layers)])
+    vectors = draw(2)
+    _check(image, vectors, amsim.run_array(program, vectors), cfg)
