@@ -8,61 +8,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$10 ;
   wire \$100 ;
   reg \$1000 ;
-  reg \$1001 ;
+  reg [7:0] \$1001 ;
   reg \$1002 ;
   reg \$1003 ;
   reg \$1004 ;
   reg \$1005 ;
-  reg \$1006 ;
-  reg [8:0] \$1007 ;
+  reg [7:0] \$1006 ;
+  reg \$1007 ;
   reg \$1008 ;
-  reg \$1009 ;
+  reg [2:0] \$1009 ;
   wire \$101 ;
   reg \$1010 ;
-  reg [8:0] \$1011 ;
-  reg \$1012 ;
-  reg \$1013 ;
-  reg \$1014 ;
-  reg [8:0] \$1015 ;
-  reg \$1016 ;
-  reg \$1017 ;
-  reg [7:0] \$1018 ;
-  reg \$1019 ;
+  reg \$1011 ;
+  reg [3:0] \$1012 ;
+  reg [31:0] \$1013 ;
+  reg [3:0] \$1014 ;
+  reg [31:0] \$1015 ;
+  reg [3:0] \$1016 ;
+  reg [31:0] \$1017 ;
+  reg [3:0] \$1018 ;
+  reg [31:0] \$1019 ;
   wire \$102 ;
-  reg \$1020 ;
-  reg [7:0] \$1021 ;
-  reg \$1022 ;
-  reg \$1023 ;
-  reg \$1024 ;
-  reg \$1025 ;
-  reg [7:0] \$1026 ;
-  reg \$1027 ;
-  reg \$1028 ;
-  reg [2:0] \$1029 ;
+  reg [3:0] \$1020 ;
+  reg [31:0] \$1021 ;
+  reg [3:0] \$1022 ;
+  reg [31:0] \$1023 ;
+  reg [3:0] \$1024 ;
+  reg [31:0] \$1025 ;
+  reg [3:0] \$1026 ;
+  reg [31:0] \$1027 ;
+  wire [7:0] \$1028 ;
+  wire [23:0] \$1029 ;
   wire \$103 ;
-  reg \$1030 ;
-  reg [3:0] \$1031 ;
-  reg [31:0] \$1032 ;
-  reg [3:0] \$1033 ;
-  reg [31:0] \$1034 ;
-  reg [3:0] \$1035 ;
-  reg [31:0] \$1036 ;
-  reg [3:0] \$1037 ;
-  reg [31:0] \$1038 ;
-  reg [3:0] \$1039 ;
+  wire [7:0] \$1030 ;
+  wire [23:0] \$1031 ;
   wire \$104 ;
-  reg [31:0] \$1040 ;
-  reg [3:0] \$1041 ;
-  reg [31:0] \$1042 ;
-  reg [3:0] \$1043 ;
-  reg [31:0] \$1044 ;
-  reg [3:0] \$1045 ;
-  reg [31:0] \$1046 ;
-  wire [7:0] \$1047 ;
-  wire [23:0] \$1048 ;
-  wire [7:0] \$1049 ;
   wire \$105 ;
-  wire [23:0] \$1050 ;
   wire \$106 ;
   wire [7:0] \$107 ;
   wire \$108 ;
@@ -381,32 +362,32 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
-  wire \$393 ;
+  wire [1:0] \$393 ;
   wire \$394 ;
-  wire \$395 ;
+  wire [1:0] \$395 ;
   wire \$396 ;
-  wire [1:0] \$397 ;
-  wire \$398 ;
-  wire [1:0] \$399 ;
+  wire \$397 ;
+  wire [8:0] \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire [5:0] \$40 ;
-  wire \$400 ;
+  wire [8:0] \$400 ;
   wire \$401 ;
-  wire [8:0] \$402 ;
+  wire \$402 ;
   wire \$403 ;
-  wire [8:0] \$404 ;
+  wire [1:0] \$404 ;
   wire \$405 ;
-  wire \$406 ;
+  wire [1:0] \$406 ;
   wire \$407 ;
-  wire [1:0] \$408 ;
-  wire \$409 ;
+  wire \$408 ;
+  wire [8:0] \$409 ;
   wire [8:0] \$41 ;
-  wire [1:0] \$410 ;
-  wire \$411 ;
+  wire \$410 ;
+  wire [8:0] \$411 ;
   wire \$412 ;
-  wire [8:0] \$413 ;
+  wire \$413 ;
   wire \$414 ;
-  wire [8:0] \$415 ;
+  wire \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
@@ -463,35 +444,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire \$467 ;
+  wire [1:0] \$467 ;
   wire \$468 ;
-  wire \$469 ;
+  wire [1:0] \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire \$472 ;
+  wire [8:0] \$472 ;
   wire \$473 ;
-  wire [1:0] \$474 ;
+  wire [8:0] \$474 ;
   wire \$475 ;
-  wire [1:0] \$476 ;
+  wire \$476 ;
   wire \$477 ;
-  wire \$478 ;
-  wire [8:0] \$479 ;
+  wire [1:0] \$478 ;
+  wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire [8:0] \$481 ;
+  wire [1:0] \$480 ;
+  wire \$481 ;
   wire \$482 ;
-  wire \$483 ;
+  wire [8:0] \$483 ;
   wire \$484 ;
-  wire [1:0] \$485 ;
+  wire [8:0] \$485 ;
   wire \$486 ;
-  wire [1:0] \$487 ;
+  wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire [8:0] \$490 ;
+  wire \$490 ;
   wire \$491 ;
-  wire [8:0] \$492 ;
+  wire \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
@@ -518,35 +499,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire \$516 ;
+  wire [1:0] \$516 ;
   wire \$517 ;
-  wire \$518 ;
+  wire [1:0] \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire \$521 ;
+  wire [8:0] \$521 ;
   wire \$522 ;
-  wire [1:0] \$523 ;
+  wire [8:0] \$523 ;
   wire \$524 ;
-  wire [1:0] \$525 ;
+  wire \$525 ;
   wire \$526 ;
-  wire \$527 ;
-  wire [8:0] \$528 ;
-  wire \$529 ;
+  wire [1:0] \$527 ;
+  wire \$528 ;
+  wire [1:0] \$529 ;
   wire \$53 ;
-  wire [8:0] \$530 ;
+  wire \$530 ;
   wire \$531 ;
-  wire \$532 ;
+  wire [8:0] \$532 ;
   wire \$533 ;
-  wire [1:0] \$534 ;
+  wire [8:0] \$534 ;
   wire \$535 ;
-  wire [1:0] \$536 ;
+  wire \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire [8:0] \$539 ;
+  wire \$539 ;
   wire [3:0] \$54 ;
   wire \$540 ;
-  wire [8:0] \$541 ;
+  wire \$541 ;
   wire \$542 ;
   wire \$543 ;
   wire \$544 ;
@@ -600,42 +581,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$588 ;
   wire \$589 ;
   wire \$59 ;
-  wire \$590 ;
+  wire [1:0] \$590 ;
   wire \$591 ;
-  wire \$592 ;
+  wire [1:0] \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire \$595 ;
+  wire [8:0] \$595 ;
   wire \$596 ;
-  wire \$597 ;
+  wire [8:0] \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire \$600 ;
-  wire \$601 ;
+  wire [1:0] \$601 ;
   wire \$602 ;
   wire [1:0] \$603 ;
   wire \$604 ;
-  wire [1:0] \$605 ;
-  wire \$606 ;
+  wire \$605 ;
+  wire [8:0] \$606 ;
   wire \$607 ;
   wire [8:0] \$608 ;
   wire \$609 ;
   wire \$61 ;
-  wire [8:0] \$610 ;
+  wire \$610 ;
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire [1:0] \$614 ;
+  wire \$614 ;
   wire \$615 ;
-  wire [1:0] \$616 ;
+  wire \$616 ;
   wire \$617 ;
   wire \$618 ;
-  wire [8:0] \$619 ;
+  wire \$619 ;
   wire \$62 ;
   wire \$620 ;
-  wire [8:0] \$621 ;
+  wire \$621 ;
   wire \$622 ;
   wire \$623 ;
   wire \$624 ;
@@ -695,47 +676,47 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire \$676 ;
+  wire [1:0] \$676 ;
   wire \$677 ;
-  wire \$678 ;
+  wire [1:0] \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
-  wire \$681 ;
+  wire [8:0] \$681 ;
   wire \$682 ;
-  wire \$683 ;
+  wire [8:0] \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire \$687 ;
+  wire [1:0] \$687 ;
   wire \$688 ;
-  wire \$689 ;
+  wire [1:0] \$689 ;
   wire \$69 ;
   wire \$690 ;
   wire \$691 ;
-  wire \$692 ;
-  wire [1:0] \$693 ;
-  wire \$694 ;
-  wire [1:0] \$695 ;
+  wire [8:0] \$692 ;
+  wire \$693 ;
+  wire [8:0] \$694 ;
+  wire \$695 ;
   wire \$696 ;
   wire \$697 ;
-  wire [8:0] \$698 ;
+  wire \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [8:0] \$700 ;
+  wire \$700 ;
   wire \$701 ;
   wire \$702 ;
   wire \$703 ;
-  wire [1:0] \$704 ;
+  wire \$704 ;
   wire \$705 ;
-  wire [1:0] \$706 ;
+  wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire [8:0] \$709 ;
+  wire \$709 ;
   wire \$71 ;
   wire \$710 ;
-  wire [8:0] \$711 ;
+  wire \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
@@ -778,52 +759,52 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
+  wire [1:0] \$750 ;
   wire \$751 ;
-  wire \$752 ;
+  wire [1:0] \$752 ;
   wire \$753 ;
   wire \$754 ;
-  wire \$755 ;
+  wire [8:0] \$755 ;
   wire \$756 ;
-  wire \$757 ;
+  wire [8:0] \$757 ;
   wire \$758 ;
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire \$761 ;
+  wire [1:0] \$761 ;
   wire \$762 ;
-  wire \$763 ;
+  wire [1:0] \$763 ;
   wire \$764 ;
   wire \$765 ;
-  wire \$766 ;
+  wire [8:0] \$766 ;
   wire \$767 ;
-  wire \$768 ;
+  wire [8:0] \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
-  wire [1:0] \$773 ;
+  wire \$773 ;
   wire \$774 ;
-  wire [1:0] \$775 ;
+  wire \$775 ;
   wire \$776 ;
   wire \$777 ;
-  wire [8:0] \$778 ;
+  wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire [8:0] \$780 ;
+  wire \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
-  wire [1:0] \$784 ;
+  wire \$784 ;
   wire \$785 ;
-  wire [1:0] \$786 ;
+  wire \$786 ;
   wire \$787 ;
   wire \$788 ;
-  wire [8:0] \$789 ;
+  wire \$789 ;
   wire \$79 ;
   wire \$790 ;
-  wire [8:0] \$791 ;
+  wire \$791 ;
   wire \$792 ;
   wire \$793 ;
   wire \$794 ;
@@ -837,17 +818,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
+  wire [8:0] \$803 ;
+  wire [8:0] \$804 ;
   wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
+  wire [8:0] \$806 ;
+  wire [8:0] \$807 ;
+  wire [9:0] \$808 ;
   wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
+  wire [8:0] \$810 ;
+  wire [8:0] \$811 ;
+  wire [9:0] \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
@@ -862,17 +843,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
-  wire [8:0] \$826 ;
+  wire \$826 ;
   wire [8:0] \$827 ;
-  wire \$828 ;
-  wire [8:0] \$829 ;
+  wire [8:0] \$828 ;
+  wire \$829 ;
   wire \$83 ;
-  wire [8:0] \$830 ;
+  wire \$830 ;
   wire [9:0] \$831 ;
   wire \$832 ;
-  wire [8:0] \$833 ;
-  wire [8:0] \$834 ;
-  wire [9:0] \$835 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
@@ -880,158 +861,158 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
+  wire [8:0] \$842 ;
+  wire [8:0] \$843 ;
   wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
+  wire [8:0] \$845 ;
+  wire [8:0] \$846 ;
   wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  wire [8:0] \$848 ;
+  wire [8:0] \$849 ;
   wire \$85 ;
   wire [8:0] \$850 ;
-  wire [8:0] \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire [9:0] \$854 ;
-  wire \$855 ;
+  wire \$851 ;
+  wire [8:0] \$852 ;
+  wire [8:0] \$853 ;
+  wire [8:0] \$854 ;
+  wire [9:0] \$855 ;
   wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
+  wire [8:0] \$857 ;
+  wire [8:0] \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
+  wire [8:0] \$860 ;
+  wire [8:0] \$861 ;
+  wire [9:0] \$862 ;
   wire \$863 ;
   wire \$864 ;
-  wire [8:0] \$865 ;
-  wire [8:0] \$866 ;
-  wire \$867 ;
-  wire [8:0] \$868 ;
-  wire [8:0] \$869 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire [9:0] \$867 ;
+  wire \$868 ;
+  wire [9:0] \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire [8:0] \$871 ;
-  wire [8:0] \$872 ;
-  wire [8:0] \$873 ;
+  wire [9:0] \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
   wire \$874 ;
-  wire [8:0] \$875 ;
-  wire [8:0] \$876 ;
-  wire [8:0] \$877 ;
-  wire [9:0] \$878 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
   wire \$879 ;
   wire \$88 ;
-  wire [8:0] \$880 ;
-  wire [8:0] \$881 ;
-  wire \$882 ;
-  wire [8:0] \$883 ;
-  wire [8:0] \$884 ;
-  wire [9:0] \$885 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire [8:0] \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
   wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
+  wire [8:0] \$887 ;
+  wire [8:0] \$888 ;
   wire \$889 ;
   wire \$89 ;
-  wire [9:0] \$890 ;
+  wire [8:0] \$890 ;
   wire \$891 ;
-  wire [9:0] \$892 ;
-  wire [9:0] \$893 ;
+  wire \$892 ;
+  wire \$893 ;
   wire \$894 ;
-  wire \$895 ;
+  wire [8:0] \$895 ;
   wire \$896 ;
   wire \$897 ;
   wire \$898 ;
-  wire \$899 ;
+  wire [3:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
+  wire [4:0] \$900 ;
+  wire [3:0] \$901 ;
+  wire [4:0] \$902 ;
   wire \$903 ;
-  wire \$904 ;
-  wire [8:0] \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
+  wire [31:0] \$904 ;
+  wire [32:0] \$905 ;
+  wire [31:0] \$906 ;
+  wire [32:0] \$907 ;
+  wire [31:0] \$908 ;
+  wire [32:0] \$909 ;
   wire \$91 ;
-  wire [8:0] \$910 ;
-  wire [8:0] \$911 ;
-  wire \$912 ;
-  wire [8:0] \$913 ;
-  wire \$914 ;
-  wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire [8:0] \$918 ;
-  wire \$919 ;
+  wire [3:0] \$910 ;
+  wire [31:0] \$911 ;
+  wire [32:0] \$912 ;
+  wire [1:0] \$913 ;
+  wire [31:0] \$914 ;
+  wire [32:0] \$915 ;
+  wire [31:0] \$916 ;
+  wire [32:0] \$917 ;
+  wire [1:0] \$918 ;
+  wire [31:0] \$919 ;
   wire \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire [3:0] \$922 ;
-  wire [4:0] \$923 ;
-  wire [31:0] \$924 ;
-  wire [32:0] \$925 ;
-  wire [31:0] \$926 ;
-  wire [32:0] \$927 ;
-  wire [31:0] \$928 ;
-  wire [32:0] \$929 ;
+  wire [32:0] \$920 ;
+  wire [31:0] \$921 ;
+  wire [32:0] \$922 ;
+  reg \$923 ;
+  reg [3:0] \$924 ;
+  reg [8:0] \$925 ;
+  reg [7:0] \$926 ;
+  reg [7:0] \$927 ;
+  reg \$928 ;
+  reg [7:0] \$929 ;
   wire \$93 ;
-  wire [3:0] \$930 ;
-  wire [31:0] \$931 ;
-  wire [32:0] \$932 ;
-  wire [1:0] \$933 ;
-  wire [31:0] \$934 ;
-  wire [32:0] \$935 ;
-  wire [31:0] \$936 ;
-  wire [32:0] \$937 ;
-  wire [1:0] \$938 ;
-  wire [31:0] \$939 ;
+  reg \$930 ;
+  reg \$931 ;
+  reg [7:0] \$932 ;
+  reg [7:0] \$933 ;
+  reg [8:0] \$934 ;
+  reg [8:0] \$935 ;
+  reg [7:0] \$936 ;
+  reg \$937 ;
+  reg \$938 ;
+  reg \$939 ;
   wire \$94 ;
-  wire [32:0] \$940 ;
-  wire [31:0] \$941 ;
-  wire [32:0] \$942 ;
-  reg \$943 ;
-  reg [3:0] \$944 ;
+  reg [8:0] \$940 ;
+  reg [7:0] \$941 ;
+  reg [2:0] \$942 ;
+  reg [7:0] \$943 ;
+  reg [7:0] \$944 ;
   reg [8:0] \$945 ;
-  reg [7:0] \$946 ;
+  reg [9:0] \$946 ;
   reg [7:0] \$947 ;
-  reg \$948 ;
-  reg [7:0] \$949 ;
+  reg [7:0] \$948 ;
+  reg \$949 ;
   wire \$95 ;
-  reg \$950 ;
-  reg \$951 ;
-  reg [7:0] \$952 ;
-  reg [7:0] \$953 ;
-  reg [8:0] \$954 ;
-  reg [8:0] \$955 ;
-  reg [7:0] \$956 ;
+  reg [8:0] \$950 ;
+  reg [7:0] \$951 ;
+  reg \$952 ;
+  reg \$953 ;
+  reg [7:0] \$954 ;
+  reg [7:0] \$955 ;
+  reg \$956 ;
   reg \$957 ;
   reg \$958 ;
   reg \$959 ;
   wire \$96 ;
-  reg [8:0] \$960 ;
-  reg [7:0] \$961 ;
-  reg [2:0] \$962 ;
-  reg [7:0] \$963 ;
-  reg [7:0] \$964 ;
-  reg [8:0] \$965 ;
-  reg [9:0] \$966 ;
-  reg [7:0] \$967 ;
-  reg [7:0] \$968 ;
+  reg \$960 ;
+  reg \$961 ;
+  reg \$962 ;
+  reg \$963 ;
+  reg \$964 ;
+  reg \$965 ;
+  reg \$966 ;
+  reg \$967 ;
+  reg \$968 ;
   reg \$969 ;
   wire \$97 ;
-  reg [8:0] \$970 ;
-  reg [7:0] \$971 ;
+  reg \$970 ;
+  reg \$971 ;
   reg \$972 ;
   reg \$973 ;
-  reg [7:0] \$974 ;
-  reg [7:0] \$975 ;
-  reg \$976 ;
+  reg \$974 ;
+  reg \$975 ;
+  reg [7:0] \$976 ;
   reg \$977 ;
   reg \$978 ;
-  reg \$979 ;
+  reg [7:0] \$979 ;
   wire \$98 ;
   reg \$980 ;
   reg \$981 ;
@@ -1040,20 +1021,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$984 ;
   reg \$985 ;
   reg \$986 ;
-  reg \$987 ;
+  reg [8:0] \$987 ;
   reg \$988 ;
   reg \$989 ;
   wire \$99 ;
   reg \$990 ;
-  reg \$991 ;
+  reg [8:0] \$991 ;
   reg \$992 ;
   reg \$993 ;
   reg \$994 ;
-  reg \$995 ;
-  reg [7:0] \$996 ;
+  reg [8:0] \$995 ;
+  reg \$996 ;
   reg \$997 ;
-  reg \$998 ;
-  reg [7:0] \$999 ;
+  reg [7:0] \$998 ;
+  reg \$999 ;
   wire [1:0] \$signature__addr ;
   wire [6:0] \$signature__addr$132 ;
   wire [6:0] \$signature__addr$135 ;
@@ -1062,8 +1043,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] \$signature__data ;
   wire [31:0] \$signature__data$133 ;
   wire [31:0] \$signature__data$136 ;
+  wire [31:0] \$signature__data$284 ;
   wire [31:0] \$signature__data$285 ;
-  wire [31:0] \$signature__data$286 ;
   wire \$signature__en ;
   wire \$signature__en$131 ;
   wire \$signature__en$134 ;
@@ -1099,7 +1080,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire bank_we;
   wire \bank_we$24 ;
   output busy;
-  wire busy;
+  reg busy = 1'h0;
+  (* init = 1'h0 *)
   wire busy_r;
   reg claim_ctx = 1'h0;
   reg claim_out = 1'h0;
@@ -1521,13 +1503,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$170 )
-      actbuf[\$168 [6:0]][7:0] <= \$1047 ;
+      actbuf[\$168 [6:0]][7:0] <= \$1028 ;
     if (\$172 )
-      actbuf[\$168 [6:0]][15:8] <= \$1049 ;
+      actbuf[\$168 [6:0]][15:8] <= \$1030 ;
     if (\$174 )
-      actbuf[\$168 [6:0]][23:16] <= \$1047 ;
+      actbuf[\$168 [6:0]][23:16] <= \$1028 ;
     if (\$176 )
-      actbuf[\$168 [6:0]][31:24] <= \$1049 ;
+      actbuf[\$168 [6:0]][31:24] <= \$1030 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1774,13 +1756,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$178 [6:0]] <= { \$1048 , \$1047  };
+      outbuf0[\$178 [6:0]] <= { \$1029 , \$1028  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$191 [6:0]];
   end
-  assign \$signature__data$285  = _2_;
+  assign \$signature__data$284  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1914,13 +1896,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$180 [6:0]] <= { \$1050 , \$1049  };
+      outbuf1[\$180 [6:0]] <= { \$1031 , \$1030  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$194 [6:0]];
   end
-  assign \$signature__data$286  = _3_;
+  assign \$signature__data$285  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2116,7 +2098,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$194  = \$192  + \$193 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign busy = | in_flight;
   assign \$195  = load__payload[31:28] == 2'h3;
   assign \$196  = ld_fire & \$195 ;
   assign \$197  = ! load__payload[19:0];
@@ -2270,572 +2251,552 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$362  = \$354  & \$361 ;
   assign \$363  = last_fold & last_group;
   assign \$364  = \$363  & cur_is_last;
-  assign \$365  = ctx ? in_release0 : in_release1;
-  assign \$366  = ~ \$365 ;
-  assign \$367  = | in_beats0;
-  assign \$368  = ! in_wslot;
-  assign \$369  = in_fire & \$368 ;
-  assign \$370  = \$367  | \$369 ;
-  assign \$371  = | in_beats1;
-  assign \$373  = in_fire & \$372 ;
-  assign \$374  = \$371  | \$373 ;
-  assign \$375  = ctx ? \$370  : \$374 ;
-  assign \$376  = \$366  & \$375 ;
-  assign \$377  = ctx ? in_release1 : in_release0;
-  assign \$378  = ~ \$377 ;
-  assign \$379  = | in_beats1;
+  assign \$365  = | in_beats0;
+  assign \$366  = ! in_wslot;
+  assign \$367  = in_fire & \$366 ;
+  assign \$368  = \$365  | \$367 ;
+  assign \$369  = | in_beats1;
+  assign \$371  = in_fire & \$370 ;
+  assign \$372  = \$369  | \$371 ;
+  assign \$373  = ctx ? \$368  : \$372 ;
+  assign \$374  = ~ layer_is_0;
+  assign \$375  = | in_beats1;
+  assign \$377  = in_fire & \$376 ;
+  assign \$378  = \$375  | \$377 ;
+  assign \$379  = | in_beats0;
+  assign \$380  = ! in_wslot;
   assign \$381  = in_fire & \$380 ;
   assign \$382  = \$379  | \$381 ;
-  assign \$383  = | in_beats0;
-  assign \$384  = ! in_wslot;
-  assign \$385  = in_fire & \$384 ;
-  assign \$386  = \$383  | \$385 ;
-  assign \$387  = ctx ? \$382  : \$386 ;
-  assign \$388  = \$378  & \$387 ;
-  assign \$389  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$390  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$391  = ctx ? \$389  : \$390 ;
-  assign \$393  = ~ \$391 ;
-  assign \$394  = ctx ? track_reset0 : track_reset1;
-  assign \$395  = ~ \$394 ;
-  assign \$396  = \$393  & \$395 ;
-  assign \$400  = 2'h0 >= d0_rp__data[15:8];
-  assign \$403  = \$402  >= 3'h4;
-  assign \$405  = \$404  >= d0_rp__data[15:8];
-  assign \$406  = \$403  | \$405 ;
-  assign \$407  = track_reset_r0 ? \$401  : \$406 ;
-  assign \$411  = 2'h0 >= d0_rp__data[15:8];
-  assign \$414  = \$413  >= 3'h4;
-  assign \$416  = \$415  >= d0_rp__data[15:8];
-  assign \$417  = \$414  | \$416 ;
-  assign \$418  = track_reset_r1 ? \$412  : \$417 ;
-  assign \$419  = ctx ? \$407  : \$418 ;
-  assign \$420  = \$396  & \$419 ;
-  assign \$421  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$422  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$423  = ctx ? \$421  : \$422 ;
-  assign \$425  = ~ \$423 ;
-  assign \$426  = ctx ? track_reset0 : track_reset1;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$425  & \$427 ;
-  assign \$429  = ! in_groups;
-  assign \$430  = wb_groups_ahead0 == in_groups;
-  assign \$431  = track_reset_r0 ? \$429  : \$430 ;
-  assign \$432  = ! in_groups;
-  assign \$433  = wb_groups_ahead1 == in_groups;
-  assign \$434  = track_reset_r1 ? \$432  : \$433 ;
-  assign \$435  = ctx ? \$431  : \$434 ;
-  assign \$436  = \$428  & \$435 ;
-  assign \$437  = ctx ? in_release1 : in_release0;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = | in_beats1;
+  assign \$383  = ctx ? \$378  : \$382 ;
+  assign \$384  = \$374  & \$383 ;
+  assign \$385  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$386  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$387  = ctx ? \$385  : \$386 ;
+  assign \$389  = ~ \$387 ;
+  assign \$390  = ctx ? track_reset0 : track_reset1;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = \$389  & \$391 ;
+  assign \$396  = 2'h0 >= d0_rp__data[15:8];
+  assign \$399  = \$398  >= 3'h4;
+  assign \$401  = \$400  >= d0_rp__data[15:8];
+  assign \$402  = \$399  | \$401 ;
+  assign \$403  = track_reset_r0 ? \$397  : \$402 ;
+  assign \$407  = 2'h0 >= d0_rp__data[15:8];
+  assign \$410  = \$409  >= 3'h4;
+  assign \$412  = \$411  >= d0_rp__data[15:8];
+  assign \$413  = \$410  | \$412 ;
+  assign \$414  = track_reset_r1 ? \$408  : \$413 ;
+  assign \$415  = ctx ? \$403  : \$414 ;
+  assign \$416  = \$392  & \$415 ;
+  assign \$417  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$418  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$419  = ctx ? \$417  : \$418 ;
+  assign \$421  = ~ \$419 ;
+  assign \$422  = ctx ? track_reset0 : track_reset1;
+  assign \$423  = ~ \$422 ;
+  assign \$424  = \$421  & \$423 ;
+  assign \$425  = ! in_groups;
+  assign \$426  = wb_groups_ahead0 == in_groups;
+  assign \$427  = track_reset_r0 ? \$425  : \$426 ;
+  assign \$428  = ! in_groups;
+  assign \$429  = wb_groups_ahead1 == in_groups;
+  assign \$430  = track_reset_r1 ? \$428  : \$429 ;
+  assign \$431  = ctx ? \$427  : \$430 ;
+  assign \$432  = \$424  & \$431 ;
+  assign \$433  = layer_is_0 & last_group;
+  assign \$434  = ~ \$433 ;
+  assign \$435  = | in_beats1;
+  assign \$437  = in_fire & \$436 ;
+  assign \$438  = \$435  | \$437 ;
+  assign \$439  = | in_beats0;
+  assign \$440  = ! in_wslot;
   assign \$441  = in_fire & \$440 ;
   assign \$442  = \$439  | \$441 ;
-  assign \$443  = | in_beats0;
-  assign \$444  = ! in_wslot;
-  assign \$445  = in_fire & \$444 ;
-  assign \$446  = \$443  | \$445 ;
-  assign \$447  = ctx ? \$442  : \$446 ;
-  assign \$448  = \$438  & \$447 ;
-  assign \$449  = ctx ? in_release0 : in_release1;
-  assign \$450  = ~ \$449 ;
-  assign \$451  = in_beats0 > b_fold;
-  assign \$452  = ! in_wslot;
+  assign \$443  = ctx ? \$438  : \$442 ;
+  assign \$444  = \$434  & \$443 ;
+  assign \$445  = in_beats0 > b_fold;
+  assign \$446  = ! in_wslot;
+  assign \$447  = in_fire & \$446 ;
+  assign \$448  = in_beats0 == b_fold;
+  assign \$449  = \$447  & \$448 ;
+  assign \$450  = \$445  | \$449 ;
+  assign \$451  = in_beats1 > b_fold;
   assign \$453  = in_fire & \$452 ;
-  assign \$454  = in_beats0 == b_fold;
+  assign \$454  = in_beats1 == b_fold;
   assign \$455  = \$453  & \$454 ;
   assign \$456  = \$451  | \$455 ;
-  assign \$457  = in_beats1 > b_fold;
-  assign \$459  = in_fire & \$458 ;
-  assign \$460  = in_beats1 == b_fold;
-  assign \$461  = \$459  & \$460 ;
-  assign \$462  = \$457  | \$461 ;
-  assign \$463  = ctx ? \$456  : \$462 ;
-  assign \$464  = \$450  & \$463 ;
-  assign \$465  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$466  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$467  = ctx ? \$465  : \$466 ;
-  assign \$468  = ~ layer[0];
-  assign \$470  = \$467  == \$469 ;
-  assign \$471  = ctx ? track_reset1 : track_reset0;
-  assign \$472  = ~ \$471 ;
-  assign \$473  = \$470  & \$472 ;
-  assign \$477  = 2'h0 >= cur_out;
-  assign \$480  = \$479  >= 3'h4;
-  assign \$482  = \$481  >= cur_out;
-  assign \$483  = \$480  | \$482 ;
-  assign \$484  = track_reset_r1 ? \$478  : \$483 ;
-  assign \$488  = 2'h0 >= cur_out;
-  assign \$491  = \$490  >= 3'h4;
-  assign \$493  = \$492  >= cur_out;
-  assign \$494  = \$491  | \$493 ;
-  assign \$495  = track_reset_r0 ? \$489  : \$494 ;
-  assign \$496  = ctx ? \$484  : \$495 ;
-  assign \$497  = \$473  & \$496 ;
-  assign \$498  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$499  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$500  = ctx ? \$498  : \$499 ;
-  assign \$501  = ~ layer[0];
-  assign \$503  = \$500  == \$502 ;
-  assign \$504  = ctx ? track_reset1 : track_reset0;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$503  & \$505 ;
-  assign \$507  = ! cur_groups;
-  assign \$508  = wb_groups_ahead1 == cur_groups;
-  assign \$509  = track_reset_r1 ? \$507  : \$508 ;
-  assign \$510  = ! cur_groups;
-  assign \$511  = wb_groups_ahead0 == cur_groups;
-  assign \$512  = track_reset_r0 ? \$510  : \$511 ;
-  assign \$513  = ctx ? \$509  : \$512 ;
-  assign \$514  = \$506  & \$513 ;
-  assign \$515  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$516  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$517  = ctx ? \$515  : \$516 ;
-  assign \$518  = ~ layer[0];
-  assign \$519  = \$517  == \$518 ;
-  assign \$520  = ctx ? track_reset1 : track_reset0;
-  assign \$521  = ~ \$520 ;
-  assign \$522  = \$519  & \$521 ;
-  assign \$524  = 2'h0 >= fold_end;
-  assign \$526  = 2'h0 >= prev_out;
-  assign \$527  = \$524  | \$526 ;
-  assign \$529  = \$528  >= fold_end;
-  assign \$531  = \$530  >= prev_out;
-  assign \$532  = \$529  | \$531 ;
-  assign \$533  = track_reset_r1 ? \$527  : \$532 ;
-  assign \$535  = 2'h0 >= fold_end;
-  assign \$537  = 2'h0 >= prev_out;
-  assign \$538  = \$535  | \$537 ;
-  assign \$540  = \$539  >= fold_end;
-  assign \$542  = \$541  >= prev_out;
-  assign \$543  = \$540  | \$542 ;
-  assign \$544  = track_reset_r0 ? \$538  : \$543 ;
-  assign \$545  = ctx ? \$533  : \$544 ;
-  assign \$546  = \$522  & \$545 ;
-  assign \$547  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$548  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$549  = ctx ? \$547  : \$548 ;
-  assign \$550  = ~ layer[0];
-  assign \$551  = \$549  == \$550 ;
-  assign \$552  = ctx ? track_reset1 : track_reset0;
-  assign \$553  = ~ \$552 ;
-  assign \$554  = \$551  & \$553 ;
-  assign \$555  = ! prev_groups;
-  assign \$556  = wb_groups_ahead1 == prev_groups;
-  assign \$557  = track_reset_r1 ? \$555  : \$556 ;
-  assign \$558  = ! prev_groups;
-  assign \$559  = wb_groups_ahead0 == prev_groups;
-  assign \$560  = track_reset_r0 ? \$558  : \$559 ;
-  assign \$561  = ctx ? \$557  : \$560 ;
-  assign \$562  = \$554  & \$561 ;
-  assign \$563  = ctx ? in_release1 : in_release0;
-  assign \$564  = ~ \$563 ;
-  assign \$565  = in_beats1 > fold_plus1;
-  assign \$567  = in_fire & \$566 ;
-  assign \$568  = in_beats1 == fold_plus1;
-  assign \$569  = \$567  & \$568 ;
-  assign \$570  = \$565  | \$569 ;
-  assign \$571  = in_beats0 > fold_plus1;
-  assign \$572  = ! in_wslot;
-  assign \$573  = in_fire & \$572 ;
-  assign \$574  = in_beats0 == fold_plus1;
-  assign \$575  = \$573  & \$574 ;
-  assign \$576  = \$571  | \$575 ;
-  assign \$577  = ctx ? \$570  : \$576 ;
-  assign \$578  = \$564  & \$577 ;
-  assign \$579  = ctx ? in_release0 : in_release1;
-  assign \$580  = ~ \$579 ;
-  assign \$581  = in_beats0 > b_fold;
-  assign \$582  = ! in_wslot;
-  assign \$583  = in_fire & \$582 ;
-  assign \$584  = in_beats0 == b_fold;
-  assign \$585  = \$583  & \$584 ;
-  assign \$586  = \$581  | \$585 ;
-  assign \$587  = in_beats1 > b_fold;
-  assign \$589  = in_fire & \$588 ;
-  assign \$590  = in_beats1 == b_fold;
-  assign \$591  = \$589  & \$590 ;
-  assign \$592  = \$587  | \$591 ;
-  assign \$593  = ctx ? \$586  : \$592 ;
-  assign \$594  = \$580  & \$593 ;
-  assign \$595  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$596  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$597  = ctx ? \$595  : \$596 ;
-  assign \$598  = ~ layer[0];
-  assign \$599  = \$597  == \$598 ;
-  assign \$600  = ctx ? track_reset1 : track_reset0;
-  assign \$601  = ~ \$600 ;
-  assign \$602  = \$599  & \$601 ;
-  assign \$604  = 2'h0 >= fold_end_next;
-  assign \$606  = 2'h0 >= prev_out;
-  assign \$607  = \$604  | \$606 ;
-  assign \$609  = \$608  >= fold_end_next;
-  assign \$611  = \$610  >= prev_out;
-  assign \$612  = \$609  | \$611 ;
-  assign \$613  = track_reset_r1 ? \$607  : \$612 ;
-  assign \$615  = 2'h0 >= fold_end_next;
-  assign \$617  = 2'h0 >= prev_out;
-  assign \$618  = \$615  | \$617 ;
-  assign \$620  = \$619  >= fold_end_next;
-  assign \$622  = \$621  >= prev_out;
-  assign \$623  = \$620  | \$622 ;
-  assign \$624  = track_reset_r0 ? \$618  : \$623 ;
-  assign \$625  = ctx ? \$613  : \$624 ;
-  assign \$626  = \$602  & \$625 ;
-  assign \$627  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$628  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$629  = ctx ? \$627  : \$628 ;
-  assign \$630  = ~ layer[0];
-  assign \$631  = \$629  == \$630 ;
-  assign \$632  = ctx ? track_reset1 : track_reset0;
-  assign \$633  = ~ \$632 ;
-  assign \$634  = \$631  & \$633 ;
-  assign \$635  = ! prev_groups;
-  assign \$636  = wb_groups_ahead1 == prev_groups;
-  assign \$637  = track_reset_r1 ? \$635  : \$636 ;
-  assign \$638  = ! prev_groups;
-  assign \$639  = wb_groups_ahead0 == prev_groups;
-  assign \$640  = track_reset_r0 ? \$638  : \$639 ;
-  assign \$641  = ctx ? \$637  : \$640 ;
-  assign \$642  = \$634  & \$641 ;
-  assign \$643  = ctx ? in_release1 : in_release0;
-  assign \$644  = ~ \$643 ;
-  assign \$645  = in_beats1 > fold;
-  assign \$647  = in_fire & \$646 ;
-  assign \$648  = in_beats1 == fold;
-  assign \$649  = \$647  & \$648 ;
-  assign \$650  = \$645  | \$649 ;
-  assign \$651  = in_beats0 > fold;
-  assign \$652  = ! in_wslot;
-  assign \$653  = in_fire & \$652 ;
-  assign \$654  = in_beats0 == fold;
-  assign \$655  = \$653  & \$654 ;
-  assign \$656  = \$651  | \$655 ;
-  assign \$657  = ctx ? \$650  : \$656 ;
-  assign \$658  = \$644  & \$657 ;
-  assign \$659  = ctx ? in_release0 : in_release1;
-  assign \$660  = ~ \$659 ;
-  assign \$661  = | in_beats0;
-  assign \$662  = ! in_wslot;
-  assign \$663  = in_fire & \$662 ;
-  assign \$664  = \$661  | \$663 ;
-  assign \$665  = | in_beats1;
-  assign \$667  = in_fire & \$666 ;
-  assign \$668  = \$665  | \$667 ;
-  assign \$669  = ctx ? \$664  : \$668 ;
-  assign \$670  = in_beats0 > b_fold_plus1;
-  assign \$671  = ! in_wslot;
-  assign \$672  = in_fire & \$671 ;
-  assign \$673  = in_beats0 == b_fold_plus1;
-  assign \$674  = \$672  & \$673 ;
-  assign \$675  = \$670  | \$674 ;
-  assign \$676  = in_beats1 > b_fold_plus1;
-  assign \$678  = in_fire & \$677 ;
-  assign \$679  = in_beats1 == b_fold_plus1;
-  assign \$680  = \$678  & \$679 ;
-  assign \$681  = \$676  | \$680 ;
-  assign \$682  = ctx ? \$675  : \$681 ;
-  assign \$683  = b_last_fold ? \$669  : \$682 ;
-  assign \$684  = \$660  & \$683 ;
-  assign \$685  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$686  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$687  = ctx ? \$685  : \$686 ;
-  assign \$688  = ~ layer[0];
-  assign \$689  = \$687  == \$688 ;
-  assign \$690  = ctx ? track_reset1 : track_reset0;
-  assign \$691  = ~ \$690 ;
-  assign \$692  = \$689  & \$691 ;
-  assign \$694  = 2'h0 >= fold_end;
-  assign \$696  = 2'h0 >= prev_out;
-  assign \$697  = \$694  | \$696 ;
-  assign \$699  = \$698  >= fold_end;
-  assign \$701  = \$700  >= prev_out;
-  assign \$702  = \$699  | \$701 ;
-  assign \$703  = track_reset_r1 ? \$697  : \$702 ;
-  assign \$705  = 2'h0 >= fold_end;
-  assign \$707  = 2'h0 >= prev_out;
-  assign \$708  = \$705  | \$707 ;
-  assign \$710  = \$709  >= fold_end;
-  assign \$712  = \$711  >= prev_out;
-  assign \$713  = \$710  | \$712 ;
-  assign \$714  = track_reset_r0 ? \$708  : \$713 ;
-  assign \$715  = ctx ? \$703  : \$714 ;
-  assign \$716  = \$692  & \$715 ;
-  assign \$717  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$718  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$719  = ctx ? \$717  : \$718 ;
-  assign \$720  = ~ layer[0];
-  assign \$721  = \$719  == \$720 ;
-  assign \$722  = ctx ? track_reset1 : track_reset0;
-  assign \$723  = ~ \$722 ;
-  assign \$724  = \$721  & \$723 ;
-  assign \$725  = ! prev_groups;
-  assign \$726  = wb_groups_ahead1 == prev_groups;
-  assign \$727  = track_reset_r1 ? \$725  : \$726 ;
-  assign \$728  = ! prev_groups;
-  assign \$729  = wb_groups_ahead0 == prev_groups;
-  assign \$730  = track_reset_r0 ? \$728  : \$729 ;
-  assign \$731  = ctx ? \$727  : \$730 ;
-  assign \$732  = \$724  & \$731 ;
-  assign \$733  = ctx ? in_release1 : in_release0;
-  assign \$734  = ~ \$733 ;
-  assign \$735  = in_beats1 > fold;
+  assign \$457  = ctx ? \$450  : \$456 ;
+  assign \$458  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$459  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$460  = ctx ? \$458  : \$459 ;
+  assign \$461  = ~ layer[0];
+  assign \$463  = \$460  == \$462 ;
+  assign \$464  = ctx ? track_reset1 : track_reset0;
+  assign \$465  = ~ \$464 ;
+  assign \$466  = \$463  & \$465 ;
+  assign \$470  = 2'h0 >= cur_out;
+  assign \$473  = \$472  >= 3'h4;
+  assign \$475  = \$474  >= cur_out;
+  assign \$476  = \$473  | \$475 ;
+  assign \$477  = track_reset_r1 ? \$471  : \$476 ;
+  assign \$481  = 2'h0 >= cur_out;
+  assign \$484  = \$483  >= 3'h4;
+  assign \$486  = \$485  >= cur_out;
+  assign \$487  = \$484  | \$486 ;
+  assign \$488  = track_reset_r0 ? \$482  : \$487 ;
+  assign \$489  = ctx ? \$477  : \$488 ;
+  assign \$490  = \$466  & \$489 ;
+  assign \$491  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$492  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$493  = ctx ? \$491  : \$492 ;
+  assign \$494  = ~ layer[0];
+  assign \$496  = \$493  == \$495 ;
+  assign \$497  = ctx ? track_reset1 : track_reset0;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$496  & \$498 ;
+  assign \$500  = ! cur_groups;
+  assign \$501  = wb_groups_ahead1 == cur_groups;
+  assign \$502  = track_reset_r1 ? \$500  : \$501 ;
+  assign \$503  = ! cur_groups;
+  assign \$504  = wb_groups_ahead0 == cur_groups;
+  assign \$505  = track_reset_r0 ? \$503  : \$504 ;
+  assign \$506  = ctx ? \$502  : \$505 ;
+  assign \$507  = \$499  & \$506 ;
+  assign \$508  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$509  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$510  = ctx ? \$508  : \$509 ;
+  assign \$511  = ~ layer[0];
+  assign \$512  = \$510  == \$511 ;
+  assign \$513  = ctx ? track_reset1 : track_reset0;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$512  & \$514 ;
+  assign \$517  = 2'h0 >= fold_end;
+  assign \$519  = 2'h0 >= prev_out;
+  assign \$520  = \$517  | \$519 ;
+  assign \$522  = \$521  >= fold_end;
+  assign \$524  = \$523  >= prev_out;
+  assign \$525  = \$522  | \$524 ;
+  assign \$526  = track_reset_r1 ? \$520  : \$525 ;
+  assign \$528  = 2'h0 >= fold_end;
+  assign \$530  = 2'h0 >= prev_out;
+  assign \$531  = \$528  | \$530 ;
+  assign \$533  = \$532  >= fold_end;
+  assign \$535  = \$534  >= prev_out;
+  assign \$536  = \$533  | \$535 ;
+  assign \$537  = track_reset_r0 ? \$531  : \$536 ;
+  assign \$538  = ctx ? \$526  : \$537 ;
+  assign \$539  = \$515  & \$538 ;
+  assign \$540  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$541  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$542  = ctx ? \$540  : \$541 ;
+  assign \$543  = ~ layer[0];
+  assign \$544  = \$542  == \$543 ;
+  assign \$545  = ctx ? track_reset1 : track_reset0;
+  assign \$546  = ~ \$545 ;
+  assign \$547  = \$544  & \$546 ;
+  assign \$548  = ! prev_groups;
+  assign \$549  = wb_groups_ahead1 == prev_groups;
+  assign \$550  = track_reset_r1 ? \$548  : \$549 ;
+  assign \$551  = ! prev_groups;
+  assign \$552  = wb_groups_ahead0 == prev_groups;
+  assign \$553  = track_reset_r0 ? \$551  : \$552 ;
+  assign \$554  = ctx ? \$550  : \$553 ;
+  assign \$555  = \$547  & \$554 ;
+  assign \$556  = in_beats1 > fold_plus1;
+  assign \$558  = in_fire & \$557 ;
+  assign \$559  = in_beats1 == fold_plus1;
+  assign \$560  = \$558  & \$559 ;
+  assign \$561  = \$556  | \$560 ;
+  assign \$562  = in_beats0 > fold_plus1;
+  assign \$563  = ! in_wslot;
+  assign \$564  = in_fire & \$563 ;
+  assign \$565  = in_beats0 == fold_plus1;
+  assign \$566  = \$564  & \$565 ;
+  assign \$567  = \$562  | \$566 ;
+  assign \$568  = ctx ? \$561  : \$567 ;
+  assign \$569  = in_beats0 > b_fold;
+  assign \$570  = ! in_wslot;
+  assign \$571  = in_fire & \$570 ;
+  assign \$572  = in_beats0 == b_fold;
+  assign \$573  = \$571  & \$572 ;
+  assign \$574  = \$569  | \$573 ;
+  assign \$575  = in_beats1 > b_fold;
+  assign \$577  = in_fire & \$576 ;
+  assign \$578  = in_beats1 == b_fold;
+  assign \$579  = \$577  & \$578 ;
+  assign \$580  = \$575  | \$579 ;
+  assign \$581  = ctx ? \$574  : \$580 ;
+  assign \$582  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$583  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$584  = ctx ? \$582  : \$583 ;
+  assign \$585  = ~ layer[0];
+  assign \$586  = \$584  == \$585 ;
+  assign \$587  = ctx ? track_reset1 : track_reset0;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = \$586  & \$588 ;
+  assign \$591  = 2'h0 >= fold_end_next;
+  assign \$593  = 2'h0 >= prev_out;
+  assign \$594  = \$591  | \$593 ;
+  assign \$596  = \$595  >= fold_end_next;
+  assign \$598  = \$597  >= prev_out;
+  assign \$599  = \$596  | \$598 ;
+  assign \$600  = track_reset_r1 ? \$594  : \$599 ;
+  assign \$602  = 2'h0 >= fold_end_next;
+  assign \$604  = 2'h0 >= prev_out;
+  assign \$605  = \$602  | \$604 ;
+  assign \$607  = \$606  >= fold_end_next;
+  assign \$609  = \$608  >= prev_out;
+  assign \$610  = \$607  | \$609 ;
+  assign \$611  = track_reset_r0 ? \$605  : \$610 ;
+  assign \$612  = ctx ? \$600  : \$611 ;
+  assign \$613  = \$589  & \$612 ;
+  assign \$614  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$615  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$616  = ctx ? \$614  : \$615 ;
+  assign \$617  = ~ layer[0];
+  assign \$618  = \$616  == \$617 ;
+  assign \$619  = ctx ? track_reset1 : track_reset0;
+  assign \$620  = ~ \$619 ;
+  assign \$621  = \$618  & \$620 ;
+  assign \$622  = ! prev_groups;
+  assign \$623  = wb_groups_ahead1 == prev_groups;
+  assign \$624  = track_reset_r1 ? \$622  : \$623 ;
+  assign \$625  = ! prev_groups;
+  assign \$626  = wb_groups_ahead0 == prev_groups;
+  assign \$627  = track_reset_r0 ? \$625  : \$626 ;
+  assign \$628  = ctx ? \$624  : \$627 ;
+  assign \$629  = \$621  & \$628 ;
+  assign \$630  = in_beats1 > fold;
+  assign \$632  = in_fire & \$631 ;
+  assign \$633  = in_beats1 == fold;
+  assign \$634  = \$632  & \$633 ;
+  assign \$635  = \$630  | \$634 ;
+  assign \$636  = in_beats0 > fold;
+  assign \$637  = ! in_wslot;
+  assign \$638  = in_fire & \$637 ;
+  assign \$639  = in_beats0 == fold;
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = \$636  | \$640 ;
+  assign \$642  = ctx ? \$635  : \$641 ;
+  assign \$643  = ~ b_last_group;
+  assign \$644  = | in_beats0;
+  assign \$645  = ! in_wslot;
+  assign \$646  = in_fire & \$645 ;
+  assign \$647  = \$644  | \$646 ;
+  assign \$648  = | in_beats1;
+  assign \$650  = in_fire & \$649 ;
+  assign \$651  = \$648  | \$650 ;
+  assign \$652  = ctx ? \$647  : \$651 ;
+  assign \$653  = \$643  & \$652 ;
+  assign \$654  = in_beats0 > b_fold_plus1;
+  assign \$655  = ! in_wslot;
+  assign \$656  = in_fire & \$655 ;
+  assign \$657  = in_beats0 == b_fold_plus1;
+  assign \$658  = \$656  & \$657 ;
+  assign \$659  = \$654  | \$658 ;
+  assign \$660  = in_beats1 > b_fold_plus1;
+  assign \$662  = in_fire & \$661 ;
+  assign \$663  = in_beats1 == b_fold_plus1;
+  assign \$664  = \$662  & \$663 ;
+  assign \$665  = \$660  | \$664 ;
+  assign \$666  = ctx ? \$659  : \$665 ;
+  assign \$667  = b_last_fold ? \$653  : \$666 ;
+  assign \$668  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$669  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$670  = ctx ? \$668  : \$669 ;
+  assign \$671  = ~ layer[0];
+  assign \$672  = \$670  == \$671 ;
+  assign \$673  = ctx ? track_reset1 : track_reset0;
+  assign \$674  = ~ \$673 ;
+  assign \$675  = \$672  & \$674 ;
+  assign \$677  = 2'h0 >= fold_end;
+  assign \$679  = 2'h0 >= prev_out;
+  assign \$680  = \$677  | \$679 ;
+  assign \$682  = \$681  >= fold_end;
+  assign \$684  = \$683  >= prev_out;
+  assign \$685  = \$682  | \$684 ;
+  assign \$686  = track_reset_r1 ? \$680  : \$685 ;
+  assign \$688  = 2'h0 >= fold_end;
+  assign \$690  = 2'h0 >= prev_out;
+  assign \$691  = \$688  | \$690 ;
+  assign \$693  = \$692  >= fold_end;
+  assign \$695  = \$694  >= prev_out;
+  assign \$696  = \$693  | \$695 ;
+  assign \$697  = track_reset_r0 ? \$691  : \$696 ;
+  assign \$698  = ctx ? \$686  : \$697 ;
+  assign \$699  = \$675  & \$698 ;
+  assign \$700  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$701  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$702  = ctx ? \$700  : \$701 ;
+  assign \$703  = ~ layer[0];
+  assign \$704  = \$702  == \$703 ;
+  assign \$705  = ctx ? track_reset1 : track_reset0;
+  assign \$706  = ~ \$705 ;
+  assign \$707  = \$704  & \$706 ;
+  assign \$708  = ! prev_groups;
+  assign \$709  = wb_groups_ahead1 == prev_groups;
+  assign \$710  = track_reset_r1 ? \$708  : \$709 ;
+  assign \$711  = ! prev_groups;
+  assign \$712  = wb_groups_ahead0 == prev_groups;
+  assign \$713  = track_reset_r0 ? \$711  : \$712 ;
+  assign \$714  = ctx ? \$710  : \$713 ;
+  assign \$715  = \$707  & \$714 ;
+  assign \$716  = in_beats1 > fold;
+  assign \$718  = in_fire & \$717 ;
+  assign \$719  = in_beats1 == fold;
+  assign \$720  = \$718  & \$719 ;
+  assign \$721  = \$716  | \$720 ;
+  assign \$722  = in_beats0 > fold;
+  assign \$723  = ! in_wslot;
+  assign \$724  = in_fire & \$723 ;
+  assign \$725  = in_beats0 == fold;
+  assign \$726  = \$724  & \$725 ;
+  assign \$727  = \$722  | \$726 ;
+  assign \$728  = ctx ? \$721  : \$727 ;
+  assign \$729  = in_beats0 > b_fold;
+  assign \$730  = ! in_wslot;
+  assign \$731  = in_fire & \$730 ;
+  assign \$732  = in_beats0 == b_fold;
+  assign \$733  = \$731  & \$732 ;
+  assign \$734  = \$729  | \$733 ;
+  assign \$735  = in_beats1 > b_fold;
   assign \$737  = in_fire & \$736 ;
-  assign \$738  = in_beats1 == fold;
+  assign \$738  = in_beats1 == b_fold;
   assign \$739  = \$737  & \$738 ;
   assign \$740  = \$735  | \$739 ;
-  assign \$741  = in_beats0 > fold;
-  assign \$742  = ! in_wslot;
-  assign \$743  = in_fire & \$742 ;
-  assign \$744  = in_beats0 == fold;
-  assign \$745  = \$743  & \$744 ;
-  assign \$746  = \$741  | \$745 ;
-  assign \$747  = ctx ? \$740  : \$746 ;
-  assign \$748  = \$734  & \$747 ;
-  assign \$749  = ctx ? in_release0 : in_release1;
-  assign \$750  = ~ \$749 ;
-  assign \$751  = in_beats0 > b_fold;
-  assign \$752  = ! in_wslot;
-  assign \$753  = in_fire & \$752 ;
-  assign \$754  = in_beats0 == b_fold;
-  assign \$755  = \$753  & \$754 ;
-  assign \$756  = \$751  | \$755 ;
-  assign \$757  = in_beats1 > b_fold;
-  assign \$759  = in_fire & \$758 ;
-  assign \$760  = in_beats1 == b_fold;
-  assign \$761  = \$759  & \$760 ;
-  assign \$762  = \$757  | \$761 ;
-  assign \$763  = ctx ? \$756  : \$762 ;
-  assign \$764  = \$750  & \$763 ;
-  assign \$765  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$766  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$767  = ctx ? \$765  : \$766 ;
-  assign \$768  = ~ layer[0];
-  assign \$769  = \$767  == \$768 ;
-  assign \$770  = ctx ? track_reset1 : track_reset0;
-  assign \$771  = ~ \$770 ;
-  assign \$772  = \$769  & \$771 ;
-  assign \$774  = 2'h0 >= fold_end;
-  assign \$776  = 2'h0 >= prev_out;
-  assign \$777  = \$774  | \$776 ;
-  assign \$779  = \$778  >= fold_end;
-  assign \$781  = \$780  >= prev_out;
-  assign \$782  = \$779  | \$781 ;
-  assign \$783  = track_reset_r1 ? \$777  : \$782 ;
-  assign \$785  = 2'h0 >= fold_end;
-  assign \$787  = 2'h0 >= prev_out;
-  assign \$788  = \$785  | \$787 ;
-  assign \$790  = \$789  >= fold_end;
-  assign \$792  = \$791  >= prev_out;
-  assign \$793  = \$790  | \$792 ;
-  assign \$794  = track_reset_r0 ? \$788  : \$793 ;
-  assign \$795  = ctx ? \$783  : \$794 ;
-  assign \$796  = \$772  & \$795 ;
-  assign \$797  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$798  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$799  = ctx ? \$797  : \$798 ;
-  assign \$800  = ~ layer[0];
-  assign \$801  = \$799  == \$800 ;
-  assign \$802  = ctx ? track_reset1 : track_reset0;
-  assign \$803  = ~ \$802 ;
-  assign \$804  = \$801  & \$803 ;
-  assign \$805  = ! prev_groups;
-  assign \$806  = wb_groups_ahead1 == prev_groups;
-  assign \$807  = track_reset_r1 ? \$805  : \$806 ;
-  assign \$808  = ! prev_groups;
-  assign \$809  = wb_groups_ahead0 == prev_groups;
-  assign \$810  = track_reset_r0 ? \$808  : \$809 ;
-  assign \$811  = ctx ? \$807  : \$810 ;
-  assign \$812  = \$804  & \$811 ;
-  assign \$813  = ~ loaded;
-  assign \$814  = last_fold & last_group;
-  assign \$815  = \$814  & cur_is_last;
-  assign \$816  = issue_a & \$815 ;
-  assign \$817  = \$813  | \$816 ;
-  assign \$818  = ~ issue_a;
-  assign \$819  = loaded & \$818 ;
-  assign \$820  = \$819  & issue_b;
-  assign \$821  = \$820  & b_last_fold;
-  assign \$822  = \$817  | \$821 ;
-  assign \$823  = ~ issue_a;
-  assign \$824  = loaded & \$823 ;
-  assign \$825  = \$824  & issue_b;
-  assign \$826  = d0_rp__data[7:0] + 2'h3;
-  assign \$828  = \$827  == 1'h1;
-  assign \$829  = d0_rp__data[7:0] + 2'h3;
-  assign \$831  = \$830  - 1'h1;
-  assign \$832  = b_fold_plus1 == \$831 ;
-  assign \$833  = d0_rp__data[7:0] + 2'h3;
-  assign \$835  = \$834  - 1'h1;
-  assign \$836  = b_fold == \$835 ;
-  assign \$837  = ~ loaded;
-  assign \$838  = issue_a & last_fold;
-  assign \$839  = \$838  & last_group;
-  assign \$840  = issue_a & last_fold;
-  assign \$841  = ~ b_done;
-  assign \$842  = cur_is_last & \$841 ;
-  assign \$843  = ~ b_group_is_0;
-  assign \$844  = \$842  & \$843 ;
-  assign \$845  = \$844  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$846  = ~ b_done;
-  assign \$847  = cur_is_last & \$846 ;
-  assign \$848  = ~ b_group_is_0;
-  assign \$849  = \$847  & \$848 ;
-  assign \$850  = b_group + 1'h1;
-  assign \$851  = \$849  ? \$850  : 9'h001;
-  assign \$852  = ! cur_folds_m1;
-  assign \$853  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$854  = group_plus1 + 1'h1;
-  assign \$855  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$856  = ~ loaded;
-  assign \$857  = last_fold & last_group;
-  assign \$858  = \$857  & cur_is_last;
-  assign \$859  = issue_a & \$858 ;
-  assign \$860  = \$856  | \$859 ;
-  assign \$861  = ~ issue_a;
-  assign \$862  = loaded & \$861 ;
-  assign \$863  = \$862  & issue_b;
-  assign \$864  = \$863  & b_last_fold;
-  assign \$865  = d0_rp__data[15:8] + 1'h1;
-  assign \$867  = ! \$866 ;
-  assign \$868  = d0_rp__data[15:8] + 1'h1;
-  assign \$870  = \$869  == 1'h1;
-  assign \$871  = b_group + 1'h1;
-  assign \$872  = d0_rp__data[15:8] + 1'h1;
-  assign \$874  = \$871  == \$873 ;
-  assign \$875  = b_group + 1'h1;
-  assign \$876  = d0_rp__data[15:8] + 1'h1;
-  assign \$878  = \$877  - 1'h1;
-  assign \$879  = \$875  == \$878 ;
-  assign \$880  = d0_rp__data[15:8] + 1'h1;
-  assign \$882  = b_group == \$881 ;
-  assign \$883  = d0_rp__data[15:8] + 1'h1;
-  assign \$885  = \$884  - 1'h1;
-  assign \$886  = b_group == \$885 ;
-  assign \$887  = ~ issue_a;
-  assign \$888  = loaded & \$887 ;
-  assign \$889  = \$888  & issue_b;
-  assign \$890  = b_fold_plus1 + 1'h1;
-  assign \$891  = ~ loaded;
-  assign \$892  = fold_plus1 + 1'h1;
-  assign \$893  = last_fold ? 10'h001 : \$892 ;
-  assign \$894  = last_fold & last_group;
-  assign \$895  = ~ b_done;
-  assign \$896  = cur_is_last & \$895 ;
-  assign \$897  = ~ b_done;
-  assign \$898  = cur_is_last & \$897 ;
-  assign \$899  = ~ b_group_is_0;
-  assign \$900  = \$898  & \$899 ;
-  assign \$901  = ! claim_ctx;
-  assign \$902  = claim_out & \$901 ;
-  assign \$903  = ! wb_ctx14;
-  assign \$904  = out_write & \$903 ;
-  assign \$905  = out_groups0 + 1'h1;
-  assign \$907  = claim_out & \$906 ;
-  assign \$909  = out_write & \$908 ;
-  assign \$910  = out_groups1 + 1'h1;
-  assign \$911  = out_n - 1'h1;
-  assign \$912  = drain_elem == \$911 ;
-  assign \$913  = out_n - 1'h1;
-  assign \$914  = drain_elem == \$913 ;
-  assign \$915  = ~ drain_slot;
-  assign \$916  = ! drain_slot;
-  assign \$918  = drain_elem + 1'h1;
-  assign \$919  = ~ release_slot;
-  assign \$920  = ! release_slot;
-  assign \$922  = in_flight + vector_start;
-  assign \$923  = \$922  - done;
-  assign \$924  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$925  = \$924  + inc_busy;
-  assign \$926  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$927  = \$926  + inc_stall_input;
-  assign \$928  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$929  = \$928  + inc_stall_output;
-  assign \$930  = issue ? 4'h8 : 4'h0;
-  assign \$931  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$932  = \$931  + inc_mac_ops;
-  assign \$933  = issue ? 2'h2 : 2'h0;
-  assign \$934  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$935  = \$934  + inc_bank_reads;
-  assign \$936  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$937  = \$936  + inc_act_reads;
-  assign \$938  = in_fire + act_write;
-  assign \$939  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$940  = \$939  + inc_act_writes;
-  assign \$941  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$942  = \$941  + inc_inferences;
+  assign \$741  = ctx ? \$734  : \$740 ;
+  assign \$742  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$743  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$744  = ctx ? \$742  : \$743 ;
+  assign \$745  = ~ layer[0];
+  assign \$746  = \$744  == \$745 ;
+  assign \$747  = ctx ? track_reset1 : track_reset0;
+  assign \$748  = ~ \$747 ;
+  assign \$749  = \$746  & \$748 ;
+  assign \$751  = 2'h0 >= fold_end;
+  assign \$753  = 2'h0 >= prev_out;
+  assign \$754  = \$751  | \$753 ;
+  assign \$756  = \$755  >= fold_end;
+  assign \$758  = \$757  >= prev_out;
+  assign \$759  = \$756  | \$758 ;
+  assign \$760  = track_reset_r1 ? \$754  : \$759 ;
+  assign \$762  = 2'h0 >= fold_end;
+  assign \$764  = 2'h0 >= prev_out;
+  assign \$765  = \$762  | \$764 ;
+  assign \$767  = \$766  >= fold_end;
+  assign \$769  = \$768  >= prev_out;
+  assign \$770  = \$767  | \$769 ;
+  assign \$771  = track_reset_r0 ? \$765  : \$770 ;
+  assign \$772  = ctx ? \$760  : \$771 ;
+  assign \$773  = \$749  & \$772 ;
+  assign \$774  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$775  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$776  = ctx ? \$774  : \$775 ;
+  assign \$777  = ~ layer[0];
+  assign \$778  = \$776  == \$777 ;
+  assign \$779  = ctx ? track_reset1 : track_reset0;
+  assign \$780  = ~ \$779 ;
+  assign \$781  = \$778  & \$780 ;
+  assign \$782  = ! prev_groups;
+  assign \$783  = wb_groups_ahead1 == prev_groups;
+  assign \$784  = track_reset_r1 ? \$782  : \$783 ;
+  assign \$785  = ! prev_groups;
+  assign \$786  = wb_groups_ahead0 == prev_groups;
+  assign \$787  = track_reset_r0 ? \$785  : \$786 ;
+  assign \$788  = ctx ? \$784  : \$787 ;
+  assign \$789  = \$781  & \$788 ;
+  assign \$790  = ~ loaded;
+  assign \$791  = last_fold & last_group;
+  assign \$792  = \$791  & cur_is_last;
+  assign \$793  = issue_a & \$792 ;
+  assign \$794  = \$790  | \$793 ;
+  assign \$795  = ~ issue_a;
+  assign \$796  = loaded & \$795 ;
+  assign \$797  = \$796  & issue_b;
+  assign \$798  = \$797  & b_last_fold;
+  assign \$799  = \$794  | \$798 ;
+  assign \$800  = ~ issue_a;
+  assign \$801  = loaded & \$800 ;
+  assign \$802  = \$801  & issue_b;
+  assign \$803  = d0_rp__data[7:0] + 2'h3;
+  assign \$805  = \$804  == 1'h1;
+  assign \$806  = d0_rp__data[7:0] + 2'h3;
+  assign \$808  = \$807  - 1'h1;
+  assign \$809  = b_fold_plus1 == \$808 ;
+  assign \$810  = d0_rp__data[7:0] + 2'h3;
+  assign \$812  = \$811  - 1'h1;
+  assign \$813  = b_fold == \$812 ;
+  assign \$814  = ~ loaded;
+  assign \$815  = issue_a & last_fold;
+  assign \$816  = \$815  & last_group;
+  assign \$817  = issue_a & last_fold;
+  assign \$818  = ~ b_done;
+  assign \$819  = cur_is_last & \$818 ;
+  assign \$820  = ~ b_group_is_0;
+  assign \$821  = \$819  & \$820 ;
+  assign \$822  = \$821  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$823  = ~ b_done;
+  assign \$824  = cur_is_last & \$823 ;
+  assign \$825  = ~ b_group_is_0;
+  assign \$826  = \$824  & \$825 ;
+  assign \$827  = b_group + 1'h1;
+  assign \$828  = \$826  ? \$827  : 9'h001;
+  assign \$829  = ! cur_folds_m1;
+  assign \$830  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$831  = group_plus1 + 1'h1;
+  assign \$832  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$833  = ~ loaded;
+  assign \$834  = last_fold & last_group;
+  assign \$835  = \$834  & cur_is_last;
+  assign \$836  = issue_a & \$835 ;
+  assign \$837  = \$833  | \$836 ;
+  assign \$838  = ~ issue_a;
+  assign \$839  = loaded & \$838 ;
+  assign \$840  = \$839  & issue_b;
+  assign \$841  = \$840  & b_last_fold;
+  assign \$842  = d0_rp__data[15:8] + 1'h1;
+  assign \$844  = ! \$843 ;
+  assign \$845  = d0_rp__data[15:8] + 1'h1;
+  assign \$847  = \$846  == 1'h1;
+  assign \$848  = b_group + 1'h1;
+  assign \$849  = d0_rp__data[15:8] + 1'h1;
+  assign \$851  = \$848  == \$850 ;
+  assign \$852  = b_group + 1'h1;
+  assign \$853  = d0_rp__data[15:8] + 1'h1;
+  assign \$855  = \$854  - 1'h1;
+  assign \$856  = \$852  == \$855 ;
+  assign \$857  = d0_rp__data[15:8] + 1'h1;
+  assign \$859  = b_group == \$858 ;
+  assign \$860  = d0_rp__data[15:8] + 1'h1;
+  assign \$862  = \$861  - 1'h1;
+  assign \$863  = b_group == \$862 ;
+  assign \$864  = ~ issue_a;
+  assign \$865  = loaded & \$864 ;
+  assign \$866  = \$865  & issue_b;
+  assign \$867  = b_fold_plus1 + 1'h1;
+  assign \$868  = ~ loaded;
+  assign \$869  = fold_plus1 + 1'h1;
+  assign \$870  = last_fold ? 10'h001 : \$869 ;
+  assign \$871  = last_fold & last_group;
+  assign \$872  = ~ b_done;
+  assign \$873  = cur_is_last & \$872 ;
+  assign \$874  = ~ b_done;
+  assign \$875  = cur_is_last & \$874 ;
+  assign \$876  = ~ b_group_is_0;
+  assign \$877  = \$875  & \$876 ;
+  assign \$878  = ! claim_ctx;
+  assign \$879  = claim_out & \$878 ;
+  assign \$880  = ! wb_ctx14;
+  assign \$881  = out_write & \$880 ;
+  assign \$882  = out_groups0 + 1'h1;
+  assign \$884  = claim_out & \$883 ;
+  assign \$886  = out_write & \$885 ;
+  assign \$887  = out_groups1 + 1'h1;
+  assign \$888  = out_n - 1'h1;
+  assign \$889  = drain_elem == \$888 ;
+  assign \$890  = out_n - 1'h1;
+  assign \$891  = drain_elem == \$890 ;
+  assign \$892  = ~ drain_slot;
+  assign \$893  = ! drain_slot;
+  assign \$895  = drain_elem + 1'h1;
+  assign \$896  = ~ release_slot;
+  assign \$897  = ! release_slot;
+  assign \$899  = in_flight + vector_start;
+  assign \$900  = \$899  - done;
+  assign \$901  = in_flight + vector_start;
+  assign \$902  = \$901  - done;
+  assign \$903  = | \$902 ;
+  assign \$904  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$905  = \$904  + inc_busy;
+  assign \$906  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$907  = \$906  + inc_stall_input;
+  assign \$908  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$909  = \$908  + inc_stall_output;
+  assign \$910  = issue ? 4'h8 : 4'h0;
+  assign \$911  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$912  = \$911  + inc_mac_ops;
+  assign \$913  = issue ? 2'h2 : 2'h0;
+  assign \$914  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$915  = \$914  + inc_bank_reads;
+  assign \$916  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$917  = \$916  + inc_act_reads;
+  assign \$918  = in_fire + act_write;
+  assign \$919  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$920  = \$919  + inc_act_writes;
+  assign \$921  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$922  = \$921  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$943 ;
+    has_layers <= \$923 ;
   always @(posedge clk)
-    last_layer <= \$944 ;
+    last_layer <= \$924 ;
   always @(posedge clk)
-    in_folds_m1 <= \$945 ;
+    in_folds_m1 <= \$925 ;
   always @(posedge clk)
-    out_n <= \$946 ;
+    out_n <= \$926 ;
   always @(posedge clk)
-    in_beats0 <= \$947 ;
+    in_beats0 <= \$927 ;
   always @(posedge clk)
-    in_full0 <= \$948 ;
+    in_full0 <= \$928 ;
   always @(posedge clk)
-    in_beats1 <= \$949 ;
+    in_beats1 <= \$929 ;
   always @(posedge clk)
-    in_full1 <= \$950 ;
+    in_full1 <= \$930 ;
   always @(posedge clk)
-    in_wslot <= \$951 ;
+    in_wslot <= \$931 ;
   always @(posedge clk)
-    in_groups <= \$952 ;
+    in_groups <= \$932 ;
   always @(posedge clk)
-    cur_groups <= \$953 ;
+    cur_groups <= \$933 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$954 ;
+    cur_folds_m1 <= \$934 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$955 ;
+    cur_groups_m1 <= \$935 ;
   always @(posedge clk)
-    cur_out <= \$956 ;
+    cur_out <= \$936 ;
   always @(posedge clk)
-    cur_is_last <= \$957 ;
+    cur_is_last <= \$937 ;
   always @(posedge clk)
-    cur_relu <= \$958 ;
+    cur_relu <= \$938 ;
   always @(posedge clk)
-    cur_requantize <= \$959 ;
+    cur_requantize <= \$939 ;
   always @(posedge clk)
-    bank_addr <= \$960 ;
+    bank_addr <= \$940 ;
   always @(posedge clk)
-    rq_addr <= \$961 ;
+    rq_addr <= \$941 ;
   always @(posedge clk)
-    layer <= \$962 ;
+    layer <= \$942 ;
   always @(posedge clk)
-    group <= \$963 ;
+    group <= \$943 ;
   always @(posedge clk)
-    fold <= \$964 ;
+    fold <= \$944 ;
   always @(posedge clk)
-    fold_end <= \$965 ;
+    fold_end <= \$945 ;
   always @(posedge clk)
-    fold_end_next <= \$966 ;
+    fold_end_next <= \$946 ;
   always @(posedge clk)
-    b_group <= \$967 ;
+    b_group <= \$947 ;
   always @(posedge clk)
-    b_fold <= \$968 ;
+    b_fold <= \$948 ;
   always @(posedge clk)
-    b_in_group <= \$969 ;
+    b_in_group <= \$949 ;
   always @(posedge clk)
-    b_bank_addr <= \$970 ;
+    b_bank_addr <= \$950 ;
   always @(posedge clk)
-    b_rq_addr <= \$971 ;
+    b_rq_addr <= \$951 ;
   always @(posedge clk)
-    loaded <= \$972 ;
+    loaded <= \$952 ;
   always @(posedge clk)
-    wr_buf <= \$973 ;
+    wr_buf <= \$953 ;
   always @(posedge clk)
-    prev_out <= \$974 ;
+    prev_out <= \$954 ;
   always @(posedge clk)
-    prev_groups <= \$975 ;
+    prev_groups <= \$955 ;
   always @(posedge clk)
-    ctx <= \$976 ;
+    ctx <= \$956 ;
   always @(posedge clk)
-    claim_out <= \$977 ;
+    claim_out <= \$957 ;
   always @(posedge clk)
-    claim_ctx <= \$978 ;
+    claim_ctx <= \$958 ;
   always @(posedge clk)
     step_addr <= \$243 ;
   always @(posedge clk)
@@ -2865,7 +2826,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$266 ;
   always @(posedge clk)
-    step_valid <= \$979 ;
+    step_valid <= \$959 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2879,7 +2840,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$980 ;
+    wb_valid1 <= \$960 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2889,7 +2850,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$981 ;
+    wb_valid2 <= \$961 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2899,7 +2860,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$982 ;
+    wb_valid3 <= \$962 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2909,7 +2870,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$983 ;
+    wb_valid4 <= \$963 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2919,7 +2880,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$984 ;
+    wb_valid5 <= \$964 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2929,7 +2890,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$985 ;
+    wb_valid6 <= \$965 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2939,7 +2900,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$986 ;
+    wb_valid7 <= \$966 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2949,7 +2910,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$987 ;
+    wb_valid8 <= \$967 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2959,7 +2920,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$988 ;
+    wb_valid9 <= \$968 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2969,7 +2930,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$989 ;
+    wb_valid10 <= \$969 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2979,7 +2940,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$990 ;
+    wb_valid11 <= \$970 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2989,7 +2950,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$991 ;
+    wb_valid12 <= \$971 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2999,7 +2960,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$992 ;
+    wb_valid13 <= \$972 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3009,7 +2970,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$993 ;
+    wb_valid14 <= \$973 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3019,123 +2980,125 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    track_reset_r0 <= \$994 ;
+    track_reset_r0 <= \$974 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$995 ;
+    wb_parity_ahead0 <= \$975 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$996 ;
+    wb_groups_ahead0 <= \$976 ;
   always @(posedge clk)
-    track_reset_r1 <= \$997 ;
+    track_reset_r1 <= \$977 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$998 ;
+    wb_parity_ahead1 <= \$978 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$999 ;
+    wb_groups_ahead1 <= \$979 ;
   always @(posedge clk)
-    in_ok <= \$1000 ;
+    in_ok <= \$980 ;
   always @(posedge clk)
-    b_ready <= \$1001 ;
+    b_ready <= \$981 ;
   always @(posedge clk)
-    raw_ok <= \$1002 ;
+    raw_ok <= \$982 ;
   always @(posedge clk)
-    raw_full <= \$1003 ;
+    raw_full <= \$983 ;
   always @(posedge clk)
-    b_last_fold <= \$1004 ;
+    b_last_fold <= \$984 ;
   always @(posedge clk)
-    last_fold <= \$1005 ;
+    last_fold <= \$985 ;
   always @(posedge clk)
-    last_group <= \$1006 ;
+    last_group <= \$986 ;
   always @(posedge clk)
-    group_plus1 <= \$1007 ;
+    group_plus1 <= \$987 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1008 ;
+    b_group_is_0 <= \$988 ;
   always @(posedge clk)
-    b_done <= \$1009 ;
+    b_done <= \$989 ;
   always @(posedge clk)
-    b_last_group <= \$1010 ;
+    b_last_group <= \$990 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1011 ;
+    b_fold_plus1 <= \$991 ;
   always @(posedge clk)
-    layer_is_0 <= \$1012 ;
+    layer_is_0 <= \$992 ;
   always @(posedge clk)
-    group_is_0 <= \$1013 ;
+    group_is_0 <= \$993 ;
   always @(posedge clk)
-    fold_is_0 <= \$1014 ;
+    fold_is_0 <= \$994 ;
   always @(posedge clk)
-    fold_plus1 <= \$1015 ;
+    fold_plus1 <= \$995 ;
   always @(posedge clk)
-    out_full0 <= \$1016 ;
+    out_full0 <= \$996 ;
   always @(posedge clk)
-    out_pending0 <= \$1017 ;
+    out_pending0 <= \$997 ;
   always @(posedge clk)
-    out_groups0 <= \$1018 ;
+    out_groups0 <= \$998 ;
   always @(posedge clk)
-    out_full1 <= \$1019 ;
+    out_full1 <= \$999 ;
   always @(posedge clk)
-    out_pending1 <= \$1020 ;
+    out_pending1 <= \$1000 ;
   always @(posedge clk)
-    out_groups1 <= \$1021 ;
+    out_groups1 <= \$1001 ;
   always @(posedge clk)
-    drain_inflight <= \$1022 ;
+    drain_inflight <= \$1002 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1023 ;
+    drain_inflight2 <= \$1003 ;
   always @(posedge clk)
-    drain_lane <= \$1024 ;
+    drain_lane <= \$1004 ;
   always @(posedge clk)
-    drain_last <= \$1025 ;
+    drain_last <= \$1005 ;
   always @(posedge clk)
-    drain_elem <= \$1026 ;
+    drain_elem <= \$1006 ;
   always @(posedge clk)
-    drain_slot <= \$1027 ;
+    drain_slot <= \$1007 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$285 ;
+    drain_lane_data0 <= \$signature__data$284 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$286 ;
+    drain_lane_data1 <= \$signature__data$285 ;
   always @(posedge clk)
-    release_slot <= \$1028 ;
+    release_slot <= \$1008 ;
   always @(posedge clk)
-    in_flight <= \$1029 ;
+    in_flight <= \$1009 ;
   always @(posedge clk)
-    clear_counters_r <= \$1030 ;
+    busy <= \$1010 ;
   always @(posedge clk)
-    inc_busy <= \$1031 ;
+    clear_counters_r <= \$1011 ;
   always @(posedge clk)
-    count_busy <= \$1032 ;
+    inc_busy <= \$1012 ;
   always @(posedge clk)
-    inc_stall_input <= \$1033 ;
+    count_busy <= \$1013 ;
   always @(posedge clk)
-    count_stall_input <= \$1034 ;
+    inc_stall_input <= \$1014 ;
   always @(posedge clk)
-    inc_stall_output <= \$1035 ;
+    count_stall_input <= \$1015 ;
   always @(posedge clk)
-    count_stall_output <= \$1036 ;
+    inc_stall_output <= \$1016 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1037 ;
+    count_stall_output <= \$1017 ;
   always @(posedge clk)
-    count_mac_ops <= \$1038 ;
+    inc_mac_ops <= \$1018 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1039 ;
+    count_mac_ops <= \$1019 ;
   always @(posedge clk)
-    count_bank_reads <= \$1040 ;
+    inc_bank_reads <= \$1020 ;
   always @(posedge clk)
-    inc_act_reads <= \$1041 ;
+    count_bank_reads <= \$1021 ;
   always @(posedge clk)
-    count_act_reads <= \$1042 ;
+    inc_act_reads <= \$1022 ;
   always @(posedge clk)
-    inc_act_writes <= \$1043 ;
+    count_act_reads <= \$1023 ;
   always @(posedge clk)
-    count_act_writes <= \$1044 ;
+    inc_act_writes <= \$1024 ;
   always @(posedge clk)
-    inc_inferences <= \$1045 ;
+    count_act_writes <= \$1025 ;
   always @(posedge clk)
-    count_inferences <= \$1046 ;
+    inc_inferences <= \$1026 ;
+  always @(posedge clk)
+    count_inferences <= \$1027 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1742$0 (drain_last2),
+    .\port$1721$0 (drain_last2),
     .\port$228$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3146,8 +3109,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$1901$0 (\$1047 ),
-    .\port$1902$0 (\$1048 ),
+    .\port$1882$0 (\$1028 ),
+    .\port$1883$0 (\$1029 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3164,8 +3127,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2023$0 (\$1049 ),
-    .\port$2024$0 (\$1050 ),
+    .\port$2004$0 (\$1030 ),
+    .\port$2005$0 (\$1031 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3226,760 +3189,1087 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = has_layers;
+    \$923  = has_layers;
     if (\$196 ) begin
       if (\$197 ) begin
-        \$943  = \$198 ;
+        \$923  = \$198 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = last_layer;
+    \$924  = last_layer;
     if (\$196 ) begin
       if (\$197 ) begin
-        \$944  = \$203 ;
+        \$924  = \$203 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \$205 ;
+    \$925  = \$205 ;
     if (rst) begin
-      \$945  = 9'h1ff;
+      \$925  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = dl_rp__data[15:8];
+    \$926  = dl_rp__data[15:8];
     if (rst) begin
-      \$946  = 8'h00;
+      \$926  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = in_beats0;
+    \$927  = in_beats0;
     if (\$207 ) begin
-      \$947  = \$208 [7:0];
+      \$927  = \$208 [7:0];
     end
     if (in_release0) begin
-      \$947  = 8'h00;
+      \$927  = 8'h00;
     end
     if (rst) begin
-      \$947  = 8'h00;
+      \$927  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = in_full0;
+    \$928  = in_full0;
     if (\$207 ) begin
       if (\$209 ) begin
-        \$948  = 1'h1;
+        \$928  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$948  = 1'h0;
+      \$928  = 1'h0;
     end
     if (rst) begin
-      \$948  = 1'h0;
+      \$928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = in_beats1;
+    \$929  = in_beats1;
     if (\$211 ) begin
-      \$949  = \$212 [7:0];
+      \$929  = \$212 [7:0];
     end
     if (in_release1) begin
-      \$949  = 8'h00;
+      \$929  = 8'h00;
     end
     if (rst) begin
-      \$949  = 8'h00;
+      \$929  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = in_full1;
+    \$930  = in_full1;
     if (\$211 ) begin
       if (\$213 ) begin
-        \$950  = 1'h1;
+        \$930  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$950  = 1'h0;
+      \$930  = 1'h0;
     end
     if (rst) begin
-      \$950  = 1'h0;
+      \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = in_wslot;
+    \$931  = in_wslot;
     if (\$216 ) begin
-      \$951  = \$217 ;
+      \$931  = \$217 ;
     end
     if (rst) begin
-      \$951  = 1'h0;
+      \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \$219 [7:0];
+    \$932  = \$219 [7:0];
     if (rst) begin
-      \$952  = 8'h00;
+      \$932  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = cur_groups;
+    \$933  = cur_groups;
     if (\$220 ) begin
-      \$953  = nxt_steps_rp__data[7:0];
+      \$933  = nxt_steps_rp__data[7:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$953  = nxt_steps_rp__data[7:0];
+          \$933  = nxt_steps_rp__data[7:0];
         end
       end
     end
     if (rst) begin
-      \$953  = 8'h00;
+      \$933  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = cur_folds_m1;
+    \$934  = cur_folds_m1;
     if (\$220 ) begin
-      \$954  = nxt_steps_rp__data[16:8];
+      \$934  = nxt_steps_rp__data[16:8];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$954  = nxt_steps_rp__data[16:8];
+          \$934  = nxt_steps_rp__data[16:8];
         end
       end
     end
     if (rst) begin
-      \$954  = 9'h1ff;
+      \$934  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = cur_groups_m1;
+    \$935  = cur_groups_m1;
     if (\$220 ) begin
-      \$955  = nxt_steps_rp__data[25:17];
+      \$935  = nxt_steps_rp__data[25:17];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$955  = nxt_steps_rp__data[25:17];
+          \$935  = nxt_steps_rp__data[25:17];
         end
       end
     end
     if (rst) begin
-      \$955  = 9'h1ff;
+      \$935  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = cur_out;
+    \$936  = cur_out;
     if (\$220 ) begin
-      \$956  = nxt_rp__data[15:8];
+      \$936  = nxt_rp__data[15:8];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$956  = nxt_rp__data[15:8];
+          \$936  = nxt_rp__data[15:8];
         end
       end
     end
     if (rst) begin
-      \$956  = 8'h00;
+      \$936  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = cur_is_last;
+    \$937  = cur_is_last;
     if (\$220 ) begin
-      \$957  = \$221 ;
+      \$937  = \$221 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$957  = \$224 ;
+          \$937  = \$224 ;
         end
       end
     end
+    if (rst) begin
+      \$937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = cur_relu;
+    if (\$220 ) begin
+      \$938  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$938  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = cur_requantize;
+    if (\$220 ) begin
+      \$939  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$939  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = bank_addr;
+    if (\$220 ) begin
+      \$940  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$940  = nxt_rp__data[24:16];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$227 ) begin
+              \$940  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$231 ) begin
+        \$940  = \$232 [8:0];
+      end
+    end
+    if (rst) begin
+      \$940  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = rq_addr;
+    if (\$220 ) begin
+      \$941  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$941  = \$223 [7:0];
+        if (last_group) begin
+          \$941  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$227 ) begin
+              \$941  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$941  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = layer;
+    if (\$220 ) begin
+      \$942  = \$56 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$942  = \$56 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$942  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = group;
+    if (\$220 ) begin
+      \$943  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$943  = \$222 [7:0];
+        if (last_group) begin
+          \$943  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$227 ) begin
+              \$943  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$943  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = fold;
+    if (\$220 ) begin
+      \$944  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$944  = 8'h00;
+        if (last_group) begin
+          \$944  = 8'h00;
+        end
+      end else begin
+        \$944  = \$228 [7:0];
+      end
+    end
+    if (rst) begin
+      \$944  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$945  = fold_end;
+    if (\$220 ) begin
+      \$945  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$945  = 9'h004;
+        if (last_group) begin
+          \$945  = 9'h004;
+        end
+      end else begin
+        \$945  = fold_end_next[8:0];
+      end
+    end
+    if (rst) begin
+      \$945  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = fold_end_next;
+    if (\$220 ) begin
+      \$946  = 10'h008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$946  = 10'h008;
+        if (last_group) begin
+          \$946  = 10'h008;
+        end
+      end else begin
+        \$946  = \$229 [9:0];
+      end
+    end
+    if (rst) begin
+      \$946  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = b_group;
+    if (\$220 ) begin
+      \$947  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$947  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$947  = \$235 [7:0];
+      end
+    end
+    if (rst) begin
+      \$947  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = b_fold;
+    if (\$220 ) begin
+      \$948  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$948  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$948  = 8'h00;
+      end else begin
+        \$948  = \$237 [7:0];
+      end
+    end
+    if (rst) begin
+      \$948  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = b_in_group;
+    if (\$220 ) begin
+      \$949  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$949  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$949  = \$234 ;
+    end
+    if (rst) begin
+      \$949  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = b_bank_addr;
+    if (\$220 ) begin
+      \$950  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$950  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$950  = \$233 [8:0];
+    end
+    if (rst) begin
+      \$950  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = b_rq_addr;
+    if (\$220 ) begin
+      \$951  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$951  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$951  = \$236 [7:0];
+      end
+    end
+    if (rst) begin
+      \$951  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = loaded;
+    if (\$220 ) begin
+      \$952  = 1'h1;
+    end
+    if (\$239 ) begin
+      \$952  = 1'h0;
+    end
+    if (rst) begin
+      \$952  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = wr_buf;
+    if (\$220 ) begin
+      \$953  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$953  = \$225 ;
+          if (cur_is_last) begin
+            \$953  = 1'h0;
+            if (b_done) begin
+              \$953  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$953  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = prev_out;
+    if (\$220 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$954  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$954  = d0_rp__data[15:8];
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$954  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = prev_groups;
+    if (\$220 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$955  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$955  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$955  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = ctx;
+    if (\$220 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$956  = \$226 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$956  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = \$242 ;
     if (rst) begin
       \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = cur_relu;
-    if (\$220 ) begin
-      \$958  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$958  = nxt_rp__data[33];
-        end
-      end
-    end
+    \$958  = ctx;
     if (rst) begin
       \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = cur_requantize;
-    if (\$220 ) begin
-      \$959  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$959  = nxt_rp__data[34];
-        end
-      end
-    end
+    \$959  = issue;
     if (rst) begin
       \$959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = bank_addr;
-    if (\$220 ) begin
-      \$960  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$960  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$227 ) begin
-              \$960  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$231 ) begin
-        \$960  = \$232 [8:0];
-      end
-    end
+    \$960  = \$267 ;
     if (rst) begin
-      \$960  = 9'h000;
+      \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = rq_addr;
-    if (\$220 ) begin
-      \$961  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$961  = \$223 [7:0];
-        if (last_group) begin
-          \$961  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$227 ) begin
-              \$961  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
+    \$961  = wb_valid1;
     if (rst) begin
-      \$961  = 8'h00;
+      \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = layer;
-    if (\$220 ) begin
-      \$962  = \$56 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$962  = \$56 [2:0];
-        end
-      end
-    end
+    \$962  = wb_valid2;
     if (rst) begin
-      \$962  = 3'h0;
+      \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = group;
-    if (\$220 ) begin
-      \$963  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$963  = \$222 [7:0];
-        if (last_group) begin
-          \$963  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$227 ) begin
-              \$963  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$963  = wb_valid3;
     if (rst) begin
-      \$963  = 8'h00;
+      \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = fold;
-    if (\$220 ) begin
-      \$964  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$964  = 8'h00;
-        if (last_group) begin
-          \$964  = 8'h00;
-        end
-      end else begin
-        \$964  = \$228 [7:0];
-      end
-    end
+    \$964  = wb_valid4;
     if (rst) begin
-      \$964  = 8'h00;
+      \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = fold_end;
-    if (\$220 ) begin
-      \$965  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$965  = 9'h004;
-        if (last_group) begin
-          \$965  = 9'h004;
-        end
-      end else begin
-        \$965  = fold_end_next[8:0];
-      end
-    end
+    \$965  = wb_valid5;
     if (rst) begin
-      \$965  = 9'h000;
+      \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = fold_end_next;
-    if (\$220 ) begin
-      \$966  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$966  = 10'h008;
-        if (last_group) begin
-          \$966  = 10'h008;
-        end
-      end else begin
-        \$966  = \$229 [9:0];
-      end
-    end
+    \$966  = wb_valid6;
     if (rst) begin
-      \$966  = 10'h000;
+      \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = b_group;
-    if (\$220 ) begin
-      \$967  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$967  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$967  = \$235 [7:0];
-      end
-    end
+    \$967  = wb_valid7;
     if (rst) begin
-      \$967  = 8'h00;
+      \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = b_fold;
-    if (\$220 ) begin
-      \$968  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$968  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$968  = 8'h00;
-      end else begin
-        \$968  = \$237 [7:0];
-      end
-    end
+    \$968  = wb_valid8;
     if (rst) begin
-      \$968  = 8'h00;
+      \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = b_in_group;
-    if (\$220 ) begin
-      \$969  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$969  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$969  = \$234 ;
-    end
+    \$969  = wb_valid9;
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = b_bank_addr;
-    if (\$220 ) begin
-      \$970  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$970  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$970  = \$233 [8:0];
-    end
+    \$970  = wb_valid10;
     if (rst) begin
-      \$970  = 9'h000;
+      \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = b_rq_addr;
-    if (\$220 ) begin
-      \$971  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$971  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$971  = \$236 [7:0];
-      end
-    end
+    \$971  = wb_valid11;
     if (rst) begin
-      \$971  = 8'h00;
+      \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = loaded;
-    if (\$220 ) begin
-      \$972  = 1'h1;
-    end
-    if (\$239 ) begin
-      \$972  = 1'h0;
-    end
+    \$972  = wb_valid12;
     if (rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = wr_buf;
-    if (\$220 ) begin
-      \$973  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$973  = \$225 ;
-          if (cur_is_last) begin
-            \$973  = 1'h0;
-            if (b_done) begin
-              \$973  = 1'h1;
-            end
-          end
-        end
-      end
-    end
+    \$973  = wb_valid13;
     if (rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = prev_out;
-    if (\$220 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$974  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$974  = d0_rp__data[15:8];
-            end
-          end
-        end
-      end
-    end
+    \$974  = track_reset0;
     if (rst) begin
-      \$974  = 8'h00;
+      \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = prev_groups;
-    if (\$220 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$975  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$975  = in_groups;
-            end
-          end
-        end
-      end
+    \$975  = \$268 ;
+    if (\$273 ) begin
+      \$975  = wb_par13;
     end
     if (rst) begin
-      \$975  = 8'h00;
+      \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = ctx;
-    if (\$220 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$976  = \$226 ;
-          end
-        end
-      end
+    \$976  = \$269 ;
+    if (\$273 ) begin
+      \$976  = \$278 [7:0];
     end
     if (rst) begin
-      \$976  = 1'h0;
+      \$976  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \$242 ;
+    \$977  = track_reset1;
     if (rst) begin
       \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = ctx;
+    \$978  = \$279 ;
+    if (\$284 ) begin
+      \$978  = wb_par13;
+    end
     if (rst) begin
       \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = issue;
-    if (rst) begin
-      \$979  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \$267 ;
-    if (rst) begin
-      \$980  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = wb_valid1;
-    if (rst) begin
-      \$981  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = wb_valid2;
-    if (rst) begin
-      \$982  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = wb_valid3;
-    if (rst) begin
-      \$983  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = wb_valid4;
-    if (rst) begin
-      \$984  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = wb_valid5;
-    if (rst) begin
-      \$985  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = wb_valid6;
-    if (rst) begin
-      \$986  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = wb_valid7;
-    if (rst) begin
-      \$987  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = wb_valid8;
-    if (rst) begin
-      \$988  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = wb_valid9;
-    if (rst) begin
-      \$989  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = wb_valid10;
-    if (rst) begin
-      \$990  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = wb_valid11;
-    if (rst) begin
-      \$991  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = wb_valid12;
-    if (rst) begin
-      \$992  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = wb_valid13;
-    if (rst) begin
-      \$993  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = track_reset0;
-    if (rst) begin
-      \$994  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \$268 ;
-    if (\$273 ) begin
-      \$995  = wb_par13;
-    end
-    if (rst) begin
-      \$995  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = \$269 ;
-    if (\$273 ) begin
-      \$996  = \$278 [7:0];
-    end
-    if (rst) begin
-      \$996  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = track_reset1;
-    if (rst) begin
-      \$997  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = \$279 ;
+    \$979  = \$280 ;
     if (\$284 ) begin
-      \$998  = wb_par13;
+      \$979  = \$289 [7:0];
     end
     if (rst) begin
-      \$998  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = \$280 ;
-    if (\$284 ) begin
-      \$999  = \$289 [7:0];
-    end
-    if (rst) begin
-      \$999  = 8'h00;
+      \$979  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$290 ) begin
-      \$1000  = \$302 ;
+      \$980  = \$302 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$364 ) begin
-        \$1000  = \$376 ;
+        \$980  = \$373 ;
       end else if (last_fold) begin
-        \$1000  = \$448 ;
+        \$980  = \$444 ;
       end else begin
-        \$1000  = \$578 ;
+        \$980  = \$568 ;
       end
     end else if (issue_b) begin
-      \$1000  = \$658 ;
+      \$980  = \$642 ;
     end else begin
-      \$1000  = \$748 ;
+      \$980  = \$728 ;
+    end
+    if (rst) begin
+      \$980  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$290 ) begin
+      \$981  = \$314 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$981  = \$384 ;
+      end else if (last_fold) begin
+        \$981  = \$457 ;
+      end else begin
+        \$981  = \$581 ;
+      end
+    end else if (issue_b) begin
+      \$981  = \$667 ;
+    end else begin
+      \$981  = \$741 ;
+    end
+    if (rst) begin
+      \$981  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$290 ) begin
+      \$982  = \$346 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$982  = \$416 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$982  = \$490 ;
+        end else begin
+          \$982  = \$539 ;
+        end
+      end else begin
+        \$982  = \$613 ;
+      end
+    end else if (issue_b) begin
+      \$982  = \$699 ;
+    end else begin
+      \$982  = \$773 ;
+    end
+    if (rst) begin
+      \$982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$290 ) begin
+      \$983  = \$362 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$983  = \$432 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$983  = \$507 ;
+        end else begin
+          \$983  = \$555 ;
+        end
+      end else begin
+        \$983  = \$629 ;
+      end
+    end else if (issue_b) begin
+      \$983  = \$715 ;
+    end else begin
+      \$983  = \$789 ;
+    end
+    if (rst) begin
+      \$983  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$799 ) begin
+      \$984  = \$805 ;
+    end else if (\$802 ) begin
+      \$984  = \$809 ;
+    end else begin
+      \$984  = \$813 ;
+    end
+    if (rst) begin
+      \$984  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$985  = last_fold;
+    if (\$814 ) begin
+      \$985  = nxt_steps_rp__data[26];
+    end else if (\$816 ) begin
+      \$985  = nxt_steps_rp__data[26];
+    end else if (\$817 ) begin
+      \$985  = \$829 ;
+    end else if (issue_a) begin
+      \$985  = \$832 ;
+    end
+    if (rst) begin
+      \$985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = last_group;
+    if (\$814 ) begin
+      \$986  = nxt_steps_rp__data[27];
+    end else if (\$816 ) begin
+      \$986  = \$822 ;
+    end else if (\$817 ) begin
+      \$986  = \$830 ;
+    end
+    if (rst) begin
+      \$986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = group_plus1;
+    if (\$814 ) begin
+      \$987  = 9'h001;
+    end else if (\$816 ) begin
+      \$987  = \$828 ;
+    end else if (\$817 ) begin
+      \$987  = \$831 [8:0];
+    end
+    if (rst) begin
+      \$987  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = b_group_is_0;
+    if (\$837 ) begin
+      \$988  = 1'h1;
+    end else if (\$841 ) begin
+      \$988  = 1'h0;
+    end
+    if (rst) begin
+      \$988  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$837 ) begin
+      \$989  = \$844 ;
+    end else if (\$841 ) begin
+      \$989  = \$851 ;
+    end else begin
+      \$989  = \$859 ;
+    end
+    if (rst) begin
+      \$989  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$837 ) begin
+      \$990  = \$847 ;
+    end else if (\$841 ) begin
+      \$990  = \$856 ;
+    end else begin
+      \$990  = \$863 ;
+    end
+    if (rst) begin
+      \$990  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$837 ) begin
+      \$991  = 9'h001;
+    end else if (\$841 ) begin
+      \$991  = 9'h001;
+    end else begin
+      if (\$866 ) begin
+        \$991  = \$867 [8:0];
+      end
+    end
+    if (rst) begin
+      \$991  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = layer_is_0;
+    if (\$868 ) begin
+      \$992  = 1'h1;
+    end else if (issue_a) begin
+      if (\$871 ) begin
+        \$992  = \$873 ;
+      end
+    end
+    if (rst) begin
+      \$992  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = group_is_0;
+    if (\$868 ) begin
+      \$993  = 1'h1;
+    end else if (issue_a) begin
+      if (\$871 ) begin
+        \$993  = 1'h1;
+        if (\$877 ) begin
+          \$993  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$993  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$993  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = fold_is_0;
+    if (\$868 ) begin
+      \$994  = 1'h1;
+    end else if (issue_a) begin
+      \$994  = last_fold;
+    end
+    if (rst) begin
+      \$994  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = fold_plus1;
+    if (\$868 ) begin
+      \$995  = 9'h001;
+    end else if (issue_a) begin
+      \$995  = \$870 [8:0];
+    end
+    if (rst) begin
+      \$995  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = out_full0;
+    if (\$879 ) begin
+      \$996  = 1'h1;
+    end
+    if (done) begin
+      if (\$897 ) begin
+        \$996  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$996  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = out_pending0;
+    if (\$879 ) begin
+      \$997  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$891 ) begin
+        if (\$893 ) begin
+          \$997  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$997  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = out_groups0;
+    if (\$879 ) begin
+      \$998  = 8'h00;
+    end else if (\$881 ) begin
+      \$998  = \$882 [7:0];
+    end
+    if (rst) begin
+      \$998  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = out_full1;
+    if (\$884 ) begin
+      \$999  = 1'h1;
+    end
+    if (done) begin
+      if (\$898 ) begin
+        \$999  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$999  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = out_pending1;
+    if (\$884 ) begin
+      \$1000  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$891 ) begin
+        if (\$894 ) begin
+          \$1000  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$1000  = 1'h0;
@@ -3987,532 +4277,212 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$1001  = \$314 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$1001  = \$388 ;
-      end else if (last_fold) begin
-        \$1001  = \$464 ;
-      end else begin
-        \$1001  = \$594 ;
-      end
-    end else if (issue_b) begin
-      \$1001  = \$684 ;
-    end else begin
-      \$1001  = \$764 ;
+    \$1001  = out_groups1;
+    if (\$884 ) begin
+      \$1001  = 8'h00;
+    end else if (\$886 ) begin
+      \$1001  = \$887 [7:0];
     end
     if (rst) begin
-      \$1001  = 1'h0;
+      \$1001  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$1002  = \$346 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$1002  = \$420 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1002  = \$497 ;
-        end else begin
-          \$1002  = \$546 ;
-        end
-      end else begin
-        \$1002  = \$626 ;
-      end
-    end else if (issue_b) begin
-      \$1002  = \$716 ;
-    end else begin
-      \$1002  = \$796 ;
-    end
+    \$1002  = drain_read;
     if (rst) begin
       \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$1003  = \$362 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$1003  = \$436 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1003  = \$514 ;
-        end else begin
-          \$1003  = \$562 ;
-        end
-      end else begin
-        \$1003  = \$642 ;
-      end
-    end else if (issue_b) begin
-      \$1003  = \$732 ;
-    end else begin
-      \$1003  = \$812 ;
-    end
+    \$1003  = drain_inflight;
     if (rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$822 ) begin
-      \$1004  = \$828 ;
-    end else if (\$825 ) begin
-      \$1004  = \$832 ;
-    end else begin
-      \$1004  = \$836 ;
-    end
-    if (rst) begin
-      \$1004  = 1'h0;
+    \$1004  = drain_lane;
+    if (drain_read) begin
+      \$1004  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = last_fold;
-    if (\$837 ) begin
-      \$1005  = nxt_steps_rp__data[26];
-    end else if (\$839 ) begin
-      \$1005  = nxt_steps_rp__data[26];
-    end else if (\$840 ) begin
-      \$1005  = \$852 ;
-    end else if (issue_a) begin
-      \$1005  = \$855 ;
-    end
-    if (rst) begin
-      \$1005  = 1'h0;
+    \$1005  = drain_last;
+    if (drain_read) begin
+      \$1005  = \$889 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = last_group;
-    if (\$837 ) begin
-      \$1006  = nxt_steps_rp__data[27];
-    end else if (\$839 ) begin
-      \$1006  = \$845 ;
-    end else if (\$840 ) begin
-      \$1006  = \$853 ;
+    \$1006  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$891 ) begin
+        \$1006  = 8'h00;
+      end else begin
+        \$1006  = \$895 [7:0];
+      end
     end
     if (rst) begin
-      \$1006  = 1'h0;
+      \$1006  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = group_plus1;
-    if (\$837 ) begin
-      \$1007  = 9'h001;
-    end else if (\$839 ) begin
-      \$1007  = \$851 ;
-    end else if (\$840 ) begin
-      \$1007  = \$854 [8:0];
+    \$1007  = drain_slot;
+    if (drain_read) begin
+      if (\$891 ) begin
+        \$1007  = \$892 ;
+      end
     end
     if (rst) begin
-      \$1007  = 9'h001;
+      \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = b_group_is_0;
-    if (\$860 ) begin
-      \$1008  = 1'h1;
-    end else if (\$864 ) begin
+    \$1008  = release_slot;
+    if (done) begin
+      \$1008  = \$896 ;
+    end
+    if (rst) begin
       \$1008  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1009  = \$900 [2:0];
     if (rst) begin
-      \$1008  = 1'h1;
+      \$1009  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$860 ) begin
-      \$1009  = \$867 ;
-    end else if (\$864 ) begin
-      \$1009  = \$874 ;
-    end else begin
-      \$1009  = \$882 ;
-    end
-    if (rst) begin
-      \$1009  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$860 ) begin
-      \$1010  = \$870 ;
-    end else if (\$864 ) begin
-      \$1010  = \$879 ;
-    end else begin
-      \$1010  = \$886 ;
-    end
+    \$1010  = \$903 ;
     if (rst) begin
       \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$860 ) begin
-      \$1011  = 9'h001;
-    end else if (\$864 ) begin
-      \$1011  = 9'h001;
-    end else begin
-      if (\$889 ) begin
-        \$1011  = \$890 [8:0];
-      end
-    end
+    \$1011  = clear_counters;
     if (rst) begin
-      \$1011  = 9'h001;
+      \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = layer_is_0;
-    if (\$891 ) begin
-      \$1012  = 1'h1;
-    end else if (issue_a) begin
-      if (\$894 ) begin
-        \$1012  = \$896 ;
-      end
-    end
+    \$1012  = { 3'h0, busy };
     if (rst) begin
-      \$1012  = 1'h1;
+      \$1012  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = group_is_0;
-    if (\$891 ) begin
-      \$1013  = 1'h1;
-    end else if (issue_a) begin
-      if (\$894 ) begin
-        \$1013  = 1'h1;
-        if (\$900 ) begin
-          \$1013  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1013  = 1'h0;
-      end
-    end
+    \$1013  = \$905 [31:0];
     if (rst) begin
-      \$1013  = 1'h1;
+      \$1013  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = fold_is_0;
-    if (\$891 ) begin
-      \$1014  = 1'h1;
-    end else if (issue_a) begin
-      \$1014  = last_fold;
-    end
+    \$1014  = { 3'h0, stall_input };
     if (rst) begin
-      \$1014  = 1'h1;
+      \$1014  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = fold_plus1;
-    if (\$891 ) begin
-      \$1015  = 9'h001;
-    end else if (issue_a) begin
-      \$1015  = \$893 [8:0];
-    end
+    \$1015  = \$907 [31:0];
     if (rst) begin
-      \$1015  = 9'h001;
+      \$1015  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = out_full0;
-    if (\$902 ) begin
-      \$1016  = 1'h1;
-    end
-    if (done) begin
-      if (\$920 ) begin
-        \$1016  = 1'h0;
-      end
-    end
+    \$1016  = { 3'h0, stall_output };
     if (rst) begin
-      \$1016  = 1'h0;
+      \$1016  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = out_pending0;
-    if (\$902 ) begin
-      \$1017  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$914 ) begin
-        if (\$916 ) begin
-          \$1017  = 1'h0;
-        end
-      end
-    end
+    \$1017  = \$909 [31:0];
     if (rst) begin
-      \$1017  = 1'h0;
+      \$1017  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = out_groups0;
-    if (\$902 ) begin
-      \$1018  = 8'h00;
-    end else if (\$904 ) begin
-      \$1018  = \$905 [7:0];
-    end
+    \$1018  = \$910 ;
     if (rst) begin
-      \$1018  = 8'h00;
+      \$1018  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = out_full1;
-    if (\$907 ) begin
-      \$1019  = 1'h1;
-    end
-    if (done) begin
-      if (\$921 ) begin
-        \$1019  = 1'h0;
-      end
-    end
+    \$1019  = \$912 [31:0];
     if (rst) begin
-      \$1019  = 1'h0;
+      \$1019  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = out_pending1;
-    if (\$907 ) begin
-      \$1020  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$914 ) begin
-        if (\$917 ) begin
-          \$1020  = 1'h0;
-        end
-      end
-    end
+    \$1020  = { 2'h0, \$913  };
     if (rst) begin
-      \$1020  = 1'h0;
+      \$1020  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = out_groups1;
-    if (\$907 ) begin
-      \$1021  = 8'h00;
-    end else if (\$909 ) begin
-      \$1021  = \$910 [7:0];
-    end
+    \$1021  = \$915 [31:0];
     if (rst) begin
-      \$1021  = 8'h00;
+      \$1021  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = drain_read;
+    \$1022  = { 3'h0, issue };
     if (rst) begin
-      \$1022  = 1'h0;
+      \$1022  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = drain_inflight;
+    \$1023  = \$917 [31:0];
     if (rst) begin
-      \$1023  = 1'h0;
+      \$1023  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = drain_lane;
-    if (drain_read) begin
-      \$1024  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = drain_last;
-    if (drain_read) begin
-      \$1025  = \$912 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$914 ) begin
-        \$1026  = 8'h00;
-      end else begin
-        \$1026  = \$918 [7:0];
-      end
-    end
+    \$1024  = { 2'h0, \$918  };
     if (rst) begin
-      \$1026  = 8'h00;
+      \$1024  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = drain_slot;
-    if (drain_read) begin
-      if (\$914 ) begin
-        \$1027  = \$915 ;
-      end
-    end
+    \$1025  = \$920 [31:0];
     if (rst) begin
-      \$1027  = 1'h0;
+      \$1025  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = release_slot;
-    if (done) begin
-      \$1028  = \$919 ;
-    end
+    \$1026  = { 3'h0, done };
     if (rst) begin
-      \$1028  = 1'h0;
+      \$1026  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \$923 [2:0];
+    \$1027  = \$922 [31:0];
     if (rst) begin
-      \$1029  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = clear_counters;
-    if (rst) begin
-      \$1030  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = { 3'h0, busy };
-    if (rst) begin
-      \$1031  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \$925 [31:0];
-    if (rst) begin
-      \$1032  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = { 3'h0, stall_input };
-    if (rst) begin
-      \$1033  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \$927 [31:0];
-    if (rst) begin
-      \$1034  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = { 3'h0, stall_output };
-    if (rst) begin
-      \$1035  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = \$929 [31:0];
-    if (rst) begin
-      \$1036  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \$930 ;
-    if (rst) begin
-      \$1037  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \$932 [31:0];
-    if (rst) begin
-      \$1038  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = { 2'h0, \$933  };
-    if (rst) begin
-      \$1039  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \$935 [31:0];
-    if (rst) begin
-      \$1040  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = { 3'h0, issue };
-    if (rst) begin
-      \$1041  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = \$937 [31:0];
-    if (rst) begin
-      \$1042  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = { 2'h0, \$938  };
-    if (rst) begin
-      \$1043  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = \$940 [31:0];
-    if (rst) begin
-      \$1044  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = { 3'h0, done };
-    if (rst) begin
-      \$1045  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \$942 [31:0];
-    if (rst) begin
-      \$1046  = 32'd0;
+      \$1027  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4558,16 +4528,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act = act_word;
   assign \act$118  = act_word;
   assign act_wp__addr = \$168 [6:0];
-  assign act_wp__data = { \$1049 , \$1047 , \$1049 , \$1047  };
-  assign result = { \$1048 , \$1047  };
-  assign \result$129  = { \$1050 , \$1049  };
+  assign act_wp__data = { \$1030 , \$1028 , \$1030 , \$1028  };
+  assign result = { \$1029 , \$1028  };
+  assign \result$129  = { \$1031 , \$1030  };
   assign act_wp__en = { \$176 , \$174 , \$172 , \$170  };
   assign \$signature__en$131  = out_write;
   assign \$signature__addr$132  = \$178 [6:0];
-  assign \$signature__data$133  = { \$1048 , \$1047  };
+  assign \$signature__data$133  = { \$1029 , \$1028  };
   assign \$signature__en$134  = out_write;
   assign \$signature__addr$135  = \$180 [6:0];
-  assign \$signature__data$136  = { \$1050 , \$1049  };
+  assign \$signature__data$136  = { \$1031 , \$1030  };
   assign \$signature__addr$147  = \$191 [6:0];
   assign \$signature__addr$148  = \$194 [6:0];
   assign w_en = drain_inflight2;
@@ -4623,96 +4593,96 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$336  = 2'h0;
   assign \$339  = { wb_groups_ahead0, 1'h0 };
   assign \$341  = { wb_groups_ahead0, 1'h0 };
-  assign \$372  = in_wslot;
-  assign \$380  = in_wslot;
-  assign \$392  = 1'h0;
-  assign \$397  = 2'h0;
-  assign \$399  = 2'h0;
-  assign \$402  = { wb_groups_ahead0, 1'h0 };
-  assign \$404  = { wb_groups_ahead0, 1'h0 };
-  assign \$408  = 2'h0;
-  assign \$410  = 2'h0;
-  assign \$413  = { wb_groups_ahead1, 1'h0 };
-  assign \$415  = { wb_groups_ahead1, 1'h0 };
-  assign \$424  = 1'h0;
-  assign \$440  = in_wslot;
-  assign \$458  = in_wslot;
-  assign \$469  = layer[0];
-  assign \$474  = 2'h0;
-  assign \$476  = 2'h0;
-  assign \$479  = { wb_groups_ahead1, 1'h0 };
-  assign \$481  = { wb_groups_ahead1, 1'h0 };
-  assign \$485  = 2'h0;
-  assign \$487  = 2'h0;
-  assign \$490  = { wb_groups_ahead0, 1'h0 };
-  assign \$492  = { wb_groups_ahead0, 1'h0 };
-  assign \$502  = layer[0];
-  assign \$523  = 2'h0;
-  assign \$525  = 2'h0;
-  assign \$528  = { wb_groups_ahead1, 1'h0 };
-  assign \$530  = { wb_groups_ahead1, 1'h0 };
-  assign \$534  = 2'h0;
-  assign \$536  = 2'h0;
-  assign \$539  = { wb_groups_ahead0, 1'h0 };
-  assign \$541  = { wb_groups_ahead0, 1'h0 };
-  assign \$566  = in_wslot;
-  assign \$588  = in_wslot;
+  assign \$370  = in_wslot;
+  assign \$376  = in_wslot;
+  assign \$388  = 1'h0;
+  assign \$393  = 2'h0;
+  assign \$395  = 2'h0;
+  assign \$398  = { wb_groups_ahead0, 1'h0 };
+  assign \$400  = { wb_groups_ahead0, 1'h0 };
+  assign \$404  = 2'h0;
+  assign \$406  = 2'h0;
+  assign \$409  = { wb_groups_ahead1, 1'h0 };
+  assign \$411  = { wb_groups_ahead1, 1'h0 };
+  assign \$420  = 1'h0;
+  assign \$436  = in_wslot;
+  assign \$452  = in_wslot;
+  assign \$462  = layer[0];
+  assign \$467  = 2'h0;
+  assign \$469  = 2'h0;
+  assign \$472  = { wb_groups_ahead1, 1'h0 };
+  assign \$474  = { wb_groups_ahead1, 1'h0 };
+  assign \$478  = 2'h0;
+  assign \$480  = 2'h0;
+  assign \$483  = { wb_groups_ahead0, 1'h0 };
+  assign \$485  = { wb_groups_ahead0, 1'h0 };
+  assign \$495  = layer[0];
+  assign \$516  = 2'h0;
+  assign \$518  = 2'h0;
+  assign \$521  = { wb_groups_ahead1, 1'h0 };
+  assign \$523  = { wb_groups_ahead1, 1'h0 };
+  assign \$527  = 2'h0;
+  assign \$529  = 2'h0;
+  assign \$532  = { wb_groups_ahead0, 1'h0 };
+  assign \$534  = { wb_groups_ahead0, 1'h0 };
+  assign \$557  = in_wslot;
+  assign \$576  = in_wslot;
+  assign \$590  = 2'h0;
+  assign \$592  = 2'h0;
+  assign \$595  = { wb_groups_ahead1, 1'h0 };
+  assign \$597  = { wb_groups_ahead1, 1'h0 };
+  assign \$601  = 2'h0;
   assign \$603  = 2'h0;
-  assign \$605  = 2'h0;
-  assign \$608  = { wb_groups_ahead1, 1'h0 };
-  assign \$610  = { wb_groups_ahead1, 1'h0 };
-  assign \$614  = 2'h0;
-  assign \$616  = 2'h0;
-  assign \$619  = { wb_groups_ahead0, 1'h0 };
-  assign \$621  = { wb_groups_ahead0, 1'h0 };
-  assign \$646  = in_wslot;
-  assign \$666  = in_wslot;
-  assign \$677  = in_wslot;
-  assign \$693  = 2'h0;
-  assign \$695  = 2'h0;
-  assign \$698  = { wb_groups_ahead1, 1'h0 };
-  assign \$700  = { wb_groups_ahead1, 1'h0 };
-  assign \$704  = 2'h0;
-  assign \$706  = 2'h0;
-  assign \$709  = { wb_groups_ahead0, 1'h0 };
-  assign \$711  = { wb_groups_ahead0, 1'h0 };
+  assign \$606  = { wb_groups_ahead0, 1'h0 };
+  assign \$608  = { wb_groups_ahead0, 1'h0 };
+  assign \$631  = in_wslot;
+  assign \$649  = in_wslot;
+  assign \$661  = in_wslot;
+  assign \$676  = 2'h0;
+  assign \$678  = 2'h0;
+  assign \$681  = { wb_groups_ahead1, 1'h0 };
+  assign \$683  = { wb_groups_ahead1, 1'h0 };
+  assign \$687  = 2'h0;
+  assign \$689  = 2'h0;
+  assign \$692  = { wb_groups_ahead0, 1'h0 };
+  assign \$694  = { wb_groups_ahead0, 1'h0 };
+  assign \$717  = in_wslot;
   assign \$736  = in_wslot;
-  assign \$758  = in_wslot;
-  assign \$773  = 2'h0;
-  assign \$775  = 2'h0;
-  assign \$778  = { wb_groups_ahead1, 1'h0 };
-  assign \$780  = { wb_groups_ahead1, 1'h0 };
-  assign \$784  = 2'h0;
-  assign \$786  = 2'h0;
-  assign \$789  = { wb_groups_ahead0, 1'h0 };
-  assign \$791  = { wb_groups_ahead0, 1'h0 };
-  assign \$827  = { 2'h0, \$826 [8:2] };
-  assign \$830  = { 2'h0, \$829 [8:2] };
-  assign \$834  = { 2'h0, \$833 [8:2] };
-  assign \$866  = { 1'h0, \$865 [8:1] };
-  assign \$869  = { 1'h0, \$868 [8:1] };
-  assign \$873  = { 1'h0, \$872 [8:1] };
-  assign \$877  = { 1'h0, \$876 [8:1] };
-  assign \$881  = { 1'h0, \$880 [8:1] };
-  assign \$884  = { 1'h0, \$883 [8:1] };
-  assign \$906  = claim_ctx;
-  assign \$908  = wb_ctx14;
-  assign \$917  = drain_slot;
-  assign \$921  = release_slot;
+  assign \$750  = 2'h0;
+  assign \$752  = 2'h0;
+  assign \$755  = { wb_groups_ahead1, 1'h0 };
+  assign \$757  = { wb_groups_ahead1, 1'h0 };
+  assign \$761  = 2'h0;
+  assign \$763  = 2'h0;
+  assign \$766  = { wb_groups_ahead0, 1'h0 };
+  assign \$768  = { wb_groups_ahead0, 1'h0 };
+  assign \$804  = { 2'h0, \$803 [8:2] };
+  assign \$807  = { 2'h0, \$806 [8:2] };
+  assign \$811  = { 2'h0, \$810 [8:2] };
+  assign \$843  = { 1'h0, \$842 [8:1] };
+  assign \$846  = { 1'h0, \$845 [8:1] };
+  assign \$850  = { 1'h0, \$849 [8:1] };
+  assign \$854  = { 1'h0, \$853 [8:1] };
+  assign \$858  = { 1'h0, \$857 [8:1] };
+  assign \$861  = { 1'h0, \$860 [8:1] };
+  assign \$883  = claim_ctx;
+  assign \$885  = wb_ctx14;
+  assign \$894  = drain_slot;
+  assign \$898  = release_slot;
   assign \$130  = ctx;
   assign \$139  = ctx;
-  assign \$398  = 1'h0;
-  assign \$401  = \$400 ;
-  assign \$409  = 1'h0;
-  assign \$412  = \$411 ;
-  assign \$475  = 1'h0;
-  assign \$478  = \$477 ;
-  assign \$486  = 1'h0;
-  assign \$489  = \$488 ;
+  assign \$394  = 1'h0;
+  assign \$397  = \$396 ;
+  assign \$405  = 1'h0;
+  assign \$408  = \$407 ;
+  assign \$468  = 1'h0;
+  assign \$471  = \$470 ;
+  assign \$479  = 1'h0;
+  assign \$482  = \$481 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \port$1742$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \port$1721$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4737,8 +4707,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1742$0 ;
-  wire \port$1742$0 ;
+  input \port$1721$0 ;
+  wire \port$1721$0 ;
   input [31:0] \port$228$0 ;
   wire [31:0] \port$228$0 ;
   (* init = 2'h0 *)
@@ -4773,7 +4743,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1742$0 , \port$228$0  };
+      storage[w_port__addr] <= { \port$1721$0 , \port$228$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4835,14 +4805,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1742$0 , \port$228$0  };
-  assign w_data = { \port$1742$0 , \port$228$0  };
+  assign w_port__data = { \port$1721$0 , \port$228$0  };
+  assign w_data = { \port$1721$0 , \port$228$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1901$0 , \port$1902$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1882$0 , \port$1883$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4946,10 +4916,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid7 = 1'h0;
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
-  output [7:0] \port$1901$0 ;
-  wire [7:0] \port$1901$0 ;
-  output [23:0] \port$1902$0 ;
-  wire [23:0] \port$1902$0 ;
+  output [7:0] \port$1882$0 ;
+  wire [7:0] \port$1882$0 ;
+  output [23:0] \port$1883$0 ;
+  wire [23:0] \port$1883$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5919,7 +5889,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1853$0 (pe0_flags),
+    .\port$1834$0 (pe0_flags),
     .rq_ext6(\$23 ),
     .rq_low6(\$22 ),
     .rst(rst)
@@ -6007,13 +5977,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$23 , \$22  };
   assign o_data = { \$23 , \$22  };
-  assign \port$1901$0  = \$22 ;
-  assign \port$1902$0  = \$23 ;
+  assign \port$1882$0  = \$22 ;
+  assign \port$1883$0  = \$23 ;
   assign \$11  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1853$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1834$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6197,8 +6167,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1853$0 ;
-  wire [1:0] \port$1853$0 ;
+  input [1:0] \port$1834$0 ;
+  wire [1:0] \port$1834$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6405,9 +6375,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1853$0 [0];
+    rq_relu1 <= \port$1834$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1853$0 [1];
+    rq_req1 <= \port$1834$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6530,8 +6500,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1853$0 [0];
-  assign i_requantize = \port$1853$0 [1];
+  assign i_relu = \port$1834$0 [0];
+  assign i_requantize = \port$1834$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6540,7 +6510,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2023$0 , \port$2024$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2004$0 , \port$2005$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6644,10 +6614,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid7 = 1'h0;
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
-  output [7:0] \port$2023$0 ;
-  wire [7:0] \port$2023$0 ;
-  output [23:0] \port$2024$0 ;
-  wire [23:0] \port$2024$0 ;
+  output [7:0] \port$2004$0 ;
+  wire [7:0] \port$2004$0 ;
+  output [23:0] \port$2005$0 ;
+  wire [23:0] \port$2005$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7617,7 +7587,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1975$0 (pe1_flags),
+    .\port$1956$0 (pe1_flags),
     .rq_ext6(\$23 ),
     .rq_low6(\$22 ),
     .rst(rst)
@@ -7705,13 +7675,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$23 , \$22  };
   assign o_data = { \$23 , \$22  };
-  assign \port$2023$0  = \$22 ;
-  assign \port$2024$0  = \$23 ;
+  assign \port$2004$0  = \$22 ;
+  assign \port$2005$0  = \$23 ;
   assign \$11  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1975$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1956$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7895,8 +7865,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1975$0 ;
-  wire [1:0] \port$1975$0 ;
+  input [1:0] \port$1956$0 ;
+  wire [1:0] \port$1956$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8103,9 +8073,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1975$0 [0];
+    rq_relu1 <= \port$1956$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1975$0 [1];
+    rq_req1 <= \port$1956$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8228,8 +8198,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1975$0 [0];
-  assign i_requantize = \port$1975$0 [1];
+  assign i_relu = \port$1956$0 [0];
+  assign i_requantize = \port$1956$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

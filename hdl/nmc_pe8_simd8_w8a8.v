@@ -7,75 +7,75 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire [4:0] \$100 ;
-  wire [9:0] \$1000 ;
-  wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire [3:0] \$1004 ;
-  wire [4:0] \$1005 ;
-  wire [31:0] \$1006 ;
-  wire [32:0] \$1007 ;
-  wire [31:0] \$1008 ;
-  wire [32:0] \$1009 ;
+  wire [1:0] \$1000 ;
+  wire [31:0] \$1001 ;
+  wire [32:0] \$1002 ;
+  wire [31:0] \$1003 ;
+  wire [32:0] \$1004 ;
+  reg \$1005 ;
+  reg [4:0] \$1006 ;
+  reg [9:0] \$1007 ;
+  reg [8:0] \$1008 ;
+  reg [8:0] \$1009 ;
   wire \$101 ;
-  wire [31:0] \$1010 ;
-  wire [32:0] \$1011 ;
-  wire [6:0] \$1012 ;
-  wire [31:0] \$1013 ;
-  wire [32:0] \$1014 ;
-  wire [3:0] \$1015 ;
-  wire [31:0] \$1016 ;
-  wire [32:0] \$1017 ;
-  wire [31:0] \$1018 ;
-  wire [32:0] \$1019 ;
+  reg \$1010 ;
+  reg [8:0] \$1011 ;
+  reg \$1012 ;
+  reg \$1013 ;
+  reg [8:0] \$1014 ;
+  reg [8:0] \$1015 ;
+  reg [9:0] \$1016 ;
+  reg [9:0] \$1017 ;
+  reg [8:0] \$1018 ;
+  reg \$1019 ;
   wire \$102 ;
-  wire [1:0] \$1020 ;
-  wire [31:0] \$1021 ;
-  wire [32:0] \$1022 ;
-  wire [31:0] \$1023 ;
-  wire [32:0] \$1024 ;
-  reg \$1025 ;
-  reg [4:0] \$1026 ;
+  reg \$1020 ;
+  reg \$1021 ;
+  reg [8:0] \$1022 ;
+  reg [7:0] \$1023 ;
+  reg [3:0] \$1024 ;
+  reg [8:0] \$1025 ;
+  reg [8:0] \$1026 ;
   reg [9:0] \$1027 ;
-  reg [8:0] \$1028 ;
+  reg [10:0] \$1028 ;
   reg [8:0] \$1029 ;
   wire \$103 ;
-  reg \$1030 ;
-  reg [8:0] \$1031 ;
-  reg \$1032 ;
-  reg \$1033 ;
-  reg [8:0] \$1034 ;
-  reg [8:0] \$1035 ;
-  reg [9:0] \$1036 ;
-  reg [9:0] \$1037 ;
-  reg [8:0] \$1038 ;
+  reg [8:0] \$1030 ;
+  reg \$1031 ;
+  reg [8:0] \$1032 ;
+  reg [7:0] \$1033 ;
+  reg \$1034 ;
+  reg \$1035 ;
+  reg [8:0] \$1036 ;
+  reg [8:0] \$1037 ;
+  reg \$1038 ;
   reg \$1039 ;
   wire \$104 ;
   reg \$1040 ;
   reg \$1041 ;
-  reg [8:0] \$1042 ;
-  reg [7:0] \$1043 ;
-  reg [3:0] \$1044 ;
-  reg [8:0] \$1045 ;
-  reg [8:0] \$1046 ;
-  reg [9:0] \$1047 ;
-  reg [10:0] \$1048 ;
-  reg [8:0] \$1049 ;
+  reg \$1042 ;
+  reg \$1043 ;
+  reg \$1044 ;
+  reg \$1045 ;
+  reg \$1046 ;
+  reg \$1047 ;
+  reg \$1048 ;
+  reg \$1049 ;
   wire \$105 ;
-  reg [8:0] \$1050 ;
+  reg \$1050 ;
   reg \$1051 ;
-  reg [8:0] \$1052 ;
-  reg [7:0] \$1053 ;
+  reg \$1052 ;
+  reg \$1053 ;
   reg \$1054 ;
   reg \$1055 ;
-  reg [8:0] \$1056 ;
-  reg [8:0] \$1057 ;
+  reg \$1056 ;
+  reg \$1057 ;
   reg \$1058 ;
-  reg \$1059 ;
+  reg [8:0] \$1059 ;
   wire \$106 ;
   reg \$1060 ;
   reg \$1061 ;
-  reg \$1062 ;
+  reg [8:0] \$1062 ;
   reg \$1063 ;
   reg \$1064 ;
   reg \$1065 ;
@@ -84,90 +84,71 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1068 ;
   reg \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
+  reg [9:0] \$1070 ;
   reg \$1071 ;
   reg \$1072 ;
   reg \$1073 ;
-  reg \$1074 ;
+  reg [9:0] \$1074 ;
   reg \$1075 ;
   reg \$1076 ;
   reg \$1077 ;
-  reg \$1078 ;
-  reg [8:0] \$1079 ;
+  reg [9:0] \$1078 ;
+  reg \$1079 ;
   wire \$108 ;
   reg \$1080 ;
-  reg \$1081 ;
-  reg [8:0] \$1082 ;
+  reg [8:0] \$1081 ;
+  reg \$1082 ;
   reg \$1083 ;
-  reg \$1084 ;
+  reg [8:0] \$1084 ;
   reg \$1085 ;
   reg \$1086 ;
-  reg \$1087 ;
+  reg [2:0] \$1087 ;
   reg \$1088 ;
-  reg \$1089 ;
+  reg [8:0] \$1089 ;
   wire \$109 ;
-  reg [9:0] \$1090 ;
+  reg \$1090 ;
   reg \$1091 ;
-  reg \$1092 ;
+  reg [2:0] \$1092 ;
   reg \$1093 ;
-  reg [9:0] \$1094 ;
-  reg \$1095 ;
-  reg \$1096 ;
-  reg \$1097 ;
-  reg [9:0] \$1098 ;
-  reg \$1099 ;
+  reg \$1094 ;
+  reg [6:0] \$1095 ;
+  reg [31:0] \$1096 ;
+  reg [6:0] \$1097 ;
+  reg [31:0] \$1098 ;
+  reg [6:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg \$1100 ;
-  reg [8:0] \$1101 ;
-  reg \$1102 ;
-  reg \$1103 ;
-  reg [8:0] \$1104 ;
-  reg \$1105 ;
-  reg \$1106 ;
-  reg [2:0] \$1107 ;
-  reg \$1108 ;
-  reg [8:0] \$1109 ;
+  reg [31:0] \$1100 ;
+  reg [6:0] \$1101 ;
+  reg [31:0] \$1102 ;
+  reg [6:0] \$1103 ;
+  reg [31:0] \$1104 ;
+  reg [6:0] \$1105 ;
+  reg [31:0] \$1106 ;
+  reg [6:0] \$1107 ;
+  reg [31:0] \$1108 ;
+  reg [6:0] \$1109 ;
   wire \$111 ;
-  reg \$1110 ;
-  reg \$1111 ;
-  reg [2:0] \$1112 ;
-  reg \$1113 ;
-  reg [6:0] \$1114 ;
-  reg [31:0] \$1115 ;
-  reg [6:0] \$1116 ;
-  reg [31:0] \$1117 ;
-  reg [6:0] \$1118 ;
-  reg [31:0] \$1119 ;
+  reg [31:0] \$1110 ;
+  wire [7:0] \$1111 ;
+  wire [23:0] \$1112 ;
+  wire [7:0] \$1113 ;
+  wire [23:0] \$1114 ;
+  wire [7:0] \$1115 ;
+  wire [23:0] \$1116 ;
+  wire [7:0] \$1117 ;
+  wire [23:0] \$1118 ;
+  wire [7:0] \$1119 ;
   wire \$112 ;
-  reg [6:0] \$1120 ;
-  reg [31:0] \$1121 ;
-  reg [6:0] \$1122 ;
-  reg [31:0] \$1123 ;
-  reg [6:0] \$1124 ;
-  reg [31:0] \$1125 ;
-  reg [6:0] \$1126 ;
-  reg [31:0] \$1127 ;
-  reg [6:0] \$1128 ;
-  reg [31:0] \$1129 ;
+  wire [23:0] \$1120 ;
+  wire [7:0] \$1121 ;
+  wire [23:0] \$1122 ;
+  wire [7:0] \$1123 ;
+  wire [23:0] \$1124 ;
+  wire [7:0] \$1125 ;
+  wire [23:0] \$1126 ;
   wire \$113 ;
-  wire [7:0] \$1130 ;
-  wire [23:0] \$1131 ;
-  wire [7:0] \$1132 ;
-  wire [23:0] \$1133 ;
-  wire [7:0] \$1134 ;
-  wire [23:0] \$1135 ;
-  wire [7:0] \$1136 ;
-  wire [23:0] \$1137 ;
-  wire [7:0] \$1138 ;
-  wire [23:0] \$1139 ;
   wire \$114 ;
-  wire [7:0] \$1140 ;
-  wire [23:0] \$1141 ;
-  wire [7:0] \$1142 ;
-  wire [23:0] \$1143 ;
-  wire [7:0] \$1144 ;
-  wire [23:0] \$1145 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
@@ -567,31 +548,31 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  wire \$475 ;
+  wire [3:0] \$475 ;
   wire \$476 ;
-  wire \$477 ;
+  wire [3:0] \$477 ;
   wire \$478 ;
-  wire [3:0] \$479 ;
+  wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire [3:0] \$481 ;
-  wire \$482 ;
+  wire [11:0] \$480 ;
+  wire \$481 ;
+  wire [11:0] \$482 ;
   wire \$483 ;
-  wire [11:0] \$484 ;
+  wire \$484 ;
   wire \$485 ;
-  wire [11:0] \$486 ;
+  wire [3:0] \$486 ;
   wire \$487 ;
-  wire \$488 ;
+  wire [3:0] \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire [3:0] \$490 ;
-  wire \$491 ;
-  wire [3:0] \$492 ;
-  wire \$493 ;
+  wire \$490 ;
+  wire [11:0] \$491 ;
+  wire \$492 ;
+  wire [11:0] \$493 ;
   wire \$494 ;
-  wire [11:0] \$495 ;
+  wire \$495 ;
   wire \$496 ;
-  wire [11:0] \$497 ;
+  wire \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
@@ -649,35 +630,35 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire \$549 ;
+  wire [3:0] \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire \$551 ;
+  wire [3:0] \$551 ;
   wire \$552 ;
   wire \$553 ;
-  wire \$554 ;
+  wire [11:0] \$554 ;
   wire \$555 ;
-  wire [3:0] \$556 ;
+  wire [11:0] \$556 ;
   wire \$557 ;
-  wire [3:0] \$558 ;
+  wire \$558 ;
   wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire [11:0] \$561 ;
-  wire \$562 ;
-  wire [11:0] \$563 ;
+  wire [3:0] \$560 ;
+  wire \$561 ;
+  wire [3:0] \$562 ;
+  wire \$563 ;
   wire \$564 ;
-  wire \$565 ;
+  wire [11:0] \$565 ;
   wire \$566 ;
-  wire [3:0] \$567 ;
+  wire [11:0] \$567 ;
   wire \$568 ;
-  wire [3:0] \$569 ;
+  wire \$569 ;
   wire [9:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire [11:0] \$572 ;
+  wire \$572 ;
   wire \$573 ;
-  wire [11:0] \$574 ;
+  wire \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
@@ -703,36 +684,36 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$595 ;
   wire \$596 ;
   wire \$597 ;
-  wire \$598 ;
+  wire [3:0] \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire [9:0] \$60 ;
-  wire \$600 ;
+  wire [3:0] \$600 ;
   wire \$601 ;
   wire \$602 ;
-  wire \$603 ;
+  wire [11:0] \$603 ;
   wire \$604 ;
-  wire [3:0] \$605 ;
+  wire [11:0] \$605 ;
   wire \$606 ;
-  wire [3:0] \$607 ;
+  wire \$607 ;
   wire \$608 ;
-  wire \$609 ;
+  wire [3:0] \$609 ;
   wire [9:0] \$61 ;
-  wire [11:0] \$610 ;
-  wire \$611 ;
-  wire [11:0] \$612 ;
+  wire \$610 ;
+  wire [3:0] \$611 ;
+  wire \$612 ;
   wire \$613 ;
-  wire \$614 ;
+  wire [11:0] \$614 ;
   wire \$615 ;
-  wire [3:0] \$616 ;
+  wire [11:0] \$616 ;
   wire \$617 ;
-  wire [3:0] \$618 ;
+  wire \$618 ;
   wire \$619 ;
   wire [9:0] \$62 ;
   wire \$620 ;
-  wire [11:0] \$621 ;
+  wire \$621 ;
   wire \$622 ;
-  wire [11:0] \$623 ;
+  wire \$623 ;
   wire \$624 ;
   wire \$625 ;
   wire \$626 ;
@@ -786,42 +767,42 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire \$672 ;
+  wire [3:0] \$672 ;
   wire \$673 ;
-  wire \$674 ;
+  wire [3:0] \$674 ;
   wire \$675 ;
   wire \$676 ;
-  wire \$677 ;
+  wire [11:0] \$677 ;
   wire \$678 ;
-  wire \$679 ;
+  wire [11:0] \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
+  wire [3:0] \$683 ;
   wire \$684 ;
   wire [3:0] \$685 ;
   wire \$686 ;
-  wire [3:0] \$687 ;
-  wire \$688 ;
+  wire \$687 ;
+  wire [11:0] \$688 ;
   wire \$689 ;
   wire \$69 ;
   wire [11:0] \$690 ;
   wire \$691 ;
-  wire [11:0] \$692 ;
+  wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire [3:0] \$696 ;
+  wire \$696 ;
   wire \$697 ;
-  wire [3:0] \$698 ;
+  wire \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire [11:0] \$701 ;
+  wire \$701 ;
   wire \$702 ;
-  wire [11:0] \$703 ;
+  wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
@@ -881,46 +862,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
-  wire \$758 ;
+  wire [3:0] \$758 ;
   wire \$759 ;
   wire [5:0] \$76 ;
-  wire \$760 ;
+  wire [3:0] \$760 ;
   wire \$761 ;
   wire \$762 ;
-  wire \$763 ;
+  wire [11:0] \$763 ;
   wire \$764 ;
-  wire \$765 ;
+  wire [11:0] \$765 ;
   wire \$766 ;
   wire \$767 ;
   wire \$768 ;
-  wire \$769 ;
+  wire [3:0] \$769 ;
   wire [9:0] \$77 ;
   wire \$770 ;
-  wire \$771 ;
+  wire [3:0] \$771 ;
   wire \$772 ;
   wire \$773 ;
-  wire \$774 ;
-  wire [3:0] \$775 ;
-  wire \$776 ;
-  wire [3:0] \$777 ;
+  wire [11:0] \$774 ;
+  wire \$775 ;
+  wire [11:0] \$776 ;
+  wire \$777 ;
   wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire [11:0] \$780 ;
+  wire \$780 ;
   wire \$781 ;
-  wire [11:0] \$782 ;
+  wire \$782 ;
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
-  wire [3:0] \$786 ;
+  wire \$786 ;
   wire \$787 ;
-  wire [3:0] \$788 ;
+  wire \$788 ;
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
-  wire [11:0] \$791 ;
+  wire \$791 ;
   wire \$792 ;
-  wire [11:0] \$793 ;
+  wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
@@ -964,52 +945,52 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire \$832 ;
+  wire [3:0] \$832 ;
   wire \$833 ;
-  wire \$834 ;
+  wire [3:0] \$834 ;
   wire \$835 ;
   wire \$836 ;
-  wire \$837 ;
+  wire [11:0] \$837 ;
   wire \$838 ;
-  wire \$839 ;
+  wire [11:0] \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire \$843 ;
+  wire [3:0] \$843 ;
   wire \$844 ;
-  wire \$845 ;
+  wire [3:0] \$845 ;
   wire \$846 ;
   wire \$847 ;
-  wire \$848 ;
+  wire [11:0] \$848 ;
   wire \$849 ;
   wire \$85 ;
-  wire \$850 ;
+  wire [11:0] \$850 ;
   wire \$851 ;
   wire \$852 ;
   wire \$853 ;
   wire \$854 ;
-  wire [3:0] \$855 ;
+  wire \$855 ;
   wire \$856 ;
-  wire [3:0] \$857 ;
+  wire \$857 ;
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [11:0] \$860 ;
+  wire \$860 ;
   wire \$861 ;
-  wire [11:0] \$862 ;
+  wire \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
-  wire [3:0] \$866 ;
+  wire \$866 ;
   wire \$867 ;
-  wire [3:0] \$868 ;
+  wire \$868 ;
   wire \$869 ;
   wire \$87 ;
   wire \$870 ;
-  wire [11:0] \$871 ;
+  wire \$871 ;
   wire \$872 ;
-  wire [11:0] \$873 ;
+  wire \$873 ;
   wire \$874 ;
   wire \$875 ;
   wire \$876 ;
@@ -1022,17 +1003,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$882 ;
   wire \$883 ;
   wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
+  wire [9:0] \$885 ;
+  wire [9:0] \$886 ;
   wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
+  wire [9:0] \$888 ;
+  wire [9:0] \$889 ;
   wire \$89 ;
-  wire \$890 ;
+  wire [10:0] \$890 ;
   wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
+  wire [9:0] \$892 ;
+  wire [9:0] \$893 ;
+  wire [10:0] \$894 ;
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
@@ -1048,17 +1029,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
-  wire [9:0] \$908 ;
+  wire \$908 ;
   wire [9:0] \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire [9:0] \$911 ;
-  wire [9:0] \$912 ;
+  wire [9:0] \$910 ;
+  wire \$911 ;
+  wire \$912 ;
   wire [10:0] \$913 ;
   wire \$914 ;
-  wire [9:0] \$915 ;
-  wire [9:0] \$916 ;
-  wire [10:0] \$917 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
@@ -1066,89 +1047,89 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$921 ;
   wire \$922 ;
   wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
+  wire [9:0] \$924 ;
+  wire [9:0] \$925 ;
   wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
+  wire [9:0] \$927 ;
+  wire [9:0] \$928 ;
   wire \$929 ;
   wire \$93 ;
-  wire \$930 ;
-  wire \$931 ;
+  wire [9:0] \$930 ;
+  wire [9:0] \$931 ;
   wire [9:0] \$932 ;
-  wire [9:0] \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire [10:0] \$936 ;
-  wire \$937 ;
+  wire \$933 ;
+  wire [9:0] \$934 ;
+  wire [9:0] \$935 ;
+  wire [9:0] \$936 ;
+  wire [10:0] \$937 ;
   wire \$938 ;
-  wire \$939 ;
+  wire [9:0] \$939 ;
   wire [8:0] \$94 ;
-  wire \$940 ;
+  wire [9:0] \$940 ;
   wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
+  wire [9:0] \$942 ;
+  wire [9:0] \$943 ;
+  wire [10:0] \$944 ;
   wire \$945 ;
   wire \$946 ;
-  wire [9:0] \$947 ;
-  wire [9:0] \$948 ;
-  wire \$949 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire [10:0] \$949 ;
   wire \$95 ;
-  wire [9:0] \$950 ;
-  wire [9:0] \$951 ;
-  wire \$952 ;
-  wire [9:0] \$953 ;
-  wire [9:0] \$954 ;
-  wire [9:0] \$955 ;
+  wire \$950 ;
+  wire [10:0] \$951 ;
+  wire [10:0] \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
   wire \$956 ;
-  wire [9:0] \$957 ;
-  wire [9:0] \$958 ;
-  wire [9:0] \$959 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire \$96 ;
-  wire [10:0] \$960 ;
+  wire \$960 ;
   wire \$961 ;
-  wire [9:0] \$962 ;
-  wire [9:0] \$963 ;
-  wire \$964 ;
-  wire [9:0] \$965 ;
-  wire [9:0] \$966 ;
-  wire [10:0] \$967 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire [9:0] \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
   wire \$968 ;
-  wire \$969 ;
+  wire [9:0] \$969 ;
   wire \$97 ;
-  wire \$970 ;
+  wire [9:0] \$970 ;
   wire \$971 ;
-  wire [10:0] \$972 ;
+  wire [9:0] \$972 ;
   wire \$973 ;
-  wire [10:0] \$974 ;
-  wire [10:0] \$975 ;
+  wire \$974 ;
+  wire \$975 ;
   wire \$976 ;
-  wire \$977 ;
+  wire [9:0] \$977 ;
   wire \$978 ;
   wire \$979 ;
   wire [4:0] \$98 ;
   wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
+  wire [3:0] \$981 ;
+  wire [4:0] \$982 ;
+  wire [3:0] \$983 ;
+  wire [4:0] \$984 ;
   wire \$985 ;
-  wire \$986 ;
-  wire [9:0] \$987 ;
-  wire \$988 ;
-  wire \$989 ;
+  wire [31:0] \$986 ;
+  wire [32:0] \$987 ;
+  wire [31:0] \$988 ;
+  wire [32:0] \$989 ;
   wire [4:0] \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire [9:0] \$992 ;
-  wire [9:0] \$993 ;
-  wire \$994 ;
-  wire [9:0] \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
+  wire [31:0] \$990 ;
+  wire [32:0] \$991 ;
+  wire [6:0] \$992 ;
+  wire [31:0] \$993 ;
+  wire [32:0] \$994 ;
+  wire [3:0] \$995 ;
+  wire [31:0] \$996 ;
+  wire [32:0] \$997 ;
+  wire [31:0] \$998 ;
+  wire [32:0] \$999 ;
   wire [2:0] \$signature__addr ;
   wire [5:0] \$signature__addr$222 ;
   wire [5:0] \$signature__addr$225 ;
@@ -1175,6 +1156,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$238 ;
   wire [31:0] \$signature__data$241 ;
   wire [31:0] \$signature__data$244 ;
+  wire [31:0] \$signature__data$409 ;
   wire [31:0] \$signature__data$410 ;
   wire [31:0] \$signature__data$411 ;
   wire [31:0] \$signature__data$412 ;
@@ -1182,7 +1164,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$414 ;
   wire [31:0] \$signature__data$415 ;
   wire [31:0] \$signature__data$416 ;
-  wire [31:0] \$signature__data$417 ;
   wire \$signature__en ;
   wire \$signature__en$221 ;
   wire \$signature__en$224 ;
@@ -1248,7 +1229,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \bank_we$54 ;
   wire \bank_we$60 ;
   output busy;
-  wire busy;
+  reg busy = 1'h0;
+  (* init = 1'h0 *)
   wire busy_r;
   reg claim_ctx = 1'h0;
   reg claim_out = 1'h0;
@@ -1789,7 +1771,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$214 )
-      actbuf[\$212 [6:0]] <= { \$1144 , \$1142 , \$1140 , \$1138 , \$1136 , \$1134 , \$1132 , \$1130  };
+      actbuf[\$212 [6:0]] <= { \$1125 , \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113 , \$1111  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1980,13 +1962,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$230 [5:0]] <= { \$1131 , \$1130  };
+      outbuf0[\$230 [5:0]] <= { \$1112 , \$1111  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$255 [5:0]];
   end
-  assign \$signature__data$410  = _2_;
+  assign \$signature__data$409  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2056,13 +2038,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$232 [5:0]] <= { \$1133 , \$1132  };
+      outbuf1[\$232 [5:0]] <= { \$1114 , \$1113  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$258 [5:0]];
   end
-  assign \$signature__data$411  = _3_;
+  assign \$signature__data$410  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2132,13 +2114,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$234 [5:0]] <= { \$1135 , \$1134  };
+      outbuf2[\$234 [5:0]] <= { \$1116 , \$1115  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     _4_ <= outbuf2[\$261 [5:0]];
   end
-  assign \$signature__data$412  = _4_;
+  assign \$signature__data$411  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2208,13 +2190,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$236 [5:0]] <= { \$1137 , \$1136  };
+      outbuf3[\$236 [5:0]] <= { \$1118 , \$1117  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     _5_ <= outbuf3[\$264 [5:0]];
   end
-  assign \$signature__data$413  = _5_;
+  assign \$signature__data$412  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2284,13 +2266,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$238 [5:0]] <= { \$1139 , \$1138  };
+      outbuf4[\$238 [5:0]] <= { \$1120 , \$1119  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     _6_ <= outbuf4[\$267 [5:0]];
   end
-  assign \$signature__data$414  = _6_;
+  assign \$signature__data$413  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2360,13 +2342,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$240 [5:0]] <= { \$1141 , \$1140  };
+      outbuf5[\$240 [5:0]] <= { \$1122 , \$1121  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     _7_ <= outbuf5[\$270 [5:0]];
   end
-  assign \$signature__data$415  = _7_;
+  assign \$signature__data$414  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2436,13 +2418,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$242 [5:0]] <= { \$1143 , \$1142  };
+      outbuf6[\$242 [5:0]] <= { \$1124 , \$1123  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     _8_ <= outbuf6[\$273 [5:0]];
   end
-  assign \$signature__data$416  = _8_;
+  assign \$signature__data$415  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2512,13 +2494,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$244 [5:0]] <= { \$1145 , \$1144  };
+      outbuf7[\$244 [5:0]] <= { \$1126 , \$1125  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$276 [5:0]];
   end
-  assign \$signature__data$417  = _9_;
+  assign \$signature__data$416  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2780,7 +2762,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$276  = \$274  + \$275 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign busy = | in_flight;
   assign \$277  = load__payload[31:28] == 2'h3;
   assign \$278  = ld_fire & \$277 ;
   assign \$279  = ! load__payload[19:0];
@@ -2934,572 +2915,552 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$444  = \$436  & \$443 ;
   assign \$445  = last_fold & last_group;
   assign \$446  = \$445  & cur_is_last;
-  assign \$447  = ctx ? in_release0 : in_release1;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = | in_beats0;
-  assign \$450  = ! in_wslot;
-  assign \$451  = in_fire & \$450 ;
-  assign \$452  = \$449  | \$451 ;
-  assign \$453  = | in_beats1;
-  assign \$455  = in_fire & \$454 ;
-  assign \$456  = \$453  | \$455 ;
-  assign \$457  = ctx ? \$452  : \$456 ;
-  assign \$458  = \$448  & \$457 ;
-  assign \$459  = ctx ? in_release1 : in_release0;
-  assign \$460  = ~ \$459 ;
-  assign \$461  = | in_beats1;
+  assign \$447  = | in_beats0;
+  assign \$448  = ! in_wslot;
+  assign \$449  = in_fire & \$448 ;
+  assign \$450  = \$447  | \$449 ;
+  assign \$451  = | in_beats1;
+  assign \$453  = in_fire & \$452 ;
+  assign \$454  = \$451  | \$453 ;
+  assign \$455  = ctx ? \$450  : \$454 ;
+  assign \$456  = ~ layer_is_0;
+  assign \$457  = | in_beats1;
+  assign \$459  = in_fire & \$458 ;
+  assign \$460  = \$457  | \$459 ;
+  assign \$461  = | in_beats0;
+  assign \$462  = ! in_wslot;
   assign \$463  = in_fire & \$462 ;
   assign \$464  = \$461  | \$463 ;
-  assign \$465  = | in_beats0;
-  assign \$466  = ! in_wslot;
-  assign \$467  = in_fire & \$466 ;
-  assign \$468  = \$465  | \$467 ;
-  assign \$469  = ctx ? \$464  : \$468 ;
-  assign \$470  = \$460  & \$469 ;
-  assign \$471  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$472  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$473  = ctx ? \$471  : \$472 ;
-  assign \$475  = ~ \$473 ;
-  assign \$476  = ctx ? track_reset0 : track_reset1;
-  assign \$477  = ~ \$476 ;
-  assign \$478  = \$475  & \$477 ;
-  assign \$482  = 4'h0 >= d0_rp__data[17:9];
-  assign \$485  = \$484  >= 4'h8;
-  assign \$487  = \$486  >= d0_rp__data[17:9];
-  assign \$488  = \$485  | \$487 ;
-  assign \$489  = track_reset_r0 ? \$483  : \$488 ;
-  assign \$493  = 4'h0 >= d0_rp__data[17:9];
-  assign \$496  = \$495  >= 4'h8;
-  assign \$498  = \$497  >= d0_rp__data[17:9];
-  assign \$499  = \$496  | \$498 ;
-  assign \$500  = track_reset_r1 ? \$494  : \$499 ;
-  assign \$501  = ctx ? \$489  : \$500 ;
-  assign \$502  = \$478  & \$501 ;
-  assign \$503  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$504  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$505  = ctx ? \$503  : \$504 ;
-  assign \$507  = ~ \$505 ;
-  assign \$508  = ctx ? track_reset0 : track_reset1;
-  assign \$509  = ~ \$508 ;
-  assign \$510  = \$507  & \$509 ;
-  assign \$511  = ! in_groups;
-  assign \$512  = wb_groups_ahead0 == in_groups;
-  assign \$513  = track_reset_r0 ? \$511  : \$512 ;
-  assign \$514  = ! in_groups;
-  assign \$515  = wb_groups_ahead1 == in_groups;
-  assign \$516  = track_reset_r1 ? \$514  : \$515 ;
-  assign \$517  = ctx ? \$513  : \$516 ;
-  assign \$518  = \$510  & \$517 ;
-  assign \$519  = ctx ? in_release1 : in_release0;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = | in_beats1;
+  assign \$465  = ctx ? \$460  : \$464 ;
+  assign \$466  = \$456  & \$465 ;
+  assign \$467  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$468  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$469  = ctx ? \$467  : \$468 ;
+  assign \$471  = ~ \$469 ;
+  assign \$472  = ctx ? track_reset0 : track_reset1;
+  assign \$473  = ~ \$472 ;
+  assign \$474  = \$471  & \$473 ;
+  assign \$478  = 4'h0 >= d0_rp__data[17:9];
+  assign \$481  = \$480  >= 4'h8;
+  assign \$483  = \$482  >= d0_rp__data[17:9];
+  assign \$484  = \$481  | \$483 ;
+  assign \$485  = track_reset_r0 ? \$479  : \$484 ;
+  assign \$489  = 4'h0 >= d0_rp__data[17:9];
+  assign \$492  = \$491  >= 4'h8;
+  assign \$494  = \$493  >= d0_rp__data[17:9];
+  assign \$495  = \$492  | \$494 ;
+  assign \$496  = track_reset_r1 ? \$490  : \$495 ;
+  assign \$497  = ctx ? \$485  : \$496 ;
+  assign \$498  = \$474  & \$497 ;
+  assign \$499  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$500  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$501  = ctx ? \$499  : \$500 ;
+  assign \$503  = ~ \$501 ;
+  assign \$504  = ctx ? track_reset0 : track_reset1;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = \$503  & \$505 ;
+  assign \$507  = ! in_groups;
+  assign \$508  = wb_groups_ahead0 == in_groups;
+  assign \$509  = track_reset_r0 ? \$507  : \$508 ;
+  assign \$510  = ! in_groups;
+  assign \$511  = wb_groups_ahead1 == in_groups;
+  assign \$512  = track_reset_r1 ? \$510  : \$511 ;
+  assign \$513  = ctx ? \$509  : \$512 ;
+  assign \$514  = \$506  & \$513 ;
+  assign \$515  = layer_is_0 & last_group;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = | in_beats1;
+  assign \$519  = in_fire & \$518 ;
+  assign \$520  = \$517  | \$519 ;
+  assign \$521  = | in_beats0;
+  assign \$522  = ! in_wslot;
   assign \$523  = in_fire & \$522 ;
   assign \$524  = \$521  | \$523 ;
-  assign \$525  = | in_beats0;
-  assign \$526  = ! in_wslot;
-  assign \$527  = in_fire & \$526 ;
-  assign \$528  = \$525  | \$527 ;
-  assign \$529  = ctx ? \$524  : \$528 ;
-  assign \$530  = \$520  & \$529 ;
-  assign \$531  = ctx ? in_release0 : in_release1;
-  assign \$532  = ~ \$531 ;
-  assign \$533  = in_beats0 > b_fold;
-  assign \$534  = ! in_wslot;
+  assign \$525  = ctx ? \$520  : \$524 ;
+  assign \$526  = \$516  & \$525 ;
+  assign \$527  = in_beats0 > b_fold;
+  assign \$528  = ! in_wslot;
+  assign \$529  = in_fire & \$528 ;
+  assign \$530  = in_beats0 == b_fold;
+  assign \$531  = \$529  & \$530 ;
+  assign \$532  = \$527  | \$531 ;
+  assign \$533  = in_beats1 > b_fold;
   assign \$535  = in_fire & \$534 ;
-  assign \$536  = in_beats0 == b_fold;
+  assign \$536  = in_beats1 == b_fold;
   assign \$537  = \$535  & \$536 ;
   assign \$538  = \$533  | \$537 ;
-  assign \$539  = in_beats1 > b_fold;
-  assign \$541  = in_fire & \$540 ;
-  assign \$542  = in_beats1 == b_fold;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = \$539  | \$543 ;
-  assign \$545  = ctx ? \$538  : \$544 ;
-  assign \$546  = \$532  & \$545 ;
-  assign \$547  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$548  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$549  = ctx ? \$547  : \$548 ;
-  assign \$550  = ~ layer[0];
-  assign \$552  = \$549  == \$551 ;
-  assign \$553  = ctx ? track_reset1 : track_reset0;
-  assign \$554  = ~ \$553 ;
-  assign \$555  = \$552  & \$554 ;
-  assign \$559  = 4'h0 >= cur_out;
-  assign \$562  = \$561  >= 4'h8;
-  assign \$564  = \$563  >= cur_out;
-  assign \$565  = \$562  | \$564 ;
-  assign \$566  = track_reset_r1 ? \$560  : \$565 ;
-  assign \$570  = 4'h0 >= cur_out;
-  assign \$573  = \$572  >= 4'h8;
-  assign \$575  = \$574  >= cur_out;
-  assign \$576  = \$573  | \$575 ;
-  assign \$577  = track_reset_r0 ? \$571  : \$576 ;
-  assign \$578  = ctx ? \$566  : \$577 ;
-  assign \$579  = \$555  & \$578 ;
-  assign \$580  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$581  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$582  = ctx ? \$580  : \$581 ;
-  assign \$583  = ~ layer[0];
-  assign \$585  = \$582  == \$584 ;
-  assign \$586  = ctx ? track_reset1 : track_reset0;
-  assign \$587  = ~ \$586 ;
-  assign \$588  = \$585  & \$587 ;
-  assign \$589  = ! cur_groups;
-  assign \$590  = wb_groups_ahead1 == cur_groups;
-  assign \$591  = track_reset_r1 ? \$589  : \$590 ;
-  assign \$592  = ! cur_groups;
-  assign \$593  = wb_groups_ahead0 == cur_groups;
-  assign \$594  = track_reset_r0 ? \$592  : \$593 ;
-  assign \$595  = ctx ? \$591  : \$594 ;
-  assign \$596  = \$588  & \$595 ;
-  assign \$597  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$598  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$599  = ctx ? \$597  : \$598 ;
-  assign \$600  = ~ layer[0];
-  assign \$601  = \$599  == \$600 ;
-  assign \$602  = ctx ? track_reset1 : track_reset0;
-  assign \$603  = ~ \$602 ;
-  assign \$604  = \$601  & \$603 ;
-  assign \$606  = 4'h0 >= fold_end;
-  assign \$608  = 4'h0 >= prev_out;
-  assign \$609  = \$606  | \$608 ;
-  assign \$611  = \$610  >= fold_end;
-  assign \$613  = \$612  >= prev_out;
-  assign \$614  = \$611  | \$613 ;
-  assign \$615  = track_reset_r1 ? \$609  : \$614 ;
-  assign \$617  = 4'h0 >= fold_end;
-  assign \$619  = 4'h0 >= prev_out;
-  assign \$620  = \$617  | \$619 ;
-  assign \$622  = \$621  >= fold_end;
-  assign \$624  = \$623  >= prev_out;
-  assign \$625  = \$622  | \$624 ;
-  assign \$626  = track_reset_r0 ? \$620  : \$625 ;
-  assign \$627  = ctx ? \$615  : \$626 ;
-  assign \$628  = \$604  & \$627 ;
-  assign \$629  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$630  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$631  = ctx ? \$629  : \$630 ;
-  assign \$632  = ~ layer[0];
-  assign \$633  = \$631  == \$632 ;
-  assign \$634  = ctx ? track_reset1 : track_reset0;
-  assign \$635  = ~ \$634 ;
-  assign \$636  = \$633  & \$635 ;
-  assign \$637  = ! prev_groups;
-  assign \$638  = wb_groups_ahead1 == prev_groups;
-  assign \$639  = track_reset_r1 ? \$637  : \$638 ;
-  assign \$640  = ! prev_groups;
-  assign \$641  = wb_groups_ahead0 == prev_groups;
-  assign \$642  = track_reset_r0 ? \$640  : \$641 ;
-  assign \$643  = ctx ? \$639  : \$642 ;
-  assign \$644  = \$636  & \$643 ;
-  assign \$645  = ctx ? in_release1 : in_release0;
-  assign \$646  = ~ \$645 ;
-  assign \$647  = in_beats1 > fold_plus1;
-  assign \$649  = in_fire & \$648 ;
-  assign \$650  = in_beats1 == fold_plus1;
-  assign \$651  = \$649  & \$650 ;
-  assign \$652  = \$647  | \$651 ;
-  assign \$653  = in_beats0 > fold_plus1;
-  assign \$654  = ! in_wslot;
-  assign \$655  = in_fire & \$654 ;
-  assign \$656  = in_beats0 == fold_plus1;
-  assign \$657  = \$655  & \$656 ;
-  assign \$658  = \$653  | \$657 ;
-  assign \$659  = ctx ? \$652  : \$658 ;
-  assign \$660  = \$646  & \$659 ;
-  assign \$661  = ctx ? in_release0 : in_release1;
-  assign \$662  = ~ \$661 ;
-  assign \$663  = in_beats0 > b_fold;
-  assign \$664  = ! in_wslot;
-  assign \$665  = in_fire & \$664 ;
-  assign \$666  = in_beats0 == b_fold;
-  assign \$667  = \$665  & \$666 ;
-  assign \$668  = \$663  | \$667 ;
-  assign \$669  = in_beats1 > b_fold;
-  assign \$671  = in_fire & \$670 ;
-  assign \$672  = in_beats1 == b_fold;
-  assign \$673  = \$671  & \$672 ;
-  assign \$674  = \$669  | \$673 ;
-  assign \$675  = ctx ? \$668  : \$674 ;
-  assign \$676  = \$662  & \$675 ;
-  assign \$677  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$678  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$679  = ctx ? \$677  : \$678 ;
-  assign \$680  = ~ layer[0];
-  assign \$681  = \$679  == \$680 ;
-  assign \$682  = ctx ? track_reset1 : track_reset0;
-  assign \$683  = ~ \$682 ;
-  assign \$684  = \$681  & \$683 ;
-  assign \$686  = 4'h0 >= fold_end_next;
-  assign \$688  = 4'h0 >= prev_out;
-  assign \$689  = \$686  | \$688 ;
-  assign \$691  = \$690  >= fold_end_next;
-  assign \$693  = \$692  >= prev_out;
-  assign \$694  = \$691  | \$693 ;
-  assign \$695  = track_reset_r1 ? \$689  : \$694 ;
-  assign \$697  = 4'h0 >= fold_end_next;
-  assign \$699  = 4'h0 >= prev_out;
-  assign \$700  = \$697  | \$699 ;
-  assign \$702  = \$701  >= fold_end_next;
-  assign \$704  = \$703  >= prev_out;
-  assign \$705  = \$702  | \$704 ;
-  assign \$706  = track_reset_r0 ? \$700  : \$705 ;
-  assign \$707  = ctx ? \$695  : \$706 ;
-  assign \$708  = \$684  & \$707 ;
-  assign \$709  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$710  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$711  = ctx ? \$709  : \$710 ;
-  assign \$712  = ~ layer[0];
-  assign \$713  = \$711  == \$712 ;
-  assign \$714  = ctx ? track_reset1 : track_reset0;
-  assign \$715  = ~ \$714 ;
-  assign \$716  = \$713  & \$715 ;
-  assign \$717  = ! prev_groups;
-  assign \$718  = wb_groups_ahead1 == prev_groups;
-  assign \$719  = track_reset_r1 ? \$717  : \$718 ;
-  assign \$720  = ! prev_groups;
-  assign \$721  = wb_groups_ahead0 == prev_groups;
-  assign \$722  = track_reset_r0 ? \$720  : \$721 ;
-  assign \$723  = ctx ? \$719  : \$722 ;
-  assign \$724  = \$716  & \$723 ;
-  assign \$725  = ctx ? in_release1 : in_release0;
-  assign \$726  = ~ \$725 ;
-  assign \$727  = in_beats1 > fold;
-  assign \$729  = in_fire & \$728 ;
-  assign \$730  = in_beats1 == fold;
-  assign \$731  = \$729  & \$730 ;
-  assign \$732  = \$727  | \$731 ;
-  assign \$733  = in_beats0 > fold;
-  assign \$734  = ! in_wslot;
-  assign \$735  = in_fire & \$734 ;
-  assign \$736  = in_beats0 == fold;
-  assign \$737  = \$735  & \$736 ;
-  assign \$738  = \$733  | \$737 ;
-  assign \$739  = ctx ? \$732  : \$738 ;
-  assign \$740  = \$726  & \$739 ;
-  assign \$741  = ctx ? in_release0 : in_release1;
-  assign \$742  = ~ \$741 ;
-  assign \$743  = | in_beats0;
-  assign \$744  = ! in_wslot;
-  assign \$745  = in_fire & \$744 ;
-  assign \$746  = \$743  | \$745 ;
-  assign \$747  = | in_beats1;
-  assign \$749  = in_fire & \$748 ;
-  assign \$750  = \$747  | \$749 ;
-  assign \$751  = ctx ? \$746  : \$750 ;
-  assign \$752  = in_beats0 > b_fold_plus1;
-  assign \$753  = ! in_wslot;
-  assign \$754  = in_fire & \$753 ;
-  assign \$755  = in_beats0 == b_fold_plus1;
-  assign \$756  = \$754  & \$755 ;
-  assign \$757  = \$752  | \$756 ;
-  assign \$758  = in_beats1 > b_fold_plus1;
-  assign \$760  = in_fire & \$759 ;
-  assign \$761  = in_beats1 == b_fold_plus1;
-  assign \$762  = \$760  & \$761 ;
-  assign \$763  = \$758  | \$762 ;
-  assign \$764  = ctx ? \$757  : \$763 ;
-  assign \$765  = b_last_fold ? \$751  : \$764 ;
-  assign \$766  = \$742  & \$765 ;
-  assign \$767  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$768  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$769  = ctx ? \$767  : \$768 ;
-  assign \$770  = ~ layer[0];
-  assign \$771  = \$769  == \$770 ;
-  assign \$772  = ctx ? track_reset1 : track_reset0;
-  assign \$773  = ~ \$772 ;
-  assign \$774  = \$771  & \$773 ;
-  assign \$776  = 4'h0 >= fold_end;
-  assign \$778  = 4'h0 >= prev_out;
-  assign \$779  = \$776  | \$778 ;
-  assign \$781  = \$780  >= fold_end;
-  assign \$783  = \$782  >= prev_out;
-  assign \$784  = \$781  | \$783 ;
-  assign \$785  = track_reset_r1 ? \$779  : \$784 ;
-  assign \$787  = 4'h0 >= fold_end;
-  assign \$789  = 4'h0 >= prev_out;
-  assign \$790  = \$787  | \$789 ;
-  assign \$792  = \$791  >= fold_end;
-  assign \$794  = \$793  >= prev_out;
-  assign \$795  = \$792  | \$794 ;
-  assign \$796  = track_reset_r0 ? \$790  : \$795 ;
-  assign \$797  = ctx ? \$785  : \$796 ;
-  assign \$798  = \$774  & \$797 ;
-  assign \$799  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$800  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$801  = ctx ? \$799  : \$800 ;
-  assign \$802  = ~ layer[0];
-  assign \$803  = \$801  == \$802 ;
-  assign \$804  = ctx ? track_reset1 : track_reset0;
-  assign \$805  = ~ \$804 ;
-  assign \$806  = \$803  & \$805 ;
-  assign \$807  = ! prev_groups;
-  assign \$808  = wb_groups_ahead1 == prev_groups;
-  assign \$809  = track_reset_r1 ? \$807  : \$808 ;
-  assign \$810  = ! prev_groups;
-  assign \$811  = wb_groups_ahead0 == prev_groups;
-  assign \$812  = track_reset_r0 ? \$810  : \$811 ;
-  assign \$813  = ctx ? \$809  : \$812 ;
-  assign \$814  = \$806  & \$813 ;
-  assign \$815  = ctx ? in_release1 : in_release0;
-  assign \$816  = ~ \$815 ;
-  assign \$817  = in_beats1 > fold;
+  assign \$539  = ctx ? \$532  : \$538 ;
+  assign \$540  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$541  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$542  = ctx ? \$540  : \$541 ;
+  assign \$543  = ~ layer[0];
+  assign \$545  = \$542  == \$544 ;
+  assign \$546  = ctx ? track_reset1 : track_reset0;
+  assign \$547  = ~ \$546 ;
+  assign \$548  = \$545  & \$547 ;
+  assign \$552  = 4'h0 >= cur_out;
+  assign \$555  = \$554  >= 4'h8;
+  assign \$557  = \$556  >= cur_out;
+  assign \$558  = \$555  | \$557 ;
+  assign \$559  = track_reset_r1 ? \$553  : \$558 ;
+  assign \$563  = 4'h0 >= cur_out;
+  assign \$566  = \$565  >= 4'h8;
+  assign \$568  = \$567  >= cur_out;
+  assign \$569  = \$566  | \$568 ;
+  assign \$570  = track_reset_r0 ? \$564  : \$569 ;
+  assign \$571  = ctx ? \$559  : \$570 ;
+  assign \$572  = \$548  & \$571 ;
+  assign \$573  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$574  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$575  = ctx ? \$573  : \$574 ;
+  assign \$576  = ~ layer[0];
+  assign \$578  = \$575  == \$577 ;
+  assign \$579  = ctx ? track_reset1 : track_reset0;
+  assign \$580  = ~ \$579 ;
+  assign \$581  = \$578  & \$580 ;
+  assign \$582  = ! cur_groups;
+  assign \$583  = wb_groups_ahead1 == cur_groups;
+  assign \$584  = track_reset_r1 ? \$582  : \$583 ;
+  assign \$585  = ! cur_groups;
+  assign \$586  = wb_groups_ahead0 == cur_groups;
+  assign \$587  = track_reset_r0 ? \$585  : \$586 ;
+  assign \$588  = ctx ? \$584  : \$587 ;
+  assign \$589  = \$581  & \$588 ;
+  assign \$590  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$591  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$592  = ctx ? \$590  : \$591 ;
+  assign \$593  = ~ layer[0];
+  assign \$594  = \$592  == \$593 ;
+  assign \$595  = ctx ? track_reset1 : track_reset0;
+  assign \$596  = ~ \$595 ;
+  assign \$597  = \$594  & \$596 ;
+  assign \$599  = 4'h0 >= fold_end;
+  assign \$601  = 4'h0 >= prev_out;
+  assign \$602  = \$599  | \$601 ;
+  assign \$604  = \$603  >= fold_end;
+  assign \$606  = \$605  >= prev_out;
+  assign \$607  = \$604  | \$606 ;
+  assign \$608  = track_reset_r1 ? \$602  : \$607 ;
+  assign \$610  = 4'h0 >= fold_end;
+  assign \$612  = 4'h0 >= prev_out;
+  assign \$613  = \$610  | \$612 ;
+  assign \$615  = \$614  >= fold_end;
+  assign \$617  = \$616  >= prev_out;
+  assign \$618  = \$615  | \$617 ;
+  assign \$619  = track_reset_r0 ? \$613  : \$618 ;
+  assign \$620  = ctx ? \$608  : \$619 ;
+  assign \$621  = \$597  & \$620 ;
+  assign \$622  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$623  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$624  = ctx ? \$622  : \$623 ;
+  assign \$625  = ~ layer[0];
+  assign \$626  = \$624  == \$625 ;
+  assign \$627  = ctx ? track_reset1 : track_reset0;
+  assign \$628  = ~ \$627 ;
+  assign \$629  = \$626  & \$628 ;
+  assign \$630  = ! prev_groups;
+  assign \$631  = wb_groups_ahead1 == prev_groups;
+  assign \$632  = track_reset_r1 ? \$630  : \$631 ;
+  assign \$633  = ! prev_groups;
+  assign \$634  = wb_groups_ahead0 == prev_groups;
+  assign \$635  = track_reset_r0 ? \$633  : \$634 ;
+  assign \$636  = ctx ? \$632  : \$635 ;
+  assign \$637  = \$629  & \$636 ;
+  assign \$638  = in_beats1 > fold_plus1;
+  assign \$640  = in_fire & \$639 ;
+  assign \$641  = in_beats1 == fold_plus1;
+  assign \$642  = \$640  & \$641 ;
+  assign \$643  = \$638  | \$642 ;
+  assign \$644  = in_beats0 > fold_plus1;
+  assign \$645  = ! in_wslot;
+  assign \$646  = in_fire & \$645 ;
+  assign \$647  = in_beats0 == fold_plus1;
+  assign \$648  = \$646  & \$647 ;
+  assign \$649  = \$644  | \$648 ;
+  assign \$650  = ctx ? \$643  : \$649 ;
+  assign \$651  = in_beats0 > b_fold;
+  assign \$652  = ! in_wslot;
+  assign \$653  = in_fire & \$652 ;
+  assign \$654  = in_beats0 == b_fold;
+  assign \$655  = \$653  & \$654 ;
+  assign \$656  = \$651  | \$655 ;
+  assign \$657  = in_beats1 > b_fold;
+  assign \$659  = in_fire & \$658 ;
+  assign \$660  = in_beats1 == b_fold;
+  assign \$661  = \$659  & \$660 ;
+  assign \$662  = \$657  | \$661 ;
+  assign \$663  = ctx ? \$656  : \$662 ;
+  assign \$664  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$665  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$666  = ctx ? \$664  : \$665 ;
+  assign \$667  = ~ layer[0];
+  assign \$668  = \$666  == \$667 ;
+  assign \$669  = ctx ? track_reset1 : track_reset0;
+  assign \$670  = ~ \$669 ;
+  assign \$671  = \$668  & \$670 ;
+  assign \$673  = 4'h0 >= fold_end_next;
+  assign \$675  = 4'h0 >= prev_out;
+  assign \$676  = \$673  | \$675 ;
+  assign \$678  = \$677  >= fold_end_next;
+  assign \$680  = \$679  >= prev_out;
+  assign \$681  = \$678  | \$680 ;
+  assign \$682  = track_reset_r1 ? \$676  : \$681 ;
+  assign \$684  = 4'h0 >= fold_end_next;
+  assign \$686  = 4'h0 >= prev_out;
+  assign \$687  = \$684  | \$686 ;
+  assign \$689  = \$688  >= fold_end_next;
+  assign \$691  = \$690  >= prev_out;
+  assign \$692  = \$689  | \$691 ;
+  assign \$693  = track_reset_r0 ? \$687  : \$692 ;
+  assign \$694  = ctx ? \$682  : \$693 ;
+  assign \$695  = \$671  & \$694 ;
+  assign \$696  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$697  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$698  = ctx ? \$696  : \$697 ;
+  assign \$699  = ~ layer[0];
+  assign \$700  = \$698  == \$699 ;
+  assign \$701  = ctx ? track_reset1 : track_reset0;
+  assign \$702  = ~ \$701 ;
+  assign \$703  = \$700  & \$702 ;
+  assign \$704  = ! prev_groups;
+  assign \$705  = wb_groups_ahead1 == prev_groups;
+  assign \$706  = track_reset_r1 ? \$704  : \$705 ;
+  assign \$707  = ! prev_groups;
+  assign \$708  = wb_groups_ahead0 == prev_groups;
+  assign \$709  = track_reset_r0 ? \$707  : \$708 ;
+  assign \$710  = ctx ? \$706  : \$709 ;
+  assign \$711  = \$703  & \$710 ;
+  assign \$712  = in_beats1 > fold;
+  assign \$714  = in_fire & \$713 ;
+  assign \$715  = in_beats1 == fold;
+  assign \$716  = \$714  & \$715 ;
+  assign \$717  = \$712  | \$716 ;
+  assign \$718  = in_beats0 > fold;
+  assign \$719  = ! in_wslot;
+  assign \$720  = in_fire & \$719 ;
+  assign \$721  = in_beats0 == fold;
+  assign \$722  = \$720  & \$721 ;
+  assign \$723  = \$718  | \$722 ;
+  assign \$724  = ctx ? \$717  : \$723 ;
+  assign \$725  = ~ b_last_group;
+  assign \$726  = | in_beats0;
+  assign \$727  = ! in_wslot;
+  assign \$728  = in_fire & \$727 ;
+  assign \$729  = \$726  | \$728 ;
+  assign \$730  = | in_beats1;
+  assign \$732  = in_fire & \$731 ;
+  assign \$733  = \$730  | \$732 ;
+  assign \$734  = ctx ? \$729  : \$733 ;
+  assign \$735  = \$725  & \$734 ;
+  assign \$736  = in_beats0 > b_fold_plus1;
+  assign \$737  = ! in_wslot;
+  assign \$738  = in_fire & \$737 ;
+  assign \$739  = in_beats0 == b_fold_plus1;
+  assign \$740  = \$738  & \$739 ;
+  assign \$741  = \$736  | \$740 ;
+  assign \$742  = in_beats1 > b_fold_plus1;
+  assign \$744  = in_fire & \$743 ;
+  assign \$745  = in_beats1 == b_fold_plus1;
+  assign \$746  = \$744  & \$745 ;
+  assign \$747  = \$742  | \$746 ;
+  assign \$748  = ctx ? \$741  : \$747 ;
+  assign \$749  = b_last_fold ? \$735  : \$748 ;
+  assign \$750  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$751  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$752  = ctx ? \$750  : \$751 ;
+  assign \$753  = ~ layer[0];
+  assign \$754  = \$752  == \$753 ;
+  assign \$755  = ctx ? track_reset1 : track_reset0;
+  assign \$756  = ~ \$755 ;
+  assign \$757  = \$754  & \$756 ;
+  assign \$759  = 4'h0 >= fold_end;
+  assign \$761  = 4'h0 >= prev_out;
+  assign \$762  = \$759  | \$761 ;
+  assign \$764  = \$763  >= fold_end;
+  assign \$766  = \$765  >= prev_out;
+  assign \$767  = \$764  | \$766 ;
+  assign \$768  = track_reset_r1 ? \$762  : \$767 ;
+  assign \$770  = 4'h0 >= fold_end;
+  assign \$772  = 4'h0 >= prev_out;
+  assign \$773  = \$770  | \$772 ;
+  assign \$775  = \$774  >= fold_end;
+  assign \$777  = \$776  >= prev_out;
+  assign \$778  = \$775  | \$777 ;
+  assign \$779  = track_reset_r0 ? \$773  : \$778 ;
+  assign \$780  = ctx ? \$768  : \$779 ;
+  assign \$781  = \$757  & \$780 ;
+  assign \$782  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$783  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$784  = ctx ? \$782  : \$783 ;
+  assign \$785  = ~ layer[0];
+  assign \$786  = \$784  == \$785 ;
+  assign \$787  = ctx ? track_reset1 : track_reset0;
+  assign \$788  = ~ \$787 ;
+  assign \$789  = \$786  & \$788 ;
+  assign \$790  = ! prev_groups;
+  assign \$791  = wb_groups_ahead1 == prev_groups;
+  assign \$792  = track_reset_r1 ? \$790  : \$791 ;
+  assign \$793  = ! prev_groups;
+  assign \$794  = wb_groups_ahead0 == prev_groups;
+  assign \$795  = track_reset_r0 ? \$793  : \$794 ;
+  assign \$796  = ctx ? \$792  : \$795 ;
+  assign \$797  = \$789  & \$796 ;
+  assign \$798  = in_beats1 > fold;
+  assign \$800  = in_fire & \$799 ;
+  assign \$801  = in_beats1 == fold;
+  assign \$802  = \$800  & \$801 ;
+  assign \$803  = \$798  | \$802 ;
+  assign \$804  = in_beats0 > fold;
+  assign \$805  = ! in_wslot;
+  assign \$806  = in_fire & \$805 ;
+  assign \$807  = in_beats0 == fold;
+  assign \$808  = \$806  & \$807 ;
+  assign \$809  = \$804  | \$808 ;
+  assign \$810  = ctx ? \$803  : \$809 ;
+  assign \$811  = in_beats0 > b_fold;
+  assign \$812  = ! in_wslot;
+  assign \$813  = in_fire & \$812 ;
+  assign \$814  = in_beats0 == b_fold;
+  assign \$815  = \$813  & \$814 ;
+  assign \$816  = \$811  | \$815 ;
+  assign \$817  = in_beats1 > b_fold;
   assign \$819  = in_fire & \$818 ;
-  assign \$820  = in_beats1 == fold;
+  assign \$820  = in_beats1 == b_fold;
   assign \$821  = \$819  & \$820 ;
   assign \$822  = \$817  | \$821 ;
-  assign \$823  = in_beats0 > fold;
-  assign \$824  = ! in_wslot;
-  assign \$825  = in_fire & \$824 ;
-  assign \$826  = in_beats0 == fold;
-  assign \$827  = \$825  & \$826 ;
-  assign \$828  = \$823  | \$827 ;
-  assign \$829  = ctx ? \$822  : \$828 ;
-  assign \$830  = \$816  & \$829 ;
-  assign \$831  = ctx ? in_release0 : in_release1;
-  assign \$832  = ~ \$831 ;
-  assign \$833  = in_beats0 > b_fold;
-  assign \$834  = ! in_wslot;
-  assign \$835  = in_fire & \$834 ;
-  assign \$836  = in_beats0 == b_fold;
-  assign \$837  = \$835  & \$836 ;
-  assign \$838  = \$833  | \$837 ;
-  assign \$839  = in_beats1 > b_fold;
-  assign \$841  = in_fire & \$840 ;
-  assign \$842  = in_beats1 == b_fold;
-  assign \$843  = \$841  & \$842 ;
-  assign \$844  = \$839  | \$843 ;
-  assign \$845  = ctx ? \$838  : \$844 ;
-  assign \$846  = \$832  & \$845 ;
-  assign \$847  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$848  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$849  = ctx ? \$847  : \$848 ;
-  assign \$850  = ~ layer[0];
-  assign \$851  = \$849  == \$850 ;
-  assign \$852  = ctx ? track_reset1 : track_reset0;
-  assign \$853  = ~ \$852 ;
-  assign \$854  = \$851  & \$853 ;
-  assign \$856  = 4'h0 >= fold_end;
-  assign \$858  = 4'h0 >= prev_out;
-  assign \$859  = \$856  | \$858 ;
-  assign \$861  = \$860  >= fold_end;
-  assign \$863  = \$862  >= prev_out;
-  assign \$864  = \$861  | \$863 ;
-  assign \$865  = track_reset_r1 ? \$859  : \$864 ;
-  assign \$867  = 4'h0 >= fold_end;
-  assign \$869  = 4'h0 >= prev_out;
-  assign \$870  = \$867  | \$869 ;
-  assign \$872  = \$871  >= fold_end;
-  assign \$874  = \$873  >= prev_out;
-  assign \$875  = \$872  | \$874 ;
-  assign \$876  = track_reset_r0 ? \$870  : \$875 ;
-  assign \$877  = ctx ? \$865  : \$876 ;
-  assign \$878  = \$854  & \$877 ;
-  assign \$879  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$880  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$881  = ctx ? \$879  : \$880 ;
-  assign \$882  = ~ layer[0];
-  assign \$883  = \$881  == \$882 ;
-  assign \$884  = ctx ? track_reset1 : track_reset0;
-  assign \$885  = ~ \$884 ;
-  assign \$886  = \$883  & \$885 ;
-  assign \$887  = ! prev_groups;
-  assign \$888  = wb_groups_ahead1 == prev_groups;
-  assign \$889  = track_reset_r1 ? \$887  : \$888 ;
-  assign \$890  = ! prev_groups;
-  assign \$891  = wb_groups_ahead0 == prev_groups;
-  assign \$892  = track_reset_r0 ? \$890  : \$891 ;
-  assign \$893  = ctx ? \$889  : \$892 ;
-  assign \$894  = \$886  & \$893 ;
-  assign \$895  = ~ loaded;
-  assign \$896  = last_fold & last_group;
-  assign \$897  = \$896  & cur_is_last;
-  assign \$898  = issue_a & \$897 ;
-  assign \$899  = \$895  | \$898 ;
-  assign \$900  = ~ issue_a;
-  assign \$901  = loaded & \$900 ;
-  assign \$902  = \$901  & issue_b;
-  assign \$903  = \$902  & b_last_fold;
-  assign \$904  = \$899  | \$903 ;
-  assign \$905  = ~ issue_a;
-  assign \$906  = loaded & \$905 ;
-  assign \$907  = \$906  & issue_b;
-  assign \$908  = d0_rp__data[8:0] + 3'h7;
-  assign \$910  = \$909  == 1'h1;
-  assign \$911  = d0_rp__data[8:0] + 3'h7;
-  assign \$913  = \$912  - 1'h1;
-  assign \$914  = b_fold_plus1 == \$913 ;
-  assign \$915  = d0_rp__data[8:0] + 3'h7;
-  assign \$917  = \$916  - 1'h1;
-  assign \$918  = b_fold == \$917 ;
-  assign \$919  = ~ loaded;
-  assign \$920  = issue_a & last_fold;
-  assign \$921  = \$920  & last_group;
-  assign \$922  = issue_a & last_fold;
-  assign \$923  = ~ b_done;
-  assign \$924  = cur_is_last & \$923 ;
-  assign \$925  = ~ b_group_is_0;
-  assign \$926  = \$924  & \$925 ;
-  assign \$927  = \$926  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$928  = ~ b_done;
-  assign \$929  = cur_is_last & \$928 ;
-  assign \$930  = ~ b_group_is_0;
-  assign \$931  = \$929  & \$930 ;
-  assign \$932  = b_group + 1'h1;
-  assign \$933  = \$931  ? \$932  : 10'h001;
-  assign \$934  = ! cur_folds_m1;
-  assign \$935  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$936  = group_plus1 + 1'h1;
-  assign \$937  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$938  = ~ loaded;
-  assign \$939  = last_fold & last_group;
-  assign \$940  = \$939  & cur_is_last;
-  assign \$941  = issue_a & \$940 ;
-  assign \$942  = \$938  | \$941 ;
-  assign \$943  = ~ issue_a;
-  assign \$944  = loaded & \$943 ;
-  assign \$945  = \$944  & issue_b;
-  assign \$946  = \$945  & b_last_fold;
-  assign \$947  = d0_rp__data[17:9] + 3'h7;
-  assign \$949  = ! \$948 ;
-  assign \$950  = d0_rp__data[17:9] + 3'h7;
-  assign \$952  = \$951  == 1'h1;
-  assign \$953  = b_group + 1'h1;
-  assign \$954  = d0_rp__data[17:9] + 3'h7;
-  assign \$956  = \$953  == \$955 ;
-  assign \$957  = b_group + 1'h1;
-  assign \$958  = d0_rp__data[17:9] + 3'h7;
-  assign \$960  = \$959  - 1'h1;
-  assign \$961  = \$957  == \$960 ;
-  assign \$962  = d0_rp__data[17:9] + 3'h7;
-  assign \$964  = b_group == \$963 ;
-  assign \$965  = d0_rp__data[17:9] + 3'h7;
-  assign \$967  = \$966  - 1'h1;
-  assign \$968  = b_group == \$967 ;
-  assign \$969  = ~ issue_a;
-  assign \$970  = loaded & \$969 ;
-  assign \$971  = \$970  & issue_b;
-  assign \$972  = b_fold_plus1 + 1'h1;
-  assign \$973  = ~ loaded;
-  assign \$974  = fold_plus1 + 1'h1;
-  assign \$975  = last_fold ? 11'h001 : \$974 ;
-  assign \$976  = last_fold & last_group;
-  assign \$977  = ~ b_done;
-  assign \$978  = cur_is_last & \$977 ;
-  assign \$979  = ~ b_done;
-  assign \$980  = cur_is_last & \$979 ;
-  assign \$981  = ~ b_group_is_0;
-  assign \$982  = \$980  & \$981 ;
-  assign \$983  = ! claim_ctx;
-  assign \$984  = claim_out & \$983 ;
-  assign \$985  = ! wb_ctx15;
-  assign \$986  = out_write & \$985 ;
-  assign \$987  = out_groups0 + 1'h1;
-  assign \$989  = claim_out & \$988 ;
-  assign \$991  = out_write & \$990 ;
-  assign \$992  = out_groups1 + 1'h1;
-  assign \$993  = out_n - 1'h1;
-  assign \$994  = drain_elem == \$993 ;
-  assign \$995  = out_n - 1'h1;
-  assign \$996  = drain_elem == \$995 ;
-  assign \$997  = ~ drain_slot;
-  assign \$998  = ! drain_slot;
-  assign \$1000  = drain_elem + 1'h1;
-  assign \$1001  = ~ release_slot;
-  assign \$1002  = ! release_slot;
-  assign \$1004  = in_flight + vector_start;
-  assign \$1005  = \$1004  - done;
-  assign \$1006  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$1007  = \$1006  + inc_busy;
-  assign \$1008  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$1009  = \$1008  + inc_stall_input;
-  assign \$1010  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$1011  = \$1010  + inc_stall_output;
-  assign \$1012  = issue ? 7'h40 : 7'h00;
-  assign \$1013  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$1014  = \$1013  + inc_mac_ops;
-  assign \$1015  = issue ? 4'h8 : 4'h0;
-  assign \$1016  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$1017  = \$1016  + inc_bank_reads;
-  assign \$1018  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$1019  = \$1018  + inc_act_reads;
-  assign \$1020  = in_fire + act_write;
-  assign \$1021  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$1022  = \$1021  + inc_act_writes;
-  assign \$1023  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$1024  = \$1023  + inc_inferences;
+  assign \$823  = ctx ? \$816  : \$822 ;
+  assign \$824  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$825  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$826  = ctx ? \$824  : \$825 ;
+  assign \$827  = ~ layer[0];
+  assign \$828  = \$826  == \$827 ;
+  assign \$829  = ctx ? track_reset1 : track_reset0;
+  assign \$830  = ~ \$829 ;
+  assign \$831  = \$828  & \$830 ;
+  assign \$833  = 4'h0 >= fold_end;
+  assign \$835  = 4'h0 >= prev_out;
+  assign \$836  = \$833  | \$835 ;
+  assign \$838  = \$837  >= fold_end;
+  assign \$840  = \$839  >= prev_out;
+  assign \$841  = \$838  | \$840 ;
+  assign \$842  = track_reset_r1 ? \$836  : \$841 ;
+  assign \$844  = 4'h0 >= fold_end;
+  assign \$846  = 4'h0 >= prev_out;
+  assign \$847  = \$844  | \$846 ;
+  assign \$849  = \$848  >= fold_end;
+  assign \$851  = \$850  >= prev_out;
+  assign \$852  = \$849  | \$851 ;
+  assign \$853  = track_reset_r0 ? \$847  : \$852 ;
+  assign \$854  = ctx ? \$842  : \$853 ;
+  assign \$855  = \$831  & \$854 ;
+  assign \$856  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$857  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$858  = ctx ? \$856  : \$857 ;
+  assign \$859  = ~ layer[0];
+  assign \$860  = \$858  == \$859 ;
+  assign \$861  = ctx ? track_reset1 : track_reset0;
+  assign \$862  = ~ \$861 ;
+  assign \$863  = \$860  & \$862 ;
+  assign \$864  = ! prev_groups;
+  assign \$865  = wb_groups_ahead1 == prev_groups;
+  assign \$866  = track_reset_r1 ? \$864  : \$865 ;
+  assign \$867  = ! prev_groups;
+  assign \$868  = wb_groups_ahead0 == prev_groups;
+  assign \$869  = track_reset_r0 ? \$867  : \$868 ;
+  assign \$870  = ctx ? \$866  : \$869 ;
+  assign \$871  = \$863  & \$870 ;
+  assign \$872  = ~ loaded;
+  assign \$873  = last_fold & last_group;
+  assign \$874  = \$873  & cur_is_last;
+  assign \$875  = issue_a & \$874 ;
+  assign \$876  = \$872  | \$875 ;
+  assign \$877  = ~ issue_a;
+  assign \$878  = loaded & \$877 ;
+  assign \$879  = \$878  & issue_b;
+  assign \$880  = \$879  & b_last_fold;
+  assign \$881  = \$876  | \$880 ;
+  assign \$882  = ~ issue_a;
+  assign \$883  = loaded & \$882 ;
+  assign \$884  = \$883  & issue_b;
+  assign \$885  = d0_rp__data[8:0] + 3'h7;
+  assign \$887  = \$886  == 1'h1;
+  assign \$888  = d0_rp__data[8:0] + 3'h7;
+  assign \$890  = \$889  - 1'h1;
+  assign \$891  = b_fold_plus1 == \$890 ;
+  assign \$892  = d0_rp__data[8:0] + 3'h7;
+  assign \$894  = \$893  - 1'h1;
+  assign \$895  = b_fold == \$894 ;
+  assign \$896  = ~ loaded;
+  assign \$897  = issue_a & last_fold;
+  assign \$898  = \$897  & last_group;
+  assign \$899  = issue_a & last_fold;
+  assign \$900  = ~ b_done;
+  assign \$901  = cur_is_last & \$900 ;
+  assign \$902  = ~ b_group_is_0;
+  assign \$903  = \$901  & \$902 ;
+  assign \$904  = \$903  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$905  = ~ b_done;
+  assign \$906  = cur_is_last & \$905 ;
+  assign \$907  = ~ b_group_is_0;
+  assign \$908  = \$906  & \$907 ;
+  assign \$909  = b_group + 1'h1;
+  assign \$910  = \$908  ? \$909  : 10'h001;
+  assign \$911  = ! cur_folds_m1;
+  assign \$912  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$913  = group_plus1 + 1'h1;
+  assign \$914  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$915  = ~ loaded;
+  assign \$916  = last_fold & last_group;
+  assign \$917  = \$916  & cur_is_last;
+  assign \$918  = issue_a & \$917 ;
+  assign \$919  = \$915  | \$918 ;
+  assign \$920  = ~ issue_a;
+  assign \$921  = loaded & \$920 ;
+  assign \$922  = \$921  & issue_b;
+  assign \$923  = \$922  & b_last_fold;
+  assign \$924  = d0_rp__data[17:9] + 3'h7;
+  assign \$926  = ! \$925 ;
+  assign \$927  = d0_rp__data[17:9] + 3'h7;
+  assign \$929  = \$928  == 1'h1;
+  assign \$930  = b_group + 1'h1;
+  assign \$931  = d0_rp__data[17:9] + 3'h7;
+  assign \$933  = \$930  == \$932 ;
+  assign \$934  = b_group + 1'h1;
+  assign \$935  = d0_rp__data[17:9] + 3'h7;
+  assign \$937  = \$936  - 1'h1;
+  assign \$938  = \$934  == \$937 ;
+  assign \$939  = d0_rp__data[17:9] + 3'h7;
+  assign \$941  = b_group == \$940 ;
+  assign \$942  = d0_rp__data[17:9] + 3'h7;
+  assign \$944  = \$943  - 1'h1;
+  assign \$945  = b_group == \$944 ;
+  assign \$946  = ~ issue_a;
+  assign \$947  = loaded & \$946 ;
+  assign \$948  = \$947  & issue_b;
+  assign \$949  = b_fold_plus1 + 1'h1;
+  assign \$950  = ~ loaded;
+  assign \$951  = fold_plus1 + 1'h1;
+  assign \$952  = last_fold ? 11'h001 : \$951 ;
+  assign \$953  = last_fold & last_group;
+  assign \$954  = ~ b_done;
+  assign \$955  = cur_is_last & \$954 ;
+  assign \$956  = ~ b_done;
+  assign \$957  = cur_is_last & \$956 ;
+  assign \$958  = ~ b_group_is_0;
+  assign \$959  = \$957  & \$958 ;
+  assign \$960  = ! claim_ctx;
+  assign \$961  = claim_out & \$960 ;
+  assign \$962  = ! wb_ctx15;
+  assign \$963  = out_write & \$962 ;
+  assign \$964  = out_groups0 + 1'h1;
+  assign \$966  = claim_out & \$965 ;
+  assign \$968  = out_write & \$967 ;
+  assign \$969  = out_groups1 + 1'h1;
+  assign \$970  = out_n - 1'h1;
+  assign \$971  = drain_elem == \$970 ;
+  assign \$972  = out_n - 1'h1;
+  assign \$973  = drain_elem == \$972 ;
+  assign \$974  = ~ drain_slot;
+  assign \$975  = ! drain_slot;
+  assign \$977  = drain_elem + 1'h1;
+  assign \$978  = ~ release_slot;
+  assign \$979  = ! release_slot;
+  assign \$981  = in_flight + vector_start;
+  assign \$982  = \$981  - done;
+  assign \$983  = in_flight + vector_start;
+  assign \$984  = \$983  - done;
+  assign \$985  = | \$984 ;
+  assign \$986  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$987  = \$986  + inc_busy;
+  assign \$988  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$989  = \$988  + inc_stall_input;
+  assign \$990  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$991  = \$990  + inc_stall_output;
+  assign \$992  = issue ? 7'h40 : 7'h00;
+  assign \$993  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$994  = \$993  + inc_mac_ops;
+  assign \$995  = issue ? 4'h8 : 4'h0;
+  assign \$996  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$997  = \$996  + inc_bank_reads;
+  assign \$998  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$999  = \$998  + inc_act_reads;
+  assign \$1000  = in_fire + act_write;
+  assign \$1001  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$1002  = \$1001  + inc_act_writes;
+  assign \$1003  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$1004  = \$1003  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$1025 ;
+    has_layers <= \$1005 ;
   always @(posedge clk)
-    last_layer <= \$1026 ;
+    last_layer <= \$1006 ;
   always @(posedge clk)
-    in_folds_m1 <= \$1027 ;
+    in_folds_m1 <= \$1007 ;
   always @(posedge clk)
-    out_n <= \$1028 ;
+    out_n <= \$1008 ;
   always @(posedge clk)
-    in_beats0 <= \$1029 ;
+    in_beats0 <= \$1009 ;
   always @(posedge clk)
-    in_full0 <= \$1030 ;
+    in_full0 <= \$1010 ;
   always @(posedge clk)
-    in_beats1 <= \$1031 ;
+    in_beats1 <= \$1011 ;
   always @(posedge clk)
-    in_full1 <= \$1032 ;
+    in_full1 <= \$1012 ;
   always @(posedge clk)
-    in_wslot <= \$1033 ;
+    in_wslot <= \$1013 ;
   always @(posedge clk)
-    in_groups <= \$1034 ;
+    in_groups <= \$1014 ;
   always @(posedge clk)
-    cur_groups <= \$1035 ;
+    cur_groups <= \$1015 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1036 ;
+    cur_folds_m1 <= \$1016 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1037 ;
+    cur_groups_m1 <= \$1017 ;
   always @(posedge clk)
-    cur_out <= \$1038 ;
+    cur_out <= \$1018 ;
   always @(posedge clk)
-    cur_is_last <= \$1039 ;
+    cur_is_last <= \$1019 ;
   always @(posedge clk)
-    cur_relu <= \$1040 ;
+    cur_relu <= \$1020 ;
   always @(posedge clk)
-    cur_requantize <= \$1041 ;
+    cur_requantize <= \$1021 ;
   always @(posedge clk)
-    bank_addr <= \$1042 ;
+    bank_addr <= \$1022 ;
   always @(posedge clk)
-    rq_addr <= \$1043 ;
+    rq_addr <= \$1023 ;
   always @(posedge clk)
-    layer <= \$1044 ;
+    layer <= \$1024 ;
   always @(posedge clk)
-    group <= \$1045 ;
+    group <= \$1025 ;
   always @(posedge clk)
-    fold <= \$1046 ;
+    fold <= \$1026 ;
   always @(posedge clk)
-    fold_end <= \$1047 ;
+    fold_end <= \$1027 ;
   always @(posedge clk)
-    fold_end_next <= \$1048 ;
+    fold_end_next <= \$1028 ;
   always @(posedge clk)
-    b_group <= \$1049 ;
+    b_group <= \$1029 ;
   always @(posedge clk)
-    b_fold <= \$1050 ;
+    b_fold <= \$1030 ;
   always @(posedge clk)
-    b_in_group <= \$1051 ;
+    b_in_group <= \$1031 ;
   always @(posedge clk)
-    b_bank_addr <= \$1052 ;
+    b_bank_addr <= \$1032 ;
   always @(posedge clk)
-    b_rq_addr <= \$1053 ;
+    b_rq_addr <= \$1033 ;
   always @(posedge clk)
-    loaded <= \$1054 ;
+    loaded <= \$1034 ;
   always @(posedge clk)
-    wr_buf <= \$1055 ;
+    wr_buf <= \$1035 ;
   always @(posedge clk)
-    prev_out <= \$1056 ;
+    prev_out <= \$1036 ;
   always @(posedge clk)
-    prev_groups <= \$1057 ;
+    prev_groups <= \$1037 ;
   always @(posedge clk)
-    ctx <= \$1058 ;
+    ctx <= \$1038 ;
   always @(posedge clk)
-    claim_out <= \$1059 ;
+    claim_out <= \$1039 ;
   always @(posedge clk)
-    claim_ctx <= \$1060 ;
+    claim_ctx <= \$1040 ;
   always @(posedge clk)
     step_addr <= \$325 ;
   always @(posedge clk)
@@ -3529,7 +3490,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$348 ;
   always @(posedge clk)
-    step_valid <= \$1061 ;
+    step_valid <= \$1041 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3543,7 +3504,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1062 ;
+    wb_valid1 <= \$1042 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3553,7 +3514,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1063 ;
+    wb_valid2 <= \$1043 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3563,7 +3524,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1064 ;
+    wb_valid3 <= \$1044 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3573,7 +3534,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1065 ;
+    wb_valid4 <= \$1045 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3583,7 +3544,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1066 ;
+    wb_valid5 <= \$1046 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3593,7 +3554,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1067 ;
+    wb_valid6 <= \$1047 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3603,7 +3564,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1068 ;
+    wb_valid7 <= \$1048 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3613,7 +3574,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1069 ;
+    wb_valid8 <= \$1049 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3623,7 +3584,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1070 ;
+    wb_valid9 <= \$1050 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3633,7 +3594,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1071 ;
+    wb_valid10 <= \$1051 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3643,7 +3604,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1072 ;
+    wb_valid11 <= \$1052 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3653,7 +3614,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1073 ;
+    wb_valid12 <= \$1053 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3663,7 +3624,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1074 ;
+    wb_valid13 <= \$1054 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3673,7 +3634,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1075 ;
+    wb_valid14 <= \$1055 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3683,7 +3644,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$1076 ;
+    wb_valid15 <= \$1056 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3693,135 +3654,137 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    track_reset_r0 <= \$1077 ;
+    track_reset_r0 <= \$1057 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1078 ;
+    wb_parity_ahead0 <= \$1058 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1079 ;
+    wb_groups_ahead0 <= \$1059 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1080 ;
+    track_reset_r1 <= \$1060 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1081 ;
+    wb_parity_ahead1 <= \$1061 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1082 ;
+    wb_groups_ahead1 <= \$1062 ;
   always @(posedge clk)
-    in_ok <= \$1083 ;
+    in_ok <= \$1063 ;
   always @(posedge clk)
-    b_ready <= \$1084 ;
+    b_ready <= \$1064 ;
   always @(posedge clk)
-    raw_ok <= \$1085 ;
+    raw_ok <= \$1065 ;
   always @(posedge clk)
-    raw_full <= \$1086 ;
+    raw_full <= \$1066 ;
   always @(posedge clk)
-    b_last_fold <= \$1087 ;
+    b_last_fold <= \$1067 ;
   always @(posedge clk)
-    last_fold <= \$1088 ;
+    last_fold <= \$1068 ;
   always @(posedge clk)
-    last_group <= \$1089 ;
+    last_group <= \$1069 ;
   always @(posedge clk)
-    group_plus1 <= \$1090 ;
+    group_plus1 <= \$1070 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1091 ;
+    b_group_is_0 <= \$1071 ;
   always @(posedge clk)
-    b_done <= \$1092 ;
+    b_done <= \$1072 ;
   always @(posedge clk)
-    b_last_group <= \$1093 ;
+    b_last_group <= \$1073 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1094 ;
+    b_fold_plus1 <= \$1074 ;
   always @(posedge clk)
-    layer_is_0 <= \$1095 ;
+    layer_is_0 <= \$1075 ;
   always @(posedge clk)
-    group_is_0 <= \$1096 ;
+    group_is_0 <= \$1076 ;
   always @(posedge clk)
-    fold_is_0 <= \$1097 ;
+    fold_is_0 <= \$1077 ;
   always @(posedge clk)
-    fold_plus1 <= \$1098 ;
+    fold_plus1 <= \$1078 ;
   always @(posedge clk)
-    out_full0 <= \$1099 ;
+    out_full0 <= \$1079 ;
   always @(posedge clk)
-    out_pending0 <= \$1100 ;
+    out_pending0 <= \$1080 ;
   always @(posedge clk)
-    out_groups0 <= \$1101 ;
+    out_groups0 <= \$1081 ;
   always @(posedge clk)
-    out_full1 <= \$1102 ;
+    out_full1 <= \$1082 ;
   always @(posedge clk)
-    out_pending1 <= \$1103 ;
+    out_pending1 <= \$1083 ;
   always @(posedge clk)
-    out_groups1 <= \$1104 ;
+    out_groups1 <= \$1084 ;
   always @(posedge clk)
-    drain_inflight <= \$1105 ;
+    drain_inflight <= \$1085 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1106 ;
+    drain_inflight2 <= \$1086 ;
   always @(posedge clk)
-    drain_lane <= \$1107 ;
+    drain_lane <= \$1087 ;
   always @(posedge clk)
-    drain_last <= \$1108 ;
+    drain_last <= \$1088 ;
   always @(posedge clk)
-    drain_elem <= \$1109 ;
+    drain_elem <= \$1089 ;
   always @(posedge clk)
-    drain_slot <= \$1110 ;
+    drain_slot <= \$1090 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$410 ;
+    drain_lane_data0 <= \$signature__data$409 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$411 ;
+    drain_lane_data1 <= \$signature__data$410 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$412 ;
+    drain_lane_data2 <= \$signature__data$411 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$413 ;
+    drain_lane_data3 <= \$signature__data$412 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$414 ;
+    drain_lane_data4 <= \$signature__data$413 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$415 ;
+    drain_lane_data5 <= \$signature__data$414 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$416 ;
+    drain_lane_data6 <= \$signature__data$415 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$417 ;
+    drain_lane_data7 <= \$signature__data$416 ;
   always @(posedge clk)
-    release_slot <= \$1111 ;
+    release_slot <= \$1091 ;
   always @(posedge clk)
-    in_flight <= \$1112 ;
+    in_flight <= \$1092 ;
   always @(posedge clk)
-    clear_counters_r <= \$1113 ;
+    busy <= \$1093 ;
   always @(posedge clk)
-    inc_busy <= \$1114 ;
+    clear_counters_r <= \$1094 ;
   always @(posedge clk)
-    count_busy <= \$1115 ;
+    inc_busy <= \$1095 ;
   always @(posedge clk)
-    inc_stall_input <= \$1116 ;
+    count_busy <= \$1096 ;
   always @(posedge clk)
-    count_stall_input <= \$1117 ;
+    inc_stall_input <= \$1097 ;
   always @(posedge clk)
-    inc_stall_output <= \$1118 ;
+    count_stall_input <= \$1098 ;
   always @(posedge clk)
-    count_stall_output <= \$1119 ;
+    inc_stall_output <= \$1099 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1120 ;
+    count_stall_output <= \$1100 ;
   always @(posedge clk)
-    count_mac_ops <= \$1121 ;
+    inc_mac_ops <= \$1101 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1122 ;
+    count_mac_ops <= \$1102 ;
   always @(posedge clk)
-    count_bank_reads <= \$1123 ;
+    inc_bank_reads <= \$1103 ;
   always @(posedge clk)
-    inc_act_reads <= \$1124 ;
+    count_bank_reads <= \$1104 ;
   always @(posedge clk)
-    count_act_reads <= \$1125 ;
+    inc_act_reads <= \$1105 ;
   always @(posedge clk)
-    inc_act_writes <= \$1126 ;
+    count_act_reads <= \$1106 ;
   always @(posedge clk)
-    count_act_writes <= \$1127 ;
+    inc_act_writes <= \$1107 ;
   always @(posedge clk)
-    inc_inferences <= \$1128 ;
+    count_act_writes <= \$1108 ;
   always @(posedge clk)
-    count_inferences <= \$1129 ;
+    inc_inferences <= \$1109 ;
+  always @(posedge clk)
+    count_inferences <= \$1110 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3016$0 (drain_last2),
+    .\port$2995$0 (drain_last2),
     .\port$328$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3832,8 +3795,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3196$0 (\$1130 ),
-    .\port$3197$0 (\$1131 ),
+    .\port$3177$0 (\$1111 ),
+    .\port$3178$0 (\$1112 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -3850,8 +3813,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3333$0 (\$1132 ),
-    .\port$3334$0 (\$1133 ),
+    .\port$3314$0 (\$1113 ),
+    .\port$3315$0 (\$1114 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -3868,8 +3831,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3470$0 (\$1134 ),
-    .\port$3471$0 (\$1135 ),
+    .\port$3451$0 (\$1115 ),
+    .\port$3452$0 (\$1116 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -3886,8 +3849,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3607$0 (\$1136 ),
-    .\port$3608$0 (\$1137 ),
+    .\port$3588$0 (\$1117 ),
+    .\port$3589$0 (\$1118 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -3904,8 +3867,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3744$0 (\$1138 ),
-    .\port$3745$0 (\$1139 ),
+    .\port$3725$0 (\$1119 ),
+    .\port$3726$0 (\$1120 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -3922,8 +3885,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$3881$0 (\$1140 ),
-    .\port$3882$0 (\$1141 ),
+    .\port$3862$0 (\$1121 ),
+    .\port$3863$0 (\$1122 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -3940,8 +3903,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$4018$0 (\$1142 ),
-    .\port$4019$0 (\$1143 ),
+    .\port$3999$0 (\$1123 ),
+    .\port$4000$0 (\$1124 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -3958,8 +3921,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4155$0 (\$1144 ),
-    .\port$4156$0 (\$1145 ),
+    .\port$4136$0 (\$1125 ),
+    .\port$4137$0 (\$1126 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4032,564 +3995,707 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = has_layers;
+    \$1005  = has_layers;
     if (\$278 ) begin
       if (\$279 ) begin
-        \$1025  = \$280 ;
+        \$1005  = \$280 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = last_layer;
+    \$1006  = last_layer;
     if (\$278 ) begin
       if (\$279 ) begin
-        \$1026  = \$285 ;
+        \$1006  = \$285 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \$287 ;
+    \$1007  = \$287 ;
     if (rst) begin
-      \$1027  = 10'h3ff;
+      \$1007  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = dl_rp__data[17:9];
+    \$1008  = dl_rp__data[17:9];
     if (rst) begin
-      \$1028  = 9'h000;
+      \$1008  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = in_beats0;
+    \$1009  = in_beats0;
     if (\$289 ) begin
-      \$1029  = \$290 [8:0];
+      \$1009  = \$290 [8:0];
     end
     if (in_release0) begin
-      \$1029  = 9'h000;
+      \$1009  = 9'h000;
     end
     if (rst) begin
-      \$1029  = 9'h000;
+      \$1009  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = in_full0;
+    \$1010  = in_full0;
     if (\$289 ) begin
       if (\$291 ) begin
-        \$1030  = 1'h1;
+        \$1010  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$1030  = 1'h0;
+      \$1010  = 1'h0;
     end
     if (rst) begin
-      \$1030  = 1'h0;
+      \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = in_beats1;
+    \$1011  = in_beats1;
     if (\$293 ) begin
-      \$1031  = \$294 [8:0];
+      \$1011  = \$294 [8:0];
     end
     if (in_release1) begin
-      \$1031  = 9'h000;
+      \$1011  = 9'h000;
     end
     if (rst) begin
-      \$1031  = 9'h000;
+      \$1011  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = in_full1;
+    \$1012  = in_full1;
     if (\$293 ) begin
       if (\$295 ) begin
-        \$1032  = 1'h1;
+        \$1012  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$1032  = 1'h0;
+      \$1012  = 1'h0;
     end
     if (rst) begin
-      \$1032  = 1'h0;
+      \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = in_wslot;
+    \$1013  = in_wslot;
     if (\$298 ) begin
-      \$1033  = \$299 ;
+      \$1013  = \$299 ;
     end
     if (rst) begin
-      \$1033  = 1'h0;
+      \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \$301 [8:0];
+    \$1014  = \$301 [8:0];
     if (rst) begin
-      \$1034  = 9'h000;
+      \$1014  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = cur_groups;
+    \$1015  = cur_groups;
     if (\$302 ) begin
-      \$1035  = nxt_steps_rp__data[8:0];
+      \$1015  = nxt_steps_rp__data[8:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1035  = nxt_steps_rp__data[8:0];
+          \$1015  = nxt_steps_rp__data[8:0];
         end
       end
     end
     if (rst) begin
-      \$1035  = 9'h000;
+      \$1015  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = cur_folds_m1;
+    \$1016  = cur_folds_m1;
     if (\$302 ) begin
-      \$1036  = nxt_steps_rp__data[18:9];
+      \$1016  = nxt_steps_rp__data[18:9];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1036  = nxt_steps_rp__data[18:9];
+          \$1016  = nxt_steps_rp__data[18:9];
         end
       end
     end
     if (rst) begin
-      \$1036  = 10'h3ff;
+      \$1016  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = cur_groups_m1;
+    \$1017  = cur_groups_m1;
     if (\$302 ) begin
-      \$1037  = nxt_steps_rp__data[28:19];
+      \$1017  = nxt_steps_rp__data[28:19];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1037  = nxt_steps_rp__data[28:19];
+          \$1017  = nxt_steps_rp__data[28:19];
         end
       end
     end
     if (rst) begin
-      \$1037  = 10'h3ff;
+      \$1017  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = cur_out;
+    \$1018  = cur_out;
     if (\$302 ) begin
-      \$1038  = nxt_rp__data[17:9];
+      \$1018  = nxt_rp__data[17:9];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1038  = nxt_rp__data[17:9];
+          \$1018  = nxt_rp__data[17:9];
         end
       end
     end
     if (rst) begin
-      \$1038  = 9'h000;
+      \$1018  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = cur_is_last;
+    \$1019  = cur_is_last;
     if (\$302 ) begin
-      \$1039  = \$303 ;
+      \$1019  = \$303 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1039  = \$306 ;
+          \$1019  = \$306 ;
         end
       end
     end
+    if (rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1020  = cur_relu;
+    if (\$302 ) begin
+      \$1020  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1020  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$1020  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1021  = cur_requantize;
+    if (\$302 ) begin
+      \$1021  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1021  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$1021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = bank_addr;
+    if (\$302 ) begin
+      \$1022  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1022  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$309 ) begin
+              \$1022  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$313 ) begin
+        \$1022  = \$314 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1022  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = rq_addr;
+    if (\$302 ) begin
+      \$1023  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1023  = \$305 [7:0];
+        if (last_group) begin
+          \$1023  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$309 ) begin
+              \$1023  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1023  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1024  = layer;
+    if (\$302 ) begin
+      \$1024  = \$100 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1024  = \$100 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1024  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1025  = group;
+    if (\$302 ) begin
+      \$1025  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1025  = \$304 [8:0];
+        if (last_group) begin
+          \$1025  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$309 ) begin
+              \$1025  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1025  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = fold;
+    if (\$302 ) begin
+      \$1026  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1026  = 9'h000;
+        if (last_group) begin
+          \$1026  = 9'h000;
+        end
+      end else begin
+        \$1026  = \$310 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1026  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1027  = fold_end;
+    if (\$302 ) begin
+      \$1027  = 10'h008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1027  = 10'h008;
+        if (last_group) begin
+          \$1027  = 10'h008;
+        end
+      end else begin
+        \$1027  = fold_end_next[9:0];
+      end
+    end
+    if (rst) begin
+      \$1027  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = fold_end_next;
+    if (\$302 ) begin
+      \$1028  = 11'h010;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1028  = 11'h010;
+        if (last_group) begin
+          \$1028  = 11'h010;
+        end
+      end else begin
+        \$1028  = \$311 [10:0];
+      end
+    end
+    if (rst) begin
+      \$1028  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = b_group;
+    if (\$302 ) begin
+      \$1029  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1029  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1029  = \$317 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1029  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = b_fold;
+    if (\$302 ) begin
+      \$1030  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1030  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1030  = 9'h000;
+      end else begin
+        \$1030  = \$319 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1030  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1031  = b_in_group;
+    if (\$302 ) begin
+      \$1031  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1031  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1031  = \$316 ;
+    end
+    if (rst) begin
+      \$1031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = b_bank_addr;
+    if (\$302 ) begin
+      \$1032  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1032  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1032  = \$315 [8:0];
+    end
+    if (rst) begin
+      \$1032  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1033  = b_rq_addr;
+    if (\$302 ) begin
+      \$1033  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1033  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1033  = \$318 [7:0];
+      end
+    end
+    if (rst) begin
+      \$1033  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = loaded;
+    if (\$302 ) begin
+      \$1034  = 1'h1;
+    end
+    if (\$321 ) begin
+      \$1034  = 1'h0;
+    end
+    if (rst) begin
+      \$1034  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = wr_buf;
+    if (\$302 ) begin
+      \$1035  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1035  = \$307 ;
+          if (cur_is_last) begin
+            \$1035  = 1'h0;
+            if (b_done) begin
+              \$1035  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1035  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = prev_out;
+    if (\$302 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1036  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1036  = d0_rp__data[17:9];
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1036  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = prev_groups;
+    if (\$302 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1037  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1037  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1037  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = ctx;
+    if (\$302 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1038  = \$308 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1038  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1039  = \$324 ;
     if (rst) begin
       \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = cur_relu;
-    if (\$302 ) begin
-      \$1040  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1040  = nxt_rp__data[35];
-        end
-      end
-    end
+    \$1040  = ctx;
     if (rst) begin
       \$1040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = cur_requantize;
-    if (\$302 ) begin
-      \$1041  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1041  = nxt_rp__data[36];
-        end
-      end
-    end
+    \$1041  = issue;
     if (rst) begin
       \$1041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = bank_addr;
-    if (\$302 ) begin
-      \$1042  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1042  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$309 ) begin
-              \$1042  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$313 ) begin
-        \$1042  = \$314 [8:0];
-      end
-    end
+    \$1042  = \$349 ;
     if (rst) begin
-      \$1042  = 9'h000;
+      \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = rq_addr;
-    if (\$302 ) begin
-      \$1043  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1043  = \$305 [7:0];
-        if (last_group) begin
-          \$1043  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$309 ) begin
-              \$1043  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
+    \$1043  = wb_valid1;
     if (rst) begin
-      \$1043  = 8'h00;
+      \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = layer;
-    if (\$302 ) begin
-      \$1044  = \$100 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1044  = \$100 [3:0];
-        end
-      end
-    end
+    \$1044  = wb_valid2;
     if (rst) begin
-      \$1044  = 4'h0;
+      \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = group;
-    if (\$302 ) begin
-      \$1045  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1045  = \$304 [8:0];
-        if (last_group) begin
-          \$1045  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$309 ) begin
-              \$1045  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$1045  = wb_valid3;
     if (rst) begin
-      \$1045  = 9'h000;
+      \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = fold;
-    if (\$302 ) begin
-      \$1046  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1046  = 9'h000;
-        if (last_group) begin
-          \$1046  = 9'h000;
-        end
-      end else begin
-        \$1046  = \$310 [8:0];
-      end
-    end
+    \$1046  = wb_valid4;
     if (rst) begin
-      \$1046  = 9'h000;
+      \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = fold_end;
-    if (\$302 ) begin
-      \$1047  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1047  = 10'h008;
-        if (last_group) begin
-          \$1047  = 10'h008;
-        end
-      end else begin
-        \$1047  = fold_end_next[9:0];
-      end
-    end
+    \$1047  = wb_valid5;
     if (rst) begin
-      \$1047  = 10'h000;
+      \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = fold_end_next;
-    if (\$302 ) begin
-      \$1048  = 11'h010;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1048  = 11'h010;
-        if (last_group) begin
-          \$1048  = 11'h010;
-        end
-      end else begin
-        \$1048  = \$311 [10:0];
-      end
-    end
+    \$1048  = wb_valid6;
     if (rst) begin
-      \$1048  = 11'h000;
+      \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = b_group;
-    if (\$302 ) begin
-      \$1049  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1049  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1049  = \$317 [8:0];
-      end
-    end
+    \$1049  = wb_valid7;
     if (rst) begin
-      \$1049  = 9'h000;
+      \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = b_fold;
-    if (\$302 ) begin
-      \$1050  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1050  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1050  = 9'h000;
-      end else begin
-        \$1050  = \$319 [8:0];
-      end
-    end
+    \$1050  = wb_valid8;
     if (rst) begin
-      \$1050  = 9'h000;
+      \$1050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = b_in_group;
-    if (\$302 ) begin
-      \$1051  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1051  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1051  = \$316 ;
-    end
+    \$1051  = wb_valid9;
     if (rst) begin
       \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = b_bank_addr;
-    if (\$302 ) begin
-      \$1052  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1052  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1052  = \$315 [8:0];
-    end
+    \$1052  = wb_valid10;
     if (rst) begin
-      \$1052  = 9'h000;
+      \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = b_rq_addr;
-    if (\$302 ) begin
-      \$1053  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1053  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1053  = \$318 [7:0];
-      end
-    end
+    \$1053  = wb_valid11;
     if (rst) begin
-      \$1053  = 8'h00;
+      \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = loaded;
-    if (\$302 ) begin
-      \$1054  = 1'h1;
-    end
-    if (\$321 ) begin
-      \$1054  = 1'h0;
-    end
+    \$1054  = wb_valid12;
     if (rst) begin
       \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = wr_buf;
-    if (\$302 ) begin
-      \$1055  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1055  = \$307 ;
-          if (cur_is_last) begin
-            \$1055  = 1'h0;
-            if (b_done) begin
-              \$1055  = 1'h1;
-            end
-          end
-        end
-      end
-    end
+    \$1055  = wb_valid13;
     if (rst) begin
       \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = prev_out;
-    if (\$302 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1056  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1056  = d0_rp__data[17:9];
-            end
-          end
-        end
-      end
-    end
+    \$1056  = wb_valid14;
     if (rst) begin
-      \$1056  = 9'h000;
+      \$1056  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = prev_groups;
-    if (\$302 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1057  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1057  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1057  = track_reset0;
     if (rst) begin
-      \$1057  = 9'h000;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = ctx;
-    if (\$302 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1058  = \$308 ;
-          end
-        end
-      end
+    \$1058  = \$350 ;
+    if (\$355 ) begin
+      \$1058  = wb_par14;
     end
     if (rst) begin
       \$1058  = 1'h0;
@@ -4597,202 +4703,386 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \$324 ;
+    \$1059  = \$351 ;
+    if (\$355 ) begin
+      \$1059  = \$360 [8:0];
+    end
     if (rst) begin
-      \$1059  = 1'h0;
+      \$1059  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = ctx;
+    \$1060  = track_reset1;
     if (rst) begin
       \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = issue;
+    \$1061  = \$361 ;
+    if (\$366 ) begin
+      \$1061  = wb_par14;
+    end
     if (rst) begin
       \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \$349 ;
-    if (rst) begin
-      \$1062  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = wb_valid1;
-    if (rst) begin
-      \$1063  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = wb_valid2;
-    if (rst) begin
-      \$1064  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = wb_valid3;
-    if (rst) begin
-      \$1065  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = wb_valid4;
-    if (rst) begin
-      \$1066  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = wb_valid5;
-    if (rst) begin
-      \$1067  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = wb_valid6;
-    if (rst) begin
-      \$1068  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = wb_valid7;
-    if (rst) begin
-      \$1069  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = wb_valid8;
-    if (rst) begin
-      \$1070  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = wb_valid9;
-    if (rst) begin
-      \$1071  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = wb_valid10;
-    if (rst) begin
-      \$1072  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = wb_valid11;
-    if (rst) begin
-      \$1073  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = wb_valid12;
-    if (rst) begin
-      \$1074  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = wb_valid13;
-    if (rst) begin
-      \$1075  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = wb_valid14;
-    if (rst) begin
-      \$1076  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = track_reset0;
-    if (rst) begin
-      \$1077  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \$350 ;
-    if (\$355 ) begin
-      \$1078  = wb_par14;
-    end
-    if (rst) begin
-      \$1078  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = \$351 ;
-    if (\$355 ) begin
-      \$1079  = \$360 [8:0];
-    end
-    if (rst) begin
-      \$1079  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = track_reset1;
-    if (rst) begin
-      \$1080  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = \$361 ;
+    \$1062  = \$362 ;
     if (\$366 ) begin
-      \$1081  = wb_par14;
+      \$1062  = \$371 [8:0];
     end
     if (rst) begin
-      \$1081  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \$362 ;
-    if (\$366 ) begin
-      \$1082  = \$371 [8:0];
-    end
-    if (rst) begin
-      \$1082  = 9'h000;
+      \$1062  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$372 ) begin
-      \$1083  = \$384 ;
+      \$1063  = \$384 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$446 ) begin
-        \$1083  = \$458 ;
+        \$1063  = \$455 ;
       end else if (last_fold) begin
-        \$1083  = \$530 ;
+        \$1063  = \$526 ;
       end else begin
-        \$1083  = \$660 ;
+        \$1063  = \$650 ;
       end
     end else if (issue_b) begin
-      \$1083  = \$740 ;
+      \$1063  = \$724 ;
     end else begin
-      \$1083  = \$830 ;
+      \$1063  = \$810 ;
+    end
+    if (rst) begin
+      \$1063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$372 ) begin
+      \$1064  = \$396 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1064  = \$466 ;
+      end else if (last_fold) begin
+        \$1064  = \$539 ;
+      end else begin
+        \$1064  = \$663 ;
+      end
+    end else if (issue_b) begin
+      \$1064  = \$749 ;
+    end else begin
+      \$1064  = \$823 ;
+    end
+    if (rst) begin
+      \$1064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$372 ) begin
+      \$1065  = \$428 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1065  = \$498 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1065  = \$572 ;
+        end else begin
+          \$1065  = \$621 ;
+        end
+      end else begin
+        \$1065  = \$695 ;
+      end
+    end else if (issue_b) begin
+      \$1065  = \$781 ;
+    end else begin
+      \$1065  = \$855 ;
+    end
+    if (rst) begin
+      \$1065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$372 ) begin
+      \$1066  = \$444 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1066  = \$514 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1066  = \$589 ;
+        end else begin
+          \$1066  = \$637 ;
+        end
+      end else begin
+        \$1066  = \$711 ;
+      end
+    end else if (issue_b) begin
+      \$1066  = \$797 ;
+    end else begin
+      \$1066  = \$871 ;
+    end
+    if (rst) begin
+      \$1066  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$881 ) begin
+      \$1067  = \$887 ;
+    end else if (\$884 ) begin
+      \$1067  = \$891 ;
+    end else begin
+      \$1067  = \$895 ;
+    end
+    if (rst) begin
+      \$1067  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1068  = last_fold;
+    if (\$896 ) begin
+      \$1068  = nxt_steps_rp__data[29];
+    end else if (\$898 ) begin
+      \$1068  = nxt_steps_rp__data[29];
+    end else if (\$899 ) begin
+      \$1068  = \$911 ;
+    end else if (issue_a) begin
+      \$1068  = \$914 ;
+    end
+    if (rst) begin
+      \$1068  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1069  = last_group;
+    if (\$896 ) begin
+      \$1069  = nxt_steps_rp__data[30];
+    end else if (\$898 ) begin
+      \$1069  = \$904 ;
+    end else if (\$899 ) begin
+      \$1069  = \$912 ;
+    end
+    if (rst) begin
+      \$1069  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = group_plus1;
+    if (\$896 ) begin
+      \$1070  = 10'h001;
+    end else if (\$898 ) begin
+      \$1070  = \$910 ;
+    end else if (\$899 ) begin
+      \$1070  = \$913 [9:0];
+    end
+    if (rst) begin
+      \$1070  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1071  = b_group_is_0;
+    if (\$919 ) begin
+      \$1071  = 1'h1;
+    end else if (\$923 ) begin
+      \$1071  = 1'h0;
+    end
+    if (rst) begin
+      \$1071  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$919 ) begin
+      \$1072  = \$926 ;
+    end else if (\$923 ) begin
+      \$1072  = \$933 ;
+    end else begin
+      \$1072  = \$941 ;
+    end
+    if (rst) begin
+      \$1072  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$919 ) begin
+      \$1073  = \$929 ;
+    end else if (\$923 ) begin
+      \$1073  = \$938 ;
+    end else begin
+      \$1073  = \$945 ;
+    end
+    if (rst) begin
+      \$1073  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$919 ) begin
+      \$1074  = 10'h001;
+    end else if (\$923 ) begin
+      \$1074  = 10'h001;
+    end else begin
+      if (\$948 ) begin
+        \$1074  = \$949 [9:0];
+      end
+    end
+    if (rst) begin
+      \$1074  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = layer_is_0;
+    if (\$950 ) begin
+      \$1075  = 1'h1;
+    end else if (issue_a) begin
+      if (\$953 ) begin
+        \$1075  = \$955 ;
+      end
+    end
+    if (rst) begin
+      \$1075  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = group_is_0;
+    if (\$950 ) begin
+      \$1076  = 1'h1;
+    end else if (issue_a) begin
+      if (\$953 ) begin
+        \$1076  = 1'h1;
+        if (\$959 ) begin
+          \$1076  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1076  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1076  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = fold_is_0;
+    if (\$950 ) begin
+      \$1077  = 1'h1;
+    end else if (issue_a) begin
+      \$1077  = last_fold;
+    end
+    if (rst) begin
+      \$1077  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = fold_plus1;
+    if (\$950 ) begin
+      \$1078  = 10'h001;
+    end else if (issue_a) begin
+      \$1078  = \$952 [9:0];
+    end
+    if (rst) begin
+      \$1078  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = out_full0;
+    if (\$961 ) begin
+      \$1079  = 1'h1;
+    end
+    if (done) begin
+      if (\$979 ) begin
+        \$1079  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = out_pending0;
+    if (\$961 ) begin
+      \$1080  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$973 ) begin
+        if (\$975 ) begin
+          \$1080  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = out_groups0;
+    if (\$961 ) begin
+      \$1081  = 9'h000;
+    end else if (\$963 ) begin
+      \$1081  = \$964 [8:0];
+    end
+    if (rst) begin
+      \$1081  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = out_full1;
+    if (\$966 ) begin
+      \$1082  = 1'h1;
+    end
+    if (done) begin
+      if (\$980 ) begin
+        \$1082  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1082  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = out_pending1;
+    if (\$966 ) begin
+      \$1083  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$973 ) begin
+        if (\$976 ) begin
+          \$1083  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$1083  = 1'h0;
@@ -4800,532 +5090,212 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1084  = \$396 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1084  = \$470 ;
-      end else if (last_fold) begin
-        \$1084  = \$546 ;
-      end else begin
-        \$1084  = \$676 ;
-      end
-    end else if (issue_b) begin
-      \$1084  = \$766 ;
-    end else begin
-      \$1084  = \$846 ;
+    \$1084  = out_groups1;
+    if (\$966 ) begin
+      \$1084  = 9'h000;
+    end else if (\$968 ) begin
+      \$1084  = \$969 [8:0];
     end
     if (rst) begin
-      \$1084  = 1'h0;
+      \$1084  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1085  = \$428 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1085  = \$502 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1085  = \$579 ;
-        end else begin
-          \$1085  = \$628 ;
-        end
-      end else begin
-        \$1085  = \$708 ;
-      end
-    end else if (issue_b) begin
-      \$1085  = \$798 ;
-    end else begin
-      \$1085  = \$878 ;
-    end
+    \$1085  = drain_read;
     if (rst) begin
       \$1085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1086  = \$444 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1086  = \$518 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1086  = \$596 ;
-        end else begin
-          \$1086  = \$644 ;
-        end
-      end else begin
-        \$1086  = \$724 ;
-      end
-    end else if (issue_b) begin
-      \$1086  = \$814 ;
-    end else begin
-      \$1086  = \$894 ;
-    end
+    \$1086  = drain_inflight;
     if (rst) begin
       \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$904 ) begin
-      \$1087  = \$910 ;
-    end else if (\$907 ) begin
-      \$1087  = \$914 ;
-    end else begin
-      \$1087  = \$918 ;
-    end
-    if (rst) begin
-      \$1087  = 1'h0;
+    \$1087  = drain_lane;
+    if (drain_read) begin
+      \$1087  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = last_fold;
-    if (\$919 ) begin
-      \$1088  = nxt_steps_rp__data[29];
-    end else if (\$921 ) begin
-      \$1088  = nxt_steps_rp__data[29];
-    end else if (\$922 ) begin
-      \$1088  = \$934 ;
-    end else if (issue_a) begin
-      \$1088  = \$937 ;
-    end
-    if (rst) begin
-      \$1088  = 1'h0;
+    \$1088  = drain_last;
+    if (drain_read) begin
+      \$1088  = \$971 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = last_group;
-    if (\$919 ) begin
-      \$1089  = nxt_steps_rp__data[30];
-    end else if (\$921 ) begin
-      \$1089  = \$927 ;
-    end else if (\$922 ) begin
-      \$1089  = \$935 ;
+    \$1089  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$973 ) begin
+        \$1089  = 9'h000;
+      end else begin
+        \$1089  = \$977 [8:0];
+      end
     end
     if (rst) begin
-      \$1089  = 1'h0;
+      \$1089  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = group_plus1;
-    if (\$919 ) begin
-      \$1090  = 10'h001;
-    end else if (\$921 ) begin
-      \$1090  = \$933 ;
-    end else if (\$922 ) begin
-      \$1090  = \$936 [9:0];
+    \$1090  = drain_slot;
+    if (drain_read) begin
+      if (\$973 ) begin
+        \$1090  = \$974 ;
+      end
     end
     if (rst) begin
-      \$1090  = 10'h001;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = b_group_is_0;
-    if (\$942 ) begin
-      \$1091  = 1'h1;
-    end else if (\$946 ) begin
+    \$1091  = release_slot;
+    if (done) begin
+      \$1091  = \$978 ;
+    end
+    if (rst) begin
       \$1091  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1092  = \$982 [2:0];
     if (rst) begin
-      \$1091  = 1'h1;
+      \$1092  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$942 ) begin
-      \$1092  = \$949 ;
-    end else if (\$946 ) begin
-      \$1092  = \$956 ;
-    end else begin
-      \$1092  = \$964 ;
-    end
-    if (rst) begin
-      \$1092  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$942 ) begin
-      \$1093  = \$952 ;
-    end else if (\$946 ) begin
-      \$1093  = \$961 ;
-    end else begin
-      \$1093  = \$968 ;
-    end
+    \$1093  = \$985 ;
     if (rst) begin
       \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$942 ) begin
-      \$1094  = 10'h001;
-    end else if (\$946 ) begin
-      \$1094  = 10'h001;
-    end else begin
-      if (\$971 ) begin
-        \$1094  = \$972 [9:0];
-      end
-    end
+    \$1094  = clear_counters;
     if (rst) begin
-      \$1094  = 10'h001;
+      \$1094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = layer_is_0;
-    if (\$973 ) begin
-      \$1095  = 1'h1;
-    end else if (issue_a) begin
-      if (\$976 ) begin
-        \$1095  = \$978 ;
-      end
-    end
+    \$1095  = { 6'h00, busy };
     if (rst) begin
-      \$1095  = 1'h1;
+      \$1095  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = group_is_0;
-    if (\$973 ) begin
-      \$1096  = 1'h1;
-    end else if (issue_a) begin
-      if (\$976 ) begin
-        \$1096  = 1'h1;
-        if (\$982 ) begin
-          \$1096  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1096  = 1'h0;
-      end
-    end
+    \$1096  = \$987 [31:0];
     if (rst) begin
-      \$1096  = 1'h1;
+      \$1096  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = fold_is_0;
-    if (\$973 ) begin
-      \$1097  = 1'h1;
-    end else if (issue_a) begin
-      \$1097  = last_fold;
-    end
+    \$1097  = { 6'h00, stall_input };
     if (rst) begin
-      \$1097  = 1'h1;
+      \$1097  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = fold_plus1;
-    if (\$973 ) begin
-      \$1098  = 10'h001;
-    end else if (issue_a) begin
-      \$1098  = \$975 [9:0];
-    end
+    \$1098  = \$989 [31:0];
     if (rst) begin
-      \$1098  = 10'h001;
+      \$1098  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = out_full0;
-    if (\$984 ) begin
-      \$1099  = 1'h1;
-    end
-    if (done) begin
-      if (\$1002 ) begin
-        \$1099  = 1'h0;
-      end
-    end
+    \$1099  = { 6'h00, stall_output };
     if (rst) begin
-      \$1099  = 1'h0;
+      \$1099  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = out_pending0;
-    if (\$984 ) begin
-      \$1100  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$996 ) begin
-        if (\$998 ) begin
-          \$1100  = 1'h0;
-        end
-      end
-    end
+    \$1100  = \$991 [31:0];
     if (rst) begin
-      \$1100  = 1'h0;
+      \$1100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = out_groups0;
-    if (\$984 ) begin
-      \$1101  = 9'h000;
-    end else if (\$986 ) begin
-      \$1101  = \$987 [8:0];
-    end
+    \$1101  = \$992 ;
     if (rst) begin
-      \$1101  = 9'h000;
+      \$1101  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = out_full1;
-    if (\$989 ) begin
-      \$1102  = 1'h1;
-    end
-    if (done) begin
-      if (\$1003 ) begin
-        \$1102  = 1'h0;
-      end
-    end
+    \$1102  = \$994 [31:0];
     if (rst) begin
-      \$1102  = 1'h0;
+      \$1102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = out_pending1;
-    if (\$989 ) begin
-      \$1103  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$996 ) begin
-        if (\$999 ) begin
-          \$1103  = 1'h0;
-        end
-      end
-    end
+    \$1103  = { 3'h0, \$995  };
     if (rst) begin
-      \$1103  = 1'h0;
+      \$1103  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = out_groups1;
-    if (\$989 ) begin
-      \$1104  = 9'h000;
-    end else if (\$991 ) begin
-      \$1104  = \$992 [8:0];
-    end
+    \$1104  = \$997 [31:0];
     if (rst) begin
-      \$1104  = 9'h000;
+      \$1104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = drain_read;
+    \$1105  = { 6'h00, issue };
     if (rst) begin
-      \$1105  = 1'h0;
+      \$1105  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = drain_inflight;
+    \$1106  = \$999 [31:0];
     if (rst) begin
-      \$1106  = 1'h0;
+      \$1106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = drain_lane;
-    if (drain_read) begin
-      \$1107  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = drain_last;
-    if (drain_read) begin
-      \$1108  = \$994 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$996 ) begin
-        \$1109  = 9'h000;
-      end else begin
-        \$1109  = \$1000 [8:0];
-      end
-    end
+    \$1107  = { 5'h00, \$1000  };
     if (rst) begin
-      \$1109  = 9'h000;
+      \$1107  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = drain_slot;
-    if (drain_read) begin
-      if (\$996 ) begin
-        \$1110  = \$997 ;
-      end
-    end
+    \$1108  = \$1002 [31:0];
     if (rst) begin
-      \$1110  = 1'h0;
+      \$1108  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = release_slot;
-    if (done) begin
-      \$1111  = \$1001 ;
-    end
+    \$1109  = { 6'h00, done };
     if (rst) begin
-      \$1111  = 1'h0;
+      \$1109  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = \$1005 [2:0];
+    \$1110  = \$1004 [31:0];
     if (rst) begin
-      \$1112  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = clear_counters;
-    if (rst) begin
-      \$1113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = { 6'h00, busy };
-    if (rst) begin
-      \$1114  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = \$1007 [31:0];
-    if (rst) begin
-      \$1115  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = { 6'h00, stall_input };
-    if (rst) begin
-      \$1116  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \$1009 [31:0];
-    if (rst) begin
-      \$1117  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = { 6'h00, stall_output };
-    if (rst) begin
-      \$1118  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = \$1011 [31:0];
-    if (rst) begin
-      \$1119  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = \$1012 ;
-    if (rst) begin
-      \$1120  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = \$1014 [31:0];
-    if (rst) begin
-      \$1121  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = { 3'h0, \$1015  };
-    if (rst) begin
-      \$1122  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = \$1017 [31:0];
-    if (rst) begin
-      \$1123  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = { 6'h00, issue };
-    if (rst) begin
-      \$1124  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = \$1019 [31:0];
-    if (rst) begin
-      \$1125  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = { 5'h00, \$1020  };
-    if (rst) begin
-      \$1126  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = \$1022 [31:0];
-    if (rst) begin
-      \$1127  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = { 6'h00, done };
-    if (rst) begin
-      \$1128  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = \$1024 [31:0];
-    if (rst) begin
-      \$1129  = 32'd0;
+      \$1110  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5443,40 +5413,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$201  = act_word;
   assign \act$202  = act_word;
   assign act_wp__addr = \$212 [6:0];
-  assign act_wp__data = { \$1144 , \$1142 , \$1140 , \$1138 , \$1136 , \$1134 , \$1132 , \$1130  };
-  assign result = { \$1131 , \$1130  };
-  assign \result$213  = { \$1133 , \$1132  };
-  assign \result$214  = { \$1135 , \$1134  };
-  assign \result$215  = { \$1137 , \$1136  };
-  assign \result$216  = { \$1139 , \$1138  };
-  assign \result$217  = { \$1141 , \$1140  };
-  assign \result$218  = { \$1143 , \$1142  };
-  assign \result$219  = { \$1145 , \$1144  };
+  assign act_wp__data = { \$1125 , \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113 , \$1111  };
+  assign result = { \$1112 , \$1111  };
+  assign \result$213  = { \$1114 , \$1113  };
+  assign \result$214  = { \$1116 , \$1115  };
+  assign \result$215  = { \$1118 , \$1117  };
+  assign \result$216  = { \$1120 , \$1119  };
+  assign \result$217  = { \$1122 , \$1121  };
+  assign \result$218  = { \$1124 , \$1123  };
+  assign \result$219  = { \$1126 , \$1125  };
   assign act_wp__en = { \$228 , \$226 , \$224 , \$222 , \$220 , \$218 , \$216 , \$214  };
   assign \$signature__en$221  = out_write;
   assign \$signature__addr$222  = \$230 [5:0];
-  assign \$signature__data$223  = { \$1131 , \$1130  };
+  assign \$signature__data$223  = { \$1112 , \$1111  };
   assign \$signature__en$224  = out_write;
   assign \$signature__addr$225  = \$232 [5:0];
-  assign \$signature__data$226  = { \$1133 , \$1132  };
+  assign \$signature__data$226  = { \$1114 , \$1113  };
   assign \$signature__en$227  = out_write;
   assign \$signature__addr$228  = \$234 [5:0];
-  assign \$signature__data$229  = { \$1135 , \$1134  };
+  assign \$signature__data$229  = { \$1116 , \$1115  };
   assign \$signature__en$230  = out_write;
   assign \$signature__addr$231  = \$236 [5:0];
-  assign \$signature__data$232  = { \$1137 , \$1136  };
+  assign \$signature__data$232  = { \$1118 , \$1117  };
   assign \$signature__en$233  = out_write;
   assign \$signature__addr$234  = \$238 [5:0];
-  assign \$signature__data$235  = { \$1139 , \$1138  };
+  assign \$signature__data$235  = { \$1120 , \$1119  };
   assign \$signature__en$236  = out_write;
   assign \$signature__addr$237  = \$240 [5:0];
-  assign \$signature__data$238  = { \$1141 , \$1140  };
+  assign \$signature__data$238  = { \$1122 , \$1121  };
   assign \$signature__en$239  = out_write;
   assign \$signature__addr$240  = \$242 [5:0];
-  assign \$signature__data$241  = { \$1143 , \$1142  };
+  assign \$signature__data$241  = { \$1124 , \$1123  };
   assign \$signature__en$242  = out_write;
   assign \$signature__addr$243  = \$244 [5:0];
-  assign \$signature__data$244  = { \$1145 , \$1144  };
+  assign \$signature__data$244  = { \$1126 , \$1125  };
   assign \$signature__addr$255  = \$255 [5:0];
   assign \$signature__addr$256  = \$258 [5:0];
   assign \$signature__addr$257  = \$261 [5:0];
@@ -5566,96 +5536,96 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$418  = 4'h0;
   assign \$421  = { wb_groups_ahead0, 3'h0 };
   assign \$423  = { wb_groups_ahead0, 3'h0 };
-  assign \$454  = in_wslot;
-  assign \$462  = in_wslot;
-  assign \$474  = 1'h0;
-  assign \$479  = 4'h0;
-  assign \$481  = 4'h0;
-  assign \$484  = { wb_groups_ahead0, 3'h0 };
-  assign \$486  = { wb_groups_ahead0, 3'h0 };
-  assign \$490  = 4'h0;
-  assign \$492  = 4'h0;
-  assign \$495  = { wb_groups_ahead1, 3'h0 };
-  assign \$497  = { wb_groups_ahead1, 3'h0 };
-  assign \$506  = 1'h0;
-  assign \$522  = in_wslot;
-  assign \$540  = in_wslot;
-  assign \$551  = layer[0];
-  assign \$556  = 4'h0;
-  assign \$558  = 4'h0;
-  assign \$561  = { wb_groups_ahead1, 3'h0 };
-  assign \$563  = { wb_groups_ahead1, 3'h0 };
-  assign \$567  = 4'h0;
-  assign \$569  = 4'h0;
-  assign \$572  = { wb_groups_ahead0, 3'h0 };
-  assign \$574  = { wb_groups_ahead0, 3'h0 };
-  assign \$584  = layer[0];
-  assign \$605  = 4'h0;
-  assign \$607  = 4'h0;
-  assign \$610  = { wb_groups_ahead1, 3'h0 };
-  assign \$612  = { wb_groups_ahead1, 3'h0 };
-  assign \$616  = 4'h0;
-  assign \$618  = 4'h0;
-  assign \$621  = { wb_groups_ahead0, 3'h0 };
-  assign \$623  = { wb_groups_ahead0, 3'h0 };
-  assign \$648  = in_wslot;
-  assign \$670  = in_wslot;
+  assign \$452  = in_wslot;
+  assign \$458  = in_wslot;
+  assign \$470  = 1'h0;
+  assign \$475  = 4'h0;
+  assign \$477  = 4'h0;
+  assign \$480  = { wb_groups_ahead0, 3'h0 };
+  assign \$482  = { wb_groups_ahead0, 3'h0 };
+  assign \$486  = 4'h0;
+  assign \$488  = 4'h0;
+  assign \$491  = { wb_groups_ahead1, 3'h0 };
+  assign \$493  = { wb_groups_ahead1, 3'h0 };
+  assign \$502  = 1'h0;
+  assign \$518  = in_wslot;
+  assign \$534  = in_wslot;
+  assign \$544  = layer[0];
+  assign \$549  = 4'h0;
+  assign \$551  = 4'h0;
+  assign \$554  = { wb_groups_ahead1, 3'h0 };
+  assign \$556  = { wb_groups_ahead1, 3'h0 };
+  assign \$560  = 4'h0;
+  assign \$562  = 4'h0;
+  assign \$565  = { wb_groups_ahead0, 3'h0 };
+  assign \$567  = { wb_groups_ahead0, 3'h0 };
+  assign \$577  = layer[0];
+  assign \$598  = 4'h0;
+  assign \$600  = 4'h0;
+  assign \$603  = { wb_groups_ahead1, 3'h0 };
+  assign \$605  = { wb_groups_ahead1, 3'h0 };
+  assign \$609  = 4'h0;
+  assign \$611  = 4'h0;
+  assign \$614  = { wb_groups_ahead0, 3'h0 };
+  assign \$616  = { wb_groups_ahead0, 3'h0 };
+  assign \$639  = in_wslot;
+  assign \$658  = in_wslot;
+  assign \$672  = 4'h0;
+  assign \$674  = 4'h0;
+  assign \$677  = { wb_groups_ahead1, 3'h0 };
+  assign \$679  = { wb_groups_ahead1, 3'h0 };
+  assign \$683  = 4'h0;
   assign \$685  = 4'h0;
-  assign \$687  = 4'h0;
-  assign \$690  = { wb_groups_ahead1, 3'h0 };
-  assign \$692  = { wb_groups_ahead1, 3'h0 };
-  assign \$696  = 4'h0;
-  assign \$698  = 4'h0;
-  assign \$701  = { wb_groups_ahead0, 3'h0 };
-  assign \$703  = { wb_groups_ahead0, 3'h0 };
-  assign \$728  = in_wslot;
-  assign \$748  = in_wslot;
-  assign \$759  = in_wslot;
-  assign \$775  = 4'h0;
-  assign \$777  = 4'h0;
-  assign \$780  = { wb_groups_ahead1, 3'h0 };
-  assign \$782  = { wb_groups_ahead1, 3'h0 };
-  assign \$786  = 4'h0;
-  assign \$788  = 4'h0;
-  assign \$791  = { wb_groups_ahead0, 3'h0 };
-  assign \$793  = { wb_groups_ahead0, 3'h0 };
+  assign \$688  = { wb_groups_ahead0, 3'h0 };
+  assign \$690  = { wb_groups_ahead0, 3'h0 };
+  assign \$713  = in_wslot;
+  assign \$731  = in_wslot;
+  assign \$743  = in_wslot;
+  assign \$758  = 4'h0;
+  assign \$760  = 4'h0;
+  assign \$763  = { wb_groups_ahead1, 3'h0 };
+  assign \$765  = { wb_groups_ahead1, 3'h0 };
+  assign \$769  = 4'h0;
+  assign \$771  = 4'h0;
+  assign \$774  = { wb_groups_ahead0, 3'h0 };
+  assign \$776  = { wb_groups_ahead0, 3'h0 };
+  assign \$799  = in_wslot;
   assign \$818  = in_wslot;
-  assign \$840  = in_wslot;
-  assign \$855  = 4'h0;
-  assign \$857  = 4'h0;
-  assign \$860  = { wb_groups_ahead1, 3'h0 };
-  assign \$862  = { wb_groups_ahead1, 3'h0 };
-  assign \$866  = 4'h0;
-  assign \$868  = 4'h0;
-  assign \$871  = { wb_groups_ahead0, 3'h0 };
-  assign \$873  = { wb_groups_ahead0, 3'h0 };
-  assign \$909  = { 3'h0, \$908 [9:3] };
-  assign \$912  = { 3'h0, \$911 [9:3] };
-  assign \$916  = { 3'h0, \$915 [9:3] };
-  assign \$948  = { 3'h0, \$947 [9:3] };
-  assign \$951  = { 3'h0, \$950 [9:3] };
-  assign \$955  = { 3'h0, \$954 [9:3] };
-  assign \$959  = { 3'h0, \$958 [9:3] };
-  assign \$963  = { 3'h0, \$962 [9:3] };
-  assign \$966  = { 3'h0, \$965 [9:3] };
-  assign \$988  = claim_ctx;
-  assign \$990  = wb_ctx15;
-  assign \$999  = drain_slot;
-  assign \$1003  = release_slot;
+  assign \$832  = 4'h0;
+  assign \$834  = 4'h0;
+  assign \$837  = { wb_groups_ahead1, 3'h0 };
+  assign \$839  = { wb_groups_ahead1, 3'h0 };
+  assign \$843  = 4'h0;
+  assign \$845  = 4'h0;
+  assign \$848  = { wb_groups_ahead0, 3'h0 };
+  assign \$850  = { wb_groups_ahead0, 3'h0 };
+  assign \$886  = { 3'h0, \$885 [9:3] };
+  assign \$889  = { 3'h0, \$888 [9:3] };
+  assign \$893  = { 3'h0, \$892 [9:3] };
+  assign \$925  = { 3'h0, \$924 [9:3] };
+  assign \$928  = { 3'h0, \$927 [9:3] };
+  assign \$932  = { 3'h0, \$931 [9:3] };
+  assign \$936  = { 3'h0, \$935 [9:3] };
+  assign \$940  = { 3'h0, \$939 [9:3] };
+  assign \$943  = { 3'h0, \$942 [9:3] };
+  assign \$965  = claim_ctx;
+  assign \$967  = wb_ctx15;
+  assign \$976  = drain_slot;
+  assign \$980  = release_slot;
   assign \$174  = ctx;
   assign \$183  = ctx;
-  assign \$480  = 1'h0;
-  assign \$483  = \$482 ;
-  assign \$491  = 1'h0;
-  assign \$494  = \$493 ;
-  assign \$557  = 1'h0;
-  assign \$560  = \$559 ;
-  assign \$568  = 1'h0;
-  assign \$571  = \$570 ;
+  assign \$476  = 1'h0;
+  assign \$479  = \$478 ;
+  assign \$487  = 1'h0;
+  assign \$490  = \$489 ;
+  assign \$550  = 1'h0;
+  assign \$553  = \$552 ;
+  assign \$561  = 1'h0;
+  assign \$564  = \$563 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \port$3016$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \port$2995$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5680,8 +5650,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3016$0 ;
-  wire \port$3016$0 ;
+  input \port$2995$0 ;
+  wire \port$2995$0 ;
   input [31:0] \port$328$0 ;
   wire [31:0] \port$328$0 ;
   (* init = 2'h0 *)
@@ -5716,7 +5686,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3016$0 , \port$328$0  };
+      storage[w_port__addr] <= { \port$2995$0 , \port$328$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5778,14 +5748,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3016$0 , \port$328$0  };
-  assign w_data = { \port$3016$0 , \port$328$0  };
+  assign w_port__data = { \port$2995$0 , \port$328$0  };
+  assign w_data = { \port$2995$0 , \port$328$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3196$0 , \port$3197$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3177$0 , \port$3178$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5912,10 +5882,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid8 = 1'h0;
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
-  output [7:0] \port$3196$0 ;
-  wire [7:0] \port$3196$0 ;
-  output [23:0] \port$3197$0 ;
-  wire [23:0] \port$3197$0 ;
+  output [7:0] \port$3177$0 ;
+  wire [7:0] \port$3177$0 ;
+  output [23:0] \port$3178$0 ;
+  wire [23:0] \port$3178$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6921,7 +6891,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3148$0 (pe0_flags),
+    .\port$3129$0 (pe0_flags),
     .rq_ext6(\$32 ),
     .rq_low6(\$31 ),
     .rst(rst)
@@ -7016,13 +6986,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$32 , \$31  };
   assign o_data = { \$32 , \$31  };
-  assign \port$3196$0  = \$31 ;
-  assign \port$3197$0  = \$32 ;
+  assign \port$3177$0  = \$31 ;
+  assign \port$3178$0  = \$32 ;
   assign \$19  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3148$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3129$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7206,8 +7176,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3148$0 ;
-  wire [1:0] \port$3148$0 ;
+  input [1:0] \port$3129$0 ;
+  wire [1:0] \port$3129$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7414,9 +7384,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3148$0 [0];
+    rq_relu1 <= \port$3129$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3148$0 [1];
+    rq_req1 <= \port$3129$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7539,8 +7509,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3148$0 [0];
-  assign i_requantize = \port$3148$0 [1];
+  assign i_relu = \port$3129$0 [0];
+  assign i_requantize = \port$3129$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7549,7 +7519,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3333$0 , \port$3334$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3314$0 , \port$3315$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7676,10 +7646,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid8 = 1'h0;
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
-  output [7:0] \port$3333$0 ;
-  wire [7:0] \port$3333$0 ;
-  output [23:0] \port$3334$0 ;
-  wire [23:0] \port$3334$0 ;
+  output [7:0] \port$3314$0 ;
+  wire [7:0] \port$3314$0 ;
+  output [23:0] \port$3315$0 ;
+  wire [23:0] \port$3315$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8685,7 +8655,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3285$0 (pe1_flags),
+    .\port$3266$0 (pe1_flags),
     .rq_ext6(\$32 ),
     .rq_low6(\$31 ),
     .rst(rst)
@@ -8780,13 +8750,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$32 , \$31  };
   assign o_data = { \$32 , \$31  };
-  assign \port$3333$0  = \$31 ;
-  assign \port$3334$0  = \$32 ;
+  assign \port$3314$0  = \$31 ;
+  assign \port$3315$0  = \$32 ;
   assign \$19  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3285$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3266$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8970,8 +8940,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3285$0 ;
-  wire [1:0] \port$3285$0 ;
+  input [1:0] \port$3266$0 ;
+  wire [1:0] \port$3266$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9178,9 +9148,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3285$0 [0];
+    rq_relu1 <= \port$3266$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3285$0 [1];
+    rq_req1 <= \port$3266$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9303,8 +9273,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3285$0 [0];
-  assign i_requantize = \port$3285$0 [1];
+  assign i_relu = \port$3266$0 [0];
+  assign i_requantize = \port$3266$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9313,7 +9283,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3470$0 , \port$3471$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3451$0 , \port$3452$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9440,10 +9410,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid8 = 1'h0;
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
-  output [7:0] \port$3470$0 ;
-  wire [7:0] \port$3470$0 ;
-  output [23:0] \port$3471$0 ;
-  wire [23:0] \port$3471$0 ;
+  output [7:0] \port$3451$0 ;
+  wire [7:0] \port$3451$0 ;
+  output [23:0] \port$3452$0 ;
+  wire [23:0] \port$3452$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10449,7 +10419,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3422$0 (pe2_flags),
+    .\port$3403$0 (pe2_flags),
     .rq_ext6(\$32 ),
     .rq_low6(\$31 ),
     .rst(rst)
@@ -10544,13 +10514,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$32 , \$31  };
   assign o_data = { \$32 , \$31  };
-  assign \port$3470$0  = \$31 ;
-  assign \port$3471$0  = \$32 ;
+  assign \port$3451$0  = \$31 ;
+  assign \port$3452$0  = \$32 ;
   assign \$19  = { pe2_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3422$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3403$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -10734,8 +10704,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3422$0 ;
-  wire [1:0] \port$3422$0 ;
+  input [1:0] \port$3403$0 ;
+  wire [1:0] \port$3403$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -10942,9 +10912,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3422$0 [0];
+    rq_relu1 <= \port$3403$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3422$0 [1];
+    rq_req1 <= \port$3403$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11067,8 +11037,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3422$0 [0];
-  assign i_requantize = \port$3422$0 [1];
+  assign i_relu = \port$3403$0 [0];
+  assign i_requantize = \port$3403$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11077,7 +11047,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3607$0 , \port$3608$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3588$0 , \port$3589$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11204,10 +11174,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid8 = 1'h0;
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
-  output [7:0] \port$3607$0 ;
-  wire [7:0] \port$3607$0 ;
-  output [23:0] \port$3608$0 ;
-  wire [23:0] \port$3608$0 ;
+  output [7:0] \port$3588$0 ;
+  wire [7:0] \port$3588$0 ;
+  output [23:0] \port$3589$0 ;
+  wire [23:0] \port$3589$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12213,7 +12183,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3559$0 (pe3_flags),
+    .\port$3540$0 (pe3_flags),
     .rq_ext6(\$32 ),
     .rq_low6(\$31 ),
     .rst(rst)
@@ -12308,13 +12278,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$32 , \$31  };
   assign o_data = { \$32 , \$31  };
-  assign \port$3607$0  = \$31 ;
-  assign \port$3608$0  = \$32 ;
+  assign \port$3588$0  = \$31 ;
+  assign \port$3589$0  = \$32 ;
   assign \$19  = { pe3_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3559$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3540$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12498,8 +12468,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3559$0 ;
-  wire [1:0] \port$3559$0 ;
+  input [1:0] \port$3540$0 ;
+  wire [1:0] \port$3540$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -12706,9 +12676,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3559$0 [0];
+    rq_relu1 <= \port$3540$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3559$0 [1];
+    rq_req1 <= \port$3540$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12831,8 +12801,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3559$0 [0];
-  assign i_requantize = \port$3559$0 [1];
+  assign i_relu = \port$3540$0 [0];
+  assign i_requantize = \port$3540$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12841,7 +12811,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3744$0 , \port$3745$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3725$0 , \port$3726$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12968,10 +12938,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid8 = 1'h0;
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
-  output [7:0] \port$3744$0 ;
-  wire [7:0] \port$3744$0 ;
-  output [23:0] \port$3745$0 ;
-  wire [23:0] \port$3745$0 ;
+  output [7:0] \port$3725$0 ;
+  wire [7:0] \port$3725$0 ;
+  output [23:0] \port$3726$0 ;
+  wire [23:0] \port$3726$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13977,7 +13947,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3696$0 (pe4_flags),
+    .\port$3677$0 (pe4_flags),
     .rq_ext6(\$32 ),
     .rq_low6(\$31 ),
     .rst(rst)
@@ -14072,13 +14042,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$32 , \$31  };
   assign o_data = { \$32 , \$31  };
-  assign \port$3744$0  = \$31 ;
-  assign \port$3745$0  = \$32 ;
+  assign \port$3725$0  = \$31 ;
+  assign \port$3726$0  = \$32 ;
   assign \$19  = { pe4_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3696$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3677$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14262,8 +14232,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3696$0 ;
-  wire [1:0] \port$3696$0 ;
+  input [1:0] \port$3677$0 ;
+  wire [1:0] \port$3677$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14470,9 +14440,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3696$0 [0];
+    rq_relu1 <= \port$3677$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3696$0 [1];
+    rq_req1 <= \port$3677$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14595,8 +14565,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3696$0 [0];
-  assign i_requantize = \port$3696$0 [1];
+  assign i_relu = \port$3677$0 [0];
+  assign i_requantize = \port$3677$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14605,7 +14575,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3881$0 , \port$3882$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3862$0 , \port$3863$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14732,10 +14702,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid8 = 1'h0;
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
-  output [7:0] \port$3881$0 ;
-  wire [7:0] \port$3881$0 ;
-  output [23:0] \port$3882$0 ;
-  wire [23:0] \port$3882$0 ;
+  output [7:0] \port$3862$0 ;
+  wire [7:0] \port$3862$0 ;
+  output [23:0] \port$3863$0 ;
+  wire [23:0] \port$3863$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -15741,7 +15711,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3833$0 (pe5_flags),
+    .\port$3814$0 (pe5_flags),
     .rq_ext6(\$32 ),
     .rq_low6(\$31 ),
     .rst(rst)
@@ -15836,13 +15806,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$32 , \$31  };
   assign o_data = { \$32 , \$31  };
-  assign \port$3881$0  = \$31 ;
-  assign \port$3882$0  = \$32 ;
+  assign \port$3862$0  = \$31 ;
+  assign \port$3863$0  = \$32 ;
   assign \$19  = { pe5_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$3833$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$3814$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16026,8 +15996,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3833$0 ;
-  wire [1:0] \port$3833$0 ;
+  input [1:0] \port$3814$0 ;
+  wire [1:0] \port$3814$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16234,9 +16204,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3833$0 [0];
+    rq_relu1 <= \port$3814$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3833$0 [1];
+    rq_req1 <= \port$3814$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16359,8 +16329,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3833$0 [0];
-  assign i_requantize = \port$3833$0 [1];
+  assign i_relu = \port$3814$0 [0];
+  assign i_requantize = \port$3814$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16369,7 +16339,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4018$0 , \port$4019$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3999$0 , \port$4000$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16496,10 +16466,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid8 = 1'h0;
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
-  output [7:0] \port$4018$0 ;
-  wire [7:0] \port$4018$0 ;
-  output [23:0] \port$4019$0 ;
-  wire [23:0] \port$4019$0 ;
+  output [7:0] \port$3999$0 ;
+  wire [7:0] \port$3999$0 ;
+  output [23:0] \port$4000$0 ;
+  wire [23:0] \port$4000$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17505,7 +17475,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$3970$0 (pe6_flags),
+    .\port$3951$0 (pe6_flags),
     .rq_ext6(\$32 ),
     .rq_low6(\$31 ),
     .rst(rst)
@@ -17600,13 +17570,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$32 , \$31  };
   assign o_data = { \$32 , \$31  };
-  assign \port$4018$0  = \$31 ;
-  assign \port$4019$0  = \$32 ;
+  assign \port$3999$0  = \$31 ;
+  assign \port$4000$0  = \$32 ;
   assign \$19  = { pe6_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$3970$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$3951$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -17790,8 +17760,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3970$0 ;
-  wire [1:0] \port$3970$0 ;
+  input [1:0] \port$3951$0 ;
+  wire [1:0] \port$3951$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -17998,9 +17968,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3970$0 [0];
+    rq_relu1 <= \port$3951$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3970$0 [1];
+    rq_req1 <= \port$3951$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18123,8 +18093,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3970$0 [0];
-  assign i_requantize = \port$3970$0 [1];
+  assign i_relu = \port$3951$0 [0];
+  assign i_requantize = \port$3951$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18133,7 +18103,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4155$0 , \port$4156$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4136$0 , \port$4137$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18260,10 +18230,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid8 = 1'h0;
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
-  output [7:0] \port$4155$0 ;
-  wire [7:0] \port$4155$0 ;
-  output [23:0] \port$4156$0 ;
-  wire [23:0] \port$4156$0 ;
+  output [7:0] \port$4136$0 ;
+  wire [7:0] \port$4136$0 ;
+  output [23:0] \port$4137$0 ;
+  wire [23:0] \port$4137$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19269,7 +19239,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4107$0 (pe7_flags),
+    .\port$4088$0 (pe7_flags),
     .rq_ext6(\$32 ),
     .rq_low6(\$31 ),
     .rst(rst)
@@ -19364,13 +19334,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$32 , \$31  };
   assign o_data = { \$32 , \$31  };
-  assign \port$4155$0  = \$31 ;
-  assign \port$4156$0  = \$32 ;
+  assign \port$4136$0  = \$31 ;
+  assign \port$4137$0  = \$32 ;
   assign \$19  = { pe7_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4107$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4088$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -19554,8 +19524,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4107$0 ;
-  wire [1:0] \port$4107$0 ;
+  input [1:0] \port$4088$0 ;
+  wire [1:0] \port$4088$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -19762,9 +19732,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4107$0 [0];
+    rq_relu1 <= \port$4088$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4107$0 [1];
+    rq_req1 <= \port$4088$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19887,8 +19857,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4107$0 [0];
-  assign i_requantize = \port$4107$0 [1];
+  assign i_relu = \port$4088$0 [0];
+  assign i_requantize = \port$4088$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -630,28 +630,32 @@ class NmcArray(wiring.Component):
                 return sel([Mux(track_reset_r[c], test(Const(0)), test(wb_count_ahead[c])) for c in range(2)])
             return [raw_ok.eq(par & count_test(ready)), raw_full.eq(par & count_test(lambda n: n == groups))]
 
+        # A context's input slot is released when it issues its layer 0's last step
+        # (in_release); within each branch that is known without the decision, since
+        # pick_a and pick_b exclude each other: A releases only on its last fold and
+        # group of layer 0, B only on its own last fold and group
         stay = raw_pair(of_a, layer[0], fold_end, prev_out, prev_G)
         with m.If(~loaded):
             m.d.sync += [in_ok.eq(~rel_a & a_nz), b_ready.eq(~rel_b & b_nz)] + stay
         with m.Elif(pick_a):
             with m.If(handover):
                 # the next vector becomes A at fold 0; the old context becomes B at fold 0
-                m.d.sync += [in_ok.eq(~rel_b & b_nz), b_ready.eq(~rel_a & a_nz)]
+                m.d.sync += [in_ok.eq(b_nz), b_ready.eq(~layer0 & a_nz)]
                 m.d.sync += raw_pair(of_b, Const(1), S, d0["out_features"], g0)
             with m.Elif(last_fold):
-                m.d.sync += [in_ok.eq(~rel_a & a_nz), b_ready.eq(~rel_b & of_b(beats_gt(b_f)))]
+                m.d.sync += [in_ok.eq(~(layer0 & last_group) & a_nz), b_ready.eq(of_b(beats_gt(b_f)))]
                 with m.If(last_group):  # next layer, group 0
                     m.d.sync += raw_pair(of_a, ~layer[0], S, cur_out, cur_G)
                 with m.Else():  # next group: g != 0, neither raw flag is read
                     m.d.sync += stay
             with m.Else():
-                m.d.sync += [in_ok.eq(~rel_a & of_a(beats_gt(f1))), b_ready.eq(~rel_b & of_b(beats_gt(b_f)))]
+                m.d.sync += [in_ok.eq(of_a(beats_gt(f1))), b_ready.eq(of_b(beats_gt(b_f)))]
                 m.d.sync += raw_pair(of_a, layer[0], fold_end2, prev_out, prev_G)
         with m.Elif(pick_b):
-            m.d.sync += [in_ok.eq(~rel_a & of_a(beats_gt(f))),
-                         b_ready.eq(~rel_b & Mux(b_last_fold, b_nz, of_b(beats_gt(bf1))))] + stay
+            m.d.sync += [in_ok.eq(of_a(beats_gt(f))),
+                         b_ready.eq(Mux(b_last_fold, ~b_last_group & b_nz, of_b(beats_gt(bf1))))] + stay
         with m.Else():
-            m.d.sync += [in_ok.eq(~rel_a & of_a(beats_gt(f))), b_ready.eq(~rel_b & of_b(beats_gt(b_f)))] + stay
+            m.d.sync += [in_ok.eq(of_a(beats_gt(f))), b_ready.eq(of_b(beats_gt(b_f)))] + stay
 
         # ---- zero flags: layer == 0, g == 0, f == 0, b_g == 0 and b_done, next-state ----
         b_reset = ~loaded | pick_a & handover  # reset_b()
@@ -757,9 +761,12 @@ class NmcArray(wiring.Component):
                     m.d.sync += out_full[s].eq(0)
 
         # ---- busy: inferences in flight ------------------------------------------------
+        # busy is registered from the count's next value: it gates load.ready, and the
+        # load decode behind that should start at a register
         inflight_n = Signal(3, name="in_flight")
-        m.d.sync += inflight_n.eq(inflight_n + vector_start - finished)
-        m.d.comb += [busy.eq(inflight_n != 0), self.busy.eq(busy)]
+        inflight_next = inflight_n + vector_start - finished
+        m.d.sync += [inflight_n.eq(inflight_next), busy.eq(inflight_next != 0)]
+        m.d.comb += self.busy.eq(busy)
 
         # ---- performance counters --------------------------------------------------------
         incs = {
