@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
 
 HELP = "synthesize, place and route the array (ECP5-85F default 8x8, iCE40 UP5K small 2x4) and report resources and Fmax"
@@ -18,7 +19,9 @@ def add_arguments(parser) -> None:
                         help="synthesize this Verilog (module nmc_<config name>) instead of hdl/")
     parser.add_argument("--build-dir", metavar="DIR", default="build/synth",
                         help="where each target's files and report.json go (default build/synth)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--seed", type=int, action="append",
+                        help="nextpnr placement seed (default 1); repeat to place and route once per seed "
+                             "(Fmax moves by several MHz between seeds) into <build-dir>/seed<N>")
     parser.add_argument("--board", choices=("icebreaker", "ulx3s"),
                         help="instead: build the digits demo bitstream for this board (iCEBreaker: small config, "
                              "ULX3S-85F: default config) into <build-dir>/board-<name>")
@@ -34,8 +37,9 @@ def _jobs(args):
     for s in speeds:
         if s not in targets.SPEEDS:
             raise ValueError(f"--speed must be one of {', '.join(map(str, targets.SPEEDS))}, not {s}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, not {args.seed}")
+    for seed in _seeds(args):
+        if seed < 0:
+            raise ValueError(f"--seed must be >= 0, not {seed}")
     families = ("ecp5", "ice40") if args.target == "all" else (args.target,)
     jobs = []
     for family in families:
@@ -43,6 +47,10 @@ def _jobs(args):
             name = args.config or synth.default_config(target)
             jobs.append((synth.CONFIGS[name], name, target))
     return jobs
+
+
+def _seeds(args) -> list[int]:
+    return list(dict.fromkeys(args.seed or [1]))
 
 
 def _board(args) -> int:
@@ -70,25 +78,34 @@ def run(args) -> int:
     jobs = _jobs(args)
     if args.verilog is not None and len({name for _, name, _ in jobs}) > 1:
         raise ValueError("--verilog holds one config: pick it with --config")
+    seeds = _seeds(args)
     reports, status = [], 0
     for cfg, name, target in jobs:
-        print(f"nmc synth: {name} ({cfg.name}) on {target.device} ...", flush=True)
-        try:
-            rep = synth.run(cfg, target, args.build_dir, config_name=name, verilog=args.verilog, seed=args.seed)
-        except flow.FlowError as e:
-            print(f"nmc synth: error: {e}", file=sys.stderr)
-            return 1
-        reports.append(rep)
-        for problem in rep["mapping_problems"]:
-            print(f"nmc synth: {problem}", file=sys.stderr)
-            status = 1
-        if args.require_goals and not rep["meets_goal"]:
-            status = 1
-    print(report.format_table(reports))
-    for rep in reports:
+        for seed in seeds:
+            where = args.build_dir if len(seeds) == 1 else f"{args.build_dir}/seed{seed}"
+            print(f"nmc synth: {name} ({cfg.name}) on {target.device}, seed {seed} ...", flush=True)
+            try:
+                rep = synth.run(cfg, target, where, config_name=name, verilog=args.verilog, seed=seed)
+            except flow.FlowError as e:
+                print(f"nmc synth: error: {e}", file=sys.stderr)
+                return 1
+            reports.append(rep)
+            for problem in rep["mapping_problems"]:
+                print(f"nmc synth: {problem}", file=sys.stderr)
+                status = 1
+            if args.require_goals and not rep["meets_goal"]:
+                status = 1
+    shown = reports if len(seeds) == 1 else [{**r, "target": f"{r['target']}/seed{r['seed']}"} for r in reports]
+    print(report.format_table(shown))
+    if len(seeds) > 1:
+        for i in range(0, len(reports), len(seeds)):
+            fmax = sorted(r["fmax_mhz"] for r in reports[i:i + len(seeds)])
+            print(f"{reports[i]['target']}: Fmax over {len(seeds)} seeds {fmax[0]:.1f} .. {fmax[-1]:.1f} MHz, "
+                  f"median {statistics.median(fmax):.1f}")
+    for rep, label in zip(reports, shown):
         cp = rep["critical_path"]
         if cp:
             parts = ", ".join(f"{k} {v:.2f}" for k, v in cp["by_type"].items())
-            print(f"{rep['target']}: critical path {cp['ns']:.2f} ns ({parts}): {cp['from']} -> {cp['to']}")
-    print(f"reports: {args.build_dir}/<target>/report.json")
+            print(f"{label['target']}: critical path {cp['ns']:.2f} ns ({parts}): {cp['from']} -> {cp['to']}")
+    print(f"reports: {args.build_dir}/{'' if len(seeds) == 1 else 'seed<N>/'}<target>/report.json")
     return status

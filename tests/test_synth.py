@@ -182,6 +182,7 @@ def _nmc(*args):
 @pytest.mark.parametrize("args, message", [
     (["--speed", "9"], r"--speed must be one of 6, 7, 8, not 9"),
     (["--seed", "-1"], r"--seed must be >= 0, not -1"),
+    (["--seed", "1", "--seed", "-2"], r"--seed must be >= 0, not -2"),
     (["--verilog", "x.v"], r"--verilog holds one config: pick it with --config"),
     (["--target", "ice40", "--verilog", "does/not/exist.v"], r"Verilog file .*does/not/exist\.v does not exist"),
 ])
@@ -191,3 +192,32 @@ def test_cli_bad_input_is_one_line(args, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
     assert __import__("re").match(rf"^nmc synth: error: {message}$", lines[0]), lines[0]
+
+
+def test_repeated_seed_places_once_per_seed_and_reports_the_spread(monkeypatch, tmp_path, capsys):
+    import argparse
+
+    from nmc import cmd_synth
+    from pyhdl.fpga import synth
+
+    calls = []
+    design = {"LUT4": 10, "TRELLIS_FF": 5, "MULT18X18D": 64, "DP16KD": 40}
+
+    def fake_run(cfg, target, build_root, *, config_name=None, verilog=None, seed=1):
+        calls.append((target.name, str(build_root), seed))
+        fmax = {1: 100.0, 2: 120.0, 5: 110.0}[seed]
+        raw = {"stat": _stat(design, {}), "top": "dut", "harness": harness.TOP,
+               "pnr": _pnr([], {"clk": {"achieved": fmax, "constraint": target.goal_mhz}})}
+        rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name)
+        return {**rep, "seed": seed, "mapping_problems": []}
+
+    monkeypatch.setattr(synth, "run", fake_run)
+    parser = argparse.ArgumentParser()
+    cmd_synth.add_arguments(parser)
+    args = parser.parse_args(["--target", "ecp5", "--build-dir", str(tmp_path),
+                              "--seed", "2", "--seed", "1", "--seed", "5", "--seed", "2"])
+    assert cmd_synth.run(args) == 0
+    assert calls == [("ecp5-85f-s6", f"{tmp_path}/seed{s}", s) for s in (2, 1, 5)]
+    out = capsys.readouterr().out
+    assert "ecp5-85f-s6/seed5" in out
+    assert "ecp5-85f-s6: Fmax over 3 seeds 100.0 .. 120.0 MHz, median 110.0\n" in out

@@ -67,6 +67,7 @@ def run(cfg: ArrayConfig, target: Target, build_root, *, config_name: str | None
     rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name or cfg.name)
     rep["array"] = cfg.as_dict()
     rep["verilog"] = str(source)
+    rep["seed"] = seed
     rep["expected_min"] = expected_mapping(cfg, target)
     rep["mapping_problems"] = report.check_mapping(rep, min_dsp=rep["expected_min"]["dsp"],
                                                    min_bram=rep["expected_min"]["bram"])
