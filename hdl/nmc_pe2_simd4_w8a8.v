@@ -8,40 +8,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$10 ;
   wire \$100 ;
   reg \$1000 ;
-  reg [7:0] \$1001 ;
-  reg \$1002 ;
+  reg \$1001 ;
+  reg [7:0] \$1002 ;
   reg \$1003 ;
   reg \$1004 ;
   reg \$1005 ;
-  reg [7:0] \$1006 ;
-  reg \$1007 ;
+  reg \$1006 ;
+  reg [7:0] \$1007 ;
   reg \$1008 ;
-  reg [2:0] \$1009 ;
+  reg \$1009 ;
   wire \$101 ;
-  reg \$1010 ;
+  reg [2:0] \$1010 ;
   reg \$1011 ;
-  reg [3:0] \$1012 ;
-  reg [31:0] \$1013 ;
-  reg [3:0] \$1014 ;
-  reg [31:0] \$1015 ;
-  reg [3:0] \$1016 ;
-  reg [31:0] \$1017 ;
-  reg [3:0] \$1018 ;
-  reg [31:0] \$1019 ;
+  reg \$1012 ;
+  reg [3:0] \$1013 ;
+  reg [31:0] \$1014 ;
+  reg [3:0] \$1015 ;
+  reg [31:0] \$1016 ;
+  reg [3:0] \$1017 ;
+  reg [31:0] \$1018 ;
+  reg [3:0] \$1019 ;
   wire \$102 ;
-  reg [3:0] \$1020 ;
-  reg [31:0] \$1021 ;
-  reg [3:0] \$1022 ;
-  reg [31:0] \$1023 ;
-  reg [3:0] \$1024 ;
-  reg [31:0] \$1025 ;
-  reg [3:0] \$1026 ;
-  reg [31:0] \$1027 ;
-  wire [7:0] \$1028 ;
-  wire [23:0] \$1029 ;
+  reg [31:0] \$1020 ;
+  reg [3:0] \$1021 ;
+  reg [31:0] \$1022 ;
+  reg [3:0] \$1023 ;
+  reg [31:0] \$1024 ;
+  reg [3:0] \$1025 ;
+  reg [31:0] \$1026 ;
+  reg [3:0] \$1027 ;
+  reg [31:0] \$1028 ;
+  wire [7:0] \$1029 ;
   wire \$103 ;
-  wire [7:0] \$1030 ;
-  wire [23:0] \$1031 ;
+  wire [23:0] \$1030 ;
+  wire [7:0] \$1031 ;
+  wire [23:0] \$1032 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -1009,32 +1010,32 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$973 ;
   reg \$974 ;
   reg \$975 ;
-  reg [7:0] \$976 ;
-  reg \$977 ;
+  reg \$976 ;
+  reg [7:0] \$977 ;
   reg \$978 ;
-  reg [7:0] \$979 ;
+  reg \$979 ;
   wire \$98 ;
-  reg \$980 ;
+  reg [7:0] \$980 ;
   reg \$981 ;
   reg \$982 ;
   reg \$983 ;
   reg \$984 ;
   reg \$985 ;
   reg \$986 ;
-  reg [8:0] \$987 ;
-  reg \$988 ;
+  reg \$987 ;
+  reg [8:0] \$988 ;
   reg \$989 ;
   wire \$99 ;
   reg \$990 ;
-  reg [8:0] \$991 ;
-  reg \$992 ;
+  reg \$991 ;
+  reg [8:0] \$992 ;
   reg \$993 ;
   reg \$994 ;
-  reg [8:0] \$995 ;
-  reg \$996 ;
+  reg \$995 ;
+  reg [8:0] \$996 ;
   reg \$997 ;
-  reg [7:0] \$998 ;
-  reg \$999 ;
+  reg \$998 ;
+  reg [7:0] \$999 ;
   wire [1:0] \$signature__addr ;
   wire [6:0] \$signature__addr$132 ;
   wire [6:0] \$signature__addr$135 ;
@@ -1043,8 +1044,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] \$signature__data ;
   wire [31:0] \$signature__data$133 ;
   wire [31:0] \$signature__data$136 ;
-  wire [31:0] \$signature__data$284 ;
-  wire [31:0] \$signature__data$285 ;
+  wire [31:0] \$signature__data$289 ;
+  wire [31:0] \$signature__data$290 ;
   wire \$signature__en ;
   wire \$signature__en$131 ;
   wire \$signature__en$134 ;
@@ -1300,6 +1301,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx12 = 1'h0;
   reg wb_ctx13 = 1'h0;
   reg wb_ctx14 = 1'h0;
+  reg wb_ctx15 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -1314,6 +1316,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_group12 = 8'h00;
   reg [7:0] wb_group13 = 8'h00;
   reg [7:0] wb_group14 = 8'h00;
+  reg [7:0] wb_group15 = 8'h00;
   reg [7:0] wb_group2 = 8'h00;
   reg [7:0] wb_group3 = 8'h00;
   reg [7:0] wb_group4 = 8'h00;
@@ -1330,6 +1333,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out12 = 1'h0;
   reg wb_out13 = 1'h0;
   reg wb_out14 = 1'h0;
+  reg wb_out15 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -1344,6 +1348,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par12 = 1'h0;
   reg wb_par13 = 1'h0;
   reg wb_par14 = 1'h0;
+  reg wb_par15 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -1360,6 +1365,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid12 = 1'h0;
   reg wb_valid13 = 1'h0;
   reg wb_valid14 = 1'h0;
+  reg wb_valid15 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -1503,13 +1509,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$170 )
-      actbuf[\$168 [6:0]][7:0] <= \$1028 ;
+      actbuf[\$168 [6:0]][7:0] <= \$1029 ;
     if (\$172 )
-      actbuf[\$168 [6:0]][15:8] <= \$1030 ;
+      actbuf[\$168 [6:0]][15:8] <= \$1031 ;
     if (\$174 )
-      actbuf[\$168 [6:0]][23:16] <= \$1028 ;
+      actbuf[\$168 [6:0]][23:16] <= \$1029 ;
     if (\$176 )
-      actbuf[\$168 [6:0]][31:24] <= \$1030 ;
+      actbuf[\$168 [6:0]][31:24] <= \$1031 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1756,13 +1762,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$178 [6:0]] <= { \$1029 , \$1028  };
+      outbuf0[\$178 [6:0]] <= { \$1030 , \$1029  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$191 [6:0]];
   end
-  assign \$signature__data$284  = _2_;
+  assign \$signature__data$289  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1896,13 +1902,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$180 [6:0]] <= { \$1031 , \$1030  };
+      outbuf1[\$180 [6:0]] <= { \$1032 , \$1031  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$194 [6:0]];
   end
-  assign \$signature__data$285  = _3_;
+  assign \$signature__data$290  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2067,23 +2073,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$162  = \$160  & \$161 ;
   assign track_reset1 = \$157  | \$162 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$163  = ~ wb_out14;
-  assign act_write = wb_valid14 & \$163 ;
-  assign out_write = wb_valid14 & wb_out14;
-  assign \$165  = wb_ctx14 ? 7'h40 : 7'h00;
+  assign \$163  = ~ wb_out15;
+  assign act_write = wb_valid15 & \$163 ;
+  assign out_write = wb_valid15 & wb_out15;
+  assign \$165  = wb_ctx15 ? 7'h40 : 7'h00;
   assign \$166  = \$164  + \$165 ;
-  assign \$167  = wb_par14 ? 6'h20 : 6'h00;
+  assign \$167  = wb_par15 ? 6'h20 : 6'h00;
   assign \$168  = \$166  + \$167 ;
-  assign \$169  = ! wb_group14[0];
+  assign \$169  = ! wb_group15[0];
   assign \$170  = act_write & \$169 ;
-  assign \$171  = ! wb_group14[0];
+  assign \$171  = ! wb_group15[0];
   assign \$172  = act_write & \$171 ;
   assign \$174  = act_write & \$173 ;
   assign \$176  = act_write & \$175 ;
-  assign \$177  = wb_ctx14 ? 7'h40 : 7'h00;
-  assign \$178  = wb_group14 + \$177 ;
-  assign \$179  = wb_ctx14 ? 7'h40 : 7'h00;
-  assign \$180  = wb_group14 + \$179 ;
+  assign \$177  = wb_ctx15 ? 7'h40 : 7'h00;
+  assign \$178  = wb_group15 + \$177 ;
+  assign \$179  = wb_ctx15 ? 7'h40 : 7'h00;
+  assign \$180  = wb_group15 + \$179 ;
   assign \$181  = drain_slot ? out_pending1 : out_pending0;
   assign \$182  = drain_slot ? out_groups1 : out_groups0;
   assign \$184  = \$182  > \$183 ;
@@ -2167,22 +2173,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$267  = step_valid & step_last;
   assign \$268  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
   assign \$269  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$270  = ~ wb_out13;
-  assign \$271  = wb_valid13 & \$270 ;
-  assign \$272  = ! wb_ctx13;
+  assign \$270  = ~ wb_out14;
+  assign \$271  = wb_valid14 & \$270 ;
+  assign \$272  = ! wb_ctx14;
   assign \$273  = \$271  & \$272 ;
   assign \$274  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$275  = \$274  == wb_par13;
+  assign \$275  = \$274  == wb_par14;
   assign \$276  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
   assign \$277  = \$276  + 1'h1;
   assign \$278  = \$275  ? \$277  : 9'h001;
   assign \$279  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
   assign \$280  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$281  = ~ wb_out13;
-  assign \$282  = wb_valid13 & \$281 ;
+  assign \$281  = ~ wb_out14;
+  assign \$282  = wb_valid14 & \$281 ;
   assign \$284  = \$282  & \$283 ;
   assign \$285  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$286  = \$285  == wb_par13;
+  assign \$286  = \$285  == wb_par14;
   assign \$287  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
   assign \$288  = \$287  + 1'h1;
   assign \$289  = \$286  ? \$288  : 9'h001;
@@ -2686,7 +2692,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$877  = \$875  & \$876 ;
   assign \$878  = ! claim_ctx;
   assign \$879  = claim_out & \$878 ;
-  assign \$880  = ! wb_ctx14;
+  assign \$880  = ! wb_ctx15;
   assign \$881  = out_write & \$880 ;
   assign \$882  = out_groups0 + 1'h1;
   assign \$884  = claim_out & \$883 ;
@@ -2980,125 +2986,135 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    track_reset_r0 <= \$974 ;
+    wb_valid15 <= \$974 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$975 ;
+    wb_group15 <= wb_group14;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$976 ;
+    wb_par15 <= wb_par14;
   always @(posedge clk)
-    track_reset_r1 <= \$977 ;
+    wb_ctx15 <= wb_ctx14;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$978 ;
+    wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$979 ;
+    track_reset_r0 <= \$975 ;
   always @(posedge clk)
-    in_ok <= \$980 ;
+    wb_parity_ahead0 <= \$976 ;
   always @(posedge clk)
-    b_ready <= \$981 ;
+    wb_groups_ahead0 <= \$977 ;
   always @(posedge clk)
-    raw_ok <= \$982 ;
+    track_reset_r1 <= \$978 ;
   always @(posedge clk)
-    raw_full <= \$983 ;
+    wb_parity_ahead1 <= \$979 ;
   always @(posedge clk)
-    b_last_fold <= \$984 ;
+    wb_groups_ahead1 <= \$980 ;
   always @(posedge clk)
-    last_fold <= \$985 ;
+    in_ok <= \$981 ;
   always @(posedge clk)
-    last_group <= \$986 ;
+    b_ready <= \$982 ;
   always @(posedge clk)
-    group_plus1 <= \$987 ;
+    raw_ok <= \$983 ;
   always @(posedge clk)
-    b_group_is_0 <= \$988 ;
+    raw_full <= \$984 ;
   always @(posedge clk)
-    b_done <= \$989 ;
+    b_last_fold <= \$985 ;
   always @(posedge clk)
-    b_last_group <= \$990 ;
+    last_fold <= \$986 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$991 ;
+    last_group <= \$987 ;
   always @(posedge clk)
-    layer_is_0 <= \$992 ;
+    group_plus1 <= \$988 ;
   always @(posedge clk)
-    group_is_0 <= \$993 ;
+    b_group_is_0 <= \$989 ;
   always @(posedge clk)
-    fold_is_0 <= \$994 ;
+    b_done <= \$990 ;
   always @(posedge clk)
-    fold_plus1 <= \$995 ;
+    b_last_group <= \$991 ;
   always @(posedge clk)
-    out_full0 <= \$996 ;
+    b_fold_plus1 <= \$992 ;
   always @(posedge clk)
-    out_pending0 <= \$997 ;
+    layer_is_0 <= \$993 ;
   always @(posedge clk)
-    out_groups0 <= \$998 ;
+    group_is_0 <= \$994 ;
   always @(posedge clk)
-    out_full1 <= \$999 ;
+    fold_is_0 <= \$995 ;
   always @(posedge clk)
-    out_pending1 <= \$1000 ;
+    fold_plus1 <= \$996 ;
   always @(posedge clk)
-    out_groups1 <= \$1001 ;
+    out_full0 <= \$997 ;
   always @(posedge clk)
-    drain_inflight <= \$1002 ;
+    out_pending0 <= \$998 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1003 ;
+    out_groups0 <= \$999 ;
   always @(posedge clk)
-    drain_lane <= \$1004 ;
+    out_full1 <= \$1000 ;
   always @(posedge clk)
-    drain_last <= \$1005 ;
+    out_pending1 <= \$1001 ;
   always @(posedge clk)
-    drain_elem <= \$1006 ;
+    out_groups1 <= \$1002 ;
   always @(posedge clk)
-    drain_slot <= \$1007 ;
+    drain_inflight <= \$1003 ;
+  always @(posedge clk)
+    drain_inflight2 <= \$1004 ;
+  always @(posedge clk)
+    drain_lane <= \$1005 ;
+  always @(posedge clk)
+    drain_last <= \$1006 ;
+  always @(posedge clk)
+    drain_elem <= \$1007 ;
+  always @(posedge clk)
+    drain_slot <= \$1008 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$284 ;
+    drain_lane_data0 <= \$signature__data$289 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$285 ;
+    drain_lane_data1 <= \$signature__data$290 ;
   always @(posedge clk)
-    release_slot <= \$1008 ;
+    release_slot <= \$1009 ;
   always @(posedge clk)
-    in_flight <= \$1009 ;
+    in_flight <= \$1010 ;
   always @(posedge clk)
-    busy <= \$1010 ;
+    busy <= \$1011 ;
   always @(posedge clk)
-    clear_counters_r <= \$1011 ;
+    clear_counters_r <= \$1012 ;
   always @(posedge clk)
-    inc_busy <= \$1012 ;
+    inc_busy <= \$1013 ;
   always @(posedge clk)
-    count_busy <= \$1013 ;
+    count_busy <= \$1014 ;
   always @(posedge clk)
-    inc_stall_input <= \$1014 ;
+    inc_stall_input <= \$1015 ;
   always @(posedge clk)
-    count_stall_input <= \$1015 ;
+    count_stall_input <= \$1016 ;
   always @(posedge clk)
-    inc_stall_output <= \$1016 ;
+    inc_stall_output <= \$1017 ;
   always @(posedge clk)
-    count_stall_output <= \$1017 ;
+    count_stall_output <= \$1018 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1018 ;
+    inc_mac_ops <= \$1019 ;
   always @(posedge clk)
-    count_mac_ops <= \$1019 ;
+    count_mac_ops <= \$1020 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1020 ;
+    inc_bank_reads <= \$1021 ;
   always @(posedge clk)
-    count_bank_reads <= \$1021 ;
+    count_bank_reads <= \$1022 ;
   always @(posedge clk)
-    inc_act_reads <= \$1022 ;
+    inc_act_reads <= \$1023 ;
   always @(posedge clk)
-    count_act_reads <= \$1023 ;
+    count_act_reads <= \$1024 ;
   always @(posedge clk)
-    inc_act_writes <= \$1024 ;
+    inc_act_writes <= \$1025 ;
   always @(posedge clk)
-    count_act_writes <= \$1025 ;
+    count_act_writes <= \$1026 ;
   always @(posedge clk)
-    inc_inferences <= \$1026 ;
+    inc_inferences <= \$1027 ;
   always @(posedge clk)
-    count_inferences <= \$1027 ;
+    count_inferences <= \$1028 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1721$0 (drain_last2),
+    .\port$1727$0 (drain_last2),
     .\port$228$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3109,8 +3125,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$1882$0 (\$1028 ),
-    .\port$1883$0 (\$1029 ),
+    .\port$1894$0 (\$1029 ),
+    .\port$1895$0 (\$1030 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3127,8 +3143,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2004$0 (\$1030 ),
-    .\port$2005$0 (\$1031 ),
+    .\port$2022$0 (\$1031 ),
+    .\port$2023$0 (\$1032 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3873,99 +3889,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = track_reset0;
+    \$974  = wb_valid14;
     if (rst) begin
       \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \$268 ;
-    if (\$273 ) begin
-      \$975  = wb_par13;
-    end
+    \$975  = track_reset0;
     if (rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \$269 ;
+    \$976  = \$268 ;
     if (\$273 ) begin
-      \$976  = \$278 [7:0];
+      \$976  = wb_par14;
     end
     if (rst) begin
-      \$976  = 8'h00;
+      \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = track_reset1;
+    \$977  = \$269 ;
+    if (\$273 ) begin
+      \$977  = \$278 [7:0];
+    end
     if (rst) begin
-      \$977  = 1'h0;
+      \$977  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \$279 ;
-    if (\$284 ) begin
-      \$978  = wb_par13;
-    end
+    \$978  = track_reset1;
     if (rst) begin
       \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \$280 ;
+    \$979  = \$279 ;
     if (\$284 ) begin
-      \$979  = \$289 [7:0];
+      \$979  = wb_par14;
     end
     if (rst) begin
-      \$979  = 8'h00;
+      \$979  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = \$280 ;
+    if (\$284 ) begin
+      \$980  = \$289 [7:0];
+    end
+    if (rst) begin
+      \$980  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$290 ) begin
-      \$980  = \$302 ;
+      \$981  = \$302 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$364 ) begin
-        \$980  = \$373 ;
+        \$981  = \$373 ;
       end else if (last_fold) begin
-        \$980  = \$444 ;
+        \$981  = \$444 ;
       end else begin
-        \$980  = \$568 ;
+        \$981  = \$568 ;
       end
     end else if (issue_b) begin
-      \$980  = \$642 ;
+      \$981  = \$642 ;
     end else begin
-      \$980  = \$728 ;
-    end
-    if (rst) begin
-      \$980  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$981  = \$314 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$981  = \$384 ;
-      end else if (last_fold) begin
-        \$981  = \$457 ;
-      end else begin
-        \$981  = \$581 ;
-      end
-    end else if (issue_b) begin
-      \$981  = \$667 ;
-    end else begin
-      \$981  = \$741 ;
+      \$981  = \$728 ;
     end
     if (rst) begin
       \$981  = 1'h0;
@@ -3975,25 +3975,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$290 ) begin
-      \$982  = \$346 ;
+      \$982  = \$314 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$364 ) begin
-        \$982  = \$416 ;
+        \$982  = \$384 ;
       end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$982  = \$490 ;
-        end else begin
-          \$982  = \$539 ;
-        end
+        \$982  = \$457 ;
       end else begin
-        \$982  = \$613 ;
+        \$982  = \$581 ;
       end
     end else if (issue_b) begin
-      \$982  = \$699 ;
+      \$982  = \$667 ;
     end else begin
-      \$982  = \$773 ;
+      \$982  = \$741 ;
     end
     if (rst) begin
       \$982  = 1'h0;
@@ -4003,25 +3998,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$290 ) begin
-      \$983  = \$362 ;
+      \$983  = \$346 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$364 ) begin
-        \$983  = \$432 ;
+        \$983  = \$416 ;
       end else if (last_fold) begin
         (* full_case = 32'd1 *)
         if (last_group) begin
-          \$983  = \$507 ;
+          \$983  = \$490 ;
         end else begin
-          \$983  = \$555 ;
+          \$983  = \$539 ;
         end
       end else begin
-        \$983  = \$629 ;
+        \$983  = \$613 ;
       end
     end else if (issue_b) begin
-      \$983  = \$715 ;
+      \$983  = \$699 ;
     end else begin
-      \$983  = \$789 ;
+      \$983  = \$773 ;
     end
     if (rst) begin
       \$983  = 1'h0;
@@ -4030,12 +4025,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$799 ) begin
-      \$984  = \$805 ;
-    end else if (\$802 ) begin
-      \$984  = \$809 ;
+    if (\$290 ) begin
+      \$984  = \$362 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$984  = \$432 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$984  = \$507 ;
+        end else begin
+          \$984  = \$555 ;
+        end
+      end else begin
+        \$984  = \$629 ;
+      end
+    end else if (issue_b) begin
+      \$984  = \$715 ;
     end else begin
-      \$984  = \$813 ;
+      \$984  = \$789 ;
     end
     if (rst) begin
       \$984  = 1'h0;
@@ -4043,15 +4052,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = last_fold;
-    if (\$814 ) begin
-      \$985  = nxt_steps_rp__data[26];
-    end else if (\$816 ) begin
-      \$985  = nxt_steps_rp__data[26];
-    end else if (\$817 ) begin
-      \$985  = \$829 ;
-    end else if (issue_a) begin
-      \$985  = \$832 ;
+    (* full_case = 32'd1 *)
+    if (\$799 ) begin
+      \$985  = \$805 ;
+    end else if (\$802 ) begin
+      \$985  = \$809 ;
+    end else begin
+      \$985  = \$813 ;
     end
     if (rst) begin
       \$985  = 1'h0;
@@ -4059,13 +4066,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = last_group;
+    \$986  = last_fold;
     if (\$814 ) begin
-      \$986  = nxt_steps_rp__data[27];
+      \$986  = nxt_steps_rp__data[26];
     end else if (\$816 ) begin
-      \$986  = \$822 ;
+      \$986  = nxt_steps_rp__data[26];
     end else if (\$817 ) begin
-      \$986  = \$830 ;
+      \$986  = \$829 ;
+    end else if (issue_a) begin
+      \$986  = \$832 ;
     end
     if (rst) begin
       \$986  = 1'h0;
@@ -4073,39 +4082,39 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = group_plus1;
+    \$987  = last_group;
     if (\$814 ) begin
-      \$987  = 9'h001;
+      \$987  = nxt_steps_rp__data[27];
     end else if (\$816 ) begin
-      \$987  = \$828 ;
+      \$987  = \$822 ;
     end else if (\$817 ) begin
-      \$987  = \$831 [8:0];
+      \$987  = \$830 ;
     end
     if (rst) begin
-      \$987  = 9'h001;
+      \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = b_group_is_0;
-    if (\$837 ) begin
-      \$988  = 1'h1;
-    end else if (\$841 ) begin
-      \$988  = 1'h0;
+    \$988  = group_plus1;
+    if (\$814 ) begin
+      \$988  = 9'h001;
+    end else if (\$816 ) begin
+      \$988  = \$828 ;
+    end else if (\$817 ) begin
+      \$988  = \$831 [8:0];
     end
     if (rst) begin
-      \$988  = 1'h1;
+      \$988  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$989  = b_group_is_0;
     if (\$837 ) begin
-      \$989  = \$844 ;
+      \$989  = 1'h1;
     end else if (\$841 ) begin
-      \$989  = \$851 ;
-    end else begin
-      \$989  = \$859 ;
+      \$989  = 1'h0;
     end
     if (rst) begin
       \$989  = 1'h1;
@@ -4115,73 +4124,75 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$837 ) begin
-      \$990  = \$847 ;
+      \$990  = \$844 ;
     end else if (\$841 ) begin
-      \$990  = \$856 ;
+      \$990  = \$851 ;
     end else begin
-      \$990  = \$863 ;
+      \$990  = \$859 ;
     end
     if (rst) begin
-      \$990  = 1'h0;
+      \$990  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = b_fold_plus1;
     (* full_case = 32'd1 *)
     if (\$837 ) begin
-      \$991  = 9'h001;
+      \$991  = \$847 ;
     end else if (\$841 ) begin
-      \$991  = 9'h001;
+      \$991  = \$856 ;
+    end else begin
+      \$991  = \$863 ;
+    end
+    if (rst) begin
+      \$991  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$837 ) begin
+      \$992  = 9'h001;
+    end else if (\$841 ) begin
+      \$992  = 9'h001;
     end else begin
       if (\$866 ) begin
-        \$991  = \$867 [8:0];
+        \$992  = \$867 [8:0];
       end
     end
     if (rst) begin
-      \$991  = 9'h001;
+      \$992  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = layer_is_0;
-    if (\$868 ) begin
-      \$992  = 1'h1;
-    end else if (issue_a) begin
-      if (\$871 ) begin
-        \$992  = \$873 ;
-      end
-    end
-    if (rst) begin
-      \$992  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = group_is_0;
+    \$993  = layer_is_0;
     if (\$868 ) begin
       \$993  = 1'h1;
     end else if (issue_a) begin
       if (\$871 ) begin
-        \$993  = 1'h1;
+        \$993  = \$873 ;
+      end
+    end
+    if (rst) begin
+      \$993  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = group_is_0;
+    if (\$868 ) begin
+      \$994  = 1'h1;
+    end else if (issue_a) begin
+      if (\$871 ) begin
+        \$994  = 1'h1;
         if (\$877 ) begin
-          \$993  = 1'h0;
+          \$994  = 1'h0;
         end
       end else if (last_fold) begin
-        \$993  = 1'h0;
+        \$994  = 1'h0;
       end
-    end
-    if (rst) begin
-      \$993  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = fold_is_0;
-    if (\$868 ) begin
-      \$994  = 1'h1;
-    end else if (issue_a) begin
-      \$994  = last_fold;
     end
     if (rst) begin
       \$994  = 1'h1;
@@ -4189,42 +4200,37 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = fold_plus1;
+    \$995  = fold_is_0;
     if (\$868 ) begin
-      \$995  = 9'h001;
+      \$995  = 1'h1;
     end else if (issue_a) begin
-      \$995  = \$870 [8:0];
+      \$995  = last_fold;
     end
     if (rst) begin
-      \$995  = 9'h001;
+      \$995  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = out_full0;
-    if (\$879 ) begin
-      \$996  = 1'h1;
-    end
-    if (done) begin
-      if (\$897 ) begin
-        \$996  = 1'h0;
-      end
+    \$996  = fold_plus1;
+    if (\$868 ) begin
+      \$996  = 9'h001;
+    end else if (issue_a) begin
+      \$996  = \$870 [8:0];
     end
     if (rst) begin
-      \$996  = 1'h0;
+      \$996  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = out_pending0;
+    \$997  = out_full0;
     if (\$879 ) begin
       \$997  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$891 ) begin
-        if (\$893 ) begin
-          \$997  = 1'h0;
-        end
+    if (done) begin
+      if (\$897 ) begin
+        \$997  = 1'h0;
       end
     end
     if (rst) begin
@@ -4233,42 +4239,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = out_groups0;
+    \$998  = out_pending0;
     if (\$879 ) begin
-      \$998  = 8'h00;
-    end else if (\$881 ) begin
-      \$998  = \$882 [7:0];
-    end
-    if (rst) begin
-      \$998  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = out_full1;
-    if (\$884 ) begin
-      \$999  = 1'h1;
-    end
-    if (done) begin
-      if (\$898 ) begin
-        \$999  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$999  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = out_pending1;
-    if (\$884 ) begin
-      \$1000  = 1'h1;
+      \$998  = 1'h1;
     end
     if (drain_read) begin
       if (\$891 ) begin
-        if (\$894 ) begin
-          \$1000  = 1'h0;
+        if (\$893 ) begin
+          \$998  = 1'h0;
         end
+      end
+    end
+    if (rst) begin
+      \$998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = out_groups0;
+    if (\$879 ) begin
+      \$999  = 8'h00;
+    end else if (\$881 ) begin
+      \$999  = \$882 [7:0];
+    end
+    if (rst) begin
+      \$999  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = out_full1;
+    if (\$884 ) begin
+      \$1000  = 1'h1;
+    end
+    if (done) begin
+      if (\$898 ) begin
+        \$1000  = 1'h0;
       end
     end
     if (rst) begin
@@ -4277,76 +4283,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = out_groups1;
+    \$1001  = out_pending1;
     if (\$884 ) begin
-      \$1001  = 8'h00;
+      \$1001  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$891 ) begin
+        if (\$894 ) begin
+          \$1001  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1001  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = out_groups1;
+    if (\$884 ) begin
+      \$1002  = 8'h00;
     end else if (\$886 ) begin
-      \$1001  = \$887 [7:0];
+      \$1002  = \$887 [7:0];
     end
     if (rst) begin
-      \$1001  = 8'h00;
+      \$1002  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = drain_read;
-    if (rst) begin
-      \$1002  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = drain_inflight;
+    \$1003  = drain_read;
     if (rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = drain_lane;
-    if (drain_read) begin
-      \$1004  = drain_elem[0];
+    \$1004  = drain_inflight;
+    if (rst) begin
+      \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = drain_last;
+    \$1005  = drain_lane;
     if (drain_read) begin
-      \$1005  = \$889 ;
+      \$1005  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = drain_elem;
+    \$1006  = drain_last;
+    if (drain_read) begin
+      \$1006  = \$889 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1007  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (\$891 ) begin
-        \$1006  = 8'h00;
+        \$1007  = 8'h00;
       end else begin
-        \$1006  = \$895 [7:0];
+        \$1007  = \$895 [7:0];
       end
     end
     if (rst) begin
-      \$1006  = 8'h00;
+      \$1007  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = drain_slot;
+    \$1008  = drain_slot;
     if (drain_read) begin
       if (\$891 ) begin
-        \$1007  = \$892 ;
+        \$1008  = \$892 ;
       end
-    end
-    if (rst) begin
-      \$1007  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = release_slot;
-    if (done) begin
-      \$1008  = \$896 ;
     end
     if (rst) begin
       \$1008  = 1'h0;
@@ -4354,135 +4367,145 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = \$900 [2:0];
+    \$1009  = release_slot;
+    if (done) begin
+      \$1009  = \$896 ;
+    end
     if (rst) begin
-      \$1009  = 3'h0;
+      \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = \$903 ;
+    \$1010  = \$900 [2:0];
     if (rst) begin
-      \$1010  = 1'h0;
+      \$1010  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = clear_counters;
+    \$1011  = \$903 ;
     if (rst) begin
       \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = { 3'h0, busy };
+    \$1012  = clear_counters;
     if (rst) begin
-      \$1012  = 4'h0;
+      \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \$905 [31:0];
+    \$1013  = { 3'h0, busy };
     if (rst) begin
-      \$1013  = 32'd0;
+      \$1013  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = { 3'h0, stall_input };
+    \$1014  = \$905 [31:0];
     if (rst) begin
-      \$1014  = 4'h0;
+      \$1014  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \$907 [31:0];
+    \$1015  = { 3'h0, stall_input };
     if (rst) begin
-      \$1015  = 32'd0;
+      \$1015  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = { 3'h0, stall_output };
+    \$1016  = \$907 [31:0];
     if (rst) begin
-      \$1016  = 4'h0;
+      \$1016  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \$909 [31:0];
+    \$1017  = { 3'h0, stall_output };
     if (rst) begin
-      \$1017  = 32'd0;
+      \$1017  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \$910 ;
+    \$1018  = \$909 [31:0];
     if (rst) begin
-      \$1018  = 4'h0;
+      \$1018  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \$912 [31:0];
+    \$1019  = \$910 ;
     if (rst) begin
-      \$1019  = 32'd0;
+      \$1019  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = { 2'h0, \$913  };
+    \$1020  = \$912 [31:0];
     if (rst) begin
-      \$1020  = 4'h0;
+      \$1020  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \$915 [31:0];
+    \$1021  = { 2'h0, \$913  };
     if (rst) begin
-      \$1021  = 32'd0;
+      \$1021  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = { 3'h0, issue };
+    \$1022  = \$915 [31:0];
     if (rst) begin
-      \$1022  = 4'h0;
+      \$1022  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \$917 [31:0];
+    \$1023  = { 3'h0, issue };
     if (rst) begin
-      \$1023  = 32'd0;
+      \$1023  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = { 2'h0, \$918  };
+    \$1024  = \$917 [31:0];
     if (rst) begin
-      \$1024  = 4'h0;
+      \$1024  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \$920 [31:0];
+    \$1025  = { 2'h0, \$918  };
     if (rst) begin
-      \$1025  = 32'd0;
+      \$1025  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = { 3'h0, done };
+    \$1026  = \$920 [31:0];
     if (rst) begin
-      \$1026  = 4'h0;
+      \$1026  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \$922 [31:0];
+    \$1027  = { 3'h0, done };
     if (rst) begin
-      \$1027  = 32'd0;
+      \$1027  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = \$922 [31:0];
+    if (rst) begin
+      \$1028  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4528,16 +4551,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act = act_word;
   assign \act$118  = act_word;
   assign act_wp__addr = \$168 [6:0];
-  assign act_wp__data = { \$1030 , \$1028 , \$1030 , \$1028  };
-  assign result = { \$1029 , \$1028  };
-  assign \result$129  = { \$1031 , \$1030  };
+  assign act_wp__data = { \$1031 , \$1029 , \$1031 , \$1029  };
+  assign result = { \$1030 , \$1029  };
+  assign \result$129  = { \$1032 , \$1031  };
   assign act_wp__en = { \$176 , \$174 , \$172 , \$170  };
   assign \$signature__en$131  = out_write;
   assign \$signature__addr$132  = \$178 [6:0];
-  assign \$signature__data$133  = { \$1029 , \$1028  };
+  assign \$signature__data$133  = { \$1030 , \$1029  };
   assign \$signature__en$134  = out_write;
   assign \$signature__addr$135  = \$180 [6:0];
-  assign \$signature__data$136  = { \$1031 , \$1030  };
+  assign \$signature__data$136  = { \$1032 , \$1031  };
   assign \$signature__addr$147  = \$191 [6:0];
   assign \$signature__addr$148  = \$194 [6:0];
   assign w_en = drain_inflight2;
@@ -4570,9 +4593,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$124  = \$122 ;
   assign \$144  = ctx;
   assign \$153  = ctx;
-  assign \$164  = { 1'h0, wb_group14[7:1] };
-  assign \$173  = wb_group14[0];
-  assign \$175  = wb_group14[0];
+  assign \$164  = { 1'h0, wb_group15[7:1] };
+  assign \$173  = wb_group15[0];
+  assign \$175  = wb_group15[0];
   assign \$183  = { 1'h0, drain_elem[7:1] };
   assign \$189  = { 1'h0, drain_elem[7:1] };
   assign \$192  = { 1'h0, drain_elem[7:1] };
@@ -4582,7 +4605,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$250  = b_fold;
   assign \$253  = fold;
   assign \$257  = fold;
-  assign \$283  = wb_ctx13;
+  assign \$283  = wb_ctx14;
   assign \$294  = in_wslot;
   assign \$310  = in_wslot;
   assign \$323  = 2'h0;
@@ -4666,7 +4689,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$858  = { 1'h0, \$857 [8:1] };
   assign \$861  = { 1'h0, \$860 [8:1] };
   assign \$883  = claim_ctx;
-  assign \$885  = wb_ctx14;
+  assign \$885  = wb_ctx15;
   assign \$894  = drain_slot;
   assign \$898  = release_slot;
   assign \$130  = ctx;
@@ -4682,7 +4705,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \port$1721$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \port$1727$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4707,8 +4730,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1721$0 ;
-  wire \port$1721$0 ;
+  input \port$1727$0 ;
+  wire \port$1727$0 ;
   input [31:0] \port$228$0 ;
   wire [31:0] \port$228$0 ;
   (* init = 2'h0 *)
@@ -4743,7 +4766,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1721$0 , \port$228$0  };
+      storage[w_port__addr] <= { \port$1727$0 , \port$228$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4805,14 +4828,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1721$0 , \port$228$0  };
-  assign w_data = { \port$1721$0 , \port$228$0  };
+  assign w_port__data = { \port$1727$0 , \port$228$0  };
+  assign w_data = { \port$1727$0 , \port$228$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1882$0 , \port$1883$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1894$0 , \port$1895$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4828,8 +4851,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire [15:0] \$2 ;
   reg [31:0] \$20 ;
   reg \$21 ;
-  wire [7:0] \$22 ;
-  wire [23:0] \$23 ;
+  reg \$22 ;
+  wire [7:0] \$23 ;
+  wire [23:0] \$24 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -4859,8 +4883,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe0_a1 = 32'd0;
   reg [31:0] pe0_a2 = 32'd0;
   reg [31:0] pe0_acc = 32'd0;
+  reg [31:0] pe0_acc_out = 32'd0;
   reg [31:0] pe0_bank_out2 = 32'd0;
   reg pe0_done = 1'h0;
+  reg pe0_done_out = 1'h0;
   reg pe0_first1 = 1'h0;
   reg pe0_first2 = 1'h0;
   reg pe0_first3 = 1'h0;
@@ -4869,6 +4895,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_first6 = 1'h0;
   reg pe0_first7 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
+  reg [1:0] pe0_flags_out = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last2 = 1'h0;
   reg pe0_last3 = 1'h0;
@@ -4877,6 +4904,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_last6 = 1'h0;
   reg pe0_last7 = 1'h0;
   reg [15:0] pe0_m = 16'h0000;
+  reg [15:0] pe0_m_out = 16'h0000;
   reg [15:0] pe0_prod0 = 16'h0000;
   reg [15:0] pe0_prod1 = 16'h0000;
   reg [15:0] pe0_prod2 = 16'h0000;
@@ -4904,6 +4932,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [7:0] pe0_rq7 = 8'h00;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
+  reg [5:0] pe0_s_out = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
   reg [16:0] pe0_sum0_1 = 17'h00000;
   reg [17:0] pe0_sum1_0 = 18'h00000;
@@ -4916,10 +4945,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid7 = 1'h0;
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
-  output [7:0] \port$1882$0 ;
-  wire [7:0] \port$1882$0 ;
-  output [23:0] \port$1883$0 ;
-  wire [23:0] \port$1883$0 ;
+  output [7:0] \port$1894$0 ;
+  wire [7:0] \port$1894$0 ;
+  output [23:0] \port$1895$0 ;
+  wire [23:0] \port$1895$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5752,6 +5781,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe0_prod3 <= \$4 ;
+  always @(posedge clk)
     pe0_sum0_0 <= \$5 ;
   always @(posedge clk)
     pe0_sum0_1 <= \$6 ;
@@ -5769,6 +5800,16 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe0_s <= pe0_rq_entry[53:48];
   always @(posedge clk)
     pe0_flags <= \$12 ;
+  always @(posedge clk)
+    pe0_done_out <= \$22 ;
+  always @(posedge clk)
+    pe0_acc_out <= pe0_acc;
+  always @(posedge clk)
+    pe0_m_out <= pe0_m;
+  always @(posedge clk)
+    pe0_s_out <= pe0_s;
+  always @(posedge clk)
+    pe0_flags_out <= pe0_flags;
   assign \$1  = $signed(pe0_w2[7:0]) * $signed(pe0_a2[7:0]);
   assign \$2  = $signed(pe0_w2[15:8]) * $signed(pe0_a2[15:8]);
   assign \$3  = $signed(pe0_w2[23:16]) * $signed(pe0_a2[23:16]);
@@ -5880,18 +5921,16 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe0_prod1 <= \$2 ;
   always @(posedge clk)
     pe0_prod2 <= \$3 ;
-  always @(posedge clk)
-    pe0_prod3 <= \$4 ;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
-    .i_acc(pe0_acc),
-    .i_m(pe0_m),
-    .i_s(pe0_s),
-    .i_valid(pe0_done),
+    .i_acc(pe0_acc_out),
+    .i_m(pe0_m_out),
+    .i_s(pe0_s_out),
+    .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1834$0 (pe0_flags),
-    .rq_ext6(\$23 ),
-    .rq_low6(\$22 ),
+    .\port$1846$0 (pe0_flags_out),
+    .rq_ext6(\$24 ),
+    .rq_low6(\$23 ),
     .rst(rst)
   );
   always @* begin
@@ -5906,6 +5945,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     \$21  = \$10 ;
     if (rst) begin
       \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$22  = pe0_done;
+    if (rst) begin
+      \$22  = 1'h0;
     end
   end
   always @* begin
@@ -5968,22 +6014,22 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign rq_waddr = wp__addr[7:0];
   assign rq_wdata = rwp__data;
   assign rrp__addr = pe0_rq5;
-  assign i_valid = pe0_done;
-  assign i_acc = pe0_acc;
-  assign i_m = pe0_m;
-  assign i_s = pe0_s;
-  assign i_relu = pe0_flags[0];
-  assign i_requantize = pe0_flags[1];
+  assign i_valid = pe0_done_out;
+  assign i_acc = pe0_acc_out;
+  assign i_m = pe0_m_out;
+  assign i_s = pe0_s_out;
+  assign i_relu = pe0_flags_out[0];
+  assign i_requantize = pe0_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$23 , \$22  };
-  assign o_data = { \$23 , \$22  };
-  assign \port$1882$0  = \$22 ;
-  assign \port$1883$0  = \$23 ;
+  assign result = { \$24 , \$23  };
+  assign o_data = { \$24 , \$23  };
+  assign \port$1894$0  = \$23 ;
+  assign \port$1895$0  = \$24 ;
   assign \$11  = { pe0_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$1834$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1846$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6167,8 +6213,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1834$0 ;
-  wire [1:0] \port$1834$0 ;
+  input [1:0] \port$1846$0 ;
+  wire [1:0] \port$1846$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6375,9 +6421,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1834$0 [0];
+    rq_relu1 <= \port$1846$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1834$0 [1];
+    rq_req1 <= \port$1846$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6500,8 +6546,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1834$0 [0];
-  assign i_requantize = \port$1834$0 [1];
+  assign i_relu = \port$1846$0 [0];
+  assign i_requantize = \port$1846$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6510,7 +6556,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2004$0 , \port$2005$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2022$0 , \port$2023$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6526,8 +6572,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire [15:0] \$2 ;
   reg [31:0] \$20 ;
   reg \$21 ;
-  wire [7:0] \$22 ;
-  wire [23:0] \$23 ;
+  reg \$22 ;
+  wire [7:0] \$23 ;
+  wire [23:0] \$24 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -6557,8 +6604,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe1_a1 = 32'd0;
   reg [31:0] pe1_a2 = 32'd0;
   reg [31:0] pe1_acc = 32'd0;
+  reg [31:0] pe1_acc_out = 32'd0;
   reg [31:0] pe1_bank_out2 = 32'd0;
   reg pe1_done = 1'h0;
+  reg pe1_done_out = 1'h0;
   reg pe1_first1 = 1'h0;
   reg pe1_first2 = 1'h0;
   reg pe1_first3 = 1'h0;
@@ -6567,6 +6616,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_first6 = 1'h0;
   reg pe1_first7 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
+  reg [1:0] pe1_flags_out = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last2 = 1'h0;
   reg pe1_last3 = 1'h0;
@@ -6575,6 +6625,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_last6 = 1'h0;
   reg pe1_last7 = 1'h0;
   reg [15:0] pe1_m = 16'h0000;
+  reg [15:0] pe1_m_out = 16'h0000;
   reg [15:0] pe1_prod0 = 16'h0000;
   reg [15:0] pe1_prod1 = 16'h0000;
   reg [15:0] pe1_prod2 = 16'h0000;
@@ -6602,6 +6653,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [7:0] pe1_rq7 = 8'h00;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
+  reg [5:0] pe1_s_out = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
   reg [16:0] pe1_sum0_1 = 17'h00000;
   reg [17:0] pe1_sum1_0 = 18'h00000;
@@ -6614,10 +6666,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid7 = 1'h0;
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
-  output [7:0] \port$2004$0 ;
-  wire [7:0] \port$2004$0 ;
-  output [23:0] \port$2005$0 ;
-  wire [23:0] \port$2005$0 ;
+  output [7:0] \port$2022$0 ;
+  wire [7:0] \port$2022$0 ;
+  output [23:0] \port$2023$0 ;
+  wire [23:0] \port$2023$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7450,6 +7502,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe1_prod3 <= \$4 ;
+  always @(posedge clk)
     pe1_sum0_0 <= \$5 ;
   always @(posedge clk)
     pe1_sum0_1 <= \$6 ;
@@ -7467,6 +7521,16 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe1_s <= pe1_rq_entry[53:48];
   always @(posedge clk)
     pe1_flags <= \$12 ;
+  always @(posedge clk)
+    pe1_done_out <= \$22 ;
+  always @(posedge clk)
+    pe1_acc_out <= pe1_acc;
+  always @(posedge clk)
+    pe1_m_out <= pe1_m;
+  always @(posedge clk)
+    pe1_s_out <= pe1_s;
+  always @(posedge clk)
+    pe1_flags_out <= pe1_flags;
   assign \$1  = $signed(pe1_w2[7:0]) * $signed(pe1_a2[7:0]);
   assign \$2  = $signed(pe1_w2[15:8]) * $signed(pe1_a2[15:8]);
   assign \$3  = $signed(pe1_w2[23:16]) * $signed(pe1_a2[23:16]);
@@ -7578,18 +7642,16 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe1_prod1 <= \$2 ;
   always @(posedge clk)
     pe1_prod2 <= \$3 ;
-  always @(posedge clk)
-    pe1_prod3 <= \$4 ;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
-    .i_acc(pe1_acc),
-    .i_m(pe1_m),
-    .i_s(pe1_s),
-    .i_valid(pe1_done),
+    .i_acc(pe1_acc_out),
+    .i_m(pe1_m_out),
+    .i_s(pe1_s_out),
+    .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$1956$0 (pe1_flags),
-    .rq_ext6(\$23 ),
-    .rq_low6(\$22 ),
+    .\port$1974$0 (pe1_flags_out),
+    .rq_ext6(\$24 ),
+    .rq_low6(\$23 ),
     .rst(rst)
   );
   always @* begin
@@ -7604,6 +7666,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     \$21  = \$10 ;
     if (rst) begin
       \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$22  = pe1_done;
+    if (rst) begin
+      \$22  = 1'h0;
     end
   end
   always @* begin
@@ -7666,22 +7735,22 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign rq_waddr = wp__addr[7:0];
   assign rq_wdata = rwp__data;
   assign rrp__addr = pe1_rq5;
-  assign i_valid = pe1_done;
-  assign i_acc = pe1_acc;
-  assign i_m = pe1_m;
-  assign i_s = pe1_s;
-  assign i_relu = pe1_flags[0];
-  assign i_requantize = pe1_flags[1];
+  assign i_valid = pe1_done_out;
+  assign i_acc = pe1_acc_out;
+  assign i_m = pe1_m_out;
+  assign i_s = pe1_s_out;
+  assign i_relu = pe1_flags_out[0];
+  assign i_requantize = pe1_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$23 , \$22  };
-  assign o_data = { \$23 , \$22  };
-  assign \port$2004$0  = \$22 ;
-  assign \port$2005$0  = \$23 ;
+  assign result = { \$24 , \$23  };
+  assign o_data = { \$24 , \$23  };
+  assign \port$2022$0  = \$23 ;
+  assign \port$2023$0  = \$24 ;
   assign \$11  = { pe1_requantize7, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$1956$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1974$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7865,8 +7934,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1956$0 ;
-  wire [1:0] \port$1956$0 ;
+  input [1:0] \port$1974$0 ;
+  wire [1:0] \port$1974$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8073,9 +8142,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1956$0 [0];
+    rq_relu1 <= \port$1974$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1956$0 [1];
+    rq_req1 <= \port$1974$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8198,8 +8267,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1956$0 [0];
-  assign i_requantize = \port$1956$0 [1];
+  assign i_relu = \port$1974$0 [0];
+  assign i_requantize = \port$1974$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -71,12 +71,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1056 ;
   reg \$1057 ;
   reg \$1058 ;
-  reg [8:0] \$1059 ;
+  reg \$1059 ;
   wire \$106 ;
-  reg \$1060 ;
+  reg [8:0] \$1060 ;
   reg \$1061 ;
-  reg [8:0] \$1062 ;
-  reg \$1063 ;
+  reg \$1062 ;
+  reg [8:0] \$1063 ;
   reg \$1064 ;
   reg \$1065 ;
   reg \$1066 ;
@@ -84,69 +84,70 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1068 ;
   reg \$1069 ;
   wire \$107 ;
-  reg [9:0] \$1070 ;
-  reg \$1071 ;
+  reg \$1070 ;
+  reg [9:0] \$1071 ;
   reg \$1072 ;
   reg \$1073 ;
-  reg [9:0] \$1074 ;
-  reg \$1075 ;
+  reg \$1074 ;
+  reg [9:0] \$1075 ;
   reg \$1076 ;
   reg \$1077 ;
-  reg [9:0] \$1078 ;
-  reg \$1079 ;
+  reg \$1078 ;
+  reg [9:0] \$1079 ;
   wire \$108 ;
   reg \$1080 ;
-  reg [8:0] \$1081 ;
-  reg \$1082 ;
+  reg \$1081 ;
+  reg [8:0] \$1082 ;
   reg \$1083 ;
-  reg [8:0] \$1084 ;
-  reg \$1085 ;
+  reg \$1084 ;
+  reg [8:0] \$1085 ;
   reg \$1086 ;
-  reg [2:0] \$1087 ;
-  reg \$1088 ;
-  reg [8:0] \$1089 ;
+  reg \$1087 ;
+  reg [2:0] \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
-  reg \$1090 ;
+  reg [8:0] \$1090 ;
   reg \$1091 ;
-  reg [2:0] \$1092 ;
-  reg \$1093 ;
+  reg \$1092 ;
+  reg [2:0] \$1093 ;
   reg \$1094 ;
-  reg [6:0] \$1095 ;
-  reg [31:0] \$1096 ;
-  reg [6:0] \$1097 ;
-  reg [31:0] \$1098 ;
-  reg [6:0] \$1099 ;
+  reg \$1095 ;
+  reg [6:0] \$1096 ;
+  reg [31:0] \$1097 ;
+  reg [6:0] \$1098 ;
+  reg [31:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [31:0] \$1100 ;
-  reg [6:0] \$1101 ;
-  reg [31:0] \$1102 ;
-  reg [6:0] \$1103 ;
-  reg [31:0] \$1104 ;
-  reg [6:0] \$1105 ;
-  reg [31:0] \$1106 ;
-  reg [6:0] \$1107 ;
-  reg [31:0] \$1108 ;
-  reg [6:0] \$1109 ;
+  reg [6:0] \$1100 ;
+  reg [31:0] \$1101 ;
+  reg [6:0] \$1102 ;
+  reg [31:0] \$1103 ;
+  reg [6:0] \$1104 ;
+  reg [31:0] \$1105 ;
+  reg [6:0] \$1106 ;
+  reg [31:0] \$1107 ;
+  reg [6:0] \$1108 ;
+  reg [31:0] \$1109 ;
   wire \$111 ;
-  reg [31:0] \$1110 ;
-  wire [7:0] \$1111 ;
-  wire [23:0] \$1112 ;
-  wire [7:0] \$1113 ;
-  wire [23:0] \$1114 ;
-  wire [7:0] \$1115 ;
-  wire [23:0] \$1116 ;
-  wire [7:0] \$1117 ;
-  wire [23:0] \$1118 ;
-  wire [7:0] \$1119 ;
+  reg [6:0] \$1110 ;
+  reg [31:0] \$1111 ;
+  wire [7:0] \$1112 ;
+  wire [23:0] \$1113 ;
+  wire [7:0] \$1114 ;
+  wire [23:0] \$1115 ;
+  wire [7:0] \$1116 ;
+  wire [23:0] \$1117 ;
+  wire [7:0] \$1118 ;
+  wire [23:0] \$1119 ;
   wire \$112 ;
-  wire [23:0] \$1120 ;
-  wire [7:0] \$1121 ;
-  wire [23:0] \$1122 ;
-  wire [7:0] \$1123 ;
-  wire [23:0] \$1124 ;
-  wire [7:0] \$1125 ;
-  wire [23:0] \$1126 ;
+  wire [7:0] \$1120 ;
+  wire [23:0] \$1121 ;
+  wire [7:0] \$1122 ;
+  wire [23:0] \$1123 ;
+  wire [7:0] \$1124 ;
+  wire [23:0] \$1125 ;
+  wire [7:0] \$1126 ;
+  wire [23:0] \$1127 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
@@ -1156,14 +1157,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$238 ;
   wire [31:0] \$signature__data$241 ;
   wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$409 ;
-  wire [31:0] \$signature__data$410 ;
-  wire [31:0] \$signature__data$411 ;
-  wire [31:0] \$signature__data$412 ;
-  wire [31:0] \$signature__data$413 ;
   wire [31:0] \$signature__data$414 ;
   wire [31:0] \$signature__data$415 ;
   wire [31:0] \$signature__data$416 ;
+  wire [31:0] \$signature__data$417 ;
+  wire [31:0] \$signature__data$418 ;
+  wire [31:0] \$signature__data$419 ;
+  wire [31:0] \$signature__data$420 ;
+  wire [31:0] \$signature__data$421 ;
   wire \$signature__en ;
   wire \$signature__en$221 ;
   wire \$signature__en$224 ;
@@ -1564,6 +1565,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx13 = 1'h0;
   reg wb_ctx14 = 1'h0;
   reg wb_ctx15 = 1'h0;
+  reg wb_ctx16 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -1579,6 +1581,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_group13 = 9'h000;
   reg [8:0] wb_group14 = 9'h000;
   reg [8:0] wb_group15 = 9'h000;
+  reg [8:0] wb_group16 = 9'h000;
   reg [8:0] wb_group2 = 9'h000;
   reg [8:0] wb_group3 = 9'h000;
   reg [8:0] wb_group4 = 9'h000;
@@ -1596,6 +1599,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out13 = 1'h0;
   reg wb_out14 = 1'h0;
   reg wb_out15 = 1'h0;
+  reg wb_out16 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -1611,6 +1615,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par13 = 1'h0;
   reg wb_par14 = 1'h0;
   reg wb_par15 = 1'h0;
+  reg wb_par16 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -1628,6 +1633,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid13 = 1'h0;
   reg wb_valid14 = 1'h0;
   reg wb_valid15 = 1'h0;
+  reg wb_valid16 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -1771,7 +1777,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$214 )
-      actbuf[\$212 [6:0]] <= { \$1125 , \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113 , \$1111  };
+      actbuf[\$212 [6:0]] <= { \$1126 , \$1124 , \$1122 , \$1120 , \$1118 , \$1116 , \$1114 , \$1112  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1962,13 +1968,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$230 [5:0]] <= { \$1112 , \$1111  };
+      outbuf0[\$230 [5:0]] <= { \$1113 , \$1112  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$255 [5:0]];
   end
-  assign \$signature__data$409  = _2_;
+  assign \$signature__data$414  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2038,13 +2044,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$232 [5:0]] <= { \$1114 , \$1113  };
+      outbuf1[\$232 [5:0]] <= { \$1115 , \$1114  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$258 [5:0]];
   end
-  assign \$signature__data$410  = _3_;
+  assign \$signature__data$415  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2114,13 +2120,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$234 [5:0]] <= { \$1116 , \$1115  };
+      outbuf2[\$234 [5:0]] <= { \$1117 , \$1116  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     _4_ <= outbuf2[\$261 [5:0]];
   end
-  assign \$signature__data$411  = _4_;
+  assign \$signature__data$416  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2190,13 +2196,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$236 [5:0]] <= { \$1118 , \$1117  };
+      outbuf3[\$236 [5:0]] <= { \$1119 , \$1118  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     _5_ <= outbuf3[\$264 [5:0]];
   end
-  assign \$signature__data$412  = _5_;
+  assign \$signature__data$417  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2266,13 +2272,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$238 [5:0]] <= { \$1120 , \$1119  };
+      outbuf4[\$238 [5:0]] <= { \$1121 , \$1120  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     _6_ <= outbuf4[\$267 [5:0]];
   end
-  assign \$signature__data$413  = _6_;
+  assign \$signature__data$418  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2342,13 +2348,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$240 [5:0]] <= { \$1122 , \$1121  };
+      outbuf5[\$240 [5:0]] <= { \$1123 , \$1122  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     _7_ <= outbuf5[\$270 [5:0]];
   end
-  assign \$signature__data$414  = _7_;
+  assign \$signature__data$419  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2418,13 +2424,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$242 [5:0]] <= { \$1124 , \$1123  };
+      outbuf6[\$242 [5:0]] <= { \$1125 , \$1124  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     _8_ <= outbuf6[\$273 [5:0]];
   end
-  assign \$signature__data$415  = _8_;
+  assign \$signature__data$420  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2494,13 +2500,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$244 [5:0]] <= { \$1126 , \$1125  };
+      outbuf7[\$244 [5:0]] <= { \$1127 , \$1126  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$276 [5:0]];
   end
-  assign \$signature__data$416  = _9_;
+  assign \$signature__data$421  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2713,29 +2719,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$206  = \$204  & \$205 ;
   assign track_reset1 = \$201  | \$206 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$207  = ~ wb_out15;
-  assign act_write = wb_valid15 & \$207 ;
-  assign out_write = wb_valid15 & wb_out15;
-  assign \$209  = wb_ctx15 ? 7'h40 : 7'h00;
+  assign \$207  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$207 ;
+  assign out_write = wb_valid16 & wb_out16;
+  assign \$209  = wb_ctx16 ? 7'h40 : 7'h00;
   assign \$210  = \$208  + \$209 ;
-  assign \$211  = wb_par15 ? 6'h20 : 6'h00;
+  assign \$211  = wb_par16 ? 6'h20 : 6'h00;
   assign \$212  = \$210  + \$211 ;
-  assign \$229  = wb_ctx15 ? 6'h20 : 6'h00;
-  assign \$230  = wb_group15 + \$229 ;
-  assign \$231  = wb_ctx15 ? 6'h20 : 6'h00;
-  assign \$232  = wb_group15 + \$231 ;
-  assign \$233  = wb_ctx15 ? 6'h20 : 6'h00;
-  assign \$234  = wb_group15 + \$233 ;
-  assign \$235  = wb_ctx15 ? 6'h20 : 6'h00;
-  assign \$236  = wb_group15 + \$235 ;
-  assign \$237  = wb_ctx15 ? 6'h20 : 6'h00;
-  assign \$238  = wb_group15 + \$237 ;
-  assign \$239  = wb_ctx15 ? 6'h20 : 6'h00;
-  assign \$240  = wb_group15 + \$239 ;
-  assign \$241  = wb_ctx15 ? 6'h20 : 6'h00;
-  assign \$242  = wb_group15 + \$241 ;
-  assign \$243  = wb_ctx15 ? 6'h20 : 6'h00;
-  assign \$244  = wb_group15 + \$243 ;
+  assign \$229  = wb_ctx16 ? 6'h20 : 6'h00;
+  assign \$230  = wb_group16 + \$229 ;
+  assign \$231  = wb_ctx16 ? 6'h20 : 6'h00;
+  assign \$232  = wb_group16 + \$231 ;
+  assign \$233  = wb_ctx16 ? 6'h20 : 6'h00;
+  assign \$234  = wb_group16 + \$233 ;
+  assign \$235  = wb_ctx16 ? 6'h20 : 6'h00;
+  assign \$236  = wb_group16 + \$235 ;
+  assign \$237  = wb_ctx16 ? 6'h20 : 6'h00;
+  assign \$238  = wb_group16 + \$237 ;
+  assign \$239  = wb_ctx16 ? 6'h20 : 6'h00;
+  assign \$240  = wb_group16 + \$239 ;
+  assign \$241  = wb_ctx16 ? 6'h20 : 6'h00;
+  assign \$242  = wb_group16 + \$241 ;
+  assign \$243  = wb_ctx16 ? 6'h20 : 6'h00;
+  assign \$244  = wb_group16 + \$243 ;
   assign \$245  = drain_slot ? out_pending1 : out_pending0;
   assign \$246  = drain_slot ? out_groups1 : out_groups0;
   assign \$248  = \$246  > \$247 ;
@@ -2831,22 +2837,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$349  = step_valid & step_last;
   assign \$350  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
   assign \$351  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$352  = ~ wb_out14;
-  assign \$353  = wb_valid14 & \$352 ;
-  assign \$354  = ! wb_ctx14;
+  assign \$352  = ~ wb_out15;
+  assign \$353  = wb_valid15 & \$352 ;
+  assign \$354  = ! wb_ctx15;
   assign \$355  = \$353  & \$354 ;
   assign \$356  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$357  = \$356  == wb_par14;
+  assign \$357  = \$356  == wb_par15;
   assign \$358  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
   assign \$359  = \$358  + 1'h1;
   assign \$360  = \$357  ? \$359  : 10'h001;
   assign \$361  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
   assign \$362  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$363  = ~ wb_out14;
-  assign \$364  = wb_valid14 & \$363 ;
+  assign \$363  = ~ wb_out15;
+  assign \$364  = wb_valid15 & \$363 ;
   assign \$366  = \$364  & \$365 ;
   assign \$367  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$368  = \$367  == wb_par14;
+  assign \$368  = \$367  == wb_par15;
   assign \$369  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
   assign \$370  = \$369  + 1'h1;
   assign \$371  = \$368  ? \$370  : 10'h001;
@@ -3350,7 +3356,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$959  = \$957  & \$958 ;
   assign \$960  = ! claim_ctx;
   assign \$961  = claim_out & \$960 ;
-  assign \$962  = ! wb_ctx15;
+  assign \$962  = ! wb_ctx16;
   assign \$963  = out_write & \$962 ;
   assign \$964  = out_groups0 + 1'h1;
   assign \$966  = claim_out & \$965 ;
@@ -3654,137 +3660,147 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    track_reset_r0 <= \$1057 ;
+    wb_valid16 <= \$1057 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1058 ;
+    wb_group16 <= wb_group15;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1059 ;
+    wb_par16 <= wb_par15;
   always @(posedge clk)
-    track_reset_r1 <= \$1060 ;
+    wb_ctx16 <= wb_ctx15;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1061 ;
+    wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1062 ;
+    track_reset_r0 <= \$1058 ;
   always @(posedge clk)
-    in_ok <= \$1063 ;
+    wb_parity_ahead0 <= \$1059 ;
   always @(posedge clk)
-    b_ready <= \$1064 ;
+    wb_groups_ahead0 <= \$1060 ;
   always @(posedge clk)
-    raw_ok <= \$1065 ;
+    track_reset_r1 <= \$1061 ;
   always @(posedge clk)
-    raw_full <= \$1066 ;
+    wb_parity_ahead1 <= \$1062 ;
   always @(posedge clk)
-    b_last_fold <= \$1067 ;
+    wb_groups_ahead1 <= \$1063 ;
   always @(posedge clk)
-    last_fold <= \$1068 ;
+    in_ok <= \$1064 ;
   always @(posedge clk)
-    last_group <= \$1069 ;
+    b_ready <= \$1065 ;
   always @(posedge clk)
-    group_plus1 <= \$1070 ;
+    raw_ok <= \$1066 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1071 ;
+    raw_full <= \$1067 ;
   always @(posedge clk)
-    b_done <= \$1072 ;
+    b_last_fold <= \$1068 ;
   always @(posedge clk)
-    b_last_group <= \$1073 ;
+    last_fold <= \$1069 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1074 ;
+    last_group <= \$1070 ;
   always @(posedge clk)
-    layer_is_0 <= \$1075 ;
+    group_plus1 <= \$1071 ;
   always @(posedge clk)
-    group_is_0 <= \$1076 ;
+    b_group_is_0 <= \$1072 ;
   always @(posedge clk)
-    fold_is_0 <= \$1077 ;
+    b_done <= \$1073 ;
   always @(posedge clk)
-    fold_plus1 <= \$1078 ;
+    b_last_group <= \$1074 ;
   always @(posedge clk)
-    out_full0 <= \$1079 ;
+    b_fold_plus1 <= \$1075 ;
   always @(posedge clk)
-    out_pending0 <= \$1080 ;
+    layer_is_0 <= \$1076 ;
   always @(posedge clk)
-    out_groups0 <= \$1081 ;
+    group_is_0 <= \$1077 ;
   always @(posedge clk)
-    out_full1 <= \$1082 ;
+    fold_is_0 <= \$1078 ;
   always @(posedge clk)
-    out_pending1 <= \$1083 ;
+    fold_plus1 <= \$1079 ;
   always @(posedge clk)
-    out_groups1 <= \$1084 ;
+    out_full0 <= \$1080 ;
   always @(posedge clk)
-    drain_inflight <= \$1085 ;
+    out_pending0 <= \$1081 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1086 ;
+    out_groups0 <= \$1082 ;
   always @(posedge clk)
-    drain_lane <= \$1087 ;
+    out_full1 <= \$1083 ;
   always @(posedge clk)
-    drain_last <= \$1088 ;
+    out_pending1 <= \$1084 ;
   always @(posedge clk)
-    drain_elem <= \$1089 ;
+    out_groups1 <= \$1085 ;
   always @(posedge clk)
-    drain_slot <= \$1090 ;
+    drain_inflight <= \$1086 ;
+  always @(posedge clk)
+    drain_inflight2 <= \$1087 ;
+  always @(posedge clk)
+    drain_lane <= \$1088 ;
+  always @(posedge clk)
+    drain_last <= \$1089 ;
+  always @(posedge clk)
+    drain_elem <= \$1090 ;
+  always @(posedge clk)
+    drain_slot <= \$1091 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$409 ;
+    drain_lane_data0 <= \$signature__data$414 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$410 ;
+    drain_lane_data1 <= \$signature__data$415 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$411 ;
+    drain_lane_data2 <= \$signature__data$416 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$412 ;
+    drain_lane_data3 <= \$signature__data$417 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$413 ;
+    drain_lane_data4 <= \$signature__data$418 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$414 ;
+    drain_lane_data5 <= \$signature__data$419 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$415 ;
+    drain_lane_data6 <= \$signature__data$420 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$416 ;
+    drain_lane_data7 <= \$signature__data$421 ;
   always @(posedge clk)
-    release_slot <= \$1091 ;
+    release_slot <= \$1092 ;
   always @(posedge clk)
-    in_flight <= \$1092 ;
+    in_flight <= \$1093 ;
   always @(posedge clk)
-    busy <= \$1093 ;
+    busy <= \$1094 ;
   always @(posedge clk)
-    clear_counters_r <= \$1094 ;
+    clear_counters_r <= \$1095 ;
   always @(posedge clk)
-    inc_busy <= \$1095 ;
+    inc_busy <= \$1096 ;
   always @(posedge clk)
-    count_busy <= \$1096 ;
+    count_busy <= \$1097 ;
   always @(posedge clk)
-    inc_stall_input <= \$1097 ;
+    inc_stall_input <= \$1098 ;
   always @(posedge clk)
-    count_stall_input <= \$1098 ;
+    count_stall_input <= \$1099 ;
   always @(posedge clk)
-    inc_stall_output <= \$1099 ;
+    inc_stall_output <= \$1100 ;
   always @(posedge clk)
-    count_stall_output <= \$1100 ;
+    count_stall_output <= \$1101 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1101 ;
+    inc_mac_ops <= \$1102 ;
   always @(posedge clk)
-    count_mac_ops <= \$1102 ;
+    count_mac_ops <= \$1103 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1103 ;
+    inc_bank_reads <= \$1104 ;
   always @(posedge clk)
-    count_bank_reads <= \$1104 ;
+    count_bank_reads <= \$1105 ;
   always @(posedge clk)
-    inc_act_reads <= \$1105 ;
+    inc_act_reads <= \$1106 ;
   always @(posedge clk)
-    count_act_reads <= \$1106 ;
+    count_act_reads <= \$1107 ;
   always @(posedge clk)
-    inc_act_writes <= \$1107 ;
+    inc_act_writes <= \$1108 ;
   always @(posedge clk)
-    count_act_writes <= \$1108 ;
+    count_act_writes <= \$1109 ;
   always @(posedge clk)
-    inc_inferences <= \$1109 ;
+    inc_inferences <= \$1110 ;
   always @(posedge clk)
-    count_inferences <= \$1110 ;
+    count_inferences <= \$1111 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$2995$0 (drain_last2),
+    .\port$3001$0 (drain_last2),
     .\port$328$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3795,8 +3811,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3177$0 (\$1111 ),
-    .\port$3178$0 (\$1112 ),
+    .\port$3189$0 (\$1112 ),
+    .\port$3190$0 (\$1113 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -3813,8 +3829,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3314$0 (\$1113 ),
-    .\port$3315$0 (\$1114 ),
+    .\port$3332$0 (\$1114 ),
+    .\port$3333$0 (\$1115 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -3831,8 +3847,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3451$0 (\$1115 ),
-    .\port$3452$0 (\$1116 ),
+    .\port$3475$0 (\$1116 ),
+    .\port$3476$0 (\$1117 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -3849,8 +3865,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3588$0 (\$1117 ),
-    .\port$3589$0 (\$1118 ),
+    .\port$3618$0 (\$1118 ),
+    .\port$3619$0 (\$1119 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -3867,8 +3883,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3725$0 (\$1119 ),
-    .\port$3726$0 (\$1120 ),
+    .\port$3761$0 (\$1120 ),
+    .\port$3762$0 (\$1121 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -3885,8 +3901,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$3862$0 (\$1121 ),
-    .\port$3863$0 (\$1122 ),
+    .\port$3904$0 (\$1122 ),
+    .\port$3905$0 (\$1123 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -3903,8 +3919,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$3999$0 (\$1123 ),
-    .\port$4000$0 (\$1124 ),
+    .\port$4047$0 (\$1124 ),
+    .\port$4048$0 (\$1125 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -3921,8 +3937,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4136$0 (\$1125 ),
-    .\port$4137$0 (\$1126 ),
+    .\port$4190$0 (\$1126 ),
+    .\port$4191$0 (\$1127 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4686,99 +4702,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = track_reset0;
+    \$1057  = wb_valid15;
     if (rst) begin
       \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = \$350 ;
-    if (\$355 ) begin
-      \$1058  = wb_par14;
-    end
+    \$1058  = track_reset0;
     if (rst) begin
       \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \$351 ;
+    \$1059  = \$350 ;
     if (\$355 ) begin
-      \$1059  = \$360 [8:0];
+      \$1059  = wb_par15;
     end
     if (rst) begin
-      \$1059  = 9'h000;
+      \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = track_reset1;
+    \$1060  = \$351 ;
+    if (\$355 ) begin
+      \$1060  = \$360 [8:0];
+    end
     if (rst) begin
-      \$1060  = 1'h0;
+      \$1060  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \$361 ;
-    if (\$366 ) begin
-      \$1061  = wb_par14;
-    end
+    \$1061  = track_reset1;
     if (rst) begin
       \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \$362 ;
+    \$1062  = \$361 ;
     if (\$366 ) begin
-      \$1062  = \$371 [8:0];
+      \$1062  = wb_par15;
     end
     if (rst) begin
-      \$1062  = 9'h000;
+      \$1062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1063  = \$362 ;
+    if (\$366 ) begin
+      \$1063  = \$371 [8:0];
+    end
+    if (rst) begin
+      \$1063  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$372 ) begin
-      \$1063  = \$384 ;
+      \$1064  = \$384 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$446 ) begin
-        \$1063  = \$455 ;
+        \$1064  = \$455 ;
       end else if (last_fold) begin
-        \$1063  = \$526 ;
+        \$1064  = \$526 ;
       end else begin
-        \$1063  = \$650 ;
+        \$1064  = \$650 ;
       end
     end else if (issue_b) begin
-      \$1063  = \$724 ;
+      \$1064  = \$724 ;
     end else begin
-      \$1063  = \$810 ;
-    end
-    if (rst) begin
-      \$1063  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1064  = \$396 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1064  = \$466 ;
-      end else if (last_fold) begin
-        \$1064  = \$539 ;
-      end else begin
-        \$1064  = \$663 ;
-      end
-    end else if (issue_b) begin
-      \$1064  = \$749 ;
-    end else begin
-      \$1064  = \$823 ;
+      \$1064  = \$810 ;
     end
     if (rst) begin
       \$1064  = 1'h0;
@@ -4788,25 +4788,20 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$372 ) begin
-      \$1065  = \$428 ;
+      \$1065  = \$396 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$446 ) begin
-        \$1065  = \$498 ;
+        \$1065  = \$466 ;
       end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1065  = \$572 ;
-        end else begin
-          \$1065  = \$621 ;
-        end
+        \$1065  = \$539 ;
       end else begin
-        \$1065  = \$695 ;
+        \$1065  = \$663 ;
       end
     end else if (issue_b) begin
-      \$1065  = \$781 ;
+      \$1065  = \$749 ;
     end else begin
-      \$1065  = \$855 ;
+      \$1065  = \$823 ;
     end
     if (rst) begin
       \$1065  = 1'h0;
@@ -4816,25 +4811,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$372 ) begin
-      \$1066  = \$444 ;
+      \$1066  = \$428 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$446 ) begin
-        \$1066  = \$514 ;
+        \$1066  = \$498 ;
       end else if (last_fold) begin
         (* full_case = 32'd1 *)
         if (last_group) begin
-          \$1066  = \$589 ;
+          \$1066  = \$572 ;
         end else begin
-          \$1066  = \$637 ;
+          \$1066  = \$621 ;
         end
       end else begin
-        \$1066  = \$711 ;
+        \$1066  = \$695 ;
       end
     end else if (issue_b) begin
-      \$1066  = \$797 ;
+      \$1066  = \$781 ;
     end else begin
-      \$1066  = \$871 ;
+      \$1066  = \$855 ;
     end
     if (rst) begin
       \$1066  = 1'h0;
@@ -4843,12 +4838,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$881 ) begin
-      \$1067  = \$887 ;
-    end else if (\$884 ) begin
-      \$1067  = \$891 ;
+    if (\$372 ) begin
+      \$1067  = \$444 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1067  = \$514 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1067  = \$589 ;
+        end else begin
+          \$1067  = \$637 ;
+        end
+      end else begin
+        \$1067  = \$711 ;
+      end
+    end else if (issue_b) begin
+      \$1067  = \$797 ;
     end else begin
-      \$1067  = \$895 ;
+      \$1067  = \$871 ;
     end
     if (rst) begin
       \$1067  = 1'h0;
@@ -4856,15 +4865,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = last_fold;
-    if (\$896 ) begin
-      \$1068  = nxt_steps_rp__data[29];
-    end else if (\$898 ) begin
-      \$1068  = nxt_steps_rp__data[29];
-    end else if (\$899 ) begin
-      \$1068  = \$911 ;
-    end else if (issue_a) begin
-      \$1068  = \$914 ;
+    (* full_case = 32'd1 *)
+    if (\$881 ) begin
+      \$1068  = \$887 ;
+    end else if (\$884 ) begin
+      \$1068  = \$891 ;
+    end else begin
+      \$1068  = \$895 ;
     end
     if (rst) begin
       \$1068  = 1'h0;
@@ -4872,13 +4879,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = last_group;
+    \$1069  = last_fold;
     if (\$896 ) begin
-      \$1069  = nxt_steps_rp__data[30];
+      \$1069  = nxt_steps_rp__data[29];
     end else if (\$898 ) begin
-      \$1069  = \$904 ;
+      \$1069  = nxt_steps_rp__data[29];
     end else if (\$899 ) begin
-      \$1069  = \$912 ;
+      \$1069  = \$911 ;
+    end else if (issue_a) begin
+      \$1069  = \$914 ;
     end
     if (rst) begin
       \$1069  = 1'h0;
@@ -4886,39 +4895,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = group_plus1;
+    \$1070  = last_group;
     if (\$896 ) begin
-      \$1070  = 10'h001;
+      \$1070  = nxt_steps_rp__data[30];
     end else if (\$898 ) begin
-      \$1070  = \$910 ;
+      \$1070  = \$904 ;
     end else if (\$899 ) begin
-      \$1070  = \$913 [9:0];
+      \$1070  = \$912 ;
     end
     if (rst) begin
-      \$1070  = 10'h001;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = b_group_is_0;
-    if (\$919 ) begin
-      \$1071  = 1'h1;
-    end else if (\$923 ) begin
-      \$1071  = 1'h0;
+    \$1071  = group_plus1;
+    if (\$896 ) begin
+      \$1071  = 10'h001;
+    end else if (\$898 ) begin
+      \$1071  = \$910 ;
+    end else if (\$899 ) begin
+      \$1071  = \$913 [9:0];
     end
     if (rst) begin
-      \$1071  = 1'h1;
+      \$1071  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$1072  = b_group_is_0;
     if (\$919 ) begin
-      \$1072  = \$926 ;
+      \$1072  = 1'h1;
     end else if (\$923 ) begin
-      \$1072  = \$933 ;
-    end else begin
-      \$1072  = \$941 ;
+      \$1072  = 1'h0;
     end
     if (rst) begin
       \$1072  = 1'h1;
@@ -4928,73 +4937,75 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$919 ) begin
-      \$1073  = \$929 ;
+      \$1073  = \$926 ;
     end else if (\$923 ) begin
-      \$1073  = \$938 ;
+      \$1073  = \$933 ;
     end else begin
-      \$1073  = \$945 ;
+      \$1073  = \$941 ;
     end
     if (rst) begin
-      \$1073  = 1'h0;
+      \$1073  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = b_fold_plus1;
     (* full_case = 32'd1 *)
     if (\$919 ) begin
-      \$1074  = 10'h001;
+      \$1074  = \$929 ;
     end else if (\$923 ) begin
-      \$1074  = 10'h001;
+      \$1074  = \$938 ;
+    end else begin
+      \$1074  = \$945 ;
+    end
+    if (rst) begin
+      \$1074  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$919 ) begin
+      \$1075  = 10'h001;
+    end else if (\$923 ) begin
+      \$1075  = 10'h001;
     end else begin
       if (\$948 ) begin
-        \$1074  = \$949 [9:0];
+        \$1075  = \$949 [9:0];
       end
     end
     if (rst) begin
-      \$1074  = 10'h001;
+      \$1075  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = layer_is_0;
-    if (\$950 ) begin
-      \$1075  = 1'h1;
-    end else if (issue_a) begin
-      if (\$953 ) begin
-        \$1075  = \$955 ;
-      end
-    end
-    if (rst) begin
-      \$1075  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = group_is_0;
+    \$1076  = layer_is_0;
     if (\$950 ) begin
       \$1076  = 1'h1;
     end else if (issue_a) begin
       if (\$953 ) begin
-        \$1076  = 1'h1;
+        \$1076  = \$955 ;
+      end
+    end
+    if (rst) begin
+      \$1076  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = group_is_0;
+    if (\$950 ) begin
+      \$1077  = 1'h1;
+    end else if (issue_a) begin
+      if (\$953 ) begin
+        \$1077  = 1'h1;
         if (\$959 ) begin
-          \$1076  = 1'h0;
+          \$1077  = 1'h0;
         end
       end else if (last_fold) begin
-        \$1076  = 1'h0;
+        \$1077  = 1'h0;
       end
-    end
-    if (rst) begin
-      \$1076  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = fold_is_0;
-    if (\$950 ) begin
-      \$1077  = 1'h1;
-    end else if (issue_a) begin
-      \$1077  = last_fold;
     end
     if (rst) begin
       \$1077  = 1'h1;
@@ -5002,42 +5013,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = fold_plus1;
+    \$1078  = fold_is_0;
     if (\$950 ) begin
-      \$1078  = 10'h001;
+      \$1078  = 1'h1;
     end else if (issue_a) begin
-      \$1078  = \$952 [9:0];
+      \$1078  = last_fold;
     end
     if (rst) begin
-      \$1078  = 10'h001;
+      \$1078  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = out_full0;
-    if (\$961 ) begin
-      \$1079  = 1'h1;
-    end
-    if (done) begin
-      if (\$979 ) begin
-        \$1079  = 1'h0;
-      end
+    \$1079  = fold_plus1;
+    if (\$950 ) begin
+      \$1079  = 10'h001;
+    end else if (issue_a) begin
+      \$1079  = \$952 [9:0];
     end
     if (rst) begin
-      \$1079  = 1'h0;
+      \$1079  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = out_pending0;
+    \$1080  = out_full0;
     if (\$961 ) begin
       \$1080  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$973 ) begin
-        if (\$975 ) begin
-          \$1080  = 1'h0;
-        end
+    if (done) begin
+      if (\$979 ) begin
+        \$1080  = 1'h0;
       end
     end
     if (rst) begin
@@ -5046,42 +5052,42 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = out_groups0;
+    \$1081  = out_pending0;
     if (\$961 ) begin
-      \$1081  = 9'h000;
-    end else if (\$963 ) begin
-      \$1081  = \$964 [8:0];
-    end
-    if (rst) begin
-      \$1081  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = out_full1;
-    if (\$966 ) begin
-      \$1082  = 1'h1;
-    end
-    if (done) begin
-      if (\$980 ) begin
-        \$1082  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1082  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = out_pending1;
-    if (\$966 ) begin
-      \$1083  = 1'h1;
+      \$1081  = 1'h1;
     end
     if (drain_read) begin
       if (\$973 ) begin
-        if (\$976 ) begin
-          \$1083  = 1'h0;
+        if (\$975 ) begin
+          \$1081  = 1'h0;
         end
+      end
+    end
+    if (rst) begin
+      \$1081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = out_groups0;
+    if (\$961 ) begin
+      \$1082  = 9'h000;
+    end else if (\$963 ) begin
+      \$1082  = \$964 [8:0];
+    end
+    if (rst) begin
+      \$1082  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = out_full1;
+    if (\$966 ) begin
+      \$1083  = 1'h1;
+    end
+    if (done) begin
+      if (\$980 ) begin
+        \$1083  = 1'h0;
       end
     end
     if (rst) begin
@@ -5090,76 +5096,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = out_groups1;
+    \$1084  = out_pending1;
     if (\$966 ) begin
-      \$1084  = 9'h000;
+      \$1084  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$973 ) begin
+        if (\$976 ) begin
+          \$1084  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1084  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = out_groups1;
+    if (\$966 ) begin
+      \$1085  = 9'h000;
     end else if (\$968 ) begin
-      \$1084  = \$969 [8:0];
+      \$1085  = \$969 [8:0];
     end
     if (rst) begin
-      \$1084  = 9'h000;
+      \$1085  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = drain_read;
-    if (rst) begin
-      \$1085  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = drain_inflight;
+    \$1086  = drain_read;
     if (rst) begin
       \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = drain_lane;
-    if (drain_read) begin
-      \$1087  = drain_elem[2:0];
+    \$1087  = drain_inflight;
+    if (rst) begin
+      \$1087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = drain_last;
+    \$1088  = drain_lane;
     if (drain_read) begin
-      \$1088  = \$971 ;
+      \$1088  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = drain_elem;
+    \$1089  = drain_last;
+    if (drain_read) begin
+      \$1089  = \$971 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1090  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (\$973 ) begin
-        \$1089  = 9'h000;
+        \$1090  = 9'h000;
       end else begin
-        \$1089  = \$977 [8:0];
+        \$1090  = \$977 [8:0];
       end
     end
     if (rst) begin
-      \$1089  = 9'h000;
+      \$1090  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = drain_slot;
+    \$1091  = drain_slot;
     if (drain_read) begin
       if (\$973 ) begin
-        \$1090  = \$974 ;
+        \$1091  = \$974 ;
       end
-    end
-    if (rst) begin
-      \$1090  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = release_slot;
-    if (done) begin
-      \$1091  = \$978 ;
     end
     if (rst) begin
       \$1091  = 1'h0;
@@ -5167,135 +5180,145 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = \$982 [2:0];
+    \$1092  = release_slot;
+    if (done) begin
+      \$1092  = \$978 ;
+    end
     if (rst) begin
-      \$1092  = 3'h0;
+      \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \$985 ;
+    \$1093  = \$982 [2:0];
     if (rst) begin
-      \$1093  = 1'h0;
+      \$1093  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = clear_counters;
+    \$1094  = \$985 ;
     if (rst) begin
       \$1094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = { 6'h00, busy };
+    \$1095  = clear_counters;
     if (rst) begin
-      \$1095  = 7'h00;
+      \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = \$987 [31:0];
+    \$1096  = { 6'h00, busy };
     if (rst) begin
-      \$1096  = 32'd0;
+      \$1096  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = { 6'h00, stall_input };
+    \$1097  = \$987 [31:0];
     if (rst) begin
-      \$1097  = 7'h00;
+      \$1097  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = \$989 [31:0];
+    \$1098  = { 6'h00, stall_input };
     if (rst) begin
-      \$1098  = 32'd0;
+      \$1098  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = { 6'h00, stall_output };
+    \$1099  = \$989 [31:0];
     if (rst) begin
-      \$1099  = 7'h00;
+      \$1099  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = \$991 [31:0];
+    \$1100  = { 6'h00, stall_output };
     if (rst) begin
-      \$1100  = 32'd0;
+      \$1100  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = \$992 ;
+    \$1101  = \$991 [31:0];
     if (rst) begin
-      \$1101  = 7'h00;
+      \$1101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = \$994 [31:0];
+    \$1102  = \$992 ;
     if (rst) begin
-      \$1102  = 32'd0;
+      \$1102  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = { 3'h0, \$995  };
+    \$1103  = \$994 [31:0];
     if (rst) begin
-      \$1103  = 7'h00;
+      \$1103  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = \$997 [31:0];
+    \$1104  = { 3'h0, \$995  };
     if (rst) begin
-      \$1104  = 32'd0;
+      \$1104  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = { 6'h00, issue };
+    \$1105  = \$997 [31:0];
     if (rst) begin
-      \$1105  = 7'h00;
+      \$1105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = \$999 [31:0];
+    \$1106  = { 6'h00, issue };
     if (rst) begin
-      \$1106  = 32'd0;
+      \$1106  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = { 5'h00, \$1000  };
+    \$1107  = \$999 [31:0];
     if (rst) begin
-      \$1107  = 7'h00;
+      \$1107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \$1002 [31:0];
+    \$1108  = { 5'h00, \$1000  };
     if (rst) begin
-      \$1108  = 32'd0;
+      \$1108  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = { 6'h00, done };
+    \$1109  = \$1002 [31:0];
     if (rst) begin
-      \$1109  = 7'h00;
+      \$1109  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = \$1004 [31:0];
+    \$1110  = { 6'h00, done };
     if (rst) begin
-      \$1110  = 32'd0;
+      \$1110  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = \$1004 [31:0];
+    if (rst) begin
+      \$1111  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5413,40 +5436,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$201  = act_word;
   assign \act$202  = act_word;
   assign act_wp__addr = \$212 [6:0];
-  assign act_wp__data = { \$1125 , \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113 , \$1111  };
-  assign result = { \$1112 , \$1111  };
-  assign \result$213  = { \$1114 , \$1113  };
-  assign \result$214  = { \$1116 , \$1115  };
-  assign \result$215  = { \$1118 , \$1117  };
-  assign \result$216  = { \$1120 , \$1119  };
-  assign \result$217  = { \$1122 , \$1121  };
-  assign \result$218  = { \$1124 , \$1123  };
-  assign \result$219  = { \$1126 , \$1125  };
+  assign act_wp__data = { \$1126 , \$1124 , \$1122 , \$1120 , \$1118 , \$1116 , \$1114 , \$1112  };
+  assign result = { \$1113 , \$1112  };
+  assign \result$213  = { \$1115 , \$1114  };
+  assign \result$214  = { \$1117 , \$1116  };
+  assign \result$215  = { \$1119 , \$1118  };
+  assign \result$216  = { \$1121 , \$1120  };
+  assign \result$217  = { \$1123 , \$1122  };
+  assign \result$218  = { \$1125 , \$1124  };
+  assign \result$219  = { \$1127 , \$1126  };
   assign act_wp__en = { \$228 , \$226 , \$224 , \$222 , \$220 , \$218 , \$216 , \$214  };
   assign \$signature__en$221  = out_write;
   assign \$signature__addr$222  = \$230 [5:0];
-  assign \$signature__data$223  = { \$1112 , \$1111  };
+  assign \$signature__data$223  = { \$1113 , \$1112  };
   assign \$signature__en$224  = out_write;
   assign \$signature__addr$225  = \$232 [5:0];
-  assign \$signature__data$226  = { \$1114 , \$1113  };
+  assign \$signature__data$226  = { \$1115 , \$1114  };
   assign \$signature__en$227  = out_write;
   assign \$signature__addr$228  = \$234 [5:0];
-  assign \$signature__data$229  = { \$1116 , \$1115  };
+  assign \$signature__data$229  = { \$1117 , \$1116  };
   assign \$signature__en$230  = out_write;
   assign \$signature__addr$231  = \$236 [5:0];
-  assign \$signature__data$232  = { \$1118 , \$1117  };
+  assign \$signature__data$232  = { \$1119 , \$1118  };
   assign \$signature__en$233  = out_write;
   assign \$signature__addr$234  = \$238 [5:0];
-  assign \$signature__data$235  = { \$1120 , \$1119  };
+  assign \$signature__data$235  = { \$1121 , \$1120  };
   assign \$signature__en$236  = out_write;
   assign \$signature__addr$237  = \$240 [5:0];
-  assign \$signature__data$238  = { \$1122 , \$1121  };
+  assign \$signature__data$238  = { \$1123 , \$1122  };
   assign \$signature__en$239  = out_write;
   assign \$signature__addr$240  = \$242 [5:0];
-  assign \$signature__data$241  = { \$1124 , \$1123  };
+  assign \$signature__data$241  = { \$1125 , \$1124  };
   assign \$signature__en$242  = out_write;
   assign \$signature__addr$243  = \$244 [5:0];
-  assign \$signature__data$244  = { \$1126 , \$1125  };
+  assign \$signature__data$244  = { \$1127 , \$1126  };
   assign \$signature__addr$255  = \$255 [5:0];
   assign \$signature__addr$256  = \$258 [5:0];
   assign \$signature__addr$257  = \$261 [5:0];
@@ -5493,7 +5516,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$168  = \$166 ;
   assign \$188  = ctx;
   assign \$197  = ctx;
-  assign \$208  = wb_group15;
+  assign \$208  = wb_group16;
   assign \$213  = 1'h1;
   assign \$214  = act_write;
   assign \$215  = 1'h1;
@@ -5525,7 +5548,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$332  = b_fold;
   assign \$335  = fold;
   assign \$339  = fold;
-  assign \$365  = wb_ctx14;
+  assign \$365  = wb_ctx15;
   assign \$376  = in_wslot;
   assign \$392  = in_wslot;
   assign \$405  = 4'h0;
@@ -5609,7 +5632,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$940  = { 3'h0, \$939 [9:3] };
   assign \$943  = { 3'h0, \$942 [9:3] };
   assign \$965  = claim_ctx;
-  assign \$967  = wb_ctx15;
+  assign \$967  = wb_ctx16;
   assign \$976  = drain_slot;
   assign \$980  = release_slot;
   assign \$174  = ctx;
@@ -5625,7 +5648,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \port$2995$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \port$3001$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5650,8 +5673,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$2995$0 ;
-  wire \port$2995$0 ;
+  input \port$3001$0 ;
+  wire \port$3001$0 ;
   input [31:0] \port$328$0 ;
   wire [31:0] \port$328$0 ;
   (* init = 2'h0 *)
@@ -5686,7 +5709,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2995$0 , \port$328$0  };
+      storage[w_port__addr] <= { \port$3001$0 , \port$328$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5748,14 +5771,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2995$0 , \port$328$0  };
-  assign w_data = { \port$2995$0 , \port$328$0  };
+  assign w_port__data = { \port$3001$0 , \port$328$0  };
+  assign w_data = { \port$3001$0 , \port$328$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3177$0 , \port$3178$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3189$0 , \port$3190$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5781,8 +5804,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
-  wire [7:0] \$31 ;
-  wire [23:0] \$32 ;
+  reg \$31 ;
+  wire [7:0] \$32 ;
+  wire [23:0] \$33 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -5811,8 +5835,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe0_a1 = 64'h0000000000000000;
   reg [63:0] pe0_a2 = 64'h0000000000000000;
   reg [31:0] pe0_acc = 32'd0;
+  reg [31:0] pe0_acc_out = 32'd0;
   reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
   reg pe0_done = 1'h0;
+  reg pe0_done_out = 1'h0;
   reg pe0_first1 = 1'h0;
   reg pe0_first2 = 1'h0;
   reg pe0_first3 = 1'h0;
@@ -5822,6 +5848,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_first7 = 1'h0;
   reg pe0_first8 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
+  reg [1:0] pe0_flags_out = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last2 = 1'h0;
   reg pe0_last3 = 1'h0;
@@ -5831,6 +5858,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_last7 = 1'h0;
   reg pe0_last8 = 1'h0;
   reg [15:0] pe0_m = 16'h0000;
+  reg [15:0] pe0_m_out = 16'h0000;
   reg [15:0] pe0_prod0 = 16'h0000;
   reg [15:0] pe0_prod1 = 16'h0000;
   reg [15:0] pe0_prod2 = 16'h0000;
@@ -5865,6 +5893,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe0_rq8 = 8'h00;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
+  reg [5:0] pe0_s_out = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
   reg [16:0] pe0_sum0_1 = 17'h00000;
   reg [16:0] pe0_sum0_2 = 17'h00000;
@@ -5882,10 +5911,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid8 = 1'h0;
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
-  output [7:0] \port$3177$0 ;
-  wire [7:0] \port$3177$0 ;
-  output [23:0] \port$3178$0 ;
-  wire [23:0] \port$3178$0 ;
+  output [7:0] \port$3189$0 ;
+  wire [7:0] \port$3189$0 ;
+  output [23:0] \port$3190$0 ;
+  wire [23:0] \port$3190$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6718,6 +6747,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe0_relu6 <= pe0_relu5;
+  always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
     pe0_valid7 <= \$27 ;
@@ -6795,6 +6826,16 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe0_s <= pe0_rq_entry[53:48];
   always @(posedge clk)
     pe0_flags <= \$20 ;
+  always @(posedge clk)
+    pe0_done_out <= \$31 ;
+  always @(posedge clk)
+    pe0_acc_out <= pe0_acc;
+  always @(posedge clk)
+    pe0_m_out <= pe0_m;
+  always @(posedge clk)
+    pe0_s_out <= pe0_s;
+  always @(posedge clk)
+    pe0_flags_out <= pe0_flags;
   assign \$1  = $signed(pe0_w2[7:0]) * $signed(pe0_a2[7:0]);
   assign \$2  = $signed(pe0_w2[15:8]) * $signed(pe0_a2[15:8]);
   assign \$3  = $signed(pe0_w2[23:16]) * $signed(pe0_a2[23:16]);
@@ -6882,18 +6923,16 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe0_last6 <= pe0_last5;
   always @(posedge clk)
     pe0_rq6 <= pe0_rq5;
-  always @(posedge clk)
-    pe0_relu6 <= pe0_relu5;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
-    .i_acc(pe0_acc),
-    .i_m(pe0_m),
-    .i_s(pe0_s),
-    .i_valid(pe0_done),
+    .i_acc(pe0_acc_out),
+    .i_m(pe0_m_out),
+    .i_s(pe0_s_out),
+    .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3129$0 (pe0_flags),
-    .rq_ext6(\$32 ),
-    .rq_low6(\$31 ),
+    .\port$3141$0 (pe0_flags_out),
+    .rq_ext6(\$33 ),
+    .rq_low6(\$32 ),
     .rst(rst)
   );
   always @* begin
@@ -6922,6 +6961,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     \$30  = \$18 ;
     if (rst) begin
       \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$31  = pe0_done;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   always @* begin
@@ -6977,22 +7023,22 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
   assign rrp__addr = pe0_rq6;
-  assign i_valid = pe0_done;
-  assign i_acc = pe0_acc;
-  assign i_m = pe0_m;
-  assign i_s = pe0_s;
-  assign i_relu = pe0_flags[0];
-  assign i_requantize = pe0_flags[1];
+  assign i_valid = pe0_done_out;
+  assign i_acc = pe0_acc_out;
+  assign i_m = pe0_m_out;
+  assign i_s = pe0_s_out;
+  assign i_relu = pe0_flags_out[0];
+  assign i_requantize = pe0_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$32 , \$31  };
-  assign o_data = { \$32 , \$31  };
-  assign \port$3177$0  = \$31 ;
-  assign \port$3178$0  = \$32 ;
+  assign result = { \$33 , \$32  };
+  assign o_data = { \$33 , \$32  };
+  assign \port$3189$0  = \$32 ;
+  assign \port$3190$0  = \$33 ;
   assign \$19  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$3129$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3141$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7176,8 +7222,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3129$0 ;
-  wire [1:0] \port$3129$0 ;
+  input [1:0] \port$3141$0 ;
+  wire [1:0] \port$3141$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7384,9 +7430,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3129$0 [0];
+    rq_relu1 <= \port$3141$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3129$0 [1];
+    rq_req1 <= \port$3141$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7509,8 +7555,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3129$0 [0];
-  assign i_requantize = \port$3129$0 [1];
+  assign i_relu = \port$3141$0 [0];
+  assign i_requantize = \port$3141$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7519,7 +7565,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_valid, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3314$0 , \port$3315$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3332$0 , \port$3333$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7545,8 +7591,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
-  wire [7:0] \$31 ;
-  wire [23:0] \$32 ;
+  reg \$31 ;
+  wire [7:0] \$32 ;
+  wire [23:0] \$33 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -7575,8 +7622,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe1_a1 = 64'h0000000000000000;
   reg [63:0] pe1_a2 = 64'h0000000000000000;
   reg [31:0] pe1_acc = 32'd0;
+  reg [31:0] pe1_acc_out = 32'd0;
   reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
   reg pe1_done = 1'h0;
+  reg pe1_done_out = 1'h0;
   reg pe1_first1 = 1'h0;
   reg pe1_first2 = 1'h0;
   reg pe1_first3 = 1'h0;
@@ -7586,6 +7635,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_first7 = 1'h0;
   reg pe1_first8 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
+  reg [1:0] pe1_flags_out = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last2 = 1'h0;
   reg pe1_last3 = 1'h0;
@@ -7595,6 +7645,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_last7 = 1'h0;
   reg pe1_last8 = 1'h0;
   reg [15:0] pe1_m = 16'h0000;
+  reg [15:0] pe1_m_out = 16'h0000;
   reg [15:0] pe1_prod0 = 16'h0000;
   reg [15:0] pe1_prod1 = 16'h0000;
   reg [15:0] pe1_prod2 = 16'h0000;
@@ -7629,6 +7680,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe1_rq8 = 8'h00;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
+  reg [5:0] pe1_s_out = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
   reg [16:0] pe1_sum0_1 = 17'h00000;
   reg [16:0] pe1_sum0_2 = 17'h00000;
@@ -7646,10 +7698,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid8 = 1'h0;
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
-  output [7:0] \port$3314$0 ;
-  wire [7:0] \port$3314$0 ;
-  output [23:0] \port$3315$0 ;
-  wire [23:0] \port$3315$0 ;
+  output [7:0] \port$3332$0 ;
+  wire [7:0] \port$3332$0 ;
+  output [23:0] \port$3333$0 ;
+  wire [23:0] \port$3333$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8482,6 +8534,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe1_relu6 <= pe1_relu5;
+  always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
     pe1_valid7 <= \$27 ;
@@ -8559,6 +8613,16 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe1_s <= pe1_rq_entry[53:48];
   always @(posedge clk)
     pe1_flags <= \$20 ;
+  always @(posedge clk)
+    pe1_done_out <= \$31 ;
+  always @(posedge clk)
+    pe1_acc_out <= pe1_acc;
+  always @(posedge clk)
+    pe1_m_out <= pe1_m;
+  always @(posedge clk)
+    pe1_s_out <= pe1_s;
+  always @(posedge clk)
+    pe1_flags_out <= pe1_flags;
   assign \$1  = $signed(pe1_w2[7:0]) * $signed(pe1_a2[7:0]);
   assign \$2  = $signed(pe1_w2[15:8]) * $signed(pe1_a2[15:8]);
   assign \$3  = $signed(pe1_w2[23:16]) * $signed(pe1_a2[23:16]);
@@ -8646,18 +8710,16 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe1_last6 <= pe1_last5;
   always @(posedge clk)
     pe1_rq6 <= pe1_rq5;
-  always @(posedge clk)
-    pe1_relu6 <= pe1_relu5;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
-    .i_acc(pe1_acc),
-    .i_m(pe1_m),
-    .i_s(pe1_s),
-    .i_valid(pe1_done),
+    .i_acc(pe1_acc_out),
+    .i_m(pe1_m_out),
+    .i_s(pe1_s_out),
+    .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3266$0 (pe1_flags),
-    .rq_ext6(\$32 ),
-    .rq_low6(\$31 ),
+    .\port$3284$0 (pe1_flags_out),
+    .rq_ext6(\$33 ),
+    .rq_low6(\$32 ),
     .rst(rst)
   );
   always @* begin
@@ -8686,6 +8748,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     \$30  = \$18 ;
     if (rst) begin
       \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$31  = pe1_done;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   always @* begin
@@ -8741,22 +8810,22 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
   assign rrp__addr = pe1_rq6;
-  assign i_valid = pe1_done;
-  assign i_acc = pe1_acc;
-  assign i_m = pe1_m;
-  assign i_s = pe1_s;
-  assign i_relu = pe1_flags[0];
-  assign i_requantize = pe1_flags[1];
+  assign i_valid = pe1_done_out;
+  assign i_acc = pe1_acc_out;
+  assign i_m = pe1_m_out;
+  assign i_s = pe1_s_out;
+  assign i_relu = pe1_flags_out[0];
+  assign i_requantize = pe1_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$32 , \$31  };
-  assign o_data = { \$32 , \$31  };
-  assign \port$3314$0  = \$31 ;
-  assign \port$3315$0  = \$32 ;
+  assign result = { \$33 , \$32  };
+  assign o_data = { \$33 , \$32  };
+  assign \port$3332$0  = \$32 ;
+  assign \port$3333$0  = \$33 ;
   assign \$19  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$3266$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3284$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8940,8 +9009,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3266$0 ;
-  wire [1:0] \port$3266$0 ;
+  input [1:0] \port$3284$0 ;
+  wire [1:0] \port$3284$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9148,9 +9217,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3266$0 [0];
+    rq_relu1 <= \port$3284$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3266$0 [1];
+    rq_req1 <= \port$3284$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9273,8 +9342,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3266$0 [0];
-  assign i_requantize = \port$3266$0 [1];
+  assign i_relu = \port$3284$0 [0];
+  assign i_requantize = \port$3284$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9283,7 +9352,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_valid, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3451$0 , \port$3452$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3475$0 , \port$3476$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9309,8 +9378,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
-  wire [7:0] \$31 ;
-  wire [23:0] \$32 ;
+  reg \$31 ;
+  wire [7:0] \$32 ;
+  wire [23:0] \$33 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -9339,8 +9409,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe2_a1 = 64'h0000000000000000;
   reg [63:0] pe2_a2 = 64'h0000000000000000;
   reg [31:0] pe2_acc = 32'd0;
+  reg [31:0] pe2_acc_out = 32'd0;
   reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
   reg pe2_done = 1'h0;
+  reg pe2_done_out = 1'h0;
   reg pe2_first1 = 1'h0;
   reg pe2_first2 = 1'h0;
   reg pe2_first3 = 1'h0;
@@ -9350,6 +9422,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_first7 = 1'h0;
   reg pe2_first8 = 1'h0;
   reg [1:0] pe2_flags = 2'h0;
+  reg [1:0] pe2_flags_out = 2'h0;
   reg pe2_last1 = 1'h0;
   reg pe2_last2 = 1'h0;
   reg pe2_last3 = 1'h0;
@@ -9359,6 +9432,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_last7 = 1'h0;
   reg pe2_last8 = 1'h0;
   reg [15:0] pe2_m = 16'h0000;
+  reg [15:0] pe2_m_out = 16'h0000;
   reg [15:0] pe2_prod0 = 16'h0000;
   reg [15:0] pe2_prod1 = 16'h0000;
   reg [15:0] pe2_prod2 = 16'h0000;
@@ -9393,6 +9467,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe2_rq8 = 8'h00;
   reg [53:0] pe2_rq_entry = 54'h00000000000000;
   reg [5:0] pe2_s = 6'h00;
+  reg [5:0] pe2_s_out = 6'h00;
   reg [16:0] pe2_sum0_0 = 17'h00000;
   reg [16:0] pe2_sum0_1 = 17'h00000;
   reg [16:0] pe2_sum0_2 = 17'h00000;
@@ -9410,10 +9485,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid8 = 1'h0;
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
-  output [7:0] \port$3451$0 ;
-  wire [7:0] \port$3451$0 ;
-  output [23:0] \port$3452$0 ;
-  wire [23:0] \port$3452$0 ;
+  output [7:0] \port$3475$0 ;
+  wire [7:0] \port$3475$0 ;
+  output [23:0] \port$3476$0 ;
+  wire [23:0] \port$3476$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10246,6 +10321,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe2_relu6 <= pe2_relu5;
+  always @(posedge clk)
     pe2_requantize6 <= pe2_requantize5;
   always @(posedge clk)
     pe2_valid7 <= \$27 ;
@@ -10323,6 +10400,16 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe2_s <= pe2_rq_entry[53:48];
   always @(posedge clk)
     pe2_flags <= \$20 ;
+  always @(posedge clk)
+    pe2_done_out <= \$31 ;
+  always @(posedge clk)
+    pe2_acc_out <= pe2_acc;
+  always @(posedge clk)
+    pe2_m_out <= pe2_m;
+  always @(posedge clk)
+    pe2_s_out <= pe2_s;
+  always @(posedge clk)
+    pe2_flags_out <= pe2_flags;
   assign \$1  = $signed(pe2_w2[7:0]) * $signed(pe2_a2[7:0]);
   assign \$2  = $signed(pe2_w2[15:8]) * $signed(pe2_a2[15:8]);
   assign \$3  = $signed(pe2_w2[23:16]) * $signed(pe2_a2[23:16]);
@@ -10410,18 +10497,16 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe2_last6 <= pe2_last5;
   always @(posedge clk)
     pe2_rq6 <= pe2_rq5;
-  always @(posedge clk)
-    pe2_relu6 <= pe2_relu5;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
-    .i_acc(pe2_acc),
-    .i_m(pe2_m),
-    .i_s(pe2_s),
-    .i_valid(pe2_done),
+    .i_acc(pe2_acc_out),
+    .i_m(pe2_m_out),
+    .i_s(pe2_s_out),
+    .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3403$0 (pe2_flags),
-    .rq_ext6(\$32 ),
-    .rq_low6(\$31 ),
+    .\port$3427$0 (pe2_flags_out),
+    .rq_ext6(\$33 ),
+    .rq_low6(\$32 ),
     .rst(rst)
   );
   always @* begin
@@ -10450,6 +10535,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     \$30  = \$18 ;
     if (rst) begin
       \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$31  = pe2_done;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   always @* begin
@@ -10505,22 +10597,22 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
   assign rrp__addr = pe2_rq6;
-  assign i_valid = pe2_done;
-  assign i_acc = pe2_acc;
-  assign i_m = pe2_m;
-  assign i_s = pe2_s;
-  assign i_relu = pe2_flags[0];
-  assign i_requantize = pe2_flags[1];
+  assign i_valid = pe2_done_out;
+  assign i_acc = pe2_acc_out;
+  assign i_m = pe2_m_out;
+  assign i_s = pe2_s_out;
+  assign i_relu = pe2_flags_out[0];
+  assign i_requantize = pe2_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$32 , \$31  };
-  assign o_data = { \$32 , \$31  };
-  assign \port$3451$0  = \$31 ;
-  assign \port$3452$0  = \$32 ;
+  assign result = { \$33 , \$32  };
+  assign o_data = { \$33 , \$32  };
+  assign \port$3475$0  = \$32 ;
+  assign \port$3476$0  = \$33 ;
   assign \$19  = { pe2_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$3403$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3427$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -10704,8 +10796,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3403$0 ;
-  wire [1:0] \port$3403$0 ;
+  input [1:0] \port$3427$0 ;
+  wire [1:0] \port$3427$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -10912,9 +11004,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3403$0 [0];
+    rq_relu1 <= \port$3427$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3403$0 [1];
+    rq_req1 <= \port$3427$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11037,8 +11129,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3403$0 [0];
-  assign i_requantize = \port$3403$0 [1];
+  assign i_relu = \port$3427$0 [0];
+  assign i_requantize = \port$3427$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11047,7 +11139,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_valid, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3588$0 , \port$3589$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3618$0 , \port$3619$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11073,8 +11165,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
-  wire [7:0] \$31 ;
-  wire [23:0] \$32 ;
+  reg \$31 ;
+  wire [7:0] \$32 ;
+  wire [23:0] \$33 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -11103,8 +11196,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe3_a1 = 64'h0000000000000000;
   reg [63:0] pe3_a2 = 64'h0000000000000000;
   reg [31:0] pe3_acc = 32'd0;
+  reg [31:0] pe3_acc_out = 32'd0;
   reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
   reg pe3_done = 1'h0;
+  reg pe3_done_out = 1'h0;
   reg pe3_first1 = 1'h0;
   reg pe3_first2 = 1'h0;
   reg pe3_first3 = 1'h0;
@@ -11114,6 +11209,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_first7 = 1'h0;
   reg pe3_first8 = 1'h0;
   reg [1:0] pe3_flags = 2'h0;
+  reg [1:0] pe3_flags_out = 2'h0;
   reg pe3_last1 = 1'h0;
   reg pe3_last2 = 1'h0;
   reg pe3_last3 = 1'h0;
@@ -11123,6 +11219,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_last7 = 1'h0;
   reg pe3_last8 = 1'h0;
   reg [15:0] pe3_m = 16'h0000;
+  reg [15:0] pe3_m_out = 16'h0000;
   reg [15:0] pe3_prod0 = 16'h0000;
   reg [15:0] pe3_prod1 = 16'h0000;
   reg [15:0] pe3_prod2 = 16'h0000;
@@ -11157,6 +11254,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe3_rq8 = 8'h00;
   reg [53:0] pe3_rq_entry = 54'h00000000000000;
   reg [5:0] pe3_s = 6'h00;
+  reg [5:0] pe3_s_out = 6'h00;
   reg [16:0] pe3_sum0_0 = 17'h00000;
   reg [16:0] pe3_sum0_1 = 17'h00000;
   reg [16:0] pe3_sum0_2 = 17'h00000;
@@ -11174,10 +11272,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid8 = 1'h0;
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
-  output [7:0] \port$3588$0 ;
-  wire [7:0] \port$3588$0 ;
-  output [23:0] \port$3589$0 ;
-  wire [23:0] \port$3589$0 ;
+  output [7:0] \port$3618$0 ;
+  wire [7:0] \port$3618$0 ;
+  output [23:0] \port$3619$0 ;
+  wire [23:0] \port$3619$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12010,6 +12108,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe3_relu6 <= pe3_relu5;
+  always @(posedge clk)
     pe3_requantize6 <= pe3_requantize5;
   always @(posedge clk)
     pe3_valid7 <= \$27 ;
@@ -12087,6 +12187,16 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe3_s <= pe3_rq_entry[53:48];
   always @(posedge clk)
     pe3_flags <= \$20 ;
+  always @(posedge clk)
+    pe3_done_out <= \$31 ;
+  always @(posedge clk)
+    pe3_acc_out <= pe3_acc;
+  always @(posedge clk)
+    pe3_m_out <= pe3_m;
+  always @(posedge clk)
+    pe3_s_out <= pe3_s;
+  always @(posedge clk)
+    pe3_flags_out <= pe3_flags;
   assign \$1  = $signed(pe3_w2[7:0]) * $signed(pe3_a2[7:0]);
   assign \$2  = $signed(pe3_w2[15:8]) * $signed(pe3_a2[15:8]);
   assign \$3  = $signed(pe3_w2[23:16]) * $signed(pe3_a2[23:16]);
@@ -12174,18 +12284,16 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe3_last6 <= pe3_last5;
   always @(posedge clk)
     pe3_rq6 <= pe3_rq5;
-  always @(posedge clk)
-    pe3_relu6 <= pe3_relu5;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
-    .i_acc(pe3_acc),
-    .i_m(pe3_m),
-    .i_s(pe3_s),
-    .i_valid(pe3_done),
+    .i_acc(pe3_acc_out),
+    .i_m(pe3_m_out),
+    .i_s(pe3_s_out),
+    .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3540$0 (pe3_flags),
-    .rq_ext6(\$32 ),
-    .rq_low6(\$31 ),
+    .\port$3570$0 (pe3_flags_out),
+    .rq_ext6(\$33 ),
+    .rq_low6(\$32 ),
     .rst(rst)
   );
   always @* begin
@@ -12214,6 +12322,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     \$30  = \$18 ;
     if (rst) begin
       \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$31  = pe3_done;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   always @* begin
@@ -12269,22 +12384,22 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
   assign rrp__addr = pe3_rq6;
-  assign i_valid = pe3_done;
-  assign i_acc = pe3_acc;
-  assign i_m = pe3_m;
-  assign i_s = pe3_s;
-  assign i_relu = pe3_flags[0];
-  assign i_requantize = pe3_flags[1];
+  assign i_valid = pe3_done_out;
+  assign i_acc = pe3_acc_out;
+  assign i_m = pe3_m_out;
+  assign i_s = pe3_s_out;
+  assign i_relu = pe3_flags_out[0];
+  assign i_requantize = pe3_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$32 , \$31  };
-  assign o_data = { \$32 , \$31  };
-  assign \port$3588$0  = \$31 ;
-  assign \port$3589$0  = \$32 ;
+  assign result = { \$33 , \$32  };
+  assign o_data = { \$33 , \$32  };
+  assign \port$3618$0  = \$32 ;
+  assign \port$3619$0  = \$33 ;
   assign \$19  = { pe3_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$3540$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3570$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12468,8 +12583,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3540$0 ;
-  wire [1:0] \port$3540$0 ;
+  input [1:0] \port$3570$0 ;
+  wire [1:0] \port$3570$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -12676,9 +12791,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3540$0 [0];
+    rq_relu1 <= \port$3570$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3540$0 [1];
+    rq_req1 <= \port$3570$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12801,8 +12916,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3540$0 [0];
-  assign i_requantize = \port$3540$0 [1];
+  assign i_relu = \port$3570$0 [0];
+  assign i_requantize = \port$3570$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12811,7 +12926,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_valid, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3725$0 , \port$3726$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3761$0 , \port$3762$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12837,8 +12952,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
-  wire [7:0] \$31 ;
-  wire [23:0] \$32 ;
+  reg \$31 ;
+  wire [7:0] \$32 ;
+  wire [23:0] \$33 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -12867,8 +12983,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe4_a1 = 64'h0000000000000000;
   reg [63:0] pe4_a2 = 64'h0000000000000000;
   reg [31:0] pe4_acc = 32'd0;
+  reg [31:0] pe4_acc_out = 32'd0;
   reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
   reg pe4_done = 1'h0;
+  reg pe4_done_out = 1'h0;
   reg pe4_first1 = 1'h0;
   reg pe4_first2 = 1'h0;
   reg pe4_first3 = 1'h0;
@@ -12878,6 +12996,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_first7 = 1'h0;
   reg pe4_first8 = 1'h0;
   reg [1:0] pe4_flags = 2'h0;
+  reg [1:0] pe4_flags_out = 2'h0;
   reg pe4_last1 = 1'h0;
   reg pe4_last2 = 1'h0;
   reg pe4_last3 = 1'h0;
@@ -12887,6 +13006,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_last7 = 1'h0;
   reg pe4_last8 = 1'h0;
   reg [15:0] pe4_m = 16'h0000;
+  reg [15:0] pe4_m_out = 16'h0000;
   reg [15:0] pe4_prod0 = 16'h0000;
   reg [15:0] pe4_prod1 = 16'h0000;
   reg [15:0] pe4_prod2 = 16'h0000;
@@ -12921,6 +13041,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe4_rq8 = 8'h00;
   reg [53:0] pe4_rq_entry = 54'h00000000000000;
   reg [5:0] pe4_s = 6'h00;
+  reg [5:0] pe4_s_out = 6'h00;
   reg [16:0] pe4_sum0_0 = 17'h00000;
   reg [16:0] pe4_sum0_1 = 17'h00000;
   reg [16:0] pe4_sum0_2 = 17'h00000;
@@ -12938,10 +13059,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid8 = 1'h0;
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
-  output [7:0] \port$3725$0 ;
-  wire [7:0] \port$3725$0 ;
-  output [23:0] \port$3726$0 ;
-  wire [23:0] \port$3726$0 ;
+  output [7:0] \port$3761$0 ;
+  wire [7:0] \port$3761$0 ;
+  output [23:0] \port$3762$0 ;
+  wire [23:0] \port$3762$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13774,6 +13895,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe4_relu6 <= pe4_relu5;
+  always @(posedge clk)
     pe4_requantize6 <= pe4_requantize5;
   always @(posedge clk)
     pe4_valid7 <= \$27 ;
@@ -13851,6 +13974,16 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe4_s <= pe4_rq_entry[53:48];
   always @(posedge clk)
     pe4_flags <= \$20 ;
+  always @(posedge clk)
+    pe4_done_out <= \$31 ;
+  always @(posedge clk)
+    pe4_acc_out <= pe4_acc;
+  always @(posedge clk)
+    pe4_m_out <= pe4_m;
+  always @(posedge clk)
+    pe4_s_out <= pe4_s;
+  always @(posedge clk)
+    pe4_flags_out <= pe4_flags;
   assign \$1  = $signed(pe4_w2[7:0]) * $signed(pe4_a2[7:0]);
   assign \$2  = $signed(pe4_w2[15:8]) * $signed(pe4_a2[15:8]);
   assign \$3  = $signed(pe4_w2[23:16]) * $signed(pe4_a2[23:16]);
@@ -13938,18 +14071,16 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe4_last6 <= pe4_last5;
   always @(posedge clk)
     pe4_rq6 <= pe4_rq5;
-  always @(posedge clk)
-    pe4_relu6 <= pe4_relu5;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
-    .i_acc(pe4_acc),
-    .i_m(pe4_m),
-    .i_s(pe4_s),
-    .i_valid(pe4_done),
+    .i_acc(pe4_acc_out),
+    .i_m(pe4_m_out),
+    .i_s(pe4_s_out),
+    .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3677$0 (pe4_flags),
-    .rq_ext6(\$32 ),
-    .rq_low6(\$31 ),
+    .\port$3713$0 (pe4_flags_out),
+    .rq_ext6(\$33 ),
+    .rq_low6(\$32 ),
     .rst(rst)
   );
   always @* begin
@@ -13978,6 +14109,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     \$30  = \$18 ;
     if (rst) begin
       \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$31  = pe4_done;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   always @* begin
@@ -14033,22 +14171,22 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
   assign rrp__addr = pe4_rq6;
-  assign i_valid = pe4_done;
-  assign i_acc = pe4_acc;
-  assign i_m = pe4_m;
-  assign i_s = pe4_s;
-  assign i_relu = pe4_flags[0];
-  assign i_requantize = pe4_flags[1];
+  assign i_valid = pe4_done_out;
+  assign i_acc = pe4_acc_out;
+  assign i_m = pe4_m_out;
+  assign i_s = pe4_s_out;
+  assign i_relu = pe4_flags_out[0];
+  assign i_requantize = pe4_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$32 , \$31  };
-  assign o_data = { \$32 , \$31  };
-  assign \port$3725$0  = \$31 ;
-  assign \port$3726$0  = \$32 ;
+  assign result = { \$33 , \$32  };
+  assign o_data = { \$33 , \$32  };
+  assign \port$3761$0  = \$32 ;
+  assign \port$3762$0  = \$33 ;
   assign \$19  = { pe4_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$3677$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3713$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14232,8 +14370,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3677$0 ;
-  wire [1:0] \port$3677$0 ;
+  input [1:0] \port$3713$0 ;
+  wire [1:0] \port$3713$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14440,9 +14578,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3677$0 [0];
+    rq_relu1 <= \port$3713$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3677$0 [1];
+    rq_req1 <= \port$3713$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14565,8 +14703,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3677$0 [0];
-  assign i_requantize = \port$3677$0 [1];
+  assign i_relu = \port$3713$0 [0];
+  assign i_requantize = \port$3713$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14575,7 +14713,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_valid, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3862$0 , \port$3863$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3904$0 , \port$3905$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14601,8 +14739,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
-  wire [7:0] \$31 ;
-  wire [23:0] \$32 ;
+  reg \$31 ;
+  wire [7:0] \$32 ;
+  wire [23:0] \$33 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -14631,8 +14770,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe5_a1 = 64'h0000000000000000;
   reg [63:0] pe5_a2 = 64'h0000000000000000;
   reg [31:0] pe5_acc = 32'd0;
+  reg [31:0] pe5_acc_out = 32'd0;
   reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
   reg pe5_done = 1'h0;
+  reg pe5_done_out = 1'h0;
   reg pe5_first1 = 1'h0;
   reg pe5_first2 = 1'h0;
   reg pe5_first3 = 1'h0;
@@ -14642,6 +14783,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_first7 = 1'h0;
   reg pe5_first8 = 1'h0;
   reg [1:0] pe5_flags = 2'h0;
+  reg [1:0] pe5_flags_out = 2'h0;
   reg pe5_last1 = 1'h0;
   reg pe5_last2 = 1'h0;
   reg pe5_last3 = 1'h0;
@@ -14651,6 +14793,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_last7 = 1'h0;
   reg pe5_last8 = 1'h0;
   reg [15:0] pe5_m = 16'h0000;
+  reg [15:0] pe5_m_out = 16'h0000;
   reg [15:0] pe5_prod0 = 16'h0000;
   reg [15:0] pe5_prod1 = 16'h0000;
   reg [15:0] pe5_prod2 = 16'h0000;
@@ -14685,6 +14828,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe5_rq8 = 8'h00;
   reg [53:0] pe5_rq_entry = 54'h00000000000000;
   reg [5:0] pe5_s = 6'h00;
+  reg [5:0] pe5_s_out = 6'h00;
   reg [16:0] pe5_sum0_0 = 17'h00000;
   reg [16:0] pe5_sum0_1 = 17'h00000;
   reg [16:0] pe5_sum0_2 = 17'h00000;
@@ -14702,10 +14846,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid8 = 1'h0;
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
-  output [7:0] \port$3862$0 ;
-  wire [7:0] \port$3862$0 ;
-  output [23:0] \port$3863$0 ;
-  wire [23:0] \port$3863$0 ;
+  output [7:0] \port$3904$0 ;
+  wire [7:0] \port$3904$0 ;
+  output [23:0] \port$3905$0 ;
+  wire [23:0] \port$3905$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -15538,6 +15682,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe5_relu6 <= pe5_relu5;
+  always @(posedge clk)
     pe5_requantize6 <= pe5_requantize5;
   always @(posedge clk)
     pe5_valid7 <= \$27 ;
@@ -15615,6 +15761,16 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe5_s <= pe5_rq_entry[53:48];
   always @(posedge clk)
     pe5_flags <= \$20 ;
+  always @(posedge clk)
+    pe5_done_out <= \$31 ;
+  always @(posedge clk)
+    pe5_acc_out <= pe5_acc;
+  always @(posedge clk)
+    pe5_m_out <= pe5_m;
+  always @(posedge clk)
+    pe5_s_out <= pe5_s;
+  always @(posedge clk)
+    pe5_flags_out <= pe5_flags;
   assign \$1  = $signed(pe5_w2[7:0]) * $signed(pe5_a2[7:0]);
   assign \$2  = $signed(pe5_w2[15:8]) * $signed(pe5_a2[15:8]);
   assign \$3  = $signed(pe5_w2[23:16]) * $signed(pe5_a2[23:16]);
@@ -15702,18 +15858,16 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe5_last6 <= pe5_last5;
   always @(posedge clk)
     pe5_rq6 <= pe5_rq5;
-  always @(posedge clk)
-    pe5_relu6 <= pe5_relu5;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
-    .i_acc(pe5_acc),
-    .i_m(pe5_m),
-    .i_s(pe5_s),
-    .i_valid(pe5_done),
+    .i_acc(pe5_acc_out),
+    .i_m(pe5_m_out),
+    .i_s(pe5_s_out),
+    .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$3814$0 (pe5_flags),
-    .rq_ext6(\$32 ),
-    .rq_low6(\$31 ),
+    .\port$3856$0 (pe5_flags_out),
+    .rq_ext6(\$33 ),
+    .rq_low6(\$32 ),
     .rst(rst)
   );
   always @* begin
@@ -15742,6 +15896,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     \$30  = \$18 ;
     if (rst) begin
       \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$31  = pe5_done;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   always @* begin
@@ -15797,22 +15958,22 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
   assign rrp__addr = pe5_rq6;
-  assign i_valid = pe5_done;
-  assign i_acc = pe5_acc;
-  assign i_m = pe5_m;
-  assign i_s = pe5_s;
-  assign i_relu = pe5_flags[0];
-  assign i_requantize = pe5_flags[1];
+  assign i_valid = pe5_done_out;
+  assign i_acc = pe5_acc_out;
+  assign i_m = pe5_m_out;
+  assign i_s = pe5_s_out;
+  assign i_relu = pe5_flags_out[0];
+  assign i_requantize = pe5_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$32 , \$31  };
-  assign o_data = { \$32 , \$31  };
-  assign \port$3862$0  = \$31 ;
-  assign \port$3863$0  = \$32 ;
+  assign result = { \$33 , \$32  };
+  assign o_data = { \$33 , \$32  };
+  assign \port$3904$0  = \$32 ;
+  assign \port$3905$0  = \$33 ;
   assign \$19  = { pe5_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$3814$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3856$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -15996,8 +16157,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3814$0 ;
-  wire [1:0] \port$3814$0 ;
+  input [1:0] \port$3856$0 ;
+  wire [1:0] \port$3856$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16204,9 +16365,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3814$0 [0];
+    rq_relu1 <= \port$3856$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3814$0 [1];
+    rq_req1 <= \port$3856$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16329,8 +16490,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3814$0 [0];
-  assign i_requantize = \port$3814$0 [1];
+  assign i_relu = \port$3856$0 [0];
+  assign i_requantize = \port$3856$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16339,7 +16500,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_valid, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3999$0 , \port$4000$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4047$0 , \port$4048$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16365,8 +16526,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
-  wire [7:0] \$31 ;
-  wire [23:0] \$32 ;
+  reg \$31 ;
+  wire [7:0] \$32 ;
+  wire [23:0] \$33 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -16395,8 +16557,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe6_a1 = 64'h0000000000000000;
   reg [63:0] pe6_a2 = 64'h0000000000000000;
   reg [31:0] pe6_acc = 32'd0;
+  reg [31:0] pe6_acc_out = 32'd0;
   reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
   reg pe6_done = 1'h0;
+  reg pe6_done_out = 1'h0;
   reg pe6_first1 = 1'h0;
   reg pe6_first2 = 1'h0;
   reg pe6_first3 = 1'h0;
@@ -16406,6 +16570,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_first7 = 1'h0;
   reg pe6_first8 = 1'h0;
   reg [1:0] pe6_flags = 2'h0;
+  reg [1:0] pe6_flags_out = 2'h0;
   reg pe6_last1 = 1'h0;
   reg pe6_last2 = 1'h0;
   reg pe6_last3 = 1'h0;
@@ -16415,6 +16580,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_last7 = 1'h0;
   reg pe6_last8 = 1'h0;
   reg [15:0] pe6_m = 16'h0000;
+  reg [15:0] pe6_m_out = 16'h0000;
   reg [15:0] pe6_prod0 = 16'h0000;
   reg [15:0] pe6_prod1 = 16'h0000;
   reg [15:0] pe6_prod2 = 16'h0000;
@@ -16449,6 +16615,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe6_rq8 = 8'h00;
   reg [53:0] pe6_rq_entry = 54'h00000000000000;
   reg [5:0] pe6_s = 6'h00;
+  reg [5:0] pe6_s_out = 6'h00;
   reg [16:0] pe6_sum0_0 = 17'h00000;
   reg [16:0] pe6_sum0_1 = 17'h00000;
   reg [16:0] pe6_sum0_2 = 17'h00000;
@@ -16466,10 +16633,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid8 = 1'h0;
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
-  output [7:0] \port$3999$0 ;
-  wire [7:0] \port$3999$0 ;
-  output [23:0] \port$4000$0 ;
-  wire [23:0] \port$4000$0 ;
+  output [7:0] \port$4047$0 ;
+  wire [7:0] \port$4047$0 ;
+  output [23:0] \port$4048$0 ;
+  wire [23:0] \port$4048$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17302,6 +17469,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe6_relu6 <= pe6_relu5;
+  always @(posedge clk)
     pe6_requantize6 <= pe6_requantize5;
   always @(posedge clk)
     pe6_valid7 <= \$27 ;
@@ -17379,6 +17548,16 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe6_s <= pe6_rq_entry[53:48];
   always @(posedge clk)
     pe6_flags <= \$20 ;
+  always @(posedge clk)
+    pe6_done_out <= \$31 ;
+  always @(posedge clk)
+    pe6_acc_out <= pe6_acc;
+  always @(posedge clk)
+    pe6_m_out <= pe6_m;
+  always @(posedge clk)
+    pe6_s_out <= pe6_s;
+  always @(posedge clk)
+    pe6_flags_out <= pe6_flags;
   assign \$1  = $signed(pe6_w2[7:0]) * $signed(pe6_a2[7:0]);
   assign \$2  = $signed(pe6_w2[15:8]) * $signed(pe6_a2[15:8]);
   assign \$3  = $signed(pe6_w2[23:16]) * $signed(pe6_a2[23:16]);
@@ -17466,18 +17645,16 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe6_last6 <= pe6_last5;
   always @(posedge clk)
     pe6_rq6 <= pe6_rq5;
-  always @(posedge clk)
-    pe6_relu6 <= pe6_relu5;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
-    .i_acc(pe6_acc),
-    .i_m(pe6_m),
-    .i_s(pe6_s),
-    .i_valid(pe6_done),
+    .i_acc(pe6_acc_out),
+    .i_m(pe6_m_out),
+    .i_s(pe6_s_out),
+    .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$3951$0 (pe6_flags),
-    .rq_ext6(\$32 ),
-    .rq_low6(\$31 ),
+    .\port$3999$0 (pe6_flags_out),
+    .rq_ext6(\$33 ),
+    .rq_low6(\$32 ),
     .rst(rst)
   );
   always @* begin
@@ -17506,6 +17683,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     \$30  = \$18 ;
     if (rst) begin
       \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$31  = pe6_done;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   always @* begin
@@ -17561,22 +17745,22 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
   assign rrp__addr = pe6_rq6;
-  assign i_valid = pe6_done;
-  assign i_acc = pe6_acc;
-  assign i_m = pe6_m;
-  assign i_s = pe6_s;
-  assign i_relu = pe6_flags[0];
-  assign i_requantize = pe6_flags[1];
+  assign i_valid = pe6_done_out;
+  assign i_acc = pe6_acc_out;
+  assign i_m = pe6_m_out;
+  assign i_s = pe6_s_out;
+  assign i_relu = pe6_flags_out[0];
+  assign i_requantize = pe6_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$32 , \$31  };
-  assign o_data = { \$32 , \$31  };
-  assign \port$3999$0  = \$31 ;
-  assign \port$4000$0  = \$32 ;
+  assign result = { \$33 , \$32  };
+  assign o_data = { \$33 , \$32  };
+  assign \port$4047$0  = \$32 ;
+  assign \port$4048$0  = \$33 ;
   assign \$19  = { pe6_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$3951$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$3999$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -17760,8 +17944,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3951$0 ;
-  wire [1:0] \port$3951$0 ;
+  input [1:0] \port$3999$0 ;
+  wire [1:0] \port$3999$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -17968,9 +18152,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3951$0 [0];
+    rq_relu1 <= \port$3999$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3951$0 [1];
+    rq_req1 <= \port$3999$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18093,8 +18277,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3951$0 [0];
-  assign i_requantize = \port$3951$0 [1];
+  assign i_relu = \port$3999$0 [0];
+  assign i_requantize = \port$3999$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18103,7 +18287,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_valid, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4136$0 , \port$4137$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4190$0 , \port$4191$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18129,8 +18313,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
-  wire [7:0] \$31 ;
-  wire [23:0] \$32 ;
+  reg \$31 ;
+  wire [7:0] \$32 ;
+  wire [23:0] \$33 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -18159,8 +18344,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe7_a1 = 64'h0000000000000000;
   reg [63:0] pe7_a2 = 64'h0000000000000000;
   reg [31:0] pe7_acc = 32'd0;
+  reg [31:0] pe7_acc_out = 32'd0;
   reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
   reg pe7_done = 1'h0;
+  reg pe7_done_out = 1'h0;
   reg pe7_first1 = 1'h0;
   reg pe7_first2 = 1'h0;
   reg pe7_first3 = 1'h0;
@@ -18170,6 +18357,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_first7 = 1'h0;
   reg pe7_first8 = 1'h0;
   reg [1:0] pe7_flags = 2'h0;
+  reg [1:0] pe7_flags_out = 2'h0;
   reg pe7_last1 = 1'h0;
   reg pe7_last2 = 1'h0;
   reg pe7_last3 = 1'h0;
@@ -18179,6 +18367,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_last7 = 1'h0;
   reg pe7_last8 = 1'h0;
   reg [15:0] pe7_m = 16'h0000;
+  reg [15:0] pe7_m_out = 16'h0000;
   reg [15:0] pe7_prod0 = 16'h0000;
   reg [15:0] pe7_prod1 = 16'h0000;
   reg [15:0] pe7_prod2 = 16'h0000;
@@ -18213,6 +18402,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe7_rq8 = 8'h00;
   reg [53:0] pe7_rq_entry = 54'h00000000000000;
   reg [5:0] pe7_s = 6'h00;
+  reg [5:0] pe7_s_out = 6'h00;
   reg [16:0] pe7_sum0_0 = 17'h00000;
   reg [16:0] pe7_sum0_1 = 17'h00000;
   reg [16:0] pe7_sum0_2 = 17'h00000;
@@ -18230,10 +18420,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid8 = 1'h0;
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
-  output [7:0] \port$4136$0 ;
-  wire [7:0] \port$4136$0 ;
-  output [23:0] \port$4137$0 ;
-  wire [23:0] \port$4137$0 ;
+  output [7:0] \port$4190$0 ;
+  wire [7:0] \port$4190$0 ;
+  output [23:0] \port$4191$0 ;
+  wire [23:0] \port$4191$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19066,6 +19256,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe7_relu6 <= pe7_relu5;
+  always @(posedge clk)
     pe7_requantize6 <= pe7_requantize5;
   always @(posedge clk)
     pe7_valid7 <= \$27 ;
@@ -19143,6 +19335,16 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe7_s <= pe7_rq_entry[53:48];
   always @(posedge clk)
     pe7_flags <= \$20 ;
+  always @(posedge clk)
+    pe7_done_out <= \$31 ;
+  always @(posedge clk)
+    pe7_acc_out <= pe7_acc;
+  always @(posedge clk)
+    pe7_m_out <= pe7_m;
+  always @(posedge clk)
+    pe7_s_out <= pe7_s;
+  always @(posedge clk)
+    pe7_flags_out <= pe7_flags;
   assign \$1  = $signed(pe7_w2[7:0]) * $signed(pe7_a2[7:0]);
   assign \$2  = $signed(pe7_w2[15:8]) * $signed(pe7_a2[15:8]);
   assign \$3  = $signed(pe7_w2[23:16]) * $signed(pe7_a2[23:16]);
@@ -19230,18 +19432,16 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe7_last6 <= pe7_last5;
   always @(posedge clk)
     pe7_rq6 <= pe7_rq5;
-  always @(posedge clk)
-    pe7_relu6 <= pe7_relu5;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
-    .i_acc(pe7_acc),
-    .i_m(pe7_m),
-    .i_s(pe7_s),
-    .i_valid(pe7_done),
+    .i_acc(pe7_acc_out),
+    .i_m(pe7_m_out),
+    .i_s(pe7_s_out),
+    .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4088$0 (pe7_flags),
-    .rq_ext6(\$32 ),
-    .rq_low6(\$31 ),
+    .\port$4142$0 (pe7_flags_out),
+    .rq_ext6(\$33 ),
+    .rq_low6(\$32 ),
     .rst(rst)
   );
   always @* begin
@@ -19270,6 +19470,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     \$30  = \$18 ;
     if (rst) begin
       \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$31  = pe7_done;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   always @* begin
@@ -19325,22 +19532,22 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
   assign rrp__addr = pe7_rq6;
-  assign i_valid = pe7_done;
-  assign i_acc = pe7_acc;
-  assign i_m = pe7_m;
-  assign i_s = pe7_s;
-  assign i_relu = pe7_flags[0];
-  assign i_requantize = pe7_flags[1];
+  assign i_valid = pe7_done_out;
+  assign i_acc = pe7_acc_out;
+  assign i_m = pe7_m_out;
+  assign i_s = pe7_s_out;
+  assign i_relu = pe7_flags_out[0];
+  assign i_requantize = pe7_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$32 , \$31  };
-  assign o_data = { \$32 , \$31  };
-  assign \port$4136$0  = \$31 ;
-  assign \port$4137$0  = \$32 ;
+  assign result = { \$33 , \$32  };
+  assign o_data = { \$33 , \$32  };
+  assign \port$4190$0  = \$32 ;
+  assign \port$4191$0  = \$33 ;
   assign \$19  = { pe7_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$4088$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4142$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -19524,8 +19731,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4088$0 ;
-  wire [1:0] \port$4088$0 ;
+  input [1:0] \port$4142$0 ;
+  wire [1:0] \port$4142$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -19732,9 +19939,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4088$0 [0];
+    rq_relu1 <= \port$4142$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4088$0 [1];
+    rq_req1 <= \port$4142$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19857,8 +20064,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_valid, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4088$0 [0];
-  assign i_requantize = \port$4088$0 [1];
+  assign i_relu = \port$4142$0 [0];
+  assign i_requantize = \port$4142$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

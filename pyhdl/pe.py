@@ -12,6 +12,7 @@ Pipeline (cycle ``k`` after the step is issued; see ``pyhdl.sizing.pe_stages``):
     k=0  bank address        k=1  bank read data       k=2  bank output register
     k=3  weight/activation registers   k=4  the same again, beside the multipliers
     k=5  products            k=5+log2(simd)  lane sum  k=6+log2(simd)  accumulator
+    +1   the accumulator copied for the requant multipliers
     +6   requantization (multiply, rounding shift, clamp) -> result
 
 (``R = pyhdl.sizing.buffer_read_stages()`` = 2 cycles of read latency: no logic
@@ -210,7 +211,15 @@ class ProcessingElement(wiring.Component):
         m.d.sync += [done.eq(c["valid"] & c["last"]), m_r.eq(mult), s_r.eq(shift),
                      flags.eq(c["relu"] | c["requantize"] << 1)]
 
-        # +3: requantization
+        # +1: the finished accumulator copied into a register that only the requant
+        # multipliers read (the accumulator itself also feeds back into its adder, and
+        # its route to the DSPs was an ECP5 critical path); its parameters ride along
+        hand = [Signal(sig.shape(), name=f"{sig.name}_out", reset_less=sig is not done)
+                for sig in (done, acc, m_r, s_r, flags)]
+        m.d.sync += [h.eq(sig) for h, sig in zip(hand, (done, acc, m_r, s_r, flags))]
+        done, acc, m_r, s_r, flags = hand
+
+        # +6: requantization
         m.submodules[f"requant{p}"] = unit = RequantUnit(
             acc_bits=cfg.acc_bits, m_bits=cfg.m_bits, a_bits=cfg.a_bits)
         m.d.comb += [unit.i_valid.eq(done), unit.i_acc.eq(acc), unit.i_m.eq(m_r), unit.i_s.eq(s_r),

@@ -284,11 +284,12 @@ def pe_stages(cfg: ArrayConfig) -> int:
     """Cycles from issuing a step (bank address presented) to its result being written.
 
     bank read and its output register ``buffer_read_stages`` + operand registers
-    ``operand_stages`` + product 1 + adder tree ``log2(simd)`` + accumulator 1 +
-    requantization 6.  A read issued ``pe_stages + 1`` cycles after the step that
-    completed a group sees that group's results.
+    ``operand_stages`` + product 1 + adder tree ``log2(simd)`` + accumulator 1 + the
+    accumulator's copy for the requant multipliers 1 + requantization 6.  A read
+    issued ``pe_stages + 1`` cycles after the step that completed a group sees that
+    group's results.
     """
-    return buffer_read_stages() + operand_stages() + 1 + tree_levels(cfg) + 1 + requant_stages()
+    return buffer_read_stages() + operand_stages() + 1 + tree_levels(cfg) + 1 + 1 + requant_stages()
 
 
 def issue_stages() -> int:
