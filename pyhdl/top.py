@@ -161,9 +161,9 @@ class NmcArray(wiring.Component):
         has_layers = Signal(name="has_layers", reset_less=True, init=n_init != 0)
         last_layer = Signal(signed(layer_bits + 1), name="last_layer", reset_less=True, init=n_init - 1)
 
-        def fields(word):
+        def fields(word, layout=sizing.descriptor_fields(cfg)):
             out, at = {}, 0
-            for name, width in sizing.descriptor_fields(cfg):
+            for name, width in layout:
                 out[name] = word[at:at + width]
                 at += width
             return out
@@ -347,10 +347,7 @@ class NmcArray(wiring.Component):
         # memory read and a select, with no carry chain
         nxt_steps_rp = steps_mem.read_port(domain="comb")
         m.d.comb += nxt_steps_rp.addr.eq(nxt_idx)
-        ns, at = {}, 0
-        for name, width in step_fields:
-            ns[name] = nxt_steps_rp.data[at:at + width]
-            at += width
+        ns = fields(nxt_steps_rp.data, step_fields)
         G_nd, F_nd_m1, G_nd_m1 = ns["groups"], ns["folds_m1"].as_signed(), ns["groups_m1"].as_signed()
         F_nd_is1, G_nd_is1 = ns["one_fold"], ns["one_group"]
 
