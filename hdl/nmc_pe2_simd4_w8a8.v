@@ -7,42 +7,43 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg \$1000 ;
+  reg [7:0] \$1000 ;
   reg \$1001 ;
-  reg [7:0] \$1002 ;
-  reg \$1003 ;
+  reg \$1002 ;
+  reg [7:0] \$1003 ;
   reg \$1004 ;
   reg \$1005 ;
   reg \$1006 ;
-  reg [7:0] \$1007 ;
-  reg \$1008 ;
+  reg \$1007 ;
+  reg [7:0] \$1008 ;
   reg \$1009 ;
   wire \$101 ;
-  reg [2:0] \$1010 ;
-  reg \$1011 ;
+  reg \$1010 ;
+  reg [2:0] \$1011 ;
   reg \$1012 ;
-  reg [3:0] \$1013 ;
-  reg [31:0] \$1014 ;
-  reg [3:0] \$1015 ;
-  reg [31:0] \$1016 ;
-  reg [3:0] \$1017 ;
-  reg [31:0] \$1018 ;
-  reg [3:0] \$1019 ;
+  reg \$1013 ;
+  reg [3:0] \$1014 ;
+  reg [31:0] \$1015 ;
+  reg [3:0] \$1016 ;
+  reg [31:0] \$1017 ;
+  reg [3:0] \$1018 ;
+  reg [31:0] \$1019 ;
   wire \$102 ;
-  reg [31:0] \$1020 ;
-  reg [3:0] \$1021 ;
-  reg [31:0] \$1022 ;
-  reg [3:0] \$1023 ;
-  reg [31:0] \$1024 ;
-  reg [3:0] \$1025 ;
-  reg [31:0] \$1026 ;
-  reg [3:0] \$1027 ;
-  reg [31:0] \$1028 ;
-  wire [7:0] \$1029 ;
+  reg [3:0] \$1020 ;
+  reg [31:0] \$1021 ;
+  reg [3:0] \$1022 ;
+  reg [31:0] \$1023 ;
+  reg [3:0] \$1024 ;
+  reg [31:0] \$1025 ;
+  reg [3:0] \$1026 ;
+  reg [31:0] \$1027 ;
+  reg [3:0] \$1028 ;
+  reg [31:0] \$1029 ;
   wire \$103 ;
-  wire [23:0] \$1030 ;
-  wire [7:0] \$1031 ;
-  wire [23:0] \$1032 ;
+  wire [7:0] \$1030 ;
+  wire [23:0] \$1031 ;
+  wire [7:0] \$1032 ;
+  wire [23:0] \$1033 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -1011,31 +1012,31 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$974 ;
   reg \$975 ;
   reg \$976 ;
-  reg [7:0] \$977 ;
-  reg \$978 ;
+  reg \$977 ;
+  reg [7:0] \$978 ;
   reg \$979 ;
   wire \$98 ;
-  reg [7:0] \$980 ;
-  reg \$981 ;
+  reg \$980 ;
+  reg [7:0] \$981 ;
   reg \$982 ;
   reg \$983 ;
   reg \$984 ;
   reg \$985 ;
   reg \$986 ;
   reg \$987 ;
-  reg [8:0] \$988 ;
-  reg \$989 ;
+  reg \$988 ;
+  reg [8:0] \$989 ;
   wire \$99 ;
   reg \$990 ;
   reg \$991 ;
-  reg [8:0] \$992 ;
-  reg \$993 ;
+  reg \$992 ;
+  reg [8:0] \$993 ;
   reg \$994 ;
   reg \$995 ;
-  reg [8:0] \$996 ;
-  reg \$997 ;
+  reg \$996 ;
+  reg [8:0] \$997 ;
   reg \$998 ;
-  reg [7:0] \$999 ;
+  reg \$999 ;
   wire [1:0] \$signature__addr ;
   wire [6:0] \$signature__addr$132 ;
   wire [6:0] \$signature__addr$135 ;
@@ -1044,8 +1045,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] \$signature__data ;
   wire [31:0] \$signature__data$133 ;
   wire [31:0] \$signature__data$136 ;
-  wire [31:0] \$signature__data$289 ;
-  wire [31:0] \$signature__data$290 ;
+  wire [31:0] \$signature__data$294 ;
+  wire [31:0] \$signature__data$295 ;
   wire \$signature__en ;
   wire \$signature__en$131 ;
   wire \$signature__en$134 ;
@@ -1302,6 +1303,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx13 = 1'h0;
   reg wb_ctx14 = 1'h0;
   reg wb_ctx15 = 1'h0;
+  reg wb_ctx16 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -1317,6 +1319,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_group13 = 8'h00;
   reg [7:0] wb_group14 = 8'h00;
   reg [7:0] wb_group15 = 8'h00;
+  reg [7:0] wb_group16 = 8'h00;
   reg [7:0] wb_group2 = 8'h00;
   reg [7:0] wb_group3 = 8'h00;
   reg [7:0] wb_group4 = 8'h00;
@@ -1334,6 +1337,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out13 = 1'h0;
   reg wb_out14 = 1'h0;
   reg wb_out15 = 1'h0;
+  reg wb_out16 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -1349,6 +1353,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par13 = 1'h0;
   reg wb_par14 = 1'h0;
   reg wb_par15 = 1'h0;
+  reg wb_par16 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -1366,6 +1371,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid13 = 1'h0;
   reg wb_valid14 = 1'h0;
   reg wb_valid15 = 1'h0;
+  reg wb_valid16 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -1509,13 +1515,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$170 )
-      actbuf[\$168 [6:0]][7:0] <= \$1029 ;
+      actbuf[\$168 [6:0]][7:0] <= \$1030 ;
     if (\$172 )
-      actbuf[\$168 [6:0]][15:8] <= \$1031 ;
+      actbuf[\$168 [6:0]][15:8] <= \$1032 ;
     if (\$174 )
-      actbuf[\$168 [6:0]][23:16] <= \$1029 ;
+      actbuf[\$168 [6:0]][23:16] <= \$1030 ;
     if (\$176 )
-      actbuf[\$168 [6:0]][31:24] <= \$1031 ;
+      actbuf[\$168 [6:0]][31:24] <= \$1032 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1762,13 +1768,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$178 [6:0]] <= { \$1030 , \$1029  };
+      outbuf0[\$178 [6:0]] <= { \$1031 , \$1030  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$191 [6:0]];
   end
-  assign \$signature__data$289  = _2_;
+  assign \$signature__data$294  = _2_;
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1902,13 +1908,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$180 [6:0]] <= { \$1032 , \$1031  };
+      outbuf1[\$180 [6:0]] <= { \$1033 , \$1032  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$194 [6:0]];
   end
-  assign \$signature__data$290  = _3_;
+  assign \$signature__data$295  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2073,23 +2079,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$162  = \$160  & \$161 ;
   assign track_reset1 = \$157  | \$162 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$163  = ~ wb_out15;
-  assign act_write = wb_valid15 & \$163 ;
-  assign out_write = wb_valid15 & wb_out15;
-  assign \$165  = wb_ctx15 ? 7'h40 : 7'h00;
+  assign \$163  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$163 ;
+  assign out_write = wb_valid16 & wb_out16;
+  assign \$165  = wb_ctx16 ? 7'h40 : 7'h00;
   assign \$166  = \$164  + \$165 ;
-  assign \$167  = wb_par15 ? 6'h20 : 6'h00;
+  assign \$167  = wb_par16 ? 6'h20 : 6'h00;
   assign \$168  = \$166  + \$167 ;
-  assign \$169  = ! wb_group15[0];
+  assign \$169  = ! wb_group16[0];
   assign \$170  = act_write & \$169 ;
-  assign \$171  = ! wb_group15[0];
+  assign \$171  = ! wb_group16[0];
   assign \$172  = act_write & \$171 ;
   assign \$174  = act_write & \$173 ;
   assign \$176  = act_write & \$175 ;
-  assign \$177  = wb_ctx15 ? 7'h40 : 7'h00;
-  assign \$178  = wb_group15 + \$177 ;
-  assign \$179  = wb_ctx15 ? 7'h40 : 7'h00;
-  assign \$180  = wb_group15 + \$179 ;
+  assign \$177  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$178  = wb_group16 + \$177 ;
+  assign \$179  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$180  = wb_group16 + \$179 ;
   assign \$181  = drain_slot ? out_pending1 : out_pending0;
   assign \$182  = drain_slot ? out_groups1 : out_groups0;
   assign \$184  = \$182  > \$183 ;
@@ -2173,22 +2179,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$267  = step_valid & step_last;
   assign \$268  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
   assign \$269  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$270  = ~ wb_out14;
-  assign \$271  = wb_valid14 & \$270 ;
-  assign \$272  = ! wb_ctx14;
+  assign \$270  = ~ wb_out15;
+  assign \$271  = wb_valid15 & \$270 ;
+  assign \$272  = ! wb_ctx15;
   assign \$273  = \$271  & \$272 ;
   assign \$274  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$275  = \$274  == wb_par14;
+  assign \$275  = \$274  == wb_par15;
   assign \$276  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
   assign \$277  = \$276  + 1'h1;
   assign \$278  = \$275  ? \$277  : 9'h001;
   assign \$279  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
   assign \$280  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$281  = ~ wb_out14;
-  assign \$282  = wb_valid14 & \$281 ;
+  assign \$281  = ~ wb_out15;
+  assign \$282  = wb_valid15 & \$281 ;
   assign \$284  = \$282  & \$283 ;
   assign \$285  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$286  = \$285  == wb_par14;
+  assign \$286  = \$285  == wb_par15;
   assign \$287  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
   assign \$288  = \$287  + 1'h1;
   assign \$289  = \$286  ? \$288  : 9'h001;
@@ -2692,7 +2698,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$877  = \$875  & \$876 ;
   assign \$878  = ! claim_ctx;
   assign \$879  = claim_out & \$878 ;
-  assign \$880  = ! wb_ctx15;
+  assign \$880  = ! wb_ctx16;
   assign \$881  = out_write & \$880 ;
   assign \$882  = out_groups0 + 1'h1;
   assign \$884  = claim_out & \$883 ;
@@ -2996,125 +3002,135 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    track_reset_r0 <= \$975 ;
+    wb_valid16 <= \$975 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$976 ;
+    wb_group16 <= wb_group15;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$977 ;
+    wb_par16 <= wb_par15;
   always @(posedge clk)
-    track_reset_r1 <= \$978 ;
+    wb_ctx16 <= wb_ctx15;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$979 ;
+    wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$980 ;
+    track_reset_r0 <= \$976 ;
   always @(posedge clk)
-    in_ok <= \$981 ;
+    wb_parity_ahead0 <= \$977 ;
   always @(posedge clk)
-    b_ready <= \$982 ;
+    wb_groups_ahead0 <= \$978 ;
   always @(posedge clk)
-    raw_ok <= \$983 ;
+    track_reset_r1 <= \$979 ;
   always @(posedge clk)
-    raw_full <= \$984 ;
+    wb_parity_ahead1 <= \$980 ;
   always @(posedge clk)
-    b_last_fold <= \$985 ;
+    wb_groups_ahead1 <= \$981 ;
   always @(posedge clk)
-    last_fold <= \$986 ;
+    in_ok <= \$982 ;
   always @(posedge clk)
-    last_group <= \$987 ;
+    b_ready <= \$983 ;
   always @(posedge clk)
-    group_plus1 <= \$988 ;
+    raw_ok <= \$984 ;
   always @(posedge clk)
-    b_group_is_0 <= \$989 ;
+    raw_full <= \$985 ;
   always @(posedge clk)
-    b_done <= \$990 ;
+    b_last_fold <= \$986 ;
   always @(posedge clk)
-    b_last_group <= \$991 ;
+    last_fold <= \$987 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$992 ;
+    last_group <= \$988 ;
   always @(posedge clk)
-    layer_is_0 <= \$993 ;
+    group_plus1 <= \$989 ;
   always @(posedge clk)
-    group_is_0 <= \$994 ;
+    b_group_is_0 <= \$990 ;
   always @(posedge clk)
-    fold_is_0 <= \$995 ;
+    b_done <= \$991 ;
   always @(posedge clk)
-    fold_plus1 <= \$996 ;
+    b_last_group <= \$992 ;
   always @(posedge clk)
-    out_full0 <= \$997 ;
+    b_fold_plus1 <= \$993 ;
   always @(posedge clk)
-    out_pending0 <= \$998 ;
+    layer_is_0 <= \$994 ;
   always @(posedge clk)
-    out_groups0 <= \$999 ;
+    group_is_0 <= \$995 ;
   always @(posedge clk)
-    out_full1 <= \$1000 ;
+    fold_is_0 <= \$996 ;
   always @(posedge clk)
-    out_pending1 <= \$1001 ;
+    fold_plus1 <= \$997 ;
   always @(posedge clk)
-    out_groups1 <= \$1002 ;
+    out_full0 <= \$998 ;
   always @(posedge clk)
-    drain_inflight <= \$1003 ;
+    out_pending0 <= \$999 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1004 ;
+    out_groups0 <= \$1000 ;
   always @(posedge clk)
-    drain_lane <= \$1005 ;
+    out_full1 <= \$1001 ;
   always @(posedge clk)
-    drain_last <= \$1006 ;
+    out_pending1 <= \$1002 ;
   always @(posedge clk)
-    drain_elem <= \$1007 ;
+    out_groups1 <= \$1003 ;
   always @(posedge clk)
-    drain_slot <= \$1008 ;
+    drain_inflight <= \$1004 ;
+  always @(posedge clk)
+    drain_inflight2 <= \$1005 ;
+  always @(posedge clk)
+    drain_lane <= \$1006 ;
+  always @(posedge clk)
+    drain_last <= \$1007 ;
+  always @(posedge clk)
+    drain_elem <= \$1008 ;
+  always @(posedge clk)
+    drain_slot <= \$1009 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$289 ;
+    drain_lane_data0 <= \$signature__data$294 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$290 ;
+    drain_lane_data1 <= \$signature__data$295 ;
   always @(posedge clk)
-    release_slot <= \$1009 ;
+    release_slot <= \$1010 ;
   always @(posedge clk)
-    in_flight <= \$1010 ;
+    in_flight <= \$1011 ;
   always @(posedge clk)
-    busy <= \$1011 ;
+    busy <= \$1012 ;
   always @(posedge clk)
-    clear_counters_r <= \$1012 ;
+    clear_counters_r <= \$1013 ;
   always @(posedge clk)
-    inc_busy <= \$1013 ;
+    inc_busy <= \$1014 ;
   always @(posedge clk)
-    count_busy <= \$1014 ;
+    count_busy <= \$1015 ;
   always @(posedge clk)
-    inc_stall_input <= \$1015 ;
+    inc_stall_input <= \$1016 ;
   always @(posedge clk)
-    count_stall_input <= \$1016 ;
+    count_stall_input <= \$1017 ;
   always @(posedge clk)
-    inc_stall_output <= \$1017 ;
+    inc_stall_output <= \$1018 ;
   always @(posedge clk)
-    count_stall_output <= \$1018 ;
+    count_stall_output <= \$1019 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1019 ;
+    inc_mac_ops <= \$1020 ;
   always @(posedge clk)
-    count_mac_ops <= \$1020 ;
+    count_mac_ops <= \$1021 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1021 ;
+    inc_bank_reads <= \$1022 ;
   always @(posedge clk)
-    count_bank_reads <= \$1022 ;
+    count_bank_reads <= \$1023 ;
   always @(posedge clk)
-    inc_act_reads <= \$1023 ;
+    inc_act_reads <= \$1024 ;
   always @(posedge clk)
-    count_act_reads <= \$1024 ;
+    count_act_reads <= \$1025 ;
   always @(posedge clk)
-    inc_act_writes <= \$1025 ;
+    inc_act_writes <= \$1026 ;
   always @(posedge clk)
-    count_act_writes <= \$1026 ;
+    count_act_writes <= \$1027 ;
   always @(posedge clk)
-    inc_inferences <= \$1027 ;
+    inc_inferences <= \$1028 ;
   always @(posedge clk)
-    count_inferences <= \$1028 ;
+    count_inferences <= \$1029 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1727$0 (drain_last2),
+    .\port$1733$0 (drain_last2),
     .\port$228$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3125,8 +3141,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$1894$0 (\$1029 ),
-    .\port$1895$0 (\$1030 ),
+    .\port$1909$0 (\$1030 ),
+    .\port$1910$0 (\$1031 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3143,8 +3159,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2022$0 (\$1031 ),
-    .\port$2023$0 (\$1032 ),
+    .\port$2046$0 (\$1032 ),
+    .\port$2047$0 (\$1033 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3896,99 +3912,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = track_reset0;
+    \$975  = wb_valid15;
     if (rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \$268 ;
-    if (\$273 ) begin
-      \$976  = wb_par14;
-    end
+    \$976  = track_reset0;
     if (rst) begin
       \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \$269 ;
+    \$977  = \$268 ;
     if (\$273 ) begin
-      \$977  = \$278 [7:0];
+      \$977  = wb_par15;
     end
     if (rst) begin
-      \$977  = 8'h00;
+      \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = track_reset1;
+    \$978  = \$269 ;
+    if (\$273 ) begin
+      \$978  = \$278 [7:0];
+    end
     if (rst) begin
-      \$978  = 1'h0;
+      \$978  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \$279 ;
-    if (\$284 ) begin
-      \$979  = wb_par14;
-    end
+    \$979  = track_reset1;
     if (rst) begin
       \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \$280 ;
+    \$980  = \$279 ;
     if (\$284 ) begin
-      \$980  = \$289 [7:0];
+      \$980  = wb_par15;
     end
     if (rst) begin
-      \$980  = 8'h00;
+      \$980  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$981  = \$280 ;
+    if (\$284 ) begin
+      \$981  = \$289 [7:0];
+    end
+    if (rst) begin
+      \$981  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$290 ) begin
-      \$981  = \$302 ;
+      \$982  = \$302 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$364 ) begin
-        \$981  = \$373 ;
+        \$982  = \$373 ;
       end else if (last_fold) begin
-        \$981  = \$444 ;
+        \$982  = \$444 ;
       end else begin
-        \$981  = \$568 ;
+        \$982  = \$568 ;
       end
     end else if (issue_b) begin
-      \$981  = \$642 ;
+      \$982  = \$642 ;
     end else begin
-      \$981  = \$728 ;
-    end
-    if (rst) begin
-      \$981  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$982  = \$314 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$982  = \$384 ;
-      end else if (last_fold) begin
-        \$982  = \$457 ;
-      end else begin
-        \$982  = \$581 ;
-      end
-    end else if (issue_b) begin
-      \$982  = \$667 ;
-    end else begin
-      \$982  = \$741 ;
+      \$982  = \$728 ;
     end
     if (rst) begin
       \$982  = 1'h0;
@@ -3998,25 +3998,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$290 ) begin
-      \$983  = \$346 ;
+      \$983  = \$314 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$364 ) begin
-        \$983  = \$416 ;
+        \$983  = \$384 ;
       end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$983  = \$490 ;
-        end else begin
-          \$983  = \$539 ;
-        end
+        \$983  = \$457 ;
       end else begin
-        \$983  = \$613 ;
+        \$983  = \$581 ;
       end
     end else if (issue_b) begin
-      \$983  = \$699 ;
+      \$983  = \$667 ;
     end else begin
-      \$983  = \$773 ;
+      \$983  = \$741 ;
     end
     if (rst) begin
       \$983  = 1'h0;
@@ -4026,25 +4021,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$290 ) begin
-      \$984  = \$362 ;
+      \$984  = \$346 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$364 ) begin
-        \$984  = \$432 ;
+        \$984  = \$416 ;
       end else if (last_fold) begin
         (* full_case = 32'd1 *)
         if (last_group) begin
-          \$984  = \$507 ;
+          \$984  = \$490 ;
         end else begin
-          \$984  = \$555 ;
+          \$984  = \$539 ;
         end
       end else begin
-        \$984  = \$629 ;
+        \$984  = \$613 ;
       end
     end else if (issue_b) begin
-      \$984  = \$715 ;
+      \$984  = \$699 ;
     end else begin
-      \$984  = \$789 ;
+      \$984  = \$773 ;
     end
     if (rst) begin
       \$984  = 1'h0;
@@ -4053,12 +4048,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$799 ) begin
-      \$985  = \$805 ;
-    end else if (\$802 ) begin
-      \$985  = \$809 ;
+    if (\$290 ) begin
+      \$985  = \$362 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$985  = \$432 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$985  = \$507 ;
+        end else begin
+          \$985  = \$555 ;
+        end
+      end else begin
+        \$985  = \$629 ;
+      end
+    end else if (issue_b) begin
+      \$985  = \$715 ;
     end else begin
-      \$985  = \$813 ;
+      \$985  = \$789 ;
     end
     if (rst) begin
       \$985  = 1'h0;
@@ -4066,15 +4075,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = last_fold;
-    if (\$814 ) begin
-      \$986  = nxt_steps_rp__data[26];
-    end else if (\$816 ) begin
-      \$986  = nxt_steps_rp__data[26];
-    end else if (\$817 ) begin
-      \$986  = \$829 ;
-    end else if (issue_a) begin
-      \$986  = \$832 ;
+    (* full_case = 32'd1 *)
+    if (\$799 ) begin
+      \$986  = \$805 ;
+    end else if (\$802 ) begin
+      \$986  = \$809 ;
+    end else begin
+      \$986  = \$813 ;
     end
     if (rst) begin
       \$986  = 1'h0;
@@ -4082,13 +4089,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = last_group;
+    \$987  = last_fold;
     if (\$814 ) begin
-      \$987  = nxt_steps_rp__data[27];
+      \$987  = nxt_steps_rp__data[26];
     end else if (\$816 ) begin
-      \$987  = \$822 ;
+      \$987  = nxt_steps_rp__data[26];
     end else if (\$817 ) begin
-      \$987  = \$830 ;
+      \$987  = \$829 ;
+    end else if (issue_a) begin
+      \$987  = \$832 ;
     end
     if (rst) begin
       \$987  = 1'h0;
@@ -4096,39 +4105,39 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = group_plus1;
+    \$988  = last_group;
     if (\$814 ) begin
-      \$988  = 9'h001;
+      \$988  = nxt_steps_rp__data[27];
     end else if (\$816 ) begin
-      \$988  = \$828 ;
+      \$988  = \$822 ;
     end else if (\$817 ) begin
-      \$988  = \$831 [8:0];
+      \$988  = \$830 ;
     end
     if (rst) begin
-      \$988  = 9'h001;
+      \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = b_group_is_0;
-    if (\$837 ) begin
-      \$989  = 1'h1;
-    end else if (\$841 ) begin
-      \$989  = 1'h0;
+    \$989  = group_plus1;
+    if (\$814 ) begin
+      \$989  = 9'h001;
+    end else if (\$816 ) begin
+      \$989  = \$828 ;
+    end else if (\$817 ) begin
+      \$989  = \$831 [8:0];
     end
     if (rst) begin
-      \$989  = 1'h1;
+      \$989  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$990  = b_group_is_0;
     if (\$837 ) begin
-      \$990  = \$844 ;
+      \$990  = 1'h1;
     end else if (\$841 ) begin
-      \$990  = \$851 ;
-    end else begin
-      \$990  = \$859 ;
+      \$990  = 1'h0;
     end
     if (rst) begin
       \$990  = 1'h1;
@@ -4138,73 +4147,75 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$837 ) begin
-      \$991  = \$847 ;
+      \$991  = \$844 ;
     end else if (\$841 ) begin
-      \$991  = \$856 ;
+      \$991  = \$851 ;
     end else begin
-      \$991  = \$863 ;
+      \$991  = \$859 ;
     end
     if (rst) begin
-      \$991  = 1'h0;
+      \$991  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = b_fold_plus1;
     (* full_case = 32'd1 *)
     if (\$837 ) begin
-      \$992  = 9'h001;
+      \$992  = \$847 ;
     end else if (\$841 ) begin
-      \$992  = 9'h001;
+      \$992  = \$856 ;
+    end else begin
+      \$992  = \$863 ;
+    end
+    if (rst) begin
+      \$992  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$837 ) begin
+      \$993  = 9'h001;
+    end else if (\$841 ) begin
+      \$993  = 9'h001;
     end else begin
       if (\$866 ) begin
-        \$992  = \$867 [8:0];
+        \$993  = \$867 [8:0];
       end
     end
     if (rst) begin
-      \$992  = 9'h001;
+      \$993  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = layer_is_0;
-    if (\$868 ) begin
-      \$993  = 1'h1;
-    end else if (issue_a) begin
-      if (\$871 ) begin
-        \$993  = \$873 ;
-      end
-    end
-    if (rst) begin
-      \$993  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = group_is_0;
+    \$994  = layer_is_0;
     if (\$868 ) begin
       \$994  = 1'h1;
     end else if (issue_a) begin
       if (\$871 ) begin
-        \$994  = 1'h1;
+        \$994  = \$873 ;
+      end
+    end
+    if (rst) begin
+      \$994  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = group_is_0;
+    if (\$868 ) begin
+      \$995  = 1'h1;
+    end else if (issue_a) begin
+      if (\$871 ) begin
+        \$995  = 1'h1;
         if (\$877 ) begin
-          \$994  = 1'h0;
+          \$995  = 1'h0;
         end
       end else if (last_fold) begin
-        \$994  = 1'h0;
+        \$995  = 1'h0;
       end
-    end
-    if (rst) begin
-      \$994  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = fold_is_0;
-    if (\$868 ) begin
-      \$995  = 1'h1;
-    end else if (issue_a) begin
-      \$995  = last_fold;
     end
     if (rst) begin
       \$995  = 1'h1;
@@ -4212,42 +4223,37 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = fold_plus1;
+    \$996  = fold_is_0;
     if (\$868 ) begin
-      \$996  = 9'h001;
+      \$996  = 1'h1;
     end else if (issue_a) begin
-      \$996  = \$870 [8:0];
+      \$996  = last_fold;
     end
     if (rst) begin
-      \$996  = 9'h001;
+      \$996  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = out_full0;
-    if (\$879 ) begin
-      \$997  = 1'h1;
-    end
-    if (done) begin
-      if (\$897 ) begin
-        \$997  = 1'h0;
-      end
+    \$997  = fold_plus1;
+    if (\$868 ) begin
+      \$997  = 9'h001;
+    end else if (issue_a) begin
+      \$997  = \$870 [8:0];
     end
     if (rst) begin
-      \$997  = 1'h0;
+      \$997  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = out_pending0;
+    \$998  = out_full0;
     if (\$879 ) begin
       \$998  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$891 ) begin
-        if (\$893 ) begin
-          \$998  = 1'h0;
-        end
+    if (done) begin
+      if (\$897 ) begin
+        \$998  = 1'h0;
       end
     end
     if (rst) begin
@@ -4256,42 +4262,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = out_groups0;
+    \$999  = out_pending0;
     if (\$879 ) begin
-      \$999  = 8'h00;
-    end else if (\$881 ) begin
-      \$999  = \$882 [7:0];
-    end
-    if (rst) begin
-      \$999  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = out_full1;
-    if (\$884 ) begin
-      \$1000  = 1'h1;
-    end
-    if (done) begin
-      if (\$898 ) begin
-        \$1000  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1000  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = out_pending1;
-    if (\$884 ) begin
-      \$1001  = 1'h1;
+      \$999  = 1'h1;
     end
     if (drain_read) begin
       if (\$891 ) begin
-        if (\$894 ) begin
-          \$1001  = 1'h0;
+        if (\$893 ) begin
+          \$999  = 1'h0;
         end
+      end
+    end
+    if (rst) begin
+      \$999  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = out_groups0;
+    if (\$879 ) begin
+      \$1000  = 8'h00;
+    end else if (\$881 ) begin
+      \$1000  = \$882 [7:0];
+    end
+    if (rst) begin
+      \$1000  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = out_full1;
+    if (\$884 ) begin
+      \$1001  = 1'h1;
+    end
+    if (done) begin
+      if (\$898 ) begin
+        \$1001  = 1'h0;
       end
     end
     if (rst) begin
@@ -4300,76 +4306,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = out_groups1;
+    \$1002  = out_pending1;
     if (\$884 ) begin
-      \$1002  = 8'h00;
+      \$1002  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$891 ) begin
+        if (\$894 ) begin
+          \$1002  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = out_groups1;
+    if (\$884 ) begin
+      \$1003  = 8'h00;
     end else if (\$886 ) begin
-      \$1002  = \$887 [7:0];
+      \$1003  = \$887 [7:0];
     end
     if (rst) begin
-      \$1002  = 8'h00;
+      \$1003  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = drain_read;
-    if (rst) begin
-      \$1003  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = drain_inflight;
+    \$1004  = drain_read;
     if (rst) begin
       \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = drain_lane;
-    if (drain_read) begin
-      \$1005  = drain_elem[0];
+    \$1005  = drain_inflight;
+    if (rst) begin
+      \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = drain_last;
+    \$1006  = drain_lane;
     if (drain_read) begin
-      \$1006  = \$889 ;
+      \$1006  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = drain_elem;
+    \$1007  = drain_last;
+    if (drain_read) begin
+      \$1007  = \$889 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (\$891 ) begin
-        \$1007  = 8'h00;
+        \$1008  = 8'h00;
       end else begin
-        \$1007  = \$895 [7:0];
+        \$1008  = \$895 [7:0];
       end
     end
     if (rst) begin
-      \$1007  = 8'h00;
+      \$1008  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = drain_slot;
+    \$1009  = drain_slot;
     if (drain_read) begin
       if (\$891 ) begin
-        \$1008  = \$892 ;
+        \$1009  = \$892 ;
       end
-    end
-    if (rst) begin
-      \$1008  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = release_slot;
-    if (done) begin
-      \$1009  = \$896 ;
     end
     if (rst) begin
       \$1009  = 1'h0;
@@ -4377,135 +4390,145 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = \$900 [2:0];
+    \$1010  = release_slot;
+    if (done) begin
+      \$1010  = \$896 ;
+    end
     if (rst) begin
-      \$1010  = 3'h0;
+      \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \$903 ;
+    \$1011  = \$900 [2:0];
     if (rst) begin
-      \$1011  = 1'h0;
+      \$1011  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = clear_counters;
+    \$1012  = \$903 ;
     if (rst) begin
       \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = { 3'h0, busy };
+    \$1013  = clear_counters;
     if (rst) begin
-      \$1013  = 4'h0;
+      \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = \$905 [31:0];
+    \$1014  = { 3'h0, busy };
     if (rst) begin
-      \$1014  = 32'd0;
+      \$1014  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = { 3'h0, stall_input };
+    \$1015  = \$905 [31:0];
     if (rst) begin
-      \$1015  = 4'h0;
+      \$1015  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \$907 [31:0];
+    \$1016  = { 3'h0, stall_input };
     if (rst) begin
-      \$1016  = 32'd0;
+      \$1016  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = { 3'h0, stall_output };
+    \$1017  = \$907 [31:0];
     if (rst) begin
-      \$1017  = 4'h0;
+      \$1017  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \$909 [31:0];
+    \$1018  = { 3'h0, stall_output };
     if (rst) begin
-      \$1018  = 32'd0;
+      \$1018  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \$910 ;
+    \$1019  = \$909 [31:0];
     if (rst) begin
-      \$1019  = 4'h0;
+      \$1019  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = \$912 [31:0];
+    \$1020  = \$910 ;
     if (rst) begin
-      \$1020  = 32'd0;
+      \$1020  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = { 2'h0, \$913  };
+    \$1021  = \$912 [31:0];
     if (rst) begin
-      \$1021  = 4'h0;
+      \$1021  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = \$915 [31:0];
+    \$1022  = { 2'h0, \$913  };
     if (rst) begin
-      \$1022  = 32'd0;
+      \$1022  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = { 3'h0, issue };
+    \$1023  = \$915 [31:0];
     if (rst) begin
-      \$1023  = 4'h0;
+      \$1023  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = \$917 [31:0];
+    \$1024  = { 3'h0, issue };
     if (rst) begin
-      \$1024  = 32'd0;
+      \$1024  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = { 2'h0, \$918  };
+    \$1025  = \$917 [31:0];
     if (rst) begin
-      \$1025  = 4'h0;
+      \$1025  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \$920 [31:0];
+    \$1026  = { 2'h0, \$918  };
     if (rst) begin
-      \$1026  = 32'd0;
+      \$1026  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = { 3'h0, done };
+    \$1027  = \$920 [31:0];
     if (rst) begin
-      \$1027  = 4'h0;
+      \$1027  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \$922 [31:0];
+    \$1028  = { 3'h0, done };
     if (rst) begin
-      \$1028  = 32'd0;
+      \$1028  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = \$922 [31:0];
+    if (rst) begin
+      \$1029  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4551,16 +4574,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act = act_word;
   assign \act$118  = act_word;
   assign act_wp__addr = \$168 [6:0];
-  assign act_wp__data = { \$1031 , \$1029 , \$1031 , \$1029  };
-  assign result = { \$1030 , \$1029  };
-  assign \result$129  = { \$1032 , \$1031  };
+  assign act_wp__data = { \$1032 , \$1030 , \$1032 , \$1030  };
+  assign result = { \$1031 , \$1030  };
+  assign \result$129  = { \$1033 , \$1032  };
   assign act_wp__en = { \$176 , \$174 , \$172 , \$170  };
   assign \$signature__en$131  = out_write;
   assign \$signature__addr$132  = \$178 [6:0];
-  assign \$signature__data$133  = { \$1030 , \$1029  };
+  assign \$signature__data$133  = { \$1031 , \$1030  };
   assign \$signature__en$134  = out_write;
   assign \$signature__addr$135  = \$180 [6:0];
-  assign \$signature__data$136  = { \$1032 , \$1031  };
+  assign \$signature__data$136  = { \$1033 , \$1032  };
   assign \$signature__addr$147  = \$191 [6:0];
   assign \$signature__addr$148  = \$194 [6:0];
   assign w_en = drain_inflight2;
@@ -4593,9 +4616,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$124  = \$122 ;
   assign \$144  = ctx;
   assign \$153  = ctx;
-  assign \$164  = { 1'h0, wb_group15[7:1] };
-  assign \$173  = wb_group15[0];
-  assign \$175  = wb_group15[0];
+  assign \$164  = { 1'h0, wb_group16[7:1] };
+  assign \$173  = wb_group16[0];
+  assign \$175  = wb_group16[0];
   assign \$183  = { 1'h0, drain_elem[7:1] };
   assign \$189  = { 1'h0, drain_elem[7:1] };
   assign \$192  = { 1'h0, drain_elem[7:1] };
@@ -4605,7 +4628,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$250  = b_fold;
   assign \$253  = fold;
   assign \$257  = fold;
-  assign \$283  = wb_ctx14;
+  assign \$283  = wb_ctx15;
   assign \$294  = in_wslot;
   assign \$310  = in_wslot;
   assign \$323  = 2'h0;
@@ -4689,7 +4712,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$858  = { 1'h0, \$857 [8:1] };
   assign \$861  = { 1'h0, \$860 [8:1] };
   assign \$883  = claim_ctx;
-  assign \$885  = wb_ctx15;
+  assign \$885  = wb_ctx16;
   assign \$894  = drain_slot;
   assign \$898  = release_slot;
   assign \$130  = ctx;
@@ -4705,7 +4728,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \port$1727$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \port$1733$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4730,8 +4753,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1727$0 ;
-  wire \port$1727$0 ;
+  input \port$1733$0 ;
+  wire \port$1733$0 ;
   input [31:0] \port$228$0 ;
   wire [31:0] \port$228$0 ;
   (* init = 2'h0 *)
@@ -4766,7 +4789,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1727$0 , \port$228$0  };
+      storage[w_port__addr] <= { \port$1733$0 , \port$228$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4828,14 +4851,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1727$0 , \port$228$0  };
-  assign w_data = { \port$1727$0 , \port$228$0  };
+  assign w_port__data = { \port$1733$0 , \port$228$0  };
+  assign w_data = { \port$1733$0 , \port$228$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1894$0 , \port$1895$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1909$0 , \port$1910$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4849,11 +4872,12 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg \$18 ;
   reg \$19 ;
   wire [15:0] \$2 ;
-  reg [31:0] \$20 ;
-  reg \$21 ;
+  reg \$20 ;
+  reg [31:0] \$21 ;
   reg \$22 ;
-  wire [7:0] \$23 ;
-  wire [23:0] \$24 ;
+  reg \$23 ;
+  wire [7:0] \$24 ;
+  wire [23:0] \$25 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -4882,6 +4906,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire o_valid;
   reg [31:0] pe0_a1 = 32'd0;
   reg [31:0] pe0_a2 = 32'd0;
+  reg [31:0] pe0_a3 = 32'd0;
   reg [31:0] pe0_acc = 32'd0;
   reg [31:0] pe0_acc_out = 32'd0;
   reg [31:0] pe0_bank_out2 = 32'd0;
@@ -4894,6 +4919,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_first5 = 1'h0;
   reg pe0_first6 = 1'h0;
   reg pe0_first7 = 1'h0;
+  reg pe0_first8 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
   reg [1:0] pe0_flags_out = 2'h0;
   reg pe0_last1 = 1'h0;
@@ -4903,6 +4929,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_last5 = 1'h0;
   reg pe0_last6 = 1'h0;
   reg pe0_last7 = 1'h0;
+  reg pe0_last8 = 1'h0;
   reg [15:0] pe0_m = 16'h0000;
   reg [15:0] pe0_m_out = 16'h0000;
   reg [15:0] pe0_prod0 = 16'h0000;
@@ -4916,6 +4943,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_relu5 = 1'h0;
   reg pe0_relu6 = 1'h0;
   reg pe0_relu7 = 1'h0;
+  reg pe0_relu8 = 1'h0;
   reg pe0_requantize1 = 1'h0;
   reg pe0_requantize2 = 1'h0;
   reg pe0_requantize3 = 1'h0;
@@ -4923,6 +4951,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_requantize5 = 1'h0;
   reg pe0_requantize6 = 1'h0;
   reg pe0_requantize7 = 1'h0;
+  reg pe0_requantize8 = 1'h0;
   reg [7:0] pe0_rq1 = 8'h00;
   reg [7:0] pe0_rq2 = 8'h00;
   reg [7:0] pe0_rq3 = 8'h00;
@@ -4930,6 +4959,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [7:0] pe0_rq5 = 8'h00;
   reg [7:0] pe0_rq6 = 8'h00;
   reg [7:0] pe0_rq7 = 8'h00;
+  reg [7:0] pe0_rq8 = 8'h00;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
   reg [5:0] pe0_s_out = 6'h00;
@@ -4943,12 +4973,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe0_valid5 = 1'h0;
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
+  reg pe0_valid8 = 1'h0;
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
-  output [7:0] \port$1894$0 ;
-  wire [7:0] \port$1894$0 ;
-  output [23:0] \port$1895$0 ;
-  wire [23:0] \port$1895$0 ;
+  reg [31:0] pe0_w3 = 32'd0;
+  output [7:0] \port$1909$0 ;
+  wire [7:0] \port$1909$0 ;
+  output [23:0] \port$1910$0 ;
+  wire [23:0] \port$1910$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5777,9 +5809,29 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq5];
+    _1_ <= rq0[pe0_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe0_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe0_w1 <= pe0_bank_out2;
+  always @(posedge clk)
+    pe0_a1 <= act;
+  always @(posedge clk)
+    pe0_w2 <= pe0_w1;
+  always @(posedge clk)
+    pe0_a2 <= pe0_a1;
+  always @(posedge clk)
+    pe0_w3 <= pe0_w2;
+  always @(posedge clk)
+    pe0_a3 <= pe0_a2;
+  always @(posedge clk)
+    pe0_prod0 <= \$1 ;
+  always @(posedge clk)
+    pe0_prod1 <= \$2 ;
+  always @(posedge clk)
+    pe0_prod2 <= \$3 ;
   always @(posedge clk)
     pe0_prod3 <= \$4 ;
   always @(posedge clk)
@@ -5791,9 +5843,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe0_acc <= \$20 ;
+    pe0_acc <= \$21 ;
   always @(posedge clk)
-    pe0_done <= \$21 ;
+    pe0_done <= \$22 ;
   always @(posedge clk)
     pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
@@ -5801,7 +5853,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_flags <= \$12 ;
   always @(posedge clk)
-    pe0_done_out <= \$22 ;
+    pe0_done_out <= \$23 ;
   always @(posedge clk)
     pe0_acc_out <= pe0_acc;
   always @(posedge clk)
@@ -5810,17 +5862,17 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe0_s_out <= pe0_s;
   always @(posedge clk)
     pe0_flags_out <= pe0_flags;
-  assign \$1  = $signed(pe0_w2[7:0]) * $signed(pe0_a2[7:0]);
-  assign \$2  = $signed(pe0_w2[15:8]) * $signed(pe0_a2[15:8]);
-  assign \$3  = $signed(pe0_w2[23:16]) * $signed(pe0_a2[23:16]);
-  assign \$4  = $signed(pe0_w2[31:24]) * $signed(pe0_a2[31:24]);
+  assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
+  assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
+  assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
+  assign \$4  = $signed(pe0_w3[31:24]) * $signed(pe0_a3[31:24]);
   assign \$5  = $signed(pe0_prod0) + $signed(pe0_prod1);
   assign \$6  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$7  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
-  assign \$8  = pe0_first7 ? pe0_rq_entry[31:0] : pe0_acc;
+  assign \$8  = pe0_first8 ? pe0_rq_entry[31:0] : pe0_acc;
   assign \$9  = $signed(\$8 ) + $signed(pe0_sum1_0);
-  assign \$10  = pe0_valid7 & pe0_last7;
-  assign \$12  = { 1'h0, pe0_relu7 } | \$11 ;
+  assign \$10  = pe0_valid8 & pe0_last8;
+  assign \$12  = { 1'h0, pe0_relu8 } | \$11 ;
   always @(posedge clk)
     pe0_valid1 <= \$13 ;
   always @(posedge clk)
@@ -5906,21 +5958,17 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_bank_out2 <= rp__data;
+    pe0_valid8 <= \$20 ;
   always @(posedge clk)
-    pe0_w1 <= pe0_bank_out2;
+    pe0_first8 <= pe0_first7;
   always @(posedge clk)
-    pe0_a1 <= act;
+    pe0_last8 <= pe0_last7;
   always @(posedge clk)
-    pe0_w2 <= pe0_w1;
+    pe0_rq8 <= pe0_rq7;
   always @(posedge clk)
-    pe0_a2 <= pe0_a1;
+    pe0_relu8 <= pe0_relu7;
   always @(posedge clk)
-    pe0_prod0 <= \$1 ;
-  always @(posedge clk)
-    pe0_prod1 <= \$2 ;
-  always @(posedge clk)
-    pe0_prod2 <= \$3 ;
+    pe0_requantize8 <= pe0_requantize7;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc_out),
@@ -5928,30 +5976,30 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1846$0 (pe0_flags_out),
-    .rq_ext6(\$24 ),
-    .rq_low6(\$23 ),
+    .\port$1861$0 (pe0_flags_out),
+    .rq_ext6(\$25 ),
+    .rq_low6(\$24 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$20  = pe0_acc;
-    if (pe0_valid7) begin
-      \$20  = \$9 [31:0];
+    \$21  = pe0_acc;
+    if (pe0_valid8) begin
+      \$21  = \$9 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$21  = \$10 ;
-    if (rst) begin
-      \$21  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$22  = pe0_done;
+    \$22  = \$10 ;
     if (rst) begin
       \$22  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$23  = pe0_done;
+    if (rst) begin
+      \$23  = 1'h0;
     end
   end
   always @* begin
@@ -6003,6 +6051,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
       \$19  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$20  = pe0_valid7;
+    if (rst) begin
+      \$20  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -6013,7 +6068,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign rwp__addr = wp__addr[7:0];
   assign rq_waddr = wp__addr[7:0];
   assign rq_wdata = rwp__data;
-  assign rrp__addr = pe0_rq5;
+  assign rrp__addr = pe0_rq6;
   assign i_valid = pe0_done_out;
   assign i_acc = pe0_acc_out;
   assign i_m = pe0_m_out;
@@ -6021,15 +6076,15 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign i_relu = pe0_flags_out[0];
   assign i_requantize = pe0_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$24 , \$23  };
-  assign o_data = { \$24 , \$23  };
-  assign \port$1894$0  = \$23 ;
-  assign \port$1895$0  = \$24 ;
-  assign \$11  = { pe0_requantize7, 1'h0 };
+  assign result = { \$25 , \$24  };
+  assign o_data = { \$25 , \$24  };
+  assign \port$1909$0  = \$24 ;
+  assign \port$1910$0  = \$25 ;
+  assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1846$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1861$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6213,8 +6268,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1846$0 ;
-  wire [1:0] \port$1846$0 ;
+  input [1:0] \port$1861$0 ;
+  wire [1:0] \port$1861$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6421,9 +6476,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1846$0 [0];
+    rq_relu1 <= \port$1861$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1846$0 [1];
+    rq_req1 <= \port$1861$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6546,8 +6601,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1846$0 [0];
-  assign i_requantize = \port$1846$0 [1];
+  assign i_relu = \port$1861$0 [0];
+  assign i_requantize = \port$1861$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6556,7 +6611,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2022$0 , \port$2023$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2046$0 , \port$2047$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6570,11 +6625,12 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg \$18 ;
   reg \$19 ;
   wire [15:0] \$2 ;
-  reg [31:0] \$20 ;
-  reg \$21 ;
+  reg \$20 ;
+  reg [31:0] \$21 ;
   reg \$22 ;
-  wire [7:0] \$23 ;
-  wire [23:0] \$24 ;
+  reg \$23 ;
+  wire [7:0] \$24 ;
+  wire [23:0] \$25 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -6603,6 +6659,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire o_valid;
   reg [31:0] pe1_a1 = 32'd0;
   reg [31:0] pe1_a2 = 32'd0;
+  reg [31:0] pe1_a3 = 32'd0;
   reg [31:0] pe1_acc = 32'd0;
   reg [31:0] pe1_acc_out = 32'd0;
   reg [31:0] pe1_bank_out2 = 32'd0;
@@ -6615,6 +6672,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_first5 = 1'h0;
   reg pe1_first6 = 1'h0;
   reg pe1_first7 = 1'h0;
+  reg pe1_first8 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
   reg [1:0] pe1_flags_out = 2'h0;
   reg pe1_last1 = 1'h0;
@@ -6624,6 +6682,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_last5 = 1'h0;
   reg pe1_last6 = 1'h0;
   reg pe1_last7 = 1'h0;
+  reg pe1_last8 = 1'h0;
   reg [15:0] pe1_m = 16'h0000;
   reg [15:0] pe1_m_out = 16'h0000;
   reg [15:0] pe1_prod0 = 16'h0000;
@@ -6637,6 +6696,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_relu5 = 1'h0;
   reg pe1_relu6 = 1'h0;
   reg pe1_relu7 = 1'h0;
+  reg pe1_relu8 = 1'h0;
   reg pe1_requantize1 = 1'h0;
   reg pe1_requantize2 = 1'h0;
   reg pe1_requantize3 = 1'h0;
@@ -6644,6 +6704,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_requantize5 = 1'h0;
   reg pe1_requantize6 = 1'h0;
   reg pe1_requantize7 = 1'h0;
+  reg pe1_requantize8 = 1'h0;
   reg [7:0] pe1_rq1 = 8'h00;
   reg [7:0] pe1_rq2 = 8'h00;
   reg [7:0] pe1_rq3 = 8'h00;
@@ -6651,6 +6712,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [7:0] pe1_rq5 = 8'h00;
   reg [7:0] pe1_rq6 = 8'h00;
   reg [7:0] pe1_rq7 = 8'h00;
+  reg [7:0] pe1_rq8 = 8'h00;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
   reg [5:0] pe1_s_out = 6'h00;
@@ -6664,12 +6726,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg pe1_valid5 = 1'h0;
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
+  reg pe1_valid8 = 1'h0;
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
-  output [7:0] \port$2022$0 ;
-  wire [7:0] \port$2022$0 ;
-  output [23:0] \port$2023$0 ;
-  wire [23:0] \port$2023$0 ;
+  reg [31:0] pe1_w3 = 32'd0;
+  output [7:0] \port$2046$0 ;
+  wire [7:0] \port$2046$0 ;
+  output [23:0] \port$2047$0 ;
+  wire [23:0] \port$2047$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7498,9 +7562,29 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq5];
+    _1_ <= rq1[pe1_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe1_bank_out2 <= rp__data;
+  always @(posedge clk)
+    pe1_w1 <= pe1_bank_out2;
+  always @(posedge clk)
+    pe1_a1 <= act;
+  always @(posedge clk)
+    pe1_w2 <= pe1_w1;
+  always @(posedge clk)
+    pe1_a2 <= pe1_a1;
+  always @(posedge clk)
+    pe1_w3 <= pe1_w2;
+  always @(posedge clk)
+    pe1_a3 <= pe1_a2;
+  always @(posedge clk)
+    pe1_prod0 <= \$1 ;
+  always @(posedge clk)
+    pe1_prod1 <= \$2 ;
+  always @(posedge clk)
+    pe1_prod2 <= \$3 ;
   always @(posedge clk)
     pe1_prod3 <= \$4 ;
   always @(posedge clk)
@@ -7512,9 +7596,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe1_acc <= \$20 ;
+    pe1_acc <= \$21 ;
   always @(posedge clk)
-    pe1_done <= \$21 ;
+    pe1_done <= \$22 ;
   always @(posedge clk)
     pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
@@ -7522,7 +7606,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_flags <= \$12 ;
   always @(posedge clk)
-    pe1_done_out <= \$22 ;
+    pe1_done_out <= \$23 ;
   always @(posedge clk)
     pe1_acc_out <= pe1_acc;
   always @(posedge clk)
@@ -7531,17 +7615,17 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe1_s_out <= pe1_s;
   always @(posedge clk)
     pe1_flags_out <= pe1_flags;
-  assign \$1  = $signed(pe1_w2[7:0]) * $signed(pe1_a2[7:0]);
-  assign \$2  = $signed(pe1_w2[15:8]) * $signed(pe1_a2[15:8]);
-  assign \$3  = $signed(pe1_w2[23:16]) * $signed(pe1_a2[23:16]);
-  assign \$4  = $signed(pe1_w2[31:24]) * $signed(pe1_a2[31:24]);
+  assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
+  assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
+  assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
+  assign \$4  = $signed(pe1_w3[31:24]) * $signed(pe1_a3[31:24]);
   assign \$5  = $signed(pe1_prod0) + $signed(pe1_prod1);
   assign \$6  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$7  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
-  assign \$8  = pe1_first7 ? pe1_rq_entry[31:0] : pe1_acc;
+  assign \$8  = pe1_first8 ? pe1_rq_entry[31:0] : pe1_acc;
   assign \$9  = $signed(\$8 ) + $signed(pe1_sum1_0);
-  assign \$10  = pe1_valid7 & pe1_last7;
-  assign \$12  = { 1'h0, pe1_relu7 } | \$11 ;
+  assign \$10  = pe1_valid8 & pe1_last8;
+  assign \$12  = { 1'h0, pe1_relu8 } | \$11 ;
   always @(posedge clk)
     pe1_valid1 <= \$13 ;
   always @(posedge clk)
@@ -7627,21 +7711,17 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_bank_out2 <= rp__data;
+    pe1_valid8 <= \$20 ;
   always @(posedge clk)
-    pe1_w1 <= pe1_bank_out2;
+    pe1_first8 <= pe1_first7;
   always @(posedge clk)
-    pe1_a1 <= act;
+    pe1_last8 <= pe1_last7;
   always @(posedge clk)
-    pe1_w2 <= pe1_w1;
+    pe1_rq8 <= pe1_rq7;
   always @(posedge clk)
-    pe1_a2 <= pe1_a1;
+    pe1_relu8 <= pe1_relu7;
   always @(posedge clk)
-    pe1_prod0 <= \$1 ;
-  always @(posedge clk)
-    pe1_prod1 <= \$2 ;
-  always @(posedge clk)
-    pe1_prod2 <= \$3 ;
+    pe1_requantize8 <= pe1_requantize7;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc_out),
@@ -7649,30 +7729,30 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$1974$0 (pe1_flags_out),
-    .rq_ext6(\$24 ),
-    .rq_low6(\$23 ),
+    .\port$1998$0 (pe1_flags_out),
+    .rq_ext6(\$25 ),
+    .rq_low6(\$24 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$20  = pe1_acc;
-    if (pe1_valid7) begin
-      \$20  = \$9 [31:0];
+    \$21  = pe1_acc;
+    if (pe1_valid8) begin
+      \$21  = \$9 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$21  = \$10 ;
-    if (rst) begin
-      \$21  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$22  = pe1_done;
+    \$22  = \$10 ;
     if (rst) begin
       \$22  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$23  = pe1_done;
+    if (rst) begin
+      \$23  = 1'h0;
     end
   end
   always @* begin
@@ -7724,6 +7804,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
       \$19  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$20  = pe1_valid7;
+    if (rst) begin
+      \$20  = 1'h0;
+    end
+  end
   assign bank_we = wp__en;
   assign bank_waddr = wp__addr;
   assign wp__data = rwp__data[31:0];
@@ -7734,7 +7821,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign rwp__addr = wp__addr[7:0];
   assign rq_waddr = wp__addr[7:0];
   assign rq_wdata = rwp__data;
-  assign rrp__addr = pe1_rq5;
+  assign rrp__addr = pe1_rq6;
   assign i_valid = pe1_done_out;
   assign i_acc = pe1_acc_out;
   assign i_m = pe1_m_out;
@@ -7742,15 +7829,15 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign i_relu = pe1_flags_out[0];
   assign i_requantize = pe1_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$24 , \$23  };
-  assign o_data = { \$24 , \$23  };
-  assign \port$2022$0  = \$23 ;
-  assign \port$2023$0  = \$24 ;
-  assign \$11  = { pe1_requantize7, 1'h0 };
+  assign result = { \$25 , \$24  };
+  assign o_data = { \$25 , \$24  };
+  assign \port$2046$0  = \$24 ;
+  assign \port$2047$0  = \$25 ;
+  assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1974$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1998$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7934,8 +8021,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1974$0 ;
-  wire [1:0] \port$1974$0 ;
+  input [1:0] \port$1998$0 ;
+  wire [1:0] \port$1998$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8142,9 +8229,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1974$0 [0];
+    rq_relu1 <= \port$1998$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1974$0 [1];
+    rq_req1 <= \port$1998$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8267,8 +8354,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1974$0 [0];
-  assign i_requantize = \port$1974$0 [1];
+  assign i_relu = \port$1998$0 [0];
+  assign i_requantize = \port$1998$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

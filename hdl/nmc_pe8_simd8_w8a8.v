@@ -73,11 +73,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1058 ;
   reg \$1059 ;
   wire \$106 ;
-  reg [8:0] \$1060 ;
-  reg \$1061 ;
+  reg \$1060 ;
+  reg [8:0] \$1061 ;
   reg \$1062 ;
-  reg [8:0] \$1063 ;
-  reg \$1064 ;
+  reg \$1063 ;
+  reg [8:0] \$1064 ;
   reg \$1065 ;
   reg \$1066 ;
   reg \$1067 ;
@@ -85,69 +85,70 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1069 ;
   wire \$107 ;
   reg \$1070 ;
-  reg [9:0] \$1071 ;
-  reg \$1072 ;
+  reg \$1071 ;
+  reg [9:0] \$1072 ;
   reg \$1073 ;
   reg \$1074 ;
-  reg [9:0] \$1075 ;
-  reg \$1076 ;
+  reg \$1075 ;
+  reg [9:0] \$1076 ;
   reg \$1077 ;
   reg \$1078 ;
-  reg [9:0] \$1079 ;
+  reg \$1079 ;
   wire \$108 ;
-  reg \$1080 ;
+  reg [9:0] \$1080 ;
   reg \$1081 ;
-  reg [8:0] \$1082 ;
-  reg \$1083 ;
+  reg \$1082 ;
+  reg [8:0] \$1083 ;
   reg \$1084 ;
-  reg [8:0] \$1085 ;
-  reg \$1086 ;
+  reg \$1085 ;
+  reg [8:0] \$1086 ;
   reg \$1087 ;
-  reg [2:0] \$1088 ;
-  reg \$1089 ;
+  reg \$1088 ;
+  reg [2:0] \$1089 ;
   wire \$109 ;
-  reg [8:0] \$1090 ;
-  reg \$1091 ;
+  reg \$1090 ;
+  reg [8:0] \$1091 ;
   reg \$1092 ;
-  reg [2:0] \$1093 ;
-  reg \$1094 ;
+  reg \$1093 ;
+  reg [2:0] \$1094 ;
   reg \$1095 ;
-  reg [6:0] \$1096 ;
-  reg [31:0] \$1097 ;
-  reg [6:0] \$1098 ;
-  reg [31:0] \$1099 ;
+  reg \$1096 ;
+  reg [6:0] \$1097 ;
+  reg [31:0] \$1098 ;
+  reg [6:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [6:0] \$1100 ;
-  reg [31:0] \$1101 ;
-  reg [6:0] \$1102 ;
-  reg [31:0] \$1103 ;
-  reg [6:0] \$1104 ;
-  reg [31:0] \$1105 ;
-  reg [6:0] \$1106 ;
-  reg [31:0] \$1107 ;
-  reg [6:0] \$1108 ;
-  reg [31:0] \$1109 ;
+  reg [31:0] \$1100 ;
+  reg [6:0] \$1101 ;
+  reg [31:0] \$1102 ;
+  reg [6:0] \$1103 ;
+  reg [31:0] \$1104 ;
+  reg [6:0] \$1105 ;
+  reg [31:0] \$1106 ;
+  reg [6:0] \$1107 ;
+  reg [31:0] \$1108 ;
+  reg [6:0] \$1109 ;
   wire \$111 ;
-  reg [6:0] \$1110 ;
-  reg [31:0] \$1111 ;
-  wire [7:0] \$1112 ;
-  wire [23:0] \$1113 ;
-  wire [7:0] \$1114 ;
-  wire [23:0] \$1115 ;
-  wire [7:0] \$1116 ;
-  wire [23:0] \$1117 ;
-  wire [7:0] \$1118 ;
-  wire [23:0] \$1119 ;
+  reg [31:0] \$1110 ;
+  reg [6:0] \$1111 ;
+  reg [31:0] \$1112 ;
+  wire [7:0] \$1113 ;
+  wire [23:0] \$1114 ;
+  wire [7:0] \$1115 ;
+  wire [23:0] \$1116 ;
+  wire [7:0] \$1117 ;
+  wire [23:0] \$1118 ;
+  wire [7:0] \$1119 ;
   wire \$112 ;
-  wire [7:0] \$1120 ;
-  wire [23:0] \$1121 ;
-  wire [7:0] \$1122 ;
-  wire [23:0] \$1123 ;
-  wire [7:0] \$1124 ;
-  wire [23:0] \$1125 ;
-  wire [7:0] \$1126 ;
-  wire [23:0] \$1127 ;
+  wire [23:0] \$1120 ;
+  wire [7:0] \$1121 ;
+  wire [23:0] \$1122 ;
+  wire [7:0] \$1123 ;
+  wire [23:0] \$1124 ;
+  wire [7:0] \$1125 ;
+  wire [23:0] \$1126 ;
+  wire [7:0] \$1127 ;
+  wire [23:0] \$1128 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
@@ -1157,14 +1158,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$238 ;
   wire [31:0] \$signature__data$241 ;
   wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$414 ;
-  wire [31:0] \$signature__data$415 ;
-  wire [31:0] \$signature__data$416 ;
-  wire [31:0] \$signature__data$417 ;
-  wire [31:0] \$signature__data$418 ;
   wire [31:0] \$signature__data$419 ;
   wire [31:0] \$signature__data$420 ;
   wire [31:0] \$signature__data$421 ;
+  wire [31:0] \$signature__data$422 ;
+  wire [31:0] \$signature__data$423 ;
+  wire [31:0] \$signature__data$424 ;
+  wire [31:0] \$signature__data$425 ;
+  wire [31:0] \$signature__data$426 ;
   wire \$signature__en ;
   wire \$signature__en$221 ;
   wire \$signature__en$224 ;
@@ -1566,6 +1567,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx14 = 1'h0;
   reg wb_ctx15 = 1'h0;
   reg wb_ctx16 = 1'h0;
+  reg wb_ctx17 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -1582,6 +1584,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_group14 = 9'h000;
   reg [8:0] wb_group15 = 9'h000;
   reg [8:0] wb_group16 = 9'h000;
+  reg [8:0] wb_group17 = 9'h000;
   reg [8:0] wb_group2 = 9'h000;
   reg [8:0] wb_group3 = 9'h000;
   reg [8:0] wb_group4 = 9'h000;
@@ -1600,6 +1603,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out14 = 1'h0;
   reg wb_out15 = 1'h0;
   reg wb_out16 = 1'h0;
+  reg wb_out17 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -1616,6 +1620,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par14 = 1'h0;
   reg wb_par15 = 1'h0;
   reg wb_par16 = 1'h0;
+  reg wb_par17 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -1634,6 +1639,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid14 = 1'h0;
   reg wb_valid15 = 1'h0;
   reg wb_valid16 = 1'h0;
+  reg wb_valid17 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -1777,7 +1783,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$214 )
-      actbuf[\$212 [6:0]] <= { \$1126 , \$1124 , \$1122 , \$1120 , \$1118 , \$1116 , \$1114 , \$1112  };
+      actbuf[\$212 [6:0]] <= { \$1127 , \$1125 , \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1968,13 +1974,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$230 [5:0]] <= { \$1113 , \$1112  };
+      outbuf0[\$230 [5:0]] <= { \$1114 , \$1113  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$255 [5:0]];
   end
-  assign \$signature__data$414  = _2_;
+  assign \$signature__data$419  = _2_;
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2044,13 +2050,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$232 [5:0]] <= { \$1115 , \$1114  };
+      outbuf1[\$232 [5:0]] <= { \$1116 , \$1115  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$258 [5:0]];
   end
-  assign \$signature__data$415  = _3_;
+  assign \$signature__data$420  = _3_;
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2120,13 +2126,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$234 [5:0]] <= { \$1117 , \$1116  };
+      outbuf2[\$234 [5:0]] <= { \$1118 , \$1117  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     _4_ <= outbuf2[\$261 [5:0]];
   end
-  assign \$signature__data$416  = _4_;
+  assign \$signature__data$421  = _4_;
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2196,13 +2202,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$236 [5:0]] <= { \$1119 , \$1118  };
+      outbuf3[\$236 [5:0]] <= { \$1120 , \$1119  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     _5_ <= outbuf3[\$264 [5:0]];
   end
-  assign \$signature__data$417  = _5_;
+  assign \$signature__data$422  = _5_;
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2272,13 +2278,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$238 [5:0]] <= { \$1121 , \$1120  };
+      outbuf4[\$238 [5:0]] <= { \$1122 , \$1121  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     _6_ <= outbuf4[\$267 [5:0]];
   end
-  assign \$signature__data$418  = _6_;
+  assign \$signature__data$423  = _6_;
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2348,13 +2354,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$240 [5:0]] <= { \$1123 , \$1122  };
+      outbuf5[\$240 [5:0]] <= { \$1124 , \$1123  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     _7_ <= outbuf5[\$270 [5:0]];
   end
-  assign \$signature__data$419  = _7_;
+  assign \$signature__data$424  = _7_;
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2424,13 +2430,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$242 [5:0]] <= { \$1125 , \$1124  };
+      outbuf6[\$242 [5:0]] <= { \$1126 , \$1125  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     _8_ <= outbuf6[\$273 [5:0]];
   end
-  assign \$signature__data$420  = _8_;
+  assign \$signature__data$425  = _8_;
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2500,13 +2506,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$244 [5:0]] <= { \$1127 , \$1126  };
+      outbuf7[\$244 [5:0]] <= { \$1128 , \$1127  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$276 [5:0]];
   end
-  assign \$signature__data$421  = _9_;
+  assign \$signature__data$426  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2719,29 +2725,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$206  = \$204  & \$205 ;
   assign track_reset1 = \$201  | \$206 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$207  = ~ wb_out16;
-  assign act_write = wb_valid16 & \$207 ;
-  assign out_write = wb_valid16 & wb_out16;
-  assign \$209  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$207  = ~ wb_out17;
+  assign act_write = wb_valid17 & \$207 ;
+  assign out_write = wb_valid17 & wb_out17;
+  assign \$209  = wb_ctx17 ? 7'h40 : 7'h00;
   assign \$210  = \$208  + \$209 ;
-  assign \$211  = wb_par16 ? 6'h20 : 6'h00;
+  assign \$211  = wb_par17 ? 6'h20 : 6'h00;
   assign \$212  = \$210  + \$211 ;
-  assign \$229  = wb_ctx16 ? 6'h20 : 6'h00;
-  assign \$230  = wb_group16 + \$229 ;
-  assign \$231  = wb_ctx16 ? 6'h20 : 6'h00;
-  assign \$232  = wb_group16 + \$231 ;
-  assign \$233  = wb_ctx16 ? 6'h20 : 6'h00;
-  assign \$234  = wb_group16 + \$233 ;
-  assign \$235  = wb_ctx16 ? 6'h20 : 6'h00;
-  assign \$236  = wb_group16 + \$235 ;
-  assign \$237  = wb_ctx16 ? 6'h20 : 6'h00;
-  assign \$238  = wb_group16 + \$237 ;
-  assign \$239  = wb_ctx16 ? 6'h20 : 6'h00;
-  assign \$240  = wb_group16 + \$239 ;
-  assign \$241  = wb_ctx16 ? 6'h20 : 6'h00;
-  assign \$242  = wb_group16 + \$241 ;
-  assign \$243  = wb_ctx16 ? 6'h20 : 6'h00;
-  assign \$244  = wb_group16 + \$243 ;
+  assign \$229  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$230  = wb_group17 + \$229 ;
+  assign \$231  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$232  = wb_group17 + \$231 ;
+  assign \$233  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$234  = wb_group17 + \$233 ;
+  assign \$235  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$236  = wb_group17 + \$235 ;
+  assign \$237  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$238  = wb_group17 + \$237 ;
+  assign \$239  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$240  = wb_group17 + \$239 ;
+  assign \$241  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$242  = wb_group17 + \$241 ;
+  assign \$243  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$244  = wb_group17 + \$243 ;
   assign \$245  = drain_slot ? out_pending1 : out_pending0;
   assign \$246  = drain_slot ? out_groups1 : out_groups0;
   assign \$248  = \$246  > \$247 ;
@@ -2837,22 +2843,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$349  = step_valid & step_last;
   assign \$350  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
   assign \$351  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$352  = ~ wb_out15;
-  assign \$353  = wb_valid15 & \$352 ;
-  assign \$354  = ! wb_ctx15;
+  assign \$352  = ~ wb_out16;
+  assign \$353  = wb_valid16 & \$352 ;
+  assign \$354  = ! wb_ctx16;
   assign \$355  = \$353  & \$354 ;
   assign \$356  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$357  = \$356  == wb_par15;
+  assign \$357  = \$356  == wb_par16;
   assign \$358  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
   assign \$359  = \$358  + 1'h1;
   assign \$360  = \$357  ? \$359  : 10'h001;
   assign \$361  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
   assign \$362  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$363  = ~ wb_out15;
-  assign \$364  = wb_valid15 & \$363 ;
+  assign \$363  = ~ wb_out16;
+  assign \$364  = wb_valid16 & \$363 ;
   assign \$366  = \$364  & \$365 ;
   assign \$367  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$368  = \$367  == wb_par15;
+  assign \$368  = \$367  == wb_par16;
   assign \$369  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
   assign \$370  = \$369  + 1'h1;
   assign \$371  = \$368  ? \$370  : 10'h001;
@@ -3356,7 +3362,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$959  = \$957  & \$958 ;
   assign \$960  = ! claim_ctx;
   assign \$961  = claim_out & \$960 ;
-  assign \$962  = ! wb_ctx16;
+  assign \$962  = ! wb_ctx17;
   assign \$963  = out_write & \$962 ;
   assign \$964  = out_groups0 + 1'h1;
   assign \$966  = claim_out & \$965 ;
@@ -3670,137 +3676,147 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    track_reset_r0 <= \$1058 ;
+    wb_valid17 <= \$1058 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1059 ;
+    wb_group17 <= wb_group16;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1060 ;
+    wb_par17 <= wb_par16;
   always @(posedge clk)
-    track_reset_r1 <= \$1061 ;
+    wb_ctx17 <= wb_ctx16;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1062 ;
+    wb_out17 <= wb_out16;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1063 ;
+    track_reset_r0 <= \$1059 ;
   always @(posedge clk)
-    in_ok <= \$1064 ;
+    wb_parity_ahead0 <= \$1060 ;
   always @(posedge clk)
-    b_ready <= \$1065 ;
+    wb_groups_ahead0 <= \$1061 ;
   always @(posedge clk)
-    raw_ok <= \$1066 ;
+    track_reset_r1 <= \$1062 ;
   always @(posedge clk)
-    raw_full <= \$1067 ;
+    wb_parity_ahead1 <= \$1063 ;
   always @(posedge clk)
-    b_last_fold <= \$1068 ;
+    wb_groups_ahead1 <= \$1064 ;
   always @(posedge clk)
-    last_fold <= \$1069 ;
+    in_ok <= \$1065 ;
   always @(posedge clk)
-    last_group <= \$1070 ;
+    b_ready <= \$1066 ;
   always @(posedge clk)
-    group_plus1 <= \$1071 ;
+    raw_ok <= \$1067 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1072 ;
+    raw_full <= \$1068 ;
   always @(posedge clk)
-    b_done <= \$1073 ;
+    b_last_fold <= \$1069 ;
   always @(posedge clk)
-    b_last_group <= \$1074 ;
+    last_fold <= \$1070 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1075 ;
+    last_group <= \$1071 ;
   always @(posedge clk)
-    layer_is_0 <= \$1076 ;
+    group_plus1 <= \$1072 ;
   always @(posedge clk)
-    group_is_0 <= \$1077 ;
+    b_group_is_0 <= \$1073 ;
   always @(posedge clk)
-    fold_is_0 <= \$1078 ;
+    b_done <= \$1074 ;
   always @(posedge clk)
-    fold_plus1 <= \$1079 ;
+    b_last_group <= \$1075 ;
   always @(posedge clk)
-    out_full0 <= \$1080 ;
+    b_fold_plus1 <= \$1076 ;
   always @(posedge clk)
-    out_pending0 <= \$1081 ;
+    layer_is_0 <= \$1077 ;
   always @(posedge clk)
-    out_groups0 <= \$1082 ;
+    group_is_0 <= \$1078 ;
   always @(posedge clk)
-    out_full1 <= \$1083 ;
+    fold_is_0 <= \$1079 ;
   always @(posedge clk)
-    out_pending1 <= \$1084 ;
+    fold_plus1 <= \$1080 ;
   always @(posedge clk)
-    out_groups1 <= \$1085 ;
+    out_full0 <= \$1081 ;
   always @(posedge clk)
-    drain_inflight <= \$1086 ;
+    out_pending0 <= \$1082 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1087 ;
+    out_groups0 <= \$1083 ;
   always @(posedge clk)
-    drain_lane <= \$1088 ;
+    out_full1 <= \$1084 ;
   always @(posedge clk)
-    drain_last <= \$1089 ;
+    out_pending1 <= \$1085 ;
   always @(posedge clk)
-    drain_elem <= \$1090 ;
+    out_groups1 <= \$1086 ;
   always @(posedge clk)
-    drain_slot <= \$1091 ;
+    drain_inflight <= \$1087 ;
+  always @(posedge clk)
+    drain_inflight2 <= \$1088 ;
+  always @(posedge clk)
+    drain_lane <= \$1089 ;
+  always @(posedge clk)
+    drain_last <= \$1090 ;
+  always @(posedge clk)
+    drain_elem <= \$1091 ;
+  always @(posedge clk)
+    drain_slot <= \$1092 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$414 ;
+    drain_lane_data0 <= \$signature__data$419 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$415 ;
+    drain_lane_data1 <= \$signature__data$420 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$416 ;
+    drain_lane_data2 <= \$signature__data$421 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$417 ;
+    drain_lane_data3 <= \$signature__data$422 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$418 ;
+    drain_lane_data4 <= \$signature__data$423 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$419 ;
+    drain_lane_data5 <= \$signature__data$424 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$420 ;
+    drain_lane_data6 <= \$signature__data$425 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$421 ;
+    drain_lane_data7 <= \$signature__data$426 ;
   always @(posedge clk)
-    release_slot <= \$1092 ;
+    release_slot <= \$1093 ;
   always @(posedge clk)
-    in_flight <= \$1093 ;
+    in_flight <= \$1094 ;
   always @(posedge clk)
-    busy <= \$1094 ;
+    busy <= \$1095 ;
   always @(posedge clk)
-    clear_counters_r <= \$1095 ;
+    clear_counters_r <= \$1096 ;
   always @(posedge clk)
-    inc_busy <= \$1096 ;
+    inc_busy <= \$1097 ;
   always @(posedge clk)
-    count_busy <= \$1097 ;
+    count_busy <= \$1098 ;
   always @(posedge clk)
-    inc_stall_input <= \$1098 ;
+    inc_stall_input <= \$1099 ;
   always @(posedge clk)
-    count_stall_input <= \$1099 ;
+    count_stall_input <= \$1100 ;
   always @(posedge clk)
-    inc_stall_output <= \$1100 ;
+    inc_stall_output <= \$1101 ;
   always @(posedge clk)
-    count_stall_output <= \$1101 ;
+    count_stall_output <= \$1102 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1102 ;
+    inc_mac_ops <= \$1103 ;
   always @(posedge clk)
-    count_mac_ops <= \$1103 ;
+    count_mac_ops <= \$1104 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1104 ;
+    inc_bank_reads <= \$1105 ;
   always @(posedge clk)
-    count_bank_reads <= \$1105 ;
+    count_bank_reads <= \$1106 ;
   always @(posedge clk)
-    inc_act_reads <= \$1106 ;
+    inc_act_reads <= \$1107 ;
   always @(posedge clk)
-    count_act_reads <= \$1107 ;
+    count_act_reads <= \$1108 ;
   always @(posedge clk)
-    inc_act_writes <= \$1108 ;
+    inc_act_writes <= \$1109 ;
   always @(posedge clk)
-    count_act_writes <= \$1109 ;
+    count_act_writes <= \$1110 ;
   always @(posedge clk)
-    inc_inferences <= \$1110 ;
+    inc_inferences <= \$1111 ;
   always @(posedge clk)
-    count_inferences <= \$1111 ;
+    count_inferences <= \$1112 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3001$0 (drain_last2),
+    .\port$3007$0 (drain_last2),
     .\port$328$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3811,8 +3827,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3189$0 (\$1112 ),
-    .\port$3190$0 (\$1113 ),
+    .\port$3204$0 (\$1113 ),
+    .\port$3205$0 (\$1114 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -3829,8 +3845,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3332$0 (\$1114 ),
-    .\port$3333$0 (\$1115 ),
+    .\port$3356$0 (\$1115 ),
+    .\port$3357$0 (\$1116 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -3847,8 +3863,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3475$0 (\$1116 ),
-    .\port$3476$0 (\$1117 ),
+    .\port$3508$0 (\$1117 ),
+    .\port$3509$0 (\$1118 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -3865,8 +3881,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3618$0 (\$1118 ),
-    .\port$3619$0 (\$1119 ),
+    .\port$3660$0 (\$1119 ),
+    .\port$3661$0 (\$1120 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -3883,8 +3899,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3761$0 (\$1120 ),
-    .\port$3762$0 (\$1121 ),
+    .\port$3812$0 (\$1121 ),
+    .\port$3813$0 (\$1122 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -3901,8 +3917,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$3904$0 (\$1122 ),
-    .\port$3905$0 (\$1123 ),
+    .\port$3964$0 (\$1123 ),
+    .\port$3965$0 (\$1124 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -3919,8 +3935,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$4047$0 (\$1124 ),
-    .\port$4048$0 (\$1125 ),
+    .\port$4116$0 (\$1125 ),
+    .\port$4117$0 (\$1126 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -3937,8 +3953,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4190$0 (\$1126 ),
-    .\port$4191$0 (\$1127 ),
+    .\port$4268$0 (\$1127 ),
+    .\port$4269$0 (\$1128 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4709,99 +4725,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = track_reset0;
+    \$1058  = wb_valid16;
     if (rst) begin
       \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \$350 ;
-    if (\$355 ) begin
-      \$1059  = wb_par15;
-    end
+    \$1059  = track_reset0;
     if (rst) begin
       \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = \$351 ;
+    \$1060  = \$350 ;
     if (\$355 ) begin
-      \$1060  = \$360 [8:0];
+      \$1060  = wb_par16;
     end
     if (rst) begin
-      \$1060  = 9'h000;
+      \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = track_reset1;
+    \$1061  = \$351 ;
+    if (\$355 ) begin
+      \$1061  = \$360 [8:0];
+    end
     if (rst) begin
-      \$1061  = 1'h0;
+      \$1061  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \$361 ;
-    if (\$366 ) begin
-      \$1062  = wb_par15;
-    end
+    \$1062  = track_reset1;
     if (rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \$362 ;
+    \$1063  = \$361 ;
     if (\$366 ) begin
-      \$1063  = \$371 [8:0];
+      \$1063  = wb_par16;
     end
     if (rst) begin
-      \$1063  = 9'h000;
+      \$1063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1064  = \$362 ;
+    if (\$366 ) begin
+      \$1064  = \$371 [8:0];
+    end
+    if (rst) begin
+      \$1064  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$372 ) begin
-      \$1064  = \$384 ;
+      \$1065  = \$384 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$446 ) begin
-        \$1064  = \$455 ;
+        \$1065  = \$455 ;
       end else if (last_fold) begin
-        \$1064  = \$526 ;
+        \$1065  = \$526 ;
       end else begin
-        \$1064  = \$650 ;
+        \$1065  = \$650 ;
       end
     end else if (issue_b) begin
-      \$1064  = \$724 ;
+      \$1065  = \$724 ;
     end else begin
-      \$1064  = \$810 ;
-    end
-    if (rst) begin
-      \$1064  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1065  = \$396 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1065  = \$466 ;
-      end else if (last_fold) begin
-        \$1065  = \$539 ;
-      end else begin
-        \$1065  = \$663 ;
-      end
-    end else if (issue_b) begin
-      \$1065  = \$749 ;
-    end else begin
-      \$1065  = \$823 ;
+      \$1065  = \$810 ;
     end
     if (rst) begin
       \$1065  = 1'h0;
@@ -4811,25 +4811,20 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$372 ) begin
-      \$1066  = \$428 ;
+      \$1066  = \$396 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$446 ) begin
-        \$1066  = \$498 ;
+        \$1066  = \$466 ;
       end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1066  = \$572 ;
-        end else begin
-          \$1066  = \$621 ;
-        end
+        \$1066  = \$539 ;
       end else begin
-        \$1066  = \$695 ;
+        \$1066  = \$663 ;
       end
     end else if (issue_b) begin
-      \$1066  = \$781 ;
+      \$1066  = \$749 ;
     end else begin
-      \$1066  = \$855 ;
+      \$1066  = \$823 ;
     end
     if (rst) begin
       \$1066  = 1'h0;
@@ -4839,25 +4834,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$372 ) begin
-      \$1067  = \$444 ;
+      \$1067  = \$428 ;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (\$446 ) begin
-        \$1067  = \$514 ;
+        \$1067  = \$498 ;
       end else if (last_fold) begin
         (* full_case = 32'd1 *)
         if (last_group) begin
-          \$1067  = \$589 ;
+          \$1067  = \$572 ;
         end else begin
-          \$1067  = \$637 ;
+          \$1067  = \$621 ;
         end
       end else begin
-        \$1067  = \$711 ;
+        \$1067  = \$695 ;
       end
     end else if (issue_b) begin
-      \$1067  = \$797 ;
+      \$1067  = \$781 ;
     end else begin
-      \$1067  = \$871 ;
+      \$1067  = \$855 ;
     end
     if (rst) begin
       \$1067  = 1'h0;
@@ -4866,12 +4861,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$881 ) begin
-      \$1068  = \$887 ;
-    end else if (\$884 ) begin
-      \$1068  = \$891 ;
+    if (\$372 ) begin
+      \$1068  = \$444 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1068  = \$514 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1068  = \$589 ;
+        end else begin
+          \$1068  = \$637 ;
+        end
+      end else begin
+        \$1068  = \$711 ;
+      end
+    end else if (issue_b) begin
+      \$1068  = \$797 ;
     end else begin
-      \$1068  = \$895 ;
+      \$1068  = \$871 ;
     end
     if (rst) begin
       \$1068  = 1'h0;
@@ -4879,15 +4888,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = last_fold;
-    if (\$896 ) begin
-      \$1069  = nxt_steps_rp__data[29];
-    end else if (\$898 ) begin
-      \$1069  = nxt_steps_rp__data[29];
-    end else if (\$899 ) begin
-      \$1069  = \$911 ;
-    end else if (issue_a) begin
-      \$1069  = \$914 ;
+    (* full_case = 32'd1 *)
+    if (\$881 ) begin
+      \$1069  = \$887 ;
+    end else if (\$884 ) begin
+      \$1069  = \$891 ;
+    end else begin
+      \$1069  = \$895 ;
     end
     if (rst) begin
       \$1069  = 1'h0;
@@ -4895,13 +4902,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = last_group;
+    \$1070  = last_fold;
     if (\$896 ) begin
-      \$1070  = nxt_steps_rp__data[30];
+      \$1070  = nxt_steps_rp__data[29];
     end else if (\$898 ) begin
-      \$1070  = \$904 ;
+      \$1070  = nxt_steps_rp__data[29];
     end else if (\$899 ) begin
-      \$1070  = \$912 ;
+      \$1070  = \$911 ;
+    end else if (issue_a) begin
+      \$1070  = \$914 ;
     end
     if (rst) begin
       \$1070  = 1'h0;
@@ -4909,39 +4918,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = group_plus1;
+    \$1071  = last_group;
     if (\$896 ) begin
-      \$1071  = 10'h001;
+      \$1071  = nxt_steps_rp__data[30];
     end else if (\$898 ) begin
-      \$1071  = \$910 ;
+      \$1071  = \$904 ;
     end else if (\$899 ) begin
-      \$1071  = \$913 [9:0];
+      \$1071  = \$912 ;
     end
     if (rst) begin
-      \$1071  = 10'h001;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = b_group_is_0;
-    if (\$919 ) begin
-      \$1072  = 1'h1;
-    end else if (\$923 ) begin
-      \$1072  = 1'h0;
+    \$1072  = group_plus1;
+    if (\$896 ) begin
+      \$1072  = 10'h001;
+    end else if (\$898 ) begin
+      \$1072  = \$910 ;
+    end else if (\$899 ) begin
+      \$1072  = \$913 [9:0];
     end
     if (rst) begin
-      \$1072  = 1'h1;
+      \$1072  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$1073  = b_group_is_0;
     if (\$919 ) begin
-      \$1073  = \$926 ;
+      \$1073  = 1'h1;
     end else if (\$923 ) begin
-      \$1073  = \$933 ;
-    end else begin
-      \$1073  = \$941 ;
+      \$1073  = 1'h0;
     end
     if (rst) begin
       \$1073  = 1'h1;
@@ -4951,73 +4960,75 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$919 ) begin
-      \$1074  = \$929 ;
+      \$1074  = \$926 ;
     end else if (\$923 ) begin
-      \$1074  = \$938 ;
+      \$1074  = \$933 ;
     end else begin
-      \$1074  = \$945 ;
+      \$1074  = \$941 ;
     end
     if (rst) begin
-      \$1074  = 1'h0;
+      \$1074  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = b_fold_plus1;
     (* full_case = 32'd1 *)
     if (\$919 ) begin
-      \$1075  = 10'h001;
+      \$1075  = \$929 ;
     end else if (\$923 ) begin
-      \$1075  = 10'h001;
+      \$1075  = \$938 ;
+    end else begin
+      \$1075  = \$945 ;
+    end
+    if (rst) begin
+      \$1075  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$919 ) begin
+      \$1076  = 10'h001;
+    end else if (\$923 ) begin
+      \$1076  = 10'h001;
     end else begin
       if (\$948 ) begin
-        \$1075  = \$949 [9:0];
+        \$1076  = \$949 [9:0];
       end
     end
     if (rst) begin
-      \$1075  = 10'h001;
+      \$1076  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = layer_is_0;
-    if (\$950 ) begin
-      \$1076  = 1'h1;
-    end else if (issue_a) begin
-      if (\$953 ) begin
-        \$1076  = \$955 ;
-      end
-    end
-    if (rst) begin
-      \$1076  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = group_is_0;
+    \$1077  = layer_is_0;
     if (\$950 ) begin
       \$1077  = 1'h1;
     end else if (issue_a) begin
       if (\$953 ) begin
-        \$1077  = 1'h1;
+        \$1077  = \$955 ;
+      end
+    end
+    if (rst) begin
+      \$1077  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = group_is_0;
+    if (\$950 ) begin
+      \$1078  = 1'h1;
+    end else if (issue_a) begin
+      if (\$953 ) begin
+        \$1078  = 1'h1;
         if (\$959 ) begin
-          \$1077  = 1'h0;
+          \$1078  = 1'h0;
         end
       end else if (last_fold) begin
-        \$1077  = 1'h0;
+        \$1078  = 1'h0;
       end
-    end
-    if (rst) begin
-      \$1077  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = fold_is_0;
-    if (\$950 ) begin
-      \$1078  = 1'h1;
-    end else if (issue_a) begin
-      \$1078  = last_fold;
     end
     if (rst) begin
       \$1078  = 1'h1;
@@ -5025,42 +5036,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = fold_plus1;
+    \$1079  = fold_is_0;
     if (\$950 ) begin
-      \$1079  = 10'h001;
+      \$1079  = 1'h1;
     end else if (issue_a) begin
-      \$1079  = \$952 [9:0];
+      \$1079  = last_fold;
     end
     if (rst) begin
-      \$1079  = 10'h001;
+      \$1079  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = out_full0;
-    if (\$961 ) begin
-      \$1080  = 1'h1;
-    end
-    if (done) begin
-      if (\$979 ) begin
-        \$1080  = 1'h0;
-      end
+    \$1080  = fold_plus1;
+    if (\$950 ) begin
+      \$1080  = 10'h001;
+    end else if (issue_a) begin
+      \$1080  = \$952 [9:0];
     end
     if (rst) begin
-      \$1080  = 1'h0;
+      \$1080  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = out_pending0;
+    \$1081  = out_full0;
     if (\$961 ) begin
       \$1081  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$973 ) begin
-        if (\$975 ) begin
-          \$1081  = 1'h0;
-        end
+    if (done) begin
+      if (\$979 ) begin
+        \$1081  = 1'h0;
       end
     end
     if (rst) begin
@@ -5069,42 +5075,42 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = out_groups0;
+    \$1082  = out_pending0;
     if (\$961 ) begin
-      \$1082  = 9'h000;
-    end else if (\$963 ) begin
-      \$1082  = \$964 [8:0];
-    end
-    if (rst) begin
-      \$1082  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = out_full1;
-    if (\$966 ) begin
-      \$1083  = 1'h1;
-    end
-    if (done) begin
-      if (\$980 ) begin
-        \$1083  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1083  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = out_pending1;
-    if (\$966 ) begin
-      \$1084  = 1'h1;
+      \$1082  = 1'h1;
     end
     if (drain_read) begin
       if (\$973 ) begin
-        if (\$976 ) begin
-          \$1084  = 1'h0;
+        if (\$975 ) begin
+          \$1082  = 1'h0;
         end
+      end
+    end
+    if (rst) begin
+      \$1082  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = out_groups0;
+    if (\$961 ) begin
+      \$1083  = 9'h000;
+    end else if (\$963 ) begin
+      \$1083  = \$964 [8:0];
+    end
+    if (rst) begin
+      \$1083  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = out_full1;
+    if (\$966 ) begin
+      \$1084  = 1'h1;
+    end
+    if (done) begin
+      if (\$980 ) begin
+        \$1084  = 1'h0;
       end
     end
     if (rst) begin
@@ -5113,76 +5119,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = out_groups1;
+    \$1085  = out_pending1;
     if (\$966 ) begin
-      \$1085  = 9'h000;
+      \$1085  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$973 ) begin
+        if (\$976 ) begin
+          \$1085  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = out_groups1;
+    if (\$966 ) begin
+      \$1086  = 9'h000;
     end else if (\$968 ) begin
-      \$1085  = \$969 [8:0];
+      \$1086  = \$969 [8:0];
     end
     if (rst) begin
-      \$1085  = 9'h000;
+      \$1086  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = drain_read;
-    if (rst) begin
-      \$1086  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = drain_inflight;
+    \$1087  = drain_read;
     if (rst) begin
       \$1087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = drain_lane;
-    if (drain_read) begin
-      \$1088  = drain_elem[2:0];
+    \$1088  = drain_inflight;
+    if (rst) begin
+      \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = drain_last;
+    \$1089  = drain_lane;
     if (drain_read) begin
-      \$1089  = \$971 ;
+      \$1089  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = drain_elem;
+    \$1090  = drain_last;
+    if (drain_read) begin
+      \$1090  = \$971 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (\$973 ) begin
-        \$1090  = 9'h000;
+        \$1091  = 9'h000;
       end else begin
-        \$1090  = \$977 [8:0];
+        \$1091  = \$977 [8:0];
       end
     end
     if (rst) begin
-      \$1090  = 9'h000;
+      \$1091  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = drain_slot;
+    \$1092  = drain_slot;
     if (drain_read) begin
       if (\$973 ) begin
-        \$1091  = \$974 ;
+        \$1092  = \$974 ;
       end
-    end
-    if (rst) begin
-      \$1091  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = release_slot;
-    if (done) begin
-      \$1092  = \$978 ;
     end
     if (rst) begin
       \$1092  = 1'h0;
@@ -5190,135 +5203,145 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \$982 [2:0];
+    \$1093  = release_slot;
+    if (done) begin
+      \$1093  = \$978 ;
+    end
     if (rst) begin
-      \$1093  = 3'h0;
+      \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \$985 ;
+    \$1094  = \$982 [2:0];
     if (rst) begin
-      \$1094  = 1'h0;
+      \$1094  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = clear_counters;
+    \$1095  = \$985 ;
     if (rst) begin
       \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = { 6'h00, busy };
+    \$1096  = clear_counters;
     if (rst) begin
-      \$1096  = 7'h00;
+      \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = \$987 [31:0];
+    \$1097  = { 6'h00, busy };
     if (rst) begin
-      \$1097  = 32'd0;
+      \$1097  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = { 6'h00, stall_input };
+    \$1098  = \$987 [31:0];
     if (rst) begin
-      \$1098  = 7'h00;
+      \$1098  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = \$989 [31:0];
+    \$1099  = { 6'h00, stall_input };
     if (rst) begin
-      \$1099  = 32'd0;
+      \$1099  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = { 6'h00, stall_output };
+    \$1100  = \$989 [31:0];
     if (rst) begin
-      \$1100  = 7'h00;
+      \$1100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = \$991 [31:0];
+    \$1101  = { 6'h00, stall_output };
     if (rst) begin
-      \$1101  = 32'd0;
+      \$1101  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = \$992 ;
+    \$1102  = \$991 [31:0];
     if (rst) begin
-      \$1102  = 7'h00;
+      \$1102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = \$994 [31:0];
+    \$1103  = \$992 ;
     if (rst) begin
-      \$1103  = 32'd0;
+      \$1103  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = { 3'h0, \$995  };
+    \$1104  = \$994 [31:0];
     if (rst) begin
-      \$1104  = 7'h00;
+      \$1104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = \$997 [31:0];
+    \$1105  = { 3'h0, \$995  };
     if (rst) begin
-      \$1105  = 32'd0;
+      \$1105  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = { 6'h00, issue };
+    \$1106  = \$997 [31:0];
     if (rst) begin
-      \$1106  = 7'h00;
+      \$1106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = \$999 [31:0];
+    \$1107  = { 6'h00, issue };
     if (rst) begin
-      \$1107  = 32'd0;
+      \$1107  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = { 5'h00, \$1000  };
+    \$1108  = \$999 [31:0];
     if (rst) begin
-      \$1108  = 7'h00;
+      \$1108  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = \$1002 [31:0];
+    \$1109  = { 5'h00, \$1000  };
     if (rst) begin
-      \$1109  = 32'd0;
+      \$1109  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = { 6'h00, done };
+    \$1110  = \$1002 [31:0];
     if (rst) begin
-      \$1110  = 7'h00;
+      \$1110  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = \$1004 [31:0];
+    \$1111  = { 6'h00, done };
     if (rst) begin
-      \$1111  = 32'd0;
+      \$1111  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1112  = \$1004 [31:0];
+    if (rst) begin
+      \$1112  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5436,40 +5459,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$201  = act_word;
   assign \act$202  = act_word;
   assign act_wp__addr = \$212 [6:0];
-  assign act_wp__data = { \$1126 , \$1124 , \$1122 , \$1120 , \$1118 , \$1116 , \$1114 , \$1112  };
-  assign result = { \$1113 , \$1112  };
-  assign \result$213  = { \$1115 , \$1114  };
-  assign \result$214  = { \$1117 , \$1116  };
-  assign \result$215  = { \$1119 , \$1118  };
-  assign \result$216  = { \$1121 , \$1120  };
-  assign \result$217  = { \$1123 , \$1122  };
-  assign \result$218  = { \$1125 , \$1124  };
-  assign \result$219  = { \$1127 , \$1126  };
+  assign act_wp__data = { \$1127 , \$1125 , \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113  };
+  assign result = { \$1114 , \$1113  };
+  assign \result$213  = { \$1116 , \$1115  };
+  assign \result$214  = { \$1118 , \$1117  };
+  assign \result$215  = { \$1120 , \$1119  };
+  assign \result$216  = { \$1122 , \$1121  };
+  assign \result$217  = { \$1124 , \$1123  };
+  assign \result$218  = { \$1126 , \$1125  };
+  assign \result$219  = { \$1128 , \$1127  };
   assign act_wp__en = { \$228 , \$226 , \$224 , \$222 , \$220 , \$218 , \$216 , \$214  };
   assign \$signature__en$221  = out_write;
   assign \$signature__addr$222  = \$230 [5:0];
-  assign \$signature__data$223  = { \$1113 , \$1112  };
+  assign \$signature__data$223  = { \$1114 , \$1113  };
   assign \$signature__en$224  = out_write;
   assign \$signature__addr$225  = \$232 [5:0];
-  assign \$signature__data$226  = { \$1115 , \$1114  };
+  assign \$signature__data$226  = { \$1116 , \$1115  };
   assign \$signature__en$227  = out_write;
   assign \$signature__addr$228  = \$234 [5:0];
-  assign \$signature__data$229  = { \$1117 , \$1116  };
+  assign \$signature__data$229  = { \$1118 , \$1117  };
   assign \$signature__en$230  = out_write;
   assign \$signature__addr$231  = \$236 [5:0];
-  assign \$signature__data$232  = { \$1119 , \$1118  };
+  assign \$signature__data$232  = { \$1120 , \$1119  };
   assign \$signature__en$233  = out_write;
   assign \$signature__addr$234  = \$238 [5:0];
-  assign \$signature__data$235  = { \$1121 , \$1120  };
+  assign \$signature__data$235  = { \$1122 , \$1121  };
   assign \$signature__en$236  = out_write;
   assign \$signature__addr$237  = \$240 [5:0];
-  assign \$signature__data$238  = { \$1123 , \$1122  };
+  assign \$signature__data$238  = { \$1124 , \$1123  };
   assign \$signature__en$239  = out_write;
   assign \$signature__addr$240  = \$242 [5:0];
-  assign \$signature__data$241  = { \$1125 , \$1124  };
+  assign \$signature__data$241  = { \$1126 , \$1125  };
   assign \$signature__en$242  = out_write;
   assign \$signature__addr$243  = \$244 [5:0];
-  assign \$signature__data$244  = { \$1127 , \$1126  };
+  assign \$signature__data$244  = { \$1128 , \$1127  };
   assign \$signature__addr$255  = \$255 [5:0];
   assign \$signature__addr$256  = \$258 [5:0];
   assign \$signature__addr$257  = \$261 [5:0];
@@ -5516,7 +5539,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$168  = \$166 ;
   assign \$188  = ctx;
   assign \$197  = ctx;
-  assign \$208  = wb_group16;
+  assign \$208  = wb_group17;
   assign \$213  = 1'h1;
   assign \$214  = act_write;
   assign \$215  = 1'h1;
@@ -5548,7 +5571,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$332  = b_fold;
   assign \$335  = fold;
   assign \$339  = fold;
-  assign \$365  = wb_ctx15;
+  assign \$365  = wb_ctx16;
   assign \$376  = in_wslot;
   assign \$392  = in_wslot;
   assign \$405  = 4'h0;
@@ -5632,7 +5655,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$940  = { 3'h0, \$939 [9:3] };
   assign \$943  = { 3'h0, \$942 [9:3] };
   assign \$965  = claim_ctx;
-  assign \$967  = wb_ctx16;
+  assign \$967  = wb_ctx17;
   assign \$976  = drain_slot;
   assign \$980  = release_slot;
   assign \$174  = ctx;
@@ -5648,7 +5671,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \port$3001$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \port$3007$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5673,8 +5696,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3001$0 ;
-  wire \port$3001$0 ;
+  input \port$3007$0 ;
+  wire \port$3007$0 ;
   input [31:0] \port$328$0 ;
   wire [31:0] \port$328$0 ;
   (* init = 2'h0 *)
@@ -5709,7 +5732,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3001$0 , \port$328$0  };
+      storage[w_port__addr] <= { \port$3007$0 , \port$328$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5771,14 +5794,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3001$0 , \port$328$0  };
-  assign w_data = { \port$3001$0 , \port$328$0  };
+  assign w_port__data = { \port$3007$0 , \port$328$0  };
+  assign w_data = { \port$3007$0 , \port$328$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3189$0 , \port$3190$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3204$0 , \port$3205$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5801,12 +5824,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
-  reg [31:0] \$29 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
+  reg [31:0] \$30 ;
   reg \$31 ;
-  wire [7:0] \$32 ;
-  wire [23:0] \$33 ;
+  reg \$32 ;
+  wire [7:0] \$33 ;
+  wire [23:0] \$34 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -5834,6 +5858,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire o_valid;
   reg [63:0] pe0_a1 = 64'h0000000000000000;
   reg [63:0] pe0_a2 = 64'h0000000000000000;
+  reg [63:0] pe0_a3 = 64'h0000000000000000;
   reg [31:0] pe0_acc = 32'd0;
   reg [31:0] pe0_acc_out = 32'd0;
   reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
@@ -5847,6 +5872,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_first6 = 1'h0;
   reg pe0_first7 = 1'h0;
   reg pe0_first8 = 1'h0;
+  reg pe0_first9 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
   reg [1:0] pe0_flags_out = 2'h0;
   reg pe0_last1 = 1'h0;
@@ -5857,6 +5883,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_last6 = 1'h0;
   reg pe0_last7 = 1'h0;
   reg pe0_last8 = 1'h0;
+  reg pe0_last9 = 1'h0;
   reg [15:0] pe0_m = 16'h0000;
   reg [15:0] pe0_m_out = 16'h0000;
   reg [15:0] pe0_prod0 = 16'h0000;
@@ -5875,6 +5902,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_relu6 = 1'h0;
   reg pe0_relu7 = 1'h0;
   reg pe0_relu8 = 1'h0;
+  reg pe0_relu9 = 1'h0;
   reg pe0_requantize1 = 1'h0;
   reg pe0_requantize2 = 1'h0;
   reg pe0_requantize3 = 1'h0;
@@ -5883,6 +5911,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_requantize6 = 1'h0;
   reg pe0_requantize7 = 1'h0;
   reg pe0_requantize8 = 1'h0;
+  reg pe0_requantize9 = 1'h0;
   reg [7:0] pe0_rq1 = 8'h00;
   reg [7:0] pe0_rq2 = 8'h00;
   reg [7:0] pe0_rq3 = 8'h00;
@@ -5891,6 +5920,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe0_rq6 = 8'h00;
   reg [7:0] pe0_rq7 = 8'h00;
   reg [7:0] pe0_rq8 = 8'h00;
+  reg [7:0] pe0_rq9 = 8'h00;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
   reg [5:0] pe0_s_out = 6'h00;
@@ -5909,12 +5939,14 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg pe0_valid8 = 1'h0;
+  reg pe0_valid9 = 1'h0;
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
-  output [7:0] \port$3189$0 ;
-  wire [7:0] \port$3189$0 ;
-  output [23:0] \port$3190$0 ;
-  wire [23:0] \port$3190$0 ;
+  reg [63:0] pe0_w3 = 64'h0000000000000000;
+  output [7:0] \port$3204$0 ;
+  wire [7:0] \port$3204$0 ;
+  output [23:0] \port$3205$0 ;
+  wire [23:0] \port$3205$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6743,9 +6775,11 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq6];
+    _1_ <= rq0[pe0_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe0_rq6 <= pe0_rq5;
   always @(posedge clk)
     pe0_relu6 <= pe0_relu5;
   always @(posedge clk)
@@ -6775,6 +6809,18 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
+    pe0_valid9 <= \$29 ;
+  always @(posedge clk)
+    pe0_first9 <= pe0_first8;
+  always @(posedge clk)
+    pe0_last9 <= pe0_last8;
+  always @(posedge clk)
+    pe0_rq9 <= pe0_rq8;
+  always @(posedge clk)
+    pe0_relu9 <= pe0_relu8;
+  always @(posedge clk)
+    pe0_requantize9 <= pe0_requantize8;
+  always @(posedge clk)
     pe0_bank_out2 <= rp__data;
   always @(posedge clk)
     pe0_w1 <= pe0_bank_out2;
@@ -6784,6 +6830,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe0_w2 <= pe0_w1;
   always @(posedge clk)
     pe0_a2 <= pe0_a1;
+  always @(posedge clk)
+    pe0_w3 <= pe0_w2;
+  always @(posedge clk)
+    pe0_a3 <= pe0_a2;
   always @(posedge clk)
     pe0_prod0 <= \$1 ;
   always @(posedge clk)
@@ -6817,9 +6867,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe0_acc <= \$29 ;
+    pe0_acc <= \$30 ;
   always @(posedge clk)
-    pe0_done <= \$30 ;
+    pe0_done <= \$31 ;
   always @(posedge clk)
     pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
@@ -6827,7 +6877,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_flags <= \$20 ;
   always @(posedge clk)
-    pe0_done_out <= \$31 ;
+    pe0_done_out <= \$32 ;
   always @(posedge clk)
     pe0_acc_out <= pe0_acc;
   always @(posedge clk)
@@ -6836,14 +6886,14 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe0_s_out <= pe0_s;
   always @(posedge clk)
     pe0_flags_out <= pe0_flags;
-  assign \$1  = $signed(pe0_w2[7:0]) * $signed(pe0_a2[7:0]);
-  assign \$2  = $signed(pe0_w2[15:8]) * $signed(pe0_a2[15:8]);
-  assign \$3  = $signed(pe0_w2[23:16]) * $signed(pe0_a2[23:16]);
-  assign \$4  = $signed(pe0_w2[31:24]) * $signed(pe0_a2[31:24]);
-  assign \$5  = $signed(pe0_w2[39:32]) * $signed(pe0_a2[39:32]);
-  assign \$6  = $signed(pe0_w2[47:40]) * $signed(pe0_a2[47:40]);
-  assign \$7  = $signed(pe0_w2[55:48]) * $signed(pe0_a2[55:48]);
-  assign \$8  = $signed(pe0_w2[63:56]) * $signed(pe0_a2[63:56]);
+  assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
+  assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
+  assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
+  assign \$4  = $signed(pe0_w3[31:24]) * $signed(pe0_a3[31:24]);
+  assign \$5  = $signed(pe0_w3[39:32]) * $signed(pe0_a3[39:32]);
+  assign \$6  = $signed(pe0_w3[47:40]) * $signed(pe0_a3[47:40]);
+  assign \$7  = $signed(pe0_w3[55:48]) * $signed(pe0_a3[55:48]);
+  assign \$8  = $signed(pe0_w3[63:56]) * $signed(pe0_a3[63:56]);
   assign \$9  = $signed(pe0_prod0) + $signed(pe0_prod1);
   assign \$10  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$11  = $signed(pe0_prod4) + $signed(pe0_prod5);
@@ -6851,10 +6901,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
   assign \$14  = $signed(pe0_sum0_2) + $signed(pe0_sum0_3);
   assign \$15  = $signed(pe0_sum1_0) + $signed(pe0_sum1_1);
-  assign \$16  = pe0_first8 ? pe0_rq_entry[31:0] : pe0_acc;
+  assign \$16  = pe0_first9 ? pe0_rq_entry[31:0] : pe0_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe0_sum2_0);
-  assign \$18  = pe0_valid8 & pe0_last8;
-  assign \$20  = { 1'h0, pe0_relu8 } | \$19 ;
+  assign \$18  = pe0_valid9 & pe0_last9;
+  assign \$20  = { 1'h0, pe0_relu9 } | \$19 ;
   always @(posedge clk)
     pe0_valid1 <= \$21 ;
   always @(posedge clk)
@@ -6921,8 +6971,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
     pe0_last6 <= pe0_last5;
-  always @(posedge clk)
-    pe0_rq6 <= pe0_rq5;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc_out),
@@ -6930,9 +6978,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3141$0 (pe0_flags_out),
-    .rq_ext6(\$33 ),
-    .rq_low6(\$32 ),
+    .\port$3156$0 (pe0_flags_out),
+    .rq_ext6(\$34 ),
+    .rq_low6(\$33 ),
     .rst(rst)
   );
   always @* begin
@@ -6951,23 +6999,30 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = pe0_acc;
-    if (pe0_valid8) begin
-      \$29  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = \$18 ;
+    \$29  = pe0_valid8;
     if (rst) begin
-      \$30  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = pe0_done;
+    \$30  = pe0_acc;
+    if (pe0_valid9) begin
+      \$30  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$31  = \$18 ;
     if (rst) begin
       \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$32  = pe0_done;
+    if (rst) begin
+      \$32  = 1'h0;
     end
   end
   always @* begin
@@ -7022,7 +7077,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe0_rq6;
+  assign rrp__addr = pe0_rq7;
   assign i_valid = pe0_done_out;
   assign i_acc = pe0_acc_out;
   assign i_m = pe0_m_out;
@@ -7030,15 +7085,15 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe0_flags_out[0];
   assign i_requantize = pe0_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$33 , \$32  };
-  assign o_data = { \$33 , \$32  };
-  assign \port$3189$0  = \$32 ;
-  assign \port$3190$0  = \$33 ;
-  assign \$19  = { pe0_requantize8, 1'h0 };
+  assign result = { \$34 , \$33  };
+  assign o_data = { \$34 , \$33  };
+  assign \port$3204$0  = \$33 ;
+  assign \port$3205$0  = \$34 ;
+  assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3141$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3156$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7222,8 +7277,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3141$0 ;
-  wire [1:0] \port$3141$0 ;
+  input [1:0] \port$3156$0 ;
+  wire [1:0] \port$3156$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7430,9 +7485,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3141$0 [0];
+    rq_relu1 <= \port$3156$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3141$0 [1];
+    rq_req1 <= \port$3156$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7555,8 +7610,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3141$0 [0];
-  assign i_requantize = \port$3141$0 [1];
+  assign i_relu = \port$3156$0 [0];
+  assign i_requantize = \port$3156$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7565,7 +7620,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3332$0 , \port$3333$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3356$0 , \port$3357$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7588,12 +7643,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
-  reg [31:0] \$29 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
+  reg [31:0] \$30 ;
   reg \$31 ;
-  wire [7:0] \$32 ;
-  wire [23:0] \$33 ;
+  reg \$32 ;
+  wire [7:0] \$33 ;
+  wire [23:0] \$34 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -7621,6 +7677,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire o_valid;
   reg [63:0] pe1_a1 = 64'h0000000000000000;
   reg [63:0] pe1_a2 = 64'h0000000000000000;
+  reg [63:0] pe1_a3 = 64'h0000000000000000;
   reg [31:0] pe1_acc = 32'd0;
   reg [31:0] pe1_acc_out = 32'd0;
   reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
@@ -7634,6 +7691,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_first6 = 1'h0;
   reg pe1_first7 = 1'h0;
   reg pe1_first8 = 1'h0;
+  reg pe1_first9 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
   reg [1:0] pe1_flags_out = 2'h0;
   reg pe1_last1 = 1'h0;
@@ -7644,6 +7702,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_last6 = 1'h0;
   reg pe1_last7 = 1'h0;
   reg pe1_last8 = 1'h0;
+  reg pe1_last9 = 1'h0;
   reg [15:0] pe1_m = 16'h0000;
   reg [15:0] pe1_m_out = 16'h0000;
   reg [15:0] pe1_prod0 = 16'h0000;
@@ -7662,6 +7721,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_relu6 = 1'h0;
   reg pe1_relu7 = 1'h0;
   reg pe1_relu8 = 1'h0;
+  reg pe1_relu9 = 1'h0;
   reg pe1_requantize1 = 1'h0;
   reg pe1_requantize2 = 1'h0;
   reg pe1_requantize3 = 1'h0;
@@ -7670,6 +7730,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_requantize6 = 1'h0;
   reg pe1_requantize7 = 1'h0;
   reg pe1_requantize8 = 1'h0;
+  reg pe1_requantize9 = 1'h0;
   reg [7:0] pe1_rq1 = 8'h00;
   reg [7:0] pe1_rq2 = 8'h00;
   reg [7:0] pe1_rq3 = 8'h00;
@@ -7678,6 +7739,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe1_rq6 = 8'h00;
   reg [7:0] pe1_rq7 = 8'h00;
   reg [7:0] pe1_rq8 = 8'h00;
+  reg [7:0] pe1_rq9 = 8'h00;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
   reg [5:0] pe1_s_out = 6'h00;
@@ -7696,12 +7758,14 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg pe1_valid8 = 1'h0;
+  reg pe1_valid9 = 1'h0;
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
-  output [7:0] \port$3332$0 ;
-  wire [7:0] \port$3332$0 ;
-  output [23:0] \port$3333$0 ;
-  wire [23:0] \port$3333$0 ;
+  reg [63:0] pe1_w3 = 64'h0000000000000000;
+  output [7:0] \port$3356$0 ;
+  wire [7:0] \port$3356$0 ;
+  output [23:0] \port$3357$0 ;
+  wire [23:0] \port$3357$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8530,9 +8594,11 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq6];
+    _1_ <= rq1[pe1_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe1_rq6 <= pe1_rq5;
   always @(posedge clk)
     pe1_relu6 <= pe1_relu5;
   always @(posedge clk)
@@ -8562,6 +8628,18 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
+    pe1_valid9 <= \$29 ;
+  always @(posedge clk)
+    pe1_first9 <= pe1_first8;
+  always @(posedge clk)
+    pe1_last9 <= pe1_last8;
+  always @(posedge clk)
+    pe1_rq9 <= pe1_rq8;
+  always @(posedge clk)
+    pe1_relu9 <= pe1_relu8;
+  always @(posedge clk)
+    pe1_requantize9 <= pe1_requantize8;
+  always @(posedge clk)
     pe1_bank_out2 <= rp__data;
   always @(posedge clk)
     pe1_w1 <= pe1_bank_out2;
@@ -8571,6 +8649,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe1_w2 <= pe1_w1;
   always @(posedge clk)
     pe1_a2 <= pe1_a1;
+  always @(posedge clk)
+    pe1_w3 <= pe1_w2;
+  always @(posedge clk)
+    pe1_a3 <= pe1_a2;
   always @(posedge clk)
     pe1_prod0 <= \$1 ;
   always @(posedge clk)
@@ -8604,9 +8686,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe1_acc <= \$29 ;
+    pe1_acc <= \$30 ;
   always @(posedge clk)
-    pe1_done <= \$30 ;
+    pe1_done <= \$31 ;
   always @(posedge clk)
     pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
@@ -8614,7 +8696,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_flags <= \$20 ;
   always @(posedge clk)
-    pe1_done_out <= \$31 ;
+    pe1_done_out <= \$32 ;
   always @(posedge clk)
     pe1_acc_out <= pe1_acc;
   always @(posedge clk)
@@ -8623,14 +8705,14 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe1_s_out <= pe1_s;
   always @(posedge clk)
     pe1_flags_out <= pe1_flags;
-  assign \$1  = $signed(pe1_w2[7:0]) * $signed(pe1_a2[7:0]);
-  assign \$2  = $signed(pe1_w2[15:8]) * $signed(pe1_a2[15:8]);
-  assign \$3  = $signed(pe1_w2[23:16]) * $signed(pe1_a2[23:16]);
-  assign \$4  = $signed(pe1_w2[31:24]) * $signed(pe1_a2[31:24]);
-  assign \$5  = $signed(pe1_w2[39:32]) * $signed(pe1_a2[39:32]);
-  assign \$6  = $signed(pe1_w2[47:40]) * $signed(pe1_a2[47:40]);
-  assign \$7  = $signed(pe1_w2[55:48]) * $signed(pe1_a2[55:48]);
-  assign \$8  = $signed(pe1_w2[63:56]) * $signed(pe1_a2[63:56]);
+  assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
+  assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
+  assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
+  assign \$4  = $signed(pe1_w3[31:24]) * $signed(pe1_a3[31:24]);
+  assign \$5  = $signed(pe1_w3[39:32]) * $signed(pe1_a3[39:32]);
+  assign \$6  = $signed(pe1_w3[47:40]) * $signed(pe1_a3[47:40]);
+  assign \$7  = $signed(pe1_w3[55:48]) * $signed(pe1_a3[55:48]);
+  assign \$8  = $signed(pe1_w3[63:56]) * $signed(pe1_a3[63:56]);
   assign \$9  = $signed(pe1_prod0) + $signed(pe1_prod1);
   assign \$10  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$11  = $signed(pe1_prod4) + $signed(pe1_prod5);
@@ -8638,10 +8720,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
   assign \$14  = $signed(pe1_sum0_2) + $signed(pe1_sum0_3);
   assign \$15  = $signed(pe1_sum1_0) + $signed(pe1_sum1_1);
-  assign \$16  = pe1_first8 ? pe1_rq_entry[31:0] : pe1_acc;
+  assign \$16  = pe1_first9 ? pe1_rq_entry[31:0] : pe1_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe1_sum2_0);
-  assign \$18  = pe1_valid8 & pe1_last8;
-  assign \$20  = { 1'h0, pe1_relu8 } | \$19 ;
+  assign \$18  = pe1_valid9 & pe1_last9;
+  assign \$20  = { 1'h0, pe1_relu9 } | \$19 ;
   always @(posedge clk)
     pe1_valid1 <= \$21 ;
   always @(posedge clk)
@@ -8708,8 +8790,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
     pe1_last6 <= pe1_last5;
-  always @(posedge clk)
-    pe1_rq6 <= pe1_rq5;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc_out),
@@ -8717,9 +8797,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3284$0 (pe1_flags_out),
-    .rq_ext6(\$33 ),
-    .rq_low6(\$32 ),
+    .\port$3308$0 (pe1_flags_out),
+    .rq_ext6(\$34 ),
+    .rq_low6(\$33 ),
     .rst(rst)
   );
   always @* begin
@@ -8738,23 +8818,30 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = pe1_acc;
-    if (pe1_valid8) begin
-      \$29  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = \$18 ;
+    \$29  = pe1_valid8;
     if (rst) begin
-      \$30  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$31  = pe1_done;
+    \$30  = pe1_acc;
+    if (pe1_valid9) begin
+      \$30  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$31  = \$18 ;
     if (rst) begin
       \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$32  = pe1_done;
+    if (rst) begin
+      \$32  = 1'h0;
     end
   end
   always @* begin
@@ -8809,7 +8896,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe1_rq6;
+  assign rrp__addr = pe1_rq7;
   assign i_valid = pe1_done_out;
   assign i_acc = pe1_acc_out;
   assign i_m = pe1_m_out;
@@ -8817,15 +8904,15 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe1_flags_out[0];
   assign i_requantize = pe1_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$33 , \$32  };
-  assign o_data = { \$33 , \$32  };
-  assign \port$3332$0  = \$32 ;
-  assign \port$3333$0  = \$33 ;
-  assign \$19  = { pe1_requantize8, 1'h0 };
+  assign result = { \$34 , \$33  };
+  assign o_data = { \$34 , \$33  };
+  assign \port$3356$0  = \$33 ;
+  assign \port$3357$0  = \$34 ;
+  assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3284$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3308$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9009,8 +9096,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3284$0 ;
-  wire [1:0] \port$3284$0 ;
+  input [1:0] \port$3308$0 ;
+  wire [1:0] \port$3308$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9217,9 +9304,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3284$0 [0];
+    rq_relu1 <= \port$3308$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3284$0 [1];
+    rq_req1 <= \port$3308$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9342,8 +9429,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3284$0 [0];
-  assign i_requantize = \port$3284$0 [1];
+  assign i_relu = \port$3308$0 [0];
+  assign i_requantize = \port$3308$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9352,7 +9439,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3475$0 , \port$3476$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3508$0 , \port$3509$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9375,12 +9462,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
-  reg [31:0] \$29 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
+  reg [31:0] \$30 ;
   reg \$31 ;
-  wire [7:0] \$32 ;
-  wire [23:0] \$33 ;
+  reg \$32 ;
+  wire [7:0] \$33 ;
+  wire [23:0] \$34 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -9408,6 +9496,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire o_valid;
   reg [63:0] pe2_a1 = 64'h0000000000000000;
   reg [63:0] pe2_a2 = 64'h0000000000000000;
+  reg [63:0] pe2_a3 = 64'h0000000000000000;
   reg [31:0] pe2_acc = 32'd0;
   reg [31:0] pe2_acc_out = 32'd0;
   reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
@@ -9421,6 +9510,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_first6 = 1'h0;
   reg pe2_first7 = 1'h0;
   reg pe2_first8 = 1'h0;
+  reg pe2_first9 = 1'h0;
   reg [1:0] pe2_flags = 2'h0;
   reg [1:0] pe2_flags_out = 2'h0;
   reg pe2_last1 = 1'h0;
@@ -9431,6 +9521,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_last6 = 1'h0;
   reg pe2_last7 = 1'h0;
   reg pe2_last8 = 1'h0;
+  reg pe2_last9 = 1'h0;
   reg [15:0] pe2_m = 16'h0000;
   reg [15:0] pe2_m_out = 16'h0000;
   reg [15:0] pe2_prod0 = 16'h0000;
@@ -9449,6 +9540,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_relu6 = 1'h0;
   reg pe2_relu7 = 1'h0;
   reg pe2_relu8 = 1'h0;
+  reg pe2_relu9 = 1'h0;
   reg pe2_requantize1 = 1'h0;
   reg pe2_requantize2 = 1'h0;
   reg pe2_requantize3 = 1'h0;
@@ -9457,6 +9549,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_requantize6 = 1'h0;
   reg pe2_requantize7 = 1'h0;
   reg pe2_requantize8 = 1'h0;
+  reg pe2_requantize9 = 1'h0;
   reg [7:0] pe2_rq1 = 8'h00;
   reg [7:0] pe2_rq2 = 8'h00;
   reg [7:0] pe2_rq3 = 8'h00;
@@ -9465,6 +9558,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe2_rq6 = 8'h00;
   reg [7:0] pe2_rq7 = 8'h00;
   reg [7:0] pe2_rq8 = 8'h00;
+  reg [7:0] pe2_rq9 = 8'h00;
   reg [53:0] pe2_rq_entry = 54'h00000000000000;
   reg [5:0] pe2_s = 6'h00;
   reg [5:0] pe2_s_out = 6'h00;
@@ -9483,12 +9577,14 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe2_valid6 = 1'h0;
   reg pe2_valid7 = 1'h0;
   reg pe2_valid8 = 1'h0;
+  reg pe2_valid9 = 1'h0;
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
-  output [7:0] \port$3475$0 ;
-  wire [7:0] \port$3475$0 ;
-  output [23:0] \port$3476$0 ;
-  wire [23:0] \port$3476$0 ;
+  reg [63:0] pe2_w3 = 64'h0000000000000000;
+  output [7:0] \port$3508$0 ;
+  wire [7:0] \port$3508$0 ;
+  output [23:0] \port$3509$0 ;
+  wire [23:0] \port$3509$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10317,9 +10413,11 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq2[pe2_rq6];
+    _1_ <= rq2[pe2_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe2_rq6 <= pe2_rq5;
   always @(posedge clk)
     pe2_relu6 <= pe2_relu5;
   always @(posedge clk)
@@ -10349,6 +10447,18 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_requantize8 <= pe2_requantize7;
   always @(posedge clk)
+    pe2_valid9 <= \$29 ;
+  always @(posedge clk)
+    pe2_first9 <= pe2_first8;
+  always @(posedge clk)
+    pe2_last9 <= pe2_last8;
+  always @(posedge clk)
+    pe2_rq9 <= pe2_rq8;
+  always @(posedge clk)
+    pe2_relu9 <= pe2_relu8;
+  always @(posedge clk)
+    pe2_requantize9 <= pe2_requantize8;
+  always @(posedge clk)
     pe2_bank_out2 <= rp__data;
   always @(posedge clk)
     pe2_w1 <= pe2_bank_out2;
@@ -10358,6 +10468,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe2_w2 <= pe2_w1;
   always @(posedge clk)
     pe2_a2 <= pe2_a1;
+  always @(posedge clk)
+    pe2_w3 <= pe2_w2;
+  always @(posedge clk)
+    pe2_a3 <= pe2_a2;
   always @(posedge clk)
     pe2_prod0 <= \$1 ;
   always @(posedge clk)
@@ -10391,9 +10505,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe2_acc <= \$29 ;
+    pe2_acc <= \$30 ;
   always @(posedge clk)
-    pe2_done <= \$30 ;
+    pe2_done <= \$31 ;
   always @(posedge clk)
     pe2_m <= pe2_rq_entry[47:32];
   always @(posedge clk)
@@ -10401,7 +10515,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_flags <= \$20 ;
   always @(posedge clk)
-    pe2_done_out <= \$31 ;
+    pe2_done_out <= \$32 ;
   always @(posedge clk)
     pe2_acc_out <= pe2_acc;
   always @(posedge clk)
@@ -10410,14 +10524,14 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe2_s_out <= pe2_s;
   always @(posedge clk)
     pe2_flags_out <= pe2_flags;
-  assign \$1  = $signed(pe2_w2[7:0]) * $signed(pe2_a2[7:0]);
-  assign \$2  = $signed(pe2_w2[15:8]) * $signed(pe2_a2[15:8]);
-  assign \$3  = $signed(pe2_w2[23:16]) * $signed(pe2_a2[23:16]);
-  assign \$4  = $signed(pe2_w2[31:24]) * $signed(pe2_a2[31:24]);
-  assign \$5  = $signed(pe2_w2[39:32]) * $signed(pe2_a2[39:32]);
-  assign \$6  = $signed(pe2_w2[47:40]) * $signed(pe2_a2[47:40]);
-  assign \$7  = $signed(pe2_w2[55:48]) * $signed(pe2_a2[55:48]);
-  assign \$8  = $signed(pe2_w2[63:56]) * $signed(pe2_a2[63:56]);
+  assign \$1  = $signed(pe2_w3[7:0]) * $signed(pe2_a3[7:0]);
+  assign \$2  = $signed(pe2_w3[15:8]) * $signed(pe2_a3[15:8]);
+  assign \$3  = $signed(pe2_w3[23:16]) * $signed(pe2_a3[23:16]);
+  assign \$4  = $signed(pe2_w3[31:24]) * $signed(pe2_a3[31:24]);
+  assign \$5  = $signed(pe2_w3[39:32]) * $signed(pe2_a3[39:32]);
+  assign \$6  = $signed(pe2_w3[47:40]) * $signed(pe2_a3[47:40]);
+  assign \$7  = $signed(pe2_w3[55:48]) * $signed(pe2_a3[55:48]);
+  assign \$8  = $signed(pe2_w3[63:56]) * $signed(pe2_a3[63:56]);
   assign \$9  = $signed(pe2_prod0) + $signed(pe2_prod1);
   assign \$10  = $signed(pe2_prod2) + $signed(pe2_prod3);
   assign \$11  = $signed(pe2_prod4) + $signed(pe2_prod5);
@@ -10425,10 +10539,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe2_sum0_0) + $signed(pe2_sum0_1);
   assign \$14  = $signed(pe2_sum0_2) + $signed(pe2_sum0_3);
   assign \$15  = $signed(pe2_sum1_0) + $signed(pe2_sum1_1);
-  assign \$16  = pe2_first8 ? pe2_rq_entry[31:0] : pe2_acc;
+  assign \$16  = pe2_first9 ? pe2_rq_entry[31:0] : pe2_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe2_sum2_0);
-  assign \$18  = pe2_valid8 & pe2_last8;
-  assign \$20  = { 1'h0, pe2_relu8 } | \$19 ;
+  assign \$18  = pe2_valid9 & pe2_last9;
+  assign \$20  = { 1'h0, pe2_relu9 } | \$19 ;
   always @(posedge clk)
     pe2_valid1 <= \$21 ;
   always @(posedge clk)
@@ -10495,8 +10609,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe2_first6 <= pe2_first5;
   always @(posedge clk)
     pe2_last6 <= pe2_last5;
-  always @(posedge clk)
-    pe2_rq6 <= pe2_rq5;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
     .i_acc(pe2_acc_out),
@@ -10504,9 +10616,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3427$0 (pe2_flags_out),
-    .rq_ext6(\$33 ),
-    .rq_low6(\$32 ),
+    .\port$3460$0 (pe2_flags_out),
+    .rq_ext6(\$34 ),
+    .rq_low6(\$33 ),
     .rst(rst)
   );
   always @* begin
@@ -10525,23 +10637,30 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$29  = pe2_acc;
-    if (pe2_valid8) begin
-      \$29  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$30  = \$18 ;
+    \$29  = pe2_valid8;
     if (rst) begin
-      \$30  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$31  = pe2_done;
+    \$30  = pe2_acc;
+    if (pe2_valid9) begin
+      \$30  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$31  = \$18 ;
     if (rst) begin
       \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$32  = pe2_done;
+    if (rst) begin
+      \$32  = 1'h0;
     end
   end
   always @* begin
@@ -10596,7 +10715,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe2_rq6;
+  assign rrp__addr = pe2_rq7;
   assign i_valid = pe2_done_out;
   assign i_acc = pe2_acc_out;
   assign i_m = pe2_m_out;
@@ -10604,15 +10723,15 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe2_flags_out[0];
   assign i_requantize = pe2_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$33 , \$32  };
-  assign o_data = { \$33 , \$32  };
-  assign \port$3475$0  = \$32 ;
-  assign \port$3476$0  = \$33 ;
-  assign \$19  = { pe2_requantize8, 1'h0 };
+  assign result = { \$34 , \$33  };
+  assign o_data = { \$34 , \$33  };
+  assign \port$3508$0  = \$33 ;
+  assign \port$3509$0  = \$34 ;
+  assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3427$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3460$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -10796,8 +10915,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3427$0 ;
-  wire [1:0] \port$3427$0 ;
+  input [1:0] \port$3460$0 ;
+  wire [1:0] \port$3460$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11004,9 +11123,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3427$0 [0];
+    rq_relu1 <= \port$3460$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3427$0 [1];
+    rq_req1 <= \port$3460$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11129,8 +11248,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3427$0 [0];
-  assign i_requantize = \port$3427$0 [1];
+  assign i_relu = \port$3460$0 [0];
+  assign i_requantize = \port$3460$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11139,7 +11258,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3618$0 , \port$3619$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3660$0 , \port$3661$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11162,12 +11281,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
-  reg [31:0] \$29 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
+  reg [31:0] \$30 ;
   reg \$31 ;
-  wire [7:0] \$32 ;
-  wire [23:0] \$33 ;
+  reg \$32 ;
+  wire [7:0] \$33 ;
+  wire [23:0] \$34 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -11195,6 +11315,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire o_valid;
   reg [63:0] pe3_a1 = 64'h0000000000000000;
   reg [63:0] pe3_a2 = 64'h0000000000000000;
+  reg [63:0] pe3_a3 = 64'h0000000000000000;
   reg [31:0] pe3_acc = 32'd0;
   reg [31:0] pe3_acc_out = 32'd0;
   reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
@@ -11208,6 +11329,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_first6 = 1'h0;
   reg pe3_first7 = 1'h0;
   reg pe3_first8 = 1'h0;
+  reg pe3_first9 = 1'h0;
   reg [1:0] pe3_flags = 2'h0;
   reg [1:0] pe3_flags_out = 2'h0;
   reg pe3_last1 = 1'h0;
@@ -11218,6 +11340,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_last6 = 1'h0;
   reg pe3_last7 = 1'h0;
   reg pe3_last8 = 1'h0;
+  reg pe3_last9 = 1'h0;
   reg [15:0] pe3_m = 16'h0000;
   reg [15:0] pe3_m_out = 16'h0000;
   reg [15:0] pe3_prod0 = 16'h0000;
@@ -11236,6 +11359,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_relu6 = 1'h0;
   reg pe3_relu7 = 1'h0;
   reg pe3_relu8 = 1'h0;
+  reg pe3_relu9 = 1'h0;
   reg pe3_requantize1 = 1'h0;
   reg pe3_requantize2 = 1'h0;
   reg pe3_requantize3 = 1'h0;
@@ -11244,6 +11368,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_requantize6 = 1'h0;
   reg pe3_requantize7 = 1'h0;
   reg pe3_requantize8 = 1'h0;
+  reg pe3_requantize9 = 1'h0;
   reg [7:0] pe3_rq1 = 8'h00;
   reg [7:0] pe3_rq2 = 8'h00;
   reg [7:0] pe3_rq3 = 8'h00;
@@ -11252,6 +11377,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe3_rq6 = 8'h00;
   reg [7:0] pe3_rq7 = 8'h00;
   reg [7:0] pe3_rq8 = 8'h00;
+  reg [7:0] pe3_rq9 = 8'h00;
   reg [53:0] pe3_rq_entry = 54'h00000000000000;
   reg [5:0] pe3_s = 6'h00;
   reg [5:0] pe3_s_out = 6'h00;
@@ -11270,12 +11396,14 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe3_valid6 = 1'h0;
   reg pe3_valid7 = 1'h0;
   reg pe3_valid8 = 1'h0;
+  reg pe3_valid9 = 1'h0;
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
-  output [7:0] \port$3618$0 ;
-  wire [7:0] \port$3618$0 ;
-  output [23:0] \port$3619$0 ;
-  wire [23:0] \port$3619$0 ;
+  reg [63:0] pe3_w3 = 64'h0000000000000000;
+  output [7:0] \port$3660$0 ;
+  wire [7:0] \port$3660$0 ;
+  output [23:0] \port$3661$0 ;
+  wire [23:0] \port$3661$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12104,9 +12232,11 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq3[pe3_rq6];
+    _1_ <= rq3[pe3_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe3_rq6 <= pe3_rq5;
   always @(posedge clk)
     pe3_relu6 <= pe3_relu5;
   always @(posedge clk)
@@ -12136,6 +12266,18 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_requantize8 <= pe3_requantize7;
   always @(posedge clk)
+    pe3_valid9 <= \$29 ;
+  always @(posedge clk)
+    pe3_first9 <= pe3_first8;
+  always @(posedge clk)
+    pe3_last9 <= pe3_last8;
+  always @(posedge clk)
+    pe3_rq9 <= pe3_rq8;
+  always @(posedge clk)
+    pe3_relu9 <= pe3_relu8;
+  always @(posedge clk)
+    pe3_requantize9 <= pe3_requantize8;
+  always @(posedge clk)
     pe3_bank_out2 <= rp__data;
   always @(posedge clk)
     pe3_w1 <= pe3_bank_out2;
@@ -12145,6 +12287,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe3_w2 <= pe3_w1;
   always @(posedge clk)
     pe3_a2 <= pe3_a1;
+  always @(posedge clk)
+    pe3_w3 <= pe3_w2;
+  always @(posedge clk)
+    pe3_a3 <= pe3_a2;
   always @(posedge clk)
     pe3_prod0 <= \$1 ;
   always @(posedge clk)
@@ -12178,9 +12324,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe3_acc <= \$29 ;
+    pe3_acc <= \$30 ;
   always @(posedge clk)
-    pe3_done <= \$30 ;
+    pe3_done <= \$31 ;
   always @(posedge clk)
     pe3_m <= pe3_rq_entry[47:32];
   always @(posedge clk)
@@ -12188,7 +12334,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_flags <= \$20 ;
   always @(posedge clk)
-    pe3_done_out <= \$31 ;
+    pe3_done_out <= \$32 ;
   always @(posedge clk)
     pe3_acc_out <= pe3_acc;
   always @(posedge clk)
@@ -12197,14 +12343,14 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe3_s_out <= pe3_s;
   always @(posedge clk)
     pe3_flags_out <= pe3_flags;
-  assign \$1  = $signed(pe3_w2[7:0]) * $signed(pe3_a2[7:0]);
-  assign \$2  = $signed(pe3_w2[15:8]) * $signed(pe3_a2[15:8]);
-  assign \$3  = $signed(pe3_w2[23:16]) * $signed(pe3_a2[23:16]);
-  assign \$4  = $signed(pe3_w2[31:24]) * $signed(pe3_a2[31:24]);
-  assign \$5  = $signed(pe3_w2[39:32]) * $signed(pe3_a2[39:32]);
-  assign \$6  = $signed(pe3_w2[47:40]) * $signed(pe3_a2[47:40]);
-  assign \$7  = $signed(pe3_w2[55:48]) * $signed(pe3_a2[55:48]);
-  assign \$8  = $signed(pe3_w2[63:56]) * $signed(pe3_a2[63:56]);
+  assign \$1  = $signed(pe3_w3[7:0]) * $signed(pe3_a3[7:0]);
+  assign \$2  = $signed(pe3_w3[15:8]) * $signed(pe3_a3[15:8]);
+  assign \$3  = $signed(pe3_w3[23:16]) * $signed(pe3_a3[23:16]);
+  assign \$4  = $signed(pe3_w3[31:24]) * $signed(pe3_a3[31:24]);
+  assign \$5  = $signed(pe3_w3[39:32]) * $signed(pe3_a3[39:32]);
+  assign \$6  = $signed(pe3_w3[47:40]) * $signed(pe3_a3[47:40]);
+  assign \$7  = $signed(pe3_w3[55:48]) * $signed(pe3_a3[55:48]);
+  assign \$8  = $signed(pe3_w3[63:56]) * $signed(pe3_a3[63:56]);
   assign \$9  = $signed(pe3_prod0) + $signed(pe3_prod1);
   assign \$10  = $signed(pe3_prod2) + $signed(pe3_prod3);
   assign \$11  = $signed(pe3_prod4) + $signed(pe3_prod5);
@@ -12212,10 +12358,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe3_sum0_0) + $signed(pe3_sum0_1);
   assign \$14  = $signed(pe3_sum0_2) + $signed(pe3_sum0_3);
   assign \$15  = $signed(pe3_sum1_0) + $signed(pe3_sum1_1);
-  assign \$16  = pe3_first8 ? pe3_rq_entry[31:0] : pe3_acc;
+  assign \$16  = pe3_first9 ? pe3_rq_entry[31:0] : pe3_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe3_sum2_0);
-  assign \$18  = pe3_valid8 & pe3_last8;
-  assign \$20  = { 1'h0, pe3_relu8 } | \$19 ;
+  assign \$18  = pe3_valid9 & pe3_last9;
+  assign \$20  = { 1'h0, pe3_relu9 } | \$19 ;
   always @(posedge clk)
     pe3_valid1 <= \$21 ;
   always @(posedge clk)
@@ -12282,8 +12428,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe3_first6 <= pe3_first5;
   always @(posedge clk)
     pe3_last6 <= pe3_last5;
-  always @(posedge clk)
-    pe3_rq6 <= pe3_rq5;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
     .i_acc(pe3_acc_out),
@@ -12291,9 +12435,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3570$0 (pe3_flags_out),
-    .rq_ext6(\$33 ),
-    .rq_low6(\$32 ),
+    .\port$3612$0 (pe3_flags_out),
+    .rq_ext6(\$34 ),
+    .rq_low6(\$33 ),
     .rst(rst)
   );
   always @* begin
@@ -12312,23 +12456,30 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$29  = pe3_acc;
-    if (pe3_valid8) begin
-      \$29  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$30  = \$18 ;
+    \$29  = pe3_valid8;
     if (rst) begin
-      \$30  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$31  = pe3_done;
+    \$30  = pe3_acc;
+    if (pe3_valid9) begin
+      \$30  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$31  = \$18 ;
     if (rst) begin
       \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$32  = pe3_done;
+    if (rst) begin
+      \$32  = 1'h0;
     end
   end
   always @* begin
@@ -12383,7 +12534,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe3_rq6;
+  assign rrp__addr = pe3_rq7;
   assign i_valid = pe3_done_out;
   assign i_acc = pe3_acc_out;
   assign i_m = pe3_m_out;
@@ -12391,15 +12542,15 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe3_flags_out[0];
   assign i_requantize = pe3_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$33 , \$32  };
-  assign o_data = { \$33 , \$32  };
-  assign \port$3618$0  = \$32 ;
-  assign \port$3619$0  = \$33 ;
-  assign \$19  = { pe3_requantize8, 1'h0 };
+  assign result = { \$34 , \$33  };
+  assign o_data = { \$34 , \$33  };
+  assign \port$3660$0  = \$33 ;
+  assign \port$3661$0  = \$34 ;
+  assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3570$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3612$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12583,8 +12734,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3570$0 ;
-  wire [1:0] \port$3570$0 ;
+  input [1:0] \port$3612$0 ;
+  wire [1:0] \port$3612$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -12791,9 +12942,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3570$0 [0];
+    rq_relu1 <= \port$3612$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3570$0 [1];
+    rq_req1 <= \port$3612$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12916,8 +13067,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3570$0 [0];
-  assign i_requantize = \port$3570$0 [1];
+  assign i_relu = \port$3612$0 [0];
+  assign i_requantize = \port$3612$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12926,7 +13077,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3761$0 , \port$3762$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3812$0 , \port$3813$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12949,12 +13100,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
-  reg [31:0] \$29 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
+  reg [31:0] \$30 ;
   reg \$31 ;
-  wire [7:0] \$32 ;
-  wire [23:0] \$33 ;
+  reg \$32 ;
+  wire [7:0] \$33 ;
+  wire [23:0] \$34 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -12982,6 +13134,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire o_valid;
   reg [63:0] pe4_a1 = 64'h0000000000000000;
   reg [63:0] pe4_a2 = 64'h0000000000000000;
+  reg [63:0] pe4_a3 = 64'h0000000000000000;
   reg [31:0] pe4_acc = 32'd0;
   reg [31:0] pe4_acc_out = 32'd0;
   reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
@@ -12995,6 +13148,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_first6 = 1'h0;
   reg pe4_first7 = 1'h0;
   reg pe4_first8 = 1'h0;
+  reg pe4_first9 = 1'h0;
   reg [1:0] pe4_flags = 2'h0;
   reg [1:0] pe4_flags_out = 2'h0;
   reg pe4_last1 = 1'h0;
@@ -13005,6 +13159,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_last6 = 1'h0;
   reg pe4_last7 = 1'h0;
   reg pe4_last8 = 1'h0;
+  reg pe4_last9 = 1'h0;
   reg [15:0] pe4_m = 16'h0000;
   reg [15:0] pe4_m_out = 16'h0000;
   reg [15:0] pe4_prod0 = 16'h0000;
@@ -13023,6 +13178,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_relu6 = 1'h0;
   reg pe4_relu7 = 1'h0;
   reg pe4_relu8 = 1'h0;
+  reg pe4_relu9 = 1'h0;
   reg pe4_requantize1 = 1'h0;
   reg pe4_requantize2 = 1'h0;
   reg pe4_requantize3 = 1'h0;
@@ -13031,6 +13187,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_requantize6 = 1'h0;
   reg pe4_requantize7 = 1'h0;
   reg pe4_requantize8 = 1'h0;
+  reg pe4_requantize9 = 1'h0;
   reg [7:0] pe4_rq1 = 8'h00;
   reg [7:0] pe4_rq2 = 8'h00;
   reg [7:0] pe4_rq3 = 8'h00;
@@ -13039,6 +13196,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe4_rq6 = 8'h00;
   reg [7:0] pe4_rq7 = 8'h00;
   reg [7:0] pe4_rq8 = 8'h00;
+  reg [7:0] pe4_rq9 = 8'h00;
   reg [53:0] pe4_rq_entry = 54'h00000000000000;
   reg [5:0] pe4_s = 6'h00;
   reg [5:0] pe4_s_out = 6'h00;
@@ -13057,12 +13215,14 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe4_valid6 = 1'h0;
   reg pe4_valid7 = 1'h0;
   reg pe4_valid8 = 1'h0;
+  reg pe4_valid9 = 1'h0;
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
-  output [7:0] \port$3761$0 ;
-  wire [7:0] \port$3761$0 ;
-  output [23:0] \port$3762$0 ;
-  wire [23:0] \port$3762$0 ;
+  reg [63:0] pe4_w3 = 64'h0000000000000000;
+  output [7:0] \port$3812$0 ;
+  wire [7:0] \port$3812$0 ;
+  output [23:0] \port$3813$0 ;
+  wire [23:0] \port$3813$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13891,9 +14051,11 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq4[pe4_rq6];
+    _1_ <= rq4[pe4_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe4_rq6 <= pe4_rq5;
   always @(posedge clk)
     pe4_relu6 <= pe4_relu5;
   always @(posedge clk)
@@ -13923,6 +14085,18 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_requantize8 <= pe4_requantize7;
   always @(posedge clk)
+    pe4_valid9 <= \$29 ;
+  always @(posedge clk)
+    pe4_first9 <= pe4_first8;
+  always @(posedge clk)
+    pe4_last9 <= pe4_last8;
+  always @(posedge clk)
+    pe4_rq9 <= pe4_rq8;
+  always @(posedge clk)
+    pe4_relu9 <= pe4_relu8;
+  always @(posedge clk)
+    pe4_requantize9 <= pe4_requantize8;
+  always @(posedge clk)
     pe4_bank_out2 <= rp__data;
   always @(posedge clk)
     pe4_w1 <= pe4_bank_out2;
@@ -13932,6 +14106,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe4_w2 <= pe4_w1;
   always @(posedge clk)
     pe4_a2 <= pe4_a1;
+  always @(posedge clk)
+    pe4_w3 <= pe4_w2;
+  always @(posedge clk)
+    pe4_a3 <= pe4_a2;
   always @(posedge clk)
     pe4_prod0 <= \$1 ;
   always @(posedge clk)
@@ -13965,9 +14143,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe4_acc <= \$29 ;
+    pe4_acc <= \$30 ;
   always @(posedge clk)
-    pe4_done <= \$30 ;
+    pe4_done <= \$31 ;
   always @(posedge clk)
     pe4_m <= pe4_rq_entry[47:32];
   always @(posedge clk)
@@ -13975,7 +14153,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_flags <= \$20 ;
   always @(posedge clk)
-    pe4_done_out <= \$31 ;
+    pe4_done_out <= \$32 ;
   always @(posedge clk)
     pe4_acc_out <= pe4_acc;
   always @(posedge clk)
@@ -13984,14 +14162,14 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe4_s_out <= pe4_s;
   always @(posedge clk)
     pe4_flags_out <= pe4_flags;
-  assign \$1  = $signed(pe4_w2[7:0]) * $signed(pe4_a2[7:0]);
-  assign \$2  = $signed(pe4_w2[15:8]) * $signed(pe4_a2[15:8]);
-  assign \$3  = $signed(pe4_w2[23:16]) * $signed(pe4_a2[23:16]);
-  assign \$4  = $signed(pe4_w2[31:24]) * $signed(pe4_a2[31:24]);
-  assign \$5  = $signed(pe4_w2[39:32]) * $signed(pe4_a2[39:32]);
-  assign \$6  = $signed(pe4_w2[47:40]) * $signed(pe4_a2[47:40]);
-  assign \$7  = $signed(pe4_w2[55:48]) * $signed(pe4_a2[55:48]);
-  assign \$8  = $signed(pe4_w2[63:56]) * $signed(pe4_a2[63:56]);
+  assign \$1  = $signed(pe4_w3[7:0]) * $signed(pe4_a3[7:0]);
+  assign \$2  = $signed(pe4_w3[15:8]) * $signed(pe4_a3[15:8]);
+  assign \$3  = $signed(pe4_w3[23:16]) * $signed(pe4_a3[23:16]);
+  assign \$4  = $signed(pe4_w3[31:24]) * $signed(pe4_a3[31:24]);
+  assign \$5  = $signed(pe4_w3[39:32]) * $signed(pe4_a3[39:32]);
+  assign \$6  = $signed(pe4_w3[47:40]) * $signed(pe4_a3[47:40]);
+  assign \$7  = $signed(pe4_w3[55:48]) * $signed(pe4_a3[55:48]);
+  assign \$8  = $signed(pe4_w3[63:56]) * $signed(pe4_a3[63:56]);
   assign \$9  = $signed(pe4_prod0) + $signed(pe4_prod1);
   assign \$10  = $signed(pe4_prod2) + $signed(pe4_prod3);
   assign \$11  = $signed(pe4_prod4) + $signed(pe4_prod5);
@@ -13999,10 +14177,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe4_sum0_0) + $signed(pe4_sum0_1);
   assign \$14  = $signed(pe4_sum0_2) + $signed(pe4_sum0_3);
   assign \$15  = $signed(pe4_sum1_0) + $signed(pe4_sum1_1);
-  assign \$16  = pe4_first8 ? pe4_rq_entry[31:0] : pe4_acc;
+  assign \$16  = pe4_first9 ? pe4_rq_entry[31:0] : pe4_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe4_sum2_0);
-  assign \$18  = pe4_valid8 & pe4_last8;
-  assign \$20  = { 1'h0, pe4_relu8 } | \$19 ;
+  assign \$18  = pe4_valid9 & pe4_last9;
+  assign \$20  = { 1'h0, pe4_relu9 } | \$19 ;
   always @(posedge clk)
     pe4_valid1 <= \$21 ;
   always @(posedge clk)
@@ -14069,8 +14247,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe4_first6 <= pe4_first5;
   always @(posedge clk)
     pe4_last6 <= pe4_last5;
-  always @(posedge clk)
-    pe4_rq6 <= pe4_rq5;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
     .i_acc(pe4_acc_out),
@@ -14078,9 +14254,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3713$0 (pe4_flags_out),
-    .rq_ext6(\$33 ),
-    .rq_low6(\$32 ),
+    .\port$3764$0 (pe4_flags_out),
+    .rq_ext6(\$34 ),
+    .rq_low6(\$33 ),
     .rst(rst)
   );
   always @* begin
@@ -14099,23 +14275,30 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$29  = pe4_acc;
-    if (pe4_valid8) begin
-      \$29  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$30  = \$18 ;
+    \$29  = pe4_valid8;
     if (rst) begin
-      \$30  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$31  = pe4_done;
+    \$30  = pe4_acc;
+    if (pe4_valid9) begin
+      \$30  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$31  = \$18 ;
     if (rst) begin
       \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$32  = pe4_done;
+    if (rst) begin
+      \$32  = 1'h0;
     end
   end
   always @* begin
@@ -14170,7 +14353,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe4_rq6;
+  assign rrp__addr = pe4_rq7;
   assign i_valid = pe4_done_out;
   assign i_acc = pe4_acc_out;
   assign i_m = pe4_m_out;
@@ -14178,15 +14361,15 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe4_flags_out[0];
   assign i_requantize = pe4_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$33 , \$32  };
-  assign o_data = { \$33 , \$32  };
-  assign \port$3761$0  = \$32 ;
-  assign \port$3762$0  = \$33 ;
-  assign \$19  = { pe4_requantize8, 1'h0 };
+  assign result = { \$34 , \$33  };
+  assign o_data = { \$34 , \$33  };
+  assign \port$3812$0  = \$33 ;
+  assign \port$3813$0  = \$34 ;
+  assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3713$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3764$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14370,8 +14553,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3713$0 ;
-  wire [1:0] \port$3713$0 ;
+  input [1:0] \port$3764$0 ;
+  wire [1:0] \port$3764$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14578,9 +14761,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3713$0 [0];
+    rq_relu1 <= \port$3764$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3713$0 [1];
+    rq_req1 <= \port$3764$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14703,8 +14886,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3713$0 [0];
-  assign i_requantize = \port$3713$0 [1];
+  assign i_relu = \port$3764$0 [0];
+  assign i_requantize = \port$3764$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14713,7 +14896,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3904$0 , \port$3905$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3964$0 , \port$3965$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14736,12 +14919,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
-  reg [31:0] \$29 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
+  reg [31:0] \$30 ;
   reg \$31 ;
-  wire [7:0] \$32 ;
-  wire [23:0] \$33 ;
+  reg \$32 ;
+  wire [7:0] \$33 ;
+  wire [23:0] \$34 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -14769,6 +14953,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire o_valid;
   reg [63:0] pe5_a1 = 64'h0000000000000000;
   reg [63:0] pe5_a2 = 64'h0000000000000000;
+  reg [63:0] pe5_a3 = 64'h0000000000000000;
   reg [31:0] pe5_acc = 32'd0;
   reg [31:0] pe5_acc_out = 32'd0;
   reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
@@ -14782,6 +14967,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_first6 = 1'h0;
   reg pe5_first7 = 1'h0;
   reg pe5_first8 = 1'h0;
+  reg pe5_first9 = 1'h0;
   reg [1:0] pe5_flags = 2'h0;
   reg [1:0] pe5_flags_out = 2'h0;
   reg pe5_last1 = 1'h0;
@@ -14792,6 +14978,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_last6 = 1'h0;
   reg pe5_last7 = 1'h0;
   reg pe5_last8 = 1'h0;
+  reg pe5_last9 = 1'h0;
   reg [15:0] pe5_m = 16'h0000;
   reg [15:0] pe5_m_out = 16'h0000;
   reg [15:0] pe5_prod0 = 16'h0000;
@@ -14810,6 +14997,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_relu6 = 1'h0;
   reg pe5_relu7 = 1'h0;
   reg pe5_relu8 = 1'h0;
+  reg pe5_relu9 = 1'h0;
   reg pe5_requantize1 = 1'h0;
   reg pe5_requantize2 = 1'h0;
   reg pe5_requantize3 = 1'h0;
@@ -14818,6 +15006,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_requantize6 = 1'h0;
   reg pe5_requantize7 = 1'h0;
   reg pe5_requantize8 = 1'h0;
+  reg pe5_requantize9 = 1'h0;
   reg [7:0] pe5_rq1 = 8'h00;
   reg [7:0] pe5_rq2 = 8'h00;
   reg [7:0] pe5_rq3 = 8'h00;
@@ -14826,6 +15015,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe5_rq6 = 8'h00;
   reg [7:0] pe5_rq7 = 8'h00;
   reg [7:0] pe5_rq8 = 8'h00;
+  reg [7:0] pe5_rq9 = 8'h00;
   reg [53:0] pe5_rq_entry = 54'h00000000000000;
   reg [5:0] pe5_s = 6'h00;
   reg [5:0] pe5_s_out = 6'h00;
@@ -14844,12 +15034,14 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe5_valid6 = 1'h0;
   reg pe5_valid7 = 1'h0;
   reg pe5_valid8 = 1'h0;
+  reg pe5_valid9 = 1'h0;
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
-  output [7:0] \port$3904$0 ;
-  wire [7:0] \port$3904$0 ;
-  output [23:0] \port$3905$0 ;
-  wire [23:0] \port$3905$0 ;
+  reg [63:0] pe5_w3 = 64'h0000000000000000;
+  output [7:0] \port$3964$0 ;
+  wire [7:0] \port$3964$0 ;
+  output [23:0] \port$3965$0 ;
+  wire [23:0] \port$3965$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -15678,9 +15870,11 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq5[pe5_rq6];
+    _1_ <= rq5[pe5_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe5_rq6 <= pe5_rq5;
   always @(posedge clk)
     pe5_relu6 <= pe5_relu5;
   always @(posedge clk)
@@ -15710,6 +15904,18 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_requantize8 <= pe5_requantize7;
   always @(posedge clk)
+    pe5_valid9 <= \$29 ;
+  always @(posedge clk)
+    pe5_first9 <= pe5_first8;
+  always @(posedge clk)
+    pe5_last9 <= pe5_last8;
+  always @(posedge clk)
+    pe5_rq9 <= pe5_rq8;
+  always @(posedge clk)
+    pe5_relu9 <= pe5_relu8;
+  always @(posedge clk)
+    pe5_requantize9 <= pe5_requantize8;
+  always @(posedge clk)
     pe5_bank_out2 <= rp__data;
   always @(posedge clk)
     pe5_w1 <= pe5_bank_out2;
@@ -15719,6 +15925,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe5_w2 <= pe5_w1;
   always @(posedge clk)
     pe5_a2 <= pe5_a1;
+  always @(posedge clk)
+    pe5_w3 <= pe5_w2;
+  always @(posedge clk)
+    pe5_a3 <= pe5_a2;
   always @(posedge clk)
     pe5_prod0 <= \$1 ;
   always @(posedge clk)
@@ -15752,9 +15962,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe5_acc <= \$29 ;
+    pe5_acc <= \$30 ;
   always @(posedge clk)
-    pe5_done <= \$30 ;
+    pe5_done <= \$31 ;
   always @(posedge clk)
     pe5_m <= pe5_rq_entry[47:32];
   always @(posedge clk)
@@ -15762,7 +15972,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_flags <= \$20 ;
   always @(posedge clk)
-    pe5_done_out <= \$31 ;
+    pe5_done_out <= \$32 ;
   always @(posedge clk)
     pe5_acc_out <= pe5_acc;
   always @(posedge clk)
@@ -15771,14 +15981,14 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe5_s_out <= pe5_s;
   always @(posedge clk)
     pe5_flags_out <= pe5_flags;
-  assign \$1  = $signed(pe5_w2[7:0]) * $signed(pe5_a2[7:0]);
-  assign \$2  = $signed(pe5_w2[15:8]) * $signed(pe5_a2[15:8]);
-  assign \$3  = $signed(pe5_w2[23:16]) * $signed(pe5_a2[23:16]);
-  assign \$4  = $signed(pe5_w2[31:24]) * $signed(pe5_a2[31:24]);
-  assign \$5  = $signed(pe5_w2[39:32]) * $signed(pe5_a2[39:32]);
-  assign \$6  = $signed(pe5_w2[47:40]) * $signed(pe5_a2[47:40]);
-  assign \$7  = $signed(pe5_w2[55:48]) * $signed(pe5_a2[55:48]);
-  assign \$8  = $signed(pe5_w2[63:56]) * $signed(pe5_a2[63:56]);
+  assign \$1  = $signed(pe5_w3[7:0]) * $signed(pe5_a3[7:0]);
+  assign \$2  = $signed(pe5_w3[15:8]) * $signed(pe5_a3[15:8]);
+  assign \$3  = $signed(pe5_w3[23:16]) * $signed(pe5_a3[23:16]);
+  assign \$4  = $signed(pe5_w3[31:24]) * $signed(pe5_a3[31:24]);
+  assign \$5  = $signed(pe5_w3[39:32]) * $signed(pe5_a3[39:32]);
+  assign \$6  = $signed(pe5_w3[47:40]) * $signed(pe5_a3[47:40]);
+  assign \$7  = $signed(pe5_w3[55:48]) * $signed(pe5_a3[55:48]);
+  assign \$8  = $signed(pe5_w3[63:56]) * $signed(pe5_a3[63:56]);
   assign \$9  = $signed(pe5_prod0) + $signed(pe5_prod1);
   assign \$10  = $signed(pe5_prod2) + $signed(pe5_prod3);
   assign \$11  = $signed(pe5_prod4) + $signed(pe5_prod5);
@@ -15786,10 +15996,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe5_sum0_0) + $signed(pe5_sum0_1);
   assign \$14  = $signed(pe5_sum0_2) + $signed(pe5_sum0_3);
   assign \$15  = $signed(pe5_sum1_0) + $signed(pe5_sum1_1);
-  assign \$16  = pe5_first8 ? pe5_rq_entry[31:0] : pe5_acc;
+  assign \$16  = pe5_first9 ? pe5_rq_entry[31:0] : pe5_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe5_sum2_0);
-  assign \$18  = pe5_valid8 & pe5_last8;
-  assign \$20  = { 1'h0, pe5_relu8 } | \$19 ;
+  assign \$18  = pe5_valid9 & pe5_last9;
+  assign \$20  = { 1'h0, pe5_relu9 } | \$19 ;
   always @(posedge clk)
     pe5_valid1 <= \$21 ;
   always @(posedge clk)
@@ -15856,8 +16066,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe5_first6 <= pe5_first5;
   always @(posedge clk)
     pe5_last6 <= pe5_last5;
-  always @(posedge clk)
-    pe5_rq6 <= pe5_rq5;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
     .i_acc(pe5_acc_out),
@@ -15865,9 +16073,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$3856$0 (pe5_flags_out),
-    .rq_ext6(\$33 ),
-    .rq_low6(\$32 ),
+    .\port$3916$0 (pe5_flags_out),
+    .rq_ext6(\$34 ),
+    .rq_low6(\$33 ),
     .rst(rst)
   );
   always @* begin
@@ -15886,23 +16094,30 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$29  = pe5_acc;
-    if (pe5_valid8) begin
-      \$29  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$30  = \$18 ;
+    \$29  = pe5_valid8;
     if (rst) begin
-      \$30  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$31  = pe5_done;
+    \$30  = pe5_acc;
+    if (pe5_valid9) begin
+      \$30  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$31  = \$18 ;
     if (rst) begin
       \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$32  = pe5_done;
+    if (rst) begin
+      \$32  = 1'h0;
     end
   end
   always @* begin
@@ -15957,7 +16172,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe5_rq6;
+  assign rrp__addr = pe5_rq7;
   assign i_valid = pe5_done_out;
   assign i_acc = pe5_acc_out;
   assign i_m = pe5_m_out;
@@ -15965,15 +16180,15 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe5_flags_out[0];
   assign i_requantize = pe5_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$33 , \$32  };
-  assign o_data = { \$33 , \$32  };
-  assign \port$3904$0  = \$32 ;
-  assign \port$3905$0  = \$33 ;
-  assign \$19  = { pe5_requantize8, 1'h0 };
+  assign result = { \$34 , \$33  };
+  assign o_data = { \$34 , \$33  };
+  assign \port$3964$0  = \$33 ;
+  assign \port$3965$0  = \$34 ;
+  assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3856$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3916$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16157,8 +16372,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3856$0 ;
-  wire [1:0] \port$3856$0 ;
+  input [1:0] \port$3916$0 ;
+  wire [1:0] \port$3916$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16365,9 +16580,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3856$0 [0];
+    rq_relu1 <= \port$3916$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3856$0 [1];
+    rq_req1 <= \port$3916$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16490,8 +16705,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3856$0 [0];
-  assign i_requantize = \port$3856$0 [1];
+  assign i_relu = \port$3916$0 [0];
+  assign i_requantize = \port$3916$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16500,7 +16715,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4047$0 , \port$4048$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4116$0 , \port$4117$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16523,12 +16738,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
-  reg [31:0] \$29 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
+  reg [31:0] \$30 ;
   reg \$31 ;
-  wire [7:0] \$32 ;
-  wire [23:0] \$33 ;
+  reg \$32 ;
+  wire [7:0] \$33 ;
+  wire [23:0] \$34 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -16556,6 +16772,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire o_valid;
   reg [63:0] pe6_a1 = 64'h0000000000000000;
   reg [63:0] pe6_a2 = 64'h0000000000000000;
+  reg [63:0] pe6_a3 = 64'h0000000000000000;
   reg [31:0] pe6_acc = 32'd0;
   reg [31:0] pe6_acc_out = 32'd0;
   reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
@@ -16569,6 +16786,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_first6 = 1'h0;
   reg pe6_first7 = 1'h0;
   reg pe6_first8 = 1'h0;
+  reg pe6_first9 = 1'h0;
   reg [1:0] pe6_flags = 2'h0;
   reg [1:0] pe6_flags_out = 2'h0;
   reg pe6_last1 = 1'h0;
@@ -16579,6 +16797,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_last6 = 1'h0;
   reg pe6_last7 = 1'h0;
   reg pe6_last8 = 1'h0;
+  reg pe6_last9 = 1'h0;
   reg [15:0] pe6_m = 16'h0000;
   reg [15:0] pe6_m_out = 16'h0000;
   reg [15:0] pe6_prod0 = 16'h0000;
@@ -16597,6 +16816,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_relu6 = 1'h0;
   reg pe6_relu7 = 1'h0;
   reg pe6_relu8 = 1'h0;
+  reg pe6_relu9 = 1'h0;
   reg pe6_requantize1 = 1'h0;
   reg pe6_requantize2 = 1'h0;
   reg pe6_requantize3 = 1'h0;
@@ -16605,6 +16825,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_requantize6 = 1'h0;
   reg pe6_requantize7 = 1'h0;
   reg pe6_requantize8 = 1'h0;
+  reg pe6_requantize9 = 1'h0;
   reg [7:0] pe6_rq1 = 8'h00;
   reg [7:0] pe6_rq2 = 8'h00;
   reg [7:0] pe6_rq3 = 8'h00;
@@ -16613,6 +16834,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe6_rq6 = 8'h00;
   reg [7:0] pe6_rq7 = 8'h00;
   reg [7:0] pe6_rq8 = 8'h00;
+  reg [7:0] pe6_rq9 = 8'h00;
   reg [53:0] pe6_rq_entry = 54'h00000000000000;
   reg [5:0] pe6_s = 6'h00;
   reg [5:0] pe6_s_out = 6'h00;
@@ -16631,12 +16853,14 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe6_valid6 = 1'h0;
   reg pe6_valid7 = 1'h0;
   reg pe6_valid8 = 1'h0;
+  reg pe6_valid9 = 1'h0;
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
-  output [7:0] \port$4047$0 ;
-  wire [7:0] \port$4047$0 ;
-  output [23:0] \port$4048$0 ;
-  wire [23:0] \port$4048$0 ;
+  reg [63:0] pe6_w3 = 64'h0000000000000000;
+  output [7:0] \port$4116$0 ;
+  wire [7:0] \port$4116$0 ;
+  output [23:0] \port$4117$0 ;
+  wire [23:0] \port$4117$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17465,9 +17689,11 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq6[pe6_rq6];
+    _1_ <= rq6[pe6_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe6_rq6 <= pe6_rq5;
   always @(posedge clk)
     pe6_relu6 <= pe6_relu5;
   always @(posedge clk)
@@ -17497,6 +17723,18 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_requantize8 <= pe6_requantize7;
   always @(posedge clk)
+    pe6_valid9 <= \$29 ;
+  always @(posedge clk)
+    pe6_first9 <= pe6_first8;
+  always @(posedge clk)
+    pe6_last9 <= pe6_last8;
+  always @(posedge clk)
+    pe6_rq9 <= pe6_rq8;
+  always @(posedge clk)
+    pe6_relu9 <= pe6_relu8;
+  always @(posedge clk)
+    pe6_requantize9 <= pe6_requantize8;
+  always @(posedge clk)
     pe6_bank_out2 <= rp__data;
   always @(posedge clk)
     pe6_w1 <= pe6_bank_out2;
@@ -17506,6 +17744,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe6_w2 <= pe6_w1;
   always @(posedge clk)
     pe6_a2 <= pe6_a1;
+  always @(posedge clk)
+    pe6_w3 <= pe6_w2;
+  always @(posedge clk)
+    pe6_a3 <= pe6_a2;
   always @(posedge clk)
     pe6_prod0 <= \$1 ;
   always @(posedge clk)
@@ -17539,9 +17781,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe6_acc <= \$29 ;
+    pe6_acc <= \$30 ;
   always @(posedge clk)
-    pe6_done <= \$30 ;
+    pe6_done <= \$31 ;
   always @(posedge clk)
     pe6_m <= pe6_rq_entry[47:32];
   always @(posedge clk)
@@ -17549,7 +17791,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_flags <= \$20 ;
   always @(posedge clk)
-    pe6_done_out <= \$31 ;
+    pe6_done_out <= \$32 ;
   always @(posedge clk)
     pe6_acc_out <= pe6_acc;
   always @(posedge clk)
@@ -17558,14 +17800,14 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe6_s_out <= pe6_s;
   always @(posedge clk)
     pe6_flags_out <= pe6_flags;
-  assign \$1  = $signed(pe6_w2[7:0]) * $signed(pe6_a2[7:0]);
-  assign \$2  = $signed(pe6_w2[15:8]) * $signed(pe6_a2[15:8]);
-  assign \$3  = $signed(pe6_w2[23:16]) * $signed(pe6_a2[23:16]);
-  assign \$4  = $signed(pe6_w2[31:24]) * $signed(pe6_a2[31:24]);
-  assign \$5  = $signed(pe6_w2[39:32]) * $signed(pe6_a2[39:32]);
-  assign \$6  = $signed(pe6_w2[47:40]) * $signed(pe6_a2[47:40]);
-  assign \$7  = $signed(pe6_w2[55:48]) * $signed(pe6_a2[55:48]);
-  assign \$8  = $signed(pe6_w2[63:56]) * $signed(pe6_a2[63:56]);
+  assign \$1  = $signed(pe6_w3[7:0]) * $signed(pe6_a3[7:0]);
+  assign \$2  = $signed(pe6_w3[15:8]) * $signed(pe6_a3[15:8]);
+  assign \$3  = $signed(pe6_w3[23:16]) * $signed(pe6_a3[23:16]);
+  assign \$4  = $signed(pe6_w3[31:24]) * $signed(pe6_a3[31:24]);
+  assign \$5  = $signed(pe6_w3[39:32]) * $signed(pe6_a3[39:32]);
+  assign \$6  = $signed(pe6_w3[47:40]) * $signed(pe6_a3[47:40]);
+  assign \$7  = $signed(pe6_w3[55:48]) * $signed(pe6_a3[55:48]);
+  assign \$8  = $signed(pe6_w3[63:56]) * $signed(pe6_a3[63:56]);
   assign \$9  = $signed(pe6_prod0) + $signed(pe6_prod1);
   assign \$10  = $signed(pe6_prod2) + $signed(pe6_prod3);
   assign \$11  = $signed(pe6_prod4) + $signed(pe6_prod5);
@@ -17573,10 +17815,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe6_sum0_0) + $signed(pe6_sum0_1);
   assign \$14  = $signed(pe6_sum0_2) + $signed(pe6_sum0_3);
   assign \$15  = $signed(pe6_sum1_0) + $signed(pe6_sum1_1);
-  assign \$16  = pe6_first8 ? pe6_rq_entry[31:0] : pe6_acc;
+  assign \$16  = pe6_first9 ? pe6_rq_entry[31:0] : pe6_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe6_sum2_0);
-  assign \$18  = pe6_valid8 & pe6_last8;
-  assign \$20  = { 1'h0, pe6_relu8 } | \$19 ;
+  assign \$18  = pe6_valid9 & pe6_last9;
+  assign \$20  = { 1'h0, pe6_relu9 } | \$19 ;
   always @(posedge clk)
     pe6_valid1 <= \$21 ;
   always @(posedge clk)
@@ -17643,8 +17885,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe6_first6 <= pe6_first5;
   always @(posedge clk)
     pe6_last6 <= pe6_last5;
-  always @(posedge clk)
-    pe6_rq6 <= pe6_rq5;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
     .i_acc(pe6_acc_out),
@@ -17652,9 +17892,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$3999$0 (pe6_flags_out),
-    .rq_ext6(\$33 ),
-    .rq_low6(\$32 ),
+    .\port$4068$0 (pe6_flags_out),
+    .rq_ext6(\$34 ),
+    .rq_low6(\$33 ),
     .rst(rst)
   );
   always @* begin
@@ -17673,23 +17913,30 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$29  = pe6_acc;
-    if (pe6_valid8) begin
-      \$29  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$30  = \$18 ;
+    \$29  = pe6_valid8;
     if (rst) begin
-      \$30  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$31  = pe6_done;
+    \$30  = pe6_acc;
+    if (pe6_valid9) begin
+      \$30  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$31  = \$18 ;
     if (rst) begin
       \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$32  = pe6_done;
+    if (rst) begin
+      \$32  = 1'h0;
     end
   end
   always @* begin
@@ -17744,7 +17991,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe6_rq6;
+  assign rrp__addr = pe6_rq7;
   assign i_valid = pe6_done_out;
   assign i_acc = pe6_acc_out;
   assign i_m = pe6_m_out;
@@ -17752,15 +17999,15 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe6_flags_out[0];
   assign i_requantize = pe6_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$33 , \$32  };
-  assign o_data = { \$33 , \$32  };
-  assign \port$4047$0  = \$32 ;
-  assign \port$4048$0  = \$33 ;
-  assign \$19  = { pe6_requantize8, 1'h0 };
+  assign result = { \$34 , \$33  };
+  assign o_data = { \$34 , \$33  };
+  assign \port$4116$0  = \$33 ;
+  assign \port$4117$0  = \$34 ;
+  assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$3999$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4068$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -17944,8 +18191,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3999$0 ;
-  wire [1:0] \port$3999$0 ;
+  input [1:0] \port$4068$0 ;
+  wire [1:0] \port$4068$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18152,9 +18399,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3999$0 [0];
+    rq_relu1 <= \port$4068$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3999$0 [1];
+    rq_req1 <= \port$4068$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18277,8 +18524,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3999$0 [0];
-  assign i_requantize = \port$3999$0 [1];
+  assign i_relu = \port$4068$0 [0];
+  assign i_requantize = \port$4068$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18287,7 +18534,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4190$0 , \port$4191$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4268$0 , \port$4269$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18310,12 +18557,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
-  reg [31:0] \$29 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
+  reg [31:0] \$30 ;
   reg \$31 ;
-  wire [7:0] \$32 ;
-  wire [23:0] \$33 ;
+  reg \$32 ;
+  wire [7:0] \$33 ;
+  wire [23:0] \$34 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -18343,6 +18591,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire o_valid;
   reg [63:0] pe7_a1 = 64'h0000000000000000;
   reg [63:0] pe7_a2 = 64'h0000000000000000;
+  reg [63:0] pe7_a3 = 64'h0000000000000000;
   reg [31:0] pe7_acc = 32'd0;
   reg [31:0] pe7_acc_out = 32'd0;
   reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
@@ -18356,6 +18605,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_first6 = 1'h0;
   reg pe7_first7 = 1'h0;
   reg pe7_first8 = 1'h0;
+  reg pe7_first9 = 1'h0;
   reg [1:0] pe7_flags = 2'h0;
   reg [1:0] pe7_flags_out = 2'h0;
   reg pe7_last1 = 1'h0;
@@ -18366,6 +18616,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_last6 = 1'h0;
   reg pe7_last7 = 1'h0;
   reg pe7_last8 = 1'h0;
+  reg pe7_last9 = 1'h0;
   reg [15:0] pe7_m = 16'h0000;
   reg [15:0] pe7_m_out = 16'h0000;
   reg [15:0] pe7_prod0 = 16'h0000;
@@ -18384,6 +18635,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_relu6 = 1'h0;
   reg pe7_relu7 = 1'h0;
   reg pe7_relu8 = 1'h0;
+  reg pe7_relu9 = 1'h0;
   reg pe7_requantize1 = 1'h0;
   reg pe7_requantize2 = 1'h0;
   reg pe7_requantize3 = 1'h0;
@@ -18392,6 +18644,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_requantize6 = 1'h0;
   reg pe7_requantize7 = 1'h0;
   reg pe7_requantize8 = 1'h0;
+  reg pe7_requantize9 = 1'h0;
   reg [7:0] pe7_rq1 = 8'h00;
   reg [7:0] pe7_rq2 = 8'h00;
   reg [7:0] pe7_rq3 = 8'h00;
@@ -18400,6 +18653,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe7_rq6 = 8'h00;
   reg [7:0] pe7_rq7 = 8'h00;
   reg [7:0] pe7_rq8 = 8'h00;
+  reg [7:0] pe7_rq9 = 8'h00;
   reg [53:0] pe7_rq_entry = 54'h00000000000000;
   reg [5:0] pe7_s = 6'h00;
   reg [5:0] pe7_s_out = 6'h00;
@@ -18418,12 +18672,14 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg pe7_valid6 = 1'h0;
   reg pe7_valid7 = 1'h0;
   reg pe7_valid8 = 1'h0;
+  reg pe7_valid9 = 1'h0;
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
-  output [7:0] \port$4190$0 ;
-  wire [7:0] \port$4190$0 ;
-  output [23:0] \port$4191$0 ;
-  wire [23:0] \port$4191$0 ;
+  reg [63:0] pe7_w3 = 64'h0000000000000000;
+  output [7:0] \port$4268$0 ;
+  wire [7:0] \port$4268$0 ;
+  output [23:0] \port$4269$0 ;
+  wire [23:0] \port$4269$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19252,9 +19508,11 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq7[pe7_rq6];
+    _1_ <= rq7[pe7_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe7_rq6 <= pe7_rq5;
   always @(posedge clk)
     pe7_relu6 <= pe7_relu5;
   always @(posedge clk)
@@ -19284,6 +19542,18 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_requantize8 <= pe7_requantize7;
   always @(posedge clk)
+    pe7_valid9 <= \$29 ;
+  always @(posedge clk)
+    pe7_first9 <= pe7_first8;
+  always @(posedge clk)
+    pe7_last9 <= pe7_last8;
+  always @(posedge clk)
+    pe7_rq9 <= pe7_rq8;
+  always @(posedge clk)
+    pe7_relu9 <= pe7_relu8;
+  always @(posedge clk)
+    pe7_requantize9 <= pe7_requantize8;
+  always @(posedge clk)
     pe7_bank_out2 <= rp__data;
   always @(posedge clk)
     pe7_w1 <= pe7_bank_out2;
@@ -19293,6 +19563,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe7_w2 <= pe7_w1;
   always @(posedge clk)
     pe7_a2 <= pe7_a1;
+  always @(posedge clk)
+    pe7_w3 <= pe7_w2;
+  always @(posedge clk)
+    pe7_a3 <= pe7_a2;
   always @(posedge clk)
     pe7_prod0 <= \$1 ;
   always @(posedge clk)
@@ -19326,9 +19600,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe7_acc <= \$29 ;
+    pe7_acc <= \$30 ;
   always @(posedge clk)
-    pe7_done <= \$30 ;
+    pe7_done <= \$31 ;
   always @(posedge clk)
     pe7_m <= pe7_rq_entry[47:32];
   always @(posedge clk)
@@ -19336,7 +19610,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_flags <= \$20 ;
   always @(posedge clk)
-    pe7_done_out <= \$31 ;
+    pe7_done_out <= \$32 ;
   always @(posedge clk)
     pe7_acc_out <= pe7_acc;
   always @(posedge clk)
@@ -19345,14 +19619,14 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe7_s_out <= pe7_s;
   always @(posedge clk)
     pe7_flags_out <= pe7_flags;
-  assign \$1  = $signed(pe7_w2[7:0]) * $signed(pe7_a2[7:0]);
-  assign \$2  = $signed(pe7_w2[15:8]) * $signed(pe7_a2[15:8]);
-  assign \$3  = $signed(pe7_w2[23:16]) * $signed(pe7_a2[23:16]);
-  assign \$4  = $signed(pe7_w2[31:24]) * $signed(pe7_a2[31:24]);
-  assign \$5  = $signed(pe7_w2[39:32]) * $signed(pe7_a2[39:32]);
-  assign \$6  = $signed(pe7_w2[47:40]) * $signed(pe7_a2[47:40]);
-  assign \$7  = $signed(pe7_w2[55:48]) * $signed(pe7_a2[55:48]);
-  assign \$8  = $signed(pe7_w2[63:56]) * $signed(pe7_a2[63:56]);
+  assign \$1  = $signed(pe7_w3[7:0]) * $signed(pe7_a3[7:0]);
+  assign \$2  = $signed(pe7_w3[15:8]) * $signed(pe7_a3[15:8]);
+  assign \$3  = $signed(pe7_w3[23:16]) * $signed(pe7_a3[23:16]);
+  assign \$4  = $signed(pe7_w3[31:24]) * $signed(pe7_a3[31:24]);
+  assign \$5  = $signed(pe7_w3[39:32]) * $signed(pe7_a3[39:32]);
+  assign \$6  = $signed(pe7_w3[47:40]) * $signed(pe7_a3[47:40]);
+  assign \$7  = $signed(pe7_w3[55:48]) * $signed(pe7_a3[55:48]);
+  assign \$8  = $signed(pe7_w3[63:56]) * $signed(pe7_a3[63:56]);
   assign \$9  = $signed(pe7_prod0) + $signed(pe7_prod1);
   assign \$10  = $signed(pe7_prod2) + $signed(pe7_prod3);
   assign \$11  = $signed(pe7_prod4) + $signed(pe7_prod5);
@@ -19360,10 +19634,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$13  = $signed(pe7_sum0_0) + $signed(pe7_sum0_1);
   assign \$14  = $signed(pe7_sum0_2) + $signed(pe7_sum0_3);
   assign \$15  = $signed(pe7_sum1_0) + $signed(pe7_sum1_1);
-  assign \$16  = pe7_first8 ? pe7_rq_entry[31:0] : pe7_acc;
+  assign \$16  = pe7_first9 ? pe7_rq_entry[31:0] : pe7_acc;
   assign \$17  = $signed(\$16 ) + $signed(pe7_sum2_0);
-  assign \$18  = pe7_valid8 & pe7_last8;
-  assign \$20  = { 1'h0, pe7_relu8 } | \$19 ;
+  assign \$18  = pe7_valid9 & pe7_last9;
+  assign \$20  = { 1'h0, pe7_relu9 } | \$19 ;
   always @(posedge clk)
     pe7_valid1 <= \$21 ;
   always @(posedge clk)
@@ -19430,8 +19704,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe7_first6 <= pe7_first5;
   always @(posedge clk)
     pe7_last6 <= pe7_last5;
-  always @(posedge clk)
-    pe7_rq6 <= pe7_rq5;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
     .i_acc(pe7_acc_out),
@@ -19439,9 +19711,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4142$0 (pe7_flags_out),
-    .rq_ext6(\$33 ),
-    .rq_low6(\$32 ),
+    .\port$4220$0 (pe7_flags_out),
+    .rq_ext6(\$34 ),
+    .rq_low6(\$33 ),
     .rst(rst)
   );
   always @* begin
@@ -19460,23 +19732,30 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$29  = pe7_acc;
-    if (pe7_valid8) begin
-      \$29  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$30  = \$18 ;
+    \$29  = pe7_valid8;
     if (rst) begin
-      \$30  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$31  = pe7_done;
+    \$30  = pe7_acc;
+    if (pe7_valid9) begin
+      \$30  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$31  = \$18 ;
     if (rst) begin
       \$31  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$32  = pe7_done;
+    if (rst) begin
+      \$32  = 1'h0;
     end
   end
   always @* begin
@@ -19531,7 +19810,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign rq_waddr = wp__addr[7:0];
   assign rwp__data = wp__data[53:0];
   assign rq_wdata = wp__data[53:0];
-  assign rrp__addr = pe7_rq6;
+  assign rrp__addr = pe7_rq7;
   assign i_valid = pe7_done_out;
   assign i_acc = pe7_acc_out;
   assign i_m = pe7_m_out;
@@ -19539,15 +19818,15 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe7_flags_out[0];
   assign i_requantize = pe7_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$33 , \$32  };
-  assign o_data = { \$33 , \$32  };
-  assign \port$4190$0  = \$32 ;
-  assign \port$4191$0  = \$33 ;
-  assign \$19  = { pe7_requantize8, 1'h0 };
+  assign result = { \$34 , \$33  };
+  assign o_data = { \$34 , \$33  };
+  assign \port$4268$0  = \$33 ;
+  assign \port$4269$0  = \$34 ;
+  assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4142$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4220$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -19731,8 +20010,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4142$0 ;
-  wire [1:0] \port$4142$0 ;
+  input [1:0] \port$4220$0 ;
+  wire [1:0] \port$4220$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -19939,9 +20218,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4142$0 [0];
+    rq_relu1 <= \port$4220$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4142$0 [1];
+    rq_req1 <= \port$4220$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20064,8 +20343,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4142$0 [0];
-  assign i_requantize = \port$4142$0 [1];
+  assign i_relu = \port$4220$0 [0];
+  assign i_requantize = \port$4220$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -10,14 +10,14 @@ one hands it to the requantization unit.
 Pipeline (cycle ``k`` after the step is issued; see ``pyhdl.sizing.pe_stages``)::
 
     k=0  bank address        k=1  bank read data       k=2  bank output register
-    k=3  weight/activation registers   k=4  the same again, beside the multipliers
-    k=5  products            k=5+log2(simd)  lane sum  k=6+log2(simd)  accumulator
+    k=3  weight/activation registers   k=4, 5  the same again, toward the multipliers
+    k=6  products            k=6+log2(simd)  lane sum  k=7+log2(simd)  accumulator
     +1   the accumulator copied for the requant multipliers
     +6   requantization (multiply, rounding shift, clamp) -> result
 
 (``R = pyhdl.sizing.buffer_read_stages()`` = 2 cycles of read latency: no logic
 follows a block RAM's data output in the cycle it is read; ``O =
-pyhdl.sizing.operand_stages()`` = 2 operand registers.)
+pyhdl.sizing.operand_stages()`` = 3 operand registers.)
 
 The requant table (bias/m/s per neuron group) is read three cycles before the
 accumulator needs the bias and its output registered.  In ``vonneumann`` mode the PE has no bank; its

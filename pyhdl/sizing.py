@@ -273,11 +273,14 @@ def operand_stages() -> int:
     """Registers between the buffer/bank read registers and the multipliers.
 
     The first takes the activations broadcast to every PE (a long route from the
-    shared read select); the second sits beside the DSP and has nothing to reach but
-    it.  With one, the register-to-multiplier route (3.1 ns on ECP5 speed 6) plus the
-    unregistered MULT18X18D (3.9 ns) was the critical path.
+    shared read select); the others have nothing to reach but the next one and the
+    DSP, which leaves the placer room to put the last one beside its multiplier.  Yosys
+    maps ``MULT18X18D`` without its own input register, so that route plus the 3.9 ns
+    multiplier is a whole cycle: with one operand register it was the ECP5 critical
+    path, with two it still was on placement seeds 3 and 4 (7.2-7.8 ns of routing,
+    83.5 and 81.3 MHz); with three no seed of 1-4 is limited by a multiplier.
     """
-    return 2
+    return 3
 
 
 def pe_stages(cfg: ArrayConfig) -> int:
