@@ -7,21 +7,21 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [7:0] \$1000 ;
+  reg \$1000 ;
   reg \$1001 ;
   reg \$1002 ;
-  reg [7:0] \$1003 ;
-  reg \$1004 ;
+  reg \$1003 ;
+  reg [7:0] \$1004 ;
   reg \$1005 ;
   reg \$1006 ;
-  reg \$1007 ;
-  reg [7:0] \$1008 ;
+  reg [2:0] \$1007 ;
+  reg \$1008 ;
   reg \$1009 ;
   wire \$101 ;
-  reg \$1010 ;
-  reg [2:0] \$1011 ;
-  reg \$1012 ;
-  reg \$1013 ;
+  reg [3:0] \$1010 ;
+  reg [31:0] \$1011 ;
+  reg [3:0] \$1012 ;
+  reg [31:0] \$1013 ;
   reg [3:0] \$1014 ;
   reg [31:0] \$1015 ;
   reg [3:0] \$1016 ;
@@ -35,15 +35,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$1023 ;
   reg [3:0] \$1024 ;
   reg [31:0] \$1025 ;
-  reg [3:0] \$1026 ;
-  reg [31:0] \$1027 ;
-  reg [3:0] \$1028 ;
-  reg [31:0] \$1029 ;
+  wire [7:0] \$1026 ;
+  wire [23:0] \$1027 ;
+  wire [7:0] \$1028 ;
+  wire [23:0] \$1029 ;
   wire \$103 ;
-  wire [7:0] \$1030 ;
-  wire [23:0] \$1031 ;
-  wire [7:0] \$1032 ;
-  wire [23:0] \$1033 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -820,17 +816,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire [8:0] \$803 ;
-  wire [8:0] \$804 ;
+  wire \$803 ;
+  wire \$804 ;
   wire \$805 ;
   wire [8:0] \$806 ;
   wire [8:0] \$807 ;
-  wire [9:0] \$808 ;
-  wire \$809 ;
+  wire \$808 ;
+  wire [8:0] \$809 ;
   wire \$81 ;
   wire [8:0] \$810 ;
-  wire [8:0] \$811 ;
-  wire [9:0] \$812 ;
+  wire \$811 ;
+  wire \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
@@ -844,14 +840,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire [8:0] \$827 ;
-  wire [8:0] \$828 ;
-  wire \$829 ;
+  wire [8:0] \$825 ;
+  wire [8:0] \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire [9:0] \$829 ;
   wire \$83 ;
   wire \$830 ;
-  wire [9:0] \$831 ;
+  wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
@@ -861,40 +857,40 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire [8:0] \$842 ;
-  wire [8:0] \$843 ;
+  wire [8:0] \$840 ;
+  wire [8:0] \$841 ;
+  wire \$842 ;
+  wire \$843 ;
   wire \$844 ;
-  wire [8:0] \$845 ;
+  wire \$845 ;
   wire [8:0] \$846 ;
-  wire \$847 ;
+  wire [8:0] \$847 ;
   wire [8:0] \$848 ;
-  wire [8:0] \$849 ;
+  wire \$849 ;
   wire \$85 ;
   wire [8:0] \$850 ;
-  wire \$851 ;
+  wire [8:0] \$851 ;
   wire [8:0] \$852 ;
-  wire [8:0] \$853 ;
+  wire \$853 ;
   wire [8:0] \$854 ;
-  wire [9:0] \$855 ;
+  wire [8:0] \$855 ;
   wire \$856 ;
   wire [8:0] \$857 ;
   wire [8:0] \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [8:0] \$860 ;
-  wire [8:0] \$861 ;
-  wire [9:0] \$862 ;
-  wire \$863 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire [9:0] \$863 ;
   wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire [9:0] \$867 ;
+  wire [9:0] \$865 ;
+  wire [9:0] \$866 ;
+  wire \$867 ;
   wire \$868 ;
-  wire [9:0] \$869 ;
+  wire \$869 ;
   wire \$87 ;
-  wire [9:0] \$870 ;
+  wire \$870 ;
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
@@ -902,93 +898,93 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
-  wire \$878 ;
+  wire [8:0] \$878 ;
   wire \$879 ;
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire [8:0] \$882 ;
-  wire \$883 ;
-  wire \$884 ;
+  wire \$882 ;
+  wire [8:0] \$883 ;
+  wire [8:0] \$884 ;
   wire \$885 ;
-  wire \$886 ;
-  wire [8:0] \$887 ;
-  wire [8:0] \$888 ;
+  wire [8:0] \$886 ;
+  wire \$887 ;
+  wire \$888 ;
   wire \$889 ;
   wire \$89 ;
-  wire [8:0] \$890 ;
-  wire \$891 ;
+  wire \$890 ;
+  wire [8:0] \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire [8:0] \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire [3:0] \$899 ;
+  wire [3:0] \$895 ;
+  wire [4:0] \$896 ;
+  wire [3:0] \$897 ;
+  wire [4:0] \$898 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [4:0] \$900 ;
-  wire [3:0] \$901 ;
-  wire [4:0] \$902 ;
-  wire \$903 ;
+  wire [31:0] \$900 ;
+  wire [32:0] \$901 ;
+  wire [31:0] \$902 ;
+  wire [32:0] \$903 ;
   wire [31:0] \$904 ;
   wire [32:0] \$905 ;
-  wire [31:0] \$906 ;
-  wire [32:0] \$907 ;
-  wire [31:0] \$908 ;
-  wire [32:0] \$909 ;
+  wire [3:0] \$906 ;
+  wire [31:0] \$907 ;
+  wire [32:0] \$908 ;
+  wire [1:0] \$909 ;
   wire \$91 ;
-  wire [3:0] \$910 ;
-  wire [31:0] \$911 ;
-  wire [32:0] \$912 ;
-  wire [1:0] \$913 ;
-  wire [31:0] \$914 ;
-  wire [32:0] \$915 ;
-  wire [31:0] \$916 ;
-  wire [32:0] \$917 ;
-  wire [1:0] \$918 ;
-  wire [31:0] \$919 ;
+  wire [31:0] \$910 ;
+  wire [32:0] \$911 ;
+  wire [31:0] \$912 ;
+  wire [32:0] \$913 ;
+  wire [1:0] \$914 ;
+  wire [31:0] \$915 ;
+  wire [32:0] \$916 ;
+  wire [31:0] \$917 ;
+  wire [32:0] \$918 ;
+  reg \$919 ;
   wire \$92 ;
-  wire [32:0] \$920 ;
-  wire [31:0] \$921 ;
-  wire [32:0] \$922 ;
-  reg \$923 ;
-  reg [3:0] \$924 ;
-  reg [8:0] \$925 ;
-  reg [7:0] \$926 ;
-  reg [7:0] \$927 ;
-  reg \$928 ;
+  reg [3:0] \$920 ;
+  reg [8:0] \$921 ;
+  reg [7:0] \$922 ;
+  reg [7:0] \$923 ;
+  reg \$924 ;
+  reg [7:0] \$925 ;
+  reg \$926 ;
+  reg \$927 ;
+  reg [7:0] \$928 ;
   reg [7:0] \$929 ;
   wire \$93 ;
-  reg \$930 ;
-  reg \$931 ;
+  reg [8:0] \$930 ;
+  reg [8:0] \$931 ;
   reg [7:0] \$932 ;
-  reg [7:0] \$933 ;
-  reg [8:0] \$934 ;
-  reg [8:0] \$935 ;
-  reg [7:0] \$936 ;
-  reg \$937 ;
-  reg \$938 ;
-  reg \$939 ;
+  reg \$933 ;
+  reg \$934 ;
+  reg \$935 ;
+  reg [8:0] \$936 ;
+  reg [7:0] \$937 ;
+  reg [2:0] \$938 ;
+  reg [7:0] \$939 ;
   wire \$94 ;
-  reg [8:0] \$940 ;
-  reg [7:0] \$941 ;
-  reg [2:0] \$942 ;
+  reg [7:0] \$940 ;
+  reg [8:0] \$941 ;
+  reg [9:0] \$942 ;
   reg [7:0] \$943 ;
   reg [7:0] \$944 ;
-  reg [8:0] \$945 ;
-  reg [9:0] \$946 ;
+  reg \$945 ;
+  reg [8:0] \$946 ;
   reg [7:0] \$947 ;
-  reg [7:0] \$948 ;
+  reg \$948 ;
   reg \$949 ;
   wire \$95 ;
-  reg [8:0] \$950 ;
+  reg [7:0] \$950 ;
   reg [7:0] \$951 ;
   reg \$952 ;
   reg \$953 ;
-  reg [7:0] \$954 ;
-  reg [7:0] \$955 ;
+  reg \$954 ;
+  reg \$955 ;
   reg \$956 ;
   reg \$957 ;
   reg \$958 ;
@@ -1009,19 +1005,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$971 ;
   reg \$972 ;
   reg \$973 ;
-  reg \$974 ;
+  reg [7:0] \$974 ;
   reg \$975 ;
   reg \$976 ;
-  reg \$977 ;
-  reg [7:0] \$978 ;
+  reg [7:0] \$977 ;
+  reg \$978 ;
   reg \$979 ;
   wire \$98 ;
   reg \$980 ;
-  reg [7:0] \$981 ;
+  reg \$981 ;
   reg \$982 ;
   reg \$983 ;
   reg \$984 ;
-  reg \$985 ;
+  reg [8:0] \$985 ;
   reg \$986 ;
   reg \$987 ;
   reg \$988 ;
@@ -1033,10 +1029,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] \$993 ;
   reg \$994 ;
   reg \$995 ;
-  reg \$996 ;
-  reg [8:0] \$997 ;
+  reg [7:0] \$996 ;
+  reg \$997 ;
   reg \$998 ;
-  reg \$999 ;
+  reg [7:0] \$999 ;
   wire [1:0] \$signature__addr ;
   wire [6:0] \$signature__addr$132 ;
   wire [6:0] \$signature__addr$135 ;
@@ -1515,13 +1511,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$170 )
-      actbuf[\$168 [6:0]][7:0] <= \$1030 ;
+      actbuf[\$168 [6:0]][7:0] <= \$1026 ;
     if (\$172 )
-      actbuf[\$168 [6:0]][15:8] <= \$1032 ;
+      actbuf[\$168 [6:0]][15:8] <= \$1028 ;
     if (\$174 )
-      actbuf[\$168 [6:0]][23:16] <= \$1030 ;
+      actbuf[\$168 [6:0]][23:16] <= \$1026 ;
     if (\$176 )
-      actbuf[\$168 [6:0]][31:24] <= \$1032 ;
+      actbuf[\$168 [6:0]][31:24] <= \$1028 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1768,7 +1764,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$178 [6:0]] <= { \$1031 , \$1030  };
+      outbuf0[\$178 [6:0]] <= { \$1027 , \$1026  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
@@ -1908,7 +1904,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$180 [6:0]] <= { \$1033 , \$1032  };
+      outbuf1[\$180 [6:0]] <= { \$1029 , \$1028  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
@@ -2630,185 +2626,183 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$800  = ~ issue_a;
   assign \$801  = loaded & \$800 ;
   assign \$802  = \$801  & issue_b;
-  assign \$803  = d0_rp__data[7:0] + 2'h3;
-  assign \$805  = \$804  == 1'h1;
-  assign \$806  = d0_rp__data[7:0] + 2'h3;
-  assign \$808  = \$807  - 1'h1;
-  assign \$809  = b_fold_plus1 == \$808 ;
-  assign \$810  = d0_rp__data[7:0] + 2'h3;
-  assign \$812  = \$811  - 1'h1;
-  assign \$813  = b_fold == \$812 ;
-  assign \$814  = ~ loaded;
+  assign \$803  = | d0_rp__data[7:0];
+  assign \$804  = d0_rp__data[7:0] <= 3'h4;
+  assign \$805  = \$803  & \$804 ;
+  assign \$806  = d0_rp__data[7:0] - 1'h1;
+  assign \$808  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$807 );
+  assign \$809  = d0_rp__data[7:0] - 1'h1;
+  assign \$811  = b_fold == \$810 ;
+  assign \$812  = ~ loaded;
+  assign \$813  = issue_a & last_fold;
+  assign \$814  = \$813  & last_group;
   assign \$815  = issue_a & last_fold;
-  assign \$816  = \$815  & last_group;
-  assign \$817  = issue_a & last_fold;
-  assign \$818  = ~ b_done;
-  assign \$819  = cur_is_last & \$818 ;
-  assign \$820  = ~ b_group_is_0;
-  assign \$821  = \$819  & \$820 ;
-  assign \$822  = \$821  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$823  = ~ b_done;
-  assign \$824  = cur_is_last & \$823 ;
-  assign \$825  = ~ b_group_is_0;
-  assign \$826  = \$824  & \$825 ;
-  assign \$827  = b_group + 1'h1;
-  assign \$828  = \$826  ? \$827  : 9'h001;
-  assign \$829  = ! cur_folds_m1;
-  assign \$830  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$831  = group_plus1 + 1'h1;
-  assign \$832  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$833  = ~ loaded;
-  assign \$834  = last_fold & last_group;
-  assign \$835  = \$834  & cur_is_last;
-  assign \$836  = issue_a & \$835 ;
-  assign \$837  = \$833  | \$836 ;
-  assign \$838  = ~ issue_a;
-  assign \$839  = loaded & \$838 ;
-  assign \$840  = \$839  & issue_b;
-  assign \$841  = \$840  & b_last_fold;
-  assign \$842  = d0_rp__data[15:8] + 1'h1;
-  assign \$844  = ! \$843 ;
-  assign \$845  = d0_rp__data[15:8] + 1'h1;
-  assign \$847  = \$846  == 1'h1;
-  assign \$848  = b_group + 1'h1;
-  assign \$849  = d0_rp__data[15:8] + 1'h1;
-  assign \$851  = \$848  == \$850 ;
-  assign \$852  = b_group + 1'h1;
-  assign \$853  = d0_rp__data[15:8] + 1'h1;
-  assign \$855  = \$854  - 1'h1;
-  assign \$856  = \$852  == \$855 ;
-  assign \$857  = d0_rp__data[15:8] + 1'h1;
+  assign \$816  = ~ b_done;
+  assign \$817  = cur_is_last & \$816 ;
+  assign \$818  = ~ b_group_is_0;
+  assign \$819  = \$817  & \$818 ;
+  assign \$820  = \$819  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$821  = ~ b_done;
+  assign \$822  = cur_is_last & \$821 ;
+  assign \$823  = ~ b_group_is_0;
+  assign \$824  = \$822  & \$823 ;
+  assign \$825  = b_group + 1'h1;
+  assign \$826  = \$824  ? \$825  : 9'h001;
+  assign \$827  = ! cur_folds_m1;
+  assign \$828  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$829  = group_plus1 + 1'h1;
+  assign \$830  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$831  = ~ loaded;
+  assign \$832  = last_fold & last_group;
+  assign \$833  = \$832  & cur_is_last;
+  assign \$834  = issue_a & \$833 ;
+  assign \$835  = \$831  | \$834 ;
+  assign \$836  = ~ issue_a;
+  assign \$837  = loaded & \$836 ;
+  assign \$838  = \$837  & issue_b;
+  assign \$839  = \$838  & b_last_fold;
+  assign \$840  = d0_rp__data[15:8] + 1'h1;
+  assign \$842  = ! \$841 ;
+  assign \$843  = | d0_rp__data[15:8];
+  assign \$844  = d0_rp__data[15:8] <= 2'h2;
+  assign \$845  = \$843  & \$844 ;
+  assign \$846  = b_group + 1'h1;
+  assign \$847  = d0_rp__data[15:8] + 1'h1;
+  assign \$849  = \$846  == \$848 ;
+  assign \$850  = b_group + 1'h1;
+  assign \$851  = d0_rp__data[15:8] - 1'h1;
+  assign \$853  = $signed({ 1'h0, \$850  }) == $signed(\$852 );
+  assign \$854  = d0_rp__data[15:8] + 1'h1;
+  assign \$856  = b_group == \$855 ;
+  assign \$857  = d0_rp__data[15:8] - 1'h1;
   assign \$859  = b_group == \$858 ;
-  assign \$860  = d0_rp__data[15:8] + 1'h1;
-  assign \$862  = \$861  - 1'h1;
-  assign \$863  = b_group == \$862 ;
-  assign \$864  = ~ issue_a;
-  assign \$865  = loaded & \$864 ;
-  assign \$866  = \$865  & issue_b;
-  assign \$867  = b_fold_plus1 + 1'h1;
-  assign \$868  = ~ loaded;
-  assign \$869  = fold_plus1 + 1'h1;
-  assign \$870  = last_fold ? 10'h001 : \$869 ;
-  assign \$871  = last_fold & last_group;
-  assign \$872  = ~ b_done;
-  assign \$873  = cur_is_last & \$872 ;
-  assign \$874  = ~ b_done;
-  assign \$875  = cur_is_last & \$874 ;
-  assign \$876  = ~ b_group_is_0;
-  assign \$877  = \$875  & \$876 ;
-  assign \$878  = ! claim_ctx;
-  assign \$879  = claim_out & \$878 ;
-  assign \$880  = ! wb_ctx16;
-  assign \$881  = out_write & \$880 ;
-  assign \$882  = out_groups0 + 1'h1;
-  assign \$884  = claim_out & \$883 ;
-  assign \$886  = out_write & \$885 ;
-  assign \$887  = out_groups1 + 1'h1;
-  assign \$888  = out_n - 1'h1;
-  assign \$889  = drain_elem == \$888 ;
-  assign \$890  = out_n - 1'h1;
-  assign \$891  = drain_elem == \$890 ;
-  assign \$892  = ~ drain_slot;
-  assign \$893  = ! drain_slot;
-  assign \$895  = drain_elem + 1'h1;
-  assign \$896  = ~ release_slot;
-  assign \$897  = ! release_slot;
-  assign \$899  = in_flight + vector_start;
-  assign \$900  = \$899  - done;
-  assign \$901  = in_flight + vector_start;
-  assign \$902  = \$901  - done;
-  assign \$903  = | \$902 ;
-  assign \$904  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$905  = \$904  + inc_busy;
-  assign \$906  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$907  = \$906  + inc_stall_input;
-  assign \$908  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$909  = \$908  + inc_stall_output;
-  assign \$910  = issue ? 4'h8 : 4'h0;
-  assign \$911  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$912  = \$911  + inc_mac_ops;
-  assign \$913  = issue ? 2'h2 : 2'h0;
-  assign \$914  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$915  = \$914  + inc_bank_reads;
-  assign \$916  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$917  = \$916  + inc_act_reads;
-  assign \$918  = in_fire + act_write;
-  assign \$919  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$920  = \$919  + inc_act_writes;
-  assign \$921  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$922  = \$921  + inc_inferences;
+  assign \$860  = ~ issue_a;
+  assign \$861  = loaded & \$860 ;
+  assign \$862  = \$861  & issue_b;
+  assign \$863  = b_fold_plus1 + 1'h1;
+  assign \$864  = ~ loaded;
+  assign \$865  = fold_plus1 + 1'h1;
+  assign \$866  = last_fold ? 10'h001 : \$865 ;
+  assign \$867  = last_fold & last_group;
+  assign \$868  = ~ b_done;
+  assign \$869  = cur_is_last & \$868 ;
+  assign \$870  = ~ b_done;
+  assign \$871  = cur_is_last & \$870 ;
+  assign \$872  = ~ b_group_is_0;
+  assign \$873  = \$871  & \$872 ;
+  assign \$874  = ! claim_ctx;
+  assign \$875  = claim_out & \$874 ;
+  assign \$876  = ! wb_ctx16;
+  assign \$877  = out_write & \$876 ;
+  assign \$878  = out_groups0 + 1'h1;
+  assign \$880  = claim_out & \$879 ;
+  assign \$882  = out_write & \$881 ;
+  assign \$883  = out_groups1 + 1'h1;
+  assign \$884  = out_n - 1'h1;
+  assign \$885  = drain_elem == \$884 ;
+  assign \$886  = out_n - 1'h1;
+  assign \$887  = drain_elem == \$886 ;
+  assign \$888  = ~ drain_slot;
+  assign \$889  = ! drain_slot;
+  assign \$891  = drain_elem + 1'h1;
+  assign \$892  = ~ release_slot;
+  assign \$893  = ! release_slot;
+  assign \$895  = in_flight + vector_start;
+  assign \$896  = \$895  - done;
+  assign \$897  = in_flight + vector_start;
+  assign \$898  = \$897  - done;
+  assign \$899  = | \$898 ;
+  assign \$900  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$901  = \$900  + inc_busy;
+  assign \$902  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$903  = \$902  + inc_stall_input;
+  assign \$904  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$905  = \$904  + inc_stall_output;
+  assign \$906  = issue ? 4'h8 : 4'h0;
+  assign \$907  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$908  = \$907  + inc_mac_ops;
+  assign \$909  = issue ? 2'h2 : 2'h0;
+  assign \$910  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$911  = \$910  + inc_bank_reads;
+  assign \$912  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$913  = \$912  + inc_act_reads;
+  assign \$914  = in_fire + act_write;
+  assign \$915  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$916  = \$915  + inc_act_writes;
+  assign \$917  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$918  = \$917  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$923 ;
+    has_layers <= \$919 ;
   always @(posedge clk)
-    last_layer <= \$924 ;
+    last_layer <= \$920 ;
   always @(posedge clk)
-    in_folds_m1 <= \$925 ;
+    in_folds_m1 <= \$921 ;
   always @(posedge clk)
-    out_n <= \$926 ;
+    out_n <= \$922 ;
   always @(posedge clk)
-    in_beats0 <= \$927 ;
+    in_beats0 <= \$923 ;
   always @(posedge clk)
-    in_full0 <= \$928 ;
+    in_full0 <= \$924 ;
   always @(posedge clk)
-    in_beats1 <= \$929 ;
+    in_beats1 <= \$925 ;
   always @(posedge clk)
-    in_full1 <= \$930 ;
+    in_full1 <= \$926 ;
   always @(posedge clk)
-    in_wslot <= \$931 ;
+    in_wslot <= \$927 ;
   always @(posedge clk)
-    in_groups <= \$932 ;
+    in_groups <= \$928 ;
   always @(posedge clk)
-    cur_groups <= \$933 ;
+    cur_groups <= \$929 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$934 ;
+    cur_folds_m1 <= \$930 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$935 ;
+    cur_groups_m1 <= \$931 ;
   always @(posedge clk)
-    cur_out <= \$936 ;
+    cur_out <= \$932 ;
   always @(posedge clk)
-    cur_is_last <= \$937 ;
+    cur_is_last <= \$933 ;
   always @(posedge clk)
-    cur_relu <= \$938 ;
+    cur_relu <= \$934 ;
   always @(posedge clk)
-    cur_requantize <= \$939 ;
+    cur_requantize <= \$935 ;
   always @(posedge clk)
-    bank_addr <= \$940 ;
+    bank_addr <= \$936 ;
   always @(posedge clk)
-    rq_addr <= \$941 ;
+    rq_addr <= \$937 ;
   always @(posedge clk)
-    layer <= \$942 ;
+    layer <= \$938 ;
   always @(posedge clk)
-    group <= \$943 ;
+    group <= \$939 ;
   always @(posedge clk)
-    fold <= \$944 ;
+    fold <= \$940 ;
   always @(posedge clk)
-    fold_end <= \$945 ;
+    fold_end <= \$941 ;
   always @(posedge clk)
-    fold_end_next <= \$946 ;
+    fold_end_next <= \$942 ;
   always @(posedge clk)
-    b_group <= \$947 ;
+    b_group <= \$943 ;
   always @(posedge clk)
-    b_fold <= \$948 ;
+    b_fold <= \$944 ;
   always @(posedge clk)
-    b_in_group <= \$949 ;
+    b_in_group <= \$945 ;
   always @(posedge clk)
-    b_bank_addr <= \$950 ;
+    b_bank_addr <= \$946 ;
   always @(posedge clk)
-    b_rq_addr <= \$951 ;
+    b_rq_addr <= \$947 ;
   always @(posedge clk)
-    loaded <= \$952 ;
+    loaded <= \$948 ;
   always @(posedge clk)
-    wr_buf <= \$953 ;
+    wr_buf <= \$949 ;
   always @(posedge clk)
-    prev_out <= \$954 ;
+    prev_out <= \$950 ;
   always @(posedge clk)
-    prev_groups <= \$955 ;
+    prev_groups <= \$951 ;
   always @(posedge clk)
-    ctx <= \$956 ;
+    ctx <= \$952 ;
   always @(posedge clk)
-    claim_out <= \$957 ;
+    claim_out <= \$953 ;
   always @(posedge clk)
-    claim_ctx <= \$958 ;
+    claim_ctx <= \$954 ;
   always @(posedge clk)
     step_addr <= \$243 ;
   always @(posedge clk)
@@ -2838,7 +2832,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$266 ;
   always @(posedge clk)
-    step_valid <= \$959 ;
+    step_valid <= \$955 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2852,7 +2846,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$960 ;
+    wb_valid1 <= \$956 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2862,7 +2856,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$961 ;
+    wb_valid2 <= \$957 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2872,7 +2866,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$962 ;
+    wb_valid3 <= \$958 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2882,7 +2876,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$963 ;
+    wb_valid4 <= \$959 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2892,7 +2886,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$964 ;
+    wb_valid5 <= \$960 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2902,7 +2896,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$965 ;
+    wb_valid6 <= \$961 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2912,7 +2906,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$966 ;
+    wb_valid7 <= \$962 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2922,7 +2916,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$967 ;
+    wb_valid8 <= \$963 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2932,7 +2926,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$968 ;
+    wb_valid9 <= \$964 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2942,7 +2936,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$969 ;
+    wb_valid10 <= \$965 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2952,7 +2946,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$970 ;
+    wb_valid11 <= \$966 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2962,7 +2956,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$971 ;
+    wb_valid12 <= \$967 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2972,7 +2966,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$972 ;
+    wb_valid13 <= \$968 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2982,7 +2976,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$973 ;
+    wb_valid14 <= \$969 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2992,7 +2986,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$974 ;
+    wb_valid15 <= \$970 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3002,7 +2996,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$975 ;
+    wb_valid16 <= \$971 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3012,73 +3006,73 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    track_reset_r0 <= \$976 ;
+    track_reset_r0 <= \$972 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$977 ;
+    wb_parity_ahead0 <= \$973 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$978 ;
+    wb_groups_ahead0 <= \$974 ;
   always @(posedge clk)
-    track_reset_r1 <= \$979 ;
+    track_reset_r1 <= \$975 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$980 ;
+    wb_parity_ahead1 <= \$976 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$981 ;
+    wb_groups_ahead1 <= \$977 ;
   always @(posedge clk)
-    in_ok <= \$982 ;
+    in_ok <= \$978 ;
   always @(posedge clk)
-    b_ready <= \$983 ;
+    b_ready <= \$979 ;
   always @(posedge clk)
-    raw_ok <= \$984 ;
+    raw_ok <= \$980 ;
   always @(posedge clk)
-    raw_full <= \$985 ;
+    raw_full <= \$981 ;
   always @(posedge clk)
-    b_last_fold <= \$986 ;
+    b_last_fold <= \$982 ;
   always @(posedge clk)
-    last_fold <= \$987 ;
+    last_fold <= \$983 ;
   always @(posedge clk)
-    last_group <= \$988 ;
+    last_group <= \$984 ;
   always @(posedge clk)
-    group_plus1 <= \$989 ;
+    group_plus1 <= \$985 ;
   always @(posedge clk)
-    b_group_is_0 <= \$990 ;
+    b_group_is_0 <= \$986 ;
   always @(posedge clk)
-    b_done <= \$991 ;
+    b_done <= \$987 ;
   always @(posedge clk)
-    b_last_group <= \$992 ;
+    b_last_group <= \$988 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$993 ;
+    b_fold_plus1 <= \$989 ;
   always @(posedge clk)
-    layer_is_0 <= \$994 ;
+    layer_is_0 <= \$990 ;
   always @(posedge clk)
-    group_is_0 <= \$995 ;
+    group_is_0 <= \$991 ;
   always @(posedge clk)
-    fold_is_0 <= \$996 ;
+    fold_is_0 <= \$992 ;
   always @(posedge clk)
-    fold_plus1 <= \$997 ;
+    fold_plus1 <= \$993 ;
   always @(posedge clk)
-    out_full0 <= \$998 ;
+    out_full0 <= \$994 ;
   always @(posedge clk)
-    out_pending0 <= \$999 ;
+    out_pending0 <= \$995 ;
   always @(posedge clk)
-    out_groups0 <= \$1000 ;
+    out_groups0 <= \$996 ;
   always @(posedge clk)
-    out_full1 <= \$1001 ;
+    out_full1 <= \$997 ;
   always @(posedge clk)
-    out_pending1 <= \$1002 ;
+    out_pending1 <= \$998 ;
   always @(posedge clk)
-    out_groups1 <= \$1003 ;
+    out_groups1 <= \$999 ;
   always @(posedge clk)
-    drain_inflight <= \$1004 ;
+    drain_inflight <= \$1000 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1005 ;
+    drain_inflight2 <= \$1001 ;
   always @(posedge clk)
-    drain_lane <= \$1006 ;
+    drain_lane <= \$1002 ;
   always @(posedge clk)
-    drain_last <= \$1007 ;
+    drain_last <= \$1003 ;
   always @(posedge clk)
-    drain_elem <= \$1008 ;
+    drain_elem <= \$1004 ;
   always @(posedge clk)
-    drain_slot <= \$1009 ;
+    drain_slot <= \$1005 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -3088,49 +3082,49 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data1 <= \$signature__data$295 ;
   always @(posedge clk)
-    release_slot <= \$1010 ;
+    release_slot <= \$1006 ;
   always @(posedge clk)
-    in_flight <= \$1011 ;
+    in_flight <= \$1007 ;
   always @(posedge clk)
-    busy <= \$1012 ;
+    busy <= \$1008 ;
   always @(posedge clk)
-    clear_counters_r <= \$1013 ;
+    clear_counters_r <= \$1009 ;
   always @(posedge clk)
-    inc_busy <= \$1014 ;
+    inc_busy <= \$1010 ;
   always @(posedge clk)
-    count_busy <= \$1015 ;
+    count_busy <= \$1011 ;
   always @(posedge clk)
-    inc_stall_input <= \$1016 ;
+    inc_stall_input <= \$1012 ;
   always @(posedge clk)
-    count_stall_input <= \$1017 ;
+    count_stall_input <= \$1013 ;
   always @(posedge clk)
-    inc_stall_output <= \$1018 ;
+    inc_stall_output <= \$1014 ;
   always @(posedge clk)
-    count_stall_output <= \$1019 ;
+    count_stall_output <= \$1015 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1020 ;
+    inc_mac_ops <= \$1016 ;
   always @(posedge clk)
-    count_mac_ops <= \$1021 ;
+    count_mac_ops <= \$1017 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1022 ;
+    inc_bank_reads <= \$1018 ;
   always @(posedge clk)
-    count_bank_reads <= \$1023 ;
+    count_bank_reads <= \$1019 ;
   always @(posedge clk)
-    inc_act_reads <= \$1024 ;
+    inc_act_reads <= \$1020 ;
   always @(posedge clk)
-    count_act_reads <= \$1025 ;
+    count_act_reads <= \$1021 ;
   always @(posedge clk)
-    inc_act_writes <= \$1026 ;
+    inc_act_writes <= \$1022 ;
   always @(posedge clk)
-    count_act_writes <= \$1027 ;
+    count_act_writes <= \$1023 ;
   always @(posedge clk)
-    inc_inferences <= \$1028 ;
+    inc_inferences <= \$1024 ;
   always @(posedge clk)
-    count_inferences <= \$1029 ;
+    count_inferences <= \$1025 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1733$0 (drain_last2),
+    .\port$1729$0 (drain_last2),
     .\port$228$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3141,8 +3135,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$1909$0 (\$1030 ),
-    .\port$1910$0 (\$1031 ),
+    .\port$1905$0 (\$1026 ),
+    .\port$1906$0 (\$1027 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3159,8 +3153,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2046$0 (\$1032 ),
-    .\port$2047$0 (\$1033 ),
+    .\port$2042$0 (\$1028 ),
+    .\port$2043$0 (\$1029 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3221,322 +3215,409 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = has_layers;
+    \$919  = has_layers;
     if (\$196 ) begin
       if (\$197 ) begin
-        \$923  = \$198 ;
+        \$919  = \$198 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = last_layer;
+    \$920  = last_layer;
     if (\$196 ) begin
       if (\$197 ) begin
-        \$924  = \$203 ;
+        \$920  = \$203 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = \$205 ;
+    \$921  = \$205 ;
     if (rst) begin
-      \$925  = 9'h1ff;
+      \$921  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = dl_rp__data[15:8];
+    \$922  = dl_rp__data[15:8];
     if (rst) begin
-      \$926  = 8'h00;
+      \$922  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = in_beats0;
+    \$923  = in_beats0;
     if (\$207 ) begin
-      \$927  = \$208 [7:0];
+      \$923  = \$208 [7:0];
     end
     if (in_release0) begin
-      \$927  = 8'h00;
+      \$923  = 8'h00;
     end
     if (rst) begin
-      \$927  = 8'h00;
+      \$923  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = in_full0;
+    \$924  = in_full0;
     if (\$207 ) begin
       if (\$209 ) begin
-        \$928  = 1'h1;
+        \$924  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$928  = 1'h0;
+      \$924  = 1'h0;
     end
     if (rst) begin
-      \$928  = 1'h0;
+      \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = in_beats1;
+    \$925  = in_beats1;
     if (\$211 ) begin
-      \$929  = \$212 [7:0];
+      \$925  = \$212 [7:0];
     end
     if (in_release1) begin
-      \$929  = 8'h00;
+      \$925  = 8'h00;
     end
     if (rst) begin
-      \$929  = 8'h00;
+      \$925  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = in_full1;
+    \$926  = in_full1;
     if (\$211 ) begin
       if (\$213 ) begin
-        \$930  = 1'h1;
+        \$926  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$930  = 1'h0;
+      \$926  = 1'h0;
     end
     if (rst) begin
-      \$930  = 1'h0;
+      \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = in_wslot;
+    \$927  = in_wslot;
     if (\$216 ) begin
-      \$931  = \$217 ;
+      \$927  = \$217 ;
     end
     if (rst) begin
-      \$931  = 1'h0;
+      \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = \$219 [7:0];
+    \$928  = \$219 [7:0];
+    if (rst) begin
+      \$928  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = cur_groups;
+    if (\$220 ) begin
+      \$929  = nxt_steps_rp__data[7:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$929  = nxt_steps_rp__data[7:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$929  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = cur_folds_m1;
+    if (\$220 ) begin
+      \$930  = nxt_steps_rp__data[16:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$930  = nxt_steps_rp__data[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$930  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = cur_groups_m1;
+    if (\$220 ) begin
+      \$931  = nxt_steps_rp__data[25:17];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$931  = nxt_steps_rp__data[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$931  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = cur_out;
+    if (\$220 ) begin
+      \$932  = nxt_rp__data[15:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$932  = nxt_rp__data[15:8];
+        end
+      end
+    end
     if (rst) begin
       \$932  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = cur_groups;
+    \$933  = cur_is_last;
     if (\$220 ) begin
-      \$933  = nxt_steps_rp__data[7:0];
+      \$933  = \$221 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$933  = nxt_steps_rp__data[7:0];
+          \$933  = \$224 ;
         end
       end
     end
     if (rst) begin
-      \$933  = 8'h00;
+      \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = cur_folds_m1;
+    \$934  = cur_relu;
     if (\$220 ) begin
-      \$934  = nxt_steps_rp__data[16:8];
+      \$934  = nxt_rp__data[33];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$934  = nxt_steps_rp__data[16:8];
+          \$934  = nxt_rp__data[33];
         end
       end
     end
     if (rst) begin
-      \$934  = 9'h1ff;
+      \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = cur_groups_m1;
+    \$935  = cur_requantize;
     if (\$220 ) begin
-      \$935  = nxt_steps_rp__data[25:17];
+      \$935  = nxt_rp__data[34];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$935  = nxt_steps_rp__data[25:17];
+          \$935  = nxt_rp__data[34];
         end
       end
     end
     if (rst) begin
-      \$935  = 9'h1ff;
+      \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = cur_out;
+    \$936  = bank_addr;
     if (\$220 ) begin
-      \$936  = nxt_rp__data[15:8];
+      \$936  = nxt_rp__data[24:16];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$936  = nxt_rp__data[15:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$936  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = cur_is_last;
-    if (\$220 ) begin
-      \$937  = \$221 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$937  = \$224 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$937  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = cur_relu;
-    if (\$220 ) begin
-      \$938  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$938  = nxt_rp__data[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$938  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = cur_requantize;
-    if (\$220 ) begin
-      \$939  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$939  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$939  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = bank_addr;
-    if (\$220 ) begin
-      \$940  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$940  = nxt_rp__data[24:16];
+          \$936  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$227 ) begin
-              \$940  = b_bank_addr;
+              \$936  = b_bank_addr;
             end
           end
         end
       end
       if (\$231 ) begin
-        \$940  = \$232 [8:0];
+        \$936  = \$232 [8:0];
       end
     end
     if (rst) begin
-      \$940  = 9'h000;
+      \$936  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = rq_addr;
+    \$937  = rq_addr;
     if (\$220 ) begin
-      \$941  = nxt_rp__data[32:25];
+      \$937  = nxt_rp__data[32:25];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$941  = \$223 [7:0];
+        \$937  = \$223 [7:0];
         if (last_group) begin
-          \$941  = nxt_rp__data[32:25];
+          \$937  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$227 ) begin
-              \$941  = b_rq_addr;
+              \$937  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$941  = 8'h00;
+      \$937  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = layer;
+    \$938  = layer;
     if (\$220 ) begin
-      \$942  = \$56 [2:0];
+      \$938  = \$56 [2:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$942  = \$56 [2:0];
+          \$938  = \$56 [2:0];
         end
       end
     end
     if (rst) begin
-      \$942  = 3'h0;
+      \$938  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = group;
+    \$939  = group;
     if (\$220 ) begin
-      \$943  = 8'h00;
+      \$939  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
-        \$943  = \$222 [7:0];
+        \$939  = \$222 [7:0];
         if (last_group) begin
-          \$943  = 8'h00;
+          \$939  = 8'h00;
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$227 ) begin
-              \$943  = b_group;
+              \$939  = b_group;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$943  = 8'h00;
+      \$939  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = fold;
+    \$940  = fold;
     if (\$220 ) begin
-      \$944  = 8'h00;
+      \$940  = 8'h00;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$940  = 8'h00;
+        if (last_group) begin
+          \$940  = 8'h00;
+        end
+      end else begin
+        \$940  = \$228 [7:0];
+      end
+    end
+    if (rst) begin
+      \$940  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = fold_end;
+    if (\$220 ) begin
+      \$941  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$941  = 9'h004;
+        if (last_group) begin
+          \$941  = 9'h004;
+        end
+      end else begin
+        \$941  = fold_end_next[8:0];
+      end
+    end
+    if (rst) begin
+      \$941  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = fold_end_next;
+    if (\$220 ) begin
+      \$942  = 10'h008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$942  = 10'h008;
+        if (last_group) begin
+          \$942  = 10'h008;
+        end
+      end else begin
+        \$942  = \$229 [9:0];
+      end
+    end
+    if (rst) begin
+      \$942  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = b_group;
+    if (\$220 ) begin
+      \$943  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$943  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$943  = \$235 [7:0];
+      end
+    end
+    if (rst) begin
+      \$943  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = b_fold;
+    if (\$220 ) begin
+      \$944  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$944  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
         \$944  = 8'h00;
-        if (last_group) begin
-          \$944  = 8'h00;
-        end
       end else begin
-        \$944  = \$228 [7:0];
+        \$944  = \$237 [7:0];
       end
     end
     if (rst) begin
@@ -3545,60 +3626,60 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = fold_end;
+    \$945  = b_in_group;
     if (\$220 ) begin
-      \$945  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$945  = 9'h004;
-        if (last_group) begin
-          \$945  = 9'h004;
-        end
-      end else begin
-        \$945  = fold_end_next[8:0];
-      end
-    end
-    if (rst) begin
-      \$945  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = fold_end_next;
-    if (\$220 ) begin
-      \$946  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$946  = 10'h008;
-        if (last_group) begin
-          \$946  = 10'h008;
-        end
-      end else begin
-        \$946  = \$229 [9:0];
-      end
-    end
-    if (rst) begin
-      \$946  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = b_group;
-    if (\$220 ) begin
-      \$947  = 8'h00;
+      \$945  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$947  = 8'h00;
+            \$945  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$945  = \$234 ;
+    end
+    if (rst) begin
+      \$945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = b_bank_addr;
+    if (\$220 ) begin
+      \$946  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$946  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$946  = \$233 [8:0];
+    end
+    if (rst) begin
+      \$946  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = b_rq_addr;
+    if (\$220 ) begin
+      \$947  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$947  = d0_rp__data[32:25];
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$947  = \$235 [7:0];
+        \$947  = \$236 [7:0];
       end
     end
     if (rst) begin
@@ -3607,44 +3688,34 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = b_fold;
+    \$948  = loaded;
     if (\$220 ) begin
-      \$948  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$948  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$948  = 8'h00;
-      end else begin
-        \$948  = \$237 [7:0];
-      end
+      \$948  = 1'h1;
+    end
+    if (\$239 ) begin
+      \$948  = 1'h0;
     end
     if (rst) begin
-      \$948  = 8'h00;
+      \$948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = b_in_group;
+    \$949  = wr_buf;
     if (\$220 ) begin
       \$949  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$949  = \$225 ;
           if (cur_is_last) begin
             \$949  = 1'h0;
+            if (b_done) begin
+              \$949  = 1'h1;
+            end
           end
         end
       end
-    end else if (issue_b) begin
-      \$949  = \$234 ;
     end
     if (rst) begin
       \$949  = 1'h0;
@@ -3652,40 +3723,38 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = b_bank_addr;
+    \$950  = prev_out;
     if (\$220 ) begin
-      \$950  = d0_rp__data[24:16];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$950  = cur_out;
           if (cur_is_last) begin
-            \$950  = d0_rp__data[24:16];
+            if (b_done) begin
+              \$950  = d0_rp__data[15:8];
+            end
           end
         end
       end
-    end else if (issue_b) begin
-      \$950  = \$233 [8:0];
     end
     if (rst) begin
-      \$950  = 9'h000;
+      \$950  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = b_rq_addr;
+    \$951  = prev_groups;
     if (\$220 ) begin
-      \$951  = d0_rp__data[32:25];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$951  = cur_groups;
           if (cur_is_last) begin
-            \$951  = d0_rp__data[32:25];
+            if (b_done) begin
+              \$951  = in_groups;
+            end
           end
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$951  = \$236 [7:0];
       end
     end
     if (rst) begin
@@ -3694,12 +3763,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = loaded;
+    \$952  = ctx;
     if (\$220 ) begin
-      \$952  = 1'h1;
-    end
-    if (\$239 ) begin
-      \$952  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$952  = \$226 ;
+          end
+        end
+      end
     end
     if (rst) begin
       \$952  = 1'h0;
@@ -3707,255 +3780,260 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = wr_buf;
-    if (\$220 ) begin
-      \$953  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$953  = \$225 ;
-          if (cur_is_last) begin
-            \$953  = 1'h0;
-            if (b_done) begin
-              \$953  = 1'h1;
-            end
-          end
-        end
-      end
-    end
+    \$953  = \$242 ;
     if (rst) begin
       \$953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = prev_out;
-    if (\$220 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$954  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$954  = d0_rp__data[15:8];
-            end
-          end
-        end
-      end
-    end
+    \$954  = ctx;
     if (rst) begin
-      \$954  = 8'h00;
+      \$954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = prev_groups;
-    if (\$220 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$955  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$955  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$955  = issue;
     if (rst) begin
-      \$955  = 8'h00;
+      \$955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = ctx;
-    if (\$220 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$956  = \$226 ;
-          end
-        end
-      end
-    end
+    \$956  = \$267 ;
     if (rst) begin
       \$956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = \$242 ;
+    \$957  = wb_valid1;
     if (rst) begin
       \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = ctx;
+    \$958  = wb_valid2;
     if (rst) begin
       \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = issue;
+    \$959  = wb_valid3;
     if (rst) begin
       \$959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = \$267 ;
+    \$960  = wb_valid4;
     if (rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = wb_valid1;
+    \$961  = wb_valid5;
     if (rst) begin
       \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = wb_valid2;
+    \$962  = wb_valid6;
     if (rst) begin
       \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = wb_valid3;
+    \$963  = wb_valid7;
     if (rst) begin
       \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = wb_valid4;
+    \$964  = wb_valid8;
     if (rst) begin
       \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = wb_valid5;
+    \$965  = wb_valid9;
     if (rst) begin
       \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = wb_valid6;
+    \$966  = wb_valid10;
     if (rst) begin
       \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = wb_valid7;
+    \$967  = wb_valid11;
     if (rst) begin
       \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = wb_valid8;
+    \$968  = wb_valid12;
     if (rst) begin
       \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = wb_valid9;
+    \$969  = wb_valid13;
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = wb_valid10;
+    \$970  = wb_valid14;
     if (rst) begin
       \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = wb_valid11;
+    \$971  = wb_valid15;
     if (rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = wb_valid12;
+    \$972  = track_reset0;
     if (rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = wb_valid13;
+    \$973  = \$268 ;
+    if (\$273 ) begin
+      \$973  = wb_par15;
+    end
     if (rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = wb_valid14;
+    \$974  = \$269 ;
+    if (\$273 ) begin
+      \$974  = \$278 [7:0];
+    end
     if (rst) begin
-      \$974  = 1'h0;
+      \$974  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = wb_valid15;
+    \$975  = track_reset1;
     if (rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = track_reset0;
+    \$976  = \$279 ;
+    if (\$284 ) begin
+      \$976  = wb_par15;
+    end
     if (rst) begin
       \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \$268 ;
-    if (\$273 ) begin
-      \$977  = wb_par15;
+    \$977  = \$280 ;
+    if (\$284 ) begin
+      \$977  = \$289 [7:0];
     end
     if (rst) begin
-      \$977  = 1'h0;
+      \$977  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \$269 ;
-    if (\$273 ) begin
-      \$978  = \$278 [7:0];
+    (* full_case = 32'd1 *)
+    if (\$290 ) begin
+      \$978  = \$302 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$978  = \$373 ;
+      end else if (last_fold) begin
+        \$978  = \$444 ;
+      end else begin
+        \$978  = \$568 ;
+      end
+    end else if (issue_b) begin
+      \$978  = \$642 ;
+    end else begin
+      \$978  = \$728 ;
     end
     if (rst) begin
-      \$978  = 8'h00;
+      \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = track_reset1;
+    (* full_case = 32'd1 *)
+    if (\$290 ) begin
+      \$979  = \$314 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$979  = \$384 ;
+      end else if (last_fold) begin
+        \$979  = \$457 ;
+      end else begin
+        \$979  = \$581 ;
+      end
+    end else if (issue_b) begin
+      \$979  = \$667 ;
+    end else begin
+      \$979  = \$741 ;
+    end
     if (rst) begin
       \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \$279 ;
-    if (\$284 ) begin
-      \$980  = wb_par15;
+    (* full_case = 32'd1 *)
+    if (\$290 ) begin
+      \$980  = \$346 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$980  = \$416 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$980  = \$490 ;
+        end else begin
+          \$980  = \$539 ;
+        end
+      end else begin
+        \$980  = \$613 ;
+      end
+    end else if (issue_b) begin
+      \$980  = \$699 ;
+    end else begin
+      \$980  = \$773 ;
     end
     if (rst) begin
       \$980  = 1'h0;
@@ -3963,32 +4041,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \$280 ;
-    if (\$284 ) begin
-      \$981  = \$289 [7:0];
+    (* full_case = 32'd1 *)
+    if (\$290 ) begin
+      \$981  = \$362 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$364 ) begin
+        \$981  = \$432 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$981  = \$507 ;
+        end else begin
+          \$981  = \$555 ;
+        end
+      end else begin
+        \$981  = \$629 ;
+      end
+    end else if (issue_b) begin
+      \$981  = \$715 ;
+    end else begin
+      \$981  = \$789 ;
     end
     if (rst) begin
-      \$981  = 8'h00;
+      \$981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$982  = \$302 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$982  = \$373 ;
-      end else if (last_fold) begin
-        \$982  = \$444 ;
-      end else begin
-        \$982  = \$568 ;
-      end
-    end else if (issue_b) begin
-      \$982  = \$642 ;
+    if (\$799 ) begin
+      \$982  = \$805 ;
+    end else if (\$802 ) begin
+      \$982  = \$808 ;
     end else begin
-      \$982  = \$728 ;
+      \$982  = \$811 ;
     end
     if (rst) begin
       \$982  = 1'h0;
@@ -3996,22 +4083,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$983  = \$314 ;
+    \$983  = last_fold;
+    if (\$812 ) begin
+      \$983  = nxt_steps_rp__data[26];
+    end else if (\$814 ) begin
+      \$983  = nxt_steps_rp__data[26];
+    end else if (\$815 ) begin
+      \$983  = \$827 ;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$983  = \$384 ;
-      end else if (last_fold) begin
-        \$983  = \$457 ;
-      end else begin
-        \$983  = \$581 ;
-      end
-    end else if (issue_b) begin
-      \$983  = \$667 ;
-    end else begin
-      \$983  = \$741 ;
+      \$983  = \$830 ;
     end
     if (rst) begin
       \$983  = 1'h0;
@@ -4019,27 +4099,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$984  = \$346 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$984  = \$416 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$984  = \$490 ;
-        end else begin
-          \$984  = \$539 ;
-        end
-      end else begin
-        \$984  = \$613 ;
-      end
-    end else if (issue_b) begin
-      \$984  = \$699 ;
-    end else begin
-      \$984  = \$773 ;
+    \$984  = last_group;
+    if (\$812 ) begin
+      \$984  = nxt_steps_rp__data[27];
+    end else if (\$814 ) begin
+      \$984  = \$820 ;
+    end else if (\$815 ) begin
+      \$984  = \$828 ;
     end
     if (rst) begin
       \$984  = 1'h0;
@@ -4047,71 +4113,53 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$985  = \$362 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$985  = \$432 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$985  = \$507 ;
-        end else begin
-          \$985  = \$555 ;
-        end
-      end else begin
-        \$985  = \$629 ;
-      end
-    end else if (issue_b) begin
-      \$985  = \$715 ;
-    end else begin
-      \$985  = \$789 ;
+    \$985  = group_plus1;
+    if (\$812 ) begin
+      \$985  = 9'h001;
+    end else if (\$814 ) begin
+      \$985  = \$826 ;
+    end else if (\$815 ) begin
+      \$985  = \$829 [8:0];
     end
     if (rst) begin
-      \$985  = 1'h0;
+      \$985  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$799 ) begin
-      \$986  = \$805 ;
-    end else if (\$802 ) begin
-      \$986  = \$809 ;
-    end else begin
-      \$986  = \$813 ;
-    end
-    if (rst) begin
+    \$986  = b_group_is_0;
+    if (\$835 ) begin
+      \$986  = 1'h1;
+    end else if (\$839 ) begin
       \$986  = 1'h0;
     end
+    if (rst) begin
+      \$986  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = last_fold;
-    if (\$814 ) begin
-      \$987  = nxt_steps_rp__data[26];
-    end else if (\$816 ) begin
-      \$987  = nxt_steps_rp__data[26];
-    end else if (\$817 ) begin
-      \$987  = \$829 ;
-    end else if (issue_a) begin
-      \$987  = \$832 ;
+    (* full_case = 32'd1 *)
+    if (\$835 ) begin
+      \$987  = \$842 ;
+    end else if (\$839 ) begin
+      \$987  = \$849 ;
+    end else begin
+      \$987  = \$856 ;
     end
     if (rst) begin
-      \$987  = 1'h0;
+      \$987  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = last_group;
-    if (\$814 ) begin
-      \$988  = nxt_steps_rp__data[27];
-    end else if (\$816 ) begin
-      \$988  = \$822 ;
-    end else if (\$817 ) begin
-      \$988  = \$830 ;
+    (* full_case = 32'd1 *)
+    if (\$835 ) begin
+      \$988  = \$845 ;
+    end else if (\$839 ) begin
+      \$988  = \$853 ;
+    end else begin
+      \$988  = \$859 ;
     end
     if (rst) begin
       \$988  = 1'h0;
@@ -4119,39 +4167,49 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = group_plus1;
-    if (\$814 ) begin
-      \$989  = 9'h001;
-    end else if (\$816 ) begin
-      \$989  = \$828 ;
-    end else if (\$817 ) begin
-      \$989  = \$831 [8:0];
-    end
-    if (rst) begin
-      \$989  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = b_group_is_0;
-    if (\$837 ) begin
-      \$990  = 1'h1;
-    end else if (\$841 ) begin
-      \$990  = 1'h0;
-    end
-    if (rst) begin
-      \$990  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$837 ) begin
-      \$991  = \$844 ;
-    end else if (\$841 ) begin
-      \$991  = \$851 ;
+    if (\$835 ) begin
+      \$989  = 9'h001;
+    end else if (\$839 ) begin
+      \$989  = 9'h001;
     end else begin
-      \$991  = \$859 ;
+      if (\$862 ) begin
+        \$989  = \$863 [8:0];
+      end
+    end
+    if (rst) begin
+      \$989  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = layer_is_0;
+    if (\$864 ) begin
+      \$990  = 1'h1;
+    end else if (issue_a) begin
+      if (\$867 ) begin
+        \$990  = \$869 ;
+      end
+    end
+    if (rst) begin
+      \$990  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = group_is_0;
+    if (\$864 ) begin
+      \$991  = 1'h1;
+    end else if (issue_a) begin
+      if (\$867 ) begin
+        \$991  = 1'h1;
+        if (\$873 ) begin
+          \$991  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$991  = 1'h0;
+      end
     end
     if (rst) begin
       \$991  = 1'h1;
@@ -4159,30 +4217,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$837 ) begin
-      \$992  = \$847 ;
-    end else if (\$841 ) begin
-      \$992  = \$856 ;
-    end else begin
-      \$992  = \$863 ;
+    \$992  = fold_is_0;
+    if (\$864 ) begin
+      \$992  = 1'h1;
+    end else if (issue_a) begin
+      \$992  = last_fold;
     end
     if (rst) begin
-      \$992  = 1'h0;
+      \$992  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$837 ) begin
+    \$993  = fold_plus1;
+    if (\$864 ) begin
       \$993  = 9'h001;
-    end else if (\$841 ) begin
-      \$993  = 9'h001;
-    end else begin
-      if (\$866 ) begin
-        \$993  = \$867 [8:0];
-      end
+    end else if (issue_a) begin
+      \$993  = \$866 [8:0];
     end
     if (rst) begin
       \$993  = 9'h001;
@@ -4190,70 +4241,74 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = layer_is_0;
-    if (\$868 ) begin
+    \$994  = out_full0;
+    if (\$875 ) begin
       \$994  = 1'h1;
-    end else if (issue_a) begin
-      if (\$871 ) begin
-        \$994  = \$873 ;
-      end
-    end
-    if (rst) begin
-      \$994  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = group_is_0;
-    if (\$868 ) begin
-      \$995  = 1'h1;
-    end else if (issue_a) begin
-      if (\$871 ) begin
-        \$995  = 1'h1;
-        if (\$877 ) begin
-          \$995  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$995  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$995  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = fold_is_0;
-    if (\$868 ) begin
-      \$996  = 1'h1;
-    end else if (issue_a) begin
-      \$996  = last_fold;
-    end
-    if (rst) begin
-      \$996  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = fold_plus1;
-    if (\$868 ) begin
-      \$997  = 9'h001;
-    end else if (issue_a) begin
-      \$997  = \$870 [8:0];
-    end
-    if (rst) begin
-      \$997  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = out_full0;
-    if (\$879 ) begin
-      \$998  = 1'h1;
     end
     if (done) begin
-      if (\$897 ) begin
-        \$998  = 1'h0;
+      if (\$893 ) begin
+        \$994  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = out_pending0;
+    if (\$875 ) begin
+      \$995  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$887 ) begin
+        if (\$889 ) begin
+          \$995  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$995  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = out_groups0;
+    if (\$875 ) begin
+      \$996  = 8'h00;
+    end else if (\$877 ) begin
+      \$996  = \$878 [7:0];
+    end
+    if (rst) begin
+      \$996  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = out_full1;
+    if (\$880 ) begin
+      \$997  = 1'h1;
+    end
+    if (done) begin
+      if (\$894 ) begin
+        \$997  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$997  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = out_pending1;
+    if (\$880 ) begin
+      \$998  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$887 ) begin
+        if (\$890 ) begin
+          \$998  = 1'h0;
+        end
       end
     end
     if (rst) begin
@@ -4262,166 +4317,133 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = out_pending0;
-    if (\$879 ) begin
-      \$999  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$891 ) begin
-        if (\$893 ) begin
-          \$999  = 1'h0;
-        end
-      end
+    \$999  = out_groups1;
+    if (\$880 ) begin
+      \$999  = 8'h00;
+    end else if (\$882 ) begin
+      \$999  = \$883 [7:0];
     end
     if (rst) begin
-      \$999  = 1'h0;
+      \$999  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = out_groups0;
-    if (\$879 ) begin
-      \$1000  = 8'h00;
-    end else if (\$881 ) begin
-      \$1000  = \$882 [7:0];
-    end
+    \$1000  = drain_read;
     if (rst) begin
-      \$1000  = 8'h00;
+      \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = out_full1;
-    if (\$884 ) begin
-      \$1001  = 1'h1;
-    end
-    if (done) begin
-      if (\$898 ) begin
-        \$1001  = 1'h0;
-      end
-    end
+    \$1001  = drain_inflight;
     if (rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = out_pending1;
-    if (\$884 ) begin
-      \$1002  = 1'h1;
-    end
+    \$1002  = drain_lane;
     if (drain_read) begin
-      if (\$891 ) begin
-        if (\$894 ) begin
-          \$1002  = 1'h0;
-        end
+      \$1002  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = drain_last;
+    if (drain_read) begin
+      \$1003  = \$885 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$887 ) begin
+        \$1004  = 8'h00;
+      end else begin
+        \$1004  = \$891 [7:0];
       end
     end
     if (rst) begin
-      \$1002  = 1'h0;
+      \$1004  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = out_groups1;
-    if (\$884 ) begin
-      \$1003  = 8'h00;
-    end else if (\$886 ) begin
-      \$1003  = \$887 [7:0];
+    \$1005  = drain_slot;
+    if (drain_read) begin
+      if (\$887 ) begin
+        \$1005  = \$888 ;
+      end
     end
-    if (rst) begin
-      \$1003  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = drain_read;
-    if (rst) begin
-      \$1004  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = drain_inflight;
     if (rst) begin
       \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = drain_lane;
-    if (drain_read) begin
-      \$1006  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = drain_last;
-    if (drain_read) begin
-      \$1007  = \$889 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$891 ) begin
-        \$1008  = 8'h00;
-      end else begin
-        \$1008  = \$895 [7:0];
-      end
+    \$1006  = release_slot;
+    if (done) begin
+      \$1006  = \$892 ;
     end
     if (rst) begin
-      \$1008  = 8'h00;
+      \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = drain_slot;
-    if (drain_read) begin
-      if (\$891 ) begin
-        \$1009  = \$892 ;
-      end
+    \$1007  = \$896 [2:0];
+    if (rst) begin
+      \$1007  = 3'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = \$899 ;
+    if (rst) begin
+      \$1008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1009  = clear_counters;
     if (rst) begin
       \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = release_slot;
-    if (done) begin
-      \$1010  = \$896 ;
-    end
+    \$1010  = { 3'h0, busy };
     if (rst) begin
-      \$1010  = 1'h0;
+      \$1010  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \$900 [2:0];
+    \$1011  = \$901 [31:0];
     if (rst) begin
-      \$1011  = 3'h0;
+      \$1011  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = \$903 ;
+    \$1012  = { 3'h0, stall_input };
     if (rst) begin
-      \$1012  = 1'h0;
+      \$1012  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = clear_counters;
+    \$1013  = \$903 [31:0];
     if (rst) begin
-      \$1013  = 1'h0;
+      \$1013  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = { 3'h0, busy };
+    \$1014  = { 3'h0, stall_output };
     if (rst) begin
       \$1014  = 4'h0;
     end
@@ -4435,100 +4457,72 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = { 3'h0, stall_input };
+    \$1016  = \$906 ;
     if (rst) begin
       \$1016  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \$907 [31:0];
+    \$1017  = \$908 [31:0];
     if (rst) begin
       \$1017  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = { 3'h0, stall_output };
+    \$1018  = { 2'h0, \$909  };
     if (rst) begin
       \$1018  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \$909 [31:0];
+    \$1019  = \$911 [31:0];
     if (rst) begin
       \$1019  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = \$910 ;
+    \$1020  = { 3'h0, issue };
     if (rst) begin
       \$1020  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \$912 [31:0];
+    \$1021  = \$913 [31:0];
     if (rst) begin
       \$1021  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = { 2'h0, \$913  };
+    \$1022  = { 2'h0, \$914  };
     if (rst) begin
       \$1022  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \$915 [31:0];
+    \$1023  = \$916 [31:0];
     if (rst) begin
       \$1023  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = { 3'h0, issue };
+    \$1024  = { 3'h0, done };
     if (rst) begin
       \$1024  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \$917 [31:0];
+    \$1025  = \$918 [31:0];
     if (rst) begin
       \$1025  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = { 2'h0, \$918  };
-    if (rst) begin
-      \$1026  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \$920 [31:0];
-    if (rst) begin
-      \$1027  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = { 3'h0, done };
-    if (rst) begin
-      \$1028  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \$922 [31:0];
-    if (rst) begin
-      \$1029  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4574,16 +4568,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act = act_word;
   assign \act$118  = act_word;
   assign act_wp__addr = \$168 [6:0];
-  assign act_wp__data = { \$1032 , \$1030 , \$1032 , \$1030  };
-  assign result = { \$1031 , \$1030  };
-  assign \result$129  = { \$1033 , \$1032  };
+  assign act_wp__data = { \$1028 , \$1026 , \$1028 , \$1026  };
+  assign result = { \$1027 , \$1026  };
+  assign \result$129  = { \$1029 , \$1028  };
   assign act_wp__en = { \$176 , \$174 , \$172 , \$170  };
   assign \$signature__en$131  = out_write;
   assign \$signature__addr$132  = \$178 [6:0];
-  assign \$signature__data$133  = { \$1031 , \$1030  };
+  assign \$signature__data$133  = { \$1027 , \$1026  };
   assign \$signature__en$134  = out_write;
   assign \$signature__addr$135  = \$180 [6:0];
-  assign \$signature__data$136  = { \$1033 , \$1032  };
+  assign \$signature__data$136  = { \$1029 , \$1028  };
   assign \$signature__addr$147  = \$191 [6:0];
   assign \$signature__addr$148  = \$194 [6:0];
   assign w_en = drain_inflight2;
@@ -4702,19 +4696,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$763  = 2'h0;
   assign \$766  = { wb_groups_ahead0, 1'h0 };
   assign \$768  = { wb_groups_ahead0, 1'h0 };
-  assign \$804  = { 2'h0, \$803 [8:2] };
-  assign \$807  = { 2'h0, \$806 [8:2] };
-  assign \$811  = { 2'h0, \$810 [8:2] };
-  assign \$843  = { 1'h0, \$842 [8:1] };
-  assign \$846  = { 1'h0, \$845 [8:1] };
-  assign \$850  = { 1'h0, \$849 [8:1] };
-  assign \$854  = { 1'h0, \$853 [8:1] };
-  assign \$858  = { 1'h0, \$857 [8:1] };
-  assign \$861  = { 1'h0, \$860 [8:1] };
-  assign \$883  = claim_ctx;
-  assign \$885  = wb_ctx16;
-  assign \$894  = drain_slot;
-  assign \$898  = release_slot;
+  assign \$807  = { \$806 [8], \$806 [8], \$806 [8:2] };
+  assign \$810  = { \$809 [8], \$809 [8], \$809 [8:2] };
+  assign \$841  = { 1'h0, \$840 [8:1] };
+  assign \$848  = { 1'h0, \$847 [8:1] };
+  assign \$852  = { \$851 [8], \$851 [8:1] };
+  assign \$855  = { 1'h0, \$854 [8:1] };
+  assign \$858  = { \$857 [8], \$857 [8:1] };
+  assign \$879  = claim_ctx;
+  assign \$881  = wb_ctx16;
+  assign \$890  = drain_slot;
+  assign \$894  = release_slot;
   assign \$130  = ctx;
   assign \$139  = ctx;
   assign \$394  = 1'h0;
@@ -4728,7 +4720,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \port$1733$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \port$1729$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4753,8 +4745,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1733$0 ;
-  wire \port$1733$0 ;
+  input \port$1729$0 ;
+  wire \port$1729$0 ;
   input [31:0] \port$228$0 ;
   wire [31:0] \port$228$0 ;
   (* init = 2'h0 *)
@@ -4789,7 +4781,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1733$0 , \port$228$0  };
+      storage[w_port__addr] <= { \port$1729$0 , \port$228$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4851,14 +4843,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1733$0 , \port$228$0  };
-  assign w_data = { \port$1733$0 , \port$228$0  };
+  assign w_port__data = { \port$1729$0 , \port$228$0  };
+  assign w_data = { \port$1729$0 , \port$228$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1909$0 , \port$1910$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1905$0 , \port$1906$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4977,10 +4969,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1909$0 ;
-  wire [7:0] \port$1909$0 ;
-  output [23:0] \port$1910$0 ;
-  wire [23:0] \port$1910$0 ;
+  output [7:0] \port$1905$0 ;
+  wire [7:0] \port$1905$0 ;
+  output [23:0] \port$1906$0 ;
+  wire [23:0] \port$1906$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5976,7 +5968,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1861$0 (pe0_flags_out),
+    .\port$1857$0 (pe0_flags_out),
     .rq_ext6(\$25 ),
     .rq_low6(\$24 ),
     .rst(rst)
@@ -6078,13 +6070,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$25 , \$24  };
   assign o_data = { \$25 , \$24  };
-  assign \port$1909$0  = \$24 ;
-  assign \port$1910$0  = \$25 ;
+  assign \port$1905$0  = \$24 ;
+  assign \port$1906$0  = \$25 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1861$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1857$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6268,8 +6260,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1861$0 ;
-  wire [1:0] \port$1861$0 ;
+  input [1:0] \port$1857$0 ;
+  wire [1:0] \port$1857$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6476,9 +6468,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1861$0 [0];
+    rq_relu1 <= \port$1857$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1861$0 [1];
+    rq_req1 <= \port$1857$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6601,8 +6593,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1861$0 [0];
-  assign i_requantize = \port$1861$0 [1];
+  assign i_relu = \port$1857$0 [0];
+  assign i_requantize = \port$1857$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6611,7 +6603,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2046$0 , \port$2047$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2042$0 , \port$2043$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6730,10 +6722,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2046$0 ;
-  wire [7:0] \port$2046$0 ;
-  output [23:0] \port$2047$0 ;
-  wire [23:0] \port$2047$0 ;
+  output [7:0] \port$2042$0 ;
+  wire [7:0] \port$2042$0 ;
+  output [23:0] \port$2043$0 ;
+  wire [23:0] \port$2043$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7729,7 +7721,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$1998$0 (pe1_flags_out),
+    .\port$1994$0 (pe1_flags_out),
     .rq_ext6(\$25 ),
     .rq_low6(\$24 ),
     .rst(rst)
@@ -7831,13 +7823,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$25 , \$24  };
   assign o_data = { \$25 , \$24  };
-  assign \port$2046$0  = \$24 ;
-  assign \port$2047$0  = \$25 ;
+  assign \port$2042$0  = \$24 ;
+  assign \port$2043$0  = \$25 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1998$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1994$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8021,8 +8013,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1998$0 ;
-  wire [1:0] \port$1998$0 ;
+  input [1:0] \port$1994$0 ;
+  wire [1:0] \port$1994$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8229,9 +8221,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1998$0 [0];
+    rq_relu1 <= \port$1994$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1998$0 [1];
+    rq_req1 <= \port$1994$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8354,8 +8346,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1998$0 [0];
-  assign i_requantize = \port$1998$0 [1];
+  assign i_relu = \port$1994$0 [0];
+  assign i_requantize = \port$1994$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

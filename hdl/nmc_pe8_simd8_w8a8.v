@@ -7,47 +7,47 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire [4:0] \$100 ;
-  wire [1:0] \$1000 ;
-  wire [31:0] \$1001 ;
-  wire [32:0] \$1002 ;
-  wire [31:0] \$1003 ;
-  wire [32:0] \$1004 ;
-  reg \$1005 ;
-  reg [4:0] \$1006 ;
-  reg [9:0] \$1007 ;
-  reg [8:0] \$1008 ;
-  reg [8:0] \$1009 ;
+  wire [32:0] \$1000 ;
+  reg \$1001 ;
+  reg [4:0] \$1002 ;
+  reg [9:0] \$1003 ;
+  reg [8:0] \$1004 ;
+  reg [8:0] \$1005 ;
+  reg \$1006 ;
+  reg [8:0] \$1007 ;
+  reg \$1008 ;
+  reg \$1009 ;
   wire \$101 ;
-  reg \$1010 ;
+  reg [8:0] \$1010 ;
   reg [8:0] \$1011 ;
-  reg \$1012 ;
-  reg \$1013 ;
+  reg [9:0] \$1012 ;
+  reg [9:0] \$1013 ;
   reg [8:0] \$1014 ;
-  reg [8:0] \$1015 ;
-  reg [9:0] \$1016 ;
-  reg [9:0] \$1017 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg \$1017 ;
   reg [8:0] \$1018 ;
-  reg \$1019 ;
+  reg [7:0] \$1019 ;
   wire \$102 ;
-  reg \$1020 ;
-  reg \$1021 ;
+  reg [3:0] \$1020 ;
+  reg [8:0] \$1021 ;
   reg [8:0] \$1022 ;
-  reg [7:0] \$1023 ;
-  reg [3:0] \$1024 ;
+  reg [9:0] \$1023 ;
+  reg [10:0] \$1024 ;
   reg [8:0] \$1025 ;
   reg [8:0] \$1026 ;
-  reg [9:0] \$1027 ;
-  reg [10:0] \$1028 ;
-  reg [8:0] \$1029 ;
+  reg \$1027 ;
+  reg [8:0] \$1028 ;
+  reg [7:0] \$1029 ;
   wire \$103 ;
-  reg [8:0] \$1030 ;
+  reg \$1030 ;
   reg \$1031 ;
   reg [8:0] \$1032 ;
-  reg [7:0] \$1033 ;
+  reg [8:0] \$1033 ;
   reg \$1034 ;
   reg \$1035 ;
-  reg [8:0] \$1036 ;
-  reg [8:0] \$1037 ;
+  reg \$1036 ;
+  reg \$1037 ;
   reg \$1038 ;
   reg \$1039 ;
   wire \$104 ;
@@ -69,19 +69,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1054 ;
   reg \$1055 ;
   reg \$1056 ;
-  reg \$1057 ;
+  reg [8:0] \$1057 ;
   reg \$1058 ;
   reg \$1059 ;
   wire \$106 ;
-  reg \$1060 ;
-  reg [8:0] \$1061 ;
+  reg [8:0] \$1060 ;
+  reg \$1061 ;
   reg \$1062 ;
   reg \$1063 ;
-  reg [8:0] \$1064 ;
+  reg \$1064 ;
   reg \$1065 ;
   reg \$1066 ;
   reg \$1067 ;
-  reg \$1068 ;
+  reg [9:0] \$1068 ;
   reg \$1069 ;
   wire \$107 ;
   reg \$1070 ;
@@ -93,26 +93,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] \$1076 ;
   reg \$1077 ;
   reg \$1078 ;
-  reg \$1079 ;
+  reg [8:0] \$1079 ;
   wire \$108 ;
-  reg [9:0] \$1080 ;
+  reg \$1080 ;
   reg \$1081 ;
-  reg \$1082 ;
-  reg [8:0] \$1083 ;
+  reg [8:0] \$1082 ;
+  reg \$1083 ;
   reg \$1084 ;
-  reg \$1085 ;
-  reg [8:0] \$1086 ;
-  reg \$1087 ;
+  reg [2:0] \$1085 ;
+  reg \$1086 ;
+  reg [8:0] \$1087 ;
   reg \$1088 ;
-  reg [2:0] \$1089 ;
+  reg \$1089 ;
   wire \$109 ;
-  reg \$1090 ;
-  reg [8:0] \$1091 ;
+  reg [2:0] \$1090 ;
+  reg \$1091 ;
   reg \$1092 ;
-  reg \$1093 ;
-  reg [2:0] \$1094 ;
-  reg \$1095 ;
-  reg \$1096 ;
+  reg [6:0] \$1093 ;
+  reg [31:0] \$1094 ;
+  reg [6:0] \$1095 ;
+  reg [31:0] \$1096 ;
   reg [6:0] \$1097 ;
   reg [31:0] \$1098 ;
   reg [6:0] \$1099 ;
@@ -127,11 +127,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$1106 ;
   reg [6:0] \$1107 ;
   reg [31:0] \$1108 ;
-  reg [6:0] \$1109 ;
+  wire [7:0] \$1109 ;
   wire \$111 ;
-  reg [31:0] \$1110 ;
-  reg [6:0] \$1111 ;
-  reg [31:0] \$1112 ;
+  wire [23:0] \$1110 ;
+  wire [7:0] \$1111 ;
+  wire [23:0] \$1112 ;
   wire [7:0] \$1113 ;
   wire [23:0] \$1114 ;
   wire [7:0] \$1115 ;
@@ -145,10 +145,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [23:0] \$1122 ;
   wire [7:0] \$1123 ;
   wire [23:0] \$1124 ;
-  wire [7:0] \$1125 ;
-  wire [23:0] \$1126 ;
-  wire [7:0] \$1127 ;
-  wire [23:0] \$1128 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
@@ -1005,17 +1001,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$882 ;
   wire \$883 ;
   wire \$884 ;
-  wire [9:0] \$885 ;
-  wire [9:0] \$886 ;
+  wire \$885 ;
+  wire \$886 ;
   wire \$887 ;
   wire [9:0] \$888 ;
   wire [9:0] \$889 ;
   wire \$89 ;
-  wire [10:0] \$890 ;
-  wire \$891 ;
+  wire \$890 ;
+  wire [9:0] \$891 ;
   wire [9:0] \$892 ;
-  wire [9:0] \$893 ;
-  wire [10:0] \$894 ;
+  wire \$893 ;
+  wire \$894 ;
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
@@ -1030,14 +1026,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire [9:0] \$909 ;
+  wire [9:0] \$907 ;
+  wire [9:0] \$908 ;
+  wire \$909 ;
   wire \$91 ;
-  wire [9:0] \$910 ;
-  wire \$911 ;
+  wire \$910 ;
+  wire [10:0] \$911 ;
   wire \$912 ;
-  wire [10:0] \$913 ;
+  wire \$913 ;
   wire \$914 ;
   wire \$915 ;
   wire \$916 ;
@@ -1047,40 +1043,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire [9:0] \$924 ;
-  wire [9:0] \$925 ;
+  wire [9:0] \$922 ;
+  wire [9:0] \$923 ;
+  wire \$924 ;
+  wire \$925 ;
   wire \$926 ;
-  wire [9:0] \$927 ;
+  wire \$927 ;
   wire [9:0] \$928 ;
-  wire \$929 ;
+  wire [9:0] \$929 ;
   wire \$93 ;
   wire [9:0] \$930 ;
-  wire [9:0] \$931 ;
+  wire \$931 ;
   wire [9:0] \$932 ;
-  wire \$933 ;
+  wire [9:0] \$933 ;
   wire [9:0] \$934 ;
-  wire [9:0] \$935 ;
+  wire \$935 ;
   wire [9:0] \$936 ;
-  wire [10:0] \$937 ;
+  wire [9:0] \$937 ;
   wire \$938 ;
   wire [9:0] \$939 ;
   wire [8:0] \$94 ;
   wire [9:0] \$940 ;
   wire \$941 ;
-  wire [9:0] \$942 ;
-  wire [9:0] \$943 ;
-  wire [10:0] \$944 ;
-  wire \$945 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire [10:0] \$945 ;
   wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire [10:0] \$949 ;
+  wire [10:0] \$947 ;
+  wire [10:0] \$948 ;
+  wire \$949 ;
   wire \$95 ;
   wire \$950 ;
-  wire [10:0] \$951 ;
-  wire [10:0] \$952 ;
+  wire \$951 ;
+  wire \$952 ;
   wire \$953 ;
   wire \$954 ;
   wire \$955 ;
@@ -1089,49 +1085,49 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$958 ;
   wire \$959 ;
   wire \$96 ;
-  wire \$960 ;
+  wire [9:0] \$960 ;
   wire \$961 ;
   wire \$962 ;
   wire \$963 ;
-  wire [9:0] \$964 ;
-  wire \$965 ;
-  wire \$966 ;
+  wire \$964 ;
+  wire [9:0] \$965 ;
+  wire [9:0] \$966 ;
   wire \$967 ;
-  wire \$968 ;
-  wire [9:0] \$969 ;
+  wire [9:0] \$968 ;
+  wire \$969 ;
   wire \$97 ;
-  wire [9:0] \$970 ;
+  wire \$970 ;
   wire \$971 ;
-  wire [9:0] \$972 ;
-  wire \$973 ;
+  wire \$972 ;
+  wire [9:0] \$973 ;
   wire \$974 ;
   wire \$975 ;
   wire \$976 ;
-  wire [9:0] \$977 ;
-  wire \$978 ;
-  wire \$979 ;
+  wire [3:0] \$977 ;
+  wire [4:0] \$978 ;
+  wire [3:0] \$979 ;
   wire [4:0] \$98 ;
-  wire \$980 ;
-  wire [3:0] \$981 ;
-  wire [4:0] \$982 ;
-  wire [3:0] \$983 ;
-  wire [4:0] \$984 ;
-  wire \$985 ;
+  wire [4:0] \$980 ;
+  wire \$981 ;
+  wire [31:0] \$982 ;
+  wire [32:0] \$983 ;
+  wire [31:0] \$984 ;
+  wire [32:0] \$985 ;
   wire [31:0] \$986 ;
   wire [32:0] \$987 ;
-  wire [31:0] \$988 ;
-  wire [32:0] \$989 ;
+  wire [6:0] \$988 ;
+  wire [31:0] \$989 ;
   wire [4:0] \$99 ;
-  wire [31:0] \$990 ;
-  wire [32:0] \$991 ;
-  wire [6:0] \$992 ;
-  wire [31:0] \$993 ;
-  wire [32:0] \$994 ;
-  wire [3:0] \$995 ;
-  wire [31:0] \$996 ;
-  wire [32:0] \$997 ;
-  wire [31:0] \$998 ;
-  wire [32:0] \$999 ;
+  wire [32:0] \$990 ;
+  wire [3:0] \$991 ;
+  wire [31:0] \$992 ;
+  wire [32:0] \$993 ;
+  wire [31:0] \$994 ;
+  wire [32:0] \$995 ;
+  wire [1:0] \$996 ;
+  wire [31:0] \$997 ;
+  wire [32:0] \$998 ;
+  wire [31:0] \$999 ;
   wire [2:0] \$signature__addr ;
   wire [5:0] \$signature__addr$222 ;
   wire [5:0] \$signature__addr$225 ;
@@ -1783,7 +1779,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$214 )
-      actbuf[\$212 [6:0]] <= { \$1127 , \$1125 , \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113  };
+      actbuf[\$212 [6:0]] <= { \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113 , \$1111 , \$1109  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1974,7 +1970,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$230 [5:0]] <= { \$1114 , \$1113  };
+      outbuf0[\$230 [5:0]] <= { \$1110 , \$1109  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
@@ -2050,7 +2046,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$232 [5:0]] <= { \$1116 , \$1115  };
+      outbuf1[\$232 [5:0]] <= { \$1112 , \$1111  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
@@ -2126,7 +2122,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$234 [5:0]] <= { \$1118 , \$1117  };
+      outbuf2[\$234 [5:0]] <= { \$1114 , \$1113  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
@@ -2202,7 +2198,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$236 [5:0]] <= { \$1120 , \$1119  };
+      outbuf3[\$236 [5:0]] <= { \$1116 , \$1115  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
@@ -2278,7 +2274,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$238 [5:0]] <= { \$1122 , \$1121  };
+      outbuf4[\$238 [5:0]] <= { \$1118 , \$1117  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
@@ -2354,7 +2350,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$240 [5:0]] <= { \$1124 , \$1123  };
+      outbuf5[\$240 [5:0]] <= { \$1120 , \$1119  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
@@ -2430,7 +2426,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$242 [5:0]] <= { \$1126 , \$1125  };
+      outbuf6[\$242 [5:0]] <= { \$1122 , \$1121  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
@@ -2506,7 +2502,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$244 [5:0]] <= { \$1128 , \$1127  };
+      outbuf7[\$244 [5:0]] <= { \$1124 , \$1123  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
@@ -3294,185 +3290,183 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$882  = ~ issue_a;
   assign \$883  = loaded & \$882 ;
   assign \$884  = \$883  & issue_b;
-  assign \$885  = d0_rp__data[8:0] + 3'h7;
-  assign \$887  = \$886  == 1'h1;
-  assign \$888  = d0_rp__data[8:0] + 3'h7;
-  assign \$890  = \$889  - 1'h1;
-  assign \$891  = b_fold_plus1 == \$890 ;
-  assign \$892  = d0_rp__data[8:0] + 3'h7;
-  assign \$894  = \$893  - 1'h1;
-  assign \$895  = b_fold == \$894 ;
-  assign \$896  = ~ loaded;
+  assign \$885  = | d0_rp__data[8:0];
+  assign \$886  = d0_rp__data[8:0] <= 4'h8;
+  assign \$887  = \$885  & \$886 ;
+  assign \$888  = d0_rp__data[8:0] - 1'h1;
+  assign \$890  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$889 );
+  assign \$891  = d0_rp__data[8:0] - 1'h1;
+  assign \$893  = b_fold == \$892 ;
+  assign \$894  = ~ loaded;
+  assign \$895  = issue_a & last_fold;
+  assign \$896  = \$895  & last_group;
   assign \$897  = issue_a & last_fold;
-  assign \$898  = \$897  & last_group;
-  assign \$899  = issue_a & last_fold;
-  assign \$900  = ~ b_done;
-  assign \$901  = cur_is_last & \$900 ;
-  assign \$902  = ~ b_group_is_0;
-  assign \$903  = \$901  & \$902 ;
-  assign \$904  = \$903  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$905  = ~ b_done;
-  assign \$906  = cur_is_last & \$905 ;
-  assign \$907  = ~ b_group_is_0;
-  assign \$908  = \$906  & \$907 ;
-  assign \$909  = b_group + 1'h1;
-  assign \$910  = \$908  ? \$909  : 10'h001;
-  assign \$911  = ! cur_folds_m1;
-  assign \$912  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$913  = group_plus1 + 1'h1;
-  assign \$914  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$915  = ~ loaded;
-  assign \$916  = last_fold & last_group;
-  assign \$917  = \$916  & cur_is_last;
-  assign \$918  = issue_a & \$917 ;
-  assign \$919  = \$915  | \$918 ;
-  assign \$920  = ~ issue_a;
-  assign \$921  = loaded & \$920 ;
-  assign \$922  = \$921  & issue_b;
-  assign \$923  = \$922  & b_last_fold;
-  assign \$924  = d0_rp__data[17:9] + 3'h7;
-  assign \$926  = ! \$925 ;
-  assign \$927  = d0_rp__data[17:9] + 3'h7;
-  assign \$929  = \$928  == 1'h1;
-  assign \$930  = b_group + 1'h1;
-  assign \$931  = d0_rp__data[17:9] + 3'h7;
-  assign \$933  = \$930  == \$932 ;
-  assign \$934  = b_group + 1'h1;
-  assign \$935  = d0_rp__data[17:9] + 3'h7;
-  assign \$937  = \$936  - 1'h1;
-  assign \$938  = \$934  == \$937 ;
-  assign \$939  = d0_rp__data[17:9] + 3'h7;
+  assign \$898  = ~ b_done;
+  assign \$899  = cur_is_last & \$898 ;
+  assign \$900  = ~ b_group_is_0;
+  assign \$901  = \$899  & \$900 ;
+  assign \$902  = \$901  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$903  = ~ b_done;
+  assign \$904  = cur_is_last & \$903 ;
+  assign \$905  = ~ b_group_is_0;
+  assign \$906  = \$904  & \$905 ;
+  assign \$907  = b_group + 1'h1;
+  assign \$908  = \$906  ? \$907  : 10'h001;
+  assign \$909  = ! cur_folds_m1;
+  assign \$910  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$911  = group_plus1 + 1'h1;
+  assign \$912  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$913  = ~ loaded;
+  assign \$914  = last_fold & last_group;
+  assign \$915  = \$914  & cur_is_last;
+  assign \$916  = issue_a & \$915 ;
+  assign \$917  = \$913  | \$916 ;
+  assign \$918  = ~ issue_a;
+  assign \$919  = loaded & \$918 ;
+  assign \$920  = \$919  & issue_b;
+  assign \$921  = \$920  & b_last_fold;
+  assign \$922  = d0_rp__data[17:9] + 3'h7;
+  assign \$924  = ! \$923 ;
+  assign \$925  = | d0_rp__data[17:9];
+  assign \$926  = d0_rp__data[17:9] <= 4'h8;
+  assign \$927  = \$925  & \$926 ;
+  assign \$928  = b_group + 1'h1;
+  assign \$929  = d0_rp__data[17:9] + 3'h7;
+  assign \$931  = \$928  == \$930 ;
+  assign \$932  = b_group + 1'h1;
+  assign \$933  = d0_rp__data[17:9] - 1'h1;
+  assign \$935  = $signed({ 1'h0, \$932  }) == $signed(\$934 );
+  assign \$936  = d0_rp__data[17:9] + 3'h7;
+  assign \$938  = b_group == \$937 ;
+  assign \$939  = d0_rp__data[17:9] - 1'h1;
   assign \$941  = b_group == \$940 ;
-  assign \$942  = d0_rp__data[17:9] + 3'h7;
-  assign \$944  = \$943  - 1'h1;
-  assign \$945  = b_group == \$944 ;
-  assign \$946  = ~ issue_a;
-  assign \$947  = loaded & \$946 ;
-  assign \$948  = \$947  & issue_b;
-  assign \$949  = b_fold_plus1 + 1'h1;
-  assign \$950  = ~ loaded;
-  assign \$951  = fold_plus1 + 1'h1;
-  assign \$952  = last_fold ? 11'h001 : \$951 ;
-  assign \$953  = last_fold & last_group;
-  assign \$954  = ~ b_done;
-  assign \$955  = cur_is_last & \$954 ;
-  assign \$956  = ~ b_done;
-  assign \$957  = cur_is_last & \$956 ;
-  assign \$958  = ~ b_group_is_0;
-  assign \$959  = \$957  & \$958 ;
-  assign \$960  = ! claim_ctx;
-  assign \$961  = claim_out & \$960 ;
-  assign \$962  = ! wb_ctx17;
-  assign \$963  = out_write & \$962 ;
-  assign \$964  = out_groups0 + 1'h1;
-  assign \$966  = claim_out & \$965 ;
-  assign \$968  = out_write & \$967 ;
-  assign \$969  = out_groups1 + 1'h1;
-  assign \$970  = out_n - 1'h1;
-  assign \$971  = drain_elem == \$970 ;
-  assign \$972  = out_n - 1'h1;
-  assign \$973  = drain_elem == \$972 ;
-  assign \$974  = ~ drain_slot;
-  assign \$975  = ! drain_slot;
-  assign \$977  = drain_elem + 1'h1;
-  assign \$978  = ~ release_slot;
-  assign \$979  = ! release_slot;
-  assign \$981  = in_flight + vector_start;
-  assign \$982  = \$981  - done;
-  assign \$983  = in_flight + vector_start;
-  assign \$984  = \$983  - done;
-  assign \$985  = | \$984 ;
-  assign \$986  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$987  = \$986  + inc_busy;
-  assign \$988  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$989  = \$988  + inc_stall_input;
-  assign \$990  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$991  = \$990  + inc_stall_output;
-  assign \$992  = issue ? 7'h40 : 7'h00;
-  assign \$993  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$994  = \$993  + inc_mac_ops;
-  assign \$995  = issue ? 4'h8 : 4'h0;
-  assign \$996  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$997  = \$996  + inc_bank_reads;
-  assign \$998  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$999  = \$998  + inc_act_reads;
-  assign \$1000  = in_fire + act_write;
-  assign \$1001  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$1002  = \$1001  + inc_act_writes;
-  assign \$1003  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$1004  = \$1003  + inc_inferences;
+  assign \$942  = ~ issue_a;
+  assign \$943  = loaded & \$942 ;
+  assign \$944  = \$943  & issue_b;
+  assign \$945  = b_fold_plus1 + 1'h1;
+  assign \$946  = ~ loaded;
+  assign \$947  = fold_plus1 + 1'h1;
+  assign \$948  = last_fold ? 11'h001 : \$947 ;
+  assign \$949  = last_fold & last_group;
+  assign \$950  = ~ b_done;
+  assign \$951  = cur_is_last & \$950 ;
+  assign \$952  = ~ b_done;
+  assign \$953  = cur_is_last & \$952 ;
+  assign \$954  = ~ b_group_is_0;
+  assign \$955  = \$953  & \$954 ;
+  assign \$956  = ! claim_ctx;
+  assign \$957  = claim_out & \$956 ;
+  assign \$958  = ! wb_ctx17;
+  assign \$959  = out_write & \$958 ;
+  assign \$960  = out_groups0 + 1'h1;
+  assign \$962  = claim_out & \$961 ;
+  assign \$964  = out_write & \$963 ;
+  assign \$965  = out_groups1 + 1'h1;
+  assign \$966  = out_n - 1'h1;
+  assign \$967  = drain_elem == \$966 ;
+  assign \$968  = out_n - 1'h1;
+  assign \$969  = drain_elem == \$968 ;
+  assign \$970  = ~ drain_slot;
+  assign \$971  = ! drain_slot;
+  assign \$973  = drain_elem + 1'h1;
+  assign \$974  = ~ release_slot;
+  assign \$975  = ! release_slot;
+  assign \$977  = in_flight + vector_start;
+  assign \$978  = \$977  - done;
+  assign \$979  = in_flight + vector_start;
+  assign \$980  = \$979  - done;
+  assign \$981  = | \$980 ;
+  assign \$982  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$983  = \$982  + inc_busy;
+  assign \$984  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$985  = \$984  + inc_stall_input;
+  assign \$986  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$987  = \$986  + inc_stall_output;
+  assign \$988  = issue ? 7'h40 : 7'h00;
+  assign \$989  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$990  = \$989  + inc_mac_ops;
+  assign \$991  = issue ? 4'h8 : 4'h0;
+  assign \$992  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$993  = \$992  + inc_bank_reads;
+  assign \$994  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$995  = \$994  + inc_act_reads;
+  assign \$996  = in_fire + act_write;
+  assign \$997  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$998  = \$997  + inc_act_writes;
+  assign \$999  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$1000  = \$999  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$1005 ;
+    has_layers <= \$1001 ;
   always @(posedge clk)
-    last_layer <= \$1006 ;
+    last_layer <= \$1002 ;
   always @(posedge clk)
-    in_folds_m1 <= \$1007 ;
+    in_folds_m1 <= \$1003 ;
   always @(posedge clk)
-    out_n <= \$1008 ;
+    out_n <= \$1004 ;
   always @(posedge clk)
-    in_beats0 <= \$1009 ;
+    in_beats0 <= \$1005 ;
   always @(posedge clk)
-    in_full0 <= \$1010 ;
+    in_full0 <= \$1006 ;
   always @(posedge clk)
-    in_beats1 <= \$1011 ;
+    in_beats1 <= \$1007 ;
   always @(posedge clk)
-    in_full1 <= \$1012 ;
+    in_full1 <= \$1008 ;
   always @(posedge clk)
-    in_wslot <= \$1013 ;
+    in_wslot <= \$1009 ;
   always @(posedge clk)
-    in_groups <= \$1014 ;
+    in_groups <= \$1010 ;
   always @(posedge clk)
-    cur_groups <= \$1015 ;
+    cur_groups <= \$1011 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1016 ;
+    cur_folds_m1 <= \$1012 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1017 ;
+    cur_groups_m1 <= \$1013 ;
   always @(posedge clk)
-    cur_out <= \$1018 ;
+    cur_out <= \$1014 ;
   always @(posedge clk)
-    cur_is_last <= \$1019 ;
+    cur_is_last <= \$1015 ;
   always @(posedge clk)
-    cur_relu <= \$1020 ;
+    cur_relu <= \$1016 ;
   always @(posedge clk)
-    cur_requantize <= \$1021 ;
+    cur_requantize <= \$1017 ;
   always @(posedge clk)
-    bank_addr <= \$1022 ;
+    bank_addr <= \$1018 ;
   always @(posedge clk)
-    rq_addr <= \$1023 ;
+    rq_addr <= \$1019 ;
   always @(posedge clk)
-    layer <= \$1024 ;
+    layer <= \$1020 ;
   always @(posedge clk)
-    group <= \$1025 ;
+    group <= \$1021 ;
   always @(posedge clk)
-    fold <= \$1026 ;
+    fold <= \$1022 ;
   always @(posedge clk)
-    fold_end <= \$1027 ;
+    fold_end <= \$1023 ;
   always @(posedge clk)
-    fold_end_next <= \$1028 ;
+    fold_end_next <= \$1024 ;
   always @(posedge clk)
-    b_group <= \$1029 ;
+    b_group <= \$1025 ;
   always @(posedge clk)
-    b_fold <= \$1030 ;
+    b_fold <= \$1026 ;
   always @(posedge clk)
-    b_in_group <= \$1031 ;
+    b_in_group <= \$1027 ;
   always @(posedge clk)
-    b_bank_addr <= \$1032 ;
+    b_bank_addr <= \$1028 ;
   always @(posedge clk)
-    b_rq_addr <= \$1033 ;
+    b_rq_addr <= \$1029 ;
   always @(posedge clk)
-    loaded <= \$1034 ;
+    loaded <= \$1030 ;
   always @(posedge clk)
-    wr_buf <= \$1035 ;
+    wr_buf <= \$1031 ;
   always @(posedge clk)
-    prev_out <= \$1036 ;
+    prev_out <= \$1032 ;
   always @(posedge clk)
-    prev_groups <= \$1037 ;
+    prev_groups <= \$1033 ;
   always @(posedge clk)
-    ctx <= \$1038 ;
+    ctx <= \$1034 ;
   always @(posedge clk)
-    claim_out <= \$1039 ;
+    claim_out <= \$1035 ;
   always @(posedge clk)
-    claim_ctx <= \$1040 ;
+    claim_ctx <= \$1036 ;
   always @(posedge clk)
     step_addr <= \$325 ;
   always @(posedge clk)
@@ -3502,7 +3496,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$348 ;
   always @(posedge clk)
-    step_valid <= \$1041 ;
+    step_valid <= \$1037 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3516,7 +3510,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1042 ;
+    wb_valid1 <= \$1038 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3526,7 +3520,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1043 ;
+    wb_valid2 <= \$1039 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3536,7 +3530,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1044 ;
+    wb_valid3 <= \$1040 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3546,7 +3540,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1045 ;
+    wb_valid4 <= \$1041 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3556,7 +3550,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1046 ;
+    wb_valid5 <= \$1042 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3566,7 +3560,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1047 ;
+    wb_valid6 <= \$1043 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3576,7 +3570,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1048 ;
+    wb_valid7 <= \$1044 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3586,7 +3580,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1049 ;
+    wb_valid8 <= \$1045 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3596,7 +3590,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1050 ;
+    wb_valid9 <= \$1046 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3606,7 +3600,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1051 ;
+    wb_valid10 <= \$1047 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3616,7 +3610,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1052 ;
+    wb_valid11 <= \$1048 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3626,7 +3620,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1053 ;
+    wb_valid12 <= \$1049 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3636,7 +3630,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1054 ;
+    wb_valid13 <= \$1050 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3646,7 +3640,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1055 ;
+    wb_valid14 <= \$1051 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3656,7 +3650,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$1056 ;
+    wb_valid15 <= \$1052 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3666,7 +3660,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$1057 ;
+    wb_valid16 <= \$1053 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3676,7 +3670,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$1058 ;
+    wb_valid17 <= \$1054 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3686,73 +3680,73 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    track_reset_r0 <= \$1059 ;
+    track_reset_r0 <= \$1055 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1060 ;
+    wb_parity_ahead0 <= \$1056 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1061 ;
+    wb_groups_ahead0 <= \$1057 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1062 ;
+    track_reset_r1 <= \$1058 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1063 ;
+    wb_parity_ahead1 <= \$1059 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1064 ;
+    wb_groups_ahead1 <= \$1060 ;
   always @(posedge clk)
-    in_ok <= \$1065 ;
+    in_ok <= \$1061 ;
   always @(posedge clk)
-    b_ready <= \$1066 ;
+    b_ready <= \$1062 ;
   always @(posedge clk)
-    raw_ok <= \$1067 ;
+    raw_ok <= \$1063 ;
   always @(posedge clk)
-    raw_full <= \$1068 ;
+    raw_full <= \$1064 ;
   always @(posedge clk)
-    b_last_fold <= \$1069 ;
+    b_last_fold <= \$1065 ;
   always @(posedge clk)
-    last_fold <= \$1070 ;
+    last_fold <= \$1066 ;
   always @(posedge clk)
-    last_group <= \$1071 ;
+    last_group <= \$1067 ;
   always @(posedge clk)
-    group_plus1 <= \$1072 ;
+    group_plus1 <= \$1068 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1073 ;
+    b_group_is_0 <= \$1069 ;
   always @(posedge clk)
-    b_done <= \$1074 ;
+    b_done <= \$1070 ;
   always @(posedge clk)
-    b_last_group <= \$1075 ;
+    b_last_group <= \$1071 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1076 ;
+    b_fold_plus1 <= \$1072 ;
   always @(posedge clk)
-    layer_is_0 <= \$1077 ;
+    layer_is_0 <= \$1073 ;
   always @(posedge clk)
-    group_is_0 <= \$1078 ;
+    group_is_0 <= \$1074 ;
   always @(posedge clk)
-    fold_is_0 <= \$1079 ;
+    fold_is_0 <= \$1075 ;
   always @(posedge clk)
-    fold_plus1 <= \$1080 ;
+    fold_plus1 <= \$1076 ;
   always @(posedge clk)
-    out_full0 <= \$1081 ;
+    out_full0 <= \$1077 ;
   always @(posedge clk)
-    out_pending0 <= \$1082 ;
+    out_pending0 <= \$1078 ;
   always @(posedge clk)
-    out_groups0 <= \$1083 ;
+    out_groups0 <= \$1079 ;
   always @(posedge clk)
-    out_full1 <= \$1084 ;
+    out_full1 <= \$1080 ;
   always @(posedge clk)
-    out_pending1 <= \$1085 ;
+    out_pending1 <= \$1081 ;
   always @(posedge clk)
-    out_groups1 <= \$1086 ;
+    out_groups1 <= \$1082 ;
   always @(posedge clk)
-    drain_inflight <= \$1087 ;
+    drain_inflight <= \$1083 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1088 ;
+    drain_inflight2 <= \$1084 ;
   always @(posedge clk)
-    drain_lane <= \$1089 ;
+    drain_lane <= \$1085 ;
   always @(posedge clk)
-    drain_last <= \$1090 ;
+    drain_last <= \$1086 ;
   always @(posedge clk)
-    drain_elem <= \$1091 ;
+    drain_elem <= \$1087 ;
   always @(posedge clk)
-    drain_slot <= \$1092 ;
+    drain_slot <= \$1088 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -3774,49 +3768,49 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data7 <= \$signature__data$426 ;
   always @(posedge clk)
-    release_slot <= \$1093 ;
+    release_slot <= \$1089 ;
   always @(posedge clk)
-    in_flight <= \$1094 ;
+    in_flight <= \$1090 ;
   always @(posedge clk)
-    busy <= \$1095 ;
+    busy <= \$1091 ;
   always @(posedge clk)
-    clear_counters_r <= \$1096 ;
+    clear_counters_r <= \$1092 ;
   always @(posedge clk)
-    inc_busy <= \$1097 ;
+    inc_busy <= \$1093 ;
   always @(posedge clk)
-    count_busy <= \$1098 ;
+    count_busy <= \$1094 ;
   always @(posedge clk)
-    inc_stall_input <= \$1099 ;
+    inc_stall_input <= \$1095 ;
   always @(posedge clk)
-    count_stall_input <= \$1100 ;
+    count_stall_input <= \$1096 ;
   always @(posedge clk)
-    inc_stall_output <= \$1101 ;
+    inc_stall_output <= \$1097 ;
   always @(posedge clk)
-    count_stall_output <= \$1102 ;
+    count_stall_output <= \$1098 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1103 ;
+    inc_mac_ops <= \$1099 ;
   always @(posedge clk)
-    count_mac_ops <= \$1104 ;
+    count_mac_ops <= \$1100 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1105 ;
+    inc_bank_reads <= \$1101 ;
   always @(posedge clk)
-    count_bank_reads <= \$1106 ;
+    count_bank_reads <= \$1102 ;
   always @(posedge clk)
-    inc_act_reads <= \$1107 ;
+    inc_act_reads <= \$1103 ;
   always @(posedge clk)
-    count_act_reads <= \$1108 ;
+    count_act_reads <= \$1104 ;
   always @(posedge clk)
-    inc_act_writes <= \$1109 ;
+    inc_act_writes <= \$1105 ;
   always @(posedge clk)
-    count_act_writes <= \$1110 ;
+    count_act_writes <= \$1106 ;
   always @(posedge clk)
-    inc_inferences <= \$1111 ;
+    inc_inferences <= \$1107 ;
   always @(posedge clk)
-    count_inferences <= \$1112 ;
+    count_inferences <= \$1108 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3007$0 (drain_last2),
+    .\port$3003$0 (drain_last2),
     .\port$328$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3827,8 +3821,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3204$0 (\$1113 ),
-    .\port$3205$0 (\$1114 ),
+    .\port$3200$0 (\$1109 ),
+    .\port$3201$0 (\$1110 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -3845,8 +3839,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3356$0 (\$1115 ),
-    .\port$3357$0 (\$1116 ),
+    .\port$3352$0 (\$1111 ),
+    .\port$3353$0 (\$1112 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$27 ),
@@ -3863,8 +3857,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3508$0 (\$1117 ),
-    .\port$3509$0 (\$1118 ),
+    .\port$3504$0 (\$1113 ),
+    .\port$3505$0 (\$1114 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$33 ),
@@ -3881,8 +3875,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3660$0 (\$1119 ),
-    .\port$3661$0 (\$1120 ),
+    .\port$3656$0 (\$1115 ),
+    .\port$3657$0 (\$1116 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$39 ),
@@ -3899,8 +3893,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3812$0 (\$1121 ),
-    .\port$3813$0 (\$1122 ),
+    .\port$3808$0 (\$1117 ),
+    .\port$3809$0 (\$1118 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$45 ),
@@ -3917,8 +3911,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$3964$0 (\$1123 ),
-    .\port$3965$0 (\$1124 ),
+    .\port$3960$0 (\$1119 ),
+    .\port$3961$0 (\$1120 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$51 ),
@@ -3935,8 +3929,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$4116$0 (\$1125 ),
-    .\port$4117$0 (\$1126 ),
+    .\port$4112$0 (\$1121 ),
+    .\port$4113$0 (\$1122 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$57 ),
@@ -3953,8 +3947,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4268$0 (\$1127 ),
-    .\port$4269$0 (\$1128 ),
+    .\port$4264$0 (\$1123 ),
+    .\port$4265$0 (\$1124 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(\rq_we$63 ),
@@ -4027,167 +4021,240 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = has_layers;
+    \$1001  = has_layers;
     if (\$278 ) begin
       if (\$279 ) begin
-        \$1005  = \$280 ;
+        \$1001  = \$280 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = last_layer;
+    \$1002  = last_layer;
     if (\$278 ) begin
       if (\$279 ) begin
-        \$1006  = \$285 ;
+        \$1002  = \$285 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \$287 ;
+    \$1003  = \$287 ;
     if (rst) begin
-      \$1007  = 10'h3ff;
+      \$1003  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = dl_rp__data[17:9];
+    \$1004  = dl_rp__data[17:9];
     if (rst) begin
-      \$1008  = 9'h000;
+      \$1004  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = in_beats0;
+    \$1005  = in_beats0;
     if (\$289 ) begin
-      \$1009  = \$290 [8:0];
+      \$1005  = \$290 [8:0];
     end
     if (in_release0) begin
-      \$1009  = 9'h000;
+      \$1005  = 9'h000;
     end
     if (rst) begin
-      \$1009  = 9'h000;
+      \$1005  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = in_full0;
+    \$1006  = in_full0;
     if (\$289 ) begin
       if (\$291 ) begin
-        \$1010  = 1'h1;
+        \$1006  = 1'h1;
       end
     end
     if (in_release0) begin
-      \$1010  = 1'h0;
+      \$1006  = 1'h0;
     end
     if (rst) begin
-      \$1010  = 1'h0;
+      \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = in_beats1;
+    \$1007  = in_beats1;
     if (\$293 ) begin
-      \$1011  = \$294 [8:0];
+      \$1007  = \$294 [8:0];
     end
     if (in_release1) begin
-      \$1011  = 9'h000;
+      \$1007  = 9'h000;
     end
     if (rst) begin
-      \$1011  = 9'h000;
+      \$1007  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = in_full1;
+    \$1008  = in_full1;
     if (\$293 ) begin
       if (\$295 ) begin
-        \$1012  = 1'h1;
+        \$1008  = 1'h1;
       end
     end
     if (in_release1) begin
-      \$1012  = 1'h0;
+      \$1008  = 1'h0;
     end
     if (rst) begin
-      \$1012  = 1'h0;
+      \$1008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = in_wslot;
+    \$1009  = in_wslot;
     if (\$298 ) begin
-      \$1013  = \$299 ;
+      \$1009  = \$299 ;
     end
     if (rst) begin
-      \$1013  = 1'h0;
+      \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = \$301 [8:0];
+    \$1010  = \$301 [8:0];
+    if (rst) begin
+      \$1010  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1011  = cur_groups;
+    if (\$302 ) begin
+      \$1011  = nxt_steps_rp__data[8:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1011  = nxt_steps_rp__data[8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1011  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1012  = cur_folds_m1;
+    if (\$302 ) begin
+      \$1012  = nxt_steps_rp__data[18:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1012  = nxt_steps_rp__data[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$1012  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1013  = cur_groups_m1;
+    if (\$302 ) begin
+      \$1013  = nxt_steps_rp__data[28:19];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1013  = nxt_steps_rp__data[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$1013  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1014  = cur_out;
+    if (\$302 ) begin
+      \$1014  = nxt_rp__data[17:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1014  = nxt_rp__data[17:9];
+        end
+      end
+    end
     if (rst) begin
       \$1014  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = cur_groups;
+    \$1015  = cur_is_last;
     if (\$302 ) begin
-      \$1015  = nxt_steps_rp__data[8:0];
+      \$1015  = \$303 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1015  = nxt_steps_rp__data[8:0];
+          \$1015  = \$306 ;
         end
       end
     end
     if (rst) begin
-      \$1015  = 9'h000;
+      \$1015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = cur_folds_m1;
+    \$1016  = cur_relu;
     if (\$302 ) begin
-      \$1016  = nxt_steps_rp__data[18:9];
+      \$1016  = nxt_rp__data[35];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1016  = nxt_steps_rp__data[18:9];
+          \$1016  = nxt_rp__data[35];
         end
       end
     end
     if (rst) begin
-      \$1016  = 10'h3ff;
+      \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = cur_groups_m1;
+    \$1017  = cur_requantize;
     if (\$302 ) begin
-      \$1017  = nxt_steps_rp__data[28:19];
+      \$1017  = nxt_rp__data[36];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1017  = nxt_steps_rp__data[28:19];
+          \$1017  = nxt_rp__data[36];
         end
       end
     end
     if (rst) begin
-      \$1017  = 10'h3ff;
+      \$1017  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = cur_out;
+    \$1018  = bank_addr;
     if (\$302 ) begin
-      \$1018  = nxt_rp__data[17:9];
+      \$1018  = nxt_rp__data[26:18];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1018  = nxt_rp__data[17:9];
+          \$1018  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$309 ) begin
+              \$1018  = b_bank_addr;
+            end
+          end
         end
+      end
+      if (\$313 ) begin
+        \$1018  = \$314 [8:0];
       end
     end
     if (rst) begin
@@ -4196,71 +4263,80 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = cur_is_last;
+    \$1019  = rq_addr;
     if (\$302 ) begin
-      \$1019  = \$303 ;
+      \$1019  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
+        \$1019  = \$305 [7:0];
         if (last_group) begin
-          \$1019  = \$306 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1019  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = cur_relu;
-    if (\$302 ) begin
-      \$1020  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1020  = nxt_rp__data[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$1020  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = cur_requantize;
-    if (\$302 ) begin
-      \$1021  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1021  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$1021  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = bank_addr;
-    if (\$302 ) begin
-      \$1022  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1022  = nxt_rp__data[26:18];
+          \$1019  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$309 ) begin
-              \$1022  = b_bank_addr;
+              \$1019  = b_rq_addr;
             end
           end
         end
       end
-      if (\$313 ) begin
-        \$1022  = \$314 [8:0];
+    end
+    if (rst) begin
+      \$1019  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1020  = layer;
+    if (\$302 ) begin
+      \$1020  = \$100 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1020  = \$100 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1020  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1021  = group;
+    if (\$302 ) begin
+      \$1021  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1021  = \$304 [8:0];
+        if (last_group) begin
+          \$1021  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$309 ) begin
+              \$1021  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1021  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = fold;
+    if (\$302 ) begin
+      \$1022  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1022  = 9'h000;
+        if (last_group) begin
+          \$1022  = 9'h000;
+        end
+      end else begin
+        \$1022  = \$310 [8:0];
       end
     end
     if (rst) begin
@@ -4269,80 +4345,85 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = rq_addr;
+    \$1023  = fold_end;
     if (\$302 ) begin
-      \$1023  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1023  = \$305 [7:0];
-        if (last_group) begin
-          \$1023  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$309 ) begin
-              \$1023  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1023  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = layer;
-    if (\$302 ) begin
-      \$1024  = \$100 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1024  = \$100 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1024  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = group;
-    if (\$302 ) begin
-      \$1025  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1025  = \$304 [8:0];
-        if (last_group) begin
-          \$1025  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$309 ) begin
-              \$1025  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1025  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = fold;
-    if (\$302 ) begin
-      \$1026  = 9'h000;
+      \$1023  = 10'h008;
     end else if (issue_a) begin
       (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$1023  = 10'h008;
+        if (last_group) begin
+          \$1023  = 10'h008;
+        end
+      end else begin
+        \$1023  = fold_end_next[9:0];
+      end
+    end
+    if (rst) begin
+      \$1023  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1024  = fold_end_next;
+    if (\$302 ) begin
+      \$1024  = 11'h010;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1024  = 11'h010;
+        if (last_group) begin
+          \$1024  = 11'h010;
+        end
+      end else begin
+        \$1024  = \$311 [10:0];
+      end
+    end
+    if (rst) begin
+      \$1024  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1025  = b_group;
+    if (\$302 ) begin
+      \$1025  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1025  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1025  = \$317 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1025  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = b_fold;
+    if (\$302 ) begin
+      \$1026  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1026  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
         \$1026  = 9'h000;
-        if (last_group) begin
-          \$1026  = 9'h000;
-        end
       end else begin
-        \$1026  = \$310 [8:0];
+        \$1026  = \$319 [8:0];
       end
     end
     if (rst) begin
@@ -4351,106 +4432,96 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = fold_end;
+    \$1027  = b_in_group;
     if (\$302 ) begin
-      \$1027  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1027  = 10'h008;
-        if (last_group) begin
-          \$1027  = 10'h008;
-        end
-      end else begin
-        \$1027  = fold_end_next[9:0];
-      end
-    end
-    if (rst) begin
-      \$1027  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = fold_end_next;
-    if (\$302 ) begin
-      \$1028  = 11'h010;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1028  = 11'h010;
-        if (last_group) begin
-          \$1028  = 11'h010;
-        end
-      end else begin
-        \$1028  = \$311 [10:0];
-      end
-    end
-    if (rst) begin
-      \$1028  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = b_group;
-    if (\$302 ) begin
-      \$1029  = 9'h000;
+      \$1027  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1029  = 9'h000;
+            \$1027  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1027  = \$316 ;
+    end
+    if (rst) begin
+      \$1027  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = b_bank_addr;
+    if (\$302 ) begin
+      \$1028  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1028  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1028  = \$315 [8:0];
+    end
+    if (rst) begin
+      \$1028  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = b_rq_addr;
+    if (\$302 ) begin
+      \$1029  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1029  = d0_rp__data[34:27];
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$1029  = \$317 [8:0];
+        \$1029  = \$318 [7:0];
       end
     end
     if (rst) begin
-      \$1029  = 9'h000;
+      \$1029  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = b_fold;
+    \$1030  = loaded;
     if (\$302 ) begin
-      \$1030  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1030  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1030  = 9'h000;
-      end else begin
-        \$1030  = \$319 [8:0];
-      end
+      \$1030  = 1'h1;
+    end
+    if (\$321 ) begin
+      \$1030  = 1'h0;
     end
     if (rst) begin
-      \$1030  = 9'h000;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = b_in_group;
+    \$1031  = wr_buf;
     if (\$302 ) begin
       \$1031  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$1031  = \$307 ;
           if (cur_is_last) begin
             \$1031  = 1'h0;
+            if (b_done) begin
+              \$1031  = 1'h1;
+            end
           end
         end
       end
-    end else if (issue_b) begin
-      \$1031  = \$316 ;
     end
     if (rst) begin
       \$1031  = 1'h0;
@@ -4458,19 +4529,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = b_bank_addr;
+    \$1032  = prev_out;
     if (\$302 ) begin
-      \$1032  = d0_rp__data[26:18];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$1032  = cur_out;
           if (cur_is_last) begin
-            \$1032  = d0_rp__data[26:18];
+            if (b_done) begin
+              \$1032  = d0_rp__data[17:9];
+            end
           end
         end
       end
-    end else if (issue_b) begin
-      \$1032  = \$315 [8:0];
     end
     if (rst) begin
       \$1032  = 9'h000;
@@ -4478,297 +4549,304 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = b_rq_addr;
+    \$1033  = prev_groups;
     if (\$302 ) begin
-      \$1033  = d0_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$1033  = cur_groups;
           if (cur_is_last) begin
-            \$1033  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1033  = \$318 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1033  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = loaded;
-    if (\$302 ) begin
-      \$1034  = 1'h1;
-    end
-    if (\$321 ) begin
-      \$1034  = 1'h0;
-    end
-    if (rst) begin
-      \$1034  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = wr_buf;
-    if (\$302 ) begin
-      \$1035  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1035  = \$307 ;
-          if (cur_is_last) begin
-            \$1035  = 1'h0;
             if (b_done) begin
-              \$1035  = 1'h1;
+              \$1033  = in_groups;
             end
           end
         end
       end
     end
+    if (rst) begin
+      \$1033  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = ctx;
+    if (\$302 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1034  = \$308 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1034  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = \$324 ;
     if (rst) begin
       \$1035  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = prev_out;
-    if (\$302 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1036  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1036  = d0_rp__data[17:9];
-            end
-          end
-        end
-      end
-    end
+    \$1036  = ctx;
     if (rst) begin
-      \$1036  = 9'h000;
+      \$1036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = prev_groups;
-    if (\$302 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1037  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1037  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1037  = issue;
     if (rst) begin
-      \$1037  = 9'h000;
+      \$1037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = ctx;
-    if (\$302 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1038  = \$308 ;
-          end
-        end
-      end
-    end
+    \$1038  = \$349 ;
     if (rst) begin
       \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \$324 ;
+    \$1039  = wb_valid1;
     if (rst) begin
       \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = ctx;
+    \$1040  = wb_valid2;
     if (rst) begin
       \$1040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = issue;
+    \$1041  = wb_valid3;
     if (rst) begin
       \$1041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = \$349 ;
+    \$1042  = wb_valid4;
     if (rst) begin
       \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = wb_valid1;
+    \$1043  = wb_valid5;
     if (rst) begin
       \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = wb_valid2;
+    \$1044  = wb_valid6;
     if (rst) begin
       \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = wb_valid3;
+    \$1045  = wb_valid7;
     if (rst) begin
       \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = wb_valid4;
+    \$1046  = wb_valid8;
     if (rst) begin
       \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = wb_valid5;
+    \$1047  = wb_valid9;
     if (rst) begin
       \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = wb_valid6;
+    \$1048  = wb_valid10;
     if (rst) begin
       \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = wb_valid7;
+    \$1049  = wb_valid11;
     if (rst) begin
       \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = wb_valid8;
+    \$1050  = wb_valid12;
     if (rst) begin
       \$1050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = wb_valid9;
+    \$1051  = wb_valid13;
     if (rst) begin
       \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = wb_valid10;
+    \$1052  = wb_valid14;
     if (rst) begin
       \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = wb_valid11;
+    \$1053  = wb_valid15;
     if (rst) begin
       \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = wb_valid12;
+    \$1054  = wb_valid16;
     if (rst) begin
       \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = wb_valid13;
+    \$1055  = track_reset0;
     if (rst) begin
       \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = wb_valid14;
+    \$1056  = \$350 ;
+    if (\$355 ) begin
+      \$1056  = wb_par16;
+    end
     if (rst) begin
       \$1056  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = wb_valid15;
+    \$1057  = \$351 ;
+    if (\$355 ) begin
+      \$1057  = \$360 [8:0];
+    end
     if (rst) begin
-      \$1057  = 1'h0;
+      \$1057  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = wb_valid16;
+    \$1058  = track_reset1;
     if (rst) begin
       \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = track_reset0;
+    \$1059  = \$361 ;
+    if (\$366 ) begin
+      \$1059  = wb_par16;
+    end
     if (rst) begin
       \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = \$350 ;
-    if (\$355 ) begin
-      \$1060  = wb_par16;
+    \$1060  = \$362 ;
+    if (\$366 ) begin
+      \$1060  = \$371 [8:0];
     end
     if (rst) begin
-      \$1060  = 1'h0;
+      \$1060  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \$351 ;
-    if (\$355 ) begin
-      \$1061  = \$360 [8:0];
+    (* full_case = 32'd1 *)
+    if (\$372 ) begin
+      \$1061  = \$384 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1061  = \$455 ;
+      end else if (last_fold) begin
+        \$1061  = \$526 ;
+      end else begin
+        \$1061  = \$650 ;
+      end
+    end else if (issue_b) begin
+      \$1061  = \$724 ;
+    end else begin
+      \$1061  = \$810 ;
     end
     if (rst) begin
-      \$1061  = 9'h000;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = track_reset1;
+    (* full_case = 32'd1 *)
+    if (\$372 ) begin
+      \$1062  = \$396 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1062  = \$466 ;
+      end else if (last_fold) begin
+        \$1062  = \$539 ;
+      end else begin
+        \$1062  = \$663 ;
+      end
+    end else if (issue_b) begin
+      \$1062  = \$749 ;
+    end else begin
+      \$1062  = \$823 ;
+    end
     if (rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \$361 ;
-    if (\$366 ) begin
-      \$1063  = wb_par16;
+    (* full_case = 32'd1 *)
+    if (\$372 ) begin
+      \$1063  = \$428 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1063  = \$498 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1063  = \$572 ;
+        end else begin
+          \$1063  = \$621 ;
+        end
+      end else begin
+        \$1063  = \$695 ;
+      end
+    end else if (issue_b) begin
+      \$1063  = \$781 ;
+    end else begin
+      \$1063  = \$855 ;
     end
     if (rst) begin
       \$1063  = 1'h0;
@@ -4776,32 +4854,41 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = \$362 ;
-    if (\$366 ) begin
-      \$1064  = \$371 [8:0];
+    (* full_case = 32'd1 *)
+    if (\$372 ) begin
+      \$1064  = \$444 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$446 ) begin
+        \$1064  = \$514 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1064  = \$589 ;
+        end else begin
+          \$1064  = \$637 ;
+        end
+      end else begin
+        \$1064  = \$711 ;
+      end
+    end else if (issue_b) begin
+      \$1064  = \$797 ;
+    end else begin
+      \$1064  = \$871 ;
     end
     if (rst) begin
-      \$1064  = 9'h000;
+      \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1065  = \$384 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1065  = \$455 ;
-      end else if (last_fold) begin
-        \$1065  = \$526 ;
-      end else begin
-        \$1065  = \$650 ;
-      end
-    end else if (issue_b) begin
-      \$1065  = \$724 ;
+    if (\$881 ) begin
+      \$1065  = \$887 ;
+    end else if (\$884 ) begin
+      \$1065  = \$890 ;
     end else begin
-      \$1065  = \$810 ;
+      \$1065  = \$893 ;
     end
     if (rst) begin
       \$1065  = 1'h0;
@@ -4809,22 +4896,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1066  = \$396 ;
+    \$1066  = last_fold;
+    if (\$894 ) begin
+      \$1066  = nxt_steps_rp__data[29];
+    end else if (\$896 ) begin
+      \$1066  = nxt_steps_rp__data[29];
+    end else if (\$897 ) begin
+      \$1066  = \$909 ;
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1066  = \$466 ;
-      end else if (last_fold) begin
-        \$1066  = \$539 ;
-      end else begin
-        \$1066  = \$663 ;
-      end
-    end else if (issue_b) begin
-      \$1066  = \$749 ;
-    end else begin
-      \$1066  = \$823 ;
+      \$1066  = \$912 ;
     end
     if (rst) begin
       \$1066  = 1'h0;
@@ -4832,27 +4912,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1067  = \$428 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1067  = \$498 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1067  = \$572 ;
-        end else begin
-          \$1067  = \$621 ;
-        end
-      end else begin
-        \$1067  = \$695 ;
-      end
-    end else if (issue_b) begin
-      \$1067  = \$781 ;
-    end else begin
-      \$1067  = \$855 ;
+    \$1067  = last_group;
+    if (\$894 ) begin
+      \$1067  = nxt_steps_rp__data[30];
+    end else if (\$896 ) begin
+      \$1067  = \$902 ;
+    end else if (\$897 ) begin
+      \$1067  = \$910 ;
     end
     if (rst) begin
       \$1067  = 1'h0;
@@ -4860,71 +4926,53 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1068  = \$444 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1068  = \$514 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1068  = \$589 ;
-        end else begin
-          \$1068  = \$637 ;
-        end
-      end else begin
-        \$1068  = \$711 ;
-      end
-    end else if (issue_b) begin
-      \$1068  = \$797 ;
-    end else begin
-      \$1068  = \$871 ;
+    \$1068  = group_plus1;
+    if (\$894 ) begin
+      \$1068  = 10'h001;
+    end else if (\$896 ) begin
+      \$1068  = \$908 ;
+    end else if (\$897 ) begin
+      \$1068  = \$911 [9:0];
     end
     if (rst) begin
-      \$1068  = 1'h0;
+      \$1068  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$881 ) begin
-      \$1069  = \$887 ;
-    end else if (\$884 ) begin
-      \$1069  = \$891 ;
-    end else begin
-      \$1069  = \$895 ;
-    end
-    if (rst) begin
+    \$1069  = b_group_is_0;
+    if (\$917 ) begin
+      \$1069  = 1'h1;
+    end else if (\$921 ) begin
       \$1069  = 1'h0;
     end
+    if (rst) begin
+      \$1069  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = last_fold;
-    if (\$896 ) begin
-      \$1070  = nxt_steps_rp__data[29];
-    end else if (\$898 ) begin
-      \$1070  = nxt_steps_rp__data[29];
-    end else if (\$899 ) begin
-      \$1070  = \$911 ;
-    end else if (issue_a) begin
-      \$1070  = \$914 ;
+    (* full_case = 32'd1 *)
+    if (\$917 ) begin
+      \$1070  = \$924 ;
+    end else if (\$921 ) begin
+      \$1070  = \$931 ;
+    end else begin
+      \$1070  = \$938 ;
     end
     if (rst) begin
-      \$1070  = 1'h0;
+      \$1070  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = last_group;
-    if (\$896 ) begin
-      \$1071  = nxt_steps_rp__data[30];
-    end else if (\$898 ) begin
-      \$1071  = \$904 ;
-    end else if (\$899 ) begin
-      \$1071  = \$912 ;
+    (* full_case = 32'd1 *)
+    if (\$917 ) begin
+      \$1071  = \$927 ;
+    end else if (\$921 ) begin
+      \$1071  = \$935 ;
+    end else begin
+      \$1071  = \$941 ;
     end
     if (rst) begin
       \$1071  = 1'h0;
@@ -4932,39 +4980,49 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = group_plus1;
-    if (\$896 ) begin
-      \$1072  = 10'h001;
-    end else if (\$898 ) begin
-      \$1072  = \$910 ;
-    end else if (\$899 ) begin
-      \$1072  = \$913 [9:0];
-    end
-    if (rst) begin
-      \$1072  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = b_group_is_0;
-    if (\$919 ) begin
-      \$1073  = 1'h1;
-    end else if (\$923 ) begin
-      \$1073  = 1'h0;
-    end
-    if (rst) begin
-      \$1073  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1072  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$919 ) begin
-      \$1074  = \$926 ;
-    end else if (\$923 ) begin
-      \$1074  = \$933 ;
+    if (\$917 ) begin
+      \$1072  = 10'h001;
+    end else if (\$921 ) begin
+      \$1072  = 10'h001;
     end else begin
-      \$1074  = \$941 ;
+      if (\$944 ) begin
+        \$1072  = \$945 [9:0];
+      end
+    end
+    if (rst) begin
+      \$1072  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1073  = layer_is_0;
+    if (\$946 ) begin
+      \$1073  = 1'h1;
+    end else if (issue_a) begin
+      if (\$949 ) begin
+        \$1073  = \$951 ;
+      end
+    end
+    if (rst) begin
+      \$1073  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = group_is_0;
+    if (\$946 ) begin
+      \$1074  = 1'h1;
+    end else if (issue_a) begin
+      if (\$949 ) begin
+        \$1074  = 1'h1;
+        if (\$955 ) begin
+          \$1074  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1074  = 1'h0;
+      end
     end
     if (rst) begin
       \$1074  = 1'h1;
@@ -4972,30 +5030,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$919 ) begin
-      \$1075  = \$929 ;
-    end else if (\$923 ) begin
-      \$1075  = \$938 ;
-    end else begin
-      \$1075  = \$945 ;
+    \$1075  = fold_is_0;
+    if (\$946 ) begin
+      \$1075  = 1'h1;
+    end else if (issue_a) begin
+      \$1075  = last_fold;
     end
     if (rst) begin
-      \$1075  = 1'h0;
+      \$1075  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$919 ) begin
+    \$1076  = fold_plus1;
+    if (\$946 ) begin
       \$1076  = 10'h001;
-    end else if (\$923 ) begin
-      \$1076  = 10'h001;
-    end else begin
-      if (\$948 ) begin
-        \$1076  = \$949 [9:0];
-      end
+    end else if (issue_a) begin
+      \$1076  = \$948 [9:0];
     end
     if (rst) begin
       \$1076  = 10'h001;
@@ -5003,70 +5054,74 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = layer_is_0;
-    if (\$950 ) begin
+    \$1077  = out_full0;
+    if (\$957 ) begin
       \$1077  = 1'h1;
-    end else if (issue_a) begin
-      if (\$953 ) begin
-        \$1077  = \$955 ;
-      end
-    end
-    if (rst) begin
-      \$1077  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = group_is_0;
-    if (\$950 ) begin
-      \$1078  = 1'h1;
-    end else if (issue_a) begin
-      if (\$953 ) begin
-        \$1078  = 1'h1;
-        if (\$959 ) begin
-          \$1078  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1078  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1078  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = fold_is_0;
-    if (\$950 ) begin
-      \$1079  = 1'h1;
-    end else if (issue_a) begin
-      \$1079  = last_fold;
-    end
-    if (rst) begin
-      \$1079  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = fold_plus1;
-    if (\$950 ) begin
-      \$1080  = 10'h001;
-    end else if (issue_a) begin
-      \$1080  = \$952 [9:0];
-    end
-    if (rst) begin
-      \$1080  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = out_full0;
-    if (\$961 ) begin
-      \$1081  = 1'h1;
     end
     if (done) begin
-      if (\$979 ) begin
-        \$1081  = 1'h0;
+      if (\$975 ) begin
+        \$1077  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1077  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = out_pending0;
+    if (\$957 ) begin
+      \$1078  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$969 ) begin
+        if (\$971 ) begin
+          \$1078  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1078  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = out_groups0;
+    if (\$957 ) begin
+      \$1079  = 9'h000;
+    end else if (\$959 ) begin
+      \$1079  = \$960 [8:0];
+    end
+    if (rst) begin
+      \$1079  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = out_full1;
+    if (\$962 ) begin
+      \$1080  = 1'h1;
+    end
+    if (done) begin
+      if (\$976 ) begin
+        \$1080  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = out_pending1;
+    if (\$962 ) begin
+      \$1081  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$969 ) begin
+        if (\$972 ) begin
+          \$1081  = 1'h0;
+        end
       end
     end
     if (rst) begin
@@ -5075,166 +5130,133 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = out_pending0;
-    if (\$961 ) begin
-      \$1082  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$973 ) begin
-        if (\$975 ) begin
-          \$1082  = 1'h0;
-        end
-      end
+    \$1082  = out_groups1;
+    if (\$962 ) begin
+      \$1082  = 9'h000;
+    end else if (\$964 ) begin
+      \$1082  = \$965 [8:0];
     end
     if (rst) begin
-      \$1082  = 1'h0;
+      \$1082  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = out_groups0;
-    if (\$961 ) begin
-      \$1083  = 9'h000;
-    end else if (\$963 ) begin
-      \$1083  = \$964 [8:0];
-    end
+    \$1083  = drain_read;
     if (rst) begin
-      \$1083  = 9'h000;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = out_full1;
-    if (\$966 ) begin
-      \$1084  = 1'h1;
-    end
-    if (done) begin
-      if (\$980 ) begin
-        \$1084  = 1'h0;
-      end
-    end
+    \$1084  = drain_inflight;
     if (rst) begin
       \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = out_pending1;
-    if (\$966 ) begin
-      \$1085  = 1'h1;
-    end
+    \$1085  = drain_lane;
     if (drain_read) begin
-      if (\$973 ) begin
-        if (\$976 ) begin
-          \$1085  = 1'h0;
-        end
+      \$1085  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = drain_last;
+    if (drain_read) begin
+      \$1086  = \$967 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1087  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$969 ) begin
+        \$1087  = 9'h000;
+      end else begin
+        \$1087  = \$973 [8:0];
       end
     end
     if (rst) begin
-      \$1085  = 1'h0;
+      \$1087  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = out_groups1;
-    if (\$966 ) begin
-      \$1086  = 9'h000;
-    end else if (\$968 ) begin
-      \$1086  = \$969 [8:0];
+    \$1088  = drain_slot;
+    if (drain_read) begin
+      if (\$969 ) begin
+        \$1088  = \$970 ;
+      end
     end
-    if (rst) begin
-      \$1086  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = drain_read;
-    if (rst) begin
-      \$1087  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = drain_inflight;
     if (rst) begin
       \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = drain_lane;
-    if (drain_read) begin
-      \$1089  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = drain_last;
-    if (drain_read) begin
-      \$1090  = \$971 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$973 ) begin
-        \$1091  = 9'h000;
-      end else begin
-        \$1091  = \$977 [8:0];
-      end
+    \$1089  = release_slot;
+    if (done) begin
+      \$1089  = \$974 ;
     end
     if (rst) begin
-      \$1091  = 9'h000;
+      \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = drain_slot;
-    if (drain_read) begin
-      if (\$973 ) begin
-        \$1092  = \$974 ;
-      end
+    \$1090  = \$978 [2:0];
+    if (rst) begin
+      \$1090  = 3'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = \$981 ;
+    if (rst) begin
+      \$1091  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1092  = clear_counters;
     if (rst) begin
       \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = release_slot;
-    if (done) begin
-      \$1093  = \$978 ;
-    end
+    \$1093  = { 6'h00, busy };
     if (rst) begin
-      \$1093  = 1'h0;
+      \$1093  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \$982 [2:0];
+    \$1094  = \$983 [31:0];
     if (rst) begin
-      \$1094  = 3'h0;
+      \$1094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = \$985 ;
+    \$1095  = { 6'h00, stall_input };
     if (rst) begin
-      \$1095  = 1'h0;
+      \$1095  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = clear_counters;
+    \$1096  = \$985 [31:0];
     if (rst) begin
-      \$1096  = 1'h0;
+      \$1096  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = { 6'h00, busy };
+    \$1097  = { 6'h00, stall_output };
     if (rst) begin
       \$1097  = 7'h00;
     end
@@ -5248,100 +5270,72 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = { 6'h00, stall_input };
+    \$1099  = \$988 ;
     if (rst) begin
       \$1099  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = \$989 [31:0];
+    \$1100  = \$990 [31:0];
     if (rst) begin
       \$1100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = { 6'h00, stall_output };
+    \$1101  = { 3'h0, \$991  };
     if (rst) begin
       \$1101  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = \$991 [31:0];
+    \$1102  = \$993 [31:0];
     if (rst) begin
       \$1102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = \$992 ;
+    \$1103  = { 6'h00, issue };
     if (rst) begin
       \$1103  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = \$994 [31:0];
+    \$1104  = \$995 [31:0];
     if (rst) begin
       \$1104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = { 3'h0, \$995  };
+    \$1105  = { 5'h00, \$996  };
     if (rst) begin
       \$1105  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = \$997 [31:0];
+    \$1106  = \$998 [31:0];
     if (rst) begin
       \$1106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = { 6'h00, issue };
+    \$1107  = { 6'h00, done };
     if (rst) begin
       \$1107  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \$999 [31:0];
+    \$1108  = \$1000 [31:0];
     if (rst) begin
       \$1108  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = { 5'h00, \$1000  };
-    if (rst) begin
-      \$1109  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = \$1002 [31:0];
-    if (rst) begin
-      \$1110  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = { 6'h00, done };
-    if (rst) begin
-      \$1111  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = \$1004 [31:0];
-    if (rst) begin
-      \$1112  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5459,40 +5453,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$201  = act_word;
   assign \act$202  = act_word;
   assign act_wp__addr = \$212 [6:0];
-  assign act_wp__data = { \$1127 , \$1125 , \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113  };
-  assign result = { \$1114 , \$1113  };
-  assign \result$213  = { \$1116 , \$1115  };
-  assign \result$214  = { \$1118 , \$1117  };
-  assign \result$215  = { \$1120 , \$1119  };
-  assign \result$216  = { \$1122 , \$1121  };
-  assign \result$217  = { \$1124 , \$1123  };
-  assign \result$218  = { \$1126 , \$1125  };
-  assign \result$219  = { \$1128 , \$1127  };
+  assign act_wp__data = { \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113 , \$1111 , \$1109  };
+  assign result = { \$1110 , \$1109  };
+  assign \result$213  = { \$1112 , \$1111  };
+  assign \result$214  = { \$1114 , \$1113  };
+  assign \result$215  = { \$1116 , \$1115  };
+  assign \result$216  = { \$1118 , \$1117  };
+  assign \result$217  = { \$1120 , \$1119  };
+  assign \result$218  = { \$1122 , \$1121  };
+  assign \result$219  = { \$1124 , \$1123  };
   assign act_wp__en = { \$228 , \$226 , \$224 , \$222 , \$220 , \$218 , \$216 , \$214  };
   assign \$signature__en$221  = out_write;
   assign \$signature__addr$222  = \$230 [5:0];
-  assign \$signature__data$223  = { \$1114 , \$1113  };
+  assign \$signature__data$223  = { \$1110 , \$1109  };
   assign \$signature__en$224  = out_write;
   assign \$signature__addr$225  = \$232 [5:0];
-  assign \$signature__data$226  = { \$1116 , \$1115  };
+  assign \$signature__data$226  = { \$1112 , \$1111  };
   assign \$signature__en$227  = out_write;
   assign \$signature__addr$228  = \$234 [5:0];
-  assign \$signature__data$229  = { \$1118 , \$1117  };
+  assign \$signature__data$229  = { \$1114 , \$1113  };
   assign \$signature__en$230  = out_write;
   assign \$signature__addr$231  = \$236 [5:0];
-  assign \$signature__data$232  = { \$1120 , \$1119  };
+  assign \$signature__data$232  = { \$1116 , \$1115  };
   assign \$signature__en$233  = out_write;
   assign \$signature__addr$234  = \$238 [5:0];
-  assign \$signature__data$235  = { \$1122 , \$1121  };
+  assign \$signature__data$235  = { \$1118 , \$1117  };
   assign \$signature__en$236  = out_write;
   assign \$signature__addr$237  = \$240 [5:0];
-  assign \$signature__data$238  = { \$1124 , \$1123  };
+  assign \$signature__data$238  = { \$1120 , \$1119  };
   assign \$signature__en$239  = out_write;
   assign \$signature__addr$240  = \$242 [5:0];
-  assign \$signature__data$241  = { \$1126 , \$1125  };
+  assign \$signature__data$241  = { \$1122 , \$1121  };
   assign \$signature__en$242  = out_write;
   assign \$signature__addr$243  = \$244 [5:0];
-  assign \$signature__data$244  = { \$1128 , \$1127  };
+  assign \$signature__data$244  = { \$1124 , \$1123  };
   assign \$signature__addr$255  = \$255 [5:0];
   assign \$signature__addr$256  = \$258 [5:0];
   assign \$signature__addr$257  = \$261 [5:0];
@@ -5645,19 +5639,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$845  = 4'h0;
   assign \$848  = { wb_groups_ahead0, 3'h0 };
   assign \$850  = { wb_groups_ahead0, 3'h0 };
-  assign \$886  = { 3'h0, \$885 [9:3] };
-  assign \$889  = { 3'h0, \$888 [9:3] };
-  assign \$893  = { 3'h0, \$892 [9:3] };
-  assign \$925  = { 3'h0, \$924 [9:3] };
-  assign \$928  = { 3'h0, \$927 [9:3] };
-  assign \$932  = { 3'h0, \$931 [9:3] };
-  assign \$936  = { 3'h0, \$935 [9:3] };
-  assign \$940  = { 3'h0, \$939 [9:3] };
-  assign \$943  = { 3'h0, \$942 [9:3] };
-  assign \$965  = claim_ctx;
-  assign \$967  = wb_ctx17;
-  assign \$976  = drain_slot;
-  assign \$980  = release_slot;
+  assign \$889  = { \$888 [9], \$888 [9], \$888 [9], \$888 [9:3] };
+  assign \$892  = { \$891 [9], \$891 [9], \$891 [9], \$891 [9:3] };
+  assign \$923  = { 3'h0, \$922 [9:3] };
+  assign \$930  = { 3'h0, \$929 [9:3] };
+  assign \$934  = { \$933 [9], \$933 [9], \$933 [9], \$933 [9:3] };
+  assign \$937  = { 3'h0, \$936 [9:3] };
+  assign \$940  = { \$939 [9], \$939 [9], \$939 [9], \$939 [9:3] };
+  assign \$961  = claim_ctx;
+  assign \$963  = wb_ctx17;
+  assign \$972  = drain_slot;
+  assign \$976  = release_slot;
   assign \$174  = ctx;
   assign \$183  = ctx;
   assign \$476  = 1'h0;
@@ -5671,7 +5663,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \port$3007$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \port$3003$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5696,8 +5688,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3007$0 ;
-  wire \port$3007$0 ;
+  input \port$3003$0 ;
+  wire \port$3003$0 ;
   input [31:0] \port$328$0 ;
   wire [31:0] \port$328$0 ;
   (* init = 2'h0 *)
@@ -5732,7 +5724,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3007$0 , \port$328$0  };
+      storage[w_port__addr] <= { \port$3003$0 , \port$328$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5794,14 +5786,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3007$0 , \port$328$0  };
-  assign w_data = { \port$3007$0 , \port$328$0  };
+  assign w_port__data = { \port$3003$0 , \port$328$0  };
+  assign w_data = { \port$3003$0 , \port$328$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3204$0 , \port$3205$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3200$0 , \port$3201$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5943,10 +5935,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3204$0 ;
-  wire [7:0] \port$3204$0 ;
-  output [23:0] \port$3205$0 ;
-  wire [23:0] \port$3205$0 ;
+  output [7:0] \port$3200$0 ;
+  wire [7:0] \port$3200$0 ;
+  output [23:0] \port$3201$0 ;
+  wire [23:0] \port$3201$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6978,7 +6970,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3156$0 (pe0_flags_out),
+    .\port$3152$0 (pe0_flags_out),
     .rq_ext6(\$34 ),
     .rq_low6(\$33 ),
     .rst(rst)
@@ -7087,13 +7079,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$34 , \$33  };
   assign o_data = { \$34 , \$33  };
-  assign \port$3204$0  = \$33 ;
-  assign \port$3205$0  = \$34 ;
+  assign \port$3200$0  = \$33 ;
+  assign \port$3201$0  = \$34 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3156$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3152$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7277,8 +7269,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3156$0 ;
-  wire [1:0] \port$3156$0 ;
+  input [1:0] \port$3152$0 ;
+  wire [1:0] \port$3152$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7485,9 +7477,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3156$0 [0];
+    rq_relu1 <= \port$3152$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3156$0 [1];
+    rq_req1 <= \port$3152$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7610,8 +7602,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3156$0 [0];
-  assign i_requantize = \port$3156$0 [1];
+  assign i_relu = \port$3152$0 [0];
+  assign i_requantize = \port$3152$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7620,7 +7612,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3356$0 , \port$3357$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3352$0 , \port$3353$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7762,10 +7754,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3356$0 ;
-  wire [7:0] \port$3356$0 ;
-  output [23:0] \port$3357$0 ;
-  wire [23:0] \port$3357$0 ;
+  output [7:0] \port$3352$0 ;
+  wire [7:0] \port$3352$0 ;
+  output [23:0] \port$3353$0 ;
+  wire [23:0] \port$3353$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8797,7 +8789,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3308$0 (pe1_flags_out),
+    .\port$3304$0 (pe1_flags_out),
     .rq_ext6(\$34 ),
     .rq_low6(\$33 ),
     .rst(rst)
@@ -8906,13 +8898,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$34 , \$33  };
   assign o_data = { \$34 , \$33  };
-  assign \port$3356$0  = \$33 ;
-  assign \port$3357$0  = \$34 ;
+  assign \port$3352$0  = \$33 ;
+  assign \port$3353$0  = \$34 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3308$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3304$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9096,8 +9088,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3308$0 ;
-  wire [1:0] \port$3308$0 ;
+  input [1:0] \port$3304$0 ;
+  wire [1:0] \port$3304$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9304,9 +9296,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3308$0 [0];
+    rq_relu1 <= \port$3304$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3308$0 [1];
+    rq_req1 <= \port$3304$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9429,8 +9421,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3308$0 [0];
-  assign i_requantize = \port$3308$0 [1];
+  assign i_relu = \port$3304$0 [0];
+  assign i_requantize = \port$3304$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9439,7 +9431,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3508$0 , \port$3509$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3504$0 , \port$3505$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9581,10 +9573,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3508$0 ;
-  wire [7:0] \port$3508$0 ;
-  output [23:0] \port$3509$0 ;
-  wire [23:0] \port$3509$0 ;
+  output [7:0] \port$3504$0 ;
+  wire [7:0] \port$3504$0 ;
+  output [23:0] \port$3505$0 ;
+  wire [23:0] \port$3505$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10616,7 +10608,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3460$0 (pe2_flags_out),
+    .\port$3456$0 (pe2_flags_out),
     .rq_ext6(\$34 ),
     .rq_low6(\$33 ),
     .rst(rst)
@@ -10725,13 +10717,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$34 , \$33  };
   assign o_data = { \$34 , \$33  };
-  assign \port$3508$0  = \$33 ;
-  assign \port$3509$0  = \$34 ;
+  assign \port$3504$0  = \$33 ;
+  assign \port$3505$0  = \$34 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3460$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3456$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -10915,8 +10907,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3460$0 ;
-  wire [1:0] \port$3460$0 ;
+  input [1:0] \port$3456$0 ;
+  wire [1:0] \port$3456$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11123,9 +11115,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3460$0 [0];
+    rq_relu1 <= \port$3456$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3460$0 [1];
+    rq_req1 <= \port$3456$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11248,8 +11240,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3460$0 [0];
-  assign i_requantize = \port$3460$0 [1];
+  assign i_relu = \port$3456$0 [0];
+  assign i_requantize = \port$3456$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11258,7 +11250,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3660$0 , \port$3661$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3656$0 , \port$3657$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11400,10 +11392,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3660$0 ;
-  wire [7:0] \port$3660$0 ;
-  output [23:0] \port$3661$0 ;
-  wire [23:0] \port$3661$0 ;
+  output [7:0] \port$3656$0 ;
+  wire [7:0] \port$3656$0 ;
+  output [23:0] \port$3657$0 ;
+  wire [23:0] \port$3657$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12435,7 +12427,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3612$0 (pe3_flags_out),
+    .\port$3608$0 (pe3_flags_out),
     .rq_ext6(\$34 ),
     .rq_low6(\$33 ),
     .rst(rst)
@@ -12544,13 +12536,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$34 , \$33  };
   assign o_data = { \$34 , \$33  };
-  assign \port$3660$0  = \$33 ;
-  assign \port$3661$0  = \$34 ;
+  assign \port$3656$0  = \$33 ;
+  assign \port$3657$0  = \$34 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3612$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3608$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12734,8 +12726,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3612$0 ;
-  wire [1:0] \port$3612$0 ;
+  input [1:0] \port$3608$0 ;
+  wire [1:0] \port$3608$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -12942,9 +12934,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3612$0 [0];
+    rq_relu1 <= \port$3608$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3612$0 [1];
+    rq_req1 <= \port$3608$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13067,8 +13059,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3612$0 [0];
-  assign i_requantize = \port$3612$0 [1];
+  assign i_relu = \port$3608$0 [0];
+  assign i_requantize = \port$3608$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13077,7 +13069,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3812$0 , \port$3813$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3808$0 , \port$3809$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13219,10 +13211,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3812$0 ;
-  wire [7:0] \port$3812$0 ;
-  output [23:0] \port$3813$0 ;
-  wire [23:0] \port$3813$0 ;
+  output [7:0] \port$3808$0 ;
+  wire [7:0] \port$3808$0 ;
+  output [23:0] \port$3809$0 ;
+  wire [23:0] \port$3809$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14254,7 +14246,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3764$0 (pe4_flags_out),
+    .\port$3760$0 (pe4_flags_out),
     .rq_ext6(\$34 ),
     .rq_low6(\$33 ),
     .rst(rst)
@@ -14363,13 +14355,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$34 , \$33  };
   assign o_data = { \$34 , \$33  };
-  assign \port$3812$0  = \$33 ;
-  assign \port$3813$0  = \$34 ;
+  assign \port$3808$0  = \$33 ;
+  assign \port$3809$0  = \$34 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3764$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3760$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14553,8 +14545,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3764$0 ;
-  wire [1:0] \port$3764$0 ;
+  input [1:0] \port$3760$0 ;
+  wire [1:0] \port$3760$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14761,9 +14753,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3764$0 [0];
+    rq_relu1 <= \port$3760$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3764$0 [1];
+    rq_req1 <= \port$3760$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14886,8 +14878,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3764$0 [0];
-  assign i_requantize = \port$3764$0 [1];
+  assign i_relu = \port$3760$0 [0];
+  assign i_requantize = \port$3760$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14896,7 +14888,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3964$0 , \port$3965$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3960$0 , \port$3961$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15038,10 +15030,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$3964$0 ;
-  wire [7:0] \port$3964$0 ;
-  output [23:0] \port$3965$0 ;
-  wire [23:0] \port$3965$0 ;
+  output [7:0] \port$3960$0 ;
+  wire [7:0] \port$3960$0 ;
+  output [23:0] \port$3961$0 ;
+  wire [23:0] \port$3961$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16073,7 +16065,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$3916$0 (pe5_flags_out),
+    .\port$3912$0 (pe5_flags_out),
     .rq_ext6(\$34 ),
     .rq_low6(\$33 ),
     .rst(rst)
@@ -16182,13 +16174,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$34 , \$33  };
   assign o_data = { \$34 , \$33  };
-  assign \port$3964$0  = \$33 ;
-  assign \port$3965$0  = \$34 ;
+  assign \port$3960$0  = \$33 ;
+  assign \port$3961$0  = \$34 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3916$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3912$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16372,8 +16364,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3916$0 ;
-  wire [1:0] \port$3916$0 ;
+  input [1:0] \port$3912$0 ;
+  wire [1:0] \port$3912$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16580,9 +16572,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3916$0 [0];
+    rq_relu1 <= \port$3912$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3916$0 [1];
+    rq_req1 <= \port$3912$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16705,8 +16697,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3916$0 [0];
-  assign i_requantize = \port$3916$0 [1];
+  assign i_relu = \port$3912$0 [0];
+  assign i_requantize = \port$3912$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16715,7 +16707,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4116$0 , \port$4117$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4112$0 , \port$4113$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16857,10 +16849,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4116$0 ;
-  wire [7:0] \port$4116$0 ;
-  output [23:0] \port$4117$0 ;
-  wire [23:0] \port$4117$0 ;
+  output [7:0] \port$4112$0 ;
+  wire [7:0] \port$4112$0 ;
+  output [23:0] \port$4113$0 ;
+  wire [23:0] \port$4113$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17892,7 +17884,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4068$0 (pe6_flags_out),
+    .\port$4064$0 (pe6_flags_out),
     .rq_ext6(\$34 ),
     .rq_low6(\$33 ),
     .rst(rst)
@@ -18001,13 +17993,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$34 , \$33  };
   assign o_data = { \$34 , \$33  };
-  assign \port$4116$0  = \$33 ;
-  assign \port$4117$0  = \$34 ;
+  assign \port$4112$0  = \$33 ;
+  assign \port$4113$0  = \$34 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4068$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4064$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18191,8 +18183,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4068$0 ;
-  wire [1:0] \port$4068$0 ;
+  input [1:0] \port$4064$0 ;
+  wire [1:0] \port$4064$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18399,9 +18391,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4068$0 [0];
+    rq_relu1 <= \port$4064$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4068$0 [1];
+    rq_req1 <= \port$4064$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18524,8 +18516,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4068$0 [0];
-  assign i_requantize = \port$4068$0 [1];
+  assign i_relu = \port$4064$0 [0];
+  assign i_requantize = \port$4064$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18534,7 +18526,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4268$0 , \port$4269$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4264$0 , \port$4265$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18676,10 +18668,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4268$0 ;
-  wire [7:0] \port$4268$0 ;
-  output [23:0] \port$4269$0 ;
-  wire [23:0] \port$4269$0 ;
+  output [7:0] \port$4264$0 ;
+  wire [7:0] \port$4264$0 ;
+  output [23:0] \port$4265$0 ;
+  wire [23:0] \port$4265$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19711,7 +19703,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4220$0 (pe7_flags_out),
+    .\port$4216$0 (pe7_flags_out),
     .rq_ext6(\$34 ),
     .rq_low6(\$33 ),
     .rst(rst)
@@ -19820,13 +19812,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign o_valid = result_valid;
   assign result = { \$34 , \$33  };
   assign o_data = { \$34 , \$33  };
-  assign \port$4268$0  = \$33 ;
-  assign \port$4269$0  = \$34 ;
+  assign \port$4264$0  = \$33 ;
+  assign \port$4265$0  = \$34 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4220$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4216$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20010,8 +20002,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4220$0 ;
-  wire [1:0] \port$4220$0 ;
+  input [1:0] \port$4216$0 ;
+  wire [1:0] \port$4216$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20218,9 +20210,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4220$0 [0];
+    rq_relu1 <= \port$4216$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4220$0 [1];
+    rq_req1 <= \port$4216$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20343,8 +20335,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$42
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4220$0 [0];
-  assign i_requantize = \port$4220$0 [1];
+  assign i_relu = \port$4216$0 [0];
+  assign i_requantize = \port$4216$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

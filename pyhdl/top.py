@@ -44,11 +44,6 @@ def _log2(n: int) -> int:
     return (n - 1).bit_length()
 
 
-def _ceil_div(value, k: int):
-    """``ceil(value / k)`` for a power of two ``k``: folds of ``simd``, groups of ``pe``."""
-    return (value + (k - 1)) >> _log2(k)
-
-
 class NmcArray(wiring.Component):
     """The array: ``pe`` processing elements of ``simd`` MAC lanes each.
 
@@ -237,13 +232,14 @@ class NmcArray(wiring.Component):
         dl_rp = desc_mem.read_port(domain="comb")
         m.d.comb += [d0_rp.addr.eq(0), dl_rp.addr.eq(last_layer)]
         d0 = fields(d0_rp.data)
-        # layer 0's folds (input beats per vector) and groups, registered; the sequencer's
-        # flags compare against the values they take next cycle
-        f0_next, g0_next = _ceil_div(d0["in_features"], S), _ceil_div(d0["out_features"], P)
+        # layer 0's step counts (input beats per vector, groups); the sequencer's flags
+        # compare against the values they take next cycle
+        d0_steps = sizing.descriptor_steps(cfg, d0["in_features"], d0["out_features"])
+        g0_next, f0_next_m1, g0_next_m1 = d0_steps["groups"], d0_steps["folds_m1"], d0_steps["groups_m1"]
         # the input side only asks "is this the vector's last beat": beats == folds - 1,
         # an equality against a register rather than an increment before a compare
         f0_m1 = Signal(signed(feat_bits + 1), name="in_folds_m1", init=-1)
-        m.d.sync += f0_m1.eq(sizing.descriptor_steps(cfg, d0["in_features"], d0["out_features"])["folds_m1"])
+        m.d.sync += f0_m1.eq(f0_next_m1)
         out_n = Signal(feat_bits, name="out_n")  # results per inference
         m.d.sync += out_n.eq(fields(dl_rp.data)["out_features"])
 
@@ -659,11 +655,11 @@ class NmcArray(wiring.Component):
         b_advance = loaded & ~pick_a & pick_b & b_last_fold
         # ... and the last-fold/last-group flags
         with m.If(b_reset | b_advance):
-            m.d.sync += b_last_fold.eq(f0_next == 1)
+            m.d.sync += b_last_fold.eq(d0_steps["one_fold"])
         with m.Elif(loaded & ~pick_a & pick_b):
-            m.d.sync += b_last_fold.eq(bf1 == f0_next - 1)
+            m.d.sync += b_last_fold.eq(bf1 == f0_next_m1)
         with m.Else():
-            m.d.sync += b_last_fold.eq(b_f == f0_next - 1)
+            m.d.sync += b_last_fold.eq(b_f == f0_next_m1)
         b_continues = cur_last & ~b_done & ~bg_zero  # at a hand-over A continues at g = b_g
         with m.If(~loaded):
             m.d.sync += [last_fold.eq(F_nd_is1), last_group.eq(G_nd_is1), g1.eq(1)]
@@ -677,12 +673,12 @@ class NmcArray(wiring.Component):
         with m.Elif(pick_a):
             m.d.sync += last_fold.eq(f1 == cur_F_m1)
         with m.If(b_reset):
-            m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0), b_last_group.eq(g0_next == 1), bf1.eq(1)]
+            m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0), b_last_group.eq(d0_steps["one_group"]), bf1.eq(1)]
         with m.Elif(b_advance):
-            m.d.sync += [bg_zero.eq(0), b_done.eq(b_g + 1 == g0_next), b_last_group.eq(b_g + 1 == g0_next - 1),
+            m.d.sync += [bg_zero.eq(0), b_done.eq(b_g + 1 == g0_next), b_last_group.eq(b_g + 1 == g0_next_m1),
                          bf1.eq(1)]
         with m.Else():
-            m.d.sync += [b_done.eq(b_g == g0_next), b_last_group.eq(b_g == g0_next - 1)]
+            m.d.sync += [b_done.eq(b_g == g0_next), b_last_group.eq(b_g == g0_next_m1)]
             with m.If(loaded & ~pick_a & pick_b):
                 m.d.sync += bf1.eq(bf1 + 1)
         with m.If(~loaded):
