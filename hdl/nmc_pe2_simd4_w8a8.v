@@ -7,40 +7,55 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg \$1000 ;
+  reg [8:0] \$1000 ;
   reg \$1001 ;
   reg \$1002 ;
   reg \$1003 ;
-  reg [7:0] \$1004 ;
+  reg [8:0] \$1004 ;
   reg \$1005 ;
   reg \$1006 ;
-  reg [2:0] \$1007 ;
-  reg \$1008 ;
+  reg \$1007 ;
+  reg [8:0] \$1008 ;
   reg \$1009 ;
   wire \$101 ;
-  reg [3:0] \$1010 ;
-  reg [31:0] \$1011 ;
-  reg [3:0] \$1012 ;
-  reg [31:0] \$1013 ;
-  reg [3:0] \$1014 ;
-  reg [31:0] \$1015 ;
-  reg [3:0] \$1016 ;
-  reg [31:0] \$1017 ;
-  reg [3:0] \$1018 ;
-  reg [31:0] \$1019 ;
+  reg \$1010 ;
+  reg [7:0] \$1011 ;
+  reg \$1012 ;
+  reg \$1013 ;
+  reg [7:0] \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg \$1017 ;
+  reg \$1018 ;
+  reg [7:0] \$1019 ;
   wire \$102 ;
-  reg [3:0] \$1020 ;
-  reg [31:0] \$1021 ;
-  reg [3:0] \$1022 ;
-  reg [31:0] \$1023 ;
-  reg [3:0] \$1024 ;
-  reg [31:0] \$1025 ;
-  wire [7:0] \$1026 ;
-  wire [23:0] \$1027 ;
-  wire [7:0] \$1028 ;
-  wire [23:0] \$1029 ;
+  reg \$1020 ;
+  reg \$1021 ;
+  reg [2:0] \$1022 ;
+  reg \$1023 ;
+  reg \$1024 ;
+  reg [3:0] \$1025 ;
+  reg [31:0] \$1026 ;
+  reg [3:0] \$1027 ;
+  reg [31:0] \$1028 ;
+  reg [3:0] \$1029 ;
   wire \$103 ;
+  reg [31:0] \$1030 ;
+  reg [3:0] \$1031 ;
+  reg [31:0] \$1032 ;
+  reg [3:0] \$1033 ;
+  reg [31:0] \$1034 ;
+  reg [3:0] \$1035 ;
+  reg [31:0] \$1036 ;
+  reg [3:0] \$1037 ;
+  reg [31:0] \$1038 ;
+  reg [3:0] \$1039 ;
   wire \$104 ;
+  reg [31:0] \$1040 ;
+  wire [7:0] \$1041 ;
+  wire [23:0] \$1042 ;
+  wire [7:0] \$1043 ;
+  wire [23:0] \$1044 ;
   wire \$105 ;
   wire \$106 ;
   wire [7:0] \$107 ;
@@ -106,150 +121,150 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [7:0] \$164 ;
-  wire [6:0] \$165 ;
-  wire [8:0] \$166 ;
-  wire [5:0] \$167 ;
-  wire [9:0] \$168 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire [6:0] \$177 ;
-  wire [8:0] \$178 ;
-  wire [6:0] \$179 ;
+  wire [7:0] \$173 ;
+  wire [6:0] \$174 ;
+  wire [8:0] \$175 ;
+  wire [5:0] \$176 ;
+  wire [9:0] \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [8:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
-  wire [7:0] \$182 ;
-  wire [7:0] \$183 ;
+  wire \$182 ;
+  wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire [3:0] \$186 ;
-  wire [4:0] \$187 ;
-  wire \$188 ;
-  wire [7:0] \$189 ;
+  wire [6:0] \$186 ;
+  wire [8:0] \$187 ;
+  wire [6:0] \$188 ;
+  wire [8:0] \$189 ;
   wire \$19 ;
-  wire [6:0] \$190 ;
-  wire [8:0] \$191 ;
+  wire \$190 ;
+  wire [7:0] \$191 ;
   wire [7:0] \$192 ;
-  wire [6:0] \$193 ;
-  wire [8:0] \$194 ;
-  wire \$195 ;
-  wire \$196 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire [3:0] \$195 ;
+  wire [4:0] \$196 ;
   wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [7:0] \$198 ;
+  wire [6:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
+  wire [8:0] \$200 ;
   wire \$201 ;
-  wire [3:0] \$202 ;
-  wire [3:0] \$203 ;
-  wire [8:0] \$204 ;
+  wire \$202 ;
+  wire [7:0] \$203 ;
+  wire [6:0] \$204 ;
   wire [8:0] \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire [8:0] \$208 ;
+  wire \$208 ;
   wire \$209 ;
   wire [8:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire [8:0] \$212 ;
+  wire \$212 ;
   wire \$213 ;
-  wire [7:0] \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
+  wire \$214 ;
+  wire [3:0] \$215 ;
+  wire [3:0] \$216 ;
+  wire [8:0] \$217 ;
   wire [8:0] \$218 ;
-  wire [8:0] \$219 ;
+  wire \$219 ;
   wire [8:0] \$22 ;
   wire \$220 ;
-  wire \$221 ;
-  wire [8:0] \$222 ;
-  wire [8:0] \$223 ;
+  wire [8:0] \$221 ;
+  wire \$222 ;
+  wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
+  wire [8:0] \$225 ;
   wire \$226 ;
-  wire \$227 ;
-  wire [8:0] \$228 ;
-  wire [10:0] \$229 ;
+  wire [7:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [8:0] \$23 ;
   wire \$230 ;
-  wire \$231 ;
-  wire [9:0] \$232 ;
-  wire [9:0] \$233 ;
+  wire [8:0] \$231 ;
+  wire [8:0] \$232 ;
+  wire \$233 ;
   wire \$234 ;
   wire [8:0] \$235 ;
   wire [8:0] \$236 ;
-  wire [8:0] \$237 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire [8:0] \$24 ;
   wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [8:0] \$243 ;
+  wire [8:0] \$241 ;
+  wire [10:0] \$242 ;
+  wire \$243 ;
   wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire [7:0] \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [9:0] \$245 ;
+  wire [9:0] \$246 ;
+  wire \$247 ;
+  wire [8:0] \$248 ;
+  wire [8:0] \$249 ;
   wire [8:0] \$25 ;
-  wire [7:0] \$250 ;
-  wire [5:0] \$251 ;
-  wire [8:0] \$252 ;
-  wire [7:0] \$253 ;
-  wire [5:0] \$254 ;
-  wire [8:0] \$255 ;
+  wire [8:0] \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
   wire [8:0] \$256 ;
-  wire [7:0] \$257 ;
-  wire [6:0] \$258 ;
-  wire [8:0] \$259 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire [8:0] \$26 ;
-  wire [5:0] \$260 ;
-  wire [9:0] \$261 ;
+  wire [7:0] \$260 ;
+  wire \$261 ;
   wire \$262 ;
   wire [7:0] \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire [7:0] \$269 ;
+  wire [5:0] \$264 ;
+  wire [8:0] \$265 ;
+  wire [7:0] \$266 ;
+  wire [5:0] \$267 ;
+  wire [8:0] \$268 ;
+  wire [8:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
+  wire [7:0] \$270 ;
+  wire [6:0] \$271 ;
+  wire [8:0] \$272 ;
+  wire [5:0] \$273 ;
+  wire [9:0] \$274 ;
   wire \$275 ;
   wire [7:0] \$276 ;
-  wire [8:0] \$277 ;
-  wire [8:0] \$278 ;
+  wire \$277 ;
+  wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire [7:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
+  wire [7:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire [7:0] \$287 ;
-  wire [8:0] \$288 ;
-  wire [8:0] \$289 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire [7:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
+  wire [8:0] \$290 ;
+  wire [8:0] \$291 ;
   wire \$292 ;
-  wire \$293 ;
+  wire [7:0] \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
@@ -258,9 +273,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
+  wire [7:0] \$300 ;
+  wire [8:0] \$301 ;
+  wire [8:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
@@ -283,41 +298,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
-  wire [1:0] \$323 ;
+  wire \$323 ;
   wire \$324 ;
-  wire [1:0] \$325 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [8:0] \$328 ;
+  wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire [8:0] \$330 ;
+  wire \$330 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [1:0] \$334 ;
+  wire \$334 ;
   wire \$335 ;
   wire [1:0] \$336 ;
   wire \$337 ;
-  wire \$338 ;
-  wire [8:0] \$339 ;
+  wire [1:0] \$338 ;
+  wire \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire [8:0] \$341 ;
   wire \$342 ;
-  wire \$343 ;
+  wire [8:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
+  wire [1:0] \$347 ;
   wire \$348 ;
-  wire \$349 ;
+  wire [1:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire \$352 ;
+  wire [8:0] \$352 ;
   wire \$353 ;
-  wire \$354 ;
+  wire [8:0] \$354 ;
   wire \$355 ;
   wire \$356 ;
   wire \$357 ;
@@ -360,42 +375,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
-  wire [1:0] \$393 ;
+  wire \$393 ;
   wire \$394 ;
-  wire [1:0] \$395 ;
+  wire \$395 ;
   wire \$396 ;
   wire \$397 ;
-  wire [8:0] \$398 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire [5:0] \$40 ;
-  wire [8:0] \$400 ;
+  wire \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [1:0] \$404 ;
+  wire \$404 ;
   wire \$405 ;
   wire [1:0] \$406 ;
   wire \$407 ;
-  wire \$408 ;
-  wire [8:0] \$409 ;
+  wire [1:0] \$408 ;
+  wire \$409 ;
   wire [8:0] \$41 ;
   wire \$410 ;
   wire [8:0] \$411 ;
   wire \$412 ;
-  wire \$413 ;
+  wire [8:0] \$413 ;
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire \$417 ;
+  wire [1:0] \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  wire [1:0] \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire \$422 ;
+  wire [8:0] \$422 ;
   wire \$423 ;
-  wire \$424 ;
+  wire [8:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
@@ -442,41 +457,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
-  wire [1:0] \$467 ;
+  wire \$467 ;
   wire \$468 ;
-  wire [1:0] \$469 ;
+  wire \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire [8:0] \$472 ;
+  wire \$472 ;
   wire \$473 ;
-  wire [8:0] \$474 ;
+  wire \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
-  wire [1:0] \$478 ;
+  wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire [1:0] \$480 ;
   wire \$481 ;
-  wire \$482 ;
-  wire [8:0] \$483 ;
+  wire [1:0] \$482 ;
+  wire \$483 ;
   wire \$484 ;
   wire [8:0] \$485 ;
   wire \$486 ;
-  wire \$487 ;
+  wire [8:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  wire \$491 ;
+  wire [1:0] \$491 ;
   wire \$492 ;
-  wire \$493 ;
+  wire [1:0] \$493 ;
   wire \$494 ;
   wire \$495 ;
-  wire \$496 ;
+  wire [8:0] \$496 ;
   wire \$497 ;
-  wire \$498 ;
+  wire [8:0] \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire [7:0] \$50 ;
@@ -497,41 +512,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire [1:0] \$516 ;
+  wire \$516 ;
   wire \$517 ;
-  wire [1:0] \$518 ;
+  wire \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire [8:0] \$521 ;
+  wire \$521 ;
   wire \$522 ;
-  wire [8:0] \$523 ;
+  wire \$523 ;
   wire \$524 ;
   wire \$525 ;
   wire \$526 ;
-  wire [1:0] \$527 ;
+  wire \$527 ;
   wire \$528 ;
   wire [1:0] \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire \$531 ;
-  wire [8:0] \$532 ;
+  wire [1:0] \$531 ;
+  wire \$532 ;
   wire \$533 ;
   wire [8:0] \$534 ;
   wire \$535 ;
-  wire \$536 ;
+  wire [8:0] \$536 ;
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire [3:0] \$54 ;
-  wire \$540 ;
+  wire [1:0] \$540 ;
   wire \$541 ;
-  wire \$542 ;
+  wire [1:0] \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire \$545 ;
+  wire [8:0] \$545 ;
   wire \$546 ;
-  wire \$547 ;
+  wire [8:0] \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire [3:0] \$55 ;
@@ -579,42 +594,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$588 ;
   wire \$589 ;
   wire \$59 ;
-  wire [1:0] \$590 ;
+  wire \$590 ;
   wire \$591 ;
-  wire [1:0] \$592 ;
+  wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire [8:0] \$595 ;
+  wire \$595 ;
   wire \$596 ;
-  wire [8:0] \$597 ;
+  wire \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire \$600 ;
-  wire [1:0] \$601 ;
+  wire \$601 ;
   wire \$602 ;
   wire [1:0] \$603 ;
   wire \$604 ;
-  wire \$605 ;
-  wire [8:0] \$606 ;
+  wire [1:0] \$605 ;
+  wire \$606 ;
   wire \$607 ;
   wire [8:0] \$608 ;
   wire \$609 ;
   wire \$61 ;
-  wire \$610 ;
+  wire [8:0] \$610 ;
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire \$614 ;
+  wire [1:0] \$614 ;
   wire \$615 ;
-  wire \$616 ;
+  wire [1:0] \$616 ;
   wire \$617 ;
   wire \$618 ;
-  wire \$619 ;
+  wire [8:0] \$619 ;
   wire \$62 ;
   wire \$620 ;
-  wire \$621 ;
+  wire [8:0] \$621 ;
   wire \$622 ;
   wire \$623 ;
   wire \$624 ;
@@ -674,42 +689,42 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire [1:0] \$676 ;
+  wire \$676 ;
   wire \$677 ;
-  wire [1:0] \$678 ;
+  wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
-  wire [8:0] \$681 ;
+  wire \$681 ;
   wire \$682 ;
-  wire [8:0] \$683 ;
+  wire \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire [1:0] \$687 ;
+  wire \$687 ;
   wire \$688 ;
   wire [1:0] \$689 ;
   wire \$69 ;
   wire \$690 ;
-  wire \$691 ;
-  wire [8:0] \$692 ;
+  wire [1:0] \$691 ;
+  wire \$692 ;
   wire \$693 ;
   wire [8:0] \$694 ;
   wire \$695 ;
-  wire \$696 ;
+  wire [8:0] \$696 ;
   wire \$697 ;
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
+  wire [1:0] \$700 ;
   wire \$701 ;
-  wire \$702 ;
+  wire [1:0] \$702 ;
   wire \$703 ;
   wire \$704 ;
-  wire \$705 ;
+  wire [8:0] \$705 ;
   wire \$706 ;
-  wire \$707 ;
+  wire [8:0] \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire \$71 ;
@@ -757,41 +772,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire [1:0] \$750 ;
+  wire \$750 ;
   wire \$751 ;
-  wire [1:0] \$752 ;
+  wire \$752 ;
   wire \$753 ;
   wire \$754 ;
-  wire [8:0] \$755 ;
+  wire \$755 ;
   wire \$756 ;
-  wire [8:0] \$757 ;
+  wire \$757 ;
   wire \$758 ;
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire [1:0] \$761 ;
+  wire \$761 ;
   wire \$762 ;
   wire [1:0] \$763 ;
   wire \$764 ;
-  wire \$765 ;
-  wire [8:0] \$766 ;
+  wire [1:0] \$765 ;
+  wire \$766 ;
   wire \$767 ;
   wire [8:0] \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
+  wire [8:0] \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
-  wire \$774 ;
+  wire [1:0] \$774 ;
   wire \$775 ;
-  wire \$776 ;
+  wire [1:0] \$776 ;
   wire \$777 ;
   wire \$778 ;
-  wire \$779 ;
+  wire [8:0] \$779 ;
   wire \$78 ;
   wire \$780 ;
-  wire \$781 ;
+  wire [8:0] \$781 ;
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
@@ -819,12 +834,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
-  wire [8:0] \$806 ;
-  wire [8:0] \$807 ;
+  wire \$806 ;
+  wire \$807 ;
   wire \$808 ;
-  wire [8:0] \$809 ;
+  wire \$809 ;
   wire \$81 ;
-  wire [8:0] \$810 ;
+  wire \$810 ;
   wire \$811 ;
   wire \$812 ;
   wire \$813 ;
@@ -833,18 +848,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$816 ;
   wire \$817 ;
   wire \$818 ;
-  wire \$819 ;
+  wire [8:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
+  wire [8:0] \$820 ;
   wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
+  wire [8:0] \$822 ;
+  wire [8:0] \$823 ;
   wire \$824 ;
-  wire [8:0] \$825 ;
-  wire [8:0] \$826 ;
+  wire \$825 ;
+  wire \$826 ;
   wire \$827 ;
   wire \$828 ;
-  wire [9:0] \$829 ;
+  wire \$829 ;
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
@@ -854,60 +869,60 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
+  wire [8:0] \$838 ;
+  wire [8:0] \$839 ;
   wire \$84 ;
-  wire [8:0] \$840 ;
-  wire [8:0] \$841 ;
-  wire \$842 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire [9:0] \$842 ;
   wire \$843 ;
   wire \$844 ;
   wire \$845 ;
-  wire [8:0] \$846 ;
-  wire [8:0] \$847 ;
-  wire [8:0] \$848 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
   wire \$849 ;
   wire \$85 ;
-  wire [8:0] \$850 ;
-  wire [8:0] \$851 ;
-  wire [8:0] \$852 ;
-  wire \$853 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire [8:0] \$853 ;
   wire [8:0] \$854 ;
-  wire [8:0] \$855 ;
+  wire \$855 ;
   wire \$856 ;
-  wire [8:0] \$857 ;
-  wire [8:0] \$858 ;
-  wire \$859 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire [8:0] \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
+  wire [8:0] \$860 ;
+  wire [8:0] \$861 ;
   wire \$862 ;
-  wire [9:0] \$863 ;
-  wire \$864 ;
-  wire [9:0] \$865 ;
-  wire [9:0] \$866 ;
-  wire \$867 ;
-  wire \$868 ;
+  wire [8:0] \$863 ;
+  wire [8:0] \$864 ;
+  wire [8:0] \$865 ;
+  wire \$866 ;
+  wire [8:0] \$867 ;
+  wire [8:0] \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
+  wire [8:0] \$870 ;
+  wire [8:0] \$871 ;
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
   wire \$875 ;
-  wire \$876 ;
+  wire [9:0] \$876 ;
   wire \$877 ;
-  wire [8:0] \$878 ;
-  wire \$879 ;
+  wire [9:0] \$878 ;
+  wire [9:0] \$879 ;
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
-  wire [8:0] \$883 ;
-  wire [8:0] \$884 ;
+  wire \$883 ;
+  wire \$884 ;
   wire \$885 ;
-  wire [8:0] \$886 ;
+  wire \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
@@ -917,86 +932,86 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire [3:0] \$895 ;
-  wire [4:0] \$896 ;
-  wire [3:0] \$897 ;
-  wire [4:0] \$898 ;
-  wire \$899 ;
+  wire \$895 ;
+  wire [8:0] \$896 ;
+  wire [8:0] \$897 ;
+  wire \$898 ;
+  wire [8:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [31:0] \$900 ;
-  wire [32:0] \$901 ;
-  wire [31:0] \$902 ;
-  wire [32:0] \$903 ;
-  wire [31:0] \$904 ;
-  wire [32:0] \$905 ;
-  wire [3:0] \$906 ;
-  wire [31:0] \$907 ;
-  wire [32:0] \$908 ;
-  wire [1:0] \$909 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire [8:0] \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire [3:0] \$908 ;
+  wire [4:0] \$909 ;
   wire \$91 ;
-  wire [31:0] \$910 ;
-  wire [32:0] \$911 ;
-  wire [31:0] \$912 ;
-  wire [32:0] \$913 ;
-  wire [1:0] \$914 ;
+  wire [3:0] \$910 ;
+  wire [4:0] \$911 ;
+  wire \$912 ;
+  wire [31:0] \$913 ;
+  wire [32:0] \$914 ;
   wire [31:0] \$915 ;
   wire [32:0] \$916 ;
   wire [31:0] \$917 ;
   wire [32:0] \$918 ;
-  reg \$919 ;
+  wire [3:0] \$919 ;
   wire \$92 ;
-  reg [3:0] \$920 ;
-  reg [8:0] \$921 ;
-  reg [7:0] \$922 ;
-  reg [7:0] \$923 ;
-  reg \$924 ;
-  reg [7:0] \$925 ;
-  reg \$926 ;
-  reg \$927 ;
-  reg [7:0] \$928 ;
-  reg [7:0] \$929 ;
+  wire [31:0] \$920 ;
+  wire [32:0] \$921 ;
+  wire [1:0] \$922 ;
+  wire [31:0] \$923 ;
+  wire [32:0] \$924 ;
+  wire [31:0] \$925 ;
+  wire [32:0] \$926 ;
+  wire [1:0] \$927 ;
+  wire [31:0] \$928 ;
+  wire [32:0] \$929 ;
   wire \$93 ;
-  reg [8:0] \$930 ;
-  reg [8:0] \$931 ;
-  reg [7:0] \$932 ;
-  reg \$933 ;
-  reg \$934 ;
-  reg \$935 ;
-  reg [8:0] \$936 ;
+  wire [31:0] \$930 ;
+  wire [32:0] \$931 ;
+  reg \$932 ;
+  reg [3:0] \$933 ;
+  reg [8:0] \$934 ;
+  reg [7:0] \$935 ;
+  reg \$936 ;
   reg [7:0] \$937 ;
-  reg [2:0] \$938 ;
-  reg [7:0] \$939 ;
+  reg \$938 ;
+  reg \$939 ;
   wire \$94 ;
   reg [7:0] \$940 ;
-  reg [8:0] \$941 ;
-  reg [9:0] \$942 ;
+  reg \$941 ;
+  reg \$942 ;
   reg [7:0] \$943 ;
   reg [7:0] \$944 ;
-  reg \$945 ;
+  reg [8:0] \$945 ;
   reg [8:0] \$946 ;
   reg [7:0] \$947 ;
   reg \$948 ;
   reg \$949 ;
   wire \$95 ;
-  reg [7:0] \$950 ;
-  reg [7:0] \$951 ;
-  reg \$952 ;
-  reg \$953 ;
-  reg \$954 ;
-  reg \$955 ;
-  reg \$956 ;
-  reg \$957 ;
-  reg \$958 ;
-  reg \$959 ;
+  reg \$950 ;
+  reg [8:0] \$951 ;
+  reg [7:0] \$952 ;
+  reg [2:0] \$953 ;
+  reg [7:0] \$954 ;
+  reg [7:0] \$955 ;
+  reg [8:0] \$956 ;
+  reg [9:0] \$957 ;
+  reg [7:0] \$958 ;
+  reg [7:0] \$959 ;
   wire \$96 ;
   reg \$960 ;
-  reg \$961 ;
-  reg \$962 ;
+  reg [8:0] \$961 ;
+  reg [7:0] \$962 ;
   reg \$963 ;
   reg \$964 ;
-  reg \$965 ;
-  reg \$966 ;
+  reg [7:0] \$965 ;
+  reg [7:0] \$966 ;
   reg \$967 ;
   reg \$968 ;
   reg \$969 ;
@@ -1005,10 +1020,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$971 ;
   reg \$972 ;
   reg \$973 ;
-  reg [7:0] \$974 ;
+  reg \$974 ;
   reg \$975 ;
   reg \$976 ;
-  reg [7:0] \$977 ;
+  reg \$977 ;
   reg \$978 ;
   reg \$979 ;
   wire \$98 ;
@@ -1017,37 +1032,37 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$982 ;
   reg \$983 ;
   reg \$984 ;
-  reg [8:0] \$985 ;
+  reg \$985 ;
   reg \$986 ;
   reg \$987 ;
   reg \$988 ;
-  reg [8:0] \$989 ;
+  reg [7:0] \$989 ;
   wire \$99 ;
   reg \$990 ;
   reg \$991 ;
-  reg \$992 ;
-  reg [8:0] \$993 ;
+  reg [7:0] \$992 ;
+  reg \$993 ;
   reg \$994 ;
   reg \$995 ;
-  reg [7:0] \$996 ;
+  reg \$996 ;
   reg \$997 ;
   reg \$998 ;
-  reg [7:0] \$999 ;
+  reg \$999 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$132 ;
-  wire [6:0] \$signature__addr$135 ;
-  wire [6:0] \$signature__addr$147 ;
-  wire [6:0] \$signature__addr$148 ;
+  wire [6:0] \$signature__addr$143 ;
+  wire [6:0] \$signature__addr$146 ;
+  wire [6:0] \$signature__addr$158 ;
+  wire [6:0] \$signature__addr$160 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$133 ;
-  wire [31:0] \$signature__data$136 ;
-  wire [31:0] \$signature__data$294 ;
-  wire [31:0] \$signature__data$295 ;
+  wire [31:0] \$signature__data$144 ;
+  wire [31:0] \$signature__data$147 ;
+  wire [31:0] \$signature__data$308 ;
+  wire [31:0] \$signature__data$309 ;
   wire \$signature__en ;
-  wire \$signature__en$131 ;
-  wire \$signature__en$134 ;
+  wire \$signature__en$142 ;
+  wire \$signature__en$145 ;
   wire [31:0] act;
-  wire [31:0] \act$118 ;
+  wire [31:0] \act$131 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1057,6 +1072,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] act_wp__data;
   wire [3:0] act_wp__en;
   wire act_write;
+  wire actbuf_collision;
   wire active;
   wire b_available;
   reg [8:0] b_bank_addr = 9'h000;
@@ -1070,13 +1086,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg b_last_group = 1'h0;
   reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
+  wire bank0_collision;
+  wire bank1_collision;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$25 ;
+  wire [8:0] \bank_waddr$33 ;
   wire [31:0] bank_wdata;
-  wire [31:0] \bank_wdata$26 ;
+  wire [31:0] \bank_wdata$34 ;
   wire bank_we;
-  wire \bank_we$24 ;
+  wire \bank_we$32 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1149,6 +1167,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_ok = 1'h0;
   wire in_release0;
   wire in_release1;
+  reg in_release_r0 = 1'h0;
+  reg in_release_r1 = 1'h0;
   wire [5:0] in_rp__addr;
   wire [31:0] in_rp__data;
   (* init = 1'h0 *)
@@ -1157,6 +1177,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] in_wp__data;
   wire [3:0] in_wp__en;
   reg in_wslot = 1'h0;
+  wire inbuf_collision;
   reg [3:0] inc_act_reads = 4'h0;
   reg [3:0] inc_act_writes = 4'h0;
   reg [3:0] inc_bank_reads = 4'h0;
@@ -1206,6 +1227,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg out_pending0 = 1'h0;
   reg out_pending1 = 1'h0;
   wire out_write;
+  wire outbuf0_collision;
+  wire outbuf1_collision;
+  wire pe0_bank_collision;
+  wire pe0_rq_collision;
+  wire pe1_bank_collision;
+  wire pe1_rq_collision;
   reg [7:0] prev_groups = 8'h00;
   reg [7:0] prev_out = 8'h00;
   wire [32:0] r_data;
@@ -1221,14 +1248,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$129 ;
+  wire [31:0] \result$141 ;
+  wire rq0_collision;
+  wire rq1_collision;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$28 ;
+  wire [7:0] \rq_waddr$36 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$29 ;
+  wire [53:0] \rq_wdata$37 ;
   wire rq_we;
-  wire \rq_we$27 ;
+  wire \rq_we$35 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1240,46 +1269,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$101 ;
+  wire [8:0] \step_addr$109 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$89 ;
+  wire [8:0] \step_addr$97 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$102 ;
+  wire \step_first$110 ;
   (* init = 1'h0 *)
-  wire \step_first$91 ;
+  wire \step_first$99 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$103 ;
+  wire \step_last$101 ;
   (* init = 1'h0 *)
-  wire \step_last$93 ;
+  wire \step_last$111 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
   wire \step_relu$105 ;
   (* init = 1'h0 *)
-  wire \step_relu$97 ;
+  wire \step_relu$113 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$106 ;
+  wire \step_requantize$107 ;
   (* init = 1'h0 *)
-  wire \step_requantize$99 ;
+  wire \step_requantize$114 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$104 ;
+  wire [7:0] \step_rq$103 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$95 ;
+  wire [7:0] \step_rq$112 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$100 ;
+  wire \step_valid$108 ;
   (* init = 1'h0 *)
-  wire \step_valid$87 ;
+  wire \step_valid$95 ;
   wire [1:0] swp__addr;
   wire [27:0] swp__data;
   wire swp__en;
@@ -1377,6 +1406,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid8 = 1'h0;
   reg wb_valid9 = 1'h0;
   reg wr_buf = 1'h0;
+  (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [31:0] actbuf [127:0];
   initial begin
@@ -1510,14 +1540,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$170 )
-      actbuf[\$168 [6:0]][7:0] <= \$1026 ;
-    if (\$172 )
-      actbuf[\$168 [6:0]][15:8] <= \$1028 ;
-    if (\$174 )
-      actbuf[\$168 [6:0]][23:16] <= \$1026 ;
-    if (\$176 )
-      actbuf[\$168 [6:0]][31:24] <= \$1028 ;
+    if (\$179 )
+      actbuf[\$177 [6:0]][7:0] <= \$1041 ;
+    if (\$181 )
+      actbuf[\$177 [6:0]][15:8] <= \$1043 ;
+    if (\$183 )
+      actbuf[\$177 [6:0]][23:16] <= \$1041 ;
+    if (\$185 )
+      actbuf[\$177 [6:0]][31:24] <= \$1043 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1552,6 +1582,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign nxt_rp__data = descriptors[\$56 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
+  (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [31:0] inbuf [63:0];
   initial begin
@@ -1631,6 +1662,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
   end
   assign in_rp__data = _1_;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf0 [127:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -1764,13 +1796,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$178 [6:0]] <= { \$1027 , \$1026  };
+      outbuf0[\$187 [6:0]] <= { \$1042 , \$1041  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$191 [6:0]];
+    _2_ <= outbuf0[\$200 [6:0]];
   end
-  assign \$signature__data$294  = _2_;
+  assign \$signature__data$308  = _2_;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -1904,13 +1937,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$180 [6:0]] <= { \$1029 , \$1028  };
+      outbuf1[\$189 [6:0]] <= { \$1044 , \$1043  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$194 [6:0]];
+    _3_ <= outbuf1[\$205 [6:0]];
   end
-  assign \$signature__data$295  = _3_;
+  assign \$signature__data$309  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -1924,11 +1957,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$9  = load__payload[27:20] == 1'h1;
   assign \$10  = ld_fire & \$9 ;
   assign \$11  = ! load__payload[31:28];
-  assign \bank_we$24  = \$10  & \$11 ;
+  assign \bank_we$32  = \$10  & \$11 ;
   assign \$12  = load__payload[27:20] == 1'h1;
   assign \$13  = ld_fire & \$12 ;
   assign \$14  = load__payload[31:28] == 1'h1;
-  assign \rq_we$27  = \$13  & \$14 ;
+  assign \rq_we$35  = \$13  & \$14 ;
   assign \$15  = load__payload[31:28] == 2'h2;
   assign \$16  = ld_fire & \$15 ;
   assign \$17  = load__payload[19:0] < 3'h4;
@@ -2074,765 +2107,785 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$161  = ! b_fold;
   assign \$162  = \$160  & \$161 ;
   assign track_reset1 = \$157  | \$162 ;
+  assign \$163  = step_valid & step_from_input;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = step_in_addr[5:0] == \$41 [5:0];
+  assign inbuf_collision = \$165  & \$166 ;
+  assign \$167  = ~ step_from_input;
+  assign \$168  = step_valid & \$167 ;
+  assign \$169  = | { \$185 , \$183 , \$181 , \$179  };
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = step_act_addr[6:0] == \$177 [6:0];
+  assign actbuf_collision = \$170  & \$171 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$163  = ~ wb_out16;
-  assign act_write = wb_valid16 & \$163 ;
+  assign \$172  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$172 ;
   assign out_write = wb_valid16 & wb_out16;
-  assign \$165  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$166  = \$164  + \$165 ;
-  assign \$167  = wb_par16 ? 6'h20 : 6'h00;
-  assign \$168  = \$166  + \$167 ;
-  assign \$169  = ! wb_group16[0];
-  assign \$170  = act_write & \$169 ;
-  assign \$171  = ! wb_group16[0];
-  assign \$172  = act_write & \$171 ;
-  assign \$174  = act_write & \$173 ;
-  assign \$176  = act_write & \$175 ;
-  assign \$177  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$178  = wb_group16 + \$177 ;
-  assign \$179  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$180  = wb_group16 + \$179 ;
-  assign \$181  = drain_slot ? out_pending1 : out_pending0;
-  assign \$182  = drain_slot ? out_groups1 : out_groups0;
-  assign \$184  = \$182  > \$183 ;
-  assign \$185  = \$181  & \$184 ;
-  assign \$186  = w_level + drain_inflight;
-  assign \$187  = \$186  + drain_inflight2;
-  assign \$188  = \$187  < 3'h4;
-  assign drain_read = \$185  & \$188 ;
-  assign \$190  = drain_slot ? 7'h40 : 7'h00;
-  assign \$191  = \$189  + \$190 ;
-  assign \$193  = drain_slot ? 7'h40 : 7'h00;
-  assign \$194  = \$192  + \$193 ;
+  assign \$174  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$175  = \$173  + \$174 ;
+  assign \$176  = wb_par16 ? 6'h20 : 6'h00;
+  assign \$177  = \$175  + \$176 ;
+  assign \$178  = ! wb_group16[0];
+  assign \$179  = act_write & \$178 ;
+  assign \$180  = ! wb_group16[0];
+  assign \$181  = act_write & \$180 ;
+  assign \$183  = act_write & \$182 ;
+  assign \$185  = act_write & \$184 ;
+  assign \$186  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$187  = wb_group16 + \$186 ;
+  assign \$188  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$189  = wb_group16 + \$188 ;
+  assign \$190  = drain_slot ? out_pending1 : out_pending0;
+  assign \$191  = drain_slot ? out_groups1 : out_groups0;
+  assign \$193  = \$191  > \$192 ;
+  assign \$194  = \$190  & \$193 ;
+  assign \$195  = w_level + drain_inflight;
+  assign \$196  = \$195  + drain_inflight2;
+  assign \$197  = \$196  < 3'h4;
+  assign drain_read = \$194  & \$197 ;
+  assign \$199  = drain_slot ? 7'h40 : 7'h00;
+  assign \$200  = \$198  + \$199 ;
+  assign \$201  = drain_read & out_write;
+  assign \$202  = \$200 [6:0] == \$187 [6:0];
+  assign outbuf0_collision = \$201  & \$202 ;
+  assign \$204  = drain_slot ? 7'h40 : 7'h00;
+  assign \$205  = \$203  + \$204 ;
+  assign \$206  = drain_read & out_write;
+  assign \$207  = \$205 [6:0] == \$189 [6:0];
+  assign outbuf1_collision = \$206  & \$207 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$195  = load__payload[31:28] == 2'h3;
-  assign \$196  = ld_fire & \$195 ;
-  assign \$197  = ! load__payload[19:0];
-  assign \$198  = | load__payload[85:32];
-  assign \$199  = | load__payload[85:35];
-  assign \$200  = load__payload[34:32] > 3'h4;
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = load__payload[34:32] - 1'h1;
-  assign \$203  = \$201  ? 4'h3 : \$202 ;
-  assign \$204  = d0_rp__data[7:0] - 1'h1;
-  assign \$206  = ! in_wslot;
-  assign \$207  = in_fire & \$206 ;
-  assign \$208  = in_beats0 + 1'h1;
-  assign \$209  = in_beats0 == in_folds_m1;
-  assign \$211  = in_fire & \$210 ;
-  assign \$212  = in_beats1 + 1'h1;
-  assign \$213  = in_beats1 == in_folds_m1;
-  assign \$214  = in_wslot ? in_beats1 : in_beats0;
-  assign \$215  = \$214  == in_folds_m1;
-  assign \$216  = in_fire & \$215 ;
-  assign \$217  = ~ in_wslot;
-  assign \$218  = d0_rp__data[15:8] + 1'h1;
-  assign \$220  = ~ loaded;
-  assign \$221  = \$56 [2:0] == last_layer;
-  assign \$222  = group + 1'h1;
-  assign \$223  = rq_addr + 1'h1;
-  assign \$224  = \$56 [2:0] == last_layer;
-  assign \$225  = ~ wr_buf;
-  assign \$226  = ~ ctx;
-  assign \$227  = ~ b_group_is_0;
-  assign \$228  = fold + 1'h1;
-  assign \$229  = fold_end_next + 3'h4;
-  assign \$230  = last_fold & last_group;
-  assign \$231  = ~ \$230 ;
-  assign \$232  = bank_addr + 1'h1;
-  assign \$233  = b_bank_addr + 1'h1;
-  assign \$234  = ~ b_last_fold;
-  assign \$235  = b_group + 1'h1;
-  assign \$236  = b_rq_addr + 1'h1;
-  assign \$237  = b_fold + 1'h1;
-  assign \$238  = ~ clear_counters;
-  assign \$239  = ld_fire & \$238 ;
-  assign \$240  = issue_a & cur_is_last;
-  assign \$241  = group_is_0 & fold_is_0;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = issue_b ? b_bank_addr : bank_addr;
-  assign \$244  = ! b_fold;
-  assign \$245  = issue_b ? \$244  : fold_is_0;
-  assign \$246  = issue_b ? b_last_fold : last_fold;
-  assign \$247  = issue_b ? b_rq_addr : rq_addr;
-  assign \$248  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$249  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$251  = ctx ? 6'h00 : 6'h20;
-  assign \$252  = \$250  + \$251 ;
-  assign \$254  = ctx ? 6'h20 : 6'h00;
-  assign \$255  = \$253  + \$254 ;
-  assign \$256  = issue_b ? \$252  : \$255 ;
-  assign \$258  = ctx ? 7'h40 : 7'h00;
-  assign \$259  = \$257  + \$258 ;
-  assign \$260  = wr_buf ? 6'h00 : 6'h20;
-  assign \$261  = \$259  + \$260 ;
-  assign \$262  = issue_b | layer_is_0;
-  assign \$263  = issue_b ? b_group : group;
-  assign \$264  = issue_b ? 1'h0 : wr_buf;
-  assign \$265  = ctx ^ issue_b;
-  assign \$266  = issue_a & cur_is_last;
-  assign \$267  = step_valid & step_last;
-  assign \$268  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$269  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$270  = ~ wb_out15;
-  assign \$271  = wb_valid15 & \$270 ;
-  assign \$272  = ! wb_ctx15;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$275  = \$274  == wb_par15;
-  assign \$276  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$277  = \$276  + 1'h1;
-  assign \$278  = \$275  ? \$277  : 9'h001;
-  assign \$279  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$280  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$281  = ~ wb_out15;
-  assign \$282  = wb_valid15 & \$281 ;
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$286  = \$285  == wb_par15;
-  assign \$287  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$288  = \$287  + 1'h1;
-  assign \$289  = \$286  ? \$288  : 9'h001;
-  assign \$290  = ~ loaded;
-  assign \$291  = ctx ? in_release1 : in_release0;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = | in_beats1;
-  assign \$295  = in_fire & \$294 ;
-  assign \$296  = \$293  | \$295 ;
-  assign \$297  = | in_beats0;
-  assign \$298  = ! in_wslot;
-  assign \$299  = in_fire & \$298 ;
-  assign \$300  = \$297  | \$299 ;
-  assign \$301  = ctx ? \$296  : \$300 ;
-  assign \$302  = \$292  & \$301 ;
-  assign \$303  = ctx ? in_release0 : in_release1;
-  assign \$304  = ~ \$303 ;
-  assign \$305  = | in_beats0;
-  assign \$306  = ! in_wslot;
-  assign \$307  = in_fire & \$306 ;
-  assign \$308  = \$305  | \$307 ;
-  assign \$309  = | in_beats1;
-  assign \$311  = in_fire & \$310 ;
-  assign \$312  = \$309  | \$311 ;
-  assign \$313  = ctx ? \$308  : \$312 ;
-  assign \$314  = \$304  & \$313 ;
-  assign \$315  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$316  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$317  = ctx ? \$315  : \$316 ;
-  assign \$318  = ~ layer[0];
-  assign \$319  = \$317  == \$318 ;
-  assign \$320  = ctx ? track_reset1 : track_reset0;
-  assign \$321  = ~ \$320 ;
-  assign \$322  = \$319  & \$321 ;
-  assign \$324  = 2'h0 >= fold_end;
-  assign \$326  = 2'h0 >= prev_out;
-  assign \$327  = \$324  | \$326 ;
-  assign \$329  = \$328  >= fold_end;
-  assign \$331  = \$330  >= prev_out;
-  assign \$332  = \$329  | \$331 ;
-  assign \$333  = track_reset_r1 ? \$327  : \$332 ;
-  assign \$335  = 2'h0 >= fold_end;
-  assign \$337  = 2'h0 >= prev_out;
-  assign \$338  = \$335  | \$337 ;
-  assign \$340  = \$339  >= fold_end;
-  assign \$342  = \$341  >= prev_out;
-  assign \$343  = \$340  | \$342 ;
-  assign \$344  = track_reset_r0 ? \$338  : \$343 ;
-  assign \$345  = ctx ? \$333  : \$344 ;
-  assign \$346  = \$322  & \$345 ;
-  assign \$347  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$348  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$349  = ctx ? \$347  : \$348 ;
-  assign \$350  = ~ layer[0];
-  assign \$351  = \$349  == \$350 ;
-  assign \$352  = ctx ? track_reset1 : track_reset0;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = \$351  & \$353 ;
-  assign \$355  = ! prev_groups;
-  assign \$356  = wb_groups_ahead1 == prev_groups;
-  assign \$357  = track_reset_r1 ? \$355  : \$356 ;
-  assign \$358  = ! prev_groups;
-  assign \$359  = wb_groups_ahead0 == prev_groups;
-  assign \$360  = track_reset_r0 ? \$358  : \$359 ;
-  assign \$361  = ctx ? \$357  : \$360 ;
-  assign \$362  = \$354  & \$361 ;
-  assign \$363  = last_fold & last_group;
-  assign \$364  = \$363  & cur_is_last;
-  assign \$365  = | in_beats0;
-  assign \$366  = ! in_wslot;
-  assign \$367  = in_fire & \$366 ;
-  assign \$368  = \$365  | \$367 ;
-  assign \$369  = | in_beats1;
-  assign \$371  = in_fire & \$370 ;
-  assign \$372  = \$369  | \$371 ;
-  assign \$373  = ctx ? \$368  : \$372 ;
-  assign \$374  = ~ layer_is_0;
-  assign \$375  = | in_beats1;
-  assign \$377  = in_fire & \$376 ;
-  assign \$378  = \$375  | \$377 ;
-  assign \$379  = | in_beats0;
-  assign \$380  = ! in_wslot;
-  assign \$381  = in_fire & \$380 ;
-  assign \$382  = \$379  | \$381 ;
-  assign \$383  = ctx ? \$378  : \$382 ;
-  assign \$384  = \$374  & \$383 ;
-  assign \$385  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$386  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$387  = ctx ? \$385  : \$386 ;
-  assign \$389  = ~ \$387 ;
-  assign \$390  = ctx ? track_reset0 : track_reset1;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = \$389  & \$391 ;
-  assign \$396  = 2'h0 >= d0_rp__data[15:8];
-  assign \$399  = \$398  >= 3'h4;
-  assign \$401  = \$400  >= d0_rp__data[15:8];
-  assign \$402  = \$399  | \$401 ;
-  assign \$403  = track_reset_r0 ? \$397  : \$402 ;
-  assign \$407  = 2'h0 >= d0_rp__data[15:8];
-  assign \$410  = \$409  >= 3'h4;
-  assign \$412  = \$411  >= d0_rp__data[15:8];
-  assign \$413  = \$410  | \$412 ;
-  assign \$414  = track_reset_r1 ? \$408  : \$413 ;
-  assign \$415  = ctx ? \$403  : \$414 ;
-  assign \$416  = \$392  & \$415 ;
-  assign \$417  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$418  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$419  = ctx ? \$417  : \$418 ;
-  assign \$421  = ~ \$419 ;
-  assign \$422  = ctx ? track_reset0 : track_reset1;
-  assign \$423  = ~ \$422 ;
-  assign \$424  = \$421  & \$423 ;
-  assign \$425  = ! in_groups;
-  assign \$426  = wb_groups_ahead0 == in_groups;
-  assign \$427  = track_reset_r0 ? \$425  : \$426 ;
-  assign \$428  = ! in_groups;
-  assign \$429  = wb_groups_ahead1 == in_groups;
-  assign \$430  = track_reset_r1 ? \$428  : \$429 ;
-  assign \$431  = ctx ? \$427  : \$430 ;
-  assign \$432  = \$424  & \$431 ;
-  assign \$433  = layer_is_0 & last_group;
-  assign \$434  = ~ \$433 ;
-  assign \$435  = | in_beats1;
-  assign \$437  = in_fire & \$436 ;
-  assign \$438  = \$435  | \$437 ;
-  assign \$439  = | in_beats0;
-  assign \$440  = ! in_wslot;
-  assign \$441  = in_fire & \$440 ;
-  assign \$442  = \$439  | \$441 ;
-  assign \$443  = ctx ? \$438  : \$442 ;
-  assign \$444  = \$434  & \$443 ;
-  assign \$445  = in_beats0 > b_fold;
-  assign \$446  = ! in_wslot;
-  assign \$447  = in_fire & \$446 ;
-  assign \$448  = in_beats0 == b_fold;
-  assign \$449  = \$447  & \$448 ;
-  assign \$450  = \$445  | \$449 ;
-  assign \$451  = in_beats1 > b_fold;
-  assign \$453  = in_fire & \$452 ;
-  assign \$454  = in_beats1 == b_fold;
-  assign \$455  = \$453  & \$454 ;
-  assign \$456  = \$451  | \$455 ;
-  assign \$457  = ctx ? \$450  : \$456 ;
-  assign \$458  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$459  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$460  = ctx ? \$458  : \$459 ;
-  assign \$461  = ~ layer[0];
-  assign \$463  = \$460  == \$462 ;
-  assign \$464  = ctx ? track_reset1 : track_reset0;
-  assign \$465  = ~ \$464 ;
-  assign \$466  = \$463  & \$465 ;
-  assign \$470  = 2'h0 >= cur_out;
-  assign \$473  = \$472  >= 3'h4;
-  assign \$475  = \$474  >= cur_out;
-  assign \$476  = \$473  | \$475 ;
-  assign \$477  = track_reset_r1 ? \$471  : \$476 ;
-  assign \$481  = 2'h0 >= cur_out;
-  assign \$484  = \$483  >= 3'h4;
-  assign \$486  = \$485  >= cur_out;
-  assign \$487  = \$484  | \$486 ;
-  assign \$488  = track_reset_r0 ? \$482  : \$487 ;
-  assign \$489  = ctx ? \$477  : \$488 ;
-  assign \$490  = \$466  & \$489 ;
-  assign \$491  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$492  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$493  = ctx ? \$491  : \$492 ;
-  assign \$494  = ~ layer[0];
-  assign \$496  = \$493  == \$495 ;
-  assign \$497  = ctx ? track_reset1 : track_reset0;
-  assign \$498  = ~ \$497 ;
-  assign \$499  = \$496  & \$498 ;
-  assign \$500  = ! cur_groups;
-  assign \$501  = wb_groups_ahead1 == cur_groups;
-  assign \$502  = track_reset_r1 ? \$500  : \$501 ;
-  assign \$503  = ! cur_groups;
-  assign \$504  = wb_groups_ahead0 == cur_groups;
-  assign \$505  = track_reset_r0 ? \$503  : \$504 ;
-  assign \$506  = ctx ? \$502  : \$505 ;
-  assign \$507  = \$499  & \$506 ;
-  assign \$508  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$509  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$510  = ctx ? \$508  : \$509 ;
-  assign \$511  = ~ layer[0];
-  assign \$512  = \$510  == \$511 ;
-  assign \$513  = ctx ? track_reset1 : track_reset0;
-  assign \$514  = ~ \$513 ;
-  assign \$515  = \$512  & \$514 ;
-  assign \$517  = 2'h0 >= fold_end;
-  assign \$519  = 2'h0 >= prev_out;
-  assign \$520  = \$517  | \$519 ;
-  assign \$522  = \$521  >= fold_end;
-  assign \$524  = \$523  >= prev_out;
-  assign \$525  = \$522  | \$524 ;
-  assign \$526  = track_reset_r1 ? \$520  : \$525 ;
-  assign \$528  = 2'h0 >= fold_end;
-  assign \$530  = 2'h0 >= prev_out;
-  assign \$531  = \$528  | \$530 ;
-  assign \$533  = \$532  >= fold_end;
-  assign \$535  = \$534  >= prev_out;
-  assign \$536  = \$533  | \$535 ;
-  assign \$537  = track_reset_r0 ? \$531  : \$536 ;
-  assign \$538  = ctx ? \$526  : \$537 ;
-  assign \$539  = \$515  & \$538 ;
-  assign \$540  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$541  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$542  = ctx ? \$540  : \$541 ;
-  assign \$543  = ~ layer[0];
-  assign \$544  = \$542  == \$543 ;
-  assign \$545  = ctx ? track_reset1 : track_reset0;
-  assign \$546  = ~ \$545 ;
-  assign \$547  = \$544  & \$546 ;
-  assign \$548  = ! prev_groups;
-  assign \$549  = wb_groups_ahead1 == prev_groups;
-  assign \$550  = track_reset_r1 ? \$548  : \$549 ;
-  assign \$551  = ! prev_groups;
-  assign \$552  = wb_groups_ahead0 == prev_groups;
-  assign \$553  = track_reset_r0 ? \$551  : \$552 ;
-  assign \$554  = ctx ? \$550  : \$553 ;
-  assign \$555  = \$547  & \$554 ;
-  assign \$556  = in_beats1 > fold_plus1;
-  assign \$558  = in_fire & \$557 ;
-  assign \$559  = in_beats1 == fold_plus1;
-  assign \$560  = \$558  & \$559 ;
-  assign \$561  = \$556  | \$560 ;
-  assign \$562  = in_beats0 > fold_plus1;
-  assign \$563  = ! in_wslot;
-  assign \$564  = in_fire & \$563 ;
-  assign \$565  = in_beats0 == fold_plus1;
-  assign \$566  = \$564  & \$565 ;
-  assign \$567  = \$562  | \$566 ;
-  assign \$568  = ctx ? \$561  : \$567 ;
-  assign \$569  = in_beats0 > b_fold;
-  assign \$570  = ! in_wslot;
+  assign \$208  = load__payload[31:28] == 2'h3;
+  assign \$209  = ld_fire & \$208 ;
+  assign \$210  = ! load__payload[19:0];
+  assign \$211  = | load__payload[85:32];
+  assign \$212  = | load__payload[85:35];
+  assign \$213  = load__payload[34:32] > 3'h4;
+  assign \$214  = \$212  | \$213 ;
+  assign \$215  = load__payload[34:32] - 1'h1;
+  assign \$216  = \$214  ? 4'h3 : \$215 ;
+  assign \$217  = d0_rp__data[7:0] - 1'h1;
+  assign \$219  = ! in_wslot;
+  assign \$220  = in_fire & \$219 ;
+  assign \$221  = in_beats0 + 1'h1;
+  assign \$222  = in_beats0 == in_folds_m1;
+  assign \$224  = in_fire & \$223 ;
+  assign \$225  = in_beats1 + 1'h1;
+  assign \$226  = in_beats1 == in_folds_m1;
+  assign \$227  = in_wslot ? in_beats1 : in_beats0;
+  assign \$228  = \$227  == in_folds_m1;
+  assign \$229  = in_fire & \$228 ;
+  assign \$230  = ~ in_wslot;
+  assign \$231  = d0_rp__data[15:8] + 1'h1;
+  assign \$233  = ~ loaded;
+  assign \$234  = \$56 [2:0] == last_layer;
+  assign \$235  = group + 1'h1;
+  assign \$236  = rq_addr + 1'h1;
+  assign \$237  = \$56 [2:0] == last_layer;
+  assign \$238  = ~ wr_buf;
+  assign \$239  = ~ ctx;
+  assign \$240  = ~ b_group_is_0;
+  assign \$241  = fold + 1'h1;
+  assign \$242  = fold_end_next + 3'h4;
+  assign \$243  = last_fold & last_group;
+  assign \$244  = ~ \$243 ;
+  assign \$245  = bank_addr + 1'h1;
+  assign \$246  = b_bank_addr + 1'h1;
+  assign \$247  = ~ b_last_fold;
+  assign \$248  = b_group + 1'h1;
+  assign \$249  = b_rq_addr + 1'h1;
+  assign \$250  = b_fold + 1'h1;
+  assign \$251  = ~ clear_counters;
+  assign \$252  = ld_fire & \$251 ;
+  assign \$253  = issue_a & cur_is_last;
+  assign \$254  = group_is_0 & fold_is_0;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = issue_b ? b_bank_addr : bank_addr;
+  assign \$257  = ! b_fold;
+  assign \$258  = issue_b ? \$257  : fold_is_0;
+  assign \$259  = issue_b ? b_last_fold : last_fold;
+  assign \$260  = issue_b ? b_rq_addr : rq_addr;
+  assign \$261  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$262  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$264  = ctx ? 6'h00 : 6'h20;
+  assign \$265  = \$263  + \$264 ;
+  assign \$267  = ctx ? 6'h20 : 6'h00;
+  assign \$268  = \$266  + \$267 ;
+  assign \$269  = issue_b ? \$265  : \$268 ;
+  assign \$271  = ctx ? 7'h40 : 7'h00;
+  assign \$272  = \$270  + \$271 ;
+  assign \$273  = wr_buf ? 6'h00 : 6'h20;
+  assign \$274  = \$272  + \$273 ;
+  assign \$275  = issue_b | layer_is_0;
+  assign \$276  = issue_b ? b_group : group;
+  assign \$277  = issue_b ? 1'h0 : wr_buf;
+  assign \$278  = ctx ^ issue_b;
+  assign \$279  = issue_a & cur_is_last;
+  assign \$280  = step_valid & step_last;
+  assign \$281  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$282  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$283  = ~ wb_out15;
+  assign \$284  = wb_valid15 & \$283 ;
+  assign \$285  = ! wb_ctx15;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$288  = \$287  == wb_par15;
+  assign \$289  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$290  = \$289  + 1'h1;
+  assign \$291  = \$288  ? \$290  : 9'h001;
+  assign \$292  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$293  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$294  = ~ wb_out15;
+  assign \$295  = wb_valid15 & \$294 ;
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$299  = \$298  == wb_par15;
+  assign \$300  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$301  = \$300  + 1'h1;
+  assign \$302  = \$299  ? \$301  : 9'h001;
+  assign \$303  = ~ loaded;
+  assign \$304  = ctx ? in_release1 : in_release0;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = | in_beats1;
+  assign \$308  = in_fire & \$307 ;
+  assign \$309  = \$306  | \$308 ;
+  assign \$310  = | in_beats0;
+  assign \$311  = ! in_wslot;
+  assign \$312  = in_fire & \$311 ;
+  assign \$313  = \$310  | \$312 ;
+  assign \$314  = ctx ? \$309  : \$313 ;
+  assign \$315  = \$305  & \$314 ;
+  assign \$316  = ctx ? in_release0 : in_release1;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = | in_beats0;
+  assign \$319  = ! in_wslot;
+  assign \$320  = in_fire & \$319 ;
+  assign \$321  = \$318  | \$320 ;
+  assign \$322  = | in_beats1;
+  assign \$324  = in_fire & \$323 ;
+  assign \$325  = \$322  | \$324 ;
+  assign \$326  = ctx ? \$321  : \$325 ;
+  assign \$327  = \$317  & \$326 ;
+  assign \$328  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$329  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$330  = ctx ? \$328  : \$329 ;
+  assign \$331  = ~ layer[0];
+  assign \$332  = \$330  == \$331 ;
+  assign \$333  = ctx ? track_reset1 : track_reset0;
+  assign \$334  = ~ \$333 ;
+  assign \$335  = \$332  & \$334 ;
+  assign \$337  = 2'h0 >= fold_end;
+  assign \$339  = 2'h0 >= prev_out;
+  assign \$340  = \$337  | \$339 ;
+  assign \$342  = \$341  >= fold_end;
+  assign \$344  = \$343  >= prev_out;
+  assign \$345  = \$342  | \$344 ;
+  assign \$346  = track_reset_r1 ? \$340  : \$345 ;
+  assign \$348  = 2'h0 >= fold_end;
+  assign \$350  = 2'h0 >= prev_out;
+  assign \$351  = \$348  | \$350 ;
+  assign \$353  = \$352  >= fold_end;
+  assign \$355  = \$354  >= prev_out;
+  assign \$356  = \$353  | \$355 ;
+  assign \$357  = track_reset_r0 ? \$351  : \$356 ;
+  assign \$358  = ctx ? \$346  : \$357 ;
+  assign \$359  = \$335  & \$358 ;
+  assign \$360  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$361  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$362  = ctx ? \$360  : \$361 ;
+  assign \$363  = ~ layer[0];
+  assign \$364  = \$362  == \$363 ;
+  assign \$365  = ctx ? track_reset1 : track_reset0;
+  assign \$366  = ~ \$365 ;
+  assign \$367  = \$364  & \$366 ;
+  assign \$368  = ! prev_groups;
+  assign \$369  = wb_groups_ahead1 == prev_groups;
+  assign \$370  = track_reset_r1 ? \$368  : \$369 ;
+  assign \$371  = ! prev_groups;
+  assign \$372  = wb_groups_ahead0 == prev_groups;
+  assign \$373  = track_reset_r0 ? \$371  : \$372 ;
+  assign \$374  = ctx ? \$370  : \$373 ;
+  assign \$375  = \$367  & \$374 ;
+  assign \$376  = last_fold & last_group;
+  assign \$377  = \$376  & cur_is_last;
+  assign \$378  = | in_beats0;
+  assign \$379  = ! in_wslot;
+  assign \$380  = in_fire & \$379 ;
+  assign \$381  = \$378  | \$380 ;
+  assign \$382  = | in_beats1;
+  assign \$384  = in_fire & \$383 ;
+  assign \$385  = \$382  | \$384 ;
+  assign \$386  = ctx ? \$381  : \$385 ;
+  assign \$387  = ~ layer_is_0;
+  assign \$388  = | in_beats1;
+  assign \$390  = in_fire & \$389 ;
+  assign \$391  = \$388  | \$390 ;
+  assign \$392  = | in_beats0;
+  assign \$393  = ! in_wslot;
+  assign \$394  = in_fire & \$393 ;
+  assign \$395  = \$392  | \$394 ;
+  assign \$396  = ctx ? \$391  : \$395 ;
+  assign \$397  = \$387  & \$396 ;
+  assign \$398  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$399  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$400  = ctx ? \$398  : \$399 ;
+  assign \$402  = ~ \$400 ;
+  assign \$403  = ctx ? track_reset0 : track_reset1;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = \$402  & \$404 ;
+  assign \$409  = 2'h0 >= d0_rp__data[15:8];
+  assign \$412  = \$411  >= 3'h4;
+  assign \$414  = \$413  >= d0_rp__data[15:8];
+  assign \$415  = \$412  | \$414 ;
+  assign \$416  = track_reset_r0 ? \$410  : \$415 ;
+  assign \$420  = 2'h0 >= d0_rp__data[15:8];
+  assign \$423  = \$422  >= 3'h4;
+  assign \$425  = \$424  >= d0_rp__data[15:8];
+  assign \$426  = \$423  | \$425 ;
+  assign \$427  = track_reset_r1 ? \$421  : \$426 ;
+  assign \$428  = ctx ? \$416  : \$427 ;
+  assign \$429  = \$405  & \$428 ;
+  assign \$430  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$431  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$432  = ctx ? \$430  : \$431 ;
+  assign \$434  = ~ \$432 ;
+  assign \$435  = ctx ? track_reset0 : track_reset1;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$434  & \$436 ;
+  assign \$438  = ! in_groups;
+  assign \$439  = wb_groups_ahead0 == in_groups;
+  assign \$440  = track_reset_r0 ? \$438  : \$439 ;
+  assign \$441  = ! in_groups;
+  assign \$442  = wb_groups_ahead1 == in_groups;
+  assign \$443  = track_reset_r1 ? \$441  : \$442 ;
+  assign \$444  = ctx ? \$440  : \$443 ;
+  assign \$445  = \$437  & \$444 ;
+  assign \$446  = layer_is_0 & last_group;
+  assign \$447  = ~ \$446 ;
+  assign \$448  = | in_beats1;
+  assign \$450  = in_fire & \$449 ;
+  assign \$451  = \$448  | \$450 ;
+  assign \$452  = | in_beats0;
+  assign \$453  = ! in_wslot;
+  assign \$454  = in_fire & \$453 ;
+  assign \$455  = \$452  | \$454 ;
+  assign \$456  = ctx ? \$451  : \$455 ;
+  assign \$457  = \$447  & \$456 ;
+  assign \$458  = in_beats0 > b_fold;
+  assign \$459  = ! in_wslot;
+  assign \$460  = in_fire & \$459 ;
+  assign \$461  = in_beats0 == b_fold;
+  assign \$462  = \$460  & \$461 ;
+  assign \$463  = \$458  | \$462 ;
+  assign \$464  = in_beats1 > b_fold;
+  assign \$466  = in_fire & \$465 ;
+  assign \$467  = in_beats1 == b_fold;
+  assign \$468  = \$466  & \$467 ;
+  assign \$469  = \$464  | \$468 ;
+  assign \$470  = ctx ? \$463  : \$469 ;
+  assign \$471  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$472  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$473  = ctx ? \$471  : \$472 ;
+  assign \$474  = ~ layer[0];
+  assign \$476  = \$473  == \$475 ;
+  assign \$477  = ctx ? track_reset1 : track_reset0;
+  assign \$478  = ~ \$477 ;
+  assign \$479  = \$476  & \$478 ;
+  assign \$483  = 2'h0 >= cur_out;
+  assign \$486  = \$485  >= 3'h4;
+  assign \$488  = \$487  >= cur_out;
+  assign \$489  = \$486  | \$488 ;
+  assign \$490  = track_reset_r1 ? \$484  : \$489 ;
+  assign \$494  = 2'h0 >= cur_out;
+  assign \$497  = \$496  >= 3'h4;
+  assign \$499  = \$498  >= cur_out;
+  assign \$500  = \$497  | \$499 ;
+  assign \$501  = track_reset_r0 ? \$495  : \$500 ;
+  assign \$502  = ctx ? \$490  : \$501 ;
+  assign \$503  = \$479  & \$502 ;
+  assign \$504  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$505  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$506  = ctx ? \$504  : \$505 ;
+  assign \$507  = ~ layer[0];
+  assign \$509  = \$506  == \$508 ;
+  assign \$510  = ctx ? track_reset1 : track_reset0;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$509  & \$511 ;
+  assign \$513  = ! cur_groups;
+  assign \$514  = wb_groups_ahead1 == cur_groups;
+  assign \$515  = track_reset_r1 ? \$513  : \$514 ;
+  assign \$516  = ! cur_groups;
+  assign \$517  = wb_groups_ahead0 == cur_groups;
+  assign \$518  = track_reset_r0 ? \$516  : \$517 ;
+  assign \$519  = ctx ? \$515  : \$518 ;
+  assign \$520  = \$512  & \$519 ;
+  assign \$521  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$522  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$523  = ctx ? \$521  : \$522 ;
+  assign \$524  = ~ layer[0];
+  assign \$525  = \$523  == \$524 ;
+  assign \$526  = ctx ? track_reset1 : track_reset0;
+  assign \$527  = ~ \$526 ;
+  assign \$528  = \$525  & \$527 ;
+  assign \$530  = 2'h0 >= fold_end;
+  assign \$532  = 2'h0 >= prev_out;
+  assign \$533  = \$530  | \$532 ;
+  assign \$535  = \$534  >= fold_end;
+  assign \$537  = \$536  >= prev_out;
+  assign \$538  = \$535  | \$537 ;
+  assign \$539  = track_reset_r1 ? \$533  : \$538 ;
+  assign \$541  = 2'h0 >= fold_end;
+  assign \$543  = 2'h0 >= prev_out;
+  assign \$544  = \$541  | \$543 ;
+  assign \$546  = \$545  >= fold_end;
+  assign \$548  = \$547  >= prev_out;
+  assign \$549  = \$546  | \$548 ;
+  assign \$550  = track_reset_r0 ? \$544  : \$549 ;
+  assign \$551  = ctx ? \$539  : \$550 ;
+  assign \$552  = \$528  & \$551 ;
+  assign \$553  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$554  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$555  = ctx ? \$553  : \$554 ;
+  assign \$556  = ~ layer[0];
+  assign \$557  = \$555  == \$556 ;
+  assign \$558  = ctx ? track_reset1 : track_reset0;
+  assign \$559  = ~ \$558 ;
+  assign \$560  = \$557  & \$559 ;
+  assign \$561  = ! prev_groups;
+  assign \$562  = wb_groups_ahead1 == prev_groups;
+  assign \$563  = track_reset_r1 ? \$561  : \$562 ;
+  assign \$564  = ! prev_groups;
+  assign \$565  = wb_groups_ahead0 == prev_groups;
+  assign \$566  = track_reset_r0 ? \$564  : \$565 ;
+  assign \$567  = ctx ? \$563  : \$566 ;
+  assign \$568  = \$560  & \$567 ;
+  assign \$569  = in_beats1 > fold_plus1;
   assign \$571  = in_fire & \$570 ;
-  assign \$572  = in_beats0 == b_fold;
+  assign \$572  = in_beats1 == fold_plus1;
   assign \$573  = \$571  & \$572 ;
   assign \$574  = \$569  | \$573 ;
-  assign \$575  = in_beats1 > b_fold;
+  assign \$575  = in_beats0 > fold_plus1;
+  assign \$576  = ! in_wslot;
   assign \$577  = in_fire & \$576 ;
-  assign \$578  = in_beats1 == b_fold;
+  assign \$578  = in_beats0 == fold_plus1;
   assign \$579  = \$577  & \$578 ;
   assign \$580  = \$575  | \$579 ;
   assign \$581  = ctx ? \$574  : \$580 ;
-  assign \$582  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$583  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$584  = ctx ? \$582  : \$583 ;
-  assign \$585  = ~ layer[0];
-  assign \$586  = \$584  == \$585 ;
-  assign \$587  = ctx ? track_reset1 : track_reset0;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = \$586  & \$588 ;
-  assign \$591  = 2'h0 >= fold_end_next;
-  assign \$593  = 2'h0 >= prev_out;
-  assign \$594  = \$591  | \$593 ;
-  assign \$596  = \$595  >= fold_end_next;
-  assign \$598  = \$597  >= prev_out;
-  assign \$599  = \$596  | \$598 ;
-  assign \$600  = track_reset_r1 ? \$594  : \$599 ;
-  assign \$602  = 2'h0 >= fold_end_next;
-  assign \$604  = 2'h0 >= prev_out;
-  assign \$605  = \$602  | \$604 ;
-  assign \$607  = \$606  >= fold_end_next;
-  assign \$609  = \$608  >= prev_out;
-  assign \$610  = \$607  | \$609 ;
-  assign \$611  = track_reset_r0 ? \$605  : \$610 ;
-  assign \$612  = ctx ? \$600  : \$611 ;
-  assign \$613  = \$589  & \$612 ;
-  assign \$614  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$615  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$616  = ctx ? \$614  : \$615 ;
-  assign \$617  = ~ layer[0];
-  assign \$618  = \$616  == \$617 ;
-  assign \$619  = ctx ? track_reset1 : track_reset0;
-  assign \$620  = ~ \$619 ;
-  assign \$621  = \$618  & \$620 ;
-  assign \$622  = ! prev_groups;
-  assign \$623  = wb_groups_ahead1 == prev_groups;
-  assign \$624  = track_reset_r1 ? \$622  : \$623 ;
-  assign \$625  = ! prev_groups;
-  assign \$626  = wb_groups_ahead0 == prev_groups;
-  assign \$627  = track_reset_r0 ? \$625  : \$626 ;
-  assign \$628  = ctx ? \$624  : \$627 ;
-  assign \$629  = \$621  & \$628 ;
-  assign \$630  = in_beats1 > fold;
-  assign \$632  = in_fire & \$631 ;
-  assign \$633  = in_beats1 == fold;
-  assign \$634  = \$632  & \$633 ;
-  assign \$635  = \$630  | \$634 ;
-  assign \$636  = in_beats0 > fold;
-  assign \$637  = ! in_wslot;
-  assign \$638  = in_fire & \$637 ;
-  assign \$639  = in_beats0 == fold;
-  assign \$640  = \$638  & \$639 ;
-  assign \$641  = \$636  | \$640 ;
-  assign \$642  = ctx ? \$635  : \$641 ;
-  assign \$643  = ~ b_last_group;
-  assign \$644  = | in_beats0;
-  assign \$645  = ! in_wslot;
-  assign \$646  = in_fire & \$645 ;
-  assign \$647  = \$644  | \$646 ;
-  assign \$648  = | in_beats1;
-  assign \$650  = in_fire & \$649 ;
-  assign \$651  = \$648  | \$650 ;
-  assign \$652  = ctx ? \$647  : \$651 ;
-  assign \$653  = \$643  & \$652 ;
-  assign \$654  = in_beats0 > b_fold_plus1;
-  assign \$655  = ! in_wslot;
-  assign \$656  = in_fire & \$655 ;
-  assign \$657  = in_beats0 == b_fold_plus1;
-  assign \$658  = \$656  & \$657 ;
-  assign \$659  = \$654  | \$658 ;
-  assign \$660  = in_beats1 > b_fold_plus1;
-  assign \$662  = in_fire & \$661 ;
-  assign \$663  = in_beats1 == b_fold_plus1;
-  assign \$664  = \$662  & \$663 ;
-  assign \$665  = \$660  | \$664 ;
-  assign \$666  = ctx ? \$659  : \$665 ;
-  assign \$667  = b_last_fold ? \$653  : \$666 ;
-  assign \$668  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$669  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$670  = ctx ? \$668  : \$669 ;
-  assign \$671  = ~ layer[0];
-  assign \$672  = \$670  == \$671 ;
-  assign \$673  = ctx ? track_reset1 : track_reset0;
-  assign \$674  = ~ \$673 ;
-  assign \$675  = \$672  & \$674 ;
-  assign \$677  = 2'h0 >= fold_end;
-  assign \$679  = 2'h0 >= prev_out;
-  assign \$680  = \$677  | \$679 ;
-  assign \$682  = \$681  >= fold_end;
-  assign \$684  = \$683  >= prev_out;
-  assign \$685  = \$682  | \$684 ;
-  assign \$686  = track_reset_r1 ? \$680  : \$685 ;
-  assign \$688  = 2'h0 >= fold_end;
-  assign \$690  = 2'h0 >= prev_out;
-  assign \$691  = \$688  | \$690 ;
-  assign \$693  = \$692  >= fold_end;
-  assign \$695  = \$694  >= prev_out;
-  assign \$696  = \$693  | \$695 ;
-  assign \$697  = track_reset_r0 ? \$691  : \$696 ;
-  assign \$698  = ctx ? \$686  : \$697 ;
-  assign \$699  = \$675  & \$698 ;
-  assign \$700  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$701  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$702  = ctx ? \$700  : \$701 ;
-  assign \$703  = ~ layer[0];
-  assign \$704  = \$702  == \$703 ;
-  assign \$705  = ctx ? track_reset1 : track_reset0;
-  assign \$706  = ~ \$705 ;
-  assign \$707  = \$704  & \$706 ;
-  assign \$708  = ! prev_groups;
-  assign \$709  = wb_groups_ahead1 == prev_groups;
-  assign \$710  = track_reset_r1 ? \$708  : \$709 ;
-  assign \$711  = ! prev_groups;
-  assign \$712  = wb_groups_ahead0 == prev_groups;
-  assign \$713  = track_reset_r0 ? \$711  : \$712 ;
-  assign \$714  = ctx ? \$710  : \$713 ;
-  assign \$715  = \$707  & \$714 ;
-  assign \$716  = in_beats1 > fold;
-  assign \$718  = in_fire & \$717 ;
-  assign \$719  = in_beats1 == fold;
-  assign \$720  = \$718  & \$719 ;
-  assign \$721  = \$716  | \$720 ;
-  assign \$722  = in_beats0 > fold;
-  assign \$723  = ! in_wslot;
-  assign \$724  = in_fire & \$723 ;
-  assign \$725  = in_beats0 == fold;
-  assign \$726  = \$724  & \$725 ;
-  assign \$727  = \$722  | \$726 ;
-  assign \$728  = ctx ? \$721  : \$727 ;
-  assign \$729  = in_beats0 > b_fold;
-  assign \$730  = ! in_wslot;
+  assign \$582  = in_beats0 > b_fold;
+  assign \$583  = ! in_wslot;
+  assign \$584  = in_fire & \$583 ;
+  assign \$585  = in_beats0 == b_fold;
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = \$582  | \$586 ;
+  assign \$588  = in_beats1 > b_fold;
+  assign \$590  = in_fire & \$589 ;
+  assign \$591  = in_beats1 == b_fold;
+  assign \$592  = \$590  & \$591 ;
+  assign \$593  = \$588  | \$592 ;
+  assign \$594  = ctx ? \$587  : \$593 ;
+  assign \$595  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$596  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$597  = ctx ? \$595  : \$596 ;
+  assign \$598  = ~ layer[0];
+  assign \$599  = \$597  == \$598 ;
+  assign \$600  = ctx ? track_reset1 : track_reset0;
+  assign \$601  = ~ \$600 ;
+  assign \$602  = \$599  & \$601 ;
+  assign \$604  = 2'h0 >= fold_end_next;
+  assign \$606  = 2'h0 >= prev_out;
+  assign \$607  = \$604  | \$606 ;
+  assign \$609  = \$608  >= fold_end_next;
+  assign \$611  = \$610  >= prev_out;
+  assign \$612  = \$609  | \$611 ;
+  assign \$613  = track_reset_r1 ? \$607  : \$612 ;
+  assign \$615  = 2'h0 >= fold_end_next;
+  assign \$617  = 2'h0 >= prev_out;
+  assign \$618  = \$615  | \$617 ;
+  assign \$620  = \$619  >= fold_end_next;
+  assign \$622  = \$621  >= prev_out;
+  assign \$623  = \$620  | \$622 ;
+  assign \$624  = track_reset_r0 ? \$618  : \$623 ;
+  assign \$625  = ctx ? \$613  : \$624 ;
+  assign \$626  = \$602  & \$625 ;
+  assign \$627  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$628  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$629  = ctx ? \$627  : \$628 ;
+  assign \$630  = ~ layer[0];
+  assign \$631  = \$629  == \$630 ;
+  assign \$632  = ctx ? track_reset1 : track_reset0;
+  assign \$633  = ~ \$632 ;
+  assign \$634  = \$631  & \$633 ;
+  assign \$635  = ! prev_groups;
+  assign \$636  = wb_groups_ahead1 == prev_groups;
+  assign \$637  = track_reset_r1 ? \$635  : \$636 ;
+  assign \$638  = ! prev_groups;
+  assign \$639  = wb_groups_ahead0 == prev_groups;
+  assign \$640  = track_reset_r0 ? \$638  : \$639 ;
+  assign \$641  = ctx ? \$637  : \$640 ;
+  assign \$642  = \$634  & \$641 ;
+  assign \$643  = in_beats1 > fold;
+  assign \$645  = in_fire & \$644 ;
+  assign \$646  = in_beats1 == fold;
+  assign \$647  = \$645  & \$646 ;
+  assign \$648  = \$643  | \$647 ;
+  assign \$649  = in_beats0 > fold;
+  assign \$650  = ! in_wslot;
+  assign \$651  = in_fire & \$650 ;
+  assign \$652  = in_beats0 == fold;
+  assign \$653  = \$651  & \$652 ;
+  assign \$654  = \$649  | \$653 ;
+  assign \$655  = ctx ? \$648  : \$654 ;
+  assign \$656  = ~ b_last_group;
+  assign \$657  = | in_beats0;
+  assign \$658  = ! in_wslot;
+  assign \$659  = in_fire & \$658 ;
+  assign \$660  = \$657  | \$659 ;
+  assign \$661  = | in_beats1;
+  assign \$663  = in_fire & \$662 ;
+  assign \$664  = \$661  | \$663 ;
+  assign \$665  = ctx ? \$660  : \$664 ;
+  assign \$666  = \$656  & \$665 ;
+  assign \$667  = in_beats0 > b_fold_plus1;
+  assign \$668  = ! in_wslot;
+  assign \$669  = in_fire & \$668 ;
+  assign \$670  = in_beats0 == b_fold_plus1;
+  assign \$671  = \$669  & \$670 ;
+  assign \$672  = \$667  | \$671 ;
+  assign \$673  = in_beats1 > b_fold_plus1;
+  assign \$675  = in_fire & \$674 ;
+  assign \$676  = in_beats1 == b_fold_plus1;
+  assign \$677  = \$675  & \$676 ;
+  assign \$678  = \$673  | \$677 ;
+  assign \$679  = ctx ? \$672  : \$678 ;
+  assign \$680  = b_last_fold ? \$666  : \$679 ;
+  assign \$681  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$682  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$683  = ctx ? \$681  : \$682 ;
+  assign \$684  = ~ layer[0];
+  assign \$685  = \$683  == \$684 ;
+  assign \$686  = ctx ? track_reset1 : track_reset0;
+  assign \$687  = ~ \$686 ;
+  assign \$688  = \$685  & \$687 ;
+  assign \$690  = 2'h0 >= fold_end;
+  assign \$692  = 2'h0 >= prev_out;
+  assign \$693  = \$690  | \$692 ;
+  assign \$695  = \$694  >= fold_end;
+  assign \$697  = \$696  >= prev_out;
+  assign \$698  = \$695  | \$697 ;
+  assign \$699  = track_reset_r1 ? \$693  : \$698 ;
+  assign \$701  = 2'h0 >= fold_end;
+  assign \$703  = 2'h0 >= prev_out;
+  assign \$704  = \$701  | \$703 ;
+  assign \$706  = \$705  >= fold_end;
+  assign \$708  = \$707  >= prev_out;
+  assign \$709  = \$706  | \$708 ;
+  assign \$710  = track_reset_r0 ? \$704  : \$709 ;
+  assign \$711  = ctx ? \$699  : \$710 ;
+  assign \$712  = \$688  & \$711 ;
+  assign \$713  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$714  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$715  = ctx ? \$713  : \$714 ;
+  assign \$716  = ~ layer[0];
+  assign \$717  = \$715  == \$716 ;
+  assign \$718  = ctx ? track_reset1 : track_reset0;
+  assign \$719  = ~ \$718 ;
+  assign \$720  = \$717  & \$719 ;
+  assign \$721  = ! prev_groups;
+  assign \$722  = wb_groups_ahead1 == prev_groups;
+  assign \$723  = track_reset_r1 ? \$721  : \$722 ;
+  assign \$724  = ! prev_groups;
+  assign \$725  = wb_groups_ahead0 == prev_groups;
+  assign \$726  = track_reset_r0 ? \$724  : \$725 ;
+  assign \$727  = ctx ? \$723  : \$726 ;
+  assign \$728  = \$720  & \$727 ;
+  assign \$729  = in_beats1 > fold;
   assign \$731  = in_fire & \$730 ;
-  assign \$732  = in_beats0 == b_fold;
+  assign \$732  = in_beats1 == fold;
   assign \$733  = \$731  & \$732 ;
   assign \$734  = \$729  | \$733 ;
-  assign \$735  = in_beats1 > b_fold;
+  assign \$735  = in_beats0 > fold;
+  assign \$736  = ! in_wslot;
   assign \$737  = in_fire & \$736 ;
-  assign \$738  = in_beats1 == b_fold;
+  assign \$738  = in_beats0 == fold;
   assign \$739  = \$737  & \$738 ;
   assign \$740  = \$735  | \$739 ;
   assign \$741  = ctx ? \$734  : \$740 ;
-  assign \$742  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$743  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$744  = ctx ? \$742  : \$743 ;
-  assign \$745  = ~ layer[0];
-  assign \$746  = \$744  == \$745 ;
-  assign \$747  = ctx ? track_reset1 : track_reset0;
-  assign \$748  = ~ \$747 ;
-  assign \$749  = \$746  & \$748 ;
-  assign \$751  = 2'h0 >= fold_end;
-  assign \$753  = 2'h0 >= prev_out;
-  assign \$754  = \$751  | \$753 ;
-  assign \$756  = \$755  >= fold_end;
-  assign \$758  = \$757  >= prev_out;
-  assign \$759  = \$756  | \$758 ;
-  assign \$760  = track_reset_r1 ? \$754  : \$759 ;
-  assign \$762  = 2'h0 >= fold_end;
-  assign \$764  = 2'h0 >= prev_out;
-  assign \$765  = \$762  | \$764 ;
-  assign \$767  = \$766  >= fold_end;
-  assign \$769  = \$768  >= prev_out;
-  assign \$770  = \$767  | \$769 ;
-  assign \$771  = track_reset_r0 ? \$765  : \$770 ;
-  assign \$772  = ctx ? \$760  : \$771 ;
-  assign \$773  = \$749  & \$772 ;
-  assign \$774  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$775  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$776  = ctx ? \$774  : \$775 ;
-  assign \$777  = ~ layer[0];
-  assign \$778  = \$776  == \$777 ;
-  assign \$779  = ctx ? track_reset1 : track_reset0;
-  assign \$780  = ~ \$779 ;
-  assign \$781  = \$778  & \$780 ;
-  assign \$782  = ! prev_groups;
-  assign \$783  = wb_groups_ahead1 == prev_groups;
-  assign \$784  = track_reset_r1 ? \$782  : \$783 ;
-  assign \$785  = ! prev_groups;
-  assign \$786  = wb_groups_ahead0 == prev_groups;
-  assign \$787  = track_reset_r0 ? \$785  : \$786 ;
-  assign \$788  = ctx ? \$784  : \$787 ;
-  assign \$789  = \$781  & \$788 ;
-  assign \$790  = ~ loaded;
-  assign \$791  = last_fold & last_group;
-  assign \$792  = \$791  & cur_is_last;
-  assign \$793  = issue_a & \$792 ;
-  assign \$794  = \$790  | \$793 ;
-  assign \$795  = ~ issue_a;
-  assign \$796  = loaded & \$795 ;
-  assign \$797  = \$796  & issue_b;
-  assign \$798  = \$797  & b_last_fold;
-  assign \$799  = \$794  | \$798 ;
-  assign \$800  = ~ issue_a;
-  assign \$801  = loaded & \$800 ;
-  assign \$802  = \$801  & issue_b;
-  assign \$803  = | d0_rp__data[7:0];
-  assign \$804  = d0_rp__data[7:0] <= 3'h4;
-  assign \$805  = \$803  & \$804 ;
-  assign \$806  = d0_rp__data[7:0] - 1'h1;
-  assign \$808  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$807 );
-  assign \$809  = d0_rp__data[7:0] - 1'h1;
-  assign \$811  = b_fold == \$810 ;
-  assign \$812  = ~ loaded;
-  assign \$813  = issue_a & last_fold;
-  assign \$814  = \$813  & last_group;
-  assign \$815  = issue_a & last_fold;
-  assign \$816  = ~ b_done;
-  assign \$817  = cur_is_last & \$816 ;
-  assign \$818  = ~ b_group_is_0;
-  assign \$819  = \$817  & \$818 ;
-  assign \$820  = \$819  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$821  = ~ b_done;
-  assign \$822  = cur_is_last & \$821 ;
-  assign \$823  = ~ b_group_is_0;
-  assign \$824  = \$822  & \$823 ;
-  assign \$825  = b_group + 1'h1;
-  assign \$826  = \$824  ? \$825  : 9'h001;
-  assign \$827  = ! cur_folds_m1;
-  assign \$828  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$829  = group_plus1 + 1'h1;
-  assign \$830  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$831  = ~ loaded;
-  assign \$832  = last_fold & last_group;
-  assign \$833  = \$832  & cur_is_last;
-  assign \$834  = issue_a & \$833 ;
-  assign \$835  = \$831  | \$834 ;
-  assign \$836  = ~ issue_a;
-  assign \$837  = loaded & \$836 ;
-  assign \$838  = \$837  & issue_b;
-  assign \$839  = \$838  & b_last_fold;
-  assign \$840  = d0_rp__data[15:8] + 1'h1;
-  assign \$842  = ! \$841 ;
-  assign \$843  = | d0_rp__data[15:8];
-  assign \$844  = d0_rp__data[15:8] <= 2'h2;
-  assign \$845  = \$843  & \$844 ;
-  assign \$846  = b_group + 1'h1;
-  assign \$847  = d0_rp__data[15:8] + 1'h1;
-  assign \$849  = \$846  == \$848 ;
-  assign \$850  = b_group + 1'h1;
-  assign \$851  = d0_rp__data[15:8] - 1'h1;
-  assign \$853  = $signed({ 1'h0, \$850  }) == $signed(\$852 );
-  assign \$854  = d0_rp__data[15:8] + 1'h1;
-  assign \$856  = b_group == \$855 ;
-  assign \$857  = d0_rp__data[15:8] - 1'h1;
-  assign \$859  = b_group == \$858 ;
-  assign \$860  = ~ issue_a;
-  assign \$861  = loaded & \$860 ;
-  assign \$862  = \$861  & issue_b;
-  assign \$863  = b_fold_plus1 + 1'h1;
-  assign \$864  = ~ loaded;
-  assign \$865  = fold_plus1 + 1'h1;
-  assign \$866  = last_fold ? 10'h001 : \$865 ;
-  assign \$867  = last_fold & last_group;
-  assign \$868  = ~ b_done;
-  assign \$869  = cur_is_last & \$868 ;
-  assign \$870  = ~ b_done;
-  assign \$871  = cur_is_last & \$870 ;
-  assign \$872  = ~ b_group_is_0;
-  assign \$873  = \$871  & \$872 ;
-  assign \$874  = ! claim_ctx;
-  assign \$875  = claim_out & \$874 ;
-  assign \$876  = ! wb_ctx16;
-  assign \$877  = out_write & \$876 ;
-  assign \$878  = out_groups0 + 1'h1;
-  assign \$880  = claim_out & \$879 ;
-  assign \$882  = out_write & \$881 ;
-  assign \$883  = out_groups1 + 1'h1;
-  assign \$884  = out_n - 1'h1;
-  assign \$885  = drain_elem == \$884 ;
-  assign \$886  = out_n - 1'h1;
-  assign \$887  = drain_elem == \$886 ;
-  assign \$888  = ~ drain_slot;
-  assign \$889  = ! drain_slot;
-  assign \$891  = drain_elem + 1'h1;
-  assign \$892  = ~ release_slot;
-  assign \$893  = ! release_slot;
-  assign \$895  = in_flight + vector_start;
-  assign \$896  = \$895  - done;
-  assign \$897  = in_flight + vector_start;
-  assign \$898  = \$897  - done;
-  assign \$899  = | \$898 ;
-  assign \$900  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$901  = \$900  + inc_busy;
-  assign \$902  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$903  = \$902  + inc_stall_input;
-  assign \$904  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$905  = \$904  + inc_stall_output;
-  assign \$906  = issue ? 4'h8 : 4'h0;
-  assign \$907  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$908  = \$907  + inc_mac_ops;
-  assign \$909  = issue ? 2'h2 : 2'h0;
-  assign \$910  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$911  = \$910  + inc_bank_reads;
-  assign \$912  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$913  = \$912  + inc_act_reads;
-  assign \$914  = in_fire + act_write;
-  assign \$915  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$916  = \$915  + inc_act_writes;
-  assign \$917  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$918  = \$917  + inc_inferences;
+  assign \$742  = in_beats0 > b_fold;
+  assign \$743  = ! in_wslot;
+  assign \$744  = in_fire & \$743 ;
+  assign \$745  = in_beats0 == b_fold;
+  assign \$746  = \$744  & \$745 ;
+  assign \$747  = \$742  | \$746 ;
+  assign \$748  = in_beats1 > b_fold;
+  assign \$750  = in_fire & \$749 ;
+  assign \$751  = in_beats1 == b_fold;
+  assign \$752  = \$750  & \$751 ;
+  assign \$753  = \$748  | \$752 ;
+  assign \$754  = ctx ? \$747  : \$753 ;
+  assign \$755  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$756  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$757  = ctx ? \$755  : \$756 ;
+  assign \$758  = ~ layer[0];
+  assign \$759  = \$757  == \$758 ;
+  assign \$760  = ctx ? track_reset1 : track_reset0;
+  assign \$761  = ~ \$760 ;
+  assign \$762  = \$759  & \$761 ;
+  assign \$764  = 2'h0 >= fold_end;
+  assign \$766  = 2'h0 >= prev_out;
+  assign \$767  = \$764  | \$766 ;
+  assign \$769  = \$768  >= fold_end;
+  assign \$771  = \$770  >= prev_out;
+  assign \$772  = \$769  | \$771 ;
+  assign \$773  = track_reset_r1 ? \$767  : \$772 ;
+  assign \$775  = 2'h0 >= fold_end;
+  assign \$777  = 2'h0 >= prev_out;
+  assign \$778  = \$775  | \$777 ;
+  assign \$780  = \$779  >= fold_end;
+  assign \$782  = \$781  >= prev_out;
+  assign \$783  = \$780  | \$782 ;
+  assign \$784  = track_reset_r0 ? \$778  : \$783 ;
+  assign \$785  = ctx ? \$773  : \$784 ;
+  assign \$786  = \$762  & \$785 ;
+  assign \$787  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$788  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$789  = ctx ? \$787  : \$788 ;
+  assign \$790  = ~ layer[0];
+  assign \$791  = \$789  == \$790 ;
+  assign \$792  = ctx ? track_reset1 : track_reset0;
+  assign \$793  = ~ \$792 ;
+  assign \$794  = \$791  & \$793 ;
+  assign \$795  = ! prev_groups;
+  assign \$796  = wb_groups_ahead1 == prev_groups;
+  assign \$797  = track_reset_r1 ? \$795  : \$796 ;
+  assign \$798  = ! prev_groups;
+  assign \$799  = wb_groups_ahead0 == prev_groups;
+  assign \$800  = track_reset_r0 ? \$798  : \$799 ;
+  assign \$801  = ctx ? \$797  : \$800 ;
+  assign \$802  = \$794  & \$801 ;
+  assign \$803  = ~ loaded;
+  assign \$804  = last_fold & last_group;
+  assign \$805  = \$804  & cur_is_last;
+  assign \$806  = issue_a & \$805 ;
+  assign \$807  = \$803  | \$806 ;
+  assign \$808  = ~ issue_a;
+  assign \$809  = loaded & \$808 ;
+  assign \$810  = \$809  & issue_b;
+  assign \$811  = \$810  & b_last_fold;
+  assign \$812  = \$807  | \$811 ;
+  assign \$813  = ~ issue_a;
+  assign \$814  = loaded & \$813 ;
+  assign \$815  = \$814  & issue_b;
+  assign \$816  = | d0_rp__data[7:0];
+  assign \$817  = d0_rp__data[7:0] <= 3'h4;
+  assign \$818  = \$816  & \$817 ;
+  assign \$819  = d0_rp__data[7:0] - 1'h1;
+  assign \$821  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$820 );
+  assign \$822  = d0_rp__data[7:0] - 1'h1;
+  assign \$824  = b_fold == \$823 ;
+  assign \$825  = ~ loaded;
+  assign \$826  = issue_a & last_fold;
+  assign \$827  = \$826  & last_group;
+  assign \$828  = issue_a & last_fold;
+  assign \$829  = ~ b_done;
+  assign \$830  = cur_is_last & \$829 ;
+  assign \$831  = ~ b_group_is_0;
+  assign \$832  = \$830  & \$831 ;
+  assign \$833  = \$832  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$834  = ~ b_done;
+  assign \$835  = cur_is_last & \$834 ;
+  assign \$836  = ~ b_group_is_0;
+  assign \$837  = \$835  & \$836 ;
+  assign \$838  = b_group + 1'h1;
+  assign \$839  = \$837  ? \$838  : 9'h001;
+  assign \$840  = ! cur_folds_m1;
+  assign \$841  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$842  = group_plus1 + 1'h1;
+  assign \$843  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$844  = ~ loaded;
+  assign \$845  = last_fold & last_group;
+  assign \$846  = \$845  & cur_is_last;
+  assign \$847  = issue_a & \$846 ;
+  assign \$848  = \$844  | \$847 ;
+  assign \$849  = ~ issue_a;
+  assign \$850  = loaded & \$849 ;
+  assign \$851  = \$850  & issue_b;
+  assign \$852  = \$851  & b_last_fold;
+  assign \$853  = d0_rp__data[15:8] + 1'h1;
+  assign \$855  = ! \$854 ;
+  assign \$856  = | d0_rp__data[15:8];
+  assign \$857  = d0_rp__data[15:8] <= 2'h2;
+  assign \$858  = \$856  & \$857 ;
+  assign \$859  = b_group + 1'h1;
+  assign \$860  = d0_rp__data[15:8] + 1'h1;
+  assign \$862  = \$859  == \$861 ;
+  assign \$863  = b_group + 1'h1;
+  assign \$864  = d0_rp__data[15:8] - 1'h1;
+  assign \$866  = $signed({ 1'h0, \$863  }) == $signed(\$865 );
+  assign \$867  = d0_rp__data[15:8] + 1'h1;
+  assign \$869  = b_group == \$868 ;
+  assign \$870  = d0_rp__data[15:8] - 1'h1;
+  assign \$872  = b_group == \$871 ;
+  assign \$873  = ~ issue_a;
+  assign \$874  = loaded & \$873 ;
+  assign \$875  = \$874  & issue_b;
+  assign \$876  = b_fold_plus1 + 1'h1;
+  assign \$877  = ~ loaded;
+  assign \$878  = fold_plus1 + 1'h1;
+  assign \$879  = last_fold ? 10'h001 : \$878 ;
+  assign \$880  = last_fold & last_group;
+  assign \$881  = ~ b_done;
+  assign \$882  = cur_is_last & \$881 ;
+  assign \$883  = ~ b_done;
+  assign \$884  = cur_is_last & \$883 ;
+  assign \$885  = ~ b_group_is_0;
+  assign \$886  = \$884  & \$885 ;
+  assign \$887  = ! claim_ctx;
+  assign \$888  = claim_out & \$887 ;
+  assign \$889  = ! wb_ctx16;
+  assign \$890  = out_write & \$889 ;
+  assign \$891  = out_groups0 + 1'h1;
+  assign \$893  = claim_out & \$892 ;
+  assign \$895  = out_write & \$894 ;
+  assign \$896  = out_groups1 + 1'h1;
+  assign \$897  = out_n - 1'h1;
+  assign \$898  = drain_elem == \$897 ;
+  assign \$899  = out_n - 1'h1;
+  assign \$900  = drain_elem == \$899 ;
+  assign \$901  = ~ drain_slot;
+  assign \$902  = ! drain_slot;
+  assign \$904  = drain_elem + 1'h1;
+  assign \$905  = ~ release_slot;
+  assign \$906  = ! release_slot;
+  assign \$908  = in_flight + vector_start;
+  assign \$909  = \$908  - done;
+  assign \$910  = in_flight + vector_start;
+  assign \$911  = \$910  - done;
+  assign \$912  = | \$911 ;
+  assign \$913  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$914  = \$913  + inc_busy;
+  assign \$915  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$916  = \$915  + inc_stall_input;
+  assign \$917  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$918  = \$917  + inc_stall_output;
+  assign \$919  = issue ? 4'h8 : 4'h0;
+  assign \$920  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$921  = \$920  + inc_mac_ops;
+  assign \$922  = issue ? 2'h2 : 2'h0;
+  assign \$923  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$924  = \$923  + inc_bank_reads;
+  assign \$925  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$926  = \$925  + inc_act_reads;
+  assign \$927  = in_fire + act_write;
+  assign \$928  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$929  = \$928  + inc_act_writes;
+  assign \$930  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$931  = \$930  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$919 ;
+    has_layers <= \$932 ;
   always @(posedge clk)
-    last_layer <= \$920 ;
+    last_layer <= \$933 ;
   always @(posedge clk)
-    in_folds_m1 <= \$921 ;
+    in_folds_m1 <= \$934 ;
   always @(posedge clk)
-    out_n <= \$922 ;
+    out_n <= \$935 ;
   always @(posedge clk)
-    in_beats0 <= \$923 ;
+    in_release_r0 <= \$936 ;
   always @(posedge clk)
-    in_full0 <= \$924 ;
+    in_beats0 <= \$937 ;
   always @(posedge clk)
-    in_beats1 <= \$925 ;
+    in_full0 <= \$938 ;
   always @(posedge clk)
-    in_full1 <= \$926 ;
+    in_release_r1 <= \$939 ;
   always @(posedge clk)
-    in_wslot <= \$927 ;
+    in_beats1 <= \$940 ;
   always @(posedge clk)
-    in_groups <= \$928 ;
+    in_full1 <= \$941 ;
   always @(posedge clk)
-    cur_groups <= \$929 ;
+    in_wslot <= \$942 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$930 ;
+    in_groups <= \$943 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$931 ;
+    cur_groups <= \$944 ;
   always @(posedge clk)
-    cur_out <= \$932 ;
+    cur_folds_m1 <= \$945 ;
   always @(posedge clk)
-    cur_is_last <= \$933 ;
+    cur_groups_m1 <= \$946 ;
   always @(posedge clk)
-    cur_relu <= \$934 ;
+    cur_out <= \$947 ;
   always @(posedge clk)
-    cur_requantize <= \$935 ;
+    cur_is_last <= \$948 ;
   always @(posedge clk)
-    bank_addr <= \$936 ;
+    cur_relu <= \$949 ;
   always @(posedge clk)
-    rq_addr <= \$937 ;
+    cur_requantize <= \$950 ;
   always @(posedge clk)
-    layer <= \$938 ;
+    bank_addr <= \$951 ;
   always @(posedge clk)
-    group <= \$939 ;
+    rq_addr <= \$952 ;
   always @(posedge clk)
-    fold <= \$940 ;
+    layer <= \$953 ;
   always @(posedge clk)
-    fold_end <= \$941 ;
+    group <= \$954 ;
   always @(posedge clk)
-    fold_end_next <= \$942 ;
+    fold <= \$955 ;
   always @(posedge clk)
-    b_group <= \$943 ;
+    fold_end <= \$956 ;
   always @(posedge clk)
-    b_fold <= \$944 ;
+    fold_end_next <= \$957 ;
   always @(posedge clk)
-    b_in_group <= \$945 ;
+    b_group <= \$958 ;
   always @(posedge clk)
-    b_bank_addr <= \$946 ;
+    b_fold <= \$959 ;
   always @(posedge clk)
-    b_rq_addr <= \$947 ;
+    b_in_group <= \$960 ;
   always @(posedge clk)
-    loaded <= \$948 ;
+    b_bank_addr <= \$961 ;
   always @(posedge clk)
-    wr_buf <= \$949 ;
+    b_rq_addr <= \$962 ;
   always @(posedge clk)
-    prev_out <= \$950 ;
+    loaded <= \$963 ;
   always @(posedge clk)
-    prev_groups <= \$951 ;
+    wr_buf <= \$964 ;
   always @(posedge clk)
-    ctx <= \$952 ;
+    prev_out <= \$965 ;
   always @(posedge clk)
-    claim_out <= \$953 ;
+    prev_groups <= \$966 ;
   always @(posedge clk)
-    claim_ctx <= \$954 ;
+    ctx <= \$967 ;
   always @(posedge clk)
-    step_addr <= \$243 ;
+    claim_out <= \$968 ;
   always @(posedge clk)
-    step_first <= \$245 ;
+    claim_ctx <= \$969 ;
   always @(posedge clk)
-    step_last <= \$246 ;
+    step_addr <= \$256 ;
   always @(posedge clk)
-    step_rq <= \$247 ;
+    step_first <= \$258 ;
   always @(posedge clk)
-    step_relu <= \$248 ;
+    step_last <= \$259 ;
   always @(posedge clk)
-    step_requantize <= \$249 ;
+    step_rq <= \$260 ;
   always @(posedge clk)
-    step_in_addr <= \$256 ;
+    step_relu <= \$261 ;
   always @(posedge clk)
-    step_act_addr <= \$261 ;
+    step_requantize <= \$262 ;
   always @(posedge clk)
-    step_from_input <= \$262 ;
+    step_in_addr <= \$269 ;
+  always @(posedge clk)
+    step_act_addr <= \$274 ;
+  always @(posedge clk)
+    step_from_input <= \$275 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$263 ;
+    step_group <= \$276 ;
   always @(posedge clk)
-    step_par <= \$264 ;
+    step_par <= \$277 ;
   always @(posedge clk)
-    step_ctx <= \$265 ;
+    step_ctx <= \$278 ;
   always @(posedge clk)
-    step_out <= \$266 ;
+    step_out <= \$279 ;
   always @(posedge clk)
-    step_valid <= \$955 ;
+    step_valid <= \$970 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2846,7 +2899,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$956 ;
+    wb_valid1 <= \$971 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2856,7 +2909,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$957 ;
+    wb_valid2 <= \$972 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2866,7 +2919,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$958 ;
+    wb_valid3 <= \$973 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2876,7 +2929,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$959 ;
+    wb_valid4 <= \$974 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2886,7 +2939,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$960 ;
+    wb_valid5 <= \$975 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2896,7 +2949,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$961 ;
+    wb_valid6 <= \$976 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2906,7 +2959,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$962 ;
+    wb_valid7 <= \$977 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2916,7 +2969,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$963 ;
+    wb_valid8 <= \$978 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2926,7 +2979,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$964 ;
+    wb_valid9 <= \$979 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2936,7 +2989,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$965 ;
+    wb_valid10 <= \$980 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2946,7 +2999,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$966 ;
+    wb_valid11 <= \$981 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2956,7 +3009,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$967 ;
+    wb_valid12 <= \$982 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2966,7 +3019,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$968 ;
+    wb_valid13 <= \$983 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2976,7 +3029,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$969 ;
+    wb_valid14 <= \$984 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2986,7 +3039,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$970 ;
+    wb_valid15 <= \$985 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2996,7 +3049,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$971 ;
+    wb_valid16 <= \$986 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3006,126 +3059,126 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    track_reset_r0 <= \$972 ;
+    track_reset_r0 <= \$987 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$973 ;
+    wb_parity_ahead0 <= \$988 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$974 ;
+    wb_groups_ahead0 <= \$989 ;
   always @(posedge clk)
-    track_reset_r1 <= \$975 ;
+    track_reset_r1 <= \$990 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$976 ;
+    wb_parity_ahead1 <= \$991 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$977 ;
+    wb_groups_ahead1 <= \$992 ;
   always @(posedge clk)
-    in_ok <= \$978 ;
+    in_ok <= \$993 ;
   always @(posedge clk)
-    b_ready <= \$979 ;
+    b_ready <= \$994 ;
   always @(posedge clk)
-    raw_ok <= \$980 ;
+    raw_ok <= \$995 ;
   always @(posedge clk)
-    raw_full <= \$981 ;
+    raw_full <= \$996 ;
   always @(posedge clk)
-    b_last_fold <= \$982 ;
+    b_last_fold <= \$997 ;
   always @(posedge clk)
-    last_fold <= \$983 ;
+    last_fold <= \$998 ;
   always @(posedge clk)
-    last_group <= \$984 ;
+    last_group <= \$999 ;
   always @(posedge clk)
-    group_plus1 <= \$985 ;
+    group_plus1 <= \$1000 ;
   always @(posedge clk)
-    b_group_is_0 <= \$986 ;
+    b_group_is_0 <= \$1001 ;
   always @(posedge clk)
-    b_done <= \$987 ;
+    b_done <= \$1002 ;
   always @(posedge clk)
-    b_last_group <= \$988 ;
+    b_last_group <= \$1003 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$989 ;
+    b_fold_plus1 <= \$1004 ;
   always @(posedge clk)
-    layer_is_0 <= \$990 ;
+    layer_is_0 <= \$1005 ;
   always @(posedge clk)
-    group_is_0 <= \$991 ;
+    group_is_0 <= \$1006 ;
   always @(posedge clk)
-    fold_is_0 <= \$992 ;
+    fold_is_0 <= \$1007 ;
   always @(posedge clk)
-    fold_plus1 <= \$993 ;
+    fold_plus1 <= \$1008 ;
   always @(posedge clk)
-    out_full0 <= \$994 ;
+    out_full0 <= \$1009 ;
   always @(posedge clk)
-    out_pending0 <= \$995 ;
+    out_pending0 <= \$1010 ;
   always @(posedge clk)
-    out_groups0 <= \$996 ;
+    out_groups0 <= \$1011 ;
   always @(posedge clk)
-    out_full1 <= \$997 ;
+    out_full1 <= \$1012 ;
   always @(posedge clk)
-    out_pending1 <= \$998 ;
+    out_pending1 <= \$1013 ;
   always @(posedge clk)
-    out_groups1 <= \$999 ;
+    out_groups1 <= \$1014 ;
   always @(posedge clk)
-    drain_inflight <= \$1000 ;
+    drain_inflight <= \$1015 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1001 ;
+    drain_inflight2 <= \$1016 ;
   always @(posedge clk)
-    drain_lane <= \$1002 ;
+    drain_lane <= \$1017 ;
   always @(posedge clk)
-    drain_last <= \$1003 ;
+    drain_last <= \$1018 ;
   always @(posedge clk)
-    drain_elem <= \$1004 ;
+    drain_elem <= \$1019 ;
   always @(posedge clk)
-    drain_slot <= \$1005 ;
+    drain_slot <= \$1020 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$294 ;
+    drain_lane_data0 <= \$signature__data$308 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$295 ;
+    drain_lane_data1 <= \$signature__data$309 ;
   always @(posedge clk)
-    release_slot <= \$1006 ;
+    release_slot <= \$1021 ;
   always @(posedge clk)
-    in_flight <= \$1007 ;
+    in_flight <= \$1022 ;
   always @(posedge clk)
-    busy <= \$1008 ;
+    busy <= \$1023 ;
   always @(posedge clk)
-    clear_counters_r <= \$1009 ;
+    clear_counters_r <= \$1024 ;
   always @(posedge clk)
-    inc_busy <= \$1010 ;
+    inc_busy <= \$1025 ;
   always @(posedge clk)
-    count_busy <= \$1011 ;
+    count_busy <= \$1026 ;
   always @(posedge clk)
-    inc_stall_input <= \$1012 ;
+    inc_stall_input <= \$1027 ;
   always @(posedge clk)
-    count_stall_input <= \$1013 ;
+    count_stall_input <= \$1028 ;
   always @(posedge clk)
-    inc_stall_output <= \$1014 ;
+    inc_stall_output <= \$1029 ;
   always @(posedge clk)
-    count_stall_output <= \$1015 ;
+    count_stall_output <= \$1030 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1016 ;
+    inc_mac_ops <= \$1031 ;
   always @(posedge clk)
-    count_mac_ops <= \$1017 ;
+    count_mac_ops <= \$1032 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1018 ;
+    inc_bank_reads <= \$1033 ;
   always @(posedge clk)
-    count_bank_reads <= \$1019 ;
+    count_bank_reads <= \$1034 ;
   always @(posedge clk)
-    inc_act_reads <= \$1020 ;
+    inc_act_reads <= \$1035 ;
   always @(posedge clk)
-    count_act_reads <= \$1021 ;
+    count_act_reads <= \$1036 ;
   always @(posedge clk)
-    inc_act_writes <= \$1022 ;
+    inc_act_writes <= \$1037 ;
   always @(posedge clk)
-    count_act_writes <= \$1023 ;
+    count_act_writes <= \$1038 ;
   always @(posedge clk)
-    inc_inferences <= \$1024 ;
+    inc_inferences <= \$1039 ;
   always @(posedge clk)
-    count_inferences <= \$1025 ;
+    count_inferences <= \$1040 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1729$0 (drain_last2),
-    .\port$228$0 (drain_data),
+    .\port$1766$0 (drain_last2),
+    .\port$245$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3135,8 +3188,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$1905$0 (\$1026 ),
-    .\port$1906$0 (\$1027 ),
+    .pe0_bank_collision(bank0_collision),
+    .pe0_rq_collision(rq0_collision),
+    .\port$1942$0 (\$1041 ),
+    .\port$1943$0 (\$1042 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
@@ -3153,12 +3208,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$2042$0 (\$1028 ),
-    .\port$2043$0 (\$1029 ),
+    .pe1_bank_collision(bank1_collision),
+    .pe1_rq_collision(rq1_collision),
+    .\port$2079$0 (\$1043 ),
+    .\port$2080$0 (\$1044 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
-    .rwp__en(\rq_we$27 ),
+    .rwp__en(\rq_we$35 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3166,7 +3223,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_rq(step_rq),
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
-    .wp__en(\bank_we$24 )
+    .wp__en(\bank_we$32 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -3215,264 +3272,51 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = has_layers;
-    if (\$196 ) begin
-      if (\$197 ) begin
-        \$919  = \$198 ;
+    \$932  = has_layers;
+    if (\$209 ) begin
+      if (\$210 ) begin
+        \$932  = \$211 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = last_layer;
-    if (\$196 ) begin
-      if (\$197 ) begin
-        \$920  = \$203 ;
+    \$933  = last_layer;
+    if (\$209 ) begin
+      if (\$210 ) begin
+        \$933  = \$216 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \$205 ;
+    \$934  = \$218 ;
     if (rst) begin
-      \$921  = 9'h1ff;
+      \$934  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = dl_rp__data[15:8];
+    \$935  = dl_rp__data[15:8];
     if (rst) begin
-      \$922  = 8'h00;
+      \$935  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = in_beats0;
-    if (\$207 ) begin
-      \$923  = \$208 [7:0];
+    \$936  = in_release0;
+    if (rst) begin
+      \$936  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$937  = in_beats0;
+    if (\$220 ) begin
+      \$937  = \$221 [7:0];
     end
     if (in_release0) begin
-      \$923  = 8'h00;
-    end
-    if (rst) begin
-      \$923  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = in_full0;
-    if (\$207 ) begin
-      if (\$209 ) begin
-        \$924  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$924  = 1'h0;
-    end
-    if (rst) begin
-      \$924  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = in_beats1;
-    if (\$211 ) begin
-      \$925  = \$212 [7:0];
-    end
-    if (in_release1) begin
-      \$925  = 8'h00;
-    end
-    if (rst) begin
-      \$925  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = in_full1;
-    if (\$211 ) begin
-      if (\$213 ) begin
-        \$926  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$926  = 1'h0;
-    end
-    if (rst) begin
-      \$926  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = in_wslot;
-    if (\$216 ) begin
-      \$927  = \$217 ;
-    end
-    if (rst) begin
-      \$927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = \$219 [7:0];
-    if (rst) begin
-      \$928  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = cur_groups;
-    if (\$220 ) begin
-      \$929  = nxt_steps_rp__data[7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$929  = nxt_steps_rp__data[7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$929  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = cur_folds_m1;
-    if (\$220 ) begin
-      \$930  = nxt_steps_rp__data[16:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$930  = nxt_steps_rp__data[16:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$930  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = cur_groups_m1;
-    if (\$220 ) begin
-      \$931  = nxt_steps_rp__data[25:17];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$931  = nxt_steps_rp__data[25:17];
-        end
-      end
-    end
-    if (rst) begin
-      \$931  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = cur_out;
-    if (\$220 ) begin
-      \$932  = nxt_rp__data[15:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$932  = nxt_rp__data[15:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$932  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = cur_is_last;
-    if (\$220 ) begin
-      \$933  = \$221 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$933  = \$224 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = cur_relu;
-    if (\$220 ) begin
-      \$934  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$934  = nxt_rp__data[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$934  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = cur_requantize;
-    if (\$220 ) begin
-      \$935  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$935  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$935  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = bank_addr;
-    if (\$220 ) begin
-      \$936  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$936  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$227 ) begin
-              \$936  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$231 ) begin
-        \$936  = \$232 [8:0];
-      end
-    end
-    if (rst) begin
-      \$936  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = rq_addr;
-    if (\$220 ) begin
-      \$937  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$937  = \$223 [7:0];
-        if (last_group) begin
-          \$937  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$227 ) begin
-              \$937  = b_rq_addr;
-            end
-          end
-        end
-      end
+      \$937  = 8'h00;
     end
     if (rst) begin
       \$937  = 8'h00;
@@ -3480,58 +3324,34 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = layer;
+    \$938  = in_full0;
     if (\$220 ) begin
-      \$938  = \$56 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$938  = \$56 [2:0];
-        end
+      if (\$222 ) begin
+        \$938  = 1'h1;
       end
     end
+    if (in_release_r0) begin
+      \$938  = 1'h0;
+    end
     if (rst) begin
-      \$938  = 3'h0;
+      \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = group;
-    if (\$220 ) begin
-      \$939  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$939  = \$222 [7:0];
-        if (last_group) begin
-          \$939  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$227 ) begin
-              \$939  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$939  = in_release1;
     if (rst) begin
-      \$939  = 8'h00;
+      \$939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = fold;
-    if (\$220 ) begin
+    \$940  = in_beats1;
+    if (\$224 ) begin
+      \$940  = \$225 [7:0];
+    end
+    if (in_release1) begin
       \$940  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$940  = 8'h00;
-        if (last_group) begin
-          \$940  = 8'h00;
-        end
-      end else begin
-        \$940  = \$228 [7:0];
-      end
     end
     if (rst) begin
       \$940  = 8'h00;
@@ -3539,85 +3359,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = fold_end;
-    if (\$220 ) begin
-      \$941  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$941  = 9'h004;
-        if (last_group) begin
-          \$941  = 9'h004;
-        end
-      end else begin
-        \$941  = fold_end_next[8:0];
+    \$941  = in_full1;
+    if (\$224 ) begin
+      if (\$226 ) begin
+        \$941  = 1'h1;
       end
     end
+    if (in_release_r1) begin
+      \$941  = 1'h0;
+    end
     if (rst) begin
-      \$941  = 9'h000;
+      \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = fold_end_next;
-    if (\$220 ) begin
-      \$942  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$942  = 10'h008;
-        if (last_group) begin
-          \$942  = 10'h008;
-        end
-      end else begin
-        \$942  = \$229 [9:0];
-      end
+    \$942  = in_wslot;
+    if (\$229 ) begin
+      \$942  = \$230 ;
     end
     if (rst) begin
-      \$942  = 10'h000;
+      \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = b_group;
-    if (\$220 ) begin
-      \$943  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$943  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$943  = \$235 [7:0];
-      end
-    end
+    \$943  = \$232 [7:0];
     if (rst) begin
       \$943  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = b_fold;
-    if (\$220 ) begin
-      \$944  = 8'h00;
+    \$944  = cur_groups;
+    if (\$233 ) begin
+      \$944  = nxt_steps_rp__data[7:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$944  = 8'h00;
-          end
+          \$944  = nxt_steps_rp__data[7:0];
         end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$944  = 8'h00;
-      end else begin
-        \$944  = \$237 [7:0];
       end
     end
     if (rst) begin
@@ -3626,60 +3407,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = b_in_group;
-    if (\$220 ) begin
-      \$945  = 1'h0;
+    \$945  = cur_folds_m1;
+    if (\$233 ) begin
+      \$945  = nxt_steps_rp__data[16:8];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$945  = 1'h0;
-          end
+          \$945  = nxt_steps_rp__data[16:8];
         end
       end
-    end else if (issue_b) begin
-      \$945  = \$234 ;
     end
     if (rst) begin
-      \$945  = 1'h0;
+      \$945  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = b_bank_addr;
-    if (\$220 ) begin
-      \$946  = d0_rp__data[24:16];
+    \$946  = cur_groups_m1;
+    if (\$233 ) begin
+      \$946  = nxt_steps_rp__data[25:17];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$946  = d0_rp__data[24:16];
-          end
+          \$946  = nxt_steps_rp__data[25:17];
         end
       end
-    end else if (issue_b) begin
-      \$946  = \$233 [8:0];
     end
     if (rst) begin
-      \$946  = 9'h000;
+      \$946  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = b_rq_addr;
-    if (\$220 ) begin
-      \$947  = d0_rp__data[32:25];
+    \$947  = cur_out;
+    if (\$233 ) begin
+      \$947  = nxt_rp__data[15:8];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$947  = d0_rp__data[32:25];
-          end
+          \$947  = nxt_rp__data[15:8];
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$947  = \$236 [7:0];
       end
     end
     if (rst) begin
@@ -3688,12 +3455,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = loaded;
-    if (\$220 ) begin
-      \$948  = 1'h1;
-    end
-    if (\$239 ) begin
-      \$948  = 1'h0;
+    \$948  = cur_is_last;
+    if (\$233 ) begin
+      \$948  = \$234 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$948  = \$237 ;
+        end
+      end
     end
     if (rst) begin
       \$948  = 1'h0;
@@ -3701,19 +3471,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = wr_buf;
-    if (\$220 ) begin
-      \$949  = 1'h0;
+    \$949  = cur_relu;
+    if (\$233 ) begin
+      \$949  = nxt_rp__data[33];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$949  = \$225 ;
-          if (cur_is_last) begin
-            \$949  = 1'h0;
-            if (b_done) begin
-              \$949  = 1'h1;
-            end
-          end
+          \$949  = nxt_rp__data[33];
         end
       end
     end
@@ -3723,443 +3487,513 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = prev_out;
-    if (\$220 ) begin
+    \$950  = cur_requantize;
+    if (\$233 ) begin
+      \$950  = nxt_rp__data[34];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$950  = cur_out;
+          \$950  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$950  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = bank_addr;
+    if (\$233 ) begin
+      \$951  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$951  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-              \$950  = d0_rp__data[15:8];
+            end else if (\$240 ) begin
+              \$951  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$244 ) begin
+        \$951  = \$245 [8:0];
+      end
+    end
+    if (rst) begin
+      \$951  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = rq_addr;
+    if (\$233 ) begin
+      \$952  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$952  = \$236 [7:0];
+        if (last_group) begin
+          \$952  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$952  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$950  = 8'h00;
+      \$952  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = prev_groups;
-    if (\$220 ) begin
+    \$953  = layer;
+    if (\$233 ) begin
+      \$953  = \$56 [2:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$951  = cur_groups;
+          \$953  = \$56 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$953  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = group;
+    if (\$233 ) begin
+      \$954  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$954  = \$235 [7:0];
+        if (last_group) begin
+          \$954  = 8'h00;
           if (cur_is_last) begin
             if (b_done) begin
-              \$951  = in_groups;
+            end else if (\$240 ) begin
+              \$954  = b_group;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$951  = 8'h00;
+      \$954  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = ctx;
-    if (\$220 ) begin
+    \$955  = fold;
+    if (\$233 ) begin
+      \$955  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$955  = 8'h00;
+        if (last_group) begin
+          \$955  = 8'h00;
+        end
+      end else begin
+        \$955  = \$241 [7:0];
+      end
+    end
+    if (rst) begin
+      \$955  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = fold_end;
+    if (\$233 ) begin
+      \$956  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$956  = 9'h004;
+        if (last_group) begin
+          \$956  = 9'h004;
+        end
+      end else begin
+        \$956  = fold_end_next[8:0];
+      end
+    end
+    if (rst) begin
+      \$956  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = fold_end_next;
+    if (\$233 ) begin
+      \$957  = 10'h008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$957  = 10'h008;
+        if (last_group) begin
+          \$957  = 10'h008;
+        end
+      end else begin
+        \$957  = \$242 [9:0];
+      end
+    end
+    if (rst) begin
+      \$957  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$958  = b_group;
+    if (\$233 ) begin
+      \$958  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$952  = \$226 ;
+            \$958  = 8'h00;
           end
         end
       end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$958  = \$248 [7:0];
+      end
     end
     if (rst) begin
-      \$952  = 1'h0;
+      \$958  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \$242 ;
+    \$959  = b_fold;
+    if (\$233 ) begin
+      \$959  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$959  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$959  = 8'h00;
+      end else begin
+        \$959  = \$250 [7:0];
+      end
+    end
     if (rst) begin
-      \$953  = 1'h0;
+      \$959  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = ctx;
-    if (rst) begin
-      \$954  = 1'h0;
+    \$960  = b_in_group;
+    if (\$233 ) begin
+      \$960  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$960  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$960  = \$247 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = issue;
-    if (rst) begin
-      \$955  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = \$267 ;
-    if (rst) begin
-      \$956  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = wb_valid1;
-    if (rst) begin
-      \$957  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = wb_valid2;
-    if (rst) begin
-      \$958  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = wb_valid3;
-    if (rst) begin
-      \$959  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = wb_valid4;
     if (rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = wb_valid5;
+    \$961  = b_bank_addr;
+    if (\$233 ) begin
+      \$961  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$961  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$961  = \$246 [8:0];
+    end
     if (rst) begin
-      \$961  = 1'h0;
+      \$961  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = wb_valid6;
+    \$962  = b_rq_addr;
+    if (\$233 ) begin
+      \$962  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$962  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$962  = \$249 [7:0];
+      end
+    end
     if (rst) begin
-      \$962  = 1'h0;
+      \$962  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = wb_valid7;
+    \$963  = loaded;
+    if (\$233 ) begin
+      \$963  = 1'h1;
+    end
+    if (\$252 ) begin
+      \$963  = 1'h0;
+    end
     if (rst) begin
       \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = wb_valid8;
+    \$964  = wr_buf;
+    if (\$233 ) begin
+      \$964  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$964  = \$238 ;
+          if (cur_is_last) begin
+            \$964  = 1'h0;
+            if (b_done) begin
+              \$964  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = wb_valid9;
+    \$965  = prev_out;
+    if (\$233 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$965  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$965  = d0_rp__data[15:8];
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$965  = 1'h0;
+      \$965  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = wb_valid10;
+    \$966  = prev_groups;
+    if (\$233 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$966  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$966  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$966  = 1'h0;
+      \$966  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = wb_valid11;
+    \$967  = ctx;
+    if (\$233 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$967  = \$239 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = wb_valid12;
+    \$968  = \$255 ;
     if (rst) begin
       \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = wb_valid13;
+    \$969  = ctx;
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = wb_valid14;
+    \$970  = issue;
     if (rst) begin
       \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = wb_valid15;
+    \$971  = \$280 ;
     if (rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = track_reset0;
+    \$972  = wb_valid1;
     if (rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \$268 ;
-    if (\$273 ) begin
-      \$973  = wb_par15;
-    end
+    \$973  = wb_valid2;
     if (rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \$269 ;
-    if (\$273 ) begin
-      \$974  = \$278 [7:0];
-    end
+    \$974  = wb_valid3;
     if (rst) begin
-      \$974  = 8'h00;
+      \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = track_reset1;
+    \$975  = wb_valid4;
     if (rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \$279 ;
-    if (\$284 ) begin
-      \$976  = wb_par15;
-    end
+    \$976  = wb_valid5;
     if (rst) begin
       \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \$280 ;
-    if (\$284 ) begin
-      \$977  = \$289 [7:0];
-    end
+    \$977  = wb_valid6;
     if (rst) begin
-      \$977  = 8'h00;
+      \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$978  = \$302 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$978  = \$373 ;
-      end else if (last_fold) begin
-        \$978  = \$444 ;
-      end else begin
-        \$978  = \$568 ;
-      end
-    end else if (issue_b) begin
-      \$978  = \$642 ;
-    end else begin
-      \$978  = \$728 ;
-    end
+    \$978  = wb_valid7;
     if (rst) begin
       \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$979  = \$314 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$979  = \$384 ;
-      end else if (last_fold) begin
-        \$979  = \$457 ;
-      end else begin
-        \$979  = \$581 ;
-      end
-    end else if (issue_b) begin
-      \$979  = \$667 ;
-    end else begin
-      \$979  = \$741 ;
-    end
+    \$979  = wb_valid8;
     if (rst) begin
       \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$980  = \$346 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$980  = \$416 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$980  = \$490 ;
-        end else begin
-          \$980  = \$539 ;
-        end
-      end else begin
-        \$980  = \$613 ;
-      end
-    end else if (issue_b) begin
-      \$980  = \$699 ;
-    end else begin
-      \$980  = \$773 ;
-    end
+    \$980  = wb_valid9;
     if (rst) begin
       \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$290 ) begin
-      \$981  = \$362 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$364 ) begin
-        \$981  = \$432 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$981  = \$507 ;
-        end else begin
-          \$981  = \$555 ;
-        end
-      end else begin
-        \$981  = \$629 ;
-      end
-    end else if (issue_b) begin
-      \$981  = \$715 ;
-    end else begin
-      \$981  = \$789 ;
-    end
+    \$981  = wb_valid10;
     if (rst) begin
       \$981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$799 ) begin
-      \$982  = \$805 ;
-    end else if (\$802 ) begin
-      \$982  = \$808 ;
-    end else begin
-      \$982  = \$811 ;
-    end
+    \$982  = wb_valid11;
     if (rst) begin
       \$982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = last_fold;
-    if (\$812 ) begin
-      \$983  = nxt_steps_rp__data[26];
-    end else if (\$814 ) begin
-      \$983  = nxt_steps_rp__data[26];
-    end else if (\$815 ) begin
-      \$983  = \$827 ;
-    end else if (issue_a) begin
-      \$983  = \$830 ;
-    end
+    \$983  = wb_valid12;
     if (rst) begin
       \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = last_group;
-    if (\$812 ) begin
-      \$984  = nxt_steps_rp__data[27];
-    end else if (\$814 ) begin
-      \$984  = \$820 ;
-    end else if (\$815 ) begin
-      \$984  = \$828 ;
-    end
+    \$984  = wb_valid13;
     if (rst) begin
       \$984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = group_plus1;
-    if (\$812 ) begin
-      \$985  = 9'h001;
-    end else if (\$814 ) begin
-      \$985  = \$826 ;
-    end else if (\$815 ) begin
-      \$985  = \$829 [8:0];
-    end
+    \$985  = wb_valid14;
     if (rst) begin
-      \$985  = 9'h001;
+      \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = b_group_is_0;
-    if (\$835 ) begin
-      \$986  = 1'h1;
-    end else if (\$839 ) begin
+    \$986  = wb_valid15;
+    if (rst) begin
       \$986  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = track_reset0;
     if (rst) begin
-      \$986  = 1'h1;
+      \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$835 ) begin
-      \$987  = \$842 ;
-    end else if (\$839 ) begin
-      \$987  = \$849 ;
-    end else begin
-      \$987  = \$856 ;
-    end
-    if (rst) begin
-      \$987  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$835 ) begin
-      \$988  = \$845 ;
-    end else if (\$839 ) begin
-      \$988  = \$853 ;
-    end else begin
-      \$988  = \$859 ;
+    \$988  = \$281 ;
+    if (\$286 ) begin
+      \$988  = wb_par15;
     end
     if (rst) begin
       \$988  = 1'h0;
@@ -4167,88 +4001,82 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = b_fold_plus1;
+    \$989  = \$282 ;
+    if (\$286 ) begin
+      \$989  = \$291 [7:0];
+    end
+    if (rst) begin
+      \$989  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = track_reset1;
+    if (rst) begin
+      \$990  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = \$292 ;
+    if (\$297 ) begin
+      \$991  = wb_par15;
+    end
+    if (rst) begin
+      \$991  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = \$293 ;
+    if (\$297 ) begin
+      \$992  = \$302 [7:0];
+    end
+    if (rst) begin
+      \$992  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$835 ) begin
-      \$989  = 9'h001;
-    end else if (\$839 ) begin
-      \$989  = 9'h001;
-    end else begin
-      if (\$862 ) begin
-        \$989  = \$863 [8:0];
-      end
-    end
-    if (rst) begin
-      \$989  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = layer_is_0;
-    if (\$864 ) begin
-      \$990  = 1'h1;
+    if (\$303 ) begin
+      \$993  = \$315 ;
     end else if (issue_a) begin
-      if (\$867 ) begin
-        \$990  = \$869 ;
-      end
-    end
-    if (rst) begin
-      \$990  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = group_is_0;
-    if (\$864 ) begin
-      \$991  = 1'h1;
-    end else if (issue_a) begin
-      if (\$867 ) begin
-        \$991  = 1'h1;
-        if (\$873 ) begin
-          \$991  = 1'h0;
-        end
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        \$993  = \$386 ;
       end else if (last_fold) begin
-        \$991  = 1'h0;
+        \$993  = \$457 ;
+      end else begin
+        \$993  = \$581 ;
       end
+    end else if (issue_b) begin
+      \$993  = \$655 ;
+    end else begin
+      \$993  = \$741 ;
     end
     if (rst) begin
-      \$991  = 1'h1;
+      \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = fold_is_0;
-    if (\$864 ) begin
-      \$992  = 1'h1;
+    (* full_case = 32'd1 *)
+    if (\$303 ) begin
+      \$994  = \$327 ;
     end else if (issue_a) begin
-      \$992  = last_fold;
-    end
-    if (rst) begin
-      \$992  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = fold_plus1;
-    if (\$864 ) begin
-      \$993  = 9'h001;
-    end else if (issue_a) begin
-      \$993  = \$866 [8:0];
-    end
-    if (rst) begin
-      \$993  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = out_full0;
-    if (\$875 ) begin
-      \$994  = 1'h1;
-    end
-    if (done) begin
-      if (\$893 ) begin
-        \$994  = 1'h0;
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        \$994  = \$397 ;
+      end else if (last_fold) begin
+        \$994  = \$470 ;
+      end else begin
+        \$994  = \$594 ;
       end
+    end else if (issue_b) begin
+      \$994  = \$680 ;
+    end else begin
+      \$994  = \$754 ;
     end
     if (rst) begin
       \$994  = 1'h0;
@@ -4256,16 +4084,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = out_pending0;
-    if (\$875 ) begin
-      \$995  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$887 ) begin
-        if (\$889 ) begin
-          \$995  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$303 ) begin
+      \$995  = \$359 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        \$995  = \$429 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$995  = \$503 ;
+        end else begin
+          \$995  = \$552 ;
         end
+      end else begin
+        \$995  = \$626 ;
       end
+    end else if (issue_b) begin
+      \$995  = \$712 ;
+    end else begin
+      \$995  = \$786 ;
     end
     if (rst) begin
       \$995  = 1'h0;
@@ -4273,26 +4112,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = out_groups0;
-    if (\$875 ) begin
-      \$996  = 8'h00;
-    end else if (\$877 ) begin
-      \$996  = \$878 [7:0];
+    (* full_case = 32'd1 *)
+    if (\$303 ) begin
+      \$996  = \$375 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        \$996  = \$445 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$996  = \$520 ;
+        end else begin
+          \$996  = \$568 ;
+        end
+      end else begin
+        \$996  = \$642 ;
+      end
+    end else if (issue_b) begin
+      \$996  = \$728 ;
+    end else begin
+      \$996  = \$802 ;
     end
     if (rst) begin
-      \$996  = 8'h00;
+      \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = out_full1;
-    if (\$880 ) begin
-      \$997  = 1'h1;
-    end
-    if (done) begin
-      if (\$894 ) begin
-        \$997  = 1'h0;
-      end
+    (* full_case = 32'd1 *)
+    if (\$812 ) begin
+      \$997  = \$818 ;
+    end else if (\$815 ) begin
+      \$997  = \$821 ;
+    end else begin
+      \$997  = \$824 ;
     end
     if (rst) begin
       \$997  = 1'h0;
@@ -4300,16 +4154,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = out_pending1;
-    if (\$880 ) begin
-      \$998  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$887 ) begin
-        if (\$890 ) begin
-          \$998  = 1'h0;
-        end
-      end
+    \$998  = last_fold;
+    if (\$825 ) begin
+      \$998  = nxt_steps_rp__data[26];
+    end else if (\$827 ) begin
+      \$998  = nxt_steps_rp__data[26];
+    end else if (\$828 ) begin
+      \$998  = \$840 ;
+    end else if (issue_a) begin
+      \$998  = \$843 ;
     end
     if (rst) begin
       \$998  = 1'h0;
@@ -4317,224 +4170,446 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = out_groups1;
-    if (\$880 ) begin
-      \$999  = 8'h00;
-    end else if (\$882 ) begin
-      \$999  = \$883 [7:0];
+    \$999  = last_group;
+    if (\$825 ) begin
+      \$999  = nxt_steps_rp__data[27];
+    end else if (\$827 ) begin
+      \$999  = \$833 ;
+    end else if (\$828 ) begin
+      \$999  = \$841 ;
     end
     if (rst) begin
-      \$999  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = drain_read;
-    if (rst) begin
-      \$1000  = 1'h0;
+      \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = drain_inflight;
+    \$1000  = group_plus1;
+    if (\$825 ) begin
+      \$1000  = 9'h001;
+    end else if (\$827 ) begin
+      \$1000  = \$839 ;
+    end else if (\$828 ) begin
+      \$1000  = \$842 [8:0];
+    end
     if (rst) begin
+      \$1000  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = b_group_is_0;
+    if (\$848 ) begin
+      \$1001  = 1'h1;
+    end else if (\$852 ) begin
       \$1001  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = drain_lane;
-    if (drain_read) begin
-      \$1002  = drain_elem[0];
+    if (rst) begin
+      \$1001  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = drain_last;
-    if (drain_read) begin
-      \$1003  = \$885 ;
+    (* full_case = 32'd1 *)
+    if (\$848 ) begin
+      \$1002  = \$855 ;
+    end else if (\$852 ) begin
+      \$1002  = \$862 ;
+    end else begin
+      \$1002  = \$869 ;
+    end
+    if (rst) begin
+      \$1002  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$887 ) begin
-        \$1004  = 8'h00;
-      end else begin
-        \$1004  = \$891 [7:0];
+    (* full_case = 32'd1 *)
+    if (\$848 ) begin
+      \$1003  = \$858 ;
+    end else if (\$852 ) begin
+      \$1003  = \$866 ;
+    end else begin
+      \$1003  = \$872 ;
+    end
+    if (rst) begin
+      \$1003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$848 ) begin
+      \$1004  = 9'h001;
+    end else if (\$852 ) begin
+      \$1004  = 9'h001;
+    end else begin
+      if (\$875 ) begin
+        \$1004  = \$876 [8:0];
       end
     end
     if (rst) begin
-      \$1004  = 8'h00;
+      \$1004  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = drain_slot;
-    if (drain_read) begin
-      if (\$887 ) begin
-        \$1005  = \$888 ;
+    \$1005  = layer_is_0;
+    if (\$877 ) begin
+      \$1005  = 1'h1;
+    end else if (issue_a) begin
+      if (\$880 ) begin
+        \$1005  = \$882 ;
       end
     end
     if (rst) begin
-      \$1005  = 1'h0;
+      \$1005  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = release_slot;
+    \$1006  = group_is_0;
+    if (\$877 ) begin
+      \$1006  = 1'h1;
+    end else if (issue_a) begin
+      if (\$880 ) begin
+        \$1006  = 1'h1;
+        if (\$886 ) begin
+          \$1006  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1006  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1006  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1007  = fold_is_0;
+    if (\$877 ) begin
+      \$1007  = 1'h1;
+    end else if (issue_a) begin
+      \$1007  = last_fold;
+    end
+    if (rst) begin
+      \$1007  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = fold_plus1;
+    if (\$877 ) begin
+      \$1008  = 9'h001;
+    end else if (issue_a) begin
+      \$1008  = \$879 [8:0];
+    end
+    if (rst) begin
+      \$1008  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1009  = out_full0;
+    if (\$888 ) begin
+      \$1009  = 1'h1;
+    end
     if (done) begin
-      \$1006  = \$892 ;
+      if (\$906 ) begin
+        \$1009  = 1'h0;
+      end
     end
-    if (rst) begin
-      \$1006  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \$896 [2:0];
-    if (rst) begin
-      \$1007  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = \$899 ;
-    if (rst) begin
-      \$1008  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = clear_counters;
     if (rst) begin
       \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = { 3'h0, busy };
+    \$1010  = out_pending0;
+    if (\$888 ) begin
+      \$1010  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$900 ) begin
+        if (\$902 ) begin
+          \$1010  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$1010  = 4'h0;
+      \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \$901 [31:0];
+    \$1011  = out_groups0;
+    if (\$888 ) begin
+      \$1011  = 8'h00;
+    end else if (\$890 ) begin
+      \$1011  = \$891 [7:0];
+    end
     if (rst) begin
-      \$1011  = 32'd0;
+      \$1011  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = { 3'h0, stall_input };
+    \$1012  = out_full1;
+    if (\$893 ) begin
+      \$1012  = 1'h1;
+    end
+    if (done) begin
+      if (\$907 ) begin
+        \$1012  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$1012  = 4'h0;
+      \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \$903 [31:0];
+    \$1013  = out_pending1;
+    if (\$893 ) begin
+      \$1013  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$900 ) begin
+        if (\$903 ) begin
+          \$1013  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$1013  = 32'd0;
+      \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = { 3'h0, stall_output };
+    \$1014  = out_groups1;
+    if (\$893 ) begin
+      \$1014  = 8'h00;
+    end else if (\$895 ) begin
+      \$1014  = \$896 [7:0];
+    end
     if (rst) begin
-      \$1014  = 4'h0;
+      \$1014  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \$905 [31:0];
+    \$1015  = drain_read;
     if (rst) begin
-      \$1015  = 32'd0;
+      \$1015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \$906 ;
+    \$1016  = drain_inflight;
     if (rst) begin
-      \$1016  = 4'h0;
+      \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \$908 [31:0];
-    if (rst) begin
-      \$1017  = 32'd0;
+    \$1017  = drain_lane;
+    if (drain_read) begin
+      \$1017  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = { 2'h0, \$909  };
-    if (rst) begin
-      \$1018  = 4'h0;
+    \$1018  = drain_last;
+    if (drain_read) begin
+      \$1018  = \$898 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \$911 [31:0];
+    \$1019  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$900 ) begin
+        \$1019  = 8'h00;
+      end else begin
+        \$1019  = \$904 [7:0];
+      end
+    end
     if (rst) begin
-      \$1019  = 32'd0;
+      \$1019  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = { 3'h0, issue };
+    \$1020  = drain_slot;
+    if (drain_read) begin
+      if (\$900 ) begin
+        \$1020  = \$901 ;
+      end
+    end
     if (rst) begin
-      \$1020  = 4'h0;
+      \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \$913 [31:0];
+    \$1021  = release_slot;
+    if (done) begin
+      \$1021  = \$905 ;
+    end
     if (rst) begin
-      \$1021  = 32'd0;
+      \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = { 2'h0, \$914  };
+    \$1022  = \$909 [2:0];
     if (rst) begin
-      \$1022  = 4'h0;
+      \$1022  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \$916 [31:0];
+    \$1023  = \$912 ;
     if (rst) begin
-      \$1023  = 32'd0;
+      \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = { 3'h0, done };
+    \$1024  = clear_counters;
     if (rst) begin
-      \$1024  = 4'h0;
+      \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \$918 [31:0];
+    \$1025  = { 3'h0, busy };
     if (rst) begin
-      \$1025  = 32'd0;
+      \$1025  = 4'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = \$914 [31:0];
+    if (rst) begin
+      \$1026  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1027  = { 3'h0, stall_input };
+    if (rst) begin
+      \$1027  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = \$916 [31:0];
+    if (rst) begin
+      \$1028  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = { 3'h0, stall_output };
+    if (rst) begin
+      \$1029  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = \$918 [31:0];
+    if (rst) begin
+      \$1030  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1031  = \$919 ;
+    if (rst) begin
+      \$1031  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = \$921 [31:0];
+    if (rst) begin
+      \$1032  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1033  = { 2'h0, \$922  };
+    if (rst) begin
+      \$1033  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = \$924 [31:0];
+    if (rst) begin
+      \$1034  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = { 3'h0, issue };
+    if (rst) begin
+      \$1035  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = \$926 [31:0];
+    if (rst) begin
+      \$1036  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = { 2'h0, \$927  };
+    if (rst) begin
+      \$1037  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = \$929 [31:0];
+    if (rst) begin
+      \$1038  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1039  = { 3'h0, done };
+    if (rst) begin
+      \$1039  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1040  = \$931 [31:0];
+    if (rst) begin
+      \$1040  = 32'd0;
+    end
+  end
+  assign pe0_bank_collision = bank0_collision;
+  assign pe0_rq_collision = rq0_collision;
+  assign pe1_bank_collision = bank1_collision;
+  assign pe1_rq_collision = rq1_collision;
   assign busy_r = busy;
   assign load_hold = 1'h0;
   assign bank_waddr = load__payload[8:0];
   assign bank_wdata = load__payload[63:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$25  = load__payload[8:0];
-  assign \bank_wdata$26  = load__payload[63:32];
-  assign \rq_waddr$28  = load__payload[7:0];
-  assign \rq_wdata$29  = load__payload[85:32];
+  assign \bank_waddr$33  = load__payload[8:0];
+  assign \bank_wdata$34  = load__payload[63:32];
+  assign \rq_waddr$36  = load__payload[7:0];
+  assign \rq_wdata$37  = load__payload[85:32];
   assign \$signature__addr  = load__payload[1:0];
   assign \$signature__data  = load__payload[66:32];
   assign swp__addr = load__payload[1:0];
@@ -4547,39 +4622,39 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign next_layer = \$56 [2:0];
   assign nxt_rp__addr = \$56 [1:0];
   assign nxt_steps_rp__addr = \$56 [1:0];
-  assign \step_valid$87  = step_valid;
-  assign \step_addr$89  = step_addr;
-  assign \step_first$91  = step_first;
-  assign \step_last$93  = step_last;
-  assign \step_rq$95  = step_rq;
-  assign \step_relu$97  = step_relu;
-  assign \step_requantize$99  = step_requantize;
-  assign \step_valid$100  = step_valid;
-  assign \step_addr$101  = step_addr;
-  assign \step_first$102  = step_first;
-  assign \step_last$103  = step_last;
-  assign \step_rq$104  = step_rq;
+  assign \step_valid$95  = step_valid;
+  assign \step_addr$97  = step_addr;
+  assign \step_first$99  = step_first;
+  assign \step_last$101  = step_last;
+  assign \step_rq$103  = step_rq;
   assign \step_relu$105  = step_relu;
-  assign \step_requantize$106  = step_requantize;
+  assign \step_requantize$107  = step_requantize;
+  assign \step_valid$108  = step_valid;
+  assign \step_addr$109  = step_addr;
+  assign \step_first$110  = step_first;
+  assign \step_last$111  = step_last;
+  assign \step_rq$112  = step_rq;
+  assign \step_relu$113  = step_relu;
+  assign \step_requantize$114  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
+  assign act_wp__en = { \$185 , \$183 , \$181 , \$179  };
+  assign act_wp__addr = \$177 [6:0];
   assign act = act_word;
-  assign \act$118  = act_word;
-  assign act_wp__addr = \$168 [6:0];
-  assign act_wp__data = { \$1028 , \$1026 , \$1028 , \$1026  };
-  assign result = { \$1027 , \$1026  };
-  assign \result$129  = { \$1029 , \$1028  };
-  assign act_wp__en = { \$176 , \$174 , \$172 , \$170  };
-  assign \$signature__en$131  = out_write;
-  assign \$signature__addr$132  = \$178 [6:0];
-  assign \$signature__data$133  = { \$1027 , \$1026  };
-  assign \$signature__en$134  = out_write;
-  assign \$signature__addr$135  = \$180 [6:0];
-  assign \$signature__data$136  = { \$1029 , \$1028  };
-  assign \$signature__addr$147  = \$191 [6:0];
-  assign \$signature__addr$148  = \$194 [6:0];
+  assign \act$131  = act_word;
+  assign act_wp__data = { \$1043 , \$1041 , \$1043 , \$1041  };
+  assign result = { \$1042 , \$1041  };
+  assign \result$141  = { \$1044 , \$1043  };
+  assign \$signature__en$142  = out_write;
+  assign \$signature__addr$143  = \$187 [6:0];
+  assign \$signature__data$144  = { \$1042 , \$1041  };
+  assign \$signature__en$145  = out_write;
+  assign \$signature__addr$146  = \$189 [6:0];
+  assign \$signature__data$147  = { \$1044 , \$1043  };
+  assign \$signature__addr$158  = \$200 [6:0];
+  assign \$signature__addr$160  = \$205 [6:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4610,117 +4685,118 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$124  = \$122 ;
   assign \$144  = ctx;
   assign \$153  = ctx;
-  assign \$164  = { 1'h0, wb_group16[7:1] };
-  assign \$173  = wb_group16[0];
-  assign \$175  = wb_group16[0];
-  assign \$183  = { 1'h0, drain_elem[7:1] };
-  assign \$189  = { 1'h0, drain_elem[7:1] };
+  assign \$164  = in_fire;
+  assign \$182  = wb_group16[0];
+  assign \$184  = wb_group16[0];
+  assign \$173  = { 1'h0, wb_group16[7:1] };
   assign \$192  = { 1'h0, drain_elem[7:1] };
-  assign \$205  = { \$204 [8], \$204 [8], \$204 [8:2] };
-  assign \$210  = in_wslot;
-  assign \$219  = { 1'h0, \$218 [8:1] };
-  assign \$250  = b_fold;
-  assign \$253  = fold;
-  assign \$257  = fold;
-  assign \$283  = wb_ctx15;
-  assign \$294  = in_wslot;
-  assign \$310  = in_wslot;
-  assign \$323  = 2'h0;
-  assign \$325  = 2'h0;
-  assign \$328  = { wb_groups_ahead1, 1'h0 };
-  assign \$330  = { wb_groups_ahead1, 1'h0 };
-  assign \$334  = 2'h0;
+  assign \$198  = { 1'h0, drain_elem[7:1] };
+  assign \$203  = { 1'h0, drain_elem[7:1] };
+  assign \$218  = { \$217 [8], \$217 [8], \$217 [8:2] };
+  assign \$223  = in_wslot;
+  assign \$232  = { 1'h0, \$231 [8:1] };
+  assign \$263  = b_fold;
+  assign \$266  = fold;
+  assign \$270  = fold;
+  assign \$296  = wb_ctx15;
+  assign \$307  = in_wslot;
+  assign \$323  = in_wslot;
   assign \$336  = 2'h0;
-  assign \$339  = { wb_groups_ahead0, 1'h0 };
-  assign \$341  = { wb_groups_ahead0, 1'h0 };
-  assign \$370  = in_wslot;
-  assign \$376  = in_wslot;
-  assign \$388  = 1'h0;
-  assign \$393  = 2'h0;
-  assign \$395  = 2'h0;
-  assign \$398  = { wb_groups_ahead0, 1'h0 };
-  assign \$400  = { wb_groups_ahead0, 1'h0 };
-  assign \$404  = 2'h0;
+  assign \$338  = 2'h0;
+  assign \$341  = { wb_groups_ahead1, 1'h0 };
+  assign \$343  = { wb_groups_ahead1, 1'h0 };
+  assign \$347  = 2'h0;
+  assign \$349  = 2'h0;
+  assign \$352  = { wb_groups_ahead0, 1'h0 };
+  assign \$354  = { wb_groups_ahead0, 1'h0 };
+  assign \$383  = in_wslot;
+  assign \$389  = in_wslot;
+  assign \$401  = 1'h0;
   assign \$406  = 2'h0;
-  assign \$409  = { wb_groups_ahead1, 1'h0 };
-  assign \$411  = { wb_groups_ahead1, 1'h0 };
-  assign \$420  = 1'h0;
-  assign \$436  = in_wslot;
-  assign \$452  = in_wslot;
-  assign \$462  = layer[0];
-  assign \$467  = 2'h0;
-  assign \$469  = 2'h0;
-  assign \$472  = { wb_groups_ahead1, 1'h0 };
-  assign \$474  = { wb_groups_ahead1, 1'h0 };
-  assign \$478  = 2'h0;
+  assign \$408  = 2'h0;
+  assign \$411  = { wb_groups_ahead0, 1'h0 };
+  assign \$413  = { wb_groups_ahead0, 1'h0 };
+  assign \$417  = 2'h0;
+  assign \$419  = 2'h0;
+  assign \$422  = { wb_groups_ahead1, 1'h0 };
+  assign \$424  = { wb_groups_ahead1, 1'h0 };
+  assign \$433  = 1'h0;
+  assign \$449  = in_wslot;
+  assign \$465  = in_wslot;
+  assign \$475  = layer[0];
   assign \$480  = 2'h0;
-  assign \$483  = { wb_groups_ahead0, 1'h0 };
-  assign \$485  = { wb_groups_ahead0, 1'h0 };
-  assign \$495  = layer[0];
-  assign \$516  = 2'h0;
-  assign \$518  = 2'h0;
-  assign \$521  = { wb_groups_ahead1, 1'h0 };
-  assign \$523  = { wb_groups_ahead1, 1'h0 };
-  assign \$527  = 2'h0;
+  assign \$482  = 2'h0;
+  assign \$485  = { wb_groups_ahead1, 1'h0 };
+  assign \$487  = { wb_groups_ahead1, 1'h0 };
+  assign \$491  = 2'h0;
+  assign \$493  = 2'h0;
+  assign \$496  = { wb_groups_ahead0, 1'h0 };
+  assign \$498  = { wb_groups_ahead0, 1'h0 };
+  assign \$508  = layer[0];
   assign \$529  = 2'h0;
-  assign \$532  = { wb_groups_ahead0, 1'h0 };
-  assign \$534  = { wb_groups_ahead0, 1'h0 };
-  assign \$557  = in_wslot;
-  assign \$576  = in_wslot;
-  assign \$590  = 2'h0;
-  assign \$592  = 2'h0;
-  assign \$595  = { wb_groups_ahead1, 1'h0 };
-  assign \$597  = { wb_groups_ahead1, 1'h0 };
-  assign \$601  = 2'h0;
+  assign \$531  = 2'h0;
+  assign \$534  = { wb_groups_ahead1, 1'h0 };
+  assign \$536  = { wb_groups_ahead1, 1'h0 };
+  assign \$540  = 2'h0;
+  assign \$542  = 2'h0;
+  assign \$545  = { wb_groups_ahead0, 1'h0 };
+  assign \$547  = { wb_groups_ahead0, 1'h0 };
+  assign \$570  = in_wslot;
+  assign \$589  = in_wslot;
   assign \$603  = 2'h0;
-  assign \$606  = { wb_groups_ahead0, 1'h0 };
-  assign \$608  = { wb_groups_ahead0, 1'h0 };
-  assign \$631  = in_wslot;
-  assign \$649  = in_wslot;
-  assign \$661  = in_wslot;
-  assign \$676  = 2'h0;
-  assign \$678  = 2'h0;
-  assign \$681  = { wb_groups_ahead1, 1'h0 };
-  assign \$683  = { wb_groups_ahead1, 1'h0 };
-  assign \$687  = 2'h0;
+  assign \$605  = 2'h0;
+  assign \$608  = { wb_groups_ahead1, 1'h0 };
+  assign \$610  = { wb_groups_ahead1, 1'h0 };
+  assign \$614  = 2'h0;
+  assign \$616  = 2'h0;
+  assign \$619  = { wb_groups_ahead0, 1'h0 };
+  assign \$621  = { wb_groups_ahead0, 1'h0 };
+  assign \$644  = in_wslot;
+  assign \$662  = in_wslot;
+  assign \$674  = in_wslot;
   assign \$689  = 2'h0;
-  assign \$692  = { wb_groups_ahead0, 1'h0 };
-  assign \$694  = { wb_groups_ahead0, 1'h0 };
-  assign \$717  = in_wslot;
-  assign \$736  = in_wslot;
-  assign \$750  = 2'h0;
-  assign \$752  = 2'h0;
-  assign \$755  = { wb_groups_ahead1, 1'h0 };
-  assign \$757  = { wb_groups_ahead1, 1'h0 };
-  assign \$761  = 2'h0;
+  assign \$691  = 2'h0;
+  assign \$694  = { wb_groups_ahead1, 1'h0 };
+  assign \$696  = { wb_groups_ahead1, 1'h0 };
+  assign \$700  = 2'h0;
+  assign \$702  = 2'h0;
+  assign \$705  = { wb_groups_ahead0, 1'h0 };
+  assign \$707  = { wb_groups_ahead0, 1'h0 };
+  assign \$730  = in_wslot;
+  assign \$749  = in_wslot;
   assign \$763  = 2'h0;
-  assign \$766  = { wb_groups_ahead0, 1'h0 };
-  assign \$768  = { wb_groups_ahead0, 1'h0 };
-  assign \$807  = { \$806 [8], \$806 [8], \$806 [8:2] };
-  assign \$810  = { \$809 [8], \$809 [8], \$809 [8:2] };
-  assign \$841  = { 1'h0, \$840 [8:1] };
-  assign \$848  = { 1'h0, \$847 [8:1] };
-  assign \$852  = { \$851 [8], \$851 [8:1] };
-  assign \$855  = { 1'h0, \$854 [8:1] };
-  assign \$858  = { \$857 [8], \$857 [8:1] };
-  assign \$879  = claim_ctx;
-  assign \$881  = wb_ctx16;
-  assign \$890  = drain_slot;
-  assign \$894  = release_slot;
+  assign \$765  = 2'h0;
+  assign \$768  = { wb_groups_ahead1, 1'h0 };
+  assign \$770  = { wb_groups_ahead1, 1'h0 };
+  assign \$774  = 2'h0;
+  assign \$776  = 2'h0;
+  assign \$779  = { wb_groups_ahead0, 1'h0 };
+  assign \$781  = { wb_groups_ahead0, 1'h0 };
+  assign \$820  = { \$819 [8], \$819 [8], \$819 [8:2] };
+  assign \$823  = { \$822 [8], \$822 [8], \$822 [8:2] };
+  assign \$854  = { 1'h0, \$853 [8:1] };
+  assign \$861  = { 1'h0, \$860 [8:1] };
+  assign \$865  = { \$864 [8], \$864 [8:1] };
+  assign \$868  = { 1'h0, \$867 [8:1] };
+  assign \$871  = { \$870 [8], \$870 [8:1] };
+  assign \$892  = claim_ctx;
+  assign \$894  = wb_ctx16;
+  assign \$903  = drain_slot;
+  assign \$907  = release_slot;
   assign \$130  = ctx;
   assign \$139  = ctx;
-  assign \$394  = 1'h0;
-  assign \$397  = \$396 ;
-  assign \$405  = 1'h0;
-  assign \$408  = \$407 ;
-  assign \$468  = 1'h0;
-  assign \$471  = \$470 ;
-  assign \$479  = 1'h0;
-  assign \$482  = \$481 ;
+  assign \$407  = 1'h0;
+  assign \$410  = \$409 ;
+  assign \$418  = 1'h0;
+  assign \$421  = \$420 ;
+  assign \$481  = 1'h0;
+  assign \$484  = \$483 ;
+  assign \$492  = 1'h0;
+  assign \$495  = \$494 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \port$1729$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \port$1766$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4745,10 +4821,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1729$0 ;
-  wire \port$1729$0 ;
-  input [31:0] \port$228$0 ;
-  wire [31:0] \port$228$0 ;
+  input \port$1766$0 ;
+  wire \port$1766$0 ;
+  input [31:0] \port$245$0 ;
+  wire [31:0] \port$245$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4781,7 +4857,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1729$0 , \port$228$0  };
+      storage[w_port__addr] <= { \port$1766$0 , \port$245$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4843,33 +4919,37 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$228$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1729$0 , \port$228$0  };
-  assign w_data = { \port$1729$0 , \port$228$0  };
+  assign w_port__data = { \port$1766$0 , \port$245$0  };
+  assign w_data = { \port$1766$0 , \port$245$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1905$0 , \port$1906$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, pe0_bank_collision, pe0_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1942$0 , \port$1943$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire [1:0] \$11 ;
   wire [1:0] \$12 ;
-  reg \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
   reg \$17 ;
   reg \$18 ;
   reg \$19 ;
   wire [15:0] \$2 ;
   reg \$20 ;
-  reg [31:0] \$21 ;
+  reg \$21 ;
   reg \$22 ;
   reg \$23 ;
-  wire [7:0] \$24 ;
-  wire [23:0] \$25 ;
+  reg \$24 ;
+  reg [31:0] \$25 ;
+  reg \$26 ;
+  reg \$27 ;
+  wire [7:0] \$28 ;
+  wire [23:0] \$29 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -4901,6 +4981,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe0_a3 = 32'd0;
   reg [31:0] pe0_acc = 32'd0;
   reg [31:0] pe0_acc_out = 32'd0;
+  output pe0_bank_collision;
+  wire pe0_bank_collision;
   reg [31:0] pe0_bank_out2 = 32'd0;
   reg pe0_done = 1'h0;
   reg pe0_done_out = 1'h0;
@@ -4952,6 +5034,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [7:0] pe0_rq6 = 8'h00;
   reg [7:0] pe0_rq7 = 8'h00;
   reg [7:0] pe0_rq8 = 8'h00;
+  output pe0_rq_collision;
+  wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
   reg [5:0] pe0_s_out = 6'h00;
@@ -4969,10 +5053,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1905$0 ;
-  wire [7:0] \port$1905$0 ;
-  output [23:0] \port$1906$0 ;
-  wire [23:0] \port$1906$0 ;
+  output [7:0] \port$1942$0 ;
+  wire [7:0] \port$1942$0 ;
+  output [23:0] \port$1943$0 ;
+  wire [23:0] \port$1943$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5010,6 +5094,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire [31:0] wp__data;
   input wp__en;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] bank0 [511:0];
   initial begin
     bank0[0] = 32'd0;
@@ -5536,6 +5621,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     end
   end
   assign rp__data = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [53:0] rq0 [255:0];
   initial begin
     rq0[0] = 54'h00000000000000;
@@ -5805,6 +5891,24 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe0_rq7 <= pe0_rq6;
+  always @(posedge clk)
+    pe0_relu7 <= pe0_relu6;
+  always @(posedge clk)
+    pe0_requantize7 <= pe0_requantize6;
+  always @(posedge clk)
+    pe0_valid8 <= \$24 ;
+  always @(posedge clk)
+    pe0_first8 <= pe0_first7;
+  always @(posedge clk)
+    pe0_last8 <= pe0_last7;
+  always @(posedge clk)
+    pe0_rq8 <= pe0_rq7;
+  always @(posedge clk)
+    pe0_relu8 <= pe0_relu7;
+  always @(posedge clk)
+    pe0_requantize8 <= pe0_requantize7;
+  always @(posedge clk)
     pe0_bank_out2 <= rp__data;
   always @(posedge clk)
     pe0_w1 <= pe0_bank_out2;
@@ -5835,9 +5939,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe0_acc <= \$21 ;
+    pe0_acc <= \$25 ;
   always @(posedge clk)
-    pe0_done <= \$22 ;
+    pe0_done <= \$26 ;
   always @(posedge clk)
     pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
@@ -5845,7 +5949,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_flags <= \$12 ;
   always @(posedge clk)
-    pe0_done_out <= \$23 ;
+    pe0_done_out <= \$27 ;
   always @(posedge clk)
     pe0_acc_out <= pe0_acc;
   always @(posedge clk)
@@ -5865,8 +5969,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign \$9  = $signed(\$8 ) + $signed(pe0_sum1_0);
   assign \$10  = pe0_valid8 & pe0_last8;
   assign \$12  = { 1'h0, pe0_relu8 } | \$11 ;
+  assign \$13  = step_valid & wp__en;
+  assign \$14  = rp__addr == wp__addr;
+  assign pe0_bank_collision = \$13  & \$14 ;
+  assign \$15  = pe0_valid6 & rwp__en;
+  assign \$16  = pe0_rq6 == wp__addr[7:0];
+  assign pe0_rq_collision = \$15  & \$16 ;
   always @(posedge clk)
-    pe0_valid1 <= \$13 ;
+    pe0_valid1 <= \$17 ;
   always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
@@ -5878,7 +5988,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$14 ;
+    pe0_valid2 <= \$18 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
   always @(posedge clk)
@@ -5890,7 +6000,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_requantize2 <= pe0_requantize1;
   always @(posedge clk)
-    pe0_valid3 <= \$15 ;
+    pe0_valid3 <= \$19 ;
   always @(posedge clk)
     pe0_first3 <= pe0_first2;
   always @(posedge clk)
@@ -5902,7 +6012,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_requantize3 <= pe0_requantize2;
   always @(posedge clk)
-    pe0_valid4 <= \$16 ;
+    pe0_valid4 <= \$20 ;
   always @(posedge clk)
     pe0_first4 <= pe0_first3;
   always @(posedge clk)
@@ -5914,7 +6024,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
-    pe0_valid5 <= \$17 ;
+    pe0_valid5 <= \$21 ;
   always @(posedge clk)
     pe0_first5 <= pe0_first4;
   always @(posedge clk)
@@ -5926,7 +6036,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
   always @(posedge clk)
-    pe0_valid6 <= \$18 ;
+    pe0_valid6 <= \$22 ;
   always @(posedge clk)
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
@@ -5938,29 +6048,11 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$19 ;
+    pe0_valid7 <= \$23 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
     pe0_last7 <= pe0_last6;
-  always @(posedge clk)
-    pe0_rq7 <= pe0_rq6;
-  always @(posedge clk)
-    pe0_relu7 <= pe0_relu6;
-  always @(posedge clk)
-    pe0_requantize7 <= pe0_requantize6;
-  always @(posedge clk)
-    pe0_valid8 <= \$20 ;
-  always @(posedge clk)
-    pe0_first8 <= pe0_first7;
-  always @(posedge clk)
-    pe0_last8 <= pe0_last7;
-  always @(posedge clk)
-    pe0_rq8 <= pe0_rq7;
-  always @(posedge clk)
-    pe0_relu8 <= pe0_relu7;
-  always @(posedge clk)
-    pe0_requantize8 <= pe0_requantize7;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc_out),
@@ -5968,86 +6060,86 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1857$0 (pe0_flags_out),
-    .rq_ext6(\$25 ),
-    .rq_low6(\$24 ),
+    .\port$1894$0 (pe0_flags_out),
+    .rq_ext6(\$29 ),
+    .rq_low6(\$28 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$21  = pe0_acc;
+    \$24  = pe0_valid7;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$25  = pe0_acc;
     if (pe0_valid8) begin
-      \$21  = \$9 [31:0];
+      \$25  = \$9 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$22  = \$10 ;
+    \$26  = \$10 ;
     if (rst) begin
-      \$22  = 1'h0;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$23  = pe0_done;
+    \$27  = pe0_done;
     if (rst) begin
-      \$23  = 1'h0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$13  = step_valid;
-    if (rst) begin
-      \$13  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$14  = pe0_valid1;
-    if (rst) begin
-      \$14  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$15  = pe0_valid2;
-    if (rst) begin
-      \$15  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$16  = pe0_valid3;
-    if (rst) begin
-      \$16  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$17  = pe0_valid4;
+    \$17  = step_valid;
     if (rst) begin
       \$17  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$18  = pe0_valid5;
+    \$18  = pe0_valid1;
     if (rst) begin
       \$18  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$19  = pe0_valid6;
+    \$19  = pe0_valid2;
     if (rst) begin
       \$19  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$20  = pe0_valid7;
+    \$20  = pe0_valid3;
     if (rst) begin
       \$20  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$21  = pe0_valid4;
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$22  = pe0_valid5;
+    if (rst) begin
+      \$22  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$23  = pe0_valid6;
+    if (rst) begin
+      \$23  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -6068,15 +6160,15 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign i_relu = pe0_flags_out[0];
   assign i_requantize = pe0_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$25 , \$24  };
-  assign o_data = { \$25 , \$24  };
-  assign \port$1905$0  = \$24 ;
-  assign \port$1906$0  = \$25 ;
+  assign result = { \$29 , \$28  };
+  assign o_data = { \$29 , \$28  };
+  assign \port$1942$0  = \$28 ;
+  assign \port$1943$0  = \$29 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1857$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1894$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6260,8 +6352,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1857$0 ;
-  wire [1:0] \port$1857$0 ;
+  input [1:0] \port$1894$0 ;
+  wire [1:0] \port$1894$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6468,9 +6560,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1857$0 [0];
+    rq_relu1 <= \port$1894$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1857$0 [1];
+    rq_req1 <= \port$1894$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6593,8 +6685,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1857$0 [0];
-  assign i_requantize = \port$1857$0 [1];
+  assign i_relu = \port$1894$0 [0];
+  assign i_requantize = \port$1894$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6603,26 +6695,30 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2042$0 , \port$2043$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, pe1_bank_collision, pe1_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2079$0 , \port$2080$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire [1:0] \$11 ;
   wire [1:0] \$12 ;
-  reg \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
   reg \$17 ;
   reg \$18 ;
   reg \$19 ;
   wire [15:0] \$2 ;
   reg \$20 ;
-  reg [31:0] \$21 ;
+  reg \$21 ;
   reg \$22 ;
   reg \$23 ;
-  wire [7:0] \$24 ;
-  wire [23:0] \$25 ;
+  reg \$24 ;
+  reg [31:0] \$25 ;
+  reg \$26 ;
+  reg \$27 ;
+  wire [7:0] \$28 ;
+  wire [23:0] \$29 ;
   wire [15:0] \$3 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
@@ -6654,6 +6750,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe1_a3 = 32'd0;
   reg [31:0] pe1_acc = 32'd0;
   reg [31:0] pe1_acc_out = 32'd0;
+  output pe1_bank_collision;
+  wire pe1_bank_collision;
   reg [31:0] pe1_bank_out2 = 32'd0;
   reg pe1_done = 1'h0;
   reg pe1_done_out = 1'h0;
@@ -6705,6 +6803,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [7:0] pe1_rq6 = 8'h00;
   reg [7:0] pe1_rq7 = 8'h00;
   reg [7:0] pe1_rq8 = 8'h00;
+  output pe1_rq_collision;
+  wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
   reg [5:0] pe1_s_out = 6'h00;
@@ -6722,10 +6822,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2042$0 ;
-  wire [7:0] \port$2042$0 ;
-  output [23:0] \port$2043$0 ;
-  wire [23:0] \port$2043$0 ;
+  output [7:0] \port$2079$0 ;
+  wire [7:0] \port$2079$0 ;
+  output [23:0] \port$2080$0 ;
+  wire [23:0] \port$2080$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6763,6 +6863,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire [31:0] wp__data;
   input wp__en;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] bank1 [511:0];
   initial begin
     bank1[0] = 32'd0;
@@ -7289,6 +7390,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     end
   end
   assign rp__data = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [53:0] rq1 [255:0];
   initial begin
     rq1[0] = 54'h00000000000000;
@@ -7558,6 +7660,24 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe1_rq7 <= pe1_rq6;
+  always @(posedge clk)
+    pe1_relu7 <= pe1_relu6;
+  always @(posedge clk)
+    pe1_requantize7 <= pe1_requantize6;
+  always @(posedge clk)
+    pe1_valid8 <= \$24 ;
+  always @(posedge clk)
+    pe1_first8 <= pe1_first7;
+  always @(posedge clk)
+    pe1_last8 <= pe1_last7;
+  always @(posedge clk)
+    pe1_rq8 <= pe1_rq7;
+  always @(posedge clk)
+    pe1_relu8 <= pe1_relu7;
+  always @(posedge clk)
+    pe1_requantize8 <= pe1_requantize7;
+  always @(posedge clk)
     pe1_bank_out2 <= rp__data;
   always @(posedge clk)
     pe1_w1 <= pe1_bank_out2;
@@ -7588,9 +7708,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe1_acc <= \$21 ;
+    pe1_acc <= \$25 ;
   always @(posedge clk)
-    pe1_done <= \$22 ;
+    pe1_done <= \$26 ;
   always @(posedge clk)
     pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
@@ -7598,7 +7718,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_flags <= \$12 ;
   always @(posedge clk)
-    pe1_done_out <= \$23 ;
+    pe1_done_out <= \$27 ;
   always @(posedge clk)
     pe1_acc_out <= pe1_acc;
   always @(posedge clk)
@@ -7618,8 +7738,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign \$9  = $signed(\$8 ) + $signed(pe1_sum1_0);
   assign \$10  = pe1_valid8 & pe1_last8;
   assign \$12  = { 1'h0, pe1_relu8 } | \$11 ;
+  assign \$13  = step_valid & wp__en;
+  assign \$14  = rp__addr == wp__addr;
+  assign pe1_bank_collision = \$13  & \$14 ;
+  assign \$15  = pe1_valid6 & rwp__en;
+  assign \$16  = pe1_rq6 == wp__addr[7:0];
+  assign pe1_rq_collision = \$15  & \$16 ;
   always @(posedge clk)
-    pe1_valid1 <= \$13 ;
+    pe1_valid1 <= \$17 ;
   always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
@@ -7631,7 +7757,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$14 ;
+    pe1_valid2 <= \$18 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
   always @(posedge clk)
@@ -7643,7 +7769,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_requantize2 <= pe1_requantize1;
   always @(posedge clk)
-    pe1_valid3 <= \$15 ;
+    pe1_valid3 <= \$19 ;
   always @(posedge clk)
     pe1_first3 <= pe1_first2;
   always @(posedge clk)
@@ -7655,7 +7781,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_requantize3 <= pe1_requantize2;
   always @(posedge clk)
-    pe1_valid4 <= \$16 ;
+    pe1_valid4 <= \$20 ;
   always @(posedge clk)
     pe1_first4 <= pe1_first3;
   always @(posedge clk)
@@ -7667,7 +7793,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
-    pe1_valid5 <= \$17 ;
+    pe1_valid5 <= \$21 ;
   always @(posedge clk)
     pe1_first5 <= pe1_first4;
   always @(posedge clk)
@@ -7679,7 +7805,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
   always @(posedge clk)
-    pe1_valid6 <= \$18 ;
+    pe1_valid6 <= \$22 ;
   always @(posedge clk)
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
@@ -7691,29 +7817,11 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$19 ;
+    pe1_valid7 <= \$23 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
     pe1_last7 <= pe1_last6;
-  always @(posedge clk)
-    pe1_rq7 <= pe1_rq6;
-  always @(posedge clk)
-    pe1_relu7 <= pe1_relu6;
-  always @(posedge clk)
-    pe1_requantize7 <= pe1_requantize6;
-  always @(posedge clk)
-    pe1_valid8 <= \$20 ;
-  always @(posedge clk)
-    pe1_first8 <= pe1_first7;
-  always @(posedge clk)
-    pe1_last8 <= pe1_last7;
-  always @(posedge clk)
-    pe1_rq8 <= pe1_rq7;
-  always @(posedge clk)
-    pe1_relu8 <= pe1_relu7;
-  always @(posedge clk)
-    pe1_requantize8 <= pe1_requantize7;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc_out),
@@ -7721,86 +7829,86 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$1994$0 (pe1_flags_out),
-    .rq_ext6(\$25 ),
-    .rq_low6(\$24 ),
+    .\port$2031$0 (pe1_flags_out),
+    .rq_ext6(\$29 ),
+    .rq_low6(\$28 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$21  = pe1_acc;
+    \$24  = pe1_valid7;
+    if (rst) begin
+      \$24  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$25  = pe1_acc;
     if (pe1_valid8) begin
-      \$21  = \$9 [31:0];
+      \$25  = \$9 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$22  = \$10 ;
+    \$26  = \$10 ;
     if (rst) begin
-      \$22  = 1'h0;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$23  = pe1_done;
+    \$27  = pe1_done;
     if (rst) begin
-      \$23  = 1'h0;
+      \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$13  = step_valid;
-    if (rst) begin
-      \$13  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$14  = pe1_valid1;
-    if (rst) begin
-      \$14  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$15  = pe1_valid2;
-    if (rst) begin
-      \$15  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$16  = pe1_valid3;
-    if (rst) begin
-      \$16  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$17  = pe1_valid4;
+    \$17  = step_valid;
     if (rst) begin
       \$17  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$18  = pe1_valid5;
+    \$18  = pe1_valid1;
     if (rst) begin
       \$18  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$19  = pe1_valid6;
+    \$19  = pe1_valid2;
     if (rst) begin
       \$19  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$20  = pe1_valid7;
+    \$20  = pe1_valid3;
     if (rst) begin
       \$20  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$21  = pe1_valid4;
+    if (rst) begin
+      \$21  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$22  = pe1_valid5;
+    if (rst) begin
+      \$22  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$23  = pe1_valid6;
+    if (rst) begin
+      \$23  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -7821,15 +7929,15 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign i_relu = pe1_flags_out[0];
   assign i_requantize = pe1_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$25 , \$24  };
-  assign o_data = { \$25 , \$24  };
-  assign \port$2042$0  = \$24 ;
-  assign \port$2043$0  = \$25 ;
+  assign result = { \$29 , \$28  };
+  assign o_data = { \$29 , \$28  };
+  assign \port$2079$0  = \$28 ;
+  assign \port$2080$0  = \$29 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1994$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$2031$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8013,8 +8121,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1994$0 ;
-  wire [1:0] \port$1994$0 ;
+  input [1:0] \port$2031$0 ;
+  wire [1:0] \port$2031$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8221,9 +8329,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1994$0 [0];
+    rq_relu1 <= \port$2031$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1994$0 [1];
+    rq_req1 <= \port$2031$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8346,8 +8454,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1994$0 [0];
-  assign i_requantize = \port$1994$0 [1];
+  assign i_relu = \port$2031$0 [0];
+  assign i_requantize = \port$2031$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -7,71 +7,71 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire [4:0] \$100 ;
-  wire [32:0] \$1000 ;
-  reg \$1001 ;
-  reg [4:0] \$1002 ;
-  reg [9:0] \$1003 ;
-  reg [8:0] \$1004 ;
-  reg [8:0] \$1005 ;
-  reg \$1006 ;
-  reg [8:0] \$1007 ;
-  reg \$1008 ;
-  reg \$1009 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire [3:0] \$1002 ;
+  wire [4:0] \$1003 ;
+  wire [3:0] \$1004 ;
+  wire [4:0] \$1005 ;
+  wire \$1006 ;
+  wire [31:0] \$1007 ;
+  wire [32:0] \$1008 ;
+  wire [31:0] \$1009 ;
   wire \$101 ;
-  reg [8:0] \$1010 ;
-  reg [8:0] \$1011 ;
-  reg [9:0] \$1012 ;
-  reg [9:0] \$1013 ;
-  reg [8:0] \$1014 ;
-  reg \$1015 ;
-  reg \$1016 ;
-  reg \$1017 ;
-  reg [8:0] \$1018 ;
-  reg [7:0] \$1019 ;
+  wire [32:0] \$1010 ;
+  wire [31:0] \$1011 ;
+  wire [32:0] \$1012 ;
+  wire [6:0] \$1013 ;
+  wire [31:0] \$1014 ;
+  wire [32:0] \$1015 ;
+  wire [3:0] \$1016 ;
+  wire [31:0] \$1017 ;
+  wire [32:0] \$1018 ;
+  wire [31:0] \$1019 ;
   wire \$102 ;
-  reg [3:0] \$1020 ;
-  reg [8:0] \$1021 ;
-  reg [8:0] \$1022 ;
-  reg [9:0] \$1023 ;
-  reg [10:0] \$1024 ;
-  reg [8:0] \$1025 ;
-  reg [8:0] \$1026 ;
-  reg \$1027 ;
-  reg [8:0] \$1028 ;
-  reg [7:0] \$1029 ;
+  wire [32:0] \$1020 ;
+  wire [1:0] \$1021 ;
+  wire [31:0] \$1022 ;
+  wire [32:0] \$1023 ;
+  wire [31:0] \$1024 ;
+  wire [32:0] \$1025 ;
+  reg \$1026 ;
+  reg [4:0] \$1027 ;
+  reg [9:0] \$1028 ;
+  reg [8:0] \$1029 ;
   wire \$103 ;
   reg \$1030 ;
-  reg \$1031 ;
-  reg [8:0] \$1032 ;
-  reg [8:0] \$1033 ;
-  reg \$1034 ;
+  reg [8:0] \$1031 ;
+  reg \$1032 ;
+  reg \$1033 ;
+  reg [8:0] \$1034 ;
   reg \$1035 ;
   reg \$1036 ;
-  reg \$1037 ;
-  reg \$1038 ;
-  reg \$1039 ;
+  reg [8:0] \$1037 ;
+  reg [8:0] \$1038 ;
+  reg [9:0] \$1039 ;
   wire \$104 ;
-  reg \$1040 ;
-  reg \$1041 ;
+  reg [9:0] \$1040 ;
+  reg [8:0] \$1041 ;
   reg \$1042 ;
   reg \$1043 ;
   reg \$1044 ;
-  reg \$1045 ;
-  reg \$1046 ;
-  reg \$1047 ;
-  reg \$1048 ;
-  reg \$1049 ;
+  reg [8:0] \$1045 ;
+  reg [7:0] \$1046 ;
+  reg [3:0] \$1047 ;
+  reg [8:0] \$1048 ;
+  reg [8:0] \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
-  reg \$1051 ;
-  reg \$1052 ;
-  reg \$1053 ;
+  reg [9:0] \$1050 ;
+  reg [10:0] \$1051 ;
+  reg [8:0] \$1052 ;
+  reg [8:0] \$1053 ;
   reg \$1054 ;
-  reg \$1055 ;
-  reg \$1056 ;
-  reg [8:0] \$1057 ;
+  reg [8:0] \$1055 ;
+  reg [7:0] \$1056 ;
+  reg \$1057 ;
   reg \$1058 ;
-  reg \$1059 ;
+  reg [8:0] \$1059 ;
   wire \$106 ;
   reg [8:0] \$1060 ;
   reg \$1061 ;
@@ -81,73 +81,100 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1065 ;
   reg \$1066 ;
   reg \$1067 ;
-  reg [9:0] \$1068 ;
+  reg \$1068 ;
   reg \$1069 ;
   wire \$107 ;
   reg \$1070 ;
   reg \$1071 ;
-  reg [9:0] \$1072 ;
+  reg \$1072 ;
   reg \$1073 ;
   reg \$1074 ;
   reg \$1075 ;
-  reg [9:0] \$1076 ;
+  reg \$1076 ;
   reg \$1077 ;
   reg \$1078 ;
-  reg [8:0] \$1079 ;
+  reg \$1079 ;
   wire \$108 ;
   reg \$1080 ;
   reg \$1081 ;
-  reg [8:0] \$1082 ;
+  reg \$1082 ;
   reg \$1083 ;
-  reg \$1084 ;
-  reg [2:0] \$1085 ;
+  reg [8:0] \$1084 ;
+  reg \$1085 ;
   reg \$1086 ;
   reg [8:0] \$1087 ;
   reg \$1088 ;
   reg \$1089 ;
   wire \$109 ;
-  reg [2:0] \$1090 ;
+  reg \$1090 ;
   reg \$1091 ;
   reg \$1092 ;
-  reg [6:0] \$1093 ;
-  reg [31:0] \$1094 ;
-  reg [6:0] \$1095 ;
-  reg [31:0] \$1096 ;
-  reg [6:0] \$1097 ;
-  reg [31:0] \$1098 ;
-  reg [6:0] \$1099 ;
+  reg \$1093 ;
+  reg \$1094 ;
+  reg [9:0] \$1095 ;
+  reg \$1096 ;
+  reg \$1097 ;
+  reg \$1098 ;
+  reg [9:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [31:0] \$1100 ;
-  reg [6:0] \$1101 ;
-  reg [31:0] \$1102 ;
-  reg [6:0] \$1103 ;
-  reg [31:0] \$1104 ;
-  reg [6:0] \$1105 ;
-  reg [31:0] \$1106 ;
-  reg [6:0] \$1107 ;
-  reg [31:0] \$1108 ;
-  wire [7:0] \$1109 ;
+  reg \$1100 ;
+  reg \$1101 ;
+  reg \$1102 ;
+  reg [9:0] \$1103 ;
+  reg \$1104 ;
+  reg \$1105 ;
+  reg [8:0] \$1106 ;
+  reg \$1107 ;
+  reg \$1108 ;
+  reg [8:0] \$1109 ;
   wire \$111 ;
-  wire [23:0] \$1110 ;
-  wire [7:0] \$1111 ;
-  wire [23:0] \$1112 ;
-  wire [7:0] \$1113 ;
-  wire [23:0] \$1114 ;
-  wire [7:0] \$1115 ;
-  wire [23:0] \$1116 ;
-  wire [7:0] \$1117 ;
-  wire [23:0] \$1118 ;
-  wire [7:0] \$1119 ;
+  reg \$1110 ;
+  reg \$1111 ;
+  reg [2:0] \$1112 ;
+  reg \$1113 ;
+  reg [8:0] \$1114 ;
+  reg \$1115 ;
+  reg \$1116 ;
+  reg [2:0] \$1117 ;
+  reg \$1118 ;
+  reg \$1119 ;
   wire \$112 ;
-  wire [23:0] \$1120 ;
-  wire [7:0] \$1121 ;
-  wire [23:0] \$1122 ;
-  wire [7:0] \$1123 ;
-  wire [23:0] \$1124 ;
+  reg [6:0] \$1120 ;
+  reg [31:0] \$1121 ;
+  reg [6:0] \$1122 ;
+  reg [31:0] \$1123 ;
+  reg [6:0] \$1124 ;
+  reg [31:0] \$1125 ;
+  reg [6:0] \$1126 ;
+  reg [31:0] \$1127 ;
+  reg [6:0] \$1128 ;
+  reg [31:0] \$1129 ;
   wire \$113 ;
+  reg [6:0] \$1130 ;
+  reg [31:0] \$1131 ;
+  reg [6:0] \$1132 ;
+  reg [31:0] \$1133 ;
+  reg [6:0] \$1134 ;
+  reg [31:0] \$1135 ;
+  wire [7:0] \$1136 ;
+  wire [23:0] \$1137 ;
+  wire [7:0] \$1138 ;
+  wire [23:0] \$1139 ;
   wire \$114 ;
+  wire [7:0] \$1140 ;
+  wire [23:0] \$1141 ;
+  wire [7:0] \$1142 ;
+  wire [23:0] \$1143 ;
+  wire [7:0] \$1144 ;
+  wire [23:0] \$1145 ;
+  wire [7:0] \$1146 ;
+  wire [23:0] \$1147 ;
+  wire [7:0] \$1148 ;
+  wire [23:0] \$1149 ;
   wire \$115 ;
+  wire [7:0] \$1150 ;
+  wire [23:0] \$1151 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
@@ -250,22 +277,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire [8:0] \$208 ;
-  wire [6:0] \$209 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [9:0] \$210 ;
-  wire [5:0] \$211 ;
-  wire [10:0] \$212 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [8:0] \$217 ;
+  wire [6:0] \$218 ;
+  wire [9:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
+  wire [5:0] \$220 ;
+  wire [10:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
@@ -273,170 +300,170 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire [5:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [9:0] \$230 ;
-  wire [5:0] \$231 ;
-  wire [9:0] \$232 ;
-  wire [5:0] \$233 ;
-  wire [9:0] \$234 ;
-  wire [5:0] \$235 ;
-  wire [9:0] \$236 ;
-  wire [5:0] \$237 ;
-  wire [9:0] \$238 ;
-  wire [5:0] \$239 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire [5:0] \$238 ;
+  wire [9:0] \$239 ;
   wire \$24 ;
-  wire [9:0] \$240 ;
-  wire [5:0] \$241 ;
-  wire [9:0] \$242 ;
-  wire [5:0] \$243 ;
-  wire [9:0] \$244 ;
-  wire \$245 ;
-  wire [8:0] \$246 ;
-  wire [8:0] \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [5:0] \$240 ;
+  wire [9:0] \$241 ;
+  wire [5:0] \$242 ;
+  wire [9:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [9:0] \$245 ;
+  wire [5:0] \$246 ;
+  wire [9:0] \$247 ;
+  wire [5:0] \$248 ;
+  wire [9:0] \$249 ;
   wire \$25 ;
-  wire [3:0] \$250 ;
-  wire [4:0] \$251 ;
-  wire \$252 ;
-  wire [8:0] \$253 ;
-  wire [5:0] \$254 ;
-  wire [9:0] \$255 ;
+  wire [5:0] \$250 ;
+  wire [9:0] \$251 ;
+  wire [5:0] \$252 ;
+  wire [9:0] \$253 ;
+  wire \$254 ;
+  wire [8:0] \$255 ;
   wire [8:0] \$256 ;
-  wire [5:0] \$257 ;
-  wire [9:0] \$258 ;
-  wire [8:0] \$259 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire [3:0] \$259 ;
   wire \$26 ;
-  wire [5:0] \$260 ;
-  wire [9:0] \$261 ;
+  wire [4:0] \$260 ;
+  wire \$261 ;
   wire [8:0] \$262 ;
   wire [5:0] \$263 ;
   wire [9:0] \$264 ;
-  wire [8:0] \$265 ;
-  wire [5:0] \$266 ;
-  wire [9:0] \$267 ;
-  wire [8:0] \$268 ;
-  wire [5:0] \$269 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire [8:0] \$267 ;
+  wire [5:0] \$268 ;
+  wire [9:0] \$269 ;
   wire \$27 ;
-  wire [9:0] \$270 ;
-  wire [8:0] \$271 ;
-  wire [5:0] \$272 ;
-  wire [9:0] \$273 ;
-  wire [8:0] \$274 ;
-  wire [5:0] \$275 ;
-  wire [9:0] \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire [8:0] \$272 ;
+  wire [5:0] \$273 ;
+  wire [9:0] \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire [8:0] \$277 ;
+  wire [5:0] \$278 ;
+  wire [9:0] \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire [4:0] \$284 ;
-  wire [4:0] \$285 ;
-  wire [9:0] \$286 ;
-  wire [9:0] \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [8:0] \$282 ;
+  wire [5:0] \$283 ;
+  wire [9:0] \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire [8:0] \$287 ;
+  wire [5:0] \$288 ;
+  wire [9:0] \$289 ;
   wire \$29 ;
-  wire [9:0] \$290 ;
+  wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
+  wire [8:0] \$292 ;
+  wire [5:0] \$293 ;
   wire [9:0] \$294 ;
   wire \$295 ;
-  wire [8:0] \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire \$296 ;
+  wire [8:0] \$297 ;
+  wire [5:0] \$298 ;
+  wire [9:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [9:0] \$300 ;
-  wire [9:0] \$301 ;
+  wire \$300 ;
+  wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire [9:0] \$304 ;
-  wire [8:0] \$305 ;
+  wire \$304 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [4:0] \$309 ;
   wire \$31 ;
-  wire [9:0] \$310 ;
-  wire [11:0] \$311 ;
-  wire \$312 ;
+  wire [4:0] \$310 ;
+  wire [9:0] \$311 ;
+  wire [9:0] \$312 ;
   wire \$313 ;
-  wire [9:0] \$314 ;
+  wire \$314 ;
   wire [9:0] \$315 ;
   wire \$316 ;
-  wire [9:0] \$317 ;
-  wire [8:0] \$318 ;
+  wire \$317 ;
+  wire \$318 ;
   wire [9:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$321 ;
+  wire [8:0] \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire [8:0] \$325 ;
-  wire \$326 ;
+  wire [9:0] \$325 ;
+  wire [9:0] \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire [7:0] \$329 ;
+  wire [9:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
+  wire [8:0] \$330 ;
   wire \$331 ;
-  wire [8:0] \$332 ;
-  wire [5:0] \$333 ;
-  wire [9:0] \$334 ;
-  wire [8:0] \$335 ;
-  wire [5:0] \$336 ;
-  wire [9:0] \$337 ;
-  wire [9:0] \$338 ;
-  wire [8:0] \$339 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire [9:0] \$335 ;
+  wire [11:0] \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire [9:0] \$339 ;
   wire \$34 ;
-  wire [6:0] \$340 ;
-  wire [9:0] \$341 ;
-  wire [5:0] \$342 ;
-  wire [10:0] \$343 ;
-  wire \$344 ;
-  wire [8:0] \$345 ;
+  wire [9:0] \$340 ;
+  wire \$341 ;
+  wire [9:0] \$342 ;
+  wire [8:0] \$343 ;
+  wire [9:0] \$344 ;
+  wire \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire [8:0] \$351 ;
+  wire [8:0] \$350 ;
+  wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire \$354 ;
+  wire [7:0] \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire \$357 ;
-  wire [8:0] \$358 ;
+  wire [8:0] \$357 ;
+  wire [5:0] \$358 ;
   wire [9:0] \$359 ;
   wire \$36 ;
-  wire [9:0] \$360 ;
-  wire \$361 ;
-  wire [8:0] \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire [8:0] \$369 ;
+  wire [8:0] \$360 ;
+  wire [5:0] \$361 ;
+  wire [9:0] \$362 ;
+  wire [9:0] \$363 ;
+  wire [8:0] \$364 ;
+  wire [6:0] \$365 ;
+  wire [9:0] \$366 ;
+  wire [5:0] \$367 ;
+  wire [10:0] \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [9:0] \$370 ;
-  wire [9:0] \$371 ;
+  wire [8:0] \$370 ;
+  wire \$371 ;
   wire \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
+  wire [8:0] \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
@@ -444,11 +471,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
+  wire [8:0] \$383 ;
+  wire [9:0] \$384 ;
+  wire [9:0] \$385 ;
   wire \$386 ;
-  wire \$387 ;
+  wire [8:0] \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
@@ -456,9 +483,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
+  wire [8:0] \$394 ;
+  wire [9:0] \$395 ;
+  wire [9:0] \$396 ;
   wire \$397 ;
   wire \$398 ;
   wire \$399 ;
@@ -469,27 +496,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire [3:0] \$405 ;
+  wire \$405 ;
   wire \$406 ;
-  wire [3:0] \$407 ;
+  wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
-  wire [11:0] \$410 ;
+  wire \$410 ;
   wire \$411 ;
-  wire [11:0] \$412 ;
+  wire \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire [3:0] \$416 ;
+  wire \$416 ;
   wire \$417 ;
-  wire [3:0] \$418 ;
+  wire \$418 ;
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
-  wire [11:0] \$421 ;
+  wire \$421 ;
   wire \$422 ;
-  wire [11:0] \$423 ;
+  wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
@@ -497,26 +524,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire \$430 ;
+  wire [3:0] \$430 ;
   wire \$431 ;
-  wire \$432 ;
+  wire [3:0] \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire \$435 ;
+  wire [11:0] \$435 ;
   wire \$436 ;
-  wire \$437 ;
+  wire [11:0] \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire \$441 ;
+  wire [3:0] \$441 ;
   wire \$442 ;
-  wire \$443 ;
+  wire [3:0] \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  wire [11:0] \$446 ;
   wire \$447 ;
-  wire \$448 ;
+  wire [11:0] \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
@@ -546,27 +573,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  wire [3:0] \$475 ;
+  wire \$475 ;
   wire \$476 ;
-  wire [3:0] \$477 ;
+  wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [11:0] \$480 ;
+  wire \$480 ;
   wire \$481 ;
-  wire [11:0] \$482 ;
+  wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
-  wire [3:0] \$486 ;
+  wire \$486 ;
   wire \$487 ;
-  wire [3:0] \$488 ;
+  wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  wire [11:0] \$491 ;
+  wire \$491 ;
   wire \$492 ;
-  wire [11:0] \$493 ;
+  wire \$493 ;
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
@@ -575,26 +602,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
+  wire [3:0] \$500 ;
   wire \$501 ;
-  wire \$502 ;
+  wire [3:0] \$502 ;
   wire \$503 ;
   wire \$504 ;
-  wire \$505 ;
+  wire [11:0] \$505 ;
   wire \$506 ;
-  wire \$507 ;
+  wire [11:0] \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire \$511 ;
+  wire [3:0] \$511 ;
   wire \$512 ;
-  wire \$513 ;
+  wire [3:0] \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire \$516 ;
+  wire [11:0] \$516 ;
   wire \$517 ;
-  wire \$518 ;
+  wire [11:0] \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
@@ -628,27 +655,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire [3:0] \$549 ;
+  wire \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire [3:0] \$551 ;
+  wire \$551 ;
   wire \$552 ;
   wire \$553 ;
-  wire [11:0] \$554 ;
+  wire \$554 ;
   wire \$555 ;
-  wire [11:0] \$556 ;
+  wire \$556 ;
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
   wire \$56 ;
-  wire [3:0] \$560 ;
+  wire \$560 ;
   wire \$561 ;
-  wire [3:0] \$562 ;
+  wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire [11:0] \$565 ;
+  wire \$565 ;
   wire \$566 ;
-  wire [11:0] \$567 ;
+  wire \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire [9:0] \$57 ;
@@ -656,54 +683,54 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
-  wire \$574 ;
+  wire [3:0] \$574 ;
   wire \$575 ;
-  wire \$576 ;
+  wire [3:0] \$576 ;
   wire \$577 ;
   wire \$578 ;
-  wire \$579 ;
+  wire [11:0] \$579 ;
   wire [9:0] \$58 ;
   wire \$580 ;
-  wire \$581 ;
+  wire [11:0] \$581 ;
   wire \$582 ;
   wire \$583 ;
   wire \$584 ;
-  wire \$585 ;
+  wire [3:0] \$585 ;
   wire \$586 ;
-  wire \$587 ;
+  wire [3:0] \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire [9:0] \$59 ;
-  wire \$590 ;
+  wire [11:0] \$590 ;
   wire \$591 ;
-  wire \$592 ;
+  wire [11:0] \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
   wire \$596 ;
   wire \$597 ;
-  wire [3:0] \$598 ;
+  wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire [9:0] \$60 ;
-  wire [3:0] \$600 ;
+  wire \$600 ;
   wire \$601 ;
   wire \$602 ;
-  wire [11:0] \$603 ;
+  wire \$603 ;
   wire \$604 ;
-  wire [11:0] \$605 ;
+  wire \$605 ;
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
-  wire [3:0] \$609 ;
+  wire \$609 ;
   wire [9:0] \$61 ;
   wire \$610 ;
-  wire [3:0] \$611 ;
+  wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire [11:0] \$614 ;
+  wire \$614 ;
   wire \$615 ;
-  wire [11:0] \$616 ;
+  wire \$616 ;
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
@@ -711,27 +738,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire \$623 ;
+  wire [3:0] \$623 ;
   wire \$624 ;
-  wire \$625 ;
+  wire [3:0] \$625 ;
   wire \$626 ;
   wire \$627 ;
-  wire \$628 ;
+  wire [11:0] \$628 ;
   wire \$629 ;
   wire \$63 ;
-  wire \$630 ;
+  wire [11:0] \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire \$634 ;
+  wire [3:0] \$634 ;
   wire \$635 ;
-  wire \$636 ;
+  wire [3:0] \$636 ;
   wire \$637 ;
   wire \$638 ;
-  wire \$639 ;
+  wire [11:0] \$639 ;
   wire \$64 ;
   wire \$640 ;
-  wire \$641 ;
+  wire [11:0] \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
@@ -765,55 +792,55 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire [3:0] \$672 ;
+  wire \$672 ;
   wire \$673 ;
-  wire [3:0] \$674 ;
+  wire \$674 ;
   wire \$675 ;
   wire \$676 ;
-  wire [11:0] \$677 ;
+  wire \$677 ;
   wire \$678 ;
-  wire [11:0] \$679 ;
+  wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire [3:0] \$683 ;
+  wire \$683 ;
   wire \$684 ;
-  wire [3:0] \$685 ;
+  wire \$685 ;
   wire \$686 ;
   wire \$687 ;
-  wire [11:0] \$688 ;
+  wire \$688 ;
   wire \$689 ;
   wire \$69 ;
-  wire [11:0] \$690 ;
+  wire \$690 ;
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
   wire \$696 ;
-  wire \$697 ;
+  wire [3:0] \$697 ;
   wire \$698 ;
-  wire \$699 ;
+  wire [3:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire \$702 ;
+  wire [11:0] \$702 ;
   wire \$703 ;
-  wire \$704 ;
+  wire [11:0] \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire \$708 ;
+  wire [3:0] \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire \$710 ;
+  wire [3:0] \$710 ;
   wire \$711 ;
   wire \$712 ;
-  wire \$713 ;
+  wire [11:0] \$713 ;
   wire \$714 ;
-  wire \$715 ;
+  wire [11:0] \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
@@ -860,27 +887,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
-  wire [3:0] \$758 ;
+  wire \$758 ;
   wire \$759 ;
   wire [5:0] \$76 ;
-  wire [3:0] \$760 ;
+  wire \$760 ;
   wire \$761 ;
   wire \$762 ;
-  wire [11:0] \$763 ;
+  wire \$763 ;
   wire \$764 ;
-  wire [11:0] \$765 ;
+  wire \$765 ;
   wire \$766 ;
   wire \$767 ;
   wire \$768 ;
-  wire [3:0] \$769 ;
+  wire \$769 ;
   wire [9:0] \$77 ;
   wire \$770 ;
-  wire [3:0] \$771 ;
+  wire \$771 ;
   wire \$772 ;
   wire \$773 ;
-  wire [11:0] \$774 ;
+  wire \$774 ;
   wire \$775 ;
-  wire [11:0] \$776 ;
+  wire \$776 ;
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
@@ -888,28 +915,28 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
-  wire \$783 ;
+  wire [3:0] \$783 ;
   wire \$784 ;
-  wire \$785 ;
+  wire [3:0] \$785 ;
   wire \$786 ;
   wire \$787 ;
-  wire \$788 ;
+  wire [11:0] \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
+  wire [11:0] \$790 ;
   wire \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire \$794 ;
+  wire [3:0] \$794 ;
   wire \$795 ;
-  wire \$796 ;
+  wire [3:0] \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire \$799 ;
+  wire [11:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
-  wire \$801 ;
+  wire [11:0] \$801 ;
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
@@ -943,54 +970,54 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire [3:0] \$832 ;
+  wire \$832 ;
   wire \$833 ;
-  wire [3:0] \$834 ;
+  wire \$834 ;
   wire \$835 ;
   wire \$836 ;
-  wire [11:0] \$837 ;
+  wire \$837 ;
   wire \$838 ;
-  wire [11:0] \$839 ;
+  wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire [3:0] \$843 ;
+  wire \$843 ;
   wire \$844 ;
-  wire [3:0] \$845 ;
+  wire \$845 ;
   wire \$846 ;
   wire \$847 ;
-  wire [11:0] \$848 ;
+  wire \$848 ;
   wire \$849 ;
   wire \$85 ;
-  wire [11:0] \$850 ;
+  wire \$850 ;
   wire \$851 ;
   wire \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire \$857 ;
+  wire [3:0] \$857 ;
   wire \$858 ;
-  wire \$859 ;
+  wire [3:0] \$859 ;
   wire \$86 ;
   wire \$860 ;
   wire \$861 ;
-  wire \$862 ;
+  wire [11:0] \$862 ;
   wire \$863 ;
-  wire \$864 ;
+  wire [11:0] \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire \$868 ;
+  wire [3:0] \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
+  wire [3:0] \$870 ;
   wire \$871 ;
   wire \$872 ;
-  wire \$873 ;
+  wire [11:0] \$873 ;
   wire \$874 ;
-  wire \$875 ;
+  wire [11:0] \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
@@ -1004,12 +1031,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
-  wire [9:0] \$888 ;
-  wire [9:0] \$889 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [9:0] \$891 ;
-  wire [9:0] \$892 ;
+  wire \$891 ;
+  wire \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
@@ -1026,159 +1053,159 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
-  wire [9:0] \$907 ;
-  wire [9:0] \$908 ;
+  wire \$907 ;
+  wire \$908 ;
   wire \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire [10:0] \$911 ;
+  wire \$911 ;
   wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
+  wire [9:0] \$913 ;
+  wire [9:0] \$914 ;
   wire \$915 ;
-  wire \$916 ;
-  wire \$917 ;
+  wire [9:0] \$916 ;
+  wire [9:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire [9:0] \$922 ;
-  wire [9:0] \$923 ;
+  wire \$922 ;
+  wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
   wire \$927 ;
-  wire [9:0] \$928 ;
-  wire [9:0] \$929 ;
+  wire \$928 ;
+  wire \$929 ;
   wire \$93 ;
-  wire [9:0] \$930 ;
+  wire \$930 ;
   wire \$931 ;
   wire [9:0] \$932 ;
   wire [9:0] \$933 ;
-  wire [9:0] \$934 ;
+  wire \$934 ;
   wire \$935 ;
-  wire [9:0] \$936 ;
-  wire [9:0] \$937 ;
+  wire [10:0] \$936 ;
+  wire \$937 ;
   wire \$938 ;
-  wire [9:0] \$939 ;
+  wire \$939 ;
   wire [8:0] \$94 ;
-  wire [9:0] \$940 ;
+  wire \$940 ;
   wire \$941 ;
   wire \$942 ;
   wire \$943 ;
   wire \$944 ;
-  wire [10:0] \$945 ;
+  wire \$945 ;
   wire \$946 ;
-  wire [10:0] \$947 ;
-  wire [10:0] \$948 ;
+  wire [9:0] \$947 ;
+  wire [9:0] \$948 ;
   wire \$949 ;
   wire \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
+  wire [9:0] \$953 ;
+  wire [9:0] \$954 ;
+  wire [9:0] \$955 ;
   wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
+  wire [9:0] \$957 ;
+  wire [9:0] \$958 ;
+  wire [9:0] \$959 ;
   wire \$96 ;
-  wire [9:0] \$960 ;
-  wire \$961 ;
-  wire \$962 ;
+  wire \$960 ;
+  wire [9:0] \$961 ;
+  wire [9:0] \$962 ;
   wire \$963 ;
-  wire \$964 ;
+  wire [9:0] \$964 ;
   wire [9:0] \$965 ;
-  wire [9:0] \$966 ;
+  wire \$966 ;
   wire \$967 ;
-  wire [9:0] \$968 ;
+  wire \$968 ;
   wire \$969 ;
   wire \$97 ;
-  wire \$970 ;
+  wire [10:0] \$970 ;
   wire \$971 ;
-  wire \$972 ;
-  wire [9:0] \$973 ;
+  wire [10:0] \$972 ;
+  wire [10:0] \$973 ;
   wire \$974 ;
   wire \$975 ;
   wire \$976 ;
-  wire [3:0] \$977 ;
-  wire [4:0] \$978 ;
-  wire [3:0] \$979 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire [4:0] \$98 ;
-  wire [4:0] \$980 ;
+  wire \$980 ;
   wire \$981 ;
-  wire [31:0] \$982 ;
-  wire [32:0] \$983 ;
-  wire [31:0] \$984 ;
-  wire [32:0] \$985 ;
-  wire [31:0] \$986 ;
-  wire [32:0] \$987 ;
-  wire [6:0] \$988 ;
-  wire [31:0] \$989 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire [9:0] \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire [4:0] \$99 ;
-  wire [32:0] \$990 ;
-  wire [3:0] \$991 ;
-  wire [31:0] \$992 ;
-  wire [32:0] \$993 ;
-  wire [31:0] \$994 ;
-  wire [32:0] \$995 ;
-  wire [1:0] \$996 ;
-  wire [31:0] \$997 ;
-  wire [32:0] \$998 ;
-  wire [31:0] \$999 ;
+  wire [9:0] \$990 ;
+  wire [9:0] \$991 ;
+  wire \$992 ;
+  wire [9:0] \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire [9:0] \$998 ;
+  wire \$999 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$222 ;
-  wire [5:0] \$signature__addr$225 ;
-  wire [5:0] \$signature__addr$228 ;
-  wire [5:0] \$signature__addr$231 ;
-  wire [5:0] \$signature__addr$234 ;
-  wire [5:0] \$signature__addr$237 ;
-  wire [5:0] \$signature__addr$240 ;
-  wire [5:0] \$signature__addr$243 ;
-  wire [5:0] \$signature__addr$255 ;
-  wire [5:0] \$signature__addr$256 ;
   wire [5:0] \$signature__addr$257 ;
-  wire [5:0] \$signature__addr$258 ;
-  wire [5:0] \$signature__addr$259 ;
   wire [5:0] \$signature__addr$260 ;
-  wire [5:0] \$signature__addr$261 ;
-  wire [5:0] \$signature__addr$262 ;
+  wire [5:0] \$signature__addr$263 ;
+  wire [5:0] \$signature__addr$266 ;
+  wire [5:0] \$signature__addr$269 ;
+  wire [5:0] \$signature__addr$272 ;
+  wire [5:0] \$signature__addr$275 ;
+  wire [5:0] \$signature__addr$278 ;
+  wire [5:0] \$signature__addr$290 ;
+  wire [5:0] \$signature__addr$292 ;
+  wire [5:0] \$signature__addr$294 ;
+  wire [5:0] \$signature__addr$296 ;
+  wire [5:0] \$signature__addr$298 ;
+  wire [5:0] \$signature__addr$300 ;
+  wire [5:0] \$signature__addr$302 ;
+  wire [5:0] \$signature__addr$304 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$223 ;
-  wire [31:0] \$signature__data$226 ;
-  wire [31:0] \$signature__data$229 ;
-  wire [31:0] \$signature__data$232 ;
-  wire [31:0] \$signature__data$235 ;
-  wire [31:0] \$signature__data$238 ;
-  wire [31:0] \$signature__data$241 ;
-  wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$419 ;
-  wire [31:0] \$signature__data$420 ;
-  wire [31:0] \$signature__data$421 ;
-  wire [31:0] \$signature__data$422 ;
-  wire [31:0] \$signature__data$423 ;
-  wire [31:0] \$signature__data$424 ;
-  wire [31:0] \$signature__data$425 ;
-  wire [31:0] \$signature__data$426 ;
+  wire [31:0] \$signature__data$258 ;
+  wire [31:0] \$signature__data$261 ;
+  wire [31:0] \$signature__data$264 ;
+  wire [31:0] \$signature__data$267 ;
+  wire [31:0] \$signature__data$270 ;
+  wire [31:0] \$signature__data$273 ;
+  wire [31:0] \$signature__data$276 ;
+  wire [31:0] \$signature__data$279 ;
+  wire [31:0] \$signature__data$463 ;
+  wire [31:0] \$signature__data$464 ;
+  wire [31:0] \$signature__data$465 ;
+  wire [31:0] \$signature__data$466 ;
+  wire [31:0] \$signature__data$467 ;
+  wire [31:0] \$signature__data$468 ;
+  wire [31:0] \$signature__data$469 ;
+  wire [31:0] \$signature__data$470 ;
   wire \$signature__en ;
-  wire \$signature__en$221 ;
-  wire \$signature__en$224 ;
-  wire \$signature__en$227 ;
-  wire \$signature__en$230 ;
-  wire \$signature__en$233 ;
-  wire \$signature__en$236 ;
-  wire \$signature__en$239 ;
-  wire \$signature__en$242 ;
+  wire \$signature__en$256 ;
+  wire \$signature__en$259 ;
+  wire \$signature__en$262 ;
+  wire \$signature__en$265 ;
+  wire \$signature__en$268 ;
+  wire \$signature__en$271 ;
+  wire \$signature__en$274 ;
+  wire \$signature__en$277 ;
   wire [63:0] act;
-  wire [63:0] \act$196 ;
-  wire [63:0] \act$197 ;
-  wire [63:0] \act$198 ;
-  wire [63:0] \act$199 ;
-  wire [63:0] \act$200 ;
-  wire [63:0] \act$201 ;
-  wire [63:0] \act$202 ;
+  wire [63:0] \act$233 ;
+  wire [63:0] \act$234 ;
+  wire [63:0] \act$235 ;
+  wire [63:0] \act$236 ;
+  wire [63:0] \act$237 ;
+  wire [63:0] \act$238 ;
+  wire [63:0] \act$239 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1188,6 +1215,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [63:0] act_wp__data;
   wire [7:0] act_wp__en;
   wire act_write;
+  wire actbuf_collision;
   wire active;
   wire b_available;
   reg [8:0] b_bank_addr = 9'h000;
@@ -1201,31 +1229,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg b_last_group = 1'h0;
   reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
+  wire bank0_collision;
+  wire bank1_collision;
+  wire bank2_collision;
+  wire bank3_collision;
+  wire bank4_collision;
+  wire bank5_collision;
+  wire bank6_collision;
+  wire bank7_collision;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$25 ;
-  wire [8:0] \bank_waddr$31 ;
-  wire [8:0] \bank_waddr$37 ;
-  wire [8:0] \bank_waddr$43 ;
-  wire [8:0] \bank_waddr$49 ;
-  wire [8:0] \bank_waddr$55 ;
-  wire [8:0] \bank_waddr$61 ;
+  wire [8:0] \bank_waddr$57 ;
+  wire [8:0] \bank_waddr$63 ;
+  wire [8:0] \bank_waddr$69 ;
+  wire [8:0] \bank_waddr$75 ;
+  wire [8:0] \bank_waddr$81 ;
+  wire [8:0] \bank_waddr$87 ;
+  wire [8:0] \bank_waddr$93 ;
   wire [63:0] bank_wdata;
-  wire [63:0] \bank_wdata$26 ;
-  wire [63:0] \bank_wdata$32 ;
-  wire [63:0] \bank_wdata$38 ;
-  wire [63:0] \bank_wdata$44 ;
-  wire [63:0] \bank_wdata$50 ;
-  wire [63:0] \bank_wdata$56 ;
-  wire [63:0] \bank_wdata$62 ;
+  wire [63:0] \bank_wdata$58 ;
+  wire [63:0] \bank_wdata$64 ;
+  wire [63:0] \bank_wdata$70 ;
+  wire [63:0] \bank_wdata$76 ;
+  wire [63:0] \bank_wdata$82 ;
+  wire [63:0] \bank_wdata$88 ;
+  wire [63:0] \bank_wdata$94 ;
   wire bank_we;
-  wire \bank_we$24 ;
-  wire \bank_we$30 ;
-  wire \bank_we$36 ;
-  wire \bank_we$42 ;
-  wire \bank_we$48 ;
-  wire \bank_we$54 ;
-  wire \bank_we$60 ;
+  wire \bank_we$56 ;
+  wire \bank_we$62 ;
+  wire \bank_we$68 ;
+  wire \bank_we$74 ;
+  wire \bank_we$80 ;
+  wire \bank_we$86 ;
+  wire \bank_we$92 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1304,6 +1340,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_ok = 1'h0;
   wire in_release0;
   wire in_release1;
+  reg in_release_r0 = 1'h0;
+  reg in_release_r1 = 1'h0;
   wire [5:0] in_rp__addr;
   wire [63:0] in_rp__data;
   (* init = 1'h0 *)
@@ -1312,6 +1350,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [63:0] in_wp__data;
   wire [7:0] in_wp__en;
   reg in_wslot = 1'h0;
+  wire inbuf_collision;
   reg [6:0] inc_act_reads = 7'h00;
   reg [6:0] inc_act_writes = 7'h00;
   reg [6:0] inc_bank_reads = 7'h00;
@@ -1361,6 +1400,30 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg out_pending0 = 1'h0;
   reg out_pending1 = 1'h0;
   wire out_write;
+  wire outbuf0_collision;
+  wire outbuf1_collision;
+  wire outbuf2_collision;
+  wire outbuf3_collision;
+  wire outbuf4_collision;
+  wire outbuf5_collision;
+  wire outbuf6_collision;
+  wire outbuf7_collision;
+  wire pe0_bank_collision;
+  wire pe0_rq_collision;
+  wire pe1_bank_collision;
+  wire pe1_rq_collision;
+  wire pe2_bank_collision;
+  wire pe2_rq_collision;
+  wire pe3_bank_collision;
+  wire pe3_rq_collision;
+  wire pe4_bank_collision;
+  wire pe4_rq_collision;
+  wire pe5_bank_collision;
+  wire pe5_rq_collision;
+  wire pe6_bank_collision;
+  wire pe6_rq_collision;
+  wire pe7_bank_collision;
+  wire pe7_rq_collision;
   reg [8:0] prev_groups = 9'h000;
   reg [8:0] prev_out = 9'h000;
   wire [32:0] r_data;
@@ -1376,38 +1439,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$213 ;
-  wire [31:0] \result$214 ;
-  wire [31:0] \result$215 ;
-  wire [31:0] \result$216 ;
-  wire [31:0] \result$217 ;
-  wire [31:0] \result$218 ;
-  wire [31:0] \result$219 ;
+  wire [31:0] \result$249 ;
+  wire [31:0] \result$250 ;
+  wire [31:0] \result$251 ;
+  wire [31:0] \result$252 ;
+  wire [31:0] \result$253 ;
+  wire [31:0] \result$254 ;
+  wire [31:0] \result$255 ;
+  wire rq0_collision;
+  wire rq1_collision;
+  wire rq2_collision;
+  wire rq3_collision;
+  wire rq4_collision;
+  wire rq5_collision;
+  wire rq6_collision;
+  wire rq7_collision;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$28 ;
-  wire [7:0] \rq_waddr$34 ;
-  wire [7:0] \rq_waddr$40 ;
-  wire [7:0] \rq_waddr$46 ;
-  wire [7:0] \rq_waddr$52 ;
-  wire [7:0] \rq_waddr$58 ;
-  wire [7:0] \rq_waddr$64 ;
+  wire [7:0] \rq_waddr$60 ;
+  wire [7:0] \rq_waddr$66 ;
+  wire [7:0] \rq_waddr$72 ;
+  wire [7:0] \rq_waddr$78 ;
+  wire [7:0] \rq_waddr$84 ;
+  wire [7:0] \rq_waddr$90 ;
+  wire [7:0] \rq_waddr$96 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$29 ;
-  wire [53:0] \rq_wdata$35 ;
-  wire [53:0] \rq_wdata$41 ;
-  wire [53:0] \rq_wdata$47 ;
-  wire [53:0] \rq_wdata$53 ;
-  wire [53:0] \rq_wdata$59 ;
-  wire [53:0] \rq_wdata$65 ;
+  wire [53:0] \rq_wdata$61 ;
+  wire [53:0] \rq_wdata$67 ;
+  wire [53:0] \rq_wdata$73 ;
+  wire [53:0] \rq_wdata$79 ;
+  wire [53:0] \rq_wdata$85 ;
+  wire [53:0] \rq_wdata$91 ;
+  wire [53:0] \rq_wdata$97 ;
   wire rq_we;
-  wire \rq_we$27 ;
-  wire \rq_we$33 ;
-  wire \rq_we$39 ;
-  wire \rq_we$45 ;
-  wire \rq_we$51 ;
-  wire \rq_we$57 ;
-  wire \rq_we$63 ;
+  wire \rq_we$59 ;
+  wire \rq_we$65 ;
+  wire \rq_we$71 ;
+  wire \rq_we$77 ;
+  wire \rq_we$83 ;
+  wire \rq_we$89 ;
+  wire \rq_we$95 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1419,130 +1490,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$125 ;
+  wire [8:0] \step_addr$157 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$137 ;
+  wire [8:0] \step_addr$169 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$144 ;
+  wire [8:0] \step_addr$176 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$151 ;
+  wire [8:0] \step_addr$183 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$158 ;
+  wire [8:0] \step_addr$190 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$165 ;
+  wire [8:0] \step_addr$197 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$172 ;
+  wire [8:0] \step_addr$204 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$179 ;
+  wire [8:0] \step_addr$211 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$127 ;
-  (* init = 1'h0 *)
-  wire \step_first$138 ;
-  (* init = 1'h0 *)
-  wire \step_first$145 ;
-  (* init = 1'h0 *)
-  wire \step_first$152 ;
-  (* init = 1'h0 *)
   wire \step_first$159 ;
   (* init = 1'h0 *)
-  wire \step_first$166 ;
+  wire \step_first$170 ;
   (* init = 1'h0 *)
-  wire \step_first$173 ;
+  wire \step_first$177 ;
   (* init = 1'h0 *)
-  wire \step_first$180 ;
+  wire \step_first$184 ;
+  (* init = 1'h0 *)
+  wire \step_first$191 ;
+  (* init = 1'h0 *)
+  wire \step_first$198 ;
+  (* init = 1'h0 *)
+  wire \step_first$205 ;
+  (* init = 1'h0 *)
+  wire \step_first$212 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$129 ;
+  wire \step_last$161 ;
   (* init = 1'h0 *)
-  wire \step_last$139 ;
+  wire \step_last$171 ;
   (* init = 1'h0 *)
-  wire \step_last$146 ;
+  wire \step_last$178 ;
   (* init = 1'h0 *)
-  wire \step_last$153 ;
+  wire \step_last$185 ;
   (* init = 1'h0 *)
-  wire \step_last$160 ;
+  wire \step_last$192 ;
   (* init = 1'h0 *)
-  wire \step_last$167 ;
+  wire \step_last$199 ;
   (* init = 1'h0 *)
-  wire \step_last$174 ;
+  wire \step_last$206 ;
   (* init = 1'h0 *)
-  wire \step_last$181 ;
+  wire \step_last$213 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$133 ;
+  wire \step_relu$165 ;
   (* init = 1'h0 *)
-  wire \step_relu$141 ;
+  wire \step_relu$173 ;
   (* init = 1'h0 *)
-  wire \step_relu$148 ;
+  wire \step_relu$180 ;
   (* init = 1'h0 *)
-  wire \step_relu$155 ;
+  wire \step_relu$187 ;
   (* init = 1'h0 *)
-  wire \step_relu$162 ;
+  wire \step_relu$194 ;
   (* init = 1'h0 *)
-  wire \step_relu$169 ;
+  wire \step_relu$201 ;
   (* init = 1'h0 *)
-  wire \step_relu$176 ;
+  wire \step_relu$208 ;
   (* init = 1'h0 *)
-  wire \step_relu$183 ;
+  wire \step_relu$215 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$135 ;
+  wire \step_requantize$167 ;
   (* init = 1'h0 *)
-  wire \step_requantize$142 ;
+  wire \step_requantize$174 ;
   (* init = 1'h0 *)
-  wire \step_requantize$149 ;
+  wire \step_requantize$181 ;
   (* init = 1'h0 *)
-  wire \step_requantize$156 ;
+  wire \step_requantize$188 ;
   (* init = 1'h0 *)
-  wire \step_requantize$163 ;
+  wire \step_requantize$195 ;
   (* init = 1'h0 *)
-  wire \step_requantize$170 ;
+  wire \step_requantize$202 ;
   (* init = 1'h0 *)
-  wire \step_requantize$177 ;
+  wire \step_requantize$209 ;
   (* init = 1'h0 *)
-  wire \step_requantize$184 ;
+  wire \step_requantize$216 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$131 ;
+  wire [7:0] \step_rq$163 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$140 ;
+  wire [7:0] \step_rq$172 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$147 ;
+  wire [7:0] \step_rq$179 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$154 ;
+  wire [7:0] \step_rq$186 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$161 ;
+  wire [7:0] \step_rq$193 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$168 ;
+  wire [7:0] \step_rq$200 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$175 ;
+  wire [7:0] \step_rq$207 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$182 ;
+  wire [7:0] \step_rq$214 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$123 ;
+  wire \step_valid$155 ;
   (* init = 1'h0 *)
-  wire \step_valid$136 ;
+  wire \step_valid$168 ;
   (* init = 1'h0 *)
-  wire \step_valid$143 ;
+  wire \step_valid$175 ;
   (* init = 1'h0 *)
-  wire \step_valid$150 ;
+  wire \step_valid$182 ;
   (* init = 1'h0 *)
-  wire \step_valid$157 ;
+  wire \step_valid$189 ;
   (* init = 1'h0 *)
-  wire \step_valid$164 ;
+  wire \step_valid$196 ;
   (* init = 1'h0 *)
-  wire \step_valid$171 ;
+  wire \step_valid$203 ;
   (* init = 1'h0 *)
-  wire \step_valid$178 ;
+  wire \step_valid$210 ;
   wire [2:0] swp__addr;
   wire [30:0] swp__data;
   wire swp__en;
@@ -1645,6 +1716,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid8 = 1'h0;
   reg wb_valid9 = 1'h0;
   reg wr_buf = 1'h0;
+  (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [63:0] actbuf [127:0];
   initial begin
@@ -1778,8 +1850,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$214 )
-      actbuf[\$212 [6:0]] <= { \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113 , \$1111 , \$1109  };
+    if (\$223 )
+      actbuf[\$221 [6:0]] <= { \$1150 , \$1148 , \$1146 , \$1144 , \$1142 , \$1140 , \$1138 , \$1136  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1822,6 +1894,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign nxt_rp__data = descriptors[\$100 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
+  (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [63:0] inbuf [63:0];
   initial begin
@@ -1901,6 +1974,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
   end
   assign in_rp__data = _1_;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf0 [63:0];
   initial begin
     outbuf0[0] = 32'd0;
@@ -1970,13 +2044,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$230 [5:0]] <= { \$1110 , \$1109  };
+      outbuf0[\$239 [5:0]] <= { \$1137 , \$1136  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$255 [5:0]];
+    _2_ <= outbuf0[\$264 [5:0]];
   end
-  assign \$signature__data$419  = _2_;
+  assign \$signature__data$463  = _2_;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
     outbuf1[0] = 32'd0;
@@ -2046,13 +2121,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$232 [5:0]] <= { \$1112 , \$1111  };
+      outbuf1[\$241 [5:0]] <= { \$1139 , \$1138  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$258 [5:0]];
+    _3_ <= outbuf1[\$269 [5:0]];
   end
-  assign \$signature__data$420  = _3_;
+  assign \$signature__data$464  = _3_;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
     outbuf2[0] = 32'd0;
@@ -2122,13 +2198,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$234 [5:0]] <= { \$1114 , \$1113  };
+      outbuf2[\$243 [5:0]] <= { \$1141 , \$1140  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$261 [5:0]];
+    _4_ <= outbuf2[\$274 [5:0]];
   end
-  assign \$signature__data$421  = _4_;
+  assign \$signature__data$465  = _4_;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
     outbuf3[0] = 32'd0;
@@ -2198,13 +2275,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$236 [5:0]] <= { \$1116 , \$1115  };
+      outbuf3[\$245 [5:0]] <= { \$1143 , \$1142  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$264 [5:0]];
+    _5_ <= outbuf3[\$279 [5:0]];
   end
-  assign \$signature__data$422  = _5_;
+  assign \$signature__data$466  = _5_;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
     outbuf4[0] = 32'd0;
@@ -2274,13 +2352,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$238 [5:0]] <= { \$1118 , \$1117  };
+      outbuf4[\$247 [5:0]] <= { \$1145 , \$1144  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$267 [5:0]];
+    _6_ <= outbuf4[\$284 [5:0]];
   end
-  assign \$signature__data$423  = _6_;
+  assign \$signature__data$467  = _6_;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
     outbuf5[0] = 32'd0;
@@ -2350,13 +2429,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$240 [5:0]] <= { \$1120 , \$1119  };
+      outbuf5[\$249 [5:0]] <= { \$1147 , \$1146  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$270 [5:0]];
+    _7_ <= outbuf5[\$289 [5:0]];
   end
-  assign \$signature__data$424  = _7_;
+  assign \$signature__data$468  = _7_;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
     outbuf6[0] = 32'd0;
@@ -2426,13 +2506,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$242 [5:0]] <= { \$1122 , \$1121  };
+      outbuf6[\$251 [5:0]] <= { \$1149 , \$1148  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$273 [5:0]];
+    _8_ <= outbuf6[\$294 [5:0]];
   end
-  assign \$signature__data$425  = _8_;
+  assign \$signature__data$469  = _8_;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
     outbuf7[0] = 32'd0;
@@ -2502,13 +2583,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$244 [5:0]] <= { \$1124 , \$1123  };
+      outbuf7[\$253 [5:0]] <= { \$1151 , \$1150  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$276 [5:0]];
+    _9_ <= outbuf7[\$299 [5:0]];
   end
-  assign \$signature__data$426  = _9_;
+  assign \$signature__data$470  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2522,59 +2603,59 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$9  = load__payload[27:20] == 1'h1;
   assign \$10  = ld_fire & \$9 ;
   assign \$11  = ! load__payload[31:28];
-  assign \bank_we$24  = \$10  & \$11 ;
+  assign \bank_we$56  = \$10  & \$11 ;
   assign \$12  = load__payload[27:20] == 1'h1;
   assign \$13  = ld_fire & \$12 ;
   assign \$14  = load__payload[31:28] == 1'h1;
-  assign \rq_we$27  = \$13  & \$14 ;
+  assign \rq_we$59  = \$13  & \$14 ;
   assign \$15  = load__payload[27:20] == 2'h2;
   assign \$16  = ld_fire & \$15 ;
   assign \$17  = ! load__payload[31:28];
-  assign \bank_we$30  = \$16  & \$17 ;
+  assign \bank_we$62  = \$16  & \$17 ;
   assign \$18  = load__payload[27:20] == 2'h2;
   assign \$19  = ld_fire & \$18 ;
   assign \$20  = load__payload[31:28] == 1'h1;
-  assign \rq_we$33  = \$19  & \$20 ;
+  assign \rq_we$65  = \$19  & \$20 ;
   assign \$21  = load__payload[27:20] == 2'h3;
   assign \$22  = ld_fire & \$21 ;
   assign \$23  = ! load__payload[31:28];
-  assign \bank_we$36  = \$22  & \$23 ;
+  assign \bank_we$68  = \$22  & \$23 ;
   assign \$24  = load__payload[27:20] == 2'h3;
   assign \$25  = ld_fire & \$24 ;
   assign \$26  = load__payload[31:28] == 1'h1;
-  assign \rq_we$39  = \$25  & \$26 ;
+  assign \rq_we$71  = \$25  & \$26 ;
   assign \$27  = load__payload[27:20] == 3'h4;
   assign \$28  = ld_fire & \$27 ;
   assign \$29  = ! load__payload[31:28];
-  assign \bank_we$42  = \$28  & \$29 ;
+  assign \bank_we$74  = \$28  & \$29 ;
   assign \$30  = load__payload[27:20] == 3'h4;
   assign \$31  = ld_fire & \$30 ;
   assign \$32  = load__payload[31:28] == 1'h1;
-  assign \rq_we$45  = \$31  & \$32 ;
+  assign \rq_we$77  = \$31  & \$32 ;
   assign \$33  = load__payload[27:20] == 3'h5;
   assign \$34  = ld_fire & \$33 ;
   assign \$35  = ! load__payload[31:28];
-  assign \bank_we$48  = \$34  & \$35 ;
+  assign \bank_we$80  = \$34  & \$35 ;
   assign \$36  = load__payload[27:20] == 3'h5;
   assign \$37  = ld_fire & \$36 ;
   assign \$38  = load__payload[31:28] == 1'h1;
-  assign \rq_we$51  = \$37  & \$38 ;
+  assign \rq_we$83  = \$37  & \$38 ;
   assign \$39  = load__payload[27:20] == 3'h6;
   assign \$40  = ld_fire & \$39 ;
   assign \$41  = ! load__payload[31:28];
-  assign \bank_we$54  = \$40  & \$41 ;
+  assign \bank_we$86  = \$40  & \$41 ;
   assign \$42  = load__payload[27:20] == 3'h6;
   assign \$43  = ld_fire & \$42 ;
   assign \$44  = load__payload[31:28] == 1'h1;
-  assign \rq_we$57  = \$43  & \$44 ;
+  assign \rq_we$89  = \$43  & \$44 ;
   assign \$45  = load__payload[27:20] == 3'h7;
   assign \$46  = ld_fire & \$45 ;
   assign \$47  = ! load__payload[31:28];
-  assign \bank_we$60  = \$46  & \$47 ;
+  assign \bank_we$92  = \$46  & \$47 ;
   assign \$48  = load__payload[27:20] == 3'h7;
   assign \$49  = ld_fire & \$48 ;
   assign \$50  = load__payload[31:28] == 1'h1;
-  assign \rq_we$63  = \$49  & \$50 ;
+  assign \rq_we$95  = \$49  & \$50 ;
   assign \$51  = load__payload[31:28] == 2'h2;
   assign \$52  = ld_fire & \$51 ;
   assign \$53  = load__payload[19:0] < 4'h8;
@@ -2720,783 +2801,820 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$205  = ! b_fold;
   assign \$206  = \$204  & \$205 ;
   assign track_reset1 = \$201  | \$206 ;
+  assign \$207  = step_valid & step_from_input;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = step_in_addr[5:0] == \$77 [5:0];
+  assign inbuf_collision = \$209  & \$210 ;
+  assign \$211  = ~ step_from_input;
+  assign \$212  = step_valid & \$211 ;
+  assign \$214  = \$212  & \$213 ;
+  assign \$215  = step_act_addr[6:0] == \$221 [6:0];
+  assign actbuf_collision = \$214  & \$215 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$207  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$207 ;
+  assign \$216  = ~ wb_out17;
+  assign act_write = wb_valid17 & \$216 ;
   assign out_write = wb_valid17 & wb_out17;
-  assign \$209  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$210  = \$208  + \$209 ;
-  assign \$211  = wb_par17 ? 6'h20 : 6'h00;
-  assign \$212  = \$210  + \$211 ;
-  assign \$229  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$230  = wb_group17 + \$229 ;
-  assign \$231  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$232  = wb_group17 + \$231 ;
-  assign \$233  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$234  = wb_group17 + \$233 ;
-  assign \$235  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$236  = wb_group17 + \$235 ;
-  assign \$237  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$238  = wb_group17 + \$237 ;
-  assign \$239  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$240  = wb_group17 + \$239 ;
-  assign \$241  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$242  = wb_group17 + \$241 ;
-  assign \$243  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$244  = wb_group17 + \$243 ;
-  assign \$245  = drain_slot ? out_pending1 : out_pending0;
-  assign \$246  = drain_slot ? out_groups1 : out_groups0;
-  assign \$248  = \$246  > \$247 ;
-  assign \$249  = \$245  & \$248 ;
-  assign \$250  = w_level + drain_inflight;
-  assign \$251  = \$250  + drain_inflight2;
-  assign \$252  = \$251  < 3'h4;
-  assign drain_read = \$249  & \$252 ;
-  assign \$254  = drain_slot ? 6'h20 : 6'h00;
-  assign \$255  = \$253  + \$254 ;
-  assign \$257  = drain_slot ? 6'h20 : 6'h00;
-  assign \$258  = \$256  + \$257 ;
-  assign \$260  = drain_slot ? 6'h20 : 6'h00;
-  assign \$261  = \$259  + \$260 ;
+  assign \$218  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$219  = \$217  + \$218 ;
+  assign \$220  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$221  = \$219  + \$220 ;
+  assign \$238  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$239  = wb_group17 + \$238 ;
+  assign \$240  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$241  = wb_group17 + \$240 ;
+  assign \$242  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$243  = wb_group17 + \$242 ;
+  assign \$244  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$245  = wb_group17 + \$244 ;
+  assign \$246  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$247  = wb_group17 + \$246 ;
+  assign \$248  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$249  = wb_group17 + \$248 ;
+  assign \$250  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$251  = wb_group17 + \$250 ;
+  assign \$252  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$253  = wb_group17 + \$252 ;
+  assign \$254  = drain_slot ? out_pending1 : out_pending0;
+  assign \$255  = drain_slot ? out_groups1 : out_groups0;
+  assign \$257  = \$255  > \$256 ;
+  assign \$258  = \$254  & \$257 ;
+  assign \$259  = w_level + drain_inflight;
+  assign \$260  = \$259  + drain_inflight2;
+  assign \$261  = \$260  < 3'h4;
+  assign drain_read = \$258  & \$261 ;
   assign \$263  = drain_slot ? 6'h20 : 6'h00;
   assign \$264  = \$262  + \$263 ;
-  assign \$266  = drain_slot ? 6'h20 : 6'h00;
-  assign \$267  = \$265  + \$266 ;
-  assign \$269  = drain_slot ? 6'h20 : 6'h00;
-  assign \$270  = \$268  + \$269 ;
-  assign \$272  = drain_slot ? 6'h20 : 6'h00;
-  assign \$273  = \$271  + \$272 ;
-  assign \$275  = drain_slot ? 6'h20 : 6'h00;
-  assign \$276  = \$274  + \$275 ;
+  assign \$265  = drain_read & out_write;
+  assign \$266  = \$264 [5:0] == \$239 [5:0];
+  assign outbuf0_collision = \$265  & \$266 ;
+  assign \$268  = drain_slot ? 6'h20 : 6'h00;
+  assign \$269  = \$267  + \$268 ;
+  assign \$270  = drain_read & out_write;
+  assign \$271  = \$269 [5:0] == \$241 [5:0];
+  assign outbuf1_collision = \$270  & \$271 ;
+  assign \$273  = drain_slot ? 6'h20 : 6'h00;
+  assign \$274  = \$272  + \$273 ;
+  assign \$275  = drain_read & out_write;
+  assign \$276  = \$274 [5:0] == \$243 [5:0];
+  assign outbuf2_collision = \$275  & \$276 ;
+  assign \$278  = drain_slot ? 6'h20 : 6'h00;
+  assign \$279  = \$277  + \$278 ;
+  assign \$280  = drain_read & out_write;
+  assign \$281  = \$279 [5:0] == \$245 [5:0];
+  assign outbuf3_collision = \$280  & \$281 ;
+  assign \$283  = drain_slot ? 6'h20 : 6'h00;
+  assign \$284  = \$282  + \$283 ;
+  assign \$285  = drain_read & out_write;
+  assign \$286  = \$284 [5:0] == \$247 [5:0];
+  assign outbuf4_collision = \$285  & \$286 ;
+  assign \$288  = drain_slot ? 6'h20 : 6'h00;
+  assign \$289  = \$287  + \$288 ;
+  assign \$290  = drain_read & out_write;
+  assign \$291  = \$289 [5:0] == \$249 [5:0];
+  assign outbuf5_collision = \$290  & \$291 ;
+  assign \$293  = drain_slot ? 6'h20 : 6'h00;
+  assign \$294  = \$292  + \$293 ;
+  assign \$295  = drain_read & out_write;
+  assign \$296  = \$294 [5:0] == \$251 [5:0];
+  assign outbuf6_collision = \$295  & \$296 ;
+  assign \$298  = drain_slot ? 6'h20 : 6'h00;
+  assign \$299  = \$297  + \$298 ;
+  assign \$300  = drain_read & out_write;
+  assign \$301  = \$299 [5:0] == \$253 [5:0];
+  assign outbuf7_collision = \$300  & \$301 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$277  = load__payload[31:28] == 2'h3;
-  assign \$278  = ld_fire & \$277 ;
-  assign \$279  = ! load__payload[19:0];
-  assign \$280  = | load__payload[95:32];
-  assign \$281  = | load__payload[95:36];
-  assign \$282  = load__payload[35:32] > 4'h8;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = load__payload[35:32] - 1'h1;
-  assign \$285  = \$283  ? 5'h07 : \$284 ;
-  assign \$286  = d0_rp__data[8:0] - 1'h1;
-  assign \$288  = ! in_wslot;
-  assign \$289  = in_fire & \$288 ;
-  assign \$290  = in_beats0 + 1'h1;
-  assign \$291  = in_beats0 == in_folds_m1;
-  assign \$293  = in_fire & \$292 ;
-  assign \$294  = in_beats1 + 1'h1;
-  assign \$295  = in_beats1 == in_folds_m1;
-  assign \$296  = in_wslot ? in_beats1 : in_beats0;
-  assign \$297  = \$296  == in_folds_m1;
-  assign \$298  = in_fire & \$297 ;
-  assign \$299  = ~ in_wslot;
-  assign \$300  = d0_rp__data[17:9] + 3'h7;
-  assign \$302  = ~ loaded;
-  assign \$303  = \$100 [3:0] == last_layer;
-  assign \$304  = group + 1'h1;
-  assign \$305  = rq_addr + 1'h1;
-  assign \$306  = \$100 [3:0] == last_layer;
-  assign \$307  = ~ wr_buf;
-  assign \$308  = ~ ctx;
-  assign \$309  = ~ b_group_is_0;
-  assign \$310  = fold + 1'h1;
-  assign \$311  = fold_end_next + 4'h8;
-  assign \$312  = last_fold & last_group;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = bank_addr + 1'h1;
-  assign \$315  = b_bank_addr + 1'h1;
-  assign \$316  = ~ b_last_fold;
-  assign \$317  = b_group + 1'h1;
-  assign \$318  = b_rq_addr + 1'h1;
-  assign \$319  = b_fold + 1'h1;
-  assign \$320  = ~ clear_counters;
-  assign \$321  = ld_fire & \$320 ;
-  assign \$322  = issue_a & cur_is_last;
-  assign \$323  = group_is_0 & fold_is_0;
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = issue_b ? b_bank_addr : bank_addr;
-  assign \$326  = ! b_fold;
-  assign \$327  = issue_b ? \$326  : fold_is_0;
-  assign \$328  = issue_b ? b_last_fold : last_fold;
-  assign \$329  = issue_b ? b_rq_addr : rq_addr;
-  assign \$330  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$331  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$333  = ctx ? 6'h00 : 6'h20;
-  assign \$334  = \$332  + \$333 ;
-  assign \$336  = ctx ? 6'h20 : 6'h00;
-  assign \$337  = \$335  + \$336 ;
-  assign \$338  = issue_b ? \$334  : \$337 ;
-  assign \$340  = ctx ? 7'h40 : 7'h00;
-  assign \$341  = \$339  + \$340 ;
-  assign \$342  = wr_buf ? 6'h00 : 6'h20;
-  assign \$343  = \$341  + \$342 ;
-  assign \$344  = issue_b | layer_is_0;
-  assign \$345  = issue_b ? b_group : group;
-  assign \$346  = issue_b ? 1'h0 : wr_buf;
-  assign \$347  = ctx ^ issue_b;
-  assign \$348  = issue_a & cur_is_last;
-  assign \$349  = step_valid & step_last;
-  assign \$350  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$351  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$352  = ~ wb_out16;
-  assign \$353  = wb_valid16 & \$352 ;
-  assign \$354  = ! wb_ctx16;
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$357  = \$356  == wb_par16;
-  assign \$358  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$359  = \$358  + 1'h1;
-  assign \$360  = \$357  ? \$359  : 10'h001;
-  assign \$361  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$362  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$363  = ~ wb_out16;
-  assign \$364  = wb_valid16 & \$363 ;
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$368  = \$367  == wb_par16;
-  assign \$369  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$370  = \$369  + 1'h1;
-  assign \$371  = \$368  ? \$370  : 10'h001;
-  assign \$372  = ~ loaded;
-  assign \$373  = ctx ? in_release1 : in_release0;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = | in_beats1;
-  assign \$377  = in_fire & \$376 ;
-  assign \$378  = \$375  | \$377 ;
-  assign \$379  = | in_beats0;
-  assign \$380  = ! in_wslot;
-  assign \$381  = in_fire & \$380 ;
-  assign \$382  = \$379  | \$381 ;
-  assign \$383  = ctx ? \$378  : \$382 ;
-  assign \$384  = \$374  & \$383 ;
-  assign \$385  = ctx ? in_release0 : in_release1;
-  assign \$386  = ~ \$385 ;
-  assign \$387  = | in_beats0;
-  assign \$388  = ! in_wslot;
-  assign \$389  = in_fire & \$388 ;
-  assign \$390  = \$387  | \$389 ;
-  assign \$391  = | in_beats1;
-  assign \$393  = in_fire & \$392 ;
-  assign \$394  = \$391  | \$393 ;
-  assign \$395  = ctx ? \$390  : \$394 ;
-  assign \$396  = \$386  & \$395 ;
-  assign \$397  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$398  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$399  = ctx ? \$397  : \$398 ;
-  assign \$400  = ~ layer[0];
-  assign \$401  = \$399  == \$400 ;
-  assign \$402  = ctx ? track_reset1 : track_reset0;
-  assign \$403  = ~ \$402 ;
-  assign \$404  = \$401  & \$403 ;
-  assign \$406  = 4'h0 >= fold_end;
-  assign \$408  = 4'h0 >= prev_out;
-  assign \$409  = \$406  | \$408 ;
-  assign \$411  = \$410  >= fold_end;
-  assign \$413  = \$412  >= prev_out;
-  assign \$414  = \$411  | \$413 ;
-  assign \$415  = track_reset_r1 ? \$409  : \$414 ;
-  assign \$417  = 4'h0 >= fold_end;
-  assign \$419  = 4'h0 >= prev_out;
-  assign \$420  = \$417  | \$419 ;
-  assign \$422  = \$421  >= fold_end;
-  assign \$424  = \$423  >= prev_out;
-  assign \$425  = \$422  | \$424 ;
-  assign \$426  = track_reset_r0 ? \$420  : \$425 ;
-  assign \$427  = ctx ? \$415  : \$426 ;
-  assign \$428  = \$404  & \$427 ;
-  assign \$429  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$430  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$431  = ctx ? \$429  : \$430 ;
-  assign \$432  = ~ layer[0];
-  assign \$433  = \$431  == \$432 ;
-  assign \$434  = ctx ? track_reset1 : track_reset0;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = \$433  & \$435 ;
-  assign \$437  = ! prev_groups;
-  assign \$438  = wb_groups_ahead1 == prev_groups;
-  assign \$439  = track_reset_r1 ? \$437  : \$438 ;
-  assign \$440  = ! prev_groups;
-  assign \$441  = wb_groups_ahead0 == prev_groups;
-  assign \$442  = track_reset_r0 ? \$440  : \$441 ;
-  assign \$443  = ctx ? \$439  : \$442 ;
-  assign \$444  = \$436  & \$443 ;
-  assign \$445  = last_fold & last_group;
-  assign \$446  = \$445  & cur_is_last;
-  assign \$447  = | in_beats0;
-  assign \$448  = ! in_wslot;
-  assign \$449  = in_fire & \$448 ;
+  assign \$302  = load__payload[31:28] == 2'h3;
+  assign \$303  = ld_fire & \$302 ;
+  assign \$304  = ! load__payload[19:0];
+  assign \$305  = | load__payload[95:32];
+  assign \$306  = | load__payload[95:36];
+  assign \$307  = load__payload[35:32] > 4'h8;
+  assign \$308  = \$306  | \$307 ;
+  assign \$309  = load__payload[35:32] - 1'h1;
+  assign \$310  = \$308  ? 5'h07 : \$309 ;
+  assign \$311  = d0_rp__data[8:0] - 1'h1;
+  assign \$313  = ! in_wslot;
+  assign \$314  = in_fire & \$313 ;
+  assign \$315  = in_beats0 + 1'h1;
+  assign \$316  = in_beats0 == in_folds_m1;
+  assign \$318  = in_fire & \$317 ;
+  assign \$319  = in_beats1 + 1'h1;
+  assign \$320  = in_beats1 == in_folds_m1;
+  assign \$321  = in_wslot ? in_beats1 : in_beats0;
+  assign \$322  = \$321  == in_folds_m1;
+  assign \$323  = in_fire & \$322 ;
+  assign \$324  = ~ in_wslot;
+  assign \$325  = d0_rp__data[17:9] + 3'h7;
+  assign \$327  = ~ loaded;
+  assign \$328  = \$100 [3:0] == last_layer;
+  assign \$329  = group + 1'h1;
+  assign \$330  = rq_addr + 1'h1;
+  assign \$331  = \$100 [3:0] == last_layer;
+  assign \$332  = ~ wr_buf;
+  assign \$333  = ~ ctx;
+  assign \$334  = ~ b_group_is_0;
+  assign \$335  = fold + 1'h1;
+  assign \$336  = fold_end_next + 4'h8;
+  assign \$337  = last_fold & last_group;
+  assign \$338  = ~ \$337 ;
+  assign \$339  = bank_addr + 1'h1;
+  assign \$340  = b_bank_addr + 1'h1;
+  assign \$341  = ~ b_last_fold;
+  assign \$342  = b_group + 1'h1;
+  assign \$343  = b_rq_addr + 1'h1;
+  assign \$344  = b_fold + 1'h1;
+  assign \$345  = ~ clear_counters;
+  assign \$346  = ld_fire & \$345 ;
+  assign \$347  = issue_a & cur_is_last;
+  assign \$348  = group_is_0 & fold_is_0;
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = issue_b ? b_bank_addr : bank_addr;
+  assign \$351  = ! b_fold;
+  assign \$352  = issue_b ? \$351  : fold_is_0;
+  assign \$353  = issue_b ? b_last_fold : last_fold;
+  assign \$354  = issue_b ? b_rq_addr : rq_addr;
+  assign \$355  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$356  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$358  = ctx ? 6'h00 : 6'h20;
+  assign \$359  = \$357  + \$358 ;
+  assign \$361  = ctx ? 6'h20 : 6'h00;
+  assign \$362  = \$360  + \$361 ;
+  assign \$363  = issue_b ? \$359  : \$362 ;
+  assign \$365  = ctx ? 7'h40 : 7'h00;
+  assign \$366  = \$364  + \$365 ;
+  assign \$367  = wr_buf ? 6'h00 : 6'h20;
+  assign \$368  = \$366  + \$367 ;
+  assign \$369  = issue_b | layer_is_0;
+  assign \$370  = issue_b ? b_group : group;
+  assign \$371  = issue_b ? 1'h0 : wr_buf;
+  assign \$372  = ctx ^ issue_b;
+  assign \$373  = issue_a & cur_is_last;
+  assign \$374  = step_valid & step_last;
+  assign \$375  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$376  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$377  = ~ wb_out16;
+  assign \$378  = wb_valid16 & \$377 ;
+  assign \$379  = ! wb_ctx16;
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$382  = \$381  == wb_par16;
+  assign \$383  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$384  = \$383  + 1'h1;
+  assign \$385  = \$382  ? \$384  : 10'h001;
+  assign \$386  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$387  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$388  = ~ wb_out16;
+  assign \$389  = wb_valid16 & \$388 ;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$393  = \$392  == wb_par16;
+  assign \$394  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$395  = \$394  + 1'h1;
+  assign \$396  = \$393  ? \$395  : 10'h001;
+  assign \$397  = ~ loaded;
+  assign \$398  = ctx ? in_release1 : in_release0;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = | in_beats1;
+  assign \$402  = in_fire & \$401 ;
+  assign \$403  = \$400  | \$402 ;
+  assign \$404  = | in_beats0;
+  assign \$405  = ! in_wslot;
+  assign \$406  = in_fire & \$405 ;
+  assign \$407  = \$404  | \$406 ;
+  assign \$408  = ctx ? \$403  : \$407 ;
+  assign \$409  = \$399  & \$408 ;
+  assign \$410  = ctx ? in_release0 : in_release1;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = | in_beats0;
+  assign \$413  = ! in_wslot;
+  assign \$414  = in_fire & \$413 ;
+  assign \$415  = \$412  | \$414 ;
+  assign \$416  = | in_beats1;
+  assign \$418  = in_fire & \$417 ;
+  assign \$419  = \$416  | \$418 ;
+  assign \$420  = ctx ? \$415  : \$419 ;
+  assign \$421  = \$411  & \$420 ;
+  assign \$422  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$423  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$424  = ctx ? \$422  : \$423 ;
+  assign \$425  = ~ layer[0];
+  assign \$426  = \$424  == \$425 ;
+  assign \$427  = ctx ? track_reset1 : track_reset0;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$426  & \$428 ;
+  assign \$431  = 4'h0 >= fold_end;
+  assign \$433  = 4'h0 >= prev_out;
+  assign \$434  = \$431  | \$433 ;
+  assign \$436  = \$435  >= fold_end;
+  assign \$438  = \$437  >= prev_out;
+  assign \$439  = \$436  | \$438 ;
+  assign \$440  = track_reset_r1 ? \$434  : \$439 ;
+  assign \$442  = 4'h0 >= fold_end;
+  assign \$444  = 4'h0 >= prev_out;
+  assign \$445  = \$442  | \$444 ;
+  assign \$447  = \$446  >= fold_end;
+  assign \$449  = \$448  >= prev_out;
   assign \$450  = \$447  | \$449 ;
-  assign \$451  = | in_beats1;
-  assign \$453  = in_fire & \$452 ;
-  assign \$454  = \$451  | \$453 ;
-  assign \$455  = ctx ? \$450  : \$454 ;
-  assign \$456  = ~ layer_is_0;
-  assign \$457  = | in_beats1;
-  assign \$459  = in_fire & \$458 ;
-  assign \$460  = \$457  | \$459 ;
-  assign \$461  = | in_beats0;
-  assign \$462  = ! in_wslot;
-  assign \$463  = in_fire & \$462 ;
-  assign \$464  = \$461  | \$463 ;
-  assign \$465  = ctx ? \$460  : \$464 ;
-  assign \$466  = \$456  & \$465 ;
-  assign \$467  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$468  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$469  = ctx ? \$467  : \$468 ;
-  assign \$471  = ~ \$469 ;
-  assign \$472  = ctx ? track_reset0 : track_reset1;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = \$471  & \$473 ;
-  assign \$478  = 4'h0 >= d0_rp__data[17:9];
-  assign \$481  = \$480  >= 4'h8;
-  assign \$483  = \$482  >= d0_rp__data[17:9];
-  assign \$484  = \$481  | \$483 ;
-  assign \$485  = track_reset_r0 ? \$479  : \$484 ;
-  assign \$489  = 4'h0 >= d0_rp__data[17:9];
-  assign \$492  = \$491  >= 4'h8;
-  assign \$494  = \$493  >= d0_rp__data[17:9];
-  assign \$495  = \$492  | \$494 ;
-  assign \$496  = track_reset_r1 ? \$490  : \$495 ;
-  assign \$497  = ctx ? \$485  : \$496 ;
-  assign \$498  = \$474  & \$497 ;
-  assign \$499  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$500  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$501  = ctx ? \$499  : \$500 ;
-  assign \$503  = ~ \$501 ;
-  assign \$504  = ctx ? track_reset0 : track_reset1;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$503  & \$505 ;
-  assign \$507  = ! in_groups;
-  assign \$508  = wb_groups_ahead0 == in_groups;
-  assign \$509  = track_reset_r0 ? \$507  : \$508 ;
-  assign \$510  = ! in_groups;
-  assign \$511  = wb_groups_ahead1 == in_groups;
-  assign \$512  = track_reset_r1 ? \$510  : \$511 ;
-  assign \$513  = ctx ? \$509  : \$512 ;
-  assign \$514  = \$506  & \$513 ;
-  assign \$515  = layer_is_0 & last_group;
-  assign \$516  = ~ \$515 ;
-  assign \$517  = | in_beats1;
-  assign \$519  = in_fire & \$518 ;
+  assign \$451  = track_reset_r0 ? \$445  : \$450 ;
+  assign \$452  = ctx ? \$440  : \$451 ;
+  assign \$453  = \$429  & \$452 ;
+  assign \$454  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$455  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$456  = ctx ? \$454  : \$455 ;
+  assign \$457  = ~ layer[0];
+  assign \$458  = \$456  == \$457 ;
+  assign \$459  = ctx ? track_reset1 : track_reset0;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$458  & \$460 ;
+  assign \$462  = ! prev_groups;
+  assign \$463  = wb_groups_ahead1 == prev_groups;
+  assign \$464  = track_reset_r1 ? \$462  : \$463 ;
+  assign \$465  = ! prev_groups;
+  assign \$466  = wb_groups_ahead0 == prev_groups;
+  assign \$467  = track_reset_r0 ? \$465  : \$466 ;
+  assign \$468  = ctx ? \$464  : \$467 ;
+  assign \$469  = \$461  & \$468 ;
+  assign \$470  = last_fold & last_group;
+  assign \$471  = \$470  & cur_is_last;
+  assign \$472  = | in_beats0;
+  assign \$473  = ! in_wslot;
+  assign \$474  = in_fire & \$473 ;
+  assign \$475  = \$472  | \$474 ;
+  assign \$476  = | in_beats1;
+  assign \$478  = in_fire & \$477 ;
+  assign \$479  = \$476  | \$478 ;
+  assign \$480  = ctx ? \$475  : \$479 ;
+  assign \$481  = ~ layer_is_0;
+  assign \$482  = | in_beats1;
+  assign \$484  = in_fire & \$483 ;
+  assign \$485  = \$482  | \$484 ;
+  assign \$486  = | in_beats0;
+  assign \$487  = ! in_wslot;
+  assign \$488  = in_fire & \$487 ;
+  assign \$489  = \$486  | \$488 ;
+  assign \$490  = ctx ? \$485  : \$489 ;
+  assign \$491  = \$481  & \$490 ;
+  assign \$492  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$493  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$494  = ctx ? \$492  : \$493 ;
+  assign \$496  = ~ \$494 ;
+  assign \$497  = ctx ? track_reset0 : track_reset1;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$496  & \$498 ;
+  assign \$503  = 4'h0 >= d0_rp__data[17:9];
+  assign \$506  = \$505  >= 4'h8;
+  assign \$508  = \$507  >= d0_rp__data[17:9];
+  assign \$509  = \$506  | \$508 ;
+  assign \$510  = track_reset_r0 ? \$504  : \$509 ;
+  assign \$514  = 4'h0 >= d0_rp__data[17:9];
+  assign \$517  = \$516  >= 4'h8;
+  assign \$519  = \$518  >= d0_rp__data[17:9];
   assign \$520  = \$517  | \$519 ;
-  assign \$521  = | in_beats0;
-  assign \$522  = ! in_wslot;
-  assign \$523  = in_fire & \$522 ;
-  assign \$524  = \$521  | \$523 ;
-  assign \$525  = ctx ? \$520  : \$524 ;
-  assign \$526  = \$516  & \$525 ;
-  assign \$527  = in_beats0 > b_fold;
-  assign \$528  = ! in_wslot;
-  assign \$529  = in_fire & \$528 ;
-  assign \$530  = in_beats0 == b_fold;
-  assign \$531  = \$529  & \$530 ;
-  assign \$532  = \$527  | \$531 ;
-  assign \$533  = in_beats1 > b_fold;
-  assign \$535  = in_fire & \$534 ;
-  assign \$536  = in_beats1 == b_fold;
-  assign \$537  = \$535  & \$536 ;
-  assign \$538  = \$533  | \$537 ;
-  assign \$539  = ctx ? \$532  : \$538 ;
-  assign \$540  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$541  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$542  = ctx ? \$540  : \$541 ;
-  assign \$543  = ~ layer[0];
-  assign \$545  = \$542  == \$544 ;
-  assign \$546  = ctx ? track_reset1 : track_reset0;
-  assign \$547  = ~ \$546 ;
-  assign \$548  = \$545  & \$547 ;
-  assign \$552  = 4'h0 >= cur_out;
-  assign \$555  = \$554  >= 4'h8;
-  assign \$557  = \$556  >= cur_out;
-  assign \$558  = \$555  | \$557 ;
-  assign \$559  = track_reset_r1 ? \$553  : \$558 ;
-  assign \$563  = 4'h0 >= cur_out;
-  assign \$566  = \$565  >= 4'h8;
-  assign \$568  = \$567  >= cur_out;
-  assign \$569  = \$566  | \$568 ;
-  assign \$570  = track_reset_r0 ? \$564  : \$569 ;
-  assign \$571  = ctx ? \$559  : \$570 ;
-  assign \$572  = \$548  & \$571 ;
-  assign \$573  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$574  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$575  = ctx ? \$573  : \$574 ;
-  assign \$576  = ~ layer[0];
-  assign \$578  = \$575  == \$577 ;
-  assign \$579  = ctx ? track_reset1 : track_reset0;
-  assign \$580  = ~ \$579 ;
-  assign \$581  = \$578  & \$580 ;
-  assign \$582  = ! cur_groups;
-  assign \$583  = wb_groups_ahead1 == cur_groups;
-  assign \$584  = track_reset_r1 ? \$582  : \$583 ;
-  assign \$585  = ! cur_groups;
-  assign \$586  = wb_groups_ahead0 == cur_groups;
-  assign \$587  = track_reset_r0 ? \$585  : \$586 ;
-  assign \$588  = ctx ? \$584  : \$587 ;
-  assign \$589  = \$581  & \$588 ;
-  assign \$590  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$591  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$592  = ctx ? \$590  : \$591 ;
-  assign \$593  = ~ layer[0];
-  assign \$594  = \$592  == \$593 ;
-  assign \$595  = ctx ? track_reset1 : track_reset0;
-  assign \$596  = ~ \$595 ;
-  assign \$597  = \$594  & \$596 ;
-  assign \$599  = 4'h0 >= fold_end;
-  assign \$601  = 4'h0 >= prev_out;
-  assign \$602  = \$599  | \$601 ;
-  assign \$604  = \$603  >= fold_end;
-  assign \$606  = \$605  >= prev_out;
-  assign \$607  = \$604  | \$606 ;
-  assign \$608  = track_reset_r1 ? \$602  : \$607 ;
-  assign \$610  = 4'h0 >= fold_end;
-  assign \$612  = 4'h0 >= prev_out;
-  assign \$613  = \$610  | \$612 ;
-  assign \$615  = \$614  >= fold_end;
-  assign \$617  = \$616  >= prev_out;
-  assign \$618  = \$615  | \$617 ;
-  assign \$619  = track_reset_r0 ? \$613  : \$618 ;
-  assign \$620  = ctx ? \$608  : \$619 ;
-  assign \$621  = \$597  & \$620 ;
-  assign \$622  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$623  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$624  = ctx ? \$622  : \$623 ;
-  assign \$625  = ~ layer[0];
-  assign \$626  = \$624  == \$625 ;
-  assign \$627  = ctx ? track_reset1 : track_reset0;
-  assign \$628  = ~ \$627 ;
-  assign \$629  = \$626  & \$628 ;
-  assign \$630  = ! prev_groups;
-  assign \$631  = wb_groups_ahead1 == prev_groups;
-  assign \$632  = track_reset_r1 ? \$630  : \$631 ;
-  assign \$633  = ! prev_groups;
-  assign \$634  = wb_groups_ahead0 == prev_groups;
-  assign \$635  = track_reset_r0 ? \$633  : \$634 ;
-  assign \$636  = ctx ? \$632  : \$635 ;
-  assign \$637  = \$629  & \$636 ;
-  assign \$638  = in_beats1 > fold_plus1;
-  assign \$640  = in_fire & \$639 ;
-  assign \$641  = in_beats1 == fold_plus1;
-  assign \$642  = \$640  & \$641 ;
-  assign \$643  = \$638  | \$642 ;
-  assign \$644  = in_beats0 > fold_plus1;
-  assign \$645  = ! in_wslot;
-  assign \$646  = in_fire & \$645 ;
-  assign \$647  = in_beats0 == fold_plus1;
-  assign \$648  = \$646  & \$647 ;
-  assign \$649  = \$644  | \$648 ;
-  assign \$650  = ctx ? \$643  : \$649 ;
-  assign \$651  = in_beats0 > b_fold;
-  assign \$652  = ! in_wslot;
-  assign \$653  = in_fire & \$652 ;
-  assign \$654  = in_beats0 == b_fold;
-  assign \$655  = \$653  & \$654 ;
-  assign \$656  = \$651  | \$655 ;
-  assign \$657  = in_beats1 > b_fold;
-  assign \$659  = in_fire & \$658 ;
-  assign \$660  = in_beats1 == b_fold;
-  assign \$661  = \$659  & \$660 ;
-  assign \$662  = \$657  | \$661 ;
-  assign \$663  = ctx ? \$656  : \$662 ;
-  assign \$664  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$665  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$666  = ctx ? \$664  : \$665 ;
-  assign \$667  = ~ layer[0];
-  assign \$668  = \$666  == \$667 ;
-  assign \$669  = ctx ? track_reset1 : track_reset0;
-  assign \$670  = ~ \$669 ;
-  assign \$671  = \$668  & \$670 ;
-  assign \$673  = 4'h0 >= fold_end_next;
-  assign \$675  = 4'h0 >= prev_out;
-  assign \$676  = \$673  | \$675 ;
-  assign \$678  = \$677  >= fold_end_next;
-  assign \$680  = \$679  >= prev_out;
-  assign \$681  = \$678  | \$680 ;
-  assign \$682  = track_reset_r1 ? \$676  : \$681 ;
-  assign \$684  = 4'h0 >= fold_end_next;
-  assign \$686  = 4'h0 >= prev_out;
-  assign \$687  = \$684  | \$686 ;
-  assign \$689  = \$688  >= fold_end_next;
-  assign \$691  = \$690  >= prev_out;
-  assign \$692  = \$689  | \$691 ;
-  assign \$693  = track_reset_r0 ? \$687  : \$692 ;
-  assign \$694  = ctx ? \$682  : \$693 ;
-  assign \$695  = \$671  & \$694 ;
-  assign \$696  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$697  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$698  = ctx ? \$696  : \$697 ;
-  assign \$699  = ~ layer[0];
-  assign \$700  = \$698  == \$699 ;
-  assign \$701  = ctx ? track_reset1 : track_reset0;
-  assign \$702  = ~ \$701 ;
-  assign \$703  = \$700  & \$702 ;
-  assign \$704  = ! prev_groups;
-  assign \$705  = wb_groups_ahead1 == prev_groups;
-  assign \$706  = track_reset_r1 ? \$704  : \$705 ;
-  assign \$707  = ! prev_groups;
-  assign \$708  = wb_groups_ahead0 == prev_groups;
-  assign \$709  = track_reset_r0 ? \$707  : \$708 ;
-  assign \$710  = ctx ? \$706  : \$709 ;
-  assign \$711  = \$703  & \$710 ;
-  assign \$712  = in_beats1 > fold;
-  assign \$714  = in_fire & \$713 ;
-  assign \$715  = in_beats1 == fold;
-  assign \$716  = \$714  & \$715 ;
-  assign \$717  = \$712  | \$716 ;
-  assign \$718  = in_beats0 > fold;
-  assign \$719  = ! in_wslot;
-  assign \$720  = in_fire & \$719 ;
-  assign \$721  = in_beats0 == fold;
-  assign \$722  = \$720  & \$721 ;
-  assign \$723  = \$718  | \$722 ;
-  assign \$724  = ctx ? \$717  : \$723 ;
-  assign \$725  = ~ b_last_group;
-  assign \$726  = | in_beats0;
-  assign \$727  = ! in_wslot;
-  assign \$728  = in_fire & \$727 ;
-  assign \$729  = \$726  | \$728 ;
-  assign \$730  = | in_beats1;
-  assign \$732  = in_fire & \$731 ;
-  assign \$733  = \$730  | \$732 ;
-  assign \$734  = ctx ? \$729  : \$733 ;
-  assign \$735  = \$725  & \$734 ;
-  assign \$736  = in_beats0 > b_fold_plus1;
-  assign \$737  = ! in_wslot;
-  assign \$738  = in_fire & \$737 ;
-  assign \$739  = in_beats0 == b_fold_plus1;
-  assign \$740  = \$738  & \$739 ;
-  assign \$741  = \$736  | \$740 ;
-  assign \$742  = in_beats1 > b_fold_plus1;
-  assign \$744  = in_fire & \$743 ;
-  assign \$745  = in_beats1 == b_fold_plus1;
-  assign \$746  = \$744  & \$745 ;
-  assign \$747  = \$742  | \$746 ;
-  assign \$748  = ctx ? \$741  : \$747 ;
-  assign \$749  = b_last_fold ? \$735  : \$748 ;
-  assign \$750  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$751  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$752  = ctx ? \$750  : \$751 ;
-  assign \$753  = ~ layer[0];
-  assign \$754  = \$752  == \$753 ;
-  assign \$755  = ctx ? track_reset1 : track_reset0;
-  assign \$756  = ~ \$755 ;
-  assign \$757  = \$754  & \$756 ;
-  assign \$759  = 4'h0 >= fold_end;
-  assign \$761  = 4'h0 >= prev_out;
-  assign \$762  = \$759  | \$761 ;
-  assign \$764  = \$763  >= fold_end;
-  assign \$766  = \$765  >= prev_out;
-  assign \$767  = \$764  | \$766 ;
-  assign \$768  = track_reset_r1 ? \$762  : \$767 ;
-  assign \$770  = 4'h0 >= fold_end;
-  assign \$772  = 4'h0 >= prev_out;
-  assign \$773  = \$770  | \$772 ;
-  assign \$775  = \$774  >= fold_end;
-  assign \$777  = \$776  >= prev_out;
-  assign \$778  = \$775  | \$777 ;
-  assign \$779  = track_reset_r0 ? \$773  : \$778 ;
-  assign \$780  = ctx ? \$768  : \$779 ;
-  assign \$781  = \$757  & \$780 ;
-  assign \$782  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$783  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$784  = ctx ? \$782  : \$783 ;
-  assign \$785  = ~ layer[0];
-  assign \$786  = \$784  == \$785 ;
-  assign \$787  = ctx ? track_reset1 : track_reset0;
-  assign \$788  = ~ \$787 ;
-  assign \$789  = \$786  & \$788 ;
-  assign \$790  = ! prev_groups;
-  assign \$791  = wb_groups_ahead1 == prev_groups;
-  assign \$792  = track_reset_r1 ? \$790  : \$791 ;
-  assign \$793  = ! prev_groups;
-  assign \$794  = wb_groups_ahead0 == prev_groups;
-  assign \$795  = track_reset_r0 ? \$793  : \$794 ;
-  assign \$796  = ctx ? \$792  : \$795 ;
-  assign \$797  = \$789  & \$796 ;
-  assign \$798  = in_beats1 > fold;
-  assign \$800  = in_fire & \$799 ;
-  assign \$801  = in_beats1 == fold;
-  assign \$802  = \$800  & \$801 ;
-  assign \$803  = \$798  | \$802 ;
-  assign \$804  = in_beats0 > fold;
-  assign \$805  = ! in_wslot;
-  assign \$806  = in_fire & \$805 ;
-  assign \$807  = in_beats0 == fold;
-  assign \$808  = \$806  & \$807 ;
-  assign \$809  = \$804  | \$808 ;
-  assign \$810  = ctx ? \$803  : \$809 ;
-  assign \$811  = in_beats0 > b_fold;
-  assign \$812  = ! in_wslot;
-  assign \$813  = in_fire & \$812 ;
-  assign \$814  = in_beats0 == b_fold;
-  assign \$815  = \$813  & \$814 ;
-  assign \$816  = \$811  | \$815 ;
-  assign \$817  = in_beats1 > b_fold;
-  assign \$819  = in_fire & \$818 ;
-  assign \$820  = in_beats1 == b_fold;
-  assign \$821  = \$819  & \$820 ;
-  assign \$822  = \$817  | \$821 ;
-  assign \$823  = ctx ? \$816  : \$822 ;
-  assign \$824  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$825  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$826  = ctx ? \$824  : \$825 ;
-  assign \$827  = ~ layer[0];
-  assign \$828  = \$826  == \$827 ;
-  assign \$829  = ctx ? track_reset1 : track_reset0;
-  assign \$830  = ~ \$829 ;
-  assign \$831  = \$828  & \$830 ;
-  assign \$833  = 4'h0 >= fold_end;
-  assign \$835  = 4'h0 >= prev_out;
-  assign \$836  = \$833  | \$835 ;
-  assign \$838  = \$837  >= fold_end;
-  assign \$840  = \$839  >= prev_out;
-  assign \$841  = \$838  | \$840 ;
-  assign \$842  = track_reset_r1 ? \$836  : \$841 ;
-  assign \$844  = 4'h0 >= fold_end;
-  assign \$846  = 4'h0 >= prev_out;
-  assign \$847  = \$844  | \$846 ;
-  assign \$849  = \$848  >= fold_end;
-  assign \$851  = \$850  >= prev_out;
-  assign \$852  = \$849  | \$851 ;
-  assign \$853  = track_reset_r0 ? \$847  : \$852 ;
-  assign \$854  = ctx ? \$842  : \$853 ;
-  assign \$855  = \$831  & \$854 ;
-  assign \$856  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$857  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$858  = ctx ? \$856  : \$857 ;
-  assign \$859  = ~ layer[0];
-  assign \$860  = \$858  == \$859 ;
-  assign \$861  = ctx ? track_reset1 : track_reset0;
-  assign \$862  = ~ \$861 ;
-  assign \$863  = \$860  & \$862 ;
-  assign \$864  = ! prev_groups;
-  assign \$865  = wb_groups_ahead1 == prev_groups;
-  assign \$866  = track_reset_r1 ? \$864  : \$865 ;
-  assign \$867  = ! prev_groups;
-  assign \$868  = wb_groups_ahead0 == prev_groups;
-  assign \$869  = track_reset_r0 ? \$867  : \$868 ;
-  assign \$870  = ctx ? \$866  : \$869 ;
-  assign \$871  = \$863  & \$870 ;
-  assign \$872  = ~ loaded;
-  assign \$873  = last_fold & last_group;
-  assign \$874  = \$873  & cur_is_last;
-  assign \$875  = issue_a & \$874 ;
-  assign \$876  = \$872  | \$875 ;
-  assign \$877  = ~ issue_a;
-  assign \$878  = loaded & \$877 ;
-  assign \$879  = \$878  & issue_b;
-  assign \$880  = \$879  & b_last_fold;
-  assign \$881  = \$876  | \$880 ;
-  assign \$882  = ~ issue_a;
-  assign \$883  = loaded & \$882 ;
-  assign \$884  = \$883  & issue_b;
-  assign \$885  = | d0_rp__data[8:0];
-  assign \$886  = d0_rp__data[8:0] <= 4'h8;
-  assign \$887  = \$885  & \$886 ;
-  assign \$888  = d0_rp__data[8:0] - 1'h1;
-  assign \$890  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$889 );
-  assign \$891  = d0_rp__data[8:0] - 1'h1;
-  assign \$893  = b_fold == \$892 ;
-  assign \$894  = ~ loaded;
-  assign \$895  = issue_a & last_fold;
-  assign \$896  = \$895  & last_group;
-  assign \$897  = issue_a & last_fold;
-  assign \$898  = ~ b_done;
-  assign \$899  = cur_is_last & \$898 ;
-  assign \$900  = ~ b_group_is_0;
-  assign \$901  = \$899  & \$900 ;
-  assign \$902  = \$901  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$903  = ~ b_done;
-  assign \$904  = cur_is_last & \$903 ;
-  assign \$905  = ~ b_group_is_0;
-  assign \$906  = \$904  & \$905 ;
-  assign \$907  = b_group + 1'h1;
-  assign \$908  = \$906  ? \$907  : 10'h001;
-  assign \$909  = ! cur_folds_m1;
-  assign \$910  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$911  = group_plus1 + 1'h1;
-  assign \$912  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$913  = ~ loaded;
-  assign \$914  = last_fold & last_group;
-  assign \$915  = \$914  & cur_is_last;
-  assign \$916  = issue_a & \$915 ;
-  assign \$917  = \$913  | \$916 ;
-  assign \$918  = ~ issue_a;
-  assign \$919  = loaded & \$918 ;
-  assign \$920  = \$919  & issue_b;
-  assign \$921  = \$920  & b_last_fold;
-  assign \$922  = d0_rp__data[17:9] + 3'h7;
-  assign \$924  = ! \$923 ;
-  assign \$925  = | d0_rp__data[17:9];
-  assign \$926  = d0_rp__data[17:9] <= 4'h8;
-  assign \$927  = \$925  & \$926 ;
-  assign \$928  = b_group + 1'h1;
-  assign \$929  = d0_rp__data[17:9] + 3'h7;
-  assign \$931  = \$928  == \$930 ;
+  assign \$521  = track_reset_r1 ? \$515  : \$520 ;
+  assign \$522  = ctx ? \$510  : \$521 ;
+  assign \$523  = \$499  & \$522 ;
+  assign \$524  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$525  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$526  = ctx ? \$524  : \$525 ;
+  assign \$528  = ~ \$526 ;
+  assign \$529  = ctx ? track_reset0 : track_reset1;
+  assign \$530  = ~ \$529 ;
+  assign \$531  = \$528  & \$530 ;
+  assign \$532  = ! in_groups;
+  assign \$533  = wb_groups_ahead0 == in_groups;
+  assign \$534  = track_reset_r0 ? \$532  : \$533 ;
+  assign \$535  = ! in_groups;
+  assign \$536  = wb_groups_ahead1 == in_groups;
+  assign \$537  = track_reset_r1 ? \$535  : \$536 ;
+  assign \$538  = ctx ? \$534  : \$537 ;
+  assign \$539  = \$531  & \$538 ;
+  assign \$540  = layer_is_0 & last_group;
+  assign \$541  = ~ \$540 ;
+  assign \$542  = | in_beats1;
+  assign \$544  = in_fire & \$543 ;
+  assign \$545  = \$542  | \$544 ;
+  assign \$546  = | in_beats0;
+  assign \$547  = ! in_wslot;
+  assign \$548  = in_fire & \$547 ;
+  assign \$549  = \$546  | \$548 ;
+  assign \$550  = ctx ? \$545  : \$549 ;
+  assign \$551  = \$541  & \$550 ;
+  assign \$552  = in_beats0 > b_fold;
+  assign \$553  = ! in_wslot;
+  assign \$554  = in_fire & \$553 ;
+  assign \$555  = in_beats0 == b_fold;
+  assign \$556  = \$554  & \$555 ;
+  assign \$557  = \$552  | \$556 ;
+  assign \$558  = in_beats1 > b_fold;
+  assign \$560  = in_fire & \$559 ;
+  assign \$561  = in_beats1 == b_fold;
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = \$558  | \$562 ;
+  assign \$564  = ctx ? \$557  : \$563 ;
+  assign \$565  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$566  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$567  = ctx ? \$565  : \$566 ;
+  assign \$568  = ~ layer[0];
+  assign \$570  = \$567  == \$569 ;
+  assign \$571  = ctx ? track_reset1 : track_reset0;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = \$570  & \$572 ;
+  assign \$577  = 4'h0 >= cur_out;
+  assign \$580  = \$579  >= 4'h8;
+  assign \$582  = \$581  >= cur_out;
+  assign \$583  = \$580  | \$582 ;
+  assign \$584  = track_reset_r1 ? \$578  : \$583 ;
+  assign \$588  = 4'h0 >= cur_out;
+  assign \$591  = \$590  >= 4'h8;
+  assign \$593  = \$592  >= cur_out;
+  assign \$594  = \$591  | \$593 ;
+  assign \$595  = track_reset_r0 ? \$589  : \$594 ;
+  assign \$596  = ctx ? \$584  : \$595 ;
+  assign \$597  = \$573  & \$596 ;
+  assign \$598  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$599  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$600  = ctx ? \$598  : \$599 ;
+  assign \$601  = ~ layer[0];
+  assign \$603  = \$600  == \$602 ;
+  assign \$604  = ctx ? track_reset1 : track_reset0;
+  assign \$605  = ~ \$604 ;
+  assign \$606  = \$603  & \$605 ;
+  assign \$607  = ! cur_groups;
+  assign \$608  = wb_groups_ahead1 == cur_groups;
+  assign \$609  = track_reset_r1 ? \$607  : \$608 ;
+  assign \$610  = ! cur_groups;
+  assign \$611  = wb_groups_ahead0 == cur_groups;
+  assign \$612  = track_reset_r0 ? \$610  : \$611 ;
+  assign \$613  = ctx ? \$609  : \$612 ;
+  assign \$614  = \$606  & \$613 ;
+  assign \$615  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$616  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$617  = ctx ? \$615  : \$616 ;
+  assign \$618  = ~ layer[0];
+  assign \$619  = \$617  == \$618 ;
+  assign \$620  = ctx ? track_reset1 : track_reset0;
+  assign \$621  = ~ \$620 ;
+  assign \$622  = \$619  & \$621 ;
+  assign \$624  = 4'h0 >= fold_end;
+  assign \$626  = 4'h0 >= prev_out;
+  assign \$627  = \$624  | \$626 ;
+  assign \$629  = \$628  >= fold_end;
+  assign \$631  = \$630  >= prev_out;
+  assign \$632  = \$629  | \$631 ;
+  assign \$633  = track_reset_r1 ? \$627  : \$632 ;
+  assign \$635  = 4'h0 >= fold_end;
+  assign \$637  = 4'h0 >= prev_out;
+  assign \$638  = \$635  | \$637 ;
+  assign \$640  = \$639  >= fold_end;
+  assign \$642  = \$641  >= prev_out;
+  assign \$643  = \$640  | \$642 ;
+  assign \$644  = track_reset_r0 ? \$638  : \$643 ;
+  assign \$645  = ctx ? \$633  : \$644 ;
+  assign \$646  = \$622  & \$645 ;
+  assign \$647  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$648  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$649  = ctx ? \$647  : \$648 ;
+  assign \$650  = ~ layer[0];
+  assign \$651  = \$649  == \$650 ;
+  assign \$652  = ctx ? track_reset1 : track_reset0;
+  assign \$653  = ~ \$652 ;
+  assign \$654  = \$651  & \$653 ;
+  assign \$655  = ! prev_groups;
+  assign \$656  = wb_groups_ahead1 == prev_groups;
+  assign \$657  = track_reset_r1 ? \$655  : \$656 ;
+  assign \$658  = ! prev_groups;
+  assign \$659  = wb_groups_ahead0 == prev_groups;
+  assign \$660  = track_reset_r0 ? \$658  : \$659 ;
+  assign \$661  = ctx ? \$657  : \$660 ;
+  assign \$662  = \$654  & \$661 ;
+  assign \$663  = in_beats1 > fold_plus1;
+  assign \$665  = in_fire & \$664 ;
+  assign \$666  = in_beats1 == fold_plus1;
+  assign \$667  = \$665  & \$666 ;
+  assign \$668  = \$663  | \$667 ;
+  assign \$669  = in_beats0 > fold_plus1;
+  assign \$670  = ! in_wslot;
+  assign \$671  = in_fire & \$670 ;
+  assign \$672  = in_beats0 == fold_plus1;
+  assign \$673  = \$671  & \$672 ;
+  assign \$674  = \$669  | \$673 ;
+  assign \$675  = ctx ? \$668  : \$674 ;
+  assign \$676  = in_beats0 > b_fold;
+  assign \$677  = ! in_wslot;
+  assign \$678  = in_fire & \$677 ;
+  assign \$679  = in_beats0 == b_fold;
+  assign \$680  = \$678  & \$679 ;
+  assign \$681  = \$676  | \$680 ;
+  assign \$682  = in_beats1 > b_fold;
+  assign \$684  = in_fire & \$683 ;
+  assign \$685  = in_beats1 == b_fold;
+  assign \$686  = \$684  & \$685 ;
+  assign \$687  = \$682  | \$686 ;
+  assign \$688  = ctx ? \$681  : \$687 ;
+  assign \$689  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$690  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$691  = ctx ? \$689  : \$690 ;
+  assign \$692  = ~ layer[0];
+  assign \$693  = \$691  == \$692 ;
+  assign \$694  = ctx ? track_reset1 : track_reset0;
+  assign \$695  = ~ \$694 ;
+  assign \$696  = \$693  & \$695 ;
+  assign \$698  = 4'h0 >= fold_end_next;
+  assign \$700  = 4'h0 >= prev_out;
+  assign \$701  = \$698  | \$700 ;
+  assign \$703  = \$702  >= fold_end_next;
+  assign \$705  = \$704  >= prev_out;
+  assign \$706  = \$703  | \$705 ;
+  assign \$707  = track_reset_r1 ? \$701  : \$706 ;
+  assign \$709  = 4'h0 >= fold_end_next;
+  assign \$711  = 4'h0 >= prev_out;
+  assign \$712  = \$709  | \$711 ;
+  assign \$714  = \$713  >= fold_end_next;
+  assign \$716  = \$715  >= prev_out;
+  assign \$717  = \$714  | \$716 ;
+  assign \$718  = track_reset_r0 ? \$712  : \$717 ;
+  assign \$719  = ctx ? \$707  : \$718 ;
+  assign \$720  = \$696  & \$719 ;
+  assign \$721  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$722  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$723  = ctx ? \$721  : \$722 ;
+  assign \$724  = ~ layer[0];
+  assign \$725  = \$723  == \$724 ;
+  assign \$726  = ctx ? track_reset1 : track_reset0;
+  assign \$727  = ~ \$726 ;
+  assign \$728  = \$725  & \$727 ;
+  assign \$729  = ! prev_groups;
+  assign \$730  = wb_groups_ahead1 == prev_groups;
+  assign \$731  = track_reset_r1 ? \$729  : \$730 ;
+  assign \$732  = ! prev_groups;
+  assign \$733  = wb_groups_ahead0 == prev_groups;
+  assign \$734  = track_reset_r0 ? \$732  : \$733 ;
+  assign \$735  = ctx ? \$731  : \$734 ;
+  assign \$736  = \$728  & \$735 ;
+  assign \$737  = in_beats1 > fold;
+  assign \$739  = in_fire & \$738 ;
+  assign \$740  = in_beats1 == fold;
+  assign \$741  = \$739  & \$740 ;
+  assign \$742  = \$737  | \$741 ;
+  assign \$743  = in_beats0 > fold;
+  assign \$744  = ! in_wslot;
+  assign \$745  = in_fire & \$744 ;
+  assign \$746  = in_beats0 == fold;
+  assign \$747  = \$745  & \$746 ;
+  assign \$748  = \$743  | \$747 ;
+  assign \$749  = ctx ? \$742  : \$748 ;
+  assign \$750  = ~ b_last_group;
+  assign \$751  = | in_beats0;
+  assign \$752  = ! in_wslot;
+  assign \$753  = in_fire & \$752 ;
+  assign \$754  = \$751  | \$753 ;
+  assign \$755  = | in_beats1;
+  assign \$757  = in_fire & \$756 ;
+  assign \$758  = \$755  | \$757 ;
+  assign \$759  = ctx ? \$754  : \$758 ;
+  assign \$760  = \$750  & \$759 ;
+  assign \$761  = in_beats0 > b_fold_plus1;
+  assign \$762  = ! in_wslot;
+  assign \$763  = in_fire & \$762 ;
+  assign \$764  = in_beats0 == b_fold_plus1;
+  assign \$765  = \$763  & \$764 ;
+  assign \$766  = \$761  | \$765 ;
+  assign \$767  = in_beats1 > b_fold_plus1;
+  assign \$769  = in_fire & \$768 ;
+  assign \$770  = in_beats1 == b_fold_plus1;
+  assign \$771  = \$769  & \$770 ;
+  assign \$772  = \$767  | \$771 ;
+  assign \$773  = ctx ? \$766  : \$772 ;
+  assign \$774  = b_last_fold ? \$760  : \$773 ;
+  assign \$775  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$776  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$777  = ctx ? \$775  : \$776 ;
+  assign \$778  = ~ layer[0];
+  assign \$779  = \$777  == \$778 ;
+  assign \$780  = ctx ? track_reset1 : track_reset0;
+  assign \$781  = ~ \$780 ;
+  assign \$782  = \$779  & \$781 ;
+  assign \$784  = 4'h0 >= fold_end;
+  assign \$786  = 4'h0 >= prev_out;
+  assign \$787  = \$784  | \$786 ;
+  assign \$789  = \$788  >= fold_end;
+  assign \$791  = \$790  >= prev_out;
+  assign \$792  = \$789  | \$791 ;
+  assign \$793  = track_reset_r1 ? \$787  : \$792 ;
+  assign \$795  = 4'h0 >= fold_end;
+  assign \$797  = 4'h0 >= prev_out;
+  assign \$798  = \$795  | \$797 ;
+  assign \$800  = \$799  >= fold_end;
+  assign \$802  = \$801  >= prev_out;
+  assign \$803  = \$800  | \$802 ;
+  assign \$804  = track_reset_r0 ? \$798  : \$803 ;
+  assign \$805  = ctx ? \$793  : \$804 ;
+  assign \$806  = \$782  & \$805 ;
+  assign \$807  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$808  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$809  = ctx ? \$807  : \$808 ;
+  assign \$810  = ~ layer[0];
+  assign \$811  = \$809  == \$810 ;
+  assign \$812  = ctx ? track_reset1 : track_reset0;
+  assign \$813  = ~ \$812 ;
+  assign \$814  = \$811  & \$813 ;
+  assign \$815  = ! prev_groups;
+  assign \$816  = wb_groups_ahead1 == prev_groups;
+  assign \$817  = track_reset_r1 ? \$815  : \$816 ;
+  assign \$818  = ! prev_groups;
+  assign \$819  = wb_groups_ahead0 == prev_groups;
+  assign \$820  = track_reset_r0 ? \$818  : \$819 ;
+  assign \$821  = ctx ? \$817  : \$820 ;
+  assign \$822  = \$814  & \$821 ;
+  assign \$823  = in_beats1 > fold;
+  assign \$825  = in_fire & \$824 ;
+  assign \$826  = in_beats1 == fold;
+  assign \$827  = \$825  & \$826 ;
+  assign \$828  = \$823  | \$827 ;
+  assign \$829  = in_beats0 > fold;
+  assign \$830  = ! in_wslot;
+  assign \$831  = in_fire & \$830 ;
+  assign \$832  = in_beats0 == fold;
+  assign \$833  = \$831  & \$832 ;
+  assign \$834  = \$829  | \$833 ;
+  assign \$835  = ctx ? \$828  : \$834 ;
+  assign \$836  = in_beats0 > b_fold;
+  assign \$837  = ! in_wslot;
+  assign \$838  = in_fire & \$837 ;
+  assign \$839  = in_beats0 == b_fold;
+  assign \$840  = \$838  & \$839 ;
+  assign \$841  = \$836  | \$840 ;
+  assign \$842  = in_beats1 > b_fold;
+  assign \$844  = in_fire & \$843 ;
+  assign \$845  = in_beats1 == b_fold;
+  assign \$846  = \$844  & \$845 ;
+  assign \$847  = \$842  | \$846 ;
+  assign \$848  = ctx ? \$841  : \$847 ;
+  assign \$849  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$850  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$851  = ctx ? \$849  : \$850 ;
+  assign \$852  = ~ layer[0];
+  assign \$853  = \$851  == \$852 ;
+  assign \$854  = ctx ? track_reset1 : track_reset0;
+  assign \$855  = ~ \$854 ;
+  assign \$856  = \$853  & \$855 ;
+  assign \$858  = 4'h0 >= fold_end;
+  assign \$860  = 4'h0 >= prev_out;
+  assign \$861  = \$858  | \$860 ;
+  assign \$863  = \$862  >= fold_end;
+  assign \$865  = \$864  >= prev_out;
+  assign \$866  = \$863  | \$865 ;
+  assign \$867  = track_reset_r1 ? \$861  : \$866 ;
+  assign \$869  = 4'h0 >= fold_end;
+  assign \$871  = 4'h0 >= prev_out;
+  assign \$872  = \$869  | \$871 ;
+  assign \$874  = \$873  >= fold_end;
+  assign \$876  = \$875  >= prev_out;
+  assign \$877  = \$874  | \$876 ;
+  assign \$878  = track_reset_r0 ? \$872  : \$877 ;
+  assign \$879  = ctx ? \$867  : \$878 ;
+  assign \$880  = \$856  & \$879 ;
+  assign \$881  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$882  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$883  = ctx ? \$881  : \$882 ;
+  assign \$884  = ~ layer[0];
+  assign \$885  = \$883  == \$884 ;
+  assign \$886  = ctx ? track_reset1 : track_reset0;
+  assign \$887  = ~ \$886 ;
+  assign \$888  = \$885  & \$887 ;
+  assign \$889  = ! prev_groups;
+  assign \$890  = wb_groups_ahead1 == prev_groups;
+  assign \$891  = track_reset_r1 ? \$889  : \$890 ;
+  assign \$892  = ! prev_groups;
+  assign \$893  = wb_groups_ahead0 == prev_groups;
+  assign \$894  = track_reset_r0 ? \$892  : \$893 ;
+  assign \$895  = ctx ? \$891  : \$894 ;
+  assign \$896  = \$888  & \$895 ;
+  assign \$897  = ~ loaded;
+  assign \$898  = last_fold & last_group;
+  assign \$899  = \$898  & cur_is_last;
+  assign \$900  = issue_a & \$899 ;
+  assign \$901  = \$897  | \$900 ;
+  assign \$902  = ~ issue_a;
+  assign \$903  = loaded & \$902 ;
+  assign \$904  = \$903  & issue_b;
+  assign \$905  = \$904  & b_last_fold;
+  assign \$906  = \$901  | \$905 ;
+  assign \$907  = ~ issue_a;
+  assign \$908  = loaded & \$907 ;
+  assign \$909  = \$908  & issue_b;
+  assign \$910  = | d0_rp__data[8:0];
+  assign \$911  = d0_rp__data[8:0] <= 4'h8;
+  assign \$912  = \$910  & \$911 ;
+  assign \$913  = d0_rp__data[8:0] - 1'h1;
+  assign \$915  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$914 );
+  assign \$916  = d0_rp__data[8:0] - 1'h1;
+  assign \$918  = b_fold == \$917 ;
+  assign \$919  = ~ loaded;
+  assign \$920  = issue_a & last_fold;
+  assign \$921  = \$920  & last_group;
+  assign \$922  = issue_a & last_fold;
+  assign \$923  = ~ b_done;
+  assign \$924  = cur_is_last & \$923 ;
+  assign \$925  = ~ b_group_is_0;
+  assign \$926  = \$924  & \$925 ;
+  assign \$927  = \$926  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$928  = ~ b_done;
+  assign \$929  = cur_is_last & \$928 ;
+  assign \$930  = ~ b_group_is_0;
+  assign \$931  = \$929  & \$930 ;
   assign \$932  = b_group + 1'h1;
-  assign \$933  = d0_rp__data[17:9] - 1'h1;
-  assign \$935  = $signed({ 1'h0, \$932  }) == $signed(\$934 );
-  assign \$936  = d0_rp__data[17:9] + 3'h7;
-  assign \$938  = b_group == \$937 ;
-  assign \$939  = d0_rp__data[17:9] - 1'h1;
-  assign \$941  = b_group == \$940 ;
-  assign \$942  = ~ issue_a;
-  assign \$943  = loaded & \$942 ;
-  assign \$944  = \$943  & issue_b;
-  assign \$945  = b_fold_plus1 + 1'h1;
-  assign \$946  = ~ loaded;
-  assign \$947  = fold_plus1 + 1'h1;
-  assign \$948  = last_fold ? 11'h001 : \$947 ;
-  assign \$949  = last_fold & last_group;
-  assign \$950  = ~ b_done;
-  assign \$951  = cur_is_last & \$950 ;
-  assign \$952  = ~ b_done;
-  assign \$953  = cur_is_last & \$952 ;
-  assign \$954  = ~ b_group_is_0;
-  assign \$955  = \$953  & \$954 ;
-  assign \$956  = ! claim_ctx;
-  assign \$957  = claim_out & \$956 ;
-  assign \$958  = ! wb_ctx17;
-  assign \$959  = out_write & \$958 ;
-  assign \$960  = out_groups0 + 1'h1;
-  assign \$962  = claim_out & \$961 ;
-  assign \$964  = out_write & \$963 ;
-  assign \$965  = out_groups1 + 1'h1;
-  assign \$966  = out_n - 1'h1;
-  assign \$967  = drain_elem == \$966 ;
-  assign \$968  = out_n - 1'h1;
-  assign \$969  = drain_elem == \$968 ;
-  assign \$970  = ~ drain_slot;
-  assign \$971  = ! drain_slot;
-  assign \$973  = drain_elem + 1'h1;
-  assign \$974  = ~ release_slot;
-  assign \$975  = ! release_slot;
-  assign \$977  = in_flight + vector_start;
-  assign \$978  = \$977  - done;
-  assign \$979  = in_flight + vector_start;
-  assign \$980  = \$979  - done;
-  assign \$981  = | \$980 ;
-  assign \$982  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$983  = \$982  + inc_busy;
-  assign \$984  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$985  = \$984  + inc_stall_input;
-  assign \$986  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$987  = \$986  + inc_stall_output;
-  assign \$988  = issue ? 7'h40 : 7'h00;
-  assign \$989  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$990  = \$989  + inc_mac_ops;
-  assign \$991  = issue ? 4'h8 : 4'h0;
-  assign \$992  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$993  = \$992  + inc_bank_reads;
-  assign \$994  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$995  = \$994  + inc_act_reads;
-  assign \$996  = in_fire + act_write;
-  assign \$997  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$998  = \$997  + inc_act_writes;
-  assign \$999  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$1000  = \$999  + inc_inferences;
+  assign \$933  = \$931  ? \$932  : 10'h001;
+  assign \$934  = ! cur_folds_m1;
+  assign \$935  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$936  = group_plus1 + 1'h1;
+  assign \$937  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$938  = ~ loaded;
+  assign \$939  = last_fold & last_group;
+  assign \$940  = \$939  & cur_is_last;
+  assign \$941  = issue_a & \$940 ;
+  assign \$942  = \$938  | \$941 ;
+  assign \$943  = ~ issue_a;
+  assign \$944  = loaded & \$943 ;
+  assign \$945  = \$944  & issue_b;
+  assign \$946  = \$945  & b_last_fold;
+  assign \$947  = d0_rp__data[17:9] + 3'h7;
+  assign \$949  = ! \$948 ;
+  assign \$950  = | d0_rp__data[17:9];
+  assign \$951  = d0_rp__data[17:9] <= 4'h8;
+  assign \$952  = \$950  & \$951 ;
+  assign \$953  = b_group + 1'h1;
+  assign \$954  = d0_rp__data[17:9] + 3'h7;
+  assign \$956  = \$953  == \$955 ;
+  assign \$957  = b_group + 1'h1;
+  assign \$958  = d0_rp__data[17:9] - 1'h1;
+  assign \$960  = $signed({ 1'h0, \$957  }) == $signed(\$959 );
+  assign \$961  = d0_rp__data[17:9] + 3'h7;
+  assign \$963  = b_group == \$962 ;
+  assign \$964  = d0_rp__data[17:9] - 1'h1;
+  assign \$966  = b_group == \$965 ;
+  assign \$967  = ~ issue_a;
+  assign \$968  = loaded & \$967 ;
+  assign \$969  = \$968  & issue_b;
+  assign \$970  = b_fold_plus1 + 1'h1;
+  assign \$971  = ~ loaded;
+  assign \$972  = fold_plus1 + 1'h1;
+  assign \$973  = last_fold ? 11'h001 : \$972 ;
+  assign \$974  = last_fold & last_group;
+  assign \$975  = ~ b_done;
+  assign \$976  = cur_is_last & \$975 ;
+  assign \$977  = ~ b_done;
+  assign \$978  = cur_is_last & \$977 ;
+  assign \$979  = ~ b_group_is_0;
+  assign \$980  = \$978  & \$979 ;
+  assign \$981  = ! claim_ctx;
+  assign \$982  = claim_out & \$981 ;
+  assign \$983  = ! wb_ctx17;
+  assign \$984  = out_write & \$983 ;
+  assign \$985  = out_groups0 + 1'h1;
+  assign \$987  = claim_out & \$986 ;
+  assign \$989  = out_write & \$988 ;
+  assign \$990  = out_groups1 + 1'h1;
+  assign \$991  = out_n - 1'h1;
+  assign \$992  = drain_elem == \$991 ;
+  assign \$993  = out_n - 1'h1;
+  assign \$994  = drain_elem == \$993 ;
+  assign \$995  = ~ drain_slot;
+  assign \$996  = ! drain_slot;
+  assign \$998  = drain_elem + 1'h1;
+  assign \$999  = ~ release_slot;
+  assign \$1000  = ! release_slot;
+  assign \$1002  = in_flight + vector_start;
+  assign \$1003  = \$1002  - done;
+  assign \$1004  = in_flight + vector_start;
+  assign \$1005  = \$1004  - done;
+  assign \$1006  = | \$1005 ;
+  assign \$1007  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$1008  = \$1007  + inc_busy;
+  assign \$1009  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$1010  = \$1009  + inc_stall_input;
+  assign \$1011  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$1012  = \$1011  + inc_stall_output;
+  assign \$1013  = issue ? 7'h40 : 7'h00;
+  assign \$1014  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$1015  = \$1014  + inc_mac_ops;
+  assign \$1016  = issue ? 4'h8 : 4'h0;
+  assign \$1017  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$1018  = \$1017  + inc_bank_reads;
+  assign \$1019  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$1020  = \$1019  + inc_act_reads;
+  assign \$1021  = in_fire + act_write;
+  assign \$1022  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$1023  = \$1022  + inc_act_writes;
+  assign \$1024  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$1025  = \$1024  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$1001 ;
+    has_layers <= \$1026 ;
   always @(posedge clk)
-    last_layer <= \$1002 ;
+    last_layer <= \$1027 ;
   always @(posedge clk)
-    in_folds_m1 <= \$1003 ;
+    in_folds_m1 <= \$1028 ;
   always @(posedge clk)
-    out_n <= \$1004 ;
+    out_n <= \$1029 ;
   always @(posedge clk)
-    in_beats0 <= \$1005 ;
+    in_release_r0 <= \$1030 ;
   always @(posedge clk)
-    in_full0 <= \$1006 ;
+    in_beats0 <= \$1031 ;
   always @(posedge clk)
-    in_beats1 <= \$1007 ;
+    in_full0 <= \$1032 ;
   always @(posedge clk)
-    in_full1 <= \$1008 ;
+    in_release_r1 <= \$1033 ;
   always @(posedge clk)
-    in_wslot <= \$1009 ;
+    in_beats1 <= \$1034 ;
   always @(posedge clk)
-    in_groups <= \$1010 ;
+    in_full1 <= \$1035 ;
   always @(posedge clk)
-    cur_groups <= \$1011 ;
+    in_wslot <= \$1036 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1012 ;
+    in_groups <= \$1037 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1013 ;
+    cur_groups <= \$1038 ;
   always @(posedge clk)
-    cur_out <= \$1014 ;
+    cur_folds_m1 <= \$1039 ;
   always @(posedge clk)
-    cur_is_last <= \$1015 ;
+    cur_groups_m1 <= \$1040 ;
   always @(posedge clk)
-    cur_relu <= \$1016 ;
+    cur_out <= \$1041 ;
   always @(posedge clk)
-    cur_requantize <= \$1017 ;
+    cur_is_last <= \$1042 ;
   always @(posedge clk)
-    bank_addr <= \$1018 ;
+    cur_relu <= \$1043 ;
   always @(posedge clk)
-    rq_addr <= \$1019 ;
+    cur_requantize <= \$1044 ;
   always @(posedge clk)
-    layer <= \$1020 ;
+    bank_addr <= \$1045 ;
   always @(posedge clk)
-    group <= \$1021 ;
+    rq_addr <= \$1046 ;
   always @(posedge clk)
-    fold <= \$1022 ;
+    layer <= \$1047 ;
   always @(posedge clk)
-    fold_end <= \$1023 ;
+    group <= \$1048 ;
   always @(posedge clk)
-    fold_end_next <= \$1024 ;
+    fold <= \$1049 ;
   always @(posedge clk)
-    b_group <= \$1025 ;
+    fold_end <= \$1050 ;
   always @(posedge clk)
-    b_fold <= \$1026 ;
+    fold_end_next <= \$1051 ;
   always @(posedge clk)
-    b_in_group <= \$1027 ;
+    b_group <= \$1052 ;
   always @(posedge clk)
-    b_bank_addr <= \$1028 ;
+    b_fold <= \$1053 ;
   always @(posedge clk)
-    b_rq_addr <= \$1029 ;
+    b_in_group <= \$1054 ;
   always @(posedge clk)
-    loaded <= \$1030 ;
+    b_bank_addr <= \$1055 ;
   always @(posedge clk)
-    wr_buf <= \$1031 ;
+    b_rq_addr <= \$1056 ;
   always @(posedge clk)
-    prev_out <= \$1032 ;
+    loaded <= \$1057 ;
   always @(posedge clk)
-    prev_groups <= \$1033 ;
+    wr_buf <= \$1058 ;
   always @(posedge clk)
-    ctx <= \$1034 ;
+    prev_out <= \$1059 ;
   always @(posedge clk)
-    claim_out <= \$1035 ;
+    prev_groups <= \$1060 ;
   always @(posedge clk)
-    claim_ctx <= \$1036 ;
+    ctx <= \$1061 ;
   always @(posedge clk)
-    step_addr <= \$325 ;
+    claim_out <= \$1062 ;
   always @(posedge clk)
-    step_first <= \$327 ;
+    claim_ctx <= \$1063 ;
   always @(posedge clk)
-    step_last <= \$328 ;
+    step_addr <= \$350 ;
   always @(posedge clk)
-    step_rq <= \$329 ;
+    step_first <= \$352 ;
   always @(posedge clk)
-    step_relu <= \$330 ;
+    step_last <= \$353 ;
   always @(posedge clk)
-    step_requantize <= \$331 ;
+    step_rq <= \$354 ;
   always @(posedge clk)
-    step_in_addr <= \$338 ;
+    step_relu <= \$355 ;
   always @(posedge clk)
-    step_act_addr <= \$343 ;
+    step_requantize <= \$356 ;
   always @(posedge clk)
-    step_from_input <= \$344 ;
+    step_in_addr <= \$363 ;
+  always @(posedge clk)
+    step_act_addr <= \$368 ;
+  always @(posedge clk)
+    step_from_input <= \$369 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$345 ;
+    step_group <= \$370 ;
   always @(posedge clk)
-    step_par <= \$346 ;
+    step_par <= \$371 ;
   always @(posedge clk)
-    step_ctx <= \$347 ;
+    step_ctx <= \$372 ;
   always @(posedge clk)
-    step_out <= \$348 ;
+    step_out <= \$373 ;
   always @(posedge clk)
-    step_valid <= \$1037 ;
+    step_valid <= \$1064 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3510,7 +3628,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1038 ;
+    wb_valid1 <= \$1065 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3520,7 +3638,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1039 ;
+    wb_valid2 <= \$1066 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3530,7 +3648,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1040 ;
+    wb_valid3 <= \$1067 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3540,7 +3658,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1041 ;
+    wb_valid4 <= \$1068 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3550,7 +3668,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1042 ;
+    wb_valid5 <= \$1069 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3560,7 +3678,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1043 ;
+    wb_valid6 <= \$1070 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3570,7 +3688,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1044 ;
+    wb_valid7 <= \$1071 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3580,7 +3698,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1045 ;
+    wb_valid8 <= \$1072 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3590,7 +3708,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1046 ;
+    wb_valid9 <= \$1073 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3600,7 +3718,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1047 ;
+    wb_valid10 <= \$1074 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3610,7 +3728,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1048 ;
+    wb_valid11 <= \$1075 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3620,7 +3738,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1049 ;
+    wb_valid12 <= \$1076 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3630,7 +3748,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1050 ;
+    wb_valid13 <= \$1077 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3640,7 +3758,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1051 ;
+    wb_valid14 <= \$1078 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3650,7 +3768,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$1052 ;
+    wb_valid15 <= \$1079 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3660,7 +3778,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$1053 ;
+    wb_valid16 <= \$1080 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3670,7 +3788,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$1054 ;
+    wb_valid17 <= \$1081 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3680,138 +3798,138 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    track_reset_r0 <= \$1055 ;
+    track_reset_r0 <= \$1082 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1056 ;
+    wb_parity_ahead0 <= \$1083 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1057 ;
+    wb_groups_ahead0 <= \$1084 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1058 ;
+    track_reset_r1 <= \$1085 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1059 ;
+    wb_parity_ahead1 <= \$1086 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1060 ;
+    wb_groups_ahead1 <= \$1087 ;
   always @(posedge clk)
-    in_ok <= \$1061 ;
+    in_ok <= \$1088 ;
   always @(posedge clk)
-    b_ready <= \$1062 ;
+    b_ready <= \$1089 ;
   always @(posedge clk)
-    raw_ok <= \$1063 ;
+    raw_ok <= \$1090 ;
   always @(posedge clk)
-    raw_full <= \$1064 ;
+    raw_full <= \$1091 ;
   always @(posedge clk)
-    b_last_fold <= \$1065 ;
+    b_last_fold <= \$1092 ;
   always @(posedge clk)
-    last_fold <= \$1066 ;
+    last_fold <= \$1093 ;
   always @(posedge clk)
-    last_group <= \$1067 ;
+    last_group <= \$1094 ;
   always @(posedge clk)
-    group_plus1 <= \$1068 ;
+    group_plus1 <= \$1095 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1069 ;
+    b_group_is_0 <= \$1096 ;
   always @(posedge clk)
-    b_done <= \$1070 ;
+    b_done <= \$1097 ;
   always @(posedge clk)
-    b_last_group <= \$1071 ;
+    b_last_group <= \$1098 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1072 ;
+    b_fold_plus1 <= \$1099 ;
   always @(posedge clk)
-    layer_is_0 <= \$1073 ;
+    layer_is_0 <= \$1100 ;
   always @(posedge clk)
-    group_is_0 <= \$1074 ;
+    group_is_0 <= \$1101 ;
   always @(posedge clk)
-    fold_is_0 <= \$1075 ;
+    fold_is_0 <= \$1102 ;
   always @(posedge clk)
-    fold_plus1 <= \$1076 ;
+    fold_plus1 <= \$1103 ;
   always @(posedge clk)
-    out_full0 <= \$1077 ;
+    out_full0 <= \$1104 ;
   always @(posedge clk)
-    out_pending0 <= \$1078 ;
+    out_pending0 <= \$1105 ;
   always @(posedge clk)
-    out_groups0 <= \$1079 ;
+    out_groups0 <= \$1106 ;
   always @(posedge clk)
-    out_full1 <= \$1080 ;
+    out_full1 <= \$1107 ;
   always @(posedge clk)
-    out_pending1 <= \$1081 ;
+    out_pending1 <= \$1108 ;
   always @(posedge clk)
-    out_groups1 <= \$1082 ;
+    out_groups1 <= \$1109 ;
   always @(posedge clk)
-    drain_inflight <= \$1083 ;
+    drain_inflight <= \$1110 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1084 ;
+    drain_inflight2 <= \$1111 ;
   always @(posedge clk)
-    drain_lane <= \$1085 ;
+    drain_lane <= \$1112 ;
   always @(posedge clk)
-    drain_last <= \$1086 ;
+    drain_last <= \$1113 ;
   always @(posedge clk)
-    drain_elem <= \$1087 ;
+    drain_elem <= \$1114 ;
   always @(posedge clk)
-    drain_slot <= \$1088 ;
+    drain_slot <= \$1115 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$419 ;
+    drain_lane_data0 <= \$signature__data$463 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$420 ;
+    drain_lane_data1 <= \$signature__data$464 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$421 ;
+    drain_lane_data2 <= \$signature__data$465 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$422 ;
+    drain_lane_data3 <= \$signature__data$466 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$423 ;
+    drain_lane_data4 <= \$signature__data$467 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$424 ;
+    drain_lane_data5 <= \$signature__data$468 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$425 ;
+    drain_lane_data6 <= \$signature__data$469 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$426 ;
+    drain_lane_data7 <= \$signature__data$470 ;
   always @(posedge clk)
-    release_slot <= \$1089 ;
+    release_slot <= \$1116 ;
   always @(posedge clk)
-    in_flight <= \$1090 ;
+    in_flight <= \$1117 ;
   always @(posedge clk)
-    busy <= \$1091 ;
+    busy <= \$1118 ;
   always @(posedge clk)
-    clear_counters_r <= \$1092 ;
+    clear_counters_r <= \$1119 ;
   always @(posedge clk)
-    inc_busy <= \$1093 ;
+    inc_busy <= \$1120 ;
   always @(posedge clk)
-    count_busy <= \$1094 ;
+    count_busy <= \$1121 ;
   always @(posedge clk)
-    inc_stall_input <= \$1095 ;
+    inc_stall_input <= \$1122 ;
   always @(posedge clk)
-    count_stall_input <= \$1096 ;
+    count_stall_input <= \$1123 ;
   always @(posedge clk)
-    inc_stall_output <= \$1097 ;
+    inc_stall_output <= \$1124 ;
   always @(posedge clk)
-    count_stall_output <= \$1098 ;
+    count_stall_output <= \$1125 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1099 ;
+    inc_mac_ops <= \$1126 ;
   always @(posedge clk)
-    count_mac_ops <= \$1100 ;
+    count_mac_ops <= \$1127 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1101 ;
+    inc_bank_reads <= \$1128 ;
   always @(posedge clk)
-    count_bank_reads <= \$1102 ;
+    count_bank_reads <= \$1129 ;
   always @(posedge clk)
-    inc_act_reads <= \$1103 ;
+    inc_act_reads <= \$1130 ;
   always @(posedge clk)
-    count_act_reads <= \$1104 ;
+    count_act_reads <= \$1131 ;
   always @(posedge clk)
-    inc_act_writes <= \$1105 ;
+    inc_act_writes <= \$1132 ;
   always @(posedge clk)
-    count_act_writes <= \$1106 ;
+    count_act_writes <= \$1133 ;
   always @(posedge clk)
-    inc_inferences <= \$1107 ;
+    inc_inferences <= \$1134 ;
   always @(posedge clk)
-    count_inferences <= \$1108 ;
+    count_inferences <= \$1135 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3003$0 (drain_last2),
-    .\port$328$0 (drain_data),
+    .\port$3094$0 (drain_last2),
+    .\port$363$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3821,8 +3939,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .\port$3200$0 (\$1109 ),
-    .\port$3201$0 (\$1110 ),
+    .pe0_bank_collision(bank0_collision),
+    .pe0_rq_collision(rq0_collision),
+    .\port$3291$0 (\$1136 ),
+    .\port$3292$0 (\$1137 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__en(rq_we),
@@ -3839,11 +3959,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .\port$3352$0 (\$1111 ),
-    .\port$3353$0 (\$1112 ),
+    .pe1_bank_collision(bank1_collision),
+    .pe1_rq_collision(rq1_collision),
+    .\port$3443$0 (\$1138 ),
+    .\port$3444$0 (\$1139 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$27 ),
+    .rwp__en(\rq_we$59 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3852,16 +3974,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$24 )
+    .wp__en(\bank_we$56 )
   );
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .\port$3504$0 (\$1113 ),
-    .\port$3505$0 (\$1114 ),
+    .pe2_bank_collision(bank2_collision),
+    .pe2_rq_collision(rq2_collision),
+    .\port$3595$0 (\$1140 ),
+    .\port$3596$0 (\$1141 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$33 ),
+    .rwp__en(\rq_we$65 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3870,16 +3994,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$30 )
+    .wp__en(\bank_we$62 )
   );
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .\port$3656$0 (\$1115 ),
-    .\port$3657$0 (\$1116 ),
+    .pe3_bank_collision(bank3_collision),
+    .pe3_rq_collision(rq3_collision),
+    .\port$3747$0 (\$1142 ),
+    .\port$3748$0 (\$1143 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$39 ),
+    .rwp__en(\rq_we$71 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3888,16 +4014,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$36 )
+    .wp__en(\bank_we$68 )
   );
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .\port$3808$0 (\$1117 ),
-    .\port$3809$0 (\$1118 ),
+    .pe4_bank_collision(bank4_collision),
+    .pe4_rq_collision(rq4_collision),
+    .\port$3899$0 (\$1144 ),
+    .\port$3900$0 (\$1145 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$45 ),
+    .rwp__en(\rq_we$77 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3906,16 +4034,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$42 )
+    .wp__en(\bank_we$74 )
   );
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .\port$3960$0 (\$1119 ),
-    .\port$3961$0 (\$1120 ),
+    .pe5_bank_collision(bank5_collision),
+    .pe5_rq_collision(rq5_collision),
+    .\port$4051$0 (\$1146 ),
+    .\port$4052$0 (\$1147 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$51 ),
+    .rwp__en(\rq_we$83 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3924,16 +4054,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$48 )
+    .wp__en(\bank_we$80 )
   );
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .\port$4112$0 (\$1121 ),
-    .\port$4113$0 (\$1122 ),
+    .pe6_bank_collision(bank6_collision),
+    .pe6_rq_collision(rq6_collision),
+    .\port$4203$0 (\$1148 ),
+    .\port$4204$0 (\$1149 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$57 ),
+    .rwp__en(\rq_we$89 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3942,16 +4074,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$54 )
+    .wp__en(\bank_we$86 )
   );
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .\port$4264$0 (\$1123 ),
-    .\port$4265$0 (\$1124 ),
+    .pe7_bank_collision(bank7_collision),
+    .pe7_rq_collision(rq7_collision),
+    .\port$4355$0 (\$1150 ),
+    .\port$4356$0 (\$1151 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$63 ),
+    .rwp__en(\rq_we$95 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3960,7 +4094,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$60 )
+    .wp__en(\bank_we$92 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -4021,758 +4155,561 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = has_layers;
-    if (\$278 ) begin
-      if (\$279 ) begin
-        \$1001  = \$280 ;
+    \$1026  = has_layers;
+    if (\$303 ) begin
+      if (\$304 ) begin
+        \$1026  = \$305 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = last_layer;
-    if (\$278 ) begin
-      if (\$279 ) begin
-        \$1002  = \$285 ;
+    \$1027  = last_layer;
+    if (\$303 ) begin
+      if (\$304 ) begin
+        \$1027  = \$310 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = \$287 ;
+    \$1028  = \$312 ;
     if (rst) begin
-      \$1003  = 10'h3ff;
+      \$1028  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = dl_rp__data[17:9];
+    \$1029  = dl_rp__data[17:9];
     if (rst) begin
-      \$1004  = 9'h000;
+      \$1029  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = in_beats0;
-    if (\$289 ) begin
-      \$1005  = \$290 [8:0];
-    end
-    if (in_release0) begin
-      \$1005  = 9'h000;
-    end
-    if (rst) begin
-      \$1005  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = in_full0;
-    if (\$289 ) begin
-      if (\$291 ) begin
-        \$1006  = 1'h1;
-      end
-    end
-    if (in_release0) begin
-      \$1006  = 1'h0;
-    end
-    if (rst) begin
-      \$1006  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = in_beats1;
-    if (\$293 ) begin
-      \$1007  = \$294 [8:0];
-    end
-    if (in_release1) begin
-      \$1007  = 9'h000;
-    end
-    if (rst) begin
-      \$1007  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = in_full1;
-    if (\$293 ) begin
-      if (\$295 ) begin
-        \$1008  = 1'h1;
-      end
-    end
-    if (in_release1) begin
-      \$1008  = 1'h0;
-    end
-    if (rst) begin
-      \$1008  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = in_wslot;
-    if (\$298 ) begin
-      \$1009  = \$299 ;
-    end
-    if (rst) begin
-      \$1009  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = \$301 [8:0];
-    if (rst) begin
-      \$1010  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = cur_groups;
-    if (\$302 ) begin
-      \$1011  = nxt_steps_rp__data[8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1011  = nxt_steps_rp__data[8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1011  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = cur_folds_m1;
-    if (\$302 ) begin
-      \$1012  = nxt_steps_rp__data[18:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1012  = nxt_steps_rp__data[18:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$1012  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = cur_groups_m1;
-    if (\$302 ) begin
-      \$1013  = nxt_steps_rp__data[28:19];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1013  = nxt_steps_rp__data[28:19];
-        end
-      end
-    end
-    if (rst) begin
-      \$1013  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = cur_out;
-    if (\$302 ) begin
-      \$1014  = nxt_rp__data[17:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1014  = nxt_rp__data[17:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$1014  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = cur_is_last;
-    if (\$302 ) begin
-      \$1015  = \$303 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1015  = \$306 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1015  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = cur_relu;
-    if (\$302 ) begin
-      \$1016  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1016  = nxt_rp__data[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$1016  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = cur_requantize;
-    if (\$302 ) begin
-      \$1017  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1017  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$1017  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = bank_addr;
-    if (\$302 ) begin
-      \$1018  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1018  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$309 ) begin
-              \$1018  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$313 ) begin
-        \$1018  = \$314 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1018  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = rq_addr;
-    if (\$302 ) begin
-      \$1019  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1019  = \$305 [7:0];
-        if (last_group) begin
-          \$1019  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$309 ) begin
-              \$1019  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1019  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = layer;
-    if (\$302 ) begin
-      \$1020  = \$100 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1020  = \$100 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1020  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = group;
-    if (\$302 ) begin
-      \$1021  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1021  = \$304 [8:0];
-        if (last_group) begin
-          \$1021  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$309 ) begin
-              \$1021  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1021  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = fold;
-    if (\$302 ) begin
-      \$1022  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1022  = 9'h000;
-        if (last_group) begin
-          \$1022  = 9'h000;
-        end
-      end else begin
-        \$1022  = \$310 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1022  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = fold_end;
-    if (\$302 ) begin
-      \$1023  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1023  = 10'h008;
-        if (last_group) begin
-          \$1023  = 10'h008;
-        end
-      end else begin
-        \$1023  = fold_end_next[9:0];
-      end
-    end
-    if (rst) begin
-      \$1023  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = fold_end_next;
-    if (\$302 ) begin
-      \$1024  = 11'h010;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1024  = 11'h010;
-        if (last_group) begin
-          \$1024  = 11'h010;
-        end
-      end else begin
-        \$1024  = \$311 [10:0];
-      end
-    end
-    if (rst) begin
-      \$1024  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = b_group;
-    if (\$302 ) begin
-      \$1025  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1025  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1025  = \$317 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1025  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = b_fold;
-    if (\$302 ) begin
-      \$1026  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1026  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1026  = 9'h000;
-      end else begin
-        \$1026  = \$319 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1026  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = b_in_group;
-    if (\$302 ) begin
-      \$1027  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1027  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1027  = \$316 ;
-    end
-    if (rst) begin
-      \$1027  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = b_bank_addr;
-    if (\$302 ) begin
-      \$1028  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1028  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1028  = \$315 [8:0];
-    end
-    if (rst) begin
-      \$1028  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = b_rq_addr;
-    if (\$302 ) begin
-      \$1029  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1029  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1029  = \$318 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1029  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = loaded;
-    if (\$302 ) begin
-      \$1030  = 1'h1;
-    end
-    if (\$321 ) begin
-      \$1030  = 1'h0;
-    end
+    \$1030  = in_release0;
     if (rst) begin
       \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = wr_buf;
-    if (\$302 ) begin
-      \$1031  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1031  = \$307 ;
-          if (cur_is_last) begin
-            \$1031  = 1'h0;
-            if (b_done) begin
-              \$1031  = 1'h1;
-            end
-          end
-        end
-      end
+    \$1031  = in_beats0;
+    if (\$314 ) begin
+      \$1031  = \$315 [8:0];
+    end
+    if (in_release0) begin
+      \$1031  = 9'h000;
     end
     if (rst) begin
-      \$1031  = 1'h0;
+      \$1031  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = prev_out;
-    if (\$302 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1032  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1032  = d0_rp__data[17:9];
-            end
-          end
-        end
+    \$1032  = in_full0;
+    if (\$314 ) begin
+      if (\$316 ) begin
+        \$1032  = 1'h1;
       end
     end
+    if (in_release_r0) begin
+      \$1032  = 1'h0;
+    end
     if (rst) begin
-      \$1032  = 9'h000;
+      \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = prev_groups;
-    if (\$302 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1033  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1033  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1033  = in_release1;
     if (rst) begin
-      \$1033  = 9'h000;
+      \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = ctx;
-    if (\$302 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1034  = \$308 ;
-          end
-        end
-      end
+    \$1034  = in_beats1;
+    if (\$318 ) begin
+      \$1034  = \$319 [8:0];
+    end
+    if (in_release1) begin
+      \$1034  = 9'h000;
     end
     if (rst) begin
-      \$1034  = 1'h0;
+      \$1034  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = \$324 ;
+    \$1035  = in_full1;
+    if (\$318 ) begin
+      if (\$320 ) begin
+        \$1035  = 1'h1;
+      end
+    end
+    if (in_release_r1) begin
+      \$1035  = 1'h0;
+    end
     if (rst) begin
       \$1035  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = ctx;
+    \$1036  = in_wslot;
+    if (\$323 ) begin
+      \$1036  = \$324 ;
+    end
     if (rst) begin
       \$1036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = issue;
+    \$1037  = \$326 [8:0];
     if (rst) begin
-      \$1037  = 1'h0;
+      \$1037  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \$349 ;
+    \$1038  = cur_groups;
+    if (\$327 ) begin
+      \$1038  = nxt_steps_rp__data[8:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1038  = nxt_steps_rp__data[8:0];
+        end
+      end
+    end
     if (rst) begin
-      \$1038  = 1'h0;
+      \$1038  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = wb_valid1;
+    \$1039  = cur_folds_m1;
+    if (\$327 ) begin
+      \$1039  = nxt_steps_rp__data[18:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1039  = nxt_steps_rp__data[18:9];
+        end
+      end
+    end
     if (rst) begin
-      \$1039  = 1'h0;
+      \$1039  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = wb_valid2;
+    \$1040  = cur_groups_m1;
+    if (\$327 ) begin
+      \$1040  = nxt_steps_rp__data[28:19];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1040  = nxt_steps_rp__data[28:19];
+        end
+      end
+    end
     if (rst) begin
-      \$1040  = 1'h0;
+      \$1040  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = wb_valid3;
+    \$1041  = cur_out;
+    if (\$327 ) begin
+      \$1041  = nxt_rp__data[17:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1041  = nxt_rp__data[17:9];
+        end
+      end
+    end
     if (rst) begin
-      \$1041  = 1'h0;
+      \$1041  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = wb_valid4;
+    \$1042  = cur_is_last;
+    if (\$327 ) begin
+      \$1042  = \$328 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1042  = \$331 ;
+        end
+      end
+    end
     if (rst) begin
       \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = wb_valid5;
+    \$1043  = cur_relu;
+    if (\$327 ) begin
+      \$1043  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1043  = nxt_rp__data[35];
+        end
+      end
+    end
     if (rst) begin
       \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = wb_valid6;
+    \$1044  = cur_requantize;
+    if (\$327 ) begin
+      \$1044  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1044  = nxt_rp__data[36];
+        end
+      end
+    end
     if (rst) begin
       \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = wb_valid7;
+    \$1045  = bank_addr;
+    if (\$327 ) begin
+      \$1045  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1045  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$334 ) begin
+              \$1045  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$338 ) begin
+        \$1045  = \$339 [8:0];
+      end
+    end
     if (rst) begin
-      \$1045  = 1'h0;
+      \$1045  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = wb_valid8;
+    \$1046  = rq_addr;
+    if (\$327 ) begin
+      \$1046  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1046  = \$330 [7:0];
+        if (last_group) begin
+          \$1046  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$334 ) begin
+              \$1046  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1046  = 1'h0;
+      \$1046  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = wb_valid9;
+    \$1047  = layer;
+    if (\$327 ) begin
+      \$1047  = \$100 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1047  = \$100 [3:0];
+        end
+      end
+    end
     if (rst) begin
-      \$1047  = 1'h0;
+      \$1047  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = wb_valid10;
+    \$1048  = group;
+    if (\$327 ) begin
+      \$1048  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1048  = \$329 [8:0];
+        if (last_group) begin
+          \$1048  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$334 ) begin
+              \$1048  = b_group;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1048  = 1'h0;
+      \$1048  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = wb_valid11;
+    \$1049  = fold;
+    if (\$327 ) begin
+      \$1049  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1049  = 9'h000;
+        if (last_group) begin
+          \$1049  = 9'h000;
+        end
+      end else begin
+        \$1049  = \$335 [8:0];
+      end
+    end
     if (rst) begin
-      \$1049  = 1'h0;
+      \$1049  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = wb_valid12;
+    \$1050  = fold_end;
+    if (\$327 ) begin
+      \$1050  = 10'h008;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1050  = 10'h008;
+        if (last_group) begin
+          \$1050  = 10'h008;
+        end
+      end else begin
+        \$1050  = fold_end_next[9:0];
+      end
+    end
     if (rst) begin
-      \$1050  = 1'h0;
+      \$1050  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = wb_valid13;
+    \$1051  = fold_end_next;
+    if (\$327 ) begin
+      \$1051  = 11'h010;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1051  = 11'h010;
+        if (last_group) begin
+          \$1051  = 11'h010;
+        end
+      end else begin
+        \$1051  = \$336 [10:0];
+      end
+    end
     if (rst) begin
-      \$1051  = 1'h0;
+      \$1051  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = wb_valid14;
+    \$1052  = b_group;
+    if (\$327 ) begin
+      \$1052  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1052  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1052  = \$342 [8:0];
+      end
+    end
     if (rst) begin
-      \$1052  = 1'h0;
+      \$1052  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = wb_valid15;
+    \$1053  = b_fold;
+    if (\$327 ) begin
+      \$1053  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1053  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1053  = 9'h000;
+      end else begin
+        \$1053  = \$344 [8:0];
+      end
+    end
     if (rst) begin
-      \$1053  = 1'h0;
+      \$1053  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = wb_valid16;
+    \$1054  = b_in_group;
+    if (\$327 ) begin
+      \$1054  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1054  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1054  = \$341 ;
+    end
     if (rst) begin
       \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = track_reset0;
+    \$1055  = b_bank_addr;
+    if (\$327 ) begin
+      \$1055  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1055  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1055  = \$340 [8:0];
+    end
     if (rst) begin
-      \$1055  = 1'h0;
+      \$1055  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \$350 ;
-    if (\$355 ) begin
-      \$1056  = wb_par16;
+    \$1056  = b_rq_addr;
+    if (\$327 ) begin
+      \$1056  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1056  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1056  = \$343 [7:0];
+      end
     end
     if (rst) begin
-      \$1056  = 1'h0;
+      \$1056  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \$351 ;
-    if (\$355 ) begin
-      \$1057  = \$360 [8:0];
+    \$1057  = loaded;
+    if (\$327 ) begin
+      \$1057  = 1'h1;
+    end
+    if (\$346 ) begin
+      \$1057  = 1'h0;
     end
     if (rst) begin
-      \$1057  = 9'h000;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = track_reset1;
+    \$1058  = wr_buf;
+    if (\$327 ) begin
+      \$1058  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1058  = \$332 ;
+          if (cur_is_last) begin
+            \$1058  = 1'h0;
+            if (b_done) begin
+              \$1058  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \$361 ;
-    if (\$366 ) begin
-      \$1059  = wb_par16;
+    \$1059  = prev_out;
+    if (\$327 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1059  = cur_out;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1059  = d0_rp__data[17:9];
+            end
+          end
+        end
+      end
     end
     if (rst) begin
-      \$1059  = 1'h0;
+      \$1059  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = \$362 ;
-    if (\$366 ) begin
-      \$1060  = \$371 [8:0];
+    \$1060  = prev_groups;
+    if (\$327 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1060  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1060  = in_groups;
+            end
+          end
+        end
+      end
     end
     if (rst) begin
       \$1060  = 9'h000;
@@ -4780,22 +4717,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1061  = \$384 ;
+    \$1061  = ctx;
+    if (\$327 ) begin
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1061  = \$455 ;
-      end else if (last_fold) begin
-        \$1061  = \$526 ;
-      end else begin
-        \$1061  = \$650 ;
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1061  = \$333 ;
+          end
+        end
       end
-    end else if (issue_b) begin
-      \$1061  = \$724 ;
-    end else begin
-      \$1061  = \$810 ;
     end
     if (rst) begin
       \$1061  = 1'h0;
@@ -4803,381 +4734,193 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1062  = \$396 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1062  = \$466 ;
-      end else if (last_fold) begin
-        \$1062  = \$539 ;
-      end else begin
-        \$1062  = \$663 ;
-      end
-    end else if (issue_b) begin
-      \$1062  = \$749 ;
-    end else begin
-      \$1062  = \$823 ;
-    end
+    \$1062  = \$349 ;
     if (rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1063  = \$428 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1063  = \$498 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1063  = \$572 ;
-        end else begin
-          \$1063  = \$621 ;
-        end
-      end else begin
-        \$1063  = \$695 ;
-      end
-    end else if (issue_b) begin
-      \$1063  = \$781 ;
-    end else begin
-      \$1063  = \$855 ;
-    end
+    \$1063  = ctx;
     if (rst) begin
       \$1063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$372 ) begin
-      \$1064  = \$444 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$446 ) begin
-        \$1064  = \$514 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1064  = \$589 ;
-        end else begin
-          \$1064  = \$637 ;
-        end
-      end else begin
-        \$1064  = \$711 ;
-      end
-    end else if (issue_b) begin
-      \$1064  = \$797 ;
-    end else begin
-      \$1064  = \$871 ;
-    end
+    \$1064  = issue;
     if (rst) begin
       \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$881 ) begin
-      \$1065  = \$887 ;
-    end else if (\$884 ) begin
-      \$1065  = \$890 ;
-    end else begin
-      \$1065  = \$893 ;
-    end
+    \$1065  = \$374 ;
     if (rst) begin
       \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = last_fold;
-    if (\$894 ) begin
-      \$1066  = nxt_steps_rp__data[29];
-    end else if (\$896 ) begin
-      \$1066  = nxt_steps_rp__data[29];
-    end else if (\$897 ) begin
-      \$1066  = \$909 ;
-    end else if (issue_a) begin
-      \$1066  = \$912 ;
-    end
+    \$1066  = wb_valid1;
     if (rst) begin
       \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = last_group;
-    if (\$894 ) begin
-      \$1067  = nxt_steps_rp__data[30];
-    end else if (\$896 ) begin
-      \$1067  = \$902 ;
-    end else if (\$897 ) begin
-      \$1067  = \$910 ;
-    end
+    \$1067  = wb_valid2;
     if (rst) begin
       \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = group_plus1;
-    if (\$894 ) begin
-      \$1068  = 10'h001;
-    end else if (\$896 ) begin
-      \$1068  = \$908 ;
-    end else if (\$897 ) begin
-      \$1068  = \$911 [9:0];
-    end
+    \$1068  = wb_valid3;
     if (rst) begin
-      \$1068  = 10'h001;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = b_group_is_0;
-    if (\$917 ) begin
-      \$1069  = 1'h1;
-    end else if (\$921 ) begin
+    \$1069  = wb_valid4;
+    if (rst) begin
       \$1069  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = wb_valid5;
     if (rst) begin
-      \$1069  = 1'h1;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$917 ) begin
-      \$1070  = \$924 ;
-    end else if (\$921 ) begin
-      \$1070  = \$931 ;
-    end else begin
-      \$1070  = \$938 ;
-    end
-    if (rst) begin
-      \$1070  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$917 ) begin
-      \$1071  = \$927 ;
-    end else if (\$921 ) begin
-      \$1071  = \$935 ;
-    end else begin
-      \$1071  = \$941 ;
-    end
+    \$1071  = wb_valid6;
     if (rst) begin
       \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$917 ) begin
-      \$1072  = 10'h001;
-    end else if (\$921 ) begin
-      \$1072  = 10'h001;
-    end else begin
-      if (\$944 ) begin
-        \$1072  = \$945 [9:0];
-      end
-    end
+    \$1072  = wb_valid7;
     if (rst) begin
-      \$1072  = 10'h001;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = layer_is_0;
-    if (\$946 ) begin
-      \$1073  = 1'h1;
-    end else if (issue_a) begin
-      if (\$949 ) begin
-        \$1073  = \$951 ;
-      end
-    end
+    \$1073  = wb_valid8;
     if (rst) begin
-      \$1073  = 1'h1;
+      \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = group_is_0;
-    if (\$946 ) begin
-      \$1074  = 1'h1;
-    end else if (issue_a) begin
-      if (\$949 ) begin
-        \$1074  = 1'h1;
-        if (\$955 ) begin
-          \$1074  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1074  = 1'h0;
-      end
-    end
+    \$1074  = wb_valid9;
     if (rst) begin
-      \$1074  = 1'h1;
+      \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = fold_is_0;
-    if (\$946 ) begin
-      \$1075  = 1'h1;
-    end else if (issue_a) begin
-      \$1075  = last_fold;
-    end
+    \$1075  = wb_valid10;
     if (rst) begin
-      \$1075  = 1'h1;
+      \$1075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = fold_plus1;
-    if (\$946 ) begin
-      \$1076  = 10'h001;
-    end else if (issue_a) begin
-      \$1076  = \$948 [9:0];
-    end
+    \$1076  = wb_valid11;
     if (rst) begin
-      \$1076  = 10'h001;
+      \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = out_full0;
-    if (\$957 ) begin
-      \$1077  = 1'h1;
-    end
-    if (done) begin
-      if (\$975 ) begin
-        \$1077  = 1'h0;
-      end
-    end
+    \$1077  = wb_valid12;
     if (rst) begin
       \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = out_pending0;
-    if (\$957 ) begin
-      \$1078  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$969 ) begin
-        if (\$971 ) begin
-          \$1078  = 1'h0;
-        end
-      end
-    end
+    \$1078  = wb_valid13;
     if (rst) begin
       \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = out_groups0;
-    if (\$957 ) begin
-      \$1079  = 9'h000;
-    end else if (\$959 ) begin
-      \$1079  = \$960 [8:0];
-    end
+    \$1079  = wb_valid14;
     if (rst) begin
-      \$1079  = 9'h000;
+      \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = out_full1;
-    if (\$962 ) begin
-      \$1080  = 1'h1;
-    end
-    if (done) begin
-      if (\$976 ) begin
-        \$1080  = 1'h0;
-      end
-    end
+    \$1080  = wb_valid15;
     if (rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = out_pending1;
-    if (\$962 ) begin
-      \$1081  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$969 ) begin
-        if (\$972 ) begin
-          \$1081  = 1'h0;
-        end
-      end
-    end
+    \$1081  = wb_valid16;
     if (rst) begin
       \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = out_groups1;
-    if (\$962 ) begin
-      \$1082  = 9'h000;
-    end else if (\$964 ) begin
-      \$1082  = \$965 [8:0];
-    end
+    \$1082  = track_reset0;
     if (rst) begin
-      \$1082  = 9'h000;
+      \$1082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = drain_read;
+    \$1083  = \$375 ;
+    if (\$380 ) begin
+      \$1083  = wb_par16;
+    end
     if (rst) begin
       \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = drain_inflight;
+    \$1084  = \$376 ;
+    if (\$380 ) begin
+      \$1084  = \$385 [8:0];
+    end
     if (rst) begin
-      \$1084  = 1'h0;
+      \$1084  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = drain_lane;
-    if (drain_read) begin
-      \$1085  = drain_elem[2:0];
+    \$1085  = track_reset1;
+    if (rst) begin
+      \$1085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = drain_last;
-    if (drain_read) begin
-      \$1086  = \$967 ;
+    \$1086  = \$386 ;
+    if (\$391 ) begin
+      \$1086  = wb_par16;
+    end
+    if (rst) begin
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$969 ) begin
-        \$1087  = 9'h000;
-      end else begin
-        \$1087  = \$973 [8:0];
-      end
+    \$1087  = \$387 ;
+    if (\$391 ) begin
+      \$1087  = \$396 [8:0];
     end
     if (rst) begin
       \$1087  = 9'h000;
@@ -5185,11 +4928,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = drain_slot;
-    if (drain_read) begin
-      if (\$969 ) begin
-        \$1088  = \$970 ;
+    (* full_case = 32'd1 *)
+    if (\$397 ) begin
+      \$1088  = \$409 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$471 ) begin
+        \$1088  = \$480 ;
+      end else if (last_fold) begin
+        \$1088  = \$551 ;
+      end else begin
+        \$1088  = \$675 ;
       end
+    end else if (issue_b) begin
+      \$1088  = \$749 ;
+    end else begin
+      \$1088  = \$835 ;
     end
     if (rst) begin
       \$1088  = 1'h0;
@@ -5197,9 +4951,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = release_slot;
-    if (done) begin
-      \$1089  = \$974 ;
+    (* full_case = 32'd1 *)
+    if (\$397 ) begin
+      \$1089  = \$421 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$471 ) begin
+        \$1089  = \$491 ;
+      end else if (last_fold) begin
+        \$1089  = \$564 ;
+      end else begin
+        \$1089  = \$688 ;
+      end
+    end else if (issue_b) begin
+      \$1089  = \$774 ;
+    end else begin
+      \$1089  = \$848 ;
     end
     if (rst) begin
       \$1089  = 1'h0;
@@ -5207,171 +4974,568 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = \$978 [2:0];
+    (* full_case = 32'd1 *)
+    if (\$397 ) begin
+      \$1090  = \$453 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$471 ) begin
+        \$1090  = \$523 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1090  = \$597 ;
+        end else begin
+          \$1090  = \$646 ;
+        end
+      end else begin
+        \$1090  = \$720 ;
+      end
+    end else if (issue_b) begin
+      \$1090  = \$806 ;
+    end else begin
+      \$1090  = \$880 ;
+    end
     if (rst) begin
-      \$1090  = 3'h0;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = \$981 ;
+    (* full_case = 32'd1 *)
+    if (\$397 ) begin
+      \$1091  = \$469 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$471 ) begin
+        \$1091  = \$539 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1091  = \$614 ;
+        end else begin
+          \$1091  = \$662 ;
+        end
+      end else begin
+        \$1091  = \$736 ;
+      end
+    end else if (issue_b) begin
+      \$1091  = \$822 ;
+    end else begin
+      \$1091  = \$896 ;
+    end
     if (rst) begin
       \$1091  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = clear_counters;
+    (* full_case = 32'd1 *)
+    if (\$906 ) begin
+      \$1092  = \$912 ;
+    end else if (\$909 ) begin
+      \$1092  = \$915 ;
+    end else begin
+      \$1092  = \$918 ;
+    end
     if (rst) begin
       \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = { 6'h00, busy };
+    \$1093  = last_fold;
+    if (\$919 ) begin
+      \$1093  = nxt_steps_rp__data[29];
+    end else if (\$921 ) begin
+      \$1093  = nxt_steps_rp__data[29];
+    end else if (\$922 ) begin
+      \$1093  = \$934 ;
+    end else if (issue_a) begin
+      \$1093  = \$937 ;
+    end
     if (rst) begin
-      \$1093  = 7'h00;
+      \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \$983 [31:0];
+    \$1094  = last_group;
+    if (\$919 ) begin
+      \$1094  = nxt_steps_rp__data[30];
+    end else if (\$921 ) begin
+      \$1094  = \$927 ;
+    end else if (\$922 ) begin
+      \$1094  = \$935 ;
+    end
     if (rst) begin
-      \$1094  = 32'd0;
+      \$1094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = { 6'h00, stall_input };
+    \$1095  = group_plus1;
+    if (\$919 ) begin
+      \$1095  = 10'h001;
+    end else if (\$921 ) begin
+      \$1095  = \$933 ;
+    end else if (\$922 ) begin
+      \$1095  = \$936 [9:0];
+    end
     if (rst) begin
-      \$1095  = 7'h00;
+      \$1095  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = \$985 [31:0];
+    \$1096  = b_group_is_0;
+    if (\$942 ) begin
+      \$1096  = 1'h1;
+    end else if (\$946 ) begin
+      \$1096  = 1'h0;
+    end
     if (rst) begin
-      \$1096  = 32'd0;
+      \$1096  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = { 6'h00, stall_output };
+    (* full_case = 32'd1 *)
+    if (\$942 ) begin
+      \$1097  = \$949 ;
+    end else if (\$946 ) begin
+      \$1097  = \$956 ;
+    end else begin
+      \$1097  = \$963 ;
+    end
     if (rst) begin
-      \$1097  = 7'h00;
+      \$1097  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = \$987 [31:0];
+    (* full_case = 32'd1 *)
+    if (\$942 ) begin
+      \$1098  = \$952 ;
+    end else if (\$946 ) begin
+      \$1098  = \$960 ;
+    end else begin
+      \$1098  = \$966 ;
+    end
     if (rst) begin
-      \$1098  = 32'd0;
+      \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = \$988 ;
+    \$1099  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$942 ) begin
+      \$1099  = 10'h001;
+    end else if (\$946 ) begin
+      \$1099  = 10'h001;
+    end else begin
+      if (\$969 ) begin
+        \$1099  = \$970 [9:0];
+      end
+    end
     if (rst) begin
-      \$1099  = 7'h00;
+      \$1099  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = \$990 [31:0];
+    \$1100  = layer_is_0;
+    if (\$971 ) begin
+      \$1100  = 1'h1;
+    end else if (issue_a) begin
+      if (\$974 ) begin
+        \$1100  = \$976 ;
+      end
+    end
     if (rst) begin
-      \$1100  = 32'd0;
+      \$1100  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = { 3'h0, \$991  };
+    \$1101  = group_is_0;
+    if (\$971 ) begin
+      \$1101  = 1'h1;
+    end else if (issue_a) begin
+      if (\$974 ) begin
+        \$1101  = 1'h1;
+        if (\$980 ) begin
+          \$1101  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1101  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$1101  = 7'h00;
+      \$1101  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = \$993 [31:0];
+    \$1102  = fold_is_0;
+    if (\$971 ) begin
+      \$1102  = 1'h1;
+    end else if (issue_a) begin
+      \$1102  = last_fold;
+    end
     if (rst) begin
-      \$1102  = 32'd0;
+      \$1102  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = { 6'h00, issue };
+    \$1103  = fold_plus1;
+    if (\$971 ) begin
+      \$1103  = 10'h001;
+    end else if (issue_a) begin
+      \$1103  = \$973 [9:0];
+    end
     if (rst) begin
-      \$1103  = 7'h00;
+      \$1103  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = \$995 [31:0];
+    \$1104  = out_full0;
+    if (\$982 ) begin
+      \$1104  = 1'h1;
+    end
+    if (done) begin
+      if (\$1000 ) begin
+        \$1104  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$1104  = 32'd0;
+      \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = { 5'h00, \$996  };
+    \$1105  = out_pending0;
+    if (\$982 ) begin
+      \$1105  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$994 ) begin
+        if (\$996 ) begin
+          \$1105  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$1105  = 7'h00;
+      \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = \$998 [31:0];
+    \$1106  = out_groups0;
+    if (\$982 ) begin
+      \$1106  = 9'h000;
+    end else if (\$984 ) begin
+      \$1106  = \$985 [8:0];
+    end
     if (rst) begin
-      \$1106  = 32'd0;
+      \$1106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = { 6'h00, done };
+    \$1107  = out_full1;
+    if (\$987 ) begin
+      \$1107  = 1'h1;
+    end
+    if (done) begin
+      if (\$1001 ) begin
+        \$1107  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$1107  = 7'h00;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \$1000 [31:0];
+    \$1108  = out_pending1;
+    if (\$987 ) begin
+      \$1108  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$994 ) begin
+        if (\$997 ) begin
+          \$1108  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$1108  = 32'd0;
+      \$1108  = 1'h0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = out_groups1;
+    if (\$987 ) begin
+      \$1109  = 9'h000;
+    end else if (\$989 ) begin
+      \$1109  = \$990 [8:0];
+    end
+    if (rst) begin
+      \$1109  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = drain_read;
+    if (rst) begin
+      \$1110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = drain_inflight;
+    if (rst) begin
+      \$1111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1112  = drain_lane;
+    if (drain_read) begin
+      \$1112  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1113  = drain_last;
+    if (drain_read) begin
+      \$1113  = \$992 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1114  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$994 ) begin
+        \$1114  = 9'h000;
+      end else begin
+        \$1114  = \$998 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1114  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1115  = drain_slot;
+    if (drain_read) begin
+      if (\$994 ) begin
+        \$1115  = \$995 ;
+      end
+    end
+    if (rst) begin
+      \$1115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1116  = release_slot;
+    if (done) begin
+      \$1116  = \$999 ;
+    end
+    if (rst) begin
+      \$1116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1117  = \$1003 [2:0];
+    if (rst) begin
+      \$1117  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1118  = \$1006 ;
+    if (rst) begin
+      \$1118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1119  = clear_counters;
+    if (rst) begin
+      \$1119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1120  = { 6'h00, busy };
+    if (rst) begin
+      \$1120  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1121  = \$1008 [31:0];
+    if (rst) begin
+      \$1121  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1122  = { 6'h00, stall_input };
+    if (rst) begin
+      \$1122  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1123  = \$1010 [31:0];
+    if (rst) begin
+      \$1123  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1124  = { 6'h00, stall_output };
+    if (rst) begin
+      \$1124  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1125  = \$1012 [31:0];
+    if (rst) begin
+      \$1125  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = \$1013 ;
+    if (rst) begin
+      \$1126  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = \$1015 [31:0];
+    if (rst) begin
+      \$1127  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = { 3'h0, \$1016  };
+    if (rst) begin
+      \$1128  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = \$1018 [31:0];
+    if (rst) begin
+      \$1129  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1130  = { 6'h00, issue };
+    if (rst) begin
+      \$1130  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1131  = \$1020 [31:0];
+    if (rst) begin
+      \$1131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1132  = { 5'h00, \$1021  };
+    if (rst) begin
+      \$1132  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1133  = \$1023 [31:0];
+    if (rst) begin
+      \$1133  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = { 6'h00, done };
+    if (rst) begin
+      \$1134  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1135  = \$1025 [31:0];
+    if (rst) begin
+      \$1135  = 32'd0;
+    end
+  end
+  assign pe0_bank_collision = bank0_collision;
+  assign pe0_rq_collision = rq0_collision;
+  assign pe1_bank_collision = bank1_collision;
+  assign pe1_rq_collision = rq1_collision;
+  assign pe2_bank_collision = bank2_collision;
+  assign pe2_rq_collision = rq2_collision;
+  assign pe3_bank_collision = bank3_collision;
+  assign pe3_rq_collision = rq3_collision;
+  assign pe4_bank_collision = bank4_collision;
+  assign pe4_rq_collision = rq4_collision;
+  assign pe5_bank_collision = bank5_collision;
+  assign pe5_rq_collision = rq5_collision;
+  assign pe6_bank_collision = bank6_collision;
+  assign pe6_rq_collision = rq6_collision;
+  assign pe7_bank_collision = bank7_collision;
+  assign pe7_rq_collision = rq7_collision;
   assign busy_r = busy;
   assign load_hold = 1'h0;
   assign bank_waddr = load__payload[8:0];
   assign bank_wdata = load__payload[95:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$25  = load__payload[8:0];
-  assign \bank_wdata$26  = load__payload[95:32];
-  assign \rq_waddr$28  = load__payload[7:0];
-  assign \rq_wdata$29  = load__payload[85:32];
-  assign \bank_waddr$31  = load__payload[8:0];
-  assign \bank_wdata$32  = load__payload[95:32];
-  assign \rq_waddr$34  = load__payload[7:0];
-  assign \rq_wdata$35  = load__payload[85:32];
-  assign \bank_waddr$37  = load__payload[8:0];
-  assign \bank_wdata$38  = load__payload[95:32];
-  assign \rq_waddr$40  = load__payload[7:0];
-  assign \rq_wdata$41  = load__payload[85:32];
-  assign \bank_waddr$43  = load__payload[8:0];
-  assign \bank_wdata$44  = load__payload[95:32];
-  assign \rq_waddr$46  = load__payload[7:0];
-  assign \rq_wdata$47  = load__payload[85:32];
-  assign \bank_waddr$49  = load__payload[8:0];
-  assign \bank_wdata$50  = load__payload[95:32];
-  assign \rq_waddr$52  = load__payload[7:0];
-  assign \rq_wdata$53  = load__payload[85:32];
-  assign \bank_waddr$55  = load__payload[8:0];
-  assign \bank_wdata$56  = load__payload[95:32];
-  assign \rq_waddr$58  = load__payload[7:0];
-  assign \rq_wdata$59  = load__payload[85:32];
-  assign \bank_waddr$61  = load__payload[8:0];
-  assign \bank_wdata$62  = load__payload[95:32];
-  assign \rq_waddr$64  = load__payload[7:0];
-  assign \rq_wdata$65  = load__payload[85:32];
+  assign \bank_waddr$57  = load__payload[8:0];
+  assign \bank_wdata$58  = load__payload[95:32];
+  assign \rq_waddr$60  = load__payload[7:0];
+  assign \rq_wdata$61  = load__payload[85:32];
+  assign \bank_waddr$63  = load__payload[8:0];
+  assign \bank_wdata$64  = load__payload[95:32];
+  assign \rq_waddr$66  = load__payload[7:0];
+  assign \rq_wdata$67  = load__payload[85:32];
+  assign \bank_waddr$69  = load__payload[8:0];
+  assign \bank_wdata$70  = load__payload[95:32];
+  assign \rq_waddr$72  = load__payload[7:0];
+  assign \rq_wdata$73  = load__payload[85:32];
+  assign \bank_waddr$75  = load__payload[8:0];
+  assign \bank_wdata$76  = load__payload[95:32];
+  assign \rq_waddr$78  = load__payload[7:0];
+  assign \rq_wdata$79  = load__payload[85:32];
+  assign \bank_waddr$81  = load__payload[8:0];
+  assign \bank_wdata$82  = load__payload[95:32];
+  assign \rq_waddr$84  = load__payload[7:0];
+  assign \rq_wdata$85  = load__payload[85:32];
+  assign \bank_waddr$87  = load__payload[8:0];
+  assign \bank_wdata$88  = load__payload[95:32];
+  assign \rq_waddr$90  = load__payload[7:0];
+  assign \rq_wdata$91  = load__payload[85:32];
+  assign \bank_waddr$93  = load__payload[8:0];
+  assign \bank_wdata$94  = load__payload[95:32];
+  assign \rq_waddr$96  = load__payload[7:0];
+  assign \rq_wdata$97  = load__payload[85:32];
   assign \$signature__addr  = load__payload[2:0];
   assign \$signature__data  = load__payload[68:32];
   assign swp__addr = load__payload[2:0];
@@ -5384,117 +5548,117 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign next_layer = \$100 [3:0];
   assign nxt_rp__addr = \$100 [2:0];
   assign nxt_steps_rp__addr = \$100 [2:0];
-  assign \step_valid$123  = step_valid;
-  assign \step_addr$125  = step_addr;
-  assign \step_first$127  = step_first;
-  assign \step_last$129  = step_last;
-  assign \step_rq$131  = step_rq;
-  assign \step_relu$133  = step_relu;
-  assign \step_requantize$135  = step_requantize;
-  assign \step_valid$136  = step_valid;
-  assign \step_addr$137  = step_addr;
-  assign \step_first$138  = step_first;
-  assign \step_last$139  = step_last;
-  assign \step_rq$140  = step_rq;
-  assign \step_relu$141  = step_relu;
-  assign \step_requantize$142  = step_requantize;
-  assign \step_valid$143  = step_valid;
-  assign \step_addr$144  = step_addr;
-  assign \step_first$145  = step_first;
-  assign \step_last$146  = step_last;
-  assign \step_rq$147  = step_rq;
-  assign \step_relu$148  = step_relu;
-  assign \step_requantize$149  = step_requantize;
-  assign \step_valid$150  = step_valid;
-  assign \step_addr$151  = step_addr;
-  assign \step_first$152  = step_first;
-  assign \step_last$153  = step_last;
-  assign \step_rq$154  = step_rq;
-  assign \step_relu$155  = step_relu;
-  assign \step_requantize$156  = step_requantize;
-  assign \step_valid$157  = step_valid;
-  assign \step_addr$158  = step_addr;
+  assign \step_valid$155  = step_valid;
+  assign \step_addr$157  = step_addr;
   assign \step_first$159  = step_first;
-  assign \step_last$160  = step_last;
-  assign \step_rq$161  = step_rq;
-  assign \step_relu$162  = step_relu;
-  assign \step_requantize$163  = step_requantize;
-  assign \step_valid$164  = step_valid;
-  assign \step_addr$165  = step_addr;
-  assign \step_first$166  = step_first;
-  assign \step_last$167  = step_last;
-  assign \step_rq$168  = step_rq;
-  assign \step_relu$169  = step_relu;
-  assign \step_requantize$170  = step_requantize;
-  assign \step_valid$171  = step_valid;
-  assign \step_addr$172  = step_addr;
-  assign \step_first$173  = step_first;
-  assign \step_last$174  = step_last;
-  assign \step_rq$175  = step_rq;
-  assign \step_relu$176  = step_relu;
-  assign \step_requantize$177  = step_requantize;
-  assign \step_valid$178  = step_valid;
-  assign \step_addr$179  = step_addr;
-  assign \step_first$180  = step_first;
-  assign \step_last$181  = step_last;
-  assign \step_rq$182  = step_rq;
-  assign \step_relu$183  = step_relu;
-  assign \step_requantize$184  = step_requantize;
+  assign \step_last$161  = step_last;
+  assign \step_rq$163  = step_rq;
+  assign \step_relu$165  = step_relu;
+  assign \step_requantize$167  = step_requantize;
+  assign \step_valid$168  = step_valid;
+  assign \step_addr$169  = step_addr;
+  assign \step_first$170  = step_first;
+  assign \step_last$171  = step_last;
+  assign \step_rq$172  = step_rq;
+  assign \step_relu$173  = step_relu;
+  assign \step_requantize$174  = step_requantize;
+  assign \step_valid$175  = step_valid;
+  assign \step_addr$176  = step_addr;
+  assign \step_first$177  = step_first;
+  assign \step_last$178  = step_last;
+  assign \step_rq$179  = step_rq;
+  assign \step_relu$180  = step_relu;
+  assign \step_requantize$181  = step_requantize;
+  assign \step_valid$182  = step_valid;
+  assign \step_addr$183  = step_addr;
+  assign \step_first$184  = step_first;
+  assign \step_last$185  = step_last;
+  assign \step_rq$186  = step_rq;
+  assign \step_relu$187  = step_relu;
+  assign \step_requantize$188  = step_requantize;
+  assign \step_valid$189  = step_valid;
+  assign \step_addr$190  = step_addr;
+  assign \step_first$191  = step_first;
+  assign \step_last$192  = step_last;
+  assign \step_rq$193  = step_rq;
+  assign \step_relu$194  = step_relu;
+  assign \step_requantize$195  = step_requantize;
+  assign \step_valid$196  = step_valid;
+  assign \step_addr$197  = step_addr;
+  assign \step_first$198  = step_first;
+  assign \step_last$199  = step_last;
+  assign \step_rq$200  = step_rq;
+  assign \step_relu$201  = step_relu;
+  assign \step_requantize$202  = step_requantize;
+  assign \step_valid$203  = step_valid;
+  assign \step_addr$204  = step_addr;
+  assign \step_first$205  = step_first;
+  assign \step_last$206  = step_last;
+  assign \step_rq$207  = step_rq;
+  assign \step_relu$208  = step_relu;
+  assign \step_requantize$209  = step_requantize;
+  assign \step_valid$210  = step_valid;
+  assign \step_addr$211  = step_addr;
+  assign \step_first$212  = step_first;
+  assign \step_last$213  = step_last;
+  assign \step_rq$214  = step_rq;
+  assign \step_relu$215  = step_relu;
+  assign \step_requantize$216  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
+  assign act_wp__en = { \$237 , \$235 , \$233 , \$231 , \$229 , \$227 , \$225 , \$223  };
+  assign act_wp__addr = \$221 [6:0];
   assign act = act_word;
-  assign \act$196  = act_word;
-  assign \act$197  = act_word;
-  assign \act$198  = act_word;
-  assign \act$199  = act_word;
-  assign \act$200  = act_word;
-  assign \act$201  = act_word;
-  assign \act$202  = act_word;
-  assign act_wp__addr = \$212 [6:0];
-  assign act_wp__data = { \$1123 , \$1121 , \$1119 , \$1117 , \$1115 , \$1113 , \$1111 , \$1109  };
-  assign result = { \$1110 , \$1109  };
-  assign \result$213  = { \$1112 , \$1111  };
-  assign \result$214  = { \$1114 , \$1113  };
-  assign \result$215  = { \$1116 , \$1115  };
-  assign \result$216  = { \$1118 , \$1117  };
-  assign \result$217  = { \$1120 , \$1119  };
-  assign \result$218  = { \$1122 , \$1121  };
-  assign \result$219  = { \$1124 , \$1123  };
-  assign act_wp__en = { \$228 , \$226 , \$224 , \$222 , \$220 , \$218 , \$216 , \$214  };
-  assign \$signature__en$221  = out_write;
-  assign \$signature__addr$222  = \$230 [5:0];
-  assign \$signature__data$223  = { \$1110 , \$1109  };
-  assign \$signature__en$224  = out_write;
-  assign \$signature__addr$225  = \$232 [5:0];
-  assign \$signature__data$226  = { \$1112 , \$1111  };
-  assign \$signature__en$227  = out_write;
-  assign \$signature__addr$228  = \$234 [5:0];
-  assign \$signature__data$229  = { \$1114 , \$1113  };
-  assign \$signature__en$230  = out_write;
-  assign \$signature__addr$231  = \$236 [5:0];
-  assign \$signature__data$232  = { \$1116 , \$1115  };
-  assign \$signature__en$233  = out_write;
-  assign \$signature__addr$234  = \$238 [5:0];
-  assign \$signature__data$235  = { \$1118 , \$1117  };
-  assign \$signature__en$236  = out_write;
-  assign \$signature__addr$237  = \$240 [5:0];
-  assign \$signature__data$238  = { \$1120 , \$1119  };
-  assign \$signature__en$239  = out_write;
-  assign \$signature__addr$240  = \$242 [5:0];
-  assign \$signature__data$241  = { \$1122 , \$1121  };
-  assign \$signature__en$242  = out_write;
-  assign \$signature__addr$243  = \$244 [5:0];
-  assign \$signature__data$244  = { \$1124 , \$1123  };
-  assign \$signature__addr$255  = \$255 [5:0];
-  assign \$signature__addr$256  = \$258 [5:0];
-  assign \$signature__addr$257  = \$261 [5:0];
-  assign \$signature__addr$258  = \$264 [5:0];
-  assign \$signature__addr$259  = \$267 [5:0];
-  assign \$signature__addr$260  = \$270 [5:0];
-  assign \$signature__addr$261  = \$273 [5:0];
-  assign \$signature__addr$262  = \$276 [5:0];
+  assign \act$233  = act_word;
+  assign \act$234  = act_word;
+  assign \act$235  = act_word;
+  assign \act$236  = act_word;
+  assign \act$237  = act_word;
+  assign \act$238  = act_word;
+  assign \act$239  = act_word;
+  assign act_wp__data = { \$1150 , \$1148 , \$1146 , \$1144 , \$1142 , \$1140 , \$1138 , \$1136  };
+  assign result = { \$1137 , \$1136  };
+  assign \result$249  = { \$1139 , \$1138  };
+  assign \result$250  = { \$1141 , \$1140  };
+  assign \result$251  = { \$1143 , \$1142  };
+  assign \result$252  = { \$1145 , \$1144  };
+  assign \result$253  = { \$1147 , \$1146  };
+  assign \result$254  = { \$1149 , \$1148  };
+  assign \result$255  = { \$1151 , \$1150  };
+  assign \$signature__en$256  = out_write;
+  assign \$signature__addr$257  = \$239 [5:0];
+  assign \$signature__data$258  = { \$1137 , \$1136  };
+  assign \$signature__en$259  = out_write;
+  assign \$signature__addr$260  = \$241 [5:0];
+  assign \$signature__data$261  = { \$1139 , \$1138  };
+  assign \$signature__en$262  = out_write;
+  assign \$signature__addr$263  = \$243 [5:0];
+  assign \$signature__data$264  = { \$1141 , \$1140  };
+  assign \$signature__en$265  = out_write;
+  assign \$signature__addr$266  = \$245 [5:0];
+  assign \$signature__data$267  = { \$1143 , \$1142  };
+  assign \$signature__en$268  = out_write;
+  assign \$signature__addr$269  = \$247 [5:0];
+  assign \$signature__data$270  = { \$1145 , \$1144  };
+  assign \$signature__en$271  = out_write;
+  assign \$signature__addr$272  = \$249 [5:0];
+  assign \$signature__data$273  = { \$1147 , \$1146  };
+  assign \$signature__en$274  = out_write;
+  assign \$signature__addr$275  = \$251 [5:0];
+  assign \$signature__data$276  = { \$1149 , \$1148  };
+  assign \$signature__en$277  = out_write;
+  assign \$signature__addr$278  = \$253 [5:0];
+  assign \$signature__data$279  = { \$1151 , \$1150  };
+  assign \$signature__addr$290  = \$264 [5:0];
+  assign \$signature__addr$292  = \$269 [5:0];
+  assign \$signature__addr$294  = \$274 [5:0];
+  assign \$signature__addr$296  = \$279 [5:0];
+  assign \$signature__addr$298  = \$284 [5:0];
+  assign \$signature__addr$300  = \$289 [5:0];
+  assign \$signature__addr$302  = \$294 [5:0];
+  assign \$signature__addr$304  = \$299 [5:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5533,137 +5697,139 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$168  = \$166 ;
   assign \$188  = ctx;
   assign \$197  = ctx;
-  assign \$208  = wb_group17;
-  assign \$213  = 1'h1;
-  assign \$214  = act_write;
-  assign \$215  = 1'h1;
-  assign \$216  = act_write;
-  assign \$217  = 1'h1;
-  assign \$218  = act_write;
-  assign \$219  = 1'h1;
-  assign \$220  = act_write;
-  assign \$221  = 1'h1;
-  assign \$222  = act_write;
-  assign \$223  = 1'h1;
-  assign \$224  = act_write;
-  assign \$225  = 1'h1;
-  assign \$226  = act_write;
-  assign \$227  = 1'h1;
-  assign \$228  = act_write;
-  assign \$247  = { 3'h0, drain_elem[8:3] };
-  assign \$253  = { 3'h0, drain_elem[8:3] };
+  assign \$208  = in_fire;
+  assign \$222  = 1'h1;
+  assign \$223  = act_write;
+  assign \$224  = 1'h1;
+  assign \$225  = act_write;
+  assign \$226  = 1'h1;
+  assign \$227  = act_write;
+  assign \$228  = 1'h1;
+  assign \$229  = act_write;
+  assign \$230  = 1'h1;
+  assign \$231  = act_write;
+  assign \$232  = 1'h1;
+  assign \$233  = act_write;
+  assign \$234  = 1'h1;
+  assign \$235  = act_write;
+  assign \$236  = 1'h1;
+  assign \$237  = act_write;
+  assign \$213  = act_write;
+  assign \$217  = wb_group17;
   assign \$256  = { 3'h0, drain_elem[8:3] };
-  assign \$259  = { 3'h0, drain_elem[8:3] };
   assign \$262  = { 3'h0, drain_elem[8:3] };
-  assign \$265  = { 3'h0, drain_elem[8:3] };
-  assign \$268  = { 3'h0, drain_elem[8:3] };
-  assign \$271  = { 3'h0, drain_elem[8:3] };
-  assign \$274  = { 3'h0, drain_elem[8:3] };
-  assign \$287  = { \$286 [9], \$286 [9], \$286 [9], \$286 [9:3] };
-  assign \$292  = in_wslot;
-  assign \$301  = { 3'h0, \$300 [9:3] };
-  assign \$332  = b_fold;
-  assign \$335  = fold;
-  assign \$339  = fold;
-  assign \$365  = wb_ctx16;
-  assign \$376  = in_wslot;
-  assign \$392  = in_wslot;
-  assign \$405  = 4'h0;
-  assign \$407  = 4'h0;
-  assign \$410  = { wb_groups_ahead1, 3'h0 };
-  assign \$412  = { wb_groups_ahead1, 3'h0 };
-  assign \$416  = 4'h0;
-  assign \$418  = 4'h0;
-  assign \$421  = { wb_groups_ahead0, 3'h0 };
-  assign \$423  = { wb_groups_ahead0, 3'h0 };
-  assign \$452  = in_wslot;
-  assign \$458  = in_wslot;
-  assign \$470  = 1'h0;
-  assign \$475  = 4'h0;
-  assign \$477  = 4'h0;
-  assign \$480  = { wb_groups_ahead0, 3'h0 };
-  assign \$482  = { wb_groups_ahead0, 3'h0 };
-  assign \$486  = 4'h0;
-  assign \$488  = 4'h0;
-  assign \$491  = { wb_groups_ahead1, 3'h0 };
-  assign \$493  = { wb_groups_ahead1, 3'h0 };
-  assign \$502  = 1'h0;
-  assign \$518  = in_wslot;
-  assign \$534  = in_wslot;
-  assign \$544  = layer[0];
-  assign \$549  = 4'h0;
-  assign \$551  = 4'h0;
-  assign \$554  = { wb_groups_ahead1, 3'h0 };
-  assign \$556  = { wb_groups_ahead1, 3'h0 };
-  assign \$560  = 4'h0;
-  assign \$562  = 4'h0;
-  assign \$565  = { wb_groups_ahead0, 3'h0 };
-  assign \$567  = { wb_groups_ahead0, 3'h0 };
-  assign \$577  = layer[0];
-  assign \$598  = 4'h0;
-  assign \$600  = 4'h0;
-  assign \$603  = { wb_groups_ahead1, 3'h0 };
-  assign \$605  = { wb_groups_ahead1, 3'h0 };
-  assign \$609  = 4'h0;
-  assign \$611  = 4'h0;
-  assign \$614  = { wb_groups_ahead0, 3'h0 };
-  assign \$616  = { wb_groups_ahead0, 3'h0 };
-  assign \$639  = in_wslot;
-  assign \$658  = in_wslot;
-  assign \$672  = 4'h0;
-  assign \$674  = 4'h0;
-  assign \$677  = { wb_groups_ahead1, 3'h0 };
-  assign \$679  = { wb_groups_ahead1, 3'h0 };
-  assign \$683  = 4'h0;
-  assign \$685  = 4'h0;
-  assign \$688  = { wb_groups_ahead0, 3'h0 };
-  assign \$690  = { wb_groups_ahead0, 3'h0 };
-  assign \$713  = in_wslot;
-  assign \$731  = in_wslot;
-  assign \$743  = in_wslot;
-  assign \$758  = 4'h0;
-  assign \$760  = 4'h0;
-  assign \$763  = { wb_groups_ahead1, 3'h0 };
-  assign \$765  = { wb_groups_ahead1, 3'h0 };
-  assign \$769  = 4'h0;
-  assign \$771  = 4'h0;
-  assign \$774  = { wb_groups_ahead0, 3'h0 };
-  assign \$776  = { wb_groups_ahead0, 3'h0 };
-  assign \$799  = in_wslot;
-  assign \$818  = in_wslot;
-  assign \$832  = 4'h0;
-  assign \$834  = 4'h0;
-  assign \$837  = { wb_groups_ahead1, 3'h0 };
-  assign \$839  = { wb_groups_ahead1, 3'h0 };
-  assign \$843  = 4'h0;
-  assign \$845  = 4'h0;
-  assign \$848  = { wb_groups_ahead0, 3'h0 };
-  assign \$850  = { wb_groups_ahead0, 3'h0 };
-  assign \$889  = { \$888 [9], \$888 [9], \$888 [9], \$888 [9:3] };
-  assign \$892  = { \$891 [9], \$891 [9], \$891 [9], \$891 [9:3] };
-  assign \$923  = { 3'h0, \$922 [9:3] };
-  assign \$930  = { 3'h0, \$929 [9:3] };
-  assign \$934  = { \$933 [9], \$933 [9], \$933 [9], \$933 [9:3] };
-  assign \$937  = { 3'h0, \$936 [9:3] };
-  assign \$940  = { \$939 [9], \$939 [9], \$939 [9], \$939 [9:3] };
-  assign \$961  = claim_ctx;
-  assign \$963  = wb_ctx17;
-  assign \$972  = drain_slot;
-  assign \$976  = release_slot;
+  assign \$267  = { 3'h0, drain_elem[8:3] };
+  assign \$272  = { 3'h0, drain_elem[8:3] };
+  assign \$277  = { 3'h0, drain_elem[8:3] };
+  assign \$282  = { 3'h0, drain_elem[8:3] };
+  assign \$287  = { 3'h0, drain_elem[8:3] };
+  assign \$292  = { 3'h0, drain_elem[8:3] };
+  assign \$297  = { 3'h0, drain_elem[8:3] };
+  assign \$312  = { \$311 [9], \$311 [9], \$311 [9], \$311 [9:3] };
+  assign \$317  = in_wslot;
+  assign \$326  = { 3'h0, \$325 [9:3] };
+  assign \$357  = b_fold;
+  assign \$360  = fold;
+  assign \$364  = fold;
+  assign \$390  = wb_ctx16;
+  assign \$401  = in_wslot;
+  assign \$417  = in_wslot;
+  assign \$430  = 4'h0;
+  assign \$432  = 4'h0;
+  assign \$435  = { wb_groups_ahead1, 3'h0 };
+  assign \$437  = { wb_groups_ahead1, 3'h0 };
+  assign \$441  = 4'h0;
+  assign \$443  = 4'h0;
+  assign \$446  = { wb_groups_ahead0, 3'h0 };
+  assign \$448  = { wb_groups_ahead0, 3'h0 };
+  assign \$477  = in_wslot;
+  assign \$483  = in_wslot;
+  assign \$495  = 1'h0;
+  assign \$500  = 4'h0;
+  assign \$502  = 4'h0;
+  assign \$505  = { wb_groups_ahead0, 3'h0 };
+  assign \$507  = { wb_groups_ahead0, 3'h0 };
+  assign \$511  = 4'h0;
+  assign \$513  = 4'h0;
+  assign \$516  = { wb_groups_ahead1, 3'h0 };
+  assign \$518  = { wb_groups_ahead1, 3'h0 };
+  assign \$527  = 1'h0;
+  assign \$543  = in_wslot;
+  assign \$559  = in_wslot;
+  assign \$569  = layer[0];
+  assign \$574  = 4'h0;
+  assign \$576  = 4'h0;
+  assign \$579  = { wb_groups_ahead1, 3'h0 };
+  assign \$581  = { wb_groups_ahead1, 3'h0 };
+  assign \$585  = 4'h0;
+  assign \$587  = 4'h0;
+  assign \$590  = { wb_groups_ahead0, 3'h0 };
+  assign \$592  = { wb_groups_ahead0, 3'h0 };
+  assign \$602  = layer[0];
+  assign \$623  = 4'h0;
+  assign \$625  = 4'h0;
+  assign \$628  = { wb_groups_ahead1, 3'h0 };
+  assign \$630  = { wb_groups_ahead1, 3'h0 };
+  assign \$634  = 4'h0;
+  assign \$636  = 4'h0;
+  assign \$639  = { wb_groups_ahead0, 3'h0 };
+  assign \$641  = { wb_groups_ahead0, 3'h0 };
+  assign \$664  = in_wslot;
+  assign \$683  = in_wslot;
+  assign \$697  = 4'h0;
+  assign \$699  = 4'h0;
+  assign \$702  = { wb_groups_ahead1, 3'h0 };
+  assign \$704  = { wb_groups_ahead1, 3'h0 };
+  assign \$708  = 4'h0;
+  assign \$710  = 4'h0;
+  assign \$713  = { wb_groups_ahead0, 3'h0 };
+  assign \$715  = { wb_groups_ahead0, 3'h0 };
+  assign \$738  = in_wslot;
+  assign \$756  = in_wslot;
+  assign \$768  = in_wslot;
+  assign \$783  = 4'h0;
+  assign \$785  = 4'h0;
+  assign \$788  = { wb_groups_ahead1, 3'h0 };
+  assign \$790  = { wb_groups_ahead1, 3'h0 };
+  assign \$794  = 4'h0;
+  assign \$796  = 4'h0;
+  assign \$799  = { wb_groups_ahead0, 3'h0 };
+  assign \$801  = { wb_groups_ahead0, 3'h0 };
+  assign \$824  = in_wslot;
+  assign \$843  = in_wslot;
+  assign \$857  = 4'h0;
+  assign \$859  = 4'h0;
+  assign \$862  = { wb_groups_ahead1, 3'h0 };
+  assign \$864  = { wb_groups_ahead1, 3'h0 };
+  assign \$868  = 4'h0;
+  assign \$870  = 4'h0;
+  assign \$873  = { wb_groups_ahead0, 3'h0 };
+  assign \$875  = { wb_groups_ahead0, 3'h0 };
+  assign \$914  = { \$913 [9], \$913 [9], \$913 [9], \$913 [9:3] };
+  assign \$917  = { \$916 [9], \$916 [9], \$916 [9], \$916 [9:3] };
+  assign \$948  = { 3'h0, \$947 [9:3] };
+  assign \$955  = { 3'h0, \$954 [9:3] };
+  assign \$959  = { \$958 [9], \$958 [9], \$958 [9], \$958 [9:3] };
+  assign \$962  = { 3'h0, \$961 [9:3] };
+  assign \$965  = { \$964 [9], \$964 [9], \$964 [9], \$964 [9:3] };
+  assign \$986  = claim_ctx;
+  assign \$988  = wb_ctx17;
+  assign \$997  = drain_slot;
+  assign \$1001  = release_slot;
   assign \$174  = ctx;
   assign \$183  = ctx;
-  assign \$476  = 1'h0;
-  assign \$479  = \$478 ;
-  assign \$487  = 1'h0;
-  assign \$490  = \$489 ;
-  assign \$550  = 1'h0;
-  assign \$553  = \$552 ;
-  assign \$561  = 1'h0;
-  assign \$564  = \$563 ;
+  assign \$501  = 1'h0;
+  assign \$504  = \$503 ;
+  assign \$512  = 1'h0;
+  assign \$515  = \$514 ;
+  assign \$575  = 1'h0;
+  assign \$578  = \$577 ;
+  assign \$586  = 1'h0;
+  assign \$589  = \$588 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \port$3003$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \port$3094$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5688,10 +5854,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3003$0 ;
-  wire \port$3003$0 ;
-  input [31:0] \port$328$0 ;
-  wire [31:0] \port$328$0 ;
+  input \port$3094$0 ;
+  wire \port$3094$0 ;
+  input [31:0] \port$363$0 ;
+  wire [31:0] \port$363$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5724,7 +5890,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3003$0 , \port$328$0  };
+      storage[w_port__addr] <= { \port$3094$0 , \port$363$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5786,14 +5952,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$328$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3003$0 , \port$328$0  };
-  assign w_data = { \port$3003$0 , \port$328$0  };
+  assign w_port__data = { \port$3094$0 , \port$363$0  };
+  assign w_data = { \port$3094$0 , \port$363$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3200$0 , \port$3201$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, pe0_bank_collision, pe0_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3291$0 , \port$3292$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5808,21 +5974,25 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [1:0] \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  reg [31:0] \$30 ;
+  reg \$30 ;
   reg \$31 ;
   reg \$32 ;
-  wire [7:0] \$33 ;
-  wire [23:0] \$34 ;
+  reg \$33 ;
+  reg [31:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  wire [7:0] \$37 ;
+  wire [23:0] \$38 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -5853,6 +6023,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe0_a3 = 64'h0000000000000000;
   reg [31:0] pe0_acc = 32'd0;
   reg [31:0] pe0_acc_out = 32'd0;
+  output pe0_bank_collision;
+  wire pe0_bank_collision;
   reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
   reg pe0_done = 1'h0;
   reg pe0_done_out = 1'h0;
@@ -5913,6 +6085,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe0_rq7 = 8'h00;
   reg [7:0] pe0_rq8 = 8'h00;
   reg [7:0] pe0_rq9 = 8'h00;
+  output pe0_rq_collision;
+  wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
   reg [5:0] pe0_s_out = 6'h00;
@@ -5935,10 +6109,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3200$0 ;
-  wire [7:0] \port$3200$0 ;
-  output [23:0] \port$3201$0 ;
-  wire [23:0] \port$3201$0 ;
+  output [7:0] \port$3291$0 ;
+  wire [7:0] \port$3291$0 ;
+  output [23:0] \port$3292$0 ;
+  wire [23:0] \port$3292$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5976,6 +6150,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [63:0] wp__data;
   input wp__en;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [511:0];
   initial begin
     bank0[0] = 64'h0000000000000000;
@@ -6502,6 +6677,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     end
   end
   assign rp__data = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [53:0] rq0 [255:0];
   initial begin
     rq0[0] = 54'h00000000000000;
@@ -6771,13 +6947,31 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe0_valid5 <= \$29 ;
+  always @(posedge clk)
+    pe0_first5 <= pe0_first4;
+  always @(posedge clk)
+    pe0_last5 <= pe0_last4;
+  always @(posedge clk)
+    pe0_rq5 <= pe0_rq4;
+  always @(posedge clk)
+    pe0_relu5 <= pe0_relu4;
+  always @(posedge clk)
+    pe0_requantize5 <= pe0_requantize4;
+  always @(posedge clk)
+    pe0_valid6 <= \$30 ;
+  always @(posedge clk)
+    pe0_first6 <= pe0_first5;
+  always @(posedge clk)
+    pe0_last6 <= pe0_last5;
+  always @(posedge clk)
     pe0_rq6 <= pe0_rq5;
   always @(posedge clk)
     pe0_relu6 <= pe0_relu5;
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$27 ;
+    pe0_valid7 <= \$31 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
@@ -6789,7 +6983,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$28 ;
+    pe0_valid8 <= \$32 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
@@ -6801,7 +6995,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_valid9 <= \$29 ;
+    pe0_valid9 <= \$33 ;
   always @(posedge clk)
     pe0_first9 <= pe0_first8;
   always @(posedge clk)
@@ -6859,9 +7053,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe0_acc <= \$30 ;
+    pe0_acc <= \$34 ;
   always @(posedge clk)
-    pe0_done <= \$31 ;
+    pe0_done <= \$35 ;
   always @(posedge clk)
     pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
@@ -6869,7 +7063,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_flags <= \$20 ;
   always @(posedge clk)
-    pe0_done_out <= \$32 ;
+    pe0_done_out <= \$36 ;
   always @(posedge clk)
     pe0_acc_out <= pe0_acc;
   always @(posedge clk)
@@ -6897,8 +7091,14 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe0_sum2_0);
   assign \$18  = pe0_valid9 & pe0_last9;
   assign \$20  = { 1'h0, pe0_relu9 } | \$19 ;
+  assign \$21  = step_valid & wp__en;
+  assign \$22  = rp__addr == wp__addr;
+  assign pe0_bank_collision = \$21  & \$22 ;
+  assign \$23  = pe0_valid7 & rwp__en;
+  assign \$24  = pe0_rq7 == wp__addr[7:0];
+  assign pe0_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
-    pe0_valid1 <= \$21 ;
+    pe0_valid1 <= \$25 ;
   always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
@@ -6910,7 +7110,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$22 ;
+    pe0_valid2 <= \$26 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
   always @(posedge clk)
@@ -6922,7 +7122,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_requantize2 <= pe0_requantize1;
   always @(posedge clk)
-    pe0_valid3 <= \$23 ;
+    pe0_valid3 <= \$27 ;
   always @(posedge clk)
     pe0_first3 <= pe0_first2;
   always @(posedge clk)
@@ -6934,7 +7134,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_requantize3 <= pe0_requantize2;
   always @(posedge clk)
-    pe0_valid4 <= \$24 ;
+    pe0_valid4 <= \$28 ;
   always @(posedge clk)
     pe0_first4 <= pe0_first3;
   always @(posedge clk)
@@ -6945,24 +7145,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe0_relu4 <= pe0_relu3;
   always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
-  always @(posedge clk)
-    pe0_valid5 <= \$25 ;
-  always @(posedge clk)
-    pe0_first5 <= pe0_first4;
-  always @(posedge clk)
-    pe0_last5 <= pe0_last4;
-  always @(posedge clk)
-    pe0_rq5 <= pe0_rq4;
-  always @(posedge clk)
-    pe0_relu5 <= pe0_relu4;
-  always @(posedge clk)
-    pe0_requantize5 <= pe0_requantize4;
-  always @(posedge clk)
-    pe0_valid6 <= \$26 ;
-  always @(posedge clk)
-    pe0_first6 <= pe0_first5;
-  always @(posedge clk)
-    pe0_last6 <= pe0_last5;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc_out),
@@ -6970,93 +7152,93 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3152$0 (pe0_flags_out),
-    .rq_ext6(\$34 ),
-    .rq_low6(\$33 ),
+    .\port$3243$0 (pe0_flags_out),
+    .rq_ext6(\$38 ),
+    .rq_low6(\$37 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = pe0_valid6;
+    \$30  = pe0_valid5;
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = pe0_valid7;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = pe0_valid8;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = pe0_acc;
-    if (pe0_valid9) begin
-      \$30  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = \$18 ;
+    \$31  = pe0_valid6;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$32  = pe0_done;
+    \$32  = pe0_valid7;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$21  = step_valid;
+    \$33  = pe0_valid8;
     if (rst) begin
-      \$21  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$22  = pe0_valid1;
-    if (rst) begin
-      \$22  = 1'h0;
+    \$34  = pe0_acc;
+    if (pe0_valid9) begin
+      \$34  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$23  = pe0_valid2;
+    \$35  = \$18 ;
     if (rst) begin
-      \$23  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$24  = pe0_valid3;
+    \$36  = pe0_done;
     if (rst) begin
-      \$24  = 1'h0;
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$25  = pe0_valid4;
+    \$25  = step_valid;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = pe0_valid5;
+    \$26  = pe0_valid1;
     if (rst) begin
       \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$27  = pe0_valid2;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$28  = pe0_valid3;
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$29  = pe0_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -7077,15 +7259,15 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe0_flags_out[0];
   assign i_requantize = pe0_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$34 , \$33  };
-  assign o_data = { \$34 , \$33  };
-  assign \port$3200$0  = \$33 ;
-  assign \port$3201$0  = \$34 ;
+  assign result = { \$38 , \$37  };
+  assign o_data = { \$38 , \$37  };
+  assign \port$3291$0  = \$37 ;
+  assign \port$3292$0  = \$38 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3152$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3243$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7269,8 +7451,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3152$0 ;
-  wire [1:0] \port$3152$0 ;
+  input [1:0] \port$3243$0 ;
+  wire [1:0] \port$3243$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7477,9 +7659,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3152$0 [0];
+    rq_relu1 <= \port$3243$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3152$0 [1];
+    rq_req1 <= \port$3243$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7602,8 +7784,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3152$0 [0];
-  assign i_requantize = \port$3152$0 [1];
+  assign i_relu = \port$3243$0 [0];
+  assign i_requantize = \port$3243$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7612,7 +7794,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3352$0 , \port$3353$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, pe1_bank_collision, pe1_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3443$0 , \port$3444$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7627,21 +7809,25 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [1:0] \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  reg [31:0] \$30 ;
+  reg \$30 ;
   reg \$31 ;
   reg \$32 ;
-  wire [7:0] \$33 ;
-  wire [23:0] \$34 ;
+  reg \$33 ;
+  reg [31:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  wire [7:0] \$37 ;
+  wire [23:0] \$38 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -7672,6 +7858,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe1_a3 = 64'h0000000000000000;
   reg [31:0] pe1_acc = 32'd0;
   reg [31:0] pe1_acc_out = 32'd0;
+  output pe1_bank_collision;
+  wire pe1_bank_collision;
   reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
   reg pe1_done = 1'h0;
   reg pe1_done_out = 1'h0;
@@ -7732,6 +7920,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe1_rq7 = 8'h00;
   reg [7:0] pe1_rq8 = 8'h00;
   reg [7:0] pe1_rq9 = 8'h00;
+  output pe1_rq_collision;
+  wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
   reg [5:0] pe1_s_out = 6'h00;
@@ -7754,10 +7944,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3352$0 ;
-  wire [7:0] \port$3352$0 ;
-  output [23:0] \port$3353$0 ;
-  wire [23:0] \port$3353$0 ;
+  output [7:0] \port$3443$0 ;
+  wire [7:0] \port$3443$0 ;
+  output [23:0] \port$3444$0 ;
+  wire [23:0] \port$3444$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7795,6 +7985,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [63:0] wp__data;
   input wp__en;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank1 [511:0];
   initial begin
     bank1[0] = 64'h0000000000000000;
@@ -8321,6 +8512,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     end
   end
   assign rp__data = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [53:0] rq1 [255:0];
   initial begin
     rq1[0] = 54'h00000000000000;
@@ -8590,13 +8782,31 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe1_valid5 <= \$29 ;
+  always @(posedge clk)
+    pe1_first5 <= pe1_first4;
+  always @(posedge clk)
+    pe1_last5 <= pe1_last4;
+  always @(posedge clk)
+    pe1_rq5 <= pe1_rq4;
+  always @(posedge clk)
+    pe1_relu5 <= pe1_relu4;
+  always @(posedge clk)
+    pe1_requantize5 <= pe1_requantize4;
+  always @(posedge clk)
+    pe1_valid6 <= \$30 ;
+  always @(posedge clk)
+    pe1_first6 <= pe1_first5;
+  always @(posedge clk)
+    pe1_last6 <= pe1_last5;
+  always @(posedge clk)
     pe1_rq6 <= pe1_rq5;
   always @(posedge clk)
     pe1_relu6 <= pe1_relu5;
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$27 ;
+    pe1_valid7 <= \$31 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
@@ -8608,7 +8818,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$28 ;
+    pe1_valid8 <= \$32 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
@@ -8620,7 +8830,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_valid9 <= \$29 ;
+    pe1_valid9 <= \$33 ;
   always @(posedge clk)
     pe1_first9 <= pe1_first8;
   always @(posedge clk)
@@ -8678,9 +8888,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe1_acc <= \$30 ;
+    pe1_acc <= \$34 ;
   always @(posedge clk)
-    pe1_done <= \$31 ;
+    pe1_done <= \$35 ;
   always @(posedge clk)
     pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
@@ -8688,7 +8898,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_flags <= \$20 ;
   always @(posedge clk)
-    pe1_done_out <= \$32 ;
+    pe1_done_out <= \$36 ;
   always @(posedge clk)
     pe1_acc_out <= pe1_acc;
   always @(posedge clk)
@@ -8716,8 +8926,14 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe1_sum2_0);
   assign \$18  = pe1_valid9 & pe1_last9;
   assign \$20  = { 1'h0, pe1_relu9 } | \$19 ;
+  assign \$21  = step_valid & wp__en;
+  assign \$22  = rp__addr == wp__addr;
+  assign pe1_bank_collision = \$21  & \$22 ;
+  assign \$23  = pe1_valid7 & rwp__en;
+  assign \$24  = pe1_rq7 == wp__addr[7:0];
+  assign pe1_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
-    pe1_valid1 <= \$21 ;
+    pe1_valid1 <= \$25 ;
   always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
@@ -8729,7 +8945,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$22 ;
+    pe1_valid2 <= \$26 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
   always @(posedge clk)
@@ -8741,7 +8957,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_requantize2 <= pe1_requantize1;
   always @(posedge clk)
-    pe1_valid3 <= \$23 ;
+    pe1_valid3 <= \$27 ;
   always @(posedge clk)
     pe1_first3 <= pe1_first2;
   always @(posedge clk)
@@ -8753,7 +8969,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_requantize3 <= pe1_requantize2;
   always @(posedge clk)
-    pe1_valid4 <= \$24 ;
+    pe1_valid4 <= \$28 ;
   always @(posedge clk)
     pe1_first4 <= pe1_first3;
   always @(posedge clk)
@@ -8764,24 +8980,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe1_relu4 <= pe1_relu3;
   always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
-  always @(posedge clk)
-    pe1_valid5 <= \$25 ;
-  always @(posedge clk)
-    pe1_first5 <= pe1_first4;
-  always @(posedge clk)
-    pe1_last5 <= pe1_last4;
-  always @(posedge clk)
-    pe1_rq5 <= pe1_rq4;
-  always @(posedge clk)
-    pe1_relu5 <= pe1_relu4;
-  always @(posedge clk)
-    pe1_requantize5 <= pe1_requantize4;
-  always @(posedge clk)
-    pe1_valid6 <= \$26 ;
-  always @(posedge clk)
-    pe1_first6 <= pe1_first5;
-  always @(posedge clk)
-    pe1_last6 <= pe1_last5;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc_out),
@@ -8789,93 +8987,93 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3304$0 (pe1_flags_out),
-    .rq_ext6(\$34 ),
-    .rq_low6(\$33 ),
+    .\port$3395$0 (pe1_flags_out),
+    .rq_ext6(\$38 ),
+    .rq_low6(\$37 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = pe1_valid6;
+    \$30  = pe1_valid5;
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = pe1_valid7;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = pe1_valid8;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = pe1_acc;
-    if (pe1_valid9) begin
-      \$30  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$31  = \$18 ;
+    \$31  = pe1_valid6;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$32  = pe1_done;
+    \$32  = pe1_valid7;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$21  = step_valid;
+    \$33  = pe1_valid8;
     if (rst) begin
-      \$21  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$22  = pe1_valid1;
-    if (rst) begin
-      \$22  = 1'h0;
+    \$34  = pe1_acc;
+    if (pe1_valid9) begin
+      \$34  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$23  = pe1_valid2;
+    \$35  = \$18 ;
     if (rst) begin
-      \$23  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$24  = pe1_valid3;
+    \$36  = pe1_done;
     if (rst) begin
-      \$24  = 1'h0;
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$25  = pe1_valid4;
+    \$25  = step_valid;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$26  = pe1_valid5;
+    \$26  = pe1_valid1;
     if (rst) begin
       \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$27  = pe1_valid2;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$28  = pe1_valid3;
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$29  = pe1_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -8896,15 +9094,15 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe1_flags_out[0];
   assign i_requantize = pe1_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$34 , \$33  };
-  assign o_data = { \$34 , \$33  };
-  assign \port$3352$0  = \$33 ;
-  assign \port$3353$0  = \$34 ;
+  assign result = { \$38 , \$37  };
+  assign o_data = { \$38 , \$37  };
+  assign \port$3443$0  = \$37 ;
+  assign \port$3444$0  = \$38 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3304$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3395$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9088,8 +9286,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3304$0 ;
-  wire [1:0] \port$3304$0 ;
+  input [1:0] \port$3395$0 ;
+  wire [1:0] \port$3395$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9296,9 +9494,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3304$0 [0];
+    rq_relu1 <= \port$3395$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3304$0 [1];
+    rq_req1 <= \port$3395$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9421,8 +9619,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3304$0 [0];
-  assign i_requantize = \port$3304$0 [1];
+  assign i_relu = \port$3395$0 [0];
+  assign i_requantize = \port$3395$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9431,7 +9629,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3504$0 , \port$3505$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, pe2_bank_collision, pe2_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3595$0 , \port$3596$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9446,21 +9644,25 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [1:0] \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  reg [31:0] \$30 ;
+  reg \$30 ;
   reg \$31 ;
   reg \$32 ;
-  wire [7:0] \$33 ;
-  wire [23:0] \$34 ;
+  reg \$33 ;
+  reg [31:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  wire [7:0] \$37 ;
+  wire [23:0] \$38 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -9491,6 +9693,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe2_a3 = 64'h0000000000000000;
   reg [31:0] pe2_acc = 32'd0;
   reg [31:0] pe2_acc_out = 32'd0;
+  output pe2_bank_collision;
+  wire pe2_bank_collision;
   reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
   reg pe2_done = 1'h0;
   reg pe2_done_out = 1'h0;
@@ -9551,6 +9755,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe2_rq7 = 8'h00;
   reg [7:0] pe2_rq8 = 8'h00;
   reg [7:0] pe2_rq9 = 8'h00;
+  output pe2_rq_collision;
+  wire pe2_rq_collision;
   reg [53:0] pe2_rq_entry = 54'h00000000000000;
   reg [5:0] pe2_s = 6'h00;
   reg [5:0] pe2_s_out = 6'h00;
@@ -9573,10 +9779,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3504$0 ;
-  wire [7:0] \port$3504$0 ;
-  output [23:0] \port$3505$0 ;
-  wire [23:0] \port$3505$0 ;
+  output [7:0] \port$3595$0 ;
+  wire [7:0] \port$3595$0 ;
+  output [23:0] \port$3596$0 ;
+  wire [23:0] \port$3596$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9614,6 +9820,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [63:0] wp__data;
   input wp__en;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank2 [511:0];
   initial begin
     bank2[0] = 64'h0000000000000000;
@@ -10140,6 +10347,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     end
   end
   assign rp__data = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [53:0] rq2 [255:0];
   initial begin
     rq2[0] = 54'h00000000000000;
@@ -10409,13 +10617,31 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe2_valid5 <= \$29 ;
+  always @(posedge clk)
+    pe2_first5 <= pe2_first4;
+  always @(posedge clk)
+    pe2_last5 <= pe2_last4;
+  always @(posedge clk)
+    pe2_rq5 <= pe2_rq4;
+  always @(posedge clk)
+    pe2_relu5 <= pe2_relu4;
+  always @(posedge clk)
+    pe2_requantize5 <= pe2_requantize4;
+  always @(posedge clk)
+    pe2_valid6 <= \$30 ;
+  always @(posedge clk)
+    pe2_first6 <= pe2_first5;
+  always @(posedge clk)
+    pe2_last6 <= pe2_last5;
+  always @(posedge clk)
     pe2_rq6 <= pe2_rq5;
   always @(posedge clk)
     pe2_relu6 <= pe2_relu5;
   always @(posedge clk)
     pe2_requantize6 <= pe2_requantize5;
   always @(posedge clk)
-    pe2_valid7 <= \$27 ;
+    pe2_valid7 <= \$31 ;
   always @(posedge clk)
     pe2_first7 <= pe2_first6;
   always @(posedge clk)
@@ -10427,7 +10653,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_requantize7 <= pe2_requantize6;
   always @(posedge clk)
-    pe2_valid8 <= \$28 ;
+    pe2_valid8 <= \$32 ;
   always @(posedge clk)
     pe2_first8 <= pe2_first7;
   always @(posedge clk)
@@ -10439,7 +10665,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_requantize8 <= pe2_requantize7;
   always @(posedge clk)
-    pe2_valid9 <= \$29 ;
+    pe2_valid9 <= \$33 ;
   always @(posedge clk)
     pe2_first9 <= pe2_first8;
   always @(posedge clk)
@@ -10497,9 +10723,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe2_acc <= \$30 ;
+    pe2_acc <= \$34 ;
   always @(posedge clk)
-    pe2_done <= \$31 ;
+    pe2_done <= \$35 ;
   always @(posedge clk)
     pe2_m <= pe2_rq_entry[47:32];
   always @(posedge clk)
@@ -10507,7 +10733,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_flags <= \$20 ;
   always @(posedge clk)
-    pe2_done_out <= \$32 ;
+    pe2_done_out <= \$36 ;
   always @(posedge clk)
     pe2_acc_out <= pe2_acc;
   always @(posedge clk)
@@ -10535,8 +10761,14 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe2_sum2_0);
   assign \$18  = pe2_valid9 & pe2_last9;
   assign \$20  = { 1'h0, pe2_relu9 } | \$19 ;
+  assign \$21  = step_valid & wp__en;
+  assign \$22  = rp__addr == wp__addr;
+  assign pe2_bank_collision = \$21  & \$22 ;
+  assign \$23  = pe2_valid7 & rwp__en;
+  assign \$24  = pe2_rq7 == wp__addr[7:0];
+  assign pe2_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
-    pe2_valid1 <= \$21 ;
+    pe2_valid1 <= \$25 ;
   always @(posedge clk)
     pe2_first1 <= step_first;
   always @(posedge clk)
@@ -10548,7 +10780,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe2_valid2 <= \$22 ;
+    pe2_valid2 <= \$26 ;
   always @(posedge clk)
     pe2_first2 <= pe2_first1;
   always @(posedge clk)
@@ -10560,7 +10792,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_requantize2 <= pe2_requantize1;
   always @(posedge clk)
-    pe2_valid3 <= \$23 ;
+    pe2_valid3 <= \$27 ;
   always @(posedge clk)
     pe2_first3 <= pe2_first2;
   always @(posedge clk)
@@ -10572,7 +10804,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_requantize3 <= pe2_requantize2;
   always @(posedge clk)
-    pe2_valid4 <= \$24 ;
+    pe2_valid4 <= \$28 ;
   always @(posedge clk)
     pe2_first4 <= pe2_first3;
   always @(posedge clk)
@@ -10583,24 +10815,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe2_relu4 <= pe2_relu3;
   always @(posedge clk)
     pe2_requantize4 <= pe2_requantize3;
-  always @(posedge clk)
-    pe2_valid5 <= \$25 ;
-  always @(posedge clk)
-    pe2_first5 <= pe2_first4;
-  always @(posedge clk)
-    pe2_last5 <= pe2_last4;
-  always @(posedge clk)
-    pe2_rq5 <= pe2_rq4;
-  always @(posedge clk)
-    pe2_relu5 <= pe2_relu4;
-  always @(posedge clk)
-    pe2_requantize5 <= pe2_requantize4;
-  always @(posedge clk)
-    pe2_valid6 <= \$26 ;
-  always @(posedge clk)
-    pe2_first6 <= pe2_first5;
-  always @(posedge clk)
-    pe2_last6 <= pe2_last5;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
     .i_acc(pe2_acc_out),
@@ -10608,93 +10822,93 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3456$0 (pe2_flags_out),
-    .rq_ext6(\$34 ),
-    .rq_low6(\$33 ),
+    .\port$3547$0 (pe2_flags_out),
+    .rq_ext6(\$38 ),
+    .rq_low6(\$37 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$27  = pe2_valid6;
+    \$30  = pe2_valid5;
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$28  = pe2_valid7;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$29  = pe2_valid8;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$30  = pe2_acc;
-    if (pe2_valid9) begin
-      \$30  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$31  = \$18 ;
+    \$31  = pe2_valid6;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$32  = pe2_done;
+    \$32  = pe2_valid7;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$21  = step_valid;
+    \$33  = pe2_valid8;
     if (rst) begin
-      \$21  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$22  = pe2_valid1;
-    if (rst) begin
-      \$22  = 1'h0;
+    \$34  = pe2_acc;
+    if (pe2_valid9) begin
+      \$34  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$23  = pe2_valid2;
+    \$35  = \$18 ;
     if (rst) begin
-      \$23  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$24  = pe2_valid3;
+    \$36  = pe2_done;
     if (rst) begin
-      \$24  = 1'h0;
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$25  = pe2_valid4;
+    \$25  = step_valid;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$26  = pe2_valid5;
+    \$26  = pe2_valid1;
     if (rst) begin
       \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$27  = pe2_valid2;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$28  = pe2_valid3;
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$29  = pe2_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -10715,15 +10929,15 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe2_flags_out[0];
   assign i_requantize = pe2_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$34 , \$33  };
-  assign o_data = { \$34 , \$33  };
-  assign \port$3504$0  = \$33 ;
-  assign \port$3505$0  = \$34 ;
+  assign result = { \$38 , \$37  };
+  assign o_data = { \$38 , \$37  };
+  assign \port$3595$0  = \$37 ;
+  assign \port$3596$0  = \$38 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3456$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3547$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -10907,8 +11121,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3456$0 ;
-  wire [1:0] \port$3456$0 ;
+  input [1:0] \port$3547$0 ;
+  wire [1:0] \port$3547$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11115,9 +11329,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3456$0 [0];
+    rq_relu1 <= \port$3547$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3456$0 [1];
+    rq_req1 <= \port$3547$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11240,8 +11454,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3456$0 [0];
-  assign i_requantize = \port$3456$0 [1];
+  assign i_relu = \port$3547$0 [0];
+  assign i_requantize = \port$3547$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11250,7 +11464,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3656$0 , \port$3657$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, pe3_bank_collision, pe3_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3747$0 , \port$3748$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11265,21 +11479,25 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [1:0] \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  reg [31:0] \$30 ;
+  reg \$30 ;
   reg \$31 ;
   reg \$32 ;
-  wire [7:0] \$33 ;
-  wire [23:0] \$34 ;
+  reg \$33 ;
+  reg [31:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  wire [7:0] \$37 ;
+  wire [23:0] \$38 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -11310,6 +11528,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe3_a3 = 64'h0000000000000000;
   reg [31:0] pe3_acc = 32'd0;
   reg [31:0] pe3_acc_out = 32'd0;
+  output pe3_bank_collision;
+  wire pe3_bank_collision;
   reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
   reg pe3_done = 1'h0;
   reg pe3_done_out = 1'h0;
@@ -11370,6 +11590,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe3_rq7 = 8'h00;
   reg [7:0] pe3_rq8 = 8'h00;
   reg [7:0] pe3_rq9 = 8'h00;
+  output pe3_rq_collision;
+  wire pe3_rq_collision;
   reg [53:0] pe3_rq_entry = 54'h00000000000000;
   reg [5:0] pe3_s = 6'h00;
   reg [5:0] pe3_s_out = 6'h00;
@@ -11392,10 +11614,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3656$0 ;
-  wire [7:0] \port$3656$0 ;
-  output [23:0] \port$3657$0 ;
-  wire [23:0] \port$3657$0 ;
+  output [7:0] \port$3747$0 ;
+  wire [7:0] \port$3747$0 ;
+  output [23:0] \port$3748$0 ;
+  wire [23:0] \port$3748$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11433,6 +11655,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [63:0] wp__data;
   input wp__en;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank3 [511:0];
   initial begin
     bank3[0] = 64'h0000000000000000;
@@ -11959,6 +12182,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     end
   end
   assign rp__data = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [53:0] rq3 [255:0];
   initial begin
     rq3[0] = 54'h00000000000000;
@@ -12228,13 +12452,31 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe3_valid5 <= \$29 ;
+  always @(posedge clk)
+    pe3_first5 <= pe3_first4;
+  always @(posedge clk)
+    pe3_last5 <= pe3_last4;
+  always @(posedge clk)
+    pe3_rq5 <= pe3_rq4;
+  always @(posedge clk)
+    pe3_relu5 <= pe3_relu4;
+  always @(posedge clk)
+    pe3_requantize5 <= pe3_requantize4;
+  always @(posedge clk)
+    pe3_valid6 <= \$30 ;
+  always @(posedge clk)
+    pe3_first6 <= pe3_first5;
+  always @(posedge clk)
+    pe3_last6 <= pe3_last5;
+  always @(posedge clk)
     pe3_rq6 <= pe3_rq5;
   always @(posedge clk)
     pe3_relu6 <= pe3_relu5;
   always @(posedge clk)
     pe3_requantize6 <= pe3_requantize5;
   always @(posedge clk)
-    pe3_valid7 <= \$27 ;
+    pe3_valid7 <= \$31 ;
   always @(posedge clk)
     pe3_first7 <= pe3_first6;
   always @(posedge clk)
@@ -12246,7 +12488,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_requantize7 <= pe3_requantize6;
   always @(posedge clk)
-    pe3_valid8 <= \$28 ;
+    pe3_valid8 <= \$32 ;
   always @(posedge clk)
     pe3_first8 <= pe3_first7;
   always @(posedge clk)
@@ -12258,7 +12500,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_requantize8 <= pe3_requantize7;
   always @(posedge clk)
-    pe3_valid9 <= \$29 ;
+    pe3_valid9 <= \$33 ;
   always @(posedge clk)
     pe3_first9 <= pe3_first8;
   always @(posedge clk)
@@ -12316,9 +12558,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe3_acc <= \$30 ;
+    pe3_acc <= \$34 ;
   always @(posedge clk)
-    pe3_done <= \$31 ;
+    pe3_done <= \$35 ;
   always @(posedge clk)
     pe3_m <= pe3_rq_entry[47:32];
   always @(posedge clk)
@@ -12326,7 +12568,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_flags <= \$20 ;
   always @(posedge clk)
-    pe3_done_out <= \$32 ;
+    pe3_done_out <= \$36 ;
   always @(posedge clk)
     pe3_acc_out <= pe3_acc;
   always @(posedge clk)
@@ -12354,8 +12596,14 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe3_sum2_0);
   assign \$18  = pe3_valid9 & pe3_last9;
   assign \$20  = { 1'h0, pe3_relu9 } | \$19 ;
+  assign \$21  = step_valid & wp__en;
+  assign \$22  = rp__addr == wp__addr;
+  assign pe3_bank_collision = \$21  & \$22 ;
+  assign \$23  = pe3_valid7 & rwp__en;
+  assign \$24  = pe3_rq7 == wp__addr[7:0];
+  assign pe3_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
-    pe3_valid1 <= \$21 ;
+    pe3_valid1 <= \$25 ;
   always @(posedge clk)
     pe3_first1 <= step_first;
   always @(posedge clk)
@@ -12367,7 +12615,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe3_valid2 <= \$22 ;
+    pe3_valid2 <= \$26 ;
   always @(posedge clk)
     pe3_first2 <= pe3_first1;
   always @(posedge clk)
@@ -12379,7 +12627,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_requantize2 <= pe3_requantize1;
   always @(posedge clk)
-    pe3_valid3 <= \$23 ;
+    pe3_valid3 <= \$27 ;
   always @(posedge clk)
     pe3_first3 <= pe3_first2;
   always @(posedge clk)
@@ -12391,7 +12639,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_requantize3 <= pe3_requantize2;
   always @(posedge clk)
-    pe3_valid4 <= \$24 ;
+    pe3_valid4 <= \$28 ;
   always @(posedge clk)
     pe3_first4 <= pe3_first3;
   always @(posedge clk)
@@ -12402,24 +12650,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe3_relu4 <= pe3_relu3;
   always @(posedge clk)
     pe3_requantize4 <= pe3_requantize3;
-  always @(posedge clk)
-    pe3_valid5 <= \$25 ;
-  always @(posedge clk)
-    pe3_first5 <= pe3_first4;
-  always @(posedge clk)
-    pe3_last5 <= pe3_last4;
-  always @(posedge clk)
-    pe3_rq5 <= pe3_rq4;
-  always @(posedge clk)
-    pe3_relu5 <= pe3_relu4;
-  always @(posedge clk)
-    pe3_requantize5 <= pe3_requantize4;
-  always @(posedge clk)
-    pe3_valid6 <= \$26 ;
-  always @(posedge clk)
-    pe3_first6 <= pe3_first5;
-  always @(posedge clk)
-    pe3_last6 <= pe3_last5;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
     .i_acc(pe3_acc_out),
@@ -12427,93 +12657,93 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3608$0 (pe3_flags_out),
-    .rq_ext6(\$34 ),
-    .rq_low6(\$33 ),
+    .\port$3699$0 (pe3_flags_out),
+    .rq_ext6(\$38 ),
+    .rq_low6(\$37 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$27  = pe3_valid6;
+    \$30  = pe3_valid5;
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$28  = pe3_valid7;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$29  = pe3_valid8;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$30  = pe3_acc;
-    if (pe3_valid9) begin
-      \$30  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$31  = \$18 ;
+    \$31  = pe3_valid6;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$32  = pe3_done;
+    \$32  = pe3_valid7;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$21  = step_valid;
+    \$33  = pe3_valid8;
     if (rst) begin
-      \$21  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$22  = pe3_valid1;
-    if (rst) begin
-      \$22  = 1'h0;
+    \$34  = pe3_acc;
+    if (pe3_valid9) begin
+      \$34  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$23  = pe3_valid2;
+    \$35  = \$18 ;
     if (rst) begin
-      \$23  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$24  = pe3_valid3;
+    \$36  = pe3_done;
     if (rst) begin
-      \$24  = 1'h0;
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$25  = pe3_valid4;
+    \$25  = step_valid;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$26  = pe3_valid5;
+    \$26  = pe3_valid1;
     if (rst) begin
       \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$27  = pe3_valid2;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$28  = pe3_valid3;
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$29  = pe3_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -12534,15 +12764,15 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe3_flags_out[0];
   assign i_requantize = pe3_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$34 , \$33  };
-  assign o_data = { \$34 , \$33  };
-  assign \port$3656$0  = \$33 ;
-  assign \port$3657$0  = \$34 ;
+  assign result = { \$38 , \$37  };
+  assign o_data = { \$38 , \$37  };
+  assign \port$3747$0  = \$37 ;
+  assign \port$3748$0  = \$38 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3608$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3699$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12726,8 +12956,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3608$0 ;
-  wire [1:0] \port$3608$0 ;
+  input [1:0] \port$3699$0 ;
+  wire [1:0] \port$3699$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -12934,9 +13164,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3608$0 [0];
+    rq_relu1 <= \port$3699$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3608$0 [1];
+    rq_req1 <= \port$3699$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13059,8 +13289,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3608$0 [0];
-  assign i_requantize = \port$3608$0 [1];
+  assign i_relu = \port$3699$0 [0];
+  assign i_requantize = \port$3699$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13069,7 +13299,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3808$0 , \port$3809$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, pe4_bank_collision, pe4_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3899$0 , \port$3900$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13084,21 +13314,25 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [1:0] \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  reg [31:0] \$30 ;
+  reg \$30 ;
   reg \$31 ;
   reg \$32 ;
-  wire [7:0] \$33 ;
-  wire [23:0] \$34 ;
+  reg \$33 ;
+  reg [31:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  wire [7:0] \$37 ;
+  wire [23:0] \$38 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -13129,6 +13363,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe4_a3 = 64'h0000000000000000;
   reg [31:0] pe4_acc = 32'd0;
   reg [31:0] pe4_acc_out = 32'd0;
+  output pe4_bank_collision;
+  wire pe4_bank_collision;
   reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
   reg pe4_done = 1'h0;
   reg pe4_done_out = 1'h0;
@@ -13189,6 +13425,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe4_rq7 = 8'h00;
   reg [7:0] pe4_rq8 = 8'h00;
   reg [7:0] pe4_rq9 = 8'h00;
+  output pe4_rq_collision;
+  wire pe4_rq_collision;
   reg [53:0] pe4_rq_entry = 54'h00000000000000;
   reg [5:0] pe4_s = 6'h00;
   reg [5:0] pe4_s_out = 6'h00;
@@ -13211,10 +13449,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3808$0 ;
-  wire [7:0] \port$3808$0 ;
-  output [23:0] \port$3809$0 ;
-  wire [23:0] \port$3809$0 ;
+  output [7:0] \port$3899$0 ;
+  wire [7:0] \port$3899$0 ;
+  output [23:0] \port$3900$0 ;
+  wire [23:0] \port$3900$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13252,6 +13490,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [63:0] wp__data;
   input wp__en;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank4 [511:0];
   initial begin
     bank4[0] = 64'h0000000000000000;
@@ -13778,6 +14017,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     end
   end
   assign rp__data = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [53:0] rq4 [255:0];
   initial begin
     rq4[0] = 54'h00000000000000;
@@ -14047,13 +14287,31 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe4_valid5 <= \$29 ;
+  always @(posedge clk)
+    pe4_first5 <= pe4_first4;
+  always @(posedge clk)
+    pe4_last5 <= pe4_last4;
+  always @(posedge clk)
+    pe4_rq5 <= pe4_rq4;
+  always @(posedge clk)
+    pe4_relu5 <= pe4_relu4;
+  always @(posedge clk)
+    pe4_requantize5 <= pe4_requantize4;
+  always @(posedge clk)
+    pe4_valid6 <= \$30 ;
+  always @(posedge clk)
+    pe4_first6 <= pe4_first5;
+  always @(posedge clk)
+    pe4_last6 <= pe4_last5;
+  always @(posedge clk)
     pe4_rq6 <= pe4_rq5;
   always @(posedge clk)
     pe4_relu6 <= pe4_relu5;
   always @(posedge clk)
     pe4_requantize6 <= pe4_requantize5;
   always @(posedge clk)
-    pe4_valid7 <= \$27 ;
+    pe4_valid7 <= \$31 ;
   always @(posedge clk)
     pe4_first7 <= pe4_first6;
   always @(posedge clk)
@@ -14065,7 +14323,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_requantize7 <= pe4_requantize6;
   always @(posedge clk)
-    pe4_valid8 <= \$28 ;
+    pe4_valid8 <= \$32 ;
   always @(posedge clk)
     pe4_first8 <= pe4_first7;
   always @(posedge clk)
@@ -14077,7 +14335,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_requantize8 <= pe4_requantize7;
   always @(posedge clk)
-    pe4_valid9 <= \$29 ;
+    pe4_valid9 <= \$33 ;
   always @(posedge clk)
     pe4_first9 <= pe4_first8;
   always @(posedge clk)
@@ -14135,9 +14393,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe4_acc <= \$30 ;
+    pe4_acc <= \$34 ;
   always @(posedge clk)
-    pe4_done <= \$31 ;
+    pe4_done <= \$35 ;
   always @(posedge clk)
     pe4_m <= pe4_rq_entry[47:32];
   always @(posedge clk)
@@ -14145,7 +14403,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_flags <= \$20 ;
   always @(posedge clk)
-    pe4_done_out <= \$32 ;
+    pe4_done_out <= \$36 ;
   always @(posedge clk)
     pe4_acc_out <= pe4_acc;
   always @(posedge clk)
@@ -14173,8 +14431,14 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe4_sum2_0);
   assign \$18  = pe4_valid9 & pe4_last9;
   assign \$20  = { 1'h0, pe4_relu9 } | \$19 ;
+  assign \$21  = step_valid & wp__en;
+  assign \$22  = rp__addr == wp__addr;
+  assign pe4_bank_collision = \$21  & \$22 ;
+  assign \$23  = pe4_valid7 & rwp__en;
+  assign \$24  = pe4_rq7 == wp__addr[7:0];
+  assign pe4_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
-    pe4_valid1 <= \$21 ;
+    pe4_valid1 <= \$25 ;
   always @(posedge clk)
     pe4_first1 <= step_first;
   always @(posedge clk)
@@ -14186,7 +14450,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe4_valid2 <= \$22 ;
+    pe4_valid2 <= \$26 ;
   always @(posedge clk)
     pe4_first2 <= pe4_first1;
   always @(posedge clk)
@@ -14198,7 +14462,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_requantize2 <= pe4_requantize1;
   always @(posedge clk)
-    pe4_valid3 <= \$23 ;
+    pe4_valid3 <= \$27 ;
   always @(posedge clk)
     pe4_first3 <= pe4_first2;
   always @(posedge clk)
@@ -14210,7 +14474,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_requantize3 <= pe4_requantize2;
   always @(posedge clk)
-    pe4_valid4 <= \$24 ;
+    pe4_valid4 <= \$28 ;
   always @(posedge clk)
     pe4_first4 <= pe4_first3;
   always @(posedge clk)
@@ -14221,24 +14485,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe4_relu4 <= pe4_relu3;
   always @(posedge clk)
     pe4_requantize4 <= pe4_requantize3;
-  always @(posedge clk)
-    pe4_valid5 <= \$25 ;
-  always @(posedge clk)
-    pe4_first5 <= pe4_first4;
-  always @(posedge clk)
-    pe4_last5 <= pe4_last4;
-  always @(posedge clk)
-    pe4_rq5 <= pe4_rq4;
-  always @(posedge clk)
-    pe4_relu5 <= pe4_relu4;
-  always @(posedge clk)
-    pe4_requantize5 <= pe4_requantize4;
-  always @(posedge clk)
-    pe4_valid6 <= \$26 ;
-  always @(posedge clk)
-    pe4_first6 <= pe4_first5;
-  always @(posedge clk)
-    pe4_last6 <= pe4_last5;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
     .i_acc(pe4_acc_out),
@@ -14246,93 +14492,93 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3760$0 (pe4_flags_out),
-    .rq_ext6(\$34 ),
-    .rq_low6(\$33 ),
+    .\port$3851$0 (pe4_flags_out),
+    .rq_ext6(\$38 ),
+    .rq_low6(\$37 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$27  = pe4_valid6;
+    \$30  = pe4_valid5;
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$28  = pe4_valid7;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$29  = pe4_valid8;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$30  = pe4_acc;
-    if (pe4_valid9) begin
-      \$30  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$31  = \$18 ;
+    \$31  = pe4_valid6;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$32  = pe4_done;
+    \$32  = pe4_valid7;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$21  = step_valid;
+    \$33  = pe4_valid8;
     if (rst) begin
-      \$21  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$22  = pe4_valid1;
-    if (rst) begin
-      \$22  = 1'h0;
+    \$34  = pe4_acc;
+    if (pe4_valid9) begin
+      \$34  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$23  = pe4_valid2;
+    \$35  = \$18 ;
     if (rst) begin
-      \$23  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$24  = pe4_valid3;
+    \$36  = pe4_done;
     if (rst) begin
-      \$24  = 1'h0;
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$25  = pe4_valid4;
+    \$25  = step_valid;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$26  = pe4_valid5;
+    \$26  = pe4_valid1;
     if (rst) begin
       \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$27  = pe4_valid2;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$28  = pe4_valid3;
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$29  = pe4_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -14353,15 +14599,15 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe4_flags_out[0];
   assign i_requantize = pe4_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$34 , \$33  };
-  assign o_data = { \$34 , \$33  };
-  assign \port$3808$0  = \$33 ;
-  assign \port$3809$0  = \$34 ;
+  assign result = { \$38 , \$37  };
+  assign o_data = { \$38 , \$37  };
+  assign \port$3899$0  = \$37 ;
+  assign \port$3900$0  = \$38 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3760$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3851$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14545,8 +14791,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3760$0 ;
-  wire [1:0] \port$3760$0 ;
+  input [1:0] \port$3851$0 ;
+  wire [1:0] \port$3851$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14753,9 +14999,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3760$0 [0];
+    rq_relu1 <= \port$3851$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3760$0 [1];
+    rq_req1 <= \port$3851$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14878,8 +15124,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3760$0 [0];
-  assign i_requantize = \port$3760$0 [1];
+  assign i_relu = \port$3851$0 [0];
+  assign i_requantize = \port$3851$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14888,7 +15134,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3960$0 , \port$3961$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, pe5_bank_collision, pe5_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4051$0 , \port$4052$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14903,21 +15149,25 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [1:0] \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  reg [31:0] \$30 ;
+  reg \$30 ;
   reg \$31 ;
   reg \$32 ;
-  wire [7:0] \$33 ;
-  wire [23:0] \$34 ;
+  reg \$33 ;
+  reg [31:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  wire [7:0] \$37 ;
+  wire [23:0] \$38 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -14948,6 +15198,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe5_a3 = 64'h0000000000000000;
   reg [31:0] pe5_acc = 32'd0;
   reg [31:0] pe5_acc_out = 32'd0;
+  output pe5_bank_collision;
+  wire pe5_bank_collision;
   reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
   reg pe5_done = 1'h0;
   reg pe5_done_out = 1'h0;
@@ -15008,6 +15260,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe5_rq7 = 8'h00;
   reg [7:0] pe5_rq8 = 8'h00;
   reg [7:0] pe5_rq9 = 8'h00;
+  output pe5_rq_collision;
+  wire pe5_rq_collision;
   reg [53:0] pe5_rq_entry = 54'h00000000000000;
   reg [5:0] pe5_s = 6'h00;
   reg [5:0] pe5_s_out = 6'h00;
@@ -15030,10 +15284,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$3960$0 ;
-  wire [7:0] \port$3960$0 ;
-  output [23:0] \port$3961$0 ;
-  wire [23:0] \port$3961$0 ;
+  output [7:0] \port$4051$0 ;
+  wire [7:0] \port$4051$0 ;
+  output [23:0] \port$4052$0 ;
+  wire [23:0] \port$4052$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -15071,6 +15325,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [63:0] wp__data;
   input wp__en;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank5 [511:0];
   initial begin
     bank5[0] = 64'h0000000000000000;
@@ -15597,6 +15852,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     end
   end
   assign rp__data = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [53:0] rq5 [255:0];
   initial begin
     rq5[0] = 54'h00000000000000;
@@ -15866,13 +16122,31 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe5_valid5 <= \$29 ;
+  always @(posedge clk)
+    pe5_first5 <= pe5_first4;
+  always @(posedge clk)
+    pe5_last5 <= pe5_last4;
+  always @(posedge clk)
+    pe5_rq5 <= pe5_rq4;
+  always @(posedge clk)
+    pe5_relu5 <= pe5_relu4;
+  always @(posedge clk)
+    pe5_requantize5 <= pe5_requantize4;
+  always @(posedge clk)
+    pe5_valid6 <= \$30 ;
+  always @(posedge clk)
+    pe5_first6 <= pe5_first5;
+  always @(posedge clk)
+    pe5_last6 <= pe5_last5;
+  always @(posedge clk)
     pe5_rq6 <= pe5_rq5;
   always @(posedge clk)
     pe5_relu6 <= pe5_relu5;
   always @(posedge clk)
     pe5_requantize6 <= pe5_requantize5;
   always @(posedge clk)
-    pe5_valid7 <= \$27 ;
+    pe5_valid7 <= \$31 ;
   always @(posedge clk)
     pe5_first7 <= pe5_first6;
   always @(posedge clk)
@@ -15884,7 +16158,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_requantize7 <= pe5_requantize6;
   always @(posedge clk)
-    pe5_valid8 <= \$28 ;
+    pe5_valid8 <= \$32 ;
   always @(posedge clk)
     pe5_first8 <= pe5_first7;
   always @(posedge clk)
@@ -15896,7 +16170,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_requantize8 <= pe5_requantize7;
   always @(posedge clk)
-    pe5_valid9 <= \$29 ;
+    pe5_valid9 <= \$33 ;
   always @(posedge clk)
     pe5_first9 <= pe5_first8;
   always @(posedge clk)
@@ -15954,9 +16228,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe5_acc <= \$30 ;
+    pe5_acc <= \$34 ;
   always @(posedge clk)
-    pe5_done <= \$31 ;
+    pe5_done <= \$35 ;
   always @(posedge clk)
     pe5_m <= pe5_rq_entry[47:32];
   always @(posedge clk)
@@ -15964,7 +16238,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_flags <= \$20 ;
   always @(posedge clk)
-    pe5_done_out <= \$32 ;
+    pe5_done_out <= \$36 ;
   always @(posedge clk)
     pe5_acc_out <= pe5_acc;
   always @(posedge clk)
@@ -15992,8 +16266,14 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe5_sum2_0);
   assign \$18  = pe5_valid9 & pe5_last9;
   assign \$20  = { 1'h0, pe5_relu9 } | \$19 ;
+  assign \$21  = step_valid & wp__en;
+  assign \$22  = rp__addr == wp__addr;
+  assign pe5_bank_collision = \$21  & \$22 ;
+  assign \$23  = pe5_valid7 & rwp__en;
+  assign \$24  = pe5_rq7 == wp__addr[7:0];
+  assign pe5_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
-    pe5_valid1 <= \$21 ;
+    pe5_valid1 <= \$25 ;
   always @(posedge clk)
     pe5_first1 <= step_first;
   always @(posedge clk)
@@ -16005,7 +16285,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe5_valid2 <= \$22 ;
+    pe5_valid2 <= \$26 ;
   always @(posedge clk)
     pe5_first2 <= pe5_first1;
   always @(posedge clk)
@@ -16017,7 +16297,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_requantize2 <= pe5_requantize1;
   always @(posedge clk)
-    pe5_valid3 <= \$23 ;
+    pe5_valid3 <= \$27 ;
   always @(posedge clk)
     pe5_first3 <= pe5_first2;
   always @(posedge clk)
@@ -16029,7 +16309,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_requantize3 <= pe5_requantize2;
   always @(posedge clk)
-    pe5_valid4 <= \$24 ;
+    pe5_valid4 <= \$28 ;
   always @(posedge clk)
     pe5_first4 <= pe5_first3;
   always @(posedge clk)
@@ -16040,24 +16320,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe5_relu4 <= pe5_relu3;
   always @(posedge clk)
     pe5_requantize4 <= pe5_requantize3;
-  always @(posedge clk)
-    pe5_valid5 <= \$25 ;
-  always @(posedge clk)
-    pe5_first5 <= pe5_first4;
-  always @(posedge clk)
-    pe5_last5 <= pe5_last4;
-  always @(posedge clk)
-    pe5_rq5 <= pe5_rq4;
-  always @(posedge clk)
-    pe5_relu5 <= pe5_relu4;
-  always @(posedge clk)
-    pe5_requantize5 <= pe5_requantize4;
-  always @(posedge clk)
-    pe5_valid6 <= \$26 ;
-  always @(posedge clk)
-    pe5_first6 <= pe5_first5;
-  always @(posedge clk)
-    pe5_last6 <= pe5_last5;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
     .i_acc(pe5_acc_out),
@@ -16065,93 +16327,93 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$3912$0 (pe5_flags_out),
-    .rq_ext6(\$34 ),
-    .rq_low6(\$33 ),
+    .\port$4003$0 (pe5_flags_out),
+    .rq_ext6(\$38 ),
+    .rq_low6(\$37 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$27  = pe5_valid6;
+    \$30  = pe5_valid5;
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$28  = pe5_valid7;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$29  = pe5_valid8;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$30  = pe5_acc;
-    if (pe5_valid9) begin
-      \$30  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$31  = \$18 ;
+    \$31  = pe5_valid6;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$32  = pe5_done;
+    \$32  = pe5_valid7;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$21  = step_valid;
+    \$33  = pe5_valid8;
     if (rst) begin
-      \$21  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$22  = pe5_valid1;
-    if (rst) begin
-      \$22  = 1'h0;
+    \$34  = pe5_acc;
+    if (pe5_valid9) begin
+      \$34  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$23  = pe5_valid2;
+    \$35  = \$18 ;
     if (rst) begin
-      \$23  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$24  = pe5_valid3;
+    \$36  = pe5_done;
     if (rst) begin
-      \$24  = 1'h0;
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$25  = pe5_valid4;
+    \$25  = step_valid;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$26  = pe5_valid5;
+    \$26  = pe5_valid1;
     if (rst) begin
       \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$27  = pe5_valid2;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$28  = pe5_valid3;
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$29  = pe5_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -16172,15 +16434,15 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe5_flags_out[0];
   assign i_requantize = pe5_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$34 , \$33  };
-  assign o_data = { \$34 , \$33  };
-  assign \port$3960$0  = \$33 ;
-  assign \port$3961$0  = \$34 ;
+  assign result = { \$38 , \$37  };
+  assign o_data = { \$38 , \$37  };
+  assign \port$4051$0  = \$37 ;
+  assign \port$4052$0  = \$38 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3912$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4003$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16364,8 +16626,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3912$0 ;
-  wire [1:0] \port$3912$0 ;
+  input [1:0] \port$4003$0 ;
+  wire [1:0] \port$4003$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16572,9 +16834,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3912$0 [0];
+    rq_relu1 <= \port$4003$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3912$0 [1];
+    rq_req1 <= \port$4003$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16697,8 +16959,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3912$0 [0];
-  assign i_requantize = \port$3912$0 [1];
+  assign i_relu = \port$4003$0 [0];
+  assign i_requantize = \port$4003$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16707,7 +16969,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4112$0 , \port$4113$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, pe6_bank_collision, pe6_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4203$0 , \port$4204$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16722,21 +16984,25 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [1:0] \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  reg [31:0] \$30 ;
+  reg \$30 ;
   reg \$31 ;
   reg \$32 ;
-  wire [7:0] \$33 ;
-  wire [23:0] \$34 ;
+  reg \$33 ;
+  reg [31:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  wire [7:0] \$37 ;
+  wire [23:0] \$38 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -16767,6 +17033,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe6_a3 = 64'h0000000000000000;
   reg [31:0] pe6_acc = 32'd0;
   reg [31:0] pe6_acc_out = 32'd0;
+  output pe6_bank_collision;
+  wire pe6_bank_collision;
   reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
   reg pe6_done = 1'h0;
   reg pe6_done_out = 1'h0;
@@ -16827,6 +17095,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe6_rq7 = 8'h00;
   reg [7:0] pe6_rq8 = 8'h00;
   reg [7:0] pe6_rq9 = 8'h00;
+  output pe6_rq_collision;
+  wire pe6_rq_collision;
   reg [53:0] pe6_rq_entry = 54'h00000000000000;
   reg [5:0] pe6_s = 6'h00;
   reg [5:0] pe6_s_out = 6'h00;
@@ -16849,10 +17119,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4112$0 ;
-  wire [7:0] \port$4112$0 ;
-  output [23:0] \port$4113$0 ;
-  wire [23:0] \port$4113$0 ;
+  output [7:0] \port$4203$0 ;
+  wire [7:0] \port$4203$0 ;
+  output [23:0] \port$4204$0 ;
+  wire [23:0] \port$4204$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16890,6 +17160,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [63:0] wp__data;
   input wp__en;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank6 [511:0];
   initial begin
     bank6[0] = 64'h0000000000000000;
@@ -17416,6 +17687,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     end
   end
   assign rp__data = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [53:0] rq6 [255:0];
   initial begin
     rq6[0] = 54'h00000000000000;
@@ -17685,13 +17957,31 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe6_valid5 <= \$29 ;
+  always @(posedge clk)
+    pe6_first5 <= pe6_first4;
+  always @(posedge clk)
+    pe6_last5 <= pe6_last4;
+  always @(posedge clk)
+    pe6_rq5 <= pe6_rq4;
+  always @(posedge clk)
+    pe6_relu5 <= pe6_relu4;
+  always @(posedge clk)
+    pe6_requantize5 <= pe6_requantize4;
+  always @(posedge clk)
+    pe6_valid6 <= \$30 ;
+  always @(posedge clk)
+    pe6_first6 <= pe6_first5;
+  always @(posedge clk)
+    pe6_last6 <= pe6_last5;
+  always @(posedge clk)
     pe6_rq6 <= pe6_rq5;
   always @(posedge clk)
     pe6_relu6 <= pe6_relu5;
   always @(posedge clk)
     pe6_requantize6 <= pe6_requantize5;
   always @(posedge clk)
-    pe6_valid7 <= \$27 ;
+    pe6_valid7 <= \$31 ;
   always @(posedge clk)
     pe6_first7 <= pe6_first6;
   always @(posedge clk)
@@ -17703,7 +17993,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_requantize7 <= pe6_requantize6;
   always @(posedge clk)
-    pe6_valid8 <= \$28 ;
+    pe6_valid8 <= \$32 ;
   always @(posedge clk)
     pe6_first8 <= pe6_first7;
   always @(posedge clk)
@@ -17715,7 +18005,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_requantize8 <= pe6_requantize7;
   always @(posedge clk)
-    pe6_valid9 <= \$29 ;
+    pe6_valid9 <= \$33 ;
   always @(posedge clk)
     pe6_first9 <= pe6_first8;
   always @(posedge clk)
@@ -17773,9 +18063,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe6_acc <= \$30 ;
+    pe6_acc <= \$34 ;
   always @(posedge clk)
-    pe6_done <= \$31 ;
+    pe6_done <= \$35 ;
   always @(posedge clk)
     pe6_m <= pe6_rq_entry[47:32];
   always @(posedge clk)
@@ -17783,7 +18073,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_flags <= \$20 ;
   always @(posedge clk)
-    pe6_done_out <= \$32 ;
+    pe6_done_out <= \$36 ;
   always @(posedge clk)
     pe6_acc_out <= pe6_acc;
   always @(posedge clk)
@@ -17811,8 +18101,14 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe6_sum2_0);
   assign \$18  = pe6_valid9 & pe6_last9;
   assign \$20  = { 1'h0, pe6_relu9 } | \$19 ;
+  assign \$21  = step_valid & wp__en;
+  assign \$22  = rp__addr == wp__addr;
+  assign pe6_bank_collision = \$21  & \$22 ;
+  assign \$23  = pe6_valid7 & rwp__en;
+  assign \$24  = pe6_rq7 == wp__addr[7:0];
+  assign pe6_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
-    pe6_valid1 <= \$21 ;
+    pe6_valid1 <= \$25 ;
   always @(posedge clk)
     pe6_first1 <= step_first;
   always @(posedge clk)
@@ -17824,7 +18120,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe6_valid2 <= \$22 ;
+    pe6_valid2 <= \$26 ;
   always @(posedge clk)
     pe6_first2 <= pe6_first1;
   always @(posedge clk)
@@ -17836,7 +18132,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_requantize2 <= pe6_requantize1;
   always @(posedge clk)
-    pe6_valid3 <= \$23 ;
+    pe6_valid3 <= \$27 ;
   always @(posedge clk)
     pe6_first3 <= pe6_first2;
   always @(posedge clk)
@@ -17848,7 +18144,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_requantize3 <= pe6_requantize2;
   always @(posedge clk)
-    pe6_valid4 <= \$24 ;
+    pe6_valid4 <= \$28 ;
   always @(posedge clk)
     pe6_first4 <= pe6_first3;
   always @(posedge clk)
@@ -17859,24 +18155,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe6_relu4 <= pe6_relu3;
   always @(posedge clk)
     pe6_requantize4 <= pe6_requantize3;
-  always @(posedge clk)
-    pe6_valid5 <= \$25 ;
-  always @(posedge clk)
-    pe6_first5 <= pe6_first4;
-  always @(posedge clk)
-    pe6_last5 <= pe6_last4;
-  always @(posedge clk)
-    pe6_rq5 <= pe6_rq4;
-  always @(posedge clk)
-    pe6_relu5 <= pe6_relu4;
-  always @(posedge clk)
-    pe6_requantize5 <= pe6_requantize4;
-  always @(posedge clk)
-    pe6_valid6 <= \$26 ;
-  always @(posedge clk)
-    pe6_first6 <= pe6_first5;
-  always @(posedge clk)
-    pe6_last6 <= pe6_last5;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
     .i_acc(pe6_acc_out),
@@ -17884,93 +18162,93 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4064$0 (pe6_flags_out),
-    .rq_ext6(\$34 ),
-    .rq_low6(\$33 ),
+    .\port$4155$0 (pe6_flags_out),
+    .rq_ext6(\$38 ),
+    .rq_low6(\$37 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$27  = pe6_valid6;
+    \$30  = pe6_valid5;
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$28  = pe6_valid7;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$29  = pe6_valid8;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$30  = pe6_acc;
-    if (pe6_valid9) begin
-      \$30  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$31  = \$18 ;
+    \$31  = pe6_valid6;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$32  = pe6_done;
+    \$32  = pe6_valid7;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$21  = step_valid;
+    \$33  = pe6_valid8;
     if (rst) begin
-      \$21  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$22  = pe6_valid1;
-    if (rst) begin
-      \$22  = 1'h0;
+    \$34  = pe6_acc;
+    if (pe6_valid9) begin
+      \$34  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$23  = pe6_valid2;
+    \$35  = \$18 ;
     if (rst) begin
-      \$23  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$24  = pe6_valid3;
+    \$36  = pe6_done;
     if (rst) begin
-      \$24  = 1'h0;
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$25  = pe6_valid4;
+    \$25  = step_valid;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$26  = pe6_valid5;
+    \$26  = pe6_valid1;
     if (rst) begin
       \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$27  = pe6_valid2;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$28  = pe6_valid3;
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$29  = pe6_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -17991,15 +18269,15 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe6_flags_out[0];
   assign i_requantize = pe6_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$34 , \$33  };
-  assign o_data = { \$34 , \$33  };
-  assign \port$4112$0  = \$33 ;
-  assign \port$4113$0  = \$34 ;
+  assign result = { \$38 , \$37  };
+  assign o_data = { \$38 , \$37  };
+  assign \port$4203$0  = \$37 ;
+  assign \port$4204$0  = \$38 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4064$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4155$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18183,8 +18461,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4064$0 ;
-  wire [1:0] \port$4064$0 ;
+  input [1:0] \port$4155$0 ;
+  wire [1:0] \port$4155$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18391,9 +18669,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4064$0 [0];
+    rq_relu1 <= \port$4155$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4064$0 [1];
+    rq_req1 <= \port$4155$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18516,8 +18794,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4064$0 [0];
-  assign i_requantize = \port$4064$0 [1];
+  assign i_relu = \port$4155$0 [0];
+  assign i_requantize = \port$4155$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18526,7 +18804,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4264$0 , \port$4265$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, pe7_bank_collision, pe7_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4355$0 , \port$4356$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18541,21 +18819,25 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [1:0] \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   reg \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  reg [31:0] \$30 ;
+  reg \$30 ;
   reg \$31 ;
   reg \$32 ;
-  wire [7:0] \$33 ;
-  wire [23:0] \$34 ;
+  reg \$33 ;
+  reg [31:0] \$34 ;
+  reg \$35 ;
+  reg \$36 ;
+  wire [7:0] \$37 ;
+  wire [23:0] \$38 ;
   wire [15:0] \$4 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
@@ -18586,6 +18868,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe7_a3 = 64'h0000000000000000;
   reg [31:0] pe7_acc = 32'd0;
   reg [31:0] pe7_acc_out = 32'd0;
+  output pe7_bank_collision;
+  wire pe7_bank_collision;
   reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
   reg pe7_done = 1'h0;
   reg pe7_done_out = 1'h0;
@@ -18646,6 +18930,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe7_rq7 = 8'h00;
   reg [7:0] pe7_rq8 = 8'h00;
   reg [7:0] pe7_rq9 = 8'h00;
+  output pe7_rq_collision;
+  wire pe7_rq_collision;
   reg [53:0] pe7_rq_entry = 54'h00000000000000;
   reg [5:0] pe7_s = 6'h00;
   reg [5:0] pe7_s_out = 6'h00;
@@ -18668,10 +18954,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4264$0 ;
-  wire [7:0] \port$4264$0 ;
-  output [23:0] \port$4265$0 ;
-  wire [23:0] \port$4265$0 ;
+  output [7:0] \port$4355$0 ;
+  wire [7:0] \port$4355$0 ;
+  output [23:0] \port$4356$0 ;
+  wire [23:0] \port$4356$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18709,6 +18995,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [63:0] wp__data;
   input wp__en;
   wire wp__en;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] bank7 [511:0];
   initial begin
     bank7[0] = 64'h0000000000000000;
@@ -19235,6 +19522,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     end
   end
   assign rp__data = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [53:0] rq7 [255:0];
   initial begin
     rq7[0] = 54'h00000000000000;
@@ -19504,13 +19792,31 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   assign rrp__data = _1_;
   always @(posedge clk)
+    pe7_valid5 <= \$29 ;
+  always @(posedge clk)
+    pe7_first5 <= pe7_first4;
+  always @(posedge clk)
+    pe7_last5 <= pe7_last4;
+  always @(posedge clk)
+    pe7_rq5 <= pe7_rq4;
+  always @(posedge clk)
+    pe7_relu5 <= pe7_relu4;
+  always @(posedge clk)
+    pe7_requantize5 <= pe7_requantize4;
+  always @(posedge clk)
+    pe7_valid6 <= \$30 ;
+  always @(posedge clk)
+    pe7_first6 <= pe7_first5;
+  always @(posedge clk)
+    pe7_last6 <= pe7_last5;
+  always @(posedge clk)
     pe7_rq6 <= pe7_rq5;
   always @(posedge clk)
     pe7_relu6 <= pe7_relu5;
   always @(posedge clk)
     pe7_requantize6 <= pe7_requantize5;
   always @(posedge clk)
-    pe7_valid7 <= \$27 ;
+    pe7_valid7 <= \$31 ;
   always @(posedge clk)
     pe7_first7 <= pe7_first6;
   always @(posedge clk)
@@ -19522,7 +19828,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_requantize7 <= pe7_requantize6;
   always @(posedge clk)
-    pe7_valid8 <= \$28 ;
+    pe7_valid8 <= \$32 ;
   always @(posedge clk)
     pe7_first8 <= pe7_first7;
   always @(posedge clk)
@@ -19534,7 +19840,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_requantize8 <= pe7_requantize7;
   always @(posedge clk)
-    pe7_valid9 <= \$29 ;
+    pe7_valid9 <= \$33 ;
   always @(posedge clk)
     pe7_first9 <= pe7_first8;
   always @(posedge clk)
@@ -19592,9 +19898,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe7_acc <= \$30 ;
+    pe7_acc <= \$34 ;
   always @(posedge clk)
-    pe7_done <= \$31 ;
+    pe7_done <= \$35 ;
   always @(posedge clk)
     pe7_m <= pe7_rq_entry[47:32];
   always @(posedge clk)
@@ -19602,7 +19908,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_flags <= \$20 ;
   always @(posedge clk)
-    pe7_done_out <= \$32 ;
+    pe7_done_out <= \$36 ;
   always @(posedge clk)
     pe7_acc_out <= pe7_acc;
   always @(posedge clk)
@@ -19630,8 +19936,14 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe7_sum2_0);
   assign \$18  = pe7_valid9 & pe7_last9;
   assign \$20  = { 1'h0, pe7_relu9 } | \$19 ;
+  assign \$21  = step_valid & wp__en;
+  assign \$22  = rp__addr == wp__addr;
+  assign pe7_bank_collision = \$21  & \$22 ;
+  assign \$23  = pe7_valid7 & rwp__en;
+  assign \$24  = pe7_rq7 == wp__addr[7:0];
+  assign pe7_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
-    pe7_valid1 <= \$21 ;
+    pe7_valid1 <= \$25 ;
   always @(posedge clk)
     pe7_first1 <= step_first;
   always @(posedge clk)
@@ -19643,7 +19955,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe7_valid2 <= \$22 ;
+    pe7_valid2 <= \$26 ;
   always @(posedge clk)
     pe7_first2 <= pe7_first1;
   always @(posedge clk)
@@ -19655,7 +19967,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_requantize2 <= pe7_requantize1;
   always @(posedge clk)
-    pe7_valid3 <= \$23 ;
+    pe7_valid3 <= \$27 ;
   always @(posedge clk)
     pe7_first3 <= pe7_first2;
   always @(posedge clk)
@@ -19667,7 +19979,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_requantize3 <= pe7_requantize2;
   always @(posedge clk)
-    pe7_valid4 <= \$24 ;
+    pe7_valid4 <= \$28 ;
   always @(posedge clk)
     pe7_first4 <= pe7_first3;
   always @(posedge clk)
@@ -19678,24 +19990,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe7_relu4 <= pe7_relu3;
   always @(posedge clk)
     pe7_requantize4 <= pe7_requantize3;
-  always @(posedge clk)
-    pe7_valid5 <= \$25 ;
-  always @(posedge clk)
-    pe7_first5 <= pe7_first4;
-  always @(posedge clk)
-    pe7_last5 <= pe7_last4;
-  always @(posedge clk)
-    pe7_rq5 <= pe7_rq4;
-  always @(posedge clk)
-    pe7_relu5 <= pe7_relu4;
-  always @(posedge clk)
-    pe7_requantize5 <= pe7_requantize4;
-  always @(posedge clk)
-    pe7_valid6 <= \$26 ;
-  always @(posedge clk)
-    pe7_first6 <= pe7_first5;
-  always @(posedge clk)
-    pe7_last6 <= pe7_last5;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
     .i_acc(pe7_acc_out),
@@ -19703,93 +19997,93 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4216$0 (pe7_flags_out),
-    .rq_ext6(\$34 ),
-    .rq_low6(\$33 ),
+    .\port$4307$0 (pe7_flags_out),
+    .rq_ext6(\$38 ),
+    .rq_low6(\$37 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$27  = pe7_valid6;
+    \$30  = pe7_valid5;
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$28  = pe7_valid7;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$29  = pe7_valid8;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$30  = pe7_acc;
-    if (pe7_valid9) begin
-      \$30  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$31  = \$18 ;
+    \$31  = pe7_valid6;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$32  = pe7_done;
+    \$32  = pe7_valid7;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$21  = step_valid;
+    \$33  = pe7_valid8;
     if (rst) begin
-      \$21  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$22  = pe7_valid1;
-    if (rst) begin
-      \$22  = 1'h0;
+    \$34  = pe7_acc;
+    if (pe7_valid9) begin
+      \$34  = \$17 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$23  = pe7_valid2;
+    \$35  = \$18 ;
     if (rst) begin
-      \$23  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$24  = pe7_valid3;
+    \$36  = pe7_done;
     if (rst) begin
-      \$24  = 1'h0;
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$25  = pe7_valid4;
+    \$25  = step_valid;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$26  = pe7_valid5;
+    \$26  = pe7_valid1;
     if (rst) begin
       \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$27  = pe7_valid2;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$28  = pe7_valid3;
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$29  = pe7_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
     end
   end
   assign bank_we = wp__en;
@@ -19810,15 +20104,15 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe7_flags_out[0];
   assign i_requantize = pe7_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$34 , \$33  };
-  assign o_data = { \$34 , \$33  };
-  assign \port$4264$0  = \$33 ;
-  assign \port$4265$0  = \$34 ;
+  assign result = { \$38 , \$37  };
+  assign o_data = { \$38 , \$37  };
+  assign \port$4355$0  = \$37 ;
+  assign \port$4356$0  = \$38 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4216$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4307$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20002,8 +20296,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4216$0 ;
-  wire [1:0] \port$4216$0 ;
+  input [1:0] \port$4307$0 ;
+  wire [1:0] \port$4307$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20210,9 +20504,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4216$0 [0];
+    rq_relu1 <= \port$4307$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4216$0 [1];
+    rq_req1 <= \port$4307$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20335,8 +20629,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$42
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4216$0 [0];
-  assign i_requantize = \port$4216$0 [1];
+  assign i_relu = \port$4307$0 [0];
+  assign i_requantize = \port$4307$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

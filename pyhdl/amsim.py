@@ -26,17 +26,20 @@ class RunResult:
     first_beat: int          # cycle the first input beat was accepted
     last_accept: list        # per vector: cycle its last result was accepted
     done_cycles: list        # cycles `done` was high
+    collisions: list = dataclasses.field(default_factory=list)  # (cycle, memory) of watched reads meeting writes
 
 
 def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0, seed: int = 0,
               abort_beats: int | None = None, load: bool = True, timeout: int = 200_000,
-              dut=None) -> RunResult:
+              dut=None, watch_collisions: bool = False) -> RunResult:
     """Load ``program``, stream ``vectors`` (lists of ints), return every output integer.
 
     ``in_stall``/``out_stall``: probability of holding ``valid``/``ready`` low in a cycle.
     ``abort_beats``: before the vectors, send that many beats of an extra vector, let
     the array run a few cycles, and assert reset (the program must survive it).
     ``load=False`` skips the load stream (for a ``NmcArray(cfg, program=...)``).
+    ``watch_collisions``: record in ``collisions`` every cycle where one of the
+    array's ``collisions`` flags is high (a used read meeting a write, same address).
     """
     cfg = program.cfg
     dut = dut or NmcArray(cfg)
@@ -128,9 +131,19 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
             await ctx.delay(0)
             res.counters[name] = ctx.get(dut.stat_data)
 
+    flags = dut.collisions if watch_collisions else {}
+
+    async def collisions(ctx):
+        names = list(flags)
+        async for _, _, *hits in ctx.tick().sample(*flags.values()):
+            if any(hits):
+                res.collisions += [(state["cycle"], n) for n, hit in zip(names, hits) if hit]
+
     sim = Simulator(wrapper)
     sim.add_clock(1e-8)
     sim.add_process(clock)
+    if flags:
+        sim.add_process(collisions)
     sim.add_testbench(driver, background=True)
     sim.add_testbench(monitor)
     sim.run()

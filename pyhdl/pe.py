@@ -99,6 +99,8 @@ class ProcessingElement(wiring.Component):
         else:
             members["weights"] = In(wbits)
         super().__init__(members)
+        self._collisions = {mem: Signal(name=f"pe{index}_{mem}_collision")
+                            for mem in (["bank"] if self.has_bank else []) + ["rq"]}
 
     @property
     def cfg(self) -> ArrayConfig:
@@ -111,6 +113,14 @@ class ProcessingElement(wiring.Component):
     @property
     def has_bank(self) -> bool:
         return self._cfg.mode == "near"
+
+    @property
+    def collisions(self) -> dict:
+        """Memory name (``bank``, ``rq``) -> signal high in a cycle where a read whose
+        data is used meets a write to the same address.  Both memories are built
+        ``collision_free`` (:func:`pyhdl.tech.ram`); simulation checks that promise
+        with these.  Nothing reads them, so synthesis removes them."""
+        return dict(self._collisions)
 
     @property
     def stages(self) -> int:
@@ -139,13 +149,16 @@ class ProcessingElement(wiring.Component):
 
         # k=1: weight word (bank read data or bus)
         if self.has_bank:
+            # written only by the load port, which is closed while inferences are in
+            # flight (load.ready = ~busy), and read only by issued steps
             bank = tech.ram(shape=unsigned(S * cfg.w_bits), depth=cfg.bank_depth,
-                            init=self._bank_init, name=f"bank{p}")
+                            init=self._bank_init, name=f"bank{p}", collision_free=True)
             m.submodules[f"bank{p}"] = bank
             wp = bank.write_port()
             m.d.comb += [wp.en.eq(self.bank_we), wp.addr.eq(self.bank_waddr), wp.data.eq(self.bank_wdata)]
             rp = bank.read_port(transparent_for=())
             m.d.comb += [rp.addr.eq(self.step_addr), rp.en.eq(self.step_valid)]
+            m.d.comb += self._collisions["bank"].eq(rp.en & wp.en & (rp.addr == wp.addr))
             word = rp.data
         else:
             word = self.weights
@@ -185,7 +198,7 @@ class ProcessingElement(wiring.Component):
 
         # requant entry for the group, read so that it arrives with the lane sum
         rq = tech.ram(shape=unsigned(sizing.rq_bits(cfg)), depth=sizing.rq_depth(cfg),
-                      init=self._rq_init, name=f"rq{p}")
+                      init=self._rq_init, name=f"rq{p}", collision_free=True)  # as the bank
         m.submodules[f"rq{p}"] = rq
         rwp = rq.write_port()
         m.d.comb += [rwp.en.eq(self.rq_we), rwp.addr.eq(self.rq_waddr), rwp.data.eq(self.rq_wdata)]
@@ -193,6 +206,7 @@ class ProcessingElement(wiring.Component):
         # accumulator's adder directly
         rrp = rq.read_port(transparent_for=())
         m.d.comb += rrp.addr.eq(ctl[R + O - 1 + levels]["rq"])
+        m.d.comb += self._collisions["rq"].eq(ctl[R + O - 1 + levels]["valid"] & rwp.en & (rrp.addr == rwp.addr))
         entry = Signal(sizing.rq_bits(cfg), name=f"pe{p}_rq_entry", reset_less=True)
         m.d.sync += entry.eq(rrp.data)
         bias = entry[:cfg.acc_bits].as_signed()

@@ -398,6 +398,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     wb_par, wb_count = [0, 0], [0, 0]
     out_full, out_wr = [False, False], [0, 0]
     out_pend = [False, False]      # slot not yet fully read by the drain
+    released = [False, False]      # input slot released in the previous cycle
     phase = K - 1
     # drain
     ds = de = 0
@@ -512,8 +513,11 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
                 full[ws] = True
                 ws = 1 - ws
         for ctx in range(2):
+            if released[ctx]:  # a cycle after the release (NmcArray: in_release_r)
+                full[ctx] = False
             if release[ctx]:
-                full[ctx], beats[ctx] = False, 0
+                beats[ctx] = 0
+        released = release
         c += 1
     return {"issue": issue_times, "steps": steps, "accept": accept}
 

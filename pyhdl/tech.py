@@ -23,7 +23,8 @@ MUL_CHUNK = 17
 RAM_STYLES = ("auto", "block")
 
 
-def ram(*, shape, depth: int, init=(), name: str | None = None, style: str = "auto") -> Memory:
+def ram(*, shape, depth: int, init=(), name: str | None = None, style: str = "auto",
+        collision_free: bool = False) -> Memory:
     """A RAM of ``depth`` words of ``shape``; ``init`` (ints) preloads it.
 
     Callers add it as a submodule and take a synchronous read port with
@@ -31,14 +32,28 @@ def ram(*, shape, depth: int, init=(), name: str | None = None, style: str = "au
     asks synthesis for block RAM where Yosys would pick distributed (LUT) RAM by
     size: a small buffer in LUT RAM costs four LUT4 per 16x4 bits plus a read mux,
     in block RAM nothing.
+
+    ``collision_free=True`` is the caller's promise that a read never meets a write
+    to the same address in the same cycle where the read data is used (the array's
+    schedule guarantees it; ``tests/test_hw_collisions.py`` checks it in
+    simulation).  Synthesis then maps the read port as it is (Yosys ``no_rw_check``)
+    instead of adding read-during-write logic around the block RAM: a registered
+    copy of the write data, an address compare and a mux on every data bit, which
+    also sits between the RAM and the register after it.
     """
     if style not in RAM_STYLES:
         raise ValueError(f"memory {name or ''} style must be one of {', '.join(RAM_STYLES)}, not {style!r}")
     init = list(init)
     if len(init) > depth:
         raise ValueError(f"memory {name or ''} init has {len(init)} words, depth is {depth}")
-    attrs = {"ram_style": style} if style != "auto" else None
-    return Memory(shape=shape, depth=depth, init=init, attrs=attrs)
+    if not isinstance(collision_free, bool):
+        raise TypeError(f"memory {name or ''} collision_free must be a bool, not {collision_free!r}")
+    attrs = {}
+    if style != "auto":
+        attrs["ram_style"] = style
+    if collision_free:
+        attrs["no_rw_check"] = 1
+    return Memory(shape=shape, depth=depth, init=init, attrs=attrs or None)
 
 
 def registered_product(m, a, b, *, name: str) -> Signal:

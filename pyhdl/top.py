@@ -90,6 +90,12 @@ class NmcArray(wiring.Component):
             "busy": Out(1),
             "done": Out(1),
         })
+        mems = ["inbuf", "actbuf"] + [f"outbuf{p}" for p in range(cfg.pe)]
+        mems += [f"{mem}{p}" for p in range(cfg.pe) for mem in (["bank"] if cfg.mode == "near" else []) + ["rq"]]
+        self._collisions = {mem: Signal(name=f"{mem}_collision") for mem in mems}
+        # with several beats per input-buffer word, the next beat may be written into
+        # the word a step is reading (other lanes, same cycle)
+        self._collision_free = frozenset(mem for mem in mems if mem != "inbuf" or sizing.lane_ratio(cfg) == 1)
 
     @property
     def cfg(self) -> ArrayConfig:
@@ -98,6 +104,21 @@ class NmcArray(wiring.Component):
     @property
     def program(self):
         return self._program
+
+    @property
+    def collisions(self) -> dict:
+        """Memory name -> signal high in a cycle where a read whose data is used meets
+        a write to the same address.  Every memory in ``collision_free`` has one, and
+        so has the input buffer, which is not collision free when a word holds several
+        beats (``lane_ratio > 1``); simulation checks the promise with these
+        (``tests/test_hw_collisions.py``).
+        Nothing reads them, so synthesis removes them."""
+        return dict(self._collisions)
+
+    @property
+    def collision_free(self) -> frozenset:
+        """Names of the memories built ``collision_free`` (:func:`pyhdl.tech.ram`)."""
+        return self._collision_free
 
     @property
     def stages(self) -> int:
@@ -141,6 +162,7 @@ class NmcArray(wiring.Component):
                                    rq_init=prog.requant[p] if prog else ())
             m.submodules[f"pe{p}"] = pe
             pes.append(pe)
+            m.d.comb += [self._collisions[f"{mem}{p}"].eq(flag) for mem, flag in pe.collisions.items()]
         desc_mem = tech.ram(shape=unsigned(sizing.descriptor_bits(cfg)), depth=cfg.max_layers,
                             init=prog.descriptors if prog else (), name="descriptors")
         m.submodules.descriptors = desc_mem
@@ -249,7 +271,10 @@ class NmcArray(wiring.Component):
         ws = Signal(name="in_wslot")
         # one word holds all B lanes (lane l in bits l*a_bits..): every lane is read at
         # the same address, and writes enable their lanes through the byte-style mask
-        inbuf = tech.ram(shape=unsigned(B * cfg.a_bits), depth=2 * AW, name="inbuf", style="block")
+        # a fold is read only once its beat is in (in_ok), and a released slot is written
+        # again only after its last read (in_release_r)
+        inbuf = tech.ram(shape=unsigned(B * cfg.a_bits), depth=2 * AW, name="inbuf", style="block",
+                         collision_free="inbuf" in self._collision_free)
         m.submodules.inbuf = inbuf
         in_wp = inbuf.write_port(granularity=cfg.a_bits)
         in_rp = inbuf.read_port(transparent_for=())
@@ -265,18 +290,29 @@ class NmcArray(wiring.Component):
         vector_start = Signal(name="vector_start")
         m.d.comb += vector_start.eq(in_fire & (wbeats == 0))
         in_release = [Signal(name=f"in_release{c}") for c in range(2)]  # layer 0 of slot issued
+        # the slot takes new beats one cycle after the release: the released vector's
+        # last step reads it the cycle after its issue, and a beat written then would
+        # meet that read (the input buffer is collision free only so)
+        in_release_r = [Signal(name=f"in_release_r{c}") for c in range(2)]
         for c in range(2):
+            m.d.sync += in_release_r[c].eq(in_release[c])
             with m.If(in_fire & (ws == c)):
                 m.d.sync += beats[c].eq(beats[c] + 1)
                 with m.If(beats[c] == f0_m1):
                     m.d.sync += full[c].eq(1)
             with m.If(in_release[c]):
-                m.d.sync += [full[c].eq(0), beats[c].eq(0)]
+                m.d.sync += beats[c].eq(0)
+            with m.If(in_release_r[c]):
+                m.d.sync += full[c].eq(0)
         with m.If(in_fire & (wbeats == f0_m1)):
             m.d.sync += ws.eq(~ws)
 
         # ---- hidden activation buffers: a ping-pong pair per inference context ----------
-        actbuf = tech.ram(shape=unsigned(B * cfg.a_bits), depth=4 * AW, name="actbuf", style="block")
+        # a word is read only after all its producers are written (raw_ok), and written
+        # again only by the layer after the one reading it, whose first write-back comes
+        # `stages` cycles after its first step, long after the reader's last read
+        actbuf = tech.ram(shape=unsigned(B * cfg.a_bits), depth=4 * AW, name="actbuf", style="block",
+                          collision_free=True)
         m.submodules.actbuf = actbuf
         act_wp = actbuf.write_port(granularity=cfg.a_bits)
         act_rp = actbuf.read_port(transparent_for=())
@@ -284,7 +320,9 @@ class NmcArray(wiring.Component):
         # ---- output buffer: two slots of pe lanes -------------------------------------
         out_wps, out_rps = [], []
         for p in range(P):
-            mem = tech.ram(shape=signed(cfg.acc_bits), depth=2 * OW, name=f"outbuf{p}")
+            # read every cycle, but the data is used only for groups already written
+            # (out_groups), and a slot is written again only after it is released
+            mem = tech.ram(shape=signed(cfg.acc_bits), depth=2 * OW, name=f"outbuf{p}", collision_free=True)
             m.submodules[f"outbuf{p}"] = mem
             out_wps.append(mem.write_port())
             out_rps.append(mem.read_port(transparent_for=()))
@@ -541,6 +579,12 @@ class NmcArray(wiring.Component):
                          pe.step_requantize.eq(step["requantize"])]
         m.d.comb += [in_rp.addr.eq(step["in_addr"]), act_rp.addr.eq(step["act_addr"]),
                      in_rp.en.eq(step_valid), act_rp.en.eq(step_valid)]
+        # both buffers are read on every step; only the one the step takes is used
+        m.d.comb += [
+            self._collisions["inbuf"].eq(
+                in_rp.en & step["from_input"] & in_wp.en.any() & (in_rp.addr == in_wp.addr)),
+            self._collisions["actbuf"].eq(
+                act_rp.en & ~step["from_input"] & act_wp.en.any() & (act_rp.addr == act_wp.addr))]
         # read data registered straight out of the RAMs (block-RAM clock-to-out is most
         # of a clock period), then the input/hidden and block selects
         in_data = Signal(len(in_rp.data), name="rd_in_data", reset_less=True)
@@ -720,6 +764,8 @@ class NmcArray(wiring.Component):
         # and the drain decision does not fan out to every output-buffer RAM's enable
         for p in range(P):
             m.d.comb += out_rps[p].addr.eq((de >> _log2(P)) + Mux(ds, OW, 0))
+            m.d.comb += self._collisions[f"outbuf{p}"].eq(
+                drain & out_wps[p].en & (out_rps[p].addr == out_wps[p].addr))
         m.d.sync += [inflight.eq(drain), inflight2.eq(inflight)]
         with m.If(drain):
             m.d.sync += [d_lane.eq(de[:_log2(P)] if P > 1 else 0), d_last.eq(de == out_n - 1)]
