@@ -27,7 +27,7 @@ from pathlib import Path
 
 from nmc import toolenv
 
-from . import harness
+from . import harness, regpack
 from .targets import Target
 
 __all__ = ["FlowError", "YOSYS", "run_tool", "check_yosys_log", "read_ports", "implement"]
@@ -114,8 +114,10 @@ def synth_script(verilog: Path, top: str, wrapper: Path, target: Target) -> str:
         f"read_verilog {_q(wrapper)}",
         f"hierarchy -top {harness.TOP}",
         f"setattr -mod -set keep_hierarchy 1 {top}",
-        # each PE keeps its own operand registers (Target.keep_pes)
-        *([f"setattr -mod -set keep_hierarchy 1 {top}.pe*"] if target.keep_pes else []),
+        # each PE keeps its own operand registers (Target.keep_pes); its requant unit is
+        # flattened into it, so the unit's multipliers see the PE's registers
+        *([f"setattr -mod -set keep_hierarchy 1 {top}.pe*",
+           f"setattr -mod -unset keep_hierarchy {top}.pe*.requant*"] if target.keep_pes else []),
         f"{target.synth} -top {harness.TOP}",
         "tee -q -o stat.json stat -json",
         "write_json netlist.json",
@@ -153,6 +155,12 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
     ylog = _yosys(synth_script(verilog, top, wrapper, target), cwd=build, name="yosys")
     seconds["yosys"] = time.monotonic() - t0
     stat = json.loads((build / "stat.json").read_text())
+    packed = None
+    if target.pack_registers:
+        netlist_path = build / "netlist.json"
+        netlist = json.loads(netlist_path.read_text())
+        packed = regpack.pack_registers(netlist)
+        netlist_path.write_text(json.dumps(netlist))
 
     report = build / "nextpnr-report.json"
     if report.exists():
@@ -170,4 +178,5 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
         raise FlowError(f"{target.nextpnr} exited 0 but wrote no report {report}; see {plog}")
     pnr = json.loads(report.read_text())
     return {"stat": stat, "pnr": pnr, "top": top, "harness": harness.TOP, "seconds": seconds,
+            "packed": packed,
             "logs": {"yosys": str(ylog), "nextpnr": str(plog)}}

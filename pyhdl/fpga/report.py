@@ -98,11 +98,17 @@ def summarize(raw: dict, target: Target, *, pe: int, simd: int, config: str | No
         raise ValueError("nextpnr report has no clock in 'fmax'; is the design clocked?")
     fmax = min(float(v["achieved"]) for v in clocks.values())
     lanes = pe * simd
-    res = resources(design)
+    res, tot = resources(design), resources(total)
+    # flip-flops that pyhdl.fpga.regpack moved into block RAMs and multipliers (all
+    # in the design) are no longer fabric flip-flops
+    packed = raw.get("packed") or {}
+    moved = sum(packed.get(k, 0) for k in ("bram_ffs", "operand_ffs", "product_ffs"))
+    res["ff"] -= moved
+    tot["ff"] -= moved
     return {
         "target": target.name, "device": target.device, "config": config, "top": raw["top"],
         "pe": pe, "simd": simd, "mac_lanes": lanes,
-        "design": res, "total": resources(total),
+        "design": res, "total": tot, "packed": packed or None,
         "design_cells": dict(sorted(design.items())),
         "utilization": pnr.get("utilization", {}),
         "fmax_mhz": round(fmax, 2), "goal_mhz": target.goal_mhz, "meets_goal": fmax >= target.goal_mhz,

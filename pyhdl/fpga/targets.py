@@ -48,6 +48,9 @@ class Target:
         own activation registers (flattened, Yosys merges all of them into one that
         drives every multiplier, the critical path); on the UP5K the lost
         cross-boundary optimization overfills the device, and two PEs gain little.
+    pack_registers : bool
+        Move the flip-flops after block-RAM reads and around products into the
+        primitives' own registers before place and route (:mod:`pyhdl.fpga.regpack`).
     """
 
     name: str
@@ -63,6 +66,7 @@ class Target:
     bram_cells: dict
     bram_bits: int
     keep_pes: bool = False
+    pack_registers: bool = False
 
     @property
     def dsp_name(self) -> str:
@@ -95,7 +99,8 @@ def ecp5(speed: int = 6) -> Target:
         nextpnr_args=("--85k", "--package", "CABGA381", "--speed", str(speed)),
         goal_mhz=ECP5_GOALS[speed],
         lut_cells={"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, ff_cells=_ECP5_FF,
-        dsp_cells={"MULT18X18D": 1}, bram_cells={"DP16KD": 1}, bram_bits=18 * 1024, keep_pes=True)
+        dsp_cells={"MULT18X18D": 1}, bram_cells={"DP16KD": 1}, bram_bits=18 * 1024, keep_pes=True,
+        pack_registers=True)
 
 
 def ice40() -> Target:
