@@ -1049,20 +1049,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$998 ;
   reg \$999 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$143 ;
-  wire [6:0] \$signature__addr$146 ;
-  wire [6:0] \$signature__addr$158 ;
-  wire [6:0] \$signature__addr$160 ;
+  wire [6:0] \$signature__addr$135 ;
+  wire [6:0] \$signature__addr$138 ;
+  wire [6:0] \$signature__addr$150 ;
+  wire [6:0] \$signature__addr$152 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$144 ;
-  wire [31:0] \$signature__data$147 ;
-  wire [31:0] \$signature__data$308 ;
-  wire [31:0] \$signature__data$309 ;
+  wire [31:0] \$signature__data$136 ;
+  wire [31:0] \$signature__data$139 ;
+  wire [31:0] \$signature__data$300 ;
+  wire [31:0] \$signature__data$301 ;
   wire \$signature__en ;
-  wire \$signature__en$142 ;
-  wire \$signature__en$145 ;
+  wire \$signature__en$134 ;
+  wire \$signature__en$137 ;
   wire [31:0] act;
-  wire [31:0] \act$131 ;
+  wire [31:0] \act$123 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1086,15 +1086,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg b_last_group = 1'h0;
   reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
-  wire bank0_collision;
-  wire bank1_collision;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$33 ;
+  wire [8:0] \bank_waddr$25 ;
   wire [31:0] bank_wdata;
-  wire [31:0] \bank_wdata$34 ;
+  wire [31:0] \bank_wdata$26 ;
   wire bank_we;
-  wire \bank_we$32 ;
+  wire \bank_we$24 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1229,10 +1227,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire out_write;
   wire outbuf0_collision;
   wire outbuf1_collision;
-  wire pe0_bank_collision;
-  wire pe0_rq_collision;
-  wire pe1_bank_collision;
-  wire pe1_rq_collision;
   reg [7:0] prev_groups = 8'h00;
   reg [7:0] prev_out = 8'h00;
   wire [32:0] r_data;
@@ -1248,16 +1242,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$141 ;
-  wire rq0_collision;
-  wire rq1_collision;
+  wire [31:0] \result$133 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$36 ;
+  wire [7:0] \rq_waddr$28 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$37 ;
+  wire [53:0] \rq_wdata$29 ;
   wire rq_we;
-  wire \rq_we$35 ;
+  wire \rq_we$27 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1269,46 +1261,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$109 ;
+  wire [8:0] \step_addr$101 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$97 ;
+  wire [8:0] \step_addr$89 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$110 ;
+  wire \step_first$102 ;
   (* init = 1'h0 *)
-  wire \step_first$99 ;
+  wire \step_first$91 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$101 ;
+  wire \step_last$103 ;
   (* init = 1'h0 *)
-  wire \step_last$111 ;
+  wire \step_last$93 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
   wire \step_relu$105 ;
   (* init = 1'h0 *)
-  wire \step_relu$113 ;
+  wire \step_relu$97 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$107 ;
+  wire \step_requantize$106 ;
   (* init = 1'h0 *)
-  wire \step_requantize$114 ;
+  wire \step_requantize$99 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$103 ;
+  wire [7:0] \step_rq$104 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$112 ;
+  wire [7:0] \step_rq$95 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$108 ;
+  wire \step_valid$100 ;
   (* init = 1'h0 *)
-  wire \step_valid$95 ;
+  wire \step_valid$87 ;
   wire [1:0] swp__addr;
   wire [27:0] swp__data;
   wire swp__en;
@@ -1802,7 +1794,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _2_ <= outbuf0[\$200 [6:0]];
   end
-  assign \$signature__data$308  = _2_;
+  assign \$signature__data$300  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1943,7 +1935,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _3_ <= outbuf1[\$205 [6:0]];
   end
-  assign \$signature__data$309  = _3_;
+  assign \$signature__data$301  = _3_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -1957,11 +1949,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$9  = load__payload[27:20] == 1'h1;
   assign \$10  = ld_fire & \$9 ;
   assign \$11  = ! load__payload[31:28];
-  assign \bank_we$32  = \$10  & \$11 ;
+  assign \bank_we$24  = \$10  & \$11 ;
   assign \$12  = load__payload[27:20] == 1'h1;
   assign \$13  = ld_fire & \$12 ;
   assign \$14  = load__payload[31:28] == 1'h1;
-  assign \rq_we$35  = \$13  & \$14 ;
+  assign \rq_we$27  = \$13  & \$14 ;
   assign \$15  = load__payload[31:28] == 2'h2;
   assign \$16  = ld_fire & \$15 ;
   assign \$17  = load__payload[19:0] < 3'h4;
@@ -3131,9 +3123,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$308 ;
+    drain_lane_data0 <= \$signature__data$300 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$309 ;
+    drain_lane_data1 <= \$signature__data$301 ;
   always @(posedge clk)
     release_slot <= \$1021 ;
   always @(posedge clk)
@@ -3188,8 +3180,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .pe0_bank_collision(bank0_collision),
-    .pe0_rq_collision(rq0_collision),
     .\port$1942$0 (\$1041 ),
     .\port$1943$0 (\$1042 ),
     .rp__addr(step_addr),
@@ -3208,14 +3198,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .pe1_bank_collision(bank1_collision),
-    .pe1_rq_collision(rq1_collision),
     .\port$2079$0 (\$1043 ),
     .\port$2080$0 (\$1044 ),
     .rp__addr(step_addr),
     .rst(rst),
     .rwp__data(load__payload[85:32]),
-    .rwp__en(\rq_we$35 ),
+    .rwp__en(\rq_we$27 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3223,7 +3211,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_rq(step_rq),
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
-    .wp__en(\bank_we$32 )
+    .wp__en(\bank_we$24 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -4596,20 +4584,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       \$1040  = 32'd0;
     end
   end
-  assign pe0_bank_collision = bank0_collision;
-  assign pe0_rq_collision = rq0_collision;
-  assign pe1_bank_collision = bank1_collision;
-  assign pe1_rq_collision = rq1_collision;
   assign busy_r = busy;
   assign load_hold = 1'h0;
   assign bank_waddr = load__payload[8:0];
   assign bank_wdata = load__payload[63:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$33  = load__payload[8:0];
-  assign \bank_wdata$34  = load__payload[63:32];
-  assign \rq_waddr$36  = load__payload[7:0];
-  assign \rq_wdata$37  = load__payload[85:32];
+  assign \bank_waddr$25  = load__payload[8:0];
+  assign \bank_wdata$26  = load__payload[63:32];
+  assign \rq_waddr$28  = load__payload[7:0];
+  assign \rq_wdata$29  = load__payload[85:32];
   assign \$signature__addr  = load__payload[1:0];
   assign \$signature__data  = load__payload[66:32];
   assign swp__addr = load__payload[1:0];
@@ -4622,20 +4606,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign next_layer = \$56 [2:0];
   assign nxt_rp__addr = \$56 [1:0];
   assign nxt_steps_rp__addr = \$56 [1:0];
-  assign \step_valid$95  = step_valid;
-  assign \step_addr$97  = step_addr;
-  assign \step_first$99  = step_first;
-  assign \step_last$101  = step_last;
-  assign \step_rq$103  = step_rq;
+  assign \step_valid$87  = step_valid;
+  assign \step_addr$89  = step_addr;
+  assign \step_first$91  = step_first;
+  assign \step_last$93  = step_last;
+  assign \step_rq$95  = step_rq;
+  assign \step_relu$97  = step_relu;
+  assign \step_requantize$99  = step_requantize;
+  assign \step_valid$100  = step_valid;
+  assign \step_addr$101  = step_addr;
+  assign \step_first$102  = step_first;
+  assign \step_last$103  = step_last;
+  assign \step_rq$104  = step_rq;
   assign \step_relu$105  = step_relu;
-  assign \step_requantize$107  = step_requantize;
-  assign \step_valid$108  = step_valid;
-  assign \step_addr$109  = step_addr;
-  assign \step_first$110  = step_first;
-  assign \step_last$111  = step_last;
-  assign \step_rq$112  = step_rq;
-  assign \step_relu$113  = step_relu;
-  assign \step_requantize$114  = step_requantize;
+  assign \step_requantize$106  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
@@ -4643,18 +4627,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__en = { \$185 , \$183 , \$181 , \$179  };
   assign act_wp__addr = \$177 [6:0];
   assign act = act_word;
-  assign \act$131  = act_word;
+  assign \act$123  = act_word;
   assign act_wp__data = { \$1043 , \$1041 , \$1043 , \$1041  };
   assign result = { \$1042 , \$1041  };
-  assign \result$141  = { \$1044 , \$1043  };
-  assign \$signature__en$142  = out_write;
-  assign \$signature__addr$143  = \$187 [6:0];
-  assign \$signature__data$144  = { \$1042 , \$1041  };
-  assign \$signature__en$145  = out_write;
-  assign \$signature__addr$146  = \$189 [6:0];
-  assign \$signature__data$147  = { \$1044 , \$1043  };
-  assign \$signature__addr$158  = \$200 [6:0];
-  assign \$signature__addr$160  = \$205 [6:0];
+  assign \result$133  = { \$1044 , \$1043  };
+  assign \$signature__en$134  = out_write;
+  assign \$signature__addr$135  = \$187 [6:0];
+  assign \$signature__data$136  = { \$1042 , \$1041  };
+  assign \$signature__en$137  = out_write;
+  assign \$signature__addr$138  = \$189 [6:0];
+  assign \$signature__data$139  = { \$1044 , \$1043  };
+  assign \$signature__addr$150  = \$200 [6:0];
+  assign \$signature__addr$152  = \$205 [6:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4926,7 +4910,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, pe0_bank_collision, pe0_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1942$0 , \port$1943$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1942$0 , \port$1943$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4981,7 +4965,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, pe0_b
   reg [31:0] pe0_a3 = 32'd0;
   reg [31:0] pe0_acc = 32'd0;
   reg [31:0] pe0_acc_out = 32'd0;
-  output pe0_bank_collision;
   wire pe0_bank_collision;
   reg [31:0] pe0_bank_out2 = 32'd0;
   reg pe0_done = 1'h0;
@@ -5034,7 +5017,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, pe0_b
   reg [7:0] pe0_rq6 = 8'h00;
   reg [7:0] pe0_rq7 = 8'h00;
   reg [7:0] pe0_rq8 = 8'h00;
-  output pe0_rq_collision;
   wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
@@ -6695,7 +6677,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, pe1_bank_collision, pe1_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2079$0 , \port$2080$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2079$0 , \port$2080$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6750,7 +6732,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, pe1_b
   reg [31:0] pe1_a3 = 32'd0;
   reg [31:0] pe1_acc = 32'd0;
   reg [31:0] pe1_acc_out = 32'd0;
-  output pe1_bank_collision;
   wire pe1_bank_collision;
   reg [31:0] pe1_bank_out2 = 32'd0;
   reg pe1_done = 1'h0;
@@ -6803,7 +6784,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, pe1_b
   reg [7:0] pe1_rq6 = 8'h00;
   reg [7:0] pe1_rq7 = 8'h00;
   reg [7:0] pe1_rq8 = 8'h00;
-  output pe1_rq_collision;
   wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;

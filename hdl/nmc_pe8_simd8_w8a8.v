@@ -1156,56 +1156,56 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$998 ;
   wire \$999 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$257 ;
+  wire [5:0] \$signature__addr$225 ;
+  wire [5:0] \$signature__addr$228 ;
+  wire [5:0] \$signature__addr$231 ;
+  wire [5:0] \$signature__addr$234 ;
+  wire [5:0] \$signature__addr$237 ;
+  wire [5:0] \$signature__addr$240 ;
+  wire [5:0] \$signature__addr$243 ;
+  wire [5:0] \$signature__addr$246 ;
+  wire [5:0] \$signature__addr$258 ;
   wire [5:0] \$signature__addr$260 ;
-  wire [5:0] \$signature__addr$263 ;
+  wire [5:0] \$signature__addr$262 ;
+  wire [5:0] \$signature__addr$264 ;
   wire [5:0] \$signature__addr$266 ;
-  wire [5:0] \$signature__addr$269 ;
+  wire [5:0] \$signature__addr$268 ;
+  wire [5:0] \$signature__addr$270 ;
   wire [5:0] \$signature__addr$272 ;
-  wire [5:0] \$signature__addr$275 ;
-  wire [5:0] \$signature__addr$278 ;
-  wire [5:0] \$signature__addr$290 ;
-  wire [5:0] \$signature__addr$292 ;
-  wire [5:0] \$signature__addr$294 ;
-  wire [5:0] \$signature__addr$296 ;
-  wire [5:0] \$signature__addr$298 ;
-  wire [5:0] \$signature__addr$300 ;
-  wire [5:0] \$signature__addr$302 ;
-  wire [5:0] \$signature__addr$304 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$258 ;
-  wire [31:0] \$signature__data$261 ;
-  wire [31:0] \$signature__data$264 ;
-  wire [31:0] \$signature__data$267 ;
-  wire [31:0] \$signature__data$270 ;
-  wire [31:0] \$signature__data$273 ;
-  wire [31:0] \$signature__data$276 ;
-  wire [31:0] \$signature__data$279 ;
-  wire [31:0] \$signature__data$463 ;
-  wire [31:0] \$signature__data$464 ;
-  wire [31:0] \$signature__data$465 ;
-  wire [31:0] \$signature__data$466 ;
-  wire [31:0] \$signature__data$467 ;
-  wire [31:0] \$signature__data$468 ;
-  wire [31:0] \$signature__data$469 ;
-  wire [31:0] \$signature__data$470 ;
+  wire [31:0] \$signature__data$226 ;
+  wire [31:0] \$signature__data$229 ;
+  wire [31:0] \$signature__data$232 ;
+  wire [31:0] \$signature__data$235 ;
+  wire [31:0] \$signature__data$238 ;
+  wire [31:0] \$signature__data$241 ;
+  wire [31:0] \$signature__data$244 ;
+  wire [31:0] \$signature__data$247 ;
+  wire [31:0] \$signature__data$431 ;
+  wire [31:0] \$signature__data$432 ;
+  wire [31:0] \$signature__data$433 ;
+  wire [31:0] \$signature__data$434 ;
+  wire [31:0] \$signature__data$435 ;
+  wire [31:0] \$signature__data$436 ;
+  wire [31:0] \$signature__data$437 ;
+  wire [31:0] \$signature__data$438 ;
   wire \$signature__en ;
-  wire \$signature__en$256 ;
-  wire \$signature__en$259 ;
-  wire \$signature__en$262 ;
-  wire \$signature__en$265 ;
-  wire \$signature__en$268 ;
-  wire \$signature__en$271 ;
-  wire \$signature__en$274 ;
-  wire \$signature__en$277 ;
+  wire \$signature__en$224 ;
+  wire \$signature__en$227 ;
+  wire \$signature__en$230 ;
+  wire \$signature__en$233 ;
+  wire \$signature__en$236 ;
+  wire \$signature__en$239 ;
+  wire \$signature__en$242 ;
+  wire \$signature__en$245 ;
   wire [63:0] act;
-  wire [63:0] \act$233 ;
-  wire [63:0] \act$234 ;
-  wire [63:0] \act$235 ;
-  wire [63:0] \act$236 ;
-  wire [63:0] \act$237 ;
-  wire [63:0] \act$238 ;
-  wire [63:0] \act$239 ;
+  wire [63:0] \act$201 ;
+  wire [63:0] \act$202 ;
+  wire [63:0] \act$203 ;
+  wire [63:0] \act$204 ;
+  wire [63:0] \act$205 ;
+  wire [63:0] \act$206 ;
+  wire [63:0] \act$207 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1229,39 +1229,31 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg b_last_group = 1'h0;
   reg b_ready = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
-  wire bank0_collision;
-  wire bank1_collision;
-  wire bank2_collision;
-  wire bank3_collision;
-  wire bank4_collision;
-  wire bank5_collision;
-  wire bank6_collision;
-  wire bank7_collision;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$57 ;
-  wire [8:0] \bank_waddr$63 ;
-  wire [8:0] \bank_waddr$69 ;
-  wire [8:0] \bank_waddr$75 ;
-  wire [8:0] \bank_waddr$81 ;
-  wire [8:0] \bank_waddr$87 ;
-  wire [8:0] \bank_waddr$93 ;
+  wire [8:0] \bank_waddr$25 ;
+  wire [8:0] \bank_waddr$31 ;
+  wire [8:0] \bank_waddr$37 ;
+  wire [8:0] \bank_waddr$43 ;
+  wire [8:0] \bank_waddr$49 ;
+  wire [8:0] \bank_waddr$55 ;
+  wire [8:0] \bank_waddr$61 ;
   wire [63:0] bank_wdata;
-  wire [63:0] \bank_wdata$58 ;
-  wire [63:0] \bank_wdata$64 ;
-  wire [63:0] \bank_wdata$70 ;
-  wire [63:0] \bank_wdata$76 ;
-  wire [63:0] \bank_wdata$82 ;
-  wire [63:0] \bank_wdata$88 ;
-  wire [63:0] \bank_wdata$94 ;
+  wire [63:0] \bank_wdata$26 ;
+  wire [63:0] \bank_wdata$32 ;
+  wire [63:0] \bank_wdata$38 ;
+  wire [63:0] \bank_wdata$44 ;
+  wire [63:0] \bank_wdata$50 ;
+  wire [63:0] \bank_wdata$56 ;
+  wire [63:0] \bank_wdata$62 ;
   wire bank_we;
-  wire \bank_we$56 ;
-  wire \bank_we$62 ;
-  wire \bank_we$68 ;
-  wire \bank_we$74 ;
-  wire \bank_we$80 ;
-  wire \bank_we$86 ;
-  wire \bank_we$92 ;
+  wire \bank_we$24 ;
+  wire \bank_we$30 ;
+  wire \bank_we$36 ;
+  wire \bank_we$42 ;
+  wire \bank_we$48 ;
+  wire \bank_we$54 ;
+  wire \bank_we$60 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1408,22 +1400,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire outbuf5_collision;
   wire outbuf6_collision;
   wire outbuf7_collision;
-  wire pe0_bank_collision;
-  wire pe0_rq_collision;
-  wire pe1_bank_collision;
-  wire pe1_rq_collision;
-  wire pe2_bank_collision;
-  wire pe2_rq_collision;
-  wire pe3_bank_collision;
-  wire pe3_rq_collision;
-  wire pe4_bank_collision;
-  wire pe4_rq_collision;
-  wire pe5_bank_collision;
-  wire pe5_rq_collision;
-  wire pe6_bank_collision;
-  wire pe6_rq_collision;
-  wire pe7_bank_collision;
-  wire pe7_rq_collision;
   reg [8:0] prev_groups = 9'h000;
   reg [8:0] prev_out = 9'h000;
   wire [32:0] r_data;
@@ -1439,46 +1415,38 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$249 ;
-  wire [31:0] \result$250 ;
-  wire [31:0] \result$251 ;
-  wire [31:0] \result$252 ;
-  wire [31:0] \result$253 ;
-  wire [31:0] \result$254 ;
-  wire [31:0] \result$255 ;
-  wire rq0_collision;
-  wire rq1_collision;
-  wire rq2_collision;
-  wire rq3_collision;
-  wire rq4_collision;
-  wire rq5_collision;
-  wire rq6_collision;
-  wire rq7_collision;
+  wire [31:0] \result$217 ;
+  wire [31:0] \result$218 ;
+  wire [31:0] \result$219 ;
+  wire [31:0] \result$220 ;
+  wire [31:0] \result$221 ;
+  wire [31:0] \result$222 ;
+  wire [31:0] \result$223 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$60 ;
-  wire [7:0] \rq_waddr$66 ;
-  wire [7:0] \rq_waddr$72 ;
-  wire [7:0] \rq_waddr$78 ;
-  wire [7:0] \rq_waddr$84 ;
-  wire [7:0] \rq_waddr$90 ;
-  wire [7:0] \rq_waddr$96 ;
+  wire [7:0] \rq_waddr$28 ;
+  wire [7:0] \rq_waddr$34 ;
+  wire [7:0] \rq_waddr$40 ;
+  wire [7:0] \rq_waddr$46 ;
+  wire [7:0] \rq_waddr$52 ;
+  wire [7:0] \rq_waddr$58 ;
+  wire [7:0] \rq_waddr$64 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$61 ;
-  wire [53:0] \rq_wdata$67 ;
-  wire [53:0] \rq_wdata$73 ;
-  wire [53:0] \rq_wdata$79 ;
-  wire [53:0] \rq_wdata$85 ;
-  wire [53:0] \rq_wdata$91 ;
-  wire [53:0] \rq_wdata$97 ;
+  wire [53:0] \rq_wdata$29 ;
+  wire [53:0] \rq_wdata$35 ;
+  wire [53:0] \rq_wdata$41 ;
+  wire [53:0] \rq_wdata$47 ;
+  wire [53:0] \rq_wdata$53 ;
+  wire [53:0] \rq_wdata$59 ;
+  wire [53:0] \rq_wdata$65 ;
   wire rq_we;
-  wire \rq_we$59 ;
-  wire \rq_we$65 ;
-  wire \rq_we$71 ;
-  wire \rq_we$77 ;
-  wire \rq_we$83 ;
-  wire \rq_we$89 ;
-  wire \rq_we$95 ;
+  wire \rq_we$27 ;
+  wire \rq_we$33 ;
+  wire \rq_we$39 ;
+  wire \rq_we$45 ;
+  wire \rq_we$51 ;
+  wire \rq_we$57 ;
+  wire \rq_we$63 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1490,130 +1458,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$157 ;
+  wire [8:0] \step_addr$125 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$169 ;
+  wire [8:0] \step_addr$137 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$176 ;
+  wire [8:0] \step_addr$144 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$183 ;
+  wire [8:0] \step_addr$151 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$190 ;
+  wire [8:0] \step_addr$158 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$197 ;
+  wire [8:0] \step_addr$165 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$204 ;
+  wire [8:0] \step_addr$172 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$211 ;
+  wire [8:0] \step_addr$179 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
+  wire \step_first$127 ;
+  (* init = 1'h0 *)
+  wire \step_first$138 ;
+  (* init = 1'h0 *)
+  wire \step_first$145 ;
+  (* init = 1'h0 *)
+  wire \step_first$152 ;
+  (* init = 1'h0 *)
   wire \step_first$159 ;
   (* init = 1'h0 *)
-  wire \step_first$170 ;
+  wire \step_first$166 ;
   (* init = 1'h0 *)
-  wire \step_first$177 ;
+  wire \step_first$173 ;
   (* init = 1'h0 *)
-  wire \step_first$184 ;
-  (* init = 1'h0 *)
-  wire \step_first$191 ;
-  (* init = 1'h0 *)
-  wire \step_first$198 ;
-  (* init = 1'h0 *)
-  wire \step_first$205 ;
-  (* init = 1'h0 *)
-  wire \step_first$212 ;
+  wire \step_first$180 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$161 ;
+  wire \step_last$129 ;
   (* init = 1'h0 *)
-  wire \step_last$171 ;
+  wire \step_last$139 ;
   (* init = 1'h0 *)
-  wire \step_last$178 ;
+  wire \step_last$146 ;
   (* init = 1'h0 *)
-  wire \step_last$185 ;
+  wire \step_last$153 ;
   (* init = 1'h0 *)
-  wire \step_last$192 ;
+  wire \step_last$160 ;
   (* init = 1'h0 *)
-  wire \step_last$199 ;
+  wire \step_last$167 ;
   (* init = 1'h0 *)
-  wire \step_last$206 ;
+  wire \step_last$174 ;
   (* init = 1'h0 *)
-  wire \step_last$213 ;
+  wire \step_last$181 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$165 ;
+  wire \step_relu$133 ;
   (* init = 1'h0 *)
-  wire \step_relu$173 ;
+  wire \step_relu$141 ;
   (* init = 1'h0 *)
-  wire \step_relu$180 ;
+  wire \step_relu$148 ;
   (* init = 1'h0 *)
-  wire \step_relu$187 ;
+  wire \step_relu$155 ;
   (* init = 1'h0 *)
-  wire \step_relu$194 ;
+  wire \step_relu$162 ;
   (* init = 1'h0 *)
-  wire \step_relu$201 ;
+  wire \step_relu$169 ;
   (* init = 1'h0 *)
-  wire \step_relu$208 ;
+  wire \step_relu$176 ;
   (* init = 1'h0 *)
-  wire \step_relu$215 ;
+  wire \step_relu$183 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$167 ;
+  wire \step_requantize$135 ;
   (* init = 1'h0 *)
-  wire \step_requantize$174 ;
+  wire \step_requantize$142 ;
   (* init = 1'h0 *)
-  wire \step_requantize$181 ;
+  wire \step_requantize$149 ;
   (* init = 1'h0 *)
-  wire \step_requantize$188 ;
+  wire \step_requantize$156 ;
   (* init = 1'h0 *)
-  wire \step_requantize$195 ;
+  wire \step_requantize$163 ;
   (* init = 1'h0 *)
-  wire \step_requantize$202 ;
+  wire \step_requantize$170 ;
   (* init = 1'h0 *)
-  wire \step_requantize$209 ;
+  wire \step_requantize$177 ;
   (* init = 1'h0 *)
-  wire \step_requantize$216 ;
+  wire \step_requantize$184 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$163 ;
+  wire [7:0] \step_rq$131 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$172 ;
+  wire [7:0] \step_rq$140 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$179 ;
+  wire [7:0] \step_rq$147 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$186 ;
+  wire [7:0] \step_rq$154 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$193 ;
+  wire [7:0] \step_rq$161 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$200 ;
+  wire [7:0] \step_rq$168 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$207 ;
+  wire [7:0] \step_rq$175 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$214 ;
+  wire [7:0] \step_rq$182 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$155 ;
+  wire \step_valid$123 ;
   (* init = 1'h0 *)
-  wire \step_valid$168 ;
+  wire \step_valid$136 ;
   (* init = 1'h0 *)
-  wire \step_valid$175 ;
+  wire \step_valid$143 ;
   (* init = 1'h0 *)
-  wire \step_valid$182 ;
+  wire \step_valid$150 ;
   (* init = 1'h0 *)
-  wire \step_valid$189 ;
+  wire \step_valid$157 ;
   (* init = 1'h0 *)
-  wire \step_valid$196 ;
+  wire \step_valid$164 ;
   (* init = 1'h0 *)
-  wire \step_valid$203 ;
+  wire \step_valid$171 ;
   (* init = 1'h0 *)
-  wire \step_valid$210 ;
+  wire \step_valid$178 ;
   wire [2:0] swp__addr;
   wire [30:0] swp__data;
   wire swp__en;
@@ -2050,7 +2018,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _2_ <= outbuf0[\$264 [5:0]];
   end
-  assign \$signature__data$463  = _2_;
+  assign \$signature__data$431  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -2127,7 +2095,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _3_ <= outbuf1[\$269 [5:0]];
   end
-  assign \$signature__data$464  = _3_;
+  assign \$signature__data$432  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -2204,7 +2172,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _4_ <= outbuf2[\$274 [5:0]];
   end
-  assign \$signature__data$465  = _4_;
+  assign \$signature__data$433  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2281,7 +2249,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _5_ <= outbuf3[\$279 [5:0]];
   end
-  assign \$signature__data$466  = _5_;
+  assign \$signature__data$434  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2358,7 +2326,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _6_ <= outbuf4[\$284 [5:0]];
   end
-  assign \$signature__data$467  = _6_;
+  assign \$signature__data$435  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2435,7 +2403,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _7_ <= outbuf5[\$289 [5:0]];
   end
-  assign \$signature__data$468  = _7_;
+  assign \$signature__data$436  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2512,7 +2480,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _8_ <= outbuf6[\$294 [5:0]];
   end
-  assign \$signature__data$469  = _8_;
+  assign \$signature__data$437  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2589,7 +2557,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _9_ <= outbuf7[\$299 [5:0]];
   end
-  assign \$signature__data$470  = _9_;
+  assign \$signature__data$438  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2603,59 +2571,59 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$9  = load__payload[27:20] == 1'h1;
   assign \$10  = ld_fire & \$9 ;
   assign \$11  = ! load__payload[31:28];
-  assign \bank_we$56  = \$10  & \$11 ;
+  assign \bank_we$24  = \$10  & \$11 ;
   assign \$12  = load__payload[27:20] == 1'h1;
   assign \$13  = ld_fire & \$12 ;
   assign \$14  = load__payload[31:28] == 1'h1;
-  assign \rq_we$59  = \$13  & \$14 ;
+  assign \rq_we$27  = \$13  & \$14 ;
   assign \$15  = load__payload[27:20] == 2'h2;
   assign \$16  = ld_fire & \$15 ;
   assign \$17  = ! load__payload[31:28];
-  assign \bank_we$62  = \$16  & \$17 ;
+  assign \bank_we$30  = \$16  & \$17 ;
   assign \$18  = load__payload[27:20] == 2'h2;
   assign \$19  = ld_fire & \$18 ;
   assign \$20  = load__payload[31:28] == 1'h1;
-  assign \rq_we$65  = \$19  & \$20 ;
+  assign \rq_we$33  = \$19  & \$20 ;
   assign \$21  = load__payload[27:20] == 2'h3;
   assign \$22  = ld_fire & \$21 ;
   assign \$23  = ! load__payload[31:28];
-  assign \bank_we$68  = \$22  & \$23 ;
+  assign \bank_we$36  = \$22  & \$23 ;
   assign \$24  = load__payload[27:20] == 2'h3;
   assign \$25  = ld_fire & \$24 ;
   assign \$26  = load__payload[31:28] == 1'h1;
-  assign \rq_we$71  = \$25  & \$26 ;
+  assign \rq_we$39  = \$25  & \$26 ;
   assign \$27  = load__payload[27:20] == 3'h4;
   assign \$28  = ld_fire & \$27 ;
   assign \$29  = ! load__payload[31:28];
-  assign \bank_we$74  = \$28  & \$29 ;
+  assign \bank_we$42  = \$28  & \$29 ;
   assign \$30  = load__payload[27:20] == 3'h4;
   assign \$31  = ld_fire & \$30 ;
   assign \$32  = load__payload[31:28] == 1'h1;
-  assign \rq_we$77  = \$31  & \$32 ;
+  assign \rq_we$45  = \$31  & \$32 ;
   assign \$33  = load__payload[27:20] == 3'h5;
   assign \$34  = ld_fire & \$33 ;
   assign \$35  = ! load__payload[31:28];
-  assign \bank_we$80  = \$34  & \$35 ;
+  assign \bank_we$48  = \$34  & \$35 ;
   assign \$36  = load__payload[27:20] == 3'h5;
   assign \$37  = ld_fire & \$36 ;
   assign \$38  = load__payload[31:28] == 1'h1;
-  assign \rq_we$83  = \$37  & \$38 ;
+  assign \rq_we$51  = \$37  & \$38 ;
   assign \$39  = load__payload[27:20] == 3'h6;
   assign \$40  = ld_fire & \$39 ;
   assign \$41  = ! load__payload[31:28];
-  assign \bank_we$86  = \$40  & \$41 ;
+  assign \bank_we$54  = \$40  & \$41 ;
   assign \$42  = load__payload[27:20] == 3'h6;
   assign \$43  = ld_fire & \$42 ;
   assign \$44  = load__payload[31:28] == 1'h1;
-  assign \rq_we$89  = \$43  & \$44 ;
+  assign \rq_we$57  = \$43  & \$44 ;
   assign \$45  = load__payload[27:20] == 3'h7;
   assign \$46  = ld_fire & \$45 ;
   assign \$47  = ! load__payload[31:28];
-  assign \bank_we$92  = \$46  & \$47 ;
+  assign \bank_we$60  = \$46  & \$47 ;
   assign \$48  = load__payload[27:20] == 3'h7;
   assign \$49  = ld_fire & \$48 ;
   assign \$50  = load__payload[31:28] == 1'h1;
-  assign \rq_we$95  = \$49  & \$50 ;
+  assign \rq_we$63  = \$49  & \$50 ;
   assign \$51  = load__payload[31:28] == 2'h2;
   assign \$52  = ld_fire & \$51 ;
   assign \$53  = load__payload[19:0] < 4'h8;
@@ -3870,21 +3838,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$463 ;
+    drain_lane_data0 <= \$signature__data$431 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$464 ;
+    drain_lane_data1 <= \$signature__data$432 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$465 ;
+    drain_lane_data2 <= \$signature__data$433 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$466 ;
+    drain_lane_data3 <= \$signature__data$434 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$467 ;
+    drain_lane_data4 <= \$signature__data$435 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$468 ;
+    drain_lane_data5 <= \$signature__data$436 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$469 ;
+    drain_lane_data6 <= \$signature__data$437 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$470 ;
+    drain_lane_data7 <= \$signature__data$438 ;
   always @(posedge clk)
     release_slot <= \$1116 ;
   always @(posedge clk)
@@ -3939,8 +3907,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
     .clk(clk),
-    .pe0_bank_collision(bank0_collision),
-    .pe0_rq_collision(rq0_collision),
     .\port$3291$0 (\$1136 ),
     .\port$3292$0 (\$1137 ),
     .rp__addr(step_addr),
@@ -3959,13 +3925,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
     .clk(clk),
-    .pe1_bank_collision(bank1_collision),
-    .pe1_rq_collision(rq1_collision),
     .\port$3443$0 (\$1138 ),
     .\port$3444$0 (\$1139 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$59 ),
+    .rwp__en(\rq_we$27 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3974,18 +3938,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$56 )
+    .wp__en(\bank_we$24 )
   );
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
     .clk(clk),
-    .pe2_bank_collision(bank2_collision),
-    .pe2_rq_collision(rq2_collision),
     .\port$3595$0 (\$1140 ),
     .\port$3596$0 (\$1141 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$65 ),
+    .rwp__en(\rq_we$33 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3994,18 +3956,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$62 )
+    .wp__en(\bank_we$30 )
   );
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
     .clk(clk),
-    .pe3_bank_collision(bank3_collision),
-    .pe3_rq_collision(rq3_collision),
     .\port$3747$0 (\$1142 ),
     .\port$3748$0 (\$1143 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$71 ),
+    .rwp__en(\rq_we$39 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -4014,18 +3974,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$68 )
+    .wp__en(\bank_we$36 )
   );
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
     .clk(clk),
-    .pe4_bank_collision(bank4_collision),
-    .pe4_rq_collision(rq4_collision),
     .\port$3899$0 (\$1144 ),
     .\port$3900$0 (\$1145 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$77 ),
+    .rwp__en(\rq_we$45 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -4034,18 +3992,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$74 )
+    .wp__en(\bank_we$42 )
   );
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
     .clk(clk),
-    .pe5_bank_collision(bank5_collision),
-    .pe5_rq_collision(rq5_collision),
     .\port$4051$0 (\$1146 ),
     .\port$4052$0 (\$1147 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$83 ),
+    .rwp__en(\rq_we$51 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -4054,18 +4010,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$80 )
+    .wp__en(\bank_we$48 )
   );
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
     .clk(clk),
-    .pe6_bank_collision(bank6_collision),
-    .pe6_rq_collision(rq6_collision),
     .\port$4203$0 (\$1148 ),
     .\port$4204$0 (\$1149 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$89 ),
+    .rwp__en(\rq_we$57 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -4074,18 +4028,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$86 )
+    .wp__en(\bank_we$54 )
   );
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
     .clk(clk),
-    .pe7_bank_collision(bank7_collision),
-    .pe7_rq_collision(rq7_collision),
     .\port$4355$0 (\$1150 ),
     .\port$4356$0 (\$1151 ),
     .rp__addr(step_addr),
     .rst(rst),
-    .rwp__en(\rq_we$95 ),
+    .rwp__en(\rq_we$63 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -4094,7 +4046,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_valid(step_valid),
     .wp__addr(load__payload[8:0]),
     .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$92 )
+    .wp__en(\bank_we$60 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -5486,56 +5438,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       \$1135  = 32'd0;
     end
   end
-  assign pe0_bank_collision = bank0_collision;
-  assign pe0_rq_collision = rq0_collision;
-  assign pe1_bank_collision = bank1_collision;
-  assign pe1_rq_collision = rq1_collision;
-  assign pe2_bank_collision = bank2_collision;
-  assign pe2_rq_collision = rq2_collision;
-  assign pe3_bank_collision = bank3_collision;
-  assign pe3_rq_collision = rq3_collision;
-  assign pe4_bank_collision = bank4_collision;
-  assign pe4_rq_collision = rq4_collision;
-  assign pe5_bank_collision = bank5_collision;
-  assign pe5_rq_collision = rq5_collision;
-  assign pe6_bank_collision = bank6_collision;
-  assign pe6_rq_collision = rq6_collision;
-  assign pe7_bank_collision = bank7_collision;
-  assign pe7_rq_collision = rq7_collision;
   assign busy_r = busy;
   assign load_hold = 1'h0;
   assign bank_waddr = load__payload[8:0];
   assign bank_wdata = load__payload[95:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$57  = load__payload[8:0];
-  assign \bank_wdata$58  = load__payload[95:32];
-  assign \rq_waddr$60  = load__payload[7:0];
-  assign \rq_wdata$61  = load__payload[85:32];
-  assign \bank_waddr$63  = load__payload[8:0];
-  assign \bank_wdata$64  = load__payload[95:32];
-  assign \rq_waddr$66  = load__payload[7:0];
-  assign \rq_wdata$67  = load__payload[85:32];
-  assign \bank_waddr$69  = load__payload[8:0];
-  assign \bank_wdata$70  = load__payload[95:32];
-  assign \rq_waddr$72  = load__payload[7:0];
-  assign \rq_wdata$73  = load__payload[85:32];
-  assign \bank_waddr$75  = load__payload[8:0];
-  assign \bank_wdata$76  = load__payload[95:32];
-  assign \rq_waddr$78  = load__payload[7:0];
-  assign \rq_wdata$79  = load__payload[85:32];
-  assign \bank_waddr$81  = load__payload[8:0];
-  assign \bank_wdata$82  = load__payload[95:32];
-  assign \rq_waddr$84  = load__payload[7:0];
-  assign \rq_wdata$85  = load__payload[85:32];
-  assign \bank_waddr$87  = load__payload[8:0];
-  assign \bank_wdata$88  = load__payload[95:32];
-  assign \rq_waddr$90  = load__payload[7:0];
-  assign \rq_wdata$91  = load__payload[85:32];
-  assign \bank_waddr$93  = load__payload[8:0];
-  assign \bank_wdata$94  = load__payload[95:32];
-  assign \rq_waddr$96  = load__payload[7:0];
-  assign \rq_wdata$97  = load__payload[85:32];
+  assign \bank_waddr$25  = load__payload[8:0];
+  assign \bank_wdata$26  = load__payload[95:32];
+  assign \rq_waddr$28  = load__payload[7:0];
+  assign \rq_wdata$29  = load__payload[85:32];
+  assign \bank_waddr$31  = load__payload[8:0];
+  assign \bank_wdata$32  = load__payload[95:32];
+  assign \rq_waddr$34  = load__payload[7:0];
+  assign \rq_wdata$35  = load__payload[85:32];
+  assign \bank_waddr$37  = load__payload[8:0];
+  assign \bank_wdata$38  = load__payload[95:32];
+  assign \rq_waddr$40  = load__payload[7:0];
+  assign \rq_wdata$41  = load__payload[85:32];
+  assign \bank_waddr$43  = load__payload[8:0];
+  assign \bank_wdata$44  = load__payload[95:32];
+  assign \rq_waddr$46  = load__payload[7:0];
+  assign \rq_wdata$47  = load__payload[85:32];
+  assign \bank_waddr$49  = load__payload[8:0];
+  assign \bank_wdata$50  = load__payload[95:32];
+  assign \rq_waddr$52  = load__payload[7:0];
+  assign \rq_wdata$53  = load__payload[85:32];
+  assign \bank_waddr$55  = load__payload[8:0];
+  assign \bank_wdata$56  = load__payload[95:32];
+  assign \rq_waddr$58  = load__payload[7:0];
+  assign \rq_wdata$59  = load__payload[85:32];
+  assign \bank_waddr$61  = load__payload[8:0];
+  assign \bank_wdata$62  = load__payload[95:32];
+  assign \rq_waddr$64  = load__payload[7:0];
+  assign \rq_wdata$65  = load__payload[85:32];
   assign \$signature__addr  = load__payload[2:0];
   assign \$signature__data  = load__payload[68:32];
   assign swp__addr = load__payload[2:0];
@@ -5548,62 +5484,62 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign next_layer = \$100 [3:0];
   assign nxt_rp__addr = \$100 [2:0];
   assign nxt_steps_rp__addr = \$100 [2:0];
-  assign \step_valid$155  = step_valid;
-  assign \step_addr$157  = step_addr;
+  assign \step_valid$123  = step_valid;
+  assign \step_addr$125  = step_addr;
+  assign \step_first$127  = step_first;
+  assign \step_last$129  = step_last;
+  assign \step_rq$131  = step_rq;
+  assign \step_relu$133  = step_relu;
+  assign \step_requantize$135  = step_requantize;
+  assign \step_valid$136  = step_valid;
+  assign \step_addr$137  = step_addr;
+  assign \step_first$138  = step_first;
+  assign \step_last$139  = step_last;
+  assign \step_rq$140  = step_rq;
+  assign \step_relu$141  = step_relu;
+  assign \step_requantize$142  = step_requantize;
+  assign \step_valid$143  = step_valid;
+  assign \step_addr$144  = step_addr;
+  assign \step_first$145  = step_first;
+  assign \step_last$146  = step_last;
+  assign \step_rq$147  = step_rq;
+  assign \step_relu$148  = step_relu;
+  assign \step_requantize$149  = step_requantize;
+  assign \step_valid$150  = step_valid;
+  assign \step_addr$151  = step_addr;
+  assign \step_first$152  = step_first;
+  assign \step_last$153  = step_last;
+  assign \step_rq$154  = step_rq;
+  assign \step_relu$155  = step_relu;
+  assign \step_requantize$156  = step_requantize;
+  assign \step_valid$157  = step_valid;
+  assign \step_addr$158  = step_addr;
   assign \step_first$159  = step_first;
-  assign \step_last$161  = step_last;
-  assign \step_rq$163  = step_rq;
-  assign \step_relu$165  = step_relu;
-  assign \step_requantize$167  = step_requantize;
-  assign \step_valid$168  = step_valid;
-  assign \step_addr$169  = step_addr;
-  assign \step_first$170  = step_first;
-  assign \step_last$171  = step_last;
-  assign \step_rq$172  = step_rq;
-  assign \step_relu$173  = step_relu;
-  assign \step_requantize$174  = step_requantize;
-  assign \step_valid$175  = step_valid;
-  assign \step_addr$176  = step_addr;
-  assign \step_first$177  = step_first;
-  assign \step_last$178  = step_last;
-  assign \step_rq$179  = step_rq;
-  assign \step_relu$180  = step_relu;
-  assign \step_requantize$181  = step_requantize;
-  assign \step_valid$182  = step_valid;
-  assign \step_addr$183  = step_addr;
-  assign \step_first$184  = step_first;
-  assign \step_last$185  = step_last;
-  assign \step_rq$186  = step_rq;
-  assign \step_relu$187  = step_relu;
-  assign \step_requantize$188  = step_requantize;
-  assign \step_valid$189  = step_valid;
-  assign \step_addr$190  = step_addr;
-  assign \step_first$191  = step_first;
-  assign \step_last$192  = step_last;
-  assign \step_rq$193  = step_rq;
-  assign \step_relu$194  = step_relu;
-  assign \step_requantize$195  = step_requantize;
-  assign \step_valid$196  = step_valid;
-  assign \step_addr$197  = step_addr;
-  assign \step_first$198  = step_first;
-  assign \step_last$199  = step_last;
-  assign \step_rq$200  = step_rq;
-  assign \step_relu$201  = step_relu;
-  assign \step_requantize$202  = step_requantize;
-  assign \step_valid$203  = step_valid;
-  assign \step_addr$204  = step_addr;
-  assign \step_first$205  = step_first;
-  assign \step_last$206  = step_last;
-  assign \step_rq$207  = step_rq;
-  assign \step_relu$208  = step_relu;
-  assign \step_requantize$209  = step_requantize;
-  assign \step_valid$210  = step_valid;
-  assign \step_addr$211  = step_addr;
-  assign \step_first$212  = step_first;
-  assign \step_last$213  = step_last;
-  assign \step_rq$214  = step_rq;
-  assign \step_relu$215  = step_relu;
-  assign \step_requantize$216  = step_requantize;
+  assign \step_last$160  = step_last;
+  assign \step_rq$161  = step_rq;
+  assign \step_relu$162  = step_relu;
+  assign \step_requantize$163  = step_requantize;
+  assign \step_valid$164  = step_valid;
+  assign \step_addr$165  = step_addr;
+  assign \step_first$166  = step_first;
+  assign \step_last$167  = step_last;
+  assign \step_rq$168  = step_rq;
+  assign \step_relu$169  = step_relu;
+  assign \step_requantize$170  = step_requantize;
+  assign \step_valid$171  = step_valid;
+  assign \step_addr$172  = step_addr;
+  assign \step_first$173  = step_first;
+  assign \step_last$174  = step_last;
+  assign \step_rq$175  = step_rq;
+  assign \step_relu$176  = step_relu;
+  assign \step_requantize$177  = step_requantize;
+  assign \step_valid$178  = step_valid;
+  assign \step_addr$179  = step_addr;
+  assign \step_first$180  = step_first;
+  assign \step_last$181  = step_last;
+  assign \step_rq$182  = step_rq;
+  assign \step_relu$183  = step_relu;
+  assign \step_requantize$184  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
@@ -5611,54 +5547,54 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__en = { \$237 , \$235 , \$233 , \$231 , \$229 , \$227 , \$225 , \$223  };
   assign act_wp__addr = \$221 [6:0];
   assign act = act_word;
-  assign \act$233  = act_word;
-  assign \act$234  = act_word;
-  assign \act$235  = act_word;
-  assign \act$236  = act_word;
-  assign \act$237  = act_word;
-  assign \act$238  = act_word;
-  assign \act$239  = act_word;
+  assign \act$201  = act_word;
+  assign \act$202  = act_word;
+  assign \act$203  = act_word;
+  assign \act$204  = act_word;
+  assign \act$205  = act_word;
+  assign \act$206  = act_word;
+  assign \act$207  = act_word;
   assign act_wp__data = { \$1150 , \$1148 , \$1146 , \$1144 , \$1142 , \$1140 , \$1138 , \$1136  };
   assign result = { \$1137 , \$1136  };
-  assign \result$249  = { \$1139 , \$1138  };
-  assign \result$250  = { \$1141 , \$1140  };
-  assign \result$251  = { \$1143 , \$1142  };
-  assign \result$252  = { \$1145 , \$1144  };
-  assign \result$253  = { \$1147 , \$1146  };
-  assign \result$254  = { \$1149 , \$1148  };
-  assign \result$255  = { \$1151 , \$1150  };
-  assign \$signature__en$256  = out_write;
-  assign \$signature__addr$257  = \$239 [5:0];
-  assign \$signature__data$258  = { \$1137 , \$1136  };
-  assign \$signature__en$259  = out_write;
-  assign \$signature__addr$260  = \$241 [5:0];
-  assign \$signature__data$261  = { \$1139 , \$1138  };
-  assign \$signature__en$262  = out_write;
-  assign \$signature__addr$263  = \$243 [5:0];
-  assign \$signature__data$264  = { \$1141 , \$1140  };
-  assign \$signature__en$265  = out_write;
-  assign \$signature__addr$266  = \$245 [5:0];
-  assign \$signature__data$267  = { \$1143 , \$1142  };
-  assign \$signature__en$268  = out_write;
-  assign \$signature__addr$269  = \$247 [5:0];
-  assign \$signature__data$270  = { \$1145 , \$1144  };
-  assign \$signature__en$271  = out_write;
-  assign \$signature__addr$272  = \$249 [5:0];
-  assign \$signature__data$273  = { \$1147 , \$1146  };
-  assign \$signature__en$274  = out_write;
-  assign \$signature__addr$275  = \$251 [5:0];
-  assign \$signature__data$276  = { \$1149 , \$1148  };
-  assign \$signature__en$277  = out_write;
-  assign \$signature__addr$278  = \$253 [5:0];
-  assign \$signature__data$279  = { \$1151 , \$1150  };
-  assign \$signature__addr$290  = \$264 [5:0];
-  assign \$signature__addr$292  = \$269 [5:0];
-  assign \$signature__addr$294  = \$274 [5:0];
-  assign \$signature__addr$296  = \$279 [5:0];
-  assign \$signature__addr$298  = \$284 [5:0];
-  assign \$signature__addr$300  = \$289 [5:0];
-  assign \$signature__addr$302  = \$294 [5:0];
-  assign \$signature__addr$304  = \$299 [5:0];
+  assign \result$217  = { \$1139 , \$1138  };
+  assign \result$218  = { \$1141 , \$1140  };
+  assign \result$219  = { \$1143 , \$1142  };
+  assign \result$220  = { \$1145 , \$1144  };
+  assign \result$221  = { \$1147 , \$1146  };
+  assign \result$222  = { \$1149 , \$1148  };
+  assign \result$223  = { \$1151 , \$1150  };
+  assign \$signature__en$224  = out_write;
+  assign \$signature__addr$225  = \$239 [5:0];
+  assign \$signature__data$226  = { \$1137 , \$1136  };
+  assign \$signature__en$227  = out_write;
+  assign \$signature__addr$228  = \$241 [5:0];
+  assign \$signature__data$229  = { \$1139 , \$1138  };
+  assign \$signature__en$230  = out_write;
+  assign \$signature__addr$231  = \$243 [5:0];
+  assign \$signature__data$232  = { \$1141 , \$1140  };
+  assign \$signature__en$233  = out_write;
+  assign \$signature__addr$234  = \$245 [5:0];
+  assign \$signature__data$235  = { \$1143 , \$1142  };
+  assign \$signature__en$236  = out_write;
+  assign \$signature__addr$237  = \$247 [5:0];
+  assign \$signature__data$238  = { \$1145 , \$1144  };
+  assign \$signature__en$239  = out_write;
+  assign \$signature__addr$240  = \$249 [5:0];
+  assign \$signature__data$241  = { \$1147 , \$1146  };
+  assign \$signature__en$242  = out_write;
+  assign \$signature__addr$243  = \$251 [5:0];
+  assign \$signature__data$244  = { \$1149 , \$1148  };
+  assign \$signature__en$245  = out_write;
+  assign \$signature__addr$246  = \$253 [5:0];
+  assign \$signature__data$247  = { \$1151 , \$1150  };
+  assign \$signature__addr$258  = \$264 [5:0];
+  assign \$signature__addr$260  = \$269 [5:0];
+  assign \$signature__addr$262  = \$274 [5:0];
+  assign \$signature__addr$264  = \$279 [5:0];
+  assign \$signature__addr$266  = \$284 [5:0];
+  assign \$signature__addr$268  = \$289 [5:0];
+  assign \$signature__addr$270  = \$294 [5:0];
+  assign \$signature__addr$272  = \$299 [5:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5959,7 +5895,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, pe0_bank_collision, pe0_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3291$0 , \port$3292$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3291$0 , \port$3292$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6023,7 +5959,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, pe0_ba
   reg [63:0] pe0_a3 = 64'h0000000000000000;
   reg [31:0] pe0_acc = 32'd0;
   reg [31:0] pe0_acc_out = 32'd0;
-  output pe0_bank_collision;
   wire pe0_bank_collision;
   reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
   reg pe0_done = 1'h0;
@@ -6085,7 +6020,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, pe0_ba
   reg [7:0] pe0_rq7 = 8'h00;
   reg [7:0] pe0_rq8 = 8'h00;
   reg [7:0] pe0_rq9 = 8'h00;
-  output pe0_rq_collision;
   wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
   reg [5:0] pe0_s = 6'h00;
@@ -7794,7 +7728,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, pe1_bank_collision, pe1_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3443$0 , \port$3444$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3443$0 , \port$3444$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7858,7 +7792,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, pe1_ba
   reg [63:0] pe1_a3 = 64'h0000000000000000;
   reg [31:0] pe1_acc = 32'd0;
   reg [31:0] pe1_acc_out = 32'd0;
-  output pe1_bank_collision;
   wire pe1_bank_collision;
   reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
   reg pe1_done = 1'h0;
@@ -7920,7 +7853,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, pe1_ba
   reg [7:0] pe1_rq7 = 8'h00;
   reg [7:0] pe1_rq8 = 8'h00;
   reg [7:0] pe1_rq9 = 8'h00;
-  output pe1_rq_collision;
   wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
   reg [5:0] pe1_s = 6'h00;
@@ -9629,7 +9561,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, pe2_bank_collision, pe2_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3595$0 , \port$3596$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3595$0 , \port$3596$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9693,7 +9625,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, pe2_ba
   reg [63:0] pe2_a3 = 64'h0000000000000000;
   reg [31:0] pe2_acc = 32'd0;
   reg [31:0] pe2_acc_out = 32'd0;
-  output pe2_bank_collision;
   wire pe2_bank_collision;
   reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
   reg pe2_done = 1'h0;
@@ -9755,7 +9686,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, pe2_ba
   reg [7:0] pe2_rq7 = 8'h00;
   reg [7:0] pe2_rq8 = 8'h00;
   reg [7:0] pe2_rq9 = 8'h00;
-  output pe2_rq_collision;
   wire pe2_rq_collision;
   reg [53:0] pe2_rq_entry = 54'h00000000000000;
   reg [5:0] pe2_s = 6'h00;
@@ -11464,7 +11394,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, pe3_bank_collision, pe3_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3747$0 , \port$3748$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3747$0 , \port$3748$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11528,7 +11458,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, pe3_ba
   reg [63:0] pe3_a3 = 64'h0000000000000000;
   reg [31:0] pe3_acc = 32'd0;
   reg [31:0] pe3_acc_out = 32'd0;
-  output pe3_bank_collision;
   wire pe3_bank_collision;
   reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
   reg pe3_done = 1'h0;
@@ -11590,7 +11519,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, pe3_ba
   reg [7:0] pe3_rq7 = 8'h00;
   reg [7:0] pe3_rq8 = 8'h00;
   reg [7:0] pe3_rq9 = 8'h00;
-  output pe3_rq_collision;
   wire pe3_rq_collision;
   reg [53:0] pe3_rq_entry = 54'h00000000000000;
   reg [5:0] pe3_s = 6'h00;
@@ -13299,7 +13227,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, pe4_bank_collision, pe4_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3899$0 , \port$3900$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3899$0 , \port$3900$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13363,7 +13291,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, pe4_ba
   reg [63:0] pe4_a3 = 64'h0000000000000000;
   reg [31:0] pe4_acc = 32'd0;
   reg [31:0] pe4_acc_out = 32'd0;
-  output pe4_bank_collision;
   wire pe4_bank_collision;
   reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
   reg pe4_done = 1'h0;
@@ -13425,7 +13352,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, pe4_ba
   reg [7:0] pe4_rq7 = 8'h00;
   reg [7:0] pe4_rq8 = 8'h00;
   reg [7:0] pe4_rq9 = 8'h00;
-  output pe4_rq_collision;
   wire pe4_rq_collision;
   reg [53:0] pe4_rq_entry = 54'h00000000000000;
   reg [5:0] pe4_s = 6'h00;
@@ -15134,7 +15060,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, pe5_bank_collision, pe5_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4051$0 , \port$4052$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4051$0 , \port$4052$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15198,7 +15124,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, pe5_ba
   reg [63:0] pe5_a3 = 64'h0000000000000000;
   reg [31:0] pe5_acc = 32'd0;
   reg [31:0] pe5_acc_out = 32'd0;
-  output pe5_bank_collision;
   wire pe5_bank_collision;
   reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
   reg pe5_done = 1'h0;
@@ -15260,7 +15185,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, pe5_ba
   reg [7:0] pe5_rq7 = 8'h00;
   reg [7:0] pe5_rq8 = 8'h00;
   reg [7:0] pe5_rq9 = 8'h00;
-  output pe5_rq_collision;
   wire pe5_rq_collision;
   reg [53:0] pe5_rq_entry = 54'h00000000000000;
   reg [5:0] pe5_s = 6'h00;
@@ -16969,7 +16893,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, pe6_bank_collision, pe6_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4203$0 , \port$4204$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4203$0 , \port$4204$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17033,7 +16957,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, pe6_ba
   reg [63:0] pe6_a3 = 64'h0000000000000000;
   reg [31:0] pe6_acc = 32'd0;
   reg [31:0] pe6_acc_out = 32'd0;
-  output pe6_bank_collision;
   wire pe6_bank_collision;
   reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
   reg pe6_done = 1'h0;
@@ -17095,7 +17018,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, pe6_ba
   reg [7:0] pe6_rq7 = 8'h00;
   reg [7:0] pe6_rq8 = 8'h00;
   reg [7:0] pe6_rq9 = 8'h00;
-  output pe6_rq_collision;
   wire pe6_rq_collision;
   reg [53:0] pe6_rq_entry = 54'h00000000000000;
   reg [5:0] pe6_s = 6'h00;
@@ -18804,7 +18726,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, pe7_bank_collision, pe7_rq_collision, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4355$0 , \port$4356$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4355$0 , \port$4356$0 , wp__addr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18868,7 +18790,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, pe7_ba
   reg [63:0] pe7_a3 = 64'h0000000000000000;
   reg [31:0] pe7_acc = 32'd0;
   reg [31:0] pe7_acc_out = 32'd0;
-  output pe7_bank_collision;
   wire pe7_bank_collision;
   reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
   reg pe7_done = 1'h0;
@@ -18930,7 +18851,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, pe7_ba
   reg [7:0] pe7_rq7 = 8'h00;
   reg [7:0] pe7_rq8 = 8'h00;
   reg [7:0] pe7_rq9 = 8'h00;
-  output pe7_rq_collision;
   wire pe7_rq_collision;
   reg [53:0] pe7_rq_entry = 54'h00000000000000;
   reg [5:0] pe7_s = 6'h00;

@@ -90,12 +90,23 @@ class NmcArray(wiring.Component):
             "busy": Out(1),
             "done": Out(1),
         })
+        # the PEs are made here so that their collision flags are known before
+        # elaboration (and stay inside the PE: wired to the top, they would become
+        # ports that a kept PE hierarchy could not remove)
+        self._pes = [ProcessingElement(cfg=cfg, index=p,
+                                       bank_init=program.banks[p] if program else (),
+                                       rq_init=program.requant[p] if program else ())
+                     for p in range(cfg.pe)]
+        for pe in self._pes:
+            pe._MustUse__silence = True  # the array's own must-use warning covers them
         mems = ["inbuf", "actbuf"] + [f"outbuf{p}" for p in range(cfg.pe)]
-        mems += [f"{mem}{p}" for p in range(cfg.pe) for mem in (["bank"] if cfg.mode == "near" else []) + ["rq"]]
         self._collisions = {mem: Signal(name=f"{mem}_collision") for mem in mems}
+        for p, pe in enumerate(self._pes):
+            self._collisions.update({f"{mem}{p}": flag for mem, flag in pe.collisions.items()})
         # with several beats per input-buffer word, the next beat may be written into
         # the word a step is reading (other lanes, same cycle)
-        self._collision_free = frozenset(mem for mem in mems if mem != "inbuf" or sizing.lane_ratio(cfg) == 1)
+        self._collision_free = frozenset(mem for mem in self._collisions
+                                         if mem != "inbuf" or sizing.lane_ratio(cfg) == 1)
 
     @property
     def cfg(self) -> ArrayConfig:
@@ -155,14 +166,9 @@ class NmcArray(wiring.Component):
         group_bits = feat_bits  # groups and folds are <= max_features
 
         # ---- program memories -------------------------------------------------------
-        pes = []
-        for p in range(P):
-            pe = ProcessingElement(cfg=cfg, index=p,
-                                   bank_init=prog.banks[p] if prog else (),
-                                   rq_init=prog.requant[p] if prog else ())
+        pes = self._pes
+        for p, pe in enumerate(pes):
             m.submodules[f"pe{p}"] = pe
-            pes.append(pe)
-            m.d.comb += [self._collisions[f"{mem}{p}"].eq(flag) for mem, flag in pe.collisions.items()]
         desc_mem = tech.ram(shape=unsigned(sizing.descriptor_bits(cfg)), depth=cfg.max_layers,
                             init=prog.descriptors if prog else (), name="descriptors")
         m.submodules.descriptors = desc_mem
