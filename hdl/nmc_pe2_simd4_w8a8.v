@@ -979,8 +979,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] \$934 ;
   reg [7:0] \$935 ;
   reg \$936 ;
-  reg [7:0] \$937 ;
-  reg \$938 ;
+  reg \$937 ;
+  reg [7:0] \$938 ;
   reg \$939 ;
   wire \$94 ;
   reg [7:0] \$940 ;
@@ -1165,8 +1165,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_ok = 1'h0;
   wire in_release0;
   wire in_release1;
-  reg in_release_r0 = 1'h0;
-  reg in_release_r1 = 1'h0;
+  reg in_release_r1_0 = 1'h0;
+  reg in_release_r1_1 = 1'h0;
   wire [5:0] in_rp__addr;
   wire [31:0] in_rp__data;
   (* init = 1'h0 *)
@@ -2781,13 +2781,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     out_n <= \$935 ;
   always @(posedge clk)
-    in_release_r0 <= \$936 ;
+    in_release_r1_0 <= \$936 ;
   always @(posedge clk)
-    in_beats0 <= \$937 ;
+    in_release_r1_1 <= \$937 ;
   always @(posedge clk)
-    in_full0 <= \$938 ;
+    in_beats0 <= \$938 ;
   always @(posedge clk)
-    in_release_r1 <= \$939 ;
+    in_full0 <= \$939 ;
   always @(posedge clk)
     in_beats1 <= \$940 ;
   always @(posedge clk)
@@ -3299,35 +3299,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = in_beats0;
+    \$937  = in_release1;
+    if (rst) begin
+      \$937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = in_beats0;
     if (\$220 ) begin
-      \$937  = \$221 [7:0];
+      \$938  = \$221 [7:0];
     end
     if (in_release0) begin
-      \$937  = 8'h00;
+      \$938  = 8'h00;
     end
     if (rst) begin
-      \$937  = 8'h00;
+      \$938  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = in_full0;
+    \$939  = in_full0;
     if (\$220 ) begin
       if (\$222 ) begin
-        \$938  = 1'h1;
+        \$939  = 1'h1;
       end
     end
-    if (in_release_r0) begin
-      \$938  = 1'h0;
+    if (in_release_r1_0) begin
+      \$939  = 1'h0;
     end
-    if (rst) begin
-      \$938  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = in_release1;
     if (rst) begin
       \$939  = 1'h0;
     end
@@ -3353,7 +3353,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
         \$941  = 1'h1;
       end
     end
-    if (in_release_r1) begin
+    if (in_release_r1_1) begin
       \$941  = 1'h0;
     end
     if (rst) begin

@@ -41,8 +41,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] \$1029 ;
   wire \$103 ;
   reg \$1030 ;
-  reg [8:0] \$1031 ;
-  reg \$1032 ;
+  reg \$1031 ;
+  reg [8:0] \$1032 ;
   reg \$1033 ;
   reg [8:0] \$1034 ;
   reg \$1035 ;
@@ -1332,8 +1332,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_ok = 1'h0;
   wire in_release0;
   wire in_release1;
-  reg in_release_r0 = 1'h0;
-  reg in_release_r1 = 1'h0;
+  reg in_release_r1_0 = 1'h0;
+  reg in_release_r1_1 = 1'h0;
   wire [5:0] in_rp__addr;
   wire [63:0] in_rp__data;
   (* init = 1'h0 *)
@@ -3486,13 +3486,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     out_n <= \$1029 ;
   always @(posedge clk)
-    in_release_r0 <= \$1030 ;
+    in_release_r1_0 <= \$1030 ;
   always @(posedge clk)
-    in_beats0 <= \$1031 ;
+    in_release_r1_1 <= \$1031 ;
   always @(posedge clk)
-    in_full0 <= \$1032 ;
+    in_beats0 <= \$1032 ;
   always @(posedge clk)
-    in_release_r1 <= \$1033 ;
+    in_full0 <= \$1033 ;
   always @(posedge clk)
     in_beats1 <= \$1034 ;
   always @(posedge clk)
@@ -4146,35 +4146,35 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = in_beats0;
+    \$1031  = in_release1;
+    if (rst) begin
+      \$1031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = in_beats0;
     if (\$314 ) begin
-      \$1031  = \$315 [8:0];
+      \$1032  = \$315 [8:0];
     end
     if (in_release0) begin
-      \$1031  = 9'h000;
+      \$1032  = 9'h000;
     end
     if (rst) begin
-      \$1031  = 9'h000;
+      \$1032  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = in_full0;
+    \$1033  = in_full0;
     if (\$314 ) begin
       if (\$316 ) begin
-        \$1032  = 1'h1;
+        \$1033  = 1'h1;
       end
     end
-    if (in_release_r0) begin
-      \$1032  = 1'h0;
+    if (in_release_r1_0) begin
+      \$1033  = 1'h0;
     end
-    if (rst) begin
-      \$1032  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = in_release1;
     if (rst) begin
       \$1033  = 1'h0;
     end
@@ -4200,7 +4200,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
         \$1035  = 1'h1;
       end
     end
-    if (in_release_r1) begin
+    if (in_release_r1_1) begin
       \$1035  = 1'h0;
     end
     if (rst) begin

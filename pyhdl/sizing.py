@@ -296,7 +296,12 @@ def pe_stages(cfg: ArrayConfig) -> int:
 
 
 def issue_stages() -> int:
-    """Register between the sequencer's decision and the memories/PEs (fan-out, Fmax)."""
+    """Registers between the sequencer's decision and the memories/PEs (fan-out, Fmax).
+
+    One.  ``NmcArray`` and :func:`schedule` take any number: a second copy placed
+    toward the banks and PEs was tried on ECP5 and bought nothing measurable
+    (``docs/fpga.md``) for a cycle more per layer boundary.
+    """
     return 1
 
 
@@ -398,7 +403,8 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     wb_par, wb_count = [0, 0], [0, 0]
     out_full, out_wr = [False, False], [0, 0]
     out_pend = [False, False]      # slot not yet fully read by the drain
-    released = [False, False]      # input slot released in the previous cycle
+    # input slots released in the last issue_stages() cycles, oldest first
+    released = [[False, False] for _ in range(issue_stages())]
     phase = K - 1
     # drain
     ds = de = 0
@@ -513,11 +519,11 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
                 full[ws] = True
                 ws = 1 - ws
         for ctx in range(2):
-            if released[ctx]:  # a cycle after the release (NmcArray: in_release_r)
+            if released[0][ctx]:  # issue_stages cycles after the release (NmcArray: in_release_r)
                 full[ctx] = False
             if release[ctx]:
                 beats[ctx] = 0
-        released = release
+        released = released[1:] + [release]
         c += 1
     return {"issue": issue_times, "steps": steps, "accept": accept}
 

@@ -296,12 +296,15 @@ class NmcArray(wiring.Component):
         vector_start = Signal(name="vector_start")
         m.d.comb += vector_start.eq(in_fire & (wbeats == 0))
         in_release = [Signal(name=f"in_release{c}") for c in range(2)]  # layer 0 of slot issued
-        # the slot takes new beats one cycle after the release: the released vector's
-        # last step reads it the cycle after its issue, and a beat written then would
-        # meet that read (the input buffer is collision free only so)
-        in_release_r = [Signal(name=f"in_release_r{c}") for c in range(2)]
+        # the slot takes new beats issue_stages cycles after the release: the released
+        # vector's last step reads it that many cycles after its issue, and a beat
+        # written then would meet that read (the input buffer is collision free only so)
+        in_release_r = [in_release[c] for c in range(2)]
+        for k in range(1, sizing.issue_stages() + 1):
+            delayed = [Signal(name=f"in_release_r{k}_{c}") for c in range(2)]
+            m.d.sync += [delayed[c].eq(in_release_r[c]) for c in range(2)]
+            in_release_r = delayed
         for c in range(2):
-            m.d.sync += in_release_r[c].eq(in_release[c])
             with m.If(in_fire & (ws == c)):
                 m.d.sync += beats[c].eq(beats[c] + 1)
                 with m.If(beats[c] == f0_m1):
@@ -565,12 +568,26 @@ class NmcArray(wiring.Component):
             m.d.sync += step[name].eq(value)
         step_valid = Signal(name="step_valid")
         m.d.sync += step_valid.eq(issue)
+        # further copies (sizing.issue_stages): the first stays beside the sequencer, the
+        # last is placed toward the banks, buffers and PEs it drives, so no net of the
+        # decision's cycle has to reach across the array
+        for k in range(2, sizing.issue_stages() + 1):
+            nxt = {}
+            for name, sig in step.items():
+                nxt[name] = Signal.like(sig, name=f"step{k}_{name}")
+                m.d.sync += nxt[name].eq(sig)
+            valid_k = Signal(name=f"step{k}_valid")
+            m.d.sync += valid_k.eq(step_valid)
+            step, step_valid = nxt, valid_k
 
         if vn:
-            # the step's last bus word arrives with the registered step; one more
-            # register brings all of them to the PEs at their stage 1
-            vn_step = Signal(len(step_bits), name="bus_step", reset_less=True)
-            m.d.sync += vn_step.eq(step_bits)
+            # the step's last bus word arrives with the first step register; as many
+            # registers as the step has bring all of them to the PEs at their stage 1
+            vn_step = step_bits
+            for k in range(1, sizing.issue_stages() + 1):
+                reg = Signal(len(step_bits), name=f"bus_step{k}", reset_less=True)
+                m.d.sync += reg.eq(vn_step)
+                vn_step = reg
             for p, pe in enumerate(pes):
                 if vn_words == 1:
                     at = (p // vn_per) * vn_width + (p % vn_per) * SW
