@@ -3179,39 +3179,39 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
+    .bank_waddr(load__payload[8:0]),
+    .bank_we(bank_we),
     .clk(clk),
-    .\port$1942$0 (\$1041 ),
-    .\port$1943$0 (\$1042 ),
+    .\port$1950$0 (\$1041 ),
+    .\port$1951$0 (\$1042 ),
     .rp__addr(step_addr),
+    .rq_wdata(load__payload[85:32]),
+    .rq_we(rq_we),
     .rst(rst),
-    .rwp__data(load__payload[85:32]),
-    .rwp__en(rq_we),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(step_valid),
-    .wp__addr(load__payload[8:0]),
-    .wp__en(bank_we)
+    .step_valid(step_valid)
   );
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
+    .bank_waddr(load__payload[8:0]),
+    .bank_we(\bank_we$24 ),
     .clk(clk),
-    .\port$2079$0 (\$1043 ),
-    .\port$2080$0 (\$1044 ),
+    .\port$2095$0 (\$1043 ),
+    .\port$2096$0 (\$1044 ),
     .rp__addr(step_addr),
+    .rq_wdata(load__payload[85:32]),
+    .rq_we(\rq_we$27 ),
     .rst(rst),
-    .rwp__data(load__payload[85:32]),
-    .rwp__en(\rq_we$27 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(step_valid),
-    .wp__addr(load__payload[8:0]),
-    .wp__en(\bank_we$24 )
+    .step_valid(step_valid)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -4910,7 +4910,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1942$0 , \port$1943$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1950$0 , \port$1951$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4929,12 +4929,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg \$22 ;
   reg \$23 ;
   reg \$24 ;
-  reg [31:0] \$25 ;
+  reg \$25 ;
   reg \$26 ;
-  reg \$27 ;
-  wire [7:0] \$28 ;
-  wire [23:0] \$29 ;
+  reg [31:0] \$27 ;
+  reg \$28 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [23:0] \$31 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
@@ -4943,8 +4945,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire [32:0] \$9 ;
   input [31:0] act;
   wire [31:0] act;
+  input [8:0] bank_waddr;
   wire [8:0] bank_waddr;
   wire [31:0] bank_wdata;
+  input bank_we;
   wire bank_we;
   input clk;
   wire clk;
@@ -4967,6 +4971,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe0_acc_out = 32'd0;
   wire pe0_bank_collision;
   reg [31:0] pe0_bank_out2 = 32'd0;
+  reg [8:0] pe0_bank_waddr = 9'h000;
+  reg [31:0] pe0_bank_wdata = 32'd0;
+  reg pe0_bank_we = 1'h0;
   reg pe0_done = 1'h0;
   reg pe0_done_out = 1'h0;
   reg pe0_first1 = 1'h0;
@@ -5019,6 +5026,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [7:0] pe0_rq8 = 8'h00;
   wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
+  reg [7:0] pe0_rq_waddr = 8'h00;
+  reg [53:0] pe0_rq_wdata = 54'h00000000000000;
+  reg pe0_rq_we = 1'h0;
   reg [5:0] pe0_s = 6'h00;
   reg [5:0] pe0_s_out = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
@@ -5035,10 +5045,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1942$0 ;
-  wire [7:0] \port$1942$0 ;
-  output [23:0] \port$1943$0 ;
-  wire [23:0] \port$1943$0 ;
+  output [7:0] \port$1950$0 ;
+  wire [7:0] \port$1950$0 ;
+  output [23:0] \port$1951$0 ;
+  wire [23:0] \port$1951$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5046,17 +5056,20 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire [31:0] rp__data;
   wire rp__en;
   wire [7:0] rq_waddr;
+  input [53:0] rq_wdata;
   wire [53:0] rq_wdata;
+  input rq_we;
   wire rq_we;
   (* init = 8'h00 *)
   wire [7:0] rrp__addr;
   wire [53:0] rrp__data;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
   wire [7:0] rwp__addr;
-  input [53:0] rwp__data;
+  (* init = 54'h00000000000000 *)
   wire [53:0] rwp__data;
-  input rwp__en;
+  (* init = 1'h0 *)
   wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
@@ -5071,10 +5084,11 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire [7:0] step_rq;
   input step_valid;
   wire step_valid;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
   wire [8:0] wp__addr;
+  (* init = 32'd0 *)
   wire [31:0] wp__data;
-  input wp__en;
+  (* init = 1'h0 *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank0 [511:0];
@@ -5593,8 +5607,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     bank0[511] = 32'd0;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[wp__addr] <= rwp__data[31:0];
+    if (pe0_bank_we)
+      bank0[pe0_bank_waddr] <= pe0_bank_wdata;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -5864,14 +5878,18 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     rq0[255] = 54'h00000000000000;
   end
   always @(posedge clk) begin
-    if (rwp__en)
-      rq0[wp__addr[7:0]] <= rwp__data;
+    if (pe0_rq_we)
+      rq0[pe0_rq_waddr] <= pe0_rq_wdata;
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq0[pe0_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe0_first7 <= pe0_first6;
+  always @(posedge clk)
+    pe0_last7 <= pe0_last6;
   always @(posedge clk)
     pe0_rq7 <= pe0_rq6;
   always @(posedge clk)
@@ -5890,6 +5908,12 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe0_relu8 <= pe0_relu7;
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
+  always @(posedge clk)
+    pe0_bank_we <= \$25 ;
+  always @(posedge clk)
+    pe0_bank_waddr <= bank_waddr;
+  always @(posedge clk)
+    pe0_bank_wdata <= rq_wdata[31:0];
   always @(posedge clk)
     pe0_bank_out2 <= rp__data;
   always @(posedge clk)
@@ -5919,11 +5943,17 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_sum1_0 <= \$7 ;
   always @(posedge clk)
+    pe0_rq_we <= \$26 ;
+  always @(posedge clk)
+    pe0_rq_waddr <= bank_waddr[7:0];
+  always @(posedge clk)
+    pe0_rq_wdata <= rq_wdata;
+  always @(posedge clk)
     pe0_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe0_acc <= \$25 ;
+    pe0_acc <= \$27 ;
   always @(posedge clk)
-    pe0_done <= \$26 ;
+    pe0_done <= \$28 ;
   always @(posedge clk)
     pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
@@ -5931,7 +5961,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe0_flags <= \$12 ;
   always @(posedge clk)
-    pe0_done_out <= \$27 ;
+    pe0_done_out <= \$29 ;
   always @(posedge clk)
     pe0_acc_out <= pe0_acc;
   always @(posedge clk)
@@ -5951,11 +5981,11 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign \$9  = $signed(\$8 ) + $signed(pe0_sum1_0);
   assign \$10  = pe0_valid8 & pe0_last8;
   assign \$12  = { 1'h0, pe0_relu8 } | \$11 ;
-  assign \$13  = step_valid & wp__en;
-  assign \$14  = rp__addr == wp__addr;
+  assign \$13  = step_valid & pe0_bank_we;
+  assign \$14  = rp__addr == pe0_bank_waddr;
   assign pe0_bank_collision = \$13  & \$14 ;
-  assign \$15  = pe0_valid6 & rwp__en;
-  assign \$16  = pe0_rq6 == wp__addr[7:0];
+  assign \$15  = pe0_valid6 & pe0_rq_we;
+  assign \$16  = pe0_rq6 == pe0_rq_waddr;
   assign pe0_rq_collision = \$15  & \$16 ;
   always @(posedge clk)
     pe0_valid1 <= \$17 ;
@@ -6031,10 +6061,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
     pe0_valid7 <= \$23 ;
-  always @(posedge clk)
-    pe0_first7 <= pe0_first6;
-  always @(posedge clk)
-    pe0_last7 <= pe0_last6;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc_out),
@@ -6042,9 +6068,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1894$0 (pe0_flags_out),
-    .rq_ext6(\$29 ),
-    .rq_low6(\$28 ),
+    .\port$1902$0 (pe0_flags_out),
+    .rq_ext6(\$31 ),
+    .rq_low6(\$30 ),
     .rst(rst)
   );
   always @* begin
@@ -6056,23 +6082,37 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$25  = pe0_acc;
-    if (pe0_valid8) begin
-      \$25  = \$9 [31:0];
+    \$25  = bank_we;
+    if (rst) begin
+      \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = \$10 ;
+    \$26  = rq_we;
     if (rst) begin
       \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = pe0_done;
+    \$27  = pe0_acc;
+    if (pe0_valid8) begin
+      \$27  = \$9 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$28  = \$10 ;
     if (rst) begin
-      \$27  = 1'h0;
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$29  = pe0_done;
+    if (rst) begin
+      \$29  = 1'h0;
     end
   end
   always @* begin
@@ -6124,16 +6164,16 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
       \$23  = 1'h0;
     end
   end
-  assign bank_we = wp__en;
-  assign bank_waddr = wp__addr;
-  assign wp__data = rwp__data[31:0];
-  assign bank_wdata = rwp__data[31:0];
+  assign bank_wdata = rq_wdata[31:0];
+  assign rq_waddr = bank_waddr[7:0];
+  assign wp__en = pe0_bank_we;
+  assign wp__addr = pe0_bank_waddr;
+  assign wp__data = pe0_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rq_we = rwp__en;
-  assign rwp__addr = wp__addr[7:0];
-  assign rq_waddr = wp__addr[7:0];
-  assign rq_wdata = rwp__data;
+  assign rwp__en = pe0_rq_we;
+  assign rwp__addr = pe0_rq_waddr;
+  assign rwp__data = pe0_rq_wdata;
   assign rrp__addr = pe0_rq6;
   assign i_valid = pe0_done_out;
   assign i_acc = pe0_acc_out;
@@ -6142,15 +6182,15 @@ module \nmc_pe2_simd4_w8a8.pe0 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign i_relu = pe0_flags_out[0];
   assign i_requantize = pe0_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$29 , \$28  };
-  assign o_data = { \$29 , \$28  };
-  assign \port$1942$0  = \$28 ;
-  assign \port$1943$0  = \$29 ;
+  assign result = { \$31 , \$30  };
+  assign o_data = { \$31 , \$30  };
+  assign \port$1950$0  = \$30 ;
+  assign \port$1951$0  = \$31 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1894$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1902$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6334,8 +6374,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1894$0 ;
-  wire [1:0] \port$1894$0 ;
+  input [1:0] \port$1902$0 ;
+  wire [1:0] \port$1902$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6542,9 +6582,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1894$0 [0];
+    rq_relu1 <= \port$1902$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1894$0 [1];
+    rq_req1 <= \port$1902$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6667,8 +6707,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1894$0 [0];
-  assign i_requantize = \port$1894$0 [1];
+  assign i_relu = \port$1902$0 [0];
+  assign i_requantize = \port$1902$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6677,7 +6717,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2079$0 , \port$2080$0 , wp__addr);
+module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2095$0 , \port$2096$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6696,12 +6736,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg \$22 ;
   reg \$23 ;
   reg \$24 ;
-  reg [31:0] \$25 ;
+  reg \$25 ;
   reg \$26 ;
-  reg \$27 ;
-  wire [7:0] \$28 ;
-  wire [23:0] \$29 ;
+  reg [31:0] \$27 ;
+  reg \$28 ;
+  reg \$29 ;
   wire [15:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire [23:0] \$31 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
@@ -6710,8 +6752,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire [32:0] \$9 ;
   input [31:0] act;
   wire [31:0] act;
+  input [8:0] bank_waddr;
   wire [8:0] bank_waddr;
   wire [31:0] bank_wdata;
+  input bank_we;
   wire bank_we;
   input clk;
   wire clk;
@@ -6734,6 +6778,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe1_acc_out = 32'd0;
   wire pe1_bank_collision;
   reg [31:0] pe1_bank_out2 = 32'd0;
+  reg [8:0] pe1_bank_waddr = 9'h000;
+  reg [31:0] pe1_bank_wdata = 32'd0;
+  reg pe1_bank_we = 1'h0;
   reg pe1_done = 1'h0;
   reg pe1_done_out = 1'h0;
   reg pe1_first1 = 1'h0;
@@ -6786,6 +6833,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [7:0] pe1_rq8 = 8'h00;
   wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
+  reg [7:0] pe1_rq_waddr = 8'h00;
+  reg [53:0] pe1_rq_wdata = 54'h00000000000000;
+  reg pe1_rq_we = 1'h0;
   reg [5:0] pe1_s = 6'h00;
   reg [5:0] pe1_s_out = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
@@ -6802,10 +6852,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2079$0 ;
-  wire [7:0] \port$2079$0 ;
-  output [23:0] \port$2080$0 ;
-  wire [23:0] \port$2080$0 ;
+  output [7:0] \port$2095$0 ;
+  wire [7:0] \port$2095$0 ;
+  output [23:0] \port$2096$0 ;
+  wire [23:0] \port$2096$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6813,17 +6863,20 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire [31:0] rp__data;
   wire rp__en;
   wire [7:0] rq_waddr;
+  input [53:0] rq_wdata;
   wire [53:0] rq_wdata;
+  input rq_we;
   wire rq_we;
   (* init = 8'h00 *)
   wire [7:0] rrp__addr;
   wire [53:0] rrp__data;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
   wire [7:0] rwp__addr;
-  input [53:0] rwp__data;
+  (* init = 54'h00000000000000 *)
   wire [53:0] rwp__data;
-  input rwp__en;
+  (* init = 1'h0 *)
   wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
@@ -6838,10 +6891,11 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   wire [7:0] step_rq;
   input step_valid;
   wire step_valid;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
   wire [8:0] wp__addr;
+  (* init = 32'd0 *)
   wire [31:0] wp__data;
-  input wp__en;
+  (* init = 1'h0 *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank1 [511:0];
@@ -7360,8 +7414,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     bank1[511] = 32'd0;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank1[wp__addr] <= rwp__data[31:0];
+    if (pe1_bank_we)
+      bank1[pe1_bank_waddr] <= pe1_bank_wdata;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -7631,14 +7685,18 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     rq1[255] = 54'h00000000000000;
   end
   always @(posedge clk) begin
-    if (rwp__en)
-      rq1[wp__addr[7:0]] <= rwp__data;
+    if (pe1_rq_we)
+      rq1[pe1_rq_waddr] <= pe1_rq_wdata;
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq1[pe1_rq6];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe1_first7 <= pe1_first6;
+  always @(posedge clk)
+    pe1_last7 <= pe1_last6;
   always @(posedge clk)
     pe1_rq7 <= pe1_rq6;
   always @(posedge clk)
@@ -7657,6 +7715,12 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe1_relu8 <= pe1_relu7;
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
+  always @(posedge clk)
+    pe1_bank_we <= \$25 ;
+  always @(posedge clk)
+    pe1_bank_waddr <= bank_waddr;
+  always @(posedge clk)
+    pe1_bank_wdata <= rq_wdata[31:0];
   always @(posedge clk)
     pe1_bank_out2 <= rp__data;
   always @(posedge clk)
@@ -7686,11 +7750,17 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_sum1_0 <= \$7 ;
   always @(posedge clk)
+    pe1_rq_we <= \$26 ;
+  always @(posedge clk)
+    pe1_rq_waddr <= bank_waddr[7:0];
+  always @(posedge clk)
+    pe1_rq_wdata <= rq_wdata;
+  always @(posedge clk)
     pe1_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe1_acc <= \$25 ;
+    pe1_acc <= \$27 ;
   always @(posedge clk)
-    pe1_done <= \$26 ;
+    pe1_done <= \$28 ;
   always @(posedge clk)
     pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
@@ -7698,7 +7768,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   always @(posedge clk)
     pe1_flags <= \$12 ;
   always @(posedge clk)
-    pe1_done_out <= \$27 ;
+    pe1_done_out <= \$29 ;
   always @(posedge clk)
     pe1_acc_out <= pe1_acc;
   always @(posedge clk)
@@ -7718,11 +7788,11 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign \$9  = $signed(\$8 ) + $signed(pe1_sum1_0);
   assign \$10  = pe1_valid8 & pe1_last8;
   assign \$12  = { 1'h0, pe1_relu8 } | \$11 ;
-  assign \$13  = step_valid & wp__en;
-  assign \$14  = rp__addr == wp__addr;
+  assign \$13  = step_valid & pe1_bank_we;
+  assign \$14  = rp__addr == pe1_bank_waddr;
   assign pe1_bank_collision = \$13  & \$14 ;
-  assign \$15  = pe1_valid6 & rwp__en;
-  assign \$16  = pe1_rq6 == wp__addr[7:0];
+  assign \$15  = pe1_valid6 & pe1_rq_we;
+  assign \$16  = pe1_rq6 == pe1_rq_waddr;
   assign pe1_rq_collision = \$15  & \$16 ;
   always @(posedge clk)
     pe1_valid1 <= \$17 ;
@@ -7798,10 +7868,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
     pe1_valid7 <= \$23 ;
-  always @(posedge clk)
-    pe1_first7 <= pe1_first6;
-  always @(posedge clk)
-    pe1_last7 <= pe1_last6;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc_out),
@@ -7809,9 +7875,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$2031$0 (pe1_flags_out),
-    .rq_ext6(\$29 ),
-    .rq_low6(\$28 ),
+    .\port$2047$0 (pe1_flags_out),
+    .rq_ext6(\$31 ),
+    .rq_low6(\$30 ),
     .rst(rst)
   );
   always @* begin
@@ -7823,23 +7889,37 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$25  = pe1_acc;
-    if (pe1_valid8) begin
-      \$25  = \$9 [31:0];
+    \$25  = bank_we;
+    if (rst) begin
+      \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$26  = \$10 ;
+    \$26  = rq_we;
     if (rst) begin
       \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = pe1_done;
+    \$27  = pe1_acc;
+    if (pe1_valid8) begin
+      \$27  = \$9 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$28  = \$10 ;
     if (rst) begin
-      \$27  = 1'h0;
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$29  = pe1_done;
+    if (rst) begin
+      \$29  = 1'h0;
     end
   end
   always @* begin
@@ -7891,16 +7971,16 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
       \$23  = 1'h0;
     end
   end
-  assign bank_we = wp__en;
-  assign bank_waddr = wp__addr;
-  assign wp__data = rwp__data[31:0];
-  assign bank_wdata = rwp__data[31:0];
+  assign bank_wdata = rq_wdata[31:0];
+  assign rq_waddr = bank_waddr[7:0];
+  assign wp__en = pe1_bank_we;
+  assign wp__addr = pe1_bank_waddr;
+  assign wp__data = pe1_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rq_we = rwp__en;
-  assign rwp__addr = wp__addr[7:0];
-  assign rq_waddr = wp__addr[7:0];
-  assign rq_wdata = rwp__data;
+  assign rwp__en = pe1_rq_we;
+  assign rwp__addr = pe1_rq_waddr;
+  assign rwp__data = pe1_rq_wdata;
   assign rrp__addr = pe1_rq6;
   assign i_valid = pe1_done_out;
   assign i_acc = pe1_acc_out;
@@ -7909,15 +7989,15 @@ module \nmc_pe2_simd4_w8a8.pe1 (rwp__data, clk, rst, wp__en, rwp__en, act, rp__a
   assign i_relu = pe1_flags_out[0];
   assign i_requantize = pe1_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$29 , \$28  };
-  assign o_data = { \$29 , \$28  };
-  assign \port$2079$0  = \$28 ;
-  assign \port$2080$0  = \$29 ;
+  assign result = { \$31 , \$30  };
+  assign o_data = { \$31 , \$30  };
+  assign \port$2095$0  = \$30 ;
+  assign \port$2096$0  = \$31 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$2031$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$2047$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8101,8 +8181,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2031$0 ;
-  wire [1:0] \port$2031$0 ;
+  input [1:0] \port$2047$0 ;
+  wire [1:0] \port$2047$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8309,9 +8389,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2031$0 [0];
+    rq_relu1 <= \port$2047$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2031$0 [1];
+    rq_req1 <= \port$2047$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8434,8 +8514,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2031$0 [0];
-  assign i_requantize = \port$2031$0 [1];
+  assign i_relu = \port$2047$0 [0];
+  assign i_requantize = \port$2047$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -3906,147 +3906,147 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
+    .bank_waddr(load__payload[8:0]),
+    .bank_wdata(load__payload[95:32]),
+    .bank_we(bank_we),
     .clk(clk),
-    .\port$3291$0 (\$1136 ),
-    .\port$3292$0 (\$1137 ),
+    .\port$3299$0 (\$1136 ),
+    .\port$3300$0 (\$1137 ),
     .rp__addr(step_addr),
+    .rq_we(rq_we),
     .rst(rst),
-    .rwp__en(rq_we),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(step_valid),
-    .wp__addr(load__payload[8:0]),
-    .wp__data(load__payload[95:32]),
-    .wp__en(bank_we)
+    .step_valid(step_valid)
   );
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
+    .bank_waddr(load__payload[8:0]),
+    .bank_wdata(load__payload[95:32]),
+    .bank_we(\bank_we$24 ),
     .clk(clk),
-    .\port$3443$0 (\$1138 ),
-    .\port$3444$0 (\$1139 ),
+    .\port$3459$0 (\$1138 ),
+    .\port$3460$0 (\$1139 ),
     .rp__addr(step_addr),
+    .rq_we(\rq_we$27 ),
     .rst(rst),
-    .rwp__en(\rq_we$27 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(step_valid),
-    .wp__addr(load__payload[8:0]),
-    .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$24 )
+    .step_valid(step_valid)
   );
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
+    .bank_waddr(load__payload[8:0]),
+    .bank_wdata(load__payload[95:32]),
+    .bank_we(\bank_we$30 ),
     .clk(clk),
-    .\port$3595$0 (\$1140 ),
-    .\port$3596$0 (\$1141 ),
+    .\port$3619$0 (\$1140 ),
+    .\port$3620$0 (\$1141 ),
     .rp__addr(step_addr),
+    .rq_we(\rq_we$33 ),
     .rst(rst),
-    .rwp__en(\rq_we$33 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(step_valid),
-    .wp__addr(load__payload[8:0]),
-    .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$30 )
+    .step_valid(step_valid)
   );
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
+    .bank_waddr(load__payload[8:0]),
+    .bank_wdata(load__payload[95:32]),
+    .bank_we(\bank_we$36 ),
     .clk(clk),
-    .\port$3747$0 (\$1142 ),
-    .\port$3748$0 (\$1143 ),
+    .\port$3779$0 (\$1142 ),
+    .\port$3780$0 (\$1143 ),
     .rp__addr(step_addr),
+    .rq_we(\rq_we$39 ),
     .rst(rst),
-    .rwp__en(\rq_we$39 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(step_valid),
-    .wp__addr(load__payload[8:0]),
-    .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$36 )
+    .step_valid(step_valid)
   );
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
+    .bank_waddr(load__payload[8:0]),
+    .bank_wdata(load__payload[95:32]),
+    .bank_we(\bank_we$42 ),
     .clk(clk),
-    .\port$3899$0 (\$1144 ),
-    .\port$3900$0 (\$1145 ),
+    .\port$3939$0 (\$1144 ),
+    .\port$3940$0 (\$1145 ),
     .rp__addr(step_addr),
+    .rq_we(\rq_we$45 ),
     .rst(rst),
-    .rwp__en(\rq_we$45 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(step_valid),
-    .wp__addr(load__payload[8:0]),
-    .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$42 )
+    .step_valid(step_valid)
   );
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
+    .bank_waddr(load__payload[8:0]),
+    .bank_wdata(load__payload[95:32]),
+    .bank_we(\bank_we$48 ),
     .clk(clk),
-    .\port$4051$0 (\$1146 ),
-    .\port$4052$0 (\$1147 ),
+    .\port$4099$0 (\$1146 ),
+    .\port$4100$0 (\$1147 ),
     .rp__addr(step_addr),
+    .rq_we(\rq_we$51 ),
     .rst(rst),
-    .rwp__en(\rq_we$51 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(step_valid),
-    .wp__addr(load__payload[8:0]),
-    .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$48 )
+    .step_valid(step_valid)
   );
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
+    .bank_waddr(load__payload[8:0]),
+    .bank_wdata(load__payload[95:32]),
+    .bank_we(\bank_we$54 ),
     .clk(clk),
-    .\port$4203$0 (\$1148 ),
-    .\port$4204$0 (\$1149 ),
+    .\port$4259$0 (\$1148 ),
+    .\port$4260$0 (\$1149 ),
     .rp__addr(step_addr),
+    .rq_we(\rq_we$57 ),
     .rst(rst),
-    .rwp__en(\rq_we$57 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(step_valid),
-    .wp__addr(load__payload[8:0]),
-    .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$54 )
+    .step_valid(step_valid)
   );
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
+    .bank_waddr(load__payload[8:0]),
+    .bank_wdata(load__payload[95:32]),
+    .bank_we(\bank_we$60 ),
     .clk(clk),
-    .\port$4355$0 (\$1150 ),
-    .\port$4356$0 (\$1151 ),
+    .\port$4419$0 (\$1150 ),
+    .\port$4420$0 (\$1151 ),
     .rp__addr(step_addr),
+    .rq_we(\rq_we$63 ),
     .rst(rst),
-    .rwp__en(\rq_we$63 ),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
     .step_requantize(step_requantize),
     .step_rq(step_rq),
-    .step_valid(step_valid),
-    .wp__addr(load__payload[8:0]),
-    .wp__data(load__payload[95:32]),
-    .wp__en(\bank_we$60 )
+    .step_valid(step_valid)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -5895,7 +5895,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3291$0 , \port$3292$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3299$0 , \port$3300$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5924,12 +5924,14 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$31 ;
   reg \$32 ;
   reg \$33 ;
-  reg [31:0] \$34 ;
+  reg \$34 ;
   reg \$35 ;
-  reg \$36 ;
-  wire [7:0] \$37 ;
-  wire [23:0] \$38 ;
+  reg [31:0] \$36 ;
+  reg \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
+  wire [23:0] \$40 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -5937,8 +5939,11 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [16:0] \$9 ;
   input [63:0] act;
   wire [63:0] act;
+  input [8:0] bank_waddr;
   wire [8:0] bank_waddr;
+  input [63:0] bank_wdata;
   wire [63:0] bank_wdata;
+  input bank_we;
   wire bank_we;
   input clk;
   wire clk;
@@ -5961,6 +5966,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] pe0_acc_out = 32'd0;
   wire pe0_bank_collision;
   reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
+  reg [8:0] pe0_bank_waddr = 9'h000;
+  reg [63:0] pe0_bank_wdata = 64'h0000000000000000;
+  reg pe0_bank_we = 1'h0;
   reg pe0_done = 1'h0;
   reg pe0_done_out = 1'h0;
   reg pe0_first1 = 1'h0;
@@ -6022,6 +6030,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe0_rq9 = 8'h00;
   wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
+  reg [7:0] pe0_rq_waddr = 8'h00;
+  reg [53:0] pe0_rq_wdata = 54'h00000000000000;
+  reg pe0_rq_we = 1'h0;
   reg [5:0] pe0_s = 6'h00;
   reg [5:0] pe0_s_out = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
@@ -6043,10 +6054,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3291$0 ;
-  wire [7:0] \port$3291$0 ;
-  output [23:0] \port$3292$0 ;
-  wire [23:0] \port$3292$0 ;
+  output [7:0] \port$3299$0 ;
+  wire [7:0] \port$3299$0 ;
+  output [23:0] \port$3300$0 ;
+  wire [23:0] \port$3300$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6055,15 +6066,18 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire rp__en;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
+  input rq_we;
   wire rq_we;
   (* init = 8'h00 *)
   wire [7:0] rrp__addr;
   wire [53:0] rrp__data;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
   wire [7:0] rwp__addr;
+  (* init = 54'h00000000000000 *)
   wire [53:0] rwp__data;
-  input rwp__en;
+  (* init = 1'h0 *)
   wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
@@ -6078,11 +6092,11 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [7:0] step_rq;
   input step_valid;
   wire step_valid;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
   wire [8:0] wp__addr;
-  input [63:0] wp__data;
+  (* init = 64'h0000000000000000 *)
   wire [63:0] wp__data;
-  input wp__en;
+  (* init = 1'h0 *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [511:0];
@@ -6601,8 +6615,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     bank0[511] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank0[wp__addr] <= wp__data;
+    if (pe0_bank_we)
+      bank0[pe0_bank_waddr] <= pe0_bank_wdata;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -6872,14 +6886,16 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     rq0[255] = 54'h00000000000000;
   end
   always @(posedge clk) begin
-    if (rwp__en)
-      rq0[wp__addr[7:0]] <= wp__data[53:0];
+    if (pe0_rq_we)
+      rq0[pe0_rq_waddr] <= pe0_rq_wdata;
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq0[pe0_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
     pe0_valid5 <= \$29 ;
   always @(posedge clk)
@@ -6941,6 +6957,12 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_requantize9 <= pe0_requantize8;
   always @(posedge clk)
+    pe0_bank_we <= \$34 ;
+  always @(posedge clk)
+    pe0_bank_waddr <= bank_waddr;
+  always @(posedge clk)
+    pe0_bank_wdata <= bank_wdata;
+  always @(posedge clk)
     pe0_bank_out2 <= rp__data;
   always @(posedge clk)
     pe0_w1 <= pe0_bank_out2;
@@ -6985,11 +7007,17 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe0_rq_we <= \$35 ;
+  always @(posedge clk)
+    pe0_rq_waddr <= bank_waddr[7:0];
+  always @(posedge clk)
+    pe0_rq_wdata <= bank_wdata[53:0];
+  always @(posedge clk)
     pe0_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe0_acc <= \$34 ;
+    pe0_acc <= \$36 ;
   always @(posedge clk)
-    pe0_done <= \$35 ;
+    pe0_done <= \$37 ;
   always @(posedge clk)
     pe0_m <= pe0_rq_entry[47:32];
   always @(posedge clk)
@@ -6997,7 +7025,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe0_flags <= \$20 ;
   always @(posedge clk)
-    pe0_done_out <= \$36 ;
+    pe0_done_out <= \$38 ;
   always @(posedge clk)
     pe0_acc_out <= pe0_acc;
   always @(posedge clk)
@@ -7025,11 +7053,11 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe0_sum2_0);
   assign \$18  = pe0_valid9 & pe0_last9;
   assign \$20  = { 1'h0, pe0_relu9 } | \$19 ;
-  assign \$21  = step_valid & wp__en;
-  assign \$22  = rp__addr == wp__addr;
+  assign \$21  = step_valid & pe0_bank_we;
+  assign \$22  = rp__addr == pe0_bank_waddr;
   assign pe0_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe0_valid7 & rwp__en;
-  assign \$24  = pe0_rq7 == wp__addr[7:0];
+  assign \$23  = pe0_valid7 & pe0_rq_we;
+  assign \$24  = pe0_rq7 == pe0_rq_waddr;
   assign pe0_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe0_valid1 <= \$25 ;
@@ -7077,8 +7105,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe0_rq4 <= pe0_rq3;
   always @(posedge clk)
     pe0_relu4 <= pe0_relu3;
-  always @(posedge clk)
-    pe0_requantize4 <= pe0_requantize3;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_acc_out),
@@ -7086,11 +7112,18 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3243$0 (pe0_flags_out),
-    .rq_ext6(\$38 ),
-    .rq_low6(\$37 ),
+    .\port$3251$0 (pe0_flags_out),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$29  = pe0_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$30  = pe0_valid5;
@@ -7121,23 +7154,37 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$34  = pe0_acc;
-    if (pe0_valid9) begin
-      \$34  = \$17 [31:0];
+    \$34  = bank_we;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = \$18 ;
+    \$35  = rq_we;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = pe0_done;
+    \$36  = pe0_acc;
+    if (pe0_valid9) begin
+      \$36  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$37  = \$18 ;
     if (rst) begin
-      \$36  = 1'h0;
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$38  = pe0_done;
+    if (rst) begin
+      \$38  = 1'h0;
     end
   end
   always @* begin
@@ -7168,23 +7215,16 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$28  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = pe0_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  assign bank_we = wp__en;
-  assign bank_waddr = wp__addr;
-  assign bank_wdata = wp__data;
+  assign rq_waddr = bank_waddr[7:0];
+  assign rq_wdata = bank_wdata[53:0];
+  assign wp__en = pe0_bank_we;
+  assign wp__addr = pe0_bank_waddr;
+  assign wp__data = pe0_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rq_we = rwp__en;
-  assign rwp__addr = wp__addr[7:0];
-  assign rq_waddr = wp__addr[7:0];
-  assign rwp__data = wp__data[53:0];
-  assign rq_wdata = wp__data[53:0];
+  assign rwp__en = pe0_rq_we;
+  assign rwp__addr = pe0_rq_waddr;
+  assign rwp__data = pe0_rq_wdata;
   assign rrp__addr = pe0_rq7;
   assign i_valid = pe0_done_out;
   assign i_acc = pe0_acc_out;
@@ -7193,15 +7233,15 @@ module \nmc_pe8_simd8_w8a8.pe0 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe0_flags_out[0];
   assign i_requantize = pe0_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$38 , \$37  };
-  assign o_data = { \$38 , \$37  };
-  assign \port$3291$0  = \$37 ;
-  assign \port$3292$0  = \$38 ;
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$3299$0  = \$39 ;
+  assign \port$3300$0  = \$40 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3243$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3251$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7385,8 +7425,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3243$0 ;
-  wire [1:0] \port$3243$0 ;
+  input [1:0] \port$3251$0 ;
+  wire [1:0] \port$3251$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7593,9 +7633,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3243$0 [0];
+    rq_relu1 <= \port$3251$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3243$0 [1];
+    rq_req1 <= \port$3251$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7718,8 +7758,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3243$0 [0];
-  assign i_requantize = \port$3243$0 [1];
+  assign i_relu = \port$3251$0 [0];
+  assign i_requantize = \port$3251$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7728,7 +7768,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3443$0 , \port$3444$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3459$0 , \port$3460$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7757,12 +7797,14 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$31 ;
   reg \$32 ;
   reg \$33 ;
-  reg [31:0] \$34 ;
+  reg \$34 ;
   reg \$35 ;
-  reg \$36 ;
-  wire [7:0] \$37 ;
-  wire [23:0] \$38 ;
+  reg [31:0] \$36 ;
+  reg \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
+  wire [23:0] \$40 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -7770,8 +7812,11 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [16:0] \$9 ;
   input [63:0] act;
   wire [63:0] act;
+  input [8:0] bank_waddr;
   wire [8:0] bank_waddr;
+  input [63:0] bank_wdata;
   wire [63:0] bank_wdata;
+  input bank_we;
   wire bank_we;
   input clk;
   wire clk;
@@ -7794,6 +7839,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] pe1_acc_out = 32'd0;
   wire pe1_bank_collision;
   reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
+  reg [8:0] pe1_bank_waddr = 9'h000;
+  reg [63:0] pe1_bank_wdata = 64'h0000000000000000;
+  reg pe1_bank_we = 1'h0;
   reg pe1_done = 1'h0;
   reg pe1_done_out = 1'h0;
   reg pe1_first1 = 1'h0;
@@ -7855,6 +7903,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe1_rq9 = 8'h00;
   wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
+  reg [7:0] pe1_rq_waddr = 8'h00;
+  reg [53:0] pe1_rq_wdata = 54'h00000000000000;
+  reg pe1_rq_we = 1'h0;
   reg [5:0] pe1_s = 6'h00;
   reg [5:0] pe1_s_out = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
@@ -7876,10 +7927,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3443$0 ;
-  wire [7:0] \port$3443$0 ;
-  output [23:0] \port$3444$0 ;
-  wire [23:0] \port$3444$0 ;
+  output [7:0] \port$3459$0 ;
+  wire [7:0] \port$3459$0 ;
+  output [23:0] \port$3460$0 ;
+  wire [23:0] \port$3460$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7888,15 +7939,18 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire rp__en;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
+  input rq_we;
   wire rq_we;
   (* init = 8'h00 *)
   wire [7:0] rrp__addr;
   wire [53:0] rrp__data;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
   wire [7:0] rwp__addr;
+  (* init = 54'h00000000000000 *)
   wire [53:0] rwp__data;
-  input rwp__en;
+  (* init = 1'h0 *)
   wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
@@ -7911,11 +7965,11 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [7:0] step_rq;
   input step_valid;
   wire step_valid;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
   wire [8:0] wp__addr;
-  input [63:0] wp__data;
+  (* init = 64'h0000000000000000 *)
   wire [63:0] wp__data;
-  input wp__en;
+  (* init = 1'h0 *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank1 [511:0];
@@ -8434,8 +8488,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     bank1[511] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank1[wp__addr] <= wp__data;
+    if (pe1_bank_we)
+      bank1[pe1_bank_waddr] <= pe1_bank_wdata;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -8705,14 +8759,16 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     rq1[255] = 54'h00000000000000;
   end
   always @(posedge clk) begin
-    if (rwp__en)
-      rq1[wp__addr[7:0]] <= wp__data[53:0];
+    if (pe1_rq_we)
+      rq1[pe1_rq_waddr] <= pe1_rq_wdata;
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq1[pe1_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
     pe1_valid5 <= \$29 ;
   always @(posedge clk)
@@ -8774,6 +8830,12 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_requantize9 <= pe1_requantize8;
   always @(posedge clk)
+    pe1_bank_we <= \$34 ;
+  always @(posedge clk)
+    pe1_bank_waddr <= bank_waddr;
+  always @(posedge clk)
+    pe1_bank_wdata <= bank_wdata;
+  always @(posedge clk)
     pe1_bank_out2 <= rp__data;
   always @(posedge clk)
     pe1_w1 <= pe1_bank_out2;
@@ -8818,11 +8880,17 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe1_rq_we <= \$35 ;
+  always @(posedge clk)
+    pe1_rq_waddr <= bank_waddr[7:0];
+  always @(posedge clk)
+    pe1_rq_wdata <= bank_wdata[53:0];
+  always @(posedge clk)
     pe1_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe1_acc <= \$34 ;
+    pe1_acc <= \$36 ;
   always @(posedge clk)
-    pe1_done <= \$35 ;
+    pe1_done <= \$37 ;
   always @(posedge clk)
     pe1_m <= pe1_rq_entry[47:32];
   always @(posedge clk)
@@ -8830,7 +8898,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe1_flags <= \$20 ;
   always @(posedge clk)
-    pe1_done_out <= \$36 ;
+    pe1_done_out <= \$38 ;
   always @(posedge clk)
     pe1_acc_out <= pe1_acc;
   always @(posedge clk)
@@ -8858,11 +8926,11 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe1_sum2_0);
   assign \$18  = pe1_valid9 & pe1_last9;
   assign \$20  = { 1'h0, pe1_relu9 } | \$19 ;
-  assign \$21  = step_valid & wp__en;
-  assign \$22  = rp__addr == wp__addr;
+  assign \$21  = step_valid & pe1_bank_we;
+  assign \$22  = rp__addr == pe1_bank_waddr;
   assign pe1_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe1_valid7 & rwp__en;
-  assign \$24  = pe1_rq7 == wp__addr[7:0];
+  assign \$23  = pe1_valid7 & pe1_rq_we;
+  assign \$24  = pe1_rq7 == pe1_rq_waddr;
   assign pe1_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe1_valid1 <= \$25 ;
@@ -8910,8 +8978,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe1_rq4 <= pe1_rq3;
   always @(posedge clk)
     pe1_relu4 <= pe1_relu3;
-  always @(posedge clk)
-    pe1_requantize4 <= pe1_requantize3;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_acc_out),
@@ -8919,11 +8985,18 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3395$0 (pe1_flags_out),
-    .rq_ext6(\$38 ),
-    .rq_low6(\$37 ),
+    .\port$3411$0 (pe1_flags_out),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$29  = pe1_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$30  = pe1_valid5;
@@ -8954,23 +9027,37 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$34  = pe1_acc;
-    if (pe1_valid9) begin
-      \$34  = \$17 [31:0];
+    \$34  = bank_we;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$35  = \$18 ;
+    \$35  = rq_we;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$36  = pe1_done;
+    \$36  = pe1_acc;
+    if (pe1_valid9) begin
+      \$36  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$37  = \$18 ;
     if (rst) begin
-      \$36  = 1'h0;
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$38  = pe1_done;
+    if (rst) begin
+      \$38  = 1'h0;
     end
   end
   always @* begin
@@ -9001,23 +9088,16 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$28  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = pe1_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  assign bank_we = wp__en;
-  assign bank_waddr = wp__addr;
-  assign bank_wdata = wp__data;
+  assign rq_waddr = bank_waddr[7:0];
+  assign rq_wdata = bank_wdata[53:0];
+  assign wp__en = pe1_bank_we;
+  assign wp__addr = pe1_bank_waddr;
+  assign wp__data = pe1_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rq_we = rwp__en;
-  assign rwp__addr = wp__addr[7:0];
-  assign rq_waddr = wp__addr[7:0];
-  assign rwp__data = wp__data[53:0];
-  assign rq_wdata = wp__data[53:0];
+  assign rwp__en = pe1_rq_we;
+  assign rwp__addr = pe1_rq_waddr;
+  assign rwp__data = pe1_rq_wdata;
   assign rrp__addr = pe1_rq7;
   assign i_valid = pe1_done_out;
   assign i_acc = pe1_acc_out;
@@ -9026,15 +9106,15 @@ module \nmc_pe8_simd8_w8a8.pe1 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe1_flags_out[0];
   assign i_requantize = pe1_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$38 , \$37  };
-  assign o_data = { \$38 , \$37  };
-  assign \port$3443$0  = \$37 ;
-  assign \port$3444$0  = \$38 ;
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$3459$0  = \$39 ;
+  assign \port$3460$0  = \$40 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3395$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3411$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9218,8 +9298,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3395$0 ;
-  wire [1:0] \port$3395$0 ;
+  input [1:0] \port$3411$0 ;
+  wire [1:0] \port$3411$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9426,9 +9506,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3395$0 [0];
+    rq_relu1 <= \port$3411$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3395$0 [1];
+    rq_req1 <= \port$3411$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9551,8 +9631,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3395$0 [0];
-  assign i_requantize = \port$3395$0 [1];
+  assign i_relu = \port$3411$0 [0];
+  assign i_requantize = \port$3411$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9561,7 +9641,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3595$0 , \port$3596$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3619$0 , \port$3620$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9590,12 +9670,14 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$31 ;
   reg \$32 ;
   reg \$33 ;
-  reg [31:0] \$34 ;
+  reg \$34 ;
   reg \$35 ;
-  reg \$36 ;
-  wire [7:0] \$37 ;
-  wire [23:0] \$38 ;
+  reg [31:0] \$36 ;
+  reg \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
+  wire [23:0] \$40 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -9603,8 +9685,11 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [16:0] \$9 ;
   input [63:0] act;
   wire [63:0] act;
+  input [8:0] bank_waddr;
   wire [8:0] bank_waddr;
+  input [63:0] bank_wdata;
   wire [63:0] bank_wdata;
+  input bank_we;
   wire bank_we;
   input clk;
   wire clk;
@@ -9627,6 +9712,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] pe2_acc_out = 32'd0;
   wire pe2_bank_collision;
   reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
+  reg [8:0] pe2_bank_waddr = 9'h000;
+  reg [63:0] pe2_bank_wdata = 64'h0000000000000000;
+  reg pe2_bank_we = 1'h0;
   reg pe2_done = 1'h0;
   reg pe2_done_out = 1'h0;
   reg pe2_first1 = 1'h0;
@@ -9688,6 +9776,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe2_rq9 = 8'h00;
   wire pe2_rq_collision;
   reg [53:0] pe2_rq_entry = 54'h00000000000000;
+  reg [7:0] pe2_rq_waddr = 8'h00;
+  reg [53:0] pe2_rq_wdata = 54'h00000000000000;
+  reg pe2_rq_we = 1'h0;
   reg [5:0] pe2_s = 6'h00;
   reg [5:0] pe2_s_out = 6'h00;
   reg [16:0] pe2_sum0_0 = 17'h00000;
@@ -9709,10 +9800,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3595$0 ;
-  wire [7:0] \port$3595$0 ;
-  output [23:0] \port$3596$0 ;
-  wire [23:0] \port$3596$0 ;
+  output [7:0] \port$3619$0 ;
+  wire [7:0] \port$3619$0 ;
+  output [23:0] \port$3620$0 ;
+  wire [23:0] \port$3620$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9721,15 +9812,18 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire rp__en;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
+  input rq_we;
   wire rq_we;
   (* init = 8'h00 *)
   wire [7:0] rrp__addr;
   wire [53:0] rrp__data;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
   wire [7:0] rwp__addr;
+  (* init = 54'h00000000000000 *)
   wire [53:0] rwp__data;
-  input rwp__en;
+  (* init = 1'h0 *)
   wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
@@ -9744,11 +9838,11 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [7:0] step_rq;
   input step_valid;
   wire step_valid;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
   wire [8:0] wp__addr;
-  input [63:0] wp__data;
+  (* init = 64'h0000000000000000 *)
   wire [63:0] wp__data;
-  input wp__en;
+  (* init = 1'h0 *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank2 [511:0];
@@ -10267,8 +10361,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     bank2[511] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank2[wp__addr] <= wp__data;
+    if (pe2_bank_we)
+      bank2[pe2_bank_waddr] <= pe2_bank_wdata;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -10538,14 +10632,16 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     rq2[255] = 54'h00000000000000;
   end
   always @(posedge clk) begin
-    if (rwp__en)
-      rq2[wp__addr[7:0]] <= wp__data[53:0];
+    if (pe2_rq_we)
+      rq2[pe2_rq_waddr] <= pe2_rq_wdata;
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq2[pe2_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe2_requantize4 <= pe2_requantize3;
   always @(posedge clk)
     pe2_valid5 <= \$29 ;
   always @(posedge clk)
@@ -10607,6 +10703,12 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_requantize9 <= pe2_requantize8;
   always @(posedge clk)
+    pe2_bank_we <= \$34 ;
+  always @(posedge clk)
+    pe2_bank_waddr <= bank_waddr;
+  always @(posedge clk)
+    pe2_bank_wdata <= bank_wdata;
+  always @(posedge clk)
     pe2_bank_out2 <= rp__data;
   always @(posedge clk)
     pe2_w1 <= pe2_bank_out2;
@@ -10651,11 +10753,17 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe2_rq_we <= \$35 ;
+  always @(posedge clk)
+    pe2_rq_waddr <= bank_waddr[7:0];
+  always @(posedge clk)
+    pe2_rq_wdata <= bank_wdata[53:0];
+  always @(posedge clk)
     pe2_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe2_acc <= \$34 ;
+    pe2_acc <= \$36 ;
   always @(posedge clk)
-    pe2_done <= \$35 ;
+    pe2_done <= \$37 ;
   always @(posedge clk)
     pe2_m <= pe2_rq_entry[47:32];
   always @(posedge clk)
@@ -10663,7 +10771,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe2_flags <= \$20 ;
   always @(posedge clk)
-    pe2_done_out <= \$36 ;
+    pe2_done_out <= \$38 ;
   always @(posedge clk)
     pe2_acc_out <= pe2_acc;
   always @(posedge clk)
@@ -10691,11 +10799,11 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe2_sum2_0);
   assign \$18  = pe2_valid9 & pe2_last9;
   assign \$20  = { 1'h0, pe2_relu9 } | \$19 ;
-  assign \$21  = step_valid & wp__en;
-  assign \$22  = rp__addr == wp__addr;
+  assign \$21  = step_valid & pe2_bank_we;
+  assign \$22  = rp__addr == pe2_bank_waddr;
   assign pe2_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe2_valid7 & rwp__en;
-  assign \$24  = pe2_rq7 == wp__addr[7:0];
+  assign \$23  = pe2_valid7 & pe2_rq_we;
+  assign \$24  = pe2_rq7 == pe2_rq_waddr;
   assign pe2_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe2_valid1 <= \$25 ;
@@ -10743,8 +10851,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe2_rq4 <= pe2_rq3;
   always @(posedge clk)
     pe2_relu4 <= pe2_relu3;
-  always @(posedge clk)
-    pe2_requantize4 <= pe2_requantize3;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
     .i_acc(pe2_acc_out),
@@ -10752,11 +10858,18 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3547$0 (pe2_flags_out),
-    .rq_ext6(\$38 ),
-    .rq_low6(\$37 ),
+    .\port$3571$0 (pe2_flags_out),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$29  = pe2_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$30  = pe2_valid5;
@@ -10787,23 +10900,37 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$34  = pe2_acc;
-    if (pe2_valid9) begin
-      \$34  = \$17 [31:0];
+    \$34  = bank_we;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$35  = \$18 ;
+    \$35  = rq_we;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$36  = pe2_done;
+    \$36  = pe2_acc;
+    if (pe2_valid9) begin
+      \$36  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$37  = \$18 ;
     if (rst) begin
-      \$36  = 1'h0;
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$38  = pe2_done;
+    if (rst) begin
+      \$38  = 1'h0;
     end
   end
   always @* begin
@@ -10834,23 +10961,16 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$28  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$29  = pe2_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  assign bank_we = wp__en;
-  assign bank_waddr = wp__addr;
-  assign bank_wdata = wp__data;
+  assign rq_waddr = bank_waddr[7:0];
+  assign rq_wdata = bank_wdata[53:0];
+  assign wp__en = pe2_bank_we;
+  assign wp__addr = pe2_bank_waddr;
+  assign wp__data = pe2_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rq_we = rwp__en;
-  assign rwp__addr = wp__addr[7:0];
-  assign rq_waddr = wp__addr[7:0];
-  assign rwp__data = wp__data[53:0];
-  assign rq_wdata = wp__data[53:0];
+  assign rwp__en = pe2_rq_we;
+  assign rwp__addr = pe2_rq_waddr;
+  assign rwp__data = pe2_rq_wdata;
   assign rrp__addr = pe2_rq7;
   assign i_valid = pe2_done_out;
   assign i_acc = pe2_acc_out;
@@ -10859,15 +10979,15 @@ module \nmc_pe8_simd8_w8a8.pe2 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe2_flags_out[0];
   assign i_requantize = pe2_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$38 , \$37  };
-  assign o_data = { \$38 , \$37  };
-  assign \port$3595$0  = \$37 ;
-  assign \port$3596$0  = \$38 ;
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$3619$0  = \$39 ;
+  assign \port$3620$0  = \$40 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3547$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3571$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11051,8 +11171,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3547$0 ;
-  wire [1:0] \port$3547$0 ;
+  input [1:0] \port$3571$0 ;
+  wire [1:0] \port$3571$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11259,9 +11379,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3547$0 [0];
+    rq_relu1 <= \port$3571$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3547$0 [1];
+    rq_req1 <= \port$3571$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11384,8 +11504,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3547$0 [0];
-  assign i_requantize = \port$3547$0 [1];
+  assign i_relu = \port$3571$0 [0];
+  assign i_requantize = \port$3571$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11394,7 +11514,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3747$0 , \port$3748$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3779$0 , \port$3780$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11423,12 +11543,14 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$31 ;
   reg \$32 ;
   reg \$33 ;
-  reg [31:0] \$34 ;
+  reg \$34 ;
   reg \$35 ;
-  reg \$36 ;
-  wire [7:0] \$37 ;
-  wire [23:0] \$38 ;
+  reg [31:0] \$36 ;
+  reg \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
+  wire [23:0] \$40 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -11436,8 +11558,11 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [16:0] \$9 ;
   input [63:0] act;
   wire [63:0] act;
+  input [8:0] bank_waddr;
   wire [8:0] bank_waddr;
+  input [63:0] bank_wdata;
   wire [63:0] bank_wdata;
+  input bank_we;
   wire bank_we;
   input clk;
   wire clk;
@@ -11460,6 +11585,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] pe3_acc_out = 32'd0;
   wire pe3_bank_collision;
   reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
+  reg [8:0] pe3_bank_waddr = 9'h000;
+  reg [63:0] pe3_bank_wdata = 64'h0000000000000000;
+  reg pe3_bank_we = 1'h0;
   reg pe3_done = 1'h0;
   reg pe3_done_out = 1'h0;
   reg pe3_first1 = 1'h0;
@@ -11521,6 +11649,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe3_rq9 = 8'h00;
   wire pe3_rq_collision;
   reg [53:0] pe3_rq_entry = 54'h00000000000000;
+  reg [7:0] pe3_rq_waddr = 8'h00;
+  reg [53:0] pe3_rq_wdata = 54'h00000000000000;
+  reg pe3_rq_we = 1'h0;
   reg [5:0] pe3_s = 6'h00;
   reg [5:0] pe3_s_out = 6'h00;
   reg [16:0] pe3_sum0_0 = 17'h00000;
@@ -11542,10 +11673,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3747$0 ;
-  wire [7:0] \port$3747$0 ;
-  output [23:0] \port$3748$0 ;
-  wire [23:0] \port$3748$0 ;
+  output [7:0] \port$3779$0 ;
+  wire [7:0] \port$3779$0 ;
+  output [23:0] \port$3780$0 ;
+  wire [23:0] \port$3780$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11554,15 +11685,18 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire rp__en;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
+  input rq_we;
   wire rq_we;
   (* init = 8'h00 *)
   wire [7:0] rrp__addr;
   wire [53:0] rrp__data;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
   wire [7:0] rwp__addr;
+  (* init = 54'h00000000000000 *)
   wire [53:0] rwp__data;
-  input rwp__en;
+  (* init = 1'h0 *)
   wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
@@ -11577,11 +11711,11 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [7:0] step_rq;
   input step_valid;
   wire step_valid;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
   wire [8:0] wp__addr;
-  input [63:0] wp__data;
+  (* init = 64'h0000000000000000 *)
   wire [63:0] wp__data;
-  input wp__en;
+  (* init = 1'h0 *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank3 [511:0];
@@ -12100,8 +12234,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     bank3[511] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank3[wp__addr] <= wp__data;
+    if (pe3_bank_we)
+      bank3[pe3_bank_waddr] <= pe3_bank_wdata;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -12371,14 +12505,16 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     rq3[255] = 54'h00000000000000;
   end
   always @(posedge clk) begin
-    if (rwp__en)
-      rq3[wp__addr[7:0]] <= wp__data[53:0];
+    if (pe3_rq_we)
+      rq3[pe3_rq_waddr] <= pe3_rq_wdata;
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq3[pe3_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe3_requantize4 <= pe3_requantize3;
   always @(posedge clk)
     pe3_valid5 <= \$29 ;
   always @(posedge clk)
@@ -12440,6 +12576,12 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_requantize9 <= pe3_requantize8;
   always @(posedge clk)
+    pe3_bank_we <= \$34 ;
+  always @(posedge clk)
+    pe3_bank_waddr <= bank_waddr;
+  always @(posedge clk)
+    pe3_bank_wdata <= bank_wdata;
+  always @(posedge clk)
     pe3_bank_out2 <= rp__data;
   always @(posedge clk)
     pe3_w1 <= pe3_bank_out2;
@@ -12484,11 +12626,17 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe3_rq_we <= \$35 ;
+  always @(posedge clk)
+    pe3_rq_waddr <= bank_waddr[7:0];
+  always @(posedge clk)
+    pe3_rq_wdata <= bank_wdata[53:0];
+  always @(posedge clk)
     pe3_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe3_acc <= \$34 ;
+    pe3_acc <= \$36 ;
   always @(posedge clk)
-    pe3_done <= \$35 ;
+    pe3_done <= \$37 ;
   always @(posedge clk)
     pe3_m <= pe3_rq_entry[47:32];
   always @(posedge clk)
@@ -12496,7 +12644,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe3_flags <= \$20 ;
   always @(posedge clk)
-    pe3_done_out <= \$36 ;
+    pe3_done_out <= \$38 ;
   always @(posedge clk)
     pe3_acc_out <= pe3_acc;
   always @(posedge clk)
@@ -12524,11 +12672,11 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe3_sum2_0);
   assign \$18  = pe3_valid9 & pe3_last9;
   assign \$20  = { 1'h0, pe3_relu9 } | \$19 ;
-  assign \$21  = step_valid & wp__en;
-  assign \$22  = rp__addr == wp__addr;
+  assign \$21  = step_valid & pe3_bank_we;
+  assign \$22  = rp__addr == pe3_bank_waddr;
   assign pe3_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe3_valid7 & rwp__en;
-  assign \$24  = pe3_rq7 == wp__addr[7:0];
+  assign \$23  = pe3_valid7 & pe3_rq_we;
+  assign \$24  = pe3_rq7 == pe3_rq_waddr;
   assign pe3_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe3_valid1 <= \$25 ;
@@ -12576,8 +12724,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe3_rq4 <= pe3_rq3;
   always @(posedge clk)
     pe3_relu4 <= pe3_relu3;
-  always @(posedge clk)
-    pe3_requantize4 <= pe3_requantize3;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
     .i_acc(pe3_acc_out),
@@ -12585,11 +12731,18 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3699$0 (pe3_flags_out),
-    .rq_ext6(\$38 ),
-    .rq_low6(\$37 ),
+    .\port$3731$0 (pe3_flags_out),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$29  = pe3_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$30  = pe3_valid5;
@@ -12620,23 +12773,37 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$34  = pe3_acc;
-    if (pe3_valid9) begin
-      \$34  = \$17 [31:0];
+    \$34  = bank_we;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$35  = \$18 ;
+    \$35  = rq_we;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$36  = pe3_done;
+    \$36  = pe3_acc;
+    if (pe3_valid9) begin
+      \$36  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$37  = \$18 ;
     if (rst) begin
-      \$36  = 1'h0;
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$38  = pe3_done;
+    if (rst) begin
+      \$38  = 1'h0;
     end
   end
   always @* begin
@@ -12667,23 +12834,16 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$28  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$29  = pe3_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  assign bank_we = wp__en;
-  assign bank_waddr = wp__addr;
-  assign bank_wdata = wp__data;
+  assign rq_waddr = bank_waddr[7:0];
+  assign rq_wdata = bank_wdata[53:0];
+  assign wp__en = pe3_bank_we;
+  assign wp__addr = pe3_bank_waddr;
+  assign wp__data = pe3_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rq_we = rwp__en;
-  assign rwp__addr = wp__addr[7:0];
-  assign rq_waddr = wp__addr[7:0];
-  assign rwp__data = wp__data[53:0];
-  assign rq_wdata = wp__data[53:0];
+  assign rwp__en = pe3_rq_we;
+  assign rwp__addr = pe3_rq_waddr;
+  assign rwp__data = pe3_rq_wdata;
   assign rrp__addr = pe3_rq7;
   assign i_valid = pe3_done_out;
   assign i_acc = pe3_acc_out;
@@ -12692,15 +12852,15 @@ module \nmc_pe8_simd8_w8a8.pe3 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe3_flags_out[0];
   assign i_requantize = pe3_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$38 , \$37  };
-  assign o_data = { \$38 , \$37  };
-  assign \port$3747$0  = \$37 ;
-  assign \port$3748$0  = \$38 ;
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$3779$0  = \$39 ;
+  assign \port$3780$0  = \$40 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3699$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3731$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12884,8 +13044,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3699$0 ;
-  wire [1:0] \port$3699$0 ;
+  input [1:0] \port$3731$0 ;
+  wire [1:0] \port$3731$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13092,9 +13252,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3699$0 [0];
+    rq_relu1 <= \port$3731$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3699$0 [1];
+    rq_req1 <= \port$3731$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13217,8 +13377,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3699$0 [0];
-  assign i_requantize = \port$3699$0 [1];
+  assign i_relu = \port$3731$0 [0];
+  assign i_requantize = \port$3731$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13227,7 +13387,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3899$0 , \port$3900$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3939$0 , \port$3940$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13256,12 +13416,14 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$31 ;
   reg \$32 ;
   reg \$33 ;
-  reg [31:0] \$34 ;
+  reg \$34 ;
   reg \$35 ;
-  reg \$36 ;
-  wire [7:0] \$37 ;
-  wire [23:0] \$38 ;
+  reg [31:0] \$36 ;
+  reg \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
+  wire [23:0] \$40 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -13269,8 +13431,11 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [16:0] \$9 ;
   input [63:0] act;
   wire [63:0] act;
+  input [8:0] bank_waddr;
   wire [8:0] bank_waddr;
+  input [63:0] bank_wdata;
   wire [63:0] bank_wdata;
+  input bank_we;
   wire bank_we;
   input clk;
   wire clk;
@@ -13293,6 +13458,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] pe4_acc_out = 32'd0;
   wire pe4_bank_collision;
   reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
+  reg [8:0] pe4_bank_waddr = 9'h000;
+  reg [63:0] pe4_bank_wdata = 64'h0000000000000000;
+  reg pe4_bank_we = 1'h0;
   reg pe4_done = 1'h0;
   reg pe4_done_out = 1'h0;
   reg pe4_first1 = 1'h0;
@@ -13354,6 +13522,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe4_rq9 = 8'h00;
   wire pe4_rq_collision;
   reg [53:0] pe4_rq_entry = 54'h00000000000000;
+  reg [7:0] pe4_rq_waddr = 8'h00;
+  reg [53:0] pe4_rq_wdata = 54'h00000000000000;
+  reg pe4_rq_we = 1'h0;
   reg [5:0] pe4_s = 6'h00;
   reg [5:0] pe4_s_out = 6'h00;
   reg [16:0] pe4_sum0_0 = 17'h00000;
@@ -13375,10 +13546,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3899$0 ;
-  wire [7:0] \port$3899$0 ;
-  output [23:0] \port$3900$0 ;
-  wire [23:0] \port$3900$0 ;
+  output [7:0] \port$3939$0 ;
+  wire [7:0] \port$3939$0 ;
+  output [23:0] \port$3940$0 ;
+  wire [23:0] \port$3940$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13387,15 +13558,18 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire rp__en;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
+  input rq_we;
   wire rq_we;
   (* init = 8'h00 *)
   wire [7:0] rrp__addr;
   wire [53:0] rrp__data;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
   wire [7:0] rwp__addr;
+  (* init = 54'h00000000000000 *)
   wire [53:0] rwp__data;
-  input rwp__en;
+  (* init = 1'h0 *)
   wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
@@ -13410,11 +13584,11 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [7:0] step_rq;
   input step_valid;
   wire step_valid;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
   wire [8:0] wp__addr;
-  input [63:0] wp__data;
+  (* init = 64'h0000000000000000 *)
   wire [63:0] wp__data;
-  input wp__en;
+  (* init = 1'h0 *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank4 [511:0];
@@ -13933,8 +14107,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     bank4[511] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank4[wp__addr] <= wp__data;
+    if (pe4_bank_we)
+      bank4[pe4_bank_waddr] <= pe4_bank_wdata;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -14204,14 +14378,16 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     rq4[255] = 54'h00000000000000;
   end
   always @(posedge clk) begin
-    if (rwp__en)
-      rq4[wp__addr[7:0]] <= wp__data[53:0];
+    if (pe4_rq_we)
+      rq4[pe4_rq_waddr] <= pe4_rq_wdata;
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq4[pe4_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe4_requantize4 <= pe4_requantize3;
   always @(posedge clk)
     pe4_valid5 <= \$29 ;
   always @(posedge clk)
@@ -14273,6 +14449,12 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_requantize9 <= pe4_requantize8;
   always @(posedge clk)
+    pe4_bank_we <= \$34 ;
+  always @(posedge clk)
+    pe4_bank_waddr <= bank_waddr;
+  always @(posedge clk)
+    pe4_bank_wdata <= bank_wdata;
+  always @(posedge clk)
     pe4_bank_out2 <= rp__data;
   always @(posedge clk)
     pe4_w1 <= pe4_bank_out2;
@@ -14317,11 +14499,17 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe4_rq_we <= \$35 ;
+  always @(posedge clk)
+    pe4_rq_waddr <= bank_waddr[7:0];
+  always @(posedge clk)
+    pe4_rq_wdata <= bank_wdata[53:0];
+  always @(posedge clk)
     pe4_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe4_acc <= \$34 ;
+    pe4_acc <= \$36 ;
   always @(posedge clk)
-    pe4_done <= \$35 ;
+    pe4_done <= \$37 ;
   always @(posedge clk)
     pe4_m <= pe4_rq_entry[47:32];
   always @(posedge clk)
@@ -14329,7 +14517,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe4_flags <= \$20 ;
   always @(posedge clk)
-    pe4_done_out <= \$36 ;
+    pe4_done_out <= \$38 ;
   always @(posedge clk)
     pe4_acc_out <= pe4_acc;
   always @(posedge clk)
@@ -14357,11 +14545,11 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe4_sum2_0);
   assign \$18  = pe4_valid9 & pe4_last9;
   assign \$20  = { 1'h0, pe4_relu9 } | \$19 ;
-  assign \$21  = step_valid & wp__en;
-  assign \$22  = rp__addr == wp__addr;
+  assign \$21  = step_valid & pe4_bank_we;
+  assign \$22  = rp__addr == pe4_bank_waddr;
   assign pe4_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe4_valid7 & rwp__en;
-  assign \$24  = pe4_rq7 == wp__addr[7:0];
+  assign \$23  = pe4_valid7 & pe4_rq_we;
+  assign \$24  = pe4_rq7 == pe4_rq_waddr;
   assign pe4_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe4_valid1 <= \$25 ;
@@ -14409,8 +14597,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe4_rq4 <= pe4_rq3;
   always @(posedge clk)
     pe4_relu4 <= pe4_relu3;
-  always @(posedge clk)
-    pe4_requantize4 <= pe4_requantize3;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
     .i_acc(pe4_acc_out),
@@ -14418,11 +14604,18 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3851$0 (pe4_flags_out),
-    .rq_ext6(\$38 ),
-    .rq_low6(\$37 ),
+    .\port$3891$0 (pe4_flags_out),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$29  = pe4_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$30  = pe4_valid5;
@@ -14453,23 +14646,37 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$34  = pe4_acc;
-    if (pe4_valid9) begin
-      \$34  = \$17 [31:0];
+    \$34  = bank_we;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$35  = \$18 ;
+    \$35  = rq_we;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$36  = pe4_done;
+    \$36  = pe4_acc;
+    if (pe4_valid9) begin
+      \$36  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$37  = \$18 ;
     if (rst) begin
-      \$36  = 1'h0;
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$38  = pe4_done;
+    if (rst) begin
+      \$38  = 1'h0;
     end
   end
   always @* begin
@@ -14500,23 +14707,16 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$28  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$29  = pe4_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  assign bank_we = wp__en;
-  assign bank_waddr = wp__addr;
-  assign bank_wdata = wp__data;
+  assign rq_waddr = bank_waddr[7:0];
+  assign rq_wdata = bank_wdata[53:0];
+  assign wp__en = pe4_bank_we;
+  assign wp__addr = pe4_bank_waddr;
+  assign wp__data = pe4_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rq_we = rwp__en;
-  assign rwp__addr = wp__addr[7:0];
-  assign rq_waddr = wp__addr[7:0];
-  assign rwp__data = wp__data[53:0];
-  assign rq_wdata = wp__data[53:0];
+  assign rwp__en = pe4_rq_we;
+  assign rwp__addr = pe4_rq_waddr;
+  assign rwp__data = pe4_rq_wdata;
   assign rrp__addr = pe4_rq7;
   assign i_valid = pe4_done_out;
   assign i_acc = pe4_acc_out;
@@ -14525,15 +14725,15 @@ module \nmc_pe8_simd8_w8a8.pe4 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe4_flags_out[0];
   assign i_requantize = pe4_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$38 , \$37  };
-  assign o_data = { \$38 , \$37  };
-  assign \port$3899$0  = \$37 ;
-  assign \port$3900$0  = \$38 ;
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$3939$0  = \$39 ;
+  assign \port$3940$0  = \$40 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3851$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3891$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14717,8 +14917,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3851$0 ;
-  wire [1:0] \port$3851$0 ;
+  input [1:0] \port$3891$0 ;
+  wire [1:0] \port$3891$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14925,9 +15125,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3851$0 [0];
+    rq_relu1 <= \port$3891$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3851$0 [1];
+    rq_req1 <= \port$3891$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15050,8 +15250,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3851$0 [0];
-  assign i_requantize = \port$3851$0 [1];
+  assign i_relu = \port$3891$0 [0];
+  assign i_requantize = \port$3891$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15060,7 +15260,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4051$0 , \port$4052$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4099$0 , \port$4100$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15089,12 +15289,14 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$31 ;
   reg \$32 ;
   reg \$33 ;
-  reg [31:0] \$34 ;
+  reg \$34 ;
   reg \$35 ;
-  reg \$36 ;
-  wire [7:0] \$37 ;
-  wire [23:0] \$38 ;
+  reg [31:0] \$36 ;
+  reg \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
+  wire [23:0] \$40 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -15102,8 +15304,11 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [16:0] \$9 ;
   input [63:0] act;
   wire [63:0] act;
+  input [8:0] bank_waddr;
   wire [8:0] bank_waddr;
+  input [63:0] bank_wdata;
   wire [63:0] bank_wdata;
+  input bank_we;
   wire bank_we;
   input clk;
   wire clk;
@@ -15126,6 +15331,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] pe5_acc_out = 32'd0;
   wire pe5_bank_collision;
   reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
+  reg [8:0] pe5_bank_waddr = 9'h000;
+  reg [63:0] pe5_bank_wdata = 64'h0000000000000000;
+  reg pe5_bank_we = 1'h0;
   reg pe5_done = 1'h0;
   reg pe5_done_out = 1'h0;
   reg pe5_first1 = 1'h0;
@@ -15187,6 +15395,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe5_rq9 = 8'h00;
   wire pe5_rq_collision;
   reg [53:0] pe5_rq_entry = 54'h00000000000000;
+  reg [7:0] pe5_rq_waddr = 8'h00;
+  reg [53:0] pe5_rq_wdata = 54'h00000000000000;
+  reg pe5_rq_we = 1'h0;
   reg [5:0] pe5_s = 6'h00;
   reg [5:0] pe5_s_out = 6'h00;
   reg [16:0] pe5_sum0_0 = 17'h00000;
@@ -15208,10 +15419,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4051$0 ;
-  wire [7:0] \port$4051$0 ;
-  output [23:0] \port$4052$0 ;
-  wire [23:0] \port$4052$0 ;
+  output [7:0] \port$4099$0 ;
+  wire [7:0] \port$4099$0 ;
+  output [23:0] \port$4100$0 ;
+  wire [23:0] \port$4100$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -15220,15 +15431,18 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire rp__en;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
+  input rq_we;
   wire rq_we;
   (* init = 8'h00 *)
   wire [7:0] rrp__addr;
   wire [53:0] rrp__data;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
   wire [7:0] rwp__addr;
+  (* init = 54'h00000000000000 *)
   wire [53:0] rwp__data;
-  input rwp__en;
+  (* init = 1'h0 *)
   wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
@@ -15243,11 +15457,11 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [7:0] step_rq;
   input step_valid;
   wire step_valid;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
   wire [8:0] wp__addr;
-  input [63:0] wp__data;
+  (* init = 64'h0000000000000000 *)
   wire [63:0] wp__data;
-  input wp__en;
+  (* init = 1'h0 *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank5 [511:0];
@@ -15766,8 +15980,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     bank5[511] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank5[wp__addr] <= wp__data;
+    if (pe5_bank_we)
+      bank5[pe5_bank_waddr] <= pe5_bank_wdata;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -16037,14 +16251,16 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     rq5[255] = 54'h00000000000000;
   end
   always @(posedge clk) begin
-    if (rwp__en)
-      rq5[wp__addr[7:0]] <= wp__data[53:0];
+    if (pe5_rq_we)
+      rq5[pe5_rq_waddr] <= pe5_rq_wdata;
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq5[pe5_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe5_requantize4 <= pe5_requantize3;
   always @(posedge clk)
     pe5_valid5 <= \$29 ;
   always @(posedge clk)
@@ -16106,6 +16322,12 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_requantize9 <= pe5_requantize8;
   always @(posedge clk)
+    pe5_bank_we <= \$34 ;
+  always @(posedge clk)
+    pe5_bank_waddr <= bank_waddr;
+  always @(posedge clk)
+    pe5_bank_wdata <= bank_wdata;
+  always @(posedge clk)
     pe5_bank_out2 <= rp__data;
   always @(posedge clk)
     pe5_w1 <= pe5_bank_out2;
@@ -16150,11 +16372,17 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe5_rq_we <= \$35 ;
+  always @(posedge clk)
+    pe5_rq_waddr <= bank_waddr[7:0];
+  always @(posedge clk)
+    pe5_rq_wdata <= bank_wdata[53:0];
+  always @(posedge clk)
     pe5_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe5_acc <= \$34 ;
+    pe5_acc <= \$36 ;
   always @(posedge clk)
-    pe5_done <= \$35 ;
+    pe5_done <= \$37 ;
   always @(posedge clk)
     pe5_m <= pe5_rq_entry[47:32];
   always @(posedge clk)
@@ -16162,7 +16390,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe5_flags <= \$20 ;
   always @(posedge clk)
-    pe5_done_out <= \$36 ;
+    pe5_done_out <= \$38 ;
   always @(posedge clk)
     pe5_acc_out <= pe5_acc;
   always @(posedge clk)
@@ -16190,11 +16418,11 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe5_sum2_0);
   assign \$18  = pe5_valid9 & pe5_last9;
   assign \$20  = { 1'h0, pe5_relu9 } | \$19 ;
-  assign \$21  = step_valid & wp__en;
-  assign \$22  = rp__addr == wp__addr;
+  assign \$21  = step_valid & pe5_bank_we;
+  assign \$22  = rp__addr == pe5_bank_waddr;
   assign pe5_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe5_valid7 & rwp__en;
-  assign \$24  = pe5_rq7 == wp__addr[7:0];
+  assign \$23  = pe5_valid7 & pe5_rq_we;
+  assign \$24  = pe5_rq7 == pe5_rq_waddr;
   assign pe5_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe5_valid1 <= \$25 ;
@@ -16242,8 +16470,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe5_rq4 <= pe5_rq3;
   always @(posedge clk)
     pe5_relu4 <= pe5_relu3;
-  always @(posedge clk)
-    pe5_requantize4 <= pe5_requantize3;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
     .i_acc(pe5_acc_out),
@@ -16251,11 +16477,18 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$4003$0 (pe5_flags_out),
-    .rq_ext6(\$38 ),
-    .rq_low6(\$37 ),
+    .\port$4051$0 (pe5_flags_out),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$29  = pe5_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$30  = pe5_valid5;
@@ -16286,23 +16519,37 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$34  = pe5_acc;
-    if (pe5_valid9) begin
-      \$34  = \$17 [31:0];
+    \$34  = bank_we;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$35  = \$18 ;
+    \$35  = rq_we;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$36  = pe5_done;
+    \$36  = pe5_acc;
+    if (pe5_valid9) begin
+      \$36  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$37  = \$18 ;
     if (rst) begin
-      \$36  = 1'h0;
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$38  = pe5_done;
+    if (rst) begin
+      \$38  = 1'h0;
     end
   end
   always @* begin
@@ -16333,23 +16580,16 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$28  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$29  = pe5_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  assign bank_we = wp__en;
-  assign bank_waddr = wp__addr;
-  assign bank_wdata = wp__data;
+  assign rq_waddr = bank_waddr[7:0];
+  assign rq_wdata = bank_wdata[53:0];
+  assign wp__en = pe5_bank_we;
+  assign wp__addr = pe5_bank_waddr;
+  assign wp__data = pe5_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rq_we = rwp__en;
-  assign rwp__addr = wp__addr[7:0];
-  assign rq_waddr = wp__addr[7:0];
-  assign rwp__data = wp__data[53:0];
-  assign rq_wdata = wp__data[53:0];
+  assign rwp__en = pe5_rq_we;
+  assign rwp__addr = pe5_rq_waddr;
+  assign rwp__data = pe5_rq_wdata;
   assign rrp__addr = pe5_rq7;
   assign i_valid = pe5_done_out;
   assign i_acc = pe5_acc_out;
@@ -16358,15 +16598,15 @@ module \nmc_pe8_simd8_w8a8.pe5 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe5_flags_out[0];
   assign i_requantize = pe5_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$38 , \$37  };
-  assign o_data = { \$38 , \$37  };
-  assign \port$4051$0  = \$37 ;
-  assign \port$4052$0  = \$38 ;
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$4099$0  = \$39 ;
+  assign \port$4100$0  = \$40 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4003$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4051$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16550,8 +16790,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4003$0 ;
-  wire [1:0] \port$4003$0 ;
+  input [1:0] \port$4051$0 ;
+  wire [1:0] \port$4051$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16758,9 +16998,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4003$0 [0];
+    rq_relu1 <= \port$4051$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4003$0 [1];
+    rq_req1 <= \port$4051$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16883,8 +17123,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4003$0 [0];
-  assign i_requantize = \port$4003$0 [1];
+  assign i_relu = \port$4051$0 [0];
+  assign i_requantize = \port$4051$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16893,7 +17133,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4203$0 , \port$4204$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4259$0 , \port$4260$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16922,12 +17162,14 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$31 ;
   reg \$32 ;
   reg \$33 ;
-  reg [31:0] \$34 ;
+  reg \$34 ;
   reg \$35 ;
-  reg \$36 ;
-  wire [7:0] \$37 ;
-  wire [23:0] \$38 ;
+  reg [31:0] \$36 ;
+  reg \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
+  wire [23:0] \$40 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -16935,8 +17177,11 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [16:0] \$9 ;
   input [63:0] act;
   wire [63:0] act;
+  input [8:0] bank_waddr;
   wire [8:0] bank_waddr;
+  input [63:0] bank_wdata;
   wire [63:0] bank_wdata;
+  input bank_we;
   wire bank_we;
   input clk;
   wire clk;
@@ -16959,6 +17204,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] pe6_acc_out = 32'd0;
   wire pe6_bank_collision;
   reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
+  reg [8:0] pe6_bank_waddr = 9'h000;
+  reg [63:0] pe6_bank_wdata = 64'h0000000000000000;
+  reg pe6_bank_we = 1'h0;
   reg pe6_done = 1'h0;
   reg pe6_done_out = 1'h0;
   reg pe6_first1 = 1'h0;
@@ -17020,6 +17268,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe6_rq9 = 8'h00;
   wire pe6_rq_collision;
   reg [53:0] pe6_rq_entry = 54'h00000000000000;
+  reg [7:0] pe6_rq_waddr = 8'h00;
+  reg [53:0] pe6_rq_wdata = 54'h00000000000000;
+  reg pe6_rq_we = 1'h0;
   reg [5:0] pe6_s = 6'h00;
   reg [5:0] pe6_s_out = 6'h00;
   reg [16:0] pe6_sum0_0 = 17'h00000;
@@ -17041,10 +17292,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4203$0 ;
-  wire [7:0] \port$4203$0 ;
-  output [23:0] \port$4204$0 ;
-  wire [23:0] \port$4204$0 ;
+  output [7:0] \port$4259$0 ;
+  wire [7:0] \port$4259$0 ;
+  output [23:0] \port$4260$0 ;
+  wire [23:0] \port$4260$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17053,15 +17304,18 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire rp__en;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
+  input rq_we;
   wire rq_we;
   (* init = 8'h00 *)
   wire [7:0] rrp__addr;
   wire [53:0] rrp__data;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
   wire [7:0] rwp__addr;
+  (* init = 54'h00000000000000 *)
   wire [53:0] rwp__data;
-  input rwp__en;
+  (* init = 1'h0 *)
   wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
@@ -17076,11 +17330,11 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [7:0] step_rq;
   input step_valid;
   wire step_valid;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
   wire [8:0] wp__addr;
-  input [63:0] wp__data;
+  (* init = 64'h0000000000000000 *)
   wire [63:0] wp__data;
-  input wp__en;
+  (* init = 1'h0 *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank6 [511:0];
@@ -17599,8 +17853,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     bank6[511] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank6[wp__addr] <= wp__data;
+    if (pe6_bank_we)
+      bank6[pe6_bank_waddr] <= pe6_bank_wdata;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -17870,14 +18124,16 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     rq6[255] = 54'h00000000000000;
   end
   always @(posedge clk) begin
-    if (rwp__en)
-      rq6[wp__addr[7:0]] <= wp__data[53:0];
+    if (pe6_rq_we)
+      rq6[pe6_rq_waddr] <= pe6_rq_wdata;
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq6[pe6_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe6_requantize4 <= pe6_requantize3;
   always @(posedge clk)
     pe6_valid5 <= \$29 ;
   always @(posedge clk)
@@ -17939,6 +18195,12 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_requantize9 <= pe6_requantize8;
   always @(posedge clk)
+    pe6_bank_we <= \$34 ;
+  always @(posedge clk)
+    pe6_bank_waddr <= bank_waddr;
+  always @(posedge clk)
+    pe6_bank_wdata <= bank_wdata;
+  always @(posedge clk)
     pe6_bank_out2 <= rp__data;
   always @(posedge clk)
     pe6_w1 <= pe6_bank_out2;
@@ -17983,11 +18245,17 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe6_rq_we <= \$35 ;
+  always @(posedge clk)
+    pe6_rq_waddr <= bank_waddr[7:0];
+  always @(posedge clk)
+    pe6_rq_wdata <= bank_wdata[53:0];
+  always @(posedge clk)
     pe6_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe6_acc <= \$34 ;
+    pe6_acc <= \$36 ;
   always @(posedge clk)
-    pe6_done <= \$35 ;
+    pe6_done <= \$37 ;
   always @(posedge clk)
     pe6_m <= pe6_rq_entry[47:32];
   always @(posedge clk)
@@ -17995,7 +18263,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe6_flags <= \$20 ;
   always @(posedge clk)
-    pe6_done_out <= \$36 ;
+    pe6_done_out <= \$38 ;
   always @(posedge clk)
     pe6_acc_out <= pe6_acc;
   always @(posedge clk)
@@ -18023,11 +18291,11 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe6_sum2_0);
   assign \$18  = pe6_valid9 & pe6_last9;
   assign \$20  = { 1'h0, pe6_relu9 } | \$19 ;
-  assign \$21  = step_valid & wp__en;
-  assign \$22  = rp__addr == wp__addr;
+  assign \$21  = step_valid & pe6_bank_we;
+  assign \$22  = rp__addr == pe6_bank_waddr;
   assign pe6_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe6_valid7 & rwp__en;
-  assign \$24  = pe6_rq7 == wp__addr[7:0];
+  assign \$23  = pe6_valid7 & pe6_rq_we;
+  assign \$24  = pe6_rq7 == pe6_rq_waddr;
   assign pe6_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe6_valid1 <= \$25 ;
@@ -18075,8 +18343,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe6_rq4 <= pe6_rq3;
   always @(posedge clk)
     pe6_relu4 <= pe6_relu3;
-  always @(posedge clk)
-    pe6_requantize4 <= pe6_requantize3;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
     .i_acc(pe6_acc_out),
@@ -18084,11 +18350,18 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4155$0 (pe6_flags_out),
-    .rq_ext6(\$38 ),
-    .rq_low6(\$37 ),
+    .\port$4211$0 (pe6_flags_out),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$29  = pe6_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$30  = pe6_valid5;
@@ -18119,23 +18392,37 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$34  = pe6_acc;
-    if (pe6_valid9) begin
-      \$34  = \$17 [31:0];
+    \$34  = bank_we;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$35  = \$18 ;
+    \$35  = rq_we;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$36  = pe6_done;
+    \$36  = pe6_acc;
+    if (pe6_valid9) begin
+      \$36  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$37  = \$18 ;
     if (rst) begin
-      \$36  = 1'h0;
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$38  = pe6_done;
+    if (rst) begin
+      \$38  = 1'h0;
     end
   end
   always @* begin
@@ -18166,23 +18453,16 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$28  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$29  = pe6_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  assign bank_we = wp__en;
-  assign bank_waddr = wp__addr;
-  assign bank_wdata = wp__data;
+  assign rq_waddr = bank_waddr[7:0];
+  assign rq_wdata = bank_wdata[53:0];
+  assign wp__en = pe6_bank_we;
+  assign wp__addr = pe6_bank_waddr;
+  assign wp__data = pe6_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rq_we = rwp__en;
-  assign rwp__addr = wp__addr[7:0];
-  assign rq_waddr = wp__addr[7:0];
-  assign rwp__data = wp__data[53:0];
-  assign rq_wdata = wp__data[53:0];
+  assign rwp__en = pe6_rq_we;
+  assign rwp__addr = pe6_rq_waddr;
+  assign rwp__data = pe6_rq_wdata;
   assign rrp__addr = pe6_rq7;
   assign i_valid = pe6_done_out;
   assign i_acc = pe6_acc_out;
@@ -18191,15 +18471,15 @@ module \nmc_pe8_simd8_w8a8.pe6 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe6_flags_out[0];
   assign i_requantize = pe6_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$38 , \$37  };
-  assign o_data = { \$38 , \$37  };
-  assign \port$4203$0  = \$37 ;
-  assign \port$4204$0  = \$38 ;
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$4259$0  = \$39 ;
+  assign \port$4260$0  = \$40 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4155$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4211$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18383,8 +18663,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4155$0 ;
-  wire [1:0] \port$4155$0 ;
+  input [1:0] \port$4211$0 ;
+  wire [1:0] \port$4211$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18591,9 +18871,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4155$0 [0];
+    rq_relu1 <= \port$4211$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4155$0 [1];
+    rq_req1 <= \port$4211$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18716,8 +18996,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4155$0 [0];
-  assign i_requantize = \port$4155$0 [1];
+  assign i_relu = \port$4211$0 [0];
+  assign i_requantize = \port$4211$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18726,7 +19006,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4355$0 , \port$4356$0 , wp__addr);
+module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4419$0 , \port$4420$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18755,12 +19035,14 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg \$31 ;
   reg \$32 ;
   reg \$33 ;
-  reg [31:0] \$34 ;
+  reg \$34 ;
   reg \$35 ;
-  reg \$36 ;
-  wire [7:0] \$37 ;
-  wire [23:0] \$38 ;
+  reg [31:0] \$36 ;
+  reg \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
+  wire [23:0] \$40 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -18768,8 +19050,11 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [16:0] \$9 ;
   input [63:0] act;
   wire [63:0] act;
+  input [8:0] bank_waddr;
   wire [8:0] bank_waddr;
+  input [63:0] bank_wdata;
   wire [63:0] bank_wdata;
+  input bank_we;
   wire bank_we;
   input clk;
   wire clk;
@@ -18792,6 +19077,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [31:0] pe7_acc_out = 32'd0;
   wire pe7_bank_collision;
   reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
+  reg [8:0] pe7_bank_waddr = 9'h000;
+  reg [63:0] pe7_bank_wdata = 64'h0000000000000000;
+  reg pe7_bank_we = 1'h0;
   reg pe7_done = 1'h0;
   reg pe7_done_out = 1'h0;
   reg pe7_first1 = 1'h0;
@@ -18853,6 +19141,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [7:0] pe7_rq9 = 8'h00;
   wire pe7_rq_collision;
   reg [53:0] pe7_rq_entry = 54'h00000000000000;
+  reg [7:0] pe7_rq_waddr = 8'h00;
+  reg [53:0] pe7_rq_wdata = 54'h00000000000000;
+  reg pe7_rq_we = 1'h0;
   reg [5:0] pe7_s = 6'h00;
   reg [5:0] pe7_s_out = 6'h00;
   reg [16:0] pe7_sum0_0 = 17'h00000;
@@ -18874,10 +19165,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4355$0 ;
-  wire [7:0] \port$4355$0 ;
-  output [23:0] \port$4356$0 ;
-  wire [23:0] \port$4356$0 ;
+  output [7:0] \port$4419$0 ;
+  wire [7:0] \port$4419$0 ;
+  output [23:0] \port$4420$0 ;
+  wire [23:0] \port$4420$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18886,15 +19177,18 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire rp__en;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
+  input rq_we;
   wire rq_we;
   (* init = 8'h00 *)
   wire [7:0] rrp__addr;
   wire [53:0] rrp__data;
   input rst;
   wire rst;
+  (* init = 8'h00 *)
   wire [7:0] rwp__addr;
+  (* init = 54'h00000000000000 *)
   wire [53:0] rwp__data;
-  input rwp__en;
+  (* init = 1'h0 *)
   wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
@@ -18909,11 +19203,11 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   wire [7:0] step_rq;
   input step_valid;
   wire step_valid;
-  input [8:0] wp__addr;
+  (* init = 9'h000 *)
   wire [8:0] wp__addr;
-  input [63:0] wp__data;
+  (* init = 64'h0000000000000000 *)
   wire [63:0] wp__data;
-  input wp__en;
+  (* init = 1'h0 *)
   wire wp__en;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank7 [511:0];
@@ -19432,8 +19726,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     bank7[511] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (wp__en)
-      bank7[wp__addr] <= wp__data;
+    if (pe7_bank_we)
+      bank7[pe7_bank_waddr] <= pe7_bank_wdata;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -19703,14 +19997,16 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     rq7[255] = 54'h00000000000000;
   end
   always @(posedge clk) begin
-    if (rwp__en)
-      rq7[wp__addr[7:0]] <= wp__data[53:0];
+    if (pe7_rq_we)
+      rq7[pe7_rq_waddr] <= pe7_rq_wdata;
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq7[pe7_rq7];
   end
   assign rrp__data = _1_;
+  always @(posedge clk)
+    pe7_requantize4 <= pe7_requantize3;
   always @(posedge clk)
     pe7_valid5 <= \$29 ;
   always @(posedge clk)
@@ -19772,6 +20068,12 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_requantize9 <= pe7_requantize8;
   always @(posedge clk)
+    pe7_bank_we <= \$34 ;
+  always @(posedge clk)
+    pe7_bank_waddr <= bank_waddr;
+  always @(posedge clk)
+    pe7_bank_wdata <= bank_wdata;
+  always @(posedge clk)
     pe7_bank_out2 <= rp__data;
   always @(posedge clk)
     pe7_w1 <= pe7_bank_out2;
@@ -19816,11 +20118,17 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_sum2_0 <= \$15 ;
   always @(posedge clk)
+    pe7_rq_we <= \$35 ;
+  always @(posedge clk)
+    pe7_rq_waddr <= bank_waddr[7:0];
+  always @(posedge clk)
+    pe7_rq_wdata <= bank_wdata[53:0];
+  always @(posedge clk)
     pe7_rq_entry <= rrp__data;
   always @(posedge clk)
-    pe7_acc <= \$34 ;
+    pe7_acc <= \$36 ;
   always @(posedge clk)
-    pe7_done <= \$35 ;
+    pe7_done <= \$37 ;
   always @(posedge clk)
     pe7_m <= pe7_rq_entry[47:32];
   always @(posedge clk)
@@ -19828,7 +20136,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   always @(posedge clk)
     pe7_flags <= \$20 ;
   always @(posedge clk)
-    pe7_done_out <= \$36 ;
+    pe7_done_out <= \$38 ;
   always @(posedge clk)
     pe7_acc_out <= pe7_acc;
   always @(posedge clk)
@@ -19856,11 +20164,11 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign \$17  = $signed(\$16 ) + $signed(pe7_sum2_0);
   assign \$18  = pe7_valid9 & pe7_last9;
   assign \$20  = { 1'h0, pe7_relu9 } | \$19 ;
-  assign \$21  = step_valid & wp__en;
-  assign \$22  = rp__addr == wp__addr;
+  assign \$21  = step_valid & pe7_bank_we;
+  assign \$22  = rp__addr == pe7_bank_waddr;
   assign pe7_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe7_valid7 & rwp__en;
-  assign \$24  = pe7_rq7 == wp__addr[7:0];
+  assign \$23  = pe7_valid7 & pe7_rq_we;
+  assign \$24  = pe7_rq7 == pe7_rq_waddr;
   assign pe7_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe7_valid1 <= \$25 ;
@@ -19908,8 +20216,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     pe7_rq4 <= pe7_rq3;
   always @(posedge clk)
     pe7_relu4 <= pe7_relu3;
-  always @(posedge clk)
-    pe7_requantize4 <= pe7_requantize3;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
     .i_acc(pe7_acc_out),
@@ -19917,11 +20223,18 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4307$0 (pe7_flags_out),
-    .rq_ext6(\$38 ),
-    .rq_low6(\$37 ),
+    .\port$4371$0 (pe7_flags_out),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$29  = pe7_valid4;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$30  = pe7_valid5;
@@ -19952,23 +20265,37 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$34  = pe7_acc;
-    if (pe7_valid9) begin
-      \$34  = \$17 [31:0];
+    \$34  = bank_we;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$35  = \$18 ;
+    \$35  = rq_we;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$36  = pe7_done;
+    \$36  = pe7_acc;
+    if (pe7_valid9) begin
+      \$36  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$37  = \$18 ;
     if (rst) begin
-      \$36  = 1'h0;
+      \$37  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$38  = pe7_done;
+    if (rst) begin
+      \$38  = 1'h0;
     end
   end
   always @* begin
@@ -19999,23 +20326,16 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
       \$28  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$29  = pe7_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  assign bank_we = wp__en;
-  assign bank_waddr = wp__addr;
-  assign bank_wdata = wp__data;
+  assign rq_waddr = bank_waddr[7:0];
+  assign rq_wdata = bank_wdata[53:0];
+  assign wp__en = pe7_bank_we;
+  assign wp__addr = pe7_bank_waddr;
+  assign wp__data = pe7_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rq_we = rwp__en;
-  assign rwp__addr = wp__addr[7:0];
-  assign rq_waddr = wp__addr[7:0];
-  assign rwp__data = wp__data[53:0];
-  assign rq_wdata = wp__data[53:0];
+  assign rwp__en = pe7_rq_we;
+  assign rwp__addr = pe7_rq_waddr;
+  assign rwp__data = pe7_rq_wdata;
   assign rrp__addr = pe7_rq7;
   assign i_valid = pe7_done_out;
   assign i_acc = pe7_acc_out;
@@ -20024,15 +20344,15 @@ module \nmc_pe8_simd8_w8a8.pe7 (wp__data, clk, rst, wp__en, rwp__en, act, rp__ad
   assign i_relu = pe7_flags_out[0];
   assign i_requantize = pe7_flags_out[1];
   assign o_valid = result_valid;
-  assign result = { \$38 , \$37  };
-  assign o_data = { \$38 , \$37  };
-  assign \port$4355$0  = \$37 ;
-  assign \port$4356$0  = \$38 ;
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$4419$0  = \$39 ;
+  assign \port$4420$0  = \$40 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4307$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4371$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20216,8 +20536,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4307$0 ;
-  wire [1:0] \port$4307$0 ;
+  input [1:0] \port$4371$0 ;
+  wire [1:0] \port$4371$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20424,9 +20744,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4307$0 [0];
+    rq_relu1 <= \port$4371$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4307$0 [1];
+    rq_req1 <= \port$4371$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20549,8 +20869,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4307$0 [0];
-  assign i_requantize = \port$4307$0 [1];
+  assign i_relu = \port$4371$0 [0];
+  assign i_requantize = \port$4371$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

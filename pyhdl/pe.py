@@ -39,6 +39,16 @@ from .requant import RequantUnit
 __all__ = ["ProcessingElement"]
 
 
+def _load_reg(m, port, name, *, reset=False):
+    """``port`` (a program-load write input) registered inside the PE.  The load data
+    fans out to every PE's block RAMs across the array: one register per PE lets
+    each sit beside its RAMs (an ECP5 critical path without it).  The load port is
+    closed while inferences run, so a write landing a cycle later meets no read."""
+    reg = Signal.like(port, name=name, reset_less=not reset)
+    m.d.sync += reg.eq(port)
+    return reg
+
+
 class ProcessingElement(wiring.Component):
     """A PE with its own weight bank (``near`` mode) or a weight input (``vonneumann``).
 
@@ -155,7 +165,9 @@ class ProcessingElement(wiring.Component):
                             init=self._bank_init, name=f"bank{p}", collision_free=True)
             m.submodules[f"bank{p}"] = bank
             wp = bank.write_port()
-            m.d.comb += [wp.en.eq(self.bank_we), wp.addr.eq(self.bank_waddr), wp.data.eq(self.bank_wdata)]
+            m.d.comb += [wp.en.eq(_load_reg(m, self.bank_we, f"pe{p}_bank_we", reset=True)),
+                         wp.addr.eq(_load_reg(m, self.bank_waddr, f"pe{p}_bank_waddr")),
+                         wp.data.eq(_load_reg(m, self.bank_wdata, f"pe{p}_bank_wdata"))]
             rp = bank.read_port(transparent_for=())
             m.d.comb += [rp.addr.eq(self.step_addr), rp.en.eq(self.step_valid)]
             m.d.comb += self._collisions["bank"].eq(rp.en & wp.en & (rp.addr == wp.addr))
@@ -201,7 +213,9 @@ class ProcessingElement(wiring.Component):
                       init=self._rq_init, name=f"rq{p}", collision_free=True)  # as the bank
         m.submodules[f"rq{p}"] = rq
         rwp = rq.write_port()
-        m.d.comb += [rwp.en.eq(self.rq_we), rwp.addr.eq(self.rq_waddr), rwp.data.eq(self.rq_wdata)]
+        m.d.comb += [rwp.en.eq(_load_reg(m, self.rq_we, f"pe{p}_rq_we", reset=True)),
+                     rwp.addr.eq(_load_reg(m, self.rq_waddr, f"pe{p}_rq_waddr")),
+                     rwp.data.eq(_load_reg(m, self.rq_wdata, f"pe{p}_rq_wdata"))]
         # read one cycle early and register: block-RAM clock-to-out must not feed the
         # accumulator's adder directly
         rrp = rq.read_port(transparent_for=())
