@@ -185,3 +185,11 @@ def test_ecp5_flow_packs_a_mac_lane(tmp_path):
     # nextpnr times the packed cells: no path starts at a block RAM's unregistered output
     assert r["critical_path"]["steps"][0][1] != next(n for n, c in cells.items() if c["type"] == "DP16KD")
     assert r["fmax_mhz"] > 0
+
+
+def test_netlist_cosimulation_bad_input_is_one_line(capsys):
+    from pyhdl.fpga import netlist
+    with pytest.raises(ValueError, match=r"^config must be one of small, default, not 'huge'$"):
+        netlist.cosimulate("huge")
+    assert netlist._main(["--vectors", "0"]) == 1
+    assert capsys.readouterr().out == "netlist co-simulation: vectors must be a positive int, not 0\n"
