@@ -7,55 +7,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [8:0] \$1000 ;
-  reg \$1001 ;
-  reg \$1002 ;
-  reg \$1003 ;
-  reg [8:0] \$1004 ;
-  reg \$1005 ;
-  reg \$1006 ;
-  reg \$1007 ;
-  reg [8:0] \$1008 ;
-  reg \$1009 ;
   wire \$101 ;
-  reg \$1010 ;
-  reg [7:0] \$1011 ;
-  reg \$1012 ;
-  reg \$1013 ;
-  reg [7:0] \$1014 ;
-  reg \$1015 ;
-  reg \$1016 ;
-  reg \$1017 ;
-  reg \$1018 ;
-  reg [7:0] \$1019 ;
   wire \$102 ;
-  reg \$1020 ;
-  reg \$1021 ;
-  reg [2:0] \$1022 ;
-  reg \$1023 ;
-  reg \$1024 ;
-  reg [3:0] \$1025 ;
-  reg [31:0] \$1026 ;
-  reg [3:0] \$1027 ;
-  reg [31:0] \$1028 ;
-  reg [3:0] \$1029 ;
   wire \$103 ;
-  reg [31:0] \$1030 ;
-  reg [3:0] \$1031 ;
-  reg [31:0] \$1032 ;
-  reg [3:0] \$1033 ;
-  reg [31:0] \$1034 ;
-  reg [3:0] \$1035 ;
-  reg [31:0] \$1036 ;
-  reg [3:0] \$1037 ;
-  reg [31:0] \$1038 ;
-  reg [3:0] \$1039 ;
   wire \$104 ;
-  reg [31:0] \$1040 ;
-  wire [7:0] \$1041 ;
-  wire [23:0] \$1042 ;
-  wire [7:0] \$1043 ;
-  wire [23:0] \$1044 ;
   wire \$105 ;
   wire \$106 ;
   wire [7:0] \$107 ;
@@ -208,7 +163,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$24 ;
   wire \$240 ;
   wire [8:0] \$241 ;
-  wire [10:0] \$242 ;
+  wire [9:0] \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire [9:0] \$245 ;
@@ -312,27 +267,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [1:0] \$336 ;
+  wire \$336 ;
   wire \$337 ;
-  wire [1:0] \$338 ;
+  wire \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire [8:0] \$341 ;
+  wire \$341 ;
   wire \$342 ;
-  wire [8:0] \$343 ;
+  wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire [1:0] \$347 ;
+  wire \$347 ;
   wire \$348 ;
-  wire [1:0] \$349 ;
+  wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire [8:0] \$352 ;
+  wire \$352 ;
   wire \$353 ;
-  wire [8:0] \$354 ;
+  wire \$354 ;
   wire \$355 ;
   wire \$356 ;
   wire \$357 ;
@@ -390,27 +345,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
-  wire [1:0] \$406 ;
+  wire \$406 ;
   wire \$407 ;
-  wire [1:0] \$408 ;
+  wire \$408 ;
   wire \$409 ;
   wire [8:0] \$41 ;
   wire \$410 ;
-  wire [8:0] \$411 ;
+  wire \$411 ;
   wire \$412 ;
-  wire [8:0] \$413 ;
+  wire \$413 ;
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire [1:0] \$417 ;
+  wire \$417 ;
   wire \$418 ;
-  wire [1:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire [8:0] \$422 ;
+  wire \$422 ;
   wire \$423 ;
-  wire [8:0] \$424 ;
+  wire \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
@@ -472,26 +427,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [1:0] \$480 ;
+  wire \$480 ;
   wire \$481 ;
-  wire [1:0] \$482 ;
+  wire \$482 ;
   wire \$483 ;
   wire \$484 ;
-  wire [8:0] \$485 ;
+  wire \$485 ;
   wire \$486 ;
-  wire [8:0] \$487 ;
+  wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  wire [1:0] \$491 ;
+  wire \$491 ;
   wire \$492 ;
-  wire [1:0] \$493 ;
+  wire \$493 ;
   wire \$494 ;
   wire \$495 ;
-  wire [8:0] \$496 ;
+  wire \$496 ;
   wire \$497 ;
-  wire [8:0] \$498 ;
+  wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire [7:0] \$50 ;
@@ -526,27 +481,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
-  wire [1:0] \$529 ;
+  wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire [1:0] \$531 ;
+  wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire [8:0] \$534 ;
+  wire \$534 ;
   wire \$535 ;
-  wire [8:0] \$536 ;
+  wire \$536 ;
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire [3:0] \$54 ;
-  wire [1:0] \$540 ;
+  wire \$540 ;
   wire \$541 ;
-  wire [1:0] \$542 ;
+  wire \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire [8:0] \$545 ;
+  wire \$545 ;
   wire \$546 ;
-  wire [8:0] \$547 ;
+  wire \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire [3:0] \$55 ;
@@ -609,27 +564,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
-  wire [1:0] \$603 ;
+  wire \$603 ;
   wire \$604 ;
-  wire [1:0] \$605 ;
+  wire \$605 ;
   wire \$606 ;
   wire \$607 ;
-  wire [8:0] \$608 ;
+  wire \$608 ;
   wire \$609 ;
   wire \$61 ;
-  wire [8:0] \$610 ;
+  wire \$610 ;
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire [1:0] \$614 ;
+  wire \$614 ;
   wire \$615 ;
-  wire [1:0] \$616 ;
+  wire \$616 ;
   wire \$617 ;
   wire \$618 ;
-  wire [8:0] \$619 ;
+  wire \$619 ;
   wire \$62 ;
   wire \$620 ;
-  wire [8:0] \$621 ;
+  wire \$621 ;
   wire \$622 ;
   wire \$623 ;
   wire \$624 ;
@@ -703,28 +658,28 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
-  wire [1:0] \$689 ;
+  wire \$689 ;
   wire \$69 ;
   wire \$690 ;
-  wire [1:0] \$691 ;
+  wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire [8:0] \$694 ;
+  wire \$694 ;
   wire \$695 ;
-  wire [8:0] \$696 ;
+  wire \$696 ;
   wire \$697 ;
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [1:0] \$700 ;
+  wire \$700 ;
   wire \$701 ;
-  wire [1:0] \$702 ;
+  wire \$702 ;
   wire \$703 ;
   wire \$704 ;
-  wire [8:0] \$705 ;
+  wire \$705 ;
   wire \$706 ;
-  wire [8:0] \$707 ;
+  wire \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire \$71 ;
@@ -786,32 +741,32 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
-  wire [1:0] \$763 ;
-  wire \$764 ;
-  wire [1:0] \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire [8:0] \$768 ;
+  wire [8:0] \$763 ;
+  wire [8:0] \$764 ;
+  wire \$765 ;
+  wire [8:0] \$766 ;
+  wire [8:0] \$767 ;
+  wire \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire [8:0] \$770 ;
+  wire \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
-  wire [1:0] \$774 ;
+  wire \$774 ;
   wire \$775 ;
-  wire [1:0] \$776 ;
+  wire \$776 ;
   wire \$777 ;
   wire \$778 ;
-  wire [8:0] \$779 ;
+  wire \$779 ;
   wire \$78 ;
   wire \$780 ;
-  wire [8:0] \$781 ;
-  wire \$782 ;
-  wire \$783 ;
+  wire \$781 ;
+  wire [8:0] \$782 ;
+  wire [8:0] \$783 ;
   wire \$784 ;
   wire \$785 ;
-  wire \$786 ;
+  wire [9:0] \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
@@ -823,37 +778,37 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
+  wire [8:0] \$797 ;
+  wire [8:0] \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
+  wire [8:0] \$803 ;
+  wire [8:0] \$804 ;
+  wire [8:0] \$805 ;
   wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire [8:0] \$807 ;
+  wire [8:0] \$808 ;
+  wire [8:0] \$809 ;
   wire \$81 ;
   wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
+  wire [8:0] \$811 ;
+  wire [8:0] \$812 ;
   wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
+  wire [8:0] \$814 ;
+  wire [8:0] \$815 ;
   wire \$816 ;
   wire \$817 ;
   wire \$818 ;
-  wire [8:0] \$819 ;
+  wire \$819 ;
   wire \$82 ;
-  wire [8:0] \$820 ;
+  wire [9:0] \$820 ;
   wire \$821 ;
-  wire [8:0] \$822 ;
-  wire [8:0] \$823 ;
+  wire [9:0] \$822 ;
+  wire [9:0] \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
@@ -866,188 +821,175 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
-  wire \$835 ;
+  wire [8:0] \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire [8:0] \$838 ;
-  wire [8:0] \$839 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire [9:0] \$842 ;
-  wire \$843 ;
+  wire [8:0] \$840 ;
+  wire [8:0] \$841 ;
+  wire \$842 ;
+  wire [8:0] \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
-  wire \$848 ;
+  wire [8:0] \$848 ;
   wire \$849 ;
   wire \$85 ;
   wire \$850 ;
   wire \$851 ;
-  wire \$852 ;
-  wire [8:0] \$853 ;
-  wire [8:0] \$854 ;
-  wire \$855 ;
+  wire [3:0] \$852 ;
+  wire [4:0] \$853 ;
+  wire [3:0] \$854 ;
+  wire [4:0] \$855 ;
   wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire [8:0] \$859 ;
+  wire [31:0] \$857 ;
+  wire [32:0] \$858 ;
+  wire [31:0] \$859 ;
   wire \$86 ;
-  wire [8:0] \$860 ;
-  wire [8:0] \$861 ;
-  wire \$862 ;
-  wire [8:0] \$863 ;
-  wire [8:0] \$864 ;
-  wire [8:0] \$865 ;
-  wire \$866 ;
-  wire [8:0] \$867 ;
-  wire [8:0] \$868 ;
-  wire \$869 ;
+  wire [32:0] \$860 ;
+  wire [31:0] \$861 ;
+  wire [32:0] \$862 ;
+  wire [3:0] \$863 ;
+  wire [31:0] \$864 ;
+  wire [32:0] \$865 ;
+  wire [1:0] \$866 ;
+  wire [31:0] \$867 ;
+  wire [32:0] \$868 ;
+  wire [31:0] \$869 ;
   wire \$87 ;
-  wire [8:0] \$870 ;
-  wire [8:0] \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire [9:0] \$876 ;
-  wire \$877 ;
-  wire [9:0] \$878 ;
-  wire [9:0] \$879 ;
+  wire [32:0] \$870 ;
+  wire [1:0] \$871 ;
+  wire [31:0] \$872 ;
+  wire [32:0] \$873 ;
+  wire [31:0] \$874 ;
+  wire [32:0] \$875 ;
+  reg \$876 ;
+  reg [3:0] \$877 ;
+  reg [8:0] \$878 ;
+  reg [7:0] \$879 ;
   wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg [7:0] \$882 ;
+  reg \$883 ;
+  reg [7:0] \$884 ;
+  reg \$885 ;
+  reg \$886 ;
+  reg [7:0] \$887 ;
+  reg [7:0] \$888 ;
+  reg [8:0] \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire [8:0] \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire [8:0] \$896 ;
-  wire [8:0] \$897 ;
-  wire \$898 ;
-  wire [8:0] \$899 ;
+  reg [8:0] \$890 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg \$893 ;
+  reg [8:0] \$894 ;
+  reg [7:0] \$895 ;
+  reg [2:0] \$896 ;
+  reg [7:0] \$897 ;
+  reg [7:0] \$898 ;
+  reg [8:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire [8:0] \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire [3:0] \$908 ;
-  wire [4:0] \$909 ;
+  reg [8:0] \$900 ;
+  reg [7:0] \$901 ;
+  reg [7:0] \$902 ;
+  reg \$903 ;
+  reg [8:0] \$904 ;
+  reg [7:0] \$905 ;
+  reg \$906 ;
+  reg \$907 ;
+  reg [7:0] \$908 ;
+  reg \$909 ;
   wire \$91 ;
-  wire [3:0] \$910 ;
-  wire [4:0] \$911 ;
-  wire \$912 ;
-  wire [31:0] \$913 ;
-  wire [32:0] \$914 ;
-  wire [31:0] \$915 ;
-  wire [32:0] \$916 ;
-  wire [31:0] \$917 ;
-  wire [32:0] \$918 ;
-  wire [3:0] \$919 ;
+  reg \$910 ;
+  reg \$911 ;
+  reg \$912 ;
+  reg \$913 ;
+  reg \$914 ;
+  reg \$915 ;
+  reg \$916 ;
+  reg \$917 ;
+  reg \$918 ;
+  reg \$919 ;
   wire \$92 ;
-  wire [31:0] \$920 ;
-  wire [32:0] \$921 ;
-  wire [1:0] \$922 ;
-  wire [31:0] \$923 ;
-  wire [32:0] \$924 ;
-  wire [31:0] \$925 ;
-  wire [32:0] \$926 ;
-  wire [1:0] \$927 ;
-  wire [31:0] \$928 ;
-  wire [32:0] \$929 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg \$922 ;
+  reg \$923 ;
+  reg \$924 ;
+  reg \$925 ;
+  reg \$926 ;
+  reg \$927 ;
+  reg \$928 ;
+  reg \$929 ;
   wire \$93 ;
-  wire [31:0] \$930 ;
-  wire [32:0] \$931 ;
+  reg \$930 ;
+  reg [7:0] \$931 ;
   reg \$932 ;
-  reg [3:0] \$933 ;
-  reg [8:0] \$934 ;
-  reg [7:0] \$935 ;
+  reg \$933 ;
+  reg [7:0] \$934 ;
+  reg \$935 ;
   reg \$936 ;
   reg \$937 ;
-  reg [7:0] \$938 ;
+  reg \$938 ;
   reg \$939 ;
   wire \$94 ;
-  reg [7:0] \$940 ;
+  reg \$940 ;
   reg \$941 ;
-  reg \$942 ;
-  reg [7:0] \$943 ;
-  reg [7:0] \$944 ;
-  reg [8:0] \$945 ;
+  reg [8:0] \$942 ;
+  reg \$943 ;
+  reg \$944 ;
+  reg \$945 ;
   reg [8:0] \$946 ;
-  reg [7:0] \$947 ;
+  reg \$947 ;
   reg \$948 ;
   reg \$949 ;
   wire \$95 ;
-  reg \$950 ;
-  reg [8:0] \$951 ;
-  reg [7:0] \$952 ;
-  reg [2:0] \$953 ;
-  reg [7:0] \$954 ;
-  reg [7:0] \$955 ;
-  reg [8:0] \$956 ;
-  reg [9:0] \$957 ;
-  reg [7:0] \$958 ;
-  reg [7:0] \$959 ;
+  reg [8:0] \$950 ;
+  reg \$951 ;
+  reg \$952 ;
+  reg [7:0] \$953 ;
+  reg \$954 ;
+  reg \$955 ;
+  reg [7:0] \$956 ;
+  reg \$957 ;
+  reg \$958 ;
+  reg \$959 ;
   wire \$96 ;
   reg \$960 ;
-  reg [8:0] \$961 ;
-  reg [7:0] \$962 ;
+  reg [7:0] \$961 ;
+  reg \$962 ;
   reg \$963 ;
-  reg \$964 ;
-  reg [7:0] \$965 ;
-  reg [7:0] \$966 ;
-  reg \$967 ;
-  reg \$968 ;
-  reg \$969 ;
+  reg [2:0] \$964 ;
+  reg \$965 ;
+  reg \$966 ;
+  reg [3:0] \$967 ;
+  reg [31:0] \$968 ;
+  reg [3:0] \$969 ;
   wire \$97 ;
-  reg \$970 ;
-  reg \$971 ;
-  reg \$972 ;
-  reg \$973 ;
-  reg \$974 ;
-  reg \$975 ;
-  reg \$976 ;
-  reg \$977 ;
-  reg \$978 ;
-  reg \$979 ;
+  reg [31:0] \$970 ;
+  reg [3:0] \$971 ;
+  reg [31:0] \$972 ;
+  reg [3:0] \$973 ;
+  reg [31:0] \$974 ;
+  reg [3:0] \$975 ;
+  reg [31:0] \$976 ;
+  reg [3:0] \$977 ;
+  reg [31:0] \$978 ;
+  reg [3:0] \$979 ;
   wire \$98 ;
-  reg \$980 ;
-  reg \$981 ;
-  reg \$982 ;
-  reg \$983 ;
-  reg \$984 ;
-  reg \$985 ;
-  reg \$986 ;
-  reg \$987 ;
-  reg \$988 ;
-  reg [7:0] \$989 ;
+  reg [31:0] \$980 ;
+  reg [3:0] \$981 ;
+  reg [31:0] \$982 ;
+  wire [7:0] \$983 ;
+  wire [23:0] \$984 ;
+  wire [7:0] \$985 ;
+  wire [23:0] \$986 ;
   wire \$99 ;
-  reg \$990 ;
-  reg \$991 ;
-  reg [7:0] \$992 ;
-  reg \$993 ;
-  reg \$994 ;
-  reg \$995 ;
-  reg \$996 ;
-  reg \$997 ;
-  reg \$998 ;
-  reg \$999 ;
   wire [1:0] \$signature__addr ;
   wire [6:0] \$signature__addr$135 ;
   wire [6:0] \$signature__addr$138 ;
@@ -1056,8 +998,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] \$signature__data ;
   wire [31:0] \$signature__data$136 ;
   wire [31:0] \$signature__data$139 ;
-  wire [31:0] \$signature__data$300 ;
-  wire [31:0] \$signature__data$301 ;
+  wire [31:0] \$signature__data$298 ;
+  wire [31:0] \$signature__data$299 ;
   wire \$signature__en ;
   wire \$signature__en$134 ;
   wire \$signature__en$137 ;
@@ -1117,7 +1059,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] cur_groups = 8'h00;
   reg [8:0] cur_groups_m1 = 9'h1ff;
   reg cur_is_last = 1'h0;
-  reg [7:0] cur_out = 8'h00;
   reg cur_relu = 1'h0;
   reg cur_requantize = 1'h0;
   wire [1:0] d0_rp__addr;
@@ -1140,8 +1081,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_slot = 1'h0;
   wire finished;
   reg [7:0] fold = 8'h00;
-  reg [8:0] fold_end = 9'h000;
-  reg [9:0] fold_end_next = 10'h000;
   reg fold_is_0 = 1'h1;
   reg [8:0] fold_plus1 = 9'h001;
   reg [7:0] group = 8'h00;
@@ -1203,6 +1142,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load__valid;
   wire load_hold;
   reg loaded = 1'h0;
+  reg [8:0] need_groups = 9'h002;
+  reg [8:0] need_groups_next = 9'h004;
   wire [2:0] next_layer;
   wire [1:0] nxt_rp__addr;
   wire [34:0] nxt_rp__data;
@@ -1228,7 +1169,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire outbuf0_collision;
   wire outbuf1_collision;
   reg [7:0] prev_groups = 8'h00;
-  reg [7:0] prev_out = 8'h00;
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
@@ -1533,13 +1473,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$179 )
-      actbuf[\$177 [6:0]][7:0] <= \$1041 ;
+      actbuf[\$177 [6:0]][7:0] <= \$983 ;
     if (\$181 )
-      actbuf[\$177 [6:0]][15:8] <= \$1043 ;
+      actbuf[\$177 [6:0]][15:8] <= \$985 ;
     if (\$183 )
-      actbuf[\$177 [6:0]][23:16] <= \$1041 ;
+      actbuf[\$177 [6:0]][23:16] <= \$983 ;
     if (\$185 )
-      actbuf[\$177 [6:0]][31:24] <= \$1043 ;
+      actbuf[\$177 [6:0]][31:24] <= \$985 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1788,13 +1728,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$187 [6:0]] <= { \$1042 , \$1041  };
+      outbuf0[\$187 [6:0]] <= { \$984 , \$983  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$200 [6:0]];
   end
-  assign \$signature__data$300  = _2_;
+  assign \$signature__data$298  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1929,24 +1869,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$189 [6:0]] <= { \$1044 , \$1043  };
+      outbuf1[\$189 [6:0]] <= { \$986 , \$985  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$205 [6:0]];
   end
-  assign \$signature__data$301  = _3_;
-  assign \$1  = ~ busy;
-  assign ld_fire = load__valid & load__ready;
-  assign \$3  = ! load__payload[27:20];
-  assign \$4  = ld_fire & \$3 ;
-  assign \$5  = ! load__payload[31:28];
-  assign bank_we = \$4  & \$5 ;
-  assign \$6  = ! load__payload[27:20];
-  assign \$7  = ld_fire & \$6 ;
-  assign \$8  = load__payload[31:28] == 1'h1;
-  assign rq_we = \$7  & \$8 ;
-  assign \$9  = load__payload[27:20] == 1'h1;
+  assign \$signature__data$299  = _3_;
   assign \$10  = ld_fire & \$9 ;
   assign \$11  = ! load__payload[31:28];
   assign \bank_we$24  = \$10  & \$11 ;
@@ -2178,7 +2107,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$239  = ~ ctx;
   assign \$240  = ~ b_group_is_0;
   assign \$241  = fold + 1'h1;
-  assign \$242  = fold_end_next + 3'h4;
+  assign \$242  = need_groups_next + 2'h2;
   assign \$243  = last_fold & last_group;
   assign \$244  = ~ \$243 ;
   assign \$245  = bank_addr + 1'h1;
@@ -2266,151 +2195,175 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$333  = ctx ? track_reset1 : track_reset0;
   assign \$334  = ~ \$333 ;
   assign \$335  = \$332  & \$334 ;
-  assign \$337  = 2'h0 >= fold_end;
-  assign \$339  = 2'h0 >= prev_out;
-  assign \$340  = \$337  | \$339 ;
-  assign \$342  = \$341  >= fold_end;
-  assign \$344  = \$343  >= prev_out;
-  assign \$345  = \$342  | \$344 ;
-  assign \$346  = track_reset_r1 ? \$340  : \$345 ;
-  assign \$348  = 2'h0 >= fold_end;
-  assign \$350  = 2'h0 >= prev_out;
-  assign \$351  = \$348  | \$350 ;
-  assign \$353  = \$352  >= fold_end;
-  assign \$355  = \$354  >= prev_out;
-  assign \$356  = \$353  | \$355 ;
-  assign \$357  = track_reset_r0 ? \$351  : \$356 ;
-  assign \$358  = ctx ? \$346  : \$357 ;
-  assign \$359  = \$335  & \$358 ;
-  assign \$360  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$361  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$362  = ctx ? \$360  : \$361 ;
-  assign \$363  = ~ layer[0];
-  assign \$364  = \$362  == \$363 ;
-  assign \$365  = ctx ? track_reset1 : track_reset0;
-  assign \$366  = ~ \$365 ;
-  assign \$367  = \$364  & \$366 ;
-  assign \$368  = ! prev_groups;
-  assign \$369  = wb_groups_ahead1 == prev_groups;
-  assign \$370  = track_reset_r1 ? \$368  : \$369 ;
-  assign \$371  = ! prev_groups;
-  assign \$372  = wb_groups_ahead0 == prev_groups;
-  assign \$373  = track_reset_r0 ? \$371  : \$372 ;
-  assign \$374  = ctx ? \$370  : \$373 ;
-  assign \$375  = \$367  & \$374 ;
-  assign \$376  = last_fold & last_group;
-  assign \$377  = \$376  & cur_is_last;
-  assign \$378  = | in_beats0;
-  assign \$379  = ! in_wslot;
-  assign \$380  = in_fire & \$379 ;
-  assign \$381  = \$378  | \$380 ;
-  assign \$382  = | in_beats1;
-  assign \$384  = in_fire & \$383 ;
-  assign \$385  = \$382  | \$384 ;
-  assign \$386  = ctx ? \$381  : \$385 ;
-  assign \$387  = ~ layer_is_0;
-  assign \$388  = | in_beats1;
-  assign \$390  = in_fire & \$389 ;
-  assign \$391  = \$388  | \$390 ;
-  assign \$392  = | in_beats0;
-  assign \$393  = ! in_wslot;
-  assign \$394  = in_fire & \$393 ;
-  assign \$395  = \$392  | \$394 ;
-  assign \$396  = ctx ? \$391  : \$395 ;
-  assign \$397  = \$387  & \$396 ;
-  assign \$398  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$399  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$400  = ctx ? \$398  : \$399 ;
-  assign \$402  = ~ \$400 ;
-  assign \$403  = ctx ? track_reset0 : track_reset1;
-  assign \$404  = ~ \$403 ;
-  assign \$405  = \$402  & \$404 ;
-  assign \$409  = 2'h0 >= d0_rp__data[15:8];
-  assign \$412  = \$411  >= 3'h4;
-  assign \$414  = \$413  >= d0_rp__data[15:8];
-  assign \$415  = \$412  | \$414 ;
-  assign \$416  = track_reset_r0 ? \$410  : \$415 ;
-  assign \$420  = 2'h0 >= d0_rp__data[15:8];
-  assign \$423  = \$422  >= 3'h4;
-  assign \$425  = \$424  >= d0_rp__data[15:8];
-  assign \$426  = \$423  | \$425 ;
-  assign \$427  = track_reset_r1 ? \$421  : \$426 ;
-  assign \$428  = ctx ? \$416  : \$427 ;
-  assign \$429  = \$405  & \$428 ;
-  assign \$430  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$431  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$432  = ctx ? \$430  : \$431 ;
-  assign \$434  = ~ \$432 ;
-  assign \$435  = ctx ? track_reset0 : track_reset1;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = \$434  & \$436 ;
-  assign \$438  = ! in_groups;
-  assign \$439  = wb_groups_ahead0 == in_groups;
-  assign \$440  = track_reset_r0 ? \$438  : \$439 ;
-  assign \$441  = ! in_groups;
-  assign \$442  = wb_groups_ahead1 == in_groups;
-  assign \$443  = track_reset_r1 ? \$441  : \$442 ;
-  assign \$444  = ctx ? \$440  : \$443 ;
-  assign \$445  = \$437  & \$444 ;
-  assign \$446  = layer_is_0 & last_group;
-  assign \$447  = ~ \$446 ;
-  assign \$448  = | in_beats1;
+  assign \$336  = 1'h0 >= need_groups;
+  assign \$337  = ! prev_groups;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = wb_groups_ahead1 >= need_groups;
+  assign \$340  = wb_groups_ahead1 == prev_groups;
+  assign \$341  = \$339  | \$340 ;
+  assign \$342  = track_reset_r1 ? \$338  : \$341 ;
+  assign \$343  = 1'h0 >= need_groups;
+  assign \$344  = ! prev_groups;
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = wb_groups_ahead0 >= need_groups;
+  assign \$347  = wb_groups_ahead0 == prev_groups;
+  assign \$348  = \$346  | \$347 ;
+  assign \$349  = track_reset_r0 ? \$345  : \$348 ;
+  assign \$350  = ctx ? \$342  : \$349 ;
+  assign \$351  = \$335  & \$350 ;
+  assign \$352  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$353  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$354  = ctx ? \$352  : \$353 ;
+  assign \$355  = ~ layer[0];
+  assign \$356  = \$354  == \$355 ;
+  assign \$357  = ctx ? track_reset1 : track_reset0;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = \$356  & \$358 ;
+  assign \$360  = ! prev_groups;
+  assign \$361  = wb_groups_ahead1 == prev_groups;
+  assign \$362  = track_reset_r1 ? \$360  : \$361 ;
+  assign \$363  = ! prev_groups;
+  assign \$364  = wb_groups_ahead0 == prev_groups;
+  assign \$365  = track_reset_r0 ? \$363  : \$364 ;
+  assign \$366  = ctx ? \$362  : \$365 ;
+  assign \$367  = \$359  & \$366 ;
+  assign \$368  = last_fold & last_group;
+  assign \$369  = \$368  & cur_is_last;
+  assign \$370  = | in_beats0;
+  assign \$371  = ! in_wslot;
+  assign \$372  = in_fire & \$371 ;
+  assign \$373  = \$370  | \$372 ;
+  assign \$374  = | in_beats1;
+  assign \$376  = in_fire & \$375 ;
+  assign \$377  = \$374  | \$376 ;
+  assign \$378  = ctx ? \$373  : \$377 ;
+  assign \$379  = ~ layer_is_0;
+  assign \$380  = | in_beats1;
+  assign \$382  = in_fire & \$381 ;
+  assign \$383  = \$380  | \$382 ;
+  assign \$384  = | in_beats0;
+  assign \$385  = ! in_wslot;
+  assign \$386  = in_fire & \$385 ;
+  assign \$387  = \$384  | \$386 ;
+  assign \$388  = ctx ? \$383  : \$387 ;
+  assign \$389  = \$379  & \$388 ;
+  assign \$390  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$391  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$392  = ctx ? \$390  : \$391 ;
+  assign \$394  = ~ \$392 ;
+  assign \$395  = ctx ? track_reset0 : track_reset1;
+  assign \$396  = ~ \$395 ;
+  assign \$397  = \$394  & \$396 ;
+  assign \$399  = ! in_groups;
+  assign \$401  = wb_groups_ahead0 >= 2'h2;
+  assign \$402  = wb_groups_ahead0 == in_groups;
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = track_reset_r0 ? \$400  : \$403 ;
+  assign \$406  = ! in_groups;
+  assign \$408  = wb_groups_ahead1 >= 2'h2;
+  assign \$409  = wb_groups_ahead1 == in_groups;
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = track_reset_r1 ? \$407  : \$410 ;
+  assign \$412  = ctx ? \$404  : \$411 ;
+  assign \$413  = \$397  & \$412 ;
+  assign \$414  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$415  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$416  = ctx ? \$414  : \$415 ;
+  assign \$418  = ~ \$416 ;
+  assign \$419  = ctx ? track_reset0 : track_reset1;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = \$418  & \$420 ;
+  assign \$422  = ! in_groups;
+  assign \$423  = wb_groups_ahead0 == in_groups;
+  assign \$424  = track_reset_r0 ? \$422  : \$423 ;
+  assign \$425  = ! in_groups;
+  assign \$426  = wb_groups_ahead1 == in_groups;
+  assign \$427  = track_reset_r1 ? \$425  : \$426 ;
+  assign \$428  = ctx ? \$424  : \$427 ;
+  assign \$429  = \$421  & \$428 ;
+  assign \$430  = layer_is_0 & last_group;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = | in_beats1;
+  assign \$434  = in_fire & \$433 ;
+  assign \$435  = \$432  | \$434 ;
+  assign \$436  = | in_beats0;
+  assign \$437  = ! in_wslot;
+  assign \$438  = in_fire & \$437 ;
+  assign \$439  = \$436  | \$438 ;
+  assign \$440  = ctx ? \$435  : \$439 ;
+  assign \$441  = \$431  & \$440 ;
+  assign \$442  = in_beats0 > b_fold;
+  assign \$443  = ! in_wslot;
+  assign \$444  = in_fire & \$443 ;
+  assign \$445  = in_beats0 == b_fold;
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = \$442  | \$446 ;
+  assign \$448  = in_beats1 > b_fold;
   assign \$450  = in_fire & \$449 ;
-  assign \$451  = \$448  | \$450 ;
-  assign \$452  = | in_beats0;
-  assign \$453  = ! in_wslot;
-  assign \$454  = in_fire & \$453 ;
-  assign \$455  = \$452  | \$454 ;
-  assign \$456  = ctx ? \$451  : \$455 ;
-  assign \$457  = \$447  & \$456 ;
-  assign \$458  = in_beats0 > b_fold;
-  assign \$459  = ! in_wslot;
-  assign \$460  = in_fire & \$459 ;
-  assign \$461  = in_beats0 == b_fold;
-  assign \$462  = \$460  & \$461 ;
-  assign \$463  = \$458  | \$462 ;
-  assign \$464  = in_beats1 > b_fold;
-  assign \$466  = in_fire & \$465 ;
-  assign \$467  = in_beats1 == b_fold;
-  assign \$468  = \$466  & \$467 ;
-  assign \$469  = \$464  | \$468 ;
-  assign \$470  = ctx ? \$463  : \$469 ;
-  assign \$471  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$472  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$473  = ctx ? \$471  : \$472 ;
-  assign \$474  = ~ layer[0];
-  assign \$476  = \$473  == \$475 ;
-  assign \$477  = ctx ? track_reset1 : track_reset0;
-  assign \$478  = ~ \$477 ;
-  assign \$479  = \$476  & \$478 ;
-  assign \$483  = 2'h0 >= cur_out;
-  assign \$486  = \$485  >= 3'h4;
-  assign \$488  = \$487  >= cur_out;
-  assign \$489  = \$486  | \$488 ;
-  assign \$490  = track_reset_r1 ? \$484  : \$489 ;
-  assign \$494  = 2'h0 >= cur_out;
-  assign \$497  = \$496  >= 3'h4;
-  assign \$499  = \$498  >= cur_out;
-  assign \$500  = \$497  | \$499 ;
-  assign \$501  = track_reset_r0 ? \$495  : \$500 ;
-  assign \$502  = ctx ? \$490  : \$501 ;
-  assign \$503  = \$479  & \$502 ;
-  assign \$504  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$505  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$506  = ctx ? \$504  : \$505 ;
-  assign \$507  = ~ layer[0];
-  assign \$509  = \$506  == \$508 ;
-  assign \$510  = ctx ? track_reset1 : track_reset0;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$509  & \$511 ;
-  assign \$513  = ! cur_groups;
-  assign \$514  = wb_groups_ahead1 == cur_groups;
-  assign \$515  = track_reset_r1 ? \$513  : \$514 ;
-  assign \$516  = ! cur_groups;
-  assign \$517  = wb_groups_ahead0 == cur_groups;
-  assign \$518  = track_reset_r0 ? \$516  : \$517 ;
-  assign \$519  = ctx ? \$515  : \$518 ;
-  assign \$520  = \$512  & \$519 ;
+  assign \$451  = in_beats1 == b_fold;
+  assign \$452  = \$450  & \$451 ;
+  assign \$453  = \$448  | \$452 ;
+  assign \$454  = ctx ? \$447  : \$453 ;
+  assign \$455  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$456  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$457  = ctx ? \$455  : \$456 ;
+  assign \$458  = ~ layer[0];
+  assign \$460  = \$457  == \$459 ;
+  assign \$461  = ctx ? track_reset1 : track_reset0;
+  assign \$462  = ~ \$461 ;
+  assign \$463  = \$460  & \$462 ;
+  assign \$465  = ! cur_groups;
+  assign \$467  = wb_groups_ahead1 >= 2'h2;
+  assign \$468  = wb_groups_ahead1 == cur_groups;
+  assign \$469  = \$467  | \$468 ;
+  assign \$470  = track_reset_r1 ? \$466  : \$469 ;
+  assign \$472  = ! cur_groups;
+  assign \$474  = wb_groups_ahead0 >= 2'h2;
+  assign \$475  = wb_groups_ahead0 == cur_groups;
+  assign \$476  = \$474  | \$475 ;
+  assign \$477  = track_reset_r0 ? \$473  : \$476 ;
+  assign \$478  = ctx ? \$470  : \$477 ;
+  assign \$479  = \$463  & \$478 ;
+  assign \$480  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$481  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$482  = ctx ? \$480  : \$481 ;
+  assign \$483  = ~ layer[0];
+  assign \$485  = \$482  == \$484 ;
+  assign \$486  = ctx ? track_reset1 : track_reset0;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$485  & \$487 ;
+  assign \$489  = ! cur_groups;
+  assign \$490  = wb_groups_ahead1 == cur_groups;
+  assign \$491  = track_reset_r1 ? \$489  : \$490 ;
+  assign \$492  = ! cur_groups;
+  assign \$493  = wb_groups_ahead0 == cur_groups;
+  assign \$494  = track_reset_r0 ? \$492  : \$493 ;
+  assign \$495  = ctx ? \$491  : \$494 ;
+  assign \$496  = \$488  & \$495 ;
+  assign \$497  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$498  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$499  = ctx ? \$497  : \$498 ;
+  assign \$500  = ~ layer[0];
+  assign \$501  = \$499  == \$500 ;
+  assign \$502  = ctx ? track_reset1 : track_reset0;
+  assign \$503  = ~ \$502 ;
+  assign \$504  = \$501  & \$503 ;
+  assign \$505  = 1'h0 >= need_groups;
+  assign \$506  = ! prev_groups;
+  assign \$507  = \$505  | \$506 ;
+  assign \$508  = wb_groups_ahead1 >= need_groups;
+  assign \$509  = wb_groups_ahead1 == prev_groups;
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = track_reset_r1 ? \$507  : \$510 ;
+  assign \$512  = 1'h0 >= need_groups;
+  assign \$513  = ! prev_groups;
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = wb_groups_ahead0 >= need_groups;
+  assign \$516  = wb_groups_ahead0 == prev_groups;
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = track_reset_r0 ? \$514  : \$517 ;
+  assign \$519  = ctx ? \$511  : \$518 ;
+  assign \$520  = \$504  & \$519 ;
   assign \$521  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
   assign \$522  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
   assign \$523  = ctx ? \$521  : \$522 ;
@@ -2419,435 +2372,407 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$526  = ctx ? track_reset1 : track_reset0;
   assign \$527  = ~ \$526 ;
   assign \$528  = \$525  & \$527 ;
-  assign \$530  = 2'h0 >= fold_end;
-  assign \$532  = 2'h0 >= prev_out;
-  assign \$533  = \$530  | \$532 ;
-  assign \$535  = \$534  >= fold_end;
-  assign \$537  = \$536  >= prev_out;
-  assign \$538  = \$535  | \$537 ;
-  assign \$539  = track_reset_r1 ? \$533  : \$538 ;
-  assign \$541  = 2'h0 >= fold_end;
-  assign \$543  = 2'h0 >= prev_out;
-  assign \$544  = \$541  | \$543 ;
-  assign \$546  = \$545  >= fold_end;
-  assign \$548  = \$547  >= prev_out;
-  assign \$549  = \$546  | \$548 ;
-  assign \$550  = track_reset_r0 ? \$544  : \$549 ;
-  assign \$551  = ctx ? \$539  : \$550 ;
-  assign \$552  = \$528  & \$551 ;
-  assign \$553  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$554  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$555  = ctx ? \$553  : \$554 ;
-  assign \$556  = ~ layer[0];
-  assign \$557  = \$555  == \$556 ;
-  assign \$558  = ctx ? track_reset1 : track_reset0;
-  assign \$559  = ~ \$558 ;
-  assign \$560  = \$557  & \$559 ;
-  assign \$561  = ! prev_groups;
-  assign \$562  = wb_groups_ahead1 == prev_groups;
-  assign \$563  = track_reset_r1 ? \$561  : \$562 ;
-  assign \$564  = ! prev_groups;
-  assign \$565  = wb_groups_ahead0 == prev_groups;
-  assign \$566  = track_reset_r0 ? \$564  : \$565 ;
-  assign \$567  = ctx ? \$563  : \$566 ;
-  assign \$568  = \$560  & \$567 ;
-  assign \$569  = in_beats1 > fold_plus1;
-  assign \$571  = in_fire & \$570 ;
-  assign \$572  = in_beats1 == fold_plus1;
-  assign \$573  = \$571  & \$572 ;
-  assign \$574  = \$569  | \$573 ;
-  assign \$575  = in_beats0 > fold_plus1;
-  assign \$576  = ! in_wslot;
-  assign \$577  = in_fire & \$576 ;
-  assign \$578  = in_beats0 == fold_plus1;
-  assign \$579  = \$577  & \$578 ;
-  assign \$580  = \$575  | \$579 ;
-  assign \$581  = ctx ? \$574  : \$580 ;
-  assign \$582  = in_beats0 > b_fold;
-  assign \$583  = ! in_wslot;
-  assign \$584  = in_fire & \$583 ;
-  assign \$585  = in_beats0 == b_fold;
-  assign \$586  = \$584  & \$585 ;
-  assign \$587  = \$582  | \$586 ;
-  assign \$588  = in_beats1 > b_fold;
-  assign \$590  = in_fire & \$589 ;
-  assign \$591  = in_beats1 == b_fold;
-  assign \$592  = \$590  & \$591 ;
-  assign \$593  = \$588  | \$592 ;
-  assign \$594  = ctx ? \$587  : \$593 ;
-  assign \$595  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$596  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$597  = ctx ? \$595  : \$596 ;
-  assign \$598  = ~ layer[0];
-  assign \$599  = \$597  == \$598 ;
-  assign \$600  = ctx ? track_reset1 : track_reset0;
-  assign \$601  = ~ \$600 ;
-  assign \$602  = \$599  & \$601 ;
-  assign \$604  = 2'h0 >= fold_end_next;
-  assign \$606  = 2'h0 >= prev_out;
-  assign \$607  = \$604  | \$606 ;
-  assign \$609  = \$608  >= fold_end_next;
-  assign \$611  = \$610  >= prev_out;
-  assign \$612  = \$609  | \$611 ;
-  assign \$613  = track_reset_r1 ? \$607  : \$612 ;
-  assign \$615  = 2'h0 >= fold_end_next;
-  assign \$617  = 2'h0 >= prev_out;
-  assign \$618  = \$615  | \$617 ;
-  assign \$620  = \$619  >= fold_end_next;
-  assign \$622  = \$621  >= prev_out;
-  assign \$623  = \$620  | \$622 ;
-  assign \$624  = track_reset_r0 ? \$618  : \$623 ;
-  assign \$625  = ctx ? \$613  : \$624 ;
-  assign \$626  = \$602  & \$625 ;
-  assign \$627  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$628  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$629  = ctx ? \$627  : \$628 ;
-  assign \$630  = ~ layer[0];
-  assign \$631  = \$629  == \$630 ;
-  assign \$632  = ctx ? track_reset1 : track_reset0;
-  assign \$633  = ~ \$632 ;
-  assign \$634  = \$631  & \$633 ;
-  assign \$635  = ! prev_groups;
-  assign \$636  = wb_groups_ahead1 == prev_groups;
-  assign \$637  = track_reset_r1 ? \$635  : \$636 ;
-  assign \$638  = ! prev_groups;
-  assign \$639  = wb_groups_ahead0 == prev_groups;
-  assign \$640  = track_reset_r0 ? \$638  : \$639 ;
-  assign \$641  = ctx ? \$637  : \$640 ;
-  assign \$642  = \$634  & \$641 ;
-  assign \$643  = in_beats1 > fold;
-  assign \$645  = in_fire & \$644 ;
-  assign \$646  = in_beats1 == fold;
-  assign \$647  = \$645  & \$646 ;
-  assign \$648  = \$643  | \$647 ;
-  assign \$649  = in_beats0 > fold;
-  assign \$650  = ! in_wslot;
-  assign \$651  = in_fire & \$650 ;
-  assign \$652  = in_beats0 == fold;
-  assign \$653  = \$651  & \$652 ;
-  assign \$654  = \$649  | \$653 ;
-  assign \$655  = ctx ? \$648  : \$654 ;
-  assign \$656  = ~ b_last_group;
-  assign \$657  = | in_beats0;
-  assign \$658  = ! in_wslot;
-  assign \$659  = in_fire & \$658 ;
-  assign \$660  = \$657  | \$659 ;
-  assign \$661  = | in_beats1;
-  assign \$663  = in_fire & \$662 ;
-  assign \$664  = \$661  | \$663 ;
-  assign \$665  = ctx ? \$660  : \$664 ;
-  assign \$666  = \$656  & \$665 ;
-  assign \$667  = in_beats0 > b_fold_plus1;
-  assign \$668  = ! in_wslot;
-  assign \$669  = in_fire & \$668 ;
-  assign \$670  = in_beats0 == b_fold_plus1;
-  assign \$671  = \$669  & \$670 ;
-  assign \$672  = \$667  | \$671 ;
-  assign \$673  = in_beats1 > b_fold_plus1;
-  assign \$675  = in_fire & \$674 ;
-  assign \$676  = in_beats1 == b_fold_plus1;
-  assign \$677  = \$675  & \$676 ;
-  assign \$678  = \$673  | \$677 ;
-  assign \$679  = ctx ? \$672  : \$678 ;
-  assign \$680  = b_last_fold ? \$666  : \$679 ;
-  assign \$681  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$682  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$683  = ctx ? \$681  : \$682 ;
-  assign \$684  = ~ layer[0];
-  assign \$685  = \$683  == \$684 ;
-  assign \$686  = ctx ? track_reset1 : track_reset0;
-  assign \$687  = ~ \$686 ;
-  assign \$688  = \$685  & \$687 ;
-  assign \$690  = 2'h0 >= fold_end;
-  assign \$692  = 2'h0 >= prev_out;
-  assign \$693  = \$690  | \$692 ;
-  assign \$695  = \$694  >= fold_end;
-  assign \$697  = \$696  >= prev_out;
-  assign \$698  = \$695  | \$697 ;
-  assign \$699  = track_reset_r1 ? \$693  : \$698 ;
-  assign \$701  = 2'h0 >= fold_end;
-  assign \$703  = 2'h0 >= prev_out;
-  assign \$704  = \$701  | \$703 ;
-  assign \$706  = \$705  >= fold_end;
-  assign \$708  = \$707  >= prev_out;
-  assign \$709  = \$706  | \$708 ;
-  assign \$710  = track_reset_r0 ? \$704  : \$709 ;
-  assign \$711  = ctx ? \$699  : \$710 ;
-  assign \$712  = \$688  & \$711 ;
-  assign \$713  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$714  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$715  = ctx ? \$713  : \$714 ;
-  assign \$716  = ~ layer[0];
-  assign \$717  = \$715  == \$716 ;
-  assign \$718  = ctx ? track_reset1 : track_reset0;
-  assign \$719  = ~ \$718 ;
-  assign \$720  = \$717  & \$719 ;
-  assign \$721  = ! prev_groups;
-  assign \$722  = wb_groups_ahead1 == prev_groups;
-  assign \$723  = track_reset_r1 ? \$721  : \$722 ;
-  assign \$724  = ! prev_groups;
-  assign \$725  = wb_groups_ahead0 == prev_groups;
-  assign \$726  = track_reset_r0 ? \$724  : \$725 ;
-  assign \$727  = ctx ? \$723  : \$726 ;
-  assign \$728  = \$720  & \$727 ;
-  assign \$729  = in_beats1 > fold;
-  assign \$731  = in_fire & \$730 ;
-  assign \$732  = in_beats1 == fold;
-  assign \$733  = \$731  & \$732 ;
-  assign \$734  = \$729  | \$733 ;
-  assign \$735  = in_beats0 > fold;
-  assign \$736  = ! in_wslot;
-  assign \$737  = in_fire & \$736 ;
-  assign \$738  = in_beats0 == fold;
-  assign \$739  = \$737  & \$738 ;
-  assign \$740  = \$735  | \$739 ;
-  assign \$741  = ctx ? \$734  : \$740 ;
-  assign \$742  = in_beats0 > b_fold;
-  assign \$743  = ! in_wslot;
-  assign \$744  = in_fire & \$743 ;
-  assign \$745  = in_beats0 == b_fold;
-  assign \$746  = \$744  & \$745 ;
-  assign \$747  = \$742  | \$746 ;
-  assign \$748  = in_beats1 > b_fold;
-  assign \$750  = in_fire & \$749 ;
-  assign \$751  = in_beats1 == b_fold;
-  assign \$752  = \$750  & \$751 ;
-  assign \$753  = \$748  | \$752 ;
-  assign \$754  = ctx ? \$747  : \$753 ;
-  assign \$755  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$756  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$757  = ctx ? \$755  : \$756 ;
-  assign \$758  = ~ layer[0];
-  assign \$759  = \$757  == \$758 ;
-  assign \$760  = ctx ? track_reset1 : track_reset0;
-  assign \$761  = ~ \$760 ;
-  assign \$762  = \$759  & \$761 ;
-  assign \$764  = 2'h0 >= fold_end;
-  assign \$766  = 2'h0 >= prev_out;
-  assign \$767  = \$764  | \$766 ;
-  assign \$769  = \$768  >= fold_end;
-  assign \$771  = \$770  >= prev_out;
-  assign \$772  = \$769  | \$771 ;
-  assign \$773  = track_reset_r1 ? \$767  : \$772 ;
-  assign \$775  = 2'h0 >= fold_end;
-  assign \$777  = 2'h0 >= prev_out;
-  assign \$778  = \$775  | \$777 ;
-  assign \$780  = \$779  >= fold_end;
-  assign \$782  = \$781  >= prev_out;
-  assign \$783  = \$780  | \$782 ;
-  assign \$784  = track_reset_r0 ? \$778  : \$783 ;
-  assign \$785  = ctx ? \$773  : \$784 ;
-  assign \$786  = \$762  & \$785 ;
-  assign \$787  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$788  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$789  = ctx ? \$787  : \$788 ;
-  assign \$790  = ~ layer[0];
-  assign \$791  = \$789  == \$790 ;
-  assign \$792  = ctx ? track_reset1 : track_reset0;
-  assign \$793  = ~ \$792 ;
-  assign \$794  = \$791  & \$793 ;
-  assign \$795  = ! prev_groups;
-  assign \$796  = wb_groups_ahead1 == prev_groups;
-  assign \$797  = track_reset_r1 ? \$795  : \$796 ;
-  assign \$798  = ! prev_groups;
-  assign \$799  = wb_groups_ahead0 == prev_groups;
-  assign \$800  = track_reset_r0 ? \$798  : \$799 ;
-  assign \$801  = ctx ? \$797  : \$800 ;
-  assign \$802  = \$794  & \$801 ;
-  assign \$803  = ~ loaded;
-  assign \$804  = last_fold & last_group;
-  assign \$805  = \$804  & cur_is_last;
-  assign \$806  = issue_a & \$805 ;
-  assign \$807  = \$803  | \$806 ;
-  assign \$808  = ~ issue_a;
-  assign \$809  = loaded & \$808 ;
-  assign \$810  = \$809  & issue_b;
-  assign \$811  = \$810  & b_last_fold;
-  assign \$812  = \$807  | \$811 ;
-  assign \$813  = ~ issue_a;
-  assign \$814  = loaded & \$813 ;
-  assign \$815  = \$814  & issue_b;
-  assign \$816  = | d0_rp__data[7:0];
-  assign \$817  = d0_rp__data[7:0] <= 3'h4;
-  assign \$818  = \$816  & \$817 ;
-  assign \$819  = d0_rp__data[7:0] - 1'h1;
-  assign \$821  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$820 );
-  assign \$822  = d0_rp__data[7:0] - 1'h1;
-  assign \$824  = b_fold == \$823 ;
-  assign \$825  = ~ loaded;
-  assign \$826  = issue_a & last_fold;
-  assign \$827  = \$826  & last_group;
-  assign \$828  = issue_a & last_fold;
-  assign \$829  = ~ b_done;
-  assign \$830  = cur_is_last & \$829 ;
-  assign \$831  = ~ b_group_is_0;
-  assign \$832  = \$830  & \$831 ;
-  assign \$833  = \$832  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$834  = ~ b_done;
-  assign \$835  = cur_is_last & \$834 ;
-  assign \$836  = ~ b_group_is_0;
-  assign \$837  = \$835  & \$836 ;
-  assign \$838  = b_group + 1'h1;
-  assign \$839  = \$837  ? \$838  : 9'h001;
-  assign \$840  = ! cur_folds_m1;
-  assign \$841  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$842  = group_plus1 + 1'h1;
-  assign \$843  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$844  = ~ loaded;
-  assign \$845  = last_fold & last_group;
-  assign \$846  = \$845  & cur_is_last;
-  assign \$847  = issue_a & \$846 ;
-  assign \$848  = \$844  | \$847 ;
-  assign \$849  = ~ issue_a;
-  assign \$850  = loaded & \$849 ;
-  assign \$851  = \$850  & issue_b;
-  assign \$852  = \$851  & b_last_fold;
-  assign \$853  = d0_rp__data[15:8] + 1'h1;
-  assign \$855  = ! \$854 ;
-  assign \$856  = | d0_rp__data[15:8];
-  assign \$857  = d0_rp__data[15:8] <= 2'h2;
-  assign \$858  = \$856  & \$857 ;
-  assign \$859  = b_group + 1'h1;
-  assign \$860  = d0_rp__data[15:8] + 1'h1;
-  assign \$862  = \$859  == \$861 ;
-  assign \$863  = b_group + 1'h1;
-  assign \$864  = d0_rp__data[15:8] - 1'h1;
-  assign \$866  = $signed({ 1'h0, \$863  }) == $signed(\$865 );
-  assign \$867  = d0_rp__data[15:8] + 1'h1;
-  assign \$869  = b_group == \$868 ;
-  assign \$870  = d0_rp__data[15:8] - 1'h1;
-  assign \$872  = b_group == \$871 ;
-  assign \$873  = ~ issue_a;
-  assign \$874  = loaded & \$873 ;
-  assign \$875  = \$874  & issue_b;
-  assign \$876  = b_fold_plus1 + 1'h1;
-  assign \$877  = ~ loaded;
-  assign \$878  = fold_plus1 + 1'h1;
-  assign \$879  = last_fold ? 10'h001 : \$878 ;
-  assign \$880  = last_fold & last_group;
-  assign \$881  = ~ b_done;
-  assign \$882  = cur_is_last & \$881 ;
-  assign \$883  = ~ b_done;
-  assign \$884  = cur_is_last & \$883 ;
-  assign \$885  = ~ b_group_is_0;
-  assign \$886  = \$884  & \$885 ;
-  assign \$887  = ! claim_ctx;
-  assign \$888  = claim_out & \$887 ;
-  assign \$889  = ! wb_ctx16;
-  assign \$890  = out_write & \$889 ;
-  assign \$891  = out_groups0 + 1'h1;
-  assign \$893  = claim_out & \$892 ;
-  assign \$895  = out_write & \$894 ;
-  assign \$896  = out_groups1 + 1'h1;
-  assign \$897  = out_n - 1'h1;
-  assign \$898  = drain_elem == \$897 ;
-  assign \$899  = out_n - 1'h1;
-  assign \$900  = drain_elem == \$899 ;
-  assign \$901  = ~ drain_slot;
-  assign \$902  = ! drain_slot;
-  assign \$904  = drain_elem + 1'h1;
-  assign \$905  = ~ release_slot;
-  assign \$906  = ! release_slot;
-  assign \$908  = in_flight + vector_start;
-  assign \$909  = \$908  - done;
-  assign \$910  = in_flight + vector_start;
-  assign \$911  = \$910  - done;
-  assign \$912  = | \$911 ;
-  assign \$913  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$914  = \$913  + inc_busy;
-  assign \$915  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$916  = \$915  + inc_stall_input;
-  assign \$917  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$918  = \$917  + inc_stall_output;
-  assign \$919  = issue ? 4'h8 : 4'h0;
-  assign \$920  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$921  = \$920  + inc_mac_ops;
-  assign \$922  = issue ? 2'h2 : 2'h0;
-  assign \$923  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$924  = \$923  + inc_bank_reads;
-  assign \$925  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$926  = \$925  + inc_act_reads;
-  assign \$927  = in_fire + act_write;
-  assign \$928  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$929  = \$928  + inc_act_writes;
-  assign \$930  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$931  = \$930  + inc_inferences;
+  assign \$529  = ! prev_groups;
+  assign \$530  = wb_groups_ahead1 == prev_groups;
+  assign \$531  = track_reset_r1 ? \$529  : \$530 ;
+  assign \$532  = ! prev_groups;
+  assign \$533  = wb_groups_ahead0 == prev_groups;
+  assign \$534  = track_reset_r0 ? \$532  : \$533 ;
+  assign \$535  = ctx ? \$531  : \$534 ;
+  assign \$536  = \$528  & \$535 ;
+  assign \$537  = in_beats1 > fold_plus1;
+  assign \$539  = in_fire & \$538 ;
+  assign \$540  = in_beats1 == fold_plus1;
+  assign \$541  = \$539  & \$540 ;
+  assign \$542  = \$537  | \$541 ;
+  assign \$543  = in_beats0 > fold_plus1;
+  assign \$544  = ! in_wslot;
+  assign \$545  = in_fire & \$544 ;
+  assign \$546  = in_beats0 == fold_plus1;
+  assign \$547  = \$545  & \$546 ;
+  assign \$548  = \$543  | \$547 ;
+  assign \$549  = ctx ? \$542  : \$548 ;
+  assign \$550  = in_beats0 > b_fold;
+  assign \$551  = ! in_wslot;
+  assign \$552  = in_fire & \$551 ;
+  assign \$553  = in_beats0 == b_fold;
+  assign \$554  = \$552  & \$553 ;
+  assign \$555  = \$550  | \$554 ;
+  assign \$556  = in_beats1 > b_fold;
+  assign \$558  = in_fire & \$557 ;
+  assign \$559  = in_beats1 == b_fold;
+  assign \$560  = \$558  & \$559 ;
+  assign \$561  = \$556  | \$560 ;
+  assign \$562  = ctx ? \$555  : \$561 ;
+  assign \$563  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$564  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$565  = ctx ? \$563  : \$564 ;
+  assign \$566  = ~ layer[0];
+  assign \$567  = \$565  == \$566 ;
+  assign \$568  = ctx ? track_reset1 : track_reset0;
+  assign \$569  = ~ \$568 ;
+  assign \$570  = \$567  & \$569 ;
+  assign \$571  = 1'h0 >= need_groups_next;
+  assign \$572  = ! prev_groups;
+  assign \$573  = \$571  | \$572 ;
+  assign \$574  = wb_groups_ahead1 >= need_groups_next;
+  assign \$575  = wb_groups_ahead1 == prev_groups;
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = track_reset_r1 ? \$573  : \$576 ;
+  assign \$578  = 1'h0 >= need_groups_next;
+  assign \$579  = ! prev_groups;
+  assign \$580  = \$578  | \$579 ;
+  assign \$581  = wb_groups_ahead0 >= need_groups_next;
+  assign \$582  = wb_groups_ahead0 == prev_groups;
+  assign \$583  = \$581  | \$582 ;
+  assign \$584  = track_reset_r0 ? \$580  : \$583 ;
+  assign \$585  = ctx ? \$577  : \$584 ;
+  assign \$586  = \$570  & \$585 ;
+  assign \$587  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$588  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$589  = ctx ? \$587  : \$588 ;
+  assign \$590  = ~ layer[0];
+  assign \$591  = \$589  == \$590 ;
+  assign \$592  = ctx ? track_reset1 : track_reset0;
+  assign \$593  = ~ \$592 ;
+  assign \$594  = \$591  & \$593 ;
+  assign \$595  = ! prev_groups;
+  assign \$596  = wb_groups_ahead1 == prev_groups;
+  assign \$597  = track_reset_r1 ? \$595  : \$596 ;
+  assign \$598  = ! prev_groups;
+  assign \$599  = wb_groups_ahead0 == prev_groups;
+  assign \$600  = track_reset_r0 ? \$598  : \$599 ;
+  assign \$601  = ctx ? \$597  : \$600 ;
+  assign \$602  = \$594  & \$601 ;
+  assign \$603  = in_beats1 > fold;
+  assign \$605  = in_fire & \$604 ;
+  assign \$606  = in_beats1 == fold;
+  assign \$607  = \$605  & \$606 ;
+  assign \$608  = \$603  | \$607 ;
+  assign \$609  = in_beats0 > fold;
+  assign \$610  = ! in_wslot;
+  assign \$611  = in_fire & \$610 ;
+  assign \$612  = in_beats0 == fold;
+  assign \$613  = \$611  & \$612 ;
+  assign \$614  = \$609  | \$613 ;
+  assign \$615  = ctx ? \$608  : \$614 ;
+  assign \$616  = ~ b_last_group;
+  assign \$617  = | in_beats0;
+  assign \$618  = ! in_wslot;
+  assign \$619  = in_fire & \$618 ;
+  assign \$620  = \$617  | \$619 ;
+  assign \$621  = | in_beats1;
+  assign \$623  = in_fire & \$622 ;
+  assign \$624  = \$621  | \$623 ;
+  assign \$625  = ctx ? \$620  : \$624 ;
+  assign \$626  = \$616  & \$625 ;
+  assign \$627  = in_beats0 > b_fold_plus1;
+  assign \$628  = ! in_wslot;
+  assign \$629  = in_fire & \$628 ;
+  assign \$630  = in_beats0 == b_fold_plus1;
+  assign \$631  = \$629  & \$630 ;
+  assign \$632  = \$627  | \$631 ;
+  assign \$633  = in_beats1 > b_fold_plus1;
+  assign \$635  = in_fire & \$634 ;
+  assign \$636  = in_beats1 == b_fold_plus1;
+  assign \$637  = \$635  & \$636 ;
+  assign \$638  = \$633  | \$637 ;
+  assign \$639  = ctx ? \$632  : \$638 ;
+  assign \$640  = b_last_fold ? \$626  : \$639 ;
+  assign \$641  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$642  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$643  = ctx ? \$641  : \$642 ;
+  assign \$644  = ~ layer[0];
+  assign \$645  = \$643  == \$644 ;
+  assign \$646  = ctx ? track_reset1 : track_reset0;
+  assign \$647  = ~ \$646 ;
+  assign \$648  = \$645  & \$647 ;
+  assign \$649  = 1'h0 >= need_groups;
+  assign \$650  = ! prev_groups;
+  assign \$651  = \$649  | \$650 ;
+  assign \$652  = wb_groups_ahead1 >= need_groups;
+  assign \$653  = wb_groups_ahead1 == prev_groups;
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = track_reset_r1 ? \$651  : \$654 ;
+  assign \$656  = 1'h0 >= need_groups;
+  assign \$657  = ! prev_groups;
+  assign \$658  = \$656  | \$657 ;
+  assign \$659  = wb_groups_ahead0 >= need_groups;
+  assign \$660  = wb_groups_ahead0 == prev_groups;
+  assign \$661  = \$659  | \$660 ;
+  assign \$662  = track_reset_r0 ? \$658  : \$661 ;
+  assign \$663  = ctx ? \$655  : \$662 ;
+  assign \$664  = \$648  & \$663 ;
+  assign \$665  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$666  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$667  = ctx ? \$665  : \$666 ;
+  assign \$668  = ~ layer[0];
+  assign \$669  = \$667  == \$668 ;
+  assign \$670  = ctx ? track_reset1 : track_reset0;
+  assign \$671  = ~ \$670 ;
+  assign \$672  = \$669  & \$671 ;
+  assign \$673  = ! prev_groups;
+  assign \$674  = wb_groups_ahead1 == prev_groups;
+  assign \$675  = track_reset_r1 ? \$673  : \$674 ;
+  assign \$676  = ! prev_groups;
+  assign \$677  = wb_groups_ahead0 == prev_groups;
+  assign \$678  = track_reset_r0 ? \$676  : \$677 ;
+  assign \$679  = ctx ? \$675  : \$678 ;
+  assign \$680  = \$672  & \$679 ;
+  assign \$681  = in_beats1 > fold;
+  assign \$683  = in_fire & \$682 ;
+  assign \$684  = in_beats1 == fold;
+  assign \$685  = \$683  & \$684 ;
+  assign \$686  = \$681  | \$685 ;
+  assign \$687  = in_beats0 > fold;
+  assign \$688  = ! in_wslot;
+  assign \$689  = in_fire & \$688 ;
+  assign \$690  = in_beats0 == fold;
+  assign \$691  = \$689  & \$690 ;
+  assign \$692  = \$687  | \$691 ;
+  assign \$693  = ctx ? \$686  : \$692 ;
+  assign \$694  = in_beats0 > b_fold;
+  assign \$695  = ! in_wslot;
+  assign \$696  = in_fire & \$695 ;
+  assign \$697  = in_beats0 == b_fold;
+  assign \$698  = \$696  & \$697 ;
+  assign \$699  = \$694  | \$698 ;
+  assign \$700  = in_beats1 > b_fold;
+  assign \$702  = in_fire & \$701 ;
+  assign \$703  = in_beats1 == b_fold;
+  assign \$704  = \$702  & \$703 ;
+  assign \$705  = \$700  | \$704 ;
+  assign \$706  = ctx ? \$699  : \$705 ;
+  assign \$707  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$708  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$709  = ctx ? \$707  : \$708 ;
+  assign \$710  = ~ layer[0];
+  assign \$711  = \$709  == \$710 ;
+  assign \$712  = ctx ? track_reset1 : track_reset0;
+  assign \$713  = ~ \$712 ;
+  assign \$714  = \$711  & \$713 ;
+  assign \$715  = 1'h0 >= need_groups;
+  assign \$716  = ! prev_groups;
+  assign \$717  = \$715  | \$716 ;
+  assign \$718  = wb_groups_ahead1 >= need_groups;
+  assign \$719  = wb_groups_ahead1 == prev_groups;
+  assign \$720  = \$718  | \$719 ;
+  assign \$721  = track_reset_r1 ? \$717  : \$720 ;
+  assign \$722  = 1'h0 >= need_groups;
+  assign \$723  = ! prev_groups;
+  assign \$724  = \$722  | \$723 ;
+  assign \$725  = wb_groups_ahead0 >= need_groups;
+  assign \$726  = wb_groups_ahead0 == prev_groups;
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = track_reset_r0 ? \$724  : \$727 ;
+  assign \$729  = ctx ? \$721  : \$728 ;
+  assign \$730  = \$714  & \$729 ;
+  assign \$731  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$732  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$733  = ctx ? \$731  : \$732 ;
+  assign \$734  = ~ layer[0];
+  assign \$735  = \$733  == \$734 ;
+  assign \$736  = ctx ? track_reset1 : track_reset0;
+  assign \$737  = ~ \$736 ;
+  assign \$738  = \$735  & \$737 ;
+  assign \$739  = ! prev_groups;
+  assign \$740  = wb_groups_ahead1 == prev_groups;
+  assign \$741  = track_reset_r1 ? \$739  : \$740 ;
+  assign \$742  = ! prev_groups;
+  assign \$743  = wb_groups_ahead0 == prev_groups;
+  assign \$744  = track_reset_r0 ? \$742  : \$743 ;
+  assign \$745  = ctx ? \$741  : \$744 ;
+  assign \$746  = \$738  & \$745 ;
+  assign \$747  = ~ loaded;
+  assign \$748  = last_fold & last_group;
+  assign \$749  = \$748  & cur_is_last;
+  assign \$750  = issue_a & \$749 ;
+  assign \$751  = \$747  | \$750 ;
+  assign \$752  = ~ issue_a;
+  assign \$753  = loaded & \$752 ;
+  assign \$754  = \$753  & issue_b;
+  assign \$755  = \$754  & b_last_fold;
+  assign \$756  = \$751  | \$755 ;
+  assign \$757  = ~ issue_a;
+  assign \$758  = loaded & \$757 ;
+  assign \$759  = \$758  & issue_b;
+  assign \$760  = | d0_rp__data[7:0];
+  assign \$761  = d0_rp__data[7:0] <= 3'h4;
+  assign \$762  = \$760  & \$761 ;
+  assign \$763  = d0_rp__data[7:0] - 1'h1;
+  assign \$765  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$764 );
+  assign \$766  = d0_rp__data[7:0] - 1'h1;
+  assign \$768  = b_fold == \$767 ;
+  assign \$769  = ~ loaded;
+  assign \$770  = issue_a & last_fold;
+  assign \$771  = \$770  & last_group;
+  assign \$772  = issue_a & last_fold;
+  assign \$773  = ~ b_done;
+  assign \$774  = cur_is_last & \$773 ;
+  assign \$775  = ~ b_group_is_0;
+  assign \$776  = \$774  & \$775 ;
+  assign \$777  = \$776  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$778  = ~ b_done;
+  assign \$779  = cur_is_last & \$778 ;
+  assign \$780  = ~ b_group_is_0;
+  assign \$781  = \$779  & \$780 ;
+  assign \$782  = b_group + 1'h1;
+  assign \$783  = \$781  ? \$782  : 9'h001;
+  assign \$784  = ! cur_folds_m1;
+  assign \$785  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$786  = group_plus1 + 1'h1;
+  assign \$787  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$788  = ~ loaded;
+  assign \$789  = last_fold & last_group;
+  assign \$790  = \$789  & cur_is_last;
+  assign \$791  = issue_a & \$790 ;
+  assign \$792  = \$788  | \$791 ;
+  assign \$793  = ~ issue_a;
+  assign \$794  = loaded & \$793 ;
+  assign \$795  = \$794  & issue_b;
+  assign \$796  = \$795  & b_last_fold;
+  assign \$797  = d0_rp__data[15:8] + 1'h1;
+  assign \$799  = ! \$798 ;
+  assign \$800  = | d0_rp__data[15:8];
+  assign \$801  = d0_rp__data[15:8] <= 2'h2;
+  assign \$802  = \$800  & \$801 ;
+  assign \$803  = b_group + 1'h1;
+  assign \$804  = d0_rp__data[15:8] + 1'h1;
+  assign \$806  = \$803  == \$805 ;
+  assign \$807  = b_group + 1'h1;
+  assign \$808  = d0_rp__data[15:8] - 1'h1;
+  assign \$810  = $signed({ 1'h0, \$807  }) == $signed(\$809 );
+  assign \$811  = d0_rp__data[15:8] + 1'h1;
+  assign \$813  = b_group == \$812 ;
+  assign \$814  = d0_rp__data[15:8] - 1'h1;
+  assign \$816  = b_group == \$815 ;
+  assign \$817  = ~ issue_a;
+  assign \$818  = loaded & \$817 ;
+  assign \$819  = \$818  & issue_b;
+  assign \$820  = b_fold_plus1 + 1'h1;
+  assign \$821  = ~ loaded;
+  assign \$822  = fold_plus1 + 1'h1;
+  assign \$823  = last_fold ? 10'h001 : \$822 ;
+  assign \$824  = last_fold & last_group;
+  assign \$825  = ~ b_done;
+  assign \$826  = cur_is_last & \$825 ;
+  assign \$827  = ~ b_done;
+  assign \$828  = cur_is_last & \$827 ;
+  assign \$829  = ~ b_group_is_0;
+  assign \$830  = \$828  & \$829 ;
+  assign \$831  = ! claim_ctx;
+  assign \$832  = claim_out & \$831 ;
+  assign \$833  = ! wb_ctx16;
+  assign \$834  = out_write & \$833 ;
+  assign \$835  = out_groups0 + 1'h1;
+  assign \$837  = claim_out & \$836 ;
+  assign \$839  = out_write & \$838 ;
+  assign \$840  = out_groups1 + 1'h1;
+  assign \$841  = out_n - 1'h1;
+  assign \$842  = drain_elem == \$841 ;
+  assign \$843  = out_n - 1'h1;
+  assign \$844  = drain_elem == \$843 ;
+  assign \$845  = ~ drain_slot;
+  assign \$846  = ! drain_slot;
+  assign \$848  = drain_elem + 1'h1;
+  assign \$849  = ~ release_slot;
+  assign \$850  = ! release_slot;
+  assign \$852  = in_flight + vector_start;
+  assign \$853  = \$852  - done;
+  assign \$854  = in_flight + vector_start;
+  assign \$855  = \$854  - done;
+  assign \$856  = | \$855 ;
+  assign \$857  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$858  = \$857  + inc_busy;
+  assign \$859  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$860  = \$859  + inc_stall_input;
+  assign \$861  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$862  = \$861  + inc_stall_output;
+  assign \$863  = issue ? 4'h8 : 4'h0;
+  assign \$864  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$865  = \$864  + inc_mac_ops;
+  assign \$866  = issue ? 2'h2 : 2'h0;
+  assign \$867  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$868  = \$867  + inc_bank_reads;
+  assign \$869  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$870  = \$869  + inc_act_reads;
+  assign \$871  = in_fire + act_write;
+  assign \$872  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$873  = \$872  + inc_act_writes;
+  assign \$874  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$875  = \$874  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$932 ;
+    has_layers <= \$876 ;
   always @(posedge clk)
-    last_layer <= \$933 ;
+    last_layer <= \$877 ;
   always @(posedge clk)
-    in_folds_m1 <= \$934 ;
+    in_folds_m1 <= \$878 ;
   always @(posedge clk)
-    out_n <= \$935 ;
+    out_n <= \$879 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$936 ;
+    in_release_r1_0 <= \$880 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$937 ;
+    in_release_r1_1 <= \$881 ;
   always @(posedge clk)
-    in_beats0 <= \$938 ;
+    in_beats0 <= \$882 ;
   always @(posedge clk)
-    in_full0 <= \$939 ;
+    in_full0 <= \$883 ;
   always @(posedge clk)
-    in_beats1 <= \$940 ;
+    in_beats1 <= \$884 ;
   always @(posedge clk)
-    in_full1 <= \$941 ;
+    in_full1 <= \$885 ;
   always @(posedge clk)
-    in_wslot <= \$942 ;
+    in_wslot <= \$886 ;
   always @(posedge clk)
-    in_groups <= \$943 ;
+    in_groups <= \$887 ;
   always @(posedge clk)
-    cur_groups <= \$944 ;
+    cur_groups <= \$888 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$945 ;
+    cur_folds_m1 <= \$889 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$946 ;
+    cur_groups_m1 <= \$890 ;
   always @(posedge clk)
-    cur_out <= \$947 ;
+    cur_is_last <= \$891 ;
   always @(posedge clk)
-    cur_is_last <= \$948 ;
+    cur_relu <= \$892 ;
   always @(posedge clk)
-    cur_relu <= \$949 ;
+    cur_requantize <= \$893 ;
   always @(posedge clk)
-    cur_requantize <= \$950 ;
+    bank_addr <= \$894 ;
   always @(posedge clk)
-    bank_addr <= \$951 ;
+    rq_addr <= \$895 ;
   always @(posedge clk)
-    rq_addr <= \$952 ;
+    layer <= \$896 ;
   always @(posedge clk)
-    layer <= \$953 ;
+    group <= \$897 ;
   always @(posedge clk)
-    group <= \$954 ;
+    fold <= \$898 ;
   always @(posedge clk)
-    fold <= \$955 ;
+    need_groups <= \$899 ;
   always @(posedge clk)
-    fold_end <= \$956 ;
+    need_groups_next <= \$900 ;
   always @(posedge clk)
-    fold_end_next <= \$957 ;
+    b_group <= \$901 ;
   always @(posedge clk)
-    b_group <= \$958 ;
+    b_fold <= \$902 ;
   always @(posedge clk)
-    b_fold <= \$959 ;
+    b_in_group <= \$903 ;
   always @(posedge clk)
-    b_in_group <= \$960 ;
+    b_bank_addr <= \$904 ;
   always @(posedge clk)
-    b_bank_addr <= \$961 ;
+    b_rq_addr <= \$905 ;
   always @(posedge clk)
-    b_rq_addr <= \$962 ;
+    loaded <= \$906 ;
   always @(posedge clk)
-    loaded <= \$963 ;
+    wr_buf <= \$907 ;
   always @(posedge clk)
-    wr_buf <= \$964 ;
+    prev_groups <= \$908 ;
   always @(posedge clk)
-    prev_out <= \$965 ;
+    ctx <= \$909 ;
   always @(posedge clk)
-    prev_groups <= \$966 ;
+    claim_out <= \$910 ;
   always @(posedge clk)
-    ctx <= \$967 ;
-  always @(posedge clk)
-    claim_out <= \$968 ;
-  always @(posedge clk)
-    claim_ctx <= \$969 ;
+    claim_ctx <= \$911 ;
   always @(posedge clk)
     step_addr <= \$256 ;
   always @(posedge clk)
@@ -2877,7 +2802,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$279 ;
   always @(posedge clk)
-    step_valid <= \$970 ;
+    step_valid <= \$912 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2891,7 +2816,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$971 ;
+    wb_valid1 <= \$913 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2901,7 +2826,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$972 ;
+    wb_valid2 <= \$914 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2911,7 +2836,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$973 ;
+    wb_valid3 <= \$915 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2921,7 +2846,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$974 ;
+    wb_valid4 <= \$916 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2931,7 +2856,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$975 ;
+    wb_valid5 <= \$917 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2941,7 +2866,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$976 ;
+    wb_valid6 <= \$918 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2951,7 +2876,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$977 ;
+    wb_valid7 <= \$919 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2961,7 +2886,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$978 ;
+    wb_valid8 <= \$920 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2971,7 +2896,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$979 ;
+    wb_valid9 <= \$921 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2981,7 +2906,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$980 ;
+    wb_valid10 <= \$922 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2991,7 +2916,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$981 ;
+    wb_valid11 <= \$923 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3001,7 +2926,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$982 ;
+    wb_valid12 <= \$924 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3011,7 +2936,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$983 ;
+    wb_valid13 <= \$925 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3021,7 +2946,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$984 ;
+    wb_valid14 <= \$926 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3031,7 +2956,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$985 ;
+    wb_valid15 <= \$927 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3041,7 +2966,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$986 ;
+    wb_valid16 <= \$928 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3051,125 +2976,136 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    track_reset_r0 <= \$987 ;
+    track_reset_r0 <= \$929 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$988 ;
+    wb_parity_ahead0 <= \$930 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$989 ;
+    wb_groups_ahead0 <= \$931 ;
   always @(posedge clk)
-    track_reset_r1 <= \$990 ;
+    track_reset_r1 <= \$932 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$991 ;
+    wb_parity_ahead1 <= \$933 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$992 ;
+    wb_groups_ahead1 <= \$934 ;
   always @(posedge clk)
-    in_ok <= \$993 ;
+    in_ok <= \$935 ;
   always @(posedge clk)
-    b_ready <= \$994 ;
+    b_ready <= \$936 ;
   always @(posedge clk)
-    raw_ok <= \$995 ;
+    raw_ok <= \$937 ;
   always @(posedge clk)
-    raw_full <= \$996 ;
+    raw_full <= \$938 ;
   always @(posedge clk)
-    b_last_fold <= \$997 ;
+    b_last_fold <= \$939 ;
   always @(posedge clk)
-    last_fold <= \$998 ;
+    last_fold <= \$940 ;
   always @(posedge clk)
-    last_group <= \$999 ;
+    last_group <= \$941 ;
   always @(posedge clk)
-    group_plus1 <= \$1000 ;
+    group_plus1 <= \$942 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1001 ;
+    b_group_is_0 <= \$943 ;
   always @(posedge clk)
-    b_done <= \$1002 ;
+    b_done <= \$944 ;
   always @(posedge clk)
-    b_last_group <= \$1003 ;
+    b_last_group <= \$945 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1004 ;
+    b_fold_plus1 <= \$946 ;
   always @(posedge clk)
-    layer_is_0 <= \$1005 ;
+    layer_is_0 <= \$947 ;
   always @(posedge clk)
-    group_is_0 <= \$1006 ;
+    group_is_0 <= \$948 ;
   always @(posedge clk)
-    fold_is_0 <= \$1007 ;
+    fold_is_0 <= \$949 ;
   always @(posedge clk)
-    fold_plus1 <= \$1008 ;
+    fold_plus1 <= \$950 ;
   always @(posedge clk)
-    out_full0 <= \$1009 ;
+    out_full0 <= \$951 ;
   always @(posedge clk)
-    out_pending0 <= \$1010 ;
+    out_pending0 <= \$952 ;
   always @(posedge clk)
-    out_groups0 <= \$1011 ;
+    out_groups0 <= \$953 ;
   always @(posedge clk)
-    out_full1 <= \$1012 ;
+    out_full1 <= \$954 ;
   always @(posedge clk)
-    out_pending1 <= \$1013 ;
+    out_pending1 <= \$955 ;
   always @(posedge clk)
-    out_groups1 <= \$1014 ;
+    out_groups1 <= \$956 ;
   always @(posedge clk)
-    drain_inflight <= \$1015 ;
+    drain_inflight <= \$957 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1016 ;
+    drain_inflight2 <= \$958 ;
   always @(posedge clk)
-    drain_lane <= \$1017 ;
+    drain_lane <= \$959 ;
   always @(posedge clk)
-    drain_last <= \$1018 ;
+    drain_last <= \$960 ;
   always @(posedge clk)
-    drain_elem <= \$1019 ;
+    drain_elem <= \$961 ;
   always @(posedge clk)
-    drain_slot <= \$1020 ;
+    drain_slot <= \$962 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$300 ;
+    drain_lane_data0 <= \$signature__data$298 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$301 ;
+    drain_lane_data1 <= \$signature__data$299 ;
   always @(posedge clk)
-    release_slot <= \$1021 ;
+    release_slot <= \$963 ;
   always @(posedge clk)
-    in_flight <= \$1022 ;
+    in_flight <= \$964 ;
   always @(posedge clk)
-    busy <= \$1023 ;
+    busy <= \$965 ;
   always @(posedge clk)
-    clear_counters_r <= \$1024 ;
+    clear_counters_r <= \$966 ;
   always @(posedge clk)
-    inc_busy <= \$1025 ;
+    inc_busy <= \$967 ;
   always @(posedge clk)
-    count_busy <= \$1026 ;
+    count_busy <= \$968 ;
   always @(posedge clk)
-    inc_stall_input <= \$1027 ;
+    inc_stall_input <= \$969 ;
   always @(posedge clk)
-    count_stall_input <= \$1028 ;
+    count_stall_input <= \$970 ;
   always @(posedge clk)
-    inc_stall_output <= \$1029 ;
+    inc_stall_output <= \$971 ;
   always @(posedge clk)
-    count_stall_output <= \$1030 ;
+    count_stall_output <= \$972 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1031 ;
+    inc_mac_ops <= \$973 ;
   always @(posedge clk)
-    count_mac_ops <= \$1032 ;
+    count_mac_ops <= \$974 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1033 ;
+    inc_bank_reads <= \$975 ;
   always @(posedge clk)
-    count_bank_reads <= \$1034 ;
+    count_bank_reads <= \$976 ;
   always @(posedge clk)
-    inc_act_reads <= \$1035 ;
+    inc_act_reads <= \$977 ;
   always @(posedge clk)
-    count_act_reads <= \$1036 ;
+    count_act_reads <= \$978 ;
   always @(posedge clk)
-    inc_act_writes <= \$1037 ;
+    inc_act_writes <= \$979 ;
   always @(posedge clk)
-    count_act_writes <= \$1038 ;
+    count_act_writes <= \$980 ;
   always @(posedge clk)
-    inc_inferences <= \$1039 ;
+    inc_inferences <= \$981 ;
   always @(posedge clk)
-    count_inferences <= \$1040 ;
+    count_inferences <= \$982 ;
+  assign \$1  = ~ busy;
+  assign ld_fire = load__valid & load__ready;
+  assign \$3  = ! load__payload[27:20];
+  assign \$4  = ld_fire & \$3 ;
+  assign \$5  = ! load__payload[31:28];
+  assign bank_we = \$4  & \$5 ;
+  assign \$6  = ! load__payload[27:20];
+  assign \$7  = ld_fire & \$6 ;
+  assign \$8  = load__payload[31:28] == 1'h1;
+  assign rq_we = \$7  & \$8 ;
+  assign \$9  = load__payload[27:20] == 1'h1;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1766$0 (drain_last2),
+    .\port$1706$0 (drain_last2),
     .\port$245$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3182,8 +3118,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load__payload[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1950$0 (\$1041 ),
-    .\port$1951$0 (\$1042 ),
+    .\port$1890$0 (\$983 ),
+    .\port$1891$0 (\$984 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
     .rq_we(rq_we),
@@ -3200,8 +3136,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load__payload[8:0]),
     .bank_we(\bank_we$24 ),
     .clk(clk),
-    .\port$2095$0 (\$1043 ),
-    .\port$2096$0 (\$1044 ),
+    .\port$2035$0 (\$985 ),
+    .\port$2036$0 (\$986 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
     .rq_we(\rq_we$27 ),
@@ -3260,499 +3196,1156 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = has_layers;
+    \$876  = has_layers;
     if (\$209 ) begin
       if (\$210 ) begin
-        \$932  = \$211 ;
+        \$876  = \$211 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = last_layer;
+    \$877  = last_layer;
     if (\$209 ) begin
       if (\$210 ) begin
-        \$933  = \$216 ;
+        \$877  = \$216 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \$218 ;
+    \$878  = \$218 ;
     if (rst) begin
-      \$934  = 9'h1ff;
+      \$878  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = dl_rp__data[15:8];
+    \$879  = dl_rp__data[15:8];
     if (rst) begin
-      \$935  = 8'h00;
+      \$879  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = in_release0;
+    \$880  = in_release0;
+    if (rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$881  = in_release1;
+    if (rst) begin
+      \$881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$882  = in_beats0;
+    if (\$220 ) begin
+      \$882  = \$221 [7:0];
+    end
+    if (in_release0) begin
+      \$882  = 8'h00;
+    end
+    if (rst) begin
+      \$882  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$883  = in_full0;
+    if (\$220 ) begin
+      if (\$222 ) begin
+        \$883  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$883  = 1'h0;
+    end
+    if (rst) begin
+      \$883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$884  = in_beats1;
+    if (\$224 ) begin
+      \$884  = \$225 [7:0];
+    end
+    if (in_release1) begin
+      \$884  = 8'h00;
+    end
+    if (rst) begin
+      \$884  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$885  = in_full1;
+    if (\$224 ) begin
+      if (\$226 ) begin
+        \$885  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$885  = 1'h0;
+    end
+    if (rst) begin
+      \$885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$886  = in_wslot;
+    if (\$229 ) begin
+      \$886  = \$230 ;
+    end
+    if (rst) begin
+      \$886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = \$232 [7:0];
+    if (rst) begin
+      \$887  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = cur_groups;
+    if (\$233 ) begin
+      \$888  = nxt_steps_rp__data[7:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$888  = nxt_steps_rp__data[7:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$888  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$889  = cur_folds_m1;
+    if (\$233 ) begin
+      \$889  = nxt_steps_rp__data[16:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$889  = nxt_steps_rp__data[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$889  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$890  = cur_groups_m1;
+    if (\$233 ) begin
+      \$890  = nxt_steps_rp__data[25:17];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$890  = nxt_steps_rp__data[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$890  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = cur_is_last;
+    if (\$233 ) begin
+      \$891  = \$234 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$891  = \$237 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = cur_relu;
+    if (\$233 ) begin
+      \$892  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$892  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = cur_requantize;
+    if (\$233 ) begin
+      \$893  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$893  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = bank_addr;
+    if (\$233 ) begin
+      \$894  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$894  = nxt_rp__data[24:16];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$894  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$244 ) begin
+        \$894  = \$245 [8:0];
+      end
+    end
+    if (rst) begin
+      \$894  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = rq_addr;
+    if (\$233 ) begin
+      \$895  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$895  = \$236 [7:0];
+        if (last_group) begin
+          \$895  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$895  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$895  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$896  = layer;
+    if (\$233 ) begin
+      \$896  = \$56 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$896  = \$56 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$896  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = group;
+    if (\$233 ) begin
+      \$897  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$897  = \$235 [7:0];
+        if (last_group) begin
+          \$897  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$897  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$897  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = fold;
+    if (\$233 ) begin
+      \$898  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$898  = 8'h00;
+        if (last_group) begin
+          \$898  = 8'h00;
+        end
+      end else begin
+        \$898  = \$241 [7:0];
+      end
+    end
+    if (rst) begin
+      \$898  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = need_groups;
+    if (\$233 ) begin
+      \$899  = 9'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$899  = 9'h002;
+        if (last_group) begin
+          \$899  = 9'h002;
+        end
+      end else begin
+        \$899  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$899  = 9'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = need_groups_next;
+    if (\$233 ) begin
+      \$900  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$900  = 9'h004;
+        if (last_group) begin
+          \$900  = 9'h004;
+        end
+      end else begin
+        \$900  = \$242 [8:0];
+      end
+    end
+    if (rst) begin
+      \$900  = 9'h004;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = b_group;
+    if (\$233 ) begin
+      \$901  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$901  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$901  = \$248 [7:0];
+      end
+    end
+    if (rst) begin
+      \$901  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = b_fold;
+    if (\$233 ) begin
+      \$902  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$902  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$902  = 8'h00;
+      end else begin
+        \$902  = \$250 [7:0];
+      end
+    end
+    if (rst) begin
+      \$902  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = b_in_group;
+    if (\$233 ) begin
+      \$903  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$903  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$903  = \$247 ;
+    end
+    if (rst) begin
+      \$903  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = b_bank_addr;
+    if (\$233 ) begin
+      \$904  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$904  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$904  = \$246 [8:0];
+    end
+    if (rst) begin
+      \$904  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = b_rq_addr;
+    if (\$233 ) begin
+      \$905  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$905  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$905  = \$249 [7:0];
+      end
+    end
+    if (rst) begin
+      \$905  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = loaded;
+    if (\$233 ) begin
+      \$906  = 1'h1;
+    end
+    if (\$252 ) begin
+      \$906  = 1'h0;
+    end
+    if (rst) begin
+      \$906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = wr_buf;
+    if (\$233 ) begin
+      \$907  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$907  = \$238 ;
+          if (cur_is_last) begin
+            \$907  = 1'h0;
+            if (b_done) begin
+              \$907  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = prev_groups;
+    if (\$233 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$908  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$908  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$908  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = ctx;
+    if (\$233 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$909  = \$239 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = \$255 ;
+    if (rst) begin
+      \$910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$911  = ctx;
+    if (rst) begin
+      \$911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = issue;
+    if (rst) begin
+      \$912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = \$280 ;
+    if (rst) begin
+      \$913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = wb_valid1;
+    if (rst) begin
+      \$914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = wb_valid2;
+    if (rst) begin
+      \$915  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = wb_valid3;
+    if (rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = wb_valid4;
+    if (rst) begin
+      \$917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = wb_valid5;
+    if (rst) begin
+      \$918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = wb_valid6;
+    if (rst) begin
+      \$919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = wb_valid7;
+    if (rst) begin
+      \$920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = wb_valid8;
+    if (rst) begin
+      \$921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = wb_valid9;
+    if (rst) begin
+      \$922  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = wb_valid10;
+    if (rst) begin
+      \$923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = wb_valid11;
+    if (rst) begin
+      \$924  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = wb_valid12;
+    if (rst) begin
+      \$925  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$926  = wb_valid13;
+    if (rst) begin
+      \$926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = wb_valid14;
+    if (rst) begin
+      \$927  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = wb_valid15;
+    if (rst) begin
+      \$928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = track_reset0;
+    if (rst) begin
+      \$929  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = \$281 ;
+    if (\$286 ) begin
+      \$930  = wb_par15;
+    end
+    if (rst) begin
+      \$930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = \$282 ;
+    if (\$286 ) begin
+      \$931  = \$291 [7:0];
+    end
+    if (rst) begin
+      \$931  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = track_reset1;
+    if (rst) begin
+      \$932  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = \$292 ;
+    if (\$297 ) begin
+      \$933  = wb_par15;
+    end
+    if (rst) begin
+      \$933  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = \$293 ;
+    if (\$297 ) begin
+      \$934  = \$302 [7:0];
+    end
+    if (rst) begin
+      \$934  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$303 ) begin
+      \$935  = \$315 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$369 ) begin
+        \$935  = \$378 ;
+      end else if (last_fold) begin
+        \$935  = \$441 ;
+      end else begin
+        \$935  = \$549 ;
+      end
+    end else if (issue_b) begin
+      \$935  = \$615 ;
+    end else begin
+      \$935  = \$693 ;
+    end
+    if (rst) begin
+      \$935  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$303 ) begin
+      \$936  = \$327 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$369 ) begin
+        \$936  = \$389 ;
+      end else if (last_fold) begin
+        \$936  = \$454 ;
+      end else begin
+        \$936  = \$562 ;
+      end
+    end else if (issue_b) begin
+      \$936  = \$640 ;
+    end else begin
+      \$936  = \$706 ;
+    end
     if (rst) begin
       \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = in_release1;
+    (* full_case = 32'd1 *)
+    if (\$303 ) begin
+      \$937  = \$351 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$369 ) begin
+        \$937  = \$413 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$937  = \$479 ;
+        end else begin
+          \$937  = \$520 ;
+        end
+      end else begin
+        \$937  = \$586 ;
+      end
+    end else if (issue_b) begin
+      \$937  = \$664 ;
+    end else begin
+      \$937  = \$730 ;
+    end
     if (rst) begin
       \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = in_beats0;
-    if (\$220 ) begin
-      \$938  = \$221 [7:0];
-    end
-    if (in_release0) begin
-      \$938  = 8'h00;
+    (* full_case = 32'd1 *)
+    if (\$303 ) begin
+      \$938  = \$367 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$369 ) begin
+        \$938  = \$429 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$938  = \$496 ;
+        end else begin
+          \$938  = \$536 ;
+        end
+      end else begin
+        \$938  = \$602 ;
+      end
+    end else if (issue_b) begin
+      \$938  = \$680 ;
+    end else begin
+      \$938  = \$746 ;
     end
     if (rst) begin
-      \$938  = 8'h00;
+      \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = in_full0;
-    if (\$220 ) begin
-      if (\$222 ) begin
-        \$939  = 1'h1;
-      end
+    (* full_case = 32'd1 *)
+    if (\$756 ) begin
+      \$939  = \$762 ;
+    end else if (\$759 ) begin
+      \$939  = \$765 ;
+    end else begin
+      \$939  = \$768 ;
     end
-    if (in_release_r1_0) begin
+    if (rst) begin
       \$939  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = last_fold;
+    if (\$769 ) begin
+      \$940  = nxt_steps_rp__data[26];
+    end else if (\$771 ) begin
+      \$940  = nxt_steps_rp__data[26];
+    end else if (\$772 ) begin
+      \$940  = \$784 ;
+    end else if (issue_a) begin
+      \$940  = \$787 ;
+    end
     if (rst) begin
-      \$939  = 1'h0;
+      \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = in_beats1;
-    if (\$224 ) begin
-      \$940  = \$225 [7:0];
-    end
-    if (in_release1) begin
-      \$940  = 8'h00;
+    \$941  = last_group;
+    if (\$769 ) begin
+      \$941  = nxt_steps_rp__data[27];
+    end else if (\$771 ) begin
+      \$941  = \$777 ;
+    end else if (\$772 ) begin
+      \$941  = \$785 ;
     end
     if (rst) begin
-      \$940  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = in_full1;
-    if (\$224 ) begin
-      if (\$226 ) begin
-        \$941  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
       \$941  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = group_plus1;
+    if (\$769 ) begin
+      \$942  = 9'h001;
+    end else if (\$771 ) begin
+      \$942  = \$783 ;
+    end else if (\$772 ) begin
+      \$942  = \$786 [8:0];
+    end
     if (rst) begin
-      \$941  = 1'h0;
+      \$942  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = in_wslot;
-    if (\$229 ) begin
-      \$942  = \$230 ;
+    \$943  = b_group_is_0;
+    if (\$792 ) begin
+      \$943  = 1'h1;
+    end else if (\$796 ) begin
+      \$943  = 1'h0;
     end
     if (rst) begin
-      \$942  = 1'h0;
+      \$943  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \$232 [7:0];
+    (* full_case = 32'd1 *)
+    if (\$792 ) begin
+      \$944  = \$799 ;
+    end else if (\$796 ) begin
+      \$944  = \$806 ;
+    end else begin
+      \$944  = \$813 ;
+    end
     if (rst) begin
-      \$943  = 8'h00;
+      \$944  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = cur_groups;
-    if (\$233 ) begin
-      \$944  = nxt_steps_rp__data[7:0];
+    (* full_case = 32'd1 *)
+    if (\$792 ) begin
+      \$945  = \$802 ;
+    end else if (\$796 ) begin
+      \$945  = \$810 ;
+    end else begin
+      \$945  = \$816 ;
+    end
+    if (rst) begin
+      \$945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$792 ) begin
+      \$946  = 9'h001;
+    end else if (\$796 ) begin
+      \$946  = 9'h001;
+    end else begin
+      if (\$819 ) begin
+        \$946  = \$820 [8:0];
+      end
+    end
+    if (rst) begin
+      \$946  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = layer_is_0;
+    if (\$821 ) begin
+      \$947  = 1'h1;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$944  = nxt_steps_rp__data[7:0];
+      if (\$824 ) begin
+        \$947  = \$826 ;
+      end
+    end
+    if (rst) begin
+      \$947  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = group_is_0;
+    if (\$821 ) begin
+      \$948  = 1'h1;
+    end else if (issue_a) begin
+      if (\$824 ) begin
+        \$948  = 1'h1;
+        if (\$830 ) begin
+          \$948  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$948  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$948  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = fold_is_0;
+    if (\$821 ) begin
+      \$949  = 1'h1;
+    end else if (issue_a) begin
+      \$949  = last_fold;
+    end
+    if (rst) begin
+      \$949  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = fold_plus1;
+    if (\$821 ) begin
+      \$950  = 9'h001;
+    end else if (issue_a) begin
+      \$950  = \$823 [8:0];
+    end
+    if (rst) begin
+      \$950  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = out_full0;
+    if (\$832 ) begin
+      \$951  = 1'h1;
+    end
+    if (done) begin
+      if (\$850 ) begin
+        \$951  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$951  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = out_pending0;
+    if (\$832 ) begin
+      \$952  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$844 ) begin
+        if (\$846 ) begin
+          \$952  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$944  = 8'h00;
+      \$952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = cur_folds_m1;
-    if (\$233 ) begin
-      \$945  = nxt_steps_rp__data[16:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$945  = nxt_steps_rp__data[16:8];
+    \$953  = out_groups0;
+    if (\$832 ) begin
+      \$953  = 8'h00;
+    end else if (\$834 ) begin
+      \$953  = \$835 [7:0];
+    end
+    if (rst) begin
+      \$953  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = out_full1;
+    if (\$837 ) begin
+      \$954  = 1'h1;
+    end
+    if (done) begin
+      if (\$851 ) begin
+        \$954  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$954  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = out_pending1;
+    if (\$837 ) begin
+      \$955  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$844 ) begin
+        if (\$847 ) begin
+          \$955  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$945  = 9'h1ff;
+      \$955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = cur_groups_m1;
-    if (\$233 ) begin
-      \$946  = nxt_steps_rp__data[25:17];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$946  = nxt_steps_rp__data[25:17];
-        end
-      end
+    \$956  = out_groups1;
+    if (\$837 ) begin
+      \$956  = 8'h00;
+    end else if (\$839 ) begin
+      \$956  = \$840 [7:0];
     end
     if (rst) begin
-      \$946  = 9'h1ff;
+      \$956  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = cur_out;
-    if (\$233 ) begin
-      \$947  = nxt_rp__data[15:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$947  = nxt_rp__data[15:8];
-        end
-      end
-    end
+    \$957  = drain_read;
     if (rst) begin
-      \$947  = 8'h00;
+      \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = cur_is_last;
-    if (\$233 ) begin
-      \$948  = \$234 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$948  = \$237 ;
-        end
-      end
-    end
+    \$958  = drain_inflight;
     if (rst) begin
-      \$948  = 1'h0;
+      \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = cur_relu;
-    if (\$233 ) begin
-      \$949  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$949  = nxt_rp__data[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$949  = 1'h0;
+    \$959  = drain_lane;
+    if (drain_read) begin
+      \$959  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = cur_requantize;
-    if (\$233 ) begin
-      \$950  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$950  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$950  = 1'h0;
+    \$960  = drain_last;
+    if (drain_read) begin
+      \$960  = \$842 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = bank_addr;
-    if (\$233 ) begin
-      \$951  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$951  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$951  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$244 ) begin
-        \$951  = \$245 [8:0];
-      end
-    end
-    if (rst) begin
-      \$951  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = rq_addr;
-    if (\$233 ) begin
-      \$952  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$952  = \$236 [7:0];
-        if (last_group) begin
-          \$952  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$952  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$952  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = layer;
-    if (\$233 ) begin
-      \$953  = \$56 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$953  = \$56 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$953  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = group;
-    if (\$233 ) begin
-      \$954  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$954  = \$235 [7:0];
-        if (last_group) begin
-          \$954  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$954  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$954  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = fold;
-    if (\$233 ) begin
-      \$955  = 8'h00;
-    end else if (issue_a) begin
+    \$961  = drain_elem;
+    if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$955  = 8'h00;
-        if (last_group) begin
-          \$955  = 8'h00;
-        end
+      if (\$844 ) begin
+        \$961  = 8'h00;
       end else begin
-        \$955  = \$241 [7:0];
+        \$961  = \$848 [7:0];
       end
     end
     if (rst) begin
-      \$955  = 8'h00;
+      \$961  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = fold_end;
-    if (\$233 ) begin
-      \$956  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$956  = 9'h004;
-        if (last_group) begin
-          \$956  = 9'h004;
-        end
-      end else begin
-        \$956  = fold_end_next[8:0];
+    \$962  = drain_slot;
+    if (drain_read) begin
+      if (\$844 ) begin
+        \$962  = \$845 ;
       end
     end
     if (rst) begin
-      \$956  = 9'h000;
+      \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = fold_end_next;
-    if (\$233 ) begin
-      \$957  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$957  = 10'h008;
-        if (last_group) begin
-          \$957  = 10'h008;
-        end
-      end else begin
-        \$957  = \$242 [9:0];
-      end
-    end
-    if (rst) begin
-      \$957  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = b_group;
-    if (\$233 ) begin
-      \$958  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$958  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$958  = \$248 [7:0];
-      end
-    end
-    if (rst) begin
-      \$958  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = b_fold;
-    if (\$233 ) begin
-      \$959  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$959  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$959  = 8'h00;
-      end else begin
-        \$959  = \$250 [7:0];
-      end
-    end
-    if (rst) begin
-      \$959  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = b_in_group;
-    if (\$233 ) begin
-      \$960  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$960  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$960  = \$247 ;
-    end
-    if (rst) begin
-      \$960  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = b_bank_addr;
-    if (\$233 ) begin
-      \$961  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$961  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$961  = \$246 [8:0];
-    end
-    if (rst) begin
-      \$961  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = b_rq_addr;
-    if (\$233 ) begin
-      \$962  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$962  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$962  = \$249 [7:0];
-      end
-    end
-    if (rst) begin
-      \$962  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = loaded;
-    if (\$233 ) begin
-      \$963  = 1'h1;
-    end
-    if (\$252 ) begin
-      \$963  = 1'h0;
+    \$963  = release_slot;
+    if (done) begin
+      \$963  = \$849 ;
     end
     if (rst) begin
       \$963  = 1'h0;
@@ -3760,828 +4353,135 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = wr_buf;
-    if (\$233 ) begin
-      \$964  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$964  = \$238 ;
-          if (cur_is_last) begin
-            \$964  = 1'h0;
-            if (b_done) begin
-              \$964  = 1'h1;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$964  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = prev_out;
-    if (\$233 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$965  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$965  = d0_rp__data[15:8];
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$965  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = prev_groups;
-    if (\$233 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$966  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$966  = in_groups;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$966  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = ctx;
-    if (\$233 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$967  = \$239 ;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$967  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \$255 ;
-    if (rst) begin
-      \$968  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = ctx;
-    if (rst) begin
-      \$969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = issue;
-    if (rst) begin
-      \$970  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \$280 ;
-    if (rst) begin
-      \$971  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = wb_valid1;
-    if (rst) begin
-      \$972  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = wb_valid2;
-    if (rst) begin
-      \$973  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = wb_valid3;
-    if (rst) begin
-      \$974  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = wb_valid4;
-    if (rst) begin
-      \$975  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = wb_valid5;
-    if (rst) begin
-      \$976  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = wb_valid6;
-    if (rst) begin
-      \$977  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = wb_valid7;
-    if (rst) begin
-      \$978  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = wb_valid8;
-    if (rst) begin
-      \$979  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = wb_valid9;
-    if (rst) begin
-      \$980  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = wb_valid10;
-    if (rst) begin
-      \$981  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = wb_valid11;
-    if (rst) begin
-      \$982  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = wb_valid12;
-    if (rst) begin
-      \$983  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = wb_valid13;
-    if (rst) begin
-      \$984  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = wb_valid14;
-    if (rst) begin
-      \$985  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = wb_valid15;
-    if (rst) begin
-      \$986  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = track_reset0;
-    if (rst) begin
-      \$987  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = \$281 ;
-    if (\$286 ) begin
-      \$988  = wb_par15;
-    end
-    if (rst) begin
-      \$988  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \$282 ;
-    if (\$286 ) begin
-      \$989  = \$291 [7:0];
-    end
-    if (rst) begin
-      \$989  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = track_reset1;
-    if (rst) begin
-      \$990  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \$292 ;
-    if (\$297 ) begin
-      \$991  = wb_par15;
-    end
-    if (rst) begin
-      \$991  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \$293 ;
-    if (\$297 ) begin
-      \$992  = \$302 [7:0];
-    end
-    if (rst) begin
-      \$992  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$303 ) begin
-      \$993  = \$315 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        \$993  = \$386 ;
-      end else if (last_fold) begin
-        \$993  = \$457 ;
-      end else begin
-        \$993  = \$581 ;
-      end
-    end else if (issue_b) begin
-      \$993  = \$655 ;
-    end else begin
-      \$993  = \$741 ;
-    end
-    if (rst) begin
-      \$993  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$303 ) begin
-      \$994  = \$327 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        \$994  = \$397 ;
-      end else if (last_fold) begin
-        \$994  = \$470 ;
-      end else begin
-        \$994  = \$594 ;
-      end
-    end else if (issue_b) begin
-      \$994  = \$680 ;
-    end else begin
-      \$994  = \$754 ;
-    end
-    if (rst) begin
-      \$994  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$303 ) begin
-      \$995  = \$359 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        \$995  = \$429 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$995  = \$503 ;
-        end else begin
-          \$995  = \$552 ;
-        end
-      end else begin
-        \$995  = \$626 ;
-      end
-    end else if (issue_b) begin
-      \$995  = \$712 ;
-    end else begin
-      \$995  = \$786 ;
-    end
-    if (rst) begin
-      \$995  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$303 ) begin
-      \$996  = \$375 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        \$996  = \$445 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$996  = \$520 ;
-        end else begin
-          \$996  = \$568 ;
-        end
-      end else begin
-        \$996  = \$642 ;
-      end
-    end else if (issue_b) begin
-      \$996  = \$728 ;
-    end else begin
-      \$996  = \$802 ;
-    end
-    if (rst) begin
-      \$996  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$812 ) begin
-      \$997  = \$818 ;
-    end else if (\$815 ) begin
-      \$997  = \$821 ;
-    end else begin
-      \$997  = \$824 ;
-    end
-    if (rst) begin
-      \$997  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = last_fold;
-    if (\$825 ) begin
-      \$998  = nxt_steps_rp__data[26];
-    end else if (\$827 ) begin
-      \$998  = nxt_steps_rp__data[26];
-    end else if (\$828 ) begin
-      \$998  = \$840 ;
-    end else if (issue_a) begin
-      \$998  = \$843 ;
-    end
-    if (rst) begin
-      \$998  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = last_group;
-    if (\$825 ) begin
-      \$999  = nxt_steps_rp__data[27];
-    end else if (\$827 ) begin
-      \$999  = \$833 ;
-    end else if (\$828 ) begin
-      \$999  = \$841 ;
-    end
-    if (rst) begin
-      \$999  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = group_plus1;
-    if (\$825 ) begin
-      \$1000  = 9'h001;
-    end else if (\$827 ) begin
-      \$1000  = \$839 ;
-    end else if (\$828 ) begin
-      \$1000  = \$842 [8:0];
-    end
-    if (rst) begin
-      \$1000  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = b_group_is_0;
-    if (\$848 ) begin
-      \$1001  = 1'h1;
-    end else if (\$852 ) begin
-      \$1001  = 1'h0;
-    end
-    if (rst) begin
-      \$1001  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$848 ) begin
-      \$1002  = \$855 ;
-    end else if (\$852 ) begin
-      \$1002  = \$862 ;
-    end else begin
-      \$1002  = \$869 ;
-    end
-    if (rst) begin
-      \$1002  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$848 ) begin
-      \$1003  = \$858 ;
-    end else if (\$852 ) begin
-      \$1003  = \$866 ;
-    end else begin
-      \$1003  = \$872 ;
-    end
-    if (rst) begin
-      \$1003  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$848 ) begin
-      \$1004  = 9'h001;
-    end else if (\$852 ) begin
-      \$1004  = 9'h001;
-    end else begin
-      if (\$875 ) begin
-        \$1004  = \$876 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1004  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = layer_is_0;
-    if (\$877 ) begin
-      \$1005  = 1'h1;
-    end else if (issue_a) begin
-      if (\$880 ) begin
-        \$1005  = \$882 ;
-      end
-    end
-    if (rst) begin
-      \$1005  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = group_is_0;
-    if (\$877 ) begin
-      \$1006  = 1'h1;
-    end else if (issue_a) begin
-      if (\$880 ) begin
-        \$1006  = 1'h1;
-        if (\$886 ) begin
-          \$1006  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1006  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1006  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = fold_is_0;
-    if (\$877 ) begin
-      \$1007  = 1'h1;
-    end else if (issue_a) begin
-      \$1007  = last_fold;
-    end
-    if (rst) begin
-      \$1007  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = fold_plus1;
-    if (\$877 ) begin
-      \$1008  = 9'h001;
-    end else if (issue_a) begin
-      \$1008  = \$879 [8:0];
-    end
-    if (rst) begin
-      \$1008  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = out_full0;
-    if (\$888 ) begin
-      \$1009  = 1'h1;
-    end
-    if (done) begin
-      if (\$906 ) begin
-        \$1009  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1009  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = out_pending0;
-    if (\$888 ) begin
-      \$1010  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$900 ) begin
-        if (\$902 ) begin
-          \$1010  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1010  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = out_groups0;
-    if (\$888 ) begin
-      \$1011  = 8'h00;
-    end else if (\$890 ) begin
-      \$1011  = \$891 [7:0];
-    end
-    if (rst) begin
-      \$1011  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = out_full1;
-    if (\$893 ) begin
-      \$1012  = 1'h1;
-    end
-    if (done) begin
-      if (\$907 ) begin
-        \$1012  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1012  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = out_pending1;
-    if (\$893 ) begin
-      \$1013  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$900 ) begin
-        if (\$903 ) begin
-          \$1013  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1013  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = out_groups1;
-    if (\$893 ) begin
-      \$1014  = 8'h00;
-    end else if (\$895 ) begin
-      \$1014  = \$896 [7:0];
-    end
-    if (rst) begin
-      \$1014  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = drain_read;
-    if (rst) begin
-      \$1015  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = drain_inflight;
-    if (rst) begin
-      \$1016  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = drain_lane;
-    if (drain_read) begin
-      \$1017  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = drain_last;
-    if (drain_read) begin
-      \$1018  = \$898 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$900 ) begin
-        \$1019  = 8'h00;
-      end else begin
-        \$1019  = \$904 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1019  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = drain_slot;
-    if (drain_read) begin
-      if (\$900 ) begin
-        \$1020  = \$901 ;
-      end
-    end
-    if (rst) begin
-      \$1020  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = release_slot;
-    if (done) begin
-      \$1021  = \$905 ;
-    end
-    if (rst) begin
-      \$1021  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = \$909 [2:0];
+    \$964  = \$853 [2:0];
     if (rst) begin
-      \$1022  = 3'h0;
+      \$964  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \$912 ;
+    \$965  = \$856 ;
     if (rst) begin
-      \$1023  = 1'h0;
+      \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = clear_counters;
+    \$966  = clear_counters;
     if (rst) begin
-      \$1024  = 1'h0;
+      \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = { 3'h0, busy };
+    \$967  = { 3'h0, busy };
     if (rst) begin
-      \$1025  = 4'h0;
+      \$967  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \$914 [31:0];
+    \$968  = \$858 [31:0];
     if (rst) begin
-      \$1026  = 32'd0;
+      \$968  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = { 3'h0, stall_input };
+    \$969  = { 3'h0, stall_input };
     if (rst) begin
-      \$1027  = 4'h0;
+      \$969  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \$916 [31:0];
+    \$970  = \$860 [31:0];
     if (rst) begin
-      \$1028  = 32'd0;
+      \$970  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = { 3'h0, stall_output };
+    \$971  = { 3'h0, stall_output };
     if (rst) begin
-      \$1029  = 4'h0;
+      \$971  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \$918 [31:0];
+    \$972  = \$862 [31:0];
     if (rst) begin
-      \$1030  = 32'd0;
+      \$972  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \$919 ;
+    \$973  = \$863 ;
     if (rst) begin
-      \$1031  = 4'h0;
+      \$973  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \$921 [31:0];
+    \$974  = \$865 [31:0];
     if (rst) begin
-      \$1032  = 32'd0;
+      \$974  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = { 2'h0, \$922  };
+    \$975  = { 2'h0, \$866  };
     if (rst) begin
-      \$1033  = 4'h0;
+      \$975  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \$924 [31:0];
+    \$976  = \$868 [31:0];
     if (rst) begin
-      \$1034  = 32'd0;
+      \$976  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = { 3'h0, issue };
+    \$977  = { 3'h0, issue };
     if (rst) begin
-      \$1035  = 4'h0;
+      \$977  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = \$926 [31:0];
+    \$978  = \$870 [31:0];
     if (rst) begin
-      \$1036  = 32'd0;
+      \$978  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = { 2'h0, \$927  };
+    \$979  = { 2'h0, \$871  };
     if (rst) begin
-      \$1037  = 4'h0;
+      \$979  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \$929 [31:0];
+    \$980  = \$873 [31:0];
     if (rst) begin
-      \$1038  = 32'd0;
+      \$980  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = { 3'h0, done };
+    \$981  = { 3'h0, done };
     if (rst) begin
-      \$1039  = 4'h0;
+      \$981  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \$931 [31:0];
+    \$982  = \$875 [31:0];
     if (rst) begin
-      \$1040  = 32'd0;
+      \$982  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4628,15 +4528,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__addr = \$177 [6:0];
   assign act = act_word;
   assign \act$123  = act_word;
-  assign act_wp__data = { \$1043 , \$1041 , \$1043 , \$1041  };
-  assign result = { \$1042 , \$1041  };
-  assign \result$133  = { \$1044 , \$1043  };
+  assign act_wp__data = { \$985 , \$983 , \$985 , \$983  };
+  assign result = { \$984 , \$983  };
+  assign \result$133  = { \$986 , \$985  };
   assign \$signature__en$134  = out_write;
   assign \$signature__addr$135  = \$187 [6:0];
-  assign \$signature__data$136  = { \$1042 , \$1041  };
+  assign \$signature__data$136  = { \$984 , \$983  };
   assign \$signature__en$137  = out_write;
   assign \$signature__addr$138  = \$189 [6:0];
-  assign \$signature__data$139  = { \$1044 , \$1043  };
+  assign \$signature__data$139  = { \$986 , \$985  };
   assign \$signature__addr$150  = \$200 [6:0];
   assign \$signature__addr$152  = \$205 [6:0];
   assign w_en = drain_inflight2;
@@ -4685,102 +4585,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$296  = wb_ctx15;
   assign \$307  = in_wslot;
   assign \$323  = in_wslot;
-  assign \$336  = 2'h0;
-  assign \$338  = 2'h0;
-  assign \$341  = { wb_groups_ahead1, 1'h0 };
-  assign \$343  = { wb_groups_ahead1, 1'h0 };
-  assign \$347  = 2'h0;
-  assign \$349  = 2'h0;
-  assign \$352  = { wb_groups_ahead0, 1'h0 };
-  assign \$354  = { wb_groups_ahead0, 1'h0 };
-  assign \$383  = in_wslot;
-  assign \$389  = in_wslot;
-  assign \$401  = 1'h0;
-  assign \$406  = 2'h0;
-  assign \$408  = 2'h0;
-  assign \$411  = { wb_groups_ahead0, 1'h0 };
-  assign \$413  = { wb_groups_ahead0, 1'h0 };
-  assign \$417  = 2'h0;
-  assign \$419  = 2'h0;
-  assign \$422  = { wb_groups_ahead1, 1'h0 };
-  assign \$424  = { wb_groups_ahead1, 1'h0 };
-  assign \$433  = 1'h0;
+  assign \$375  = in_wslot;
+  assign \$381  = in_wslot;
+  assign \$393  = 1'h0;
+  assign \$398  = 1'h0;
+  assign \$400  = \$399 ;
+  assign \$405  = 1'h0;
+  assign \$407  = \$406 ;
+  assign \$417  = 1'h0;
+  assign \$433  = in_wslot;
   assign \$449  = in_wslot;
-  assign \$465  = in_wslot;
-  assign \$475  = layer[0];
-  assign \$480  = 2'h0;
-  assign \$482  = 2'h0;
-  assign \$485  = { wb_groups_ahead1, 1'h0 };
-  assign \$487  = { wb_groups_ahead1, 1'h0 };
-  assign \$491  = 2'h0;
-  assign \$493  = 2'h0;
-  assign \$496  = { wb_groups_ahead0, 1'h0 };
-  assign \$498  = { wb_groups_ahead0, 1'h0 };
-  assign \$508  = layer[0];
-  assign \$529  = 2'h0;
-  assign \$531  = 2'h0;
-  assign \$534  = { wb_groups_ahead1, 1'h0 };
-  assign \$536  = { wb_groups_ahead1, 1'h0 };
-  assign \$540  = 2'h0;
-  assign \$542  = 2'h0;
-  assign \$545  = { wb_groups_ahead0, 1'h0 };
-  assign \$547  = { wb_groups_ahead0, 1'h0 };
-  assign \$570  = in_wslot;
-  assign \$589  = in_wslot;
-  assign \$603  = 2'h0;
-  assign \$605  = 2'h0;
-  assign \$608  = { wb_groups_ahead1, 1'h0 };
-  assign \$610  = { wb_groups_ahead1, 1'h0 };
-  assign \$614  = 2'h0;
-  assign \$616  = 2'h0;
-  assign \$619  = { wb_groups_ahead0, 1'h0 };
-  assign \$621  = { wb_groups_ahead0, 1'h0 };
-  assign \$644  = in_wslot;
-  assign \$662  = in_wslot;
-  assign \$674  = in_wslot;
-  assign \$689  = 2'h0;
-  assign \$691  = 2'h0;
-  assign \$694  = { wb_groups_ahead1, 1'h0 };
-  assign \$696  = { wb_groups_ahead1, 1'h0 };
-  assign \$700  = 2'h0;
-  assign \$702  = 2'h0;
-  assign \$705  = { wb_groups_ahead0, 1'h0 };
-  assign \$707  = { wb_groups_ahead0, 1'h0 };
-  assign \$730  = in_wslot;
-  assign \$749  = in_wslot;
-  assign \$763  = 2'h0;
-  assign \$765  = 2'h0;
-  assign \$768  = { wb_groups_ahead1, 1'h0 };
-  assign \$770  = { wb_groups_ahead1, 1'h0 };
-  assign \$774  = 2'h0;
-  assign \$776  = 2'h0;
-  assign \$779  = { wb_groups_ahead0, 1'h0 };
-  assign \$781  = { wb_groups_ahead0, 1'h0 };
-  assign \$820  = { \$819 [8], \$819 [8], \$819 [8:2] };
-  assign \$823  = { \$822 [8], \$822 [8], \$822 [8:2] };
-  assign \$854  = { 1'h0, \$853 [8:1] };
-  assign \$861  = { 1'h0, \$860 [8:1] };
-  assign \$865  = { \$864 [8], \$864 [8:1] };
-  assign \$868  = { 1'h0, \$867 [8:1] };
-  assign \$871  = { \$870 [8], \$870 [8:1] };
-  assign \$892  = claim_ctx;
-  assign \$894  = wb_ctx16;
-  assign \$903  = drain_slot;
-  assign \$907  = release_slot;
+  assign \$459  = layer[0];
+  assign \$464  = 1'h0;
+  assign \$466  = \$465 ;
+  assign \$471  = 1'h0;
+  assign \$473  = \$472 ;
+  assign \$484  = layer[0];
+  assign \$538  = in_wslot;
+  assign \$557  = in_wslot;
+  assign \$604  = in_wslot;
+  assign \$622  = in_wslot;
+  assign \$634  = in_wslot;
+  assign \$682  = in_wslot;
+  assign \$701  = in_wslot;
+  assign \$764  = { \$763 [8], \$763 [8], \$763 [8:2] };
+  assign \$767  = { \$766 [8], \$766 [8], \$766 [8:2] };
+  assign \$798  = { 1'h0, \$797 [8:1] };
+  assign \$805  = { 1'h0, \$804 [8:1] };
+  assign \$809  = { \$808 [8], \$808 [8:1] };
+  assign \$812  = { 1'h0, \$811 [8:1] };
+  assign \$815  = { \$814 [8], \$814 [8:1] };
+  assign \$836  = claim_ctx;
+  assign \$838  = wb_ctx16;
+  assign \$847  = drain_slot;
+  assign \$851  = release_slot;
   assign \$130  = ctx;
   assign \$139  = ctx;
-  assign \$407  = 1'h0;
-  assign \$410  = \$409 ;
-  assign \$418  = 1'h0;
-  assign \$421  = \$420 ;
-  assign \$481  = 1'h0;
-  assign \$484  = \$483 ;
-  assign \$492  = 1'h0;
-  assign \$495  = \$494 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \port$1766$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \port$1706$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4805,8 +4649,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1766$0 ;
-  wire \port$1766$0 ;
+  input \port$1706$0 ;
+  wire \port$1706$0 ;
   input [31:0] \port$245$0 ;
   wire [31:0] \port$245$0 ;
   (* init = 2'h0 *)
@@ -4841,7 +4685,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1766$0 , \port$245$0  };
+      storage[w_port__addr] <= { \port$1706$0 , \port$245$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4903,14 +4747,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1766$0 , \port$245$0  };
-  assign w_data = { \port$1766$0 , \port$245$0  };
+  assign w_port__data = { \port$1706$0 , \port$245$0  };
+  assign w_data = { \port$1706$0 , \port$245$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1950$0 , \port$1951$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1890$0 , \port$1891$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5045,10 +4889,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1950$0 ;
-  wire [7:0] \port$1950$0 ;
-  output [23:0] \port$1951$0 ;
-  wire [23:0] \port$1951$0 ;
+  output [7:0] \port$1890$0 ;
+  wire [7:0] \port$1890$0 ;
+  output [23:0] \port$1891$0 ;
+  wire [23:0] \port$1891$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6068,7 +5912,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1902$0 (pe0_flags_out),
+    .\port$1842$0 (pe0_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6184,13 +6028,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$1950$0  = \$30 ;
-  assign \port$1951$0  = \$31 ;
+  assign \port$1890$0  = \$30 ;
+  assign \port$1891$0  = \$31 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1902$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1842$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6374,8 +6218,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1902$0 ;
-  wire [1:0] \port$1902$0 ;
+  input [1:0] \port$1842$0 ;
+  wire [1:0] \port$1842$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6582,9 +6426,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1902$0 [0];
+    rq_relu1 <= \port$1842$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1902$0 [1];
+    rq_req1 <= \port$1842$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6707,8 +6551,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1902$0 [0];
-  assign i_requantize = \port$1902$0 [1];
+  assign i_relu = \port$1842$0 [0];
+  assign i_requantize = \port$1842$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6717,7 +6561,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$19
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2095$0 , \port$2096$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2035$0 , \port$2036$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6852,10 +6696,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2095$0 ;
-  wire [7:0] \port$2095$0 ;
-  output [23:0] \port$2096$0 ;
-  wire [23:0] \port$2096$0 ;
+  output [7:0] \port$2035$0 ;
+  wire [7:0] \port$2035$0 ;
+  output [23:0] \port$2036$0 ;
+  wire [23:0] \port$2036$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7875,7 +7719,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$2047$0 (pe1_flags_out),
+    .\port$1987$0 (pe1_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7991,13 +7835,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2095$0  = \$30 ;
-  assign \port$2096$0  = \$31 ;
+  assign \port$2035$0  = \$30 ;
+  assign \port$2036$0  = \$31 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$2047$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1987$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8181,8 +8025,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2047$0 ;
-  wire [1:0] \port$2047$0 ;
+  input [1:0] \port$1987$0 ;
+  wire [1:0] \port$1987$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8389,9 +8233,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2047$0 [0];
+    rq_relu1 <= \port$1987$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2047$0 [1];
+    rq_req1 <= \port$1987$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8514,8 +8358,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2047$0 [0];
-  assign i_requantize = \port$2047$0 [1];
+  assign i_relu = \port$1987$0 [0];
+  assign i_requantize = \port$1987$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -7,174 +7,116 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire [4:0] \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
-  wire [3:0] \$1002 ;
-  wire [4:0] \$1003 ;
-  wire [3:0] \$1004 ;
-  wire [4:0] \$1005 ;
-  wire \$1006 ;
-  wire [31:0] \$1007 ;
-  wire [32:0] \$1008 ;
-  wire [31:0] \$1009 ;
+  reg \$1000 ;
+  reg \$1001 ;
+  reg [8:0] \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg \$1005 ;
+  reg \$1006 ;
+  reg \$1007 ;
+  reg \$1008 ;
+  reg \$1009 ;
   wire \$101 ;
-  wire [32:0] \$1010 ;
-  wire [31:0] \$1011 ;
-  wire [32:0] \$1012 ;
-  wire [6:0] \$1013 ;
-  wire [31:0] \$1014 ;
-  wire [32:0] \$1015 ;
-  wire [3:0] \$1016 ;
-  wire [31:0] \$1017 ;
-  wire [32:0] \$1018 ;
-  wire [31:0] \$1019 ;
+  reg \$1010 ;
+  reg \$1011 ;
+  reg \$1012 ;
+  reg \$1013 ;
+  reg \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
   wire \$102 ;
-  wire [32:0] \$1020 ;
-  wire [1:0] \$1021 ;
-  wire [31:0] \$1022 ;
-  wire [32:0] \$1023 ;
-  wire [31:0] \$1024 ;
-  wire [32:0] \$1025 ;
-  reg \$1026 ;
-  reg [4:0] \$1027 ;
-  reg [9:0] \$1028 ;
+  reg \$1020 ;
+  reg \$1021 ;
+  reg \$1022 ;
+  reg \$1023 ;
+  reg \$1024 ;
+  reg \$1025 ;
+  reg [8:0] \$1026 ;
+  reg \$1027 ;
+  reg \$1028 ;
   reg [8:0] \$1029 ;
   wire \$103 ;
   reg \$1030 ;
   reg \$1031 ;
-  reg [8:0] \$1032 ;
+  reg \$1032 ;
   reg \$1033 ;
-  reg [8:0] \$1034 ;
+  reg \$1034 ;
   reg \$1035 ;
   reg \$1036 ;
-  reg [8:0] \$1037 ;
-  reg [8:0] \$1038 ;
-  reg [9:0] \$1039 ;
+  reg [9:0] \$1037 ;
+  reg \$1038 ;
+  reg \$1039 ;
   wire \$104 ;
-  reg [9:0] \$1040 ;
-  reg [8:0] \$1041 ;
+  reg \$1040 ;
+  reg [9:0] \$1041 ;
   reg \$1042 ;
   reg \$1043 ;
   reg \$1044 ;
-  reg [8:0] \$1045 ;
-  reg [7:0] \$1046 ;
-  reg [3:0] \$1047 ;
+  reg [9:0] \$1045 ;
+  reg \$1046 ;
+  reg \$1047 ;
   reg [8:0] \$1048 ;
-  reg [8:0] \$1049 ;
+  reg \$1049 ;
   wire \$105 ;
-  reg [9:0] \$1050 ;
-  reg [10:0] \$1051 ;
-  reg [8:0] \$1052 ;
-  reg [8:0] \$1053 ;
-  reg \$1054 ;
-  reg [8:0] \$1055 ;
-  reg [7:0] \$1056 ;
+  reg \$1050 ;
+  reg [8:0] \$1051 ;
+  reg \$1052 ;
+  reg \$1053 ;
+  reg [2:0] \$1054 ;
+  reg \$1055 ;
+  reg [8:0] \$1056 ;
   reg \$1057 ;
   reg \$1058 ;
-  reg [8:0] \$1059 ;
+  reg [2:0] \$1059 ;
   wire \$106 ;
-  reg [8:0] \$1060 ;
+  reg \$1060 ;
   reg \$1061 ;
-  reg \$1062 ;
-  reg \$1063 ;
-  reg \$1064 ;
-  reg \$1065 ;
-  reg \$1066 ;
-  reg \$1067 ;
-  reg \$1068 ;
-  reg \$1069 ;
+  reg [6:0] \$1062 ;
+  reg [31:0] \$1063 ;
+  reg [6:0] \$1064 ;
+  reg [31:0] \$1065 ;
+  reg [6:0] \$1066 ;
+  reg [31:0] \$1067 ;
+  reg [6:0] \$1068 ;
+  reg [31:0] \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
-  reg \$1071 ;
-  reg \$1072 ;
-  reg \$1073 ;
-  reg \$1074 ;
-  reg \$1075 ;
-  reg \$1076 ;
-  reg \$1077 ;
-  reg \$1078 ;
-  reg \$1079 ;
+  reg [6:0] \$1070 ;
+  reg [31:0] \$1071 ;
+  reg [6:0] \$1072 ;
+  reg [31:0] \$1073 ;
+  reg [6:0] \$1074 ;
+  reg [31:0] \$1075 ;
+  reg [6:0] \$1076 ;
+  reg [31:0] \$1077 ;
+  wire [7:0] \$1078 ;
+  wire [23:0] \$1079 ;
   wire \$108 ;
-  reg \$1080 ;
-  reg \$1081 ;
-  reg \$1082 ;
-  reg \$1083 ;
-  reg [8:0] \$1084 ;
-  reg \$1085 ;
-  reg \$1086 ;
-  reg [8:0] \$1087 ;
-  reg \$1088 ;
-  reg \$1089 ;
+  wire [7:0] \$1080 ;
+  wire [23:0] \$1081 ;
+  wire [7:0] \$1082 ;
+  wire [23:0] \$1083 ;
+  wire [7:0] \$1084 ;
+  wire [23:0] \$1085 ;
+  wire [7:0] \$1086 ;
+  wire [23:0] \$1087 ;
+  wire [7:0] \$1088 ;
+  wire [23:0] \$1089 ;
   wire \$109 ;
-  reg \$1090 ;
-  reg \$1091 ;
-  reg \$1092 ;
-  reg \$1093 ;
-  reg \$1094 ;
-  reg [9:0] \$1095 ;
-  reg \$1096 ;
-  reg \$1097 ;
-  reg \$1098 ;
-  reg [9:0] \$1099 ;
+  wire [7:0] \$1090 ;
+  wire [23:0] \$1091 ;
+  wire [7:0] \$1092 ;
+  wire [23:0] \$1093 ;
   wire \$11 ;
   wire \$110 ;
-  reg \$1100 ;
-  reg \$1101 ;
-  reg \$1102 ;
-  reg [9:0] \$1103 ;
-  reg \$1104 ;
-  reg \$1105 ;
-  reg [8:0] \$1106 ;
-  reg \$1107 ;
-  reg \$1108 ;
-  reg [8:0] \$1109 ;
   wire \$111 ;
-  reg \$1110 ;
-  reg \$1111 ;
-  reg [2:0] \$1112 ;
-  reg \$1113 ;
-  reg [8:0] \$1114 ;
-  reg \$1115 ;
-  reg \$1116 ;
-  reg [2:0] \$1117 ;
-  reg \$1118 ;
-  reg \$1119 ;
   wire \$112 ;
-  reg [6:0] \$1120 ;
-  reg [31:0] \$1121 ;
-  reg [6:0] \$1122 ;
-  reg [31:0] \$1123 ;
-  reg [6:0] \$1124 ;
-  reg [31:0] \$1125 ;
-  reg [6:0] \$1126 ;
-  reg [31:0] \$1127 ;
-  reg [6:0] \$1128 ;
-  reg [31:0] \$1129 ;
   wire \$113 ;
-  reg [6:0] \$1130 ;
-  reg [31:0] \$1131 ;
-  reg [6:0] \$1132 ;
-  reg [31:0] \$1133 ;
-  reg [6:0] \$1134 ;
-  reg [31:0] \$1135 ;
-  wire [7:0] \$1136 ;
-  wire [23:0] \$1137 ;
-  wire [7:0] \$1138 ;
-  wire [23:0] \$1139 ;
   wire \$114 ;
-  wire [7:0] \$1140 ;
-  wire [23:0] \$1141 ;
-  wire [7:0] \$1142 ;
-  wire [23:0] \$1143 ;
-  wire [7:0] \$1144 ;
-  wire [23:0] \$1145 ;
-  wire [7:0] \$1146 ;
-  wire [23:0] \$1147 ;
-  wire [7:0] \$1148 ;
-  wire [23:0] \$1149 ;
   wire \$115 ;
-  wire [7:0] \$1150 ;
-  wire [23:0] \$1151 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
@@ -419,7 +361,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$333 ;
   wire \$334 ;
   wire [9:0] \$335 ;
-  wire [11:0] \$336 ;
+  wire [10:0] \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire [9:0] \$339 ;
@@ -524,26 +466,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [3:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
-  wire [3:0] \$432 ;
+  wire \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire [11:0] \$435 ;
+  wire \$435 ;
   wire \$436 ;
-  wire [11:0] \$437 ;
+  wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire [3:0] \$441 ;
+  wire \$441 ;
   wire \$442 ;
-  wire [3:0] \$443 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [11:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
-  wire [11:0] \$448 ;
+  wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
@@ -602,26 +544,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [3:0] \$500 ;
+  wire \$500 ;
   wire \$501 ;
-  wire [3:0] \$502 ;
+  wire \$502 ;
   wire \$503 ;
   wire \$504 ;
-  wire [11:0] \$505 ;
+  wire \$505 ;
   wire \$506 ;
-  wire [11:0] \$507 ;
+  wire \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire [3:0] \$511 ;
+  wire \$511 ;
   wire \$512 ;
-  wire [3:0] \$513 ;
+  wire \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire [11:0] \$516 ;
+  wire \$516 ;
   wire \$517 ;
-  wire [11:0] \$518 ;
+  wire \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
@@ -683,27 +625,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
-  wire [3:0] \$574 ;
+  wire \$574 ;
   wire \$575 ;
-  wire [3:0] \$576 ;
+  wire \$576 ;
   wire \$577 ;
   wire \$578 ;
-  wire [11:0] \$579 ;
+  wire \$579 ;
   wire [9:0] \$58 ;
   wire \$580 ;
-  wire [11:0] \$581 ;
+  wire \$581 ;
   wire \$582 ;
   wire \$583 ;
   wire \$584 ;
-  wire [3:0] \$585 ;
+  wire \$585 ;
   wire \$586 ;
-  wire [3:0] \$587 ;
+  wire \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire [9:0] \$59 ;
-  wire [11:0] \$590 ;
+  wire \$590 ;
   wire \$591 ;
-  wire [11:0] \$592 ;
+  wire \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
@@ -738,27 +680,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire [3:0] \$623 ;
+  wire \$623 ;
   wire \$624 ;
-  wire [3:0] \$625 ;
+  wire \$625 ;
   wire \$626 ;
   wire \$627 ;
-  wire [11:0] \$628 ;
+  wire \$628 ;
   wire \$629 ;
   wire \$63 ;
-  wire [11:0] \$630 ;
+  wire \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire [3:0] \$634 ;
+  wire \$634 ;
   wire \$635 ;
-  wire [3:0] \$636 ;
+  wire \$636 ;
   wire \$637 ;
   wire \$638 ;
-  wire [11:0] \$639 ;
+  wire \$639 ;
   wire \$64 ;
   wire \$640 ;
-  wire [11:0] \$641 ;
+  wire \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
@@ -819,28 +761,28 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$694 ;
   wire \$695 ;
   wire \$696 ;
-  wire [3:0] \$697 ;
+  wire \$697 ;
   wire \$698 ;
-  wire [3:0] \$699 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire [11:0] \$702 ;
+  wire \$702 ;
   wire \$703 ;
-  wire [11:0] \$704 ;
+  wire \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire [3:0] \$708 ;
+  wire \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire [3:0] \$710 ;
+  wire \$710 ;
   wire \$711 ;
   wire \$712 ;
-  wire [11:0] \$713 ;
+  wire \$713 ;
   wire \$714 ;
-  wire [11:0] \$715 ;
+  wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
@@ -915,28 +857,28 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
-  wire [3:0] \$783 ;
+  wire \$783 ;
   wire \$784 ;
-  wire [3:0] \$785 ;
+  wire \$785 ;
   wire \$786 ;
   wire \$787 ;
-  wire [11:0] \$788 ;
+  wire \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire [11:0] \$790 ;
+  wire \$790 ;
   wire \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire [3:0] \$794 ;
+  wire \$794 ;
   wire \$795 ;
-  wire [3:0] \$796 ;
+  wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire [11:0] \$799 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
-  wire [11:0] \$801 ;
+  wire \$801 ;
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
@@ -997,33 +939,33 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire [3:0] \$857 ;
-  wire \$858 ;
-  wire [3:0] \$859 ;
+  wire [9:0] \$857 ;
+  wire [9:0] \$858 ;
+  wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire [11:0] \$862 ;
+  wire [9:0] \$860 ;
+  wire [9:0] \$861 ;
+  wire \$862 ;
   wire \$863 ;
-  wire [11:0] \$864 ;
+  wire \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire [3:0] \$868 ;
+  wire \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire [3:0] \$870 ;
+  wire \$870 ;
   wire \$871 ;
   wire \$872 ;
-  wire [11:0] \$873 ;
+  wire \$873 ;
   wire \$874 ;
-  wire [11:0] \$875 ;
-  wire \$876 ;
-  wire \$877 ;
+  wire \$875 ;
+  wire [9:0] \$876 ;
+  wire [9:0] \$877 ;
   wire \$878 ;
   wire \$879 ;
   wire \$88 ;
-  wire \$880 ;
+  wire [10:0] \$880 ;
   wire \$881 ;
   wire \$882 ;
   wire \$883 ;
@@ -1035,36 +977,36 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
+  wire [9:0] \$891 ;
+  wire [9:0] \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire [9:0] \$897 ;
+  wire [9:0] \$898 ;
+  wire [9:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
+  wire [9:0] \$901 ;
+  wire [9:0] \$902 ;
+  wire [9:0] \$903 ;
   wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
+  wire [9:0] \$905 ;
+  wire [9:0] \$906 ;
   wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
+  wire [9:0] \$908 ;
+  wire [9:0] \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire [9:0] \$913 ;
-  wire [9:0] \$914 ;
+  wire \$913 ;
+  wire [10:0] \$914 ;
   wire \$915 ;
-  wire [9:0] \$916 ;
-  wire [9:0] \$917 ;
+  wire [10:0] \$916 ;
+  wire [10:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
@@ -1077,84 +1019,84 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$926 ;
   wire \$927 ;
   wire \$928 ;
-  wire \$929 ;
+  wire [9:0] \$929 ;
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
-  wire [9:0] \$932 ;
-  wire [9:0] \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire [10:0] \$936 ;
-  wire \$937 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire [9:0] \$934 ;
+  wire [9:0] \$935 ;
+  wire \$936 ;
+  wire [9:0] \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire [8:0] \$94 ;
   wire \$940 ;
   wire \$941 ;
-  wire \$942 ;
+  wire [9:0] \$942 ;
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
-  wire \$946 ;
-  wire [9:0] \$947 ;
-  wire [9:0] \$948 ;
-  wire \$949 ;
+  wire [3:0] \$946 ;
+  wire [4:0] \$947 ;
+  wire [3:0] \$948 ;
+  wire [4:0] \$949 ;
   wire \$95 ;
   wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire [9:0] \$953 ;
-  wire [9:0] \$954 ;
-  wire [9:0] \$955 ;
-  wire \$956 ;
-  wire [9:0] \$957 ;
-  wire [9:0] \$958 ;
-  wire [9:0] \$959 ;
+  wire [31:0] \$951 ;
+  wire [32:0] \$952 ;
+  wire [31:0] \$953 ;
+  wire [32:0] \$954 ;
+  wire [31:0] \$955 ;
+  wire [32:0] \$956 ;
+  wire [6:0] \$957 ;
+  wire [31:0] \$958 ;
+  wire [32:0] \$959 ;
   wire \$96 ;
-  wire \$960 ;
-  wire [9:0] \$961 ;
-  wire [9:0] \$962 ;
-  wire \$963 ;
-  wire [9:0] \$964 ;
-  wire [9:0] \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
+  wire [3:0] \$960 ;
+  wire [31:0] \$961 ;
+  wire [32:0] \$962 ;
+  wire [31:0] \$963 ;
+  wire [32:0] \$964 ;
+  wire [1:0] \$965 ;
+  wire [31:0] \$966 ;
+  wire [32:0] \$967 ;
+  wire [31:0] \$968 ;
+  wire [32:0] \$969 ;
   wire \$97 ;
-  wire [10:0] \$970 ;
-  wire \$971 ;
-  wire [10:0] \$972 ;
-  wire [10:0] \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
+  reg \$970 ;
+  reg [4:0] \$971 ;
+  reg [9:0] \$972 ;
+  reg [8:0] \$973 ;
+  reg \$974 ;
+  reg \$975 ;
+  reg [8:0] \$976 ;
+  reg \$977 ;
+  reg [8:0] \$978 ;
+  reg \$979 ;
   wire [4:0] \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire [9:0] \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
+  reg \$980 ;
+  reg [8:0] \$981 ;
+  reg [8:0] \$982 ;
+  reg [9:0] \$983 ;
+  reg [9:0] \$984 ;
+  reg \$985 ;
+  reg \$986 ;
+  reg \$987 ;
+  reg [8:0] \$988 ;
+  reg [7:0] \$989 ;
   wire [4:0] \$99 ;
-  wire [9:0] \$990 ;
-  wire [9:0] \$991 ;
-  wire \$992 ;
-  wire [9:0] \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire [9:0] \$998 ;
-  wire \$999 ;
+  reg [3:0] \$990 ;
+  reg [8:0] \$991 ;
+  reg [8:0] \$992 ;
+  reg [9:0] \$993 ;
+  reg [9:0] \$994 ;
+  reg [8:0] \$995 ;
+  reg [8:0] \$996 ;
+  reg \$997 ;
+  reg [8:0] \$998 ;
+  reg [7:0] \$999 ;
   wire [2:0] \$signature__addr ;
   wire [5:0] \$signature__addr$225 ;
   wire [5:0] \$signature__addr$228 ;
@@ -1181,14 +1123,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$241 ;
   wire [31:0] \$signature__data$244 ;
   wire [31:0] \$signature__data$247 ;
+  wire [31:0] \$signature__data$429 ;
+  wire [31:0] \$signature__data$430 ;
   wire [31:0] \$signature__data$431 ;
   wire [31:0] \$signature__data$432 ;
   wire [31:0] \$signature__data$433 ;
   wire [31:0] \$signature__data$434 ;
   wire [31:0] \$signature__data$435 ;
   wire [31:0] \$signature__data$436 ;
-  wire [31:0] \$signature__data$437 ;
-  wire [31:0] \$signature__data$438 ;
   wire \$signature__en ;
   wire \$signature__en$224 ;
   wire \$signature__en$227 ;
@@ -1278,7 +1220,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] cur_groups = 9'h000;
   reg [9:0] cur_groups_m1 = 10'h3ff;
   reg cur_is_last = 1'h0;
-  reg [8:0] cur_out = 9'h000;
   reg cur_relu = 1'h0;
   reg cur_requantize = 1'h0;
   wire [2:0] d0_rp__addr;
@@ -1307,8 +1248,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_slot = 1'h0;
   wire finished;
   reg [8:0] fold = 9'h000;
-  reg [9:0] fold_end = 10'h000;
-  reg [10:0] fold_end_next = 11'h000;
   reg fold_is_0 = 1'h1;
   reg [9:0] fold_plus1 = 10'h001;
   reg [8:0] group = 9'h000;
@@ -1370,6 +1309,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load__valid;
   wire load_hold;
   reg loaded = 1'h0;
+  reg [9:0] need_groups = 10'h001;
+  reg [9:0] need_groups_next = 10'h002;
   wire [3:0] next_layer;
   wire [2:0] nxt_rp__addr;
   wire [36:0] nxt_rp__data;
@@ -1401,7 +1342,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire outbuf6_collision;
   wire outbuf7_collision;
   reg [8:0] prev_groups = 9'h000;
-  reg [8:0] prev_out = 9'h000;
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
@@ -1819,7 +1759,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$223 )
-      actbuf[\$221 [6:0]] <= { \$1150 , \$1148 , \$1146 , \$1144 , \$1142 , \$1140 , \$1138 , \$1136  };
+      actbuf[\$221 [6:0]] <= { \$1092 , \$1090 , \$1088 , \$1086 , \$1084 , \$1082 , \$1080 , \$1078  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -2012,13 +1952,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$239 [5:0]] <= { \$1137 , \$1136  };
+      outbuf0[\$239 [5:0]] <= { \$1079 , \$1078  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$264 [5:0]];
   end
-  assign \$signature__data$431  = _2_;
+  assign \$signature__data$429  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -2089,13 +2029,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$241 [5:0]] <= { \$1139 , \$1138  };
+      outbuf1[\$241 [5:0]] <= { \$1081 , \$1080  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$269 [5:0]];
   end
-  assign \$signature__data$432  = _3_;
+  assign \$signature__data$430  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -2166,13 +2106,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$243 [5:0]] <= { \$1141 , \$1140  };
+      outbuf2[\$243 [5:0]] <= { \$1083 , \$1082  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     _4_ <= outbuf2[\$274 [5:0]];
   end
-  assign \$signature__data$433  = _4_;
+  assign \$signature__data$431  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2243,13 +2183,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$245 [5:0]] <= { \$1143 , \$1142  };
+      outbuf3[\$245 [5:0]] <= { \$1085 , \$1084  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     _5_ <= outbuf3[\$279 [5:0]];
   end
-  assign \$signature__data$434  = _5_;
+  assign \$signature__data$432  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2320,13 +2260,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$247 [5:0]] <= { \$1145 , \$1144  };
+      outbuf4[\$247 [5:0]] <= { \$1087 , \$1086  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     _6_ <= outbuf4[\$284 [5:0]];
   end
-  assign \$signature__data$435  = _6_;
+  assign \$signature__data$433  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2397,13 +2337,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$249 [5:0]] <= { \$1147 , \$1146  };
+      outbuf5[\$249 [5:0]] <= { \$1089 , \$1088  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     _7_ <= outbuf5[\$289 [5:0]];
   end
-  assign \$signature__data$436  = _7_;
+  assign \$signature__data$434  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2474,13 +2414,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$251 [5:0]] <= { \$1149 , \$1148  };
+      outbuf6[\$251 [5:0]] <= { \$1091 , \$1090  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     _8_ <= outbuf6[\$294 [5:0]];
   end
-  assign \$signature__data$437  = _8_;
+  assign \$signature__data$435  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2551,13 +2491,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$253 [5:0]] <= { \$1151 , \$1150  };
+      outbuf7[\$253 [5:0]] <= { \$1093 , \$1092  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$299 [5:0]];
   end
-  assign \$signature__data$438  = _9_;
+  assign \$signature__data$436  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2883,7 +2823,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$333  = ~ ctx;
   assign \$334  = ~ b_group_is_0;
   assign \$335  = fold + 1'h1;
-  assign \$336  = fold_end_next + 4'h8;
+  assign \$336  = need_groups_next + 1'h1;
   assign \$337  = last_fold & last_group;
   assign \$338  = ~ \$337 ;
   assign \$339  = bank_addr + 1'h1;
@@ -2971,151 +2911,175 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$427  = ctx ? track_reset1 : track_reset0;
   assign \$428  = ~ \$427 ;
   assign \$429  = \$426  & \$428 ;
-  assign \$431  = 4'h0 >= fold_end;
-  assign \$433  = 4'h0 >= prev_out;
-  assign \$434  = \$431  | \$433 ;
-  assign \$436  = \$435  >= fold_end;
-  assign \$438  = \$437  >= prev_out;
-  assign \$439  = \$436  | \$438 ;
-  assign \$440  = track_reset_r1 ? \$434  : \$439 ;
-  assign \$442  = 4'h0 >= fold_end;
-  assign \$444  = 4'h0 >= prev_out;
-  assign \$445  = \$442  | \$444 ;
-  assign \$447  = \$446  >= fold_end;
-  assign \$449  = \$448  >= prev_out;
-  assign \$450  = \$447  | \$449 ;
-  assign \$451  = track_reset_r0 ? \$445  : \$450 ;
-  assign \$452  = ctx ? \$440  : \$451 ;
-  assign \$453  = \$429  & \$452 ;
-  assign \$454  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$455  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$456  = ctx ? \$454  : \$455 ;
-  assign \$457  = ~ layer[0];
-  assign \$458  = \$456  == \$457 ;
-  assign \$459  = ctx ? track_reset1 : track_reset0;
-  assign \$460  = ~ \$459 ;
-  assign \$461  = \$458  & \$460 ;
-  assign \$462  = ! prev_groups;
-  assign \$463  = wb_groups_ahead1 == prev_groups;
-  assign \$464  = track_reset_r1 ? \$462  : \$463 ;
-  assign \$465  = ! prev_groups;
-  assign \$466  = wb_groups_ahead0 == prev_groups;
-  assign \$467  = track_reset_r0 ? \$465  : \$466 ;
-  assign \$468  = ctx ? \$464  : \$467 ;
-  assign \$469  = \$461  & \$468 ;
-  assign \$470  = last_fold & last_group;
-  assign \$471  = \$470  & cur_is_last;
-  assign \$472  = | in_beats0;
-  assign \$473  = ! in_wslot;
-  assign \$474  = in_fire & \$473 ;
-  assign \$475  = \$472  | \$474 ;
-  assign \$476  = | in_beats1;
-  assign \$478  = in_fire & \$477 ;
-  assign \$479  = \$476  | \$478 ;
-  assign \$480  = ctx ? \$475  : \$479 ;
-  assign \$481  = ~ layer_is_0;
-  assign \$482  = | in_beats1;
-  assign \$484  = in_fire & \$483 ;
-  assign \$485  = \$482  | \$484 ;
-  assign \$486  = | in_beats0;
-  assign \$487  = ! in_wslot;
-  assign \$488  = in_fire & \$487 ;
-  assign \$489  = \$486  | \$488 ;
-  assign \$490  = ctx ? \$485  : \$489 ;
-  assign \$491  = \$481  & \$490 ;
-  assign \$492  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$493  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$494  = ctx ? \$492  : \$493 ;
-  assign \$496  = ~ \$494 ;
-  assign \$497  = ctx ? track_reset0 : track_reset1;
-  assign \$498  = ~ \$497 ;
-  assign \$499  = \$496  & \$498 ;
-  assign \$503  = 4'h0 >= d0_rp__data[17:9];
-  assign \$506  = \$505  >= 4'h8;
-  assign \$508  = \$507  >= d0_rp__data[17:9];
-  assign \$509  = \$506  | \$508 ;
-  assign \$510  = track_reset_r0 ? \$504  : \$509 ;
-  assign \$514  = 4'h0 >= d0_rp__data[17:9];
-  assign \$517  = \$516  >= 4'h8;
-  assign \$519  = \$518  >= d0_rp__data[17:9];
-  assign \$520  = \$517  | \$519 ;
-  assign \$521  = track_reset_r1 ? \$515  : \$520 ;
-  assign \$522  = ctx ? \$510  : \$521 ;
-  assign \$523  = \$499  & \$522 ;
-  assign \$524  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$525  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$526  = ctx ? \$524  : \$525 ;
-  assign \$528  = ~ \$526 ;
-  assign \$529  = ctx ? track_reset0 : track_reset1;
-  assign \$530  = ~ \$529 ;
-  assign \$531  = \$528  & \$530 ;
-  assign \$532  = ! in_groups;
-  assign \$533  = wb_groups_ahead0 == in_groups;
-  assign \$534  = track_reset_r0 ? \$532  : \$533 ;
-  assign \$535  = ! in_groups;
-  assign \$536  = wb_groups_ahead1 == in_groups;
-  assign \$537  = track_reset_r1 ? \$535  : \$536 ;
-  assign \$538  = ctx ? \$534  : \$537 ;
-  assign \$539  = \$531  & \$538 ;
-  assign \$540  = layer_is_0 & last_group;
-  assign \$541  = ~ \$540 ;
-  assign \$542  = | in_beats1;
+  assign \$430  = 1'h0 >= need_groups;
+  assign \$431  = ! prev_groups;
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = wb_groups_ahead1 >= need_groups;
+  assign \$434  = wb_groups_ahead1 == prev_groups;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = track_reset_r1 ? \$432  : \$435 ;
+  assign \$437  = 1'h0 >= need_groups;
+  assign \$438  = ! prev_groups;
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = wb_groups_ahead0 >= need_groups;
+  assign \$441  = wb_groups_ahead0 == prev_groups;
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = track_reset_r0 ? \$439  : \$442 ;
+  assign \$444  = ctx ? \$436  : \$443 ;
+  assign \$445  = \$429  & \$444 ;
+  assign \$446  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$447  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$448  = ctx ? \$446  : \$447 ;
+  assign \$449  = ~ layer[0];
+  assign \$450  = \$448  == \$449 ;
+  assign \$451  = ctx ? track_reset1 : track_reset0;
+  assign \$452  = ~ \$451 ;
+  assign \$453  = \$450  & \$452 ;
+  assign \$454  = ! prev_groups;
+  assign \$455  = wb_groups_ahead1 == prev_groups;
+  assign \$456  = track_reset_r1 ? \$454  : \$455 ;
+  assign \$457  = ! prev_groups;
+  assign \$458  = wb_groups_ahead0 == prev_groups;
+  assign \$459  = track_reset_r0 ? \$457  : \$458 ;
+  assign \$460  = ctx ? \$456  : \$459 ;
+  assign \$461  = \$453  & \$460 ;
+  assign \$462  = last_fold & last_group;
+  assign \$463  = \$462  & cur_is_last;
+  assign \$464  = | in_beats0;
+  assign \$465  = ! in_wslot;
+  assign \$466  = in_fire & \$465 ;
+  assign \$467  = \$464  | \$466 ;
+  assign \$468  = | in_beats1;
+  assign \$470  = in_fire & \$469 ;
+  assign \$471  = \$468  | \$470 ;
+  assign \$472  = ctx ? \$467  : \$471 ;
+  assign \$473  = ~ layer_is_0;
+  assign \$474  = | in_beats1;
+  assign \$476  = in_fire & \$475 ;
+  assign \$477  = \$474  | \$476 ;
+  assign \$478  = | in_beats0;
+  assign \$479  = ! in_wslot;
+  assign \$480  = in_fire & \$479 ;
+  assign \$481  = \$478  | \$480 ;
+  assign \$482  = ctx ? \$477  : \$481 ;
+  assign \$483  = \$473  & \$482 ;
+  assign \$484  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$485  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$486  = ctx ? \$484  : \$485 ;
+  assign \$488  = ~ \$486 ;
+  assign \$489  = ctx ? track_reset0 : track_reset1;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = \$488  & \$490 ;
+  assign \$493  = ! in_groups;
+  assign \$495  = wb_groups_ahead0 >= 1'h1;
+  assign \$496  = wb_groups_ahead0 == in_groups;
+  assign \$497  = \$495  | \$496 ;
+  assign \$498  = track_reset_r0 ? \$494  : \$497 ;
+  assign \$500  = ! in_groups;
+  assign \$502  = wb_groups_ahead1 >= 1'h1;
+  assign \$503  = wb_groups_ahead1 == in_groups;
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = track_reset_r1 ? \$501  : \$504 ;
+  assign \$506  = ctx ? \$498  : \$505 ;
+  assign \$507  = \$491  & \$506 ;
+  assign \$508  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$509  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$510  = ctx ? \$508  : \$509 ;
+  assign \$512  = ~ \$510 ;
+  assign \$513  = ctx ? track_reset0 : track_reset1;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$512  & \$514 ;
+  assign \$516  = ! in_groups;
+  assign \$517  = wb_groups_ahead0 == in_groups;
+  assign \$518  = track_reset_r0 ? \$516  : \$517 ;
+  assign \$519  = ! in_groups;
+  assign \$520  = wb_groups_ahead1 == in_groups;
+  assign \$521  = track_reset_r1 ? \$519  : \$520 ;
+  assign \$522  = ctx ? \$518  : \$521 ;
+  assign \$523  = \$515  & \$522 ;
+  assign \$524  = layer_is_0 & last_group;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = | in_beats1;
+  assign \$528  = in_fire & \$527 ;
+  assign \$529  = \$526  | \$528 ;
+  assign \$530  = | in_beats0;
+  assign \$531  = ! in_wslot;
+  assign \$532  = in_fire & \$531 ;
+  assign \$533  = \$530  | \$532 ;
+  assign \$534  = ctx ? \$529  : \$533 ;
+  assign \$535  = \$525  & \$534 ;
+  assign \$536  = in_beats0 > b_fold;
+  assign \$537  = ! in_wslot;
+  assign \$538  = in_fire & \$537 ;
+  assign \$539  = in_beats0 == b_fold;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = \$536  | \$540 ;
+  assign \$542  = in_beats1 > b_fold;
   assign \$544  = in_fire & \$543 ;
-  assign \$545  = \$542  | \$544 ;
-  assign \$546  = | in_beats0;
-  assign \$547  = ! in_wslot;
-  assign \$548  = in_fire & \$547 ;
-  assign \$549  = \$546  | \$548 ;
-  assign \$550  = ctx ? \$545  : \$549 ;
-  assign \$551  = \$541  & \$550 ;
-  assign \$552  = in_beats0 > b_fold;
-  assign \$553  = ! in_wslot;
-  assign \$554  = in_fire & \$553 ;
-  assign \$555  = in_beats0 == b_fold;
-  assign \$556  = \$554  & \$555 ;
-  assign \$557  = \$552  | \$556 ;
-  assign \$558  = in_beats1 > b_fold;
-  assign \$560  = in_fire & \$559 ;
-  assign \$561  = in_beats1 == b_fold;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = \$558  | \$562 ;
-  assign \$564  = ctx ? \$557  : \$563 ;
-  assign \$565  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$566  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$567  = ctx ? \$565  : \$566 ;
-  assign \$568  = ~ layer[0];
-  assign \$570  = \$567  == \$569 ;
-  assign \$571  = ctx ? track_reset1 : track_reset0;
-  assign \$572  = ~ \$571 ;
-  assign \$573  = \$570  & \$572 ;
-  assign \$577  = 4'h0 >= cur_out;
-  assign \$580  = \$579  >= 4'h8;
-  assign \$582  = \$581  >= cur_out;
-  assign \$583  = \$580  | \$582 ;
-  assign \$584  = track_reset_r1 ? \$578  : \$583 ;
-  assign \$588  = 4'h0 >= cur_out;
-  assign \$591  = \$590  >= 4'h8;
-  assign \$593  = \$592  >= cur_out;
-  assign \$594  = \$591  | \$593 ;
-  assign \$595  = track_reset_r0 ? \$589  : \$594 ;
-  assign \$596  = ctx ? \$584  : \$595 ;
-  assign \$597  = \$573  & \$596 ;
-  assign \$598  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$599  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$600  = ctx ? \$598  : \$599 ;
-  assign \$601  = ~ layer[0];
-  assign \$603  = \$600  == \$602 ;
-  assign \$604  = ctx ? track_reset1 : track_reset0;
-  assign \$605  = ~ \$604 ;
-  assign \$606  = \$603  & \$605 ;
-  assign \$607  = ! cur_groups;
-  assign \$608  = wb_groups_ahead1 == cur_groups;
-  assign \$609  = track_reset_r1 ? \$607  : \$608 ;
-  assign \$610  = ! cur_groups;
-  assign \$611  = wb_groups_ahead0 == cur_groups;
-  assign \$612  = track_reset_r0 ? \$610  : \$611 ;
-  assign \$613  = ctx ? \$609  : \$612 ;
-  assign \$614  = \$606  & \$613 ;
+  assign \$545  = in_beats1 == b_fold;
+  assign \$546  = \$544  & \$545 ;
+  assign \$547  = \$542  | \$546 ;
+  assign \$548  = ctx ? \$541  : \$547 ;
+  assign \$549  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$550  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$551  = ctx ? \$549  : \$550 ;
+  assign \$552  = ~ layer[0];
+  assign \$554  = \$551  == \$553 ;
+  assign \$555  = ctx ? track_reset1 : track_reset0;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = \$554  & \$556 ;
+  assign \$559  = ! cur_groups;
+  assign \$561  = wb_groups_ahead1 >= 1'h1;
+  assign \$562  = wb_groups_ahead1 == cur_groups;
+  assign \$563  = \$561  | \$562 ;
+  assign \$564  = track_reset_r1 ? \$560  : \$563 ;
+  assign \$566  = ! cur_groups;
+  assign \$568  = wb_groups_ahead0 >= 1'h1;
+  assign \$569  = wb_groups_ahead0 == cur_groups;
+  assign \$570  = \$568  | \$569 ;
+  assign \$571  = track_reset_r0 ? \$567  : \$570 ;
+  assign \$572  = ctx ? \$564  : \$571 ;
+  assign \$573  = \$557  & \$572 ;
+  assign \$574  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$575  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$576  = ctx ? \$574  : \$575 ;
+  assign \$577  = ~ layer[0];
+  assign \$579  = \$576  == \$578 ;
+  assign \$580  = ctx ? track_reset1 : track_reset0;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = \$579  & \$581 ;
+  assign \$583  = ! cur_groups;
+  assign \$584  = wb_groups_ahead1 == cur_groups;
+  assign \$585  = track_reset_r1 ? \$583  : \$584 ;
+  assign \$586  = ! cur_groups;
+  assign \$587  = wb_groups_ahead0 == cur_groups;
+  assign \$588  = track_reset_r0 ? \$586  : \$587 ;
+  assign \$589  = ctx ? \$585  : \$588 ;
+  assign \$590  = \$582  & \$589 ;
+  assign \$591  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$592  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$593  = ctx ? \$591  : \$592 ;
+  assign \$594  = ~ layer[0];
+  assign \$595  = \$593  == \$594 ;
+  assign \$596  = ctx ? track_reset1 : track_reset0;
+  assign \$597  = ~ \$596 ;
+  assign \$598  = \$595  & \$597 ;
+  assign \$599  = 1'h0 >= need_groups;
+  assign \$600  = ! prev_groups;
+  assign \$601  = \$599  | \$600 ;
+  assign \$602  = wb_groups_ahead1 >= need_groups;
+  assign \$603  = wb_groups_ahead1 == prev_groups;
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = track_reset_r1 ? \$601  : \$604 ;
+  assign \$606  = 1'h0 >= need_groups;
+  assign \$607  = ! prev_groups;
+  assign \$608  = \$606  | \$607 ;
+  assign \$609  = wb_groups_ahead0 >= need_groups;
+  assign \$610  = wb_groups_ahead0 == prev_groups;
+  assign \$611  = \$609  | \$610 ;
+  assign \$612  = track_reset_r0 ? \$608  : \$611 ;
+  assign \$613  = ctx ? \$605  : \$612 ;
+  assign \$614  = \$598  & \$613 ;
   assign \$615  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
   assign \$616  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
   assign \$617  = ctx ? \$615  : \$616 ;
@@ -3124,435 +3088,407 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$620  = ctx ? track_reset1 : track_reset0;
   assign \$621  = ~ \$620 ;
   assign \$622  = \$619  & \$621 ;
-  assign \$624  = 4'h0 >= fold_end;
-  assign \$626  = 4'h0 >= prev_out;
-  assign \$627  = \$624  | \$626 ;
-  assign \$629  = \$628  >= fold_end;
-  assign \$631  = \$630  >= prev_out;
-  assign \$632  = \$629  | \$631 ;
-  assign \$633  = track_reset_r1 ? \$627  : \$632 ;
-  assign \$635  = 4'h0 >= fold_end;
-  assign \$637  = 4'h0 >= prev_out;
-  assign \$638  = \$635  | \$637 ;
-  assign \$640  = \$639  >= fold_end;
-  assign \$642  = \$641  >= prev_out;
-  assign \$643  = \$640  | \$642 ;
-  assign \$644  = track_reset_r0 ? \$638  : \$643 ;
-  assign \$645  = ctx ? \$633  : \$644 ;
-  assign \$646  = \$622  & \$645 ;
-  assign \$647  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$648  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$649  = ctx ? \$647  : \$648 ;
-  assign \$650  = ~ layer[0];
-  assign \$651  = \$649  == \$650 ;
-  assign \$652  = ctx ? track_reset1 : track_reset0;
-  assign \$653  = ~ \$652 ;
-  assign \$654  = \$651  & \$653 ;
-  assign \$655  = ! prev_groups;
-  assign \$656  = wb_groups_ahead1 == prev_groups;
-  assign \$657  = track_reset_r1 ? \$655  : \$656 ;
-  assign \$658  = ! prev_groups;
-  assign \$659  = wb_groups_ahead0 == prev_groups;
-  assign \$660  = track_reset_r0 ? \$658  : \$659 ;
-  assign \$661  = ctx ? \$657  : \$660 ;
-  assign \$662  = \$654  & \$661 ;
-  assign \$663  = in_beats1 > fold_plus1;
-  assign \$665  = in_fire & \$664 ;
-  assign \$666  = in_beats1 == fold_plus1;
-  assign \$667  = \$665  & \$666 ;
-  assign \$668  = \$663  | \$667 ;
-  assign \$669  = in_beats0 > fold_plus1;
-  assign \$670  = ! in_wslot;
-  assign \$671  = in_fire & \$670 ;
-  assign \$672  = in_beats0 == fold_plus1;
-  assign \$673  = \$671  & \$672 ;
-  assign \$674  = \$669  | \$673 ;
-  assign \$675  = ctx ? \$668  : \$674 ;
-  assign \$676  = in_beats0 > b_fold;
-  assign \$677  = ! in_wslot;
-  assign \$678  = in_fire & \$677 ;
-  assign \$679  = in_beats0 == b_fold;
-  assign \$680  = \$678  & \$679 ;
-  assign \$681  = \$676  | \$680 ;
-  assign \$682  = in_beats1 > b_fold;
-  assign \$684  = in_fire & \$683 ;
-  assign \$685  = in_beats1 == b_fold;
-  assign \$686  = \$684  & \$685 ;
-  assign \$687  = \$682  | \$686 ;
-  assign \$688  = ctx ? \$681  : \$687 ;
-  assign \$689  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$690  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$691  = ctx ? \$689  : \$690 ;
-  assign \$692  = ~ layer[0];
-  assign \$693  = \$691  == \$692 ;
-  assign \$694  = ctx ? track_reset1 : track_reset0;
-  assign \$695  = ~ \$694 ;
-  assign \$696  = \$693  & \$695 ;
-  assign \$698  = 4'h0 >= fold_end_next;
-  assign \$700  = 4'h0 >= prev_out;
-  assign \$701  = \$698  | \$700 ;
-  assign \$703  = \$702  >= fold_end_next;
-  assign \$705  = \$704  >= prev_out;
-  assign \$706  = \$703  | \$705 ;
-  assign \$707  = track_reset_r1 ? \$701  : \$706 ;
-  assign \$709  = 4'h0 >= fold_end_next;
-  assign \$711  = 4'h0 >= prev_out;
-  assign \$712  = \$709  | \$711 ;
-  assign \$714  = \$713  >= fold_end_next;
-  assign \$716  = \$715  >= prev_out;
-  assign \$717  = \$714  | \$716 ;
-  assign \$718  = track_reset_r0 ? \$712  : \$717 ;
-  assign \$719  = ctx ? \$707  : \$718 ;
-  assign \$720  = \$696  & \$719 ;
-  assign \$721  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$722  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$723  = ctx ? \$721  : \$722 ;
-  assign \$724  = ~ layer[0];
-  assign \$725  = \$723  == \$724 ;
-  assign \$726  = ctx ? track_reset1 : track_reset0;
-  assign \$727  = ~ \$726 ;
-  assign \$728  = \$725  & \$727 ;
-  assign \$729  = ! prev_groups;
-  assign \$730  = wb_groups_ahead1 == prev_groups;
-  assign \$731  = track_reset_r1 ? \$729  : \$730 ;
-  assign \$732  = ! prev_groups;
-  assign \$733  = wb_groups_ahead0 == prev_groups;
-  assign \$734  = track_reset_r0 ? \$732  : \$733 ;
-  assign \$735  = ctx ? \$731  : \$734 ;
-  assign \$736  = \$728  & \$735 ;
-  assign \$737  = in_beats1 > fold;
-  assign \$739  = in_fire & \$738 ;
-  assign \$740  = in_beats1 == fold;
-  assign \$741  = \$739  & \$740 ;
-  assign \$742  = \$737  | \$741 ;
-  assign \$743  = in_beats0 > fold;
-  assign \$744  = ! in_wslot;
-  assign \$745  = in_fire & \$744 ;
-  assign \$746  = in_beats0 == fold;
-  assign \$747  = \$745  & \$746 ;
-  assign \$748  = \$743  | \$747 ;
-  assign \$749  = ctx ? \$742  : \$748 ;
-  assign \$750  = ~ b_last_group;
-  assign \$751  = | in_beats0;
-  assign \$752  = ! in_wslot;
-  assign \$753  = in_fire & \$752 ;
-  assign \$754  = \$751  | \$753 ;
-  assign \$755  = | in_beats1;
-  assign \$757  = in_fire & \$756 ;
-  assign \$758  = \$755  | \$757 ;
-  assign \$759  = ctx ? \$754  : \$758 ;
-  assign \$760  = \$750  & \$759 ;
-  assign \$761  = in_beats0 > b_fold_plus1;
-  assign \$762  = ! in_wslot;
-  assign \$763  = in_fire & \$762 ;
-  assign \$764  = in_beats0 == b_fold_plus1;
-  assign \$765  = \$763  & \$764 ;
-  assign \$766  = \$761  | \$765 ;
-  assign \$767  = in_beats1 > b_fold_plus1;
-  assign \$769  = in_fire & \$768 ;
-  assign \$770  = in_beats1 == b_fold_plus1;
-  assign \$771  = \$769  & \$770 ;
-  assign \$772  = \$767  | \$771 ;
-  assign \$773  = ctx ? \$766  : \$772 ;
-  assign \$774  = b_last_fold ? \$760  : \$773 ;
-  assign \$775  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$776  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$777  = ctx ? \$775  : \$776 ;
-  assign \$778  = ~ layer[0];
-  assign \$779  = \$777  == \$778 ;
-  assign \$780  = ctx ? track_reset1 : track_reset0;
-  assign \$781  = ~ \$780 ;
-  assign \$782  = \$779  & \$781 ;
-  assign \$784  = 4'h0 >= fold_end;
-  assign \$786  = 4'h0 >= prev_out;
-  assign \$787  = \$784  | \$786 ;
-  assign \$789  = \$788  >= fold_end;
-  assign \$791  = \$790  >= prev_out;
-  assign \$792  = \$789  | \$791 ;
-  assign \$793  = track_reset_r1 ? \$787  : \$792 ;
-  assign \$795  = 4'h0 >= fold_end;
-  assign \$797  = 4'h0 >= prev_out;
-  assign \$798  = \$795  | \$797 ;
-  assign \$800  = \$799  >= fold_end;
-  assign \$802  = \$801  >= prev_out;
-  assign \$803  = \$800  | \$802 ;
-  assign \$804  = track_reset_r0 ? \$798  : \$803 ;
-  assign \$805  = ctx ? \$793  : \$804 ;
-  assign \$806  = \$782  & \$805 ;
-  assign \$807  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$808  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$809  = ctx ? \$807  : \$808 ;
-  assign \$810  = ~ layer[0];
-  assign \$811  = \$809  == \$810 ;
-  assign \$812  = ctx ? track_reset1 : track_reset0;
-  assign \$813  = ~ \$812 ;
-  assign \$814  = \$811  & \$813 ;
-  assign \$815  = ! prev_groups;
-  assign \$816  = wb_groups_ahead1 == prev_groups;
-  assign \$817  = track_reset_r1 ? \$815  : \$816 ;
-  assign \$818  = ! prev_groups;
-  assign \$819  = wb_groups_ahead0 == prev_groups;
-  assign \$820  = track_reset_r0 ? \$818  : \$819 ;
-  assign \$821  = ctx ? \$817  : \$820 ;
-  assign \$822  = \$814  & \$821 ;
-  assign \$823  = in_beats1 > fold;
-  assign \$825  = in_fire & \$824 ;
-  assign \$826  = in_beats1 == fold;
-  assign \$827  = \$825  & \$826 ;
-  assign \$828  = \$823  | \$827 ;
-  assign \$829  = in_beats0 > fold;
-  assign \$830  = ! in_wslot;
-  assign \$831  = in_fire & \$830 ;
-  assign \$832  = in_beats0 == fold;
-  assign \$833  = \$831  & \$832 ;
-  assign \$834  = \$829  | \$833 ;
-  assign \$835  = ctx ? \$828  : \$834 ;
-  assign \$836  = in_beats0 > b_fold;
-  assign \$837  = ! in_wslot;
-  assign \$838  = in_fire & \$837 ;
-  assign \$839  = in_beats0 == b_fold;
-  assign \$840  = \$838  & \$839 ;
-  assign \$841  = \$836  | \$840 ;
-  assign \$842  = in_beats1 > b_fold;
-  assign \$844  = in_fire & \$843 ;
-  assign \$845  = in_beats1 == b_fold;
-  assign \$846  = \$844  & \$845 ;
-  assign \$847  = \$842  | \$846 ;
-  assign \$848  = ctx ? \$841  : \$847 ;
-  assign \$849  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$850  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$851  = ctx ? \$849  : \$850 ;
-  assign \$852  = ~ layer[0];
-  assign \$853  = \$851  == \$852 ;
-  assign \$854  = ctx ? track_reset1 : track_reset0;
-  assign \$855  = ~ \$854 ;
-  assign \$856  = \$853  & \$855 ;
-  assign \$858  = 4'h0 >= fold_end;
-  assign \$860  = 4'h0 >= prev_out;
-  assign \$861  = \$858  | \$860 ;
-  assign \$863  = \$862  >= fold_end;
-  assign \$865  = \$864  >= prev_out;
-  assign \$866  = \$863  | \$865 ;
-  assign \$867  = track_reset_r1 ? \$861  : \$866 ;
-  assign \$869  = 4'h0 >= fold_end;
-  assign \$871  = 4'h0 >= prev_out;
-  assign \$872  = \$869  | \$871 ;
-  assign \$874  = \$873  >= fold_end;
-  assign \$876  = \$875  >= prev_out;
-  assign \$877  = \$874  | \$876 ;
-  assign \$878  = track_reset_r0 ? \$872  : \$877 ;
-  assign \$879  = ctx ? \$867  : \$878 ;
-  assign \$880  = \$856  & \$879 ;
-  assign \$881  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$882  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$883  = ctx ? \$881  : \$882 ;
-  assign \$884  = ~ layer[0];
-  assign \$885  = \$883  == \$884 ;
-  assign \$886  = ctx ? track_reset1 : track_reset0;
-  assign \$887  = ~ \$886 ;
-  assign \$888  = \$885  & \$887 ;
-  assign \$889  = ! prev_groups;
-  assign \$890  = wb_groups_ahead1 == prev_groups;
-  assign \$891  = track_reset_r1 ? \$889  : \$890 ;
-  assign \$892  = ! prev_groups;
-  assign \$893  = wb_groups_ahead0 == prev_groups;
-  assign \$894  = track_reset_r0 ? \$892  : \$893 ;
-  assign \$895  = ctx ? \$891  : \$894 ;
-  assign \$896  = \$888  & \$895 ;
-  assign \$897  = ~ loaded;
-  assign \$898  = last_fold & last_group;
-  assign \$899  = \$898  & cur_is_last;
-  assign \$900  = issue_a & \$899 ;
-  assign \$901  = \$897  | \$900 ;
-  assign \$902  = ~ issue_a;
-  assign \$903  = loaded & \$902 ;
-  assign \$904  = \$903  & issue_b;
-  assign \$905  = \$904  & b_last_fold;
-  assign \$906  = \$901  | \$905 ;
-  assign \$907  = ~ issue_a;
-  assign \$908  = loaded & \$907 ;
-  assign \$909  = \$908  & issue_b;
-  assign \$910  = | d0_rp__data[8:0];
-  assign \$911  = d0_rp__data[8:0] <= 4'h8;
-  assign \$912  = \$910  & \$911 ;
-  assign \$913  = d0_rp__data[8:0] - 1'h1;
-  assign \$915  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$914 );
-  assign \$916  = d0_rp__data[8:0] - 1'h1;
-  assign \$918  = b_fold == \$917 ;
-  assign \$919  = ~ loaded;
-  assign \$920  = issue_a & last_fold;
-  assign \$921  = \$920  & last_group;
-  assign \$922  = issue_a & last_fold;
-  assign \$923  = ~ b_done;
-  assign \$924  = cur_is_last & \$923 ;
-  assign \$925  = ~ b_group_is_0;
-  assign \$926  = \$924  & \$925 ;
-  assign \$927  = \$926  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$928  = ~ b_done;
-  assign \$929  = cur_is_last & \$928 ;
-  assign \$930  = ~ b_group_is_0;
-  assign \$931  = \$929  & \$930 ;
-  assign \$932  = b_group + 1'h1;
-  assign \$933  = \$931  ? \$932  : 10'h001;
-  assign \$934  = ! cur_folds_m1;
-  assign \$935  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$936  = group_plus1 + 1'h1;
-  assign \$937  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$938  = ~ loaded;
-  assign \$939  = last_fold & last_group;
-  assign \$940  = \$939  & cur_is_last;
-  assign \$941  = issue_a & \$940 ;
-  assign \$942  = \$938  | \$941 ;
-  assign \$943  = ~ issue_a;
-  assign \$944  = loaded & \$943 ;
-  assign \$945  = \$944  & issue_b;
-  assign \$946  = \$945  & b_last_fold;
-  assign \$947  = d0_rp__data[17:9] + 3'h7;
-  assign \$949  = ! \$948 ;
-  assign \$950  = | d0_rp__data[17:9];
-  assign \$951  = d0_rp__data[17:9] <= 4'h8;
-  assign \$952  = \$950  & \$951 ;
-  assign \$953  = b_group + 1'h1;
-  assign \$954  = d0_rp__data[17:9] + 3'h7;
-  assign \$956  = \$953  == \$955 ;
-  assign \$957  = b_group + 1'h1;
-  assign \$958  = d0_rp__data[17:9] - 1'h1;
-  assign \$960  = $signed({ 1'h0, \$957  }) == $signed(\$959 );
-  assign \$961  = d0_rp__data[17:9] + 3'h7;
-  assign \$963  = b_group == \$962 ;
-  assign \$964  = d0_rp__data[17:9] - 1'h1;
-  assign \$966  = b_group == \$965 ;
-  assign \$967  = ~ issue_a;
-  assign \$968  = loaded & \$967 ;
-  assign \$969  = \$968  & issue_b;
-  assign \$970  = b_fold_plus1 + 1'h1;
-  assign \$971  = ~ loaded;
-  assign \$972  = fold_plus1 + 1'h1;
-  assign \$973  = last_fold ? 11'h001 : \$972 ;
-  assign \$974  = last_fold & last_group;
-  assign \$975  = ~ b_done;
-  assign \$976  = cur_is_last & \$975 ;
-  assign \$977  = ~ b_done;
-  assign \$978  = cur_is_last & \$977 ;
-  assign \$979  = ~ b_group_is_0;
-  assign \$980  = \$978  & \$979 ;
-  assign \$981  = ! claim_ctx;
-  assign \$982  = claim_out & \$981 ;
-  assign \$983  = ! wb_ctx17;
-  assign \$984  = out_write & \$983 ;
-  assign \$985  = out_groups0 + 1'h1;
-  assign \$987  = claim_out & \$986 ;
-  assign \$989  = out_write & \$988 ;
-  assign \$990  = out_groups1 + 1'h1;
-  assign \$991  = out_n - 1'h1;
-  assign \$992  = drain_elem == \$991 ;
-  assign \$993  = out_n - 1'h1;
-  assign \$994  = drain_elem == \$993 ;
-  assign \$995  = ~ drain_slot;
-  assign \$996  = ! drain_slot;
-  assign \$998  = drain_elem + 1'h1;
-  assign \$999  = ~ release_slot;
-  assign \$1000  = ! release_slot;
-  assign \$1002  = in_flight + vector_start;
-  assign \$1003  = \$1002  - done;
-  assign \$1004  = in_flight + vector_start;
-  assign \$1005  = \$1004  - done;
-  assign \$1006  = | \$1005 ;
-  assign \$1007  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$1008  = \$1007  + inc_busy;
-  assign \$1009  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$1010  = \$1009  + inc_stall_input;
-  assign \$1011  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$1012  = \$1011  + inc_stall_output;
-  assign \$1013  = issue ? 7'h40 : 7'h00;
-  assign \$1014  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$1015  = \$1014  + inc_mac_ops;
-  assign \$1016  = issue ? 4'h8 : 4'h0;
-  assign \$1017  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$1018  = \$1017  + inc_bank_reads;
-  assign \$1019  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$1020  = \$1019  + inc_act_reads;
-  assign \$1021  = in_fire + act_write;
-  assign \$1022  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$1023  = \$1022  + inc_act_writes;
-  assign \$1024  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$1025  = \$1024  + inc_inferences;
+  assign \$623  = ! prev_groups;
+  assign \$624  = wb_groups_ahead1 == prev_groups;
+  assign \$625  = track_reset_r1 ? \$623  : \$624 ;
+  assign \$626  = ! prev_groups;
+  assign \$627  = wb_groups_ahead0 == prev_groups;
+  assign \$628  = track_reset_r0 ? \$626  : \$627 ;
+  assign \$629  = ctx ? \$625  : \$628 ;
+  assign \$630  = \$622  & \$629 ;
+  assign \$631  = in_beats1 > fold_plus1;
+  assign \$633  = in_fire & \$632 ;
+  assign \$634  = in_beats1 == fold_plus1;
+  assign \$635  = \$633  & \$634 ;
+  assign \$636  = \$631  | \$635 ;
+  assign \$637  = in_beats0 > fold_plus1;
+  assign \$638  = ! in_wslot;
+  assign \$639  = in_fire & \$638 ;
+  assign \$640  = in_beats0 == fold_plus1;
+  assign \$641  = \$639  & \$640 ;
+  assign \$642  = \$637  | \$641 ;
+  assign \$643  = ctx ? \$636  : \$642 ;
+  assign \$644  = in_beats0 > b_fold;
+  assign \$645  = ! in_wslot;
+  assign \$646  = in_fire & \$645 ;
+  assign \$647  = in_beats0 == b_fold;
+  assign \$648  = \$646  & \$647 ;
+  assign \$649  = \$644  | \$648 ;
+  assign \$650  = in_beats1 > b_fold;
+  assign \$652  = in_fire & \$651 ;
+  assign \$653  = in_beats1 == b_fold;
+  assign \$654  = \$652  & \$653 ;
+  assign \$655  = \$650  | \$654 ;
+  assign \$656  = ctx ? \$649  : \$655 ;
+  assign \$657  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$658  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$659  = ctx ? \$657  : \$658 ;
+  assign \$660  = ~ layer[0];
+  assign \$661  = \$659  == \$660 ;
+  assign \$662  = ctx ? track_reset1 : track_reset0;
+  assign \$663  = ~ \$662 ;
+  assign \$664  = \$661  & \$663 ;
+  assign \$665  = 1'h0 >= need_groups_next;
+  assign \$666  = ! prev_groups;
+  assign \$667  = \$665  | \$666 ;
+  assign \$668  = wb_groups_ahead1 >= need_groups_next;
+  assign \$669  = wb_groups_ahead1 == prev_groups;
+  assign \$670  = \$668  | \$669 ;
+  assign \$671  = track_reset_r1 ? \$667  : \$670 ;
+  assign \$672  = 1'h0 >= need_groups_next;
+  assign \$673  = ! prev_groups;
+  assign \$674  = \$672  | \$673 ;
+  assign \$675  = wb_groups_ahead0 >= need_groups_next;
+  assign \$676  = wb_groups_ahead0 == prev_groups;
+  assign \$677  = \$675  | \$676 ;
+  assign \$678  = track_reset_r0 ? \$674  : \$677 ;
+  assign \$679  = ctx ? \$671  : \$678 ;
+  assign \$680  = \$664  & \$679 ;
+  assign \$681  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$682  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$683  = ctx ? \$681  : \$682 ;
+  assign \$684  = ~ layer[0];
+  assign \$685  = \$683  == \$684 ;
+  assign \$686  = ctx ? track_reset1 : track_reset0;
+  assign \$687  = ~ \$686 ;
+  assign \$688  = \$685  & \$687 ;
+  assign \$689  = ! prev_groups;
+  assign \$690  = wb_groups_ahead1 == prev_groups;
+  assign \$691  = track_reset_r1 ? \$689  : \$690 ;
+  assign \$692  = ! prev_groups;
+  assign \$693  = wb_groups_ahead0 == prev_groups;
+  assign \$694  = track_reset_r0 ? \$692  : \$693 ;
+  assign \$695  = ctx ? \$691  : \$694 ;
+  assign \$696  = \$688  & \$695 ;
+  assign \$697  = in_beats1 > fold;
+  assign \$699  = in_fire & \$698 ;
+  assign \$700  = in_beats1 == fold;
+  assign \$701  = \$699  & \$700 ;
+  assign \$702  = \$697  | \$701 ;
+  assign \$703  = in_beats0 > fold;
+  assign \$704  = ! in_wslot;
+  assign \$705  = in_fire & \$704 ;
+  assign \$706  = in_beats0 == fold;
+  assign \$707  = \$705  & \$706 ;
+  assign \$708  = \$703  | \$707 ;
+  assign \$709  = ctx ? \$702  : \$708 ;
+  assign \$710  = ~ b_last_group;
+  assign \$711  = | in_beats0;
+  assign \$712  = ! in_wslot;
+  assign \$713  = in_fire & \$712 ;
+  assign \$714  = \$711  | \$713 ;
+  assign \$715  = | in_beats1;
+  assign \$717  = in_fire & \$716 ;
+  assign \$718  = \$715  | \$717 ;
+  assign \$719  = ctx ? \$714  : \$718 ;
+  assign \$720  = \$710  & \$719 ;
+  assign \$721  = in_beats0 > b_fold_plus1;
+  assign \$722  = ! in_wslot;
+  assign \$723  = in_fire & \$722 ;
+  assign \$724  = in_beats0 == b_fold_plus1;
+  assign \$725  = \$723  & \$724 ;
+  assign \$726  = \$721  | \$725 ;
+  assign \$727  = in_beats1 > b_fold_plus1;
+  assign \$729  = in_fire & \$728 ;
+  assign \$730  = in_beats1 == b_fold_plus1;
+  assign \$731  = \$729  & \$730 ;
+  assign \$732  = \$727  | \$731 ;
+  assign \$733  = ctx ? \$726  : \$732 ;
+  assign \$734  = b_last_fold ? \$720  : \$733 ;
+  assign \$735  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$736  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$737  = ctx ? \$735  : \$736 ;
+  assign \$738  = ~ layer[0];
+  assign \$739  = \$737  == \$738 ;
+  assign \$740  = ctx ? track_reset1 : track_reset0;
+  assign \$741  = ~ \$740 ;
+  assign \$742  = \$739  & \$741 ;
+  assign \$743  = 1'h0 >= need_groups;
+  assign \$744  = ! prev_groups;
+  assign \$745  = \$743  | \$744 ;
+  assign \$746  = wb_groups_ahead1 >= need_groups;
+  assign \$747  = wb_groups_ahead1 == prev_groups;
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = track_reset_r1 ? \$745  : \$748 ;
+  assign \$750  = 1'h0 >= need_groups;
+  assign \$751  = ! prev_groups;
+  assign \$752  = \$750  | \$751 ;
+  assign \$753  = wb_groups_ahead0 >= need_groups;
+  assign \$754  = wb_groups_ahead0 == prev_groups;
+  assign \$755  = \$753  | \$754 ;
+  assign \$756  = track_reset_r0 ? \$752  : \$755 ;
+  assign \$757  = ctx ? \$749  : \$756 ;
+  assign \$758  = \$742  & \$757 ;
+  assign \$759  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$760  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$761  = ctx ? \$759  : \$760 ;
+  assign \$762  = ~ layer[0];
+  assign \$763  = \$761  == \$762 ;
+  assign \$764  = ctx ? track_reset1 : track_reset0;
+  assign \$765  = ~ \$764 ;
+  assign \$766  = \$763  & \$765 ;
+  assign \$767  = ! prev_groups;
+  assign \$768  = wb_groups_ahead1 == prev_groups;
+  assign \$769  = track_reset_r1 ? \$767  : \$768 ;
+  assign \$770  = ! prev_groups;
+  assign \$771  = wb_groups_ahead0 == prev_groups;
+  assign \$772  = track_reset_r0 ? \$770  : \$771 ;
+  assign \$773  = ctx ? \$769  : \$772 ;
+  assign \$774  = \$766  & \$773 ;
+  assign \$775  = in_beats1 > fold;
+  assign \$777  = in_fire & \$776 ;
+  assign \$778  = in_beats1 == fold;
+  assign \$779  = \$777  & \$778 ;
+  assign \$780  = \$775  | \$779 ;
+  assign \$781  = in_beats0 > fold;
+  assign \$782  = ! in_wslot;
+  assign \$783  = in_fire & \$782 ;
+  assign \$784  = in_beats0 == fold;
+  assign \$785  = \$783  & \$784 ;
+  assign \$786  = \$781  | \$785 ;
+  assign \$787  = ctx ? \$780  : \$786 ;
+  assign \$788  = in_beats0 > b_fold;
+  assign \$789  = ! in_wslot;
+  assign \$790  = in_fire & \$789 ;
+  assign \$791  = in_beats0 == b_fold;
+  assign \$792  = \$790  & \$791 ;
+  assign \$793  = \$788  | \$792 ;
+  assign \$794  = in_beats1 > b_fold;
+  assign \$796  = in_fire & \$795 ;
+  assign \$797  = in_beats1 == b_fold;
+  assign \$798  = \$796  & \$797 ;
+  assign \$799  = \$794  | \$798 ;
+  assign \$800  = ctx ? \$793  : \$799 ;
+  assign \$801  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$802  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$803  = ctx ? \$801  : \$802 ;
+  assign \$804  = ~ layer[0];
+  assign \$805  = \$803  == \$804 ;
+  assign \$806  = ctx ? track_reset1 : track_reset0;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = \$805  & \$807 ;
+  assign \$809  = 1'h0 >= need_groups;
+  assign \$810  = ! prev_groups;
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = wb_groups_ahead1 >= need_groups;
+  assign \$813  = wb_groups_ahead1 == prev_groups;
+  assign \$814  = \$812  | \$813 ;
+  assign \$815  = track_reset_r1 ? \$811  : \$814 ;
+  assign \$816  = 1'h0 >= need_groups;
+  assign \$817  = ! prev_groups;
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = wb_groups_ahead0 >= need_groups;
+  assign \$820  = wb_groups_ahead0 == prev_groups;
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = track_reset_r0 ? \$818  : \$821 ;
+  assign \$823  = ctx ? \$815  : \$822 ;
+  assign \$824  = \$808  & \$823 ;
+  assign \$825  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$826  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$827  = ctx ? \$825  : \$826 ;
+  assign \$828  = ~ layer[0];
+  assign \$829  = \$827  == \$828 ;
+  assign \$830  = ctx ? track_reset1 : track_reset0;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = \$829  & \$831 ;
+  assign \$833  = ! prev_groups;
+  assign \$834  = wb_groups_ahead1 == prev_groups;
+  assign \$835  = track_reset_r1 ? \$833  : \$834 ;
+  assign \$836  = ! prev_groups;
+  assign \$837  = wb_groups_ahead0 == prev_groups;
+  assign \$838  = track_reset_r0 ? \$836  : \$837 ;
+  assign \$839  = ctx ? \$835  : \$838 ;
+  assign \$840  = \$832  & \$839 ;
+  assign \$841  = ~ loaded;
+  assign \$842  = last_fold & last_group;
+  assign \$843  = \$842  & cur_is_last;
+  assign \$844  = issue_a & \$843 ;
+  assign \$845  = \$841  | \$844 ;
+  assign \$846  = ~ issue_a;
+  assign \$847  = loaded & \$846 ;
+  assign \$848  = \$847  & issue_b;
+  assign \$849  = \$848  & b_last_fold;
+  assign \$850  = \$845  | \$849 ;
+  assign \$851  = ~ issue_a;
+  assign \$852  = loaded & \$851 ;
+  assign \$853  = \$852  & issue_b;
+  assign \$854  = | d0_rp__data[8:0];
+  assign \$855  = d0_rp__data[8:0] <= 4'h8;
+  assign \$856  = \$854  & \$855 ;
+  assign \$857  = d0_rp__data[8:0] - 1'h1;
+  assign \$859  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$858 );
+  assign \$860  = d0_rp__data[8:0] - 1'h1;
+  assign \$862  = b_fold == \$861 ;
+  assign \$863  = ~ loaded;
+  assign \$864  = issue_a & last_fold;
+  assign \$865  = \$864  & last_group;
+  assign \$866  = issue_a & last_fold;
+  assign \$867  = ~ b_done;
+  assign \$868  = cur_is_last & \$867 ;
+  assign \$869  = ~ b_group_is_0;
+  assign \$870  = \$868  & \$869 ;
+  assign \$871  = \$870  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$872  = ~ b_done;
+  assign \$873  = cur_is_last & \$872 ;
+  assign \$874  = ~ b_group_is_0;
+  assign \$875  = \$873  & \$874 ;
+  assign \$876  = b_group + 1'h1;
+  assign \$877  = \$875  ? \$876  : 10'h001;
+  assign \$878  = ! cur_folds_m1;
+  assign \$879  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$880  = group_plus1 + 1'h1;
+  assign \$881  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$882  = ~ loaded;
+  assign \$883  = last_fold & last_group;
+  assign \$884  = \$883  & cur_is_last;
+  assign \$885  = issue_a & \$884 ;
+  assign \$886  = \$882  | \$885 ;
+  assign \$887  = ~ issue_a;
+  assign \$888  = loaded & \$887 ;
+  assign \$889  = \$888  & issue_b;
+  assign \$890  = \$889  & b_last_fold;
+  assign \$891  = d0_rp__data[17:9] + 3'h7;
+  assign \$893  = ! \$892 ;
+  assign \$894  = | d0_rp__data[17:9];
+  assign \$895  = d0_rp__data[17:9] <= 4'h8;
+  assign \$896  = \$894  & \$895 ;
+  assign \$897  = b_group + 1'h1;
+  assign \$898  = d0_rp__data[17:9] + 3'h7;
+  assign \$900  = \$897  == \$899 ;
+  assign \$901  = b_group + 1'h1;
+  assign \$902  = d0_rp__data[17:9] - 1'h1;
+  assign \$904  = $signed({ 1'h0, \$901  }) == $signed(\$903 );
+  assign \$905  = d0_rp__data[17:9] + 3'h7;
+  assign \$907  = b_group == \$906 ;
+  assign \$908  = d0_rp__data[17:9] - 1'h1;
+  assign \$910  = b_group == \$909 ;
+  assign \$911  = ~ issue_a;
+  assign \$912  = loaded & \$911 ;
+  assign \$913  = \$912  & issue_b;
+  assign \$914  = b_fold_plus1 + 1'h1;
+  assign \$915  = ~ loaded;
+  assign \$916  = fold_plus1 + 1'h1;
+  assign \$917  = last_fold ? 11'h001 : \$916 ;
+  assign \$918  = last_fold & last_group;
+  assign \$919  = ~ b_done;
+  assign \$920  = cur_is_last & \$919 ;
+  assign \$921  = ~ b_done;
+  assign \$922  = cur_is_last & \$921 ;
+  assign \$923  = ~ b_group_is_0;
+  assign \$924  = \$922  & \$923 ;
+  assign \$925  = ! claim_ctx;
+  assign \$926  = claim_out & \$925 ;
+  assign \$927  = ! wb_ctx17;
+  assign \$928  = out_write & \$927 ;
+  assign \$929  = out_groups0 + 1'h1;
+  assign \$931  = claim_out & \$930 ;
+  assign \$933  = out_write & \$932 ;
+  assign \$934  = out_groups1 + 1'h1;
+  assign \$935  = out_n - 1'h1;
+  assign \$936  = drain_elem == \$935 ;
+  assign \$937  = out_n - 1'h1;
+  assign \$938  = drain_elem == \$937 ;
+  assign \$939  = ~ drain_slot;
+  assign \$940  = ! drain_slot;
+  assign \$942  = drain_elem + 1'h1;
+  assign \$943  = ~ release_slot;
+  assign \$944  = ! release_slot;
+  assign \$946  = in_flight + vector_start;
+  assign \$947  = \$946  - done;
+  assign \$948  = in_flight + vector_start;
+  assign \$949  = \$948  - done;
+  assign \$950  = | \$949 ;
+  assign \$951  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$952  = \$951  + inc_busy;
+  assign \$953  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$954  = \$953  + inc_stall_input;
+  assign \$955  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$956  = \$955  + inc_stall_output;
+  assign \$957  = issue ? 7'h40 : 7'h00;
+  assign \$958  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$959  = \$958  + inc_mac_ops;
+  assign \$960  = issue ? 4'h8 : 4'h0;
+  assign \$961  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$962  = \$961  + inc_bank_reads;
+  assign \$963  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$964  = \$963  + inc_act_reads;
+  assign \$965  = in_fire + act_write;
+  assign \$966  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$967  = \$966  + inc_act_writes;
+  assign \$968  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$969  = \$968  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$1026 ;
+    has_layers <= \$970 ;
   always @(posedge clk)
-    last_layer <= \$1027 ;
+    last_layer <= \$971 ;
   always @(posedge clk)
-    in_folds_m1 <= \$1028 ;
+    in_folds_m1 <= \$972 ;
   always @(posedge clk)
-    out_n <= \$1029 ;
+    out_n <= \$973 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$1030 ;
+    in_release_r1_0 <= \$974 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$1031 ;
+    in_release_r1_1 <= \$975 ;
   always @(posedge clk)
-    in_beats0 <= \$1032 ;
+    in_beats0 <= \$976 ;
   always @(posedge clk)
-    in_full0 <= \$1033 ;
+    in_full0 <= \$977 ;
   always @(posedge clk)
-    in_beats1 <= \$1034 ;
+    in_beats1 <= \$978 ;
   always @(posedge clk)
-    in_full1 <= \$1035 ;
+    in_full1 <= \$979 ;
   always @(posedge clk)
-    in_wslot <= \$1036 ;
+    in_wslot <= \$980 ;
   always @(posedge clk)
-    in_groups <= \$1037 ;
+    in_groups <= \$981 ;
   always @(posedge clk)
-    cur_groups <= \$1038 ;
+    cur_groups <= \$982 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$1039 ;
+    cur_folds_m1 <= \$983 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$1040 ;
+    cur_groups_m1 <= \$984 ;
   always @(posedge clk)
-    cur_out <= \$1041 ;
+    cur_is_last <= \$985 ;
   always @(posedge clk)
-    cur_is_last <= \$1042 ;
+    cur_relu <= \$986 ;
   always @(posedge clk)
-    cur_relu <= \$1043 ;
+    cur_requantize <= \$987 ;
   always @(posedge clk)
-    cur_requantize <= \$1044 ;
+    bank_addr <= \$988 ;
   always @(posedge clk)
-    bank_addr <= \$1045 ;
+    rq_addr <= \$989 ;
   always @(posedge clk)
-    rq_addr <= \$1046 ;
+    layer <= \$990 ;
   always @(posedge clk)
-    layer <= \$1047 ;
+    group <= \$991 ;
   always @(posedge clk)
-    group <= \$1048 ;
+    fold <= \$992 ;
   always @(posedge clk)
-    fold <= \$1049 ;
+    need_groups <= \$993 ;
   always @(posedge clk)
-    fold_end <= \$1050 ;
+    need_groups_next <= \$994 ;
   always @(posedge clk)
-    fold_end_next <= \$1051 ;
+    b_group <= \$995 ;
   always @(posedge clk)
-    b_group <= \$1052 ;
+    b_fold <= \$996 ;
   always @(posedge clk)
-    b_fold <= \$1053 ;
+    b_in_group <= \$997 ;
   always @(posedge clk)
-    b_in_group <= \$1054 ;
+    b_bank_addr <= \$998 ;
   always @(posedge clk)
-    b_bank_addr <= \$1055 ;
+    b_rq_addr <= \$999 ;
   always @(posedge clk)
-    b_rq_addr <= \$1056 ;
+    loaded <= \$1000 ;
   always @(posedge clk)
-    loaded <= \$1057 ;
+    wr_buf <= \$1001 ;
   always @(posedge clk)
-    wr_buf <= \$1058 ;
+    prev_groups <= \$1002 ;
   always @(posedge clk)
-    prev_out <= \$1059 ;
+    ctx <= \$1003 ;
   always @(posedge clk)
-    prev_groups <= \$1060 ;
+    claim_out <= \$1004 ;
   always @(posedge clk)
-    ctx <= \$1061 ;
-  always @(posedge clk)
-    claim_out <= \$1062 ;
-  always @(posedge clk)
-    claim_ctx <= \$1063 ;
+    claim_ctx <= \$1005 ;
   always @(posedge clk)
     step_addr <= \$350 ;
   always @(posedge clk)
@@ -3582,7 +3518,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$373 ;
   always @(posedge clk)
-    step_valid <= \$1064 ;
+    step_valid <= \$1006 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3596,7 +3532,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1065 ;
+    wb_valid1 <= \$1007 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3606,7 +3542,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1066 ;
+    wb_valid2 <= \$1008 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3616,7 +3552,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1067 ;
+    wb_valid3 <= \$1009 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3626,7 +3562,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1068 ;
+    wb_valid4 <= \$1010 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3636,7 +3572,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1069 ;
+    wb_valid5 <= \$1011 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3646,7 +3582,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1070 ;
+    wb_valid6 <= \$1012 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3656,7 +3592,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1071 ;
+    wb_valid7 <= \$1013 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3666,7 +3602,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1072 ;
+    wb_valid8 <= \$1014 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3676,7 +3612,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1073 ;
+    wb_valid9 <= \$1015 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3686,7 +3622,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1074 ;
+    wb_valid10 <= \$1016 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3696,7 +3632,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1075 ;
+    wb_valid11 <= \$1017 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3706,7 +3642,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1076 ;
+    wb_valid12 <= \$1018 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3716,7 +3652,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1077 ;
+    wb_valid13 <= \$1019 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3726,7 +3662,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1078 ;
+    wb_valid14 <= \$1020 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3736,7 +3672,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$1079 ;
+    wb_valid15 <= \$1021 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3746,7 +3682,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$1080 ;
+    wb_valid16 <= \$1022 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3756,7 +3692,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$1081 ;
+    wb_valid17 <= \$1023 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3766,137 +3702,137 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    track_reset_r0 <= \$1082 ;
+    track_reset_r0 <= \$1024 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1083 ;
+    wb_parity_ahead0 <= \$1025 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1084 ;
+    wb_groups_ahead0 <= \$1026 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1085 ;
+    track_reset_r1 <= \$1027 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1086 ;
+    wb_parity_ahead1 <= \$1028 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1087 ;
+    wb_groups_ahead1 <= \$1029 ;
   always @(posedge clk)
-    in_ok <= \$1088 ;
+    in_ok <= \$1030 ;
   always @(posedge clk)
-    b_ready <= \$1089 ;
+    b_ready <= \$1031 ;
   always @(posedge clk)
-    raw_ok <= \$1090 ;
+    raw_ok <= \$1032 ;
   always @(posedge clk)
-    raw_full <= \$1091 ;
+    raw_full <= \$1033 ;
   always @(posedge clk)
-    b_last_fold <= \$1092 ;
+    b_last_fold <= \$1034 ;
   always @(posedge clk)
-    last_fold <= \$1093 ;
+    last_fold <= \$1035 ;
   always @(posedge clk)
-    last_group <= \$1094 ;
+    last_group <= \$1036 ;
   always @(posedge clk)
-    group_plus1 <= \$1095 ;
+    group_plus1 <= \$1037 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1096 ;
+    b_group_is_0 <= \$1038 ;
   always @(posedge clk)
-    b_done <= \$1097 ;
+    b_done <= \$1039 ;
   always @(posedge clk)
-    b_last_group <= \$1098 ;
+    b_last_group <= \$1040 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1099 ;
+    b_fold_plus1 <= \$1041 ;
   always @(posedge clk)
-    layer_is_0 <= \$1100 ;
+    layer_is_0 <= \$1042 ;
   always @(posedge clk)
-    group_is_0 <= \$1101 ;
+    group_is_0 <= \$1043 ;
   always @(posedge clk)
-    fold_is_0 <= \$1102 ;
+    fold_is_0 <= \$1044 ;
   always @(posedge clk)
-    fold_plus1 <= \$1103 ;
+    fold_plus1 <= \$1045 ;
   always @(posedge clk)
-    out_full0 <= \$1104 ;
+    out_full0 <= \$1046 ;
   always @(posedge clk)
-    out_pending0 <= \$1105 ;
+    out_pending0 <= \$1047 ;
   always @(posedge clk)
-    out_groups0 <= \$1106 ;
+    out_groups0 <= \$1048 ;
   always @(posedge clk)
-    out_full1 <= \$1107 ;
+    out_full1 <= \$1049 ;
   always @(posedge clk)
-    out_pending1 <= \$1108 ;
+    out_pending1 <= \$1050 ;
   always @(posedge clk)
-    out_groups1 <= \$1109 ;
+    out_groups1 <= \$1051 ;
   always @(posedge clk)
-    drain_inflight <= \$1110 ;
+    drain_inflight <= \$1052 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1111 ;
+    drain_inflight2 <= \$1053 ;
   always @(posedge clk)
-    drain_lane <= \$1112 ;
+    drain_lane <= \$1054 ;
   always @(posedge clk)
-    drain_last <= \$1113 ;
+    drain_last <= \$1055 ;
   always @(posedge clk)
-    drain_elem <= \$1114 ;
+    drain_elem <= \$1056 ;
   always @(posedge clk)
-    drain_slot <= \$1115 ;
+    drain_slot <= \$1057 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$431 ;
+    drain_lane_data0 <= \$signature__data$429 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$432 ;
+    drain_lane_data1 <= \$signature__data$430 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$433 ;
+    drain_lane_data2 <= \$signature__data$431 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$434 ;
+    drain_lane_data3 <= \$signature__data$432 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$435 ;
+    drain_lane_data4 <= \$signature__data$433 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$436 ;
+    drain_lane_data5 <= \$signature__data$434 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$437 ;
+    drain_lane_data6 <= \$signature__data$435 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$438 ;
+    drain_lane_data7 <= \$signature__data$436 ;
   always @(posedge clk)
-    release_slot <= \$1116 ;
+    release_slot <= \$1058 ;
   always @(posedge clk)
-    in_flight <= \$1117 ;
+    in_flight <= \$1059 ;
   always @(posedge clk)
-    busy <= \$1118 ;
+    busy <= \$1060 ;
   always @(posedge clk)
-    clear_counters_r <= \$1119 ;
+    clear_counters_r <= \$1061 ;
   always @(posedge clk)
-    inc_busy <= \$1120 ;
+    inc_busy <= \$1062 ;
   always @(posedge clk)
-    count_busy <= \$1121 ;
+    count_busy <= \$1063 ;
   always @(posedge clk)
-    inc_stall_input <= \$1122 ;
+    inc_stall_input <= \$1064 ;
   always @(posedge clk)
-    count_stall_input <= \$1123 ;
+    count_stall_input <= \$1065 ;
   always @(posedge clk)
-    inc_stall_output <= \$1124 ;
+    inc_stall_output <= \$1066 ;
   always @(posedge clk)
-    count_stall_output <= \$1125 ;
+    count_stall_output <= \$1067 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1126 ;
+    inc_mac_ops <= \$1068 ;
   always @(posedge clk)
-    count_mac_ops <= \$1127 ;
+    count_mac_ops <= \$1069 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1128 ;
+    inc_bank_reads <= \$1070 ;
   always @(posedge clk)
-    count_bank_reads <= \$1129 ;
+    count_bank_reads <= \$1071 ;
   always @(posedge clk)
-    inc_act_reads <= \$1130 ;
+    inc_act_reads <= \$1072 ;
   always @(posedge clk)
-    count_act_reads <= \$1131 ;
+    count_act_reads <= \$1073 ;
   always @(posedge clk)
-    inc_act_writes <= \$1132 ;
+    inc_act_writes <= \$1074 ;
   always @(posedge clk)
-    count_act_writes <= \$1133 ;
+    count_act_writes <= \$1075 ;
   always @(posedge clk)
-    inc_inferences <= \$1134 ;
+    inc_inferences <= \$1076 ;
   always @(posedge clk)
-    count_inferences <= \$1135 ;
+    count_inferences <= \$1077 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3094$0 (drain_last2),
+    .\port$3034$0 (drain_last2),
     .\port$363$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3910,8 +3846,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3299$0 (\$1136 ),
-    .\port$3300$0 (\$1137 ),
+    .\port$3239$0 (\$1078 ),
+    .\port$3240$0 (\$1079 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3928,8 +3864,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$24 ),
     .clk(clk),
-    .\port$3459$0 (\$1138 ),
-    .\port$3460$0 (\$1139 ),
+    .\port$3399$0 (\$1080 ),
+    .\port$3400$0 (\$1081 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$27 ),
     .rst(rst),
@@ -3946,8 +3882,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$30 ),
     .clk(clk),
-    .\port$3619$0 (\$1140 ),
-    .\port$3620$0 (\$1141 ),
+    .\port$3559$0 (\$1082 ),
+    .\port$3560$0 (\$1083 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$33 ),
     .rst(rst),
@@ -3964,8 +3900,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$36 ),
     .clk(clk),
-    .\port$3779$0 (\$1142 ),
-    .\port$3780$0 (\$1143 ),
+    .\port$3719$0 (\$1084 ),
+    .\port$3720$0 (\$1085 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$39 ),
     .rst(rst),
@@ -3982,8 +3918,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$42 ),
     .clk(clk),
-    .\port$3939$0 (\$1144 ),
-    .\port$3940$0 (\$1145 ),
+    .\port$3879$0 (\$1086 ),
+    .\port$3880$0 (\$1087 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$45 ),
     .rst(rst),
@@ -4000,8 +3936,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$48 ),
     .clk(clk),
-    .\port$4099$0 (\$1146 ),
-    .\port$4100$0 (\$1147 ),
+    .\port$4039$0 (\$1088 ),
+    .\port$4040$0 (\$1089 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$51 ),
     .rst(rst),
@@ -4018,8 +3954,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$54 ),
     .clk(clk),
-    .\port$4259$0 (\$1148 ),
-    .\port$4260$0 (\$1149 ),
+    .\port$4199$0 (\$1090 ),
+    .\port$4200$0 (\$1091 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$57 ),
     .rst(rst),
@@ -4036,8 +3972,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$60 ),
     .clk(clk),
-    .\port$4419$0 (\$1150 ),
-    .\port$4420$0 (\$1151 ),
+    .\port$4359$0 (\$1092 ),
+    .\port$4360$0 (\$1093 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$63 ),
     .rst(rst),
@@ -4107,111 +4043,882 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = has_layers;
+    \$970  = has_layers;
     if (\$303 ) begin
       if (\$304 ) begin
-        \$1026  = \$305 ;
+        \$970  = \$305 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = last_layer;
+    \$971  = last_layer;
     if (\$303 ) begin
       if (\$304 ) begin
-        \$1027  = \$310 ;
+        \$971  = \$310 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \$312 ;
+    \$972  = \$312 ;
     if (rst) begin
-      \$1028  = 10'h3ff;
+      \$972  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = dl_rp__data[17:9];
+    \$973  = dl_rp__data[17:9];
+    if (rst) begin
+      \$973  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$974  = in_release0;
+    if (rst) begin
+      \$974  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$975  = in_release1;
+    if (rst) begin
+      \$975  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$976  = in_beats0;
+    if (\$314 ) begin
+      \$976  = \$315 [8:0];
+    end
+    if (in_release0) begin
+      \$976  = 9'h000;
+    end
+    if (rst) begin
+      \$976  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$977  = in_full0;
+    if (\$314 ) begin
+      if (\$316 ) begin
+        \$977  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$977  = 1'h0;
+    end
+    if (rst) begin
+      \$977  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = in_beats1;
+    if (\$318 ) begin
+      \$978  = \$319 [8:0];
+    end
+    if (in_release1) begin
+      \$978  = 9'h000;
+    end
+    if (rst) begin
+      \$978  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = in_full1;
+    if (\$318 ) begin
+      if (\$320 ) begin
+        \$979  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$979  = 1'h0;
+    end
+    if (rst) begin
+      \$979  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = in_wslot;
+    if (\$323 ) begin
+      \$980  = \$324 ;
+    end
+    if (rst) begin
+      \$980  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$981  = \$326 [8:0];
+    if (rst) begin
+      \$981  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$982  = cur_groups;
+    if (\$327 ) begin
+      \$982  = nxt_steps_rp__data[8:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$982  = nxt_steps_rp__data[8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$982  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$983  = cur_folds_m1;
+    if (\$327 ) begin
+      \$983  = nxt_steps_rp__data[18:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$983  = nxt_steps_rp__data[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$983  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$984  = cur_groups_m1;
+    if (\$327 ) begin
+      \$984  = nxt_steps_rp__data[28:19];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$984  = nxt_steps_rp__data[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$984  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$985  = cur_is_last;
+    if (\$327 ) begin
+      \$985  = \$328 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$985  = \$331 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = cur_relu;
+    if (\$327 ) begin
+      \$986  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$986  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = cur_requantize;
+    if (\$327 ) begin
+      \$987  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$987  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$987  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = bank_addr;
+    if (\$327 ) begin
+      \$988  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$988  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$334 ) begin
+              \$988  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$338 ) begin
+        \$988  = \$339 [8:0];
+      end
+    end
+    if (rst) begin
+      \$988  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = rq_addr;
+    if (\$327 ) begin
+      \$989  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$989  = \$330 [7:0];
+        if (last_group) begin
+          \$989  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$334 ) begin
+              \$989  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$989  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = layer;
+    if (\$327 ) begin
+      \$990  = \$100 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$990  = \$100 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$990  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = group;
+    if (\$327 ) begin
+      \$991  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$991  = \$329 [8:0];
+        if (last_group) begin
+          \$991  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$334 ) begin
+              \$991  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$991  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = fold;
+    if (\$327 ) begin
+      \$992  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$992  = 9'h000;
+        if (last_group) begin
+          \$992  = 9'h000;
+        end
+      end else begin
+        \$992  = \$335 [8:0];
+      end
+    end
+    if (rst) begin
+      \$992  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = need_groups;
+    if (\$327 ) begin
+      \$993  = 10'h001;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$993  = 10'h001;
+        if (last_group) begin
+          \$993  = 10'h001;
+        end
+      end else begin
+        \$993  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$993  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = need_groups_next;
+    if (\$327 ) begin
+      \$994  = 10'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$994  = 10'h002;
+        if (last_group) begin
+          \$994  = 10'h002;
+        end
+      end else begin
+        \$994  = \$336 [9:0];
+      end
+    end
+    if (rst) begin
+      \$994  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = b_group;
+    if (\$327 ) begin
+      \$995  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$995  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$995  = \$342 [8:0];
+      end
+    end
+    if (rst) begin
+      \$995  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = b_fold;
+    if (\$327 ) begin
+      \$996  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$996  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$996  = 9'h000;
+      end else begin
+        \$996  = \$344 [8:0];
+      end
+    end
+    if (rst) begin
+      \$996  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = b_in_group;
+    if (\$327 ) begin
+      \$997  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$997  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$997  = \$341 ;
+    end
+    if (rst) begin
+      \$997  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = b_bank_addr;
+    if (\$327 ) begin
+      \$998  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$998  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$998  = \$340 [8:0];
+    end
+    if (rst) begin
+      \$998  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = b_rq_addr;
+    if (\$327 ) begin
+      \$999  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$999  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$999  = \$343 [7:0];
+      end
+    end
+    if (rst) begin
+      \$999  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = loaded;
+    if (\$327 ) begin
+      \$1000  = 1'h1;
+    end
+    if (\$346 ) begin
+      \$1000  = 1'h0;
+    end
+    if (rst) begin
+      \$1000  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = wr_buf;
+    if (\$327 ) begin
+      \$1001  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1001  = \$332 ;
+          if (cur_is_last) begin
+            \$1001  = 1'h0;
+            if (b_done) begin
+              \$1001  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1001  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = prev_groups;
+    if (\$327 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1002  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1002  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1002  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = ctx;
+    if (\$327 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1003  = \$333 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = \$349 ;
+    if (rst) begin
+      \$1004  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1005  = ctx;
+    if (rst) begin
+      \$1005  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1006  = issue;
+    if (rst) begin
+      \$1006  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1007  = \$374 ;
+    if (rst) begin
+      \$1007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = wb_valid1;
+    if (rst) begin
+      \$1008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1009  = wb_valid2;
+    if (rst) begin
+      \$1009  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1010  = wb_valid3;
+    if (rst) begin
+      \$1010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1011  = wb_valid4;
+    if (rst) begin
+      \$1011  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1012  = wb_valid5;
+    if (rst) begin
+      \$1012  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1013  = wb_valid6;
+    if (rst) begin
+      \$1013  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1014  = wb_valid7;
+    if (rst) begin
+      \$1014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1015  = wb_valid8;
+    if (rst) begin
+      \$1015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1016  = wb_valid9;
+    if (rst) begin
+      \$1016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1017  = wb_valid10;
+    if (rst) begin
+      \$1017  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1018  = wb_valid11;
+    if (rst) begin
+      \$1018  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1019  = wb_valid12;
+    if (rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1020  = wb_valid13;
+    if (rst) begin
+      \$1020  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1021  = wb_valid14;
+    if (rst) begin
+      \$1021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = wb_valid15;
+    if (rst) begin
+      \$1022  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = wb_valid16;
+    if (rst) begin
+      \$1023  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1024  = track_reset0;
+    if (rst) begin
+      \$1024  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1025  = \$375 ;
+    if (\$380 ) begin
+      \$1025  = wb_par16;
+    end
+    if (rst) begin
+      \$1025  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = \$376 ;
+    if (\$380 ) begin
+      \$1026  = \$385 [8:0];
+    end
+    if (rst) begin
+      \$1026  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1027  = track_reset1;
+    if (rst) begin
+      \$1027  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = \$386 ;
+    if (\$391 ) begin
+      \$1028  = wb_par16;
+    end
+    if (rst) begin
+      \$1028  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = \$387 ;
+    if (\$391 ) begin
+      \$1029  = \$396 [8:0];
+    end
     if (rst) begin
       \$1029  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = in_release0;
+    (* full_case = 32'd1 *)
+    if (\$397 ) begin
+      \$1030  = \$409 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$463 ) begin
+        \$1030  = \$472 ;
+      end else if (last_fold) begin
+        \$1030  = \$535 ;
+      end else begin
+        \$1030  = \$643 ;
+      end
+    end else if (issue_b) begin
+      \$1030  = \$709 ;
+    end else begin
+      \$1030  = \$787 ;
+    end
     if (rst) begin
       \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = in_release1;
+    (* full_case = 32'd1 *)
+    if (\$397 ) begin
+      \$1031  = \$421 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$463 ) begin
+        \$1031  = \$483 ;
+      end else if (last_fold) begin
+        \$1031  = \$548 ;
+      end else begin
+        \$1031  = \$656 ;
+      end
+    end else if (issue_b) begin
+      \$1031  = \$734 ;
+    end else begin
+      \$1031  = \$800 ;
+    end
     if (rst) begin
       \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = in_beats0;
-    if (\$314 ) begin
-      \$1032  = \$315 [8:0];
-    end
-    if (in_release0) begin
-      \$1032  = 9'h000;
+    (* full_case = 32'd1 *)
+    if (\$397 ) begin
+      \$1032  = \$445 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$463 ) begin
+        \$1032  = \$507 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1032  = \$573 ;
+        end else begin
+          \$1032  = \$614 ;
+        end
+      end else begin
+        \$1032  = \$680 ;
+      end
+    end else if (issue_b) begin
+      \$1032  = \$758 ;
+    end else begin
+      \$1032  = \$824 ;
     end
     if (rst) begin
-      \$1032  = 9'h000;
+      \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = in_full0;
-    if (\$314 ) begin
-      if (\$316 ) begin
-        \$1033  = 1'h1;
+    (* full_case = 32'd1 *)
+    if (\$397 ) begin
+      \$1033  = \$461 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$463 ) begin
+        \$1033  = \$523 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1033  = \$590 ;
+        end else begin
+          \$1033  = \$630 ;
+        end
+      end else begin
+        \$1033  = \$696 ;
       end
+    end else if (issue_b) begin
+      \$1033  = \$774 ;
+    end else begin
+      \$1033  = \$840 ;
     end
-    if (in_release_r1_0) begin
+    if (rst) begin
       \$1033  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$850 ) begin
+      \$1034  = \$856 ;
+    end else if (\$853 ) begin
+      \$1034  = \$859 ;
+    end else begin
+      \$1034  = \$862 ;
+    end
     if (rst) begin
-      \$1033  = 1'h0;
+      \$1034  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = in_beats1;
-    if (\$318 ) begin
-      \$1034  = \$319 [8:0];
-    end
-    if (in_release1) begin
-      \$1034  = 9'h000;
+    \$1035  = last_fold;
+    if (\$863 ) begin
+      \$1035  = nxt_steps_rp__data[29];
+    end else if (\$865 ) begin
+      \$1035  = nxt_steps_rp__data[29];
+    end else if (\$866 ) begin
+      \$1035  = \$878 ;
+    end else if (issue_a) begin
+      \$1035  = \$881 ;
     end
     if (rst) begin
-      \$1034  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = in_full1;
-    if (\$318 ) begin
-      if (\$320 ) begin
-        \$1035  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
       \$1035  = 1'h0;
     end
-    if (rst) begin
-      \$1035  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = in_wslot;
-    if (\$323 ) begin
-      \$1036  = \$324 ;
+    \$1036  = last_group;
+    if (\$863 ) begin
+      \$1036  = nxt_steps_rp__data[30];
+    end else if (\$865 ) begin
+      \$1036  = \$871 ;
+    end else if (\$866 ) begin
+      \$1036  = \$879 ;
     end
     if (rst) begin
       \$1036  = 1'h0;
@@ -4219,205 +4926,171 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \$326 [8:0];
+    \$1037  = group_plus1;
+    if (\$863 ) begin
+      \$1037  = 10'h001;
+    end else if (\$865 ) begin
+      \$1037  = \$877 ;
+    end else if (\$866 ) begin
+      \$1037  = \$880 [9:0];
+    end
     if (rst) begin
-      \$1037  = 9'h000;
+      \$1037  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = cur_groups;
-    if (\$327 ) begin
-      \$1038  = nxt_steps_rp__data[8:0];
+    \$1038  = b_group_is_0;
+    if (\$886 ) begin
+      \$1038  = 1'h1;
+    end else if (\$890 ) begin
+      \$1038  = 1'h0;
+    end
+    if (rst) begin
+      \$1038  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$886 ) begin
+      \$1039  = \$893 ;
+    end else if (\$890 ) begin
+      \$1039  = \$900 ;
+    end else begin
+      \$1039  = \$907 ;
+    end
+    if (rst) begin
+      \$1039  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$886 ) begin
+      \$1040  = \$896 ;
+    end else if (\$890 ) begin
+      \$1040  = \$904 ;
+    end else begin
+      \$1040  = \$910 ;
+    end
+    if (rst) begin
+      \$1040  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1041  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$886 ) begin
+      \$1041  = 10'h001;
+    end else if (\$890 ) begin
+      \$1041  = 10'h001;
+    end else begin
+      if (\$913 ) begin
+        \$1041  = \$914 [9:0];
+      end
+    end
+    if (rst) begin
+      \$1041  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = layer_is_0;
+    if (\$915 ) begin
+      \$1042  = 1'h1;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1038  = nxt_steps_rp__data[8:0];
+      if (\$918 ) begin
+        \$1042  = \$920 ;
+      end
+    end
+    if (rst) begin
+      \$1042  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1043  = group_is_0;
+    if (\$915 ) begin
+      \$1043  = 1'h1;
+    end else if (issue_a) begin
+      if (\$918 ) begin
+        \$1043  = 1'h1;
+        if (\$924 ) begin
+          \$1043  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1043  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1043  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = fold_is_0;
+    if (\$915 ) begin
+      \$1044  = 1'h1;
+    end else if (issue_a) begin
+      \$1044  = last_fold;
+    end
+    if (rst) begin
+      \$1044  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = fold_plus1;
+    if (\$915 ) begin
+      \$1045  = 10'h001;
+    end else if (issue_a) begin
+      \$1045  = \$917 [9:0];
+    end
+    if (rst) begin
+      \$1045  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = out_full0;
+    if (\$926 ) begin
+      \$1046  = 1'h1;
+    end
+    if (done) begin
+      if (\$944 ) begin
+        \$1046  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1046  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = out_pending0;
+    if (\$926 ) begin
+      \$1047  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$938 ) begin
+        if (\$940 ) begin
+          \$1047  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1038  = 9'h000;
+      \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = cur_folds_m1;
-    if (\$327 ) begin
-      \$1039  = nxt_steps_rp__data[18:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1039  = nxt_steps_rp__data[18:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$1039  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = cur_groups_m1;
-    if (\$327 ) begin
-      \$1040  = nxt_steps_rp__data[28:19];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1040  = nxt_steps_rp__data[28:19];
-        end
-      end
-    end
-    if (rst) begin
-      \$1040  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = cur_out;
-    if (\$327 ) begin
-      \$1041  = nxt_rp__data[17:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1041  = nxt_rp__data[17:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$1041  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = cur_is_last;
-    if (\$327 ) begin
-      \$1042  = \$328 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1042  = \$331 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1042  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = cur_relu;
-    if (\$327 ) begin
-      \$1043  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1043  = nxt_rp__data[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$1043  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = cur_requantize;
-    if (\$327 ) begin
-      \$1044  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1044  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$1044  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = bank_addr;
-    if (\$327 ) begin
-      \$1045  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1045  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$334 ) begin
-              \$1045  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$338 ) begin
-        \$1045  = \$339 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1045  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = rq_addr;
-    if (\$327 ) begin
-      \$1046  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1046  = \$330 [7:0];
-        if (last_group) begin
-          \$1046  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$334 ) begin
-              \$1046  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1046  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = layer;
-    if (\$327 ) begin
-      \$1047  = \$100 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1047  = \$100 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$1047  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = group;
-    if (\$327 ) begin
+    \$1048  = out_groups0;
+    if (\$926 ) begin
       \$1048  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1048  = \$329 [8:0];
-        if (last_group) begin
-          \$1048  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$334 ) begin
-              \$1048  = b_group;
-            end
-          end
-        end
-      end
+    end else if (\$928 ) begin
+      \$1048  = \$929 [8:0];
     end
     if (rst) begin
       \$1048  = 9'h000;
@@ -4425,181 +5098,98 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = fold;
-    if (\$327 ) begin
-      \$1049  = 9'h000;
-    end else if (issue_a) begin
+    \$1049  = out_full1;
+    if (\$931 ) begin
+      \$1049  = 1'h1;
+    end
+    if (done) begin
+      if (\$945 ) begin
+        \$1049  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1049  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = out_pending1;
+    if (\$931 ) begin
+      \$1050  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$938 ) begin
+        if (\$941 ) begin
+          \$1050  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = out_groups1;
+    if (\$931 ) begin
+      \$1051  = 9'h000;
+    end else if (\$933 ) begin
+      \$1051  = \$934 [8:0];
+    end
+    if (rst) begin
+      \$1051  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = drain_read;
+    if (rst) begin
+      \$1052  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1053  = drain_inflight;
+    if (rst) begin
+      \$1053  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = drain_lane;
+    if (drain_read) begin
+      \$1054  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = drain_last;
+    if (drain_read) begin
+      \$1055  = \$936 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1056  = drain_elem;
+    if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1049  = 9'h000;
-        if (last_group) begin
-          \$1049  = 9'h000;
-        end
+      if (\$938 ) begin
+        \$1056  = 9'h000;
       end else begin
-        \$1049  = \$335 [8:0];
+        \$1056  = \$942 [8:0];
       end
     end
     if (rst) begin
-      \$1049  = 9'h000;
+      \$1056  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = fold_end;
-    if (\$327 ) begin
-      \$1050  = 10'h008;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1050  = 10'h008;
-        if (last_group) begin
-          \$1050  = 10'h008;
-        end
-      end else begin
-        \$1050  = fold_end_next[9:0];
+    \$1057  = drain_slot;
+    if (drain_read) begin
+      if (\$938 ) begin
+        \$1057  = \$939 ;
       end
-    end
-    if (rst) begin
-      \$1050  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = fold_end_next;
-    if (\$327 ) begin
-      \$1051  = 11'h010;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1051  = 11'h010;
-        if (last_group) begin
-          \$1051  = 11'h010;
-        end
-      end else begin
-        \$1051  = \$336 [10:0];
-      end
-    end
-    if (rst) begin
-      \$1051  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = b_group;
-    if (\$327 ) begin
-      \$1052  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1052  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1052  = \$342 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1052  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = b_fold;
-    if (\$327 ) begin
-      \$1053  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1053  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1053  = 9'h000;
-      end else begin
-        \$1053  = \$344 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1053  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = b_in_group;
-    if (\$327 ) begin
-      \$1054  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1054  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1054  = \$341 ;
-    end
-    if (rst) begin
-      \$1054  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = b_bank_addr;
-    if (\$327 ) begin
-      \$1055  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1055  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1055  = \$340 [8:0];
-    end
-    if (rst) begin
-      \$1055  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = b_rq_addr;
-    if (\$327 ) begin
-      \$1056  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1056  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1056  = \$343 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1056  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = loaded;
-    if (\$327 ) begin
-      \$1057  = 1'h1;
-    end
-    if (\$346 ) begin
-      \$1057  = 1'h0;
     end
     if (rst) begin
       \$1057  = 1'h0;
@@ -4607,21 +5197,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = wr_buf;
-    if (\$327 ) begin
-      \$1058  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1058  = \$332 ;
-          if (cur_is_last) begin
-            \$1058  = 1'h0;
-            if (b_done) begin
-              \$1058  = 1'h1;
-            end
-          end
-        end
-      end
+    \$1058  = release_slot;
+    if (done) begin
+      \$1058  = \$943 ;
     end
     if (rst) begin
       \$1058  = 1'h0;
@@ -4629,813 +5207,135 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = prev_out;
-    if (\$327 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1059  = cur_out;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1059  = d0_rp__data[17:9];
-            end
-          end
-        end
-      end
-    end
+    \$1059  = \$947 [2:0];
     if (rst) begin
-      \$1059  = 9'h000;
+      \$1059  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = prev_groups;
-    if (\$327 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1060  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1060  = in_groups;
-            end
-          end
-        end
-      end
-    end
+    \$1060  = \$950 ;
     if (rst) begin
-      \$1060  = 9'h000;
+      \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = ctx;
-    if (\$327 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1061  = \$333 ;
-          end
-        end
-      end
-    end
+    \$1061  = clear_counters;
     if (rst) begin
       \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \$349 ;
+    \$1062  = { 6'h00, busy };
     if (rst) begin
-      \$1062  = 1'h0;
+      \$1062  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = ctx;
+    \$1063  = \$952 [31:0];
     if (rst) begin
-      \$1063  = 1'h0;
+      \$1063  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = issue;
+    \$1064  = { 6'h00, stall_input };
     if (rst) begin
-      \$1064  = 1'h0;
+      \$1064  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = \$374 ;
+    \$1065  = \$954 [31:0];
     if (rst) begin
-      \$1065  = 1'h0;
+      \$1065  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = wb_valid1;
+    \$1066  = { 6'h00, stall_output };
     if (rst) begin
-      \$1066  = 1'h0;
+      \$1066  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = wb_valid2;
+    \$1067  = \$956 [31:0];
     if (rst) begin
-      \$1067  = 1'h0;
+      \$1067  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = wb_valid3;
+    \$1068  = \$957 ;
     if (rst) begin
-      \$1068  = 1'h0;
+      \$1068  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = wb_valid4;
+    \$1069  = \$959 [31:0];
     if (rst) begin
-      \$1069  = 1'h0;
+      \$1069  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = wb_valid5;
+    \$1070  = { 3'h0, \$960  };
     if (rst) begin
-      \$1070  = 1'h0;
+      \$1070  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = wb_valid6;
+    \$1071  = \$962 [31:0];
     if (rst) begin
-      \$1071  = 1'h0;
+      \$1071  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = wb_valid7;
+    \$1072  = { 6'h00, issue };
     if (rst) begin
-      \$1072  = 1'h0;
+      \$1072  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = wb_valid8;
+    \$1073  = \$964 [31:0];
     if (rst) begin
-      \$1073  = 1'h0;
+      \$1073  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = wb_valid9;
+    \$1074  = { 5'h00, \$965  };
     if (rst) begin
-      \$1074  = 1'h0;
+      \$1074  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = wb_valid10;
+    \$1075  = \$967 [31:0];
     if (rst) begin
-      \$1075  = 1'h0;
+      \$1075  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = wb_valid11;
+    \$1076  = { 6'h00, done };
     if (rst) begin
-      \$1076  = 1'h0;
+      \$1076  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = wb_valid12;
+    \$1077  = \$969 [31:0];
     if (rst) begin
-      \$1077  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = wb_valid13;
-    if (rst) begin
-      \$1078  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = wb_valid14;
-    if (rst) begin
-      \$1079  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = wb_valid15;
-    if (rst) begin
-      \$1080  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = wb_valid16;
-    if (rst) begin
-      \$1081  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = track_reset0;
-    if (rst) begin
-      \$1082  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = \$375 ;
-    if (\$380 ) begin
-      \$1083  = wb_par16;
-    end
-    if (rst) begin
-      \$1083  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \$376 ;
-    if (\$380 ) begin
-      \$1084  = \$385 [8:0];
-    end
-    if (rst) begin
-      \$1084  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = track_reset1;
-    if (rst) begin
-      \$1085  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = \$386 ;
-    if (\$391 ) begin
-      \$1086  = wb_par16;
-    end
-    if (rst) begin
-      \$1086  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = \$387 ;
-    if (\$391 ) begin
-      \$1087  = \$396 [8:0];
-    end
-    if (rst) begin
-      \$1087  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$397 ) begin
-      \$1088  = \$409 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$471 ) begin
-        \$1088  = \$480 ;
-      end else if (last_fold) begin
-        \$1088  = \$551 ;
-      end else begin
-        \$1088  = \$675 ;
-      end
-    end else if (issue_b) begin
-      \$1088  = \$749 ;
-    end else begin
-      \$1088  = \$835 ;
-    end
-    if (rst) begin
-      \$1088  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$397 ) begin
-      \$1089  = \$421 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$471 ) begin
-        \$1089  = \$491 ;
-      end else if (last_fold) begin
-        \$1089  = \$564 ;
-      end else begin
-        \$1089  = \$688 ;
-      end
-    end else if (issue_b) begin
-      \$1089  = \$774 ;
-    end else begin
-      \$1089  = \$848 ;
-    end
-    if (rst) begin
-      \$1089  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$397 ) begin
-      \$1090  = \$453 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$471 ) begin
-        \$1090  = \$523 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1090  = \$597 ;
-        end else begin
-          \$1090  = \$646 ;
-        end
-      end else begin
-        \$1090  = \$720 ;
-      end
-    end else if (issue_b) begin
-      \$1090  = \$806 ;
-    end else begin
-      \$1090  = \$880 ;
-    end
-    if (rst) begin
-      \$1090  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$397 ) begin
-      \$1091  = \$469 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$471 ) begin
-        \$1091  = \$539 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1091  = \$614 ;
-        end else begin
-          \$1091  = \$662 ;
-        end
-      end else begin
-        \$1091  = \$736 ;
-      end
-    end else if (issue_b) begin
-      \$1091  = \$822 ;
-    end else begin
-      \$1091  = \$896 ;
-    end
-    if (rst) begin
-      \$1091  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$906 ) begin
-      \$1092  = \$912 ;
-    end else if (\$909 ) begin
-      \$1092  = \$915 ;
-    end else begin
-      \$1092  = \$918 ;
-    end
-    if (rst) begin
-      \$1092  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = last_fold;
-    if (\$919 ) begin
-      \$1093  = nxt_steps_rp__data[29];
-    end else if (\$921 ) begin
-      \$1093  = nxt_steps_rp__data[29];
-    end else if (\$922 ) begin
-      \$1093  = \$934 ;
-    end else if (issue_a) begin
-      \$1093  = \$937 ;
-    end
-    if (rst) begin
-      \$1093  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = last_group;
-    if (\$919 ) begin
-      \$1094  = nxt_steps_rp__data[30];
-    end else if (\$921 ) begin
-      \$1094  = \$927 ;
-    end else if (\$922 ) begin
-      \$1094  = \$935 ;
-    end
-    if (rst) begin
-      \$1094  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = group_plus1;
-    if (\$919 ) begin
-      \$1095  = 10'h001;
-    end else if (\$921 ) begin
-      \$1095  = \$933 ;
-    end else if (\$922 ) begin
-      \$1095  = \$936 [9:0];
-    end
-    if (rst) begin
-      \$1095  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = b_group_is_0;
-    if (\$942 ) begin
-      \$1096  = 1'h1;
-    end else if (\$946 ) begin
-      \$1096  = 1'h0;
-    end
-    if (rst) begin
-      \$1096  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$942 ) begin
-      \$1097  = \$949 ;
-    end else if (\$946 ) begin
-      \$1097  = \$956 ;
-    end else begin
-      \$1097  = \$963 ;
-    end
-    if (rst) begin
-      \$1097  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$942 ) begin
-      \$1098  = \$952 ;
-    end else if (\$946 ) begin
-      \$1098  = \$960 ;
-    end else begin
-      \$1098  = \$966 ;
-    end
-    if (rst) begin
-      \$1098  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$942 ) begin
-      \$1099  = 10'h001;
-    end else if (\$946 ) begin
-      \$1099  = 10'h001;
-    end else begin
-      if (\$969 ) begin
-        \$1099  = \$970 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1099  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = layer_is_0;
-    if (\$971 ) begin
-      \$1100  = 1'h1;
-    end else if (issue_a) begin
-      if (\$974 ) begin
-        \$1100  = \$976 ;
-      end
-    end
-    if (rst) begin
-      \$1100  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = group_is_0;
-    if (\$971 ) begin
-      \$1101  = 1'h1;
-    end else if (issue_a) begin
-      if (\$974 ) begin
-        \$1101  = 1'h1;
-        if (\$980 ) begin
-          \$1101  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1101  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1101  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = fold_is_0;
-    if (\$971 ) begin
-      \$1102  = 1'h1;
-    end else if (issue_a) begin
-      \$1102  = last_fold;
-    end
-    if (rst) begin
-      \$1102  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = fold_plus1;
-    if (\$971 ) begin
-      \$1103  = 10'h001;
-    end else if (issue_a) begin
-      \$1103  = \$973 [9:0];
-    end
-    if (rst) begin
-      \$1103  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = out_full0;
-    if (\$982 ) begin
-      \$1104  = 1'h1;
-    end
-    if (done) begin
-      if (\$1000 ) begin
-        \$1104  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = out_pending0;
-    if (\$982 ) begin
-      \$1105  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$994 ) begin
-        if (\$996 ) begin
-          \$1105  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1105  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = out_groups0;
-    if (\$982 ) begin
-      \$1106  = 9'h000;
-    end else if (\$984 ) begin
-      \$1106  = \$985 [8:0];
-    end
-    if (rst) begin
-      \$1106  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = out_full1;
-    if (\$987 ) begin
-      \$1107  = 1'h1;
-    end
-    if (done) begin
-      if (\$1001 ) begin
-        \$1107  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = out_pending1;
-    if (\$987 ) begin
-      \$1108  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$994 ) begin
-        if (\$997 ) begin
-          \$1108  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1108  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = out_groups1;
-    if (\$987 ) begin
-      \$1109  = 9'h000;
-    end else if (\$989 ) begin
-      \$1109  = \$990 [8:0];
-    end
-    if (rst) begin
-      \$1109  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = drain_read;
-    if (rst) begin
-      \$1110  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = drain_inflight;
-    if (rst) begin
-      \$1111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = drain_lane;
-    if (drain_read) begin
-      \$1112  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = drain_last;
-    if (drain_read) begin
-      \$1113  = \$992 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$994 ) begin
-        \$1114  = 9'h000;
-      end else begin
-        \$1114  = \$998 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1114  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = drain_slot;
-    if (drain_read) begin
-      if (\$994 ) begin
-        \$1115  = \$995 ;
-      end
-    end
-    if (rst) begin
-      \$1115  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = release_slot;
-    if (done) begin
-      \$1116  = \$999 ;
-    end
-    if (rst) begin
-      \$1116  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \$1003 [2:0];
-    if (rst) begin
-      \$1117  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = \$1006 ;
-    if (rst) begin
-      \$1118  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = clear_counters;
-    if (rst) begin
-      \$1119  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = { 6'h00, busy };
-    if (rst) begin
-      \$1120  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = \$1008 [31:0];
-    if (rst) begin
-      \$1121  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = { 6'h00, stall_input };
-    if (rst) begin
-      \$1122  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = \$1010 [31:0];
-    if (rst) begin
-      \$1123  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = { 6'h00, stall_output };
-    if (rst) begin
-      \$1124  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = \$1012 [31:0];
-    if (rst) begin
-      \$1125  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = \$1013 ;
-    if (rst) begin
-      \$1126  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = \$1015 [31:0];
-    if (rst) begin
-      \$1127  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = { 3'h0, \$1016  };
-    if (rst) begin
-      \$1128  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = \$1018 [31:0];
-    if (rst) begin
-      \$1129  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = { 6'h00, issue };
-    if (rst) begin
-      \$1130  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = \$1020 [31:0];
-    if (rst) begin
-      \$1131  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = { 5'h00, \$1021  };
-    if (rst) begin
-      \$1132  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = \$1023 [31:0];
-    if (rst) begin
-      \$1133  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = { 6'h00, done };
-    if (rst) begin
-      \$1134  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = \$1025 [31:0];
-    if (rst) begin
-      \$1135  = 32'd0;
+      \$1077  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5554,39 +5454,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$205  = act_word;
   assign \act$206  = act_word;
   assign \act$207  = act_word;
-  assign act_wp__data = { \$1150 , \$1148 , \$1146 , \$1144 , \$1142 , \$1140 , \$1138 , \$1136  };
-  assign result = { \$1137 , \$1136  };
-  assign \result$217  = { \$1139 , \$1138  };
-  assign \result$218  = { \$1141 , \$1140  };
-  assign \result$219  = { \$1143 , \$1142  };
-  assign \result$220  = { \$1145 , \$1144  };
-  assign \result$221  = { \$1147 , \$1146  };
-  assign \result$222  = { \$1149 , \$1148  };
-  assign \result$223  = { \$1151 , \$1150  };
+  assign act_wp__data = { \$1092 , \$1090 , \$1088 , \$1086 , \$1084 , \$1082 , \$1080 , \$1078  };
+  assign result = { \$1079 , \$1078  };
+  assign \result$217  = { \$1081 , \$1080  };
+  assign \result$218  = { \$1083 , \$1082  };
+  assign \result$219  = { \$1085 , \$1084  };
+  assign \result$220  = { \$1087 , \$1086  };
+  assign \result$221  = { \$1089 , \$1088  };
+  assign \result$222  = { \$1091 , \$1090  };
+  assign \result$223  = { \$1093 , \$1092  };
   assign \$signature__en$224  = out_write;
   assign \$signature__addr$225  = \$239 [5:0];
-  assign \$signature__data$226  = { \$1137 , \$1136  };
+  assign \$signature__data$226  = { \$1079 , \$1078  };
   assign \$signature__en$227  = out_write;
   assign \$signature__addr$228  = \$241 [5:0];
-  assign \$signature__data$229  = { \$1139 , \$1138  };
+  assign \$signature__data$229  = { \$1081 , \$1080  };
   assign \$signature__en$230  = out_write;
   assign \$signature__addr$231  = \$243 [5:0];
-  assign \$signature__data$232  = { \$1141 , \$1140  };
+  assign \$signature__data$232  = { \$1083 , \$1082  };
   assign \$signature__en$233  = out_write;
   assign \$signature__addr$234  = \$245 [5:0];
-  assign \$signature__data$235  = { \$1143 , \$1142  };
+  assign \$signature__data$235  = { \$1085 , \$1084  };
   assign \$signature__en$236  = out_write;
   assign \$signature__addr$237  = \$247 [5:0];
-  assign \$signature__data$238  = { \$1145 , \$1144  };
+  assign \$signature__data$238  = { \$1087 , \$1086  };
   assign \$signature__en$239  = out_write;
   assign \$signature__addr$240  = \$249 [5:0];
-  assign \$signature__data$241  = { \$1147 , \$1146  };
+  assign \$signature__data$241  = { \$1089 , \$1088  };
   assign \$signature__en$242  = out_write;
   assign \$signature__addr$243  = \$251 [5:0];
-  assign \$signature__data$244  = { \$1149 , \$1148  };
+  assign \$signature__data$244  = { \$1091 , \$1090  };
   assign \$signature__en$245  = out_write;
   assign \$signature__addr$246  = \$253 [5:0];
-  assign \$signature__data$247  = { \$1151 , \$1150  };
+  assign \$signature__data$247  = { \$1093 , \$1092  };
   assign \$signature__addr$258  = \$264 [5:0];
   assign \$signature__addr$260  = \$269 [5:0];
   assign \$signature__addr$262  = \$274 [5:0];
@@ -5670,102 +5570,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$390  = wb_ctx16;
   assign \$401  = in_wslot;
   assign \$417  = in_wslot;
-  assign \$430  = 4'h0;
-  assign \$432  = 4'h0;
-  assign \$435  = { wb_groups_ahead1, 3'h0 };
-  assign \$437  = { wb_groups_ahead1, 3'h0 };
-  assign \$441  = 4'h0;
-  assign \$443  = 4'h0;
-  assign \$446  = { wb_groups_ahead0, 3'h0 };
-  assign \$448  = { wb_groups_ahead0, 3'h0 };
-  assign \$477  = in_wslot;
-  assign \$483  = in_wslot;
-  assign \$495  = 1'h0;
-  assign \$500  = 4'h0;
-  assign \$502  = 4'h0;
-  assign \$505  = { wb_groups_ahead0, 3'h0 };
-  assign \$507  = { wb_groups_ahead0, 3'h0 };
-  assign \$511  = 4'h0;
-  assign \$513  = 4'h0;
-  assign \$516  = { wb_groups_ahead1, 3'h0 };
-  assign \$518  = { wb_groups_ahead1, 3'h0 };
-  assign \$527  = 1'h0;
+  assign \$469  = in_wslot;
+  assign \$475  = in_wslot;
+  assign \$487  = 1'h0;
+  assign \$492  = 1'h0;
+  assign \$494  = \$493 ;
+  assign \$499  = 1'h0;
+  assign \$501  = \$500 ;
+  assign \$511  = 1'h0;
+  assign \$527  = in_wslot;
   assign \$543  = in_wslot;
-  assign \$559  = in_wslot;
-  assign \$569  = layer[0];
-  assign \$574  = 4'h0;
-  assign \$576  = 4'h0;
-  assign \$579  = { wb_groups_ahead1, 3'h0 };
-  assign \$581  = { wb_groups_ahead1, 3'h0 };
-  assign \$585  = 4'h0;
-  assign \$587  = 4'h0;
-  assign \$590  = { wb_groups_ahead0, 3'h0 };
-  assign \$592  = { wb_groups_ahead0, 3'h0 };
-  assign \$602  = layer[0];
-  assign \$623  = 4'h0;
-  assign \$625  = 4'h0;
-  assign \$628  = { wb_groups_ahead1, 3'h0 };
-  assign \$630  = { wb_groups_ahead1, 3'h0 };
-  assign \$634  = 4'h0;
-  assign \$636  = 4'h0;
-  assign \$639  = { wb_groups_ahead0, 3'h0 };
-  assign \$641  = { wb_groups_ahead0, 3'h0 };
-  assign \$664  = in_wslot;
-  assign \$683  = in_wslot;
-  assign \$697  = 4'h0;
-  assign \$699  = 4'h0;
-  assign \$702  = { wb_groups_ahead1, 3'h0 };
-  assign \$704  = { wb_groups_ahead1, 3'h0 };
-  assign \$708  = 4'h0;
-  assign \$710  = 4'h0;
-  assign \$713  = { wb_groups_ahead0, 3'h0 };
-  assign \$715  = { wb_groups_ahead0, 3'h0 };
-  assign \$738  = in_wslot;
-  assign \$756  = in_wslot;
-  assign \$768  = in_wslot;
-  assign \$783  = 4'h0;
-  assign \$785  = 4'h0;
-  assign \$788  = { wb_groups_ahead1, 3'h0 };
-  assign \$790  = { wb_groups_ahead1, 3'h0 };
-  assign \$794  = 4'h0;
-  assign \$796  = 4'h0;
-  assign \$799  = { wb_groups_ahead0, 3'h0 };
-  assign \$801  = { wb_groups_ahead0, 3'h0 };
-  assign \$824  = in_wslot;
-  assign \$843  = in_wslot;
-  assign \$857  = 4'h0;
-  assign \$859  = 4'h0;
-  assign \$862  = { wb_groups_ahead1, 3'h0 };
-  assign \$864  = { wb_groups_ahead1, 3'h0 };
-  assign \$868  = 4'h0;
-  assign \$870  = 4'h0;
-  assign \$873  = { wb_groups_ahead0, 3'h0 };
-  assign \$875  = { wb_groups_ahead0, 3'h0 };
-  assign \$914  = { \$913 [9], \$913 [9], \$913 [9], \$913 [9:3] };
-  assign \$917  = { \$916 [9], \$916 [9], \$916 [9], \$916 [9:3] };
-  assign \$948  = { 3'h0, \$947 [9:3] };
-  assign \$955  = { 3'h0, \$954 [9:3] };
-  assign \$959  = { \$958 [9], \$958 [9], \$958 [9], \$958 [9:3] };
-  assign \$962  = { 3'h0, \$961 [9:3] };
-  assign \$965  = { \$964 [9], \$964 [9], \$964 [9], \$964 [9:3] };
-  assign \$986  = claim_ctx;
-  assign \$988  = wb_ctx17;
-  assign \$997  = drain_slot;
-  assign \$1001  = release_slot;
+  assign \$553  = layer[0];
+  assign \$558  = 1'h0;
+  assign \$560  = \$559 ;
+  assign \$565  = 1'h0;
+  assign \$567  = \$566 ;
+  assign \$578  = layer[0];
+  assign \$632  = in_wslot;
+  assign \$651  = in_wslot;
+  assign \$698  = in_wslot;
+  assign \$716  = in_wslot;
+  assign \$728  = in_wslot;
+  assign \$776  = in_wslot;
+  assign \$795  = in_wslot;
+  assign \$858  = { \$857 [9], \$857 [9], \$857 [9], \$857 [9:3] };
+  assign \$861  = { \$860 [9], \$860 [9], \$860 [9], \$860 [9:3] };
+  assign \$892  = { 3'h0, \$891 [9:3] };
+  assign \$899  = { 3'h0, \$898 [9:3] };
+  assign \$903  = { \$902 [9], \$902 [9], \$902 [9], \$902 [9:3] };
+  assign \$906  = { 3'h0, \$905 [9:3] };
+  assign \$909  = { \$908 [9], \$908 [9], \$908 [9], \$908 [9:3] };
+  assign \$930  = claim_ctx;
+  assign \$932  = wb_ctx17;
+  assign \$941  = drain_slot;
+  assign \$945  = release_slot;
   assign \$174  = ctx;
   assign \$183  = ctx;
-  assign \$501  = 1'h0;
-  assign \$504  = \$503 ;
-  assign \$512  = 1'h0;
-  assign \$515  = \$514 ;
-  assign \$575  = 1'h0;
-  assign \$578  = \$577 ;
-  assign \$586  = 1'h0;
-  assign \$589  = \$588 ;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \port$3094$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \port$3034$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5790,8 +5634,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3094$0 ;
-  wire \port$3094$0 ;
+  input \port$3034$0 ;
+  wire \port$3034$0 ;
   input [31:0] \port$363$0 ;
   wire [31:0] \port$363$0 ;
   (* init = 2'h0 *)
@@ -5826,7 +5670,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3094$0 , \port$363$0  };
+      storage[w_port__addr] <= { \port$3034$0 , \port$363$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5888,14 +5732,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3094$0 , \port$363$0  };
-  assign w_data = { \port$3094$0 , \port$363$0  };
+  assign w_port__data = { \port$3034$0 , \port$363$0  };
+  assign w_data = { \port$3034$0 , \port$363$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3299$0 , \port$3300$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3239$0 , \port$3240$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6054,10 +5898,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3299$0 ;
-  wire [7:0] \port$3299$0 ;
-  output [23:0] \port$3300$0 ;
-  wire [23:0] \port$3300$0 ;
+  output [7:0] \port$3239$0 ;
+  wire [7:0] \port$3239$0 ;
+  output [23:0] \port$3240$0 ;
+  wire [23:0] \port$3240$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7112,7 +6956,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3251$0 (pe0_flags_out),
+    .\port$3191$0 (pe0_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -7235,13 +7079,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3299$0  = \$39 ;
-  assign \port$3300$0  = \$40 ;
+  assign \port$3239$0  = \$39 ;
+  assign \port$3240$0  = \$40 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3251$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3191$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7425,8 +7269,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3251$0 ;
-  wire [1:0] \port$3251$0 ;
+  input [1:0] \port$3191$0 ;
+  wire [1:0] \port$3191$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7633,9 +7477,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3251$0 [0];
+    rq_relu1 <= \port$3191$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3251$0 [1];
+    rq_req1 <= \port$3191$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7758,8 +7602,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3251$0 [0];
-  assign i_requantize = \port$3251$0 [1];
+  assign i_relu = \port$3191$0 [0];
+  assign i_requantize = \port$3191$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7768,7 +7612,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3459$0 , \port$3460$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3399$0 , \port$3400$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7927,10 +7771,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3459$0 ;
-  wire [7:0] \port$3459$0 ;
-  output [23:0] \port$3460$0 ;
-  wire [23:0] \port$3460$0 ;
+  output [7:0] \port$3399$0 ;
+  wire [7:0] \port$3399$0 ;
+  output [23:0] \port$3400$0 ;
+  wire [23:0] \port$3400$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8985,7 +8829,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3411$0 (pe1_flags_out),
+    .\port$3351$0 (pe1_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -9108,13 +8952,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3459$0  = \$39 ;
-  assign \port$3460$0  = \$40 ;
+  assign \port$3399$0  = \$39 ;
+  assign \port$3400$0  = \$40 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3411$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3351$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9298,8 +9142,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3411$0 ;
-  wire [1:0] \port$3411$0 ;
+  input [1:0] \port$3351$0 ;
+  wire [1:0] \port$3351$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9506,9 +9350,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3411$0 [0];
+    rq_relu1 <= \port$3351$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3411$0 [1];
+    rq_req1 <= \port$3351$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9631,8 +9475,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$34
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3411$0 [0];
-  assign i_requantize = \port$3411$0 [1];
+  assign i_relu = \port$3351$0 [0];
+  assign i_requantize = \port$3351$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9641,7 +9485,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3619$0 , \port$3620$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3559$0 , \port$3560$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9800,10 +9644,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3619$0 ;
-  wire [7:0] \port$3619$0 ;
-  output [23:0] \port$3620$0 ;
-  wire [23:0] \port$3620$0 ;
+  output [7:0] \port$3559$0 ;
+  wire [7:0] \port$3559$0 ;
+  output [23:0] \port$3560$0 ;
+  wire [23:0] \port$3560$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10858,7 +10702,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3571$0 (pe2_flags_out),
+    .\port$3511$0 (pe2_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -10981,13 +10825,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3619$0  = \$39 ;
-  assign \port$3620$0  = \$40 ;
+  assign \port$3559$0  = \$39 ;
+  assign \port$3560$0  = \$40 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3571$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3511$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11171,8 +11015,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3571$0 ;
-  wire [1:0] \port$3571$0 ;
+  input [1:0] \port$3511$0 ;
+  wire [1:0] \port$3511$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11379,9 +11223,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3571$0 [0];
+    rq_relu1 <= \port$3511$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3571$0 [1];
+    rq_req1 <= \port$3511$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11504,8 +11348,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3571$0 [0];
-  assign i_requantize = \port$3571$0 [1];
+  assign i_relu = \port$3511$0 [0];
+  assign i_requantize = \port$3511$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11514,7 +11358,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3779$0 , \port$3780$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3719$0 , \port$3720$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11673,10 +11517,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3779$0 ;
-  wire [7:0] \port$3779$0 ;
-  output [23:0] \port$3780$0 ;
-  wire [23:0] \port$3780$0 ;
+  output [7:0] \port$3719$0 ;
+  wire [7:0] \port$3719$0 ;
+  output [23:0] \port$3720$0 ;
+  wire [23:0] \port$3720$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12731,7 +12575,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3731$0 (pe3_flags_out),
+    .\port$3671$0 (pe3_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -12854,13 +12698,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3779$0  = \$39 ;
-  assign \port$3780$0  = \$40 ;
+  assign \port$3719$0  = \$39 ;
+  assign \port$3720$0  = \$40 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3731$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3671$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -13044,8 +12888,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3731$0 ;
-  wire [1:0] \port$3731$0 ;
+  input [1:0] \port$3671$0 ;
+  wire [1:0] \port$3671$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13252,9 +13096,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3731$0 [0];
+    rq_relu1 <= \port$3671$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3731$0 [1];
+    rq_req1 <= \port$3671$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13377,8 +13221,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$37
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3731$0 [0];
-  assign i_requantize = \port$3731$0 [1];
+  assign i_relu = \port$3671$0 [0];
+  assign i_requantize = \port$3671$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13387,7 +13231,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3939$0 , \port$3940$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3879$0 , \port$3880$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13546,10 +13390,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3939$0 ;
-  wire [7:0] \port$3939$0 ;
-  output [23:0] \port$3940$0 ;
-  wire [23:0] \port$3940$0 ;
+  output [7:0] \port$3879$0 ;
+  wire [7:0] \port$3879$0 ;
+  output [23:0] \port$3880$0 ;
+  wire [23:0] \port$3880$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14604,7 +14448,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3891$0 (pe4_flags_out),
+    .\port$3831$0 (pe4_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -14727,13 +14571,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3939$0  = \$39 ;
-  assign \port$3940$0  = \$40 ;
+  assign \port$3879$0  = \$39 ;
+  assign \port$3880$0  = \$40 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3891$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3831$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14917,8 +14761,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3891$0 ;
-  wire [1:0] \port$3891$0 ;
+  input [1:0] \port$3831$0 ;
+  wire [1:0] \port$3831$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -15125,9 +14969,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3891$0 [0];
+    rq_relu1 <= \port$3831$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3891$0 [1];
+    rq_req1 <= \port$3831$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15250,8 +15094,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3891$0 [0];
-  assign i_requantize = \port$3891$0 [1];
+  assign i_relu = \port$3831$0 [0];
+  assign i_requantize = \port$3831$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15260,7 +15104,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4099$0 , \port$4100$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4039$0 , \port$4040$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15419,10 +15263,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4099$0 ;
-  wire [7:0] \port$4099$0 ;
-  output [23:0] \port$4100$0 ;
-  wire [23:0] \port$4100$0 ;
+  output [7:0] \port$4039$0 ;
+  wire [7:0] \port$4039$0 ;
+  output [23:0] \port$4040$0 ;
+  wire [23:0] \port$4040$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16477,7 +16321,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$4051$0 (pe5_flags_out),
+    .\port$3991$0 (pe5_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -16600,13 +16444,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4099$0  = \$39 ;
-  assign \port$4100$0  = \$40 ;
+  assign \port$4039$0  = \$39 ;
+  assign \port$4040$0  = \$40 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4051$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3991$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16790,8 +16634,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4051$0 ;
-  wire [1:0] \port$4051$0 ;
+  input [1:0] \port$3991$0 ;
+  wire [1:0] \port$3991$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16998,9 +16842,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4051$0 [0];
+    rq_relu1 <= \port$3991$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4051$0 [1];
+    rq_req1 <= \port$3991$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17123,8 +16967,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4051$0 [0];
-  assign i_requantize = \port$4051$0 [1];
+  assign i_relu = \port$3991$0 [0];
+  assign i_requantize = \port$3991$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17133,7 +16977,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4259$0 , \port$4260$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4199$0 , \port$4200$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17292,10 +17136,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4259$0 ;
-  wire [7:0] \port$4259$0 ;
-  output [23:0] \port$4260$0 ;
-  wire [23:0] \port$4260$0 ;
+  output [7:0] \port$4199$0 ;
+  wire [7:0] \port$4199$0 ;
+  output [23:0] \port$4200$0 ;
+  wire [23:0] \port$4200$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18350,7 +18194,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4211$0 (pe6_flags_out),
+    .\port$4151$0 (pe6_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -18473,13 +18317,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4259$0  = \$39 ;
-  assign \port$4260$0  = \$40 ;
+  assign \port$4199$0  = \$39 ;
+  assign \port$4200$0  = \$40 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4211$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4151$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18663,8 +18507,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4211$0 ;
-  wire [1:0] \port$4211$0 ;
+  input [1:0] \port$4151$0 ;
+  wire [1:0] \port$4151$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18871,9 +18715,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4211$0 [0];
+    rq_relu1 <= \port$4151$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4211$0 [1];
+    rq_req1 <= \port$4151$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18996,8 +18840,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$42
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4211$0 [0];
-  assign i_requantize = \port$4211$0 [1];
+  assign i_relu = \port$4151$0 [0];
+  assign i_requantize = \port$4151$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -19006,7 +18850,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$42
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4419$0 , \port$4420$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4359$0 , \port$4360$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19165,10 +19009,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4419$0 ;
-  wire [7:0] \port$4419$0 ;
-  output [23:0] \port$4420$0 ;
-  wire [23:0] \port$4420$0 ;
+  output [7:0] \port$4359$0 ;
+  wire [7:0] \port$4359$0 ;
+  output [23:0] \port$4360$0 ;
+  wire [23:0] \port$4360$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20223,7 +20067,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4371$0 (pe7_flags_out),
+    .\port$4311$0 (pe7_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -20346,13 +20190,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4419$0  = \$39 ;
-  assign \port$4420$0  = \$40 ;
+  assign \port$4359$0  = \$39 ;
+  assign \port$4360$0  = \$40 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4371$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4311$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20536,8 +20380,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4371$0 ;
-  wire [1:0] \port$4371$0 ;
+  input [1:0] \port$4311$0 ;
+  wire [1:0] \port$4311$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20744,9 +20588,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4371$0 [0];
+    rq_relu1 <= \port$4311$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4371$0 [1];
+    rq_req1 <= \port$4311$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20869,8 +20713,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4371$0 [0];
-  assign i_requantize = \port$4371$0 [1];
+  assign i_relu = \port$4311$0 [0];
+  assign i_requantize = \port$4311$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

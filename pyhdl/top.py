@@ -359,8 +359,6 @@ class NmcArray(wiring.Component):
         wr_buf = Signal(name="wr_buf")       # act buffer of the pair this layer writes
         actx = Signal(name="ctx")
         cur_G = Signal(group_bits, name="cur_groups")
-        cur_out = Signal(feat_bits, name="cur_out")
-        prev_out = Signal(feat_bits, name="prev_out")
         prev_G = Signal(group_bits, name="prev_groups")
         cur_last = Signal(name="cur_is_last")
         cur_relu = Signal(name="cur_relu")
@@ -395,11 +393,21 @@ class NmcArray(wiring.Component):
         F_nd_is1, G_nd_is1 = ns["one_fold"], ns["one_group"]
 
         # readiness of A's step at (layer, g, f)
-        # fold f needs elements < min((f+1)*simd, prev_out): `fold_end` = (f+1)*simd
-        # (f+1)*simd <= folds*simd < in_features + simd < 2**(feat_bits+1): no wider, as it
-        # starts the carry chain of the producer-written compare
-        fold_end = Signal(feat_bits + 1, name="fold_end")
-        fold_end2 = Signal(feat_bits + 2, name="fold_end_next")  # fold_end + simd
+        # fold f needs elements < min((f+1)*simd, prev_out): the previous layer's groups
+        # up to ceil((f+1)*simd/pe), or all of them.  Counted in groups, `need` for this
+        # fold and `need_next` for the next are registers: the producer-written check is
+        # one short compare against the write-back count, and "all of them" is the
+        # raw_full equality (the count never exceeds the producing layer's groups)
+        def groups_for(k):
+            return -(-k * S // P)
+        need = Signal(group_bits + 1, name="need_groups", init=groups_for(1))
+        need2 = Signal(group_bits + 1, name="need_groups_next", init=groups_for(2))
+        # f + 1 and b_f + 1 kept as registers, so no candidate has an adder before its
+        # compare (see "readiness flags" below)
+        f1 = Signal(group_bits + 1, name="fold_plus1", init=1)
+        bf1 = Signal(group_bits + 1, name="b_fold_plus1", init=1)
+        # need(f+3) - need(f+2): simd/pe, or (simd < pe) 1 when f+2 is a multiple of pe/simd
+        need_step = Const(S // P) if S >= P else f1[:_log2(P // S)].all()
 
         def of_a(pair):
             """The element of a per-context pair that belongs to context A (``ctx``)."""
@@ -415,8 +423,8 @@ class NmcArray(wiring.Component):
         # compares (see "readiness flags" below), and equals, whenever it is read:
         #   in_ok    beats[A] > f                     (layer 0: the fold's input beat is in)
         #   b_ready  beats[B] > b_f                   (B's next fold's beat is in)
-        #   raw_ok   A's write-back parity is this layer's and, with written = groups << log2(pe),
-        #            written >= fold_end or written >= prev_out (the fold's producers are written)
+        #   raw_ok   A's write-back parity is this layer's and groups written >= need or
+        #            == prev_G (the fold's producers are written)
         #   raw_full A's write-back parity is this layer's and all prev_G groups are written
         in_ok = Signal(name="in_ok")
         b_ready = Signal(name="b_ready")
@@ -464,11 +472,10 @@ class NmcArray(wiring.Component):
 
         def load_cur():
             return [cur_G.eq(G_nd), cur_F_m1.eq(F_nd_m1), cur_G_m1.eq(G_nd_m1),
-                    cur_out.eq(nd["out_features"]),
                     cur_last.eq(nxt_idx == last_layer),
                     cur_relu.eq(nd["relu"]), cur_req.eq(nd["requantize"]),
                     bank_addr.eq(nd["bank_base"]), rq_addr.eq(nd["rq_base"]),
-                    layer.eq(nxt_idx), g.eq(0), f.eq(0), fold_end.eq(S), fold_end2.eq(2 * S)]
+                    layer.eq(nxt_idx), g.eq(0), f.eq(0), need.eq(groups_for(1)), need2.eq(groups_for(2))]
 
         def reset_b():
             return [b_g.eq(0), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
@@ -486,18 +493,19 @@ class NmcArray(wiring.Component):
             m.d.sync += load_cur() + reset_b() + [loaded.eq(1), wr_buf.eq(0)]
         with m.Elif(pick_a):
             with m.If(last_fold):
-                m.d.sync += [f.eq(0), fold_end.eq(S), fold_end2.eq(2 * S), g.eq(g + 1), rq_addr.eq(rq_addr + 1)]
+                m.d.sync += [f.eq(0), need.eq(groups_for(1)), need2.eq(groups_for(2)), g.eq(g + 1),
+                             rq_addr.eq(rq_addr + 1)]
                 with m.If(last_group):
-                    m.d.sync += load_cur() + [prev_out.eq(cur_out), prev_G.eq(cur_G), wr_buf.eq(~wr_buf)]
+                    m.d.sync += load_cur() + [prev_G.eq(cur_G), wr_buf.eq(~wr_buf)]
                     with m.If(cur_last):
                         # hand over to the next inference, continuing where B stopped
                         m.d.sync += reset_b() + [actx.eq(~actx), wr_buf.eq(0)]
                         with m.If(b_done):
-                            m.d.sync += [prev_out.eq(d0["out_features"]), prev_G.eq(g0), wr_buf.eq(1)]
+                            m.d.sync += [prev_G.eq(g0), wr_buf.eq(1)]
                         with m.Elif(~bg_zero):
                             m.d.sync += [g.eq(b_g), bank_addr.eq(b_bank), rq_addr.eq(b_rq)]
             with m.Else():
-                m.d.sync += [f.eq(f + 1), fold_end.eq(fold_end2), fold_end2.eq(fold_end2 + S)]
+                m.d.sync += [f.eq(f + 1), need.eq(need2), need2.eq(need2 + need_step)]
             with m.If(~(last_fold & last_group)):
                 m.d.sync += bank_addr.eq(bank_addr + 1)
         with m.Elif(pick_b):
@@ -661,10 +669,7 @@ class NmcArray(wiring.Component):
         # in the next state (layer 0 for the raw_* pair, a group other than 0 for
         # raw_full, g != 0 for raw_ok) its value does not matter.
         inc = [in_fire & (ws == c) for c in range(2)]
-        # f + 1 and b_f + 1 kept as registers, so no candidate has an adder before its
-        # compare; beats + this cycle's beat > x  is  beats > x | beat & beats == x
-        f1 = Signal(group_bits + 1, name="fold_plus1", init=1)
-        bf1 = Signal(group_bits + 1, name="b_fold_plus1", init=1)
+        # beats + this cycle's beat > x  is  beats > x | beat & beats == x
 
         def beats_gt(x):
             """beats[c] + inc[c] > x, per context."""
@@ -680,10 +685,9 @@ class NmcArray(wiring.Component):
             present A and B), and no tracking reset."""
             return (sel(wb_par_n) == ~layer_odd_next) & ~sel(track_reset)
 
-        def raw_pair(sel, layer_odd_next, end, prev, groups):
+        def raw_pair(sel, layer_odd_next, need_groups, groups):
             def ready(n):
-                written = n << _log2(P)
-                return (written >= end) | (written >= prev)
+                return (n >= need_groups) | (n == groups)
             par = par_ok_next(sel, layer_odd_next)
             # the count tests see the registers, the reset selects the test of 0 after them
             def count_test(test):
@@ -694,23 +698,23 @@ class NmcArray(wiring.Component):
         # (in_release); within each branch that is known without the decision, since
         # pick_a and pick_b exclude each other: A releases only on its last fold and
         # group of layer 0, B only on its own last fold and group
-        stay = raw_pair(of_a, layer[0], fold_end, prev_out, prev_G)
+        stay = raw_pair(of_a, layer[0], need, prev_G)
         with m.If(~loaded):
             m.d.sync += [in_ok.eq(~rel_a & a_nz), b_ready.eq(~rel_b & b_nz)] + stay
         with m.Elif(pick_a):
             with m.If(handover):
                 # the next vector becomes A at fold 0; the old context becomes B at fold 0
                 m.d.sync += [in_ok.eq(b_nz), b_ready.eq(~layer0 & a_nz)]
-                m.d.sync += raw_pair(of_b, Const(1), S, d0["out_features"], g0)
+                m.d.sync += raw_pair(of_b, Const(1), Const(groups_for(1)), g0)
             with m.Elif(last_fold):
                 m.d.sync += [in_ok.eq(~(layer0 & last_group) & a_nz), b_ready.eq(of_b(beats_gt(b_f)))]
                 with m.If(last_group):  # next layer, group 0
-                    m.d.sync += raw_pair(of_a, ~layer[0], S, cur_out, cur_G)
+                    m.d.sync += raw_pair(of_a, ~layer[0], Const(groups_for(1)), cur_G)
                 with m.Else():  # next group: g != 0, neither raw flag is read
                     m.d.sync += stay
             with m.Else():
                 m.d.sync += [in_ok.eq(of_a(beats_gt(f1))), b_ready.eq(of_b(beats_gt(b_f)))]
-                m.d.sync += raw_pair(of_a, layer[0], fold_end2, prev_out, prev_G)
+                m.d.sync += raw_pair(of_a, layer[0], need2, prev_G)
         with m.Elif(pick_b):
             m.d.sync += [in_ok.eq(of_a(beats_gt(f))),
                          b_ready.eq(Mux(b_last_fold, ~b_last_group & b_nz, of_b(beats_gt(bf1))))] + stay
