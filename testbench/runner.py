@@ -176,7 +176,7 @@ class Simulation:
         test suite).  Each choice has its own build directory.
     netlist : dict or None
         Simulate a post-synthesis netlist of the array instead of its RTL:
-        ``{"name": tag, "sources": [...], "includes": [...]}``
+        ``{"name": tag, "sources": [...]}``
         (:func:`pyhdl.fpga.netlist.ecp5_netlist`).  Icarus only.
     """
 
@@ -217,7 +217,7 @@ class Simulation:
         try:
             with _waves_env(self.waves):
                 runner.build(sources=sources, hdl_toplevel=H.TOPLEVEL, build_dir=self.build_dir,
-                             build_args=args, includes=self.netlist["includes"] if self.netlist else (), timescale=("1ns", "1ps"), waves=self.waves,
+                             build_args=args, timescale=("1ns", "1ps"), waves=self.waves,
                              log_file=self.build_dir / "build.log")
         except (RuntimeError, SystemExit) as e:
             tail = (self.build_dir / "build.log").read_text().splitlines()[-15:]

@@ -16,3 +16,14 @@ def random_models() -> int:
     if n < 1:
         raise pytest.UsageError(f"NMC_RANDOM_MODELS must be >= 1, not {n}")
     return n
+
+
+@pytest.fixture
+def iverilog():
+    """Icarus Verilog, a Debian package that .ci/run installs: under CI a missing
+    ``iverilog`` is a failure, elsewhere a skip."""
+    import shutil
+    if shutil.which("iverilog") is None:
+        if os.environ.get("CI"):
+            pytest.fail("iverilog is not installed (.ci/run installs it with apt-get)")
+        pytest.skip("iverilog is not installed: apt-get install -y iverilog")

@@ -9,8 +9,6 @@ of mixed-signedness products on random operands.  Icarus (4-state): a read meeti
 a write in a collision-free memory would come out as X and fail.
 """
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,17 +19,9 @@ from pyhdl.fpga import netlist
 from testbench.runner import Simulation
 from testbench.scenarios import add_resets, corner_job, random_job
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("iverilog")]
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def _icarus():
-    if shutil.which("iverilog") is None:
-        if os.environ.get("CI"):
-            pytest.fail("iverilog is not installed (.ci/run installs it with apt-get)")
-        pytest.skip("iverilog is not installed: apt-get install -y iverilog")
 
 
 # registered operands and products of every signedness mix the array has (requant:

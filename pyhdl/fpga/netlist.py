@@ -32,10 +32,10 @@ def lattice_share() -> Path:
 
 
 def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
-    """Synthesize and pack ``top``; return ``{"sources": [...], "includes": [...], "packed": {...}}``.
+    """Synthesize and pack ``top``; return ``{"sources": [...], "packed": {...}}``.
 
     ``sources`` are the Verilog files to simulate in place of the RTL of ``top``
-    (same module name and ports); ``includes`` the include directories they need.
+    (same module name and ports).
     ``pack=False`` leaves the registers where Yosys put them (to tell a packing
     problem from a mapping one).
     """
@@ -46,7 +46,7 @@ def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(verilog, build / "design.v")
-    flow._yosys("\n".join([
+    flow.run_yosys("\n".join([
         "read_verilog design.v",
         f"hierarchy -top {top}",
         *flow.keep_pes_commands(top, target),
@@ -57,7 +57,7 @@ def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
         raise flow.FlowError(f"module {top} not found in {verilog}")
     packed = regpack.pack_registers(netlist) if pack else None
     (build / "packed.json").write_text(json.dumps(netlist))
-    flow._yosys("read_json packed.json\nwrite_verilog -noattr netlist.v\n", cwd=build, name="netlist_verilog")
+    flow.run_yosys("read_json packed.json\nwrite_verilog -noattr netlist.v\n", cwd=build, name="netlist_verilog")
     (build / "ecp5_models.v").write_text(models_verilog())
     design = {name: mod for name, mod in netlist["modules"].items() if not regpack.is_library(mod)}
     used = {cell["type"] for mod in design.values() for cell in mod.get("cells", {}).values()}
@@ -65,7 +65,7 @@ def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
     used = {t for t in used - set(design) - {"DP16KD", "MULT18X18D"} if not t.startswith("$")}
     (build / "ecp5_cells.v").write_text(fabric_models(used))
     return {"sources": [build / "netlist.v", build / "ecp5_cells.v", build / "ecp5_models.v"],
-            "includes": [], "packed": packed}
+            "packed": packed}
 
 
 def fabric_models(cells) -> str:

@@ -86,7 +86,7 @@ class _Module:
         p, c = cell["parameters"], cell["connections"]
         if p.get("CEMUX", "").strip() != "1" or p.get("CLKMUX", "CLK") != "CLK":
             return None
-        if c.get("LSR", ["0"]) != ["0"] or "CE" in c and p.get("CEMUX", "").strip() != "1":
+        if c.get("LSR", ["0"]) != ["0"]:
             return None
         return c["CLK"][0]
 
@@ -115,19 +115,20 @@ class _Module:
         return None if clk is None else (loads[0][0], clk)
 
 
-def _pack_output(mod: _Module, cell_name: str, pins: list[str], clock) -> list[str] | None:
-    """Flip-flops after ``pins`` of ``cell_name`` (all plain, on ``clock``), or None."""
+def _outputs_registered(mod: _Module, cell_name: str, pins: list[str], clock) -> bool:
+    """Whether the used ``pins`` of ``cell_name`` (at least one) each drive only a plain
+    flip-flop on ``clock``."""
     cell = mod.cells[cell_name]
-    ffs = []
+    used = 0
     for pin in pins:
         bit = cell["connections"].get(pin, ["x"])[0]
         if _is_const(bit) or not mod.loads.get(bit):
             continue
         found = mod.sole_ff_load(bit)
         if found is None or found[1] != clock:
-            return None
-        ffs.append(found[0])
-    return ffs
+            return False
+        used += 1
+    return used > 0
 
 
 def _move_output(mod: _Module, cell_name: str, pins: list[str]) -> int:
@@ -165,7 +166,7 @@ def _pack_mult(mod: _Module, name: str, counts: collections.Counter) -> None:
     if len(clocks) != 1:
         return
     clock = clocks.pop()
-    product = _pack_output(mod, name, [f"P{i}" for i in range(36)], clock)
+    product = _outputs_registered(mod, name, [f"P{i}" for i in range(36)], clock)
     for (side, i), ff in operand_ffs.items():
         mod.reconnect(name, f"{side}{i}", mod.cells[ff]["connections"]["DI"][0])
     for ff in set(operand_ffs.values()):
@@ -197,8 +198,7 @@ def _pack_bram(mod: _Module, name: str, counts: collections.Counter) -> None:
         if _is_const(clock):
             continue
         pins = [f"DO{s}{i}" for s in sides for i in range(18)]
-        ffs = _pack_output(mod, name, pins, clock)
-        if not ffs:
+        if not _outputs_registered(mod, name, pins, clock):
             continue
         counts["bram_ffs"] += _move_output(mod, name, pins)
         for s in sides:
@@ -210,8 +210,7 @@ def _pack_bram(mod: _Module, name: str, counts: collections.Counter) -> None:
 def is_library(mod: dict) -> bool:
     """A cell library's (black- or whitebox) module of a Yosys JSON document, not the design's."""
     attrs = mod.get("attributes", {})
-    return any(int(str(attrs.get(a, "0")) or "0", 2 if len(str(attrs.get(a, ""))) > 1 else 10)
-               for a in ("blackbox", "whitebox", "lib_whitebox"))
+    return any(_param_int(attrs.get(a, 0)) for a in ("blackbox", "whitebox", "lib_whitebox"))
 
 
 def pack_registers(netlist: dict) -> dict:
