@@ -10,7 +10,9 @@ in ``torch.argmax``) and shows the class, plus whether it equals the golden
 model's class for that image.
 
 :class:`BoardTop` puts it on a board: the class in binary on four LEDs, the
-golden match and "result shown" on two more, ``start`` from a debounced button.
+golden match and "result shown" on two more, ``start`` from a debounced button,
+and one line of text per result on the board's USB serial port, 115200 8N1
+(:mod:`pyhdl.fpga.uart`).
 :func:`build` makes the bitstream through amaranth-boards with the YoWASP tools
 (``nmc.toolenv`` sets YOSYS, NEXTPNR_*, ECPPACK, ICEPACK).
 """
@@ -32,6 +34,7 @@ from golden import contract
 from .. import sizing
 from ..config import ArrayConfig, DEFAULT, SMALL
 from . import flow, report, targets
+from .uart import ResultLine, uart_divisor
 
 __all__ = ["DigitsDemo", "BoardTop", "Board", "BOARDS", "digits_program", "build"]
 
@@ -172,7 +175,8 @@ class DigitsDemo(wiring.Component):
 
 
 class BoardTop(Elaboratable):
-    """:class:`DigitsDemo` on a board: class on LEDs, ``start`` from a debounced button.
+    """:class:`DigitsDemo` on a board: class on LEDs and the serial port, ``start`` from a
+    debounced button.
 
     Parameters
     ----------
@@ -206,6 +210,14 @@ class BoardTop(Elaboratable):
             m.d.comb += buffer("o", name, number).o.eq(demo.shown & bit)
         m.d.comb += buffer("o", *board.match_led).o.eq(demo.shown & demo.match)
         m.d.comb += buffer("o", *board.shown_led).o.eq(demo.shown)
+        program = self._demo_args["program"]
+        m.submodules.line = line = ResultLine(expected=self._demo_args["expected"],
+                                              n_classes=program.shapes[-1][1],
+                                              divisor=uart_divisor(platform.default_clk_frequency))
+        m.d.comb += [line.image.eq(demo.image), line.klass.eq(demo.klass),
+                     line.shown.eq(demo.shown), line.match.eq(demo.match)]
+        m.submodules.uart_tx = uart_tx = io.Buffer("o", platform.request(*board.uart, dir="-").tx)
+        m.d.comb += uart_tx.o.eq(line.tx)
         button = buffer("i", *board.button)
 
         tick = Signal(self._debounce_log2, name="debounce_tick")
@@ -229,6 +241,7 @@ class Board:
     match_led: tuple
     shown_led: tuple
     button: tuple
+    uart: tuple = ("uart", 0)
     extra: str | None = None
 
     def make_platform(self):
@@ -244,12 +257,14 @@ class Board:
 
 BOARDS = {
     # iCEBreaker with its break-off PMOD: LEDs 2..5 = class bits, main green LED = golden
-    # match, main red LED = result shown; the main user button steps to the next image.
+    # match, main red LED = result shown; the main user button steps to the next image;
+    # result lines on the FTDI's second channel.
     "icebreaker": Board("icebreaker", "icebreaker", "ice40", SMALL,
                         class_leds=(("led", 2), ("led", 3), ("led", 4), ("led", 5)),
                         match_led=("led_g", 0), shown_led=("led_r", 0), button=("button", 0),
                         extra="break_off_pmod"),
-    # ULX3S-85F: LEDs 0..3 = class bits, LED 6 = golden match, LED 7 = shown; FIRE 1 steps.
+    # ULX3S-85F: LEDs 0..3 = class bits, LED 6 = golden match, LED 7 = shown; FIRE 1 steps;
+    # result lines on the FTDI serial port.
     "ulx3s": Board("ulx3s", "ulx3s", "ecp5", DEFAULT,
                    class_leds=(("led", 0), ("led", 1), ("led", 2), ("led", 3)),
                    match_led=("led", 6), shown_led=("led", 7), button=("button_fire", 0)),
