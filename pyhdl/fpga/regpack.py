@@ -115,37 +115,31 @@ class _Module:
         return None if clk is None else (loads[0][0], clk)
 
 
+def _used_outputs(mod: _Module, cell_name: str, pins: list[str]):
+    """``(pin, bit)`` for each of ``pins`` of ``cell_name`` that drives a load."""
+    for pin in pins:
+        bit = mod.cells[cell_name]["connections"].get(pin, ["x"])[0]
+        if not _is_const(bit) and mod.loads.get(bit):
+            yield pin, bit
+
+
 def _outputs_registered(mod: _Module, cell_name: str, pins: list[str], clock) -> bool:
     """Whether the used ``pins`` of ``cell_name`` (at least one) each drive only a plain
     flip-flop on ``clock``."""
-    cell = mod.cells[cell_name]
-    used = 0
-    for pin in pins:
-        bit = cell["connections"].get(pin, ["x"])[0]
-        if _is_const(bit) or not mod.loads.get(bit):
-            continue
-        found = mod.sole_ff_load(bit)
-        if found is None or found[1] != clock:
-            return False
-        used += 1
-    return used > 0
+    loads = [mod.sole_ff_load(bit) for _, bit in _used_outputs(mod, cell_name, pins)]
+    return bool(loads) and all(load is not None and load[1] == clock for load in loads)
 
 
 def _move_output(mod: _Module, cell_name: str, pins: list[str]) -> int:
     """Let ``pins`` drive the nets of the flip-flops they fed; remove those flip-flops."""
-    cell = mod.cells[cell_name]
-    moved = 0
-    for pin in pins:
-        bit = cell["connections"].get(pin, ["x"])[0]
-        if _is_const(bit) or not mod.loads.get(bit):
-            continue
+    used = list(_used_outputs(mod, cell_name, pins))
+    for pin, bit in used:
         ff = mod.loads[bit][0][0]
         q = mod.cells[ff]["connections"]["Q"][0]
         mod.remove(ff)
-        cell["connections"][pin] = [q]
+        mod.cells[cell_name]["connections"][pin] = [q]
         mod.driver[q] = (cell_name, pin)
-        moved += 1
-    return moved
+    return len(used)
 
 
 def _pack_mult(mod: _Module, name: str, counts: collections.Counter) -> None:
