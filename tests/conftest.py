@@ -27,3 +27,12 @@ def iverilog():
         if os.environ.get("CI"):
             pytest.fail("iverilog is not installed (.ci/run installs it with apt-get)")
         pytest.skip("iverilog is not installed: apt-get install -y iverilog")
+
+
+@pytest.fixture(scope="session")
+def small_digits():
+    """The digits model compiled for the small config and its first test images
+    (``pyhdl.fpga.boards.digits_program``), shared by the board and serial-line tests."""
+    from pyhdl.config import SMALL
+    from pyhdl.fpga import boards
+    return boards.digits_program(SMALL, 3)

@@ -11,13 +11,6 @@ from amaranth.sim import Simulator
 from pyhdl.config import DEFAULT, SMALL
 from pyhdl.fpga import boards, synth, targets
 
-N_IMAGES = 3
-
-
-@pytest.fixture(scope="module")
-def small_digits():
-    return boards.digits_program(SMALL, N_IMAGES)
-
 
 def _demo(d, **changes):
     args = {"cfg": SMALL, "program": d["program"], "vectors": d["vectors"], "expected": d["expected"], **changes}
@@ -26,13 +19,14 @@ def _demo(d, **changes):
 
 def test_demo_classifies_each_rom_image_like_the_golden_model(small_digits):
     d = small_digits
+    n_images = len(d["vectors"])
     dut = _demo(d)
     # enough cycles for one inference however the array schedules it: generous, not a timing claim
     limit = 20 * sum(i * o for i, o in d["program"].shapes)
     seen = []
 
     async def bench(ctx):
-        for i in range(N_IMAGES + 1):           # the last request wraps around to image 0
+        for i in range(n_images + 1):           # the last request wraps around to image 0
             if i:
                 ctx.set(dut.start, 1)
                 await ctx.tick()
@@ -50,7 +44,7 @@ def test_demo_classifies_each_rom_image_like_the_golden_model(small_digits):
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    want = [(i % N_IMAGES, d["expected"][i % N_IMAGES], 1) for i in range(N_IMAGES + 1)]
+    want = [(i % n_images, d["expected"][i % n_images], 1) for i in range(n_images + 1)]
     assert seen == want
 
 
@@ -90,7 +84,7 @@ def test_demo_bad_arguments(small_digits):
 
 @pytest.mark.slow
 def test_icebreaker_bitstream_has_weights_in_block_ram_and_macs_in_dsps(tmp_path, small_digits):
-    rep = boards.build("icebreaker", tmp_path, n_images=N_IMAGES)
+    rep = boards.build("icebreaker", tmp_path, n_images=len(small_digits["vectors"]))
     bitstream = Path(rep["bitstream"])
     assert bitstream.suffix == ".bin" and bitstream.stat().st_size == rep["bitstream_bytes"] > 0
     assert "End of script" in Path(rep["logs"]["yosys"]).read_text()

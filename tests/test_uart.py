@@ -13,9 +13,6 @@ from pyhdl.config import SMALL
 from pyhdl.fpga import boards
 from pyhdl.fpga.uart import ResultLine, UartTx, result_text, uart_divisor
 
-N_IMAGES = 2
-
-
 def decode_8n1(trace: list[int], divisor: int) -> bytes:
     """Bytes on a line sampled once per cycle; every bit must last exactly ``divisor``
     cycles, start low, stop high."""
@@ -69,21 +66,14 @@ def test_uart_tx_sends_every_byte_as_an_8n1_frame_under_idle_gaps():
     assert decode_8n1(trace, divisor) == payload
 
 
-@pytest.fixture(scope="module")
-def small_digits():
-    return boards.digits_program(SMALL, N_IMAGES)
-
-
 def _line_of_first_result(d, expected, divisor=4):
     """Run the digits demo with a ResultLine on its outputs until the first line is out."""
     n_classes = d["program"].shapes[-1][1]
     m = Module()
     m.submodules.demo = demo = boards.DigitsDemo(cfg=SMALL, program=d["program"],
                                                  vectors=d["vectors"], expected=expected)
-    m.submodules.line = line = ResultLine(expected=expected, n_classes=n_classes, divisor=divisor)
-    m.d.comb += [line.image.eq(demo.image), line.klass.eq(demo.klass),
-                 line.shown.eq(demo.shown), line.match.eq(demo.match)]
-    want_len = len(result_text(0, 0, 0, n_images=N_IMAGES, n_classes=n_classes))
+    line = demo.serial_line(m, divisor=divisor)
+    want_len = len(result_text(0, 0, 0, n_images=len(d["vectors"]), n_classes=n_classes))
     # a generous bound, not a timing claim: one inference plus the line
     limit = 20 * sum(i * o for i, o in d["program"].shapes) + want_len * 10 * divisor
     trace = []
@@ -109,7 +99,7 @@ def test_result_line_reports_the_class_the_golden_model_computes(small_digits):
     d = small_digits
     text, n_classes = _line_of_first_result(d, d["expected"])
     golden = d["expected"][0]
-    assert text == result_text(0, golden, golden, n_images=N_IMAGES, n_classes=n_classes)
+    assert text == result_text(0, golden, golden, n_images=len(d["vectors"]), n_classes=n_classes)
     assert text == f"i=0 c={golden:x} g={golden:x} ok\r\n"
 
 

@@ -93,6 +93,14 @@ class DigitsDemo(wiring.Component):
             "match": Out(1),
         })
 
+    def serial_line(self, m: Module, *, divisor: int) -> ResultLine:
+        """A :class:`~pyhdl.fpga.uart.ResultLine` added to ``m`` and wired to this demo's
+        outputs: one line of text per result, ``divisor`` clock cycles per bit."""
+        m.submodules.line = line = ResultLine(expected=self._expected, n_classes=self._n_out, divisor=divisor)
+        m.d.comb += [line.image.eq(self.image), line.klass.eq(self.klass),
+                     line.shown.eq(self.shown), line.match.eq(self.match)]
+        return line
+
     @property
     def beats(self) -> int:
         """Input beats per vector, ``ceil(in_features / simd)``."""
@@ -210,12 +218,7 @@ class BoardTop(Elaboratable):
             m.d.comb += buffer("o", name, number).o.eq(demo.shown & bit)
         m.d.comb += buffer("o", *board.match_led).o.eq(demo.shown & demo.match)
         m.d.comb += buffer("o", *board.shown_led).o.eq(demo.shown)
-        program = self._demo_args["program"]
-        m.submodules.line = line = ResultLine(expected=self._demo_args["expected"],
-                                              n_classes=program.shapes[-1][1],
-                                              divisor=uart_divisor(platform.default_clk_frequency))
-        m.d.comb += [line.image.eq(demo.image), line.klass.eq(demo.klass),
-                     line.shown.eq(demo.shown), line.match.eq(demo.match)]
+        line = demo.serial_line(m, divisor=uart_divisor(platform.default_clk_frequency))
         m.submodules.uart_tx = uart_tx = io.Buffer("o", platform.request(*board.uart, dir="-").tx)
         m.d.comb += uart_tx.o.eq(line.tx)
         button = buffer("i", *board.button)

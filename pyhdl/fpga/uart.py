@@ -74,8 +74,8 @@ class UartTx(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # start bit, 8 data bits, stop bit, and one more step that ends the stop bit's
-        # time before the next byte is taken
+        # start bit, 8 data bits, stop bit, and one more (high) step that ends the stop
+        # bit's time before the next byte is taken; the line then stays high
         frame = Signal(11, name="uart_frame")
         bits_left = Signal(range(12), name="uart_bits_left")
         timer = Signal(range(self._divisor), name="uart_timer")
@@ -89,8 +89,6 @@ class UartTx(wiring.Component):
                              timer.eq(self._divisor - 1)]
             with m.Else():
                 m.d.sync += timer.eq(timer - 1)
-        with m.Else():
-            m.d.sync += self.tx.eq(1)
         return m
 
 
