@@ -3118,8 +3118,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load__payload[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1890$0 (\$983 ),
-    .\port$1891$0 (\$984 ),
+    .\port$1891$0 (\$983 ),
+    .\port$1892$0 (\$984 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
     .rq_we(rq_we),
@@ -3136,8 +3136,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load__payload[8:0]),
     .bank_we(\bank_we$24 ),
     .clk(clk),
-    .\port$2035$0 (\$985 ),
-    .\port$2036$0 (\$986 ),
+    .\port$2037$0 (\$985 ),
+    .\port$2038$0 (\$986 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
     .rq_we(\rq_we$27 ),
@@ -4754,7 +4754,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1890$0 , \port$1891$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1891$0 , \port$1892$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4870,6 +4870,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [7:0] pe0_rq8 = 8'h00;
   wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
+  reg [53:0] pe0_rq_read = 54'h00000000000000;
   reg [7:0] pe0_rq_waddr = 8'h00;
   reg [53:0] pe0_rq_wdata = 54'h00000000000000;
   reg pe0_rq_we = 1'h0;
@@ -4889,10 +4890,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1890$0 ;
-  wire [7:0] \port$1890$0 ;
-  output [23:0] \port$1891$0 ;
-  wire [23:0] \port$1891$0 ;
+  output [7:0] \port$1891$0 ;
+  wire [7:0] \port$1891$0 ;
+  output [23:0] \port$1892$0 ;
+  wire [23:0] \port$1892$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5727,7 +5728,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq6];
+    _1_ <= rq0[pe0_rq5];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -5793,7 +5794,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   always @(posedge clk)
     pe0_rq_wdata <= rq_wdata;
   always @(posedge clk)
-    pe0_rq_entry <= rrp__data;
+    pe0_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe0_rq_entry <= pe0_rq_read;
   always @(posedge clk)
     pe0_acc <= \$27 ;
   always @(posedge clk)
@@ -5828,8 +5831,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign \$13  = step_valid & pe0_bank_we;
   assign \$14  = rp__addr == pe0_bank_waddr;
   assign pe0_bank_collision = \$13  & \$14 ;
-  assign \$15  = pe0_valid6 & pe0_rq_we;
-  assign \$16  = pe0_rq6 == pe0_rq_waddr;
+  assign \$15  = pe0_valid5 & pe0_rq_we;
+  assign \$16  = pe0_rq5 == pe0_rq_waddr;
   assign pe0_rq_collision = \$15  & \$16 ;
   always @(posedge clk)
     pe0_valid1 <= \$17 ;
@@ -5912,7 +5915,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1842$0 (pe0_flags_out),
+    .\port$1843$0 (pe0_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6018,7 +6021,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign rwp__en = pe0_rq_we;
   assign rwp__addr = pe0_rq_waddr;
   assign rwp__data = pe0_rq_wdata;
-  assign rrp__addr = pe0_rq6;
+  assign rrp__addr = pe0_rq5;
   assign i_valid = pe0_done_out;
   assign i_acc = pe0_acc_out;
   assign i_m = pe0_m_out;
@@ -6028,13 +6031,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$1890$0  = \$30 ;
-  assign \port$1891$0  = \$31 ;
+  assign \port$1891$0  = \$30 ;
+  assign \port$1892$0  = \$31 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1842$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1843$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6218,8 +6221,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1842$0 ;
-  wire [1:0] \port$1842$0 ;
+  input [1:0] \port$1843$0 ;
+  wire [1:0] \port$1843$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6426,9 +6429,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1842$0 [0];
+    rq_relu1 <= \port$1843$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1842$0 [1];
+    rq_req1 <= \port$1843$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6551,8 +6554,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1842$0 [0];
-  assign i_requantize = \port$1842$0 [1];
+  assign i_relu = \port$1843$0 [0];
+  assign i_requantize = \port$1843$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6561,7 +6564,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2035$0 , \port$2036$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2037$0 , \port$2038$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6677,6 +6680,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [7:0] pe1_rq8 = 8'h00;
   wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
+  reg [53:0] pe1_rq_read = 54'h00000000000000;
   reg [7:0] pe1_rq_waddr = 8'h00;
   reg [53:0] pe1_rq_wdata = 54'h00000000000000;
   reg pe1_rq_we = 1'h0;
@@ -6696,10 +6700,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2035$0 ;
-  wire [7:0] \port$2035$0 ;
-  output [23:0] \port$2036$0 ;
-  wire [23:0] \port$2036$0 ;
+  output [7:0] \port$2037$0 ;
+  wire [7:0] \port$2037$0 ;
+  output [23:0] \port$2038$0 ;
+  wire [23:0] \port$2038$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7534,7 +7538,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq6];
+    _1_ <= rq1[pe1_rq5];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -7600,7 +7604,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   always @(posedge clk)
     pe1_rq_wdata <= rq_wdata;
   always @(posedge clk)
-    pe1_rq_entry <= rrp__data;
+    pe1_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe1_rq_entry <= pe1_rq_read;
   always @(posedge clk)
     pe1_acc <= \$27 ;
   always @(posedge clk)
@@ -7635,8 +7641,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign \$13  = step_valid & pe1_bank_we;
   assign \$14  = rp__addr == pe1_bank_waddr;
   assign pe1_bank_collision = \$13  & \$14 ;
-  assign \$15  = pe1_valid6 & pe1_rq_we;
-  assign \$16  = pe1_rq6 == pe1_rq_waddr;
+  assign \$15  = pe1_valid5 & pe1_rq_we;
+  assign \$16  = pe1_rq5 == pe1_rq_waddr;
   assign pe1_rq_collision = \$15  & \$16 ;
   always @(posedge clk)
     pe1_valid1 <= \$17 ;
@@ -7719,7 +7725,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$1987$0 (pe1_flags_out),
+    .\port$1989$0 (pe1_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7825,7 +7831,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign rwp__en = pe1_rq_we;
   assign rwp__addr = pe1_rq_waddr;
   assign rwp__data = pe1_rq_wdata;
-  assign rrp__addr = pe1_rq6;
+  assign rrp__addr = pe1_rq5;
   assign i_valid = pe1_done_out;
   assign i_acc = pe1_acc_out;
   assign i_m = pe1_m_out;
@@ -7835,13 +7841,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2035$0  = \$30 ;
-  assign \port$2036$0  = \$31 ;
+  assign \port$2037$0  = \$30 ;
+  assign \port$2038$0  = \$31 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1987$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1989$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8025,8 +8031,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1987$0 ;
-  wire [1:0] \port$1987$0 ;
+  input [1:0] \port$1989$0 ;
+  wire [1:0] \port$1989$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8233,9 +8239,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1987$0 [0];
+    rq_relu1 <= \port$1989$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1987$0 [1];
+    rq_req1 <= \port$1989$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8358,8 +8364,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1987$0 [0];
-  assign i_requantize = \port$1987$0 [1];
+  assign i_relu = \port$1989$0 [0];
+  assign i_requantize = \port$1989$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

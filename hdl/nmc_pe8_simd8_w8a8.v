@@ -3846,8 +3846,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3239$0 (\$1078 ),
-    .\port$3240$0 (\$1079 ),
+    .\port$3240$0 (\$1078 ),
+    .\port$3241$0 (\$1079 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3864,8 +3864,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$24 ),
     .clk(clk),
-    .\port$3399$0 (\$1080 ),
-    .\port$3400$0 (\$1081 ),
+    .\port$3401$0 (\$1080 ),
+    .\port$3402$0 (\$1081 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$27 ),
     .rst(rst),
@@ -3882,8 +3882,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$30 ),
     .clk(clk),
-    .\port$3559$0 (\$1082 ),
-    .\port$3560$0 (\$1083 ),
+    .\port$3562$0 (\$1082 ),
+    .\port$3563$0 (\$1083 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$33 ),
     .rst(rst),
@@ -3900,8 +3900,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$36 ),
     .clk(clk),
-    .\port$3719$0 (\$1084 ),
-    .\port$3720$0 (\$1085 ),
+    .\port$3723$0 (\$1084 ),
+    .\port$3724$0 (\$1085 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$39 ),
     .rst(rst),
@@ -3918,8 +3918,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$42 ),
     .clk(clk),
-    .\port$3879$0 (\$1086 ),
-    .\port$3880$0 (\$1087 ),
+    .\port$3884$0 (\$1086 ),
+    .\port$3885$0 (\$1087 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$45 ),
     .rst(rst),
@@ -3936,8 +3936,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$48 ),
     .clk(clk),
-    .\port$4039$0 (\$1088 ),
-    .\port$4040$0 (\$1089 ),
+    .\port$4045$0 (\$1088 ),
+    .\port$4046$0 (\$1089 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$51 ),
     .rst(rst),
@@ -3954,8 +3954,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$54 ),
     .clk(clk),
-    .\port$4199$0 (\$1090 ),
-    .\port$4200$0 (\$1091 ),
+    .\port$4206$0 (\$1090 ),
+    .\port$4207$0 (\$1091 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$57 ),
     .rst(rst),
@@ -3972,8 +3972,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$60 ),
     .clk(clk),
-    .\port$4359$0 (\$1092 ),
-    .\port$4360$0 (\$1093 ),
+    .\port$4367$0 (\$1092 ),
+    .\port$4368$0 (\$1093 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$63 ),
     .rst(rst),
@@ -5739,7 +5739,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3239$0 , \port$3240$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3240$0 , \port$3241$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5874,6 +5874,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe0_rq9 = 8'h00;
   wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
+  reg [53:0] pe0_rq_read = 54'h00000000000000;
   reg [7:0] pe0_rq_waddr = 8'h00;
   reg [53:0] pe0_rq_wdata = 54'h00000000000000;
   reg pe0_rq_we = 1'h0;
@@ -5898,10 +5899,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3239$0 ;
-  wire [7:0] \port$3239$0 ;
-  output [23:0] \port$3240$0 ;
-  wire [23:0] \port$3240$0 ;
+  output [7:0] \port$3240$0 ;
+  wire [7:0] \port$3240$0 ;
+  output [23:0] \port$3241$0 ;
+  wire [23:0] \port$3241$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6735,7 +6736,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq7];
+    _1_ <= rq0[pe0_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -6857,7 +6858,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe0_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe0_rq_entry <= rrp__data;
+    pe0_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe0_rq_entry <= pe0_rq_read;
   always @(posedge clk)
     pe0_acc <= \$36 ;
   always @(posedge clk)
@@ -6900,8 +6903,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe0_bank_we;
   assign \$22  = rp__addr == pe0_bank_waddr;
   assign pe0_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe0_valid7 & pe0_rq_we;
-  assign \$24  = pe0_rq7 == pe0_rq_waddr;
+  assign \$23  = pe0_valid6 & pe0_rq_we;
+  assign \$24  = pe0_rq6 == pe0_rq_waddr;
   assign pe0_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe0_valid1 <= \$25 ;
@@ -6956,7 +6959,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3191$0 (pe0_flags_out),
+    .\port$3192$0 (pe0_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -7069,7 +7072,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe0_rq_we;
   assign rwp__addr = pe0_rq_waddr;
   assign rwp__data = pe0_rq_wdata;
-  assign rrp__addr = pe0_rq7;
+  assign rrp__addr = pe0_rq6;
   assign i_valid = pe0_done_out;
   assign i_acc = pe0_acc_out;
   assign i_m = pe0_m_out;
@@ -7079,13 +7082,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3239$0  = \$39 ;
-  assign \port$3240$0  = \$40 ;
+  assign \port$3240$0  = \$39 ;
+  assign \port$3241$0  = \$40 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3191$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3192$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7269,8 +7272,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3191$0 ;
-  wire [1:0] \port$3191$0 ;
+  input [1:0] \port$3192$0 ;
+  wire [1:0] \port$3192$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7477,9 +7480,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3191$0 [0];
+    rq_relu1 <= \port$3192$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3191$0 [1];
+    rq_req1 <= \port$3192$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7602,8 +7605,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3191$0 [0];
-  assign i_requantize = \port$3191$0 [1];
+  assign i_relu = \port$3192$0 [0];
+  assign i_requantize = \port$3192$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7612,7 +7615,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3399$0 , \port$3400$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3401$0 , \port$3402$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7747,6 +7750,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe1_rq9 = 8'h00;
   wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
+  reg [53:0] pe1_rq_read = 54'h00000000000000;
   reg [7:0] pe1_rq_waddr = 8'h00;
   reg [53:0] pe1_rq_wdata = 54'h00000000000000;
   reg pe1_rq_we = 1'h0;
@@ -7771,10 +7775,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3399$0 ;
-  wire [7:0] \port$3399$0 ;
-  output [23:0] \port$3400$0 ;
-  wire [23:0] \port$3400$0 ;
+  output [7:0] \port$3401$0 ;
+  wire [7:0] \port$3401$0 ;
+  output [23:0] \port$3402$0 ;
+  wire [23:0] \port$3402$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8608,7 +8612,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq7];
+    _1_ <= rq1[pe1_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -8730,7 +8734,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe1_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe1_rq_entry <= rrp__data;
+    pe1_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe1_rq_entry <= pe1_rq_read;
   always @(posedge clk)
     pe1_acc <= \$36 ;
   always @(posedge clk)
@@ -8773,8 +8779,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe1_bank_we;
   assign \$22  = rp__addr == pe1_bank_waddr;
   assign pe1_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe1_valid7 & pe1_rq_we;
-  assign \$24  = pe1_rq7 == pe1_rq_waddr;
+  assign \$23  = pe1_valid6 & pe1_rq_we;
+  assign \$24  = pe1_rq6 == pe1_rq_waddr;
   assign pe1_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe1_valid1 <= \$25 ;
@@ -8829,7 +8835,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3351$0 (pe1_flags_out),
+    .\port$3353$0 (pe1_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -8942,7 +8948,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe1_rq_we;
   assign rwp__addr = pe1_rq_waddr;
   assign rwp__data = pe1_rq_wdata;
-  assign rrp__addr = pe1_rq7;
+  assign rrp__addr = pe1_rq6;
   assign i_valid = pe1_done_out;
   assign i_acc = pe1_acc_out;
   assign i_m = pe1_m_out;
@@ -8952,13 +8958,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3399$0  = \$39 ;
-  assign \port$3400$0  = \$40 ;
+  assign \port$3401$0  = \$39 ;
+  assign \port$3402$0  = \$40 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3351$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3353$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9142,8 +9148,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3351$0 ;
-  wire [1:0] \port$3351$0 ;
+  input [1:0] \port$3353$0 ;
+  wire [1:0] \port$3353$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9350,9 +9356,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3351$0 [0];
+    rq_relu1 <= \port$3353$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3351$0 [1];
+    rq_req1 <= \port$3353$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9475,8 +9481,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3351$0 [0];
-  assign i_requantize = \port$3351$0 [1];
+  assign i_relu = \port$3353$0 [0];
+  assign i_requantize = \port$3353$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9485,7 +9491,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3559$0 , \port$3560$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3562$0 , \port$3563$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9620,6 +9626,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe2_rq9 = 8'h00;
   wire pe2_rq_collision;
   reg [53:0] pe2_rq_entry = 54'h00000000000000;
+  reg [53:0] pe2_rq_read = 54'h00000000000000;
   reg [7:0] pe2_rq_waddr = 8'h00;
   reg [53:0] pe2_rq_wdata = 54'h00000000000000;
   reg pe2_rq_we = 1'h0;
@@ -9644,10 +9651,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3559$0 ;
-  wire [7:0] \port$3559$0 ;
-  output [23:0] \port$3560$0 ;
-  wire [23:0] \port$3560$0 ;
+  output [7:0] \port$3562$0 ;
+  wire [7:0] \port$3562$0 ;
+  output [23:0] \port$3563$0 ;
+  wire [23:0] \port$3563$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10481,7 +10488,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq2[pe2_rq7];
+    _1_ <= rq2[pe2_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -10603,7 +10610,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe2_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe2_rq_entry <= rrp__data;
+    pe2_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe2_rq_entry <= pe2_rq_read;
   always @(posedge clk)
     pe2_acc <= \$36 ;
   always @(posedge clk)
@@ -10646,8 +10655,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe2_bank_we;
   assign \$22  = rp__addr == pe2_bank_waddr;
   assign pe2_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe2_valid7 & pe2_rq_we;
-  assign \$24  = pe2_rq7 == pe2_rq_waddr;
+  assign \$23  = pe2_valid6 & pe2_rq_we;
+  assign \$24  = pe2_rq6 == pe2_rq_waddr;
   assign pe2_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe2_valid1 <= \$25 ;
@@ -10702,7 +10711,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3511$0 (pe2_flags_out),
+    .\port$3514$0 (pe2_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -10815,7 +10824,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe2_rq_we;
   assign rwp__addr = pe2_rq_waddr;
   assign rwp__data = pe2_rq_wdata;
-  assign rrp__addr = pe2_rq7;
+  assign rrp__addr = pe2_rq6;
   assign i_valid = pe2_done_out;
   assign i_acc = pe2_acc_out;
   assign i_m = pe2_m_out;
@@ -10825,13 +10834,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3559$0  = \$39 ;
-  assign \port$3560$0  = \$40 ;
+  assign \port$3562$0  = \$39 ;
+  assign \port$3563$0  = \$40 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3511$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3514$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11015,8 +11024,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3511$0 ;
-  wire [1:0] \port$3511$0 ;
+  input [1:0] \port$3514$0 ;
+  wire [1:0] \port$3514$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11223,9 +11232,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3511$0 [0];
+    rq_relu1 <= \port$3514$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3511$0 [1];
+    rq_req1 <= \port$3514$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11348,8 +11357,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3511$0 [0];
-  assign i_requantize = \port$3511$0 [1];
+  assign i_relu = \port$3514$0 [0];
+  assign i_requantize = \port$3514$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11358,7 +11367,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3719$0 , \port$3720$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3723$0 , \port$3724$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11493,6 +11502,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe3_rq9 = 8'h00;
   wire pe3_rq_collision;
   reg [53:0] pe3_rq_entry = 54'h00000000000000;
+  reg [53:0] pe3_rq_read = 54'h00000000000000;
   reg [7:0] pe3_rq_waddr = 8'h00;
   reg [53:0] pe3_rq_wdata = 54'h00000000000000;
   reg pe3_rq_we = 1'h0;
@@ -11517,10 +11527,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3719$0 ;
-  wire [7:0] \port$3719$0 ;
-  output [23:0] \port$3720$0 ;
-  wire [23:0] \port$3720$0 ;
+  output [7:0] \port$3723$0 ;
+  wire [7:0] \port$3723$0 ;
+  output [23:0] \port$3724$0 ;
+  wire [23:0] \port$3724$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12354,7 +12364,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq3[pe3_rq7];
+    _1_ <= rq3[pe3_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -12476,7 +12486,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe3_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe3_rq_entry <= rrp__data;
+    pe3_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe3_rq_entry <= pe3_rq_read;
   always @(posedge clk)
     pe3_acc <= \$36 ;
   always @(posedge clk)
@@ -12519,8 +12531,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe3_bank_we;
   assign \$22  = rp__addr == pe3_bank_waddr;
   assign pe3_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe3_valid7 & pe3_rq_we;
-  assign \$24  = pe3_rq7 == pe3_rq_waddr;
+  assign \$23  = pe3_valid6 & pe3_rq_we;
+  assign \$24  = pe3_rq6 == pe3_rq_waddr;
   assign pe3_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe3_valid1 <= \$25 ;
@@ -12575,7 +12587,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3671$0 (pe3_flags_out),
+    .\port$3675$0 (pe3_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -12688,7 +12700,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe3_rq_we;
   assign rwp__addr = pe3_rq_waddr;
   assign rwp__data = pe3_rq_wdata;
-  assign rrp__addr = pe3_rq7;
+  assign rrp__addr = pe3_rq6;
   assign i_valid = pe3_done_out;
   assign i_acc = pe3_acc_out;
   assign i_m = pe3_m_out;
@@ -12698,13 +12710,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3719$0  = \$39 ;
-  assign \port$3720$0  = \$40 ;
+  assign \port$3723$0  = \$39 ;
+  assign \port$3724$0  = \$40 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3671$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3675$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12888,8 +12900,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3671$0 ;
-  wire [1:0] \port$3671$0 ;
+  input [1:0] \port$3675$0 ;
+  wire [1:0] \port$3675$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13096,9 +13108,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3671$0 [0];
+    rq_relu1 <= \port$3675$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3671$0 [1];
+    rq_req1 <= \port$3675$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13221,8 +13233,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3671$0 [0];
-  assign i_requantize = \port$3671$0 [1];
+  assign i_relu = \port$3675$0 [0];
+  assign i_requantize = \port$3675$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13231,7 +13243,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3879$0 , \port$3880$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3884$0 , \port$3885$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13366,6 +13378,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe4_rq9 = 8'h00;
   wire pe4_rq_collision;
   reg [53:0] pe4_rq_entry = 54'h00000000000000;
+  reg [53:0] pe4_rq_read = 54'h00000000000000;
   reg [7:0] pe4_rq_waddr = 8'h00;
   reg [53:0] pe4_rq_wdata = 54'h00000000000000;
   reg pe4_rq_we = 1'h0;
@@ -13390,10 +13403,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3879$0 ;
-  wire [7:0] \port$3879$0 ;
-  output [23:0] \port$3880$0 ;
-  wire [23:0] \port$3880$0 ;
+  output [7:0] \port$3884$0 ;
+  wire [7:0] \port$3884$0 ;
+  output [23:0] \port$3885$0 ;
+  wire [23:0] \port$3885$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14227,7 +14240,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq4[pe4_rq7];
+    _1_ <= rq4[pe4_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -14349,7 +14362,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe4_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe4_rq_entry <= rrp__data;
+    pe4_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe4_rq_entry <= pe4_rq_read;
   always @(posedge clk)
     pe4_acc <= \$36 ;
   always @(posedge clk)
@@ -14392,8 +14407,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe4_bank_we;
   assign \$22  = rp__addr == pe4_bank_waddr;
   assign pe4_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe4_valid7 & pe4_rq_we;
-  assign \$24  = pe4_rq7 == pe4_rq_waddr;
+  assign \$23  = pe4_valid6 & pe4_rq_we;
+  assign \$24  = pe4_rq6 == pe4_rq_waddr;
   assign pe4_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe4_valid1 <= \$25 ;
@@ -14448,7 +14463,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3831$0 (pe4_flags_out),
+    .\port$3836$0 (pe4_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -14561,7 +14576,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe4_rq_we;
   assign rwp__addr = pe4_rq_waddr;
   assign rwp__data = pe4_rq_wdata;
-  assign rrp__addr = pe4_rq7;
+  assign rrp__addr = pe4_rq6;
   assign i_valid = pe4_done_out;
   assign i_acc = pe4_acc_out;
   assign i_m = pe4_m_out;
@@ -14571,13 +14586,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3879$0  = \$39 ;
-  assign \port$3880$0  = \$40 ;
+  assign \port$3884$0  = \$39 ;
+  assign \port$3885$0  = \$40 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3831$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3836$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14761,8 +14776,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3831$0 ;
-  wire [1:0] \port$3831$0 ;
+  input [1:0] \port$3836$0 ;
+  wire [1:0] \port$3836$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14969,9 +14984,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3831$0 [0];
+    rq_relu1 <= \port$3836$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3831$0 [1];
+    rq_req1 <= \port$3836$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15094,8 +15109,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3831$0 [0];
-  assign i_requantize = \port$3831$0 [1];
+  assign i_relu = \port$3836$0 [0];
+  assign i_requantize = \port$3836$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15104,7 +15119,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4039$0 , \port$4040$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4045$0 , \port$4046$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15239,6 +15254,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe5_rq9 = 8'h00;
   wire pe5_rq_collision;
   reg [53:0] pe5_rq_entry = 54'h00000000000000;
+  reg [53:0] pe5_rq_read = 54'h00000000000000;
   reg [7:0] pe5_rq_waddr = 8'h00;
   reg [53:0] pe5_rq_wdata = 54'h00000000000000;
   reg pe5_rq_we = 1'h0;
@@ -15263,10 +15279,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4039$0 ;
-  wire [7:0] \port$4039$0 ;
-  output [23:0] \port$4040$0 ;
-  wire [23:0] \port$4040$0 ;
+  output [7:0] \port$4045$0 ;
+  wire [7:0] \port$4045$0 ;
+  output [23:0] \port$4046$0 ;
+  wire [23:0] \port$4046$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16100,7 +16116,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq5[pe5_rq7];
+    _1_ <= rq5[pe5_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -16222,7 +16238,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe5_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe5_rq_entry <= rrp__data;
+    pe5_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe5_rq_entry <= pe5_rq_read;
   always @(posedge clk)
     pe5_acc <= \$36 ;
   always @(posedge clk)
@@ -16265,8 +16283,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe5_bank_we;
   assign \$22  = rp__addr == pe5_bank_waddr;
   assign pe5_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe5_valid7 & pe5_rq_we;
-  assign \$24  = pe5_rq7 == pe5_rq_waddr;
+  assign \$23  = pe5_valid6 & pe5_rq_we;
+  assign \$24  = pe5_rq6 == pe5_rq_waddr;
   assign pe5_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe5_valid1 <= \$25 ;
@@ -16321,7 +16339,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$3991$0 (pe5_flags_out),
+    .\port$3997$0 (pe5_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -16434,7 +16452,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe5_rq_we;
   assign rwp__addr = pe5_rq_waddr;
   assign rwp__data = pe5_rq_wdata;
-  assign rrp__addr = pe5_rq7;
+  assign rrp__addr = pe5_rq6;
   assign i_valid = pe5_done_out;
   assign i_acc = pe5_acc_out;
   assign i_m = pe5_m_out;
@@ -16444,13 +16462,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4039$0  = \$39 ;
-  assign \port$4040$0  = \$40 ;
+  assign \port$4045$0  = \$39 ;
+  assign \port$4046$0  = \$40 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3991$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3997$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16634,8 +16652,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3991$0 ;
-  wire [1:0] \port$3991$0 ;
+  input [1:0] \port$3997$0 ;
+  wire [1:0] \port$3997$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16842,9 +16860,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3991$0 [0];
+    rq_relu1 <= \port$3997$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3991$0 [1];
+    rq_req1 <= \port$3997$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16967,8 +16985,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3991$0 [0];
-  assign i_requantize = \port$3991$0 [1];
+  assign i_relu = \port$3997$0 [0];
+  assign i_requantize = \port$3997$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16977,7 +16995,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4199$0 , \port$4200$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4206$0 , \port$4207$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17112,6 +17130,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe6_rq9 = 8'h00;
   wire pe6_rq_collision;
   reg [53:0] pe6_rq_entry = 54'h00000000000000;
+  reg [53:0] pe6_rq_read = 54'h00000000000000;
   reg [7:0] pe6_rq_waddr = 8'h00;
   reg [53:0] pe6_rq_wdata = 54'h00000000000000;
   reg pe6_rq_we = 1'h0;
@@ -17136,10 +17155,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4199$0 ;
-  wire [7:0] \port$4199$0 ;
-  output [23:0] \port$4200$0 ;
-  wire [23:0] \port$4200$0 ;
+  output [7:0] \port$4206$0 ;
+  wire [7:0] \port$4206$0 ;
+  output [23:0] \port$4207$0 ;
+  wire [23:0] \port$4207$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17973,7 +17992,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq6[pe6_rq7];
+    _1_ <= rq6[pe6_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -18095,7 +18114,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe6_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe6_rq_entry <= rrp__data;
+    pe6_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe6_rq_entry <= pe6_rq_read;
   always @(posedge clk)
     pe6_acc <= \$36 ;
   always @(posedge clk)
@@ -18138,8 +18159,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe6_bank_we;
   assign \$22  = rp__addr == pe6_bank_waddr;
   assign pe6_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe6_valid7 & pe6_rq_we;
-  assign \$24  = pe6_rq7 == pe6_rq_waddr;
+  assign \$23  = pe6_valid6 & pe6_rq_we;
+  assign \$24  = pe6_rq6 == pe6_rq_waddr;
   assign pe6_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe6_valid1 <= \$25 ;
@@ -18194,7 +18215,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4151$0 (pe6_flags_out),
+    .\port$4158$0 (pe6_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -18307,7 +18328,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe6_rq_we;
   assign rwp__addr = pe6_rq_waddr;
   assign rwp__data = pe6_rq_wdata;
-  assign rrp__addr = pe6_rq7;
+  assign rrp__addr = pe6_rq6;
   assign i_valid = pe6_done_out;
   assign i_acc = pe6_acc_out;
   assign i_m = pe6_m_out;
@@ -18317,13 +18338,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4199$0  = \$39 ;
-  assign \port$4200$0  = \$40 ;
+  assign \port$4206$0  = \$39 ;
+  assign \port$4207$0  = \$40 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4151$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4158$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18507,8 +18528,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4151$0 ;
-  wire [1:0] \port$4151$0 ;
+  input [1:0] \port$4158$0 ;
+  wire [1:0] \port$4158$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18715,9 +18736,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4151$0 [0];
+    rq_relu1 <= \port$4158$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4151$0 [1];
+    rq_req1 <= \port$4158$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18840,8 +18861,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4151$0 [0];
-  assign i_requantize = \port$4151$0 [1];
+  assign i_relu = \port$4158$0 [0];
+  assign i_requantize = \port$4158$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18850,7 +18871,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4359$0 , \port$4360$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4367$0 , \port$4368$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18985,6 +19006,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe7_rq9 = 8'h00;
   wire pe7_rq_collision;
   reg [53:0] pe7_rq_entry = 54'h00000000000000;
+  reg [53:0] pe7_rq_read = 54'h00000000000000;
   reg [7:0] pe7_rq_waddr = 8'h00;
   reg [53:0] pe7_rq_wdata = 54'h00000000000000;
   reg pe7_rq_we = 1'h0;
@@ -19009,10 +19031,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4359$0 ;
-  wire [7:0] \port$4359$0 ;
-  output [23:0] \port$4360$0 ;
-  wire [23:0] \port$4360$0 ;
+  output [7:0] \port$4367$0 ;
+  wire [7:0] \port$4367$0 ;
+  output [23:0] \port$4368$0 ;
+  wire [23:0] \port$4368$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19846,7 +19868,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq7[pe7_rq7];
+    _1_ <= rq7[pe7_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -19968,7 +19990,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe7_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe7_rq_entry <= rrp__data;
+    pe7_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe7_rq_entry <= pe7_rq_read;
   always @(posedge clk)
     pe7_acc <= \$36 ;
   always @(posedge clk)
@@ -20011,8 +20035,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe7_bank_we;
   assign \$22  = rp__addr == pe7_bank_waddr;
   assign pe7_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe7_valid7 & pe7_rq_we;
-  assign \$24  = pe7_rq7 == pe7_rq_waddr;
+  assign \$23  = pe7_valid6 & pe7_rq_we;
+  assign \$24  = pe7_rq6 == pe7_rq_waddr;
   assign pe7_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe7_valid1 <= \$25 ;
@@ -20067,7 +20091,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4311$0 (pe7_flags_out),
+    .\port$4319$0 (pe7_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -20180,7 +20204,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe7_rq_we;
   assign rwp__addr = pe7_rq_waddr;
   assign rwp__data = pe7_rq_wdata;
-  assign rrp__addr = pe7_rq7;
+  assign rrp__addr = pe7_rq6;
   assign i_valid = pe7_done_out;
   assign i_acc = pe7_acc_out;
   assign i_m = pe7_m_out;
@@ -20190,13 +20214,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4359$0  = \$39 ;
-  assign \port$4360$0  = \$40 ;
+  assign \port$4367$0  = \$39 ;
+  assign \port$4368$0  = \$40 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4311$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4319$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20380,8 +20404,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4311$0 ;
-  wire [1:0] \port$4311$0 ;
+  input [1:0] \port$4319$0 ;
+  wire [1:0] \port$4319$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20588,9 +20612,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4311$0 [0];
+    rq_relu1 <= \port$4319$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4311$0 [1];
+    rq_req1 <= \port$4319$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20713,8 +20737,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4311$0 [0];
-  assign i_requantize = \port$4311$0 [1];
+  assign i_relu = \port$4319$0 [0];
+  assign i_requantize = \port$4319$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
