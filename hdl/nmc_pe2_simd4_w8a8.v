@@ -153,86 +153,86 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$230 ;
   wire [8:0] \$231 ;
   wire [8:0] \$232 ;
-  wire [8:0] \$233 ;
-  wire [8:0] \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire [8:0] \$237 ;
-  wire [8:0] \$238 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire [8:0] \$235 ;
+  wire [8:0] \$236 ;
+  wire \$237 ;
+  wire \$238 ;
   wire \$239 ;
   wire [8:0] \$24 ;
   wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [8:0] \$243 ;
-  wire [9:0] \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire [9:0] \$247 ;
-  wire [9:0] \$248 ;
-  wire \$249 ;
+  wire [8:0] \$241 ;
+  wire [9:0] \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire [9:0] \$245 ;
+  wire [9:0] \$246 ;
+  wire \$247 ;
+  wire [8:0] \$248 ;
+  wire [8:0] \$249 ;
   wire [8:0] \$25 ;
-  wire [9:0] \$250 ;
-  wire [8:0] \$251 ;
-  wire [8:0] \$252 ;
+  wire [8:0] \$250 ;
+  wire \$251 ;
+  wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire \$256 ;
+  wire [8:0] \$256 ;
   wire \$257 ;
-  wire [8:0] \$258 ;
+  wire \$258 ;
   wire \$259 ;
   wire [8:0] \$26 ;
-  wire \$260 ;
+  wire [7:0] \$260 ;
   wire \$261 ;
-  wire [7:0] \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire [7:0] \$265 ;
-  wire [5:0] \$266 ;
-  wire [8:0] \$267 ;
-  wire [7:0] \$268 ;
-  wire [5:0] \$269 ;
+  wire \$262 ;
+  wire [7:0] \$263 ;
+  wire [5:0] \$264 ;
+  wire [8:0] \$265 ;
+  wire [7:0] \$266 ;
+  wire [5:0] \$267 ;
+  wire [8:0] \$268 ;
+  wire [8:0] \$269 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
-  wire [8:0] \$271 ;
-  wire [7:0] \$272 ;
-  wire [6:0] \$273 ;
-  wire [8:0] \$274 ;
-  wire [5:0] \$275 ;
-  wire [9:0] \$276 ;
+  wire [7:0] \$270 ;
+  wire [6:0] \$271 ;
+  wire [8:0] \$272 ;
+  wire [5:0] \$273 ;
+  wire [9:0] \$274 ;
+  wire \$275 ;
+  wire [7:0] \$276 ;
   wire \$277 ;
-  wire [7:0] \$278 ;
+  wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
+  wire [7:0] \$282 ;
   wire \$283 ;
-  wire [7:0] \$284 ;
+  wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire \$289 ;
+  wire [7:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire [7:0] \$291 ;
-  wire [8:0] \$292 ;
-  wire [8:0] \$293 ;
+  wire [8:0] \$290 ;
+  wire [8:0] \$291 ;
+  wire \$292 ;
+  wire [7:0] \$293 ;
   wire \$294 ;
-  wire [7:0] \$295 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire [7:0] \$302 ;
-  wire [8:0] \$303 ;
-  wire [8:0] \$304 ;
+  wire [7:0] \$300 ;
+  wire [8:0] \$301 ;
+  wire [8:0] \$302 ;
+  wire \$303 ;
+  wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
@@ -741,11 +741,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
+  wire [8:0] \$763 ;
+  wire [8:0] \$764 ;
   wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
+  wire [8:0] \$766 ;
+  wire [8:0] \$767 ;
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
@@ -760,13 +760,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire [8:0] \$780 ;
+  wire \$780 ;
   wire \$781 ;
-  wire \$782 ;
-  wire [9:0] \$783 ;
+  wire [8:0] \$782 ;
+  wire [8:0] \$783 ;
   wire \$784 ;
   wire \$785 ;
-  wire \$786 ;
+  wire [9:0] \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
@@ -775,134 +775,134 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire [8:0] \$794 ;
-  wire [8:0] \$795 ;
+  wire \$794 ;
+  wire \$795 ;
   wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
+  wire [8:0] \$797 ;
+  wire [8:0] \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
+  wire [8:0] \$803 ;
+  wire [8:0] \$804 ;
+  wire [8:0] \$805 ;
   wire \$806 ;
-  wire [9:0] \$807 ;
-  wire \$808 ;
-  wire [9:0] \$809 ;
+  wire [8:0] \$807 ;
+  wire [8:0] \$808 ;
+  wire [8:0] \$809 ;
   wire \$81 ;
-  wire [9:0] \$810 ;
-  wire \$811 ;
-  wire \$812 ;
+  wire \$810 ;
+  wire [8:0] \$811 ;
+  wire [8:0] \$812 ;
   wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
+  wire [8:0] \$814 ;
+  wire [8:0] \$815 ;
   wire \$816 ;
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
   wire \$82 ;
-  wire \$820 ;
+  wire [9:0] \$820 ;
   wire \$821 ;
-  wire [8:0] \$822 ;
-  wire \$823 ;
+  wire [9:0] \$822 ;
+  wire [9:0] \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire [8:0] \$827 ;
-  wire [8:0] \$828 ;
-  wire [8:0] \$829 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
-  wire \$835 ;
+  wire [8:0] \$835 ;
   wire \$836 ;
-  wire [8:0] \$837 ;
+  wire \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire [3:0] \$841 ;
-  wire [4:0] \$842 ;
-  wire [3:0] \$843 ;
-  wire [4:0] \$844 ;
+  wire [8:0] \$840 ;
+  wire [8:0] \$841 ;
+  wire \$842 ;
+  wire [8:0] \$843 ;
+  wire \$844 ;
   wire \$845 ;
-  wire [31:0] \$846 ;
-  wire [32:0] \$847 ;
-  wire [31:0] \$848 ;
-  wire [32:0] \$849 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire [8:0] \$848 ;
+  wire \$849 ;
   wire \$85 ;
-  wire [31:0] \$850 ;
-  wire [32:0] \$851 ;
+  wire \$850 ;
+  wire \$851 ;
   wire [3:0] \$852 ;
-  wire [31:0] \$853 ;
-  wire [32:0] \$854 ;
-  wire [1:0] \$855 ;
-  wire [31:0] \$856 ;
-  wire [32:0] \$857 ;
-  wire [31:0] \$858 ;
-  wire [32:0] \$859 ;
+  wire [4:0] \$853 ;
+  wire [3:0] \$854 ;
+  wire [4:0] \$855 ;
+  wire \$856 ;
+  wire [31:0] \$857 ;
+  wire [32:0] \$858 ;
+  wire [31:0] \$859 ;
   wire \$86 ;
-  wire [1:0] \$860 ;
+  wire [32:0] \$860 ;
   wire [31:0] \$861 ;
   wire [32:0] \$862 ;
-  wire [31:0] \$863 ;
-  wire [32:0] \$864 ;
-  reg \$865 ;
-  reg [3:0] \$866 ;
-  reg [8:0] \$867 ;
-  reg [7:0] \$868 ;
-  reg \$869 ;
+  wire [3:0] \$863 ;
+  wire [31:0] \$864 ;
+  wire [32:0] \$865 ;
+  wire [1:0] \$866 ;
+  wire [31:0] \$867 ;
+  wire [32:0] \$868 ;
+  wire [31:0] \$869 ;
   wire \$87 ;
-  reg \$870 ;
-  reg [7:0] \$871 ;
-  reg \$872 ;
-  reg [7:0] \$873 ;
-  reg \$874 ;
-  reg \$875 ;
-  reg [7:0] \$876 ;
-  reg [8:0] \$877 ;
-  reg [7:0] \$878 ;
-  reg [8:0] \$879 ;
+  wire [32:0] \$870 ;
+  wire [1:0] \$871 ;
+  wire [31:0] \$872 ;
+  wire [32:0] \$873 ;
+  wire [31:0] \$874 ;
+  wire [32:0] \$875 ;
+  reg \$876 ;
+  reg [3:0] \$877 ;
+  reg [8:0] \$878 ;
+  reg [7:0] \$879 ;
   wire \$88 ;
-  reg [8:0] \$880 ;
+  reg \$880 ;
   reg \$881 ;
-  reg \$882 ;
+  reg [7:0] \$882 ;
   reg \$883 ;
-  reg [8:0] \$884 ;
-  reg [7:0] \$885 ;
-  reg [2:0] \$886 ;
+  reg [7:0] \$884 ;
+  reg \$885 ;
+  reg \$886 ;
   reg [7:0] \$887 ;
   reg [7:0] \$888 ;
   reg [8:0] \$889 ;
   wire \$89 ;
   reg [8:0] \$890 ;
-  reg [7:0] \$891 ;
-  reg [8:0] \$892 ;
-  reg [7:0] \$893 ;
-  reg \$894 ;
-  reg [8:0] \$895 ;
-  reg [7:0] \$896 ;
-  reg \$897 ;
-  reg \$898 ;
-  reg [7:0] \$899 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg \$893 ;
+  reg [8:0] \$894 ;
+  reg [7:0] \$895 ;
+  reg [2:0] \$896 ;
+  reg [7:0] \$897 ;
+  reg [7:0] \$898 ;
+  reg [8:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg \$900 ;
-  reg \$901 ;
-  reg \$902 ;
+  reg [8:0] \$900 ;
+  reg [7:0] \$901 ;
+  reg [7:0] \$902 ;
   reg \$903 ;
-  reg \$904 ;
-  reg \$905 ;
+  reg [8:0] \$904 ;
+  reg [7:0] \$905 ;
   reg \$906 ;
   reg \$907 ;
-  reg \$908 ;
+  reg [7:0] \$908 ;
   reg \$909 ;
   wire \$91 ;
   reg \$910 ;
@@ -918,55 +918,55 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$92 ;
   reg \$920 ;
   reg \$921 ;
-  reg [7:0] \$922 ;
+  reg \$922 ;
   reg \$923 ;
   reg \$924 ;
-  reg [7:0] \$925 ;
+  reg \$925 ;
   reg \$926 ;
   reg \$927 ;
   reg \$928 ;
   reg \$929 ;
   wire \$93 ;
   reg \$930 ;
-  reg \$931 ;
+  reg [7:0] \$931 ;
   reg \$932 ;
-  reg [8:0] \$933 ;
-  reg \$934 ;
+  reg \$933 ;
+  reg [7:0] \$934 ;
   reg \$935 ;
   reg \$936 ;
-  reg [8:0] \$937 ;
+  reg \$937 ;
   reg \$938 ;
   reg \$939 ;
   wire \$94 ;
   reg \$940 ;
-  reg [8:0] \$941 ;
-  reg \$942 ;
+  reg \$941 ;
+  reg [8:0] \$942 ;
   reg \$943 ;
-  reg [7:0] \$944 ;
+  reg \$944 ;
   reg \$945 ;
-  reg \$946 ;
-  reg [7:0] \$947 ;
+  reg [8:0] \$946 ;
+  reg \$947 ;
   reg \$948 ;
   reg \$949 ;
   wire \$95 ;
   reg [8:0] \$950 ;
-  reg [8:0] \$951 ;
+  reg \$951 ;
   reg \$952 ;
-  reg \$953 ;
+  reg [7:0] \$953 ;
   reg \$954 ;
-  reg [7:0] \$955 ;
-  reg \$956 ;
+  reg \$955 ;
+  reg [7:0] \$956 ;
   reg \$957 ;
-  reg [2:0] \$958 ;
+  reg \$958 ;
   reg \$959 ;
   wire \$96 ;
   reg \$960 ;
-  reg [3:0] \$961 ;
-  reg [31:0] \$962 ;
-  reg [3:0] \$963 ;
-  reg [31:0] \$964 ;
-  reg [3:0] \$965 ;
-  reg [31:0] \$966 ;
+  reg [7:0] \$961 ;
+  reg \$962 ;
+  reg \$963 ;
+  reg [2:0] \$964 ;
+  reg \$965 ;
+  reg \$966 ;
   reg [3:0] \$967 ;
   reg [31:0] \$968 ;
   reg [3:0] \$969 ;
@@ -978,11 +978,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$974 ;
   reg [3:0] \$975 ;
   reg [31:0] \$976 ;
-  wire [7:0] \$977 ;
-  wire [23:0] \$978 ;
-  wire [7:0] \$979 ;
+  reg [3:0] \$977 ;
+  reg [31:0] \$978 ;
+  reg [3:0] \$979 ;
   wire \$98 ;
-  wire [23:0] \$980 ;
+  reg [31:0] \$980 ;
+  reg [3:0] \$981 ;
+  reg [31:0] \$982 ;
+  wire [7:0] \$983 ;
+  wire [23:0] \$984 ;
+  wire [7:0] \$985 ;
+  wire [23:0] \$986 ;
   wire \$99 ;
   wire [1:0] \$signature__addr ;
   wire [6:0] \$signature__addr$135 ;
@@ -992,8 +998,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] \$signature__data ;
   wire [31:0] \$signature__data$136 ;
   wire [31:0] \$signature__data$139 ;
-  wire [31:0] \$signature__data$303 ;
-  wire [31:0] \$signature__data$304 ;
+  wire [31:0] \$signature__data$298 ;
+  wire [31:0] \$signature__data$299 ;
   wire \$signature__en ;
   wire \$signature__en$134 ;
   wire \$signature__en$137 ;
@@ -1017,7 +1023,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] b_fold_plus1 = 9'h001;
   reg [7:0] b_group = 8'h00;
   reg b_group_is_0 = 1'h1;
-  reg [8:0] b_group_plus1 = 9'h001;
   reg b_in_group = 1'h0;
   reg b_last_fold = 1'h0;
   reg b_last_group = 1'h0;
@@ -1064,7 +1069,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire done;
   reg [31:0] drain_data;
   reg [7:0] drain_elem = 8'h00;
-  reg drain_elem_last = 1'h0;
   reg drain_inflight = 1'h0;
   reg drain_inflight2 = 1'h0;
   reg drain_lane = 1'h0;
@@ -1097,7 +1101,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
   reg [7:0] in_groups = 8'h00;
-  reg [8:0] in_groups_m1 = 9'h1ff;
   reg in_ok = 1'h0;
   wire in_release0;
   wire in_release1;
@@ -1160,8 +1163,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] out_groups0 = 8'h00;
   reg [7:0] out_groups1 = 8'h00;
   reg [7:0] out_n = 8'h00;
-  reg [8:0] out_n_m1 = 9'h000;
-  reg [8:0] out_n_m2 = 9'h000;
   reg out_pending0 = 1'h0;
   reg out_pending1 = 1'h0;
   wire out_write;
@@ -1472,13 +1473,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$179 )
-      actbuf[\$177 [6:0]][7:0] <= \$977 ;
+      actbuf[\$177 [6:0]][7:0] <= \$983 ;
     if (\$181 )
-      actbuf[\$177 [6:0]][15:8] <= \$979 ;
+      actbuf[\$177 [6:0]][15:8] <= \$985 ;
     if (\$183 )
-      actbuf[\$177 [6:0]][23:16] <= \$977 ;
+      actbuf[\$177 [6:0]][23:16] <= \$983 ;
     if (\$185 )
-      actbuf[\$177 [6:0]][31:24] <= \$979 ;
+      actbuf[\$177 [6:0]][31:24] <= \$985 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1727,13 +1728,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$187 [6:0]] <= { \$978 , \$977  };
+      outbuf0[\$187 [6:0]] <= { \$984 , \$983  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$200 [6:0]];
   end
-  assign \$signature__data$303  = _2_;
+  assign \$signature__data$298  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1868,13 +1869,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$189 [6:0]] <= { \$980 , \$979  };
+      outbuf1[\$189 [6:0]] <= { \$986 , \$985  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$205 [6:0]];
   end
-  assign \$signature__data$304  = _3_;
+  assign \$signature__data$299  = _3_;
+  assign \$10  = ld_fire & \$9 ;
+  assign \$11  = ! load__payload[31:28];
+  assign \bank_we$24  = \$10  & \$11 ;
+  assign \$12  = load__payload[27:20] == 1'h1;
+  assign \$13  = ld_fire & \$12 ;
+  assign \$14  = load__payload[31:28] == 1'h1;
   assign \rq_we$27  = \$13  & \$14 ;
   assign \$15  = load__payload[31:28] == 2'h2;
   assign \$16  = ld_fire & \$15 ;
@@ -2091,709 +2098,711 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$229  = in_fire & \$228 ;
   assign \$230  = ~ in_wslot;
   assign \$231  = d0_rp__data[15:8] + 1'h1;
-  assign \$233  = d0_rp__data[15:8] - 1'h1;
-  assign \$235  = ~ loaded;
-  assign \$236  = \$56 [2:0] == last_layer;
-  assign \$237  = group + 1'h1;
-  assign \$238  = rq_addr + 1'h1;
-  assign \$239  = \$56 [2:0] == last_layer;
-  assign \$240  = ~ wr_buf;
-  assign \$241  = ~ ctx;
-  assign \$242  = ~ b_group_is_0;
-  assign \$243  = fold + 1'h1;
-  assign \$244  = need_groups_next + 2'h2;
-  assign \$245  = last_fold & last_group;
-  assign \$246  = ~ \$245 ;
-  assign \$247  = bank_addr + 1'h1;
-  assign \$248  = b_bank_addr + 1'h1;
-  assign \$249  = ~ b_last_fold;
-  assign \$250  = b_group_plus1 + 1'h1;
-  assign \$251  = b_rq_addr + 1'h1;
-  assign \$252  = b_fold + 1'h1;
-  assign \$253  = ~ clear_counters;
-  assign \$254  = ld_fire & \$253 ;
-  assign \$255  = issue_a & cur_is_last;
-  assign \$256  = group_is_0 & fold_is_0;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = issue_b ? b_bank_addr : bank_addr;
-  assign \$259  = ! b_fold;
-  assign \$260  = issue_b ? \$259  : fold_is_0;
-  assign \$261  = issue_b ? b_last_fold : last_fold;
-  assign \$262  = issue_b ? b_rq_addr : rq_addr;
-  assign \$263  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$264  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$266  = ctx ? 6'h00 : 6'h20;
-  assign \$267  = \$265  + \$266 ;
-  assign \$269  = ctx ? 6'h20 : 6'h00;
-  assign \$270  = \$268  + \$269 ;
-  assign \$271  = issue_b ? \$267  : \$270 ;
-  assign \$273  = ctx ? 7'h40 : 7'h00;
+  assign \$233  = ~ loaded;
+  assign \$234  = \$56 [2:0] == last_layer;
+  assign \$235  = group + 1'h1;
+  assign \$236  = rq_addr + 1'h1;
+  assign \$237  = \$56 [2:0] == last_layer;
+  assign \$238  = ~ wr_buf;
+  assign \$239  = ~ ctx;
+  assign \$240  = ~ b_group_is_0;
+  assign \$241  = fold + 1'h1;
+  assign \$242  = need_groups_next + 2'h2;
+  assign \$243  = last_fold & last_group;
+  assign \$244  = ~ \$243 ;
+  assign \$245  = bank_addr + 1'h1;
+  assign \$246  = b_bank_addr + 1'h1;
+  assign \$247  = ~ b_last_fold;
+  assign \$248  = b_group + 1'h1;
+  assign \$249  = b_rq_addr + 1'h1;
+  assign \$250  = b_fold + 1'h1;
+  assign \$251  = ~ clear_counters;
+  assign \$252  = ld_fire & \$251 ;
+  assign \$253  = issue_a & cur_is_last;
+  assign \$254  = group_is_0 & fold_is_0;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = issue_b ? b_bank_addr : bank_addr;
+  assign \$257  = ! b_fold;
+  assign \$258  = issue_b ? \$257  : fold_is_0;
+  assign \$259  = issue_b ? b_last_fold : last_fold;
+  assign \$260  = issue_b ? b_rq_addr : rq_addr;
+  assign \$261  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$262  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$264  = ctx ? 6'h00 : 6'h20;
+  assign \$265  = \$263  + \$264 ;
+  assign \$267  = ctx ? 6'h20 : 6'h00;
+  assign \$268  = \$266  + \$267 ;
+  assign \$269  = issue_b ? \$265  : \$268 ;
+  assign \$271  = ctx ? 7'h40 : 7'h00;
+  assign \$272  = \$270  + \$271 ;
+  assign \$273  = wr_buf ? 6'h00 : 6'h20;
   assign \$274  = \$272  + \$273 ;
-  assign \$275  = wr_buf ? 6'h00 : 6'h20;
-  assign \$276  = \$274  + \$275 ;
-  assign \$277  = issue_b | layer_is_0;
-  assign \$278  = issue_b ? b_group : group;
-  assign \$279  = issue_b ? 1'h0 : wr_buf;
-  assign \$280  = ctx ^ issue_b;
-  assign \$281  = issue_a & cur_is_last;
-  assign \$282  = step_valid & step_last;
-  assign \$283  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$284  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$285  = ~ wb_out15;
-  assign \$286  = wb_valid15 & \$285 ;
-  assign \$287  = ! wb_ctx15;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$290  = \$289  == wb_par15;
-  assign \$291  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$292  = \$291  + 1'h1;
-  assign \$293  = \$290  ? \$292  : 9'h001;
-  assign \$294  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$295  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$296  = ~ wb_out15;
-  assign \$297  = wb_valid15 & \$296 ;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$301  = \$300  == wb_par15;
-  assign \$302  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$303  = \$302  + 1'h1;
-  assign \$304  = \$301  ? \$303  : 9'h001;
-  assign \$305  = ~ loaded;
-  assign \$306  = ctx ? in_release1 : in_release0;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = | in_beats1;
-  assign \$310  = in_fire & \$309 ;
-  assign \$311  = \$308  | \$310 ;
-  assign \$312  = | in_beats0;
-  assign \$313  = ! in_wslot;
-  assign \$314  = in_fire & \$313 ;
-  assign \$315  = \$312  | \$314 ;
-  assign \$316  = ctx ? \$311  : \$315 ;
-  assign \$317  = \$307  & \$316 ;
-  assign \$318  = ctx ? in_release0 : in_release1;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = | in_beats0;
-  assign \$321  = ! in_wslot;
-  assign \$322  = in_fire & \$321 ;
-  assign \$323  = \$320  | \$322 ;
-  assign \$324  = | in_beats1;
-  assign \$326  = in_fire & \$325 ;
-  assign \$327  = \$324  | \$326 ;
-  assign \$328  = ctx ? \$323  : \$327 ;
-  assign \$329  = \$319  & \$328 ;
-  assign \$330  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$331  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$332  = ctx ? \$330  : \$331 ;
-  assign \$333  = ~ layer[0];
-  assign \$334  = \$332  == \$333 ;
-  assign \$335  = ctx ? track_reset1 : track_reset0;
-  assign \$336  = ~ \$335 ;
-  assign \$337  = \$334  & \$336 ;
-  assign \$338  = 1'h0 >= need_groups;
-  assign \$339  = ! prev_groups;
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = wb_groups_ahead1 >= need_groups;
-  assign \$342  = wb_groups_ahead1 == prev_groups;
-  assign \$343  = \$341  | \$342 ;
-  assign \$344  = track_reset_r1 ? \$340  : \$343 ;
-  assign \$345  = 1'h0 >= need_groups;
-  assign \$346  = ! prev_groups;
-  assign \$347  = \$345  | \$346 ;
-  assign \$348  = wb_groups_ahead0 >= need_groups;
-  assign \$349  = wb_groups_ahead0 == prev_groups;
-  assign \$350  = \$348  | \$349 ;
-  assign \$351  = track_reset_r0 ? \$347  : \$350 ;
-  assign \$352  = ctx ? \$344  : \$351 ;
-  assign \$353  = \$337  & \$352 ;
-  assign \$354  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$355  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$356  = ctx ? \$354  : \$355 ;
-  assign \$357  = ~ layer[0];
-  assign \$358  = \$356  == \$357 ;
-  assign \$359  = ctx ? track_reset1 : track_reset0;
-  assign \$360  = ~ \$359 ;
-  assign \$361  = \$358  & \$360 ;
-  assign \$362  = ! prev_groups;
-  assign \$363  = wb_groups_ahead1 == prev_groups;
-  assign \$364  = track_reset_r1 ? \$362  : \$363 ;
-  assign \$365  = ! prev_groups;
-  assign \$366  = wb_groups_ahead0 == prev_groups;
-  assign \$367  = track_reset_r0 ? \$365  : \$366 ;
-  assign \$368  = ctx ? \$364  : \$367 ;
-  assign \$369  = \$361  & \$368 ;
-  assign \$370  = last_fold & last_group;
-  assign \$371  = \$370  & cur_is_last;
-  assign \$372  = | in_beats0;
-  assign \$373  = ! in_wslot;
-  assign \$374  = in_fire & \$373 ;
-  assign \$375  = \$372  | \$374 ;
-  assign \$376  = | in_beats1;
-  assign \$378  = in_fire & \$377 ;
-  assign \$379  = \$376  | \$378 ;
-  assign \$380  = ctx ? \$375  : \$379 ;
-  assign \$381  = ~ layer_is_0;
-  assign \$382  = | in_beats1;
-  assign \$384  = in_fire & \$383 ;
-  assign \$385  = \$382  | \$384 ;
-  assign \$386  = | in_beats0;
-  assign \$387  = ! in_wslot;
-  assign \$388  = in_fire & \$387 ;
-  assign \$389  = \$386  | \$388 ;
-  assign \$390  = ctx ? \$385  : \$389 ;
-  assign \$391  = \$381  & \$390 ;
-  assign \$392  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$393  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$394  = ctx ? \$392  : \$393 ;
-  assign \$396  = ~ \$394 ;
-  assign \$397  = ctx ? track_reset0 : track_reset1;
-  assign \$398  = ~ \$397 ;
-  assign \$399  = \$396  & \$398 ;
-  assign \$401  = ! in_groups;
-  assign \$403  = wb_groups_ahead0 >= 2'h2;
-  assign \$404  = wb_groups_ahead0 == in_groups;
-  assign \$405  = \$403  | \$404 ;
-  assign \$406  = track_reset_r0 ? \$402  : \$405 ;
-  assign \$408  = ! in_groups;
-  assign \$410  = wb_groups_ahead1 >= 2'h2;
-  assign \$411  = wb_groups_ahead1 == in_groups;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = track_reset_r1 ? \$409  : \$412 ;
-  assign \$414  = ctx ? \$406  : \$413 ;
-  assign \$415  = \$399  & \$414 ;
-  assign \$416  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$417  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$418  = ctx ? \$416  : \$417 ;
-  assign \$420  = ~ \$418 ;
-  assign \$421  = ctx ? track_reset0 : track_reset1;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = \$420  & \$422 ;
-  assign \$424  = ! in_groups;
-  assign \$425  = wb_groups_ahead0 == in_groups;
-  assign \$426  = track_reset_r0 ? \$424  : \$425 ;
-  assign \$427  = ! in_groups;
-  assign \$428  = wb_groups_ahead1 == in_groups;
-  assign \$429  = track_reset_r1 ? \$427  : \$428 ;
-  assign \$430  = ctx ? \$426  : \$429 ;
-  assign \$431  = \$423  & \$430 ;
-  assign \$432  = layer_is_0 & last_group;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = | in_beats1;
-  assign \$436  = in_fire & \$435 ;
-  assign \$437  = \$434  | \$436 ;
-  assign \$438  = | in_beats0;
-  assign \$439  = ! in_wslot;
-  assign \$440  = in_fire & \$439 ;
-  assign \$441  = \$438  | \$440 ;
-  assign \$442  = ctx ? \$437  : \$441 ;
-  assign \$443  = \$433  & \$442 ;
-  assign \$444  = in_beats0 > b_fold;
-  assign \$445  = ! in_wslot;
-  assign \$446  = in_fire & \$445 ;
-  assign \$447  = in_beats0 == b_fold;
-  assign \$448  = \$446  & \$447 ;
-  assign \$449  = \$444  | \$448 ;
-  assign \$450  = in_beats1 > b_fold;
-  assign \$452  = in_fire & \$451 ;
-  assign \$453  = in_beats1 == b_fold;
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = \$450  | \$454 ;
-  assign \$456  = ctx ? \$449  : \$455 ;
-  assign \$457  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$458  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$459  = ctx ? \$457  : \$458 ;
-  assign \$460  = ~ layer[0];
-  assign \$462  = \$459  == \$461 ;
-  assign \$463  = ctx ? track_reset1 : track_reset0;
-  assign \$464  = ~ \$463 ;
-  assign \$465  = \$462  & \$464 ;
-  assign \$467  = ! cur_groups;
-  assign \$469  = wb_groups_ahead1 >= 2'h2;
-  assign \$470  = wb_groups_ahead1 == cur_groups;
-  assign \$471  = \$469  | \$470 ;
-  assign \$472  = track_reset_r1 ? \$468  : \$471 ;
-  assign \$474  = ! cur_groups;
-  assign \$476  = wb_groups_ahead0 >= 2'h2;
-  assign \$477  = wb_groups_ahead0 == cur_groups;
-  assign \$478  = \$476  | \$477 ;
-  assign \$479  = track_reset_r0 ? \$475  : \$478 ;
-  assign \$480  = ctx ? \$472  : \$479 ;
-  assign \$481  = \$465  & \$480 ;
-  assign \$482  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$483  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$484  = ctx ? \$482  : \$483 ;
-  assign \$485  = ~ layer[0];
-  assign \$487  = \$484  == \$486 ;
-  assign \$488  = ctx ? track_reset1 : track_reset0;
-  assign \$489  = ~ \$488 ;
-  assign \$490  = \$487  & \$489 ;
-  assign \$491  = ! cur_groups;
-  assign \$492  = wb_groups_ahead1 == cur_groups;
-  assign \$493  = track_reset_r1 ? \$491  : \$492 ;
-  assign \$494  = ! cur_groups;
-  assign \$495  = wb_groups_ahead0 == cur_groups;
-  assign \$496  = track_reset_r0 ? \$494  : \$495 ;
-  assign \$497  = ctx ? \$493  : \$496 ;
-  assign \$498  = \$490  & \$497 ;
-  assign \$499  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$500  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$501  = ctx ? \$499  : \$500 ;
-  assign \$502  = ~ layer[0];
-  assign \$503  = \$501  == \$502 ;
-  assign \$504  = ctx ? track_reset1 : track_reset0;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$503  & \$505 ;
-  assign \$507  = 1'h0 >= need_groups;
-  assign \$508  = ! prev_groups;
-  assign \$509  = \$507  | \$508 ;
-  assign \$510  = wb_groups_ahead1 >= need_groups;
-  assign \$511  = wb_groups_ahead1 == prev_groups;
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = track_reset_r1 ? \$509  : \$512 ;
-  assign \$514  = 1'h0 >= need_groups;
-  assign \$515  = ! prev_groups;
-  assign \$516  = \$514  | \$515 ;
-  assign \$517  = wb_groups_ahead0 >= need_groups;
-  assign \$518  = wb_groups_ahead0 == prev_groups;
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = track_reset_r0 ? \$516  : \$519 ;
-  assign \$521  = ctx ? \$513  : \$520 ;
-  assign \$522  = \$506  & \$521 ;
-  assign \$523  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$524  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$525  = ctx ? \$523  : \$524 ;
-  assign \$526  = ~ layer[0];
-  assign \$527  = \$525  == \$526 ;
-  assign \$528  = ctx ? track_reset1 : track_reset0;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = \$527  & \$529 ;
-  assign \$531  = ! prev_groups;
-  assign \$532  = wb_groups_ahead1 == prev_groups;
-  assign \$533  = track_reset_r1 ? \$531  : \$532 ;
-  assign \$534  = ! prev_groups;
-  assign \$535  = wb_groups_ahead0 == prev_groups;
-  assign \$536  = track_reset_r0 ? \$534  : \$535 ;
-  assign \$537  = ctx ? \$533  : \$536 ;
-  assign \$538  = \$530  & \$537 ;
-  assign \$539  = in_beats1 > fold_plus1;
-  assign \$541  = in_fire & \$540 ;
-  assign \$542  = in_beats1 == fold_plus1;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = \$539  | \$543 ;
-  assign \$545  = in_beats0 > fold_plus1;
-  assign \$546  = ! in_wslot;
-  assign \$547  = in_fire & \$546 ;
-  assign \$548  = in_beats0 == fold_plus1;
-  assign \$549  = \$547  & \$548 ;
-  assign \$550  = \$545  | \$549 ;
-  assign \$551  = ctx ? \$544  : \$550 ;
-  assign \$552  = in_beats0 > b_fold;
-  assign \$553  = ! in_wslot;
-  assign \$554  = in_fire & \$553 ;
-  assign \$555  = in_beats0 == b_fold;
-  assign \$556  = \$554  & \$555 ;
-  assign \$557  = \$552  | \$556 ;
-  assign \$558  = in_beats1 > b_fold;
-  assign \$560  = in_fire & \$559 ;
-  assign \$561  = in_beats1 == b_fold;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = \$558  | \$562 ;
-  assign \$564  = ctx ? \$557  : \$563 ;
-  assign \$565  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$566  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$567  = ctx ? \$565  : \$566 ;
-  assign \$568  = ~ layer[0];
-  assign \$569  = \$567  == \$568 ;
-  assign \$570  = ctx ? track_reset1 : track_reset0;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = \$569  & \$571 ;
-  assign \$573  = 1'h0 >= need_groups_next;
-  assign \$574  = ! prev_groups;
-  assign \$575  = \$573  | \$574 ;
-  assign \$576  = wb_groups_ahead1 >= need_groups_next;
-  assign \$577  = wb_groups_ahead1 == prev_groups;
-  assign \$578  = \$576  | \$577 ;
-  assign \$579  = track_reset_r1 ? \$575  : \$578 ;
-  assign \$580  = 1'h0 >= need_groups_next;
-  assign \$581  = ! prev_groups;
-  assign \$582  = \$580  | \$581 ;
-  assign \$583  = wb_groups_ahead0 >= need_groups_next;
-  assign \$584  = wb_groups_ahead0 == prev_groups;
-  assign \$585  = \$583  | \$584 ;
-  assign \$586  = track_reset_r0 ? \$582  : \$585 ;
-  assign \$587  = ctx ? \$579  : \$586 ;
-  assign \$588  = \$572  & \$587 ;
-  assign \$589  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$590  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$591  = ctx ? \$589  : \$590 ;
-  assign \$592  = ~ layer[0];
-  assign \$593  = \$591  == \$592 ;
-  assign \$594  = ctx ? track_reset1 : track_reset0;
-  assign \$595  = ~ \$594 ;
-  assign \$596  = \$593  & \$595 ;
-  assign \$597  = ! prev_groups;
-  assign \$598  = wb_groups_ahead1 == prev_groups;
-  assign \$599  = track_reset_r1 ? \$597  : \$598 ;
-  assign \$600  = ! prev_groups;
-  assign \$601  = wb_groups_ahead0 == prev_groups;
-  assign \$602  = track_reset_r0 ? \$600  : \$601 ;
-  assign \$603  = ctx ? \$599  : \$602 ;
-  assign \$604  = \$596  & \$603 ;
-  assign \$605  = in_beats1 > fold;
-  assign \$607  = in_fire & \$606 ;
-  assign \$608  = in_beats1 == fold;
-  assign \$609  = \$607  & \$608 ;
-  assign \$610  = \$605  | \$609 ;
-  assign \$611  = in_beats0 > fold;
-  assign \$612  = ! in_wslot;
-  assign \$613  = in_fire & \$612 ;
-  assign \$614  = in_beats0 == fold;
-  assign \$615  = \$613  & \$614 ;
-  assign \$616  = \$611  | \$615 ;
-  assign \$617  = ctx ? \$610  : \$616 ;
-  assign \$618  = ~ b_last_group;
-  assign \$619  = | in_beats0;
-  assign \$620  = ! in_wslot;
-  assign \$621  = in_fire & \$620 ;
-  assign \$622  = \$619  | \$621 ;
-  assign \$623  = | in_beats1;
-  assign \$625  = in_fire & \$624 ;
-  assign \$626  = \$623  | \$625 ;
-  assign \$627  = ctx ? \$622  : \$626 ;
-  assign \$628  = \$618  & \$627 ;
-  assign \$629  = in_beats0 > b_fold_plus1;
-  assign \$630  = ! in_wslot;
-  assign \$631  = in_fire & \$630 ;
-  assign \$632  = in_beats0 == b_fold_plus1;
-  assign \$633  = \$631  & \$632 ;
-  assign \$634  = \$629  | \$633 ;
-  assign \$635  = in_beats1 > b_fold_plus1;
-  assign \$637  = in_fire & \$636 ;
-  assign \$638  = in_beats1 == b_fold_plus1;
-  assign \$639  = \$637  & \$638 ;
-  assign \$640  = \$635  | \$639 ;
-  assign \$641  = ctx ? \$634  : \$640 ;
-  assign \$642  = b_last_fold ? \$628  : \$641 ;
-  assign \$643  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$644  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$645  = ctx ? \$643  : \$644 ;
-  assign \$646  = ~ layer[0];
-  assign \$647  = \$645  == \$646 ;
-  assign \$648  = ctx ? track_reset1 : track_reset0;
-  assign \$649  = ~ \$648 ;
-  assign \$650  = \$647  & \$649 ;
-  assign \$651  = 1'h0 >= need_groups;
-  assign \$652  = ! prev_groups;
-  assign \$653  = \$651  | \$652 ;
-  assign \$654  = wb_groups_ahead1 >= need_groups;
-  assign \$655  = wb_groups_ahead1 == prev_groups;
-  assign \$656  = \$654  | \$655 ;
-  assign \$657  = track_reset_r1 ? \$653  : \$656 ;
-  assign \$658  = 1'h0 >= need_groups;
-  assign \$659  = ! prev_groups;
-  assign \$660  = \$658  | \$659 ;
-  assign \$661  = wb_groups_ahead0 >= need_groups;
-  assign \$662  = wb_groups_ahead0 == prev_groups;
-  assign \$663  = \$661  | \$662 ;
-  assign \$664  = track_reset_r0 ? \$660  : \$663 ;
-  assign \$665  = ctx ? \$657  : \$664 ;
-  assign \$666  = \$650  & \$665 ;
-  assign \$667  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$668  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$669  = ctx ? \$667  : \$668 ;
-  assign \$670  = ~ layer[0];
-  assign \$671  = \$669  == \$670 ;
-  assign \$672  = ctx ? track_reset1 : track_reset0;
-  assign \$673  = ~ \$672 ;
-  assign \$674  = \$671  & \$673 ;
-  assign \$675  = ! prev_groups;
-  assign \$676  = wb_groups_ahead1 == prev_groups;
-  assign \$677  = track_reset_r1 ? \$675  : \$676 ;
-  assign \$678  = ! prev_groups;
-  assign \$679  = wb_groups_ahead0 == prev_groups;
-  assign \$680  = track_reset_r0 ? \$678  : \$679 ;
-  assign \$681  = ctx ? \$677  : \$680 ;
-  assign \$682  = \$674  & \$681 ;
-  assign \$683  = in_beats1 > fold;
-  assign \$685  = in_fire & \$684 ;
-  assign \$686  = in_beats1 == fold;
-  assign \$687  = \$685  & \$686 ;
-  assign \$688  = \$683  | \$687 ;
-  assign \$689  = in_beats0 > fold;
-  assign \$690  = ! in_wslot;
-  assign \$691  = in_fire & \$690 ;
-  assign \$692  = in_beats0 == fold;
-  assign \$693  = \$691  & \$692 ;
-  assign \$694  = \$689  | \$693 ;
-  assign \$695  = ctx ? \$688  : \$694 ;
-  assign \$696  = in_beats0 > b_fold;
-  assign \$697  = ! in_wslot;
-  assign \$698  = in_fire & \$697 ;
-  assign \$699  = in_beats0 == b_fold;
-  assign \$700  = \$698  & \$699 ;
-  assign \$701  = \$696  | \$700 ;
-  assign \$702  = in_beats1 > b_fold;
-  assign \$704  = in_fire & \$703 ;
-  assign \$705  = in_beats1 == b_fold;
-  assign \$706  = \$704  & \$705 ;
-  assign \$707  = \$702  | \$706 ;
-  assign \$708  = ctx ? \$701  : \$707 ;
-  assign \$709  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$710  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$711  = ctx ? \$709  : \$710 ;
-  assign \$712  = ~ layer[0];
-  assign \$713  = \$711  == \$712 ;
-  assign \$714  = ctx ? track_reset1 : track_reset0;
-  assign \$715  = ~ \$714 ;
-  assign \$716  = \$713  & \$715 ;
-  assign \$717  = 1'h0 >= need_groups;
-  assign \$718  = ! prev_groups;
-  assign \$719  = \$717  | \$718 ;
-  assign \$720  = wb_groups_ahead1 >= need_groups;
-  assign \$721  = wb_groups_ahead1 == prev_groups;
-  assign \$722  = \$720  | \$721 ;
-  assign \$723  = track_reset_r1 ? \$719  : \$722 ;
-  assign \$724  = 1'h0 >= need_groups;
-  assign \$725  = ! prev_groups;
-  assign \$726  = \$724  | \$725 ;
-  assign \$727  = wb_groups_ahead0 >= need_groups;
-  assign \$728  = wb_groups_ahead0 == prev_groups;
-  assign \$729  = \$727  | \$728 ;
-  assign \$730  = track_reset_r0 ? \$726  : \$729 ;
-  assign \$731  = ctx ? \$723  : \$730 ;
-  assign \$732  = \$716  & \$731 ;
-  assign \$733  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$734  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$735  = ctx ? \$733  : \$734 ;
-  assign \$736  = ~ layer[0];
-  assign \$737  = \$735  == \$736 ;
-  assign \$738  = ctx ? track_reset1 : track_reset0;
-  assign \$739  = ~ \$738 ;
-  assign \$740  = \$737  & \$739 ;
-  assign \$741  = ! prev_groups;
-  assign \$742  = wb_groups_ahead1 == prev_groups;
-  assign \$743  = track_reset_r1 ? \$741  : \$742 ;
-  assign \$744  = ! prev_groups;
-  assign \$745  = wb_groups_ahead0 == prev_groups;
-  assign \$746  = track_reset_r0 ? \$744  : \$745 ;
-  assign \$747  = ctx ? \$743  : \$746 ;
-  assign \$748  = \$740  & \$747 ;
-  assign \$749  = ~ loaded;
-  assign \$750  = last_fold & last_group;
-  assign \$751  = \$750  & cur_is_last;
-  assign \$752  = issue_a & \$751 ;
-  assign \$753  = \$749  | \$752 ;
-  assign \$754  = ~ issue_a;
-  assign \$755  = loaded & \$754 ;
-  assign \$756  = \$755  & issue_b;
-  assign \$757  = \$756  & b_last_fold;
-  assign \$758  = \$753  | \$757 ;
-  assign \$759  = ~ issue_a;
-  assign \$760  = loaded & \$759 ;
-  assign \$761  = \$760  & issue_b;
-  assign \$762  = | d0_rp__data[7:0];
-  assign \$763  = d0_rp__data[7:0] <= 3'h4;
-  assign \$764  = \$762  & \$763 ;
-  assign \$765  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
-  assign \$766  = b_fold == in_folds_m1;
-  assign \$767  = ~ loaded;
-  assign \$768  = issue_a & last_fold;
-  assign \$769  = \$768  & last_group;
+  assign \$275  = issue_b | layer_is_0;
+  assign \$276  = issue_b ? b_group : group;
+  assign \$277  = issue_b ? 1'h0 : wr_buf;
+  assign \$278  = ctx ^ issue_b;
+  assign \$279  = issue_a & cur_is_last;
+  assign \$280  = step_valid & step_last;
+  assign \$281  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$282  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$283  = ~ wb_out15;
+  assign \$284  = wb_valid15 & \$283 ;
+  assign \$285  = ! wb_ctx15;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$288  = \$287  == wb_par15;
+  assign \$289  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$290  = \$289  + 1'h1;
+  assign \$291  = \$288  ? \$290  : 9'h001;
+  assign \$292  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$293  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$294  = ~ wb_out15;
+  assign \$295  = wb_valid15 & \$294 ;
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$299  = \$298  == wb_par15;
+  assign \$300  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$301  = \$300  + 1'h1;
+  assign \$302  = \$299  ? \$301  : 9'h001;
+  assign \$303  = ~ loaded;
+  assign \$304  = ctx ? in_release1 : in_release0;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = | in_beats1;
+  assign \$308  = in_fire & \$307 ;
+  assign \$309  = \$306  | \$308 ;
+  assign \$310  = | in_beats0;
+  assign \$311  = ! in_wslot;
+  assign \$312  = in_fire & \$311 ;
+  assign \$313  = \$310  | \$312 ;
+  assign \$314  = ctx ? \$309  : \$313 ;
+  assign \$315  = \$305  & \$314 ;
+  assign \$316  = ctx ? in_release0 : in_release1;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = | in_beats0;
+  assign \$319  = ! in_wslot;
+  assign \$320  = in_fire & \$319 ;
+  assign \$321  = \$318  | \$320 ;
+  assign \$322  = | in_beats1;
+  assign \$324  = in_fire & \$323 ;
+  assign \$325  = \$322  | \$324 ;
+  assign \$326  = ctx ? \$321  : \$325 ;
+  assign \$327  = \$317  & \$326 ;
+  assign \$328  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$329  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$330  = ctx ? \$328  : \$329 ;
+  assign \$331  = ~ layer[0];
+  assign \$332  = \$330  == \$331 ;
+  assign \$333  = ctx ? track_reset1 : track_reset0;
+  assign \$334  = ~ \$333 ;
+  assign \$335  = \$332  & \$334 ;
+  assign \$336  = 1'h0 >= need_groups;
+  assign \$337  = ! prev_groups;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = wb_groups_ahead1 >= need_groups;
+  assign \$340  = wb_groups_ahead1 == prev_groups;
+  assign \$341  = \$339  | \$340 ;
+  assign \$342  = track_reset_r1 ? \$338  : \$341 ;
+  assign \$343  = 1'h0 >= need_groups;
+  assign \$344  = ! prev_groups;
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = wb_groups_ahead0 >= need_groups;
+  assign \$347  = wb_groups_ahead0 == prev_groups;
+  assign \$348  = \$346  | \$347 ;
+  assign \$349  = track_reset_r0 ? \$345  : \$348 ;
+  assign \$350  = ctx ? \$342  : \$349 ;
+  assign \$351  = \$335  & \$350 ;
+  assign \$352  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$353  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$354  = ctx ? \$352  : \$353 ;
+  assign \$355  = ~ layer[0];
+  assign \$356  = \$354  == \$355 ;
+  assign \$357  = ctx ? track_reset1 : track_reset0;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = \$356  & \$358 ;
+  assign \$360  = ! prev_groups;
+  assign \$361  = wb_groups_ahead1 == prev_groups;
+  assign \$362  = track_reset_r1 ? \$360  : \$361 ;
+  assign \$363  = ! prev_groups;
+  assign \$364  = wb_groups_ahead0 == prev_groups;
+  assign \$365  = track_reset_r0 ? \$363  : \$364 ;
+  assign \$366  = ctx ? \$362  : \$365 ;
+  assign \$367  = \$359  & \$366 ;
+  assign \$368  = last_fold & last_group;
+  assign \$369  = \$368  & cur_is_last;
+  assign \$370  = | in_beats0;
+  assign \$371  = ! in_wslot;
+  assign \$372  = in_fire & \$371 ;
+  assign \$373  = \$370  | \$372 ;
+  assign \$374  = | in_beats1;
+  assign \$376  = in_fire & \$375 ;
+  assign \$377  = \$374  | \$376 ;
+  assign \$378  = ctx ? \$373  : \$377 ;
+  assign \$379  = ~ layer_is_0;
+  assign \$380  = | in_beats1;
+  assign \$382  = in_fire & \$381 ;
+  assign \$383  = \$380  | \$382 ;
+  assign \$384  = | in_beats0;
+  assign \$385  = ! in_wslot;
+  assign \$386  = in_fire & \$385 ;
+  assign \$387  = \$384  | \$386 ;
+  assign \$388  = ctx ? \$383  : \$387 ;
+  assign \$389  = \$379  & \$388 ;
+  assign \$390  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$391  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$392  = ctx ? \$390  : \$391 ;
+  assign \$394  = ~ \$392 ;
+  assign \$395  = ctx ? track_reset0 : track_reset1;
+  assign \$396  = ~ \$395 ;
+  assign \$397  = \$394  & \$396 ;
+  assign \$399  = ! in_groups;
+  assign \$401  = wb_groups_ahead0 >= 2'h2;
+  assign \$402  = wb_groups_ahead0 == in_groups;
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = track_reset_r0 ? \$400  : \$403 ;
+  assign \$406  = ! in_groups;
+  assign \$408  = wb_groups_ahead1 >= 2'h2;
+  assign \$409  = wb_groups_ahead1 == in_groups;
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = track_reset_r1 ? \$407  : \$410 ;
+  assign \$412  = ctx ? \$404  : \$411 ;
+  assign \$413  = \$397  & \$412 ;
+  assign \$414  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$415  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$416  = ctx ? \$414  : \$415 ;
+  assign \$418  = ~ \$416 ;
+  assign \$419  = ctx ? track_reset0 : track_reset1;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = \$418  & \$420 ;
+  assign \$422  = ! in_groups;
+  assign \$423  = wb_groups_ahead0 == in_groups;
+  assign \$424  = track_reset_r0 ? \$422  : \$423 ;
+  assign \$425  = ! in_groups;
+  assign \$426  = wb_groups_ahead1 == in_groups;
+  assign \$427  = track_reset_r1 ? \$425  : \$426 ;
+  assign \$428  = ctx ? \$424  : \$427 ;
+  assign \$429  = \$421  & \$428 ;
+  assign \$430  = layer_is_0 & last_group;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = | in_beats1;
+  assign \$434  = in_fire & \$433 ;
+  assign \$435  = \$432  | \$434 ;
+  assign \$436  = | in_beats0;
+  assign \$437  = ! in_wslot;
+  assign \$438  = in_fire & \$437 ;
+  assign \$439  = \$436  | \$438 ;
+  assign \$440  = ctx ? \$435  : \$439 ;
+  assign \$441  = \$431  & \$440 ;
+  assign \$442  = in_beats0 > b_fold;
+  assign \$443  = ! in_wslot;
+  assign \$444  = in_fire & \$443 ;
+  assign \$445  = in_beats0 == b_fold;
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = \$442  | \$446 ;
+  assign \$448  = in_beats1 > b_fold;
+  assign \$450  = in_fire & \$449 ;
+  assign \$451  = in_beats1 == b_fold;
+  assign \$452  = \$450  & \$451 ;
+  assign \$453  = \$448  | \$452 ;
+  assign \$454  = ctx ? \$447  : \$453 ;
+  assign \$455  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$456  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$457  = ctx ? \$455  : \$456 ;
+  assign \$458  = ~ layer[0];
+  assign \$460  = \$457  == \$459 ;
+  assign \$461  = ctx ? track_reset1 : track_reset0;
+  assign \$462  = ~ \$461 ;
+  assign \$463  = \$460  & \$462 ;
+  assign \$465  = ! cur_groups;
+  assign \$467  = wb_groups_ahead1 >= 2'h2;
+  assign \$468  = wb_groups_ahead1 == cur_groups;
+  assign \$469  = \$467  | \$468 ;
+  assign \$470  = track_reset_r1 ? \$466  : \$469 ;
+  assign \$472  = ! cur_groups;
+  assign \$474  = wb_groups_ahead0 >= 2'h2;
+  assign \$475  = wb_groups_ahead0 == cur_groups;
+  assign \$476  = \$474  | \$475 ;
+  assign \$477  = track_reset_r0 ? \$473  : \$476 ;
+  assign \$478  = ctx ? \$470  : \$477 ;
+  assign \$479  = \$463  & \$478 ;
+  assign \$480  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$481  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$482  = ctx ? \$480  : \$481 ;
+  assign \$483  = ~ layer[0];
+  assign \$485  = \$482  == \$484 ;
+  assign \$486  = ctx ? track_reset1 : track_reset0;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$485  & \$487 ;
+  assign \$489  = ! cur_groups;
+  assign \$490  = wb_groups_ahead1 == cur_groups;
+  assign \$491  = track_reset_r1 ? \$489  : \$490 ;
+  assign \$492  = ! cur_groups;
+  assign \$493  = wb_groups_ahead0 == cur_groups;
+  assign \$494  = track_reset_r0 ? \$492  : \$493 ;
+  assign \$495  = ctx ? \$491  : \$494 ;
+  assign \$496  = \$488  & \$495 ;
+  assign \$497  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$498  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$499  = ctx ? \$497  : \$498 ;
+  assign \$500  = ~ layer[0];
+  assign \$501  = \$499  == \$500 ;
+  assign \$502  = ctx ? track_reset1 : track_reset0;
+  assign \$503  = ~ \$502 ;
+  assign \$504  = \$501  & \$503 ;
+  assign \$505  = 1'h0 >= need_groups;
+  assign \$506  = ! prev_groups;
+  assign \$507  = \$505  | \$506 ;
+  assign \$508  = wb_groups_ahead1 >= need_groups;
+  assign \$509  = wb_groups_ahead1 == prev_groups;
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = track_reset_r1 ? \$507  : \$510 ;
+  assign \$512  = 1'h0 >= need_groups;
+  assign \$513  = ! prev_groups;
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = wb_groups_ahead0 >= need_groups;
+  assign \$516  = wb_groups_ahead0 == prev_groups;
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = track_reset_r0 ? \$514  : \$517 ;
+  assign \$519  = ctx ? \$511  : \$518 ;
+  assign \$520  = \$504  & \$519 ;
+  assign \$521  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$522  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$523  = ctx ? \$521  : \$522 ;
+  assign \$524  = ~ layer[0];
+  assign \$525  = \$523  == \$524 ;
+  assign \$526  = ctx ? track_reset1 : track_reset0;
+  assign \$527  = ~ \$526 ;
+  assign \$528  = \$525  & \$527 ;
+  assign \$529  = ! prev_groups;
+  assign \$530  = wb_groups_ahead1 == prev_groups;
+  assign \$531  = track_reset_r1 ? \$529  : \$530 ;
+  assign \$532  = ! prev_groups;
+  assign \$533  = wb_groups_ahead0 == prev_groups;
+  assign \$534  = track_reset_r0 ? \$532  : \$533 ;
+  assign \$535  = ctx ? \$531  : \$534 ;
+  assign \$536  = \$528  & \$535 ;
+  assign \$537  = in_beats1 > fold_plus1;
+  assign \$539  = in_fire & \$538 ;
+  assign \$540  = in_beats1 == fold_plus1;
+  assign \$541  = \$539  & \$540 ;
+  assign \$542  = \$537  | \$541 ;
+  assign \$543  = in_beats0 > fold_plus1;
+  assign \$544  = ! in_wslot;
+  assign \$545  = in_fire & \$544 ;
+  assign \$546  = in_beats0 == fold_plus1;
+  assign \$547  = \$545  & \$546 ;
+  assign \$548  = \$543  | \$547 ;
+  assign \$549  = ctx ? \$542  : \$548 ;
+  assign \$550  = in_beats0 > b_fold;
+  assign \$551  = ! in_wslot;
+  assign \$552  = in_fire & \$551 ;
+  assign \$553  = in_beats0 == b_fold;
+  assign \$554  = \$552  & \$553 ;
+  assign \$555  = \$550  | \$554 ;
+  assign \$556  = in_beats1 > b_fold;
+  assign \$558  = in_fire & \$557 ;
+  assign \$559  = in_beats1 == b_fold;
+  assign \$560  = \$558  & \$559 ;
+  assign \$561  = \$556  | \$560 ;
+  assign \$562  = ctx ? \$555  : \$561 ;
+  assign \$563  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$564  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$565  = ctx ? \$563  : \$564 ;
+  assign \$566  = ~ layer[0];
+  assign \$567  = \$565  == \$566 ;
+  assign \$568  = ctx ? track_reset1 : track_reset0;
+  assign \$569  = ~ \$568 ;
+  assign \$570  = \$567  & \$569 ;
+  assign \$571  = 1'h0 >= need_groups_next;
+  assign \$572  = ! prev_groups;
+  assign \$573  = \$571  | \$572 ;
+  assign \$574  = wb_groups_ahead1 >= need_groups_next;
+  assign \$575  = wb_groups_ahead1 == prev_groups;
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = track_reset_r1 ? \$573  : \$576 ;
+  assign \$578  = 1'h0 >= need_groups_next;
+  assign \$579  = ! prev_groups;
+  assign \$580  = \$578  | \$579 ;
+  assign \$581  = wb_groups_ahead0 >= need_groups_next;
+  assign \$582  = wb_groups_ahead0 == prev_groups;
+  assign \$583  = \$581  | \$582 ;
+  assign \$584  = track_reset_r0 ? \$580  : \$583 ;
+  assign \$585  = ctx ? \$577  : \$584 ;
+  assign \$586  = \$570  & \$585 ;
+  assign \$587  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$588  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$589  = ctx ? \$587  : \$588 ;
+  assign \$590  = ~ layer[0];
+  assign \$591  = \$589  == \$590 ;
+  assign \$592  = ctx ? track_reset1 : track_reset0;
+  assign \$593  = ~ \$592 ;
+  assign \$594  = \$591  & \$593 ;
+  assign \$595  = ! prev_groups;
+  assign \$596  = wb_groups_ahead1 == prev_groups;
+  assign \$597  = track_reset_r1 ? \$595  : \$596 ;
+  assign \$598  = ! prev_groups;
+  assign \$599  = wb_groups_ahead0 == prev_groups;
+  assign \$600  = track_reset_r0 ? \$598  : \$599 ;
+  assign \$601  = ctx ? \$597  : \$600 ;
+  assign \$602  = \$594  & \$601 ;
+  assign \$603  = in_beats1 > fold;
+  assign \$605  = in_fire & \$604 ;
+  assign \$606  = in_beats1 == fold;
+  assign \$607  = \$605  & \$606 ;
+  assign \$608  = \$603  | \$607 ;
+  assign \$609  = in_beats0 > fold;
+  assign \$610  = ! in_wslot;
+  assign \$611  = in_fire & \$610 ;
+  assign \$612  = in_beats0 == fold;
+  assign \$613  = \$611  & \$612 ;
+  assign \$614  = \$609  | \$613 ;
+  assign \$615  = ctx ? \$608  : \$614 ;
+  assign \$616  = ~ b_last_group;
+  assign \$617  = | in_beats0;
+  assign \$618  = ! in_wslot;
+  assign \$619  = in_fire & \$618 ;
+  assign \$620  = \$617  | \$619 ;
+  assign \$621  = | in_beats1;
+  assign \$623  = in_fire & \$622 ;
+  assign \$624  = \$621  | \$623 ;
+  assign \$625  = ctx ? \$620  : \$624 ;
+  assign \$626  = \$616  & \$625 ;
+  assign \$627  = in_beats0 > b_fold_plus1;
+  assign \$628  = ! in_wslot;
+  assign \$629  = in_fire & \$628 ;
+  assign \$630  = in_beats0 == b_fold_plus1;
+  assign \$631  = \$629  & \$630 ;
+  assign \$632  = \$627  | \$631 ;
+  assign \$633  = in_beats1 > b_fold_plus1;
+  assign \$635  = in_fire & \$634 ;
+  assign \$636  = in_beats1 == b_fold_plus1;
+  assign \$637  = \$635  & \$636 ;
+  assign \$638  = \$633  | \$637 ;
+  assign \$639  = ctx ? \$632  : \$638 ;
+  assign \$640  = b_last_fold ? \$626  : \$639 ;
+  assign \$641  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$642  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$643  = ctx ? \$641  : \$642 ;
+  assign \$644  = ~ layer[0];
+  assign \$645  = \$643  == \$644 ;
+  assign \$646  = ctx ? track_reset1 : track_reset0;
+  assign \$647  = ~ \$646 ;
+  assign \$648  = \$645  & \$647 ;
+  assign \$649  = 1'h0 >= need_groups;
+  assign \$650  = ! prev_groups;
+  assign \$651  = \$649  | \$650 ;
+  assign \$652  = wb_groups_ahead1 >= need_groups;
+  assign \$653  = wb_groups_ahead1 == prev_groups;
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = track_reset_r1 ? \$651  : \$654 ;
+  assign \$656  = 1'h0 >= need_groups;
+  assign \$657  = ! prev_groups;
+  assign \$658  = \$656  | \$657 ;
+  assign \$659  = wb_groups_ahead0 >= need_groups;
+  assign \$660  = wb_groups_ahead0 == prev_groups;
+  assign \$661  = \$659  | \$660 ;
+  assign \$662  = track_reset_r0 ? \$658  : \$661 ;
+  assign \$663  = ctx ? \$655  : \$662 ;
+  assign \$664  = \$648  & \$663 ;
+  assign \$665  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$666  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$667  = ctx ? \$665  : \$666 ;
+  assign \$668  = ~ layer[0];
+  assign \$669  = \$667  == \$668 ;
+  assign \$670  = ctx ? track_reset1 : track_reset0;
+  assign \$671  = ~ \$670 ;
+  assign \$672  = \$669  & \$671 ;
+  assign \$673  = ! prev_groups;
+  assign \$674  = wb_groups_ahead1 == prev_groups;
+  assign \$675  = track_reset_r1 ? \$673  : \$674 ;
+  assign \$676  = ! prev_groups;
+  assign \$677  = wb_groups_ahead0 == prev_groups;
+  assign \$678  = track_reset_r0 ? \$676  : \$677 ;
+  assign \$679  = ctx ? \$675  : \$678 ;
+  assign \$680  = \$672  & \$679 ;
+  assign \$681  = in_beats1 > fold;
+  assign \$683  = in_fire & \$682 ;
+  assign \$684  = in_beats1 == fold;
+  assign \$685  = \$683  & \$684 ;
+  assign \$686  = \$681  | \$685 ;
+  assign \$687  = in_beats0 > fold;
+  assign \$688  = ! in_wslot;
+  assign \$689  = in_fire & \$688 ;
+  assign \$690  = in_beats0 == fold;
+  assign \$691  = \$689  & \$690 ;
+  assign \$692  = \$687  | \$691 ;
+  assign \$693  = ctx ? \$686  : \$692 ;
+  assign \$694  = in_beats0 > b_fold;
+  assign \$695  = ! in_wslot;
+  assign \$696  = in_fire & \$695 ;
+  assign \$697  = in_beats0 == b_fold;
+  assign \$698  = \$696  & \$697 ;
+  assign \$699  = \$694  | \$698 ;
+  assign \$700  = in_beats1 > b_fold;
+  assign \$702  = in_fire & \$701 ;
+  assign \$703  = in_beats1 == b_fold;
+  assign \$704  = \$702  & \$703 ;
+  assign \$705  = \$700  | \$704 ;
+  assign \$706  = ctx ? \$699  : \$705 ;
+  assign \$707  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$708  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$709  = ctx ? \$707  : \$708 ;
+  assign \$710  = ~ layer[0];
+  assign \$711  = \$709  == \$710 ;
+  assign \$712  = ctx ? track_reset1 : track_reset0;
+  assign \$713  = ~ \$712 ;
+  assign \$714  = \$711  & \$713 ;
+  assign \$715  = 1'h0 >= need_groups;
+  assign \$716  = ! prev_groups;
+  assign \$717  = \$715  | \$716 ;
+  assign \$718  = wb_groups_ahead1 >= need_groups;
+  assign \$719  = wb_groups_ahead1 == prev_groups;
+  assign \$720  = \$718  | \$719 ;
+  assign \$721  = track_reset_r1 ? \$717  : \$720 ;
+  assign \$722  = 1'h0 >= need_groups;
+  assign \$723  = ! prev_groups;
+  assign \$724  = \$722  | \$723 ;
+  assign \$725  = wb_groups_ahead0 >= need_groups;
+  assign \$726  = wb_groups_ahead0 == prev_groups;
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = track_reset_r0 ? \$724  : \$727 ;
+  assign \$729  = ctx ? \$721  : \$728 ;
+  assign \$730  = \$714  & \$729 ;
+  assign \$731  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$732  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$733  = ctx ? \$731  : \$732 ;
+  assign \$734  = ~ layer[0];
+  assign \$735  = \$733  == \$734 ;
+  assign \$736  = ctx ? track_reset1 : track_reset0;
+  assign \$737  = ~ \$736 ;
+  assign \$738  = \$735  & \$737 ;
+  assign \$739  = ! prev_groups;
+  assign \$740  = wb_groups_ahead1 == prev_groups;
+  assign \$741  = track_reset_r1 ? \$739  : \$740 ;
+  assign \$742  = ! prev_groups;
+  assign \$743  = wb_groups_ahead0 == prev_groups;
+  assign \$744  = track_reset_r0 ? \$742  : \$743 ;
+  assign \$745  = ctx ? \$741  : \$744 ;
+  assign \$746  = \$738  & \$745 ;
+  assign \$747  = ~ loaded;
+  assign \$748  = last_fold & last_group;
+  assign \$749  = \$748  & cur_is_last;
+  assign \$750  = issue_a & \$749 ;
+  assign \$751  = \$747  | \$750 ;
+  assign \$752  = ~ issue_a;
+  assign \$753  = loaded & \$752 ;
+  assign \$754  = \$753  & issue_b;
+  assign \$755  = \$754  & b_last_fold;
+  assign \$756  = \$751  | \$755 ;
+  assign \$757  = ~ issue_a;
+  assign \$758  = loaded & \$757 ;
+  assign \$759  = \$758  & issue_b;
+  assign \$760  = | d0_rp__data[7:0];
+  assign \$761  = d0_rp__data[7:0] <= 3'h4;
+  assign \$762  = \$760  & \$761 ;
+  assign \$763  = d0_rp__data[7:0] - 1'h1;
+  assign \$765  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$764 );
+  assign \$766  = d0_rp__data[7:0] - 1'h1;
+  assign \$768  = b_fold == \$767 ;
+  assign \$769  = ~ loaded;
   assign \$770  = issue_a & last_fold;
-  assign \$771  = ~ b_done;
-  assign \$772  = cur_is_last & \$771 ;
-  assign \$773  = ~ b_group_is_0;
-  assign \$774  = \$772  & \$773 ;
-  assign \$775  = \$774  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$776  = ~ b_done;
-  assign \$777  = cur_is_last & \$776 ;
-  assign \$778  = ~ b_group_is_0;
-  assign \$779  = \$777  & \$778 ;
-  assign \$780  = \$779  ? b_group_plus1 : 9'h001;
-  assign \$781  = ! cur_folds_m1;
-  assign \$782  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$783  = group_plus1 + 1'h1;
-  assign \$784  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$785  = ~ loaded;
-  assign \$786  = last_fold & last_group;
-  assign \$787  = \$786  & cur_is_last;
-  assign \$788  = issue_a & \$787 ;
-  assign \$789  = \$785  | \$788 ;
-  assign \$790  = ~ issue_a;
-  assign \$791  = loaded & \$790 ;
-  assign \$792  = \$791  & issue_b;
-  assign \$793  = \$792  & b_last_fold;
-  assign \$794  = d0_rp__data[15:8] + 1'h1;
-  assign \$796  = ! \$795 ;
-  assign \$797  = | d0_rp__data[15:8];
-  assign \$798  = d0_rp__data[15:8] <= 2'h2;
-  assign \$799  = \$797  & \$798 ;
-  assign \$800  = b_group_plus1 == in_groups;
-  assign \$801  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
-  assign \$802  = b_group == in_groups;
-  assign \$803  = b_group == in_groups_m1;
-  assign \$804  = ~ issue_a;
-  assign \$805  = loaded & \$804 ;
-  assign \$806  = \$805  & issue_b;
-  assign \$807  = b_fold_plus1 + 1'h1;
-  assign \$808  = ~ loaded;
-  assign \$809  = fold_plus1 + 1'h1;
-  assign \$810  = last_fold ? 10'h001 : \$809 ;
-  assign \$811  = last_fold & last_group;
-  assign \$812  = ~ b_done;
-  assign \$813  = cur_is_last & \$812 ;
-  assign \$814  = ~ b_done;
-  assign \$815  = cur_is_last & \$814 ;
-  assign \$816  = ~ b_group_is_0;
-  assign \$817  = \$815  & \$816 ;
-  assign \$818  = ! claim_ctx;
-  assign \$819  = claim_out & \$818 ;
-  assign \$820  = ! wb_ctx16;
-  assign \$821  = out_write & \$820 ;
-  assign \$822  = out_groups0 + 1'h1;
-  assign \$824  = claim_out & \$823 ;
-  assign \$826  = out_write & \$825 ;
-  assign \$827  = out_groups1 + 1'h1;
-  assign \$828  = out_n - 1'h1;
-  assign \$829  = out_n - 2'h2;
-  assign \$830  = ~ drain_read;
-  assign \$831  = drain_elem == out_n_m1;
-  assign \$832  = ! out_n_m1;
-  assign \$833  = drain_elem == out_n_m2;
-  assign \$834  = ~ drain_slot;
-  assign \$835  = ! drain_slot;
-  assign \$837  = drain_elem + 1'h1;
-  assign \$838  = ~ release_slot;
-  assign \$839  = ! release_slot;
-  assign \$841  = in_flight + vector_start;
-  assign \$842  = \$841  - done;
-  assign \$843  = in_flight + vector_start;
-  assign \$844  = \$843  - done;
-  assign \$845  = | \$844 ;
-  assign \$846  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$847  = \$846  + inc_busy;
-  assign \$848  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$849  = \$848  + inc_stall_input;
-  assign \$850  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$851  = \$850  + inc_stall_output;
-  assign \$852  = issue ? 4'h8 : 4'h0;
-  assign \$853  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$854  = \$853  + inc_mac_ops;
-  assign \$855  = issue ? 2'h2 : 2'h0;
-  assign \$856  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$857  = \$856  + inc_bank_reads;
-  assign \$858  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$859  = \$858  + inc_act_reads;
-  assign \$860  = in_fire + act_write;
-  assign \$861  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$862  = \$861  + inc_act_writes;
-  assign \$863  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$864  = \$863  + inc_inferences;
+  assign \$771  = \$770  & last_group;
+  assign \$772  = issue_a & last_fold;
+  assign \$773  = ~ b_done;
+  assign \$774  = cur_is_last & \$773 ;
+  assign \$775  = ~ b_group_is_0;
+  assign \$776  = \$774  & \$775 ;
+  assign \$777  = \$776  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$778  = ~ b_done;
+  assign \$779  = cur_is_last & \$778 ;
+  assign \$780  = ~ b_group_is_0;
+  assign \$781  = \$779  & \$780 ;
+  assign \$782  = b_group + 1'h1;
+  assign \$783  = \$781  ? \$782  : 9'h001;
+  assign \$784  = ! cur_folds_m1;
+  assign \$785  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$786  = group_plus1 + 1'h1;
+  assign \$787  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$788  = ~ loaded;
+  assign \$789  = last_fold & last_group;
+  assign \$790  = \$789  & cur_is_last;
+  assign \$791  = issue_a & \$790 ;
+  assign \$792  = \$788  | \$791 ;
+  assign \$793  = ~ issue_a;
+  assign \$794  = loaded & \$793 ;
+  assign \$795  = \$794  & issue_b;
+  assign \$796  = \$795  & b_last_fold;
+  assign \$797  = d0_rp__data[15:8] + 1'h1;
+  assign \$799  = ! \$798 ;
+  assign \$800  = | d0_rp__data[15:8];
+  assign \$801  = d0_rp__data[15:8] <= 2'h2;
+  assign \$802  = \$800  & \$801 ;
+  assign \$803  = b_group + 1'h1;
+  assign \$804  = d0_rp__data[15:8] + 1'h1;
+  assign \$806  = \$803  == \$805 ;
+  assign \$807  = b_group + 1'h1;
+  assign \$808  = d0_rp__data[15:8] - 1'h1;
+  assign \$810  = $signed({ 1'h0, \$807  }) == $signed(\$809 );
+  assign \$811  = d0_rp__data[15:8] + 1'h1;
+  assign \$813  = b_group == \$812 ;
+  assign \$814  = d0_rp__data[15:8] - 1'h1;
+  assign \$816  = b_group == \$815 ;
+  assign \$817  = ~ issue_a;
+  assign \$818  = loaded & \$817 ;
+  assign \$819  = \$818  & issue_b;
+  assign \$820  = b_fold_plus1 + 1'h1;
+  assign \$821  = ~ loaded;
+  assign \$822  = fold_plus1 + 1'h1;
+  assign \$823  = last_fold ? 10'h001 : \$822 ;
+  assign \$824  = last_fold & last_group;
+  assign \$825  = ~ b_done;
+  assign \$826  = cur_is_last & \$825 ;
+  assign \$827  = ~ b_done;
+  assign \$828  = cur_is_last & \$827 ;
+  assign \$829  = ~ b_group_is_0;
+  assign \$830  = \$828  & \$829 ;
+  assign \$831  = ! claim_ctx;
+  assign \$832  = claim_out & \$831 ;
+  assign \$833  = ! wb_ctx16;
+  assign \$834  = out_write & \$833 ;
+  assign \$835  = out_groups0 + 1'h1;
+  assign \$837  = claim_out & \$836 ;
+  assign \$839  = out_write & \$838 ;
+  assign \$840  = out_groups1 + 1'h1;
+  assign \$841  = out_n - 1'h1;
+  assign \$842  = drain_elem == \$841 ;
+  assign \$843  = out_n - 1'h1;
+  assign \$844  = drain_elem == \$843 ;
+  assign \$845  = ~ drain_slot;
+  assign \$846  = ! drain_slot;
+  assign \$848  = drain_elem + 1'h1;
+  assign \$849  = ~ release_slot;
+  assign \$850  = ! release_slot;
+  assign \$852  = in_flight + vector_start;
+  assign \$853  = \$852  - done;
+  assign \$854  = in_flight + vector_start;
+  assign \$855  = \$854  - done;
+  assign \$856  = | \$855 ;
+  assign \$857  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$858  = \$857  + inc_busy;
+  assign \$859  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$860  = \$859  + inc_stall_input;
+  assign \$861  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$862  = \$861  + inc_stall_output;
+  assign \$863  = issue ? 4'h8 : 4'h0;
+  assign \$864  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$865  = \$864  + inc_mac_ops;
+  assign \$866  = issue ? 2'h2 : 2'h0;
+  assign \$867  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$868  = \$867  + inc_bank_reads;
+  assign \$869  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$870  = \$869  + inc_act_reads;
+  assign \$871  = in_fire + act_write;
+  assign \$872  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$873  = \$872  + inc_act_writes;
+  assign \$874  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$875  = \$874  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$865 ;
+    has_layers <= \$876 ;
   always @(posedge clk)
-    last_layer <= \$866 ;
+    last_layer <= \$877 ;
   always @(posedge clk)
-    in_folds_m1 <= \$867 ;
+    in_folds_m1 <= \$878 ;
   always @(posedge clk)
-    out_n <= \$868 ;
+    out_n <= \$879 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$869 ;
+    in_release_r1_0 <= \$880 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$870 ;
+    in_release_r1_1 <= \$881 ;
   always @(posedge clk)
-    in_beats0 <= \$871 ;
+    in_beats0 <= \$882 ;
   always @(posedge clk)
-    in_full0 <= \$872 ;
+    in_full0 <= \$883 ;
   always @(posedge clk)
-    in_beats1 <= \$873 ;
+    in_beats1 <= \$884 ;
   always @(posedge clk)
-    in_full1 <= \$874 ;
+    in_full1 <= \$885 ;
   always @(posedge clk)
-    in_wslot <= \$875 ;
+    in_wslot <= \$886 ;
   always @(posedge clk)
-    in_groups <= \$876 ;
+    in_groups <= \$887 ;
   always @(posedge clk)
-    in_groups_m1 <= \$877 ;
+    cur_groups <= \$888 ;
   always @(posedge clk)
-    cur_groups <= \$878 ;
+    cur_folds_m1 <= \$889 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$879 ;
+    cur_groups_m1 <= \$890 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$880 ;
+    cur_is_last <= \$891 ;
   always @(posedge clk)
-    cur_is_last <= \$881 ;
+    cur_relu <= \$892 ;
   always @(posedge clk)
-    cur_relu <= \$882 ;
+    cur_requantize <= \$893 ;
   always @(posedge clk)
-    cur_requantize <= \$883 ;
+    bank_addr <= \$894 ;
   always @(posedge clk)
-    bank_addr <= \$884 ;
+    rq_addr <= \$895 ;
   always @(posedge clk)
-    rq_addr <= \$885 ;
+    layer <= \$896 ;
   always @(posedge clk)
-    layer <= \$886 ;
+    group <= \$897 ;
   always @(posedge clk)
-    group <= \$887 ;
+    fold <= \$898 ;
   always @(posedge clk)
-    fold <= \$888 ;
+    need_groups <= \$899 ;
   always @(posedge clk)
-    need_groups <= \$889 ;
+    need_groups_next <= \$900 ;
   always @(posedge clk)
-    need_groups_next <= \$890 ;
+    b_group <= \$901 ;
   always @(posedge clk)
-    b_group <= \$891 ;
+    b_fold <= \$902 ;
   always @(posedge clk)
-    b_group_plus1 <= \$892 ;
+    b_in_group <= \$903 ;
   always @(posedge clk)
-    b_fold <= \$893 ;
+    b_bank_addr <= \$904 ;
   always @(posedge clk)
-    b_in_group <= \$894 ;
+    b_rq_addr <= \$905 ;
   always @(posedge clk)
-    b_bank_addr <= \$895 ;
+    loaded <= \$906 ;
   always @(posedge clk)
-    b_rq_addr <= \$896 ;
+    wr_buf <= \$907 ;
   always @(posedge clk)
-    loaded <= \$897 ;
+    prev_groups <= \$908 ;
   always @(posedge clk)
-    wr_buf <= \$898 ;
+    ctx <= \$909 ;
   always @(posedge clk)
-    prev_groups <= \$899 ;
+    claim_out <= \$910 ;
   always @(posedge clk)
-    ctx <= \$900 ;
+    claim_ctx <= \$911 ;
   always @(posedge clk)
-    claim_out <= \$901 ;
+    step_addr <= \$256 ;
   always @(posedge clk)
-    claim_ctx <= \$902 ;
+    step_first <= \$258 ;
   always @(posedge clk)
-    step_addr <= \$258 ;
+    step_last <= \$259 ;
   always @(posedge clk)
-    step_first <= \$260 ;
+    step_rq <= \$260 ;
   always @(posedge clk)
-    step_last <= \$261 ;
+    step_relu <= \$261 ;
   always @(posedge clk)
-    step_rq <= \$262 ;
+    step_requantize <= \$262 ;
   always @(posedge clk)
-    step_relu <= \$263 ;
+    step_in_addr <= \$269 ;
   always @(posedge clk)
-    step_requantize <= \$264 ;
+    step_act_addr <= \$274 ;
   always @(posedge clk)
-    step_in_addr <= \$271 ;
-  always @(posedge clk)
-    step_act_addr <= \$276 ;
-  always @(posedge clk)
-    step_from_input <= \$277 ;
+    step_from_input <= \$275 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$278 ;
+    step_group <= \$276 ;
   always @(posedge clk)
-    step_par <= \$279 ;
+    step_par <= \$277 ;
   always @(posedge clk)
-    step_ctx <= \$280 ;
+    step_ctx <= \$278 ;
   always @(posedge clk)
-    step_out <= \$281 ;
+    step_out <= \$279 ;
   always @(posedge clk)
-    step_valid <= \$903 ;
+    step_valid <= \$912 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2807,7 +2816,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$904 ;
+    wb_valid1 <= \$913 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2817,7 +2826,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$905 ;
+    wb_valid2 <= \$914 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2827,7 +2836,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$906 ;
+    wb_valid3 <= \$915 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2837,7 +2846,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$907 ;
+    wb_valid4 <= \$916 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2847,7 +2856,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$908 ;
+    wb_valid5 <= \$917 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2857,7 +2866,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$909 ;
+    wb_valid6 <= \$918 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2867,7 +2876,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$910 ;
+    wb_valid7 <= \$919 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2877,7 +2886,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$911 ;
+    wb_valid8 <= \$920 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2887,7 +2896,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$912 ;
+    wb_valid9 <= \$921 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2897,7 +2906,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$913 ;
+    wb_valid10 <= \$922 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2907,7 +2916,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$914 ;
+    wb_valid11 <= \$923 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2917,7 +2926,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$915 ;
+    wb_valid12 <= \$924 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2927,7 +2936,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$916 ;
+    wb_valid13 <= \$925 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2937,7 +2946,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$917 ;
+    wb_valid14 <= \$926 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2947,7 +2956,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$918 ;
+    wb_valid15 <= \$927 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2957,7 +2966,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$919 ;
+    wb_valid16 <= \$928 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2967,127 +2976,121 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    track_reset_r0 <= \$920 ;
+    track_reset_r0 <= \$929 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$921 ;
+    wb_parity_ahead0 <= \$930 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$922 ;
+    wb_groups_ahead0 <= \$931 ;
   always @(posedge clk)
-    track_reset_r1 <= \$923 ;
+    track_reset_r1 <= \$932 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$924 ;
+    wb_parity_ahead1 <= \$933 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$925 ;
+    wb_groups_ahead1 <= \$934 ;
   always @(posedge clk)
-    in_ok <= \$926 ;
+    in_ok <= \$935 ;
   always @(posedge clk)
-    b_ready <= \$927 ;
+    b_ready <= \$936 ;
   always @(posedge clk)
-    raw_ok <= \$928 ;
+    raw_ok <= \$937 ;
   always @(posedge clk)
-    raw_full <= \$929 ;
+    raw_full <= \$938 ;
   always @(posedge clk)
-    b_last_fold <= \$930 ;
+    b_last_fold <= \$939 ;
   always @(posedge clk)
-    last_fold <= \$931 ;
+    last_fold <= \$940 ;
   always @(posedge clk)
-    last_group <= \$932 ;
+    last_group <= \$941 ;
   always @(posedge clk)
-    group_plus1 <= \$933 ;
+    group_plus1 <= \$942 ;
   always @(posedge clk)
-    b_group_is_0 <= \$934 ;
+    b_group_is_0 <= \$943 ;
   always @(posedge clk)
-    b_done <= \$935 ;
+    b_done <= \$944 ;
   always @(posedge clk)
-    b_last_group <= \$936 ;
+    b_last_group <= \$945 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$937 ;
+    b_fold_plus1 <= \$946 ;
   always @(posedge clk)
-    layer_is_0 <= \$938 ;
+    layer_is_0 <= \$947 ;
   always @(posedge clk)
-    group_is_0 <= \$939 ;
+    group_is_0 <= \$948 ;
   always @(posedge clk)
-    fold_is_0 <= \$940 ;
+    fold_is_0 <= \$949 ;
   always @(posedge clk)
-    fold_plus1 <= \$941 ;
+    fold_plus1 <= \$950 ;
   always @(posedge clk)
-    out_full0 <= \$942 ;
+    out_full0 <= \$951 ;
   always @(posedge clk)
-    out_pending0 <= \$943 ;
+    out_pending0 <= \$952 ;
   always @(posedge clk)
-    out_groups0 <= \$944 ;
+    out_groups0 <= \$953 ;
   always @(posedge clk)
-    out_full1 <= \$945 ;
+    out_full1 <= \$954 ;
   always @(posedge clk)
-    out_pending1 <= \$946 ;
+    out_pending1 <= \$955 ;
   always @(posedge clk)
-    out_groups1 <= \$947 ;
+    out_groups1 <= \$956 ;
   always @(posedge clk)
-    drain_inflight <= \$948 ;
+    drain_inflight <= \$957 ;
   always @(posedge clk)
-    drain_inflight2 <= \$949 ;
+    drain_inflight2 <= \$958 ;
   always @(posedge clk)
-    out_n_m1 <= \$950 ;
+    drain_lane <= \$959 ;
   always @(posedge clk)
-    out_n_m2 <= \$951 ;
+    drain_last <= \$960 ;
   always @(posedge clk)
-    drain_elem_last <= \$952 ;
+    drain_elem <= \$961 ;
   always @(posedge clk)
-    drain_lane <= \$953 ;
-  always @(posedge clk)
-    drain_last <= \$954 ;
-  always @(posedge clk)
-    drain_elem <= \$955 ;
-  always @(posedge clk)
-    drain_slot <= \$956 ;
+    drain_slot <= \$962 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$303 ;
+    drain_lane_data0 <= \$signature__data$298 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$304 ;
+    drain_lane_data1 <= \$signature__data$299 ;
   always @(posedge clk)
-    release_slot <= \$957 ;
+    release_slot <= \$963 ;
   always @(posedge clk)
-    in_flight <= \$958 ;
+    in_flight <= \$964 ;
   always @(posedge clk)
-    busy <= \$959 ;
+    busy <= \$965 ;
   always @(posedge clk)
-    clear_counters_r <= \$960 ;
+    clear_counters_r <= \$966 ;
   always @(posedge clk)
-    inc_busy <= \$961 ;
+    inc_busy <= \$967 ;
   always @(posedge clk)
-    count_busy <= \$962 ;
+    count_busy <= \$968 ;
   always @(posedge clk)
-    inc_stall_input <= \$963 ;
+    inc_stall_input <= \$969 ;
   always @(posedge clk)
-    count_stall_input <= \$964 ;
+    count_stall_input <= \$970 ;
   always @(posedge clk)
-    inc_stall_output <= \$965 ;
+    inc_stall_output <= \$971 ;
   always @(posedge clk)
-    count_stall_output <= \$966 ;
+    count_stall_output <= \$972 ;
   always @(posedge clk)
-    inc_mac_ops <= \$967 ;
+    inc_mac_ops <= \$973 ;
   always @(posedge clk)
-    count_mac_ops <= \$968 ;
+    count_mac_ops <= \$974 ;
   always @(posedge clk)
-    inc_bank_reads <= \$969 ;
+    inc_bank_reads <= \$975 ;
   always @(posedge clk)
-    count_bank_reads <= \$970 ;
+    count_bank_reads <= \$976 ;
   always @(posedge clk)
-    inc_act_reads <= \$971 ;
+    inc_act_reads <= \$977 ;
   always @(posedge clk)
-    count_act_reads <= \$972 ;
+    count_act_reads <= \$978 ;
   always @(posedge clk)
-    inc_act_writes <= \$973 ;
+    inc_act_writes <= \$979 ;
   always @(posedge clk)
-    count_act_writes <= \$974 ;
+    count_act_writes <= \$980 ;
   always @(posedge clk)
-    inc_inferences <= \$975 ;
+    inc_inferences <= \$981 ;
   always @(posedge clk)
-    count_inferences <= \$976 ;
+    count_inferences <= \$982 ;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -3099,16 +3102,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$8  = load__payload[31:28] == 1'h1;
   assign rq_we = \$7  & \$8 ;
   assign \$9  = load__payload[27:20] == 1'h1;
-  assign \$10  = ld_fire & \$9 ;
-  assign \$11  = ! load__payload[31:28];
-  assign \bank_we$24  = \$10  & \$11 ;
-  assign \$12  = load__payload[27:20] == 1'h1;
-  assign \$13  = ld_fire & \$12 ;
-  assign \$14  = load__payload[31:28] == 1'h1;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1708$0 (drain_last2),
+    .\port$1706$0 (drain_last2),
     .\port$245$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3121,8 +3118,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load__payload[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1893$0 (\$977 ),
-    .\port$1894$0 (\$978 ),
+    .\port$1890$0 (\$983 ),
+    .\port$1891$0 (\$984 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
     .rq_we(rq_we),
@@ -3139,8 +3136,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load__payload[8:0]),
     .bank_we(\bank_we$24 ),
     .clk(clk),
-    .\port$2039$0 (\$979 ),
-    .\port$2040$0 (\$980 ),
+    .\port$2035$0 (\$985 ),
+    .\port$2036$0 (\$986 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
     .rq_we(\rq_we$27 ),
@@ -3199,221 +3196,73 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = has_layers;
+    \$876  = has_layers;
     if (\$209 ) begin
       if (\$210 ) begin
-        \$865  = \$211 ;
+        \$876  = \$211 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = last_layer;
+    \$877  = last_layer;
     if (\$209 ) begin
       if (\$210 ) begin
-        \$866  = \$216 ;
+        \$877  = \$216 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = \$218 ;
+    \$878  = \$218 ;
     if (rst) begin
-      \$867  = 9'h1ff;
+      \$878  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = dl_rp__data[15:8];
+    \$879  = dl_rp__data[15:8];
     if (rst) begin
-      \$868  = 8'h00;
+      \$879  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = in_release0;
+    \$880  = in_release0;
     if (rst) begin
-      \$869  = 1'h0;
+      \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = in_release1;
-    if (rst) begin
-      \$870  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = in_beats0;
-    if (\$220 ) begin
-      \$871  = \$221 [7:0];
-    end
-    if (in_release0) begin
-      \$871  = 8'h00;
-    end
-    if (rst) begin
-      \$871  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = in_full0;
-    if (\$220 ) begin
-      if (\$222 ) begin
-        \$872  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$872  = 1'h0;
-    end
-    if (rst) begin
-      \$872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = in_beats1;
-    if (\$224 ) begin
-      \$873  = \$225 [7:0];
-    end
-    if (in_release1) begin
-      \$873  = 8'h00;
-    end
-    if (rst) begin
-      \$873  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = in_full1;
-    if (\$224 ) begin
-      if (\$226 ) begin
-        \$874  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$874  = 1'h0;
-    end
-    if (rst) begin
-      \$874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = in_wslot;
-    if (\$229 ) begin
-      \$875  = \$230 ;
-    end
-    if (rst) begin
-      \$875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = \$232 [7:0];
-    if (rst) begin
-      \$876  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = \$234 ;
-    if (rst) begin
-      \$877  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = cur_groups;
-    if (\$235 ) begin
-      \$878  = nxt_steps_rp__data[7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$878  = nxt_steps_rp__data[7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$878  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = cur_folds_m1;
-    if (\$235 ) begin
-      \$879  = nxt_steps_rp__data[16:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$879  = nxt_steps_rp__data[16:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$879  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = cur_groups_m1;
-    if (\$235 ) begin
-      \$880  = nxt_steps_rp__data[25:17];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$880  = nxt_steps_rp__data[25:17];
-        end
-      end
-    end
-    if (rst) begin
-      \$880  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = cur_is_last;
-    if (\$235 ) begin
-      \$881  = \$236 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$881  = \$239 ;
-        end
-      end
-    end
+    \$881  = in_release1;
     if (rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = cur_relu;
-    if (\$235 ) begin
-      \$882  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$882  = nxt_rp__data[33];
-        end
-      end
+    \$882  = in_beats0;
+    if (\$220 ) begin
+      \$882  = \$221 [7:0];
+    end
+    if (in_release0) begin
+      \$882  = 8'h00;
     end
     if (rst) begin
-      \$882  = 1'h0;
+      \$882  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = cur_requantize;
-    if (\$235 ) begin
-      \$883  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$883  = nxt_rp__data[34];
-        end
+    \$883  = in_full0;
+    if (\$220 ) begin
+      if (\$222 ) begin
+        \$883  = 1'h1;
       end
+    end
+    if (in_release_r1_0) begin
+      \$883  = 1'h0;
     end
     if (rst) begin
       \$883  = 1'h0;
@@ -3421,105 +3270,59 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = bank_addr;
-    if (\$235 ) begin
-      \$884  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$884  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$242 ) begin
-              \$884  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$246 ) begin
-        \$884  = \$247 [8:0];
-      end
+    \$884  = in_beats1;
+    if (\$224 ) begin
+      \$884  = \$225 [7:0];
+    end
+    if (in_release1) begin
+      \$884  = 8'h00;
     end
     if (rst) begin
-      \$884  = 9'h000;
+      \$884  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = rq_addr;
-    if (\$235 ) begin
-      \$885  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$885  = \$238 [7:0];
-        if (last_group) begin
-          \$885  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$242 ) begin
-              \$885  = b_rq_addr;
-            end
-          end
-        end
+    \$885  = in_full1;
+    if (\$224 ) begin
+      if (\$226 ) begin
+        \$885  = 1'h1;
       end
     end
+    if (in_release_r1_1) begin
+      \$885  = 1'h0;
+    end
     if (rst) begin
-      \$885  = 8'h00;
+      \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = layer;
-    if (\$235 ) begin
-      \$886  = \$56 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$886  = \$56 [2:0];
-        end
-      end
+    \$886  = in_wslot;
+    if (\$229 ) begin
+      \$886  = \$230 ;
     end
     if (rst) begin
-      \$886  = 3'h0;
+      \$886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = group;
-    if (\$235 ) begin
-      \$887  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$887  = \$237 [7:0];
-        if (last_group) begin
-          \$887  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$242 ) begin
-              \$887  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$887  = \$232 [7:0];
     if (rst) begin
       \$887  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = fold;
-    if (\$235 ) begin
-      \$888  = 8'h00;
+    \$888  = cur_groups;
+    if (\$233 ) begin
+      \$888  = nxt_steps_rp__data[7:0];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$888  = 8'h00;
         if (last_group) begin
-          \$888  = 8'h00;
+          \$888  = nxt_steps_rp__data[7:0];
         end
-      end else begin
-        \$888  = \$243 [7:0];
       end
     end
     if (rst) begin
@@ -3528,545 +3331,557 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = need_groups;
-    if (\$235 ) begin
-      \$889  = 9'h002;
+    \$889  = cur_folds_m1;
+    if (\$233 ) begin
+      \$889  = nxt_steps_rp__data[16:8];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$889  = 9'h002;
         if (last_group) begin
-          \$889  = 9'h002;
+          \$889  = nxt_steps_rp__data[16:8];
         end
-      end else begin
-        \$889  = need_groups_next;
       end
     end
     if (rst) begin
-      \$889  = 9'h002;
+      \$889  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = need_groups_next;
-    if (\$235 ) begin
-      \$890  = 9'h004;
+    \$890  = cur_groups_m1;
+    if (\$233 ) begin
+      \$890  = nxt_steps_rp__data[25:17];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$890  = 9'h004;
         if (last_group) begin
-          \$890  = 9'h004;
+          \$890  = nxt_steps_rp__data[25:17];
         end
-      end else begin
-        \$890  = \$244 [8:0];
       end
     end
     if (rst) begin
-      \$890  = 9'h004;
+      \$890  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = b_group;
-    if (\$235 ) begin
-      \$891  = 8'h00;
+    \$891  = cur_is_last;
+    if (\$233 ) begin
+      \$891  = \$234 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$891  = \$237 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = cur_relu;
+    if (\$233 ) begin
+      \$892  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$892  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = cur_requantize;
+    if (\$233 ) begin
+      \$893  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$893  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = bank_addr;
+    if (\$233 ) begin
+      \$894  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$894  = nxt_rp__data[24:16];
           if (cur_is_last) begin
-            \$891  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$891  = b_group_plus1[7:0];
-      end
-    end
-    if (rst) begin
-      \$891  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = b_group_plus1;
-    if (\$235 ) begin
-      \$892  = 9'h001;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$892  = 9'h001;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$892  = \$250 [8:0];
-      end
-    end
-    if (rst) begin
-      \$892  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = b_fold;
-    if (\$235 ) begin
-      \$893  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$893  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$893  = 8'h00;
-      end else begin
-        \$893  = \$252 [7:0];
-      end
-    end
-    if (rst) begin
-      \$893  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = b_in_group;
-    if (\$235 ) begin
-      \$894  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$894  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$894  = \$249 ;
-    end
-    if (rst) begin
-      \$894  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = b_bank_addr;
-    if (\$235 ) begin
-      \$895  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$895  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$895  = \$248 [8:0];
-    end
-    if (rst) begin
-      \$895  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = b_rq_addr;
-    if (\$235 ) begin
-      \$896  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$896  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$896  = \$251 [7:0];
-      end
-    end
-    if (rst) begin
-      \$896  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = loaded;
-    if (\$235 ) begin
-      \$897  = 1'h1;
-    end
-    if (\$254 ) begin
-      \$897  = 1'h0;
-    end
-    if (rst) begin
-      \$897  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = wr_buf;
-    if (\$235 ) begin
-      \$898  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$898  = \$240 ;
-          if (cur_is_last) begin
-            \$898  = 1'h0;
             if (b_done) begin
-              \$898  = 1'h1;
+            end else if (\$240 ) begin
+              \$894  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$244 ) begin
+        \$894  = \$245 [8:0];
+      end
+    end
+    if (rst) begin
+      \$894  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = rq_addr;
+    if (\$233 ) begin
+      \$895  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$895  = \$236 [7:0];
+        if (last_group) begin
+          \$895  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$240 ) begin
+              \$895  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$898  = 1'h0;
+      \$895  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = prev_groups;
-    if (\$235 ) begin
+    \$896  = layer;
+    if (\$233 ) begin
+      \$896  = \$56 [2:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$899  = cur_groups;
+          \$896  = \$56 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$896  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = group;
+    if (\$233 ) begin
+      \$897  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$897  = \$235 [7:0];
+        if (last_group) begin
+          \$897  = 8'h00;
           if (cur_is_last) begin
             if (b_done) begin
-              \$899  = in_groups;
+            end else if (\$240 ) begin
+              \$897  = b_group;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$899  = 8'h00;
+      \$897  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = ctx;
-    if (\$235 ) begin
+    \$898  = fold;
+    if (\$233 ) begin
+      \$898  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$898  = 8'h00;
+        if (last_group) begin
+          \$898  = 8'h00;
+        end
+      end else begin
+        \$898  = \$241 [7:0];
+      end
+    end
+    if (rst) begin
+      \$898  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = need_groups;
+    if (\$233 ) begin
+      \$899  = 9'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$899  = 9'h002;
+        if (last_group) begin
+          \$899  = 9'h002;
+        end
+      end else begin
+        \$899  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$899  = 9'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = need_groups_next;
+    if (\$233 ) begin
+      \$900  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$900  = 9'h004;
+        if (last_group) begin
+          \$900  = 9'h004;
+        end
+      end else begin
+        \$900  = \$242 [8:0];
+      end
+    end
+    if (rst) begin
+      \$900  = 9'h004;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = b_group;
+    if (\$233 ) begin
+      \$901  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$900  = \$241 ;
+            \$901  = 8'h00;
           end
         end
       end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$901  = \$248 [7:0];
+      end
     end
     if (rst) begin
-      \$900  = 1'h0;
+      \$901  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = \$257 ;
+    \$902  = b_fold;
+    if (\$233 ) begin
+      \$902  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$902  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$902  = 8'h00;
+      end else begin
+        \$902  = \$250 [7:0];
+      end
+    end
     if (rst) begin
-      \$901  = 1'h0;
+      \$902  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = ctx;
-    if (rst) begin
-      \$902  = 1'h0;
+    \$903  = b_in_group;
+    if (\$233 ) begin
+      \$903  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$903  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$903  = \$247 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = issue;
     if (rst) begin
       \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = \$282 ;
+    \$904  = b_bank_addr;
+    if (\$233 ) begin
+      \$904  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$904  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$904  = \$246 [8:0];
+    end
     if (rst) begin
-      \$904  = 1'h0;
+      \$904  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = wb_valid1;
+    \$905  = b_rq_addr;
+    if (\$233 ) begin
+      \$905  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$905  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$905  = \$249 [7:0];
+      end
+    end
     if (rst) begin
-      \$905  = 1'h0;
+      \$905  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = wb_valid2;
+    \$906  = loaded;
+    if (\$233 ) begin
+      \$906  = 1'h1;
+    end
+    if (\$252 ) begin
+      \$906  = 1'h0;
+    end
     if (rst) begin
       \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = wb_valid3;
+    \$907  = wr_buf;
+    if (\$233 ) begin
+      \$907  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$907  = \$238 ;
+          if (cur_is_last) begin
+            \$907  = 1'h0;
+            if (b_done) begin
+              \$907  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = wb_valid4;
+    \$908  = prev_groups;
+    if (\$233 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$908  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$908  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$908  = 1'h0;
+      \$908  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = wb_valid5;
+    \$909  = ctx;
+    if (\$233 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$909  = \$239 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = wb_valid6;
+    \$910  = \$255 ;
     if (rst) begin
       \$910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = wb_valid7;
+    \$911  = ctx;
     if (rst) begin
       \$911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = wb_valid8;
+    \$912  = issue;
     if (rst) begin
       \$912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = wb_valid9;
+    \$913  = \$280 ;
     if (rst) begin
       \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = wb_valid10;
+    \$914  = wb_valid1;
     if (rst) begin
       \$914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = wb_valid11;
+    \$915  = wb_valid2;
     if (rst) begin
       \$915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = wb_valid12;
+    \$916  = wb_valid3;
     if (rst) begin
       \$916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = wb_valid13;
+    \$917  = wb_valid4;
     if (rst) begin
       \$917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = wb_valid14;
+    \$918  = wb_valid5;
     if (rst) begin
       \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = wb_valid15;
+    \$919  = wb_valid6;
     if (rst) begin
       \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = track_reset0;
+    \$920  = wb_valid7;
     if (rst) begin
       \$920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \$283 ;
-    if (\$288 ) begin
-      \$921  = wb_par15;
-    end
+    \$921  = wb_valid8;
     if (rst) begin
       \$921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \$284 ;
-    if (\$288 ) begin
-      \$922  = \$293 [7:0];
-    end
+    \$922  = wb_valid9;
     if (rst) begin
-      \$922  = 8'h00;
+      \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = track_reset1;
+    \$923  = wb_valid10;
     if (rst) begin
       \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \$294 ;
-    if (\$299 ) begin
-      \$924  = wb_par15;
-    end
+    \$924  = wb_valid11;
     if (rst) begin
       \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = \$295 ;
-    if (\$299 ) begin
-      \$925  = \$304 [7:0];
-    end
+    \$925  = wb_valid12;
     if (rst) begin
-      \$925  = 8'h00;
+      \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$305 ) begin
-      \$926  = \$317 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$371 ) begin
-        \$926  = \$380 ;
-      end else if (last_fold) begin
-        \$926  = \$443 ;
-      end else begin
-        \$926  = \$551 ;
-      end
-    end else if (issue_b) begin
-      \$926  = \$617 ;
-    end else begin
-      \$926  = \$695 ;
-    end
+    \$926  = wb_valid13;
     if (rst) begin
       \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$305 ) begin
-      \$927  = \$329 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$371 ) begin
-        \$927  = \$391 ;
-      end else if (last_fold) begin
-        \$927  = \$456 ;
-      end else begin
-        \$927  = \$564 ;
-      end
-    end else if (issue_b) begin
-      \$927  = \$642 ;
-    end else begin
-      \$927  = \$708 ;
-    end
+    \$927  = wb_valid14;
     if (rst) begin
       \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$305 ) begin
-      \$928  = \$353 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$371 ) begin
-        \$928  = \$415 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$928  = \$481 ;
-        end else begin
-          \$928  = \$522 ;
-        end
-      end else begin
-        \$928  = \$588 ;
-      end
-    end else if (issue_b) begin
-      \$928  = \$666 ;
-    end else begin
-      \$928  = \$732 ;
-    end
+    \$928  = wb_valid15;
     if (rst) begin
       \$928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$305 ) begin
-      \$929  = \$369 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$371 ) begin
-        \$929  = \$431 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$929  = \$498 ;
-        end else begin
-          \$929  = \$538 ;
-        end
-      end else begin
-        \$929  = \$604 ;
-      end
-    end else if (issue_b) begin
-      \$929  = \$682 ;
-    end else begin
-      \$929  = \$748 ;
-    end
+    \$929  = track_reset0;
     if (rst) begin
       \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$758 ) begin
-      \$930  = \$764 ;
-    end else if (\$761 ) begin
-      \$930  = \$765 ;
-    end else begin
-      \$930  = \$766 ;
+    \$930  = \$281 ;
+    if (\$286 ) begin
+      \$930  = wb_par15;
     end
     if (rst) begin
       \$930  = 1'h0;
@@ -4074,83 +3889,82 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = last_fold;
-    if (\$767 ) begin
-      \$931  = nxt_steps_rp__data[26];
-    end else if (\$769 ) begin
-      \$931  = nxt_steps_rp__data[26];
-    end else if (\$770 ) begin
-      \$931  = \$781 ;
-    end else if (issue_a) begin
-      \$931  = \$784 ;
+    \$931  = \$282 ;
+    if (\$286 ) begin
+      \$931  = \$291 [7:0];
     end
     if (rst) begin
-      \$931  = 1'h0;
+      \$931  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = last_group;
-    if (\$767 ) begin
-      \$932  = nxt_steps_rp__data[27];
-    end else if (\$769 ) begin
-      \$932  = \$775 ;
-    end else if (\$770 ) begin
-      \$932  = \$782 ;
-    end
+    \$932  = track_reset1;
     if (rst) begin
       \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = group_plus1;
-    if (\$767 ) begin
-      \$933  = 9'h001;
-    end else if (\$769 ) begin
-      \$933  = \$780 ;
-    end else if (\$770 ) begin
-      \$933  = \$783 [8:0];
+    \$933  = \$292 ;
+    if (\$297 ) begin
+      \$933  = wb_par15;
     end
     if (rst) begin
-      \$933  = 9'h001;
+      \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = b_group_is_0;
-    if (\$789 ) begin
-      \$934  = 1'h1;
-    end else if (\$793 ) begin
-      \$934  = 1'h0;
+    \$934  = \$293 ;
+    if (\$297 ) begin
+      \$934  = \$302 [7:0];
     end
     if (rst) begin
-      \$934  = 1'h1;
+      \$934  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$789 ) begin
-      \$935  = \$796 ;
-    end else if (\$793 ) begin
-      \$935  = \$800 ;
+    if (\$303 ) begin
+      \$935  = \$315 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$369 ) begin
+        \$935  = \$378 ;
+      end else if (last_fold) begin
+        \$935  = \$441 ;
+      end else begin
+        \$935  = \$549 ;
+      end
+    end else if (issue_b) begin
+      \$935  = \$615 ;
     end else begin
-      \$935  = \$802 ;
+      \$935  = \$693 ;
     end
     if (rst) begin
-      \$935  = 1'h1;
+      \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$789 ) begin
-      \$936  = \$799 ;
-    end else if (\$793 ) begin
-      \$936  = \$801 ;
+    if (\$303 ) begin
+      \$936  = \$327 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$369 ) begin
+        \$936  = \$389 ;
+      end else if (last_fold) begin
+        \$936  = \$454 ;
+      end else begin
+        \$936  = \$562 ;
+      end
+    end else if (issue_b) begin
+      \$936  = \$640 ;
     end else begin
-      \$936  = \$803 ;
+      \$936  = \$706 ;
     end
     if (rst) begin
       \$936  = 1'h0;
@@ -4158,132 +3972,153 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$789 ) begin
-      \$937  = 9'h001;
-    end else if (\$793 ) begin
-      \$937  = 9'h001;
-    end else begin
-      if (\$806 ) begin
-        \$937  = \$807 [8:0];
-      end
-    end
-    if (rst) begin
-      \$937  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = layer_is_0;
-    if (\$808 ) begin
-      \$938  = 1'h1;
+    if (\$303 ) begin
+      \$937  = \$351 ;
     end else if (issue_a) begin
-      if (\$811 ) begin
-        \$938  = \$813 ;
-      end
-    end
-    if (rst) begin
-      \$938  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = group_is_0;
-    if (\$808 ) begin
-      \$939  = 1'h1;
-    end else if (issue_a) begin
-      if (\$811 ) begin
-        \$939  = 1'h1;
-        if (\$817 ) begin
-          \$939  = 1'h0;
-        end
+      (* full_case = 32'd1 *)
+      if (\$369 ) begin
+        \$937  = \$413 ;
       end else if (last_fold) begin
-        \$939  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$939  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = fold_is_0;
-    if (\$808 ) begin
-      \$940  = 1'h1;
-    end else if (issue_a) begin
-      \$940  = last_fold;
-    end
-    if (rst) begin
-      \$940  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = fold_plus1;
-    if (\$808 ) begin
-      \$941  = 9'h001;
-    end else if (issue_a) begin
-      \$941  = \$810 [8:0];
-    end
-    if (rst) begin
-      \$941  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = out_full0;
-    if (\$819 ) begin
-      \$942  = 1'h1;
-    end
-    if (done) begin
-      if (\$839 ) begin
-        \$942  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = out_pending0;
-    if (\$819 ) begin
-      \$943  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$835 ) begin
-          \$943  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$937  = \$479 ;
+        end else begin
+          \$937  = \$520 ;
         end
+      end else begin
+        \$937  = \$586 ;
       end
+    end else if (issue_b) begin
+      \$937  = \$664 ;
+    end else begin
+      \$937  = \$730 ;
     end
     if (rst) begin
+      \$937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$303 ) begin
+      \$938  = \$367 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$369 ) begin
+        \$938  = \$429 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$938  = \$496 ;
+        end else begin
+          \$938  = \$536 ;
+        end
+      end else begin
+        \$938  = \$602 ;
+      end
+    end else if (issue_b) begin
+      \$938  = \$680 ;
+    end else begin
+      \$938  = \$746 ;
+    end
+    if (rst) begin
+      \$938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$756 ) begin
+      \$939  = \$762 ;
+    end else if (\$759 ) begin
+      \$939  = \$765 ;
+    end else begin
+      \$939  = \$768 ;
+    end
+    if (rst) begin
+      \$939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = last_fold;
+    if (\$769 ) begin
+      \$940  = nxt_steps_rp__data[26];
+    end else if (\$771 ) begin
+      \$940  = nxt_steps_rp__data[26];
+    end else if (\$772 ) begin
+      \$940  = \$784 ;
+    end else if (issue_a) begin
+      \$940  = \$787 ;
+    end
+    if (rst) begin
+      \$940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = last_group;
+    if (\$769 ) begin
+      \$941  = nxt_steps_rp__data[27];
+    end else if (\$771 ) begin
+      \$941  = \$777 ;
+    end else if (\$772 ) begin
+      \$941  = \$785 ;
+    end
+    if (rst) begin
+      \$941  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = group_plus1;
+    if (\$769 ) begin
+      \$942  = 9'h001;
+    end else if (\$771 ) begin
+      \$942  = \$783 ;
+    end else if (\$772 ) begin
+      \$942  = \$786 [8:0];
+    end
+    if (rst) begin
+      \$942  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = b_group_is_0;
+    if (\$792 ) begin
+      \$943  = 1'h1;
+    end else if (\$796 ) begin
       \$943  = 1'h0;
     end
+    if (rst) begin
+      \$943  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = out_groups0;
-    if (\$819 ) begin
-      \$944  = 8'h00;
-    end else if (\$821 ) begin
-      \$944  = \$822 [7:0];
+    (* full_case = 32'd1 *)
+    if (\$792 ) begin
+      \$944  = \$799 ;
+    end else if (\$796 ) begin
+      \$944  = \$806 ;
+    end else begin
+      \$944  = \$813 ;
     end
     if (rst) begin
-      \$944  = 8'h00;
+      \$944  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = out_full1;
-    if (\$824 ) begin
-      \$945  = 1'h1;
-    end
-    if (done) begin
-      if (\$840 ) begin
-        \$945  = 1'h0;
-      end
+    (* full_case = 32'd1 *)
+    if (\$792 ) begin
+      \$945  = \$802 ;
+    end else if (\$796 ) begin
+      \$945  = \$810 ;
+    end else begin
+      \$945  = \$816 ;
     end
     if (rst) begin
       \$945  = 1'h0;
@@ -4291,70 +4126,105 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = out_pending1;
-    if (\$824 ) begin
-      \$946  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$836 ) begin
-          \$946  = 1'h0;
-        end
+    \$946  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$792 ) begin
+      \$946  = 9'h001;
+    end else if (\$796 ) begin
+      \$946  = 9'h001;
+    end else begin
+      if (\$819 ) begin
+        \$946  = \$820 [8:0];
       end
     end
     if (rst) begin
-      \$946  = 1'h0;
+      \$946  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = out_groups1;
-    if (\$824 ) begin
-      \$947  = 8'h00;
-    end else if (\$826 ) begin
-      \$947  = \$827 [7:0];
+    \$947  = layer_is_0;
+    if (\$821 ) begin
+      \$947  = 1'h1;
+    end else if (issue_a) begin
+      if (\$824 ) begin
+        \$947  = \$826 ;
+      end
     end
     if (rst) begin
-      \$947  = 8'h00;
+      \$947  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = drain_read;
+    \$948  = group_is_0;
+    if (\$821 ) begin
+      \$948  = 1'h1;
+    end else if (issue_a) begin
+      if (\$824 ) begin
+        \$948  = 1'h1;
+        if (\$830 ) begin
+          \$948  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$948  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$948  = 1'h0;
+      \$948  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = drain_inflight;
+    \$949  = fold_is_0;
+    if (\$821 ) begin
+      \$949  = 1'h1;
+    end else if (issue_a) begin
+      \$949  = last_fold;
+    end
     if (rst) begin
-      \$949  = 1'h0;
+      \$949  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \$828 ;
+    \$950  = fold_plus1;
+    if (\$821 ) begin
+      \$950  = 9'h001;
+    end else if (issue_a) begin
+      \$950  = \$823 [8:0];
+    end
     if (rst) begin
-      \$950  = 9'h000;
+      \$950  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \$829 ;
+    \$951  = out_full0;
+    if (\$832 ) begin
+      \$951  = 1'h1;
+    end
+    if (done) begin
+      if (\$850 ) begin
+        \$951  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$951  = 9'h000;
+      \$951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$830 ) begin
-      \$952  = \$831 ;
-    end else if (drain_elem_last) begin
-      \$952  = \$832 ;
-    end else begin
-      \$952  = \$833 ;
+    \$952  = out_pending0;
+    if (\$832 ) begin
+      \$952  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$844 ) begin
+        if (\$846 ) begin
+          \$952  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$952  = 1'h0;
@@ -4362,186 +4232,256 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = drain_lane;
-    if (drain_read) begin
-      \$953  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = drain_last;
-    if (drain_read) begin
-      \$954  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$955  = 8'h00;
-      end else begin
-        \$955  = \$837 [7:0];
-      end
+    \$953  = out_groups0;
+    if (\$832 ) begin
+      \$953  = 8'h00;
+    end else if (\$834 ) begin
+      \$953  = \$835 [7:0];
     end
     if (rst) begin
-      \$955  = 8'h00;
+      \$953  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$956  = \$834 ;
-      end
+    \$954  = out_full1;
+    if (\$837 ) begin
+      \$954  = 1'h1;
     end
-    if (rst) begin
-      \$956  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = release_slot;
     if (done) begin
-      \$957  = \$838 ;
+      if (\$851 ) begin
+        \$954  = 1'h0;
+      end
     end
+    if (rst) begin
+      \$954  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = out_pending1;
+    if (\$837 ) begin
+      \$955  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$844 ) begin
+        if (\$847 ) begin
+          \$955  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$955  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = out_groups1;
+    if (\$837 ) begin
+      \$956  = 8'h00;
+    end else if (\$839 ) begin
+      \$956  = \$840 [7:0];
+    end
+    if (rst) begin
+      \$956  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = drain_read;
     if (rst) begin
       \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = \$842 [2:0];
+    \$958  = drain_inflight;
     if (rst) begin
-      \$958  = 3'h0;
+      \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \$845 ;
-    if (rst) begin
-      \$959  = 1'h0;
+    \$959  = drain_lane;
+    if (drain_read) begin
+      \$959  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = clear_counters;
-    if (rst) begin
-      \$960  = 1'h0;
+    \$960  = drain_last;
+    if (drain_read) begin
+      \$960  = \$842 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = { 3'h0, busy };
+    \$961  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$844 ) begin
+        \$961  = 8'h00;
+      end else begin
+        \$961  = \$848 [7:0];
+      end
+    end
     if (rst) begin
-      \$961  = 4'h0;
+      \$961  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \$847 [31:0];
+    \$962  = drain_slot;
+    if (drain_read) begin
+      if (\$844 ) begin
+        \$962  = \$845 ;
+      end
+    end
     if (rst) begin
-      \$962  = 32'd0;
+      \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = { 3'h0, stall_input };
+    \$963  = release_slot;
+    if (done) begin
+      \$963  = \$849 ;
+    end
     if (rst) begin
-      \$963  = 4'h0;
+      \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = \$849 [31:0];
+    \$964  = \$853 [2:0];
     if (rst) begin
-      \$964  = 32'd0;
+      \$964  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = { 3'h0, stall_output };
+    \$965  = \$856 ;
     if (rst) begin
-      \$965  = 4'h0;
+      \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = \$851 [31:0];
+    \$966  = clear_counters;
     if (rst) begin
-      \$966  = 32'd0;
+      \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = \$852 ;
+    \$967  = { 3'h0, busy };
     if (rst) begin
       \$967  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \$854 [31:0];
+    \$968  = \$858 [31:0];
     if (rst) begin
       \$968  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = { 2'h0, \$855  };
+    \$969  = { 3'h0, stall_input };
     if (rst) begin
       \$969  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = \$857 [31:0];
+    \$970  = \$860 [31:0];
     if (rst) begin
       \$970  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = { 3'h0, issue };
+    \$971  = { 3'h0, stall_output };
     if (rst) begin
       \$971  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \$859 [31:0];
+    \$972  = \$862 [31:0];
     if (rst) begin
       \$972  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = { 2'h0, \$860  };
+    \$973  = \$863 ;
     if (rst) begin
       \$973  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \$862 [31:0];
+    \$974  = \$865 [31:0];
     if (rst) begin
       \$974  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = { 3'h0, done };
+    \$975  = { 2'h0, \$866  };
     if (rst) begin
       \$975  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \$864 [31:0];
+    \$976  = \$868 [31:0];
     if (rst) begin
       \$976  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$977  = { 3'h0, issue };
+    if (rst) begin
+      \$977  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = \$870 [31:0];
+    if (rst) begin
+      \$978  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = { 2'h0, \$871  };
+    if (rst) begin
+      \$979  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = \$873 [31:0];
+    if (rst) begin
+      \$980  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$981  = { 3'h0, done };
+    if (rst) begin
+      \$981  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$982  = \$875 [31:0];
+    if (rst) begin
+      \$982  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4588,15 +4528,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__addr = \$177 [6:0];
   assign act = act_word;
   assign \act$123  = act_word;
-  assign act_wp__data = { \$979 , \$977 , \$979 , \$977  };
-  assign result = { \$978 , \$977  };
-  assign \result$133  = { \$980 , \$979  };
+  assign act_wp__data = { \$985 , \$983 , \$985 , \$983  };
+  assign result = { \$984 , \$983  };
+  assign \result$133  = { \$986 , \$985  };
   assign \$signature__en$134  = out_write;
   assign \$signature__addr$135  = \$187 [6:0];
-  assign \$signature__data$136  = { \$978 , \$977  };
+  assign \$signature__data$136  = { \$984 , \$983  };
   assign \$signature__en$137  = out_write;
   assign \$signature__addr$138  = \$189 [6:0];
-  assign \$signature__data$139  = { \$980 , \$979  };
+  assign \$signature__data$139  = { \$986 , \$985  };
   assign \$signature__addr$150  = \$200 [6:0];
   assign \$signature__addr$152  = \$205 [6:0];
   assign w_en = drain_inflight2;
@@ -4639,47 +4579,52 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$218  = { \$217 [8], \$217 [8], \$217 [8:2] };
   assign \$223  = in_wslot;
   assign \$232  = { 1'h0, \$231 [8:1] };
-  assign \$234  = { \$233 [8], \$233 [8:1] };
-  assign \$265  = b_fold;
-  assign \$268  = fold;
-  assign \$272  = fold;
-  assign \$298  = wb_ctx15;
-  assign \$309  = in_wslot;
-  assign \$325  = in_wslot;
-  assign \$377  = in_wslot;
-  assign \$383  = in_wslot;
-  assign \$395  = 1'h0;
-  assign \$400  = 1'h0;
-  assign \$402  = \$401 ;
-  assign \$407  = 1'h0;
-  assign \$409  = \$408 ;
-  assign \$419  = 1'h0;
-  assign \$435  = in_wslot;
-  assign \$451  = in_wslot;
-  assign \$461  = layer[0];
-  assign \$466  = 1'h0;
-  assign \$468  = \$467 ;
-  assign \$473  = 1'h0;
-  assign \$475  = \$474 ;
-  assign \$486  = layer[0];
-  assign \$540  = in_wslot;
-  assign \$559  = in_wslot;
-  assign \$606  = in_wslot;
-  assign \$624  = in_wslot;
-  assign \$636  = in_wslot;
-  assign \$684  = in_wslot;
-  assign \$703  = in_wslot;
-  assign \$795  = { 1'h0, \$794 [8:1] };
-  assign \$823  = claim_ctx;
-  assign \$825  = wb_ctx16;
-  assign \$836  = drain_slot;
-  assign \$840  = release_slot;
+  assign \$263  = b_fold;
+  assign \$266  = fold;
+  assign \$270  = fold;
+  assign \$296  = wb_ctx15;
+  assign \$307  = in_wslot;
+  assign \$323  = in_wslot;
+  assign \$375  = in_wslot;
+  assign \$381  = in_wslot;
+  assign \$393  = 1'h0;
+  assign \$398  = 1'h0;
+  assign \$400  = \$399 ;
+  assign \$405  = 1'h0;
+  assign \$407  = \$406 ;
+  assign \$417  = 1'h0;
+  assign \$433  = in_wslot;
+  assign \$449  = in_wslot;
+  assign \$459  = layer[0];
+  assign \$464  = 1'h0;
+  assign \$466  = \$465 ;
+  assign \$471  = 1'h0;
+  assign \$473  = \$472 ;
+  assign \$484  = layer[0];
+  assign \$538  = in_wslot;
+  assign \$557  = in_wslot;
+  assign \$604  = in_wslot;
+  assign \$622  = in_wslot;
+  assign \$634  = in_wslot;
+  assign \$682  = in_wslot;
+  assign \$701  = in_wslot;
+  assign \$764  = { \$763 [8], \$763 [8], \$763 [8:2] };
+  assign \$767  = { \$766 [8], \$766 [8], \$766 [8:2] };
+  assign \$798  = { 1'h0, \$797 [8:1] };
+  assign \$805  = { 1'h0, \$804 [8:1] };
+  assign \$809  = { \$808 [8], \$808 [8:1] };
+  assign \$812  = { 1'h0, \$811 [8:1] };
+  assign \$815  = { \$814 [8], \$814 [8:1] };
+  assign \$836  = claim_ctx;
+  assign \$838  = wb_ctx16;
+  assign \$847  = drain_slot;
+  assign \$851  = release_slot;
   assign \$130  = ctx;
   assign \$139  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \port$1708$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \port$1706$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4704,8 +4649,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1708$0 ;
-  wire \port$1708$0 ;
+  input \port$1706$0 ;
+  wire \port$1706$0 ;
   input [31:0] \port$245$0 ;
   wire [31:0] \port$245$0 ;
   (* init = 2'h0 *)
@@ -4740,7 +4685,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1708$0 , \port$245$0  };
+      storage[w_port__addr] <= { \port$1706$0 , \port$245$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4802,14 +4747,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1708$0 , \port$245$0  };
-  assign w_data = { \port$1708$0 , \port$245$0  };
+  assign w_port__data = { \port$1706$0 , \port$245$0  };
+  assign w_data = { \port$1706$0 , \port$245$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1893$0 , \port$1894$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1890$0 , \port$1891$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4925,7 +4870,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [7:0] pe0_rq8 = 8'h00;
   wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
-  reg [53:0] pe0_rq_read = 54'h00000000000000;
   reg [7:0] pe0_rq_waddr = 8'h00;
   reg [53:0] pe0_rq_wdata = 54'h00000000000000;
   reg pe0_rq_we = 1'h0;
@@ -4945,10 +4889,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1893$0 ;
-  wire [7:0] \port$1893$0 ;
-  output [23:0] \port$1894$0 ;
-  wire [23:0] \port$1894$0 ;
+  output [7:0] \port$1890$0 ;
+  wire [7:0] \port$1890$0 ;
+  output [23:0] \port$1891$0 ;
+  wire [23:0] \port$1891$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5783,7 +5727,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq5];
+    _1_ <= rq0[pe0_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -5849,9 +5793,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   always @(posedge clk)
     pe0_rq_wdata <= rq_wdata;
   always @(posedge clk)
-    pe0_rq_read <= rrp__data;
-  always @(posedge clk)
-    pe0_rq_entry <= pe0_rq_read;
+    pe0_rq_entry <= rrp__data;
   always @(posedge clk)
     pe0_acc <= \$27 ;
   always @(posedge clk)
@@ -5886,8 +5828,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign \$13  = step_valid & pe0_bank_we;
   assign \$14  = rp__addr == pe0_bank_waddr;
   assign pe0_bank_collision = \$13  & \$14 ;
-  assign \$15  = pe0_valid5 & pe0_rq_we;
-  assign \$16  = pe0_rq5 == pe0_rq_waddr;
+  assign \$15  = pe0_valid6 & pe0_rq_we;
+  assign \$16  = pe0_rq6 == pe0_rq_waddr;
   assign pe0_rq_collision = \$15  & \$16 ;
   always @(posedge clk)
     pe0_valid1 <= \$17 ;
@@ -5970,7 +5912,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1845$0 (pe0_flags_out),
+    .\port$1842$0 (pe0_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6076,7 +6018,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign rwp__en = pe0_rq_we;
   assign rwp__addr = pe0_rq_waddr;
   assign rwp__data = pe0_rq_wdata;
-  assign rrp__addr = pe0_rq5;
+  assign rrp__addr = pe0_rq6;
   assign i_valid = pe0_done_out;
   assign i_acc = pe0_acc_out;
   assign i_m = pe0_m_out;
@@ -6086,13 +6028,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$1893$0  = \$30 ;
-  assign \port$1894$0  = \$31 ;
+  assign \port$1890$0  = \$30 ;
+  assign \port$1891$0  = \$31 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1845$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1842$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6276,8 +6218,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1845$0 ;
-  wire [1:0] \port$1845$0 ;
+  input [1:0] \port$1842$0 ;
+  wire [1:0] \port$1842$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6484,9 +6426,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1845$0 [0];
+    rq_relu1 <= \port$1842$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1845$0 [1];
+    rq_req1 <= \port$1842$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6609,8 +6551,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1845$0 [0];
-  assign i_requantize = \port$1845$0 [1];
+  assign i_relu = \port$1842$0 [0];
+  assign i_requantize = \port$1842$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6619,7 +6561,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2039$0 , \port$2040$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2035$0 , \port$2036$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6735,7 +6677,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [7:0] pe1_rq8 = 8'h00;
   wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
-  reg [53:0] pe1_rq_read = 54'h00000000000000;
   reg [7:0] pe1_rq_waddr = 8'h00;
   reg [53:0] pe1_rq_wdata = 54'h00000000000000;
   reg pe1_rq_we = 1'h0;
@@ -6755,10 +6696,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2039$0 ;
-  wire [7:0] \port$2039$0 ;
-  output [23:0] \port$2040$0 ;
-  wire [23:0] \port$2040$0 ;
+  output [7:0] \port$2035$0 ;
+  wire [7:0] \port$2035$0 ;
+  output [23:0] \port$2036$0 ;
+  wire [23:0] \port$2036$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7593,7 +7534,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq5];
+    _1_ <= rq1[pe1_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -7659,9 +7600,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   always @(posedge clk)
     pe1_rq_wdata <= rq_wdata;
   always @(posedge clk)
-    pe1_rq_read <= rrp__data;
-  always @(posedge clk)
-    pe1_rq_entry <= pe1_rq_read;
+    pe1_rq_entry <= rrp__data;
   always @(posedge clk)
     pe1_acc <= \$27 ;
   always @(posedge clk)
@@ -7696,8 +7635,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign \$13  = step_valid & pe1_bank_we;
   assign \$14  = rp__addr == pe1_bank_waddr;
   assign pe1_bank_collision = \$13  & \$14 ;
-  assign \$15  = pe1_valid5 & pe1_rq_we;
-  assign \$16  = pe1_rq5 == pe1_rq_waddr;
+  assign \$15  = pe1_valid6 & pe1_rq_we;
+  assign \$16  = pe1_rq6 == pe1_rq_waddr;
   assign pe1_rq_collision = \$15  & \$16 ;
   always @(posedge clk)
     pe1_valid1 <= \$17 ;
@@ -7780,7 +7719,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$1991$0 (pe1_flags_out),
+    .\port$1987$0 (pe1_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7886,7 +7825,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign rwp__en = pe1_rq_we;
   assign rwp__addr = pe1_rq_waddr;
   assign rwp__data = pe1_rq_wdata;
-  assign rrp__addr = pe1_rq5;
+  assign rrp__addr = pe1_rq6;
   assign i_valid = pe1_done_out;
   assign i_acc = pe1_acc_out;
   assign i_m = pe1_m_out;
@@ -7896,13 +7835,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2039$0  = \$30 ;
-  assign \port$2040$0  = \$31 ;
+  assign \port$2035$0  = \$30 ;
+  assign \port$2036$0  = \$31 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1991$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1987$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8086,8 +8025,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1991$0 ;
-  wire [1:0] \port$1991$0 ;
+  input [1:0] \port$1987$0 ;
+  wire [1:0] \port$1987$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8294,9 +8233,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1991$0 [0];
+    rq_relu1 <= \port$1987$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1991$0 [1];
+    rq_req1 <= \port$1987$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8419,8 +8358,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1991$0 [0];
-  assign i_requantize = \port$1991$0 [1];
+  assign i_relu = \port$1987$0 [0];
+  assign i_requantize = \port$1987$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -9,7 +9,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [4:0] \$100 ;
   reg \$1000 ;
   reg \$1001 ;
-  reg \$1002 ;
+  reg [8:0] \$1002 ;
   reg \$1003 ;
   reg \$1004 ;
   reg \$1005 ;
@@ -25,56 +25,56 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1014 ;
   reg \$1015 ;
   reg \$1016 ;
-  reg [8:0] \$1017 ;
+  reg \$1017 ;
   reg \$1018 ;
   reg \$1019 ;
   wire \$102 ;
-  reg [8:0] \$1020 ;
+  reg \$1020 ;
   reg \$1021 ;
   reg \$1022 ;
   reg \$1023 ;
   reg \$1024 ;
   reg \$1025 ;
-  reg \$1026 ;
+  reg [8:0] \$1026 ;
   reg \$1027 ;
-  reg [9:0] \$1028 ;
-  reg \$1029 ;
+  reg \$1028 ;
+  reg [8:0] \$1029 ;
   wire \$103 ;
   reg \$1030 ;
   reg \$1031 ;
-  reg [9:0] \$1032 ;
+  reg \$1032 ;
   reg \$1033 ;
   reg \$1034 ;
   reg \$1035 ;
-  reg [9:0] \$1036 ;
-  reg \$1037 ;
+  reg \$1036 ;
+  reg [9:0] \$1037 ;
   reg \$1038 ;
-  reg [8:0] \$1039 ;
+  reg \$1039 ;
   wire \$104 ;
   reg \$1040 ;
-  reg \$1041 ;
-  reg [8:0] \$1042 ;
+  reg [9:0] \$1041 ;
+  reg \$1042 ;
   reg \$1043 ;
   reg \$1044 ;
   reg [9:0] \$1045 ;
-  reg [9:0] \$1046 ;
+  reg \$1046 ;
   reg \$1047 ;
-  reg [2:0] \$1048 ;
+  reg [8:0] \$1048 ;
   reg \$1049 ;
   wire \$105 ;
-  reg [8:0] \$1050 ;
-  reg \$1051 ;
+  reg \$1050 ;
+  reg [8:0] \$1051 ;
   reg \$1052 ;
-  reg [2:0] \$1053 ;
-  reg \$1054 ;
+  reg \$1053 ;
+  reg [2:0] \$1054 ;
   reg \$1055 ;
-  reg [6:0] \$1056 ;
-  reg [31:0] \$1057 ;
-  reg [6:0] \$1058 ;
-  reg [31:0] \$1059 ;
+  reg [8:0] \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg [2:0] \$1059 ;
   wire \$106 ;
-  reg [6:0] \$1060 ;
-  reg [31:0] \$1061 ;
+  reg \$1060 ;
+  reg \$1061 ;
   reg [6:0] \$1062 ;
   reg [31:0] \$1063 ;
   reg [6:0] \$1064 ;
@@ -86,12 +86,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$107 ;
   reg [6:0] \$1070 ;
   reg [31:0] \$1071 ;
-  wire [7:0] \$1072 ;
-  wire [23:0] \$1073 ;
-  wire [7:0] \$1074 ;
-  wire [23:0] \$1075 ;
-  wire [7:0] \$1076 ;
-  wire [23:0] \$1077 ;
+  reg [6:0] \$1072 ;
+  reg [31:0] \$1073 ;
+  reg [6:0] \$1074 ;
+  reg [31:0] \$1075 ;
+  reg [6:0] \$1076 ;
+  reg [31:0] \$1077 ;
   wire [7:0] \$1078 ;
   wire [23:0] \$1079 ;
   wire \$108 ;
@@ -103,7 +103,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [23:0] \$1085 ;
   wire [7:0] \$1086 ;
   wire [23:0] \$1087 ;
+  wire [7:0] \$1088 ;
+  wire [23:0] \$1089 ;
   wire \$109 ;
+  wire [7:0] \$1090 ;
+  wire [23:0] \$1091 ;
+  wire [7:0] \$1092 ;
+  wire [23:0] \$1093 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -345,85 +351,85 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$324 ;
   wire [9:0] \$325 ;
   wire [9:0] \$326 ;
-  wire [9:0] \$327 ;
-  wire [9:0] \$328 ;
-  wire \$329 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire [9:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire [9:0] \$331 ;
-  wire [8:0] \$332 ;
+  wire [8:0] \$330 ;
+  wire \$331 ;
+  wire \$332 ;
   wire \$333 ;
   wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire [9:0] \$337 ;
-  wire [10:0] \$338 ;
-  wire \$339 ;
+  wire [9:0] \$335 ;
+  wire [10:0] \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire [9:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire [9:0] \$341 ;
+  wire [9:0] \$340 ;
+  wire \$341 ;
   wire [9:0] \$342 ;
-  wire \$343 ;
-  wire [10:0] \$344 ;
-  wire [8:0] \$345 ;
-  wire [9:0] \$346 ;
+  wire [8:0] \$343 ;
+  wire [9:0] \$344 ;
+  wire \$345 ;
+  wire \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
+  wire [8:0] \$350 ;
   wire \$351 ;
-  wire [8:0] \$352 ;
+  wire \$352 ;
   wire \$353 ;
-  wire \$354 ;
+  wire [7:0] \$354 ;
   wire \$355 ;
-  wire [7:0] \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire [8:0] \$359 ;
+  wire \$356 ;
+  wire [8:0] \$357 ;
+  wire [5:0] \$358 ;
+  wire [9:0] \$359 ;
   wire \$36 ;
-  wire [5:0] \$360 ;
-  wire [9:0] \$361 ;
-  wire [8:0] \$362 ;
-  wire [5:0] \$363 ;
-  wire [9:0] \$364 ;
-  wire [9:0] \$365 ;
-  wire [8:0] \$366 ;
-  wire [6:0] \$367 ;
-  wire [9:0] \$368 ;
-  wire [5:0] \$369 ;
+  wire [8:0] \$360 ;
+  wire [5:0] \$361 ;
+  wire [9:0] \$362 ;
+  wire [9:0] \$363 ;
+  wire [8:0] \$364 ;
+  wire [6:0] \$365 ;
+  wire [9:0] \$366 ;
+  wire [5:0] \$367 ;
+  wire [10:0] \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [10:0] \$370 ;
+  wire [8:0] \$370 ;
   wire \$371 ;
-  wire [8:0] \$372 ;
+  wire \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
+  wire [8:0] \$376 ;
   wire \$377 ;
-  wire [8:0] \$378 ;
+  wire \$378 ;
   wire \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire [8:0] \$385 ;
-  wire [9:0] \$386 ;
-  wire [9:0] \$387 ;
+  wire [8:0] \$383 ;
+  wire [9:0] \$384 ;
+  wire [9:0] \$385 ;
+  wire \$386 ;
+  wire [8:0] \$387 ;
   wire \$388 ;
-  wire [8:0] \$389 ;
+  wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire [8:0] \$396 ;
-  wire [9:0] \$397 ;
-  wire [9:0] \$398 ;
+  wire [8:0] \$394 ;
+  wire [9:0] \$395 ;
+  wire [9:0] \$396 ;
+  wire \$397 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
@@ -933,12 +939,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
+  wire [9:0] \$857 ;
+  wire [9:0] \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
+  wire [9:0] \$860 ;
+  wire [9:0] \$861 ;
   wire \$862 ;
   wire \$863 ;
   wire \$864 ;
@@ -952,14 +958,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
-  wire [9:0] \$874 ;
+  wire \$874 ;
   wire \$875 ;
-  wire \$876 ;
-  wire [10:0] \$877 ;
+  wire [9:0] \$876 ;
+  wire [9:0] \$877 ;
   wire \$878 ;
   wire \$879 ;
   wire \$88 ;
-  wire \$880 ;
+  wire [10:0] \$880 ;
   wire \$881 ;
   wire \$882 ;
   wire \$883 ;
@@ -967,130 +973,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
-  wire [9:0] \$888 ;
-  wire [9:0] \$889 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
+  wire [9:0] \$891 ;
+  wire [9:0] \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire [9:0] \$897 ;
+  wire [9:0] \$898 ;
+  wire [9:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire [10:0] \$901 ;
-  wire \$902 ;
-  wire [10:0] \$903 ;
-  wire [10:0] \$904 ;
-  wire \$905 ;
-  wire \$906 ;
+  wire [9:0] \$901 ;
+  wire [9:0] \$902 ;
+  wire [9:0] \$903 ;
+  wire \$904 ;
+  wire [9:0] \$905 ;
+  wire [9:0] \$906 ;
   wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
+  wire [9:0] \$908 ;
+  wire [9:0] \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
-  wire \$914 ;
+  wire [10:0] \$914 ;
   wire \$915 ;
-  wire [9:0] \$916 ;
-  wire \$917 ;
+  wire [10:0] \$916 ;
+  wire [10:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
-  wire [9:0] \$921 ;
-  wire [9:0] \$922 ;
-  wire [9:0] \$923 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
   wire \$927 ;
   wire \$928 ;
-  wire \$929 ;
+  wire [9:0] \$929 ;
   wire \$93 ;
   wire \$930 ;
-  wire [9:0] \$931 ;
+  wire \$931 ;
   wire \$932 ;
   wire \$933 ;
-  wire \$934 ;
-  wire [3:0] \$935 ;
-  wire [4:0] \$936 ;
-  wire [3:0] \$937 ;
-  wire [4:0] \$938 ;
+  wire [9:0] \$934 ;
+  wire [9:0] \$935 ;
+  wire \$936 ;
+  wire [9:0] \$937 ;
+  wire \$938 ;
   wire \$939 ;
   wire [8:0] \$94 ;
-  wire [31:0] \$940 ;
-  wire [32:0] \$941 ;
-  wire [31:0] \$942 ;
-  wire [32:0] \$943 ;
-  wire [31:0] \$944 ;
-  wire [32:0] \$945 ;
-  wire [6:0] \$946 ;
-  wire [31:0] \$947 ;
-  wire [32:0] \$948 ;
-  wire [3:0] \$949 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire [9:0] \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire [3:0] \$946 ;
+  wire [4:0] \$947 ;
+  wire [3:0] \$948 ;
+  wire [4:0] \$949 ;
   wire \$95 ;
-  wire [31:0] \$950 ;
-  wire [32:0] \$951 ;
-  wire [31:0] \$952 ;
-  wire [32:0] \$953 ;
-  wire [1:0] \$954 ;
+  wire \$950 ;
+  wire [31:0] \$951 ;
+  wire [32:0] \$952 ;
+  wire [31:0] \$953 ;
+  wire [32:0] \$954 ;
   wire [31:0] \$955 ;
   wire [32:0] \$956 ;
-  wire [31:0] \$957 ;
-  wire [32:0] \$958 ;
-  reg \$959 ;
+  wire [6:0] \$957 ;
+  wire [31:0] \$958 ;
+  wire [32:0] \$959 ;
   wire \$96 ;
-  reg [4:0] \$960 ;
-  reg [9:0] \$961 ;
-  reg [8:0] \$962 ;
-  reg \$963 ;
-  reg \$964 ;
-  reg [8:0] \$965 ;
-  reg \$966 ;
-  reg [8:0] \$967 ;
-  reg \$968 ;
-  reg \$969 ;
+  wire [3:0] \$960 ;
+  wire [31:0] \$961 ;
+  wire [32:0] \$962 ;
+  wire [31:0] \$963 ;
+  wire [32:0] \$964 ;
+  wire [1:0] \$965 ;
+  wire [31:0] \$966 ;
+  wire [32:0] \$967 ;
+  wire [31:0] \$968 ;
+  wire [32:0] \$969 ;
   wire \$97 ;
-  reg [8:0] \$970 ;
-  reg [9:0] \$971 ;
-  reg [8:0] \$972 ;
-  reg [9:0] \$973 ;
-  reg [9:0] \$974 ;
+  reg \$970 ;
+  reg [4:0] \$971 ;
+  reg [9:0] \$972 ;
+  reg [8:0] \$973 ;
+  reg \$974 ;
   reg \$975 ;
-  reg \$976 ;
+  reg [8:0] \$976 ;
   reg \$977 ;
   reg [8:0] \$978 ;
-  reg [7:0] \$979 ;
+  reg \$979 ;
   wire [4:0] \$98 ;
-  reg [3:0] \$980 ;
+  reg \$980 ;
   reg [8:0] \$981 ;
   reg [8:0] \$982 ;
   reg [9:0] \$983 ;
   reg [9:0] \$984 ;
-  reg [8:0] \$985 ;
-  reg [9:0] \$986 ;
-  reg [8:0] \$987 ;
-  reg \$988 ;
-  reg [8:0] \$989 ;
+  reg \$985 ;
+  reg \$986 ;
+  reg \$987 ;
+  reg [8:0] \$988 ;
+  reg [7:0] \$989 ;
   wire [4:0] \$99 ;
-  reg [7:0] \$990 ;
-  reg \$991 ;
-  reg \$992 ;
-  reg [8:0] \$993 ;
-  reg \$994 ;
-  reg \$995 ;
-  reg \$996 ;
+  reg [3:0] \$990 ;
+  reg [8:0] \$991 ;
+  reg [8:0] \$992 ;
+  reg [9:0] \$993 ;
+  reg [9:0] \$994 ;
+  reg [8:0] \$995 ;
+  reg [8:0] \$996 ;
   reg \$997 ;
-  reg \$998 ;
-  reg \$999 ;
+  reg [8:0] \$998 ;
+  reg [7:0] \$999 ;
   wire [2:0] \$signature__addr ;
   wire [5:0] \$signature__addr$225 ;
   wire [5:0] \$signature__addr$228 ;
@@ -1117,14 +1123,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$241 ;
   wire [31:0] \$signature__data$244 ;
   wire [31:0] \$signature__data$247 ;
+  wire [31:0] \$signature__data$429 ;
+  wire [31:0] \$signature__data$430 ;
+  wire [31:0] \$signature__data$431 ;
+  wire [31:0] \$signature__data$432 ;
+  wire [31:0] \$signature__data$433 ;
   wire [31:0] \$signature__data$434 ;
   wire [31:0] \$signature__data$435 ;
   wire [31:0] \$signature__data$436 ;
-  wire [31:0] \$signature__data$437 ;
-  wire [31:0] \$signature__data$438 ;
-  wire [31:0] \$signature__data$439 ;
-  wire [31:0] \$signature__data$440 ;
-  wire [31:0] \$signature__data$441 ;
   wire \$signature__en ;
   wire \$signature__en$224 ;
   wire \$signature__en$227 ;
@@ -1160,7 +1166,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] b_fold_plus1 = 10'h001;
   reg [8:0] b_group = 9'h000;
   reg b_group_is_0 = 1'h1;
-  reg [9:0] b_group_plus1 = 10'h001;
   reg b_in_group = 1'h0;
   reg b_last_fold = 1'h0;
   reg b_last_group = 1'h0;
@@ -1225,7 +1230,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire done;
   reg [31:0] drain_data;
   reg [8:0] drain_elem = 9'h000;
-  reg drain_elem_last = 1'h0;
   reg drain_inflight = 1'h0;
   reg drain_inflight2 = 1'h0;
   reg [2:0] drain_lane = 3'h0;
@@ -1264,7 +1268,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
   reg [8:0] in_groups = 9'h000;
-  reg [9:0] in_groups_m1 = 10'h3ff;
   reg in_ok = 1'h0;
   wire in_release0;
   wire in_release1;
@@ -1327,8 +1330,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] out_groups0 = 9'h000;
   reg [8:0] out_groups1 = 9'h000;
   reg [8:0] out_n = 9'h000;
-  reg [9:0] out_n_m1 = 10'h000;
-  reg [9:0] out_n_m2 = 10'h000;
   reg out_pending0 = 1'h0;
   reg out_pending1 = 1'h0;
   wire out_write;
@@ -1758,7 +1759,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$223 )
-      actbuf[\$221 [6:0]] <= { \$1086 , \$1084 , \$1082 , \$1080 , \$1078 , \$1076 , \$1074 , \$1072  };
+      actbuf[\$221 [6:0]] <= { \$1092 , \$1090 , \$1088 , \$1086 , \$1084 , \$1082 , \$1080 , \$1078  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1951,13 +1952,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$239 [5:0]] <= { \$1073 , \$1072  };
+      outbuf0[\$239 [5:0]] <= { \$1079 , \$1078  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$264 [5:0]];
   end
-  assign \$signature__data$434  = _2_;
+  assign \$signature__data$429  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -2028,13 +2029,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$241 [5:0]] <= { \$1075 , \$1074  };
+      outbuf1[\$241 [5:0]] <= { \$1081 , \$1080  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$269 [5:0]];
   end
-  assign \$signature__data$435  = _3_;
+  assign \$signature__data$430  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -2105,13 +2106,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$243 [5:0]] <= { \$1077 , \$1076  };
+      outbuf2[\$243 [5:0]] <= { \$1083 , \$1082  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     _4_ <= outbuf2[\$274 [5:0]];
   end
-  assign \$signature__data$436  = _4_;
+  assign \$signature__data$431  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2182,13 +2183,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$245 [5:0]] <= { \$1079 , \$1078  };
+      outbuf3[\$245 [5:0]] <= { \$1085 , \$1084  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     _5_ <= outbuf3[\$279 [5:0]];
   end
-  assign \$signature__data$437  = _5_;
+  assign \$signature__data$432  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2259,13 +2260,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$247 [5:0]] <= { \$1081 , \$1080  };
+      outbuf4[\$247 [5:0]] <= { \$1087 , \$1086  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     _6_ <= outbuf4[\$284 [5:0]];
   end
-  assign \$signature__data$438  = _6_;
+  assign \$signature__data$433  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2336,13 +2337,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$249 [5:0]] <= { \$1083 , \$1082  };
+      outbuf5[\$249 [5:0]] <= { \$1089 , \$1088  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     _7_ <= outbuf5[\$289 [5:0]];
   end
-  assign \$signature__data$439  = _7_;
+  assign \$signature__data$434  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2413,13 +2414,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$251 [5:0]] <= { \$1085 , \$1084  };
+      outbuf6[\$251 [5:0]] <= { \$1091 , \$1090  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     _8_ <= outbuf6[\$294 [5:0]];
   end
-  assign \$signature__data$440  = _8_;
+  assign \$signature__data$435  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2490,13 +2491,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$253 [5:0]] <= { \$1087 , \$1086  };
+      outbuf7[\$253 [5:0]] <= { \$1093 , \$1092  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$299 [5:0]];
   end
-  assign \$signature__data$441  = _9_;
+  assign \$signature__data$436  = _9_;
   assign \$1  = ~ busy;
   assign ld_fire = load__valid & load__ready;
   assign \$3  = ! load__payload[27:20];
@@ -2813,709 +2814,711 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$323  = in_fire & \$322 ;
   assign \$324  = ~ in_wslot;
   assign \$325  = d0_rp__data[17:9] + 3'h7;
-  assign \$327  = d0_rp__data[17:9] - 1'h1;
-  assign \$329  = ~ loaded;
-  assign \$330  = \$100 [3:0] == last_layer;
-  assign \$331  = group + 1'h1;
-  assign \$332  = rq_addr + 1'h1;
-  assign \$333  = \$100 [3:0] == last_layer;
-  assign \$334  = ~ wr_buf;
-  assign \$335  = ~ ctx;
-  assign \$336  = ~ b_group_is_0;
-  assign \$337  = fold + 1'h1;
-  assign \$338  = need_groups_next + 1'h1;
-  assign \$339  = last_fold & last_group;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = bank_addr + 1'h1;
-  assign \$342  = b_bank_addr + 1'h1;
-  assign \$343  = ~ b_last_fold;
-  assign \$344  = b_group_plus1 + 1'h1;
-  assign \$345  = b_rq_addr + 1'h1;
-  assign \$346  = b_fold + 1'h1;
-  assign \$347  = ~ clear_counters;
-  assign \$348  = ld_fire & \$347 ;
-  assign \$349  = issue_a & cur_is_last;
-  assign \$350  = group_is_0 & fold_is_0;
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = issue_b ? b_bank_addr : bank_addr;
-  assign \$353  = ! b_fold;
-  assign \$354  = issue_b ? \$353  : fold_is_0;
-  assign \$355  = issue_b ? b_last_fold : last_fold;
-  assign \$356  = issue_b ? b_rq_addr : rq_addr;
-  assign \$357  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$358  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$360  = ctx ? 6'h00 : 6'h20;
-  assign \$361  = \$359  + \$360 ;
-  assign \$363  = ctx ? 6'h20 : 6'h00;
-  assign \$364  = \$362  + \$363 ;
-  assign \$365  = issue_b ? \$361  : \$364 ;
-  assign \$367  = ctx ? 7'h40 : 7'h00;
+  assign \$327  = ~ loaded;
+  assign \$328  = \$100 [3:0] == last_layer;
+  assign \$329  = group + 1'h1;
+  assign \$330  = rq_addr + 1'h1;
+  assign \$331  = \$100 [3:0] == last_layer;
+  assign \$332  = ~ wr_buf;
+  assign \$333  = ~ ctx;
+  assign \$334  = ~ b_group_is_0;
+  assign \$335  = fold + 1'h1;
+  assign \$336  = need_groups_next + 1'h1;
+  assign \$337  = last_fold & last_group;
+  assign \$338  = ~ \$337 ;
+  assign \$339  = bank_addr + 1'h1;
+  assign \$340  = b_bank_addr + 1'h1;
+  assign \$341  = ~ b_last_fold;
+  assign \$342  = b_group + 1'h1;
+  assign \$343  = b_rq_addr + 1'h1;
+  assign \$344  = b_fold + 1'h1;
+  assign \$345  = ~ clear_counters;
+  assign \$346  = ld_fire & \$345 ;
+  assign \$347  = issue_a & cur_is_last;
+  assign \$348  = group_is_0 & fold_is_0;
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = issue_b ? b_bank_addr : bank_addr;
+  assign \$351  = ! b_fold;
+  assign \$352  = issue_b ? \$351  : fold_is_0;
+  assign \$353  = issue_b ? b_last_fold : last_fold;
+  assign \$354  = issue_b ? b_rq_addr : rq_addr;
+  assign \$355  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$356  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$358  = ctx ? 6'h00 : 6'h20;
+  assign \$359  = \$357  + \$358 ;
+  assign \$361  = ctx ? 6'h20 : 6'h00;
+  assign \$362  = \$360  + \$361 ;
+  assign \$363  = issue_b ? \$359  : \$362 ;
+  assign \$365  = ctx ? 7'h40 : 7'h00;
+  assign \$366  = \$364  + \$365 ;
+  assign \$367  = wr_buf ? 6'h00 : 6'h20;
   assign \$368  = \$366  + \$367 ;
-  assign \$369  = wr_buf ? 6'h00 : 6'h20;
-  assign \$370  = \$368  + \$369 ;
-  assign \$371  = issue_b | layer_is_0;
-  assign \$372  = issue_b ? b_group : group;
-  assign \$373  = issue_b ? 1'h0 : wr_buf;
-  assign \$374  = ctx ^ issue_b;
-  assign \$375  = issue_a & cur_is_last;
-  assign \$376  = step_valid & step_last;
-  assign \$377  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$378  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$379  = ~ wb_out16;
-  assign \$380  = wb_valid16 & \$379 ;
-  assign \$381  = ! wb_ctx16;
-  assign \$382  = \$380  & \$381 ;
-  assign \$383  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$384  = \$383  == wb_par16;
-  assign \$385  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$386  = \$385  + 1'h1;
-  assign \$387  = \$384  ? \$386  : 10'h001;
-  assign \$388  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$389  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$390  = ~ wb_out16;
-  assign \$391  = wb_valid16 & \$390 ;
-  assign \$393  = \$391  & \$392 ;
-  assign \$394  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$395  = \$394  == wb_par16;
-  assign \$396  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$397  = \$396  + 1'h1;
-  assign \$398  = \$395  ? \$397  : 10'h001;
-  assign \$399  = ~ loaded;
-  assign \$400  = ctx ? in_release1 : in_release0;
-  assign \$401  = ~ \$400 ;
-  assign \$402  = | in_beats1;
-  assign \$404  = in_fire & \$403 ;
-  assign \$405  = \$402  | \$404 ;
-  assign \$406  = | in_beats0;
-  assign \$407  = ! in_wslot;
-  assign \$408  = in_fire & \$407 ;
-  assign \$409  = \$406  | \$408 ;
-  assign \$410  = ctx ? \$405  : \$409 ;
-  assign \$411  = \$401  & \$410 ;
-  assign \$412  = ctx ? in_release0 : in_release1;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = | in_beats0;
-  assign \$415  = ! in_wslot;
-  assign \$416  = in_fire & \$415 ;
-  assign \$417  = \$414  | \$416 ;
-  assign \$418  = | in_beats1;
-  assign \$420  = in_fire & \$419 ;
-  assign \$421  = \$418  | \$420 ;
-  assign \$422  = ctx ? \$417  : \$421 ;
-  assign \$423  = \$413  & \$422 ;
-  assign \$424  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$425  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$426  = ctx ? \$424  : \$425 ;
-  assign \$427  = ~ layer[0];
-  assign \$428  = \$426  == \$427 ;
-  assign \$429  = ctx ? track_reset1 : track_reset0;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = \$428  & \$430 ;
-  assign \$432  = 1'h0 >= need_groups;
-  assign \$433  = ! prev_groups;
-  assign \$434  = \$432  | \$433 ;
-  assign \$435  = wb_groups_ahead1 >= need_groups;
-  assign \$436  = wb_groups_ahead1 == prev_groups;
-  assign \$437  = \$435  | \$436 ;
-  assign \$438  = track_reset_r1 ? \$434  : \$437 ;
-  assign \$439  = 1'h0 >= need_groups;
-  assign \$440  = ! prev_groups;
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = wb_groups_ahead0 >= need_groups;
-  assign \$443  = wb_groups_ahead0 == prev_groups;
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = track_reset_r0 ? \$441  : \$444 ;
-  assign \$446  = ctx ? \$438  : \$445 ;
-  assign \$447  = \$431  & \$446 ;
-  assign \$448  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$449  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$450  = ctx ? \$448  : \$449 ;
-  assign \$451  = ~ layer[0];
-  assign \$452  = \$450  == \$451 ;
-  assign \$453  = ctx ? track_reset1 : track_reset0;
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$452  & \$454 ;
-  assign \$456  = ! prev_groups;
-  assign \$457  = wb_groups_ahead1 == prev_groups;
-  assign \$458  = track_reset_r1 ? \$456  : \$457 ;
-  assign \$459  = ! prev_groups;
-  assign \$460  = wb_groups_ahead0 == prev_groups;
-  assign \$461  = track_reset_r0 ? \$459  : \$460 ;
-  assign \$462  = ctx ? \$458  : \$461 ;
-  assign \$463  = \$455  & \$462 ;
-  assign \$464  = last_fold & last_group;
-  assign \$465  = \$464  & cur_is_last;
-  assign \$466  = | in_beats0;
-  assign \$467  = ! in_wslot;
-  assign \$468  = in_fire & \$467 ;
-  assign \$469  = \$466  | \$468 ;
-  assign \$470  = | in_beats1;
-  assign \$472  = in_fire & \$471 ;
-  assign \$473  = \$470  | \$472 ;
-  assign \$474  = ctx ? \$469  : \$473 ;
-  assign \$475  = ~ layer_is_0;
-  assign \$476  = | in_beats1;
-  assign \$478  = in_fire & \$477 ;
-  assign \$479  = \$476  | \$478 ;
-  assign \$480  = | in_beats0;
-  assign \$481  = ! in_wslot;
-  assign \$482  = in_fire & \$481 ;
-  assign \$483  = \$480  | \$482 ;
-  assign \$484  = ctx ? \$479  : \$483 ;
-  assign \$485  = \$475  & \$484 ;
-  assign \$486  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$487  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$488  = ctx ? \$486  : \$487 ;
-  assign \$490  = ~ \$488 ;
-  assign \$491  = ctx ? track_reset0 : track_reset1;
-  assign \$492  = ~ \$491 ;
-  assign \$493  = \$490  & \$492 ;
-  assign \$495  = ! in_groups;
-  assign \$497  = wb_groups_ahead0 >= 1'h1;
-  assign \$498  = wb_groups_ahead0 == in_groups;
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = track_reset_r0 ? \$496  : \$499 ;
-  assign \$502  = ! in_groups;
-  assign \$504  = wb_groups_ahead1 >= 1'h1;
-  assign \$505  = wb_groups_ahead1 == in_groups;
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = track_reset_r1 ? \$503  : \$506 ;
-  assign \$508  = ctx ? \$500  : \$507 ;
-  assign \$509  = \$493  & \$508 ;
-  assign \$510  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$511  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$512  = ctx ? \$510  : \$511 ;
-  assign \$514  = ~ \$512 ;
-  assign \$515  = ctx ? track_reset0 : track_reset1;
-  assign \$516  = ~ \$515 ;
-  assign \$517  = \$514  & \$516 ;
-  assign \$518  = ! in_groups;
-  assign \$519  = wb_groups_ahead0 == in_groups;
-  assign \$520  = track_reset_r0 ? \$518  : \$519 ;
-  assign \$521  = ! in_groups;
-  assign \$522  = wb_groups_ahead1 == in_groups;
-  assign \$523  = track_reset_r1 ? \$521  : \$522 ;
-  assign \$524  = ctx ? \$520  : \$523 ;
-  assign \$525  = \$517  & \$524 ;
-  assign \$526  = layer_is_0 & last_group;
-  assign \$527  = ~ \$526 ;
-  assign \$528  = | in_beats1;
-  assign \$530  = in_fire & \$529 ;
-  assign \$531  = \$528  | \$530 ;
-  assign \$532  = | in_beats0;
-  assign \$533  = ! in_wslot;
-  assign \$534  = in_fire & \$533 ;
-  assign \$535  = \$532  | \$534 ;
-  assign \$536  = ctx ? \$531  : \$535 ;
-  assign \$537  = \$527  & \$536 ;
-  assign \$538  = in_beats0 > b_fold;
-  assign \$539  = ! in_wslot;
-  assign \$540  = in_fire & \$539 ;
-  assign \$541  = in_beats0 == b_fold;
-  assign \$542  = \$540  & \$541 ;
-  assign \$543  = \$538  | \$542 ;
-  assign \$544  = in_beats1 > b_fold;
-  assign \$546  = in_fire & \$545 ;
-  assign \$547  = in_beats1 == b_fold;
-  assign \$548  = \$546  & \$547 ;
-  assign \$549  = \$544  | \$548 ;
-  assign \$550  = ctx ? \$543  : \$549 ;
-  assign \$551  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$552  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$553  = ctx ? \$551  : \$552 ;
-  assign \$554  = ~ layer[0];
-  assign \$556  = \$553  == \$555 ;
-  assign \$557  = ctx ? track_reset1 : track_reset0;
-  assign \$558  = ~ \$557 ;
-  assign \$559  = \$556  & \$558 ;
-  assign \$561  = ! cur_groups;
-  assign \$563  = wb_groups_ahead1 >= 1'h1;
-  assign \$564  = wb_groups_ahead1 == cur_groups;
-  assign \$565  = \$563  | \$564 ;
-  assign \$566  = track_reset_r1 ? \$562  : \$565 ;
-  assign \$568  = ! cur_groups;
-  assign \$570  = wb_groups_ahead0 >= 1'h1;
-  assign \$571  = wb_groups_ahead0 == cur_groups;
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = track_reset_r0 ? \$569  : \$572 ;
-  assign \$574  = ctx ? \$566  : \$573 ;
-  assign \$575  = \$559  & \$574 ;
-  assign \$576  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$577  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$578  = ctx ? \$576  : \$577 ;
-  assign \$579  = ~ layer[0];
-  assign \$581  = \$578  == \$580 ;
-  assign \$582  = ctx ? track_reset1 : track_reset0;
-  assign \$583  = ~ \$582 ;
-  assign \$584  = \$581  & \$583 ;
-  assign \$585  = ! cur_groups;
-  assign \$586  = wb_groups_ahead1 == cur_groups;
-  assign \$587  = track_reset_r1 ? \$585  : \$586 ;
-  assign \$588  = ! cur_groups;
-  assign \$589  = wb_groups_ahead0 == cur_groups;
-  assign \$590  = track_reset_r0 ? \$588  : \$589 ;
-  assign \$591  = ctx ? \$587  : \$590 ;
-  assign \$592  = \$584  & \$591 ;
-  assign \$593  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$594  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$595  = ctx ? \$593  : \$594 ;
-  assign \$596  = ~ layer[0];
-  assign \$597  = \$595  == \$596 ;
-  assign \$598  = ctx ? track_reset1 : track_reset0;
-  assign \$599  = ~ \$598 ;
-  assign \$600  = \$597  & \$599 ;
-  assign \$601  = 1'h0 >= need_groups;
-  assign \$602  = ! prev_groups;
-  assign \$603  = \$601  | \$602 ;
-  assign \$604  = wb_groups_ahead1 >= need_groups;
-  assign \$605  = wb_groups_ahead1 == prev_groups;
-  assign \$606  = \$604  | \$605 ;
-  assign \$607  = track_reset_r1 ? \$603  : \$606 ;
-  assign \$608  = 1'h0 >= need_groups;
-  assign \$609  = ! prev_groups;
-  assign \$610  = \$608  | \$609 ;
-  assign \$611  = wb_groups_ahead0 >= need_groups;
-  assign \$612  = wb_groups_ahead0 == prev_groups;
-  assign \$613  = \$611  | \$612 ;
-  assign \$614  = track_reset_r0 ? \$610  : \$613 ;
-  assign \$615  = ctx ? \$607  : \$614 ;
-  assign \$616  = \$600  & \$615 ;
-  assign \$617  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$618  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$619  = ctx ? \$617  : \$618 ;
-  assign \$620  = ~ layer[0];
-  assign \$621  = \$619  == \$620 ;
-  assign \$622  = ctx ? track_reset1 : track_reset0;
-  assign \$623  = ~ \$622 ;
-  assign \$624  = \$621  & \$623 ;
-  assign \$625  = ! prev_groups;
-  assign \$626  = wb_groups_ahead1 == prev_groups;
-  assign \$627  = track_reset_r1 ? \$625  : \$626 ;
-  assign \$628  = ! prev_groups;
-  assign \$629  = wb_groups_ahead0 == prev_groups;
-  assign \$630  = track_reset_r0 ? \$628  : \$629 ;
-  assign \$631  = ctx ? \$627  : \$630 ;
-  assign \$632  = \$624  & \$631 ;
-  assign \$633  = in_beats1 > fold_plus1;
-  assign \$635  = in_fire & \$634 ;
-  assign \$636  = in_beats1 == fold_plus1;
-  assign \$637  = \$635  & \$636 ;
-  assign \$638  = \$633  | \$637 ;
-  assign \$639  = in_beats0 > fold_plus1;
-  assign \$640  = ! in_wslot;
-  assign \$641  = in_fire & \$640 ;
-  assign \$642  = in_beats0 == fold_plus1;
-  assign \$643  = \$641  & \$642 ;
-  assign \$644  = \$639  | \$643 ;
-  assign \$645  = ctx ? \$638  : \$644 ;
-  assign \$646  = in_beats0 > b_fold;
-  assign \$647  = ! in_wslot;
-  assign \$648  = in_fire & \$647 ;
-  assign \$649  = in_beats0 == b_fold;
-  assign \$650  = \$648  & \$649 ;
-  assign \$651  = \$646  | \$650 ;
-  assign \$652  = in_beats1 > b_fold;
-  assign \$654  = in_fire & \$653 ;
-  assign \$655  = in_beats1 == b_fold;
-  assign \$656  = \$654  & \$655 ;
-  assign \$657  = \$652  | \$656 ;
-  assign \$658  = ctx ? \$651  : \$657 ;
-  assign \$659  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$660  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$661  = ctx ? \$659  : \$660 ;
-  assign \$662  = ~ layer[0];
-  assign \$663  = \$661  == \$662 ;
-  assign \$664  = ctx ? track_reset1 : track_reset0;
-  assign \$665  = ~ \$664 ;
-  assign \$666  = \$663  & \$665 ;
-  assign \$667  = 1'h0 >= need_groups_next;
-  assign \$668  = ! prev_groups;
-  assign \$669  = \$667  | \$668 ;
-  assign \$670  = wb_groups_ahead1 >= need_groups_next;
-  assign \$671  = wb_groups_ahead1 == prev_groups;
-  assign \$672  = \$670  | \$671 ;
-  assign \$673  = track_reset_r1 ? \$669  : \$672 ;
-  assign \$674  = 1'h0 >= need_groups_next;
-  assign \$675  = ! prev_groups;
-  assign \$676  = \$674  | \$675 ;
-  assign \$677  = wb_groups_ahead0 >= need_groups_next;
-  assign \$678  = wb_groups_ahead0 == prev_groups;
-  assign \$679  = \$677  | \$678 ;
-  assign \$680  = track_reset_r0 ? \$676  : \$679 ;
-  assign \$681  = ctx ? \$673  : \$680 ;
-  assign \$682  = \$666  & \$681 ;
-  assign \$683  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$684  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$685  = ctx ? \$683  : \$684 ;
-  assign \$686  = ~ layer[0];
-  assign \$687  = \$685  == \$686 ;
-  assign \$688  = ctx ? track_reset1 : track_reset0;
-  assign \$689  = ~ \$688 ;
-  assign \$690  = \$687  & \$689 ;
-  assign \$691  = ! prev_groups;
-  assign \$692  = wb_groups_ahead1 == prev_groups;
-  assign \$693  = track_reset_r1 ? \$691  : \$692 ;
-  assign \$694  = ! prev_groups;
-  assign \$695  = wb_groups_ahead0 == prev_groups;
-  assign \$696  = track_reset_r0 ? \$694  : \$695 ;
-  assign \$697  = ctx ? \$693  : \$696 ;
-  assign \$698  = \$690  & \$697 ;
-  assign \$699  = in_beats1 > fold;
-  assign \$701  = in_fire & \$700 ;
-  assign \$702  = in_beats1 == fold;
-  assign \$703  = \$701  & \$702 ;
-  assign \$704  = \$699  | \$703 ;
-  assign \$705  = in_beats0 > fold;
-  assign \$706  = ! in_wslot;
-  assign \$707  = in_fire & \$706 ;
-  assign \$708  = in_beats0 == fold;
-  assign \$709  = \$707  & \$708 ;
-  assign \$710  = \$705  | \$709 ;
-  assign \$711  = ctx ? \$704  : \$710 ;
-  assign \$712  = ~ b_last_group;
-  assign \$713  = | in_beats0;
-  assign \$714  = ! in_wslot;
-  assign \$715  = in_fire & \$714 ;
-  assign \$716  = \$713  | \$715 ;
-  assign \$717  = | in_beats1;
-  assign \$719  = in_fire & \$718 ;
-  assign \$720  = \$717  | \$719 ;
-  assign \$721  = ctx ? \$716  : \$720 ;
-  assign \$722  = \$712  & \$721 ;
-  assign \$723  = in_beats0 > b_fold_plus1;
-  assign \$724  = ! in_wslot;
-  assign \$725  = in_fire & \$724 ;
-  assign \$726  = in_beats0 == b_fold_plus1;
-  assign \$727  = \$725  & \$726 ;
-  assign \$728  = \$723  | \$727 ;
-  assign \$729  = in_beats1 > b_fold_plus1;
-  assign \$731  = in_fire & \$730 ;
-  assign \$732  = in_beats1 == b_fold_plus1;
-  assign \$733  = \$731  & \$732 ;
-  assign \$734  = \$729  | \$733 ;
-  assign \$735  = ctx ? \$728  : \$734 ;
-  assign \$736  = b_last_fold ? \$722  : \$735 ;
-  assign \$737  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$738  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$739  = ctx ? \$737  : \$738 ;
-  assign \$740  = ~ layer[0];
-  assign \$741  = \$739  == \$740 ;
-  assign \$742  = ctx ? track_reset1 : track_reset0;
-  assign \$743  = ~ \$742 ;
-  assign \$744  = \$741  & \$743 ;
-  assign \$745  = 1'h0 >= need_groups;
-  assign \$746  = ! prev_groups;
-  assign \$747  = \$745  | \$746 ;
-  assign \$748  = wb_groups_ahead1 >= need_groups;
-  assign \$749  = wb_groups_ahead1 == prev_groups;
-  assign \$750  = \$748  | \$749 ;
-  assign \$751  = track_reset_r1 ? \$747  : \$750 ;
-  assign \$752  = 1'h0 >= need_groups;
-  assign \$753  = ! prev_groups;
-  assign \$754  = \$752  | \$753 ;
-  assign \$755  = wb_groups_ahead0 >= need_groups;
-  assign \$756  = wb_groups_ahead0 == prev_groups;
-  assign \$757  = \$755  | \$756 ;
-  assign \$758  = track_reset_r0 ? \$754  : \$757 ;
-  assign \$759  = ctx ? \$751  : \$758 ;
-  assign \$760  = \$744  & \$759 ;
-  assign \$761  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$762  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$763  = ctx ? \$761  : \$762 ;
-  assign \$764  = ~ layer[0];
-  assign \$765  = \$763  == \$764 ;
-  assign \$766  = ctx ? track_reset1 : track_reset0;
-  assign \$767  = ~ \$766 ;
-  assign \$768  = \$765  & \$767 ;
-  assign \$769  = ! prev_groups;
-  assign \$770  = wb_groups_ahead1 == prev_groups;
-  assign \$771  = track_reset_r1 ? \$769  : \$770 ;
-  assign \$772  = ! prev_groups;
-  assign \$773  = wb_groups_ahead0 == prev_groups;
-  assign \$774  = track_reset_r0 ? \$772  : \$773 ;
-  assign \$775  = ctx ? \$771  : \$774 ;
-  assign \$776  = \$768  & \$775 ;
-  assign \$777  = in_beats1 > fold;
-  assign \$779  = in_fire & \$778 ;
-  assign \$780  = in_beats1 == fold;
-  assign \$781  = \$779  & \$780 ;
-  assign \$782  = \$777  | \$781 ;
-  assign \$783  = in_beats0 > fold;
-  assign \$784  = ! in_wslot;
-  assign \$785  = in_fire & \$784 ;
-  assign \$786  = in_beats0 == fold;
-  assign \$787  = \$785  & \$786 ;
-  assign \$788  = \$783  | \$787 ;
-  assign \$789  = ctx ? \$782  : \$788 ;
-  assign \$790  = in_beats0 > b_fold;
-  assign \$791  = ! in_wslot;
-  assign \$792  = in_fire & \$791 ;
-  assign \$793  = in_beats0 == b_fold;
-  assign \$794  = \$792  & \$793 ;
-  assign \$795  = \$790  | \$794 ;
-  assign \$796  = in_beats1 > b_fold;
-  assign \$798  = in_fire & \$797 ;
-  assign \$799  = in_beats1 == b_fold;
-  assign \$800  = \$798  & \$799 ;
-  assign \$801  = \$796  | \$800 ;
-  assign \$802  = ctx ? \$795  : \$801 ;
-  assign \$803  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$804  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$805  = ctx ? \$803  : \$804 ;
-  assign \$806  = ~ layer[0];
-  assign \$807  = \$805  == \$806 ;
-  assign \$808  = ctx ? track_reset1 : track_reset0;
-  assign \$809  = ~ \$808 ;
-  assign \$810  = \$807  & \$809 ;
-  assign \$811  = 1'h0 >= need_groups;
-  assign \$812  = ! prev_groups;
-  assign \$813  = \$811  | \$812 ;
-  assign \$814  = wb_groups_ahead1 >= need_groups;
-  assign \$815  = wb_groups_ahead1 == prev_groups;
-  assign \$816  = \$814  | \$815 ;
-  assign \$817  = track_reset_r1 ? \$813  : \$816 ;
-  assign \$818  = 1'h0 >= need_groups;
-  assign \$819  = ! prev_groups;
-  assign \$820  = \$818  | \$819 ;
-  assign \$821  = wb_groups_ahead0 >= need_groups;
-  assign \$822  = wb_groups_ahead0 == prev_groups;
-  assign \$823  = \$821  | \$822 ;
-  assign \$824  = track_reset_r0 ? \$820  : \$823 ;
-  assign \$825  = ctx ? \$817  : \$824 ;
-  assign \$826  = \$810  & \$825 ;
-  assign \$827  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$828  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$829  = ctx ? \$827  : \$828 ;
-  assign \$830  = ~ layer[0];
-  assign \$831  = \$829  == \$830 ;
-  assign \$832  = ctx ? track_reset1 : track_reset0;
-  assign \$833  = ~ \$832 ;
-  assign \$834  = \$831  & \$833 ;
-  assign \$835  = ! prev_groups;
-  assign \$836  = wb_groups_ahead1 == prev_groups;
-  assign \$837  = track_reset_r1 ? \$835  : \$836 ;
-  assign \$838  = ! prev_groups;
-  assign \$839  = wb_groups_ahead0 == prev_groups;
-  assign \$840  = track_reset_r0 ? \$838  : \$839 ;
-  assign \$841  = ctx ? \$837  : \$840 ;
-  assign \$842  = \$834  & \$841 ;
-  assign \$843  = ~ loaded;
-  assign \$844  = last_fold & last_group;
-  assign \$845  = \$844  & cur_is_last;
-  assign \$846  = issue_a & \$845 ;
-  assign \$847  = \$843  | \$846 ;
-  assign \$848  = ~ issue_a;
-  assign \$849  = loaded & \$848 ;
-  assign \$850  = \$849  & issue_b;
-  assign \$851  = \$850  & b_last_fold;
-  assign \$852  = \$847  | \$851 ;
-  assign \$853  = ~ issue_a;
-  assign \$854  = loaded & \$853 ;
-  assign \$855  = \$854  & issue_b;
-  assign \$856  = | d0_rp__data[8:0];
-  assign \$857  = d0_rp__data[8:0] <= 4'h8;
-  assign \$858  = \$856  & \$857 ;
-  assign \$859  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
-  assign \$860  = b_fold == in_folds_m1;
-  assign \$861  = ~ loaded;
-  assign \$862  = issue_a & last_fold;
-  assign \$863  = \$862  & last_group;
+  assign \$369  = issue_b | layer_is_0;
+  assign \$370  = issue_b ? b_group : group;
+  assign \$371  = issue_b ? 1'h0 : wr_buf;
+  assign \$372  = ctx ^ issue_b;
+  assign \$373  = issue_a & cur_is_last;
+  assign \$374  = step_valid & step_last;
+  assign \$375  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$376  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$377  = ~ wb_out16;
+  assign \$378  = wb_valid16 & \$377 ;
+  assign \$379  = ! wb_ctx16;
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$382  = \$381  == wb_par16;
+  assign \$383  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$384  = \$383  + 1'h1;
+  assign \$385  = \$382  ? \$384  : 10'h001;
+  assign \$386  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$387  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$388  = ~ wb_out16;
+  assign \$389  = wb_valid16 & \$388 ;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$393  = \$392  == wb_par16;
+  assign \$394  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$395  = \$394  + 1'h1;
+  assign \$396  = \$393  ? \$395  : 10'h001;
+  assign \$397  = ~ loaded;
+  assign \$398  = ctx ? in_release1 : in_release0;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = | in_beats1;
+  assign \$402  = in_fire & \$401 ;
+  assign \$403  = \$400  | \$402 ;
+  assign \$404  = | in_beats0;
+  assign \$405  = ! in_wslot;
+  assign \$406  = in_fire & \$405 ;
+  assign \$407  = \$404  | \$406 ;
+  assign \$408  = ctx ? \$403  : \$407 ;
+  assign \$409  = \$399  & \$408 ;
+  assign \$410  = ctx ? in_release0 : in_release1;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = | in_beats0;
+  assign \$413  = ! in_wslot;
+  assign \$414  = in_fire & \$413 ;
+  assign \$415  = \$412  | \$414 ;
+  assign \$416  = | in_beats1;
+  assign \$418  = in_fire & \$417 ;
+  assign \$419  = \$416  | \$418 ;
+  assign \$420  = ctx ? \$415  : \$419 ;
+  assign \$421  = \$411  & \$420 ;
+  assign \$422  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$423  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$424  = ctx ? \$422  : \$423 ;
+  assign \$425  = ~ layer[0];
+  assign \$426  = \$424  == \$425 ;
+  assign \$427  = ctx ? track_reset1 : track_reset0;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$426  & \$428 ;
+  assign \$430  = 1'h0 >= need_groups;
+  assign \$431  = ! prev_groups;
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = wb_groups_ahead1 >= need_groups;
+  assign \$434  = wb_groups_ahead1 == prev_groups;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = track_reset_r1 ? \$432  : \$435 ;
+  assign \$437  = 1'h0 >= need_groups;
+  assign \$438  = ! prev_groups;
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = wb_groups_ahead0 >= need_groups;
+  assign \$441  = wb_groups_ahead0 == prev_groups;
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = track_reset_r0 ? \$439  : \$442 ;
+  assign \$444  = ctx ? \$436  : \$443 ;
+  assign \$445  = \$429  & \$444 ;
+  assign \$446  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$447  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$448  = ctx ? \$446  : \$447 ;
+  assign \$449  = ~ layer[0];
+  assign \$450  = \$448  == \$449 ;
+  assign \$451  = ctx ? track_reset1 : track_reset0;
+  assign \$452  = ~ \$451 ;
+  assign \$453  = \$450  & \$452 ;
+  assign \$454  = ! prev_groups;
+  assign \$455  = wb_groups_ahead1 == prev_groups;
+  assign \$456  = track_reset_r1 ? \$454  : \$455 ;
+  assign \$457  = ! prev_groups;
+  assign \$458  = wb_groups_ahead0 == prev_groups;
+  assign \$459  = track_reset_r0 ? \$457  : \$458 ;
+  assign \$460  = ctx ? \$456  : \$459 ;
+  assign \$461  = \$453  & \$460 ;
+  assign \$462  = last_fold & last_group;
+  assign \$463  = \$462  & cur_is_last;
+  assign \$464  = | in_beats0;
+  assign \$465  = ! in_wslot;
+  assign \$466  = in_fire & \$465 ;
+  assign \$467  = \$464  | \$466 ;
+  assign \$468  = | in_beats1;
+  assign \$470  = in_fire & \$469 ;
+  assign \$471  = \$468  | \$470 ;
+  assign \$472  = ctx ? \$467  : \$471 ;
+  assign \$473  = ~ layer_is_0;
+  assign \$474  = | in_beats1;
+  assign \$476  = in_fire & \$475 ;
+  assign \$477  = \$474  | \$476 ;
+  assign \$478  = | in_beats0;
+  assign \$479  = ! in_wslot;
+  assign \$480  = in_fire & \$479 ;
+  assign \$481  = \$478  | \$480 ;
+  assign \$482  = ctx ? \$477  : \$481 ;
+  assign \$483  = \$473  & \$482 ;
+  assign \$484  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$485  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$486  = ctx ? \$484  : \$485 ;
+  assign \$488  = ~ \$486 ;
+  assign \$489  = ctx ? track_reset0 : track_reset1;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = \$488  & \$490 ;
+  assign \$493  = ! in_groups;
+  assign \$495  = wb_groups_ahead0 >= 1'h1;
+  assign \$496  = wb_groups_ahead0 == in_groups;
+  assign \$497  = \$495  | \$496 ;
+  assign \$498  = track_reset_r0 ? \$494  : \$497 ;
+  assign \$500  = ! in_groups;
+  assign \$502  = wb_groups_ahead1 >= 1'h1;
+  assign \$503  = wb_groups_ahead1 == in_groups;
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = track_reset_r1 ? \$501  : \$504 ;
+  assign \$506  = ctx ? \$498  : \$505 ;
+  assign \$507  = \$491  & \$506 ;
+  assign \$508  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$509  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$510  = ctx ? \$508  : \$509 ;
+  assign \$512  = ~ \$510 ;
+  assign \$513  = ctx ? track_reset0 : track_reset1;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$512  & \$514 ;
+  assign \$516  = ! in_groups;
+  assign \$517  = wb_groups_ahead0 == in_groups;
+  assign \$518  = track_reset_r0 ? \$516  : \$517 ;
+  assign \$519  = ! in_groups;
+  assign \$520  = wb_groups_ahead1 == in_groups;
+  assign \$521  = track_reset_r1 ? \$519  : \$520 ;
+  assign \$522  = ctx ? \$518  : \$521 ;
+  assign \$523  = \$515  & \$522 ;
+  assign \$524  = layer_is_0 & last_group;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = | in_beats1;
+  assign \$528  = in_fire & \$527 ;
+  assign \$529  = \$526  | \$528 ;
+  assign \$530  = | in_beats0;
+  assign \$531  = ! in_wslot;
+  assign \$532  = in_fire & \$531 ;
+  assign \$533  = \$530  | \$532 ;
+  assign \$534  = ctx ? \$529  : \$533 ;
+  assign \$535  = \$525  & \$534 ;
+  assign \$536  = in_beats0 > b_fold;
+  assign \$537  = ! in_wslot;
+  assign \$538  = in_fire & \$537 ;
+  assign \$539  = in_beats0 == b_fold;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = \$536  | \$540 ;
+  assign \$542  = in_beats1 > b_fold;
+  assign \$544  = in_fire & \$543 ;
+  assign \$545  = in_beats1 == b_fold;
+  assign \$546  = \$544  & \$545 ;
+  assign \$547  = \$542  | \$546 ;
+  assign \$548  = ctx ? \$541  : \$547 ;
+  assign \$549  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$550  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$551  = ctx ? \$549  : \$550 ;
+  assign \$552  = ~ layer[0];
+  assign \$554  = \$551  == \$553 ;
+  assign \$555  = ctx ? track_reset1 : track_reset0;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = \$554  & \$556 ;
+  assign \$559  = ! cur_groups;
+  assign \$561  = wb_groups_ahead1 >= 1'h1;
+  assign \$562  = wb_groups_ahead1 == cur_groups;
+  assign \$563  = \$561  | \$562 ;
+  assign \$564  = track_reset_r1 ? \$560  : \$563 ;
+  assign \$566  = ! cur_groups;
+  assign \$568  = wb_groups_ahead0 >= 1'h1;
+  assign \$569  = wb_groups_ahead0 == cur_groups;
+  assign \$570  = \$568  | \$569 ;
+  assign \$571  = track_reset_r0 ? \$567  : \$570 ;
+  assign \$572  = ctx ? \$564  : \$571 ;
+  assign \$573  = \$557  & \$572 ;
+  assign \$574  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$575  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$576  = ctx ? \$574  : \$575 ;
+  assign \$577  = ~ layer[0];
+  assign \$579  = \$576  == \$578 ;
+  assign \$580  = ctx ? track_reset1 : track_reset0;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = \$579  & \$581 ;
+  assign \$583  = ! cur_groups;
+  assign \$584  = wb_groups_ahead1 == cur_groups;
+  assign \$585  = track_reset_r1 ? \$583  : \$584 ;
+  assign \$586  = ! cur_groups;
+  assign \$587  = wb_groups_ahead0 == cur_groups;
+  assign \$588  = track_reset_r0 ? \$586  : \$587 ;
+  assign \$589  = ctx ? \$585  : \$588 ;
+  assign \$590  = \$582  & \$589 ;
+  assign \$591  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$592  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$593  = ctx ? \$591  : \$592 ;
+  assign \$594  = ~ layer[0];
+  assign \$595  = \$593  == \$594 ;
+  assign \$596  = ctx ? track_reset1 : track_reset0;
+  assign \$597  = ~ \$596 ;
+  assign \$598  = \$595  & \$597 ;
+  assign \$599  = 1'h0 >= need_groups;
+  assign \$600  = ! prev_groups;
+  assign \$601  = \$599  | \$600 ;
+  assign \$602  = wb_groups_ahead1 >= need_groups;
+  assign \$603  = wb_groups_ahead1 == prev_groups;
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = track_reset_r1 ? \$601  : \$604 ;
+  assign \$606  = 1'h0 >= need_groups;
+  assign \$607  = ! prev_groups;
+  assign \$608  = \$606  | \$607 ;
+  assign \$609  = wb_groups_ahead0 >= need_groups;
+  assign \$610  = wb_groups_ahead0 == prev_groups;
+  assign \$611  = \$609  | \$610 ;
+  assign \$612  = track_reset_r0 ? \$608  : \$611 ;
+  assign \$613  = ctx ? \$605  : \$612 ;
+  assign \$614  = \$598  & \$613 ;
+  assign \$615  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$616  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$617  = ctx ? \$615  : \$616 ;
+  assign \$618  = ~ layer[0];
+  assign \$619  = \$617  == \$618 ;
+  assign \$620  = ctx ? track_reset1 : track_reset0;
+  assign \$621  = ~ \$620 ;
+  assign \$622  = \$619  & \$621 ;
+  assign \$623  = ! prev_groups;
+  assign \$624  = wb_groups_ahead1 == prev_groups;
+  assign \$625  = track_reset_r1 ? \$623  : \$624 ;
+  assign \$626  = ! prev_groups;
+  assign \$627  = wb_groups_ahead0 == prev_groups;
+  assign \$628  = track_reset_r0 ? \$626  : \$627 ;
+  assign \$629  = ctx ? \$625  : \$628 ;
+  assign \$630  = \$622  & \$629 ;
+  assign \$631  = in_beats1 > fold_plus1;
+  assign \$633  = in_fire & \$632 ;
+  assign \$634  = in_beats1 == fold_plus1;
+  assign \$635  = \$633  & \$634 ;
+  assign \$636  = \$631  | \$635 ;
+  assign \$637  = in_beats0 > fold_plus1;
+  assign \$638  = ! in_wslot;
+  assign \$639  = in_fire & \$638 ;
+  assign \$640  = in_beats0 == fold_plus1;
+  assign \$641  = \$639  & \$640 ;
+  assign \$642  = \$637  | \$641 ;
+  assign \$643  = ctx ? \$636  : \$642 ;
+  assign \$644  = in_beats0 > b_fold;
+  assign \$645  = ! in_wslot;
+  assign \$646  = in_fire & \$645 ;
+  assign \$647  = in_beats0 == b_fold;
+  assign \$648  = \$646  & \$647 ;
+  assign \$649  = \$644  | \$648 ;
+  assign \$650  = in_beats1 > b_fold;
+  assign \$652  = in_fire & \$651 ;
+  assign \$653  = in_beats1 == b_fold;
+  assign \$654  = \$652  & \$653 ;
+  assign \$655  = \$650  | \$654 ;
+  assign \$656  = ctx ? \$649  : \$655 ;
+  assign \$657  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$658  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$659  = ctx ? \$657  : \$658 ;
+  assign \$660  = ~ layer[0];
+  assign \$661  = \$659  == \$660 ;
+  assign \$662  = ctx ? track_reset1 : track_reset0;
+  assign \$663  = ~ \$662 ;
+  assign \$664  = \$661  & \$663 ;
+  assign \$665  = 1'h0 >= need_groups_next;
+  assign \$666  = ! prev_groups;
+  assign \$667  = \$665  | \$666 ;
+  assign \$668  = wb_groups_ahead1 >= need_groups_next;
+  assign \$669  = wb_groups_ahead1 == prev_groups;
+  assign \$670  = \$668  | \$669 ;
+  assign \$671  = track_reset_r1 ? \$667  : \$670 ;
+  assign \$672  = 1'h0 >= need_groups_next;
+  assign \$673  = ! prev_groups;
+  assign \$674  = \$672  | \$673 ;
+  assign \$675  = wb_groups_ahead0 >= need_groups_next;
+  assign \$676  = wb_groups_ahead0 == prev_groups;
+  assign \$677  = \$675  | \$676 ;
+  assign \$678  = track_reset_r0 ? \$674  : \$677 ;
+  assign \$679  = ctx ? \$671  : \$678 ;
+  assign \$680  = \$664  & \$679 ;
+  assign \$681  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$682  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$683  = ctx ? \$681  : \$682 ;
+  assign \$684  = ~ layer[0];
+  assign \$685  = \$683  == \$684 ;
+  assign \$686  = ctx ? track_reset1 : track_reset0;
+  assign \$687  = ~ \$686 ;
+  assign \$688  = \$685  & \$687 ;
+  assign \$689  = ! prev_groups;
+  assign \$690  = wb_groups_ahead1 == prev_groups;
+  assign \$691  = track_reset_r1 ? \$689  : \$690 ;
+  assign \$692  = ! prev_groups;
+  assign \$693  = wb_groups_ahead0 == prev_groups;
+  assign \$694  = track_reset_r0 ? \$692  : \$693 ;
+  assign \$695  = ctx ? \$691  : \$694 ;
+  assign \$696  = \$688  & \$695 ;
+  assign \$697  = in_beats1 > fold;
+  assign \$699  = in_fire & \$698 ;
+  assign \$700  = in_beats1 == fold;
+  assign \$701  = \$699  & \$700 ;
+  assign \$702  = \$697  | \$701 ;
+  assign \$703  = in_beats0 > fold;
+  assign \$704  = ! in_wslot;
+  assign \$705  = in_fire & \$704 ;
+  assign \$706  = in_beats0 == fold;
+  assign \$707  = \$705  & \$706 ;
+  assign \$708  = \$703  | \$707 ;
+  assign \$709  = ctx ? \$702  : \$708 ;
+  assign \$710  = ~ b_last_group;
+  assign \$711  = | in_beats0;
+  assign \$712  = ! in_wslot;
+  assign \$713  = in_fire & \$712 ;
+  assign \$714  = \$711  | \$713 ;
+  assign \$715  = | in_beats1;
+  assign \$717  = in_fire & \$716 ;
+  assign \$718  = \$715  | \$717 ;
+  assign \$719  = ctx ? \$714  : \$718 ;
+  assign \$720  = \$710  & \$719 ;
+  assign \$721  = in_beats0 > b_fold_plus1;
+  assign \$722  = ! in_wslot;
+  assign \$723  = in_fire & \$722 ;
+  assign \$724  = in_beats0 == b_fold_plus1;
+  assign \$725  = \$723  & \$724 ;
+  assign \$726  = \$721  | \$725 ;
+  assign \$727  = in_beats1 > b_fold_plus1;
+  assign \$729  = in_fire & \$728 ;
+  assign \$730  = in_beats1 == b_fold_plus1;
+  assign \$731  = \$729  & \$730 ;
+  assign \$732  = \$727  | \$731 ;
+  assign \$733  = ctx ? \$726  : \$732 ;
+  assign \$734  = b_last_fold ? \$720  : \$733 ;
+  assign \$735  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$736  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$737  = ctx ? \$735  : \$736 ;
+  assign \$738  = ~ layer[0];
+  assign \$739  = \$737  == \$738 ;
+  assign \$740  = ctx ? track_reset1 : track_reset0;
+  assign \$741  = ~ \$740 ;
+  assign \$742  = \$739  & \$741 ;
+  assign \$743  = 1'h0 >= need_groups;
+  assign \$744  = ! prev_groups;
+  assign \$745  = \$743  | \$744 ;
+  assign \$746  = wb_groups_ahead1 >= need_groups;
+  assign \$747  = wb_groups_ahead1 == prev_groups;
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = track_reset_r1 ? \$745  : \$748 ;
+  assign \$750  = 1'h0 >= need_groups;
+  assign \$751  = ! prev_groups;
+  assign \$752  = \$750  | \$751 ;
+  assign \$753  = wb_groups_ahead0 >= need_groups;
+  assign \$754  = wb_groups_ahead0 == prev_groups;
+  assign \$755  = \$753  | \$754 ;
+  assign \$756  = track_reset_r0 ? \$752  : \$755 ;
+  assign \$757  = ctx ? \$749  : \$756 ;
+  assign \$758  = \$742  & \$757 ;
+  assign \$759  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$760  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$761  = ctx ? \$759  : \$760 ;
+  assign \$762  = ~ layer[0];
+  assign \$763  = \$761  == \$762 ;
+  assign \$764  = ctx ? track_reset1 : track_reset0;
+  assign \$765  = ~ \$764 ;
+  assign \$766  = \$763  & \$765 ;
+  assign \$767  = ! prev_groups;
+  assign \$768  = wb_groups_ahead1 == prev_groups;
+  assign \$769  = track_reset_r1 ? \$767  : \$768 ;
+  assign \$770  = ! prev_groups;
+  assign \$771  = wb_groups_ahead0 == prev_groups;
+  assign \$772  = track_reset_r0 ? \$770  : \$771 ;
+  assign \$773  = ctx ? \$769  : \$772 ;
+  assign \$774  = \$766  & \$773 ;
+  assign \$775  = in_beats1 > fold;
+  assign \$777  = in_fire & \$776 ;
+  assign \$778  = in_beats1 == fold;
+  assign \$779  = \$777  & \$778 ;
+  assign \$780  = \$775  | \$779 ;
+  assign \$781  = in_beats0 > fold;
+  assign \$782  = ! in_wslot;
+  assign \$783  = in_fire & \$782 ;
+  assign \$784  = in_beats0 == fold;
+  assign \$785  = \$783  & \$784 ;
+  assign \$786  = \$781  | \$785 ;
+  assign \$787  = ctx ? \$780  : \$786 ;
+  assign \$788  = in_beats0 > b_fold;
+  assign \$789  = ! in_wslot;
+  assign \$790  = in_fire & \$789 ;
+  assign \$791  = in_beats0 == b_fold;
+  assign \$792  = \$790  & \$791 ;
+  assign \$793  = \$788  | \$792 ;
+  assign \$794  = in_beats1 > b_fold;
+  assign \$796  = in_fire & \$795 ;
+  assign \$797  = in_beats1 == b_fold;
+  assign \$798  = \$796  & \$797 ;
+  assign \$799  = \$794  | \$798 ;
+  assign \$800  = ctx ? \$793  : \$799 ;
+  assign \$801  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$802  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$803  = ctx ? \$801  : \$802 ;
+  assign \$804  = ~ layer[0];
+  assign \$805  = \$803  == \$804 ;
+  assign \$806  = ctx ? track_reset1 : track_reset0;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = \$805  & \$807 ;
+  assign \$809  = 1'h0 >= need_groups;
+  assign \$810  = ! prev_groups;
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = wb_groups_ahead1 >= need_groups;
+  assign \$813  = wb_groups_ahead1 == prev_groups;
+  assign \$814  = \$812  | \$813 ;
+  assign \$815  = track_reset_r1 ? \$811  : \$814 ;
+  assign \$816  = 1'h0 >= need_groups;
+  assign \$817  = ! prev_groups;
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = wb_groups_ahead0 >= need_groups;
+  assign \$820  = wb_groups_ahead0 == prev_groups;
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = track_reset_r0 ? \$818  : \$821 ;
+  assign \$823  = ctx ? \$815  : \$822 ;
+  assign \$824  = \$808  & \$823 ;
+  assign \$825  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$826  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$827  = ctx ? \$825  : \$826 ;
+  assign \$828  = ~ layer[0];
+  assign \$829  = \$827  == \$828 ;
+  assign \$830  = ctx ? track_reset1 : track_reset0;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = \$829  & \$831 ;
+  assign \$833  = ! prev_groups;
+  assign \$834  = wb_groups_ahead1 == prev_groups;
+  assign \$835  = track_reset_r1 ? \$833  : \$834 ;
+  assign \$836  = ! prev_groups;
+  assign \$837  = wb_groups_ahead0 == prev_groups;
+  assign \$838  = track_reset_r0 ? \$836  : \$837 ;
+  assign \$839  = ctx ? \$835  : \$838 ;
+  assign \$840  = \$832  & \$839 ;
+  assign \$841  = ~ loaded;
+  assign \$842  = last_fold & last_group;
+  assign \$843  = \$842  & cur_is_last;
+  assign \$844  = issue_a & \$843 ;
+  assign \$845  = \$841  | \$844 ;
+  assign \$846  = ~ issue_a;
+  assign \$847  = loaded & \$846 ;
+  assign \$848  = \$847  & issue_b;
+  assign \$849  = \$848  & b_last_fold;
+  assign \$850  = \$845  | \$849 ;
+  assign \$851  = ~ issue_a;
+  assign \$852  = loaded & \$851 ;
+  assign \$853  = \$852  & issue_b;
+  assign \$854  = | d0_rp__data[8:0];
+  assign \$855  = d0_rp__data[8:0] <= 4'h8;
+  assign \$856  = \$854  & \$855 ;
+  assign \$857  = d0_rp__data[8:0] - 1'h1;
+  assign \$859  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$858 );
+  assign \$860  = d0_rp__data[8:0] - 1'h1;
+  assign \$862  = b_fold == \$861 ;
+  assign \$863  = ~ loaded;
   assign \$864  = issue_a & last_fold;
-  assign \$865  = ~ b_done;
-  assign \$866  = cur_is_last & \$865 ;
-  assign \$867  = ~ b_group_is_0;
-  assign \$868  = \$866  & \$867 ;
-  assign \$869  = \$868  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$870  = ~ b_done;
-  assign \$871  = cur_is_last & \$870 ;
-  assign \$872  = ~ b_group_is_0;
-  assign \$873  = \$871  & \$872 ;
-  assign \$874  = \$873  ? b_group_plus1 : 10'h001;
-  assign \$875  = ! cur_folds_m1;
-  assign \$876  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$877  = group_plus1 + 1'h1;
-  assign \$878  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$879  = ~ loaded;
-  assign \$880  = last_fold & last_group;
-  assign \$881  = \$880  & cur_is_last;
-  assign \$882  = issue_a & \$881 ;
-  assign \$883  = \$879  | \$882 ;
-  assign \$884  = ~ issue_a;
-  assign \$885  = loaded & \$884 ;
-  assign \$886  = \$885  & issue_b;
-  assign \$887  = \$886  & b_last_fold;
-  assign \$888  = d0_rp__data[17:9] + 3'h7;
-  assign \$890  = ! \$889 ;
-  assign \$891  = | d0_rp__data[17:9];
-  assign \$892  = d0_rp__data[17:9] <= 4'h8;
-  assign \$893  = \$891  & \$892 ;
-  assign \$894  = b_group_plus1 == in_groups;
-  assign \$895  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
-  assign \$896  = b_group == in_groups;
-  assign \$897  = b_group == in_groups_m1;
-  assign \$898  = ~ issue_a;
-  assign \$899  = loaded & \$898 ;
-  assign \$900  = \$899  & issue_b;
-  assign \$901  = b_fold_plus1 + 1'h1;
-  assign \$902  = ~ loaded;
-  assign \$903  = fold_plus1 + 1'h1;
-  assign \$904  = last_fold ? 11'h001 : \$903 ;
-  assign \$905  = last_fold & last_group;
-  assign \$906  = ~ b_done;
-  assign \$907  = cur_is_last & \$906 ;
-  assign \$908  = ~ b_done;
-  assign \$909  = cur_is_last & \$908 ;
-  assign \$910  = ~ b_group_is_0;
-  assign \$911  = \$909  & \$910 ;
-  assign \$912  = ! claim_ctx;
-  assign \$913  = claim_out & \$912 ;
-  assign \$914  = ! wb_ctx17;
-  assign \$915  = out_write & \$914 ;
-  assign \$916  = out_groups0 + 1'h1;
-  assign \$918  = claim_out & \$917 ;
-  assign \$920  = out_write & \$919 ;
-  assign \$921  = out_groups1 + 1'h1;
-  assign \$922  = out_n - 1'h1;
-  assign \$923  = out_n - 2'h2;
-  assign \$924  = ~ drain_read;
-  assign \$925  = drain_elem == out_n_m1;
-  assign \$926  = ! out_n_m1;
-  assign \$927  = drain_elem == out_n_m2;
-  assign \$928  = ~ drain_slot;
-  assign \$929  = ! drain_slot;
-  assign \$931  = drain_elem + 1'h1;
-  assign \$932  = ~ release_slot;
-  assign \$933  = ! release_slot;
-  assign \$935  = in_flight + vector_start;
-  assign \$936  = \$935  - done;
-  assign \$937  = in_flight + vector_start;
-  assign \$938  = \$937  - done;
-  assign \$939  = | \$938 ;
-  assign \$940  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$941  = \$940  + inc_busy;
-  assign \$942  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$943  = \$942  + inc_stall_input;
-  assign \$944  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$945  = \$944  + inc_stall_output;
-  assign \$946  = issue ? 7'h40 : 7'h00;
-  assign \$947  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$948  = \$947  + inc_mac_ops;
-  assign \$949  = issue ? 4'h8 : 4'h0;
-  assign \$950  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$951  = \$950  + inc_bank_reads;
-  assign \$952  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$953  = \$952  + inc_act_reads;
-  assign \$954  = in_fire + act_write;
-  assign \$955  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$956  = \$955  + inc_act_writes;
-  assign \$957  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$958  = \$957  + inc_inferences;
+  assign \$865  = \$864  & last_group;
+  assign \$866  = issue_a & last_fold;
+  assign \$867  = ~ b_done;
+  assign \$868  = cur_is_last & \$867 ;
+  assign \$869  = ~ b_group_is_0;
+  assign \$870  = \$868  & \$869 ;
+  assign \$871  = \$870  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$872  = ~ b_done;
+  assign \$873  = cur_is_last & \$872 ;
+  assign \$874  = ~ b_group_is_0;
+  assign \$875  = \$873  & \$874 ;
+  assign \$876  = b_group + 1'h1;
+  assign \$877  = \$875  ? \$876  : 10'h001;
+  assign \$878  = ! cur_folds_m1;
+  assign \$879  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$880  = group_plus1 + 1'h1;
+  assign \$881  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$882  = ~ loaded;
+  assign \$883  = last_fold & last_group;
+  assign \$884  = \$883  & cur_is_last;
+  assign \$885  = issue_a & \$884 ;
+  assign \$886  = \$882  | \$885 ;
+  assign \$887  = ~ issue_a;
+  assign \$888  = loaded & \$887 ;
+  assign \$889  = \$888  & issue_b;
+  assign \$890  = \$889  & b_last_fold;
+  assign \$891  = d0_rp__data[17:9] + 3'h7;
+  assign \$893  = ! \$892 ;
+  assign \$894  = | d0_rp__data[17:9];
+  assign \$895  = d0_rp__data[17:9] <= 4'h8;
+  assign \$896  = \$894  & \$895 ;
+  assign \$897  = b_group + 1'h1;
+  assign \$898  = d0_rp__data[17:9] + 3'h7;
+  assign \$900  = \$897  == \$899 ;
+  assign \$901  = b_group + 1'h1;
+  assign \$902  = d0_rp__data[17:9] - 1'h1;
+  assign \$904  = $signed({ 1'h0, \$901  }) == $signed(\$903 );
+  assign \$905  = d0_rp__data[17:9] + 3'h7;
+  assign \$907  = b_group == \$906 ;
+  assign \$908  = d0_rp__data[17:9] - 1'h1;
+  assign \$910  = b_group == \$909 ;
+  assign \$911  = ~ issue_a;
+  assign \$912  = loaded & \$911 ;
+  assign \$913  = \$912  & issue_b;
+  assign \$914  = b_fold_plus1 + 1'h1;
+  assign \$915  = ~ loaded;
+  assign \$916  = fold_plus1 + 1'h1;
+  assign \$917  = last_fold ? 11'h001 : \$916 ;
+  assign \$918  = last_fold & last_group;
+  assign \$919  = ~ b_done;
+  assign \$920  = cur_is_last & \$919 ;
+  assign \$921  = ~ b_done;
+  assign \$922  = cur_is_last & \$921 ;
+  assign \$923  = ~ b_group_is_0;
+  assign \$924  = \$922  & \$923 ;
+  assign \$925  = ! claim_ctx;
+  assign \$926  = claim_out & \$925 ;
+  assign \$927  = ! wb_ctx17;
+  assign \$928  = out_write & \$927 ;
+  assign \$929  = out_groups0 + 1'h1;
+  assign \$931  = claim_out & \$930 ;
+  assign \$933  = out_write & \$932 ;
+  assign \$934  = out_groups1 + 1'h1;
+  assign \$935  = out_n - 1'h1;
+  assign \$936  = drain_elem == \$935 ;
+  assign \$937  = out_n - 1'h1;
+  assign \$938  = drain_elem == \$937 ;
+  assign \$939  = ~ drain_slot;
+  assign \$940  = ! drain_slot;
+  assign \$942  = drain_elem + 1'h1;
+  assign \$943  = ~ release_slot;
+  assign \$944  = ! release_slot;
+  assign \$946  = in_flight + vector_start;
+  assign \$947  = \$946  - done;
+  assign \$948  = in_flight + vector_start;
+  assign \$949  = \$948  - done;
+  assign \$950  = | \$949 ;
+  assign \$951  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$952  = \$951  + inc_busy;
+  assign \$953  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$954  = \$953  + inc_stall_input;
+  assign \$955  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$956  = \$955  + inc_stall_output;
+  assign \$957  = issue ? 7'h40 : 7'h00;
+  assign \$958  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$959  = \$958  + inc_mac_ops;
+  assign \$960  = issue ? 4'h8 : 4'h0;
+  assign \$961  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$962  = \$961  + inc_bank_reads;
+  assign \$963  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$964  = \$963  + inc_act_reads;
+  assign \$965  = in_fire + act_write;
+  assign \$966  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$967  = \$966  + inc_act_writes;
+  assign \$968  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$969  = \$968  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$959 ;
+    has_layers <= \$970 ;
   always @(posedge clk)
-    last_layer <= \$960 ;
+    last_layer <= \$971 ;
   always @(posedge clk)
-    in_folds_m1 <= \$961 ;
+    in_folds_m1 <= \$972 ;
   always @(posedge clk)
-    out_n <= \$962 ;
+    out_n <= \$973 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$963 ;
+    in_release_r1_0 <= \$974 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$964 ;
+    in_release_r1_1 <= \$975 ;
   always @(posedge clk)
-    in_beats0 <= \$965 ;
+    in_beats0 <= \$976 ;
   always @(posedge clk)
-    in_full0 <= \$966 ;
+    in_full0 <= \$977 ;
   always @(posedge clk)
-    in_beats1 <= \$967 ;
+    in_beats1 <= \$978 ;
   always @(posedge clk)
-    in_full1 <= \$968 ;
+    in_full1 <= \$979 ;
   always @(posedge clk)
-    in_wslot <= \$969 ;
+    in_wslot <= \$980 ;
   always @(posedge clk)
-    in_groups <= \$970 ;
+    in_groups <= \$981 ;
   always @(posedge clk)
-    in_groups_m1 <= \$971 ;
+    cur_groups <= \$982 ;
   always @(posedge clk)
-    cur_groups <= \$972 ;
+    cur_folds_m1 <= \$983 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$973 ;
+    cur_groups_m1 <= \$984 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$974 ;
+    cur_is_last <= \$985 ;
   always @(posedge clk)
-    cur_is_last <= \$975 ;
+    cur_relu <= \$986 ;
   always @(posedge clk)
-    cur_relu <= \$976 ;
+    cur_requantize <= \$987 ;
   always @(posedge clk)
-    cur_requantize <= \$977 ;
+    bank_addr <= \$988 ;
   always @(posedge clk)
-    bank_addr <= \$978 ;
+    rq_addr <= \$989 ;
   always @(posedge clk)
-    rq_addr <= \$979 ;
+    layer <= \$990 ;
   always @(posedge clk)
-    layer <= \$980 ;
+    group <= \$991 ;
   always @(posedge clk)
-    group <= \$981 ;
+    fold <= \$992 ;
   always @(posedge clk)
-    fold <= \$982 ;
+    need_groups <= \$993 ;
   always @(posedge clk)
-    need_groups <= \$983 ;
+    need_groups_next <= \$994 ;
   always @(posedge clk)
-    need_groups_next <= \$984 ;
+    b_group <= \$995 ;
   always @(posedge clk)
-    b_group <= \$985 ;
+    b_fold <= \$996 ;
   always @(posedge clk)
-    b_group_plus1 <= \$986 ;
+    b_in_group <= \$997 ;
   always @(posedge clk)
-    b_fold <= \$987 ;
+    b_bank_addr <= \$998 ;
   always @(posedge clk)
-    b_in_group <= \$988 ;
+    b_rq_addr <= \$999 ;
   always @(posedge clk)
-    b_bank_addr <= \$989 ;
+    loaded <= \$1000 ;
   always @(posedge clk)
-    b_rq_addr <= \$990 ;
+    wr_buf <= \$1001 ;
   always @(posedge clk)
-    loaded <= \$991 ;
+    prev_groups <= \$1002 ;
   always @(posedge clk)
-    wr_buf <= \$992 ;
+    ctx <= \$1003 ;
   always @(posedge clk)
-    prev_groups <= \$993 ;
+    claim_out <= \$1004 ;
   always @(posedge clk)
-    ctx <= \$994 ;
+    claim_ctx <= \$1005 ;
   always @(posedge clk)
-    claim_out <= \$995 ;
+    step_addr <= \$350 ;
   always @(posedge clk)
-    claim_ctx <= \$996 ;
+    step_first <= \$352 ;
   always @(posedge clk)
-    step_addr <= \$352 ;
+    step_last <= \$353 ;
   always @(posedge clk)
-    step_first <= \$354 ;
+    step_rq <= \$354 ;
   always @(posedge clk)
-    step_last <= \$355 ;
+    step_relu <= \$355 ;
   always @(posedge clk)
-    step_rq <= \$356 ;
+    step_requantize <= \$356 ;
   always @(posedge clk)
-    step_relu <= \$357 ;
+    step_in_addr <= \$363 ;
   always @(posedge clk)
-    step_requantize <= \$358 ;
+    step_act_addr <= \$368 ;
   always @(posedge clk)
-    step_in_addr <= \$365 ;
-  always @(posedge clk)
-    step_act_addr <= \$370 ;
-  always @(posedge clk)
-    step_from_input <= \$371 ;
+    step_from_input <= \$369 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$372 ;
+    step_group <= \$370 ;
   always @(posedge clk)
-    step_par <= \$373 ;
+    step_par <= \$371 ;
   always @(posedge clk)
-    step_ctx <= \$374 ;
+    step_ctx <= \$372 ;
   always @(posedge clk)
-    step_out <= \$375 ;
+    step_out <= \$373 ;
   always @(posedge clk)
-    step_valid <= \$997 ;
+    step_valid <= \$1006 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3529,7 +3532,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$998 ;
+    wb_valid1 <= \$1007 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3539,7 +3542,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$999 ;
+    wb_valid2 <= \$1008 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3549,7 +3552,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1000 ;
+    wb_valid3 <= \$1009 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3559,7 +3562,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1001 ;
+    wb_valid4 <= \$1010 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3569,7 +3572,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1002 ;
+    wb_valid5 <= \$1011 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3579,7 +3582,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1003 ;
+    wb_valid6 <= \$1012 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3589,7 +3592,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1004 ;
+    wb_valid7 <= \$1013 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3599,7 +3602,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1005 ;
+    wb_valid8 <= \$1014 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3609,7 +3612,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1006 ;
+    wb_valid9 <= \$1015 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3619,7 +3622,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1007 ;
+    wb_valid10 <= \$1016 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3629,7 +3632,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1008 ;
+    wb_valid11 <= \$1017 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3639,7 +3642,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1009 ;
+    wb_valid12 <= \$1018 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3649,7 +3652,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1010 ;
+    wb_valid13 <= \$1019 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3659,7 +3662,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1011 ;
+    wb_valid14 <= \$1020 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3669,7 +3672,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$1012 ;
+    wb_valid15 <= \$1021 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3679,7 +3682,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$1013 ;
+    wb_valid16 <= \$1022 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3689,7 +3692,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$1014 ;
+    wb_valid17 <= \$1023 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3699,143 +3702,137 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    track_reset_r0 <= \$1015 ;
+    track_reset_r0 <= \$1024 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1016 ;
+    wb_parity_ahead0 <= \$1025 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1017 ;
+    wb_groups_ahead0 <= \$1026 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1018 ;
+    track_reset_r1 <= \$1027 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1019 ;
+    wb_parity_ahead1 <= \$1028 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1020 ;
+    wb_groups_ahead1 <= \$1029 ;
   always @(posedge clk)
-    in_ok <= \$1021 ;
+    in_ok <= \$1030 ;
   always @(posedge clk)
-    b_ready <= \$1022 ;
+    b_ready <= \$1031 ;
   always @(posedge clk)
-    raw_ok <= \$1023 ;
+    raw_ok <= \$1032 ;
   always @(posedge clk)
-    raw_full <= \$1024 ;
+    raw_full <= \$1033 ;
   always @(posedge clk)
-    b_last_fold <= \$1025 ;
+    b_last_fold <= \$1034 ;
   always @(posedge clk)
-    last_fold <= \$1026 ;
+    last_fold <= \$1035 ;
   always @(posedge clk)
-    last_group <= \$1027 ;
+    last_group <= \$1036 ;
   always @(posedge clk)
-    group_plus1 <= \$1028 ;
+    group_plus1 <= \$1037 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1029 ;
+    b_group_is_0 <= \$1038 ;
   always @(posedge clk)
-    b_done <= \$1030 ;
+    b_done <= \$1039 ;
   always @(posedge clk)
-    b_last_group <= \$1031 ;
+    b_last_group <= \$1040 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1032 ;
+    b_fold_plus1 <= \$1041 ;
   always @(posedge clk)
-    layer_is_0 <= \$1033 ;
+    layer_is_0 <= \$1042 ;
   always @(posedge clk)
-    group_is_0 <= \$1034 ;
+    group_is_0 <= \$1043 ;
   always @(posedge clk)
-    fold_is_0 <= \$1035 ;
+    fold_is_0 <= \$1044 ;
   always @(posedge clk)
-    fold_plus1 <= \$1036 ;
+    fold_plus1 <= \$1045 ;
   always @(posedge clk)
-    out_full0 <= \$1037 ;
+    out_full0 <= \$1046 ;
   always @(posedge clk)
-    out_pending0 <= \$1038 ;
+    out_pending0 <= \$1047 ;
   always @(posedge clk)
-    out_groups0 <= \$1039 ;
+    out_groups0 <= \$1048 ;
   always @(posedge clk)
-    out_full1 <= \$1040 ;
+    out_full1 <= \$1049 ;
   always @(posedge clk)
-    out_pending1 <= \$1041 ;
+    out_pending1 <= \$1050 ;
   always @(posedge clk)
-    out_groups1 <= \$1042 ;
+    out_groups1 <= \$1051 ;
   always @(posedge clk)
-    drain_inflight <= \$1043 ;
+    drain_inflight <= \$1052 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1044 ;
+    drain_inflight2 <= \$1053 ;
   always @(posedge clk)
-    out_n_m1 <= \$1045 ;
+    drain_lane <= \$1054 ;
   always @(posedge clk)
-    out_n_m2 <= \$1046 ;
+    drain_last <= \$1055 ;
   always @(posedge clk)
-    drain_elem_last <= \$1047 ;
+    drain_elem <= \$1056 ;
   always @(posedge clk)
-    drain_lane <= \$1048 ;
-  always @(posedge clk)
-    drain_last <= \$1049 ;
-  always @(posedge clk)
-    drain_elem <= \$1050 ;
-  always @(posedge clk)
-    drain_slot <= \$1051 ;
+    drain_slot <= \$1057 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$434 ;
+    drain_lane_data0 <= \$signature__data$429 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$435 ;
+    drain_lane_data1 <= \$signature__data$430 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$436 ;
+    drain_lane_data2 <= \$signature__data$431 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$437 ;
+    drain_lane_data3 <= \$signature__data$432 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$438 ;
+    drain_lane_data4 <= \$signature__data$433 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$439 ;
+    drain_lane_data5 <= \$signature__data$434 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$440 ;
+    drain_lane_data6 <= \$signature__data$435 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$441 ;
+    drain_lane_data7 <= \$signature__data$436 ;
   always @(posedge clk)
-    release_slot <= \$1052 ;
+    release_slot <= \$1058 ;
   always @(posedge clk)
-    in_flight <= \$1053 ;
+    in_flight <= \$1059 ;
   always @(posedge clk)
-    busy <= \$1054 ;
+    busy <= \$1060 ;
   always @(posedge clk)
-    clear_counters_r <= \$1055 ;
+    clear_counters_r <= \$1061 ;
   always @(posedge clk)
-    inc_busy <= \$1056 ;
+    inc_busy <= \$1062 ;
   always @(posedge clk)
-    count_busy <= \$1057 ;
+    count_busy <= \$1063 ;
   always @(posedge clk)
-    inc_stall_input <= \$1058 ;
+    inc_stall_input <= \$1064 ;
   always @(posedge clk)
-    count_stall_input <= \$1059 ;
+    count_stall_input <= \$1065 ;
   always @(posedge clk)
-    inc_stall_output <= \$1060 ;
+    inc_stall_output <= \$1066 ;
   always @(posedge clk)
-    count_stall_output <= \$1061 ;
+    count_stall_output <= \$1067 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1062 ;
+    inc_mac_ops <= \$1068 ;
   always @(posedge clk)
-    count_mac_ops <= \$1063 ;
+    count_mac_ops <= \$1069 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1064 ;
+    inc_bank_reads <= \$1070 ;
   always @(posedge clk)
-    count_bank_reads <= \$1065 ;
+    count_bank_reads <= \$1071 ;
   always @(posedge clk)
-    inc_act_reads <= \$1066 ;
+    inc_act_reads <= \$1072 ;
   always @(posedge clk)
-    count_act_reads <= \$1067 ;
+    count_act_reads <= \$1073 ;
   always @(posedge clk)
-    inc_act_writes <= \$1068 ;
+    inc_act_writes <= \$1074 ;
   always @(posedge clk)
-    count_act_writes <= \$1069 ;
+    count_act_writes <= \$1075 ;
   always @(posedge clk)
-    inc_inferences <= \$1070 ;
+    inc_inferences <= \$1076 ;
   always @(posedge clk)
-    count_inferences <= \$1071 ;
+    count_inferences <= \$1077 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3036$0 (drain_last2),
+    .\port$3034$0 (drain_last2),
     .\port$363$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3849,8 +3846,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3242$0 (\$1072 ),
-    .\port$3243$0 (\$1073 ),
+    .\port$3239$0 (\$1078 ),
+    .\port$3240$0 (\$1079 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3867,8 +3864,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$24 ),
     .clk(clk),
-    .\port$3403$0 (\$1074 ),
-    .\port$3404$0 (\$1075 ),
+    .\port$3399$0 (\$1080 ),
+    .\port$3400$0 (\$1081 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$27 ),
     .rst(rst),
@@ -3885,8 +3882,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$30 ),
     .clk(clk),
-    .\port$3564$0 (\$1076 ),
-    .\port$3565$0 (\$1077 ),
+    .\port$3559$0 (\$1082 ),
+    .\port$3560$0 (\$1083 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$33 ),
     .rst(rst),
@@ -3903,8 +3900,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$36 ),
     .clk(clk),
-    .\port$3725$0 (\$1078 ),
-    .\port$3726$0 (\$1079 ),
+    .\port$3719$0 (\$1084 ),
+    .\port$3720$0 (\$1085 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$39 ),
     .rst(rst),
@@ -3921,8 +3918,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$42 ),
     .clk(clk),
-    .\port$3886$0 (\$1080 ),
-    .\port$3887$0 (\$1081 ),
+    .\port$3879$0 (\$1086 ),
+    .\port$3880$0 (\$1087 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$45 ),
     .rst(rst),
@@ -3939,8 +3936,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$48 ),
     .clk(clk),
-    .\port$4047$0 (\$1082 ),
-    .\port$4048$0 (\$1083 ),
+    .\port$4039$0 (\$1088 ),
+    .\port$4040$0 (\$1089 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$51 ),
     .rst(rst),
@@ -3957,8 +3954,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$54 ),
     .clk(clk),
-    .\port$4208$0 (\$1084 ),
-    .\port$4209$0 (\$1085 ),
+    .\port$4199$0 (\$1090 ),
+    .\port$4200$0 (\$1091 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$57 ),
     .rst(rst),
@@ -3975,8 +3972,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(\bank_we$60 ),
     .clk(clk),
-    .\port$4369$0 (\$1086 ),
-    .\port$4370$0 (\$1087 ),
+    .\port$4359$0 (\$1092 ),
+    .\port$4360$0 (\$1093 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$63 ),
     .rst(rst),
@@ -4046,221 +4043,73 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = has_layers;
+    \$970  = has_layers;
     if (\$303 ) begin
       if (\$304 ) begin
-        \$959  = \$305 ;
+        \$970  = \$305 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = last_layer;
+    \$971  = last_layer;
     if (\$303 ) begin
       if (\$304 ) begin
-        \$960  = \$310 ;
+        \$971  = \$310 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \$312 ;
+    \$972  = \$312 ;
     if (rst) begin
-      \$961  = 10'h3ff;
+      \$972  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = dl_rp__data[17:9];
+    \$973  = dl_rp__data[17:9];
     if (rst) begin
-      \$962  = 9'h000;
+      \$973  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = in_release0;
+    \$974  = in_release0;
     if (rst) begin
-      \$963  = 1'h0;
+      \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = in_release1;
-    if (rst) begin
-      \$964  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = in_beats0;
-    if (\$314 ) begin
-      \$965  = \$315 [8:0];
-    end
-    if (in_release0) begin
-      \$965  = 9'h000;
-    end
-    if (rst) begin
-      \$965  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = in_full0;
-    if (\$314 ) begin
-      if (\$316 ) begin
-        \$966  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$966  = 1'h0;
-    end
-    if (rst) begin
-      \$966  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = in_beats1;
-    if (\$318 ) begin
-      \$967  = \$319 [8:0];
-    end
-    if (in_release1) begin
-      \$967  = 9'h000;
-    end
-    if (rst) begin
-      \$967  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = in_full1;
-    if (\$318 ) begin
-      if (\$320 ) begin
-        \$968  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$968  = 1'h0;
-    end
-    if (rst) begin
-      \$968  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = in_wslot;
-    if (\$323 ) begin
-      \$969  = \$324 ;
-    end
-    if (rst) begin
-      \$969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = \$326 [8:0];
-    if (rst) begin
-      \$970  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \$328 ;
-    if (rst) begin
-      \$971  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = cur_groups;
-    if (\$329 ) begin
-      \$972  = nxt_steps_rp__data[8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$972  = nxt_steps_rp__data[8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$972  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = cur_folds_m1;
-    if (\$329 ) begin
-      \$973  = nxt_steps_rp__data[18:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$973  = nxt_steps_rp__data[18:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$973  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = cur_groups_m1;
-    if (\$329 ) begin
-      \$974  = nxt_steps_rp__data[28:19];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$974  = nxt_steps_rp__data[28:19];
-        end
-      end
-    end
-    if (rst) begin
-      \$974  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = cur_is_last;
-    if (\$329 ) begin
-      \$975  = \$330 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$975  = \$333 ;
-        end
-      end
-    end
+    \$975  = in_release1;
     if (rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = cur_relu;
-    if (\$329 ) begin
-      \$976  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$976  = nxt_rp__data[35];
-        end
-      end
+    \$976  = in_beats0;
+    if (\$314 ) begin
+      \$976  = \$315 [8:0];
+    end
+    if (in_release0) begin
+      \$976  = 9'h000;
     end
     if (rst) begin
-      \$976  = 1'h0;
+      \$976  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = cur_requantize;
-    if (\$329 ) begin
-      \$977  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$977  = nxt_rp__data[36];
-        end
+    \$977  = in_full0;
+    if (\$314 ) begin
+      if (\$316 ) begin
+        \$977  = 1'h1;
       end
+    end
+    if (in_release_r1_0) begin
+      \$977  = 1'h0;
     end
     if (rst) begin
       \$977  = 1'h0;
@@ -4268,24 +4117,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = bank_addr;
-    if (\$329 ) begin
-      \$978  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$978  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$336 ) begin
-              \$978  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$340 ) begin
-        \$978  = \$341 [8:0];
-      end
+    \$978  = in_beats1;
+    if (\$318 ) begin
+      \$978  = \$319 [8:0];
+    end
+    if (in_release1) begin
+      \$978  = 9'h000;
     end
     if (rst) begin
       \$978  = 9'h000;
@@ -4293,80 +4130,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = rq_addr;
-    if (\$329 ) begin
-      \$979  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$979  = \$332 [7:0];
-        if (last_group) begin
-          \$979  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$336 ) begin
-              \$979  = b_rq_addr;
-            end
-          end
-        end
+    \$979  = in_full1;
+    if (\$318 ) begin
+      if (\$320 ) begin
+        \$979  = 1'h1;
       end
     end
+    if (in_release_r1_1) begin
+      \$979  = 1'h0;
+    end
     if (rst) begin
-      \$979  = 8'h00;
+      \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = layer;
-    if (\$329 ) begin
-      \$980  = \$100 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$980  = \$100 [3:0];
-        end
-      end
+    \$980  = in_wslot;
+    if (\$323 ) begin
+      \$980  = \$324 ;
     end
     if (rst) begin
-      \$980  = 4'h0;
+      \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = group;
-    if (\$329 ) begin
-      \$981  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$981  = \$331 [8:0];
-        if (last_group) begin
-          \$981  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$336 ) begin
-              \$981  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$981  = \$326 [8:0];
     if (rst) begin
       \$981  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = fold;
-    if (\$329 ) begin
-      \$982  = 9'h000;
+    \$982  = cur_groups;
+    if (\$327 ) begin
+      \$982  = nxt_steps_rp__data[8:0];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$982  = 9'h000;
         if (last_group) begin
-          \$982  = 9'h000;
+          \$982  = nxt_steps_rp__data[8:0];
         end
-      end else begin
-        \$982  = \$337 [8:0];
       end
     end
     if (rst) begin
@@ -4375,552 +4178,564 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = need_groups;
-    if (\$329 ) begin
-      \$983  = 10'h001;
+    \$983  = cur_folds_m1;
+    if (\$327 ) begin
+      \$983  = nxt_steps_rp__data[18:9];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$983  = 10'h001;
         if (last_group) begin
-          \$983  = 10'h001;
+          \$983  = nxt_steps_rp__data[18:9];
         end
-      end else begin
-        \$983  = need_groups_next;
       end
     end
     if (rst) begin
-      \$983  = 10'h001;
+      \$983  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = need_groups_next;
-    if (\$329 ) begin
-      \$984  = 10'h002;
+    \$984  = cur_groups_m1;
+    if (\$327 ) begin
+      \$984  = nxt_steps_rp__data[28:19];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$984  = 10'h002;
         if (last_group) begin
-          \$984  = 10'h002;
+          \$984  = nxt_steps_rp__data[28:19];
         end
-      end else begin
-        \$984  = \$338 [9:0];
       end
     end
     if (rst) begin
-      \$984  = 10'h002;
+      \$984  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = b_group;
-    if (\$329 ) begin
-      \$985  = 9'h000;
+    \$985  = cur_is_last;
+    if (\$327 ) begin
+      \$985  = \$328 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$985  = \$331 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = cur_relu;
+    if (\$327 ) begin
+      \$986  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$986  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = cur_requantize;
+    if (\$327 ) begin
+      \$987  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$987  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$987  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = bank_addr;
+    if (\$327 ) begin
+      \$988  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$988  = nxt_rp__data[26:18];
           if (cur_is_last) begin
-            \$985  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$985  = b_group_plus1[8:0];
-      end
-    end
-    if (rst) begin
-      \$985  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = b_group_plus1;
-    if (\$329 ) begin
-      \$986  = 10'h001;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$986  = 10'h001;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$986  = \$344 [9:0];
-      end
-    end
-    if (rst) begin
-      \$986  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = b_fold;
-    if (\$329 ) begin
-      \$987  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$987  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$987  = 9'h000;
-      end else begin
-        \$987  = \$346 [8:0];
-      end
-    end
-    if (rst) begin
-      \$987  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = b_in_group;
-    if (\$329 ) begin
-      \$988  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$988  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$988  = \$343 ;
-    end
-    if (rst) begin
-      \$988  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = b_bank_addr;
-    if (\$329 ) begin
-      \$989  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$989  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$989  = \$342 [8:0];
-    end
-    if (rst) begin
-      \$989  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = b_rq_addr;
-    if (\$329 ) begin
-      \$990  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$990  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$990  = \$345 [7:0];
-      end
-    end
-    if (rst) begin
-      \$990  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = loaded;
-    if (\$329 ) begin
-      \$991  = 1'h1;
-    end
-    if (\$348 ) begin
-      \$991  = 1'h0;
-    end
-    if (rst) begin
-      \$991  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = wr_buf;
-    if (\$329 ) begin
-      \$992  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$992  = \$334 ;
-          if (cur_is_last) begin
-            \$992  = 1'h0;
             if (b_done) begin
-              \$992  = 1'h1;
+            end else if (\$334 ) begin
+              \$988  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$338 ) begin
+        \$988  = \$339 [8:0];
+      end
+    end
+    if (rst) begin
+      \$988  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = rq_addr;
+    if (\$327 ) begin
+      \$989  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$989  = \$330 [7:0];
+        if (last_group) begin
+          \$989  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$334 ) begin
+              \$989  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$992  = 1'h0;
+      \$989  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = prev_groups;
-    if (\$329 ) begin
+    \$990  = layer;
+    if (\$327 ) begin
+      \$990  = \$100 [3:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$993  = cur_groups;
+          \$990  = \$100 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$990  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = group;
+    if (\$327 ) begin
+      \$991  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$991  = \$329 [8:0];
+        if (last_group) begin
+          \$991  = 9'h000;
           if (cur_is_last) begin
             if (b_done) begin
-              \$993  = in_groups;
+            end else if (\$334 ) begin
+              \$991  = b_group;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$993  = 9'h000;
+      \$991  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = ctx;
-    if (\$329 ) begin
+    \$992  = fold;
+    if (\$327 ) begin
+      \$992  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$992  = 9'h000;
+        if (last_group) begin
+          \$992  = 9'h000;
+        end
+      end else begin
+        \$992  = \$335 [8:0];
+      end
+    end
+    if (rst) begin
+      \$992  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = need_groups;
+    if (\$327 ) begin
+      \$993  = 10'h001;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$993  = 10'h001;
+        if (last_group) begin
+          \$993  = 10'h001;
+        end
+      end else begin
+        \$993  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$993  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = need_groups_next;
+    if (\$327 ) begin
+      \$994  = 10'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$994  = 10'h002;
+        if (last_group) begin
+          \$994  = 10'h002;
+        end
+      end else begin
+        \$994  = \$336 [9:0];
+      end
+    end
+    if (rst) begin
+      \$994  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = b_group;
+    if (\$327 ) begin
+      \$995  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$994  = \$335 ;
+            \$995  = 9'h000;
           end
         end
       end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$995  = \$342 [8:0];
+      end
     end
     if (rst) begin
-      \$994  = 1'h0;
+      \$995  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \$351 ;
+    \$996  = b_fold;
+    if (\$327 ) begin
+      \$996  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$996  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$996  = 9'h000;
+      end else begin
+        \$996  = \$344 [8:0];
+      end
+    end
     if (rst) begin
-      \$995  = 1'h0;
+      \$996  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = ctx;
-    if (rst) begin
-      \$996  = 1'h0;
+    \$997  = b_in_group;
+    if (\$327 ) begin
+      \$997  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$997  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$997  = \$341 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = issue;
     if (rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = \$376 ;
+    \$998  = b_bank_addr;
+    if (\$327 ) begin
+      \$998  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$998  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$998  = \$340 [8:0];
+    end
     if (rst) begin
-      \$998  = 1'h0;
+      \$998  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = wb_valid1;
+    \$999  = b_rq_addr;
+    if (\$327 ) begin
+      \$999  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$999  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$999  = \$343 [7:0];
+      end
+    end
     if (rst) begin
-      \$999  = 1'h0;
+      \$999  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = wb_valid2;
+    \$1000  = loaded;
+    if (\$327 ) begin
+      \$1000  = 1'h1;
+    end
+    if (\$346 ) begin
+      \$1000  = 1'h0;
+    end
     if (rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = wb_valid3;
+    \$1001  = wr_buf;
+    if (\$327 ) begin
+      \$1001  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1001  = \$332 ;
+          if (cur_is_last) begin
+            \$1001  = 1'h0;
+            if (b_done) begin
+              \$1001  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = wb_valid4;
+    \$1002  = prev_groups;
+    if (\$327 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1002  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1002  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1002  = 1'h0;
+      \$1002  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = wb_valid5;
+    \$1003  = ctx;
+    if (\$327 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1003  = \$333 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = wb_valid6;
+    \$1004  = \$349 ;
     if (rst) begin
       \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = wb_valid7;
+    \$1005  = ctx;
     if (rst) begin
       \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = wb_valid8;
+    \$1006  = issue;
     if (rst) begin
       \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = wb_valid9;
+    \$1007  = \$374 ;
     if (rst) begin
       \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = wb_valid10;
+    \$1008  = wb_valid1;
     if (rst) begin
       \$1008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = wb_valid11;
+    \$1009  = wb_valid2;
     if (rst) begin
       \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = wb_valid12;
+    \$1010  = wb_valid3;
     if (rst) begin
       \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = wb_valid13;
+    \$1011  = wb_valid4;
     if (rst) begin
       \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = wb_valid14;
+    \$1012  = wb_valid5;
     if (rst) begin
       \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = wb_valid15;
+    \$1013  = wb_valid6;
     if (rst) begin
       \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = wb_valid16;
+    \$1014  = wb_valid7;
     if (rst) begin
       \$1014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = track_reset0;
+    \$1015  = wb_valid8;
     if (rst) begin
       \$1015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \$377 ;
-    if (\$382 ) begin
-      \$1016  = wb_par16;
-    end
+    \$1016  = wb_valid9;
     if (rst) begin
       \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \$378 ;
-    if (\$382 ) begin
-      \$1017  = \$387 [8:0];
-    end
+    \$1017  = wb_valid10;
     if (rst) begin
-      \$1017  = 9'h000;
+      \$1017  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = track_reset1;
+    \$1018  = wb_valid11;
     if (rst) begin
       \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \$388 ;
-    if (\$393 ) begin
-      \$1019  = wb_par16;
-    end
+    \$1019  = wb_valid12;
     if (rst) begin
       \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = \$389 ;
-    if (\$393 ) begin
-      \$1020  = \$398 [8:0];
-    end
+    \$1020  = wb_valid13;
     if (rst) begin
-      \$1020  = 9'h000;
+      \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$399 ) begin
-      \$1021  = \$411 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$465 ) begin
-        \$1021  = \$474 ;
-      end else if (last_fold) begin
-        \$1021  = \$537 ;
-      end else begin
-        \$1021  = \$645 ;
-      end
-    end else if (issue_b) begin
-      \$1021  = \$711 ;
-    end else begin
-      \$1021  = \$789 ;
-    end
+    \$1021  = wb_valid14;
     if (rst) begin
       \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$399 ) begin
-      \$1022  = \$423 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$465 ) begin
-        \$1022  = \$485 ;
-      end else if (last_fold) begin
-        \$1022  = \$550 ;
-      end else begin
-        \$1022  = \$658 ;
-      end
-    end else if (issue_b) begin
-      \$1022  = \$736 ;
-    end else begin
-      \$1022  = \$802 ;
-    end
+    \$1022  = wb_valid15;
     if (rst) begin
       \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$399 ) begin
-      \$1023  = \$447 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$465 ) begin
-        \$1023  = \$509 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1023  = \$575 ;
-        end else begin
-          \$1023  = \$616 ;
-        end
-      end else begin
-        \$1023  = \$682 ;
-      end
-    end else if (issue_b) begin
-      \$1023  = \$760 ;
-    end else begin
-      \$1023  = \$826 ;
-    end
+    \$1023  = wb_valid16;
     if (rst) begin
       \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$399 ) begin
-      \$1024  = \$463 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$465 ) begin
-        \$1024  = \$525 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1024  = \$592 ;
-        end else begin
-          \$1024  = \$632 ;
-        end
-      end else begin
-        \$1024  = \$698 ;
-      end
-    end else if (issue_b) begin
-      \$1024  = \$776 ;
-    end else begin
-      \$1024  = \$842 ;
-    end
+    \$1024  = track_reset0;
     if (rst) begin
       \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$852 ) begin
-      \$1025  = \$858 ;
-    end else if (\$855 ) begin
-      \$1025  = \$859 ;
-    end else begin
-      \$1025  = \$860 ;
+    \$1025  = \$375 ;
+    if (\$380 ) begin
+      \$1025  = wb_par16;
     end
     if (rst) begin
       \$1025  = 1'h0;
@@ -4928,83 +4743,82 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = last_fold;
-    if (\$861 ) begin
-      \$1026  = nxt_steps_rp__data[29];
-    end else if (\$863 ) begin
-      \$1026  = nxt_steps_rp__data[29];
-    end else if (\$864 ) begin
-      \$1026  = \$875 ;
-    end else if (issue_a) begin
-      \$1026  = \$878 ;
+    \$1026  = \$376 ;
+    if (\$380 ) begin
+      \$1026  = \$385 [8:0];
     end
     if (rst) begin
-      \$1026  = 1'h0;
+      \$1026  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = last_group;
-    if (\$861 ) begin
-      \$1027  = nxt_steps_rp__data[30];
-    end else if (\$863 ) begin
-      \$1027  = \$869 ;
-    end else if (\$864 ) begin
-      \$1027  = \$876 ;
-    end
+    \$1027  = track_reset1;
     if (rst) begin
       \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = group_plus1;
-    if (\$861 ) begin
-      \$1028  = 10'h001;
-    end else if (\$863 ) begin
-      \$1028  = \$874 ;
-    end else if (\$864 ) begin
-      \$1028  = \$877 [9:0];
+    \$1028  = \$386 ;
+    if (\$391 ) begin
+      \$1028  = wb_par16;
     end
     if (rst) begin
-      \$1028  = 10'h001;
+      \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = b_group_is_0;
-    if (\$883 ) begin
-      \$1029  = 1'h1;
-    end else if (\$887 ) begin
-      \$1029  = 1'h0;
+    \$1029  = \$387 ;
+    if (\$391 ) begin
+      \$1029  = \$396 [8:0];
     end
     if (rst) begin
-      \$1029  = 1'h1;
+      \$1029  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$883 ) begin
-      \$1030  = \$890 ;
-    end else if (\$887 ) begin
-      \$1030  = \$894 ;
+    if (\$397 ) begin
+      \$1030  = \$409 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$463 ) begin
+        \$1030  = \$472 ;
+      end else if (last_fold) begin
+        \$1030  = \$535 ;
+      end else begin
+        \$1030  = \$643 ;
+      end
+    end else if (issue_b) begin
+      \$1030  = \$709 ;
     end else begin
-      \$1030  = \$896 ;
+      \$1030  = \$787 ;
     end
     if (rst) begin
-      \$1030  = 1'h1;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$883 ) begin
-      \$1031  = \$893 ;
-    end else if (\$887 ) begin
-      \$1031  = \$895 ;
+    if (\$397 ) begin
+      \$1031  = \$421 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$463 ) begin
+        \$1031  = \$483 ;
+      end else if (last_fold) begin
+        \$1031  = \$548 ;
+      end else begin
+        \$1031  = \$656 ;
+      end
+    end else if (issue_b) begin
+      \$1031  = \$734 ;
     end else begin
-      \$1031  = \$897 ;
+      \$1031  = \$800 ;
     end
     if (rst) begin
       \$1031  = 1'h0;
@@ -5012,132 +4826,153 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$883 ) begin
-      \$1032  = 10'h001;
-    end else if (\$887 ) begin
-      \$1032  = 10'h001;
-    end else begin
-      if (\$900 ) begin
-        \$1032  = \$901 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1032  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = layer_is_0;
-    if (\$902 ) begin
-      \$1033  = 1'h1;
+    if (\$397 ) begin
+      \$1032  = \$445 ;
     end else if (issue_a) begin
-      if (\$905 ) begin
-        \$1033  = \$907 ;
-      end
-    end
-    if (rst) begin
-      \$1033  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = group_is_0;
-    if (\$902 ) begin
-      \$1034  = 1'h1;
-    end else if (issue_a) begin
-      if (\$905 ) begin
-        \$1034  = 1'h1;
-        if (\$911 ) begin
-          \$1034  = 1'h0;
-        end
+      (* full_case = 32'd1 *)
+      if (\$463 ) begin
+        \$1032  = \$507 ;
       end else if (last_fold) begin
-        \$1034  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1034  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = fold_is_0;
-    if (\$902 ) begin
-      \$1035  = 1'h1;
-    end else if (issue_a) begin
-      \$1035  = last_fold;
-    end
-    if (rst) begin
-      \$1035  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = fold_plus1;
-    if (\$902 ) begin
-      \$1036  = 10'h001;
-    end else if (issue_a) begin
-      \$1036  = \$904 [9:0];
-    end
-    if (rst) begin
-      \$1036  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = out_full0;
-    if (\$913 ) begin
-      \$1037  = 1'h1;
-    end
-    if (done) begin
-      if (\$933 ) begin
-        \$1037  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1037  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = out_pending0;
-    if (\$913 ) begin
-      \$1038  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$929 ) begin
-          \$1038  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1032  = \$573 ;
+        end else begin
+          \$1032  = \$614 ;
         end
+      end else begin
+        \$1032  = \$680 ;
       end
+    end else if (issue_b) begin
+      \$1032  = \$758 ;
+    end else begin
+      \$1032  = \$824 ;
     end
     if (rst) begin
+      \$1032  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$397 ) begin
+      \$1033  = \$461 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$463 ) begin
+        \$1033  = \$523 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1033  = \$590 ;
+        end else begin
+          \$1033  = \$630 ;
+        end
+      end else begin
+        \$1033  = \$696 ;
+      end
+    end else if (issue_b) begin
+      \$1033  = \$774 ;
+    end else begin
+      \$1033  = \$840 ;
+    end
+    if (rst) begin
+      \$1033  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$850 ) begin
+      \$1034  = \$856 ;
+    end else if (\$853 ) begin
+      \$1034  = \$859 ;
+    end else begin
+      \$1034  = \$862 ;
+    end
+    if (rst) begin
+      \$1034  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = last_fold;
+    if (\$863 ) begin
+      \$1035  = nxt_steps_rp__data[29];
+    end else if (\$865 ) begin
+      \$1035  = nxt_steps_rp__data[29];
+    end else if (\$866 ) begin
+      \$1035  = \$878 ;
+    end else if (issue_a) begin
+      \$1035  = \$881 ;
+    end
+    if (rst) begin
+      \$1035  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = last_group;
+    if (\$863 ) begin
+      \$1036  = nxt_steps_rp__data[30];
+    end else if (\$865 ) begin
+      \$1036  = \$871 ;
+    end else if (\$866 ) begin
+      \$1036  = \$879 ;
+    end
+    if (rst) begin
+      \$1036  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = group_plus1;
+    if (\$863 ) begin
+      \$1037  = 10'h001;
+    end else if (\$865 ) begin
+      \$1037  = \$877 ;
+    end else if (\$866 ) begin
+      \$1037  = \$880 [9:0];
+    end
+    if (rst) begin
+      \$1037  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = b_group_is_0;
+    if (\$886 ) begin
+      \$1038  = 1'h1;
+    end else if (\$890 ) begin
       \$1038  = 1'h0;
     end
+    if (rst) begin
+      \$1038  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = out_groups0;
-    if (\$913 ) begin
-      \$1039  = 9'h000;
-    end else if (\$915 ) begin
-      \$1039  = \$916 [8:0];
+    (* full_case = 32'd1 *)
+    if (\$886 ) begin
+      \$1039  = \$893 ;
+    end else if (\$890 ) begin
+      \$1039  = \$900 ;
+    end else begin
+      \$1039  = \$907 ;
     end
     if (rst) begin
-      \$1039  = 9'h000;
+      \$1039  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = out_full1;
-    if (\$918 ) begin
-      \$1040  = 1'h1;
-    end
-    if (done) begin
-      if (\$934 ) begin
-        \$1040  = 1'h0;
-      end
+    (* full_case = 32'd1 *)
+    if (\$886 ) begin
+      \$1040  = \$896 ;
+    end else if (\$890 ) begin
+      \$1040  = \$904 ;
+    end else begin
+      \$1040  = \$910 ;
     end
     if (rst) begin
       \$1040  = 1'h0;
@@ -5145,70 +4980,105 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = out_pending1;
-    if (\$918 ) begin
-      \$1041  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$930 ) begin
-          \$1041  = 1'h0;
-        end
+    \$1041  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$886 ) begin
+      \$1041  = 10'h001;
+    end else if (\$890 ) begin
+      \$1041  = 10'h001;
+    end else begin
+      if (\$913 ) begin
+        \$1041  = \$914 [9:0];
       end
     end
     if (rst) begin
-      \$1041  = 1'h0;
+      \$1041  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = out_groups1;
-    if (\$918 ) begin
-      \$1042  = 9'h000;
-    end else if (\$920 ) begin
-      \$1042  = \$921 [8:0];
+    \$1042  = layer_is_0;
+    if (\$915 ) begin
+      \$1042  = 1'h1;
+    end else if (issue_a) begin
+      if (\$918 ) begin
+        \$1042  = \$920 ;
+      end
     end
     if (rst) begin
-      \$1042  = 9'h000;
+      \$1042  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = drain_read;
+    \$1043  = group_is_0;
+    if (\$915 ) begin
+      \$1043  = 1'h1;
+    end else if (issue_a) begin
+      if (\$918 ) begin
+        \$1043  = 1'h1;
+        if (\$924 ) begin
+          \$1043  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1043  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$1043  = 1'h0;
+      \$1043  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = drain_inflight;
+    \$1044  = fold_is_0;
+    if (\$915 ) begin
+      \$1044  = 1'h1;
+    end else if (issue_a) begin
+      \$1044  = last_fold;
+    end
     if (rst) begin
-      \$1044  = 1'h0;
+      \$1044  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = \$922 ;
+    \$1045  = fold_plus1;
+    if (\$915 ) begin
+      \$1045  = 10'h001;
+    end else if (issue_a) begin
+      \$1045  = \$917 [9:0];
+    end
     if (rst) begin
-      \$1045  = 10'h000;
+      \$1045  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \$923 ;
+    \$1046  = out_full0;
+    if (\$926 ) begin
+      \$1046  = 1'h1;
+    end
+    if (done) begin
+      if (\$944 ) begin
+        \$1046  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$1046  = 10'h000;
+      \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$924 ) begin
-      \$1047  = \$925 ;
-    end else if (drain_elem_last) begin
-      \$1047  = \$926 ;
-    end else begin
-      \$1047  = \$927 ;
+    \$1047  = out_pending0;
+    if (\$926 ) begin
+      \$1047  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$938 ) begin
+        if (\$940 ) begin
+          \$1047  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$1047  = 1'h0;
@@ -5216,186 +5086,256 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = drain_lane;
-    if (drain_read) begin
-      \$1048  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = drain_last;
-    if (drain_read) begin
-      \$1049  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$1050  = 9'h000;
-      end else begin
-        \$1050  = \$931 [8:0];
-      end
+    \$1048  = out_groups0;
+    if (\$926 ) begin
+      \$1048  = 9'h000;
+    end else if (\$928 ) begin
+      \$1048  = \$929 [8:0];
     end
     if (rst) begin
-      \$1050  = 9'h000;
+      \$1048  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$1051  = \$928 ;
-      end
+    \$1049  = out_full1;
+    if (\$931 ) begin
+      \$1049  = 1'h1;
     end
-    if (rst) begin
-      \$1051  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = release_slot;
     if (done) begin
-      \$1052  = \$932 ;
+      if (\$945 ) begin
+        \$1049  = 1'h0;
+      end
     end
+    if (rst) begin
+      \$1049  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = out_pending1;
+    if (\$931 ) begin
+      \$1050  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$938 ) begin
+        if (\$941 ) begin
+          \$1050  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = out_groups1;
+    if (\$931 ) begin
+      \$1051  = 9'h000;
+    end else if (\$933 ) begin
+      \$1051  = \$934 [8:0];
+    end
+    if (rst) begin
+      \$1051  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = drain_read;
     if (rst) begin
       \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = \$936 [2:0];
+    \$1053  = drain_inflight;
     if (rst) begin
-      \$1053  = 3'h0;
+      \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \$939 ;
-    if (rst) begin
-      \$1054  = 1'h0;
+    \$1054  = drain_lane;
+    if (drain_read) begin
+      \$1054  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = clear_counters;
-    if (rst) begin
-      \$1055  = 1'h0;
+    \$1055  = drain_last;
+    if (drain_read) begin
+      \$1055  = \$936 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = { 6'h00, busy };
+    \$1056  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$938 ) begin
+        \$1056  = 9'h000;
+      end else begin
+        \$1056  = \$942 [8:0];
+      end
+    end
     if (rst) begin
-      \$1056  = 7'h00;
+      \$1056  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \$941 [31:0];
+    \$1057  = drain_slot;
+    if (drain_read) begin
+      if (\$938 ) begin
+        \$1057  = \$939 ;
+      end
+    end
     if (rst) begin
-      \$1057  = 32'd0;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = { 6'h00, stall_input };
+    \$1058  = release_slot;
+    if (done) begin
+      \$1058  = \$943 ;
+    end
     if (rst) begin
-      \$1058  = 7'h00;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \$943 [31:0];
+    \$1059  = \$947 [2:0];
     if (rst) begin
-      \$1059  = 32'd0;
+      \$1059  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = { 6'h00, stall_output };
+    \$1060  = \$950 ;
     if (rst) begin
-      \$1060  = 7'h00;
+      \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \$945 [31:0];
+    \$1061  = clear_counters;
     if (rst) begin
-      \$1061  = 32'd0;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \$946 ;
+    \$1062  = { 6'h00, busy };
     if (rst) begin
       \$1062  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \$948 [31:0];
+    \$1063  = \$952 [31:0];
     if (rst) begin
       \$1063  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = { 3'h0, \$949  };
+    \$1064  = { 6'h00, stall_input };
     if (rst) begin
       \$1064  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = \$951 [31:0];
+    \$1065  = \$954 [31:0];
     if (rst) begin
       \$1065  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = { 6'h00, issue };
+    \$1066  = { 6'h00, stall_output };
     if (rst) begin
       \$1066  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = \$953 [31:0];
+    \$1067  = \$956 [31:0];
     if (rst) begin
       \$1067  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = { 5'h00, \$954  };
+    \$1068  = \$957 ;
     if (rst) begin
       \$1068  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \$956 [31:0];
+    \$1069  = \$959 [31:0];
     if (rst) begin
       \$1069  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = { 6'h00, done };
+    \$1070  = { 3'h0, \$960  };
     if (rst) begin
       \$1070  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \$958 [31:0];
+    \$1071  = \$962 [31:0];
     if (rst) begin
       \$1071  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1072  = { 6'h00, issue };
+    if (rst) begin
+      \$1072  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1073  = \$964 [31:0];
+    if (rst) begin
+      \$1073  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = { 5'h00, \$965  };
+    if (rst) begin
+      \$1074  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = \$967 [31:0];
+    if (rst) begin
+      \$1075  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = { 6'h00, done };
+    if (rst) begin
+      \$1076  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = \$969 [31:0];
+    if (rst) begin
+      \$1077  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5514,39 +5454,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$205  = act_word;
   assign \act$206  = act_word;
   assign \act$207  = act_word;
-  assign act_wp__data = { \$1086 , \$1084 , \$1082 , \$1080 , \$1078 , \$1076 , \$1074 , \$1072  };
-  assign result = { \$1073 , \$1072  };
-  assign \result$217  = { \$1075 , \$1074  };
-  assign \result$218  = { \$1077 , \$1076  };
-  assign \result$219  = { \$1079 , \$1078  };
-  assign \result$220  = { \$1081 , \$1080  };
-  assign \result$221  = { \$1083 , \$1082  };
-  assign \result$222  = { \$1085 , \$1084  };
-  assign \result$223  = { \$1087 , \$1086  };
+  assign act_wp__data = { \$1092 , \$1090 , \$1088 , \$1086 , \$1084 , \$1082 , \$1080 , \$1078  };
+  assign result = { \$1079 , \$1078  };
+  assign \result$217  = { \$1081 , \$1080  };
+  assign \result$218  = { \$1083 , \$1082  };
+  assign \result$219  = { \$1085 , \$1084  };
+  assign \result$220  = { \$1087 , \$1086  };
+  assign \result$221  = { \$1089 , \$1088  };
+  assign \result$222  = { \$1091 , \$1090  };
+  assign \result$223  = { \$1093 , \$1092  };
   assign \$signature__en$224  = out_write;
   assign \$signature__addr$225  = \$239 [5:0];
-  assign \$signature__data$226  = { \$1073 , \$1072  };
+  assign \$signature__data$226  = { \$1079 , \$1078  };
   assign \$signature__en$227  = out_write;
   assign \$signature__addr$228  = \$241 [5:0];
-  assign \$signature__data$229  = { \$1075 , \$1074  };
+  assign \$signature__data$229  = { \$1081 , \$1080  };
   assign \$signature__en$230  = out_write;
   assign \$signature__addr$231  = \$243 [5:0];
-  assign \$signature__data$232  = { \$1077 , \$1076  };
+  assign \$signature__data$232  = { \$1083 , \$1082  };
   assign \$signature__en$233  = out_write;
   assign \$signature__addr$234  = \$245 [5:0];
-  assign \$signature__data$235  = { \$1079 , \$1078  };
+  assign \$signature__data$235  = { \$1085 , \$1084  };
   assign \$signature__en$236  = out_write;
   assign \$signature__addr$237  = \$247 [5:0];
-  assign \$signature__data$238  = { \$1081 , \$1080  };
+  assign \$signature__data$238  = { \$1087 , \$1086  };
   assign \$signature__en$239  = out_write;
   assign \$signature__addr$240  = \$249 [5:0];
-  assign \$signature__data$241  = { \$1083 , \$1082  };
+  assign \$signature__data$241  = { \$1089 , \$1088  };
   assign \$signature__en$242  = out_write;
   assign \$signature__addr$243  = \$251 [5:0];
-  assign \$signature__data$244  = { \$1085 , \$1084  };
+  assign \$signature__data$244  = { \$1091 , \$1090  };
   assign \$signature__en$245  = out_write;
   assign \$signature__addr$246  = \$253 [5:0];
-  assign \$signature__data$247  = { \$1087 , \$1086  };
+  assign \$signature__data$247  = { \$1093 , \$1092  };
   assign \$signature__addr$258  = \$264 [5:0];
   assign \$signature__addr$260  = \$269 [5:0];
   assign \$signature__addr$262  = \$274 [5:0];
@@ -5624,47 +5564,52 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$312  = { \$311 [9], \$311 [9], \$311 [9], \$311 [9:3] };
   assign \$317  = in_wslot;
   assign \$326  = { 3'h0, \$325 [9:3] };
-  assign \$328  = { \$327 [9], \$327 [9], \$327 [9], \$327 [9:3] };
-  assign \$359  = b_fold;
-  assign \$362  = fold;
-  assign \$366  = fold;
-  assign \$392  = wb_ctx16;
-  assign \$403  = in_wslot;
-  assign \$419  = in_wslot;
-  assign \$471  = in_wslot;
-  assign \$477  = in_wslot;
-  assign \$489  = 1'h0;
-  assign \$494  = 1'h0;
-  assign \$496  = \$495 ;
-  assign \$501  = 1'h0;
-  assign \$503  = \$502 ;
-  assign \$513  = 1'h0;
-  assign \$529  = in_wslot;
-  assign \$545  = in_wslot;
-  assign \$555  = layer[0];
-  assign \$560  = 1'h0;
-  assign \$562  = \$561 ;
-  assign \$567  = 1'h0;
-  assign \$569  = \$568 ;
-  assign \$580  = layer[0];
-  assign \$634  = in_wslot;
-  assign \$653  = in_wslot;
-  assign \$700  = in_wslot;
-  assign \$718  = in_wslot;
-  assign \$730  = in_wslot;
-  assign \$778  = in_wslot;
-  assign \$797  = in_wslot;
-  assign \$889  = { 3'h0, \$888 [9:3] };
-  assign \$917  = claim_ctx;
-  assign \$919  = wb_ctx17;
-  assign \$930  = drain_slot;
-  assign \$934  = release_slot;
+  assign \$357  = b_fold;
+  assign \$360  = fold;
+  assign \$364  = fold;
+  assign \$390  = wb_ctx16;
+  assign \$401  = in_wslot;
+  assign \$417  = in_wslot;
+  assign \$469  = in_wslot;
+  assign \$475  = in_wslot;
+  assign \$487  = 1'h0;
+  assign \$492  = 1'h0;
+  assign \$494  = \$493 ;
+  assign \$499  = 1'h0;
+  assign \$501  = \$500 ;
+  assign \$511  = 1'h0;
+  assign \$527  = in_wslot;
+  assign \$543  = in_wslot;
+  assign \$553  = layer[0];
+  assign \$558  = 1'h0;
+  assign \$560  = \$559 ;
+  assign \$565  = 1'h0;
+  assign \$567  = \$566 ;
+  assign \$578  = layer[0];
+  assign \$632  = in_wslot;
+  assign \$651  = in_wslot;
+  assign \$698  = in_wslot;
+  assign \$716  = in_wslot;
+  assign \$728  = in_wslot;
+  assign \$776  = in_wslot;
+  assign \$795  = in_wslot;
+  assign \$858  = { \$857 [9], \$857 [9], \$857 [9], \$857 [9:3] };
+  assign \$861  = { \$860 [9], \$860 [9], \$860 [9], \$860 [9:3] };
+  assign \$892  = { 3'h0, \$891 [9:3] };
+  assign \$899  = { 3'h0, \$898 [9:3] };
+  assign \$903  = { \$902 [9], \$902 [9], \$902 [9], \$902 [9:3] };
+  assign \$906  = { 3'h0, \$905 [9:3] };
+  assign \$909  = { \$908 [9], \$908 [9], \$908 [9], \$908 [9:3] };
+  assign \$930  = claim_ctx;
+  assign \$932  = wb_ctx17;
+  assign \$941  = drain_slot;
+  assign \$945  = release_slot;
   assign \$174  = ctx;
   assign \$183  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \port$3036$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \port$3034$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5689,8 +5634,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3036$0 ;
-  wire \port$3036$0 ;
+  input \port$3034$0 ;
+  wire \port$3034$0 ;
   input [31:0] \port$363$0 ;
   wire [31:0] \port$363$0 ;
   (* init = 2'h0 *)
@@ -5725,7 +5670,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3036$0 , \port$363$0  };
+      storage[w_port__addr] <= { \port$3034$0 , \port$363$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5787,14 +5732,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3036$0 , \port$363$0  };
-  assign w_data = { \port$3036$0 , \port$363$0  };
+  assign w_port__data = { \port$3034$0 , \port$363$0  };
+  assign w_data = { \port$3034$0 , \port$363$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3242$0 , \port$3243$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3239$0 , \port$3240$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5929,7 +5874,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe0_rq9 = 8'h00;
   wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
-  reg [53:0] pe0_rq_read = 54'h00000000000000;
   reg [7:0] pe0_rq_waddr = 8'h00;
   reg [53:0] pe0_rq_wdata = 54'h00000000000000;
   reg pe0_rq_we = 1'h0;
@@ -5954,10 +5898,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3242$0 ;
-  wire [7:0] \port$3242$0 ;
-  output [23:0] \port$3243$0 ;
-  wire [23:0] \port$3243$0 ;
+  output [7:0] \port$3239$0 ;
+  wire [7:0] \port$3239$0 ;
+  output [23:0] \port$3240$0 ;
+  wire [23:0] \port$3240$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6791,7 +6735,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq6];
+    _1_ <= rq0[pe0_rq7];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -6913,9 +6857,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe0_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe0_rq_read <= rrp__data;
-  always @(posedge clk)
-    pe0_rq_entry <= pe0_rq_read;
+    pe0_rq_entry <= rrp__data;
   always @(posedge clk)
     pe0_acc <= \$36 ;
   always @(posedge clk)
@@ -6958,8 +6900,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe0_bank_we;
   assign \$22  = rp__addr == pe0_bank_waddr;
   assign pe0_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe0_valid6 & pe0_rq_we;
-  assign \$24  = pe0_rq6 == pe0_rq_waddr;
+  assign \$23  = pe0_valid7 & pe0_rq_we;
+  assign \$24  = pe0_rq7 == pe0_rq_waddr;
   assign pe0_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe0_valid1 <= \$25 ;
@@ -7014,7 +6956,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3194$0 (pe0_flags_out),
+    .\port$3191$0 (pe0_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -7127,7 +7069,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe0_rq_we;
   assign rwp__addr = pe0_rq_waddr;
   assign rwp__data = pe0_rq_wdata;
-  assign rrp__addr = pe0_rq6;
+  assign rrp__addr = pe0_rq7;
   assign i_valid = pe0_done_out;
   assign i_acc = pe0_acc_out;
   assign i_m = pe0_m_out;
@@ -7137,13 +7079,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3242$0  = \$39 ;
-  assign \port$3243$0  = \$40 ;
+  assign \port$3239$0  = \$39 ;
+  assign \port$3240$0  = \$40 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3194$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3191$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7327,8 +7269,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3194$0 ;
-  wire [1:0] \port$3194$0 ;
+  input [1:0] \port$3191$0 ;
+  wire [1:0] \port$3191$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7535,9 +7477,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3194$0 [0];
+    rq_relu1 <= \port$3191$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3194$0 [1];
+    rq_req1 <= \port$3191$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7660,8 +7602,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3194$0 [0];
-  assign i_requantize = \port$3194$0 [1];
+  assign i_relu = \port$3191$0 [0];
+  assign i_requantize = \port$3191$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7670,7 +7612,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3403$0 , \port$3404$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3399$0 , \port$3400$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7805,7 +7747,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe1_rq9 = 8'h00;
   wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
-  reg [53:0] pe1_rq_read = 54'h00000000000000;
   reg [7:0] pe1_rq_waddr = 8'h00;
   reg [53:0] pe1_rq_wdata = 54'h00000000000000;
   reg pe1_rq_we = 1'h0;
@@ -7830,10 +7771,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3403$0 ;
-  wire [7:0] \port$3403$0 ;
-  output [23:0] \port$3404$0 ;
-  wire [23:0] \port$3404$0 ;
+  output [7:0] \port$3399$0 ;
+  wire [7:0] \port$3399$0 ;
+  output [23:0] \port$3400$0 ;
+  wire [23:0] \port$3400$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8667,7 +8608,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq6];
+    _1_ <= rq1[pe1_rq7];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -8789,9 +8730,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe1_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe1_rq_read <= rrp__data;
-  always @(posedge clk)
-    pe1_rq_entry <= pe1_rq_read;
+    pe1_rq_entry <= rrp__data;
   always @(posedge clk)
     pe1_acc <= \$36 ;
   always @(posedge clk)
@@ -8834,8 +8773,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe1_bank_we;
   assign \$22  = rp__addr == pe1_bank_waddr;
   assign pe1_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe1_valid6 & pe1_rq_we;
-  assign \$24  = pe1_rq6 == pe1_rq_waddr;
+  assign \$23  = pe1_valid7 & pe1_rq_we;
+  assign \$24  = pe1_rq7 == pe1_rq_waddr;
   assign pe1_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe1_valid1 <= \$25 ;
@@ -8890,7 +8829,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3355$0 (pe1_flags_out),
+    .\port$3351$0 (pe1_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -9003,7 +8942,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe1_rq_we;
   assign rwp__addr = pe1_rq_waddr;
   assign rwp__data = pe1_rq_wdata;
-  assign rrp__addr = pe1_rq6;
+  assign rrp__addr = pe1_rq7;
   assign i_valid = pe1_done_out;
   assign i_acc = pe1_acc_out;
   assign i_m = pe1_m_out;
@@ -9013,13 +8952,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3403$0  = \$39 ;
-  assign \port$3404$0  = \$40 ;
+  assign \port$3399$0  = \$39 ;
+  assign \port$3400$0  = \$40 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3355$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3351$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9203,8 +9142,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3355$0 ;
-  wire [1:0] \port$3355$0 ;
+  input [1:0] \port$3351$0 ;
+  wire [1:0] \port$3351$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9411,9 +9350,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3355$0 [0];
+    rq_relu1 <= \port$3351$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3355$0 [1];
+    rq_req1 <= \port$3351$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9536,8 +9475,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3355$0 [0];
-  assign i_requantize = \port$3355$0 [1];
+  assign i_relu = \port$3351$0 [0];
+  assign i_requantize = \port$3351$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9546,7 +9485,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3564$0 , \port$3565$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3559$0 , \port$3560$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9681,7 +9620,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe2_rq9 = 8'h00;
   wire pe2_rq_collision;
   reg [53:0] pe2_rq_entry = 54'h00000000000000;
-  reg [53:0] pe2_rq_read = 54'h00000000000000;
   reg [7:0] pe2_rq_waddr = 8'h00;
   reg [53:0] pe2_rq_wdata = 54'h00000000000000;
   reg pe2_rq_we = 1'h0;
@@ -9706,10 +9644,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3564$0 ;
-  wire [7:0] \port$3564$0 ;
-  output [23:0] \port$3565$0 ;
-  wire [23:0] \port$3565$0 ;
+  output [7:0] \port$3559$0 ;
+  wire [7:0] \port$3559$0 ;
+  output [23:0] \port$3560$0 ;
+  wire [23:0] \port$3560$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10543,7 +10481,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq2[pe2_rq6];
+    _1_ <= rq2[pe2_rq7];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -10665,9 +10603,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe2_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe2_rq_read <= rrp__data;
-  always @(posedge clk)
-    pe2_rq_entry <= pe2_rq_read;
+    pe2_rq_entry <= rrp__data;
   always @(posedge clk)
     pe2_acc <= \$36 ;
   always @(posedge clk)
@@ -10710,8 +10646,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe2_bank_we;
   assign \$22  = rp__addr == pe2_bank_waddr;
   assign pe2_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe2_valid6 & pe2_rq_we;
-  assign \$24  = pe2_rq6 == pe2_rq_waddr;
+  assign \$23  = pe2_valid7 & pe2_rq_we;
+  assign \$24  = pe2_rq7 == pe2_rq_waddr;
   assign pe2_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe2_valid1 <= \$25 ;
@@ -10766,7 +10702,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3516$0 (pe2_flags_out),
+    .\port$3511$0 (pe2_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -10879,7 +10815,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe2_rq_we;
   assign rwp__addr = pe2_rq_waddr;
   assign rwp__data = pe2_rq_wdata;
-  assign rrp__addr = pe2_rq6;
+  assign rrp__addr = pe2_rq7;
   assign i_valid = pe2_done_out;
   assign i_acc = pe2_acc_out;
   assign i_m = pe2_m_out;
@@ -10889,13 +10825,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3564$0  = \$39 ;
-  assign \port$3565$0  = \$40 ;
+  assign \port$3559$0  = \$39 ;
+  assign \port$3560$0  = \$40 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3516$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3511$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11079,8 +11015,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3516$0 ;
-  wire [1:0] \port$3516$0 ;
+  input [1:0] \port$3511$0 ;
+  wire [1:0] \port$3511$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11287,9 +11223,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3516$0 [0];
+    rq_relu1 <= \port$3511$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3516$0 [1];
+    rq_req1 <= \port$3511$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11412,8 +11348,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3516$0 [0];
-  assign i_requantize = \port$3516$0 [1];
+  assign i_relu = \port$3511$0 [0];
+  assign i_requantize = \port$3511$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11422,7 +11358,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3725$0 , \port$3726$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3719$0 , \port$3720$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11557,7 +11493,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe3_rq9 = 8'h00;
   wire pe3_rq_collision;
   reg [53:0] pe3_rq_entry = 54'h00000000000000;
-  reg [53:0] pe3_rq_read = 54'h00000000000000;
   reg [7:0] pe3_rq_waddr = 8'h00;
   reg [53:0] pe3_rq_wdata = 54'h00000000000000;
   reg pe3_rq_we = 1'h0;
@@ -11582,10 +11517,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3725$0 ;
-  wire [7:0] \port$3725$0 ;
-  output [23:0] \port$3726$0 ;
-  wire [23:0] \port$3726$0 ;
+  output [7:0] \port$3719$0 ;
+  wire [7:0] \port$3719$0 ;
+  output [23:0] \port$3720$0 ;
+  wire [23:0] \port$3720$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12419,7 +12354,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq3[pe3_rq6];
+    _1_ <= rq3[pe3_rq7];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -12541,9 +12476,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe3_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe3_rq_read <= rrp__data;
-  always @(posedge clk)
-    pe3_rq_entry <= pe3_rq_read;
+    pe3_rq_entry <= rrp__data;
   always @(posedge clk)
     pe3_acc <= \$36 ;
   always @(posedge clk)
@@ -12586,8 +12519,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe3_bank_we;
   assign \$22  = rp__addr == pe3_bank_waddr;
   assign pe3_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe3_valid6 & pe3_rq_we;
-  assign \$24  = pe3_rq6 == pe3_rq_waddr;
+  assign \$23  = pe3_valid7 & pe3_rq_we;
+  assign \$24  = pe3_rq7 == pe3_rq_waddr;
   assign pe3_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe3_valid1 <= \$25 ;
@@ -12642,7 +12575,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3677$0 (pe3_flags_out),
+    .\port$3671$0 (pe3_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -12755,7 +12688,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe3_rq_we;
   assign rwp__addr = pe3_rq_waddr;
   assign rwp__data = pe3_rq_wdata;
-  assign rrp__addr = pe3_rq6;
+  assign rrp__addr = pe3_rq7;
   assign i_valid = pe3_done_out;
   assign i_acc = pe3_acc_out;
   assign i_m = pe3_m_out;
@@ -12765,13 +12698,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3725$0  = \$39 ;
-  assign \port$3726$0  = \$40 ;
+  assign \port$3719$0  = \$39 ;
+  assign \port$3720$0  = \$40 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3677$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3671$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12955,8 +12888,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3677$0 ;
-  wire [1:0] \port$3677$0 ;
+  input [1:0] \port$3671$0 ;
+  wire [1:0] \port$3671$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13163,9 +13096,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3677$0 [0];
+    rq_relu1 <= \port$3671$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3677$0 [1];
+    rq_req1 <= \port$3671$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13288,8 +13221,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3677$0 [0];
-  assign i_requantize = \port$3677$0 [1];
+  assign i_relu = \port$3671$0 [0];
+  assign i_requantize = \port$3671$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13298,7 +13231,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3886$0 , \port$3887$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3879$0 , \port$3880$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13433,7 +13366,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe4_rq9 = 8'h00;
   wire pe4_rq_collision;
   reg [53:0] pe4_rq_entry = 54'h00000000000000;
-  reg [53:0] pe4_rq_read = 54'h00000000000000;
   reg [7:0] pe4_rq_waddr = 8'h00;
   reg [53:0] pe4_rq_wdata = 54'h00000000000000;
   reg pe4_rq_we = 1'h0;
@@ -13458,10 +13390,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3886$0 ;
-  wire [7:0] \port$3886$0 ;
-  output [23:0] \port$3887$0 ;
-  wire [23:0] \port$3887$0 ;
+  output [7:0] \port$3879$0 ;
+  wire [7:0] \port$3879$0 ;
+  output [23:0] \port$3880$0 ;
+  wire [23:0] \port$3880$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14295,7 +14227,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq4[pe4_rq6];
+    _1_ <= rq4[pe4_rq7];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -14417,9 +14349,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe4_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe4_rq_read <= rrp__data;
-  always @(posedge clk)
-    pe4_rq_entry <= pe4_rq_read;
+    pe4_rq_entry <= rrp__data;
   always @(posedge clk)
     pe4_acc <= \$36 ;
   always @(posedge clk)
@@ -14462,8 +14392,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe4_bank_we;
   assign \$22  = rp__addr == pe4_bank_waddr;
   assign pe4_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe4_valid6 & pe4_rq_we;
-  assign \$24  = pe4_rq6 == pe4_rq_waddr;
+  assign \$23  = pe4_valid7 & pe4_rq_we;
+  assign \$24  = pe4_rq7 == pe4_rq_waddr;
   assign pe4_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe4_valid1 <= \$25 ;
@@ -14518,7 +14448,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3838$0 (pe4_flags_out),
+    .\port$3831$0 (pe4_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -14631,7 +14561,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe4_rq_we;
   assign rwp__addr = pe4_rq_waddr;
   assign rwp__data = pe4_rq_wdata;
-  assign rrp__addr = pe4_rq6;
+  assign rrp__addr = pe4_rq7;
   assign i_valid = pe4_done_out;
   assign i_acc = pe4_acc_out;
   assign i_m = pe4_m_out;
@@ -14641,13 +14571,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3886$0  = \$39 ;
-  assign \port$3887$0  = \$40 ;
+  assign \port$3879$0  = \$39 ;
+  assign \port$3880$0  = \$40 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3838$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3831$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14831,8 +14761,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3838$0 ;
-  wire [1:0] \port$3838$0 ;
+  input [1:0] \port$3831$0 ;
+  wire [1:0] \port$3831$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -15039,9 +14969,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3838$0 [0];
+    rq_relu1 <= \port$3831$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3838$0 [1];
+    rq_req1 <= \port$3831$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15164,8 +15094,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3838$0 [0];
-  assign i_requantize = \port$3838$0 [1];
+  assign i_relu = \port$3831$0 [0];
+  assign i_requantize = \port$3831$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15174,7 +15104,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4047$0 , \port$4048$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4039$0 , \port$4040$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15309,7 +15239,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe5_rq9 = 8'h00;
   wire pe5_rq_collision;
   reg [53:0] pe5_rq_entry = 54'h00000000000000;
-  reg [53:0] pe5_rq_read = 54'h00000000000000;
   reg [7:0] pe5_rq_waddr = 8'h00;
   reg [53:0] pe5_rq_wdata = 54'h00000000000000;
   reg pe5_rq_we = 1'h0;
@@ -15334,10 +15263,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4047$0 ;
-  wire [7:0] \port$4047$0 ;
-  output [23:0] \port$4048$0 ;
-  wire [23:0] \port$4048$0 ;
+  output [7:0] \port$4039$0 ;
+  wire [7:0] \port$4039$0 ;
+  output [23:0] \port$4040$0 ;
+  wire [23:0] \port$4040$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16171,7 +16100,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq5[pe5_rq6];
+    _1_ <= rq5[pe5_rq7];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -16293,9 +16222,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe5_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe5_rq_read <= rrp__data;
-  always @(posedge clk)
-    pe5_rq_entry <= pe5_rq_read;
+    pe5_rq_entry <= rrp__data;
   always @(posedge clk)
     pe5_acc <= \$36 ;
   always @(posedge clk)
@@ -16338,8 +16265,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe5_bank_we;
   assign \$22  = rp__addr == pe5_bank_waddr;
   assign pe5_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe5_valid6 & pe5_rq_we;
-  assign \$24  = pe5_rq6 == pe5_rq_waddr;
+  assign \$23  = pe5_valid7 & pe5_rq_we;
+  assign \$24  = pe5_rq7 == pe5_rq_waddr;
   assign pe5_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe5_valid1 <= \$25 ;
@@ -16394,7 +16321,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$3999$0 (pe5_flags_out),
+    .\port$3991$0 (pe5_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -16507,7 +16434,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe5_rq_we;
   assign rwp__addr = pe5_rq_waddr;
   assign rwp__data = pe5_rq_wdata;
-  assign rrp__addr = pe5_rq6;
+  assign rrp__addr = pe5_rq7;
   assign i_valid = pe5_done_out;
   assign i_acc = pe5_acc_out;
   assign i_m = pe5_m_out;
@@ -16517,13 +16444,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4047$0  = \$39 ;
-  assign \port$4048$0  = \$40 ;
+  assign \port$4039$0  = \$39 ;
+  assign \port$4040$0  = \$40 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3999$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3991$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16707,8 +16634,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3999$0 ;
-  wire [1:0] \port$3999$0 ;
+  input [1:0] \port$3991$0 ;
+  wire [1:0] \port$3991$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16915,9 +16842,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3999$0 [0];
+    rq_relu1 <= \port$3991$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3999$0 [1];
+    rq_req1 <= \port$3991$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17040,8 +16967,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3999$0 [0];
-  assign i_requantize = \port$3999$0 [1];
+  assign i_relu = \port$3991$0 [0];
+  assign i_requantize = \port$3991$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17050,7 +16977,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4208$0 , \port$4209$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4199$0 , \port$4200$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17185,7 +17112,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe6_rq9 = 8'h00;
   wire pe6_rq_collision;
   reg [53:0] pe6_rq_entry = 54'h00000000000000;
-  reg [53:0] pe6_rq_read = 54'h00000000000000;
   reg [7:0] pe6_rq_waddr = 8'h00;
   reg [53:0] pe6_rq_wdata = 54'h00000000000000;
   reg pe6_rq_we = 1'h0;
@@ -17210,10 +17136,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4208$0 ;
-  wire [7:0] \port$4208$0 ;
-  output [23:0] \port$4209$0 ;
-  wire [23:0] \port$4209$0 ;
+  output [7:0] \port$4199$0 ;
+  wire [7:0] \port$4199$0 ;
+  output [23:0] \port$4200$0 ;
+  wire [23:0] \port$4200$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18047,7 +17973,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq6[pe6_rq6];
+    _1_ <= rq6[pe6_rq7];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -18169,9 +18095,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe6_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe6_rq_read <= rrp__data;
-  always @(posedge clk)
-    pe6_rq_entry <= pe6_rq_read;
+    pe6_rq_entry <= rrp__data;
   always @(posedge clk)
     pe6_acc <= \$36 ;
   always @(posedge clk)
@@ -18214,8 +18138,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe6_bank_we;
   assign \$22  = rp__addr == pe6_bank_waddr;
   assign pe6_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe6_valid6 & pe6_rq_we;
-  assign \$24  = pe6_rq6 == pe6_rq_waddr;
+  assign \$23  = pe6_valid7 & pe6_rq_we;
+  assign \$24  = pe6_rq7 == pe6_rq_waddr;
   assign pe6_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe6_valid1 <= \$25 ;
@@ -18270,7 +18194,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4160$0 (pe6_flags_out),
+    .\port$4151$0 (pe6_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -18383,7 +18307,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe6_rq_we;
   assign rwp__addr = pe6_rq_waddr;
   assign rwp__data = pe6_rq_wdata;
-  assign rrp__addr = pe6_rq6;
+  assign rrp__addr = pe6_rq7;
   assign i_valid = pe6_done_out;
   assign i_acc = pe6_acc_out;
   assign i_m = pe6_m_out;
@@ -18393,13 +18317,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4208$0  = \$39 ;
-  assign \port$4209$0  = \$40 ;
+  assign \port$4199$0  = \$39 ;
+  assign \port$4200$0  = \$40 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4160$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4151$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18583,8 +18507,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4160$0 ;
-  wire [1:0] \port$4160$0 ;
+  input [1:0] \port$4151$0 ;
+  wire [1:0] \port$4151$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18791,9 +18715,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4160$0 [0];
+    rq_relu1 <= \port$4151$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4160$0 [1];
+    rq_req1 <= \port$4151$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18916,8 +18840,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4160$0 [0];
-  assign i_requantize = \port$4160$0 [1];
+  assign i_relu = \port$4151$0 [0];
+  assign i_requantize = \port$4151$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18926,7 +18850,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4369$0 , \port$4370$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4359$0 , \port$4360$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19061,7 +18985,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe7_rq9 = 8'h00;
   wire pe7_rq_collision;
   reg [53:0] pe7_rq_entry = 54'h00000000000000;
-  reg [53:0] pe7_rq_read = 54'h00000000000000;
   reg [7:0] pe7_rq_waddr = 8'h00;
   reg [53:0] pe7_rq_wdata = 54'h00000000000000;
   reg pe7_rq_we = 1'h0;
@@ -19086,10 +19009,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4369$0 ;
-  wire [7:0] \port$4369$0 ;
-  output [23:0] \port$4370$0 ;
-  wire [23:0] \port$4370$0 ;
+  output [7:0] \port$4359$0 ;
+  wire [7:0] \port$4359$0 ;
+  output [23:0] \port$4360$0 ;
+  wire [23:0] \port$4360$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19923,7 +19846,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq7[pe7_rq6];
+    _1_ <= rq7[pe7_rq7];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -20045,9 +19968,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe7_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe7_rq_read <= rrp__data;
-  always @(posedge clk)
-    pe7_rq_entry <= pe7_rq_read;
+    pe7_rq_entry <= rrp__data;
   always @(posedge clk)
     pe7_acc <= \$36 ;
   always @(posedge clk)
@@ -20090,8 +20011,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe7_bank_we;
   assign \$22  = rp__addr == pe7_bank_waddr;
   assign pe7_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe7_valid6 & pe7_rq_we;
-  assign \$24  = pe7_rq6 == pe7_rq_waddr;
+  assign \$23  = pe7_valid7 & pe7_rq_we;
+  assign \$24  = pe7_rq7 == pe7_rq_waddr;
   assign pe7_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe7_valid1 <= \$25 ;
@@ -20146,7 +20067,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4321$0 (pe7_flags_out),
+    .\port$4311$0 (pe7_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -20259,7 +20180,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe7_rq_we;
   assign rwp__addr = pe7_rq_waddr;
   assign rwp__data = pe7_rq_wdata;
-  assign rrp__addr = pe7_rq6;
+  assign rrp__addr = pe7_rq7;
   assign i_valid = pe7_done_out;
   assign i_acc = pe7_acc_out;
   assign i_m = pe7_m_out;
@@ -20269,13 +20190,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4369$0  = \$39 ;
-  assign \port$4370$0  = \$40 ;
+  assign \port$4359$0  = \$39 ;
+  assign \port$4360$0  = \$40 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4321$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4311$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20459,8 +20380,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4321$0 ;
-  wire [1:0] \port$4321$0 ;
+  input [1:0] \port$4311$0 ;
+  wire [1:0] \port$4311$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20667,9 +20588,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4321$0 [0];
+    rq_relu1 <= \port$4311$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4321$0 [1];
+    rq_req1 <= \port$4311$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20792,8 +20713,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4321$0 [0];
-  assign i_requantize = \port$4321$0 [1];
+  assign i_relu = \port$4311$0 [0];
+  assign i_requantize = \port$4311$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

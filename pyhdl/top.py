@@ -369,8 +369,7 @@ class NmcArray(wiring.Component):
         b_rq = Signal(rq_bits, name="b_rq_addr")
         b_own = Signal(name="b_in_group")    # B is in the middle of a group
         g0 = Signal(group_bits, name="in_groups")
-        g0_m1 = Signal(signed(group_bits + 1), name="in_groups_m1", init=-1)
-        m.d.sync += [g0.eq(g0_next), g0_m1.eq(g0_next_m1)]
+        m.d.sync += g0.eq(g0_next)
         # equality checks of the decision, kept as registers updated with their operands
         # (see "zero flags" below): b_done = (b_g == g0), B has issued all of its layer 0
         b_done = Signal(name="b_done", init=1)  # b_g = g0 = 0 after reset
@@ -403,11 +402,10 @@ class NmcArray(wiring.Component):
             return -(-k * S // P)
         need = Signal(group_bits + 1, name="need_groups", init=groups_for(1))
         need2 = Signal(group_bits + 1, name="need_groups_next", init=groups_for(2))
-        # f + 1, b_f + 1 and b_g + 1 kept as registers, so no candidate or flag has an
-        # adder before its compare (see "readiness flags" and "zero flags" below)
+        # f + 1 and b_f + 1 kept as registers, so no candidate has an adder before its
+        # compare (see "readiness flags" below)
         f1 = Signal(group_bits + 1, name="fold_plus1", init=1)
         bf1 = Signal(group_bits + 1, name="b_fold_plus1", init=1)
-        bg1 = Signal(group_bits + 1, name="b_group_plus1", init=1)
         # need(f+3) - need(f+2): simd/pe, or (simd < pe) 1 when f+2 is a multiple of pe/simd
         need_step = Const(S // P) if S >= P else f1[:_log2(P // S)].all()
 
@@ -480,7 +478,7 @@ class NmcArray(wiring.Component):
                     layer.eq(nxt_idx), g.eq(0), f.eq(0), need.eq(groups_for(1)), need2.eq(groups_for(2))]
 
         def reset_b():
-            return [b_g.eq(0), bg1.eq(1), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
+            return [b_g.eq(0), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
 
         # f == folds - 1, g == cur_G - 1, b_f == f0 - 1: registers (see "zero flags" below)
         last_fold = Signal(name="last_fold")
@@ -513,7 +511,7 @@ class NmcArray(wiring.Component):
         with m.Elif(pick_b):
             m.d.sync += [b_bank.eq(b_bank + 1), b_own.eq(~b_last_fold)]
             with m.If(b_last_fold):
-                m.d.sync += [b_f.eq(0), b_g.eq(bg1), bg1.eq(bg1 + 1), b_rq.eq(b_rq + 1)]
+                m.d.sync += [b_f.eq(0), b_g.eq(b_g + 1), b_rq.eq(b_rq + 1)]
             with m.Else():
                 m.d.sync += b_f.eq(b_f + 1)
         for c in range(2):
@@ -724,19 +722,15 @@ class NmcArray(wiring.Component):
             m.d.sync += [in_ok.eq(of_a(beats_gt(f))), b_ready.eq(of_b(beats_gt(b_f)))] + stay
 
         # ---- zero flags: layer == 0, g == 0, f == 0, b_g == 0 and b_done, next-state ----
-        # B's flags compare against layer 0's step counts as registers (f0_m1, g0,
-        # g0_m1), not as decoded from the descriptor memory in this cycle: those lag a
-        # descriptor write by a cycle, which is the cycle `loaded` is low and B is reset
-        # from the decoded values (reset_b)
         b_reset = ~loaded | pick_a & handover  # reset_b()
         b_advance = loaded & ~pick_a & pick_b & b_last_fold
         # ... and the last-fold/last-group flags
         with m.If(b_reset | b_advance):
             m.d.sync += b_last_fold.eq(d0_steps["one_fold"])
         with m.Elif(loaded & ~pick_a & pick_b):
-            m.d.sync += b_last_fold.eq(bf1 == f0_m1)
+            m.d.sync += b_last_fold.eq(bf1 == f0_next_m1)
         with m.Else():
-            m.d.sync += b_last_fold.eq(b_f == f0_m1)
+            m.d.sync += b_last_fold.eq(b_f == f0_next_m1)
         b_continues = cur_last & ~b_done & ~bg_zero  # at a hand-over A continues at g = b_g
         with m.If(~loaded):
             m.d.sync += [last_fold.eq(F_nd_is1), last_group.eq(G_nd_is1), g1.eq(1)]
@@ -744,7 +738,7 @@ class NmcArray(wiring.Component):
             # continuing B's layer 0 at b_g: its last group is b_g == g0 - 1, B's own flag
             m.d.sync += [last_fold.eq(F_nd_is1),
                          last_group.eq(Mux(b_continues, b_last_group, G_nd_is1)),
-                         g1.eq(Mux(b_continues, bg1, 1))]
+                         g1.eq(Mux(b_continues, b_g + 1, 1))]
         with m.Elif(pick_a & last_fold):
             m.d.sync += [last_fold.eq(cur_F_m1 == 0), last_group.eq(g1 == cur_G_m1), g1.eq(g1 + 1)]
         with m.Elif(pick_a):
@@ -752,10 +746,10 @@ class NmcArray(wiring.Component):
         with m.If(b_reset):
             m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0), b_last_group.eq(d0_steps["one_group"]), bf1.eq(1)]
         with m.Elif(b_advance):
-            m.d.sync += [bg_zero.eq(0), b_done.eq(bg1 == g0), b_last_group.eq(bg1 == g0_m1),
+            m.d.sync += [bg_zero.eq(0), b_done.eq(b_g + 1 == g0_next), b_last_group.eq(b_g + 1 == g0_next_m1),
                          bf1.eq(1)]
         with m.Else():
-            m.d.sync += [b_done.eq(b_g == g0), b_last_group.eq(b_g == g0_m1)]
+            m.d.sync += [b_done.eq(b_g == g0_next), b_last_group.eq(b_g == g0_next_m1)]
             with m.If(loaded & ~pick_a & pick_b):
                 m.d.sync += bf1.eq(bf1 + 1)
         with m.If(~loaded):
@@ -800,23 +794,9 @@ class NmcArray(wiring.Component):
             m.d.comb += self._collisions[f"outbuf{p}"].eq(
                 drain & out_wps[p].en & (out_rps[p].addr == out_wps[p].addr))
         m.d.sync += [inflight.eq(drain), inflight2.eq(inflight)]
-        # de == out_n - 1 as a register, updated with de: the compare is not between the
-        # drain decision and the drain's next state.  out_n changes only with a program
-        # write, which waits for the drain to finish (load.ready = ~busy), and the two
-        # registers behind it settle long before a new inference's first result.
-        de_last = Signal(name="drain_elem_last")
-        out_n_m1 = Signal(feat_bits + 1, name="out_n_m1")
-        out_n_m2 = Signal(feat_bits + 1, name="out_n_m2")
-        m.d.sync += [out_n_m1.eq(out_n - 1), out_n_m2.eq(out_n - 2)]
-        with m.If(~drain):
-            m.d.sync += de_last.eq(de == out_n_m1)
-        with m.Elif(de_last):
-            m.d.sync += de_last.eq(out_n_m1 == 0)
-        with m.Else():
-            m.d.sync += de_last.eq(de == out_n_m2)
         with m.If(drain):
-            m.d.sync += [d_lane.eq(de[:_log2(P)] if P > 1 else 0), d_last.eq(de_last)]
-            with m.If(de_last):
+            m.d.sync += [d_lane.eq(de[:_log2(P)] if P > 1 else 0), d_last.eq(de == out_n - 1)]
+            with m.If(de == out_n - 1):
                 m.d.sync += [de.eq(0), ds.eq(~ds)]
                 for c in range(2):
                     with m.If(ds == c):
