@@ -13,11 +13,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [7:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [7:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
@@ -86,160 +86,160 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [7:0] \$173 ;
-  wire [6:0] \$174 ;
-  wire [8:0] \$175 ;
-  wire [5:0] \$176 ;
-  wire [9:0] \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [7:0] \$176 ;
+  wire [6:0] \$177 ;
+  wire [8:0] \$178 ;
+  wire [5:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [9:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire [6:0] \$186 ;
-  wire [8:0] \$187 ;
-  wire [6:0] \$188 ;
-  wire [8:0] \$189 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire [6:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire [7:0] \$191 ;
-  wire [7:0] \$192 ;
+  wire [8:0] \$190 ;
+  wire [6:0] \$191 ;
+  wire [8:0] \$192 ;
   wire \$193 ;
-  wire \$194 ;
-  wire [3:0] \$195 ;
-  wire [4:0] \$196 ;
+  wire [7:0] \$194 ;
+  wire [7:0] \$195 ;
+  wire \$196 ;
   wire \$197 ;
-  wire [7:0] \$198 ;
-  wire [6:0] \$199 ;
+  wire [3:0] \$198 ;
+  wire [4:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [8:0] \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire [7:0] \$203 ;
-  wire [6:0] \$204 ;
-  wire [8:0] \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
+  wire \$200 ;
+  wire [7:0] \$201 ;
+  wire [6:0] \$202 ;
+  wire [8:0] \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire [7:0] \$206 ;
+  wire [6:0] \$207 ;
+  wire [8:0] \$208 ;
   wire \$209 ;
-  wire [8:0] \$21 ;
+  wire \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [3:0] \$215 ;
-  wire [3:0] \$216 ;
-  wire [8:0] \$217 ;
-  wire [8:0] \$218 ;
-  wire \$219 ;
-  wire [8:0] \$22 ;
-  wire \$220 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire [3:0] \$218 ;
+  wire [3:0] \$219 ;
+  wire \$22 ;
+  wire [8:0] \$220 ;
   wire [8:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire [8:0] \$225 ;
+  wire [8:0] \$224 ;
+  wire \$225 ;
   wire \$226 ;
-  wire [7:0] \$227 ;
-  wire \$228 ;
+  wire \$227 ;
+  wire [8:0] \$228 ;
   wire \$229 ;
-  wire [8:0] \$23 ;
-  wire \$230 ;
-  wire [8:0] \$231 ;
-  wire [8:0] \$232 ;
+  wire \$23 ;
+  wire [7:0] \$230 ;
+  wire \$231 ;
+  wire \$232 ;
   wire \$233 ;
-  wire \$234 ;
+  wire [8:0] \$234 ;
   wire [8:0] \$235 ;
-  wire [8:0] \$236 ;
+  wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [8:0] \$238 ;
+  wire [8:0] \$239 ;
   wire [8:0] \$24 ;
   wire \$240 ;
-  wire [8:0] \$241 ;
-  wire [9:0] \$242 ;
+  wire \$241 ;
+  wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
+  wire [8:0] \$244 ;
   wire [9:0] \$245 ;
-  wire [9:0] \$246 ;
+  wire \$246 ;
   wire \$247 ;
-  wire [8:0] \$248 ;
-  wire [8:0] \$249 ;
+  wire [9:0] \$248 ;
+  wire [9:0] \$249 ;
   wire [8:0] \$25 ;
-  wire [8:0] \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
+  wire \$250 ;
+  wire [8:0] \$251 ;
+  wire [8:0] \$252 ;
+  wire [8:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire [8:0] \$256 ;
+  wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire [8:0] \$26 ;
-  wire [7:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire [7:0] \$263 ;
-  wire [5:0] \$264 ;
-  wire [8:0] \$265 ;
-  wire [7:0] \$266 ;
-  wire [5:0] \$267 ;
-  wire [8:0] \$268 ;
-  wire [8:0] \$269 ;
-  wire \$27 ;
-  wire [7:0] \$270 ;
-  wire [6:0] \$271 ;
-  wire [8:0] \$272 ;
-  wire [5:0] \$273 ;
-  wire [9:0] \$274 ;
-  wire \$275 ;
-  wire [7:0] \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire [7:0] \$282 ;
+  wire \$263 ;
+  wire [8:0] \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire [7:0] \$268 ;
+  wire \$269 ;
+  wire [8:0] \$27 ;
+  wire \$270 ;
+  wire [7:0] \$271 ;
+  wire [5:0] \$272 ;
+  wire [8:0] \$273 ;
+  wire [7:0] \$274 ;
+  wire [5:0] \$275 ;
+  wire [8:0] \$276 ;
+  wire [8:0] \$277 ;
+  wire [7:0] \$278 ;
+  wire [6:0] \$279 ;
+  wire [8:0] \$28 ;
+  wire [8:0] \$280 ;
+  wire [5:0] \$281 ;
+  wire [9:0] \$282 ;
   wire \$283 ;
-  wire \$284 ;
+  wire [7:0] \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire [7:0] \$289 ;
-  wire \$29 ;
-  wire [8:0] \$290 ;
-  wire [8:0] \$291 ;
+  wire \$289 ;
+  wire [8:0] \$29 ;
+  wire [7:0] \$290 ;
+  wire \$291 ;
   wire \$292 ;
-  wire [7:0] \$293 ;
+  wire \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [7:0] \$297 ;
+  wire [8:0] \$298 ;
+  wire [8:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [7:0] \$300 ;
-  wire [8:0] \$301 ;
-  wire [8:0] \$302 ;
+  wire \$300 ;
+  wire [7:0] \$301 ;
+  wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  wire [7:0] \$308 ;
+  wire [8:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
+  wire [8:0] \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
@@ -315,7 +315,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire [7:0] \$38 ;
+  wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
@@ -326,7 +326,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [7:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -338,7 +338,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire [5:0] \$40 ;
+  wire \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -349,7 +349,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire [8:0] \$41 ;
+  wire [7:0] \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
@@ -360,7 +360,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire \$42 ;
+  wire [7:0] \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
@@ -371,7 +371,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
-  wire \$43 ;
+  wire [5:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
@@ -382,7 +382,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
-  wire \$44 ;
+  wire [8:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
@@ -449,7 +449,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
+  wire \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
@@ -482,7 +482,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire \$53 ;
+  wire [7:0] \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
@@ -493,7 +493,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire [3:0] \$54 ;
+  wire \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
@@ -504,7 +504,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
-  wire [3:0] \$55 ;
+  wire \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
@@ -515,7 +515,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
-  wire [3:0] \$56 ;
+  wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
@@ -526,7 +526,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire \$57 ;
+  wire [3:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -537,7 +537,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire \$58 ;
+  wire [3:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -548,7 +548,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire \$59 ;
+  wire [3:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -741,20 +741,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
-  wire [8:0] \$763 ;
-  wire [8:0] \$764 ;
+  wire \$763 ;
+  wire \$764 ;
   wire \$765 ;
-  wire [8:0] \$766 ;
-  wire [8:0] \$767 ;
+  wire \$766 ;
+  wire \$767 ;
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
+  wire [8:0] \$771 ;
+  wire [8:0] \$772 ;
   wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
+  wire [8:0] \$774 ;
+  wire [8:0] \$775 ;
   wire \$776 ;
   wire \$777 ;
   wire \$778 ;
@@ -762,73 +762,73 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$78 ;
   wire \$780 ;
   wire \$781 ;
-  wire [8:0] \$782 ;
-  wire [8:0] \$783 ;
+  wire \$782 ;
+  wire \$783 ;
   wire \$784 ;
   wire \$785 ;
-  wire [9:0] \$786 ;
+  wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
+  wire [8:0] \$790 ;
+  wire [8:0] \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire \$794 ;
+  wire [9:0] \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire [8:0] \$797 ;
-  wire [8:0] \$798 ;
+  wire \$797 ;
+  wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire [8:0] \$803 ;
-  wire [8:0] \$804 ;
+  wire \$803 ;
+  wire \$804 ;
   wire [8:0] \$805 ;
-  wire \$806 ;
-  wire [8:0] \$807 ;
-  wire [8:0] \$808 ;
-  wire [8:0] \$809 ;
+  wire [8:0] \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
   wire \$810 ;
   wire [8:0] \$811 ;
   wire [8:0] \$812 ;
-  wire \$813 ;
-  wire [8:0] \$814 ;
+  wire [8:0] \$813 ;
+  wire \$814 ;
   wire [8:0] \$815 ;
-  wire \$816 ;
-  wire \$817 ;
+  wire [8:0] \$816 ;
+  wire [8:0] \$817 ;
   wire \$818 ;
-  wire \$819 ;
+  wire [8:0] \$819 ;
   wire \$82 ;
-  wire [9:0] \$820 ;
+  wire [8:0] \$820 ;
   wire \$821 ;
-  wire [9:0] \$822 ;
-  wire [9:0] \$823 ;
+  wire [8:0] \$822 ;
+  wire [8:0] \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
-  wire \$828 ;
+  wire [9:0] \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
+  wire [9:0] \$830 ;
+  wire [9:0] \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
-  wire [8:0] \$835 ;
+  wire \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
-  wire [8:0] \$840 ;
-  wire [8:0] \$841 ;
+  wire \$840 ;
+  wire \$841 ;
   wire \$842 ;
   wire [8:0] \$843 ;
   wire \$844 ;
@@ -836,82 +836,82 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$846 ;
   wire \$847 ;
   wire [8:0] \$848 ;
-  wire \$849 ;
+  wire [8:0] \$849 ;
   wire \$85 ;
   wire \$850 ;
-  wire \$851 ;
-  wire [3:0] \$852 ;
-  wire [4:0] \$853 ;
-  wire [3:0] \$854 ;
-  wire [4:0] \$855 ;
-  wire \$856 ;
-  wire [31:0] \$857 ;
-  wire [32:0] \$858 ;
-  wire [31:0] \$859 ;
+  wire [8:0] \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire [8:0] \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
-  wire [32:0] \$860 ;
-  wire [31:0] \$861 ;
-  wire [32:0] \$862 ;
-  wire [3:0] \$863 ;
-  wire [31:0] \$864 ;
-  wire [32:0] \$865 ;
-  wire [1:0] \$866 ;
+  wire [3:0] \$860 ;
+  wire [4:0] \$861 ;
+  wire [3:0] \$862 ;
+  wire [4:0] \$863 ;
+  wire \$864 ;
+  wire [31:0] \$865 ;
+  wire [32:0] \$866 ;
   wire [31:0] \$867 ;
   wire [32:0] \$868 ;
   wire [31:0] \$869 ;
   wire \$87 ;
   wire [32:0] \$870 ;
-  wire [1:0] \$871 ;
+  wire [3:0] \$871 ;
   wire [31:0] \$872 ;
   wire [32:0] \$873 ;
-  wire [31:0] \$874 ;
-  wire [32:0] \$875 ;
-  reg \$876 ;
-  reg [3:0] \$877 ;
-  reg [8:0] \$878 ;
-  reg [7:0] \$879 ;
+  wire [1:0] \$874 ;
+  wire [31:0] \$875 ;
+  wire [32:0] \$876 ;
+  wire [31:0] \$877 ;
+  wire [32:0] \$878 ;
+  wire [1:0] \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg \$881 ;
-  reg [7:0] \$882 ;
-  reg \$883 ;
-  reg [7:0] \$884 ;
-  reg \$885 ;
-  reg \$886 ;
+  wire [31:0] \$880 ;
+  wire [32:0] \$881 ;
+  wire [31:0] \$882 ;
+  wire [32:0] \$883 ;
+  reg \$884 ;
+  reg [3:0] \$885 ;
+  reg [8:0] \$886 ;
   reg [7:0] \$887 ;
-  reg [7:0] \$888 ;
-  reg [8:0] \$889 ;
+  reg \$888 ;
+  reg \$889 ;
   wire \$89 ;
-  reg [8:0] \$890 ;
+  reg [7:0] \$890 ;
   reg \$891 ;
-  reg \$892 ;
+  reg [7:0] \$892 ;
   reg \$893 ;
-  reg [8:0] \$894 ;
+  reg \$894 ;
   reg [7:0] \$895 ;
-  reg [2:0] \$896 ;
-  reg [7:0] \$897 ;
-  reg [7:0] \$898 ;
-  reg [8:0] \$899 ;
+  reg [7:0] \$896 ;
+  reg [8:0] \$897 ;
+  reg [8:0] \$898 ;
+  reg \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [8:0] \$900 ;
-  reg [7:0] \$901 ;
-  reg [7:0] \$902 ;
-  reg \$903 ;
-  reg [8:0] \$904 ;
+  reg \$900 ;
+  reg \$901 ;
+  reg [8:0] \$902 ;
+  reg [7:0] \$903 ;
+  reg [2:0] \$904 ;
   reg [7:0] \$905 ;
-  reg \$906 ;
-  reg \$907 ;
-  reg [7:0] \$908 ;
-  reg \$909 ;
+  reg [7:0] \$906 ;
+  reg [8:0] \$907 ;
+  reg [8:0] \$908 ;
+  reg [7:0] \$909 ;
   wire \$91 ;
-  reg \$910 ;
+  reg [7:0] \$910 ;
   reg \$911 ;
-  reg \$912 ;
-  reg \$913 ;
+  reg [8:0] \$912 ;
+  reg [7:0] \$913 ;
   reg \$914 ;
   reg \$915 ;
-  reg \$916 ;
+  reg [7:0] \$916 ;
   reg \$917 ;
   reg \$918 ;
   reg \$919 ;
@@ -928,83 +928,92 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$929 ;
   wire \$93 ;
   reg \$930 ;
-  reg [7:0] \$931 ;
+  reg \$931 ;
   reg \$932 ;
   reg \$933 ;
-  reg [7:0] \$934 ;
+  reg \$934 ;
   reg \$935 ;
   reg \$936 ;
   reg \$937 ;
   reg \$938 ;
   reg \$939 ;
   wire \$94 ;
-  reg \$940 ;
+  reg [7:0] \$940 ;
   reg \$941 ;
-  reg [8:0] \$942 ;
-  reg \$943 ;
+  reg \$942 ;
+  reg [7:0] \$943 ;
   reg \$944 ;
   reg \$945 ;
-  reg [8:0] \$946 ;
+  reg \$946 ;
   reg \$947 ;
   reg \$948 ;
   reg \$949 ;
   wire \$95 ;
-  reg [8:0] \$950 ;
-  reg \$951 ;
+  reg \$950 ;
+  reg [8:0] \$951 ;
   reg \$952 ;
-  reg [7:0] \$953 ;
+  reg \$953 ;
   reg \$954 ;
-  reg \$955 ;
-  reg [7:0] \$956 ;
+  reg [8:0] \$955 ;
+  reg \$956 ;
   reg \$957 ;
   reg \$958 ;
-  reg \$959 ;
+  reg [8:0] \$959 ;
   wire \$96 ;
   reg \$960 ;
-  reg [7:0] \$961 ;
-  reg \$962 ;
+  reg \$961 ;
+  reg [7:0] \$962 ;
   reg \$963 ;
-  reg [2:0] \$964 ;
-  reg \$965 ;
+  reg \$964 ;
+  reg [7:0] \$965 ;
   reg \$966 ;
-  reg [3:0] \$967 ;
-  reg [31:0] \$968 ;
-  reg [3:0] \$969 ;
+  reg \$967 ;
+  reg \$968 ;
+  reg \$969 ;
   wire \$97 ;
-  reg [31:0] \$970 ;
-  reg [3:0] \$971 ;
-  reg [31:0] \$972 ;
-  reg [3:0] \$973 ;
-  reg [31:0] \$974 ;
-  reg [3:0] \$975 ;
-  reg [31:0] \$976 ;
-  reg [3:0] \$977 ;
-  reg [31:0] \$978 ;
-  reg [3:0] \$979 ;
+  reg [7:0] \$970 ;
+  reg \$971 ;
+  reg \$972 ;
+  reg [2:0] \$973 ;
+  reg \$974 ;
+  reg \$975 ;
+  reg [3:0] \$976 ;
+  reg [31:0] \$977 ;
+  reg [3:0] \$978 ;
+  reg [31:0] \$979 ;
   wire \$98 ;
-  reg [31:0] \$980 ;
-  reg [3:0] \$981 ;
-  reg [31:0] \$982 ;
-  wire [7:0] \$983 ;
-  wire [23:0] \$984 ;
-  wire [7:0] \$985 ;
-  wire [23:0] \$986 ;
+  reg [3:0] \$980 ;
+  reg [31:0] \$981 ;
+  reg [3:0] \$982 ;
+  reg [31:0] \$983 ;
+  reg [3:0] \$984 ;
+  reg [31:0] \$985 ;
+  reg [3:0] \$986 ;
+  reg [31:0] \$987 ;
+  reg [3:0] \$988 ;
+  reg [31:0] \$989 ;
   wire \$99 ;
+  reg [3:0] \$990 ;
+  reg [31:0] \$991 ;
+  wire [7:0] \$992 ;
+  wire [23:0] \$993 ;
+  wire [7:0] \$994 ;
+  wire [23:0] \$995 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$135 ;
-  wire [6:0] \$signature__addr$138 ;
-  wire [6:0] \$signature__addr$150 ;
-  wire [6:0] \$signature__addr$152 ;
+  wire [6:0] \$signature__addr$136 ;
+  wire [6:0] \$signature__addr$139 ;
+  wire [6:0] \$signature__addr$151 ;
+  wire [6:0] \$signature__addr$153 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$136 ;
-  wire [31:0] \$signature__data$139 ;
-  wire [31:0] \$signature__data$298 ;
+  wire [31:0] \$signature__data$137 ;
+  wire [31:0] \$signature__data$140 ;
   wire [31:0] \$signature__data$299 ;
+  wire [31:0] \$signature__data$300 ;
   wire \$signature__en ;
-  wire \$signature__en$134 ;
-  wire \$signature__en$137 ;
+  wire \$signature__en$135 ;
+  wire \$signature__en$138 ;
   wire [31:0] act;
-  wire [31:0] \act$123 ;
+  wire [31:0] \act$124 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1030,11 +1039,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$25 ;
+  wire [8:0] \bank_waddr$26 ;
   wire [31:0] bank_wdata;
-  wire [31:0] \bank_wdata$26 ;
+  wire [31:0] \bank_wdata$27 ;
   wire bank_we;
-  wire \bank_we$24 ;
+  wire \bank_we$25 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1102,6 +1111,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_full1 = 1'h0;
   reg [7:0] in_groups = 8'h00;
   reg in_ok = 1'h0;
+  reg in_open = 1'h0;
   wire in_release0;
   wire in_release1;
   reg in_release_r1_0 = 1'h0;
@@ -1182,14 +1192,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$133 ;
+  wire [31:0] \result$134 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$28 ;
+  wire [7:0] \rq_waddr$29 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$29 ;
+  wire [53:0] \rq_wdata$30 ;
   wire rq_we;
-  wire \rq_we$27 ;
+  wire \rq_we$28 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1201,46 +1211,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$101 ;
+  wire [8:0] \step_addr$102 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$89 ;
+  wire [8:0] \step_addr$90 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$102 ;
+  wire \step_first$103 ;
   (* init = 1'h0 *)
-  wire \step_first$91 ;
+  wire \step_first$92 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$103 ;
+  wire \step_last$104 ;
   (* init = 1'h0 *)
-  wire \step_last$93 ;
+  wire \step_last$94 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$105 ;
+  wire \step_relu$106 ;
   (* init = 1'h0 *)
-  wire \step_relu$97 ;
+  wire \step_relu$98 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$106 ;
+  wire \step_requantize$100 ;
   (* init = 1'h0 *)
-  wire \step_requantize$99 ;
+  wire \step_requantize$107 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$104 ;
+  wire [7:0] \step_rq$105 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$95 ;
+  wire [7:0] \step_rq$96 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$100 ;
+  wire \step_valid$101 ;
   (* init = 1'h0 *)
-  wire \step_valid$87 ;
+  wire \step_valid$88 ;
   wire [1:0] swp__addr;
   wire [27:0] swp__data;
   wire swp__en;
@@ -1472,14 +1482,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$179 )
-      actbuf[\$177 [6:0]][7:0] <= \$983 ;
-    if (\$181 )
-      actbuf[\$177 [6:0]][15:8] <= \$985 ;
-    if (\$183 )
-      actbuf[\$177 [6:0]][23:16] <= \$983 ;
-    if (\$185 )
-      actbuf[\$177 [6:0]][31:24] <= \$985 ;
+    if (\$182 )
+      actbuf[\$180 [6:0]][7:0] <= \$992 ;
+    if (\$184 )
+      actbuf[\$180 [6:0]][15:8] <= \$994 ;
+    if (\$186 )
+      actbuf[\$180 [6:0]][23:16] <= \$992 ;
+    if (\$188 )
+      actbuf[\$180 [6:0]][31:24] <= \$994 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1497,9 +1507,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (swp__en)
-      descriptor_steps[load__payload[1:0]] <= { \$32 , \$29 , \$26 , \$24 , \$22 [7:0] };
+      descriptor_steps[load__payload[1:0]] <= { \$35 , \$32 , \$29 , \$27 , \$25 [7:0] };
   end
-  assign nxt_steps_rp__data = descriptor_steps[\$56 [1:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$59 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1511,7 +1521,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load__payload[1:0]] <= load__payload[66:32];
   end
-  assign nxt_rp__data = descriptors[\$56 [1:0]];
+  assign nxt_rp__data = descriptors[\$59 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
   (* no_rw_check = 32'd1 *)
@@ -1584,8 +1594,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$43 )
-      inbuf[\$41 [5:0]] <= i_stream__payload;
+    if (\$46 )
+      inbuf[\$44 [5:0]] <= i_stream__payload;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -1728,13 +1738,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$187 [6:0]] <= { \$984 , \$983  };
+      outbuf0[\$190 [6:0]] <= { \$993 , \$992  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$200 [6:0]];
+    _2_ <= outbuf0[\$203 [6:0]];
   end
-  assign \$signature__data$298  = _2_;
+  assign \$signature__data$299  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1869,940 +1879,959 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$189 [6:0]] <= { \$986 , \$985  };
+      outbuf1[\$192 [6:0]] <= { \$995 , \$994  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$205 [6:0]];
+    _3_ <= outbuf1[\$208 [6:0]];
   end
-  assign \$signature__data$299  = _3_;
+  assign \$signature__data$300  = _3_;
+  assign \$5  = ~ \$4 ;
+  assign load__ready = \$3  & \$5 ;
+  assign ld_fire = load__valid & load__ready;
+  assign \$6  = ! load__payload[27:20];
+  assign \$7  = ld_fire & \$6 ;
+  assign \$8  = ! load__payload[31:28];
+  assign bank_we = \$7  & \$8 ;
+  assign \$9  = ! load__payload[27:20];
   assign \$10  = ld_fire & \$9 ;
-  assign \$11  = ! load__payload[31:28];
-  assign \bank_we$24  = \$10  & \$11 ;
+  assign \$11  = load__payload[31:28] == 1'h1;
+  assign rq_we = \$10  & \$11 ;
   assign \$12  = load__payload[27:20] == 1'h1;
   assign \$13  = ld_fire & \$12 ;
-  assign \$14  = load__payload[31:28] == 1'h1;
-  assign \rq_we$27  = \$13  & \$14 ;
-  assign \$15  = load__payload[31:28] == 2'h2;
+  assign \$14  = ! load__payload[31:28];
+  assign \bank_we$25  = \$13  & \$14 ;
+  assign \$15  = load__payload[27:20] == 1'h1;
   assign \$16  = ld_fire & \$15 ;
-  assign \$17  = load__payload[19:0] < 3'h4;
-  assign \$signature__en  = \$16  & \$17 ;
+  assign \$17  = load__payload[31:28] == 1'h1;
+  assign \rq_we$28  = \$16  & \$17 ;
   assign \$18  = load__payload[31:28] == 2'h2;
   assign \$19  = ld_fire & \$18 ;
   assign \$20  = load__payload[19:0] < 3'h4;
-  assign swp__en = \$19  & \$20 ;
-  assign \$21  = load__payload[47:40] + 1'h1;
-  assign \$23  = load__payload[39:32] - 1'h1;
-  assign \$25  = load__payload[47:40] - 1'h1;
-  assign \$27  = | load__payload[39:32];
-  assign \$28  = load__payload[39:32] <= 3'h4;
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = | load__payload[47:40];
-  assign \$31  = load__payload[47:40] <= 2'h2;
+  assign \$signature__en  = \$19  & \$20 ;
+  assign \$21  = load__payload[31:28] == 2'h2;
+  assign \$22  = ld_fire & \$21 ;
+  assign \$23  = load__payload[19:0] < 3'h4;
+  assign swp__en = \$22  & \$23 ;
+  assign \$24  = load__payload[47:40] + 1'h1;
+  assign \$26  = load__payload[39:32] - 1'h1;
+  assign \$28  = load__payload[47:40] - 1'h1;
+  assign \$30  = | load__payload[39:32];
+  assign \$31  = load__payload[39:32] <= 3'h4;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = load__payload[31:28] == 2'h3;
-  assign \$34  = ld_fire & \$33 ;
-  assign \$35  = load__payload[19:0] == 1'h1;
-  assign \$36  = in_wslot ? in_full1 : in_full0;
-  assign \$37  = ~ \$36 ;
-  assign i_stream__ready = \$37  & has_layers;
+  assign \$33  = | load__payload[47:40];
+  assign \$34  = load__payload[47:40] <= 2'h2;
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = load__payload[31:28] == 2'h3;
+  assign \$37  = ld_fire & \$36 ;
+  assign \$38  = load__payload[19:0] == 1'h1;
+  assign \$39  = in_wslot ? in_full1 : in_full0;
+  assign \$40  = ~ \$39 ;
+  assign i_stream__ready = \$40  & in_open;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$38  = in_wslot ? in_beats1 : in_beats0;
-  assign \$40  = in_wslot ? 6'h20 : 6'h00;
-  assign \$41  = \$39  + \$40 ;
-  assign \$50  = in_wslot ? in_beats1 : in_beats0;
-  assign \$51  = ! \$50 ;
-  assign vector_start = in_fire & \$51 ;
-  assign \$52  = ~ loaded;
-  assign \$53  = b_done ? 1'h1 : 1'h0;
-  assign \$54  = layer + 1'h1;
-  assign \$55  = cur_is_last ? { 3'h0, \$53  } : \$54 ;
-  assign \$56  = loaded ? \$55  : 4'h0;
+  assign \$41  = in_wslot ? in_beats1 : in_beats0;
+  assign \$43  = in_wslot ? 6'h20 : 6'h00;
+  assign \$44  = \$42  + \$43 ;
+  assign \$53  = in_wslot ? in_beats1 : in_beats0;
+  assign \$54  = ! \$53 ;
+  assign vector_start = in_fire & \$54 ;
+  assign \$55  = ~ loaded;
+  assign \$56  = b_done ? 1'h1 : 1'h0;
+  assign \$57  = layer + 1'h1;
+  assign \$58  = cur_is_last ? { 3'h0, \$56  } : \$57 ;
+  assign \$59  = loaded ? \$58  : 4'h0;
   assign active = loaded & has_layers;
-  assign \$57  = ~ layer_is_0;
-  assign \$58  = active & \$57 ;
-  assign \$59  = ~ b_done;
-  assign \$60  = \$58  & \$59 ;
-  assign b_available = \$60  & b_ready;
-  assign \$61  = ~ b_in_group;
-  assign \$62  = \$61  & fold_is_0;
-  assign \$63  = ~ group_is_0;
-  assign \$64  = \$63  | raw_ok;
-  assign \$65  = layer_is_0 ? in_ok : \$64 ;
-  assign \$66  = active & \$65 ;
-  assign \$67  = group_is_0 & fold_is_0;
-  assign \$68  = cur_is_last & \$67 ;
-  assign \$69  = ctx ? out_full1 : out_full0;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = \$66  & \$71 ;
-  assign \$74  = ~ layer_is_0;
-  assign \$75  = \$74  & group_is_0;
-  assign \$76  = \$75  ? raw_full : 1'h1;
-  assign \$77  = \$73  & \$76 ;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$62  & \$78 ;
-  assign \$80  = \$79  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$80 ;
-  assign \$81  = ~ b_in_group;
-  assign \$82  = ~ group_is_0;
-  assign \$83  = \$82  | raw_ok;
-  assign \$84  = layer_is_0 ? in_ok : \$83 ;
-  assign \$85  = active & \$84 ;
-  assign \$86  = group_is_0 & fold_is_0;
-  assign \$87  = cur_is_last & \$86 ;
-  assign \$88  = ctx ? out_full1 : out_full0;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = ~ \$89 ;
-  assign \$91  = \$85  & \$90 ;
-  assign \$93  = \$81  & \$92 ;
-  assign \$94  = ~ b_in_group;
-  assign \$95  = \$94  & fold_is_0;
-  assign \$96  = ~ layer_is_0;
-  assign \$97  = \$96  & group_is_0;
-  assign \$98  = \$97  ? raw_full : 1'h1;
-  assign \$99  = ~ \$98 ;
-  assign \$100  = \$95  & \$99 ;
-  assign \$101  = \$100  & b_available;
+  assign \$60  = ~ layer_is_0;
+  assign \$61  = active & \$60 ;
+  assign \$62  = ~ b_done;
+  assign \$63  = \$61  & \$62 ;
+  assign b_available = \$63  & b_ready;
+  assign \$64  = ~ b_in_group;
+  assign \$65  = \$64  & fold_is_0;
+  assign \$66  = ~ group_is_0;
+  assign \$67  = \$66  | raw_ok;
+  assign \$68  = layer_is_0 ? in_ok : \$67 ;
+  assign \$69  = active & \$68 ;
+  assign \$70  = group_is_0 & fold_is_0;
+  assign \$71  = cur_is_last & \$70 ;
+  assign \$72  = ctx ? out_full1 : out_full0;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = \$69  & \$74 ;
+  assign \$77  = ~ layer_is_0;
+  assign \$78  = \$77  & group_is_0;
+  assign \$79  = \$78  ? raw_full : 1'h1;
+  assign \$80  = \$76  & \$79 ;
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$65  & \$81 ;
+  assign \$83  = \$82  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$83 ;
+  assign \$84  = ~ b_in_group;
+  assign \$85  = ~ group_is_0;
+  assign \$86  = \$85  | raw_ok;
+  assign \$87  = layer_is_0 ? in_ok : \$86 ;
+  assign \$88  = active & \$87 ;
+  assign \$89  = group_is_0 & fold_is_0;
+  assign \$90  = cur_is_last & \$89 ;
+  assign \$91  = ctx ? out_full1 : out_full0;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = \$88  & \$93 ;
+  assign \$96  = \$84  & \$95 ;
+  assign \$97  = ~ b_in_group;
+  assign \$98  = \$97  & fold_is_0;
+  assign \$99  = ~ layer_is_0;
+  assign \$100  = \$99  & group_is_0;
+  assign \$101  = \$100  ? raw_full : 1'h1;
   assign \$102  = ~ \$101 ;
-  assign issue_a = \$93  & \$102 ;
+  assign \$103  = \$98  & \$102 ;
+  assign \$104  = \$103  & b_available;
+  assign \$105  = ~ \$104 ;
+  assign issue_a = \$96  & \$105 ;
   assign issue = issue_a | issue_b;
-  assign \$103  = ~ issue;
-  assign \$104  = \$103  & active;
-  assign \$105  = ~ in_ok;
-  assign \$106  = layer_is_0 & \$105 ;
-  assign \$107  = ctx ? in_beats1 : in_beats0;
-  assign \$108  = | \$107 ;
-  assign \$109  = \$106  & \$108 ;
-  assign \$110  = b_in_group ? 1'h1 : \$109 ;
-  assign stall_input = \$104  & \$110 ;
-  assign \$111  = ~ issue;
-  assign \$112  = ~ b_in_group;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = \$113  & active;
-  assign \$115  = ~ group_is_0;
-  assign \$116  = \$115  | raw_ok;
-  assign \$117  = layer_is_0 ? in_ok : \$116 ;
-  assign \$118  = \$114  & \$117 ;
-  assign \$119  = group_is_0 & fold_is_0;
-  assign \$120  = cur_is_last & \$119 ;
-  assign \$121  = ctx ? out_full1 : out_full0;
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = ~ \$122 ;
-  assign stall_output = \$118  & \$124 ;
-  assign \$125  = ! ctx;
-  assign \$126  = issue_a & \$125 ;
-  assign \$127  = \$126  & layer_is_0;
-  assign \$128  = \$127  & last_fold;
-  assign \$129  = \$128  & last_group;
-  assign \$131  = issue_b & \$130 ;
-  assign \$132  = \$131  & b_last_fold;
-  assign \$133  = \$132  & b_last_group;
-  assign in_release0 = \$129  | \$133 ;
-  assign \$134  = ! ctx;
-  assign \$135  = issue_a & \$134 ;
-  assign \$136  = \$135  & layer_is_0;
-  assign \$137  = group_is_0 & fold_is_0;
-  assign \$138  = \$136  & \$137 ;
-  assign \$140  = issue_b & \$139 ;
-  assign \$141  = \$140  & b_group_is_0;
-  assign \$142  = ! b_fold;
-  assign \$143  = \$141  & \$142 ;
-  assign track_reset0 = \$138  | \$143 ;
-  assign \$145  = issue_a & \$144 ;
-  assign \$146  = \$145  & layer_is_0;
-  assign \$147  = \$146  & last_fold;
-  assign \$148  = \$147  & last_group;
-  assign \$149  = ~ ctx;
-  assign \$150  = issue_b & \$149 ;
-  assign \$151  = \$150  & b_last_fold;
-  assign \$152  = \$151  & b_last_group;
-  assign in_release1 = \$148  | \$152 ;
-  assign \$154  = issue_a & \$153 ;
-  assign \$155  = \$154  & layer_is_0;
-  assign \$156  = group_is_0 & fold_is_0;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = ~ ctx;
-  assign \$159  = issue_b & \$158 ;
-  assign \$160  = \$159  & b_group_is_0;
-  assign \$161  = ! b_fold;
-  assign \$162  = \$160  & \$161 ;
-  assign track_reset1 = \$157  | \$162 ;
-  assign \$163  = step_valid & step_from_input;
+  assign \$106  = ~ issue;
+  assign \$107  = \$106  & active;
+  assign \$108  = ~ in_ok;
+  assign \$109  = layer_is_0 & \$108 ;
+  assign \$110  = ctx ? in_beats1 : in_beats0;
+  assign \$111  = | \$110 ;
+  assign \$112  = \$109  & \$111 ;
+  assign \$113  = b_in_group ? 1'h1 : \$112 ;
+  assign stall_input = \$107  & \$113 ;
+  assign \$114  = ~ issue;
+  assign \$115  = ~ b_in_group;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = \$116  & active;
+  assign \$118  = ~ group_is_0;
+  assign \$119  = \$118  | raw_ok;
+  assign \$120  = layer_is_0 ? in_ok : \$119 ;
+  assign \$121  = \$117  & \$120 ;
+  assign \$122  = group_is_0 & fold_is_0;
+  assign \$123  = cur_is_last & \$122 ;
+  assign \$124  = ctx ? out_full1 : out_full0;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign stall_output = \$121  & \$127 ;
+  assign \$128  = ! ctx;
+  assign \$129  = issue_a & \$128 ;
+  assign \$130  = \$129  & layer_is_0;
+  assign \$131  = \$130  & last_fold;
+  assign \$132  = \$131  & last_group;
+  assign \$134  = issue_b & \$133 ;
+  assign \$135  = \$134  & b_last_fold;
+  assign \$136  = \$135  & b_last_group;
+  assign in_release0 = \$132  | \$136 ;
+  assign \$137  = ! ctx;
+  assign \$138  = issue_a & \$137 ;
+  assign \$139  = \$138  & layer_is_0;
+  assign \$140  = group_is_0 & fold_is_0;
+  assign \$141  = \$139  & \$140 ;
+  assign \$143  = issue_b & \$142 ;
+  assign \$144  = \$143  & b_group_is_0;
+  assign \$145  = ! b_fold;
+  assign \$146  = \$144  & \$145 ;
+  assign track_reset0 = \$141  | \$146 ;
+  assign \$148  = issue_a & \$147 ;
+  assign \$149  = \$148  & layer_is_0;
+  assign \$150  = \$149  & last_fold;
+  assign \$151  = \$150  & last_group;
+  assign \$152  = ~ ctx;
+  assign \$153  = issue_b & \$152 ;
+  assign \$154  = \$153  & b_last_fold;
+  assign \$155  = \$154  & b_last_group;
+  assign in_release1 = \$151  | \$155 ;
+  assign \$157  = issue_a & \$156 ;
+  assign \$158  = \$157  & layer_is_0;
+  assign \$159  = group_is_0 & fold_is_0;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = ~ ctx;
+  assign \$162  = issue_b & \$161 ;
+  assign \$163  = \$162  & b_group_is_0;
+  assign \$164  = ! b_fold;
   assign \$165  = \$163  & \$164 ;
-  assign \$166  = step_in_addr[5:0] == \$41 [5:0];
-  assign inbuf_collision = \$165  & \$166 ;
-  assign \$167  = ~ step_from_input;
-  assign \$168  = step_valid & \$167 ;
-  assign \$169  = | { \$185 , \$183 , \$181 , \$179  };
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = step_act_addr[6:0] == \$177 [6:0];
-  assign actbuf_collision = \$170  & \$171 ;
+  assign track_reset1 = \$160  | \$165 ;
+  assign \$166  = step_valid & step_from_input;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = step_in_addr[5:0] == \$44 [5:0];
+  assign inbuf_collision = \$168  & \$169 ;
+  assign \$170  = ~ step_from_input;
+  assign \$171  = step_valid & \$170 ;
+  assign \$172  = | { \$188 , \$186 , \$184 , \$182  };
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = step_act_addr[6:0] == \$180 [6:0];
+  assign actbuf_collision = \$173  & \$174 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$172  = ~ wb_out16;
-  assign act_write = wb_valid16 & \$172 ;
+  assign \$175  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$175 ;
   assign out_write = wb_valid16 & wb_out16;
-  assign \$174  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$175  = \$173  + \$174 ;
-  assign \$176  = wb_par16 ? 6'h20 : 6'h00;
-  assign \$177  = \$175  + \$176 ;
-  assign \$178  = ! wb_group16[0];
-  assign \$179  = act_write & \$178 ;
-  assign \$180  = ! wb_group16[0];
-  assign \$181  = act_write & \$180 ;
-  assign \$183  = act_write & \$182 ;
-  assign \$185  = act_write & \$184 ;
-  assign \$186  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$187  = wb_group16 + \$186 ;
-  assign \$188  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$189  = wb_group16 + \$188 ;
-  assign \$190  = drain_slot ? out_pending1 : out_pending0;
-  assign \$191  = drain_slot ? out_groups1 : out_groups0;
-  assign \$193  = \$191  > \$192 ;
-  assign \$194  = \$190  & \$193 ;
-  assign \$195  = w_level + drain_inflight;
-  assign \$196  = \$195  + drain_inflight2;
-  assign \$197  = \$196  < 3'h4;
-  assign drain_read = \$194  & \$197 ;
-  assign \$199  = drain_slot ? 7'h40 : 7'h00;
-  assign \$200  = \$198  + \$199 ;
-  assign \$201  = drain_read & out_write;
-  assign \$202  = \$200 [6:0] == \$187 [6:0];
-  assign outbuf0_collision = \$201  & \$202 ;
-  assign \$204  = drain_slot ? 7'h40 : 7'h00;
-  assign \$205  = \$203  + \$204 ;
-  assign \$206  = drain_read & out_write;
-  assign \$207  = \$205 [6:0] == \$189 [6:0];
-  assign outbuf1_collision = \$206  & \$207 ;
+  assign \$177  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$178  = \$176  + \$177 ;
+  assign \$179  = wb_par16 ? 6'h20 : 6'h00;
+  assign \$180  = \$178  + \$179 ;
+  assign \$181  = ! wb_group16[0];
+  assign \$182  = act_write & \$181 ;
+  assign \$183  = ! wb_group16[0];
+  assign \$184  = act_write & \$183 ;
+  assign \$186  = act_write & \$185 ;
+  assign \$188  = act_write & \$187 ;
+  assign \$189  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$190  = wb_group16 + \$189 ;
+  assign \$191  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$192  = wb_group16 + \$191 ;
+  assign \$193  = drain_slot ? out_pending1 : out_pending0;
+  assign \$194  = drain_slot ? out_groups1 : out_groups0;
+  assign \$196  = \$194  > \$195 ;
+  assign \$197  = \$193  & \$196 ;
+  assign \$198  = w_level + drain_inflight;
+  assign \$199  = \$198  + drain_inflight2;
+  assign \$200  = \$199  < 3'h4;
+  assign drain_read = \$197  & \$200 ;
+  assign \$202  = drain_slot ? 7'h40 : 7'h00;
+  assign \$203  = \$201  + \$202 ;
+  assign \$204  = drain_read & out_write;
+  assign \$205  = \$203 [6:0] == \$190 [6:0];
+  assign outbuf0_collision = \$204  & \$205 ;
+  assign \$207  = drain_slot ? 7'h40 : 7'h00;
+  assign \$208  = \$206  + \$207 ;
+  assign \$209  = drain_read & out_write;
+  assign \$210  = \$208 [6:0] == \$192 [6:0];
+  assign outbuf1_collision = \$209  & \$210 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$208  = load__payload[31:28] == 2'h3;
-  assign \$209  = ld_fire & \$208 ;
-  assign \$210  = ! load__payload[19:0];
-  assign \$211  = | load__payload[85:32];
-  assign \$212  = | load__payload[85:35];
-  assign \$213  = load__payload[34:32] > 3'h4;
-  assign \$214  = \$212  | \$213 ;
-  assign \$215  = load__payload[34:32] - 1'h1;
-  assign \$216  = \$214  ? 4'h3 : \$215 ;
-  assign \$217  = d0_rp__data[7:0] - 1'h1;
-  assign \$219  = ! in_wslot;
-  assign \$220  = in_fire & \$219 ;
-  assign \$221  = in_beats0 + 1'h1;
-  assign \$222  = in_beats0 == in_folds_m1;
-  assign \$224  = in_fire & \$223 ;
-  assign \$225  = in_beats1 + 1'h1;
-  assign \$226  = in_beats1 == in_folds_m1;
-  assign \$227  = in_wslot ? in_beats1 : in_beats0;
-  assign \$228  = \$227  == in_folds_m1;
-  assign \$229  = in_fire & \$228 ;
-  assign \$230  = ~ in_wslot;
-  assign \$231  = d0_rp__data[15:8] + 1'h1;
-  assign \$233  = ~ loaded;
-  assign \$234  = \$56 [2:0] == last_layer;
-  assign \$235  = group + 1'h1;
-  assign \$236  = rq_addr + 1'h1;
-  assign \$237  = \$56 [2:0] == last_layer;
-  assign \$238  = ~ wr_buf;
-  assign \$239  = ~ ctx;
-  assign \$240  = ~ b_group_is_0;
-  assign \$241  = fold + 1'h1;
-  assign \$242  = need_groups_next + 2'h2;
-  assign \$243  = last_fold & last_group;
-  assign \$244  = ~ \$243 ;
-  assign \$245  = bank_addr + 1'h1;
-  assign \$246  = b_bank_addr + 1'h1;
-  assign \$247  = ~ b_last_fold;
-  assign \$248  = b_group + 1'h1;
-  assign \$249  = b_rq_addr + 1'h1;
-  assign \$250  = b_fold + 1'h1;
-  assign \$251  = ~ clear_counters;
-  assign \$252  = ld_fire & \$251 ;
-  assign \$253  = issue_a & cur_is_last;
-  assign \$254  = group_is_0 & fold_is_0;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = issue_b ? b_bank_addr : bank_addr;
-  assign \$257  = ! b_fold;
-  assign \$258  = issue_b ? \$257  : fold_is_0;
-  assign \$259  = issue_b ? b_last_fold : last_fold;
-  assign \$260  = issue_b ? b_rq_addr : rq_addr;
-  assign \$261  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$262  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$264  = ctx ? 6'h00 : 6'h20;
-  assign \$265  = \$263  + \$264 ;
-  assign \$267  = ctx ? 6'h20 : 6'h00;
-  assign \$268  = \$266  + \$267 ;
-  assign \$269  = issue_b ? \$265  : \$268 ;
-  assign \$271  = ctx ? 7'h40 : 7'h00;
-  assign \$272  = \$270  + \$271 ;
-  assign \$273  = wr_buf ? 6'h00 : 6'h20;
-  assign \$274  = \$272  + \$273 ;
-  assign \$275  = issue_b | layer_is_0;
-  assign \$276  = issue_b ? b_group : group;
-  assign \$277  = issue_b ? 1'h0 : wr_buf;
-  assign \$278  = ctx ^ issue_b;
-  assign \$279  = issue_a & cur_is_last;
-  assign \$280  = step_valid & step_last;
-  assign \$281  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$282  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$283  = ~ wb_out15;
-  assign \$284  = wb_valid15 & \$283 ;
-  assign \$285  = ! wb_ctx15;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$288  = \$287  == wb_par15;
-  assign \$289  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$290  = \$289  + 1'h1;
-  assign \$291  = \$288  ? \$290  : 9'h001;
-  assign \$292  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$293  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$294  = ~ wb_out15;
-  assign \$295  = wb_valid15 & \$294 ;
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$299  = \$298  == wb_par15;
-  assign \$300  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$301  = \$300  + 1'h1;
-  assign \$302  = \$299  ? \$301  : 9'h001;
-  assign \$303  = ~ loaded;
-  assign \$304  = ctx ? in_release1 : in_release0;
-  assign \$305  = ~ \$304 ;
-  assign \$306  = | in_beats1;
-  assign \$308  = in_fire & \$307 ;
-  assign \$309  = \$306  | \$308 ;
-  assign \$310  = | in_beats0;
-  assign \$311  = ! in_wslot;
-  assign \$312  = in_fire & \$311 ;
-  assign \$313  = \$310  | \$312 ;
-  assign \$314  = ctx ? \$309  : \$313 ;
-  assign \$315  = \$305  & \$314 ;
-  assign \$316  = ctx ? in_release0 : in_release1;
-  assign \$317  = ~ \$316 ;
+  assign \$211  = load__payload[31:28] == 2'h3;
+  assign \$212  = ld_fire & \$211 ;
+  assign \$213  = ! load__payload[19:0];
+  assign \$214  = | load__payload[85:32];
+  assign \$215  = | load__payload[85:35];
+  assign \$216  = load__payload[34:32] > 3'h4;
+  assign \$217  = \$215  | \$216 ;
+  assign \$218  = load__payload[34:32] - 1'h1;
+  assign \$219  = \$217  ? 4'h3 : \$218 ;
+  assign \$220  = d0_rp__data[7:0] - 1'h1;
+  assign \$222  = ! in_wslot;
+  assign \$223  = in_fire & \$222 ;
+  assign \$224  = in_beats0 + 1'h1;
+  assign \$225  = in_beats0 == in_folds_m1;
+  assign \$227  = in_fire & \$226 ;
+  assign \$228  = in_beats1 + 1'h1;
+  assign \$229  = in_beats1 == in_folds_m1;
+  assign \$230  = in_wslot ? in_beats1 : in_beats0;
+  assign \$231  = \$230  == in_folds_m1;
+  assign \$232  = in_fire & \$231 ;
+  assign \$233  = ~ in_wslot;
+  assign \$234  = d0_rp__data[15:8] + 1'h1;
+  assign \$236  = ~ loaded;
+  assign \$237  = \$59 [2:0] == last_layer;
+  assign \$238  = group + 1'h1;
+  assign \$239  = rq_addr + 1'h1;
+  assign \$240  = \$59 [2:0] == last_layer;
+  assign \$241  = ~ wr_buf;
+  assign \$242  = ~ ctx;
+  assign \$243  = ~ b_group_is_0;
+  assign \$244  = fold + 1'h1;
+  assign \$245  = need_groups_next + 2'h2;
+  assign \$246  = last_fold & last_group;
+  assign \$247  = ~ \$246 ;
+  assign \$248  = bank_addr + 1'h1;
+  assign \$249  = b_bank_addr + 1'h1;
+  assign \$250  = ~ b_last_fold;
+  assign \$251  = b_group + 1'h1;
+  assign \$252  = b_rq_addr + 1'h1;
+  assign \$253  = b_fold + 1'h1;
+  assign \$254  = ~ clear_counters;
+  assign \$255  = ld_fire & \$254 ;
+  assign \$256  = ~ busy;
+  assign \$257  = load__valid & \$256 ;
+  assign \$258  = ~ \$257 ;
+  assign \$259  = \$258  & loaded;
+  assign \$260  = \$259  & has_layers;
+  assign \$261  = issue_a & cur_is_last;
+  assign \$262  = group_is_0 & fold_is_0;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = issue_b ? b_bank_addr : bank_addr;
+  assign \$265  = ! b_fold;
+  assign \$266  = issue_b ? \$265  : fold_is_0;
+  assign \$267  = issue_b ? b_last_fold : last_fold;
+  assign \$268  = issue_b ? b_rq_addr : rq_addr;
+  assign \$269  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$270  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$272  = ctx ? 6'h00 : 6'h20;
+  assign \$273  = \$271  + \$272 ;
+  assign \$275  = ctx ? 6'h20 : 6'h00;
+  assign \$276  = \$274  + \$275 ;
+  assign \$277  = issue_b ? \$273  : \$276 ;
+  assign \$279  = ctx ? 7'h40 : 7'h00;
+  assign \$280  = \$278  + \$279 ;
+  assign \$281  = wr_buf ? 6'h00 : 6'h20;
+  assign \$282  = \$280  + \$281 ;
+  assign \$283  = issue_b | layer_is_0;
+  assign \$284  = issue_b ? b_group : group;
+  assign \$285  = issue_b ? 1'h0 : wr_buf;
+  assign \$286  = ctx ^ issue_b;
+  assign \$287  = issue_a & cur_is_last;
+  assign \$288  = step_valid & step_last;
+  assign \$289  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$290  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$291  = ~ wb_out15;
+  assign \$292  = wb_valid15 & \$291 ;
+  assign \$293  = ! wb_ctx15;
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$296  = \$295  == wb_par15;
+  assign \$297  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$298  = \$297  + 1'h1;
+  assign \$299  = \$296  ? \$298  : 9'h001;
+  assign \$300  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$301  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$302  = ~ wb_out15;
+  assign \$303  = wb_valid15 & \$302 ;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$307  = \$306  == wb_par15;
+  assign \$308  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$309  = \$308  + 1'h1;
+  assign \$310  = \$307  ? \$309  : 9'h001;
+  assign \$311  = ~ loaded;
+  assign \$312  = ctx ? in_release1 : in_release0;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = | in_beats1;
+  assign \$316  = in_fire & \$315 ;
+  assign \$317  = \$314  | \$316 ;
   assign \$318  = | in_beats0;
   assign \$319  = ! in_wslot;
   assign \$320  = in_fire & \$319 ;
   assign \$321  = \$318  | \$320 ;
-  assign \$322  = | in_beats1;
-  assign \$324  = in_fire & \$323 ;
-  assign \$325  = \$322  | \$324 ;
-  assign \$326  = ctx ? \$321  : \$325 ;
-  assign \$327  = \$317  & \$326 ;
-  assign \$328  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$329  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$330  = ctx ? \$328  : \$329 ;
-  assign \$331  = ~ layer[0];
-  assign \$332  = \$330  == \$331 ;
-  assign \$333  = ctx ? track_reset1 : track_reset0;
-  assign \$334  = ~ \$333 ;
-  assign \$335  = \$332  & \$334 ;
-  assign \$336  = 1'h0 >= need_groups;
-  assign \$337  = ! prev_groups;
-  assign \$338  = \$336  | \$337 ;
-  assign \$339  = wb_groups_ahead1 >= need_groups;
-  assign \$340  = wb_groups_ahead1 == prev_groups;
-  assign \$341  = \$339  | \$340 ;
-  assign \$342  = track_reset_r1 ? \$338  : \$341 ;
-  assign \$343  = 1'h0 >= need_groups;
-  assign \$344  = ! prev_groups;
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = wb_groups_ahead0 >= need_groups;
-  assign \$347  = wb_groups_ahead0 == prev_groups;
-  assign \$348  = \$346  | \$347 ;
-  assign \$349  = track_reset_r0 ? \$345  : \$348 ;
-  assign \$350  = ctx ? \$342  : \$349 ;
-  assign \$351  = \$335  & \$350 ;
-  assign \$352  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$353  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$354  = ctx ? \$352  : \$353 ;
-  assign \$355  = ~ layer[0];
-  assign \$356  = \$354  == \$355 ;
-  assign \$357  = ctx ? track_reset1 : track_reset0;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = \$356  & \$358 ;
-  assign \$360  = ! prev_groups;
-  assign \$361  = wb_groups_ahead1 == prev_groups;
-  assign \$362  = track_reset_r1 ? \$360  : \$361 ;
-  assign \$363  = ! prev_groups;
-  assign \$364  = wb_groups_ahead0 == prev_groups;
-  assign \$365  = track_reset_r0 ? \$363  : \$364 ;
-  assign \$366  = ctx ? \$362  : \$365 ;
-  assign \$367  = \$359  & \$366 ;
-  assign \$368  = last_fold & last_group;
-  assign \$369  = \$368  & cur_is_last;
-  assign \$370  = | in_beats0;
-  assign \$371  = ! in_wslot;
-  assign \$372  = in_fire & \$371 ;
-  assign \$373  = \$370  | \$372 ;
-  assign \$374  = | in_beats1;
-  assign \$376  = in_fire & \$375 ;
-  assign \$377  = \$374  | \$376 ;
-  assign \$378  = ctx ? \$373  : \$377 ;
-  assign \$379  = ~ layer_is_0;
-  assign \$380  = | in_beats1;
-  assign \$382  = in_fire & \$381 ;
-  assign \$383  = \$380  | \$382 ;
-  assign \$384  = | in_beats0;
-  assign \$385  = ! in_wslot;
-  assign \$386  = in_fire & \$385 ;
-  assign \$387  = \$384  | \$386 ;
-  assign \$388  = ctx ? \$383  : \$387 ;
-  assign \$389  = \$379  & \$388 ;
-  assign \$390  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$391  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$392  = ctx ? \$390  : \$391 ;
-  assign \$394  = ~ \$392 ;
-  assign \$395  = ctx ? track_reset0 : track_reset1;
-  assign \$396  = ~ \$395 ;
-  assign \$397  = \$394  & \$396 ;
-  assign \$399  = ! in_groups;
-  assign \$401  = wb_groups_ahead0 >= 2'h2;
-  assign \$402  = wb_groups_ahead0 == in_groups;
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = track_reset_r0 ? \$400  : \$403 ;
-  assign \$406  = ! in_groups;
-  assign \$408  = wb_groups_ahead1 >= 2'h2;
-  assign \$409  = wb_groups_ahead1 == in_groups;
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = track_reset_r1 ? \$407  : \$410 ;
-  assign \$412  = ctx ? \$404  : \$411 ;
-  assign \$413  = \$397  & \$412 ;
-  assign \$414  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$415  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$416  = ctx ? \$414  : \$415 ;
-  assign \$418  = ~ \$416 ;
-  assign \$419  = ctx ? track_reset0 : track_reset1;
-  assign \$420  = ~ \$419 ;
-  assign \$421  = \$418  & \$420 ;
-  assign \$422  = ! in_groups;
-  assign \$423  = wb_groups_ahead0 == in_groups;
-  assign \$424  = track_reset_r0 ? \$422  : \$423 ;
-  assign \$425  = ! in_groups;
-  assign \$426  = wb_groups_ahead1 == in_groups;
-  assign \$427  = track_reset_r1 ? \$425  : \$426 ;
-  assign \$428  = ctx ? \$424  : \$427 ;
-  assign \$429  = \$421  & \$428 ;
-  assign \$430  = layer_is_0 & last_group;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = | in_beats1;
-  assign \$434  = in_fire & \$433 ;
-  assign \$435  = \$432  | \$434 ;
-  assign \$436  = | in_beats0;
-  assign \$437  = ! in_wslot;
-  assign \$438  = in_fire & \$437 ;
-  assign \$439  = \$436  | \$438 ;
-  assign \$440  = ctx ? \$435  : \$439 ;
-  assign \$441  = \$431  & \$440 ;
-  assign \$442  = in_beats0 > b_fold;
-  assign \$443  = ! in_wslot;
-  assign \$444  = in_fire & \$443 ;
-  assign \$445  = in_beats0 == b_fold;
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = \$442  | \$446 ;
-  assign \$448  = in_beats1 > b_fold;
-  assign \$450  = in_fire & \$449 ;
-  assign \$451  = in_beats1 == b_fold;
-  assign \$452  = \$450  & \$451 ;
-  assign \$453  = \$448  | \$452 ;
-  assign \$454  = ctx ? \$447  : \$453 ;
-  assign \$455  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$456  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$457  = ctx ? \$455  : \$456 ;
-  assign \$458  = ~ layer[0];
-  assign \$460  = \$457  == \$459 ;
-  assign \$461  = ctx ? track_reset1 : track_reset0;
-  assign \$462  = ~ \$461 ;
-  assign \$463  = \$460  & \$462 ;
-  assign \$465  = ! cur_groups;
-  assign \$467  = wb_groups_ahead1 >= 2'h2;
-  assign \$468  = wb_groups_ahead1 == cur_groups;
-  assign \$469  = \$467  | \$468 ;
-  assign \$470  = track_reset_r1 ? \$466  : \$469 ;
-  assign \$472  = ! cur_groups;
-  assign \$474  = wb_groups_ahead0 >= 2'h2;
-  assign \$475  = wb_groups_ahead0 == cur_groups;
-  assign \$476  = \$474  | \$475 ;
-  assign \$477  = track_reset_r0 ? \$473  : \$476 ;
-  assign \$478  = ctx ? \$470  : \$477 ;
-  assign \$479  = \$463  & \$478 ;
-  assign \$480  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$481  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$482  = ctx ? \$480  : \$481 ;
-  assign \$483  = ~ layer[0];
-  assign \$485  = \$482  == \$484 ;
-  assign \$486  = ctx ? track_reset1 : track_reset0;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = \$485  & \$487 ;
-  assign \$489  = ! cur_groups;
-  assign \$490  = wb_groups_ahead1 == cur_groups;
-  assign \$491  = track_reset_r1 ? \$489  : \$490 ;
-  assign \$492  = ! cur_groups;
-  assign \$493  = wb_groups_ahead0 == cur_groups;
-  assign \$494  = track_reset_r0 ? \$492  : \$493 ;
-  assign \$495  = ctx ? \$491  : \$494 ;
-  assign \$496  = \$488  & \$495 ;
-  assign \$497  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$498  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$499  = ctx ? \$497  : \$498 ;
-  assign \$500  = ~ layer[0];
-  assign \$501  = \$499  == \$500 ;
-  assign \$502  = ctx ? track_reset1 : track_reset0;
-  assign \$503  = ~ \$502 ;
-  assign \$504  = \$501  & \$503 ;
-  assign \$505  = 1'h0 >= need_groups;
-  assign \$506  = ! prev_groups;
-  assign \$507  = \$505  | \$506 ;
-  assign \$508  = wb_groups_ahead1 >= need_groups;
-  assign \$509  = wb_groups_ahead1 == prev_groups;
-  assign \$510  = \$508  | \$509 ;
-  assign \$511  = track_reset_r1 ? \$507  : \$510 ;
-  assign \$512  = 1'h0 >= need_groups;
-  assign \$513  = ! prev_groups;
-  assign \$514  = \$512  | \$513 ;
-  assign \$515  = wb_groups_ahead0 >= need_groups;
-  assign \$516  = wb_groups_ahead0 == prev_groups;
-  assign \$517  = \$515  | \$516 ;
-  assign \$518  = track_reset_r0 ? \$514  : \$517 ;
-  assign \$519  = ctx ? \$511  : \$518 ;
-  assign \$520  = \$504  & \$519 ;
-  assign \$521  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$522  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$523  = ctx ? \$521  : \$522 ;
-  assign \$524  = ~ layer[0];
-  assign \$525  = \$523  == \$524 ;
-  assign \$526  = ctx ? track_reset1 : track_reset0;
-  assign \$527  = ~ \$526 ;
-  assign \$528  = \$525  & \$527 ;
-  assign \$529  = ! prev_groups;
-  assign \$530  = wb_groups_ahead1 == prev_groups;
-  assign \$531  = track_reset_r1 ? \$529  : \$530 ;
-  assign \$532  = ! prev_groups;
-  assign \$533  = wb_groups_ahead0 == prev_groups;
-  assign \$534  = track_reset_r0 ? \$532  : \$533 ;
-  assign \$535  = ctx ? \$531  : \$534 ;
-  assign \$536  = \$528  & \$535 ;
-  assign \$537  = in_beats1 > fold_plus1;
-  assign \$539  = in_fire & \$538 ;
-  assign \$540  = in_beats1 == fold_plus1;
-  assign \$541  = \$539  & \$540 ;
-  assign \$542  = \$537  | \$541 ;
-  assign \$543  = in_beats0 > fold_plus1;
-  assign \$544  = ! in_wslot;
-  assign \$545  = in_fire & \$544 ;
-  assign \$546  = in_beats0 == fold_plus1;
-  assign \$547  = \$545  & \$546 ;
-  assign \$548  = \$543  | \$547 ;
-  assign \$549  = ctx ? \$542  : \$548 ;
-  assign \$550  = in_beats0 > b_fold;
-  assign \$551  = ! in_wslot;
-  assign \$552  = in_fire & \$551 ;
-  assign \$553  = in_beats0 == b_fold;
-  assign \$554  = \$552  & \$553 ;
-  assign \$555  = \$550  | \$554 ;
-  assign \$556  = in_beats1 > b_fold;
-  assign \$558  = in_fire & \$557 ;
-  assign \$559  = in_beats1 == b_fold;
-  assign \$560  = \$558  & \$559 ;
-  assign \$561  = \$556  | \$560 ;
-  assign \$562  = ctx ? \$555  : \$561 ;
-  assign \$563  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$564  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$565  = ctx ? \$563  : \$564 ;
-  assign \$566  = ~ layer[0];
-  assign \$567  = \$565  == \$566 ;
-  assign \$568  = ctx ? track_reset1 : track_reset0;
-  assign \$569  = ~ \$568 ;
-  assign \$570  = \$567  & \$569 ;
-  assign \$571  = 1'h0 >= need_groups_next;
-  assign \$572  = ! prev_groups;
-  assign \$573  = \$571  | \$572 ;
-  assign \$574  = wb_groups_ahead1 >= need_groups_next;
-  assign \$575  = wb_groups_ahead1 == prev_groups;
-  assign \$576  = \$574  | \$575 ;
-  assign \$577  = track_reset_r1 ? \$573  : \$576 ;
-  assign \$578  = 1'h0 >= need_groups_next;
-  assign \$579  = ! prev_groups;
-  assign \$580  = \$578  | \$579 ;
-  assign \$581  = wb_groups_ahead0 >= need_groups_next;
-  assign \$582  = wb_groups_ahead0 == prev_groups;
-  assign \$583  = \$581  | \$582 ;
-  assign \$584  = track_reset_r0 ? \$580  : \$583 ;
-  assign \$585  = ctx ? \$577  : \$584 ;
-  assign \$586  = \$570  & \$585 ;
-  assign \$587  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$588  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$589  = ctx ? \$587  : \$588 ;
-  assign \$590  = ~ layer[0];
-  assign \$591  = \$589  == \$590 ;
-  assign \$592  = ctx ? track_reset1 : track_reset0;
-  assign \$593  = ~ \$592 ;
-  assign \$594  = \$591  & \$593 ;
-  assign \$595  = ! prev_groups;
-  assign \$596  = wb_groups_ahead1 == prev_groups;
-  assign \$597  = track_reset_r1 ? \$595  : \$596 ;
-  assign \$598  = ! prev_groups;
-  assign \$599  = wb_groups_ahead0 == prev_groups;
-  assign \$600  = track_reset_r0 ? \$598  : \$599 ;
-  assign \$601  = ctx ? \$597  : \$600 ;
-  assign \$602  = \$594  & \$601 ;
-  assign \$603  = in_beats1 > fold;
-  assign \$605  = in_fire & \$604 ;
-  assign \$606  = in_beats1 == fold;
-  assign \$607  = \$605  & \$606 ;
-  assign \$608  = \$603  | \$607 ;
-  assign \$609  = in_beats0 > fold;
-  assign \$610  = ! in_wslot;
-  assign \$611  = in_fire & \$610 ;
-  assign \$612  = in_beats0 == fold;
-  assign \$613  = \$611  & \$612 ;
-  assign \$614  = \$609  | \$613 ;
-  assign \$615  = ctx ? \$608  : \$614 ;
-  assign \$616  = ~ b_last_group;
-  assign \$617  = | in_beats0;
+  assign \$322  = ctx ? \$317  : \$321 ;
+  assign \$323  = \$313  & \$322 ;
+  assign \$324  = ctx ? in_release0 : in_release1;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = | in_beats0;
+  assign \$327  = ! in_wslot;
+  assign \$328  = in_fire & \$327 ;
+  assign \$329  = \$326  | \$328 ;
+  assign \$330  = | in_beats1;
+  assign \$332  = in_fire & \$331 ;
+  assign \$333  = \$330  | \$332 ;
+  assign \$334  = ctx ? \$329  : \$333 ;
+  assign \$335  = \$325  & \$334 ;
+  assign \$336  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$337  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$338  = ctx ? \$336  : \$337 ;
+  assign \$339  = ~ layer[0];
+  assign \$340  = \$338  == \$339 ;
+  assign \$341  = ctx ? track_reset1 : track_reset0;
+  assign \$342  = ~ \$341 ;
+  assign \$343  = \$340  & \$342 ;
+  assign \$344  = 1'h0 >= need_groups;
+  assign \$345  = ! prev_groups;
+  assign \$346  = \$344  | \$345 ;
+  assign \$347  = wb_groups_ahead1 >= need_groups;
+  assign \$348  = wb_groups_ahead1 == prev_groups;
+  assign \$349  = \$347  | \$348 ;
+  assign \$350  = track_reset_r1 ? \$346  : \$349 ;
+  assign \$351  = 1'h0 >= need_groups;
+  assign \$352  = ! prev_groups;
+  assign \$353  = \$351  | \$352 ;
+  assign \$354  = wb_groups_ahead0 >= need_groups;
+  assign \$355  = wb_groups_ahead0 == prev_groups;
+  assign \$356  = \$354  | \$355 ;
+  assign \$357  = track_reset_r0 ? \$353  : \$356 ;
+  assign \$358  = ctx ? \$350  : \$357 ;
+  assign \$359  = \$343  & \$358 ;
+  assign \$360  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$361  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$362  = ctx ? \$360  : \$361 ;
+  assign \$363  = ~ layer[0];
+  assign \$364  = \$362  == \$363 ;
+  assign \$365  = ctx ? track_reset1 : track_reset0;
+  assign \$366  = ~ \$365 ;
+  assign \$367  = \$364  & \$366 ;
+  assign \$368  = ! prev_groups;
+  assign \$369  = wb_groups_ahead1 == prev_groups;
+  assign \$370  = track_reset_r1 ? \$368  : \$369 ;
+  assign \$371  = ! prev_groups;
+  assign \$372  = wb_groups_ahead0 == prev_groups;
+  assign \$373  = track_reset_r0 ? \$371  : \$372 ;
+  assign \$374  = ctx ? \$370  : \$373 ;
+  assign \$375  = \$367  & \$374 ;
+  assign \$376  = last_fold & last_group;
+  assign \$377  = \$376  & cur_is_last;
+  assign \$378  = | in_beats0;
+  assign \$379  = ! in_wslot;
+  assign \$380  = in_fire & \$379 ;
+  assign \$381  = \$378  | \$380 ;
+  assign \$382  = | in_beats1;
+  assign \$384  = in_fire & \$383 ;
+  assign \$385  = \$382  | \$384 ;
+  assign \$386  = ctx ? \$381  : \$385 ;
+  assign \$387  = ~ layer_is_0;
+  assign \$388  = | in_beats1;
+  assign \$390  = in_fire & \$389 ;
+  assign \$391  = \$388  | \$390 ;
+  assign \$392  = | in_beats0;
+  assign \$393  = ! in_wslot;
+  assign \$394  = in_fire & \$393 ;
+  assign \$395  = \$392  | \$394 ;
+  assign \$396  = ctx ? \$391  : \$395 ;
+  assign \$397  = \$387  & \$396 ;
+  assign \$398  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$399  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$400  = ctx ? \$398  : \$399 ;
+  assign \$402  = ~ \$400 ;
+  assign \$403  = ctx ? track_reset0 : track_reset1;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = \$402  & \$404 ;
+  assign \$407  = ! in_groups;
+  assign \$409  = wb_groups_ahead0 >= 2'h2;
+  assign \$410  = wb_groups_ahead0 == in_groups;
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = track_reset_r0 ? \$408  : \$411 ;
+  assign \$414  = ! in_groups;
+  assign \$416  = wb_groups_ahead1 >= 2'h2;
+  assign \$417  = wb_groups_ahead1 == in_groups;
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = track_reset_r1 ? \$415  : \$418 ;
+  assign \$420  = ctx ? \$412  : \$419 ;
+  assign \$421  = \$405  & \$420 ;
+  assign \$422  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$423  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$424  = ctx ? \$422  : \$423 ;
+  assign \$426  = ~ \$424 ;
+  assign \$427  = ctx ? track_reset0 : track_reset1;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$426  & \$428 ;
+  assign \$430  = ! in_groups;
+  assign \$431  = wb_groups_ahead0 == in_groups;
+  assign \$432  = track_reset_r0 ? \$430  : \$431 ;
+  assign \$433  = ! in_groups;
+  assign \$434  = wb_groups_ahead1 == in_groups;
+  assign \$435  = track_reset_r1 ? \$433  : \$434 ;
+  assign \$436  = ctx ? \$432  : \$435 ;
+  assign \$437  = \$429  & \$436 ;
+  assign \$438  = layer_is_0 & last_group;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = | in_beats1;
+  assign \$442  = in_fire & \$441 ;
+  assign \$443  = \$440  | \$442 ;
+  assign \$444  = | in_beats0;
+  assign \$445  = ! in_wslot;
+  assign \$446  = in_fire & \$445 ;
+  assign \$447  = \$444  | \$446 ;
+  assign \$448  = ctx ? \$443  : \$447 ;
+  assign \$449  = \$439  & \$448 ;
+  assign \$450  = in_beats0 > b_fold;
+  assign \$451  = ! in_wslot;
+  assign \$452  = in_fire & \$451 ;
+  assign \$453  = in_beats0 == b_fold;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = \$450  | \$454 ;
+  assign \$456  = in_beats1 > b_fold;
+  assign \$458  = in_fire & \$457 ;
+  assign \$459  = in_beats1 == b_fold;
+  assign \$460  = \$458  & \$459 ;
+  assign \$461  = \$456  | \$460 ;
+  assign \$462  = ctx ? \$455  : \$461 ;
+  assign \$463  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$464  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$465  = ctx ? \$463  : \$464 ;
+  assign \$466  = ~ layer[0];
+  assign \$468  = \$465  == \$467 ;
+  assign \$469  = ctx ? track_reset1 : track_reset0;
+  assign \$470  = ~ \$469 ;
+  assign \$471  = \$468  & \$470 ;
+  assign \$473  = ! cur_groups;
+  assign \$475  = wb_groups_ahead1 >= 2'h2;
+  assign \$476  = wb_groups_ahead1 == cur_groups;
+  assign \$477  = \$475  | \$476 ;
+  assign \$478  = track_reset_r1 ? \$474  : \$477 ;
+  assign \$480  = ! cur_groups;
+  assign \$482  = wb_groups_ahead0 >= 2'h2;
+  assign \$483  = wb_groups_ahead0 == cur_groups;
+  assign \$484  = \$482  | \$483 ;
+  assign \$485  = track_reset_r0 ? \$481  : \$484 ;
+  assign \$486  = ctx ? \$478  : \$485 ;
+  assign \$487  = \$471  & \$486 ;
+  assign \$488  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$489  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$490  = ctx ? \$488  : \$489 ;
+  assign \$491  = ~ layer[0];
+  assign \$493  = \$490  == \$492 ;
+  assign \$494  = ctx ? track_reset1 : track_reset0;
+  assign \$495  = ~ \$494 ;
+  assign \$496  = \$493  & \$495 ;
+  assign \$497  = ! cur_groups;
+  assign \$498  = wb_groups_ahead1 == cur_groups;
+  assign \$499  = track_reset_r1 ? \$497  : \$498 ;
+  assign \$500  = ! cur_groups;
+  assign \$501  = wb_groups_ahead0 == cur_groups;
+  assign \$502  = track_reset_r0 ? \$500  : \$501 ;
+  assign \$503  = ctx ? \$499  : \$502 ;
+  assign \$504  = \$496  & \$503 ;
+  assign \$505  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$506  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$507  = ctx ? \$505  : \$506 ;
+  assign \$508  = ~ layer[0];
+  assign \$509  = \$507  == \$508 ;
+  assign \$510  = ctx ? track_reset1 : track_reset0;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$509  & \$511 ;
+  assign \$513  = 1'h0 >= need_groups;
+  assign \$514  = ! prev_groups;
+  assign \$515  = \$513  | \$514 ;
+  assign \$516  = wb_groups_ahead1 >= need_groups;
+  assign \$517  = wb_groups_ahead1 == prev_groups;
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = track_reset_r1 ? \$515  : \$518 ;
+  assign \$520  = 1'h0 >= need_groups;
+  assign \$521  = ! prev_groups;
+  assign \$522  = \$520  | \$521 ;
+  assign \$523  = wb_groups_ahead0 >= need_groups;
+  assign \$524  = wb_groups_ahead0 == prev_groups;
+  assign \$525  = \$523  | \$524 ;
+  assign \$526  = track_reset_r0 ? \$522  : \$525 ;
+  assign \$527  = ctx ? \$519  : \$526 ;
+  assign \$528  = \$512  & \$527 ;
+  assign \$529  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$530  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$531  = ctx ? \$529  : \$530 ;
+  assign \$532  = ~ layer[0];
+  assign \$533  = \$531  == \$532 ;
+  assign \$534  = ctx ? track_reset1 : track_reset0;
+  assign \$535  = ~ \$534 ;
+  assign \$536  = \$533  & \$535 ;
+  assign \$537  = ! prev_groups;
+  assign \$538  = wb_groups_ahead1 == prev_groups;
+  assign \$539  = track_reset_r1 ? \$537  : \$538 ;
+  assign \$540  = ! prev_groups;
+  assign \$541  = wb_groups_ahead0 == prev_groups;
+  assign \$542  = track_reset_r0 ? \$540  : \$541 ;
+  assign \$543  = ctx ? \$539  : \$542 ;
+  assign \$544  = \$536  & \$543 ;
+  assign \$545  = in_beats1 > fold_plus1;
+  assign \$547  = in_fire & \$546 ;
+  assign \$548  = in_beats1 == fold_plus1;
+  assign \$549  = \$547  & \$548 ;
+  assign \$550  = \$545  | \$549 ;
+  assign \$551  = in_beats0 > fold_plus1;
+  assign \$552  = ! in_wslot;
+  assign \$553  = in_fire & \$552 ;
+  assign \$554  = in_beats0 == fold_plus1;
+  assign \$555  = \$553  & \$554 ;
+  assign \$556  = \$551  | \$555 ;
+  assign \$557  = ctx ? \$550  : \$556 ;
+  assign \$558  = in_beats0 > b_fold;
+  assign \$559  = ! in_wslot;
+  assign \$560  = in_fire & \$559 ;
+  assign \$561  = in_beats0 == b_fold;
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = \$558  | \$562 ;
+  assign \$564  = in_beats1 > b_fold;
+  assign \$566  = in_fire & \$565 ;
+  assign \$567  = in_beats1 == b_fold;
+  assign \$568  = \$566  & \$567 ;
+  assign \$569  = \$564  | \$568 ;
+  assign \$570  = ctx ? \$563  : \$569 ;
+  assign \$571  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$572  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$573  = ctx ? \$571  : \$572 ;
+  assign \$574  = ~ layer[0];
+  assign \$575  = \$573  == \$574 ;
+  assign \$576  = ctx ? track_reset1 : track_reset0;
+  assign \$577  = ~ \$576 ;
+  assign \$578  = \$575  & \$577 ;
+  assign \$579  = 1'h0 >= need_groups_next;
+  assign \$580  = ! prev_groups;
+  assign \$581  = \$579  | \$580 ;
+  assign \$582  = wb_groups_ahead1 >= need_groups_next;
+  assign \$583  = wb_groups_ahead1 == prev_groups;
+  assign \$584  = \$582  | \$583 ;
+  assign \$585  = track_reset_r1 ? \$581  : \$584 ;
+  assign \$586  = 1'h0 >= need_groups_next;
+  assign \$587  = ! prev_groups;
+  assign \$588  = \$586  | \$587 ;
+  assign \$589  = wb_groups_ahead0 >= need_groups_next;
+  assign \$590  = wb_groups_ahead0 == prev_groups;
+  assign \$591  = \$589  | \$590 ;
+  assign \$592  = track_reset_r0 ? \$588  : \$591 ;
+  assign \$593  = ctx ? \$585  : \$592 ;
+  assign \$594  = \$578  & \$593 ;
+  assign \$595  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$596  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$597  = ctx ? \$595  : \$596 ;
+  assign \$598  = ~ layer[0];
+  assign \$599  = \$597  == \$598 ;
+  assign \$600  = ctx ? track_reset1 : track_reset0;
+  assign \$601  = ~ \$600 ;
+  assign \$602  = \$599  & \$601 ;
+  assign \$603  = ! prev_groups;
+  assign \$604  = wb_groups_ahead1 == prev_groups;
+  assign \$605  = track_reset_r1 ? \$603  : \$604 ;
+  assign \$606  = ! prev_groups;
+  assign \$607  = wb_groups_ahead0 == prev_groups;
+  assign \$608  = track_reset_r0 ? \$606  : \$607 ;
+  assign \$609  = ctx ? \$605  : \$608 ;
+  assign \$610  = \$602  & \$609 ;
+  assign \$611  = in_beats1 > fold;
+  assign \$613  = in_fire & \$612 ;
+  assign \$614  = in_beats1 == fold;
+  assign \$615  = \$613  & \$614 ;
+  assign \$616  = \$611  | \$615 ;
+  assign \$617  = in_beats0 > fold;
   assign \$618  = ! in_wslot;
   assign \$619  = in_fire & \$618 ;
-  assign \$620  = \$617  | \$619 ;
-  assign \$621  = | in_beats1;
-  assign \$623  = in_fire & \$622 ;
-  assign \$624  = \$621  | \$623 ;
-  assign \$625  = ctx ? \$620  : \$624 ;
-  assign \$626  = \$616  & \$625 ;
-  assign \$627  = in_beats0 > b_fold_plus1;
-  assign \$628  = ! in_wslot;
-  assign \$629  = in_fire & \$628 ;
-  assign \$630  = in_beats0 == b_fold_plus1;
-  assign \$631  = \$629  & \$630 ;
-  assign \$632  = \$627  | \$631 ;
-  assign \$633  = in_beats1 > b_fold_plus1;
-  assign \$635  = in_fire & \$634 ;
-  assign \$636  = in_beats1 == b_fold_plus1;
-  assign \$637  = \$635  & \$636 ;
-  assign \$638  = \$633  | \$637 ;
-  assign \$639  = ctx ? \$632  : \$638 ;
-  assign \$640  = b_last_fold ? \$626  : \$639 ;
-  assign \$641  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$642  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$643  = ctx ? \$641  : \$642 ;
-  assign \$644  = ~ layer[0];
-  assign \$645  = \$643  == \$644 ;
-  assign \$646  = ctx ? track_reset1 : track_reset0;
-  assign \$647  = ~ \$646 ;
-  assign \$648  = \$645  & \$647 ;
-  assign \$649  = 1'h0 >= need_groups;
-  assign \$650  = ! prev_groups;
-  assign \$651  = \$649  | \$650 ;
-  assign \$652  = wb_groups_ahead1 >= need_groups;
-  assign \$653  = wb_groups_ahead1 == prev_groups;
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = track_reset_r1 ? \$651  : \$654 ;
-  assign \$656  = 1'h0 >= need_groups;
-  assign \$657  = ! prev_groups;
-  assign \$658  = \$656  | \$657 ;
-  assign \$659  = wb_groups_ahead0 >= need_groups;
-  assign \$660  = wb_groups_ahead0 == prev_groups;
-  assign \$661  = \$659  | \$660 ;
-  assign \$662  = track_reset_r0 ? \$658  : \$661 ;
-  assign \$663  = ctx ? \$655  : \$662 ;
-  assign \$664  = \$648  & \$663 ;
-  assign \$665  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$666  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$667  = ctx ? \$665  : \$666 ;
-  assign \$668  = ~ layer[0];
-  assign \$669  = \$667  == \$668 ;
-  assign \$670  = ctx ? track_reset1 : track_reset0;
-  assign \$671  = ~ \$670 ;
-  assign \$672  = \$669  & \$671 ;
-  assign \$673  = ! prev_groups;
-  assign \$674  = wb_groups_ahead1 == prev_groups;
-  assign \$675  = track_reset_r1 ? \$673  : \$674 ;
-  assign \$676  = ! prev_groups;
-  assign \$677  = wb_groups_ahead0 == prev_groups;
-  assign \$678  = track_reset_r0 ? \$676  : \$677 ;
-  assign \$679  = ctx ? \$675  : \$678 ;
-  assign \$680  = \$672  & \$679 ;
-  assign \$681  = in_beats1 > fold;
-  assign \$683  = in_fire & \$682 ;
-  assign \$684  = in_beats1 == fold;
-  assign \$685  = \$683  & \$684 ;
-  assign \$686  = \$681  | \$685 ;
-  assign \$687  = in_beats0 > fold;
-  assign \$688  = ! in_wslot;
-  assign \$689  = in_fire & \$688 ;
-  assign \$690  = in_beats0 == fold;
-  assign \$691  = \$689  & \$690 ;
-  assign \$692  = \$687  | \$691 ;
-  assign \$693  = ctx ? \$686  : \$692 ;
-  assign \$694  = in_beats0 > b_fold;
-  assign \$695  = ! in_wslot;
-  assign \$696  = in_fire & \$695 ;
-  assign \$697  = in_beats0 == b_fold;
-  assign \$698  = \$696  & \$697 ;
-  assign \$699  = \$694  | \$698 ;
-  assign \$700  = in_beats1 > b_fold;
-  assign \$702  = in_fire & \$701 ;
-  assign \$703  = in_beats1 == b_fold;
-  assign \$704  = \$702  & \$703 ;
-  assign \$705  = \$700  | \$704 ;
-  assign \$706  = ctx ? \$699  : \$705 ;
-  assign \$707  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$708  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$709  = ctx ? \$707  : \$708 ;
-  assign \$710  = ~ layer[0];
-  assign \$711  = \$709  == \$710 ;
-  assign \$712  = ctx ? track_reset1 : track_reset0;
-  assign \$713  = ~ \$712 ;
-  assign \$714  = \$711  & \$713 ;
-  assign \$715  = 1'h0 >= need_groups;
-  assign \$716  = ! prev_groups;
-  assign \$717  = \$715  | \$716 ;
-  assign \$718  = wb_groups_ahead1 >= need_groups;
-  assign \$719  = wb_groups_ahead1 == prev_groups;
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = track_reset_r1 ? \$717  : \$720 ;
-  assign \$722  = 1'h0 >= need_groups;
-  assign \$723  = ! prev_groups;
-  assign \$724  = \$722  | \$723 ;
-  assign \$725  = wb_groups_ahead0 >= need_groups;
-  assign \$726  = wb_groups_ahead0 == prev_groups;
-  assign \$727  = \$725  | \$726 ;
-  assign \$728  = track_reset_r0 ? \$724  : \$727 ;
-  assign \$729  = ctx ? \$721  : \$728 ;
-  assign \$730  = \$714  & \$729 ;
-  assign \$731  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$732  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$733  = ctx ? \$731  : \$732 ;
-  assign \$734  = ~ layer[0];
-  assign \$735  = \$733  == \$734 ;
-  assign \$736  = ctx ? track_reset1 : track_reset0;
-  assign \$737  = ~ \$736 ;
-  assign \$738  = \$735  & \$737 ;
-  assign \$739  = ! prev_groups;
-  assign \$740  = wb_groups_ahead1 == prev_groups;
-  assign \$741  = track_reset_r1 ? \$739  : \$740 ;
-  assign \$742  = ! prev_groups;
-  assign \$743  = wb_groups_ahead0 == prev_groups;
-  assign \$744  = track_reset_r0 ? \$742  : \$743 ;
-  assign \$745  = ctx ? \$741  : \$744 ;
-  assign \$746  = \$738  & \$745 ;
-  assign \$747  = ~ loaded;
-  assign \$748  = last_fold & last_group;
-  assign \$749  = \$748  & cur_is_last;
-  assign \$750  = issue_a & \$749 ;
-  assign \$751  = \$747  | \$750 ;
-  assign \$752  = ~ issue_a;
-  assign \$753  = loaded & \$752 ;
-  assign \$754  = \$753  & issue_b;
-  assign \$755  = \$754  & b_last_fold;
-  assign \$756  = \$751  | \$755 ;
-  assign \$757  = ~ issue_a;
-  assign \$758  = loaded & \$757 ;
-  assign \$759  = \$758  & issue_b;
-  assign \$760  = | d0_rp__data[7:0];
-  assign \$761  = d0_rp__data[7:0] <= 3'h4;
-  assign \$762  = \$760  & \$761 ;
-  assign \$763  = d0_rp__data[7:0] - 1'h1;
-  assign \$765  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$764 );
-  assign \$766  = d0_rp__data[7:0] - 1'h1;
-  assign \$768  = b_fold == \$767 ;
-  assign \$769  = ~ loaded;
-  assign \$770  = issue_a & last_fold;
-  assign \$771  = \$770  & last_group;
-  assign \$772  = issue_a & last_fold;
-  assign \$773  = ~ b_done;
-  assign \$774  = cur_is_last & \$773 ;
-  assign \$775  = ~ b_group_is_0;
-  assign \$776  = \$774  & \$775 ;
-  assign \$777  = \$776  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$778  = ~ b_done;
-  assign \$779  = cur_is_last & \$778 ;
-  assign \$780  = ~ b_group_is_0;
-  assign \$781  = \$779  & \$780 ;
-  assign \$782  = b_group + 1'h1;
-  assign \$783  = \$781  ? \$782  : 9'h001;
-  assign \$784  = ! cur_folds_m1;
-  assign \$785  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$786  = group_plus1 + 1'h1;
-  assign \$787  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$788  = ~ loaded;
-  assign \$789  = last_fold & last_group;
-  assign \$790  = \$789  & cur_is_last;
-  assign \$791  = issue_a & \$790 ;
-  assign \$792  = \$788  | \$791 ;
-  assign \$793  = ~ issue_a;
-  assign \$794  = loaded & \$793 ;
-  assign \$795  = \$794  & issue_b;
-  assign \$796  = \$795  & b_last_fold;
-  assign \$797  = d0_rp__data[15:8] + 1'h1;
-  assign \$799  = ! \$798 ;
-  assign \$800  = | d0_rp__data[15:8];
-  assign \$801  = d0_rp__data[15:8] <= 2'h2;
-  assign \$802  = \$800  & \$801 ;
-  assign \$803  = b_group + 1'h1;
-  assign \$804  = d0_rp__data[15:8] + 1'h1;
-  assign \$806  = \$803  == \$805 ;
-  assign \$807  = b_group + 1'h1;
-  assign \$808  = d0_rp__data[15:8] - 1'h1;
-  assign \$810  = $signed({ 1'h0, \$807  }) == $signed(\$809 );
-  assign \$811  = d0_rp__data[15:8] + 1'h1;
-  assign \$813  = b_group == \$812 ;
-  assign \$814  = d0_rp__data[15:8] - 1'h1;
-  assign \$816  = b_group == \$815 ;
-  assign \$817  = ~ issue_a;
-  assign \$818  = loaded & \$817 ;
-  assign \$819  = \$818  & issue_b;
-  assign \$820  = b_fold_plus1 + 1'h1;
-  assign \$821  = ~ loaded;
-  assign \$822  = fold_plus1 + 1'h1;
-  assign \$823  = last_fold ? 10'h001 : \$822 ;
-  assign \$824  = last_fold & last_group;
-  assign \$825  = ~ b_done;
-  assign \$826  = cur_is_last & \$825 ;
-  assign \$827  = ~ b_done;
-  assign \$828  = cur_is_last & \$827 ;
-  assign \$829  = ~ b_group_is_0;
-  assign \$830  = \$828  & \$829 ;
-  assign \$831  = ! claim_ctx;
-  assign \$832  = claim_out & \$831 ;
-  assign \$833  = ! wb_ctx16;
-  assign \$834  = out_write & \$833 ;
-  assign \$835  = out_groups0 + 1'h1;
-  assign \$837  = claim_out & \$836 ;
-  assign \$839  = out_write & \$838 ;
-  assign \$840  = out_groups1 + 1'h1;
-  assign \$841  = out_n - 1'h1;
-  assign \$842  = drain_elem == \$841 ;
-  assign \$843  = out_n - 1'h1;
-  assign \$844  = drain_elem == \$843 ;
-  assign \$845  = ~ drain_slot;
-  assign \$846  = ! drain_slot;
-  assign \$848  = drain_elem + 1'h1;
-  assign \$849  = ~ release_slot;
-  assign \$850  = ! release_slot;
-  assign \$852  = in_flight + vector_start;
-  assign \$853  = \$852  - done;
-  assign \$854  = in_flight + vector_start;
-  assign \$855  = \$854  - done;
-  assign \$856  = | \$855 ;
-  assign \$857  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$858  = \$857  + inc_busy;
-  assign \$859  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$860  = \$859  + inc_stall_input;
-  assign \$861  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$862  = \$861  + inc_stall_output;
-  assign \$863  = issue ? 4'h8 : 4'h0;
-  assign \$864  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$865  = \$864  + inc_mac_ops;
-  assign \$866  = issue ? 2'h2 : 2'h0;
-  assign \$867  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$868  = \$867  + inc_bank_reads;
-  assign \$869  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$870  = \$869  + inc_act_reads;
-  assign \$871  = in_fire + act_write;
-  assign \$872  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$873  = \$872  + inc_act_writes;
-  assign \$874  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$875  = \$874  + inc_inferences;
+  assign \$620  = in_beats0 == fold;
+  assign \$621  = \$619  & \$620 ;
+  assign \$622  = \$617  | \$621 ;
+  assign \$623  = ctx ? \$616  : \$622 ;
+  assign \$624  = ~ b_last_group;
+  assign \$625  = | in_beats0;
+  assign \$626  = ! in_wslot;
+  assign \$627  = in_fire & \$626 ;
+  assign \$628  = \$625  | \$627 ;
+  assign \$629  = | in_beats1;
+  assign \$631  = in_fire & \$630 ;
+  assign \$632  = \$629  | \$631 ;
+  assign \$633  = ctx ? \$628  : \$632 ;
+  assign \$634  = \$624  & \$633 ;
+  assign \$635  = in_beats0 > b_fold_plus1;
+  assign \$636  = ! in_wslot;
+  assign \$637  = in_fire & \$636 ;
+  assign \$638  = in_beats0 == b_fold_plus1;
+  assign \$639  = \$637  & \$638 ;
+  assign \$640  = \$635  | \$639 ;
+  assign \$641  = in_beats1 > b_fold_plus1;
+  assign \$643  = in_fire & \$642 ;
+  assign \$644  = in_beats1 == b_fold_plus1;
+  assign \$645  = \$643  & \$644 ;
+  assign \$646  = \$641  | \$645 ;
+  assign \$647  = ctx ? \$640  : \$646 ;
+  assign \$648  = b_last_fold ? \$634  : \$647 ;
+  assign \$649  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$650  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$651  = ctx ? \$649  : \$650 ;
+  assign \$652  = ~ layer[0];
+  assign \$653  = \$651  == \$652 ;
+  assign \$654  = ctx ? track_reset1 : track_reset0;
+  assign \$655  = ~ \$654 ;
+  assign \$656  = \$653  & \$655 ;
+  assign \$657  = 1'h0 >= need_groups;
+  assign \$658  = ! prev_groups;
+  assign \$659  = \$657  | \$658 ;
+  assign \$660  = wb_groups_ahead1 >= need_groups;
+  assign \$661  = wb_groups_ahead1 == prev_groups;
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = track_reset_r1 ? \$659  : \$662 ;
+  assign \$664  = 1'h0 >= need_groups;
+  assign \$665  = ! prev_groups;
+  assign \$666  = \$664  | \$665 ;
+  assign \$667  = wb_groups_ahead0 >= need_groups;
+  assign \$668  = wb_groups_ahead0 == prev_groups;
+  assign \$669  = \$667  | \$668 ;
+  assign \$670  = track_reset_r0 ? \$666  : \$669 ;
+  assign \$671  = ctx ? \$663  : \$670 ;
+  assign \$672  = \$656  & \$671 ;
+  assign \$673  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$674  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$675  = ctx ? \$673  : \$674 ;
+  assign \$676  = ~ layer[0];
+  assign \$677  = \$675  == \$676 ;
+  assign \$678  = ctx ? track_reset1 : track_reset0;
+  assign \$679  = ~ \$678 ;
+  assign \$680  = \$677  & \$679 ;
+  assign \$681  = ! prev_groups;
+  assign \$682  = wb_groups_ahead1 == prev_groups;
+  assign \$683  = track_reset_r1 ? \$681  : \$682 ;
+  assign \$684  = ! prev_groups;
+  assign \$685  = wb_groups_ahead0 == prev_groups;
+  assign \$686  = track_reset_r0 ? \$684  : \$685 ;
+  assign \$687  = ctx ? \$683  : \$686 ;
+  assign \$688  = \$680  & \$687 ;
+  assign \$689  = in_beats1 > fold;
+  assign \$691  = in_fire & \$690 ;
+  assign \$692  = in_beats1 == fold;
+  assign \$693  = \$691  & \$692 ;
+  assign \$694  = \$689  | \$693 ;
+  assign \$695  = in_beats0 > fold;
+  assign \$696  = ! in_wslot;
+  assign \$697  = in_fire & \$696 ;
+  assign \$698  = in_beats0 == fold;
+  assign \$699  = \$697  & \$698 ;
+  assign \$700  = \$695  | \$699 ;
+  assign \$701  = ctx ? \$694  : \$700 ;
+  assign \$702  = in_beats0 > b_fold;
+  assign \$703  = ! in_wslot;
+  assign \$704  = in_fire & \$703 ;
+  assign \$705  = in_beats0 == b_fold;
+  assign \$706  = \$704  & \$705 ;
+  assign \$707  = \$702  | \$706 ;
+  assign \$708  = in_beats1 > b_fold;
+  assign \$710  = in_fire & \$709 ;
+  assign \$711  = in_beats1 == b_fold;
+  assign \$712  = \$710  & \$711 ;
+  assign \$713  = \$708  | \$712 ;
+  assign \$714  = ctx ? \$707  : \$713 ;
+  assign \$715  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$716  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$717  = ctx ? \$715  : \$716 ;
+  assign \$718  = ~ layer[0];
+  assign \$719  = \$717  == \$718 ;
+  assign \$720  = ctx ? track_reset1 : track_reset0;
+  assign \$721  = ~ \$720 ;
+  assign \$722  = \$719  & \$721 ;
+  assign \$723  = 1'h0 >= need_groups;
+  assign \$724  = ! prev_groups;
+  assign \$725  = \$723  | \$724 ;
+  assign \$726  = wb_groups_ahead1 >= need_groups;
+  assign \$727  = wb_groups_ahead1 == prev_groups;
+  assign \$728  = \$726  | \$727 ;
+  assign \$729  = track_reset_r1 ? \$725  : \$728 ;
+  assign \$730  = 1'h0 >= need_groups;
+  assign \$731  = ! prev_groups;
+  assign \$732  = \$730  | \$731 ;
+  assign \$733  = wb_groups_ahead0 >= need_groups;
+  assign \$734  = wb_groups_ahead0 == prev_groups;
+  assign \$735  = \$733  | \$734 ;
+  assign \$736  = track_reset_r0 ? \$732  : \$735 ;
+  assign \$737  = ctx ? \$729  : \$736 ;
+  assign \$738  = \$722  & \$737 ;
+  assign \$739  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$740  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$741  = ctx ? \$739  : \$740 ;
+  assign \$742  = ~ layer[0];
+  assign \$743  = \$741  == \$742 ;
+  assign \$744  = ctx ? track_reset1 : track_reset0;
+  assign \$745  = ~ \$744 ;
+  assign \$746  = \$743  & \$745 ;
+  assign \$747  = ! prev_groups;
+  assign \$748  = wb_groups_ahead1 == prev_groups;
+  assign \$749  = track_reset_r1 ? \$747  : \$748 ;
+  assign \$750  = ! prev_groups;
+  assign \$751  = wb_groups_ahead0 == prev_groups;
+  assign \$752  = track_reset_r0 ? \$750  : \$751 ;
+  assign \$753  = ctx ? \$749  : \$752 ;
+  assign \$754  = \$746  & \$753 ;
+  assign \$755  = ~ loaded;
+  assign \$756  = last_fold & last_group;
+  assign \$757  = \$756  & cur_is_last;
+  assign \$758  = issue_a & \$757 ;
+  assign \$759  = \$755  | \$758 ;
+  assign \$760  = ~ issue_a;
+  assign \$761  = loaded & \$760 ;
+  assign \$762  = \$761  & issue_b;
+  assign \$763  = \$762  & b_last_fold;
+  assign \$764  = \$759  | \$763 ;
+  assign \$765  = ~ issue_a;
+  assign \$766  = loaded & \$765 ;
+  assign \$767  = \$766  & issue_b;
+  assign \$768  = | d0_rp__data[7:0];
+  assign \$769  = d0_rp__data[7:0] <= 3'h4;
+  assign \$770  = \$768  & \$769 ;
+  assign \$771  = d0_rp__data[7:0] - 1'h1;
+  assign \$773  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$772 );
+  assign \$774  = d0_rp__data[7:0] - 1'h1;
+  assign \$776  = b_fold == \$775 ;
+  assign \$777  = ~ loaded;
+  assign \$778  = issue_a & last_fold;
+  assign \$779  = \$778  & last_group;
+  assign \$780  = issue_a & last_fold;
+  assign \$781  = ~ b_done;
+  assign \$782  = cur_is_last & \$781 ;
+  assign \$783  = ~ b_group_is_0;
+  assign \$784  = \$782  & \$783 ;
+  assign \$785  = \$784  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$786  = ~ b_done;
+  assign \$787  = cur_is_last & \$786 ;
+  assign \$788  = ~ b_group_is_0;
+  assign \$789  = \$787  & \$788 ;
+  assign \$790  = b_group + 1'h1;
+  assign \$791  = \$789  ? \$790  : 9'h001;
+  assign \$792  = ! cur_folds_m1;
+  assign \$793  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$794  = group_plus1 + 1'h1;
+  assign \$795  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$796  = ~ loaded;
+  assign \$797  = last_fold & last_group;
+  assign \$798  = \$797  & cur_is_last;
+  assign \$799  = issue_a & \$798 ;
+  assign \$800  = \$796  | \$799 ;
+  assign \$801  = ~ issue_a;
+  assign \$802  = loaded & \$801 ;
+  assign \$803  = \$802  & issue_b;
+  assign \$804  = \$803  & b_last_fold;
+  assign \$805  = d0_rp__data[15:8] + 1'h1;
+  assign \$807  = ! \$806 ;
+  assign \$808  = | d0_rp__data[15:8];
+  assign \$809  = d0_rp__data[15:8] <= 2'h2;
+  assign \$810  = \$808  & \$809 ;
+  assign \$811  = b_group + 1'h1;
+  assign \$812  = d0_rp__data[15:8] + 1'h1;
+  assign \$814  = \$811  == \$813 ;
+  assign \$815  = b_group + 1'h1;
+  assign \$816  = d0_rp__data[15:8] - 1'h1;
+  assign \$818  = $signed({ 1'h0, \$815  }) == $signed(\$817 );
+  assign \$819  = d0_rp__data[15:8] + 1'h1;
+  assign \$821  = b_group == \$820 ;
+  assign \$822  = d0_rp__data[15:8] - 1'h1;
+  assign \$824  = b_group == \$823 ;
+  assign \$825  = ~ issue_a;
+  assign \$826  = loaded & \$825 ;
+  assign \$827  = \$826  & issue_b;
+  assign \$828  = b_fold_plus1 + 1'h1;
+  assign \$829  = ~ loaded;
+  assign \$830  = fold_plus1 + 1'h1;
+  assign \$831  = last_fold ? 10'h001 : \$830 ;
+  assign \$832  = last_fold & last_group;
+  assign \$833  = ~ b_done;
+  assign \$834  = cur_is_last & \$833 ;
+  assign \$835  = ~ b_done;
+  assign \$836  = cur_is_last & \$835 ;
+  assign \$837  = ~ b_group_is_0;
+  assign \$838  = \$836  & \$837 ;
+  assign \$839  = ! claim_ctx;
+  assign \$840  = claim_out & \$839 ;
+  assign \$841  = ! wb_ctx16;
+  assign \$842  = out_write & \$841 ;
+  assign \$843  = out_groups0 + 1'h1;
+  assign \$845  = claim_out & \$844 ;
+  assign \$847  = out_write & \$846 ;
+  assign \$848  = out_groups1 + 1'h1;
+  assign \$849  = out_n - 1'h1;
+  assign \$850  = drain_elem == \$849 ;
+  assign \$851  = out_n - 1'h1;
+  assign \$852  = drain_elem == \$851 ;
+  assign \$853  = ~ drain_slot;
+  assign \$854  = ! drain_slot;
+  assign \$856  = drain_elem + 1'h1;
+  assign \$857  = ~ release_slot;
+  assign \$858  = ! release_slot;
+  assign \$860  = in_flight + vector_start;
+  assign \$861  = \$860  - done;
+  assign \$862  = in_flight + vector_start;
+  assign \$863  = \$862  - done;
+  assign \$864  = | \$863 ;
+  assign \$865  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$866  = \$865  + inc_busy;
+  assign \$867  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$868  = \$867  + inc_stall_input;
+  assign \$869  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$870  = \$869  + inc_stall_output;
+  assign \$871  = issue ? 4'h8 : 4'h0;
+  assign \$872  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$873  = \$872  + inc_mac_ops;
+  assign \$874  = issue ? 2'h2 : 2'h0;
+  assign \$875  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$876  = \$875  + inc_bank_reads;
+  assign \$877  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$878  = \$877  + inc_act_reads;
+  assign \$879  = in_fire + act_write;
+  assign \$880  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$881  = \$880  + inc_act_writes;
+  assign \$882  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$883  = \$882  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$876 ;
+    has_layers <= \$884 ;
   always @(posedge clk)
-    last_layer <= \$877 ;
+    last_layer <= \$885 ;
   always @(posedge clk)
-    in_folds_m1 <= \$878 ;
+    in_folds_m1 <= \$886 ;
   always @(posedge clk)
-    out_n <= \$879 ;
+    out_n <= \$887 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$880 ;
+    in_release_r1_0 <= \$888 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$881 ;
+    in_release_r1_1 <= \$889 ;
   always @(posedge clk)
-    in_beats0 <= \$882 ;
+    in_beats0 <= \$890 ;
   always @(posedge clk)
-    in_full0 <= \$883 ;
+    in_full0 <= \$891 ;
   always @(posedge clk)
-    in_beats1 <= \$884 ;
+    in_beats1 <= \$892 ;
   always @(posedge clk)
-    in_full1 <= \$885 ;
+    in_full1 <= \$893 ;
   always @(posedge clk)
-    in_wslot <= \$886 ;
+    in_wslot <= \$894 ;
   always @(posedge clk)
-    in_groups <= \$887 ;
+    in_groups <= \$895 ;
   always @(posedge clk)
-    cur_groups <= \$888 ;
+    cur_groups <= \$896 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$889 ;
+    cur_folds_m1 <= \$897 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$890 ;
+    cur_groups_m1 <= \$898 ;
   always @(posedge clk)
-    cur_is_last <= \$891 ;
+    cur_is_last <= \$899 ;
   always @(posedge clk)
-    cur_relu <= \$892 ;
+    cur_relu <= \$900 ;
   always @(posedge clk)
-    cur_requantize <= \$893 ;
+    cur_requantize <= \$901 ;
   always @(posedge clk)
-    bank_addr <= \$894 ;
+    bank_addr <= \$902 ;
   always @(posedge clk)
-    rq_addr <= \$895 ;
+    rq_addr <= \$903 ;
   always @(posedge clk)
-    layer <= \$896 ;
+    layer <= \$904 ;
   always @(posedge clk)
-    group <= \$897 ;
+    group <= \$905 ;
   always @(posedge clk)
-    fold <= \$898 ;
+    fold <= \$906 ;
   always @(posedge clk)
-    need_groups <= \$899 ;
+    need_groups <= \$907 ;
   always @(posedge clk)
-    need_groups_next <= \$900 ;
+    need_groups_next <= \$908 ;
   always @(posedge clk)
-    b_group <= \$901 ;
+    b_group <= \$909 ;
   always @(posedge clk)
-    b_fold <= \$902 ;
+    b_fold <= \$910 ;
   always @(posedge clk)
-    b_in_group <= \$903 ;
+    b_in_group <= \$911 ;
   always @(posedge clk)
-    b_bank_addr <= \$904 ;
+    b_bank_addr <= \$912 ;
   always @(posedge clk)
-    b_rq_addr <= \$905 ;
+    b_rq_addr <= \$913 ;
   always @(posedge clk)
-    loaded <= \$906 ;
+    loaded <= \$914 ;
   always @(posedge clk)
-    wr_buf <= \$907 ;
+    wr_buf <= \$915 ;
   always @(posedge clk)
-    prev_groups <= \$908 ;
+    prev_groups <= \$916 ;
   always @(posedge clk)
-    ctx <= \$909 ;
+    ctx <= \$917 ;
   always @(posedge clk)
-    claim_out <= \$910 ;
+    in_open <= \$918 ;
   always @(posedge clk)
-    claim_ctx <= \$911 ;
+    claim_out <= \$919 ;
   always @(posedge clk)
-    step_addr <= \$256 ;
+    claim_ctx <= \$920 ;
   always @(posedge clk)
-    step_first <= \$258 ;
+    step_addr <= \$264 ;
   always @(posedge clk)
-    step_last <= \$259 ;
+    step_first <= \$266 ;
   always @(posedge clk)
-    step_rq <= \$260 ;
+    step_last <= \$267 ;
   always @(posedge clk)
-    step_relu <= \$261 ;
+    step_rq <= \$268 ;
   always @(posedge clk)
-    step_requantize <= \$262 ;
+    step_relu <= \$269 ;
   always @(posedge clk)
-    step_in_addr <= \$269 ;
+    step_requantize <= \$270 ;
   always @(posedge clk)
-    step_act_addr <= \$274 ;
+    step_in_addr <= \$277 ;
   always @(posedge clk)
-    step_from_input <= \$275 ;
+    step_act_addr <= \$282 ;
+  always @(posedge clk)
+    step_from_input <= \$283 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$276 ;
+    step_group <= \$284 ;
   always @(posedge clk)
-    step_par <= \$277 ;
+    step_par <= \$285 ;
   always @(posedge clk)
-    step_ctx <= \$278 ;
+    step_ctx <= \$286 ;
   always @(posedge clk)
-    step_out <= \$279 ;
+    step_out <= \$287 ;
   always @(posedge clk)
-    step_valid <= \$912 ;
+    step_valid <= \$921 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2816,7 +2845,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$913 ;
+    wb_valid1 <= \$922 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2826,7 +2855,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$914 ;
+    wb_valid2 <= \$923 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2836,7 +2865,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$915 ;
+    wb_valid3 <= \$924 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2846,7 +2875,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$916 ;
+    wb_valid4 <= \$925 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2856,7 +2885,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$917 ;
+    wb_valid5 <= \$926 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2866,7 +2895,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$918 ;
+    wb_valid6 <= \$927 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2876,7 +2905,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$919 ;
+    wb_valid7 <= \$928 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2886,7 +2915,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$920 ;
+    wb_valid8 <= \$929 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2896,7 +2925,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$921 ;
+    wb_valid9 <= \$930 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2906,7 +2935,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$922 ;
+    wb_valid10 <= \$931 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2916,7 +2945,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$923 ;
+    wb_valid11 <= \$932 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2926,7 +2955,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$924 ;
+    wb_valid12 <= \$933 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2936,7 +2965,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$925 ;
+    wb_valid13 <= \$934 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2946,7 +2975,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$926 ;
+    wb_valid14 <= \$935 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2956,7 +2985,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$927 ;
+    wb_valid15 <= \$936 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2966,7 +2995,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$928 ;
+    wb_valid16 <= \$937 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2976,137 +3005,128 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    track_reset_r0 <= \$929 ;
+    track_reset_r0 <= \$938 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$930 ;
+    wb_parity_ahead0 <= \$939 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$931 ;
+    wb_groups_ahead0 <= \$940 ;
   always @(posedge clk)
-    track_reset_r1 <= \$932 ;
+    track_reset_r1 <= \$941 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$933 ;
+    wb_parity_ahead1 <= \$942 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$934 ;
+    wb_groups_ahead1 <= \$943 ;
   always @(posedge clk)
-    in_ok <= \$935 ;
+    in_ok <= \$944 ;
   always @(posedge clk)
-    b_ready <= \$936 ;
+    b_ready <= \$945 ;
   always @(posedge clk)
-    raw_ok <= \$937 ;
+    raw_ok <= \$946 ;
   always @(posedge clk)
-    raw_full <= \$938 ;
+    raw_full <= \$947 ;
   always @(posedge clk)
-    b_last_fold <= \$939 ;
+    b_last_fold <= \$948 ;
   always @(posedge clk)
-    last_fold <= \$940 ;
+    last_fold <= \$949 ;
   always @(posedge clk)
-    last_group <= \$941 ;
+    last_group <= \$950 ;
   always @(posedge clk)
-    group_plus1 <= \$942 ;
+    group_plus1 <= \$951 ;
   always @(posedge clk)
-    b_group_is_0 <= \$943 ;
+    b_group_is_0 <= \$952 ;
   always @(posedge clk)
-    b_done <= \$944 ;
+    b_done <= \$953 ;
   always @(posedge clk)
-    b_last_group <= \$945 ;
+    b_last_group <= \$954 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$946 ;
+    b_fold_plus1 <= \$955 ;
   always @(posedge clk)
-    layer_is_0 <= \$947 ;
+    layer_is_0 <= \$956 ;
   always @(posedge clk)
-    group_is_0 <= \$948 ;
+    group_is_0 <= \$957 ;
   always @(posedge clk)
-    fold_is_0 <= \$949 ;
+    fold_is_0 <= \$958 ;
   always @(posedge clk)
-    fold_plus1 <= \$950 ;
+    fold_plus1 <= \$959 ;
   always @(posedge clk)
-    out_full0 <= \$951 ;
+    out_full0 <= \$960 ;
   always @(posedge clk)
-    out_pending0 <= \$952 ;
+    out_pending0 <= \$961 ;
   always @(posedge clk)
-    out_groups0 <= \$953 ;
+    out_groups0 <= \$962 ;
   always @(posedge clk)
-    out_full1 <= \$954 ;
+    out_full1 <= \$963 ;
   always @(posedge clk)
-    out_pending1 <= \$955 ;
+    out_pending1 <= \$964 ;
   always @(posedge clk)
-    out_groups1 <= \$956 ;
+    out_groups1 <= \$965 ;
   always @(posedge clk)
-    drain_inflight <= \$957 ;
+    drain_inflight <= \$966 ;
   always @(posedge clk)
-    drain_inflight2 <= \$958 ;
+    drain_inflight2 <= \$967 ;
   always @(posedge clk)
-    drain_lane <= \$959 ;
+    drain_lane <= \$968 ;
   always @(posedge clk)
-    drain_last <= \$960 ;
+    drain_last <= \$969 ;
   always @(posedge clk)
-    drain_elem <= \$961 ;
+    drain_elem <= \$970 ;
   always @(posedge clk)
-    drain_slot <= \$962 ;
+    drain_slot <= \$971 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$298 ;
+    drain_lane_data0 <= \$signature__data$299 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$299 ;
+    drain_lane_data1 <= \$signature__data$300 ;
   always @(posedge clk)
-    release_slot <= \$963 ;
+    release_slot <= \$972 ;
   always @(posedge clk)
-    in_flight <= \$964 ;
+    in_flight <= \$973 ;
   always @(posedge clk)
-    busy <= \$965 ;
+    busy <= \$974 ;
   always @(posedge clk)
-    clear_counters_r <= \$966 ;
+    clear_counters_r <= \$975 ;
   always @(posedge clk)
-    inc_busy <= \$967 ;
+    inc_busy <= \$976 ;
   always @(posedge clk)
-    count_busy <= \$968 ;
+    count_busy <= \$977 ;
   always @(posedge clk)
-    inc_stall_input <= \$969 ;
+    inc_stall_input <= \$978 ;
   always @(posedge clk)
-    count_stall_input <= \$970 ;
+    count_stall_input <= \$979 ;
   always @(posedge clk)
-    inc_stall_output <= \$971 ;
+    inc_stall_output <= \$980 ;
   always @(posedge clk)
-    count_stall_output <= \$972 ;
+    count_stall_output <= \$981 ;
   always @(posedge clk)
-    inc_mac_ops <= \$973 ;
+    inc_mac_ops <= \$982 ;
   always @(posedge clk)
-    count_mac_ops <= \$974 ;
+    count_mac_ops <= \$983 ;
   always @(posedge clk)
-    inc_bank_reads <= \$975 ;
+    inc_bank_reads <= \$984 ;
   always @(posedge clk)
-    count_bank_reads <= \$976 ;
+    count_bank_reads <= \$985 ;
   always @(posedge clk)
-    inc_act_reads <= \$977 ;
+    inc_act_reads <= \$986 ;
   always @(posedge clk)
-    count_act_reads <= \$978 ;
+    count_act_reads <= \$987 ;
   always @(posedge clk)
-    inc_act_writes <= \$979 ;
+    inc_act_writes <= \$988 ;
   always @(posedge clk)
-    count_act_writes <= \$980 ;
+    count_act_writes <= \$989 ;
   always @(posedge clk)
-    inc_inferences <= \$981 ;
+    inc_inferences <= \$990 ;
   always @(posedge clk)
-    count_inferences <= \$982 ;
+    count_inferences <= \$991 ;
   assign \$1  = ~ busy;
-  assign ld_fire = load__valid & load__ready;
-  assign \$3  = ! load__payload[27:20];
-  assign \$4  = ld_fire & \$3 ;
-  assign \$5  = ! load__payload[31:28];
-  assign bank_we = \$4  & \$5 ;
-  assign \$6  = ! load__payload[27:20];
-  assign \$7  = ld_fire & \$6 ;
-  assign \$8  = load__payload[31:28] == 1'h1;
-  assign rq_we = \$7  & \$8 ;
-  assign \$9  = load__payload[27:20] == 1'h1;
+  assign \$4  = i_stream__valid & in_open;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1706$0 (drain_last2),
-    .\port$245$0 (drain_data),
+    .\port$1716$0 (drain_last2),
+    .\port$248$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3118,8 +3138,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load__payload[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1890$0 (\$983 ),
-    .\port$1891$0 (\$984 ),
+    .\port$1900$0 (\$992 ),
+    .\port$1901$0 (\$993 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
     .rq_we(rq_we),
@@ -3134,13 +3154,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
-    .bank_we(\bank_we$24 ),
+    .bank_we(\bank_we$25 ),
     .clk(clk),
-    .\port$2035$0 (\$985 ),
-    .\port$2036$0 (\$986 ),
+    .\port$2045$0 (\$994 ),
+    .\port$2046$0 (\$995 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
-    .rq_we(\rq_we$27 ),
+    .rq_we(\rq_we$28 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3162,8 +3182,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$34 ) begin
-      if (\$35 ) begin
+    if (\$37 ) begin
+      if (\$38 ) begin
         clear_counters = 1'h1;
       end
     end
@@ -3196,182 +3216,73 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = has_layers;
-    if (\$209 ) begin
-      if (\$210 ) begin
-        \$876  = \$211 ;
+    \$884  = has_layers;
+    if (\$212 ) begin
+      if (\$213 ) begin
+        \$884  = \$214 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = last_layer;
-    if (\$209 ) begin
-      if (\$210 ) begin
-        \$877  = \$216 ;
+    \$885  = last_layer;
+    if (\$212 ) begin
+      if (\$213 ) begin
+        \$885  = \$219 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \$218 ;
+    \$886  = \$221 ;
     if (rst) begin
-      \$878  = 9'h1ff;
+      \$886  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = dl_rp__data[15:8];
-    if (rst) begin
-      \$879  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = in_release0;
-    if (rst) begin
-      \$880  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = in_release1;
-    if (rst) begin
-      \$881  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = in_beats0;
-    if (\$220 ) begin
-      \$882  = \$221 [7:0];
-    end
-    if (in_release0) begin
-      \$882  = 8'h00;
-    end
-    if (rst) begin
-      \$882  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = in_full0;
-    if (\$220 ) begin
-      if (\$222 ) begin
-        \$883  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$883  = 1'h0;
-    end
-    if (rst) begin
-      \$883  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = in_beats1;
-    if (\$224 ) begin
-      \$884  = \$225 [7:0];
-    end
-    if (in_release1) begin
-      \$884  = 8'h00;
-    end
-    if (rst) begin
-      \$884  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = in_full1;
-    if (\$224 ) begin
-      if (\$226 ) begin
-        \$885  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$885  = 1'h0;
-    end
-    if (rst) begin
-      \$885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = in_wslot;
-    if (\$229 ) begin
-      \$886  = \$230 ;
-    end
-    if (rst) begin
-      \$886  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = \$232 [7:0];
+    \$887  = dl_rp__data[15:8];
     if (rst) begin
       \$887  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = cur_groups;
-    if (\$233 ) begin
-      \$888  = nxt_steps_rp__data[7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$888  = nxt_steps_rp__data[7:0];
-        end
-      end
-    end
+    \$888  = in_release0;
     if (rst) begin
-      \$888  = 8'h00;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = cur_folds_m1;
-    if (\$233 ) begin
-      \$889  = nxt_steps_rp__data[16:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$889  = nxt_steps_rp__data[16:8];
-        end
-      end
-    end
+    \$889  = in_release1;
     if (rst) begin
-      \$889  = 9'h1ff;
+      \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = cur_groups_m1;
-    if (\$233 ) begin
-      \$890  = nxt_steps_rp__data[25:17];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$890  = nxt_steps_rp__data[25:17];
-        end
-      end
+    \$890  = in_beats0;
+    if (\$223 ) begin
+      \$890  = \$224 [7:0];
+    end
+    if (in_release0) begin
+      \$890  = 8'h00;
     end
     if (rst) begin
-      \$890  = 9'h1ff;
+      \$890  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = cur_is_last;
-    if (\$233 ) begin
-      \$891  = \$234 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$891  = \$237 ;
-        end
+    \$891  = in_full0;
+    if (\$223 ) begin
+      if (\$225 ) begin
+        \$891  = 1'h1;
       end
+    end
+    if (in_release_r1_0) begin
+      \$891  = 1'h0;
     end
     if (rst) begin
       \$891  = 1'h0;
@@ -3379,31 +3290,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = cur_relu;
-    if (\$233 ) begin
-      \$892  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$892  = nxt_rp__data[33];
-        end
-      end
+    \$892  = in_beats1;
+    if (\$227 ) begin
+      \$892  = \$228 [7:0];
+    end
+    if (in_release1) begin
+      \$892  = 8'h00;
     end
     if (rst) begin
-      \$892  = 1'h0;
+      \$892  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = cur_requantize;
-    if (\$233 ) begin
-      \$893  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$893  = nxt_rp__data[34];
-        end
+    \$893  = in_full1;
+    if (\$227 ) begin
+      if (\$229 ) begin
+        \$893  = 1'h1;
       end
+    end
+    if (in_release_r1_1) begin
+      \$893  = 1'h0;
     end
     if (rst) begin
       \$893  = 1'h0;
@@ -3411,254 +3318,198 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = bank_addr;
-    if (\$233 ) begin
-      \$894  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$894  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$894  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$244 ) begin
-        \$894  = \$245 [8:0];
-      end
+    \$894  = in_wslot;
+    if (\$232 ) begin
+      \$894  = \$233 ;
     end
     if (rst) begin
-      \$894  = 9'h000;
+      \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = rq_addr;
-    if (\$233 ) begin
-      \$895  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$895  = \$236 [7:0];
-        if (last_group) begin
-          \$895  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$240 ) begin
-              \$895  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
+    \$895  = \$235 [7:0];
     if (rst) begin
       \$895  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = layer;
-    if (\$233 ) begin
-      \$896  = \$56 [2:0];
+    \$896  = cur_groups;
+    if (\$236 ) begin
+      \$896  = nxt_steps_rp__data[7:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$896  = \$56 [2:0];
+          \$896  = nxt_steps_rp__data[7:0];
         end
       end
     end
     if (rst) begin
-      \$896  = 3'h0;
+      \$896  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = group;
-    if (\$233 ) begin
-      \$897  = 8'h00;
+    \$897  = cur_folds_m1;
+    if (\$236 ) begin
+      \$897  = nxt_steps_rp__data[16:8];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$897  = \$235 [7:0];
         if (last_group) begin
-          \$897  = 8'h00;
+          \$897  = nxt_steps_rp__data[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$897  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = cur_groups_m1;
+    if (\$236 ) begin
+      \$898  = nxt_steps_rp__data[25:17];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$898  = nxt_steps_rp__data[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$898  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = cur_is_last;
+    if (\$236 ) begin
+      \$899  = \$237 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$899  = \$240 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$899  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = cur_relu;
+    if (\$236 ) begin
+      \$900  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$900  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = cur_requantize;
+    if (\$236 ) begin
+      \$901  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$901  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$901  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = bank_addr;
+    if (\$236 ) begin
+      \$902  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$902  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$240 ) begin
-              \$897  = b_group;
+            end else if (\$243 ) begin
+              \$902  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$247 ) begin
+        \$902  = \$248 [8:0];
+      end
+    end
+    if (rst) begin
+      \$902  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = rq_addr;
+    if (\$236 ) begin
+      \$903  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$903  = \$239 [7:0];
+        if (last_group) begin
+          \$903  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$243 ) begin
+              \$903  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$897  = 8'h00;
+      \$903  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = fold;
-    if (\$233 ) begin
-      \$898  = 8'h00;
+    \$904  = layer;
+    if (\$236 ) begin
+      \$904  = \$59 [2:0];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$898  = 8'h00;
         if (last_group) begin
-          \$898  = 8'h00;
+          \$904  = \$59 [2:0];
         end
-      end else begin
-        \$898  = \$241 [7:0];
       end
     end
     if (rst) begin
-      \$898  = 8'h00;
+      \$904  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = need_groups;
-    if (\$233 ) begin
-      \$899  = 9'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$899  = 9'h002;
-        if (last_group) begin
-          \$899  = 9'h002;
-        end
-      end else begin
-        \$899  = need_groups_next;
-      end
-    end
-    if (rst) begin
-      \$899  = 9'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = need_groups_next;
-    if (\$233 ) begin
-      \$900  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$900  = 9'h004;
-        if (last_group) begin
-          \$900  = 9'h004;
-        end
-      end else begin
-        \$900  = \$242 [8:0];
-      end
-    end
-    if (rst) begin
-      \$900  = 9'h004;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = b_group;
-    if (\$233 ) begin
-      \$901  = 8'h00;
+    \$905  = group;
+    if (\$236 ) begin
+      \$905  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
+        \$905  = \$238 [7:0];
         if (last_group) begin
+          \$905  = 8'h00;
           if (cur_is_last) begin
-            \$901  = 8'h00;
+            if (b_done) begin
+            end else if (\$243 ) begin
+              \$905  = b_group;
+            end
           end
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$901  = \$248 [7:0];
-      end
-    end
-    if (rst) begin
-      \$901  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = b_fold;
-    if (\$233 ) begin
-      \$902  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$902  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$902  = 8'h00;
-      end else begin
-        \$902  = \$250 [7:0];
-      end
-    end
-    if (rst) begin
-      \$902  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = b_in_group;
-    if (\$233 ) begin
-      \$903  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$903  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$903  = \$247 ;
-    end
-    if (rst) begin
-      \$903  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = b_bank_addr;
-    if (\$233 ) begin
-      \$904  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$904  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$904  = \$246 [8:0];
-    end
-    if (rst) begin
-      \$904  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = b_rq_addr;
-    if (\$233 ) begin
-      \$905  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$905  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$905  = \$249 [7:0];
       end
     end
     if (rst) begin
@@ -3667,374 +3518,397 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = loaded;
-    if (\$233 ) begin
-      \$906  = 1'h1;
-    end
-    if (\$252 ) begin
-      \$906  = 1'h0;
-    end
-    if (rst) begin
-      \$906  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = wr_buf;
-    if (\$233 ) begin
-      \$907  = 1'h0;
+    \$906  = fold;
+    if (\$236 ) begin
+      \$906  = 8'h00;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$906  = 8'h00;
         if (last_group) begin
-          \$907  = \$238 ;
-          if (cur_is_last) begin
-            \$907  = 1'h0;
-            if (b_done) begin
-              \$907  = 1'h1;
-            end
-          end
+          \$906  = 8'h00;
         end
+      end else begin
+        \$906  = \$244 [7:0];
       end
     end
     if (rst) begin
-      \$907  = 1'h0;
+      \$906  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = prev_groups;
-    if (\$233 ) begin
+    \$907  = need_groups;
+    if (\$236 ) begin
+      \$907  = 9'h002;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$907  = 9'h002;
         if (last_group) begin
-          \$908  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$908  = in_groups;
-            end
-          end
+          \$907  = 9'h002;
         end
+      end else begin
+        \$907  = need_groups_next;
       end
     end
     if (rst) begin
-      \$908  = 8'h00;
+      \$907  = 9'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = ctx;
-    if (\$233 ) begin
+    \$908  = need_groups_next;
+    if (\$236 ) begin
+      \$908  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$908  = 9'h004;
+        if (last_group) begin
+          \$908  = 9'h004;
+        end
+      end else begin
+        \$908  = \$245 [8:0];
+      end
+    end
+    if (rst) begin
+      \$908  = 9'h004;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = b_group;
+    if (\$236 ) begin
+      \$909  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$909  = \$239 ;
+            \$909  = 8'h00;
           end
         end
       end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$909  = \$251 [7:0];
+      end
     end
     if (rst) begin
-      \$909  = 1'h0;
+      \$909  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \$255 ;
+    \$910  = b_fold;
+    if (\$236 ) begin
+      \$910  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$910  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$910  = 8'h00;
+      end else begin
+        \$910  = \$253 [7:0];
+      end
+    end
     if (rst) begin
-      \$910  = 1'h0;
+      \$910  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = ctx;
+    \$911  = b_in_group;
+    if (\$236 ) begin
+      \$911  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$911  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$911  = \$250 ;
+    end
     if (rst) begin
       \$911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = issue;
+    \$912  = b_bank_addr;
+    if (\$236 ) begin
+      \$912  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$912  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$912  = \$249 [8:0];
+    end
     if (rst) begin
-      \$912  = 1'h0;
+      \$912  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = \$280 ;
+    \$913  = b_rq_addr;
+    if (\$236 ) begin
+      \$913  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$913  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$913  = \$252 [7:0];
+      end
+    end
     if (rst) begin
-      \$913  = 1'h0;
+      \$913  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = wb_valid1;
+    \$914  = loaded;
+    if (\$236 ) begin
+      \$914  = 1'h1;
+    end
+    if (\$255 ) begin
+      \$914  = 1'h0;
+    end
     if (rst) begin
       \$914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = wb_valid2;
+    \$915  = wr_buf;
+    if (\$236 ) begin
+      \$915  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$915  = \$241 ;
+          if (cur_is_last) begin
+            \$915  = 1'h0;
+            if (b_done) begin
+              \$915  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = wb_valid3;
+    \$916  = prev_groups;
+    if (\$236 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$916  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$916  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$916  = 1'h0;
+      \$916  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = wb_valid4;
+    \$917  = ctx;
+    if (\$236 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$917  = \$242 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = wb_valid5;
+    \$918  = \$260 ;
     if (rst) begin
       \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = wb_valid6;
+    \$919  = \$263 ;
     if (rst) begin
       \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = wb_valid7;
+    \$920  = ctx;
     if (rst) begin
       \$920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = wb_valid8;
+    \$921  = issue;
     if (rst) begin
       \$921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = wb_valid9;
+    \$922  = \$288 ;
     if (rst) begin
       \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = wb_valid10;
+    \$923  = wb_valid1;
     if (rst) begin
       \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = wb_valid11;
+    \$924  = wb_valid2;
     if (rst) begin
       \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = wb_valid12;
+    \$925  = wb_valid3;
     if (rst) begin
       \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = wb_valid13;
+    \$926  = wb_valid4;
     if (rst) begin
       \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = wb_valid14;
+    \$927  = wb_valid5;
     if (rst) begin
       \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = wb_valid15;
+    \$928  = wb_valid6;
     if (rst) begin
       \$928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = track_reset0;
+    \$929  = wb_valid7;
     if (rst) begin
       \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \$281 ;
-    if (\$286 ) begin
-      \$930  = wb_par15;
-    end
+    \$930  = wb_valid8;
     if (rst) begin
       \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = \$282 ;
-    if (\$286 ) begin
-      \$931  = \$291 [7:0];
-    end
+    \$931  = wb_valid9;
     if (rst) begin
-      \$931  = 8'h00;
+      \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = track_reset1;
+    \$932  = wb_valid10;
     if (rst) begin
       \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \$292 ;
-    if (\$297 ) begin
-      \$933  = wb_par15;
-    end
+    \$933  = wb_valid11;
     if (rst) begin
       \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \$293 ;
-    if (\$297 ) begin
-      \$934  = \$302 [7:0];
-    end
+    \$934  = wb_valid12;
     if (rst) begin
-      \$934  = 8'h00;
+      \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$303 ) begin
-      \$935  = \$315 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$369 ) begin
-        \$935  = \$378 ;
-      end else if (last_fold) begin
-        \$935  = \$441 ;
-      end else begin
-        \$935  = \$549 ;
-      end
-    end else if (issue_b) begin
-      \$935  = \$615 ;
-    end else begin
-      \$935  = \$693 ;
-    end
+    \$935  = wb_valid13;
     if (rst) begin
       \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$303 ) begin
-      \$936  = \$327 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$369 ) begin
-        \$936  = \$389 ;
-      end else if (last_fold) begin
-        \$936  = \$454 ;
-      end else begin
-        \$936  = \$562 ;
-      end
-    end else if (issue_b) begin
-      \$936  = \$640 ;
-    end else begin
-      \$936  = \$706 ;
-    end
+    \$936  = wb_valid14;
     if (rst) begin
       \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$303 ) begin
-      \$937  = \$351 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$369 ) begin
-        \$937  = \$413 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$937  = \$479 ;
-        end else begin
-          \$937  = \$520 ;
-        end
-      end else begin
-        \$937  = \$586 ;
-      end
-    end else if (issue_b) begin
-      \$937  = \$664 ;
-    end else begin
-      \$937  = \$730 ;
-    end
+    \$937  = wb_valid15;
     if (rst) begin
       \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$303 ) begin
-      \$938  = \$367 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$369 ) begin
-        \$938  = \$429 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$938  = \$496 ;
-        end else begin
-          \$938  = \$536 ;
-        end
-      end else begin
-        \$938  = \$602 ;
-      end
-    end else if (issue_b) begin
-      \$938  = \$680 ;
-    end else begin
-      \$938  = \$746 ;
-    end
+    \$938  = track_reset0;
     if (rst) begin
       \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$756 ) begin
-      \$939  = \$762 ;
-    end else if (\$759 ) begin
-      \$939  = \$765 ;
-    end else begin
-      \$939  = \$768 ;
+    \$939  = \$289 ;
+    if (\$294 ) begin
+      \$939  = wb_par15;
     end
     if (rst) begin
       \$939  = 1'h0;
@@ -4042,83 +3916,82 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = last_fold;
-    if (\$769 ) begin
-      \$940  = nxt_steps_rp__data[26];
-    end else if (\$771 ) begin
-      \$940  = nxt_steps_rp__data[26];
-    end else if (\$772 ) begin
-      \$940  = \$784 ;
-    end else if (issue_a) begin
-      \$940  = \$787 ;
+    \$940  = \$290 ;
+    if (\$294 ) begin
+      \$940  = \$299 [7:0];
     end
     if (rst) begin
-      \$940  = 1'h0;
+      \$940  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = last_group;
-    if (\$769 ) begin
-      \$941  = nxt_steps_rp__data[27];
-    end else if (\$771 ) begin
-      \$941  = \$777 ;
-    end else if (\$772 ) begin
-      \$941  = \$785 ;
-    end
+    \$941  = track_reset1;
     if (rst) begin
       \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = group_plus1;
-    if (\$769 ) begin
-      \$942  = 9'h001;
-    end else if (\$771 ) begin
-      \$942  = \$783 ;
-    end else if (\$772 ) begin
-      \$942  = \$786 [8:0];
+    \$942  = \$300 ;
+    if (\$305 ) begin
+      \$942  = wb_par15;
     end
     if (rst) begin
-      \$942  = 9'h001;
+      \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = b_group_is_0;
-    if (\$792 ) begin
-      \$943  = 1'h1;
-    end else if (\$796 ) begin
-      \$943  = 1'h0;
+    \$943  = \$301 ;
+    if (\$305 ) begin
+      \$943  = \$310 [7:0];
     end
     if (rst) begin
-      \$943  = 1'h1;
+      \$943  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$792 ) begin
-      \$944  = \$799 ;
-    end else if (\$796 ) begin
-      \$944  = \$806 ;
+    if (\$311 ) begin
+      \$944  = \$323 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        \$944  = \$386 ;
+      end else if (last_fold) begin
+        \$944  = \$449 ;
+      end else begin
+        \$944  = \$557 ;
+      end
+    end else if (issue_b) begin
+      \$944  = \$623 ;
     end else begin
-      \$944  = \$813 ;
+      \$944  = \$701 ;
     end
     if (rst) begin
-      \$944  = 1'h1;
+      \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$792 ) begin
-      \$945  = \$802 ;
-    end else if (\$796 ) begin
-      \$945  = \$810 ;
+    if (\$311 ) begin
+      \$945  = \$335 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        \$945  = \$397 ;
+      end else if (last_fold) begin
+        \$945  = \$462 ;
+      end else begin
+        \$945  = \$570 ;
+      end
+    end else if (issue_b) begin
+      \$945  = \$648 ;
     end else begin
-      \$945  = \$816 ;
+      \$945  = \$714 ;
     end
     if (rst) begin
       \$945  = 1'h0;
@@ -4126,132 +3999,153 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$792 ) begin
-      \$946  = 9'h001;
-    end else if (\$796 ) begin
-      \$946  = 9'h001;
-    end else begin
-      if (\$819 ) begin
-        \$946  = \$820 [8:0];
-      end
-    end
-    if (rst) begin
-      \$946  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = layer_is_0;
-    if (\$821 ) begin
-      \$947  = 1'h1;
+    if (\$311 ) begin
+      \$946  = \$359 ;
     end else if (issue_a) begin
-      if (\$824 ) begin
-        \$947  = \$826 ;
-      end
-    end
-    if (rst) begin
-      \$947  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = group_is_0;
-    if (\$821 ) begin
-      \$948  = 1'h1;
-    end else if (issue_a) begin
-      if (\$824 ) begin
-        \$948  = 1'h1;
-        if (\$830 ) begin
-          \$948  = 1'h0;
-        end
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        \$946  = \$421 ;
       end else if (last_fold) begin
-        \$948  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$948  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = fold_is_0;
-    if (\$821 ) begin
-      \$949  = 1'h1;
-    end else if (issue_a) begin
-      \$949  = last_fold;
-    end
-    if (rst) begin
-      \$949  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = fold_plus1;
-    if (\$821 ) begin
-      \$950  = 9'h001;
-    end else if (issue_a) begin
-      \$950  = \$823 [8:0];
-    end
-    if (rst) begin
-      \$950  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = out_full0;
-    if (\$832 ) begin
-      \$951  = 1'h1;
-    end
-    if (done) begin
-      if (\$850 ) begin
-        \$951  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$951  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = out_pending0;
-    if (\$832 ) begin
-      \$952  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$844 ) begin
-        if (\$846 ) begin
-          \$952  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$946  = \$487 ;
+        end else begin
+          \$946  = \$528 ;
         end
+      end else begin
+        \$946  = \$594 ;
       end
+    end else if (issue_b) begin
+      \$946  = \$672 ;
+    end else begin
+      \$946  = \$738 ;
     end
     if (rst) begin
+      \$946  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$311 ) begin
+      \$947  = \$375 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        \$947  = \$437 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$947  = \$504 ;
+        end else begin
+          \$947  = \$544 ;
+        end
+      end else begin
+        \$947  = \$610 ;
+      end
+    end else if (issue_b) begin
+      \$947  = \$688 ;
+    end else begin
+      \$947  = \$754 ;
+    end
+    if (rst) begin
+      \$947  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$764 ) begin
+      \$948  = \$770 ;
+    end else if (\$767 ) begin
+      \$948  = \$773 ;
+    end else begin
+      \$948  = \$776 ;
+    end
+    if (rst) begin
+      \$948  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = last_fold;
+    if (\$777 ) begin
+      \$949  = nxt_steps_rp__data[26];
+    end else if (\$779 ) begin
+      \$949  = nxt_steps_rp__data[26];
+    end else if (\$780 ) begin
+      \$949  = \$792 ;
+    end else if (issue_a) begin
+      \$949  = \$795 ;
+    end
+    if (rst) begin
+      \$949  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = last_group;
+    if (\$777 ) begin
+      \$950  = nxt_steps_rp__data[27];
+    end else if (\$779 ) begin
+      \$950  = \$785 ;
+    end else if (\$780 ) begin
+      \$950  = \$793 ;
+    end
+    if (rst) begin
+      \$950  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = group_plus1;
+    if (\$777 ) begin
+      \$951  = 9'h001;
+    end else if (\$779 ) begin
+      \$951  = \$791 ;
+    end else if (\$780 ) begin
+      \$951  = \$794 [8:0];
+    end
+    if (rst) begin
+      \$951  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = b_group_is_0;
+    if (\$800 ) begin
+      \$952  = 1'h1;
+    end else if (\$804 ) begin
       \$952  = 1'h0;
     end
+    if (rst) begin
+      \$952  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = out_groups0;
-    if (\$832 ) begin
-      \$953  = 8'h00;
-    end else if (\$834 ) begin
-      \$953  = \$835 [7:0];
+    (* full_case = 32'd1 *)
+    if (\$800 ) begin
+      \$953  = \$807 ;
+    end else if (\$804 ) begin
+      \$953  = \$814 ;
+    end else begin
+      \$953  = \$821 ;
     end
     if (rst) begin
-      \$953  = 8'h00;
+      \$953  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = out_full1;
-    if (\$837 ) begin
-      \$954  = 1'h1;
-    end
-    if (done) begin
-      if (\$851 ) begin
-        \$954  = 1'h0;
-      end
+    (* full_case = 32'd1 *)
+    if (\$800 ) begin
+      \$954  = \$810 ;
+    end else if (\$804 ) begin
+      \$954  = \$818 ;
+    end else begin
+      \$954  = \$824 ;
     end
     if (rst) begin
       \$954  = 1'h0;
@@ -4259,93 +4153,132 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = out_pending1;
-    if (\$837 ) begin
-      \$955  = 1'h1;
+    \$955  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$800 ) begin
+      \$955  = 9'h001;
+    end else if (\$804 ) begin
+      \$955  = 9'h001;
+    end else begin
+      if (\$827 ) begin
+        \$955  = \$828 [8:0];
+      end
+    end
+    if (rst) begin
+      \$955  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = layer_is_0;
+    if (\$829 ) begin
+      \$956  = 1'h1;
+    end else if (issue_a) begin
+      if (\$832 ) begin
+        \$956  = \$834 ;
+      end
+    end
+    if (rst) begin
+      \$956  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = group_is_0;
+    if (\$829 ) begin
+      \$957  = 1'h1;
+    end else if (issue_a) begin
+      if (\$832 ) begin
+        \$957  = 1'h1;
+        if (\$838 ) begin
+          \$957  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$957  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$957  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$958  = fold_is_0;
+    if (\$829 ) begin
+      \$958  = 1'h1;
+    end else if (issue_a) begin
+      \$958  = last_fold;
+    end
+    if (rst) begin
+      \$958  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = fold_plus1;
+    if (\$829 ) begin
+      \$959  = 9'h001;
+    end else if (issue_a) begin
+      \$959  = \$831 [8:0];
+    end
+    if (rst) begin
+      \$959  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = out_full0;
+    if (\$840 ) begin
+      \$960  = 1'h1;
+    end
+    if (done) begin
+      if (\$858 ) begin
+        \$960  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$960  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$961  = out_pending0;
+    if (\$840 ) begin
+      \$961  = 1'h1;
     end
     if (drain_read) begin
-      if (\$844 ) begin
-        if (\$847 ) begin
-          \$955  = 1'h0;
+      if (\$852 ) begin
+        if (\$854 ) begin
+          \$961  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$955  = 1'h0;
+      \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = out_groups1;
-    if (\$837 ) begin
-      \$956  = 8'h00;
-    end else if (\$839 ) begin
-      \$956  = \$840 [7:0];
+    \$962  = out_groups0;
+    if (\$840 ) begin
+      \$962  = 8'h00;
+    end else if (\$842 ) begin
+      \$962  = \$843 [7:0];
     end
     if (rst) begin
-      \$956  = 8'h00;
+      \$962  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = drain_read;
-    if (rst) begin
-      \$957  = 1'h0;
+    \$963  = out_full1;
+    if (\$845 ) begin
+      \$963  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = drain_inflight;
-    if (rst) begin
-      \$958  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = drain_lane;
-    if (drain_read) begin
-      \$959  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = drain_last;
-    if (drain_read) begin
-      \$960  = \$842 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$844 ) begin
-        \$961  = 8'h00;
-      end else begin
-        \$961  = \$848 [7:0];
-      end
-    end
-    if (rst) begin
-      \$961  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = drain_slot;
-    if (drain_read) begin
-      if (\$844 ) begin
-        \$962  = \$845 ;
-      end
-    end
-    if (rst) begin
-      \$962  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = release_slot;
     if (done) begin
-      \$963  = \$849 ;
+      if (\$859 ) begin
+        \$963  = 1'h0;
+      end
     end
     if (rst) begin
       \$963  = 1'h0;
@@ -4353,135 +4286,229 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = \$853 [2:0];
+    \$964  = out_pending1;
+    if (\$845 ) begin
+      \$964  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$852 ) begin
+        if (\$855 ) begin
+          \$964  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$964  = 3'h0;
+      \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = \$856 ;
+    \$965  = out_groups1;
+    if (\$845 ) begin
+      \$965  = 8'h00;
+    end else if (\$847 ) begin
+      \$965  = \$848 [7:0];
+    end
     if (rst) begin
-      \$965  = 1'h0;
+      \$965  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = clear_counters;
+    \$966  = drain_read;
     if (rst) begin
       \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = { 3'h0, busy };
+    \$967  = drain_inflight;
     if (rst) begin
-      \$967  = 4'h0;
+      \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \$858 [31:0];
-    if (rst) begin
-      \$968  = 32'd0;
+    \$968  = drain_lane;
+    if (drain_read) begin
+      \$968  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = { 3'h0, stall_input };
-    if (rst) begin
-      \$969  = 4'h0;
+    \$969  = drain_last;
+    if (drain_read) begin
+      \$969  = \$850 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = \$860 [31:0];
+    \$970  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$852 ) begin
+        \$970  = 8'h00;
+      end else begin
+        \$970  = \$856 [7:0];
+      end
+    end
     if (rst) begin
-      \$970  = 32'd0;
+      \$970  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = { 3'h0, stall_output };
+    \$971  = drain_slot;
+    if (drain_read) begin
+      if (\$852 ) begin
+        \$971  = \$853 ;
+      end
+    end
     if (rst) begin
-      \$971  = 4'h0;
+      \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \$862 [31:0];
+    \$972  = release_slot;
+    if (done) begin
+      \$972  = \$857 ;
+    end
     if (rst) begin
-      \$972  = 32'd0;
+      \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \$863 ;
+    \$973  = \$861 [2:0];
     if (rst) begin
-      \$973  = 4'h0;
+      \$973  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \$865 [31:0];
+    \$974  = \$864 ;
     if (rst) begin
-      \$974  = 32'd0;
+      \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = { 2'h0, \$866  };
+    \$975  = clear_counters;
     if (rst) begin
-      \$975  = 4'h0;
+      \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \$868 [31:0];
+    \$976  = { 3'h0, busy };
     if (rst) begin
-      \$976  = 32'd0;
+      \$976  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = { 3'h0, issue };
+    \$977  = \$866 [31:0];
     if (rst) begin
-      \$977  = 4'h0;
+      \$977  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \$870 [31:0];
+    \$978  = { 3'h0, stall_input };
     if (rst) begin
-      \$978  = 32'd0;
+      \$978  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = { 2'h0, \$871  };
+    \$979  = \$868 [31:0];
     if (rst) begin
-      \$979  = 4'h0;
+      \$979  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \$873 [31:0];
+    \$980  = { 3'h0, stall_output };
     if (rst) begin
-      \$980  = 32'd0;
+      \$980  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = { 3'h0, done };
+    \$981  = \$870 [31:0];
     if (rst) begin
-      \$981  = 4'h0;
+      \$981  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \$875 [31:0];
+    \$982  = \$871 ;
     if (rst) begin
-      \$982  = 32'd0;
+      \$982  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$983  = \$873 [31:0];
+    if (rst) begin
+      \$983  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$984  = { 2'h0, \$874  };
+    if (rst) begin
+      \$984  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$985  = \$876 [31:0];
+    if (rst) begin
+      \$985  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = { 3'h0, issue };
+    if (rst) begin
+      \$986  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = \$878 [31:0];
+    if (rst) begin
+      \$987  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = { 2'h0, \$879  };
+    if (rst) begin
+      \$988  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = \$881 [31:0];
+    if (rst) begin
+      \$989  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = { 3'h0, done };
+    if (rst) begin
+      \$990  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = \$883 [31:0];
+    if (rst) begin
+      \$991  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4490,55 +4517,55 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign bank_wdata = load__payload[63:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$25  = load__payload[8:0];
-  assign \bank_wdata$26  = load__payload[63:32];
-  assign \rq_waddr$28  = load__payload[7:0];
-  assign \rq_wdata$29  = load__payload[85:32];
+  assign \bank_waddr$26  = load__payload[8:0];
+  assign \bank_wdata$27  = load__payload[63:32];
+  assign \rq_waddr$29  = load__payload[7:0];
+  assign \rq_wdata$30  = load__payload[85:32];
   assign \$signature__addr  = load__payload[1:0];
   assign \$signature__data  = load__payload[66:32];
   assign swp__addr = load__payload[1:0];
-  assign swp__data = { \$32 , \$29 , \$26 , \$24 , \$22 [7:0] };
+  assign swp__data = { \$35 , \$32 , \$29 , \$27 , \$25 [7:0] };
   assign d0_rp__addr = 2'h0;
   assign dl_rp__addr = last_layer[1:0];
-  assign in_wp__addr = \$41 [5:0];
+  assign in_wp__addr = \$44 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$49 , \$47 , \$45 , \$43  };
-  assign next_layer = \$56 [2:0];
-  assign nxt_rp__addr = \$56 [1:0];
-  assign nxt_steps_rp__addr = \$56 [1:0];
-  assign \step_valid$87  = step_valid;
-  assign \step_addr$89  = step_addr;
-  assign \step_first$91  = step_first;
-  assign \step_last$93  = step_last;
-  assign \step_rq$95  = step_rq;
-  assign \step_relu$97  = step_relu;
-  assign \step_requantize$99  = step_requantize;
-  assign \step_valid$100  = step_valid;
-  assign \step_addr$101  = step_addr;
-  assign \step_first$102  = step_first;
-  assign \step_last$103  = step_last;
-  assign \step_rq$104  = step_rq;
-  assign \step_relu$105  = step_relu;
-  assign \step_requantize$106  = step_requantize;
+  assign in_wp__en = { \$52 , \$50 , \$48 , \$46  };
+  assign next_layer = \$59 [2:0];
+  assign nxt_rp__addr = \$59 [1:0];
+  assign nxt_steps_rp__addr = \$59 [1:0];
+  assign \step_valid$88  = step_valid;
+  assign \step_addr$90  = step_addr;
+  assign \step_first$92  = step_first;
+  assign \step_last$94  = step_last;
+  assign \step_rq$96  = step_rq;
+  assign \step_relu$98  = step_relu;
+  assign \step_requantize$100  = step_requantize;
+  assign \step_valid$101  = step_valid;
+  assign \step_addr$102  = step_addr;
+  assign \step_first$103  = step_first;
+  assign \step_last$104  = step_last;
+  assign \step_rq$105  = step_rq;
+  assign \step_relu$106  = step_relu;
+  assign \step_requantize$107  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$185 , \$183 , \$181 , \$179  };
-  assign act_wp__addr = \$177 [6:0];
+  assign act_wp__en = { \$188 , \$186 , \$184 , \$182  };
+  assign act_wp__addr = \$180 [6:0];
   assign act = act_word;
-  assign \act$123  = act_word;
-  assign act_wp__data = { \$985 , \$983 , \$985 , \$983  };
-  assign result = { \$984 , \$983  };
-  assign \result$133  = { \$986 , \$985  };
-  assign \$signature__en$134  = out_write;
-  assign \$signature__addr$135  = \$187 [6:0];
-  assign \$signature__data$136  = { \$984 , \$983  };
-  assign \$signature__en$137  = out_write;
-  assign \$signature__addr$138  = \$189 [6:0];
-  assign \$signature__data$139  = { \$986 , \$985  };
-  assign \$signature__addr$150  = \$200 [6:0];
-  assign \$signature__addr$152  = \$205 [6:0];
+  assign \act$124  = act_word;
+  assign act_wp__data = { \$994 , \$992 , \$994 , \$992  };
+  assign result = { \$993 , \$992  };
+  assign \result$134  = { \$995 , \$994  };
+  assign \$signature__en$135  = out_write;
+  assign \$signature__addr$136  = \$190 [6:0];
+  assign \$signature__data$137  = { \$993 , \$992  };
+  assign \$signature__en$138  = out_write;
+  assign \$signature__addr$139  = \$192 [6:0];
+  assign \$signature__data$140  = { \$995 , \$994  };
+  assign \$signature__addr$151  = \$203 [6:0];
+  assign \$signature__addr$153  = \$208 [6:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4551,80 +4578,80 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \o_stream__payload.data  = o_stream__payload[31:0];
   assign \o_stream__payload.last  = o_stream__payload[32];
   assign \$2  = 1'h1;
-  assign load__ready = \$1 ;
-  assign \$22  = { 1'h0, \$21 [8:1] };
-  assign \$24  = { \$23 [8], \$23 [8], \$23 [8:2] };
-  assign \$26  = { \$25 [8], \$25 [8:1] };
-  assign \$39  = \$38 ;
-  assign \$42  = 1'h1;
-  assign \$43  = in_fire;
-  assign \$44  = 1'h1;
-  assign \$45  = in_fire;
-  assign \$46  = 1'h1;
-  assign \$47  = in_fire;
-  assign \$48  = 1'h1;
-  assign \$49  = in_fire;
-  assign \$73  = \$72 ;
-  assign \$92  = \$91 ;
-  assign \$124  = \$122 ;
-  assign \$144  = ctx;
-  assign \$153  = ctx;
-  assign \$164  = in_fire;
-  assign \$182  = wb_group16[0];
-  assign \$184  = wb_group16[0];
-  assign \$173  = { 1'h0, wb_group16[7:1] };
-  assign \$192  = { 1'h0, drain_elem[7:1] };
-  assign \$198  = { 1'h0, drain_elem[7:1] };
-  assign \$203  = { 1'h0, drain_elem[7:1] };
-  assign \$218  = { \$217 [8], \$217 [8], \$217 [8:2] };
-  assign \$223  = in_wslot;
-  assign \$232  = { 1'h0, \$231 [8:1] };
-  assign \$263  = b_fold;
-  assign \$266  = fold;
-  assign \$270  = fold;
-  assign \$296  = wb_ctx15;
-  assign \$307  = in_wslot;
-  assign \$323  = in_wslot;
-  assign \$375  = in_wslot;
-  assign \$381  = in_wslot;
-  assign \$393  = 1'h0;
-  assign \$398  = 1'h0;
-  assign \$400  = \$399 ;
-  assign \$405  = 1'h0;
-  assign \$407  = \$406 ;
-  assign \$417  = 1'h0;
-  assign \$433  = in_wslot;
-  assign \$449  = in_wslot;
-  assign \$459  = layer[0];
-  assign \$464  = 1'h0;
-  assign \$466  = \$465 ;
-  assign \$471  = 1'h0;
-  assign \$473  = \$472 ;
-  assign \$484  = layer[0];
-  assign \$538  = in_wslot;
-  assign \$557  = in_wslot;
-  assign \$604  = in_wslot;
-  assign \$622  = in_wslot;
-  assign \$634  = in_wslot;
-  assign \$682  = in_wslot;
-  assign \$701  = in_wslot;
-  assign \$764  = { \$763 [8], \$763 [8], \$763 [8:2] };
-  assign \$767  = { \$766 [8], \$766 [8], \$766 [8:2] };
-  assign \$798  = { 1'h0, \$797 [8:1] };
-  assign \$805  = { 1'h0, \$804 [8:1] };
-  assign \$809  = { \$808 [8], \$808 [8:1] };
-  assign \$812  = { 1'h0, \$811 [8:1] };
-  assign \$815  = { \$814 [8], \$814 [8:1] };
-  assign \$836  = claim_ctx;
-  assign \$838  = wb_ctx16;
-  assign \$847  = drain_slot;
-  assign \$851  = release_slot;
-  assign \$130  = ctx;
-  assign \$139  = ctx;
+  assign \$3  = \$1 ;
+  assign \$25  = { 1'h0, \$24 [8:1] };
+  assign \$27  = { \$26 [8], \$26 [8], \$26 [8:2] };
+  assign \$29  = { \$28 [8], \$28 [8:1] };
+  assign \$42  = \$41 ;
+  assign \$45  = 1'h1;
+  assign \$46  = in_fire;
+  assign \$47  = 1'h1;
+  assign \$48  = in_fire;
+  assign \$49  = 1'h1;
+  assign \$50  = in_fire;
+  assign \$51  = 1'h1;
+  assign \$52  = in_fire;
+  assign \$76  = \$75 ;
+  assign \$95  = \$94 ;
+  assign \$127  = \$125 ;
+  assign \$147  = ctx;
+  assign \$156  = ctx;
+  assign \$167  = in_fire;
+  assign \$185  = wb_group16[0];
+  assign \$187  = wb_group16[0];
+  assign \$176  = { 1'h0, wb_group16[7:1] };
+  assign \$195  = { 1'h0, drain_elem[7:1] };
+  assign \$201  = { 1'h0, drain_elem[7:1] };
+  assign \$206  = { 1'h0, drain_elem[7:1] };
+  assign \$221  = { \$220 [8], \$220 [8], \$220 [8:2] };
+  assign \$226  = in_wslot;
+  assign \$235  = { 1'h0, \$234 [8:1] };
+  assign \$271  = b_fold;
+  assign \$274  = fold;
+  assign \$278  = fold;
+  assign \$304  = wb_ctx15;
+  assign \$315  = in_wslot;
+  assign \$331  = in_wslot;
+  assign \$383  = in_wslot;
+  assign \$389  = in_wslot;
+  assign \$401  = 1'h0;
+  assign \$406  = 1'h0;
+  assign \$408  = \$407 ;
+  assign \$413  = 1'h0;
+  assign \$415  = \$414 ;
+  assign \$425  = 1'h0;
+  assign \$441  = in_wslot;
+  assign \$457  = in_wslot;
+  assign \$467  = layer[0];
+  assign \$472  = 1'h0;
+  assign \$474  = \$473 ;
+  assign \$479  = 1'h0;
+  assign \$481  = \$480 ;
+  assign \$492  = layer[0];
+  assign \$546  = in_wslot;
+  assign \$565  = in_wslot;
+  assign \$612  = in_wslot;
+  assign \$630  = in_wslot;
+  assign \$642  = in_wslot;
+  assign \$690  = in_wslot;
+  assign \$709  = in_wslot;
+  assign \$772  = { \$771 [8], \$771 [8], \$771 [8:2] };
+  assign \$775  = { \$774 [8], \$774 [8], \$774 [8:2] };
+  assign \$806  = { 1'h0, \$805 [8:1] };
+  assign \$813  = { 1'h0, \$812 [8:1] };
+  assign \$817  = { \$816 [8], \$816 [8:1] };
+  assign \$820  = { 1'h0, \$819 [8:1] };
+  assign \$823  = { \$822 [8], \$822 [8:1] };
+  assign \$844  = claim_ctx;
+  assign \$846  = wb_ctx16;
+  assign \$855  = drain_slot;
+  assign \$859  = release_slot;
+  assign \$133  = ctx;
+  assign \$142  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \port$1706$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \port$1716$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4649,10 +4676,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1706$0 ;
-  wire \port$1706$0 ;
-  input [31:0] \port$245$0 ;
-  wire [31:0] \port$245$0 ;
+  input \port$1716$0 ;
+  wire \port$1716$0 ;
+  input [31:0] \port$248$0 ;
+  wire [31:0] \port$248$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4685,7 +4712,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1706$0 , \port$245$0  };
+      storage[w_port__addr] <= { \port$1716$0 , \port$248$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4747,14 +4774,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$245$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1706$0 , \port$245$0  };
-  assign w_data = { \port$1706$0 , \port$245$0  };
+  assign w_port__data = { \port$1716$0 , \port$248$0  };
+  assign w_data = { \port$1716$0 , \port$248$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1890$0 , \port$1891$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1900$0 , \port$1901$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4889,10 +4916,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1890$0 ;
-  wire [7:0] \port$1890$0 ;
-  output [23:0] \port$1891$0 ;
-  wire [23:0] \port$1891$0 ;
+  output [7:0] \port$1900$0 ;
+  wire [7:0] \port$1900$0 ;
+  output [23:0] \port$1901$0 ;
+  wire [23:0] \port$1901$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5912,7 +5939,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1842$0 (pe0_flags_out),
+    .\port$1852$0 (pe0_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6028,13 +6055,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$1890$0  = \$30 ;
-  assign \port$1891$0  = \$31 ;
+  assign \port$1900$0  = \$30 ;
+  assign \port$1901$0  = \$31 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1842$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1852$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6218,8 +6245,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1842$0 ;
-  wire [1:0] \port$1842$0 ;
+  input [1:0] \port$1852$0 ;
+  wire [1:0] \port$1852$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6426,9 +6453,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1842$0 [0];
+    rq_relu1 <= \port$1852$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1842$0 [1];
+    rq_req1 <= \port$1852$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6551,8 +6578,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1842$0 [0];
-  assign i_requantize = \port$1842$0 [1];
+  assign i_relu = \port$1852$0 [0];
+  assign i_requantize = \port$1852$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6561,7 +6588,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2035$0 , \port$2036$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2045$0 , \port$2046$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6696,10 +6723,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2035$0 ;
-  wire [7:0] \port$2035$0 ;
-  output [23:0] \port$2036$0 ;
-  wire [23:0] \port$2036$0 ;
+  output [7:0] \port$2045$0 ;
+  wire [7:0] \port$2045$0 ;
+  output [23:0] \port$2046$0 ;
+  wire [23:0] \port$2046$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7719,7 +7746,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$1987$0 (pe1_flags_out),
+    .\port$1997$0 (pe1_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7835,13 +7862,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2035$0  = \$30 ;
-  assign \port$2036$0  = \$31 ;
+  assign \port$2045$0  = \$30 ;
+  assign \port$2046$0  = \$31 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1987$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1997$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8025,8 +8052,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1987$0 ;
-  wire [1:0] \port$1987$0 ;
+  input [1:0] \port$1997$0 ;
+  wire [1:0] \port$1997$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8233,9 +8260,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1987$0 [0];
+    rq_relu1 <= \port$1997$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1987$0 [1];
+    rq_req1 <= \port$1997$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8358,8 +8385,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1987$0 [0];
-  assign i_requantize = \port$1987$0 [1];
+  assign i_relu = \port$1997$0 [0];
+  assign i_requantize = \port$1997$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -6,19 +6,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [4:0] \$100 ;
-  reg \$1000 ;
-  reg \$1001 ;
-  reg [8:0] \$1002 ;
-  reg \$1003 ;
-  reg \$1004 ;
+  wire \$100 ;
+  reg [8:0] \$1000 ;
+  reg [9:0] \$1001 ;
+  reg [9:0] \$1002 ;
+  reg [8:0] \$1003 ;
+  reg [8:0] \$1004 ;
   reg \$1005 ;
-  reg \$1006 ;
-  reg \$1007 ;
+  reg [8:0] \$1006 ;
+  reg [7:0] \$1007 ;
   reg \$1008 ;
   reg \$1009 ;
-  wire \$101 ;
-  reg \$1010 ;
+  wire [4:0] \$101 ;
+  reg [8:0] \$1010 ;
   reg \$1011 ;
   reg \$1012 ;
   reg \$1013 ;
@@ -28,90 +28,99 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1017 ;
   reg \$1018 ;
   reg \$1019 ;
-  wire \$102 ;
+  wire [4:0] \$102 ;
   reg \$1020 ;
   reg \$1021 ;
   reg \$1022 ;
   reg \$1023 ;
   reg \$1024 ;
   reg \$1025 ;
-  reg [8:0] \$1026 ;
+  reg \$1026 ;
   reg \$1027 ;
   reg \$1028 ;
-  reg [8:0] \$1029 ;
-  wire \$103 ;
+  reg \$1029 ;
+  wire [4:0] \$103 ;
   reg \$1030 ;
   reg \$1031 ;
   reg \$1032 ;
   reg \$1033 ;
   reg \$1034 ;
-  reg \$1035 ;
+  reg [8:0] \$1035 ;
   reg \$1036 ;
-  reg [9:0] \$1037 ;
-  reg \$1038 ;
+  reg \$1037 ;
+  reg [8:0] \$1038 ;
   reg \$1039 ;
   wire \$104 ;
   reg \$1040 ;
-  reg [9:0] \$1041 ;
+  reg \$1041 ;
   reg \$1042 ;
   reg \$1043 ;
   reg \$1044 ;
-  reg [9:0] \$1045 ;
-  reg \$1046 ;
+  reg \$1045 ;
+  reg [9:0] \$1046 ;
   reg \$1047 ;
-  reg [8:0] \$1048 ;
+  reg \$1048 ;
   reg \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
-  reg [8:0] \$1051 ;
+  reg [9:0] \$1050 ;
+  reg \$1051 ;
   reg \$1052 ;
   reg \$1053 ;
-  reg [2:0] \$1054 ;
+  reg [9:0] \$1054 ;
   reg \$1055 ;
-  reg [8:0] \$1056 ;
-  reg \$1057 ;
+  reg \$1056 ;
+  reg [8:0] \$1057 ;
   reg \$1058 ;
-  reg [2:0] \$1059 ;
+  reg \$1059 ;
   wire \$106 ;
-  reg \$1060 ;
+  reg [8:0] \$1060 ;
   reg \$1061 ;
-  reg [6:0] \$1062 ;
-  reg [31:0] \$1063 ;
-  reg [6:0] \$1064 ;
-  reg [31:0] \$1065 ;
-  reg [6:0] \$1066 ;
-  reg [31:0] \$1067 ;
-  reg [6:0] \$1068 ;
-  reg [31:0] \$1069 ;
+  reg \$1062 ;
+  reg [2:0] \$1063 ;
+  reg \$1064 ;
+  reg [8:0] \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg [2:0] \$1068 ;
+  reg \$1069 ;
   wire \$107 ;
-  reg [6:0] \$1070 ;
-  reg [31:0] \$1071 ;
-  reg [6:0] \$1072 ;
-  reg [31:0] \$1073 ;
-  reg [6:0] \$1074 ;
-  reg [31:0] \$1075 ;
-  reg [6:0] \$1076 ;
-  reg [31:0] \$1077 ;
-  wire [7:0] \$1078 ;
-  wire [23:0] \$1079 ;
+  reg \$1070 ;
+  reg [6:0] \$1071 ;
+  reg [31:0] \$1072 ;
+  reg [6:0] \$1073 ;
+  reg [31:0] \$1074 ;
+  reg [6:0] \$1075 ;
+  reg [31:0] \$1076 ;
+  reg [6:0] \$1077 ;
+  reg [31:0] \$1078 ;
+  reg [6:0] \$1079 ;
   wire \$108 ;
-  wire [7:0] \$1080 ;
-  wire [23:0] \$1081 ;
-  wire [7:0] \$1082 ;
-  wire [23:0] \$1083 ;
-  wire [7:0] \$1084 ;
-  wire [23:0] \$1085 ;
-  wire [7:0] \$1086 ;
-  wire [23:0] \$1087 ;
-  wire [7:0] \$1088 ;
-  wire [23:0] \$1089 ;
+  reg [31:0] \$1080 ;
+  reg [6:0] \$1081 ;
+  reg [31:0] \$1082 ;
+  reg [6:0] \$1083 ;
+  reg [31:0] \$1084 ;
+  reg [6:0] \$1085 ;
+  reg [31:0] \$1086 ;
+  wire [7:0] \$1087 ;
+  wire [23:0] \$1088 ;
+  wire [7:0] \$1089 ;
   wire \$109 ;
-  wire [7:0] \$1090 ;
-  wire [23:0] \$1091 ;
-  wire [7:0] \$1092 ;
-  wire [23:0] \$1093 ;
+  wire [23:0] \$1090 ;
+  wire [7:0] \$1091 ;
+  wire [23:0] \$1092 ;
+  wire [7:0] \$1093 ;
+  wire [23:0] \$1094 ;
+  wire [7:0] \$1095 ;
+  wire [23:0] \$1096 ;
+  wire [7:0] \$1097 ;
+  wire [23:0] \$1098 ;
+  wire [7:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
+  wire [23:0] \$1100 ;
+  wire [7:0] \$1101 ;
+  wire [23:0] \$1102 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
@@ -156,10 +165,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [8:0] \$151 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [8:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
@@ -229,15 +238,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [8:0] \$217 ;
-  wire [6:0] \$218 ;
-  wire [9:0] \$219 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [5:0] \$220 ;
-  wire [10:0] \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
+  wire [8:0] \$220 ;
+  wire [6:0] \$221 ;
+  wire [9:0] \$222 ;
+  wire [5:0] \$223 ;
+  wire [10:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
@@ -252,182 +261,182 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [5:0] \$238 ;
-  wire [9:0] \$239 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [5:0] \$240 ;
-  wire [9:0] \$241 ;
-  wire [5:0] \$242 ;
-  wire [9:0] \$243 ;
-  wire [5:0] \$244 ;
-  wire [9:0] \$245 ;
-  wire [5:0] \$246 ;
-  wire [9:0] \$247 ;
-  wire [5:0] \$248 ;
-  wire [9:0] \$249 ;
+  wire \$240 ;
+  wire [5:0] \$241 ;
+  wire [9:0] \$242 ;
+  wire [5:0] \$243 ;
+  wire [9:0] \$244 ;
+  wire [5:0] \$245 ;
+  wire [9:0] \$246 ;
+  wire [5:0] \$247 ;
+  wire [9:0] \$248 ;
+  wire [5:0] \$249 ;
   wire \$25 ;
-  wire [5:0] \$250 ;
-  wire [9:0] \$251 ;
-  wire [5:0] \$252 ;
-  wire [9:0] \$253 ;
-  wire \$254 ;
-  wire [8:0] \$255 ;
-  wire [8:0] \$256 ;
+  wire [9:0] \$250 ;
+  wire [5:0] \$251 ;
+  wire [9:0] \$252 ;
+  wire [5:0] \$253 ;
+  wire [9:0] \$254 ;
+  wire [5:0] \$255 ;
+  wire [9:0] \$256 ;
   wire \$257 ;
-  wire \$258 ;
-  wire [3:0] \$259 ;
+  wire [8:0] \$258 ;
+  wire [8:0] \$259 ;
   wire \$26 ;
-  wire [4:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
-  wire [8:0] \$262 ;
-  wire [5:0] \$263 ;
-  wire [9:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire [8:0] \$267 ;
-  wire [5:0] \$268 ;
-  wire [9:0] \$269 ;
+  wire [3:0] \$262 ;
+  wire [4:0] \$263 ;
+  wire \$264 ;
+  wire [8:0] \$265 ;
+  wire [5:0] \$266 ;
+  wire [9:0] \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire [8:0] \$272 ;
-  wire [5:0] \$273 ;
-  wire [9:0] \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire [8:0] \$277 ;
-  wire [5:0] \$278 ;
-  wire [9:0] \$279 ;
+  wire [8:0] \$270 ;
+  wire [5:0] \$271 ;
+  wire [9:0] \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire [8:0] \$275 ;
+  wire [5:0] \$276 ;
+  wire [9:0] \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire [8:0] \$282 ;
-  wire [5:0] \$283 ;
-  wire [9:0] \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire [8:0] \$287 ;
-  wire [5:0] \$288 ;
-  wire [9:0] \$289 ;
+  wire [8:0] \$280 ;
+  wire [5:0] \$281 ;
+  wire [9:0] \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire [8:0] \$285 ;
+  wire [5:0] \$286 ;
+  wire [9:0] \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire [8:0] \$292 ;
-  wire [5:0] \$293 ;
-  wire [9:0] \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire [8:0] \$297 ;
-  wire [5:0] \$298 ;
-  wire [9:0] \$299 ;
+  wire [8:0] \$290 ;
+  wire [5:0] \$291 ;
+  wire [9:0] \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire [8:0] \$295 ;
+  wire [5:0] \$296 ;
+  wire [9:0] \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
+  wire [8:0] \$300 ;
+  wire [5:0] \$301 ;
+  wire [9:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire [4:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [4:0] \$310 ;
-  wire [9:0] \$311 ;
-  wire [9:0] \$312 ;
-  wire \$313 ;
-  wire \$314 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire [4:0] \$312 ;
+  wire [4:0] \$313 ;
+  wire [9:0] \$314 ;
   wire [9:0] \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire [9:0] \$319 ;
+  wire [9:0] \$318 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [8:0] \$321 ;
-  wire \$322 ;
+  wire \$321 ;
+  wire [9:0] \$322 ;
   wire \$323 ;
-  wire \$324 ;
-  wire [9:0] \$325 ;
-  wire [9:0] \$326 ;
+  wire [8:0] \$324 ;
+  wire \$325 ;
+  wire \$326 ;
   wire \$327 ;
-  wire \$328 ;
+  wire [9:0] \$328 ;
   wire [9:0] \$329 ;
   wire \$33 ;
-  wire [8:0] \$330 ;
+  wire \$330 ;
   wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
+  wire [9:0] \$332 ;
+  wire [8:0] \$333 ;
   wire \$334 ;
-  wire [9:0] \$335 ;
-  wire [10:0] \$336 ;
+  wire \$335 ;
+  wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
-  wire [9:0] \$339 ;
+  wire [9:0] \$338 ;
+  wire [10:0] \$339 ;
   wire \$34 ;
-  wire [9:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire [9:0] \$342 ;
-  wire [8:0] \$343 ;
-  wire [9:0] \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
+  wire [9:0] \$343 ;
+  wire \$344 ;
+  wire [9:0] \$345 ;
+  wire [8:0] \$346 ;
+  wire [9:0] \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire [8:0] \$350 ;
+  wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [7:0] \$354 ;
+  wire \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire [8:0] \$357 ;
-  wire [5:0] \$358 ;
-  wire [9:0] \$359 ;
+  wire \$357 ;
+  wire [8:0] \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [8:0] \$360 ;
-  wire [5:0] \$361 ;
-  wire [9:0] \$362 ;
-  wire [9:0] \$363 ;
-  wire [8:0] \$364 ;
-  wire [6:0] \$365 ;
-  wire [9:0] \$366 ;
-  wire [5:0] \$367 ;
-  wire [10:0] \$368 ;
-  wire \$369 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire [7:0] \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire [8:0] \$365 ;
+  wire [5:0] \$366 ;
+  wire [9:0] \$367 ;
+  wire [8:0] \$368 ;
+  wire [5:0] \$369 ;
   wire \$37 ;
-  wire [8:0] \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire [8:0] \$376 ;
+  wire [9:0] \$370 ;
+  wire [9:0] \$371 ;
+  wire [8:0] \$372 ;
+  wire [6:0] \$373 ;
+  wire [9:0] \$374 ;
+  wire [5:0] \$375 ;
+  wire [10:0] \$376 ;
   wire \$377 ;
-  wire \$378 ;
+  wire [8:0] \$378 ;
   wire \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
-  wire [8:0] \$383 ;
-  wire [9:0] \$384 ;
-  wire [9:0] \$385 ;
+  wire \$383 ;
+  wire [8:0] \$384 ;
+  wire \$385 ;
   wire \$386 ;
-  wire [8:0] \$387 ;
+  wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire [8:0] \$394 ;
-  wire [9:0] \$395 ;
-  wire [9:0] \$396 ;
+  wire [8:0] \$391 ;
+  wire [9:0] \$392 ;
+  wire [9:0] \$393 ;
+  wire \$394 ;
+  wire [8:0] \$395 ;
+  wire \$396 ;
   wire \$397 ;
   wire \$398 ;
   wire \$399 ;
@@ -435,9 +444,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
+  wire [8:0] \$402 ;
+  wire [9:0] \$403 ;
+  wire [9:0] \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
@@ -620,7 +629,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [9:0] \$57 ;
+  wire \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -631,7 +640,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire [9:0] \$58 ;
+  wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -642,7 +651,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [9:0] \$59 ;
+  wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -687,7 +696,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire \$63 ;
+  wire [9:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -698,7 +707,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire \$64 ;
+  wire [9:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -709,7 +718,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire \$65 ;
+  wire [9:0] \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -809,7 +818,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
-  wire [8:0] \$74 ;
+  wire \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
@@ -820,7 +829,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
-  wire [8:0] \$75 ;
+  wire \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
@@ -831,7 +840,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
-  wire [5:0] \$76 ;
+  wire \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
@@ -842,7 +851,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
-  wire [9:0] \$77 ;
+  wire [8:0] \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
@@ -853,7 +862,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
-  wire \$78 ;
+  wire [8:0] \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
@@ -864,7 +873,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
-  wire \$79 ;
+  wire [5:0] \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
@@ -876,7 +885,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [9:0] \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
@@ -939,20 +948,20 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire [9:0] \$857 ;
-  wire [9:0] \$858 ;
+  wire \$857 ;
+  wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [9:0] \$860 ;
-  wire [9:0] \$861 ;
+  wire \$860 ;
+  wire \$861 ;
   wire \$862 ;
   wire \$863 ;
   wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
+  wire [9:0] \$865 ;
+  wire [9:0] \$866 ;
   wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
+  wire [9:0] \$868 ;
+  wire [9:0] \$869 ;
   wire \$87 ;
   wire \$870 ;
   wire \$871 ;
@@ -960,170 +969,169 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$873 ;
   wire \$874 ;
   wire \$875 ;
-  wire [9:0] \$876 ;
-  wire [9:0] \$877 ;
+  wire \$876 ;
+  wire \$877 ;
   wire \$878 ;
   wire \$879 ;
   wire \$88 ;
-  wire [10:0] \$880 ;
+  wire \$880 ;
   wire \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
+  wire [9:0] \$884 ;
+  wire [9:0] \$885 ;
   wire \$886 ;
   wire \$887 ;
-  wire \$888 ;
+  wire [10:0] \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [9:0] \$891 ;
-  wire [9:0] \$892 ;
+  wire \$891 ;
+  wire \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire [9:0] \$897 ;
-  wire [9:0] \$898 ;
+  wire \$897 ;
+  wire \$898 ;
   wire [9:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire [9:0] \$901 ;
-  wire [9:0] \$902 ;
-  wire [9:0] \$903 ;
+  wire [9:0] \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
   wire \$904 ;
   wire [9:0] \$905 ;
   wire [9:0] \$906 ;
-  wire \$907 ;
-  wire [9:0] \$908 ;
+  wire [9:0] \$907 ;
+  wire \$908 ;
   wire [9:0] \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
+  wire [9:0] \$910 ;
+  wire [9:0] \$911 ;
   wire \$912 ;
-  wire \$913 ;
-  wire [10:0] \$914 ;
+  wire [9:0] \$913 ;
+  wire [9:0] \$914 ;
   wire \$915 ;
-  wire [10:0] \$916 ;
-  wire [10:0] \$917 ;
+  wire [9:0] \$916 ;
+  wire [9:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire \$922 ;
+  wire [10:0] \$922 ;
   wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
+  wire [10:0] \$924 ;
+  wire [10:0] \$925 ;
   wire \$926 ;
   wire \$927 ;
   wire \$928 ;
-  wire [9:0] \$929 ;
+  wire \$929 ;
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
   wire \$933 ;
-  wire [9:0] \$934 ;
-  wire [9:0] \$935 ;
+  wire \$934 ;
+  wire \$935 ;
   wire \$936 ;
   wire [9:0] \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire [8:0] \$94 ;
+  wire \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire [9:0] \$942 ;
-  wire \$943 ;
+  wire [9:0] \$943 ;
   wire \$944 ;
-  wire \$945 ;
-  wire [3:0] \$946 ;
-  wire [4:0] \$947 ;
-  wire [3:0] \$948 ;
-  wire [4:0] \$949 ;
+  wire [9:0] \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
   wire \$95 ;
-  wire \$950 ;
-  wire [31:0] \$951 ;
-  wire [32:0] \$952 ;
-  wire [31:0] \$953 ;
-  wire [32:0] \$954 ;
-  wire [31:0] \$955 ;
-  wire [32:0] \$956 ;
-  wire [6:0] \$957 ;
-  wire [31:0] \$958 ;
-  wire [32:0] \$959 ;
+  wire [9:0] \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire [3:0] \$954 ;
+  wire [4:0] \$955 ;
+  wire [3:0] \$956 ;
+  wire [4:0] \$957 ;
+  wire \$958 ;
+  wire [31:0] \$959 ;
   wire \$96 ;
-  wire [3:0] \$960 ;
+  wire [32:0] \$960 ;
   wire [31:0] \$961 ;
   wire [32:0] \$962 ;
   wire [31:0] \$963 ;
   wire [32:0] \$964 ;
-  wire [1:0] \$965 ;
+  wire [6:0] \$965 ;
   wire [31:0] \$966 ;
   wire [32:0] \$967 ;
-  wire [31:0] \$968 ;
-  wire [32:0] \$969 ;
-  wire \$97 ;
-  reg \$970 ;
-  reg [4:0] \$971 ;
-  reg [9:0] \$972 ;
-  reg [8:0] \$973 ;
-  reg \$974 ;
-  reg \$975 ;
-  reg [8:0] \$976 ;
-  reg \$977 ;
-  reg [8:0] \$978 ;
-  reg \$979 ;
-  wire [4:0] \$98 ;
-  reg \$980 ;
+  wire [3:0] \$968 ;
+  wire [31:0] \$969 ;
+  wire [8:0] \$97 ;
+  wire [32:0] \$970 ;
+  wire [31:0] \$971 ;
+  wire [32:0] \$972 ;
+  wire [1:0] \$973 ;
+  wire [31:0] \$974 ;
+  wire [32:0] \$975 ;
+  wire [31:0] \$976 ;
+  wire [32:0] \$977 ;
+  reg \$978 ;
+  reg [4:0] \$979 ;
+  wire \$98 ;
+  reg [9:0] \$980 ;
   reg [8:0] \$981 ;
-  reg [8:0] \$982 ;
-  reg [9:0] \$983 ;
-  reg [9:0] \$984 ;
+  reg \$982 ;
+  reg \$983 ;
+  reg [8:0] \$984 ;
   reg \$985 ;
-  reg \$986 ;
+  reg [8:0] \$986 ;
   reg \$987 ;
-  reg [8:0] \$988 ;
-  reg [7:0] \$989 ;
-  wire [4:0] \$99 ;
-  reg [3:0] \$990 ;
-  reg [8:0] \$991 ;
-  reg [8:0] \$992 ;
-  reg [9:0] \$993 ;
-  reg [9:0] \$994 ;
-  reg [8:0] \$995 ;
+  reg \$988 ;
+  reg [8:0] \$989 ;
+  wire \$99 ;
+  reg [8:0] \$990 ;
+  reg [9:0] \$991 ;
+  reg [9:0] \$992 ;
+  reg \$993 ;
+  reg \$994 ;
+  reg \$995 ;
   reg [8:0] \$996 ;
-  reg \$997 ;
-  reg [8:0] \$998 ;
-  reg [7:0] \$999 ;
+  reg [7:0] \$997 ;
+  reg [3:0] \$998 ;
+  reg [8:0] \$999 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$225 ;
-  wire [5:0] \$signature__addr$228 ;
-  wire [5:0] \$signature__addr$231 ;
-  wire [5:0] \$signature__addr$234 ;
-  wire [5:0] \$signature__addr$237 ;
-  wire [5:0] \$signature__addr$240 ;
-  wire [5:0] \$signature__addr$243 ;
-  wire [5:0] \$signature__addr$246 ;
-  wire [5:0] \$signature__addr$258 ;
-  wire [5:0] \$signature__addr$260 ;
-  wire [5:0] \$signature__addr$262 ;
-  wire [5:0] \$signature__addr$264 ;
-  wire [5:0] \$signature__addr$266 ;
-  wire [5:0] \$signature__addr$268 ;
-  wire [5:0] \$signature__addr$270 ;
-  wire [5:0] \$signature__addr$272 ;
+  wire [5:0] \$signature__addr$226 ;
+  wire [5:0] \$signature__addr$229 ;
+  wire [5:0] \$signature__addr$232 ;
+  wire [5:0] \$signature__addr$235 ;
+  wire [5:0] \$signature__addr$238 ;
+  wire [5:0] \$signature__addr$241 ;
+  wire [5:0] \$signature__addr$244 ;
+  wire [5:0] \$signature__addr$247 ;
+  wire [5:0] \$signature__addr$259 ;
+  wire [5:0] \$signature__addr$261 ;
+  wire [5:0] \$signature__addr$263 ;
+  wire [5:0] \$signature__addr$265 ;
+  wire [5:0] \$signature__addr$267 ;
+  wire [5:0] \$signature__addr$269 ;
+  wire [5:0] \$signature__addr$271 ;
+  wire [5:0] \$signature__addr$273 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$226 ;
-  wire [31:0] \$signature__data$229 ;
-  wire [31:0] \$signature__data$232 ;
-  wire [31:0] \$signature__data$235 ;
-  wire [31:0] \$signature__data$238 ;
-  wire [31:0] \$signature__data$241 ;
-  wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$247 ;
-  wire [31:0] \$signature__data$429 ;
+  wire [31:0] \$signature__data$227 ;
+  wire [31:0] \$signature__data$230 ;
+  wire [31:0] \$signature__data$233 ;
+  wire [31:0] \$signature__data$236 ;
+  wire [31:0] \$signature__data$239 ;
+  wire [31:0] \$signature__data$242 ;
+  wire [31:0] \$signature__data$245 ;
+  wire [31:0] \$signature__data$248 ;
   wire [31:0] \$signature__data$430 ;
   wire [31:0] \$signature__data$431 ;
   wire [31:0] \$signature__data$432 ;
@@ -1131,23 +1139,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$434 ;
   wire [31:0] \$signature__data$435 ;
   wire [31:0] \$signature__data$436 ;
+  wire [31:0] \$signature__data$437 ;
   wire \$signature__en ;
-  wire \$signature__en$224 ;
-  wire \$signature__en$227 ;
-  wire \$signature__en$230 ;
-  wire \$signature__en$233 ;
-  wire \$signature__en$236 ;
-  wire \$signature__en$239 ;
-  wire \$signature__en$242 ;
-  wire \$signature__en$245 ;
+  wire \$signature__en$225 ;
+  wire \$signature__en$228 ;
+  wire \$signature__en$231 ;
+  wire \$signature__en$234 ;
+  wire \$signature__en$237 ;
+  wire \$signature__en$240 ;
+  wire \$signature__en$243 ;
+  wire \$signature__en$246 ;
   wire [63:0] act;
-  wire [63:0] \act$201 ;
   wire [63:0] \act$202 ;
   wire [63:0] \act$203 ;
   wire [63:0] \act$204 ;
   wire [63:0] \act$205 ;
   wire [63:0] \act$206 ;
   wire [63:0] \act$207 ;
+  wire [63:0] \act$208 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1173,29 +1182,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$25 ;
-  wire [8:0] \bank_waddr$31 ;
-  wire [8:0] \bank_waddr$37 ;
-  wire [8:0] \bank_waddr$43 ;
-  wire [8:0] \bank_waddr$49 ;
-  wire [8:0] \bank_waddr$55 ;
-  wire [8:0] \bank_waddr$61 ;
+  wire [8:0] \bank_waddr$26 ;
+  wire [8:0] \bank_waddr$32 ;
+  wire [8:0] \bank_waddr$38 ;
+  wire [8:0] \bank_waddr$44 ;
+  wire [8:0] \bank_waddr$50 ;
+  wire [8:0] \bank_waddr$56 ;
+  wire [8:0] \bank_waddr$62 ;
   wire [63:0] bank_wdata;
-  wire [63:0] \bank_wdata$26 ;
-  wire [63:0] \bank_wdata$32 ;
-  wire [63:0] \bank_wdata$38 ;
-  wire [63:0] \bank_wdata$44 ;
-  wire [63:0] \bank_wdata$50 ;
-  wire [63:0] \bank_wdata$56 ;
-  wire [63:0] \bank_wdata$62 ;
+  wire [63:0] \bank_wdata$27 ;
+  wire [63:0] \bank_wdata$33 ;
+  wire [63:0] \bank_wdata$39 ;
+  wire [63:0] \bank_wdata$45 ;
+  wire [63:0] \bank_wdata$51 ;
+  wire [63:0] \bank_wdata$57 ;
+  wire [63:0] \bank_wdata$63 ;
   wire bank_we;
-  wire \bank_we$24 ;
-  wire \bank_we$30 ;
-  wire \bank_we$36 ;
-  wire \bank_we$42 ;
-  wire \bank_we$48 ;
-  wire \bank_we$54 ;
-  wire \bank_we$60 ;
+  wire \bank_we$25 ;
+  wire \bank_we$31 ;
+  wire \bank_we$37 ;
+  wire \bank_we$43 ;
+  wire \bank_we$49 ;
+  wire \bank_we$55 ;
+  wire \bank_we$61 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1269,6 +1278,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_full1 = 1'h0;
   reg [8:0] in_groups = 9'h000;
   reg in_ok = 1'h0;
+  reg in_open = 1'h0;
   wire in_release0;
   wire in_release1;
   reg in_release_r1_0 = 1'h0;
@@ -1355,38 +1365,38 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$217 ;
   wire [31:0] \result$218 ;
   wire [31:0] \result$219 ;
   wire [31:0] \result$220 ;
   wire [31:0] \result$221 ;
   wire [31:0] \result$222 ;
   wire [31:0] \result$223 ;
+  wire [31:0] \result$224 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$28 ;
-  wire [7:0] \rq_waddr$34 ;
-  wire [7:0] \rq_waddr$40 ;
-  wire [7:0] \rq_waddr$46 ;
-  wire [7:0] \rq_waddr$52 ;
-  wire [7:0] \rq_waddr$58 ;
-  wire [7:0] \rq_waddr$64 ;
+  wire [7:0] \rq_waddr$29 ;
+  wire [7:0] \rq_waddr$35 ;
+  wire [7:0] \rq_waddr$41 ;
+  wire [7:0] \rq_waddr$47 ;
+  wire [7:0] \rq_waddr$53 ;
+  wire [7:0] \rq_waddr$59 ;
+  wire [7:0] \rq_waddr$65 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$29 ;
-  wire [53:0] \rq_wdata$35 ;
-  wire [53:0] \rq_wdata$41 ;
-  wire [53:0] \rq_wdata$47 ;
-  wire [53:0] \rq_wdata$53 ;
-  wire [53:0] \rq_wdata$59 ;
-  wire [53:0] \rq_wdata$65 ;
+  wire [53:0] \rq_wdata$30 ;
+  wire [53:0] \rq_wdata$36 ;
+  wire [53:0] \rq_wdata$42 ;
+  wire [53:0] \rq_wdata$48 ;
+  wire [53:0] \rq_wdata$54 ;
+  wire [53:0] \rq_wdata$60 ;
+  wire [53:0] \rq_wdata$66 ;
   wire rq_we;
-  wire \rq_we$27 ;
-  wire \rq_we$33 ;
-  wire \rq_we$39 ;
-  wire \rq_we$45 ;
-  wire \rq_we$51 ;
-  wire \rq_we$57 ;
-  wire \rq_we$63 ;
+  wire \rq_we$28 ;
+  wire \rq_we$34 ;
+  wire \rq_we$40 ;
+  wire \rq_we$46 ;
+  wire \rq_we$52 ;
+  wire \rq_we$58 ;
+  wire \rq_we$64 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1398,130 +1408,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$125 ;
+  wire [8:0] \step_addr$126 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$137 ;
+  wire [8:0] \step_addr$138 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$144 ;
+  wire [8:0] \step_addr$145 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$151 ;
+  wire [8:0] \step_addr$152 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$158 ;
+  wire [8:0] \step_addr$159 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$165 ;
+  wire [8:0] \step_addr$166 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$172 ;
+  wire [8:0] \step_addr$173 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$179 ;
+  wire [8:0] \step_addr$180 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$127 ;
+  wire \step_first$128 ;
   (* init = 1'h0 *)
-  wire \step_first$138 ;
+  wire \step_first$139 ;
   (* init = 1'h0 *)
-  wire \step_first$145 ;
+  wire \step_first$146 ;
   (* init = 1'h0 *)
-  wire \step_first$152 ;
+  wire \step_first$153 ;
   (* init = 1'h0 *)
-  wire \step_first$159 ;
+  wire \step_first$160 ;
   (* init = 1'h0 *)
-  wire \step_first$166 ;
+  wire \step_first$167 ;
   (* init = 1'h0 *)
-  wire \step_first$173 ;
+  wire \step_first$174 ;
   (* init = 1'h0 *)
-  wire \step_first$180 ;
+  wire \step_first$181 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$129 ;
+  wire \step_last$130 ;
   (* init = 1'h0 *)
-  wire \step_last$139 ;
+  wire \step_last$140 ;
   (* init = 1'h0 *)
-  wire \step_last$146 ;
+  wire \step_last$147 ;
   (* init = 1'h0 *)
-  wire \step_last$153 ;
+  wire \step_last$154 ;
   (* init = 1'h0 *)
-  wire \step_last$160 ;
+  wire \step_last$161 ;
   (* init = 1'h0 *)
-  wire \step_last$167 ;
+  wire \step_last$168 ;
   (* init = 1'h0 *)
-  wire \step_last$174 ;
+  wire \step_last$175 ;
   (* init = 1'h0 *)
-  wire \step_last$181 ;
+  wire \step_last$182 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$133 ;
+  wire \step_relu$134 ;
   (* init = 1'h0 *)
-  wire \step_relu$141 ;
+  wire \step_relu$142 ;
   (* init = 1'h0 *)
-  wire \step_relu$148 ;
+  wire \step_relu$149 ;
   (* init = 1'h0 *)
-  wire \step_relu$155 ;
+  wire \step_relu$156 ;
   (* init = 1'h0 *)
-  wire \step_relu$162 ;
+  wire \step_relu$163 ;
   (* init = 1'h0 *)
-  wire \step_relu$169 ;
+  wire \step_relu$170 ;
   (* init = 1'h0 *)
-  wire \step_relu$176 ;
+  wire \step_relu$177 ;
   (* init = 1'h0 *)
-  wire \step_relu$183 ;
+  wire \step_relu$184 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$135 ;
+  wire \step_requantize$136 ;
   (* init = 1'h0 *)
-  wire \step_requantize$142 ;
+  wire \step_requantize$143 ;
   (* init = 1'h0 *)
-  wire \step_requantize$149 ;
+  wire \step_requantize$150 ;
   (* init = 1'h0 *)
-  wire \step_requantize$156 ;
+  wire \step_requantize$157 ;
   (* init = 1'h0 *)
-  wire \step_requantize$163 ;
+  wire \step_requantize$164 ;
   (* init = 1'h0 *)
-  wire \step_requantize$170 ;
+  wire \step_requantize$171 ;
   (* init = 1'h0 *)
-  wire \step_requantize$177 ;
+  wire \step_requantize$178 ;
   (* init = 1'h0 *)
-  wire \step_requantize$184 ;
+  wire \step_requantize$185 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$131 ;
+  wire [7:0] \step_rq$132 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$140 ;
+  wire [7:0] \step_rq$141 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$147 ;
+  wire [7:0] \step_rq$148 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$154 ;
+  wire [7:0] \step_rq$155 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$161 ;
+  wire [7:0] \step_rq$162 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$168 ;
+  wire [7:0] \step_rq$169 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$175 ;
+  wire [7:0] \step_rq$176 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$182 ;
+  wire [7:0] \step_rq$183 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$123 ;
+  wire \step_valid$124 ;
   (* init = 1'h0 *)
-  wire \step_valid$136 ;
+  wire \step_valid$137 ;
   (* init = 1'h0 *)
-  wire \step_valid$143 ;
+  wire \step_valid$144 ;
   (* init = 1'h0 *)
-  wire \step_valid$150 ;
+  wire \step_valid$151 ;
   (* init = 1'h0 *)
-  wire \step_valid$157 ;
+  wire \step_valid$158 ;
   (* init = 1'h0 *)
-  wire \step_valid$164 ;
+  wire \step_valid$165 ;
   (* init = 1'h0 *)
-  wire \step_valid$171 ;
+  wire \step_valid$172 ;
   (* init = 1'h0 *)
-  wire \step_valid$178 ;
+  wire \step_valid$179 ;
   wire [2:0] swp__addr;
   wire [30:0] swp__data;
   wire swp__en;
@@ -1758,8 +1768,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$223 )
-      actbuf[\$221 [6:0]] <= { \$1092 , \$1090 , \$1088 , \$1086 , \$1084 , \$1082 , \$1080 , \$1078  };
+    if (\$226 )
+      actbuf[\$224 [6:0]] <= { \$1101 , \$1099 , \$1097 , \$1095 , \$1093 , \$1091 , \$1089 , \$1087  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1781,9 +1791,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (swp__en)
-      descriptor_steps[load__payload[2:0]] <= { \$68 , \$65 , \$62 , \$60 , \$58 [8:0] };
+      descriptor_steps[load__payload[2:0]] <= { \$71 , \$68 , \$65 , \$63 , \$61 [8:0] };
   end
-  assign nxt_steps_rp__data = descriptor_steps[\$100 [2:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$103 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -1799,7 +1809,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load__payload[2:0]] <= load__payload[68:32];
   end
-  assign nxt_rp__data = descriptors[\$100 [2:0]];
+  assign nxt_rp__data = descriptors[\$103 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
   (* no_rw_check = 32'd1 *)
@@ -1872,8 +1882,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$79 )
-      inbuf[\$77 [5:0]] <= i_stream__payload;
+    if (\$82 )
+      inbuf[\$80 [5:0]] <= i_stream__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -1952,13 +1962,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$239 [5:0]] <= { \$1079 , \$1078  };
+      outbuf0[\$242 [5:0]] <= { \$1088 , \$1087  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$264 [5:0]];
+    _2_ <= outbuf0[\$267 [5:0]];
   end
-  assign \$signature__data$429  = _2_;
+  assign \$signature__data$430  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -2029,13 +2039,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$241 [5:0]] <= { \$1081 , \$1080  };
+      outbuf1[\$244 [5:0]] <= { \$1090 , \$1089  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$269 [5:0]];
+    _3_ <= outbuf1[\$272 [5:0]];
   end
-  assign \$signature__data$430  = _3_;
+  assign \$signature__data$431  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -2106,13 +2116,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$243 [5:0]] <= { \$1083 , \$1082  };
+      outbuf2[\$246 [5:0]] <= { \$1092 , \$1091  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$274 [5:0]];
+    _4_ <= outbuf2[\$277 [5:0]];
   end
-  assign \$signature__data$431  = _4_;
+  assign \$signature__data$432  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2183,13 +2193,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$245 [5:0]] <= { \$1085 , \$1084  };
+      outbuf3[\$248 [5:0]] <= { \$1094 , \$1093  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$279 [5:0]];
+    _5_ <= outbuf3[\$282 [5:0]];
   end
-  assign \$signature__data$432  = _5_;
+  assign \$signature__data$433  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2260,13 +2270,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$247 [5:0]] <= { \$1087 , \$1086  };
+      outbuf4[\$250 [5:0]] <= { \$1096 , \$1095  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$284 [5:0]];
+    _6_ <= outbuf4[\$287 [5:0]];
   end
-  assign \$signature__data$433  = _6_;
+  assign \$signature__data$434  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2337,13 +2347,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$249 [5:0]] <= { \$1089 , \$1088  };
+      outbuf5[\$252 [5:0]] <= { \$1098 , \$1097  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$289 [5:0]];
+    _7_ <= outbuf5[\$292 [5:0]];
   end
-  assign \$signature__data$434  = _7_;
+  assign \$signature__data$435  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2414,13 +2424,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$251 [5:0]] <= { \$1091 , \$1090  };
+      outbuf6[\$254 [5:0]] <= { \$1100 , \$1099  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$294 [5:0]];
+    _8_ <= outbuf6[\$297 [5:0]];
   end
-  assign \$signature__data$435  = _8_;
+  assign \$signature__data$436  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2491,1034 +2501,1044 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$253 [5:0]] <= { \$1093 , \$1092  };
+      outbuf7[\$256 [5:0]] <= { \$1102 , \$1101  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$299 [5:0]];
+    _9_ <= outbuf7[\$302 [5:0]];
   end
-  assign \$signature__data$436  = _9_;
+  assign \$signature__data$437  = _9_;
   assign \$1  = ~ busy;
+  assign \$4  = i_stream__valid & in_open;
+  assign \$5  = ~ \$4 ;
+  assign load__ready = \$3  & \$5 ;
   assign ld_fire = load__valid & load__ready;
-  assign \$3  = ! load__payload[27:20];
-  assign \$4  = ld_fire & \$3 ;
-  assign \$5  = ! load__payload[31:28];
-  assign bank_we = \$4  & \$5 ;
   assign \$6  = ! load__payload[27:20];
   assign \$7  = ld_fire & \$6 ;
-  assign \$8  = load__payload[31:28] == 1'h1;
-  assign rq_we = \$7  & \$8 ;
-  assign \$9  = load__payload[27:20] == 1'h1;
+  assign \$8  = ! load__payload[31:28];
+  assign bank_we = \$7  & \$8 ;
+  assign \$9  = ! load__payload[27:20];
   assign \$10  = ld_fire & \$9 ;
-  assign \$11  = ! load__payload[31:28];
-  assign \bank_we$24  = \$10  & \$11 ;
+  assign \$11  = load__payload[31:28] == 1'h1;
+  assign rq_we = \$10  & \$11 ;
   assign \$12  = load__payload[27:20] == 1'h1;
   assign \$13  = ld_fire & \$12 ;
-  assign \$14  = load__payload[31:28] == 1'h1;
-  assign \rq_we$27  = \$13  & \$14 ;
-  assign \$15  = load__payload[27:20] == 2'h2;
+  assign \$14  = ! load__payload[31:28];
+  assign \bank_we$25  = \$13  & \$14 ;
+  assign \$15  = load__payload[27:20] == 1'h1;
   assign \$16  = ld_fire & \$15 ;
-  assign \$17  = ! load__payload[31:28];
-  assign \bank_we$30  = \$16  & \$17 ;
+  assign \$17  = load__payload[31:28] == 1'h1;
+  assign \rq_we$28  = \$16  & \$17 ;
   assign \$18  = load__payload[27:20] == 2'h2;
   assign \$19  = ld_fire & \$18 ;
-  assign \$20  = load__payload[31:28] == 1'h1;
-  assign \rq_we$33  = \$19  & \$20 ;
-  assign \$21  = load__payload[27:20] == 2'h3;
+  assign \$20  = ! load__payload[31:28];
+  assign \bank_we$31  = \$19  & \$20 ;
+  assign \$21  = load__payload[27:20] == 2'h2;
   assign \$22  = ld_fire & \$21 ;
-  assign \$23  = ! load__payload[31:28];
-  assign \bank_we$36  = \$22  & \$23 ;
+  assign \$23  = load__payload[31:28] == 1'h1;
+  assign \rq_we$34  = \$22  & \$23 ;
   assign \$24  = load__payload[27:20] == 2'h3;
   assign \$25  = ld_fire & \$24 ;
-  assign \$26  = load__payload[31:28] == 1'h1;
-  assign \rq_we$39  = \$25  & \$26 ;
-  assign \$27  = load__payload[27:20] == 3'h4;
+  assign \$26  = ! load__payload[31:28];
+  assign \bank_we$37  = \$25  & \$26 ;
+  assign \$27  = load__payload[27:20] == 2'h3;
   assign \$28  = ld_fire & \$27 ;
-  assign \$29  = ! load__payload[31:28];
-  assign \bank_we$42  = \$28  & \$29 ;
+  assign \$29  = load__payload[31:28] == 1'h1;
+  assign \rq_we$40  = \$28  & \$29 ;
   assign \$30  = load__payload[27:20] == 3'h4;
   assign \$31  = ld_fire & \$30 ;
-  assign \$32  = load__payload[31:28] == 1'h1;
-  assign \rq_we$45  = \$31  & \$32 ;
-  assign \$33  = load__payload[27:20] == 3'h5;
+  assign \$32  = ! load__payload[31:28];
+  assign \bank_we$43  = \$31  & \$32 ;
+  assign \$33  = load__payload[27:20] == 3'h4;
   assign \$34  = ld_fire & \$33 ;
-  assign \$35  = ! load__payload[31:28];
-  assign \bank_we$48  = \$34  & \$35 ;
+  assign \$35  = load__payload[31:28] == 1'h1;
+  assign \rq_we$46  = \$34  & \$35 ;
   assign \$36  = load__payload[27:20] == 3'h5;
   assign \$37  = ld_fire & \$36 ;
-  assign \$38  = load__payload[31:28] == 1'h1;
-  assign \rq_we$51  = \$37  & \$38 ;
-  assign \$39  = load__payload[27:20] == 3'h6;
+  assign \$38  = ! load__payload[31:28];
+  assign \bank_we$49  = \$37  & \$38 ;
+  assign \$39  = load__payload[27:20] == 3'h5;
   assign \$40  = ld_fire & \$39 ;
-  assign \$41  = ! load__payload[31:28];
-  assign \bank_we$54  = \$40  & \$41 ;
+  assign \$41  = load__payload[31:28] == 1'h1;
+  assign \rq_we$52  = \$40  & \$41 ;
   assign \$42  = load__payload[27:20] == 3'h6;
   assign \$43  = ld_fire & \$42 ;
-  assign \$44  = load__payload[31:28] == 1'h1;
-  assign \rq_we$57  = \$43  & \$44 ;
-  assign \$45  = load__payload[27:20] == 3'h7;
+  assign \$44  = ! load__payload[31:28];
+  assign \bank_we$55  = \$43  & \$44 ;
+  assign \$45  = load__payload[27:20] == 3'h6;
   assign \$46  = ld_fire & \$45 ;
-  assign \$47  = ! load__payload[31:28];
-  assign \bank_we$60  = \$46  & \$47 ;
+  assign \$47  = load__payload[31:28] == 1'h1;
+  assign \rq_we$58  = \$46  & \$47 ;
   assign \$48  = load__payload[27:20] == 3'h7;
   assign \$49  = ld_fire & \$48 ;
-  assign \$50  = load__payload[31:28] == 1'h1;
-  assign \rq_we$63  = \$49  & \$50 ;
-  assign \$51  = load__payload[31:28] == 2'h2;
+  assign \$50  = ! load__payload[31:28];
+  assign \bank_we$61  = \$49  & \$50 ;
+  assign \$51  = load__payload[27:20] == 3'h7;
   assign \$52  = ld_fire & \$51 ;
-  assign \$53  = load__payload[19:0] < 4'h8;
-  assign \$signature__en  = \$52  & \$53 ;
+  assign \$53  = load__payload[31:28] == 1'h1;
+  assign \rq_we$64  = \$52  & \$53 ;
   assign \$54  = load__payload[31:28] == 2'h2;
   assign \$55  = ld_fire & \$54 ;
   assign \$56  = load__payload[19:0] < 4'h8;
-  assign swp__en = \$55  & \$56 ;
-  assign \$57  = load__payload[49:41] + 3'h7;
-  assign \$59  = load__payload[40:32] - 1'h1;
-  assign \$61  = load__payload[49:41] - 1'h1;
-  assign \$63  = | load__payload[40:32];
-  assign \$64  = load__payload[40:32] <= 4'h8;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = | load__payload[49:41];
-  assign \$67  = load__payload[49:41] <= 4'h8;
+  assign \$signature__en  = \$55  & \$56 ;
+  assign \$57  = load__payload[31:28] == 2'h2;
+  assign \$58  = ld_fire & \$57 ;
+  assign \$59  = load__payload[19:0] < 4'h8;
+  assign swp__en = \$58  & \$59 ;
+  assign \$60  = load__payload[49:41] + 3'h7;
+  assign \$62  = load__payload[40:32] - 1'h1;
+  assign \$64  = load__payload[49:41] - 1'h1;
+  assign \$66  = | load__payload[40:32];
+  assign \$67  = load__payload[40:32] <= 4'h8;
   assign \$68  = \$66  & \$67 ;
-  assign \$69  = load__payload[31:28] == 2'h3;
-  assign \$70  = ld_fire & \$69 ;
-  assign \$71  = load__payload[19:0] == 1'h1;
-  assign \$72  = in_wslot ? in_full1 : in_full0;
-  assign \$73  = ~ \$72 ;
-  assign i_stream__ready = \$73  & has_layers;
+  assign \$69  = | load__payload[49:41];
+  assign \$70  = load__payload[49:41] <= 4'h8;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = load__payload[31:28] == 2'h3;
+  assign \$73  = ld_fire & \$72 ;
+  assign \$74  = load__payload[19:0] == 1'h1;
+  assign \$75  = in_wslot ? in_full1 : in_full0;
+  assign \$76  = ~ \$75 ;
+  assign i_stream__ready = \$76  & in_open;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$74  = in_wslot ? in_beats1 : in_beats0;
-  assign \$76  = in_wslot ? 6'h20 : 6'h00;
-  assign \$77  = \$75  + \$76 ;
-  assign \$94  = in_wslot ? in_beats1 : in_beats0;
-  assign \$95  = ! \$94 ;
-  assign vector_start = in_fire & \$95 ;
-  assign \$96  = ~ loaded;
-  assign \$97  = b_done ? 1'h1 : 1'h0;
-  assign \$98  = layer + 1'h1;
-  assign \$99  = cur_is_last ? { 4'h0, \$97  } : \$98 ;
-  assign \$100  = loaded ? \$99  : 5'h00;
+  assign \$77  = in_wslot ? in_beats1 : in_beats0;
+  assign \$79  = in_wslot ? 6'h20 : 6'h00;
+  assign \$80  = \$78  + \$79 ;
+  assign \$97  = in_wslot ? in_beats1 : in_beats0;
+  assign \$98  = ! \$97 ;
+  assign vector_start = in_fire & \$98 ;
+  assign \$99  = ~ loaded;
+  assign \$100  = b_done ? 1'h1 : 1'h0;
+  assign \$101  = layer + 1'h1;
+  assign \$102  = cur_is_last ? { 4'h0, \$100  } : \$101 ;
+  assign \$103  = loaded ? \$102  : 5'h00;
   assign active = loaded & has_layers;
-  assign \$101  = ~ layer_is_0;
-  assign \$102  = active & \$101 ;
-  assign \$103  = ~ b_done;
-  assign \$104  = \$102  & \$103 ;
-  assign b_available = \$104  & b_ready;
-  assign \$105  = ~ b_in_group;
-  assign \$106  = \$105  & fold_is_0;
-  assign \$107  = ~ group_is_0;
-  assign \$108  = \$107  | raw_ok;
-  assign \$109  = layer_is_0 ? in_ok : \$108 ;
-  assign \$110  = active & \$109 ;
-  assign \$111  = group_is_0 & fold_is_0;
-  assign \$112  = cur_is_last & \$111 ;
-  assign \$113  = ctx ? out_full1 : out_full0;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = ~ \$114 ;
-  assign \$116  = \$110  & \$115 ;
-  assign \$118  = ~ layer_is_0;
-  assign \$119  = \$118  & group_is_0;
-  assign \$120  = \$119  ? raw_full : 1'h1;
-  assign \$121  = \$117  & \$120 ;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = \$106  & \$122 ;
-  assign \$124  = \$123  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$124 ;
-  assign \$125  = ~ b_in_group;
-  assign \$126  = ~ group_is_0;
-  assign \$127  = \$126  | raw_ok;
-  assign \$128  = layer_is_0 ? in_ok : \$127 ;
-  assign \$129  = active & \$128 ;
-  assign \$130  = group_is_0 & fold_is_0;
-  assign \$131  = cur_is_last & \$130 ;
-  assign \$132  = ctx ? out_full1 : out_full0;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = \$129  & \$134 ;
-  assign \$137  = \$125  & \$136 ;
-  assign \$138  = ~ b_in_group;
-  assign \$139  = \$138  & fold_is_0;
-  assign \$140  = ~ layer_is_0;
-  assign \$141  = \$140  & group_is_0;
-  assign \$142  = \$141  ? raw_full : 1'h1;
-  assign \$143  = ~ \$142 ;
-  assign \$144  = \$139  & \$143 ;
-  assign \$145  = \$144  & b_available;
+  assign \$104  = ~ layer_is_0;
+  assign \$105  = active & \$104 ;
+  assign \$106  = ~ b_done;
+  assign \$107  = \$105  & \$106 ;
+  assign b_available = \$107  & b_ready;
+  assign \$108  = ~ b_in_group;
+  assign \$109  = \$108  & fold_is_0;
+  assign \$110  = ~ group_is_0;
+  assign \$111  = \$110  | raw_ok;
+  assign \$112  = layer_is_0 ? in_ok : \$111 ;
+  assign \$113  = active & \$112 ;
+  assign \$114  = group_is_0 & fold_is_0;
+  assign \$115  = cur_is_last & \$114 ;
+  assign \$116  = ctx ? out_full1 : out_full0;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = \$113  & \$118 ;
+  assign \$121  = ~ layer_is_0;
+  assign \$122  = \$121  & group_is_0;
+  assign \$123  = \$122  ? raw_full : 1'h1;
+  assign \$124  = \$120  & \$123 ;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = \$109  & \$125 ;
+  assign \$127  = \$126  & b_available;
+  assign issue_b = b_in_group ? b_ready : \$127 ;
+  assign \$128  = ~ b_in_group;
+  assign \$129  = ~ group_is_0;
+  assign \$130  = \$129  | raw_ok;
+  assign \$131  = layer_is_0 ? in_ok : \$130 ;
+  assign \$132  = active & \$131 ;
+  assign \$133  = group_is_0 & fold_is_0;
+  assign \$134  = cur_is_last & \$133 ;
+  assign \$135  = ctx ? out_full1 : out_full0;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$132  & \$137 ;
+  assign \$140  = \$128  & \$139 ;
+  assign \$141  = ~ b_in_group;
+  assign \$142  = \$141  & fold_is_0;
+  assign \$143  = ~ layer_is_0;
+  assign \$144  = \$143  & group_is_0;
+  assign \$145  = \$144  ? raw_full : 1'h1;
   assign \$146  = ~ \$145 ;
-  assign issue_a = \$137  & \$146 ;
+  assign \$147  = \$142  & \$146 ;
+  assign \$148  = \$147  & b_available;
+  assign \$149  = ~ \$148 ;
+  assign issue_a = \$140  & \$149 ;
   assign issue = issue_a | issue_b;
-  assign \$147  = ~ issue;
-  assign \$148  = \$147  & active;
-  assign \$149  = ~ in_ok;
-  assign \$150  = layer_is_0 & \$149 ;
-  assign \$151  = ctx ? in_beats1 : in_beats0;
-  assign \$152  = | \$151 ;
-  assign \$153  = \$150  & \$152 ;
-  assign \$154  = b_in_group ? 1'h1 : \$153 ;
-  assign stall_input = \$148  & \$154 ;
-  assign \$155  = ~ issue;
-  assign \$156  = ~ b_in_group;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = \$157  & active;
-  assign \$159  = ~ group_is_0;
-  assign \$160  = \$159  | raw_ok;
-  assign \$161  = layer_is_0 ? in_ok : \$160 ;
-  assign \$162  = \$158  & \$161 ;
-  assign \$163  = group_is_0 & fold_is_0;
-  assign \$164  = cur_is_last & \$163 ;
-  assign \$165  = ctx ? out_full1 : out_full0;
-  assign \$166  = \$164  & \$165 ;
-  assign \$167  = ~ \$166 ;
-  assign stall_output = \$162  & \$168 ;
-  assign \$169  = ! ctx;
-  assign \$170  = issue_a & \$169 ;
-  assign \$171  = \$170  & layer_is_0;
-  assign \$172  = \$171  & last_fold;
-  assign \$173  = \$172  & last_group;
-  assign \$175  = issue_b & \$174 ;
-  assign \$176  = \$175  & b_last_fold;
-  assign \$177  = \$176  & b_last_group;
-  assign in_release0 = \$173  | \$177 ;
-  assign \$178  = ! ctx;
-  assign \$179  = issue_a & \$178 ;
-  assign \$180  = \$179  & layer_is_0;
-  assign \$181  = group_is_0 & fold_is_0;
-  assign \$182  = \$180  & \$181 ;
-  assign \$184  = issue_b & \$183 ;
-  assign \$185  = \$184  & b_group_is_0;
-  assign \$186  = ! b_fold;
-  assign \$187  = \$185  & \$186 ;
-  assign track_reset0 = \$182  | \$187 ;
-  assign \$189  = issue_a & \$188 ;
-  assign \$190  = \$189  & layer_is_0;
-  assign \$191  = \$190  & last_fold;
-  assign \$192  = \$191  & last_group;
-  assign \$193  = ~ ctx;
-  assign \$194  = issue_b & \$193 ;
-  assign \$195  = \$194  & b_last_fold;
-  assign \$196  = \$195  & b_last_group;
-  assign in_release1 = \$192  | \$196 ;
-  assign \$198  = issue_a & \$197 ;
-  assign \$199  = \$198  & layer_is_0;
-  assign \$200  = group_is_0 & fold_is_0;
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = ~ ctx;
-  assign \$203  = issue_b & \$202 ;
-  assign \$204  = \$203  & b_group_is_0;
-  assign \$205  = ! b_fold;
-  assign \$206  = \$204  & \$205 ;
-  assign track_reset1 = \$201  | \$206 ;
-  assign \$207  = step_valid & step_from_input;
+  assign \$150  = ~ issue;
+  assign \$151  = \$150  & active;
+  assign \$152  = ~ in_ok;
+  assign \$153  = layer_is_0 & \$152 ;
+  assign \$154  = ctx ? in_beats1 : in_beats0;
+  assign \$155  = | \$154 ;
+  assign \$156  = \$153  & \$155 ;
+  assign \$157  = b_in_group ? 1'h1 : \$156 ;
+  assign stall_input = \$151  & \$157 ;
+  assign \$158  = ~ issue;
+  assign \$159  = ~ b_in_group;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = \$160  & active;
+  assign \$162  = ~ group_is_0;
+  assign \$163  = \$162  | raw_ok;
+  assign \$164  = layer_is_0 ? in_ok : \$163 ;
+  assign \$165  = \$161  & \$164 ;
+  assign \$166  = group_is_0 & fold_is_0;
+  assign \$167  = cur_is_last & \$166 ;
+  assign \$168  = ctx ? out_full1 : out_full0;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign stall_output = \$165  & \$171 ;
+  assign \$172  = ! ctx;
+  assign \$173  = issue_a & \$172 ;
+  assign \$174  = \$173  & layer_is_0;
+  assign \$175  = \$174  & last_fold;
+  assign \$176  = \$175  & last_group;
+  assign \$178  = issue_b & \$177 ;
+  assign \$179  = \$178  & b_last_fold;
+  assign \$180  = \$179  & b_last_group;
+  assign in_release0 = \$176  | \$180 ;
+  assign \$181  = ! ctx;
+  assign \$182  = issue_a & \$181 ;
+  assign \$183  = \$182  & layer_is_0;
+  assign \$184  = group_is_0 & fold_is_0;
+  assign \$185  = \$183  & \$184 ;
+  assign \$187  = issue_b & \$186 ;
+  assign \$188  = \$187  & b_group_is_0;
+  assign \$189  = ! b_fold;
+  assign \$190  = \$188  & \$189 ;
+  assign track_reset0 = \$185  | \$190 ;
+  assign \$192  = issue_a & \$191 ;
+  assign \$193  = \$192  & layer_is_0;
+  assign \$194  = \$193  & last_fold;
+  assign \$195  = \$194  & last_group;
+  assign \$196  = ~ ctx;
+  assign \$197  = issue_b & \$196 ;
+  assign \$198  = \$197  & b_last_fold;
+  assign \$199  = \$198  & b_last_group;
+  assign in_release1 = \$195  | \$199 ;
+  assign \$201  = issue_a & \$200 ;
+  assign \$202  = \$201  & layer_is_0;
+  assign \$203  = group_is_0 & fold_is_0;
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = ~ ctx;
+  assign \$206  = issue_b & \$205 ;
+  assign \$207  = \$206  & b_group_is_0;
+  assign \$208  = ! b_fold;
   assign \$209  = \$207  & \$208 ;
-  assign \$210  = step_in_addr[5:0] == \$77 [5:0];
-  assign inbuf_collision = \$209  & \$210 ;
-  assign \$211  = ~ step_from_input;
-  assign \$212  = step_valid & \$211 ;
-  assign \$214  = \$212  & \$213 ;
-  assign \$215  = step_act_addr[6:0] == \$221 [6:0];
-  assign actbuf_collision = \$214  & \$215 ;
+  assign track_reset1 = \$204  | \$209 ;
+  assign \$210  = step_valid & step_from_input;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = step_in_addr[5:0] == \$80 [5:0];
+  assign inbuf_collision = \$212  & \$213 ;
+  assign \$214  = ~ step_from_input;
+  assign \$215  = step_valid & \$214 ;
+  assign \$217  = \$215  & \$216 ;
+  assign \$218  = step_act_addr[6:0] == \$224 [6:0];
+  assign actbuf_collision = \$217  & \$218 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$216  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$216 ;
+  assign \$219  = ~ wb_out17;
+  assign act_write = wb_valid17 & \$219 ;
   assign out_write = wb_valid17 & wb_out17;
-  assign \$218  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$219  = \$217  + \$218 ;
-  assign \$220  = wb_par17 ? 6'h20 : 6'h00;
-  assign \$221  = \$219  + \$220 ;
-  assign \$238  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$239  = wb_group17 + \$238 ;
-  assign \$240  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$241  = wb_group17 + \$240 ;
-  assign \$242  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$243  = wb_group17 + \$242 ;
-  assign \$244  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$245  = wb_group17 + \$244 ;
-  assign \$246  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$247  = wb_group17 + \$246 ;
-  assign \$248  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$249  = wb_group17 + \$248 ;
-  assign \$250  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$251  = wb_group17 + \$250 ;
-  assign \$252  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$253  = wb_group17 + \$252 ;
-  assign \$254  = drain_slot ? out_pending1 : out_pending0;
-  assign \$255  = drain_slot ? out_groups1 : out_groups0;
-  assign \$257  = \$255  > \$256 ;
-  assign \$258  = \$254  & \$257 ;
-  assign \$259  = w_level + drain_inflight;
-  assign \$260  = \$259  + drain_inflight2;
-  assign \$261  = \$260  < 3'h4;
-  assign drain_read = \$258  & \$261 ;
-  assign \$263  = drain_slot ? 6'h20 : 6'h00;
-  assign \$264  = \$262  + \$263 ;
-  assign \$265  = drain_read & out_write;
-  assign \$266  = \$264 [5:0] == \$239 [5:0];
-  assign outbuf0_collision = \$265  & \$266 ;
-  assign \$268  = drain_slot ? 6'h20 : 6'h00;
-  assign \$269  = \$267  + \$268 ;
-  assign \$270  = drain_read & out_write;
-  assign \$271  = \$269 [5:0] == \$241 [5:0];
-  assign outbuf1_collision = \$270  & \$271 ;
-  assign \$273  = drain_slot ? 6'h20 : 6'h00;
-  assign \$274  = \$272  + \$273 ;
-  assign \$275  = drain_read & out_write;
-  assign \$276  = \$274 [5:0] == \$243 [5:0];
-  assign outbuf2_collision = \$275  & \$276 ;
-  assign \$278  = drain_slot ? 6'h20 : 6'h00;
-  assign \$279  = \$277  + \$278 ;
-  assign \$280  = drain_read & out_write;
-  assign \$281  = \$279 [5:0] == \$245 [5:0];
-  assign outbuf3_collision = \$280  & \$281 ;
-  assign \$283  = drain_slot ? 6'h20 : 6'h00;
-  assign \$284  = \$282  + \$283 ;
-  assign \$285  = drain_read & out_write;
-  assign \$286  = \$284 [5:0] == \$247 [5:0];
-  assign outbuf4_collision = \$285  & \$286 ;
-  assign \$288  = drain_slot ? 6'h20 : 6'h00;
-  assign \$289  = \$287  + \$288 ;
-  assign \$290  = drain_read & out_write;
-  assign \$291  = \$289 [5:0] == \$249 [5:0];
-  assign outbuf5_collision = \$290  & \$291 ;
-  assign \$293  = drain_slot ? 6'h20 : 6'h00;
-  assign \$294  = \$292  + \$293 ;
-  assign \$295  = drain_read & out_write;
-  assign \$296  = \$294 [5:0] == \$251 [5:0];
-  assign outbuf6_collision = \$295  & \$296 ;
-  assign \$298  = drain_slot ? 6'h20 : 6'h00;
-  assign \$299  = \$297  + \$298 ;
-  assign \$300  = drain_read & out_write;
-  assign \$301  = \$299 [5:0] == \$253 [5:0];
-  assign outbuf7_collision = \$300  & \$301 ;
+  assign \$221  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$222  = \$220  + \$221 ;
+  assign \$223  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$224  = \$222  + \$223 ;
+  assign \$241  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$242  = wb_group17 + \$241 ;
+  assign \$243  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$244  = wb_group17 + \$243 ;
+  assign \$245  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$246  = wb_group17 + \$245 ;
+  assign \$247  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$248  = wb_group17 + \$247 ;
+  assign \$249  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$250  = wb_group17 + \$249 ;
+  assign \$251  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$252  = wb_group17 + \$251 ;
+  assign \$253  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$254  = wb_group17 + \$253 ;
+  assign \$255  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$256  = wb_group17 + \$255 ;
+  assign \$257  = drain_slot ? out_pending1 : out_pending0;
+  assign \$258  = drain_slot ? out_groups1 : out_groups0;
+  assign \$260  = \$258  > \$259 ;
+  assign \$261  = \$257  & \$260 ;
+  assign \$262  = w_level + drain_inflight;
+  assign \$263  = \$262  + drain_inflight2;
+  assign \$264  = \$263  < 3'h4;
+  assign drain_read = \$261  & \$264 ;
+  assign \$266  = drain_slot ? 6'h20 : 6'h00;
+  assign \$267  = \$265  + \$266 ;
+  assign \$268  = drain_read & out_write;
+  assign \$269  = \$267 [5:0] == \$242 [5:0];
+  assign outbuf0_collision = \$268  & \$269 ;
+  assign \$271  = drain_slot ? 6'h20 : 6'h00;
+  assign \$272  = \$270  + \$271 ;
+  assign \$273  = drain_read & out_write;
+  assign \$274  = \$272 [5:0] == \$244 [5:0];
+  assign outbuf1_collision = \$273  & \$274 ;
+  assign \$276  = drain_slot ? 6'h20 : 6'h00;
+  assign \$277  = \$275  + \$276 ;
+  assign \$278  = drain_read & out_write;
+  assign \$279  = \$277 [5:0] == \$246 [5:0];
+  assign outbuf2_collision = \$278  & \$279 ;
+  assign \$281  = drain_slot ? 6'h20 : 6'h00;
+  assign \$282  = \$280  + \$281 ;
+  assign \$283  = drain_read & out_write;
+  assign \$284  = \$282 [5:0] == \$248 [5:0];
+  assign outbuf3_collision = \$283  & \$284 ;
+  assign \$286  = drain_slot ? 6'h20 : 6'h00;
+  assign \$287  = \$285  + \$286 ;
+  assign \$288  = drain_read & out_write;
+  assign \$289  = \$287 [5:0] == \$250 [5:0];
+  assign outbuf4_collision = \$288  & \$289 ;
+  assign \$291  = drain_slot ? 6'h20 : 6'h00;
+  assign \$292  = \$290  + \$291 ;
+  assign \$293  = drain_read & out_write;
+  assign \$294  = \$292 [5:0] == \$252 [5:0];
+  assign outbuf5_collision = \$293  & \$294 ;
+  assign \$296  = drain_slot ? 6'h20 : 6'h00;
+  assign \$297  = \$295  + \$296 ;
+  assign \$298  = drain_read & out_write;
+  assign \$299  = \$297 [5:0] == \$254 [5:0];
+  assign outbuf6_collision = \$298  & \$299 ;
+  assign \$301  = drain_slot ? 6'h20 : 6'h00;
+  assign \$302  = \$300  + \$301 ;
+  assign \$303  = drain_read & out_write;
+  assign \$304  = \$302 [5:0] == \$256 [5:0];
+  assign outbuf7_collision = \$303  & \$304 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$302  = load__payload[31:28] == 2'h3;
-  assign \$303  = ld_fire & \$302 ;
-  assign \$304  = ! load__payload[19:0];
-  assign \$305  = | load__payload[95:32];
-  assign \$306  = | load__payload[95:36];
-  assign \$307  = load__payload[35:32] > 4'h8;
-  assign \$308  = \$306  | \$307 ;
-  assign \$309  = load__payload[35:32] - 1'h1;
-  assign \$310  = \$308  ? 5'h07 : \$309 ;
-  assign \$311  = d0_rp__data[8:0] - 1'h1;
-  assign \$313  = ! in_wslot;
-  assign \$314  = in_fire & \$313 ;
-  assign \$315  = in_beats0 + 1'h1;
-  assign \$316  = in_beats0 == in_folds_m1;
-  assign \$318  = in_fire & \$317 ;
-  assign \$319  = in_beats1 + 1'h1;
-  assign \$320  = in_beats1 == in_folds_m1;
-  assign \$321  = in_wslot ? in_beats1 : in_beats0;
-  assign \$322  = \$321  == in_folds_m1;
-  assign \$323  = in_fire & \$322 ;
-  assign \$324  = ~ in_wslot;
-  assign \$325  = d0_rp__data[17:9] + 3'h7;
-  assign \$327  = ~ loaded;
-  assign \$328  = \$100 [3:0] == last_layer;
-  assign \$329  = group + 1'h1;
-  assign \$330  = rq_addr + 1'h1;
-  assign \$331  = \$100 [3:0] == last_layer;
-  assign \$332  = ~ wr_buf;
-  assign \$333  = ~ ctx;
-  assign \$334  = ~ b_group_is_0;
-  assign \$335  = fold + 1'h1;
-  assign \$336  = need_groups_next + 1'h1;
-  assign \$337  = last_fold & last_group;
-  assign \$338  = ~ \$337 ;
-  assign \$339  = bank_addr + 1'h1;
-  assign \$340  = b_bank_addr + 1'h1;
-  assign \$341  = ~ b_last_fold;
-  assign \$342  = b_group + 1'h1;
-  assign \$343  = b_rq_addr + 1'h1;
-  assign \$344  = b_fold + 1'h1;
-  assign \$345  = ~ clear_counters;
-  assign \$346  = ld_fire & \$345 ;
-  assign \$347  = issue_a & cur_is_last;
-  assign \$348  = group_is_0 & fold_is_0;
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = issue_b ? b_bank_addr : bank_addr;
-  assign \$351  = ! b_fold;
-  assign \$352  = issue_b ? \$351  : fold_is_0;
-  assign \$353  = issue_b ? b_last_fold : last_fold;
-  assign \$354  = issue_b ? b_rq_addr : rq_addr;
-  assign \$355  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$356  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$358  = ctx ? 6'h00 : 6'h20;
-  assign \$359  = \$357  + \$358 ;
-  assign \$361  = ctx ? 6'h20 : 6'h00;
-  assign \$362  = \$360  + \$361 ;
-  assign \$363  = issue_b ? \$359  : \$362 ;
-  assign \$365  = ctx ? 7'h40 : 7'h00;
-  assign \$366  = \$364  + \$365 ;
-  assign \$367  = wr_buf ? 6'h00 : 6'h20;
-  assign \$368  = \$366  + \$367 ;
-  assign \$369  = issue_b | layer_is_0;
-  assign \$370  = issue_b ? b_group : group;
-  assign \$371  = issue_b ? 1'h0 : wr_buf;
-  assign \$372  = ctx ^ issue_b;
-  assign \$373  = issue_a & cur_is_last;
-  assign \$374  = step_valid & step_last;
-  assign \$375  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$376  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$377  = ~ wb_out16;
-  assign \$378  = wb_valid16 & \$377 ;
-  assign \$379  = ! wb_ctx16;
-  assign \$380  = \$378  & \$379 ;
-  assign \$381  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$382  = \$381  == wb_par16;
-  assign \$383  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$384  = \$383  + 1'h1;
-  assign \$385  = \$382  ? \$384  : 10'h001;
-  assign \$386  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$387  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$388  = ~ wb_out16;
-  assign \$389  = wb_valid16 & \$388 ;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$393  = \$392  == wb_par16;
-  assign \$394  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$395  = \$394  + 1'h1;
-  assign \$396  = \$393  ? \$395  : 10'h001;
-  assign \$397  = ~ loaded;
-  assign \$398  = ctx ? in_release1 : in_release0;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = | in_beats1;
-  assign \$402  = in_fire & \$401 ;
-  assign \$403  = \$400  | \$402 ;
-  assign \$404  = | in_beats0;
-  assign \$405  = ! in_wslot;
-  assign \$406  = in_fire & \$405 ;
-  assign \$407  = \$404  | \$406 ;
-  assign \$408  = ctx ? \$403  : \$407 ;
-  assign \$409  = \$399  & \$408 ;
-  assign \$410  = ctx ? in_release0 : in_release1;
-  assign \$411  = ~ \$410 ;
+  assign \$305  = load__payload[31:28] == 2'h3;
+  assign \$306  = ld_fire & \$305 ;
+  assign \$307  = ! load__payload[19:0];
+  assign \$308  = | load__payload[95:32];
+  assign \$309  = | load__payload[95:36];
+  assign \$310  = load__payload[35:32] > 4'h8;
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = load__payload[35:32] - 1'h1;
+  assign \$313  = \$311  ? 5'h07 : \$312 ;
+  assign \$314  = d0_rp__data[8:0] - 1'h1;
+  assign \$316  = ! in_wslot;
+  assign \$317  = in_fire & \$316 ;
+  assign \$318  = in_beats0 + 1'h1;
+  assign \$319  = in_beats0 == in_folds_m1;
+  assign \$321  = in_fire & \$320 ;
+  assign \$322  = in_beats1 + 1'h1;
+  assign \$323  = in_beats1 == in_folds_m1;
+  assign \$324  = in_wslot ? in_beats1 : in_beats0;
+  assign \$325  = \$324  == in_folds_m1;
+  assign \$326  = in_fire & \$325 ;
+  assign \$327  = ~ in_wslot;
+  assign \$328  = d0_rp__data[17:9] + 3'h7;
+  assign \$330  = ~ loaded;
+  assign \$331  = \$103 [3:0] == last_layer;
+  assign \$332  = group + 1'h1;
+  assign \$333  = rq_addr + 1'h1;
+  assign \$334  = \$103 [3:0] == last_layer;
+  assign \$335  = ~ wr_buf;
+  assign \$336  = ~ ctx;
+  assign \$337  = ~ b_group_is_0;
+  assign \$338  = fold + 1'h1;
+  assign \$339  = need_groups_next + 1'h1;
+  assign \$340  = last_fold & last_group;
+  assign \$341  = ~ \$340 ;
+  assign \$342  = bank_addr + 1'h1;
+  assign \$343  = b_bank_addr + 1'h1;
+  assign \$344  = ~ b_last_fold;
+  assign \$345  = b_group + 1'h1;
+  assign \$346  = b_rq_addr + 1'h1;
+  assign \$347  = b_fold + 1'h1;
+  assign \$348  = ~ clear_counters;
+  assign \$349  = ld_fire & \$348 ;
+  assign \$350  = ~ busy;
+  assign \$351  = load__valid & \$350 ;
+  assign \$352  = ~ \$351 ;
+  assign \$353  = \$352  & loaded;
+  assign \$354  = \$353  & has_layers;
+  assign \$355  = issue_a & cur_is_last;
+  assign \$356  = group_is_0 & fold_is_0;
+  assign \$357  = \$355  & \$356 ;
+  assign \$358  = issue_b ? b_bank_addr : bank_addr;
+  assign \$359  = ! b_fold;
+  assign \$360  = issue_b ? \$359  : fold_is_0;
+  assign \$361  = issue_b ? b_last_fold : last_fold;
+  assign \$362  = issue_b ? b_rq_addr : rq_addr;
+  assign \$363  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$364  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$366  = ctx ? 6'h00 : 6'h20;
+  assign \$367  = \$365  + \$366 ;
+  assign \$369  = ctx ? 6'h20 : 6'h00;
+  assign \$370  = \$368  + \$369 ;
+  assign \$371  = issue_b ? \$367  : \$370 ;
+  assign \$373  = ctx ? 7'h40 : 7'h00;
+  assign \$374  = \$372  + \$373 ;
+  assign \$375  = wr_buf ? 6'h00 : 6'h20;
+  assign \$376  = \$374  + \$375 ;
+  assign \$377  = issue_b | layer_is_0;
+  assign \$378  = issue_b ? b_group : group;
+  assign \$379  = issue_b ? 1'h0 : wr_buf;
+  assign \$380  = ctx ^ issue_b;
+  assign \$381  = issue_a & cur_is_last;
+  assign \$382  = step_valid & step_last;
+  assign \$383  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$384  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$385  = ~ wb_out16;
+  assign \$386  = wb_valid16 & \$385 ;
+  assign \$387  = ! wb_ctx16;
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$390  = \$389  == wb_par16;
+  assign \$391  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$392  = \$391  + 1'h1;
+  assign \$393  = \$390  ? \$392  : 10'h001;
+  assign \$394  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$395  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$396  = ~ wb_out16;
+  assign \$397  = wb_valid16 & \$396 ;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$401  = \$400  == wb_par16;
+  assign \$402  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$403  = \$402  + 1'h1;
+  assign \$404  = \$401  ? \$403  : 10'h001;
+  assign \$405  = ~ loaded;
+  assign \$406  = ctx ? in_release1 : in_release0;
+  assign \$407  = ~ \$406 ;
+  assign \$408  = | in_beats1;
+  assign \$410  = in_fire & \$409 ;
+  assign \$411  = \$408  | \$410 ;
   assign \$412  = | in_beats0;
   assign \$413  = ! in_wslot;
   assign \$414  = in_fire & \$413 ;
   assign \$415  = \$412  | \$414 ;
-  assign \$416  = | in_beats1;
-  assign \$418  = in_fire & \$417 ;
-  assign \$419  = \$416  | \$418 ;
-  assign \$420  = ctx ? \$415  : \$419 ;
-  assign \$421  = \$411  & \$420 ;
-  assign \$422  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$423  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$424  = ctx ? \$422  : \$423 ;
-  assign \$425  = ~ layer[0];
-  assign \$426  = \$424  == \$425 ;
-  assign \$427  = ctx ? track_reset1 : track_reset0;
-  assign \$428  = ~ \$427 ;
-  assign \$429  = \$426  & \$428 ;
-  assign \$430  = 1'h0 >= need_groups;
-  assign \$431  = ! prev_groups;
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = wb_groups_ahead1 >= need_groups;
-  assign \$434  = wb_groups_ahead1 == prev_groups;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = track_reset_r1 ? \$432  : \$435 ;
-  assign \$437  = 1'h0 >= need_groups;
-  assign \$438  = ! prev_groups;
-  assign \$439  = \$437  | \$438 ;
-  assign \$440  = wb_groups_ahead0 >= need_groups;
-  assign \$441  = wb_groups_ahead0 == prev_groups;
-  assign \$442  = \$440  | \$441 ;
-  assign \$443  = track_reset_r0 ? \$439  : \$442 ;
-  assign \$444  = ctx ? \$436  : \$443 ;
-  assign \$445  = \$429  & \$444 ;
-  assign \$446  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$447  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$448  = ctx ? \$446  : \$447 ;
-  assign \$449  = ~ layer[0];
-  assign \$450  = \$448  == \$449 ;
-  assign \$451  = ctx ? track_reset1 : track_reset0;
-  assign \$452  = ~ \$451 ;
-  assign \$453  = \$450  & \$452 ;
-  assign \$454  = ! prev_groups;
-  assign \$455  = wb_groups_ahead1 == prev_groups;
-  assign \$456  = track_reset_r1 ? \$454  : \$455 ;
-  assign \$457  = ! prev_groups;
-  assign \$458  = wb_groups_ahead0 == prev_groups;
-  assign \$459  = track_reset_r0 ? \$457  : \$458 ;
-  assign \$460  = ctx ? \$456  : \$459 ;
-  assign \$461  = \$453  & \$460 ;
-  assign \$462  = last_fold & last_group;
-  assign \$463  = \$462  & cur_is_last;
-  assign \$464  = | in_beats0;
-  assign \$465  = ! in_wslot;
-  assign \$466  = in_fire & \$465 ;
-  assign \$467  = \$464  | \$466 ;
-  assign \$468  = | in_beats1;
-  assign \$470  = in_fire & \$469 ;
-  assign \$471  = \$468  | \$470 ;
-  assign \$472  = ctx ? \$467  : \$471 ;
-  assign \$473  = ~ layer_is_0;
-  assign \$474  = | in_beats1;
-  assign \$476  = in_fire & \$475 ;
-  assign \$477  = \$474  | \$476 ;
-  assign \$478  = | in_beats0;
-  assign \$479  = ! in_wslot;
-  assign \$480  = in_fire & \$479 ;
-  assign \$481  = \$478  | \$480 ;
-  assign \$482  = ctx ? \$477  : \$481 ;
-  assign \$483  = \$473  & \$482 ;
-  assign \$484  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$485  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$486  = ctx ? \$484  : \$485 ;
-  assign \$488  = ~ \$486 ;
-  assign \$489  = ctx ? track_reset0 : track_reset1;
-  assign \$490  = ~ \$489 ;
-  assign \$491  = \$488  & \$490 ;
-  assign \$493  = ! in_groups;
-  assign \$495  = wb_groups_ahead0 >= 1'h1;
-  assign \$496  = wb_groups_ahead0 == in_groups;
-  assign \$497  = \$495  | \$496 ;
-  assign \$498  = track_reset_r0 ? \$494  : \$497 ;
-  assign \$500  = ! in_groups;
-  assign \$502  = wb_groups_ahead1 >= 1'h1;
-  assign \$503  = wb_groups_ahead1 == in_groups;
-  assign \$504  = \$502  | \$503 ;
-  assign \$505  = track_reset_r1 ? \$501  : \$504 ;
-  assign \$506  = ctx ? \$498  : \$505 ;
-  assign \$507  = \$491  & \$506 ;
-  assign \$508  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$509  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$510  = ctx ? \$508  : \$509 ;
-  assign \$512  = ~ \$510 ;
-  assign \$513  = ctx ? track_reset0 : track_reset1;
-  assign \$514  = ~ \$513 ;
-  assign \$515  = \$512  & \$514 ;
-  assign \$516  = ! in_groups;
-  assign \$517  = wb_groups_ahead0 == in_groups;
-  assign \$518  = track_reset_r0 ? \$516  : \$517 ;
-  assign \$519  = ! in_groups;
-  assign \$520  = wb_groups_ahead1 == in_groups;
-  assign \$521  = track_reset_r1 ? \$519  : \$520 ;
-  assign \$522  = ctx ? \$518  : \$521 ;
-  assign \$523  = \$515  & \$522 ;
-  assign \$524  = layer_is_0 & last_group;
-  assign \$525  = ~ \$524 ;
-  assign \$526  = | in_beats1;
-  assign \$528  = in_fire & \$527 ;
-  assign \$529  = \$526  | \$528 ;
-  assign \$530  = | in_beats0;
-  assign \$531  = ! in_wslot;
-  assign \$532  = in_fire & \$531 ;
-  assign \$533  = \$530  | \$532 ;
-  assign \$534  = ctx ? \$529  : \$533 ;
-  assign \$535  = \$525  & \$534 ;
-  assign \$536  = in_beats0 > b_fold;
-  assign \$537  = ! in_wslot;
-  assign \$538  = in_fire & \$537 ;
-  assign \$539  = in_beats0 == b_fold;
-  assign \$540  = \$538  & \$539 ;
-  assign \$541  = \$536  | \$540 ;
-  assign \$542  = in_beats1 > b_fold;
-  assign \$544  = in_fire & \$543 ;
-  assign \$545  = in_beats1 == b_fold;
-  assign \$546  = \$544  & \$545 ;
-  assign \$547  = \$542  | \$546 ;
-  assign \$548  = ctx ? \$541  : \$547 ;
-  assign \$549  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$550  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$551  = ctx ? \$549  : \$550 ;
-  assign \$552  = ~ layer[0];
-  assign \$554  = \$551  == \$553 ;
-  assign \$555  = ctx ? track_reset1 : track_reset0;
-  assign \$556  = ~ \$555 ;
-  assign \$557  = \$554  & \$556 ;
-  assign \$559  = ! cur_groups;
-  assign \$561  = wb_groups_ahead1 >= 1'h1;
-  assign \$562  = wb_groups_ahead1 == cur_groups;
-  assign \$563  = \$561  | \$562 ;
-  assign \$564  = track_reset_r1 ? \$560  : \$563 ;
-  assign \$566  = ! cur_groups;
-  assign \$568  = wb_groups_ahead0 >= 1'h1;
-  assign \$569  = wb_groups_ahead0 == cur_groups;
-  assign \$570  = \$568  | \$569 ;
-  assign \$571  = track_reset_r0 ? \$567  : \$570 ;
-  assign \$572  = ctx ? \$564  : \$571 ;
-  assign \$573  = \$557  & \$572 ;
-  assign \$574  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$575  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$576  = ctx ? \$574  : \$575 ;
-  assign \$577  = ~ layer[0];
-  assign \$579  = \$576  == \$578 ;
-  assign \$580  = ctx ? track_reset1 : track_reset0;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = \$579  & \$581 ;
-  assign \$583  = ! cur_groups;
-  assign \$584  = wb_groups_ahead1 == cur_groups;
-  assign \$585  = track_reset_r1 ? \$583  : \$584 ;
-  assign \$586  = ! cur_groups;
-  assign \$587  = wb_groups_ahead0 == cur_groups;
-  assign \$588  = track_reset_r0 ? \$586  : \$587 ;
-  assign \$589  = ctx ? \$585  : \$588 ;
-  assign \$590  = \$582  & \$589 ;
-  assign \$591  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$592  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$593  = ctx ? \$591  : \$592 ;
-  assign \$594  = ~ layer[0];
-  assign \$595  = \$593  == \$594 ;
-  assign \$596  = ctx ? track_reset1 : track_reset0;
-  assign \$597  = ~ \$596 ;
-  assign \$598  = \$595  & \$597 ;
-  assign \$599  = 1'h0 >= need_groups;
-  assign \$600  = ! prev_groups;
-  assign \$601  = \$599  | \$600 ;
-  assign \$602  = wb_groups_ahead1 >= need_groups;
-  assign \$603  = wb_groups_ahead1 == prev_groups;
-  assign \$604  = \$602  | \$603 ;
-  assign \$605  = track_reset_r1 ? \$601  : \$604 ;
-  assign \$606  = 1'h0 >= need_groups;
-  assign \$607  = ! prev_groups;
-  assign \$608  = \$606  | \$607 ;
-  assign \$609  = wb_groups_ahead0 >= need_groups;
-  assign \$610  = wb_groups_ahead0 == prev_groups;
-  assign \$611  = \$609  | \$610 ;
-  assign \$612  = track_reset_r0 ? \$608  : \$611 ;
-  assign \$613  = ctx ? \$605  : \$612 ;
-  assign \$614  = \$598  & \$613 ;
-  assign \$615  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$616  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$617  = ctx ? \$615  : \$616 ;
-  assign \$618  = ~ layer[0];
-  assign \$619  = \$617  == \$618 ;
-  assign \$620  = ctx ? track_reset1 : track_reset0;
-  assign \$621  = ~ \$620 ;
-  assign \$622  = \$619  & \$621 ;
-  assign \$623  = ! prev_groups;
-  assign \$624  = wb_groups_ahead1 == prev_groups;
-  assign \$625  = track_reset_r1 ? \$623  : \$624 ;
-  assign \$626  = ! prev_groups;
-  assign \$627  = wb_groups_ahead0 == prev_groups;
-  assign \$628  = track_reset_r0 ? \$626  : \$627 ;
-  assign \$629  = ctx ? \$625  : \$628 ;
-  assign \$630  = \$622  & \$629 ;
-  assign \$631  = in_beats1 > fold_plus1;
-  assign \$633  = in_fire & \$632 ;
-  assign \$634  = in_beats1 == fold_plus1;
-  assign \$635  = \$633  & \$634 ;
-  assign \$636  = \$631  | \$635 ;
-  assign \$637  = in_beats0 > fold_plus1;
-  assign \$638  = ! in_wslot;
-  assign \$639  = in_fire & \$638 ;
-  assign \$640  = in_beats0 == fold_plus1;
-  assign \$641  = \$639  & \$640 ;
-  assign \$642  = \$637  | \$641 ;
-  assign \$643  = ctx ? \$636  : \$642 ;
-  assign \$644  = in_beats0 > b_fold;
-  assign \$645  = ! in_wslot;
-  assign \$646  = in_fire & \$645 ;
-  assign \$647  = in_beats0 == b_fold;
-  assign \$648  = \$646  & \$647 ;
-  assign \$649  = \$644  | \$648 ;
-  assign \$650  = in_beats1 > b_fold;
-  assign \$652  = in_fire & \$651 ;
-  assign \$653  = in_beats1 == b_fold;
-  assign \$654  = \$652  & \$653 ;
-  assign \$655  = \$650  | \$654 ;
-  assign \$656  = ctx ? \$649  : \$655 ;
-  assign \$657  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$658  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$659  = ctx ? \$657  : \$658 ;
-  assign \$660  = ~ layer[0];
-  assign \$661  = \$659  == \$660 ;
-  assign \$662  = ctx ? track_reset1 : track_reset0;
-  assign \$663  = ~ \$662 ;
-  assign \$664  = \$661  & \$663 ;
-  assign \$665  = 1'h0 >= need_groups_next;
-  assign \$666  = ! prev_groups;
-  assign \$667  = \$665  | \$666 ;
-  assign \$668  = wb_groups_ahead1 >= need_groups_next;
-  assign \$669  = wb_groups_ahead1 == prev_groups;
-  assign \$670  = \$668  | \$669 ;
-  assign \$671  = track_reset_r1 ? \$667  : \$670 ;
-  assign \$672  = 1'h0 >= need_groups_next;
-  assign \$673  = ! prev_groups;
-  assign \$674  = \$672  | \$673 ;
-  assign \$675  = wb_groups_ahead0 >= need_groups_next;
-  assign \$676  = wb_groups_ahead0 == prev_groups;
-  assign \$677  = \$675  | \$676 ;
-  assign \$678  = track_reset_r0 ? \$674  : \$677 ;
-  assign \$679  = ctx ? \$671  : \$678 ;
-  assign \$680  = \$664  & \$679 ;
-  assign \$681  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$682  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$683  = ctx ? \$681  : \$682 ;
-  assign \$684  = ~ layer[0];
-  assign \$685  = \$683  == \$684 ;
-  assign \$686  = ctx ? track_reset1 : track_reset0;
-  assign \$687  = ~ \$686 ;
-  assign \$688  = \$685  & \$687 ;
-  assign \$689  = ! prev_groups;
-  assign \$690  = wb_groups_ahead1 == prev_groups;
-  assign \$691  = track_reset_r1 ? \$689  : \$690 ;
-  assign \$692  = ! prev_groups;
-  assign \$693  = wb_groups_ahead0 == prev_groups;
-  assign \$694  = track_reset_r0 ? \$692  : \$693 ;
-  assign \$695  = ctx ? \$691  : \$694 ;
-  assign \$696  = \$688  & \$695 ;
-  assign \$697  = in_beats1 > fold;
-  assign \$699  = in_fire & \$698 ;
-  assign \$700  = in_beats1 == fold;
-  assign \$701  = \$699  & \$700 ;
-  assign \$702  = \$697  | \$701 ;
-  assign \$703  = in_beats0 > fold;
-  assign \$704  = ! in_wslot;
-  assign \$705  = in_fire & \$704 ;
-  assign \$706  = in_beats0 == fold;
-  assign \$707  = \$705  & \$706 ;
-  assign \$708  = \$703  | \$707 ;
-  assign \$709  = ctx ? \$702  : \$708 ;
-  assign \$710  = ~ b_last_group;
-  assign \$711  = | in_beats0;
+  assign \$416  = ctx ? \$411  : \$415 ;
+  assign \$417  = \$407  & \$416 ;
+  assign \$418  = ctx ? in_release0 : in_release1;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = | in_beats0;
+  assign \$421  = ! in_wslot;
+  assign \$422  = in_fire & \$421 ;
+  assign \$423  = \$420  | \$422 ;
+  assign \$424  = | in_beats1;
+  assign \$426  = in_fire & \$425 ;
+  assign \$427  = \$424  | \$426 ;
+  assign \$428  = ctx ? \$423  : \$427 ;
+  assign \$429  = \$419  & \$428 ;
+  assign \$430  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$431  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$432  = ctx ? \$430  : \$431 ;
+  assign \$433  = ~ layer[0];
+  assign \$434  = \$432  == \$433 ;
+  assign \$435  = ctx ? track_reset1 : track_reset0;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$434  & \$436 ;
+  assign \$438  = 1'h0 >= need_groups;
+  assign \$439  = ! prev_groups;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = wb_groups_ahead1 >= need_groups;
+  assign \$442  = wb_groups_ahead1 == prev_groups;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = track_reset_r1 ? \$440  : \$443 ;
+  assign \$445  = 1'h0 >= need_groups;
+  assign \$446  = ! prev_groups;
+  assign \$447  = \$445  | \$446 ;
+  assign \$448  = wb_groups_ahead0 >= need_groups;
+  assign \$449  = wb_groups_ahead0 == prev_groups;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = track_reset_r0 ? \$447  : \$450 ;
+  assign \$452  = ctx ? \$444  : \$451 ;
+  assign \$453  = \$437  & \$452 ;
+  assign \$454  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$455  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$456  = ctx ? \$454  : \$455 ;
+  assign \$457  = ~ layer[0];
+  assign \$458  = \$456  == \$457 ;
+  assign \$459  = ctx ? track_reset1 : track_reset0;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$458  & \$460 ;
+  assign \$462  = ! prev_groups;
+  assign \$463  = wb_groups_ahead1 == prev_groups;
+  assign \$464  = track_reset_r1 ? \$462  : \$463 ;
+  assign \$465  = ! prev_groups;
+  assign \$466  = wb_groups_ahead0 == prev_groups;
+  assign \$467  = track_reset_r0 ? \$465  : \$466 ;
+  assign \$468  = ctx ? \$464  : \$467 ;
+  assign \$469  = \$461  & \$468 ;
+  assign \$470  = last_fold & last_group;
+  assign \$471  = \$470  & cur_is_last;
+  assign \$472  = | in_beats0;
+  assign \$473  = ! in_wslot;
+  assign \$474  = in_fire & \$473 ;
+  assign \$475  = \$472  | \$474 ;
+  assign \$476  = | in_beats1;
+  assign \$478  = in_fire & \$477 ;
+  assign \$479  = \$476  | \$478 ;
+  assign \$480  = ctx ? \$475  : \$479 ;
+  assign \$481  = ~ layer_is_0;
+  assign \$482  = | in_beats1;
+  assign \$484  = in_fire & \$483 ;
+  assign \$485  = \$482  | \$484 ;
+  assign \$486  = | in_beats0;
+  assign \$487  = ! in_wslot;
+  assign \$488  = in_fire & \$487 ;
+  assign \$489  = \$486  | \$488 ;
+  assign \$490  = ctx ? \$485  : \$489 ;
+  assign \$491  = \$481  & \$490 ;
+  assign \$492  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$493  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$494  = ctx ? \$492  : \$493 ;
+  assign \$496  = ~ \$494 ;
+  assign \$497  = ctx ? track_reset0 : track_reset1;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$496  & \$498 ;
+  assign \$501  = ! in_groups;
+  assign \$503  = wb_groups_ahead0 >= 1'h1;
+  assign \$504  = wb_groups_ahead0 == in_groups;
+  assign \$505  = \$503  | \$504 ;
+  assign \$506  = track_reset_r0 ? \$502  : \$505 ;
+  assign \$508  = ! in_groups;
+  assign \$510  = wb_groups_ahead1 >= 1'h1;
+  assign \$511  = wb_groups_ahead1 == in_groups;
+  assign \$512  = \$510  | \$511 ;
+  assign \$513  = track_reset_r1 ? \$509  : \$512 ;
+  assign \$514  = ctx ? \$506  : \$513 ;
+  assign \$515  = \$499  & \$514 ;
+  assign \$516  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$517  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$518  = ctx ? \$516  : \$517 ;
+  assign \$520  = ~ \$518 ;
+  assign \$521  = ctx ? track_reset0 : track_reset1;
+  assign \$522  = ~ \$521 ;
+  assign \$523  = \$520  & \$522 ;
+  assign \$524  = ! in_groups;
+  assign \$525  = wb_groups_ahead0 == in_groups;
+  assign \$526  = track_reset_r0 ? \$524  : \$525 ;
+  assign \$527  = ! in_groups;
+  assign \$528  = wb_groups_ahead1 == in_groups;
+  assign \$529  = track_reset_r1 ? \$527  : \$528 ;
+  assign \$530  = ctx ? \$526  : \$529 ;
+  assign \$531  = \$523  & \$530 ;
+  assign \$532  = layer_is_0 & last_group;
+  assign \$533  = ~ \$532 ;
+  assign \$534  = | in_beats1;
+  assign \$536  = in_fire & \$535 ;
+  assign \$537  = \$534  | \$536 ;
+  assign \$538  = | in_beats0;
+  assign \$539  = ! in_wslot;
+  assign \$540  = in_fire & \$539 ;
+  assign \$541  = \$538  | \$540 ;
+  assign \$542  = ctx ? \$537  : \$541 ;
+  assign \$543  = \$533  & \$542 ;
+  assign \$544  = in_beats0 > b_fold;
+  assign \$545  = ! in_wslot;
+  assign \$546  = in_fire & \$545 ;
+  assign \$547  = in_beats0 == b_fold;
+  assign \$548  = \$546  & \$547 ;
+  assign \$549  = \$544  | \$548 ;
+  assign \$550  = in_beats1 > b_fold;
+  assign \$552  = in_fire & \$551 ;
+  assign \$553  = in_beats1 == b_fold;
+  assign \$554  = \$552  & \$553 ;
+  assign \$555  = \$550  | \$554 ;
+  assign \$556  = ctx ? \$549  : \$555 ;
+  assign \$557  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$558  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$559  = ctx ? \$557  : \$558 ;
+  assign \$560  = ~ layer[0];
+  assign \$562  = \$559  == \$561 ;
+  assign \$563  = ctx ? track_reset1 : track_reset0;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = \$562  & \$564 ;
+  assign \$567  = ! cur_groups;
+  assign \$569  = wb_groups_ahead1 >= 1'h1;
+  assign \$570  = wb_groups_ahead1 == cur_groups;
+  assign \$571  = \$569  | \$570 ;
+  assign \$572  = track_reset_r1 ? \$568  : \$571 ;
+  assign \$574  = ! cur_groups;
+  assign \$576  = wb_groups_ahead0 >= 1'h1;
+  assign \$577  = wb_groups_ahead0 == cur_groups;
+  assign \$578  = \$576  | \$577 ;
+  assign \$579  = track_reset_r0 ? \$575  : \$578 ;
+  assign \$580  = ctx ? \$572  : \$579 ;
+  assign \$581  = \$565  & \$580 ;
+  assign \$582  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$583  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$584  = ctx ? \$582  : \$583 ;
+  assign \$585  = ~ layer[0];
+  assign \$587  = \$584  == \$586 ;
+  assign \$588  = ctx ? track_reset1 : track_reset0;
+  assign \$589  = ~ \$588 ;
+  assign \$590  = \$587  & \$589 ;
+  assign \$591  = ! cur_groups;
+  assign \$592  = wb_groups_ahead1 == cur_groups;
+  assign \$593  = track_reset_r1 ? \$591  : \$592 ;
+  assign \$594  = ! cur_groups;
+  assign \$595  = wb_groups_ahead0 == cur_groups;
+  assign \$596  = track_reset_r0 ? \$594  : \$595 ;
+  assign \$597  = ctx ? \$593  : \$596 ;
+  assign \$598  = \$590  & \$597 ;
+  assign \$599  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$600  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$601  = ctx ? \$599  : \$600 ;
+  assign \$602  = ~ layer[0];
+  assign \$603  = \$601  == \$602 ;
+  assign \$604  = ctx ? track_reset1 : track_reset0;
+  assign \$605  = ~ \$604 ;
+  assign \$606  = \$603  & \$605 ;
+  assign \$607  = 1'h0 >= need_groups;
+  assign \$608  = ! prev_groups;
+  assign \$609  = \$607  | \$608 ;
+  assign \$610  = wb_groups_ahead1 >= need_groups;
+  assign \$611  = wb_groups_ahead1 == prev_groups;
+  assign \$612  = \$610  | \$611 ;
+  assign \$613  = track_reset_r1 ? \$609  : \$612 ;
+  assign \$614  = 1'h0 >= need_groups;
+  assign \$615  = ! prev_groups;
+  assign \$616  = \$614  | \$615 ;
+  assign \$617  = wb_groups_ahead0 >= need_groups;
+  assign \$618  = wb_groups_ahead0 == prev_groups;
+  assign \$619  = \$617  | \$618 ;
+  assign \$620  = track_reset_r0 ? \$616  : \$619 ;
+  assign \$621  = ctx ? \$613  : \$620 ;
+  assign \$622  = \$606  & \$621 ;
+  assign \$623  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$624  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$625  = ctx ? \$623  : \$624 ;
+  assign \$626  = ~ layer[0];
+  assign \$627  = \$625  == \$626 ;
+  assign \$628  = ctx ? track_reset1 : track_reset0;
+  assign \$629  = ~ \$628 ;
+  assign \$630  = \$627  & \$629 ;
+  assign \$631  = ! prev_groups;
+  assign \$632  = wb_groups_ahead1 == prev_groups;
+  assign \$633  = track_reset_r1 ? \$631  : \$632 ;
+  assign \$634  = ! prev_groups;
+  assign \$635  = wb_groups_ahead0 == prev_groups;
+  assign \$636  = track_reset_r0 ? \$634  : \$635 ;
+  assign \$637  = ctx ? \$633  : \$636 ;
+  assign \$638  = \$630  & \$637 ;
+  assign \$639  = in_beats1 > fold_plus1;
+  assign \$641  = in_fire & \$640 ;
+  assign \$642  = in_beats1 == fold_plus1;
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = \$639  | \$643 ;
+  assign \$645  = in_beats0 > fold_plus1;
+  assign \$646  = ! in_wslot;
+  assign \$647  = in_fire & \$646 ;
+  assign \$648  = in_beats0 == fold_plus1;
+  assign \$649  = \$647  & \$648 ;
+  assign \$650  = \$645  | \$649 ;
+  assign \$651  = ctx ? \$644  : \$650 ;
+  assign \$652  = in_beats0 > b_fold;
+  assign \$653  = ! in_wslot;
+  assign \$654  = in_fire & \$653 ;
+  assign \$655  = in_beats0 == b_fold;
+  assign \$656  = \$654  & \$655 ;
+  assign \$657  = \$652  | \$656 ;
+  assign \$658  = in_beats1 > b_fold;
+  assign \$660  = in_fire & \$659 ;
+  assign \$661  = in_beats1 == b_fold;
+  assign \$662  = \$660  & \$661 ;
+  assign \$663  = \$658  | \$662 ;
+  assign \$664  = ctx ? \$657  : \$663 ;
+  assign \$665  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$666  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$667  = ctx ? \$665  : \$666 ;
+  assign \$668  = ~ layer[0];
+  assign \$669  = \$667  == \$668 ;
+  assign \$670  = ctx ? track_reset1 : track_reset0;
+  assign \$671  = ~ \$670 ;
+  assign \$672  = \$669  & \$671 ;
+  assign \$673  = 1'h0 >= need_groups_next;
+  assign \$674  = ! prev_groups;
+  assign \$675  = \$673  | \$674 ;
+  assign \$676  = wb_groups_ahead1 >= need_groups_next;
+  assign \$677  = wb_groups_ahead1 == prev_groups;
+  assign \$678  = \$676  | \$677 ;
+  assign \$679  = track_reset_r1 ? \$675  : \$678 ;
+  assign \$680  = 1'h0 >= need_groups_next;
+  assign \$681  = ! prev_groups;
+  assign \$682  = \$680  | \$681 ;
+  assign \$683  = wb_groups_ahead0 >= need_groups_next;
+  assign \$684  = wb_groups_ahead0 == prev_groups;
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = track_reset_r0 ? \$682  : \$685 ;
+  assign \$687  = ctx ? \$679  : \$686 ;
+  assign \$688  = \$672  & \$687 ;
+  assign \$689  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$690  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$691  = ctx ? \$689  : \$690 ;
+  assign \$692  = ~ layer[0];
+  assign \$693  = \$691  == \$692 ;
+  assign \$694  = ctx ? track_reset1 : track_reset0;
+  assign \$695  = ~ \$694 ;
+  assign \$696  = \$693  & \$695 ;
+  assign \$697  = ! prev_groups;
+  assign \$698  = wb_groups_ahead1 == prev_groups;
+  assign \$699  = track_reset_r1 ? \$697  : \$698 ;
+  assign \$700  = ! prev_groups;
+  assign \$701  = wb_groups_ahead0 == prev_groups;
+  assign \$702  = track_reset_r0 ? \$700  : \$701 ;
+  assign \$703  = ctx ? \$699  : \$702 ;
+  assign \$704  = \$696  & \$703 ;
+  assign \$705  = in_beats1 > fold;
+  assign \$707  = in_fire & \$706 ;
+  assign \$708  = in_beats1 == fold;
+  assign \$709  = \$707  & \$708 ;
+  assign \$710  = \$705  | \$709 ;
+  assign \$711  = in_beats0 > fold;
   assign \$712  = ! in_wslot;
   assign \$713  = in_fire & \$712 ;
-  assign \$714  = \$711  | \$713 ;
-  assign \$715  = | in_beats1;
-  assign \$717  = in_fire & \$716 ;
-  assign \$718  = \$715  | \$717 ;
-  assign \$719  = ctx ? \$714  : \$718 ;
-  assign \$720  = \$710  & \$719 ;
-  assign \$721  = in_beats0 > b_fold_plus1;
-  assign \$722  = ! in_wslot;
-  assign \$723  = in_fire & \$722 ;
-  assign \$724  = in_beats0 == b_fold_plus1;
-  assign \$725  = \$723  & \$724 ;
-  assign \$726  = \$721  | \$725 ;
-  assign \$727  = in_beats1 > b_fold_plus1;
-  assign \$729  = in_fire & \$728 ;
-  assign \$730  = in_beats1 == b_fold_plus1;
-  assign \$731  = \$729  & \$730 ;
-  assign \$732  = \$727  | \$731 ;
-  assign \$733  = ctx ? \$726  : \$732 ;
-  assign \$734  = b_last_fold ? \$720  : \$733 ;
-  assign \$735  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$736  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$737  = ctx ? \$735  : \$736 ;
-  assign \$738  = ~ layer[0];
-  assign \$739  = \$737  == \$738 ;
-  assign \$740  = ctx ? track_reset1 : track_reset0;
-  assign \$741  = ~ \$740 ;
-  assign \$742  = \$739  & \$741 ;
-  assign \$743  = 1'h0 >= need_groups;
-  assign \$744  = ! prev_groups;
-  assign \$745  = \$743  | \$744 ;
-  assign \$746  = wb_groups_ahead1 >= need_groups;
-  assign \$747  = wb_groups_ahead1 == prev_groups;
-  assign \$748  = \$746  | \$747 ;
-  assign \$749  = track_reset_r1 ? \$745  : \$748 ;
-  assign \$750  = 1'h0 >= need_groups;
-  assign \$751  = ! prev_groups;
-  assign \$752  = \$750  | \$751 ;
-  assign \$753  = wb_groups_ahead0 >= need_groups;
-  assign \$754  = wb_groups_ahead0 == prev_groups;
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = track_reset_r0 ? \$752  : \$755 ;
-  assign \$757  = ctx ? \$749  : \$756 ;
-  assign \$758  = \$742  & \$757 ;
-  assign \$759  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$760  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$761  = ctx ? \$759  : \$760 ;
-  assign \$762  = ~ layer[0];
-  assign \$763  = \$761  == \$762 ;
-  assign \$764  = ctx ? track_reset1 : track_reset0;
-  assign \$765  = ~ \$764 ;
-  assign \$766  = \$763  & \$765 ;
-  assign \$767  = ! prev_groups;
-  assign \$768  = wb_groups_ahead1 == prev_groups;
-  assign \$769  = track_reset_r1 ? \$767  : \$768 ;
-  assign \$770  = ! prev_groups;
-  assign \$771  = wb_groups_ahead0 == prev_groups;
-  assign \$772  = track_reset_r0 ? \$770  : \$771 ;
-  assign \$773  = ctx ? \$769  : \$772 ;
-  assign \$774  = \$766  & \$773 ;
-  assign \$775  = in_beats1 > fold;
-  assign \$777  = in_fire & \$776 ;
-  assign \$778  = in_beats1 == fold;
-  assign \$779  = \$777  & \$778 ;
-  assign \$780  = \$775  | \$779 ;
-  assign \$781  = in_beats0 > fold;
-  assign \$782  = ! in_wslot;
-  assign \$783  = in_fire & \$782 ;
-  assign \$784  = in_beats0 == fold;
-  assign \$785  = \$783  & \$784 ;
-  assign \$786  = \$781  | \$785 ;
-  assign \$787  = ctx ? \$780  : \$786 ;
-  assign \$788  = in_beats0 > b_fold;
-  assign \$789  = ! in_wslot;
-  assign \$790  = in_fire & \$789 ;
-  assign \$791  = in_beats0 == b_fold;
-  assign \$792  = \$790  & \$791 ;
-  assign \$793  = \$788  | \$792 ;
-  assign \$794  = in_beats1 > b_fold;
-  assign \$796  = in_fire & \$795 ;
-  assign \$797  = in_beats1 == b_fold;
-  assign \$798  = \$796  & \$797 ;
-  assign \$799  = \$794  | \$798 ;
-  assign \$800  = ctx ? \$793  : \$799 ;
-  assign \$801  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$802  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$803  = ctx ? \$801  : \$802 ;
-  assign \$804  = ~ layer[0];
-  assign \$805  = \$803  == \$804 ;
-  assign \$806  = ctx ? track_reset1 : track_reset0;
-  assign \$807  = ~ \$806 ;
-  assign \$808  = \$805  & \$807 ;
-  assign \$809  = 1'h0 >= need_groups;
-  assign \$810  = ! prev_groups;
-  assign \$811  = \$809  | \$810 ;
-  assign \$812  = wb_groups_ahead1 >= need_groups;
-  assign \$813  = wb_groups_ahead1 == prev_groups;
-  assign \$814  = \$812  | \$813 ;
-  assign \$815  = track_reset_r1 ? \$811  : \$814 ;
-  assign \$816  = 1'h0 >= need_groups;
-  assign \$817  = ! prev_groups;
-  assign \$818  = \$816  | \$817 ;
-  assign \$819  = wb_groups_ahead0 >= need_groups;
-  assign \$820  = wb_groups_ahead0 == prev_groups;
-  assign \$821  = \$819  | \$820 ;
-  assign \$822  = track_reset_r0 ? \$818  : \$821 ;
-  assign \$823  = ctx ? \$815  : \$822 ;
-  assign \$824  = \$808  & \$823 ;
-  assign \$825  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$826  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$827  = ctx ? \$825  : \$826 ;
-  assign \$828  = ~ layer[0];
-  assign \$829  = \$827  == \$828 ;
-  assign \$830  = ctx ? track_reset1 : track_reset0;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = \$829  & \$831 ;
-  assign \$833  = ! prev_groups;
-  assign \$834  = wb_groups_ahead1 == prev_groups;
-  assign \$835  = track_reset_r1 ? \$833  : \$834 ;
-  assign \$836  = ! prev_groups;
-  assign \$837  = wb_groups_ahead0 == prev_groups;
-  assign \$838  = track_reset_r0 ? \$836  : \$837 ;
-  assign \$839  = ctx ? \$835  : \$838 ;
-  assign \$840  = \$832  & \$839 ;
-  assign \$841  = ~ loaded;
-  assign \$842  = last_fold & last_group;
-  assign \$843  = \$842  & cur_is_last;
-  assign \$844  = issue_a & \$843 ;
-  assign \$845  = \$841  | \$844 ;
-  assign \$846  = ~ issue_a;
-  assign \$847  = loaded & \$846 ;
-  assign \$848  = \$847  & issue_b;
-  assign \$849  = \$848  & b_last_fold;
-  assign \$850  = \$845  | \$849 ;
-  assign \$851  = ~ issue_a;
-  assign \$852  = loaded & \$851 ;
-  assign \$853  = \$852  & issue_b;
-  assign \$854  = | d0_rp__data[8:0];
-  assign \$855  = d0_rp__data[8:0] <= 4'h8;
-  assign \$856  = \$854  & \$855 ;
-  assign \$857  = d0_rp__data[8:0] - 1'h1;
-  assign \$859  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$858 );
-  assign \$860  = d0_rp__data[8:0] - 1'h1;
-  assign \$862  = b_fold == \$861 ;
-  assign \$863  = ~ loaded;
-  assign \$864  = issue_a & last_fold;
-  assign \$865  = \$864  & last_group;
-  assign \$866  = issue_a & last_fold;
-  assign \$867  = ~ b_done;
-  assign \$868  = cur_is_last & \$867 ;
-  assign \$869  = ~ b_group_is_0;
-  assign \$870  = \$868  & \$869 ;
-  assign \$871  = \$870  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$872  = ~ b_done;
-  assign \$873  = cur_is_last & \$872 ;
-  assign \$874  = ~ b_group_is_0;
-  assign \$875  = \$873  & \$874 ;
-  assign \$876  = b_group + 1'h1;
-  assign \$877  = \$875  ? \$876  : 10'h001;
-  assign \$878  = ! cur_folds_m1;
-  assign \$879  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$880  = group_plus1 + 1'h1;
-  assign \$881  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$882  = ~ loaded;
-  assign \$883  = last_fold & last_group;
-  assign \$884  = \$883  & cur_is_last;
-  assign \$885  = issue_a & \$884 ;
-  assign \$886  = \$882  | \$885 ;
-  assign \$887  = ~ issue_a;
-  assign \$888  = loaded & \$887 ;
-  assign \$889  = \$888  & issue_b;
-  assign \$890  = \$889  & b_last_fold;
-  assign \$891  = d0_rp__data[17:9] + 3'h7;
-  assign \$893  = ! \$892 ;
-  assign \$894  = | d0_rp__data[17:9];
-  assign \$895  = d0_rp__data[17:9] <= 4'h8;
-  assign \$896  = \$894  & \$895 ;
-  assign \$897  = b_group + 1'h1;
-  assign \$898  = d0_rp__data[17:9] + 3'h7;
-  assign \$900  = \$897  == \$899 ;
-  assign \$901  = b_group + 1'h1;
-  assign \$902  = d0_rp__data[17:9] - 1'h1;
-  assign \$904  = $signed({ 1'h0, \$901  }) == $signed(\$903 );
-  assign \$905  = d0_rp__data[17:9] + 3'h7;
-  assign \$907  = b_group == \$906 ;
-  assign \$908  = d0_rp__data[17:9] - 1'h1;
-  assign \$910  = b_group == \$909 ;
-  assign \$911  = ~ issue_a;
-  assign \$912  = loaded & \$911 ;
-  assign \$913  = \$912  & issue_b;
-  assign \$914  = b_fold_plus1 + 1'h1;
-  assign \$915  = ~ loaded;
-  assign \$916  = fold_plus1 + 1'h1;
-  assign \$917  = last_fold ? 11'h001 : \$916 ;
-  assign \$918  = last_fold & last_group;
-  assign \$919  = ~ b_done;
-  assign \$920  = cur_is_last & \$919 ;
-  assign \$921  = ~ b_done;
-  assign \$922  = cur_is_last & \$921 ;
-  assign \$923  = ~ b_group_is_0;
-  assign \$924  = \$922  & \$923 ;
-  assign \$925  = ! claim_ctx;
-  assign \$926  = claim_out & \$925 ;
-  assign \$927  = ! wb_ctx17;
-  assign \$928  = out_write & \$927 ;
-  assign \$929  = out_groups0 + 1'h1;
-  assign \$931  = claim_out & \$930 ;
-  assign \$933  = out_write & \$932 ;
-  assign \$934  = out_groups1 + 1'h1;
-  assign \$935  = out_n - 1'h1;
-  assign \$936  = drain_elem == \$935 ;
-  assign \$937  = out_n - 1'h1;
-  assign \$938  = drain_elem == \$937 ;
-  assign \$939  = ~ drain_slot;
-  assign \$940  = ! drain_slot;
-  assign \$942  = drain_elem + 1'h1;
-  assign \$943  = ~ release_slot;
-  assign \$944  = ! release_slot;
-  assign \$946  = in_flight + vector_start;
-  assign \$947  = \$946  - done;
-  assign \$948  = in_flight + vector_start;
-  assign \$949  = \$948  - done;
-  assign \$950  = | \$949 ;
-  assign \$951  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$952  = \$951  + inc_busy;
-  assign \$953  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$954  = \$953  + inc_stall_input;
-  assign \$955  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$956  = \$955  + inc_stall_output;
-  assign \$957  = issue ? 7'h40 : 7'h00;
-  assign \$958  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$959  = \$958  + inc_mac_ops;
-  assign \$960  = issue ? 4'h8 : 4'h0;
-  assign \$961  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$962  = \$961  + inc_bank_reads;
-  assign \$963  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$964  = \$963  + inc_act_reads;
-  assign \$965  = in_fire + act_write;
-  assign \$966  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$967  = \$966  + inc_act_writes;
-  assign \$968  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$969  = \$968  + inc_inferences;
+  assign \$714  = in_beats0 == fold;
+  assign \$715  = \$713  & \$714 ;
+  assign \$716  = \$711  | \$715 ;
+  assign \$717  = ctx ? \$710  : \$716 ;
+  assign \$718  = ~ b_last_group;
+  assign \$719  = | in_beats0;
+  assign \$720  = ! in_wslot;
+  assign \$721  = in_fire & \$720 ;
+  assign \$722  = \$719  | \$721 ;
+  assign \$723  = | in_beats1;
+  assign \$725  = in_fire & \$724 ;
+  assign \$726  = \$723  | \$725 ;
+  assign \$727  = ctx ? \$722  : \$726 ;
+  assign \$728  = \$718  & \$727 ;
+  assign \$729  = in_beats0 > b_fold_plus1;
+  assign \$730  = ! in_wslot;
+  assign \$731  = in_fire & \$730 ;
+  assign \$732  = in_beats0 == b_fold_plus1;
+  assign \$733  = \$731  & \$732 ;
+  assign \$734  = \$729  | \$733 ;
+  assign \$735  = in_beats1 > b_fold_plus1;
+  assign \$737  = in_fire & \$736 ;
+  assign \$738  = in_beats1 == b_fold_plus1;
+  assign \$739  = \$737  & \$738 ;
+  assign \$740  = \$735  | \$739 ;
+  assign \$741  = ctx ? \$734  : \$740 ;
+  assign \$742  = b_last_fold ? \$728  : \$741 ;
+  assign \$743  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$744  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$745  = ctx ? \$743  : \$744 ;
+  assign \$746  = ~ layer[0];
+  assign \$747  = \$745  == \$746 ;
+  assign \$748  = ctx ? track_reset1 : track_reset0;
+  assign \$749  = ~ \$748 ;
+  assign \$750  = \$747  & \$749 ;
+  assign \$751  = 1'h0 >= need_groups;
+  assign \$752  = ! prev_groups;
+  assign \$753  = \$751  | \$752 ;
+  assign \$754  = wb_groups_ahead1 >= need_groups;
+  assign \$755  = wb_groups_ahead1 == prev_groups;
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = track_reset_r1 ? \$753  : \$756 ;
+  assign \$758  = 1'h0 >= need_groups;
+  assign \$759  = ! prev_groups;
+  assign \$760  = \$758  | \$759 ;
+  assign \$761  = wb_groups_ahead0 >= need_groups;
+  assign \$762  = wb_groups_ahead0 == prev_groups;
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = track_reset_r0 ? \$760  : \$763 ;
+  assign \$765  = ctx ? \$757  : \$764 ;
+  assign \$766  = \$750  & \$765 ;
+  assign \$767  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$768  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$769  = ctx ? \$767  : \$768 ;
+  assign \$770  = ~ layer[0];
+  assign \$771  = \$769  == \$770 ;
+  assign \$772  = ctx ? track_reset1 : track_reset0;
+  assign \$773  = ~ \$772 ;
+  assign \$774  = \$771  & \$773 ;
+  assign \$775  = ! prev_groups;
+  assign \$776  = wb_groups_ahead1 == prev_groups;
+  assign \$777  = track_reset_r1 ? \$775  : \$776 ;
+  assign \$778  = ! prev_groups;
+  assign \$779  = wb_groups_ahead0 == prev_groups;
+  assign \$780  = track_reset_r0 ? \$778  : \$779 ;
+  assign \$781  = ctx ? \$777  : \$780 ;
+  assign \$782  = \$774  & \$781 ;
+  assign \$783  = in_beats1 > fold;
+  assign \$785  = in_fire & \$784 ;
+  assign \$786  = in_beats1 == fold;
+  assign \$787  = \$785  & \$786 ;
+  assign \$788  = \$783  | \$787 ;
+  assign \$789  = in_beats0 > fold;
+  assign \$790  = ! in_wslot;
+  assign \$791  = in_fire & \$790 ;
+  assign \$792  = in_beats0 == fold;
+  assign \$793  = \$791  & \$792 ;
+  assign \$794  = \$789  | \$793 ;
+  assign \$795  = ctx ? \$788  : \$794 ;
+  assign \$796  = in_beats0 > b_fold;
+  assign \$797  = ! in_wslot;
+  assign \$798  = in_fire & \$797 ;
+  assign \$799  = in_beats0 == b_fold;
+  assign \$800  = \$798  & \$799 ;
+  assign \$801  = \$796  | \$800 ;
+  assign \$802  = in_beats1 > b_fold;
+  assign \$804  = in_fire & \$803 ;
+  assign \$805  = in_beats1 == b_fold;
+  assign \$806  = \$804  & \$805 ;
+  assign \$807  = \$802  | \$806 ;
+  assign \$808  = ctx ? \$801  : \$807 ;
+  assign \$809  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$810  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$811  = ctx ? \$809  : \$810 ;
+  assign \$812  = ~ layer[0];
+  assign \$813  = \$811  == \$812 ;
+  assign \$814  = ctx ? track_reset1 : track_reset0;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = \$813  & \$815 ;
+  assign \$817  = 1'h0 >= need_groups;
+  assign \$818  = ! prev_groups;
+  assign \$819  = \$817  | \$818 ;
+  assign \$820  = wb_groups_ahead1 >= need_groups;
+  assign \$821  = wb_groups_ahead1 == prev_groups;
+  assign \$822  = \$820  | \$821 ;
+  assign \$823  = track_reset_r1 ? \$819  : \$822 ;
+  assign \$824  = 1'h0 >= need_groups;
+  assign \$825  = ! prev_groups;
+  assign \$826  = \$824  | \$825 ;
+  assign \$827  = wb_groups_ahead0 >= need_groups;
+  assign \$828  = wb_groups_ahead0 == prev_groups;
+  assign \$829  = \$827  | \$828 ;
+  assign \$830  = track_reset_r0 ? \$826  : \$829 ;
+  assign \$831  = ctx ? \$823  : \$830 ;
+  assign \$832  = \$816  & \$831 ;
+  assign \$833  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$834  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$835  = ctx ? \$833  : \$834 ;
+  assign \$836  = ~ layer[0];
+  assign \$837  = \$835  == \$836 ;
+  assign \$838  = ctx ? track_reset1 : track_reset0;
+  assign \$839  = ~ \$838 ;
+  assign \$840  = \$837  & \$839 ;
+  assign \$841  = ! prev_groups;
+  assign \$842  = wb_groups_ahead1 == prev_groups;
+  assign \$843  = track_reset_r1 ? \$841  : \$842 ;
+  assign \$844  = ! prev_groups;
+  assign \$845  = wb_groups_ahead0 == prev_groups;
+  assign \$846  = track_reset_r0 ? \$844  : \$845 ;
+  assign \$847  = ctx ? \$843  : \$846 ;
+  assign \$848  = \$840  & \$847 ;
+  assign \$849  = ~ loaded;
+  assign \$850  = last_fold & last_group;
+  assign \$851  = \$850  & cur_is_last;
+  assign \$852  = issue_a & \$851 ;
+  assign \$853  = \$849  | \$852 ;
+  assign \$854  = ~ issue_a;
+  assign \$855  = loaded & \$854 ;
+  assign \$856  = \$855  & issue_b;
+  assign \$857  = \$856  & b_last_fold;
+  assign \$858  = \$853  | \$857 ;
+  assign \$859  = ~ issue_a;
+  assign \$860  = loaded & \$859 ;
+  assign \$861  = \$860  & issue_b;
+  assign \$862  = | d0_rp__data[8:0];
+  assign \$863  = d0_rp__data[8:0] <= 4'h8;
+  assign \$864  = \$862  & \$863 ;
+  assign \$865  = d0_rp__data[8:0] - 1'h1;
+  assign \$867  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$866 );
+  assign \$868  = d0_rp__data[8:0] - 1'h1;
+  assign \$870  = b_fold == \$869 ;
+  assign \$871  = ~ loaded;
+  assign \$872  = issue_a & last_fold;
+  assign \$873  = \$872  & last_group;
+  assign \$874  = issue_a & last_fold;
+  assign \$875  = ~ b_done;
+  assign \$876  = cur_is_last & \$875 ;
+  assign \$877  = ~ b_group_is_0;
+  assign \$878  = \$876  & \$877 ;
+  assign \$879  = \$878  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$880  = ~ b_done;
+  assign \$881  = cur_is_last & \$880 ;
+  assign \$882  = ~ b_group_is_0;
+  assign \$883  = \$881  & \$882 ;
+  assign \$884  = b_group + 1'h1;
+  assign \$885  = \$883  ? \$884  : 10'h001;
+  assign \$886  = ! cur_folds_m1;
+  assign \$887  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$888  = group_plus1 + 1'h1;
+  assign \$889  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$890  = ~ loaded;
+  assign \$891  = last_fold & last_group;
+  assign \$892  = \$891  & cur_is_last;
+  assign \$893  = issue_a & \$892 ;
+  assign \$894  = \$890  | \$893 ;
+  assign \$895  = ~ issue_a;
+  assign \$896  = loaded & \$895 ;
+  assign \$897  = \$896  & issue_b;
+  assign \$898  = \$897  & b_last_fold;
+  assign \$899  = d0_rp__data[17:9] + 3'h7;
+  assign \$901  = ! \$900 ;
+  assign \$902  = | d0_rp__data[17:9];
+  assign \$903  = d0_rp__data[17:9] <= 4'h8;
+  assign \$904  = \$902  & \$903 ;
+  assign \$905  = b_group + 1'h1;
+  assign \$906  = d0_rp__data[17:9] + 3'h7;
+  assign \$908  = \$905  == \$907 ;
+  assign \$909  = b_group + 1'h1;
+  assign \$910  = d0_rp__data[17:9] - 1'h1;
+  assign \$912  = $signed({ 1'h0, \$909  }) == $signed(\$911 );
+  assign \$913  = d0_rp__data[17:9] + 3'h7;
+  assign \$915  = b_group == \$914 ;
+  assign \$916  = d0_rp__data[17:9] - 1'h1;
+  assign \$918  = b_group == \$917 ;
+  assign \$919  = ~ issue_a;
+  assign \$920  = loaded & \$919 ;
+  assign \$921  = \$920  & issue_b;
+  assign \$922  = b_fold_plus1 + 1'h1;
+  assign \$923  = ~ loaded;
+  assign \$924  = fold_plus1 + 1'h1;
+  assign \$925  = last_fold ? 11'h001 : \$924 ;
+  assign \$926  = last_fold & last_group;
+  assign \$927  = ~ b_done;
+  assign \$928  = cur_is_last & \$927 ;
+  assign \$929  = ~ b_done;
+  assign \$930  = cur_is_last & \$929 ;
+  assign \$931  = ~ b_group_is_0;
+  assign \$932  = \$930  & \$931 ;
+  assign \$933  = ! claim_ctx;
+  assign \$934  = claim_out & \$933 ;
+  assign \$935  = ! wb_ctx17;
+  assign \$936  = out_write & \$935 ;
+  assign \$937  = out_groups0 + 1'h1;
+  assign \$939  = claim_out & \$938 ;
+  assign \$941  = out_write & \$940 ;
+  assign \$942  = out_groups1 + 1'h1;
+  assign \$943  = out_n - 1'h1;
+  assign \$944  = drain_elem == \$943 ;
+  assign \$945  = out_n - 1'h1;
+  assign \$946  = drain_elem == \$945 ;
+  assign \$947  = ~ drain_slot;
+  assign \$948  = ! drain_slot;
+  assign \$950  = drain_elem + 1'h1;
+  assign \$951  = ~ release_slot;
+  assign \$952  = ! release_slot;
+  assign \$954  = in_flight + vector_start;
+  assign \$955  = \$954  - done;
+  assign \$956  = in_flight + vector_start;
+  assign \$957  = \$956  - done;
+  assign \$958  = | \$957 ;
+  assign \$959  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$960  = \$959  + inc_busy;
+  assign \$961  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$962  = \$961  + inc_stall_input;
+  assign \$963  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$964  = \$963  + inc_stall_output;
+  assign \$965  = issue ? 7'h40 : 7'h00;
+  assign \$966  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$967  = \$966  + inc_mac_ops;
+  assign \$968  = issue ? 4'h8 : 4'h0;
+  assign \$969  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$970  = \$969  + inc_bank_reads;
+  assign \$971  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$972  = \$971  + inc_act_reads;
+  assign \$973  = in_fire + act_write;
+  assign \$974  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$975  = \$974  + inc_act_writes;
+  assign \$976  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$977  = \$976  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$970 ;
+    has_layers <= \$978 ;
   always @(posedge clk)
-    last_layer <= \$971 ;
+    last_layer <= \$979 ;
   always @(posedge clk)
-    in_folds_m1 <= \$972 ;
+    in_folds_m1 <= \$980 ;
   always @(posedge clk)
-    out_n <= \$973 ;
+    out_n <= \$981 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$974 ;
+    in_release_r1_0 <= \$982 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$975 ;
+    in_release_r1_1 <= \$983 ;
   always @(posedge clk)
-    in_beats0 <= \$976 ;
+    in_beats0 <= \$984 ;
   always @(posedge clk)
-    in_full0 <= \$977 ;
+    in_full0 <= \$985 ;
   always @(posedge clk)
-    in_beats1 <= \$978 ;
+    in_beats1 <= \$986 ;
   always @(posedge clk)
-    in_full1 <= \$979 ;
+    in_full1 <= \$987 ;
   always @(posedge clk)
-    in_wslot <= \$980 ;
+    in_wslot <= \$988 ;
   always @(posedge clk)
-    in_groups <= \$981 ;
+    in_groups <= \$989 ;
   always @(posedge clk)
-    cur_groups <= \$982 ;
+    cur_groups <= \$990 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$983 ;
+    cur_folds_m1 <= \$991 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$984 ;
+    cur_groups_m1 <= \$992 ;
   always @(posedge clk)
-    cur_is_last <= \$985 ;
+    cur_is_last <= \$993 ;
   always @(posedge clk)
-    cur_relu <= \$986 ;
+    cur_relu <= \$994 ;
   always @(posedge clk)
-    cur_requantize <= \$987 ;
+    cur_requantize <= \$995 ;
   always @(posedge clk)
-    bank_addr <= \$988 ;
+    bank_addr <= \$996 ;
   always @(posedge clk)
-    rq_addr <= \$989 ;
+    rq_addr <= \$997 ;
   always @(posedge clk)
-    layer <= \$990 ;
+    layer <= \$998 ;
   always @(posedge clk)
-    group <= \$991 ;
+    group <= \$999 ;
   always @(posedge clk)
-    fold <= \$992 ;
+    fold <= \$1000 ;
   always @(posedge clk)
-    need_groups <= \$993 ;
+    need_groups <= \$1001 ;
   always @(posedge clk)
-    need_groups_next <= \$994 ;
+    need_groups_next <= \$1002 ;
   always @(posedge clk)
-    b_group <= \$995 ;
+    b_group <= \$1003 ;
   always @(posedge clk)
-    b_fold <= \$996 ;
+    b_fold <= \$1004 ;
   always @(posedge clk)
-    b_in_group <= \$997 ;
+    b_in_group <= \$1005 ;
   always @(posedge clk)
-    b_bank_addr <= \$998 ;
+    b_bank_addr <= \$1006 ;
   always @(posedge clk)
-    b_rq_addr <= \$999 ;
+    b_rq_addr <= \$1007 ;
   always @(posedge clk)
-    loaded <= \$1000 ;
+    loaded <= \$1008 ;
   always @(posedge clk)
-    wr_buf <= \$1001 ;
+    wr_buf <= \$1009 ;
   always @(posedge clk)
-    prev_groups <= \$1002 ;
+    prev_groups <= \$1010 ;
   always @(posedge clk)
-    ctx <= \$1003 ;
+    ctx <= \$1011 ;
   always @(posedge clk)
-    claim_out <= \$1004 ;
+    in_open <= \$1012 ;
   always @(posedge clk)
-    claim_ctx <= \$1005 ;
+    claim_out <= \$1013 ;
   always @(posedge clk)
-    step_addr <= \$350 ;
+    claim_ctx <= \$1014 ;
   always @(posedge clk)
-    step_first <= \$352 ;
+    step_addr <= \$358 ;
   always @(posedge clk)
-    step_last <= \$353 ;
+    step_first <= \$360 ;
   always @(posedge clk)
-    step_rq <= \$354 ;
+    step_last <= \$361 ;
   always @(posedge clk)
-    step_relu <= \$355 ;
+    step_rq <= \$362 ;
   always @(posedge clk)
-    step_requantize <= \$356 ;
+    step_relu <= \$363 ;
   always @(posedge clk)
-    step_in_addr <= \$363 ;
+    step_requantize <= \$364 ;
   always @(posedge clk)
-    step_act_addr <= \$368 ;
+    step_in_addr <= \$371 ;
   always @(posedge clk)
-    step_from_input <= \$369 ;
+    step_act_addr <= \$376 ;
+  always @(posedge clk)
+    step_from_input <= \$377 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$370 ;
+    step_group <= \$378 ;
   always @(posedge clk)
-    step_par <= \$371 ;
+    step_par <= \$379 ;
   always @(posedge clk)
-    step_ctx <= \$372 ;
+    step_ctx <= \$380 ;
   always @(posedge clk)
-    step_out <= \$373 ;
+    step_out <= \$381 ;
   always @(posedge clk)
-    step_valid <= \$1006 ;
+    step_valid <= \$1015 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3532,7 +3552,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1007 ;
+    wb_valid1 <= \$1016 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3542,7 +3562,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1008 ;
+    wb_valid2 <= \$1017 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3552,7 +3572,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1009 ;
+    wb_valid3 <= \$1018 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3562,7 +3582,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1010 ;
+    wb_valid4 <= \$1019 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3572,7 +3592,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1011 ;
+    wb_valid5 <= \$1020 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3582,7 +3602,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1012 ;
+    wb_valid6 <= \$1021 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3592,7 +3612,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1013 ;
+    wb_valid7 <= \$1022 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3602,7 +3622,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1014 ;
+    wb_valid8 <= \$1023 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3612,7 +3632,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1015 ;
+    wb_valid9 <= \$1024 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3622,7 +3642,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1016 ;
+    wb_valid10 <= \$1025 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3632,7 +3652,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1017 ;
+    wb_valid11 <= \$1026 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3642,7 +3662,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1018 ;
+    wb_valid12 <= \$1027 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3652,7 +3672,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1019 ;
+    wb_valid13 <= \$1028 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3662,7 +3682,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1020 ;
+    wb_valid14 <= \$1029 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3672,7 +3692,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$1021 ;
+    wb_valid15 <= \$1030 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3682,7 +3702,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$1022 ;
+    wb_valid16 <= \$1031 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3692,7 +3712,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$1023 ;
+    wb_valid17 <= \$1032 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3702,138 +3722,138 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    track_reset_r0 <= \$1024 ;
+    track_reset_r0 <= \$1033 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1025 ;
+    wb_parity_ahead0 <= \$1034 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1026 ;
+    wb_groups_ahead0 <= \$1035 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1027 ;
+    track_reset_r1 <= \$1036 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1028 ;
+    wb_parity_ahead1 <= \$1037 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1029 ;
+    wb_groups_ahead1 <= \$1038 ;
   always @(posedge clk)
-    in_ok <= \$1030 ;
+    in_ok <= \$1039 ;
   always @(posedge clk)
-    b_ready <= \$1031 ;
+    b_ready <= \$1040 ;
   always @(posedge clk)
-    raw_ok <= \$1032 ;
+    raw_ok <= \$1041 ;
   always @(posedge clk)
-    raw_full <= \$1033 ;
+    raw_full <= \$1042 ;
   always @(posedge clk)
-    b_last_fold <= \$1034 ;
+    b_last_fold <= \$1043 ;
   always @(posedge clk)
-    last_fold <= \$1035 ;
+    last_fold <= \$1044 ;
   always @(posedge clk)
-    last_group <= \$1036 ;
+    last_group <= \$1045 ;
   always @(posedge clk)
-    group_plus1 <= \$1037 ;
+    group_plus1 <= \$1046 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1038 ;
+    b_group_is_0 <= \$1047 ;
   always @(posedge clk)
-    b_done <= \$1039 ;
+    b_done <= \$1048 ;
   always @(posedge clk)
-    b_last_group <= \$1040 ;
+    b_last_group <= \$1049 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1041 ;
+    b_fold_plus1 <= \$1050 ;
   always @(posedge clk)
-    layer_is_0 <= \$1042 ;
+    layer_is_0 <= \$1051 ;
   always @(posedge clk)
-    group_is_0 <= \$1043 ;
+    group_is_0 <= \$1052 ;
   always @(posedge clk)
-    fold_is_0 <= \$1044 ;
+    fold_is_0 <= \$1053 ;
   always @(posedge clk)
-    fold_plus1 <= \$1045 ;
+    fold_plus1 <= \$1054 ;
   always @(posedge clk)
-    out_full0 <= \$1046 ;
+    out_full0 <= \$1055 ;
   always @(posedge clk)
-    out_pending0 <= \$1047 ;
+    out_pending0 <= \$1056 ;
   always @(posedge clk)
-    out_groups0 <= \$1048 ;
+    out_groups0 <= \$1057 ;
   always @(posedge clk)
-    out_full1 <= \$1049 ;
+    out_full1 <= \$1058 ;
   always @(posedge clk)
-    out_pending1 <= \$1050 ;
+    out_pending1 <= \$1059 ;
   always @(posedge clk)
-    out_groups1 <= \$1051 ;
+    out_groups1 <= \$1060 ;
   always @(posedge clk)
-    drain_inflight <= \$1052 ;
+    drain_inflight <= \$1061 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1053 ;
+    drain_inflight2 <= \$1062 ;
   always @(posedge clk)
-    drain_lane <= \$1054 ;
+    drain_lane <= \$1063 ;
   always @(posedge clk)
-    drain_last <= \$1055 ;
+    drain_last <= \$1064 ;
   always @(posedge clk)
-    drain_elem <= \$1056 ;
+    drain_elem <= \$1065 ;
   always @(posedge clk)
-    drain_slot <= \$1057 ;
+    drain_slot <= \$1066 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$429 ;
+    drain_lane_data0 <= \$signature__data$430 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$430 ;
+    drain_lane_data1 <= \$signature__data$431 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$431 ;
+    drain_lane_data2 <= \$signature__data$432 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$432 ;
+    drain_lane_data3 <= \$signature__data$433 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$433 ;
+    drain_lane_data4 <= \$signature__data$434 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$434 ;
+    drain_lane_data5 <= \$signature__data$435 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$435 ;
+    drain_lane_data6 <= \$signature__data$436 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$436 ;
+    drain_lane_data7 <= \$signature__data$437 ;
   always @(posedge clk)
-    release_slot <= \$1058 ;
+    release_slot <= \$1067 ;
   always @(posedge clk)
-    in_flight <= \$1059 ;
+    in_flight <= \$1068 ;
   always @(posedge clk)
-    busy <= \$1060 ;
+    busy <= \$1069 ;
   always @(posedge clk)
-    clear_counters_r <= \$1061 ;
+    clear_counters_r <= \$1070 ;
   always @(posedge clk)
-    inc_busy <= \$1062 ;
+    inc_busy <= \$1071 ;
   always @(posedge clk)
-    count_busy <= \$1063 ;
+    count_busy <= \$1072 ;
   always @(posedge clk)
-    inc_stall_input <= \$1064 ;
+    inc_stall_input <= \$1073 ;
   always @(posedge clk)
-    count_stall_input <= \$1065 ;
+    count_stall_input <= \$1074 ;
   always @(posedge clk)
-    inc_stall_output <= \$1066 ;
+    inc_stall_output <= \$1075 ;
   always @(posedge clk)
-    count_stall_output <= \$1067 ;
+    count_stall_output <= \$1076 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1068 ;
+    inc_mac_ops <= \$1077 ;
   always @(posedge clk)
-    count_mac_ops <= \$1069 ;
+    count_mac_ops <= \$1078 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1070 ;
+    inc_bank_reads <= \$1079 ;
   always @(posedge clk)
-    count_bank_reads <= \$1071 ;
+    count_bank_reads <= \$1080 ;
   always @(posedge clk)
-    inc_act_reads <= \$1072 ;
+    inc_act_reads <= \$1081 ;
   always @(posedge clk)
-    count_act_reads <= \$1073 ;
+    count_act_reads <= \$1082 ;
   always @(posedge clk)
-    inc_act_writes <= \$1074 ;
+    inc_act_writes <= \$1083 ;
   always @(posedge clk)
-    count_act_writes <= \$1075 ;
+    count_act_writes <= \$1084 ;
   always @(posedge clk)
-    inc_inferences <= \$1076 ;
+    inc_inferences <= \$1085 ;
   always @(posedge clk)
-    count_inferences <= \$1077 ;
+    count_inferences <= \$1086 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3034$0 (drain_last2),
-    .\port$363$0 (drain_data),
+    .\port$3044$0 (drain_last2),
+    .\port$366$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3846,8 +3866,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3239$0 (\$1078 ),
-    .\port$3240$0 (\$1079 ),
+    .\port$3249$0 (\$1087 ),
+    .\port$3250$0 (\$1088 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3862,12 +3882,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$24 ),
+    .bank_we(\bank_we$25 ),
     .clk(clk),
-    .\port$3399$0 (\$1080 ),
-    .\port$3400$0 (\$1081 ),
+    .\port$3409$0 (\$1089 ),
+    .\port$3410$0 (\$1090 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$27 ),
+    .rq_we(\rq_we$28 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3880,12 +3900,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$30 ),
+    .bank_we(\bank_we$31 ),
     .clk(clk),
-    .\port$3559$0 (\$1082 ),
-    .\port$3560$0 (\$1083 ),
+    .\port$3569$0 (\$1091 ),
+    .\port$3570$0 (\$1092 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$33 ),
+    .rq_we(\rq_we$34 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3898,12 +3918,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$36 ),
+    .bank_we(\bank_we$37 ),
     .clk(clk),
-    .\port$3719$0 (\$1084 ),
-    .\port$3720$0 (\$1085 ),
+    .\port$3729$0 (\$1093 ),
+    .\port$3730$0 (\$1094 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$39 ),
+    .rq_we(\rq_we$40 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3916,12 +3936,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$42 ),
+    .bank_we(\bank_we$43 ),
     .clk(clk),
-    .\port$3879$0 (\$1086 ),
-    .\port$3880$0 (\$1087 ),
+    .\port$3889$0 (\$1095 ),
+    .\port$3890$0 (\$1096 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$45 ),
+    .rq_we(\rq_we$46 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3934,12 +3954,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$48 ),
+    .bank_we(\bank_we$49 ),
     .clk(clk),
-    .\port$4039$0 (\$1088 ),
-    .\port$4040$0 (\$1089 ),
+    .\port$4049$0 (\$1097 ),
+    .\port$4050$0 (\$1098 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$51 ),
+    .rq_we(\rq_we$52 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3952,12 +3972,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$54 ),
+    .bank_we(\bank_we$55 ),
     .clk(clk),
-    .\port$4199$0 (\$1090 ),
-    .\port$4200$0 (\$1091 ),
+    .\port$4209$0 (\$1099 ),
+    .\port$4210$0 (\$1100 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$57 ),
+    .rq_we(\rq_we$58 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3970,12 +3990,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$60 ),
+    .bank_we(\bank_we$61 ),
     .clk(clk),
-    .\port$4359$0 (\$1092 ),
-    .\port$4360$0 (\$1093 ),
+    .\port$4369$0 (\$1101 ),
+    .\port$4370$0 (\$1102 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$63 ),
+    .rq_we(\rq_we$64 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -4009,8 +4029,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$70 ) begin
-      if (\$71 ) begin
+    if (\$73 ) begin
+      if (\$74 ) begin
         clear_counters = 1'h1;
       end
     end
@@ -4043,182 +4063,73 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = has_layers;
-    if (\$303 ) begin
-      if (\$304 ) begin
-        \$970  = \$305 ;
+    \$978  = has_layers;
+    if (\$306 ) begin
+      if (\$307 ) begin
+        \$978  = \$308 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = last_layer;
-    if (\$303 ) begin
-      if (\$304 ) begin
-        \$971  = \$310 ;
+    \$979  = last_layer;
+    if (\$306 ) begin
+      if (\$307 ) begin
+        \$979  = \$313 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \$312 ;
+    \$980  = \$315 ;
     if (rst) begin
-      \$972  = 10'h3ff;
+      \$980  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = dl_rp__data[17:9];
-    if (rst) begin
-      \$973  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = in_release0;
-    if (rst) begin
-      \$974  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = in_release1;
-    if (rst) begin
-      \$975  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = in_beats0;
-    if (\$314 ) begin
-      \$976  = \$315 [8:0];
-    end
-    if (in_release0) begin
-      \$976  = 9'h000;
-    end
-    if (rst) begin
-      \$976  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = in_full0;
-    if (\$314 ) begin
-      if (\$316 ) begin
-        \$977  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$977  = 1'h0;
-    end
-    if (rst) begin
-      \$977  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = in_beats1;
-    if (\$318 ) begin
-      \$978  = \$319 [8:0];
-    end
-    if (in_release1) begin
-      \$978  = 9'h000;
-    end
-    if (rst) begin
-      \$978  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = in_full1;
-    if (\$318 ) begin
-      if (\$320 ) begin
-        \$979  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$979  = 1'h0;
-    end
-    if (rst) begin
-      \$979  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = in_wslot;
-    if (\$323 ) begin
-      \$980  = \$324 ;
-    end
-    if (rst) begin
-      \$980  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \$326 [8:0];
+    \$981  = dl_rp__data[17:9];
     if (rst) begin
       \$981  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = cur_groups;
-    if (\$327 ) begin
-      \$982  = nxt_steps_rp__data[8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$982  = nxt_steps_rp__data[8:0];
-        end
-      end
-    end
+    \$982  = in_release0;
     if (rst) begin
-      \$982  = 9'h000;
+      \$982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = cur_folds_m1;
-    if (\$327 ) begin
-      \$983  = nxt_steps_rp__data[18:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$983  = nxt_steps_rp__data[18:9];
-        end
-      end
-    end
+    \$983  = in_release1;
     if (rst) begin
-      \$983  = 10'h3ff;
+      \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = cur_groups_m1;
-    if (\$327 ) begin
-      \$984  = nxt_steps_rp__data[28:19];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$984  = nxt_steps_rp__data[28:19];
-        end
-      end
+    \$984  = in_beats0;
+    if (\$317 ) begin
+      \$984  = \$318 [8:0];
+    end
+    if (in_release0) begin
+      \$984  = 9'h000;
     end
     if (rst) begin
-      \$984  = 10'h3ff;
+      \$984  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = cur_is_last;
-    if (\$327 ) begin
-      \$985  = \$328 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$985  = \$331 ;
-        end
+    \$985  = in_full0;
+    if (\$317 ) begin
+      if (\$319 ) begin
+        \$985  = 1'h1;
       end
+    end
+    if (in_release_r1_0) begin
+      \$985  = 1'h0;
     end
     if (rst) begin
       \$985  = 1'h0;
@@ -4226,31 +4137,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = cur_relu;
-    if (\$327 ) begin
-      \$986  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$986  = nxt_rp__data[35];
-        end
-      end
+    \$986  = in_beats1;
+    if (\$321 ) begin
+      \$986  = \$322 [8:0];
+    end
+    if (in_release1) begin
+      \$986  = 9'h000;
     end
     if (rst) begin
-      \$986  = 1'h0;
+      \$986  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = cur_requantize;
-    if (\$327 ) begin
-      \$987  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$987  = nxt_rp__data[36];
-        end
+    \$987  = in_full1;
+    if (\$321 ) begin
+      if (\$323 ) begin
+        \$987  = 1'h1;
       end
+    end
+    if (in_release_r1_1) begin
+      \$987  = 1'h0;
     end
     if (rst) begin
       \$987  = 1'h0;
@@ -4258,192 +4165,136 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = bank_addr;
-    if (\$327 ) begin
-      \$988  = nxt_rp__data[26:18];
+    \$988  = in_wslot;
+    if (\$326 ) begin
+      \$988  = \$327 ;
+    end
+    if (rst) begin
+      \$988  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = \$329 [8:0];
+    if (rst) begin
+      \$989  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = cur_groups;
+    if (\$330 ) begin
+      \$990  = nxt_steps_rp__data[8:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$988  = nxt_rp__data[26:18];
+          \$990  = nxt_steps_rp__data[8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$990  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = cur_folds_m1;
+    if (\$330 ) begin
+      \$991  = nxt_steps_rp__data[18:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$991  = nxt_steps_rp__data[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$991  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = cur_groups_m1;
+    if (\$330 ) begin
+      \$992  = nxt_steps_rp__data[28:19];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$992  = nxt_steps_rp__data[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$992  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = cur_is_last;
+    if (\$330 ) begin
+      \$993  = \$331 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$993  = \$334 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$993  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = cur_relu;
+    if (\$330 ) begin
+      \$994  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$994  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = cur_requantize;
+    if (\$330 ) begin
+      \$995  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$995  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$995  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = bank_addr;
+    if (\$330 ) begin
+      \$996  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$996  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$334 ) begin
-              \$988  = b_bank_addr;
+            end else if (\$337 ) begin
+              \$996  = b_bank_addr;
             end
           end
         end
       end
-      if (\$338 ) begin
-        \$988  = \$339 [8:0];
-      end
-    end
-    if (rst) begin
-      \$988  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = rq_addr;
-    if (\$327 ) begin
-      \$989  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$989  = \$330 [7:0];
-        if (last_group) begin
-          \$989  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$334 ) begin
-              \$989  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$989  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = layer;
-    if (\$327 ) begin
-      \$990  = \$100 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$990  = \$100 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$990  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = group;
-    if (\$327 ) begin
-      \$991  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$991  = \$329 [8:0];
-        if (last_group) begin
-          \$991  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$334 ) begin
-              \$991  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$991  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = fold;
-    if (\$327 ) begin
-      \$992  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$992  = 9'h000;
-        if (last_group) begin
-          \$992  = 9'h000;
-        end
-      end else begin
-        \$992  = \$335 [8:0];
-      end
-    end
-    if (rst) begin
-      \$992  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = need_groups;
-    if (\$327 ) begin
-      \$993  = 10'h001;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$993  = 10'h001;
-        if (last_group) begin
-          \$993  = 10'h001;
-        end
-      end else begin
-        \$993  = need_groups_next;
-      end
-    end
-    if (rst) begin
-      \$993  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = need_groups_next;
-    if (\$327 ) begin
-      \$994  = 10'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$994  = 10'h002;
-        if (last_group) begin
-          \$994  = 10'h002;
-        end
-      end else begin
-        \$994  = \$336 [9:0];
-      end
-    end
-    if (rst) begin
-      \$994  = 10'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = b_group;
-    if (\$327 ) begin
-      \$995  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$995  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$995  = \$342 [8:0];
-      end
-    end
-    if (rst) begin
-      \$995  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = b_fold;
-    if (\$327 ) begin
-      \$996  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$996  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$996  = 9'h000;
-      end else begin
-        \$996  = \$344 [8:0];
+      if (\$341 ) begin
+        \$996  = \$342 [8:0];
       end
     end
     if (rst) begin
@@ -4452,443 +4303,466 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = b_in_group;
-    if (\$327 ) begin
-      \$997  = 1'h0;
+    \$997  = rq_addr;
+    if (\$330 ) begin
+      \$997  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
+        \$997  = \$333 [7:0];
         if (last_group) begin
+          \$997  = nxt_rp__data[34:27];
           if (cur_is_last) begin
-            \$997  = 1'h0;
+            if (b_done) begin
+            end else if (\$337 ) begin
+              \$997  = b_rq_addr;
+            end
           end
         end
       end
-    end else if (issue_b) begin
-      \$997  = \$341 ;
     end
     if (rst) begin
-      \$997  = 1'h0;
+      \$997  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = b_bank_addr;
-    if (\$327 ) begin
-      \$998  = d0_rp__data[26:18];
+    \$998  = layer;
+    if (\$330 ) begin
+      \$998  = \$103 [3:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$998  = d0_rp__data[26:18];
-          end
+          \$998  = \$103 [3:0];
         end
       end
-    end else if (issue_b) begin
-      \$998  = \$340 [8:0];
     end
     if (rst) begin
-      \$998  = 9'h000;
+      \$998  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = b_rq_addr;
-    if (\$327 ) begin
-      \$999  = d0_rp__data[34:27];
+    \$999  = group;
+    if (\$330 ) begin
+      \$999  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$999  = \$332 [8:0];
+        if (last_group) begin
+          \$999  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$337 ) begin
+              \$999  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$999  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = fold;
+    if (\$330 ) begin
+      \$1000  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1000  = 9'h000;
+        if (last_group) begin
+          \$1000  = 9'h000;
+        end
+      end else begin
+        \$1000  = \$338 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1000  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = need_groups;
+    if (\$330 ) begin
+      \$1001  = 10'h001;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1001  = 10'h001;
+        if (last_group) begin
+          \$1001  = 10'h001;
+        end
+      end else begin
+        \$1001  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$1001  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = need_groups_next;
+    if (\$330 ) begin
+      \$1002  = 10'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1002  = 10'h002;
+        if (last_group) begin
+          \$1002  = 10'h002;
+        end
+      end else begin
+        \$1002  = \$339 [9:0];
+      end
+    end
+    if (rst) begin
+      \$1002  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = b_group;
+    if (\$330 ) begin
+      \$1003  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$999  = d0_rp__data[34:27];
+            \$1003  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$999  = \$343 [7:0];
+        \$1003  = \$345 [8:0];
       end
     end
     if (rst) begin
-      \$999  = 8'h00;
+      \$1003  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = loaded;
-    if (\$327 ) begin
-      \$1000  = 1'h1;
-    end
-    if (\$346 ) begin
-      \$1000  = 1'h0;
-    end
-    if (rst) begin
-      \$1000  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = wr_buf;
-    if (\$327 ) begin
-      \$1001  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1001  = \$332 ;
-          if (cur_is_last) begin
-            \$1001  = 1'h0;
-            if (b_done) begin
-              \$1001  = 1'h1;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1001  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = prev_groups;
-    if (\$327 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1002  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1002  = in_groups;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1002  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = ctx;
-    if (\$327 ) begin
+    \$1004  = b_fold;
+    if (\$330 ) begin
+      \$1004  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1003  = \$333 ;
+            \$1004  = 9'h000;
           end
         end
       end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1004  = 9'h000;
+      end else begin
+        \$1004  = \$347 [8:0];
+      end
     end
     if (rst) begin
-      \$1003  = 1'h0;
+      \$1004  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = \$349 ;
-    if (rst) begin
-      \$1004  = 1'h0;
+    \$1005  = b_in_group;
+    if (\$330 ) begin
+      \$1005  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1005  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1005  = \$344 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = ctx;
     if (rst) begin
       \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = issue;
+    \$1006  = b_bank_addr;
+    if (\$330 ) begin
+      \$1006  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1006  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1006  = \$343 [8:0];
+    end
     if (rst) begin
-      \$1006  = 1'h0;
+      \$1006  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \$374 ;
+    \$1007  = b_rq_addr;
+    if (\$330 ) begin
+      \$1007  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1007  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1007  = \$346 [7:0];
+      end
+    end
     if (rst) begin
-      \$1007  = 1'h0;
+      \$1007  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = wb_valid1;
+    \$1008  = loaded;
+    if (\$330 ) begin
+      \$1008  = 1'h1;
+    end
+    if (\$349 ) begin
+      \$1008  = 1'h0;
+    end
     if (rst) begin
       \$1008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = wb_valid2;
+    \$1009  = wr_buf;
+    if (\$330 ) begin
+      \$1009  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1009  = \$335 ;
+          if (cur_is_last) begin
+            \$1009  = 1'h0;
+            if (b_done) begin
+              \$1009  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = wb_valid3;
+    \$1010  = prev_groups;
+    if (\$330 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1010  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1010  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1010  = 1'h0;
+      \$1010  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = wb_valid4;
+    \$1011  = ctx;
+    if (\$330 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1011  = \$336 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = wb_valid5;
+    \$1012  = \$354 ;
     if (rst) begin
       \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = wb_valid6;
+    \$1013  = \$357 ;
     if (rst) begin
       \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = wb_valid7;
+    \$1014  = ctx;
     if (rst) begin
       \$1014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = wb_valid8;
+    \$1015  = issue;
     if (rst) begin
       \$1015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = wb_valid9;
+    \$1016  = \$382 ;
     if (rst) begin
       \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = wb_valid10;
+    \$1017  = wb_valid1;
     if (rst) begin
       \$1017  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = wb_valid11;
+    \$1018  = wb_valid2;
     if (rst) begin
       \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = wb_valid12;
+    \$1019  = wb_valid3;
     if (rst) begin
       \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = wb_valid13;
+    \$1020  = wb_valid4;
     if (rst) begin
       \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = wb_valid14;
+    \$1021  = wb_valid5;
     if (rst) begin
       \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = wb_valid15;
+    \$1022  = wb_valid6;
     if (rst) begin
       \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = wb_valid16;
+    \$1023  = wb_valid7;
     if (rst) begin
       \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = track_reset0;
+    \$1024  = wb_valid8;
     if (rst) begin
       \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \$375 ;
-    if (\$380 ) begin
-      \$1025  = wb_par16;
-    end
+    \$1025  = wb_valid9;
     if (rst) begin
       \$1025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \$376 ;
-    if (\$380 ) begin
-      \$1026  = \$385 [8:0];
-    end
+    \$1026  = wb_valid10;
     if (rst) begin
-      \$1026  = 9'h000;
+      \$1026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = track_reset1;
+    \$1027  = wb_valid11;
     if (rst) begin
       \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \$386 ;
-    if (\$391 ) begin
-      \$1028  = wb_par16;
-    end
+    \$1028  = wb_valid12;
     if (rst) begin
       \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \$387 ;
-    if (\$391 ) begin
-      \$1029  = \$396 [8:0];
-    end
+    \$1029  = wb_valid13;
     if (rst) begin
-      \$1029  = 9'h000;
+      \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$397 ) begin
-      \$1030  = \$409 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$463 ) begin
-        \$1030  = \$472 ;
-      end else if (last_fold) begin
-        \$1030  = \$535 ;
-      end else begin
-        \$1030  = \$643 ;
-      end
-    end else if (issue_b) begin
-      \$1030  = \$709 ;
-    end else begin
-      \$1030  = \$787 ;
-    end
+    \$1030  = wb_valid14;
     if (rst) begin
       \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$397 ) begin
-      \$1031  = \$421 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$463 ) begin
-        \$1031  = \$483 ;
-      end else if (last_fold) begin
-        \$1031  = \$548 ;
-      end else begin
-        \$1031  = \$656 ;
-      end
-    end else if (issue_b) begin
-      \$1031  = \$734 ;
-    end else begin
-      \$1031  = \$800 ;
-    end
+    \$1031  = wb_valid15;
     if (rst) begin
       \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$397 ) begin
-      \$1032  = \$445 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$463 ) begin
-        \$1032  = \$507 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1032  = \$573 ;
-        end else begin
-          \$1032  = \$614 ;
-        end
-      end else begin
-        \$1032  = \$680 ;
-      end
-    end else if (issue_b) begin
-      \$1032  = \$758 ;
-    end else begin
-      \$1032  = \$824 ;
-    end
+    \$1032  = wb_valid16;
     if (rst) begin
       \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$397 ) begin
-      \$1033  = \$461 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$463 ) begin
-        \$1033  = \$523 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1033  = \$590 ;
-        end else begin
-          \$1033  = \$630 ;
-        end
-      end else begin
-        \$1033  = \$696 ;
-      end
-    end else if (issue_b) begin
-      \$1033  = \$774 ;
-    end else begin
-      \$1033  = \$840 ;
-    end
+    \$1033  = track_reset0;
     if (rst) begin
       \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$850 ) begin
-      \$1034  = \$856 ;
-    end else if (\$853 ) begin
-      \$1034  = \$859 ;
-    end else begin
-      \$1034  = \$862 ;
+    \$1034  = \$383 ;
+    if (\$388 ) begin
+      \$1034  = wb_par16;
     end
     if (rst) begin
       \$1034  = 1'h0;
@@ -4896,83 +4770,82 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = last_fold;
-    if (\$863 ) begin
-      \$1035  = nxt_steps_rp__data[29];
-    end else if (\$865 ) begin
-      \$1035  = nxt_steps_rp__data[29];
-    end else if (\$866 ) begin
-      \$1035  = \$878 ;
-    end else if (issue_a) begin
-      \$1035  = \$881 ;
+    \$1035  = \$384 ;
+    if (\$388 ) begin
+      \$1035  = \$393 [8:0];
     end
     if (rst) begin
-      \$1035  = 1'h0;
+      \$1035  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = last_group;
-    if (\$863 ) begin
-      \$1036  = nxt_steps_rp__data[30];
-    end else if (\$865 ) begin
-      \$1036  = \$871 ;
-    end else if (\$866 ) begin
-      \$1036  = \$879 ;
-    end
+    \$1036  = track_reset1;
     if (rst) begin
       \$1036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = group_plus1;
-    if (\$863 ) begin
-      \$1037  = 10'h001;
-    end else if (\$865 ) begin
-      \$1037  = \$877 ;
-    end else if (\$866 ) begin
-      \$1037  = \$880 [9:0];
+    \$1037  = \$394 ;
+    if (\$399 ) begin
+      \$1037  = wb_par16;
     end
     if (rst) begin
-      \$1037  = 10'h001;
+      \$1037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = b_group_is_0;
-    if (\$886 ) begin
-      \$1038  = 1'h1;
-    end else if (\$890 ) begin
-      \$1038  = 1'h0;
+    \$1038  = \$395 ;
+    if (\$399 ) begin
+      \$1038  = \$404 [8:0];
     end
     if (rst) begin
-      \$1038  = 1'h1;
+      \$1038  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$886 ) begin
-      \$1039  = \$893 ;
-    end else if (\$890 ) begin
-      \$1039  = \$900 ;
+    if (\$405 ) begin
+      \$1039  = \$417 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$471 ) begin
+        \$1039  = \$480 ;
+      end else if (last_fold) begin
+        \$1039  = \$543 ;
+      end else begin
+        \$1039  = \$651 ;
+      end
+    end else if (issue_b) begin
+      \$1039  = \$717 ;
     end else begin
-      \$1039  = \$907 ;
+      \$1039  = \$795 ;
     end
     if (rst) begin
-      \$1039  = 1'h1;
+      \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$886 ) begin
-      \$1040  = \$896 ;
-    end else if (\$890 ) begin
-      \$1040  = \$904 ;
+    if (\$405 ) begin
+      \$1040  = \$429 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$471 ) begin
+        \$1040  = \$491 ;
+      end else if (last_fold) begin
+        \$1040  = \$556 ;
+      end else begin
+        \$1040  = \$664 ;
+      end
+    end else if (issue_b) begin
+      \$1040  = \$742 ;
     end else begin
-      \$1040  = \$910 ;
+      \$1040  = \$808 ;
     end
     if (rst) begin
       \$1040  = 1'h0;
@@ -4980,132 +4853,153 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$886 ) begin
-      \$1041  = 10'h001;
-    end else if (\$890 ) begin
-      \$1041  = 10'h001;
-    end else begin
-      if (\$913 ) begin
-        \$1041  = \$914 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1041  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = layer_is_0;
-    if (\$915 ) begin
-      \$1042  = 1'h1;
+    if (\$405 ) begin
+      \$1041  = \$453 ;
     end else if (issue_a) begin
-      if (\$918 ) begin
-        \$1042  = \$920 ;
-      end
-    end
-    if (rst) begin
-      \$1042  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = group_is_0;
-    if (\$915 ) begin
-      \$1043  = 1'h1;
-    end else if (issue_a) begin
-      if (\$918 ) begin
-        \$1043  = 1'h1;
-        if (\$924 ) begin
-          \$1043  = 1'h0;
-        end
+      (* full_case = 32'd1 *)
+      if (\$471 ) begin
+        \$1041  = \$515 ;
       end else if (last_fold) begin
-        \$1043  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1043  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = fold_is_0;
-    if (\$915 ) begin
-      \$1044  = 1'h1;
-    end else if (issue_a) begin
-      \$1044  = last_fold;
-    end
-    if (rst) begin
-      \$1044  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = fold_plus1;
-    if (\$915 ) begin
-      \$1045  = 10'h001;
-    end else if (issue_a) begin
-      \$1045  = \$917 [9:0];
-    end
-    if (rst) begin
-      \$1045  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = out_full0;
-    if (\$926 ) begin
-      \$1046  = 1'h1;
-    end
-    if (done) begin
-      if (\$944 ) begin
-        \$1046  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1046  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = out_pending0;
-    if (\$926 ) begin
-      \$1047  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$938 ) begin
-        if (\$940 ) begin
-          \$1047  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1041  = \$581 ;
+        end else begin
+          \$1041  = \$622 ;
         end
+      end else begin
+        \$1041  = \$688 ;
       end
+    end else if (issue_b) begin
+      \$1041  = \$766 ;
+    end else begin
+      \$1041  = \$832 ;
     end
     if (rst) begin
+      \$1041  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$405 ) begin
+      \$1042  = \$469 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$471 ) begin
+        \$1042  = \$531 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1042  = \$598 ;
+        end else begin
+          \$1042  = \$638 ;
+        end
+      end else begin
+        \$1042  = \$704 ;
+      end
+    end else if (issue_b) begin
+      \$1042  = \$782 ;
+    end else begin
+      \$1042  = \$848 ;
+    end
+    if (rst) begin
+      \$1042  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$858 ) begin
+      \$1043  = \$864 ;
+    end else if (\$861 ) begin
+      \$1043  = \$867 ;
+    end else begin
+      \$1043  = \$870 ;
+    end
+    if (rst) begin
+      \$1043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = last_fold;
+    if (\$871 ) begin
+      \$1044  = nxt_steps_rp__data[29];
+    end else if (\$873 ) begin
+      \$1044  = nxt_steps_rp__data[29];
+    end else if (\$874 ) begin
+      \$1044  = \$886 ;
+    end else if (issue_a) begin
+      \$1044  = \$889 ;
+    end
+    if (rst) begin
+      \$1044  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = last_group;
+    if (\$871 ) begin
+      \$1045  = nxt_steps_rp__data[30];
+    end else if (\$873 ) begin
+      \$1045  = \$879 ;
+    end else if (\$874 ) begin
+      \$1045  = \$887 ;
+    end
+    if (rst) begin
+      \$1045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = group_plus1;
+    if (\$871 ) begin
+      \$1046  = 10'h001;
+    end else if (\$873 ) begin
+      \$1046  = \$885 ;
+    end else if (\$874 ) begin
+      \$1046  = \$888 [9:0];
+    end
+    if (rst) begin
+      \$1046  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = b_group_is_0;
+    if (\$894 ) begin
+      \$1047  = 1'h1;
+    end else if (\$898 ) begin
       \$1047  = 1'h0;
     end
+    if (rst) begin
+      \$1047  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = out_groups0;
-    if (\$926 ) begin
-      \$1048  = 9'h000;
-    end else if (\$928 ) begin
-      \$1048  = \$929 [8:0];
+    (* full_case = 32'd1 *)
+    if (\$894 ) begin
+      \$1048  = \$901 ;
+    end else if (\$898 ) begin
+      \$1048  = \$908 ;
+    end else begin
+      \$1048  = \$915 ;
     end
     if (rst) begin
-      \$1048  = 9'h000;
+      \$1048  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = out_full1;
-    if (\$931 ) begin
-      \$1049  = 1'h1;
-    end
-    if (done) begin
-      if (\$945 ) begin
-        \$1049  = 1'h0;
-      end
+    (* full_case = 32'd1 *)
+    if (\$894 ) begin
+      \$1049  = \$904 ;
+    end else if (\$898 ) begin
+      \$1049  = \$912 ;
+    end else begin
+      \$1049  = \$918 ;
     end
     if (rst) begin
       \$1049  = 1'h0;
@@ -5113,93 +5007,132 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = out_pending1;
-    if (\$931 ) begin
-      \$1050  = 1'h1;
+    \$1050  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$894 ) begin
+      \$1050  = 10'h001;
+    end else if (\$898 ) begin
+      \$1050  = 10'h001;
+    end else begin
+      if (\$921 ) begin
+        \$1050  = \$922 [9:0];
+      end
+    end
+    if (rst) begin
+      \$1050  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = layer_is_0;
+    if (\$923 ) begin
+      \$1051  = 1'h1;
+    end else if (issue_a) begin
+      if (\$926 ) begin
+        \$1051  = \$928 ;
+      end
+    end
+    if (rst) begin
+      \$1051  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = group_is_0;
+    if (\$923 ) begin
+      \$1052  = 1'h1;
+    end else if (issue_a) begin
+      if (\$926 ) begin
+        \$1052  = 1'h1;
+        if (\$932 ) begin
+          \$1052  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1052  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1052  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1053  = fold_is_0;
+    if (\$923 ) begin
+      \$1053  = 1'h1;
+    end else if (issue_a) begin
+      \$1053  = last_fold;
+    end
+    if (rst) begin
+      \$1053  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = fold_plus1;
+    if (\$923 ) begin
+      \$1054  = 10'h001;
+    end else if (issue_a) begin
+      \$1054  = \$925 [9:0];
+    end
+    if (rst) begin
+      \$1054  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = out_full0;
+    if (\$934 ) begin
+      \$1055  = 1'h1;
+    end
+    if (done) begin
+      if (\$952 ) begin
+        \$1055  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1056  = out_pending0;
+    if (\$934 ) begin
+      \$1056  = 1'h1;
     end
     if (drain_read) begin
-      if (\$938 ) begin
-        if (\$941 ) begin
-          \$1050  = 1'h0;
+      if (\$946 ) begin
+        if (\$948 ) begin
+          \$1056  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1050  = 1'h0;
+      \$1056  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = out_groups1;
-    if (\$931 ) begin
-      \$1051  = 9'h000;
-    end else if (\$933 ) begin
-      \$1051  = \$934 [8:0];
+    \$1057  = out_groups0;
+    if (\$934 ) begin
+      \$1057  = 9'h000;
+    end else if (\$936 ) begin
+      \$1057  = \$937 [8:0];
     end
     if (rst) begin
-      \$1051  = 9'h000;
+      \$1057  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = drain_read;
-    if (rst) begin
-      \$1052  = 1'h0;
+    \$1058  = out_full1;
+    if (\$939 ) begin
+      \$1058  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = drain_inflight;
-    if (rst) begin
-      \$1053  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = drain_lane;
-    if (drain_read) begin
-      \$1054  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = drain_last;
-    if (drain_read) begin
-      \$1055  = \$936 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$938 ) begin
-        \$1056  = 9'h000;
-      end else begin
-        \$1056  = \$942 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1056  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = drain_slot;
-    if (drain_read) begin
-      if (\$938 ) begin
-        \$1057  = \$939 ;
-      end
-    end
-    if (rst) begin
-      \$1057  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = release_slot;
     if (done) begin
-      \$1058  = \$943 ;
+      if (\$953 ) begin
+        \$1058  = 1'h0;
+      end
     end
     if (rst) begin
       \$1058  = 1'h0;
@@ -5207,135 +5140,229 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \$947 [2:0];
+    \$1059  = out_pending1;
+    if (\$939 ) begin
+      \$1059  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$946 ) begin
+        if (\$949 ) begin
+          \$1059  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$1059  = 3'h0;
+      \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = \$950 ;
+    \$1060  = out_groups1;
+    if (\$939 ) begin
+      \$1060  = 9'h000;
+    end else if (\$941 ) begin
+      \$1060  = \$942 [8:0];
+    end
     if (rst) begin
-      \$1060  = 1'h0;
+      \$1060  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = clear_counters;
+    \$1061  = drain_read;
     if (rst) begin
       \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = { 6'h00, busy };
+    \$1062  = drain_inflight;
     if (rst) begin
-      \$1062  = 7'h00;
+      \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \$952 [31:0];
-    if (rst) begin
-      \$1063  = 32'd0;
+    \$1063  = drain_lane;
+    if (drain_read) begin
+      \$1063  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = { 6'h00, stall_input };
-    if (rst) begin
-      \$1064  = 7'h00;
+    \$1064  = drain_last;
+    if (drain_read) begin
+      \$1064  = \$944 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = \$954 [31:0];
+    \$1065  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$946 ) begin
+        \$1065  = 9'h000;
+      end else begin
+        \$1065  = \$950 [8:0];
+      end
+    end
     if (rst) begin
-      \$1065  = 32'd0;
+      \$1065  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = { 6'h00, stall_output };
+    \$1066  = drain_slot;
+    if (drain_read) begin
+      if (\$946 ) begin
+        \$1066  = \$947 ;
+      end
+    end
     if (rst) begin
-      \$1066  = 7'h00;
+      \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = \$956 [31:0];
+    \$1067  = release_slot;
+    if (done) begin
+      \$1067  = \$951 ;
+    end
     if (rst) begin
-      \$1067  = 32'd0;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = \$957 ;
+    \$1068  = \$955 [2:0];
     if (rst) begin
-      \$1068  = 7'h00;
+      \$1068  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \$959 [31:0];
+    \$1069  = \$958 ;
     if (rst) begin
-      \$1069  = 32'd0;
+      \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = { 3'h0, \$960  };
+    \$1070  = clear_counters;
     if (rst) begin
-      \$1070  = 7'h00;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \$962 [31:0];
+    \$1071  = { 6'h00, busy };
     if (rst) begin
-      \$1071  = 32'd0;
+      \$1071  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = { 6'h00, issue };
+    \$1072  = \$960 [31:0];
     if (rst) begin
-      \$1072  = 7'h00;
+      \$1072  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = \$964 [31:0];
+    \$1073  = { 6'h00, stall_input };
     if (rst) begin
-      \$1073  = 32'd0;
+      \$1073  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = { 5'h00, \$965  };
+    \$1074  = \$962 [31:0];
     if (rst) begin
-      \$1074  = 7'h00;
+      \$1074  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = \$967 [31:0];
+    \$1075  = { 6'h00, stall_output };
     if (rst) begin
-      \$1075  = 32'd0;
+      \$1075  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = { 6'h00, done };
+    \$1076  = \$964 [31:0];
     if (rst) begin
-      \$1076  = 7'h00;
+      \$1076  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = \$969 [31:0];
+    \$1077  = \$965 ;
     if (rst) begin
-      \$1077  = 32'd0;
+      \$1077  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = \$967 [31:0];
+    if (rst) begin
+      \$1078  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = { 3'h0, \$968  };
+    if (rst) begin
+      \$1079  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = \$970 [31:0];
+    if (rst) begin
+      \$1080  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = { 6'h00, issue };
+    if (rst) begin
+      \$1081  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = \$972 [31:0];
+    if (rst) begin
+      \$1082  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = { 5'h00, \$973  };
+    if (rst) begin
+      \$1083  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = \$975 [31:0];
+    if (rst) begin
+      \$1084  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = { 6'h00, done };
+    if (rst) begin
+      \$1085  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = \$977 [31:0];
+    if (rst) begin
+      \$1086  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5344,157 +5371,157 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign bank_wdata = load__payload[95:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$25  = load__payload[8:0];
-  assign \bank_wdata$26  = load__payload[95:32];
-  assign \rq_waddr$28  = load__payload[7:0];
-  assign \rq_wdata$29  = load__payload[85:32];
-  assign \bank_waddr$31  = load__payload[8:0];
-  assign \bank_wdata$32  = load__payload[95:32];
-  assign \rq_waddr$34  = load__payload[7:0];
-  assign \rq_wdata$35  = load__payload[85:32];
-  assign \bank_waddr$37  = load__payload[8:0];
-  assign \bank_wdata$38  = load__payload[95:32];
-  assign \rq_waddr$40  = load__payload[7:0];
-  assign \rq_wdata$41  = load__payload[85:32];
-  assign \bank_waddr$43  = load__payload[8:0];
-  assign \bank_wdata$44  = load__payload[95:32];
-  assign \rq_waddr$46  = load__payload[7:0];
-  assign \rq_wdata$47  = load__payload[85:32];
-  assign \bank_waddr$49  = load__payload[8:0];
-  assign \bank_wdata$50  = load__payload[95:32];
-  assign \rq_waddr$52  = load__payload[7:0];
-  assign \rq_wdata$53  = load__payload[85:32];
-  assign \bank_waddr$55  = load__payload[8:0];
-  assign \bank_wdata$56  = load__payload[95:32];
-  assign \rq_waddr$58  = load__payload[7:0];
-  assign \rq_wdata$59  = load__payload[85:32];
-  assign \bank_waddr$61  = load__payload[8:0];
-  assign \bank_wdata$62  = load__payload[95:32];
-  assign \rq_waddr$64  = load__payload[7:0];
-  assign \rq_wdata$65  = load__payload[85:32];
+  assign \bank_waddr$26  = load__payload[8:0];
+  assign \bank_wdata$27  = load__payload[95:32];
+  assign \rq_waddr$29  = load__payload[7:0];
+  assign \rq_wdata$30  = load__payload[85:32];
+  assign \bank_waddr$32  = load__payload[8:0];
+  assign \bank_wdata$33  = load__payload[95:32];
+  assign \rq_waddr$35  = load__payload[7:0];
+  assign \rq_wdata$36  = load__payload[85:32];
+  assign \bank_waddr$38  = load__payload[8:0];
+  assign \bank_wdata$39  = load__payload[95:32];
+  assign \rq_waddr$41  = load__payload[7:0];
+  assign \rq_wdata$42  = load__payload[85:32];
+  assign \bank_waddr$44  = load__payload[8:0];
+  assign \bank_wdata$45  = load__payload[95:32];
+  assign \rq_waddr$47  = load__payload[7:0];
+  assign \rq_wdata$48  = load__payload[85:32];
+  assign \bank_waddr$50  = load__payload[8:0];
+  assign \bank_wdata$51  = load__payload[95:32];
+  assign \rq_waddr$53  = load__payload[7:0];
+  assign \rq_wdata$54  = load__payload[85:32];
+  assign \bank_waddr$56  = load__payload[8:0];
+  assign \bank_wdata$57  = load__payload[95:32];
+  assign \rq_waddr$59  = load__payload[7:0];
+  assign \rq_wdata$60  = load__payload[85:32];
+  assign \bank_waddr$62  = load__payload[8:0];
+  assign \bank_wdata$63  = load__payload[95:32];
+  assign \rq_waddr$65  = load__payload[7:0];
+  assign \rq_wdata$66  = load__payload[85:32];
   assign \$signature__addr  = load__payload[2:0];
   assign \$signature__data  = load__payload[68:32];
   assign swp__addr = load__payload[2:0];
-  assign swp__data = { \$68 , \$65 , \$62 , \$60 , \$58 [8:0] };
+  assign swp__data = { \$71 , \$68 , \$65 , \$63 , \$61 [8:0] };
   assign d0_rp__addr = 3'h0;
   assign dl_rp__addr = last_layer[2:0];
-  assign in_wp__addr = \$77 [5:0];
+  assign in_wp__addr = \$80 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79  };
-  assign next_layer = \$100 [3:0];
-  assign nxt_rp__addr = \$100 [2:0];
-  assign nxt_steps_rp__addr = \$100 [2:0];
-  assign \step_valid$123  = step_valid;
-  assign \step_addr$125  = step_addr;
-  assign \step_first$127  = step_first;
-  assign \step_last$129  = step_last;
-  assign \step_rq$131  = step_rq;
-  assign \step_relu$133  = step_relu;
-  assign \step_requantize$135  = step_requantize;
-  assign \step_valid$136  = step_valid;
-  assign \step_addr$137  = step_addr;
-  assign \step_first$138  = step_first;
-  assign \step_last$139  = step_last;
-  assign \step_rq$140  = step_rq;
-  assign \step_relu$141  = step_relu;
-  assign \step_requantize$142  = step_requantize;
-  assign \step_valid$143  = step_valid;
-  assign \step_addr$144  = step_addr;
-  assign \step_first$145  = step_first;
-  assign \step_last$146  = step_last;
-  assign \step_rq$147  = step_rq;
-  assign \step_relu$148  = step_relu;
-  assign \step_requantize$149  = step_requantize;
-  assign \step_valid$150  = step_valid;
-  assign \step_addr$151  = step_addr;
-  assign \step_first$152  = step_first;
-  assign \step_last$153  = step_last;
-  assign \step_rq$154  = step_rq;
-  assign \step_relu$155  = step_relu;
-  assign \step_requantize$156  = step_requantize;
-  assign \step_valid$157  = step_valid;
-  assign \step_addr$158  = step_addr;
-  assign \step_first$159  = step_first;
-  assign \step_last$160  = step_last;
-  assign \step_rq$161  = step_rq;
-  assign \step_relu$162  = step_relu;
-  assign \step_requantize$163  = step_requantize;
-  assign \step_valid$164  = step_valid;
-  assign \step_addr$165  = step_addr;
-  assign \step_first$166  = step_first;
-  assign \step_last$167  = step_last;
-  assign \step_rq$168  = step_rq;
-  assign \step_relu$169  = step_relu;
-  assign \step_requantize$170  = step_requantize;
-  assign \step_valid$171  = step_valid;
-  assign \step_addr$172  = step_addr;
-  assign \step_first$173  = step_first;
-  assign \step_last$174  = step_last;
-  assign \step_rq$175  = step_rq;
-  assign \step_relu$176  = step_relu;
-  assign \step_requantize$177  = step_requantize;
-  assign \step_valid$178  = step_valid;
-  assign \step_addr$179  = step_addr;
-  assign \step_first$180  = step_first;
-  assign \step_last$181  = step_last;
-  assign \step_rq$182  = step_rq;
-  assign \step_relu$183  = step_relu;
-  assign \step_requantize$184  = step_requantize;
+  assign in_wp__en = { \$96 , \$94 , \$92 , \$90 , \$88 , \$86 , \$84 , \$82  };
+  assign next_layer = \$103 [3:0];
+  assign nxt_rp__addr = \$103 [2:0];
+  assign nxt_steps_rp__addr = \$103 [2:0];
+  assign \step_valid$124  = step_valid;
+  assign \step_addr$126  = step_addr;
+  assign \step_first$128  = step_first;
+  assign \step_last$130  = step_last;
+  assign \step_rq$132  = step_rq;
+  assign \step_relu$134  = step_relu;
+  assign \step_requantize$136  = step_requantize;
+  assign \step_valid$137  = step_valid;
+  assign \step_addr$138  = step_addr;
+  assign \step_first$139  = step_first;
+  assign \step_last$140  = step_last;
+  assign \step_rq$141  = step_rq;
+  assign \step_relu$142  = step_relu;
+  assign \step_requantize$143  = step_requantize;
+  assign \step_valid$144  = step_valid;
+  assign \step_addr$145  = step_addr;
+  assign \step_first$146  = step_first;
+  assign \step_last$147  = step_last;
+  assign \step_rq$148  = step_rq;
+  assign \step_relu$149  = step_relu;
+  assign \step_requantize$150  = step_requantize;
+  assign \step_valid$151  = step_valid;
+  assign \step_addr$152  = step_addr;
+  assign \step_first$153  = step_first;
+  assign \step_last$154  = step_last;
+  assign \step_rq$155  = step_rq;
+  assign \step_relu$156  = step_relu;
+  assign \step_requantize$157  = step_requantize;
+  assign \step_valid$158  = step_valid;
+  assign \step_addr$159  = step_addr;
+  assign \step_first$160  = step_first;
+  assign \step_last$161  = step_last;
+  assign \step_rq$162  = step_rq;
+  assign \step_relu$163  = step_relu;
+  assign \step_requantize$164  = step_requantize;
+  assign \step_valid$165  = step_valid;
+  assign \step_addr$166  = step_addr;
+  assign \step_first$167  = step_first;
+  assign \step_last$168  = step_last;
+  assign \step_rq$169  = step_rq;
+  assign \step_relu$170  = step_relu;
+  assign \step_requantize$171  = step_requantize;
+  assign \step_valid$172  = step_valid;
+  assign \step_addr$173  = step_addr;
+  assign \step_first$174  = step_first;
+  assign \step_last$175  = step_last;
+  assign \step_rq$176  = step_rq;
+  assign \step_relu$177  = step_relu;
+  assign \step_requantize$178  = step_requantize;
+  assign \step_valid$179  = step_valid;
+  assign \step_addr$180  = step_addr;
+  assign \step_first$181  = step_first;
+  assign \step_last$182  = step_last;
+  assign \step_rq$183  = step_rq;
+  assign \step_relu$184  = step_relu;
+  assign \step_requantize$185  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$237 , \$235 , \$233 , \$231 , \$229 , \$227 , \$225 , \$223  };
-  assign act_wp__addr = \$221 [6:0];
+  assign act_wp__en = { \$240 , \$238 , \$236 , \$234 , \$232 , \$230 , \$228 , \$226  };
+  assign act_wp__addr = \$224 [6:0];
   assign act = act_word;
-  assign \act$201  = act_word;
   assign \act$202  = act_word;
   assign \act$203  = act_word;
   assign \act$204  = act_word;
   assign \act$205  = act_word;
   assign \act$206  = act_word;
   assign \act$207  = act_word;
-  assign act_wp__data = { \$1092 , \$1090 , \$1088 , \$1086 , \$1084 , \$1082 , \$1080 , \$1078  };
-  assign result = { \$1079 , \$1078  };
-  assign \result$217  = { \$1081 , \$1080  };
-  assign \result$218  = { \$1083 , \$1082  };
-  assign \result$219  = { \$1085 , \$1084  };
-  assign \result$220  = { \$1087 , \$1086  };
-  assign \result$221  = { \$1089 , \$1088  };
-  assign \result$222  = { \$1091 , \$1090  };
-  assign \result$223  = { \$1093 , \$1092  };
-  assign \$signature__en$224  = out_write;
-  assign \$signature__addr$225  = \$239 [5:0];
-  assign \$signature__data$226  = { \$1079 , \$1078  };
-  assign \$signature__en$227  = out_write;
-  assign \$signature__addr$228  = \$241 [5:0];
-  assign \$signature__data$229  = { \$1081 , \$1080  };
-  assign \$signature__en$230  = out_write;
-  assign \$signature__addr$231  = \$243 [5:0];
-  assign \$signature__data$232  = { \$1083 , \$1082  };
-  assign \$signature__en$233  = out_write;
-  assign \$signature__addr$234  = \$245 [5:0];
-  assign \$signature__data$235  = { \$1085 , \$1084  };
-  assign \$signature__en$236  = out_write;
-  assign \$signature__addr$237  = \$247 [5:0];
-  assign \$signature__data$238  = { \$1087 , \$1086  };
-  assign \$signature__en$239  = out_write;
-  assign \$signature__addr$240  = \$249 [5:0];
-  assign \$signature__data$241  = { \$1089 , \$1088  };
-  assign \$signature__en$242  = out_write;
-  assign \$signature__addr$243  = \$251 [5:0];
-  assign \$signature__data$244  = { \$1091 , \$1090  };
-  assign \$signature__en$245  = out_write;
-  assign \$signature__addr$246  = \$253 [5:0];
-  assign \$signature__data$247  = { \$1093 , \$1092  };
-  assign \$signature__addr$258  = \$264 [5:0];
-  assign \$signature__addr$260  = \$269 [5:0];
-  assign \$signature__addr$262  = \$274 [5:0];
-  assign \$signature__addr$264  = \$279 [5:0];
-  assign \$signature__addr$266  = \$284 [5:0];
-  assign \$signature__addr$268  = \$289 [5:0];
-  assign \$signature__addr$270  = \$294 [5:0];
-  assign \$signature__addr$272  = \$299 [5:0];
+  assign \act$208  = act_word;
+  assign act_wp__data = { \$1101 , \$1099 , \$1097 , \$1095 , \$1093 , \$1091 , \$1089 , \$1087  };
+  assign result = { \$1088 , \$1087  };
+  assign \result$218  = { \$1090 , \$1089  };
+  assign \result$219  = { \$1092 , \$1091  };
+  assign \result$220  = { \$1094 , \$1093  };
+  assign \result$221  = { \$1096 , \$1095  };
+  assign \result$222  = { \$1098 , \$1097  };
+  assign \result$223  = { \$1100 , \$1099  };
+  assign \result$224  = { \$1102 , \$1101  };
+  assign \$signature__en$225  = out_write;
+  assign \$signature__addr$226  = \$242 [5:0];
+  assign \$signature__data$227  = { \$1088 , \$1087  };
+  assign \$signature__en$228  = out_write;
+  assign \$signature__addr$229  = \$244 [5:0];
+  assign \$signature__data$230  = { \$1090 , \$1089  };
+  assign \$signature__en$231  = out_write;
+  assign \$signature__addr$232  = \$246 [5:0];
+  assign \$signature__data$233  = { \$1092 , \$1091  };
+  assign \$signature__en$234  = out_write;
+  assign \$signature__addr$235  = \$248 [5:0];
+  assign \$signature__data$236  = { \$1094 , \$1093  };
+  assign \$signature__en$237  = out_write;
+  assign \$signature__addr$238  = \$250 [5:0];
+  assign \$signature__data$239  = { \$1096 , \$1095  };
+  assign \$signature__en$240  = out_write;
+  assign \$signature__addr$241  = \$252 [5:0];
+  assign \$signature__data$242  = { \$1098 , \$1097  };
+  assign \$signature__en$243  = out_write;
+  assign \$signature__addr$244  = \$254 [5:0];
+  assign \$signature__data$245  = { \$1100 , \$1099  };
+  assign \$signature__en$246  = out_write;
+  assign \$signature__addr$247  = \$256 [5:0];
+  assign \$signature__data$248  = { \$1102 , \$1101  };
+  assign \$signature__addr$259  = \$267 [5:0];
+  assign \$signature__addr$261  = \$272 [5:0];
+  assign \$signature__addr$263  = \$277 [5:0];
+  assign \$signature__addr$265  = \$282 [5:0];
+  assign \$signature__addr$267  = \$287 [5:0];
+  assign \$signature__addr$269  = \$292 [5:0];
+  assign \$signature__addr$271  = \$297 [5:0];
+  assign \$signature__addr$273  = \$302 [5:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5507,109 +5534,109 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \o_stream__payload.data  = o_stream__payload[31:0];
   assign \o_stream__payload.last  = o_stream__payload[32];
   assign \$2  = 1'h1;
-  assign load__ready = \$1 ;
-  assign \$58  = { 3'h0, \$57 [9:3] };
-  assign \$60  = { \$59 [9], \$59 [9], \$59 [9], \$59 [9:3] };
-  assign \$62  = { \$61 [9], \$61 [9], \$61 [9], \$61 [9:3] };
-  assign \$75  = \$74 ;
-  assign \$78  = 1'h1;
-  assign \$79  = in_fire;
-  assign \$80  = 1'h1;
-  assign \$81  = in_fire;
-  assign \$82  = 1'h1;
-  assign \$83  = in_fire;
-  assign \$84  = 1'h1;
-  assign \$85  = in_fire;
-  assign \$86  = 1'h1;
-  assign \$87  = in_fire;
-  assign \$88  = 1'h1;
-  assign \$89  = in_fire;
-  assign \$90  = 1'h1;
-  assign \$91  = in_fire;
-  assign \$92  = 1'h1;
-  assign \$93  = in_fire;
-  assign \$117  = \$116 ;
-  assign \$136  = \$135 ;
-  assign \$168  = \$166 ;
-  assign \$188  = ctx;
-  assign \$197  = ctx;
-  assign \$208  = in_fire;
-  assign \$222  = 1'h1;
-  assign \$223  = act_write;
-  assign \$224  = 1'h1;
-  assign \$225  = act_write;
-  assign \$226  = 1'h1;
-  assign \$227  = act_write;
-  assign \$228  = 1'h1;
-  assign \$229  = act_write;
-  assign \$230  = 1'h1;
-  assign \$231  = act_write;
-  assign \$232  = 1'h1;
-  assign \$233  = act_write;
-  assign \$234  = 1'h1;
-  assign \$235  = act_write;
-  assign \$236  = 1'h1;
-  assign \$237  = act_write;
-  assign \$213  = act_write;
-  assign \$217  = wb_group17;
-  assign \$256  = { 3'h0, drain_elem[8:3] };
-  assign \$262  = { 3'h0, drain_elem[8:3] };
-  assign \$267  = { 3'h0, drain_elem[8:3] };
-  assign \$272  = { 3'h0, drain_elem[8:3] };
-  assign \$277  = { 3'h0, drain_elem[8:3] };
-  assign \$282  = { 3'h0, drain_elem[8:3] };
-  assign \$287  = { 3'h0, drain_elem[8:3] };
-  assign \$292  = { 3'h0, drain_elem[8:3] };
-  assign \$297  = { 3'h0, drain_elem[8:3] };
-  assign \$312  = { \$311 [9], \$311 [9], \$311 [9], \$311 [9:3] };
-  assign \$317  = in_wslot;
-  assign \$326  = { 3'h0, \$325 [9:3] };
-  assign \$357  = b_fold;
-  assign \$360  = fold;
-  assign \$364  = fold;
-  assign \$390  = wb_ctx16;
-  assign \$401  = in_wslot;
-  assign \$417  = in_wslot;
-  assign \$469  = in_wslot;
-  assign \$475  = in_wslot;
-  assign \$487  = 1'h0;
-  assign \$492  = 1'h0;
-  assign \$494  = \$493 ;
-  assign \$499  = 1'h0;
-  assign \$501  = \$500 ;
-  assign \$511  = 1'h0;
-  assign \$527  = in_wslot;
-  assign \$543  = in_wslot;
-  assign \$553  = layer[0];
-  assign \$558  = 1'h0;
-  assign \$560  = \$559 ;
-  assign \$565  = 1'h0;
-  assign \$567  = \$566 ;
-  assign \$578  = layer[0];
-  assign \$632  = in_wslot;
-  assign \$651  = in_wslot;
-  assign \$698  = in_wslot;
-  assign \$716  = in_wslot;
-  assign \$728  = in_wslot;
-  assign \$776  = in_wslot;
-  assign \$795  = in_wslot;
-  assign \$858  = { \$857 [9], \$857 [9], \$857 [9], \$857 [9:3] };
-  assign \$861  = { \$860 [9], \$860 [9], \$860 [9], \$860 [9:3] };
-  assign \$892  = { 3'h0, \$891 [9:3] };
-  assign \$899  = { 3'h0, \$898 [9:3] };
-  assign \$903  = { \$902 [9], \$902 [9], \$902 [9], \$902 [9:3] };
-  assign \$906  = { 3'h0, \$905 [9:3] };
-  assign \$909  = { \$908 [9], \$908 [9], \$908 [9], \$908 [9:3] };
-  assign \$930  = claim_ctx;
-  assign \$932  = wb_ctx17;
-  assign \$941  = drain_slot;
-  assign \$945  = release_slot;
-  assign \$174  = ctx;
-  assign \$183  = ctx;
+  assign \$3  = \$1 ;
+  assign \$61  = { 3'h0, \$60 [9:3] };
+  assign \$63  = { \$62 [9], \$62 [9], \$62 [9], \$62 [9:3] };
+  assign \$65  = { \$64 [9], \$64 [9], \$64 [9], \$64 [9:3] };
+  assign \$78  = \$77 ;
+  assign \$81  = 1'h1;
+  assign \$82  = in_fire;
+  assign \$83  = 1'h1;
+  assign \$84  = in_fire;
+  assign \$85  = 1'h1;
+  assign \$86  = in_fire;
+  assign \$87  = 1'h1;
+  assign \$88  = in_fire;
+  assign \$89  = 1'h1;
+  assign \$90  = in_fire;
+  assign \$91  = 1'h1;
+  assign \$92  = in_fire;
+  assign \$93  = 1'h1;
+  assign \$94  = in_fire;
+  assign \$95  = 1'h1;
+  assign \$96  = in_fire;
+  assign \$120  = \$119 ;
+  assign \$139  = \$138 ;
+  assign \$171  = \$169 ;
+  assign \$191  = ctx;
+  assign \$200  = ctx;
+  assign \$211  = in_fire;
+  assign \$225  = 1'h1;
+  assign \$226  = act_write;
+  assign \$227  = 1'h1;
+  assign \$228  = act_write;
+  assign \$229  = 1'h1;
+  assign \$230  = act_write;
+  assign \$231  = 1'h1;
+  assign \$232  = act_write;
+  assign \$233  = 1'h1;
+  assign \$234  = act_write;
+  assign \$235  = 1'h1;
+  assign \$236  = act_write;
+  assign \$237  = 1'h1;
+  assign \$238  = act_write;
+  assign \$239  = 1'h1;
+  assign \$240  = act_write;
+  assign \$216  = act_write;
+  assign \$220  = wb_group17;
+  assign \$259  = { 3'h0, drain_elem[8:3] };
+  assign \$265  = { 3'h0, drain_elem[8:3] };
+  assign \$270  = { 3'h0, drain_elem[8:3] };
+  assign \$275  = { 3'h0, drain_elem[8:3] };
+  assign \$280  = { 3'h0, drain_elem[8:3] };
+  assign \$285  = { 3'h0, drain_elem[8:3] };
+  assign \$290  = { 3'h0, drain_elem[8:3] };
+  assign \$295  = { 3'h0, drain_elem[8:3] };
+  assign \$300  = { 3'h0, drain_elem[8:3] };
+  assign \$315  = { \$314 [9], \$314 [9], \$314 [9], \$314 [9:3] };
+  assign \$320  = in_wslot;
+  assign \$329  = { 3'h0, \$328 [9:3] };
+  assign \$365  = b_fold;
+  assign \$368  = fold;
+  assign \$372  = fold;
+  assign \$398  = wb_ctx16;
+  assign \$409  = in_wslot;
+  assign \$425  = in_wslot;
+  assign \$477  = in_wslot;
+  assign \$483  = in_wslot;
+  assign \$495  = 1'h0;
+  assign \$500  = 1'h0;
+  assign \$502  = \$501 ;
+  assign \$507  = 1'h0;
+  assign \$509  = \$508 ;
+  assign \$519  = 1'h0;
+  assign \$535  = in_wslot;
+  assign \$551  = in_wslot;
+  assign \$561  = layer[0];
+  assign \$566  = 1'h0;
+  assign \$568  = \$567 ;
+  assign \$573  = 1'h0;
+  assign \$575  = \$574 ;
+  assign \$586  = layer[0];
+  assign \$640  = in_wslot;
+  assign \$659  = in_wslot;
+  assign \$706  = in_wslot;
+  assign \$724  = in_wslot;
+  assign \$736  = in_wslot;
+  assign \$784  = in_wslot;
+  assign \$803  = in_wslot;
+  assign \$866  = { \$865 [9], \$865 [9], \$865 [9], \$865 [9:3] };
+  assign \$869  = { \$868 [9], \$868 [9], \$868 [9], \$868 [9:3] };
+  assign \$900  = { 3'h0, \$899 [9:3] };
+  assign \$907  = { 3'h0, \$906 [9:3] };
+  assign \$911  = { \$910 [9], \$910 [9], \$910 [9], \$910 [9:3] };
+  assign \$914  = { 3'h0, \$913 [9:3] };
+  assign \$917  = { \$916 [9], \$916 [9], \$916 [9], \$916 [9:3] };
+  assign \$938  = claim_ctx;
+  assign \$940  = wb_ctx17;
+  assign \$949  = drain_slot;
+  assign \$953  = release_slot;
+  assign \$177  = ctx;
+  assign \$186  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \port$3034$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \port$3044$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5634,10 +5661,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3034$0 ;
-  wire \port$3034$0 ;
-  input [31:0] \port$363$0 ;
-  wire [31:0] \port$363$0 ;
+  input \port$3044$0 ;
+  wire \port$3044$0 ;
+  input [31:0] \port$366$0 ;
+  wire [31:0] \port$366$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5670,7 +5697,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3034$0 , \port$363$0  };
+      storage[w_port__addr] <= { \port$3044$0 , \port$366$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5732,14 +5759,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$363$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3034$0 , \port$363$0  };
-  assign w_data = { \port$3034$0 , \port$363$0  };
+  assign w_port__data = { \port$3044$0 , \port$366$0  };
+  assign w_data = { \port$3044$0 , \port$366$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3239$0 , \port$3240$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3249$0 , \port$3250$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5898,10 +5925,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3239$0 ;
-  wire [7:0] \port$3239$0 ;
-  output [23:0] \port$3240$0 ;
-  wire [23:0] \port$3240$0 ;
+  output [7:0] \port$3249$0 ;
+  wire [7:0] \port$3249$0 ;
+  output [23:0] \port$3250$0 ;
+  wire [23:0] \port$3250$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6956,7 +6983,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3191$0 (pe0_flags_out),
+    .\port$3201$0 (pe0_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -7079,13 +7106,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3239$0  = \$39 ;
-  assign \port$3240$0  = \$40 ;
+  assign \port$3249$0  = \$39 ;
+  assign \port$3250$0  = \$40 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3191$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3201$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7269,8 +7296,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3191$0 ;
-  wire [1:0] \port$3191$0 ;
+  input [1:0] \port$3201$0 ;
+  wire [1:0] \port$3201$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7477,9 +7504,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3191$0 [0];
+    rq_relu1 <= \port$3201$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3191$0 [1];
+    rq_req1 <= \port$3201$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7602,8 +7629,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3191$0 [0];
-  assign i_requantize = \port$3191$0 [1];
+  assign i_relu = \port$3201$0 [0];
+  assign i_requantize = \port$3201$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7612,7 +7639,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3399$0 , \port$3400$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3409$0 , \port$3410$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7771,10 +7798,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3399$0 ;
-  wire [7:0] \port$3399$0 ;
-  output [23:0] \port$3400$0 ;
-  wire [23:0] \port$3400$0 ;
+  output [7:0] \port$3409$0 ;
+  wire [7:0] \port$3409$0 ;
+  output [23:0] \port$3410$0 ;
+  wire [23:0] \port$3410$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8829,7 +8856,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3351$0 (pe1_flags_out),
+    .\port$3361$0 (pe1_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -8952,13 +8979,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3399$0  = \$39 ;
-  assign \port$3400$0  = \$40 ;
+  assign \port$3409$0  = \$39 ;
+  assign \port$3410$0  = \$40 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3351$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3361$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9142,8 +9169,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3351$0 ;
-  wire [1:0] \port$3351$0 ;
+  input [1:0] \port$3361$0 ;
+  wire [1:0] \port$3361$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9350,9 +9377,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3351$0 [0];
+    rq_relu1 <= \port$3361$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3351$0 [1];
+    rq_req1 <= \port$3361$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9475,8 +9502,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3351$0 [0];
-  assign i_requantize = \port$3351$0 [1];
+  assign i_relu = \port$3361$0 [0];
+  assign i_requantize = \port$3361$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9485,7 +9512,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3559$0 , \port$3560$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3569$0 , \port$3570$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9644,10 +9671,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3559$0 ;
-  wire [7:0] \port$3559$0 ;
-  output [23:0] \port$3560$0 ;
-  wire [23:0] \port$3560$0 ;
+  output [7:0] \port$3569$0 ;
+  wire [7:0] \port$3569$0 ;
+  output [23:0] \port$3570$0 ;
+  wire [23:0] \port$3570$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10702,7 +10729,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3511$0 (pe2_flags_out),
+    .\port$3521$0 (pe2_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -10825,13 +10852,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3559$0  = \$39 ;
-  assign \port$3560$0  = \$40 ;
+  assign \port$3569$0  = \$39 ;
+  assign \port$3570$0  = \$40 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3511$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3521$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11015,8 +11042,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3511$0 ;
-  wire [1:0] \port$3511$0 ;
+  input [1:0] \port$3521$0 ;
+  wire [1:0] \port$3521$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11223,9 +11250,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3511$0 [0];
+    rq_relu1 <= \port$3521$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3511$0 [1];
+    rq_req1 <= \port$3521$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11348,8 +11375,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3511$0 [0];
-  assign i_requantize = \port$3511$0 [1];
+  assign i_relu = \port$3521$0 [0];
+  assign i_requantize = \port$3521$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11358,7 +11385,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3719$0 , \port$3720$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3729$0 , \port$3730$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11517,10 +11544,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3719$0 ;
-  wire [7:0] \port$3719$0 ;
-  output [23:0] \port$3720$0 ;
-  wire [23:0] \port$3720$0 ;
+  output [7:0] \port$3729$0 ;
+  wire [7:0] \port$3729$0 ;
+  output [23:0] \port$3730$0 ;
+  wire [23:0] \port$3730$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12575,7 +12602,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3671$0 (pe3_flags_out),
+    .\port$3681$0 (pe3_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -12698,13 +12725,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3719$0  = \$39 ;
-  assign \port$3720$0  = \$40 ;
+  assign \port$3729$0  = \$39 ;
+  assign \port$3730$0  = \$40 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3671$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3681$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12888,8 +12915,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3671$0 ;
-  wire [1:0] \port$3671$0 ;
+  input [1:0] \port$3681$0 ;
+  wire [1:0] \port$3681$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13096,9 +13123,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3671$0 [0];
+    rq_relu1 <= \port$3681$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3671$0 [1];
+    rq_req1 <= \port$3681$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13221,8 +13248,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3671$0 [0];
-  assign i_requantize = \port$3671$0 [1];
+  assign i_relu = \port$3681$0 [0];
+  assign i_requantize = \port$3681$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13231,7 +13258,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3879$0 , \port$3880$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3889$0 , \port$3890$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13390,10 +13417,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3879$0 ;
-  wire [7:0] \port$3879$0 ;
-  output [23:0] \port$3880$0 ;
-  wire [23:0] \port$3880$0 ;
+  output [7:0] \port$3889$0 ;
+  wire [7:0] \port$3889$0 ;
+  output [23:0] \port$3890$0 ;
+  wire [23:0] \port$3890$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14448,7 +14475,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3831$0 (pe4_flags_out),
+    .\port$3841$0 (pe4_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -14571,13 +14598,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3879$0  = \$39 ;
-  assign \port$3880$0  = \$40 ;
+  assign \port$3889$0  = \$39 ;
+  assign \port$3890$0  = \$40 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3831$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3841$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14761,8 +14788,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3831$0 ;
-  wire [1:0] \port$3831$0 ;
+  input [1:0] \port$3841$0 ;
+  wire [1:0] \port$3841$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14969,9 +14996,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3831$0 [0];
+    rq_relu1 <= \port$3841$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3831$0 [1];
+    rq_req1 <= \port$3841$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15094,8 +15121,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3831$0 [0];
-  assign i_requantize = \port$3831$0 [1];
+  assign i_relu = \port$3841$0 [0];
+  assign i_requantize = \port$3841$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15104,7 +15131,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4039$0 , \port$4040$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4049$0 , \port$4050$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15263,10 +15290,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4039$0 ;
-  wire [7:0] \port$4039$0 ;
-  output [23:0] \port$4040$0 ;
-  wire [23:0] \port$4040$0 ;
+  output [7:0] \port$4049$0 ;
+  wire [7:0] \port$4049$0 ;
+  output [23:0] \port$4050$0 ;
+  wire [23:0] \port$4050$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16321,7 +16348,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$3991$0 (pe5_flags_out),
+    .\port$4001$0 (pe5_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -16444,13 +16471,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4039$0  = \$39 ;
-  assign \port$4040$0  = \$40 ;
+  assign \port$4049$0  = \$39 ;
+  assign \port$4050$0  = \$40 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3991$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4001$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16634,8 +16661,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3991$0 ;
-  wire [1:0] \port$3991$0 ;
+  input [1:0] \port$4001$0 ;
+  wire [1:0] \port$4001$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16842,9 +16869,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3991$0 [0];
+    rq_relu1 <= \port$4001$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3991$0 [1];
+    rq_req1 <= \port$4001$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16967,8 +16994,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3991$0 [0];
-  assign i_requantize = \port$3991$0 [1];
+  assign i_relu = \port$4001$0 [0];
+  assign i_requantize = \port$4001$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16977,7 +17004,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4199$0 , \port$4200$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4209$0 , \port$4210$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17136,10 +17163,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4199$0 ;
-  wire [7:0] \port$4199$0 ;
-  output [23:0] \port$4200$0 ;
-  wire [23:0] \port$4200$0 ;
+  output [7:0] \port$4209$0 ;
+  wire [7:0] \port$4209$0 ;
+  output [23:0] \port$4210$0 ;
+  wire [23:0] \port$4210$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18194,7 +18221,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4151$0 (pe6_flags_out),
+    .\port$4161$0 (pe6_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -18317,13 +18344,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4199$0  = \$39 ;
-  assign \port$4200$0  = \$40 ;
+  assign \port$4209$0  = \$39 ;
+  assign \port$4210$0  = \$40 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4151$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4161$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18507,8 +18534,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4151$0 ;
-  wire [1:0] \port$4151$0 ;
+  input [1:0] \port$4161$0 ;
+  wire [1:0] \port$4161$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18715,9 +18742,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4151$0 [0];
+    rq_relu1 <= \port$4161$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4151$0 [1];
+    rq_req1 <= \port$4161$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18840,8 +18867,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4151$0 [0];
-  assign i_requantize = \port$4151$0 [1];
+  assign i_relu = \port$4161$0 [0];
+  assign i_requantize = \port$4161$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18850,7 +18877,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4359$0 , \port$4360$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4369$0 , \port$4370$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19009,10 +19036,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4359$0 ;
-  wire [7:0] \port$4359$0 ;
-  output [23:0] \port$4360$0 ;
-  wire [23:0] \port$4360$0 ;
+  output [7:0] \port$4369$0 ;
+  wire [7:0] \port$4369$0 ;
+  output [23:0] \port$4370$0 ;
+  wire [23:0] \port$4370$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20067,7 +20094,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4311$0 (pe7_flags_out),
+    .\port$4321$0 (pe7_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -20190,13 +20217,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4359$0  = \$39 ;
-  assign \port$4360$0  = \$40 ;
+  assign \port$4369$0  = \$39 ;
+  assign \port$4370$0  = \$40 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4311$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4321$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20380,8 +20407,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4311$0 ;
-  wire [1:0] \port$4311$0 ;
+  input [1:0] \port$4321$0 ;
+  wire [1:0] \port$4321$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20588,9 +20615,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4311$0 [0];
+    rq_relu1 <= \port$4321$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4311$0 [1];
+    rq_req1 <= \port$4321$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20713,8 +20740,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4311$0 [0];
-  assign i_requantize = \port$4311$0 [1];
+  assign i_relu = \port$4321$0 [0];
+  assign i_requantize = \port$4321$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

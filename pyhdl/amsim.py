@@ -31,7 +31,7 @@ class RunResult:
 
 def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0, seed: int = 0,
               abort_beats: int | None = None, load: bool = True, timeout: int = 200_000,
-              dut=None, watch_collisions: bool = False) -> RunResult:
+              dut=None, watch_collisions: bool = False, input_during_load: bool = False) -> RunResult:
     """Load ``program``, stream ``vectors`` (lists of ints), return every output integer.
 
     ``in_stall``/``out_stall``: probability of holding ``valid``/``ready`` low in a cycle.
@@ -40,7 +40,11 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     ``load=False`` skips the load stream (for a ``NmcArray(cfg, program=...)``).
     ``watch_collisions``: record in ``collisions`` every cycle where one of the
     array's ``collisions`` flags is high (a used read meeting a write, same address).
+    ``input_during_load``: offer the first input beat from cycle 0, while the program
+    is still loading, instead of a few cycles after its last write (no ``abort_beats``).
     """
+    if input_during_load and abort_beats is not None:
+        raise ValueError("input_during_load and abort_beats cannot be combined")
     cfg = program.cfg
     dut = dut or NmcArray(cfg)
     wrapper = Module()
@@ -62,13 +66,16 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
         async for _ in ctx.tick():
             state["cycle"] += 1
 
-    async def driver(ctx):
+    async def load_program(ctx):
         for addr, data in (program.load_words if load else ()):
             ctx.set(dut.load.valid, 1)
             ctx.set(dut.load.payload.addr, addr)
             ctx.set(dut.load.payload.data, data)
             await ctx.tick().until(dut.load.ready)
         ctx.set(dut.load.valid, 0)
+
+    async def driver(ctx):
+        await load_program(ctx)
         for _ in range(sizing.bus_words_per_step(cfg) + 1):  # weights prefetched (sizing.schedule)
             await ctx.tick()
         if abort_beats is not None:
@@ -85,6 +92,9 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
         ctx.set(dut.stat_addr, 0)
         state["loaded"] = True
         state["start"] = state["cycle"]
+        await stream_vectors(ctx)
+
+    async def stream_vectors(ctx):
         for vec in beats:
             for word in vec:
                 while in_stall and rng.random() < in_stall:
@@ -144,7 +154,12 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     sim.add_process(clock)
     if flags:
         sim.add_process(collisions)
-    sim.add_testbench(driver, background=True)
+    if input_during_load:
+        state["loaded"] = True
+        sim.add_testbench(load_program, background=True)
+        sim.add_testbench(stream_vectors, background=True)
+    else:
+        sim.add_testbench(driver, background=True)
     sim.add_testbench(monitor)
     sim.run()
     return res

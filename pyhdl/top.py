@@ -198,7 +198,12 @@ class NmcArray(wiring.Component):
         region, index, word = ld.addr[28:32], ld.addr[20:28], ld.addr[0:20]
         clear = Signal(name="clear_counters")
         load_hold = Signal(name="load_hold")  # a multi-cycle weight write in progress
-        m.d.comb += [self.load.ready.eq(~busy & ~load_hold), ld_fire.eq(self.load.valid & self.load.ready)]
+        # an input beat and a program write never land in one cycle: the beat would be
+        # counted against the program being replaced.  An offered beat goes first (a
+        # held load cannot starve a vector that has started; busy then closes the port)
+        in_open = Signal(name="in_open")
+        m.d.comb += [self.load.ready.eq(~busy & ~load_hold & ~(self.i_stream.valid & in_open)),
+                     ld_fire.eq(self.load.valid & self.load.ready)]
         vn = cfg.mode == "vonneumann"
         K = sizing.bus_words_per_step(cfg)
         if vn:
@@ -286,8 +291,11 @@ class NmcArray(wiring.Component):
         in_rp = inbuf.read_port(transparent_for=())
         wbeats = Mux(ws, beats[1], beats[0])
         wfull = Mux(ws, full[1], full[0])
+        # input is taken only once the sequencer has re-read the program after its last
+        # write (or after reset): until then the layer-0 step counts that decide a
+        # vector's last beat (f0_m1) may still be the old program's
         in_fire = Signal(name="in_fire")
-        m.d.comb += [self.i_stream.ready.eq(~wfull & has_layers),
+        m.d.comb += [self.i_stream.ready.eq(~wfull & in_open),
                      in_fire.eq(self.i_stream.valid & self.i_stream.ready)]
         in_word = (wbeats >> _log2(R)) + Mux(ws, AW, 0)
         in_blk = wbeats[:_log2(R)] if R > 1 else Const(0)
@@ -527,6 +535,10 @@ class NmcArray(wiring.Component):
         # prefetched weights: start over from layer 0; clearing counters changes neither
         with m.If(ld_fire & ~(clear)):
             m.d.sync += loaded.eq(0)
+        # closed the cycle after a load is offered while idle (whether or not it was taken:
+        # no decode on this path), and the cycle after that while `loaded` is low; open
+        # again once f0_m1 holds the new layer 0
+        m.d.sync += in_open.eq(~(self.load.valid & ~busy) & loaded & has_layers)
         # A's first step of the last layer claims its output slot.  The claim is applied a
         # cycle late (registered): it only has to be visible when this slot is next
         # checked, after the other context's inference, so two cycles later at the

@@ -120,6 +120,33 @@ def test_reset_mid_inference_keeps_program(abort_beats):
     assert result.counters["inferences"] == len(vectors)
 
 
+@pytest.mark.parametrize("corner", [0, 3])
+@pytest.mark.parametrize("descriptor0_last", [False, True], ids=["compiler_order", "descriptor0_last"])
+def test_input_offered_while_the_program_loads(corner, descriptor0_last):
+    # the input stream is valid from cycle 0; beats must wait until the array has
+    # re-read the program, even when layer 0's descriptor is the last word written
+    # (2x8 [16, 3] hung when a beat was taken the cycle after that write)
+    cfg, sizes, raw = CORNERS[corner]
+    image, rng, draw = _model(cfg, sizes, seed=7, raw_last=raw)
+    program = compile_model(image, cfg)
+    if descriptor0_last:
+        d0 = sizing.load_address(sizing.REGION_DESCRIPTOR, 0, 0)
+        words = program.load_words
+        program = dataclasses.replace(program, load_words=[w for w in words if w[0] != d0]
+                                      + [w for w in words if w[0] == d0])
+    vectors = draw(3)
+    result = amsim.run_array(program, vectors, input_during_load=True, timeout=20_000)
+    _check(image, vectors, result, cfg)
+    assert result.counters["inferences"] == len(vectors)
+
+
+def test_input_during_load_excludes_abort():
+    cfg, sizes, _ = CORNERS[0]
+    image, _, draw = _model(cfg, sizes, seed=1)
+    with pytest.raises(ValueError, match=r"^input_during_load and abort_beats cannot be combined$"):
+        amsim.run_array(compile_model(image, cfg), draw(1), input_during_load=True, abort_beats=1)
+
+
 @pytest.mark.parametrize("corner", [0, 4])
 def test_program_as_memory_init(corner):
     cfg, sizes, _ = CORNERS[corner]
