@@ -181,65 +181,65 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire \$259 ;
+  wire [8:0] \$259 ;
   wire [8:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire \$263 ;
-  wire [8:0] \$264 ;
+  wire [7:0] \$263 ;
+  wire \$264 ;
   wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire [7:0] \$268 ;
-  wire \$269 ;
+  wire [7:0] \$266 ;
+  wire [5:0] \$267 ;
+  wire [8:0] \$268 ;
+  wire [7:0] \$269 ;
   wire [8:0] \$27 ;
-  wire \$270 ;
-  wire [7:0] \$271 ;
-  wire [5:0] \$272 ;
-  wire [8:0] \$273 ;
-  wire [7:0] \$274 ;
-  wire [5:0] \$275 ;
-  wire [8:0] \$276 ;
-  wire [8:0] \$277 ;
-  wire [7:0] \$278 ;
-  wire [6:0] \$279 ;
+  wire [5:0] \$270 ;
+  wire [8:0] \$271 ;
+  wire [8:0] \$272 ;
+  wire [7:0] \$273 ;
+  wire [6:0] \$274 ;
+  wire [8:0] \$275 ;
+  wire [5:0] \$276 ;
+  wire [9:0] \$277 ;
+  wire \$278 ;
+  wire [7:0] \$279 ;
   wire [8:0] \$28 ;
-  wire [8:0] \$280 ;
-  wire [5:0] \$281 ;
-  wire [9:0] \$282 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
   wire \$283 ;
-  wire [7:0] \$284 ;
-  wire \$285 ;
+  wire \$284 ;
+  wire [7:0] \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire [8:0] \$29 ;
-  wire [7:0] \$290 ;
+  wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
+  wire [7:0] \$292 ;
+  wire [8:0] \$293 ;
+  wire [8:0] \$294 ;
   wire \$295 ;
-  wire \$296 ;
-  wire [7:0] \$297 ;
-  wire [8:0] \$298 ;
-  wire [8:0] \$299 ;
+  wire [7:0] \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire [7:0] \$301 ;
+  wire \$301 ;
   wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
+  wire [7:0] \$303 ;
+  wire [8:0] \$304 ;
+  wire [8:0] \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire [7:0] \$308 ;
-  wire [8:0] \$309 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [8:0] \$310 ;
+  wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
@@ -744,17 +744,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
+  wire [8:0] \$766 ;
+  wire [8:0] \$767 ;
   wire \$768 ;
-  wire \$769 ;
+  wire [8:0] \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire [8:0] \$771 ;
-  wire [8:0] \$772 ;
+  wire [8:0] \$770 ;
+  wire \$771 ;
+  wire \$772 ;
   wire \$773 ;
-  wire [8:0] \$774 ;
-  wire [8:0] \$775 ;
+  wire \$774 ;
+  wire \$775 ;
   wire \$776 ;
   wire \$777 ;
   wire \$778 ;
@@ -765,17 +765,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
+  wire [8:0] \$785 ;
+  wire [8:0] \$786 ;
   wire \$787 ;
   wire \$788 ;
-  wire \$789 ;
+  wire [9:0] \$789 ;
   wire \$79 ;
-  wire [8:0] \$790 ;
-  wire [8:0] \$791 ;
+  wire \$790 ;
+  wire \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire [9:0] \$794 ;
+  wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
@@ -783,85 +783,85 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
+  wire [8:0] \$800 ;
+  wire [8:0] \$801 ;
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
-  wire [8:0] \$805 ;
+  wire \$805 ;
   wire [8:0] \$806 ;
-  wire \$807 ;
-  wire \$808 ;
+  wire [8:0] \$807 ;
+  wire [8:0] \$808 ;
   wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
+  wire [8:0] \$810 ;
   wire [8:0] \$811 ;
   wire [8:0] \$812 ;
-  wire [8:0] \$813 ;
-  wire \$814 ;
+  wire \$813 ;
+  wire [8:0] \$814 ;
   wire [8:0] \$815 ;
-  wire [8:0] \$816 ;
+  wire \$816 ;
   wire [8:0] \$817 ;
-  wire \$818 ;
-  wire [8:0] \$819 ;
+  wire [8:0] \$818 ;
+  wire \$819 ;
   wire \$82 ;
-  wire [8:0] \$820 ;
+  wire \$820 ;
   wire \$821 ;
-  wire [8:0] \$822 ;
-  wire [8:0] \$823 ;
+  wire \$822 ;
+  wire [9:0] \$823 ;
   wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
+  wire [9:0] \$825 ;
+  wire [9:0] \$826 ;
   wire \$827 ;
-  wire [9:0] \$828 ;
+  wire \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire [9:0] \$830 ;
-  wire [9:0] \$831 ;
+  wire \$830 ;
+  wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire \$838 ;
+  wire [8:0] \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire [8:0] \$843 ;
-  wire \$844 ;
+  wire [8:0] \$844 ;
   wire \$845 ;
-  wire \$846 ;
+  wire [8:0] \$846 ;
   wire \$847 ;
-  wire [8:0] \$848 ;
-  wire [8:0] \$849 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
   wire \$850 ;
   wire [8:0] \$851 ;
   wire \$852 ;
   wire \$853 ;
   wire \$854 ;
-  wire \$855 ;
-  wire [8:0] \$856 ;
-  wire \$857 ;
-  wire \$858 ;
+  wire [3:0] \$855 ;
+  wire [4:0] \$856 ;
+  wire [3:0] \$857 ;
+  wire [4:0] \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [3:0] \$860 ;
-  wire [4:0] \$861 ;
-  wire [3:0] \$862 ;
-  wire [4:0] \$863 ;
-  wire \$864 ;
-  wire [31:0] \$865 ;
-  wire [32:0] \$866 ;
+  wire [31:0] \$860 ;
+  wire [32:0] \$861 ;
+  wire [31:0] \$862 ;
+  wire [32:0] \$863 ;
+  wire [31:0] \$864 ;
+  wire [32:0] \$865 ;
+  wire [3:0] \$866 ;
   wire [31:0] \$867 ;
   wire [32:0] \$868 ;
-  wire [31:0] \$869 ;
+  wire [1:0] \$869 ;
   wire \$87 ;
-  wire [32:0] \$870 ;
-  wire [3:0] \$871 ;
+  wire [31:0] \$870 ;
+  wire [32:0] \$871 ;
   wire [31:0] \$872 ;
   wire [32:0] \$873 ;
   wire [1:0] \$874 ;
@@ -869,49 +869,49 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] \$876 ;
   wire [31:0] \$877 ;
   wire [32:0] \$878 ;
-  wire [1:0] \$879 ;
+  reg \$879 ;
   wire \$88 ;
-  wire [31:0] \$880 ;
-  wire [32:0] \$881 ;
-  wire [31:0] \$882 ;
-  wire [32:0] \$883 ;
+  reg [3:0] \$880 ;
+  reg [8:0] \$881 ;
+  reg [7:0] \$882 ;
+  reg \$883 ;
   reg \$884 ;
-  reg [3:0] \$885 ;
-  reg [8:0] \$886 ;
+  reg [7:0] \$885 ;
+  reg \$886 ;
   reg [7:0] \$887 ;
   reg \$888 ;
   reg \$889 ;
   wire \$89 ;
   reg [7:0] \$890 ;
-  reg \$891 ;
-  reg [7:0] \$892 ;
-  reg \$893 ;
+  reg [7:0] \$891 ;
+  reg [8:0] \$892 ;
+  reg [8:0] \$893 ;
   reg \$894 ;
-  reg [7:0] \$895 ;
-  reg [7:0] \$896 ;
+  reg \$895 ;
+  reg \$896 ;
   reg [8:0] \$897 ;
-  reg [8:0] \$898 ;
-  reg \$899 ;
+  reg [7:0] \$898 ;
+  reg [2:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg \$900 ;
-  reg \$901 ;
+  reg [7:0] \$900 ;
+  reg [7:0] \$901 ;
   reg [8:0] \$902 ;
-  reg [7:0] \$903 ;
-  reg [2:0] \$904 ;
+  reg [8:0] \$903 ;
+  reg [7:0] \$904 ;
   reg [7:0] \$905 ;
-  reg [7:0] \$906 ;
+  reg \$906 ;
   reg [8:0] \$907 ;
-  reg [8:0] \$908 ;
-  reg [7:0] \$909 ;
+  reg [7:0] \$908 ;
+  reg \$909 ;
   wire \$91 ;
-  reg [7:0] \$910 ;
-  reg \$911 ;
-  reg [8:0] \$912 ;
-  reg [7:0] \$913 ;
+  reg \$910 ;
+  reg [7:0] \$911 ;
+  reg \$912 ;
+  reg \$913 ;
   reg \$914 ;
   reg \$915 ;
-  reg [7:0] \$916 ;
+  reg \$916 ;
   reg \$917 ;
   reg \$918 ;
   reg \$919 ;
@@ -931,52 +931,52 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$931 ;
   reg \$932 ;
   reg \$933 ;
-  reg \$934 ;
+  reg [7:0] \$934 ;
   reg \$935 ;
   reg \$936 ;
-  reg \$937 ;
+  reg [7:0] \$937 ;
   reg \$938 ;
   reg \$939 ;
   wire \$94 ;
-  reg [7:0] \$940 ;
+  reg \$940 ;
   reg \$941 ;
   reg \$942 ;
-  reg [7:0] \$943 ;
+  reg \$943 ;
   reg \$944 ;
-  reg \$945 ;
+  reg [8:0] \$945 ;
   reg \$946 ;
   reg \$947 ;
   reg \$948 ;
-  reg \$949 ;
+  reg [8:0] \$949 ;
   wire \$95 ;
   reg \$950 ;
-  reg [8:0] \$951 ;
+  reg \$951 ;
   reg \$952 ;
-  reg \$953 ;
+  reg [8:0] \$953 ;
   reg \$954 ;
-  reg [8:0] \$955 ;
-  reg \$956 ;
+  reg \$955 ;
+  reg [7:0] \$956 ;
   reg \$957 ;
   reg \$958 ;
-  reg [8:0] \$959 ;
+  reg [7:0] \$959 ;
   wire \$96 ;
   reg \$960 ;
   reg \$961 ;
-  reg [7:0] \$962 ;
+  reg \$962 ;
   reg \$963 ;
-  reg \$964 ;
-  reg [7:0] \$965 ;
+  reg [7:0] \$964 ;
+  reg \$965 ;
   reg \$966 ;
-  reg \$967 ;
+  reg [2:0] \$967 ;
   reg \$968 ;
   reg \$969 ;
   wire \$97 ;
-  reg [7:0] \$970 ;
-  reg \$971 ;
-  reg \$972 ;
-  reg [2:0] \$973 ;
-  reg \$974 ;
-  reg \$975 ;
+  reg [3:0] \$970 ;
+  reg [31:0] \$971 ;
+  reg [3:0] \$972 ;
+  reg [31:0] \$973 ;
+  reg [3:0] \$974 ;
+  reg [31:0] \$975 ;
   reg [3:0] \$976 ;
   reg [31:0] \$977 ;
   reg [3:0] \$978 ;
@@ -988,32 +988,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$983 ;
   reg [3:0] \$984 ;
   reg [31:0] \$985 ;
-  reg [3:0] \$986 ;
-  reg [31:0] \$987 ;
-  reg [3:0] \$988 ;
-  reg [31:0] \$989 ;
+  wire [7:0] \$986 ;
+  wire [23:0] \$987 ;
+  wire [7:0] \$988 ;
+  wire [23:0] \$989 ;
   wire \$99 ;
-  reg [3:0] \$990 ;
-  reg [31:0] \$991 ;
-  wire [7:0] \$992 ;
-  wire [23:0] \$993 ;
-  wire [7:0] \$994 ;
-  wire [23:0] \$995 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$136 ;
-  wire [6:0] \$signature__addr$139 ;
-  wire [6:0] \$signature__addr$151 ;
-  wire [6:0] \$signature__addr$153 ;
+  wire [6:0] \$signature__addr$135 ;
+  wire [6:0] \$signature__addr$138 ;
+  wire [6:0] \$signature__addr$150 ;
+  wire [6:0] \$signature__addr$152 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$137 ;
-  wire [31:0] \$signature__data$140 ;
+  wire [31:0] \$signature__data$136 ;
+  wire [31:0] \$signature__data$139 ;
+  wire [31:0] \$signature__data$298 ;
   wire [31:0] \$signature__data$299 ;
-  wire [31:0] \$signature__data$300 ;
   wire \$signature__en ;
-  wire \$signature__en$135 ;
-  wire \$signature__en$138 ;
+  wire \$signature__en$134 ;
+  wire \$signature__en$137 ;
   wire [31:0] act;
-  wire [31:0] \act$124 ;
+  wire [31:0] \act$123 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1039,11 +1033,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$26 ;
+  wire [8:0] \bank_waddr$28 ;
   wire [31:0] bank_wdata;
-  wire [31:0] \bank_wdata$27 ;
+  wire [31:0] \bank_wdata$29 ;
   wire bank_we;
-  wire \bank_we$25 ;
+  wire \bank_we$27 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1111,7 +1105,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_full1 = 1'h0;
   reg [7:0] in_groups = 8'h00;
   reg in_ok = 1'h0;
-  reg in_open = 1'h0;
   wire in_release0;
   wire in_release1;
   reg in_release_r1_0 = 1'h0;
@@ -1192,14 +1185,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$134 ;
+  wire [31:0] \result$133 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$29 ;
+  wire [7:0] \rq_waddr$31 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$30 ;
+  wire [53:0] \rq_wdata$32 ;
   wire rq_we;
-  wire \rq_we$28 ;
+  wire \rq_we$30 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1211,46 +1204,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$102 ;
+  wire [8:0] \step_addr$101 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$90 ;
+  wire [8:0] \step_addr$89 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$103 ;
+  wire \step_first$102 ;
   (* init = 1'h0 *)
-  wire \step_first$92 ;
+  wire \step_first$91 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$104 ;
+  wire \step_last$103 ;
   (* init = 1'h0 *)
-  wire \step_last$94 ;
+  wire \step_last$93 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$106 ;
+  wire \step_relu$105 ;
   (* init = 1'h0 *)
-  wire \step_relu$98 ;
+  wire \step_relu$97 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$100 ;
+  wire \step_requantize$106 ;
   (* init = 1'h0 *)
-  wire \step_requantize$107 ;
+  wire \step_requantize$99 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$105 ;
+  wire [7:0] \step_rq$104 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$96 ;
+  wire [7:0] \step_rq$95 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$101 ;
+  wire \step_valid$100 ;
   (* init = 1'h0 *)
-  wire \step_valid$88 ;
+  wire \step_valid$87 ;
   wire [1:0] swp__addr;
   wire [27:0] swp__data;
   wire swp__en;
@@ -1483,13 +1476,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$182 )
-      actbuf[\$180 [6:0]][7:0] <= \$992 ;
+      actbuf[\$180 [6:0]][7:0] <= \$986 ;
     if (\$184 )
-      actbuf[\$180 [6:0]][15:8] <= \$994 ;
+      actbuf[\$180 [6:0]][15:8] <= \$988 ;
     if (\$186 )
-      actbuf[\$180 [6:0]][23:16] <= \$992 ;
+      actbuf[\$180 [6:0]][23:16] <= \$986 ;
     if (\$188 )
-      actbuf[\$180 [6:0]][31:24] <= \$994 ;
+      actbuf[\$180 [6:0]][31:24] <= \$988 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1738,13 +1731,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$190 [6:0]] <= { \$993 , \$992  };
+      outbuf0[\$190 [6:0]] <= { \$987 , \$986  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$203 [6:0]];
   end
-  assign \$signature__data$299  = _2_;
+  assign \$signature__data$298  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1879,18 +1872,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$192 [6:0]] <= { \$995 , \$994  };
+      outbuf1[\$192 [6:0]] <= { \$989 , \$988  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$208 [6:0]];
   end
-  assign \$signature__data$300  = _3_;
-  assign \$5  = ~ \$4 ;
-  assign load__ready = \$3  & \$5 ;
-  assign ld_fire = load__valid & load__ready;
-  assign \$6  = ! load__payload[27:20];
-  assign \$7  = ld_fire & \$6 ;
+  assign \$signature__data$299  = _3_;
   assign \$8  = ! load__payload[31:28];
   assign bank_we = \$7  & \$8 ;
   assign \$9  = ! load__payload[27:20];
@@ -1900,11 +1888,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$12  = load__payload[27:20] == 1'h1;
   assign \$13  = ld_fire & \$12 ;
   assign \$14  = ! load__payload[31:28];
-  assign \bank_we$25  = \$13  & \$14 ;
+  assign \bank_we$27  = \$13  & \$14 ;
   assign \$15  = load__payload[27:20] == 1'h1;
   assign \$16  = ld_fire & \$15 ;
   assign \$17  = load__payload[31:28] == 1'h1;
-  assign \rq_we$28  = \$16  & \$17 ;
+  assign \rq_we$30  = \$16  & \$17 ;
   assign \$18  = load__payload[31:28] == 2'h2;
   assign \$19  = ld_fire & \$18 ;
   assign \$20  = load__payload[19:0] < 3'h4;
@@ -1927,7 +1915,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$38  = load__payload[19:0] == 1'h1;
   assign \$39  = in_wslot ? in_full1 : in_full0;
   assign \$40  = ~ \$39 ;
-  assign i_stream__ready = \$40  & in_open;
+  assign i_stream__ready = \$40  & active;
   assign in_fire = i_stream__valid & i_stream__ready;
   assign \$41  = in_wslot ? in_beats1 : in_beats0;
   assign \$43  = in_wslot ? 6'h20 : 6'h00;
@@ -1940,7 +1928,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$57  = layer + 1'h1;
   assign \$58  = cur_is_last ? { 3'h0, \$56  } : \$57 ;
   assign \$59  = loaded ? \$58  : 4'h0;
-  assign active = loaded & has_layers;
   assign \$60  = ~ layer_is_0;
   assign \$61  = active & \$60 ;
   assign \$62  = ~ b_done;
@@ -2140,698 +2127,691 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$253  = b_fold + 1'h1;
   assign \$254  = ~ clear_counters;
   assign \$255  = ld_fire & \$254 ;
-  assign \$256  = ~ busy;
-  assign \$257  = load__valid & \$256 ;
-  assign \$258  = ~ \$257 ;
-  assign \$259  = \$258  & loaded;
-  assign \$260  = \$259  & has_layers;
-  assign \$261  = issue_a & cur_is_last;
-  assign \$262  = group_is_0 & fold_is_0;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = issue_b ? b_bank_addr : bank_addr;
-  assign \$265  = ! b_fold;
-  assign \$266  = issue_b ? \$265  : fold_is_0;
-  assign \$267  = issue_b ? b_last_fold : last_fold;
-  assign \$268  = issue_b ? b_rq_addr : rq_addr;
-  assign \$269  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$270  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$272  = ctx ? 6'h00 : 6'h20;
-  assign \$273  = \$271  + \$272 ;
-  assign \$275  = ctx ? 6'h20 : 6'h00;
-  assign \$276  = \$274  + \$275 ;
-  assign \$277  = issue_b ? \$273  : \$276 ;
-  assign \$279  = ctx ? 7'h40 : 7'h00;
-  assign \$280  = \$278  + \$279 ;
-  assign \$281  = wr_buf ? 6'h00 : 6'h20;
-  assign \$282  = \$280  + \$281 ;
-  assign \$283  = issue_b | layer_is_0;
-  assign \$284  = issue_b ? b_group : group;
-  assign \$285  = issue_b ? 1'h0 : wr_buf;
-  assign \$286  = ctx ^ issue_b;
-  assign \$287  = issue_a & cur_is_last;
-  assign \$288  = step_valid & step_last;
-  assign \$289  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$290  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$291  = ~ wb_out15;
-  assign \$292  = wb_valid15 & \$291 ;
-  assign \$293  = ! wb_ctx15;
-  assign \$294  = \$292  & \$293 ;
-  assign \$295  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$296  = \$295  == wb_par15;
-  assign \$297  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$298  = \$297  + 1'h1;
-  assign \$299  = \$296  ? \$298  : 9'h001;
-  assign \$300  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$301  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$302  = ~ wb_out15;
-  assign \$303  = wb_valid15 & \$302 ;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$307  = \$306  == wb_par15;
-  assign \$308  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$309  = \$308  + 1'h1;
-  assign \$310  = \$307  ? \$309  : 9'h001;
-  assign \$311  = ~ loaded;
-  assign \$312  = ctx ? in_release1 : in_release0;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = | in_beats1;
-  assign \$316  = in_fire & \$315 ;
-  assign \$317  = \$314  | \$316 ;
-  assign \$318  = | in_beats0;
-  assign \$319  = ! in_wslot;
-  assign \$320  = in_fire & \$319 ;
-  assign \$321  = \$318  | \$320 ;
-  assign \$322  = ctx ? \$317  : \$321 ;
-  assign \$323  = \$313  & \$322 ;
-  assign \$324  = ctx ? in_release0 : in_release1;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = | in_beats0;
-  assign \$327  = ! in_wslot;
-  assign \$328  = in_fire & \$327 ;
-  assign \$329  = \$326  | \$328 ;
-  assign \$330  = | in_beats1;
-  assign \$332  = in_fire & \$331 ;
-  assign \$333  = \$330  | \$332 ;
-  assign \$334  = ctx ? \$329  : \$333 ;
-  assign \$335  = \$325  & \$334 ;
-  assign \$336  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$337  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$338  = ctx ? \$336  : \$337 ;
-  assign \$339  = ~ layer[0];
-  assign \$340  = \$338  == \$339 ;
-  assign \$341  = ctx ? track_reset1 : track_reset0;
-  assign \$342  = ~ \$341 ;
-  assign \$343  = \$340  & \$342 ;
-  assign \$344  = 1'h0 >= need_groups;
-  assign \$345  = ! prev_groups;
-  assign \$346  = \$344  | \$345 ;
-  assign \$347  = wb_groups_ahead1 >= need_groups;
-  assign \$348  = wb_groups_ahead1 == prev_groups;
-  assign \$349  = \$347  | \$348 ;
-  assign \$350  = track_reset_r1 ? \$346  : \$349 ;
-  assign \$351  = 1'h0 >= need_groups;
-  assign \$352  = ! prev_groups;
-  assign \$353  = \$351  | \$352 ;
-  assign \$354  = wb_groups_ahead0 >= need_groups;
-  assign \$355  = wb_groups_ahead0 == prev_groups;
-  assign \$356  = \$354  | \$355 ;
-  assign \$357  = track_reset_r0 ? \$353  : \$356 ;
-  assign \$358  = ctx ? \$350  : \$357 ;
-  assign \$359  = \$343  & \$358 ;
-  assign \$360  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$361  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$362  = ctx ? \$360  : \$361 ;
-  assign \$363  = ~ layer[0];
-  assign \$364  = \$362  == \$363 ;
-  assign \$365  = ctx ? track_reset1 : track_reset0;
-  assign \$366  = ~ \$365 ;
-  assign \$367  = \$364  & \$366 ;
-  assign \$368  = ! prev_groups;
-  assign \$369  = wb_groups_ahead1 == prev_groups;
-  assign \$370  = track_reset_r1 ? \$368  : \$369 ;
-  assign \$371  = ! prev_groups;
-  assign \$372  = wb_groups_ahead0 == prev_groups;
-  assign \$373  = track_reset_r0 ? \$371  : \$372 ;
-  assign \$374  = ctx ? \$370  : \$373 ;
-  assign \$375  = \$367  & \$374 ;
-  assign \$376  = last_fold & last_group;
-  assign \$377  = \$376  & cur_is_last;
-  assign \$378  = | in_beats0;
-  assign \$379  = ! in_wslot;
-  assign \$380  = in_fire & \$379 ;
-  assign \$381  = \$378  | \$380 ;
-  assign \$382  = | in_beats1;
-  assign \$384  = in_fire & \$383 ;
-  assign \$385  = \$382  | \$384 ;
-  assign \$386  = ctx ? \$381  : \$385 ;
-  assign \$387  = ~ layer_is_0;
-  assign \$388  = | in_beats1;
-  assign \$390  = in_fire & \$389 ;
-  assign \$391  = \$388  | \$390 ;
-  assign \$392  = | in_beats0;
-  assign \$393  = ! in_wslot;
-  assign \$394  = in_fire & \$393 ;
-  assign \$395  = \$392  | \$394 ;
-  assign \$396  = ctx ? \$391  : \$395 ;
-  assign \$397  = \$387  & \$396 ;
-  assign \$398  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$399  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$400  = ctx ? \$398  : \$399 ;
-  assign \$402  = ~ \$400 ;
-  assign \$403  = ctx ? track_reset0 : track_reset1;
-  assign \$404  = ~ \$403 ;
-  assign \$405  = \$402  & \$404 ;
-  assign \$407  = ! in_groups;
-  assign \$409  = wb_groups_ahead0 >= 2'h2;
-  assign \$410  = wb_groups_ahead0 == in_groups;
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = track_reset_r0 ? \$408  : \$411 ;
-  assign \$414  = ! in_groups;
-  assign \$416  = wb_groups_ahead1 >= 2'h2;
-  assign \$417  = wb_groups_ahead1 == in_groups;
-  assign \$418  = \$416  | \$417 ;
-  assign \$419  = track_reset_r1 ? \$415  : \$418 ;
-  assign \$420  = ctx ? \$412  : \$419 ;
-  assign \$421  = \$405  & \$420 ;
-  assign \$422  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$423  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$424  = ctx ? \$422  : \$423 ;
-  assign \$426  = ~ \$424 ;
-  assign \$427  = ctx ? track_reset0 : track_reset1;
-  assign \$428  = ~ \$427 ;
-  assign \$429  = \$426  & \$428 ;
-  assign \$430  = ! in_groups;
-  assign \$431  = wb_groups_ahead0 == in_groups;
-  assign \$432  = track_reset_r0 ? \$430  : \$431 ;
-  assign \$433  = ! in_groups;
-  assign \$434  = wb_groups_ahead1 == in_groups;
-  assign \$435  = track_reset_r1 ? \$433  : \$434 ;
-  assign \$436  = ctx ? \$432  : \$435 ;
-  assign \$437  = \$429  & \$436 ;
-  assign \$438  = layer_is_0 & last_group;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = | in_beats1;
-  assign \$442  = in_fire & \$441 ;
-  assign \$443  = \$440  | \$442 ;
-  assign \$444  = | in_beats0;
-  assign \$445  = ! in_wslot;
-  assign \$446  = in_fire & \$445 ;
-  assign \$447  = \$444  | \$446 ;
-  assign \$448  = ctx ? \$443  : \$447 ;
-  assign \$449  = \$439  & \$448 ;
-  assign \$450  = in_beats0 > b_fold;
-  assign \$451  = ! in_wslot;
-  assign \$452  = in_fire & \$451 ;
-  assign \$453  = in_beats0 == b_fold;
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = \$450  | \$454 ;
-  assign \$456  = in_beats1 > b_fold;
-  assign \$458  = in_fire & \$457 ;
-  assign \$459  = in_beats1 == b_fold;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = \$456  | \$460 ;
-  assign \$462  = ctx ? \$455  : \$461 ;
-  assign \$463  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$464  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$465  = ctx ? \$463  : \$464 ;
-  assign \$466  = ~ layer[0];
-  assign \$468  = \$465  == \$467 ;
-  assign \$469  = ctx ? track_reset1 : track_reset0;
-  assign \$470  = ~ \$469 ;
-  assign \$471  = \$468  & \$470 ;
-  assign \$473  = ! cur_groups;
-  assign \$475  = wb_groups_ahead1 >= 2'h2;
-  assign \$476  = wb_groups_ahead1 == cur_groups;
-  assign \$477  = \$475  | \$476 ;
-  assign \$478  = track_reset_r1 ? \$474  : \$477 ;
-  assign \$480  = ! cur_groups;
-  assign \$482  = wb_groups_ahead0 >= 2'h2;
-  assign \$483  = wb_groups_ahead0 == cur_groups;
-  assign \$484  = \$482  | \$483 ;
-  assign \$485  = track_reset_r0 ? \$481  : \$484 ;
-  assign \$486  = ctx ? \$478  : \$485 ;
-  assign \$487  = \$471  & \$486 ;
-  assign \$488  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$489  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$490  = ctx ? \$488  : \$489 ;
-  assign \$491  = ~ layer[0];
-  assign \$493  = \$490  == \$492 ;
-  assign \$494  = ctx ? track_reset1 : track_reset0;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = \$493  & \$495 ;
-  assign \$497  = ! cur_groups;
-  assign \$498  = wb_groups_ahead1 == cur_groups;
-  assign \$499  = track_reset_r1 ? \$497  : \$498 ;
-  assign \$500  = ! cur_groups;
-  assign \$501  = wb_groups_ahead0 == cur_groups;
-  assign \$502  = track_reset_r0 ? \$500  : \$501 ;
-  assign \$503  = ctx ? \$499  : \$502 ;
-  assign \$504  = \$496  & \$503 ;
-  assign \$505  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$506  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$507  = ctx ? \$505  : \$506 ;
-  assign \$508  = ~ layer[0];
-  assign \$509  = \$507  == \$508 ;
-  assign \$510  = ctx ? track_reset1 : track_reset0;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$509  & \$511 ;
-  assign \$513  = 1'h0 >= need_groups;
-  assign \$514  = ! prev_groups;
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = wb_groups_ahead1 >= need_groups;
-  assign \$517  = wb_groups_ahead1 == prev_groups;
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = track_reset_r1 ? \$515  : \$518 ;
-  assign \$520  = 1'h0 >= need_groups;
-  assign \$521  = ! prev_groups;
-  assign \$522  = \$520  | \$521 ;
-  assign \$523  = wb_groups_ahead0 >= need_groups;
-  assign \$524  = wb_groups_ahead0 == prev_groups;
-  assign \$525  = \$523  | \$524 ;
-  assign \$526  = track_reset_r0 ? \$522  : \$525 ;
-  assign \$527  = ctx ? \$519  : \$526 ;
-  assign \$528  = \$512  & \$527 ;
-  assign \$529  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$530  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$531  = ctx ? \$529  : \$530 ;
-  assign \$532  = ~ layer[0];
-  assign \$533  = \$531  == \$532 ;
-  assign \$534  = ctx ? track_reset1 : track_reset0;
-  assign \$535  = ~ \$534 ;
-  assign \$536  = \$533  & \$535 ;
-  assign \$537  = ! prev_groups;
-  assign \$538  = wb_groups_ahead1 == prev_groups;
-  assign \$539  = track_reset_r1 ? \$537  : \$538 ;
-  assign \$540  = ! prev_groups;
-  assign \$541  = wb_groups_ahead0 == prev_groups;
-  assign \$542  = track_reset_r0 ? \$540  : \$541 ;
-  assign \$543  = ctx ? \$539  : \$542 ;
-  assign \$544  = \$536  & \$543 ;
-  assign \$545  = in_beats1 > fold_plus1;
-  assign \$547  = in_fire & \$546 ;
-  assign \$548  = in_beats1 == fold_plus1;
-  assign \$549  = \$547  & \$548 ;
-  assign \$550  = \$545  | \$549 ;
-  assign \$551  = in_beats0 > fold_plus1;
-  assign \$552  = ! in_wslot;
-  assign \$553  = in_fire & \$552 ;
-  assign \$554  = in_beats0 == fold_plus1;
-  assign \$555  = \$553  & \$554 ;
-  assign \$556  = \$551  | \$555 ;
-  assign \$557  = ctx ? \$550  : \$556 ;
-  assign \$558  = in_beats0 > b_fold;
-  assign \$559  = ! in_wslot;
-  assign \$560  = in_fire & \$559 ;
-  assign \$561  = in_beats0 == b_fold;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = \$558  | \$562 ;
-  assign \$564  = in_beats1 > b_fold;
-  assign \$566  = in_fire & \$565 ;
-  assign \$567  = in_beats1 == b_fold;
-  assign \$568  = \$566  & \$567 ;
-  assign \$569  = \$564  | \$568 ;
-  assign \$570  = ctx ? \$563  : \$569 ;
-  assign \$571  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$572  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$573  = ctx ? \$571  : \$572 ;
-  assign \$574  = ~ layer[0];
-  assign \$575  = \$573  == \$574 ;
-  assign \$576  = ctx ? track_reset1 : track_reset0;
-  assign \$577  = ~ \$576 ;
-  assign \$578  = \$575  & \$577 ;
-  assign \$579  = 1'h0 >= need_groups_next;
-  assign \$580  = ! prev_groups;
-  assign \$581  = \$579  | \$580 ;
-  assign \$582  = wb_groups_ahead1 >= need_groups_next;
-  assign \$583  = wb_groups_ahead1 == prev_groups;
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = track_reset_r1 ? \$581  : \$584 ;
-  assign \$586  = 1'h0 >= need_groups_next;
-  assign \$587  = ! prev_groups;
-  assign \$588  = \$586  | \$587 ;
-  assign \$589  = wb_groups_ahead0 >= need_groups_next;
-  assign \$590  = wb_groups_ahead0 == prev_groups;
-  assign \$591  = \$589  | \$590 ;
-  assign \$592  = track_reset_r0 ? \$588  : \$591 ;
-  assign \$593  = ctx ? \$585  : \$592 ;
-  assign \$594  = \$578  & \$593 ;
-  assign \$595  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$596  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$597  = ctx ? \$595  : \$596 ;
-  assign \$598  = ~ layer[0];
-  assign \$599  = \$597  == \$598 ;
-  assign \$600  = ctx ? track_reset1 : track_reset0;
-  assign \$601  = ~ \$600 ;
-  assign \$602  = \$599  & \$601 ;
-  assign \$603  = ! prev_groups;
-  assign \$604  = wb_groups_ahead1 == prev_groups;
-  assign \$605  = track_reset_r1 ? \$603  : \$604 ;
-  assign \$606  = ! prev_groups;
-  assign \$607  = wb_groups_ahead0 == prev_groups;
-  assign \$608  = track_reset_r0 ? \$606  : \$607 ;
-  assign \$609  = ctx ? \$605  : \$608 ;
-  assign \$610  = \$602  & \$609 ;
-  assign \$611  = in_beats1 > fold;
-  assign \$613  = in_fire & \$612 ;
-  assign \$614  = in_beats1 == fold;
-  assign \$615  = \$613  & \$614 ;
-  assign \$616  = \$611  | \$615 ;
-  assign \$617  = in_beats0 > fold;
-  assign \$618  = ! in_wslot;
-  assign \$619  = in_fire & \$618 ;
-  assign \$620  = in_beats0 == fold;
-  assign \$621  = \$619  & \$620 ;
-  assign \$622  = \$617  | \$621 ;
-  assign \$623  = ctx ? \$616  : \$622 ;
-  assign \$624  = ~ b_last_group;
-  assign \$625  = | in_beats0;
-  assign \$626  = ! in_wslot;
-  assign \$627  = in_fire & \$626 ;
-  assign \$628  = \$625  | \$627 ;
-  assign \$629  = | in_beats1;
-  assign \$631  = in_fire & \$630 ;
-  assign \$632  = \$629  | \$631 ;
-  assign \$633  = ctx ? \$628  : \$632 ;
-  assign \$634  = \$624  & \$633 ;
-  assign \$635  = in_beats0 > b_fold_plus1;
-  assign \$636  = ! in_wslot;
-  assign \$637  = in_fire & \$636 ;
-  assign \$638  = in_beats0 == b_fold_plus1;
-  assign \$639  = \$637  & \$638 ;
-  assign \$640  = \$635  | \$639 ;
-  assign \$641  = in_beats1 > b_fold_plus1;
-  assign \$643  = in_fire & \$642 ;
-  assign \$644  = in_beats1 == b_fold_plus1;
-  assign \$645  = \$643  & \$644 ;
-  assign \$646  = \$641  | \$645 ;
-  assign \$647  = ctx ? \$640  : \$646 ;
-  assign \$648  = b_last_fold ? \$634  : \$647 ;
-  assign \$649  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$650  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$651  = ctx ? \$649  : \$650 ;
-  assign \$652  = ~ layer[0];
-  assign \$653  = \$651  == \$652 ;
-  assign \$654  = ctx ? track_reset1 : track_reset0;
-  assign \$655  = ~ \$654 ;
-  assign \$656  = \$653  & \$655 ;
-  assign \$657  = 1'h0 >= need_groups;
-  assign \$658  = ! prev_groups;
-  assign \$659  = \$657  | \$658 ;
-  assign \$660  = wb_groups_ahead1 >= need_groups;
-  assign \$661  = wb_groups_ahead1 == prev_groups;
-  assign \$662  = \$660  | \$661 ;
-  assign \$663  = track_reset_r1 ? \$659  : \$662 ;
-  assign \$664  = 1'h0 >= need_groups;
-  assign \$665  = ! prev_groups;
-  assign \$666  = \$664  | \$665 ;
-  assign \$667  = wb_groups_ahead0 >= need_groups;
-  assign \$668  = wb_groups_ahead0 == prev_groups;
-  assign \$669  = \$667  | \$668 ;
-  assign \$670  = track_reset_r0 ? \$666  : \$669 ;
-  assign \$671  = ctx ? \$663  : \$670 ;
-  assign \$672  = \$656  & \$671 ;
-  assign \$673  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$674  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$675  = ctx ? \$673  : \$674 ;
-  assign \$676  = ~ layer[0];
-  assign \$677  = \$675  == \$676 ;
-  assign \$678  = ctx ? track_reset1 : track_reset0;
-  assign \$679  = ~ \$678 ;
-  assign \$680  = \$677  & \$679 ;
-  assign \$681  = ! prev_groups;
-  assign \$682  = wb_groups_ahead1 == prev_groups;
-  assign \$683  = track_reset_r1 ? \$681  : \$682 ;
-  assign \$684  = ! prev_groups;
-  assign \$685  = wb_groups_ahead0 == prev_groups;
-  assign \$686  = track_reset_r0 ? \$684  : \$685 ;
-  assign \$687  = ctx ? \$683  : \$686 ;
-  assign \$688  = \$680  & \$687 ;
-  assign \$689  = in_beats1 > fold;
-  assign \$691  = in_fire & \$690 ;
-  assign \$692  = in_beats1 == fold;
-  assign \$693  = \$691  & \$692 ;
-  assign \$694  = \$689  | \$693 ;
-  assign \$695  = in_beats0 > fold;
-  assign \$696  = ! in_wslot;
-  assign \$697  = in_fire & \$696 ;
-  assign \$698  = in_beats0 == fold;
-  assign \$699  = \$697  & \$698 ;
-  assign \$700  = \$695  | \$699 ;
-  assign \$701  = ctx ? \$694  : \$700 ;
-  assign \$702  = in_beats0 > b_fold;
-  assign \$703  = ! in_wslot;
-  assign \$704  = in_fire & \$703 ;
-  assign \$705  = in_beats0 == b_fold;
-  assign \$706  = \$704  & \$705 ;
-  assign \$707  = \$702  | \$706 ;
-  assign \$708  = in_beats1 > b_fold;
-  assign \$710  = in_fire & \$709 ;
-  assign \$711  = in_beats1 == b_fold;
-  assign \$712  = \$710  & \$711 ;
-  assign \$713  = \$708  | \$712 ;
-  assign \$714  = ctx ? \$707  : \$713 ;
-  assign \$715  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$716  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$717  = ctx ? \$715  : \$716 ;
-  assign \$718  = ~ layer[0];
-  assign \$719  = \$717  == \$718 ;
-  assign \$720  = ctx ? track_reset1 : track_reset0;
-  assign \$721  = ~ \$720 ;
-  assign \$722  = \$719  & \$721 ;
-  assign \$723  = 1'h0 >= need_groups;
-  assign \$724  = ! prev_groups;
-  assign \$725  = \$723  | \$724 ;
-  assign \$726  = wb_groups_ahead1 >= need_groups;
-  assign \$727  = wb_groups_ahead1 == prev_groups;
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = track_reset_r1 ? \$725  : \$728 ;
-  assign \$730  = 1'h0 >= need_groups;
-  assign \$731  = ! prev_groups;
-  assign \$732  = \$730  | \$731 ;
-  assign \$733  = wb_groups_ahead0 >= need_groups;
-  assign \$734  = wb_groups_ahead0 == prev_groups;
-  assign \$735  = \$733  | \$734 ;
-  assign \$736  = track_reset_r0 ? \$732  : \$735 ;
-  assign \$737  = ctx ? \$729  : \$736 ;
-  assign \$738  = \$722  & \$737 ;
-  assign \$739  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$740  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$741  = ctx ? \$739  : \$740 ;
-  assign \$742  = ~ layer[0];
-  assign \$743  = \$741  == \$742 ;
-  assign \$744  = ctx ? track_reset1 : track_reset0;
-  assign \$745  = ~ \$744 ;
-  assign \$746  = \$743  & \$745 ;
-  assign \$747  = ! prev_groups;
-  assign \$748  = wb_groups_ahead1 == prev_groups;
-  assign \$749  = track_reset_r1 ? \$747  : \$748 ;
-  assign \$750  = ! prev_groups;
-  assign \$751  = wb_groups_ahead0 == prev_groups;
-  assign \$752  = track_reset_r0 ? \$750  : \$751 ;
-  assign \$753  = ctx ? \$749  : \$752 ;
-  assign \$754  = \$746  & \$753 ;
-  assign \$755  = ~ loaded;
-  assign \$756  = last_fold & last_group;
-  assign \$757  = \$756  & cur_is_last;
-  assign \$758  = issue_a & \$757 ;
-  assign \$759  = \$755  | \$758 ;
+  assign \$256  = issue_a & cur_is_last;
+  assign \$257  = group_is_0 & fold_is_0;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = issue_b ? b_bank_addr : bank_addr;
+  assign \$260  = ! b_fold;
+  assign \$261  = issue_b ? \$260  : fold_is_0;
+  assign \$262  = issue_b ? b_last_fold : last_fold;
+  assign \$263  = issue_b ? b_rq_addr : rq_addr;
+  assign \$264  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$265  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$267  = ctx ? 6'h00 : 6'h20;
+  assign \$268  = \$266  + \$267 ;
+  assign \$270  = ctx ? 6'h20 : 6'h00;
+  assign \$271  = \$269  + \$270 ;
+  assign \$272  = issue_b ? \$268  : \$271 ;
+  assign \$274  = ctx ? 7'h40 : 7'h00;
+  assign \$275  = \$273  + \$274 ;
+  assign \$276  = wr_buf ? 6'h00 : 6'h20;
+  assign \$277  = \$275  + \$276 ;
+  assign \$278  = issue_b | layer_is_0;
+  assign \$279  = issue_b ? b_group : group;
+  assign \$280  = issue_b ? 1'h0 : wr_buf;
+  assign \$281  = ctx ^ issue_b;
+  assign \$282  = issue_a & cur_is_last;
+  assign \$283  = step_valid & step_last;
+  assign \$284  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$285  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$286  = ~ wb_out15;
+  assign \$287  = wb_valid15 & \$286 ;
+  assign \$288  = ! wb_ctx15;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$291  = \$290  == wb_par15;
+  assign \$292  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$293  = \$292  + 1'h1;
+  assign \$294  = \$291  ? \$293  : 9'h001;
+  assign \$295  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$296  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$297  = ~ wb_out15;
+  assign \$298  = wb_valid15 & \$297 ;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$302  = \$301  == wb_par15;
+  assign \$303  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$304  = \$303  + 1'h1;
+  assign \$305  = \$302  ? \$304  : 9'h001;
+  assign \$306  = ~ loaded;
+  assign \$307  = ctx ? in_release1 : in_release0;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = | in_beats1;
+  assign \$311  = in_fire & \$310 ;
+  assign \$312  = \$309  | \$311 ;
+  assign \$313  = | in_beats0;
+  assign \$314  = ! in_wslot;
+  assign \$315  = in_fire & \$314 ;
+  assign \$316  = \$313  | \$315 ;
+  assign \$317  = ctx ? \$312  : \$316 ;
+  assign \$318  = \$308  & \$317 ;
+  assign \$319  = ctx ? in_release0 : in_release1;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = | in_beats0;
+  assign \$322  = ! in_wslot;
+  assign \$323  = in_fire & \$322 ;
+  assign \$324  = \$321  | \$323 ;
+  assign \$325  = | in_beats1;
+  assign \$327  = in_fire & \$326 ;
+  assign \$328  = \$325  | \$327 ;
+  assign \$329  = ctx ? \$324  : \$328 ;
+  assign \$330  = \$320  & \$329 ;
+  assign \$331  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$332  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$333  = ctx ? \$331  : \$332 ;
+  assign \$334  = ~ layer[0];
+  assign \$335  = \$333  == \$334 ;
+  assign \$336  = ctx ? track_reset1 : track_reset0;
+  assign \$337  = ~ \$336 ;
+  assign \$338  = \$335  & \$337 ;
+  assign \$339  = 1'h0 >= need_groups;
+  assign \$340  = ! prev_groups;
+  assign \$341  = \$339  | \$340 ;
+  assign \$342  = wb_groups_ahead1 >= need_groups;
+  assign \$343  = wb_groups_ahead1 == prev_groups;
+  assign \$344  = \$342  | \$343 ;
+  assign \$345  = track_reset_r1 ? \$341  : \$344 ;
+  assign \$346  = 1'h0 >= need_groups;
+  assign \$347  = ! prev_groups;
+  assign \$348  = \$346  | \$347 ;
+  assign \$349  = wb_groups_ahead0 >= need_groups;
+  assign \$350  = wb_groups_ahead0 == prev_groups;
+  assign \$351  = \$349  | \$350 ;
+  assign \$352  = track_reset_r0 ? \$348  : \$351 ;
+  assign \$353  = ctx ? \$345  : \$352 ;
+  assign \$354  = \$338  & \$353 ;
+  assign \$355  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$356  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$357  = ctx ? \$355  : \$356 ;
+  assign \$358  = ~ layer[0];
+  assign \$359  = \$357  == \$358 ;
+  assign \$360  = ctx ? track_reset1 : track_reset0;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = \$359  & \$361 ;
+  assign \$363  = ! prev_groups;
+  assign \$364  = wb_groups_ahead1 == prev_groups;
+  assign \$365  = track_reset_r1 ? \$363  : \$364 ;
+  assign \$366  = ! prev_groups;
+  assign \$367  = wb_groups_ahead0 == prev_groups;
+  assign \$368  = track_reset_r0 ? \$366  : \$367 ;
+  assign \$369  = ctx ? \$365  : \$368 ;
+  assign \$370  = \$362  & \$369 ;
+  assign \$371  = last_fold & last_group;
+  assign \$372  = \$371  & cur_is_last;
+  assign \$373  = | in_beats0;
+  assign \$374  = ! in_wslot;
+  assign \$375  = in_fire & \$374 ;
+  assign \$376  = \$373  | \$375 ;
+  assign \$377  = | in_beats1;
+  assign \$379  = in_fire & \$378 ;
+  assign \$380  = \$377  | \$379 ;
+  assign \$381  = ctx ? \$376  : \$380 ;
+  assign \$382  = ~ layer_is_0;
+  assign \$383  = | in_beats1;
+  assign \$385  = in_fire & \$384 ;
+  assign \$386  = \$383  | \$385 ;
+  assign \$387  = | in_beats0;
+  assign \$388  = ! in_wslot;
+  assign \$389  = in_fire & \$388 ;
+  assign \$390  = \$387  | \$389 ;
+  assign \$391  = ctx ? \$386  : \$390 ;
+  assign \$392  = \$382  & \$391 ;
+  assign \$393  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$394  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$395  = ctx ? \$393  : \$394 ;
+  assign \$397  = ~ \$395 ;
+  assign \$398  = ctx ? track_reset0 : track_reset1;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \$397  & \$399 ;
+  assign \$402  = ! in_groups;
+  assign \$404  = wb_groups_ahead0 >= 2'h2;
+  assign \$405  = wb_groups_ahead0 == in_groups;
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = track_reset_r0 ? \$403  : \$406 ;
+  assign \$409  = ! in_groups;
+  assign \$411  = wb_groups_ahead1 >= 2'h2;
+  assign \$412  = wb_groups_ahead1 == in_groups;
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = track_reset_r1 ? \$410  : \$413 ;
+  assign \$415  = ctx ? \$407  : \$414 ;
+  assign \$416  = \$400  & \$415 ;
+  assign \$417  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$418  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$419  = ctx ? \$417  : \$418 ;
+  assign \$421  = ~ \$419 ;
+  assign \$422  = ctx ? track_reset0 : track_reset1;
+  assign \$423  = ~ \$422 ;
+  assign \$424  = \$421  & \$423 ;
+  assign \$425  = ! in_groups;
+  assign \$426  = wb_groups_ahead0 == in_groups;
+  assign \$427  = track_reset_r0 ? \$425  : \$426 ;
+  assign \$428  = ! in_groups;
+  assign \$429  = wb_groups_ahead1 == in_groups;
+  assign \$430  = track_reset_r1 ? \$428  : \$429 ;
+  assign \$431  = ctx ? \$427  : \$430 ;
+  assign \$432  = \$424  & \$431 ;
+  assign \$433  = layer_is_0 & last_group;
+  assign \$434  = ~ \$433 ;
+  assign \$435  = | in_beats1;
+  assign \$437  = in_fire & \$436 ;
+  assign \$438  = \$435  | \$437 ;
+  assign \$439  = | in_beats0;
+  assign \$440  = ! in_wslot;
+  assign \$441  = in_fire & \$440 ;
+  assign \$442  = \$439  | \$441 ;
+  assign \$443  = ctx ? \$438  : \$442 ;
+  assign \$444  = \$434  & \$443 ;
+  assign \$445  = in_beats0 > b_fold;
+  assign \$446  = ! in_wslot;
+  assign \$447  = in_fire & \$446 ;
+  assign \$448  = in_beats0 == b_fold;
+  assign \$449  = \$447  & \$448 ;
+  assign \$450  = \$445  | \$449 ;
+  assign \$451  = in_beats1 > b_fold;
+  assign \$453  = in_fire & \$452 ;
+  assign \$454  = in_beats1 == b_fold;
+  assign \$455  = \$453  & \$454 ;
+  assign \$456  = \$451  | \$455 ;
+  assign \$457  = ctx ? \$450  : \$456 ;
+  assign \$458  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$459  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$460  = ctx ? \$458  : \$459 ;
+  assign \$461  = ~ layer[0];
+  assign \$463  = \$460  == \$462 ;
+  assign \$464  = ctx ? track_reset1 : track_reset0;
+  assign \$465  = ~ \$464 ;
+  assign \$466  = \$463  & \$465 ;
+  assign \$468  = ! cur_groups;
+  assign \$470  = wb_groups_ahead1 >= 2'h2;
+  assign \$471  = wb_groups_ahead1 == cur_groups;
+  assign \$472  = \$470  | \$471 ;
+  assign \$473  = track_reset_r1 ? \$469  : \$472 ;
+  assign \$475  = ! cur_groups;
+  assign \$477  = wb_groups_ahead0 >= 2'h2;
+  assign \$478  = wb_groups_ahead0 == cur_groups;
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = track_reset_r0 ? \$476  : \$479 ;
+  assign \$481  = ctx ? \$473  : \$480 ;
+  assign \$482  = \$466  & \$481 ;
+  assign \$483  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$484  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$485  = ctx ? \$483  : \$484 ;
+  assign \$486  = ~ layer[0];
+  assign \$488  = \$485  == \$487 ;
+  assign \$489  = ctx ? track_reset1 : track_reset0;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = \$488  & \$490 ;
+  assign \$492  = ! cur_groups;
+  assign \$493  = wb_groups_ahead1 == cur_groups;
+  assign \$494  = track_reset_r1 ? \$492  : \$493 ;
+  assign \$495  = ! cur_groups;
+  assign \$496  = wb_groups_ahead0 == cur_groups;
+  assign \$497  = track_reset_r0 ? \$495  : \$496 ;
+  assign \$498  = ctx ? \$494  : \$497 ;
+  assign \$499  = \$491  & \$498 ;
+  assign \$500  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$501  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$502  = ctx ? \$500  : \$501 ;
+  assign \$503  = ~ layer[0];
+  assign \$504  = \$502  == \$503 ;
+  assign \$505  = ctx ? track_reset1 : track_reset0;
+  assign \$506  = ~ \$505 ;
+  assign \$507  = \$504  & \$506 ;
+  assign \$508  = 1'h0 >= need_groups;
+  assign \$509  = ! prev_groups;
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = wb_groups_ahead1 >= need_groups;
+  assign \$512  = wb_groups_ahead1 == prev_groups;
+  assign \$513  = \$511  | \$512 ;
+  assign \$514  = track_reset_r1 ? \$510  : \$513 ;
+  assign \$515  = 1'h0 >= need_groups;
+  assign \$516  = ! prev_groups;
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = wb_groups_ahead0 >= need_groups;
+  assign \$519  = wb_groups_ahead0 == prev_groups;
+  assign \$520  = \$518  | \$519 ;
+  assign \$521  = track_reset_r0 ? \$517  : \$520 ;
+  assign \$522  = ctx ? \$514  : \$521 ;
+  assign \$523  = \$507  & \$522 ;
+  assign \$524  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$525  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$526  = ctx ? \$524  : \$525 ;
+  assign \$527  = ~ layer[0];
+  assign \$528  = \$526  == \$527 ;
+  assign \$529  = ctx ? track_reset1 : track_reset0;
+  assign \$530  = ~ \$529 ;
+  assign \$531  = \$528  & \$530 ;
+  assign \$532  = ! prev_groups;
+  assign \$533  = wb_groups_ahead1 == prev_groups;
+  assign \$534  = track_reset_r1 ? \$532  : \$533 ;
+  assign \$535  = ! prev_groups;
+  assign \$536  = wb_groups_ahead0 == prev_groups;
+  assign \$537  = track_reset_r0 ? \$535  : \$536 ;
+  assign \$538  = ctx ? \$534  : \$537 ;
+  assign \$539  = \$531  & \$538 ;
+  assign \$540  = in_beats1 > fold_plus1;
+  assign \$542  = in_fire & \$541 ;
+  assign \$543  = in_beats1 == fold_plus1;
+  assign \$544  = \$542  & \$543 ;
+  assign \$545  = \$540  | \$544 ;
+  assign \$546  = in_beats0 > fold_plus1;
+  assign \$547  = ! in_wslot;
+  assign \$548  = in_fire & \$547 ;
+  assign \$549  = in_beats0 == fold_plus1;
+  assign \$550  = \$548  & \$549 ;
+  assign \$551  = \$546  | \$550 ;
+  assign \$552  = ctx ? \$545  : \$551 ;
+  assign \$553  = in_beats0 > b_fold;
+  assign \$554  = ! in_wslot;
+  assign \$555  = in_fire & \$554 ;
+  assign \$556  = in_beats0 == b_fold;
+  assign \$557  = \$555  & \$556 ;
+  assign \$558  = \$553  | \$557 ;
+  assign \$559  = in_beats1 > b_fold;
+  assign \$561  = in_fire & \$560 ;
+  assign \$562  = in_beats1 == b_fold;
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = \$559  | \$563 ;
+  assign \$565  = ctx ? \$558  : \$564 ;
+  assign \$566  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$567  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$568  = ctx ? \$566  : \$567 ;
+  assign \$569  = ~ layer[0];
+  assign \$570  = \$568  == \$569 ;
+  assign \$571  = ctx ? track_reset1 : track_reset0;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = \$570  & \$572 ;
+  assign \$574  = 1'h0 >= need_groups_next;
+  assign \$575  = ! prev_groups;
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = wb_groups_ahead1 >= need_groups_next;
+  assign \$578  = wb_groups_ahead1 == prev_groups;
+  assign \$579  = \$577  | \$578 ;
+  assign \$580  = track_reset_r1 ? \$576  : \$579 ;
+  assign \$581  = 1'h0 >= need_groups_next;
+  assign \$582  = ! prev_groups;
+  assign \$583  = \$581  | \$582 ;
+  assign \$584  = wb_groups_ahead0 >= need_groups_next;
+  assign \$585  = wb_groups_ahead0 == prev_groups;
+  assign \$586  = \$584  | \$585 ;
+  assign \$587  = track_reset_r0 ? \$583  : \$586 ;
+  assign \$588  = ctx ? \$580  : \$587 ;
+  assign \$589  = \$573  & \$588 ;
+  assign \$590  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$591  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$592  = ctx ? \$590  : \$591 ;
+  assign \$593  = ~ layer[0];
+  assign \$594  = \$592  == \$593 ;
+  assign \$595  = ctx ? track_reset1 : track_reset0;
+  assign \$596  = ~ \$595 ;
+  assign \$597  = \$594  & \$596 ;
+  assign \$598  = ! prev_groups;
+  assign \$599  = wb_groups_ahead1 == prev_groups;
+  assign \$600  = track_reset_r1 ? \$598  : \$599 ;
+  assign \$601  = ! prev_groups;
+  assign \$602  = wb_groups_ahead0 == prev_groups;
+  assign \$603  = track_reset_r0 ? \$601  : \$602 ;
+  assign \$604  = ctx ? \$600  : \$603 ;
+  assign \$605  = \$597  & \$604 ;
+  assign \$606  = in_beats1 > fold;
+  assign \$608  = in_fire & \$607 ;
+  assign \$609  = in_beats1 == fold;
+  assign \$610  = \$608  & \$609 ;
+  assign \$611  = \$606  | \$610 ;
+  assign \$612  = in_beats0 > fold;
+  assign \$613  = ! in_wslot;
+  assign \$614  = in_fire & \$613 ;
+  assign \$615  = in_beats0 == fold;
+  assign \$616  = \$614  & \$615 ;
+  assign \$617  = \$612  | \$616 ;
+  assign \$618  = ctx ? \$611  : \$617 ;
+  assign \$619  = ~ b_last_group;
+  assign \$620  = | in_beats0;
+  assign \$621  = ! in_wslot;
+  assign \$622  = in_fire & \$621 ;
+  assign \$623  = \$620  | \$622 ;
+  assign \$624  = | in_beats1;
+  assign \$626  = in_fire & \$625 ;
+  assign \$627  = \$624  | \$626 ;
+  assign \$628  = ctx ? \$623  : \$627 ;
+  assign \$629  = \$619  & \$628 ;
+  assign \$630  = in_beats0 > b_fold_plus1;
+  assign \$631  = ! in_wslot;
+  assign \$632  = in_fire & \$631 ;
+  assign \$633  = in_beats0 == b_fold_plus1;
+  assign \$634  = \$632  & \$633 ;
+  assign \$635  = \$630  | \$634 ;
+  assign \$636  = in_beats1 > b_fold_plus1;
+  assign \$638  = in_fire & \$637 ;
+  assign \$639  = in_beats1 == b_fold_plus1;
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = \$636  | \$640 ;
+  assign \$642  = ctx ? \$635  : \$641 ;
+  assign \$643  = b_last_fold ? \$629  : \$642 ;
+  assign \$644  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$645  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$646  = ctx ? \$644  : \$645 ;
+  assign \$647  = ~ layer[0];
+  assign \$648  = \$646  == \$647 ;
+  assign \$649  = ctx ? track_reset1 : track_reset0;
+  assign \$650  = ~ \$649 ;
+  assign \$651  = \$648  & \$650 ;
+  assign \$652  = 1'h0 >= need_groups;
+  assign \$653  = ! prev_groups;
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = wb_groups_ahead1 >= need_groups;
+  assign \$656  = wb_groups_ahead1 == prev_groups;
+  assign \$657  = \$655  | \$656 ;
+  assign \$658  = track_reset_r1 ? \$654  : \$657 ;
+  assign \$659  = 1'h0 >= need_groups;
+  assign \$660  = ! prev_groups;
+  assign \$661  = \$659  | \$660 ;
+  assign \$662  = wb_groups_ahead0 >= need_groups;
+  assign \$663  = wb_groups_ahead0 == prev_groups;
+  assign \$664  = \$662  | \$663 ;
+  assign \$665  = track_reset_r0 ? \$661  : \$664 ;
+  assign \$666  = ctx ? \$658  : \$665 ;
+  assign \$667  = \$651  & \$666 ;
+  assign \$668  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$669  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$670  = ctx ? \$668  : \$669 ;
+  assign \$671  = ~ layer[0];
+  assign \$672  = \$670  == \$671 ;
+  assign \$673  = ctx ? track_reset1 : track_reset0;
+  assign \$674  = ~ \$673 ;
+  assign \$675  = \$672  & \$674 ;
+  assign \$676  = ! prev_groups;
+  assign \$677  = wb_groups_ahead1 == prev_groups;
+  assign \$678  = track_reset_r1 ? \$676  : \$677 ;
+  assign \$679  = ! prev_groups;
+  assign \$680  = wb_groups_ahead0 == prev_groups;
+  assign \$681  = track_reset_r0 ? \$679  : \$680 ;
+  assign \$682  = ctx ? \$678  : \$681 ;
+  assign \$683  = \$675  & \$682 ;
+  assign \$684  = in_beats1 > fold;
+  assign \$686  = in_fire & \$685 ;
+  assign \$687  = in_beats1 == fold;
+  assign \$688  = \$686  & \$687 ;
+  assign \$689  = \$684  | \$688 ;
+  assign \$690  = in_beats0 > fold;
+  assign \$691  = ! in_wslot;
+  assign \$692  = in_fire & \$691 ;
+  assign \$693  = in_beats0 == fold;
+  assign \$694  = \$692  & \$693 ;
+  assign \$695  = \$690  | \$694 ;
+  assign \$696  = ctx ? \$689  : \$695 ;
+  assign \$697  = in_beats0 > b_fold;
+  assign \$698  = ! in_wslot;
+  assign \$699  = in_fire & \$698 ;
+  assign \$700  = in_beats0 == b_fold;
+  assign \$701  = \$699  & \$700 ;
+  assign \$702  = \$697  | \$701 ;
+  assign \$703  = in_beats1 > b_fold;
+  assign \$705  = in_fire & \$704 ;
+  assign \$706  = in_beats1 == b_fold;
+  assign \$707  = \$705  & \$706 ;
+  assign \$708  = \$703  | \$707 ;
+  assign \$709  = ctx ? \$702  : \$708 ;
+  assign \$710  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$711  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$712  = ctx ? \$710  : \$711 ;
+  assign \$713  = ~ layer[0];
+  assign \$714  = \$712  == \$713 ;
+  assign \$715  = ctx ? track_reset1 : track_reset0;
+  assign \$716  = ~ \$715 ;
+  assign \$717  = \$714  & \$716 ;
+  assign \$718  = 1'h0 >= need_groups;
+  assign \$719  = ! prev_groups;
+  assign \$720  = \$718  | \$719 ;
+  assign \$721  = wb_groups_ahead1 >= need_groups;
+  assign \$722  = wb_groups_ahead1 == prev_groups;
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = track_reset_r1 ? \$720  : \$723 ;
+  assign \$725  = 1'h0 >= need_groups;
+  assign \$726  = ! prev_groups;
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = wb_groups_ahead0 >= need_groups;
+  assign \$729  = wb_groups_ahead0 == prev_groups;
+  assign \$730  = \$728  | \$729 ;
+  assign \$731  = track_reset_r0 ? \$727  : \$730 ;
+  assign \$732  = ctx ? \$724  : \$731 ;
+  assign \$733  = \$717  & \$732 ;
+  assign \$734  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$735  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$736  = ctx ? \$734  : \$735 ;
+  assign \$737  = ~ layer[0];
+  assign \$738  = \$736  == \$737 ;
+  assign \$739  = ctx ? track_reset1 : track_reset0;
+  assign \$740  = ~ \$739 ;
+  assign \$741  = \$738  & \$740 ;
+  assign \$742  = ! prev_groups;
+  assign \$743  = wb_groups_ahead1 == prev_groups;
+  assign \$744  = track_reset_r1 ? \$742  : \$743 ;
+  assign \$745  = ! prev_groups;
+  assign \$746  = wb_groups_ahead0 == prev_groups;
+  assign \$747  = track_reset_r0 ? \$745  : \$746 ;
+  assign \$748  = ctx ? \$744  : \$747 ;
+  assign \$749  = \$741  & \$748 ;
+  assign \$750  = ~ loaded;
+  assign \$751  = last_fold & last_group;
+  assign \$752  = \$751  & cur_is_last;
+  assign \$753  = issue_a & \$752 ;
+  assign \$754  = \$750  | \$753 ;
+  assign \$755  = ~ issue_a;
+  assign \$756  = loaded & \$755 ;
+  assign \$757  = \$756  & issue_b;
+  assign \$758  = \$757  & b_last_fold;
+  assign \$759  = \$754  | \$758 ;
   assign \$760  = ~ issue_a;
   assign \$761  = loaded & \$760 ;
   assign \$762  = \$761  & issue_b;
-  assign \$763  = \$762  & b_last_fold;
-  assign \$764  = \$759  | \$763 ;
-  assign \$765  = ~ issue_a;
-  assign \$766  = loaded & \$765 ;
-  assign \$767  = \$766  & issue_b;
-  assign \$768  = | d0_rp__data[7:0];
-  assign \$769  = d0_rp__data[7:0] <= 3'h4;
-  assign \$770  = \$768  & \$769 ;
-  assign \$771  = d0_rp__data[7:0] - 1'h1;
-  assign \$773  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$772 );
-  assign \$774  = d0_rp__data[7:0] - 1'h1;
-  assign \$776  = b_fold == \$775 ;
-  assign \$777  = ~ loaded;
-  assign \$778  = issue_a & last_fold;
-  assign \$779  = \$778  & last_group;
-  assign \$780  = issue_a & last_fold;
+  assign \$763  = | d0_rp__data[7:0];
+  assign \$764  = d0_rp__data[7:0] <= 3'h4;
+  assign \$765  = \$763  & \$764 ;
+  assign \$766  = d0_rp__data[7:0] - 1'h1;
+  assign \$768  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$767 );
+  assign \$769  = d0_rp__data[7:0] - 1'h1;
+  assign \$771  = b_fold == \$770 ;
+  assign \$772  = ~ loaded;
+  assign \$773  = issue_a & last_fold;
+  assign \$774  = \$773  & last_group;
+  assign \$775  = issue_a & last_fold;
+  assign \$776  = ~ b_done;
+  assign \$777  = cur_is_last & \$776 ;
+  assign \$778  = ~ b_group_is_0;
+  assign \$779  = \$777  & \$778 ;
+  assign \$780  = \$779  ? b_last_group : nxt_steps_rp__data[27];
   assign \$781  = ~ b_done;
   assign \$782  = cur_is_last & \$781 ;
   assign \$783  = ~ b_group_is_0;
   assign \$784  = \$782  & \$783 ;
-  assign \$785  = \$784  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$786  = ~ b_done;
-  assign \$787  = cur_is_last & \$786 ;
-  assign \$788  = ~ b_group_is_0;
-  assign \$789  = \$787  & \$788 ;
-  assign \$790  = b_group + 1'h1;
-  assign \$791  = \$789  ? \$790  : 9'h001;
-  assign \$792  = ! cur_folds_m1;
-  assign \$793  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$794  = group_plus1 + 1'h1;
-  assign \$795  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$796  = ~ loaded;
-  assign \$797  = last_fold & last_group;
-  assign \$798  = \$797  & cur_is_last;
-  assign \$799  = issue_a & \$798 ;
-  assign \$800  = \$796  | \$799 ;
-  assign \$801  = ~ issue_a;
-  assign \$802  = loaded & \$801 ;
-  assign \$803  = \$802  & issue_b;
-  assign \$804  = \$803  & b_last_fold;
-  assign \$805  = d0_rp__data[15:8] + 1'h1;
-  assign \$807  = ! \$806 ;
-  assign \$808  = | d0_rp__data[15:8];
-  assign \$809  = d0_rp__data[15:8] <= 2'h2;
-  assign \$810  = \$808  & \$809 ;
-  assign \$811  = b_group + 1'h1;
-  assign \$812  = d0_rp__data[15:8] + 1'h1;
-  assign \$814  = \$811  == \$813 ;
-  assign \$815  = b_group + 1'h1;
-  assign \$816  = d0_rp__data[15:8] - 1'h1;
-  assign \$818  = $signed({ 1'h0, \$815  }) == $signed(\$817 );
-  assign \$819  = d0_rp__data[15:8] + 1'h1;
-  assign \$821  = b_group == \$820 ;
-  assign \$822  = d0_rp__data[15:8] - 1'h1;
-  assign \$824  = b_group == \$823 ;
-  assign \$825  = ~ issue_a;
-  assign \$826  = loaded & \$825 ;
-  assign \$827  = \$826  & issue_b;
-  assign \$828  = b_fold_plus1 + 1'h1;
-  assign \$829  = ~ loaded;
-  assign \$830  = fold_plus1 + 1'h1;
-  assign \$831  = last_fold ? 10'h001 : \$830 ;
-  assign \$832  = last_fold & last_group;
-  assign \$833  = ~ b_done;
-  assign \$834  = cur_is_last & \$833 ;
-  assign \$835  = ~ b_done;
-  assign \$836  = cur_is_last & \$835 ;
-  assign \$837  = ~ b_group_is_0;
-  assign \$838  = \$836  & \$837 ;
-  assign \$839  = ! claim_ctx;
+  assign \$785  = b_group + 1'h1;
+  assign \$786  = \$784  ? \$785  : 9'h001;
+  assign \$787  = ! cur_folds_m1;
+  assign \$788  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$789  = group_plus1 + 1'h1;
+  assign \$790  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$791  = ~ loaded;
+  assign \$792  = last_fold & last_group;
+  assign \$793  = \$792  & cur_is_last;
+  assign \$794  = issue_a & \$793 ;
+  assign \$795  = \$791  | \$794 ;
+  assign \$796  = ~ issue_a;
+  assign \$797  = loaded & \$796 ;
+  assign \$798  = \$797  & issue_b;
+  assign \$799  = \$798  & b_last_fold;
+  assign \$800  = d0_rp__data[15:8] + 1'h1;
+  assign \$802  = ! \$801 ;
+  assign \$803  = | d0_rp__data[15:8];
+  assign \$804  = d0_rp__data[15:8] <= 2'h2;
+  assign \$805  = \$803  & \$804 ;
+  assign \$806  = b_group + 1'h1;
+  assign \$807  = d0_rp__data[15:8] + 1'h1;
+  assign \$809  = \$806  == \$808 ;
+  assign \$810  = b_group + 1'h1;
+  assign \$811  = d0_rp__data[15:8] - 1'h1;
+  assign \$813  = $signed({ 1'h0, \$810  }) == $signed(\$812 );
+  assign \$814  = d0_rp__data[15:8] + 1'h1;
+  assign \$816  = b_group == \$815 ;
+  assign \$817  = d0_rp__data[15:8] - 1'h1;
+  assign \$819  = b_group == \$818 ;
+  assign \$820  = ~ issue_a;
+  assign \$821  = loaded & \$820 ;
+  assign \$822  = \$821  & issue_b;
+  assign \$823  = b_fold_plus1 + 1'h1;
+  assign \$824  = ~ loaded;
+  assign \$825  = fold_plus1 + 1'h1;
+  assign \$826  = last_fold ? 10'h001 : \$825 ;
+  assign \$827  = last_fold & last_group;
+  assign \$828  = ~ b_done;
+  assign \$829  = cur_is_last & \$828 ;
+  assign \$830  = ~ b_done;
+  assign \$831  = cur_is_last & \$830 ;
+  assign \$832  = ~ b_group_is_0;
+  assign \$833  = \$831  & \$832 ;
+  assign \$834  = ! claim_ctx;
+  assign \$835  = claim_out & \$834 ;
+  assign \$836  = ! wb_ctx16;
+  assign \$837  = out_write & \$836 ;
+  assign \$838  = out_groups0 + 1'h1;
   assign \$840  = claim_out & \$839 ;
-  assign \$841  = ! wb_ctx16;
   assign \$842  = out_write & \$841 ;
-  assign \$843  = out_groups0 + 1'h1;
-  assign \$845  = claim_out & \$844 ;
-  assign \$847  = out_write & \$846 ;
-  assign \$848  = out_groups1 + 1'h1;
-  assign \$849  = out_n - 1'h1;
-  assign \$850  = drain_elem == \$849 ;
-  assign \$851  = out_n - 1'h1;
-  assign \$852  = drain_elem == \$851 ;
-  assign \$853  = ~ drain_slot;
-  assign \$854  = ! drain_slot;
-  assign \$856  = drain_elem + 1'h1;
-  assign \$857  = ~ release_slot;
-  assign \$858  = ! release_slot;
-  assign \$860  = in_flight + vector_start;
-  assign \$861  = \$860  - done;
-  assign \$862  = in_flight + vector_start;
-  assign \$863  = \$862  - done;
-  assign \$864  = | \$863 ;
-  assign \$865  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$866  = \$865  + inc_busy;
-  assign \$867  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$868  = \$867  + inc_stall_input;
-  assign \$869  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$870  = \$869  + inc_stall_output;
-  assign \$871  = issue ? 4'h8 : 4'h0;
-  assign \$872  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$873  = \$872  + inc_mac_ops;
-  assign \$874  = issue ? 2'h2 : 2'h0;
-  assign \$875  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$876  = \$875  + inc_bank_reads;
-  assign \$877  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$878  = \$877  + inc_act_reads;
-  assign \$879  = in_fire + act_write;
-  assign \$880  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$881  = \$880  + inc_act_writes;
-  assign \$882  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$883  = \$882  + inc_inferences;
+  assign \$843  = out_groups1 + 1'h1;
+  assign \$844  = out_n - 1'h1;
+  assign \$845  = drain_elem == \$844 ;
+  assign \$846  = out_n - 1'h1;
+  assign \$847  = drain_elem == \$846 ;
+  assign \$848  = ~ drain_slot;
+  assign \$849  = ! drain_slot;
+  assign \$851  = drain_elem + 1'h1;
+  assign \$852  = ~ release_slot;
+  assign \$853  = ! release_slot;
+  assign \$855  = in_flight + vector_start;
+  assign \$856  = \$855  - done;
+  assign \$857  = in_flight + vector_start;
+  assign \$858  = \$857  - done;
+  assign \$859  = | \$858 ;
+  assign \$860  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$861  = \$860  + inc_busy;
+  assign \$862  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$863  = \$862  + inc_stall_input;
+  assign \$864  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$865  = \$864  + inc_stall_output;
+  assign \$866  = issue ? 4'h8 : 4'h0;
+  assign \$867  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$868  = \$867  + inc_mac_ops;
+  assign \$869  = issue ? 2'h2 : 2'h0;
+  assign \$870  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$871  = \$870  + inc_bank_reads;
+  assign \$872  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$873  = \$872  + inc_act_reads;
+  assign \$874  = in_fire + act_write;
+  assign \$875  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$876  = \$875  + inc_act_writes;
+  assign \$877  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$878  = \$877  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$884 ;
+    has_layers <= \$879 ;
   always @(posedge clk)
-    last_layer <= \$885 ;
+    last_layer <= \$880 ;
   always @(posedge clk)
-    in_folds_m1 <= \$886 ;
+    in_folds_m1 <= \$881 ;
   always @(posedge clk)
-    out_n <= \$887 ;
+    out_n <= \$882 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$888 ;
+    in_release_r1_0 <= \$883 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$889 ;
+    in_release_r1_1 <= \$884 ;
   always @(posedge clk)
-    in_beats0 <= \$890 ;
+    in_beats0 <= \$885 ;
   always @(posedge clk)
-    in_full0 <= \$891 ;
+    in_full0 <= \$886 ;
   always @(posedge clk)
-    in_beats1 <= \$892 ;
+    in_beats1 <= \$887 ;
   always @(posedge clk)
-    in_full1 <= \$893 ;
+    in_full1 <= \$888 ;
   always @(posedge clk)
-    in_wslot <= \$894 ;
+    in_wslot <= \$889 ;
   always @(posedge clk)
-    in_groups <= \$895 ;
+    in_groups <= \$890 ;
   always @(posedge clk)
-    cur_groups <= \$896 ;
+    cur_groups <= \$891 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$897 ;
+    cur_folds_m1 <= \$892 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$898 ;
+    cur_groups_m1 <= \$893 ;
   always @(posedge clk)
-    cur_is_last <= \$899 ;
+    cur_is_last <= \$894 ;
   always @(posedge clk)
-    cur_relu <= \$900 ;
+    cur_relu <= \$895 ;
   always @(posedge clk)
-    cur_requantize <= \$901 ;
+    cur_requantize <= \$896 ;
   always @(posedge clk)
-    bank_addr <= \$902 ;
+    bank_addr <= \$897 ;
   always @(posedge clk)
-    rq_addr <= \$903 ;
+    rq_addr <= \$898 ;
   always @(posedge clk)
-    layer <= \$904 ;
+    layer <= \$899 ;
   always @(posedge clk)
-    group <= \$905 ;
+    group <= \$900 ;
   always @(posedge clk)
-    fold <= \$906 ;
+    fold <= \$901 ;
   always @(posedge clk)
-    need_groups <= \$907 ;
+    need_groups <= \$902 ;
   always @(posedge clk)
-    need_groups_next <= \$908 ;
+    need_groups_next <= \$903 ;
   always @(posedge clk)
-    b_group <= \$909 ;
+    b_group <= \$904 ;
   always @(posedge clk)
-    b_fold <= \$910 ;
+    b_fold <= \$905 ;
   always @(posedge clk)
-    b_in_group <= \$911 ;
+    b_in_group <= \$906 ;
   always @(posedge clk)
-    b_bank_addr <= \$912 ;
+    b_bank_addr <= \$907 ;
   always @(posedge clk)
-    b_rq_addr <= \$913 ;
+    b_rq_addr <= \$908 ;
   always @(posedge clk)
-    loaded <= \$914 ;
+    loaded <= \$909 ;
   always @(posedge clk)
-    wr_buf <= \$915 ;
+    wr_buf <= \$910 ;
   always @(posedge clk)
-    prev_groups <= \$916 ;
+    prev_groups <= \$911 ;
   always @(posedge clk)
-    ctx <= \$917 ;
+    ctx <= \$912 ;
   always @(posedge clk)
-    in_open <= \$918 ;
+    claim_out <= \$913 ;
   always @(posedge clk)
-    claim_out <= \$919 ;
+    claim_ctx <= \$914 ;
   always @(posedge clk)
-    claim_ctx <= \$920 ;
+    step_addr <= \$259 ;
   always @(posedge clk)
-    step_addr <= \$264 ;
+    step_first <= \$261 ;
   always @(posedge clk)
-    step_first <= \$266 ;
+    step_last <= \$262 ;
   always @(posedge clk)
-    step_last <= \$267 ;
+    step_rq <= \$263 ;
   always @(posedge clk)
-    step_rq <= \$268 ;
+    step_relu <= \$264 ;
   always @(posedge clk)
-    step_relu <= \$269 ;
+    step_requantize <= \$265 ;
   always @(posedge clk)
-    step_requantize <= \$270 ;
+    step_in_addr <= \$272 ;
   always @(posedge clk)
-    step_in_addr <= \$277 ;
+    step_act_addr <= \$277 ;
   always @(posedge clk)
-    step_act_addr <= \$282 ;
-  always @(posedge clk)
-    step_from_input <= \$283 ;
+    step_from_input <= \$278 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$284 ;
+    step_group <= \$279 ;
   always @(posedge clk)
-    step_par <= \$285 ;
+    step_par <= \$280 ;
   always @(posedge clk)
-    step_ctx <= \$286 ;
+    step_ctx <= \$281 ;
   always @(posedge clk)
-    step_out <= \$287 ;
+    step_out <= \$282 ;
   always @(posedge clk)
-    step_valid <= \$921 ;
+    step_valid <= \$915 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2845,7 +2825,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$922 ;
+    wb_valid1 <= \$916 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2855,7 +2835,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$923 ;
+    wb_valid2 <= \$917 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2865,7 +2845,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$924 ;
+    wb_valid3 <= \$918 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2875,7 +2855,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$925 ;
+    wb_valid4 <= \$919 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2885,7 +2865,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$926 ;
+    wb_valid5 <= \$920 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2895,7 +2875,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$927 ;
+    wb_valid6 <= \$921 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2905,7 +2885,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$928 ;
+    wb_valid7 <= \$922 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2915,7 +2895,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$929 ;
+    wb_valid8 <= \$923 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2925,7 +2905,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$930 ;
+    wb_valid9 <= \$924 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2935,7 +2915,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$931 ;
+    wb_valid10 <= \$925 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2945,7 +2925,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$932 ;
+    wb_valid11 <= \$926 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2955,7 +2935,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$933 ;
+    wb_valid12 <= \$927 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2965,7 +2945,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$934 ;
+    wb_valid13 <= \$928 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2975,7 +2955,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$935 ;
+    wb_valid14 <= \$929 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2985,7 +2965,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$936 ;
+    wb_valid15 <= \$930 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2995,7 +2975,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$937 ;
+    wb_valid16 <= \$931 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3005,127 +2985,133 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    track_reset_r0 <= \$938 ;
+    track_reset_r0 <= \$932 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$939 ;
+    wb_parity_ahead0 <= \$933 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$940 ;
+    wb_groups_ahead0 <= \$934 ;
   always @(posedge clk)
-    track_reset_r1 <= \$941 ;
+    track_reset_r1 <= \$935 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$942 ;
+    wb_parity_ahead1 <= \$936 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$943 ;
+    wb_groups_ahead1 <= \$937 ;
   always @(posedge clk)
-    in_ok <= \$944 ;
+    in_ok <= \$938 ;
   always @(posedge clk)
-    b_ready <= \$945 ;
+    b_ready <= \$939 ;
   always @(posedge clk)
-    raw_ok <= \$946 ;
+    raw_ok <= \$940 ;
   always @(posedge clk)
-    raw_full <= \$947 ;
+    raw_full <= \$941 ;
   always @(posedge clk)
-    b_last_fold <= \$948 ;
+    b_last_fold <= \$942 ;
   always @(posedge clk)
-    last_fold <= \$949 ;
+    last_fold <= \$943 ;
   always @(posedge clk)
-    last_group <= \$950 ;
+    last_group <= \$944 ;
   always @(posedge clk)
-    group_plus1 <= \$951 ;
+    group_plus1 <= \$945 ;
   always @(posedge clk)
-    b_group_is_0 <= \$952 ;
+    b_group_is_0 <= \$946 ;
   always @(posedge clk)
-    b_done <= \$953 ;
+    b_done <= \$947 ;
   always @(posedge clk)
-    b_last_group <= \$954 ;
+    b_last_group <= \$948 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$955 ;
+    b_fold_plus1 <= \$949 ;
   always @(posedge clk)
-    layer_is_0 <= \$956 ;
+    layer_is_0 <= \$950 ;
   always @(posedge clk)
-    group_is_0 <= \$957 ;
+    group_is_0 <= \$951 ;
   always @(posedge clk)
-    fold_is_0 <= \$958 ;
+    fold_is_0 <= \$952 ;
   always @(posedge clk)
-    fold_plus1 <= \$959 ;
+    fold_plus1 <= \$953 ;
   always @(posedge clk)
-    out_full0 <= \$960 ;
+    out_full0 <= \$954 ;
   always @(posedge clk)
-    out_pending0 <= \$961 ;
+    out_pending0 <= \$955 ;
   always @(posedge clk)
-    out_groups0 <= \$962 ;
+    out_groups0 <= \$956 ;
   always @(posedge clk)
-    out_full1 <= \$963 ;
+    out_full1 <= \$957 ;
   always @(posedge clk)
-    out_pending1 <= \$964 ;
+    out_pending1 <= \$958 ;
   always @(posedge clk)
-    out_groups1 <= \$965 ;
+    out_groups1 <= \$959 ;
   always @(posedge clk)
-    drain_inflight <= \$966 ;
+    drain_inflight <= \$960 ;
   always @(posedge clk)
-    drain_inflight2 <= \$967 ;
+    drain_inflight2 <= \$961 ;
   always @(posedge clk)
-    drain_lane <= \$968 ;
+    drain_lane <= \$962 ;
   always @(posedge clk)
-    drain_last <= \$969 ;
+    drain_last <= \$963 ;
   always @(posedge clk)
-    drain_elem <= \$970 ;
+    drain_elem <= \$964 ;
   always @(posedge clk)
-    drain_slot <= \$971 ;
+    drain_slot <= \$965 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$299 ;
+    drain_lane_data0 <= \$signature__data$298 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$300 ;
+    drain_lane_data1 <= \$signature__data$299 ;
   always @(posedge clk)
-    release_slot <= \$972 ;
+    release_slot <= \$966 ;
   always @(posedge clk)
-    in_flight <= \$973 ;
+    in_flight <= \$967 ;
   always @(posedge clk)
-    busy <= \$974 ;
+    busy <= \$968 ;
   always @(posedge clk)
-    clear_counters_r <= \$975 ;
+    clear_counters_r <= \$969 ;
   always @(posedge clk)
-    inc_busy <= \$976 ;
+    inc_busy <= \$970 ;
   always @(posedge clk)
-    count_busy <= \$977 ;
+    count_busy <= \$971 ;
   always @(posedge clk)
-    inc_stall_input <= \$978 ;
+    inc_stall_input <= \$972 ;
   always @(posedge clk)
-    count_stall_input <= \$979 ;
+    count_stall_input <= \$973 ;
   always @(posedge clk)
-    inc_stall_output <= \$980 ;
+    inc_stall_output <= \$974 ;
   always @(posedge clk)
-    count_stall_output <= \$981 ;
+    count_stall_output <= \$975 ;
   always @(posedge clk)
-    inc_mac_ops <= \$982 ;
+    inc_mac_ops <= \$976 ;
   always @(posedge clk)
-    count_mac_ops <= \$983 ;
+    count_mac_ops <= \$977 ;
   always @(posedge clk)
-    inc_bank_reads <= \$984 ;
+    inc_bank_reads <= \$978 ;
   always @(posedge clk)
-    count_bank_reads <= \$985 ;
+    count_bank_reads <= \$979 ;
   always @(posedge clk)
-    inc_act_reads <= \$986 ;
+    inc_act_reads <= \$980 ;
   always @(posedge clk)
-    count_act_reads <= \$987 ;
+    count_act_reads <= \$981 ;
   always @(posedge clk)
-    inc_act_writes <= \$988 ;
+    inc_act_writes <= \$982 ;
   always @(posedge clk)
-    count_act_writes <= \$989 ;
+    count_act_writes <= \$983 ;
   always @(posedge clk)
-    inc_inferences <= \$990 ;
+    inc_inferences <= \$984 ;
   always @(posedge clk)
-    count_inferences <= \$991 ;
+    count_inferences <= \$985 ;
+  assign active = loaded & has_layers;
   assign \$1  = ~ busy;
-  assign \$4  = i_stream__valid & in_open;
+  assign \$4  = i_stream__valid & active;
+  assign \$5  = ~ \$4 ;
+  assign load__ready = \$3  & \$5 ;
+  assign ld_fire = load__valid & load__ready;
+  assign \$6  = ! load__payload[27:20];
+  assign \$7  = ld_fire & \$6 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1716$0 (drain_last2),
+    .\port$1709$0 (drain_last2),
     .\port$248$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3138,8 +3124,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load__payload[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1900$0 (\$992 ),
-    .\port$1901$0 (\$993 ),
+    .\port$1893$0 (\$986 ),
+    .\port$1894$0 (\$987 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
     .rq_we(rq_we),
@@ -3154,13 +3140,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
-    .bank_we(\bank_we$25 ),
+    .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$2045$0 (\$994 ),
-    .\port$2046$0 (\$995 ),
+    .\port$2038$0 (\$988 ),
+    .\port$2039$0 (\$989 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
-    .rq_we(\rq_we$28 ),
+    .rq_we(\rq_we$30 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3216,111 +3202,182 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = has_layers;
+    \$879  = has_layers;
     if (\$212 ) begin
       if (\$213 ) begin
-        \$884  = \$214 ;
+        \$879  = \$214 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = last_layer;
+    \$880  = last_layer;
     if (\$212 ) begin
       if (\$213 ) begin
-        \$885  = \$219 ;
+        \$880  = \$219 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = \$221 ;
+    \$881  = \$221 ;
     if (rst) begin
-      \$886  = 9'h1ff;
+      \$881  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = dl_rp__data[15:8];
+    \$882  = dl_rp__data[15:8];
+    if (rst) begin
+      \$882  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$883  = in_release0;
+    if (rst) begin
+      \$883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$884  = in_release1;
+    if (rst) begin
+      \$884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$885  = in_beats0;
+    if (\$223 ) begin
+      \$885  = \$224 [7:0];
+    end
+    if (in_release0) begin
+      \$885  = 8'h00;
+    end
+    if (rst) begin
+      \$885  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$886  = in_full0;
+    if (\$223 ) begin
+      if (\$225 ) begin
+        \$886  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$886  = 1'h0;
+    end
+    if (rst) begin
+      \$886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = in_beats1;
+    if (\$227 ) begin
+      \$887  = \$228 [7:0];
+    end
+    if (in_release1) begin
+      \$887  = 8'h00;
+    end
     if (rst) begin
       \$887  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = in_release0;
+    \$888  = in_full1;
+    if (\$227 ) begin
+      if (\$229 ) begin
+        \$888  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$888  = 1'h0;
+    end
     if (rst) begin
       \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = in_release1;
+    \$889  = in_wslot;
+    if (\$232 ) begin
+      \$889  = \$233 ;
+    end
     if (rst) begin
       \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = in_beats0;
-    if (\$223 ) begin
-      \$890  = \$224 [7:0];
-    end
-    if (in_release0) begin
-      \$890  = 8'h00;
-    end
+    \$890  = \$235 [7:0];
     if (rst) begin
       \$890  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = in_full0;
-    if (\$223 ) begin
-      if (\$225 ) begin
-        \$891  = 1'h1;
+    \$891  = cur_groups;
+    if (\$236 ) begin
+      \$891  = nxt_steps_rp__data[7:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$891  = nxt_steps_rp__data[7:0];
+        end
       end
     end
-    if (in_release_r1_0) begin
-      \$891  = 1'h0;
-    end
     if (rst) begin
-      \$891  = 1'h0;
+      \$891  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = in_beats1;
-    if (\$227 ) begin
-      \$892  = \$228 [7:0];
-    end
-    if (in_release1) begin
-      \$892  = 8'h00;
-    end
-    if (rst) begin
-      \$892  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = in_full1;
-    if (\$227 ) begin
-      if (\$229 ) begin
-        \$893  = 1'h1;
+    \$892  = cur_folds_m1;
+    if (\$236 ) begin
+      \$892  = nxt_steps_rp__data[16:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$892  = nxt_steps_rp__data[16:8];
+        end
       end
     end
-    if (in_release_r1_1) begin
-      \$893  = 1'h0;
-    end
     if (rst) begin
-      \$893  = 1'h0;
+      \$892  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = in_wslot;
-    if (\$232 ) begin
-      \$894  = \$233 ;
+    \$893  = cur_groups_m1;
+    if (\$236 ) begin
+      \$893  = nxt_steps_rp__data[25:17];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$893  = nxt_steps_rp__data[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$893  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = cur_is_last;
+    if (\$236 ) begin
+      \$894  = \$237 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$894  = \$240 ;
+        end
+      end
     end
     if (rst) begin
       \$894  = 1'h0;
@@ -3328,587 +3385,592 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = \$235 [7:0];
-    if (rst) begin
-      \$895  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = cur_groups;
+    \$895  = cur_relu;
     if (\$236 ) begin
-      \$896  = nxt_steps_rp__data[7:0];
+      \$895  = nxt_rp__data[33];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$896  = nxt_steps_rp__data[7:0];
+          \$895  = nxt_rp__data[33];
         end
       end
     end
     if (rst) begin
-      \$896  = 8'h00;
+      \$895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = cur_folds_m1;
+    \$896  = cur_requantize;
     if (\$236 ) begin
-      \$897  = nxt_steps_rp__data[16:8];
+      \$896  = nxt_rp__data[34];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$897  = nxt_steps_rp__data[16:8];
+          \$896  = nxt_rp__data[34];
         end
       end
     end
     if (rst) begin
-      \$897  = 9'h1ff;
+      \$896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = cur_groups_m1;
+    \$897  = bank_addr;
     if (\$236 ) begin
-      \$898  = nxt_steps_rp__data[25:17];
+      \$897  = nxt_rp__data[24:16];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$898  = nxt_steps_rp__data[25:17];
-        end
-      end
-    end
-    if (rst) begin
-      \$898  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = cur_is_last;
-    if (\$236 ) begin
-      \$899  = \$237 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$899  = \$240 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$899  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = cur_relu;
-    if (\$236 ) begin
-      \$900  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$900  = nxt_rp__data[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$900  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = cur_requantize;
-    if (\$236 ) begin
-      \$901  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$901  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$901  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = bank_addr;
-    if (\$236 ) begin
-      \$902  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$902  = nxt_rp__data[24:16];
+          \$897  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$243 ) begin
-              \$902  = b_bank_addr;
+              \$897  = b_bank_addr;
             end
           end
         end
       end
       if (\$247 ) begin
-        \$902  = \$248 [8:0];
+        \$897  = \$248 [8:0];
       end
     end
     if (rst) begin
-      \$902  = 9'h000;
+      \$897  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = rq_addr;
+    \$898  = rq_addr;
     if (\$236 ) begin
-      \$903  = nxt_rp__data[32:25];
+      \$898  = nxt_rp__data[32:25];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$903  = \$239 [7:0];
+        \$898  = \$239 [7:0];
         if (last_group) begin
-          \$903  = nxt_rp__data[32:25];
+          \$898  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$243 ) begin
-              \$903  = b_rq_addr;
+              \$898  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$903  = 8'h00;
+      \$898  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = layer;
+    \$899  = layer;
     if (\$236 ) begin
-      \$904  = \$59 [2:0];
+      \$899  = \$59 [2:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$904  = \$59 [2:0];
+          \$899  = \$59 [2:0];
         end
       end
     end
     if (rst) begin
-      \$904  = 3'h0;
+      \$899  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = group;
+    \$900  = group;
     if (\$236 ) begin
-      \$905  = 8'h00;
+      \$900  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
-        \$905  = \$238 [7:0];
+        \$900  = \$238 [7:0];
         if (last_group) begin
-          \$905  = 8'h00;
+          \$900  = 8'h00;
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$243 ) begin
-              \$905  = b_group;
+              \$900  = b_group;
             end
           end
         end
       end
     end
     if (rst) begin
+      \$900  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = fold;
+    if (\$236 ) begin
+      \$901  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$901  = 8'h00;
+        if (last_group) begin
+          \$901  = 8'h00;
+        end
+      end else begin
+        \$901  = \$244 [7:0];
+      end
+    end
+    if (rst) begin
+      \$901  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = need_groups;
+    if (\$236 ) begin
+      \$902  = 9'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$902  = 9'h002;
+        if (last_group) begin
+          \$902  = 9'h002;
+        end
+      end else begin
+        \$902  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$902  = 9'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = need_groups_next;
+    if (\$236 ) begin
+      \$903  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$903  = 9'h004;
+        if (last_group) begin
+          \$903  = 9'h004;
+        end
+      end else begin
+        \$903  = \$245 [8:0];
+      end
+    end
+    if (rst) begin
+      \$903  = 9'h004;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = b_group;
+    if (\$236 ) begin
+      \$904  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$904  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$904  = \$251 [7:0];
+      end
+    end
+    if (rst) begin
+      \$904  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = b_fold;
+    if (\$236 ) begin
+      \$905  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$905  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$905  = 8'h00;
+      end else begin
+        \$905  = \$253 [7:0];
+      end
+    end
+    if (rst) begin
       \$905  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = fold;
+    \$906  = b_in_group;
     if (\$236 ) begin
-      \$906  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$906  = 8'h00;
-        if (last_group) begin
-          \$906  = 8'h00;
-        end
-      end else begin
-        \$906  = \$244 [7:0];
-      end
-    end
-    if (rst) begin
-      \$906  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = need_groups;
-    if (\$236 ) begin
-      \$907  = 9'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$907  = 9'h002;
-        if (last_group) begin
-          \$907  = 9'h002;
-        end
-      end else begin
-        \$907  = need_groups_next;
-      end
-    end
-    if (rst) begin
-      \$907  = 9'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = need_groups_next;
-    if (\$236 ) begin
-      \$908  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$908  = 9'h004;
-        if (last_group) begin
-          \$908  = 9'h004;
-        end
-      end else begin
-        \$908  = \$245 [8:0];
-      end
-    end
-    if (rst) begin
-      \$908  = 9'h004;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = b_group;
-    if (\$236 ) begin
-      \$909  = 8'h00;
+      \$906  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$909  = 8'h00;
+            \$906  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$906  = \$250 ;
+    end
+    if (rst) begin
+      \$906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = b_bank_addr;
+    if (\$236 ) begin
+      \$907  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$907  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$907  = \$249 [8:0];
+    end
+    if (rst) begin
+      \$907  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = b_rq_addr;
+    if (\$236 ) begin
+      \$908  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$908  = d0_rp__data[32:25];
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$909  = \$251 [7:0];
+        \$908  = \$252 [7:0];
       end
     end
     if (rst) begin
-      \$909  = 8'h00;
+      \$908  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = b_fold;
+    \$909  = loaded;
     if (\$236 ) begin
-      \$910  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$910  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$910  = 8'h00;
-      end else begin
-        \$910  = \$253 [7:0];
-      end
-    end
-    if (rst) begin
-      \$910  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = b_in_group;
-    if (\$236 ) begin
-      \$911  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$911  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$911  = \$250 ;
-    end
-    if (rst) begin
-      \$911  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = b_bank_addr;
-    if (\$236 ) begin
-      \$912  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$912  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$912  = \$249 [8:0];
-    end
-    if (rst) begin
-      \$912  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = b_rq_addr;
-    if (\$236 ) begin
-      \$913  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$913  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$913  = \$252 [7:0];
-      end
-    end
-    if (rst) begin
-      \$913  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = loaded;
-    if (\$236 ) begin
-      \$914  = 1'h1;
+      \$909  = 1'h1;
     end
     if (\$255 ) begin
-      \$914  = 1'h0;
+      \$909  = 1'h0;
     end
     if (rst) begin
-      \$914  = 1'h0;
+      \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = wr_buf;
+    \$910  = wr_buf;
     if (\$236 ) begin
-      \$915  = 1'h0;
+      \$910  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$915  = \$241 ;
+          \$910  = \$241 ;
           if (cur_is_last) begin
-            \$915  = 1'h0;
+            \$910  = 1'h0;
             if (b_done) begin
-              \$915  = 1'h1;
+              \$910  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$915  = 1'h0;
+      \$910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = prev_groups;
+    \$911  = prev_groups;
     if (\$236 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$916  = cur_groups;
+          \$911  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$916  = in_groups;
+              \$911  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$916  = 8'h00;
+      \$911  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = ctx;
+    \$912  = ctx;
     if (\$236 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$917  = \$242 ;
+            \$912  = \$242 ;
           end
         end
       end
     end
+    if (rst) begin
+      \$912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = \$258 ;
+    if (rst) begin
+      \$913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = ctx;
+    if (rst) begin
+      \$914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = issue;
+    if (rst) begin
+      \$915  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = \$283 ;
+    if (rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = wb_valid1;
     if (rst) begin
       \$917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \$260 ;
+    \$918  = wb_valid2;
     if (rst) begin
       \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = \$263 ;
+    \$919  = wb_valid3;
     if (rst) begin
       \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = ctx;
+    \$920  = wb_valid4;
     if (rst) begin
       \$920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = issue;
+    \$921  = wb_valid5;
     if (rst) begin
       \$921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \$288 ;
+    \$922  = wb_valid6;
     if (rst) begin
       \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = wb_valid1;
+    \$923  = wb_valid7;
     if (rst) begin
       \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = wb_valid2;
+    \$924  = wb_valid8;
     if (rst) begin
       \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = wb_valid3;
+    \$925  = wb_valid9;
     if (rst) begin
       \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = wb_valid4;
+    \$926  = wb_valid10;
     if (rst) begin
       \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = wb_valid5;
+    \$927  = wb_valid11;
     if (rst) begin
       \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = wb_valid6;
+    \$928  = wb_valid12;
     if (rst) begin
       \$928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = wb_valid7;
+    \$929  = wb_valid13;
     if (rst) begin
       \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = wb_valid8;
+    \$930  = wb_valid14;
     if (rst) begin
       \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = wb_valid9;
+    \$931  = wb_valid15;
     if (rst) begin
       \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = wb_valid10;
+    \$932  = track_reset0;
     if (rst) begin
       \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = wb_valid11;
+    \$933  = \$284 ;
+    if (\$289 ) begin
+      \$933  = wb_par15;
+    end
     if (rst) begin
       \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = wb_valid12;
+    \$934  = \$285 ;
+    if (\$289 ) begin
+      \$934  = \$294 [7:0];
+    end
     if (rst) begin
-      \$934  = 1'h0;
+      \$934  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = wb_valid13;
+    \$935  = track_reset1;
     if (rst) begin
       \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = wb_valid14;
+    \$936  = \$295 ;
+    if (\$300 ) begin
+      \$936  = wb_par15;
+    end
     if (rst) begin
       \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = wb_valid15;
+    \$937  = \$296 ;
+    if (\$300 ) begin
+      \$937  = \$305 [7:0];
+    end
     if (rst) begin
-      \$937  = 1'h0;
+      \$937  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = track_reset0;
+    (* full_case = 32'd1 *)
+    if (\$306 ) begin
+      \$938  = \$318 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$372 ) begin
+        \$938  = \$381 ;
+      end else if (last_fold) begin
+        \$938  = \$444 ;
+      end else begin
+        \$938  = \$552 ;
+      end
+    end else if (issue_b) begin
+      \$938  = \$618 ;
+    end else begin
+      \$938  = \$696 ;
+    end
     if (rst) begin
       \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \$289 ;
-    if (\$294 ) begin
-      \$939  = wb_par15;
+    (* full_case = 32'd1 *)
+    if (\$306 ) begin
+      \$939  = \$330 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$372 ) begin
+        \$939  = \$392 ;
+      end else if (last_fold) begin
+        \$939  = \$457 ;
+      end else begin
+        \$939  = \$565 ;
+      end
+    end else if (issue_b) begin
+      \$939  = \$643 ;
+    end else begin
+      \$939  = \$709 ;
     end
     if (rst) begin
       \$939  = 1'h0;
@@ -3916,26 +3978,69 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \$290 ;
-    if (\$294 ) begin
-      \$940  = \$299 [7:0];
+    (* full_case = 32'd1 *)
+    if (\$306 ) begin
+      \$940  = \$354 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$372 ) begin
+        \$940  = \$416 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$940  = \$482 ;
+        end else begin
+          \$940  = \$523 ;
+        end
+      end else begin
+        \$940  = \$589 ;
+      end
+    end else if (issue_b) begin
+      \$940  = \$667 ;
+    end else begin
+      \$940  = \$733 ;
     end
     if (rst) begin
-      \$940  = 8'h00;
+      \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = track_reset1;
+    (* full_case = 32'd1 *)
+    if (\$306 ) begin
+      \$941  = \$370 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$372 ) begin
+        \$941  = \$432 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$941  = \$499 ;
+        end else begin
+          \$941  = \$539 ;
+        end
+      end else begin
+        \$941  = \$605 ;
+      end
+    end else if (issue_b) begin
+      \$941  = \$683 ;
+    end else begin
+      \$941  = \$749 ;
+    end
     if (rst) begin
       \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \$300 ;
-    if (\$305 ) begin
-      \$942  = wb_par15;
+    (* full_case = 32'd1 *)
+    if (\$759 ) begin
+      \$942  = \$765 ;
+    end else if (\$762 ) begin
+      \$942  = \$768 ;
+    end else begin
+      \$942  = \$771 ;
     end
     if (rst) begin
       \$942  = 1'h0;
@@ -3943,32 +4048,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \$301 ;
-    if (\$305 ) begin
-      \$943  = \$310 [7:0];
+    \$943  = last_fold;
+    if (\$772 ) begin
+      \$943  = nxt_steps_rp__data[26];
+    end else if (\$774 ) begin
+      \$943  = nxt_steps_rp__data[26];
+    end else if (\$775 ) begin
+      \$943  = \$787 ;
+    end else if (issue_a) begin
+      \$943  = \$790 ;
     end
     if (rst) begin
-      \$943  = 8'h00;
+      \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$311 ) begin
-      \$944  = \$323 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        \$944  = \$386 ;
-      end else if (last_fold) begin
-        \$944  = \$449 ;
-      end else begin
-        \$944  = \$557 ;
-      end
-    end else if (issue_b) begin
-      \$944  = \$623 ;
-    end else begin
-      \$944  = \$701 ;
+    \$944  = last_group;
+    if (\$772 ) begin
+      \$944  = nxt_steps_rp__data[27];
+    end else if (\$774 ) begin
+      \$944  = \$780 ;
+    end else if (\$775 ) begin
+      \$944  = \$788 ;
     end
     if (rst) begin
       \$944  = 1'h0;
@@ -3976,92 +4078,53 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$311 ) begin
-      \$945  = \$335 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        \$945  = \$397 ;
-      end else if (last_fold) begin
-        \$945  = \$462 ;
-      end else begin
-        \$945  = \$570 ;
-      end
-    end else if (issue_b) begin
-      \$945  = \$648 ;
-    end else begin
-      \$945  = \$714 ;
+    \$945  = group_plus1;
+    if (\$772 ) begin
+      \$945  = 9'h001;
+    end else if (\$774 ) begin
+      \$945  = \$786 ;
+    end else if (\$775 ) begin
+      \$945  = \$789 [8:0];
     end
     if (rst) begin
-      \$945  = 1'h0;
+      \$945  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$311 ) begin
-      \$946  = \$359 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        \$946  = \$421 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$946  = \$487 ;
-        end else begin
-          \$946  = \$528 ;
-        end
-      end else begin
-        \$946  = \$594 ;
-      end
-    end else if (issue_b) begin
-      \$946  = \$672 ;
-    end else begin
-      \$946  = \$738 ;
-    end
-    if (rst) begin
+    \$946  = b_group_is_0;
+    if (\$795 ) begin
+      \$946  = 1'h1;
+    end else if (\$799 ) begin
       \$946  = 1'h0;
     end
+    if (rst) begin
+      \$946  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$311 ) begin
-      \$947  = \$375 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        \$947  = \$437 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$947  = \$504 ;
-        end else begin
-          \$947  = \$544 ;
-        end
-      end else begin
-        \$947  = \$610 ;
-      end
-    end else if (issue_b) begin
-      \$947  = \$688 ;
+    if (\$795 ) begin
+      \$947  = \$802 ;
+    end else if (\$799 ) begin
+      \$947  = \$809 ;
     end else begin
-      \$947  = \$754 ;
+      \$947  = \$816 ;
     end
     if (rst) begin
-      \$947  = 1'h0;
+      \$947  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$764 ) begin
-      \$948  = \$770 ;
-    end else if (\$767 ) begin
-      \$948  = \$773 ;
+    if (\$795 ) begin
+      \$948  = \$805 ;
+    end else if (\$799 ) begin
+      \$948  = \$813 ;
     end else begin
-      \$948  = \$776 ;
+      \$948  = \$819 ;
     end
     if (rst) begin
       \$948  = 1'h0;
@@ -4069,55 +4132,61 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = last_fold;
-    if (\$777 ) begin
-      \$949  = nxt_steps_rp__data[26];
-    end else if (\$779 ) begin
-      \$949  = nxt_steps_rp__data[26];
-    end else if (\$780 ) begin
-      \$949  = \$792 ;
+    \$949  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$795 ) begin
+      \$949  = 9'h001;
+    end else if (\$799 ) begin
+      \$949  = 9'h001;
+    end else begin
+      if (\$822 ) begin
+        \$949  = \$823 [8:0];
+      end
+    end
+    if (rst) begin
+      \$949  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = layer_is_0;
+    if (\$824 ) begin
+      \$950  = 1'h1;
     end else if (issue_a) begin
-      \$949  = \$795 ;
+      if (\$827 ) begin
+        \$950  = \$829 ;
+      end
     end
     if (rst) begin
-      \$949  = 1'h0;
+      \$950  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = last_group;
-    if (\$777 ) begin
-      \$950  = nxt_steps_rp__data[27];
-    end else if (\$779 ) begin
-      \$950  = \$785 ;
-    end else if (\$780 ) begin
-      \$950  = \$793 ;
+    \$951  = group_is_0;
+    if (\$824 ) begin
+      \$951  = 1'h1;
+    end else if (issue_a) begin
+      if (\$827 ) begin
+        \$951  = 1'h1;
+        if (\$833 ) begin
+          \$951  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$951  = 1'h0;
+      end
     end
     if (rst) begin
-      \$950  = 1'h0;
+      \$951  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = group_plus1;
-    if (\$777 ) begin
-      \$951  = 9'h001;
-    end else if (\$779 ) begin
-      \$951  = \$791 ;
-    end else if (\$780 ) begin
-      \$951  = \$794 [8:0];
-    end
-    if (rst) begin
-      \$951  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = b_group_is_0;
-    if (\$800 ) begin
+    \$952  = fold_is_0;
+    if (\$824 ) begin
       \$952  = 1'h1;
-    end else if (\$804 ) begin
-      \$952  = 1'h0;
+    end else if (issue_a) begin
+      \$952  = last_fold;
     end
     if (rst) begin
       \$952  = 1'h1;
@@ -4125,27 +4194,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$800 ) begin
-      \$953  = \$807 ;
-    end else if (\$804 ) begin
-      \$953  = \$814 ;
-    end else begin
-      \$953  = \$821 ;
+    \$953  = fold_plus1;
+    if (\$824 ) begin
+      \$953  = 9'h001;
+    end else if (issue_a) begin
+      \$953  = \$826 [8:0];
     end
     if (rst) begin
-      \$953  = 1'h1;
+      \$953  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$800 ) begin
-      \$954  = \$810 ;
-    end else if (\$804 ) begin
-      \$954  = \$818 ;
-    end else begin
-      \$954  = \$824 ;
+    \$954  = out_full0;
+    if (\$835 ) begin
+      \$954  = 1'h1;
+    end
+    if (done) begin
+      if (\$853 ) begin
+        \$954  = 1'h0;
+      end
     end
     if (rst) begin
       \$954  = 1'h0;
@@ -4153,362 +4221,273 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$800 ) begin
-      \$955  = 9'h001;
-    end else if (\$804 ) begin
-      \$955  = 9'h001;
-    end else begin
-      if (\$827 ) begin
-        \$955  = \$828 [8:0];
-      end
+    \$955  = out_pending0;
+    if (\$835 ) begin
+      \$955  = 1'h1;
     end
-    if (rst) begin
-      \$955  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = layer_is_0;
-    if (\$829 ) begin
-      \$956  = 1'h1;
-    end else if (issue_a) begin
-      if (\$832 ) begin
-        \$956  = \$834 ;
-      end
-    end
-    if (rst) begin
-      \$956  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = group_is_0;
-    if (\$829 ) begin
-      \$957  = 1'h1;
-    end else if (issue_a) begin
-      if (\$832 ) begin
-        \$957  = 1'h1;
-        if (\$838 ) begin
-          \$957  = 1'h0;
+    if (drain_read) begin
+      if (\$847 ) begin
+        if (\$849 ) begin
+          \$955  = 1'h0;
         end
-      end else if (last_fold) begin
+      end
+    end
+    if (rst) begin
+      \$955  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = out_groups0;
+    if (\$835 ) begin
+      \$956  = 8'h00;
+    end else if (\$837 ) begin
+      \$956  = \$838 [7:0];
+    end
+    if (rst) begin
+      \$956  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = out_full1;
+    if (\$840 ) begin
+      \$957  = 1'h1;
+    end
+    if (done) begin
+      if (\$854 ) begin
         \$957  = 1'h0;
       end
     end
     if (rst) begin
-      \$957  = 1'h1;
+      \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = fold_is_0;
-    if (\$829 ) begin
-      \$958  = 1'h1;
-    end else if (issue_a) begin
-      \$958  = last_fold;
-    end
-    if (rst) begin
-      \$958  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = fold_plus1;
-    if (\$829 ) begin
-      \$959  = 9'h001;
-    end else if (issue_a) begin
-      \$959  = \$831 [8:0];
-    end
-    if (rst) begin
-      \$959  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = out_full0;
+    \$958  = out_pending1;
     if (\$840 ) begin
-      \$960  = 1'h1;
+      \$958  = 1'h1;
     end
-    if (done) begin
-      if (\$858 ) begin
-        \$960  = 1'h0;
+    if (drain_read) begin
+      if (\$847 ) begin
+        if (\$850 ) begin
+          \$958  = 1'h0;
+        end
       end
     end
+    if (rst) begin
+      \$958  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = out_groups1;
+    if (\$840 ) begin
+      \$959  = 8'h00;
+    end else if (\$842 ) begin
+      \$959  = \$843 [7:0];
+    end
+    if (rst) begin
+      \$959  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = drain_read;
     if (rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = out_pending0;
-    if (\$840 ) begin
-      \$961  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$852 ) begin
-        if (\$854 ) begin
-          \$961  = 1'h0;
-        end
-      end
-    end
+    \$961  = drain_inflight;
     if (rst) begin
       \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = out_groups0;
-    if (\$840 ) begin
-      \$962  = 8'h00;
-    end else if (\$842 ) begin
-      \$962  = \$843 [7:0];
-    end
-    if (rst) begin
-      \$962  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = out_full1;
-    if (\$845 ) begin
-      \$963  = 1'h1;
-    end
-    if (done) begin
-      if (\$859 ) begin
-        \$963  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$963  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = out_pending1;
-    if (\$845 ) begin
-      \$964  = 1'h1;
-    end
+    \$962  = drain_lane;
     if (drain_read) begin
-      if (\$852 ) begin
-        if (\$855 ) begin
-          \$964  = 1'h0;
-        end
+      \$962  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = drain_last;
+    if (drain_read) begin
+      \$963  = \$845 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$964  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$847 ) begin
+        \$964  = 8'h00;
+      end else begin
+        \$964  = \$851 [7:0];
       end
     end
     if (rst) begin
-      \$964  = 1'h0;
+      \$964  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = out_groups1;
-    if (\$845 ) begin
-      \$965  = 8'h00;
-    end else if (\$847 ) begin
-      \$965  = \$848 [7:0];
+    \$965  = drain_slot;
+    if (drain_read) begin
+      if (\$847 ) begin
+        \$965  = \$848 ;
+      end
     end
     if (rst) begin
-      \$965  = 8'h00;
+      \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = drain_read;
+    \$966  = release_slot;
+    if (done) begin
+      \$966  = \$852 ;
+    end
     if (rst) begin
       \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = drain_inflight;
+    \$967  = \$856 [2:0];
     if (rst) begin
-      \$967  = 1'h0;
+      \$967  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = drain_lane;
-    if (drain_read) begin
-      \$968  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = drain_last;
-    if (drain_read) begin
-      \$969  = \$850 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$852 ) begin
-        \$970  = 8'h00;
-      end else begin
-        \$970  = \$856 [7:0];
-      end
-    end
+    \$968  = \$859 ;
     if (rst) begin
-      \$970  = 8'h00;
+      \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = drain_slot;
-    if (drain_read) begin
-      if (\$852 ) begin
-        \$971  = \$853 ;
-      end
-    end
+    \$969  = clear_counters;
     if (rst) begin
-      \$971  = 1'h0;
+      \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = release_slot;
-    if (done) begin
-      \$972  = \$857 ;
-    end
+    \$970  = { 3'h0, busy };
     if (rst) begin
-      \$972  = 1'h0;
+      \$970  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \$861 [2:0];
+    \$971  = \$861 [31:0];
     if (rst) begin
-      \$973  = 3'h0;
+      \$971  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \$864 ;
+    \$972  = { 3'h0, stall_input };
     if (rst) begin
-      \$974  = 1'h0;
+      \$972  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = clear_counters;
+    \$973  = \$863 [31:0];
     if (rst) begin
-      \$975  = 1'h0;
+      \$973  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = { 3'h0, busy };
+    \$974  = { 3'h0, stall_output };
+    if (rst) begin
+      \$974  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$975  = \$865 [31:0];
+    if (rst) begin
+      \$975  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$976  = \$866 ;
     if (rst) begin
       \$976  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \$866 [31:0];
+    \$977  = \$868 [31:0];
     if (rst) begin
       \$977  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = { 3'h0, stall_input };
+    \$978  = { 2'h0, \$869  };
     if (rst) begin
       \$978  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \$868 [31:0];
+    \$979  = \$871 [31:0];
     if (rst) begin
       \$979  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = { 3'h0, stall_output };
+    \$980  = { 3'h0, issue };
     if (rst) begin
       \$980  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \$870 [31:0];
+    \$981  = \$873 [31:0];
     if (rst) begin
       \$981  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \$871 ;
+    \$982  = { 2'h0, \$874  };
     if (rst) begin
       \$982  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \$873 [31:0];
+    \$983  = \$876 [31:0];
     if (rst) begin
       \$983  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = { 2'h0, \$874  };
+    \$984  = { 3'h0, done };
     if (rst) begin
       \$984  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \$876 [31:0];
+    \$985  = \$878 [31:0];
     if (rst) begin
       \$985  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = { 3'h0, issue };
-    if (rst) begin
-      \$986  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \$878 [31:0];
-    if (rst) begin
-      \$987  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = { 2'h0, \$879  };
-    if (rst) begin
-      \$988  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \$881 [31:0];
-    if (rst) begin
-      \$989  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = { 3'h0, done };
-    if (rst) begin
-      \$990  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \$883 [31:0];
-    if (rst) begin
-      \$991  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4517,10 +4496,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign bank_wdata = load__payload[63:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$26  = load__payload[8:0];
-  assign \bank_wdata$27  = load__payload[63:32];
-  assign \rq_waddr$29  = load__payload[7:0];
-  assign \rq_wdata$30  = load__payload[85:32];
+  assign \bank_waddr$28  = load__payload[8:0];
+  assign \bank_wdata$29  = load__payload[63:32];
+  assign \rq_waddr$31  = load__payload[7:0];
+  assign \rq_wdata$32  = load__payload[85:32];
   assign \$signature__addr  = load__payload[1:0];
   assign \$signature__data  = load__payload[66:32];
   assign swp__addr = load__payload[1:0];
@@ -4533,20 +4512,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign next_layer = \$59 [2:0];
   assign nxt_rp__addr = \$59 [1:0];
   assign nxt_steps_rp__addr = \$59 [1:0];
-  assign \step_valid$88  = step_valid;
-  assign \step_addr$90  = step_addr;
-  assign \step_first$92  = step_first;
-  assign \step_last$94  = step_last;
-  assign \step_rq$96  = step_rq;
-  assign \step_relu$98  = step_relu;
-  assign \step_requantize$100  = step_requantize;
-  assign \step_valid$101  = step_valid;
-  assign \step_addr$102  = step_addr;
-  assign \step_first$103  = step_first;
-  assign \step_last$104  = step_last;
-  assign \step_rq$105  = step_rq;
-  assign \step_relu$106  = step_relu;
-  assign \step_requantize$107  = step_requantize;
+  assign \step_valid$87  = step_valid;
+  assign \step_addr$89  = step_addr;
+  assign \step_first$91  = step_first;
+  assign \step_last$93  = step_last;
+  assign \step_rq$95  = step_rq;
+  assign \step_relu$97  = step_relu;
+  assign \step_requantize$99  = step_requantize;
+  assign \step_valid$100  = step_valid;
+  assign \step_addr$101  = step_addr;
+  assign \step_first$102  = step_first;
+  assign \step_last$103  = step_last;
+  assign \step_rq$104  = step_rq;
+  assign \step_relu$105  = step_relu;
+  assign \step_requantize$106  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
@@ -4554,18 +4533,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__en = { \$188 , \$186 , \$184 , \$182  };
   assign act_wp__addr = \$180 [6:0];
   assign act = act_word;
-  assign \act$124  = act_word;
-  assign act_wp__data = { \$994 , \$992 , \$994 , \$992  };
-  assign result = { \$993 , \$992  };
-  assign \result$134  = { \$995 , \$994  };
-  assign \$signature__en$135  = out_write;
-  assign \$signature__addr$136  = \$190 [6:0];
-  assign \$signature__data$137  = { \$993 , \$992  };
-  assign \$signature__en$138  = out_write;
-  assign \$signature__addr$139  = \$192 [6:0];
-  assign \$signature__data$140  = { \$995 , \$994  };
-  assign \$signature__addr$151  = \$203 [6:0];
-  assign \$signature__addr$153  = \$208 [6:0];
+  assign \act$123  = act_word;
+  assign act_wp__data = { \$988 , \$986 , \$988 , \$986  };
+  assign result = { \$987 , \$986  };
+  assign \result$133  = { \$989 , \$988  };
+  assign \$signature__en$134  = out_write;
+  assign \$signature__addr$135  = \$190 [6:0];
+  assign \$signature__data$136  = { \$987 , \$986  };
+  assign \$signature__en$137  = out_write;
+  assign \$signature__addr$138  = \$192 [6:0];
+  assign \$signature__data$139  = { \$989 , \$988  };
+  assign \$signature__addr$150  = \$203 [6:0];
+  assign \$signature__addr$152  = \$208 [6:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4606,52 +4585,52 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$221  = { \$220 [8], \$220 [8], \$220 [8:2] };
   assign \$226  = in_wslot;
   assign \$235  = { 1'h0, \$234 [8:1] };
-  assign \$271  = b_fold;
-  assign \$274  = fold;
-  assign \$278  = fold;
-  assign \$304  = wb_ctx15;
-  assign \$315  = in_wslot;
-  assign \$331  = in_wslot;
-  assign \$383  = in_wslot;
-  assign \$389  = in_wslot;
+  assign \$266  = b_fold;
+  assign \$269  = fold;
+  assign \$273  = fold;
+  assign \$299  = wb_ctx15;
+  assign \$310  = in_wslot;
+  assign \$326  = in_wslot;
+  assign \$378  = in_wslot;
+  assign \$384  = in_wslot;
+  assign \$396  = 1'h0;
   assign \$401  = 1'h0;
-  assign \$406  = 1'h0;
-  assign \$408  = \$407 ;
-  assign \$413  = 1'h0;
-  assign \$415  = \$414 ;
-  assign \$425  = 1'h0;
-  assign \$441  = in_wslot;
-  assign \$457  = in_wslot;
-  assign \$467  = layer[0];
-  assign \$472  = 1'h0;
-  assign \$474  = \$473 ;
-  assign \$479  = 1'h0;
-  assign \$481  = \$480 ;
-  assign \$492  = layer[0];
-  assign \$546  = in_wslot;
-  assign \$565  = in_wslot;
-  assign \$612  = in_wslot;
-  assign \$630  = in_wslot;
-  assign \$642  = in_wslot;
-  assign \$690  = in_wslot;
-  assign \$709  = in_wslot;
-  assign \$772  = { \$771 [8], \$771 [8], \$771 [8:2] };
-  assign \$775  = { \$774 [8], \$774 [8], \$774 [8:2] };
-  assign \$806  = { 1'h0, \$805 [8:1] };
-  assign \$813  = { 1'h0, \$812 [8:1] };
-  assign \$817  = { \$816 [8], \$816 [8:1] };
-  assign \$820  = { 1'h0, \$819 [8:1] };
-  assign \$823  = { \$822 [8], \$822 [8:1] };
-  assign \$844  = claim_ctx;
-  assign \$846  = wb_ctx16;
-  assign \$855  = drain_slot;
-  assign \$859  = release_slot;
+  assign \$403  = \$402 ;
+  assign \$408  = 1'h0;
+  assign \$410  = \$409 ;
+  assign \$420  = 1'h0;
+  assign \$436  = in_wslot;
+  assign \$452  = in_wslot;
+  assign \$462  = layer[0];
+  assign \$467  = 1'h0;
+  assign \$469  = \$468 ;
+  assign \$474  = 1'h0;
+  assign \$476  = \$475 ;
+  assign \$487  = layer[0];
+  assign \$541  = in_wslot;
+  assign \$560  = in_wslot;
+  assign \$607  = in_wslot;
+  assign \$625  = in_wslot;
+  assign \$637  = in_wslot;
+  assign \$685  = in_wslot;
+  assign \$704  = in_wslot;
+  assign \$767  = { \$766 [8], \$766 [8], \$766 [8:2] };
+  assign \$770  = { \$769 [8], \$769 [8], \$769 [8:2] };
+  assign \$801  = { 1'h0, \$800 [8:1] };
+  assign \$808  = { 1'h0, \$807 [8:1] };
+  assign \$812  = { \$811 [8], \$811 [8:1] };
+  assign \$815  = { 1'h0, \$814 [8:1] };
+  assign \$818  = { \$817 [8], \$817 [8:1] };
+  assign \$839  = claim_ctx;
+  assign \$841  = wb_ctx16;
+  assign \$850  = drain_slot;
+  assign \$854  = release_slot;
   assign \$133  = ctx;
   assign \$142  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \port$1716$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \port$1709$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4676,8 +4655,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1716$0 ;
-  wire \port$1716$0 ;
+  input \port$1709$0 ;
+  wire \port$1709$0 ;
   input [31:0] \port$248$0 ;
   wire [31:0] \port$248$0 ;
   (* init = 2'h0 *)
@@ -4712,7 +4691,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1716$0 , \port$248$0  };
+      storage[w_port__addr] <= { \port$1709$0 , \port$248$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4774,14 +4753,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1716$0 , \port$248$0  };
-  assign w_data = { \port$1716$0 , \port$248$0  };
+  assign w_port__data = { \port$1709$0 , \port$248$0  };
+  assign w_data = { \port$1709$0 , \port$248$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1900$0 , \port$1901$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1893$0 , \port$1894$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4916,10 +4895,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1900$0 ;
-  wire [7:0] \port$1900$0 ;
-  output [23:0] \port$1901$0 ;
-  wire [23:0] \port$1901$0 ;
+  output [7:0] \port$1893$0 ;
+  wire [7:0] \port$1893$0 ;
+  output [23:0] \port$1894$0 ;
+  wire [23:0] \port$1894$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5939,7 +5918,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1852$0 (pe0_flags_out),
+    .\port$1845$0 (pe0_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6055,13 +6034,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$1900$0  = \$30 ;
-  assign \port$1901$0  = \$31 ;
+  assign \port$1893$0  = \$30 ;
+  assign \port$1894$0  = \$31 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1852$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1845$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6245,8 +6224,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1852$0 ;
-  wire [1:0] \port$1852$0 ;
+  input [1:0] \port$1845$0 ;
+  wire [1:0] \port$1845$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6453,9 +6432,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1852$0 [0];
+    rq_relu1 <= \port$1845$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1852$0 [1];
+    rq_req1 <= \port$1845$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6578,8 +6557,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1852$0 [0];
-  assign i_requantize = \port$1852$0 [1];
+  assign i_relu = \port$1845$0 [0];
+  assign i_requantize = \port$1845$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6588,7 +6567,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2045$0 , \port$2046$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2038$0 , \port$2039$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6723,10 +6702,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2045$0 ;
-  wire [7:0] \port$2045$0 ;
-  output [23:0] \port$2046$0 ;
-  wire [23:0] \port$2046$0 ;
+  output [7:0] \port$2038$0 ;
+  wire [7:0] \port$2038$0 ;
+  output [23:0] \port$2039$0 ;
+  wire [23:0] \port$2039$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7746,7 +7725,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$1997$0 (pe1_flags_out),
+    .\port$1990$0 (pe1_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7862,13 +7841,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2045$0  = \$30 ;
-  assign \port$2046$0  = \$31 ;
+  assign \port$2038$0  = \$30 ;
+  assign \port$2039$0  = \$31 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1997$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1990$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8052,8 +8031,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1997$0 ;
-  wire [1:0] \port$1997$0 ;
+  input [1:0] \port$1990$0 ;
+  wire [1:0] \port$1990$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8260,9 +8239,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1997$0 [0];
+    rq_relu1 <= \port$1990$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1997$0 [1];
+    rq_req1 <= \port$1990$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8385,8 +8364,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1997$0 [0];
-  assign i_requantize = \port$1997$0 [1];
+  assign i_relu = \port$1990$0 [0];
+  assign i_requantize = \port$1990$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

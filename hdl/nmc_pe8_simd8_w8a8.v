@@ -7,18 +7,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [8:0] \$1000 ;
-  reg [9:0] \$1001 ;
-  reg [9:0] \$1002 ;
-  reg [8:0] \$1003 ;
-  reg [8:0] \$1004 ;
-  reg \$1005 ;
-  reg [8:0] \$1006 ;
-  reg [7:0] \$1007 ;
+  reg \$1000 ;
+  reg [8:0] \$1001 ;
+  reg [7:0] \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg [8:0] \$1005 ;
+  reg \$1006 ;
+  reg \$1007 ;
   reg \$1008 ;
   reg \$1009 ;
   wire [4:0] \$101 ;
-  reg [8:0] \$1010 ;
+  reg \$1010 ;
   reg \$1011 ;
   reg \$1012 ;
   reg \$1013 ;
@@ -38,53 +38,53 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1026 ;
   reg \$1027 ;
   reg \$1028 ;
-  reg \$1029 ;
+  reg [8:0] \$1029 ;
   wire [4:0] \$103 ;
   reg \$1030 ;
   reg \$1031 ;
-  reg \$1032 ;
+  reg [8:0] \$1032 ;
   reg \$1033 ;
   reg \$1034 ;
-  reg [8:0] \$1035 ;
+  reg \$1035 ;
   reg \$1036 ;
   reg \$1037 ;
-  reg [8:0] \$1038 ;
+  reg \$1038 ;
   reg \$1039 ;
   wire \$104 ;
-  reg \$1040 ;
+  reg [9:0] \$1040 ;
   reg \$1041 ;
   reg \$1042 ;
   reg \$1043 ;
-  reg \$1044 ;
+  reg [9:0] \$1044 ;
   reg \$1045 ;
-  reg [9:0] \$1046 ;
+  reg \$1046 ;
   reg \$1047 ;
-  reg \$1048 ;
+  reg [9:0] \$1048 ;
   reg \$1049 ;
   wire \$105 ;
-  reg [9:0] \$1050 ;
-  reg \$1051 ;
+  reg \$1050 ;
+  reg [8:0] \$1051 ;
   reg \$1052 ;
   reg \$1053 ;
-  reg [9:0] \$1054 ;
+  reg [8:0] \$1054 ;
   reg \$1055 ;
   reg \$1056 ;
-  reg [8:0] \$1057 ;
+  reg [2:0] \$1057 ;
   reg \$1058 ;
-  reg \$1059 ;
+  reg [8:0] \$1059 ;
   wire \$106 ;
-  reg [8:0] \$1060 ;
+  reg \$1060 ;
   reg \$1061 ;
-  reg \$1062 ;
-  reg [2:0] \$1063 ;
+  reg [2:0] \$1062 ;
+  reg \$1063 ;
   reg \$1064 ;
-  reg [8:0] \$1065 ;
-  reg \$1066 ;
-  reg \$1067 ;
-  reg [2:0] \$1068 ;
-  reg \$1069 ;
+  reg [6:0] \$1065 ;
+  reg [31:0] \$1066 ;
+  reg [6:0] \$1067 ;
+  reg [31:0] \$1068 ;
+  reg [6:0] \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
+  reg [31:0] \$1070 ;
   reg [6:0] \$1071 ;
   reg [31:0] \$1072 ;
   reg [6:0] \$1073 ;
@@ -96,12 +96,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [6:0] \$1079 ;
   wire \$108 ;
   reg [31:0] \$1080 ;
-  reg [6:0] \$1081 ;
-  reg [31:0] \$1082 ;
-  reg [6:0] \$1083 ;
-  reg [31:0] \$1084 ;
-  reg [6:0] \$1085 ;
-  reg [31:0] \$1086 ;
+  wire [7:0] \$1081 ;
+  wire [23:0] \$1082 ;
+  wire [7:0] \$1083 ;
+  wire [23:0] \$1084 ;
+  wire [7:0] \$1085 ;
+  wire [23:0] \$1086 ;
   wire [7:0] \$1087 ;
   wire [23:0] \$1088 ;
   wire [7:0] \$1089 ;
@@ -113,14 +113,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [23:0] \$1094 ;
   wire [7:0] \$1095 ;
   wire [23:0] \$1096 ;
-  wire [7:0] \$1097 ;
-  wire [23:0] \$1098 ;
-  wire [7:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire [23:0] \$1100 ;
-  wire [7:0] \$1101 ;
-  wire [23:0] \$1102 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
@@ -389,64 +383,64 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire \$353 ;
+  wire [8:0] \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire \$357 ;
-  wire [8:0] \$358 ;
+  wire [7:0] \$357 ;
+  wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire [7:0] \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire [8:0] \$365 ;
-  wire [5:0] \$366 ;
-  wire [9:0] \$367 ;
-  wire [8:0] \$368 ;
-  wire [5:0] \$369 ;
+  wire [8:0] \$360 ;
+  wire [5:0] \$361 ;
+  wire [9:0] \$362 ;
+  wire [8:0] \$363 ;
+  wire [5:0] \$364 ;
+  wire [9:0] \$365 ;
+  wire [9:0] \$366 ;
+  wire [8:0] \$367 ;
+  wire [6:0] \$368 ;
+  wire [9:0] \$369 ;
   wire \$37 ;
-  wire [9:0] \$370 ;
-  wire [9:0] \$371 ;
-  wire [8:0] \$372 ;
-  wire [6:0] \$373 ;
-  wire [9:0] \$374 ;
-  wire [5:0] \$375 ;
-  wire [10:0] \$376 ;
+  wire [5:0] \$370 ;
+  wire [10:0] \$371 ;
+  wire \$372 ;
+  wire [8:0] \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
   wire \$377 ;
-  wire [8:0] \$378 ;
-  wire \$379 ;
+  wire \$378 ;
+  wire [8:0] \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
   wire \$383 ;
-  wire [8:0] \$384 ;
+  wire \$384 ;
   wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
+  wire [8:0] \$386 ;
+  wire [9:0] \$387 ;
+  wire [9:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire [8:0] \$391 ;
-  wire [9:0] \$392 ;
-  wire [9:0] \$393 ;
+  wire [8:0] \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
   wire \$394 ;
-  wire [8:0] \$395 ;
+  wire \$395 ;
   wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [8:0] \$397 ;
+  wire [9:0] \$398 ;
+  wire [9:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire [8:0] \$402 ;
-  wire [9:0] \$403 ;
-  wire [9:0] \$404 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
@@ -952,16 +946,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
+  wire [9:0] \$860 ;
+  wire [9:0] \$861 ;
   wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire [9:0] \$865 ;
-  wire [9:0] \$866 ;
+  wire [9:0] \$863 ;
+  wire [9:0] \$864 ;
+  wire \$865 ;
+  wire \$866 ;
   wire \$867 ;
-  wire [9:0] \$868 ;
-  wire [9:0] \$869 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
   wire \$870 ;
   wire \$871 ;
@@ -972,59 +966,59 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire \$879 ;
+  wire [9:0] \$879 ;
   wire \$88 ;
-  wire \$880 ;
+  wire [9:0] \$880 ;
   wire \$881 ;
   wire \$882 ;
-  wire \$883 ;
-  wire [9:0] \$884 ;
-  wire [9:0] \$885 ;
+  wire [10:0] \$883 ;
+  wire \$884 ;
+  wire \$885 ;
   wire \$886 ;
   wire \$887 ;
-  wire [10:0] \$888 ;
+  wire \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
+  wire [9:0] \$894 ;
+  wire [9:0] \$895 ;
   wire \$896 ;
   wire \$897 ;
   wire \$898 ;
-  wire [9:0] \$899 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
   wire [9:0] \$900 ;
-  wire \$901 ;
-  wire \$902 ;
+  wire [9:0] \$901 ;
+  wire [9:0] \$902 ;
   wire \$903 ;
-  wire \$904 ;
+  wire [9:0] \$904 ;
   wire [9:0] \$905 ;
   wire [9:0] \$906 ;
-  wire [9:0] \$907 ;
-  wire \$908 ;
+  wire \$907 ;
+  wire [9:0] \$908 ;
   wire [9:0] \$909 ;
   wire \$91 ;
-  wire [9:0] \$910 ;
+  wire \$910 ;
   wire [9:0] \$911 ;
-  wire \$912 ;
-  wire [9:0] \$913 ;
-  wire [9:0] \$914 ;
+  wire [9:0] \$912 ;
+  wire \$913 ;
+  wire \$914 ;
   wire \$915 ;
-  wire [9:0] \$916 ;
-  wire [9:0] \$917 ;
+  wire \$916 ;
+  wire [10:0] \$917 ;
   wire \$918 ;
-  wire \$919 ;
+  wire [10:0] \$919 ;
   wire \$92 ;
-  wire \$920 ;
+  wire [10:0] \$920 ;
   wire \$921 ;
-  wire [10:0] \$922 ;
+  wire \$922 ;
   wire \$923 ;
-  wire [10:0] \$924 ;
-  wire [10:0] \$925 ;
+  wire \$924 ;
+  wire \$925 ;
   wire \$926 ;
   wire \$927 ;
   wire \$928 ;
@@ -1032,106 +1026,107 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
-  wire \$932 ;
+  wire [9:0] \$932 ;
   wire \$933 ;
   wire \$934 ;
   wire \$935 ;
   wire \$936 ;
   wire [9:0] \$937 ;
-  wire \$938 ;
+  wire [9:0] \$938 ;
   wire \$939 ;
   wire \$94 ;
-  wire \$940 ;
+  wire [9:0] \$940 ;
   wire \$941 ;
-  wire [9:0] \$942 ;
-  wire [9:0] \$943 ;
+  wire \$942 ;
+  wire \$943 ;
   wire \$944 ;
   wire [9:0] \$945 ;
   wire \$946 ;
   wire \$947 ;
   wire \$948 ;
-  wire \$949 ;
+  wire [3:0] \$949 ;
   wire \$95 ;
-  wire [9:0] \$950 ;
-  wire \$951 ;
-  wire \$952 ;
+  wire [4:0] \$950 ;
+  wire [3:0] \$951 ;
+  wire [4:0] \$952 ;
   wire \$953 ;
-  wire [3:0] \$954 ;
-  wire [4:0] \$955 ;
-  wire [3:0] \$956 ;
-  wire [4:0] \$957 ;
-  wire \$958 ;
-  wire [31:0] \$959 ;
+  wire [31:0] \$954 ;
+  wire [32:0] \$955 ;
+  wire [31:0] \$956 ;
+  wire [32:0] \$957 ;
+  wire [31:0] \$958 ;
+  wire [32:0] \$959 ;
   wire \$96 ;
-  wire [32:0] \$960 ;
+  wire [6:0] \$960 ;
   wire [31:0] \$961 ;
   wire [32:0] \$962 ;
-  wire [31:0] \$963 ;
-  wire [32:0] \$964 ;
-  wire [6:0] \$965 ;
+  wire [3:0] \$963 ;
+  wire [31:0] \$964 ;
+  wire [32:0] \$965 ;
   wire [31:0] \$966 ;
   wire [32:0] \$967 ;
-  wire [3:0] \$968 ;
+  wire [1:0] \$968 ;
   wire [31:0] \$969 ;
   wire [8:0] \$97 ;
   wire [32:0] \$970 ;
   wire [31:0] \$971 ;
   wire [32:0] \$972 ;
-  wire [1:0] \$973 ;
-  wire [31:0] \$974 ;
-  wire [32:0] \$975 ;
-  wire [31:0] \$976 ;
-  wire [32:0] \$977 ;
+  reg \$973 ;
+  reg [4:0] \$974 ;
+  reg [9:0] \$975 ;
+  reg [8:0] \$976 ;
+  reg \$977 ;
   reg \$978 ;
-  reg [4:0] \$979 ;
+  reg [8:0] \$979 ;
   wire \$98 ;
-  reg [9:0] \$980 ;
+  reg \$980 ;
   reg [8:0] \$981 ;
   reg \$982 ;
   reg \$983 ;
   reg [8:0] \$984 ;
-  reg \$985 ;
-  reg [8:0] \$986 ;
-  reg \$987 ;
+  reg [8:0] \$985 ;
+  reg [9:0] \$986 ;
+  reg [9:0] \$987 ;
   reg \$988 ;
-  reg [8:0] \$989 ;
+  reg \$989 ;
   wire \$99 ;
-  reg [8:0] \$990 ;
-  reg [9:0] \$991 ;
-  reg [9:0] \$992 ;
-  reg \$993 ;
-  reg \$994 ;
-  reg \$995 ;
-  reg [8:0] \$996 ;
-  reg [7:0] \$997 ;
-  reg [3:0] \$998 ;
+  reg \$990 ;
+  reg [8:0] \$991 ;
+  reg [7:0] \$992 ;
+  reg [3:0] \$993 ;
+  reg [8:0] \$994 ;
+  reg [8:0] \$995 ;
+  reg [9:0] \$996 ;
+  reg [9:0] \$997 ;
+  reg [8:0] \$998 ;
   reg [8:0] \$999 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$226 ;
-  wire [5:0] \$signature__addr$229 ;
-  wire [5:0] \$signature__addr$232 ;
-  wire [5:0] \$signature__addr$235 ;
-  wire [5:0] \$signature__addr$238 ;
-  wire [5:0] \$signature__addr$241 ;
-  wire [5:0] \$signature__addr$244 ;
-  wire [5:0] \$signature__addr$247 ;
-  wire [5:0] \$signature__addr$259 ;
-  wire [5:0] \$signature__addr$261 ;
-  wire [5:0] \$signature__addr$263 ;
-  wire [5:0] \$signature__addr$265 ;
-  wire [5:0] \$signature__addr$267 ;
-  wire [5:0] \$signature__addr$269 ;
-  wire [5:0] \$signature__addr$271 ;
-  wire [5:0] \$signature__addr$273 ;
+  wire [5:0] \$signature__addr$225 ;
+  wire [5:0] \$signature__addr$228 ;
+  wire [5:0] \$signature__addr$231 ;
+  wire [5:0] \$signature__addr$234 ;
+  wire [5:0] \$signature__addr$237 ;
+  wire [5:0] \$signature__addr$240 ;
+  wire [5:0] \$signature__addr$243 ;
+  wire [5:0] \$signature__addr$246 ;
+  wire [5:0] \$signature__addr$258 ;
+  wire [5:0] \$signature__addr$260 ;
+  wire [5:0] \$signature__addr$262 ;
+  wire [5:0] \$signature__addr$264 ;
+  wire [5:0] \$signature__addr$266 ;
+  wire [5:0] \$signature__addr$268 ;
+  wire [5:0] \$signature__addr$270 ;
+  wire [5:0] \$signature__addr$272 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$227 ;
-  wire [31:0] \$signature__data$230 ;
-  wire [31:0] \$signature__data$233 ;
-  wire [31:0] \$signature__data$236 ;
-  wire [31:0] \$signature__data$239 ;
-  wire [31:0] \$signature__data$242 ;
-  wire [31:0] \$signature__data$245 ;
-  wire [31:0] \$signature__data$248 ;
+  wire [31:0] \$signature__data$226 ;
+  wire [31:0] \$signature__data$229 ;
+  wire [31:0] \$signature__data$232 ;
+  wire [31:0] \$signature__data$235 ;
+  wire [31:0] \$signature__data$238 ;
+  wire [31:0] \$signature__data$241 ;
+  wire [31:0] \$signature__data$244 ;
+  wire [31:0] \$signature__data$247 ;
+  wire [31:0] \$signature__data$429 ;
   wire [31:0] \$signature__data$430 ;
   wire [31:0] \$signature__data$431 ;
   wire [31:0] \$signature__data$432 ;
@@ -1139,24 +1134,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$434 ;
   wire [31:0] \$signature__data$435 ;
   wire [31:0] \$signature__data$436 ;
-  wire [31:0] \$signature__data$437 ;
   wire \$signature__en ;
-  wire \$signature__en$225 ;
-  wire \$signature__en$228 ;
-  wire \$signature__en$231 ;
-  wire \$signature__en$234 ;
-  wire \$signature__en$237 ;
-  wire \$signature__en$240 ;
-  wire \$signature__en$243 ;
-  wire \$signature__en$246 ;
+  wire \$signature__en$224 ;
+  wire \$signature__en$227 ;
+  wire \$signature__en$230 ;
+  wire \$signature__en$233 ;
+  wire \$signature__en$236 ;
+  wire \$signature__en$239 ;
+  wire \$signature__en$242 ;
+  wire \$signature__en$245 ;
   wire [63:0] act;
+  wire [63:0] \act$201 ;
   wire [63:0] \act$202 ;
   wire [63:0] \act$203 ;
   wire [63:0] \act$204 ;
   wire [63:0] \act$205 ;
   wire [63:0] \act$206 ;
   wire [63:0] \act$207 ;
-  wire [63:0] \act$208 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1182,29 +1176,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$26 ;
-  wire [8:0] \bank_waddr$32 ;
-  wire [8:0] \bank_waddr$38 ;
-  wire [8:0] \bank_waddr$44 ;
-  wire [8:0] \bank_waddr$50 ;
-  wire [8:0] \bank_waddr$56 ;
-  wire [8:0] \bank_waddr$62 ;
+  wire [8:0] \bank_waddr$28 ;
+  wire [8:0] \bank_waddr$34 ;
+  wire [8:0] \bank_waddr$40 ;
+  wire [8:0] \bank_waddr$46 ;
+  wire [8:0] \bank_waddr$52 ;
+  wire [8:0] \bank_waddr$58 ;
+  wire [8:0] \bank_waddr$64 ;
   wire [63:0] bank_wdata;
-  wire [63:0] \bank_wdata$27 ;
-  wire [63:0] \bank_wdata$33 ;
-  wire [63:0] \bank_wdata$39 ;
-  wire [63:0] \bank_wdata$45 ;
-  wire [63:0] \bank_wdata$51 ;
-  wire [63:0] \bank_wdata$57 ;
-  wire [63:0] \bank_wdata$63 ;
+  wire [63:0] \bank_wdata$29 ;
+  wire [63:0] \bank_wdata$35 ;
+  wire [63:0] \bank_wdata$41 ;
+  wire [63:0] \bank_wdata$47 ;
+  wire [63:0] \bank_wdata$53 ;
+  wire [63:0] \bank_wdata$59 ;
+  wire [63:0] \bank_wdata$65 ;
   wire bank_we;
-  wire \bank_we$25 ;
-  wire \bank_we$31 ;
-  wire \bank_we$37 ;
-  wire \bank_we$43 ;
-  wire \bank_we$49 ;
-  wire \bank_we$55 ;
-  wire \bank_we$61 ;
+  wire \bank_we$27 ;
+  wire \bank_we$33 ;
+  wire \bank_we$39 ;
+  wire \bank_we$45 ;
+  wire \bank_we$51 ;
+  wire \bank_we$57 ;
+  wire \bank_we$63 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1278,7 +1272,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_full1 = 1'h0;
   reg [8:0] in_groups = 9'h000;
   reg in_ok = 1'h0;
-  reg in_open = 1'h0;
   wire in_release0;
   wire in_release1;
   reg in_release_r1_0 = 1'h0;
@@ -1365,38 +1358,38 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
+  wire [31:0] \result$217 ;
   wire [31:0] \result$218 ;
   wire [31:0] \result$219 ;
   wire [31:0] \result$220 ;
   wire [31:0] \result$221 ;
   wire [31:0] \result$222 ;
   wire [31:0] \result$223 ;
-  wire [31:0] \result$224 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$29 ;
-  wire [7:0] \rq_waddr$35 ;
-  wire [7:0] \rq_waddr$41 ;
-  wire [7:0] \rq_waddr$47 ;
-  wire [7:0] \rq_waddr$53 ;
-  wire [7:0] \rq_waddr$59 ;
-  wire [7:0] \rq_waddr$65 ;
+  wire [7:0] \rq_waddr$31 ;
+  wire [7:0] \rq_waddr$37 ;
+  wire [7:0] \rq_waddr$43 ;
+  wire [7:0] \rq_waddr$49 ;
+  wire [7:0] \rq_waddr$55 ;
+  wire [7:0] \rq_waddr$61 ;
+  wire [7:0] \rq_waddr$67 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$30 ;
-  wire [53:0] \rq_wdata$36 ;
-  wire [53:0] \rq_wdata$42 ;
-  wire [53:0] \rq_wdata$48 ;
-  wire [53:0] \rq_wdata$54 ;
-  wire [53:0] \rq_wdata$60 ;
-  wire [53:0] \rq_wdata$66 ;
+  wire [53:0] \rq_wdata$32 ;
+  wire [53:0] \rq_wdata$38 ;
+  wire [53:0] \rq_wdata$44 ;
+  wire [53:0] \rq_wdata$50 ;
+  wire [53:0] \rq_wdata$56 ;
+  wire [53:0] \rq_wdata$62 ;
+  wire [53:0] \rq_wdata$68 ;
   wire rq_we;
-  wire \rq_we$28 ;
-  wire \rq_we$34 ;
-  wire \rq_we$40 ;
-  wire \rq_we$46 ;
-  wire \rq_we$52 ;
-  wire \rq_we$58 ;
-  wire \rq_we$64 ;
+  wire \rq_we$30 ;
+  wire \rq_we$36 ;
+  wire \rq_we$42 ;
+  wire \rq_we$48 ;
+  wire \rq_we$54 ;
+  wire \rq_we$60 ;
+  wire \rq_we$66 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1408,130 +1401,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$126 ;
+  wire [8:0] \step_addr$125 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$138 ;
+  wire [8:0] \step_addr$137 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$145 ;
+  wire [8:0] \step_addr$144 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$152 ;
+  wire [8:0] \step_addr$151 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$159 ;
+  wire [8:0] \step_addr$158 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$166 ;
+  wire [8:0] \step_addr$165 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$173 ;
+  wire [8:0] \step_addr$172 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$180 ;
+  wire [8:0] \step_addr$179 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$128 ;
+  wire \step_first$127 ;
   (* init = 1'h0 *)
-  wire \step_first$139 ;
+  wire \step_first$138 ;
   (* init = 1'h0 *)
-  wire \step_first$146 ;
+  wire \step_first$145 ;
   (* init = 1'h0 *)
-  wire \step_first$153 ;
+  wire \step_first$152 ;
   (* init = 1'h0 *)
-  wire \step_first$160 ;
+  wire \step_first$159 ;
   (* init = 1'h0 *)
-  wire \step_first$167 ;
+  wire \step_first$166 ;
   (* init = 1'h0 *)
-  wire \step_first$174 ;
+  wire \step_first$173 ;
   (* init = 1'h0 *)
-  wire \step_first$181 ;
+  wire \step_first$180 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$130 ;
+  wire \step_last$129 ;
   (* init = 1'h0 *)
-  wire \step_last$140 ;
+  wire \step_last$139 ;
   (* init = 1'h0 *)
-  wire \step_last$147 ;
+  wire \step_last$146 ;
   (* init = 1'h0 *)
-  wire \step_last$154 ;
+  wire \step_last$153 ;
   (* init = 1'h0 *)
-  wire \step_last$161 ;
+  wire \step_last$160 ;
   (* init = 1'h0 *)
-  wire \step_last$168 ;
+  wire \step_last$167 ;
   (* init = 1'h0 *)
-  wire \step_last$175 ;
+  wire \step_last$174 ;
   (* init = 1'h0 *)
-  wire \step_last$182 ;
+  wire \step_last$181 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$134 ;
+  wire \step_relu$133 ;
   (* init = 1'h0 *)
-  wire \step_relu$142 ;
+  wire \step_relu$141 ;
   (* init = 1'h0 *)
-  wire \step_relu$149 ;
+  wire \step_relu$148 ;
   (* init = 1'h0 *)
-  wire \step_relu$156 ;
+  wire \step_relu$155 ;
   (* init = 1'h0 *)
-  wire \step_relu$163 ;
+  wire \step_relu$162 ;
   (* init = 1'h0 *)
-  wire \step_relu$170 ;
+  wire \step_relu$169 ;
   (* init = 1'h0 *)
-  wire \step_relu$177 ;
+  wire \step_relu$176 ;
   (* init = 1'h0 *)
-  wire \step_relu$184 ;
+  wire \step_relu$183 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$136 ;
+  wire \step_requantize$135 ;
   (* init = 1'h0 *)
-  wire \step_requantize$143 ;
+  wire \step_requantize$142 ;
   (* init = 1'h0 *)
-  wire \step_requantize$150 ;
+  wire \step_requantize$149 ;
   (* init = 1'h0 *)
-  wire \step_requantize$157 ;
+  wire \step_requantize$156 ;
   (* init = 1'h0 *)
-  wire \step_requantize$164 ;
+  wire \step_requantize$163 ;
   (* init = 1'h0 *)
-  wire \step_requantize$171 ;
+  wire \step_requantize$170 ;
   (* init = 1'h0 *)
-  wire \step_requantize$178 ;
+  wire \step_requantize$177 ;
   (* init = 1'h0 *)
-  wire \step_requantize$185 ;
+  wire \step_requantize$184 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$132 ;
+  wire [7:0] \step_rq$131 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$141 ;
+  wire [7:0] \step_rq$140 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$148 ;
+  wire [7:0] \step_rq$147 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$155 ;
+  wire [7:0] \step_rq$154 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$162 ;
+  wire [7:0] \step_rq$161 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$169 ;
+  wire [7:0] \step_rq$168 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$176 ;
+  wire [7:0] \step_rq$175 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$183 ;
+  wire [7:0] \step_rq$182 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$124 ;
+  wire \step_valid$123 ;
   (* init = 1'h0 *)
-  wire \step_valid$137 ;
+  wire \step_valid$136 ;
   (* init = 1'h0 *)
-  wire \step_valid$144 ;
+  wire \step_valid$143 ;
   (* init = 1'h0 *)
-  wire \step_valid$151 ;
+  wire \step_valid$150 ;
   (* init = 1'h0 *)
-  wire \step_valid$158 ;
+  wire \step_valid$157 ;
   (* init = 1'h0 *)
-  wire \step_valid$165 ;
+  wire \step_valid$164 ;
   (* init = 1'h0 *)
-  wire \step_valid$172 ;
+  wire \step_valid$171 ;
   (* init = 1'h0 *)
-  wire \step_valid$179 ;
+  wire \step_valid$178 ;
   wire [2:0] swp__addr;
   wire [30:0] swp__data;
   wire swp__en;
@@ -1769,7 +1762,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$226 )
-      actbuf[\$224 [6:0]] <= { \$1101 , \$1099 , \$1097 , \$1095 , \$1093 , \$1091 , \$1089 , \$1087  };
+      actbuf[\$224 [6:0]] <= { \$1095 , \$1093 , \$1091 , \$1089 , \$1087 , \$1085 , \$1083 , \$1081  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1962,13 +1955,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$242 [5:0]] <= { \$1088 , \$1087  };
+      outbuf0[\$242 [5:0]] <= { \$1082 , \$1081  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$267 [5:0]];
   end
-  assign \$signature__data$430  = _2_;
+  assign \$signature__data$429  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -2039,13 +2032,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$244 [5:0]] <= { \$1090 , \$1089  };
+      outbuf1[\$244 [5:0]] <= { \$1084 , \$1083  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$272 [5:0]];
   end
-  assign \$signature__data$431  = _3_;
+  assign \$signature__data$430  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -2116,13 +2109,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$246 [5:0]] <= { \$1092 , \$1091  };
+      outbuf2[\$246 [5:0]] <= { \$1086 , \$1085  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     _4_ <= outbuf2[\$277 [5:0]];
   end
-  assign \$signature__data$432  = _4_;
+  assign \$signature__data$431  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2193,13 +2186,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$248 [5:0]] <= { \$1094 , \$1093  };
+      outbuf3[\$248 [5:0]] <= { \$1088 , \$1087  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     _5_ <= outbuf3[\$282 [5:0]];
   end
-  assign \$signature__data$433  = _5_;
+  assign \$signature__data$432  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2270,13 +2263,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$250 [5:0]] <= { \$1096 , \$1095  };
+      outbuf4[\$250 [5:0]] <= { \$1090 , \$1089  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     _6_ <= outbuf4[\$287 [5:0]];
   end
-  assign \$signature__data$434  = _6_;
+  assign \$signature__data$433  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2347,13 +2340,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$252 [5:0]] <= { \$1098 , \$1097  };
+      outbuf5[\$252 [5:0]] <= { \$1092 , \$1091  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     _7_ <= outbuf5[\$292 [5:0]];
   end
-  assign \$signature__data$435  = _7_;
+  assign \$signature__data$434  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2424,13 +2417,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$254 [5:0]] <= { \$1100 , \$1099  };
+      outbuf6[\$254 [5:0]] <= { \$1094 , \$1093  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     _8_ <= outbuf6[\$297 [5:0]];
   end
-  assign \$signature__data$436  = _8_;
+  assign \$signature__data$435  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2501,15 +2494,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$256 [5:0]] <= { \$1102 , \$1101  };
+      outbuf7[\$256 [5:0]] <= { \$1096 , \$1095  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$302 [5:0]];
   end
-  assign \$signature__data$437  = _9_;
+  assign \$signature__data$436  = _9_;
+  assign active = loaded & has_layers;
   assign \$1  = ~ busy;
-  assign \$4  = i_stream__valid & in_open;
+  assign \$4  = i_stream__valid & active;
   assign \$5  = ~ \$4 ;
   assign load__ready = \$3  & \$5 ;
   assign ld_fire = load__valid & load__ready;
@@ -2524,59 +2518,59 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$12  = load__payload[27:20] == 1'h1;
   assign \$13  = ld_fire & \$12 ;
   assign \$14  = ! load__payload[31:28];
-  assign \bank_we$25  = \$13  & \$14 ;
+  assign \bank_we$27  = \$13  & \$14 ;
   assign \$15  = load__payload[27:20] == 1'h1;
   assign \$16  = ld_fire & \$15 ;
   assign \$17  = load__payload[31:28] == 1'h1;
-  assign \rq_we$28  = \$16  & \$17 ;
+  assign \rq_we$30  = \$16  & \$17 ;
   assign \$18  = load__payload[27:20] == 2'h2;
   assign \$19  = ld_fire & \$18 ;
   assign \$20  = ! load__payload[31:28];
-  assign \bank_we$31  = \$19  & \$20 ;
+  assign \bank_we$33  = \$19  & \$20 ;
   assign \$21  = load__payload[27:20] == 2'h2;
   assign \$22  = ld_fire & \$21 ;
   assign \$23  = load__payload[31:28] == 1'h1;
-  assign \rq_we$34  = \$22  & \$23 ;
+  assign \rq_we$36  = \$22  & \$23 ;
   assign \$24  = load__payload[27:20] == 2'h3;
   assign \$25  = ld_fire & \$24 ;
   assign \$26  = ! load__payload[31:28];
-  assign \bank_we$37  = \$25  & \$26 ;
+  assign \bank_we$39  = \$25  & \$26 ;
   assign \$27  = load__payload[27:20] == 2'h3;
   assign \$28  = ld_fire & \$27 ;
   assign \$29  = load__payload[31:28] == 1'h1;
-  assign \rq_we$40  = \$28  & \$29 ;
+  assign \rq_we$42  = \$28  & \$29 ;
   assign \$30  = load__payload[27:20] == 3'h4;
   assign \$31  = ld_fire & \$30 ;
   assign \$32  = ! load__payload[31:28];
-  assign \bank_we$43  = \$31  & \$32 ;
+  assign \bank_we$45  = \$31  & \$32 ;
   assign \$33  = load__payload[27:20] == 3'h4;
   assign \$34  = ld_fire & \$33 ;
   assign \$35  = load__payload[31:28] == 1'h1;
-  assign \rq_we$46  = \$34  & \$35 ;
+  assign \rq_we$48  = \$34  & \$35 ;
   assign \$36  = load__payload[27:20] == 3'h5;
   assign \$37  = ld_fire & \$36 ;
   assign \$38  = ! load__payload[31:28];
-  assign \bank_we$49  = \$37  & \$38 ;
+  assign \bank_we$51  = \$37  & \$38 ;
   assign \$39  = load__payload[27:20] == 3'h5;
   assign \$40  = ld_fire & \$39 ;
   assign \$41  = load__payload[31:28] == 1'h1;
-  assign \rq_we$52  = \$40  & \$41 ;
+  assign \rq_we$54  = \$40  & \$41 ;
   assign \$42  = load__payload[27:20] == 3'h6;
   assign \$43  = ld_fire & \$42 ;
   assign \$44  = ! load__payload[31:28];
-  assign \bank_we$55  = \$43  & \$44 ;
+  assign \bank_we$57  = \$43  & \$44 ;
   assign \$45  = load__payload[27:20] == 3'h6;
   assign \$46  = ld_fire & \$45 ;
   assign \$47  = load__payload[31:28] == 1'h1;
-  assign \rq_we$58  = \$46  & \$47 ;
+  assign \rq_we$60  = \$46  & \$47 ;
   assign \$48  = load__payload[27:20] == 3'h7;
   assign \$49  = ld_fire & \$48 ;
   assign \$50  = ! load__payload[31:28];
-  assign \bank_we$61  = \$49  & \$50 ;
+  assign \bank_we$63  = \$49  & \$50 ;
   assign \$51  = load__payload[27:20] == 3'h7;
   assign \$52  = ld_fire & \$51 ;
   assign \$53  = load__payload[31:28] == 1'h1;
-  assign \rq_we$64  = \$52  & \$53 ;
+  assign \rq_we$66  = \$52  & \$53 ;
   assign \$54  = load__payload[31:28] == 2'h2;
   assign \$55  = ld_fire & \$54 ;
   assign \$56  = load__payload[19:0] < 4'h8;
@@ -2599,7 +2593,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$74  = load__payload[19:0] == 1'h1;
   assign \$75  = in_wslot ? in_full1 : in_full0;
   assign \$76  = ~ \$75 ;
-  assign i_stream__ready = \$76  & in_open;
+  assign i_stream__ready = \$76  & active;
   assign in_fire = i_stream__valid & i_stream__ready;
   assign \$77  = in_wslot ? in_beats1 : in_beats0;
   assign \$79  = in_wslot ? 6'h20 : 6'h00;
@@ -2612,7 +2606,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$101  = layer + 1'h1;
   assign \$102  = cur_is_last ? { 4'h0, \$100  } : \$101 ;
   assign \$103  = loaded ? \$102  : 5'h00;
-  assign active = loaded & has_layers;
   assign \$104  = ~ layer_is_0;
   assign \$105  = active & \$104 ;
   assign \$106  = ~ b_done;
@@ -2847,698 +2840,691 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$347  = b_fold + 1'h1;
   assign \$348  = ~ clear_counters;
   assign \$349  = ld_fire & \$348 ;
-  assign \$350  = ~ busy;
-  assign \$351  = load__valid & \$350 ;
-  assign \$352  = ~ \$351 ;
-  assign \$353  = \$352  & loaded;
-  assign \$354  = \$353  & has_layers;
-  assign \$355  = issue_a & cur_is_last;
-  assign \$356  = group_is_0 & fold_is_0;
-  assign \$357  = \$355  & \$356 ;
-  assign \$358  = issue_b ? b_bank_addr : bank_addr;
-  assign \$359  = ! b_fold;
-  assign \$360  = issue_b ? \$359  : fold_is_0;
-  assign \$361  = issue_b ? b_last_fold : last_fold;
-  assign \$362  = issue_b ? b_rq_addr : rq_addr;
-  assign \$363  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$364  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$366  = ctx ? 6'h00 : 6'h20;
-  assign \$367  = \$365  + \$366 ;
-  assign \$369  = ctx ? 6'h20 : 6'h00;
-  assign \$370  = \$368  + \$369 ;
-  assign \$371  = issue_b ? \$367  : \$370 ;
-  assign \$373  = ctx ? 7'h40 : 7'h00;
-  assign \$374  = \$372  + \$373 ;
-  assign \$375  = wr_buf ? 6'h00 : 6'h20;
-  assign \$376  = \$374  + \$375 ;
-  assign \$377  = issue_b | layer_is_0;
-  assign \$378  = issue_b ? b_group : group;
-  assign \$379  = issue_b ? 1'h0 : wr_buf;
-  assign \$380  = ctx ^ issue_b;
-  assign \$381  = issue_a & cur_is_last;
-  assign \$382  = step_valid & step_last;
-  assign \$383  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$384  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$385  = ~ wb_out16;
-  assign \$386  = wb_valid16 & \$385 ;
-  assign \$387  = ! wb_ctx16;
-  assign \$388  = \$386  & \$387 ;
-  assign \$389  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$390  = \$389  == wb_par16;
-  assign \$391  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$392  = \$391  + 1'h1;
-  assign \$393  = \$390  ? \$392  : 10'h001;
-  assign \$394  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$395  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$396  = ~ wb_out16;
-  assign \$397  = wb_valid16 & \$396 ;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$401  = \$400  == wb_par16;
-  assign \$402  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$403  = \$402  + 1'h1;
-  assign \$404  = \$401  ? \$403  : 10'h001;
-  assign \$405  = ~ loaded;
-  assign \$406  = ctx ? in_release1 : in_release0;
-  assign \$407  = ~ \$406 ;
-  assign \$408  = | in_beats1;
-  assign \$410  = in_fire & \$409 ;
-  assign \$411  = \$408  | \$410 ;
-  assign \$412  = | in_beats0;
-  assign \$413  = ! in_wslot;
-  assign \$414  = in_fire & \$413 ;
-  assign \$415  = \$412  | \$414 ;
-  assign \$416  = ctx ? \$411  : \$415 ;
-  assign \$417  = \$407  & \$416 ;
-  assign \$418  = ctx ? in_release0 : in_release1;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = | in_beats0;
-  assign \$421  = ! in_wslot;
-  assign \$422  = in_fire & \$421 ;
-  assign \$423  = \$420  | \$422 ;
-  assign \$424  = | in_beats1;
-  assign \$426  = in_fire & \$425 ;
-  assign \$427  = \$424  | \$426 ;
-  assign \$428  = ctx ? \$423  : \$427 ;
-  assign \$429  = \$419  & \$428 ;
-  assign \$430  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$431  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$432  = ctx ? \$430  : \$431 ;
-  assign \$433  = ~ layer[0];
-  assign \$434  = \$432  == \$433 ;
-  assign \$435  = ctx ? track_reset1 : track_reset0;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = \$434  & \$436 ;
-  assign \$438  = 1'h0 >= need_groups;
-  assign \$439  = ! prev_groups;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = wb_groups_ahead1 >= need_groups;
-  assign \$442  = wb_groups_ahead1 == prev_groups;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = track_reset_r1 ? \$440  : \$443 ;
-  assign \$445  = 1'h0 >= need_groups;
-  assign \$446  = ! prev_groups;
-  assign \$447  = \$445  | \$446 ;
-  assign \$448  = wb_groups_ahead0 >= need_groups;
-  assign \$449  = wb_groups_ahead0 == prev_groups;
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = track_reset_r0 ? \$447  : \$450 ;
-  assign \$452  = ctx ? \$444  : \$451 ;
-  assign \$453  = \$437  & \$452 ;
-  assign \$454  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$455  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$456  = ctx ? \$454  : \$455 ;
-  assign \$457  = ~ layer[0];
-  assign \$458  = \$456  == \$457 ;
-  assign \$459  = ctx ? track_reset1 : track_reset0;
-  assign \$460  = ~ \$459 ;
-  assign \$461  = \$458  & \$460 ;
-  assign \$462  = ! prev_groups;
-  assign \$463  = wb_groups_ahead1 == prev_groups;
-  assign \$464  = track_reset_r1 ? \$462  : \$463 ;
-  assign \$465  = ! prev_groups;
-  assign \$466  = wb_groups_ahead0 == prev_groups;
-  assign \$467  = track_reset_r0 ? \$465  : \$466 ;
-  assign \$468  = ctx ? \$464  : \$467 ;
-  assign \$469  = \$461  & \$468 ;
-  assign \$470  = last_fold & last_group;
-  assign \$471  = \$470  & cur_is_last;
-  assign \$472  = | in_beats0;
-  assign \$473  = ! in_wslot;
-  assign \$474  = in_fire & \$473 ;
-  assign \$475  = \$472  | \$474 ;
-  assign \$476  = | in_beats1;
-  assign \$478  = in_fire & \$477 ;
-  assign \$479  = \$476  | \$478 ;
-  assign \$480  = ctx ? \$475  : \$479 ;
-  assign \$481  = ~ layer_is_0;
-  assign \$482  = | in_beats1;
-  assign \$484  = in_fire & \$483 ;
-  assign \$485  = \$482  | \$484 ;
-  assign \$486  = | in_beats0;
-  assign \$487  = ! in_wslot;
-  assign \$488  = in_fire & \$487 ;
-  assign \$489  = \$486  | \$488 ;
-  assign \$490  = ctx ? \$485  : \$489 ;
-  assign \$491  = \$481  & \$490 ;
-  assign \$492  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$493  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$494  = ctx ? \$492  : \$493 ;
-  assign \$496  = ~ \$494 ;
-  assign \$497  = ctx ? track_reset0 : track_reset1;
-  assign \$498  = ~ \$497 ;
-  assign \$499  = \$496  & \$498 ;
-  assign \$501  = ! in_groups;
-  assign \$503  = wb_groups_ahead0 >= 1'h1;
-  assign \$504  = wb_groups_ahead0 == in_groups;
-  assign \$505  = \$503  | \$504 ;
-  assign \$506  = track_reset_r0 ? \$502  : \$505 ;
-  assign \$508  = ! in_groups;
-  assign \$510  = wb_groups_ahead1 >= 1'h1;
-  assign \$511  = wb_groups_ahead1 == in_groups;
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = track_reset_r1 ? \$509  : \$512 ;
-  assign \$514  = ctx ? \$506  : \$513 ;
-  assign \$515  = \$499  & \$514 ;
-  assign \$516  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$517  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$518  = ctx ? \$516  : \$517 ;
-  assign \$520  = ~ \$518 ;
-  assign \$521  = ctx ? track_reset0 : track_reset1;
-  assign \$522  = ~ \$521 ;
-  assign \$523  = \$520  & \$522 ;
-  assign \$524  = ! in_groups;
-  assign \$525  = wb_groups_ahead0 == in_groups;
-  assign \$526  = track_reset_r0 ? \$524  : \$525 ;
-  assign \$527  = ! in_groups;
-  assign \$528  = wb_groups_ahead1 == in_groups;
-  assign \$529  = track_reset_r1 ? \$527  : \$528 ;
-  assign \$530  = ctx ? \$526  : \$529 ;
-  assign \$531  = \$523  & \$530 ;
-  assign \$532  = layer_is_0 & last_group;
-  assign \$533  = ~ \$532 ;
-  assign \$534  = | in_beats1;
-  assign \$536  = in_fire & \$535 ;
-  assign \$537  = \$534  | \$536 ;
-  assign \$538  = | in_beats0;
-  assign \$539  = ! in_wslot;
-  assign \$540  = in_fire & \$539 ;
-  assign \$541  = \$538  | \$540 ;
-  assign \$542  = ctx ? \$537  : \$541 ;
-  assign \$543  = \$533  & \$542 ;
-  assign \$544  = in_beats0 > b_fold;
-  assign \$545  = ! in_wslot;
-  assign \$546  = in_fire & \$545 ;
-  assign \$547  = in_beats0 == b_fold;
-  assign \$548  = \$546  & \$547 ;
-  assign \$549  = \$544  | \$548 ;
-  assign \$550  = in_beats1 > b_fold;
-  assign \$552  = in_fire & \$551 ;
-  assign \$553  = in_beats1 == b_fold;
-  assign \$554  = \$552  & \$553 ;
-  assign \$555  = \$550  | \$554 ;
-  assign \$556  = ctx ? \$549  : \$555 ;
-  assign \$557  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$558  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$559  = ctx ? \$557  : \$558 ;
-  assign \$560  = ~ layer[0];
-  assign \$562  = \$559  == \$561 ;
-  assign \$563  = ctx ? track_reset1 : track_reset0;
-  assign \$564  = ~ \$563 ;
-  assign \$565  = \$562  & \$564 ;
-  assign \$567  = ! cur_groups;
-  assign \$569  = wb_groups_ahead1 >= 1'h1;
-  assign \$570  = wb_groups_ahead1 == cur_groups;
-  assign \$571  = \$569  | \$570 ;
-  assign \$572  = track_reset_r1 ? \$568  : \$571 ;
-  assign \$574  = ! cur_groups;
-  assign \$576  = wb_groups_ahead0 >= 1'h1;
-  assign \$577  = wb_groups_ahead0 == cur_groups;
-  assign \$578  = \$576  | \$577 ;
-  assign \$579  = track_reset_r0 ? \$575  : \$578 ;
-  assign \$580  = ctx ? \$572  : \$579 ;
-  assign \$581  = \$565  & \$580 ;
-  assign \$582  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$583  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$584  = ctx ? \$582  : \$583 ;
-  assign \$585  = ~ layer[0];
-  assign \$587  = \$584  == \$586 ;
-  assign \$588  = ctx ? track_reset1 : track_reset0;
-  assign \$589  = ~ \$588 ;
-  assign \$590  = \$587  & \$589 ;
-  assign \$591  = ! cur_groups;
-  assign \$592  = wb_groups_ahead1 == cur_groups;
-  assign \$593  = track_reset_r1 ? \$591  : \$592 ;
-  assign \$594  = ! cur_groups;
-  assign \$595  = wb_groups_ahead0 == cur_groups;
-  assign \$596  = track_reset_r0 ? \$594  : \$595 ;
-  assign \$597  = ctx ? \$593  : \$596 ;
-  assign \$598  = \$590  & \$597 ;
-  assign \$599  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$600  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$601  = ctx ? \$599  : \$600 ;
-  assign \$602  = ~ layer[0];
-  assign \$603  = \$601  == \$602 ;
-  assign \$604  = ctx ? track_reset1 : track_reset0;
-  assign \$605  = ~ \$604 ;
-  assign \$606  = \$603  & \$605 ;
-  assign \$607  = 1'h0 >= need_groups;
-  assign \$608  = ! prev_groups;
-  assign \$609  = \$607  | \$608 ;
-  assign \$610  = wb_groups_ahead1 >= need_groups;
-  assign \$611  = wb_groups_ahead1 == prev_groups;
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = track_reset_r1 ? \$609  : \$612 ;
-  assign \$614  = 1'h0 >= need_groups;
-  assign \$615  = ! prev_groups;
-  assign \$616  = \$614  | \$615 ;
-  assign \$617  = wb_groups_ahead0 >= need_groups;
-  assign \$618  = wb_groups_ahead0 == prev_groups;
-  assign \$619  = \$617  | \$618 ;
-  assign \$620  = track_reset_r0 ? \$616  : \$619 ;
-  assign \$621  = ctx ? \$613  : \$620 ;
-  assign \$622  = \$606  & \$621 ;
-  assign \$623  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$624  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$625  = ctx ? \$623  : \$624 ;
-  assign \$626  = ~ layer[0];
-  assign \$627  = \$625  == \$626 ;
-  assign \$628  = ctx ? track_reset1 : track_reset0;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = \$627  & \$629 ;
-  assign \$631  = ! prev_groups;
-  assign \$632  = wb_groups_ahead1 == prev_groups;
-  assign \$633  = track_reset_r1 ? \$631  : \$632 ;
-  assign \$634  = ! prev_groups;
-  assign \$635  = wb_groups_ahead0 == prev_groups;
-  assign \$636  = track_reset_r0 ? \$634  : \$635 ;
-  assign \$637  = ctx ? \$633  : \$636 ;
-  assign \$638  = \$630  & \$637 ;
-  assign \$639  = in_beats1 > fold_plus1;
-  assign \$641  = in_fire & \$640 ;
-  assign \$642  = in_beats1 == fold_plus1;
-  assign \$643  = \$641  & \$642 ;
-  assign \$644  = \$639  | \$643 ;
-  assign \$645  = in_beats0 > fold_plus1;
-  assign \$646  = ! in_wslot;
-  assign \$647  = in_fire & \$646 ;
-  assign \$648  = in_beats0 == fold_plus1;
-  assign \$649  = \$647  & \$648 ;
-  assign \$650  = \$645  | \$649 ;
-  assign \$651  = ctx ? \$644  : \$650 ;
-  assign \$652  = in_beats0 > b_fold;
-  assign \$653  = ! in_wslot;
-  assign \$654  = in_fire & \$653 ;
-  assign \$655  = in_beats0 == b_fold;
-  assign \$656  = \$654  & \$655 ;
-  assign \$657  = \$652  | \$656 ;
-  assign \$658  = in_beats1 > b_fold;
-  assign \$660  = in_fire & \$659 ;
-  assign \$661  = in_beats1 == b_fold;
-  assign \$662  = \$660  & \$661 ;
-  assign \$663  = \$658  | \$662 ;
-  assign \$664  = ctx ? \$657  : \$663 ;
-  assign \$665  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$666  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$667  = ctx ? \$665  : \$666 ;
-  assign \$668  = ~ layer[0];
-  assign \$669  = \$667  == \$668 ;
-  assign \$670  = ctx ? track_reset1 : track_reset0;
-  assign \$671  = ~ \$670 ;
-  assign \$672  = \$669  & \$671 ;
-  assign \$673  = 1'h0 >= need_groups_next;
-  assign \$674  = ! prev_groups;
-  assign \$675  = \$673  | \$674 ;
-  assign \$676  = wb_groups_ahead1 >= need_groups_next;
-  assign \$677  = wb_groups_ahead1 == prev_groups;
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = track_reset_r1 ? \$675  : \$678 ;
-  assign \$680  = 1'h0 >= need_groups_next;
-  assign \$681  = ! prev_groups;
-  assign \$682  = \$680  | \$681 ;
-  assign \$683  = wb_groups_ahead0 >= need_groups_next;
-  assign \$684  = wb_groups_ahead0 == prev_groups;
-  assign \$685  = \$683  | \$684 ;
-  assign \$686  = track_reset_r0 ? \$682  : \$685 ;
-  assign \$687  = ctx ? \$679  : \$686 ;
-  assign \$688  = \$672  & \$687 ;
-  assign \$689  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$690  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$691  = ctx ? \$689  : \$690 ;
-  assign \$692  = ~ layer[0];
-  assign \$693  = \$691  == \$692 ;
-  assign \$694  = ctx ? track_reset1 : track_reset0;
-  assign \$695  = ~ \$694 ;
-  assign \$696  = \$693  & \$695 ;
-  assign \$697  = ! prev_groups;
-  assign \$698  = wb_groups_ahead1 == prev_groups;
-  assign \$699  = track_reset_r1 ? \$697  : \$698 ;
-  assign \$700  = ! prev_groups;
-  assign \$701  = wb_groups_ahead0 == prev_groups;
-  assign \$702  = track_reset_r0 ? \$700  : \$701 ;
-  assign \$703  = ctx ? \$699  : \$702 ;
-  assign \$704  = \$696  & \$703 ;
-  assign \$705  = in_beats1 > fold;
-  assign \$707  = in_fire & \$706 ;
-  assign \$708  = in_beats1 == fold;
-  assign \$709  = \$707  & \$708 ;
-  assign \$710  = \$705  | \$709 ;
-  assign \$711  = in_beats0 > fold;
-  assign \$712  = ! in_wslot;
-  assign \$713  = in_fire & \$712 ;
-  assign \$714  = in_beats0 == fold;
-  assign \$715  = \$713  & \$714 ;
-  assign \$716  = \$711  | \$715 ;
-  assign \$717  = ctx ? \$710  : \$716 ;
-  assign \$718  = ~ b_last_group;
-  assign \$719  = | in_beats0;
-  assign \$720  = ! in_wslot;
-  assign \$721  = in_fire & \$720 ;
-  assign \$722  = \$719  | \$721 ;
-  assign \$723  = | in_beats1;
-  assign \$725  = in_fire & \$724 ;
-  assign \$726  = \$723  | \$725 ;
-  assign \$727  = ctx ? \$722  : \$726 ;
-  assign \$728  = \$718  & \$727 ;
-  assign \$729  = in_beats0 > b_fold_plus1;
-  assign \$730  = ! in_wslot;
-  assign \$731  = in_fire & \$730 ;
-  assign \$732  = in_beats0 == b_fold_plus1;
-  assign \$733  = \$731  & \$732 ;
-  assign \$734  = \$729  | \$733 ;
-  assign \$735  = in_beats1 > b_fold_plus1;
-  assign \$737  = in_fire & \$736 ;
-  assign \$738  = in_beats1 == b_fold_plus1;
-  assign \$739  = \$737  & \$738 ;
-  assign \$740  = \$735  | \$739 ;
-  assign \$741  = ctx ? \$734  : \$740 ;
-  assign \$742  = b_last_fold ? \$728  : \$741 ;
-  assign \$743  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$744  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$745  = ctx ? \$743  : \$744 ;
-  assign \$746  = ~ layer[0];
-  assign \$747  = \$745  == \$746 ;
-  assign \$748  = ctx ? track_reset1 : track_reset0;
-  assign \$749  = ~ \$748 ;
-  assign \$750  = \$747  & \$749 ;
-  assign \$751  = 1'h0 >= need_groups;
-  assign \$752  = ! prev_groups;
-  assign \$753  = \$751  | \$752 ;
-  assign \$754  = wb_groups_ahead1 >= need_groups;
-  assign \$755  = wb_groups_ahead1 == prev_groups;
-  assign \$756  = \$754  | \$755 ;
-  assign \$757  = track_reset_r1 ? \$753  : \$756 ;
-  assign \$758  = 1'h0 >= need_groups;
-  assign \$759  = ! prev_groups;
-  assign \$760  = \$758  | \$759 ;
-  assign \$761  = wb_groups_ahead0 >= need_groups;
-  assign \$762  = wb_groups_ahead0 == prev_groups;
-  assign \$763  = \$761  | \$762 ;
-  assign \$764  = track_reset_r0 ? \$760  : \$763 ;
-  assign \$765  = ctx ? \$757  : \$764 ;
-  assign \$766  = \$750  & \$765 ;
-  assign \$767  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$768  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$769  = ctx ? \$767  : \$768 ;
-  assign \$770  = ~ layer[0];
-  assign \$771  = \$769  == \$770 ;
-  assign \$772  = ctx ? track_reset1 : track_reset0;
-  assign \$773  = ~ \$772 ;
-  assign \$774  = \$771  & \$773 ;
-  assign \$775  = ! prev_groups;
-  assign \$776  = wb_groups_ahead1 == prev_groups;
-  assign \$777  = track_reset_r1 ? \$775  : \$776 ;
-  assign \$778  = ! prev_groups;
-  assign \$779  = wb_groups_ahead0 == prev_groups;
-  assign \$780  = track_reset_r0 ? \$778  : \$779 ;
-  assign \$781  = ctx ? \$777  : \$780 ;
-  assign \$782  = \$774  & \$781 ;
-  assign \$783  = in_beats1 > fold;
-  assign \$785  = in_fire & \$784 ;
-  assign \$786  = in_beats1 == fold;
-  assign \$787  = \$785  & \$786 ;
-  assign \$788  = \$783  | \$787 ;
-  assign \$789  = in_beats0 > fold;
-  assign \$790  = ! in_wslot;
-  assign \$791  = in_fire & \$790 ;
-  assign \$792  = in_beats0 == fold;
-  assign \$793  = \$791  & \$792 ;
-  assign \$794  = \$789  | \$793 ;
-  assign \$795  = ctx ? \$788  : \$794 ;
-  assign \$796  = in_beats0 > b_fold;
-  assign \$797  = ! in_wslot;
-  assign \$798  = in_fire & \$797 ;
-  assign \$799  = in_beats0 == b_fold;
-  assign \$800  = \$798  & \$799 ;
-  assign \$801  = \$796  | \$800 ;
-  assign \$802  = in_beats1 > b_fold;
-  assign \$804  = in_fire & \$803 ;
-  assign \$805  = in_beats1 == b_fold;
-  assign \$806  = \$804  & \$805 ;
-  assign \$807  = \$802  | \$806 ;
-  assign \$808  = ctx ? \$801  : \$807 ;
-  assign \$809  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$810  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$811  = ctx ? \$809  : \$810 ;
-  assign \$812  = ~ layer[0];
-  assign \$813  = \$811  == \$812 ;
-  assign \$814  = ctx ? track_reset1 : track_reset0;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = \$813  & \$815 ;
-  assign \$817  = 1'h0 >= need_groups;
-  assign \$818  = ! prev_groups;
-  assign \$819  = \$817  | \$818 ;
-  assign \$820  = wb_groups_ahead1 >= need_groups;
-  assign \$821  = wb_groups_ahead1 == prev_groups;
-  assign \$822  = \$820  | \$821 ;
-  assign \$823  = track_reset_r1 ? \$819  : \$822 ;
-  assign \$824  = 1'h0 >= need_groups;
-  assign \$825  = ! prev_groups;
-  assign \$826  = \$824  | \$825 ;
-  assign \$827  = wb_groups_ahead0 >= need_groups;
-  assign \$828  = wb_groups_ahead0 == prev_groups;
-  assign \$829  = \$827  | \$828 ;
-  assign \$830  = track_reset_r0 ? \$826  : \$829 ;
-  assign \$831  = ctx ? \$823  : \$830 ;
-  assign \$832  = \$816  & \$831 ;
-  assign \$833  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$834  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$835  = ctx ? \$833  : \$834 ;
-  assign \$836  = ~ layer[0];
-  assign \$837  = \$835  == \$836 ;
-  assign \$838  = ctx ? track_reset1 : track_reset0;
-  assign \$839  = ~ \$838 ;
-  assign \$840  = \$837  & \$839 ;
-  assign \$841  = ! prev_groups;
-  assign \$842  = wb_groups_ahead1 == prev_groups;
-  assign \$843  = track_reset_r1 ? \$841  : \$842 ;
-  assign \$844  = ! prev_groups;
-  assign \$845  = wb_groups_ahead0 == prev_groups;
-  assign \$846  = track_reset_r0 ? \$844  : \$845 ;
-  assign \$847  = ctx ? \$843  : \$846 ;
-  assign \$848  = \$840  & \$847 ;
-  assign \$849  = ~ loaded;
-  assign \$850  = last_fold & last_group;
-  assign \$851  = \$850  & cur_is_last;
-  assign \$852  = issue_a & \$851 ;
-  assign \$853  = \$849  | \$852 ;
+  assign \$350  = issue_a & cur_is_last;
+  assign \$351  = group_is_0 & fold_is_0;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = issue_b ? b_bank_addr : bank_addr;
+  assign \$354  = ! b_fold;
+  assign \$355  = issue_b ? \$354  : fold_is_0;
+  assign \$356  = issue_b ? b_last_fold : last_fold;
+  assign \$357  = issue_b ? b_rq_addr : rq_addr;
+  assign \$358  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$359  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$361  = ctx ? 6'h00 : 6'h20;
+  assign \$362  = \$360  + \$361 ;
+  assign \$364  = ctx ? 6'h20 : 6'h00;
+  assign \$365  = \$363  + \$364 ;
+  assign \$366  = issue_b ? \$362  : \$365 ;
+  assign \$368  = ctx ? 7'h40 : 7'h00;
+  assign \$369  = \$367  + \$368 ;
+  assign \$370  = wr_buf ? 6'h00 : 6'h20;
+  assign \$371  = \$369  + \$370 ;
+  assign \$372  = issue_b | layer_is_0;
+  assign \$373  = issue_b ? b_group : group;
+  assign \$374  = issue_b ? 1'h0 : wr_buf;
+  assign \$375  = ctx ^ issue_b;
+  assign \$376  = issue_a & cur_is_last;
+  assign \$377  = step_valid & step_last;
+  assign \$378  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$379  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$380  = ~ wb_out16;
+  assign \$381  = wb_valid16 & \$380 ;
+  assign \$382  = ! wb_ctx16;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$385  = \$384  == wb_par16;
+  assign \$386  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$387  = \$386  + 1'h1;
+  assign \$388  = \$385  ? \$387  : 10'h001;
+  assign \$389  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$390  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$391  = ~ wb_out16;
+  assign \$392  = wb_valid16 & \$391 ;
+  assign \$394  = \$392  & \$393 ;
+  assign \$395  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$396  = \$395  == wb_par16;
+  assign \$397  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$398  = \$397  + 1'h1;
+  assign \$399  = \$396  ? \$398  : 10'h001;
+  assign \$400  = ~ loaded;
+  assign \$401  = ctx ? in_release1 : in_release0;
+  assign \$402  = ~ \$401 ;
+  assign \$403  = | in_beats1;
+  assign \$405  = in_fire & \$404 ;
+  assign \$406  = \$403  | \$405 ;
+  assign \$407  = | in_beats0;
+  assign \$408  = ! in_wslot;
+  assign \$409  = in_fire & \$408 ;
+  assign \$410  = \$407  | \$409 ;
+  assign \$411  = ctx ? \$406  : \$410 ;
+  assign \$412  = \$402  & \$411 ;
+  assign \$413  = ctx ? in_release0 : in_release1;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = | in_beats0;
+  assign \$416  = ! in_wslot;
+  assign \$417  = in_fire & \$416 ;
+  assign \$418  = \$415  | \$417 ;
+  assign \$419  = | in_beats1;
+  assign \$421  = in_fire & \$420 ;
+  assign \$422  = \$419  | \$421 ;
+  assign \$423  = ctx ? \$418  : \$422 ;
+  assign \$424  = \$414  & \$423 ;
+  assign \$425  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$426  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$427  = ctx ? \$425  : \$426 ;
+  assign \$428  = ~ layer[0];
+  assign \$429  = \$427  == \$428 ;
+  assign \$430  = ctx ? track_reset1 : track_reset0;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = \$429  & \$431 ;
+  assign \$433  = 1'h0 >= need_groups;
+  assign \$434  = ! prev_groups;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = wb_groups_ahead1 >= need_groups;
+  assign \$437  = wb_groups_ahead1 == prev_groups;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = track_reset_r1 ? \$435  : \$438 ;
+  assign \$440  = 1'h0 >= need_groups;
+  assign \$441  = ! prev_groups;
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = wb_groups_ahead0 >= need_groups;
+  assign \$444  = wb_groups_ahead0 == prev_groups;
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = track_reset_r0 ? \$442  : \$445 ;
+  assign \$447  = ctx ? \$439  : \$446 ;
+  assign \$448  = \$432  & \$447 ;
+  assign \$449  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$450  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$451  = ctx ? \$449  : \$450 ;
+  assign \$452  = ~ layer[0];
+  assign \$453  = \$451  == \$452 ;
+  assign \$454  = ctx ? track_reset1 : track_reset0;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = \$453  & \$455 ;
+  assign \$457  = ! prev_groups;
+  assign \$458  = wb_groups_ahead1 == prev_groups;
+  assign \$459  = track_reset_r1 ? \$457  : \$458 ;
+  assign \$460  = ! prev_groups;
+  assign \$461  = wb_groups_ahead0 == prev_groups;
+  assign \$462  = track_reset_r0 ? \$460  : \$461 ;
+  assign \$463  = ctx ? \$459  : \$462 ;
+  assign \$464  = \$456  & \$463 ;
+  assign \$465  = last_fold & last_group;
+  assign \$466  = \$465  & cur_is_last;
+  assign \$467  = | in_beats0;
+  assign \$468  = ! in_wslot;
+  assign \$469  = in_fire & \$468 ;
+  assign \$470  = \$467  | \$469 ;
+  assign \$471  = | in_beats1;
+  assign \$473  = in_fire & \$472 ;
+  assign \$474  = \$471  | \$473 ;
+  assign \$475  = ctx ? \$470  : \$474 ;
+  assign \$476  = ~ layer_is_0;
+  assign \$477  = | in_beats1;
+  assign \$479  = in_fire & \$478 ;
+  assign \$480  = \$477  | \$479 ;
+  assign \$481  = | in_beats0;
+  assign \$482  = ! in_wslot;
+  assign \$483  = in_fire & \$482 ;
+  assign \$484  = \$481  | \$483 ;
+  assign \$485  = ctx ? \$480  : \$484 ;
+  assign \$486  = \$476  & \$485 ;
+  assign \$487  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$488  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$489  = ctx ? \$487  : \$488 ;
+  assign \$491  = ~ \$489 ;
+  assign \$492  = ctx ? track_reset0 : track_reset1;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$491  & \$493 ;
+  assign \$496  = ! in_groups;
+  assign \$498  = wb_groups_ahead0 >= 1'h1;
+  assign \$499  = wb_groups_ahead0 == in_groups;
+  assign \$500  = \$498  | \$499 ;
+  assign \$501  = track_reset_r0 ? \$497  : \$500 ;
+  assign \$503  = ! in_groups;
+  assign \$505  = wb_groups_ahead1 >= 1'h1;
+  assign \$506  = wb_groups_ahead1 == in_groups;
+  assign \$507  = \$505  | \$506 ;
+  assign \$508  = track_reset_r1 ? \$504  : \$507 ;
+  assign \$509  = ctx ? \$501  : \$508 ;
+  assign \$510  = \$494  & \$509 ;
+  assign \$511  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$512  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$513  = ctx ? \$511  : \$512 ;
+  assign \$515  = ~ \$513 ;
+  assign \$516  = ctx ? track_reset0 : track_reset1;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = \$515  & \$517 ;
+  assign \$519  = ! in_groups;
+  assign \$520  = wb_groups_ahead0 == in_groups;
+  assign \$521  = track_reset_r0 ? \$519  : \$520 ;
+  assign \$522  = ! in_groups;
+  assign \$523  = wb_groups_ahead1 == in_groups;
+  assign \$524  = track_reset_r1 ? \$522  : \$523 ;
+  assign \$525  = ctx ? \$521  : \$524 ;
+  assign \$526  = \$518  & \$525 ;
+  assign \$527  = layer_is_0 & last_group;
+  assign \$528  = ~ \$527 ;
+  assign \$529  = | in_beats1;
+  assign \$531  = in_fire & \$530 ;
+  assign \$532  = \$529  | \$531 ;
+  assign \$533  = | in_beats0;
+  assign \$534  = ! in_wslot;
+  assign \$535  = in_fire & \$534 ;
+  assign \$536  = \$533  | \$535 ;
+  assign \$537  = ctx ? \$532  : \$536 ;
+  assign \$538  = \$528  & \$537 ;
+  assign \$539  = in_beats0 > b_fold;
+  assign \$540  = ! in_wslot;
+  assign \$541  = in_fire & \$540 ;
+  assign \$542  = in_beats0 == b_fold;
+  assign \$543  = \$541  & \$542 ;
+  assign \$544  = \$539  | \$543 ;
+  assign \$545  = in_beats1 > b_fold;
+  assign \$547  = in_fire & \$546 ;
+  assign \$548  = in_beats1 == b_fold;
+  assign \$549  = \$547  & \$548 ;
+  assign \$550  = \$545  | \$549 ;
+  assign \$551  = ctx ? \$544  : \$550 ;
+  assign \$552  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$553  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$554  = ctx ? \$552  : \$553 ;
+  assign \$555  = ~ layer[0];
+  assign \$557  = \$554  == \$556 ;
+  assign \$558  = ctx ? track_reset1 : track_reset0;
+  assign \$559  = ~ \$558 ;
+  assign \$560  = \$557  & \$559 ;
+  assign \$562  = ! cur_groups;
+  assign \$564  = wb_groups_ahead1 >= 1'h1;
+  assign \$565  = wb_groups_ahead1 == cur_groups;
+  assign \$566  = \$564  | \$565 ;
+  assign \$567  = track_reset_r1 ? \$563  : \$566 ;
+  assign \$569  = ! cur_groups;
+  assign \$571  = wb_groups_ahead0 >= 1'h1;
+  assign \$572  = wb_groups_ahead0 == cur_groups;
+  assign \$573  = \$571  | \$572 ;
+  assign \$574  = track_reset_r0 ? \$570  : \$573 ;
+  assign \$575  = ctx ? \$567  : \$574 ;
+  assign \$576  = \$560  & \$575 ;
+  assign \$577  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$578  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$579  = ctx ? \$577  : \$578 ;
+  assign \$580  = ~ layer[0];
+  assign \$582  = \$579  == \$581 ;
+  assign \$583  = ctx ? track_reset1 : track_reset0;
+  assign \$584  = ~ \$583 ;
+  assign \$585  = \$582  & \$584 ;
+  assign \$586  = ! cur_groups;
+  assign \$587  = wb_groups_ahead1 == cur_groups;
+  assign \$588  = track_reset_r1 ? \$586  : \$587 ;
+  assign \$589  = ! cur_groups;
+  assign \$590  = wb_groups_ahead0 == cur_groups;
+  assign \$591  = track_reset_r0 ? \$589  : \$590 ;
+  assign \$592  = ctx ? \$588  : \$591 ;
+  assign \$593  = \$585  & \$592 ;
+  assign \$594  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$595  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$596  = ctx ? \$594  : \$595 ;
+  assign \$597  = ~ layer[0];
+  assign \$598  = \$596  == \$597 ;
+  assign \$599  = ctx ? track_reset1 : track_reset0;
+  assign \$600  = ~ \$599 ;
+  assign \$601  = \$598  & \$600 ;
+  assign \$602  = 1'h0 >= need_groups;
+  assign \$603  = ! prev_groups;
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = wb_groups_ahead1 >= need_groups;
+  assign \$606  = wb_groups_ahead1 == prev_groups;
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = track_reset_r1 ? \$604  : \$607 ;
+  assign \$609  = 1'h0 >= need_groups;
+  assign \$610  = ! prev_groups;
+  assign \$611  = \$609  | \$610 ;
+  assign \$612  = wb_groups_ahead0 >= need_groups;
+  assign \$613  = wb_groups_ahead0 == prev_groups;
+  assign \$614  = \$612  | \$613 ;
+  assign \$615  = track_reset_r0 ? \$611  : \$614 ;
+  assign \$616  = ctx ? \$608  : \$615 ;
+  assign \$617  = \$601  & \$616 ;
+  assign \$618  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$619  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$620  = ctx ? \$618  : \$619 ;
+  assign \$621  = ~ layer[0];
+  assign \$622  = \$620  == \$621 ;
+  assign \$623  = ctx ? track_reset1 : track_reset0;
+  assign \$624  = ~ \$623 ;
+  assign \$625  = \$622  & \$624 ;
+  assign \$626  = ! prev_groups;
+  assign \$627  = wb_groups_ahead1 == prev_groups;
+  assign \$628  = track_reset_r1 ? \$626  : \$627 ;
+  assign \$629  = ! prev_groups;
+  assign \$630  = wb_groups_ahead0 == prev_groups;
+  assign \$631  = track_reset_r0 ? \$629  : \$630 ;
+  assign \$632  = ctx ? \$628  : \$631 ;
+  assign \$633  = \$625  & \$632 ;
+  assign \$634  = in_beats1 > fold_plus1;
+  assign \$636  = in_fire & \$635 ;
+  assign \$637  = in_beats1 == fold_plus1;
+  assign \$638  = \$636  & \$637 ;
+  assign \$639  = \$634  | \$638 ;
+  assign \$640  = in_beats0 > fold_plus1;
+  assign \$641  = ! in_wslot;
+  assign \$642  = in_fire & \$641 ;
+  assign \$643  = in_beats0 == fold_plus1;
+  assign \$644  = \$642  & \$643 ;
+  assign \$645  = \$640  | \$644 ;
+  assign \$646  = ctx ? \$639  : \$645 ;
+  assign \$647  = in_beats0 > b_fold;
+  assign \$648  = ! in_wslot;
+  assign \$649  = in_fire & \$648 ;
+  assign \$650  = in_beats0 == b_fold;
+  assign \$651  = \$649  & \$650 ;
+  assign \$652  = \$647  | \$651 ;
+  assign \$653  = in_beats1 > b_fold;
+  assign \$655  = in_fire & \$654 ;
+  assign \$656  = in_beats1 == b_fold;
+  assign \$657  = \$655  & \$656 ;
+  assign \$658  = \$653  | \$657 ;
+  assign \$659  = ctx ? \$652  : \$658 ;
+  assign \$660  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$661  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$662  = ctx ? \$660  : \$661 ;
+  assign \$663  = ~ layer[0];
+  assign \$664  = \$662  == \$663 ;
+  assign \$665  = ctx ? track_reset1 : track_reset0;
+  assign \$666  = ~ \$665 ;
+  assign \$667  = \$664  & \$666 ;
+  assign \$668  = 1'h0 >= need_groups_next;
+  assign \$669  = ! prev_groups;
+  assign \$670  = \$668  | \$669 ;
+  assign \$671  = wb_groups_ahead1 >= need_groups_next;
+  assign \$672  = wb_groups_ahead1 == prev_groups;
+  assign \$673  = \$671  | \$672 ;
+  assign \$674  = track_reset_r1 ? \$670  : \$673 ;
+  assign \$675  = 1'h0 >= need_groups_next;
+  assign \$676  = ! prev_groups;
+  assign \$677  = \$675  | \$676 ;
+  assign \$678  = wb_groups_ahead0 >= need_groups_next;
+  assign \$679  = wb_groups_ahead0 == prev_groups;
+  assign \$680  = \$678  | \$679 ;
+  assign \$681  = track_reset_r0 ? \$677  : \$680 ;
+  assign \$682  = ctx ? \$674  : \$681 ;
+  assign \$683  = \$667  & \$682 ;
+  assign \$684  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$685  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$686  = ctx ? \$684  : \$685 ;
+  assign \$687  = ~ layer[0];
+  assign \$688  = \$686  == \$687 ;
+  assign \$689  = ctx ? track_reset1 : track_reset0;
+  assign \$690  = ~ \$689 ;
+  assign \$691  = \$688  & \$690 ;
+  assign \$692  = ! prev_groups;
+  assign \$693  = wb_groups_ahead1 == prev_groups;
+  assign \$694  = track_reset_r1 ? \$692  : \$693 ;
+  assign \$695  = ! prev_groups;
+  assign \$696  = wb_groups_ahead0 == prev_groups;
+  assign \$697  = track_reset_r0 ? \$695  : \$696 ;
+  assign \$698  = ctx ? \$694  : \$697 ;
+  assign \$699  = \$691  & \$698 ;
+  assign \$700  = in_beats1 > fold;
+  assign \$702  = in_fire & \$701 ;
+  assign \$703  = in_beats1 == fold;
+  assign \$704  = \$702  & \$703 ;
+  assign \$705  = \$700  | \$704 ;
+  assign \$706  = in_beats0 > fold;
+  assign \$707  = ! in_wslot;
+  assign \$708  = in_fire & \$707 ;
+  assign \$709  = in_beats0 == fold;
+  assign \$710  = \$708  & \$709 ;
+  assign \$711  = \$706  | \$710 ;
+  assign \$712  = ctx ? \$705  : \$711 ;
+  assign \$713  = ~ b_last_group;
+  assign \$714  = | in_beats0;
+  assign \$715  = ! in_wslot;
+  assign \$716  = in_fire & \$715 ;
+  assign \$717  = \$714  | \$716 ;
+  assign \$718  = | in_beats1;
+  assign \$720  = in_fire & \$719 ;
+  assign \$721  = \$718  | \$720 ;
+  assign \$722  = ctx ? \$717  : \$721 ;
+  assign \$723  = \$713  & \$722 ;
+  assign \$724  = in_beats0 > b_fold_plus1;
+  assign \$725  = ! in_wslot;
+  assign \$726  = in_fire & \$725 ;
+  assign \$727  = in_beats0 == b_fold_plus1;
+  assign \$728  = \$726  & \$727 ;
+  assign \$729  = \$724  | \$728 ;
+  assign \$730  = in_beats1 > b_fold_plus1;
+  assign \$732  = in_fire & \$731 ;
+  assign \$733  = in_beats1 == b_fold_plus1;
+  assign \$734  = \$732  & \$733 ;
+  assign \$735  = \$730  | \$734 ;
+  assign \$736  = ctx ? \$729  : \$735 ;
+  assign \$737  = b_last_fold ? \$723  : \$736 ;
+  assign \$738  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$739  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$740  = ctx ? \$738  : \$739 ;
+  assign \$741  = ~ layer[0];
+  assign \$742  = \$740  == \$741 ;
+  assign \$743  = ctx ? track_reset1 : track_reset0;
+  assign \$744  = ~ \$743 ;
+  assign \$745  = \$742  & \$744 ;
+  assign \$746  = 1'h0 >= need_groups;
+  assign \$747  = ! prev_groups;
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = wb_groups_ahead1 >= need_groups;
+  assign \$750  = wb_groups_ahead1 == prev_groups;
+  assign \$751  = \$749  | \$750 ;
+  assign \$752  = track_reset_r1 ? \$748  : \$751 ;
+  assign \$753  = 1'h0 >= need_groups;
+  assign \$754  = ! prev_groups;
+  assign \$755  = \$753  | \$754 ;
+  assign \$756  = wb_groups_ahead0 >= need_groups;
+  assign \$757  = wb_groups_ahead0 == prev_groups;
+  assign \$758  = \$756  | \$757 ;
+  assign \$759  = track_reset_r0 ? \$755  : \$758 ;
+  assign \$760  = ctx ? \$752  : \$759 ;
+  assign \$761  = \$745  & \$760 ;
+  assign \$762  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$763  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$764  = ctx ? \$762  : \$763 ;
+  assign \$765  = ~ layer[0];
+  assign \$766  = \$764  == \$765 ;
+  assign \$767  = ctx ? track_reset1 : track_reset0;
+  assign \$768  = ~ \$767 ;
+  assign \$769  = \$766  & \$768 ;
+  assign \$770  = ! prev_groups;
+  assign \$771  = wb_groups_ahead1 == prev_groups;
+  assign \$772  = track_reset_r1 ? \$770  : \$771 ;
+  assign \$773  = ! prev_groups;
+  assign \$774  = wb_groups_ahead0 == prev_groups;
+  assign \$775  = track_reset_r0 ? \$773  : \$774 ;
+  assign \$776  = ctx ? \$772  : \$775 ;
+  assign \$777  = \$769  & \$776 ;
+  assign \$778  = in_beats1 > fold;
+  assign \$780  = in_fire & \$779 ;
+  assign \$781  = in_beats1 == fold;
+  assign \$782  = \$780  & \$781 ;
+  assign \$783  = \$778  | \$782 ;
+  assign \$784  = in_beats0 > fold;
+  assign \$785  = ! in_wslot;
+  assign \$786  = in_fire & \$785 ;
+  assign \$787  = in_beats0 == fold;
+  assign \$788  = \$786  & \$787 ;
+  assign \$789  = \$784  | \$788 ;
+  assign \$790  = ctx ? \$783  : \$789 ;
+  assign \$791  = in_beats0 > b_fold;
+  assign \$792  = ! in_wslot;
+  assign \$793  = in_fire & \$792 ;
+  assign \$794  = in_beats0 == b_fold;
+  assign \$795  = \$793  & \$794 ;
+  assign \$796  = \$791  | \$795 ;
+  assign \$797  = in_beats1 > b_fold;
+  assign \$799  = in_fire & \$798 ;
+  assign \$800  = in_beats1 == b_fold;
+  assign \$801  = \$799  & \$800 ;
+  assign \$802  = \$797  | \$801 ;
+  assign \$803  = ctx ? \$796  : \$802 ;
+  assign \$804  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$805  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$806  = ctx ? \$804  : \$805 ;
+  assign \$807  = ~ layer[0];
+  assign \$808  = \$806  == \$807 ;
+  assign \$809  = ctx ? track_reset1 : track_reset0;
+  assign \$810  = ~ \$809 ;
+  assign \$811  = \$808  & \$810 ;
+  assign \$812  = 1'h0 >= need_groups;
+  assign \$813  = ! prev_groups;
+  assign \$814  = \$812  | \$813 ;
+  assign \$815  = wb_groups_ahead1 >= need_groups;
+  assign \$816  = wb_groups_ahead1 == prev_groups;
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = track_reset_r1 ? \$814  : \$817 ;
+  assign \$819  = 1'h0 >= need_groups;
+  assign \$820  = ! prev_groups;
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = wb_groups_ahead0 >= need_groups;
+  assign \$823  = wb_groups_ahead0 == prev_groups;
+  assign \$824  = \$822  | \$823 ;
+  assign \$825  = track_reset_r0 ? \$821  : \$824 ;
+  assign \$826  = ctx ? \$818  : \$825 ;
+  assign \$827  = \$811  & \$826 ;
+  assign \$828  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$829  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$830  = ctx ? \$828  : \$829 ;
+  assign \$831  = ~ layer[0];
+  assign \$832  = \$830  == \$831 ;
+  assign \$833  = ctx ? track_reset1 : track_reset0;
+  assign \$834  = ~ \$833 ;
+  assign \$835  = \$832  & \$834 ;
+  assign \$836  = ! prev_groups;
+  assign \$837  = wb_groups_ahead1 == prev_groups;
+  assign \$838  = track_reset_r1 ? \$836  : \$837 ;
+  assign \$839  = ! prev_groups;
+  assign \$840  = wb_groups_ahead0 == prev_groups;
+  assign \$841  = track_reset_r0 ? \$839  : \$840 ;
+  assign \$842  = ctx ? \$838  : \$841 ;
+  assign \$843  = \$835  & \$842 ;
+  assign \$844  = ~ loaded;
+  assign \$845  = last_fold & last_group;
+  assign \$846  = \$845  & cur_is_last;
+  assign \$847  = issue_a & \$846 ;
+  assign \$848  = \$844  | \$847 ;
+  assign \$849  = ~ issue_a;
+  assign \$850  = loaded & \$849 ;
+  assign \$851  = \$850  & issue_b;
+  assign \$852  = \$851  & b_last_fold;
+  assign \$853  = \$848  | \$852 ;
   assign \$854  = ~ issue_a;
   assign \$855  = loaded & \$854 ;
   assign \$856  = \$855  & issue_b;
-  assign \$857  = \$856  & b_last_fold;
-  assign \$858  = \$853  | \$857 ;
-  assign \$859  = ~ issue_a;
-  assign \$860  = loaded & \$859 ;
-  assign \$861  = \$860  & issue_b;
-  assign \$862  = | d0_rp__data[8:0];
-  assign \$863  = d0_rp__data[8:0] <= 4'h8;
-  assign \$864  = \$862  & \$863 ;
-  assign \$865  = d0_rp__data[8:0] - 1'h1;
-  assign \$867  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$866 );
-  assign \$868  = d0_rp__data[8:0] - 1'h1;
-  assign \$870  = b_fold == \$869 ;
-  assign \$871  = ~ loaded;
-  assign \$872  = issue_a & last_fold;
-  assign \$873  = \$872  & last_group;
-  assign \$874  = issue_a & last_fold;
+  assign \$857  = | d0_rp__data[8:0];
+  assign \$858  = d0_rp__data[8:0] <= 4'h8;
+  assign \$859  = \$857  & \$858 ;
+  assign \$860  = d0_rp__data[8:0] - 1'h1;
+  assign \$862  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$861 );
+  assign \$863  = d0_rp__data[8:0] - 1'h1;
+  assign \$865  = b_fold == \$864 ;
+  assign \$866  = ~ loaded;
+  assign \$867  = issue_a & last_fold;
+  assign \$868  = \$867  & last_group;
+  assign \$869  = issue_a & last_fold;
+  assign \$870  = ~ b_done;
+  assign \$871  = cur_is_last & \$870 ;
+  assign \$872  = ~ b_group_is_0;
+  assign \$873  = \$871  & \$872 ;
+  assign \$874  = \$873  ? b_last_group : nxt_steps_rp__data[30];
   assign \$875  = ~ b_done;
   assign \$876  = cur_is_last & \$875 ;
   assign \$877  = ~ b_group_is_0;
   assign \$878  = \$876  & \$877 ;
-  assign \$879  = \$878  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$880  = ~ b_done;
-  assign \$881  = cur_is_last & \$880 ;
-  assign \$882  = ~ b_group_is_0;
-  assign \$883  = \$881  & \$882 ;
-  assign \$884  = b_group + 1'h1;
-  assign \$885  = \$883  ? \$884  : 10'h001;
-  assign \$886  = ! cur_folds_m1;
-  assign \$887  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$888  = group_plus1 + 1'h1;
-  assign \$889  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$890  = ~ loaded;
-  assign \$891  = last_fold & last_group;
-  assign \$892  = \$891  & cur_is_last;
-  assign \$893  = issue_a & \$892 ;
-  assign \$894  = \$890  | \$893 ;
-  assign \$895  = ~ issue_a;
-  assign \$896  = loaded & \$895 ;
-  assign \$897  = \$896  & issue_b;
-  assign \$898  = \$897  & b_last_fold;
-  assign \$899  = d0_rp__data[17:9] + 3'h7;
-  assign \$901  = ! \$900 ;
-  assign \$902  = | d0_rp__data[17:9];
-  assign \$903  = d0_rp__data[17:9] <= 4'h8;
-  assign \$904  = \$902  & \$903 ;
-  assign \$905  = b_group + 1'h1;
-  assign \$906  = d0_rp__data[17:9] + 3'h7;
-  assign \$908  = \$905  == \$907 ;
-  assign \$909  = b_group + 1'h1;
-  assign \$910  = d0_rp__data[17:9] - 1'h1;
-  assign \$912  = $signed({ 1'h0, \$909  }) == $signed(\$911 );
-  assign \$913  = d0_rp__data[17:9] + 3'h7;
-  assign \$915  = b_group == \$914 ;
-  assign \$916  = d0_rp__data[17:9] - 1'h1;
-  assign \$918  = b_group == \$917 ;
-  assign \$919  = ~ issue_a;
-  assign \$920  = loaded & \$919 ;
-  assign \$921  = \$920  & issue_b;
-  assign \$922  = b_fold_plus1 + 1'h1;
-  assign \$923  = ~ loaded;
-  assign \$924  = fold_plus1 + 1'h1;
-  assign \$925  = last_fold ? 11'h001 : \$924 ;
-  assign \$926  = last_fold & last_group;
-  assign \$927  = ~ b_done;
-  assign \$928  = cur_is_last & \$927 ;
-  assign \$929  = ~ b_done;
-  assign \$930  = cur_is_last & \$929 ;
-  assign \$931  = ~ b_group_is_0;
-  assign \$932  = \$930  & \$931 ;
-  assign \$933  = ! claim_ctx;
+  assign \$879  = b_group + 1'h1;
+  assign \$880  = \$878  ? \$879  : 10'h001;
+  assign \$881  = ! cur_folds_m1;
+  assign \$882  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$883  = group_plus1 + 1'h1;
+  assign \$884  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$885  = ~ loaded;
+  assign \$886  = last_fold & last_group;
+  assign \$887  = \$886  & cur_is_last;
+  assign \$888  = issue_a & \$887 ;
+  assign \$889  = \$885  | \$888 ;
+  assign \$890  = ~ issue_a;
+  assign \$891  = loaded & \$890 ;
+  assign \$892  = \$891  & issue_b;
+  assign \$893  = \$892  & b_last_fold;
+  assign \$894  = d0_rp__data[17:9] + 3'h7;
+  assign \$896  = ! \$895 ;
+  assign \$897  = | d0_rp__data[17:9];
+  assign \$898  = d0_rp__data[17:9] <= 4'h8;
+  assign \$899  = \$897  & \$898 ;
+  assign \$900  = b_group + 1'h1;
+  assign \$901  = d0_rp__data[17:9] + 3'h7;
+  assign \$903  = \$900  == \$902 ;
+  assign \$904  = b_group + 1'h1;
+  assign \$905  = d0_rp__data[17:9] - 1'h1;
+  assign \$907  = $signed({ 1'h0, \$904  }) == $signed(\$906 );
+  assign \$908  = d0_rp__data[17:9] + 3'h7;
+  assign \$910  = b_group == \$909 ;
+  assign \$911  = d0_rp__data[17:9] - 1'h1;
+  assign \$913  = b_group == \$912 ;
+  assign \$914  = ~ issue_a;
+  assign \$915  = loaded & \$914 ;
+  assign \$916  = \$915  & issue_b;
+  assign \$917  = b_fold_plus1 + 1'h1;
+  assign \$918  = ~ loaded;
+  assign \$919  = fold_plus1 + 1'h1;
+  assign \$920  = last_fold ? 11'h001 : \$919 ;
+  assign \$921  = last_fold & last_group;
+  assign \$922  = ~ b_done;
+  assign \$923  = cur_is_last & \$922 ;
+  assign \$924  = ~ b_done;
+  assign \$925  = cur_is_last & \$924 ;
+  assign \$926  = ~ b_group_is_0;
+  assign \$927  = \$925  & \$926 ;
+  assign \$928  = ! claim_ctx;
+  assign \$929  = claim_out & \$928 ;
+  assign \$930  = ! wb_ctx17;
+  assign \$931  = out_write & \$930 ;
+  assign \$932  = out_groups0 + 1'h1;
   assign \$934  = claim_out & \$933 ;
-  assign \$935  = ! wb_ctx17;
   assign \$936  = out_write & \$935 ;
-  assign \$937  = out_groups0 + 1'h1;
-  assign \$939  = claim_out & \$938 ;
-  assign \$941  = out_write & \$940 ;
-  assign \$942  = out_groups1 + 1'h1;
-  assign \$943  = out_n - 1'h1;
-  assign \$944  = drain_elem == \$943 ;
-  assign \$945  = out_n - 1'h1;
-  assign \$946  = drain_elem == \$945 ;
-  assign \$947  = ~ drain_slot;
-  assign \$948  = ! drain_slot;
-  assign \$950  = drain_elem + 1'h1;
-  assign \$951  = ~ release_slot;
-  assign \$952  = ! release_slot;
-  assign \$954  = in_flight + vector_start;
-  assign \$955  = \$954  - done;
-  assign \$956  = in_flight + vector_start;
-  assign \$957  = \$956  - done;
-  assign \$958  = | \$957 ;
-  assign \$959  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$960  = \$959  + inc_busy;
-  assign \$961  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$962  = \$961  + inc_stall_input;
-  assign \$963  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$964  = \$963  + inc_stall_output;
-  assign \$965  = issue ? 7'h40 : 7'h00;
-  assign \$966  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$967  = \$966  + inc_mac_ops;
-  assign \$968  = issue ? 4'h8 : 4'h0;
-  assign \$969  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$970  = \$969  + inc_bank_reads;
-  assign \$971  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$972  = \$971  + inc_act_reads;
-  assign \$973  = in_fire + act_write;
-  assign \$974  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$975  = \$974  + inc_act_writes;
-  assign \$976  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$977  = \$976  + inc_inferences;
+  assign \$937  = out_groups1 + 1'h1;
+  assign \$938  = out_n - 1'h1;
+  assign \$939  = drain_elem == \$938 ;
+  assign \$940  = out_n - 1'h1;
+  assign \$941  = drain_elem == \$940 ;
+  assign \$942  = ~ drain_slot;
+  assign \$943  = ! drain_slot;
+  assign \$945  = drain_elem + 1'h1;
+  assign \$946  = ~ release_slot;
+  assign \$947  = ! release_slot;
+  assign \$949  = in_flight + vector_start;
+  assign \$950  = \$949  - done;
+  assign \$951  = in_flight + vector_start;
+  assign \$952  = \$951  - done;
+  assign \$953  = | \$952 ;
+  assign \$954  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$955  = \$954  + inc_busy;
+  assign \$956  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$957  = \$956  + inc_stall_input;
+  assign \$958  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$959  = \$958  + inc_stall_output;
+  assign \$960  = issue ? 7'h40 : 7'h00;
+  assign \$961  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$962  = \$961  + inc_mac_ops;
+  assign \$963  = issue ? 4'h8 : 4'h0;
+  assign \$964  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$965  = \$964  + inc_bank_reads;
+  assign \$966  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$967  = \$966  + inc_act_reads;
+  assign \$968  = in_fire + act_write;
+  assign \$969  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$970  = \$969  + inc_act_writes;
+  assign \$971  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$972  = \$971  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$978 ;
+    has_layers <= \$973 ;
   always @(posedge clk)
-    last_layer <= \$979 ;
+    last_layer <= \$974 ;
   always @(posedge clk)
-    in_folds_m1 <= \$980 ;
+    in_folds_m1 <= \$975 ;
   always @(posedge clk)
-    out_n <= \$981 ;
+    out_n <= \$976 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$982 ;
+    in_release_r1_0 <= \$977 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$983 ;
+    in_release_r1_1 <= \$978 ;
   always @(posedge clk)
-    in_beats0 <= \$984 ;
+    in_beats0 <= \$979 ;
   always @(posedge clk)
-    in_full0 <= \$985 ;
+    in_full0 <= \$980 ;
   always @(posedge clk)
-    in_beats1 <= \$986 ;
+    in_beats1 <= \$981 ;
   always @(posedge clk)
-    in_full1 <= \$987 ;
+    in_full1 <= \$982 ;
   always @(posedge clk)
-    in_wslot <= \$988 ;
+    in_wslot <= \$983 ;
   always @(posedge clk)
-    in_groups <= \$989 ;
+    in_groups <= \$984 ;
   always @(posedge clk)
-    cur_groups <= \$990 ;
+    cur_groups <= \$985 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$991 ;
+    cur_folds_m1 <= \$986 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$992 ;
+    cur_groups_m1 <= \$987 ;
   always @(posedge clk)
-    cur_is_last <= \$993 ;
+    cur_is_last <= \$988 ;
   always @(posedge clk)
-    cur_relu <= \$994 ;
+    cur_relu <= \$989 ;
   always @(posedge clk)
-    cur_requantize <= \$995 ;
+    cur_requantize <= \$990 ;
   always @(posedge clk)
-    bank_addr <= \$996 ;
+    bank_addr <= \$991 ;
   always @(posedge clk)
-    rq_addr <= \$997 ;
+    rq_addr <= \$992 ;
   always @(posedge clk)
-    layer <= \$998 ;
+    layer <= \$993 ;
   always @(posedge clk)
-    group <= \$999 ;
+    group <= \$994 ;
   always @(posedge clk)
-    fold <= \$1000 ;
+    fold <= \$995 ;
   always @(posedge clk)
-    need_groups <= \$1001 ;
+    need_groups <= \$996 ;
   always @(posedge clk)
-    need_groups_next <= \$1002 ;
+    need_groups_next <= \$997 ;
   always @(posedge clk)
-    b_group <= \$1003 ;
+    b_group <= \$998 ;
   always @(posedge clk)
-    b_fold <= \$1004 ;
+    b_fold <= \$999 ;
   always @(posedge clk)
-    b_in_group <= \$1005 ;
+    b_in_group <= \$1000 ;
   always @(posedge clk)
-    b_bank_addr <= \$1006 ;
+    b_bank_addr <= \$1001 ;
   always @(posedge clk)
-    b_rq_addr <= \$1007 ;
+    b_rq_addr <= \$1002 ;
   always @(posedge clk)
-    loaded <= \$1008 ;
+    loaded <= \$1003 ;
   always @(posedge clk)
-    wr_buf <= \$1009 ;
+    wr_buf <= \$1004 ;
   always @(posedge clk)
-    prev_groups <= \$1010 ;
+    prev_groups <= \$1005 ;
   always @(posedge clk)
-    ctx <= \$1011 ;
+    ctx <= \$1006 ;
   always @(posedge clk)
-    in_open <= \$1012 ;
+    claim_out <= \$1007 ;
   always @(posedge clk)
-    claim_out <= \$1013 ;
+    claim_ctx <= \$1008 ;
   always @(posedge clk)
-    claim_ctx <= \$1014 ;
+    step_addr <= \$353 ;
   always @(posedge clk)
-    step_addr <= \$358 ;
+    step_first <= \$355 ;
   always @(posedge clk)
-    step_first <= \$360 ;
+    step_last <= \$356 ;
   always @(posedge clk)
-    step_last <= \$361 ;
+    step_rq <= \$357 ;
   always @(posedge clk)
-    step_rq <= \$362 ;
+    step_relu <= \$358 ;
   always @(posedge clk)
-    step_relu <= \$363 ;
+    step_requantize <= \$359 ;
   always @(posedge clk)
-    step_requantize <= \$364 ;
+    step_in_addr <= \$366 ;
   always @(posedge clk)
-    step_in_addr <= \$371 ;
+    step_act_addr <= \$371 ;
   always @(posedge clk)
-    step_act_addr <= \$376 ;
-  always @(posedge clk)
-    step_from_input <= \$377 ;
+    step_from_input <= \$372 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$378 ;
+    step_group <= \$373 ;
   always @(posedge clk)
-    step_par <= \$379 ;
+    step_par <= \$374 ;
   always @(posedge clk)
-    step_ctx <= \$380 ;
+    step_ctx <= \$375 ;
   always @(posedge clk)
-    step_out <= \$381 ;
+    step_out <= \$376 ;
   always @(posedge clk)
-    step_valid <= \$1015 ;
+    step_valid <= \$1009 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3552,7 +3538,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1016 ;
+    wb_valid1 <= \$1010 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3562,7 +3548,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1017 ;
+    wb_valid2 <= \$1011 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3572,7 +3558,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1018 ;
+    wb_valid3 <= \$1012 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3582,7 +3568,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1019 ;
+    wb_valid4 <= \$1013 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3592,7 +3578,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1020 ;
+    wb_valid5 <= \$1014 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3602,7 +3588,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1021 ;
+    wb_valid6 <= \$1015 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3612,7 +3598,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1022 ;
+    wb_valid7 <= \$1016 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3622,7 +3608,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1023 ;
+    wb_valid8 <= \$1017 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3632,7 +3618,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1024 ;
+    wb_valid9 <= \$1018 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3642,7 +3628,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1025 ;
+    wb_valid10 <= \$1019 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3652,7 +3638,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1026 ;
+    wb_valid11 <= \$1020 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3662,7 +3648,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1027 ;
+    wb_valid12 <= \$1021 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3672,7 +3658,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1028 ;
+    wb_valid13 <= \$1022 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3682,7 +3668,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1029 ;
+    wb_valid14 <= \$1023 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3692,7 +3678,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$1030 ;
+    wb_valid15 <= \$1024 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3702,7 +3688,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$1031 ;
+    wb_valid16 <= \$1025 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3712,7 +3698,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$1032 ;
+    wb_valid17 <= \$1026 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3722,137 +3708,137 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    track_reset_r0 <= \$1033 ;
+    track_reset_r0 <= \$1027 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1034 ;
+    wb_parity_ahead0 <= \$1028 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1035 ;
+    wb_groups_ahead0 <= \$1029 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1036 ;
+    track_reset_r1 <= \$1030 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1037 ;
+    wb_parity_ahead1 <= \$1031 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1038 ;
+    wb_groups_ahead1 <= \$1032 ;
   always @(posedge clk)
-    in_ok <= \$1039 ;
+    in_ok <= \$1033 ;
   always @(posedge clk)
-    b_ready <= \$1040 ;
+    b_ready <= \$1034 ;
   always @(posedge clk)
-    raw_ok <= \$1041 ;
+    raw_ok <= \$1035 ;
   always @(posedge clk)
-    raw_full <= \$1042 ;
+    raw_full <= \$1036 ;
   always @(posedge clk)
-    b_last_fold <= \$1043 ;
+    b_last_fold <= \$1037 ;
   always @(posedge clk)
-    last_fold <= \$1044 ;
+    last_fold <= \$1038 ;
   always @(posedge clk)
-    last_group <= \$1045 ;
+    last_group <= \$1039 ;
   always @(posedge clk)
-    group_plus1 <= \$1046 ;
+    group_plus1 <= \$1040 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1047 ;
+    b_group_is_0 <= \$1041 ;
   always @(posedge clk)
-    b_done <= \$1048 ;
+    b_done <= \$1042 ;
   always @(posedge clk)
-    b_last_group <= \$1049 ;
+    b_last_group <= \$1043 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1050 ;
+    b_fold_plus1 <= \$1044 ;
   always @(posedge clk)
-    layer_is_0 <= \$1051 ;
+    layer_is_0 <= \$1045 ;
   always @(posedge clk)
-    group_is_0 <= \$1052 ;
+    group_is_0 <= \$1046 ;
   always @(posedge clk)
-    fold_is_0 <= \$1053 ;
+    fold_is_0 <= \$1047 ;
   always @(posedge clk)
-    fold_plus1 <= \$1054 ;
+    fold_plus1 <= \$1048 ;
   always @(posedge clk)
-    out_full0 <= \$1055 ;
+    out_full0 <= \$1049 ;
   always @(posedge clk)
-    out_pending0 <= \$1056 ;
+    out_pending0 <= \$1050 ;
   always @(posedge clk)
-    out_groups0 <= \$1057 ;
+    out_groups0 <= \$1051 ;
   always @(posedge clk)
-    out_full1 <= \$1058 ;
+    out_full1 <= \$1052 ;
   always @(posedge clk)
-    out_pending1 <= \$1059 ;
+    out_pending1 <= \$1053 ;
   always @(posedge clk)
-    out_groups1 <= \$1060 ;
+    out_groups1 <= \$1054 ;
   always @(posedge clk)
-    drain_inflight <= \$1061 ;
+    drain_inflight <= \$1055 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1062 ;
+    drain_inflight2 <= \$1056 ;
   always @(posedge clk)
-    drain_lane <= \$1063 ;
+    drain_lane <= \$1057 ;
   always @(posedge clk)
-    drain_last <= \$1064 ;
+    drain_last <= \$1058 ;
   always @(posedge clk)
-    drain_elem <= \$1065 ;
+    drain_elem <= \$1059 ;
   always @(posedge clk)
-    drain_slot <= \$1066 ;
+    drain_slot <= \$1060 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$430 ;
+    drain_lane_data0 <= \$signature__data$429 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$431 ;
+    drain_lane_data1 <= \$signature__data$430 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$432 ;
+    drain_lane_data2 <= \$signature__data$431 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$433 ;
+    drain_lane_data3 <= \$signature__data$432 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$434 ;
+    drain_lane_data4 <= \$signature__data$433 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$435 ;
+    drain_lane_data5 <= \$signature__data$434 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$436 ;
+    drain_lane_data6 <= \$signature__data$435 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$437 ;
+    drain_lane_data7 <= \$signature__data$436 ;
   always @(posedge clk)
-    release_slot <= \$1067 ;
+    release_slot <= \$1061 ;
   always @(posedge clk)
-    in_flight <= \$1068 ;
+    in_flight <= \$1062 ;
   always @(posedge clk)
-    busy <= \$1069 ;
+    busy <= \$1063 ;
   always @(posedge clk)
-    clear_counters_r <= \$1070 ;
+    clear_counters_r <= \$1064 ;
   always @(posedge clk)
-    inc_busy <= \$1071 ;
+    inc_busy <= \$1065 ;
   always @(posedge clk)
-    count_busy <= \$1072 ;
+    count_busy <= \$1066 ;
   always @(posedge clk)
-    inc_stall_input <= \$1073 ;
+    inc_stall_input <= \$1067 ;
   always @(posedge clk)
-    count_stall_input <= \$1074 ;
+    count_stall_input <= \$1068 ;
   always @(posedge clk)
-    inc_stall_output <= \$1075 ;
+    inc_stall_output <= \$1069 ;
   always @(posedge clk)
-    count_stall_output <= \$1076 ;
+    count_stall_output <= \$1070 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1077 ;
+    inc_mac_ops <= \$1071 ;
   always @(posedge clk)
-    count_mac_ops <= \$1078 ;
+    count_mac_ops <= \$1072 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1079 ;
+    inc_bank_reads <= \$1073 ;
   always @(posedge clk)
-    count_bank_reads <= \$1080 ;
+    count_bank_reads <= \$1074 ;
   always @(posedge clk)
-    inc_act_reads <= \$1081 ;
+    inc_act_reads <= \$1075 ;
   always @(posedge clk)
-    count_act_reads <= \$1082 ;
+    count_act_reads <= \$1076 ;
   always @(posedge clk)
-    inc_act_writes <= \$1083 ;
+    inc_act_writes <= \$1077 ;
   always @(posedge clk)
-    count_act_writes <= \$1084 ;
+    count_act_writes <= \$1078 ;
   always @(posedge clk)
-    inc_inferences <= \$1085 ;
+    inc_inferences <= \$1079 ;
   always @(posedge clk)
-    count_inferences <= \$1086 ;
+    count_inferences <= \$1080 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3044$0 (drain_last2),
+    .\port$3037$0 (drain_last2),
     .\port$366$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3866,8 +3852,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3249$0 (\$1087 ),
-    .\port$3250$0 (\$1088 ),
+    .\port$3242$0 (\$1081 ),
+    .\port$3243$0 (\$1082 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3882,12 +3868,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$25 ),
+    .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3409$0 (\$1089 ),
-    .\port$3410$0 (\$1090 ),
+    .\port$3402$0 (\$1083 ),
+    .\port$3403$0 (\$1084 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$28 ),
+    .rq_we(\rq_we$30 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3900,12 +3886,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$31 ),
+    .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3569$0 (\$1091 ),
-    .\port$3570$0 (\$1092 ),
+    .\port$3562$0 (\$1085 ),
+    .\port$3563$0 (\$1086 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$34 ),
+    .rq_we(\rq_we$36 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3918,12 +3904,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$37 ),
+    .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3729$0 (\$1093 ),
-    .\port$3730$0 (\$1094 ),
+    .\port$3722$0 (\$1087 ),
+    .\port$3723$0 (\$1088 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$40 ),
+    .rq_we(\rq_we$42 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3936,12 +3922,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$43 ),
+    .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3889$0 (\$1095 ),
-    .\port$3890$0 (\$1096 ),
+    .\port$3882$0 (\$1089 ),
+    .\port$3883$0 (\$1090 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$46 ),
+    .rq_we(\rq_we$48 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3954,12 +3940,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$49 ),
+    .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4049$0 (\$1097 ),
-    .\port$4050$0 (\$1098 ),
+    .\port$4042$0 (\$1091 ),
+    .\port$4043$0 (\$1092 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$52 ),
+    .rq_we(\rq_we$54 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3972,12 +3958,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$55 ),
+    .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4209$0 (\$1099 ),
-    .\port$4210$0 (\$1100 ),
+    .\port$4202$0 (\$1093 ),
+    .\port$4203$0 (\$1094 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$58 ),
+    .rq_we(\rq_we$60 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3990,12 +3976,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$61 ),
+    .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4369$0 (\$1101 ),
-    .\port$4370$0 (\$1102 ),
+    .\port$4362$0 (\$1095 ),
+    .\port$4363$0 (\$1096 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$64 ),
+    .rq_we(\rq_we$66 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -4063,111 +4049,182 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = has_layers;
+    \$973  = has_layers;
     if (\$306 ) begin
       if (\$307 ) begin
-        \$978  = \$308 ;
+        \$973  = \$308 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = last_layer;
+    \$974  = last_layer;
     if (\$306 ) begin
       if (\$307 ) begin
-        \$979  = \$313 ;
+        \$974  = \$313 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \$315 ;
+    \$975  = \$315 ;
     if (rst) begin
-      \$980  = 10'h3ff;
+      \$975  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = dl_rp__data[17:9];
+    \$976  = dl_rp__data[17:9];
+    if (rst) begin
+      \$976  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$977  = in_release0;
+    if (rst) begin
+      \$977  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = in_release1;
+    if (rst) begin
+      \$978  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = in_beats0;
+    if (\$317 ) begin
+      \$979  = \$318 [8:0];
+    end
+    if (in_release0) begin
+      \$979  = 9'h000;
+    end
+    if (rst) begin
+      \$979  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = in_full0;
+    if (\$317 ) begin
+      if (\$319 ) begin
+        \$980  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$980  = 1'h0;
+    end
+    if (rst) begin
+      \$980  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$981  = in_beats1;
+    if (\$321 ) begin
+      \$981  = \$322 [8:0];
+    end
+    if (in_release1) begin
+      \$981  = 9'h000;
+    end
     if (rst) begin
       \$981  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = in_release0;
+    \$982  = in_full1;
+    if (\$321 ) begin
+      if (\$323 ) begin
+        \$982  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$982  = 1'h0;
+    end
     if (rst) begin
       \$982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = in_release1;
+    \$983  = in_wslot;
+    if (\$326 ) begin
+      \$983  = \$327 ;
+    end
     if (rst) begin
       \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = in_beats0;
-    if (\$317 ) begin
-      \$984  = \$318 [8:0];
-    end
-    if (in_release0) begin
-      \$984  = 9'h000;
-    end
+    \$984  = \$329 [8:0];
     if (rst) begin
       \$984  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = in_full0;
-    if (\$317 ) begin
-      if (\$319 ) begin
-        \$985  = 1'h1;
+    \$985  = cur_groups;
+    if (\$330 ) begin
+      \$985  = nxt_steps_rp__data[8:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$985  = nxt_steps_rp__data[8:0];
+        end
       end
     end
-    if (in_release_r1_0) begin
-      \$985  = 1'h0;
-    end
     if (rst) begin
-      \$985  = 1'h0;
+      \$985  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = in_beats1;
-    if (\$321 ) begin
-      \$986  = \$322 [8:0];
-    end
-    if (in_release1) begin
-      \$986  = 9'h000;
-    end
-    if (rst) begin
-      \$986  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = in_full1;
-    if (\$321 ) begin
-      if (\$323 ) begin
-        \$987  = 1'h1;
+    \$986  = cur_folds_m1;
+    if (\$330 ) begin
+      \$986  = nxt_steps_rp__data[18:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$986  = nxt_steps_rp__data[18:9];
+        end
       end
     end
-    if (in_release_r1_1) begin
-      \$987  = 1'h0;
-    end
     if (rst) begin
-      \$987  = 1'h0;
+      \$986  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = in_wslot;
-    if (\$326 ) begin
-      \$988  = \$327 ;
+    \$987  = cur_groups_m1;
+    if (\$330 ) begin
+      \$987  = nxt_steps_rp__data[28:19];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$987  = nxt_steps_rp__data[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$987  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = cur_is_last;
+    if (\$330 ) begin
+      \$988  = \$331 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$988  = \$334 ;
+        end
+      end
     end
     if (rst) begin
       \$988  = 1'h0;
@@ -4175,594 +4232,599 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \$329 [8:0];
-    if (rst) begin
-      \$989  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = cur_groups;
+    \$989  = cur_relu;
     if (\$330 ) begin
-      \$990  = nxt_steps_rp__data[8:0];
+      \$989  = nxt_rp__data[35];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$990  = nxt_steps_rp__data[8:0];
+          \$989  = nxt_rp__data[35];
         end
       end
     end
     if (rst) begin
-      \$990  = 9'h000;
+      \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = cur_folds_m1;
+    \$990  = cur_requantize;
     if (\$330 ) begin
-      \$991  = nxt_steps_rp__data[18:9];
+      \$990  = nxt_rp__data[36];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$991  = nxt_steps_rp__data[18:9];
+          \$990  = nxt_rp__data[36];
         end
       end
     end
     if (rst) begin
-      \$991  = 10'h3ff;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = cur_groups_m1;
+    \$991  = bank_addr;
     if (\$330 ) begin
-      \$992  = nxt_steps_rp__data[28:19];
+      \$991  = nxt_rp__data[26:18];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$992  = nxt_steps_rp__data[28:19];
-        end
-      end
-    end
-    if (rst) begin
-      \$992  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = cur_is_last;
-    if (\$330 ) begin
-      \$993  = \$331 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$993  = \$334 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$993  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = cur_relu;
-    if (\$330 ) begin
-      \$994  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$994  = nxt_rp__data[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$994  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = cur_requantize;
-    if (\$330 ) begin
-      \$995  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$995  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$995  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = bank_addr;
-    if (\$330 ) begin
-      \$996  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$996  = nxt_rp__data[26:18];
+          \$991  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$337 ) begin
-              \$996  = b_bank_addr;
+              \$991  = b_bank_addr;
             end
           end
         end
       end
       if (\$341 ) begin
-        \$996  = \$342 [8:0];
+        \$991  = \$342 [8:0];
       end
     end
     if (rst) begin
-      \$996  = 9'h000;
+      \$991  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = rq_addr;
+    \$992  = rq_addr;
     if (\$330 ) begin
-      \$997  = nxt_rp__data[34:27];
+      \$992  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$997  = \$333 [7:0];
+        \$992  = \$333 [7:0];
         if (last_group) begin
-          \$997  = nxt_rp__data[34:27];
+          \$992  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$337 ) begin
-              \$997  = b_rq_addr;
+              \$992  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$997  = 8'h00;
+      \$992  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = layer;
+    \$993  = layer;
     if (\$330 ) begin
-      \$998  = \$103 [3:0];
+      \$993  = \$103 [3:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$998  = \$103 [3:0];
+          \$993  = \$103 [3:0];
         end
       end
     end
     if (rst) begin
-      \$998  = 4'h0;
+      \$993  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = group;
+    \$994  = group;
     if (\$330 ) begin
-      \$999  = 9'h000;
+      \$994  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
-        \$999  = \$332 [8:0];
+        \$994  = \$332 [8:0];
         if (last_group) begin
-          \$999  = 9'h000;
+          \$994  = 9'h000;
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$337 ) begin
-              \$999  = b_group;
+              \$994  = b_group;
             end
           end
         end
       end
     end
     if (rst) begin
+      \$994  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = fold;
+    if (\$330 ) begin
+      \$995  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$995  = 9'h000;
+        if (last_group) begin
+          \$995  = 9'h000;
+        end
+      end else begin
+        \$995  = \$338 [8:0];
+      end
+    end
+    if (rst) begin
+      \$995  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = need_groups;
+    if (\$330 ) begin
+      \$996  = 10'h001;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$996  = 10'h001;
+        if (last_group) begin
+          \$996  = 10'h001;
+        end
+      end else begin
+        \$996  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$996  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = need_groups_next;
+    if (\$330 ) begin
+      \$997  = 10'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$997  = 10'h002;
+        if (last_group) begin
+          \$997  = 10'h002;
+        end
+      end else begin
+        \$997  = \$339 [9:0];
+      end
+    end
+    if (rst) begin
+      \$997  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = b_group;
+    if (\$330 ) begin
+      \$998  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$998  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$998  = \$345 [8:0];
+      end
+    end
+    if (rst) begin
+      \$998  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = b_fold;
+    if (\$330 ) begin
+      \$999  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$999  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$999  = 9'h000;
+      end else begin
+        \$999  = \$347 [8:0];
+      end
+    end
+    if (rst) begin
       \$999  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = fold;
+    \$1000  = b_in_group;
     if (\$330 ) begin
-      \$1000  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1000  = 9'h000;
-        if (last_group) begin
-          \$1000  = 9'h000;
-        end
-      end else begin
-        \$1000  = \$338 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1000  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = need_groups;
-    if (\$330 ) begin
-      \$1001  = 10'h001;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1001  = 10'h001;
-        if (last_group) begin
-          \$1001  = 10'h001;
-        end
-      end else begin
-        \$1001  = need_groups_next;
-      end
-    end
-    if (rst) begin
-      \$1001  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = need_groups_next;
-    if (\$330 ) begin
-      \$1002  = 10'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1002  = 10'h002;
-        if (last_group) begin
-          \$1002  = 10'h002;
-        end
-      end else begin
-        \$1002  = \$339 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1002  = 10'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = b_group;
-    if (\$330 ) begin
-      \$1003  = 9'h000;
+      \$1000  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1003  = 9'h000;
+            \$1000  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1000  = \$344 ;
+    end
+    if (rst) begin
+      \$1000  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = b_bank_addr;
+    if (\$330 ) begin
+      \$1001  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1001  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1001  = \$343 [8:0];
+    end
+    if (rst) begin
+      \$1001  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = b_rq_addr;
+    if (\$330 ) begin
+      \$1002  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1002  = d0_rp__data[34:27];
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$1003  = \$345 [8:0];
+        \$1002  = \$346 [7:0];
       end
     end
     if (rst) begin
-      \$1003  = 9'h000;
+      \$1002  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = b_fold;
+    \$1003  = loaded;
     if (\$330 ) begin
-      \$1004  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1004  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1004  = 9'h000;
-      end else begin
-        \$1004  = \$347 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1004  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = b_in_group;
-    if (\$330 ) begin
-      \$1005  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1005  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1005  = \$344 ;
-    end
-    if (rst) begin
-      \$1005  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = b_bank_addr;
-    if (\$330 ) begin
-      \$1006  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1006  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1006  = \$343 [8:0];
-    end
-    if (rst) begin
-      \$1006  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = b_rq_addr;
-    if (\$330 ) begin
-      \$1007  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1007  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1007  = \$346 [7:0];
-      end
-    end
-    if (rst) begin
-      \$1007  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = loaded;
-    if (\$330 ) begin
-      \$1008  = 1'h1;
+      \$1003  = 1'h1;
     end
     if (\$349 ) begin
-      \$1008  = 1'h0;
+      \$1003  = 1'h0;
     end
     if (rst) begin
-      \$1008  = 1'h0;
+      \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = wr_buf;
+    \$1004  = wr_buf;
     if (\$330 ) begin
-      \$1009  = 1'h0;
+      \$1004  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1009  = \$335 ;
+          \$1004  = \$335 ;
           if (cur_is_last) begin
-            \$1009  = 1'h0;
+            \$1004  = 1'h0;
             if (b_done) begin
-              \$1009  = 1'h1;
+              \$1004  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1009  = 1'h0;
+      \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = prev_groups;
+    \$1005  = prev_groups;
     if (\$330 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$1010  = cur_groups;
+          \$1005  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$1010  = in_groups;
+              \$1005  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$1010  = 9'h000;
+      \$1005  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = ctx;
+    \$1006  = ctx;
     if (\$330 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1011  = \$336 ;
+            \$1006  = \$336 ;
           end
         end
       end
     end
+    if (rst) begin
+      \$1006  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1007  = \$352 ;
+    if (rst) begin
+      \$1007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = ctx;
+    if (rst) begin
+      \$1008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1009  = issue;
+    if (rst) begin
+      \$1009  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1010  = \$377 ;
+    if (rst) begin
+      \$1010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1011  = wb_valid1;
     if (rst) begin
       \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = \$354 ;
+    \$1012  = wb_valid2;
     if (rst) begin
       \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \$357 ;
+    \$1013  = wb_valid3;
     if (rst) begin
       \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = ctx;
+    \$1014  = wb_valid4;
     if (rst) begin
       \$1014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = issue;
+    \$1015  = wb_valid5;
     if (rst) begin
       \$1015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \$382 ;
+    \$1016  = wb_valid6;
     if (rst) begin
       \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = wb_valid1;
+    \$1017  = wb_valid7;
     if (rst) begin
       \$1017  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = wb_valid2;
+    \$1018  = wb_valid8;
     if (rst) begin
       \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = wb_valid3;
+    \$1019  = wb_valid9;
     if (rst) begin
       \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = wb_valid4;
+    \$1020  = wb_valid10;
     if (rst) begin
       \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = wb_valid5;
+    \$1021  = wb_valid11;
     if (rst) begin
       \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = wb_valid6;
+    \$1022  = wb_valid12;
     if (rst) begin
       \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = wb_valid7;
+    \$1023  = wb_valid13;
     if (rst) begin
       \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = wb_valid8;
+    \$1024  = wb_valid14;
     if (rst) begin
       \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = wb_valid9;
+    \$1025  = wb_valid15;
     if (rst) begin
       \$1025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = wb_valid10;
+    \$1026  = wb_valid16;
     if (rst) begin
       \$1026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = wb_valid11;
+    \$1027  = track_reset0;
     if (rst) begin
       \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = wb_valid12;
+    \$1028  = \$378 ;
+    if (\$383 ) begin
+      \$1028  = wb_par16;
+    end
     if (rst) begin
       \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = wb_valid13;
+    \$1029  = \$379 ;
+    if (\$383 ) begin
+      \$1029  = \$388 [8:0];
+    end
     if (rst) begin
-      \$1029  = 1'h0;
+      \$1029  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = wb_valid14;
+    \$1030  = track_reset1;
     if (rst) begin
       \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = wb_valid15;
+    \$1031  = \$389 ;
+    if (\$394 ) begin
+      \$1031  = wb_par16;
+    end
     if (rst) begin
       \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = wb_valid16;
+    \$1032  = \$390 ;
+    if (\$394 ) begin
+      \$1032  = \$399 [8:0];
+    end
     if (rst) begin
-      \$1032  = 1'h0;
+      \$1032  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = track_reset0;
+    (* full_case = 32'd1 *)
+    if (\$400 ) begin
+      \$1033  = \$412 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$466 ) begin
+        \$1033  = \$475 ;
+      end else if (last_fold) begin
+        \$1033  = \$538 ;
+      end else begin
+        \$1033  = \$646 ;
+      end
+    end else if (issue_b) begin
+      \$1033  = \$712 ;
+    end else begin
+      \$1033  = \$790 ;
+    end
     if (rst) begin
       \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \$383 ;
-    if (\$388 ) begin
-      \$1034  = wb_par16;
+    (* full_case = 32'd1 *)
+    if (\$400 ) begin
+      \$1034  = \$424 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$466 ) begin
+        \$1034  = \$486 ;
+      end else if (last_fold) begin
+        \$1034  = \$551 ;
+      end else begin
+        \$1034  = \$659 ;
+      end
+    end else if (issue_b) begin
+      \$1034  = \$737 ;
+    end else begin
+      \$1034  = \$803 ;
     end
     if (rst) begin
       \$1034  = 1'h0;
@@ -4770,26 +4832,69 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = \$384 ;
-    if (\$388 ) begin
-      \$1035  = \$393 [8:0];
+    (* full_case = 32'd1 *)
+    if (\$400 ) begin
+      \$1035  = \$448 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$466 ) begin
+        \$1035  = \$510 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1035  = \$576 ;
+        end else begin
+          \$1035  = \$617 ;
+        end
+      end else begin
+        \$1035  = \$683 ;
+      end
+    end else if (issue_b) begin
+      \$1035  = \$761 ;
+    end else begin
+      \$1035  = \$827 ;
     end
     if (rst) begin
-      \$1035  = 9'h000;
+      \$1035  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = track_reset1;
+    (* full_case = 32'd1 *)
+    if (\$400 ) begin
+      \$1036  = \$464 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$466 ) begin
+        \$1036  = \$526 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1036  = \$593 ;
+        end else begin
+          \$1036  = \$633 ;
+        end
+      end else begin
+        \$1036  = \$699 ;
+      end
+    end else if (issue_b) begin
+      \$1036  = \$777 ;
+    end else begin
+      \$1036  = \$843 ;
+    end
     if (rst) begin
       \$1036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \$394 ;
-    if (\$399 ) begin
-      \$1037  = wb_par16;
+    (* full_case = 32'd1 *)
+    if (\$853 ) begin
+      \$1037  = \$859 ;
+    end else if (\$856 ) begin
+      \$1037  = \$862 ;
+    end else begin
+      \$1037  = \$865 ;
     end
     if (rst) begin
       \$1037  = 1'h0;
@@ -4797,32 +4902,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \$395 ;
-    if (\$399 ) begin
-      \$1038  = \$404 [8:0];
+    \$1038  = last_fold;
+    if (\$866 ) begin
+      \$1038  = nxt_steps_rp__data[29];
+    end else if (\$868 ) begin
+      \$1038  = nxt_steps_rp__data[29];
+    end else if (\$869 ) begin
+      \$1038  = \$881 ;
+    end else if (issue_a) begin
+      \$1038  = \$884 ;
     end
     if (rst) begin
-      \$1038  = 9'h000;
+      \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$405 ) begin
-      \$1039  = \$417 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$471 ) begin
-        \$1039  = \$480 ;
-      end else if (last_fold) begin
-        \$1039  = \$543 ;
-      end else begin
-        \$1039  = \$651 ;
-      end
-    end else if (issue_b) begin
-      \$1039  = \$717 ;
-    end else begin
-      \$1039  = \$795 ;
+    \$1039  = last_group;
+    if (\$866 ) begin
+      \$1039  = nxt_steps_rp__data[30];
+    end else if (\$868 ) begin
+      \$1039  = \$874 ;
+    end else if (\$869 ) begin
+      \$1039  = \$882 ;
     end
     if (rst) begin
       \$1039  = 1'h0;
@@ -4830,92 +4932,53 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$405 ) begin
-      \$1040  = \$429 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$471 ) begin
-        \$1040  = \$491 ;
-      end else if (last_fold) begin
-        \$1040  = \$556 ;
-      end else begin
-        \$1040  = \$664 ;
-      end
-    end else if (issue_b) begin
-      \$1040  = \$742 ;
-    end else begin
-      \$1040  = \$808 ;
+    \$1040  = group_plus1;
+    if (\$866 ) begin
+      \$1040  = 10'h001;
+    end else if (\$868 ) begin
+      \$1040  = \$880 ;
+    end else if (\$869 ) begin
+      \$1040  = \$883 [9:0];
     end
     if (rst) begin
-      \$1040  = 1'h0;
+      \$1040  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$405 ) begin
-      \$1041  = \$453 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$471 ) begin
-        \$1041  = \$515 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1041  = \$581 ;
-        end else begin
-          \$1041  = \$622 ;
-        end
-      end else begin
-        \$1041  = \$688 ;
-      end
-    end else if (issue_b) begin
-      \$1041  = \$766 ;
-    end else begin
-      \$1041  = \$832 ;
-    end
-    if (rst) begin
+    \$1041  = b_group_is_0;
+    if (\$889 ) begin
+      \$1041  = 1'h1;
+    end else if (\$893 ) begin
       \$1041  = 1'h0;
     end
+    if (rst) begin
+      \$1041  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$405 ) begin
-      \$1042  = \$469 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$471 ) begin
-        \$1042  = \$531 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1042  = \$598 ;
-        end else begin
-          \$1042  = \$638 ;
-        end
-      end else begin
-        \$1042  = \$704 ;
-      end
-    end else if (issue_b) begin
-      \$1042  = \$782 ;
+    if (\$889 ) begin
+      \$1042  = \$896 ;
+    end else if (\$893 ) begin
+      \$1042  = \$903 ;
     end else begin
-      \$1042  = \$848 ;
+      \$1042  = \$910 ;
     end
     if (rst) begin
-      \$1042  = 1'h0;
+      \$1042  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$858 ) begin
-      \$1043  = \$864 ;
-    end else if (\$861 ) begin
-      \$1043  = \$867 ;
+    if (\$889 ) begin
+      \$1043  = \$899 ;
+    end else if (\$893 ) begin
+      \$1043  = \$907 ;
     end else begin
-      \$1043  = \$870 ;
+      \$1043  = \$913 ;
     end
     if (rst) begin
       \$1043  = 1'h0;
@@ -4923,55 +4986,61 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = last_fold;
-    if (\$871 ) begin
-      \$1044  = nxt_steps_rp__data[29];
-    end else if (\$873 ) begin
-      \$1044  = nxt_steps_rp__data[29];
-    end else if (\$874 ) begin
-      \$1044  = \$886 ;
+    \$1044  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$889 ) begin
+      \$1044  = 10'h001;
+    end else if (\$893 ) begin
+      \$1044  = 10'h001;
+    end else begin
+      if (\$916 ) begin
+        \$1044  = \$917 [9:0];
+      end
+    end
+    if (rst) begin
+      \$1044  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = layer_is_0;
+    if (\$918 ) begin
+      \$1045  = 1'h1;
     end else if (issue_a) begin
-      \$1044  = \$889 ;
+      if (\$921 ) begin
+        \$1045  = \$923 ;
+      end
     end
     if (rst) begin
-      \$1044  = 1'h0;
+      \$1045  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = last_group;
-    if (\$871 ) begin
-      \$1045  = nxt_steps_rp__data[30];
-    end else if (\$873 ) begin
-      \$1045  = \$879 ;
-    end else if (\$874 ) begin
-      \$1045  = \$887 ;
+    \$1046  = group_is_0;
+    if (\$918 ) begin
+      \$1046  = 1'h1;
+    end else if (issue_a) begin
+      if (\$921 ) begin
+        \$1046  = 1'h1;
+        if (\$927 ) begin
+          \$1046  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1046  = 1'h0;
+      end
     end
     if (rst) begin
-      \$1045  = 1'h0;
+      \$1046  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = group_plus1;
-    if (\$871 ) begin
-      \$1046  = 10'h001;
-    end else if (\$873 ) begin
-      \$1046  = \$885 ;
-    end else if (\$874 ) begin
-      \$1046  = \$888 [9:0];
-    end
-    if (rst) begin
-      \$1046  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = b_group_is_0;
-    if (\$894 ) begin
+    \$1047  = fold_is_0;
+    if (\$918 ) begin
       \$1047  = 1'h1;
-    end else if (\$898 ) begin
-      \$1047  = 1'h0;
+    end else if (issue_a) begin
+      \$1047  = last_fold;
     end
     if (rst) begin
       \$1047  = 1'h1;
@@ -4979,27 +5048,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$894 ) begin
-      \$1048  = \$901 ;
-    end else if (\$898 ) begin
-      \$1048  = \$908 ;
-    end else begin
-      \$1048  = \$915 ;
+    \$1048  = fold_plus1;
+    if (\$918 ) begin
+      \$1048  = 10'h001;
+    end else if (issue_a) begin
+      \$1048  = \$920 [9:0];
     end
     if (rst) begin
-      \$1048  = 1'h1;
+      \$1048  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$894 ) begin
-      \$1049  = \$904 ;
-    end else if (\$898 ) begin
-      \$1049  = \$912 ;
-    end else begin
-      \$1049  = \$918 ;
+    \$1049  = out_full0;
+    if (\$929 ) begin
+      \$1049  = 1'h1;
+    end
+    if (done) begin
+      if (\$947 ) begin
+        \$1049  = 1'h0;
+      end
     end
     if (rst) begin
       \$1049  = 1'h0;
@@ -5007,362 +5075,273 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$894 ) begin
-      \$1050  = 10'h001;
-    end else if (\$898 ) begin
-      \$1050  = 10'h001;
-    end else begin
-      if (\$921 ) begin
-        \$1050  = \$922 [9:0];
-      end
+    \$1050  = out_pending0;
+    if (\$929 ) begin
+      \$1050  = 1'h1;
     end
-    if (rst) begin
-      \$1050  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = layer_is_0;
-    if (\$923 ) begin
-      \$1051  = 1'h1;
-    end else if (issue_a) begin
-      if (\$926 ) begin
-        \$1051  = \$928 ;
-      end
-    end
-    if (rst) begin
-      \$1051  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = group_is_0;
-    if (\$923 ) begin
-      \$1052  = 1'h1;
-    end else if (issue_a) begin
-      if (\$926 ) begin
-        \$1052  = 1'h1;
-        if (\$932 ) begin
-          \$1052  = 1'h0;
+    if (drain_read) begin
+      if (\$941 ) begin
+        if (\$943 ) begin
+          \$1050  = 1'h0;
         end
-      end else if (last_fold) begin
+      end
+    end
+    if (rst) begin
+      \$1050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = out_groups0;
+    if (\$929 ) begin
+      \$1051  = 9'h000;
+    end else if (\$931 ) begin
+      \$1051  = \$932 [8:0];
+    end
+    if (rst) begin
+      \$1051  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = out_full1;
+    if (\$934 ) begin
+      \$1052  = 1'h1;
+    end
+    if (done) begin
+      if (\$948 ) begin
         \$1052  = 1'h0;
       end
     end
     if (rst) begin
-      \$1052  = 1'h1;
+      \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = fold_is_0;
-    if (\$923 ) begin
-      \$1053  = 1'h1;
-    end else if (issue_a) begin
-      \$1053  = last_fold;
-    end
-    if (rst) begin
-      \$1053  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = fold_plus1;
-    if (\$923 ) begin
-      \$1054  = 10'h001;
-    end else if (issue_a) begin
-      \$1054  = \$925 [9:0];
-    end
-    if (rst) begin
-      \$1054  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = out_full0;
+    \$1053  = out_pending1;
     if (\$934 ) begin
-      \$1055  = 1'h1;
+      \$1053  = 1'h1;
     end
-    if (done) begin
-      if (\$952 ) begin
-        \$1055  = 1'h0;
+    if (drain_read) begin
+      if (\$941 ) begin
+        if (\$944 ) begin
+          \$1053  = 1'h0;
+        end
       end
     end
+    if (rst) begin
+      \$1053  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = out_groups1;
+    if (\$934 ) begin
+      \$1054  = 9'h000;
+    end else if (\$936 ) begin
+      \$1054  = \$937 [8:0];
+    end
+    if (rst) begin
+      \$1054  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = drain_read;
     if (rst) begin
       \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = out_pending0;
-    if (\$934 ) begin
-      \$1056  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$946 ) begin
-        if (\$948 ) begin
-          \$1056  = 1'h0;
-        end
-      end
-    end
+    \$1056  = drain_inflight;
     if (rst) begin
       \$1056  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = out_groups0;
-    if (\$934 ) begin
-      \$1057  = 9'h000;
-    end else if (\$936 ) begin
-      \$1057  = \$937 [8:0];
-    end
-    if (rst) begin
-      \$1057  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = out_full1;
-    if (\$939 ) begin
-      \$1058  = 1'h1;
-    end
-    if (done) begin
-      if (\$953 ) begin
-        \$1058  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1058  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = out_pending1;
-    if (\$939 ) begin
-      \$1059  = 1'h1;
-    end
+    \$1057  = drain_lane;
     if (drain_read) begin
-      if (\$946 ) begin
-        if (\$949 ) begin
-          \$1059  = 1'h0;
-        end
+      \$1057  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1058  = drain_last;
+    if (drain_read) begin
+      \$1058  = \$939 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1059  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$941 ) begin
+        \$1059  = 9'h000;
+      end else begin
+        \$1059  = \$945 [8:0];
       end
     end
     if (rst) begin
-      \$1059  = 1'h0;
+      \$1059  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = out_groups1;
-    if (\$939 ) begin
-      \$1060  = 9'h000;
-    end else if (\$941 ) begin
-      \$1060  = \$942 [8:0];
+    \$1060  = drain_slot;
+    if (drain_read) begin
+      if (\$941 ) begin
+        \$1060  = \$942 ;
+      end
     end
     if (rst) begin
-      \$1060  = 9'h000;
+      \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = drain_read;
+    \$1061  = release_slot;
+    if (done) begin
+      \$1061  = \$946 ;
+    end
     if (rst) begin
       \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = drain_inflight;
+    \$1062  = \$950 [2:0];
     if (rst) begin
-      \$1062  = 1'h0;
+      \$1062  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = drain_lane;
-    if (drain_read) begin
-      \$1063  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = drain_last;
-    if (drain_read) begin
-      \$1064  = \$944 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$946 ) begin
-        \$1065  = 9'h000;
-      end else begin
-        \$1065  = \$950 [8:0];
-      end
-    end
+    \$1063  = \$953 ;
     if (rst) begin
-      \$1065  = 9'h000;
+      \$1063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = drain_slot;
-    if (drain_read) begin
-      if (\$946 ) begin
-        \$1066  = \$947 ;
-      end
-    end
+    \$1064  = clear_counters;
     if (rst) begin
-      \$1066  = 1'h0;
+      \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = release_slot;
-    if (done) begin
-      \$1067  = \$951 ;
-    end
+    \$1065  = { 6'h00, busy };
     if (rst) begin
-      \$1067  = 1'h0;
+      \$1065  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = \$955 [2:0];
+    \$1066  = \$955 [31:0];
     if (rst) begin
-      \$1068  = 3'h0;
+      \$1066  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \$958 ;
+    \$1067  = { 6'h00, stall_input };
     if (rst) begin
-      \$1069  = 1'h0;
+      \$1067  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = clear_counters;
+    \$1068  = \$957 [31:0];
     if (rst) begin
-      \$1070  = 1'h0;
+      \$1068  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = { 6'h00, busy };
+    \$1069  = { 6'h00, stall_output };
+    if (rst) begin
+      \$1069  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = \$959 [31:0];
+    if (rst) begin
+      \$1070  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1071  = \$960 ;
     if (rst) begin
       \$1071  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = \$960 [31:0];
+    \$1072  = \$962 [31:0];
     if (rst) begin
       \$1072  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = { 6'h00, stall_input };
+    \$1073  = { 3'h0, \$963  };
     if (rst) begin
       \$1073  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \$962 [31:0];
+    \$1074  = \$965 [31:0];
     if (rst) begin
       \$1074  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = { 6'h00, stall_output };
+    \$1075  = { 6'h00, issue };
     if (rst) begin
       \$1075  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = \$964 [31:0];
+    \$1076  = \$967 [31:0];
     if (rst) begin
       \$1076  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = \$965 ;
+    \$1077  = { 5'h00, \$968  };
     if (rst) begin
       \$1077  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \$967 [31:0];
+    \$1078  = \$970 [31:0];
     if (rst) begin
       \$1078  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = { 3'h0, \$968  };
+    \$1079  = { 6'h00, done };
     if (rst) begin
       \$1079  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = \$970 [31:0];
+    \$1080  = \$972 [31:0];
     if (rst) begin
       \$1080  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = { 6'h00, issue };
-    if (rst) begin
-      \$1081  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \$972 [31:0];
-    if (rst) begin
-      \$1082  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = { 5'h00, \$973  };
-    if (rst) begin
-      \$1083  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \$975 [31:0];
-    if (rst) begin
-      \$1084  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = { 6'h00, done };
-    if (rst) begin
-      \$1085  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = \$977 [31:0];
-    if (rst) begin
-      \$1086  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5371,34 +5350,34 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign bank_wdata = load__payload[95:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$26  = load__payload[8:0];
-  assign \bank_wdata$27  = load__payload[95:32];
-  assign \rq_waddr$29  = load__payload[7:0];
-  assign \rq_wdata$30  = load__payload[85:32];
-  assign \bank_waddr$32  = load__payload[8:0];
-  assign \bank_wdata$33  = load__payload[95:32];
-  assign \rq_waddr$35  = load__payload[7:0];
-  assign \rq_wdata$36  = load__payload[85:32];
-  assign \bank_waddr$38  = load__payload[8:0];
-  assign \bank_wdata$39  = load__payload[95:32];
-  assign \rq_waddr$41  = load__payload[7:0];
-  assign \rq_wdata$42  = load__payload[85:32];
-  assign \bank_waddr$44  = load__payload[8:0];
-  assign \bank_wdata$45  = load__payload[95:32];
-  assign \rq_waddr$47  = load__payload[7:0];
-  assign \rq_wdata$48  = load__payload[85:32];
-  assign \bank_waddr$50  = load__payload[8:0];
-  assign \bank_wdata$51  = load__payload[95:32];
-  assign \rq_waddr$53  = load__payload[7:0];
-  assign \rq_wdata$54  = load__payload[85:32];
-  assign \bank_waddr$56  = load__payload[8:0];
-  assign \bank_wdata$57  = load__payload[95:32];
-  assign \rq_waddr$59  = load__payload[7:0];
-  assign \rq_wdata$60  = load__payload[85:32];
-  assign \bank_waddr$62  = load__payload[8:0];
-  assign \bank_wdata$63  = load__payload[95:32];
-  assign \rq_waddr$65  = load__payload[7:0];
-  assign \rq_wdata$66  = load__payload[85:32];
+  assign \bank_waddr$28  = load__payload[8:0];
+  assign \bank_wdata$29  = load__payload[95:32];
+  assign \rq_waddr$31  = load__payload[7:0];
+  assign \rq_wdata$32  = load__payload[85:32];
+  assign \bank_waddr$34  = load__payload[8:0];
+  assign \bank_wdata$35  = load__payload[95:32];
+  assign \rq_waddr$37  = load__payload[7:0];
+  assign \rq_wdata$38  = load__payload[85:32];
+  assign \bank_waddr$40  = load__payload[8:0];
+  assign \bank_wdata$41  = load__payload[95:32];
+  assign \rq_waddr$43  = load__payload[7:0];
+  assign \rq_wdata$44  = load__payload[85:32];
+  assign \bank_waddr$46  = load__payload[8:0];
+  assign \bank_wdata$47  = load__payload[95:32];
+  assign \rq_waddr$49  = load__payload[7:0];
+  assign \rq_wdata$50  = load__payload[85:32];
+  assign \bank_waddr$52  = load__payload[8:0];
+  assign \bank_wdata$53  = load__payload[95:32];
+  assign \rq_waddr$55  = load__payload[7:0];
+  assign \rq_wdata$56  = load__payload[85:32];
+  assign \bank_waddr$58  = load__payload[8:0];
+  assign \bank_wdata$59  = load__payload[95:32];
+  assign \rq_waddr$61  = load__payload[7:0];
+  assign \rq_wdata$62  = load__payload[85:32];
+  assign \bank_waddr$64  = load__payload[8:0];
+  assign \bank_wdata$65  = load__payload[95:32];
+  assign \rq_waddr$67  = load__payload[7:0];
+  assign \rq_wdata$68  = load__payload[85:32];
   assign \$signature__addr  = load__payload[2:0];
   assign \$signature__data  = load__payload[68:32];
   assign swp__addr = load__payload[2:0];
@@ -5411,62 +5390,62 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign next_layer = \$103 [3:0];
   assign nxt_rp__addr = \$103 [2:0];
   assign nxt_steps_rp__addr = \$103 [2:0];
-  assign \step_valid$124  = step_valid;
-  assign \step_addr$126  = step_addr;
-  assign \step_first$128  = step_first;
-  assign \step_last$130  = step_last;
-  assign \step_rq$132  = step_rq;
-  assign \step_relu$134  = step_relu;
-  assign \step_requantize$136  = step_requantize;
-  assign \step_valid$137  = step_valid;
-  assign \step_addr$138  = step_addr;
-  assign \step_first$139  = step_first;
-  assign \step_last$140  = step_last;
-  assign \step_rq$141  = step_rq;
-  assign \step_relu$142  = step_relu;
-  assign \step_requantize$143  = step_requantize;
-  assign \step_valid$144  = step_valid;
-  assign \step_addr$145  = step_addr;
-  assign \step_first$146  = step_first;
-  assign \step_last$147  = step_last;
-  assign \step_rq$148  = step_rq;
-  assign \step_relu$149  = step_relu;
-  assign \step_requantize$150  = step_requantize;
-  assign \step_valid$151  = step_valid;
-  assign \step_addr$152  = step_addr;
-  assign \step_first$153  = step_first;
-  assign \step_last$154  = step_last;
-  assign \step_rq$155  = step_rq;
-  assign \step_relu$156  = step_relu;
-  assign \step_requantize$157  = step_requantize;
-  assign \step_valid$158  = step_valid;
-  assign \step_addr$159  = step_addr;
-  assign \step_first$160  = step_first;
-  assign \step_last$161  = step_last;
-  assign \step_rq$162  = step_rq;
-  assign \step_relu$163  = step_relu;
-  assign \step_requantize$164  = step_requantize;
-  assign \step_valid$165  = step_valid;
-  assign \step_addr$166  = step_addr;
-  assign \step_first$167  = step_first;
-  assign \step_last$168  = step_last;
-  assign \step_rq$169  = step_rq;
-  assign \step_relu$170  = step_relu;
-  assign \step_requantize$171  = step_requantize;
-  assign \step_valid$172  = step_valid;
-  assign \step_addr$173  = step_addr;
-  assign \step_first$174  = step_first;
-  assign \step_last$175  = step_last;
-  assign \step_rq$176  = step_rq;
-  assign \step_relu$177  = step_relu;
-  assign \step_requantize$178  = step_requantize;
-  assign \step_valid$179  = step_valid;
-  assign \step_addr$180  = step_addr;
-  assign \step_first$181  = step_first;
-  assign \step_last$182  = step_last;
-  assign \step_rq$183  = step_rq;
-  assign \step_relu$184  = step_relu;
-  assign \step_requantize$185  = step_requantize;
+  assign \step_valid$123  = step_valid;
+  assign \step_addr$125  = step_addr;
+  assign \step_first$127  = step_first;
+  assign \step_last$129  = step_last;
+  assign \step_rq$131  = step_rq;
+  assign \step_relu$133  = step_relu;
+  assign \step_requantize$135  = step_requantize;
+  assign \step_valid$136  = step_valid;
+  assign \step_addr$137  = step_addr;
+  assign \step_first$138  = step_first;
+  assign \step_last$139  = step_last;
+  assign \step_rq$140  = step_rq;
+  assign \step_relu$141  = step_relu;
+  assign \step_requantize$142  = step_requantize;
+  assign \step_valid$143  = step_valid;
+  assign \step_addr$144  = step_addr;
+  assign \step_first$145  = step_first;
+  assign \step_last$146  = step_last;
+  assign \step_rq$147  = step_rq;
+  assign \step_relu$148  = step_relu;
+  assign \step_requantize$149  = step_requantize;
+  assign \step_valid$150  = step_valid;
+  assign \step_addr$151  = step_addr;
+  assign \step_first$152  = step_first;
+  assign \step_last$153  = step_last;
+  assign \step_rq$154  = step_rq;
+  assign \step_relu$155  = step_relu;
+  assign \step_requantize$156  = step_requantize;
+  assign \step_valid$157  = step_valid;
+  assign \step_addr$158  = step_addr;
+  assign \step_first$159  = step_first;
+  assign \step_last$160  = step_last;
+  assign \step_rq$161  = step_rq;
+  assign \step_relu$162  = step_relu;
+  assign \step_requantize$163  = step_requantize;
+  assign \step_valid$164  = step_valid;
+  assign \step_addr$165  = step_addr;
+  assign \step_first$166  = step_first;
+  assign \step_last$167  = step_last;
+  assign \step_rq$168  = step_rq;
+  assign \step_relu$169  = step_relu;
+  assign \step_requantize$170  = step_requantize;
+  assign \step_valid$171  = step_valid;
+  assign \step_addr$172  = step_addr;
+  assign \step_first$173  = step_first;
+  assign \step_last$174  = step_last;
+  assign \step_rq$175  = step_rq;
+  assign \step_relu$176  = step_relu;
+  assign \step_requantize$177  = step_requantize;
+  assign \step_valid$178  = step_valid;
+  assign \step_addr$179  = step_addr;
+  assign \step_first$180  = step_first;
+  assign \step_last$181  = step_last;
+  assign \step_rq$182  = step_rq;
+  assign \step_relu$183  = step_relu;
+  assign \step_requantize$184  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
@@ -5474,54 +5453,54 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__en = { \$240 , \$238 , \$236 , \$234 , \$232 , \$230 , \$228 , \$226  };
   assign act_wp__addr = \$224 [6:0];
   assign act = act_word;
+  assign \act$201  = act_word;
   assign \act$202  = act_word;
   assign \act$203  = act_word;
   assign \act$204  = act_word;
   assign \act$205  = act_word;
   assign \act$206  = act_word;
   assign \act$207  = act_word;
-  assign \act$208  = act_word;
-  assign act_wp__data = { \$1101 , \$1099 , \$1097 , \$1095 , \$1093 , \$1091 , \$1089 , \$1087  };
-  assign result = { \$1088 , \$1087  };
-  assign \result$218  = { \$1090 , \$1089  };
-  assign \result$219  = { \$1092 , \$1091  };
-  assign \result$220  = { \$1094 , \$1093  };
-  assign \result$221  = { \$1096 , \$1095  };
-  assign \result$222  = { \$1098 , \$1097  };
-  assign \result$223  = { \$1100 , \$1099  };
-  assign \result$224  = { \$1102 , \$1101  };
-  assign \$signature__en$225  = out_write;
-  assign \$signature__addr$226  = \$242 [5:0];
-  assign \$signature__data$227  = { \$1088 , \$1087  };
-  assign \$signature__en$228  = out_write;
-  assign \$signature__addr$229  = \$244 [5:0];
-  assign \$signature__data$230  = { \$1090 , \$1089  };
-  assign \$signature__en$231  = out_write;
-  assign \$signature__addr$232  = \$246 [5:0];
-  assign \$signature__data$233  = { \$1092 , \$1091  };
-  assign \$signature__en$234  = out_write;
-  assign \$signature__addr$235  = \$248 [5:0];
-  assign \$signature__data$236  = { \$1094 , \$1093  };
-  assign \$signature__en$237  = out_write;
-  assign \$signature__addr$238  = \$250 [5:0];
-  assign \$signature__data$239  = { \$1096 , \$1095  };
-  assign \$signature__en$240  = out_write;
-  assign \$signature__addr$241  = \$252 [5:0];
-  assign \$signature__data$242  = { \$1098 , \$1097  };
-  assign \$signature__en$243  = out_write;
-  assign \$signature__addr$244  = \$254 [5:0];
-  assign \$signature__data$245  = { \$1100 , \$1099  };
-  assign \$signature__en$246  = out_write;
-  assign \$signature__addr$247  = \$256 [5:0];
-  assign \$signature__data$248  = { \$1102 , \$1101  };
-  assign \$signature__addr$259  = \$267 [5:0];
-  assign \$signature__addr$261  = \$272 [5:0];
-  assign \$signature__addr$263  = \$277 [5:0];
-  assign \$signature__addr$265  = \$282 [5:0];
-  assign \$signature__addr$267  = \$287 [5:0];
-  assign \$signature__addr$269  = \$292 [5:0];
-  assign \$signature__addr$271  = \$297 [5:0];
-  assign \$signature__addr$273  = \$302 [5:0];
+  assign act_wp__data = { \$1095 , \$1093 , \$1091 , \$1089 , \$1087 , \$1085 , \$1083 , \$1081  };
+  assign result = { \$1082 , \$1081  };
+  assign \result$217  = { \$1084 , \$1083  };
+  assign \result$218  = { \$1086 , \$1085  };
+  assign \result$219  = { \$1088 , \$1087  };
+  assign \result$220  = { \$1090 , \$1089  };
+  assign \result$221  = { \$1092 , \$1091  };
+  assign \result$222  = { \$1094 , \$1093  };
+  assign \result$223  = { \$1096 , \$1095  };
+  assign \$signature__en$224  = out_write;
+  assign \$signature__addr$225  = \$242 [5:0];
+  assign \$signature__data$226  = { \$1082 , \$1081  };
+  assign \$signature__en$227  = out_write;
+  assign \$signature__addr$228  = \$244 [5:0];
+  assign \$signature__data$229  = { \$1084 , \$1083  };
+  assign \$signature__en$230  = out_write;
+  assign \$signature__addr$231  = \$246 [5:0];
+  assign \$signature__data$232  = { \$1086 , \$1085  };
+  assign \$signature__en$233  = out_write;
+  assign \$signature__addr$234  = \$248 [5:0];
+  assign \$signature__data$235  = { \$1088 , \$1087  };
+  assign \$signature__en$236  = out_write;
+  assign \$signature__addr$237  = \$250 [5:0];
+  assign \$signature__data$238  = { \$1090 , \$1089  };
+  assign \$signature__en$239  = out_write;
+  assign \$signature__addr$240  = \$252 [5:0];
+  assign \$signature__data$241  = { \$1092 , \$1091  };
+  assign \$signature__en$242  = out_write;
+  assign \$signature__addr$243  = \$254 [5:0];
+  assign \$signature__data$244  = { \$1094 , \$1093  };
+  assign \$signature__en$245  = out_write;
+  assign \$signature__addr$246  = \$256 [5:0];
+  assign \$signature__data$247  = { \$1096 , \$1095  };
+  assign \$signature__addr$258  = \$267 [5:0];
+  assign \$signature__addr$260  = \$272 [5:0];
+  assign \$signature__addr$262  = \$277 [5:0];
+  assign \$signature__addr$264  = \$282 [5:0];
+  assign \$signature__addr$266  = \$287 [5:0];
+  assign \$signature__addr$268  = \$292 [5:0];
+  assign \$signature__addr$270  = \$297 [5:0];
+  assign \$signature__addr$272  = \$302 [5:0];
   assign w_en = drain_inflight2;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5591,52 +5570,52 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$315  = { \$314 [9], \$314 [9], \$314 [9], \$314 [9:3] };
   assign \$320  = in_wslot;
   assign \$329  = { 3'h0, \$328 [9:3] };
-  assign \$365  = b_fold;
-  assign \$368  = fold;
-  assign \$372  = fold;
-  assign \$398  = wb_ctx16;
-  assign \$409  = in_wslot;
-  assign \$425  = in_wslot;
-  assign \$477  = in_wslot;
-  assign \$483  = in_wslot;
+  assign \$360  = b_fold;
+  assign \$363  = fold;
+  assign \$367  = fold;
+  assign \$393  = wb_ctx16;
+  assign \$404  = in_wslot;
+  assign \$420  = in_wslot;
+  assign \$472  = in_wslot;
+  assign \$478  = in_wslot;
+  assign \$490  = 1'h0;
   assign \$495  = 1'h0;
-  assign \$500  = 1'h0;
-  assign \$502  = \$501 ;
-  assign \$507  = 1'h0;
-  assign \$509  = \$508 ;
-  assign \$519  = 1'h0;
-  assign \$535  = in_wslot;
-  assign \$551  = in_wslot;
-  assign \$561  = layer[0];
-  assign \$566  = 1'h0;
-  assign \$568  = \$567 ;
-  assign \$573  = 1'h0;
-  assign \$575  = \$574 ;
-  assign \$586  = layer[0];
-  assign \$640  = in_wslot;
-  assign \$659  = in_wslot;
-  assign \$706  = in_wslot;
-  assign \$724  = in_wslot;
-  assign \$736  = in_wslot;
-  assign \$784  = in_wslot;
-  assign \$803  = in_wslot;
-  assign \$866  = { \$865 [9], \$865 [9], \$865 [9], \$865 [9:3] };
-  assign \$869  = { \$868 [9], \$868 [9], \$868 [9], \$868 [9:3] };
-  assign \$900  = { 3'h0, \$899 [9:3] };
-  assign \$907  = { 3'h0, \$906 [9:3] };
-  assign \$911  = { \$910 [9], \$910 [9], \$910 [9], \$910 [9:3] };
-  assign \$914  = { 3'h0, \$913 [9:3] };
-  assign \$917  = { \$916 [9], \$916 [9], \$916 [9], \$916 [9:3] };
-  assign \$938  = claim_ctx;
-  assign \$940  = wb_ctx17;
-  assign \$949  = drain_slot;
-  assign \$953  = release_slot;
+  assign \$497  = \$496 ;
+  assign \$502  = 1'h0;
+  assign \$504  = \$503 ;
+  assign \$514  = 1'h0;
+  assign \$530  = in_wslot;
+  assign \$546  = in_wslot;
+  assign \$556  = layer[0];
+  assign \$561  = 1'h0;
+  assign \$563  = \$562 ;
+  assign \$568  = 1'h0;
+  assign \$570  = \$569 ;
+  assign \$581  = layer[0];
+  assign \$635  = in_wslot;
+  assign \$654  = in_wslot;
+  assign \$701  = in_wslot;
+  assign \$719  = in_wslot;
+  assign \$731  = in_wslot;
+  assign \$779  = in_wslot;
+  assign \$798  = in_wslot;
+  assign \$861  = { \$860 [9], \$860 [9], \$860 [9], \$860 [9:3] };
+  assign \$864  = { \$863 [9], \$863 [9], \$863 [9], \$863 [9:3] };
+  assign \$895  = { 3'h0, \$894 [9:3] };
+  assign \$902  = { 3'h0, \$901 [9:3] };
+  assign \$906  = { \$905 [9], \$905 [9], \$905 [9], \$905 [9:3] };
+  assign \$909  = { 3'h0, \$908 [9:3] };
+  assign \$912  = { \$911 [9], \$911 [9], \$911 [9], \$911 [9:3] };
+  assign \$933  = claim_ctx;
+  assign \$935  = wb_ctx17;
+  assign \$944  = drain_slot;
+  assign \$948  = release_slot;
   assign \$177  = ctx;
   assign \$186  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \port$3044$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \port$3037$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5661,8 +5640,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3044$0 ;
-  wire \port$3044$0 ;
+  input \port$3037$0 ;
+  wire \port$3037$0 ;
   input [31:0] \port$366$0 ;
   wire [31:0] \port$366$0 ;
   (* init = 2'h0 *)
@@ -5697,7 +5676,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3044$0 , \port$366$0  };
+      storage[w_port__addr] <= { \port$3037$0 , \port$366$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5759,14 +5738,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3044$0 , \port$366$0  };
-  assign w_data = { \port$3044$0 , \port$366$0  };
+  assign w_port__data = { \port$3037$0 , \port$366$0  };
+  assign w_data = { \port$3037$0 , \port$366$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3249$0 , \port$3250$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3242$0 , \port$3243$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5925,10 +5904,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3249$0 ;
-  wire [7:0] \port$3249$0 ;
-  output [23:0] \port$3250$0 ;
-  wire [23:0] \port$3250$0 ;
+  output [7:0] \port$3242$0 ;
+  wire [7:0] \port$3242$0 ;
+  output [23:0] \port$3243$0 ;
+  wire [23:0] \port$3243$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6983,7 +6962,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3201$0 (pe0_flags_out),
+    .\port$3194$0 (pe0_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -7106,13 +7085,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3249$0  = \$39 ;
-  assign \port$3250$0  = \$40 ;
+  assign \port$3242$0  = \$39 ;
+  assign \port$3243$0  = \$40 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3201$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3194$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7296,8 +7275,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3201$0 ;
-  wire [1:0] \port$3201$0 ;
+  input [1:0] \port$3194$0 ;
+  wire [1:0] \port$3194$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7504,9 +7483,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3201$0 [0];
+    rq_relu1 <= \port$3194$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3201$0 [1];
+    rq_req1 <= \port$3194$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7629,8 +7608,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3201$0 [0];
-  assign i_requantize = \port$3201$0 [1];
+  assign i_relu = \port$3194$0 [0];
+  assign i_requantize = \port$3194$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7639,7 +7618,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3409$0 , \port$3410$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3402$0 , \port$3403$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7798,10 +7777,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3409$0 ;
-  wire [7:0] \port$3409$0 ;
-  output [23:0] \port$3410$0 ;
-  wire [23:0] \port$3410$0 ;
+  output [7:0] \port$3402$0 ;
+  wire [7:0] \port$3402$0 ;
+  output [23:0] \port$3403$0 ;
+  wire [23:0] \port$3403$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8856,7 +8835,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3361$0 (pe1_flags_out),
+    .\port$3354$0 (pe1_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -8979,13 +8958,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3409$0  = \$39 ;
-  assign \port$3410$0  = \$40 ;
+  assign \port$3402$0  = \$39 ;
+  assign \port$3403$0  = \$40 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3361$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3354$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9169,8 +9148,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3361$0 ;
-  wire [1:0] \port$3361$0 ;
+  input [1:0] \port$3354$0 ;
+  wire [1:0] \port$3354$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9377,9 +9356,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3361$0 [0];
+    rq_relu1 <= \port$3354$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3361$0 [1];
+    rq_req1 <= \port$3354$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9502,8 +9481,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3361$0 [0];
-  assign i_requantize = \port$3361$0 [1];
+  assign i_relu = \port$3354$0 [0];
+  assign i_requantize = \port$3354$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9512,7 +9491,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3569$0 , \port$3570$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3562$0 , \port$3563$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9671,10 +9650,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3569$0 ;
-  wire [7:0] \port$3569$0 ;
-  output [23:0] \port$3570$0 ;
-  wire [23:0] \port$3570$0 ;
+  output [7:0] \port$3562$0 ;
+  wire [7:0] \port$3562$0 ;
+  output [23:0] \port$3563$0 ;
+  wire [23:0] \port$3563$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10729,7 +10708,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3521$0 (pe2_flags_out),
+    .\port$3514$0 (pe2_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -10852,13 +10831,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3569$0  = \$39 ;
-  assign \port$3570$0  = \$40 ;
+  assign \port$3562$0  = \$39 ;
+  assign \port$3563$0  = \$40 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3521$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3514$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11042,8 +11021,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3521$0 ;
-  wire [1:0] \port$3521$0 ;
+  input [1:0] \port$3514$0 ;
+  wire [1:0] \port$3514$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11250,9 +11229,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3521$0 [0];
+    rq_relu1 <= \port$3514$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3521$0 [1];
+    rq_req1 <= \port$3514$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11375,8 +11354,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3521$0 [0];
-  assign i_requantize = \port$3521$0 [1];
+  assign i_relu = \port$3514$0 [0];
+  assign i_requantize = \port$3514$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11385,7 +11364,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3729$0 , \port$3730$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3722$0 , \port$3723$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11544,10 +11523,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3729$0 ;
-  wire [7:0] \port$3729$0 ;
-  output [23:0] \port$3730$0 ;
-  wire [23:0] \port$3730$0 ;
+  output [7:0] \port$3722$0 ;
+  wire [7:0] \port$3722$0 ;
+  output [23:0] \port$3723$0 ;
+  wire [23:0] \port$3723$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12602,7 +12581,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3681$0 (pe3_flags_out),
+    .\port$3674$0 (pe3_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -12725,13 +12704,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3729$0  = \$39 ;
-  assign \port$3730$0  = \$40 ;
+  assign \port$3722$0  = \$39 ;
+  assign \port$3723$0  = \$40 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3681$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3674$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12915,8 +12894,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3681$0 ;
-  wire [1:0] \port$3681$0 ;
+  input [1:0] \port$3674$0 ;
+  wire [1:0] \port$3674$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13123,9 +13102,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3681$0 [0];
+    rq_relu1 <= \port$3674$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3681$0 [1];
+    rq_req1 <= \port$3674$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13248,8 +13227,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3681$0 [0];
-  assign i_requantize = \port$3681$0 [1];
+  assign i_relu = \port$3674$0 [0];
+  assign i_requantize = \port$3674$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13258,7 +13237,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3889$0 , \port$3890$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3882$0 , \port$3883$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13417,10 +13396,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3889$0 ;
-  wire [7:0] \port$3889$0 ;
-  output [23:0] \port$3890$0 ;
-  wire [23:0] \port$3890$0 ;
+  output [7:0] \port$3882$0 ;
+  wire [7:0] \port$3882$0 ;
+  output [23:0] \port$3883$0 ;
+  wire [23:0] \port$3883$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14475,7 +14454,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3841$0 (pe4_flags_out),
+    .\port$3834$0 (pe4_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -14598,13 +14577,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3889$0  = \$39 ;
-  assign \port$3890$0  = \$40 ;
+  assign \port$3882$0  = \$39 ;
+  assign \port$3883$0  = \$40 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3841$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3834$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14788,8 +14767,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3841$0 ;
-  wire [1:0] \port$3841$0 ;
+  input [1:0] \port$3834$0 ;
+  wire [1:0] \port$3834$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14996,9 +14975,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3841$0 [0];
+    rq_relu1 <= \port$3834$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3841$0 [1];
+    rq_req1 <= \port$3834$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15121,8 +15100,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3841$0 [0];
-  assign i_requantize = \port$3841$0 [1];
+  assign i_relu = \port$3834$0 [0];
+  assign i_requantize = \port$3834$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15131,7 +15110,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4049$0 , \port$4050$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4042$0 , \port$4043$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15290,10 +15269,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4049$0 ;
-  wire [7:0] \port$4049$0 ;
-  output [23:0] \port$4050$0 ;
-  wire [23:0] \port$4050$0 ;
+  output [7:0] \port$4042$0 ;
+  wire [7:0] \port$4042$0 ;
+  output [23:0] \port$4043$0 ;
+  wire [23:0] \port$4043$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16348,7 +16327,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$4001$0 (pe5_flags_out),
+    .\port$3994$0 (pe5_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -16471,13 +16450,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4049$0  = \$39 ;
-  assign \port$4050$0  = \$40 ;
+  assign \port$4042$0  = \$39 ;
+  assign \port$4043$0  = \$40 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4001$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3994$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16661,8 +16640,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4001$0 ;
-  wire [1:0] \port$4001$0 ;
+  input [1:0] \port$3994$0 ;
+  wire [1:0] \port$3994$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16869,9 +16848,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4001$0 [0];
+    rq_relu1 <= \port$3994$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4001$0 [1];
+    rq_req1 <= \port$3994$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16994,8 +16973,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4001$0 [0];
-  assign i_requantize = \port$4001$0 [1];
+  assign i_relu = \port$3994$0 [0];
+  assign i_requantize = \port$3994$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17004,7 +16983,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4209$0 , \port$4210$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4202$0 , \port$4203$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17163,10 +17142,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4209$0 ;
-  wire [7:0] \port$4209$0 ;
-  output [23:0] \port$4210$0 ;
-  wire [23:0] \port$4210$0 ;
+  output [7:0] \port$4202$0 ;
+  wire [7:0] \port$4202$0 ;
+  output [23:0] \port$4203$0 ;
+  wire [23:0] \port$4203$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18221,7 +18200,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4161$0 (pe6_flags_out),
+    .\port$4154$0 (pe6_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -18344,13 +18323,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4209$0  = \$39 ;
-  assign \port$4210$0  = \$40 ;
+  assign \port$4202$0  = \$39 ;
+  assign \port$4203$0  = \$40 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4161$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4154$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18534,8 +18513,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4161$0 ;
-  wire [1:0] \port$4161$0 ;
+  input [1:0] \port$4154$0 ;
+  wire [1:0] \port$4154$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18742,9 +18721,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4161$0 [0];
+    rq_relu1 <= \port$4154$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4161$0 [1];
+    rq_req1 <= \port$4154$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18867,8 +18846,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4161$0 [0];
-  assign i_requantize = \port$4161$0 [1];
+  assign i_relu = \port$4154$0 [0];
+  assign i_requantize = \port$4154$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18877,7 +18856,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4369$0 , \port$4370$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4362$0 , \port$4363$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19036,10 +19015,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4369$0 ;
-  wire [7:0] \port$4369$0 ;
-  output [23:0] \port$4370$0 ;
-  wire [23:0] \port$4370$0 ;
+  output [7:0] \port$4362$0 ;
+  wire [7:0] \port$4362$0 ;
+  output [23:0] \port$4363$0 ;
+  wire [23:0] \port$4363$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20094,7 +20073,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4321$0 (pe7_flags_out),
+    .\port$4314$0 (pe7_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -20217,13 +20196,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4369$0  = \$39 ;
-  assign \port$4370$0  = \$40 ;
+  assign \port$4362$0  = \$39 ;
+  assign \port$4363$0  = \$40 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4321$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4314$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20407,8 +20386,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4321$0 ;
-  wire [1:0] \port$4321$0 ;
+  input [1:0] \port$4314$0 ;
+  wire [1:0] \port$4314$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20615,9 +20594,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4321$0 [0];
+    rq_relu1 <= \port$4314$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4321$0 [1];
+    rq_req1 <= \port$4314$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20740,8 +20719,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4321$0 [0];
-  assign i_requantize = \port$4321$0 [1];
+  assign i_relu = \port$4314$0 [0];
+  assign i_requantize = \port$4314$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -201,8 +201,10 @@ class NmcArray(wiring.Component):
         # an input beat and a program write never land in one cycle: the beat would be
         # counted against the program being replaced.  An offered beat goes first (a
         # held load cannot starve a vector that has started; busy then closes the port)
-        in_open = Signal(name="in_open")
-        m.d.comb += [self.load.ready.eq(~busy & ~load_hold & ~(self.i_stream.valid & in_open)),
+        loaded = Signal(name="loaded")       # cur_* hold descriptor `layer`
+        active = Signal(name="active")       # a program is loaded and the sequencer has read it
+        m.d.comb += active.eq(loaded & has_layers)
+        m.d.comb += [self.load.ready.eq(~busy & ~load_hold & ~(self.i_stream.valid & active)),
                      ld_fire.eq(self.load.valid & self.load.ready)]
         vn = cfg.mode == "vonneumann"
         K = sizing.bus_words_per_step(cfg)
@@ -291,11 +293,11 @@ class NmcArray(wiring.Component):
         in_rp = inbuf.read_port(transparent_for=())
         wbeats = Mux(ws, beats[1], beats[0])
         wfull = Mux(ws, full[1], full[0])
-        # input is taken only once the sequencer has re-read the program after its last
-        # write (or after reset): until then the layer-0 step counts that decide a
-        # vector's last beat (f0_m1) may still be the old program's
+        # input is taken only once the sequencer has re-read the program after a write (or
+        # reset): `loaded` is low the cycle after a write, and from the cycle after that
+        # on f0_m1, which decides a vector's last beat, holds the new layer 0
         in_fire = Signal(name="in_fire")
-        m.d.comb += [self.i_stream.ready.eq(~wfull & in_open),
+        m.d.comb += [self.i_stream.ready.eq(~wfull & active),
                      in_fire.eq(self.i_stream.valid & self.i_stream.ready)]
         in_word = (wbeats >> _log2(R)) + Mux(ws, AW, 0)
         in_blk = wbeats[:_log2(R)] if R > 1 else Const(0)
@@ -358,7 +360,6 @@ class NmcArray(wiring.Component):
         # while A would otherwise wait for its previous layer's write-back.  When A
         # finishes, B's progress becomes A's starting point.
         interleave = not vn  # the bus prefetch of vonneumann mode follows A only
-        loaded = Signal(name="loaded")       # cur_* hold descriptor `layer`
         layer = Signal(layer_bits, name="layer")
         g = Signal(group_bits, name="group")
         f = Signal(group_bits, name="fold")
@@ -457,8 +458,6 @@ class NmcArray(wiring.Component):
             # the next step's K bus words are fetched one per cycle; it issues with the last
             phase = Signal(range(max(2, K)), name="bus_phase")
             weights_ok = phase == K - 1
-        active = Signal(name="active")
-        m.d.comb += active.eq(loaded & has_layers)
         a_ok = active & data_ok & out_ok & weights_ok
         a_calm = Mux(~layer0 & g_zero, raw_full, 1)  # A's group would not wait
         b_avail = Signal(name="b_available")
@@ -535,10 +534,6 @@ class NmcArray(wiring.Component):
         # prefetched weights: start over from layer 0; clearing counters changes neither
         with m.If(ld_fire & ~(clear)):
             m.d.sync += loaded.eq(0)
-        # closed the cycle after a load is offered while idle (whether or not it was taken:
-        # no decode on this path), and the cycle after that while `loaded` is low; open
-        # again once f0_m1 holds the new layer 0
-        m.d.sync += in_open.eq(~(self.load.valid & ~busy) & loaded & has_layers)
         # A's first step of the last layer claims its output slot.  The claim is applied a
         # cycle late (registered): it only has to be visible when this slot is next
         # checked, after the other context's inference, so two cycles later at the
